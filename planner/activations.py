@@ -1,0 +1,139 @@
+"""Activation memory: the tensors autograd keeps for the backward pass, per layer and micro-batch.
+
+The model is a table of saved tensors (``layer_saved_tensors``), one row per tensor a standard
+implementation keeps alive between forward and backward, each with its size per token, its dtype,
+how it is sharded (by TP always, or by TP only under sequence parallelism), and which recompute
+modes keep it. Summing the table reproduces Korthikanti et al. 2022 ("Reducing Activation
+Recomputation in Large Transformer Models", arXiv 2205.05198) Table 2 for the GPT case they
+analyse — 34*s*b*h + 5*a*s^2*b bytes per layer without parallelism, (10 + 24/t)*s*b*h + 5*a*s^2*b/t
+with TP, 34*s*b*h/t with TP+SP and selective recompute, 2*s*b*h with full recompute — and extends
+it to what Korthikanti does not cover: GQA, gated MLPs, RMSNorm, no-dropout models, flash
+attention (which keeps Q, K, V, O and the softmax log-sum-exp instead of the s x s probabilities).
+
+Which tensors are counted (and checked against ``torch.autograd.graph.saved_tensors_hooks``,
+deduplicated by storage, on the reference models in calibration/reference_models.py — see
+tests/test_activations.py):
+
+* per layer: the norm inputs (and their fp32 per-token statistics), the norm outputs feeding the
+  projections, Q/K/V (after RoPE), the attention output (and, without flash, the softmax
+  probabilities and dropout masks), the out-projection input, the MLP's inputs and
+  intermediates (for SwiGLU: gate, up, act(gate), act(gate)*up), dropout masks (1 byte) where
+  dropout is on;
+* outside the layers (``logits_bytes``): the final-norm input/output, the logits and the
+  fp32 copy cross-entropy makes of them, and the loss's softmax. With a large vocabulary these
+  dominate, so they are reported separately.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.spec import ModelSpec
+
+# recompute codes (flops.RECOMPUTE_CODE uses the same)
+NONE, SELECTIVE, FULL = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SavedTensor:
+    name: str
+    per_token: float  # elements per token (may depend on s for the attention scores)
+    dtype_bytes: float | None  # None = the activation dtype
+    shard: str  # "tp": divided by t; "sp": divided by t only under sequence parallelism
+    selective: bool  # still kept under selective recompute (core attention dropped)
+
+
+def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False):
+    """The saved-tensor table of one transformer layer (see module docstring)."""
+    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
+    a = m.heads
+    stat = 2 if m.norm == "layernorm" else 1  # fp32 mean+rstd, or rstd only
+    T = []
+    add = lambda *r: T.append(SavedTensor(*r))  # noqa: E731
+    add("norm1.input", h, None, "sp", True)
+    add("norm1.stats", stat, 4, "sp", True)
+    add("qkv.input", h, None, "sp", True)
+    add("q,k,v", q + 2 * kv, None, "tp", True)
+    if flash:
+        add("attn.out", q, None, "tp", False)
+        add("attn.logsumexp", a, 4, "tp", False)
+    else:
+        add("attn.softmax", a * seq, None, "tp", False)
+        if dropout:
+            add("attn.dropout_mask", a * seq, 1, "tp", False)
+            add("attn.dropout_out", a * seq, None, "tp", False)
+    add("proj.input", q, None, "tp", True)
+    if dropout:
+        add("attn.out_dropout_mask", h, 1, "sp", True)
+    add("norm2.input", h, None, "sp", True)
+    add("norm2.stats", stat, 4, "sp", True)
+    add("mlp.input", h, None, "sp", True)
+    k = m.moe.top_k if moe else 1
+    if m.gated:
+        add("mlp.gate,up", 2 * f * k, None, "tp", True)
+        add("mlp.act(gate),act*up", 2 * f * k, None, "tp", True)
+    else:
+        add("mlp.fc1_out", f * k, None, "tp", True)
+        add("mlp.act_out", f * k, None, "tp", True)
+    if moe:
+        e = m.moe
+        add("moe.router_probs", e.experts, 4, "sp", True)
+        add("moe.dispatched_input", h * k, None, "tp", True)
+        if e.shared_experts:
+            sw = e.shared_ffn_hidden or e.shared_experts * f
+            add("moe.shared", (4 if m.gated else 2) * sw, None, "tp", True)
+    if dropout:
+        add("mlp.dropout_mask", h, 1, "sp", True)
+    return T
+
+
+def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
+                           flash=True, dropout=False, act_bytes=2, moe=False):
+    """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
+    argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
+
+    Full recompute keeps only the layer input (Korthikanti §4: 2*s*b*h, sharded by t under SP).
+    """
+    seq = np.asarray(seq, dtype=np.float64)
+    tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
+    tp = np.asarray(tp, dtype=np.float64)
+    sp_div = np.where(np.asarray(sp, dtype=bool), tp, 1.0)
+    rc = np.asarray(recompute)
+    keep_all = np.zeros(np.broadcast(tokens, tp, sp_div, rc).shape)
+    keep_sel = np.zeros_like(keep_all)
+    # the scores term depends on the local sequence (keys span the whole sequence under CP)
+    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe):
+        per_tok = t.per_token
+        if t.name.startswith("attn.") and not flash and t.name != "attn.out_dropout_mask":
+            per_tok = t.per_token * seq  # a*s elements per token
+        b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
+        div = tp if t.shard == "tp" else sp_div
+        v = tokens * per_tok * b / div
+        keep_all = keep_all + v
+        if t.selective:
+            keep_sel = keep_sel + v
+    full = tokens * m.hidden * act_bytes / sp_div
+    return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
+
+
+def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
+                          dropout=False, act_bytes=2, moe=False, recompute=NONE):
+    """Extra peak during backward under recompute: one layer's activations rebuilt at once."""
+    one = layer_activation_bytes(m, seq, micro_batch, tp, cp, sp, NONE, flash, dropout, act_bytes, moe)
+    return np.where(np.asarray(recompute) == NONE, 0.0, one)
+
+
+def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
+    """Memory of the output layer and loss for one micro-batch on the last pipeline stage.
+
+    logits (V/t per token, activation dtype) + the fp32 upcast cross-entropy takes + its fp32
+    log-softmax saved for backward, plus the final norm's input and output (h per token each).
+    Megatron's memory estimator uses 4*s*b*h*(1 + V/h) for the output layer and loss; this splits
+    the vocabulary part by dtype because with V = 128k it is the largest single buffer.
+    """
+    if not m.is_transformer:
+        return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
+    vocab_part = tokens * m.vocab / np.asarray(tp, dtype=np.float64) * (act_bytes + 4 + 4)
+    return vocab_part + tokens * m.hidden * act_bytes * 2

@@ -1,0 +1,63 @@
+"""A batch of candidate configurations as numpy columns — the unit the analytic core works on.
+
+Every formula in flops/memory/comm/step_time takes these arrays and returns arrays, so one call
+evaluates one configuration (``planner estimate``) or a million (``planner recommend``) alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+RECOMPUTE_NAMES = ("none", "selective", "full")
+SCHEDULE_CODE = {"1f1b": 0, "interleaved": 1, "gpipe": 2}
+SCHEDULE_NAMES = ("1f1b", "interleaved", "gpipe")
+
+
+@dataclass
+class Candidates:
+    """Columns of equal length; row i is one configuration."""
+
+    tp: np.ndarray
+    pp: np.ndarray
+    dp: np.ndarray
+    cp: np.ndarray
+    ep: np.ndarray
+    vpp: np.ndarray
+    zero: np.ndarray
+    mb: np.ndarray  # micro-batch (sequences or samples per GPU per forward/backward)
+    rc: np.ndarray  # recompute code 0 none, 1 selective, 2 full
+    sp: np.ndarray  # sequence parallel (bool)
+    schedule: np.ndarray  # SCHEDULE_CODE
+    hw: np.ndarray  # index into the hardware option table (a GPU or instance type)
+    gpus_per_node: np.ndarray
+    nodes: np.ndarray
+
+    def __post_init__(self):
+        n = len(self.tp)
+        for f in fields(self):
+            v = np.asarray(getattr(self, f.name))
+            if v.ndim == 0:
+                v = np.full(n, v)
+            setattr(self, f.name, v)
+
+    def __len__(self) -> int:
+        return len(self.tp)
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return self.tp * self.pp * self.dp * self.cp
+
+    def take(self, idx) -> "Candidates":
+        return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts: list["Candidates"]) -> "Candidates":
+        return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
+
+    def row(self, i: int) -> dict:
+        d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
+        d["recompute"] = RECOMPUTE_NAMES[d.pop("rc")]
+        d["schedule"] = SCHEDULE_NAMES[d["schedule"]]
+        d["sp"] = bool(d["sp"])
+        return d

@@ -1,0 +1,69 @@
+"""Collective communication time: alpha-beta models of NCCL's ring algorithms, vectorised.
+
+For n ranks, message of N bytes (the full buffer), link bandwidth B (bytes/s, per direction, as
+achieved), per-step latency alpha (Thakur, Rabenseifner & Gropp 2005, "Optimization of collective
+communication operations in MPICH", §4; the same factors NCCL's nccl-tests use for "bus bandwidth"):
+
+    all-reduce      2 (n-1)/n * N / B + 2 (n-1) alpha
+    reduce-scatter    (n-1)/n * N / B +   (n-1) alpha
+    all-gather        (n-1)/n * N / B +   (n-1) alpha
+    all-to-all        (n-1)/n * N / B +   (n-1) alpha      (N = what one rank sends in total)
+    send/recv                   N / B +           alpha
+
+A group that spans nodes runs hierarchically (NCCL's tree/ring over NVLink then the NIC): the
+intra-node phase at NVLink speed on the whole buffer, the inter-node phase on 1/g of it per GPU at
+the GPU's share of the node's network bandwidth (every GPU of a node communicates at once, since
+all groups of the same kind run concurrently).
+
+Group placement follows Megatron-LM's rank order (tp innermost, then cp, ep within dp, dp, pp
+outermost): a group whose inner stride is s has min(n, gpus_per_node // s) members per node.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+KIND_FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0, "all_to_all": 1.0}
+
+
+def ring_time(kind: str, nbytes, n, bw, alpha):
+    """Flat ring collective on one link type. ``n == 1`` costs nothing."""
+    n = np.asarray(n, dtype=np.float64)
+    f = KIND_FACTOR[kind]
+    t = f * (n - 1) / np.maximum(n, 1) * np.asarray(nbytes, dtype=np.float64) / np.asarray(bw) + f * (n - 1) * alpha
+    return np.where(n > 1, t, 0.0)
+
+
+def p2p_time(nbytes, bw, alpha):
+    return np.asarray(nbytes, dtype=np.float64) / np.asarray(bw) + alpha
+
+
+def members_per_node(n, stride, gpus_per_node):
+    """How many members of a group of size n with inner stride ``stride`` share a node."""
+    n = np.asarray(n, dtype=np.float64)
+    per = np.maximum(np.asarray(gpus_per_node, dtype=np.float64) // np.maximum(stride, 1), 1)
+    return np.minimum(n, per)
+
+
+def collective_time(kind, nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_per_gpu,
+                    intra_alpha, inter_alpha):
+    """Time of a collective over a group placed by Megatron's rank order (vectorised).
+
+    Within one node: a flat ring on NVLink. Across nodes: hierarchical — ring within the node on
+    the whole buffer, then a ring across the k = n/g nodes on N/g bytes per GPU.
+    """
+    n = np.asarray(n, dtype=np.float64)
+    g = members_per_node(n, stride, gpus_per_node)
+    k = np.maximum(n / g, 1.0)
+    intra = ring_time(kind, nbytes, g, intra_bw, intra_alpha)
+    inter = ring_time(kind, np.asarray(nbytes, dtype=np.float64) / g, k, inter_bw_per_gpu, inter_alpha)
+    if kind == "all_to_all":
+        # all-to-all does not decompose: the share of traffic leaving the node crosses the NIC
+        cross = (n - g) / np.maximum(n, 1)
+        local = ring_time(kind, np.asarray(nbytes) * (1 - cross), g, intra_bw, intra_alpha)
+        remote = np.asarray(nbytes, dtype=np.float64) * cross / inter_bw_per_gpu + (k - 1) * inter_alpha
+        return np.where(n > 1, np.where(k > 1, local + remote, intra), 0.0)
+    return np.where(k > 1, intra + inter, intra)
+
+
+def crosses_nodes(n, stride, gpus_per_node):
+    return np.asarray(n) > members_per_node(n, stride, gpus_per_node)

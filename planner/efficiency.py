@@ -1,0 +1,127 @@
+"""How much of a GPU's datasheet peak real kernels reach: datasheet priors, or measured values.
+
+A datasheet gives peaks (dense TFLOP/s per dtype, HBM TB/s, link GB/s). Real kernels reach a
+fraction that depends on shape (small or badly aligned GEMMs run far below peak). This module
+holds those fractions as one ``Efficiency`` per GPU type. Priors come from public measurements
+(cited per field below); a calibration profile (``calibration/``) replaces them with values
+measured on the target machine, and ``Efficiency.sources`` records which is which so outputs can
+say what was measured and what assumed.
+
+GEMM time model (``gemm_time``), vectorised over shapes:
+
+    t = max(2mnk / (peak * eff_max * util(m, n) * k/(k + k_half)),  bytes(m,n,k) / hbm_bw) + t_launch
+
+``util`` is wave quantisation: the output is cut into tiles, tiles run in waves of one per SM,
+and the last wave is partly idle. cuBLAS picks among tile shapes; smaller tiles fill the GPU
+better but run each tile less efficiently. We take the best of three tile options, as its
+heuristics do (the tile table is data, ``TILES``). This is the shape dependence reported by
+NVIDIA's "GPU Performance Background" guide (docs.nvidia.com/deeplearning/performance, §"wave
+quantization", "tile quantization") and measured by the calibration GEMM grid.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+# (tile_m, tile_n, relative per-tile efficiency) — large tiles reuse operands best
+TILES = ((256, 128, 1.0), (128, 128, 0.92), (64, 128, 0.78), (64, 64, 0.6))
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    gemm_max: float = 0.80  # large bf16 GEMM / dense peak (A100: ~0.80-0.85, H100: ~0.70-0.75)
+    gemm_k_half: float = 96.0  # k at which the main loop reaches half its steady rate
+    sm_count: int = 108
+    attn_fwd: float = 0.60  # flash attention forward / dense peak (FA2 paper: ~0.5-0.7 on A100)
+    attn_bwd: float = 0.45  # flash attention backward / dense peak
+    hbm: float = 0.80  # memory-bound kernels / HBM peak (STREAM-like copy on A100/H100: ~0.8-0.9)
+    launch_s: float = 4e-6  # per-kernel launch + tail, seconds
+    intra_bw: float = 0.75  # achieved bus bandwidth / NVLink per-direction peak (nccl-tests)
+    inter_bw: float = 0.85  # achieved bus bandwidth / NIC line rate (nccl-tests over IB/RoCE)
+    intra_alpha_s: float = 8e-6  # per-step latency of an intra-node collective
+    inter_alpha_s: float = 15e-6  # per-step latency across nodes
+    sources: dict = field(default_factory=dict)  # field -> "measured: <profile>" | "prior: <why>"
+    gemm_table: tuple | None = None  # measured (m, n, k, efficiency) points, if calibrated
+
+    def with_(self, **kw) -> "Efficiency":
+        return replace(self, **kw)
+
+    # -------------------------------------------------------------------------------------------
+    def gemm_util(self, m, n):
+        """Best wave-quantisation utilisation over the tile options, times tile efficiency."""
+        m = np.asarray(m, dtype=np.float64)
+        n = np.asarray(n, dtype=np.float64)
+        best = np.zeros(np.broadcast(m, n).shape)
+        for tm, tn, rel in TILES:
+            tiles = np.ceil(m / tm) * np.ceil(n / tn)
+            waves = np.ceil(tiles / self.sm_count)
+            util = tiles / (waves * self.sm_count) * rel
+            best = np.maximum(best, util)
+        return best
+
+    def gemm_efficiency(self, m, n, k):
+        """Fraction of dense peak for an (m x k) @ (k x n) GEMM."""
+        k = np.asarray(k, dtype=np.float64)
+        eff = self.gemm_max * self.gemm_util(m, n) * k / (k + self.gemm_k_half)
+        if self.gemm_table is not None:
+            eff = self._table_correction(m, n, k, eff)
+        return eff
+
+    def _table_correction(self, m, n, k, eff):
+        """Scale the analytic shape curve by measured/predicted at the nearest measured shape
+        (nearest in log2 space), so that measured shapes are reproduced exactly and shapes in
+        between inherit the correction of their closest measurement."""
+        pts = np.asarray(self.gemm_table, dtype=np.float64).reshape(-1, 4)
+        if len(pts) == 0:
+            return eff
+        pm, pn, pk, pe = pts.T
+        pred = self.gemm_max * self.gemm_util(pm, pn) * pk / (pk + self.gemm_k_half)
+        ratio = pe / np.maximum(pred, 1e-9)
+        grid = np.log2(np.stack([pm, pn, pk], axis=1))
+        M, N, K = np.broadcast_arrays(*(np.log2(np.maximum(np.asarray(x, dtype=np.float64), 1)) for x in (m, n, k)))
+        q = np.stack([M.ravel(), N.ravel(), K.ravel()], axis=1)
+        nearest = np.empty(len(q), dtype=np.int64)
+        for s in range(0, len(q), 1 << 15):  # chunks bound the (queries x points) distance matrix
+            d = ((q[s:s + (1 << 15), None, :] - grid[None]) ** 2).sum(-1)
+            nearest[s:s + (1 << 15)] = d.argmin(axis=1)
+        return eff * ratio[nearest].reshape(M.shape)
+
+    def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0):
+        """Seconds for one (m x k) @ (k x n) GEMM (vectorised; peak/hbm may be arrays)."""
+        m, n, k = (np.asarray(x, dtype=np.float64) for x in (m, n, k))
+        flops = 2 * m * n * k
+        compute = flops / (np.asarray(peak_flops) * np.maximum(self.gemm_efficiency(m, n, k), 1e-6))
+        memory = (m * k + k * n + m * n) * bytes_per_el / (np.asarray(hbm_bw) * self.hbm)
+        return np.maximum(compute, memory) + self.launch_s
+
+    def memory_time(self, nbytes, hbm_bw, kernels=0):
+        return np.asarray(nbytes) / (np.asarray(hbm_bw) * self.hbm) + kernels * self.launch_s
+
+
+# Priors per GPU family. Sources: NVIDIA cuBLAS/"Deep Learning Performance" guide GEMM plots
+# (A100 ~ 250-270 of 312 TFLOP/s on large bf16 GEMMs, H100 SXM ~ 650-750 of 989); FlashAttention-2
+# paper (Dao 2023) Fig. 5-7 (A100 fwd 50-73% of peak, bwd 40-60%); FlashAttention-3 (H100 fwd up
+# to 75%); nccl-tests busbw (A100 NVLink ~230 GB/s of 300, H100 ~370 of 450; IB/RoCE ~ 85-90% of
+# line rate). A GPU not listed uses the generic prior with its SM count from the catalog if known.
+PRIORS = {
+    "A100": Efficiency(gemm_max=0.83, sm_count=108, attn_fwd=0.60, attn_bwd=0.45, hbm=0.85,
+                       intra_bw=0.77, sources={"*": "prior: A100 public measurements"}),
+    "H100": Efficiency(gemm_max=0.72, sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
+                       intra_bw=0.80, sources={"*": "prior: H100 public measurements"}),
+    "H200": Efficiency(gemm_max=0.74, sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
+                       intra_bw=0.80, sources={"*": "prior: H200 ~ H100 compute"}),
+    "B200": Efficiency(gemm_max=0.70, sm_count=148, attn_fwd=0.50, attn_bwd=0.38, hbm=0.80,
+                       intra_bw=0.80, sources={"*": "prior: B200 assumed ~ H100 fractions"}),
+    "generic": Efficiency(gemm_max=0.70, sm_count=80, attn_fwd=0.45, attn_bwd=0.35, hbm=0.75,
+                          sources={"*": "prior: generic GPU fractions"}),
+}
+
+
+def prior_for(gpu_name: str) -> Efficiency:
+    """The prior for a catalog GPU name (matched on its family prefix)."""
+    name = gpu_name.upper()
+    for fam in ("A100", "H200", "H100", "B200"):
+        if fam in name:
+            return PRIORS[fam]
+    return PRIORS["generic"]

@@ -1,0 +1,106 @@
+"""Parameter counts, exact against the Hugging Face modelling code.
+
+The count is built from the same pieces a model's ``named_parameters()`` lists, so that a test can
+check it to the last parameter (tests/test_params.py against tests/data/hf_params.json, produced by
+tests/make_hf_params.py from ``transformers`` models built on the meta device).
+
+Pieces of one transformer layer (h = hidden, q = heads*head_dim, kv = kv_heads*head_dim, f = ffn):
+
+* attention: Wq h*q, Wk h*kv, Wv h*kv, Wo q*h; biases q+2kv (qkv_bias) and h (linear_bias);
+* dense MLP: gated (SwiGLU/GeGLU) 3*h*f, plain 2*h*f; biases f+h (linear_bias);
+* MoE MLP: router h*E, E experts of the MLP above, shared experts and their gate (Qwen2-MoE);
+* two norms per layer: RMSNorm h each, LayerNorm 2h each (weight and bias).
+
+Outside the layers: token embedding V*h, learned positions P*h, token types T*h, an embedding norm
+(encoders), a final norm (decoders), the LM head V*h unless tied, and BERT's MLM head
+(dense h*h+h, norm, decoder bias V).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from planner.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    total: int  # every parameter tensor, counted once (tied weights once)
+    active: int  # parameters touched per token (MoE: top_k experts + shared)
+    embedding: int  # input embedding tables (token + position + type + embedding norm)
+    lm_head: int  # output projection V*h when untied (0 when tied) + MLM head
+    final_norm: int
+    dense_layer: int  # one dense (non-MoE) layer
+    moe_layer: int  # one MoE layer, all experts (0 for dense models)
+    moe_layer_active: int  # one MoE layer, active part
+    expert: int  # one routed expert's MLP
+    n_dense_layers: int
+    n_moe_layers: int
+
+    @property
+    def layers_total(self) -> int:
+        return self.dense_layer * self.n_dense_layers + self.moe_layer * self.n_moe_layers
+
+    @property
+    def non_embedding(self) -> int:
+        return self.total - self.embedding
+
+
+def _norm(m: ModelSpec) -> int:
+    return m.hidden if m.norm == "rmsnorm" else 2 * m.hidden
+
+
+def mlp_params(m: ModelSpec, width: int) -> int:
+    h = m.hidden
+    w = (3 if m.gated else 2) * h * width
+    b = (width + h) if m.linear_bias else 0
+    if m.gated and m.linear_bias:
+        b += width  # the second up-projection's bias
+    return w + b
+
+
+def attention_params(m: ModelSpec) -> int:
+    h, q, kv = m.hidden, m.q_dim, m.kv_dim
+    w = h * q + 2 * h * kv + q * h
+    b = (q + 2 * kv if m.qkv_bias else 0) + (h if m.linear_bias else 0)
+    return w + b
+
+
+def count_params(m: ModelSpec) -> ParamCount:
+    if not m.is_transformer:
+        n = int(m.params)
+        return ParamCount(n, n, 0, 0, 0, n, 0, 0, 0, 1, 0)
+    h, V = m.hidden, m.vocab
+    attn = attention_params(m)
+    norms = 2 * _norm(m)
+    dense_layer = attn + mlp_params(m, m.ffn_hidden) + norms
+    moe_layer = moe_active = expert = 0
+    n_moe = m.moe_layers
+    if m.moe is not None:
+        e = m.moe
+        expert = mlp_params(m, m.ffn_hidden)
+        shared = 0
+        if e.shared_experts:
+            sw = e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden
+            shared = mlp_params(m, sw) + (h if e.shared_expert_gate else 0)
+        router = h * e.experts
+        moe_layer = attn + norms + router + e.experts * expert + shared
+        moe_active = attn + norms + router + e.top_k * expert + shared
+    n_dense = m.layers - n_moe
+    embedding = V * h
+    if m.position == "learned":
+        embedding += m.max_positions * h
+    embedding += m.type_vocab * h
+    if m.family == "encoder":
+        embedding += _norm(m)  # BERT's embedding LayerNorm
+    final_norm = _norm(m) if m.family != "encoder" else 0
+    lm_head = 0 if m.tied_embeddings else V * h
+    if m.mlm_head:
+        lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
+    layers = dense_layer * n_dense + moe_layer * n_moe
+    layers_active = dense_layer * n_dense + moe_active * n_moe
+    total = embedding + layers + final_norm + lm_head
+    active = embedding + layers_active + final_norm + lm_head
+    return ParamCount(
+        total=total, active=active, embedding=embedding, lm_head=lm_head, final_norm=final_norm,
+        dense_layer=dense_layer, moe_layer=moe_layer, moe_layer_active=moe_active, expert=expert,
+        n_dense_layers=n_dense, n_moe_layers=n_moe,
+    )
