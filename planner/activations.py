@@ -56,14 +56,16 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     add("qkv.input", h, None, "sp", True)
     add("q,k,v", q + 2 * kv, None, "tp", True)
     if flash:
-        add("attn.out", q, None, "tp", False)
+        # the kernel writes O token-major (b, s, a, d), so O *is* the out-projection's input:
+        # one buffer, kept under selective recompute like proj.input below
+        add("attn.out", q, None, "tp", True)
         add("attn.logsumexp", a, 4, "tp", False)
     else:
         add("attn.softmax", a * seq, None, "tp", False)
         if dropout:
             add("attn.dropout_mask", a * seq, 1, "tp", False)
             add("attn.dropout_out", a * seq, None, "tp", False)
-    add("proj.input", q, None, "tp", True)
+        add("proj.input", q, None, "tp", True)  # AV output made token-major (.contiguous())
     if dropout:
         add("attn.out_dropout_mask", h, 1, "sp", True)
     add("norm2.input", h, None, "sp", True)

@@ -402,6 +402,10 @@ def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
         mlp="swiglu" if cfg.get("hidden_act", "silu") in ("silu", "swish") else "geglu",
         norm="rmsnorm", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
         qkv_bias=qkv_bias or bool(cfg.get("attention_bias", False)), position="rope",
+        # Llama's attention_bias puts a bias on q,k,v *and* o_proj, mlp_bias on the three MLP
+        # linears; ModelSpec's linear_bias means o_proj + MLP, so it is exact when both are set
+        # (or neither) and off by the o_proj bias (h per layer) when only one is
+        linear_bias=bool(cfg.get("mlp_bias", False)),
     )
 
 
@@ -412,6 +416,11 @@ def _mixtral(cfg: dict) -> dict:
 
 
 def _qwen2_moe(cfg: dict) -> dict:
+    if cfg.get("decoder_sparse_step", 1) != 1 or cfg.get("mlp_only_layers"):
+        # the dense layers would use intermediate_size, the MoE ones moe_intermediate_size;
+        # ModelSpec has one ffn_hidden, so refuse rather than miscount
+        raise InputError("model.hf_config", "qwen2_moe with dense layers (decoder_sparse_step != 1 "
+                         "or mlp_only_layers) is not supported")
     out = _llama_like(cfg, qkv_bias=True)
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"],

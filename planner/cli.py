@@ -1,0 +1,204 @@
+"""Command line: ``planner estimate | recommend | simulate | calibrate | catalog | presets | report``.
+
+Every user error (``InputError``) prints one line, ``error: <field>: <message>``, and exits 2 —
+no traceback, nothing written. Set ``PLANNER_DEBUG=1`` to see tracebacks of internal errors.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from planner.errors import InputError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="GPU capacity planner and training cost/throughput simulator.")
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+
+def _fail(e: Exception, code: int = 2):
+    msg = str(e).replace("\n", " ")
+    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _run(fn, *a, **kw):
+    """Call ``fn``, turning input errors into the one-line contract."""
+    try:
+        return fn(*a, **kw)
+    except InputError as e:
+        _fail(e)
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt:
+        _fail(Exception("interrupted"), 130)
+    except Exception as e:  # an internal error: still one line unless debugging
+        if os.environ.get("PLANNER_DEBUG"):
+            raise
+        _fail(Exception(f"internal error ({e.__class__.__name__}): {e} — rerun with PLANNER_DEBUG=1 for a traceback"), 1)
+
+
+def _load(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path]):
+    from hardware_catalog import load_catalog
+    from planner.spec import load_job
+
+    job = load_job(job_path)
+    cat = load_catalog(catalog or None)
+    prof = None
+    if profile is not None:
+        from calibration.profile import load_profile
+
+        prof = load_profile(profile, "--profile")
+    return job, cat, prof
+
+
+def _write_atomic(path: Path, text: str):
+    """Write to a temp file then rename: nothing half-written on failure."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise InputError(str(path), f"directory {path.parent} does not exist")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+CatalogOpt = typer.Option(None, "--catalog", help="extra catalog YAML/CSV file(s) adding or overriding rows")
+ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
+
+
+@app.command()
+def estimate(
+    job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+):
+    """Params, FLOPs, memory per rank, step time, MFU and cost of one fully specified job."""
+    def go():
+        from planner.estimate import estimate_job
+        from planner.render import render_estimate
+
+        job, cat, prof = _load(job_path, catalog, profile)
+        res = estimate_job(job, cat, prof)
+        if as_json:
+            out.print_json(json.dumps(res, default=float))
+        else:
+            render_estimate(out, res)
+    _run(go)
+
+
+@app.command()
+def recommend(
+    job_path: Path = typer.Argument(..., help="job YAML (fields of parallel/cluster left out are searched)"),
+    top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
+    objective: Optional[str] = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the ranked feasible candidates as CSV"),
+    emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+    no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
+):
+    """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
+    def go():
+        from planner.render import render_recommendation
+        from planner.search import recommend as do_recommend
+
+        job, cat, prof = _load(job_path, catalog, profile)
+        if objective is not None:
+            if objective not in ("cost", "time", "tokens_per_dollar"):
+                raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
+            job.constraints.objective = objective
+        res = do_recommend(job, cat, prof, top=top, simulate=not no_simulate)
+        if csv_path is not None:
+            _write_atomic(csv_path, res["table"].to_csv(index=False))
+        if emit:
+            from planner.emit import emit_launch_spec
+
+            text = emit_launch_spec(job, res["best"], emit)
+            out.print(text, markup=False, highlight=False)
+            return
+        if as_json:
+            payload = {k: v for k, v in res.items() if k != "table"}
+            out.print_json(json.dumps(payload, default=float))
+        else:
+            render_recommendation(out, res, top)
+    _run(go)
+
+
+catalog_app = typer.Typer(help="Print the hardware catalog.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("gpus")
+def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
+                 as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
+    """Accelerators with memory, bandwidth and dense peaks."""
+    def go():
+        from hardware_catalog import format_gpus_table, load_catalog
+
+        cat = load_catalog(catalog or None)
+        if as_csv:
+            sys.stdout.write(cat.gpus_df().to_csv(index=False))
+        else:
+            out.print(format_gpus_table(cat))
+    _run(go)
+
+
+@catalog_app.command("instances")
+def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="aws | gcp | azure | lambda | runpod"),
+                      catalog: Optional[List[Path]] = CatalogOpt,
+                      as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
+    """Cloud instances with GPUs, network and prices."""
+    def go():
+        from hardware_catalog import format_instances_table, load_catalog
+
+        cat = load_catalog(catalog or None)
+        if cloud and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
+            raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
+        if as_csv:
+            sys.stdout.write(cat.instances_df(cloud).to_csv(index=False))
+        else:
+            out.print(format_instances_table(cat, cloud))
+    _run(go)
+
+
+@app.command()
+def presets():
+    """List the shipped model presets."""
+    def go():
+        from rich.table import Table
+
+        from planner.params import count_params
+        from planner.presets import PRESETS
+        from planner.spec import ModelSpec
+
+        tab = Table(title="model presets")
+        for col in ("preset", "family", "params", "layers", "hidden", "heads/kv", "vocab"):
+            tab.add_column(col, justify="right" if col not in ("preset", "family") else "left")
+        for name, fields in PRESETS.items():
+            m = ModelSpec(**fields)
+            n = count_params(m).total
+            tab.add_row(name, m.family, f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M",
+                        str(m.layers or "-"), str(m.hidden or "-"),
+                        f"{m.heads}/{m.kv_heads}" if m.heads else "-", str(m.vocab or "-"))
+        out.print(tab)
+    _run(go)
+
+
+def main():  # console-script entry point
+    try:
+        app(standalone_mode=True)
+    except SystemExit as e:
+        # click reports usage errors with exit code 2 already; keep it
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Hardware options: what one candidate runs on (a GPU in nodes of g, or a cloud instance type),
+with its bandwidths, prices and the efficiencies (prior or measured) the time model uses."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from hardware_catalog import load_catalog
+from hardware_catalog.catalog import GPU, Catalog, Instance
+from planner.efficiency import Efficiency, prior_for
+from planner.errors import InputError
+from planner.spec import ClusterSpec, ConstraintsSpec
+
+PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
+
+
+@dataclass
+class HardwareOption:
+    """One kind of node a job can run on."""
+
+    name: str  # "aws:p5.48xlarge" or the GPU name for bare-GPU clusters
+    gpu: GPU
+    gpus_per_node: int
+    inter_node_bw: float  # bytes/s per node (all NICs), line rate
+    intra_bw: float  # bytes/s per GPU per direction (NVLink, or PCIe)
+    eff: Efficiency
+    instance: Optional[Instance] = None
+    price_ondemand: Optional[float] = None  # USD per node-hour
+    price_spot: Optional[float] = None
+    vcpus_per_node: Optional[float] = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cloud(self) -> str:
+        return self.instance.cloud if self.instance else "-"
+
+    def peak(self, precision: str) -> float:
+        return self.gpu.peak(PRECISION_PEAK_KEY[precision])
+
+    def price(self, spot: bool) -> Optional[float]:
+        return self.price_spot if spot else self.price_ondemand
+
+    @property
+    def inter_bw_per_gpu(self) -> float:
+        """Achieved inter-node bandwidth per GPU when every GPU of the node talks at once."""
+        return self.inter_node_bw * self.eff.inter_bw / self.gpus_per_node
+
+    @property
+    def intra_bw_eff(self) -> float:
+        return self.intra_bw * self.eff.intra_bw
+
+
+def efficiency_for(gpu: GPU, profile=None) -> Efficiency:
+    """Measured efficiencies when a profile for this GPU is given or shipped, else the prior."""
+    from calibration.profile import efficiency_from_profile, shipped_profile_for  # lazy: optional
+
+    base = prior_for(gpu.name)
+    prof = profile if profile is not None else shipped_profile_for(gpu.name)
+    if prof is None:
+        return base
+    return efficiency_from_profile(prof, base, gpu)
+
+
+def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None) -> HardwareOption:
+    """The single hardware option a fully specified ``cluster`` section names."""
+    cat = catalog or load_catalog()
+    if cluster.instance:
+        inst = cat.instance(cluster.instance)
+        return option_from_instance(inst, cluster, profile)
+    if not cluster.gpu:
+        raise InputError("cluster", "name a gpu or an instance (or use `planner recommend` to search)")
+    gpu = cat.gpu(cluster.gpu)
+    g = cluster.gpus_per_node or 8
+    notes = []
+    if cluster.inter_node_gbps:
+        inter = cluster.inter_node_gbps * 1e9 / 8
+    else:
+        inter = 400e9 / 8 * g  # a 400 Gb/s NIC per GPU, as on DGX H100/A100-class nodes
+        notes.append("inter-node network assumed 400 Gb/s per GPU (set cluster.inter_node_gbps)")
+    intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or 32e9)
+    return HardwareOption(
+        name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
+        eff=efficiency_for(gpu, profile), price_ondemand=cluster.price_usd_hr, notes=notes,
+    )
+
+
+def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None) -> HardwareOption:
+    if not inst.is_gpu:
+        raise InputError("cluster.instance", f"{inst.key} has no GPU")
+    cluster = cluster or ClusterSpec()
+    g = int(inst.gpu_count)
+    if cluster.gpus_per_node and cluster.gpus_per_node != g:
+        raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
+    notes = []
+    if cluster.inter_node_gbps:
+        inter = cluster.inter_node_gbps * 1e9 / 8
+    else:
+        inter = inst.network_bw_or_default
+        if inst.network_bw is None:
+            notes.append(f"{inst.key}: network bandwidth unknown, assumed {inter * 8 / 1e9:.0f} Gb/s per node")
+    gpu = inst.gpu
+    intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or 32e9)
+    price = cluster.price_usd_hr or inst.price_ondemand
+    return HardwareOption(
+        name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
+        eff=efficiency_for(gpu, profile), instance=inst, price_ondemand=price,
+        price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
+    )
+
+
+def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,
+                       catalog: Catalog | None = None, profile=None) -> list[HardwareOption]:
+    """Every hardware option ``recommend`` should consider under the constraints."""
+    cat = catalog or load_catalog()
+    if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
+        opts = [option_from_cluster(cluster, cat, profile)]
+    else:
+        gpu_names = [cluster.gpu] if cluster.gpu else constraints.gpus
+        insts = cat.instances_for(clouds=constraints.clouds, gpu_names=gpu_names, spot=constraints.spot)
+        if constraints.instances:
+            wanted = {cat.instance(n).key for n in constraints.instances}
+            insts = [i for i in insts if i.key in wanted]
+        if constraints.regions:
+            insts = [i for i in insts if i.region in constraints.regions]
+        opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps), profile) for i in insts]
+    out = []
+    for o in opts:
+        try:
+            o.peak(precision)
+        except InputError:
+            continue  # this GPU cannot run this precision (no fp8 on A100, no peak known)
+        out.append(o)
+    if not out:
+        raise InputError("constraints", "no hardware in the catalog matches the cluster/constraints and precision")
+    return out
