@@ -80,8 +80,14 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         add("mlp.act_out", f * k, None, "tp", True)
     if moe:
         e = m.moe
-        add("moe.router_probs", e.experts, 4, "sp", True)
+        add("moe.router_probs", e.experts, 4, "sp", True)  # fp32 softmax output
+        # top-k expert ids + the dispatch and combine permutations (int64, k per token each)
+        add("moe.routing_indices", 3 * k, 8, "sp", True)
+        add("moe.routing_weights", 2 * k + 1, 4, "sp", True)  # top-k probs, their sum, renormalised
         add("moe.dispatched_input", h * k, None, "tp", True)
+        # each expert's output, kept by the multiply with its routing weight after the unpermute
+        # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
+        add("moe.expert_out", h * k, None, "tp", True)
         if e.shared_experts:
             sw = e.shared_ffn_hidden or e.shared_experts * f
             add("moe.shared", (4 if m.gated else 2) * sw, None, "tp", True)
@@ -127,15 +133,20 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
-    """Memory of the output layer and loss for one micro-batch on the last pipeline stage.
+    """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
-    logits (V/t per token, activation dtype) + the fp32 upcast cross-entropy takes + its fp32
-    log-softmax saved for backward, plus the final norm's input and output (h per token each).
-    Megatron's memory estimator uses 4*s*b*h*(1 + V/h) for the output layer and loss; this splits
-    the vocabulary part by dtype because with V = 128k it is the largest single buffer.
+    What autograd saves (checked in tests/test_activations.py): the final norm's input, fp32
+    statistics and output (the LM head's input), and the fp32 log-softmax that cross-entropy keeps
+    after upcasting the logits — 4*V/t bytes per token, Megatron's vocab-parallel cross-entropy
+    keeps the same fp32 softmax. BERT's MLM head adds its dense input, GELU input and LayerNorm
+    input (h each). The logits in the activation dtype and their fp32 copy are not saved: they
+    live only while the loss runs (a transient of (act_bytes + 4)*V/t per token, on top of this,
+    for whoever models the peak at the loss). Megatron's estimator uses 4*s*b*h*(1 + V/h).
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    vocab_part = tokens * m.vocab / np.asarray(tp, dtype=np.float64) * (act_bytes + 4 + 4)
-    return vocab_part + tokens * m.hidden * act_bytes * 2
+    vocab_part = tokens * m.vocab / np.asarray(tp, dtype=np.float64) * 4
+    stat = 2 if m.norm == "layernorm" else 1
+    hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
+    return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4)

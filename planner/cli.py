@@ -19,6 +19,8 @@ from planner.errors import InputError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="GPU capacity planner and training cost/throughput simulator.")
 out = Console(soft_wrap=False)
+if not out.is_terminal:  # piped or captured: wide enough that tables stay on one line per row
+    out = Console(soft_wrap=False, width=int(os.environ.get("COLUMNS", "150")))
 err = Console(stderr=True)
 
 

@@ -1,0 +1,289 @@
+"""``planner recommend``: search hardware, node counts and parallel layouts; rank and explain.
+
+The space, per hardware option (instance type or GPU): nodes x TP x PP x CP x EP x ZeRO x
+micro-batch x recompute x interleaving. It is built as numpy columns (a Cartesian product cut by
+divisibility masks), pruned by memory before the time model runs, then filtered by the
+constraints (budget, deadline, GPU count). There is no Python loop per configuration: the only
+loop is over hardware options (tens), each evaluated as one vectorised batch.
+
+Rules that shape the space (Megatron-LM conventions): TP within a node and dividing the heads (and
+the KV heads, or a multiple of them); PP dividing the layers; CP only for long sequences (>= 16k)
+and dividing the sequence; EP dividing the experts and dp*cp; DP = GPUs / (TP*PP*CP); the global
+batch a multiple of micro-batch x DP; interleaving (vpp) only with PP > 1 and layers divisible by
+PP*vpp; sequence parallelism on whenever TP > 1.
+"""
+from __future__ import annotations
+
+import time
+import numpy as np
+import pandas as pd
+
+from planner.candidates import SCHEDULE_CODE, Candidates
+from planner.cost import total_steps, total_tokens
+from planner.errors import InfeasibleError, InputError
+from planner.estimate import evaluate, inputs_provenance, row_result
+from planner.flops import RECOMPUTE_CODE
+from planner.hardware import HardwareOption, options_for_search
+from planner.memory import memory_per_gpu
+from planner.render import config_str, fmt_time, fmt_usd
+from planner.spec import JobSpec
+from planner.step_time import step_time
+
+NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
+GENERIC_MICRO_BATCHES = (8, 16, 32, 64, 128, 256)
+VPP = (1, 2, 4)
+DEFAULT_MAX_GPUS = 8192
+DEFAULT_DEADLINE_HOURS = 365 * 24.0
+
+
+def _divisors(n: int, cap: int) -> list[int]:
+    return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
+
+
+def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
+    """Every layout on ``hw`` allowed by the job's fixed fields and the divisibility rules."""
+    m, t, p, cl, con = job.model, job.training, job.parallel, job.cluster, job.constraints
+    g = hw.gpus_per_node
+    max_gpus = con.max_gpus or DEFAULT_MAX_GPUS
+    min_gpus = con.min_gpus or 1
+    nodes = [cl.nodes] if cl.nodes else [n for n in NODE_COUNTS if min_gpus <= n * g <= max_gpus]
+    if not nodes:
+        raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node ({g} GPUs)")
+    if m.is_transformer:
+        tps = [p.tp] if p.tp else [d for d in (1, 2, 4, 8) if d <= g and m.heads % d == 0
+                                   and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
+        pps = [p.pp] if p.pp else [d for d in _divisors(m.layers, 64) if d in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)]
+        long_seq = t.seq_len >= 16384
+        cps = [p.cp] if p.cp else ([d for d in (1, 2, 4, 8) if t.seq_len % d == 0] if long_seq else [1])
+        eps = [p.ep] if p.ep else ([d for d in (1, 2, 4, 8, 16, 32, 64) if m.moe.experts % d == 0] if m.moe else [1])
+        vpps = [p.vpp] if p.vpp else list(VPP)
+        mbs = [t.micro_batch] if t.micro_batch else list(MICRO_BATCHES)
+        rcs = [RECOMPUTE_CODE[t.recompute]] if t.recompute else [0, 1, 2]
+    else:
+        tps = pps = cps = eps = vpps = [1]
+        mbs = [t.micro_batch] if t.micro_batch else list(GENERIC_MICRO_BATCHES)
+        rcs = [RECOMPUTE_CODE[t.recompute]] if t.recompute else [0, 2]
+    zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
+    axes = [np.asarray(a, dtype=np.int64) for a in (nodes, tps, pps, cps, eps, vpps, zeros, mbs, rcs)]
+    grid = np.stack([x.ravel() for x in np.meshgrid(*axes, indexing="ij")])  # the Cartesian product
+    if grid.size == 0:
+        raise InfeasibleError("parallel", "the fixed parallel fields leave no layout to search")
+    n_, tp, pp, cp, ep, vpp, zero, mb, rc = grid
+    gpus = n_ * g
+    ok = gpus % (tp * pp * cp) == 0
+    dp = np.where(ok, gpus // np.maximum(tp * pp * cp, 1), 0)
+    if p.dp:
+        ok &= dp == p.dp
+    ok &= dp >= 1
+    ok &= (t.global_batch % np.maximum(mb * dp, 1)) == 0
+    ok &= (dp * cp) % ep == 0
+    ok &= ~((zero > 0) & (dp * cp == 1))  # ZeRO with one replica is ZeRO-0
+    if m.is_transformer:
+        ok &= (vpp == 1) | ((pp > 1) & (m.layers % np.maximum(pp * vpp, 1) == 0))
+        ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
+    grid = grid[:, ok]
+    dp = dp[ok]
+    n_, tp, pp, cp, ep, vpp, zero, mb, rc = grid
+    sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
+    sched = np.where(vpp > 1, SCHEDULE_CODE["interleaved"], SCHEDULE_CODE[p.schedule])
+    return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
+                      schedule=sched, hw=0, gpus_per_node=g, nodes=n_)
+
+
+def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Rows no other row beats on both time and cost (the time-vs-cost Pareto front)."""
+    order = np.lexsort((cost, time_s))
+    best = np.minimum.accumulate(cost[order])
+    front_sorted = np.r_[True, cost[order][1:] < best[:-1]]
+    mask = np.zeros(len(time_s), dtype=bool)
+    mask[order[front_sorted]] = True
+    return mask
+
+
+def _rank_key(df: pd.DataFrame, objective: str):
+    if objective == "time":
+        return ["train_hours", "cost"]
+    if objective == "tokens_per_dollar":
+        return ["usd_per_token", "train_hours"]
+    return ["cost", "train_hours"]
+
+
+def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
+              progress=None) -> dict:
+    """Search, rank, explain. Returns ``ranked`` (top rows in the estimate JSON contract),
+    ``best``, ``why``, ``pareto``, counts, timing and ``table`` (a DataFrame of every feasible
+    configuration, best first)."""
+    from hardware_catalog import load_catalog
+
+    t0 = time.perf_counter()
+    cat = catalog or load_catalog()
+    con = job.constraints
+    opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
+    steps = total_steps(job)
+    tokens = total_tokens(job)
+    frames, batches = [], []
+    evaluated = 0
+    closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
+    for k, hw in enumerate(opts):
+        if progress:
+            progress(k, len(opts), hw.name)
+        c = space_for(job, hw)
+        evaluated += len(c)
+        mem = memory_per_gpu(job.model, job.training, c)
+        fits = mem["total"] <= hw.gpu.memory_bytes
+        if not fits.any():
+            i = int(np.argmin(mem["total"]))
+            ratio = mem["total"][i] / hw.gpu.memory_bytes
+            if closest_mem is None or ratio < closest_mem[0]:
+                closest_mem = (ratio, f"{c.nodes[i]} x {hw.name} with {config_str({**c.row(i), 'micro_batch': int(c.mb[i])})} "
+                                      f"needs {mem['total'][i] / 2**30:.1f} GiB of {hw.gpu.memory_bytes / 2**30:.0f} GiB per GPU")
+            continue
+        c = c.take(np.flatnonzero(fits))
+        st = step_time(job.model, job.training, c, hw)
+        price = hw.price(con.spot)
+        hours = steps * st["step_time_s"] / 3600.0
+        cost = hours * c.nodes * (price if price is not None else np.nan)
+        mem_total = mem["total"][fits]
+        frames.append(pd.DataFrame(dict(
+            opt=k, idx=np.arange(len(c)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
+            nodes=c.nodes, gpus=c.gpus, tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp,
+            zero=c.zero, micro_batch=c.mb, recompute=np.array(["none", "selective", "full"])[c.rc],
+            step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
+            mem_gib=mem_total / 2**30, mem_capacity_gib=hw.gpu.memory_bytes / 2**30,
+            train_hours=hours, cost=cost, usd_per_token=cost / tokens,
+        )))
+        batches.append(c)
+    if progress:
+        progress(len(opts), len(opts), "done")
+    if not frames:
+        hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
+        raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
+                              + " — allow more GPUs (constraints.max_gpus), recompute, or a larger-memory GPU")
+    df = pd.concat(frames, ignore_index=True)
+    n_fit = len(df)
+    if df["cost"].isna().all() and con.objective != "time":
+        job.constraints.objective = "time"
+    notes = []
+    keep = np.ones(len(df), dtype=bool)
+    if con.deadline_hours is None and con.budget_usd is None:
+        # without a deadline "cheapest" drifts to tiny clusters running for years; say so and cap
+        keep &= (df["train_hours"] <= DEFAULT_DEADLINE_HOURS).to_numpy()
+        job.assumptions.append(f"no deadline or budget given: plans longer than {DEFAULT_DEADLINE_HOURS / 24:.0f} days "
+                               "are excluded (set constraints.deadline_hours)")
+        if not keep.any():
+            keep[:] = True
+    if con.budget_usd is not None:
+        keep &= ~(df["cost"] > con.budget_usd).to_numpy()
+    if con.deadline_hours is not None:
+        keep &= (df["train_hours"] <= con.deadline_hours).to_numpy()
+    if not keep.any():
+        parts = []
+        if con.budget_usd is not None:
+            i = df["cost"].idxmin()
+            parts.append(f"cheapest fitting plan costs {fmt_usd(df.at[i, 'cost'])} ({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, "
+                         f"{fmt_time(df.at[i, 'train_hours'] * 3600)}) vs budget {fmt_usd(con.budget_usd)}")
+        if con.deadline_hours is not None:
+            i = df["train_hours"].idxmin()
+            parts.append(f"fastest plan takes {fmt_time(df.at[i, 'train_hours'] * 3600)} ({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, "
+                         f"{fmt_usd(df.at[i, 'cost'])}) vs deadline {con.deadline_hours:g} h")
+        field = "constraints.budget_usd" if con.budget_usd is not None else "constraints.deadline_hours"
+        raise InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
+    df = df[keep]
+    objective = job.constraints.objective
+    df = df.sort_values(_rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
+    front = pareto_mask(df["train_hours"].to_numpy(), np.nan_to_num(df["cost"].to_numpy(), nan=np.inf))
+    df["pareto"] = front
+
+    # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
+    shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
+    ranked = [_full_row(job, opts, batches, r, cat, con.spot) for r in shown.itertuples()]
+    sim_note = None
+    if simulate and job.data is not None:
+        ranked, sim_note = _rerank_with_simulator(job, ranked, objective)
+        if sim_note:
+            notes.append(sim_note)
+    best = ranked[0]
+    why = _why(best, ranked, df, objective, con.spot)
+    pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
+    elapsed = time.perf_counter() - t0
+    hw_best = opts[int(shown.iloc[0]["opt"])]
+    shown_hw = {r["hardware"]["name"] for r in ranked}
+    notes += [n for o in opts if o.name in shown_hw for n in o.notes]
+    return dict(
+        objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
+        feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
+        best=best, why=why, ranked=ranked,
+        pareto=pareto_rows.drop(columns=["opt", "idx"]).to_dict(orient="records"),
+        notes=notes, assumptions=list(job.assumptions), inputs=inputs_provenance(hw_best),
+        table=df.drop(columns=["opt", "idx"]),
+    )
+
+
+def _full_row(job, opts, batches, r, cat, spot):
+    hw = opts[int(r.opt)]
+    c = batches[int(r.opt)].take(np.array([int(r.idx)]))
+    ev = evaluate(job, c, hw)
+    return row_result(job, c, hw, ev, 0, cat, spot)
+
+
+def _cost_of(row: dict, spot: bool):
+    c = row["cost"]
+    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+
+
+def _why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool) -> str:
+    """One sentence on why the winner wins, against the best alternative on other hardware."""
+    hours = best["cost"]["hours"]
+    cost = _cost_of(best, spot)
+    alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
+    alt = alt or (ranked[1] if len(ranked) > 1 else None)
+    base = f"{fmt_time(hours * 3600)} for {fmt_usd(cost)} at {best['mfu']:.0%} MFU"
+    if alt is None:
+        return f"only feasible option: {base}"
+    a_cost, a_hours = _cost_of(alt, spot), alt["cost"]["hours"]
+    alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
+    if objective == "time":
+        return f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({(a_hours / hours - 1):+.0%})"
+    if cost and a_cost:
+        return (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({(a_cost / cost - 1):+.0%}) "
+                f"and takes {fmt_time(a_hours * 3600)}")
+    return base
+
+
+def _rerank_with_simulator(job, ranked, objective):
+    """Re-rank the top rows by simulated step time when the job has a data pipeline."""
+    try:
+        from planner.simulate import SimConfig, simulate
+    except ImportError:
+        return ranked, None
+    data_bound = []
+    for r in ranked:
+        cfg = SimConfig.from_detail(r["detail"], job)
+        res = simulate(cfg, steps=200, seed=0).to_dict()
+        sim_step = float(res.get("step_time_mean_s") or res.get("step_time", {}).get("mean") or r["step_time_s"])
+        stall = max(sim_step - r["step_time_s"], 0.0)
+        r["simulated"] = res
+        if stall > 0:
+            scale = sim_step / r["step_time_s"]
+            r["breakdown_s"]["data_stall"] = stall
+            r["step_time_s"] = sim_step
+            r["tokens_per_s"] /= scale
+            r["tokens_per_s_per_gpu"] /= scale
+            r["mfu"] /= scale
+            r["hfu"] /= scale
+            for k in ("hours", "days", "gpu_hours"):
+                r["cost"][k] *= scale
+            for k in ("cost_ondemand_usd", "cost_spot_usd", "usd_per_million_tokens"):
+                if r["cost"].get(k):
+                    r["cost"][k] *= scale
+            if stall / sim_step > 0.05:
+                data_bound.append(r)
+                r["bottleneck"] = (f"data pipeline: the GPUs wait for data {stall / sim_step:.0%} of the step "
+                                   f"(simulated) — more loader workers/vCPUs, caching or sharding help; more GPUs do not")
+    key = (lambda r: r["cost"]["hours"]) if objective == "time" else (lambda r: (r["cost"]["cost_ondemand_usd"] or np.inf))
+    ranked = sorted(ranked, key=key)
+    note = None
+    if data_bound:
+        note = f"data, not compute, bounds {len(data_bound)} of the top {len(ranked)} plans (simulated)"
+    return ranked, note

@@ -1,0 +1,258 @@
+"""The simulator's input: plain dataclasses, built from an analytic ``detail`` dict and a JobSpec.
+
+``SimConfig.from_detail(detail, job)`` maps the estimator's per-configuration numbers (seconds
+unless stated: ``t_fwd_mb``, ``t_bwd_mb``, ``t_dp_comm``, ``t_optimizer``, ``t_pp_p2p``,
+``num_microbatches``, ``pp``, ``vpp``, ``dp``, ``schedule``, ``micro_batch``, ``global_batch``,
+``seq_len``, ``gpus_per_node``, ``nodes``, ``vcpus_per_node``, ``step_time_s``,
+``overlap_grad_reduce``) plus the job's ``data``, ``evaluation`` and ``checkpoint`` sections.
+Hand-made configs are just as valid (tests build them directly).
+
+Example::
+
+    >>> cfg = SimConfig(pipeline=PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, pp=4, m=8))
+    >>> round(cfg.pipeline.analytic_step_time(), 4)
+    0.33
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
+from planner.simulate.schedule import analytic_makespan, exposed_dp_comm
+
+GBIT = 1e9 / 8  # bytes/s per Gb/s
+PIN_BW = 8e9  # pinned-memory staging copy, one thread (data_pipeline.md App. B assumption [U])
+H2D_BW = 20e9  # effective PCIe Gen4 x16 host-to-device (data_pipeline.md §1.8: 20-25 GB/s [U])
+D2H_BW = 20e9  # checkpoint snapshot GPU -> host, same link [U]
+DDP_BUCKETS = 8  # gradient buckets overlapped with the last backward (DDP's 25 MB default [V-2nd])
+
+
+@dataclass
+class PipelineConfig:
+    """GPU work of one data-parallel replica: ``pp`` stages, ``m`` micro-batches per step.
+
+    ``t_fwd_mb``/``t_bwd_mb``: one micro-batch through the slowest stage, TP/CP/EP comm included.
+    ``jitter_cv``: per-rank per-step multiplicative noise on the compute (a straggler stalls the
+    all-reduce: step = max over ranks). ``rank_slowdown``: fixed per-rank factors (1.0 = nominal).
+    """
+
+    t_fwd_mb: float
+    t_bwd_mb: float
+    pp: int = 1
+    vpp: int = 1
+    m: int = 1
+    dp: int = 1
+    schedule: str = "1f1b"
+    t_pp_p2p: float = 0.0
+    t_dp_comm: float = 0.0
+    t_optimizer: float = 0.0
+    overlap_grad_reduce: bool = True
+    dp_buckets: int = DDP_BUCKETS
+    micro_batch: int = 1  # samples per micro-batch per replica
+    tokens_per_sample: int = 1
+    jitter_cv: float = 0.0
+    jitter_dist: str = "lognormal"  # lognormal | exponential (mean 1)
+    rank_slowdown: tuple[float, ...] = ()
+
+    def __post_init__(self):
+        if self.schedule == "interleaved" and self.vpp > 1 and self.m % self.pp:
+            raise ValueError(f"interleaved schedule needs m % pp == 0 (m={self.m}, pp={self.pp})")
+        if self.schedule != "interleaved":
+            self.vpp = 1
+
+    @property
+    def samples_per_step(self) -> int:
+        return self.micro_batch * self.m * self.dp
+
+    def analytic_step_time(self) -> float:
+        """``(m + (pp-1)/v)(t_f + t_b) + exposed DP reduce + optimizer`` (no p2p, no data)."""
+        t_pipe = analytic_makespan(self.pp, self.m, self.vpp, self.t_fwd_mb, self.t_bwd_mb)
+        exp = exposed_dp_comm(self.t_dp_comm, self.t_bwd_mb / self.vpp, self.dp_buckets,
+                              self.overlap_grad_reduce)
+        return t_pipe + exp + self.t_optimizer
+
+
+@dataclass
+class LoaderConfig:
+    """PyTorch DataLoader semantics for one replica, plus the storage it reads from.
+
+    Per-sample CPU cost is lognormal with mean ``decode_s`` and CV ``decode_cv`` (one core);
+    a batch of B samples is one draw of the sum (moment-matched lognormal, mean B*decode_s,
+    CV decode_cv/sqrt(B)) unless ``sample_level``. ``batch_time_dist='exponential'`` makes the
+    whole batch time exponential (the M/M/1/K oracle).
+    """
+
+    workers: int = 4
+    prefetch_factor: int = 2
+    in_order: bool = True
+    cores: Optional[float] = None  # CPU cores for this loader's workers; None = unlimited
+    trainer_holds_core: bool = False  # the main process busy-spins a core while computing
+    decode_s: float = 0.0  # CPU seconds per sample (decode + augment)
+    decode_cv: float = 0.3
+    batch_time_dist: str = "lognormal"  # lognormal | exponential | deterministic
+    collate_s: float = 0.0  # fixed CPU seconds per batch (collate, IPC)
+    sample_bytes: float = 2e5  # on storage
+    device_bytes: float = 0.0  # per sample, copied host->device
+    pin_memory: bool = True
+    pin_bw: float = PIN_BW
+    h2d_bw: float = H2D_BW
+    h2d_overlap: bool = False  # copy on a side stream (prefetcher) instead of the compute stream
+    storage: StorageProfile = field(default_factory=lambda: STORAGE_PROFILES["local_nvme"])
+    format: str = "shards"  # files | shards
+    shard_bytes: float = 256e6
+    cache_fraction: float = 0.0
+    read_fraction: float = 1.0
+    dataset_samples: Optional[float] = None
+
+    def h2d_s(self, batch: int) -> float:
+        return batch * self.device_bytes / self.h2d_bw if self.device_bytes else 0.0
+
+    def pin_s(self, batch: int) -> float:
+        return batch * self.device_bytes / self.pin_bw if (self.pin_memory and self.device_bytes) else 0.0
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation every ``every_steps``: forward-only over ``samples`` (whole job); every
+    ``full_every``-th evaluation uses the full set, the others ``subset_fraction`` of it."""
+
+    every_steps: int = 0
+    samples: float = 0.0
+    full_every: int = 1
+    subset_fraction: float = 0.1
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoint every ``every_steps``: ``bytes`` written at ``write_bw`` (aggregate, bytes/s).
+
+    Blocking: training waits ``bytes/write_bw``. Asynchronous: it waits only for the snapshot
+    (``bytes / n_gpus / d2h_bw``), then persists in the background; the next checkpoint waits for
+    the previous persist (PyTorch DCP async_save, data_pipeline.md §1.10).
+    """
+
+    every_steps: int = 0
+    bytes: float = 0.0
+    write_bw: float = 20 * GBIT
+    asynchronous: bool = False
+    d2h_bw: float = D2H_BW
+    n_gpus: int = 1
+
+    def write_s(self) -> float:
+        return self.bytes / self.write_bw
+
+    def snapshot_s(self) -> float:
+        return self.bytes / max(self.n_gpus, 1) / self.d2h_bw
+
+
+@dataclass
+class FailureConfig:
+    """Node failures: exponential inter-arrival with rate ``nodes / mtbf_node_s``; each costs
+    ``restart_s`` plus the work since the last durable checkpoint."""
+
+    mtbf_node_s: Optional[float] = None
+    nodes: int = 1
+    restart_s: float = 600.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.mtbf_node_s is not None and self.mtbf_node_s > 0
+
+    @property
+    def mtbf_s(self) -> float:
+        return self.mtbf_node_s / max(self.nodes, 1)
+
+
+@dataclass
+class SimConfig:
+    pipeline: PipelineConfig
+    loader: Optional[LoaderConfig] = None  # None: data never limits (pre-tokenised, in RAM)
+    evaluation: EvalConfig = field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    failures: FailureConfig = field(default_factory=FailureConfig)
+    analytic_step_time_s: Optional[float] = None  # the estimator's figure, for comparison
+
+    def replace(self, **sections) -> "SimConfig":
+        return replace(self, **sections)
+
+    # ------------------------------------------------------------------------------------
+    @classmethod
+    def from_detail(cls, detail: dict, job: Any = None) -> "SimConfig":
+        """Build from the estimator's ``detail`` dict and a JobSpec (``job`` may be None)."""
+        d = detail
+        pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))
+        m = int(d.get("num_microbatches", 1))
+        mb = int(d.get("micro_batch", 1))
+        seq = int(d.get("seq_len", 1) or 1)
+        is_tf = True if job is None else job.model.is_transformer
+        pipe = PipelineConfig(
+            t_fwd_mb=float(d["t_fwd_mb"]), t_bwd_mb=float(d["t_bwd_mb"]), pp=pp,
+            vpp=int(d.get("vpp", 1) or 1), m=m, dp=dp, schedule=str(d.get("schedule", "1f1b")),
+            t_pp_p2p=float(d.get("t_pp_p2p", 0.0)), t_dp_comm=float(d.get("t_dp_comm", 0.0)),
+            t_optimizer=float(d.get("t_optimizer", 0.0)),
+            overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
+            tokens_per_sample=seq if is_tf else 1,
+        )
+        gpn, nodes = int(d.get("gpus_per_node", 8)), int(d.get("nodes", 1))
+        n_gpus = gpn * nodes
+        loader = None
+        data = getattr(job, "data", None) if job is not None else None
+        if data is not None:
+            prof = STORAGE_PROFILES[data.storage]
+            if data.storage_gbps is not None:
+                prof = replace(prof, aggregate_bw=data.storage_gbps * GBIT)
+            if data.request_latency_ms is not None:
+                prof = replace(prof, latency_s=data.request_latency_ms / 1e3)
+            if data.max_requests_per_s is not None:
+                prof = replace(prof, max_requests_per_s=data.max_requests_per_s)
+            vcpu_per_gpu = data.vcpus_per_gpu or (float(d.get("vcpus_per_node", 0) or 0) / gpn) or None
+            loaders_per_node = max(1, math.ceil(dp / nodes))
+            cores = vcpu_per_gpu * gpn / loaders_per_node if vcpu_per_gpu else None
+            workers = data.workers_per_gpu
+            if workers is None:  # a common choice: one worker per vCPU, one vCPU kept for the trainer
+                workers = max(1, int(cores) - 1) if cores else 4
+            dev_bytes = 0.0
+            if job is not None:
+                dev_bytes = job.model.input_bytes_per_sample or (8.0 * seq if is_tf else 0.0)
+            loader = LoaderConfig(
+                workers=workers, prefetch_factor=data.prefetch_factor, cores=cores,
+                decode_s=data.decode_ms_per_sample / 1e3, decode_cv=data.decode_cv,
+                sample_bytes=data.sample_bytes, device_bytes=dev_bytes, storage=prof,
+                format=data.format, shard_bytes=data.shard_mb * 1e6,
+                cache_fraction=data.cache_fraction, read_fraction=data.read_fraction,
+                dataset_samples=data.dataset_samples or getattr(job.training, "dataset_samples", None),
+            )
+        ev = EvalConfig()
+        e = getattr(job, "evaluation", None) if job is not None else None
+        if e is not None:
+            ev = EvalConfig(every_steps=e.every_steps, samples=e.samples)
+        ck, fl = CheckpointConfig(n_gpus=n_gpus), FailureConfig(nodes=nodes)
+        c = getattr(job, "checkpoint", None) if job is not None else None
+        if c is not None:
+            ck = CheckpointConfig(every_steps=c.every_steps, bytes=_checkpoint_bytes(d, job),
+                                  write_bw=c.write_gbps * GBIT, asynchronous=c.asynchronous,
+                                  n_gpus=n_gpus)
+            fl = FailureConfig(
+                mtbf_node_s=c.mtbf_hours_per_node * 3600 if c.mtbf_hours_per_node else None,
+                nodes=nodes, restart_s=c.restart_minutes * 60)
+        return cls(pipeline=pipe, loader=loader, evaluation=ev, checkpoint=ck, failures=fl,
+                   analytic_step_time_s=d.get("step_time_s"))
+
+
+def _checkpoint_bytes(detail: dict, job: Any) -> float:
+    """Model state written per checkpoint: weights + fp32 master + optimizer moments (gradients
+    are not saved). Bytes per parameter come from planner.memory (ZeRO's 2+12 accounting)."""
+    if "checkpoint_bytes" in detail:
+        return float(detail["checkpoint_bytes"])
+    try:
+        from planner.memory import model_state_bytes_per_param
+        from planner.params import count_params
+
+        n = detail.get("params") or count_params(job.model).total
+        w, _g, master, opt = model_state_bytes_per_param(job.training, job.model.hidden or 4096)
+        return float(n) * (w + master + opt)
+    except Exception:  # generic model without params: nothing to size the checkpoint from
+        p = getattr(job.model, "params", None) if job is not None else None
+        return float(p or 0.0) * 14.0
