@@ -127,9 +127,13 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
 
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE):
-    """Extra peak during backward under recompute: one layer's activations rebuilt at once."""
-    one = layer_activation_bytes(m, seq, micro_batch, tp, cp, sp, NONE, flash, dropout, act_bytes, moe)
-    return np.where(np.asarray(recompute) == NONE, 0.0, one)
+    """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
+    layer under full recompute, the dropped attention-core tensors under selective."""
+    args = (m, seq, micro_batch, tp, cp, sp)
+    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe)
+    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe)
+    rc = np.asarray(recompute)
+    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):

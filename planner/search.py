@@ -130,6 +130,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
             progress(k, len(opts), hw.name)
         c = space_for(job, hw)
         evaluated += len(c)
+        if len(c) == 0:
+            continue
         mem = memory_per_gpu(job.model, job.training, c)
         fits = mem["total"] <= hw.gpu.memory_bytes
         if not fits.any():

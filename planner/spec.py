@@ -13,7 +13,7 @@ Example::
 
     >>> job = load_job_dict({"model": {"preset": "llama3-8b"}})
     >>> job.model.layers, job.training.seq_len
-    (32, 8192)
+    (32, 4096)
 """
 from __future__ import annotations
 
@@ -281,7 +281,7 @@ class ServingSpec(_Strict):
 
 
 class JobSpec(_Strict):
-    model: ModelSpec
+    model: Optional[ModelSpec] = None  # required unless the job is a tabular (non-neural) workload
     training: TrainingSpec = TrainingSpec()
     parallel: ParallelSpec = ParallelSpec()
     cluster: ClusterSpec = ClusterSpec()
@@ -290,12 +290,19 @@ class JobSpec(_Strict):
     checkpoint: Optional[CheckpointSpec] = None
     constraints: ConstraintsSpec = ConstraintsSpec()
     serving: Optional[ServingSpec] = None
+    # non-neural workloads and experiment campaigns: validated by planner.tabular / planner.campaign
+    tabular: Optional[dict[str, Any]] = None
+    campaign: Optional[dict[str, Any]] = None
     # human-readable notes on every default the loader filled in (never silently assumed)
     assumptions: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_checks(self):
         m, p = self.model, self.parallel
+        if m is None:
+            if self.tabular is None:
+                raise ValueError("model: required section is missing")
+            return self
         if m.is_transformer:
             if p.tp and m.heads % p.tp:
                 raise ValueError(f"parallel.tp: tp={p.tp} does not divide model.heads={m.heads}")
@@ -512,6 +519,8 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
     if _looks_like_hf_config(raw):
         raw = {"model": hf_config_to_fields(raw, "model")}
         assumptions.append("model read from a Hugging Face config.json")
+    elif "model" not in raw and "tabular" in raw:
+        return _validate_job(raw, assumptions)
     elif "model" not in raw:
         model_keys = set(ModelSpec.model_fields) | {"preset", "hf_config"}
         if raw and set(raw) <= model_keys:
@@ -526,14 +535,20 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
     model_fields, notes = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
-    for section in ("training", "parallel", "cluster", "constraints", "data", "evaluation", "checkpoint", "serving"):
+    job = _validate_job(raw, assumptions)
+    _fill_training_defaults(job, raw.get("training") or {}, job.assumptions)
+    return job
+
+
+def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:
+    for section in ("training", "parallel", "cluster", "constraints", "data", "evaluation", "checkpoint",
+                    "serving", "tabular", "campaign"):
         if section in raw and raw[section] is not None and not isinstance(raw[section], dict):
             raise InputError(section, f"must be a mapping (got {type(raw[section]).__name__})")
     try:
         job = JobSpec.model_validate(raw)
     except ValidationError as e:
         raise _first_error(e) from None
-    _fill_training_defaults(job, raw.get("training") or {}, assumptions)
     job.assumptions = assumptions
     return job
 

@@ -1,0 +1,95 @@
+"""The search: it recommends something sensible, never something infeasible, and explains it."""
+import numpy as np
+import pytest
+
+from planner.errors import InfeasibleError
+from planner.search import pareto_mask, recommend
+from planner.spec import load_job, load_job_dict
+
+
+@pytest.fixture(scope="module")
+def llama70(catalog):
+    from tests.conftest import EXAMPLES
+
+    job = load_job(EXAMPLES / "llama3-70b.yaml")
+    return job, recommend(job, catalog, simulate=False)
+
+
+def test_recommends_a_fitting_plan_within_constraints(llama70):
+    job, res = llama70
+    best = res["best"]
+    assert best["fits"]
+    assert best["hardware"]["gpus"] <= job.constraints.max_gpus
+    assert best["cost"]["hours"] <= job.constraints.deadline_hours
+    assert best["hardware"]["cloud"] in job.constraints.clouds
+    assert 0.2 < best["mfu"] < 0.75
+    assert res["evaluated"] > 10_000 and res["feasible"] > 0
+    assert "cheapest" in res["why"]
+
+
+def test_infeasible_memory_is_never_recommended(llama70):
+    _, res = llama70
+    t = res["table"]
+    assert (t["mem_gib"] <= t["mem_capacity_gib"] + 1e-9).all()
+    for r in res["ranked"]:
+        assert r["memory_per_gpu_bytes"]["total"] <= r["memory_per_gpu_bytes"]["capacity"]
+
+
+def test_cost_is_time_times_price_times_nodes(llama70):
+    _, res = llama70
+    for r in res["ranked"]:
+        c, hw = r["cost"], r["hardware"]
+        assert c["cost_ondemand_usd"] == pytest.approx(c["hours"] * hw["price_ondemand_usd_hr"] * hw["nodes"])
+        assert c["hours"] == pytest.approx(c["steps"] * r["step_time_s"] / 3600)
+    t = res["table"]
+    price = t["cost"] / (t["train_hours"] * t["nodes"])
+    assert np.isfinite(price).all()
+
+
+def test_ranked_by_cost_and_pareto_front(llama70):
+    _, res = llama70
+    costs = res["table"]["cost"].to_numpy()
+    assert np.all(np.diff(costs) >= -1e-6)
+    assert res["pareto"], "a Pareto front exists"
+
+
+def test_pareto_mask_brute_force():
+    rng = np.random.default_rng(0)
+    t, c = rng.random(200), rng.random(200)
+    mask = pareto_mask(t, c)
+    for i in range(200):
+        dominated = np.any((t <= t[i]) & (c <= c[i]) & ((t < t[i]) | (c < c[i])))
+        assert mask[i] == (not dominated)
+
+
+def test_budget_too_small_is_infeasible_with_nearest(catalog):
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "constraints": {"budget_usd": 10}})
+    with pytest.raises(InfeasibleError) as e:
+        recommend(job, catalog, simulate=False)
+    assert e.value.field == "constraints.budget_usd" and "nearest" in str(e.value)
+
+
+def test_nothing_fits_memory_names_nearest(catalog):
+    job = load_job_dict({"model": {"preset": "llama3.1-405b"}, "training": {"seq_len": 8192},
+                         "constraints": {"max_gpus": 8, "gpus": ["A100-SXM-80GB"]}})
+    with pytest.raises(InfeasibleError) as e:
+        recommend(job, catalog, simulate=False)
+    assert e.value.field == "memory" and "GiB" in str(e.value)
+
+
+def test_objective_time_is_faster_than_cost(catalog):
+    raw = {"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 512, "tokens": 2e11},
+           "constraints": {"clouds": ["aws"], "max_gpus": 256}}
+    cheap = recommend(load_job_dict(raw), catalog, simulate=False)["best"]
+    raw["constraints"]["objective"] = "time"
+    fast = recommend(load_job_dict(raw), catalog, simulate=False)["best"]
+    assert fast["cost"]["hours"] <= cheap["cost"]["hours"]
+    assert cheap["cost"]["cost_ondemand_usd"] <= fast["cost"]["cost_ondemand_usd"]
+
+
+def test_fixed_fields_are_respected(catalog):
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1e11},
+                         "parallel": {"tp": 2, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge"}})
+    res = recommend(job, catalog, simulate=False)
+    assert all(r["config"]["tp"] == 2 and r["config"]["pp"] == 1 for r in res["ranked"])
+    assert all(r["hardware"]["name"] == "aws:p5.48xlarge" for r in res["ranked"])

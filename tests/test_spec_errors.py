@@ -1,0 +1,127 @@
+"""Bad input: one line naming the field, exit code 2, no traceback; fuzzing finds no crash."""
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.errors import InputError
+from planner.spec import load_job_dict
+
+
+def write(tmp_path, text, name="job.yaml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+BAD = [
+    ("model: {preset: llama3-8b\n", "job", "malformed YAML"),
+    ("model: {preset: llama3-8b}\ncluster: {gpu: H900-XL, nodes: 1}\n", "cluster.gpu", "unknown GPU"),
+    ("model: {layers: -3, hidden: 64, heads: 4, vocab: 100}\n", "model.layers", "greater than 0"),
+    ("model: {layers: 2.5, hidden: 64, heads: 4, vocab: 100}\n", "model.layers", "integer"),
+    ("model: {layers: 2, hidden: 100, heads: 3, vocab: 100}\n", "model.heads", "not divisible"),
+    ("model: {preset: llama3-8b}\nparallel: {tp: 3}\ncluster: {gpu: H100, nodes: 1}\n", "parallel.tp", "does not divide"),
+    ("model: {preset: nope-7b}\n", "model.preset", "unknown preset"),
+    ("model: {preset: llama3-8b}\ntraining: {global_batch: -4}\n", "training.global_batch", "greater than 0"),
+    ("model: {preset: llama3-8b}\ntraining: {seq_len: 99999999999}\n", "training.seq_len", "less than"),
+    ("model: {preset: llama3-8b}\nparallel: {tp: 8, pp: 2}\ncluster: {gpu: H100, nodes: 1}\n", "parallel", "does not divide"),
+    ("model: {preset: llama3-8b}\nbogus: 1\n", "bogus", "unknown"),
+    ("- just\n- a list\n", "job", "mapping"),
+    ("", "job", "empty"),
+    ("model: {preset: llama3-8b}\ntraining: {tokens: 1e12, steps: 10}\n", "training", "one of"),
+    ("model: {preset: llama3-8b}\ncluster: {instance: aws:p99.bigxlarge}\n", "cluster.instance", "unknown instance"),
+]
+
+
+@pytest.mark.parametrize("text,field,fragment", BAD)
+def test_bad_job_one_line_exit_2(tmp_path, cli, text, field, fragment):
+    code, out, err = cli("estimate", write(tmp_path, text))
+    assert code == 2, (out, err)
+    line = err.strip()
+    assert "\n" not in line, line
+    assert "Traceback" not in out + err
+    assert f"{field}" in line and fragment.lower() in line.lower(), line
+
+
+def test_unreadable_hf_config(tmp_path, cli):
+    cfg = write(tmp_path, "{not json", "config.json")
+    code, out, err = cli("estimate", write(tmp_path, f"model: {{hf_config: {cfg}}}\n"))
+    assert code == 2 and "model.hf_config" in err and "not valid JSON" in err
+    missing = write(tmp_path, f"model: {{hf_config: {tmp_path / 'absent.json'}}}\n", "j2.yaml")
+    code, _, err = cli("estimate", missing)
+    assert code == 2 and "file not found" in err
+
+
+def test_unsupported_hf_model_type(tmp_path, cli):
+    cfg = write(tmp_path, json.dumps({"model_type": "t5", "vocab_size": 10}), "config.json")
+    code, _, err = cli("estimate", cfg)
+    assert code == 2 and "unsupported model_type" in err
+
+
+def test_missing_file(cli, tmp_path):
+    code, _, err = cli("estimate", tmp_path / "nope.yaml")
+    assert code == 2 and "file not found" in err
+
+
+def test_nothing_written_on_error(cli, tmp_path):
+    out = tmp_path / "ranked.csv"
+    code, _, _ = cli("recommend", write(tmp_path, "model: {preset: llama3-8b}\nconstraints: {budget_usd: 1}\n"), "--csv", out)
+    assert code == 2
+    assert not out.exists() and not (tmp_path / "ranked.csv.tmp").exists()
+
+
+def test_bare_model_and_hf_config_are_jobs(tmp_path):
+    job = load_job_dict({"layers": 2, "hidden": 64, "heads": 4, "vocab": 100})
+    assert job.model.layers == 2 and job.training.tokens > 0
+    assert any("bare model" in a for a in job.assumptions)
+    hf = {"model_type": "llama", "hidden_size": 64, "num_attention_heads": 4, "num_hidden_layers": 2,
+          "intermediate_size": 128, "vocab_size": 100, "architectures": ["LlamaForCausalLM"]}
+    job = load_job_dict(hf)
+    assert job.model.ffn_hidden == 128 and any("config.json" in a for a in job.assumptions)
+
+
+# --- fuzzing: any dict either validates or raises InputError; never another exception --------
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
+model_fields = st.fixed_dictionaries({}, optional={
+    k: scalars for k in ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "mlp", "family",
+                         "head_dim", "tied_embeddings", "position", "max_positions", "norm", "preset")})
+sections = st.fixed_dictionaries({"model": st.one_of(model_fields, scalars)}, optional={
+    "training": st.dictionaries(st.sampled_from(["seq_len", "global_batch", "micro_batch", "precision",
+                                                 "optimizer", "recompute", "tokens", "steps"]), scalars, max_size=4),
+    "parallel": st.dictionaries(st.sampled_from(["tp", "pp", "dp", "cp", "ep", "zero", "vpp"]), scalars, max_size=4),
+    "cluster": st.dictionaries(st.sampled_from(["gpu", "nodes", "gpus_per_node", "instance"]), scalars, max_size=3),
+})
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(sections)
+def test_fuzz_spec_never_crashes(raw):
+    try:
+        load_job_dict(raw)
+    except InputError as e:
+        assert e.field and "\n" not in str(e)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(layers=st.integers(1, 96), heads=st.sampled_from([1, 2, 4, 8, 16, 32]), hd=st.sampled_from([32, 64, 128]),
+       vocab=st.integers(1, 300000), seq=st.sampled_from([128, 1024, 4096]), tp=st.sampled_from([1, 2, 4, 8]),
+       mb=st.sampled_from([1, 2, 4]))
+def test_fuzz_valid_jobs_give_finite_estimates(catalog, layers, heads, hd, vocab, seq, tp, mb):
+    import math
+
+    from planner.estimate import estimate_job
+
+    raw = {"model": {"layers": layers, "hidden": heads * hd, "heads": heads, "vocab": vocab},
+           "training": {"seq_len": seq, "global_batch": 64, "micro_batch": mb, "steps": 10},
+           "parallel": {"tp": tp}, "cluster": {"gpu": "H100", "nodes": 1}}
+    try:
+        job = load_job_dict(raw)
+        res = estimate_job(job, catalog)
+    except InputError:
+        return
+    for k in ("step_time_s", "mfu", "tokens_per_s"):
+        assert math.isfinite(res[k]) and res[k] > 0
+    assert res["memory_per_gpu_bytes"]["total"] > 0
+    assert res["mfu"] < 1.0
