@@ -1,0 +1,61 @@
+"""Speed of the analytic core and of `planner recommend` (rates, not timed assertions).
+
+Prints configurations evaluated per second by the vectorised memory + step-time model on one
+hardware option (the hot path of the search), and the end-to-end recommend time for the shipped
+Llama-3-70B example. Run: ``python benchmarks/bench_search.py``.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hardware_catalog import load_catalog  # noqa: E402
+from planner.candidates import Candidates  # noqa: E402
+from planner.hardware import option_from_instance  # noqa: E402
+from planner.memory import memory_per_gpu  # noqa: E402
+from planner.search import recommend  # noqa: E402
+from planner.spec import load_job  # noqa: E402
+from planner.step_time import step_time  # noqa: E402
+
+
+def random_candidates(n: int, rng) -> Candidates:
+    tp = rng.choice([1, 2, 4, 8], n)
+    pp = rng.choice([1, 2, 4, 8, 16], n)
+    nodes = rng.choice([16, 32, 64, 128, 256], n)
+    dp = np.maximum(nodes * 8 // (tp * pp), 1)
+    return Candidates(tp=tp, pp=pp, dp=dp, cp=1, ep=1, vpp=rng.choice([1, 2], n), zero=rng.integers(0, 4, n),
+                      mb=rng.choice([1, 2, 4], n), rc=rng.integers(0, 3, n), sp=tp > 1,
+                      schedule=0, hw=0, gpus_per_node=8, nodes=nodes)
+
+
+def main():
+    cat = load_catalog()
+    job = load_job(ROOT / "examples" / "llama3-70b.yaml")
+    hw = option_from_instance(cat.instance("aws:p5.48xlarge"))
+    rng = np.random.default_rng(0)
+    for n in (10_000, 100_000, 1_000_000):
+        c = random_candidates(n, rng)
+        memory_per_gpu(job.model, job.training, c.take(np.arange(100)))  # warm caches
+        t0 = time.perf_counter()
+        memory_per_gpu(job.model, job.training, c)
+        t1 = time.perf_counter()
+        step_time(job.model, job.training, c, hw)
+        t2 = time.perf_counter()
+        print(f"{n:>9,} candidates: memory {n / (t1 - t0):>12,.0f}/s   step time {n / (t2 - t1):>12,.0f}/s   "
+              f"both {n / (t2 - t0):>12,.0f} configs/s")
+    t0 = time.perf_counter()
+    res = recommend(job, cat, simulate=False)
+    t1 = time.perf_counter()
+    print(f"recommend examples/llama3-70b.yaml: {res['evaluated']:,} configurations over "
+          f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
+          f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end, table and top-10 details included)")
+
+
+if __name__ == "__main__":
+    main()
