@@ -95,6 +95,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     fl = step_flops(m, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
     out = dict(
         model=m.name,
+        throughput_unit="tokens" if m.is_transformer else "samples",
         params=int(pc.total), params_active=int(pc.active),
         flops_per_step=float(fl["model"]), hw_flops_per_step=float(fl["hardware"]),
         step_time_s=step,

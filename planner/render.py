@@ -57,7 +57,7 @@ def config_str(cfg: dict) -> str:
 
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
-    t = Table(title=f"memory per GPU (most loaded rank: {mem['most_loaded_stage']} pipeline stage)", show_edge=False)
+    t = Table(title="memory per GPU", caption=f"most loaded rank: {mem['most_loaded_stage']} pipeline stage", show_edge=False)
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
@@ -93,11 +93,12 @@ def summary_table(res: dict) -> Table:
     t.add_row("layout", config_str(res["config"]))
     t.add_row("FLOPs/step", f"{res['flops_per_step']:.3e} model, {res['hw_flops_per_step']:.3e} hardware")
     t.add_row("step time", fmt_time(res["step_time_s"]))
-    t.add_row("throughput", f"{res['tokens_per_s']:,.0f} tokens/s ({res['tokens_per_s_per_gpu']:,.0f} per GPU)")
+    unit = res.get("throughput_unit", "tokens")
+    t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per GPU)")
     t.add_row("MFU / HFU", f"{res['mfu']:.1%} / {res['hfu']:.1%}")
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]")
               + f" ({res['memory_per_gpu_bytes']['total'] / GiB:.1f} of {res['memory_per_gpu_bytes']['capacity'] / GiB:.0f} GiB)")
-    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} tokens)")
+    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})")
     t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
               f"{cost['gpu_hours']:,.0f} GPU-hours")
     if cost.get("buy"):
