@@ -9,10 +9,11 @@ they were measured on (``shipped_profile_for``).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from planner.errors import InputError
 
@@ -37,15 +38,20 @@ class Fingerprint(BaseModel):
 class Fitted(BaseModel):
     """Parameters fitted from the raw measurements (SI units). Absent = not measured."""
 
-    model_config = ConfigDict(extra="forbid")
-    peak_flops: Optional[dict[str, float]] = None  # dtype -> best measured FLOP/s
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    peak_flops: Optional[dict[str, float]] = None  # dtype -> the peak efficiencies are taken against
+    primary_dtype: Optional[str] = None  # dtype of the headline gemm_max/attn fits (bf16 GPU, fp32 CPU)
+    sm_count: Optional[int] = Field(None, gt=0)  # SMs (GPU) or compute threads (CPU) for wave quantisation
     gemm_max: Optional[float] = Field(None, gt=0, le=1.5)
     gemm_k_half: Optional[float] = Field(None, ge=0)
     gemm_table: Optional[list[tuple[float, float, float, float]]] = None  # (m, n, k, eff)
-    attn_fwd: Optional[float] = Field(None, gt=0, le=1.5)
-    attn_bwd: Optional[float] = Field(None, gt=0, le=1.5)
+    # attention vs the GEMM peak: above 1 is possible where "peak" is a measured GEMM rate (CPU
+    # bf16 without native bf16 units: sdpa computes in fp32 and outruns the emulated bf16 GEMM)
+    attn_fwd: Optional[float] = Field(None, gt=0, le=10)
+    attn_bwd: Optional[float] = Field(None, gt=0, le=10)
     hbm_bw: Optional[float] = Field(None, gt=0)  # achieved bytes/s (copy)
-    hbm: Optional[float] = Field(None, gt=0, le=1.5)  # achieved / datasheet
+    hbm: Optional[float] = Field(None, gt=0, le=1.5)  # memory-bound kernels / hbm_peak_bw
+    hbm_peak_bw: Optional[float] = Field(None, gt=0)  # datasheet HBM (GPU); measured copy (CPU)
     launch_s: Optional[float] = Field(None, ge=0, le=1)
     h2d_pinned_bw: Optional[float] = Field(None, gt=0)
     h2d_pageable_bw: Optional[float] = Field(None, gt=0)
@@ -56,6 +62,24 @@ class Fitted(BaseModel):
     decode_s_per_sample: Optional[float] = Field(None, gt=0)  # JPEG decode+augment, one core
     storage_read_bw: Optional[float] = Field(None, gt=0)
     gbdt_rows_per_s: Optional[float] = Field(None, gt=0)  # xgboost hist, per core
+    # per-dtype fits: dtype -> {gemm_max, gemm_k_half, gemm_table, attn_fwd, attn_bwd}
+    by_dtype: Optional[dict[str, dict[str, Any]]] = None
+
+    @field_validator("peak_flops")
+    @classmethod
+    def _positive_peaks(cls, v):
+        for k, x in (v or {}).items():
+            if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
+                raise ValueError(f"peak for {k} must be a positive number, got {x!r}")
+        return v
+
+    @field_validator("gemm_table")
+    @classmethod
+    def _positive_table(cls, v):
+        for i, row in enumerate(v or []):
+            if not all(math.isfinite(x) and x > 0 for x in row):
+                raise ValueError(f"row {i} must hold positive m, n, k, efficiency, got {list(row)}")
+        return v
 
 
 class Profile(BaseModel):
@@ -113,24 +137,80 @@ def shipped_profile_for(gpu_name: str) -> Optional[Profile]:
     return None
 
 
-def efficiency_from_profile(profile: Profile, base, gpu=None):
+def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optional[str] = None):
     """``base`` (an Efficiency prior) with every measured field replaced. Fractions of peak are
     taken against the catalog GPU's datasheet numbers, so the time model's peaks stay the catalog's.
+
+    ``precision`` (bf16, fp32, ...) picks that dtype's GEMM and attention fits when the profile
+    measured it (``fitted.by_dtype``); otherwise the headline fits (``fitted.primary_dtype``) apply.
     """
     f = profile.fitted
     where = f"measured: {profile.fingerprint.device_name} ({profile.fingerprint.created[:10]})"
     kw, sources = {}, dict(base.sources)
-    for name in ("gemm_max", "gemm_k_half", "attn_fwd", "attn_bwd", "hbm", "launch_s",
-                 "intra_alpha_s", "inter_alpha_s"):
+    per = dict((f.by_dtype or {}).get(precision or "", {}))
+    if precision and per:
+        where_dt = f"{where}, {precision}"
+    else:
+        per, where_dt = {}, where + (f", {f.primary_dtype}" if f.primary_dtype else "")
+    for name in ("gemm_max", "gemm_k_half", "attn_fwd", "attn_bwd"):
+        v = per.get(name, getattr(f, name))
+        if v is not None:
+            kw[name] = float(v)
+            sources[name] = where_dt
+    for name in ("hbm", "launch_s", "intra_alpha_s", "inter_alpha_s", "sm_count"):
         v = getattr(f, name)
         if v is not None:
             kw[name] = v
             sources[name] = where
-    if f.gemm_table:
-        kw["gemm_table"] = tuple(tuple(r) for r in f.gemm_table)
-        sources["gemm_table"] = where
+    table = per.get("gemm_table") or f.gemm_table
+    if table:
+        kw["gemm_table"] = tuple(tuple(float(x) for x in r) for r in table)
+        sources["gemm_table"] = where_dt
     if gpu is not None and f.intra_busbw and gpu.intra_node_bw:
         kw["intra_bw"] = min(1.5, f.intra_busbw / gpu.intra_node_bw)
         sources["intra_bw"] = where
     kw["sources"] = sources
     return base.with_(**kw)
+
+
+def machine_gpu(profile: Profile):
+    """The accelerator a profile was measured on, as a ``hardware_catalog.GPU``: the catalog row
+    when the profile names one, else a synthetic row built from the measurements (CPUs, GPUs the
+    catalog lacks): peaks = the measured peak per dtype, hbm_bw = the measured copy bandwidth,
+    memory = host memory (CPU) or the device's, link bandwidth = the measured collective busbw."""
+    from hardware_catalog import load_catalog
+    from hardware_catalog.catalog import GPU
+
+    fp, f = profile.fingerprint, profile.fitted
+    if fp.catalog_gpu:
+        return load_catalog().gpu(fp.catalog_gpu)
+    extra = fp.model_extra or {}
+    mem = extra.get("gpu_memory_bytes") or extra.get("host_memory_bytes") or 0
+    if not f.peak_flops or not (f.hbm_peak_bw or f.hbm_bw):
+        raise InputError("profile.fitted.peak_flops", "a profile without measured peaks and bandwidth cannot describe its machine")
+    return GPU(
+        name=f"{fp.device}:{fp.device_name}", vendor="measured", memory_bytes=int(mem),
+        hbm_bw=float(f.hbm_peak_bw or f.hbm_bw), peak_flops=dict(f.peak_flops),
+        intra_node_bw=f.intra_busbw, intra_node_link="measured" if f.intra_busbw else "none",
+        pcie_bw=f.h2d_pinned_bw, tdp_w=None, purchase_price_usd=None,
+        source=f"calibration profile measured {fp.created}", notes="synthetic: built from a calibration profile",
+    )
+
+
+def machine_option(profile: Profile, precision: Optional[str] = None):
+    """A ``planner.hardware.HardwareOption`` for the calibrated machine itself (one device per
+    node), so the planner's time and memory models can predict steps on the machine measured."""
+    from planner.efficiency import Efficiency, prior_for
+    from planner.hardware import HardwareOption
+
+    gpu = machine_gpu(profile)
+    f = profile.fitted
+    if profile.fingerprint.catalog_gpu:
+        base = prior_for(gpu.name)
+    else:
+        base = Efficiency(sources={"*": f"prior: generic fractions (no catalog entry for {gpu.name})"})
+    eff = efficiency_from_profile(profile, base, gpu, precision)
+    intra = gpu.intra_node_bw or f.intra_busbw or 1e9
+    inter = f.inter_busbw or 10e9 / 8
+    return HardwareOption(name=gpu.name, gpu=gpu, gpus_per_node=1, inter_node_bw=inter, intra_bw=intra,
+                          eff=eff, notes=[f"calibrated machine: {profile.fingerprint.device_name}"])

@@ -134,6 +134,31 @@ def recommend(
     _run(go)
 
 
+@app.command()
+def calibrate(
+    out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
+    quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
+    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu"),
+    storage: Optional[Path] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
+):
+    """Run microbenchmarks on this machine and write a calibration profile."""
+    def go():
+        try:
+            from calibration.bench import run_calibration
+        except ImportError as e:
+            raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
+        if out_path.parent and not out_path.parent.exists():
+            raise InputError("--out", f"directory {out_path.parent} does not exist")
+        if storage is not None and not storage.exists():
+            raise InputError("--storage", f"{storage} does not exist")
+        prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True)
+        f = prof.fitted
+        out.print(f"[green]wrote[/] {out_path}: {prof.fingerprint.device_name}"
+                  + (f" (catalog GPU {prof.fingerprint.catalog_gpu})" if prof.fingerprint.catalog_gpu else "")
+                  + f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else "")
+    _run(go)
+
+
 catalog_app = typer.Typer(help="Print the hardware catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 

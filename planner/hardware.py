@@ -50,15 +50,29 @@ class HardwareOption:
         return self.intra_bw * self.eff.intra_bw
 
 
-def efficiency_for(gpu: GPU, profile=None) -> Efficiency:
-    """Measured efficiencies when a profile for this GPU is given or shipped, else the prior."""
+def profile_matches(profile, gpu: GPU) -> bool:
+    return profile is not None and profile.fingerprint.catalog_gpu == gpu.name
+
+
+def efficiency_for(gpu: GPU, profile=None, precision: str | None = None) -> Efficiency:
+    """Measured efficiencies when a profile measured on this GPU type is given or shipped, else
+    the datasheet prior. A given profile of another GPU type does not apply to this one."""
     from calibration.profile import efficiency_from_profile, shipped_profile_for  # lazy: optional
 
     base = prior_for(gpu.name)
-    prof = profile if profile is not None else shipped_profile_for(gpu.name)
+    prof = profile if profile_matches(profile, gpu) else shipped_profile_for(gpu.name)
     if prof is None:
         return base
-    return efficiency_from_profile(prof, base, gpu)
+    return efficiency_from_profile(prof, base, gpu, precision)
+
+
+def check_profile_applies(profile, gpus: list[GPU]) -> None:
+    """A profile given on the command line must have been measured on a GPU the job can use."""
+    if profile is None or any(profile_matches(profile, g) for g in gpus):
+        return
+    where = profile.fingerprint.catalog_gpu or f"{profile.fingerprint.device_name} (not a catalog GPU)"
+    names = ", ".join(sorted({g.name for g in gpus})[:4])
+    raise InputError("--profile", f"profile was measured on {where}; this job runs on {names}")
 
 
 def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None) -> HardwareOption:
@@ -70,6 +84,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     if not cluster.gpu:
         raise InputError("cluster", "name a gpu or an instance (or use `planner recommend` to search)")
     gpu = cat.gpu(cluster.gpu)
+    check_profile_applies(profile, [gpu])
     g = cluster.gpus_per_node or 8
     notes = []
     if cluster.inter_node_gbps:
@@ -99,6 +114,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         if inst.network_bw is None:
             notes.append(f"{inst.key}: network bandwidth unknown, assumed {inter * 8 / 1e9:.0f} Gb/s per node")
     gpu = inst.gpu
+    check_profile_applies(profile, [gpu])
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or 32e9)
     price = cluster.price_usd_hr or inst.price_ondemand
     return HardwareOption(
@@ -122,7 +138,9 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
             insts = [i for i in insts if i.key in wanted]
         if constraints.regions:
             insts = [i for i in insts if i.region in constraints.regions]
-        opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps), profile) for i in insts]
+        check_profile_applies(profile, [i.gpu for i in insts])
+        opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
+                                     profile if profile_matches(profile, i.gpu) else None) for i in insts]
     out = []
     for o in opts:
         try:

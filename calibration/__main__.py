@@ -1,0 +1,30 @@
+"""``python -m calibration [--quick] [--device auto|cuda|cpu] [--storage PATH] -o profile.json``"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None) -> int:
+    from calibration.bench import run_calibration
+    from calibration.report import summary
+    from planner.errors import InputError
+
+    ap = argparse.ArgumentParser(prog="python -m calibration", description="measure this machine into a calibration profile")
+    ap.add_argument("--quick", action="store_true", help="small grid, <= 60 s")
+    ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    ap.add_argument("--storage", default=None, help="file or folder whose read throughput to measure")
+    ap.add_argument("-o", "--out", default="profile.json")
+    a = ap.parse_args(argv)
+    try:
+        prof = run_calibration(device=a.device, quick=a.quick, out_path=a.out, storage_path=a.storage)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(summary(prof))
+    print(f"wrote {a.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
