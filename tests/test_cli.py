@@ -1,0 +1,69 @@
+"""The CLI end to end: the estimate JSON contract, tables, CSV, catalog and presets."""
+import json
+
+import pandas as pd
+
+from tests.conftest import EXAMPLES
+
+CONTRACT = ("params", "params_active", "flops_per_step", "hw_flops_per_step", "step_time_s", "tokens_per_s",
+            "tokens_per_s_per_gpu", "mfu", "hfu", "fits", "memory_per_gpu_bytes", "breakdown_s")
+
+
+def test_estimate_json_contract(cli):
+    code, out, err = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    for k in CONTRACT:
+        assert k in d, k
+    for k in ("total", "weights", "grads", "optimizer", "activations", "other"):
+        assert d["memory_per_gpu_bytes"][k] >= 0
+    parts = sum(v for k, v in d["breakdown_s"].items() if k != "compute")
+    assert abs(parts - d["step_time_s"]) < 1e-6 * d["step_time_s"]
+    assert d["params"] == 8_030_261_248  # Llama-3-8B, exact
+    assert d["hfu"] >= d["mfu"]
+
+
+def test_estimate_table_mentions_limits_and_inputs(cli):
+    code, out, _ = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml")
+    assert code == 0
+    for word in ("step time", "MFU", "memory per GPU", "where the step goes", "limits", "inputs:"):
+        assert word in out
+
+
+def test_bare_model_and_hf_config_recommend(cli):
+    code, out, _ = cli("recommend", EXAMPLES / "bare-model.yaml", "--json", "--no-simulate", "--top", "3")
+    assert code == 0
+    d = json.loads(out)
+    assert any("bare model" in a for a in d["assumptions"])
+    assert d["best"]["fits"]
+    code, out, _ = cli("estimate", EXAMPLES / "hf" / "qwen2.5-7b-config.json", "--json")
+    # a bare config has no cluster: estimate says what is missing instead of guessing
+    assert code == 2
+
+
+def test_recommend_csv(cli, tmp_path):
+    f = tmp_path / "ranked.csv"
+    code, out, err = cli("recommend", EXAMPLES / "mixtral-8x7b.yaml", "--csv", f, "--no-simulate", "--top", "3")
+    assert code == 0, err
+    df = pd.read_csv(f)
+    assert {"hardware", "nodes", "tp", "pp", "ep", "step_time_s", "cost", "pareto"} <= set(df.columns)
+    assert (df["ep"] > 1).any()
+    assert "recommended:" in out
+
+
+def test_catalog_tables(cli):
+    code, out, _ = cli("catalog", "gpus")
+    assert code == 0 and "H100" in out and "MI300X" in out
+    code, out, _ = cli("catalog", "instances", "--cloud", "aws")
+    assert code == 0 and "p5.48xlarge" in out and "gcp" not in out.lower().split("aws")[0]
+    code, out, _ = cli("catalog", "instances", "--csv")
+    assert code == 0 and out.startswith("key,")
+    code, _, err = cli("catalog", "instances", "--cloud", "nocloud")
+    assert code == 2 and "--cloud" in err
+
+
+def test_presets_listed(cli):
+    code, out, _ = cli("presets")
+    assert code == 0
+    for name in ("llama3-70b", "mixtral-8x7b", "gpt3-175b", "bert-base", "resnet50", "vit-b16", "qwen2.5-7b"):
+        assert name in out
