@@ -235,7 +235,9 @@ def _cost_of(row: dict, spot: bool):
 
 
 def _why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool) -> str:
-    """One sentence on why the winner wins, against the best alternative on other hardware."""
+    """Why the winner wins, against the best alternative on other hardware — and, when another
+    plan is much faster for a little more money (or much cheaper for a little more time), that
+    trade-off, since a person choosing would want it."""
     hours = best["cost"]["hours"]
     cost = _cost_of(best, spot)
     alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
@@ -246,11 +248,26 @@ def _why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot:
     a_cost, a_hours = _cost_of(alt, spot), alt["cost"]["hours"]
     alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
     if objective == "time":
-        return f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({(a_hours / hours - 1):+.0%})"
-    if cost and a_cost:
-        return (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({(a_cost / cost - 1):+.0%}) "
-                f"and takes {fmt_time(a_hours * 3600)}")
-    return base
+        why = f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({(a_hours / hours - 1):+.0%})"
+        cheaper = [r for r in ranked[1:] if _cost_of(r, spot) and cost and _cost_of(r, spot) < 0.8 * cost
+                   and r["cost"]["hours"] < 1.15 * hours]
+        if cheaper:
+            r = cheaper[0]
+            why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
+                    f"{(_cost_of(r, spot) / cost - 1):+.0%} for {(r['cost']['hours'] / hours - 1):+.0%} time")
+        return why
+    if not (cost and a_cost):
+        return base
+    why = (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({(a_cost / cost - 1):+.0%}) "
+           f"and takes {fmt_time(a_hours * 3600)}")
+    faster = [r for r in ranked[1:] if _cost_of(r, spot) and _cost_of(r, spot) <= 1.10 * cost
+              and r["cost"]["hours"] <= hours / 1.5]
+    if faster:
+        r = max(faster, key=lambda r: hours / r["cost"]["hours"])
+        why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
+                f"{hours / r['cost']['hours']:.1f}x sooner ({fmt_time(r['cost']['hours'] * 3600)}) for "
+                f"{(_cost_of(r, spot) / cost - 1):+.0%} cost")
+    return why
 
 
 def _rerank_with_simulator(job, ranked, objective):
