@@ -55,11 +55,13 @@ PRESETS: dict[str, dict] = {
     "qwen2.5-72b": _llama(80, 8192, 64, 8, 29568, 152064, qkv_bias=True),
     "bert-base": _bert(12, 768, 12, 3072),
     "bert-large": _bert(24, 1024, 16, 4096),
-    # generic (non-transformer-spec) vision models, 224x224 images
-    "resnet50": dict(family="generic", params=25_557_032, fwd_flops_per_sample=2 * 4.089e9,
-                     activation_bytes_per_sample=None, input_bytes_per_sample=3 * 224 * 224 * 4),
-    "vit-b16": dict(family="generic", params=86_567_656, fwd_flops_per_sample=2 * 17.564e9,
-                    activation_bytes_per_sample=None, input_bytes_per_sample=3 * 224 * 224 * 4),
+    # generic (non-transformer-spec) vision models, 224x224 images: FLOPs (FlopCounterMode, fwd)
+    # and bytes autograd saves per sample in fp32 (saved_tensors_hooks), measured on torchvision's
+    # models by tests/make_generic_presets.py -> tests/data/generic_presets.json
+    "resnet50": dict(family="generic", params=25_557_032, fwd_flops_per_sample=8_178_368_512,
+                     activation_bytes_per_sample=85_413_632, input_bytes_per_sample=3 * 224 * 224 * 4),
+    "vit-b16": dict(family="generic", params=86_567_656, fwd_flops_per_sample=35_127_656_448,
+                    activation_bytes_per_sample=117_558_568, input_bytes_per_sample=3 * 224 * 224 * 4),
 }
 for _name, _p in PRESETS.items():
     _p.setdefault("name", _name)
