@@ -81,7 +81,6 @@ class Row:
     meas_s: float
     pred_mem: float
     meas_mem: float
-    loss_transient: float = 0.0  # bytes the loss holds briefly, which memory_per_gpu leaves out
 
     @property
     def err_s(self) -> float:
@@ -116,15 +115,6 @@ def predict(profile: Profile, m: ModelSpec, t: TrainingSpec) -> tuple[float, flo
     mem = memory_per_gpu(m, t, c)
     allocated = sum(float(mem[k][0]) for k in ("weights", "grads", "optimizer", "activations", "logits"))
     return float(st["step_time_s"][0]), allocated, {k: float(v[0]) for k, v in st.items() if np.ndim(v)}
-
-
-def loss_transient_bytes(m: ModelSpec, t: TrainingSpec) -> float:
-    """The transient ``planner.activations.logits_bytes`` documents but does not count: the logits
-    in the activation dtype and their fp32 copy while the loss runs, (act_bytes + 4) * V per token.
-    Shown as a diagnostic column only; the error columns use ``memory_per_gpu`` as it stands."""
-    from planner.memory import ACT_BYTES
-
-    return float(t.seq_len * t.micro_batch * m.vocab * (ACT_BYTES[t.precision] + 4))
 
 
 # --------------------------------------------------------------------------------------------
@@ -249,8 +239,7 @@ def run_loop(profile: Profile, quick: bool = True, device: str | None = None, pr
         t = training_spec(p["seq"], b, dt)
         pred_s, pred_mem, _ = predict(profile, spec, t)
         meas_s, meas_mem, params = measure(spec, dt, b, p["seq"], device, p["warmup"], p["steps"])
-        rows.append(Row(name, dt, b, p["seq"], params, pred_s, meas_s, pred_mem, meas_mem,
-                        loss_transient_bytes(spec, t)))
+        rows.append(Row(name, dt, b, p["seq"], params, pred_s, meas_s, pred_mem, meas_mem))
         if progress:
             print(f"  {name:<11} {dt:<5} b={b:<3} {meas_s * 1e3:8.1f} ms", file=sys.stderr)
     return rows
@@ -261,21 +250,19 @@ def error_table(rows: list[Row], profile: Profile) -> str:
     cpu = (fp.model_extra or {}).get("cpu_model", "")
     head = (f"device: {fp.device_name} ({fp.device}, {fp.cpu_count} CPUs{', ' + cpu if cpu and fp.device == 'cuda' else ''}),"
             f" torch {fp.torch_version}, {torch.get_num_threads()} threads\n"
-            "errors: predicted / measured - 1; '+loss tr.' = prediction plus the loss-time logits transient"
-            " that memory_per_gpu leaves out (diagnostic)")
+            "errors: predicted / measured - 1")
     lines = [head,
              f"{'model':<11} {'dtype':<5} {'batch':>5} {'seq':>5} {'params':>7} | {'pred ms':>8} {'meas ms':>8} {'err':>7} |"
-             f" {'pred MiB':>8} {'meas MiB':>8} {'err':>7} | {'+loss tr.':>9} {'err':>7}",
-             "-" * 120]
+             f" {'pred MiB':>8} {'meas MiB':>8} {'err':>7}",
+             "-" * 100]
     for r in rows:
         lines.append(f"{r.model:<11} {r.dtype:<5} {r.batch:>5} {r.seq:>5} {r.params / 1e6:6.2f}M |"
                      f" {r.pred_s * 1e3:8.1f} {r.meas_s * 1e3:8.1f} {r.err_s * 100:+6.1f}% |"
-                     f" {r.pred_mem / 2**20:8.1f} {r.meas_mem / 2**20:8.1f} {r.err_mem * 100:+6.1f}% |"
-                     f" {(r.pred_mem + r.loss_transient) / 2**20:9.1f} {((r.pred_mem + r.loss_transient) / r.meas_mem - 1) * 100:+6.1f}%")
+                     f" {r.pred_mem / 2**20:8.1f} {r.meas_mem / 2**20:8.1f} {r.err_mem * 100:+6.1f}%")
     if rows:
         et = [abs(r.err_s) for r in rows]
         em = [abs(r.err_mem) for r in rows]
-        lines.append("-" * 120)
+        lines.append("-" * 100)
         lines.append(f"step time: mean |err| {statistics.mean(et) * 100:.1f}%, max {max(et) * 100:.1f}%, "
                      f"{sum(e <= GOAL_TIME for e in et)}/{len(et)} within {GOAL_TIME:.0%}")
         lines.append(f"memory:    mean |err| {statistics.mean(em) * 100:.1f}%, max {max(em) * 100:.1f}%, "

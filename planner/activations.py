@@ -154,3 +154,16 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
     stat = 2 if m.norm == "layernorm" else 1
     hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
     return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4)
+
+
+def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
+    """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: the
+    logits in the activation dtype and the fp32 copy cross-entropy upcasts them to,
+    (act_bytes + 4) * V/t per token. They set the peak of the step (the loss runs when every
+    layer's activations of the micro-batch are still saved), so the memory model counts them in
+    the logits term; with a 128k vocabulary they exceed a whole layer's activations.
+    Measured in calibration/loop.py (peak allocated during real steps)."""
+    if not m.is_transformer:
+        return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
+    tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
+    return tokens * m.vocab / np.asarray(tp, dtype=np.float64) * (act_bytes + 4)

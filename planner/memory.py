@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.activations import layer_activation_bytes, logits_bytes, recompute_working_set
+from planner.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
+                                 recompute_working_set)
 from planner.candidates import Candidates
 from planner.params import count_params
 from planner.spec import ModelSpec, TrainingSpec
@@ -170,7 +171,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         first_act = layers * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
         last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
         last_act = layers * per_layer * last_inflight + rws
-        last_logits = logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
+        # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
+        last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
+                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
         first_logits = np.where(c.pp == 1, last_logits, 0.0)
     else:
         per_sample = m.activation_bytes_per_sample or 0.0
