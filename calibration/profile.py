@@ -8,14 +8,13 @@ they were measured on (``shipped_profile_for``).
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from planner.errors import InputError
+from planner.errors import InputError, read_json_object
 
 SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -94,16 +93,7 @@ class Profile(BaseModel):
 def load_profile(path: str | Path, field: str = "profile") -> Profile:
     """Read and validate a profile; any problem is one InputError naming the field."""
     p = Path(path)
-    try:
-        raw = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(field, f"file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(field, f"cannot read {p}: {e.__class__.__name__}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(field, f"{p} is not valid JSON (line {e.lineno}: {e.msg}) — corrupt profile?") from None
-    if not isinstance(raw, dict):
-        raise InputError(field, f"{p} must hold a JSON object")
+    raw = read_json_object(p, field, " — corrupt profile?")
     ver = raw.get("schema_version")
     if ver != SCHEMA_VERSION:
         raise InputError(f"{field}.schema_version", f"{p} has schema version {ver!r}, this planner reads {SCHEMA_VERSION}")

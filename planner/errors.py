@@ -18,3 +18,23 @@ class InputError(ValueError):
 
 class InfeasibleError(InputError):
     """The request is well formed but nothing satisfies it (memory, budget, deadline)."""
+
+
+def read_json_object(path, field: str, what: str = "") -> dict:
+    """Read a JSON file that must hold an object; every failure is one InputError naming ``field``.
+    ``what`` is appended to the invalid-JSON message (e.g. " — corrupt profile?")."""
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(field, f"file not found: {p}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError(field, f"cannot read {p}: {e.__class__.__name__}") from None
+    except json.JSONDecodeError as e:
+        raise InputError(field, f"{p} is not valid JSON (line {e.lineno}: {e.msg}){what}") from None
+    if not isinstance(raw, dict):
+        raise InputError(field, f"{p} must hold a JSON object")
+    return raw

@@ -17,7 +17,6 @@ Example::
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -25,7 +24,7 @@ from typing import Any, Literal, Optional
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from planner.errors import InputError
+from planner.errors import InputError, read_json_object
 
 # --------------------------------------------------------------------------------------------
 # Registries: the vocabulary of the job file, kept as data.
@@ -368,17 +367,7 @@ def parse_yaml_text(text: str, field: str = "job", where: str = "input") -> Any:
 
 def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
     """Read a local Hugging Face ``config.json`` (never downloaded) into ModelSpec fields."""
-    p = Path(path)
-    try:
-        cfg = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(field, f"file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(field, f"cannot read {p}: {e.__class__.__name__}") from None
-    except json.JSONDecodeError as e:
-        raise InputError(field, f"{p} is not valid JSON (line {e.lineno}: {e.msg})") from None
-    if not isinstance(cfg, dict):
-        raise InputError(field, f"{p} must hold a JSON object")
+    cfg = read_json_object(path, field)
     return hf_config_to_fields(cfg, field)
 
 
@@ -588,14 +577,7 @@ def load_job(path: str | Path) -> JobSpec:
     """Load and validate a job file: YAML, or a Hugging Face config.json."""
     p = Path(path)
     if p.suffix == ".json":
-        try:
-            raw = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("job", f"file not found: {p}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise InputError("job", f"cannot read {p}: {e.__class__.__name__}") from None
-        except json.JSONDecodeError as e:
-            raise InputError("job", f"{p} is not valid JSON (line {e.lineno}: {e.msg})") from None
+        raw = read_json_object(p, "job")
     else:
         raw = read_yaml(p)
     return load_job_dict(raw, base_dir=p.parent)
