@@ -1,0 +1,159 @@
+"""Launch specs (planner/emit.py): every format parses, and its numbers are the plan's numbers."""
+import shlex
+
+import pytest
+import yaml
+
+from planner.emit import emit_launch_spec, launch_plan
+from planner.errors import InputError
+from planner.estimate import estimate_job
+from planner.spec import load_job_dict
+
+
+def _plan(parallel, model=None, training=None, cluster=None):
+    job = load_job_dict({
+        "model": model or {"preset": "llama3-70b"},
+        "training": training or {"seq_len": 8192, "global_batch": 512, "micro_batch": 2,
+                                 "recompute": "selective", "tokens": 1e12},
+        "parallel": parallel,
+        "cluster": cluster or {"instance": "aws:p5.48xlarge", "nodes": 16},
+    })
+    return job, estimate_job(job)
+
+
+def _argv(text: str) -> list[str]:
+    """The torchrun command of a shell snippet, as argv (comments and continuations dropped)."""
+    return [t for t in shlex.split(text, comments=True) if t.strip()]
+
+
+def _flags(argv: list[str]) -> dict:
+    """--name value / --name=value pairs; bare switches map to True."""
+    out, i = {}, 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--") and "=" in a:
+            k, v = a.split("=", 1)
+            out[k] = v
+        elif a.startswith("--"):
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is not None and not nxt.startswith("--"):
+                out[a] = nxt
+                i += 1
+            else:
+                out[a] = True
+        i += 1
+    return out
+
+
+MEGA = {"tp": 8, "pp": 4, "vpp": 2, "cp": 1, "zero": 1, "sequence_parallel": True}
+
+
+def test_torchrun_megatron_flags_match_plan():
+    job, best = _plan(MEGA)
+    cfg = best["config"]
+    argv = _argv(emit_launch_spec(job, best, "torchrun"))
+    f = _flags(argv)
+    assert argv[argv.index("torchrun") - 1] == "CUDA_DEVICE_MAX_CONNECTIONS=1"
+    assert int(f["--nnodes"]) == 16 and int(f["--nproc-per-node"]) == 8
+    assert int(f["--tensor-model-parallel-size"]) == cfg["tp"] == 8
+    assert int(f["--pipeline-model-parallel-size"]) == cfg["pp"] == 4
+    # 80 layers / (pp 4 x vpp 2) = 10 layers per virtual stage
+    assert int(f["--num-layers-per-virtual-pipeline-stage"]) == 80 // (4 * 2)
+    assert int(f["--context-parallel-size"]) == 1
+    assert f["--sequence-parallel"] is True and f["--use-distributed-optimizer"] is True
+    assert int(f["--micro-batch-size"]) == 2 and int(f["--global-batch-size"]) == 512
+    assert f["--recompute-granularity"] == "selective"
+    assert int(f["--num-query-groups"]) == 8 and int(f["--num-layers"]) == 80
+    assert int(f["--train-iters"]) == int(best["cost"]["steps"])
+    assert "--expert-model-parallel-size" not in f  # dense model
+
+
+def test_moe_cp_full_recompute_flags():
+    job, best = _plan({"tp": 2, "pp": 1, "cp": 2, "ep": 8, "zero": 1},
+                      model={"preset": "mixtral-8x7b"},
+                      training={"seq_len": 32768, "global_batch": 64, "micro_batch": 1,
+                                "recompute": "full", "tokens": 1e11})
+    f = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
+    assert int(f["--expert-model-parallel-size"]) == 8 and int(f["--num-experts"]) == 8
+    assert int(f["--context-parallel-size"]) == 2
+    assert f["--recompute-granularity"] == "full" and f["--recompute-method"] == "uniform"
+    assert "--num-layers-per-virtual-pipeline-stage" not in f
+
+
+def test_fsdp_style_for_zero3_and_forced():
+    job, best = _plan({"tp": 2, "pp": 1, "zero": 3})
+    assert launch_plan(job, best).style == "fsdp"  # ZeRO-3 defaults to FSDP
+    f = _flags(_argv(emit_launch_spec(job, best, "torchrun")))
+    assert int(f["--parallelism.data_parallel_shard_degree"]) == best["config"]["dp"] == 64
+    assert int(f["--parallelism.data_parallel_replicate_degree"]) == 1
+    assert int(f["--parallelism.tensor_parallel_degree"]) == 2
+    assert f["--parallelism.fsdp_reshard_after_forward"] == "always"
+    assert int(f["--training.local_batch_size"]) == 2 and f["--activation_checkpoint.mode"] == "selective"
+    # forcing megatron on a ZeRO-3 plan uses Megatron's FSDP2 path
+    f2 = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
+    assert f2["--use-torch-fsdp2"] is True and int(f2["--tensor-model-parallel-size"]) == 2
+
+
+def test_slurm_script():
+    job, best = _plan(MEGA)
+    text = emit_launch_spec(job, best, "slurm")
+    sb = dict((line[len("#SBATCH "):] + "=").split("=")[:2] for line in text.splitlines() if line.startswith("#SBATCH "))
+    assert "--exclusive" in sb
+    assert sb["--nodes"] == "16" and sb["--gpus-per-node"] == "8" and sb["--ntasks-per-node"] == "1"
+    days, hms = sb["--time"].split("-")
+    h, m, _ = hms.split(":")
+    limit_h = int(days) * 24 + int(h) + int(m) / 60
+    assert best["cost"]["hours"] < limit_h <= best["cost"]["hours"] * 1.2 + 1 / 6
+    srun = next(line for line in text.splitlines() if line.startswith("srun"))
+    inner = shlex.split(srun)[-1]  # the bash -c payload
+    f = _flags(_argv(inner))
+    assert f["--node-rank"] == "$SLURM_NODEID" and int(f["--pipeline-model-parallel-size"]) == 4
+
+
+def test_skypilot_yaml():
+    job, best = _plan(MEGA)
+    doc = yaml.safe_load(emit_launch_spec(job, best, "skypilot"))
+    assert doc["num_nodes"] == 16
+    assert doc["resources"]["accelerators"] == "H100:8"
+    assert doc["resources"]["instance_type"] == "p5.48xlarge" and doc["resources"]["cloud"] == "aws"
+    f = _flags(_argv(doc["run"]))
+    assert int(f["--tensor-model-parallel-size"]) == 8 and f["--node-rank"] == "$SKYPILOT_NODE_RANK"
+    assert set(doc["envs"]) == {"MEGATRON_DIR", "DATA_PATH", "TOKENIZER", "CKPT_DIR"}
+
+
+def test_k8s_pytorchjob():
+    job, best = _plan(MEGA)
+    doc = yaml.safe_load(emit_launch_spec(job, best, "k8s"))
+    assert doc["kind"] == "PyTorchJob"
+    reps = doc["spec"]["pytorchReplicaSpecs"]
+    assert reps["Master"]["replicas"] + reps["Worker"]["replicas"] == 16
+    c = reps["Worker"]["template"]["spec"]["containers"][0]
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 8
+    f = _flags(_argv(c["command"][-1]))
+    assert int(f["--global-batch-size"]) == 512 and int(f["--nnodes"]) == 16
+
+
+def test_single_node_generic_model_and_bad_format():
+    job, best = _plan({"zero": 0}, model={"preset": "resnet50"},
+                      training={"global_batch": 256, "micro_batch": 32, "steps": 1000},
+                      cluster={"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 1})
+    text = emit_launch_spec(job, best, "torchrun")
+    argv = _argv(text)
+    assert "--standalone" in argv and "$TRAIN_SCRIPT" in argv
+    f = _flags(argv)
+    assert int(f["--micro-batch-size"]) == 32 and f["--fsdp-sharding-strategy"] == "NO_SHARD"
+    doc = yaml.safe_load(emit_launch_spec(job, best, "k8s"))
+    assert "Worker" not in doc["spec"]["pytorchReplicaSpecs"]
+    with pytest.raises(InputError, match="--emit"):
+        emit_launch_spec(job, best, "docker")
+    with pytest.raises(InputError, match="--emit"):
+        emit_launch_spec(job, best, "torchrun:megatron")  # not a transformer
+
+
+def test_cli_emit(cli):
+    code, out, err = cli("recommend", "examples/llama3-8b-estimate.yaml", "--no-simulate", "--emit", "skypilot")
+    assert code == 0, err
+    doc = yaml.safe_load(out)
+    assert doc["num_nodes"] >= 1 and ":" in doc["resources"]["accelerators"]
+    code, out, err = cli("recommend", "examples/llama3-8b-estimate.yaml", "--no-simulate", "--emit", "nope")
+    assert code == 2 and "--emit" in err
