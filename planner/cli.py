@@ -124,7 +124,7 @@ def recommend(
             from planner.emit import emit_launch_spec
 
             text = emit_launch_spec(job, res["best"], emit)
-            out.print(text, markup=False, highlight=False)
+            sys.stdout.write(text)  # verbatim: rich would wrap long command lines
             return
         if as_json:
             payload = {k: v for k, v in res.items() if k != "table"}

@@ -155,5 +155,8 @@ def test_cli_emit(cli):
     assert code == 0, err
     doc = yaml.safe_load(out)
     assert doc["num_nodes"] >= 1 and ":" in doc["resources"]["accelerators"]
+    code, out, err = cli("recommend", "examples/llama3-8b-estimate.yaml", "--no-simulate", "--emit", "slurm")
+    srun = next(line for line in out.splitlines() if line.startswith("srun"))  # one line, not wrapped
+    assert srun.rstrip().endswith("'") and "--train-iters" in srun
     code, out, err = cli("recommend", "examples/llama3-8b-estimate.yaml", "--no-simulate", "--emit", "nope")
     assert code == 2 and "--emit" in err
