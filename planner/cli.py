@@ -159,6 +159,33 @@ def calibrate(
     _run(go)
 
 
+@app.command()
+def report(
+    job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
+    out_path: Path = typer.Option(..., "-o", "--out", help="report.html (self-contained) or report.md (+ report_files/)"),
+    top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),
+    objective: Optional[str] = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+    no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
+):
+    """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
+    def go():
+        from planner.report import report_for_job, report_format, write_report
+
+        report_format(out_path)  # a wrong suffix fails before the search runs
+        job, cat, prof = _load(job_path, catalog, profile)
+        if objective is not None:
+            if objective not in ("cost", "time", "tokens_per_dollar"):
+                raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
+            job.constraints.objective = objective
+        rep, _ = report_for_job(job, cat, prof, top=top, simulate=not no_simulate, job_name=job_path.name)
+        files = write_report(rep, out_path)
+        out.print(f"[green]wrote[/] {', '.join(str(f) for f in files[:1])}"
+                  + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
+    _run(go)
+
+
 catalog_app = typer.Typer(help="Print the hardware catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
 

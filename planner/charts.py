@@ -1,0 +1,179 @@
+"""Altair charts shared by the what-if app and the budget-review report.
+
+Every builder takes the planner's own result objects (the estimate JSON contract, the search's
+DataFrame, a simulator timeline) and returns an ``alt.Chart``; nothing here computes a planning
+number, it only draws what the models produced. Units are converted for people here and only
+here (GiB, hours, $), as DESIGN.md asks.
+
+    >>> from planner.charts import memory_chart
+    >>> res = {"memory_per_gpu_bytes": {"weights": 2**30, "grads": 2**30, "optimizer": 0,
+    ...        "activations": 0, "logits": 0, "other": 0, "total": 2**31, "capacity": 2**33}}
+    >>> memory_chart(res).to_dict()["layer"][0]["mark"]["type"]
+    'bar'
+"""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from planner.explain import LABELS
+from planner.render import config_str
+
+GiB = 2**30
+MEMORY_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other")
+MEMORY_LABELS = {"weights": "weights", "grads": "gradients", "optimizer": "optimizer states",
+                 "activations": "activations", "logits": "logits / loss", "other": "other (context, buffers)"}
+# one colour per step-time part, so the same part looks the same in the app and the report
+BREAKDOWN_COLORS = {
+    "compute_gemm": "#4c78a8", "compute_attention": "#72b7b2", "compute_memory_bound": "#9ecae9",
+    "comm_tp": "#f58518", "comm_cp": "#ffbf79", "comm_ep": "#e45756", "comm_pp": "#ff9d98",
+    "comm_zero3": "#b279a2", "comm_dp": "#d6a5c9", "bubble": "#bab0ac", "optimizer": "#54a24b",
+    "data_stall": "#eeca3b",
+}
+WIDTH = 560
+
+
+def memory_frame(res: dict) -> pd.DataFrame:
+    mem = res["memory_per_gpu_bytes"]
+    return pd.DataFrame([dict(part=MEMORY_LABELS[k], key=k, order=i, gib=mem[k] / GiB,
+                              share=mem[k] / mem["total"] if mem["total"] else 0.0)
+                         for i, k in enumerate(MEMORY_PARTS)])
+
+
+def memory_chart(res: dict, title: str = "memory per GPU (most loaded rank)") -> alt.LayerChart:
+    """Stacked bar of the most loaded rank's memory by part, with the GPU's capacity as a rule."""
+    mem = res["memory_per_gpu_bytes"]
+    df = memory_frame(res)
+    df["rank"] = f"{mem.get('most_loaded_stage', 'first')} stage"
+    cap = mem["capacity"] / GiB
+    over = mem["total"] > mem["capacity"]
+    bar = alt.Chart(df).mark_bar().encode(
+        x=alt.X("gib:Q", stack="zero", title="GiB", scale=alt.Scale(domain=[0, max(cap, mem["total"] / GiB) * 1.05])),
+        y=alt.Y("rank:N", title=None),
+        color=alt.Color("part:N", sort=[MEMORY_LABELS[k] for k in MEMORY_PARTS],
+                        legend=alt.Legend(title=None, orient="bottom", columns=3)),
+        order=alt.Order("order:Q"),
+        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("gib:Q", format=".2f", title="GiB"),
+                 alt.Tooltip("share:Q", format=".0%")],
+    )
+    rule_df = pd.DataFrame([dict(gib=cap, label=f"capacity {cap:.0f} GiB")])
+    rule = alt.Chart(rule_df).mark_rule(color="#d62728" if over else "black", strokeWidth=2, strokeDash=[4, 3]).encode(
+        x="gib:Q", tooltip=[alt.Tooltip("label:N", title="GPU")])
+    text = alt.Chart(rule_df).mark_text(align="right", dx=-4, dy=-28, fontSize=11).encode(x="gib:Q", text="label:N")
+    verdict = "does NOT fit" if over else f"{1 - mem['total'] / mem['capacity']:.0%} headroom"
+    return (bar + rule + text).properties(
+        width=WIDTH, height=70, title=f"{title}: {mem['total'] / GiB:.1f} GiB, {verdict}")
+
+
+def breakdown_frame(res: dict) -> pd.DataFrame:
+    bd, step = res["breakdown_s"], res["step_time_s"]
+    rows = [dict(key=k, part=label, seconds=bd.get(k, 0.0), share=bd.get(k, 0.0) / step if step else 0.0)
+            for k, label in LABELS.items() if bd.get(k, 0.0) > 0]
+    return pd.DataFrame(rows, columns=["key", "part", "seconds", "share"])
+
+
+def breakdown_chart(res: dict, title: str = "where the step time goes") -> alt.Chart:
+    """Horizontal bars: compute, exposed communication by kind, bubble, optimizer, data stall."""
+    df = breakdown_frame(res)
+    keys = list(df["key"])
+    return alt.Chart(df).mark_bar().encode(
+        x=alt.X("seconds:Q", title="seconds per step"),
+        y=alt.Y("part:N", sort=list(df["part"]), title=None),
+        color=alt.Color("key:N", scale=alt.Scale(domain=keys, range=[BREAKDOWN_COLORS[k] for k in keys]), legend=None),
+        tooltip=[alt.Tooltip("part:N"), alt.Tooltip("seconds:Q", format=".4f"), alt.Tooltip("share:Q", format=".1%")],
+    ).properties(width=WIDTH, height=max(60, 22 * len(df)),
+                 title=f"{title}: step {res['step_time_s']:.3g} s, MFU {res['mfu']:.0%}")
+
+
+def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFrame:
+    """The best layout per (hardware, nodes) — each point a real alternative, as in the ranked
+    table — plus every Pareto-optimal row. ``table`` is ``recommend()["table"]`` (best first)."""
+    pts = table.drop_duplicates(["hardware", "nodes"]).head(max_points)
+    front = table[table["pareto"]]
+    df = pd.concat([pts, front]).drop_duplicates().copy()
+    df["days"] = df["train_hours"] / 24
+    df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, vpp=r.vpp, zero=r.zero,
+                                    micro_batch=r.micro_batch, recompute=r.recompute))
+                    for r in df.itertuples()]
+    return df
+
+
+def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = False,
+                    title: str = "cost vs time to train") -> alt.LayerChart:
+    """Scatter of candidates (time to train vs rent cost), the Pareto front as a line, the
+    recommended plan ringed. Hover a point for its hardware, layout, step time, MFU and memory."""
+    df = candidates_frame(table)
+    df = df[df["cost"].notna()]
+    tooltip = [alt.Tooltip("hardware:N"), alt.Tooltip("nodes:Q"), alt.Tooltip("gpus:Q"),
+               alt.Tooltip("layout:N"), alt.Tooltip("step_time_s:Q", format=".3f", title="step (s)"),
+               alt.Tooltip("mfu:Q", format=".0%", title="MFU"), alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"),
+               alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]
+    x = alt.X("days:Q", title="days to train", scale=alt.Scale(type="log"))
+    y = alt.Y("cost:Q", title=("spot" if spot else "on-demand") + " cost (USD)", scale=alt.Scale(type="log"),
+              axis=alt.Axis(format="$~s"))
+    pts = alt.Chart(df).mark_circle(size=45, opacity=0.55).encode(
+        x=x, y=y, color=alt.Color("gpu:N", legend=alt.Legend(title="GPU", orient="right")), tooltip=tooltip)
+    front = alt.Chart(df[df["pareto"]].sort_values("days")).mark_line(
+        color="black", strokeDash=[5, 3], point=alt.OverlayMarkDef(color="black", size=30)).encode(
+        x=x, y=y, tooltip=tooltip)
+    layers = [pts, front]
+    if best is not None:
+        c = best["cost"]
+        cost = c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+        if cost:
+            b = pd.DataFrame([dict(days=c["hours"] / 24, cost=cost, hardware=best["hardware"]["name"],
+                                   nodes=best["hardware"]["nodes"], label="recommended")])
+            layers.append(alt.Chart(b).mark_point(shape="circle", size=320, strokeWidth=3, color="#d62728", filled=False)
+                          .encode(x=x, y=y, tooltip=["label:N", "hardware:N", "nodes:Q",
+                                                     alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]))
+            layers.append(alt.Chart(b).mark_text(dx=14, dy=-14, align="left", color="#d62728", fontWeight="bold")
+                          .encode(x=x, y=y, text="label:N"))
+    return alt.layer(*layers).properties(width=WIDTH, height=340, title=f"{title} ({len(df)} plans; dashed: Pareto front)")
+
+
+TIMELINE_COLORS = {"forward": "#4c78a8", "backward": "#72b7b2", "forward+backward": "#4c78a8",
+                   "optimizer": "#54a24b", "data-parallel reduce": "#f58518", "data load": "#eeca3b",
+                   "waiting for data": "#e45756", "evaluation": "#b279a2", "checkpoint": "#9d755d",
+                   "checkpoint persist": "#bab0ac", "failure restart": "#000000"}
+
+
+def timeline_chart(tl: pd.DataFrame, busy_share: float | None = None,
+                   title: str = "simulated timeline") -> alt.Chart:
+    """Gantt of the simulator's timeline: one row per rank and resource (GPU, data, comm).
+    ``tl`` has columns lane, activity, start, end (from ``planner.whatif.simulated_timeline``)."""
+    acts = [a for a in TIMELINE_COLORS if a in set(tl["activity"])]
+    t = title + (f" — GPU busy {busy_share:.1%} of the time" if busy_share is not None else "")
+    return alt.Chart(tl).mark_bar(height=14).encode(
+        x=alt.X("start:Q", title="seconds"), x2="end:Q",
+        y=alt.Y("lane:N", sort=list(dict.fromkeys(tl["lane"])), title=None),
+        color=alt.Color("activity:N", scale=alt.Scale(domain=acts, range=[TIMELINE_COLORS[a] for a in acts]),
+                        legend=alt.Legend(title=None, orient="bottom", columns=4)),
+        tooltip=["lane:N", "activity:N", "detail:N", alt.Tooltip("start:Q", format=".4f"),
+                 alt.Tooltip("end:Q", format=".4f")],
+    ).properties(width=WIDTH, height=max(80, 20 * tl["lane"].nunique()), title=t)
+
+
+def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.VConcatChart:
+    """Time to train and cost as one input varies, other inputs held; the current value marked.
+    ``df`` comes from ``planner.whatif.sensitivity``."""
+    ok = df[df["step_time_s"].notna()].copy()
+    ok["days"] = ok["hours"] / 24
+    ok["cost"] = ok["cost_spot_usd"] if spot else ok["cost_ondemand_usd"]
+    ok["fits_label"] = ok["fits"].map({True: "fits", False: "does not fit"})
+    x = alt.X("value:Q", title=label, scale=alt.Scale(type="log", base=2))
+    common = [alt.Tooltip("value:Q", title=label), alt.Tooltip("days:Q", format=".2f"),
+              alt.Tooltip("cost:Q", format="$,.0f"), alt.Tooltip("mfu:Q", format=".0%", title="MFU"),
+              alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"), "fits_label:N"]
+    shape = alt.Shape("fits_label:N", scale=alt.Scale(domain=["fits", "does not fit"], range=["circle", "cross"]),
+                      legend=alt.Legend(title=None, orient="bottom"))
+
+    def panel(field, title, fmt):
+        base = alt.Chart(ok).encode(x=x, y=alt.Y(f"{field}:Q", title=title, axis=alt.Axis(format=fmt)), tooltip=common)
+        cur = alt.Chart(ok[ok["current"]]).mark_point(size=260, color="#d62728", filled=False, strokeWidth=2).encode(
+            x=x, y=f"{field}:Q")
+        return (base.mark_line(color="#4c78a8") + base.mark_point(size=60, filled=True, color="#4c78a8").encode(shape=shape)
+                + cur).properties(width=WIDTH, height=150)
+
+    return alt.vconcat(panel("days", "days to train", ",.3~g"),
+                       panel("cost", ("spot" if spot else "on-demand") + " cost", "$~s")).properties(
+        title=f"sensitivity to {label} (other inputs held; red ring = current)")

@@ -1,0 +1,492 @@
+"""The budget-review report: ``planner report job.yaml -o report.html|report.md``.
+
+One document a team takes to the meeting where GPUs are bought or rented: the recommendation and
+why, the top alternatives, the cost (on-demand, spot, buy vs rent), memory and step-time
+breakdowns as charts, a sensitivity table, the risks (what limits the plan now, what limits it
+next, memory headroom) and every assumption (catalog prices with their dates and sources,
+calibration measured or assumed, defaults filled in).
+
+The numbers are the search's own: ``build_report`` takes the dict ``planner.search.recommend``
+returns (the same object ``planner recommend --json`` prints) and only formats it; the
+sensitivity rows are ``planner.whatif.sensitivity`` (``estimate_job`` per point). Both formats
+carry the headline numbers as JSON (``<script id="planner-summary">`` in HTML, an HTML comment
+in Markdown) so that a script — or the test — can check them against ``recommend --json``.
+
+Charts are altair specs rendered to inline SVG with ``vl-convert`` (the ``app`` extra), so the
+HTML is one self-contained file that opens offline; Markdown gets the SVGs as files in
+``<name>_files/`` next to it. Without ``vl-convert`` the HTML embeds the Vega-Lite specs for
+vega-embed (needs the network when opened) and the Markdown links the ``.vl.json`` specs.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from planner.errors import InputError
+from planner.explain import LABELS
+from planner.render import config_str, fmt_count, fmt_time, fmt_usd
+from planner.spec import JobSpec
+
+GiB = 2**30
+SENSITIVITY_INPUTS = ("nodes", "micro_batch", "inter_node_gbps")
+HEADROOM_WARN = 0.10  # under 10% free memory, fragmentation or a longer batch can tip it over
+
+
+# --------------------------------------------------------------------------------------------
+# the document as data: sections of paragraphs, lists, tables and charts
+# --------------------------------------------------------------------------------------------
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass
+class Chart:
+    name: str  # file stem for Markdown assets
+    chart: Any  # an altair chart
+    alt: str
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list = field(default_factory=list)  # str (paragraph) | list[str] (bullets) | Table | Chart
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section]
+    summary: dict  # machine-readable headline numbers
+
+
+def _cost(row: dict, spot: bool):
+    c = row["cost"]
+    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+
+
+def _pct(x: Optional[float]) -> str:
+    return "-" if x is None or x != x else f"{x:.0%}"
+
+
+def _hw_line(row: dict) -> str:
+    hw = row["hardware"]
+    return f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']})"
+
+
+def summary_of(rec: dict) -> dict:
+    """The headline numbers, exactly as ``recommend`` produced them (the test compares these
+    with ``planner recommend --json``)."""
+    def row(r):
+        return dict(hardware=r["hardware"]["name"], nodes=r["hardware"]["nodes"], gpus=r["hardware"]["gpus"],
+                    config={k: r["config"][k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute")},
+                    step_time_s=r["step_time_s"], mfu=r["mfu"], hours=r["cost"]["hours"],
+                    cost_ondemand_usd=r["cost"]["cost_ondemand_usd"], cost_spot_usd=r["cost"]["cost_spot_usd"],
+                    memory_total_bytes=r["memory_per_gpu_bytes"]["total"])
+    return dict(objective=rec["objective"], spot=rec["spot"], evaluated=rec["evaluated"], feasible=rec["feasible"],
+                best=row(rec["best"]), ranked=[row(r) for r in rec["ranked"]], why=rec["why"])
+
+
+def _price_rows(rec: dict, catalog) -> Table:
+    rows, seen = [], set()
+    for r in rec["ranked"]:
+        name = r["hardware"]["name"]
+        if name in seen:
+            continue
+        seen.add(name)
+        inst = None
+        if r["hardware"]["cloud"] != "-" and catalog is not None:
+            try:
+                inst = catalog.instance(name)
+            except Exception:  # noqa: BLE001 — a row from an override catalog may not resolve by key
+                inst = None
+        hw = r["hardware"]
+        rows.append([name, f"{hw['price_ondemand_usd_hr']:.2f}" if hw["price_ondemand_usd_hr"] else "-",
+                     f"{hw['price_spot_usd_hr']:.2f}" if hw["price_spot_usd_hr"] else "-",
+                     inst.region if inst else "-", inst.price_date if inst else "job file / none",
+                     inst.source if inst else "-"])
+    return Table(["hardware", "on-demand $/node-h", "spot $/node-h", "region", "price date", "source"], rows,
+                 "catalog prices used (per node-hour)")
+
+
+def _onprem_rows(catalog, gpu_name: str) -> list[list[str]]:
+    if catalog is None:
+        return []
+    from planner.cost import _onprem_key
+
+    fam = _onprem_key(gpu_name)
+    keys = [k for k in catalog.onprem if (fam and fam in k) or not any(f in k for f in ("h100", "h200", "a100", "b200"))]
+    rows = []
+    for k in keys:
+        r = catalog.onprem[k]
+        rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), str(r.get("basis", "")), str(r.get("source", ""))])
+    return rows
+
+
+def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
+    """What grows when the plan is scaled out: compare the step-time shares at the current node
+    count with those at the next larger count the sweep could evaluate."""
+    cur_n = best["hardware"]["nodes"]
+    bigger = sweep[(sweep["value"] > cur_n) & sweep["step_time_s"].notna()]
+    if bigger.empty or "breakdown" not in sweep:
+        return None
+    nxt = bigger.iloc[0]
+    bd0, st0 = best["breakdown_s"], best["step_time_s"]
+    bd1, st1 = nxt["breakdown"], nxt["step_time_s"]
+    grow = {k: bd1.get(k, 0.0) / st1 - bd0.get(k, 0.0) / st0 for k in LABELS if k != "compute_gemm"}
+    k = max(grow, key=grow.get)
+    speed = st0 * cur_n / (st1 * nxt["value"])  # per-GPU efficiency kept when scaling out
+    if grow[k] <= 0.005:
+        return (f"scaling to {int(nxt['value'])} nodes keeps the same balance (step {fmt_time(st0)} -> "
+                f"{fmt_time(st1)}, {speed:.0%} scaling efficiency); compute stays the limit")
+    return (f"at {int(nxt['value'])} nodes, {LABELS[k]} grows from {bd0.get(k, 0.0) / st0:.0%} to "
+            f"{bd1.get(k, 0.0) / st1:.0%} of the step (step {fmt_time(st0)} -> {fmt_time(st1)}, "
+            f"{speed:.0%} scaling efficiency)")
+
+
+def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
+    rows = []
+    for r in df.itertuples():
+        v = f"{r.value:g}" + (" (current)" if r.current else "")
+        if r.step_time_s != r.step_time_s:  # NaN: the layout is impossible at this value
+            rows.append([v, "-", "-", "-", "-", "-", "-", "-", r.note])
+            continue
+        rows.append([v, str(int(r.gpus)), fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
+                     fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
+                     f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
+    return Table([label, "GPUs", "step", "time to train", "on-demand", "spot", "MFU", "mem GiB", "fits"], rows)
+
+
+def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
+                 sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True) -> Report:
+    """The report as sections, from a ``recommend`` result for ``job``."""
+    from planner import charts
+    from planner.whatif import SENSITIVITY, sensitivity
+
+    best, spot = rec["best"], rec["spot"]
+    cost = best["cost"]
+    mem = best["memory_per_gpu_bytes"]
+    unit = best.get("throughput_unit", "tokens")
+    headroom = 1 - mem["total"] / mem["capacity"]
+    params = fmt_count(best["params"]) + (f" ({fmt_count(best['params_active'])} active)"
+                                          if best["params_active"] != best["params"] else "")
+    title = f"Budget review: training {best['model']} ({params} parameters)"
+    secs: list[Section] = []
+
+    # --- recommendation
+    s = Section("Recommendation")
+    s.blocks.append(f"Rent {_hw_line(best)} with layout {config_str(best['config'])}: "
+                    f"{fmt_time(cost['hours'] * 3600)} to train for {fmt_usd(_cost(best, spot))} "
+                    f"({'spot' if spot else 'on-demand'}). Objective: {rec['objective']}. Why: {rec['why']}.")
+    kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
+          ["step time", fmt_time(best["step_time_s"])],
+          ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],
+          ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
+          ["memory per GPU", f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB ({headroom:.0%} free)"],
+          ["time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})"],
+          ["GPU-hours", f"{cost['gpu_hours']:,.0f}"],
+          ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])], ["cost spot", fmt_usd(cost["cost_spot_usd"])],
+          ["$ per 1M " + unit, f"{cost['usd_per_million_tokens']:.3f}" if cost.get("usd_per_million_tokens") else "-"],
+          ["limits", best.get("bottleneck", "")],
+          ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
+                     f"in {rec['search_seconds']:.2f} s"]]
+    s.blocks.append(Table(["", ""], kv))
+    secs.append(s)
+
+    # --- alternatives
+    s = Section("Top alternatives")
+    rows = []
+    for i, r in enumerate(rec["ranked"], 1):
+        m, c = r["memory_per_gpu_bytes"], r["cost"]
+        rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
+                     config_str(r["config"]), fmt_time(r["step_time_s"]), _pct(r["mfu"]),
+                     f"{m['total'] / GiB:.0f}/{m['capacity'] / GiB:.0f}", fmt_time(c["hours"] * 3600),
+                     fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c["cost_spot_usd"])])
+    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step", "MFU", "mem GiB", "time",
+                           "on-demand", "spot"], rows, "best layout per (hardware, node count), ranked by the objective"))
+    if with_charts and "table" in rec:
+        s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["table"], best, spot),
+                              "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
+    pareto = rec.get("pareto") or []
+    if pareto:
+        s.blocks.append(Table(["hardware", "nodes", "time", "cost"],
+                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
+                               for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"))
+    secs.append(s)
+
+    # --- cost
+    s = Section("Cost: on-demand, spot, or buy")
+    lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
+             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} nodes x "
+             f"{cost['hours']:,.0f} h)."]
+    if cost["cost_spot_usd"]:
+        save = 1 - cost["cost_spot_usd"] / cost["cost_ondemand_usd"] if cost["cost_ondemand_usd"] else float("nan")
+        lines.append(f"Spot: {fmt_usd(cost['cost_spot_usd'])} ({_pct(save)} less), before interruptions: "
+                     "spot capacity for many nodes at once is not guaranteed, and each preemption costs the work "
+                     "since the last checkpoint plus a restart.")
+    else:
+        lines.append("Spot: no spot price in the catalog for this instance.")
+    buy = cost.get("buy")
+    if buy:
+        lines.append(f"Buy: this run's {cost['hours']:,.0f} h on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
+                     f"at {buy['node_hour_usd']:.2f} $/node-h (capex {fmt_usd(buy['capex_usd'])} amortised over "
+                     f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
+                     f"hosting); buying pays off above {_pct(buy['breakeven_utilisation'])} utilisation — "
+                     f"for this run alone, {buy['cheaper']} is cheaper. Buying commits {fmt_usd(buy['capex_usd'])} up front.")
+    else:
+        lines.append("Buy: no on-prem server price for this GPU in the catalog.")
+    s.blocks.append(lines)
+    secs.append(s)
+
+    # --- breakdowns
+    s = Section("Memory per GPU")
+    if with_charts:
+        s.blocks.append(Chart("memory", charts.memory_chart(best), "memory of the most loaded rank by part vs GPU capacity"))
+    s.blocks.append(Table(["part", "GiB", "share"],
+                          [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", _pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
+                          + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
+                          f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"))
+    secs.append(s)
+    s = Section("Where the step time goes")
+    if with_charts:
+        s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
+    bdf = charts.breakdown_frame(best)
+    s.blocks.append(Table(["part", "time", "share"],
+                          [[r.part, fmt_time(r.seconds), f"{r.share:.1%}"] for r in bdf.itertuples()]
+                          + [["step", fmt_time(best["step_time_s"]), "100%"]]))
+    if best.get("simulated"):
+        sim = best["simulated"]
+        s.blocks.append(f"Simulated ({sim.get('simulated_steps', '?')} steps of the data pipeline and synchronisation): "
+                        f"GPU busy {_pct(sim.get('gpu_busy_share'))} of the time.")
+    secs.append(s)
+
+    # --- sensitivity
+    s = Section("Sensitivity")
+    s.blocks.append("Each row changes one input of the recommended plan and holds the rest "
+                    "(same analytic model as the search; impossible layouts say why).")
+    sweeps = {}
+    for what in sensitivity_inputs:
+        df = sensitivity(job, best, what, catalog, profile)
+        sweeps[what] = df
+        s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label))
+    if with_charts and "nodes" in sweeps:
+        s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
+                              "time and cost vs node count"))
+    secs.append(s)
+
+    # --- risks
+    s = Section("Risks")
+    risks = [f"Limits now: {best.get('bottleneck', '-')}."]
+    if "nodes" in sweeps:
+        nb = _next_bottleneck(best, sweeps["nodes"])
+        if nb:
+            risks.append(f"Next: {nb}.")
+    risks.append(f"Memory headroom: {headroom:.0%} free on the most loaded GPU "
+                 f"({(mem['capacity'] - mem['total']) / GiB:.1f} GiB)"
+                 + (" — thin: allocator fragmentation, a longer sequence or a larger micro-batch can run out of memory."
+                    if headroom < HEADROOM_WARN else "."))
+    for a in best.get("advice", []):
+        risks.append(f"Advice: {a}.")
+    inp = rec.get("inputs") or {}
+    if not inp.get("efficiencies_measured"):
+        risks.append("No calibration was measured on this GPU type: efficiencies are priors from public "
+                     "measurements, so step time can be off by the prior's error (run `planner calibrate` on one node).")
+    s.blocks.append(risks)
+    secs.append(s)
+
+    # --- assumptions
+    s = Section("Assumptions")
+    s.blocks.append(_price_rows(rec, catalog))
+    if buy:
+        s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "source"],
+                              _onprem_rows(catalog, best["hardware"]["gpu"]), "buy-vs-rent inputs (override with a quote)"))
+    calib = [f"Peak FLOP/s: {inp.get('peaks', '-')}.",
+             "Measured efficiencies (calibration profile): " + (", ".join(inp.get("efficiencies_measured") or []) or "none") + ".",
+             f"Everything else: {inp.get('efficiencies_prior', '-')}."]
+    s.blocks.append(calib)
+    noted = list(rec.get("assumptions") or []) + list(rec.get("notes") or [])
+    if noted:
+        s.blocks.append(["Assumed: " + a for a in noted])
+    s.blocks.append(f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner.")
+    secs.append(s)
+    return Report(title, secs, summary_of(rec))
+
+
+# --------------------------------------------------------------------------------------------
+# rendering
+# --------------------------------------------------------------------------------------------
+def _svg(chart) -> Optional[str]:
+    try:
+        import vl_convert as vlc
+    except ImportError:
+        return None
+    return vlc.vegalite_to_svg(chart.to_json())
+
+
+CSS = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;
+margin-top:1.6em}table{border-collapse:collapse;margin:.6em 0;font-size:.92em}td,th{border:1px solid #ddd;
+padding:.25em .6em;text-align:left}th{background:#f4f4f4}caption{caption-side:top;text-align:left;color:#555;
+padding:.2em 0}figure{margin:.8em 0}figcaption{color:#666;font-size:.85em}"""
+
+
+def _md_inline(text: str) -> str:
+    """The only Markdown the sections use inside strings is **bold**."""
+    out, bold = [], False
+    for i, part in enumerate(html.escape(text).split("**")):
+        if i:
+            out.append("</strong>" if bold else "<strong>")
+            bold = not bold
+        out.append(part)
+    return "".join(out)
+
+
+def render_html(rep: Report) -> str:
+    embed_specs = []
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(rep.title)}</title>",
+             f"<style>{CSS}</style></head><body><h1>{html.escape(rep.title)}</h1>"]
+    for sec in rep.sections:
+        parts.append(f"<section><h2>{html.escape(sec.title)}</h2>")
+        for b in sec.blocks:
+            if isinstance(b, str):
+                parts.append(f"<p>{_md_inline(b)}</p>")
+            elif isinstance(b, list):
+                parts.append("<ul>" + "".join(f"<li>{_md_inline(x)}</li>" for x in b) + "</ul>")
+            elif isinstance(b, Table):
+                if not b.rows:
+                    parts.append(f"<h3>{_md_inline(b.caption)}</h3>")
+                    continue
+                cap = f"<caption>{_md_inline(b.caption)}</caption>" if b.caption else ""
+                head = ("<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in b.columns) + "</tr>") if any(b.columns) else ""
+                body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in b.rows)
+                parts.append(f"<table>{cap}{head}{body}</table>")
+            elif isinstance(b, Chart):
+                svg = _svg(b.chart)
+                if svg is not None:
+                    parts.append(f"<figure class='chart' id='chart-{b.name}'>{svg}<figcaption>{html.escape(b.alt)}</figcaption></figure>")
+                else:
+                    embed_specs.append((b.name, b.chart.to_json()))
+                    parts.append(f"<figure class='chart'><div id='chart-{b.name}'></div><figcaption>{html.escape(b.alt)}</figcaption></figure>")
+        parts.append("</section>")
+    summary = json.dumps(rep.summary, default=_json_default).replace("</", "<\\/")
+    parts.append(f"<script type='application/json' id='planner-summary'>{summary}</script>")
+    if embed_specs:  # no vl-convert: render in the browser with vega-embed
+        parts.append("<script src='https://cdn.jsdelivr.net/npm/vega@5'></script>"
+                     "<script src='https://cdn.jsdelivr.net/npm/vega-lite@5'></script>"
+                     "<script src='https://cdn.jsdelivr.net/npm/vega-embed@6'></script><script>")
+        for name, spec in embed_specs:
+            parts.append(f"vegaEmbed('#chart-{name}', {spec});")
+        parts.append("</script>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _json_default(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    return str(x)
+
+
+def _md_cell(x: str) -> str:
+    return str(x).replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]]:
+    """Markdown text and the chart files it links (relative to the .md file's folder)."""
+    assets: dict[str, bytes] = {}
+    out = [f"# {rep.title}", ""]
+    for sec in rep.sections:
+        out += [f"## {sec.title}", ""]
+        for b in sec.blocks:
+            if isinstance(b, str):
+                out += [b, ""]
+            elif isinstance(b, list):
+                out += [f"- {x}" for x in b] + [""]
+            elif isinstance(b, Table):
+                if not b.rows:
+                    out += [b.caption, ""]
+                    continue
+                if b.caption:
+                    out += [f"*{b.caption}*" if "**" not in b.caption else b.caption, ""]
+                cols = b.columns if any(b.columns) else ["", ""]
+                out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
+                out.append("|" + "|".join("---" for _ in cols) + "|")
+                out += ["| " + " | ".join(_md_cell(c) for c in r) + " |" for r in b.rows]
+                out.append("")
+            elif isinstance(b, Chart):
+                svg = _svg(b.chart)
+                if svg is not None:
+                    rel = f"{assets_dir}/{b.name}.svg"
+                    assets[rel] = svg.encode("utf-8")
+                    out += [f"![{b.alt}]({rel})", ""]
+                else:
+                    rel = f"{assets_dir}/{b.name}.vl.json"
+                    assets[rel] = b.chart.to_json().encode("utf-8")
+                    out += [f"[{b.alt} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
+    summary = json.dumps(rep.summary, default=_json_default).replace("--", "-\\u002d")
+    out.append(f"<!-- planner-summary: {summary} -->")
+    return "\n".join(out) + "\n", assets
+
+
+def report_format(path: Path) -> str:
+    suf = path.suffix.lower()
+    if suf in (".html", ".htm"):
+        return "html"
+    if suf in (".md", ".markdown"):
+        return "md"
+    raise InputError("--out", f"{path.name}: the report is .html or .md (got {suf or 'no suffix'!r})")
+
+
+def write_report(rep: Report, path: str | Path) -> list[Path]:
+    """Write the report (and, for Markdown, its chart files) without leaving anything half
+    written: every file goes to a temporary name first and is renamed into place at the end."""
+    path = Path(path)
+    fmt = report_format(path)
+    if not path.parent.exists():
+        raise InputError("--out", f"directory {path.parent} does not exist")
+    if fmt == "html":
+        text, assets = render_html(rep), {}
+    else:
+        text, assets = render_markdown(rep, f"{path.stem}_files")
+    written = []
+    tmp_dir = None
+    if assets:
+        final_dir = path.parent / f"{path.stem}_files"
+        tmp_dir = path.parent / f".{path.stem}_files.tmp"
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+        tmp_dir.mkdir()
+        for rel, data in assets.items():
+            (tmp_dir / Path(rel).name).write_bytes(data)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    if tmp_dir is not None:
+        shutil.rmtree(final_dir, ignore_errors=True)
+        tmp_dir.replace(final_dir)
+        written += [final_dir / Path(rel).name for rel in assets]
+    tmp.replace(path)
+    return [path] + written
+
+
+def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
+                   job_name: str = "job", rec: Optional[dict] = None) -> tuple[Report, dict]:
+    """Search (unless ``rec`` is given) and build the report; returns (report, recommend result)."""
+    from hardware_catalog import load_catalog
+    from planner.search import recommend
+
+    cat = catalog or load_catalog()
+    if rec is None:
+        rec = recommend(job, cat, profile, top=top, simulate=simulate)
+    return build_report(job, rec, cat, profile, job_name=job_name), rec

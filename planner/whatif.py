@@ -1,0 +1,507 @@
+"""The what-if app's logic, kept out of ``app.py`` so that it is testable without a browser.
+
+* ``WhatIf``: every input the app's sidebar sets, as one dataclass; ``inputs_from_job`` reads its
+  defaults from a validated job (a preset or an upload), ``build_job`` turns a base job document
+  plus those inputs back into a validated ``JobSpec`` — the same loader the CLI uses, so the app
+  and ``planner recommend`` can never disagree about a job.
+* ``parse_upload``: safe parsing of an uploaded job YAML or Hugging Face ``config.json``
+  (size limit, ``yaml.safe_load``, schema errors as ``InputError`` naming the field).
+* ``search``: ``planner.search.recommend`` behind a small LRU, with a progress callback.
+* ``sensitivity``: time and cost of the chosen plan as one input varies, the others held.
+* ``simulated_timeline``: a few simulated steps of the chosen plan as Gantt rows.
+* cached loaders for the catalog and calibration profiles (Streamlit's ``cache_resource`` when
+  running under Streamlit, ``functools.lru_cache`` otherwise).
+
+    >>> base = preset_base("llama3-8b")
+    >>> w = inputs_from_job(build_job(base, None))
+    >>> job = build_job(base, w.replace(seq_len=2048, tp=2))
+    >>> job.training.seq_len, job.parallel.tp
+    (2048, 2)
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+import hashlib
+import json
+import math
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from planner.errors import InputError
+from planner.spec import JobSpec, hf_config_to_fields, load_job_dict, parse_yaml_text
+
+MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
+DEFAULT_PRESET = "llama3-8b"
+# the GPUs searched unless a job names its own: the training-class parts every big cloud rents
+DEFAULT_GPUS = ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB")
+DEFAULT_MAX_GPUS = 1024
+
+# widget vocabularies (None = "auto": the field is left out, so the search chooses it)
+SEQ_LENS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
+GLOBAL_BATCHES = tuple(2**k for k in range(3, 15))
+MICRO_BATCHES = (None, 1, 2, 4, 8, 16, 32)
+TPS = (None, 1, 2, 4, 8)
+PPS = (None, 1, 2, 4, 8, 16)
+CPS = (None, 1, 2, 4, 8)
+ZEROS = (None, 0, 1, 2, 3)
+RECOMPUTES = (None, "none", "selective", "full")
+OBJECTIVES = ("cost", "time", "tokens_per_dollar")
+
+
+def with_value(options: tuple, value) -> tuple:
+    """``options`` plus ``value`` (kept sorted where it can be), so a widget can show a job's own
+    value even when it is not one of the usual choices."""
+    if value in options:
+        return options
+    head = tuple(o for o in options if o is None)
+    rest = [o for o in options if o is not None] + [value]
+    try:
+        rest.sort()
+    except TypeError:
+        pass
+    return head + tuple(rest)
+
+
+@dataclass
+class WhatIf:
+    """Everything the sidebar sets. ``None`` means "auto" (searched) for parallel/cluster fields
+    and "none" for constraints."""
+
+    seq_len: int = 4096
+    global_batch: int = 1024
+    micro_batch: Optional[int] = None
+    precision: str = "bf16"
+    optimizer: str = "adamw"
+    recompute: Optional[str] = None
+    tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
+    tp: Optional[int] = None
+    pp: Optional[int] = None
+    cp: Optional[int] = None
+    zero: Optional[int] = None
+    gpus: list[str] = field(default_factory=lambda: list(DEFAULT_GPUS))
+    clouds: list[str] = field(default_factory=list)  # empty = every cloud
+    instance: Optional[str] = None
+    nodes: Optional[int] = None
+    spot: bool = False
+    max_gpus: int = DEFAULT_MAX_GPUS
+    budget_usd: Optional[float] = None
+    deadline_hours: Optional[float] = None
+    objective: str = "cost"
+    inter_node_gbps: Optional[float] = None  # None: the catalog's figure per instance
+
+    def replace(self, **kw) -> "WhatIf":
+        return dataclasses.replace(self, **kw)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# jobs: presets, uploads, widgets
+# --------------------------------------------------------------------------------------------
+def preset_base(name: str) -> dict:
+    return {"model": {"preset": name}}
+
+
+def parse_upload(name: str, data: bytes) -> dict:
+    """A job document from an uploaded file, validated. Returns the *base* document (model
+    resolved to fields where it came from a config.json) that ``build_job`` merges inputs into.
+    Every problem is an ``InputError`` naming the field; nothing here can raise anything else."""
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InputError("upload", f"{name} is {len(data) / 2**20:.1f} MiB; a job file or config.json "
+                         f"is at most {MAX_UPLOAD_BYTES // 2**20} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("upload", f"{name} is not UTF-8 text") from None
+    if name.lower().endswith(".json"):
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError("upload", f"{name} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    else:
+        raw = parse_yaml_text(text, "upload", name)  # yaml.safe_load: no object construction
+    if raw is None:
+        raise InputError("upload", f"{name} is empty")
+    if not isinstance(raw, dict):
+        raise InputError("upload", f"{name} must hold a mapping (got {type(raw).__name__})")
+    base = _normalise(raw)
+    load_job_dict(copy.deepcopy(base))  # validate now, so the error names the upload's field
+    return base
+
+
+def _normalise(raw: dict) -> dict:
+    """A full job document from a full job, a bare model or an HF config dict."""
+    from planner.spec import ModelSpec, _looks_like_hf_config
+
+    if _looks_like_hf_config(raw):
+        return {"model": hf_config_to_fields(raw, "model")}
+    if "model" not in raw:
+        model_keys = set(ModelSpec.model_fields) | {"preset"}
+        if raw and set(raw) <= model_keys:
+            raw = {"model": raw}
+    model = raw.get("model")
+    if isinstance(model, dict) and "hf_config" in model:
+        # an upload has no folder: a path in it would point into the server's file system
+        raise InputError("model.hf_config", "an uploaded job cannot refer to a local file; upload the config.json itself")
+    return copy.deepcopy(raw)
+
+
+def inputs_from_job(job: JobSpec) -> WhatIf:
+    """The sidebar's starting values: the job's own, with the app's defaults where it is silent."""
+    t, p, cl, con = job.training, job.parallel, job.cluster, job.constraints
+    gpus = list(con.gpus) if con.gpus else ([cl.gpu] if cl.gpu else list(DEFAULT_GPUS))
+    return WhatIf(
+        seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
+        precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
+        tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
+        gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
+        max_gpus=con.max_gpus or DEFAULT_MAX_GPUS, budget_usd=con.budget_usd,
+        deadline_hours=con.deadline_hours, objective=con.objective, inter_node_gbps=cl.inter_node_gbps,
+    )
+
+
+def _set(section: dict, key: str, value) -> None:
+    if value is None:
+        section.pop(key, None)
+    else:
+        section[key] = value
+
+
+def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
+    """``base`` with the inputs ``w`` written over it, validated by the CLI's own loader."""
+    doc = copy.deepcopy(base)
+    if w is None:
+        return load_job_dict(doc)
+    for s in ("training", "parallel", "cluster", "constraints"):
+        doc[s] = dict(doc.get(s) or {})
+    t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
+    for k in ("seq_len", "global_batch", "micro_batch", "precision", "optimizer", "recompute"):
+        _set(t, k, getattr(w, k))
+    if w.tokens is not None:
+        for k in ("steps", "epochs", "dataset_samples"):
+            t.pop(k, None)
+        t["tokens"] = float(w.tokens)
+    for k in ("tp", "pp", "cp", "zero"):
+        _set(p, k, getattr(w, k))
+    if w.tp is None or w.pp is None or w.cp is None or w.nodes is None:
+        p.pop("dp", None)  # dp follows from the GPU count and the other degrees
+    _set(cl, "nodes", w.nodes)
+    _set(cl, "inter_node_gbps", w.inter_node_gbps)
+    if w.instance:
+        cl.pop("gpu", None)
+        cl.pop("gpus_per_node", None)
+        cl["instance"] = w.instance
+    else:
+        cl.pop("instance", None)
+        if not cl.get("gpu"):
+            cl.pop("gpus_per_node", None)
+    _set(con, "gpus", list(w.gpus) or None)
+    _set(con, "clouds", list(w.clouds) or None)
+    con["spot"] = bool(w.spot)
+    con["max_gpus"] = int(w.max_gpus)
+    _set(con, "budget_usd", w.budget_usd or None)
+    _set(con, "deadline_hours", w.deadline_hours or None)
+    con["objective"] = w.objective
+    return load_job_dict(doc)
+
+
+def job_key(job: JobSpec) -> str:
+    """A stable hash of a job (for caches)."""
+    return hashlib.sha256(job.model_dump_json().encode()).hexdigest()[:20]
+
+
+# --------------------------------------------------------------------------------------------
+# cached loaders
+# --------------------------------------------------------------------------------------------
+def _cache_resource(fn):
+    """Streamlit's process-wide resource cache under Streamlit, an LRU elsewhere (tests, report)."""
+    try:
+        from streamlit import runtime
+
+        if runtime.exists():
+            import streamlit as st
+
+            return st.cache_resource(show_spinner=False)(fn)
+    except ImportError:
+        pass
+    return functools.lru_cache(maxsize=16)(fn)
+
+
+@functools.lru_cache(maxsize=1)
+def _catalog_loader():
+    @_cache_resource
+    def load(extra: tuple = ()):
+        from hardware_catalog import load_catalog
+
+        return load_catalog(list(extra) or None)
+
+    return load
+
+
+def cached_catalog(extra: tuple = ()):
+    """The hardware catalog, read from disk once per process."""
+    return _catalog_loader()(tuple(extra))
+
+
+@functools.lru_cache(maxsize=1)
+def _profile_loader():
+    @_cache_resource
+    def load(data: bytes, name: str):
+        from calibration.profile import load_profile
+
+        if len(data) > 32 * MAX_UPLOAD_BYTES:
+            raise InputError("profile", f"{name} is larger than {32 * MAX_UPLOAD_BYTES // 2**20} MiB")
+        # load_profile validates a file; give it one, so uploads get the CLI's exact checks
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "profile.json"
+            path.write_bytes(data)
+            try:
+                return load_profile(path, "profile")
+            except InputError as e:
+                raise InputError(e.field, e.message.replace(str(path), name)) from None
+
+    return load
+
+
+def cached_profile(data: bytes, name: str = "profile.json"):
+    """A calibration profile from uploaded bytes, validated once per distinct file."""
+    return _profile_loader()(bytes(data), name)
+
+
+def gpu_choices(catalog) -> list[str]:
+    """GPU names that some cloud instance in the catalog carries (what a search can rent)."""
+    return sorted({i.gpu.name for i in catalog.instances.values() if i.is_gpu})
+
+
+def cloud_choices(catalog) -> list[str]:
+    return sorted({i.cloud for i in catalog.instances.values()})
+
+
+def instance_choices(catalog, gpus: list[str], clouds: list[str]) -> list[str]:
+    return sorted(i.key for i in catalog.instances.values() if i.is_gpu
+                  and (not gpus or i.gpu.name in gpus) and (not clouds or i.cloud in clouds))
+
+
+# --------------------------------------------------------------------------------------------
+# search, with a small cache (the app reruns its script on every widget change)
+# --------------------------------------------------------------------------------------------
+class _LRU(OrderedDict):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def put(self, k, v):
+        self[k] = v
+        self.move_to_end(k)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+_SEARCHES = _LRU(8)
+
+
+def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
+           progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
+    """``recommend`` for the app: same result, cached on the job, catalog and profile. The job is
+    copied first, since ``recommend`` notes assumptions on it."""
+    from planner.search import recommend
+
+    key = (job_key(job), id(catalog), id(profile), top, simulate)
+    if key in _SEARCHES:
+        return _SEARCHES[key]
+    res = recommend(job.model_copy(deep=True), catalog, profile, top=top, simulate=simulate, progress=progress)
+    _SEARCHES.put(key, res)
+    return res
+
+
+def pinned_job(job: JobSpec, row: dict) -> JobSpec:
+    """``job`` with every searched field fixed to a result row's configuration, so that
+    ``estimate_job`` reproduces that row and one input can be varied from it."""
+    j = job.model_copy(deep=True)
+    cfg, hw = row["config"], row["hardware"]
+    if hw["cloud"] != "-":
+        j.cluster = j.cluster.model_copy(update=dict(instance=hw["name"], gpu=None, gpus_per_node=None))
+    else:
+        j.cluster = j.cluster.model_copy(update=dict(gpu=hw["gpu"], gpus_per_node=hw["gpus_per_node"]))
+    j.cluster.nodes = hw["nodes"]
+    for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero"):
+        setattr(j.parallel, k, cfg[k])
+    j.parallel.sequence_parallel = cfg["sp"]
+    j.parallel.schedule = cfg["schedule"]
+    j.training.micro_batch = cfg["micro_batch"]
+    j.training.recompute = cfg["recompute"]
+    return j
+
+
+# --------------------------------------------------------------------------------------------
+# sensitivity: one input varied, everything else held
+# --------------------------------------------------------------------------------------------
+def _nodes_values(row: dict) -> list:
+    n = row["hardware"]["nodes"]
+    return sorted({max(1, int(round(n * f))) for f in (0.125, 0.25, 0.5, 1, 2, 4, 8)})
+
+
+def _set_nodes(j: JobSpec, v):
+    j.cluster.nodes = int(v)
+    j.parallel.dp = None  # data parallelism absorbs the change; tp/pp/cp stay
+
+
+def _mb_values(row: dict) -> list:
+    return [1, 2, 4, 8, 16, 32]
+
+
+def _set_mb(j: JobSpec, v):
+    j.training.micro_batch = int(v)
+
+
+def _gbps_values(row: dict) -> list:
+    g = row["hardware"]["inter_node_gbps"]
+    return [g * f for f in (0.125, 0.25, 0.5, 1, 2, 4)]
+
+
+def _set_gbps(j: JobSpec, v):
+    j.cluster.inter_node_gbps = float(v)
+
+
+def _gb_values(row: dict) -> list:
+    return []  # filled from the job (see sensitivity)
+
+
+def _set_gb(j: JobSpec, v):
+    j.training.global_batch = int(v)
+
+
+def _seq_values(row: dict) -> list:
+    return []
+
+
+def _set_seq(j: JobSpec, v):
+    j.training.seq_len = int(v)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    label: str
+    values: Callable[[dict], list]
+    apply: Callable[[JobSpec, Any], None]
+    current: Callable[[dict, JobSpec], float]
+
+
+SENSITIVITY = {
+    "nodes": Sweep("nodes", _nodes_values, _set_nodes, lambda r, j: r["hardware"]["nodes"]),
+    "micro_batch": Sweep("micro-batch", _mb_values, _set_mb, lambda r, j: r["config"]["micro_batch"]),
+    "inter_node_gbps": Sweep("inter-node network (Gb/s per node)", _gbps_values, _set_gbps,
+                             lambda r, j: r["hardware"]["inter_node_gbps"]),
+    "global_batch": Sweep("global batch (sequences)", _gb_values, _set_gb, lambda r, j: j.training.global_batch),
+    "seq_len": Sweep("sequence length", _seq_values, _set_seq, lambda r, j: j.training.seq_len),
+}
+
+
+def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, values=None) -> pd.DataFrame:
+    """Step time, time to train, cost, MFU and memory of ``row``'s plan as input ``what`` takes
+    each of ``values`` (default: a geometric range around the current value), all else held.
+
+    Each point is one ``estimate_job`` call — the same model as the search, a handful of points.
+    A value that makes the layout impossible (e.g. a global batch that micro-batch x DP no longer
+    divides) is kept as a row with its reason in ``note`` and NaN numbers."""
+    from planner.estimate import estimate_job
+
+    if what not in SENSITIVITY:
+        raise InputError("sensitivity", f"unknown input {what!r}; choose from {', '.join(SENSITIVITY)}")
+    sw = SENSITIVITY[what]
+    base = pinned_job(job, row)
+    cur = sw.current(row, job)
+    if values is None:
+        values = sw.values(row)
+        if not values:  # geometric around the job's own value
+            values = sorted({max(1, int(round(cur * f))) for f in (0.25, 0.5, 1, 2, 4)})
+    values = sorted(set(values) | {cur})
+    rows = []
+    for v in values:
+        j = base.model_copy(deep=True)
+        rec = dict(value=float(v), current=bool(math.isclose(v, cur, rel_tol=1e-9)), note="")
+        try:
+            sw.apply(j, v)
+            j = load_job_dict(_reloadable(j))  # re-run the cross-field checks on the changed job
+            r = estimate_job(j, catalog, profile)
+        except (InputError, ValueError) as e:
+            rec.update(step_time_s=np.nan, hours=np.nan, cost_ondemand_usd=np.nan, cost_spot_usd=np.nan,
+                       mfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
+            rows.append(rec)
+            continue
+        c = r["cost"]
+        rec.update(step_time_s=r["step_time_s"], hours=c["hours"],
+                   cost_ondemand_usd=c["cost_ondemand_usd"] if c["cost_ondemand_usd"] is not None else np.nan,
+                   cost_spot_usd=c["cost_spot_usd"] if c["cost_spot_usd"] is not None else np.nan,
+                   mfu=r["mfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
+                   bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],
+                   breakdown=r["breakdown_s"])
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def _reloadable(j: JobSpec) -> dict:
+    """A JobSpec as a document ``load_job_dict`` accepts again (model given by its fields)."""
+    doc = j.model_dump(exclude_none=True, exclude={"assumptions"})
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# the simulator's timeline
+# --------------------------------------------------------------------------------------------
+KIND_LABELS = {"fwd_bwd": "forward+backward", "optimizer": "optimizer", "dp_reduce": "data-parallel reduce",
+               "load": "data load", "data_wait": "waiting for data", "eval": "evaluation",
+               "checkpoint": "checkpoint", "ckpt_persist": "checkpoint persist",
+               "failure_restart": "failure restart"}
+RESOURCE_LABELS = {"gpu": "GPU", "data": "data", "comm": "comm"}
+
+
+def _activity(kind: str) -> tuple[str, str]:
+    if kind in KIND_LABELS:
+        return KIND_LABELS[kind], kind
+    if kind[:1] in "FB" and kind[1:].isdigit():  # per micro-batch ops: F3 = forward of micro-batch 3
+        return ("forward" if kind[0] == "F" else "backward"), f"micro-batch {kind[1:]}"
+    return kind, kind
+
+
+def simulated_timeline(job: JobSpec, row: dict, steps: int = 3, max_ranks: int = 8,
+                       seed: int = 0) -> dict:
+    """A few simulated steps of ``row``'s plan as Gantt rows (lane, activity, start, end) for the
+    first ``max_ranks`` ranks, with the GPU-busy share and time by cause. Returns
+    ``{"ok": False, "message": ...}`` when the simulator cannot run this plan, so that the app
+    shows a sentence rather than failing."""
+    try:
+        from planner.simulate import SimConfig, simulate
+    except ImportError as e:  # the simulator is optional for the rest of the app
+        return dict(ok=False, message=f"simulator unavailable: {e}")
+    try:
+        cfg = SimConfig.from_detail(row["detail"], job)
+        per_mb = row["config"]["pp"] > 1 and row["detail"]["num_microbatches"] <= 64
+        res = simulate(cfg, steps=steps, seed=seed, timeline=True, microbatch_timeline=per_mb,
+                       timeline_max=50_000)
+    except Exception as e:  # noqa: BLE001 — a plan the simulator cannot model is reported, not raised
+        return dict(ok=False, message=f"simulator could not run this plan: {e.__class__.__name__}: {e}")
+    rows = []
+    for rank, resource, kind, start, end in res.timeline or []:
+        if rank >= max_ranks:
+            continue
+        act, det = _activity(kind)
+        who = "all ranks" if rank < 0 else f"rank {rank}"
+        rows.append(dict(lane=f"{who} · {RESOURCE_LABELS.get(resource, resource)}", rank=rank,
+                         activity=act, detail=det, start=float(start), end=float(end)))
+    tl = pd.DataFrame(rows, columns=["lane", "rank", "activity", "detail", "start", "end"])
+    tl = tl.sort_values(["rank", "lane", "start"], key=lambda s: s.where(s != -1, 10**9) if s.name == "rank" else s)
+    return dict(ok=not tl.empty, message="" if not tl.empty else "the simulator recorded no events",
+                timeline=tl, gpu_busy_share=float(res.gpu_busy_share),
+                time_by_cause_s={k: float(v) for k, v in res.time_by_cause_s.items() if v and v > 1e-9},
+                step_time_s=res.step_time_s, steps=steps, ranks_shown=min(max_ranks, int(row["config"]["dp"]) * int(row["config"]["pp"])),
+                ranks_total=int(row["hardware"]["gpus"]) // max(int(row["config"]["tp"]) * int(row["config"]["cp"]), 1))
