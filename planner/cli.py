@@ -135,6 +135,27 @@ def recommend(
 
 
 @app.command()
+def serve(
+    job_path: Path = typer.Argument(..., help="job YAML with a model and a serving section"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+):
+    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests."""
+    def go():
+        from planner.serving import plan_serving, render_serving
+
+        job, cat, prof = _load(job_path, catalog, profile)
+        res = plan_serving(job, cat, prof)
+        if as_json:
+            out.print_json(json.dumps(res, default=float))
+        else:
+            render_serving(out, res, top)
+    _run(go)
+
+
+@app.command()
 def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),

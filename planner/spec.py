@@ -271,12 +271,21 @@ class ConstraintsSpec(_Strict):
 
 
 class ServingSpec(_Strict):
-    p99_latency_ms: Optional[float] = Field(None, gt=0)
-    qps: Optional[float] = Field(None, gt=0)
-    max_batch: int = Field(64, gt=0)
-    precision: Literal["bf16", "fp16", "fp8", "int8", "int4"] = "bf16"
-    prompt_tokens: int = Field(512, gt=0)
-    output_tokens: int = Field(256, gt=0)
+    """Inference targets (planner/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
+    output token (TPOT) and ``ttft_ms`` the p99 time to first token; for generic models
+    ``p99_latency_ms`` is the p99 latency of one request."""
+
+    p99_latency_ms: Optional[float] = Field(None, gt=0, le=1e7)
+    ttft_ms: Optional[float] = Field(None, gt=0, le=1e7)
+    qps: Optional[float] = Field(None, gt=0, le=1e9)
+    max_batch: int = Field(64, gt=0, le=1 << 16)
+    precision: Literal["bf16", "fp16", "fp8", "int8", "int4"] = "bf16"  # weights (and GEMM inputs)
+    kv_precision: Literal["bf16", "fp16", "fp8", "int8"] = "bf16"  # KV-cache entries
+    prompt_tokens: int = Field(512, gt=0, le=1 << 24)
+    output_tokens: int = Field(256, gt=0, le=1 << 24)
+    mode: Literal["realtime", "batch"] = "realtime"  # batch = offline: throughput, no latency target
+    requests: Optional[float] = Field(None, gt=0, le=1e15)  # offline job size (requests)
+    gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
 
 
 class JobSpec(_Strict):

@@ -1,0 +1,400 @@
+"""Serving: does a model meet a latency and memory budget on a GPU, how many GPUs per replica,
+how many replicas for the QPS, and what a million requests cost — ``planner serve job.yaml``.
+
+**LLMs** (decoder / MoE) are served with continuous batching (Orca, Yu et al. OSDI 2022) and a
+paged KV cache (vLLM, Kwon et al. SOSP 2023) with chunked prefill mixed into decode iterations
+(Sarathi-Serve, Agrawal et al. OSDI 2024). One replica is ``tp`` GPUs of one node (tensor
+parallel, Megatron-style: weights and KV heads split ``tp`` ways, two all-reduces per layer, timed
+as vLLM's custom all-reduce, ``tp_allreduce_time``).
+
+Each iteration of a replica running ``B`` sequences is a roofline (Williams et al. 2009; applied
+to LLM inference in "LLM Inference Unveiled: Survey and Roofline Model Insights", Yuan et al.
+2024, §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` plus the TP all-reduces
+and a GPU-side gap per kernel (CUDA graphs remove host launch cost in decode):
+
+* decode: each of the B sequences adds one token: FLOPs = 2 x weights-per-token FLOPs + the
+  attention core over its context (4 x ctx x q_dim per layer); bytes = the weights once (MoE: only
+  the experts some sequence routes to, E x (1 - (1 - k/E)^B) per layer) + each sequence's KV cache;
+* prefill (chunked, steady state): at full batch B/O sequences finish per iteration (O = output
+  tokens), so B x P/O prompt tokens (P = prompt tokens) are prefilled in each iteration —
+  compute-bound work added to the same iteration (causal attention: P/2 context on average).
+
+KV cache per token (NVIDIA, "Mastering LLM Techniques: Inference Optimization", 2023):
+``2 (K and V) x layers x kv_heads x head_dim x bytes`` — GQA-aware; with tp > kv_heads each GPU
+keeps one whole KV head (vLLM replicates KV heads). Weights: params x bytes of the quantisation
+(bf16 2, fp8/int8 1, int4 0.5 + one fp16 scale per group of 128 — GPTQ/AWQ's default group).
+GEMMs run at the precision's peak (W8A8 fp8/int8); int4 is weight-only (W4A16: bf16 math, 4-bit
+reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere).
+
+**Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
+(prompt + output/2) plus its prefill share — the slowest steady-state iteration, an upper bound used
+as the p99 (queueing randomness is not modelled). TTFT p99 := prefill of one prompt alone + one
+loaded iteration (the running iteration it must wait for). Memory: the KV cache of B sequences at
+full context (prompt + output) must fit in ``gpu_memory_utilization`` x HBM - weights.
+
+A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
+$ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
+batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
+the job allows it.
+
+**Generic models** (``fwd_flops_per_sample``): dynamic batching on one GPU; a batch of B takes
+``max(B x fwd_flops / (peak x eff), (weights + B x input) / HBM)``; a request waits for the running
+batch then runs in the next: p99 latency := 2 x batch time.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.errors import InfeasibleError, InputError
+from planner.flops import attention_flops_per_token, linear_flops_per_token
+from planner.params import count_params
+from planner.spec import JobSpec, ServingSpec
+
+GiB = 2**30
+#: bytes per weight by quantisation; int4 adds one fp16 scale per 128 weights (GPTQ/AWQ group size)
+WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 + 2.0 / 128}
+KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
+#: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
+COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
+ACT_BYTES = 2.0  # activations between layers and in TP all-reduces (bf16)
+#: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
+#: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
+#: SiluAndMul, down proj, all-reduce
+KERNELS_PER_LAYER = 11
+RESERVED_BYTES = 1.0 * GiB  # CUDA context, activation workspace, CUDA graphs (vLLM profiles ~1 GiB)
+TP_DEGREES = (1, 2, 4, 8)
+
+
+def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
+    """Inference TP all-reduce inside one node, as vLLM's custom all-reduce runs it
+    (csrc/custom_all_reduce.cuh): one-stage (each rank reads its tp-1 peers' buffers: one
+    latency, (tp-1) x N bytes) for small buffers, two-stage (reduce-scatter + all-gather:
+    2 latencies, 2 (tp-1)/tp x N) for large ones — whichever is faster. Decode messages are a
+    few KB, so latency, not NCCL's 2 (tp-1)-step ring, sets the cost."""
+    nbytes = np.asarray(nbytes, dtype=np.float64)
+    if tp <= 1:
+        return np.zeros_like(nbytes)
+    one = (tp - 1) * nbytes / bw + alpha
+    two = 2 * (tp - 1) / tp * nbytes / bw + 2 * alpha
+    return np.minimum(one, two)
+
+
+@dataclass
+class ServeTarget:
+    tpot_s: float | None
+    ttft_s: float | None
+    qps: float | None
+
+
+def _compute_peak(gpu, precision: str) -> tuple[float, str]:
+    """(peak FLOP/s, dtype) the GEMMs run at; falls back to bf16/fp16 math (weight-only quant)."""
+    want = COMPUTE_DTYPE[precision]
+    for d in (want, "bf16", "fp16"):
+        if d in gpu.peak_flops:
+            return gpu.peak_flops[d], d
+    raise InputError("serving.precision", f"{gpu.name} has no {want}, bf16 or fp16 peak in the catalog")
+
+
+def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
+    """KV-cache bytes one token occupies on one GPU of a TP group: 2 x L x kv_heads/tp x d x bytes
+    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads)."""
+    heads_per_gpu = max(m.kv_heads / tp, 1.0)
+    return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
+
+
+def weight_bytes(m, precision: str) -> float:
+    return count_params(m).total * WEIGHT_BYTES[precision]
+
+
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
+    """Time of one continuous-batching iteration at batch B (vectorised over B) on a TP group."""
+    pc = count_params(m)
+    P, O = s.prompt_tokens, s.output_tokens
+    ctx = P + O / 2.0  # mean context of a running sequence
+    prefill_tokens = B * P / O  # steady state: B/O sequences finish (and start) per iteration
+    lin = sum(linear_flops_per_token(m).values())  # 2 x weights each token multiplies
+    flops = (lin * (B + prefill_tokens)
+             + attention_flops_per_token(m, ctx) * B
+             + attention_flops_per_token(m, P, causal_half=True) * prefill_tokens) / tp
+    wb = WEIGHT_BYTES[s.precision]
+    if m.moe is not None:
+        e = m.moe
+        touched = e.experts * (1.0 - (1.0 - e.top_k / e.experts) ** B)  # distinct experts per layer
+        read_params = pc.total - pc.n_moe_layers * pc.expert * (e.experts - touched)
+    else:
+        read_params = np.full_like(B, float(pc.total), dtype=np.float64)
+    kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
+    nbytes = read_params * wb / tp + B * ctx * kv_tok + prefill_tokens * kv_tok  # + new KV writes
+    peak, dtype = _compute_peak(hw.gpu, s.precision)
+    eff = hw.eff
+    t_compute = flops / (peak * eff.gemm_max)
+    t_memory = nbytes / (hw.gpu.hbm_bw * eff.hbm)
+    msg = (B + prefill_tokens) * m.hidden * ACT_BYTES
+    t_comm = 2 * m.layers * tp_allreduce_time(msg, tp, hw.intra_bw_eff, eff.intra_alpha_s)
+    t_kernels = KERNELS_PER_LAYER * m.layers * getattr(eff, "kernel_gap_s", 2e-6)
+    step = np.maximum(t_compute, t_memory) + t_comm + t_kernels
+    return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=t_kernels, dtype=dtype)
+
+
+def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
+    """One prompt prefilled alone: compute-bound roofline over P tokens + its all-reduces."""
+    P = s.prompt_tokens
+    lin = sum(linear_flops_per_token(m).values())
+    flops = (lin * P + attention_flops_per_token(m, P, causal_half=True) * P) / tp
+    peak, _ = _compute_peak(hw.gpu, s.precision)
+    nbytes = weight_bytes(m, s.precision) / tp + P * kv_bytes_per_token(m, s.kv_precision, tp)
+    t = max(flops / (peak * hw.eff.gemm_max), nbytes / (hw.gpu.hbm_bw * hw.eff.hbm))
+    t += float(2 * m.layers * tp_allreduce_time(P * m.hidden * ACT_BYTES, tp, hw.intra_bw_eff, hw.eff.intra_alpha_s))
+    return t + KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6)
+
+
+def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
+    """Serve an LLM with TP=tp replicas on ``hw``: memory, the batch, latency, replicas, $."""
+    cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
+    w_gpu = weight_bytes(m, s.precision) / tp
+    kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
+    free = cap - w_gpu - RESERVED_BYTES
+    ctx_max = s.prompt_tokens + s.output_tokens
+    b_mem = int(max(free, 0) // (kv_tok * ctx_max))
+    row = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
+               weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
+               kv_capacity_tokens=max(free, 0) / kv_tok, batch_memory_limit=min(b_mem, s.max_batch),
+               price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot)
+    if b_mem < 1:
+        row.update(fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/GPU + KV of one sequence exceed "
+                   f"{cap / GiB:.0f} GiB usable")
+        return row
+    B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
+    it = _llm_iteration(m, s, hw, tp, B)
+    step = it["step"]
+    ttft = prefill_time(m, s, hw, tp) + step
+    ok = np.ones(len(B), dtype=bool)
+    if target.tpot_s is not None:
+        ok &= step <= target.tpot_s
+    if target.ttft_s is not None:
+        ok &= ttft <= target.ttft_s
+    row.update(fits=True, tpot_batch1_ms=float(step[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
+               compute_dtype=it["dtype"])
+    if not ok.any():
+        row.update(meets_latency=False, reason=f"TPOT {step[0] * 1e3:.1f} ms / TTFT {ttft[0] * 1e3:.0f} ms "
+                   "even at batch 1")
+        return row
+    i = int(np.flatnonzero(ok)[-1])  # step time grows with B: the largest batch meeting the target
+    b = int(B[i])
+    rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
+    j = len(B) - 1  # offline: the memory-limited batch, no latency target
+    rps_offline = B[j] / (s.output_tokens * step[j])
+    row.update(meets_latency=True, batch=b, tpot_ms=float(step[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
+               bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
+               tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
+               batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
+               tokens_per_s_offline=float(B[j] / step[j]))
+    return row
+
+
+def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> dict:
+    """A generic model (CNN, ...) on one GPU with dynamic batching."""
+    peak, dtype = _compute_peak(hw.gpu, s.precision)
+    w = m.params * WEIGHT_BYTES[s.precision]
+    act = m.activation_bytes_per_sample or 0.0  # training's saved bytes: an upper bound at inference
+    cap = hw.gpu.memory_bytes * s.gpu_memory_utilization - w - RESERVED_BYTES
+    b_mem = int(cap // act) if act > 0 else s.max_batch
+    row = dict(hardware=hw.name, gpu=hw.gpu.name, tp=1, gpus_per_node=hw.gpus_per_node,
+               weights_gib_per_gpu=w / GiB, batch_memory_limit=min(b_mem, s.max_batch),
+               price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, compute_dtype=dtype)
+    if b_mem < 1:
+        row.update(fits=False, reason="weights + one sample's activations exceed GPU memory")
+        return row
+    B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
+    inp = m.input_bytes_per_sample or 0.0
+    t = np.maximum(B * m.fwd_flops_per_sample / (peak * hw.eff.gemm_max),
+                   (w + B * inp) / (hw.gpu.hbm_bw * hw.eff.hbm)) + getattr(hw.eff, "launch_s", 1e-5)
+    lat = 2 * t
+    ok = lat <= target.tpot_s if target.tpot_s is not None else np.ones(len(B), dtype=bool)
+    row.update(fits=True, tpot_batch1_ms=float(lat[0] * 1e3))
+    if not ok.any():
+        row.update(meets_latency=False, reason=f"p99 latency {lat[0] * 1e3:.1f} ms even at batch 1")
+        return row
+    i = int(np.flatnonzero(ok)[-1])
+    j = len(B) - 1
+    row.update(meets_latency=True, batch=int(B[i]), tpot_ms=float(lat[i] * 1e3), ttft_ms=None,
+               bound="compute" if B[i] * m.fwd_flops_per_sample / peak > w / hw.gpu.hbm_bw else "memory",
+               requests_per_s_per_replica=float(B[i] / t[i]), batch_offline=int(B[j]),
+               requests_per_s_offline=float(B[j] / t[j]))
+    return row
+
+
+def _costs(row: dict, s: ServingSpec, qps: float | None, spot: bool) -> dict:
+    """Replicas and nodes for the QPS, $/h and $ per million requests (real-time and offline)."""
+    if not row.get("meets_latency"):
+        return row
+    per_node = row["gpus_per_node"] // row["tp"]
+    price_gpu = row["price_usd_hr"] / row["gpus_per_node"] if row["price_usd_hr"] else None
+    spot_gpu = row["price_spot_usd_hr"] / row["gpus_per_node"] if row.get("price_spot_usd_hr") else None
+    if qps:
+        replicas = max(1, math.ceil(qps / row["requests_per_s_per_replica"]))
+        nodes = math.ceil(replicas / per_node)
+        hourly = nodes * row["price_usd_hr"] if row["price_usd_hr"] else None
+        row.update(replicas=replicas, nodes=nodes, gpus=replicas * row["tp"], usd_per_hr=hourly,
+                   utilisation=qps / (replicas * row["requests_per_s_per_replica"]),
+                   usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
+    # real-time at full utilisation (the floor of the provisioned figure) vs offline batch
+    if price_gpu:
+        row["usd_per_million_requests_full"] = price_gpu * row["tp"] / (row["requests_per_s_per_replica"] * 3600) * 1e6
+        off_price = spot_gpu if (spot and spot_gpu) else price_gpu
+        row["usd_per_million_requests_offline"] = off_price * row["tp"] / (row["requests_per_s_offline"] * 3600) * 1e6
+        row["offline_price"] = "spot" if (spot and spot_gpu) else "on-demand"
+        if s.requests:
+            hours = s.requests / (row["requests_per_s_offline"] * per_node) / 3600  # one node
+            row["offline_node_hours"] = hours
+            row["offline_usd"] = hours * (off_price * row["gpus_per_node"])
+    return row
+
+
+def _options(job: JobSpec, catalog, profile):
+    """Hardware options: the cluster named in the job, else catalog GPU instances under the
+    constraints (cheapest first)."""
+    from planner.hardware import option_from_cluster, option_from_instance, profile_matches
+    from planner.spec import ClusterSpec
+
+    cl, con = job.cluster, job.constraints
+    if cl.instance or cl.gpu:
+        return [option_from_cluster(cl, catalog, profile)]
+    insts = catalog.instances_for(clouds=con.clouds, gpu_names=con.gpus, spot=con.spot)
+    if con.instances:
+        wanted = {catalog.instance(n).key for n in con.instances}
+        insts = [i for i in insts if i.key in wanted]
+    if con.regions:
+        insts = [i for i in insts if i.region in con.regions]
+    if not insts:
+        raise InputError("constraints", "no GPU instance in the catalog matches the constraints")
+    return [option_from_instance(i, ClusterSpec(), profile if profile_matches(profile, i.gpu) else None)
+            for i in insts]
+
+
+def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
+    """Every (hardware, TP) option with its batch, latency, replicas and $; the best one first.
+
+    Ranking: options that meet the latency target, by $/h for the QPS (or $ per million requests
+    when no QPS is given); ties by fewer GPUs per replica.
+    """
+    from hardware_catalog import load_catalog
+
+    s = job.serving
+    if s is None:
+        raise InputError("serving", "the job has no serving section")
+    m = job.model
+    if m is None:
+        raise InputError("model", "serving needs a model")
+    cat = catalog or load_catalog()
+    realtime = s.mode == "realtime"
+    if realtime and s.p99_latency_ms is None and s.ttft_ms is None:
+        raise InputError("serving.p99_latency_ms", "real-time serving needs a latency target (or mode: batch)")
+    target = ServeTarget(tpot_s=s.p99_latency_ms / 1e3 if (realtime and s.p99_latency_ms) else None,
+                         ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
+    rows = []
+    for hw in _options(job, cat, profile):
+        if m.is_transformer:
+            if m.family == "encoder":
+                raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
+                                 "describe an encoder as a generic model (params, fwd_flops_per_sample)")
+            for tp in TP_DEGREES:
+                if tp > hw.gpus_per_node or m.heads % tp:
+                    continue
+                rows.append(_costs(llm_option(m, s, hw, tp, target), s, s.qps if realtime else None,
+                                   job.constraints.spot))
+        else:
+            rows.append(_costs(generic_option(m, s, hw, target), s, s.qps if realtime else None,
+                               job.constraints.spot))
+    ok = [r for r in rows if r.get("meets_latency")]
+    if not realtime:
+        key = lambda r: (r.get("usd_per_million_requests_offline") or math.inf, r["tp"])
+    elif s.qps:
+        key = lambda r: (r.get("usd_per_hr") or math.inf, r["gpus"], r["tp"])
+    else:
+        key = lambda r: (r.get("usd_per_million_requests_full") or math.inf, r["tp"])
+    ok.sort(key=key)
+    if not ok:
+        fit = [r for r in rows if r.get("fits")]
+        if not fit:
+            near = min(rows, key=lambda r: r["weights_gib_per_gpu"])
+            raise InfeasibleError("serving", f"the model does not fit any option: {near['reason']} "
+                                  f"(best: {near['hardware']} TP{near['tp']}) — quantise (serving.precision) or allow more GPUs")
+        near = min(fit, key=lambda r: r["tpot_batch1_ms"])
+        raise InfeasibleError("serving.p99_latency_ms", f"no option meets the latency target; fastest is "
+                              f"{near['hardware']} TP{near['tp']}: {near['reason']}")
+    pc = count_params(m)
+    out = dict(
+        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision,
+        kv_precision=s.kv_precision if m.is_transformer else None,
+        weights_gib=pc.total * WEIGHT_BYTES[s.precision] / GiB,
+        kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
+        targets=dict(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
+                     qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
+        best=ok[0], options=ok, rejected=[r for r in rows if not r.get("meets_latency")],
+        definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
+                     "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
+                     if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)"),
+        # training defaults the loader filled in do not apply to serving
+        assumptions=[a for a in job.assumptions if not a.startswith("training.")],
+    )
+    out["why"] = _why(out, realtime)
+    return out
+
+
+def _why(res: dict, realtime: bool) -> str:
+    b = res["best"]
+    if not realtime:
+        return (f"offline: {b['hardware']} TP{b['tp']} at batch {b['batch_offline']} costs "
+                f"${b.get('usd_per_million_requests_offline') or float('nan'):.2f} per million requests")
+    s = (f"{b['hardware']} with TP{b['tp']} per replica meets TPOT {b['tpot_ms']:.1f} ms"
+         + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']}")
+    if b.get("replicas"):
+        s += f"; {b['replicas']} replicas on {b['nodes']} node(s) for {res['targets']['qps']:g} QPS"
+    smaller = [r for r in res["rejected"] if r["gpu"] == b["gpu"] and r["tp"] < b["tp"]]
+    if smaller:
+        r = max(smaller, key=lambda r: r["tp"])
+        s += f"; TP{r['tp']} does not work: {r.get('reason', '')}"
+    return s
+
+
+def render_serving(con, res: dict, top: int = 12) -> None:
+    """A readable table of the options (best first), the winner and the definitions."""
+    from rich.table import Table
+
+    from planner.render import fmt_usd
+
+    t = res["targets"]
+    realtime = res["mode"] == "realtime"
+    head = (f"{res['model']}: {res['params'] / 1e9:.1f}B params, weights {res['weights_gib']:.1f} GiB in {res['precision']}"
+            + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
+    goal = (f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
+            f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if realtime else
+            f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+    con.print(f"[bold]{head}[/]\n{goal}")
+    tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
+    cols = ["#", "hardware", "TP", "batch", "TPOT ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
+            "$/h", "$/1M req", "$/1M req batch"]
+    for c in cols:
+        tab.add_column(c, justify="left" if c == "hardware" else "right")
+    for i, r in enumerate(res["options"][:top], 1):
+        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"]), f"{r['tpot_ms']:.1f}",
+                    f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
+                    f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
+                    fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
+                    fmt_usd(r.get("usd_per_million_requests_offline")))
+    con.print(tab)
+    con.print(f"[bold green]recommended:[/] {res['why']}")
+    seen = set()
+    for r in res["rejected"]:
+        key = (r["gpu"], r["tp"])
+        if key in seen:
+            continue
+        seen.add(key)
+        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}: {r.get('reason', '')}[/]")
+    con.print(f"[dim]definitions: {res['definitions']}[/]")
+    for a in res.get("assumptions", []):
+        con.print(f"[dim]assumed: {a}[/]")
