@@ -26,7 +26,7 @@ GBIT = 1e9 / 8  # bytes/s per Gb/s
 PIN_BW = 8e9  # pinned-memory staging copy, one thread (data_pipeline.md App. B assumption [U])
 H2D_BW = 20e9  # effective PCIe Gen4 x16 host-to-device (data_pipeline.md §1.8: 20-25 GB/s [U])
 D2H_BW = 20e9  # checkpoint snapshot GPU -> host, same link [U]
-DDP_BUCKETS = 8  # gradient buckets overlapped with the last backward (DDP's 25 MB default [V-2nd])
+DDP_BUCKETS = 8  # default gradient buckets when the layer count is unknown (hand-made configs)
 
 
 @dataclass
@@ -34,6 +34,10 @@ class PipelineConfig:
     """GPU work of one data-parallel replica: ``pp`` stages, ``m`` micro-batches per step.
 
     ``t_fwd_mb``/``t_bwd_mb``: one micro-batch through the slowest stage, TP/CP/EP comm included.
+    ``t_pp_p2p``: a stage-to-stage send paid as a link delay between stages in the schedule.
+    ``p2p_in_stage``: the share of ``t_fwd_mb``/``t_bwd_mb`` that is pipeline sends already folded
+    into the stage time (the analytic model does this); only used to attribute time to "comm".
+    ``dp_buckets``: gradient buckets of the DP reduce (the analytic model uses one per layer).
     ``jitter_cv``: per-rank per-step multiplicative noise on the compute (a straggler stalls the
     all-reduce: step = max over ranks). ``rank_slowdown``: fixed per-rank factors (1.0 = nominal).
     """
@@ -46,6 +50,7 @@ class PipelineConfig:
     dp: int = 1
     schedule: str = "1f1b"
     t_pp_p2p: float = 0.0
+    p2p_in_stage: float = 0.0
     t_dp_comm: float = 0.0
     t_optimizer: float = 0.0
     overlap_grad_reduce: bool = True
@@ -57,8 +62,6 @@ class PipelineConfig:
     rank_slowdown: tuple[float, ...] = ()
 
     def __post_init__(self):
-        if self.schedule == "interleaved" and self.vpp > 1 and self.m % self.pp:
-            raise ValueError(f"interleaved schedule needs m % pp == 0 (m={self.m}, pp={self.pp})")
         if self.schedule != "interleaved":
             self.vpp = 1
 
@@ -67,9 +70,10 @@ class PipelineConfig:
         return self.micro_batch * self.m * self.dp
 
     def analytic_step_time(self) -> float:
-        """``(m + (pp-1)/v)(t_f + t_b) + exposed DP reduce + optimizer`` (no p2p, no data)."""
+        """``(m + (pp-1)/v)(t_f + t_b) + exposed DP reduce + optimizer`` (no link p2p, no data);
+        planner/step_time.py's formula for the same inputs."""
         t_pipe = analytic_makespan(self.pp, self.m, self.vpp, self.t_fwd_mb, self.t_bwd_mb)
-        exp = exposed_dp_comm(self.t_dp_comm, self.t_bwd_mb / self.vpp, self.dp_buckets,
+        exp = exposed_dp_comm(self.t_dp_comm, self.t_bwd_mb, self.dp_buckets,
                               self.overlap_grad_reduce)
         return t_pipe + exp + self.t_optimizer
 
@@ -173,25 +177,43 @@ class SimConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     failures: FailureConfig = field(default_factory=FailureConfig)
     analytic_step_time_s: Optional[float] = None  # the estimator's figure, for comparison
+    gpus_per_replica: int = 1  # tp * pp * cp: GPUs sharing one replica's loader (vCPU accounting)
 
     def replace(self, **sections) -> "SimConfig":
         return replace(self, **sections)
 
     # ------------------------------------------------------------------------------------
     @classmethod
-    def from_detail(cls, detail: dict, job: Any = None) -> "SimConfig":
-        """Build from the estimator's ``detail`` dict and a JobSpec (``job`` may be None)."""
-        d = detail
+    def from_estimate(cls, est: dict, job: Any = None) -> "SimConfig":
+        """Build from a whole ``estimate_job``/``recommend`` row (uses ``detail`` and the
+        ``breakdown_s`` terms that are not in ``detail``, such as exposed ZeRO-3 gathers)."""
+        return cls.from_detail(est["detail"], job, breakdown=est.get("breakdown_s"))
+
+    @classmethod
+    def from_detail(cls, detail: dict, job: Any = None, breakdown: Optional[dict] = None) -> "SimConfig":
+        """Build from the estimator's ``detail`` dict and a JobSpec (``job`` may be None).
+
+        The analytic stage times already include the pipeline sends (``t_pp_p2p`` per direction,
+        planner/step_time.py), so they are not added again as link delays; per-micro-batch exposed
+        ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time."""
+        d = detail.get("detail", detail)
         pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))
-        m = int(d.get("num_microbatches", 1))
+        m = max(1, int(round(float(d.get("num_microbatches", 1)))))
         mb = int(d.get("micro_batch", 1))
         seq = int(d.get("seq_len", 1) or 1)
         is_tf = True if job is None else job.model.is_transformer
+        t_f, t_b = float(d["t_fwd_mb"]), float(d["t_bwd_mb"])
+        z3 = float((breakdown or {}).get("comm_zero3", 0.0)) / m
+        if z3 > 0:  # spread over forward and backward in proportion (both wait on gathers)
+            t_f, t_b = t_f + z3 * t_f / (t_f + t_b), t_b + z3 * t_b / (t_f + t_b)
+        layers = getattr(job.model, "layers", None) if job is not None else None
+        buckets = max(1, math.ceil(layers / pp)) if (is_tf and layers) else (1 if job is not None else DDP_BUCKETS)
         pipe = PipelineConfig(
-            t_fwd_mb=float(d["t_fwd_mb"]), t_bwd_mb=float(d["t_bwd_mb"]), pp=pp,
+            t_fwd_mb=t_f, t_bwd_mb=t_b, pp=pp,
             vpp=int(d.get("vpp", 1) or 1), m=m, dp=dp, schedule=str(d.get("schedule", "1f1b")),
-            t_pp_p2p=float(d.get("t_pp_p2p", 0.0)), t_dp_comm=float(d.get("t_dp_comm", 0.0)),
-            t_optimizer=float(d.get("t_optimizer", 0.0)),
+            t_pp_p2p=0.0, p2p_in_stage=2 * float(d.get("t_pp_p2p", 0.0)),
+            t_dp_comm=float(d.get("t_dp_comm", 0.0)),
+            t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
             tokens_per_sample=seq if is_tf else 1,
         )
@@ -238,7 +260,7 @@ class SimConfig:
                 mtbf_node_s=c.mtbf_hours_per_node * 3600 if c.mtbf_hours_per_node else None,
                 nodes=nodes, restart_s=c.restart_minutes * 60)
         return cls(pipeline=pipe, loader=loader, evaluation=ev, checkpoint=ck, failures=fl,
-                   analytic_step_time_s=d.get("step_time_s"))
+                   analytic_step_time_s=d.get("step_time_s"), gpus_per_replica=max(n_gpus // max(dp, 1), 1))
 
 
 def _checkpoint_bytes(detail: dict, job: Any) -> float:

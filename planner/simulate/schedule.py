@@ -32,17 +32,24 @@ from functools import lru_cache
 SCHEDULES = ("1f1b", "interleaved", "gpipe")
 
 
-def _chunk_of(k: int, pp: int, vpp: int, forward: bool) -> int:
-    c = (k // pp) % vpp
-    return c if forward else vpp - 1 - c
+def _virtual_order(m: int, pp: int, vpp: int, forward: bool) -> list[tuple[int, int]]:
+    """(micro-batch, chunk) in the order a stage runs them: groups of ``pp`` micro-batches, each
+    group through chunk 0, 1, ... (backward: chunks in reverse). When ``m % pp`` the last group is
+    smaller (Megatron-core's ``microbatch_group_size_per_vp_stage`` generalisation)."""
+    out = []
+    for g0 in range(0, m, pp):
+        group = range(g0, min(g0 + pp, m))
+        chunks = range(vpp) if forward else range(vpp - 1, -1, -1)
+        out += [(mb, c) for c in chunks for mb in group]
+    return out
 
 
-def _mb_of(k: int, pp: int, vpp: int) -> int:
-    return (k // (pp * vpp)) * pp + k % pp
+def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
+                 extra_warmup: int = 0) -> list[list[tuple[str, int, int]]]:
+    """Operation order on each stage for one step (list per stage of (kind, micro-batch, chunk)).
 
-
-def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1) -> list[list[tuple[str, int, int]]]:
-    """Operation order on each stage for one step (list per stage of (kind, micro-batch, chunk))."""
+    ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (used
+    only if Megatron's warm-up count deadlocks for a small last group, ``m % pp != 0``)."""
     if schedule not in SCHEDULES:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
     if schedule != "interleaved":
@@ -60,11 +67,11 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1) -> list[list[tupl
                     ops.append(("F", f, 0))
                     f += 1
                 ops.append(("B", b, 0))
-        else:  # Megatron interleaved; needs m % pp == 0 (as Megatron does)
+        else:  # Megatron interleaved
             total = m * vpp
-            warm = min((pp - s - 1) * 2 + (vpp - 1) * pp, total)
-            fwd = [("F", _mb_of(k, pp, vpp), _chunk_of(k, pp, vpp, True)) for k in range(total)]
-            bwd = [("B", _mb_of(k, pp, vpp), _chunk_of(k, pp, vpp, False)) for k in range(total)]
+            warm = min((pp - s - 1) * 2 + (vpp - 1) * pp + extra_warmup, total)
+            fwd = [("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True)]
+            bwd = [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False)]
             ops = fwd[:warm]
             for k in range(total - warm):
                 ops.append(fwd[warm + k])
@@ -96,7 +103,20 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
 
 @lru_cache(maxsize=256)
 def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
-    orders = stage_orders(schedule, pp, m, vpp)
+    for extra in range(0, m * vpp + 1):
+        try:
+            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra), pp, m, vpp, t_f, t_b, t_p2p, t_f0)
+        except _Deadlock:
+            if schedule != "interleaved":
+                raise
+    raise RuntimeError(f"schedule {schedule} deadlocked (pp={pp}, m={m}, vpp={vpp})")
+
+
+class _Deadlock(RuntimeError):
+    pass
+
+
+def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
     nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
     end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
     pos = [0] * pp
@@ -128,7 +148,7 @@ def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
                 remaining -= 1
                 progressed = True
         if not progressed:
-            raise RuntimeError(f"schedule {schedule} deadlocked (pp={pp}, m={m}, vpp={vpp})")
+            raise _Deadlock(f"deadlocked (pp={pp}, m={m}, vpp={vpp})")
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 
@@ -137,17 +157,34 @@ def analytic_makespan(pp: int, m: int, vpp: int, t_f: float, t_b: float) -> floa
     return (m + (pp - 1) / vpp) * (t_f + t_b)
 
 
-def exposed_dp_comm(t_dp: float, t_bwd_last: float, buckets: int, overlap: bool) -> float:
-    """Exposed data-parallel gradient reduce when it overlaps the last backward in buckets.
+def exposed_dp_comm(t_dp: float, t_bwd: float, buckets: int, overlap: bool) -> float:
+    """Exposed data-parallel gradient reduce, overlapped with the last micro-batch's backward.
 
-    The last backward (duration ``t_bwd_last``) releases ``K`` equal buckets at ``j * t_b / K``;
-    each takes ``t_dp / K`` on one communication stream, in order (PyTorch DDP / Megatron
-    ``overlap_grad_reduce``). The chain ``f_j = max(f_{j-1}, j t_b/K) + t_dp/K`` ends
-    ``max(t_dp/K, t_dp - t_b (K-1)/K)`` after the backward. Without overlap it is all exposed.
+    The same model as the analytic step time (planner/step_time.py, "DP gradient reduce"):
+    the reduce is cut into ``K`` equal buckets (one per layer of the stage); the first ``K-1`` run
+    on the communication stream under the last backward (duration ``t_bwd``), the last bucket can
+    only start when that backward ends. The reduce therefore ends at
+    ``max(t_bwd_start + (K-1) c, t_bwd_end) + c`` with ``c = t_dp/K``, i.e. it is exposed for
+
+        max(t_dp / K, t_dp - t_bwd)
+
+    after the backward. ``sync_end`` below evaluates the same chain with per-replica times (a slow
+    replica delays both the overlappable buckets and the last one). Without overlap it is all exposed.
     """
     if t_dp <= 0:
         return 0.0
     if not overlap or buckets <= 1:
         return t_dp
-    k = buckets
-    return max(t_dp / k, t_dp - t_bwd_last * (k - 1) / k)
+    return max(t_dp / buckets, t_dp - t_bwd)
+
+
+def sync_end(bwd_start: float, bwd_end: float, t_dp: float, buckets: int, overlap: bool) -> float:
+    """When the DP reduce ends, given the latest start (``bwd_start``) and end (``bwd_end``) of the
+    last backward over all replicas (see ``exposed_dp_comm``; equal to ``bwd_end + exposed`` when
+    every replica is identical)."""
+    if t_dp <= 0:
+        return bwd_end
+    if not overlap or buckets <= 1:
+        return bwd_end + t_dp
+    c = t_dp / buckets
+    return max(bwd_start + (buckets - 1) * c, bwd_end) + c

@@ -1,0 +1,235 @@
+"""Answers to the input-pipeline and cadence questions, each by running the simulator.
+
+Every function takes a ``SimConfig`` (``SimConfig.from_estimate(estimate_job(job), job)``), varies
+one knob, simulates each variant and returns a plain dict (JSON-ready): the rows it simulated and
+the answer. Questions (data_pipeline.md §4):
+
+* ``workers_needed``   — how many loader workers / vCPUs per GPU until the GPU binds (§4.1);
+* ``cache_worth_it``   — is caching raw or decoded samples in host RAM worth it (§4.3);
+* ``best_shard_size``  — small files vs shards, and what shard size (§4.5);
+* ``checkpoint_interval_sweep`` — the goodput-maximising checkpoint interval vs Young/Daly (§4.10);
+* ``eval_tiering``     — evaluation's share of wall time, full set every K vs a small stratified
+  holdout with an occasional full pass (issue #7 item 4).
+
+Example::
+
+    >>> from planner.simulate.config import LoaderConfig, PipelineConfig, SimConfig
+    >>> cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=32),
+    ...                 loader=LoaderConfig(workers=1, decode_s=0.004, decode_cv=0.0))
+    >>> workers_needed(cfg, steps=200)["workers_needed"]     # 32 x 4 ms = 128 ms per batch / 30 ms
+    5
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Optional
+
+from planner.simulate.config import SimConfig
+from planner.simulate.engine import simulate
+from planner.simulate.resources import STORAGE_PROFILES
+from planner.simulate.failures import simulate_goodput, young_daly_interval_s
+
+WORKER_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
+SHARD_MB_GRID = (1, 4, 16, 64, 256, 1024)
+# Share of the per-sample CPU cost that is JPEG decode (the rest is crop/flip/normalise, which a
+# decoded-sample cache still pays because random augmentation cannot be cached): Pillow decode
+# alone 2.97-2.99 ms vs the full path 5.0-5.5 ms per image on one core (data_pipeline.md App. A.5 [M]).
+DECODE_SHARE = 2.98 / 5.25
+# Decoded samples are 5-7x larger than their JPEGs (Mohan et al. VLDB'21 §6.3 [V]; Plumber: 842 GB
+# decoded vs 148 GB JPEG for ImageNet [V]).
+DECODED_SIZE_FACTOR = 6.0
+
+
+def _rate(res) -> float:
+    """Steady-state samples/s (after the loaders' warm-up) when the run was long enough."""
+    return res.steady_samples_per_s or res.samples_per_s
+
+
+def _wait(res) -> float:
+    w = res.data.get("steady_data_wait_share")
+    return res.data["data_wait_share"] if w is None else w
+
+
+def _summary(res, label: Optional[str] = None, **extra) -> dict:
+    d = {"samples_per_s": _rate(res), "step_time_s": res.steady_step_time_s or res.step_time_s["mean"],
+         "data_wait_share": _wait(res), "gpu_busy_share": res.gpu_busy_share}
+    if label is not None:
+        d = {"variant": label, **d}
+    d.update(extra)
+    return d
+
+
+def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
+    """The same job with samples that cost nothing to read or decode: the throughput the GPUs can
+    take, host-to-device copies included (they stay on the GPU's critical path)."""
+    ld = cfg.loader
+    if ld is None:
+        return simulate(cfg, steps=steps, seed=seed)
+    free = replace(ld, decode_s=0.0, collate_s=0.0, cache_fraction=1.0, storage=STORAGE_PROFILES["memory"])
+    return simulate(replace(cfg, loader=free), steps=steps, seed=seed)
+
+
+def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: float = 0.95,
+                   grid=WORKER_GRID) -> dict:
+    """Smallest DataLoader worker count per replica (each worker on its own vCPU, plus one vCPU for
+    the training process) whose simulated throughput reaches ``target`` of the GPU-bound
+    throughput. Stops early when more workers stop helping (storage- or request-bound).
+
+    Also gives the first-order estimate ``W >= G * t_batch`` (data_pipeline.md §1.5): the batch
+    build time over the GPU's time per batch."""
+    if cfg.loader is None:
+        return {"workers_needed": 0, "vcpus_per_gpu": None, "bound": "gpu", "rows": [],
+                "note": "no data section: data never limits"}
+    ld, p = cfg.loader, cfg.pipeline
+    gpu = _gpu_bound(cfg, steps, seed)
+    t_gpu_batch = (gpu.steady_step_time_s or gpu.step_time_s["mean"]) / p.m  # GPU time per micro-batch (= one loader batch)
+    t_build = p.micro_batch * ld.decode_s + ld.collate_s
+    first_order = math.ceil(t_build / t_gpu_batch) if t_gpu_batch > 0 else None
+    rows, best, found, flat = [], 0.0, None, 0
+    for w in grid:
+        c = replace(cfg, loader=replace(ld, workers=w, cores=None))
+        r = simulate(c, steps=steps, seed=seed)
+        share = _rate(r) / _rate(gpu)
+        rows.append(_summary(r, workers=w, vcpus_per_gpu=_vcpus_per_gpu(cfg, w + 1), share_of_gpu_bound=share))
+        if share >= target:
+            found = w
+            break
+        flat = flat + 1 if _rate(r) < best * 1.01 else 0
+        best = max(best, _rate(r))
+        if flat >= 2:  # two more steps of the grid gained < 1% each: something else binds
+            break
+    bound = "gpu" if found is not None else ("storage" if flat >= 2 else "cpu")
+    return {
+        "workers_needed": found, "vcpus_per_gpu": _vcpus_per_gpu(cfg, found + 1) if found else None,
+        "target_share_of_gpu_bound": target, "gpu_bound_samples_per_s": _rate(gpu),
+        "first_order_workers": first_order, "bound": bound, "rows": rows,
+        "current_workers": ld.workers,
+    }
+
+
+def _vcpus_per_gpu(cfg: SimConfig, per_loader: int) -> float:
+    """vCPUs per GPU when each replica's loader uses ``per_loader`` vCPUs: one loader per DP replica
+    (the ranks of a replica's pipeline/TP group share it, as in Megatron's data loading)."""
+    return per_loader / max(cfg.gpus_per_replica, 1)
+
+
+def cache_worth_it(cfg: SimConfig, steps: int = 300, seed: int = 0) -> dict:
+    """Compare: as configured; the raw (encoded) dataset cached in host RAM (never-evict, so the
+    hit rate is the cached fraction — Mohan et al. Eq. 1-2); decoded samples cached (decode skipped,
+    random augmentation still paid, ``DECODED_SIZE_FACTOR`` x the bytes). Worth it when the
+    simulated throughput rises by more than 5%."""
+    if cfg.loader is None:
+        return {"worth_it": False, "rows": [], "note": "no data section"}
+    ld = cfg.loader
+    n = ld.dataset_samples
+    raw_bytes = n * ld.sample_bytes if n else None
+    variants = [
+        ("as configured", ld, ld.cache_fraction * raw_bytes if raw_bytes else None),
+        ("raw samples cached in RAM", replace(ld, cache_fraction=1.0), raw_bytes),
+        ("decoded samples cached in RAM", replace(ld, cache_fraction=1.0, decode_s=ld.decode_s * (1 - DECODE_SHARE)),
+         raw_bytes * DECODED_SIZE_FACTOR if raw_bytes else None),
+    ]
+    rows = []
+    for label, lc, mem in variants:
+        r = simulate(replace(cfg, loader=lc), steps=steps, seed=seed)
+        rows.append(_summary(r, label, cache_bytes=mem))
+    base = rows[0]["samples_per_s"]
+    best = max(rows[1:], key=lambda x: x["samples_per_s"])
+    gain = best["samples_per_s"] / base - 1 if base > 0 else 0.0
+    return {"worth_it": gain > 0.05, "best": best["variant"], "speedup": 1 + gain,
+            "raw_dataset_bytes": raw_bytes, "rows": rows}
+
+
+def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_MB_GRID,
+                    tolerance: float = 0.02) -> dict:
+    """Small files vs shards of each size in ``grid`` (MB). The answer is the *smallest* shard size
+    within ``tolerance`` of the best throughput: smaller shards shuffle better, start faster and
+    need less buffer memory per worker (data_pipeline.md §1.7, MosaicML cache formulas)."""
+    if cfg.loader is None:
+        return {"best_shard_mb": None, "rows": [], "note": "no data section"}
+    ld = cfg.loader
+    rows = []
+    r = simulate(replace(cfg, loader=replace(ld, format="files")), steps=steps, seed=seed)
+    rows.append(_summary(r, "individual files", shard_mb=None,
+                         requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
+    for mb in grid:
+        r = simulate(replace(cfg, loader=replace(ld, format="shards", shard_bytes=mb * 1e6)), steps=steps, seed=seed)
+        rows.append(_summary(r, f"{mb:g} MB shards", shard_mb=mb,
+                             requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
+    top = max(x["samples_per_s"] for x in rows)
+    ok = [x for x in rows[1:] if x["samples_per_s"] >= (1 - tolerance) * top]
+    best = min(ok, key=lambda x: x["shard_mb"]) if ok else max(rows, key=lambda x: x["samples_per_s"])
+    return {"best_shard_mb": best["shard_mb"], "files_vs_best": rows[0]["samples_per_s"] / best["samples_per_s"],
+            "rows": rows}
+
+
+def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, steps: int = 300,
+                              seed: int = 0, horizon_mtbf: float = 300.0, points: int = 13) -> dict:
+    """Goodput against the checkpoint interval, and its maximiser vs Young's sqrt(2 delta MTBF).
+
+    The step time comes from the step-level simulation (or ``step_s``); failures, checkpoints and
+    restarts are simulated at segment level (failures.py) over ``horizon_mtbf`` job MTBFs, every
+    interval seeing the same failure draws (common random numbers). Intervals: a log grid from
+    1/8x to 8x Young's interval."""
+    ck, fl = cfg.checkpoint, cfg.failures
+    if not fl.enabled:
+        return {"note": "no MTBF given (checkpoint.mtbf_hours_per_node)", "rows": []}
+    if step_s is None:
+        step_s = simulate(replace(cfg, evaluation=replace(cfg.evaluation, every_steps=0),
+                                  checkpoint=replace(ck, every_steps=0),
+                                  failures=replace(fl, mtbf_node_s=None)),
+                          steps=steps, seed=seed).wall_s / steps
+    if ck.asynchronous:
+        block, persist = ck.snapshot_s(), ck.write_s()
+    else:
+        block, persist = ck.write_s(), 0.0
+    mtbf = fl.mtbf_s
+    yd = young_daly_interval_s(block, mtbf) if block > 0 else step_s
+    if ck.asynchronous:  # the next save waits for the previous persist: never checkpoint faster
+        yd = max(yd, persist)
+    horizon = horizon_mtbf * mtbf
+    rows = []
+    for k in range(points):
+        f = 2.0 ** (-3 + 6 * k / (points - 1))
+        n = max(1, round(yd * f / step_s))
+        if rows and rows[-1]["interval_steps"] == n:
+            continue
+        g = simulate_goodput(step_s, n, block, persist, mtbf, fl.restart_s, horizon, seed)
+        rows.append({"interval_steps": n, "interval_s": n * step_s, "goodput": g["goodput"],
+                     "failures": g["failures"], "lost_s": g["lost_s"]})
+    best = max(rows, key=lambda r: r["goodput"])
+    yd_steps = max(1, round(yd / step_s))
+    at_yd = simulate_goodput(step_s, yd_steps, block, persist, mtbf, fl.restart_s, horizon, seed)["goodput"]
+    out = {"step_s": step_s, "checkpoint_block_s": block, "mtbf_s": mtbf, "restart_s": fl.restart_s,
+           "young_daly_interval_s": yd, "young_daly_interval_steps": yd_steps,
+           "goodput_at_young_daly": at_yd,
+           "best_interval_steps": best["interval_steps"], "best_interval_s": best["interval_s"],
+           "best_goodput": best["goodput"], "rows": rows}
+    if ck.every_steps:
+        cur = simulate_goodput(step_s, ck.every_steps, block, persist, mtbf, fl.restart_s, horizon, seed)
+        out.update(current_interval_steps=ck.every_steps, goodput_at_current=cur["goodput"])
+    return out
+
+
+def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fraction: float = 0.1,
+                 full_every: int = 10) -> dict:
+    """Evaluation's share of wall time with the full set every ``every_steps`` (as configured) vs a
+    tiered strategy: a stratified holdout of ``subset_fraction`` of the set at every evaluation and
+    the full set only every ``full_every``-th evaluation. Returns both runs and the wall-time saving.
+    """
+    e = cfg.evaluation
+    if not (e.every_steps and e.samples > 0):
+        return {"note": "no evaluation (evaluation.every_steps and samples)", "rows": []}
+    steps = max(steps, e.every_steps * full_every)  # at least one full tier cycle
+    full = simulate(replace(cfg, evaluation=replace(e, full_every=1)), steps=steps, seed=seed)
+    tier = simulate(replace(cfg, evaluation=replace(e, full_every=full_every, subset_fraction=subset_fraction)),
+                    steps=steps, seed=seed)
+    rows = []
+    for label, r in (("full set every evaluation", full),
+                     (f"{subset_fraction:.0%} holdout, full set every {full_every}th", tier)):
+        rows.append({"variant": label, "wall_s": r.wall_s, "eval_s": r.time_by_cause_s["eval"],
+                     "eval_share": r.time_by_cause_s["eval"] / r.wall_s})
+    return {"steps": steps, "every_steps": e.every_steps, "eval_share_full": rows[0]["eval_share"],
+            "eval_share_tiered": rows[1]["eval_share"],
+            "wall_saving_share": 1 - rows[1]["wall_s"] / rows[0]["wall_s"], "rows": rows}

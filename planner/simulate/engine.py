@@ -1,0 +1,573 @@
+"""The discrete-event simulation of training steps: ranks, synchronisation, eval, checkpoints,
+failures; critical-path attribution; steady-state shortcut.
+
+Processes (SimPy generators), per data-parallel replica ``r``:
+
+* the replica's ``Loader`` (worker processes; see loader.py);
+* ``trainer(r)``: per step, takes its ``m`` micro-batches at the times the first pipeline stage
+  starts their forwards (offsets from the exact schedule, schedule.py), waits for any that are not
+  ready (the wait shifts the whole step), then runs the rest of the pipeline schedule; arrives at
+  the step's synchronisation.
+
+and one synchronisation per step (the last replica to arrive runs it): the data-parallel gradient
+reduce, overlapped with the last backward in buckets (``schedule.sync_end``: the overlappable
+buckets start when the slowest replica starts its last backward, the final one when it ends, so a
+slow replica stalls the all-reduce for everyone), the optimizer, then evaluation / checkpoint
+pauses. A ``failures`` process draws node failures (exponential, rate nodes/MTBF), rolls back to
+the last durable checkpoint, waits ``restart_s`` and restarts every process (a new generation).
+
+Attribution is on the critical path: the step's wall time is split along the replica that
+finished its pipeline last (data wait, its compute, bubble, p2p, straggler excess), then the
+exposed reduce, optimizer and pauses — never by summing per-rank timers, which would report a data
+stall on one rank as barrier wait on the others (data_pipeline.md §0.10, Mohan et al. §4.2).
+"""
+from __future__ import annotations
+
+import math
+import time
+from array import array
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import simpy
+
+from planner.simulate.config import SimConfig
+from planner.simulate.loader import Draws, Loader, lognormal_params
+from planner.simulate.resources import Storage
+from planner.simulate.schedule import pipeline_timing, sync_end
+
+CAUSES = ("compute", "optimizer", "data", "comm", "bubble", "straggler", "eval", "checkpoint", "failure")
+BUSY = ("compute", "optimizer")
+_STEP_CAUSES = CAUSES[:6]
+RESERVOIR = 20_000  # step durations kept for quantiles (bounded memory)
+
+
+@dataclass
+class SimResult:
+    steps: int
+    simulated_steps: int
+    wall_s: float
+    step_time_s: dict
+    samples_per_s: float
+    tokens_per_s: float
+    gpu_busy_share: float
+    time_by_cause_s: dict
+    idle_share_by_cause: dict
+    goodput: float
+    failures: int
+    lost_steps: int
+    data: dict
+    analytic_step_time_s: Optional[float]
+    extrapolated: bool
+    steady_state_at_step: Optional[int]
+    events: int
+    runtime_s: float
+    seed: int
+    notes: list = field(default_factory=list)
+    # mean step time after the warm-up (the first ``window`` steps: loaders filling, first shard
+    # reads) — what a long run sees; pauses (eval, checkpoint, failures) excluded
+    steady_step_time_s: Optional[float] = None
+    steady_samples_per_s: Optional[float] = None
+    timeline: Optional[list] = None
+
+    @property
+    def events_per_s(self) -> float:
+        return self.events / self.runtime_s if self.runtime_s > 0 else float("inf")
+
+    def to_dict(self, timeline: bool = False) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "timeline"}
+        d["events_per_s"] = self.events_per_s
+        if timeline and self.timeline is not None:
+            d["timeline"] = [dict(zip(TIMELINE_FIELDS, e)) for e in self.timeline]
+        return _jsonable(d)
+
+
+TIMELINE_FIELDS = ("rank", "resource", "kind", "start", "end")
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if isinstance(x, np.integer):
+        return int(x)
+    return x
+
+
+class _Run:
+    def __init__(self, cfg: SimConfig, steps: int, seed: int, timeline: bool, sample_level: bool,
+                 steady_state: bool, timeline_max: int, microbatch_timeline: bool):
+        self.cfg, self.steps, self.seed = cfg, steps, seed
+        self.sample_level, self.timeline_max = sample_level, timeline_max
+        self.microbatch_timeline = microbatch_timeline
+        self.env = simpy.Environment()
+        self.timeline = [] if timeline else None
+        p = cfg.pipeline
+        self.p, self.pp, self.dp = p, p.pp, p.dp
+        ss = np.random.SeedSequence(seed)
+        kids = ss.spawn(p.dp + 3)
+        self.rank_rngs = [np.random.default_rng(k) for k in kids[: p.dp]]
+        self.jitter = Draws(np.random.default_rng(kids[p.dp]), "exponential" if p.jitter_dist == "exponential" else "normal")
+        self.fail_rng = np.random.default_rng(kids[p.dp + 1])
+        self.res_rng = np.random.default_rng(kids[p.dp + 2])
+        self.jit_ln = lognormal_params(1.0, p.jitter_cv) if p.jitter_cv > 0 else None
+        self.slow = [p.rank_slowdown[r] if r < len(p.rank_slowdown) else 1.0 for r in range(p.dp)]
+
+        ld = cfg.loader
+        self.storage = Storage(self.env, ld.storage) if ld else None
+        h2d = ld.h2d_s(p.micro_batch) if (ld and not ld.h2d_overlap) else 0.0
+        tf, tb = p.t_fwd_mb, p.t_bwd_mb
+        sch = p.schedule
+        full = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, tf + h2d)
+        nop2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, 0.0, sch)
+        withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch)
+        self.t_pipe = full.makespan
+        self.offsets = full.first_stage_fwd_start
+        # sends folded into the stage time (analytic inputs) count as comm, not compute/bubble
+        folded = min(p.p2p_in_stage / (tf + tb), 1.0) if (tf + tb) > 0 else 0.0
+        self.split = {  # nominal split of one replica's pipeline time
+            "compute": full.ideal * (1 - folded), "bubble": (nop2p.makespan - full.ideal) * (1 - folded),
+            "comm": withp2p.makespan - nop2p.makespan + folded * nop2p.makespan,
+            "data": full.makespan - withp2p.makespan,
+        }
+        self.pipe_ops = _ops_by_stage(p) if microbatch_timeline else None
+
+        # state
+        self.gen = 0
+        self.step = 0  # steps completed and kept
+        self.durable_step = 0
+        self.totals = dict.fromkeys(CAUSES, 0.0)
+        self.since_ckpt = dict.fromkeys(CAUSES, 0.0)  # rolled back into "failure" on a failure
+        self.busy_gpu_s = 0.0  # sum over replicas of busy time
+        self.busy_since_ckpt = 0.0
+        self.durations = array("d")
+        self.n_durations = 0
+        self.after_warm = [0, 0.0, 0.0]  # steps, step seconds, data-wait seconds after the warm-up
+        self.step_start = 0.0
+        self.failures = 0
+        self.lost_steps = 0
+        self.evals = 0
+        self.persist_until = 0.0  # async checkpoint persist in progress until then
+        self.window: list[float] = []
+        self.window_means: deque = deque(maxlen=4)  # bounded: only the last windows are compared
+        self.window_split: deque = deque(maxlen=5)
+        self.steady_at: Optional[int] = None
+        self.want_steady = steady_state and not cfg.failures.enabled
+        self.done = self.env.event()
+        self.loaders: list[Optional[Loader]] = []
+        self.loader_blocked_s = 0.0
+        self.data_wait_rank_s = 0.0
+
+    # ---- recording -----------------------------------------------------------------------
+    def record(self, rank, resource, kind, start, end):
+        tl = self.timeline
+        if tl is not None and len(tl) < self.timeline_max and end > start:
+            tl.append((rank, resource, kind, start, end))
+
+    def add(self, cause: str, t: float):
+        self.totals[cause] += t
+        self.since_ckpt[cause] += t
+
+    # ---- processes ---------------------------------------------------------------------
+    def start_generation(self):
+        self.gen += 1
+        for ld in self.loaders:
+            if ld is not None:
+                self.loader_blocked_s += ld.blocked_s
+        self.loaders = []
+        self.arrivals: list[tuple] = []
+        self.step_start = self.env.now
+        B = self.p.micro_batch
+        for r in range(self.dp):
+            ld = Loader(self, r, self.gen, B, self.rank_rngs[r]) if self.cfg.loader else None
+            self.loaders.append(ld)
+            self.env.process(self.trainer(r, self.gen))
+
+    def jitter_factor(self, r: int) -> float:
+        f = self.slow[r]
+        if self.jit_ln is not None:
+            if self.p.jitter_dist == "exponential":
+                return f * self.jitter()
+            mu, s = self.jit_ln
+            return f * math.exp(mu + s * self.jitter())
+        return f
+
+    def trainer(self, r: int, gen: int):
+        env, p, ld = self.env, self.p, self.loaders[r]
+        offsets, m = self.offsets, p.m
+        holds = ld is not None and ld.cpu is not None and ld.c.trainer_holds_core
+        while True:
+            S = env.now
+            f = self.jitter_factor(r)
+            shift = 0.0
+            if ld is not None:
+                for i in range(m):
+                    need = S + offsets[i] * f + shift
+                    if env.now < need:
+                        yield env.timeout(need - env.now)
+                        if self.gen != gen:
+                            return
+                    t0 = env.now
+                    if ld.W == 0:  # num_workers=0: the trainer loads the batch itself
+                        yield from ld.build(0)
+                        ld.consumed += 1
+                    else:
+                        ev = ld.next_batch()
+                        if ev is not None:
+                            yield ev
+                            if self.gen != gen:
+                                return
+                        ld.take()
+                    if env.now > t0:
+                        shift += env.now - t0
+                        self.record(r * self.pp, "gpu", "data_wait", t0, env.now)
+            rest = S + self.t_pipe * f + shift - env.now
+            if rest > 0:
+                yield ld.cpu.hold(rest) if holds else env.timeout(rest)
+                if self.gen != gen:
+                    return
+            self.record_compute(r, S, shift, f)
+            self.arrive(r, env.now, shift, f, gen)
+            yield self.release
+            if self.gen != gen or self.done.triggered:
+                return
+
+    def record_compute(self, r, S, shift, f):
+        if self.timeline is None:
+            return
+        if self.pipe_ops is None:
+            self.record(r * self.pp, "gpu", "fwd_bwd", S + shift, self.env.now)
+            return
+        # per micro-batch per stage, from the exact schedule (scaled by this step's jitter)
+        p = self.p
+        t0 = S + shift
+        for s, ops in enumerate(self.pipe_ops):
+            for kind, mb, start, end in ops:
+                self.record(r * self.pp + s, "gpu", f"{kind}{mb}", t0 + start * f, t0 + end * f)
+
+    def arrive(self, r, end, shift, f, gen):
+        if not self.arrivals:
+            self.release = self.env.event()
+        self.arrivals.append((end, shift, f, r))
+        if len(self.arrivals) == self.dp:
+            self.synchronise(gen)
+
+    def synchronise(self, gen):
+        """Last replica arrived: DP reduce in buckets, optimizer, eval/checkpoint pauses."""
+        env, p = self.env, self.p
+        arr, self.arrivals = self.arrivals, []
+        E, shift, f_crit, r_crit = max(arr)
+        if p.t_dp_comm > 0:
+            # the reduce overlaps the last backward of every replica: its overlappable buckets
+            # start when the last replica starts that backward, its final bucket when it ends
+            bwd_start = max(a[0] - p.t_bwd_mb * a[2] for a in arr)
+            fin = sync_end(bwd_start, E, p.t_dp_comm, p.dp_buckets, p.overlap_grad_reduce)
+            comm = fin - E
+            self.record(-1, "comm", "dp_reduce", max(bwd_start, E - p.t_dp_comm), fin)
+        else:
+            comm = 0.0
+        fbar = sum(a[2] for a in arr) / len(arr)
+        sp = self.split
+        parts = {"compute": sp["compute"] * fbar, "bubble": sp["bubble"] * fbar,
+                 "comm": sp["comm"] * fbar + comm, "data": sp["data"] * fbar + shift,
+                 "straggler": self.t_pipe * (f_crit - fbar), "optimizer": p.t_optimizer}
+        # account for the time actually elapsed since the step began (start-of-step transients)
+        dur = E + comm + p.t_optimizer - self.step_start
+        parts["data"] += dur - sum(parts.values())
+        for k, v in parts.items():
+            self.add(k, v)
+        busy = sum(sp["compute"] * a[2] for a in arr) + p.t_optimizer * len(arr)
+        self.busy_gpu_s += busy
+        self.busy_since_ckpt += busy
+        if p.t_optimizer > 0:
+            self.record(-1, "gpu", "optimizer", E + comm, E + comm + p.t_optimizer)
+        self.step += 1
+        self.keep_duration(dur, parts["data"])
+        pause = self.pauses(E + comm + p.t_optimizer)
+        self.observe_steady(dur, parts)
+        end = E + comm + p.t_optimizer + pause
+        self.step_start = end
+        if self.step >= self.steps or self.stop_now:
+            env.timeout(end - env.now).callbacks.append(lambda _e, g=gen: self.finish(g))
+            return
+        rel = self.release
+        env.timeout(end - env.now).callbacks.append(lambda _e: rel.succeed())
+
+    stop_now = False
+
+    def finish(self, gen):
+        if gen == self.gen and not self.done.triggered:
+            self.done.succeed()
+
+    def eval_time(self, idx: int) -> float:
+        e, p = self.cfg.evaluation, self.p
+        n = e.samples if (e.full_every <= 1 or idx % e.full_every == 0) else e.samples * e.subset_fraction
+        n_mb = math.ceil(n / max(p.dp * p.micro_batch, 1))
+        t = (n_mb + p.pp - 1) * p.t_fwd_mb if n_mb else 0.0
+        ld = self.cfg.loader
+        if ld is not None and ld.decode_s > 0 and n_mb:
+            t = max(t, n_mb * p.micro_batch * ld.decode_s / max(ld.workers, 1))
+        return t
+
+    def ckpt_pause(self, t: float) -> tuple[float, float]:
+        """(blocking pause, durable-at time) for a checkpoint taken at time t."""
+        ck = self.cfg.checkpoint
+        if not ck.asynchronous:
+            return ck.write_s(), t + ck.write_s()
+        wait = max(0.0, self.persist_until - t)  # the previous async save must finish first
+        snap = ck.snapshot_s()
+        self.persist_until = t + wait + snap + ck.write_s()
+        return wait + snap, self.persist_until
+
+    def pauses(self, t: float) -> float:
+        """Evaluation and checkpoint after the step that just completed (all ranks wait)."""
+        pause = 0.0
+        e, ck = self.cfg.evaluation, self.cfg.checkpoint
+        if e.every_steps and self.step % e.every_steps == 0 and e.samples > 0:
+            te = self.eval_time(self.evals)
+            self.evals += 1
+            self.record(-1, "gpu", "eval", t, t + te)
+            self.add("eval", te)
+            self.busy_gpu_s += te * self.dp
+            pause += te
+        if ck.every_steps and self.step % ck.every_steps == 0 and ck.bytes > 0:
+            blk, durable_at = self.ckpt_pause(t + pause)
+            self.record(-1, "gpu", "checkpoint", t + pause, t + pause + blk)
+            if ck.asynchronous:
+                self.record(-1, "data", "ckpt_persist", durable_at - ck.write_s(), durable_at)
+            self.add("checkpoint", blk)
+            pause += blk
+            step, gen = self.step, self.gen
+            if durable_at <= self.env.now:
+                self.mark_durable(step, gen)
+            else:
+                self.env.timeout(durable_at - self.env.now).callbacks.append(
+                    lambda _e: self.mark_durable(step, gen))
+        return pause
+
+    def mark_durable(self, step, gen):
+        if gen == self.gen and step > self.durable_step:
+            self.durable_step = step
+            # work up to this checkpoint is safe; what follows is at risk again
+            self.since_ckpt = dict.fromkeys(CAUSES, 0.0)
+            self.busy_since_ckpt = 0.0
+
+    def failures_proc(self):
+        fl, env = self.cfg.failures, self.env
+        while True:
+            yield env.timeout(self.fail_rng.exponential(fl.mtbf_s))
+            if self.done.triggered:
+                return
+            self.failures += 1
+            lost = self.step - self.durable_step
+            self.lost_steps += lost
+            t_lost = sum(self.since_ckpt.values())
+            for k in CAUSES:
+                self.totals[k] -= self.since_ckpt[k]
+            self.busy_gpu_s -= self.busy_since_ckpt
+            partial = env.now - self.step_start
+            self.totals["failure"] += t_lost + partial + fl.restart_s
+            self.record(-1, "gpu", "failure_restart", env.now, env.now + fl.restart_s)
+            self.step = self.durable_step
+            self.since_ckpt = dict.fromkeys(CAUSES, 0.0)
+            self.busy_since_ckpt = 0.0
+            self.persist_until = 0.0
+            self.gen += 1  # every running process of the old generation stops at its next wake-up
+            yield env.timeout(fl.restart_s)
+            self.start_generation()
+
+    # ---- steady state ------------------------------------------------------------------
+    def keep_duration(self, d: float, data_wait: float = 0.0):
+        if self.n_durations >= self.window_size():
+            self.after_warm[0] += 1
+            self.after_warm[1] += d
+            self.after_warm[2] += data_wait
+        self.n_durations += 1
+        if len(self.durations) < RESERVOIR:
+            self.durations.append(d)
+        else:  # reservoir sampling keeps memory bounded and the sample uniform
+            j = int(self.res_rng.integers(self.n_durations))
+            if j < RESERVOIR:
+                self.durations[j] = d
+
+    def window_size(self) -> int:
+        w = getattr(self, "_window", None)
+        if w is None:
+            w = self._window = self._window_size()
+        return w
+
+    def _window_size(self) -> int:
+        ld = self.cfg.loader
+        credits = (ld.prefetch_factor * max(ld.workers, 1)) if ld else 0
+        e, ck = self.cfg.evaluation.every_steps, self.cfg.checkpoint.every_steps
+        w = max(30, 2 * credits, e, ck)
+        return w
+
+    def observe_steady(self, dur: float, parts: dict):
+        if not self.want_steady or self.steady_at is not None:
+            return
+        self.window.append(dur)
+        if not self.window_split:
+            self.window_split.append(dict.fromkeys(_STEP_CAUSES, 0.0))
+        acc = self.window_split[-1]
+        for k, v in parts.items():
+            acc[k] += v
+        W = self.window_size()
+        if len(self.window) < W:
+            return
+        a = np.asarray(self.window)
+        self.window_means.append(float(a.mean()))
+        self.window = []
+        self.window_split.append(dict.fromkeys(_STEP_CAUSES, 0.0))
+        wm = self.window_means
+        if len(wm) >= 4:  # skip the first window (warm-up), then 3 agreeing windows
+            last = np.asarray(list(wm)[-3:])
+            sem = float(a.std()) / math.sqrt(W)
+            if last.max() - last.min() <= max(0.002 * last.mean(), 4 * sem):
+                self.steady_at = self.step
+                self.stop_now = True
+
+
+def _ops_by_stage(p):
+    from planner.simulate.schedule import stage_orders
+
+    out = []
+    # recompute per-op times from the orders (cheap, timeline mode only)
+    orders = stage_orders(p.schedule, p.pp, p.m, p.vpp)
+    nvs = p.pp * p.vpp
+    end = {}
+    pos = [0] * p.pp
+    clock = [0.0] * p.pp
+    res = [[] for _ in range(p.pp)]
+    remaining = sum(len(o) for o in orders)
+    while remaining:
+        for s in range(p.pp):
+            while pos[s] < len(orders[s]):
+                kind, mb, c = orders[s][pos[s]]
+                vs = c * p.pp + s
+                if kind == "F":
+                    dep = end.get(("F", mb, vs - 1)) if vs > 0 else 0.0
+                    dur = p.t_fwd_mb / p.vpp
+                else:
+                    dep = end.get(("B", mb, vs + 1)) if vs < nvs - 1 else end.get(("F", mb, vs))
+                    dur = p.t_bwd_mb / p.vpp
+                if dep is None:
+                    break
+                link = p.t_pp_p2p if (kind == "F" and vs > 0) or (kind == "B" and vs < nvs - 1) else 0.0
+                start = max(clock[s], dep + link)
+                clock[s] = start + dur
+                end[(kind, mb, vs)] = clock[s]
+                res[s].append((kind, mb, start, clock[s]))
+                pos[s] += 1
+                remaining -= 1
+    return res
+
+
+def _event_count(env) -> int:
+    eid = getattr(env, "_eid", None)
+    if eid is None:
+        return 0
+    return next(eid)
+
+
+def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = False,
+             sample_level: bool = False, steady_state: bool = True, timeline_max: int = 200_000,
+             microbatch_timeline: bool = False) -> SimResult:
+    """Simulate ``steps`` training steps; see the module docstring for the model.
+
+    ``steady_state``: once three consecutive windows of step times agree (batch means, after a
+    warm-up window), stop the DES and extrapolate the remaining steps, evaluations and checkpoints
+    (reported in ``extrapolated``/``steady_state_at_step``). Off when failures are simulated.
+
+    >>> from planner.simulate.config import PipelineConfig
+    >>> r = simulate(SimConfig(PipelineConfig(t_fwd_mb=1.0, t_bwd_mb=2.0, pp=4, m=8)), steps=10)
+    >>> round(r.step_time_s["mean"], 6)
+    33.0
+    """
+    t_wall = time.perf_counter()
+    run = _Run(cfg, steps, seed, timeline, sample_level, steady_state, timeline_max, microbatch_timeline)
+    env = run.env
+    run.start_generation()
+    if cfg.failures.enabled:
+        env.process(run.failures_proc())
+    env.run(until=run.done)
+    events = _event_count(env)
+    for ld in run.loaders:
+        if ld is not None:
+            run.loader_blocked_s += ld.blocked_s
+    sim_wall = env.now
+    totals = dict(run.totals)
+    simulated_steps = run.step
+    notes = []
+    extrap = False
+    n_aw, t_aw, w_aw = run.after_warm
+    steady_step = t_aw / n_aw if n_aw else None
+    steady_wait = w_aw / t_aw if t_aw else None
+    if run.step < steps:  # steady state reached: extrapolate the rest
+        extrap = True
+        wm = list(run.window_split)[-4:-1]  # the last three complete windows
+        W = run.window_size()
+        n_rest = steps - run.step
+        per_step = {k: sum(w[k] for w in wm) / (len(wm) * W) for k in _STEP_CAUSES}
+        for k, v in per_step.items():
+            totals[k] += v * n_rest
+        rest_wall = sum(per_step.values()) * n_rest
+        busy_per_step = run.busy_gpu_s / max(run.step, 1)
+        run.busy_gpu_s += busy_per_step * n_rest
+        e, ck = cfg.evaluation, cfg.checkpoint
+        if e.every_steps and e.samples > 0:
+            for i in range(run.step // e.every_steps, steps // e.every_steps):
+                te = run.eval_time(i)
+                totals["eval"] += te
+                rest_wall += te
+        if ck.every_steps and ck.bytes > 0:
+            n_ck = steps // ck.every_steps - run.step // ck.every_steps
+            if ck.asynchronous:
+                interval = ck.every_steps * sum(per_step.values())
+                blk = ck.snapshot_s() + max(0.0, ck.write_s() - interval)
+            else:
+                blk = ck.write_s()
+            totals["checkpoint"] += n_ck * blk
+            rest_wall += n_ck * blk
+        sim_wall += rest_wall
+        steady_step = sum(per_step.values())
+        steady_wait = per_step["data"] / steady_step if steady_step else None
+        notes.append(f"steady state detected at step {run.steady_at}; steps {run.step + 1}-{steps} "
+                     "extrapolated from the last three windows")
+    wall = sum(totals.values()) if totals else sim_wall
+    wall = max(wall, 1e-30)
+    d = np.asarray(run.durations) if len(run.durations) else np.zeros(1)
+    p = cfg.pipeline
+    samples = steps * p.samples_per_step
+    idle = {k: totals[k] / wall for k in CAUSES if k not in BUSY}
+    busy = run.busy_gpu_s / (p.dp * wall)
+    kept_train = sum(totals[k] for k in _STEP_CAUSES)
+    ld, st = cfg.loader, run.storage
+    data = {"data_wait_share": totals["data"] / wall, "steady_data_wait_share": steady_wait}
+    if st is not None:
+        data.update(storage_bytes_read=st.bytes_read, storage_requests=st.requests,
+                    storage_requests_per_s=st.requests / max(env.now, 1e-30),
+                    storage_read_Bps=st.bytes_read / max(env.now, 1e-30),
+                    loader_blocked_share=run.loader_blocked_s / max(env.now * p.dp * max(ld.workers, 1), 1e-30),
+                    loader_workers=run.loaders[0].W if run.loaders and run.loaders[0] else ld.workers)
+    if cfg.failures.enabled:
+        notes.append(f"{run.failures} failures, {run.lost_steps} steps redone")
+    return SimResult(
+        steps=steps, simulated_steps=simulated_steps, wall_s=wall,
+        step_time_s={"mean": float(d.mean()), "p50": float(np.percentile(d, 50)),
+                     "p99": float(np.percentile(d, 99)), "std": float(d.std())},
+        samples_per_s=samples / wall, tokens_per_s=samples * p.tokens_per_sample / wall,
+        steady_step_time_s=steady_step,
+        steady_samples_per_s=p.samples_per_step / steady_step if steady_step else None,
+        gpu_busy_share=busy, time_by_cause_s=totals, idle_share_by_cause=idle,
+        goodput=kept_train / wall, failures=run.failures, lost_steps=run.lost_steps, data=data,
+        analytic_step_time_s=cfg.analytic_step_time_s, extrapolated=extrap,
+        steady_state_at_step=run.steady_at, events=events,
+        runtime_s=time.perf_counter() - t_wall, seed=seed, notes=notes, timeline=run.timeline,
+    )
