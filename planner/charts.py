@@ -8,7 +8,7 @@ here (GiB, hours, $), as DESIGN.md asks.
     >>> from planner.charts import memory_chart
     >>> res = {"memory_per_gpu_bytes": {"weights": 2**30, "grads": 2**30, "optimizer": 0,
     ...        "activations": 0, "logits": 0, "other": 0, "total": 2**31, "capacity": 2**33}}
-    >>> memory_chart(res).to_dict()["layer"][0]["mark"]["type"]
+    >>> memory_chart(res).to_dict()["layer"][0]["mark"]["type"]  # sizes are per-category steps (Streamlit keeps them)
     'bar'
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def memory_frame(res: dict) -> pd.DataFrame:
                          for i, k in enumerate(MEMORY_PARTS)])
 
 
-def memory_chart(res: dict, title: str = "memory per GPU (most loaded rank)") -> alt.LayerChart:
+def memory_chart(res: dict, title: str = "memory per GPU (most loaded rank)", width: int = WIDTH) -> alt.LayerChart:
     """Stacked bar of the most loaded rank's memory by part, with the GPU's capacity as a rule."""
     mem = res["memory_per_gpu_bytes"]
     df = memory_frame(res)
@@ -62,7 +62,7 @@ def memory_chart(res: dict, title: str = "memory per GPU (most loaded rank)") ->
     text = alt.Chart(rule_df).mark_text(align="right", dx=-4, dy=-28, fontSize=11).encode(x="gib:Q", text="label:N")
     verdict = "does NOT fit" if over else f"{1 - mem['total'] / mem['capacity']:.0%} headroom"
     return (bar + rule + text).properties(
-        width=WIDTH, height=70, title=f"{title}: {mem['total'] / GiB:.1f} GiB, {verdict}")
+        width=width, height=alt.Step(40), title=f"{title}: {mem['total'] / GiB:.1f} GiB, {verdict}")
 
 
 def breakdown_frame(res: dict) -> pd.DataFrame:
@@ -72,7 +72,7 @@ def breakdown_frame(res: dict) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["key", "part", "seconds", "share"])
 
 
-def breakdown_chart(res: dict, title: str = "where the step time goes") -> alt.Chart:
+def breakdown_chart(res: dict, title: str = "where the step time goes", width: int = WIDTH) -> alt.Chart:
     """Horizontal bars: compute, exposed communication by kind, bubble, optimizer, data stall."""
     df = breakdown_frame(res)
     keys = list(df["key"])
@@ -81,7 +81,7 @@ def breakdown_chart(res: dict, title: str = "where the step time goes") -> alt.C
         y=alt.Y("part:N", sort=list(df["part"]), title=None),
         color=alt.Color("key:N", scale=alt.Scale(domain=keys, range=[BREAKDOWN_COLORS[k] for k in keys]), legend=None),
         tooltip=[alt.Tooltip("part:N"), alt.Tooltip("seconds:Q", format=".4f"), alt.Tooltip("share:Q", format=".1%")],
-    ).properties(width=WIDTH, height=max(60, 22 * len(df)),
+    ).properties(width=width, height=alt.Step(22),
                  title=f"{title}: step {res['step_time_s']:.3g} s, MFU {res['mfu']:.0%}")
 
 
@@ -99,7 +99,7 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
 
 
 def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = False,
-                    title: str = "cost vs time to train") -> alt.LayerChart:
+                    title: str = "cost vs time to train", width: int = WIDTH) -> alt.LayerChart:
     """Scatter of candidates (time to train vs rent cost), the Pareto front as a line, the
     recommended plan ringed. Hover a point for its hardware, layout, step time, MFU and memory."""
     df = candidates_frame(table)
@@ -128,7 +128,7 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
                                                      alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]))
             layers.append(alt.Chart(b).mark_text(dx=14, dy=-14, align="left", color="#d62728", fontWeight="bold")
                           .encode(x=x, y=y, text="label:N"))
-    return alt.layer(*layers).properties(width=WIDTH, height=340, title=f"{title} ({len(df)} plans; dashed: Pareto front)")
+    return alt.layer(*layers).properties(width=width, height=340, title=f"{title} ({len(df)} plans; dashed: Pareto front)")
 
 
 TIMELINE_COLORS = {"forward": "#4c78a8", "backward": "#72b7b2", "forward+backward": "#4c78a8",
@@ -150,7 +150,7 @@ def timeline_chart(tl: pd.DataFrame, busy_share: float | None = None,
                         legend=alt.Legend(title=None, orient="bottom", columns=4)),
         tooltip=["lane:N", "activity:N", "detail:N", alt.Tooltip("start:Q", format=".4f"),
                  alt.Tooltip("end:Q", format=".4f")],
-    ).properties(width=WIDTH, height=max(80, 20 * tl["lane"].nunique()), title=t)
+    ).properties(width=WIDTH, height=alt.Step(20), title=t)
 
 
 def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.VConcatChart:

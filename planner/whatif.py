@@ -505,3 +505,59 @@ def simulated_timeline(job: JobSpec, row: dict, steps: int = 3, max_ranks: int =
                 time_by_cause_s={k: float(v) for k, v in res.time_by_cause_s.items() if v and v > 1e-9},
                 step_time_s=res.step_time_s, steps=steps, ranks_shown=min(max_ranks, int(row["config"]["dp"]) * int(row["config"]["pp"])),
                 ranks_total=int(row["hardware"]["gpus"]) // max(int(row["config"]["tp"]) * int(row["config"]["cp"]), 1))
+
+
+# --------------------------------------------------------------------------------------------
+# what the app shows when the search finds nothing, tables for people, the report download
+# --------------------------------------------------------------------------------------------
+def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dict]:
+    """When the search finds nothing (say, nothing fits), the estimate of the configuration the
+    inputs name — if they name one (an instance or GPU, and a node count) — so that the app can
+    show *why* (memory over capacity). None when the inputs leave the hardware open."""
+    from planner.estimate import estimate_job
+
+    cl = job.cluster
+    if not (cl.instance or cl.gpu) or cl.nodes is None:
+        return None
+    try:
+        return estimate_job(job, catalog, profile)
+    except InputError:
+        return None
+
+
+def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The sensitivity frame in people's units."""
+    from planner.render import fmt_time
+
+    return pd.DataFrame({
+        label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
+        "step": [fmt_time(x) for x in df["step_time_s"]],
+        "days to train": (df["hours"] / 24).round(2),
+        "on-demand $": df["cost_ondemand_usd"].round(0),
+        "spot $": df["cost_spot_usd"].round(0),
+        "MFU": (df["mfu"] * 100).round(1),
+        "mem GiB": df["mem_gib"].round(1),
+        "fits": df["fits"],
+        "note": df["note"],
+    })
+
+
+def ranked_display(rec: dict) -> pd.DataFrame:
+    from planner.render import config_str
+
+    rows = []
+    for i, r in enumerate(rec["ranked"], 1):
+        c, m = r["cost"], r["memory_per_gpu_bytes"]
+        rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
+                     "GPUs": r["hardware"]["gpus"], "layout": config_str(r["config"]),
+                     "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
+                     "mem GiB": round(m["total"] / 2**30, 1), "days": round(c["hours"] / 24, 2),
+                     "on-demand $": c["cost_ondemand_usd"], "spot $": c["cost_spot_usd"]})
+    return pd.DataFrame(rows)
+
+
+def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
+    """The budget-review report of what the app shows, as one self-contained HTML file."""
+    from planner.report import build_report, render_html
+
+    return render_html(build_report(job, rec, catalog, profile, job_name=name))

@@ -1,0 +1,203 @@
+"""The what-if app: ``streamlit run app.py``.
+
+A thin shell: widgets and layout only. Jobs, uploads, the search, sensitivity sweeps and the
+simulator timeline live in ``planner/whatif.py``; charts in ``planner/charts.py``; the report in
+``planner/report.py`` — the same code the CLI runs.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from planner import charts
+from planner import whatif as wi
+from planner.errors import InputError
+from planner.presets import PRESETS
+from planner.render import config_str, fmt_time, fmt_usd
+from planner.spec import OPTIMIZERS, PRECISIONS
+
+st.set_page_config(page_title="planner — what if", layout="wide")
+GiB = 2**30
+AUTO = "auto"
+COL_W = 500  # chart width in a half-page column (altair sizes are fixed; the theme=None look matches the report)
+
+
+def auto(v):
+    return AUTO if v is None else str(v)
+
+
+def error_box(e: Exception):
+    st.error(f"**{getattr(e, 'field', '') or 'input'}**: {getattr(e, 'message', str(e))}")
+
+
+catalog = wi.cached_catalog()
+
+# --------------------------------------------------------------------------------------------
+# sidebar: where the job comes from, then every input
+# --------------------------------------------------------------------------------------------
+sb = st.sidebar
+sb.header("Model")
+preset = sb.selectbox("preset", list(PRESETS), index=list(PRESETS).index(wi.DEFAULT_PRESET), key="preset")
+upload = sb.file_uploader("or upload a job YAML or a Hugging Face config.json", type=["yaml", "yml", "json"],
+                          key="upload", help=f"parsed safely (yaml.safe_load), at most {wi.MAX_UPLOAD_BYTES // 2**20} MiB")
+prof_upload = sb.file_uploader("calibration profile (optional, from `planner calibrate`)", type=["json"], key="profile_upload")
+
+if upload is not None:
+    data = upload.getvalue()
+    source = ("upload", upload.name, hashlib.sha256(data).hexdigest())
+    try:
+        base = wi.parse_upload(upload.name, data)
+    except InputError as e:
+        st.title("planner — what if")
+        st.error(f"Could not use **{upload.name}** — {e.field}: {e.message}")
+        st.caption("Fix the file and upload it again, or remove it to go back to the preset.")
+        st.stop()
+    source_name = upload.name
+else:
+    source = ("preset", preset)
+    base = wi.preset_base(preset)
+    source_name = f"preset {preset}"
+
+profile = None
+if prof_upload is not None:
+    try:
+        profile = wi.cached_profile(prof_upload.getvalue(), prof_upload.name)
+    except InputError as e:
+        sb.error(f"profile ignored — {e.field}: {e.message}")
+
+# A new source resets the inputs to its own values (the widgets read st.session_state).
+if st.session_state.get("_source") != source:
+    start = wi.inputs_from_job(wi.build_job(base, None))
+    if source[0] == "preset" and start.deadline_hours is None:
+        start.deadline_hours = 30 * 24.0  # a preset has no deadline; "cheapest" would drift to a year-long run
+    for k, v in start.as_dict().items():
+        st.session_state[f"w_{k}"] = v
+    st.session_state["w_tokens_b"] = (start.tokens or 0) / 1e9
+    st.session_state["w_deadline_days"] = (start.deadline_hours or 0) / 24
+    st.session_state["w_budget_musd"] = (start.budget_usd or 0) / 1e6
+    st.session_state["w_inter_node_gbps"] = start.inter_node_gbps or 0.0
+    st.session_state["_source"] = source
+
+s = st.session_state
+sb.header("Training")
+sb.select_slider("sequence length", wi.with_value(wi.SEQ_LENS, s["w_seq_len"]), key="w_seq_len")
+sb.select_slider("global batch (sequences)", wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
+if s["w_tokens"] is not None:
+    sb.number_input("training tokens (billions)", min_value=0.001, max_value=1e5, key="w_tokens_b", format="%.3f")
+c1, c2 = sb.columns(2)
+c1.selectbox("precision", PRECISIONS, key="w_precision")
+c2.selectbox("optimizer", OPTIMIZERS, key="w_optimizer")
+sb.header("Parallelism (auto = searched)")
+sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
+sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)
+sb.select_slider("tensor parallel (TP)", wi.with_value(wi.TPS, s["w_tp"]), key="w_tp", format_func=auto)
+sb.select_slider("pipeline parallel (PP)", wi.with_value(wi.PPS, s["w_pp"]), key="w_pp", format_func=auto)
+sb.select_slider("context parallel (CP)", wi.with_value(wi.CPS, s["w_cp"]), key="w_cp", format_func=auto)
+sb.select_slider("ZeRO stage (3 = FSDP)", wi.ZEROS, key="w_zero", format_func=auto)
+
+sb.header("Hardware")
+sb.multiselect("GPUs", sorted(set(wi.gpu_choices(catalog)) | set(s["w_gpus"])), key="w_gpus")
+sb.multiselect("clouds (none = all)", wi.cloud_choices(catalog), key="w_clouds")
+insts = [None] + wi.instance_choices(catalog, s["w_gpus"], s["w_clouds"])
+if s["w_instance"] not in insts:
+    insts.append(s["w_instance"])
+sb.selectbox("instance type", insts, key="w_instance", format_func=auto)
+sb.selectbox("nodes", wi.with_value((None, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512), s["w_nodes"]), key="w_nodes", format_func=auto)
+sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus")
+sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, max_value=1e5, step=100.0, key="w_inter_node_gbps")
+sb.header("Budget")
+sb.checkbox("spot instances", key="w_spot")
+sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd")
+sb.number_input("deadline, days (0 = none)", min_value=0.0, step=1.0, key="w_deadline_days")
+sb.selectbox("objective", wi.OBJECTIVES, key="w_objective")
+
+w = wi.WhatIf(
+    seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],
+    precision=s["w_precision"], optimizer=s["w_optimizer"], recompute=s["w_recompute"],
+    tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
+    tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
+    instance=s["w_instance"], nodes=s["w_nodes"], spot=s["w_spot"], max_gpus=s["w_max_gpus"],
+    budget_usd=s["w_budget_musd"] * 1e6 or None, deadline_hours=s["w_deadline_days"] * 24 or None,
+    objective=s["w_objective"], inter_node_gbps=s["w_inter_node_gbps"] or None,
+)
+
+# --------------------------------------------------------------------------------------------
+# main: search, then the recommendation and its charts
+# --------------------------------------------------------------------------------------------
+st.title("planner — what if")
+try:
+    job = wi.build_job(base, w)
+except InputError as e:
+    error_box(e)
+    st.stop()
+st.caption(f"{source_name}: {job.model.name}" + (f" · {len(job.assumptions)} defaults filled in (see Assumptions)" if job.assumptions else ""))
+
+bar = st.progress(0.0, text="searching…")
+try:
+    rec = wi.search(job, catalog, profile, top=10,
+                    progress=lambda k, n, name: bar.progress(min(k / max(n, 1), 1.0), text=f"searching {name} ({k}/{n})"))
+except InputError as e:
+    bar.empty()
+    error_box(e)
+    pinned = wi.estimate_if_pinned(job, catalog, profile)
+    if pinned is not None:
+        st.subheader("the configuration as set")
+        st.altair_chart(charts.memory_chart(pinned), width="stretch", theme=None)
+        st.altair_chart(charts.breakdown_chart(pinned), width="stretch", theme=None)
+    st.stop()
+bar.empty()
+
+best, spot = rec["best"], rec["spot"]
+cost = best["cost"]
+mem = best["memory_per_gpu_bytes"]
+hw = best["hardware"]
+st.success(f"**{hw['nodes']} x {hw['name']}** ({hw['gpus']} x {hw['gpu']}), {config_str(best['config'])} — {rec['why']}")
+m = st.columns(6)
+m[0].metric("time to train", fmt_time(cost["hours"] * 3600))
+m[1].metric("cost " + ("(spot)" if spot else "(on-demand)"), fmt_usd(cost["cost_spot_usd"] if spot else cost["cost_ondemand_usd"]))
+m[2].metric("step time", fmt_time(best["step_time_s"]))
+m[3].metric("MFU", f"{best['mfu']:.1%}")
+m[4].metric(f"memory per GPU (of {mem['capacity'] / GiB:.0f} GiB)", f"{mem['total'] / GiB:.1f} GiB")
+m[5].metric("GPUs", f"{hw['gpus']:,}")
+st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
+           f"in {rec['search_seconds']:.2f} s")
+
+left, right = st.columns(2)
+left.altair_chart(charts.memory_chart(best, width=COL_W), width="stretch", theme=None)
+left.altair_chart(charts.breakdown_chart(best, width=COL_W), width="stretch", theme=None)
+right.altair_chart(charts.cost_time_chart(rec["table"], best, spot, width=COL_W - 90), width="stretch", theme=None)
+
+st.subheader("simulated timeline")
+tl = wi.simulated_timeline(job, best, steps=3)
+if tl["ok"]:
+    st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
+                                          title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
+                    width="stretch", theme=None)
+    st.caption("time by cause (s): " + ", ".join(f"{k} {v:.3g}" for k, v in tl["time_by_cause_s"].items()))
+else:
+    st.info(tl["message"])
+
+st.subheader("sensitivity")
+what = st.radio("vary", list(wi.SENSITIVITY), horizontal=True, key="sens_input",
+                format_func=lambda k: wi.SENSITIVITY[k].label)
+sens = wi.sensitivity(job, best, what, catalog, profile)
+if sens["step_time_s"].notna().any():
+    st.altair_chart(charts.sensitivity_chart(sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
+st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
+
+st.subheader("top alternatives")
+st.dataframe(wi.ranked_display(rec), hide_index=True, width="stretch")
+
+st.download_button("download the budget-review report (HTML)",
+                   data=lambda: wi.report_html(job, rec, catalog, profile, source_name),
+                   file_name="budget-review.html", mime="text/html", key="report")
+
+with st.expander("assumptions and inputs"):
+    inp = rec["inputs"]
+    st.markdown(f"- peaks: {inp['peaks']}\n- measured efficiencies: {', '.join(inp['efficiencies_measured']) or 'none'}"
+                f"\n- everything else: {inp['efficiencies_prior']}")
+    for a in list(rec["assumptions"]) + list(rec["notes"]):
+        st.markdown(f"- {a}")
+    for a in best.get("advice", []):
+        st.markdown(f"- advice: {a}")
