@@ -119,7 +119,8 @@ def published(cat) -> pd.DataFrame:
     for _, r in lf.iterrows():
         ga = re.search(r"grad_accum (\d+)", str(r.notes))
         ga = int(ga.group(1)) if ga else 1
-        mb = max(int(r.micro_batch) // ga, 1)
+        mb = int(r.micro_batch)  # the per-GPU micro-batch; global = mb * grad_accum * gpus
+        assert int(r.global_batch_seqs) == mb * ga * int(r.num_gpus), r.id
         gpu = {"A100-SXM4-40GB": "A100-SXM-40GB", "A100-SXM4-80GB": "A100-SXM-80GB",
                "H100-SXM5-80GB": "H100-SXM-80GB"}[r.gpu]
         inter = 1600.0 if "1600" in str(r.interconnect) else 3200.0
@@ -133,7 +134,7 @@ def published(cat) -> pd.DataFrame:
         zero = 3 if "FULL_SHARD" in r.zero_or_fsdp else 2
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.num_gpus), vpp=1, zero=zero, mb=mb,
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
+        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True, framework="llm-foundry")[0]
         measured = gb * r.seq_len / (r.value * r.num_gpus)
         rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", gpus=int(r.num_gpus),
                          tp=1, pp=1, dp=int(r.num_gpus), mb=mb, measured_s=measured, predicted_s=p))

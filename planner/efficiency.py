@@ -36,7 +36,14 @@ class Efficiency:
     attn_fwd: float = 0.60  # flash attention forward / dense peak (FA2 paper: ~0.5-0.7 on A100)
     attn_bwd: float = 0.45  # flash attention backward / dense peak
     hbm: float = 0.80  # memory-bound kernels / HBM peak (STREAM-like copy on A100/H100: ~0.8-0.9)
-    launch_s: float = 4e-6  # per-kernel launch + tail, seconds
+    # host (CPU) time per eager op in a training step: Python + autograd + ATen dispatch +
+    # cudaLaunchKernel, ~5-25 us per op (jiahuanglin.xyz "From PyTorch op to kernel launch",
+    # table of per-layer dispatch costs); the calibration loop measures it as the per-op cost of
+    # an autograd chain (calibration/bench.py launch_rows). Steps are host-bound when the GPU
+    # work per op is shorter than this.
+    launch_s: float = 15e-6
+    kernel_gap_s: float = 2e-6  # GPU-side gap between back-to-back kernels (launch latency, tail)
+    conv_rel: float = 0.85  # convolutions (implicit GEMM, cuDNN) relative to a large GEMM
     intra_bw: float = 0.75  # achieved bus bandwidth / NVLink per-direction peak (nccl-tests)
     inter_bw: float = 0.85  # achieved bus bandwidth / NIC line rate (nccl-tests over IB/RoCE)
     intra_alpha_s: float = 8e-6  # per-step latency of an intra-node collective
@@ -87,16 +94,21 @@ class Efficiency:
             nearest[s:s + (1 << 15)] = d.argmin(axis=1)
         return eff * ratio[nearest].reshape(M.shape)
 
-    def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0):
-        """Seconds for one (m x k) @ (k x n) GEMM (vectorised; peak/hbm may be arrays)."""
+    def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0):
+        """Seconds for ``batch`` independent (m x k) @ (k x n) GEMMs run as one batched kernel
+        (vectorised; peak/hbm may be arrays): max(compute, operand traffic). The batch's tiles
+        share the waves, so wave quantisation applies to batch * tiles."""
         m, n, k = (np.asarray(x, dtype=np.float64) for x in (m, n, k))
-        flops = 2 * m * n * k
-        compute = flops / (np.asarray(peak_flops) * np.maximum(self.gemm_efficiency(m, n, k), 1e-6))
-        memory = (m * k + k * n + m * n) * bytes_per_el / (np.asarray(hbm_bw) * self.hbm)
-        return np.maximum(compute, memory) + self.launch_s
+        batch = np.asarray(batch, dtype=np.float64)
+        flops = 2 * m * n * k * batch
+        eff = self.gemm_efficiency(m * batch, n, k) if np.any(batch != 1) else self.gemm_efficiency(m, n, k)
+        compute = flops / (np.asarray(peak_flops) * np.maximum(eff, 1e-6))
+        memory = (m * k + k * n + m * n) * batch * bytes_per_el / (np.asarray(hbm_bw) * self.hbm)
+        return np.maximum(compute, memory)
 
     def memory_time(self, nbytes, hbm_bw, kernels=0):
-        return np.asarray(nbytes) / (np.asarray(hbm_bw) * self.hbm) + kernels * self.launch_s
+        """Seconds to move ``nbytes`` through HBM at the reached fraction, plus kernel gaps."""
+        return np.asarray(nbytes) / (np.asarray(hbm_bw) * self.hbm) + kernels * self.kernel_gap_s
 
 
 # Priors per GPU family. Sources: NVIDIA cuBLAS/"Deep Learning Performance" guide GEMM plots
@@ -106,7 +118,7 @@ class Efficiency:
 # line rate). A GPU not listed uses the generic prior with its SM count from the catalog if known.
 PRIORS = {
     "A100": Efficiency(gemm_max=0.83, sm_count=108, attn_fwd=0.60, attn_bwd=0.45, hbm=0.85,
-                       intra_bw=0.77, sources={"*": "prior: A100 public measurements"}),
+                       intra_bw=0.77, launch_s=20e-6, sources={"*": "prior: A100 public measurements"}),
     "H100": Efficiency(gemm_max=0.72, sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,
                        intra_bw=0.80, sources={"*": "prior: H100 public measurements"}),
     "H200": Efficiency(gemm_max=0.74, sm_count=132, attn_fwd=0.55, attn_bwd=0.40, hbm=0.85,

@@ -9,34 +9,51 @@ where m = global_batch / (micro_batch * dp) micro-batches, v the interleaving de
 the forward+backward time of one micro-batch on the slowest stage (the most layers, plus the
 logits and loss on the last stage, plus the stage-to-stage sends).
 
-One layer's forward+backward on one rank is built from op classes:
+One layer's pass (forward, backward, recomputed forward) on one rank is built from op classes:
 
 * GEMMs (QKV, out-projection, MLP, router, experts, logits) — ``Efficiency.gemm_time`` with its
-  shape-dependent efficiency; backward runs two GEMMs of the forward's FLOPs each (dgrad, wgrad);
+  shape-dependent efficiency (wave/tile quantisation, short k); backward runs two GEMMs of the
+  forward's FLOPs each (dgrad, wgrad);
 * the attention core — flash attention at the measured/prior fraction of peak (causal kernels
-  skip the masked half), or explicit QK^T / softmax / AV without flash;
-* memory-bound work — norms, residual adds, activation functions, RoPE, softmax, cross-entropy,
-  the optimizer — bytes moved at the HBM bandwidth reached;
+  skip the masked half; backward = 2.5x the forward's matmuls, Dao 2023 §3), or, without flash,
+  Megatron's explicit path: batched QK^T and AV GEMMs (one kernel each) plus the s x s score
+  tensor written and read by softmax and dropout at HBM bandwidth (``SCORE_BYTES_*``);
+* memory-bound work — norms, residual adds, activation functions, RoPE, dropout masks,
+  cross-entropy, the optimizer — bytes moved at the HBM bandwidth reached;
+* host dispatch: eager PyTorch spends ~5-25 us of CPU per op before its kernel runs
+  (Python, autograd, ATen dispatch, cudaLaunchKernel; see the per-layer breakdown in
+  jiahuanglin.xyz "From PyTorch op to kernel launch"). The CPU runs ahead of the GPU, so a pass
+  costs max(host time, GPU time): small models and small micro-batches are host-bound, and the
+  floor grows with layers and micro-batches. Ops per layer are counted from the framework's code
+  (``Framework``); the per-op time is ``Efficiency.launch_s`` (the calibration loop measures it
+  as the per-op cost of an autograd chain);
 * communication inside the layer — TP all-reduce (or reduce-scatter + all-gather with sequence
   parallelism; same bytes) exposed, CP ring exchange of K/V hidden under attention compute where
   it fits, EP all-to-all (dispatch + combine, forward and backward) exposed;
 * ZeRO-3/FSDP parameter all-gathers (forward and backward) and gradient reduce-scatter per
-  micro-batch, prefetched under compute: exposed only where longer than the compute they overlap.
+  micro-batch, prefetched one layer ahead under compute: exposed only where longer than the
+  compute they overlap, plus the first layer's gather which nothing hides.
 
 The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1 then all-gathers
 updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
 under the last micro-batch's backward and only the excess plus the last bucket are exposed.
+
+Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
+hundred distinct combinations among millions of candidates, so the layer model runs once per
+distinct key (``_distinct``) and is gathered back; the DP/ZeRO collectives likewise run once per
+distinct (pp, tp, cp, dp, ep, zero).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from planner.candidates import Candidates
-from planner.comm import collective_time, p2p_time, ring_time
+from planner.comm import collective_time, p2p_time
 from planner.flops import step_flops
 from planner.hardware import HardwareOption
 from planner.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
-from planner.params import count_params
 from planner.spec import ModelSpec, TrainingSpec
 
 BREAKDOWN_KEYS = (
@@ -44,212 +61,338 @@ BREAKDOWN_KEYS = (
     "comm_pp", "comm_zero3", "comm_dp", "bubble", "optimizer", "data_stall",
 )
 
-# Memory-bound traffic of one layer's forward, in units of (elements per token) — reads + writes
-# of the activation tensors by the non-GEMM kernels of a standard (fused-where-common) layer:
-# two norms (read h, write h), two residual adds (read 2h, write h), RoPE on q and k (read,
-# write), the MLP activation (gated: read 2f, write f; plain: read f, write f), bias-adds fused.
-# Backward moves about twice the bytes (Korthikanti et al. 2022 §3 counts the same tensors).
+# Backward of a pass moves about twice the forward's elementwise bytes (each op reads its saved
+# input and the incoming gradient and writes the outgoing gradient; Korthikanti et al. 2022 §3
+# counts the same tensors) and dispatches about twice the forward's ops (an autograd node per
+# forward op, GEMM nodes launching dgrad and wgrad).
 BWD_MEMBOUND_FACTOR = 2.0
-KERNELS_PER_LAYER_FWD = 12  # GEMMs 4 + norms 2 + residual 2 + rope 1 + act 1 + attention 2
+BWD_HOST_FACTOR = 2.0
+# Explicit (non-flash) attention, bytes per s x s score element (16-bit scores) — Megatron's
+# CoreAttention: QK^T writes the scores (2); fused scale-mask-softmax reads and writes them (4);
+# dropout reads them and writes the result and a 1-byte mask (5); AV reads the probabilities (2).
+# Backward: dP written by the AV backward (2), P read for dV (2), dropout backward reads dP and
+# the mask and writes (5), softmax backward reads P and dP and writes dS (6), dS read by the two
+# QK^T backward GEMMs (4).
+SCORE_BYTES_FWD = {True: 13.0, False: 8.0}  # dropout on / off
+SCORE_BYTES_BWD = {True: 19.0, False: 14.0}
 OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     "adamw": 32.0, "adam": 32.0, "adam8bit": 18.0, "lion": 22.0, "sgd": 14.0,
     "sgd_momentum": 22.0, "adafactor": 18.0,
 }
 
 
-def _membound_elems_fwd(m: ModelSpec):
-    """(elements per token on the full hidden, elements per token sharded by TP)."""
-    h, f = m.hidden, m.ffn_hidden
-    full = 2 * 2 * h + 2 * 3 * h  # norms + residual adds
-    sharded = 2 * (m.q_dim + m.kv_dim) + (3 * f if m.gated else 2 * f)
-    return full, sharded
+@dataclass(frozen=True)
+class Framework:
+    """What the training code does, counted from its source (not fitted).
+
+    ``layer_ops``: host-dispatched ops of one transformer layer's forward. Megatron-LM's
+    ParallelTransformerLayer (legacy, as in Megatron-DeepSpeed): input norm, QKV linear, ~8
+    views/transposes, baddbmm, fused softmax, dropout under the RNG-tracker fork (get/set state),
+    bmm, permute+contiguous, out linear, fused bias-dropout-add, norm, fc1, fused bias-gelu, fc2,
+    bias-dropout-add, plus TP region copies — about 40. An FSDP-wrapped HF/MPT block is similar
+    in count (unfused norms, GELU, adds; FSDP pre/post hooks) — about 40 too.
+    ``head_ops``: embedding lookup + position add + final norm + logits + cross-entropy (~30).
+    ``kernels_layer``: GPU kernels per layer forward (launch tails on the GPU side).
+    ``tp_ops``: extra host ops per TP collective (region copy + NCCL enqueue).
+    ``attn_rel``: flash-attention kernel speed relative to FlashAttention-2 (what the
+    ``Efficiency.attn_*`` priors describe). MPT's pretraining yamls of the llm-foundry benchmark
+    era set ``attn_impl: triton`` (the FA1-era Triton kernel); FlashAttention-2 is "around 2x
+    faster than FlashAttention" (Dao 2023, abstract and Fig. 4-7), hence 0.5.
+    """
+
+    name: str = "megatron"
+    layer_ops: float = 40.0
+    head_ops: float = 30.0
+    kernels_layer: float = 16.0
+    tp_ops: float = 2.0
+    attn_rel: float = 1.0
+
+
+FRAMEWORKS = {
+    "megatron": Framework("megatron"),
+    "fsdp": Framework("fsdp", kernels_layer=18.0),
+    "llm-foundry": Framework("llm-foundry", kernels_layer=18.0, attn_rel=0.5),
+}
+
+
+def _distinct(*cols):
+    """Distinct rows of small non-negative integer columns: (list of distinct columns, inverse).
+
+    Mixed-radix code + a dense presence table when the code space is small (O(n), no sort),
+    else ``np.unique``."""
+    cols = [np.asarray(c).astype(np.int64) for c in cols]
+    n = len(cols[0])
+    if n == 0:
+        return [c[:0] for c in cols], np.zeros(0, dtype=np.int64)
+    code = np.zeros(n, dtype=np.int64)
+    radix = 1
+    for c in cols:
+        r = int(c.max()) + 1
+        code = code * r + c
+        radix *= r
+    if radix <= 4 * n + (1 << 16):
+        present = np.zeros(radix, dtype=bool)
+        present[code] = True
+        keys = np.flatnonzero(present)
+        pos = np.cumsum(present) - 1
+        inv = pos[code]
+    else:
+        keys, inv = np.unique(code, return_inverse=True)
+    out = []
+    for c in reversed(cols):
+        r = int(c.max()) + 1
+        out.append(keys % r)
+        keys = keys // r
+    return out[::-1], inv
+
+
+def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
+                 tp_comm_overlap: float, causal_kernels: bool) -> dict:
+    """Per-micro-batch times of one layer (and of the head) for each distinct layer key."""
+    eff = hw.eff
+    peak = hw.peak(t.precision)
+    hbm = hw.gpu.hbm_bw
+    act_b = ACT_BYTES[t.precision]
+    gemm_b = 1.0 if t.precision == "fp8" else float(act_b)
+    g = float(hw.gpus_per_node)
+    intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
+    a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
+    tp, cp, ep, mb = (x.astype(np.float64) for x in (tp, cp, ep, mb))
+    seq = float(t.seq_len)
+    combine = np.add if hw.gpu.name.lower().startswith("cpu:") else np.maximum
+    sp_div = np.where(sp, tp, 1.0)
+
+    def gemm(M, N, K):  # forward, backward (dgrad + wgrad) of one GEMM
+        fwd = eff.gemm_time(M, N, K, peak, hbm, gemm_b)
+        bwd = eff.gemm_time(M, K, N, peak, hbm, gemm_b) + eff.gemm_time(K, N, M, peak, hbm, gemm_b)
+        return fwd, bwd
+
+    T = mb * seq / cp  # tokens per micro-batch per rank
+    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
+    up = (2 if m.gated else 1) * f
+    attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
+    dense_mlp = [gemm(T, up / tp, h), gemm(T, h, f / tp)]
+    fwd_g_attn = sum(p[0] for p in attn_proj)
+    bwd_g_attn = sum(p[1] for p in attn_proj)
+    fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
+    bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
+    # attention core (per layer, per rank): queries T, keys over the whole sequence
+    heads = m.heads / tp
+    attn_flops = 4.0 * T * seq * q / tp
+    causal = causal_kernels and m.causal
+    if t.flash_attention:
+        kernel_flops = attn_flops / 2 if causal else attn_flops
+        fwd_attn = kernel_flops / (peak * eff.attn_fwd * fw.attn_rel)
+        bwd_attn = 2.5 * kernel_flops / (peak * eff.attn_bwd * fw.attn_rel)
+    else:
+        # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
+        # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
+        bt = mb * heads
+        hd = float(m.head_dim)
+        Sq = seq / cp
+        qk = eff.gemm_time(Sq, seq, hd, peak, hbm, gemm_b, batch=bt)
+        av = eff.gemm_time(Sq, hd, seq, peak, hbm, gemm_b, batch=bt)
+        scores = bt * Sq * seq
+        drop = bool(t.dropout)
+        fwd_attn = qk + av + eff.memory_time(scores * SCORE_BYTES_FWD[drop] * act_b / 2, hbm)
+        # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
+        bwd_attn = 2 * (qk + av) + eff.memory_time(scores * SCORE_BYTES_BWD[drop] * act_b / 2, hbm)
+    # elementwise traffic per token (bytes): two norms (read h, write h), two residual adds
+    # (read 2h, write h), dropout masks (1 byte per element, two per layer) on the full hidden;
+    # the activation function (gated: read 2f, write f; else read f, write f), RoPE on q and k,
+    # and the attention-output layout copy (read q, write q) on the TP shard
+    full_b = act_b * (2 * 2 * h + 2 * 3 * h) + (2 * h if t.dropout else 0)
+    shard_b = act_b * ((3 * f if m.gated else 2 * f) + (2 * (q + kv) if m.position == "rope" else 0) + 2 * q)
+    mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
+    # MoE layers: router + experts (balanced routing) + shared expert, replacing the dense MLP
+    if m.moe is not None:
+        e = m.moe
+        local_experts = e.experts / ep
+        tok_per_expert = T * ep * e.top_k / e.experts
+        ex = [gemm(tok_per_expert, up / tp, h), gemm(tok_per_expert, h, f / tp)]
+        fwd_moe = fwd_g_attn + local_experts * sum(p[0] for p in ex)
+        bwd_moe = bwd_g_attn + local_experts * sum(p[1] for p in ex)
+        r = gemm(T, e.experts, h)
+        fwd_moe, bwd_moe = fwd_moe + r[0], bwd_moe + r[1]
+        if e.shared_experts:
+            sw = e.shared_ffn_hidden or e.shared_experts * f
+            sh = [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
+            fwd_moe, bwd_moe = fwd_moe + sum(p[0] for p in sh), bwd_moe + sum(p[1] for p in sh)
+        a2a_bytes = T * e.top_k * h * act_b / tp
+        a2a = collective_time("all_to_all", a2a_bytes, ep, tp * cp, g, intra_bw, inter_bw, a_in, a_out)
+        ep_comm_layer = 4 * a2a  # dispatch + combine, forward and backward
+        # the routed MLP's activation traffic scales with top_k
+        mb_moe_extra = eff.memory_time(T * act_b * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp, hbm)
+        moe_host = 4.0 * local_experts  # per-expert GEMMs, index/scatter ops
+    else:
+        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = 0.0
+    moe_share = m.moe_layers / m.layers
+    fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
+    bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
+    ep_layer = moe_share * ep_comm_layer
+    mb_fwd = mb_fwd + moe_share * mb_moe_extra
+    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
+    kern_s = fw.kernels_layer * eff.kernel_gap_s
+    # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes)
+    tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
+    tp_fwd = 2 * tp_ar * (1 - tp_comm_overlap)
+    # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
+    kv_bytes = T * 2 * kv / tp * act_b
+    cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
+    cp_fwd = np.maximum(0.0, cp_step - fwd_attn)
+    cp_bwd = np.maximum(0.0, 2 * cp_step - bwd_attn)
+    # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
+    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_fwd + ep_layer / 2 + cp_bwd
+    host_fwd = (fw.layer_ops + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
+    host_bwd = BWD_HOST_FACTOR * host_fwd
+    # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
+    # selective re-runs the attention core (its few ops: no host floor of its own).
+    # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
+    # executes each op in the dispatching thread (the two add).
+    fwd_pass = combine(gpu_fwd, host_fwd)
+    re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, fwd_attn, 0.0))
+    bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, 0.0))
+    # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
+    re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, fwd_attn, 0.0))
+    host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
+    # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
+    lg_f, lg_b = gemm(T, m.vocab / tp, h)
+    ce = eff.memory_time(T * m.vocab / tp * (act_b + 3 * 4), hbm)
+    head_host = fw.head_ops * eff.launch_s
+    head_fwd = combine(lg_f + ce / 2, head_host)
+    head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
+    rc_gemm = np.where(rc == 2, fwd_gemm, 0.0)
+    rc_attn = np.where(rc >= 1, fwd_attn, 0.0)
+    rc_mb = np.where(rc == 2, mb_fwd + kern_s, 0.0)
+    rc_tp = np.where(rc == 2, tp_fwd, 0.0)
+    return dict(
+        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd,
+        gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=lg_f + lg_b,
+        attn=fwd_attn + bwd_attn + rc_attn,
+        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=ce + (head_fwd + head_bwd - lg_f - lg_b - ce),
+        tp=2 * tp_fwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
+        ep=ep_layer * np.where(rc == 2, 1.5, 1.0),
+        fwd_attn=fwd_attn * np.ones_like(T),
+    )
+
+
+def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
+    """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero)."""
+    pp, tp, cp, dp, ep, zero = c_cols
+    eff = hw.eff
+    g = float(hw.gpus_per_node)
+    intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
+    a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
+    n = len(pp)
+    one = np.ones(n, dtype=np.int64)
+    cc = Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=one, zero=zero, mb=one, rc=0 * one, sp=False,
+                    schedule=0 * one, hw=0 * one, gpus_per_node=int(g), nodes=one)
+    tpf, dps = tp.astype(np.float64), (dp * cp).astype(np.float64)
+    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
+    f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc)
+    stage_p_dense = np.maximum(f_dense, l_dense) / tpf
+    stage_p_exp = np.maximum(f_exp, l_exp) / (tpf * ep)
+    edps = np.maximum(dps / ep, 1.0)
+    grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
+    param16 = min(w_b, 2.0)
+    tpe = tpf * ep
+
+    def coll(kind, per_param_bytes):
+        return (collective_time(kind, stage_p_dense * per_param_bytes, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+                + collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
+
+    ag = coll("all_gather", param16)
+    rs = coll("reduce_scatter", grad_bytes)
+    ar = coll("all_reduce", grad_bytes)
+    t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs + ag, 0.0))
+    local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
+    t_opt = eff.memory_time(local * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
+    # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
+    t_opt = t_opt + 8 * eff.launch_s
+    return dict(ag=ag, rs=rs, t_dp=t_dp, t_opt=t_opt, layers=layers)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool = True, tp_comm_overlap: float = 0.0,
-              causal_kernels: bool = True, dp_grad_bytes: float | None = None) -> dict:
+              causal_kernels: bool = True, dp_grad_bytes: float | None = None,
+              framework: str | Framework = "megatron") -> dict:
     """Seconds per step and its breakdown for every candidate (all on hardware option ``hw``).
 
     Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
     (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
     ``t_pp_p2p``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
     """
+    fw = FRAMEWORKS[framework] if isinstance(framework, str) else framework
     eff = hw.eff
     peak = hw.peak(t.precision)
-    hbm = hw.gpu.hbm_bw
     act_b = ACT_BYTES[t.precision]
-    gemm_b = 1.0 if t.precision == "fp8" else float(act_b)
     n = len(c)
-    tp = c.tp.astype(np.float64)
-    cp = c.cp.astype(np.float64)
-    ep = c.ep.astype(np.float64)
     pp = c.pp.astype(np.float64)
     dp = c.dp.astype(np.float64)
     mb = c.mb.astype(np.float64)
     g = float(hw.gpus_per_node)
-    intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
-    a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
     gb = float(t.global_batch)
     m_micro = gb / (mb * dp)
     seq = float(t.seq_len)
-    sp_div = np.where(c.sp, tp, 1.0)
-
-    def gemm(M, N, K):  # forward + backward (dgrad + wgrad) of one GEMM
-        fwd = eff.gemm_time(M, N, K, peak, hbm, gemm_b)
-        bwd = eff.gemm_time(M, K, N, peak, hbm, gemm_b) + eff.gemm_time(K, N, M, peak, hbm, gemm_b)
-        return fwd, bwd
 
     if m.is_transformer:
-        T = mb * seq / cp  # tokens per micro-batch per rank
-        h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
-        up = (2 if m.gated else 1) * f
-        parts = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
-        dense_mlp = [gemm(T, up / tp, h), gemm(T, h, f / tp)]
-        fwd_g_attn = sum(p[0] for p in parts)
-        bwd_g_attn = sum(p[1] for p in parts)
-        fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
-        bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
-        # attention core (per layer, per rank): queries T, keys over the whole sequence
-        attn_flops = 4.0 * T * seq * q / tp
-        kernel_flops = attn_flops / 2 if (causal_kernels and m.causal) else attn_flops
-        if t.flash_attention:
-            fwd_attn = kernel_flops / (peak * eff.attn_fwd) + eff.launch_s
-            bwd_attn = 2.5 * kernel_flops / (peak * eff.attn_bwd) + eff.launch_s
-        else:
-            heads = m.heads / tp
-            hd = m.head_dim
-            bt = mb * heads  # batched GEMMs, one per (sequence, head)
-            f1 = eff.gemm_time(seq / cp, seq, hd, peak, hbm, gemm_b) * bt
-            f2 = eff.gemm_time(seq / cp, hd, seq, peak, hbm, gemm_b) * bt
-            scores = mb * heads * seq / cp * seq
-            soft_f = eff.memory_time(scores * act_b * (3 + (3 if t.dropout else 0)), hbm, 2)
-            fwd_attn = f1 + f2 + soft_f
-            bwd_attn = 2 * (f1 + f2) + 1.5 * soft_f
-        full, sharded = _membound_elems_fwd(m)
-        mb_fwd = eff.memory_time(T * act_b * (full / sp_div + sharded / tp), hbm, KERNELS_PER_LAYER_FWD - 4)
-        mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
-        # MoE layers: router + experts (balanced routing) + shared expert, replacing the dense MLP
-        if m.moe is not None:
-            e = m.moe
-            local_experts = e.experts / ep
-            tok_per_expert = T * ep * e.top_k / e.experts
-            ex = [gemm(tok_per_expert, up / tp, h), gemm(tok_per_expert, h, f / tp)]
-            fwd_moe = fwd_g_attn + local_experts * sum(p[0] for p in ex)
-            bwd_moe = bwd_g_attn + local_experts * sum(p[1] for p in ex)
-            r = gemm(T, e.experts, h)
-            fwd_moe, bwd_moe = fwd_moe + r[0], bwd_moe + r[1]
-            if e.shared_experts:
-                sw = e.shared_ffn_hidden or e.shared_experts * f
-                sh = [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
-                fwd_moe, bwd_moe = fwd_moe + sum(p[0] for p in sh), bwd_moe + sum(p[1] for p in sh)
-            a2a_bytes = T * e.top_k * h * act_b / tp
-            a2a = collective_time("all_to_all", a2a_bytes, ep, tp * cp, g, intra_bw, inter_bw, a_in, a_out)
-            ep_comm_layer = 4 * a2a  # dispatch + combine, forward and backward
-            # the routed MLP's activation traffic scales with top_k
-            mb_moe_extra = eff.memory_time(T * act_b * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp, hbm, 0)
-        else:
-            fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = 0.0
-        moe_share = m.moe_layers / m.layers
-        fwd_gemm_layer = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
-        bwd_gemm_layer = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
-        ep_layer = moe_share * ep_comm_layer
-        mb_fwd = mb_fwd + moe_share * mb_moe_extra
-        mb_bwd = mb_bwd + BWD_MEMBOUND_FACTOR * moe_share * mb_moe_extra
-        # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes)
-        tp_bytes = T * h * act_b
-        tp_ar = collective_time("all_reduce", tp_bytes, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
-        tp_layer = 4 * tp_ar * (1 - tp_comm_overlap)
-        # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
-        kv_bytes = T * 2 * kv / tp * act_b
-        cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-        cp_fwd = np.maximum(0.0, cp_step - fwd_attn)
-        cp_bwd = np.maximum(0.0, 2 * cp_step - bwd_attn)
-        cp_layer = cp_fwd + cp_bwd
-        # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
-        # selective re-runs the attention core
-        rc = c.rc
-        re_gemm = np.where(rc == 2, fwd_gemm_layer, 0.0)
-        re_attn = np.where(rc >= 1, fwd_attn, 0.0)
-        re_mb = np.where(rc == 2, mb_fwd, 0.0)
-        re_tp = np.where(rc == 2, tp_layer / 2, 0.0)
-        layer_gemm = fwd_gemm_layer + bwd_gemm_layer + re_gemm
-        layer_attn = fwd_attn + bwd_attn + re_attn
-        layer_mb = mb_fwd + mb_bwd + re_mb
-        layer_tp = tp_layer + re_tp
-        layer_fwd = fwd_gemm_layer + fwd_attn + mb_fwd + tp_layer / 2 + ep_layer / 2 + cp_fwd
-        layer_bwd = (bwd_gemm_layer + re_gemm + bwd_attn + re_attn + mb_bwd + re_mb
-                     + tp_layer / 2 + re_tp + ep_layer / 2 + cp_bwd)
-        # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp)
-        lg_f, lg_b = gemm(T, m.vocab / tp, h)
-        ce = eff.memory_time(T * m.vocab / tp * (act_b + 3 * 4), hbm, 4)
-        logits_fwd = lg_f + ce / 2
-        logits_bwd = lg_b + ce / 2
+        (ktp, kcp, kep, kmb, ksp, krc), inv = _distinct(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc)
+        L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels)
         layers_max = np.ceil(m.layers / pp)
         # pipeline sends: one activation tensor per micro-batch each way between stages
-        pp_bytes = T * h * act_b / sp_div
-        stride_pp = tp * cp * dp
-        pp_link_inter = stride_pp >= g
-        p2p = np.where(pp_link_inter, p2p_time(pp_bytes, inter_bw, a_out), p2p_time(pp_bytes, intra_bw, a_in))
+        tp = c.tp.astype(np.float64)
+        sp_div = np.where(c.sp, tp, 1.0)
+        pp_bytes = mb * seq / c.cp * m.hidden * act_b / sp_div
+        pp_inter = (c.tp * c.cp * c.dp) >= g
+        p2p = np.where(pp_inter, p2p_time(pp_bytes, hw.inter_bw_per_gpu, eff.inter_alpha_s),
+                       p2p_time(pp_bytes, hw.intra_bw_eff, eff.intra_alpha_s))
         t_pp = np.where(pp > 1, 2 * p2p, 0.0)
-        single = pp == 1
-        last_extra_f = logits_fwd
-        last_extra_b = logits_bwd
-        t_fwd_mb = layers_max * layer_fwd + last_extra_f + t_pp / 2
-        t_bwd_mb = layers_max * layer_bwd + last_extra_b + t_pp / 2
-        comp_gemm_mb = layers_max * layer_gemm + lg_f + lg_b
-        comp_attn_mb = layers_max * layer_attn
-        comp_mb_mb = layers_max * layer_mb + ce
-        tp_mb = layers_max * layer_tp
-        cp_mb = layers_max * cp_layer
-        ep_mb = layers_max * ep_layer
-        del single
+        t_fwd_mb = layers_max * L["fwd"][inv] + L["head_fwd"][inv] + t_pp / 2
+        t_bwd_mb = layers_max * L["bwd"][inv] + L["head_bwd"][inv] + t_pp / 2
+        comp_gemm_mb = layers_max * L["gemm"][inv] + L["head_gemm"][inv]
+        comp_attn_mb = layers_max * L["attn"][inv]
+        comp_mb_mb = layers_max * L["membound"][inv] + L["head_membound"][inv]
+        tp_mb = layers_max * L["tp"][inv]
+        cp_mb = layers_max * L["cp"][inv]
+        ep_mb = layers_max * L["ep"][inv]
     else:
-        # generic model: forward FLOPs per sample at large-GEMM efficiency (convolutions and
-        # big matmuls), backward 2x; activations' memory traffic is inside the measured FLOPs rate
+        # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
+        # activation traffic of the memory-bound layers (BN, ReLU, adds, pooling), which for
+        # CNNs is comparable to the conv time (Ivanov et al. 2021, "Data movement is all you
+        # need": normalisation/elementwise ops take ~40% of BERT's time at ~0.3% of its FLOPs;
+        # for ResNet-50 the BN+ReLU traffic ~ the measured activation bytes read+written 3x in
+        # forward, 2x that in backward)
         fl = m.fwd_flops_per_sample * mb
-        e_big = eff.gemm_max * 0.85  # convolutions / ViT GEMMs run a bit below large-GEMM peak
-        t_fwd_mb = fl / (peak * e_big)
+        conv = fl / (peak * eff.gemm_max * eff.conv_rel)
+        act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
+        t_fwd_mb = conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)
         t_bwd_mb = 2 * t_fwd_mb + np.where(c.rc == 2, t_fwd_mb, 0.0)
-        comp_gemm_mb = t_fwd_mb + t_bwd_mb
+        comp_gemm_mb = 3 * conv + np.where(c.rc == 2, conv, 0.0)
         z = np.zeros(n)
-        comp_attn_mb = comp_mb_mb = tp_mb = cp_mb = ep_mb = t_pp = z
+        comp_attn_mb = tp_mb = cp_mb = ep_mb = t_pp = z
+        comp_mb_mb = t_fwd_mb + t_bwd_mb - comp_gemm_mb
         layers_max = np.ones(n)
 
     t_stage = t_fwd_mb + t_bwd_mb
 
-    # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
-    # prefetched under compute; exposed only beyond the compute they overlap
-    w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    f_dense, f_exp, l_dense, l_exp, _, _ = stage_params(m, c)
-    stage_p_dense = np.maximum(f_dense, l_dense) / tp
-    stage_p_exp = np.maximum(f_exp, l_exp) / (tp * ep)
-    dps = dp * cp
-    edps = np.maximum(dps / ep, 1.0)
-    grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
-    param16 = min(w_b, 2.0)
-    z3 = c.zero >= 3
-    ag_one = (collective_time("all_gather", stage_p_dense * param16, dps, tp, g, intra_bw, inter_bw, a_in, a_out)
-              + collective_time("all_gather", stage_p_exp * param16, edps, tp * ep, g, intra_bw, inter_bw, a_in, a_out))
-    rs_one = (collective_time("reduce_scatter", stage_p_dense * grad_bytes, dps, tp, g, intra_bw, inter_bw, a_in, a_out)
-              + collective_time("reduce_scatter", stage_p_exp * grad_bytes, edps, tp * ep, g, intra_bw, inter_bw, a_in, a_out))
-    z3_mb = 2 * ag_one + rs_one
-    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - 0.9 * t_stage) + (ag_one + rs_one) / np.maximum(layers_max, 1), 0.0)
+    (dpp, dtp, dcp, ddp, dep, dz), dinv = _distinct(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
+    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes)
+    ag, rs, t_dp, t_opt = D["ag"][dinv], D["rs"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
 
-    # DP gradient reduce once per step (ZeRO 0-2)
-    ar = (collective_time("all_reduce", stage_p_dense * grad_bytes, dps, tp, g, intra_bw, inter_bw, a_in, a_out)
-          + collective_time("all_reduce", stage_p_exp * grad_bytes, edps, tp * ep, g, intra_bw, inter_bw, a_in, a_out))
-    rs = rs_one
-    ag = ag_one
-    t_dp = np.where(c.zero == 0, ar, np.where(c.zero == 1, rs + ag, np.where(c.zero == 2, rs + ag, 0.0)))
+    # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
+    # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
+    # first layer's gather (nothing to hide it under)
+    z3 = c.zero >= 3
+    z3_mb = 2 * ag + rs
+    per_layer = np.maximum(layers_max, 1)
+    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
+
+    # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped
     if overlap_grad_reduce:
-        last_bucket = t_dp / np.maximum(layers_max, 1)
-        exposed_dp = np.maximum(last_bucket, t_dp - t_bwd_mb)
+        exposed_dp = np.maximum(t_dp / per_layer, t_dp - t_bwd_mb)
     else:
         exposed_dp = t_dp
-
-    # optimizer: memory-bound over the local (ZeRO-sharded) parameters
-    local = np.where(c.zero >= 1, (stage_p_dense / dps + stage_p_exp / edps), stage_p_dense + stage_p_exp)
-    t_opt = eff.memory_time(local * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm, 8)
 
     # pipeline bubble (Narayanan eq. for 1F1B/GPipe; /v when interleaved)
     v = np.where(c.schedule == 1, np.maximum(c.vpp, 1), 1).astype(np.float64)
@@ -258,18 +401,15 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     steady = m_micro * (t_stage + z3_exposed_mb)
     step = steady + bubble + exposed_dp + t_opt
 
-    # breakdown: split the steady part in proportion to its parts
-    def per_step(x):
-        return m_micro * x
-    bd = {
-        "compute_gemm": per_step(comp_gemm_mb),
-        "compute_attention": per_step(comp_attn_mb),
-        "compute_memory_bound": per_step(comp_mb_mb),
-        "comm_tp": per_step(tp_mb),
-        "comm_cp": per_step(cp_mb),
-        "comm_ep": per_step(ep_mb),
-        "comm_pp": per_step(t_pp),
-        "comm_zero3": per_step(z3_exposed_mb),
+    out = {
+        "compute_gemm": m_micro * comp_gemm_mb,
+        "compute_attention": m_micro * comp_attn_mb,
+        "compute_memory_bound": m_micro * comp_mb_mb,
+        "comm_tp": m_micro * tp_mb,
+        "comm_cp": m_micro * cp_mb,
+        "comm_ep": m_micro * ep_mb,
+        "comm_pp": m_micro * t_pp,
+        "comm_zero3": m_micro * z3_exposed_mb,
         "comm_dp": exposed_dp,
         "bubble": bubble,
         "optimizer": t_opt,
@@ -277,14 +417,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     }
     fl = step_flops(m, seq, gb, c.rc, t.flash_attention)
     gpus = c.gpus.astype(np.float64)
-    out = dict(bd)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
-        t_pp_p2p=t_pp / 2, num_microbatches=m_micro, model_flops=fl["model"] * np.ones(n),
-        hw_flops=fl["hardware"] * np.ones(n),
+        t_pp_p2p=t_pp / 2, num_microbatches=m_micro,
+        model_flops=np.broadcast_to(fl["model"], (n,)), hw_flops=np.broadcast_to(fl["hardware"], (n,)),
     )
-    out["mfu"] = out["model_flops"] / (step * gpus * peak)
-    out["hfu"] = out["hw_flops"] / (step * gpus * peak)
+    inv_step = 1.0 / (step * gpus * peak)
+    out["mfu"] = out["model_flops"] * inv_step
+    out["hfu"] = out["hw_flops"] * inv_step
     tokens = gb * (seq if m.is_transformer else 1.0)
     out["tokens_per_s"] = tokens / step
     out["tokens_per_s_per_gpu"] = out["tokens_per_s"] / gpus
