@@ -156,6 +156,51 @@ def serve(
 
 
 @app.command()
+def simulate(
+    job_path: Path = typer.Argument(..., help="job YAML (fully specified, as for estimate)"),
+    steps: int = typer.Option(1000, "--steps", min=1, max=100_000_000, help="training steps to simulate"),
+    seed: int = typer.Option(0, "--seed", min=0, help="random seed (same seed, same result)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    timeline: Optional[Path] = typer.Option(None, "--timeline", help="write the event timeline (.csv or .json)"),
+    no_answers: bool = typer.Option(False, "--no-answers", help="skip the workers/cache/shard/eval/checkpoint questions"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+):
+    """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync,
+    evaluation, checkpoints, failures; where the time goes and what to change."""
+    def go():
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from planner.estimate import estimate_job
+        from planner.simulate.report import format_answers, format_result, run_simulate_command, timeline_text
+
+        if timeline is not None:
+            if timeline.suffix.lower() not in (".csv", ".json"):
+                raise InputError("--timeline", f"must end in .csv or .json (got {timeline.name!r})")
+            if timeline.parent and not timeline.parent.exists():
+                raise InputError("--timeline", f"directory {timeline.parent} does not exist")
+        job, cat, prof = _load(job_path, catalog, profile)
+        est = estimate_job(job, cat, prof)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("simulating", total=1)
+            res, ans = run_simulate_command(
+                job, est, steps=steps, seed=seed, timeline=timeline is not None, answers=not no_answers,
+                progress=lambda done, total, what: bar.update(task, completed=done, total=total, description=what))
+        if timeline is not None:
+            _write_atomic(timeline, timeline_text(res, timeline.suffix.lower().lstrip(".")))
+        if as_json:
+            payload = res.to_dict()
+            payload["answers"] = ans
+            out.print_json(json.dumps(payload, default=float))
+        else:
+            out.print(format_result(res))
+            for part in format_answers(ans):
+                out.print(part)
+    _run(go)
+
+
+@app.command()
 def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),

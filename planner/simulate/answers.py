@@ -60,6 +60,12 @@ def _summary(res, label: Optional[str] = None, **extra) -> dict:
     return d
 
 
+def _steps_for(steps: int, ld) -> int:
+    """Long enough to leave three steady-state windows after the loaders' warm-up (the engine's
+    window is max(30, 2 x prefetch x workers) steps); the steady-state shortcut stops it early."""
+    return max(steps, 4 * max(30, 2 * ld.prefetch_factor * max(ld.workers, 1)))
+
+
 def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
     """The same job with samples that cost nothing to read or decode: the throughput the GPUs can
     take, host-to-device copies included (they stay on the GPU's critical path)."""
@@ -89,9 +95,10 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     rows, best, found, flat = [], 0.0, None, 0
     for w in grid:
         c = replace(cfg, loader=replace(ld, workers=w, cores=None))
-        r = simulate(c, steps=steps, seed=seed)
+        r = simulate(c, steps=_steps_for(steps, c.loader), seed=seed)
         share = _rate(r) / _rate(gpu)
-        rows.append(_summary(r, workers=w, vcpus_per_gpu=_vcpus_per_gpu(cfg, w + 1), share_of_gpu_bound=share))
+        rows.append(_summary(r, workers=w, vcpus_per_gpu=_vcpus_per_gpu(cfg, w + 1), share_of_gpu_bound=share,
+                             requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
         if share >= target:
             found = w
             break
@@ -105,10 +112,11 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
         "target_share_of_gpu_bound": target, "gpu_bound_samples_per_s": _rate(gpu),
         "first_order_workers": first_order, "bound": bound, "rows": rows,
         "current_workers": ld.workers,
+        "current_vcpus_per_gpu": _vcpus_per_gpu(cfg, ld.cores) if ld.cores else None,
     }
 
 
-def _vcpus_per_gpu(cfg: SimConfig, per_loader: int) -> float:
+def _vcpus_per_gpu(cfg: SimConfig, per_loader: float) -> float:
     """vCPUs per GPU when each replica's loader uses ``per_loader`` vCPUs: one loader per DP replica
     (the ranks of a replica's pipeline/TP group share it, as in Megatron's data loading)."""
     return per_loader / max(cfg.gpus_per_replica, 1)
@@ -132,7 +140,7 @@ def cache_worth_it(cfg: SimConfig, steps: int = 300, seed: int = 0) -> dict:
     ]
     rows = []
     for label, lc, mem in variants:
-        r = simulate(replace(cfg, loader=lc), steps=steps, seed=seed)
+        r = simulate(replace(cfg, loader=lc), steps=_steps_for(steps, lc), seed=seed)
         rows.append(_summary(r, label, cache_bytes=mem))
     base = rows[0]["samples_per_s"]
     best = max(rows[1:], key=lambda x: x["samples_per_s"])
@@ -150,11 +158,12 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
         return {"best_shard_mb": None, "rows": [], "note": "no data section"}
     ld = cfg.loader
     rows = []
-    r = simulate(replace(cfg, loader=replace(ld, format="files")), steps=steps, seed=seed)
+    n = _steps_for(steps, ld)
+    r = simulate(replace(cfg, loader=replace(ld, format="files")), steps=n, seed=seed)
     rows.append(_summary(r, "individual files", shard_mb=None,
                          requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
     for mb in grid:
-        r = simulate(replace(cfg, loader=replace(ld, format="shards", shard_bytes=mb * 1e6)), steps=steps, seed=seed)
+        r = simulate(replace(cfg, loader=replace(ld, format="shards", shard_bytes=mb * 1e6)), steps=n, seed=seed)
         rows.append(_summary(r, f"{mb:g} MB shards", shard_mb=mb,
                              requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
     top = max(x["samples_per_s"] for x in rows)

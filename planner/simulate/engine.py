@@ -288,6 +288,8 @@ class _Run:
         if p.t_optimizer > 0:
             self.record(-1, "gpu", "optimizer", E + comm, E + comm + p.t_optimizer)
         self.step += 1
+        if self.progress is not None and self.step % self.progress_every == 0:
+            self.progress(self.step, self.steps)
         self.keep_duration(dur, parts["data"])
         pause = self.pauses(E + comm + p.t_optimizer)
         self.observe_steady(dur, parts)
@@ -300,6 +302,7 @@ class _Run:
         env.timeout(end - env.now).callbacks.append(lambda _e: rel.succeed())
 
     stop_now = False
+    progress = None  # callable(steps done, steps asked), every ~0.5% of the run
 
     def finish(self, gen):
         if gen == self.gen and not self.done.triggered:
@@ -478,12 +481,13 @@ def _event_count(env) -> int:
 
 def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = False,
              sample_level: bool = False, steady_state: bool = True, timeline_max: int = 200_000,
-             microbatch_timeline: bool = False) -> SimResult:
+             microbatch_timeline: bool = False, progress=None) -> SimResult:
     """Simulate ``steps`` training steps; see the module docstring for the model.
 
     ``steady_state``: once three consecutive windows of step times agree (batch means, after a
     warm-up window), stop the DES and extrapolate the remaining steps, evaluations and checkpoints
     (reported in ``extrapolated``/``steady_state_at_step``). Off when failures are simulated.
+    ``progress``: called as ``progress(done, steps)`` as steps complete (for a progress bar).
 
     >>> from planner.simulate.config import PipelineConfig
     >>> r = simulate(SimConfig(PipelineConfig(t_fwd_mb=1.0, t_bwd_mb=2.0, pp=4, m=8)), steps=10)
@@ -492,6 +496,8 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     """
     t_wall = time.perf_counter()
     run = _Run(cfg, steps, seed, timeline, sample_level, steady_state, timeline_max, microbatch_timeline)
+    run.progress = progress
+    run.progress_every = max(1, steps // 200)
     env = run.env
     run.start_generation()
     if cfg.failures.enabled:

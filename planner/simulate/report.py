@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
@@ -9,19 +10,24 @@ from planner.simulate.config import SimConfig
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult, simulate
 
 
-def write_timeline(result: SimResult, path: str | Path) -> int:
-    """Write the timeline (rank, resource, kind, start, end) as CSV, or JSON if path ends .json.
-    Returns the number of events written."""
+def timeline_text(result: SimResult, fmt: str = "csv") -> str:
+    """The timeline (rank, resource, kind, start, end) as CSV text, or JSON when ``fmt == 'json'``.
+    Rank -1 marks job-wide events (DP reduce, optimizer, eval, checkpoint, failure)."""
     rows = result.timeline or []
+    if fmt == "json":
+        return json.dumps([dict(zip(TIMELINE_FIELDS, r)) for r in rows])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(TIMELINE_FIELDS)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_timeline(result: SimResult, path: str | Path) -> int:
+    """Write the timeline as CSV, or JSON if path ends .json. Returns the number of events."""
     p = Path(path)
-    if p.suffix.lower() == ".json":
-        p.write_text(json.dumps([dict(zip(TIMELINE_FIELDS, r)) for r in rows]))
-    else:
-        with p.open("w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(TIMELINE_FIELDS)
-            w.writerows(rows)
-    return len(rows)
+    p.write_text(timeline_text(result, "json" if p.suffix.lower() == ".json" else "csv"))
+    return len(result.timeline or [])
 
 
 def format_result(result: SimResult):
@@ -39,7 +45,8 @@ def format_result(result: SimResult):
     head.add_row("step time", f"mean {st['mean']:.4g} s   p50 {st['p50']:.4g} s   p99 {st['p99']:.4g} s")
     if result.analytic_step_time_s:
         head.add_row("analytic step", f"{result.analytic_step_time_s:.4g} s")
-    head.add_row("throughput", f"{result.samples_per_s:,.1f} samples/s   {result.tokens_per_s:,.0f} tokens/s")
+    tok = f"   {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s != result.samples_per_s else ""
+    head.add_row("throughput", f"{result.samples_per_s:,.1f} samples/s{tok}")
     head.add_row("GPU busy", f"{result.gpu_busy_share:.1%}")
     head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({result.failures} failures, "
                                                         f"{result.lost_steps} steps redone)" if result.failures else ""))
@@ -59,20 +66,128 @@ def format_result(result: SimResult):
     return Group(*parts)
 
 
-def run_simulate_command(job, detail: dict, steps: int | None = None, seed: int = 0,
-                         json_out: bool = False, timeline_path: str | None = None):
-    """What ``planner simulate job.yaml [--steps N] [--seed S] [--json] [--timeline out.csv]`` does:
-    build the SimConfig from the estimator's ``detail`` and the job, simulate, print. Returns the
-    SimResult."""
-    cfg = SimConfig.from_detail(detail, job)
-    n = steps or 1000
-    res = simulate(cfg, steps=n, seed=seed, timeline=timeline_path is not None)
-    if timeline_path:
-        write_timeline(res, timeline_path)
-    if json_out:
-        print(json.dumps(res.to_dict()))
-    else:
-        from rich.console import Console
+def job_answers(job, cfg: SimConfig, result: SimResult, steps: int = 300, seed: int = 0,
+                tick=None) -> dict:
+    """The questions a job's sections ask, answered by simulation (answers.py): loader workers,
+    caching and shard size when it has ``data``; evaluation share and tiered-evaluation saving
+    when it has ``evaluation``; the goodput-optimal checkpoint interval when
+    ``checkpoint.mtbf_hours_per_node`` is set. ``tick(name)`` is called before each question."""
+    from planner.simulate import answers as A
 
-        Console().print(format_result(res))
-    return res
+    tick = tick or (lambda name: None)
+    out = {}
+    if cfg.loader is not None:
+        tick("loader workers")
+        out["workers"] = A.workers_needed(cfg, steps=steps, seed=seed)
+        tick("caching")
+        out["cache"] = A.cache_worth_it(cfg, steps=steps, seed=seed)
+        tick("shard size")
+        out["shards"] = A.best_shard_size(cfg, steps=steps, seed=seed)
+    e = cfg.evaluation
+    if e.every_steps and e.samples > 0:
+        tick("evaluation cadence")
+        t = A.eval_tiering(cfg, steps=max(steps, 10 * e.every_steps), seed=seed)
+        t["eval_share"] = result.time_by_cause_s["eval"] / result.wall_s
+        out["evaluation"] = t
+    if cfg.failures.enabled:
+        tick("checkpoint interval")
+        step_s = (result.steady_step_time_s or result.step_time_s["mean"])
+        out["checkpoint"] = A.checkpoint_interval_sweep(cfg, step_s=step_s, seed=seed)
+    return out
+
+
+def _gb(x):
+    return f"{x / 1e9:,.0f} GB" if x else "?"
+
+
+def format_answers(ans: dict):
+    """Rich renderables, one short paragraph (or table) per answered question."""
+    from rich.table import Table
+    from rich.text import Text
+
+    parts = []
+    w = ans.get("workers")
+    if w:
+        if w["workers_needed"] is not None:
+            line = (f"loader workers: {w['workers_needed']} per data-parallel replica "
+                    f"({w['vcpus_per_gpu']:g} vCPUs per GPU incl. the training process) let the GPU bind "
+                    f"({w['gpu_bound_samples_per_s']:,.0f} samples/s); configured: {w['current_workers']}; "
+                    f"first-order estimate (batch build time / GPU time per batch): {w['first_order_workers']}")
+            have = w.get("current_vcpus_per_gpu")
+            if have and w["vcpus_per_gpu"] > have:
+                line += (f" — more than the {have:g} vCPUs per GPU this machine has: cache decoded samples, "
+                         "decode on the GPU (DALI/nvJPEG), or pick an instance with more vCPUs per GPU")
+        else:
+            last = w["rows"][-1] if w["rows"] else {}
+            line = (f"loader workers: more workers stop helping at {last.get('workers')} per replica — "
+                    f"the {w['bound']} binds at {last.get('samples_per_s', 0):,.0f} samples/s "
+                    f"({last.get('share_of_gpu_bound', 0):.0%} of what the GPUs take); fix the data path "
+                    f"(shards, cache, filtering) — more GPUs add cost, not throughput")
+        parts.append(Text(line))
+        t = Table(title="workers per replica (each on its own vCPU)", box=None)
+        for c in ("workers", "samples/s", "of GPU-bound", "data wait", "storage requests/s"):
+            t.add_column(c, justify="right")
+        for r in w["rows"]:
+            t.add_row(str(r["workers"]), f"{r['samples_per_s']:,.0f}", f"{r['share_of_gpu_bound']:.0%}",
+                      f"{r['data_wait_share']:.0%}", f"{r['requests_per_s']:,.0f}")
+        parts.append(t)
+    c = ans.get("cache")
+    if c and c.get("rows"):
+        base = c["rows"][0]["samples_per_s"]
+        bits = [f"{r['variant']}: {r['samples_per_s'] / base:.2f}x ({_gb(r['cache_bytes'])} of host RAM)"
+                for r in c["rows"][1:]]
+        verdict = "worth it" if c["worth_it"] else "not worth it (< 5% faster)"
+        parts.append(Text(f"caching: {verdict} — " + "; ".join(bits)))
+    sh = ans.get("shards")
+    if sh and sh.get("rows"):
+        t = Table(title="storage format", box=None)
+        for col in ("format", "samples/s", "data wait", "requests/s"):
+            t.add_column(col, justify="right")
+        for r in sh["rows"]:
+            t.add_row(r["variant"], f"{r['samples_per_s']:,.0f}", f"{r['data_wait_share']:.0%}",
+                      f"{r['requests_per_s']:,.0f}")
+        parts.append(t)
+        parts.append(Text(f"shards: {sh['best_shard_mb']:g} MB is the smallest shard size within 2% of the best "
+                          f"throughput; individual files reach {sh['files_vs_best']:.0%} of it"))
+    e = ans.get("evaluation")
+    if e and e.get("rows"):
+        parts.append(Text(
+            f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']} steps, full set); "
+            f"a stratified 10% holdout with the full set every 10th evaluation: {e['eval_share_tiered']:.1%} "
+            f"— saves {e['wall_saving_share']:.1%} of wall time"))
+    k = ans.get("checkpoint")
+    if k and k.get("rows"):
+        line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({k['best_interval_s'] / 60:.1f} min) "
+                f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {k['checkpoint_block_s']:.3g} s x "
+                f"{k['mtbf_s'] / 3600:.3g} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
+        if "current_interval_steps" in k:
+            line += f"; configured every {k['current_interval_steps']:,}: {k['goodput_at_current']:.1%}"
+        parts.append(Text(line))
+    return parts
+
+
+def run_simulate_command(job, est: dict, steps: int = 1000, seed: int = 0, timeline: bool = False,
+                         answers: bool = True, progress=None):
+    """What ``planner simulate`` computes: the SimConfig from the estimate row and the job, the
+    simulation, and the answers. Returns (SimResult, answers dict). ``progress(done, total,
+    what)`` is called as the run advances. Printing and writing files are the CLI's job."""
+    cfg = SimConfig.from_estimate(est, job)
+    n_q = 0
+    if answers:
+        n_q = (3 if cfg.loader is not None else 0) + (1 if cfg.evaluation.every_steps and cfg.evaluation.samples else 0) \
+            + (1 if cfg.failures.enabled else 0)
+    total = steps + n_q * max(steps // 10, 1)
+    cb = (lambda done, _n: progress(done, total, "simulating steps")) if progress else None
+    res = simulate(cfg, steps=steps, seed=seed, timeline=timeline, progress=cb)
+    ans = {}
+    if answers and n_q:
+        state = {"k": 0}
+
+        def tick(name):
+            if progress:
+                progress(steps + state["k"] * max(steps // 10, 1), total, name)
+            state["k"] += 1
+        ans = job_answers(job, cfg, res, seed=seed, tick=tick)
+    if progress:
+        progress(total, total, "done")
+    return res, ans
