@@ -115,34 +115,50 @@ FRAMEWORKS = {
 }
 
 
+def _compact(col):
+    """Dense ranks of a non-negative integer column: (distinct values, rank of each row). O(n)
+    through a presence table when the values are small, else a sort."""
+    col = np.asarray(col)
+    if col.dtype == bool:
+        col = col.view(np.int8)
+    hi = int(col.max())
+    if hi < (1 << 22):
+        present = np.zeros(hi + 1, dtype=bool)
+        present[col] = True
+        vals = np.flatnonzero(present)
+        rank = np.cumsum(present, dtype=np.int32) - 1
+        return vals, rank[col]
+    vals, inv = np.unique(col, return_inverse=True)
+    return vals, inv.astype(np.int32)
+
+
 def _distinct(*cols):
     """Distinct rows of small non-negative integer columns: (list of distinct columns, inverse).
 
-    Mixed-radix code + a dense presence table when the code space is small (O(n), no sort),
-    else ``np.unique``."""
-    cols = [np.asarray(c).astype(np.int64) for c in cols]
+    Each column is ranked densely (``_compact``), the ranks combine into one mixed-radix code
+    whose range is the product of the per-column distinct counts, and a presence table over
+    that range gives the distinct rows — O(n), no sort over the candidates."""
     n = len(cols[0])
     if n == 0:
-        return [c[:0] for c in cols], np.zeros(0, dtype=np.int64)
-    code = np.zeros(n, dtype=np.int64)
-    radix = 1
-    for c in cols:
-        r = int(c.max()) + 1
-        code = code * r + c
-        radix *= r
-    if radix <= 4 * n + (1 << 16):
-        present = np.zeros(radix, dtype=bool)
+        return [np.asarray(c)[:0] for c in cols], np.zeros(0, dtype=np.int64)
+    comp = [_compact(c) for c in cols]
+    radix = [len(v) for v, _ in comp]
+    code = comp[0][1].astype(np.int64)
+    for (_, r), k in zip(comp[1:], radix[1:]):
+        code *= k
+        code += r
+    total = int(np.prod(radix, dtype=np.float64))
+    if total <= (1 << 24):
+        present = np.zeros(total, dtype=bool)
         present[code] = True
         keys = np.flatnonzero(present)
-        pos = np.cumsum(present) - 1
-        inv = pos[code]
+        inv = (np.cumsum(present, dtype=np.int32) - 1)[code]
     else:
         keys, inv = np.unique(code, return_inverse=True)
     out = []
-    for c in reversed(cols):
-        r = int(c.max()) + 1
-        out.append(keys % r)
-        keys = keys // r
+    for (vals, _), k in zip(reversed(comp), reversed(radix)):
+        out.append(vals[keys % k])
+        keys = keys // k
     return out[::-1], inv
 
 
@@ -337,32 +353,32 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     seq = float(t.seq_len)
 
     if m.is_transformer:
-        (ktp, kcp, kep, kmb, ksp, krc), inv = _distinct(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc)
+        # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
+        (ktp, kcp, kep, kmb, ksp, krc, kpp), inv = _distinct(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp)
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels)
-        layers_max = np.ceil(m.layers / pp)
+        nl = np.ceil(m.layers / kpp.astype(np.float64))  # layers on the most loaded stage
+        layers_max = nl[inv]
         # pipeline sends: one activation tensor per micro-batch each way between stages
-        tp = c.tp.astype(np.float64)
-        sp_div = np.where(c.sp, tp, 1.0)
-        pp_bytes = mb * seq / c.cp * m.hidden * act_b / sp_div
+        pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
         pp_inter = (c.tp * c.cp * c.dp) >= g
-        p2p = np.where(pp_inter, p2p_time(pp_bytes, hw.inter_bw_per_gpu, eff.inter_alpha_s),
-                       p2p_time(pp_bytes, hw.intra_bw_eff, eff.intra_alpha_s))
-        t_pp = np.where(pp > 1, 2 * p2p, 0.0)
-        t_fwd_mb = layers_max * L["fwd"][inv] + L["head_fwd"][inv] + t_pp / 2
-        t_bwd_mb = layers_max * L["bwd"][inv] + L["head_bwd"][inv] + t_pp / 2
-        comp_gemm_mb = layers_max * L["gemm"][inv] + L["head_gemm"][inv]
-        comp_attn_mb = layers_max * L["attn"][inv]
-        comp_mb_mb = layers_max * L["membound"][inv] + L["head_membound"][inv]
-        tp_mb = layers_max * L["tp"][inv]
-        cp_mb = layers_max * L["cp"][inv]
-        ep_mb = layers_max * L["ep"][inv]
+        bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
+        alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
+        t_pp = np.where(pp > 1, 2 * (pp_bytes / bw + alpha), 0.0)
+        t_fwd_mb = (nl * L["fwd"] + L["head_fwd"])[inv] + 0.5 * t_pp
+        t_bwd_mb = (nl * L["bwd"] + L["head_bwd"])[inv] + 0.5 * t_pp
+        per_mb = dict(
+            compute_gemm=nl * L["gemm"] + L["head_gemm"], compute_attention=nl * L["attn"],
+            compute_memory_bound=nl * L["membound"] + L["head_membound"],
+            comm_tp=nl * L["tp"], comm_cp=nl * L["cp"], comm_ep=nl * L["ep"],
+        )
+        per_mb = {k: v[inv] for k, v in per_mb.items()}
     else:
         # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
-        # activation traffic of the memory-bound layers (BN, ReLU, adds, pooling), which for
-        # CNNs is comparable to the conv time (Ivanov et al. 2021, "Data movement is all you
-        # need": normalisation/elementwise ops take ~40% of BERT's time at ~0.3% of its FLOPs;
-        # for ResNet-50 the BN+ReLU traffic ~ the measured activation bytes read+written 3x in
-        # forward, 2x that in backward)
+        # activation traffic of the memory-bound layers (batch-norm, ReLU, adds, pooling), which
+        # FLOP counts leave out but which take a large share of the time (Ivanov et al. 2021,
+        # "Data movement is all you need": tensor contractions are 99.8% of BERT's FLOPs but
+        # 61% of its runtime). Each saved activation byte is written once and read about twice
+        # by those layers in forward (3x), twice that in backward.
         fl = m.fwd_flops_per_sample * mb
         conv = fl / (peak * eff.gemm_max * eff.conv_rel)
         act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
@@ -370,8 +386,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         t_bwd_mb = 2 * t_fwd_mb + np.where(c.rc == 2, t_fwd_mb, 0.0)
         comp_gemm_mb = 3 * conv + np.where(c.rc == 2, conv, 0.0)
         z = np.zeros(n)
-        comp_attn_mb = tp_mb = cp_mb = ep_mb = t_pp = z
-        comp_mb_mb = t_fwd_mb + t_bwd_mb - comp_gemm_mb
+        t_pp = z
+        per_mb = dict(compute_gemm=comp_gemm_mb, compute_attention=z,
+                      compute_memory_bound=t_fwd_mb + t_bwd_mb - comp_gemm_mb, comm_tp=z, comm_cp=z, comm_ep=z)
         layers_max = np.ones(n)
 
     t_stage = t_fwd_mb + t_bwd_mb
@@ -395,32 +412,32 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         exposed_dp = t_dp
 
     # pipeline bubble (Narayanan eq. for 1F1B/GPipe; /v when interleaved)
-    v = np.where(c.schedule == 1, np.maximum(c.vpp, 1), 1).astype(np.float64)
-    extra_inter = np.where((c.schedule == 1) & (np.mod(m_micro, pp) != 0), (v - 1) * (pp - np.mod(m_micro, pp)) / v, 0.0)
-    bubble = (pp - 1) / v * t_stage + extra_inter * t_stage / np.maximum(pp, 1)
+    inter = c.schedule == 1
+    if inter.any():
+        v = np.where(inter, np.maximum(c.vpp, 1), 1).astype(np.float64)
+        rem = np.mod(m_micro, pp)
+        extra_inter = np.where(inter & (rem != 0), (v - 1) * (pp - rem) / v, 0.0)
+        bubble = ((pp - 1) / v + extra_inter / pp) * t_stage
+    else:
+        bubble = (pp - 1) * t_stage
     steady = m_micro * (t_stage + z3_exposed_mb)
     step = steady + bubble + exposed_dp + t_opt
 
-    out = {
-        "compute_gemm": m_micro * comp_gemm_mb,
-        "compute_attention": m_micro * comp_attn_mb,
-        "compute_memory_bound": m_micro * comp_mb_mb,
-        "comm_tp": m_micro * tp_mb,
-        "comm_cp": m_micro * cp_mb,
-        "comm_ep": m_micro * ep_mb,
+    out = {k: m_micro * v for k, v in per_mb.items()}
+    out.update({
         "comm_pp": m_micro * t_pp,
         "comm_zero3": m_micro * z3_exposed_mb,
         "comm_dp": exposed_dp,
         "bubble": bubble,
         "optimizer": t_opt,
         "data_stall": np.zeros(n),
-    }
-    fl = step_flops(m, seq, gb, c.rc, t.flash_attention)
+    })
+    fl = step_flops(m, seq, gb, np.arange(3), t.flash_attention)  # per recompute code
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
         t_pp_p2p=t_pp / 2, num_microbatches=m_micro,
-        model_flops=np.broadcast_to(fl["model"], (n,)), hw_flops=np.broadcast_to(fl["hardware"], (n,)),
+        model_flops=np.broadcast_to(fl["model"], (3,))[c.rc], hw_flops=np.broadcast_to(fl["hardware"], (3,))[c.rc],
     )
     inv_step = 1.0 / (step * gpus * peak)
     out["mfu"] = out["model_flops"] * inv_step
