@@ -239,7 +239,9 @@ def report(
     def go():
         from planner.report import report_for_job, report_format, write_report
 
-        report_format(out_path)  # a wrong suffix fails before the search runs
+        report_format(out_path)  # a wrong suffix or folder fails before the search runs
+        if not out_path.parent.exists():
+            raise InputError("--out", f"directory {out_path.parent} does not exist")
         job, cat, prof = _load(job_path, catalog, profile)
         if objective is not None:
             if objective not in ("cost", "time", "tokens_per_dollar"):

@@ -1,0 +1,175 @@
+"""The what-if app through ``streamlit.testing.v1.AppTest`` (no browser), and the logic under it
+(planner/whatif.py): it runs with defaults, inputs change the numbers, bad uploads are one error
+message and never a traceback."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from planner import whatif as wi
+from planner.errors import InputError
+from tests.conftest import EXAMPLES, ROOT
+
+AppTest = pytest.importorskip("streamlit.testing.v1").AppTest
+HF = ROOT / "tests" / "data" / "hf_configs"
+
+
+def _app():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    return at
+
+
+def _metrics(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+@pytest.fixture(scope="module")
+def started():
+    at = _app()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_runs_with_defaults(started):
+    at = started
+    assert not at.error, [e.value for e in at.error]
+    m = _metrics(at)
+    assert {"time to train", "step time", "MFU", "GPUs"} <= set(m)
+    assert all(v and v != "-" for v in m.values()), m
+    assert at.success, "no recommendation shown"
+    # the recommendation the app shows is the search's: same job, same numbers
+    job = wi.build_job(wi.preset_base(wi.DEFAULT_PRESET), _inputs_of(at))
+    rec = wi.search(job, wi.cached_catalog(), None, top=10)
+    assert m["GPUs"] == f"{rec['best']['hardware']['gpus']:,}"
+    assert rec["best"]["hardware"]["name"] in at.success[0].value
+    assert len(at.get("download_button")) == 1
+
+
+def _inputs_of(at) -> wi.WhatIf:
+    s = at.session_state
+    return wi.WhatIf(seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],
+                     precision=s["w_precision"], optimizer=s["w_optimizer"], recompute=s["w_recompute"],
+                     tokens=s["w_tokens_b"] * 1e9, tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"],
+                     gpus=s["w_gpus"], clouds=s["w_clouds"], instance=s["w_instance"], nodes=s["w_nodes"],
+                     spot=s["w_spot"], max_gpus=s["w_max_gpus"], budget_usd=s["w_budget_musd"] * 1e6 or None,
+                     deadline_hours=s["w_deadline_days"] * 24 or None, objective=s["w_objective"],
+                     inter_node_gbps=s["w_inter_node_gbps"] or None)
+
+
+def test_changing_inputs_changes_numbers():
+    at = _app()
+    before = _metrics(at)
+    at.select_slider(key="w_seq_len").set_value(8192).run()
+    assert not at.exception and not at.error
+    after = _metrics(at)
+    assert after["step time"] != before["step time"], (before, after)
+    # pin a small cluster: the GPU count follows
+    at.selectbox(key="w_instance").set_value("aws:p5.48xlarge")
+    at.selectbox(key="w_nodes").set_value(2).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    pinned = _metrics(at)
+    assert pinned["GPUs"] == "16"
+    assert "aws:p5.48xlarge" in at.success[0].value
+    # the sensitivity view follows its chosen input
+    at.radio(key="sens_input").set_value("micro_batch").run()
+    assert not at.exception
+    assert any("micro-batch" in df.value.columns[0] for df in at.dataframe)
+
+
+@pytest.mark.parametrize("name,data,words", [
+    ("bad.yaml", b"model: {preset: llama3-8b\ntraining: [", ["malformed YAML"]),
+    ("schema.yaml", b"model: {preset: llama3-8b}\ntraining: {seq_len: -5}\n", ["training.seq_len"]),
+    ("typo.yaml", b"model: {preset: llama3-8b}\ntrainig: {seq_len: 4096}\n", ["trainig"]),
+    ("unknown.yaml", b"model: {preset: not-a-model}\n", ["model.preset", "unknown preset"]),
+    ("local.yaml", b"model: {hf_config: /etc/passwd}\n", ["model.hf_config", "upload the config.json"]),
+    ("list.json", b"[1, 2, 3]", ["mapping"]),
+    ("bin.yaml", b"\xff\xfe\x00garbage", ["UTF-8"]),
+    ("huge.yaml", b"# " + b"x" * (wi.MAX_UPLOAD_BYTES + 1), ["MiB"]),
+    ("python.yaml", b"model: !!python/object/apply:os.system ['echo pwned']\n", ["malformed YAML"]),
+])
+def test_bad_upload_shows_an_error_not_a_traceback(name, data, words):
+    at = _app()
+    at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.error, "no error shown"
+    msg = at.error[0].value
+    assert name in msg and "Traceback" not in msg
+    for w in words:
+        assert w in msg, msg
+    assert not at.metric  # nothing computed from a bad file
+
+
+def test_hf_config_upload_runs_and_resets_inputs():
+    at = _app()
+    cfg = (HF / "qwen2.5-0.5b.json").read_bytes()
+    at.file_uploader(key="upload").set_value(("config.json", cfg, "application/json")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("config.json" in c.value for c in at.caption)
+    m = _metrics(at)
+    assert m["MFU"].endswith("%")
+    # defaults filled in for a bare config are the loader's (Chinchilla tokens for 0.49B params)
+    n = json.loads(cfg)
+    assert n["model_type"] == "qwen2"
+    assert at.session_state["w_tokens_b"] == pytest.approx(20 * 494_032_768 / 1e9, rel=1e-6)
+
+
+# ---- the logic under the app --------------------------------------------------------------------
+def test_build_job_round_trips_and_auto_means_searched():
+    base = wi.parse_upload("job.yaml", (EXAMPLES / "llama3-70b.yaml").read_bytes())
+    w = wi.inputs_from_job(wi.build_job(base, None))
+    assert w.gpus == ["H100-SXM-80GB", "A100-SXM-80GB", "H200-SXM-141GB"] and w.deadline_hours == 2160
+    job = wi.build_job(base, w)
+    assert job.training.seq_len == 8192 and job.parallel.tp is None  # left to the search
+    job = wi.build_job(base, w.replace(tp=4, budget_usd=None, clouds=["aws"]))
+    assert job.parallel.tp == 4 and job.constraints.clouds == ["aws"]
+    with pytest.raises(InputError) as e:
+        wi.build_job(base, w.replace(tp=3))  # 64 heads: tp=3 does not divide them
+    assert e.value.field == "parallel.tp"
+
+
+def test_sensitivity_matches_estimate_and_explains_impossible_points(catalog):
+    from planner.estimate import estimate_job
+
+    job = wi.build_job(wi.parse_upload("e.yaml", (EXAMPLES / "llama3-8b-estimate.yaml").read_bytes()), None)
+    est = estimate_job(job, catalog)
+    df = wi.sensitivity(job, est, "nodes", catalog, values=[1, 2, 3, 4])
+    cur = df[df["current"]].iloc[0]
+    assert cur["value"] == 2 and cur["step_time_s"] == pytest.approx(est["step_time_s"], rel=1e-12)
+    assert cur["cost_ondemand_usd"] == pytest.approx(est["cost"]["cost_ondemand_usd"], rel=1e-12)
+    # 3 nodes = 24 GPUs, DP 12: 256 sequences are not a multiple of 12 -> a row that says why
+    three = df[df["value"] == 3].iloc[0]
+    assert three["step_time_s"] != three["step_time_s"] and "global_batch" in three["note"]
+    # more nodes, same layout: shorter step
+    four = df[df["value"] == 4].iloc[0]
+    assert four["step_time_s"] < cur["step_time_s"]
+    net = wi.sensitivity(job, est, "inter_node_gbps", catalog)
+    assert net["step_time_s"].is_monotonic_decreasing or net["step_time_s"].diff().dropna().le(1e-12).all()
+
+
+def test_timeline_has_gpu_lanes_for_the_plan(catalog):
+    from planner.estimate import estimate_job
+
+    job = wi.build_job({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 64,
+                        "micro_batch": 1, "recompute": "full", "tokens": 1e11},
+                        "parallel": {"tp": 1, "pp": 4, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}, None)
+    est = estimate_job(job, catalog)
+    tl = wi.simulated_timeline(job, est, steps=2, max_ranks=4)
+    if not tl["ok"] and "unavailable" in tl["message"]:
+        pytest.skip(tl["message"])
+    assert tl["ok"], tl["message"]
+    t = tl["timeline"]
+    assert {"forward", "backward"} <= set(t["activity"])  # pp > 1: per micro-batch ops
+    assert set(t[t["rank"] >= 0]["rank"]) == {0, 1, 2, 3}
+    assert 0 < tl["gpu_busy_share"] <= 1.0 + 1e-9
+    assert (t["end"] > t["start"]).all()
+
+
+def test_report_download_is_the_report_of_what_the_app_shows(catalog):
+    job = wi.build_job(wi.parse_upload("e.yaml", (EXAMPLES / "llama3-8b-estimate.yaml").read_bytes()), None)
+    rec = wi.search(job, catalog, None, top=3, simulate=False)
+    html = wi.report_html(job, rec, catalog, None, "e.yaml")
+    assert html.startswith("<!doctype html>") and "planner-summary" in html
+    assert rec["best"]["hardware"]["name"] in html

@@ -1,0 +1,125 @@
+"""``planner report``: built from an example, its structure and numbers checked against
+``planner recommend --json`` on the same job."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from planner.render import config_str, fmt_time, fmt_usd
+from tests.conftest import EXAMPLES
+
+JOB = EXAMPLES / "llama3-70b.yaml"
+SECTIONS = ("Recommendation", "Top alternatives", "Cost: on-demand, spot, or buy", "Memory per GPU",
+            "Where the step time goes", "Sensitivity", "Risks", "Assumptions")
+
+
+@pytest.fixture(scope="module")
+def recommended():
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    r = CliRunner().invoke(app, ["recommend", str(JOB), "--json"])
+    assert r.exit_code == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    d = tmp_path_factory.mktemp("report")
+    out = {}
+    for suffix in ("html", "md"):
+        path = d / f"review.{suffix}"
+        r = CliRunner().invoke(app, ["report", str(JOB), "-o", str(path)])
+        assert r.exit_code == 0, r.stderr
+        out[suffix] = path
+    return out
+
+
+def _summary_html(text: str) -> dict:
+    m = re.search(r"<script type='application/json' id='planner-summary'>(.*?)</script>", text, re.S)
+    assert m, "no machine-readable summary"
+    return json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def _summary_md(text: str) -> dict:
+    m = re.search(r"<!-- planner-summary: (.*) -->", text)
+    assert m, "no machine-readable summary"
+    return json.loads(m.group(1))
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_numbers_match_recommend_json(recommended, reports, fmt):
+    text = reports[fmt].read_text(encoding="utf-8")
+    s = _summary_html(text) if fmt == "html" else _summary_md(text)
+    best, rb = s["best"], recommended["best"]
+    assert best["hardware"] == rb["hardware"]["name"] and best["nodes"] == rb["hardware"]["nodes"]
+    for k in ("tp", "pp", "dp", "zero", "micro_batch", "recompute"):
+        assert best["config"][k] == rb["config"][k], k
+    assert best["step_time_s"] == pytest.approx(rb["step_time_s"], rel=1e-12)
+    assert best["cost_ondemand_usd"] == pytest.approx(rb["cost"]["cost_ondemand_usd"], rel=1e-12)
+    assert best["hours"] == pytest.approx(rb["cost"]["hours"], rel=1e-12)
+    assert [(r["hardware"], r["nodes"]) for r in s["ranked"]] == \
+        [(r["hardware"]["name"], r["hardware"]["nodes"]) for r in recommended["ranked"]]
+    assert s["why"] == recommended["why"] and s["feasible"] == recommended["feasible"]
+    # and the numbers a person reads are the same ones, formatted
+    for phrase in (fmt_usd(rb["cost"]["cost_ondemand_usd"]), fmt_usd(rb["cost"]["cost_spot_usd"]),
+                   fmt_time(rb["cost"]["hours"] * 3600), config_str(rb["config"]), rb["bottleneck"],
+                   f"{rb['mfu']:.1%}"):
+        assert phrase in text, phrase
+    for r in recommended["ranked"]:
+        assert r["hardware"]["name"] in text and fmt_usd(r["cost"]["cost_ondemand_usd"]) in text
+
+
+def test_html_structure_and_charts(reports, recommended):
+    text = reports["html"].read_text(encoding="utf-8")
+    heads = re.findall(r"<h2>(.*?)</h2>", text)
+    assert tuple(heads) == tuple(s.replace("&", "&amp;") for s in SECTIONS)
+    charts = re.findall(r"<figure class='chart' id='chart-([a-z_]+)'>\s*<svg", text)
+    if not charts:  # without vl-convert the specs are embedded for vega-embed instead
+        pytest.importorskip("vl_convert")
+    assert {"memory", "step_time", "cost_vs_time", "sensitivity_nodes"} <= set(charts)
+    # buy vs rent and the assumptions come from the result and the catalog
+    buy = recommended["best"]["cost"]["buy"]
+    assert fmt_usd(buy["run_cost_usd"]) in text and fmt_usd(buy["capex_usd"]) in text
+    assert "price date" in text and "skypilot" in text  # catalog prices carry their date and source
+    assert recommended["inputs"]["peaks"] in text
+    assert "Memory headroom" in text and "Limits now" in text
+
+
+def test_markdown_links_chart_files(reports):
+    md = reports["md"]
+    text = md.read_text(encoding="utf-8")
+    assert [l[3:] for l in text.splitlines() if l.startswith("## ")] == list(SECTIONS)
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) or re.findall(r"\]\(([^)]+\.vl\.json)\)", text)
+    assert len(links) >= 4
+    for rel in links:
+        f = md.parent / rel
+        assert f.is_file() and f.stat().st_size > 1000, rel
+        if f.suffix == ".svg":
+            assert f.read_text().lstrip().startswith("<svg")
+    # sensitivity tables: one per input, the current value marked
+    assert text.count("(current)") >= 3
+
+
+def test_sensitivity_rows_agree_with_estimate(reports, recommended):
+    """The nodes table's current row is the recommended plan itself (same model, same numbers)."""
+    text = reports["md"].read_text(encoding="utf-8")
+    rb = recommended["best"]
+    row = next(l for l in text.splitlines() if l.startswith(f"| {rb['hardware']['nodes']} (current)"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == fmt_time(rb["step_time_s"]) and cells[4] == fmt_usd(rb["cost"]["cost_ondemand_usd"])
+
+
+def test_bad_output_path_is_one_line_and_writes_nothing(cli, tmp_path):
+    code, out, err = cli("report", JOB, "-o", tmp_path / "review.pdf")
+    assert code == 2 and "--out" in err and "Traceback" not in err
+    code, out, err = cli("report", JOB, "-o", tmp_path / "missing" / "review.html")
+    assert code == 2 and "does not exist" in err
+    assert list(tmp_path.iterdir()) == []
