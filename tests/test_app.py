@@ -26,6 +26,15 @@ def _metrics(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
+def _charts(at) -> list:
+    """altair charts on the page (AppTest has no typed accessor for them)."""
+    def walk(n):
+        for c in getattr(n, "children", {}).values():
+            yield c
+            yield from walk(c)
+    return [e for e in walk(at.main) if getattr(e, "type", None) == "vega_lite_chart"]
+
+
 @pytest.fixture(scope="module")
 def started():
     at = _app()
@@ -46,6 +55,8 @@ def test_runs_with_defaults(started):
     assert m["GPUs"] == f"{rec['best']['hardware']['gpus']:,}"
     assert rec["best"]["hardware"]["name"] in at.success[0].value
     assert len(at.get("download_button")) == 1
+    # memory, step time, cost vs time, timeline, sensitivity
+    assert len(_charts(at)) >= 5
 
 
 def _inputs_of(at) -> wi.WhatIf:
@@ -77,6 +88,20 @@ def test_changing_inputs_changes_numbers():
     at.radio(key="sens_input").set_value("micro_batch").run()
     assert not at.exception
     assert any("micro-batch" in df.value.columns[0] for df in at.dataframe)
+
+
+def test_nothing_fits_shows_why_with_the_memory_chart():
+    at = _app()
+    at.selectbox(key="preset").set_value("llama3-70b").run()
+    at.selectbox(key="w_instance").set_value("aws:p4de.24xlarge")
+    at.selectbox(key="w_nodes").set_value(1)
+    at.select_slider(key="w_tp").set_value(1)
+    at.select_slider(key="w_pp").set_value(1)
+    at.select_slider(key="w_zero").set_value(0).run()
+    assert not at.exception
+    assert at.error and "memory" in at.error[0].value and "GiB" in at.error[0].value
+    assert [h.value for h in at.subheader] == ["the configuration as set"]
+    assert len(_charts(at)) == 2  # memory against capacity, and the step time
 
 
 @pytest.mark.parametrize("name,data,words", [
