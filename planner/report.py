@@ -139,7 +139,12 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
     cur_n = best["hardware"]["nodes"]
     bigger = sweep[(sweep["value"] > cur_n) & sweep["step_time_s"].notna()]
     if bigger.empty or "breakdown" not in sweep:
-        return None
+        blocked = sweep[(sweep["value"] > cur_n) & (sweep["note"] != "")]
+        if blocked.empty:
+            return None
+        # the layout cannot grow at all: that is the next limit (often the global batch)
+        return (f"this layout cannot scale beyond {cur_n} nodes — at {int(blocked.iloc[0]['value'])}: "
+                f"{blocked.iloc[0]['note']}; a faster run needs a larger global batch or more TP/PP per replica")
     nxt = bigger.iloc[0]
     bd0, st0 = best["breakdown_s"], best["step_time_s"]
     bd1, st1 = nxt["breakdown"], nxt["step_time_s"]
