@@ -246,8 +246,12 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         lines.append(f"Buy: this run's {cost['hours']:,.0f} h on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
                      f"at {buy['node_hour_usd']:.2f} $/node-h (capex {fmt_usd(buy['capex_usd'])} amortised over "
                      f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
-                     f"hosting); buying pays off above {_pct(buy['breakeven_utilisation'])} utilisation — "
-                     f"for this run alone, {buy['cheaper']} is cheaper. Buying commits {fmt_usd(buy['capex_usd'])} up front.")
+                     f"hosting)" + (
+                         f": per hour of use, {buy['cheaper']} is cheaper. Owning beats renting only if the "
+                         f"cluster stays busy above {_pct(buy['breakeven_utilisation'])} of its "
+                         f"{buy['amortisation_years']:.0f}-year life — buying commits {fmt_usd(buy['capex_usd'])} up "
+                         f"front, {buy['capex_usd'] / cost['cost_ondemand_usd']:.1f}x this run's rent."
+                         if cost["cost_ondemand_usd"] else "; no rental price to compare with."))
     else:
         lines.append("Buy: no on-prem server price for this GPU in the catalog.")
     s.blocks.append(lines)
