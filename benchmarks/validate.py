@@ -169,18 +169,33 @@ def run_all() -> pd.DataFrame:
     return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat)], ignore_index=True)
 
 
+def markdown(tab: pd.DataFrame) -> str:
+    """The error table as a Markdown table (for the README)."""
+    lines = ["| source | rows | median abs err | p90 abs err | mean signed err | Spearman within model (models) |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in tab.itertuples():
+        rho = "-" if r.spearman_within_model != r.spearman_within_model else f"{r.spearman_within_model:.3f} ({r.models_ranked})"
+        lines.append(f"| {r.source} | {r.rows} | {r.median_abs_err * 100:.1f}% | {r.p90_abs_err * 100:.1f}% | "
+                     f"{r.mean_signed_err * 100:+.1f}% | {rho} |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="write every row's prediction here")
+    ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     args = ap.parse_args(argv)
     df = run_all()
     tab = error_table(df)
-    pd.set_option("display.width", 160)
-    fmt = tab.copy()
-    for c in ("median_abs_err", "p90_abs_err", "mean_signed_err"):
-        fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
-    fmt["spearman_within_model"] = fmt["spearman_within_model"].map(lambda x: "-" if x != x else f"{x:.3f}")
-    print(fmt.to_string(index=False))
+    if args.markdown:
+        print(markdown(tab))
+    else:
+        pd.set_option("display.width", 160)
+        fmt = tab.copy()
+        for c in ("median_abs_err", "p90_abs_err", "mean_signed_err"):
+            fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
+        fmt["spearman_within_model"] = fmt["spearman_within_model"].map(lambda x: "-" if x != x else f"{x:.3f}")
+        print(fmt.to_string(index=False))
     if args.csv:
         df.to_csv(args.csv, index=False)
     return tab

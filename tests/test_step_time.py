@@ -1,0 +1,128 @@
+"""Step-time model: hand-computed cases from its sources, and properties."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from planner.candidates import SCHEDULE_CODE, Candidates
+from planner.cost import rent_cost
+from planner.flops import narayanan_eq3
+from planner.hardware import HardwareOption, efficiency_for
+from planner.memory import memory_per_gpu
+from planner.spec import ModelSpec, TrainingSpec
+from planner.step_time import _distinct, step_time
+
+LLAMA = ModelSpec(name="t", layers=32, hidden=4096, heads=32, kv_heads=8, ffn_hidden=14336, vocab=128256)
+
+
+def hw_for(catalog, gpu="H100-SXM-80GB", inter_gbps=3200.0, **eff):
+    g = catalog.gpu(gpu)
+    e = efficiency_for(g)
+    if eff:
+        e = e.with_(**eff)
+    return HardwareOption(name=g.name, gpu=g, gpus_per_node=8, inter_node_bw=inter_gbps * 1e9 / 8,
+                          intra_bw=g.intra_node_bw, eff=e)
+
+
+def cands(**kw):
+    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=0, sp=False, schedule=0, hw=0,
+                gpus_per_node=8, nodes=1)
+    base.update(kw)
+    n = max(len(np.atleast_1d(v)) for v in base.values())
+    return Candidates(**{k: np.broadcast_to(np.asarray(v), (n,)).copy() for k, v in base.items()})
+
+
+@pytest.mark.parametrize("pp,v,m", [(4, 1, 8), (8, 1, 32), (4, 2, 8), (8, 4, 16)])
+def test_bubble_fraction_is_p_minus_1_over_v_m(catalog, pp, v, m):
+    """Narayanan et al. 2021 §2.2: bubble / ideal time = (p - 1) / (v m) for 1F1B (v = 1) and the
+    interleaved schedule (v chunks per device, m a multiple of p)."""
+    t = TrainingSpec(seq_len=4096, global_batch=m, micro_batch=1, precision="bf16")
+    c = cands(tp=8, pp=pp, dp=1, vpp=v, schedule=SCHEDULE_CODE["interleaved" if v > 1 else "1f1b"],
+              nodes=pp)
+    out = step_time(LLAMA, t, c, hw_for(catalog))
+    ideal = out["num_microbatches"][0] * (out["t_fwd_mb"][0] + out["t_bwd_mb"][0])
+    assert out["num_microbatches"][0] == m
+    assert out["bubble"][0] / ideal == pytest.approx((pp - 1) / (v * m))
+
+
+def test_narayanan_table1_row_by_eq3(catalog):
+    """Narayanan 2021 Table 1, GPT 529.6B on 2520 A100s (TP 8, PP 35, DP 9, batch 2520, seq 2048,
+    163 TFLOP/s/GPU by eq. 3): the step eq. 3 implies, 96Bslh^2(1+s/6h+V/16lh)/(163e12*2520),
+    is predicted within 10% (validate.py's assumptions: micro-batch 1, full recompute, fp16)."""
+    B, s, l, h, V = 2520, 2048, 105, 20480, 51200
+    measured = narayanan_eq3(B, s, l, h, V) / (163e12 * 2520)
+    assert measured == pytest.approx(54.08, rel=0.01)
+    m = ModelSpec(name="gpt-530b", layers=l, hidden=h, heads=128, ffn_hidden=4 * h, vocab=V, mlp="gelu",
+                  norm="layernorm", tied_embeddings=True, qkv_bias=True, linear_bias=True,
+                  position="learned", max_positions=s)
+    t = TrainingSpec(seq_len=s, global_batch=B, precision="fp16", weights="megatron", grad_dtype="fp32",
+                     flash_attention=False, dropout=True, recompute="full")
+    c = cands(tp=8, pp=35, dp=9, zero=0, rc=2, nodes=315)
+    pred = step_time(m, t, c, hw_for(catalog, "A100-SXM-80GB", 1600.0))["step_time_s"][0]
+    assert abs(pred / measured - 1) < 0.10
+
+
+@settings(max_examples=40, deadline=None)
+@given(dp=st.sampled_from([1, 2, 4, 8, 16, 32]), k=st.sampled_from([2, 4, 8]),
+       tp=st.sampled_from([1, 2, 8]), mb=st.sampled_from([1, 2, 4]))
+def test_more_dp_never_raises_memory_under_zero3(dp, k, tp, mb):
+    t = TrainingSpec(seq_len=2048, global_batch=512, micro_batch=mb, precision="bf16")
+    c = cands(tp=tp, dp=np.array([dp, dp * k]), zero=3, mb=mb)
+    total = memory_per_gpu(LLAMA, t, c)["total"]
+    assert total[1] <= total[0]
+
+
+def test_cost_is_time_price_nodes():
+    assert rent_cost(10.0, 4, 98.32) == pytest.approx(10.0 * 4 * 98.32)
+    assert np.allclose(rent_cost(np.array([1.0, 2.0]), np.array([3, 5]), 2.0), [6.0, 20.0])
+
+
+def test_cost_in_recommend_is_time_price_nodes(catalog):
+    from planner.search import recommend
+    from planner.spec import load_job
+    from tests.conftest import EXAMPLES
+
+    res = recommend(load_job(EXAMPLES / "llama3-70b.yaml"), catalog, simulate=False, top=3)
+    df = res["table"].head(20)
+    price = {h: catalog.instance(h).price_ondemand for h in set(df["hardware"])}
+    expect = df["train_hours"] * df["nodes"] * df["hardware"].map(price)
+    assert np.allclose(df["cost"], expect, rtol=1e-9)
+
+
+@pytest.mark.parametrize("field,lower", [("gemm_max", 0.4), ("hbm", 0.3)])
+def test_lower_efficiency_means_longer_step(catalog, field, lower):
+    t = TrainingSpec(seq_len=4096, global_batch=256, micro_batch=2, precision="bf16", recompute="selective")
+    c = cands(tp=np.array([1, 8]), dp=np.array([8, 1]), mb=2)
+    fast = step_time(LLAMA, t, c, hw_for(catalog))["step_time_s"]
+    slow = step_time(LLAMA, t, c, hw_for(catalog, **{field: lower}))["step_time_s"]
+    assert np.all(slow > fast)
+
+
+def test_host_floor_grows_with_layers_and_microbatches(catalog):
+    """A tiny model at micro-batch 1 is host-bound: the step scales with layers x micro-batches
+    at launch_s per op, and a slower host (larger launch_s) lengthens it."""
+    tiny = ModelSpec(name="tiny", layers=12, hidden=256, heads=4, ffn_hidden=1024, vocab=1000)
+    t = TrainingSpec(seq_len=128, global_batch=16, micro_batch=1, precision="bf16")
+    hw = hw_for(catalog)
+    a = step_time(tiny, t, cands(), hw)["step_time_s"][0]
+    b = step_time(tiny.model_copy(update=dict(layers=24)), t, cands(), hw)["step_time_s"][0]
+    assert 1.6 < b / a < 2.1
+    slow = step_time(tiny, t, cands(), hw_for(catalog, launch_s=2 * hw.eff.launch_s))["step_time_s"][0]
+    assert slow == pytest.approx(2 * a, rel=0.1)
+
+
+def test_breakdown_sums_to_step(catalog):
+    t = TrainingSpec(seq_len=4096, global_batch=512, micro_batch=1, precision="bf16")
+    c = cands(tp=np.array([1, 4, 8]), pp=np.array([1, 2, 4]), dp=np.array([8, 4, 2]), zero=np.array([3, 1, 0]),
+              rc=np.array([2, 1, 0]), sp=np.array([False, True, True]), nodes=np.array([1, 4, 8]))
+    out = step_time(LLAMA, t, c, hw_for(catalog))
+    keys = ("compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",
+            "comm_pp", "comm_zero3", "comm_dp", "bubble", "optimizer", "data_stall")
+    assert np.allclose(sum(out[k] for k in keys), out["step_time_s"], rtol=1e-9)
+
+
+def test_distinct_keys_round_trip():
+    rng = np.random.default_rng(1)
+    a, b, c = rng.integers(0, 5, 1000), rng.integers(0, 3000, 1000), rng.integers(0, 2, 1000).astype(bool)
+    (ua, ub, uc), inv = _distinct(a, b, c)
+    assert np.array_equal(ua[inv], a) and np.array_equal(ub[inv], b) and np.array_equal(uc[inv].astype(bool), c)
+    assert len(ua) == len({(x, y, z) for x, y, z in zip(a, b, c)})

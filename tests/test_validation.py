@@ -1,0 +1,50 @@
+"""Regression guard on the error table (benchmarks/validate.py): each source's median / p90 error
+stays at or below what the model reached when this test was written, plus a small margin, and its
+rank correlation does not drop. Numbers reached: docs/readme/accuracy.md."""
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+# source: (median abs err, p90 abs err, Spearman within model or None) reached
+REACHED = {
+    "vtrain_single": (0.067, 0.188, 0.948),
+    "vtrain_multi": (0.142, 0.265, 0.721),
+    "nar21": (0.031, 0.117, None),
+    "llm-foundry A100": (0.104, 0.207, 0.780),
+    "llm-foundry H100": (0.209, 0.335, 0.482),
+}
+MARGIN = 0.01  # absolute, on error fractions
+RHO_MARGIN = 0.02
+
+
+@pytest.fixture(scope="module")
+def table():
+    import validate
+
+    return validate.error_table(validate.run_all()).set_index("source")
+
+
+@pytest.mark.parametrize("source", sorted(REACHED))
+def test_error_does_not_regress(table, source):
+    med, p90, rho = REACHED[source]
+    row = table.loc[source]
+    assert row["median_abs_err"] <= med + MARGIN, row
+    assert row["p90_abs_err"] <= p90 + MARGIN, row
+    if rho is not None:
+        assert row["spearman_within_model"] >= rho - RHO_MARGIN, row
+
+
+def test_every_source_present(table):
+    assert set(REACHED) <= set(table.index)
+    assert table.loc["vtrain_single", "rows"] == 1440 and table.loc["vtrain_multi", "rows"] == 109
+
+
+def test_markdown_table_lists_every_source(table):
+    import validate
+
+    md = validate.markdown(table.reset_index())
+    assert md.count("\n") == len(table) + 1 and all(s in md for s in REACHED)
