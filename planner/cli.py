@@ -88,10 +88,12 @@ def estimate(
 
         job, cat, prof = _load(job_path, catalog, profile)
         res = estimate_job(job, cat, prof)
+        camp = _campaign_for(job, cat, res["cost"]["hours"], res["cost"]["cost_ondemand_usd"] or 0.0)
         if as_json:
-            out.print_json(json.dumps(res, default=float))
+            out.print_json(json.dumps({**res, **({"campaign": camp} if camp else {})}, default=float))
         else:
             render_estimate(out, res)
+            _render_campaign(camp)
     _run(go)
 
 
@@ -117,6 +119,17 @@ def recommend(
             if objective not in ("cost", "time", "tokens_per_dollar"):
                 raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
             job.constraints.objective = objective
+        if job.tabular is not None:  # a non-neural workload: CPU and GPU instances alike
+            from planner.tabular import plan_tabular, render_tabular
+
+            res = plan_tabular(job, cat)
+            camp = _campaign_for(job, cat, res["best"]["hours"], res["best"]["cost_usd"])
+            if as_json:
+                out.print_json(json.dumps({**res, **({"campaign": camp} if camp else {})}, default=float))
+            else:
+                render_tabular(out, res, top)
+                _render_campaign(camp)
+            return
         res = do_recommend(job, cat, prof, top=top, simulate=not no_simulate)
         if csv_path is not None:
             _write_atomic(csv_path, res["table"].to_csv(index=False))
@@ -126,12 +139,37 @@ def recommend(
             text = emit_launch_spec(job, res["best"], emit)
             sys.stdout.write(text)  # verbatim: rich would wrap long command lines
             return
+        camp = _campaign_for(job, cat, res["best"]["cost"]["hours"], _cost_of_best(res))
         if as_json:
             payload = {k: v for k, v in res.items() if k != "table"}
+            if camp:
+                payload["campaign"] = camp
             out.print_json(json.dumps(payload, default=float))
         else:
             render_recommendation(out, res, top)
+            _render_campaign(camp)
     _run(go)
+
+
+def _cost_of_best(res: dict) -> float:
+    c = res["best"]["cost"]
+    return (c["cost_spot_usd"] if res.get("spot") else c["cost_ondemand_usd"]) or 0.0
+
+
+def _campaign_for(job, cat, train_hours: float, train_usd: float):
+    """The preprocessing-tax comparison when the job has a ``campaign`` section (planner/campaign.py)."""
+    if job.campaign is None:
+        return None
+    from planner.campaign import plan_campaign
+
+    return plan_campaign(job, {"hours": train_hours, "usd": train_usd}, cat)
+
+
+def _render_campaign(camp):
+    if camp:
+        from planner.campaign import render_campaign
+
+        render_campaign(out, camp)
 
 
 @app.command()

@@ -1,0 +1,291 @@
+"""Right compute for tabular work: a gradient-boosting job planned on CPU and GPU instances alike,
+chosen by $ and time — ``planner recommend job.yaml`` when the job has a ``tabular`` section.
+
+    tabular:
+      library: xgboost
+      rows: 2.0e6
+      features: 50
+      trees: 500            # boosting rounds (the cap)
+      depth: 8
+      early_stopping: {patience: 50, best_iteration: [150, 350]}   # optional
+      runs: 1               # e.g. hyper-parameter trials, each a full training
+
+**CPU time** comes from a measured profile (``calibration/gbdt.py``, shipped as
+``calibration/profiles/gbdt-cpu.json``): one-thread seconds per tree
+``a x rows x features x depth + b x rows + e x features x bins x 2^depth + c`` and per quantile sketch ``s x rows x features``
+(cost model: Chen & Guestrin 2016 §4.1, O(K d ||x||_0) for K trees of depth d), divided by the
+Amdahl speedup ``1 / ((1 - p) + p / cores)`` with the measured parallel fraction ``p``. Cores =
+vCPUs / 2: cloud x86 vCPUs are hyper-threads (AWS, GCP and Azure document 2 vCPUs per physical
+core), and histogram building gains little from the second thread of a core.
+
+**GPU time** — no GPU was measured here, so it is a clearly labelled *prior*: XGBoost's GPU docs
+("XGBoost GPU Support", Benchmarks: 1,000,000 rows x 50 columns, 0.75 train split, 500 rounds,
+``gpu_hist`` 13.87 s on a Pascal Titan X; default depth 6) give
+750,000 x 50 x 6 x 500 / 13.87 s = 8.1e9 row x feature x level updates per second. Histogram
+building on GPU is bound by memory traffic and atomics, so the prior scales it by HBM bandwidth
+(Titan X Pascal: 480 GB/s). XGBoost trains on one GPU per process (multi-GPU needs Dask), so only
+one-GPU NVIDIA instances are candidates unless ``constraints.instances`` names others.
+
+**Cost** = billed hours x price, billed per second with a 60 s minimum per run (AWS, GCP), so a
+short job costs at least a minute of the instance: small jobs go to the cheapest instance. A measured rate
+replaces either prior: ``measured_rows_per_s: {cpu_per_core: R, gpu: R}`` in rows x trees per
+second at the job's features and depth.
+
+**Memory**: the raw float32 matrix (4 B per cell) plus the quantised matrix (1 B per cell at
+max_bin <= 256) and gradient pairs (8 B per row) in host RAM; on GPU the quantised (ELLPACK)
+matrix and gradients in GPU memory.
+
+**Early stopping** (XGBoost ``early_stopping_rounds``): training stops ``patience`` rounds after
+the best validation round, so a run trains ``min(trees, best_iteration + 1 + patience)`` trees
+(checked against a real run in tests/test_tabular.py). When the best round is uncertain, give a
+range ``[lo, hi]``: it is taken as uniform over that range and the expected trees trained is the
+mean of ``min(trees, b + 1 + patience)`` over it.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from planner.errors import InfeasibleError, InputError
+
+PROFILE_PATH = Path(__file__).resolve().parents[1] / "calibration" / "profiles" / "gbdt-cpu.json"
+GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
+GPU_PRIOR_HBM = 480e9  # Titan X Pascal HBM bytes/s
+GPU_PRIOR_SOURCE = ("prior: XGBoost docs 'XGBoost GPU Support' benchmark (1M x 50, 500 rounds, gpu_hist "
+                    "13.87 s on Titan X Pascal), scaled by HBM bandwidth")
+VCPUS_PER_CORE = 2
+#: thread scaling used when the profile's own measurement cannot be extrapolated (fewer than
+#: MIN_THREADS_MEASURED threads, or a speedup under 1.3x: a shared or SMT-sibling machine).
+#: Prior: Amdahl p = 0.95 capped at 16 cores — XGBoost hist stops getting faster beyond ~16 cores
+#: (kezhaozhang.github.io/2022/06/16/xgboost-gpu.html: 270k x 77 and 1M x 200 regressions on a
+#: 36-core Xeon W-2295 are fastest at 16 cores); p itself is an assumption, not a measurement.
+PRIOR_PARALLEL_FRACTION = 0.95
+PRIOR_MAX_CORES = 16
+MIN_THREADS_MEASURED = 4
+BYTES_RAW, BYTES_BIN, BYTES_GRAD = 4.0, 1.0, 8.0
+#: billed minimum per instance start: AWS EC2 and GCP Compute Engine bill per second with a
+#: 60-second minimum (aws.amazon.com/ec2/pricing/on-demand, cloud.google.com/compute/vm-instance-pricing)
+MIN_BILLED_S = 60.0
+
+
+class EarlyStopping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    patience: int = Field(gt=0, le=1_000_000)
+    best_iteration: Union[float, list[float]]  # 0-based round of the best validation score, or [lo, hi]
+
+    @model_validator(mode="after")
+    def _range(self):
+        b = self.best_iteration
+        if isinstance(b, list):
+            if len(b) != 2 or not (0 <= b[0] <= b[1]):
+                raise ValueError("best_iteration: give one round or a range [lo, hi] with 0 <= lo <= hi")
+        elif b < 0:
+            raise ValueError("best_iteration: must be >= 0")
+        return self
+
+
+class MeasuredRates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cpu_per_core: Optional[float] = Field(None, gt=0)  # rows x trees per second on one core
+    gpu: Optional[float] = Field(None, gt=0)  # rows x trees per second on one GPU
+
+
+class TabularSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    library: Literal["xgboost"] = "xgboost"
+    rows: float = Field(gt=0, le=1e12)
+    features: int = Field(gt=0, le=1_000_000)
+    trees: int = Field(gt=0, le=1_000_000)
+    depth: int = Field(6, gt=0, le=32)
+    max_bin: int = Field(256, gt=1, le=256)
+    runs: int = Field(1, gt=0, le=1_000_000)
+    early_stopping: Optional[EarlyStopping] = None
+    measured_rows_per_s: Optional[MeasuredRates] = None
+
+
+def parse_tabular(raw: dict) -> TabularSpec:
+    """Validate the job's ``tabular`` section (one-line errors naming the field)."""
+    from planner.spec import _first_error
+
+    try:
+        return TabularSpec.model_validate(raw)
+    except ValidationError as e:
+        raise _first_error(e, "tabular") from None
+
+
+def load_gbdt_profile(path: Path | None = None) -> dict:
+    from planner.errors import read_json_object
+
+    return read_json_object(path or PROFILE_PATH, "tabular.profile")
+
+
+def expected_trees(spec: TabularSpec) -> float:
+    """Trees actually trained per run under the patience rule (see module docstring)."""
+    es = spec.early_stopping
+    if es is None:
+        return float(spec.trees)
+    b = es.best_iteration
+    grid = np.linspace(b[0], b[1], 1001) if isinstance(b, list) else np.array([float(b)])
+    return float(np.mean(np.minimum(spec.trees, grid + 1 + es.patience)))
+
+
+def amdahl(p: float, n):
+    return 1.0 / ((1.0 - p) + p / np.asarray(n, dtype=np.float64))
+
+
+def cpu_seconds(spec: TabularSpec, prof: dict, vcpus, trees: float):
+    """Training seconds on ``vcpus`` (vectorised): sketch + trees x per-tree, / Amdahl speedup."""
+    cores = np.maximum(np.asarray(vcpus, dtype=np.float64) / VCPUS_PER_CORE, 1.0)
+    m = spec.measured_rows_per_s
+    if m is not None and m.cpu_per_core:
+        return spec.rows * trees / (m.cpu_per_core * cores), "measured (user: cpu_per_core, linear in cores)"
+    R, F, D = spec.rows, spec.features, spec.depth
+    from calibration.gbdt import predict_tree_s  # the cost model, written once
+
+    t_tree = float(predict_tree_s(prof, R, F, D))
+    t_sketch = prof["s_sketch_s_per_row_feature"] * R * F
+    p, cap, how = scaling(prof)
+    sp = amdahl(p, np.minimum(cores, cap))
+    return (t_sketch + trees * t_tree) / sp, (f"measured 1-thread rate: calibration/gbdt.py (xgboost {prof['library_version']}, "
+                                              f"{prof['measured_at']}); thread scaling: {how}")
+
+
+def scaling(prof: dict) -> tuple[float, float, str]:
+    """(parallel fraction, core cap, description): measured when the profile can support it."""
+    n, s = prof.get("threads_measured", 1), prof.get("speedup_at_threads", 1.0)
+    if n >= MIN_THREADS_MEASURED and s >= 1.3:
+        return prof["parallel_fraction"], math.inf, f"measured Amdahl p={prof['parallel_fraction']:.2f} on {n} threads"
+    return (PRIOR_PARALLEL_FRACTION, PRIOR_MAX_CORES,
+            f"prior Amdahl p={PRIOR_PARALLEL_FRACTION}, capped at {PRIOR_MAX_CORES} cores (profile measured "
+            f"{s:.2f}x on {n} threads: too few to extrapolate)")
+
+
+def gpu_seconds(spec: TabularSpec, hbm_bw, trees: float):
+    m = spec.measured_rows_per_s
+    if m is not None and m.gpu:
+        return np.full(np.shape(hbm_bw), spec.rows * trees / m.gpu), "measured (user: gpu)"
+    rate = GPU_PRIOR_RATE * np.asarray(hbm_bw, dtype=np.float64) / GPU_PRIOR_HBM
+    return spec.rows * spec.features * spec.depth * trees / rate, GPU_PRIOR_SOURCE
+
+
+def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> dict:
+    """Every catalog instance (CPU-only and one-GPU) with time, $ and memory fit; ranked."""
+    from hardware_catalog import load_catalog
+
+    spec = parse_tabular(job.tabular)
+    cat = catalog or load_catalog()
+    prof = load_gbdt_profile(profile_path)
+    con = job.constraints
+    insts = cat.instances_for(clouds=con.clouds, spot=con.spot, gpu_only=False)
+    if con.instances:
+        wanted = {cat.instance(n).key for n in con.instances}
+        insts = [i for i in insts if i.key in wanted]
+    else:
+        insts = [i for i in insts if not i.is_gpu or i.gpu_count == 1]  # xgboost uses one GPU
+    # XGBoost's GPU backend is CUDA: no TPUs; AMD (ROCm) builds are not the release wheels
+    insts = [i for i in insts if not i.is_gpu or i.gpu.vendor == "NVIDIA"]
+    if con.regions:
+        insts = [i for i in insts if i.region in con.regions]
+    if not insts:
+        raise InputError("constraints", "no instance in the catalog matches the constraints")
+    trees = expected_trees(spec)
+    cells = spec.rows * spec.features
+    host_need = cells * (BYTES_RAW + BYTES_BIN) + spec.rows * BYTES_GRAD
+    gpu_need = cells * BYTES_BIN + spec.rows * BYTES_GRAD
+    rows = []
+    cpu = [i for i in insts if not i.is_gpu]
+    gpu = [i for i in insts if i.is_gpu]
+    if cpu:
+        secs, src = cpu_seconds(spec, prof, [i.vcpus or 1 for i in cpu], trees)
+        for i, s in zip(cpu, np.atleast_1d(secs)):
+            rows.append(_row(i, "cpu", float(s), src, host_need, None, spec, con.spot))
+    if gpu:
+        secs, src = gpu_seconds(spec, [i.gpu.hbm_bw for i in gpu], trees)
+        for i, s in zip(gpu, np.atleast_1d(secs)):
+            rows.append(_row(i, "gpu", float(s), src, host_need, gpu_need, spec, con.spot))
+    ok = [r for r in rows if r["fits"]]
+    if not ok:
+        raise InfeasibleError("tabular.rows", f"the data ({host_need / 2**30:.1f} GiB in RAM) fits no instance")
+    if con.deadline_hours is not None:
+        ok = [r for r in ok if r["hours"] <= con.deadline_hours] or _none(ok, "constraints.deadline_hours", "hours", con.deadline_hours)
+    if con.budget_usd is not None:
+        ok = [r for r in ok if r["cost_usd"] <= con.budget_usd] or _none(ok, "constraints.budget_usd", "cost_usd", con.budget_usd)
+    key = (lambda r: (r["hours"], r["cost_usd"])) if con.objective == "time" else (lambda r: (r["cost_usd"], r["hours"]))
+    ok.sort(key=key)
+    best = ok[0]
+    fastest = min(ok, key=lambda r: r["hours"])
+    best_other = next((r for r in ok if r["kind"] != best["kind"]), None)
+    why = f"{best['instance']} ({best['kind'].upper()}): {_fmt_h(best['hours'])} for {_usd(best['cost_usd'])}"
+    if best_other:
+        why += (f"; best {best_other['kind'].upper()} option {best_other['instance']} takes {_fmt_h(best_other['hours'])} "
+                f"for {_usd(best_other['cost_usd'])} ({best_other['cost_usd'] / best['cost_usd'] - 1:+.0%} cost)")
+    if fastest is not best:
+        why += f"; fastest is {fastest['instance']} ({_fmt_h(fastest['hours'])}, {_usd(fastest['cost_usd'])})"
+    return dict(
+        kind="tabular", library=spec.library, rows=spec.rows, features=spec.features, trees_cap=spec.trees,
+        depth=spec.depth, runs=spec.runs, trees_expected=trees, trees_saved_by_early_stopping=spec.trees - trees,
+        objective=con.objective, best=best, why=why, ranked=ok,
+        rejected=[r for r in rows if not r["fits"]],
+        memory_host_gib=host_need / 2**30, memory_gpu_gib=gpu_need / 2**30,
+        cpu_rate_source=next((r["rate_source"] for r in rows if r["kind"] == "cpu"), None),
+        gpu_rate_source=next((r["rate_source"] for r in rows if r["kind"] == "gpu"), None),
+        assumptions=[f"CPU cores = vCPUs / {VCPUS_PER_CORE} (hyper-threads); per-core speed as on the calibration machine",
+                     f"billing per second with a {MIN_BILLED_S:.0f} s minimum per run; instance start-up and "
+                     "data loading from storage not included"],
+    )
+
+
+def _none(rows, field, key, limit):
+    best = min(rows, key=lambda r: r[key])
+    raise InfeasibleError(field, f"no instance meets {limit:g}; nearest: {best['instance']} with {key}={best[key]:.3g}")
+
+
+def _usd(x: float) -> str:
+    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def _fmt_h(h: float) -> str:
+    return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
+
+
+def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> dict:
+    price = inst.price(spot) or inst.price_ondemand
+    fits_host = inst.ram_bytes is None or host_need <= inst.ram_bytes
+    fits_gpu = gpu_need is None or gpu_need <= inst.gpu.memory_bytes
+    hours = seconds * spec.runs / 3600.0
+    billed_h = spec.runs * max(seconds, MIN_BILLED_S) / 3600.0
+    reason = None if fits_host and fits_gpu else (
+        f"needs {host_need / 2**30:.1f} GiB RAM, has {inst.ram_bytes / 2**30:.0f}" if not fits_host
+        else f"needs {gpu_need / 2**30:.1f} GiB GPU memory, has {inst.gpu.memory_bytes / 2**30:.0f}")
+    return dict(instance=inst.key, kind=kind, vcpus=inst.vcpus, gpu=inst.gpu.name if inst.is_gpu else None,
+                ram_gib=inst.ram_bytes / 2**30 if inst.ram_bytes else None, price_usd_hr=price,
+                seconds_per_run=seconds, hours=hours, cost_usd=billed_h * price, fits=fits_host and fits_gpu,
+                reason=reason, rate_source=src)
+
+
+def render_tabular(con, res: dict, top: int = 10) -> None:
+    from rich.table import Table
+
+    con.print(f"[bold]{res['library']}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
+              f"{res['trees_expected']:.0f} trees expected of {res['trees_cap']} "
+              f"({res['trees_saved_by_early_stopping']:.0f} saved by early stopping), {res['runs']} run(s); "
+              f"data {res['memory_host_gib']:.2f} GiB in RAM")
+    t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}")
+    for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
+        t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
+    for i, r in enumerate(res["ranked"][:top], 1):
+        t.add_row(str(i), r["instance"], r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
+                  f"{r['price_usd_hr']:.3f}", _fmt_h(r["hours"]), _usd(r["cost_usd"]))
+    con.print(t)
+    con.print(f"[bold green]recommended:[/] {res['why']}")
+    con.print(f"[dim]CPU rate: {res['cpu_rate_source']}[/]")
+    con.print(f"[dim]GPU rate: {res['gpu_rate_source']}[/]")
+    for r in res["rejected"][:5]:
+        con.print(f"[dim]does not fit: {r['instance']}: {r['reason']}[/]")
+    for a in res["assumptions"]:
+        con.print(f"[dim]assumed: {a}[/]")
