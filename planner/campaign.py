@@ -1,0 +1,164 @@
+"""The preprocessing tax: a campaign of experiments, each an expensive preprocessing stage then
+training — re-run the preprocessing every time, or cache its artifact keyed by a hash of the
+inputs and the transformation code. Shown by ``planner recommend``/``estimate`` when the job has
+a ``campaign`` section.
+
+    campaign:
+      experiments_per_week: 10
+      weeks: 4
+      preprocess: {hours: 6, instance: aws:c7i.16xlarge, nodes: 1, output_gb: 400}
+      cache: true
+      invalidation_rate: 0.15      # share of experiments that change inputs or preprocessing code
+      train: {hours: 3, usd: 120}  # per experiment; or taken from the job's recommended plan
+
+**Cache key** = hash(transformation code, its parameters, the input manifest — object-store ETags
+or file sizes + mtimes). Hashing the manifest rather than the bytes makes the key free to compute;
+any change of code, parameters or inputs gives a new key (a miss), which ``invalidation_rate``
+counts. The first experiment always misses.
+
+Per campaign of E = experiments_per_week x weeks experiments with invalidation rate q:
+
+    preprocess runs       = E                        (no cache)
+                          = 1 + q (E - 1)            (cache: expected misses)
+    hit cost / time       = output_gb / read_gbps    (fetch the artifact; ``fetch_gbps``, default
+                                                      the instance's network bandwidth or 10 Gb/s)
+    storage $             = versions x output_gb x $/GB-month x months the versions are kept
+                            (every version kept to the end: an upper bound)
+    iteration gap         = preprocess-or-fetch + train  (wall time from a change to its result)
+    experiments per week  = min(requested, 168 h / gap)  when experiments run one after another
+
+Storage price default: S3 Standard, $0.023 per GB-month (aws.amazon.com/s3/pricing, first 50 TB,
+us-east-1) — override with ``storage_usd_per_gb_month``.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from planner.errors import InputError
+
+S3_STANDARD_USD_PER_GB_MONTH = 0.023
+HOURS_PER_WEEK = 168.0
+WEEKS_PER_MONTH = 52.0 / 12.0
+DEFAULT_FETCH_GBPS = 10.0
+
+
+class PreprocessSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hours: float = Field(gt=0, le=1e5)
+    instance: Optional[str] = None  # catalog instance; its price and network are used
+    nodes: int = Field(1, gt=0, le=100_000)
+    usd_per_hour: Optional[float] = Field(None, gt=0, le=1e6)  # per node, overrides the catalog
+    output_gb: float = Field(100.0, ge=0, le=1e9)  # artifact size
+
+
+class TrainPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hours: float = Field(gt=0, le=1e6)
+    usd: float = Field(ge=0, le=1e10)
+
+
+class CampaignSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    experiments_per_week: float = Field(gt=0, le=10_000)
+    weeks: float = Field(1.0, gt=0, le=520)
+    preprocess: PreprocessSpec
+    cache: bool = True
+    invalidation_rate: float = Field(0.0, ge=0, le=1)
+    storage_usd_per_gb_month: float = Field(S3_STANDARD_USD_PER_GB_MONTH, ge=0, le=100)
+    fetch_gbps: Optional[float] = Field(None, gt=0, le=1e5)
+    train: Optional[TrainPart] = None
+
+
+def parse_campaign(raw: dict) -> CampaignSpec:
+    from planner.spec import _first_error
+
+    try:
+        return CampaignSpec.model_validate(raw)
+    except ValidationError as e:
+        raise _first_error(e, "campaign") from None
+
+
+def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
+    """Compare no-cache and cache over the campaign. ``train`` = {hours, usd} per experiment from
+    the job's recommended plan, unless ``campaign.train`` gives it."""
+    from hardware_catalog import load_catalog
+
+    c = parse_campaign(job.campaign)
+    pp = c.preprocess
+    tr = c.train.model_dump() if c.train else train
+    if tr is None:
+        raise InputError("campaign.train", "give {hours, usd} per experiment (the job has no training plan to take it from)")
+    price, net_gbps = pp.usd_per_hour, None
+    if pp.instance:
+        inst = (catalog or load_catalog()).instance(pp.instance)
+        price = price or inst.price_ondemand
+        net_gbps = inst.network_bw * 8 / 1e9 if inst.network_bw else None
+    if price is None:
+        raise InputError("campaign.preprocess.instance", "name an instance or give usd_per_hour")
+    fetch_gbps = c.fetch_gbps or net_gbps or DEFAULT_FETCH_GBPS
+    pre_usd = pp.hours * pp.nodes * price
+    fetch_h = pp.output_gb * 8 / fetch_gbps / 3600.0
+    fetch_usd = fetch_h * pp.nodes * price  # the stage's nodes wait while the artifact arrives
+    E = c.experiments_per_week * c.weeks
+    months = c.weeks / WEEKS_PER_MONTH
+    q = c.invalidation_rate
+
+    def scenario(cache: bool) -> dict:
+        misses = 1 + q * (E - 1) if cache else E
+        hits = E - misses
+        storage = misses * pp.output_gb * c.storage_usd_per_gb_month * months if cache else 0.0
+        p_miss = misses / E
+        gap = (p_miss * pp.hours + (1 - p_miss) * fetch_h if cache else pp.hours) + tr["hours"]
+        cost = misses * pre_usd + hits * fetch_usd + storage + E * tr["usd"]
+        return dict(preprocess_runs=misses, cache_hits=hits, storage_usd=storage, cost_usd=cost,
+                    preprocess_usd=misses * pre_usd + hits * fetch_usd, train_usd=E * tr["usd"],
+                    iteration_gap_hours=gap, experiments_per_week_max=HOURS_PER_WEEK / gap,
+                    experiments_per_week=min(c.experiments_per_week, HOURS_PER_WEEK / gap),
+                    wall_hours_serial=E * gap)
+
+    no, yes = scenario(False), scenario(True)
+    # cumulative cost after k experiments (expected), k = 1..E: where caching starts to win
+    k = np.arange(1, int(np.ceil(E)) + 1, dtype=np.float64)
+    cum_no = k * (pre_usd + tr["usd"])
+    miss_k = 1 + q * (k - 1)
+    # storage accrues per version for the rest of the campaign: charge it up front (upper bound)
+    cum_yes = miss_k * pre_usd + (k - miss_k) * fetch_usd + miss_k * pp.output_gb * c.storage_usd_per_gb_month * months + k * tr["usd"]
+    wins = np.flatnonzero(cum_yes < cum_no)
+    chosen = yes if c.cache else no
+    return dict(
+        experiments=E, weeks=c.weeks, invalidation_rate=q, preprocess_hours=pp.hours, preprocess_usd=pre_usd,
+        fetch_hours=fetch_h, fetch_usd=fetch_usd, train_hours=tr["hours"], train_usd=tr["usd"],
+        no_cache=no, cache=yes, chosen="cache" if c.cache else "no_cache",
+        cache_wins_from_experiment=int(k[wins[0]]) if len(wins) else None,
+        cumulative=dict(experiments=k.tolist(), no_cache_usd=cum_no.tolist(), cache_usd=cum_yes.tolist()),
+        savings_usd=no["cost_usd"] - yes["cost_usd"], chosen_plan=chosen,
+        sources=dict(storage=f"${c.storage_usd_per_gb_month}/GB-month"
+                     + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)"),
+                     fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)")),
+    )
+
+
+def render_campaign(con, res: dict) -> None:
+    from rich.table import Table
+
+    from planner.render import fmt_time, fmt_usd
+
+    t = Table(title=f"preprocessing tax: {res['experiments']:g} experiments over {res['weeks']:g} week(s), "
+                    f"invalidation rate {res['invalidation_rate']:.0%}")
+    for col in ("strategy", "preprocess runs", "iteration gap", "experiments/week", "preprocess $", "storage $", "train $", "total $"):
+        t.add_column(col, justify="left" if col == "strategy" else "right")
+    for name, key in (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache")):
+        s = res[key]
+        t.add_row(name, f"{s['preprocess_runs']:.1f}", fmt_time(s["iteration_gap_hours"] * 3600),
+                  f"{s['experiments_per_week']:.1f} (max {s['experiments_per_week_max']:.1f})",
+                  fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"]))
+    con.print(t)
+    w = res["cache_wins_from_experiment"]
+    con.print(f"caching saves {fmt_usd(res['savings_usd'])} over the campaign"
+              + (f" and wins from experiment {w} on" if w else " — it never pays off here")
+              + f"; a hit fetches the artifact in {fmt_time(res['fetch_hours'] * 3600)} instead of "
+              f"{fmt_time(res['preprocess_hours'] * 3600)} of preprocessing")
+    con.print(f"[dim]storage {res['sources']['storage']}; artifact fetch at {res['sources']['fetch']}[/]")
