@@ -141,6 +141,27 @@ def published(cat) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def resnet50(cat) -> pd.DataFrame:
+    """NVIDIA DeepLearningExamples ResNet-50 v1.5 (PyTorch, AMP, DGX A100 80GB) images/s ->
+    seconds per step of batch-per-GPU x GPUs images (the generic-model time law)."""
+    from planner.presets import PRESETS
+
+    d = pd.read_csv(DATA / "resnet50_dle.csv")
+    model = ModelSpec(**PRESETS["resnet50"])
+    rows = []
+    for r in d.itertuples():
+        hw = hw_option(cat, r.gpu, 8, 200.0 * 8)
+        gb = int(r.batch_per_gpu) * int(r.gpus)
+        tr = TrainingSpec(seq_len=1, global_batch=gb, micro_batch=int(r.batch_per_gpu), precision=r.precision,
+                          weights="amp", optimizer="sgd_momentum", recompute="none")
+        row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.gpus), vpp=1, zero=0, mb=int(r.batch_per_gpu), rc=0, sp=False,
+                                 schedule=0)])
+        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
+        rows.append(dict(source="resnet50 A100 (DLE)", model="resnet50", gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
+                         mb=int(r.batch_per_gpu), measured_s=gb / r.images_per_s, predicted_s=p))
+    return pd.DataFrame(rows)
+
+
 def spearman(a, b) -> float:
     if len(a) < 3:
         return np.nan
@@ -166,7 +187,7 @@ def error_table(df: pd.DataFrame) -> pd.DataFrame:
 
 def run_all() -> pd.DataFrame:
     cat = load_catalog()
-    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat)], ignore_index=True)
+    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat)], ignore_index=True)
 
 
 def markdown(tab: pd.DataFrame) -> str:
