@@ -369,19 +369,23 @@ def render_serving(con, res: dict, top: int = 12) -> None:
 
     t = res["targets"]
     realtime = res["mode"] == "realtime"
-    head = (f"{res['model']}: {res['params'] / 1e9:.1f}B params, weights {res['weights_gib']:.1f} GiB in {res['precision']}"
+    n = res["params"]
+    head = (f"{res['model']}: {n / 1e9:.1f}B" if n >= 1e9 else f"{res['model']}: {n / 1e6:.1f}M") + (
+            f" params, weights {res['weights_gib']:.2f} GiB in {res['precision']}"
             + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
-    goal = (f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
-            f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if realtime else
+    llm = res.get("kv_bytes_per_token") is not None
+    goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
+             f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
+             f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
             f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
     con.print(f"[bold]{head}[/]\n{goal}")
     tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
-    cols = ["#", "hardware", "TP", "batch", "TPOT ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
+    cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
             "$/h", "$/1M req", "$/1M req batch"]
     for c in cols:
         tab.add_column(c, justify="left" if c == "hardware" else "right")
     for i, r in enumerate(res["options"][:top], 1):
-        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"]), f"{r['tpot_ms']:.1f}",
+        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
                     f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
                     f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
                     fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
