@@ -202,7 +202,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     ranked = [_full_row(job, opts, batches, r, cat, con.spot) for r in shown.itertuples()]
     sim_note = None
     if simulate and job.data is not None:
-        ranked, sim_note = _rerank_with_simulator(job, ranked, objective)
+        ranked, sim_note = _rerank_with_simulator(job, ranked, objective, cat, con.spot)
         if sim_note:
             notes.append(sim_note)
     best = ranked[0]
@@ -270,39 +270,56 @@ def _why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot:
     return why
 
 
-def _rerank_with_simulator(job, ranked, objective):
-    """Re-rank the top rows by simulated step time when the job has a data pipeline."""
-    try:
-        from planner.simulate import SimConfig, simulate
-    except ImportError:
-        return ranked, None
+def _rerank_with_simulator(job, ranked, objective, catalog=None, spot=False, steps=300):
+    """Re-rank the shown rows by simulated step time when the job has a data pipeline.
+
+    Each row is simulated (planner.simulate, steady state after the loaders' warm-up); when the
+    simulated step is longer than the analytic one, its step time, throughput, MFU and cost are
+    recomputed from the simulated step, ``breakdown_s["data_stall"]`` holds the difference and
+    ``simulated`` a summary. A row whose GPUs wait for data (batches not ready, or host-to-device
+    copies on the critical path) more than 5% of the step says so in ``bottleneck``."""
+    from planner.cost import cost_summary
+    from planner.simulate import SimConfig, simulate
+
     data_bound = []
     for r in ranked:
-        cfg = SimConfig.from_detail(r["detail"], job)
-        res = simulate(cfg, steps=200, seed=0).to_dict()
-        sim_step = float(res.get("step_time_mean_s") or res.get("step_time", {}).get("mean") or r["step_time_s"])
-        stall = max(sim_step - r["step_time_s"], 0.0)
-        r["simulated"] = res
-        if stall > 0:
-            scale = sim_step / r["step_time_s"]
-            r["breakdown_s"]["data_stall"] = stall
+        res = simulate(SimConfig.from_estimate(r, job), steps=steps, seed=0)
+        sim_step = res.steady_step_time_s or res.step_time_s["mean"]
+        wait = res.data.get("steady_data_wait_share")
+        wait = res.data["data_wait_share"] if wait is None else wait
+        analytic = r["step_time_s"]
+        r["simulated"] = dict(step_time_s=sim_step, analytic_step_time_s=analytic, data_wait_share=wait,
+                              gpu_busy_share=res.gpu_busy_share, samples_per_s=res.steady_samples_per_s or res.samples_per_s,
+                              steps=steps, seed=0)
+        if sim_step > analytic * (1 + 1e-9):
+            scale = sim_step / analytic
+            r["breakdown_s"]["data_stall"] = sim_step - analytic
             r["step_time_s"] = sim_step
-            r["tokens_per_s"] /= scale
-            r["tokens_per_s_per_gpu"] /= scale
-            r["mfu"] /= scale
-            r["hfu"] /= scale
-            for k in ("hours", "days", "gpu_hours"):
-                r["cost"][k] *= scale
-            for k in ("cost_ondemand_usd", "cost_spot_usd", "usd_per_million_tokens"):
-                if r["cost"].get(k):
-                    r["cost"][k] *= scale
-            if stall / sim_step > 0.05:
-                data_bound.append(r)
-                r["bottleneck"] = (f"data pipeline: the GPUs wait for data {stall / sim_step:.0%} of the step "
-                                   f"(simulated) — more loader workers/vCPUs, caching or sharding help; more GPUs do not")
-    key = (lambda r: r["cost"]["hours"]) if objective == "time" else (lambda r: (r["cost"]["cost_ondemand_usd"] or np.inf))
+            for k in ("tokens_per_s", "tokens_per_s_per_gpu", "mfu", "hfu"):
+                r[k] /= scale
+            hw = r["hardware"]
+            r["cost"] = cost_summary(job, sim_step, hw["nodes"], hw["gpus_per_node"], hw["price_ondemand_usd_hr"],
+                                     hw["price_spot_usd_hr"], catalog, hw["gpu"])
+        if wait > 0.05:
+            data_bound.append(r)
+            r["bottleneck"] = (f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
+                               f"analytic compute-bound step {analytic * 1e3:.3g} ms, simulated {sim_step * 1e3:.3g} ms)"
+                               " — more loader workers/vCPUs, caching, sharding or filtering help; more GPUs do not")
+
+    def key(r):
+        c = r["cost"]
+        if objective == "time":
+            return (c["hours"],)
+        usd = c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+        if objective == "tokens_per_dollar":
+            return (usd / c["tokens"] if usd and c.get("tokens") else np.inf, c["hours"])
+        return (usd if usd is not None else np.inf, c["hours"])
+
     ranked = sorted(ranked, key=key)
     note = None
     if data_bound:
-        note = f"data, not compute, bounds {len(data_bound)} of the top {len(ranked)} plans (simulated)"
+        note = (f"data, not compute, is the bottleneck of {len(data_bound)} of the top {len(ranked)} plans "
+                "(simulated input pipeline); ranks and costs use the simulated step time")
+    elif ranked:
+        note = f"top {len(ranked)} plans re-checked with the simulator: the input pipeline keeps up"
     return ranked, note

@@ -10,6 +10,7 @@ plus a checkpoint) is the natural event:
   write; the background write time for an asynchronous one);
 * node failures arrive as a Poisson process of rate ``1 / mtbf_s`` (the job's MTBF: per-node MTBF
   divided by the node count), during work or a checkpoint pause (a restart is not interrupted);
+  between failures everything is deterministic, so the model has one event per failure;
 * a failure loses everything since the last durable checkpoint and costs ``restart_s`` before
   work resumes.
 
@@ -19,7 +20,7 @@ checkpoint interval", CACM 17(9)) with Daly's refinement ``sqrt(2 delta M) - del
 FGCS 22(3), Eq. 37 first-order form), delta the blocking checkpoint cost.
 
     >>> r = simulate_goodput(step_s=1.0, interval_steps=100, block_s=10, persist_s=0,
-    ...                      mtbf_s=float("inf"), restart_s=60, horizon_s=1e4)
+    ...                      mtbf_s=float("inf"), restart_s=60, horizon_s=1.1e4)
     >>> round(r["goodput"], 4)      # no failures: 100 s of work per 110 s
     0.9091
 """
@@ -36,47 +37,59 @@ def young_daly_interval_s(block_s: float, mtbf_s: float) -> float:
     return math.sqrt(2.0 * block_s * mtbf_s)
 
 
+def expected_goodput(interval_s: float, block_s: float, mtbf_s: float, restart_s: float) -> float:
+    """Closed-form goodput of the same model with blocking checkpoints (the test oracle).
+
+    A cycle of length ``c = tau + delta`` succeeds with probability ``p = exp(-c/M)``; each failed
+    attempt costs the time to the failure (mean ``M - c p/(1-p)`` given it is < c) plus ``R``, and
+    the number of failures before a success is geometric, so the expected time per cycle is
+    ``c + (1/p - 1)(M - c p/(1-p) + R) = (exp(c/M) - 1)(M + R)`` and goodput ``tau / that``
+    (the renewal argument of Daly 2006 §3, without failures during the restart)."""
+    c = interval_s + block_s
+    return interval_s / (math.expm1(c / mtbf_s) * (mtbf_s + restart_s))
+
+
 def simulate_goodput(step_s: float, interval_steps: int, block_s: float, persist_s: float,
                      mtbf_s: float, restart_s: float, horizon_s: float, seed: int = 0) -> dict:
-    """Run the segment-level model for ``horizon_s`` simulated seconds (see module docstring)."""
+    """Run the segment-level model for ``horizon_s`` simulated seconds (see module docstring).
+
+    One event per failure: between two failures the job runs identical cycles (a segment, then
+    its checkpoint pause), so how many cycles complete and how many checkpoints become durable
+    before the failure is counted exactly instead of simulated one by one. An asynchronous save
+    that is still persisting when the next one is due makes that one wait (as ``ckpt_pause`` in
+    the engine): the pause is ``max(block_s, persist_s - segment)``."""
     env = simpy.Environment()
     rng = np.random.default_rng(seed)
     seg = interval_steps * step_s
+    block = max(block_s, persist_s - seg)
+    cycle = seg + block
     st = {"useful": 0.0, "failures": 0, "lost_s": 0.0, "checkpoints": 0}
 
+    def done_in(t: float) -> tuple[float, int, int]:
+        """(work done, checkpoints completed, checkpoints durable) ``t`` seconds into a life."""
+        n = int(t // cycle)
+        work = n * seg + min(t - n * cycle, seg)
+        durable = int((t - persist_s) // cycle) if t >= persist_s else 0
+        return work, n, min(durable, n)
+
     def job():
-        durable_work = 0.0  # useful seconds protected by the last durable checkpoint
-        work = 0.0  # useful seconds done so far in this life (since the last restart)
-        pending = []  # (durable_at, work) of checkpoints still being persisted
-        next_fail = env.now + (rng.exponential(mtbf_s) if math.isfinite(mtbf_s) else math.inf)
         while env.now < horizon_s:
-            # one segment of work, then the checkpoint pause; a failure may cut either short
-            for dur, is_work in ((seg, True), (block_s, False)):
-                end = env.now + dur
-                while pending and pending[0][0] <= min(end, next_fail):
-                    durable_work = max(durable_work, pending.pop(0)[1])
-                if next_fail < end:  # failure inside this phase
-                    if is_work:
-                        work += next_fail - env.now
-                    yield env.timeout(next_fail - env.now)
-                    st["failures"] += 1
-                    st["lost_s"] += work - durable_work
-                    work = durable_work
-                    pending.clear()
-                    # the restart itself is not interrupted (restart_s << MTBF); the Poisson
-                    # process is memoryless, so the next failure is drawn from here
-                    yield env.timeout(restart_s)
-                    next_fail = env.now + rng.exponential(mtbf_s)
-                    break
-                yield env.timeout(dur)
-                if is_work:
-                    work += dur
-                else:
-                    st["checkpoints"] += 1
-                    pending.append((env.now + persist_s, work))
-            if env.now >= horizon_s:
-                break
-        st["useful"] = work  # work done by the horizon counts (it would be checkpointed next)
+            life = rng.exponential(mtbf_s) if math.isfinite(mtbf_s) else math.inf
+            if env.now + life >= horizon_s:  # the horizon comes first: all work so far counts
+                work, n, _ = done_in(horizon_s - env.now)
+                st["useful"] += work
+                st["checkpoints"] += n
+                yield env.timeout(horizon_s - env.now)
+                return
+            yield env.timeout(life)
+            work, n, durable = done_in(life)
+            st["failures"] += 1
+            st["checkpoints"] += n
+            st["useful"] += durable * seg
+            st["lost_s"] += work - durable * seg
+            # the restart itself is not interrupted (restart_s << MTBF); the Poisson process is
+            # memoryless, so the next failure is drawn from when work resumes
+            yield env.timeout(restart_s)
 
     env.process(job())
     env.run()
