@@ -113,24 +113,26 @@ def _cpu_seconds(pid: int) -> float:
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def calibrate_worker(ds: JpegDataset, batch: int, n_batches: int) -> dict:
+def calibrate_worker(ds: JpegDataset, batch: int, n_batches: int, workers: int = 1) -> dict:
     """CPU seconds per batch inside a DataLoader worker process and in the main process.
 
     A worker costs more than the same transform in-process (it collates into fresh shared memory:
     page faults, copies); the main process pays for receiving each batch. Measured on a
-    loader-only run with one worker and no consumer (DS-Analyzer's "prep rate" run,
-    data_pipeline.md §1.1) from /proc CPU counters — no timing of the coupled system is used."""
-    dl = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=1, drop_last=True,
+    loader-only run (no consumer: DS-Analyzer's "prep rate" run, data_pipeline.md §1.1) with the
+    same number of workers as the run it calibrates — vCPUs that are hyper-threads of one core
+    make each worker slower when both run (§1.6) — from /proc CPU counters. No timing of the
+    coupled loader + consumer system is used."""
+    dl = DataLoader(ds, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
                     prefetch_factor=2, persistent_workers=True)
     it = iter(_cycle(dl))
-    for _ in range(4):
+    for _ in range(2 * workers + 2):
         next(it)
-    pid = dl._iterator._workers[0].pid
-    w0, m0 = _cpu_seconds(pid), time.process_time()
+    pids = [w.pid for w in dl._iterator._workers]
+    w0, m0 = sum(_cpu_seconds(p) for p in pids), time.process_time()
     for _ in range(n_batches):
         next(it)
-    # the worker is prefetch_factor batches ahead at both reads, so the difference is n_batches'
-    w1, m1 = _cpu_seconds(pid), time.process_time()
+    # the workers are prefetch_factor batches ahead at both reads: the difference is n_batches'
+    w1, m1 = sum(_cpu_seconds(p) for p in pids), time.process_time()
     del it, dl
     return {"worker_batch_s": (w1 - w0) / n_batches, "main_batch_s": (m1 - m0) / n_batches}
 
@@ -208,7 +210,7 @@ def main(small: bool = False, out=print) -> list[dict]:
             # calibrate right before each run: the machine is shared and its load drifts
             cal = calibrate(ds, batch, n=60 if small else 200)
             if w:
-                cal.update(calibrate_worker(ds, batch, 20 if small else 60))
+                cal.update(calibrate_worker(ds, batch, 24 if small else 60, workers=w))
             out(f"workers={w} calibration: in-process {cal['decode_s'] * 1e3:.2f} ms/sample (one core, "
                 f"CV {cal['decode_cv']:.2f}), collate {cal['collate_s'] * 1e3:.2f} ms/batch"
                 + (f"; in a worker process {cal['worker_batch_s'] * 1e3:.2f} ms CPU/batch, main process "
