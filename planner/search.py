@@ -303,7 +303,7 @@ def _rerank_with_simulator(job, ranked, objective, catalog=None, spot=False, ste
         if wait > 0.05:
             data_bound.append(r)
             r["bottleneck"] = (f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
-                               f"analytic compute-bound step {analytic * 1e3:.3g} ms, simulated {sim_step * 1e3:.3g} ms)"
+                               f"analytic compute-bound step {analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)"
                                " — more loader workers/vCPUs, caching, sharding or filtering help; more GPUs do not")
 
     def key(r):

@@ -118,8 +118,9 @@ def format_answers(ans: dict):
                 line += (f" — more than the {have:g} vCPUs per GPU this machine has: cache decoded samples, "
                          "decode on the GPU (DALI/nvJPEG), or pick an instance with more vCPUs per GPU")
         else:
-            last = w["rows"][-1] if w["rows"] else {}
-            line = (f"loader workers: more workers stop helping at {last.get('workers')} per replica — "
+            top = max((r["samples_per_s"] for r in w["rows"]), default=0.0)
+            last = next((r for r in w["rows"] if r["samples_per_s"] >= 0.99 * top), {})
+            line = (f"loader workers: more workers stop helping beyond {last.get('workers')} per replica — "
                     f"the {w['bound']} binds at {last.get('samples_per_s', 0):,.0f} samples/s "
                     f"({last.get('share_of_gpu_bound', 0):.0%} of what the GPUs take); fix the data path "
                     f"(shards, cache, filtering) — more GPUs add cost, not throughput")
