@@ -125,10 +125,17 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     frames, batches = [], []
     evaluated = 0
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
+    too_big = []  # options whose single node already exceeds constraints.max_gpus
     for k, hw in enumerate(opts):
         if progress:
             progress(k, len(opts), hw.name)
-        c = space_for(job, hw)
+        try:
+            c = space_for(job, hw)
+        except InputError as e:
+            if e.field != "constraints.max_gpus":
+                raise
+            too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
+            continue
         evaluated += len(c)
         if len(c) == 0:
             continue
@@ -158,6 +165,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         batches.append(c)
     if progress:
         progress(len(opts), len(opts), "done")
+    if not frames and too_big and len(too_big) == len(opts):
+        raise too_big[0]
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint

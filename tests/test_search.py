@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from planner.errors import InfeasibleError
+from planner.errors import InfeasibleError, InputError
 from planner.search import pareto_mask, recommend
 from planner.spec import load_job, load_job_dict
 
@@ -93,3 +93,19 @@ def test_fixed_fields_are_respected(catalog):
     res = recommend(job, catalog, simulate=False)
     assert all(r["config"]["tp"] == 2 and r["config"]["pp"] == 1 for r in res["ranked"])
     assert all(r["hardware"]["name"] == "aws:p5.48xlarge" for r in res["ranked"])
+
+
+def test_max_gpus_skips_hardware_whose_one_node_is_too_big(catalog):
+    """A TPU pod slice of thousands of chips cannot be used under max_gpus=512; the search skips
+    it instead of failing, and a fixed cluster that is too big still names the field."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 4096, "global_batch": 512, "tokens": 1e11},
+                         "constraints": {"max_gpus": 512}})
+    res = recommend(job, catalog, top=3, simulate=False)
+    assert res["best"]["hardware"]["gpus"] <= 512
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
+                         "training": {"seq_len": 4096, "global_batch": 512, "tokens": 1e11},
+                         "constraints": {"max_gpus": 4}})
+    with pytest.raises(InputError) as e:
+        recommend(job, catalog, top=3, simulate=False)
+    assert e.value.field == "constraints.max_gpus"
