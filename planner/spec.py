@@ -247,6 +247,10 @@ class DataSpec(_Strict):
 class EvaluationSpec(_Strict):
     every_steps: int = Field(0, ge=0)  # 0 = no evaluation
     samples: float = Field(0, ge=0)  # evaluation set size in samples (sequences)
+    # tiered evaluation: a stratified holdout of this share of the set at most evaluations, and the
+    # full set every ``full_every``-th one (planner simulate compares it with full-set-every-time)
+    holdout_fraction: float = Field(0.1, gt=0, le=1)
+    full_every: int = Field(10, ge=1, le=1_000_000)
 
 
 class CheckpointSpec(_Strict):

@@ -232,6 +232,13 @@ def test_eval_tiering_saves_time():
     # evaluating more often costs a larger share
     more = A.eval_tiering(replace(cfg, evaluation=replace(cfg.evaluation, every_steps=20)), steps=400)
     assert more["eval_share_full"] > t["eval_share_full"]
+    # the job's tier (evaluation.holdout_fraction, full_every) is what gets compared: a larger
+    # holdout and more frequent full passes save less
+    assert (cfg.evaluation.subset_fraction, cfg.evaluation.tier_full_every) == (0.1, 10)
+    job2 = job.model_copy(update={"evaluation": job.evaluation.model_copy(
+        update={"holdout_fraction": 0.5, "full_every": 2})})
+    cfg2 = SimConfig.from_estimate(estimate_job(job2), job2)
+    assert A.eval_tiering(cfg2, steps=400)["wall_saving_share"] < t["wall_saving_share"]
 
 
 # ---------------------------------------------------------------------------------------------

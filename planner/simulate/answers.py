@@ -232,8 +232,8 @@ def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, st
     return out
 
 
-def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fraction: float = 0.1,
-                 full_every: int = 10) -> dict:
+def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fraction: float | None = None,
+                 full_every: int | None = None) -> dict:
     """Evaluation's share of wall time with the full set every ``every_steps`` (as configured) vs a
     tiered strategy: a stratified holdout of ``subset_fraction`` of the set at every evaluation and
     the full set only every ``full_every``-th evaluation. Returns both runs and the wall-time saving.
@@ -241,6 +241,9 @@ def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fracti
     e = cfg.evaluation
     if not (e.every_steps and e.samples > 0):
         return {"note": "no evaluation (evaluation.every_steps and samples)", "rows": []}
+    # the job's tier (evaluation.holdout_fraction / full_every) unless the caller asks for another
+    subset_fraction = e.subset_fraction if subset_fraction is None else subset_fraction
+    full_every = e.tier_full_every if full_every is None else full_every
     steps = max(steps, e.every_steps * full_every)  # at least one full tier cycle
     full = simulate(replace(cfg, evaluation=replace(e, full_every=1)), steps=steps, seed=seed)
     tier = simulate(replace(cfg, evaluation=replace(e, full_every=full_every, subset_fraction=subset_fraction)),

@@ -120,12 +120,14 @@ class LoaderConfig:
 @dataclass
 class EvalConfig:
     """Evaluation every ``every_steps``: forward-only over ``samples`` (whole job); every
-    ``full_every``-th evaluation uses the full set, the others ``subset_fraction`` of it."""
+    ``full_every``-th evaluation uses the full set, the others ``subset_fraction`` of it.
+    ``tier_full_every`` is the tier the job proposes (answers.eval_tiering compares it)."""
 
     every_steps: int = 0
     samples: float = 0.0
     full_every: int = 1
     subset_fraction: float = 0.1
+    tier_full_every: int = 10
 
 
 @dataclass
@@ -249,7 +251,10 @@ class SimConfig:
         ev = EvalConfig()
         e = getattr(job, "evaluation", None) if job is not None else None
         if e is not None:
-            ev = EvalConfig(every_steps=e.every_steps, samples=e.samples)
+            # the run as configured evaluates on the full set every time; eval_tiering compares
+            # it with the job's tier (holdout_fraction, full_every)
+            ev = EvalConfig(every_steps=e.every_steps, samples=e.samples, full_every=1,
+                            subset_fraction=e.holdout_fraction, tier_full_every=e.full_every)
         ck, fl = CheckpointConfig(n_gpus=n_gpus), FailureConfig(nodes=nodes)
         c = getattr(job, "checkpoint", None) if job is not None else None
         if c is not None:

@@ -86,7 +86,7 @@ def job_answers(job, cfg: SimConfig, result: SimResult, steps: int = 300, seed: 
     e = cfg.evaluation
     if e.every_steps and e.samples > 0:
         tick("evaluation cadence")
-        t = A.eval_tiering(cfg, steps=max(steps, 10 * e.every_steps), seed=seed)
+        t = A.eval_tiering(cfg, steps=max(steps, e.tier_full_every * e.every_steps), seed=seed)
         t["eval_share"] = result.time_by_cause_s["eval"] / result.wall_s
         out["evaluation"] = t
     if cfg.failures.enabled:
