@@ -125,11 +125,12 @@ def render_estimate(con: Console, res: dict) -> None:
 
 def render_recommendation(con: Console, res: dict, top: int) -> None:
     rows = res["ranked"][:top]
+    unit = "tok" if rows and rows[0].get("throughput_unit", "tokens") == "tokens" else "samples"
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}")
     for col, j in (("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
                    ("step", "right"), ("MFU", "right"), ("mem GiB", "right"), ("time", "right"),
-                   ("cost", "right"), ("$/1M tok", "right")):
+                   ("cost", "right"), (f"$/1M {unit}", "right")):
         t.add_column(col, justify=j)
     for i, r in enumerate(rows, 1):
         mem = r["memory_per_gpu_bytes"]
