@@ -101,12 +101,23 @@ def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return mask
 
 
+COST_TIE = 0.005  # costs within ~0.5% rank as equal: then the faster plan wins
+
+
+def cost_bucket(usd):
+    """Costs on a log grid of COST_TIE steps, so a plan that is 2x faster for +0.1% is not ranked
+    behind the slower one by a rounding difference (prices are quoted to the cent, times are not)."""
+    usd = np.asarray(usd, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(usd > 0, np.floor(np.log(usd) / np.log1p(COST_TIE)), np.inf)
+
+
 def _rank_key(df: pd.DataFrame, objective: str):
     if objective == "time":
         return ["train_hours", "cost"]
     if objective == "tokens_per_dollar":
-        return ["usd_per_token", "train_hours"]
-    return ["cost", "train_hours"]
+        return ["usd_per_token_bucket", "train_hours"]
+    return ["cost_bucket", "train_hours"]
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
@@ -202,7 +213,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         raise InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
     df = df[keep]
     objective = job.constraints.objective
+    df = df.assign(cost_bucket=cost_bucket(df["cost"]), usd_per_token_bucket=cost_bucket(df["usd_per_token"] * 1e12))
     df = df.sort_values(_rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
+    df = df.drop(columns=["cost_bucket", "usd_per_token_bucket"])
     front = pareto_mask(df["train_hours"].to_numpy(), np.nan_to_num(df["cost"].to_numpy(), nan=np.inf))
     df["pareto"] = front
 
@@ -321,8 +334,8 @@ def _rerank_with_simulator(job, ranked, objective, catalog=None, spot=False, ste
             return (c["hours"],)
         usd = c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
         if objective == "tokens_per_dollar":
-            return (usd / c["tokens"] if usd and c.get("tokens") else np.inf, c["hours"])
-        return (usd if usd is not None else np.inf, c["hours"])
+            return (float(cost_bucket(usd / c["tokens"] * 1e12)) if usd and c.get("tokens") else np.inf, c["hours"])
+        return (float(cost_bucket(usd)) if usd is not None else np.inf, c["hours"])
 
     ranked = sorted(ranked, key=key)
     note = None
