@@ -6,7 +6,7 @@ tolerance is an honest 35% on throughput for 0 and 1 workers. With 2 workers on 
 the simulator over-predicts (it does not model the main process competing with both workers for
 the two vCPUs while receiving batches): measured +40-50%, so 2 workers get a 60% bound and the
 direction is checked. The benchmark prints the actual errors
-(``python benchmarks/dataloader_real.py`` for the full-size table in docs/readme/simulator.md)."""
+(``python benchmarks/dataloader_real.py`` for the full-size table in the README, "Real DataLoader vs the simulator")."""
 import importlib.util
 import sys
 

@@ -1,6 +1,6 @@
 """Regression guard on the error table (benchmarks/validate.py): each source's median / p90 error
 stays at or below what the model reached when this test was written, plus a small margin, and its
-rank correlation does not drop. Numbers reached: docs/readme/accuracy.md."""
+rank correlation does not drop. Numbers reached: README, "Accuracy of the step-time model"."""
 import sys
 
 import pytest
