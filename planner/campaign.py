@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import InputError
 
@@ -73,12 +73,9 @@ class CampaignSpec(BaseModel):
 
 
 def parse_campaign(raw: dict) -> CampaignSpec:
-    from planner.spec import _first_error
+    from planner.spec import validate_section
 
-    try:
-        return CampaignSpec.model_validate(raw)
-    except ValidationError as e:
-        raise _first_error(e, "campaign") from None
+    return validate_section(CampaignSpec, raw, "campaign")
 
 
 def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:

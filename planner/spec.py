@@ -335,6 +335,15 @@ class JobSpec(_Strict):
 # --------------------------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------------------------
+def validate_section(model_cls, raw, field: str):
+    """Validate a free-form job section (``tabular``, ``campaign``) with its own pydantic model;
+    the first problem is one InputError naming ``field.<path>``."""
+    try:
+        return model_cls.model_validate(raw)
+    except ValidationError as e:
+        raise _first_error(e, field) from None
+
+
 def _first_error(exc: ValidationError, prefix: str = "") -> InputError:
     """Turn pydantic's error list into one InputError naming the first offending field."""
     err = exc.errors()[0]

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.errors import InfeasibleError, InputError
 
@@ -110,12 +110,9 @@ class TabularSpec(BaseModel):
 
 def parse_tabular(raw: dict) -> TabularSpec:
     """Validate the job's ``tabular`` section (one-line errors naming the field)."""
-    from planner.spec import _first_error
+    from planner.spec import validate_section
 
-    try:
-        return TabularSpec.model_validate(raw)
-    except ValidationError as e:
-        raise _first_error(e, "tabular") from None
+    return validate_section(TabularSpec, raw, "tabular")
 
 
 def load_gbdt_profile(path: Path | None = None) -> dict:
