@@ -21,13 +21,22 @@ def test_profile_predicts_a_real_run_not_used_for_fitting():
     fitted = {(p["rows"], p["features"], p["depth"]) for p in prof["points"]}
     size = (40_000, 20, 6)
     assert size not in fitted
-    measured = time_training(*size, threads=1, trees=8, repeats=2)["tree_s"]
+    deeper = (40_000, 20, 9)
+
+    def best_of_interleaved(rounds=3):
+        # alternate the two sizes and keep each one's fastest: a load spike on a shared machine
+        # then hits both, or neither, instead of one of them
+        a, b = [], []
+        for _ in range(rounds):
+            a.append(time_training(*size, threads=1, trees=8, repeats=2)["tree_s"])
+            b.append(time_training(*deeper, threads=1, trees=8, repeats=2)["tree_s"])
+        return min(a), min(b)
+
+    measured, m2 = best_of_interleaved()
     predicted = float(predict_tree_s(prof, *size))
     # absolute: other load on a shared machine slows the run (seen: 1.9x), so a wide band
     assert 1 / 3 < predicted / measured < 3.0, (predicted, measured)
     # relative: load cancels in the ratio of two sizes, so the shape of the model is held tight
-    deeper = (40_000, 20, 9)
-    m2 = time_training(*deeper, threads=1, trees=8, repeats=2)["tree_s"]
     p2 = float(predict_tree_s(prof, *deeper))
     assert (p2 / predicted) / (m2 / measured) == pytest.approx(1.0, rel=0.35)
 
