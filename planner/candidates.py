@@ -61,3 +61,50 @@ class Candidates:
         d["schedule"] = SCHEDULE_NAMES[d["schedule"]]
         d["sp"] = bool(d["sp"])
         return d
+
+
+def _compact(col):
+    """Dense ranks of a non-negative integer column: (distinct values, rank of each row). O(n)
+    through a presence table when the values are small, else a sort."""
+    col = np.asarray(col)
+    if col.dtype == bool:
+        col = col.view(np.int8)
+    hi = int(col.max())
+    if hi < (1 << 22):
+        present = np.zeros(hi + 1, dtype=bool)
+        present[col] = True
+        vals = np.flatnonzero(present)
+        rank = np.cumsum(present, dtype=np.int32) - 1
+        return vals, rank[col]
+    vals, inv = np.unique(col, return_inverse=True)
+    return vals, inv.astype(np.int32)
+
+
+def distinct_rows(*cols):
+    """Distinct rows of small non-negative integer columns: (list of distinct columns, inverse).
+
+    Each column is ranked densely (``_compact``), the ranks combine into one mixed-radix code
+    whose range is the product of the per-column distinct counts, and a presence table over
+    that range gives the distinct rows — O(n), no sort over the candidates."""
+    n = len(cols[0])
+    if n == 0:
+        return [np.asarray(c)[:0] for c in cols], np.zeros(0, dtype=np.int64)
+    comp = [_compact(c) for c in cols]
+    radix = [len(v) for v, _ in comp]
+    code = comp[0][1].astype(np.int64)
+    for (_, r), k in zip(comp[1:], radix[1:]):
+        code *= k
+        code += r
+    total = int(np.prod(radix, dtype=np.float64))
+    if total <= (1 << 24):
+        present = np.zeros(total, dtype=bool)
+        present[code] = True
+        keys = np.flatnonzero(present)
+        inv = (np.cumsum(present, dtype=np.int32) - 1)[code]
+    else:
+        keys, inv = np.unique(code, return_inverse=True)
+    out = []
+    for (vals, _), k in zip(reversed(comp), reversed(radix)):
+        out.append(vals[keys % k])
+        keys = keys // k
+    return out[::-1], inv

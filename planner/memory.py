@@ -31,7 +31,7 @@ import numpy as np
 
 from planner.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
                                  recompute_working_set)
-from planner.candidates import Candidates
+from planner.candidates import Candidates, distinct_rows
 from planner.params import count_params
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -139,33 +139,46 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     act_b = ACT_BYTES[t.precision]
     tp = c.tp.astype(np.float64)
-    dps = (c.dp * c.cp).astype(np.float64)  # ZeRO sharding group
-    edps = np.maximum(dps / c.ep, 1.0)  # expert data-parallel group
-    f_dense, f_exp, l_dense, l_exp, layers, largest = stage_params(m, c)
+
+    # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
+    # distinct key and gathered back (a search has millions of rows, a few thousand keys)
+    (kpp, ktp, kdp, kcp, kep, kz), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero)
+    one = np.ones(len(kpp), dtype=np.int64)
+    kc = Candidates(tp=ktp, pp=kpp, dp=kdp, cp=kcp, ep=kep, vpp=one, zero=kz, mb=one, rc=0 * one, sp=False,
+                    schedule=0 * one, hw=0 * one, gpus_per_node=1, nodes=one)
+    ktpf = ktp.astype(np.float64)
+    dps = (kdp * kcp).astype(np.float64)  # ZeRO sharding group
+    edps = np.maximum(dps / kep, 1.0)  # expert data-parallel group
+    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
 
     def states(dense, expert):
-        d = dense / tp
-        e = expert / (tp * c.ep)
-        zero = c.zero
-        weights = np.where(zero >= 3, d / dps + e / edps, d + e) * w_b
-        grads = np.where(zero >= 2, d / dps + e / edps, d + e) * g_b
-        optim = np.where(zero >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
+        d = dense / ktpf
+        e = expert / (ktpf * kep)
+        weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
+        grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
+        optim = np.where(kz >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
         # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one
-        weights = weights + np.where(zero >= 3, 2 * largest / tp * min(w_b, 2.0), 0.0)
-        return weights, grads, optim
+        weights = weights + np.where(kz >= 3, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
+        return weights[sinv], grads[sinv], optim[sinv]
 
     fw, fg, fo = states(f_dense, f_exp)
     lw, lg, lo = states(l_dense, l_exp)
+    layers = k_layers[sinv]
+    groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))[sinv]
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
         moe_share = m.moe_layers / m.layers
-        kw = dict(tp=c.tp, cp=c.cp, sp=c.sp, flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b)
-        per_layer = (1 - moe_share) * layer_activation_bytes(m, seq, c.mb, recompute=c.rc, moe=False, **kw)
-        rws = recompute_working_set(m, seq, c.mb, recompute=c.rc, moe=False, **kw)
+        # per-layer bytes depend only on (tp, cp, sp, mb, rc): computed once per distinct key and
+        # gathered back to every candidate (a search has millions of rows, a few hundred keys)
+        (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
+        kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b)
+        per_layer = (1 - moe_share) * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=False, **kw)
+        rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
         if moe_share:
-            per_layer = per_layer + moe_share * layer_activation_bytes(m, seq, c.mb, recompute=c.rc, moe=True, **kw)
-            rws = np.maximum(rws, recompute_working_set(m, seq, c.mb, recompute=c.rc, moe=True, **kw))
+            per_layer = per_layer + moe_share * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=True, **kw)
+            rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
+        per_layer, rws = per_layer[inv], rws[inv]
         sp_div = np.where(c.sp, tp, 1.0)
         emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
         first_act = layers * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
@@ -182,7 +195,6 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         last_act = first_act
         first_logits = last_logits = np.zeros(len(c))
 
-    groups = sum((x > 1).astype(np.float64) for x in (c.tp, c.pp, c.dp, c.cp, c.ep))
     def other(act):
         return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + FRAGMENTATION * act
 

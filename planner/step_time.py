@@ -40,7 +40,7 @@ under the last micro-batch's backward and only the excess plus the last bucket a
 
 Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
-distinct key (``_distinct``) and is gathered back; the DP/ZeRO collectives likewise run once per
+distinct key (``distinct_rows``) and is gathered back; the DP/ZeRO collectives likewise run once per
 distinct (pp, tp, cp, dp, ep, zero).
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.candidates import Candidates
+from planner.candidates import Candidates, distinct_rows
 from planner.comm import collective_time, p2p_time
 from planner.flops import step_flops
 from planner.hardware import HardwareOption
@@ -113,53 +113,6 @@ FRAMEWORKS = {
     "fsdp": Framework("fsdp", kernels_layer=18.0),
     "llm-foundry": Framework("llm-foundry", kernels_layer=18.0, attn_rel=0.5),
 }
-
-
-def _compact(col):
-    """Dense ranks of a non-negative integer column: (distinct values, rank of each row). O(n)
-    through a presence table when the values are small, else a sort."""
-    col = np.asarray(col)
-    if col.dtype == bool:
-        col = col.view(np.int8)
-    hi = int(col.max())
-    if hi < (1 << 22):
-        present = np.zeros(hi + 1, dtype=bool)
-        present[col] = True
-        vals = np.flatnonzero(present)
-        rank = np.cumsum(present, dtype=np.int32) - 1
-        return vals, rank[col]
-    vals, inv = np.unique(col, return_inverse=True)
-    return vals, inv.astype(np.int32)
-
-
-def _distinct(*cols):
-    """Distinct rows of small non-negative integer columns: (list of distinct columns, inverse).
-
-    Each column is ranked densely (``_compact``), the ranks combine into one mixed-radix code
-    whose range is the product of the per-column distinct counts, and a presence table over
-    that range gives the distinct rows — O(n), no sort over the candidates."""
-    n = len(cols[0])
-    if n == 0:
-        return [np.asarray(c)[:0] for c in cols], np.zeros(0, dtype=np.int64)
-    comp = [_compact(c) for c in cols]
-    radix = [len(v) for v, _ in comp]
-    code = comp[0][1].astype(np.int64)
-    for (_, r), k in zip(comp[1:], radix[1:]):
-        code *= k
-        code += r
-    total = int(np.prod(radix, dtype=np.float64))
-    if total <= (1 << 24):
-        present = np.zeros(total, dtype=bool)
-        present[code] = True
-        keys = np.flatnonzero(present)
-        inv = (np.cumsum(present, dtype=np.int32) - 1)[code]
-    else:
-        keys, inv = np.unique(code, return_inverse=True)
-    out = []
-    for (vals, _), k in zip(reversed(comp), reversed(radix)):
-        out.append(vals[keys % k])
-        keys = keys // k
-    return out[::-1], inv
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
@@ -354,7 +307,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     if m.is_transformer:
         # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
-        (ktp, kcp, kep, kmb, ksp, krc, kpp), inv = _distinct(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp)
+        (ktp, kcp, kep, kmb, ksp, krc, kpp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp)
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels)
         nl = np.ceil(m.layers / kpp.astype(np.float64))  # layers on the most loaded stage
         layers_max = nl[inv]
@@ -393,7 +346,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     t_stage = t_fwd_mb + t_bwd_mb
 
-    (dpp, dtp, dcp, ddp, dep, dz), dinv = _distinct(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
+    (dpp, dtp, dcp, ddp, dep, dz), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes)
     ag, rs, t_dp, t_opt = D["ag"][dinv], D["rs"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
 

@@ -9,7 +9,8 @@ from planner.flops import narayanan_eq3
 from planner.hardware import HardwareOption, efficiency_for
 from planner.memory import memory_per_gpu
 from planner.spec import ModelSpec, TrainingSpec
-from planner.step_time import _distinct, step_time
+from planner.candidates import distinct_rows as _distinct
+from planner.step_time import step_time
 
 LLAMA = ModelSpec(name="t", layers=32, hidden=4096, heads=32, kv_heads=8, ffn_hidden=14336, vocab=128256)
 
