@@ -21,18 +21,8 @@ from planner.spec import ModelSpec  # noqa: E402
 TOL = 0.02  # measured on torch 2.13 CPU: <= 0.2 % (bf16 LayerNorm keeps bf16 stats on CPU)
 B = 2
 
-GPT = ModelSpec(family="decoder", layers=2, hidden=128, heads=4, vocab=1000, mlp="gelu",
-                norm="layernorm", tied_embeddings=True, qkv_bias=True, linear_bias=True,
-                position="learned", max_positions=512)
-LLAMA = ModelSpec(family="decoder", layers=2, hidden=128, heads=4, kv_heads=2, vocab=1000,
-                  ffn_hidden=352)
-MOE = ModelSpec(family="moe", layers=2, hidden=128, heads=4, kv_heads=2, vocab=1000, ffn_hidden=256,
-                moe=dict(experts=4, top_k=2))
-BERT = ModelSpec(family="encoder", layers=2, hidden=128, heads=4, vocab=1000, ffn_hidden=512,
-                 mlp="gelu", norm="layernorm", tied_embeddings=True, qkv_bias=True,
-                 linear_bias=True, position="learned", max_positions=512, type_vocab=2,
-                 mlm_head=True)
-MODELS = {"gpt": GPT, "llama": LLAMA, "moe": MOE, "bert": BERT}
+from tests.tiny_models import MODELS  # noqa: E402
+
 DTYPES = {"fp32": (torch.float32, 4), "bf16": (torch.bfloat16, 2)}
 
 

@@ -25,18 +25,8 @@ B = 2
 register_cpu_flash_flops()
 
 
-GPT = ModelSpec(family="decoder", layers=2, hidden=128, heads=4, vocab=1000, mlp="gelu",
-                norm="layernorm", tied_embeddings=True, qkv_bias=True, linear_bias=True,
-                position="learned", max_positions=512)
-LLAMA = ModelSpec(family="decoder", layers=2, hidden=128, heads=8, kv_heads=2, vocab=1000,
-                  ffn_hidden=352)
-MOE = ModelSpec(family="moe", layers=2, hidden=64, heads=4, kv_heads=2, vocab=1000, ffn_hidden=128,
-                moe=dict(experts=4, top_k=2))
-BERT = ModelSpec(family="encoder", layers=2, hidden=128, heads=4, vocab=1000, ffn_hidden=512,
-                 mlp="gelu", norm="layernorm", tied_embeddings=True, qkv_bias=True,
-                 linear_bias=True, position="learned", max_positions=512, type_vocab=2,
-                 mlm_head=True)
-MODELS = {"gpt": GPT, "llama": LLAMA, "moe": MOE, "bert": BERT}
+from tests.tiny_models import LLAMA, MODELS  # noqa: E402
+
 
 
 def counted_flops(spec, seq, **kw):
