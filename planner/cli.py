@@ -353,11 +353,25 @@ def presets():
 
 
 def main():  # console-script entry point
+    """Run the CLI; a usage error (bad option value, unknown option, missing argument) is one line
+    and exit 2, like every other input error, instead of the boxed help panel."""
     try:
-        app(standalone_mode=True)
-    except SystemExit as e:
-        # click reports usage errors with exit code 2 already; keep it
-        raise
+        rv = app(standalone_mode=False)
+    except typer.Abort:
+        err.print("[bold red]error:[/] interrupted", highlight=False)
+        sys.exit(130)
+    except Exception as e:
+        if not (hasattr(e, "format_message") and hasattr(e, "exit_code")):  # not a usage error
+            raise
+        param = getattr(e, "param", None)
+        opts = getattr(param, "opts", None) if param is not None else None
+        name = opts[0] if opts else getattr(param, "name", None)
+        msg = " ".join(e.format_message().split())
+        err.print(f"[bold red]error:[/] {name + ': ' if name else ''}{msg}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    # without standalone mode the framework returns a command's exit code instead of exiting
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        sys.exit(rv)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from tests.conftest import EXAMPLES
 
@@ -67,3 +68,25 @@ def test_presets_listed(cli):
     assert code == 0
     for name in ("llama3-70b", "mixtral-8x7b", "gpt3-175b", "bert-base", "resnet50", "vit-b16", "qwen2.5-7b"):
         assert name in out
+
+
+@pytest.mark.parametrize("args,field", [
+    (["simulate", "examples/llama3-8b-estimate.yaml", "--steps", "-3"], "--steps"),
+    (["recommend"], "job_path"),
+    (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "--bogus"),
+    (["frobnicate"], "frobnicate"),
+])
+def test_usage_errors_are_one_line_exit_2(args, field):
+    """What the console script does (planner.cli.main): a usage error is one line naming the
+    option, exit code 2, no help panel and no traceback."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "planner.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], r.stderr
+    assert "Traceback" not in r.stderr and "╭" not in r.stderr
