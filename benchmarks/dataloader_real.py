@@ -183,21 +183,34 @@ def predict(cal: dict, workers: int, batch: int, t_consumer: float, cores: int, 
     'GPU' (t_fwd = T, CPU idle meanwhile); workers share ``cores``.
 
     Per-batch CPU cost: in-process calibration for 0 workers; the worker-process calibration for
-    1 and 2 workers (the main process then also pays ``main_batch_s`` to receive each batch)."""
+    1 and 2 workers. The main process then also pays ``main_batch_s`` of CPU to receive each
+    batch: on the consumer's critical path, and out of the same cores the workers use — at r
+    batches/s it holds ``r * main_batch_s`` of a core, so the workers get the rest (a fixed point
+    in r, two rounds from the consumer-bound rate)."""
     if workers == 0:
         decode_s, consumer = cal["decode_s"], t_consumer
     else:
         decode_s = max(cal["worker_batch_s"] - cal["collate_s"], 0.0) / batch
         consumer = t_consumer + cal["main_batch_s"]
-    cfg = SimConfig(
-        pipeline=PipelineConfig(t_fwd_mb=consumer, t_bwd_mb=0.0, micro_batch=batch),
-        loader=LoaderConfig(workers=workers, prefetch_factor=2, cores=cores, trainer_holds_core=False,
-                            decode_s=decode_s, decode_cv=cal["decode_cv"],
-                            collate_s=cal["collate_s"], storage=STORAGE_PROFILES["memory"],
-                            pin_memory=False, device_bytes=0.0),
-    )
-    r = simulate(cfg, steps=3000, seed=seed, steady_state=False)
-    return {"batches_per_s": r.samples_per_s / batch, "data_wait_share": r.data["data_wait_share"]}
+
+    def run(worker_cores):
+        cfg = SimConfig(
+            pipeline=PipelineConfig(t_fwd_mb=consumer, t_bwd_mb=0.0, micro_batch=batch),
+            loader=LoaderConfig(workers=workers, prefetch_factor=2, cores=worker_cores, trainer_holds_core=False,
+                                decode_s=decode_s, decode_cv=cal["decode_cv"],
+                                collate_s=cal["collate_s"], storage=STORAGE_PROFILES["memory"],
+                                pin_memory=False, device_bytes=0.0),
+        )
+        r = simulate(cfg, steps=3000, seed=seed, steady_state=False)
+        return {"batches_per_s": r.samples_per_s / batch, "data_wait_share": r.data["data_wait_share"]}
+
+    if workers == 0:
+        return run(cores)
+    rate = 1.0 / consumer
+    for _ in range(2):
+        res = run(max(cores - rate * cal["main_batch_s"], 0.05))
+        rate = res["batches_per_s"]
+    return res
 
 
 def main(small: bool = False, out=print) -> list[dict]:
