@@ -52,6 +52,13 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     @staticmethod
+    def layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=1) -> "Candidates":
+        """Candidates that carry only a parallel layout (one micro-batch, no recompute, 1F1B):
+        for per-layout terms computed once per distinct key (model states, DP collectives)."""
+        return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=1, rc=0, sp=False,
+                          schedule=0, hw=0, gpus_per_node=gpus_per_node, nodes=1)
+
+    @staticmethod
     def concat(parts: list["Candidates"]) -> "Candidates":
         return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
 

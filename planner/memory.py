@@ -143,9 +143,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
     (kpp, ktp, kdp, kcp, kep, kz), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero)
-    one = np.ones(len(kpp), dtype=np.int64)
-    kc = Candidates(tp=ktp, pp=kpp, dp=kdp, cp=kcp, ep=kep, vpp=one, zero=kz, mb=one, rc=0 * one, sp=False,
-                    schedule=0 * one, hw=0 * one, gpus_per_node=1, nodes=one)
+    kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
     ktpf = ktp.astype(np.float64)
     dps = (kdp * kcp).astype(np.float64)  # ZeRO sharding group
     edps = np.maximum(dps / kep, 1.0)  # expert data-parallel group

@@ -253,10 +253,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
-    n = len(pp)
-    one = np.ones(n, dtype=np.int64)
-    cc = Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=one, zero=zero, mb=one, rc=0 * one, sp=False,
-                    schedule=0 * one, hw=0 * one, gpus_per_node=int(g), nodes=one)
+    cc = Candidates.layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=int(g))
     tpf, dps = tp.astype(np.float64), (dp * cp).astype(np.float64)
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc)
