@@ -46,6 +46,15 @@ def _run(fn, *a, **kw):
         _fail(Exception(f"internal error ({e.__class__.__name__}): {e} — rerun with PLANNER_DEBUG=1 for a traceback"), 1)
 
 
+def _set_objective(job, objective: Optional[str]):
+    """``--objective`` overrides the job's constraints.objective (recommend, report)."""
+    if objective is None:
+        return
+    if objective not in ("cost", "time", "tokens_per_dollar"):
+        raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
+    job.constraints.objective = objective
+
+
 def _load(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path]):
     from hardware_catalog import load_catalog
     from planner.spec import load_job
@@ -115,10 +124,7 @@ def recommend(
         from planner.search import recommend as do_recommend
 
         job, cat, prof = _load(job_path, catalog, profile)
-        if objective is not None:
-            if objective not in ("cost", "time", "tokens_per_dollar"):
-                raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
-            job.constraints.objective = objective
+        _set_objective(job, objective)
         if job.tabular is not None:  # a non-neural workload: CPU and GPU instances alike
             from planner.tabular import plan_tabular, render_tabular
 
@@ -281,10 +287,7 @@ def report(
         if not out_path.parent.exists():
             raise InputError("--out", f"directory {out_path.parent} does not exist")
         job, cat, prof = _load(job_path, catalog, profile)
-        if objective is not None:
-            if objective not in ("cost", "time", "tokens_per_dollar"):
-                raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
-            job.constraints.objective = objective
+        _set_objective(job, objective)
         rep, _ = report_for_job(job, cat, prof, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path)
         out.print(f"[green]wrote[/] {', '.join(str(f) for f in files[:1])}"
