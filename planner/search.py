@@ -133,7 +133,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
     steps = total_steps(job)
     tokens = total_tokens(job)
-    frames, batches = [], []
+    frames = []
+    batches: dict[int, Candidates] = {}  # keyed by the option's index k, like the frames' ``opt`` column
     evaluated = 0
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     too_big = []  # options whose single node already exceeds constraints.max_gpus
@@ -173,7 +174,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
             mem_gib=mem_total / 2**30, mem_capacity_gib=hw.gpu.memory_bytes / 2**30,
             train_hours=hours, cost=cost, usd_per_token=cost / tokens,
         )))
-        batches.append(c)
+        batches[k] = c
     if progress:
         progress(len(opts), len(opts), "done")
     if not frames and too_big and len(too_big) == len(opts):

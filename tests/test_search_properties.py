@@ -1,0 +1,151 @@
+"""Properties of ``recommend`` that must hold for any constraint set (issue: the search's result
+assembly once indexed per-option batches by the option's position among *all* options, so a
+skipped option shifted every later row onto the wrong layout: IndexError, unfitting rows, a
+"recommended" plan that was not the first ranked one).
+
+For random constraint sets: best == first ranked; every ranked plan fits; the ranking follows the
+objective; the ranked rows, the table (what ``--csv`` writes) and the emitted launch spec describe
+the same plans."""
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planner.errors import InputError
+from planner.search import cost_bucket, recommend
+from planner.spec import load_job_dict
+
+LAYOUT = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero")
+
+
+def _job(preset, seq, gb, clouds, gpus, max_gpus, spot, objective):
+    con = {"max_gpus": max_gpus, "spot": spot, "objective": objective}
+    if clouds:
+        con["clouds"] = clouds
+    if gpus:
+        con["gpus"] = gpus
+    return {"model": {"preset": preset}, "training": {"seq_len": seq, "global_batch": gb, "tokens": 2e10},
+            "constraints": con}
+
+
+jobs = st.builds(
+    _job,
+    preset=st.sampled_from(["llama3-8b", "gpt2-xl", "mixtral-8x7b"]),
+    seq=st.sampled_from([2048, 4096, 8192]),
+    gb=st.sampled_from([64, 256, 512]),
+    clouds=st.lists(st.sampled_from(["aws", "gcp", "azure", "lambda", "runpod"]), unique=True, max_size=3),
+    gpus=st.lists(st.sampled_from(["L4", "A10G", "H100", "A100", "H200", "B200", "L40S"]), unique=True, max_size=3),
+    max_gpus=st.sampled_from([1, 2, 4, 8, 16, 64]),
+    spot=st.booleans(),
+    objective=st.sampled_from(["cost", "time", "tokens_per_dollar"]),
+)
+
+
+def _key(row: dict) -> tuple:
+    hw, c = row["hardware"], row["config"]
+    return (hw["name"], hw["nodes"], *(c[k] for k in LAYOUT), c["micro_batch"], c["recompute"])
+
+
+def _table_key(r) -> tuple:
+    return (r["hardware"], int(r["nodes"]), *(int(r[k]) for k in LAYOUT), int(r["micro_batch"]), r["recompute"])
+
+
+def _usd(row, spot):
+    c = row["cost"]
+    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=jobs)
+def test_recommend_properties_hold_for_random_constraints(raw):
+    from hardware_catalog import load_catalog
+
+    job = load_job_dict(raw)
+    try:
+        res = recommend(job, load_catalog(), top=5, simulate=False)
+    except InputError as e:  # an infeasible constraint set is an answer, not a crash
+        assert e.field and e.message
+        return
+    ranked, table, spot = res["ranked"], res["table"], res["spot"]
+    assert res["best"] is ranked[0]
+    for r in ranked:
+        mem = r["memory_per_gpu_bytes"]
+        assert r["fits"] and mem["total"] <= mem["capacity"]
+        assert r["hardware"]["gpus"] <= raw["constraints"]["max_gpus"]
+        if "clouds" in raw["constraints"]:
+            assert r["hardware"]["cloud"] in raw["constraints"]["clouds"]
+    assert (table["mem_gib"] <= table["mem_capacity_gib"] + 1e-9).all()
+
+    # the ranked rows are the table's first row per (hardware, nodes), in the table's order
+    shown = table.drop_duplicates(["hardware", "nodes"]).head(len(ranked))
+    assert [_key(r) for r in ranked] == [_table_key(r) for _, r in shown.iterrows()]
+    # and each carries the numbers its table row has
+    for r, (_, t) in zip(ranked, shown.iterrows()):
+        assert r["step_time_s"] == pytest.approx(t["step_time_s"], rel=1e-9)
+        assert r["cost"]["hours"] == pytest.approx(t["train_hours"], rel=1e-9)
+        if np.isfinite(t["cost"]):
+            assert _usd(r, spot) == pytest.approx(t["cost"], rel=1e-9)
+
+    # ranked in objective order (costs within the tie bucket go to the faster plan)
+    hours = [r["cost"]["hours"] for r in ranked]
+    if res["objective"] == "time":
+        assert hours == sorted(hours)
+    else:
+        per = (lambda r: _usd(r, spot) / r["cost"]["tokens"] * 1e12) if res["objective"] == "tokens_per_dollar" \
+            else (lambda r: _usd(r, spot))
+        vals = [per(r) for r in ranked]
+        if all(v is not None and np.isfinite(v) for v in vals):
+            b = cost_bucket(np.array(vals))
+            assert np.all(np.diff(b) >= 0)
+            assert all(hours[i] <= hours[i + 1] + 1e-9 for i in range(len(b) - 1) if b[i] == b[i + 1])
+
+
+def test_option_without_rows_does_not_shift_later_options(catalog):
+    """The reported case: L4 and A10G nodes yield no fitting row, H100 does (was IndexError)."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 8192, "global_batch": 256},
+                         "constraints": {"clouds": ["aws"], "gpus": ["L4", "A10G", "H100"], "max_gpus": 4}})
+    res = recommend(job, catalog, simulate=False)
+    assert res["best"]["hardware"]["gpu"].startswith("H100")
+    assert all(r["fits"] for r in res["ranked"])
+
+
+def test_first_row_is_the_recommendation_and_every_row_fits(catalog):
+    """The second reported case: a slower, dearer plan was shown first and an unfitting one listed."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 512},
+                         "constraints": {"clouds": ["gcp"], "max_gpus": 16}})
+    res = recommend(job, catalog, simulate=False)
+    costs = [r["cost"]["cost_ondemand_usd"] for r in res["ranked"]]
+    assert np.all(np.diff(cost_bucket(np.array(costs))) >= 0)
+    for r in res["ranked"]:
+        assert r["memory_per_gpu_bytes"]["total"] <= r["memory_per_gpu_bytes"]["capacity"]
+
+
+def test_cli_table_json_csv_and_emit_describe_the_same_plans(cli, tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 512}\n"
+                   "constraints: {clouds: [gcp], max_gpus: 16}\n")
+    out_csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", job, "--no-simulate", "--json", "--top", "5", "--csv", out_csv)
+    assert code == 0, err
+    res = json.loads(out)
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    first = rows[0]
+    best = res["best"]
+    assert (first["hardware"], int(first["nodes"])) == (best["hardware"]["name"], best["hardware"]["nodes"])
+    assert all(int(first[k]) == best["config"][k] for k in LAYOUT)
+    assert int(first["micro_batch"]) == best["config"]["micro_batch"]
+    code, text, _ = cli("recommend", job, "--no-simulate", "--top", "5")
+    assert code == 0
+    table_first = next(line for line in text.splitlines() if line.startswith("│  1 │") or line.startswith("│ 1 │"))
+    assert best["hardware"]["name"] in table_first
+    code, spec, _ = cli("recommend", job, "--no-simulate", "--emit", "torchrun")
+    assert code == 0
+    c = best["config"]
+    assert f"--tensor-model-parallel-size {c['tp']}" in spec
+    assert f"--pipeline-model-parallel-size {c['pp']}" in spec
+    assert f"--micro-batch-size {c['micro_batch']}" in spec
+    assert f"--nnodes={best['hardware']['nodes']}" in spec
