@@ -106,11 +106,11 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:
-    """Write atomically: a partial file never replaces a good one."""
-    p = Path(path)
-    tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(profile.model_dump_json(indent=1), encoding="utf-8")
-    tmp.replace(p)
+    """Write by the output rules of ``planner.present.write``: a partial file never replaces a good
+    one, a symlink is written through, a device or folder is refused."""
+    from planner.present.write import write_text
+
+    write_text(path, profile.model_dump_json(indent=1), "--out")
 
 
 def shipped_profile_for(gpu_name: str) -> Optional[Profile]:

@@ -18,15 +18,15 @@ import difflib
 import functools
 import io
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from planner.errors import InputError
+from hardware_catalog import files
+from hardware_catalog.errors import InputError
 
 DATA_DIR = Path(__file__).parent / "data"
 ENV_VAR = "PLANNER_CATALOG"
@@ -361,6 +361,29 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
+    """An override CSV: one header row; a repeated column name is refused (DictReader would keep
+    the last one silently), and so is a row with more cells than the header has columns."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if not header:
+        return {}
+    header = [h.strip() for h in header]
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        raise CatalogError(dup[0], "column named twice in the header", origin)
+    rows = []
+    for i, cells in enumerate(reader):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
+            raise CatalogError(f"row {i + 2}", f"{len(cells)} cells but the header has {len(header)} columns", origin)
+        rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
+    if not rows:
+        return {}
+    return {"instances" if "cloud" in header else "gpus": rows}
+
+
 @functools.lru_cache(maxsize=1)
 def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict]:
     gpus = tuple(_read_csv(DATA_DIR / "gpus.csv"))
@@ -372,20 +395,15 @@ def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict]:
 
 def _read_override(path: Path) -> dict[str, list[dict]]:
     origin = path.name
-    if not path.is_file():
-        raise CatalogError("file", f"no such file: {path}", origin)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
-        if not rows:
-            return {}
-        return {"instances" if "cloud" in rows[0] else "gpus": rows}
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise CatalogError("yaml", f"malformed YAML{where}: {getattr(exc, 'problem', None) or exc}", origin) from None
+    try:  # regular files only, bounded size, UTF-8 (a spreadsheet's BOM dropped), safe YAML
+        text = files.read_text(path, "file")
+        if path.suffix.lower() == ".csv":
+            return _csv_rows(text, origin)
+        doc = files.parse_yaml(text, "yaml", path.name)
+    except InputError as e:
+        if isinstance(e, CatalogError):
+            raise
+        raise CatalogError(e.field, e.message, origin) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from planner.errors import InputError
+from planner.present.write import output_target, write_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="GPU capacity planner and training cost/throughput simulator.")
@@ -69,16 +70,6 @@ def _load(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path]
     return job, cat, prof
 
 
-def _write_atomic(path: Path, text: str):
-    """Write to a temp file then rename: nothing half-written on failure."""
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise InputError(str(path), f"directory {path.parent} does not exist")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 CatalogOpt = typer.Option(None, "--catalog", help="extra catalog YAML/CSV file(s) adding or overriding rows")
 ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
 
@@ -123,6 +114,8 @@ def recommend(
         from planner.render import render_recommendation
         from planner.search import recommend as do_recommend
 
+        if csv_path is not None:
+            output_target(csv_path, "--csv")  # a bad path fails before the search, not after
         job, cat, prof = _load(job_path, catalog, profile)
         _set_objective(job, objective)
         if job.tabular is not None:  # a non-neural workload: CPU and GPU instances alike
@@ -138,7 +131,7 @@ def recommend(
             return
         res = do_recommend(job, cat, prof, top=top, simulate=not no_simulate)
         if csv_path is not None:
-            _write_atomic(csv_path, res["table"].to_csv(index=False))
+            write_text(csv_path, res["table"].to_csv(index=False), "--csv")
         if emit:
             from planner.emit import emit_launch_spec
 
@@ -221,8 +214,7 @@ def simulate(
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {timeline.name!r})")
-            if timeline.parent and not timeline.parent.exists():
-                raise InputError("--timeline", f"directory {timeline.parent} does not exist")
+            output_target(timeline, "--timeline")
         job, cat, prof = _load(job_path, catalog, profile)
         est = estimate_job(job, cat, prof)
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
@@ -232,7 +224,7 @@ def simulate(
                 job, est, steps=steps, seed=seed, timeline=timeline is not None, answers=not no_answers,
                 progress=lambda done, total, what: bar.update(task, completed=done, total=total, description=what))
         if timeline is not None:
-            _write_atomic(timeline, timeline_text(res, timeline.suffix.lower().lstrip(".")))
+            write_text(timeline, timeline_text(res, timeline.suffix.lower().lstrip(".")), "--timeline")
         if as_json:
             payload = res.to_dict()
             payload["answers"] = ans
@@ -257,8 +249,7 @@ def calibrate(
             from calibration.bench import run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
-        if out_path.parent and not out_path.parent.exists():
-            raise InputError("--out", f"directory {out_path.parent} does not exist")
+        output_target(out_path, "--out")  # before minutes of measuring, not after
         if storage is not None and not storage.exists():
             raise InputError("--storage", f"{storage} does not exist")
         prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True)
@@ -284,8 +275,7 @@ def report(
         from planner.report import report_for_job, report_format, write_report
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        if not out_path.parent.exists():
-            raise InputError("--out", f"directory {out_path.parent} does not exist")
+        output_target(out_path, "--out")
         job, cat, prof = _load(job_path, catalog, profile)
         _set_objective(job, objective)
         rep, _ = report_for_job(job, cat, prof, top=top, simulate=not no_simulate, job_name=job_path.name)

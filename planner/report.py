@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import html
 import json
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -460,33 +459,23 @@ def report_format(path: Path) -> str:
 
 
 def write_report(rep: Report, path: str | Path) -> list[Path]:
-    """Write the report (and, for Markdown, its chart files) without leaving anything half
-    written: every file goes to a temporary name first and is renamed into place at the end."""
+    """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
+    rules of ``planner.present.write``: all or nothing, an existing chart folder written into and
+    never emptied, symlinks written through, devices and folders refused."""
+    from planner.present.write import output_target, write_outputs
+
     path = Path(path)
     fmt = report_format(path)
-    if not path.parent.exists():
-        raise InputError("--out", f"directory {path.parent} does not exist")
+    output_target(path, "--out")
     if fmt == "html":
         text, assets = render_html(rep), {}
     else:
         text, assets = render_markdown(rep, f"{path.stem}_files")
-    written = []
-    tmp_dir = None
-    if assets:
-        final_dir = path.parent / f"{path.stem}_files"
-        tmp_dir = path.parent / f".{path.stem}_files.tmp"
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        tmp_dir.mkdir()
-        for rel, data in assets.items():
-            (tmp_dir / Path(rel).name).write_bytes(data)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    if tmp_dir is not None:
-        shutil.rmtree(final_dir, ignore_errors=True)
-        tmp_dir.replace(final_dir)
-        written += [final_dir / Path(rel).name for rel in assets]
-    tmp.replace(path)
-    return [path] + written
+    folder = path.parent / f"{path.stem}_files"
+    files = {folder / Path(rel).name: data for rel, data in assets.items()}
+    files[path] = text  # last: the report appears only once its charts are in place
+    written = write_outputs(files, "--out", folders=[folder] if assets else [])
+    return [path] + [p for p in written if p != path]
 
 
 def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,

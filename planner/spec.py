@@ -21,9 +21,9 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hardware_catalog import files as _files
 from planner.errors import InputError, read_json_object
 
 # --------------------------------------------------------------------------------------------
@@ -366,25 +366,14 @@ def _first_error(exc: ValidationError, prefix: str = "") -> InputError:
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:
-    """Read a YAML file safely; any failure is an InputError naming the file."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(field, f"file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(field, f"cannot read {p}: {e.__class__.__name__}") from None
-    return parse_yaml_text(text, field, str(p))
+    """Read a YAML file with the limits of ``hardware_catalog.files`` (regular files only, size,
+    nesting, alias expansion, duplicate keys); any failure is an InputError naming ``field``."""
+    return _files.read_yaml(path, field)
 
 
 def parse_yaml_text(text: str, field: str = "job", where: str = "input") -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "malformed YAML"
-        raise InputError(field, f"{where}: malformed YAML{pos}: {problem}") from None
+    """YAML text (an upload) with the same limits as ``read_yaml``."""
+    return _files.parse_yaml(text, field, where)
 
 
 def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:

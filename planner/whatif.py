@@ -5,7 +5,7 @@
   plus those inputs back into a validated ``JobSpec`` — the same loader the CLI uses, so the app
   and ``planner recommend`` can never disagree about a job.
 * ``parse_upload``: safe parsing of an uploaded job YAML or Hugging Face ``config.json``
-  (size limit, ``yaml.safe_load``, schema errors as ``InputError`` naming the field).
+  (size limit, the limits of ``hardware_catalog.files``, schema errors as ``InputError`` naming the field).
 * ``search``: ``planner.search.recommend`` behind a small LRU, with a progress callback.
 * ``sensitivity``: time and cost of the chosen plan as one input varies, the others held.
 * ``simulated_timeline``: a few simulated steps of the chosen plan as Gantt rows.
@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import functools
 import hashlib
-import json
 import math
 import tempfile
 from collections import OrderedDict
@@ -36,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
-from planner.spec import JobSpec, hf_config_to_fields, load_job_dict, parse_yaml_text
+from hardware_catalog import files as _files
+from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
 DEFAULT_PRESET = "llama3-8b"
@@ -118,17 +118,10 @@ def parse_upload(name: str, data: bytes) -> dict:
     if len(data) > MAX_UPLOAD_BYTES:
         raise InputError("upload", f"{name} is {len(data) / 2**20:.1f} MiB; a job file or config.json "
                          f"is at most {MAX_UPLOAD_BYTES // 2**20} MiB")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InputError("upload", f"{name} is not UTF-8 text") from None
-    if name.lower().endswith(".json"):
-        try:
-            raw = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError("upload", f"{name} is not valid JSON (line {e.lineno}: {e.msg})") from None
-    else:
-        raw = parse_yaml_text(text, "upload", name)  # yaml.safe_load: no object construction
+    text = _files.decode_text(data, "upload", name)
+    # the same limits as files read by the CLI: nesting, alias expansion, duplicate keys
+    raw = _files.parse_json(text, "upload", name) if name.lower().endswith(".json") else \
+        _files.parse_yaml(text, "upload", name)
     if raw is None:
         raise InputError("upload", f"{name} is empty")
     if not isinstance(raw, dict):

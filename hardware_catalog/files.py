@@ -1,0 +1,219 @@
+"""Reading the files a user hands us — job YAML, Hugging Face ``config.json``, calibration profiles,
+catalog overrides — without trusting them.
+
+Limits (stated here once, quoted in the README):
+
+- only regular files are read (a FIFO would block forever, ``/dev/zero`` never ends); the check is
+  made on the opened descriptor, so a file swapped in between cannot slip past it;
+- at most ``MAX_INPUT_BYTES`` (8 MiB) per file: the largest real input, a 3,000-row catalog CSV, is
+  well under 1 MiB;
+- UTF-8 text (a leading byte-order mark, as spreadsheets write it, is dropped); binary data is refused;
+- YAML/JSON documents at most ``MAX_DEPTH`` (64) levels deep and at most ``MAX_NODES`` (100,000)
+  values *after* alias expansion — a 1 KB "billion laughs" file expands to 10^9 values and is
+  refused before anything is built from it; recursive aliases are refused;
+- duplicate mapping keys are refused (YAML and JSON would silently keep the last one), and so are
+  JSON's non-standard ``NaN`` / ``Infinity``.
+
+Errors are ``InputError(field, message)``; a message quotes at most ``ECHO_CHARS`` characters of input.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hardware_catalog.errors import InputError, clip
+
+MAX_INPUT_BYTES = 8 * 2**20
+MAX_DEPTH = 64
+MAX_NODES = 100_000
+
+_OS_REASON = {errno.ENOENT: "file not found (no such file or directory)", errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+              errno.EISDIR: "is a directory", errno.ENOTDIR: "a parent is not a directory",
+              errno.ELOOP: "too many levels of symbolic links", errno.ENAMETOOLONG: "name too long",
+              errno.ENOSPC: "no space left on device", errno.EROFS: "read-only file system",
+              errno.EDQUOT: "disk quota exceeded", errno.EXDEV: "on another file system"}
+
+
+def os_reason(e: OSError) -> str:
+    """A short, stable reason for an ``OSError`` (what a person fixes), without the path twice."""
+    return _OS_REASON.get(e.errno, (e.strerror or e.__class__.__name__).lower())
+
+
+def read_bytes(path, field: str, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; anything else is one InputError."""
+    p = Path(path)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # non-blocking: opening a FIFO must not hang
+    except OSError as e:
+        raise InputError(field, f"{p}: {os_reason(e)}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError(field, f"{p}: is a directory, not a file")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); give a file")
+        if st.st_size > limit:
+            raise InputError(field, f"{p}: too large: {st.st_size:,} bytes (limit {limit:,})")
+        chunks, size = [], 0
+        while size <= limit:
+            b = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not b:
+                break
+            chunks.append(b)
+            size += len(b)
+        if size > limit:  # grew while we read
+            raise InputError(field, f"{p}: too large: more than {limit:,} bytes")
+        return b"".join(chunks)
+    except OSError as e:
+        raise InputError(field, f"{p}: {os_reason(e)}") from None
+    finally:
+        os.close(fd)
+
+
+def decode_text(data: bytes, field: str, where: str) -> str:
+    """UTF-8 text, a leading byte-order mark dropped; binary or other encodings are refused."""
+    try:
+        text = data.decode("utf-8-sig")
+        if "\x00" in text:
+            raise InputError(field, f"{where}: binary data, not UTF-8 text")
+        return text
+    except UnicodeDecodeError as e:
+        raise InputError(field, f"{where}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                                "save it as UTF-8") from None
+
+
+def read_text(path, field: str, limit: int = MAX_INPUT_BYTES) -> str:
+    """``read_bytes`` + ``decode_text``."""
+    return decode_text(read_bytes(path, field, limit), field, str(path))
+
+
+# --------------------------------------------------------------------------------------- YAML
+def _check_yaml(node: yaml.Node, field: str, where: str) -> None:
+    """Depth, expanded size (aliases counted as often as they are used, computed without
+    expanding: each distinct node's size is memoised) and duplicate keys of a composed document."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n: yaml.Node, depth: int) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_DEPTH:
+            raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep")
+        if key in active:
+            raise InputError(field, f"{where}: a recursive alias (line {n.start_mark.line + 1})")
+        active.add(key)
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            for child in n.value:
+                total += size(child, depth + 1)
+                if total > MAX_NODES:
+                    break
+        elif isinstance(n, yaml.MappingNode):
+            seen = set()
+            for k, v in n.value:
+                if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                    if k.value in seen:
+                        raise InputError(field, f"{where}: duplicate key {clip(k.value)} at line {k.start_mark.line + 1}")
+                    seen.add(k.value)
+                total += size(k, depth + 1) + size(v, depth + 1)
+                if total > MAX_NODES:
+                    break
+        active.discard(key)
+        if total > MAX_NODES:
+            raise InputError(field, f"{where}: too large: expands to more than {MAX_NODES:,} values "
+                                    "(aliases are counted each time they are used)")
+        sizes[key] = total
+        return total
+
+    size(node, 0)
+
+
+def parse_yaml(text: str, field: str, where: str) -> Any:
+    """A YAML document, safely: SafeLoader, with the limits of this module checked on the composed
+    node graph before any Python object is built from it."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_yaml(node, field, where)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or "malformed YAML"
+        raise InputError(field, f"{where}: malformed YAML{pos}: {problem}") from None
+    except RecursionError:
+        raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    finally:
+        loader.dispose()
+
+
+def read_yaml(path, field: str, limit: int = MAX_INPUT_BYTES) -> Any:
+    return parse_yaml(read_text(path, field, limit), field, str(path))
+
+
+# --------------------------------------------------------------------------------------- JSON
+def _no_duplicates(field: str, where: str):
+    def hook(pairs):
+        out = {}
+        for k, v in pairs:
+            if k in out:
+                raise InputError(field, f"{where}: duplicate key {clip(k)}")
+            out[k] = v
+        return out
+    return hook
+
+
+def _json_depth_ok(obj: Any) -> bool:
+    stack = [(obj, 0)]
+    while stack:
+        o, d = stack.pop()
+        if d > MAX_DEPTH:
+            return False
+        if isinstance(o, dict):
+            stack.extend((v, d + 1) for v in o.values())
+        elif isinstance(o, list):
+            stack.extend((v, d + 1) for v in o)
+    return True
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(text: str, field: str, where: str) -> Any:
+    """Strict JSON: no duplicate keys, no NaN/Infinity, at most ``MAX_DEPTH`` levels."""
+    try:
+        obj = json.loads(text, object_pairs_hook=_no_duplicates(field, where), parse_constant=_refuse_constant)
+    except json.JSONDecodeError as e:
+        raise InputError(field, f"{where} is not valid JSON (line {e.lineno}: {e.msg})") from None
+    except RecursionError:
+        raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as e:
+        if isinstance(e, InputError):
+            raise
+        raise InputError(field, f"{where} is not valid JSON ({e})") from None
+    if not _json_depth_ok(obj):
+        raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep")
+    return obj
+
+
+def read_json_object(path, field: str, what: str = "", limit: int = MAX_INPUT_BYTES) -> dict:
+    """A JSON file that must hold an object. ``what`` is appended to the invalid-JSON message."""
+    try:
+        obj = parse_json(read_text(path, field, limit), field, str(path))
+    except InputError as e:
+        if what and "not valid JSON" in e.message:
+            raise InputError(field, e.message + what) from None
+        raise
+    if not isinstance(obj, dict):
+        raise InputError(field, f"{path} must hold a JSON object")
+    return obj

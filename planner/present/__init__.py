@@ -1,0 +1,1 @@
+"""Presentation: terminal tables, charts, the budget-review report, launch specs, output files."""

@@ -1,0 +1,233 @@
+"""Regression tests for hostile input and output paths (README "Limits and bad input").
+
+Output paths: never replace a device, a folder or a link; never delete what the program did not
+create; leave nothing behind on failure. Input: bounded size, regular files only, bounded nesting
+and alias expansion, duplicate keys refused, input never echoed unbounded."""
+import errno
+import os
+import stat
+
+import pytest
+
+ESTIMATE_JOB = ("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 32, micro_batch: 4, tokens: 1e9}\n"
+                "cluster: {gpu: A100-SXM-80GB, gpus_per_node: 8, nodes: 1}\nparallel: {tp: 1, pp: 1, dp: 8}\n")
+SEARCH_JOB = ("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1e9}\n"
+              "constraints: {clouds: [aws], gpus: [A100], max_gpus: 8}\n")
+
+BILLION_LAUGHS = "\n".join(["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+                           + [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+                              for p, c in zip("abcdefgh", "bcdefghi")])
+
+
+def one_line_error(code, out, err, *fragments):
+    assert code == 2, (code, out[-500:], err[-500:])
+    line = err.strip()
+    assert line.startswith("error:") and "\n" not in line, line
+    assert "Traceback" not in out + err
+    assert len(line) < 400, line  # never echoes unbounded input
+    for f in fragments:
+        assert f.lower() in line.lower(), line
+    return line
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name)
+
+
+# ------------------------------------------------------------------------------ output paths
+@pytest.fixture
+def search_job(tmp_path):
+    p = tmp_path / "job.yaml"
+    p.write_text(SEARCH_JOB)
+    return p
+
+
+def test_csv_through_a_symlink_updates_the_target_and_keeps_the_link(tmp_path, cli, search_job):
+    real = tmp_path / "real.csv"
+    real.write_text("old\n")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    code, _, err = cli("recommend", search_job, "--no-simulate", "--csv", link)
+    assert code == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert real.read_text().startswith("hardware,")
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("target", ["/dev/null", "fifo"])
+def test_devices_and_fifos_are_refused_not_replaced(tmp_path, cli, search_job, target):
+    if target == "fifo":
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+    mode = os.stat(target).st_mode
+    one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", target), "--csv", "not a regular file")
+    assert os.stat(target).st_mode == mode  # still the device / FIFO
+    code, out, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "x.md")
+    assert code == 0, err  # sanity: the same job reports fine to a real path
+
+
+@pytest.mark.parametrize("flag", ["--csv", "-o"])
+def test_a_folder_or_empty_path_as_target_is_one_line(tmp_path, cli, search_job, flag):
+    cmd = ("recommend", search_job, "--no-simulate", "--csv") if flag == "--csv" else ("report", search_job, "--no-simulate", "-o")
+    d = tmp_path / "adir.md"
+    d.mkdir()
+    one_line_error(*cli(*cmd, d), "is a directory")
+    if flag == "--csv":
+        one_line_error(*cli(*cmd, ""), "--csv")
+
+
+def test_report_keeps_files_it_did_not_create(tmp_path, cli, search_job):
+    folder = tmp_path / "notes_files"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("precious")
+    (tmp_path / "notes.md").write_text("old report")
+    code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "notes.md")
+    assert code == 0, err
+    assert (folder / "mine.txt").read_text() == "precious"
+    assert (tmp_path / "notes.md").read_text() != "old report"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("code_,words", [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")])
+def test_write_failure_is_one_line_and_leaves_nothing(tmp_path, cli, search_job, monkeypatch, code_, words):
+    import planner.present.write as w
+
+    def fail(fd, data):
+        raise OSError(code_, os.strerror(code_))
+
+    monkeypatch.setattr(w, "_write_all", fail)
+    (tmp_path / "keep.csv").write_text("user data")
+    one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", tmp_path / "keep.csv"), "--csv", words)
+    assert (tmp_path / "keep.csv").read_text() == "user data"
+    one_line_error(*cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md"), "--out", words)
+    assert not (tmp_path / "r.md").exists() and not (tmp_path / "r_files").exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_new_files_get_umask_permissions_and_existing_keep_theirs(tmp_path):
+    from planner.present.write import write_text
+
+    p = tmp_path / "a.csv"
+    write_text(p, "x", "--csv")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~mask
+    os.chmod(p, 0o600)
+    write_text(p, "y", "--csv")
+    assert stat.S_IMODE(os.stat(p).st_mode) == 0o600 and p.read_text() == "y"
+
+
+def test_calibrate_checks_its_output_before_measuring(tmp_path, cli, monkeypatch):
+    import calibration.bench as bench
+
+    monkeypatch.setattr(bench, "run_calibration", lambda **kw: pytest.fail("measured before checking -o"))
+    one_line_error(*cli("calibrate", "--quick", "-o", tmp_path), "--out", "is a directory")
+
+
+def test_timeline_to_a_device_is_refused(tmp_path, cli):
+    job = tmp_path / "job.yaml"
+    job.write_text(ESTIMATE_JOB)
+    one_line_error(*cli("simulate", job, "--steps", "5", "--timeline", "/dev/null"), "--timeline")
+
+
+# ------------------------------------------------------------------------------ hostile input
+def test_billion_laughs_job_is_refused_quickly(tmp_path, cli):
+    p = tmp_path / "lol.yaml"
+    p.write_text(BILLION_LAUGHS + "\nmodel: {preset: gpt2}\n")
+    one_line_error(*cli("estimate", p), "too large")
+
+
+def test_billion_laughs_in_a_list_field(tmp_path, cli):
+    p = tmp_path / "lol.yaml"
+    p.write_text(SEARCH_JOB.replace("clouds: [aws]", "clouds: *i").replace("constraints", BILLION_LAUGHS + "\nconstraints"))
+    one_line_error(*cli("recommend", p), "too large")
+
+
+def test_billion_laughs_catalog(tmp_path, cli, search_job):
+    c = tmp_path / "cat.yaml"
+    c.write_text(BILLION_LAUGHS + "\ngpus: *i\n")
+    one_line_error(*cli("recommend", search_job, "--catalog", c), "too large")
+
+
+def test_a_few_aliases_are_fine(tmp_path, cli):
+    p = tmp_path / "job.yaml"
+    p.write_text("x: &gb 64\n" if False else ESTIMATE_JOB.replace("global_batch: 32", "global_batch: &gb 32")
+                 .replace("micro_batch: 4", "micro_batch: 4"))
+    code, _, err = cli("estimate", p)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("where", ["job", "hf_config", "profile", "catalog"])
+def test_dev_zero_and_fifos_are_refused(tmp_path, cli, where):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    job = tmp_path / "job.yaml"
+    for src in ("/dev/zero", fifo):
+        if where == "job":
+            args = ("estimate", src)
+        elif where == "hf_config":
+            job.write_text(f"model: {{hf_config: {src}}}\n")
+            args = ("estimate", job)
+        elif where == "profile":
+            job.write_text(ESTIMATE_JOB)
+            args = ("estimate", job, "--profile", src)
+        else:
+            job.write_text(ESTIMATE_JOB)
+            args = ("estimate", job, "--catalog", src)
+        one_line_error(*cli(*args), "not a regular file")
+
+
+@pytest.mark.parametrize("name,text", [
+    ("deep.yaml", "model: " + "[" * 5000 + "]" * 5000 + "\n"),
+    ("deep2.yaml", "model: " + "{a: " * 100 + "1" + "}" * 100 + "\n"),
+    ("deep.json", '{"model": ' + "[" * 100000 + "]" * 100000 + "}"),
+])
+def test_deep_nesting_is_one_line(tmp_path, cli, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    one_line_error(*cli("estimate", p), "nested")
+
+
+def test_huge_file_is_refused_without_reading_it(tmp_path, cli):
+    p = tmp_path / "big.yaml"
+    with open(p, "wb") as fh:
+        fh.truncate(64 * 2**20)  # sparse: 64 MiB of zeros, no disk used
+    one_line_error(*cli("estimate", p), "too large")
+
+
+def test_duplicate_keys_are_refused(tmp_path, cli):
+    p = tmp_path / "dup.yaml"
+    p.write_text(ESTIMATE_JOB + "model: {preset: llama3-8b}\n")
+    one_line_error(*cli("estimate", p), "duplicate key")
+    j = tmp_path / "dup.json"
+    j.write_text('{"model_type": "llama", "model_type": "gpt2"}')
+    one_line_error(*cli("estimate", j), "duplicate key")
+
+
+def test_json_nan_in_a_profile_is_refused(tmp_path, cli):
+    prof = tmp_path / "p.json"
+    prof.write_text('{"fitted": {"gemm_max": NaN}}')
+    job = tmp_path / "job.yaml"
+    job.write_text(ESTIMATE_JOB)
+    one_line_error(*cli("estimate", job, "--profile", prof), "--profile")
+
+
+def test_errors_never_echo_unbounded_input(tmp_path, cli):
+    p = tmp_path / "job.yaml"
+    p.write_text("model: {preset: '" + "x" * 100_000 + "'}\n")
+    one_line_error(*cli("estimate", p), "model.preset")
+
+
+def test_bom_and_latin1_catalog_csv(tmp_path, cli, search_job):
+    rows = open(os.path.join(os.path.dirname(__file__), "..", "hardware_catalog", "data", "instances.csv"),
+                encoding="utf-8").read().splitlines()[:2]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + ("\n".join(rows) + "\n").encode())
+    code, out, err = cli("catalog", "instances", "--catalog", bom, "--csv")
+    assert code == 0, err
+    lat = tmp_path / "latin.csv"
+    lat.write_bytes(("\n".join(rows) + "\n").encode() + "aws,x,V100,1,8,61,,0,3,1,r,d,caf\xe9,n\n".encode("latin-1"))
+    one_line_error(*cli("catalog", "instances", "--catalog", lat), "UTF-8")
+    binary = tmp_path / "bin.csv"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    one_line_error(*cli("catalog", "gpus", "--catalog", binary), "binary")
