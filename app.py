@@ -10,12 +10,12 @@ import hashlib
 
 import streamlit as st
 
-from planner import charts
-from planner import whatif as wi
+from planner.present import charts
+from planner import interactive as wi
 from planner.errors import InputError
-from planner.presets import PRESETS
-from planner.render import config_str, fmt_time, fmt_usd
-from planner.spec import OPTIMIZERS, PRECISIONS
+from planner.spec.presets import PRESETS
+from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner.spec.schema import OPTIMIZERS, PRECISIONS
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30

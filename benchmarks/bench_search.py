@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hardware_catalog import load_catalog  # noqa: E402
-from planner.candidates import Candidates  # noqa: E402
-from planner.hardware import option_from_instance  # noqa: E402
-from planner.memory import memory_per_gpu  # noqa: E402
-from planner.search import recommend  # noqa: E402
-from planner.spec import load_job  # noqa: E402
-from planner.step_time import step_time  # noqa: E402
+from planner.layout import Candidates  # noqa: E402
+from planner.hardware.options import option_from_instance  # noqa: E402
+from planner.model.memory import memory_per_gpu  # noqa: E402
+from planner.search.recommend import recommend  # noqa: E402
+from planner.spec.schema import load_job  # noqa: E402
+from planner.model.step_time import step_time  # noqa: E402
 
 
 def random_candidates(n: int, rng) -> Candidates:

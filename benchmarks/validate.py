@@ -15,7 +15,7 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   attention, A100-40/80 GB with 1600 Gb/s RoCE, H100 80GB with network not stated -> 3200 Gb/s).
   tokens/s/GPU converted to iteration time.
 
-One set of efficiency parameters per GPU type (planner.efficiency.PRIORS), the same for every
+One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
 Nothing is fitted per row.
 
@@ -36,11 +36,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware_catalog import load_catalog  # noqa: E402
-from planner.candidates import SCHEDULE_CODE, Candidates  # noqa: E402
-from planner.flops import narayanan_eq3  # noqa: E402
-from planner.hardware import HardwareOption, efficiency_for  # noqa: E402
-from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
-from planner.step_time import step_time  # noqa: E402
+from planner.layout import SCHEDULE_CODE, Candidates  # noqa: E402
+from planner.model.flops import narayanan_eq3  # noqa: E402
+from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
+from planner.spec.schema import ModelSpec, TrainingSpec  # noqa: E402
+from planner.model.step_time import step_time  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 
@@ -144,7 +144,7 @@ def published(cat) -> pd.DataFrame:
 def resnet50(cat) -> pd.DataFrame:
     """NVIDIA DeepLearningExamples ResNet-50 v1.5 (PyTorch, AMP, DGX A100 80GB) images/s ->
     seconds per step of batch-per-GPU x GPUs images (the generic-model time law)."""
-    from planner.presets import PRESETS
+    from planner.spec.presets import PRESETS
 
     d = pd.read_csv(DATA / "resnet50_dle.csv")
     model = ModelSpec(**PRESETS["resnet50"])

@@ -39,9 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from calibration.profile import SCHEMA_VERSION, Fingerprint, Fitted, Profile, save_profile
+from planner.hardware.profile import SCHEMA_VERSION, Fingerprint, Fitted, Profile, save_profile
 from calibration.timing import sync, time_fn
-from planner.efficiency import Efficiency
+from planner.hardware.efficiency import Efficiency
 from planner.errors import InputError
 
 TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
@@ -264,7 +264,7 @@ def memory_rows(device: str, copy_bytes: int, elems: int, dtype: str = "fp32") -
     """Achieved bytes/s of a large copy and of the memory-bound kernels a training step runs
     (residual add, activation, layer norm, softmax, an AdamW step), counting bytes read + written
     as the step-time model does (AdamW: ``OPTIMIZER_BYTES_PER_PARAM``)."""
-    from planner.step_time import OPTIMIZER_BYTES_PER_PARAM
+    from planner.model.step_time import OPTIMIZER_BYTES_PER_PARAM
 
     rows = []
     n = copy_bytes // 4
@@ -395,7 +395,7 @@ def fit_gemm(table: list[tuple], sm_count: int) -> dict:
 def fit_alpha_beta(rows: list[dict], kind: str, n: int) -> Optional[tuple[float, float]]:
     """(alpha per ring step, bus bandwidth) from t = steps*alpha + f(n-1)/n * N / busbw, by least
     squares over message sizes (the alpha-beta model of planner/comm.py)."""
-    from planner.comm import KIND_FACTOR
+    from planner.model.comm import KIND_FACTOR
 
     pts = [(r["bytes"], r["seconds"]) for r in rows if r["op"] == kind]
     if len(pts) < 2 or n < 2:

@@ -8,7 +8,7 @@ Entry points:
 * ``run_local(nproc, device, sizes)`` — what ``run_calibration`` uses: spawns ``nproc`` local
   processes (``torch.multiprocessing``) and returns the rows.
 
-``bytes`` in a row is the full buffer N of ``planner.comm`` (all-reduce: the reduced tensor;
+``bytes`` in a row is the full buffer N of ``planner.model.comm`` (all-reduce: the reduced tensor;
 all-gather: the gathered output; reduce-scatter: the input; all-to-all: what one rank sends;
 send/recv: the message). ``busbw`` follows nccl-tests (factor (n-1)/n, 2(n-1)/n for all-reduce).
 """

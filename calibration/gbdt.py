@@ -1,8 +1,8 @@
 """GBDT calibration: measure XGBoost ``hist`` (CPU) training speed on synthetic data and fit the
 cost model ``planner/tabular.py`` uses.
 
-    python -m calibration.gbdt -o calibration/profiles/gbdt-cpu.json     # measure + fit (~1 min)
-    python -m calibration.gbdt --check calibration/profiles/gbdt-cpu.json  # error table vs real runs
+    python -m calibration.gbdt -o planner/hardware/profiles/gbdt-cpu.json     # measure + fit (~1 min)
+    python -m calibration.gbdt --check planner/hardware/profiles/gbdt-cpu.json  # error table vs real runs
 
 Cost model (Chen & Guestrin 2016, "XGBoost: A Scalable Tree Boosting System", §4.1: the
 histogram/approximate algorithm costs O(K d ||x||_0 + ||x||_0 log q) for K trees of depth d over

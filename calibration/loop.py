@@ -1,6 +1,6 @@
 """The calibration loop, closed on real training steps: calibrate this machine (or load its
 profile), predict the step time and peak memory of small real transformers with the planner's
-own models (``planner.step_time.step_time``, ``planner.memory.memory_per_gpu``) on a
+own models (``planner.model.step_time.step_time``, ``planner.model.memory.memory_per_gpu``) on a
 ``HardwareOption`` built from the profile, run those steps with torch, and print the errors.
 
     python -m calibration.loop [--quick] [--profile p.json] [--device cpu|cuda]
@@ -41,11 +41,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from calibration.profile import Profile, load_profile, machine_option
-from planner.candidates import Candidates
-from planner.memory import memory_per_gpu
-from planner.spec import ModelSpec, TrainingSpec
-from planner.step_time import step_time
+from planner.hardware.profile import Profile, load_profile, machine_option
+from planner.layout import Candidates
+from planner.model.memory import memory_per_gpu
+from planner.spec.schema import ModelSpec, TrainingSpec
+from planner.model.step_time import step_time
 
 GOAL_TIME, GOAL_MEMORY = 0.15, 0.10
 

@@ -1,4 +1,4 @@
-"""Small, real torch transformers built from a ``planner.spec.ModelSpec`` — the ground truth the
+"""Small, real torch transformers built from a ``planner.spec.schema.ModelSpec`` — the ground truth the
 analytic models are checked against (tests/test_flops.py, tests/test_activations.py) and the models
 the calibration loop trains.
 
@@ -25,7 +25,7 @@ only each layer's input.
 
 Example::
 
-    >>> from planner.spec import ModelSpec
+    >>> from planner.spec.schema import ModelSpec
     >>> m = build_model(ModelSpec(layers=2, hidden=64, heads=4, kv_heads=2, vocab=100))
     >>> loss = m(torch.randint(0, 100, (1, 16)), torch.randint(0, 100, (1, 16)))
 """
@@ -40,7 +40,7 @@ from torch.utils.checkpoint import checkpoint
 
 _checkpoint = checkpoint  # SavedTensors swaps ``checkpoint`` to see what each call keeps
 
-from planner.spec import ModelSpec
+from planner.spec.schema import ModelSpec
 
 
 class _RMSNormFn(torch.autograd.Function):

@@ -1,7 +1,7 @@
 """One-screen text summary of a calibration profile (what ``python -m calibration`` prints)."""
 from __future__ import annotations
 
-from calibration.profile import Profile
+from planner.hardware.profile import Profile
 
 
 def summary(prof: Profile) -> str:

@@ -58,13 +58,13 @@ def _set_objective(job, objective: Optional[str]):
 
 def _load(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path]):
     from hardware_catalog import load_catalog
-    from planner.spec import load_job
+    from planner.spec.schema import load_job
 
     job = load_job(job_path)
     cat = load_catalog(catalog or None)
     prof = None
     if profile is not None:
-        from calibration.profile import load_profile
+        from planner.hardware.profile import load_profile
 
         prof = load_profile(profile, "--profile")
     return job, cat, prof
@@ -83,8 +83,8 @@ def estimate(
 ):
     """Params, FLOPs, memory per rank, step time, MFU and cost of one fully specified job."""
     def go():
-        from planner.estimate import estimate_job
-        from planner.render import render_estimate
+        from planner.workloads.training import estimate_job
+        from planner.present.terminal import render_estimate
 
         job, cat, prof = _load(job_path, catalog, profile)
         res = estimate_job(job, cat, prof)
@@ -111,15 +111,15 @@ def recommend(
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
-        from planner.render import render_recommendation
-        from planner.search import recommend as do_recommend
+        from planner.present.terminal import render_recommendation
+        from planner.search.recommend import recommend as do_recommend
 
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
         job, cat, prof = _load(job_path, catalog, profile)
         _set_objective(job, objective)
         if job.tabular is not None:  # a non-neural workload: CPU and GPU instances alike
-            from planner.tabular import plan_tabular, render_tabular
+            from planner.workloads.tabular import plan_tabular, render_tabular
 
             res = plan_tabular(job, cat)
             camp = _campaign_for(job, cat, res["best"]["hours"], res["best"]["cost_usd"])
@@ -133,7 +133,7 @@ def recommend(
         if csv_path is not None:
             write_text(csv_path, res["table"].to_csv(index=False), "--csv")
         if emit:
-            from planner.emit import emit_launch_spec
+            from planner.present.emit import emit_launch_spec
 
             text = emit_launch_spec(job, res["best"], emit)
             sys.stdout.write(text)  # verbatim: rich would wrap long command lines
@@ -159,14 +159,14 @@ def _campaign_for(job, cat, train_hours: float, train_usd: float):
     """The preprocessing-tax comparison when the job has a ``campaign`` section (planner/campaign.py)."""
     if job.campaign is None:
         return None
-    from planner.campaign import plan_campaign
+    from planner.workloads.campaign import plan_campaign
 
     return plan_campaign(job, {"hours": train_hours, "usd": train_usd}, cat)
 
 
 def _render_campaign(camp):
     if camp:
-        from planner.campaign import render_campaign
+        from planner.workloads.campaign import render_campaign
 
         render_campaign(out, camp)
 
@@ -181,7 +181,7 @@ def serve(
 ):
     """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests."""
     def go():
-        from planner.serving import plan_serving, render_serving
+        from planner.workloads.serving import plan_serving, render_serving
 
         job, cat, prof = _load(job_path, catalog, profile)
         res = plan_serving(job, cat, prof)
@@ -208,8 +208,8 @@ def simulate(
     def go():
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from planner.estimate import estimate_job
-        from planner.simulate.report import format_answers, format_result, run_simulate_command, timeline_text
+        from planner.workloads.training import estimate_job
+        from planner.present.simulation import format_answers, format_result, run_simulate_command, timeline_text
 
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
@@ -272,7 +272,7 @@ def report(
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
-        from planner.report import report_for_job, report_format, write_report
+        from planner.present.report import report_for_job, report_format, write_report
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
         output_target(out_path, "--out")
@@ -328,9 +328,9 @@ def presets():
     def go():
         from rich.table import Table
 
-        from planner.params import count_params
-        from planner.presets import PRESETS
-        from planner.spec import ModelSpec
+        from planner.model.params import count_params
+        from planner.spec.presets import PRESETS
+        from planner.spec.schema import ModelSpec
 
         tab = Table(title="model presets")
         for col in ("preset", "family", "params", "layers", "hidden", "heads/kv", "vocab"):

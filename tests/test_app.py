@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from planner import whatif as wi
+from planner import interactive as wi
 from planner.errors import InputError
 from tests.conftest import EXAMPLES, ROOT
 
@@ -156,7 +156,7 @@ def test_build_job_round_trips_and_auto_means_searched():
 
 
 def test_sensitivity_matches_estimate_and_explains_impossible_points(catalog):
-    from planner.estimate import estimate_job
+    from planner.workloads.training import estimate_job
 
     job = wi.build_job(wi.parse_upload("e.yaml", (EXAMPLES / "llama3-8b-estimate.yaml").read_bytes()), None)
     est = estimate_job(job, catalog)
@@ -175,7 +175,7 @@ def test_sensitivity_matches_estimate_and_explains_impossible_points(catalog):
 
 
 def test_timeline_has_gpu_lanes_for_the_plan(catalog):
-    from planner.estimate import estimate_job
+    from planner.workloads.training import estimate_job
 
     job = wi.build_job({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 64,
                         "micro_batch": 1, "recompute": "full", "tokens": 1e11},

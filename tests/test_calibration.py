@@ -8,11 +8,11 @@ import math
 import numpy as np
 import pytest
 
-from calibration.profile import (SCHEMA_VERSION, Fingerprint, Fitted, Profile, efficiency_from_profile,
+from planner.hardware.profile import (SCHEMA_VERSION, Fingerprint, Fitted, Profile, efficiency_from_profile,
                                  load_profile, machine_gpu, machine_option, save_profile)
-from planner.efficiency import Efficiency, prior_for
+from planner.hardware.efficiency import Efficiency, prior_for
 from planner.errors import InputError
-from planner.spec import ModelSpec
+from planner.spec.schema import ModelSpec
 
 
 def make_profile(**fitted) -> Profile:
@@ -103,7 +103,7 @@ def test_machine_option_for_cpu_profile():
 
 def _predict(profile, precision="fp32"):
     from calibration.loop import single_device, training_spec
-    from planner.step_time import step_time
+    from planner.model.step_time import step_time
 
     m = ModelSpec(layers=2, hidden=256, heads=4, kv_heads=2, vocab=4096)
     return float(step_time(m, training_spec(128, 4, precision), single_device(4), machine_option(profile, precision))["step_time_s"][0])

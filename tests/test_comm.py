@@ -3,7 +3,7 @@ nccl-tests' bus-bandwidth factors)."""
 import numpy as np
 import pytest
 
-from planner.comm import collective_time, members_per_node, p2p_time, ring_time
+from planner.model.comm import collective_time, members_per_node, p2p_time, ring_time
 
 N = 1e9  # bytes
 BW = 100e9  # bytes/s

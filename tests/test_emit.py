@@ -4,10 +4,10 @@ import shlex
 import pytest
 import yaml
 
-from planner.emit import emit_launch_spec, launch_plan
+from planner.present.emit import emit_launch_spec, launch_plan
 from planner.errors import InputError
-from planner.estimate import estimate_job
-from planner.spec import load_job_dict
+from planner.workloads.training import estimate_job
+from planner.spec.schema import load_job_dict
 
 
 def _plan(parallel, model=None, training=None, cluster=None):

@@ -14,10 +14,10 @@ torch = pytest.importorskip("torch")
 from torch.utils import flop_counter as fc  # noqa: E402
 
 from calibration.reference_models import build_model, register_cpu_flash_flops  # noqa: E402
-from planner.flops import narayanan_eq3, step_flops  # noqa: E402
-from planner.params import count_params  # noqa: E402
-from planner.presets import PRESETS  # noqa: E402
-from planner.spec import ModelSpec  # noqa: E402
+from planner.model.flops import narayanan_eq3, step_flops  # noqa: E402
+from planner.model.params import count_params  # noqa: E402
+from planner.spec.presets import PRESETS  # noqa: E402
+from planner.spec.schema import ModelSpec  # noqa: E402
 
 B = 2
 

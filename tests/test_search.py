@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from planner.errors import InfeasibleError, InputError
-from planner.search import pareto_mask, recommend
-from planner.spec import load_job, load_job_dict
+from planner.search.recommend import pareto_mask, recommend
+from planner.spec.schema import load_job, load_job_dict
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_cost_is_time_times_price_times_nodes(llama70):
 
 def test_ranked_by_cost_and_pareto_front(llama70):
     _, res = llama70
-    from planner.search import COST_TIE, cost_bucket
+    from planner.search.recommend import COST_TIE, cost_bucket
 
     t = res["table"]
     costs, hours = t["cost"].to_numpy(), t["train_hours"].to_numpy()

@@ -11,13 +11,13 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from planner.estimate import estimate_job
+from planner.workloads.training import estimate_job
 from planner.simulate import (CheckpointConfig, EvalConfig, FailureConfig, LoaderConfig, PipelineConfig,
                               SimConfig, simulate)
 from planner.simulate import answers as A
 from planner.simulate.failures import expected_goodput, simulate_goodput, young_daly_interval_s
 from planner.simulate.resources import STORAGE_PROFILES
-from planner.spec import load_job, load_job_dict
+from planner.spec.schema import load_job, load_job_dict
 
 from conftest import EXAMPLES
 
@@ -288,7 +288,7 @@ def test_cli_simulate_bad_job(cli, tmp_path):
 
 
 def test_recommend_says_data_bound(catalog):
-    from planner.search import recommend
+    from planner.search.recommend import recommend
 
     job = load_job(EXAMPLES / "resnet50-objectstore-files.yaml")
     res = recommend(job, catalog, top=3)

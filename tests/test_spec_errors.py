@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import InputError
-from planner.spec import load_job_dict
+from planner.spec.schema import load_job_dict
 
 
 def write(tmp_path, text, name="job.yaml"):
@@ -111,7 +111,7 @@ def test_fuzz_spec_never_crashes(raw):
 def test_fuzz_valid_jobs_give_finite_estimates(catalog, layers, heads, hd, vocab, seq, tp, mb):
     import math
 
-    from planner.estimate import estimate_job
+    from planner.workloads.training import estimate_job
 
     raw = {"model": {"layers": layers, "hidden": heads * hd, "heads": heads, "vocab": vocab},
            "training": {"seq_len": seq, "global_batch": 64, "micro_batch": mb, "steps": 10},

@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from planner.candidates import SCHEDULE_CODE, Candidates
-from planner.cost import rent_cost
-from planner.flops import narayanan_eq3
-from planner.hardware import HardwareOption, efficiency_for
-from planner.memory import memory_per_gpu
-from planner.spec import ModelSpec, TrainingSpec
-from planner.candidates import distinct_rows as _distinct
-from planner.step_time import step_time
+from planner.layout import SCHEDULE_CODE, Candidates
+from planner.model.cost import rent_cost
+from planner.model.flops import narayanan_eq3
+from planner.hardware.options import HardwareOption, efficiency_for
+from planner.model.memory import memory_per_gpu
+from planner.spec.schema import ModelSpec, TrainingSpec
+from planner.layout import distinct_rows as _distinct
+from planner.model.step_time import step_time
 
 LLAMA = ModelSpec(name="t", layers=32, hidden=4096, heads=32, kv_heads=8, ffn_hidden=14336, vocab=128256)
 
@@ -78,8 +78,8 @@ def test_cost_is_time_price_nodes():
 
 
 def test_cost_in_recommend_is_time_price_nodes(catalog):
-    from planner.search import recommend
-    from planner.spec import load_job
+    from planner.search.recommend import recommend
+    from planner.spec.schema import load_job
     from tests.conftest import EXAMPLES
 
     res = recommend(load_job(EXAMPLES / "llama3-70b.yaml"), catalog, simulate=False, top=3)

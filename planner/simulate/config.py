@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
-from planner.simulate.schedule import analytic_makespan, exposed_dp_comm
+from planner.model.pipeline import analytic_makespan, exposed_dp_comm
 
 GBIT = 1e9 / 8  # bytes/s per Gb/s
 PIN_BW = 8e9  # pinned-memory staging copy, one thread (data_pipeline.md App. B assumption [U])
@@ -270,12 +270,12 @@ class SimConfig:
 
 def _checkpoint_bytes(detail: dict, job: Any) -> float:
     """Model state written per checkpoint: weights + fp32 master + optimizer moments (gradients
-    are not saved). Bytes per parameter come from planner.memory (ZeRO's 2+12 accounting)."""
+    are not saved). Bytes per parameter come from planner.model.memory (ZeRO's 2+12 accounting)."""
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
-        from planner.memory import model_state_bytes_per_param
-        from planner.params import count_params
+        from planner.model.memory import model_state_bytes_per_param
+        from planner.model.params import count_params
 
         n = detail.get("params") or count_params(job.model).total
         w, _g, master, opt = model_state_bytes_per_param(job.training, job.model.hidden or 4096)

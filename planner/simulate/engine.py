@@ -36,7 +36,7 @@ import simpy
 from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
-from planner.simulate.schedule import pipeline_timing, sync_end
+from planner.model.pipeline import pipeline_timing, sync_end
 
 CAUSES = ("compute", "optimizer", "data", "comm", "bubble", "straggler", "eval", "checkpoint", "failure")
 BUSY = ("compute", "optimizer")
@@ -438,7 +438,7 @@ class _Run:
 
 
 def _ops_by_stage(p):
-    from planner.simulate.schedule import stage_orders
+    from planner.model.pipeline import stage_orders
 
     out = []
     # recompute per-op times from the orders (cheap, timeline mode only)

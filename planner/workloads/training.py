@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.candidates import RECOMPUTE_NAMES, SCHEDULE_CODE, Candidates
-from planner.cost import cost_summary
+from planner.layout import RECOMPUTE_NAMES, SCHEDULE_CODE, Candidates
+from planner.model.cost import cost_summary
 from planner.errors import InputError
-from planner.explain import bottleneck_line, advice
-from planner.flops import RECOMPUTE_CODE, step_flops
-from planner.hardware import HardwareOption, option_from_cluster
-from planner.memory import memory_per_gpu
-from planner.params import count_params
-from planner.spec import JobSpec
-from planner.step_time import BREAKDOWN_KEYS, step_time
+from planner.search.explain import bottleneck_line, advice
+from planner.model.flops import RECOMPUTE_CODE, step_flops
+from planner.hardware.options import HardwareOption, option_from_cluster
+from planner.model.memory import memory_per_gpu
+from planner.model.params import count_params
+from planner.spec.schema import JobSpec
+from planner.model.step_time import BREAKDOWN_KEYS, step_time
 
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
 

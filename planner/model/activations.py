@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.spec import ModelSpec
+from planner.spec.schema import ModelSpec
 
 # recompute codes (flops.RECOMPUTE_CODE uses the same)
 NONE, SELECTIVE, FULL = 0, 1, 2

@@ -49,9 +49,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
-from planner.flops import attention_flops_per_token, linear_flops_per_token
-from planner.params import count_params
-from planner.spec import JobSpec, ServingSpec
+from planner.model.flops import attention_flops_per_token, linear_flops_per_token
+from planner.model.params import count_params
+from planner.spec.schema import JobSpec, ServingSpec
 
 GiB = 2**30
 #: bytes per weight by quantisation; int4 adds one fp16 scale per 128 weights (GPTQ/AWQ group size)
@@ -257,8 +257,8 @@ def _costs(row: dict, s: ServingSpec, qps: float | None, spot: bool) -> dict:
 def _options(job: JobSpec, catalog, profile):
     """Hardware options: the cluster named in the job, else catalog GPU instances under the
     constraints (cheapest first)."""
-    from planner.hardware import option_from_cluster, option_from_instance, profile_matches
-    from planner.spec import ClusterSpec
+    from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches
+    from planner.spec.schema import ClusterSpec
 
     cl, con = job.cluster, job.constraints
     if cl.instance or cl.gpu:
@@ -365,7 +365,7 @@ def render_serving(con, res: dict, top: int = 12) -> None:
     """A readable table of the options (best first), the winner and the definitions."""
     from rich.table import Table
 
-    from planner.render import fmt_usd
+    from planner.present.terminal import fmt_usd
 
     t = res["targets"]
     realtime = res["mode"] == "realtime"

@@ -7,9 +7,9 @@ from typing import Optional
 
 from hardware_catalog import load_catalog
 from hardware_catalog.catalog import GPU, Catalog, Instance
-from planner.efficiency import Efficiency, prior_for
+from planner.hardware.efficiency import Efficiency, prior_for
 from planner.errors import InputError
-from planner.spec import ClusterSpec, ConstraintsSpec
+from planner.spec.schema import ClusterSpec, ConstraintsSpec
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 
@@ -57,7 +57,7 @@ def profile_matches(profile, gpu: GPU) -> bool:
 def efficiency_for(gpu: GPU, profile=None, precision: str | None = None) -> Efficiency:
     """Measured efficiencies when a profile measured on this GPU type is given or shipped, else
     the datasheet prior. A given profile of another GPU type does not apply to this one."""
-    from calibration.profile import efficiency_from_profile, shipped_profile_for  # lazy: optional
+    from planner.hardware.profile import efficiency_from_profile, shipped_profile_for  # lazy: optional
 
     base = prior_for(gpu.name)
     prof = profile if profile_matches(profile, gpu) else shipped_profile_for(gpu.name)

@@ -18,16 +18,16 @@ import time
 import numpy as np
 import pandas as pd
 
-from planner.candidates import SCHEDULE_CODE, Candidates
-from planner.cost import total_steps, total_tokens
+from planner.layout import SCHEDULE_CODE, Candidates
+from planner.model.cost import total_steps, total_tokens
 from planner.errors import InfeasibleError, InputError
-from planner.estimate import evaluate, inputs_provenance, row_result
-from planner.flops import RECOMPUTE_CODE
-from planner.hardware import HardwareOption, options_for_search
-from planner.memory import memory_per_gpu
-from planner.render import config_str, fmt_time, fmt_usd
-from planner.spec import JobSpec
-from planner.step_time import step_time
+from planner.workloads.training import evaluate, inputs_provenance, row_result
+from planner.model.flops import RECOMPUTE_CODE
+from planner.hardware.options import HardwareOption, options_for_search
+from planner.model.memory import memory_per_gpu
+from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner.spec.schema import JobSpec
+from planner.model.step_time import step_time
 
 NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
@@ -301,7 +301,7 @@ def _rerank_with_simulator(job, ranked, objective, catalog=None, spot=False, ste
     recomputed from the simulated step, ``breakdown_s["data_stall"]`` holds the difference and
     ``simulated`` a summary. A row whose GPUs wait for data (batches not ready, or host-to-device
     copies on the critical path) more than 5% of the step says so in ``bottleneck``."""
-    from planner.cost import cost_summary
+    from planner.model.cost import cost_summary
     from planner.simulate import SimConfig, simulate
 
     data_bound = []

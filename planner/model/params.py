@@ -18,7 +18,7 @@ Outside the layers: token embedding V*h, learned positions P*h, token types T*h,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from planner.spec import ModelSpec
+from planner.spec.schema import ModelSpec
 
 
 @dataclass(frozen=True)

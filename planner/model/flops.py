@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.params import count_params
-from planner.spec import ModelSpec
+from planner.model.params import count_params
+from planner.spec.schema import ModelSpec
 
 RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 

@@ -49,12 +49,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.candidates import Candidates, distinct_rows
-from planner.comm import collective_time, p2p_time
-from planner.flops import step_flops
-from planner.hardware import HardwareOption
-from planner.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
-from planner.spec import ModelSpec, TrainingSpec
+from planner.layout import Candidates, distinct_rows
+from planner.model.comm import collective_time, p2p_time
+from planner.model.flops import step_flops
+from planner.hardware.options import HardwareOption
+from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
+from planner.spec.schema import ModelSpec, TrainingSpec
 
 BREAKDOWN_KEYS = (
     "compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",

@@ -1,9 +1,9 @@
 """Calibration profile: the versioned JSON a calibration run writes and the planner reads.
 
 A profile holds the hardware fingerprint, every raw measurement, and the parameters fitted from
-them. ``efficiency_from_profile`` turns it into the ``planner.efficiency.Efficiency`` the time
+them. ``efficiency_from_profile`` turns it into the ``planner.hardware.efficiency.Efficiency`` the time
 model uses, replacing datasheet priors field by field and recording which fields were measured.
-Shipped profiles live in ``calibration/profiles/*.json`` and apply automatically to the GPU type
+Shipped profiles live in ``planner/hardware/profiles/*.json`` and apply automatically to the GPU type
 they were measured on (``shipped_profile_for``).
 """
 from __future__ import annotations
@@ -188,10 +188,10 @@ def machine_gpu(profile: Profile):
 
 
 def machine_option(profile: Profile, precision: Optional[str] = None):
-    """A ``planner.hardware.HardwareOption`` for the calibrated machine itself (one device per
+    """A ``planner.hardware.options.HardwareOption`` for the calibrated machine itself (one device per
     node), so the planner's time and memory models can predict steps on the machine measured."""
-    from planner.efficiency import Efficiency, prior_for
-    from planner.hardware import HardwareOption
+    from planner.hardware.efficiency import Efficiency, prior_for
+    from planner.hardware.options import HardwareOption
 
     gpu = machine_gpu(profile)
     f = profile.fitted

@@ -11,7 +11,7 @@ chosen by $ and time — ``planner recommend job.yaml`` when the job has a ``tab
       runs: 1               # e.g. hyper-parameter trials, each a full training
 
 **CPU time** comes from a measured profile (``calibration/gbdt.py``, shipped as
-``calibration/profiles/gbdt-cpu.json``): one-thread seconds per tree
+``planner/hardware/profiles/gbdt-cpu.json``): one-thread seconds per tree
 ``a x rows x features x depth + b x rows + e x features x bins x 2^depth + c`` and per quantile sketch ``s x rows x features``
 (cost model: Chen & Guestrin 2016 §4.1, O(K d ||x||_0) for K trees of depth d), divided by the
 Amdahl speedup ``1 / ((1 - p) + p / cores)`` with the measured parallel fraction ``p``. Cores =
@@ -53,7 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.errors import InfeasibleError, InputError
 
-PROFILE_PATH = Path(__file__).resolve().parents[1] / "calibration" / "profiles" / "gbdt-cpu.json"
+PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
 GPU_PRIOR_HBM = 480e9  # Titan X Pascal HBM bytes/s
 GPU_PRIOR_SOURCE = ("prior: XGBoost docs 'XGBoost GPU Support' benchmark (1M x 50, 500 rounds, gpu_hist "
@@ -110,7 +110,7 @@ class TabularSpec(BaseModel):
 
 def parse_tabular(raw: dict) -> TabularSpec:
     """Validate the job's ``tabular`` section (one-line errors naming the field)."""
-    from planner.spec import validate_section
+    from planner.spec.schema import validate_section
 
     return validate_section(TabularSpec, raw, "tabular")
 

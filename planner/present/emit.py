@@ -1,7 +1,7 @@
 """Launch specs: the chosen plan as a ready torchrun command, sbatch script, SkyPilot task or
 Kubernetes (Kubeflow ``PyTorchJob``) manifest — ``planner recommend job.yaml --emit FORMAT``.
 
-The plan (``best`` from ``planner.search.recommend``: ``config``, ``hardware``, ``cost``) is
+The plan (``best`` from ``planner.search.recommend.recommend``: ``config``, ``hardware``, ``cost``) is
 turned into one ``LaunchPlan`` — nodes, GPUs per node, the training program and its parallelism
 flags — and each format only wraps that plan in its platform's syntax, so the numbers are written
 once and every format carries the same ones.
@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 import yaml
 
 from planner.errors import InputError
-from planner.render import config_str, fmt_time, fmt_usd
-from planner.spec import JobSpec
+from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner.spec.schema import JobSpec
 
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
 STYLES = ("megatron", "fsdp")

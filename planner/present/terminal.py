@@ -5,7 +5,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from planner.explain import LABELS
+from planner.search.explain import LABELS
 
 GiB = 2**30
 

@@ -302,7 +302,7 @@ class JobSpec(_Strict):
     checkpoint: Optional[CheckpointSpec] = None
     constraints: ConstraintsSpec = ConstraintsSpec()
     serving: Optional[ServingSpec] = None
-    # non-neural workloads and experiment campaigns: validated by planner.tabular / planner.campaign
+    # non-neural workloads and experiment campaigns: validated by planner.workloads.tabular / planner.workloads.campaign
     tabular: Optional[dict[str, Any]] = None
     campaign: Optional[dict[str, Any]] = None
     # human-readable notes on every default the loader filled in (never silently assumed)
@@ -474,7 +474,7 @@ HF_MAPPERS = {
 
 
 def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
-    from planner.presets import PRESETS  # local import: presets import spec
+    from planner.spec.presets import PRESETS  # local import: presets import spec
 
     notes: list[str] = []
     if not isinstance(raw, dict):
@@ -569,7 +569,7 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
             notes.append("training.global_batch defaulted to 1024 samples")
     if t.tokens is None and t.steps is None and t.epochs is None:
         if m.is_transformer:
-            from planner.params import count_params
+            from planner.model.params import count_params
 
             n = count_params(m).total
             t.tokens = float(20 * n)  # Chinchilla compute-optimal: ~20 tokens per parameter

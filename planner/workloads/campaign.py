@@ -73,7 +73,7 @@ class CampaignSpec(BaseModel):
 
 
 def parse_campaign(raw: dict) -> CampaignSpec:
-    from planner.spec import validate_section
+    from planner.spec.schema import validate_section
 
     return validate_section(CampaignSpec, raw, "campaign")
 
@@ -141,7 +141,7 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
 def render_campaign(con, res: dict) -> None:
     from rich.table import Table
 
-    from planner.render import fmt_time, fmt_usd
+    from planner.present.terminal import fmt_time, fmt_usd
 
     t = Table(title=f"preprocessing tax: {res['experiments']:g} experiments over {res['weeks']:g} week(s), "
                     f"invalidation rate {res['invalidation_rate']:.0%}")

@@ -6,9 +6,9 @@ breakdowns as charts, a sensitivity table, the risks (what limits the plan now, 
 next, memory headroom) and every assumption (catalog prices with their dates and sources,
 calibration measured or assumed, defaults filled in).
 
-The numbers are the search's own: ``build_report`` takes the dict ``planner.search.recommend``
+The numbers are the search's own: ``build_report`` takes the dict ``planner.search.recommend.recommend``
 returns (the same object ``planner recommend --json`` prints) and only formats it; the
-sensitivity rows are ``planner.whatif.sensitivity`` (``estimate_job`` per point). Both formats
+sensitivity rows are ``planner.interactive.sensitivity`` (``estimate_job`` per point). Both formats
 carry the headline numbers as JSON (``<script id="planner-summary">`` in HTML, an HTML comment
 in Markdown) so that a script — or the test — can check them against ``recommend --json``.
 
@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
-from planner.explain import LABELS
-from planner.render import config_str, fmt_count, fmt_time, fmt_usd
-from planner.spec import JobSpec
+from planner.search.explain import LABELS
+from planner.present.terminal import config_str, fmt_count, fmt_time, fmt_usd
+from planner.spec.schema import JobSpec
 
 GiB = 2**30
 SENSITIVITY_INPUTS = ("nodes", "micro_batch", "inter_node_gbps")
@@ -121,7 +121,7 @@ def _price_rows(rec: dict, catalog) -> Table:
 def _onprem_rows(catalog, gpu_name: str) -> list[list[str]]:
     if catalog is None:
         return []
-    from planner.cost import _onprem_key
+    from planner.model.cost import _onprem_key
 
     fam = _onprem_key(gpu_name)
     keys = [k for k in catalog.onprem if (fam and fam in k) or not any(f in k for f in ("h100", "h200", "a100", "b200"))]
@@ -174,8 +174,8 @@ def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
                  sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True) -> Report:
     """The report as sections, from a ``recommend`` result for ``job``."""
-    from planner import charts
-    from planner.whatif import SENSITIVITY, sensitivity
+    from planner.present import charts
+    from planner.interactive import SENSITIVITY, sensitivity
 
     best, spot = rec["best"], rec["spot"]
     cost = best["cost"]
@@ -482,7 +482,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
                    job_name: str = "job", rec: Optional[dict] = None) -> tuple[Report, dict]:
     """Search (unless ``rec`` is given) and build the report; returns (report, recommend result)."""
     from hardware_catalog import load_catalog
-    from planner.search import recommend
+    from planner.search.recommend import recommend
 
     cat = catalog or load_catalog()
     if rec is None:

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
+from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
                                  recompute_working_set)
-from planner.candidates import Candidates, distinct_rows
-from planner.params import count_params
-from planner.spec import ModelSpec, TrainingSpec
+from planner.layout import Candidates, distinct_rows
+from planner.model.params import count_params
+from planner.spec.schema import ModelSpec, TrainingSpec
 
 GiB = 2**30
 

@@ -6,7 +6,7 @@
   and ``planner recommend`` can never disagree about a job.
 * ``parse_upload``: safe parsing of an uploaded job YAML or Hugging Face ``config.json``
   (size limit, the limits of ``hardware_catalog.files``, schema errors as ``InputError`` naming the field).
-* ``search``: ``planner.search.recommend`` behind a small LRU, with a progress callback.
+* ``search``: ``planner.search.recommend.recommend`` behind a small LRU, with a progress callback.
 * ``sensitivity``: time and cost of the chosen plan as one input varies, the others held.
 * ``simulated_timeline``: a few simulated steps of the chosen plan as Gantt rows.
 * cached loaders for the catalog and calibration profiles (Streamlit's ``cache_resource`` when
@@ -36,7 +36,7 @@ import pandas as pd
 
 from planner.errors import InputError
 from hardware_catalog import files as _files
-from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
+from planner.spec.schema import JobSpec, hf_config_to_fields, load_job_dict
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
 DEFAULT_PRESET = "llama3-8b"
@@ -133,7 +133,7 @@ def parse_upload(name: str, data: bytes) -> dict:
 
 def _normalise(raw: dict) -> dict:
     """A full job document from a full job, a bare model or an HF config dict."""
-    from planner.spec import ModelSpec, _looks_like_hf_config
+    from planner.spec.schema import ModelSpec, _looks_like_hf_config
 
     if _looks_like_hf_config(raw):
         return {"model": hf_config_to_fields(raw, "model")}
@@ -249,7 +249,7 @@ def cached_catalog(extra: tuple = ()):
 def _profile_loader():
     @_cache_resource
     def load(data: bytes, name: str):
-        from calibration.profile import load_profile
+        from planner.hardware.profile import load_profile
 
         if len(data) > 32 * MAX_UPLOAD_BYTES:
             raise InputError("profile", f"{name} is larger than {32 * MAX_UPLOAD_BYTES // 2**20} MiB")
@@ -306,7 +306,7 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
            progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
     """``recommend`` for the app: same result, cached on the job, catalog and profile. The job is
     copied first, since ``recommend`` notes assumptions on it."""
-    from planner.search import recommend
+    from planner.search.recommend import recommend
 
     key = (job_key(job), id(catalog), id(profile), top, simulate)
     if key in _SEARCHES:
@@ -406,7 +406,7 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
     Each point is one ``estimate_job`` call — the same model as the search, a handful of points.
     A value that makes the layout impossible (e.g. a global batch that micro-batch x DP no longer
     divides) is kept as a row with its reason in ``note`` and NaN numbers."""
-    from planner.estimate import estimate_job
+    from planner.workloads.training import estimate_job
 
     if what not in SENSITIVITY:
         raise InputError("sensitivity", f"unknown input {what!r}; choose from {', '.join(SENSITIVITY)}")
@@ -507,7 +507,7 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
     """When the search finds nothing (say, nothing fits), the estimate of the configuration the
     inputs name — if they name one (an instance or GPU, and a node count) — so that the app can
     show *why* (memory over capacity). None when the inputs leave the hardware open."""
-    from planner.estimate import estimate_job
+    from planner.workloads.training import estimate_job
 
     cl = job.cluster
     if not (cl.instance or cl.gpu) or cl.nodes is None:
@@ -520,7 +520,7 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
 
 def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     """The sensitivity frame in people's units."""
-    from planner.render import fmt_time
+    from planner.present.terminal import fmt_time
 
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
@@ -536,7 +536,7 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def ranked_display(rec: dict) -> pd.DataFrame:
-    from planner.render import config_str
+    from planner.present.terminal import config_str
 
     rows = []
     for i, r in enumerate(rec["ranked"], 1):
@@ -551,6 +551,6 @@ def ranked_display(rec: dict) -> pd.DataFrame:
 
 def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
     """The budget-review report of what the app shows, as one self-contained HTML file."""
-    from planner.report import build_report, render_html
+    from planner.present.report import build_report, render_html
 
     return render_html(build_report(job, rec, catalog, profile, job_name=name))

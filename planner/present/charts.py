@@ -5,7 +5,7 @@ DataFrame, a simulator timeline) and returns an ``alt.Chart``; nothing here comp
 number, it only draws what the models produced. Units are converted for people here and only
 here (GiB, hours, $), as DESIGN.md asks.
 
-    >>> from planner.charts import memory_chart
+    >>> from planner.present.charts import memory_chart
     >>> res = {"memory_per_gpu_bytes": {"weights": 2**30, "grads": 2**30, "optimizer": 0,
     ...        "activations": 0, "logits": 0, "other": 0, "total": 2**31, "capacity": 2**33}}
     >>> memory_chart(res).to_dict()["layer"][0]["mark"]["type"]  # sizes are per-category steps (Streamlit keeps them)
@@ -16,8 +16,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from planner.explain import LABELS
-from planner.render import config_str
+from planner.search.explain import LABELS
+from planner.present.terminal import config_str
 
 GiB = 2**30
 MEMORY_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other")
@@ -140,7 +140,7 @@ TIMELINE_COLORS = {"forward": "#4c78a8", "backward": "#72b7b2", "forward+backwar
 def timeline_chart(tl: pd.DataFrame, busy_share: float | None = None,
                    title: str = "simulated timeline") -> alt.Chart:
     """Gantt of the simulator's timeline: one row per rank and resource (GPU, data, comm).
-    ``tl`` has columns lane, activity, start, end (from ``planner.whatif.simulated_timeline``)."""
+    ``tl`` has columns lane, activity, start, end (from ``planner.interactive.simulated_timeline``)."""
     acts = [a for a in TIMELINE_COLORS if a in set(tl["activity"])]
     t = title + (f" — GPU busy {busy_share:.1%} of the time" if busy_share is not None else "")
     return alt.Chart(tl).mark_bar(height=14).encode(
@@ -155,7 +155,7 @@ def timeline_chart(tl: pd.DataFrame, busy_share: float | None = None,
 
 def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.VConcatChart:
     """Time to train and cost as one input varies, other inputs held; the current value marked.
-    ``df`` comes from ``planner.whatif.sensitivity``."""
+    ``df`` comes from ``planner.interactive.sensitivity``."""
     ok = df[df["step_time_s"].notna()].copy()
     ok["days"] = ok["hours"] / 24
     ok["cost"] = ok["cost_spot_usd"] if spot else ok["cost_ondemand_usd"]

@@ -1,0 +1,1 @@
+"""Hardware: options (instance or GPU x nodes) selected by the constraints, efficiency priors, calibration profiles."""

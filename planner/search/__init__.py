@@ -1,0 +1,1 @@
+"""Layout search: the space of candidates, ranking by the objective, explanations, sensitivity."""

@@ -1,0 +1,1 @@
+"""Workloads: training, serving, tabular, campaign — each plans a job and returns a typed result."""
