@@ -15,7 +15,7 @@ from planner import interactive as wi
 from planner.errors import InputError
 from planner.spec.presets import PRESETS
 from planner.present.terminal import config_str, fmt_time, fmt_usd
-from planner.spec.schema import OPTIMIZERS, PRECISIONS
+from planner.vocab import OPTIMIZER, PRECISION
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30
@@ -86,8 +86,8 @@ sb.select_slider("global batch (sequences)", wi.with_value(wi.GLOBAL_BATCHES, s[
 if s["w_tokens"] is not None:
     sb.number_input("training tokens (billions)", min_value=0.001, max_value=1e5, key="w_tokens_b", format="%.3f")
 c1, c2 = sb.columns(2)
-c1.selectbox("precision", PRECISIONS, key="w_precision")
-c2.selectbox("optimizer", OPTIMIZERS, key="w_optimizer")
+c1.selectbox("precision", PRECISION.names, key="w_precision")
+c2.selectbox("optimizer", OPTIMIZER.names, key="w_optimizer")
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)

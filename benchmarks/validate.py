@@ -36,7 +36,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware_catalog import load_catalog  # noqa: E402
-from planner.layout import SCHEDULE_CODE, Candidates  # noqa: E402
+from planner.layout import Candidates
+from planner.vocab import SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
 from planner.spec.schema import ModelSpec, TrainingSpec  # noqa: E402
@@ -78,7 +79,7 @@ def vtrain(cat, which: str) -> pd.DataFrame:
                           "tensor parallelism": "tp", "data parallelism": "dp",
                           "pipeline parallelism": "pp", "iteration time (ms)": "ms", "# GPUs": "gpus"})
     d["measured_s"] = d["ms"] / 1e3
-    d["vpp"], d["zero"], d["rc"], d["schedule"] = 1, 0, 2, SCHEDULE_CODE["1f1b"]
+    d["vpp"], d["zero"], d["rc"], d["schedule"] = 1, 0, 2, SCHEDULE.code["1f1b"]
     d["sp"] = False
     # vTrain's configs: A100 (memory size not stated; 80GB assumed), 150 GB/s intra, 800 Gb/s inter
     hw = hw_option(cat, "A100-SXM-80GB", 8, 800.0, intra_gbps=150.0)
@@ -109,7 +110,7 @@ def published(cat) -> pd.DataFrame:
         pp = int(r.pp)
         layers_ok = pp > 1 and r.layers % (pp * 2) == 0
         row = pd.DataFrame([dict(tp=int(r.tp), pp=pp, dp=int(r.dp), vpp=2 if layers_ok else 1, zero=0, mb=1, rc=2,
-                                 sp=False, schedule=SCHEDULE_CODE["interleaved" if layers_ok else "1f1b"])])
+                                 sp=False, schedule=SCHEDULE.code["interleaved" if layers_ok else "1f1b"])])
         p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
         measured = narayanan_eq3(gb, s, r.layers, r.hidden, r.vocab) / (r.value * 1e12 * r.num_gpus)
         rows.append(dict(source="nar21", model=r.model, gpus=int(r.num_gpus), tp=int(r.tp), pp=pp, dp=int(r.dp), mb=1,

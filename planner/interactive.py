@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
+from planner.vocab import OBJECTIVE, RECOMPUTE
 from hardware_catalog import files as _files
 from planner.spec.schema import JobSpec, hf_config_to_fields, load_job_dict
 
@@ -52,8 +53,8 @@ TPS = (None, 1, 2, 4, 8)
 PPS = (None, 1, 2, 4, 8, 16)
 CPS = (None, 1, 2, 4, 8)
 ZEROS = (None, 0, 1, 2, 3)
-RECOMPUTES = (None, "none", "selective", "full")
-OBJECTIVES = ("cost", "time", "tokens_per_dollar")
+RECOMPUTES = (None, *RECOMPUTE)
+OBJECTIVES = OBJECTIVE.names
 
 
 def with_value(options: tuple, value) -> tuple:

@@ -8,10 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
+from planner.vocab import RECOMPUTE, SCHEDULE
 
-RECOMPUTE_NAMES = ("none", "selective", "full")
-SCHEDULE_CODE = {"1f1b": 0, "interleaved": 1, "gpipe": 2}
-SCHEDULE_NAMES = ("1f1b", "interleaved", "gpipe")
 
 
 @dataclass
@@ -28,7 +26,7 @@ class Candidates:
     mb: np.ndarray  # micro-batch (sequences or samples per GPU per forward/backward)
     rc: np.ndarray  # recompute code 0 none, 1 selective, 2 full
     sp: np.ndarray  # sequence parallel (bool)
-    schedule: np.ndarray  # SCHEDULE_CODE
+    schedule: np.ndarray  # planner.vocab.SCHEDULE codes
     hw: np.ndarray  # index into the hardware option table (a GPU or instance type)
     gpus_per_node: np.ndarray
     nodes: np.ndarray
@@ -64,8 +62,8 @@ class Candidates:
 
     def row(self, i: int) -> dict:
         d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
-        d["recompute"] = RECOMPUTE_NAMES[d.pop("rc")]
-        d["schedule"] = SCHEDULE_NAMES[d["schedule"]]
+        d["recompute"] = RECOMPUTE.names[d.pop("rc")]
+        d["schedule"] = SCHEDULE.names[d["schedule"]]
         d["sp"] = bool(d["sp"])
         return d
 

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from planner.layout import SCHEDULE_CODE, Candidates
+from planner.layout import Candidates
+from planner.vocab import SCHEDULE
 from planner.model.cost import rent_cost
 from planner.model.flops import narayanan_eq3
 from planner.hardware.options import HardwareOption, efficiency_for
@@ -37,7 +38,7 @@ def test_bubble_fraction_is_p_minus_1_over_v_m(catalog, pp, v, m):
     """Narayanan et al. 2021 §2.2: bubble / ideal time = (p - 1) / (v m) for 1F1B (v = 1) and the
     interleaved schedule (v chunks per device, m a multiple of p)."""
     t = TrainingSpec(seq_len=4096, global_batch=m, micro_batch=1, precision="bf16")
-    c = cands(tp=8, pp=pp, dp=1, vpp=v, schedule=SCHEDULE_CODE["interleaved" if v > 1 else "1f1b"],
+    c = cands(tp=8, pp=pp, dp=1, vpp=v, schedule=SCHEDULE.code["interleaved" if v > 1 else "1f1b"],
               nodes=pp)
     out = step_time(LLAMA, t, c, hw_for(catalog))
     ideal = out["num_microbatches"][0] * (out["t_fwd_mb"][0] + out["t_bwd_mb"][0])

@@ -31,7 +31,7 @@ import numpy as np
 
 from planner.spec.schema import ModelSpec
 
-# recompute codes (flops.RECOMPUTE_CODE uses the same)
+# recompute codes: planner.vocab.RECOMPUTE
 NONE, SELECTIVE, FULL = 0, 1, 2
 
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 
 from planner.model.params import count_params
+from planner.vocab import RECOMPUTE
 from planner.spec.schema import ModelSpec
 
-RECOMPUTE_CODE = {"none": 0, "selective": 1, "full": 2}
 
 
 def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
@@ -69,7 +69,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     and flash's backward score recompute, for HFU), ``attention_fwd``, ``linear_fwd``,
     ``logits_fwd``.
     """
-    rc = np.asarray(RECOMPUTE_CODE[recompute] if isinstance(recompute, str) else recompute)
+    rc = np.asarray(RECOMPUTE.code[recompute] if isinstance(recompute, str) else recompute)
     gb = np.asarray(global_batch, dtype=np.float64)
     if not m.is_transformer:
         fwd = m.fwd_flops_per_sample * gb

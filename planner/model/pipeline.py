@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from planner.vocab import SCHEDULE
 
-SCHEDULES = ("1f1b", "interleaved", "gpipe")
 
 
 def _virtual_order(m: int, pp: int, vpp: int, forward: bool) -> list[tuple[int, int]]:
@@ -50,8 +50,8 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
 
     ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (used
     only if Megatron's warm-up count deadlocks for a small last group, ``m % pp != 0``)."""
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULES)}")
+    if schedule not in SCHEDULE:
+        raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE)}")
     if schedule != "interleaved":
         vpp = 1
     orders = []

@@ -18,11 +18,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from planner.layout import SCHEDULE_CODE, Candidates
+from planner.layout import Candidates
 from planner.model.cost import total_steps, total_tokens
 from planner.errors import InfeasibleError, InputError
 from planner.workloads.training import evaluate, inputs_provenance, row_result
-from planner.model.flops import RECOMPUTE_CODE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.hardware.options import HardwareOption, options_for_search
 from planner.model.memory import memory_per_gpu
 from planner.present.terminal import config_str, fmt_time, fmt_usd
@@ -59,11 +59,11 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
         eps = [p.ep] if p.ep else ([d for d in (1, 2, 4, 8, 16, 32, 64) if m.moe.experts % d == 0] if m.moe else [1])
         vpps = [p.vpp] if p.vpp else list(VPP)
         mbs = [t.micro_batch] if t.micro_batch else list(MICRO_BATCHES)
-        rcs = [RECOMPUTE_CODE[t.recompute]] if t.recompute else [0, 1, 2]
+        rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
         tps = pps = cps = eps = vpps = [1]
         mbs = [t.micro_batch] if t.micro_batch else list(GENERIC_MICRO_BATCHES)
-        rcs = [RECOMPUTE_CODE[t.recompute]] if t.recompute else [0, 2]
+        rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
     axes = [np.asarray(a, dtype=np.int64) for a in (nodes, tps, pps, cps, eps, vpps, zeros, mbs, rcs)]
     grid = np.stack([x.ravel() for x in np.meshgrid(*axes, indexing="ij")])  # the Cartesian product
@@ -86,7 +86,7 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     dp = dp[ok]
     n_, tp, pp, cp, ep, vpp, zero, mb, rc = grid
     sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
-    sched = np.where(vpp > 1, SCHEDULE_CODE["interleaved"], SCHEDULE_CODE[p.schedule])
+    sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
                       schedule=sched, hw=0, gpus_per_node=g, nodes=n_)
 
@@ -169,7 +169,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         frames.append(pd.DataFrame(dict(
             opt=k, idx=np.arange(len(c)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
             nodes=c.nodes, gpus=c.gpus, tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp,
-            zero=c.zero, micro_batch=c.mb, recompute=np.array(["none", "selective", "full"])[c.rc],
+            zero=c.zero, micro_batch=c.mb, recompute=RECOMPUTE.decode(c.rc),
             step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
             mem_gib=mem_total / 2**30, mem_capacity_gib=hw.gpu.memory_bytes / 2**30,
             train_hours=hours, cost=cost, usd_per_token=cost / tokens,

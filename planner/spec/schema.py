@@ -19,22 +19,17 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hardware_catalog import files as _files
+from planner import vocab as V
 from planner.errors import InputError, read_json_object
 
 # --------------------------------------------------------------------------------------------
 # Registries: the vocabulary of the job file, kept as data.
 # --------------------------------------------------------------------------------------------
-PRECISIONS = ("bf16", "fp16", "fp8", "fp32")
-OPTIMIZERS = ("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum")
-RECOMPUTE = ("none", "selective", "full")
-FAMILIES = ("decoder", "encoder", "moe", "generic")
-MLPS = ("swiglu", "geglu", "gelu", "relu")
-SCHEDULES = ("1f1b", "interleaved", "gpipe")
 
 MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiting real models
     "layers": 10_000,
@@ -74,7 +69,7 @@ class ModelSpec(_Strict):
     """
 
     name: str = "custom"
-    family: Literal["decoder", "encoder", "moe", "generic"] = "decoder"
+    family: V.FAMILY.literal = "decoder"
     layers: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["layers"])
     hidden: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["hidden"])
     heads: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["heads"])
@@ -82,12 +77,12 @@ class ModelSpec(_Strict):
     head_dim: Optional[int] = Field(None, gt=0, le=4096)
     ffn_hidden: Optional[int] = Field(None, gt=0, le=1 << 22)
     vocab: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["vocab"])
-    mlp: Literal["swiglu", "geglu", "gelu", "relu"] = "swiglu"
-    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    mlp: V.MLP.literal = "swiglu"
+    norm: V.NORM.literal = "rmsnorm"
     tied_embeddings: bool = False
     qkv_bias: bool = False  # bias on q/k/v projections (Qwen2, GPT-2, BERT)
     linear_bias: bool = False  # bias on attention-out and MLP linears (GPT-2, BERT)
-    position: Literal["rope", "learned", "none"] = "rope"
+    position: V.POSITION.literal = "rope"
     max_positions: Optional[int] = Field(None, gt=0, le=1 << 24)  # learned position table size
     type_vocab: int = Field(0, ge=0, le=1024)  # BERT token-type embeddings
     mlm_head: bool = False  # BERT MLM head: dense h*h + norm + decoder bias
@@ -165,13 +160,13 @@ class TrainingSpec(_Strict):
     seq_len: int = Field(4096, gt=0, le=MAX_REASONABLE["seq_len"])
     global_batch: int = Field(1024, gt=0, le=1 << 26)  # sequences (samples for generic models)
     micro_batch: Optional[int] = Field(None, gt=0, le=1 << 16)
-    precision: Literal["bf16", "fp16", "fp8", "fp32"] = "bf16"
+    precision: V.PRECISION.literal = "bf16"
     # how weights are held: 'amp' = fp32 weights + autocast (PyTorch AMP); 'megatron' = 16-bit
     # weights + fp32 master copy in the optimizer; 'pure' = 16-bit weights only (no master)
-    weights: Literal["amp", "megatron", "pure"] = "megatron"
-    grad_dtype: Literal["same", "fp32"] = "fp32"  # gradient accumulation buffer dtype
-    optimizer: Literal["adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum"] = "adamw"
-    recompute: Optional[Literal["none", "selective", "full"]] = None  # None: searched
+    weights: V.WEIGHTS.literal = "megatron"
+    grad_dtype: V.GRAD_DTYPE.literal = "fp32"  # gradient accumulation buffer dtype
+    optimizer: V.OPTIMIZER.literal = "adamw"
+    recompute: Optional[V.RECOMPUTE.literal] = None  # None: searched
     flash_attention: bool = True
     dropout: bool = False
     tokens: Optional[float] = Field(None, gt=0, le=1e17)
@@ -204,7 +199,7 @@ class ParallelSpec(_Strict):
     vpp: Optional[int] = Field(None, gt=0, le=128)
     zero: Optional[int] = Field(None, ge=0, le=3)  # 3 == FSDP FULL_SHARD, 2 == SHARD_GRAD_OP
     sequence_parallel: Optional[bool] = None
-    schedule: Literal["1f1b", "interleaved", "gpipe"] = "1f1b"
+    schedule: V.SCHEDULE.literal = "1f1b"
 
 
 class ClusterSpec(_Strict):
@@ -226,8 +221,8 @@ class ClusterSpec(_Strict):
 class DataSpec(_Strict):
     """The input pipeline. Empty means "data never limits" (pre-tokenised text, say)."""
 
-    storage: Literal["local_nvme", "network_fs", "object_store", "memory"] = "local_nvme"
-    format: Literal["files", "shards"] = "shards"
+    storage: V.STORAGE.literal = "local_nvme"
+    format: V.DATA_FORMAT.literal = "shards"
     sample_bytes: float = Field(2e5, gt=0, le=1e12)  # on-storage bytes per sample
     dataset_samples: Optional[float] = Field(None, gt=0, le=1e15)
     shard_mb: float = Field(256, gt=0, le=1e6)
@@ -271,7 +266,7 @@ class ConstraintsSpec(_Strict):
     gpus: Optional[list[str]] = None  # restrict the GPU types searched
     instances: Optional[list[str]] = None  # restrict the instance types searched
     spot: bool = False
-    objective: Literal["cost", "time", "tokens_per_dollar"] = "cost"
+    objective: V.OBJECTIVE.literal = "cost"
 
 
 class ServingSpec(_Strict):
@@ -283,11 +278,11 @@ class ServingSpec(_Strict):
     ttft_ms: Optional[float] = Field(None, gt=0, le=1e7)
     qps: Optional[float] = Field(None, gt=0, le=1e9)
     max_batch: int = Field(64, gt=0, le=1 << 16)
-    precision: Literal["bf16", "fp16", "fp8", "int8", "int4"] = "bf16"  # weights (and GEMM inputs)
-    kv_precision: Literal["bf16", "fp16", "fp8", "int8"] = "bf16"  # KV-cache entries
+    precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
+    kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
     prompt_tokens: int = Field(512, gt=0, le=1 << 24)
     output_tokens: int = Field(256, gt=0, le=1 << 24)
-    mode: Literal["realtime", "batch"] = "realtime"  # batch = offline: throughput, no latency target
+    mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
     requests: Optional[float] = Field(None, gt=0, le=1e15)  # offline job size (requests)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.layout import RECOMPUTE_NAMES, SCHEDULE_CODE, Candidates
+from planner.layout import Candidates
 from planner.model.cost import cost_summary
 from planner.errors import InputError
 from planner.search.explain import bottleneck_line, advice
-from planner.model.flops import RECOMPUTE_CODE, step_flops
+from planner.model.flops import step_flops
+from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.model.memory import memory_per_gpu
 from planner.model.params import count_params
@@ -62,7 +63,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     sp = p.sequence_parallel if p.sequence_parallel is not None else tp > 1
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
-        rc=RECOMPUTE_CODE[rc], sp=sp, schedule=SCHEDULE_CODE[schedule], hw=0,
+        rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule], hw=0,
         gpus_per_node=g, nodes=nodes,
     )
     return c, notes

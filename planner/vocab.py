@@ -1,0 +1,71 @@
+"""The job file's vocabulary, each name defined once.
+
+A ``Vocab`` is an ordered set of names. The search keeps choices as small integers in numpy
+columns, so a name's *code* is its position here, and ``names[code]`` turns a column back into
+names. The pydantic schema takes its ``Literal`` types from the same tuples, so the set of accepted
+values and the set the formulas understand cannot drift apart.
+
+>>> RECOMPUTE.code["selective"], RECOMPUTE.names[2]
+(1, 'full')
+>>> RECOMPUTE.decode([0, 2]).tolist()
+['none', 'full']
+"""
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+
+class Vocab:
+    """Names in a fixed order; ``code`` maps a name to its index, ``literal`` is the pydantic type."""
+
+    def __init__(self, *names: str):
+        self.names = tuple(names)
+        self.code = {n: i for i, n in enumerate(names)}
+        self.literal = Literal[self.names]  # type: ignore[valid-type]
+        self._array = np.array(self.names)
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __contains__(self, name) -> bool:
+        return name in self.code
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def decode(self, codes) -> np.ndarray:
+        """Names for an array of codes."""
+        return self._array[np.asarray(codes, dtype=np.int64)]
+
+    def __repr__(self) -> str:
+        return f"Vocab{self.names}"
+
+
+#: activation recomputation (Korthikanti et al. 2022: none / selective attention core / full layer)
+RECOMPUTE = Vocab("none", "selective", "full")
+#: pipeline schedules (1F1B: Narayanan et al. 2021 §2.2; interleaved: §2.2.1; GPipe: Huang et al. 2019)
+SCHEDULE = Vocab("1f1b", "interleaved", "gpipe")
+#: training precisions (the GEMM input type; fp8 as Transformer Engine runs it)
+PRECISION = Vocab("bf16", "fp16", "fp8", "fp32")
+#: optimizers (state bytes per parameter in planner.model.memory.OPTIMIZER_STATE)
+OPTIMIZER = Vocab("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum")
+#: what `recommend` minimises
+OBJECTIVE = Vocab("cost", "time", "tokens_per_dollar")
+#: model families
+FAMILY = Vocab("decoder", "encoder", "moe", "generic")
+#: MLP block kinds (gated ones have two input projections)
+MLP = Vocab("swiglu", "geglu", "gelu", "relu")
+NORM = Vocab("rmsnorm", "layernorm")
+POSITION = Vocab("rope", "learned", "none")
+#: where weights, gradients and master copies live in mixed precision (planner.model.memory)
+WEIGHTS = Vocab("amp", "megatron", "pure")
+GRAD_DTYPE = Vocab("same", "fp32")
+#: serving quantisation of weights and of the KV cache
+SERVE_PRECISION = Vocab("bf16", "fp16", "fp8", "int8", "int4")
+KV_PRECISION = Vocab("bf16", "fp16", "fp8", "int8")
+SERVE_MODE = Vocab("realtime", "batch")
+#: input-pipeline storage and sample layout (planner.simulate.resources.STORAGE_PROFILES)
+STORAGE = Vocab("local_nvme", "network_fs", "object_store", "memory")
+DATA_FORMAT = Vocab("files", "shards")
