@@ -31,7 +31,7 @@ def random_candidates(n: int, rng) -> Candidates:
     dp = np.maximum(nodes * 8 // (tp * pp), 1)
     return Candidates(tp=tp, pp=pp, dp=dp, cp=1, ep=1, vpp=rng.choice([1, 2], n), zero=rng.integers(0, 4, n),
                       mb=rng.choice([1, 2, 4], n), rc=rng.integers(0, 3, n), sp=tp > 1,
-                      schedule=0, hw=0, gpus_per_node=8, nodes=nodes)
+                      schedule=0, gpus_per_node=8, nodes=nodes)
 
 
 def main():

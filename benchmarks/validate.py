@@ -66,7 +66,7 @@ def predict_group(model, training, df, hw, **kw):
         tp=df["tp"].to_numpy(int), pp=df["pp"].to_numpy(int), dp=df["dp"].to_numpy(int),
         cp=1, ep=1, vpp=df["vpp"].to_numpy(int), zero=df["zero"].to_numpy(int), mb=df["mb"].to_numpy(int),
         rc=df["rc"].to_numpy(int), sp=df["sp"].to_numpy(bool), schedule=df["schedule"].to_numpy(int),
-        hw=0, gpus_per_node=hw.gpus_per_node, nodes=1,
+        gpus_per_node=hw.gpus_per_node, nodes=1,
     )
     return step_time(model, training, c, hw, **kw)["step_time_s"]
 

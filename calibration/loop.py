@@ -104,7 +104,7 @@ def training_spec(seq: int, batch: int, dtype: str) -> TrainingSpec:
 def single_device(batch: int) -> Candidates:
     one = np.array([1])
     return Candidates(tp=one, pp=one, dp=one, cp=one, ep=one, vpp=one, zero=np.array([0]), mb=np.array([batch]),
-                      rc=np.array([0]), sp=np.array([False]), schedule=np.array([0]), hw=np.array([0]),
+                      rc=np.array([0]), sp=np.array([False]), schedule=np.array([0]),
                       gpus_per_node=one, nodes=one)
 
 

@@ -1,15 +1,26 @@
-"""A batch of candidate configurations as numpy columns — the unit the analytic core works on.
+"""A batch of candidate configurations as numpy columns, and the one set of rules a parallel
+layout must obey.
 
-Every formula in flops/memory/comm/step_time takes these arrays and returns arrays, so one call
-evaluates one configuration (``planner estimate``) or a million (``planner recommend``) alike.
+Every formula in ``planner.model`` takes these arrays and returns arrays, so one call evaluates
+one configuration (``planner estimate``) or a million (``planner recommend``) alike.
+
+The rules (``RULES``) are written once and used three ways: the job file's validator checks the
+ones whose fields the job fixes (``check_fields``), ``estimate`` checks them all on its one
+configuration (``check_layout``), and the search keeps the rows that pass them all
+(``valid_mask``). They follow Megatron-LM's argument checks (``megatron/training/arguments.py``:
+world size divisible by TP x PP x CP, global batch divisible by micro-batch x DP, layers divisible
+by PP x virtual stages, experts divisible by EP).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
+from typing import Callable
 
 import numpy as np
-from planner.vocab import RECOMPUTE, SCHEDULE
 
+from planner.errors import InputError
+from planner.vocab import RECOMPUTE, SCHEDULE
 
 
 @dataclass
@@ -27,7 +38,6 @@ class Candidates:
     rc: np.ndarray  # recompute code 0 none, 1 selective, 2 full
     sp: np.ndarray  # sequence parallel (bool)
     schedule: np.ndarray  # planner.vocab.SCHEDULE codes
-    hw: np.ndarray  # index into the hardware option table (a GPU or instance type)
     gpus_per_node: np.ndarray
     nodes: np.ndarray
 
@@ -54,11 +64,7 @@ class Candidates:
         """Candidates that carry only a parallel layout (one micro-batch, no recompute, 1F1B):
         for per-layout terms computed once per distinct key (model states, DP collectives)."""
         return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=1, rc=0, sp=False,
-                          schedule=0, hw=0, gpus_per_node=gpus_per_node, nodes=1)
-
-    @staticmethod
-    def concat(parts: list["Candidates"]) -> "Candidates":
-        return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
+                          schedule=0, gpus_per_node=gpus_per_node, nodes=1)
 
     def row(self, i: int) -> dict:
         d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
@@ -66,6 +72,75 @@ class Candidates:
         d["schedule"] = SCHEDULE.names[d["schedule"]]
         d["sp"] = bool(d["sp"])
         return d
+
+
+# ------------------------------------------------------------------------------------ layout rules
+@dataclass(frozen=True)
+class Rule:
+    """One rule: ``ok(v, model, training)`` is True where a layout obeys it (numpy arrays or
+    scalars in ``v``: tp, pp, dp, cp, ep, vpp, mb, gpus); ``field`` is the job field blamed;
+    ``needs`` the layout fields it reads (the validator checks it only when the job fixes them)."""
+
+    field: str
+    needs: tuple[str, ...]
+    ok: Callable
+    message: Callable
+
+
+def _tp_heads(v, m, t):
+    if not m.is_transformer:
+        return v.tp == 1
+    return (m.heads % v.tp == 0) & ((m.kv_heads % v.tp == 0) | (v.tp % m.kv_heads == 0))
+
+
+RULES = (
+    Rule("parallel.tp", ("tp",), _tp_heads,
+         lambda v, m, t: (f"tp={v.tp} does not divide model.heads={m.heads}" if m.heads % v.tp else
+                          f"tp={v.tp} and model.kv_heads={m.kv_heads} must divide one another")),
+    Rule("parallel.pp", ("pp",), lambda v, m, t: v.pp <= max(m.layers or 1, 1),
+         lambda v, m, t: f"pp={v.pp} exceeds model.layers={m.layers}"),
+    Rule("parallel.cp", ("cp",), lambda v, m, t: t.seq_len % v.cp == 0,
+         lambda v, m, t: f"cp={v.cp} does not divide training.seq_len={t.seq_len}"),
+    Rule("parallel.ep", ("ep",), lambda v, m, t: (v.ep == 1) | ((m.moe is not None) and (m.moe.experts % v.ep == 0)),
+         lambda v, m, t: f"ep={v.ep} does not divide the experts "
+                         f"({'the model has no experts' if m.moe is None else f'experts={m.moe.experts}'})"),
+    Rule("parallel", ("tp", "pp", "cp", "gpus"), lambda v, m, t: v.gpus % (v.tp * v.pp * v.cp) == 0,
+         lambda v, m, t: f"tp*pp*cp = {v.tp * v.pp * v.cp} does not divide the {v.gpus} GPUs"),
+    Rule("parallel.dp", ("tp", "pp", "cp", "dp", "gpus"), lambda v, m, t: v.tp * v.pp * v.cp * v.dp == v.gpus,
+         lambda v, m, t: f"tp*pp*cp*dp = {v.tp * v.pp * v.cp * v.dp} but the cluster has {v.gpus} GPUs"),
+    Rule("parallel.ep", ("ep", "dp", "cp"), lambda v, m, t: (v.dp * v.cp) % v.ep == 0,
+         lambda v, m, t: f"ep={v.ep} must divide dp*cp={v.dp * v.cp} (experts are sharded within the "
+                         "data-parallel group)"),
+    Rule("training.global_batch", ("mb", "dp"), lambda v, m, t: t.global_batch % (v.mb * v.dp) == 0,
+         lambda v, m, t: f"global_batch={t.global_batch} is not a multiple of micro_batch*dp = {v.mb}*{v.dp}"),
+    Rule("parallel.vpp", ("vpp", "pp"),
+         lambda v, m, t: (v.vpp == 1) | ((v.pp > 1) & ((m.layers or 0) % (v.pp * v.vpp) == 0)),
+         lambda v, m, t: f"vpp={v.vpp} needs pp > 1 and model.layers={m.layers} divisible by pp*vpp = {v.pp * v.vpp}"),
+)
+
+
+def valid_mask(v, model, training) -> np.ndarray:
+    """Rows of ``v`` (any object with the layout columns as attributes) that obey every rule."""
+    ok = np.ones(len(v.tp), dtype=bool)
+    for r in RULES:
+        ok &= np.asarray(r.ok(v, model, training), dtype=bool)
+    return ok
+
+
+def check_layout(model, training, **layout) -> None:
+    """Raise the first broken rule (as ``InputError`` naming its field) for one layout whose
+    ``layout`` values are given; rules needing a value not given are skipped."""
+    v = SimpleNamespace(**layout)
+    for r in RULES:
+        if all(getattr(v, k, None) is not None for k in r.needs) and not bool(np.all(r.ok(v, model, training))):
+            raise InputError(r.field, r.message(v, model, training))
+
+
+def check_fields(model, training, parallel) -> None:
+    """The job validator's share: the rules whose fields the job file fixes."""
+    given = {k: getattr(parallel, k) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")}
+    given["mb"] = training.micro_batch
+    check_layout(model, training, **{k: v for k, v in given.items() if v is not None})
 
 
 def _compact(col):

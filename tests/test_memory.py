@@ -26,7 +26,7 @@ def test_megatron_default_is_18_bytes():
 
 
 def one(job, **kw):
-    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=1, rc=0, sp=False, schedule=0, hw=0,
+    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=1, rc=0, sp=False, schedule=0,
                 gpus_per_node=8, nodes=1)
     base.update(kw)
     base = {k: np.atleast_1d(v) for k, v in base.items()}

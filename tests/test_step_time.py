@@ -26,7 +26,7 @@ def hw_for(catalog, gpu="H100-SXM-80GB", inter_gbps=3200.0, **eff):
 
 
 def cands(**kw):
-    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=0, sp=False, schedule=0, hw=0,
+    base = dict(tp=1, pp=1, dp=1, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=0, sp=False, schedule=0,
                 gpus_per_node=8, nodes=1)
     base.update(kw)
     n = max(len(np.atleast_1d(v)) for v in base.values())

@@ -15,10 +15,11 @@ PP*vpp; sequence parallelism on whenever TP > 1.
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from planner.layout import Candidates
+from planner.layout import Candidates, valid_mask
 from planner.model.cost import total_steps, total_tokens
 from planner.errors import InfeasibleError, InputError
 from planner.workloads.training import evaluate, inputs_provenance, row_result
@@ -71,16 +72,16 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
         raise InfeasibleError("parallel", "the fixed parallel fields leave no layout to search")
     n_, tp, pp, cp, ep, vpp, zero, mb, rc = grid
     gpus = n_ * g
-    ok = gpus % (tp * pp * cp) == 0
-    dp = np.where(ok, gpus // np.maximum(tp * pp * cp, 1), 0)
+    # DP fills the GPUs the other axes leave (p.dp, when fixed, must be exactly that)
+    dp = np.where(gpus % (tp * pp * cp) == 0, gpus // np.maximum(tp * pp * cp, 1), 0)
     if p.dp:
-        ok &= dp == p.dp
-    ok &= dp >= 1
-    ok &= (t.global_batch % np.maximum(mb * dp, 1)) == 0
-    ok &= (dp * cp) % ep == 0
+        dp = np.where(dp == p.dp, dp, 0)
+    ok = dp >= 1
+    dp = np.maximum(dp, 1)
+    ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus), m, t)
+    # pruning, not validity: choices that equal or lose to one already in the space
     ok &= ~((zero > 0) & (dp * cp == 1))  # ZeRO with one replica is ZeRO-0
     if m.is_transformer:
-        ok &= (vpp == 1) | ((pp > 1) & (m.layers % np.maximum(pp * vpp, 1) == 0))
         ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
     grid = grid[:, ok]
     dp = dp[ok]
@@ -88,7 +89,7 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
-                      schedule=sched, hw=0, gpus_per_node=g, nodes=n_)
+                      schedule=sched, gpus_per_node=g, nodes=n_)
 
 
 def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:

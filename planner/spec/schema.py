@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from hardware_catalog import files as _files
 from planner import vocab as V
 from planner.errors import InputError, read_json_object
+from planner.layout import check_fields
 
 # --------------------------------------------------------------------------------------------
 # Registries: the vocabulary of the job file, kept as data.
@@ -311,19 +312,7 @@ class JobSpec(_Strict):
                 raise ValueError("model: required section is missing")
             return self
         if m.is_transformer:
-            if p.tp and m.heads % p.tp:
-                raise ValueError(f"parallel.tp: tp={p.tp} does not divide model.heads={m.heads}")
-            if p.tp and m.kv_heads % p.tp and p.tp % m.kv_heads:
-                raise ValueError(
-                    f"parallel.tp: tp={p.tp} and model.kv_heads={m.kv_heads} must divide one another"
-                )
-            if p.pp and p.pp > m.layers:
-                raise ValueError(f"parallel.pp: pp={p.pp} exceeds model.layers={m.layers}")
-            if p.ep and p.ep > 1 and (m.moe is None or m.moe.experts % p.ep):
-                what = "the model has no experts" if m.moe is None else f"experts={m.moe.experts}"
-                raise ValueError(f"parallel.ep: ep={p.ep} does not divide the experts ({what})")
-            if p.cp and self.training.seq_len % p.cp:
-                raise ValueError(f"parallel.cp: cp={p.cp} does not divide training.seq_len")
+            check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
         return self
 
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.layout import Candidates
+from planner.layout import Candidates, check_layout
 from planner.model.cost import cost_summary
-from planner.errors import InputError
 from planner.search.explain import bottleneck_line, advice
 from planner.model.flops import step_flops
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -32,28 +31,15 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     if cl.nodes is None:
         notes.append("cluster.nodes defaulted to 1")
     total = nodes * g
-    tp = p.tp or 1
-    pp = p.pp or 1
-    cp = p.cp or 1
-    ep = p.ep or 1
-    if total % (tp * pp * cp):
-        raise InputError("parallel", f"tp*pp*cp = {tp * pp * cp} does not divide the {total} GPUs")
-    dp = p.dp or total // (tp * pp * cp)
-    if tp * pp * cp * dp != total:
-        raise InputError("parallel.dp", f"tp*pp*cp*dp = {tp * pp * cp * dp} but the cluster has {total} GPUs ({nodes} x {g})")
-    if ep > 1 and (dp * cp) % ep:
-        raise InputError("parallel.ep", f"ep={ep} must divide dp*cp={dp * cp} (experts are sharded within the data-parallel group)")
+    tp, pp, cp, ep, vpp = p.tp or 1, p.pp or 1, p.cp or 1, p.ep or 1, p.vpp or 1
+    dp = p.dp or max(total // (tp * pp * cp), 1)
     mb = t.micro_batch or 1
     if t.micro_batch is None:
         notes.append("training.micro_batch defaulted to 1")
-    if t.global_batch % (mb * dp):
-        raise InputError("training.global_batch", f"global_batch={t.global_batch} is not a multiple of micro_batch*dp = {mb}*{dp}")
-    vpp = p.vpp or 1
+    check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, vpp=vpp, mb=mb, gpus=total)
     schedule = p.schedule
     if vpp > 1 and schedule == "1f1b":
         schedule = "interleaved"
-    if m.is_transformer and vpp > 1 and m.layers % (pp * vpp):
-        raise InputError("parallel.vpp", f"layers={m.layers} not divisible by pp*vpp = {pp * vpp}")
     zero = p.zero if p.zero is not None else (1 if dp > 1 else 0)
     if p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
@@ -63,7 +49,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     sp = p.sequence_parallel if p.sequence_parallel is not None else tp > 1
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
-        rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule], hw=0,
+        rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
         gpus_per_node=g, nodes=nodes,
     )
     return c, notes
