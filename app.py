@@ -15,6 +15,7 @@ from planner import interactive as wi
 from planner.errors import InputError
 from planner.spec.presets import PRESETS
 from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner import defaults as D
 from planner.vocab import OPTIMIZER, PRECISION
 
 st.set_page_config(page_title="planner — what if", layout="wide")
@@ -69,8 +70,6 @@ if prof_upload is not None:
 # A new source resets the inputs to its own values (the widgets read st.session_state).
 if st.session_state.get("_source") != source:
     start = wi.inputs_from_job(wi.build_job(base, None))
-    if source[0] == "preset" and start.deadline_hours is None:
-        start.deadline_hours = 30 * 24.0  # a preset has no deadline; "cheapest" would drift to a year-long run
     for k, v in start.as_dict().items():
         st.session_state[f"w_{k}"] = v
     st.session_state["w_tokens_b"] = (start.tokens or 0) / 1e9
@@ -104,7 +103,8 @@ if s["w_instance"] not in insts:
     insts.append(s["w_instance"])
 sb.selectbox("instance type", insts, key="w_instance", format_func=auto)
 sb.selectbox("nodes", wi.with_value((None, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512), s["w_nodes"]), key="w_nodes", format_func=auto)
-sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus")
+sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus",
+                 help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
 sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, max_value=1e5, step=100.0, key="w_inter_node_gbps")
 sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")

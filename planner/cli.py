@@ -14,7 +14,8 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from planner.errors import InputError
+from planner.errors import InputError, clip
+from planner.vocab import OBJECTIVE
 from planner.present.write import output_target, write_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -51,8 +52,8 @@ def _set_objective(job, objective: Optional[str]):
     """``--objective`` overrides the job's constraints.objective (recommend, report)."""
     if objective is None:
         return
-    if objective not in ("cost", "time", "tokens_per_dollar"):
-        raise InputError("--objective", f"must be cost, time or tokens_per_dollar (got {objective!r})")
+    if objective not in OBJECTIVE:
+        raise InputError("--objective", f"must be {', '.join(OBJECTIVE)} (got {clip(objective)})")
     job.constraints.objective = objective
 
 

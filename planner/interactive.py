@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
+from planner import defaults as D
 from planner.vocab import OBJECTIVE, RECOMPUTE
 from hardware_catalog import files as _files
 from planner.spec.schema import JobSpec, hf_config_to_fields, load_job_dict
@@ -43,15 +44,14 @@ MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything la
 DEFAULT_PRESET = "llama3-8b"
 # the GPUs searched unless a job names its own: the training-class parts every big cloud rents
 DEFAULT_GPUS = ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB")
-DEFAULT_MAX_GPUS = 1024
 
 # widget vocabularies (None = "auto": the field is left out, so the search chooses it)
 SEQ_LENS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 GLOBAL_BATCHES = tuple(2**k for k in range(3, 15))
-MICRO_BATCHES = (None, 1, 2, 4, 8, 16, 32)
-TPS = (None, 1, 2, 4, 8)
+MICRO_BATCHES = (None, *D.MICRO_BATCHES)  # None: searched
+TPS = (None, *D.TP_DEGREES)
 PPS = (None, 1, 2, 4, 8, 16)
-CPS = (None, 1, 2, 4, 8)
+CPS = (None, *D.CP_DEGREES)
 ZEROS = (None, 0, 1, 2, 3)
 RECOMPUTES = (None, *RECOMPUTE)
 OBJECTIVES = OBJECTIVE.names
@@ -92,7 +92,7 @@ class WhatIf:
     instance: Optional[str] = None
     nodes: Optional[int] = None
     spot: bool = False
-    max_gpus: int = DEFAULT_MAX_GPUS
+    max_gpus: int = D.MAX_GPUS
     budget_usd: Optional[float] = None
     deadline_hours: Optional[float] = None
     objective: str = "cost"
@@ -158,7 +158,7 @@ def inputs_from_job(job: JobSpec) -> WhatIf:
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
         tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
-        max_gpus=con.max_gpus or DEFAULT_MAX_GPUS, budget_usd=con.budget_usd,
+        max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
         deadline_hours=con.deadline_hours, objective=con.objective, inter_node_gbps=cl.inter_node_gbps,
     )
 

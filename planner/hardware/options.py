@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from hardware_catalog import load_catalog
+from planner import defaults as D
 from hardware_catalog.catalog import GPU, Catalog, Instance
 from planner.hardware.efficiency import Efficiency, prior_for
 from planner.errors import InputError
@@ -85,14 +86,14 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         raise InputError("cluster", "name a gpu or an instance (or use `planner recommend` to search)")
     gpu = cat.gpu(cluster.gpu)
     check_profile_applies(profile, [gpu])
-    g = cluster.gpus_per_node or 8
+    g = cluster.gpus_per_node or D.GPUS_PER_NODE
     notes = []
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
-        inter = 400e9 / 8 * g  # a 400 Gb/s NIC per GPU, as on DGX H100/A100-class nodes
-        notes.append("inter-node network assumed 400 Gb/s per GPU (set cluster.inter_node_gbps)")
-    intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or 32e9)
+        inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
+        notes.append(f"inter-node network unknown: assumed {D.DEFAULT_NETWORK_GBPS:g} Gb/s per node (set cluster.inter_node_gbps)")
+    intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile), price_ondemand=cluster.price_usd_hr, notes=notes,
@@ -115,7 +116,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
             notes.append(f"{inst.key}: network bandwidth unknown, assumed {inter * 8 / 1e9:.0f} Gb/s per node")
     gpu = inst.gpu
     check_profile_applies(profile, [gpu])
-    intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or 32e9)
+    intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     price = cluster.price_usd_hr or inst.price_ondemand
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from planner import defaults as D
 from planner.layout import Candidates, valid_mask
 from planner.model.cost import total_steps, total_tokens
 from planner.errors import InfeasibleError, InputError
@@ -30,12 +31,6 @@ from planner.present.terminal import config_str, fmt_time, fmt_usd
 from planner.spec.schema import JobSpec
 from planner.model.step_time import step_time
 
-NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
-MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
-GENERIC_MICRO_BATCHES = (8, 16, 32, 64, 128, 256)
-VPP = (1, 2, 4)
-DEFAULT_MAX_GPUS = 8192
-DEFAULT_DEADLINE_HOURS = 365 * 24.0
 
 
 def _divisors(n: int, cap: int) -> list[int]:
@@ -46,24 +41,24 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     """Every layout on ``hw`` allowed by the job's fixed fields and the divisibility rules."""
     m, t, p, cl, con = job.model, job.training, job.parallel, job.cluster, job.constraints
     g = hw.gpus_per_node
-    max_gpus = con.max_gpus or DEFAULT_MAX_GPUS
+    max_gpus = con.max_gpus or D.MAX_GPUS
     min_gpus = con.min_gpus or 1
-    nodes = [cl.nodes] if cl.nodes else [n for n in NODE_COUNTS if min_gpus <= n * g <= max_gpus]
+    nodes = [cl.nodes] if cl.nodes else [n for n in D.NODE_COUNTS if min_gpus <= n * g <= max_gpus]
     if not nodes:
         raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node ({g} GPUs)")
     if m.is_transformer:
-        tps = [p.tp] if p.tp else [d for d in (1, 2, 4, 8) if d <= g and m.heads % d == 0
+        tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
                                    and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
-        pps = [p.pp] if p.pp else [d for d in _divisors(m.layers, 64) if d in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)]
-        long_seq = t.seq_len >= 16384
-        cps = [p.cp] if p.cp else ([d for d in (1, 2, 4, 8) if t.seq_len % d == 0] if long_seq else [1])
-        eps = [p.ep] if p.ep else ([d for d in (1, 2, 4, 8, 16, 32, 64) if m.moe.experts % d == 0] if m.moe else [1])
-        vpps = [p.vpp] if p.vpp else list(VPP)
-        mbs = [t.micro_batch] if t.micro_batch else list(MICRO_BATCHES)
+        pps = [p.pp] if p.pp else [d for d in _divisors(m.layers, 64) if d in D.PP_DEGREES]
+        long_seq = t.seq_len >= D.LONG_SEQ
+        cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
+        eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
+        vpps = [p.vpp] if p.vpp else list(D.VPP)
+        mbs = [t.micro_batch] if t.micro_batch else list(D.MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
         tps = pps = cps = eps = vpps = [1]
-        mbs = [t.micro_batch] if t.micro_batch else list(GENERIC_MICRO_BATCHES)
+        mbs = [t.micro_batch] if t.micro_batch else list(D.GENERIC_MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
     axes = [np.asarray(a, dtype=np.int64) for a in (nodes, tps, pps, cps, eps, vpps, zeros, mbs, rcs)]
@@ -102,7 +97,7 @@ def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return mask
 
 
-COST_TIE = 0.005  # costs within ~0.5% rank as equal: then the faster plan wins
+COST_TIE = D.COST_TIE
 
 
 def cost_bucket(usd):
@@ -192,8 +187,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     keep = np.ones(len(df), dtype=bool)
     if con.deadline_hours is None and con.budget_usd is None:
         # without a deadline "cheapest" drifts to tiny clusters running for years; say so and cap
-        keep &= (df["train_hours"] <= DEFAULT_DEADLINE_HOURS).to_numpy()
-        job.assumptions.append(f"no deadline or budget given: plans longer than {DEFAULT_DEADLINE_HOURS / 24:.0f} days "
+        keep &= (df["train_hours"] <= D.HORIZON_HOURS).to_numpy()
+        job.assumptions.append(f"no deadline or budget given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
                                "are excluded (set constraints.deadline_hours)")
         if not keep.any():
             keep[:] = True

@@ -1,0 +1,44 @@
+"""Every default the planner applies when a job leaves a value open — once, each with its reason.
+
+The CLI, the app and the report read these; none of them keeps its own copy. Defaults that are
+properties of a piece of hardware (an unknown network, a GPU's link) live in the catalog
+(``hardware_catalog``) and are re-exported here so that there is one place to read them all.
+"""
+from __future__ import annotations
+
+from hardware_catalog import DEFAULT_NETWORK_GBPS  # noqa: F401  (re-exported: see hardware_catalog.catalog)
+
+# ---------------------------------------------------------------------------- the search space
+#: node counts tried when ``cluster.nodes`` is open: powers of two and 1.5x steps between them,
+#: since clusters are bought and reserved in such sizes (and the grid stays small)
+NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+#: micro-batches (sequences per GPU per forward/backward) tried for transformers
+MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
+#: micro-batches (samples) tried for generic models (CNNs, ViTs): they run far larger batches
+GENERIC_MICRO_BATCHES = (8, 16, 32, 64, 128, 256)
+#: tensor-parallel degrees: within one node (NVLink), dividing the heads
+TP_DEGREES = (1, 2, 4, 8)
+#: pipeline degrees tried: divisors of the layer count among these (Megatron's common choices)
+PP_DEGREES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
+#: context-parallel degrees, tried only from ``LONG_SEQ`` tokens on
+CP_DEGREES = (1, 2, 4, 8)
+LONG_SEQ = 16384
+#: expert-parallel degrees (dividing the experts)
+EP_DEGREES = (1, 2, 4, 8, 16, 32, 64)
+#: interleaved (virtual) pipeline stages per rank
+VPP = (1, 2, 4)
+#: GPUs per node of a bare-GPU cluster (``cluster: {gpu: H100}``): HGX/DGX boards hold 8
+GPUS_PER_NODE = 8
+#: intra-node bandwidth when the catalog has neither NVLink nor PCIe for a GPU: PCIe Gen4 x16
+INTRA_NODE_FALLBACK_BPS = 32e9
+
+# ---------------------------------------------------------------------------- constraints
+#: most GPUs a search considers when ``constraints.max_gpus`` is open (the largest published
+#: training runs use 8-16k GPUs; beyond this the catalog's networks are not sourced)
+MAX_GPUS = 8192
+#: without a deadline or budget, "cheapest" drifts to tiny clusters running for years: plans
+#: longer than this are left out (and the output says so)
+HORIZON_HOURS = 365 * 24.0
+#: costs within this relative distance rank as equal and the faster plan wins (prices are quoted
+#: to the cent, times are not)
+COST_TIE = 0.005
