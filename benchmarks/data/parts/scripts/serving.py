@@ -1,0 +1,109 @@
+"""Builds ../serving.csv: published LLM serving measurements (no MLPerf Inference)."""
+import csv, os, re
+H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
+cols = ["id","engine","engine_version","model","precision","gpu","num_gpus","tp","pp","ep","dp","scenario","input_len","output_len","dataset","num_requests","batch_size","metric","value","unit","source","provenance","read_date","notes"]
+rows = []
+def add(**k):
+    r = {c: "" for c in cols}; r.update(k); r["read_date"] = D; rows.append(r)
+# ---- TensorRT-LLM perf-overview (v1.0 era) ----
+TR = "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md (commit 00f37686aa854010d68bcbd0f4ab000221541ca6), 'Throughput Measurements' tables"
+TRU = "https://github.com/NVIDIA/TensorRT-LLM/blob/00f37686aa854010d68bcbd0f4ab000221541ca6/docs/source/performance/perf-overview.md"
+nreq = {(128,128):30000,(128,2048):3000,(128,4096):1500,(1000,2000):1500,(2048,128):3000,(2048,2048):1500,(5000,500):1500,(1000,1000):3000,(500,2000):3000,(20000,2000):1000}
+gpumap = {"B200":"B200-180GB (DGX B200)","GB200":"GB200-192GB (GB200 NVL72)","H200":"H200-SXM-141GB (DGX H200)","H100":"H100-SXM-80GB (DGX H100)"}
+model = None; rtx = False; header = None
+for line in open(os.path.join(H,"raw","trtllm_perf_overview_00f37686.md")):
+    line = line.rstrip("\n")
+    if line.startswith("#### "): model = line[5:].strip(); rtx = False; continue
+    if line.startswith("RTX 6000 Pro"): rtx = True; continue
+    if line.startswith("| Sequence Length"):
+        header = [c.strip() for c in line.strip("|").split("|")][1:]; continue
+    if line.startswith("|---") or not line.startswith("|"): continue
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    isl, osl = map(int, cells[0].split("/"))
+    for h, v in zip(header, cells[1:]):
+        if not v: continue
+        if rtx:
+            m = re.match(r"\*\*(\d+) GPUs\*\*<br/>TP(\d+),PP(\d+) \((FP\d)\)", h); n, tp, pp, prec = int(m[1]), int(m[2]), int(m[3]), m[4]
+            gpu = "RTX PRO 6000 Blackwell Server Edition"
+        else:
+            m = re.match(r"(\w+)<br/>TP(\d+) \((FP\d)\)", h); g, tp, prec = m[1], int(m[2]), m[3]; pp = 1; n = tp; gpu = gpumap[g]
+        add(id=f"trtllm_v10_{model.replace(' ','_').replace('.','p')}_{gpu.split('-')[0].split(' ')[0]}{'_rtx' if rtx else ''}_tp{tp}pp{pp}_{prec}_{isl}_{osl}".lower(),
+            engine="TensorRT-LLM (trtllm-bench, PyTorch backend)",engine_version="v1.0 perf-overview (page says 'NEW for v1.0')",model=model,
+            precision=f"{prec.lower()} (NVIDIA ModelOpt checkpoint)",gpu=gpu,num_gpus=n,tp=tp,pp=pp,ep=("" ),scenario="offline max throughput (all requests queued at once)",
+            input_len=isl,output_len=osl,dataset="synthetic fixed-length (prepare_dataset.py token-norm-dist, stdev 0)",num_requests=nreq[(isl,osl)],
+            metric="total output throughput",value=int(v.replace(",","")),unit="output tokens/s (whole system)",source=TR,provenance=TRU,
+            notes="Table value is 'Total Output Throughput (tokens/sec)' for the whole TP x PP group. kv_cache_free_gpu_mem_fraction often 0.95 (per page). MoE models run with an --ep size not printed in the table. CUDA graphs with padding enabled.")
+# ---- Azure AI-benchmarking-guide: TensorRT-LLM on GB200 ----
+AZ = "Azure/AI-benchmarking-guide, 'Azure_Results/ND_GB200_v6_results.md' (commit 2a370be6de9586d365feed77e014a73f25198f4d), 'End-to-End Inference Workloads - TensorRT-LLM'"
+AZU = "https://github.com/Azure/AI-benchmarking-guide/blob/2a370be6de9586d365feed77e014a73f25198f4d/Azure_Results/ND_GB200_v6_results.md"
+for mdl, tp, data in [("Llama 3.1 8B",1,[(128,128,41058),(128,1024,46703),(128,2048,39809),(500,2000,33836),(1024,1024,27944),(2048,2048,20341)]),
+                      ("Llama 3 70B",4,[(128,128,13715),(128,1024,21626),(128,2048,21374),(500,2000,18279),(1024,1024,12376),(2048,2048,10642)])]:
+    for isl,osl,v in data:
+        add(id=f"azure_gb200_trtllm_{mdl.replace(' ','_').replace('.','p').lower()}_tp{tp}_{isl}_{osl}",engine="TensorRT-LLM",engine_version="not stated",model=mdl,precision="fp8 (as stated: 'FP8 quantization')",
+            gpu="GB200 (Azure ND GB200 v6)",num_gpus=tp,tp=tp,scenario="throughput benchmark, 1000 requests",input_len=isl,output_len=osl,num_requests=1000,metric="throughput",value=v,unit="tokens/s (as printed: 'throughput(tokens/sec)')",
+            source=AZ,provenance=AZU,notes="Whether tokens/s counts output tokens only or input+output is not stated. GB200 host has 4 GPUs; tp size as printed.")
+# ---- Azure AI-benchmarking-guide: 'Tokens per second' with input 128 / output 8 (engine not stated in results files) ----
+for sysk, gpu, path, commit, prec, data in [
+  ("a100","A100-SXM4-80GB (Azure ND A100 v4)","Azure_Results/ND_A100_v4_results.md","3bb66cacc25632d8ece36bc1d5128c5ea886a60b","float16 (as stated)",
+     [("Mistral 7B",1,64,858.61),("Llama 3 8B",1,64,828.11),("Llama 3 70B",8,16,298.99),("Llama 3 70B",8,32,416.85),("Llama 3 70B",8,64,492.29)]),
+  ("h100","H100-SXM5-80GB (Azure ND H100 v5)","Azure Results/ND_H100_v5_results.md","f350e7e65b82cfcb9220b32b582bc34342d9c1a6","not stated",
+     [("Mistral 7B",1,64,2696.04),("Llama 3 8B",1,64,2640.07),("Llama 3 70B",8,16,624.57),("Llama 3 70B",8,32,825.02),("Llama 3 70B",8,64,1077.84),("Llama 3 405B",8,32,251.5)]),
+  ("h200","H200-SXM-141GB (Azure ND H200 v5)","Azure_Results/ND_H200_v5_results.md","7f20e5fa3b2f9a46d8404af1f6fb14b049d6d5cc","not stated",
+     [("Mistral 7B",1,64,2822.37),("Llama 3 8B",1,64,2757.54),("Llama 3 70B",8,16,647.78),("Llama 3 70B",8,32,861.77),("Llama 3 70B",8,64,1145.14),("Llama 3 405B",8,96,333.47)])]:
+    for mdl, ws, bs, v in data:
+        add(id=f"azure_{sysk}_tps_{mdl.replace(' ','_').lower()}_ws{ws}_bs{bs}",engine="not stated in results file (Azure LLMBenchmark.py)",model=mdl,precision=prec,gpu=gpu,num_gpus=ws,scenario="fixed batch, input 128 / output 8",
+            input_len=128,output_len=8,batch_size=bs,metric="tokens per second",value=v,unit="tokens/s (definition not stated)",source=f"Azure/AI-benchmarking-guide, '{path}' (commit {commit}), 'End-to-End Inference Workloads'",
+            provenance=f"https://github.com/Azure/AI-benchmarking-guide/blob/{commit}/"+path.replace(" ","%20"),
+            notes=("world size %d as printed ('with world size 8'); single-GPU rows have no world size printed (1 assumed). " % ws)+"Engine, parallel scheme and whether tokens/s includes prompt tokens are not stated; low completeness.")
+# ---- SGLang large-scale EP (DeepSeek-V3) on H100 ----
+SG = "LMSYS/SGLang blog 'Deploying DeepSeek with PD Disaggregation and Large-scale Expert Parallelism on 96 H100 GPUs' (May 5, 2025), lm-sys/lm-sys.github.io blog/2025-05-05-large-scale-ep.md (commit 2db4e4042b31f3c3c9f4f93068ae80946d25a115)"
+SGU = "https://lmsys.org/blog/2025-05-05-large-scale-ep/"
+for isl, v in [(1024,57674),(2048,54543),(4096,50302)]:
+    add(id=f"sglang_dsv3_h100_prefill_ep32_{isl}",engine="SGLang (PD disaggregation, DeepEP, DeepGEMM, two-batch overlap)",engine_version="May 2025",model="DeepSeek-V3 (671B MoE)",precision="fp8 (DeepSeek-V3 native; DeepGEMM)",gpu="H100 80GB",num_gpus=32,ep=32,
+        scenario="prefill nodes only (decode assumed unlimited)",input_len=isl,metric="prefill (input) throughput per node",value=v,unit="input tokens/s per 8-GPU node",source=SG+", 'Performance Analysis of Prefill and Decode Phases'",provenance=SGU,
+        notes="4 nodes x 8 H100 (EP32), InfiniBand. Prompt lengths '1K, 2K, and 4K' (token counts 1024/2048/4096 assumed; the text elsewhere says 2000-token inputs). Up to 3.3x over a TP16 baseline.")
+add(id="sglang_dsv3_h100_decode_ep72_2k",engine="SGLang (PD disaggregation, DeepEP low-latency, two-batch overlap)",engine_version="May 2025",model="DeepSeek-V3 (671B MoE)",precision="fp8",gpu="H100 80GB",num_gpus=72,ep=72,
+    scenario="decode nodes only",input_len=2000,batch_size=256,metric="decode (output) throughput per node",value=22282,unit="output tokens/s per 8-GPU node",source=SG+", decode table 'SGLang (Default)'",provenance=SGU,
+    notes="9 nodes (EP72), batch size 256 (per device, per the table), KV cache length 2,000. 5.2x over TP16 baseline. Text elsewhere: TTFT 2-5 s and ITL ~100 ms in this throughput-oriented setup.")
+add(id="sglang_dsv3_h100_decode_ep72_simmtp",engine="SGLang (as above) + simulated MTP (slowed attention)",engine_version="May 2025",model="DeepSeek-V3 (671B MoE)",precision="fp8",gpu="H100 80GB",num_gpus=72,ep=72,
+    scenario="decode nodes only, simulated MTP",input_len=4000,batch_size=128,metric="decode (output) throughput per node",value=17373,unit="output tokens/s per 8-GPU node",source=SG+", decode table",provenance=SGU,
+    notes="KV cache length 4,000; 60% MTP acceptance assumed by the authors; dummy kernels make attention as slow as in DeepSeek's profile.")
+add(id="sglang_dsv3_h100_prefill_4k_16k_tokens_per_device",engine="SGLang",engine_version="May 2025",model="DeepSeek-V3 (671B MoE)",precision="fp8",gpu="H100 80GB",num_gpus=32,ep=32,scenario="prefill, 16,384 tokens per device, default expert distribution",input_len=4096,batch_size=16384,
+    metric="prefill throughput per node",value=50302,unit="input tokens/s per 8-GPU node",source=SG+", prefill profile table 'SGLang (Default)'",provenance=SGU,notes="With simulated perfect EPLB: 59,337; DeepSeek profile: 62,713 (not added as separate rows).")
+add(id="sglang_dsv3_h100_prefill_4k_perfect_eplb",engine="SGLang",engine_version="May 2025",model="DeepSeek-V3 (671B MoE)",precision="fp8",gpu="H100 80GB",num_gpus=32,ep=32,scenario="prefill, 16,384 tokens per device, simulated perfect EPLB",input_len=4096,batch_size=16384,
+    metric="prefill throughput per node",value=59337,unit="input tokens/s per 8-GPU node",source=SG+", prefill profile table",provenance=SGU,notes="Upper bound with random expert selection (perfect balance).")
+add(id="sglang_dsv3_gb200_decode_2k",engine="SGLang (PD + large-scale EP, Blackwell DeepGEMM/DeepEP, CUTLASS MLA)",engine_version="June 2025",model="DeepSeek-V3/R1 671B",precision="fp8",gpu="GB200 (NVL72)",num_gpus=48,
+    scenario="decode on 12 GB200 nodes (4 GPUs each), prefill on the remaining 2 nodes",input_len=2000,metric="decode throughput per GPU",value=7583,unit="output tokens/s per GPU",
+    source="LMSYS/SGLang blog 'Deploying DeepSeek on GB200 NVL72 with PD and Large Scale EP (Part I)' (June 16, 2025), lm-sys/lm-sys.github.io blog/2025-06-16-gb200-part-1.md (commit 00766f6b72b99cccd775561f9f8d31e966e05e3f)",
+    provenance="https://lmsys.org/blog/2025-06-16-gb200-part-1/",notes="'7,583 tokens per second per GPU for decoding ... a 2.7x speedup compared to the H100' for 2,000-token inputs; 12 decode nodes of a 14-node allocation (48 GPUs, 4 per tray assumed). Batch size not stated in text.")
+add(id="vllm_dsr1_h200_wideep",engine="vLLM V1 (wide-EP, DBO, DeepEP, DeepGEMM) via llm-d",engine_version="v0.11-era (Dec 2025 blog)",model="DeepSeek-R1/V3 (671B MoE)",precision="fp8 (DeepGEMM default)",gpu="H200",
+    scenario="multi-node wide-EP deployment, production-like (community benchmark on CoreWeave, InfiniBand ConnectX-7)",metric="sustained throughput per GPU",value=2200,unit="tokens/s per H200 ('2.2k')",
+    source="vLLM blog 'vLLM Large Scale Serving: DeepSeek @ 2.2k tok/s/H200 with Wide-EP', vllm-project/vllm-project.github.io _posts/2025-12-17-large-scale-serving.md (commit 341df868aaea2ba96ba03b6a065ae5653ae05892)",
+    provenance="https://blog.vllm.ai/2025/12/17/large-scale-serving.html",notes="Value printed as '2.2k' (rounded); earlier benchmarks '~1.5k tokens/s per GPU'. Whether decode or prefill+decode, GPU count and ISL/OSL are in linked llm-d material, not in this text.")
+
+# ---- TensorRT-LLM perf-overview, v0.9.0 data (static batching, gptSessionBenchmark) ----
+TR9 = "NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md, older version stating 'All data was generated using version 0.9.0' (stored index file id 5995251461; commit not recorded)"
+TR9U = "https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/performance/perf-overview.md (history; v0.9.0-era version)"
+G9 = {"H200":"H200-SXM-141GB","H100":"H100-SXM5-80GB (H100-HBM3-80GB per methodology)","L40S":"L40S","A100":"A100 (variant not stated)"}
+sec = None
+for line in open(os.path.join(H,"raw","trtllm_v090_perf_overview.md")):
+    line=line.strip()
+    if line.startswith("## "): sec=line[3:].split(); continue
+    c=[x.strip() for x in line.strip("|").split("|")]
+    kind,g,prec=sec
+    mdl=c[0]; bs=int(c[1]); tp=int(c[2]); isl=int(c[3])
+    mnote = " 'LLaMA 7B/70B' are Llama2-7b/70b per the page's methodology section." if mdl.startswith("LLaMA") else ""
+    if kind=="THROUGHPUT":
+        osl=int(c[4]); v=int(c[5].replace(",",""))
+        add(id=f"trtllm_v090_{g.lower()}_{mdl.replace(' ','_').lower()}_bs{bs}_tp{tp}_{isl}_{osl}",engine="TensorRT-LLM (gptSessionBenchmark, static batching, no paged KV)",engine_version="0.9.0",model=mdl,precision=prec.lower(),
+            gpu=G9[g],num_gpus=tp,tp=tp,scenario="peak throughput, fixed batch (offline)",input_len=isl,output_len=osl,batch_size=bs,metric="output throughput per GPU",value=v,unit="output tokens/s per GPU",
+            source=TR9+", 'Peak Throughput' table "+g+" ("+prec+")",provenance=TR9U,notes="Throughput (out tok/s/GPU) as printed; multiply by TP for the group."+mnote)
+    else:
+        v=float(c[4])
+        add(id=f"trtllm_v090_ttft_{g.lower()}_{mdl.replace(' ','_').lower()}_tp{tp}_{isl}",engine="TensorRT-LLM (gptSessionBenchmark)",engine_version="0.9.0",model=mdl,precision=prec.lower(),
+            gpu=G9[g],num_gpus=tp,tp=tp,scenario="batch 1, output length 1 (first-token latency = prefill latency)",input_len=isl,output_len=1,batch_size=1,metric="first token latency",value=v,unit="ms",
+            source=TR9+", 'Low Latency' table "+g+" ("+prec+")",provenance=TR9U,notes="1st Token Latency (ms) at batch size 1; measured with output length 1 per the page's method. Static engine, not in-flight batching."+mnote)
+with open(os.path.join(H,"..","serving.csv"),"w",newline="") as f:
+    w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
+print(len(rows))
+import collections; print(collections.Counter(r['id'] for r in rows).most_common(2))
