@@ -115,6 +115,19 @@ for coll, v, vs in b200c:
             provenance="https://github.com/stas00/ml-engineering/blob/master/network/benchmarks/README.md",
             notes="busbw at 16GiB payload; busbw factors as nccl-tests. Source says nccl-tests agrees within 2% at 16GiB for all_reduce/all_gather/reduce_scatter/all_to_all/broadcast/reduce/gather."
                   + (" With NCCL symmetric memory buffers." if sym else ""))
+
+NETR = "stas00/ml-engineering network/README.md, 'SHARP' section table and 'Multiple node training' footnote (stored index version id 58486794893; commit not recorded)"
+NETU = "https://github.com/stas00/ml-engineering/blob/master/network/README.md"
+for coll, alg, v, cmd in [("all_reduce","NVLS (NCCL_NVLS_ENABLE=1)",480.0,"all_reduce_perf -b 16G -e 16G -g 8 -z 1"),("all_reduce","Ring (NCCL_NVLS_ENABLE=0)",367.2,"NCCL_NVLS_ENABLE=0 all_reduce_perf -b 16G -e 16G -g 8 -z 1"),
+                          ("all_gather","Ring",361.4,"all_gather_perf -b 16G -e 16G -g 8 -z 1"),("reduce_scatter","Ring",362.9,"reduce_scatter_perf -b 16G -e 16G -g 8 -z 1")]:
+    add(id=f"stas_h200_nccltests_{coll}_{alg.split()[0].lower()}_16GiB", collective=coll, system="8x H200 SXM node", gpu="H200-SXM-141GB", num_gpus=8, num_nodes=1, gpus_per_node=8,
+        intra_node="NVLink4/NVSwitch", inter_node="none", software="not restated in this table (the same section cites nccl 2.27.7 for the H200 node)", benchmark_tool="nccl-tests (single process, -g 8)",
+        algorithm=alg, dtype="float (nccl-tests default)", placement="n/a (-z 1 blocking)", message_bytes=16*2**30, message_label="16G", busbw_gbps=v, source=NETR, provenance=NETU,
+        notes=f"Command as printed: {cmd}. busbw factors per nccl-tests (2(n-1)/n for all-reduce, (n-1)/n for all-gather/reduce-scatter).")
+for alg, v, note in [("Ring (NCCL default via AWS ofi tuner plugin)",364.87,"default selection"),("Ring (forced NCCL_ALGO=allreduce:ring)",364.65,"forced ring"),("NVLSTree (forced NCCL_ALGO=allreduce:nvlstree)",310.07,"forced NVLSTree, 15% slower per source")]:
+    add(id=f"stas_p5en_4n_ar_{alg.split()[0].lower()}_{'forced' if 'forced' in alg else 'default'}_4GiB", collective="all_reduce", system="AWS p5en.48xlarge x4", gpu="H200-SXM-141GB", num_gpus=32, num_nodes=4, gpus_per_node=8,
+        intra_node="NVLink4/NVSwitch", inter_node="EFA (p5en)", software="NCCL 2.27.7, AWS NCCL_TUNER_PLUGIN=ofi", benchmark_tool="not restated (busbw as in nccl-tests)", algorithm=alg, dtype="not stated",
+        placement="n/a", message_bytes=4*2**30, message_label="4GiB", busbw_gbps=v, source=NETR, provenance=NETU, notes=f"32 ranks, 4GiB all-reduce, measured 2026-08-07 per source; {note}.")
 with open(os.path.join(H, "..", "nccl_bandwidth.csv"), "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=cols); w.writeheader(); w.writerows(rows)
 print(len(rows))
