@@ -103,6 +103,21 @@ for line in open(os.path.join(H,"raw","trtllm_v090_perf_overview.md")):
         add(id=f"trtllm_v090_ttft_{g.lower()}_{mdl.replace(' ','_').lower()}_tp{tp}_{isl}",engine="TensorRT-LLM (gptSessionBenchmark)",engine_version="0.9.0",model=mdl,precision=prec.lower(),
             gpu=G9[g],num_gpus=tp,tp=tp,scenario="batch 1, output length 1 (first-token latency = prefill latency)",input_len=isl,output_len=1,batch_size=1,metric="first token latency",value=v,unit="ms",
             source=TR9+", 'Low Latency' table "+g+" ("+prec+")",provenance=TR9U,notes="1st Token Latency (ms) at batch size 1; measured with output length 1 per the page's method. Static engine, not in-flight batching."+mnote)
+
+# ---- TensorRT-LLM blogs: H200 launch (v0.5) and Falcon180B-H200 (v0.7a) ----
+HL = "NVIDIA/TensorRT-LLM docs/source/blogs/H200launch.md, 'H200 FP8 Max throughput' table (stored index file id 25818167; commit not recorded)"
+for mdl,bs,tp,isl,osl,v in [("Llama2-13B",1024,1,128,128,11819),("Llama2-13B",128,1,128,2048,4750),("Llama2-13B",64,1,2048,128,1349),("Llama2-70B",512,1,128,128,3014),
+                            ("Llama2-70B",512,2,128,2048,1654),("Llama2-70B",64,1,2048,128,341),("Llama2-70B",32,1,2048,128,303)]:
+    add(id=f"trtllm_v05_h200launch_{mdl.lower()}_bs{bs}_tp{tp}_{isl}_{osl}",engine="TensorRT-LLM (static batching)",engine_version="v0.5.0 (TensorRT 9.1.0.4)",model=mdl+" (printed as llama_13b / llama_70b)",precision="fp8",
+        gpu="H200-SXM-141GB",num_gpus=tp,tp=tp,scenario="max throughput, largest power-of-2 batch that fits",input_len=isl,output_len=osl,batch_size=bs,metric="output throughput per GPU",value=v,unit="output tokens/s per GPU",
+        source=HL,provenance="https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/blogs/H200launch.md",
+        notes="'Preliminary measured performance, subject to change.' Two rows with identical model/TP/ISL/OSL differ only by batch (64 vs 32) as printed.")
+FB = "NVIDIA/TensorRT-LLM docs/source/blogs/Falcon180B-H200.md, Llama-70B table (stored index file id 494479189; commit not recorded)"
+for g,osl,bs,v in [(1,128,960,3803),(8,128,960,3803),(1,2048,192,2941),(8,2048,560,3163),(1,4096,96,1946),(8,4096,640,2263)]:
+    add(id=f"trtllm_v07a_llama2_70b_h200_{g}gpu_128_{osl}",engine="TensorRT-LLM",engine_version="v0.7a",model="Llama2-70B",precision="fp8",gpu="H200-SXM-141GB",num_gpus=g,tp=1 if g==1 else "",
+        scenario="max throughput; 1xH200 = TP1, 8xH200 = best TP/PP/DP config (not printed)",input_len=128,output_len=osl,batch_size=bs,metric="output throughput per GPU",value=v,unit="output tokens/s per GPU",
+        source=FB,provenance="https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/blogs/Falcon180B-H200.md",
+        notes="Batch sizes from the caption 'BS: (in order) 960, 960, 192, 560, 96, 640'. out_tps = output_seqlen*batch_size/total_latency/tp (per the blog). Preliminary.")
 with open(os.path.join(H,"..","serving.csv"),"w",newline="") as f:
     w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
 print(len(rows))
