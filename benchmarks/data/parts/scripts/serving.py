@@ -118,6 +118,41 @@ for g,osl,bs,v in [(1,128,960,3803),(8,128,960,3803),(1,2048,192,2941),(8,2048,5
         scenario="max throughput; 1xH200 = TP1, 8xH200 = best TP/PP/DP config (not printed)",input_len=128,output_len=osl,batch_size=bs,metric="output throughput per GPU",value=v,unit="output tokens/s per GPU",
         source=FB,provenance="https://github.com/NVIDIA/TensorRT-LLM/blob/main/docs/source/blogs/Falcon180B-H200.md",
         notes="Batch sizes from the caption 'BS: (in order) 960, 960, 192, 560, 96, 640'. out_tps = output_seqlen*batch_size/total_latency/tp (per the blog). Preliminary.")
+
+# ---- SGLang repo benchmark/benchmark_vllm_060/README.md (SGLang v0.3.0 vs vLLM v0.6.0) ----
+SV = "sgl-project/sglang benchmark/benchmark_vllm_060/README.md (commit 120affb9613cc3f5bcd055ec09c7621d3ced0ebc)"
+SVU = "https://github.com/sgl-project/sglang/blob/120affb9613cc3f5bcd055ec09c7621d3ced0ebc/benchmark/benchmark_vllm_060/README.md"
+online = [("Llama 3.1 8B Instruct","A100-SXM4-80GB (as '1 x A100 80G')",1,[(4,1200,"SGLang",1564.17,31.98,13.17,11.93),(4,1200,"vLLM",1691.97,100.48,14.14,129.32),(8,2400,"SGLang",2175.02,35.68,17.85,14.41),(8,2400,"vLLM",2137.16,120.39,17.09,158.63)]),
+          ("Llama 3.1 70B Instruct","H100 80GB",4,[(4,1200,"SGLang",3005.24,53.94,25.03,21.67),(4,1200,"vLLM",2915.60,179.15,23.58,231.23),(8,2400,"SGLang",4064.98,58.11,33.07,24.45),(8,2400,"vLLM",3752.38,207.12,29.15,275.32)])]
+for mdl,gpu,tp,data in online:
+    for rps,n,eng,e2e,ttft,tpot,itl in data:
+        for met,v in (("median E2E latency",e2e),("median TTFT",ttft),("median TPOT",tpot),("median ITL",itl)):
+            add(id=f"sgl030_vs_vllm060_{mdl.split()[2].lower()}_{eng.lower()}_rps{rps}_{met.split()[1].lower()}",engine=eng+(" (bench via sglang.bench_serving)"),engine_version="SGLang v0.3.0" if eng=="SGLang" else "vLLM v0.6.0 (--num-scheduler-steps 10)",
+                model=mdl,precision="bf16 (default; not stated)",gpu=gpu,num_gpus=tp,tp=tp,scenario=f"online, Poisson request rate {rps} req/s",dataset="ShareGPT",num_requests=n,metric=met,value=v,unit="ms",source=SV+", 'Online benchmark results'",provenance=SVU,
+                notes="Radix cache disabled for SGLang; SGLang --enable-torch-compile on the 8B run; vLLM max_model_len 4096. Request rate is the bench_serving --request-rate.")
+offline = [("Llama 3.1 8B Instruct","A100-SXM4-80GB (as '1 x A100 80G')",1,[("SGLang",22.03,4281.51),("vLLM",21.27,4132.37)]),("Llama 3.1 70B Instruct","H100 80GB",4,[("SGLang",19.84,3856.01),("vLLM",19.04,3700.64)])]
+for mdl,gpu,tp,data in offline:
+    for eng,rq,otok in data:
+        for met,v,u in (("request throughput",rq,"req/s"),("output token throughput",otok,"output tokens/s (whole group)")):
+            add(id=f"sgl030_vs_vllm060_{mdl.split()[2].lower()}_{eng.lower()}_offline_{met.split()[0]}",engine=eng,engine_version="SGLang v0.3.0" if eng=="SGLang" else "vLLM v0.6.0 (--num-scheduler-steps 10)",
+                model=mdl,precision="bf16 (default; not stated)",gpu=gpu,num_gpus=tp,tp=tp,scenario="offline, request rate inf",dataset="ShareGPT",num_requests=5000,metric=met,value=v,unit=u,source=SV+", 'Offline benchmark results'",provenance=SVU,
+                notes="SGLang mem-frac 0.88 at TP4; vLLM gpu_memory_utilization default 0.9.")
+
+# ---- SGLang repo benchmark/attention_backend/NVIDIA_H200.md ----
+SA = "sgl-project/sglang benchmark/attention_backend/NVIDIA_H200.md (commit 0c4ec4f9d0fd40c4f75258285c76c9de65524341)"
+SAU = "https://github.com/sgl-project/sglang/blob/0c4ec4f9d0fd40c4f75258285c76c9de65524341/benchmark/attention_backend/NVIDIA_H200.md"
+exps = [("bench_serving","DeepSeek-V3",8,"", [("fa3",1024,1024,2216.96,2268.68),("flashinfer",1024,1024,2226.81,2278.76),("fa3",8192,1024,8369.41,1078.81),("flashinfer",8192,1024,8373.39,1079.32),("fa3",8192,8192,1385.71,1482.43),("flashinfer",8192,8192,1418.84,1517.88)]),
+        ("bench_serving","Meta-Llama-3.1-8B-Instruct",1,"", [("fa3",1024,1024,5232.96,5355.04),("flashinfer",1024,1024,4819.61,4932.05),("fa3",8192,1024,17652.56,2275.40),("flashinfer",8192,1024,13886.84,1790.00),("fa3",8192,8192,2419.37,2588.25),("flashinfer",8192,8192,1641.00,1755.54)]),
+        ("bench_serving_spec_decode","DeepSeek-V3",8,"EAGLE (NextN draft), 3 steps, topk 1, 4 draft tokens, cuda-graph-max-bs 2, mem-fraction 0.8", [("fa3",1024,1024,739.87,757.13),("flashinfer",1024,1024,712.76,729.38),("fa3",8192,1024,4742.48,611.30),("flashinfer",8192,1024,4673.64,602.43),("fa3",8192,8192,862.90,923.14),("flashinfer",8192,8192,870.02,930.75)]),
+        ("bench_serving_spec_decode","Meta-Llama-3.1-8B-Instruct",1,"EAGLE3, 3 steps, topk 1, 4 draft tokens, cuda-graph-max-bs 2, mem-fraction 0.8, dtype float16", [("fa3",1024,1024,3456.01,3536.64),("flashinfer",1024,1024,3375.78,3454.53),("flashinfer",8192,1024,10417.88,1342.85),("flashinfer",8192,8192,1230.00,1315.85)])]
+for exp, mdl, tp, spec, data in exps:
+    for attn, isl, osl, itok, otok in data:
+        for met, v in (("input token throughput", itok), ("output token throughput", otok)):
+            add(id=f"sgl_attnbackend_h200_{exp}_{mdl.split('-')[0].lower()}{'_ds' if 'Deep' in mdl else ''}_{attn}_{isl}_{osl}_{met.split()[0]}",engine=f"SGLang (attention backend {attn})",engine_version="not stated (2025 benchmark file)",
+                model=mdl,precision="fp8 (DeepSeek-V3 native)" if "Deep" in mdl else ("float16" if spec else "bf16 (default; not stated)"),gpu="H200",num_gpus=tp,tp=tp,
+                scenario=f"online, request rate 16 req/s, random dataset{'; speculative decoding: ' + spec if spec else ''}",input_len=isl,output_len=osl,dataset="random (sglang.bench_serving --dataset-name random)",num_requests=200,
+                metric=met,value=v,unit=("input" if met.startswith("input") else "output")+" tokens/s (whole server)",source=SA+f", 'Experiment - {exp} | {mdl}' table",provenance=SAU,
+                notes="Commands as printed: sglang.launch_server --attention-backend "+attn+(" --tp 8" if tp==8 else "")+"; bench_serving --request-rate 16 --num-prompts 200. At 16 req/s with 200 prompts the run may be arrival-limited rather than at max throughput. FA3 rows that failed ('Client failed with code 1') are omitted.")
 with open(os.path.join(H,"..","serving.csv"),"w",newline="") as f:
     w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
 print(len(rows))
