@@ -28,6 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
+
 from planner.vocab import SCHEDULE
 
 
@@ -152,30 +155,65 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 
+def bubble_time(pp, m, vpp, t_stage, interleaved=True):
+    """Pipeline bubble of one step, vectorised: ``(pp - 1) / v * t_stage`` (Narayanan et al. 2021
+    §2.2: 1F1B/GPipe with v = 1, interleaved with v virtual stages), plus, for the interleaved
+    schedule when ``m % pp != 0``, the extra bubbles of the short last group
+    ``(v - 1)(pp - m mod pp) / (v pp) * t_stage`` (Calculon, Isaev et al. 2023, §3.2)."""
+    pp = np.asarray(pp, dtype=np.float64)
+    inter = np.asarray(interleaved, dtype=bool) & (np.asarray(vpp) > 1)
+    v = np.where(inter, np.maximum(vpp, 1), 1).astype(np.float64)
+    rem = np.mod(m, pp)
+    extra = np.where(inter & (rem != 0), (v - 1) * (pp - rem) / v, 0.0)
+    return ((pp - 1) / v + extra / pp) * t_stage
+
+
 def analytic_makespan(pp: int, m: int, vpp: int, t_f: float, t_b: float) -> float:
-    """Closed form ``(m + (pp - 1)/v) * (t_f + t_b)`` (Narayanan et al. 2021 §2.2)."""
-    return (m + (pp - 1) / vpp) * (t_f + t_b)
+    """First forward to last backward of one step: ``m (t_f + t_b) + bubble`` — with equal
+    stages and no sends, what ``pipeline_timing`` computes by list scheduling."""
+    return float(m * (t_f + t_b) + bubble_time(pp, m, vpp, t_f + t_b, vpp > 1))
 
 
-def exposed_dp_comm(t_dp: float, t_bwd: float, buckets: int, overlap: bool) -> float:
-    """Exposed data-parallel gradient reduce, overlapped with the last micro-batch's backward.
+def exposed_dp_comm(t_dp, t_bwd, buckets, overlap: bool):
+    """Exposed data-parallel gradient reduce, overlapped with the last micro-batch's backward
+    (vectorised over arrays; floats in, float out).
 
-    The same model as the analytic step time (planner/step_time.py, "DP gradient reduce"):
-    the reduce is cut into ``K`` equal buckets (one per layer of the stage); the first ``K-1`` run
+    The reduce is cut into ``K`` equal buckets (one per layer of the stage); the first ``K-1`` run
     on the communication stream under the last backward (duration ``t_bwd``), the last bucket can
     only start when that backward ends. The reduce therefore ends at
     ``max(t_bwd_start + (K-1) c, t_bwd_end) + c`` with ``c = t_dp/K``, i.e. it is exposed for
 
         max(t_dp / K, t_dp - t_bwd)
 
-    after the backward. ``sync_end`` below evaluates the same chain with per-replica times (a slow
-    replica delays both the overlappable buckets and the last one). Without overlap it is all exposed.
+    after the backward (PyTorch DDP's bucketed all-reduce, Li et al. VLDB 2020 §3.2.3; Megatron's
+    ``--overlap-grad-reduce``). ``sync_end`` below evaluates the same chain with per-replica times
+    (a slow replica delays both the overlappable buckets and the last one). Without overlap it is
+    all exposed.
     """
-    if t_dp <= 0:
-        return 0.0
-    if not overlap or buckets <= 1:
-        return t_dp
-    return max(t_dp / buckets, t_dp - t_bwd)
+    scalar = np.ndim(t_dp) == 0 and np.ndim(t_bwd) == 0 and np.ndim(buckets) == 0
+    t_dp = np.asarray(t_dp, dtype=np.float64)
+    if overlap:
+        k = np.asarray(buckets, dtype=np.float64)
+        out = np.where(k > 1, np.maximum(t_dp / np.maximum(k, 1), t_dp - t_bwd), t_dp)
+    else:
+        out = t_dp
+    out = np.where(t_dp > 0, out, 0.0)
+    return float(out) if scalar else out
+
+
+def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
+                     t_optimizer, per_mb_exposed=0.0) -> dict:
+    """One optimizer step from its parts (vectorised), the one composition the analytic model
+    and the simulator's analytic check share:
+
+        step = m (t_stage + per-micro-batch exposed comm) + bubble + exposed DP reduce + optimizer
+
+    (Narayanan et al. 2021 §3; ``per_mb_exposed`` is e.g. ZeRO-3's exposed gathers)."""
+    t_stage = t_fwd_mb + t_bwd_mb
+    steady = m * (t_stage + per_mb_exposed)
+    bubble = bubble_time(pp, m, vpp, t_stage, interleaved)
+    exposed = exposed_dp_comm(t_dp, t_bwd_mb, buckets, overlap)
+    return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer)
 
 
 def sync_end(bwd_start: float, bwd_end: float, t_dp: float, buckets: int, overlap: bool) -> float:

@@ -54,6 +54,8 @@ from planner.model.comm import collective_time, p2p_time
 from planner.model.flops import step_flops
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
+from planner.model.pipeline import step_composition
+from planner.vocab import SCHEDULE
 from planner.spec.schema import ModelSpec, TrainingSpec
 
 BREAKDOWN_KEYS = (
@@ -313,7 +315,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-        t_pp = np.where(pp > 1, 2 * (pp_bytes / bw + alpha), 0.0)
+        t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
         t_fwd_mb = (nl * L["fwd"] + L["head_fwd"])[inv] + 0.5 * t_pp
         t_bwd_mb = (nl * L["bwd"] + L["head_bwd"])[inv] + 0.5 * t_pp
         per_mb = dict(
@@ -355,23 +357,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     per_layer = np.maximum(layers_max, 1)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
 
-    # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped
-    if overlap_grad_reduce:
-        exposed_dp = np.maximum(t_dp / per_layer, t_dp - t_bwd_mb)
-    else:
-        exposed_dp = t_dp
-
-    # pipeline bubble (Narayanan eq. for 1F1B/GPipe; /v when interleaved)
-    inter = c.schedule == 1
-    if inter.any():
-        v = np.where(inter, np.maximum(c.vpp, 1), 1).astype(np.float64)
-        rem = np.mod(m_micro, pp)
-        extra_inter = np.where(inter & (rem != 0), (v - 1) * (pp - rem) / v, 0.0)
-        bubble = ((pp - 1) / v + extra_inter / pp) * t_stage
-    else:
-        bubble = (pp - 1) * t_stage
-    steady = m_micro * (t_stage + z3_exposed_mb)
-    step = steady + bubble + exposed_dp + t_opt
+    # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
+    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
+    comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
+                            t_dp, per_layer, overlap_grad_reduce, t_opt, z3_exposed_mb)
+    exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({

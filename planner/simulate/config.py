@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
-from planner.model.pipeline import analytic_makespan, exposed_dp_comm
+from planner.model.pipeline import step_composition
 
 GBIT = 1e9 / 8  # bytes/s per Gb/s
 PIN_BW = 8e9  # pinned-memory staging copy, one thread (data_pipeline.md App. B assumption [U])
@@ -70,12 +70,11 @@ class PipelineConfig:
         return self.micro_batch * self.m * self.dp
 
     def analytic_step_time(self) -> float:
-        """``(m + (pp-1)/v)(t_f + t_b) + exposed DP reduce + optimizer`` (no link p2p, no data);
-        planner/step_time.py's formula for the same inputs."""
-        t_pipe = analytic_makespan(self.pp, self.m, self.vpp, self.t_fwd_mb, self.t_bwd_mb)
-        exp = exposed_dp_comm(self.t_dp_comm, self.t_bwd_mb, self.dp_buckets,
-                              self.overlap_grad_reduce)
-        return t_pipe + exp + self.t_optimizer
+        """The analytic model's step for the same inputs (``planner.model.pipeline.step_composition``,
+        which ``planner.model.step_time`` uses too): no link p2p, no data."""
+        return float(step_composition(self.m, self.pp, self.vpp, self.schedule == "interleaved", self.t_fwd_mb,
+                                      self.t_bwd_mb, self.t_dp_comm, self.dp_buckets, self.overlap_grad_reduce,
+                                      self.t_optimizer)["step"])
 
 
 @dataclass
