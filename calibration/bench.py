@@ -43,6 +43,7 @@ from planner.hardware.profile import SCHEMA_VERSION, Fingerprint, Fitted, Profil
 from calibration.timing import sync, time_fn
 from planner.hardware.efficiency import Efficiency
 from planner.errors import InputError
+from planner.model.flops import attention_core_flops
 
 TORCH_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16,
                 "fp16": torch.float16, "fp8": torch.float8_e4m3fn}
@@ -318,8 +319,8 @@ def attention_rows(device: str, shapes, dtype: str, tick: Callable = lambda: Non
         except RuntimeError:
             tick()
             continue
-        # the planner's convention: causal kernels do half of the 4*s^2*d FLOPs per head
-        kflops = 4.0 * b * h * s * s * d / 2
+        # the planner's convention: causal kernels do half of the attention core's FLOPs
+        kflops = float(attention_core_flops(b * s, s, h * d)) / 2
         rows.append(dict(dtype=dtype, batch=b, heads=h, seq=s, head_dim=d, fwd_s=tf,
                          bwd_s=max(tfb - tf, 1e-9), kernel_flops=kflops))
         tick()

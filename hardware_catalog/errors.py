@@ -35,3 +35,28 @@ class InputError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}" if field else message)
+
+
+def from_validation(exc, prefix: str = "", templates: dict | None = None, default: str = "input") -> InputError:
+    """The first problem of a pydantic ``ValidationError`` as one ``InputError`` naming the field
+    (``prefix.loc``) — the one translation every schema (job, catalog rows, profiles) uses.
+
+    ``templates`` maps pydantic error types to messages (``{"greater_than": "must be > {gt}"}``,
+    formatted with the error's context). A model-level validator may name its own field at the
+    head of its message (``"parallel.tp: tp=3 does not divide ..."``); that field wins. The
+    offending input is quoted, clipped to ``ECHO_CHARS``."""
+    err = exc.errors()[0]
+    loc = [str(x) for x in err.get("loc", ()) if x != "__root__"]
+    kind = err.get("type", "")
+    template = (templates or {}).get(kind)
+    msg = template.format(**(err.get("ctx") or {})) if template else str(err.get("msg", "invalid value"))
+    msg = msg.removeprefix("Value error, ")
+    field = ".".join(p for p in (prefix, *loc) if p)
+    head, sep, rest = msg.partition(": ")
+    if sep and " " not in head and head.replace("_", "").replace(".", "").isalnum():
+        field, msg = (head, rest) if "." in head else (".".join(p for p in (field, head) if p), rest)
+    if kind == "extra_forbidden" and not template:
+        msg = "unknown field"
+    elif "input" in err and kind != "missing" and not isinstance(err["input"], dict):
+        msg += f", got {clip(err['input'])}"
+    return InputError(field or default, msg)

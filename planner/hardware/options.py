@@ -9,7 +9,7 @@ from hardware_catalog import load_catalog
 from planner import defaults as D
 from hardware_catalog.catalog import GPU, Catalog, Instance
 from planner.hardware.efficiency import Efficiency, prior_for
-from planner.errors import InputError
+from planner.errors import InputError, clip
 from planner.spec.schema import ClusterSpec, ConstraintsSpec
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
@@ -125,6 +125,34 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     )
 
 
+def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None, gpu_only: bool = True,
+                     what: str = "GPU instance") -> list[Instance]:
+    """The catalog instances a job's constraints allow (clouds, GPUs, spot price known, named
+    instances, regions), cheapest first — the one filter the training, serving and tabular
+    planners share. Nothing left is one ``InputError`` naming the constraint that emptied it."""
+    con = constraints
+    gpu_names = con.gpus if gpu_names is None else gpu_names
+    known_clouds = {i.cloud for i in cat.instances.values()}
+    for c in con.clouds or []:
+        if c.lower() not in known_clouds:
+            raise InputError("constraints.clouds", f"no instance in the catalog is on cloud {clip(c)}; "
+                                                   f"known: {', '.join(sorted(known_clouds))}")
+    insts = cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, spot=con.spot, gpu_only=gpu_only)
+    if not insts:
+        bits = [f"{k}={v}" for k, v in (("clouds", con.clouds), ("gpus", gpu_names), ("spot", con.spot or None)) if v]
+        raise InputError("constraints", f"no {what} in the catalog matches {', '.join(bits) or 'the constraints'}")
+    if con.instances:
+        wanted = {cat.instance(n).key for n in con.instances}
+        insts = [i for i in insts if i.key in wanted]
+        if not insts:
+            raise InputError("constraints.instances", f"none of {', '.join(map(clip, con.instances))} matches the other constraints")
+    if con.regions:
+        insts = [i for i in insts if i.region in con.regions]
+        if not insts:
+            raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}")
+    return insts
+
+
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,
                        catalog: Catalog | None = None, profile=None) -> list[HardwareOption]:
     """Every hardware option ``recommend`` should consider under the constraints."""
@@ -132,13 +160,7 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
     if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
         opts = [option_from_cluster(cluster, cat, profile)]
     else:
-        gpu_names = [cluster.gpu] if cluster.gpu else constraints.gpus
-        insts = cat.instances_for(clouds=constraints.clouds, gpu_names=gpu_names, spot=constraints.spot)
-        if constraints.instances:
-            wanted = {cat.instance(n).key for n in constraints.instances}
-            insts = [i for i in insts if i.key in wanted]
-        if constraints.regions:
-            insts = [i for i in insts if i.region in constraints.regions]
+        insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
         check_profile_applies(profile, [i.gpu for i in insts])
         opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
                                      profile if profile_matches(profile, i.gpu) else None) for i in insts]

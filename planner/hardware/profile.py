@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
 
 SCHEMA_VERSION = 1
@@ -100,9 +101,8 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
     try:
         return Profile.model_validate(raw)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise InputError(f"{field}.{loc}", f"{err['msg']} in {p}") from None
+        err = from_validation(e, field)
+        raise InputError(err.field, f"{err.message} in {p}") from None
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:

@@ -54,10 +54,17 @@ def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
     return out
 
 
+def attention_core_flops(queries, keys, q_dim):
+    """Forward FLOPs of the attention core (QK^T and AV), every score counted:
+    ``2 x 2 x queries x keys x q_dim`` (two matmuls of 2 FLOPs per multiply-add; Narayanan et al.
+    2021 §3, the count FlopCounterMode makes for ``scaled_dot_product_attention``). A causal
+    kernel that skips the masked half executes half of it."""
+    return 4.0 * np.asarray(queries, dtype=np.float64) * np.asarray(keys, dtype=np.float64) * q_dim
+
+
 def attention_flops_per_token(m: ModelSpec, seq, causal_half: bool = False):
     """QK^T + AV forward FLOPs per token over all layers: 4 * s * q_dim * layers (full count)."""
-    seq = np.asarray(seq, dtype=np.float64)
-    f = 4.0 * seq * m.q_dim * m.layers
+    f = attention_core_flops(1.0, seq, m.q_dim) * m.layers
     return f / 2 if (causal_half and m.causal) else f
 
 

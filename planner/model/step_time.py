@@ -51,7 +51,7 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, p2p_time
-from planner.model.flops import step_flops
+from planner.model.flops import attention_core_flops, step_flops
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
@@ -149,7 +149,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
     # attention core (per layer, per rank): queries T, keys over the whole sequence
     heads = m.heads / tp
-    attn_flops = 4.0 * T * seq * q / tp
+    attn_flops = attention_core_flops(T, seq, q / tp)
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops

@@ -200,10 +200,7 @@ def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, st
                                   checkpoint=replace(ck, every_steps=0),
                                   failures=replace(fl, mtbf_node_s=None)),
                           steps=steps, seed=seed).wall_s / steps
-    if ck.asynchronous:
-        block, persist = ck.snapshot_s(), ck.write_s()
-    else:
-        block, persist = ck.write_s(), 0.0
+    block, persist = ck.pause_s()
     mtbf = fl.mtbf_s
     yd = young_daly_interval_s(block, mtbf) if block > 0 else step_s
     if ck.asynchronous:  # the next save waits for the previous persist: never checkpoint faster

@@ -151,6 +151,17 @@ class CheckpointConfig:
     def snapshot_s(self) -> float:
         return self.bytes / max(self.n_gpus, 1) / self.d2h_bw
 
+    def pause_s(self, interval_s: Optional[float] = None) -> tuple[float, float]:
+        """(seconds training is blocked per checkpoint, seconds more until it is durable).
+
+        Blocking: (write, 0). Asynchronous: (snapshot, write) — and, in steady state with a
+        checkpoint every ``interval_s`` of training, a persist longer than the interval makes the
+        next save wait for it, so the pause grows by ``max(0, write - interval)``."""
+        if not self.asynchronous:
+            return self.write_s(), 0.0
+        late = max(0.0, self.write_s() - interval_s) if interval_s is not None else 0.0
+        return self.snapshot_s() + late, self.write_s()
+
 
 @dataclass
 class FailureConfig:

@@ -321,12 +321,12 @@ class _Run:
     def ckpt_pause(self, t: float) -> tuple[float, float]:
         """(blocking pause, durable-at time) for a checkpoint taken at time t."""
         ck = self.cfg.checkpoint
+        block, persist = ck.pause_s()
         if not ck.asynchronous:
-            return ck.write_s(), t + ck.write_s()
+            return block, t + block
         wait = max(0.0, self.persist_until - t)  # the previous async save must finish first
-        snap = ck.snapshot_s()
-        self.persist_until = t + wait + snap + ck.write_s()
-        return wait + snap, self.persist_until
+        self.persist_until = t + wait + block + persist
+        return wait + block, self.persist_until
 
     def pauses(self, t: float) -> float:
         """Evaluation and checkpoint after the step that just completed (all ranks wait)."""
@@ -534,11 +534,7 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
                 rest_wall += te
         if ck.every_steps and ck.bytes > 0:
             n_ck = steps // ck.every_steps - run.step // ck.every_steps
-            if ck.asynchronous:
-                interval = ck.every_steps * sum(per_step.values())
-                blk = ck.snapshot_s() + max(0.0, ck.write_s() - interval)
-            else:
-                blk = ck.write_s()
+            blk = ck.pause_s(ck.every_steps * sum(per_step.values()))[0]
             totals["checkpoint"] += n_ck * blk
             rest_wall += n_ck * blk
         sim_wall += rest_wall

@@ -24,6 +24,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from hardware_catalog import files as _files
+from hardware_catalog.errors import from_validation
 from planner import vocab as V
 from planner.errors import InputError, read_json_object
 from planner.layout import check_fields
@@ -329,24 +330,7 @@ def validate_section(model_cls, raw, field: str):
 
 
 def _first_error(exc: ValidationError, prefix: str = "") -> InputError:
-    """Turn pydantic's error list into one InputError naming the first offending field."""
-    err = exc.errors()[0]
-    loc = [str(x) for x in err.get("loc", ()) if x != "__root__"]
-    msg = err.get("msg", "invalid value")
-    msg = msg.removeprefix("Value error, ")
-    field = ".".join([p for p in (prefix, *loc) if p])
-    # a model-level validator reports its field inside the message ("kv_heads: ...")
-    head, sep, rest = msg.partition(": ")
-    if sep and " " not in head and head.replace("_", "").replace(".", "").isalnum():
-        if "." in head:
-            field, msg = head, rest
-        else:
-            field, msg = ".".join([p for p in (field, head) if p]), rest
-    if err.get("type") == "extra_forbidden":
-        msg = "unknown field"
-    elif "input" in err and err.get("type") not in ("missing",) and not isinstance(err["input"], dict):
-        msg = f"{msg} (got {err['input']!r})"
-    return InputError(field or "job", msg)
+    return from_validation(exc, prefix, default="job")
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:

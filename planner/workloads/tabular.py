@@ -43,7 +43,6 @@ mean of ``min(trees, b + 1 + patience)`` over it.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -52,6 +51,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.errors import InfeasibleError, InputError
+from planner.hardware.options import select_instances
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
@@ -178,16 +178,11 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> dict:
     cat = catalog or load_catalog()
     prof = load_gbdt_profile(profile_path)
     con = job.constraints
-    insts = cat.instances_for(clouds=con.clouds, spot=con.spot, gpu_only=False)
-    if con.instances:
-        wanted = {cat.instance(n).key for n in con.instances}
-        insts = [i for i in insts if i.key in wanted]
-    else:
+    insts = select_instances(cat, con, gpu_names=[], gpu_only=False, what="instance")
+    if not con.instances:
         insts = [i for i in insts if not i.is_gpu or i.gpu_count == 1]  # xgboost uses one GPU
     # XGBoost's GPU backend is CUDA: no TPUs; AMD (ROCm) builds are not the release wheels
     insts = [i for i in insts if not i.is_gpu or i.gpu.vendor == "NVIDIA"]
-    if con.regions:
-        insts = [i for i in insts if i.region in con.regions]
     if not insts:
         raise InputError("constraints", "no instance in the catalog matches the constraints")
     trees = expected_trees(spec)
