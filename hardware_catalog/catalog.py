@@ -174,7 +174,7 @@ class InstanceRow(_Row):
 
 #: Bounds for on-prem parameters whose meaning fixes their range (others: any value >= 0).
 _ONPREM_BOUNDS = {"pue": (1.0, 3.0), "amortisation_years": (0.5, 30.0), "utilisation": (0.01, 1.0)}
-_ONPREM_FRACTION_SUFFIXES = ("_share", "_fraction")
+_ONPREM_FRACTION_SUFFIXES = ("_share", "_fraction", "_share_per_year")
 
 
 class OnpremRow(_Row):
