@@ -21,6 +21,7 @@ on-prem key or commitment twice.
 from __future__ import annotations
 
 import csv
+import datetime
 import difflib
 import functools
 import io
@@ -94,6 +95,8 @@ class CatalogError(InputError):
 def _blank_to_none(v: Any) -> Any:
     if v is None:
         return None
+    if isinstance(v, (datetime.date, datetime.datetime)):  # YAML reads `price_date: 2026-11-01` as a date
+        return v.isoformat()
     if isinstance(v, str) and v.strip() == "":
         return None
     return v
@@ -767,7 +770,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             inst = cat.instance(f"{r.cloud}:{r.instance}")
         except CatalogError as e:
             raise CatalogError(f"{where}.instance", e.message, org) from None
-        if r.price_usd_hr > inst.price_ondemand:
+        if org is not None and r.price_usd_hr > inst.price_ondemand:  # a user's row; built-ins are tested
             raise CatalogError(f"{where}.price_usd_hr",
                                f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)
         commitments.append(Commitment(instance_key=inst.key, term=r.term, payment=r.payment or "",
