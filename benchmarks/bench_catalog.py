@@ -9,6 +9,11 @@ baseline.
 
     python benchmarks/bench_catalog.py            # N = 3000
     python benchmarks/bench_catalog.py 1000
+    python benchmarks/bench_catalog.py 3000 --root /path/to/old/checkout   # the same cases on another tree
+
+``--root`` points at a directory holding a ``hardware_catalog`` package (e.g. ``git archive`` of an
+older commit) so "before" and "after" run the same script. The instance rows use only columns both
+versions know (no ``fabric``/``cluster``).
 """
 from __future__ import annotations
 
@@ -58,9 +63,9 @@ def write_yaml(path: Path, key: str, rows: list[dict]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def run(paths: list[str]) -> tuple[float, float, float, str]:
+def run(paths: list[str], root: Path = ROOT) -> tuple[float, float, float, str]:
     """(wall seconds in load_catalog, whole-process wall, peak RSS MiB, counts) of one child."""
-    code = CHILD.format(root=str(ROOT), paths=paths)
+    code = CHILD.format(root=str(root), paths=paths)
     env = dict(os.environ, PLANNER_CATALOG="")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -82,7 +87,14 @@ def _peak_rss_mib(code: str, env: dict) -> float:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
+    args = sys.argv[1:]
+    root = ROOT
+    if "--root" in args:
+        i = args.index("--root")
+        root = Path(args[i + 1]).resolve()
+        del args[i:i + 2]
+    n = int(args[0]) if args else 3000
+    print(f"hardware_catalog from {root}")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         write_csv(d / "gpus.csv", gpu_rows(n))
@@ -96,7 +108,7 @@ def main() -> None:
                  (f"{n:,} instance rows (YAML)", [str(d / "instances.yaml")])]
         print(f"{'case':<30} {'load_catalog s':>14} {'process s':>10} {'peak RSS MiB':>13}  result")
         for name, paths in cases:
-            load_s, wall, rss, what = run(paths)
+            load_s, wall, rss, what = run(paths, root)
             print(f"{name:<30} {load_s:>14.3f} {wall:>10.2f} {rss:>13.0f}  {what}")
 
 

@@ -40,7 +40,11 @@ def format_instances_table(cat: Catalog, cloud: str | None = None) -> Table:
     t = Table(title=f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
               caption=f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
                       "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)")
-    for col, just in [("instance", "left"), ("GPU", "left"), ("#", "right"), ("vCPU", "right"), ("RAM GiB", "right"),
+    key_width = max((len(i.key) for i in rows), default=8)
+    gpu_width = max((len(i.gpu.name) for i in rows if i.gpu), default=5)
+    t.add_column("instance", justify="left", no_wrap=True, min_width=key_width)  # the names are what people copy
+    t.add_column("GPU", justify="left", no_wrap=True, min_width=gpu_width)
+    for col, just in [("#", "right"), ("vCPU", "right"), ("RAM GiB", "right"),
                       ("net Gb/s", "right"), ("fabric", "left"), ("cluster", "left"),
                       ("$/h on-demand", "right"), ("$/h spot", "right"),
                       ("$/GPU-h", "right"), ("region", "left"), ("price date", "left")]:
