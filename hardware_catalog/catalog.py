@@ -644,8 +644,8 @@ def _gpu_row_columns(row: dict, where: str, origin: str) -> dict:
 class _Duplicates:
     """Refuses a second row for the same thing inside one override file."""
 
-    def __init__(self, section: str, origin: str):
-        self.section, self.origin, self.seen = section, origin, {}
+    def __init__(self, origin: str):
+        self.origin, self.seen = origin, {}
 
     def check(self, keys: Iterable[str], where: str, what: str) -> None:
         keys = [k for k in keys if k]
@@ -670,11 +670,15 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
     valid: dict[str, _Row] = {}  # key -> the model validated when the override row was read
     alias = _raw_alias_index(gpu_raw.values())
+    aliases_of: dict[str, set[str]] = {}  # canonical name -> its alias keys in `alias` (for restated aliases)
+    for a, n in alias.items():
+        if a != _norm(n):
+            aliases_of.setdefault(n, set()).add(a)
 
     for path in _override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
-        dups = _Duplicates("gpus", org)
+        dups = _Duplicates(org)
         for i, row in enumerate(doc.get("gpus", [])):
             where = f"gpus[{i}]"
             row = _gpu_row_columns(row, where, org)
@@ -692,12 +696,14 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             origin_of[f"gpu:{key}"] = (org, where)
             if target is None:
                 alias[_norm(key)] = key
-            if new_aliases is not None:  # the row (re)states this GPU's aliases
-                for a in [k for k, v in alias.items() if v == key and k != _norm(key)]:
-                    del alias[a]
+            if new_aliases is not None:  # the row (re)states this GPU's aliases: O(its aliases)
+                for a in aliases_of.pop(key, ()):
+                    if alias.get(a) == key:
+                        del alias[a]
                 for a in new_aliases:
-                    alias.setdefault(_norm(a), key)
-        dups = _Duplicates("instances", org)
+                    if alias.setdefault(_norm(a), key) == key and _norm(a) != _norm(key):
+                        aliases_of.setdefault(key, set()).add(_norm(a))
+        dups = _Duplicates(org)
         for i, row in enumerate(doc.get("instances", [])):
             where = f"instances[{i}]"
             cloud, name = str(row.get("cloud", "")).strip().lower(), str(row.get("name", "")).strip()
@@ -709,7 +715,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             valid[f"inst:{key}"] = _validate(InstanceRow, merged, where, org)
             inst_raw[key] = merged
             origin_of[f"inst:{key}"] = (org, where)
-        dups = _Duplicates("onprem", org)
+        dups = _Duplicates(org)
         for i, row in enumerate(doc.get("onprem", [])):
             where = f"onprem[{i}]"
             k = str(row.get("key", "")).strip()
@@ -720,7 +726,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             valid[f"onprem:{k}"] = _validate(OnpremRow, merged, where, org)
             onprem_raw[k] = merged
             origin_of[f"onprem:{k}"] = (org, where)
-        dups = _Duplicates("commitments", org)
+        dups = _Duplicates(org)
         for i, row in enumerate(doc.get("commitments", [])):
             where = f"commitments[{i}]"
             r = _validate(CommitmentRow, row, where, org)

@@ -309,3 +309,12 @@ def test_load_is_linear_in_rows(tmp_path, monkeypatch):
         load_catalog([p])
         assert calls["n"] <= builtin + 2 * n, (n, calls["n"])
     assert len(base.gpus) > 0
+
+
+def test_override_restates_aliases(tmp_path):
+    cat = _load_text(tmp_path, "gpus:\n  - {name: h100, aliases: hopper-80;H100}\n"
+                               "  - {name: NewAccel, aliases: na, vendor: v, memory_gib: 8, hbm_bw_tbps: 1, source: s}\n")
+    assert cat.gpu("hopper-80").name == cat.gpu("H100").name == "H100-SXM-80GB"
+    with pytest.raises(CatalogError):
+        cat.gpu("H100-SXM5-80GB")  # the restated list replaced the old aliases
+    assert cat.gpu("na").name == "NewAccel"
