@@ -5,7 +5,8 @@ re-validated, once per override row: quadratic) and a 3,000-instance override 48
 This script writes, in a temporary folder, override files of ``N`` (default 3,000) GPU rows and
 ``N`` instance rows, as CSV and as YAML, loads each in a fresh Python process and prints the wall
 time and that process's peak resident memory (``ru_maxrss``). The built-in catalog alone is the
-baseline.
+baseline. The last case also looks every instance up by name (``Catalog.instance`` used to rebuild
+its lookup dict on every call).
 
     python benchmarks/bench_catalog.py            # N = 3000
     python benchmarks/bench_catalog.py 1000
@@ -33,6 +34,9 @@ t0 = time.perf_counter()
 from hardware_catalog.catalog import load_catalog
 t1 = time.perf_counter()
 cat = load_catalog({paths!r})
+if {lookups!r}:  # look every instance up by its bare name, as a planner sweep over instances does
+    for inst in list(cat.instances.values()):
+        cat.instance(inst.name)
 t2 = time.perf_counter()
 print(f"{{t2 - t1:.3f}} {{len(cat.gpus)}} {{len(cat.instances)}}")
 """
@@ -63,9 +67,9 @@ def write_yaml(path: Path, key: str, rows: list[dict]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def run(paths: list[str], root: Path = ROOT) -> tuple[float, float, float, str]:
-    """(wall seconds in load_catalog, whole-process wall, peak RSS MiB, counts) of one child."""
-    code = CHILD.format(root=str(root), paths=paths)
+def run(paths: list[str], root: Path = ROOT, lookups: bool = False) -> tuple[float, float, float, str]:
+    """(wall seconds in load_catalog [+ lookups], whole-process wall, peak RSS MiB, counts) of one child."""
+    code = CHILD.format(root=str(root), paths=paths, lookups=lookups)
     env = dict(os.environ, PLANNER_CATALOG="")
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -105,10 +109,11 @@ def main() -> None:
                  (f"{n:,} GPU rows (CSV)", [str(d / "gpus.csv")]),
                  (f"{n:,} instance rows (CSV)", [str(d / "instances.csv")]),
                  (f"{n:,} GPU rows (YAML)", [str(d / "gpus.yaml")]),
-                 (f"{n:,} instance rows (YAML)", [str(d / "instances.yaml")])]
+                 (f"{n:,} instance rows (YAML)", [str(d / "instances.yaml")]),
+                 (f"{n:,} instance rows + lookups", [str(d / "instances.csv")], True)]
         print(f"{'case':<30} {'load_catalog s':>14} {'process s':>10} {'peak RSS MiB':>13}  result")
-        for name, paths in cases:
-            load_s, wall, rss, what = run(paths, root)
+        for name, paths, *lookups in cases:
+            load_s, wall, rss, what = run(paths, root, bool(lookups))
             print(f"{name:<30} {load_s:>14.3f} {wall:>10.2f} {rss:>13.0f}  {what}")
 
 

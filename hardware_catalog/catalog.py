@@ -61,8 +61,8 @@ FABRICS = ("efa", "infiniband", "roce", "ethernet", "tpu-ici", "none")
 COMMITMENT_TERMS = ("1yr", "3yr", "capacity-block")
 
 #: Most rows one override file may hold (all sections together). Real catalogs are ~100 rows; the
-#: largest seen in an issue is 3,000. 20,000 rows load in about 2 s on the 2-core dev box (see
-#: benchmarks/bench_catalog.py) and still fit the 8 MiB / 100,000-value input limits of
+#: largest seen in an issue is 3,000. A 20,000-row GPU CSV (~1.1 MB) loads in ~0.8 s on the 2-core
+#: dev box (benchmarks/bench_catalog.py measures 3,000) and fits the 8 MiB input limit of
 #: ``hardware_catalog.files``; anything larger is refused with a message starting "too large:".
 MAX_OVERRIDE_ROWS = 20_000
 
