@@ -10,20 +10,28 @@ bytes, bytes/s, FLOP/s, USD/h; the CSVs use GiB, TB/s, TFLOP/s, GB/s, Gbit/s as 
     'H100-SXM-80GB'
     >>> cat.instance("aws:p5.48xlarge").gpu_count
     8
+    >>> cat.instance("aws:p5.48xlarge").fabric, cat.instance("aws:p5.48xlarge").cluster
+    ('efa', True)
+
+Loading is linear in the number of rows: the GPU alias index is built once and updated row by row
+(it used to be rebuilt, re-validating every GPU, for each override row: a 3,000-row file took ~39 s).
+An override file may hold at most ``MAX_OVERRIDE_ROWS`` rows and may not name the same GPU, instance,
+on-prem key or commitment twice.
 """
 from __future__ import annotations
 
 import csv
+import datetime
 import difflib
 import functools
 import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Literal, Optional
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog import files
 from hardware_catalog.errors import InputError
@@ -36,10 +44,27 @@ TB = 1e12
 GB = 1e9
 TERA = 1e12
 
-#: Inter-node bandwidth assumed when an instance row has no sourced ``network_gbps``:
-#: 100 Gbit/s per node (plain datacenter Ethernet, e.g. GCP A2 "up to 100 Gbps"). Deliberately
-#: conservative: an unknown fabric should never make a multi-node plan look better than it is.
+#: THE default for an unknown fabric: inter-node bandwidth assumed when an instance row has no
+#: sourced ``network_gbps`` (or names no ``fabric``): 100 Gbit/s **per node** (plain datacenter
+#: Ethernet, e.g. GCP A2 "up to 100 Gbps"). Deliberately conservative: an unknown fabric should never
+#: make a multi-node plan look better than it is. (planner/hardware.py assumes 400 Gbit/s *per GPU*
+#: for a bare ``cluster: {gpu: ...}`` spec with no instance; that is a separate, disagreeing default
+#: owned by the planner — this constant is the catalog's only one.)
 DEFAULT_NETWORK_GBPS = 100.0
+
+#: Inter-node fabrics an instance row may name (``fabric`` column). ``none`` = the instance cannot be
+#: networked into a training cluster at all (e.g. a RunPod single pod).
+FABRICS = ("efa", "infiniband", "roce", "ethernet", "tpu-ici", "none")
+
+#: Commitment terms in ``commitments.csv``: 1-/3-year reserved or committed-use prices, and AWS
+#: EC2 Capacity Blocks (short reservations priced per instance-hour).
+COMMITMENT_TERMS = ("1yr", "3yr", "capacity-block")
+
+#: Most rows one override file may hold (all sections together). Real catalogs are ~100 rows; the
+#: largest seen in an issue is 3,000. A 20,000-row GPU CSV (~1.1 MB) loads in ~0.8 s on the 2-core
+#: dev box (benchmarks/bench_catalog.py measures 3,000) and fits the 8 MiB input limit of
+#: ``hardware_catalog.files``; anything larger is refused with a message starting "too large:".
+MAX_OVERRIDE_ROWS = 20_000
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 _DTYPE_COLUMN = {"fp32": "fp32_tflops", "tf32": "tf32_tflops", "bf16": "bf16_tflops",
@@ -70,6 +95,8 @@ class CatalogError(InputError):
 def _blank_to_none(v: Any) -> Any:
     if v is None:
         return None
+    if isinstance(v, (datetime.date, datetime.datetime)):  # YAML reads `price_date: 2026-11-01` as a date
+        return v.isoformat()
     if isinstance(v, str) and v.strip() == "":
         return None
     return v
@@ -92,6 +119,7 @@ class GpuRow(_Row):
     name: str = Field(min_length=1)
     aliases: Optional[str] = None
     vendor: str = Field(min_length=1)
+    form_factor: Optional[str] = None
     memory_gib: float = Field(gt=0, le=4096)
     hbm_bw_tbps: float = Field(gt=0, le=100)
     fp32_tflops: Optional[float] = _pos(hi=1e5)
@@ -104,10 +132,15 @@ class GpuRow(_Row):
     intra_node_gbps_per_dir: Optional[float] = _pos(hi=1e5)
     pcie_gen: Optional[int] = Field(default=None, ge=1, le=7)
     pcie_gbps_per_dir: Optional[float] = _pos(hi=1e4)
-    tdp_w: Optional[float] = _pos(hi=1e4)
+    power_limit_w: Optional[float] = _pos(hi=1e4)
+    sustained_clock_note: Optional[str] = None
     purchase_price_usd: Optional[float] = _pos(hi=1e7)
     source: str = Field(min_length=1)
     notes: Optional[str] = None
+
+
+#: Older override files call the power column ``tdp_w``; it is read as ``power_limit_w``.
+_GPU_LEGACY_COLUMNS = {"tdp_w": "power_limit_w"}
 
 
 class InstanceRow(_Row):
@@ -118,9 +151,63 @@ class InstanceRow(_Row):
     vcpus: Optional[float] = Field(default=None, ge=0, le=100000)
     ram_gib: Optional[float] = Field(default=None, ge=0, le=1e6)
     network_gbps: Optional[float] = _pos(hi=1e6)
+    fabric: Optional[Literal["efa", "infiniband", "roce", "ethernet", "tpu-ici", "none"]] = None
+    cluster: Optional[bool] = None
+    network_source: Optional[str] = None
     local_nvme_tb: Optional[float] = Field(default=None, ge=0, le=1e4)
     price_ondemand_usd_hr: float = Field(gt=0, le=1e5)
     price_spot_usd_hr: Optional[float] = _pos(hi=1e5)
+    region: Optional[str] = None
+    price_date: Optional[str] = None
+    source: str = Field(min_length=1)
+    notes: Optional[str] = None
+
+    @field_validator("fabric", mode="before")
+    @classmethod
+    def _fabric_lower(cls, v: Any) -> Any:
+        v = _blank_to_none(v)
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _cluster_needs_fabric(self) -> "InstanceRow":
+        if self.cluster and self.fabric == "none":
+            raise ValueError("cluster is true but fabric is none: a cluster needs an inter-node fabric")
+        return self
+
+
+#: Bounds for on-prem parameters whose meaning fixes their range (others: any value >= 0).
+_ONPREM_BOUNDS = {"pue": (1.0, 3.0), "amortisation_years": (0.5, 30.0), "utilisation": (0.01, 1.0)}
+_ONPREM_FRACTION_SUFFIXES = ("_share", "_fraction", "_share_per_year")
+
+
+class OnpremRow(_Row):
+    """One buy-vs-rent parameter (``onprem.csv`` or an override file's ``onprem:`` section)."""
+
+    key: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_]+$")
+    value: float = Field(ge=0, le=1e9)
+    unit: Optional[str] = None
+    basis: Optional[Literal["sourced", "assumption", "derived"]] = None
+    source: str = Field(min_length=1)
+    notes: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _range(self) -> "OnpremRow":
+        lo, hi = _ONPREM_BOUNDS.get(self.key, (None, None))
+        if lo is None and self.key.endswith(_ONPREM_FRACTION_SUFFIXES):
+            lo, hi = 0.0, 1.0
+        if lo is not None and not lo <= self.value <= hi:
+            raise ValueError(f"{self.key} must be between {lo:g} and {hi:g}, got {self.value:g}")
+        return self
+
+
+class CommitmentRow(_Row):
+    """A reserved / committed-use / capacity-block price for one catalog instance."""
+
+    cloud: str = Field(min_length=1)
+    instance: str = Field(min_length=1)
+    term: Literal["1yr", "3yr", "capacity-block"]
+    payment: Optional[str] = None
+    price_usd_hr: float = Field(gt=0, le=1e5)
     region: Optional[str] = None
     price_date: Optional[str] = None
     source: str = Field(min_length=1)
@@ -134,8 +221,15 @@ _SCHEMA_MESSAGES = {
     "missing": "is required",
     "float_parsing": "must be a number",
     "int_parsing": "must be an integer",
+    "bool_parsing": "must be true or false",
+    "literal_error": "must be one of {expected}",
+    "string_pattern_mismatch": "must use only lower-case letters, digits and _",
     "extra_forbidden": "is not a known column",
 }
+
+
+#: The field a whole-row (model) validator's complaint is about.
+_MODEL_ERROR_FIELD = {InstanceRow: "cluster", OnpremRow: "value"}
 
 
 def _validate(model: type[_Row], raw: dict, where: str, origin: str | None) -> _Row:
@@ -143,10 +237,12 @@ def _validate(model: type[_Row], raw: dict, where: str, origin: str | None) -> _
         return model.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
-        col = ".".join(str(p) for p in err["loc"]) or "?"
+        col = ".".join(str(p) for p in err["loc"]) or _MODEL_ERROR_FIELD.get(model, "?")
         template = _SCHEMA_MESSAGES.get(err["type"])
         ctx = err.get("ctx") or {}
         msg = template.format(**ctx) if template else err["msg"]
+        if err["type"] == "value_error":  # our own model validators: their sentence, no prefix
+            msg = str(ctx.get("error", msg)).removeprefix("Value error, ")
         got = err.get("input")
         if err["type"] != "missing" and not isinstance(got, dict):
             msg += f", got {got!r}" if isinstance(got, str) else f", got {got}"
@@ -173,6 +269,16 @@ class GPU:
     source: str
     notes: str
     aliases: tuple[str, ...] = ()
+    #: Datasheet power limit (TDP / TBP / max board power) in W; ``tdp_w`` is the same number under
+    #: its older name.
+    power_limit_w: Optional[float] = None
+    form_factor: str = ""
+    #: Where the datasheet distinguishes boost from sustained clocks (or ships below its spec clock).
+    sustained_clock_note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.power_limit_w is None and self.tdp_w is not None:
+            object.__setattr__(self, "power_limit_w", self.tdp_w)
 
     def peak(self, dtype: str) -> float:
         """Dense datasheet peak for ``dtype`` in FLOP/s (OP/s for int8)."""
@@ -193,9 +299,10 @@ class GPU:
         aliases = tuple(a.strip() for a in (r.aliases or "").split(";") if a.strip())
         return cls(name=r.name, vendor=r.vendor, memory_bytes=int(round(r.memory_gib * GIB)),
                    hbm_bw=r.hbm_bw_tbps * TB, peak_flops=peaks, intra_node_bw=intra,
-                   intra_node_link=r.intra_node_link or "PCIe", pcie_bw=pcie, tdp_w=r.tdp_w,
+                   intra_node_link=r.intra_node_link or "PCIe", pcie_bw=pcie, tdp_w=r.power_limit_w,
                    purchase_price_usd=r.purchase_price_usd, source=r.source, notes=r.notes or "",
-                   aliases=aliases)
+                   aliases=aliases, power_limit_w=r.power_limit_w, form_factor=r.form_factor or "",
+                   sustained_clock_note=r.sustained_clock_note or "")
 
 
 @dataclass(frozen=True)
@@ -216,6 +323,13 @@ class Instance:
     price_date: str
     source: str
     notes: str
+    #: Inter-node fabric, one of ``FABRICS``; ``None`` = not stated (an override row without the
+    #: column): bandwidth then falls back to ``DEFAULT_NETWORK_GBPS``.
+    fabric: Optional[str] = None
+    #: True when nodes of this type can form a multi-node training cluster over ``fabric``.
+    cluster: bool = True
+    #: Where ``fabric`` / ``network_bw`` come from.
+    network_source: str = ""
 
     @property
     def key(self) -> str:
@@ -227,6 +341,11 @@ class Instance:
         return self.network_bw if self.network_bw is not None else DEFAULT_NETWORK_GBPS * 1e9 / 8
 
     @property
+    def network_is_default(self) -> bool:
+        """True when ``network_bw_or_default`` is the assumed default, not a sourced figure."""
+        return self.network_bw is None
+
+    @property
     def is_gpu(self) -> bool:
         return self.gpu is not None and self.gpu_count > 0
 
@@ -235,13 +354,32 @@ class Instance:
 
 
 def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
+    # A row that does not say whether it clusters: yes unless its fabric is "none" (an override row
+    # naming no fabric keeps the behaviour from before the column existed: multi-node at the
+    # conservative DEFAULT_NETWORK_GBPS).
+    cluster = r.cluster if r.cluster is not None else r.fabric != "none"
     return Instance(
         cloud=r.cloud.lower(), name=r.name, gpu=gpu, gpu_count=r.gpu_count if gpu else 0,
         vcpus=r.vcpus, ram_bytes=int(r.ram_gib * GIB) if r.ram_gib is not None else None,
         network_bw=r.network_gbps * 1e9 / 8 if r.network_gbps else None,
         local_nvme_bytes=r.local_nvme_tb * TB if r.local_nvme_tb is not None else None,
         price_ondemand=r.price_ondemand_usd_hr, price_spot=r.price_spot_usd_hr,
-        region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "")
+        region=r.region or "", price_date=r.price_date or "", source=r.source, notes=r.notes or "",
+        fabric=r.fabric, cluster=bool(cluster), network_source=r.network_source or "")
+
+
+@dataclass(frozen=True)
+class Commitment:
+    """A committed price for one instance: ``term`` is 1yr, 3yr or capacity-block; USD per node-hour."""
+
+    instance_key: str
+    term: str
+    payment: str
+    price: float
+    region: str
+    price_date: str
+    source: str
+    notes: str
 
 
 # --------------------------------------------------------------------------- catalog
@@ -258,10 +396,23 @@ class Catalog:
     onprem: dict[str, dict]
     interconnects: dict[str, dict]
     _alias: dict[str, str] = field(default_factory=dict, repr=False)
+    commitments: list[Commitment] = field(default_factory=list)
+    _inst_index: Optional[tuple[int, dict, dict]] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self._alias:
             self._alias = _alias_index(self.gpus.values())
+
+    def _instance_index(self) -> tuple[dict[str, str], dict[str, list[str]]]:
+        """(lower-case key -> key, lower-case name -> keys), built once (rebuilt if instances change)."""
+        if self._inst_index is None or self._inst_index[0] != len(self.instances):
+            by_key: dict[str, str] = {}
+            by_name: dict[str, list[str]] = {}
+            for k, i in self.instances.items():
+                by_key[k.lower()] = k
+                by_name.setdefault(i.name.lower(), []).append(k)
+            self._inst_index = (len(self.instances), by_key, by_name)
+        return self._inst_index[1], self._inst_index[2]
 
     # lookups -------------------------------------------------------------------------------
     def gpu(self, name: str) -> GPU:
@@ -272,11 +423,11 @@ class Catalog:
 
     def instance(self, name: str) -> Instance:
         n = _norm(str(name))
-        by_key = {k.lower(): k for k in self.instances}
+        by_key, by_name = self._instance_index()
         if n in by_key:
             return self.instances[by_key[n]]
         if ":" not in n:
-            hits = [k for k, i in self.instances.items() if i.name.lower() == n]
+            hits = by_name.get(n, [])
             if len(hits) == 1:
                 return self.instances[hits[0]]
             if len(hits) > 1:
@@ -303,6 +454,11 @@ class Catalog:
             out.append(inst)
         return sorted(out, key=lambda i: (i.price(spot), i.key))
 
+    def commitments_for(self, instance: str) -> list[Commitment]:
+        """Committed prices (1yr / 3yr / capacity-block) for an instance, cheapest first."""
+        key = self.instance(instance).key
+        return sorted((c for c in self.commitments if c.instance_key == key), key=lambda c: (c.price, c.term))
+
     def onprem_value(self, key: str) -> float:
         if key not in self.onprem:
             raise CatalogError("onprem", f"unknown on-prem parameter {key!r}" + _suggest(key, {k: k for k in self.onprem}))
@@ -317,7 +473,9 @@ class Catalog:
                          **{f"{d}_tflops": g.peak_flops.get(d, float("nan")) / TERA for d in DTYPES},
                          "intra_node_link": g.intra_node_link,
                          "intra_node_gbps_per_dir": (g.intra_node_bw or float("nan")) / GB,
-                         "tdp_w": g.tdp_w, "purchase_price_usd": g.purchase_price_usd,
+                         "power_limit_w": g.power_limit_w, "form_factor": g.form_factor,
+                         "sustained_clock_note": g.sustained_clock_note,
+                         "purchase_price_usd": g.purchase_price_usd,
                          "aliases": ";".join(g.aliases), "source": g.source, "notes": g.notes})
         return pd.DataFrame(rows)
 
@@ -330,6 +488,7 @@ class Catalog:
                          "gpu": i.gpu.name if i.gpu else None, "gpu_count": i.gpu_count,
                          "vcpus": i.vcpus, "ram_gib": i.ram_bytes / GIB if i.ram_bytes is not None else None,
                          "network_gbps": i.network_bw * 8 / 1e9 if i.network_bw else None,
+                         "fabric": i.fabric, "cluster": i.cluster, "network_source": i.network_source,
                          "local_nvme_tb": i.local_nvme_bytes / TB if i.local_nvme_bytes is not None else None,
                          "price_ondemand_usd_hr": i.price_ondemand, "price_spot_usd_hr": i.price_spot,
                          "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes})
@@ -361,6 +520,18 @@ def _read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+_SECTIONS = ("gpus", "instances", "onprem", "commitments")
+
+
+def _csv_section(header: list[str]) -> str:
+    """Which table an override CSV holds, from its header."""
+    if "term" in header and "instance" in header:
+        return "commitments"
+    if "key" in header and "value" in header:
+        return "onprem"
+    return "instances" if "cloud" in header else "gpus"
+
+
 def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
     """An override CSV: one header row; a repeated column name is refused (DictReader would keep
     the last one silently), and so is a row with more cells than the header has columns."""
@@ -369,9 +540,11 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
     if not header:
         return {}
     header = [h.strip() for h in header]
-    dup = sorted({h for h in header if header.count(h) > 1})
-    if dup:
-        raise CatalogError(dup[0], "column named twice in the header", origin)
+    seen: set[str] = set()
+    for h in header:
+        if h in seen:
+            raise CatalogError(h, "column named twice in the header", origin)
+        seen.add(h)
     rows = []
     for i, cells in enumerate(reader):
         if not any(c.strip() for c in cells):
@@ -379,18 +552,25 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
         if len(cells) > len(header):
             raise CatalogError(f"row {i + 2}", f"{len(cells)} cells but the header has {len(header)} columns", origin)
         rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
+        if len(rows) > MAX_OVERRIDE_ROWS:
+            raise CatalogError(_csv_section(header), _too_large(f"more than {MAX_OVERRIDE_ROWS:,}"), origin)
     if not rows:
         return {}
-    return {"instances" if "cloud" in header else "gpus": rows}
+    return {_csv_section(header): rows}
+
+
+def _too_large(count: str) -> str:
+    return f"too large: {count} rows (an override file may hold at most {MAX_OVERRIDE_ROWS:,} rows)"
 
 
 @functools.lru_cache(maxsize=1)
-def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict]:
+def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict, tuple[dict, ...]]:
     gpus = tuple(_read_csv(DATA_DIR / "gpus.csv"))
     insts = tuple(_read_csv(DATA_DIR / "instances.csv"))
     onprem = {r["key"]: r for r in _read_csv(DATA_DIR / "onprem.csv")}
     inter = {r["name"]: r for r in _read_csv(DATA_DIR / "interconnects.csv")}
-    return gpus, insts, onprem, inter
+    commits = tuple(_read_csv(DATA_DIR / "commitments.csv"))
+    return gpus, insts, onprem, inter, commits
 
 
 def _read_override(path: Path) -> dict[str, list[dict]]:
@@ -407,16 +587,22 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise CatalogError("(top level)", f"must be a mapping with keys gpus:/instances:, got {type(doc).__name__}", origin)
-    unknown = set(doc) - {"gpus", "instances"}
+        raise CatalogError("(top level)", f"must be a mapping with keys {'/'.join(_SECTIONS)}, got {type(doc).__name__}", origin)
+    unknown = set(map(str, doc)) - set(_SECTIONS)
     if unknown:
-        raise CatalogError(sorted(unknown)[0], "unknown top-level key (allowed: gpus, instances)", origin)
+        raise CatalogError(sorted(unknown)[0], f"unknown top-level key (allowed: {', '.join(_SECTIONS)})", origin)
     out = {}
-    for key in ("gpus", "instances"):
+    total = 0
+    for key in _SECTIONS:
         rows = doc.get(key) or []
+        if key == "onprem" and isinstance(rows, dict):  # shorthand: {pue: 1.2, power_price_usd_per_kwh: 0.08}
+            rows = [{"key": k, "value": v} for k, v in rows.items()]
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise CatalogError(key, "must be a list of rows (mappings of column: value)", origin)
-        out[key] = [{k: ("" if v is None else v) for k, v in r.items()} for r in rows]
+        total += len(rows)
+        if total > MAX_OVERRIDE_ROWS:
+            raise CatalogError(key, _too_large(f"{total:,}"), origin)
+        out[key] = [{str(k): ("" if v is None else v) for k, v in r.items()} for r in rows]
     return out
 
 
@@ -427,47 +613,138 @@ def _override_paths(extra_paths: Iterable[str | Path] | None) -> list[Path]:
     return paths
 
 
+def _split_aliases(text: Any) -> list[str]:
+    return [a.strip() for a in str(text or "").split(";") if a.strip()]
+
+
+def _raw_alias_index(rows: Iterable[dict]) -> dict[str, str]:
+    """``_alias_index`` over raw (unvalidated) GPU rows: aliases first, canonical names win."""
+    rows = list(rows)
+    idx: dict[str, str] = {}
+    for r in rows:
+        for a in _split_aliases(r.get("aliases")):
+            idx.setdefault(_norm(a), r["name"])
+    for r in rows:
+        idx[_norm(r["name"])] = r["name"]
+    return idx
+
+
+def _gpu_row_columns(row: dict, where: str, origin: str) -> dict:
+    """Legacy column names mapped to today's (``tdp_w`` -> ``power_limit_w``)."""
+    for old, new in _GPU_LEGACY_COLUMNS.items():
+        if old in row:
+            row = dict(row)
+            legacy = row.pop(old)
+            if new in row and str(row[new]).strip() != str(legacy).strip() and str(legacy).strip():
+                raise CatalogError(f"{where}.{old}", f"{old} and {new} disagree ({legacy!s} vs {row[new]!s}); give {new} only", origin)
+            row.setdefault(new, legacy)
+    return row
+
+
+class _Duplicates:
+    """Refuses a second row for the same thing inside one override file."""
+
+    def __init__(self, origin: str):
+        self.origin, self.seen = origin, {}
+
+    def check(self, keys: Iterable[str], where: str, what: str) -> None:
+        keys = [k for k in keys if k]
+        for k in keys:
+            if k in self.seen:
+                raise CatalogError(where, f"duplicate row: {what} is already given in {self.seen[k]} of this file", self.origin)
+        for k in keys:
+            self.seen[k] = where
+
+
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
-    """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins)."""
-    b_gpus, b_insts, onprem, inter = _builtin_rows()
+    """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins).
+
+    Linear in the number of rows: each override row is validated once, and the GPU alias index is
+    built once and updated as rows add GPUs or change their aliases.
+    """
+    b_gpus, b_insts, b_onprem, inter, b_commits = _builtin_rows()
     gpu_raw: dict[str, dict] = {r["name"]: dict(r) for r in b_gpus}
     inst_raw: dict[str, dict] = {f"{r['cloud'].lower()}:{r['name']}": dict(r) for r in b_insts}
+    onprem_raw: dict[str, dict] = {k: dict(r) for k, r in b_onprem.items()}
+    commit_raw: list[tuple[dict, str | None, str]] = [(dict(r), None, f"commitments[{i}]") for i, r in enumerate(b_commits)]
     origin_of: dict[str, tuple[str | None, str]] = {}  # key -> (file, where) for error messages
+    valid: dict[str, _Row] = {}  # key -> the model validated when the override row was read
+    alias = _raw_alias_index(gpu_raw.values())
+    aliases_of: dict[str, set[str]] = {}  # canonical name -> its alias keys in `alias` (for restated aliases)
+    for a, n in alias.items():
+        if a != _norm(n):
+            aliases_of.setdefault(n, set()).add(a)
 
     for path in _override_paths(extra_paths):
         doc = _read_override(path)
+        org = path.name
+        dups = _Duplicates(org)
         for i, row in enumerate(doc.get("gpus", [])):
             where = f"gpus[{i}]"
+            row = _gpu_row_columns(row, where, org)
             name = str(row.get("name", "")).strip()
             if not name:
-                raise CatalogError(f"{where}.name", "is required", path.name)
-            alias = _alias_index(GPU.from_row(GpuRow.model_validate(r)) for r in gpu_raw.values())
+                raise CatalogError(f"{where}.name", "is required", org)
             target = alias.get(_norm(name))
+            new_aliases = _split_aliases(row.get("aliases")) if "aliases" in row else None
+            dups.check([_norm(target or name), *(_norm(a) for a in new_aliases or [])], where,
+                       f"GPU {target or name!r}")
             merged = {**gpu_raw[target], **row, "name": target} if target else dict(row)
-            _validate(GpuRow, merged, where, path.name)
-            gpu_raw[target or name] = merged
-            origin_of[f"gpu:{target or name}"] = (path.name, where)
+            key = target or name
+            valid[f"gpu:{key}"] = _validate(GpuRow, merged, where, org)
+            gpu_raw[key] = merged
+            origin_of[f"gpu:{key}"] = (org, where)
+            if target is None:
+                alias[_norm(key)] = key
+            if new_aliases is not None:  # the row (re)states this GPU's aliases: O(its aliases)
+                for a in aliases_of.pop(key, ()):
+                    if alias.get(a) == key:
+                        del alias[a]
+                for a in new_aliases:
+                    if alias.setdefault(_norm(a), key) == key and _norm(a) != _norm(key):
+                        aliases_of.setdefault(key, set()).add(_norm(a))
+        dups = _Duplicates(org)
         for i, row in enumerate(doc.get("instances", [])):
             where = f"instances[{i}]"
             cloud, name = str(row.get("cloud", "")).strip().lower(), str(row.get("name", "")).strip()
             if not cloud or not name:
-                raise CatalogError(f"{where}.{'cloud' if not cloud else 'name'}", "is required", path.name)
+                raise CatalogError(f"{where}.{'cloud' if not cloud else 'name'}", "is required", org)
             key = f"{cloud}:{name}"
+            dups.check([key.lower()], where, f"instance {key!r}")
             merged = {**inst_raw[key], **row} if key in inst_raw else dict(row)
-            _validate(InstanceRow, merged, where, path.name)
+            valid[f"inst:{key}"] = _validate(InstanceRow, merged, where, org)
             inst_raw[key] = merged
-            origin_of[f"inst:{key}"] = (path.name, where)
+            origin_of[f"inst:{key}"] = (org, where)
+        dups = _Duplicates(org)
+        for i, row in enumerate(doc.get("onprem", [])):
+            where = f"onprem[{i}]"
+            k = str(row.get("key", "")).strip()
+            if not k:
+                raise CatalogError(f"{where}.key", "is required", org)
+            dups.check([k], where, f"on-prem key {k!r}")
+            merged = {**onprem_raw[k], **row} if k in onprem_raw else dict(row)
+            valid[f"onprem:{k}"] = _validate(OnpremRow, merged, where, org)
+            onprem_raw[k] = merged
+            origin_of[f"onprem:{k}"] = (org, where)
+        dups = _Duplicates(org)
+        for i, row in enumerate(doc.get("commitments", [])):
+            where = f"commitments[{i}]"
+            r = _validate(CommitmentRow, row, where, org)
+            dups.check([f"{r.cloud.lower()}:{r.instance}:{r.term}:{r.payment or ''}:{r.region or ''}".lower()], where,
+                       f"{r.term} commitment for {r.cloud}:{r.instance}")
+            commit_raw.append((dict(row), org, where))
 
     gpus: dict[str, GPU] = {}
     for name, raw in gpu_raw.items():
         org, where = origin_of.get(f"gpu:{name}", (None, f"gpus.{name}"))
-        gpus[name] = GPU.from_row(_validate(GpuRow, raw, where, org))
+        r = valid.get(f"gpu:{name}") or _validate(GpuRow, raw, where, org)
+        gpus[name] = GPU.from_row(r)
     alias = _alias_index(gpus.values())
 
     instances: dict[str, Instance] = {}
     for key, raw in inst_raw.items():
         org, where = origin_of.get(f"inst:{key}", (None, f"instances.{key}"))
-        r = _validate(InstanceRow, raw, where, org)
+        r = valid.get(f"inst:{key}") or _validate(InstanceRow, raw, where, org)
         if r.price_spot_usd_hr is not None and r.price_spot_usd_hr > r.price_ondemand_usd_hr:
             raise CatalogError(f"{where}.price_spot_usd_hr",
                                f"spot {r.price_spot_usd_hr} exceeds on-demand {r.price_ondemand_usd_hr}", org)
@@ -484,4 +761,26 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         inst = _instance_from_row(r, gpu)
         instances[inst.key] = inst
 
-    return Catalog(gpus=gpus, instances=instances, onprem=dict(onprem), interconnects=dict(inter), _alias=alias)
+    onprem: dict[str, dict] = {}
+    for k, raw in onprem_raw.items():
+        org, where = origin_of.get(f"onprem:{k}", (None, f"onprem.{k}"))
+        r = valid.get(f"onprem:{k}") or _validate(OnpremRow, raw, where, org)
+        onprem[k] = {**{c: ("" if v is None else v) for c, v in r.model_dump().items()},
+                     "value": str(raw.get("value", "")).strip() or f"{r.value:g}"}
+
+    commitments: list[Commitment] = []
+    cat = Catalog(gpus=gpus, instances=instances, onprem=onprem, interconnects=dict(inter), _alias=alias)
+    for raw, org, where in commit_raw:
+        r = _validate(CommitmentRow, raw, where, org)
+        try:
+            inst = cat.instance(f"{r.cloud}:{r.instance}")
+        except CatalogError as e:
+            raise CatalogError(f"{where}.instance", e.message, org) from None
+        if org is not None and r.price_usd_hr > inst.price_ondemand:  # a user's row; built-ins are tested
+            raise CatalogError(f"{where}.price_usd_hr",
+                               f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)
+        commitments.append(Commitment(instance_key=inst.key, term=r.term, payment=r.payment or "",
+                                      price=r.price_usd_hr, region=r.region or "", price_date=r.price_date or "",
+                                      source=r.source, notes=r.notes or ""))
+    cat.commitments = commitments
+    return cat

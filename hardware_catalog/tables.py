@@ -3,18 +3,25 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from hardware_catalog.catalog import GB, GIB, TB, TERA, Catalog
+from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS, GB, GIB, TB, TERA, Catalog
 
 
 def _num(x, fmt: str = "{:,.0f}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
+def _net(i) -> str:
+    """Sourced Gb/s, or the default marked with '*' (see the table caption)."""
+    if i.network_bw is not None:
+        return _num(i.network_bw * 8 / 1e9)
+    return f"{DEFAULT_NETWORK_GBPS:,.0f}*" if i.cluster else "-"
+
+
 def format_gpus_table(cat: Catalog) -> Table:
     t = Table(title=f"GPUs ({len(cat.gpus)}) - dense peaks", show_lines=False)
     for col, just in [("name", "left"), ("vendor", "left"), ("mem GiB", "right"), ("HBM TB/s", "right"),
                       ("BF16 TFLOP/s", "right"), ("FP8 TFLOP/s", "right"), ("FP32 TFLOP/s", "right"),
-                      ("intra-node GB/s/dir", "right"), ("link", "left"), ("TDP W", "right")]:
+                      ("intra-node GB/s/dir", "right"), ("link", "left"), ("power W", "right"), ("form factor", "left")]:
         t.add_column(col, justify=just)
     for g in sorted(cat.gpus.values(), key=lambda g: (g.vendor, g.name)):
         pf = g.peak_flops
@@ -22,22 +29,30 @@ def format_gpus_table(cat: Catalog) -> Table:
                   _num(pf.get("bf16", None) and pf["bf16"] / TERA),
                   _num(pf.get("fp8", None) and pf["fp8"] / TERA),
                   _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
-                  _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.tdp_w))
+                  _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),
+                  g.form_factor or "-")
     return t
 
 
 def format_instances_table(cat: Catalog, cloud: str | None = None) -> Table:
     rows = sorted((i for i in cat.instances.values() if not cloud or i.cloud == cloud.lower()),
                   key=lambda i: (i.cloud, i.gpu is None, i.gpu.name if i.gpu else "", i.gpu_count, i.price_ondemand))
-    t = Table(title=f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour")
-    for col, just in [("instance", "left"), ("GPU", "left"), ("#", "right"), ("vCPU", "right"), ("RAM GiB", "right"),
-                      ("net Gb/s", "right"), ("$/h on-demand", "right"), ("$/h spot", "right"),
+    t = Table(title=f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
+              caption=f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
+                      "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)")
+    key_width = max((len(i.key) for i in rows), default=8)
+    gpu_width = max((len(i.gpu.name) for i in rows if i.gpu), default=5)
+    t.add_column("instance", justify="left", no_wrap=True, min_width=key_width)  # the names are what people copy
+    t.add_column("GPU", justify="left", no_wrap=True, min_width=gpu_width)
+    for col, just in [("#", "right"), ("vCPU", "right"), ("RAM GiB", "right"),
+                      ("net Gb/s", "right"), ("fabric", "left"), ("cluster", "left"),
+                      ("$/h on-demand", "right"), ("$/h spot", "right"),
                       ("$/GPU-h", "right"), ("region", "left"), ("price date", "left")]:
         t.add_column(col, justify=just)
     for i in rows:
         per_gpu = i.price_ondemand / i.gpu_count if i.gpu_count else None
         t.add_row(i.key, i.gpu.name if i.gpu else "(CPU)", _num(i.gpu_count, "{:g}"), _num(i.vcpus, "{:g}"),
-                  _num(i.ram_bytes and i.ram_bytes / GIB), _num(i.network_bw and i.network_bw * 8 / 1e9),
+                  _num(i.ram_bytes and i.ram_bytes / GIB), _net(i), i.fabric or "?", "yes" if i.cluster else "no",
                   _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
                   i.region, (i.price_date or "-").split(":")[0])
     return t
