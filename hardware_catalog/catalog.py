@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog import files
-from hardware_catalog.errors import InputError
+from hardware_catalog.errors import InputError, from_validation
 
 DATA_DIR = Path(__file__).parent / "data"
 ENV_VAR = "PLANNER_CATALOG"
@@ -236,17 +236,8 @@ def _validate(model: type[_Row], raw: dict, where: str, origin: str | None) -> _
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        col = ".".join(str(p) for p in err["loc"]) or _MODEL_ERROR_FIELD.get(model, "?")
-        template = _SCHEMA_MESSAGES.get(err["type"])
-        ctx = err.get("ctx") or {}
-        msg = template.format(**ctx) if template else err["msg"]
-        if err["type"] == "value_error":  # our own model validators: their sentence, no prefix
-            msg = str(ctx.get("error", msg)).removeprefix("Value error, ")
-        got = err.get("input")
-        if err["type"] != "missing" and not isinstance(got, dict):
-            msg += f", got {got!r}" if isinstance(got, str) else f", got {got}"
-        raise CatalogError(f"{where}.{col}", msg, origin) from None
+        e = from_validation(exc, where, _SCHEMA_MESSAGES, model_field=_MODEL_ERROR_FIELD.get(model, "?"))
+        raise CatalogError(e.field, e.message, origin) from None
 
 
 # --------------------------------------------------------------------------- domain objects

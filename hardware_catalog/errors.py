@@ -37,16 +37,18 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
-def from_validation(exc, prefix: str = "", templates: dict | None = None, default: str = "input") -> InputError:
+def from_validation(exc, prefix: str = "", templates: dict | None = None, default: str = "input",
+                    model_field: str | None = None) -> InputError:
     """The first problem of a pydantic ``ValidationError`` as one ``InputError`` naming the field
     (``prefix.loc``) — the one translation every schema (job, catalog rows, profiles) uses.
 
     ``templates`` maps pydantic error types to messages (``{"greater_than": "must be > {gt}"}``,
     formatted with the error's context). A model-level validator may name its own field at the
     head of its message (``"parallel.tp: tp=3 does not divide ..."``); that field wins. The
-    offending input is quoted, clipped to ``ECHO_CHARS``."""
+    offending input is quoted, clipped to ``ECHO_CHARS``. ``model_field`` names the field an error
+    of the whole model (no location) is blamed on."""
     err = exc.errors()[0]
-    loc = [str(x) for x in err.get("loc", ()) if x != "__root__"]
+    loc = [str(x) for x in err.get("loc", ()) if x != "__root__"] or ([model_field] if model_field else [])
     kind = err.get("type", "")
     template = (templates or {}).get(kind)
     msg = template.format(**(err.get("ctx") or {})) if template else str(err.get("msg", "invalid value"))
