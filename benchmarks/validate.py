@@ -40,7 +40,7 @@ from planner.layout import Candidates
 from planner.vocab import SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
-from planner.spec.schema import ModelSpec, TrainingSpec  # noqa: E402
+from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 
 DATA = Path(__file__).parent / "data"

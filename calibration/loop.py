@@ -44,7 +44,7 @@ import torch
 from planner.hardware.profile import Profile, load_profile, machine_option
 from planner.layout import Candidates
 from planner.model.memory import memory_per_gpu
-from planner.spec.schema import ModelSpec, TrainingSpec
+from planner.spec import ModelSpec, TrainingSpec
 from planner.model.step_time import step_time
 
 GOAL_TIME, GOAL_MEMORY = 0.15, 0.10

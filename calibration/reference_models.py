@@ -25,7 +25,7 @@ only each layer's input.
 
 Example::
 
-    >>> from planner.spec.schema import ModelSpec
+    >>> from planner.spec import ModelSpec
     >>> m = build_model(ModelSpec(layers=2, hidden=64, heads=4, kv_heads=2, vocab=100))
     >>> loss = m(torch.randint(0, 100, (1, 16)), torch.randint(0, 100, (1, 16)))
 """
@@ -40,7 +40,7 @@ from torch.utils.checkpoint import checkpoint
 
 _checkpoint = checkpoint  # SavedTensors swaps ``checkpoint`` to see what each call keeps
 
-from planner.spec.schema import ModelSpec
+from planner.spec import ModelSpec
 
 
 class _RMSNormFn(torch.autograd.Function):

@@ -59,7 +59,7 @@ def _set_objective(job, objective: Optional[str]):
 
 def _load(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path]):
     from hardware_catalog import load_catalog
-    from planner.spec.schema import load_job
+    from planner.spec import load_job
 
     job = load_job(job_path)
     cat = load_catalog(catalog or None)
@@ -329,9 +329,9 @@ def presets():
     def go():
         from rich.table import Table
 
-        from planner.model.params import count_params
+        from planner.spec.params import count_params
         from planner.spec.presets import PRESETS
-        from planner.spec.schema import ModelSpec
+        from planner.spec import ModelSpec
 
         tab = Table(title="model presets")
         for col in ("preset", "family", "params", "layers", "hidden", "heads/kv", "vocab"):

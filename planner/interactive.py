@@ -38,7 +38,7 @@ from planner.errors import InputError
 from planner import defaults as D
 from planner.vocab import OBJECTIVE, RECOMPUTE
 from hardware_catalog import files as _files
-from planner.spec.schema import JobSpec, hf_config_to_fields, load_job_dict
+from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
 DEFAULT_PRESET = "llama3-8b"
@@ -134,9 +134,9 @@ def parse_upload(name: str, data: bytes) -> dict:
 
 def _normalise(raw: dict) -> dict:
     """A full job document from a full job, a bare model or an HF config dict."""
-    from planner.spec.schema import ModelSpec, _looks_like_hf_config
+    from planner.spec import ModelSpec, looks_like_hf_config
 
-    if _looks_like_hf_config(raw):
+    if looks_like_hf_config(raw):
         return {"model": hf_config_to_fields(raw, "model")}
     if "model" not in raw:
         model_keys = set(ModelSpec.model_fields) | {"preset"}

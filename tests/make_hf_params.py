@@ -6,7 +6,7 @@ Run by hand when a config is added (needs ``transformers``; the tests only read 
 
 Each model is built on the meta device (no memory, no download) and counted with
 ``sum(p.numel() for p in model.parameters())`` — ``parameters()`` yields a tied weight once,
-which is the convention of ``planner.model.params.count_params``.
+which is the convention of ``planner.spec.params.count_params``.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from calibration.reference_models import SavedTensors, build_model  # noqa: E402
 from planner.model.activations import (  # noqa: E402
     FULL, NONE, SELECTIVE, layer_activation_bytes, layer_saved_tensors, logits_bytes,
 )
-from planner.spec.schema import ModelSpec  # noqa: E402
+from planner.spec import ModelSpec  # noqa: E402
 
 TOL = 0.02  # measured on torch 2.13 CPU: <= 0.2 % (bf16 LayerNorm keeps bf16 stats on CPU)
 B = 2

@@ -12,7 +12,7 @@ from planner.hardware.profile import (SCHEMA_VERSION, Fingerprint, Fitted, Profi
                                  load_profile, machine_gpu, machine_option, save_profile)
 from planner.hardware.efficiency import Efficiency, prior_for
 from planner.errors import InputError
-from planner.spec.schema import ModelSpec
+from planner.spec import ModelSpec
 
 
 def make_profile(**fitted) -> Profile:

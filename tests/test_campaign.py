@@ -5,7 +5,7 @@ import pytest
 
 from planner.workloads.campaign import S3_STANDARD_USD_PER_GB_MONTH, plan_campaign
 from planner.errors import InputError
-from planner.spec.schema import load_job_dict
+from planner.spec import load_job_dict
 
 TRAIN = {"hours": 2.0, "usd": 50.0}
 

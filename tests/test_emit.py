@@ -7,7 +7,7 @@ import yaml
 from planner.present.emit import emit_launch_spec, launch_plan
 from planner.errors import InputError
 from planner.workloads.training import estimate_job
-from planner.spec.schema import load_job_dict
+from planner.spec import load_job_dict
 
 
 def _plan(parallel, model=None, training=None, cluster=None):

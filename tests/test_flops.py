@@ -15,9 +15,9 @@ from torch.utils import flop_counter as fc  # noqa: E402
 
 from calibration.reference_models import build_model, register_cpu_flash_flops  # noqa: E402
 from planner.model.flops import narayanan_eq3, step_flops  # noqa: E402
-from planner.model.params import count_params  # noqa: E402
+from planner.spec.params import count_params  # noqa: E402
 from planner.spec.presets import PRESETS  # noqa: E402
-from planner.spec.schema import ModelSpec  # noqa: E402
+from planner.spec import ModelSpec  # noqa: E402
 
 B = 2
 

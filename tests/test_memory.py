@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from planner.layout import Candidates
 from planner.model.memory import memory_per_gpu, model_state_bytes_per_param, zero_bytes_per_param
-from planner.model.params import count_params
-from planner.spec.schema import TrainingSpec, load_job_dict
+from planner.spec.params import count_params
+from planner.spec import TrainingSpec, load_job_dict
 
 
 @pytest.mark.parametrize("n", [1, 2, 8, 64, 1024])

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from planner.model.params import count_params
+from planner.spec.params import count_params
 from planner.spec.presets import PRESETS
-from planner.spec.schema import ModelSpec, load_hf_config, load_job_dict
+from planner.spec import ModelSpec, load_hf_config, load_job_dict
 
 DATA = Path(__file__).parent / "data"
 HF = json.loads((DATA / "hf_params.json").read_text())["models"]

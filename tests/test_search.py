@@ -4,7 +4,7 @@ import pytest
 
 from planner.errors import InfeasibleError, InputError
 from planner.search.recommend import pareto_mask, recommend
-from planner.spec.schema import load_job, load_job_dict
+from planner.spec import load_job, load_job_dict
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from planner.errors import InputError
 from planner.search.recommend import cost_bucket, recommend
-from planner.spec.schema import load_job_dict
+from planner.spec import load_job_dict
 
 LAYOUT = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero")
 

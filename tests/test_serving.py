@@ -6,10 +6,10 @@ import pytest
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import option_from_cluster
-from planner.model.params import count_params
+from planner.spec.params import count_params
 from planner.workloads.serving import (WEIGHT_BYTES, ServeTarget, _llm_iteration, kv_bytes_per_token,
                              llm_option, plan_serving)
-from planner.spec.schema import ClusterSpec, load_job_dict
+from planner.spec import ClusterSpec, load_job_dict
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
 

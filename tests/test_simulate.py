@@ -17,7 +17,7 @@ from planner.simulate import (CheckpointConfig, EvalConfig, FailureConfig, Loade
 from planner.simulate import answers as A
 from planner.simulate.failures import expected_goodput, simulate_goodput, young_daly_interval_s
 from planner.simulate.resources import STORAGE_PROFILES
-from planner.spec.schema import load_job, load_job_dict
+from planner.spec import load_job, load_job_dict
 
 from conftest import EXAMPLES
 

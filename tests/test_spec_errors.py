@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import InputError
-from planner.spec.schema import load_job_dict
+from planner.spec import load_job_dict
 
 
 def write(tmp_path, text, name="job.yaml"):

@@ -9,7 +9,7 @@ from planner.model.cost import rent_cost
 from planner.model.flops import narayanan_eq3
 from planner.hardware.options import HardwareOption, efficiency_for
 from planner.model.memory import memory_per_gpu
-from planner.spec.schema import ModelSpec, TrainingSpec
+from planner.spec import ModelSpec, TrainingSpec
 from planner.layout import distinct_rows as _distinct
 from planner.model.step_time import step_time
 
@@ -80,7 +80,7 @@ def test_cost_is_time_price_nodes():
 
 def test_cost_in_recommend_is_time_price_nodes(catalog):
     from planner.search.recommend import recommend
-    from planner.spec.schema import load_job
+    from planner.spec import load_job
     from tests.conftest import EXAMPLES
 
     res = recommend(load_job(EXAMPLES / "llama3-70b.yaml"), catalog, simulate=False, top=3)

@@ -6,7 +6,7 @@ import pytest
 
 from calibration.gbdt import predict_tree_s, synthetic, time_training
 from planner.errors import InputError
-from planner.spec.schema import load_job_dict
+from planner.spec import load_job_dict
 from planner.workloads.tabular import expected_trees, load_gbdt_profile, parse_tabular, plan_tabular
 
 xgb = pytest.importorskip("xgboost")

@@ -1,6 +1,6 @@
 """The tiny real models the FLOPs and saved-activation tests build with torch (GPT-2-style,
 Llama-style with GQA, MoE, BERT-style): one definition for both test files."""
-from planner.spec.schema import ModelSpec
+from planner.spec import ModelSpec
 
 GPT = ModelSpec(family="decoder", layers=2, hidden=128, heads=4, vocab=1000, mlp="gelu",
                 norm="layernorm", tied_embeddings=True, qkv_bias=True, linear_bias=True,

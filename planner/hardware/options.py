@@ -10,7 +10,7 @@ from planner import defaults as D
 from hardware_catalog.catalog import GPU, Catalog, Instance
 from planner.hardware.efficiency import Efficiency, prior_for
 from planner.errors import InputError, clip
-from planner.spec.schema import ClusterSpec, ConstraintsSpec
+from planner.spec import ClusterSpec, ConstraintsSpec
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 

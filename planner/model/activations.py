@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.spec.schema import ModelSpec
+from planner.spec import ModelSpec
 
 # recompute codes: planner.vocab.RECOMPUTE
 NONE, SELECTIVE, FULL = 0, 1, 2

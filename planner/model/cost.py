@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.spec.schema import JobSpec
+from planner.spec import JobSpec
 
 HOURS_PER_YEAR = 8760.0
 

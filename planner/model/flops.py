@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.model.params import count_params
+from planner.spec.params import count_params
 from planner.vocab import RECOMPUTE
-from planner.spec.schema import ModelSpec
+from planner.spec import ModelSpec
 
 
 

@@ -32,8 +32,8 @@ import numpy as np
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
                                  recompute_working_set)
 from planner.layout import Candidates, distinct_rows
-from planner.model.params import count_params
-from planner.spec.schema import ModelSpec, TrainingSpec
+from planner.spec.params import count_params
+from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
 

@@ -56,7 +56,7 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
 from planner.vocab import SCHEDULE
-from planner.spec.schema import ModelSpec, TrainingSpec
+from planner.spec import ModelSpec, TrainingSpec
 
 BREAKDOWN_KEYS = (
     "compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",

@@ -37,7 +37,7 @@ import yaml
 
 from planner.errors import InputError
 from planner.present.terminal import config_str, fmt_time, fmt_usd
-from planner.spec.schema import JobSpec
+from planner.spec import JobSpec
 
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
 STYLES = ("megatron", "fsdp")

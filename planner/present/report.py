@@ -32,7 +32,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner.search.explain import LABELS
 from planner.present.terminal import config_str, fmt_count, fmt_time, fmt_usd
-from planner.spec.schema import JobSpec
+from planner.spec import JobSpec
 
 GiB = 2**30
 SENSITIVITY_INPUTS = ("nodes", "micro_batch", "inter_node_gbps")

@@ -1,7 +1,7 @@
 """Words for numbers: what limits a configuration, and advice where a known pitfall applies."""
 from __future__ import annotations
 
-from planner.spec.schema import JobSpec
+from planner.spec import JobSpec
 
 LABELS = {
     "compute_gemm": "GEMM compute",

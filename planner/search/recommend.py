@@ -28,7 +28,7 @@ from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.hardware.options import HardwareOption, options_for_search
 from planner.model.memory import memory_per_gpu
 from planner.present.terminal import config_str, fmt_time, fmt_usd
-from planner.spec.schema import JobSpec
+from planner.spec import JobSpec
 from planner.model.step_time import step_time
 
 

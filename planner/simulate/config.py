@@ -285,7 +285,7 @@ def _checkpoint_bytes(detail: dict, job: Any) -> float:
         return float(detail["checkpoint_bytes"])
     try:
         from planner.model.memory import model_state_bytes_per_param
-        from planner.model.params import count_params
+        from planner.spec.params import count_params
 
         n = detail.get("params") or count_params(job.model).total
         w, _g, master, opt = model_state_bytes_per_param(job.training, job.model.hidden or 4096)

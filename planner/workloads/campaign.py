@@ -73,7 +73,7 @@ class CampaignSpec(BaseModel):
 
 
 def parse_campaign(raw: dict) -> CampaignSpec:
-    from planner.spec.schema import validate_section
+    from planner.spec import validate_section
 
     return validate_section(CampaignSpec, raw, "campaign")
 

@@ -50,8 +50,8 @@ import numpy as np
 
 from planner.errors import InfeasibleError, InputError
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
-from planner.model.params import count_params
-from planner.spec.schema import JobSpec, ServingSpec
+from planner.spec.params import count_params
+from planner.spec import JobSpec, ServingSpec
 
 GiB = 2**30
 #: bytes per weight by quantisation; int4 adds one fp16 scale per 128 weights (GPTQ/AWQ group size)
@@ -258,7 +258,7 @@ def _options(job: JobSpec, catalog, profile):
     """Hardware options: the cluster named in the job, else catalog GPU instances under the
     constraints (cheapest first)."""
     from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches
-    from planner.spec.schema import ClusterSpec
+    from planner.spec import ClusterSpec
 
     cl, con = job.cluster, job.constraints
     if cl.instance or cl.gpu:

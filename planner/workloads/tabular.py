@@ -110,7 +110,7 @@ class TabularSpec(BaseModel):
 
 def parse_tabular(raw: dict) -> TabularSpec:
     """Validate the job's ``tabular`` section (one-line errors naming the field)."""
-    from planner.spec.schema import validate_section
+    from planner.spec import validate_section
 
     return validate_section(TabularSpec, raw, "tabular")
 

@@ -15,8 +15,8 @@ from planner.model.flops import step_flops
 from planner.vocab import RECOMPUTE, SCHEDULE
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.model.memory import memory_per_gpu
-from planner.model.params import count_params
-from planner.spec.schema import JobSpec
+from planner.spec.params import count_params
+from planner.spec import JobSpec
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")

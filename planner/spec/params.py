@@ -1,5 +1,9 @@
 """Parameter counts, exact against the Hugging Face modelling code.
 
+It sits with the spec, not with the time and memory formulas of ``planner.model``, because it is a
+property of the model specification alone (nanoGPT's ``get_num_params``) and the loader needs it
+for the compute-optimal token default.
+
 The count is built from the same pieces a model's ``named_parameters()`` lists, so that a test can
 check it to the last parameter (tests/test_params.py against tests/data/hf_params.json, produced by
 tests/make_hf_params.py from ``transformers`` models built on the meta device).

@@ -1,0 +1,145 @@
+"""Loading a job: YAML or JSON files (read with the limits of ``hardware_catalog.files``), a
+bare model, a Hugging Face config.json, a preset; training defaults filled in and noted.
+
+Example::
+
+    >>> job = load_job_dict({"model": {"preset": "llama3-8b"}})
+    >>> job.model.layers, job.training.seq_len
+    (32, 4096)
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from hardware_catalog import files as _files
+from planner.errors import InputError, read_json_object
+from planner.spec.params import count_params
+from planner.spec.hf import hf_config_to_fields, load_hf_config, looks_like_hf_config
+from planner.spec.presets import PRESETS
+from planner.spec.schema import JobSpec, ModelSpec, _first_error
+
+
+def read_yaml(path: str | Path, field: str = "job") -> Any:
+    """Read a YAML file with the limits of ``hardware_catalog.files`` (regular files only, size,
+    nesting, alias expansion, duplicate keys); any failure is an InputError naming ``field``."""
+    return _files.read_yaml(path, field)
+
+
+def parse_yaml_text(text: str, field: str = "job", where: str = "input") -> Any:
+    """YAML text (an upload) with the same limits as ``read_yaml``."""
+    return _files.parse_yaml(text, field, where)
+
+
+def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
+    notes: list[str] = []
+    if not isinstance(raw, dict):
+        raise InputError("model", "must be a mapping of fields, a preset or an hf_config")
+    raw = dict(raw)
+    sources = [k for k in ("preset", "hf_config") if k in raw]
+    if len(sources) > 1:
+        raise InputError("model", "give preset or hf_config, not both")
+    if "preset" in raw:
+        name = str(raw.pop("preset")).lower()
+        if name not in PRESETS:
+            close = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else "; see `planner presets`"
+            raise InputError("model.preset", f"unknown preset {name!r}{hint}")
+        base = dict(PRESETS[name])
+        base.update(raw)  # explicit fields override the preset
+        return base, notes
+    if "hf_config" in raw:
+        path = Path(str(raw.pop("hf_config")))
+        if not path.is_absolute():
+            path = base_dir / path
+        base = load_hf_config(path)
+        base.update(raw)
+        return base, notes
+    return raw, notes
+
+
+def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
+    """Validate a parsed job document. Accepts a full job, a bare model, or an HF config dict."""
+    base_dir = Path(base_dir)
+    if raw is None:
+        raise InputError("job", "the file is empty")
+    if not isinstance(raw, dict):
+        raise InputError("job", f"must be a mapping (got {type(raw).__name__})")
+    assumptions: list[str] = []
+    if looks_like_hf_config(raw):
+        raw = {"model": hf_config_to_fields(raw, "model")}
+        assumptions.append("model read from a Hugging Face config.json")
+    elif "model" not in raw and "tabular" in raw:
+        return _validate_job(raw, assumptions)
+    elif "model" not in raw:
+        model_keys = set(ModelSpec.model_fields) | {"preset", "hf_config"}
+        if raw and set(raw) <= model_keys:
+            raw = {"model": raw}
+            assumptions.append("file holds a bare model spec")
+        else:
+            unknown = sorted(set(raw) - set(JobSpec.model_fields))
+            if unknown:
+                raise InputError(unknown[0], "unknown section (expected model, training, parallel, cluster, data, constraints)")
+            raise InputError("model", "required section is missing")
+    raw = dict(raw)
+    model_fields, notes = _resolve_model(raw["model"], base_dir)
+    assumptions += notes
+    raw["model"] = model_fields
+    job = _validate_job(raw, assumptions)
+    _fill_training_defaults(job, raw.get("training") or {}, job.assumptions)
+    return job
+
+
+def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:
+    for section in ("training", "parallel", "cluster", "constraints", "data", "evaluation", "checkpoint",
+                    "serving", "tabular", "campaign"):
+        if section in raw and raw[section] is not None and not isinstance(raw[section], dict):
+            raise InputError(section, f"must be a mapping (got {type(raw[section]).__name__})")
+    try:
+        job = JobSpec.model_validate(raw)
+    except ValidationError as e:
+        raise _first_error(e) from None
+    job.assumptions = assumptions
+    return job
+
+
+def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None:
+    """Fill what a bare-model job leaves out, and say so (DESIGN.md: nothing silently assumed)."""
+    t, m = job.training, job.model
+    if "seq_len" not in given and m.is_transformer:
+        notes.append(f"training.seq_len defaulted to {t.seq_len}")
+    if "global_batch" not in given:
+        if m.is_transformer:
+            # ~4M tokens per step, a common choice for models of 1B+ parameters
+            gb = max(1, int(2**22 // t.seq_len))
+            t.global_batch = gb
+            notes.append(f"training.global_batch defaulted to {gb} sequences (~4M tokens per step)")
+        else:
+            t.global_batch = 1024
+            notes.append("training.global_batch defaulted to 1024 samples")
+    if t.tokens is None and t.steps is None and t.epochs is None:
+        if m.is_transformer:
+            n = count_params(m).total
+            t.tokens = float(20 * n)  # Chinchilla compute-optimal: ~20 tokens per parameter
+            notes.append(
+                f"training.tokens defaulted to the Chinchilla compute-optimal 20 x params = {t.tokens:.3g}"
+            )
+        else:
+            t.steps = 10_000
+            notes.append("training.steps defaulted to 10000")
+    for f, v in (("precision", t.precision), ("optimizer", t.optimizer)):
+        if f not in given:
+            notes.append(f"training.{f} defaulted to {v}")
+
+
+def load_job(path: str | Path) -> JobSpec:
+    """Load and validate a job file: YAML, or a Hugging Face config.json."""
+    p = Path(path)
+    if p.suffix == ".json":
+        raw = read_json_object(p, "job")
+    else:
+        raw = read_yaml(p)
+    return load_job_dict(raw, base_dir=p.parent)
