@@ -14,7 +14,7 @@ from planner.present import charts
 from planner import interactive as wi
 from planner.errors import InputError
 from planner.spec.presets import PRESETS
-from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner.units import config_str, fmt_time, fmt_usd
 from planner import defaults as D
 from planner.vocab import OPTIMIZER, PRECISION
 

@@ -19,7 +19,7 @@ from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.hardware.options import option_from_instance  # noqa: E402
 from planner.model.memory import memory_per_gpu  # noqa: E402
-from planner.search.recommend import recommend  # noqa: E402
+from planner.workloads.training import recommend  # noqa: E402
 from planner.spec import load_job  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from planner.errors import InputError, clip
+from planner.results import jsonable
 from planner.vocab import OBJECTIVE
 from planner.present.write import output_target, write_text
 
@@ -91,7 +92,7 @@ def estimate(
         res = estimate_job(job, cat, prof)
         camp = _campaign_for(job, cat, res["cost"]["hours"], res["cost"]["cost_ondemand_usd"] or 0.0)
         if as_json:
-            out.print_json(json.dumps({**res, **({"campaign": camp} if camp else {})}, default=float))
+            out.print_json(json.dumps({**jsonable(res), **({"campaign": jsonable(camp)} if camp else {})}))
         else:
             render_estimate(out, res)
             _render_campaign(camp)
@@ -113,7 +114,7 @@ def recommend(
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
         from planner.present.terminal import render_recommendation
-        from planner.search.recommend import recommend as do_recommend
+        from planner.workloads.training import recommend as do_recommend
 
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
@@ -125,7 +126,7 @@ def recommend(
             res = plan_tabular(job, cat)
             camp = _campaign_for(job, cat, res["best"]["hours"], res["best"]["cost_usd"])
             if as_json:
-                out.print_json(json.dumps({**res, **({"campaign": camp} if camp else {})}, default=float))
+                out.print_json(json.dumps({**jsonable(res), **({"campaign": jsonable(camp)} if camp else {})}))
             else:
                 render_tabular(out, res, top)
                 _render_campaign(camp)
@@ -141,10 +142,10 @@ def recommend(
             return
         camp = _campaign_for(job, cat, res["best"]["cost"]["hours"], _cost_of_best(res))
         if as_json:
-            payload = {k: v for k, v in res.items() if k != "table"}
+            payload = jsonable(res)
             if camp:
-                payload["campaign"] = camp
-            out.print_json(json.dumps(payload, default=float))
+                payload["campaign"] = jsonable(camp)
+            out.print_json(json.dumps(payload))
         else:
             render_recommendation(out, res, top)
             _render_campaign(camp)
@@ -187,7 +188,7 @@ def serve(
         job, cat, prof = _load(job_path, catalog, profile)
         res = plan_serving(job, cat, prof)
         if as_json:
-            out.print_json(json.dumps(res, default=float))
+            out.print_json(json.dumps(jsonable(res)))
         else:
             render_serving(out, res, top)
     _run(go)
@@ -229,7 +230,7 @@ def simulate(
         if as_json:
             payload = res.to_dict()
             payload["answers"] = ans
-            out.print_json(json.dumps(payload, default=float))
+            out.print_json(json.dumps(jsonable(payload)))
         else:
             out.print(format_result(res))
             for part in format_answers(ans):

@@ -36,6 +36,7 @@ import pandas as pd
 
 from planner.errors import InputError
 from planner import defaults as D
+from planner.results import jsonable
 from planner.vocab import OBJECTIVE, RECOMPUTE
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
@@ -307,7 +308,7 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
            progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
     """``recommend`` for the app: same result, cached on the job, catalog and profile. The job is
     copied first, since ``recommend`` notes assumptions on it."""
-    from planner.search.recommend import recommend
+    from planner.workloads.training import recommend
 
     key = (job_key(job), id(catalog), id(profile), top, simulate)
     if key in _SEARCHES:
@@ -438,7 +439,7 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
                    cost_spot_usd=c["cost_spot_usd"] if c["cost_spot_usd"] is not None else np.nan,
                    mfu=r["mfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
                    bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],
-                   breakdown=r["breakdown_s"])
+                   breakdown=jsonable(r["breakdown_s"]))
         rows.append(rec)
     return pd.DataFrame(rows)
 
@@ -521,7 +522,7 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
 
 def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     """The sensitivity frame in people's units."""
-    from planner.present.terminal import fmt_time
+    from planner.units import fmt_time
 
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
@@ -537,7 +538,7 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def ranked_display(rec: dict) -> pd.DataFrame:
-    from planner.present.terminal import config_str
+    from planner.units import config_str
 
     rows = []
     for i, r in enumerate(rec["ranked"], 1):

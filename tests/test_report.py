@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner.units import config_str, fmt_time, fmt_usd
 from tests.conftest import EXAMPLES
 
 JOB = EXAMPLES / "llama3-70b.yaml"

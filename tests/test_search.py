@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from planner.errors import InfeasibleError, InputError
-from planner.search.recommend import pareto_mask, recommend
+from planner.search.rank import pareto_mask
+from planner.workloads.training import recommend
 from planner.spec import load_job, load_job_dict
 
 
@@ -48,7 +49,7 @@ def test_cost_is_time_times_price_times_nodes(llama70):
 
 def test_ranked_by_cost_and_pareto_front(llama70):
     _, res = llama70
-    from planner.search.recommend import COST_TIE, cost_bucket
+    from planner.search.rank import COST_TIE, cost_bucket
 
     t = res["table"]
     costs, hours = t["cost"].to_numpy(), t["train_hours"].to_numpy()

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import InputError
-from planner.search.recommend import cost_bucket, recommend
+from planner.search.rank import cost_bucket
+from planner.workloads.training import recommend
 from planner.spec import load_job_dict
 
 LAYOUT = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero")

@@ -288,7 +288,7 @@ def test_cli_simulate_bad_job(cli, tmp_path):
 
 
 def test_recommend_says_data_bound(catalog):
-    from planner.search.recommend import recommend
+    from planner.workloads.training import recommend
 
     job = load_job(EXAMPLES / "resnet50-objectstore-files.yaml")
     res = recommend(job, catalog, top=3)

@@ -79,7 +79,7 @@ def test_cost_is_time_price_nodes():
 
 
 def test_cost_in_recommend_is_time_price_nodes(catalog):
-    from planner.search.recommend import recommend
+    from planner.workloads.training import recommend
     from planner.spec import load_job
     from tests.conftest import EXAMPLES
 

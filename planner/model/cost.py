@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.results import Cost
 from planner.spec import JobSpec
 
 HOURS_PER_YEAR = 8760.0
@@ -71,22 +72,20 @@ def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int) -> dict | N
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
-                 price_ondemand, price_spot, catalog=None, gpu_name: str = "") -> dict:
+                 price_ondemand, price_spot, catalog=None, gpu_name: str = "") -> Cost:
+    """Time and money of the whole run at ``step_time_s`` per step: rent (on-demand, spot) and,
+    where the catalog has on-prem figures for the GPU, buy."""
     steps = total_steps(job)
     hours = steps * step_time_s / 3600.0
     tokens = total_tokens(job)
     od = float(rent_cost(hours, nodes, price_ondemand)) if price_ondemand else None
     sp = float(rent_cost(hours, nodes, price_spot)) if price_spot else None
-    out = dict(
-        steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
-        tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
-        usd_per_million_tokens=(od / tokens * 1e6) if od and tokens else None,
-    )
+    buy = None
     if catalog is not None and gpu_name:
         own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node)
         if own:
             buy_run = hours * nodes * own["total_hr"]
-            out["buy"] = dict(
+            buy = dict(
                 node_hour_usd=own["total_hr"], run_cost_usd=buy_run,
                 capex_usd=own["capex_per_node"] * nodes, amortisation_years=own["years"],
                 utilisation=own["utilisation"],
@@ -96,4 +95,6 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                 ),
                 cheaper=("buy" if od and buy_run < od else "rent") if od else None,
             )
-    return out
+    return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
+                tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
+                usd_per_million_tokens=(od / tokens * 1e6) if od and tokens else None, buy=buy)

@@ -17,7 +17,7 @@ import altair as alt
 import pandas as pd
 
 from planner.search.explain import LABELS
-from planner.present.terminal import config_str
+from planner.units import config_str
 
 GiB = 2**30
 MEMORY_PARTS = ("weights", "grads", "optimizer", "activations", "logits", "other")

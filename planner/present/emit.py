@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from planner.errors import InputError
-from planner.present.terminal import config_str, fmt_time, fmt_usd
+from planner.units import config_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")

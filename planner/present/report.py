@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
+from planner.results import jsonable
 from planner.search.explain import LABELS
-from planner.present.terminal import config_str, fmt_count, fmt_time, fmt_usd
+from planner.units import config_str, fmt_count, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
 GiB = 2**30
@@ -387,7 +387,7 @@ def render_html(rep: Report) -> str:
                     embed_specs.append((b.name, b.chart.to_json()))
                     parts.append(f"<figure class='chart'><div id='chart-{b.name}'></div><figcaption>{html.escape(b.alt)}</figcaption></figure>")
         parts.append("</section>")
-    summary = json.dumps(rep.summary, default=_json_default).replace("</", "<\\/")
+    summary = json.dumps(jsonable(rep.summary)).replace("</", "<\\/")
     parts.append(f"<script type='application/json' id='planner-summary'>{summary}</script>")
     if embed_specs:  # no vl-convert: render in the browser with vega-embed
         parts.append("<script src='https://cdn.jsdelivr.net/npm/vega@5'></script>"
@@ -398,14 +398,6 @@ def render_html(rep: Report) -> str:
         parts.append("</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
-
-
-def _json_default(x):
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    return str(x)
 
 
 def _md_cell(x: str) -> str:
@@ -444,7 +436,7 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
                     rel = f"{assets_dir}/{b.name}.vl.json"
                     assets[rel] = b.chart.to_json().encode("utf-8")
                     out += [f"[{b.alt} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
-    summary = json.dumps(rep.summary, default=_json_default).replace("--", "-\\u002d")
+    summary = json.dumps(jsonable(rep.summary)).replace("--", "-\\u002d")
     out.append(f"<!-- planner-summary: {summary} -->")
     return "\n".join(out) + "\n", assets
 
@@ -482,7 +474,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
                    job_name: str = "job", rec: Optional[dict] = None) -> tuple[Report, dict]:
     """Search (unless ``rec`` is given) and build the report; returns (report, recommend result)."""
     from hardware_catalog import load_catalog
-    from planner.search.recommend import recommend
+    from planner.workloads.training import recommend
 
     cat = catalog or load_catalog()
     if rec is None:

@@ -7,52 +7,7 @@ from rich.table import Table
 
 from planner.search.explain import LABELS
 
-GiB = 2**30
-
-
-def fmt_time(s: float | None) -> str:
-    if s is None or s != s:
-        return "-"
-    if s < 1:
-        return f"{s * 1e3:.1f} ms"
-    if s < 120:
-        return f"{s:.2f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    if s < 3 * 86400:
-        return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
-
-
-def fmt_usd(x: float | None) -> str:
-    if x is None or x != x:
-        return "-"
-    if x >= 1e6:
-        return f"${x / 1e6:.2f}M"
-    if x >= 1e3:
-        return f"${x / 1e3:.1f}k"
-    return f"${x:.2f}"
-
-
-def fmt_count(x: float) -> str:
-    for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.2f}{unit}"
-    return f"{x:.0f}"
-
-
-def config_str(cfg: dict) -> str:
-    parts = [f"TP{cfg['tp']}", f"PP{cfg['pp']}", f"DP{cfg['dp']}"]
-    if cfg.get("cp", 1) > 1:
-        parts.append(f"CP{cfg['cp']}")
-    if cfg.get("ep", 1) > 1:
-        parts.append(f"EP{cfg['ep']}")
-    if cfg.get("vpp", 1) > 1:
-        parts.append(f"v{cfg['vpp']}")
-    s = " ".join(parts) + f" z{cfg['zero']} mb{cfg['micro_batch']}"
-    if cfg["recompute"] != "none":
-        s += f" rc:{cfg['recompute'][:3]}"
-    return s
+from planner.units import GiB, config_str, fmt_count, fmt_time, fmt_usd  # noqa: F401  (re-exported)
 
 
 def memory_table(res: dict) -> Table:

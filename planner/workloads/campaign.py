@@ -141,7 +141,7 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
 def render_campaign(con, res: dict) -> None:
     from rich.table import Table
 
-    from planner.present.terminal import fmt_time, fmt_usd
+    from planner.units import fmt_time, fmt_usd
 
     t = Table(title=f"preprocessing tax: {res['experiments']:g} experiments over {res['weeks']:g} week(s), "
                     f"invalidation rate {res['invalidation_rate']:.0%}")

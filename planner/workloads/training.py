@@ -1,25 +1,25 @@
-"""One configuration, fully specified, to its numbers: the ``planner estimate`` JSON contract.
+"""Training: ``estimate`` (one configuration the job names) and ``recommend`` (the search, then
+the simulator's re-check of the top plans when the job has an input pipeline).
 
 ``estimate_job(job)`` resolves the parallel layout (defaults for what is left out, each noted),
-checks it is possible, and evaluates params, FLOPs, memory per rank, step time and cost with the
-same vectorised functions the search uses (on a batch of one).
+checks it against the layout rules, and evaluates params, FLOPs, memory per rank, step time and
+cost with the same vectorised functions the search uses (on a batch of one).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
+from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model.cost import cost_summary
-from planner.search.explain import bottleneck_line, advice
-from planner.model.flops import step_flops
-from planner.vocab import RECOMPUTE, SCHEDULE
-from planner.hardware.options import HardwareOption, option_from_cluster
-from planner.model.memory import memory_per_gpu
-from planner.spec.params import count_params
+from planner.results import Plan, Recommendation, Simulated
+from planner.search.recommend import recommend as search_plans
+from planner.search.evaluate import evaluate, inputs_provenance, row_result
+from planner.search.rank import cost_bucket, why
 from planner.spec import JobSpec
-from planner.model.step_time import BREAKDOWN_KEYS, step_time
-
-MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
+from planner.vocab import RECOMPUTE, SCHEDULE
 
 
 def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[str]]:
@@ -55,77 +55,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     return c, notes
 
 
-def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, **time_kw) -> dict:
-    """Memory + time arrays for a batch of candidates on one hardware option."""
-    mem = memory_per_gpu(job.model, job.training, c)
-    st = step_time(job.model, job.training, c, hw, **time_kw)
-    fits = mem["total"] <= hw.gpu.memory_bytes
-    return dict(mem=mem, time=st, fits=fits)
-
-
-def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int, catalog=None,
-               spot: bool = False) -> dict:
-    """The JSON contract for row i of an evaluated batch."""
-    m, t = job.model, job.training
-    pc = count_params(m)
-    st, mem = ev["time"], ev["mem"]
-    step = float(st["step_time_s"][i])
-    nodes = int(c.nodes[i])
-    cfg = c.row(i)
-    cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]))
-    breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
-    breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
-    memd = {k: float(mem[k][i]) for k in MEMORY_KEYS}
-    memd["total"] = float(mem["total"][i])
-    memd["capacity"] = float(hw.gpu.memory_bytes)
-    memd["most_loaded_stage"] = "last" if mem["stage"][i] else "first"
-    fl = step_flops(m, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
-    out = dict(
-        model=m.name,
-        throughput_unit="tokens" if m.is_transformer else "samples",
-        params=int(pc.total), params_active=int(pc.active),
-        flops_per_step=float(fl["model"]), hw_flops_per_step=float(fl["hardware"]),
-        step_time_s=step,
-        tokens_per_s=float(st["tokens_per_s"][i]),
-        tokens_per_s_per_gpu=float(st["tokens_per_s_per_gpu"][i]),
-        mfu=float(st["mfu"][i]), hfu=float(st["hfu"][i]),
-        fits=bool(ev["fits"][i]),
-        memory_per_gpu_bytes=memd,
-        breakdown_s=breakdown,
-        config=cfg,
-        hardware=dict(name=hw.name, cloud=hw.cloud, gpu=hw.gpu.name, gpus_per_node=hw.gpus_per_node,
-                      nodes=nodes, gpus=int(c.gpus[i]),
-                      inter_node_gbps=hw.inter_node_bw * 8 / 1e9, intra_node_gbps_per_gpu=hw.intra_bw / 1e9,
-                      price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot),
-        detail=dict(
-            t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
-            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i]),
-            t_pp_p2p=float(st["t_pp_p2p"][i]), num_microbatches=float(st["num_microbatches"][i]),
-            pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
-            micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,
-            gpus_per_node=hw.gpus_per_node, nodes=nodes, vcpus_per_node=hw.vcpus_per_node,
-            step_time_s=step, overlap_grad_reduce=True,
-        ),
-        cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
-                          catalog, hw.gpu.name),
-    )
-    out["bottleneck"] = bottleneck_line(out, hw)
-    out["advice"] = advice(job, out, hw)
-    return out
-
-
-def inputs_provenance(hw: HardwareOption) -> dict:
-    """Which inputs were measured (calibration profile) and which are datasheet priors."""
-    src = hw.eff.sources
-    measured = sorted(k for k, v in src.items() if k != "*" and str(v).startswith("measured"))
-    return dict(
-        peaks=f"datasheet: {hw.gpu.name} ({hw.gpu.source.split(' ')[0]})",
-        efficiencies_measured=measured,
-        efficiencies_prior=src.get("*", "prior"),
-    )
-
-
-def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> dict:
+def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
+    """``planner estimate``: the one configuration the job names (defaults for what it leaves
+    out, each noted), evaluated."""
     from hardware_catalog import load_catalog
 
     cat = catalog or load_catalog()
@@ -133,6 +65,72 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> dict:
     c, notes = resolve_single(job, hw)
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
-    out["assumptions"] = list(job.assumptions) + notes + hw.notes
-    out["inputs"] = inputs_provenance(hw)
+    out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes), inputs=inputs_provenance(hw))
     return out
+
+
+def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
+              progress=None) -> Recommendation:
+    """``planner recommend``: the search (``planner.search.recommend``), then, when the job has a
+    data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans."""
+    rec = search_plans(job, catalog, profile, top=top, progress=progress)
+    if not (simulate and job.data is not None):
+        return rec
+    ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot)
+    return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
+                   why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
+
+
+def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot=False, steps=300):
+    """Re-rank plans by simulated step time (the job has a data pipeline).
+
+    Each plan is simulated (planner.simulate, steady state after the loaders' warm-up); when the
+    simulated step is longer than the analytic one, its step time, throughput, MFU and cost are
+    recomputed from the simulated step, ``breakdown_s.data_stall`` holds the difference and
+    ``simulated`` a summary. A plan whose GPUs wait for data (batches not ready, or host-to-device
+    copies on the critical path) more than 5% of the step says so in ``bottleneck``."""
+    from planner.simulate import SimConfig, simulate
+
+    data_bound, out = [], []
+    for r in ranked:
+        res = simulate(SimConfig.from_estimate(r, job), steps=steps, seed=0)
+        sim_step = res.steady_step_time_s or res.step_time_s["mean"]
+        wait = res.data.get("steady_data_wait_share")
+        wait = res.data["data_wait_share"] if wait is None else wait
+        analytic = r.step_time_s
+        r = replace(r, simulated=Simulated(step_time_s=sim_step, analytic_step_time_s=analytic, data_wait_share=wait,
+                                           gpu_busy_share=res.gpu_busy_share,
+                                           samples_per_s=res.steady_samples_per_s or res.samples_per_s,
+                                           steps=steps, seed=0))
+        if sim_step > analytic * (1 + 1e-9):
+            scale = sim_step / analytic
+            hw = r.hardware
+            r = replace(r, step_time_s=sim_step, breakdown_s=replace(r.breakdown_s, data_stall=sim_step - analytic),
+                        tokens_per_s=r.tokens_per_s / scale, tokens_per_s_per_gpu=r.tokens_per_s_per_gpu / scale,
+                        mfu=r.mfu / scale, hfu=r.hfu / scale,
+                        cost=cost_summary(job, sim_step, hw.nodes, hw.gpus_per_node, hw.price_ondemand_usd_hr,
+                                          hw.price_spot_usd_hr, catalog, hw.gpu))
+        if wait > 0.05:
+            r = replace(r, bottleneck=(f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
+                                       f"analytic compute-bound step {analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)"
+                                       " — more loader workers/vCPUs, caching, sharding or filtering help; more GPUs do not"))
+            data_bound.append(r)
+        out.append(r)
+
+    def key(r):
+        c = r.cost
+        if objective == "time":
+            return (c.hours,)
+        usd = c.price(spot)
+        if objective == "tokens_per_dollar":
+            return (float(cost_bucket(usd / c.tokens * 1e12)) if usd and c.tokens else np.inf, c.hours)
+        return (float(cost_bucket(usd)) if usd is not None else np.inf, c.hours)
+
+    out = sorted(out, key=key)
+    note = None
+    if data_bound:
+        note = (f"data, not compute, is the bottleneck of {len(data_bound)} of the top {len(out)} plans "
+                "(simulated input pipeline); ranks and costs use the simulated step time")
+    elif out:
+        note = f"top {len(out)} plans re-checked with the simulator: the input pipeline keeps up"
+    return out, note

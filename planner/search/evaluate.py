@@ -1,0 +1,83 @@
+"""A batch of candidates to numbers (memory, step time), and one row of it to a typed ``Plan``."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from planner.hardware.options import HardwareOption
+from planner.layout import Candidates
+from planner.model.cost import cost_summary
+from planner.model.flops import step_flops
+from planner.model.memory import memory_per_gpu
+from planner.model.step_time import BREAKDOWN_KEYS, step_time
+from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
+from planner.search.explain import advice, bottleneck_line
+from planner.spec import JobSpec
+from planner.spec.params import count_params
+
+MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
+
+
+def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, **time_kw) -> dict:
+    """Memory + time arrays for a batch of candidates on one hardware option."""
+    mem = memory_per_gpu(job.model, job.training, c)
+    st = step_time(job.model, job.training, c, hw, **time_kw)
+    fits = mem["total"] <= hw.gpu.memory_bytes
+    return dict(mem=mem, time=st, fits=fits)
+
+
+def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int, catalog=None,
+               spot: bool = False) -> Plan:
+    """Row i of an evaluated batch as a typed ``Plan`` (the estimate JSON contract)."""
+    m, t = job.model, job.training
+    pc = count_params(m)
+    st, mem = ev["time"], ev["mem"]
+    step = float(st["step_time_s"][i])
+    nodes = int(c.nodes[i])
+    cfg = c.row(i)
+    cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]))
+    breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
+    breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
+    memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
+                    capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first")
+    fl = step_flops(m, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
+    plan = Plan(
+        model=m.name,
+        throughput_unit="tokens" if m.is_transformer else "samples",
+        params=int(pc.total), params_active=int(pc.active),
+        flops_per_step=float(fl["model"]), hw_flops_per_step=float(fl["hardware"]),
+        step_time_s=step,
+        tokens_per_s=float(st["tokens_per_s"][i]),
+        tokens_per_s_per_gpu=float(st["tokens_per_s_per_gpu"][i]),
+        mfu=float(st["mfu"][i]), hfu=float(st["hfu"][i]),
+        fits=bool(ev["fits"][i]),
+        memory_per_gpu_bytes=memory,
+        breakdown_s=StepBreakdown(**breakdown),
+        config=Layout(**cfg),
+        hardware=Hardware(name=hw.name, cloud=hw.cloud, gpu=hw.gpu.name, gpus_per_node=hw.gpus_per_node,
+                          nodes=nodes, gpus=int(c.gpus[i]),
+                          inter_node_gbps=hw.inter_node_bw * 8 / 1e9, intra_node_gbps_per_gpu=hw.intra_bw / 1e9,
+                          price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot),
+        detail=dict(
+            t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
+            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i]),
+            t_pp_p2p=float(st["t_pp_p2p"][i]), num_microbatches=float(st["num_microbatches"][i]),
+            pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
+            micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,
+            gpus_per_node=hw.gpus_per_node, nodes=nodes, vcpus_per_node=hw.vcpus_per_node,
+            step_time_s=step, overlap_grad_reduce=True,
+        ),
+        cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
+                          catalog, hw.gpu.name),
+    )
+    return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)))
+
+
+def inputs_provenance(hw: HardwareOption) -> dict:
+    """Which inputs were measured (calibration profile) and which are datasheet priors."""
+    src = hw.eff.sources
+    measured = sorted(k for k, v in src.items() if k != "*" and str(v).startswith("measured"))
+    return dict(
+        peaks=f"datasheet: {hw.gpu.name} ({hw.gpu.source.split(' ')[0]})",
+        efficiencies_measured=measured,
+        efficiencies_prior=src.get("*", "prior"),
+    )

@@ -1,0 +1,77 @@
+"""Ranking plans by the objective, the time-vs-cost Pareto front, and why the winner wins."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from planner import defaults as D
+from planner.units import fmt_time, fmt_usd
+
+def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """Rows no other row beats on both time and cost (the time-vs-cost Pareto front)."""
+    order = np.lexsort((cost, time_s))
+    best = np.minimum.accumulate(cost[order])
+    front_sorted = np.r_[True, cost[order][1:] < best[:-1]]
+    mask = np.zeros(len(time_s), dtype=bool)
+    mask[order[front_sorted]] = True
+    return mask
+
+
+COST_TIE = D.COST_TIE  # costs within ~0.5% rank as equal: then the faster plan wins
+
+
+def cost_bucket(usd):
+    """Costs on a log grid of COST_TIE steps, so a plan that is 2x faster for +0.1% is not ranked
+    behind the slower one by a rounding difference (prices are quoted to the cent, times are not)."""
+    usd = np.asarray(usd, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(usd > 0, np.floor(np.log(usd) / np.log1p(COST_TIE)), np.inf)
+
+
+def rank_key(df: pd.DataFrame, objective: str):
+    if objective == "time":
+        return ["train_hours", "cost"]
+    if objective == "tokens_per_dollar":
+        return ["usd_per_token_bucket", "train_hours"]
+    return ["cost_bucket", "train_hours"]
+
+
+def cost_of(row: dict, spot: bool):
+    c = row["cost"]
+    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+
+
+def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool) -> str:
+    """Why the winner wins, against the best alternative on other hardware — and, when another
+    plan is much faster for a little more money (or much cheaper for a little more time), that
+    trade-off, since a person choosing would want it."""
+    hours = best["cost"]["hours"]
+    cost = cost_of(best, spot)
+    alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
+    alt = alt or (ranked[1] if len(ranked) > 1 else None)
+    base = f"{fmt_time(hours * 3600)} for {fmt_usd(cost)} at {best['mfu']:.0%} MFU"
+    if alt is None:
+        return f"only feasible option: {base}"
+    a_cost, a_hours = cost_of(alt, spot), alt["cost"]["hours"]
+    alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
+    if objective == "time":
+        why = f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({(a_hours / hours - 1):+.0%})"
+        cheaper = [r for r in ranked[1:] if cost_of(r, spot) and cost and cost_of(r, spot) < 0.8 * cost
+                   and r["cost"]["hours"] < 1.15 * hours]
+        if cheaper:
+            r = cheaper[0]
+            why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
+                    f"{(cost_of(r, spot) / cost - 1):+.0%} for {(r['cost']['hours'] / hours - 1):+.0%} time")
+        return why
+    if not (cost and a_cost):
+        return base
+    why = (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({(a_cost / cost - 1):+.0%}) "
+           f"and takes {fmt_time(a_hours * 3600)}")
+    faster = [r for r in ranked[1:] if cost_of(r, spot) and cost_of(r, spot) <= 1.10 * cost
+              and r["cost"]["hours"] <= hours / 1.5]
+    if faster:
+        r = max(faster, key=lambda r: hours / r["cost"]["hours"])
+        why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
+                f"{hours / r['cost']['hours']:.1f}x sooner ({fmt_time(r['cost']['hours'] * 3600)}) for "
+                f"{(cost_of(r, spot) / cost - 1):+.0%} cost")
+    return why

@@ -1,0 +1,110 @@
+"""The search space: every parallel layout of a job on one hardware option, as numpy columns.
+
+Per hardware option (instance type or GPU): nodes x TP x PP x CP x EP x vpp x ZeRO x micro-batch x
+recompute — a Cartesian product of the values each open field may take (``planner.defaults``),
+cut by the layout rules (``planner.layout.RULES``), enumerated in bounded chunks.
+
+Which values are tried (Megatron-LM conventions): TP within a node and dividing the heads (and the
+KV heads, or a multiple of them); PP dividing the layers; CP only for long sequences and dividing
+the sequence; EP dividing the experts; DP = GPUs / (TP*PP*CP); sequence parallelism on whenever
+TP > 1. Two prunings that are not validity rules: ZeRO with one replica is ZeRO-0, and TP*CP beyond
+8 nodes is never sensible.
+"""
+from __future__ import annotations
+
+from dataclasses import fields
+from types import SimpleNamespace
+from typing import Iterator
+
+import numpy as np
+
+from planner import defaults as D
+from planner.errors import InfeasibleError, InputError, TooLargeError
+from planner.hardware.options import HardwareOption
+from planner.layout import Candidates, valid_mask
+from planner.spec import JobSpec
+from planner.vocab import RECOMPUTE, SCHEDULE
+
+#: rows of the Cartesian product built at once (9 int64 columns: ~75 MB a chunk)
+CHUNK_ROWS = 1 << 20
+#: layouts on one hardware option beyond which a search is refused ("too large"): at the measured
+#: ~1M configurations/s this is a minute per option; fixing a few parallel fields cuts it by orders
+MAX_SPACE_ROWS = 64 * CHUNK_ROWS
+
+
+def _divisors(n: int, cap: int) -> list[int]:
+    return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
+
+
+def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:
+    """Every layout on ``hw`` allowed by the job's fixed fields and the layout rules, in chunks:
+    the Cartesian product of the axes is enumerated ``chunk_rows`` flat indices at a time
+    (``np.unravel_index``), so memory stays bounded however large the product (a big MoE's
+    nodes x TP x PP x CP x EP x ZeRO x micro-batch x recompute x vpp runs to millions of rows)."""
+    m, t, p, cl, con = job.model, job.training, job.parallel, job.cluster, job.constraints
+    g = hw.gpus_per_node
+    max_gpus = con.max_gpus or D.MAX_GPUS
+    min_gpus = con.min_gpus or 1
+    nodes = [cl.nodes] if cl.nodes else [n for n in D.NODE_COUNTS if min_gpus <= n * g <= max_gpus]
+    if not nodes:
+        raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node ({g} GPUs)")
+    if m.is_transformer:
+        tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
+                                   and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
+        pps = [p.pp] if p.pp else [d for d in _divisors(m.layers, 64) if d in D.PP_DEGREES]
+        long_seq = t.seq_len >= D.LONG_SEQ
+        cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
+        eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
+        vpps = [p.vpp] if p.vpp else list(D.VPP)
+        mbs = [t.micro_batch] if t.micro_batch else list(D.MICRO_BATCHES)
+        rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
+    else:
+        tps = pps = cps = eps = vpps = [1]
+        mbs = [t.micro_batch] if t.micro_batch else list(D.GENERIC_MICRO_BATCHES)
+        rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
+    zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
+    axes = [np.asarray(a, dtype=np.int64) for a in (nodes, tps, pps, cps, eps, vpps, zeros, mbs, rcs)]
+    shape = tuple(len(a) for a in axes)
+    total = int(np.prod(shape, dtype=np.float64))
+    if total == 0:
+        raise InfeasibleError("parallel", "the fixed parallel fields leave no layout to search")
+    if total > MAX_SPACE_ROWS:
+        raise TooLargeError("constraints", f"{total:,} layouts on {hw.name} (limit {MAX_SPACE_ROWS:,}); fix some "
+                                           "parallel fields or set constraints.max_gpus")
+    for start in range(0, total, chunk_rows):
+        idx = np.unravel_index(np.arange(start, min(start + chunk_rows, total)), shape)
+        c = _layouts(job, hw, [a[i] for a, i in zip(axes, idx)])
+        if len(c):
+            yield c
+
+
+def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
+    """The whole space on ``hw`` as one batch (for small spaces and tests)."""
+    parts = list(space_chunks(job, hw))
+    if not parts:
+        return _layouts(job, hw, [np.zeros(0, dtype=np.int64)] * 9)
+    return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
+
+
+def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
+    """The valid rows of one chunk of the product, with DP filled in."""
+    m, t, p = job.model, job.training, job.parallel
+    g = hw.gpus_per_node
+    n_, tp, pp, cp, ep, vpp, zero, mb, rc = grid
+    gpus = n_ * g
+    # DP fills the GPUs the other axes leave (p.dp, when fixed, must be exactly that)
+    dp = np.where(gpus % (tp * pp * cp) == 0, gpus // np.maximum(tp * pp * cp, 1), 0)
+    if p.dp:
+        dp = np.where(dp == p.dp, dp, 0)
+    ok = dp >= 1
+    dp = np.maximum(dp, 1)
+    ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus), m, t)
+    # pruning, not validity: choices that equal or lose to one already in the space
+    ok &= ~((zero > 0) & (dp * cp == 1))  # ZeRO with one replica is ZeRO-0
+    if m.is_transformer:
+        ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
+    n_, tp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[ok] for x in (n_, tp, pp, cp, ep, vpp, zero, mb, rc, dp))
+    sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
+    sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
+    return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
+                      schedule=sched, gpus_per_node=g, nodes=n_)
