@@ -17,6 +17,7 @@ from rich.console import Console
 from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.vocab import OBJECTIVE
+from planner import workloads
 from planner.present.write import output_target, write_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -49,31 +50,43 @@ def _run(fn, *a, **kw):
         _fail(Exception(f"internal error ({e.__class__.__name__}): {e} — rerun with PLANNER_DEBUG=1 for a traceback"), 1)
 
 
-def _set_objective(job, objective: Optional[str]):
-    """``--objective`` overrides the job's constraints.objective (recommend, report)."""
-    if objective is None:
-        return
-    if objective not in OBJECTIVE:
-        raise InputError("--objective", f"must be {', '.join(OBJECTIVE)} (got {clip(objective)})")
-    job.constraints.objective = objective
-
-
-def _load(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path]):
+def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Path], objective: Optional[str] = None,
+             **options):
+    """Load the job, the catalog (with overrides) and a profile; ``--objective`` overrides the
+    job's ``constraints.objective``."""
     from hardware_catalog import load_catalog
     from planner.spec import load_job
+    from planner.workloads import Context
 
     job = load_job(job_path)
-    cat = load_catalog(catalog or None)
+    if objective is not None:
+        if objective not in OBJECTIVE:
+            raise InputError("--objective", f"must be {', '.join(OBJECTIVE)} (got {clip(objective)})")
+        job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"objective": objective})})
     prof = None
     if profile is not None:
         from planner.hardware.profile import load_profile
 
         prof = load_profile(profile, "--profile")
-    return job, cat, prof
+    return job, Context(catalog=load_catalog(catalog or None), profile=prof, **options)
+
+
+def _show(planned, as_json: bool, top: int = 10) -> None:
+    """JSON (strict: no NaN) or tables."""
+    if as_json:
+        payload = jsonable(planned.result)
+        if planned.campaign:
+            payload["campaign"] = jsonable(planned.campaign)
+        out.print_json(json.dumps(payload, allow_nan=False))
+    else:
+        from planner.present.terminal import render
+
+        render(out, planned, top)
 
 
 CatalogOpt = typer.Option(None, "--catalog", help="extra catalog YAML/CSV file(s) adding or overriding rows")
 ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
+ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
 
 
 @app.command()
@@ -85,17 +98,8 @@ def estimate(
 ):
     """Params, FLOPs, memory per rank, step time, MFU and cost of one fully specified job."""
     def go():
-        from planner.workloads.training import estimate_job
-        from planner.present.terminal import render_estimate
-
-        job, cat, prof = _load(job_path, catalog, profile)
-        res = estimate_job(job, cat, prof)
-        camp = _campaign_for(job, cat, res["cost"]["hours"], res["cost"]["cost_ondemand_usd"] or 0.0)
-        if as_json:
-            out.print_json(json.dumps({**jsonable(res), **({"campaign": jsonable(camp)} if camp else {})}))
-        else:
-            render_estimate(out, res)
-            _render_campaign(camp)
+        job, ctx = _context(job_path, catalog, profile)
+        _show(workloads.plan("estimate", job, ctx), as_json)
     _run(go)
 
 
@@ -103,7 +107,7 @@ def estimate(
 def recommend(
     job_path: Path = typer.Argument(..., help="job YAML (fields of parallel/cluster left out are searched)"),
     top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
-    objective: Optional[str] = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar"),
+    objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the ranked feasible candidates as CSV"),
     emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner"),
@@ -113,64 +117,21 @@ def recommend(
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
-        from planner.present.terminal import render_recommendation
-        from planner.workloads.training import recommend as do_recommend
-
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
-        job, cat, prof = _load(job_path, catalog, profile)
-        _set_objective(job, objective)
-        if job.tabular is not None:  # a non-neural workload: CPU and GPU instances alike
-            from planner.workloads.tabular import plan_tabular, render_tabular
-
-            res = plan_tabular(job, cat)
-            camp = _campaign_for(job, cat, res["best"]["hours"], res["best"]["cost_usd"])
-            if as_json:
-                out.print_json(json.dumps({**jsonable(res), **({"campaign": jsonable(camp)} if camp else {})}))
-            else:
-                render_tabular(out, res, top)
-                _render_campaign(camp)
-            return
-        res = do_recommend(job, cat, prof, top=top, simulate=not no_simulate)
+        job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate)
+        planned = workloads.plan("recommend", job, ctx)
+        if planned.workload != "training" and (csv_path is not None or emit):
+            raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
         if csv_path is not None:
-            write_text(csv_path, res["table"].to_csv(index=False), "--csv")
+            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv")
         if emit:
             from planner.present.emit import emit_launch_spec
 
-            text = emit_launch_spec(job, res["best"], emit)
-            sys.stdout.write(text)  # verbatim: rich would wrap long command lines
+            sys.stdout.write(emit_launch_spec(job, planned.result.best, emit))  # verbatim: rich would wrap
             return
-        camp = _campaign_for(job, cat, res["best"]["cost"]["hours"], _cost_of_best(res))
-        if as_json:
-            payload = jsonable(res)
-            if camp:
-                payload["campaign"] = jsonable(camp)
-            out.print_json(json.dumps(payload))
-        else:
-            render_recommendation(out, res, top)
-            _render_campaign(camp)
+        _show(planned, as_json, top)
     _run(go)
-
-
-def _cost_of_best(res: dict) -> float:
-    c = res["best"]["cost"]
-    return (c["cost_spot_usd"] if res.get("spot") else c["cost_ondemand_usd"]) or 0.0
-
-
-def _campaign_for(job, cat, train_hours: float, train_usd: float):
-    """The preprocessing-tax comparison when the job has a ``campaign`` section (planner/campaign.py)."""
-    if job.campaign is None:
-        return None
-    from planner.workloads.campaign import plan_campaign
-
-    return plan_campaign(job, {"hours": train_hours, "usd": train_usd}, cat)
-
-
-def _render_campaign(camp):
-    if camp:
-        from planner.workloads.campaign import render_campaign
-
-        render_campaign(out, camp)
 
 
 @app.command()
@@ -183,14 +144,8 @@ def serve(
 ):
     """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests."""
     def go():
-        from planner.workloads.serving import plan_serving, render_serving
-
-        job, cat, prof = _load(job_path, catalog, profile)
-        res = plan_serving(job, cat, prof)
-        if as_json:
-            out.print_json(json.dumps(jsonable(res)))
-        else:
-            render_serving(out, res, top)
+        job, ctx = _context(job_path, catalog, profile)
+        _show(workloads.plan("serve", job, ctx), as_json, top)
     _run(go)
 
 
@@ -210,31 +165,23 @@ def simulate(
     def go():
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from planner.workloads.training import estimate_job
-        from planner.present.simulation import format_answers, format_result, run_simulate_command, timeline_text
+        from planner.present.simulation import timeline_text
 
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
-                raise InputError("--timeline", f"must end in .csv or .json (got {timeline.name!r})")
+                raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
             output_target(timeline, "--timeline")
-        job, cat, prof = _load(job_path, catalog, profile)
-        est = estimate_job(job, cat, prof)
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                       console=err, transient=True) as bar:
             task = bar.add_task("simulating", total=1)
-            res, ans = run_simulate_command(
-                job, est, steps=steps, seed=seed, timeline=timeline is not None, answers=not no_answers,
-                progress=lambda done, total, what: bar.update(task, completed=done, total=total, description=what))
+            job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
+                                answers=not no_answers,
+                                progress=lambda done, total, what: bar.update(task, completed=done, total=total,
+                                                                              description=what))
+            planned = workloads.plan("simulate", job, ctx)
         if timeline is not None:
-            write_text(timeline, timeline_text(res, timeline.suffix.lower().lstrip(".")), "--timeline")
-        if as_json:
-            payload = res.to_dict()
-            payload["answers"] = ans
-            out.print_json(json.dumps(jsonable(payload)))
-        else:
-            out.print(format_result(res))
-            for part in format_answers(ans):
-                out.print(part)
+            write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline")
+        _show(planned, as_json)
     _run(go)
 
 
@@ -267,7 +214,7 @@ def report(
     job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
     out_path: Path = typer.Option(..., "-o", "--out", help="report.html (self-contained) or report.md (+ report_files/)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),
-    objective: Optional[str] = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar"),
+    objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
@@ -278,9 +225,8 @@ def report(
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
         output_target(out_path, "--out")
-        job, cat, prof = _load(job_path, catalog, profile)
-        _set_objective(job, objective)
-        rep, _ = report_for_job(job, cat, prof, top=top, simulate=not no_simulate, job_name=job_path.name)
+        job, ctx = _context(job_path, catalog, profile, objective)
+        rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path)
         out.print(f"[green]wrote[/] {', '.join(str(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
@@ -328,22 +274,10 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
 def presets():
     """List the shipped model presets."""
     def go():
-        from rich.table import Table
+        from planner.present.terminal import presets_table
+        from planner.spec.presets import preset_summaries
 
-        from planner.spec.params import count_params
-        from planner.spec.presets import PRESETS
-        from planner.spec import ModelSpec
-
-        tab = Table(title="model presets")
-        for col in ("preset", "family", "params", "layers", "hidden", "heads/kv", "vocab"):
-            tab.add_column(col, justify="right" if col not in ("preset", "family") else "left")
-        for name, fields in PRESETS.items():
-            m = ModelSpec(**fields)
-            n = count_params(m).total
-            tab.add_row(name, m.family, f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M",
-                        str(m.layers or "-"), str(m.hidden or "-"),
-                        f"{m.heads}/{m.kv_heads}" if m.heads else "-", str(m.vocab or "-"))
-        out.print(tab)
+        out.print(presets_table(preset_summaries()))
     _run(go)
 
 

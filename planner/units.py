@@ -48,3 +48,13 @@ def config_str(cfg: dict) -> str:
     if cfg["recompute"] != "none":
         s += f" rc:{cfg['recompute'][:3]}"
     return s
+
+
+def fmt_usd_cents(x: float) -> str:
+    """Small amounts to a hundredth of a cent (a GBDT run costs cents): $0.0123, $12.50."""
+    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
+
+
+def fmt_hours_short(h: float) -> str:
+    """Minutes under two hours, else hours: 12.5 min, 3.2 h."""
+    return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"

@@ -108,3 +108,55 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(f"[dim]note: {n}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {a}[/]")
+
+
+def presets_table(rows: list[dict]) -> Table:
+    """``planner presets``: the shipped model presets."""
+    tab = Table(title="model presets")
+    for col in ("preset", "family", "params", "layers", "hidden", "heads/kv", "vocab"):
+        tab.add_column(col, justify="right" if col not in ("preset", "family") else "left")
+    for r in rows:
+        n = r["params"]
+        tab.add_row(r["preset"], r["family"], f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.0f}M",
+                    str(r["layers"] or "-"), str(r["hidden"] or "-"),
+                    f"{r['heads']}/{r['kv_heads']}" if r["heads"] else "-", str(r["vocab"] or "-"))
+    return tab
+
+
+def _render_simulation(con: Console, sim, top: int) -> None:
+    from planner.present.simulation import format_answers, format_result
+
+    con.print(format_result(sim.result))
+    for part in format_answers(sim.answers):
+        con.print(part)
+
+
+def _render_serving(con: Console, res, top: int) -> None:
+    from planner.workloads.serving import render_serving
+
+    render_serving(con, res, top)
+
+
+def _render_tabular(con: Console, res, top: int) -> None:
+    from planner.present.tabular import render_tabular
+
+    render_tabular(con, res, top)
+
+
+#: how each workload (``planner.workloads.WORKLOADS``) is shown in a terminal
+RENDERERS = {
+    "estimate": lambda con, res, top: render_estimate(con, res),
+    "training": render_recommendation,
+    "tabular": _render_tabular,
+    "serving": _render_serving,
+    "simulation": _render_simulation,
+}
+
+
+def render(con: Console, planned, top: int = 10) -> None:
+    """A command's answer (``planner.workloads.Planned``) as tables, then its campaign comparison."""
+    RENDERERS[planned.workload](con, planned.result, top)
+    if planned.campaign:
+        from planner.present.campaign import render_campaign
+
+        render_campaign(con, planned.campaign)

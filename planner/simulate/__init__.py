@@ -13,19 +13,10 @@ from planner.simulate.config import (CheckpointConfig, EvalConfig, FailureConfig
 from planner.simulate.engine import SimResult, simulate
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 
+from planner.simulate.answers import best_shard_size, cache_worth_it, checkpoint_interval_sweep, workers_needed
+
 __all__ = [
     "SimConfig", "PipelineConfig", "LoaderConfig", "EvalConfig", "CheckpointConfig",
     "FailureConfig", "SimResult", "simulate", "STORAGE_PROFILES", "StorageProfile",
-    "format_result", "run_simulate_command", "write_timeline", "workers_needed",
-    "cache_worth_it", "best_shard_size", "checkpoint_interval_sweep",
+    "workers_needed", "cache_worth_it", "best_shard_size", "checkpoint_interval_sweep",
 ]
-
-
-def __getattr__(name):  # report/answers import lazily (rich is only needed for the CLI)
-    if name in ("format_result", "run_simulate_command", "write_timeline"):
-        from planner.simulate import report
-        return getattr(report, name)
-    if name in ("workers_needed", "cache_worth_it", "best_shard_size", "checkpoint_interval_sweep"):
-        from planner.simulate import answers
-        return getattr(answers, name)
-    raise AttributeError(name)

@@ -65,3 +65,16 @@ PRESETS: dict[str, dict] = {
 }
 for _name, _p in PRESETS.items():
     _p.setdefault("name", _name)
+
+
+def preset_summaries() -> list[dict]:
+    """One row per preset: name, family, parameter count and shape (``planner presets``)."""
+    from planner.spec.params import count_params
+    from planner.spec.schema import ModelSpec
+
+    rows = []
+    for name, fields in PRESETS.items():
+        m = ModelSpec(**fields)
+        rows.append(dict(preset=name, family=m.family, params=int(count_params(m).total), layers=m.layers,
+                         hidden=m.hidden, heads=m.heads, kv_heads=m.kv_heads, vocab=m.vocab))
+    return rows

@@ -1,1 +1,123 @@
-"""Workloads: training, serving, tabular, campaign — each plans a job and returns a typed result."""
+"""Workloads: what a job asks for, each a registry entry that plans a job and returns a typed result.
+
+A command names what it wants (``estimate``, ``recommend``, ``serve``, ``simulate``); the job's
+sections say which workload answers it (a ``tabular`` section makes ``recommend`` plan a GBDT
+run instead of a neural training run). A ``campaign`` section adds the preprocessing-tax
+comparison to whatever was planned. The shells (``planner.cli``, the app) only call ``plan`` and
+render what comes back (``planner.present.terminal.RENDERERS`` is keyed by the same names).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from planner.errors import InputError
+from planner.spec import JobSpec
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every workload may use besides the job: the catalog, a calibration profile, and the
+    command's options."""
+
+    catalog: Any
+    profile: Any = None
+    top: int = 10
+    simulate: bool = True
+    progress: Optional[Callable[[int, int, str], None]] = None
+    steps: int = 1000  # simulate: training steps to simulate
+    seed: int = 0
+    timeline: bool = False
+    answers: bool = True
+
+
+@dataclass(frozen=True)
+class Workload:
+    """``plan(job, ctx)`` returns the result; ``train_cost(result) -> (hours, usd)`` is what a
+    campaign compares its preprocessing against (None: the workload has no training run)."""
+
+    name: str
+    plan: Callable[[JobSpec, Context], Any]
+    train_cost: Optional[Callable[[Any], tuple[float, float]]] = None
+
+
+def _needs_model(job: JobSpec, command: str) -> None:
+    if job.model is None:
+        raise InputError("model", f"`planner {command}` needs a model section (a tabular job is planned by "
+                                  "`planner recommend`)")
+
+
+def _estimate(job, ctx):
+    from planner.workloads.training import estimate_job
+
+    _needs_model(job, "estimate")
+    return estimate_job(job, ctx.catalog, ctx.profile)
+
+
+def _training(job, ctx):
+    from planner.workloads.training import recommend
+
+    return recommend(job, ctx.catalog, ctx.profile, top=ctx.top, simulate=ctx.simulate, progress=ctx.progress)
+
+
+def _tabular(job, ctx):
+    from planner.workloads.tabular import plan_tabular
+
+    return plan_tabular(job, ctx.catalog)
+
+
+def _serving(job, ctx):
+    from planner.workloads.serving import plan_serving
+
+    _needs_model(job, "serve")
+    return plan_serving(job, ctx.catalog, ctx.profile)
+
+
+def _simulation(job, ctx):
+    from planner.workloads.simulation import Simulation, run_simulate_command
+    from planner.workloads.training import estimate_job
+
+    _needs_model(job, "simulate")
+    est = estimate_job(job, ctx.catalog, ctx.profile)
+    res, ans = run_simulate_command(job, est, steps=ctx.steps, seed=ctx.seed, timeline=ctx.timeline,
+                                    answers=ctx.answers, progress=ctx.progress)
+    return Simulation(result=res, answers=ans, estimate=est)
+
+
+WORKLOADS = {w.name: w for w in (
+    Workload("estimate", _estimate, lambda r: (r.cost.hours, r.cost.cost_ondemand_usd or 0.0)),
+    Workload("training", _training, lambda r: (r.best.cost.hours, r.best.cost.price(r.spot) or 0.0)),
+    Workload("tabular", _tabular, lambda r: (r["best"]["hours"], r["best"]["cost_usd"])),
+    Workload("serving", _serving),
+    Workload("simulation", _simulation),
+)}
+
+#: which workload answers a command, given the job's sections
+COMMANDS: dict[str, Callable[[JobSpec], str]] = {
+    "estimate": lambda job: "estimate",
+    "recommend": lambda job: "tabular" if job.tabular is not None else "training",
+    "serve": lambda job: "serving",
+    "simulate": lambda job: "simulation",
+}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A command's answer: which workload, its result, and the campaign comparison if asked."""
+
+    workload: str
+    result: Any
+    campaign: Optional[dict] = None
+
+
+def plan(command: str, job: JobSpec, ctx: Context) -> Planned:
+    """Plan ``job`` for ``command``; the one entry point the shells use."""
+    w = WORKLOADS[COMMANDS[command](job)]
+    res = w.plan(job, ctx)
+    camp = None
+    if job.campaign is not None and w.train_cost is not None:
+        from planner.workloads.campaign import plan_campaign
+
+        hours, usd = w.train_cost(res)
+        camp = plan_campaign(job, {"hours": hours, "usd": usd}, ctx.catalog)
+    return Planned(w.name, res, camp)

@@ -136,26 +136,3 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
                      + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)"),
                      fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)")),
     )
-
-
-def render_campaign(con, res: dict) -> None:
-    from rich.table import Table
-
-    from planner.units import fmt_time, fmt_usd
-
-    t = Table(title=f"preprocessing tax: {res['experiments']:g} experiments over {res['weeks']:g} week(s), "
-                    f"invalidation rate {res['invalidation_rate']:.0%}")
-    for col in ("strategy", "preprocess runs", "iteration gap", "experiments/week", "preprocess $", "storage $", "train $", "total $"):
-        t.add_column(col, justify="left" if col == "strategy" else "right")
-    for name, key in (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache")):
-        s = res[key]
-        t.add_row(name, f"{s['preprocess_runs']:.1f}", fmt_time(s["iteration_gap_hours"] * 3600),
-                  f"{s['experiments_per_week']:.1f} (max {s['experiments_per_week_max']:.1f})",
-                  fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"]))
-    con.print(t)
-    w = res["cache_wins_from_experiment"]
-    con.print(f"caching saves {fmt_usd(res['savings_usd'])} over the campaign"
-              + (f" and wins from experiment {w} on" if w else " — it never pays off here")
-              + f"; a hit fetches the artifact in {fmt_time(res['fetch_hours'] * 3600)} instead of "
-              f"{fmt_time(res['preprocess_hours'] * 3600)} of preprocessing")
-    con.print(f"[dim]storage {res['sources']['storage']}; artifact fetch at {res['sources']['fetch']}[/]")

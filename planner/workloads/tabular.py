@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
+from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
@@ -237,14 +238,6 @@ def _none(rows, field, key, limit):
     raise InfeasibleError(field, f"no instance meets {limit:g}; nearest: {best['instance']} with {key}={best[key]:.3g}")
 
 
-def _usd(x: float) -> str:
-    return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
-
-
-def _fmt_h(h: float) -> str:
-    return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
-
-
 def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> dict:
     price = inst.price(spot) or inst.price_ondemand
     fits_host = inst.ram_bytes is None or host_need <= inst.ram_bytes
@@ -258,26 +251,3 @@ def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> dict:
                 ram_gib=inst.ram_bytes / 2**30 if inst.ram_bytes else None, price_usd_hr=price,
                 seconds_per_run=seconds, hours=hours, cost_usd=billed_h * price, fits=fits_host and fits_gpu,
                 reason=reason, rate_source=src)
-
-
-def render_tabular(con, res: dict, top: int = 10) -> None:
-    from rich.table import Table
-
-    con.print(f"[bold]{res['library']}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
-              f"{res['trees_expected']:.0f} trees expected of {res['trees_cap']} "
-              f"({res['trees_saved_by_early_stopping']:.0f} saved by early stopping), {res['runs']} run(s); "
-              f"data {res['memory_host_gib']:.2f} GiB in RAM")
-    t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}")
-    for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
-        t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
-    for i, r in enumerate(res["ranked"][:top], 1):
-        t.add_row(str(i), r["instance"], r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
-                  f"{r['price_usd_hr']:.3f}", _fmt_h(r["hours"]), _usd(r["cost_usd"]))
-    con.print(t)
-    con.print(f"[bold green]recommended:[/] {res['why']}")
-    con.print(f"[dim]CPU rate: {res['cpu_rate_source']}[/]")
-    con.print(f"[dim]GPU rate: {res['gpu_rate_source']}[/]")
-    for r in res["rejected"][:5]:
-        con.print(f"[dim]does not fit: {r['instance']}: {r['reason']}[/]")
-    for a in res["assumptions"]:
-        con.print(f"[dim]assumed: {a}[/]")
