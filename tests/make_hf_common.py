@@ -318,8 +318,9 @@ def _is_gc_layer(mod) -> bool:
 def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: bool = False) -> dict:
     """One training forward + backward of ``model`` measured three ways (see the classes above).
 
-    ``precision``: "fp32" (as built), "bf16" (``model.to(torch.bfloat16)`` before the call: pure
-    bf16), "amp_bf16" (fp32 weights, forward under ``torch.autocast("cpu", dtype=torch.bfloat16)``).
+    ``precision``: "fp32" or "as_loaded" (the model as it is), "bf16" (``model.to(torch.bfloat16)``
+    before the call: pure bf16), "amp_bf16" (the weights as they are, forward under
+    ``torch.autocast("cpu", dtype=torch.bfloat16)``).
     """
     if precision == "bf16":
         model.to(torch.bfloat16)
