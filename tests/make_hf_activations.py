@@ -2,7 +2,7 @@
 
 Run by hand (needs ``transformers``; the tests only read tests/data/hf_activations.json)::
 
-    python tests/make_hf_activations.py      # a few minutes on 2 CPU cores
+    python tests/make_hf_activations.py      # 1-6 minutes on 2 CPU cores (768 cases)
 
 For every family in make_hf_common.FAMILIES, every shape in SHAPES, three precisions and gradient
 checkpointing off/on, one forward with labels (the loss's logits handling differs per family) and
@@ -10,7 +10,8 @@ its backward are run on CPU and measured (make_hf_common.training_step):
 
 * ``saved_bytes``: bytes of the storages autograd saves for backward
   (``torch.autograd.graph.saved_tensors_hooks``), each storage counted once
-  (``untyped_storage().data_ptr()``, full ``nbytes``), parameters excluded by storage identity;
+  (``untyped_storage().data_ptr()``, full ``nbytes``), parameters excluded by storage identity,
+  only those still alive when the forward ends (``saved_then_freed_bytes``: the others);
   ``by_dtype``, ``by_module`` (innermost nn.Module running when first saved; "" = outside any
   module), ``by_kind`` ("saved", or "checkpoint_inputs": the tensors a non-reentrant checkpointed
   block holds by reference — its args/kwargs — which saved_tensors_hooks cannot see);
@@ -24,9 +25,9 @@ its backward are run on CPU and measured (make_hf_common.training_step):
   saved tensors ``[module, shape, dtype, nbytes, kind]`` (``tensors``), to fit a model per layer part.
 
 Precisions: "fp32"; "bf16" = ``model.to(torch.bfloat16)`` (pure bf16); "amp_bf16" = fp32 weights
-and ``torch.autocast("cpu", dtype=torch.bfloat16)``. Attention "eager" for every family, and "sdpa"
-too for the CORE families. MoE experts run the per-expert eager loop; ``routing`` gives the tokens
-each expert got (the saved bytes of the experts follow it).
+and ``torch.autocast("cpu", dtype=torch.bfloat16)``. Attention "eager" and, where the family
+supports it, "sdpa" (CORE families first in the file). MoE experts run the per-expert eager loop;
+``routing`` gives the tokens each expert got (the saved bytes of the experts follow it).
 """
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def main() -> None:
         entry = {"class": type(probe).__name__, "config": FAMILIES[fam],
                  "params": sum(p.numel() for p in probe.parameters()), "cases": [], "unsupported": {}}
         del probe
-        for attn in (("eager", "sdpa") if fam in CORE else ("eager",)):
+        for attn in ("eager", "sdpa"):
             for prec in PRECISIONS:
                 for gc in (False, True):
                     for i, (b, s) in enumerate(SHAPES):

@@ -225,7 +225,10 @@ class SavedTensors:
     innermost nn.Module running when it was first saved (forward pre/post hooks keep the stack).
     Parameters (storage identity with ``model.parameters()``) are excluded; autocast's saved
     low-precision copies of parameters are reported apart as ``param_casts`` (neither weights nor
-    activations). Under non-reentrant gradient checkpointing the checkpointed blocks save through
+    activations). A storage saved and then freed before the forward ends (its graph branch was
+    dropped, e.g. router internals with no gradient path) is not counted in ``saved_bytes`` but in
+    ``saved_then_freed_bytes``; weak references tell the two apart even when the allocator reuses
+    the address. Under non-reentrant gradient checkpointing the checkpointed blocks save through
     checkpoint's own hooks, which keep nothing; what they keep is their inputs, held by reference:
     those (tensor args and kwargs of each GradientCheckpointingLayer call, params excluded) are
     added as ``checkpoint_inputs`` of that block.
@@ -237,6 +240,7 @@ class SavedTensors:
         self.param_ids = {id(p) for p in model.parameters()}
         self.stack: list[str] = []
         self.seen: dict[int, dict] = {}
+        self.freed: list[dict] = []  # saved, then freed within the forward (their graph branch was dropped)
         self.casts: dict[int, int] = {}
         self.handles = []
         self.active = True
@@ -271,10 +275,14 @@ class SavedTensors:
         if kind == "saved" and _casts_a_param(t, self.param_ids):
             self.casts.setdefault(ptr, s.nbytes())
             return
-        if ptr in self.seen:
-            return
+        old = self.seen.get(ptr)
+        if old is not None:
+            if not old["ref"].expired():
+                return  # the same storage, saved again
+            self.freed.append(self.seen.pop(ptr))  # freed since: its address is reused
         self.seen[ptr] = {"module": self.stack[-1] if self.stack else "", "nbytes": s.nbytes(),
-                          "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape), "kind": kind}
+                          "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape), "kind": kind,
+                          "ref": StorageWeakRef(s)}
 
     def pack(self, t):
         if self.active:
@@ -294,6 +302,9 @@ class SavedTensors:
             h.remove()
 
     def summary(self) -> dict:
+        """Call at the end of the forward: counts the saved storages still alive then."""
+        for ptr in [p for p, r in self.seen.items() if r["ref"].expired()]:
+            self.freed.append(self.seen.pop(ptr))
         by_dtype: dict[str, int] = {}
         by_module: dict[str, int] = {}
         by_kind: dict[str, int] = {}
@@ -305,7 +316,9 @@ class SavedTensors:
                 "saved_storages": len(self.seen),
                 "by_dtype": dict(sorted(by_dtype.items())), "by_kind": dict(sorted(by_kind.items())),
                 "by_module": dict(sorted(by_module.items())),
-                "param_casts_bytes": sum(self.casts.values()), "param_casts_storages": len(self.casts)}
+                "param_casts_bytes": sum(self.casts.values()), "param_casts_storages": len(self.casts),
+                "saved_then_freed_bytes": sum(r["nbytes"] for r in self.freed),
+                "saved_then_freed_storages": len(self.freed)}
 
     def tensors(self) -> list:
         return [[r["module"], r["shape"], r["dtype"], r["nbytes"], r["kind"]] for r in self.seen.values()]
@@ -337,17 +350,18 @@ def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: b
         with st.hooks(), amp:
             out = model(**inputs)
         st.stop()
+        res = st.summary()  # before backward frees the saved tensors
+        tensors = st.tensors() if keep_tensors else None
         peak_fwd = live.peak
         retained = live.snapshot()
         loss = out.loss
         loss.backward()
     grads = sum(p.grad.untyped_storage().nbytes() for p in model.parameters() if p.grad is not None)
-    res = st.summary()
     res.update({"loss": round(float(loss.detach()), 5),
                 "live_after_forward_bytes": retained, "live_peak_forward_bytes": peak_fwd,
                 "live_peak_fwd_bwd_bytes": live.peak, "grad_bytes": grads,
                 "logits_bytes": out.logits.untyped_storage().nbytes()})
     if keep_tensors:
-        res["tensors"] = st.tensors()
+        res["tensors"] = tensors
     del out, loss
     return res
