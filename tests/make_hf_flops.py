@@ -56,7 +56,7 @@ def counts(fc: FlopCounterMode) -> tuple[int, dict, dict]:
         tot = int(sum(ops.values()))
         if tot:
             by_module[mod] = tot
-    return int(fc.get_total_flops()), by_op, by_module
+    return int(fc.get_total_flops()), by_op, dict(sorted(by_module.items()))  # stable order
 
 
 def one_case(family: str, attn: str, experts: str | None, b: int, s: int) -> dict:
