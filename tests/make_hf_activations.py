@@ -1,0 +1,103 @@
+"""Saved-activation truth: what a training forward of tiny Hugging Face models keeps for backward.
+
+Run by hand (needs ``transformers``; the tests only read tests/data/hf_activations.json)::
+
+    python tests/make_hf_activations.py      # 1-6 minutes on 2 CPU cores (768 cases)
+
+For every family in make_hf_common.FAMILIES, every shape in SHAPES, three precisions and gradient
+checkpointing off/on, one forward with labels (the loss's logits handling differs per family) and
+its backward are run on CPU and measured (make_hf_common.training_step):
+
+* ``saved_bytes``: bytes of the storages autograd saves for backward
+  (``torch.autograd.graph.saved_tensors_hooks``), each storage counted once
+  (``untyped_storage().data_ptr()``, full ``nbytes``), parameters excluded by storage identity,
+  only those still alive when the forward ends (``saved_then_freed_bytes``: the others);
+  ``by_dtype``, ``by_module`` (innermost nn.Module running when first saved; "" = outside any
+  module), ``by_kind`` ("saved", or "checkpoint_inputs": the tensors a non-reentrant checkpointed
+  block holds by reference — its args/kwargs — which saved_tensors_hooks cannot see);
+  ``param_casts_bytes``: autocast's saved bf16 copies of fp32 weights (AMP only; not in saved_bytes);
+* ``live_*``: tensor-level memory from a dispatch mode that tracks every storage created during the
+  step (torch has no CPU allocator statistics): ``live_after_forward_bytes`` (everything the forward
+  left alive: saved tensors, checkpoint inputs, logits, loss), ``live_peak_forward_bytes``,
+  ``live_peak_fwd_bwd_bytes`` (includes the gradients and backward temporaries);
+  ``grad_bytes``, ``logits_bytes``;
+* for the ``bf16`` / no-checkpointing / first-shape case of each family and attention, the list of
+  saved tensors ``[module, shape, dtype, nbytes, kind]`` (``tensors``), to fit a model per layer part.
+
+Precisions: "fp32"; "bf16" = ``model.to(torch.bfloat16)`` (pure bf16); "amp_bf16" = fp32 weights
+and ``torch.autocast("cpu", dtype=torch.bfloat16)``. Attention "eager" and, where the family
+supports it, "sdpa" (CORE families first in the file). MoE experts run the per-expert eager loop;
+``routing`` gives the tokens each expert got (the saved bytes of the experts follow it).
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import transformers
+
+from make_hf_common import FAMILIES, MOE, RoutingRecorder, batch, build, training_step
+
+OUT = Path(__file__).parent / "data" / "hf_activations.json"
+SHAPES = [(1, 64), (1, 128), (2, 64), (2, 128)]  # (batch, seq)
+PRECISIONS = ["fp32", "bf16", "amp_bf16"]
+CORE = ["llama", "mistral", "qwen2", "gpt2", "bert", "mixtral"]
+SEED = 0
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    transformers.logging.set_verbosity_error()
+    torch.set_num_threads(2)
+    out = {"transformers_version": transformers.__version__, "torch_version": torch.__version__,
+           "device": "cpu", "seed": SEED, "shapes": SHAPES, "precisions": PRECISIONS,
+           "peak_memory_note": ("torch exposes no CPU allocator statistics (torch.cpu has none; "
+                                "tracemalloc does not see torch's allocations): live_* are tensor-level "
+                                "counts from a TorchDispatchMode, exact for tensor storages created during "
+                                "the step, blind to allocator caching/fragmentation and to the parameters "
+                                "and inputs (made before the step)"),
+           "families": {}}
+    for fam in list(CORE) + [f for f in FAMILIES if f not in CORE]:
+        t0 = time.time()
+        probe = build(fam, "eager", seed=SEED)
+        entry = {"class": type(probe).__name__, "config": FAMILIES[fam],
+                 "params": sum(p.numel() for p in probe.parameters()), "cases": [], "unsupported": {}}
+        del probe
+        for attn in ("eager", "sdpa"):
+            for prec in PRECISIONS:
+                for gc in (False, True):
+                    for i, (b, s) in enumerate(SHAPES):
+                        try:
+                            model = build(fam, attn, seed=SEED)
+                        except (ValueError, NotImplementedError) as e:
+                            entry["unsupported"][attn] = f"{type(e).__name__}: {str(e).split('. ')[0]}"
+                            break
+                        rec = RoutingRecorder(model) if fam in MOE else None
+                        keep = prec == "bf16" and not gc and i == 0
+                        res = training_step(model, batch(fam, b, s, seed=SEED), prec, gc, keep_tensors=keep)
+                        case = {"attn_implementation": model.config._attn_implementation,
+                                "precision": prec, "gradient_checkpointing": gc,
+                                "batch": b, "seq": s, "tokens": b * s, **res}
+                        if rec:
+                            # with checkpointing the blocks run twice (forward, recompute): first call only
+                            case["routing"] = {k: v["tokens_per_expert"] if v["calls"] == 1 else
+                                               f"{v['calls']} calls" for k, v in rec.records.items()}
+                            rec.remove()
+                        entry["cases"].append(case)
+        if not entry["unsupported"]:
+            del entry["unsupported"]
+        out["families"][fam] = entry
+        c = next(c for c in entry["cases"] if c["precision"] == "bf16" and not c["gradient_checkpointing"])
+        g = next(c for c in entry["cases"] if c["precision"] == "bf16" and c["gradient_checkpointing"])
+        print(f"{fam:12s} bf16 b{c['batch']} s{c['seq']}: saved {c['saved_bytes']:>9,d} B, with checkpointing "
+              f"{g['saved_bytes']:>8,d} B, live after fwd {c['live_after_forward_bytes']:>9,d} B "
+              f"({len(entry['cases'])} cases, {time.time() - t0:.1f}s)")
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", OUT)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+"""Tiny random-weight configs, one per Hugging Face family, for the make_hf_*.py truth scripts.
+
+Each keeps its family's structure at toy size (2 blocks, hidden 64, vocab 256): MoE blocks with
+real top-k routing over several experts, MLA low-rank dims, sliding-window / chunked layers with a
+window shorter than the measured sequences, q/k norms, biases, tied or untied heads as the family
+has them. Nothing here is downloaded: every model is built with ``from_config``.
+
+Not a script: the shared part of the make_hf_*.py / make_peft_truth.py scripts (only they import it; the tests read their JSON output).
+"""
+from __future__ import annotations
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+
+# tokens 0..2 are pad/bos/eos so no default id (e.g. gpt-oss pad 199999) falls outside vocab 256
+_IDS = dict(pad_token_id=0, bos_token_id=1, eos_token_id=2)
+_BASE = dict(hidden_size=64, num_attention_heads=4, num_key_value_heads=2, num_hidden_layers=2,
+             vocab_size=256, intermediate_size=128, max_position_embeddings=512,
+             tie_word_embeddings=False, **_IDS)
+
+WINDOW = 32  # sliding window / attention chunk of the tiny configs: shorter than every measured seq
+
+FAMILIES: dict[str, dict] = {
+    "llama": dict(model_type="llama", **_BASE),
+    "mistral": dict(model_type="mistral", **_BASE, sliding_window=WINDOW),
+    "qwen2": dict(model_type="qwen2", **_BASE),  # q/k/v bias
+    "qwen3": dict(model_type="qwen3", **_BASE, head_dim=32),  # q/k norm, head_dim != hidden/heads
+    "qwen3_moe": dict(model_type="qwen3_moe", **_BASE, head_dim=16, num_experts=8, num_experts_per_tok=2,
+                      moe_intermediate_size=32, decoder_sparse_step=1, mlp_only_layers=[],
+                      norm_topk_prob=True),
+    "mixtral": dict(model_type="mixtral", **_BASE, num_local_experts=4, num_experts_per_tok=2),
+    "deepseek_v3": dict(model_type="deepseek_v3", **{**_BASE, "num_key_value_heads": 4},
+                        moe_intermediate_size=32, n_routed_experts=8, n_shared_experts=1,
+                        num_experts_per_tok=2, n_group=2, topk_group=1, first_k_dense_replace=1,
+                        q_lora_rank=32, kv_lora_rank=16, qk_nope_head_dim=16, qk_rope_head_dim=8,
+                        v_head_dim=16, num_nextn_predict_layers=1, rope_scaling=None),
+    "deepseek_v2": dict(model_type="deepseek_v2", **{**_BASE, "num_key_value_heads": 4},
+                        moe_intermediate_size=32, n_routed_experts=8, n_shared_experts=2,
+                        num_experts_per_tok=2, n_group=1, topk_group=1, topk_method="greedy",
+                        first_k_dense_replace=1, q_lora_rank=None, kv_lora_rank=16,
+                        qk_nope_head_dim=16, qk_rope_head_dim=8, v_head_dim=16, rope_scaling=None),
+    "llama4_text": dict(model_type="llama4_text", **{**_BASE, "intermediate_size": 32}, head_dim=16,
+                        intermediate_size_mlp=128, num_local_experts=4, num_experts_per_tok=1,
+                        interleave_moe_layer_step=1, attention_chunk_size=WINDOW,
+                        no_rope_layers=[1, 0], use_qk_norm=True, rope_scaling=None),
+    "gemma2": dict(model_type="gemma2", **{**_BASE, "tie_word_embeddings": True}, head_dim=16,
+                   sliding_window=WINDOW, query_pre_attn_scalar=16),
+    "gemma3_text": dict(model_type="gemma3_text", **{**_BASE, "tie_word_embeddings": True}, head_dim=16,
+                        sliding_window=WINDOW, query_pre_attn_scalar=16,
+                        layer_types=["sliding_attention", "full_attention"]),
+    "gpt_oss": dict(model_type="gpt_oss", **{**_BASE, "intermediate_size": 32}, head_dim=16,
+                    num_local_experts=4, num_experts_per_tok=2, sliding_window=WINDOW,
+                    layer_types=["sliding_attention", "full_attention"],
+                    # the published YaRN scaling (factor 32 over a 4096 original) shrunk with the model
+                    rope_parameters={"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_slow": 1.0,
+                                     "original_max_position_embeddings": 16, "truncate": False,
+                                     "rope_theta": 150000.0}),
+    "olmo2": dict(model_type="olmo2", **_BASE),  # q/k norm over all heads, post-norms
+    "phi3": dict(model_type="phi3", **_BASE, sliding_window=None),  # fused qkv and gate_up
+    "gpt2": dict(model_type="gpt2", n_embd=64, n_layer=2, n_head=4, vocab_size=256, n_positions=512,
+                 bos_token_id=1, eos_token_id=2),
+    "bert": dict(model_type="bert", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 intermediate_size=128, vocab_size=256, max_position_embeddings=512, pad_token_id=0),
+}
+ENCODERS = {"bert"}
+MOE = {"qwen3_moe", "mixtral", "deepseek_v3", "deepseek_v2", "llama4_text", "gpt_oss"}
+
+
+def build(family: str, attn: str = "eager", experts: str | None = "eager", seed: int = 0,
+          overrides: dict | None = None):
+    """A freshly initialised tiny model of ``family`` on CPU in fp32 (train mode)."""
+    raw = dict(FAMILIES[family], **(overrides or {}))
+    cfg = AutoConfig.for_model(**raw)
+    auto = AutoModelForMaskedLM if family in ENCODERS else AutoModelForCausalLM
+    kw = {"attn_implementation": attn}
+    if family in MOE and experts is not None:
+        kw["experts_implementation"] = experts
+    torch.manual_seed(seed)
+    model = auto.from_config(cfg, **kw)
+    model.train()
+    return model
+
+
+def batch(family: str, b: int, s: int, seed: int = 0) -> dict:
+    """input_ids and labels (labels = inputs, as a causal LM / MLM trainer would pass)."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(3, FAMILIES[family]["vocab_size"], (b, s), generator=g)
+    return {"input_ids": ids, "labels": ids.clone()}
+
+
+class RoutingRecorder:
+    """Counts, per MoE block, how many tokens the router sends to each expert in one forward.
+
+    Hooks the experts module (its forward gets the router's top-k indices) or, for Llama-4
+    (whose experts module gets only hidden states), the router (top-k of its logits).
+    """
+
+    def __init__(self, model):
+        self.records: dict[str, dict] = {}
+        self.handles = []
+        for name, mod in model.named_modules():
+            cls = type(mod).__name__
+            if cls.endswith("Experts") and cls != "Llama4TextExperts":
+                self.handles.append(mod.register_forward_hook(self._experts_hook(name, mod), with_kwargs=True))
+            elif cls == "Llama4Router":
+                self.handles.append(mod.register_forward_hook(self._llama4_hook(name, mod)))
+
+    def _add(self, name, idx, n_experts, tokens, computed=None):
+        counts = torch.bincount(idx.reshape(-1).long(), minlength=n_experts)[:n_experts].tolist()
+        rec = self.records.setdefault(name, {"calls": 0, "tokens": 0, "top_k": idx.shape[-1],
+                                             "num_experts": n_experts, "tokens_per_expert": [0] * n_experts})
+        rec["calls"] += 1
+        rec["tokens"] += tokens
+        rec["tokens_per_expert"] = [a + c for a, c in zip(rec["tokens_per_expert"], counts)]
+        if computed is not None:
+            rec["computed_tokens_per_expert"] = computed
+
+    def _experts_hook(self, name, mod):
+        def hook(m, args, kwargs, out):
+            idx = args[1] if len(args) > 1 else kwargs.get("top_k_index", kwargs.get("router_indices"))
+            self._add(name, idx.detach(), m.num_experts, args[0].shape[0])
+        return hook
+
+    def _llama4_hook(self, name, mod):
+        def hook(m, args, out):
+            logits = out[1]
+            idx = torch.topk(logits.detach(), m.top_k, dim=-1).indices
+            n = logits.shape[0]
+            # Llama4TextExperts runs every expert on every token (a dense bmm over router-scaled
+            # copies of the input): the compute does not follow the routing
+            self._add(name.replace(".router", ".experts"), idx, m.num_experts, n, computed=[n] * m.num_experts)
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+# --------------------------------------------------------------------------------------------
+# Saved-activation and live-tensor measurement (make_hf_activations.py, make_peft_truth.py)
+# --------------------------------------------------------------------------------------------
+import contextlib  # noqa: E402
+
+from torch.multiprocessing.reductions import StorageWeakRef  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
+
+_VIEW_FNS = {"TBackward0", "ViewBackward0", "TransposeBackward0", "ExpandBackward0", "PermuteBackward0",
+             "UnsqueezeBackward0", "SqueezeBackward0", "SqueezeBackward1", "AliasBackward0",
+             "UnsafeViewBackward0", "SliceBackward0", "SelectBackward0", "ReshapeAliasBackward0"}
+
+
+def _casts_a_param(t: torch.Tensor, param_ids: set) -> bool:
+    """True if ``t`` is (a view of) a dtype copy of a parameter: autocast's weight casts."""
+    fn = t.grad_fn
+    for _ in range(6):
+        if fn is None:
+            return False
+        name = fn.name()
+        if name == "ToCopyBackward0":  # a cast: of a parameter, or of a view (slice) of one?
+            nxt = fn.next_functions[0][0] if fn.next_functions else None
+            while nxt is not None and nxt.name() in _VIEW_FNS:
+                nxt = nxt.next_functions[0][0] if nxt.next_functions else None
+            return nxt is not None and id(getattr(nxt, "variable", None)) in param_ids
+        if name not in _VIEW_FNS:
+            return False
+        fn = fn.next_functions[0][0] if fn.next_functions else None
+    return False
+
+
+class LiveTensors(TorchDispatchMode):
+    """Bytes of tensor storages created under this mode and still alive, and their peak.
+
+    torch has no memory statistics for its CPU allocator (torch.cpu has none; tracemalloc does not
+    see torch's allocations), so this counts at the tensor level instead: every storage an aten op
+    returns is tracked by a weak reference until it is freed. It is exact for tensor memory and
+    blind to allocator caching/fragmentation; storages that existed before (the parameters, the
+    inputs: pass their data_ptrs as ``exclude``) are not counted, nor are views of them.
+    """
+
+    def __init__(self, exclude: set[int] = frozenset()):
+        super().__init__()
+        self.exclude = set(exclude)  # data_ptrs of pre-existing storages (params, inputs): views of them are free
+        self.refs: dict[int, tuple[StorageWeakRef, int]] = {}
+        self.live = 0
+        self.peak = 0
+
+    def _prune(self):
+        dead = [k for k, (r, _) in self.refs.items() if r.expired()]
+        for k in dead:
+            self.live -= self.refs.pop(k)[1]
+
+    def _track(self, t):
+        if not isinstance(t, torch.Tensor) or t.device.type != "cpu":
+            return
+        s = t.untyped_storage()
+        ptr, nb = s.data_ptr(), s.nbytes()
+        if nb == 0 or ptr in self.exclude:
+            return
+        old = self.refs.get(ptr)
+        if old is not None and not old[0].expired():
+            return
+        if old is not None:
+            self.live -= old[1]
+        self.refs[ptr] = (StorageWeakRef(s), nb)
+        self.live += nb
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self._prune()
+        for t in torch.utils._pytree.tree_leaves(out):
+            self._track(t)
+        self.peak = max(self.peak, self.live)
+        return out
+
+    def snapshot(self) -> int:
+        self._prune()
+        return self.live
+
+
+class SavedTensors:
+    """What autograd saves for backward in one forward, deduplicated by storage.
+
+    ``torch.autograd.graph.saved_tensors_hooks`` sees every tensor saved for backward; each storage
+    (``untyped_storage().data_ptr()``) is counted once with its full ``nbytes`` and attributed to the
+    innermost nn.Module running when it was first saved (forward pre/post hooks keep the stack).
+    Parameters (storage identity with ``model.parameters()``) are excluded; autocast's saved
+    low-precision copies of parameters are reported apart as ``param_casts`` (neither weights nor
+    activations). A storage saved and then freed before the forward ends (its graph branch was
+    dropped, e.g. router internals with no gradient path) is not counted in ``saved_bytes`` but in
+    ``saved_then_freed_bytes``; weak references tell the two apart even when the allocator reuses
+    the address. Under non-reentrant gradient checkpointing the checkpointed blocks save through
+    checkpoint's own hooks, which keep nothing; what they keep is their inputs, held by reference:
+    those (tensor args and kwargs of each GradientCheckpointingLayer call, params excluded) are
+    added as ``checkpoint_inputs`` of that block.
+    """
+
+    def __init__(self, model, gc: bool):
+        self.model = model
+        self.param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+        self.param_ids = {id(p) for p in model.parameters()}
+        self.stack: list[str] = []
+        self.seen: dict[int, dict] = {}
+        self.freed: list[dict] = []  # saved, then freed within the forward (their graph branch was dropped)
+        self.casts: dict[int, int] = {}
+        self.handles = []
+        self.active = True
+        names = {m: n for n, m in model.named_modules()}
+        for mod, name in names.items():
+            self.handles.append(mod.register_forward_pre_hook(self._pre(name, gc and _is_gc_layer(mod)),
+                                                              with_kwargs=True))
+            self.handles.append(mod.register_forward_hook(self._post(name)))
+
+    def _pre(self, name, gc_layer):
+        def hook(mod, args, kwargs):
+            if not self.active:
+                return
+            self.stack.append(name)
+            if gc_layer:
+                for t in torch.utils._pytree.tree_leaves((args, kwargs)):
+                    if isinstance(t, torch.Tensor):
+                        self._record(t, kind="checkpoint_inputs")
+        return hook
+
+    def _post(self, name):
+        def hook(mod, args, out):
+            if self.active and self.stack and self.stack[-1] == name:
+                self.stack.pop()
+        return hook
+
+    def _record(self, t: torch.Tensor, kind: str = "saved"):
+        s = t.untyped_storage()
+        ptr = s.data_ptr()
+        if ptr in self.param_ptrs or s.nbytes() == 0:
+            return
+        if kind == "saved" and _casts_a_param(t, self.param_ids):
+            self.casts.setdefault(ptr, s.nbytes())
+            return
+        old = self.seen.get(ptr)
+        if old is not None:
+            if not old["ref"].expired():
+                return  # the same storage, saved again
+            self.freed.append(self.seen.pop(ptr))  # freed since: its address is reused
+        self.seen[ptr] = {"module": self.stack[-1] if self.stack else "", "nbytes": s.nbytes(),
+                          "dtype": str(t.dtype).replace("torch.", ""), "shape": list(t.shape), "kind": kind,
+                          "ref": StorageWeakRef(s)}
+
+    def pack(self, t):
+        if self.active:
+            self._record(t)
+        return t
+
+    @staticmethod
+    def unpack(t):
+        return t
+
+    def hooks(self):
+        return torch.autograd.graph.saved_tensors_hooks(self.pack, self.unpack)
+
+    def stop(self):
+        self.active = False
+        for h in self.handles:
+            h.remove()
+
+    def summary(self) -> dict:
+        """Call at the end of the forward: counts the saved storages still alive then."""
+        for ptr in [p for p, r in self.seen.items() if r["ref"].expired()]:
+            self.freed.append(self.seen.pop(ptr))
+        by_dtype: dict[str, int] = {}
+        by_module: dict[str, int] = {}
+        by_kind: dict[str, int] = {}
+        for rec in self.seen.values():
+            by_dtype[rec["dtype"]] = by_dtype.get(rec["dtype"], 0) + rec["nbytes"]
+            by_module[rec["module"]] = by_module.get(rec["module"], 0) + rec["nbytes"]
+            by_kind[rec["kind"]] = by_kind.get(rec["kind"], 0) + rec["nbytes"]
+        return {"saved_bytes": sum(r["nbytes"] for r in self.seen.values()),
+                "saved_storages": len(self.seen),
+                "by_dtype": dict(sorted(by_dtype.items())), "by_kind": dict(sorted(by_kind.items())),
+                "by_module": dict(sorted(by_module.items())),
+                "param_casts_bytes": sum(self.casts.values()), "param_casts_storages": len(self.casts),
+                "saved_then_freed_bytes": sum(r["nbytes"] for r in self.freed),
+                "saved_then_freed_storages": len(self.freed)}
+
+    def tensors(self) -> list:
+        return [[r["module"], r["shape"], r["dtype"], r["nbytes"], r["kind"]] for r in self.seen.values()]
+
+
+def _is_gc_layer(mod) -> bool:
+    return any(c.__name__ == "GradientCheckpointingLayer" for c in type(mod).__mro__)
+
+
+def training_step(model, inputs: dict, precision: str, gc: bool, keep_tensors: bool = False) -> dict:
+    """One training forward + backward of ``model`` measured three ways (see the classes above).
+
+    ``precision``: "fp32" or "as_loaded" (the model as it is), "bf16" (``model.to(torch.bfloat16)``
+    before the call: pure bf16), "amp_bf16" (the weights as they are, forward under
+    ``torch.autocast("cpu", dtype=torch.bfloat16)``).
+    """
+    if precision == "bf16":
+        model.to(torch.bfloat16)
+    if gc:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.zero_grad(set_to_none=True)
+    st = SavedTensors(model, gc)
+    pre = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    pre |= {t.untyped_storage().data_ptr() for t in inputs.values() if isinstance(t, torch.Tensor)}
+    live = LiveTensors(exclude=pre)
+    amp = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "amp_bf16"
+           else contextlib.nullcontext())
+    with live:
+        with st.hooks(), amp:
+            out = model(**inputs)
+        st.stop()
+        res = st.summary()  # before backward frees the saved tensors
+        tensors = st.tensors() if keep_tensors else None
+        peak_fwd = live.peak
+        retained = live.snapshot()
+        loss = out.loss
+        loss.backward()
+    grads = sum(p.grad.untyped_storage().nbytes() for p in model.parameters() if p.grad is not None)
+    res.update({"loss": round(float(loss.detach()), 5),
+                "live_after_forward_bytes": retained, "live_peak_forward_bytes": peak_fwd,
+                "live_peak_fwd_bwd_bytes": live.peak, "grad_bytes": grads,
+                "logits_bytes": out.logits.untyped_storage().nbytes()})
+    if keep_tensors:
+        res["tensors"] = tensors
+    del out, loss
+    return res

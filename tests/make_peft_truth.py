@@ -1,0 +1,250 @@
+"""LoRA / QLoRA truth from ``peft`` (and ``bitsandbytes``) on tiny Llama and Mixtral models.
+
+Run by hand (needs ``transformers``, ``peft``, ``bitsandbytes``; the tests only read
+tests/data/peft_truth.json)::
+
+    python tests/make_peft_truth.py          # about a minute on 2 CPU cores
+
+Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed and weights):
+
+* ``full``: no LoRA, every parameter trainable (the baseline);
+* ``lora_r{8,16}_{qkvo,all_linear}``: ``LoraConfig(r, lora_alpha=2*r, lora_dropout=0,
+  target_modules=["q_proj","k_proj","v_proj","o_proj"] or "all-linear")``; base frozen. For
+  Mixtral, peft's "all-linear" also wraps the router (``mlp.gate``) and the experts' 3-D
+  parameters (``gate_up_proj``, ``down_proj`` through peft's parameter wrapper): see ``targets``;
+* ``qlora_r16_all_linear``: the model saved locally and reloaded with
+  ``BitsAndBytesConfig(load_in_4bit, nf4, double quant, compute bf16)``, then
+  ``prepare_model_for_kbit_training(use_gradient_checkpointing=False)`` (casts the non-4-bit
+  parameters to fp32) and LoRA r16 all-linear. bitsandbytes runs its 4-bit Linear on CPU (its
+  optional CPU kernel package ``kernels`` is absent; it falls back to dequantize + matmul).
+
+Per variant: ``trainable_params`` / ``total_params`` (peft's ``get_nb_trainable_parameters``, which
+counts a packed 4-bit weight at its unpacked size), ``targets`` (module paths given LoRA, layer
+index dropped), ``weight_storage_bytes`` (every parameter storage plus, for 4-bit weights, their
+quant-state tensors, each storage once), FLOPs of one fwd and fwd+bwd at FLOPS_SHAPE
+(FlopCounterMode, as make_hf_flops.py; fp32 except QLoRA), saved activations as in
+make_hf_activations.py for ACT_SHAPES x precisions x checkpointing, and the optimizer state after
+one ``torch.optim.AdamW`` step on the trainable parameters (``sum(t.nbytes)`` over every state
+tensor: exp_avg, exp_avg_sq, step), for fp32 and pure-bf16 parameters.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import transformers
+from torch.utils.flop_counter import FlopCounterMode
+
+from make_hf_common import FAMILIES, batch, build, training_step
+
+OUT = Path(__file__).parent / "data" / "peft_truth.json"
+FLOPS_SHAPE = (2, 64)
+ACT_SHAPES = [(1, 64), (2, 128)]
+SEED = 0
+QKVO = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+def variants() -> dict[str, dict | None]:
+    v: dict[str, dict | None] = {"full": None}
+    for r in (8, 16):
+        v[f"lora_r{r}_qkvo"] = {"r": r, "lora_alpha": 2 * r, "target_modules": QKVO}
+        v[f"lora_r{r}_all_linear"] = {"r": r, "lora_alpha": 2 * r, "target_modules": "all-linear"}
+    v["qlora_r16_all_linear"] = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear", "qlora": True}
+    return v
+
+
+BNB = {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True,
+       "bnb_4bit_compute_dtype": "bfloat16"}
+
+
+def make(family: str, spec: dict | None):
+    """A fresh (seeded) model for one variant; returns (model, lora config dict or None)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    model = build(family, "eager", seed=SEED)
+    if spec is None:
+        return model
+    if spec.get("qlora"):
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+        with tempfile.TemporaryDirectory() as d:
+            model.save_pretrained(d)
+            model = AutoModelForCausalLM.from_pretrained(
+                d, quantization_config=BitsAndBytesConfig(**{**BNB, "bnb_4bit_compute_dtype": torch.bfloat16}),
+                device_map="cpu", dtype=torch.bfloat16, attn_implementation="eager",
+                **({"experts_implementation": "eager"} if family == "mixtral" else {}))
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    cfg = LoraConfig(r=spec["r"], lora_alpha=spec["lora_alpha"], target_modules=spec["target_modules"],
+                     lora_dropout=0.0, task_type="CAUSAL_LM")
+    model = get_peft_model(model, cfg)
+    model.train()
+    return model
+
+
+def counts(model) -> tuple[int, int]:
+    if hasattr(model, "get_nb_trainable_parameters"):
+        return tuple(int(x) for x in model.get_nb_trainable_parameters())
+    n = sum(p.numel() for p in model.parameters())
+    return n, n
+
+
+def targets(model) -> list[str]:
+    import re
+    out = set()
+    for name, _ in model.named_parameters():
+        if ".lora_A." in name:
+            out.add(re.sub(r"\.layers\.\d+\.", ".layers.N.", name.split(".lora_A.")[0]).replace("base_model.model.", ""))
+    return sorted(out)
+
+
+def weight_storage(model) -> dict:
+    """Bytes of every parameter storage, plus the quant-state tensors of 4-bit weights; once each."""
+    seen: dict[int, int] = {}
+    by_kind: dict[str, int] = {}
+
+    def add(t, kind):
+        s = t.untyped_storage()
+        if s.data_ptr() in seen or s.nbytes() == 0:
+            return
+        seen[s.data_ptr()] = s.nbytes()
+        by_kind[kind] = by_kind.get(kind, 0) + s.nbytes()
+
+    n4 = 0
+    for name, p in model.named_parameters():
+        qs = getattr(p, "quant_state", None)
+        if qs is not None:
+            n4 += 1
+            add(p, "weight_4bit_packed")
+            for attr in ("absmax", "code", "offset"):
+                t = getattr(qs, attr, None)
+                if isinstance(t, torch.Tensor):
+                    add(t, f"quant_state.{attr}")
+            s2 = getattr(qs, "state2", None)
+            if s2 is not None:
+                for attr in ("absmax", "code"):
+                    t = getattr(s2, attr, None)
+                    if isinstance(t, torch.Tensor):
+                        add(t, f"quant_state.state2.{attr}")
+        elif p.requires_grad:
+            add(p, f"trainable_{str(p.dtype).replace('torch.', '')}")
+        else:
+            add(p, f"frozen_{str(p.dtype).replace('torch.', '')}")
+    return {"total": sum(seen.values()), "by_kind": dict(sorted(by_kind.items())), "params_4bit": n4}
+
+
+def _gemm_4bit_flops(a_shape, *args, out_shape=None, **kwargs) -> int:
+    """bitsandbytes::gemm_4bit(A, packed B, ...): 2 * (output elements) * (A's inner dim)."""
+    n = 1
+    for d in out_shape:
+        n *= d
+    return 2 * n * a_shape[-1]
+
+
+def flops(model, family: str, gemm_4bit: bool = False) -> dict:
+    """FlopCounterMode counts of one forward and one forward+backward.
+
+    On CPU bitsandbytes runs a 4-bit Linear's forward as the custom op ``bitsandbytes::gemm_4bit``,
+    which FlopCounterMode does not know (its backward dequantizes and calls aten.mm, which it
+    counts). With ``gemm_4bit`` the op is given the formula of a dense matmul through
+    ``custom_mapping``.
+    """
+    inputs = batch(family, *FLOPS_SHAPE, seed=SEED)
+    mapping = {torch.ops.bitsandbytes.gemm_4bit: _gemm_4bit_flops} if gemm_4bit else {}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as f:
+        model(**inputs)
+    model.zero_grad(set_to_none=True)
+    with FlopCounterMode(display=False, custom_mapping=mapping) as fb:
+        out = model(**inputs)
+        out.loss.backward()
+    op = lambda c: {str(k): int(v) for k, v in sorted(c.get_flop_counts()["Global"].items(), key=lambda kv: str(kv[0]))}
+    return {"batch": FLOPS_SHAPE[0], "seq": FLOPS_SHAPE[1], "fwd": int(f.get_total_flops()),
+            "fwd_bwd": int(fb.get_total_flops()), "bwd": int(fb.get_total_flops() - f.get_total_flops()),
+            "fwd_by_op": op(f), "fwd_bwd_by_op": op(fb)}
+
+
+def optimizer_state(family: str, spec, dtype: str) -> dict:
+    model = make(family, spec)
+    if dtype == "bf16":
+        model.to(torch.bfloat16)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    out = model(**batch(family, *FLOPS_SHAPE, seed=SEED))
+    out.loss.backward()
+    opt.step()
+    by_key: dict[str, int] = {}
+    by_dtype: dict[str, int] = {}
+    for st in opt.state.values():
+        for k, t in st.items():
+            if isinstance(t, torch.Tensor):
+                by_key[k] = by_key.get(k, 0) + t.nbytes
+                d = str(t.dtype).replace("torch.", "")
+                by_dtype[d] = by_dtype.get(d, 0) + t.nbytes
+    return {"param_dtype": dtype, "optimizer": "torch.optim.AdamW (defaults, foreach)",
+            "trainable_tensors": len(params), "trainable_params": sum(p.numel() for p in params),
+            "state_bytes": sum(by_key.values()), "by_state": dict(sorted(by_key.items())),
+            "by_dtype": dict(sorted(by_dtype.items()))}
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    torch.set_num_threads(2)
+    import bitsandbytes
+    import peft
+    out = {"transformers_version": transformers.__version__, "torch_version": torch.__version__,
+           "peft_version": peft.__version__, "bitsandbytes_version": bitsandbytes.__version__,
+           "device": "cpu", "seed": SEED, "bnb_config": BNB, "lora_dropout": 0.0, "families": {}}
+    for fam in ("llama", "mixtral"):
+        fam_entry = {"config": FAMILIES[fam], "variants": {}}
+        for name, spec in variants().items():
+            t0 = time.time()
+            try:
+                model = make(fam, spec)
+            except Exception as e:  # noqa: BLE001 - record why a variant cannot be built
+                fam_entry["variants"][name] = {"error": f"{type(e).__name__}: {e}"}
+                continue
+            trainable, total = counts(model)
+            rec = {"lora": {k: v for k, v in (spec or {}).items()} or None,
+                   "trainable_params": trainable, "total_params": total,
+                   "targets": targets(model), "weight_storage_bytes": weight_storage(model),
+                   "flops": flops(model, fam)}
+            if spec and spec.get("qlora"):
+                rec["flops"]["note"] = ("the 4-bit base layers' forward runs as bitsandbytes::gemm_4bit, "
+                                        "not counted by FlopCounterMode; see flops_with_gemm_4bit")
+                rec["flops_with_gemm_4bit"] = flops(model, fam, gemm_4bit=True)
+                rec["quantized_modules"] = sorted({
+                    n.replace("base_model.model.", "").split(".weight")[0]
+                    for n, p in model.named_parameters() if getattr(p, "quant_state", None) is not None})
+                rec["note"] = ("bitsandbytes quantizes nn.Linear only: Mixtral's experts (3-D nn.Parameters) "
+                               "and router stay bf16" if fam == "mixtral" else
+                               "prepare_model_for_kbit_training cast the non-4-bit parameters to fp32")
+            acts = []
+            precisions = ["as_loaded"] if spec and spec.get("qlora") else ["fp32", "bf16"]
+            for prec in precisions:
+                for gc in (False, True):
+                    for b, s in ACT_SHAPES:
+                        m = make(fam, spec)
+                        r = training_step(m, batch(fam, b, s, seed=SEED), prec, gc)
+                        acts.append({"precision": prec, "gradient_checkpointing": gc, "batch": b, "seq": s,
+                                     "tokens": b * s, **r})
+            rec["activations"] = acts
+            if not (spec and spec.get("qlora")):
+                rec["optimizer"] = [optimizer_state(fam, spec, "fp32"), optimizer_state(fam, spec, "bf16")]
+            else:
+                rec["optimizer"] = [optimizer_state(fam, spec, "as_loaded")]
+            fam_entry["variants"][name] = rec
+            a = next(x for x in acts if not x["gradient_checkpointing"])
+            print(f"{fam:8s} {name:22s} trainable {trainable:>7,d}/{total:>7,d}  fwd+bwd {rec['flops']['fwd_bwd']:>11,d}"
+                  f"  saved({a['precision']} b{a['batch']} s{a['seq']}) {a['saved_bytes']:>9,d} B"
+                  f"  adam {rec['optimizer'][0]['state_bytes']:>9,d} B  ({time.time() - t0:.1f}s)")
+        out["families"][fam] = fam_entry
+    OUT.write_text(json.dumps(out, indent=1) + "\n")
+    print("wrote", OUT)
+
+
+if __name__ == "__main__":
+    main()
