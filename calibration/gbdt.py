@@ -38,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
+from planner.model.gbdt import MAX_BIN, design, predict_tree_s  # noqa: F401  (the cost model lives in the planner)
+
 #: (rows, features, depth) grid for fitting — small enough for ~1 minute on 2 cores
 FIT_GRID = [(r, f, d) for r in (20_000, 80_000) for f in (16, 64) for d in (4, 8)]
 #: held-out sizes (never used for fitting)
 CHECK_GRID = [(50_000, 32, 6), (120_000, 24, 5), (30_000, 100, 7)]
 TREES = 12
-MAX_BIN = 256
 PROFILE_VERSION = 1
 
 
@@ -75,12 +76,6 @@ def time_training(rows: int, features: int, depth: int, threads: int, trees: int
         per_tree.append((t2 - t1) / trees)
     return dict(rows=rows, features=features, depth=depth, threads=threads, trees=trees,
                 sketch_s=min(sketch), tree_s=min(per_tree))
-
-
-def design(rows, features, depth, max_bin=MAX_BIN):
-    """Columns of the per-tree cost model: [rows x features x depth, rows, features x bins x 2^depth, 1]."""
-    rows, features, depth = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (rows, features, depth)))
-    return np.stack([rows * features * depth, rows, features * max_bin * 2.0**depth, np.ones_like(rows)], axis=-1)
 
 
 def fit(points: list[dict]) -> dict:
@@ -139,13 +134,6 @@ def run(out_path: Path | None = None, progress=print) -> dict:
     if out_path is not None:
         Path(out_path).write_text(json.dumps(prof, indent=1), encoding="utf-8")
     return prof
-
-
-def predict_tree_s(prof: dict, rows, features, depth) -> np.ndarray:
-    """One-thread seconds per tree from a profile (vectorised)."""
-    coef = np.array([prof["a_s_per_row_feature_level"], prof["b_s_per_row"], prof["e_s_per_node_feature_bin"],
-                     prof["c_s_per_tree"]])
-    return design(rows, features, depth) @ coef
 
 
 def check_profile(prof: dict, grid=CHECK_GRID, trees: int = TREES) -> list[dict]:

@@ -18,7 +18,7 @@ from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.vocab import OBJECTIVE
 from planner import workloads
-from planner.present.write import output_target, write_text
+from planner.outputs import output_target, write_text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="GPU capacity planner and training cost/throughput simulator.")

@@ -90,7 +90,7 @@ def test_report_keeps_files_it_did_not_create(tmp_path, cli, search_job):
 
 @pytest.mark.parametrize("code_,words", [(errno.ENOSPC, "no space left on device"), (errno.EACCES, "permission denied")])
 def test_write_failure_is_one_line_and_leaves_nothing(tmp_path, cli, search_job, monkeypatch, code_, words):
-    import planner.present.write as w
+    import planner.outputs as w
 
     def fail(fd, data):
         raise OSError(code_, os.strerror(code_))
@@ -105,7 +105,7 @@ def test_write_failure_is_one_line_and_leaves_nothing(tmp_path, cli, search_job,
 
 
 def test_new_files_get_umask_permissions_and_existing_keep_theirs(tmp_path):
-    from planner.present.write import write_text
+    from planner.outputs import write_text
 
     p = tmp_path / "a.csv"
     write_text(p, "x", "--csv")

@@ -106,9 +106,9 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:
-    """Write by the output rules of ``planner.present.write``: a partial file never replaces a good
+    """Write by the output rules of ``planner.outputs``: a partial file never replaces a good
     one, a symlink is written through, a device or folder is refused."""
-    from planner.present.write import write_text
+    from planner.outputs import write_text
 
     write_text(path, profile.model_dump_json(indent=1), "--out")
 

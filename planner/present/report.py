@@ -175,7 +175,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                  sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True) -> Report:
     """The report as sections, from a ``recommend`` result for ``job``."""
     from planner.present import charts
-    from planner.interactive import SENSITIVITY, sensitivity
+    from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 
     best, spot = rec["best"], rec["spot"]
     cost = best["cost"]
@@ -452,9 +452,9 @@ def report_format(path: Path) -> str:
 
 def write_report(rep: Report, path: str | Path) -> list[Path]:
     """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
-    rules of ``planner.present.write``: all or nothing, an existing chart folder written into and
+    rules of ``planner.outputs``: all or nothing, an existing chart folder written into and
     never emptied, symlinks written through, devices and folders refused."""
-    from planner.present.write import output_target, write_outputs
+    from planner.outputs import output_target, write_outputs
 
     path = Path(path)
     fmt = report_format(path)

@@ -24,7 +24,7 @@ def timeline_text(result: SimResult, fmt: str = "csv") -> str:
 
 def write_timeline(result: SimResult, path: str | Path) -> int:
     """Write the timeline as CSV, or JSON if path ends .json. Returns the number of events."""
-    from planner.present.write import write_text
+    from planner.outputs import write_text
 
     p = Path(path)
     write_text(p, timeline_text(result, "json" if p.suffix.lower() == ".json" else "csv"), "--timeline")

@@ -143,7 +143,7 @@ def cpu_seconds(spec: TabularSpec, prof: dict, vcpus, trees: float):
     if m is not None and m.cpu_per_core:
         return spec.rows * trees / (m.cpu_per_core * cores), "measured (user: cpu_per_core, linear in cores)"
     R, F, D = spec.rows, spec.features, spec.depth
-    from calibration.gbdt import predict_tree_s  # the cost model, written once
+    from planner.model.gbdt import predict_tree_s  # the cost model, written once
 
     t_tree = float(predict_tree_s(prof, R, F, D))
     t_sketch = prof["s_sketch_s_per_row_feature"] * R * F

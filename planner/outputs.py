@@ -1,4 +1,5 @@
-"""Writing output files without harming what is already there.
+"""Writing output files without harming what is already there (the output side of
+``hardware_catalog.files``; every command, the report and the calibration write through it).
 
 The rules (each one a defect once):
 

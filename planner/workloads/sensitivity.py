@@ -1,0 +1,141 @@
+"""Sensitivity: one input of a plan varied (nodes, micro-batch, network, global batch, sequence
+length), everything else held, each point one ``estimate`` — for the app and the report."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from planner.errors import InputError, clip
+from planner.results import jsonable
+from planner.spec import JobSpec, load_job_dict
+from planner.workloads.training import estimate_job
+
+
+# --------------------------------------------------------------------------------------------
+def _nodes_values(row: dict) -> list:
+    n = row["hardware"]["nodes"]
+    return sorted({max(1, int(round(n * f))) for f in (0.125, 0.25, 0.5, 1, 2, 4, 8)})
+
+
+def _set_nodes(j: JobSpec, v):
+    j.cluster.nodes = int(v)
+    j.parallel.dp = None  # data parallelism absorbs the change; tp/pp/cp stay
+
+
+def _mb_values(row: dict) -> list:
+    return [1, 2, 4, 8, 16, 32]
+
+
+def _set_mb(j: JobSpec, v):
+    j.training.micro_batch = int(v)
+
+
+def _gbps_values(row: dict) -> list:
+    g = row["hardware"]["inter_node_gbps"]
+    return [g * f for f in (0.125, 0.25, 0.5, 1, 2, 4)]
+
+
+def _set_gbps(j: JobSpec, v):
+    j.cluster.inter_node_gbps = float(v)
+
+
+def _around(row: dict) -> list:
+    return []  # no fixed grid: sensitivity() takes a geometric range around the job's own value
+
+
+def _set_gb(j: JobSpec, v):
+    j.training.global_batch = int(v)
+
+
+
+
+def _set_seq(j: JobSpec, v):
+    j.training.seq_len = int(v)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    label: str
+    values: Callable[[dict], list]
+    apply: Callable[[JobSpec, Any], None]
+    current: Callable[[dict, JobSpec], float]
+
+
+SENSITIVITY = {
+    "nodes": Sweep("nodes", _nodes_values, _set_nodes, lambda r, j: r["hardware"]["nodes"]),
+    "micro_batch": Sweep("micro-batch", _mb_values, _set_mb, lambda r, j: r["config"]["micro_batch"]),
+    "inter_node_gbps": Sweep("inter-node network (Gb/s per node)", _gbps_values, _set_gbps,
+                             lambda r, j: r["hardware"]["inter_node_gbps"]),
+    "global_batch": Sweep("global batch (sequences)", _around, _set_gb, lambda r, j: j.training.global_batch),
+    "seq_len": Sweep("sequence length", _around, _set_seq, lambda r, j: j.training.seq_len),
+}
+
+
+def pinned_job(job: JobSpec, row: dict) -> JobSpec:
+    """``job`` with every searched field fixed to a result row's configuration, so that
+    ``estimate_job`` reproduces that row and one input can be varied from it."""
+    j = job.model_copy(deep=True)
+    cfg, hw = row["config"], row["hardware"]
+    if hw["cloud"] != "-":
+        j.cluster = j.cluster.model_copy(update=dict(instance=hw["name"], gpu=None, gpus_per_node=None))
+    else:
+        j.cluster = j.cluster.model_copy(update=dict(gpu=hw["gpu"], gpus_per_node=hw["gpus_per_node"]))
+    j.cluster.nodes = hw["nodes"]
+    for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero"):
+        setattr(j.parallel, k, cfg[k])
+    j.parallel.sequence_parallel = cfg["sp"]
+    j.parallel.schedule = cfg["schedule"]
+    j.training.micro_batch = cfg["micro_batch"]
+    j.training.recompute = cfg["recompute"]
+    return j
+
+
+def _reloadable(j: JobSpec) -> dict:
+    """A JobSpec as a document ``load_job_dict`` accepts again (model given by its fields)."""
+    doc = j.model_dump(exclude_none=True, exclude={"assumptions"})
+    return doc
+
+
+def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, values=None) -> pd.DataFrame:
+    """Step time, time to train, cost, MFU and memory of ``row``'s plan as input ``what`` takes
+    each of ``values`` (default: a geometric range around the current value), all else held.
+
+    Each point is one ``estimate_job`` call — the same model as the search, a handful of points.
+    A value that makes the layout impossible (e.g. a global batch that micro-batch x DP no longer
+    divides) is kept as a row with its reason in ``note`` and NaN numbers."""
+    if what not in SENSITIVITY:
+        raise InputError("sensitivity", f"unknown input {clip(what)}; choose from {', '.join(SENSITIVITY)}")
+    sw = SENSITIVITY[what]
+    base = pinned_job(job, row)
+    cur = sw.current(row, job)
+    if values is None:
+        values = sw.values(row)
+        if not values:  # geometric around the job's own value
+            values = sorted({max(1, int(round(cur * f))) for f in (0.25, 0.5, 1, 2, 4)})
+    values = sorted(set(values) | {cur})
+    rows = []
+    for v in values:
+        j = base.model_copy(deep=True)
+        rec = dict(value=float(v), current=bool(math.isclose(v, cur, rel_tol=1e-9)), note="")
+        try:
+            sw.apply(j, v)
+            j = load_job_dict(_reloadable(j))  # re-run the cross-field checks on the changed job
+            r = estimate_job(j, catalog, profile)
+        except (InputError, ValueError) as e:
+            rec.update(step_time_s=np.nan, hours=np.nan, cost_ondemand_usd=np.nan, cost_spot_usd=np.nan,
+                       mfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
+            rows.append(rec)
+            continue
+        c = r["cost"]
+        rec.update(step_time_s=r["step_time_s"], hours=c["hours"],
+                   cost_ondemand_usd=c["cost_ondemand_usd"] if c["cost_ondemand_usd"] is not None else np.nan,
+                   cost_spot_usd=c["cost_spot_usd"] if c["cost_spot_usd"] is not None else np.nan,
+                   mfu=r["mfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
+                   bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],
+                   breakdown=jsonable(r["breakdown_s"]))
+        rows.append(rec)
+    return pd.DataFrame(rows)
