@@ -7,7 +7,7 @@ import sys
 
 def main(argv=None) -> int:
     from calibration.bench import run_calibration
-    from calibration.report import summary
+    from calibration.summary import summary
     from planner.errors import InputError
 
     ap = argparse.ArgumentParser(prog="python -m calibration", description="measure this machine into a calibration profile")

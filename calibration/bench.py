@@ -31,7 +31,6 @@ import platform
 import statistics
 import subprocess
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -40,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from planner.hardware.profile import SCHEMA_VERSION, Fingerprint, Fitted, Profile, save_profile
-from calibration.timing import sync, time_fn
+from calibration.timing import time_fn
 from planner.hardware.efficiency import Efficiency
 from planner.errors import InputError
 from planner.model.flops import attention_core_flops

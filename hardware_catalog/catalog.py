@@ -264,6 +264,9 @@ class GPU:
     #: its older name.
     power_limit_w: Optional[float] = None
     form_factor: str = ""
+    #: A CPU "device" (a calibration profile measured on the host): each op runs in the thread that
+    #: dispatches it, so host and device time add instead of overlapping.
+    runs_on_host: bool = False
     #: Where the datasheet distinguishes boost from sustained clocks (or ships below its spec clock).
     sustained_clock_note: str = ""
 

@@ -6,7 +6,7 @@ properties of a piece of hardware (an unknown network, a GPU's link) live in the
 """
 from __future__ import annotations
 
-from hardware_catalog import DEFAULT_NETWORK_GBPS  # noqa: F401  (re-exported: see hardware_catalog.catalog)
+from hardware_catalog import DEFAULT_NETWORK_GBPS  # noqa: F401  (re-exported: one value, kept by the catalog)
 
 # ---------------------------------------------------------------------------- the search space
 #: node counts tried when ``cluster.nodes`` is open: powers of two and 1.5x steps between them,

@@ -38,6 +38,15 @@ from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensit
 from planner.vocab import OBJECTIVE, RECOMPUTE
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
+from planner.spec import ModelSpec, looks_like_hf_config
+from hardware_catalog import load_catalog
+from planner.hardware.profile import load_profile
+from planner.workloads.training import recommend
+from planner.simulate import SimConfig, simulate
+from planner.workloads.training import estimate_job
+from planner.units import fmt_time
+from planner.units import config_str
+from planner.present.report import build_report, render_html
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
 DEFAULT_PRESET = "llama3-8b"
@@ -133,8 +142,6 @@ def parse_upload(name: str, data: bytes) -> dict:
 
 def _normalise(raw: dict) -> dict:
     """A full job document from a full job, a bare model or an HF config dict."""
-    from planner.spec import ModelSpec, looks_like_hf_config
-
     if looks_like_hf_config(raw):
         return {"model": hf_config_to_fields(raw, "model")}
     if "model" not in raw:
@@ -233,8 +240,6 @@ def _cache_resource(fn):
 def _catalog_loader():
     @_cache_resource
     def load(extra: tuple = ()):
-        from hardware_catalog import load_catalog
-
         return load_catalog(list(extra) or None)
 
     return load
@@ -249,8 +254,6 @@ def cached_catalog(extra: tuple = ()):
 def _profile_loader():
     @_cache_resource
     def load(data: bytes, name: str):
-        from planner.hardware.profile import load_profile
-
         if len(data) > 32 * MAX_UPLOAD_BYTES:
             raise InputError("profile", f"{name} is larger than {32 * MAX_UPLOAD_BYTES // 2**20} MiB")
         # load_profile validates a file; give it one, so uploads get the CLI's exact checks
@@ -306,7 +309,6 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
            progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
     """``recommend`` for the app: same result, cached on the job, catalog and profile. The job is
     copied first, since ``recommend`` notes assumptions on it."""
-    from planner.workloads.training import recommend
 
     key = (job_key(job), id(catalog), id(profile), top, simulate)
     if key in _SEARCHES:
@@ -343,10 +345,6 @@ def simulated_timeline(job: JobSpec, row: dict, steps: int = 3, max_ranks: int =
     ``{"ok": False, "message": ...}`` when the simulator cannot run this plan, so that the app
     shows a sentence rather than failing."""
     try:
-        from planner.simulate import SimConfig, simulate
-    except ImportError as e:  # the simulator is optional for the rest of the app
-        return dict(ok=False, message=f"simulator unavailable: {e}")
-    try:
         cfg = SimConfig.from_detail(row["detail"], job)
         per_mb = row["config"]["pp"] > 1 and row["detail"]["num_microbatches"] <= 64
         res = simulate(cfg, steps=steps, seed=seed, timeline=True, microbatch_timeline=per_mb,
@@ -377,8 +375,6 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
     """When the search finds nothing (say, nothing fits), the estimate of the configuration the
     inputs name — if they name one (an instance or GPU, and a node count) — so that the app can
     show *why* (memory over capacity). None when the inputs leave the hardware open."""
-    from planner.workloads.training import estimate_job
-
     cl = job.cluster
     if not (cl.instance or cl.gpu) or cl.nodes is None:
         return None
@@ -390,8 +386,6 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
 
 def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     """The sensitivity frame in people's units."""
-    from planner.units import fmt_time
-
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
         "step": [fmt_time(x) for x in df["step_time_s"]],
@@ -406,8 +400,6 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def ranked_display(rec: dict) -> pd.DataFrame:
-    from planner.units import config_str
-
     rows = []
     for i, r in enumerate(rec["ranked"], 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
@@ -421,6 +413,4 @@ def ranked_display(rec: dict) -> pd.DataFrame:
 
 def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
     """The budget-review report of what the app shows, as one self-contained HTML file."""
-    from planner.present.report import build_report, render_html
-
     return render_html(build_report(job, rec, catalog, profile, job_name=name))

@@ -16,6 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
+from planner.outputs import write_text
+from hardware_catalog import load_catalog
+from hardware_catalog.catalog import GPU
+from planner.hardware.efficiency import Efficiency, prior_for
 
 SCHEMA_VERSION = 1
 PROFILES_DIR = Path(__file__).parent / "profiles"
@@ -108,8 +112,6 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
 def save_profile(profile: Profile, path: str | Path) -> None:
     """Write by the output rules of ``planner.outputs``: a partial file never replaces a good
     one, a symlink is written through, a device or folder is refused."""
-    from planner.outputs import write_text
-
     write_text(path, profile.model_dump_json(indent=1), "--out")
 
 
@@ -168,9 +170,6 @@ def machine_gpu(profile: Profile):
     when the profile names one, else a synthetic row built from the measurements (CPUs, GPUs the
     catalog lacks): peaks = the measured peak per dtype, hbm_bw = the measured copy bandwidth,
     memory = host memory (CPU) or the device's, link bandwidth = the measured collective busbw."""
-    from hardware_catalog import load_catalog
-    from hardware_catalog.catalog import GPU
-
     fp, f = profile.fingerprint, profile.fitted
     if fp.catalog_gpu:
         return load_catalog().gpu(fp.catalog_gpu)
@@ -184,13 +183,13 @@ def machine_gpu(profile: Profile):
         intra_node_bw=f.intra_busbw, intra_node_link="measured" if f.intra_busbw else "none",
         pcie_bw=f.h2d_pinned_bw, tdp_w=None, purchase_price_usd=None,
         source=f"calibration profile measured {fp.created}", notes="synthetic: built from a calibration profile",
+        runs_on_host=fp.device == "cpu",
     )
 
 
 def machine_option(profile: Profile, precision: Optional[str] = None):
     """A ``planner.hardware.options.HardwareOption`` for the calibrated machine itself (one device per
     node), so the planner's time and memory models can predict steps on the machine measured."""
-    from planner.hardware.efficiency import Efficiency, prior_for
     from planner.hardware.options import HardwareOption
 
     gpu = machine_gpu(profile)

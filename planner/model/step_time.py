@@ -130,7 +130,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
     tp, cp, ep, mb = (x.astype(np.float64) for x in (tp, cp, ep, mb))
     seq = float(t.seq_len)
-    combine = np.add if hw.gpu.name.lower().startswith("cpu:") else np.maximum
+    combine = np.add if hw.gpu.runs_on_host else np.maximum
     sp_div = np.where(sp, tp, 1.0)
 
     def gemm(M, N, K):  # forward, backward (dgrad + wgrad) of one GEMM

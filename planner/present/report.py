@@ -33,6 +33,11 @@ from planner.results import jsonable
 from planner.search.explain import LABELS
 from planner.units import config_str, fmt_count, fmt_time, fmt_usd
 from planner.spec import JobSpec
+from planner.present import charts
+from planner.workloads.sensitivity import SENSITIVITY, sensitivity
+from planner.outputs import output_target, write_outputs
+from hardware_catalog import load_catalog
+from planner.workloads.training import recommend
 
 GiB = 2**30
 SENSITIVITY_INPUTS = ("nodes", "micro_batch", "inter_node_gbps")
@@ -174,8 +179,6 @@ def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
                  sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True) -> Report:
     """The report as sections, from a ``recommend`` result for ``job``."""
-    from planner.present import charts
-    from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 
     best, spot = rec["best"], rec["spot"]
     cost = best["cost"]
@@ -454,8 +457,6 @@ def write_report(rep: Report, path: str | Path) -> list[Path]:
     """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
     rules of ``planner.outputs``: all or nothing, an existing chart folder written into and
     never emptied, symlinks written through, devices and folders refused."""
-    from planner.outputs import output_target, write_outputs
-
     path = Path(path)
     fmt = report_format(path)
     output_target(path, "--out")
@@ -473,8 +474,6 @@ def write_report(rep: Report, path: str | Path) -> list[Path]:
 def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
                    job_name: str = "job", rec: Optional[dict] = None) -> tuple[Report, dict]:
     """Search (unless ``rec`` is given) and build the report; returns (report, recommend result)."""
-    from hardware_catalog import load_catalog
-    from planner.workloads.training import recommend
 
     cat = catalog or load_catalog()
     if rec is None:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
+from planner.outputs import write_text
 
 
 def timeline_text(result: SimResult, fmt: str = "csv") -> str:
@@ -24,8 +25,6 @@ def timeline_text(result: SimResult, fmt: str = "csv") -> str:
 
 def write_timeline(result: SimResult, path: str | Path) -> int:
     """Write the timeline as CSV, or JSON if path ends .json. Returns the number of events."""
-    from planner.outputs import write_text
-
     p = Path(path)
     write_text(p, timeline_text(result, "json" if p.suffix.lower() == ".json" else "csv"), "--timeline")
     return len(result.timeline or [])

@@ -26,13 +26,12 @@ from planner.search.space import space_chunks
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.vocab import RECOMPUTE
+from hardware_catalog import load_catalog
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
     the Pareto front, counts, and ``table`` (every feasible configuration, best first)."""
-    from hardware_catalog import load_catalog
-
     t0 = time.perf_counter()
     cat = catalog or load_catalog()
     con = job.constraints

@@ -21,6 +21,8 @@ from typing import Any, Optional
 
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.pipeline import step_composition
+from planner.model.memory import model_state_bytes_per_param
+from planner.spec.params import count_params
 
 GBIT = 1e9 / 8  # bytes/s per Gb/s
 PIN_BW = 8e9  # pinned-memory staging copy, one thread (data_pipeline.md App. B assumption [U])
@@ -284,8 +286,6 @@ def _checkpoint_bytes(detail: dict, job: Any) -> float:
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
-        from planner.model.memory import model_state_bytes_per_param
-        from planner.spec.params import count_params
 
         n = detail.get("params") or count_params(job.model).total
         w, _g, master, opt = model_state_bytes_per_param(job.training, job.model.hidden or 4096)

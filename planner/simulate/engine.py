@@ -28,7 +28,7 @@ import time
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Optional
 
 import numpy as np
 import simpy
@@ -37,6 +37,7 @@ from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
 from planner.model.pipeline import pipeline_timing, sync_end
+from planner.model.pipeline import stage_orders
 
 CAUSES = ("compute", "optimizer", "data", "comm", "bubble", "straggler", "eval", "checkpoint", "failure")
 BUSY = ("compute", "optimizer")
@@ -438,8 +439,6 @@ class _Run:
 
 
 def _ops_by_stage(p):
-    from planner.model.pipeline import stage_orders
-
     out = []
     # recompute per-op times from the orders (cheap, timeline mode only)
     orders = stage_orders(p.schedule, p.pp, p.m, p.vpp)

@@ -7,6 +7,8 @@ activation bytes per sample were measured with ``saved_tensors_hooks`` (see
 tests/make_generic_presets.py) in fp32 at 224x224.
 """
 from __future__ import annotations
+from planner.spec.params import count_params
+from planner.spec.schema import ModelSpec
 
 
 def _llama(layers, hidden, heads, kv, ffn, vocab, tied=False, **kw):
@@ -69,9 +71,6 @@ for _name, _p in PRESETS.items():
 
 def preset_summaries() -> list[dict]:
     """One row per preset: name, family, parameter count and shape (``planner presets``)."""
-    from planner.spec.params import count_params
-    from planner.spec.schema import ModelSpec
-
     rows = []
     for name, fields in PRESETS.items():
         m = ModelSpec(**fields)

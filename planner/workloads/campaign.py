@@ -38,6 +38,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import InputError
+from planner.spec import validate_section
+from hardware_catalog import load_catalog
 
 S3_STANDARD_USD_PER_GB_MONTH = 0.023
 HOURS_PER_WEEK = 168.0
@@ -73,16 +75,12 @@ class CampaignSpec(BaseModel):
 
 
 def parse_campaign(raw: dict) -> CampaignSpec:
-    from planner.spec import validate_section
-
     return validate_section(CampaignSpec, raw, "campaign")
 
 
 def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
     """Compare no-cache and cache over the campaign. ``train`` = {hours, usd} per experiment from
     the job's recommended plan, unless ``campaign.train`` gives it."""
-    from hardware_catalog import load_catalog
-
     c = parse_campaign(job.campaign)
     pp = c.preprocess
     tr = c.train.model_dump() if c.train else train

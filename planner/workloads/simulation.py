@@ -9,6 +9,7 @@ from typing import Any
 from planner.results import Record
 from planner.simulate.config import SimConfig
 from planner.simulate.engine import SimResult, simulate
+from planner.simulate import answers as A
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,6 @@ def job_answers(job, cfg: SimConfig, result: SimResult, steps: int = 300, seed: 
     caching and shard size when it has ``data``; evaluation share and tiered-evaluation saving
     when it has ``evaluation``; the goodput-optimal checkpoint interval when
     ``checkpoint.mtbf_hours_per_node`` is set. ``tick(name)`` is called before each question."""
-    from planner.simulate import answers as A
 
     tick = tick or (lambda name: None)
     out = {}

@@ -53,6 +53,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
 from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
+from planner.spec import validate_section
+from planner.errors import read_json_object
+from planner.model.gbdt import predict_tree_s  # the cost model, written once
+from hardware_catalog import load_catalog
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
@@ -111,14 +115,10 @@ class TabularSpec(BaseModel):
 
 def parse_tabular(raw: dict) -> TabularSpec:
     """Validate the job's ``tabular`` section (one-line errors naming the field)."""
-    from planner.spec import validate_section
-
     return validate_section(TabularSpec, raw, "tabular")
 
 
 def load_gbdt_profile(path: Path | None = None) -> dict:
-    from planner.errors import read_json_object
-
     return read_json_object(path or PROFILE_PATH, "tabular.profile")
 
 
@@ -143,7 +143,6 @@ def cpu_seconds(spec: TabularSpec, prof: dict, vcpus, trees: float):
     if m is not None and m.cpu_per_core:
         return spec.rows * trees / (m.cpu_per_core * cores), "measured (user: cpu_per_core, linear in cores)"
     R, F, D = spec.rows, spec.features, spec.depth
-    from planner.model.gbdt import predict_tree_s  # the cost model, written once
 
     t_tree = float(predict_tree_s(prof, R, F, D))
     t_sketch = prof["s_sketch_s_per_row_feature"] * R * F
@@ -173,8 +172,6 @@ def gpu_seconds(spec: TabularSpec, hbm_bw, trees: float):
 
 def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> dict:
     """Every catalog instance (CPU-only and one-GPU) with time, $ and memory fit; ranked."""
-    from hardware_catalog import load_catalog
-
     spec = parse_tabular(job.tabular)
     cat = catalog or load_catalog()
     prof = load_gbdt_profile(profile_path)

@@ -20,6 +20,8 @@ from planner.search.evaluate import evaluate, inputs_provenance, row_result
 from planner.search.rank import cost_bucket, why
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
+from hardware_catalog import load_catalog
+from planner.simulate import SimConfig, simulate
 
 
 def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[str]]:
@@ -58,8 +60,6 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
     out, each noted), evaluated."""
-    from hardware_catalog import load_catalog
-
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile)
     c, notes = resolve_single(job, hw)
@@ -89,8 +89,6 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
     recomputed from the simulated step, ``breakdown_s.data_stall`` holds the difference and
     ``simulated`` a summary. A plan whose GPUs wait for data (batches not ready, or host-to-device
     copies on the critical path) more than 5% of the step says so in ``bottleneck``."""
-    from planner.simulate import SimConfig, simulate
-
     data_bound, out = [], []
     for r in ranked:
         res = simulate(SimConfig.from_estimate(r, job), steps=steps, seed=0)
