@@ -201,7 +201,7 @@ def _fp8_supported(device: str) -> bool:
 
 
 # The three GEMMs of a Linear layer's training step, each keyed by the (m, n, k) the step-time
-# model asks ``Efficiency.gemm_time`` for (planner/step_time.py ``gemm``): forward (M, N, K),
+# model asks ``Efficiency.gemm_time`` for (planner/model/step_time.py ``gemm``): forward (M, N, K),
 # dgrad (M, K, N), wgrad (K, N, M). Backward layouts run at their own rates (on some CPUs bf16
 # dgrad/wgrad are several times slower than the forward), so the table holds all three.
 LAYOUTS = ("fwd", "dgrad", "wgrad")
@@ -394,7 +394,7 @@ def fit_gemm(table: list[tuple], sm_count: int) -> dict:
 
 def fit_alpha_beta(rows: list[dict], kind: str, n: int) -> Optional[tuple[float, float]]:
     """(alpha per ring step, bus bandwidth) from t = steps*alpha + f(n-1)/n * N / busbw, by least
-    squares over message sizes (the alpha-beta model of planner/comm.py)."""
+    squares over message sizes (the alpha-beta model of planner/model/comm.py)."""
     from planner.model.comm import KIND_FACTOR
 
     pts = [(r["bytes"], r["seconds"]) for r in rows if r["op"] == kind]

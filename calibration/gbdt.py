@@ -1,5 +1,5 @@
 """GBDT calibration: measure XGBoost ``hist`` (CPU) training speed on synthetic data and fit the
-cost model ``planner/tabular.py`` uses.
+cost model ``planner/workloads/tabular.py`` uses.
 
     python -m calibration.gbdt -o planner/hardware/profiles/gbdt-cpu.json     # measure + fit (~1 min)
     python -m calibration.gbdt --check planner/hardware/profiles/gbdt-cpu.json  # error table vs real runs

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -84,6 +85,18 @@ def _show(planned, as_json: bool, top: int = 10) -> None:
         render(out, planned, top)
 
 
+@contextmanager
+def _progress(what: str):
+    """A progress bar on stderr for long work (search over hardware options, simulation); the
+    workload calls ``progress(done, total, description)``. Gone when the work ends."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
+                  transient=True) as bar:
+        task = bar.add_task(what, total=1)
+        yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=clip(desc)[1:-1])
+
+
 CatalogOpt = typer.Option(None, "--catalog", help="extra catalog YAML/CSV file(s) adding or overriding rows")
 ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
 ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
@@ -119,8 +132,10 @@ def recommend(
     def go():
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
-        job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate)
-        planned = workloads.plan("recommend", job, ctx)
+        with _progress("searching") as progress:
+            job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
+                                progress=progress)
+            planned = workloads.plan("recommend", job, ctx)
         if planned.workload != "training" and (csv_path is not None or emit):
             raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
         if csv_path is not None:
@@ -163,21 +178,15 @@ def simulate(
     """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync,
     evaluation, checkpoints, failures; where the time goes and what to change."""
     def go():
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
         from planner.present.simulation import timeline_text
 
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
             output_target(timeline, "--timeline")
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
-            task = bar.add_task("simulating", total=1)
+        with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
-                                answers=not no_answers,
-                                progress=lambda done, total, what: bar.update(task, completed=done, total=total,
-                                                                              description=what))
+                                answers=not no_answers, progress=progress)
             planned = workloads.plan("simulate", job, ctx)
         if timeline is not None:
             write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline")

@@ -1,4 +1,4 @@
-"""Activation bytes: the saved-tensor table of planner/activations.py against what autograd really
+"""Activation bytes: the saved-tensor table of planner/model/activations.py against what autograd really
 saves on forward passes of the reference models (calibration/reference_models.py), measured with
 ``torch.autograd.graph.saved_tensors_hooks``, one count per storage, leaving out weights, buffers
 and the input ids (``SavedTensors``). The per-layer part is isolated by differencing two depths.

@@ -1,5 +1,5 @@
 """The what-if app through ``streamlit.testing.v1.AppTest`` (no browser), and the logic under it
-(planner/whatif.py): it runs with defaults, inputs change the numbers, bad uploads are one error
+(planner/interactive.py): it runs with defaults, inputs change the numbers, bad uploads are one error
 message and never a traceback."""
 from __future__ import annotations
 

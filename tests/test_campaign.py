@@ -1,4 +1,4 @@
-"""Preprocessing tax (planner/campaign.py): caching the artifact vs re-running preprocessing."""
+"""Preprocessing tax (planner/workloads/campaign.py): caching the artifact vs re-running preprocessing."""
 import json
 
 import pytest

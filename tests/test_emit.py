@@ -1,4 +1,4 @@
-"""Launch specs (planner/emit.py): every format parses, and its numbers are the plan's numbers."""
+"""Launch specs (planner/present/emit.py): every format parses, and its numbers are the plan's numbers."""
 import shlex
 
 import pytest

@@ -1,4 +1,4 @@
-"""FLOPs per step: planner/flops.py against ``torch.utils.flop_counter.FlopCounterMode`` on real
+"""FLOPs per step: planner/model/flops.py against ``torch.utils.flop_counter.FlopCounterMode`` on real
 forward+backward runs of the reference models (calibration/reference_models.py) on CPU, and against
 Narayanan et al. 2021 eq. 3 and the 6*N*D rule by hand.
 

@@ -1,4 +1,4 @@
-"""Serving (planner/serving.py): memory, latency, replicas and quantisation move the right way."""
+"""Serving (planner/workloads/serving.py): memory, latency, replicas and quantisation move the right way."""
 import json
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Tabular / GBDT planning (planner/tabular.py, calibration/gbdt.py) against real xgboost runs."""
+"""Tabular / GBDT planning (planner/workloads/tabular.py, calibration/gbdt.py) against real xgboost runs."""
 import json
 
 import numpy as np

@@ -208,7 +208,7 @@ class SimConfig:
         """Build from the estimator's ``detail`` dict and a JobSpec (``job`` may be None).
 
         The analytic stage times already include the pipeline sends (``t_pp_p2p`` per direction,
-        planner/step_time.py), so they are not added again as link delays; per-micro-batch exposed
+        planner/model/step_time.py), so they are not added again as link delays; per-micro-batch exposed
         ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time."""
         d = detail.get("detail", detail)
         pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))

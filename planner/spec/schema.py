@@ -262,7 +262,7 @@ class ConstraintsSpec(_Strict):
 
 
 class ServingSpec(_Strict):
-    """Inference targets (planner/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
+    """Inference targets (planner/workloads/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
     output token (TPOT) and ``ttft_ms`` the p99 time to first token; for generic models
     ``p99_latency_ms`` is the p99 latency of one request."""
 
