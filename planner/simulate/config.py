@@ -210,7 +210,7 @@ class SimConfig:
         The analytic stage times already include the pipeline sends (``t_pp_p2p`` per direction,
         planner/model/step_time.py), so they are not added again as link delays; per-micro-batch exposed
         ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time."""
-        d = detail.get("detail", detail)
+        d = detail  # the Plan's ``detail`` (one shape: from_estimate passes it)
         pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))
         m = max(1, int(round(float(d.get("num_microbatches", 1)))))
         mb = int(d.get("micro_batch", 1))
