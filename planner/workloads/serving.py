@@ -109,46 +109,113 @@ def weight_bytes(m, precision: str) -> float:
     return count_params(m).total * WEIGHT_BYTES[precision]
 
 
-def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
-    """Time of one continuous-batching iteration at batch B (vectorised over B) on a TP group."""
-    pc = count_params(m)
-    P, O = s.prompt_tokens, s.output_tokens
-    ctx = P + O / 2.0  # mean context of a running sequence
-    prefill_tokens = B * P / O  # steady state: B/O sequences finish (and start) per iteration
-    lin = sum(linear_flops_per_token(m).values())  # 2 x weights each token multiplies
-    flops = (lin * (B + prefill_tokens)
-             + attention_flops_per_token(m, ctx) * B
-             + attention_flops_per_token(m, P, causal_half=True) * prefill_tokens) / tp
-    wb = WEIGHT_BYTES[s.precision]
-    if m.moe is not None:
+@dataclass(frozen=True)
+class IterationModel:
+    """THE iteration-time model of one LLM engine step on a TP group, as a function of the batch
+    composition. The analytic planner (``_llm_iteration``, ``prefill_time``) and the serving
+    simulation (planner/simulate/serving.py) both call :meth:`time`; there is no second copy.
+
+    A step runs ``prefill_tokens`` prompt tokens (chunks of one or more prompts) and one new token
+    for each of ``decode_seqs`` running sequences. Roofline (Williams et al. 2009; Yuan et al. 2024
+    §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` + 2 TP all-reduces per layer
+    (``tp_allreduce_time``) + a GPU-side gap per kernel (``KERNELS_PER_LAYER`` per layer):
+
+    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn x (decode_ctx + prefill_ctx), all / tp,
+      where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
+      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``);
+      ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
+      prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
+      c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
+    * bytes = the weights once per step (MoE: only the experts some token routes to,
+      E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
+      sequences' KV read and the new prefill KV written.
+
+    >>> im = IterationModel(lin_flops=2e9, attn_flops=1e5, dense_bytes=2e9, expert_bytes=0.0,
+    ...                     moe_layers=0, experts=1, top_k=1, kv_bytes=1e5, flops_rate=5e14,
+    ...                     bytes_rate=2e12, act_bytes=8e3, layers=32, tp=1, ar_bw=1e11,
+    ...                     ar_alpha=8e-6, kernel_s=0.0)
+    >>> round(float(im.time(decode_seqs=1, decode_ctx=1000)) * 1e3, 3)  # memory-bound decode (ms)
+    1.05
+    >>> round(float(im.time(prefill_tokens=4096, prefill_ctx=4096**2 / 2)) * 1e3, 2)  # compute-bound prefill
+    18.06
+    """
+
+    lin_flops: float  # FLOPs per token through the weights, whole model (not / tp)
+    attn_flops: float  # FLOPs per (query, context) token pair, whole model (not / tp)
+    dense_bytes: float  # bytes of weights every step reads, per GPU (MoE: all but the experts)
+    expert_bytes: float  # bytes of one expert of one MoE layer, per GPU
+    moe_layers: int
+    experts: int
+    top_k: int
+    kv_bytes: float  # KV-cache bytes per token per GPU
+    flops_rate: float  # achieved FLOP/s per GPU (peak x gemm_max)
+    bytes_rate: float  # achieved HBM bytes/s per GPU (bandwidth x hbm)
+    act_bytes: float  # all-reduced activation bytes per token (hidden x ACT_BYTES)
+    layers: int
+    tp: int
+    ar_bw: float
+    ar_alpha: float
+    kernel_s: float  # kernel gaps per step: KERNELS_PER_LAYER x layers x gap
+    dtype: str = "bf16"
+
+    @classmethod
+    def build(cls, m, hw, tp: int, precision: str, kv_precision: str) -> "IterationModel":
+        """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica."""
+        pc = count_params(m)
+        wb = WEIGHT_BYTES[precision]
+        peak, dtype = _compute_peak(hw.gpu, precision)
         e = m.moe
-        touched = e.experts * (1.0 - (1.0 - e.top_k / e.experts) ** B)  # distinct experts per layer
-        read_params = pc.total - pc.n_moe_layers * pc.expert * (e.experts - touched)
-    else:
-        read_params = np.full_like(B, float(pc.total), dtype=np.float64)
-    kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
-    nbytes = read_params * wb / tp + B * ctx * kv_tok + prefill_tokens * kv_tok  # + new KV writes
-    peak, dtype = _compute_peak(hw.gpu, s.precision)
-    eff = hw.eff
-    t_compute = flops / (peak * eff.gemm_max)
-    t_memory = nbytes / (hw.gpu.hbm_bw * eff.hbm)
-    msg = (B + prefill_tokens) * m.hidden * ACT_BYTES
-    t_comm = 2 * m.layers * tp_allreduce_time(msg, tp, hw.intra_bw_eff, eff.intra_alpha_s)
-    t_kernels = KERNELS_PER_LAYER * m.layers * getattr(eff, "kernel_gap_s", 2e-6)
-    step = np.maximum(t_compute, t_memory) + t_comm + t_kernels
-    return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=t_kernels, dtype=dtype)
+        expert_total = pc.n_moe_layers * pc.expert * e.experts if e is not None else 0.0
+        return cls(lin_flops=float(sum(linear_flops_per_token(m).values())),
+                   attn_flops=float(attention_flops_per_token(m, 1.0)),
+                   dense_bytes=(pc.total - expert_total) * wb / tp,
+                   expert_bytes=(pc.expert * wb / tp) if e is not None else 0.0,
+                   moe_layers=int(pc.n_moe_layers) if e is not None else 0,
+                   experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
+                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max,
+                   bytes_rate=hw.gpu.hbm_bw * hw.eff.hbm, act_bytes=m.hidden * ACT_BYTES,
+                   layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
+                   kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
+                   dtype=dtype)
+
+    def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0) -> dict:
+        """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome."""
+        tokens = np.asarray(decode_seqs, dtype=np.float64) + prefill_tokens
+        flops = (self.lin_flops * tokens + self.attn_flops * (np.asarray(decode_ctx) + prefill_ctx)) / self.tp
+        weights = self.dense_bytes
+        if self.moe_layers:
+            touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
+            weights = weights + self.moe_layers * self.expert_bytes * touched
+        nbytes = weights + self.kv_bytes * (np.asarray(decode_ctx) + prefill_tokens)
+        t_compute = flops / self.flops_rate
+        t_memory = nbytes / self.bytes_rate
+        t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
+        step = np.maximum(t_compute, t_memory) + t_comm + self.kernel_s
+        return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
+                    dtype=self.dtype)
+
+    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0):
+        """Seconds of one step with this batch composition (see the class docstring)."""
+        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx)["step"]
+
+
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
+    """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
+    ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x P/O`` prompt tokens
+    are prefilled in each (P prompt, O output tokens; causal: P/2 context each)."""
+    P, O = s.prompt_tokens, s.output_tokens
+    B = np.asarray(B, dtype=np.float64)
+    prefill_tokens = B * P / O
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision)
+    return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
+                    prefill_ctx=prefill_tokens * P / 2.0)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
-    """One prompt prefilled alone: compute-bound roofline over P tokens + its all-reduces."""
+    """One prompt of P tokens prefilled alone (no decodes in the step)."""
     P = s.prompt_tokens
-    lin = sum(linear_flops_per_token(m).values())
-    flops = (lin * P + attention_flops_per_token(m, P, causal_half=True) * P) / tp
-    peak, _ = _compute_peak(hw.gpu, s.precision)
-    nbytes = weight_bytes(m, s.precision) / tp + P * kv_bytes_per_token(m, s.kv_precision, tp)
-    t = max(flops / (peak * hw.eff.gemm_max), nbytes / (hw.gpu.hbm_bw * hw.eff.hbm))
-    t += float(2 * m.layers * tp_allreduce_time(P * m.hidden * ACT_BYTES, tp, hw.intra_bw_eff, hw.eff.intra_alpha_s))
-    return t + KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6)
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision)
+    return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0))
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
