@@ -178,6 +178,17 @@ class IterationModel:
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
                    dtype=dtype)
 
+    @classmethod
+    def constant(cls, seconds: float) -> "IterationModel":
+        """Every step takes ``seconds`` whatever the batch (for queueing-theory checks).
+
+        >>> float(IterationModel.constant(0.02).time(decode_seqs=64, decode_ctx=1e5))
+        0.02
+        """
+        return cls(lin_flops=0.0, attn_flops=0.0, dense_bytes=0.0, expert_bytes=0.0, moe_layers=0,
+                   experts=1, top_k=1, kv_bytes=0.0, flops_rate=1.0, bytes_rate=1.0, act_bytes=0.0,
+                   layers=1, tp=1, ar_bw=1.0, ar_alpha=0.0, kernel_s=float(seconds))
+
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome."""
         tokens = np.asarray(decode_seqs, dtype=np.float64) + prefill_tokens
@@ -218,12 +229,31 @@ def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
     return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0))
 
 
+def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
+    """HBM left for the KV cache on each GPU: ``gpu_memory_utilization`` x HBM - weights / (tp x pp)
+    - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks)."""
+    return hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision) / (tp * pp) - RESERVED_BYTES
+
+
+def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 16):
+    """The simulation's view of one replica (planner.simulate.serving.ReplicaSpec): the iteration
+    model, KV blocks = free bytes / (KV bytes per token per GPU x block size) — each of the tp x pp
+    GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
+    boundary (latency + a 256-token activation message over the intra-node link; an assumption)."""
+    from planner.simulate.serving import ReplicaSpec
+
+    kv_gpu = kv_bytes_per_token(m, s.kv_precision, tp) / pp
+    blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
+    p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACT_BYTES / hw.intra_bw_eff
+    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision), blocks, pp, p2p)
+
+
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
     """Serve an LLM with TP=tp replicas on ``hw``: memory, the batch, latency, replicas, $."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
     w_gpu = weight_bytes(m, s.precision) / tp
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
-    free = cap - w_gpu - RESERVED_BYTES
+    free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
     b_mem = int(max(free, 0) // (kv_tok * ctx_max))
     row = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
