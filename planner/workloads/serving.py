@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -372,8 +373,197 @@ def _options(job: JobSpec, catalog, profile):
             for i in insts]
 
 
-def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
-    """Every (hardware, TP) option with its batch, latency, replicas and $; the best one first.
+@dataclass(frozen=True)
+class SimSettings:
+    """How ``plan_serving`` confirms and refines the analytic size in simulation
+    (planner/simulate/serving.py).
+
+    Lengths are lognormal around the job's prompt/output means with coefficient of variation
+    ``length_cv`` (clipped at 4x the mean) unless ``trace`` gives the requests. ``margin``: the
+    simulated p99s must sit this far under the targets (0.1 = 10% headroom). The search simulates
+    ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
+    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``).
+    ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
+    chunk size). ``candidates``: how many of the cheapest analytic options are simulated."""
+
+    arrivals: str = "poisson"
+    trace: Optional[str] = None
+    length_cv: float = 0.5
+    margin: float = 0.10
+    seed: int = 0
+    search_s: float = 180.0
+    search_requests: int = 8_000
+    confirm_s: float = 600.0
+    confirm_requests: int = 30_000
+    token_budgets: tuple = (2048, 512, 8192)
+    candidates: int = 3
+    max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
+    deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
+
+
+def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int):
+    from planner.simulate.serving import ArrivalSpec, LengthDist, load_trace, make_workload
+
+    if sim.trace:
+        return load_trace(sim.trace)
+    dur = min(seconds, cap / qps)
+    dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    return make_workload(ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur),
+                         LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
+                         LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=seed)
+
+
+def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup):
+    from planner.simulate.serving import EngineConfig, ServingSimConfig
+
+    spec = replica_spec(m, s, hw, tp)
+    return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
+                            replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
+                            warmup_s=warmup, drain_s=60.0, seed=sim.seed)
+
+
+def _sim_summary(res, replicas, budget, batch) -> dict:
+    """The JSON-ready simulated answer: percentiles in ms and a <= 200-point queue/KV timeline."""
+    d = res.summary()
+    tl = res.timeline
+    step = max(1, len(tl["t"]) // 200)
+    d.update(replicas=replicas, max_num_batched_tokens=budget, max_num_seqs=batch,
+             timeline={k: [float(x) for x in v[::step]] for k, v in tl.items()},
+             preemption_events=[list(e) for e in res.preemption_events[:100]])
+    return _finite(d)
+
+
+def _finite(x):
+    """inf/nan -> None, recursively (JSON has no infinity; ``unfinished`` says why)."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
+    """The fewest replicas (and the token budget) whose simulated p99 TTFT/TPOT meet the targets
+    with ``sim.margin``: grow from the analytic count until it passes, bisect back, then confirm on
+    a new seed over a longer run (grow again if the confirmation fails)."""
+    from planner.simulate.serving import simulate_serving
+
+    batch = row["batch"]
+    warm = min(30.0, sim.search_s / 6)
+    wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
+    r0 = row["replicas"]
+    cap = max(r0 + 2, int(math.ceil(r0 * sim.max_replica_factor)))
+    trials = 0
+
+    def ok(r, budget, workload=wl, w=warm):
+        nonlocal trials
+        trials += 1
+        res = simulate_serving(_sim_config(m, s, hw, row["tp"], batch, budget, r, target, sim, w), workload)
+        return res.meets(target.ttft_s, target.tpot_s, sim.margin), res
+
+    def smallest(budget, hi_known=None):
+        lo, hi, r = r0 - 1, hi_known, r0  # lo: known to fail (or 0)
+        while hi is None:
+            if ok(r, budget)[0]:
+                hi = r
+            else:
+                lo = r
+                if r >= cap:
+                    return None
+                r = min(cap, max(r + 1, int(math.ceil(r * 1.3))))
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if mid >= 1 and ok(mid, budget)[0]:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    best = None  # (replicas, budget)
+    for budget in sim.token_budgets:
+        if best is not None:  # another budget only matters if it saves a replica
+            if best[0] <= 1 or not ok(best[0] - 1, budget)[0]:
+                continue
+            best = (smallest(budget, best[0] - 1), budget)
+            continue
+        r = smallest(budget)
+        if r is not None:
+            best = (r, budget)
+    if best is None:
+        row.update(simulated=None, meets_latency=False,
+                   reason=f"simulated p99s miss the targets even with {cap} replicas ({trials} runs)")
+        return row
+    r, budget = best
+    wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1)
+    while True:
+        passed, res = ok(r, budget, wl2, min(60.0, sim.confirm_s / 10))
+        if passed or r >= cap:
+            break
+        r += 1
+    row["analytic_replicas"] = r0
+    row["simulated"] = _sim_summary(res, r, budget, batch)
+    row["simulated"]["trials"] = trials
+    row["simulated"]["meets_targets"] = bool(passed)
+    if not passed:
+        row.update(meets_latency=False, reason=f"simulated p99s miss the targets with {r} replicas")
+    return row
+
+
+def _refine_offline(row, m, s, hw, sim: SimSettings):
+    """Offline: a backlog on one replica at the memory-limited batch gives the simulated
+    throughput; replicas to meet the deadline (if any) and the node-hours follow."""
+    from planner.simulate.serving import ArrivalSpec, LengthDist, make_workload, simulate_serving
+
+    n = int(min(s.requests or 2000, 2000))
+    dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    wl = make_workload(ArrivalSpec("burst", count=n), LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
+                       LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
+    target = ServeTarget(None, None, None)
+    cfg = _sim_config(m, s, hw, row["tp"], row["batch_offline"], 8192, 1, target, sim, 0.0)
+    from dataclasses import replace as _replace
+    res = simulate_serving(_replace(cfg, drain_s=1e7), wl)
+    rps = res.throughput_rps
+    per_node = row["gpus_per_node"] // row["tp"]
+    d = _sim_summary(res, 1, 8192, row["batch_offline"])
+    d["requests_per_s_per_replica"] = rps
+    if s.requests:
+        replica_hours = s.requests / rps / 3600
+        d["replica_hours"] = replica_hours
+        if sim.deadline_hours:
+            reps = max(1, math.ceil(replica_hours / sim.deadline_hours))
+            d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=replica_hours / reps)
+        price = (row["price_spot_usd_hr"] if row.get("offline_price") == "spot" else row["price_usd_hr"])
+        if price:
+            d["usd"] = replica_hours * price * row["tp"] / row["gpus_per_node"]
+            d["usd_per_million_requests"] = d["usd"] / s.requests * 1e6
+    row["simulated"] = d
+    return row
+
+
+def _resize(row, qps):
+    """Nodes, GPUs and $ at the simulated replica count."""
+    r = row["simulated"]["replicas"]
+    per_node = row["gpus_per_node"] // row["tp"]
+    nodes = math.ceil(r / per_node)
+    hourly = nodes * row["price_usd_hr"] if row["price_usd_hr"] else None
+    row.update(replicas=r, nodes=nodes, gpus=r * row["tp"], usd_per_hr=hourly,
+               utilisation=qps / (r * row["requests_per_s_per_replica"]),
+               usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
+    return row
+
+
+def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
+                 sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None) -> dict:
+    """Every (hardware, TP, precision) option with its batch, latency, replicas and $; the best first.
+
+    The analytic model sizes every option (a first guess at ~100% utilisation, no queueing). With
+    ``simulate`` (the default) the cheapest ``sim.candidates`` LLM options are then simulated
+    (planner/simulate/serving.py): the replica count and token budget are searched until the
+    simulated p99 TTFT and TPOT meet the targets with ``sim.margin``, and re-ranked by their
+    simulated cost; offline jobs get their throughput from a simulated backlog. ``precisions``
+    (default: the job's) are searched too.
 
     Ranking: options that meet the latency target, by $/h for the QPS (or $ per million requests
     when no QPS is given); ties by fewer GPUs per replica.
@@ -386,26 +576,38 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
     m = job.model
     if m is None:
         raise InputError("model", "serving needs a model")
+    sim = sim or SimSettings()
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
     if realtime and s.p99_latency_ms is None and s.ttft_ms is None:
         raise InputError("serving.p99_latency_ms", "real-time serving needs a latency target (or mode: batch)")
     target = ServeTarget(tpot_s=s.p99_latency_ms / 1e3 if (realtime and s.p99_latency_ms) else None,
                          ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
-    rows = []
+    precs = list(dict.fromkeys(precisions or [s.precision]))
+    bad = [p for p in precs if p not in WEIGHT_BYTES]
+    if bad:
+        raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
+    rows, where = [], {}
     for hw in _options(job, cat, profile):
-        if m.is_transformer:
-            if m.family == "encoder":
-                raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
-                                 "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-            for tp in TP_DEGREES:
-                if tp > hw.gpus_per_node or m.heads % tp:
-                    continue
-                rows.append(_costs(llm_option(m, s, hw, tp, target), s, s.qps if realtime else None,
-                                   job.constraints.spot))
-        else:
-            rows.append(_costs(generic_option(m, s, hw, target), s, s.qps if realtime else None,
-                               job.constraints.spot))
+        for prec in precs:
+            sp = s.model_copy(update={"precision": prec})
+            if m.is_transformer:
+                if m.family == "encoder":
+                    raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
+                                     "describe an encoder as a generic model (params, fwd_flops_per_sample)")
+                for tp in TP_DEGREES:
+                    if tp > hw.gpus_per_node or m.heads % tp:
+                        continue
+                    row = _costs(llm_option(m, sp, hw, tp, target), sp, s.qps if realtime else None,
+                                 job.constraints.spot)
+                    row["precision"] = prec
+                    where[id(row)] = (hw, sp)
+                    rows.append(row)
+            else:
+                row = _costs(generic_option(m, sp, hw, target), sp, s.qps if realtime else None,
+                             job.constraints.spot)
+                row["precision"] = prec
+                rows.append(row)
     ok = [r for r in rows if r.get("meets_latency")]
     if not realtime:
         key = lambda r: (r.get("usd_per_million_requests_offline") or math.inf, r["tp"])
@@ -414,6 +616,34 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
     else:
         key = lambda r: (r.get("usd_per_million_requests_full") or math.inf, r["tp"])
     ok.sort(key=key)
+    simulated = False
+    if simulate and m.is_transformer and ok and (not realtime or s.qps or sim.trace):
+        qps = s.qps
+        if sim.trace and realtime:
+            wl = _workload(s, 1.0, 1.0, 1, sim, 0)
+            qps = len(wl) / max(wl.span_s, 1e-9)
+        for row in ok[:sim.candidates]:
+            hw, sp = where[id(row)]
+            if realtime:
+                if "replicas" not in row:
+                    _costs(row, sp, qps, job.constraints.spot)
+                _refine_realtime(row, m, sp, hw, target, sim, qps)
+                if row.get("simulated"):
+                    _resize(row, qps)
+            else:
+                _refine_offline(row, m, sp, hw, sim)
+        simulated = True
+        fail = [r for r in ok if r.get("meets_latency") is False]
+        ok = [r for r in ok if r.get("meets_latency")]
+        rows_rejected_extra = fail
+        # simulated options first (their size is confirmed), then the analytic-only ones
+        if realtime:
+            ok.sort(key=lambda r: (r.get("simulated") is None, *key(r)))
+        else:
+            ok.sort(key=lambda r: (r.get("simulated") is None,
+                                   (r.get("simulated") or {}).get("usd_per_million_requests") or math.inf, r["tp"]))
+    else:
+        rows_rejected_extra = []
     if not ok:
         fit = [r for r in rows if r.get("fits")]
         if not fit:
@@ -425,18 +655,28 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
                               f"{near['hardware']} TP{near['tp']}: {near['reason']}")
     pc = count_params(m)
     out = dict(
-        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision,
+        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=precs,
         kv_precision=s.kv_precision if m.is_transformer else None,
         weights_gib=pc.total * WEIGHT_BYTES[s.precision] / GiB,
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
         targets=dict(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
                      qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
-        best=ok[0], options=ok, rejected=[r for r in rows if not r.get("meets_latency")],
+        best=ok[0], options=ok,
+        rejected=[r for r in rows if not r.get("meets_latency") and r not in rows_rejected_extra] + rows_rejected_extra,
+        simulated=simulated,
+        simulation=(dict(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
+                         margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
+                         deadline_hours=sim.deadline_hours) if simulated else None),
         definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
                      "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
-                     if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)"),
+                     if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)")
+        + ("; simulated: p99 over requests of TTFT (first token - arrival) and TPOT ((finish - first token) / "
+           "(output - 1)) in a discrete-event simulation with queueing, continuous batching and KV-cache limits"
+           if simulated else ""),
         # training defaults the loader filled in do not apply to serving
-        assumptions=[a for a in job.assumptions if not a.startswith("training.")],
+        assumptions=[a for a in job.assumptions if not a.startswith("training.")]
+        + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
+            "simulated lengths: fixed at the means"] if simulated and not sim.trace else []),
     )
     out["why"] = _why(out, realtime)
     return out
@@ -444,11 +684,21 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
 
 def _why(res: dict, realtime: bool) -> str:
     b = res["best"]
+    sim = b.get("simulated")
     if not realtime:
-        return (f"offline: {b['hardware']} TP{b['tp']} at batch {b['batch_offline']} costs "
-                f"${b.get('usd_per_million_requests_offline') or float('nan'):.2f} per million requests")
-    s = (f"{b['hardware']} with TP{b['tp']} per replica meets TPOT {b['tpot_ms']:.1f} ms"
-         + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']}")
+        out = (f"offline: {b['hardware']} TP{b['tp']} ({b['precision']}) at batch {b['batch_offline']} costs "
+               f"${b.get('usd_per_million_requests_offline') or float('nan'):.2f} per million requests (analytic)")
+        if sim:
+            out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
+                    + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
+                    + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
+        return out
+    s = (f"{b['hardware']} with TP{b['tp']} ({b['precision']}) per replica meets TPOT {b['tpot_ms']:.1f} ms"
+         + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']} (analytic)")
+    if sim:
+        s += (f"; simulated at {res['targets']['qps']:g} QPS with {sim['replicas']} replicas "
+              f"(analytic {b['analytic_replicas']}), token budget {sim['max_num_batched_tokens']}: "
+              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.get("replicas"):
         s += f"; {b['replicas']} replicas on {b['nodes']} node(s) for {res['targets']['qps']:g} QPS"
     smaller = [r for r in res["rejected"] if r["gpu"] == b["gpu"] and r["tp"] < b["tp"]]
@@ -457,45 +707,3 @@ def _why(res: dict, realtime: bool) -> str:
         s += f"; TP{r['tp']} does not work: {r.get('reason', '')}"
     return s
 
-
-def render_serving(con, res: dict, top: int = 12) -> None:
-    """A readable table of the options (best first), the winner and the definitions."""
-    from rich.table import Table
-
-    from planner.present.terminal import fmt_usd
-
-    t = res["targets"]
-    realtime = res["mode"] == "realtime"
-    n = res["params"]
-    head = (f"{res['model']}: {n / 1e9:.1f}B" if n >= 1e9 else f"{res['model']}: {n / 1e6:.1f}M") + (
-            f" params, weights {res['weights_gib']:.2f} GiB in {res['precision']}"
-            + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
-    llm = res.get("kv_bytes_per_token") is not None
-    goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
-             f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
-             f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
-            f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
-    con.print(f"[bold]{head}[/]\n{goal}")
-    tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
-    cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
-            "$/h", "$/1M req", "$/1M req batch"]
-    for c in cols:
-        tab.add_column(c, justify="left" if c == "hardware" else "right")
-    for i, r in enumerate(res["options"][:top], 1):
-        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
-                    f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-                    f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
-                    fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-                    fmt_usd(r.get("usd_per_million_requests_offline")))
-    con.print(tab)
-    con.print(f"[bold green]recommended:[/] {res['why']}")
-    seen = set()
-    for r in res["rejected"]:
-        key = (r["gpu"], r["tp"])
-        if key in seen:
-            continue
-        seen.add(key)
-        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}: {r.get('reason', '')}[/]")
-    con.print(f"[dim]definitions: {res['definitions']}[/]")
-    for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {a}[/]")
