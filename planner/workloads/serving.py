@@ -396,8 +396,15 @@ class SimSettings:
     confirm_s: float = 600.0
     confirm_requests: int = 30_000
     token_budgets: tuple = (2048, 512, 8192)
-    candidates: int = 3
+    candidates: int = 2
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
+    #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
+    #: (utilisation >= 1) would otherwise pass a TPOT-only target
+    default_ttft_s: float = 10.0
+    #: offered load per replica / its simulated saturated throughput must stay at or under this.
+    #: A finite run cannot show a queue that grows slowly without bound (near utilisation 1 the
+    #: relaxation time ~ 1/(1 - rho)^2 outlasts any affordable run), so stability is checked directly.
+    max_utilisation: float = 0.95
     deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
 
 
@@ -444,6 +451,21 @@ def _finite(x):
     return x
 
 
+def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
+    """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
+    from dataclasses import replace as _replace
+
+    from planner.simulate.serving import ArrivalSpec, LengthDist, make_workload, simulate_serving
+
+    n = int(min(2000, max(10 * batch, 500)))
+    dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    wl = make_workload(ArrivalSpec("burst", count=n),
+                       LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
+                       LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
+    cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0)
+    return simulate_serving(_replace(cfg, drain_s=1e7), wl).throughput_rps
+
+
 def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
     """The fewest replicas (and the token budget) whose simulated p99 TTFT/TPOT meet the targets
     with ``sim.margin``: grow from the analytic count until it passes, bisect back, then confirm on
@@ -451,19 +473,25 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
     from planner.simulate.serving import simulate_serving
 
     batch = row["batch"]
-    warm = min(30.0, sim.search_s / 6)
     wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
-    r0 = row["replicas"]
-    cap = max(r0 + 2, int(math.ceil(r0 * sim.max_replica_factor)))
+    warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
+    r_an = row["replicas"]
+    cap = max(r_an + 2, int(math.ceil(r_an * sim.max_replica_factor)))
     trials = 0
+    mu = {b: _capacity(m, s, hw, row["tp"], batch, b, sim) for b in sim.token_budgets}
+    stable = {b: max(1, math.ceil(qps / (sim.max_utilisation * mu[b]))) for b in mu}
 
     def ok(r, budget, workload=wl, w=warm):
         nonlocal trials
         trials += 1
         res = simulate_serving(_sim_config(m, s, hw, row["tp"], batch, budget, r, target, sim, w), workload)
-        return res.meets(target.ttft_s, target.tpot_s, sim.margin), res
+        ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+        return res.meets(ttft, target.tpot_s, sim.margin), res
 
     def smallest(budget, hi_known=None):
+        r0 = stable[budget]  # fewer replicas would run over max_utilisation
+        if hi_known is not None and hi_known < r0:
+            return None
         lo, hi, r = r0 - 1, hi_known, r0  # lo: known to fail (or 0)
         while hi is None:
             if ok(r, budget)[0]:
@@ -484,7 +512,7 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
     best = None  # (replicas, budget)
     for budget in sim.token_budgets:
         if best is not None:  # another budget only matters if it saves a replica
-            if best[0] <= 1 or not ok(best[0] - 1, budget)[0]:
+            if best[0] <= stable[budget] or not ok(best[0] - 1, budget)[0]:
                 continue
             best = (smallest(budget, best[0] - 1), budget)
             continue
@@ -498,12 +526,13 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
     r, budget = best
     wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1)
     while True:
-        passed, res = ok(r, budget, wl2, min(60.0, sim.confirm_s / 10))
+        passed, res = ok(r, budget, wl2, min(60.0, wl2.span_s / 10))
         if passed or r >= cap:
             break
         r += 1
-    row["analytic_replicas"] = r0
+    row["analytic_replicas"] = r_an
     row["simulated"] = _sim_summary(res, r, budget, batch)
+    row["simulated"].update(saturated_rps_per_replica=mu[budget], utilisation=qps / (r * mu[budget]))
     row["simulated"]["trials"] = trials
     row["simulated"]["meets_targets"] = bool(passed)
     if not passed:
@@ -676,7 +705,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         # training defaults the loader filled in do not apply to serving
         assumptions=[a for a in job.assumptions if not a.startswith("training.")]
         + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
-            "simulated lengths: fixed at the means"] if simulated and not sim.trace else []),
+            "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
+        + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s (a bounded queue)"]
+           if simulated and realtime and s.ttft_ms is None else []),
     )
     out["why"] = _why(out, realtime)
     return out
