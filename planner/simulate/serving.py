@@ -395,6 +395,7 @@ class Stats:
         self.iterations = 0
         self.busy_s = 0.0
         self.done = 0
+        self.aborted = False
 
     def preempt(self, t, engine, rid, mode):
         self.preemptions += 1
@@ -526,7 +527,7 @@ class Engine:
             if r.rid not in self.prefilling:
                 continue
             c = min(r.target - r.computed, budget)
-            need = _ceil_div(r.computed + c, self.bs) - r.blocks
+            need = max(0, _ceil_div(r.computed + c, self.bs) - r.blocks)  # prefill_first took them all
             while need > kv.free and r.rid in self.running:
                 extra += self._preempt_newest()[1]
             if r.rid not in self.running:
@@ -551,7 +552,9 @@ class Engine:
                     self._enter_decode(r)
                 continue
             c = min(r.target - r.computed, budget)
-            need = _ceil_div(r.computed + c, self.bs)
+            # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
+            # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
+            need = _ceil_div(r.computed + (c if self.cfg.policy == "chunked" else r.target - r.computed), self.bs)
             if need > kv.free - self.watermark:
                 break
             self.waiting.popleft()
@@ -570,8 +573,7 @@ class Engine:
         if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
             return False
         r = self.waiting[0]
-        need = r.blocks if r.swapped else _ceil_div(r.computed + min(r.target - r.computed,
-                                                                     self.cfg.max_num_batched_tokens), self.bs)
+        need = r.blocks if r.swapped else _ceil_div(r.target, self.bs)  # prefill_first: the whole prompt
         return need <= self.kv.free - self.watermark
 
     def run(self):
@@ -593,9 +595,11 @@ class Engine:
                 p_ctx += c * r.computed + c * (c + 1) / 2
             dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx)) + self.p2p + extra
             stats.iterations += 1
-            if stats.iterations > MAX_ITERATIONS:
-                raise TooLargeError("simulation", f"over {MAX_ITERATIONS:,} engine iterations; simulate "
-                                    "fewer requests or a shorter duration")
+            if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
+                stats.aborted = True
+                if not self.done_ev.triggered:
+                    self.done_ev.succeed()
+                return
             stats.busy_s += dt
             yield env.timeout(dt)
             now = env.now
@@ -826,6 +830,9 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     env.process(_monitor(env, engines, every, samples))
     env.run(until=simpy.AnyOf(env, [done, env.timeout(horizon)]))
     end = env.now
+    if stats.aborted:
+        raise TooLargeError("simulation", f"over {MAX_ITERATIONS:,} engine iterations; simulate fewer "
+                            "requests or a shorter duration")
 
     m = wl.arrival_s >= cfg.warmup_s
     arr, first, fin = wl.arrival_s[m], stats.first[m], stats.finish[m]
