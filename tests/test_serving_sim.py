@@ -149,6 +149,12 @@ def test_kv_exhaustion_preempts_and_everything_still_finishes():
         assert res.timeline["preemptions"][-1] == res.preemptions  # preemptions show in the timeline
         assert res.kv_used_max <= 1.0 and res.kv_used_max > 0.9
         assert res.e2e.p50 > roomy.e2e.p50
+    # with prefix caching off, every recompute re-prefills from token 0: more work, later finish
+    cold = simulate_serving(ServingSimConfig(tight, EngineConfig(max_num_seqs=128, max_num_batched_tokens=4096,
+                                                                 prefix_caching=False)), wl)
+    warm = simulate_serving(ServingSimConfig(tight, EngineConfig(max_num_seqs=128, max_num_batched_tokens=4096)), wl)
+    assert cold.preemptions > 0 and warm.preemptions > 0 and cold.completed == warm.completed == 200
+    assert cold.simulated_s > warm.simulated_s
 
 
 def test_chunked_prefill_protects_tpot_prefill_first_stalls_decodes():

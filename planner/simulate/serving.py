@@ -285,6 +285,7 @@ class EngineConfig:
     block_size: int = 16
     preemption: str = "recompute"  # "recompute" | "swap"
     watermark: float = 0.0  # share of blocks kept free at admission (vLLM V0: 0.01)
+    prefix_caching: bool = True  # a preempted request's freed blocks keep its KV until reused (V1 default)
     swap_bw: float = 25e9  # bytes/s per GPU to/from host (PCIe Gen5 x16, achieved)
 
 
@@ -347,22 +348,61 @@ class ServingSimConfig:
 
 
 class KVBlocks:
-    """An engine's paged KV cache: a counter of free blocks (which blocks does not matter for time).
+    """An engine's paged KV cache: free blocks in LRU order, with prefix caching.
+
+    Freed blocks join the tail of one free queue and allocation takes from its head, as vLLM V1's
+    ``FreeKVCacheBlockQueue`` does. Blocks freed by a preempted request keep its KV (V1's prefix
+    caching is on by default; SGLang's radix cache and TensorRT-LLM's block reuse do the same) until
+    they are handed out again; if it is re-admitted first, :meth:`reuse` takes them back and its
+    prefill restarts after them (V1 ``get_computed_blocks``). Which physical block is which does not
+    matter for time, so the queue holds segments ``[owner, count]``; a request's own blocks are
+    evicted from its end (vLLM frees them in reverse order), so what survives is still a prefix.
 
     >>> kv = KVBlocks(10); kv.take(4); kv.free, kv.used_share
     (6, 0.4)
+    >>> kv.give(3, owner=7); kv.take(7); kv.reuse(7)  # 6 plain blocks first, then 1 of request 7's
+    2
     """
 
-    __slots__ = ("total", "free")
+    __slots__ = ("total", "free", "lru", "cached")
 
     def __init__(self, total: int):
         self.total, self.free = int(total), int(total)
+        self.lru: deque = deque([[None, self.total]])
+        self.cached: dict[int, list] = {}
 
     def take(self, n: int):
         self.free -= n
+        lru = self.lru
+        while n > 0:
+            seg = lru[0]
+            k = min(n, seg[1])
+            seg[1] -= k
+            n -= k
+            if seg[1] == 0:
+                lru.popleft()
+                if seg[0] is not None:
+                    self.cached.pop(seg[0], None)
+        while lru and lru[0][1] == 0:
+            lru.popleft()
 
-    def give(self, n: int):
+    def give(self, n: int, owner: Optional[int] = None):
+        if n <= 0:
+            return
         self.free += n
+        seg = [owner, n]
+        self.lru.append(seg)
+        if owner is not None:
+            self.cached[owner] = seg
+
+    def reuse(self, owner: int) -> int:
+        """Take back the blocks ``owner`` left behind that nobody has reused yet (a prefix hit)."""
+        seg = self.cached.pop(owner, None)
+        if seg is None or seg[1] == 0:
+            return 0
+        k, seg[1] = seg[1], 0
+        self.free -= k
+        return k
 
     @property
     def used_share(self) -> float:
@@ -478,13 +518,16 @@ class Engine:
             blocks = _ceil_div(stored, self.bs)
             if self.alloc_j == self.j and r.key == self.j % self.bs:
                 blocks += 1  # the block taken for this step's token, before it was preempted
-        self.kv.give(blocks)
         r.preempted += 1
         cost = 0.0
         if self.cfg.preemption == "swap":
+            self.kv.give(blocks)
             r.swapped, r.blocks = True, blocks
             cost = blocks * self.swap_s_per_block
         else:  # recompute: prompt and the tokens generated so far are prefilled again
+            full = min(r.computed // self.bs, blocks) if self.cfg.prefix_caching else 0  # hashed (full) blocks
+            self.kv.give(full, owner=r.rid)
+            self.kv.give(blocks - full)
             r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
         self.waiting.appendleft(r)
         self.stats.preempt(self.env.now, self.name, r.rid, self.cfg.preemption)
@@ -551,6 +594,10 @@ class Engine:
                 else:
                     self._enter_decode(r)
                 continue
+            if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in kv.cached:
+                if not self._resume_cached(r):
+                    break
+                continue
             c = min(r.target - r.computed, budget)
             # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
             # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
@@ -568,6 +615,17 @@ class Engine:
             chunks.append((r, c))
             budget -= c
         return chunks, extra
+
+    def _resume_cached(self, r: Req) -> bool:
+        """Re-admit a recompute-preempted request onto the blocks it left that are still cached:
+        its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
+        k = self.kv.reuse(r.rid)
+        r.blocks = k
+        r.computed = min(k * self.bs, r.target - 1)
+        self.waiting.popleft()
+        self.running[r.rid] = r
+        self.prefilling[r.rid] = r
+        return True
 
     def _admissible(self) -> bool:
         if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
