@@ -384,7 +384,8 @@ class SimSettings:
     ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
     confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``).
     ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
-    chunk size). ``candidates``: how many of the cheapest analytic options are simulated."""
+    chunk size). ``candidates``: at most this many of the cheapest analytic options are simulated
+    (fewer once the next one's analytic cost cannot beat the best simulated cost)."""
 
     arrivals: str = "poisson"
     trace: Optional[str] = None
@@ -396,7 +397,7 @@ class SimSettings:
     confirm_s: float = 600.0
     confirm_requests: int = 30_000
     token_budgets: tuple = (2048, 512, 8192)
-    candidates: int = 2
+    candidates: int = 4
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
     #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
     #: (utilisation >= 1) would otherwise pass a TPOT-only target
@@ -651,7 +652,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         if sim.trace and realtime:
             wl = _workload(s, 1.0, 1.0, 1, sim, 0)
             qps = len(wl) / max(wl.span_s, 1e-9)
-        for row in ok[:sim.candidates]:
+        best_key = None
+        for n_sim, row in enumerate(ok):
+            # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
+            # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
+            if n_sim >= sim.candidates or (best_key is not None and realtime and key(row) >= best_key):
+                break
             hw, sp = where[id(row)]
             if realtime:
                 if "replicas" not in row:
@@ -659,6 +665,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 _refine_realtime(row, m, sp, hw, target, sim, qps)
                 if row.get("simulated"):
                     _resize(row, qps)
+                    if row.get("meets_latency") and (best_key is None or key(row) < best_key):
+                        best_key = key(row)
             else:
                 _refine_offline(row, m, sp, hw, sim)
         simulated = True
