@@ -750,10 +750,16 @@ def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer):
 
 
 def _monitor(env, engines: list, every: float, out: dict):
-    """Sample queue length, running sequences, KV occupancy and preemptions every ``every`` s."""
+    """Sample queue length, running sequences, KV occupancy and preemptions every ``every`` s;
+    at MAX_SAMPLES samples, keep every other one and sample half as often (bounded memory for a
+    run of any length)."""
     stats = engines[0].stats
     total = sum(e.kv.total for e in engines)
     while True:
+        if len(out["t"]) >= MAX_SAMPLES:
+            for v in out.values():
+                del v[1::2]
+            every *= 2
         out["t"].append(env.now)
         out["waiting"].append(sum(len(e.waiting) for e in engines))
         out["running"].append(sum(len(e.running) for e in engines))
@@ -883,7 +889,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     env.process(_arrivals(env, wl, reqs, lb))
     drain = cfg.drain_s if cfg.drain_s is not None else max(60.0, wl.span_s)
     horizon = wl.span_s + drain
-    every = cfg.sample_s or max(horizon / MAX_SAMPLES, 0.05)
+    every = cfg.sample_s or max(min(horizon, 2 * wl.span_s + 60.0) / MAX_SAMPLES, 0.05)
     samples = {"t": [], "waiting": [], "running": [], "kv_used": [], "preemptions": []}
     env.process(_monitor(env, engines, every, samples))
     env.run(until=simpy.AnyOf(env, [done, env.timeout(horizon)]))

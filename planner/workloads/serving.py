@@ -533,7 +533,7 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
         r += 1
     row["analytic_replicas"] = r_an
     row["simulated"] = _sim_summary(res, r, budget, batch)
-    row["simulated"].update(saturated_rps_per_replica=mu[budget], utilisation=qps / (r * mu[budget]))
+    row["simulated"].update(qps=qps, saturated_rps_per_replica=mu[budget], utilisation=qps / (r * mu[budget]))
     row["simulated"]["trials"] = trials
     row["simulated"]["meets_targets"] = bool(passed)
     if not passed:
@@ -617,6 +617,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     bad = [p for p in precs if p not in WEIGHT_BYTES]
     if bad:
         raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
+    qps = s.qps
+    if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
+        wl = _workload(s, 1.0, 1.0, 1, sim, 0)
+        qps = len(wl) / max(wl.span_s, 1e-9)
     rows, where = [], {}
     for hw in _options(job, cat, profile):
         for prec in precs:
@@ -628,13 +632,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 for tp in TP_DEGREES:
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
-                    row = _costs(llm_option(m, sp, hw, tp, target), sp, s.qps if realtime else None,
+                    row = _costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
                                  job.constraints.spot)
                     row["precision"] = prec
                     where[id(row)] = (hw, sp)
                     rows.append(row)
             else:
-                row = _costs(generic_option(m, sp, hw, target), sp, s.qps if realtime else None,
+                row = _costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                              job.constraints.spot)
                 row["precision"] = prec
                 rows.append(row)
@@ -647,11 +651,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         key = lambda r: (r.get("usd_per_million_requests_full") or math.inf, r["tp"])
     ok.sort(key=key)
     simulated = False
-    if simulate and m.is_transformer and ok and (not realtime or s.qps or sim.trace):
-        qps = s.qps
-        if sim.trace and realtime:
-            wl = _workload(s, 1.0, 1.0, 1, sim, 0)
-            qps = len(wl) / max(wl.span_s, 1e-9)
+    if simulate and m.is_transformer and ok and (not realtime or qps):
         best_key = None
         for n_sim, row in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
@@ -735,11 +735,11 @@ def _why(res: dict, realtime: bool) -> str:
     s = (f"{b['hardware']} with TP{b['tp']} ({b['precision']}) per replica meets TPOT {b['tpot_ms']:.1f} ms"
          + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']} (analytic)")
     if sim:
-        s += (f"; simulated at {res['targets']['qps']:g} QPS with {sim['replicas']} replicas "
+        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if res['simulation']['trace'] else ''} with {sim['replicas']} replicas "
               f"(analytic {b['analytic_replicas']}), token budget {sim['max_num_batched_tokens']}: "
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.get("replicas"):
-        s += f"; {b['replicas']} replicas on {b['nodes']} node(s) for {res['targets']['qps']:g} QPS"
+        s += f"; {b['replicas']} replicas on {b['nodes']} node(s)"
     smaller = [r for r in res["rejected"] if r["gpu"] == b["gpu"] and r["tp"] < b["tp"]]
     if smaller:
         r = max(smaller, key=lambda r: r["tp"])
