@@ -11,7 +11,7 @@ from planner.hardware.options import option_from_cluster
 from planner.model.params import count_params
 from planner.simulate.serving import simulate_serving
 from planner.workloads.serving import (WEIGHT_BYTES, ServeTarget, SimSettings, _llm_iteration, _sim_config,
-                                       _workload, kv_bytes_per_token, llm_option, plan_serving)
+                                       _workload, kv_bytes_per_token, latency_vs_qps, llm_option, plan_serving)
 from planner.spec.schema import ClusterSpec, load_job_dict
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
@@ -214,3 +214,16 @@ def test_precision_search_and_cli_flags(cli, tmp_path):
     tr.write_text("arrival_s,prompt_tokens\n0,1\n")
     code, out, err = cli("serve", p, "--trace", tr)
     assert code == 2 and "trace" in err
+
+
+def test_latency_vs_qps_for_the_app_chart():
+    job = _job({**CHAT8B, "qps": 40}, model="llama3-8b")
+    res = plan_serving(job, sim=FAST)
+    b = res["best"]
+    mu = b["simulated"]["saturated_rps_per_replica"] * b["replicas"]
+    pts = latency_vs_qps(job, b, [0.3 * mu, 0.7 * mu, 1.2 * mu], sim=FAST)
+    assert [p["qps"] for p in pts] == pytest.approx([0.3 * mu, 0.7 * mu, 1.2 * mu])
+    p99 = [p["ttft_ms"]["p99"] if p["ttft_ms"]["p99"] is not None else math.inf for p in pts]
+    assert p99[0] < p99[1] < p99[2] and pts[2]["utilisation"] > 1
+    with pytest.raises(InputError, match="simulated"):
+        latency_vs_qps(job, _plan(job)["best"], [1.0])

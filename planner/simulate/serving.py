@@ -46,7 +46,8 @@ modelled as ``pp`` engines, each with 1/pp of the replica's KV blocks and an ite
 the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` splits the service
 into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
 Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
-prefill, which also emits the first token.
+prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
+transfers queue), which also emits the first token.
 
 Definitions (as ``vllm bench serve`` reports them): TTFT = first token time - arrival; TPOT =
 (finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. Goodput = the
@@ -85,6 +86,7 @@ import numpy as np
 import simpy
 
 from planner.errors import InputError, TooLargeError
+from planner.simulate.resources import RateLimiter
 
 MAX_REQUESTS = 1_000_000  # requests in one simulation
 MAX_ITERATIONS = 20_000_000  # engine iterations in one simulation (all engines together)
@@ -865,8 +867,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     done = env.event()
     reqs = [Req(i, float(wl.arrival_s[i]), int(wl.prompt[i]), int(wl.output[i])) for i in range(n)]
 
-    def engines_for(replicas: int, on_prefilled=None, base=0):
-        return [Engine(env, base + k, spec, e, stats, done, n, on_prefilled) for k in range(replicas * spec.pp)]
+    def engines_for(replicas: int, base=0):
+        return [Engine(env, base + k, spec, e, stats, done, n) for k in range(replicas * spec.pp)]
 
     if cfg.disaggregate is None:
         engines = engines_for(cfg.replicas)
@@ -875,15 +877,18 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
         n_pre, n_dec = cfg.disaggregate
         decoders = engines_for(n_dec, base=1000)
         dlb = LoadBalancer(decoders, cfg.routing, cfg.seed + 1)
-        xfer_per_token = spec.iteration.kv_bytes / cfg.kv_link_bw
+        # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard):
+        # a FIFO shared bandwidth, so transfers that overlap queue behind each other
+        links = [RateLimiter(env, cfg.kv_link_bw) for _ in range(n_pre * spec.pp)]
 
-        def hand_over(r: Req):
+        def hand_over(engine: int, r: Req):
             def move():
-                yield env.timeout(r.computed * xfer_per_token)
+                yield env.timeout(links[engine].reserve(r.computed * spec.iteration.kv_bytes))
                 dlb.route(r)
             env.process(move())
 
-        prefillers = engines_for(n_pre, on_prefilled=hand_over)
+        prefillers = [Engine(env, k, spec, e, stats, done, n, lambda r, k=k: hand_over(k, r))
+                      for k in range(n_pre * spec.pp)]
         engines = prefillers + decoders
         lb = LoadBalancer(prefillers, cfg.routing, cfg.seed)
     env.process(_arrivals(env, wl, reqs, lb))

@@ -44,7 +44,7 @@ batch then runs in the next: p99 latency := 2 x batch time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -454,8 +454,6 @@ def _finite(x):
 
 def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
-    from dataclasses import replace as _replace
-
     from planner.simulate.serving import ArrivalSpec, LengthDist, make_workload, simulate_serving
 
     n = int(min(2000, max(10 * batch, 500)))
@@ -464,7 +462,7 @@ def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
                        LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
                        LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0)
-    return simulate_serving(_replace(cfg, drain_s=1e7), wl).throughput_rps
+    return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
 
 
 def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
@@ -541,6 +539,40 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
     return row
 
 
+def latency_vs_qps(job: JobSpec, row: dict, qps_values, sim: Optional[SimSettings] = None,
+                   catalog=None, profile=None) -> list[dict]:
+    """Simulated latency percentiles of one simulated option (``row`` from ``plan_serving``: its
+    hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
+    latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
+    p99, mean; None where requests did not finish), ``goodput``, ``unfinished``, ``utilisation``
+    (QPS / (replicas x simulated saturated throughput) when known)."""
+    from hardware_catalog import load_catalog
+    from planner.simulate.serving import simulate_serving
+
+    sim = sim or SimSettings()
+    d = row.get("simulated")
+    if not d or "replicas" not in d or "max_num_batched_tokens" not in d:
+        raise InputError("row", "latency_vs_qps needs an option plan_serving simulated (row['simulated'])")
+    hw = next((h for h in _options(job, catalog or load_catalog(), profile) if h.name == row["hardware"]), None)
+    if hw is None:
+        raise InputError("row.hardware", f"{row['hardware']} is not among the job's hardware options")
+    s = job.serving.model_copy(update={"precision": row["precision"]})
+    target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
+                         s.ttft_ms / 1e3 if s.ttft_ms else None, None)
+    out = []
+    for q in qps_values:
+        if not q > 0:
+            raise InputError("qps", "every QPS must be > 0")
+        wl = _workload(s, float(q), sim.search_s, sim.search_requests, sim, sim.seed)
+        res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
+                                           d["replicas"], target, sim, min(30.0, wl.span_s / 6)), wl)
+        mu = d.get("saturated_rps_per_replica")
+        out.append(_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(), e2e_ms=res.e2e.ms(),
+                                goodput=res.goodput, unfinished=res.unfinished,
+                                utilisation=q / (d["replicas"] * mu) if mu else None)))
+    return out
+
+
 def _refine_offline(row, m, s, hw, sim: SimSettings):
     """Offline: a backlog on one replica at the memory-limited batch gives the simulated
     throughput; replicas to meet the deadline (if any) and the node-hours follow."""
@@ -552,8 +584,7 @@ def _refine_offline(row, m, s, hw, sim: SimSettings):
                        LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
     target = ServeTarget(None, None, None)
     cfg = _sim_config(m, s, hw, row["tp"], row["batch_offline"], 8192, 1, target, sim, 0.0)
-    from dataclasses import replace as _replace
-    res = simulate_serving(_replace(cfg, drain_s=1e7), wl)
+    res = simulate_serving(replace(cfg, drain_s=1e7), wl)
     rps = res.throughput_rps
     per_node = row["gpus_per_node"] // row["tp"]
     d = _sim_summary(res, 1, 8192, row["batch_offline"])
@@ -670,9 +701,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             else:
                 _refine_offline(row, m, sp, hw, sim)
         simulated = True
-        fail = [r for r in ok if r.get("meets_latency") is False]
+        sim_rejected = [r for r in ok if r.get("meets_latency") is False]
         ok = [r for r in ok if r.get("meets_latency")]
-        rows_rejected_extra = fail
         # simulated options first (their size is confirmed), then the analytic-only ones
         if realtime:
             ok.sort(key=lambda r: (r.get("simulated") is None, *key(r)))
@@ -680,7 +710,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             ok.sort(key=lambda r: (r.get("simulated") is None,
                                    (r.get("simulated") or {}).get("usd_per_million_requests") or math.inf, r["tp"]))
     else:
-        rows_rejected_extra = []
+        sim_rejected = []
     if not ok:
         fit = [r for r in rows if r.get("fits")]
         if not fit:
@@ -699,7 +729,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         targets=dict(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
                      qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
         best=ok[0], options=ok,
-        rejected=[r for r in rows if not r.get("meets_latency") and r not in rows_rejected_extra] + rows_rejected_extra,
+        rejected=[r for r in rows if not r.get("meets_latency") and r not in sim_rejected] + sim_rejected,
         simulated=simulated,
         simulation=(dict(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                          margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
