@@ -60,30 +60,30 @@ def render_serving(con, res: dict, top: int = 12) -> None:
 
 def render_simulated(con, res: dict, top: int = 12) -> None:
     """The simulated options: replicas (vs analytic), token budget, p50/p99 TTFT and TPOT, goodput,
-    KV-cache and queue figures, preemptions and $ at the simulated size."""
+    peak KV-cache occupancy and queue length, preemptions and $ at the simulated size."""
     rows = [r for r in res["options"][:top] if r.get("simulated")]
     if not rows:
         return
     sim = res.get("simulation") or {}
     realtime = res["mode"] == "realtime"
     tab = Table(title=f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
-                      f"p99s must be {100 * sim.get('margin', 0):.0f}% under target)" if realtime else
+                      f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
                 f"simulated offline backlog (seed {sim.get('seed', 0)})")
-    cols = (["hardware", "TP", "prec", "replicas (analytic)", "budget", "TTFT p50/p99 ms", "TPOT p50/p99 ms",
-             "E2E p99 s", "goodput", "KV mean/max", "queue mean/max", "preempt", "$/h", "$/1M req"] if realtime else
+    cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
+             "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
+            if realtime else
             ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
              "replica-h", "replicas", "$/1M req"])
     for c in cols:
-        tab.add_column(c, justify="left" if c == "hardware" else "right")
+        tab.add_column(c, justify="left" if c == "hardware" else "right", no_wrap=c == "hardware")
     for r in rows:
         d = r["simulated"]
         if realtime:
             tab.add_row(r["hardware"], str(r["tp"]), r["precision"], f"{d['replicas']} ({r['analytic_replicas']})",
-                        str(d["max_num_batched_tokens"]), f"{_ms(d['ttft_ms']['p50'])} / {_ms(d['ttft_ms']['p99'])}",
-                        f"{_ms(d['tpot_ms']['p50'])} / {_ms(d['tpot_ms']['p99'])}", f"{d['e2e_ms']['p99'] / 1e3:.1f}",
+                        str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
+                        _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
                         f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
-                        f"{100 * d['kv_used_mean']:.0f}% / {100 * d['kv_used_max']:.0f}%",
-                        f"{d['queue_mean']:.1f} / {d['queue_max']}", str(d["preemptions"]),
+                        f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
                         fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests")))
         else:
             tab.add_row(r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
