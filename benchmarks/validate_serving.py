@@ -8,6 +8,9 @@ request rate, and the reported throughput and TTFT/TPOT percentiles).
   and one A100 (vLLM 0.11.0 baseline; SGLang 0.5.5.post1 FP8 and TensorRT-LLM 1.2.0rc1 as the
   pages' optimised configurations), measured with ``vllm bench serve`` on its random dataset
   (fixed input/output lengths) with every request sent at t = 0 (request rate inf).
+* vllm-ci-h200 — vLLM's nightly performance benchmark (Buildkite build 9515), latency tests on
+  H200: one batch of 8 requests of 32 input + 128 output tokens (Llama-3.1-8B TP1, Llama-3-70B
+  TP4, Mixtral-8x7B TP2), end-to-end latency only (the p50 and p99 columns hold E2E).
 
 Each row is simulated with the planner's own models and nothing fitted: the model architecture
 from the row, the GPU's catalog peaks and the shipped efficiency prior
@@ -18,7 +21,7 @@ arriving together.
 
 Run: ``python benchmarks/validate_serving.py [--csv out.csv]``. Prints one line per row and, per
 source, the median and p90 absolute percentage error of throughput (requests/s), of the p50
-latencies (TTFT p50 and TPOT p50 pooled) and of the p99 latencies (TTFT p99 and TPOT p99 pooled);
+latencies (TTFT, TPOT and E2E p50 pooled, where published) and of the p99 latencies (same);
 then the same without rows whose output is <= 8 tokens (there the measured TPOT is host-side
 overhead — HTTP, detokenisation of 1000 concurrent streams — which the model has no term for).
 """
@@ -28,6 +31,7 @@ import argparse
 import csv
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +53,7 @@ ENGINES = {
     # that is not an A100: max_num_batched_tokens 8192, max_num_seqs 1024; otherwise 2048 / 256.
     # V1 scheduler: chunked prefill on, recompute preemption.
     ("vllm", "H100"): EngineConfig(max_num_seqs=1024, max_num_batched_tokens=8192, policy="chunked"),
+    ("vllm", "H200"): EngineConfig(max_num_seqs=1024, max_num_batched_tokens=8192, policy="chunked"),
     ("vllm", "A100"): EngineConfig(max_num_seqs=256, max_num_batched_tokens=2048, policy="chunked"),
     # SGLang runtime: a new prefill batch whenever one can be formed (prefill first), prompts
     # chunked at chunked_prefill_size 8192 on 80 GB GPUs; max running requests taken as 1024 (its
@@ -67,14 +72,18 @@ def engine_for(engine: str, gpu: str) -> EngineConfig:
     raise KeyError(f"no scheduler defaults for {engine} on {gpu}")
 
 
-def _arch(s: str) -> dict:
-    return {k: int(v) for k, v in (kv.split("=") for kv in s.split(";"))}
+def _model(row: dict) -> dict:
+    """``preset=NAME`` or ``key=int;key=int;...`` (a decoder's architecture)."""
+    kv = dict(x.split("=") for x in row["arch"].split(";"))
+    if "preset" in kv:
+        return {"preset": kv["preset"]}
+    return {"name": row["model"], "family": "decoder", **{k: int(v) for k, v in kv.items()}}
 
 
 def predict(row: dict) -> dict:
     """Simulate one published run; the predicted throughput and percentiles (ms)."""
     n, P, O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
-    job = load_job_dict({"model": {"name": row["model"], "family": "decoder", **_arch(row["arch"])},
+    job = load_job_dict({"model": _model(row),
                          "serving": {"p99_latency_ms": 1000, "precision": row["precision"],
                                      "kv_precision": row["kv_precision"], "prompt_tokens": P, "output_tokens": O}})
     gpus = int(row["gpus"])
@@ -83,17 +92,23 @@ def predict(row: dict) -> dict:
     if row["request_rate"] != "inf":
         raise ValueError("only request rate inf rows are in the data so far")
     wl = Workload(np.zeros(n), np.full(n, P), np.full(n, O))
-    res = simulate_serving(ServingSimConfig(spec, engine_for(row["engine"], row["gpu"]), drain_s=1e7), wl)
+    eng = engine_for(row["engine"], row["gpu"])
+    if row["max_concurrency"]:  # a fixed batch (vllm bench latency): at most that many in flight
+        c = int(row["max_concurrency"])
+        eng = replace(eng, max_num_seqs=min(eng.max_num_seqs, c))
+    res = simulate_serving(ServingSimConfig(spec, eng, drain_s=1e7), wl)
     return dict(req_per_s=res.throughput_rps, ttft_p50_ms=res.ttft.p50 * 1e3, ttft_p99_ms=res.ttft.p99 * 1e3,
-                tpot_p50_ms=res.tpot.p50 * 1e3, tpot_p99_ms=res.tpot.p99 * 1e3, preemptions=res.preemptions,
-                wall_s=res.wall_s)
+                tpot_p50_ms=res.tpot.p50 * 1e3, tpot_p99_ms=res.tpot.p99 * 1e3, e2e_p50_ms=res.e2e.p50 * 1e3,
+                e2e_p99_ms=res.e2e.p99 * 1e3, preemptions=res.preemptions, wall_s=res.wall_s)
 
 
 def ape(pred: float, meas: float) -> float:
     return abs(pred - meas) / meas
 
 
-GROUPS = {"throughput": ("req_per_s",), "p50": ("ttft_p50_ms", "tpot_p50_ms"), "p99": ("ttft_p99_ms", "tpot_p99_ms")}
+METRICS = ("req_per_s", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "e2e_p50_ms", "e2e_p99_ms")
+GROUPS = {"throughput": ("req_per_s",), "p50": ("ttft_p50_ms", "tpot_p50_ms", "e2e_p50_ms"),
+          "p99": ("ttft_p99_ms", "tpot_p99_ms", "e2e_p99_ms")}
 
 
 def summarise(rows: list[dict], title: str):
@@ -106,8 +121,8 @@ def summarise(rows: list[dict], title: str):
     for src, rs in by.items():
         cells = []
         for cols in GROUPS.values():
-            e = np.array([r["err_" + c] for r in rs for c in cols]) * 100
-            cells.append(f"{np.median(e):>9.0f} / {np.percentile(e, 90):>6.0f}")
+            e = np.array([r["err_" + c] for r in rs for c in cols if r["err_" + c] is not None]) * 100
+            cells.append(f"{np.median(e):>9.0f} / {np.percentile(e, 90):>6.0f}" if len(e) else f"{'-':>18}")
         print(f"{src:<16} {len(rs):>4}  " + "  ".join(f"{c:>20}" for c in cells))
 
 
@@ -119,19 +134,21 @@ def main(argv=None):
     out = []
     t0 = time.perf_counter()
     print(f"{'source':<14} {'engine':<13} {'gpu':<14} {'prec':<5} {'in/out':>10} {'n':>5}  "
-          f"{'req/s meas/pred':>16} {'TTFT p50 s':>14} {'TTFT p99 s':>14} {'TPOT p50 ms':>14} {'TPOT p99 ms':>14}")
+          f"{'req/s meas/pred':>16} {'TTFT p50 s':>14} {'TTFT p99 s':>14} {'TPOT p50 ms':>14} {'TPOT p99 ms':>14} "
+          f"{'E2E p50 ms':>14} {'E2E p99 ms':>14}")
     for row in rows:
         p = predict(row)
         rec = dict(row)
-        for c in ("req_per_s", "ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms"):
+        for c in METRICS:  # blank = not published for this run
             rec["pred_" + c] = p[c]
-            rec["err_" + c] = ape(p[c], float(row[c]))
+            rec["err_" + c] = ape(p[c], float(row[c])) if row[c] else None
         rec["sim_wall_s"] = p["wall_s"]
         out.append(rec)
-        f = lambda c, k=1.0: f"{float(row[c]) * k:.1f}/{p[c] * k:.1f}"
+        f = lambda c, k=1.0: f"{float(row[c]) * k:.1f}/{p[c] * k:.1f}" if row[c] else "-"
         print(f"{row['source']:<14} {row['engine']:<13} {row['gpu']:<14} {row['precision']:<5} "
               f"{row['input_len'] + '/' + row['output_len']:>10} {row['num_prompts']:>5}  {f('req_per_s'):>16} "
-              f"{f('ttft_p50_ms', 1e-3):>14} {f('ttft_p99_ms', 1e-3):>14} {f('tpot_p50_ms'):>14} {f('tpot_p99_ms'):>14}")
+              f"{f('ttft_p50_ms', 1e-3):>14} {f('ttft_p99_ms', 1e-3):>14} {f('tpot_p50_ms'):>14} {f('tpot_p99_ms'):>14} "
+              f"{f('e2e_p50_ms'):>14} {f('e2e_p99_ms'):>14}")
     wall = time.perf_counter() - t0
     summarise(out, "absolute % error, all rows")
     summarise([r for r in out if int(r["output_len"]) > 8], "absolute % error, rows with > 8 output tokens")

@@ -256,3 +256,25 @@ def test_trace_file_and_bad_inputs(tmp_path):
     empty = Workload(np.zeros(0), np.zeros(0, dtype=int), np.zeros(0, dtype=int))
     with pytest.raises(InputError):
         simulate_serving(ServingSimConfig(ReplicaSpec(im, 100)), empty)
+
+
+def test_published_serving_data_has_provenance_and_simulates():
+    """benchmarks/data/serving_published.csv: every row names its source page and engine, and the
+    validation script simulates every row to a finite prediction (the error table is a script's
+    output, benchmarks/validate_serving.py, not a test assertion)."""
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("validate_serving", root / "benchmarks" / "validate_serving.py")
+    val = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(val)
+    rows = list(csv.DictReader((root / "benchmarks" / "data" / "serving_published.csv").open()))
+    assert len(rows) >= 15
+    for row in rows:
+        assert row["url"].startswith("https://") and row["engine"] and row["engine_version"] and row["gpu"]
+        assert any(row[c] for c in val.METRICS)
+    for row in rows[:: max(1, len(rows) // 5)]:
+        p = val.predict(row)
+        assert all(math.isfinite(p[c]) and p[c] > 0 for c in val.METRICS)
