@@ -277,9 +277,12 @@ def clip_path(p: Path) -> str:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """One engine's scheduler (see the module docstring). Defaults: vLLM V1 on an 80 GB GPU
-    (``max_num_seqs`` 256 as in vLLM's docs for engines, ``max_num_batched_tokens`` 8192 for the
-    API server, chunked prefill on, 16-token blocks, recompute preemption)."""
+    """One engine's scheduler (see the module docstring). Defaults: chunked prefill, 16-token
+    blocks, recompute preemption and prefix caching (vLLM V1), ``max_num_seqs`` 256 and a token
+    budget of 8192. vLLM's own API-server defaults (vllm/engine/arg_utils.py
+    ``get_batch_defaults``) are 1024 / 8192 on GPUs with >= 70 GiB that are not A100s and 256 /
+    2048 otherwise; ``plan_serving`` sets ``max_num_seqs`` to the analytic latency-bound batch and
+    searches the budget."""
 
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
