@@ -31,7 +31,6 @@ import argparse
 import csv
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,11 +91,9 @@ def predict(row: dict) -> dict:
     if row["request_rate"] != "inf":
         raise ValueError("only request rate inf rows are in the data so far")
     wl = Workload(np.zeros(n), np.full(n, P), np.full(n, O))
-    eng = engine_for(row["engine"], row["gpu"])
-    if row["max_concurrency"]:  # a fixed batch (vllm bench latency): at most that many in flight
-        c = int(row["max_concurrency"])
-        eng = replace(eng, max_num_seqs=min(eng.max_num_seqs, c))
-    res = simulate_serving(ServingSimConfig(spec, eng, drain_s=1e7), wl)
+    conc = int(row["max_concurrency"]) if row["max_concurrency"] else None  # closed loop of clients
+    res = simulate_serving(ServingSimConfig(spec, engine_for(row["engine"], row["gpu"]), drain_s=1e7,
+                                            max_concurrency=conc), wl)
     return dict(req_per_s=res.throughput_rps, ttft_p50_ms=res.ttft.p50 * 1e3, ttft_p99_ms=res.ttft.p99 * 1e3,
                 tpot_p50_ms=res.tpot.p50 * 1e3, tpot_p99_ms=res.tpot.p99 * 1e3, e2e_p50_ms=res.e2e.p50 * 1e3,
                 e2e_p99_ms=res.e2e.p99 * 1e3, preemptions=res.preemptions, wall_s=res.wall_s)

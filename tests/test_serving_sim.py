@@ -278,3 +278,20 @@ def test_published_serving_data_has_provenance_and_simulates():
     for row in rows[:: max(1, len(rows) // 5)]:
         p = val.predict(row)
         assert all(math.isfinite(p[c]) and p[c] > 0 for c in val.METRICS)
+
+
+def test_closed_loop_clients():
+    """max_concurrency C: a closed loop. C = 1 with a constant 10-iteration request serves one
+    request per 0.1 s exactly; C = 4 on a batching engine keeps at most 4 in the system."""
+    wl = make_workload(ArrivalSpec("burst", count=50), LengthDist("fixed", 1), LengthDist("fixed", 10))
+    one = simulate_serving(ServingSimConfig(ReplicaSpec(IterationModel.constant(0.01), 1000),
+                                            EngineConfig(max_num_seqs=8, max_num_batched_tokens=64),
+                                            max_concurrency=1), wl)
+    assert one.simulated_s == pytest.approx(50 * 0.1) and one.e2e.p99 == pytest.approx(0.1)
+    four = simulate_serving(ServingSimConfig(ReplicaSpec(IterationModel.constant(0.01), 1000),
+                                             EngineConfig(max_num_seqs=8, max_num_batched_tokens=64),
+                                             max_concurrency=4, sample_s=0.005), wl)
+    assert max(four.timeline["waiting"] + four.timeline["running"]) <= 4
+    assert four.simulated_s < one.simulated_s / 3  # four in flight share each iteration
+    with pytest.raises(InputError, match="client"):
+        simulate_serving(ServingSimConfig(ReplicaSpec(IterationModel.constant(0.01), 1000), max_concurrency=0), wl)

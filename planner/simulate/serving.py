@@ -5,7 +5,9 @@ Processes and resources, one concept each:
 
 * ``arrivals`` (process): releases the requests of a :class:`Workload` at their arrival times —
   Poisson, bursty (a two-state Markov-modulated Poisson process), all at once (``burst``, what
-  ``vllm bench serve --request-rate inf`` sends) or a trace file (:func:`load_trace`);
+  ``vllm bench serve --request-rate inf`` sends) or a trace file (:func:`load_trace`) — and, with
+  ``max_concurrency``, only while one of that many clients is free (a closed loop, a
+  ``simpy.Container`` of clients: ``--max-concurrency``);
 * :class:`LoadBalancer`: routes each request to an engine (``least_outstanding``,
   ``round_robin`` or ``random``; a registry, :data:`ROUTING`);
 * :class:`KVBlocks` (resource): one engine's paged KV cache, ``num_blocks`` blocks of
@@ -50,7 +52,8 @@ prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replic
 transfers queue), which also emits the first token.
 
 Definitions (as ``vllm bench serve`` reports them): TTFT = first token time - arrival; TPOT =
-(finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. Goodput = the
+(finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. With
+``max_concurrency`` "arrival" is when a client sends the request, as vllm bench times it. Goodput = the
 share (and rate) of measured requests that finish within both SLOs (DistServe's definition).
 Requests still unfinished when the simulation stops (``drain_s`` after the last arrival) count
 with infinite latency: an overloaded service reports ``inf`` percentiles instead of a number that
@@ -323,6 +326,7 @@ class ServingSimConfig:
     drain_s: Optional[float] = None  # after the last arrival; default max(60 s, the arrival span)
     sample_s: Optional[float] = None  # monitor interval; default fits MAX_SAMPLES
     seed: int = 0  # for the random routing policy
+    max_concurrency: Optional[int] = None  # closed loop: at most this many requests in the service
 
     def check(self):
         e = self.engine
@@ -340,6 +344,8 @@ class ServingSimConfig:
             raise InputError("routing", f"unknown routing {self.routing!r}; one of {', '.join(ROUTING)}")
         if self.replicas < 1 or self.replica.pp < 1:
             raise InputError("replicas", "need at least one replica and one pipeline stage")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise InputError("max_concurrency", "need at least one client")
         if self.disaggregate is not None and min(self.disaggregate) < 1:
             raise InputError("disaggregate", "need at least one prefill and one decode replica")
         n = self.replica.num_blocks // self.replica.pp
@@ -433,6 +439,7 @@ class Stats:
     """What the engines record: per-request times, preemption events, iteration counts."""
 
     def __init__(self, n: int):
+        self.sent = np.full(n, np.inf)  # when a request entered the service (its arrival, or a free client)
         self.first = np.full(n, np.inf)
         self.finish = np.full(n, np.inf)
         self.preemptions = 0
@@ -441,6 +448,7 @@ class Stats:
         self.busy_s = 0.0
         self.done = 0
         self.aborted = False
+        self.clients: Optional[simpy.Container] = None  # closed-loop clients (max_concurrency)
 
     def preempt(self, t, engine, rid, mode):
         self.preemptions += 1
@@ -704,6 +712,8 @@ class Engine:
         st = self.stats
         st.finish[r.rid] = now
         st.done += 1
+        if st.clients is not None:
+            st.clients.put(1)
         if st.done == self.total and not self.done_ev.triggered:
             self.done_ev.succeed()
 
@@ -744,13 +754,19 @@ def _rr(lb: LoadBalancer) -> int:
     return k
 
 
-def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer):
-    """Release each request at its arrival time."""
+def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
+              clients: Optional[simpy.Container] = None):
+    """Release each request at its arrival time; with ``clients`` (a closed loop of C clients,
+    ``vllm bench serve --max-concurrency C``), also wait until one of them is free — a client is
+    taken here and given back when its request finishes."""
     t = wl.arrival_s
     for i in range(len(wl)):
         gap = t[i] - env.now
         if gap > 0:
             yield env.timeout(gap)
+        if clients is not None:
+            yield clients.get(1)
+        sent[i] = env.now  # latency counts from here (vllm bench starts its timer inside the client)
         lb.route(reqs[i])
 
 
@@ -894,7 +910,9 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
                       for k in range(n_pre * spec.pp)]
         engines = prefillers + decoders
         lb = LoadBalancer(prefillers, cfg.routing, cfg.seed)
-    env.process(_arrivals(env, wl, reqs, lb))
+    if cfg.max_concurrency is not None:
+        stats.clients = simpy.Container(env, capacity=cfg.max_concurrency, init=cfg.max_concurrency)
+    env.process(_arrivals(env, wl, reqs, lb, stats.sent, stats.clients))
     drain = cfg.drain_s if cfg.drain_s is not None else max(60.0, wl.span_s)
     horizon = wl.span_s + drain
     every = cfg.sample_s or max(min(horizon, 2 * wl.span_s + 60.0) / MAX_SAMPLES, 0.05)
@@ -907,7 +925,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
                             "requests or a shorter duration")
 
     m = wl.arrival_s >= cfg.warmup_s
-    arr, first, fin = wl.arrival_s[m], stats.first[m], stats.finish[m]
+    arr, first, fin = stats.sent[m], stats.first[m], stats.finish[m]
+    arr = np.where(np.isfinite(arr), arr, wl.arrival_s[m])  # never released (run stopped): its arrival
     outp, prompt = wl.output[m], wl.prompt[m]
     finished = np.isfinite(fin)
     ttft = first - arr
