@@ -466,34 +466,44 @@ def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
 
 
 def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
-    """The fewest replicas (and the token budget) whose simulated p99 TTFT/TPOT meet the targets
-    with ``sim.margin``: grow from the analytic count until it passes, bisect back, then confirm on
-    a new seed over a longer run (grow again if the confirmation fails)."""
+    """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
+    ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
+    analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
+    simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
+    ``sim.max_utilisation``. The first setting grows from the stable count until it passes and
+    bisects back; each other setting is tried only where it saves a replica. The winner is
+    confirmed on a new seed over a longer run (growing again if the confirmation fails)."""
     from planner.simulate.serving import simulate_serving
 
-    batch = row["batch"]
+    B = row["batch"]
     wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
     warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
     r_an = row["replicas"]
     cap = max(r_an + 2, int(math.ceil(r_an * sim.max_replica_factor)))
     trials = 0
-    mu = {b: _capacity(m, s, hw, row["tp"], batch, b, sim) for b in sim.token_budgets}
-    stable = {b: max(1, math.ceil(qps / (sim.max_utilisation * mu[b]))) for b in mu}
+    settings = [(budget, B) for budget in sim.token_budgets]
+    B2 = min(row.get("batch_memory_limit", B), 2 * B)
+    if B2 > B:
+        settings.append((sim.token_budgets[0], B2))
+    mu: dict = {}
 
-    def ok(r, budget, workload=wl, w=warm):
+    def stable(k) -> int:  # fewer replicas would run over max_utilisation
+        if k not in mu:
+            mu[k] = _capacity(m, s, hw, row["tp"], k[1], k[0], sim)
+        return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
+
+    def ok(r, k, workload=wl, w=warm):
         nonlocal trials
         trials += 1
-        res = simulate_serving(_sim_config(m, s, hw, row["tp"], batch, budget, r, target, sim, w), workload)
+        res = simulate_serving(_sim_config(m, s, hw, row["tp"], k[1], k[0], r, target, sim, w), workload)
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
-    def smallest(budget, hi_known=None):
-        r0 = stable[budget]  # fewer replicas would run over max_utilisation
-        if hi_known is not None and hi_known < r0:
-            return None
-        lo, hi, r = r0 - 1, hi_known, r0  # lo: known to fail (or 0)
+    def smallest(k, hi=None):
+        r0 = stable(k)
+        lo, r = r0 - 1, r0  # lo: known to fail (or 0)
         while hi is None:
-            if ok(r, budget)[0]:
+            if ok(r, k)[0]:
                 hi = r
             else:
                 lo = r
@@ -502,38 +512,35 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
                 r = min(cap, max(r + 1, int(math.ceil(r * 1.3))))
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            if mid >= 1 and ok(mid, budget)[0]:
+            if mid >= 1 and ok(mid, k)[0]:
                 hi = mid
             else:
                 lo = mid
         return hi
 
-    best = None  # (replicas, budget)
-    for budget in sim.token_budgets:
-        if best is not None:  # another budget only matters if it saves a replica
-            if best[0] <= stable[budget] or not ok(best[0] - 1, budget)[0]:
-                continue
-            best = (smallest(budget, best[0] - 1), budget)
-            continue
-        r = smallest(budget)
-        if r is not None:
-            best = (r, budget)
+    best = None  # (replicas, (budget, max_num_seqs))
+    for k in settings:
+        if best is None:
+            r = smallest(k)
+            if r is not None:
+                best = (r, k)
+        elif best[0] > stable(k) and ok(best[0] - 1, k)[0]:  # saves at least one replica
+            best = (smallest(k, best[0] - 1), k)
     if best is None:
         row.update(simulated=None, meets_latency=False,
                    reason=f"simulated p99s miss the targets even with {cap} replicas ({trials} runs)")
         return row
-    r, budget = best
+    r, k = best
     wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1)
     while True:
-        passed, res = ok(r, budget, wl2, min(60.0, wl2.span_s / 10))
+        passed, res = ok(r, k, wl2, min(60.0, wl2.span_s / 10))
         if passed or r >= cap:
             break
         r += 1
     row["analytic_replicas"] = r_an
-    row["simulated"] = _sim_summary(res, r, budget, batch)
-    row["simulated"].update(qps=qps, saturated_rps_per_replica=mu[budget], utilisation=qps / (r * mu[budget]))
-    row["simulated"]["trials"] = trials
-    row["simulated"]["meets_targets"] = bool(passed)
+    row["simulated"] = _sim_summary(res, r, k[0], k[1])
+    row["simulated"].update(qps=qps, saturated_rps_per_replica=mu[k], utilisation=qps / (r * mu[k]),
+                            trials=trials, meets_targets=bool(passed))
     if not passed:
         row.update(meets_latency=False, reason=f"simulated p99s miss the targets with {r} replicas")
     return row
