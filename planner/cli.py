@@ -154,12 +154,27 @@ def serve(
     job_path: Path = typer.Argument(..., help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
+    no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
+    seed: int = typer.Option(0, "--seed", min=0, help="simulation seed (same seed, same answer)"),
+    arrivals: str = typer.Option("poisson", "--arrivals", help="simulated arrivals: poisson | mmpp (bursty)"),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
+    precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
+    deadline_hours: Optional[float] = typer.Option(None, "--deadline-hours", min=0.001, help="offline jobs: finish within"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):
-    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests."""
+    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests
+    (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
-        job, ctx = _context(job_path, catalog, profile)
+        from planner.workloads.serving import SimSettings
+
+        if arrivals not in ("poisson", "mmpp"):
+            raise InputError("--arrivals", f"one of poisson, mmpp (or give --trace), got {clip(arrivals)}")
+        sim = SimSettings(arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
+                          deadline_hours=deadline_hours)
+        wanted = precisions.replace(" ", "").strip(",").split(",") if precisions else None
+        job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate,
+                            serving=dict(sim=sim, precisions=wanted))
         _show(workloads.plan("serve", job, ctx), as_json, top)
     _run(go)
 

@@ -1,5 +1,7 @@
-"""Serving (planner/workloads/serving.py): memory, latency, replicas and quantisation move the right way."""
+"""Serving (planner/workloads/serving.py): memory, latency, replicas and quantisation move the right
+way; the simulation confirms and refines the size."""
 import json
+import math
 
 import numpy as np
 import pytest
@@ -7,11 +9,18 @@ import pytest
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
-from planner.workloads.serving import (WEIGHT_BYTES, ServeTarget, _llm_iteration, kv_bytes_per_token,
-                             llm_option, plan_serving)
+from planner.simulate.serving import simulate_serving
+from planner.workloads.serving import (WEIGHT_BYTES, ServeTarget, SimSettings, _llm_iteration, _sim_config,
+                                       _workload, kv_bytes_per_token, latency_vs_qps, llm_option, plan_serving)
 from planner.spec import ClusterSpec, load_job_dict
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
+
+
+def _plan(job, **kw):
+    """The analytic planner alone (these tests check the analytic model; the simulation is
+    tested below and in test_serving_sim.py)."""
+    return plan_serving(job, simulate=False, **kw)
 
 
 def _job(serving, model="llama3-70b", constraints=H100, cluster=None):
@@ -37,15 +46,15 @@ def test_kv_bytes_gqa_and_tp():
 
 
 def test_70b_at_200ms_needs_two_80gb_gpus_in_bf16_one_in_fp8():
-    res = plan_serving(_job({"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 5, "precision": "bf16"}))
+    res = _plan(_job({"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 5, "precision": "bf16"}))
     assert _min_tp(res) == 2  # 131 GiB of bf16 weights cannot fit one 80 GB H100
     tp1 = [r for r in res["rejected"] if r["tp"] == 1]
     assert tp1 and not tp1[0]["fits"] and "exceed" in tp1[0]["reason"]
-    fp8 = plan_serving(_job({"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 5, "precision": "fp8"}))
+    fp8 = _plan(_job({"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 5, "precision": "fp8"}))
     assert fp8["weights_gib"] == pytest.approx(res["weights_gib"] / 2)
     assert _min_tp(fp8) == 1  # fp8 halves the weights: one GPU holds them, with room for KV
     # on 40 GB A100s bf16 needs four GPUs per replica
-    a100 = plan_serving(_job({"p99_latency_ms": 200, "precision": "bf16"}, constraints={"instances": ["aws:p4d.24xlarge"]}))
+    a100 = _plan(_job({"p99_latency_ms": 200, "precision": "bf16"}, constraints={"instances": ["aws:p4d.24xlarge"]}))
     assert _min_tp(a100) == 4
 
 
@@ -73,35 +82,35 @@ def test_latency_grows_with_batch_and_tighter_target_needs_more_gpus():
     tps = []
     for target in (200, 60, 30, 20):
         try:
-            tps.append(_min_tp(plan_serving(_job({"p99_latency_ms": target, "qps": 1}))))
+            tps.append(_min_tp(_plan(_job({"p99_latency_ms": target, "qps": 1}))))
         except InfeasibleError:
             tps.append(99)
     assert tps == sorted(tps) and tps[0] < tps[-1]
 
 
 def test_replicas_scale_with_qps_and_batch_vs_realtime():
-    r1 = plan_serving(_job({"p99_latency_ms": 100, "qps": 2}))["best"]
-    r2 = plan_serving(_job({"p99_latency_ms": 100, "qps": 40}))["best"]
-    r3 = plan_serving(_job({"p99_latency_ms": 100, "qps": 400}))["best"]
+    r1 = _plan(_job({"p99_latency_ms": 100, "qps": 2}))["best"]
+    r2 = _plan(_job({"p99_latency_ms": 100, "qps": 40}))["best"]
+    r3 = _plan(_job({"p99_latency_ms": 100, "qps": 400}))["best"]
     assert r1["replicas"] <= r2["replicas"] < r3["replicas"]
     assert r3["replicas"] * r3["requests_per_s_per_replica"] >= 400
     # offline batch inference (memory-limited batch, no latency target) costs less per request
-    tight = plan_serving(_job({"p99_latency_ms": 30, "qps": 40, "max_batch": 1024}))["best"]
-    off = plan_serving(_job({"mode": "batch", "requests": 1e6, "max_batch": 1024}))["best"]
+    tight = _plan(_job({"p99_latency_ms": 30, "qps": 40, "max_batch": 1024}))["best"]
+    off = _plan(_job({"mode": "batch", "requests": 1e6, "max_batch": 1024}))["best"]
     assert off["batch_offline"] > tight["batch"]
     assert off["usd_per_million_requests_offline"] < tight["usd_per_million_requests_full"]
     assert off["offline_usd"] > 0
 
 
 def test_generic_model_and_errors(cli, tmp_path):
-    res = plan_serving(_job({"p99_latency_ms": 20, "qps": 2000, "max_batch": 512}, model="resnet50",
+    res = _plan(_job({"p99_latency_ms": 20, "qps": 2000, "max_batch": 512}, model="resnet50",
                             constraints={"instances": ["aws:g6.xlarge", "aws:p5.48xlarge"]}))
     b = res["best"]
     assert b["tpot_ms"] <= 20 and b["replicas"] * b["requests_per_s_per_replica"] >= 2000
     with pytest.raises(InputError, match="latency"):
-        plan_serving(_job({"qps": 1}))
+        _plan(_job({"qps": 1}))
     with pytest.raises(InfeasibleError):
-        plan_serving(_job({"p99_latency_ms": 1}))
+        _plan(_job({"p99_latency_ms": 1}))
     p = tmp_path / "s.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, qps: 10}\n"
                  "constraints: {instances: [aws:p5.48xlarge]}\n")
@@ -109,6 +118,112 @@ def test_generic_model_and_errors(cli, tmp_path):
     assert code == 0, err
     d = json.loads(out)
     assert d["best"]["tpot_ms"] <= 50
+    assert d["simulated"] and d["best"]["simulated"]["tpot_ms"]["p99"] <= 50  # simulated percentiles in the JSON
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: -5}\n")
     code, out, err = cli("serve", p)
     assert code == 2 and "serving.p99_latency_ms" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# the simulation behind plan_serving (planner/simulate/serving.py)
+# ---------------------------------------------------------------------------------------------
+
+FAST = SimSettings(search_s=60, search_requests=3000, confirm_s=120, confirm_requests=6000, candidates=1)
+CHAT8B = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128}
+
+
+def _resimulate(job, row, seed, seconds=120.0, replicas=None):
+    """Simulate ``row``'s configuration again, independently of the search."""
+    hw = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
+    sim = SimSettings(seed=seed)
+    s = job.serving
+    target = ServeTarget(s.p99_latency_ms / 1e3, s.ttft_ms / 1e3, s.qps)
+    wl = _workload(s, s.qps, seconds, 10**6, sim, seed)
+    d = row["simulated"]
+    cfg = _sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
+                      replicas or d["replicas"], target, sim, 20.0)
+    return simulate_serving(cfg, wl), target
+
+
+def test_recommended_size_meets_targets_in_simulation_with_margin_and_is_minimal():
+    job = _job({**CHAT8B, "qps": 60}, model="llama3-8b")
+    res = plan_serving(job, sim=FAST)
+    b = res["best"]
+    d = b["simulated"]
+    assert res["simulated"] and d["meets_targets"]
+    assert d["ttft_ms"]["p99"] <= 0.9 * 800 and d["tpot_ms"]["p99"] <= 0.9 * 40
+    assert b["replicas"] == d["replicas"] and b["gpus"] == d["replicas"] * b["tp"]
+    assert b["usd_per_million_requests"] == pytest.approx(b["usd_per_hr"] / (60 * 3600) * 1e6)
+    # an independent run (new seed, longer) meets the targets too
+    again, target = _resimulate(job, b, seed=99, seconds=240)
+    assert again.meets(target.ttft_s, target.tpot_s)
+    # one replica fewer does not meet them with the margin (the search found the smallest)
+    if d["replicas"] > 1:
+        fewer, _ = _resimulate(job, b, seed=FAST.seed, seconds=60, replicas=d["replicas"] - 1)
+        assert not fewer.meets(target.ttft_s, target.tpot_s, FAST.margin)
+
+
+def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_adds_replicas():
+    """The issue's complaint: the analytic size runs replicas at ~100% busy, where the queue grows
+    without bound; the simulation catches it."""
+    base = _plan(_job({**CHAT8B, "qps": 10}, model="llama3-8b"))["best"]
+    qps = 3 * base["requests_per_s_per_replica"] * 0.995  # analytic: 3 replicas, 99.5% busy
+    job = _job({**CHAT8B, "qps": qps}, model="llama3-8b")
+    analytic = _plan(job)["best"]
+    assert analytic["replicas"] == 3 and analytic["utilisation"] > 0.99
+    res = plan_serving(job, sim=FAST)
+    b = res["best"]
+    assert b["analytic_replicas"] == 3 and b["replicas"] > 3
+    # at the analytic size the simulated p99 TTFT misses the target by far
+    row = {**b, "simulated": {**b["simulated"], "replicas": 3}}
+    at3, target = _resimulate(job, row, seed=1, seconds=240)
+    assert at3.ttft.p99 > target.ttft_s
+
+
+def test_offline_job_from_a_simulated_backlog_meets_its_deadline():
+    job = _job({"mode": "batch", "requests": 2e6, "prompt_tokens": 1024, "output_tokens": 256, "max_batch": 256},
+               model="llama3-8b")
+    res = plan_serving(job, sim=SimSettings(deadline_hours=10, candidates=1))
+    d = res["best"]["simulated"]
+    assert d["requests_per_s_per_replica"] > 0 and d["completed"] == d["requests"]
+    assert d["hours"] <= 10 and d["replicas"] == math.ceil(d["replica_hours"] / 10)
+    assert d["replica_hours"] == pytest.approx(2e6 / d["requests_per_s_per_replica"] / 3600)
+    assert "simulated backlog" in res["why"]
+
+
+def test_precision_search_and_cli_flags(cli, tmp_path):
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["bf16", "fp8"])
+    assert {r["precision"] for r in res["options"]} == {"bf16", "fp8"}
+    with pytest.raises(InputError, match="precision"):
+        _plan(_job({"p99_latency_ms": 100}), precisions=["fp4"])
+    p = tmp_path / "s.yaml"
+    p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 40, ttft_ms: 800, qps: 20, prompt_tokens: 512,"
+                 " output_tokens: 128}\nconstraints: {instances: [aws:p5.48xlarge]}\n")
+    code, out, err = cli("serve", p, "--json", "--no-simulate")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["simulated"] is False and "simulated" not in d["best"]
+    code, out, err = cli("serve", p, "--arrivals", "weibull")
+    assert code == 2 and "--arrivals" in err
+    tr = tmp_path / "t.csv"
+    tr.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i * 0.05},512,128\n" for i in range(400)))
+    code, out, err = cli("serve", p, "--json", "--trace", tr)
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["simulation"]["arrivals"] == "trace" and d["best"]["simulated"]["requests"] > 0
+    tr.write_text("arrival_s,prompt_tokens\n0,1\n")
+    code, out, err = cli("serve", p, "--trace", tr)
+    assert code == 2 and "trace" in err
+
+
+def test_latency_vs_qps_for_the_app_chart():
+    job = _job({**CHAT8B, "qps": 40}, model="llama3-8b")
+    res = plan_serving(job, sim=FAST)
+    b = res["best"]
+    mu = b["simulated"]["saturated_rps_per_replica"] * b["replicas"]
+    pts = latency_vs_qps(job, b, [0.3 * mu, 0.7 * mu, 1.2 * mu], sim=FAST)
+    assert [p["qps"] for p in pts] == pytest.approx([0.3 * mu, 0.7 * mu, 1.2 * mu])
+    p99 = [p["ttft_ms"]["p99"] if p["ttft_ms"]["p99"] is not None else math.inf for p in pts]
+    assert p99[0] < p99[1] < p99[2] and pts[2]["utilisation"] > 1
+    with pytest.raises(InputError, match="simulated"):
+        latency_vs_qps(job, _plan(job)["best"], [1.0])

@@ -132,7 +132,7 @@ def _render_simulation(con: Console, sim, top: int) -> None:
 
 
 def _render_serving(con: Console, res, top: int) -> None:
-    from planner.workloads.serving import render_serving
+    from planner.present.serving import render_serving
 
     render_serving(con, res, top)
 

@@ -29,6 +29,7 @@ class Context:
     seed: int = 0
     timeline: bool = False
     answers: bool = True
+    serving: Optional[dict] = None  # serve: SimSettings (arrivals, trace, seed, deadline) and precisions to search
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def _serving(job, ctx):
     from planner.workloads.serving import plan_serving
 
     _needs_model(job, "serve")
-    return plan_serving(job, ctx.catalog, ctx.profile)
+    return plan_serving(job, ctx.catalog, ctx.profile, simulate=ctx.simulate, **(ctx.serving or {}))
 
 
 def _simulation(job, ctx):

@@ -44,14 +44,19 @@ batch then runs in the next: p99 latency := 2 x batch time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Optional
 
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
+from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches, select_instances
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.spec.params import count_params
-from planner.spec import JobSpec, ServingSpec
+from planner.spec import ClusterSpec, JobSpec, ServingSpec
+from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
+                                       make_workload, simulate_serving)
+from hardware_catalog import load_catalog
 
 GiB = 2**30
 #: bytes per weight by quantisation; int4 adds one fp16 scale per 128 weights (GPTQ/AWQ group size)
@@ -59,7 +64,7 @@ WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 +
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 #: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
 COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
-ACT_BYTES = 2.0  # activations between layers and in TP all-reduces (bf16)
+ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces (bf16)
 #: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
 #: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
 #: SiluAndMul, down proj, all-reduce
@@ -109,46 +114,141 @@ def weight_bytes(m, precision: str) -> float:
     return count_params(m).total * WEIGHT_BYTES[precision]
 
 
-def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
-    """Time of one continuous-batching iteration at batch B (vectorised over B) on a TP group."""
-    pc = count_params(m)
-    P, O = s.prompt_tokens, s.output_tokens
-    ctx = P + O / 2.0  # mean context of a running sequence
-    prefill_tokens = B * P / O  # steady state: B/O sequences finish (and start) per iteration
-    lin = sum(linear_flops_per_token(m).values())  # 2 x weights each token multiplies
-    flops = (lin * (B + prefill_tokens)
-             + attention_flops_per_token(m, ctx) * B
-             + attention_flops_per_token(m, P, causal_half=True) * prefill_tokens) / tp
-    wb = WEIGHT_BYTES[s.precision]
-    if m.moe is not None:
+@dataclass(frozen=True)
+class IterationModel:
+    """THE iteration-time model of one LLM engine step on a TP group, as a function of the batch
+    composition. The analytic planner (``_llm_iteration``, ``prefill_time``) and the serving
+    simulation (planner/simulate/serving.py) both call :meth:`time`; there is no second copy.
+
+    A step runs ``prefill_tokens`` prompt tokens (chunks of one or more prompts) and one new token
+    for each of ``decode_seqs`` running sequences. Roofline (Williams et al. 2009; Yuan et al. 2024
+    §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` + 2 TP all-reduces per layer
+    (``tp_allreduce_time``) + a GPU-side gap per kernel (``KERNELS_PER_LAYER`` per layer):
+
+    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn x (decode_ctx + prefill_ctx), all / tp,
+      where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
+      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``);
+      ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
+      prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
+      c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
+    * bytes = the weights once per step (MoE: only the experts some token routes to,
+      E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
+      sequences' KV read and the new prefill KV written.
+
+    >>> im = IterationModel(lin_flops=2e9, attn_flops=1e5, dense_bytes=2e9, expert_bytes=0.0,
+    ...                     moe_layers=0, experts=1, top_k=1, kv_bytes=1e5, flops_rate=5e14,
+    ...                     bytes_rate=2e12, act_bytes=8e3, layers=32, tp=1, ar_bw=1e11,
+    ...                     ar_alpha=8e-6, kernel_s=0.0)
+    >>> round(float(im.time(decode_seqs=1, decode_ctx=1000)) * 1e3, 3)  # memory-bound decode (ms)
+    1.05
+    >>> round(float(im.time(prefill_tokens=4096, prefill_ctx=4096**2 / 2)) * 1e3, 2)  # compute-bound prefill
+    18.06
+    """
+
+    lin_flops: float  # FLOPs per token through the weights, whole model (not / tp)
+    attn_flops: float  # FLOPs per (query, context) token pair, whole model (not / tp)
+    dense_bytes: float  # bytes of weights every step reads, per GPU (MoE: all but the experts)
+    expert_bytes: float  # bytes of one expert of one MoE layer, per GPU
+    moe_layers: int
+    experts: int
+    top_k: int
+    kv_bytes: float  # KV-cache bytes per token per GPU
+    flops_rate: float  # achieved FLOP/s per GPU (peak x gemm_max)
+    bytes_rate: float  # achieved HBM bytes/s per GPU (bandwidth x hbm)
+    act_bytes: float  # all-reduced activation bytes per token (hidden x ACTIVATION_BYTES_BF16)
+    layers: int
+    tp: int
+    ar_bw: float
+    ar_alpha: float
+    kernel_s: float  # kernel gaps per step: KERNELS_PER_LAYER x layers x gap
+    dtype: str = "bf16"
+
+    @classmethod
+    def build(cls, m, hw, tp: int, precision: str, kv_precision: str) -> "IterationModel":
+        """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica."""
+        pc = count_params(m)
+        wb = WEIGHT_BYTES[precision]
+        peak, dtype = _compute_peak(hw.gpu, precision)
         e = m.moe
-        touched = e.experts * (1.0 - (1.0 - e.top_k / e.experts) ** B)  # distinct experts per layer
-        read_params = pc.total - pc.n_moe_layers * pc.expert * (e.experts - touched)
-    else:
-        read_params = np.full_like(B, float(pc.total), dtype=np.float64)
-    kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
-    nbytes = read_params * wb / tp + B * ctx * kv_tok + prefill_tokens * kv_tok  # + new KV writes
-    peak, dtype = _compute_peak(hw.gpu, s.precision)
-    eff = hw.eff
-    t_compute = flops / (peak * eff.gemm_max)
-    t_memory = nbytes / (hw.gpu.hbm_bw * eff.hbm)
-    msg = (B + prefill_tokens) * m.hidden * ACT_BYTES
-    t_comm = 2 * m.layers * tp_allreduce_time(msg, tp, hw.intra_bw_eff, eff.intra_alpha_s)
-    t_kernels = KERNELS_PER_LAYER * m.layers * getattr(eff, "kernel_gap_s", 2e-6)
-    step = np.maximum(t_compute, t_memory) + t_comm + t_kernels
-    return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=t_kernels, dtype=dtype)
+        expert_total = pc.n_moe_layers * pc.expert * e.experts if e is not None else 0.0
+        return cls(lin_flops=float(sum(linear_flops_per_token(m).values())),
+                   attn_flops=float(attention_flops_per_token(m, 1.0)),
+                   dense_bytes=(pc.total - expert_total) * wb / tp,
+                   expert_bytes=(pc.expert * wb / tp) if e is not None else 0.0,
+                   moe_layers=int(pc.n_moe_layers) if e is not None else 0,
+                   experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
+                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max,
+                   bytes_rate=hw.gpu.hbm_bw * hw.eff.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
+                   layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
+                   kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
+                   dtype=dtype)
+
+    @classmethod
+    def constant(cls, seconds: float) -> "IterationModel":
+        """Every step takes ``seconds`` whatever the batch (for queueing-theory checks).
+
+        >>> float(IterationModel.constant(0.02).time(decode_seqs=64, decode_ctx=1e5))
+        0.02
+        """
+        return cls(lin_flops=0.0, attn_flops=0.0, dense_bytes=0.0, expert_bytes=0.0, moe_layers=0,
+                   experts=1, top_k=1, kv_bytes=0.0, flops_rate=1.0, bytes_rate=1.0, act_bytes=0.0,
+                   layers=1, tp=1, ar_bw=1.0, ar_alpha=0.0, kernel_s=float(seconds))
+
+    def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0) -> dict:
+        """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome."""
+        tokens = np.asarray(decode_seqs, dtype=np.float64) + prefill_tokens
+        flops = (self.lin_flops * tokens + self.attn_flops * (np.asarray(decode_ctx) + prefill_ctx)) / self.tp
+        weights = self.dense_bytes
+        if self.moe_layers:
+            touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
+            weights = weights + self.moe_layers * self.expert_bytes * touched
+        nbytes = weights + self.kv_bytes * (np.asarray(decode_ctx) + prefill_tokens)
+        t_compute = flops / self.flops_rate
+        t_memory = nbytes / self.bytes_rate
+        t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
+        step = np.maximum(t_compute, t_memory) + t_comm + self.kernel_s
+        return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
+                    dtype=self.dtype)
+
+    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0):
+        """Seconds of one step with this batch composition (see the class docstring)."""
+        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx)["step"]
+
+
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
+    """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
+    ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x P/O`` prompt tokens
+    are prefilled in each (P prompt, O output tokens; causal: P/2 context each)."""
+    P, O = s.prompt_tokens, s.output_tokens
+    B = np.asarray(B, dtype=np.float64)
+    prefill_tokens = B * P / O
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision)
+    return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
+                    prefill_ctx=prefill_tokens * P / 2.0)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
-    """One prompt prefilled alone: compute-bound roofline over P tokens + its all-reduces."""
+    """One prompt of P tokens prefilled alone (no decodes in the step)."""
     P = s.prompt_tokens
-    lin = sum(linear_flops_per_token(m).values())
-    flops = (lin * P + attention_flops_per_token(m, P, causal_half=True) * P) / tp
-    peak, _ = _compute_peak(hw.gpu, s.precision)
-    nbytes = weight_bytes(m, s.precision) / tp + P * kv_bytes_per_token(m, s.kv_precision, tp)
-    t = max(flops / (peak * hw.eff.gemm_max), nbytes / (hw.gpu.hbm_bw * hw.eff.hbm))
-    t += float(2 * m.layers * tp_allreduce_time(P * m.hidden * ACT_BYTES, tp, hw.intra_bw_eff, hw.eff.intra_alpha_s))
-    return t + KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6)
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision)
+    return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0))
+
+
+def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
+    """HBM left for the KV cache on each GPU: ``gpu_memory_utilization`` x HBM - weights / (tp x pp)
+    - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks)."""
+    return hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision) / (tp * pp) - RESERVED_BYTES
+
+
+def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 16):
+    """The simulation's view of one replica (planner.simulate.serving.ReplicaSpec): the iteration
+    model, KV blocks = free bytes / (KV bytes per token per GPU x block size) — each of the tp x pp
+    GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
+    boundary (latency + a 256-token activation message over the intra-node link; an assumption)."""
+    kv_gpu = kv_bytes_per_token(m, s.kv_precision, tp) / pp
+    blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
+    p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
+    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision), blocks, pp, p2p)
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
@@ -156,7 +256,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
     w_gpu = weight_bytes(m, s.precision) / tp
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
-    free = cap - w_gpu - RESERVED_BYTES
+    free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
     b_mem = int(max(free, 0) // (kv_tok * ctx_max))
     row = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
@@ -257,31 +357,265 @@ def _costs(row: dict, s: ServingSpec, qps: float | None, spot: bool) -> dict:
 def _options(job: JobSpec, catalog, profile):
     """Hardware options: the cluster named in the job, else catalog GPU instances under the
     constraints (cheapest first)."""
-    from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches
-    from planner.spec import ClusterSpec
-
     cl, con = job.cluster, job.constraints
     if cl.instance or cl.gpu:
         return [option_from_cluster(cl, catalog, profile)]
-    insts = catalog.instances_for(clouds=con.clouds, gpu_names=con.gpus, spot=con.spot)
-    if con.instances:
-        wanted = {catalog.instance(n).key for n in con.instances}
-        insts = [i for i in insts if i.key in wanted]
-    if con.regions:
-        insts = [i for i in insts if i.region in con.regions]
-    if not insts:
-        raise InputError("constraints", "no GPU instance in the catalog matches the constraints")
+    insts = select_instances(catalog, con)
     return [option_from_instance(i, ClusterSpec(), profile if profile_matches(profile, i.gpu) else None)
             for i in insts]
 
 
-def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
-    """Every (hardware, TP) option with its batch, latency, replicas and $; the best one first.
+@dataclass(frozen=True)
+class SimSettings:
+    """How ``plan_serving`` confirms and refines the analytic size in simulation
+    (planner/simulate/serving.py).
+
+    Lengths are lognormal around the job's prompt/output means with coefficient of variation
+    ``length_cv`` (clipped at 4x the mean) unless ``trace`` gives the requests. ``margin``: the
+    simulated p99s must sit this far under the targets (0.1 = 10% headroom). The search simulates
+    ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
+    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``).
+    ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
+    chunk size). ``candidates``: at most this many of the cheapest analytic options are simulated
+    (fewer once the next one's analytic cost cannot beat the best simulated cost)."""
+
+    arrivals: str = "poisson"
+    trace: Optional[str] = None
+    length_cv: float = 0.5
+    margin: float = 0.10
+    seed: int = 0
+    search_s: float = 180.0
+    search_requests: int = 8_000
+    confirm_s: float = 600.0
+    confirm_requests: int = 30_000
+    token_budgets: tuple = (2048, 512, 8192)
+    candidates: int = 4
+    max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
+    #: with no TTFT target, p99 TTFT must still stay under this: a queue that grows without bound
+    #: (utilisation >= 1) would otherwise pass a TPOT-only target
+    default_ttft_s: float = 10.0
+    #: offered load per replica / its simulated saturated throughput must stay at or under this.
+    #: A finite run cannot show a queue that grows slowly without bound (near utilisation 1 the
+    #: relaxation time ~ 1/(1 - rho)^2 outlasts any affordable run), so stability is checked directly.
+    max_utilisation: float = 0.95
+    deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
+
+
+def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int):
+    if sim.trace:
+        return load_trace(sim.trace)
+    dur = min(seconds, cap / qps)
+    dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    return make_workload(ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur),
+                         LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
+                         LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=seed)
+
+
+def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup):
+    spec = replica_spec(m, s, hw, tp)
+    return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
+                            replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
+                            warmup_s=warmup, drain_s=60.0, seed=sim.seed)
+
+
+def _sim_summary(res, replicas, budget, batch) -> dict:
+    """The JSON-ready simulated answer: percentiles in ms and a <= 200-point queue/KV timeline."""
+    d = res.summary()
+    tl = res.timeline
+    step = max(1, len(tl["t"]) // 200)
+    d.update(replicas=replicas, max_num_batched_tokens=budget, max_num_seqs=batch,
+             timeline={k: [float(x) for x in v[::step]] for k, v in tl.items()},
+             preemption_events=[list(e) for e in res.preemption_events[:100]])
+    return _finite(d)
+
+
+def _finite(x):
+    """inf/nan -> None, recursively (JSON has no infinity; ``unfinished`` says why)."""
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
+    """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
+    n = int(min(2000, max(10 * batch, 500)))
+    dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    wl = make_workload(ArrivalSpec("burst", count=n),
+                       LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
+                       LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
+    cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0)
+    return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
+
+
+def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
+    """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
+    ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
+    analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
+    simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
+    ``sim.max_utilisation``. The first setting grows from the stable count until it passes and
+    bisects back; each other setting is tried only where it saves a replica. The winner is
+    confirmed on a new seed over a longer run (growing again if the confirmation fails)."""
+    B = row["batch"]
+    wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
+    warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
+    r_an = row["replicas"]
+    cap = max(r_an + 2, int(math.ceil(r_an * sim.max_replica_factor)))
+    trials = 0
+    settings = [(budget, B) for budget in sim.token_budgets]
+    B2 = min(row.get("batch_memory_limit", B), 2 * B)
+    if B2 > B:
+        settings.append((sim.token_budgets[0], B2))
+    mu: dict = {}
+
+    def stable(k) -> int:  # fewer replicas would run over max_utilisation
+        if k not in mu:
+            mu[k] = _capacity(m, s, hw, row["tp"], k[1], k[0], sim)
+        return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
+
+    def ok(r, k, workload=wl, w=warm):
+        nonlocal trials
+        trials += 1
+        res = simulate_serving(_sim_config(m, s, hw, row["tp"], k[1], k[0], r, target, sim, w), workload)
+        ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+        return res.meets(ttft, target.tpot_s, sim.margin), res
+
+    def smallest(k, hi=None):
+        r0 = stable(k)
+        lo, r = r0 - 1, r0  # lo: known to fail (or 0)
+        while hi is None:
+            if ok(r, k)[0]:
+                hi = r
+            else:
+                lo = r
+                if r >= cap:
+                    return None
+                r = min(cap, max(r + 1, int(math.ceil(r * 1.3))))
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if mid >= 1 and ok(mid, k)[0]:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    best = None  # (replicas, (budget, max_num_seqs))
+    for k in settings:
+        if best is None:
+            r = smallest(k)
+            if r is not None:
+                best = (r, k)
+        elif best[0] > stable(k) and ok(best[0] - 1, k)[0]:  # saves at least one replica
+            best = (smallest(k, best[0] - 1), k)
+    if best is None:
+        row.update(simulated=None, meets_latency=False,
+                   reason=f"simulated p99s miss the targets even with {cap} replicas ({trials} runs)")
+        return row
+    r, k = best
+    wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1)
+    while True:
+        passed, res = ok(r, k, wl2, min(60.0, wl2.span_s / 10))
+        if passed or r >= cap:
+            break
+        r += 1
+    row["analytic_replicas"] = r_an
+    row["simulated"] = _sim_summary(res, r, k[0], k[1])
+    row["simulated"].update(qps=qps, saturated_rps_per_replica=mu[k], utilisation=qps / (r * mu[k]),
+                            trials=trials, meets_targets=bool(passed))
+    if not passed:
+        row.update(meets_latency=False, reason=f"simulated p99s miss the targets with {r} replicas")
+    return row
+
+
+def latency_vs_qps(job: JobSpec, row: dict, qps_values, sim: Optional[SimSettings] = None,
+                   catalog=None, profile=None) -> list[dict]:
+    """Simulated latency percentiles of one simulated option (``row`` from ``plan_serving``: its
+    hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
+    latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
+    p99, mean; None where requests did not finish), ``goodput``, ``unfinished``, ``utilisation``
+    (QPS / (replicas x simulated saturated throughput) when known)."""
+
+    sim = sim or SimSettings()
+    d = row.get("simulated")
+    if not d or "replicas" not in d or "max_num_batched_tokens" not in d:
+        raise InputError("row", "latency_vs_qps needs an option plan_serving simulated (row['simulated'])")
+    hw = next((h for h in _options(job, catalog or load_catalog(), profile) if h.name == row["hardware"]), None)
+    if hw is None:
+        raise InputError("row.hardware", f"{row['hardware']} is not among the job's hardware options")
+    s = job.serving.model_copy(update={"precision": row["precision"]})
+    target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
+                         s.ttft_ms / 1e3 if s.ttft_ms else None, None)
+    out = []
+    for q in qps_values:
+        if not q > 0:
+            raise InputError("qps", "every QPS must be > 0")
+        wl = _workload(s, float(q), sim.search_s, sim.search_requests, sim, sim.seed)
+        res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
+                                           d["replicas"], target, sim, min(30.0, wl.span_s / 6)), wl)
+        mu = d.get("saturated_rps_per_replica")
+        out.append(_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(), e2e_ms=res.e2e.ms(),
+                                goodput=res.goodput, unfinished=res.unfinished,
+                                utilisation=q / (d["replicas"] * mu) if mu else None)))
+    return out
+
+
+def _refine_offline(row, m, s, hw, sim: SimSettings):
+    """Offline: a backlog on one replica at the memory-limited batch gives the simulated
+    throughput; replicas to meet the deadline (if any) and the node-hours follow."""
+    n = int(min(s.requests or 2000, 2000))
+    dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    wl = make_workload(ArrivalSpec("burst", count=n), LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
+                       LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
+    target = ServeTarget(None, None, None)
+    cfg = _sim_config(m, s, hw, row["tp"], row["batch_offline"], 8192, 1, target, sim, 0.0)
+    res = simulate_serving(replace(cfg, drain_s=1e7), wl)
+    rps = res.throughput_rps
+    per_node = row["gpus_per_node"] // row["tp"]
+    d = _sim_summary(res, 1, 8192, row["batch_offline"])
+    d["requests_per_s_per_replica"] = rps
+    if s.requests:
+        replica_hours = s.requests / rps / 3600
+        d["replica_hours"] = replica_hours
+        if sim.deadline_hours:
+            reps = max(1, math.ceil(replica_hours / sim.deadline_hours))
+            d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=replica_hours / reps)
+        price = (row["price_spot_usd_hr"] if row.get("offline_price") == "spot" else row["price_usd_hr"])
+        if price:
+            d["usd"] = replica_hours * price * row["tp"] / row["gpus_per_node"]
+            d["usd_per_million_requests"] = d["usd"] / s.requests * 1e6
+    row["simulated"] = d
+    return row
+
+
+def _resize(row, qps):
+    """Nodes, GPUs and $ at the simulated replica count."""
+    r = row["simulated"]["replicas"]
+    per_node = row["gpus_per_node"] // row["tp"]
+    nodes = math.ceil(r / per_node)
+    hourly = nodes * row["price_usd_hr"] if row["price_usd_hr"] else None
+    row.update(replicas=r, nodes=nodes, gpus=r * row["tp"], usd_per_hr=hourly,
+               utilisation=qps / (r * row["requests_per_s_per_replica"]),
+               usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
+    return row
+
+
+def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
+                 sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None) -> dict:
+    """Every (hardware, TP, precision) option with its batch, latency, replicas and $; the best first.
+
+    The analytic model sizes every option (a first guess at ~100% utilisation, no queueing). With
+    ``simulate`` (the default) the cheapest ``sim.candidates`` LLM options are then simulated
+    (planner/simulate/serving.py): the replica count and token budget are searched until the
+    simulated p99 TTFT and TPOT meet the targets with ``sim.margin``, and re-ranked by their
+    simulated cost; offline jobs get their throughput from a simulated backlog. ``precisions``
+    (default: the job's) are searched too.
 
     Ranking: options that meet the latency target, by $/h for the QPS (or $ per million requests
     when no QPS is given); ties by fewer GPUs per replica.
     """
-    from hardware_catalog import load_catalog
 
     s = job.serving
     if s is None:
@@ -289,26 +623,42 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
     m = job.model
     if m is None:
         raise InputError("model", "serving needs a model")
+    sim = sim or SimSettings()
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
     if realtime and s.p99_latency_ms is None and s.ttft_ms is None:
         raise InputError("serving.p99_latency_ms", "real-time serving needs a latency target (or mode: batch)")
     target = ServeTarget(tpot_s=s.p99_latency_ms / 1e3 if (realtime and s.p99_latency_ms) else None,
                          ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
-    rows = []
+    precs = list(dict.fromkeys(precisions or [s.precision]))
+    bad = [p for p in precs if p not in WEIGHT_BYTES]
+    if bad:
+        raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
+    qps = s.qps
+    if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
+        wl = _workload(s, 1.0, 1.0, 1, sim, 0)
+        qps = len(wl) / max(wl.span_s, 1e-9)
+    rows, where = [], {}
     for hw in _options(job, cat, profile):
-        if m.is_transformer:
-            if m.family == "encoder":
-                raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
-                                 "describe an encoder as a generic model (params, fwd_flops_per_sample)")
-            for tp in TP_DEGREES:
-                if tp > hw.gpus_per_node or m.heads % tp:
-                    continue
-                rows.append(_costs(llm_option(m, s, hw, tp, target), s, s.qps if realtime else None,
-                                   job.constraints.spot))
-        else:
-            rows.append(_costs(generic_option(m, s, hw, target), s, s.qps if realtime else None,
-                               job.constraints.spot))
+        for prec in precs:
+            sp = s.model_copy(update={"precision": prec})
+            if m.is_transformer:
+                if m.family == "encoder":
+                    raise InputError("model.family", "serving models decoder/MoE LLMs and generic models; "
+                                     "describe an encoder as a generic model (params, fwd_flops_per_sample)")
+                for tp in TP_DEGREES:
+                    if tp > hw.gpus_per_node or m.heads % tp:
+                        continue
+                    row = _costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
+                                 job.constraints.spot)
+                    row["precision"] = prec
+                    where[id(row)] = (hw, sp)
+                    rows.append(row)
+            else:
+                row = _costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
+                             job.constraints.spot)
+                row["precision"] = prec
+                rows.append(row)
     ok = [r for r in rows if r.get("meets_latency")]
     if not realtime:
         key = lambda r: (r.get("usd_per_million_requests_offline") or math.inf, r["tp"])
@@ -317,6 +667,36 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
     else:
         key = lambda r: (r.get("usd_per_million_requests_full") or math.inf, r["tp"])
     ok.sort(key=key)
+    simulated = False
+    if simulate and m.is_transformer and ok and (not realtime or qps):
+        best_key = None
+        for n_sim, row in enumerate(ok):
+            # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
+            # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
+            if n_sim >= sim.candidates or (best_key is not None and realtime and key(row) >= best_key):
+                break
+            hw, sp = where[id(row)]
+            if realtime:
+                if "replicas" not in row:
+                    _costs(row, sp, qps, job.constraints.spot)
+                _refine_realtime(row, m, sp, hw, target, sim, qps)
+                if row.get("simulated"):
+                    _resize(row, qps)
+                    if row.get("meets_latency") and (best_key is None or key(row) < best_key):
+                        best_key = key(row)
+            else:
+                _refine_offline(row, m, sp, hw, sim)
+        simulated = True
+        sim_rejected = [r for r in ok if r.get("meets_latency") is False]
+        ok = [r for r in ok if r.get("meets_latency")]
+        # simulated options first (their size is confirmed), then the analytic-only ones
+        if realtime:
+            ok.sort(key=lambda r: (r.get("simulated") is None, *key(r)))
+        else:
+            ok.sort(key=lambda r: (r.get("simulated") is None,
+                                   (r.get("simulated") or {}).get("usd_per_million_requests") or math.inf, r["tp"]))
+    else:
+        sim_rejected = []
     if not ok:
         fit = [r for r in rows if r.get("fits")]
         if not fit:
@@ -328,18 +708,30 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
                               f"{near['hardware']} TP{near['tp']}: {near['reason']}")
     pc = count_params(m)
     out = dict(
-        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision,
+        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=precs,
         kv_precision=s.kv_precision if m.is_transformer else None,
         weights_gib=pc.total * WEIGHT_BYTES[s.precision] / GiB,
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
         targets=dict(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
                      qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
-        best=ok[0], options=ok, rejected=[r for r in rows if not r.get("meets_latency")],
+        best=ok[0], options=ok,
+        rejected=[r for r in rows if not r.get("meets_latency") and r not in sim_rejected] + sim_rejected,
+        simulated=simulated,
+        simulation=(dict(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
+                         margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
+                         deadline_hours=sim.deadline_hours) if simulated else None),
         definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
                      "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
-                     if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)"),
+                     if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)")
+        + ("; simulated: p99 over requests of TTFT (first token - arrival) and TPOT ((finish - first token) / "
+           "(output - 1)) in a discrete-event simulation with queueing, continuous batching and KV-cache limits"
+           if simulated else ""),
         # training defaults the loader filled in do not apply to serving
-        assumptions=[a for a in job.assumptions if not a.startswith("training.")],
+        assumptions=[a for a in job.assumptions if not a.startswith("training.")]
+        + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
+            "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
+        + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s (a bounded queue)"]
+           if simulated and realtime and s.ttft_ms is None else []),
     )
     out["why"] = _why(out, realtime)
     return out
@@ -347,58 +739,26 @@ def plan_serving(job: JobSpec, catalog=None, profile=None) -> dict:
 
 def _why(res: dict, realtime: bool) -> str:
     b = res["best"]
+    sim = b.get("simulated")
     if not realtime:
-        return (f"offline: {b['hardware']} TP{b['tp']} at batch {b['batch_offline']} costs "
-                f"${b.get('usd_per_million_requests_offline') or float('nan'):.2f} per million requests")
-    s = (f"{b['hardware']} with TP{b['tp']} per replica meets TPOT {b['tpot_ms']:.1f} ms"
-         + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']}")
+        out = (f"offline: {b['hardware']} TP{b['tp']} ({b['precision']}) at batch {b['batch_offline']} costs "
+               f"${b.get('usd_per_million_requests_offline') or float('nan'):.2f} per million requests (analytic)")
+        if sim:
+            out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
+                    + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
+                    + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
+        return out
+    s = (f"{b['hardware']} with TP{b['tp']} ({b['precision']}) per replica meets TPOT {b['tpot_ms']:.1f} ms"
+         + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']} (analytic)")
+    if sim:
+        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if res['simulation']['trace'] else ''} with {sim['replicas']} replicas "
+              f"(analytic {b['analytic_replicas']}), token budget {sim['max_num_batched_tokens']}: "
+              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.get("replicas"):
-        s += f"; {b['replicas']} replicas on {b['nodes']} node(s) for {res['targets']['qps']:g} QPS"
+        s += f"; {b['replicas']} replicas on {b['nodes']} node(s)"
     smaller = [r for r in res["rejected"] if r["gpu"] == b["gpu"] and r["tp"] < b["tp"]]
     if smaller:
         r = max(smaller, key=lambda r: r["tp"])
         s += f"; TP{r['tp']} does not work: {r.get('reason', '')}"
     return s
 
-
-def render_serving(con, res: dict, top: int = 12) -> None:
-    """A readable table of the options (best first), the winner and the definitions."""
-    from rich.table import Table
-
-    from planner.present.terminal import fmt_usd
-
-    t = res["targets"]
-    realtime = res["mode"] == "realtime"
-    n = res["params"]
-    head = (f"{res['model']}: {n / 1e9:.1f}B" if n >= 1e9 else f"{res['model']}: {n / 1e6:.1f}M") + (
-            f" params, weights {res['weights_gib']:.2f} GiB in {res['precision']}"
-            + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
-    llm = res.get("kv_bytes_per_token") is not None
-    goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
-             f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
-             f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
-            f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
-    con.print(f"[bold]{head}[/]\n{goal}")
-    tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
-    cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
-            "$/h", "$/1M req", "$/1M req batch"]
-    for c in cols:
-        tab.add_column(c, justify="left" if c == "hardware" else "right")
-    for i, r in enumerate(res["options"][:top], 1):
-        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
-                    f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-                    f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
-                    fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-                    fmt_usd(r.get("usd_per_million_requests_offline")))
-    con.print(tab)
-    con.print(f"[bold green]recommended:[/] {res['why']}")
-    seen = set()
-    for r in res["rejected"]:
-        key = (r["gpu"], r["tp"])
-        if key in seen:
-            continue
-        seen.add(key)
-        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}: {r.get('reason', '')}[/]")
-    con.print(f"[dim]definitions: {res['definitions']}[/]")
-    for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {a}[/]")

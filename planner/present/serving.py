@@ -1,0 +1,94 @@
+"""Terminal rendering (rich) of ``planner serve``: the options table (analytic first guess and,
+where simulated, the simulated size and latency percentiles), the recommendation and the
+definitions. The planning itself is planner/workloads/serving.py (no rich there)."""
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+
+from planner.present.terminal import fmt_usd
+
+
+def _ms(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if x == math.inf:
+        return "inf"
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def render_serving(con, res: dict, top: int = 12) -> None:
+    """A readable table of the options (best first), the winner and the definitions."""
+    t = res["targets"]
+    realtime = res["mode"] == "realtime"
+    n = res["params"]
+    head = (f"{res['model']}: {n / 1e9:.1f}B" if n >= 1e9 else f"{res['model']}: {n / 1e6:.1f}M") + (
+            f" params, weights {res['weights_gib']:.2f} GiB in {res['precision']}"
+            + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
+    llm = res.get("kv_bytes_per_token") is not None
+    goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
+             f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
+             f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
+            f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+    con.print(f"[bold]{head}[/]\n{goal}")
+    tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
+    cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
+            "$/h", "$/1M req", "$/1M req batch"]
+    for c in cols:
+        tab.add_column(c, justify="left" if c == "hardware" else "right")
+    for i, r in enumerate(res["options"][:top], 1):
+        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
+                    f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
+                    f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
+                    fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
+                    fmt_usd(r.get("usd_per_million_requests_offline")))
+    con.print(tab)
+    render_simulated(con, res, top)
+    con.print(f"[bold green]recommended:[/] {res['why']}")
+    seen = set()
+    for r in res["rejected"]:
+        key = (r["gpu"], r["tp"])
+        if key in seen:
+            continue
+        seen.add(key)
+        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}: {r.get('reason', '')}[/]")
+    con.print(f"[dim]definitions: {res['definitions']}[/]")
+    for a in res.get("assumptions", []):
+        con.print(f"[dim]assumed: {a}[/]")
+
+
+def render_simulated(con, res: dict, top: int = 12) -> None:
+    """The simulated options: replicas (vs analytic), token budget, p50/p99 TTFT and TPOT, goodput,
+    peak KV-cache occupancy and queue length, preemptions and $ at the simulated size."""
+    rows = [r for r in res["options"][:top] if r.get("simulated")]
+    if not rows:
+        return
+    sim = res.get("simulation") or {}
+    realtime = res["mode"] == "realtime"
+    tab = Table(title=f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
+                      f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
+                f"simulated offline backlog (seed {sim.get('seed', 0)})")
+    cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
+             "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
+            if realtime else
+            ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
+             "replica-h", "replicas", "$/1M req"])
+    for c in cols:
+        tab.add_column(c, justify="left" if c == "hardware" else "right", no_wrap=c == "hardware")
+    for r in rows:
+        d = r["simulated"]
+        if realtime:
+            tab.add_row(r["hardware"], str(r["tp"]), r["precision"], f"{d['replicas']} ({r['analytic_replicas']})",
+                        str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
+                        _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
+                        f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
+                        f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
+                        fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests")))
+        else:
+            tab.add_row(r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
+                        f"{d['requests_per_s_per_replica']:.2f}", _ms(d["tpot_ms"]["p50"]),
+                        f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
+                        f"{d['replica_hours']:.1f}" if d.get("replica_hours") else "-",
+                        str(d.get("replicas", "-")), fmt_usd(d.get("usd_per_million_requests")))
+    con.print(tab)

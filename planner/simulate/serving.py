@@ -1,0 +1,966 @@
+"""Discrete-event simulation (SimPy) of LLM serving: request arrivals, a load balancer, replicas
+running continuous batching with a paged KV cache, and the latency every request sees.
+
+Processes and resources, one concept each:
+
+* ``arrivals`` (process): releases the requests of a :class:`Workload` at their arrival times —
+  Poisson, bursty (a two-state Markov-modulated Poisson process), all at once (``burst``, what
+  ``vllm bench serve --request-rate inf`` sends) or a trace file (:func:`load_trace`) — and, with
+  ``max_concurrency``, only while one of that many clients is free (a closed loop, a
+  ``simpy.Container`` of clients: ``--max-concurrency``);
+* :class:`LoadBalancer`: routes each request to an engine (``least_outstanding``,
+  ``round_robin`` or ``random``; a registry, :data:`ROUTING`);
+* :class:`KVBlocks` (resource): one engine's paged KV cache, ``num_blocks`` blocks of
+  ``block_size`` tokens (vLLM's PagedAttention, Kwon et al. SOSP 2023; block size 16 is vLLM's
+  default, vllm/config CacheConfig);
+* :class:`Engine` (process): one model replica's scheduler + executor. Every iteration it builds a
+  batch, asks the roofline :class:`~planner.workloads.serving.IterationModel` (the same function
+  the analytic planner uses) how long that batch composition takes, and advances time by it;
+* ``monitor`` (process): samples queue length, running sequences and KV occupancy over time.
+
+The scheduler (:class:`EngineConfig`) follows vLLM's V1 scheduler
+(vllm/v1/core/sched/scheduler.py, ``Scheduler.schedule``):
+
+* ``policy="chunked"`` (vLLM V1 default; Sarathi-Serve, Agrawal et al. OSDI 2024; TensorRT-LLM
+  in-flight batching with ``enable_chunked_prefill``): a token budget ``max_num_batched_tokens``
+  per iteration. Running requests first — each decoding sequence takes one token of the budget,
+  a partially prefilled prompt takes ``min(remaining, budget)`` — then waiting requests in FCFS
+  order while the budget lasts and fewer than ``max_num_seqs`` run; a prompt that does not fit
+  the budget is chunked across iterations, interleaved with the decodes;
+* ``policy="prefill_first"`` (vLLM V0 without chunked prefill, vllm/core/scheduler.py
+  ``_schedule_default``; SGLang's default scheduler, which runs a new prefill batch whenever one
+  can be formed): an iteration is either prefill only (up to the token budget, chunking a prompt
+  that does not fit, as SGLang's ``chunked_prefill_size`` does) or decode only; prefills go first.
+
+KV cache and preemption: a request is admitted only when the blocks for its next chunk are free
+(V1 ``KVCacheManager.allocate_slots``; ``watermark`` is V0's ``BlockSpaceManager`` reserve, 1% in
+V0, none in V1). Each decoding sequence takes a new block when its length crosses a block
+boundary; when none is free the scheduler preempts the most recently admitted running request
+(V1: ``preempted_req = self.running.pop()``) and puts it at the head of the waiting queue
+(``self.waiting.prepend_request``). ``preemption="recompute"`` (V1's only mode) frees its blocks
+and later re-prefills prompt + generated tokens; ``"swap"`` (V0's ``PreemptionMode.SWAP``) copies
+its blocks to host memory over PCIe (``swap_bw``) and back when it resumes, both times added to the
+iteration that does the copy.
+
+Parallelism: one replica is ``tp`` GPUs (tensor parallel, inside the IterationModel) times ``pp``
+pipeline stages. A PP replica runs ``pp`` batches in flight (vLLM V0's virtual engines): it is
+modelled as ``pp`` engines, each with 1/pp of the replica's KV blocks and an iteration latency of
+the whole model plus ``(pp - 1)`` stage-to-stage sends. ``disaggregate=(P, D)`` splits the service
+into P prefill-only and D decode-only replicas (DistServe, Zhong et al. OSDI 2024; Splitwise,
+Patel et al. ISCA 2024): a prompt's KV moves to a decode replica over ``kv_link_bw`` after its
+prefill (a ``RateLimiter`` from planner/simulate/resources.py per prefill replica, so overlapping
+transfers queue), which also emits the first token.
+
+Definitions (as ``vllm bench serve`` reports them): TTFT = first token time - arrival; TPOT =
+(finish - first token) / (output tokens - 1); end-to-end (E2E) = finish - arrival. With
+``max_concurrency`` "arrival" is when a client sends the request, as vllm bench times it. Goodput = the
+share (and rate) of measured requests that finish within both SLOs (DistServe's definition).
+Requests still unfinished when the simulation stops (``drain_s`` after the last arrival) count
+with infinite latency: an overloaded service reports ``inf`` percentiles instead of a number that
+depends on when we stopped looking.
+
+Bounds: at most :data:`MAX_REQUESTS` requests and :data:`MAX_ITERATIONS` engine iterations per
+run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ...").
+
+Example — an M/D/1 queue (batch 1, every request 10 iterations of 10 ms, Poisson at 5 req/s,
+so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.15 s):
+
+>>> from planner.workloads.serving import IterationModel
+>>> cfg = ServingSimConfig(replica=ReplicaSpec(IterationModel.constant(0.01), num_blocks=1000),
+...                        engine=EngineConfig(max_num_seqs=1, max_num_batched_tokens=1))
+>>> wl = make_workload(ArrivalSpec("poisson", rate=5.0, duration_s=2000.0),
+...                    LengthDist("fixed", 1), LengthDist("fixed", 10), seed=1)
+>>> res = simulate_serving(cfg, wl)
+>>> round(res.e2e.mean, 2)
+0.15
+"""
+from __future__ import annotations
+
+import csv
+import heapq
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import simpy
+
+from planner.errors import InputError, TooLargeError
+from planner.simulate.resources import RateLimiter
+
+MAX_REQUESTS = 1_000_000  # requests in one simulation
+MAX_ITERATIONS = 20_000_000  # engine iterations in one simulation (all engines together)
+MAX_EVENTS = 10_000  # preemption events kept for the timeline (all are counted)
+MAX_SAMPLES = 4_000  # monitor samples kept (the sampling interval stretches to fit)
+MAX_TRACE_BYTES = 64 << 20
+
+
+# --------------------------------------------------------------------------------------------
+# workload: arrivals and lengths (registries, one function per kind)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArrivalSpec:
+    """When requests arrive. ``kind``: ``poisson`` (rate req/s for duration_s), ``mmpp`` (bursty:
+    the rate switches between a high and a low level; ``burst_ratio`` = high/low, ``burst_share``
+    = share of time at the high level, ``burst_s`` = mean length of a high period; the mean rate
+    is ``rate``), ``burst`` (``count`` requests at t = 0). Trace files: :func:`load_trace`."""
+
+    kind: str = "poisson"
+    rate: float = 1.0
+    duration_s: float = 60.0
+    count: Optional[int] = None
+    burst_ratio: float = 4.0
+    burst_share: float = 0.25
+    burst_s: float = 10.0
+
+
+def _poisson(a: ArrivalSpec, rng) -> np.ndarray:
+    """Exponential gaps of mean 1/rate (a Poisson process)."""
+    n = int(a.rate * a.duration_s * 1.2 + 10 * math.sqrt(a.rate * a.duration_s + 1) + 10)
+    t = np.cumsum(rng.exponential(1.0 / a.rate, n))
+    while t[-1] < a.duration_s:  # the bound above is ~10 sigma; extend in the rare miss
+        t = np.concatenate([t, t[-1] + np.cumsum(rng.exponential(1.0 / a.rate, n))])
+    return t[t < a.duration_s]
+
+
+def _mmpp(a: ArrivalSpec, rng) -> np.ndarray:
+    """Two-state Markov-modulated Poisson process (Fischer & Meier-Hellstern 1993): exponential
+    sojourns (mean ``burst_s`` high, ``burst_s (1 - share) / share`` low); within a state, Poisson
+    at r_high = ratio x r_low, with r_low = rate / (share x ratio + 1 - share) so the mean is rate."""
+    if not (a.burst_ratio >= 1 and 0 < a.burst_share < 1 and a.burst_s > 0):
+        raise InputError("arrivals", "mmpp needs burst_ratio >= 1, 0 < burst_share < 1, burst_s > 0")
+    r_low = a.rate / (a.burst_share * a.burst_ratio + 1 - a.burst_share)
+    levels = (r_low * a.burst_ratio, r_low)
+    means = (a.burst_s, a.burst_s * (1 - a.burst_share) / a.burst_share)
+    out, t, state = [], 0.0, int(rng.random() >= a.burst_share)
+    while t < a.duration_s:
+        end = min(t + rng.exponential(means[state]), a.duration_s)
+        k = rng.poisson(levels[state] * (end - t))
+        out.append(np.sort(rng.uniform(t, end, k)))
+        t, state = end, 1 - state
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def _burst(a: ArrivalSpec, rng) -> np.ndarray:
+    """``count`` requests at t = 0 (``vllm bench serve --request-rate inf``)."""
+    if not a.count or a.count < 1:
+        raise InputError("arrivals.count", "a burst needs count >= 1 requests")
+    return np.zeros(int(a.count))
+
+
+ARRIVALS: dict[str, Callable] = {"poisson": _poisson, "mmpp": _mmpp, "burst": _burst}
+
+
+@dataclass(frozen=True)
+class LengthDist:
+    """Token lengths: ``fixed`` (always ``mean``), ``exponential`` (geometric on 1, 2, ... with
+    this mean), ``lognormal`` (this mean and coefficient of variation ``cv``), ``uniform``
+    (``mean x [1 - cv, 1 + cv]``, vLLM bench's random dataset with ``--random-range-ratio cv``).
+    ``max`` clips (the engine's max_model_len)."""
+
+    kind: str = "fixed"
+    mean: float = 256
+    cv: float = 1.0
+    max: Optional[int] = None
+
+
+LENGTHS: dict[str, Callable] = {
+    "fixed": lambda d, n, rng: np.full(n, d.mean),
+    "exponential": lambda d, n, rng: rng.geometric(min(1.0, 1.0 / d.mean), n),
+    "lognormal": lambda d, n, rng: rng.lognormal(math.log(d.mean) - 0.5 * math.log1p(d.cv ** 2),
+                                                 math.sqrt(math.log1p(d.cv ** 2)), n),
+    "uniform": lambda d, n, rng: rng.uniform(d.mean * (1 - d.cv), d.mean * (1 + d.cv), n),
+}
+
+
+def _lengths(d: LengthDist, n: int, rng, field_name: str) -> np.ndarray:
+    if d.kind not in LENGTHS:
+        raise InputError(field_name, f"unknown length distribution {d.kind!r}; one of {sorted(LENGTHS)}")
+    if not d.mean >= 1:
+        raise InputError(field_name, "mean length must be >= 1 token")
+    x = np.maximum(np.rint(LENGTHS[d.kind](d, n, rng)), 1).astype(np.int64)
+    return np.minimum(x, d.max) if d.max else x
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Requests sorted by arrival: arrival times (s), prompt and output lengths (tokens)."""
+
+    arrival_s: np.ndarray
+    prompt: np.ndarray
+    output: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+    @property
+    def span_s(self) -> float:
+        return float(self.arrival_s[-1]) if len(self) else 0.0
+
+
+def _check_size(n: int, field_name: str):
+    if n > MAX_REQUESTS:
+        raise TooLargeError(field_name, f"{n:,} requests; the simulation takes at most {MAX_REQUESTS:,} "
+                            "(shorten the duration or lower the rate)")
+
+
+def make_workload(arrivals: ArrivalSpec, prompt: LengthDist, output: LengthDist, seed: int = 0) -> Workload:
+    """Draw a workload; the same seed gives the same requests.
+
+    >>> wl = make_workload(ArrivalSpec("poisson", rate=10, duration_s=100), LengthDist("fixed", 512),
+    ...                    LengthDist("exponential", 128), seed=3)
+    >>> 900 < len(wl) < 1100, int(wl.prompt[0]), bool(100 < wl.output.mean() < 160)
+    (True, 512, True)
+    """
+    if arrivals.kind not in ARRIVALS:
+        raise InputError("arrivals.kind", f"unknown arrival process {arrivals.kind!r}; one of {sorted(ARRIVALS)}")
+    if arrivals.kind != "burst":
+        if not (arrivals.rate > 0 and arrivals.duration_s > 0):
+            raise InputError("arrivals", "rate and duration_s must be > 0")
+        _check_size(int(arrivals.rate * arrivals.duration_s), "arrivals")
+    else:
+        _check_size(int(arrivals.count or 0), "arrivals.count")
+    rng = np.random.default_rng(seed)
+    t = ARRIVALS[arrivals.kind](arrivals, rng)
+    _check_size(len(t), "arrivals")
+    return Workload(t, _lengths(prompt, len(t), rng, "prompt"), _lengths(output, len(t), rng, "output"))
+
+
+def load_trace(path) -> Workload:
+    """A CSV trace with a header and columns ``arrival_s,prompt_tokens,output_tokens`` (any order;
+    other columns ignored). Rows may be unsorted; they are sorted by arrival.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(p, "w").write("arrival_s,prompt_tokens,output_tokens\\n0.5,100,20\\n0.1,50,10\\n")
+    >>> wl = load_trace(p); wl.arrival_s.tolist(), wl.prompt.tolist()
+    ([0.1, 0.5], [50, 100])
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("trace", f"{clip_path(p)}: not a regular file")
+    if p.stat().st_size > MAX_TRACE_BYTES:
+        raise TooLargeError("trace", f"{clip_path(p)} is over {MAX_TRACE_BYTES >> 20} MiB")
+    cols = ("arrival_s", "prompt_tokens", "output_tokens")
+    rows = []
+    with p.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in cols if c not in (reader.fieldnames or [])]
+        if missing:
+            raise InputError("trace", f"missing column(s) {', '.join(missing)}; need {', '.join(cols)}")
+        for i, r in enumerate(reader, 2):
+            try:
+                a, pr, out = float(r["arrival_s"]), int(r["prompt_tokens"]), int(r["output_tokens"])
+            except (TypeError, ValueError):
+                raise InputError("trace", f"line {i}: arrival_s must be a number and token counts integers") from None
+            if not (math.isfinite(a) and a >= 0 and pr >= 1 and out >= 1):
+                raise InputError("trace", f"line {i}: need arrival_s >= 0 and token counts >= 1")
+            rows.append((a, pr, out))
+            _check_size(len(rows), "trace")
+    if not rows:
+        raise InputError("trace", "the trace has no requests")
+    arr = np.array(sorted(rows))
+    return Workload(arr[:, 0].astype(np.float64), arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64))
+
+
+def clip_path(p: Path) -> str:
+    s = str(p)
+    return s if len(s) <= 80 else "..." + s[-77:]
+
+
+# --------------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """One engine's scheduler (see the module docstring). Defaults: chunked prefill, 16-token
+    blocks, recompute preemption and prefix caching (vLLM V1), ``max_num_seqs`` 256 and a token
+    budget of 8192. vLLM's own API-server defaults (vllm/engine/arg_utils.py
+    ``get_batch_defaults``) are 1024 / 8192 on GPUs with >= 70 GiB that are not A100s and 256 /
+    2048 otherwise; ``plan_serving`` sets ``max_num_seqs`` to the analytic latency-bound batch and
+    searches the budget."""
+
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
+    policy: str = "chunked"  # "chunked" | "prefill_first"
+    block_size: int = 16
+    preemption: str = "recompute"  # "recompute" | "swap"
+    watermark: float = 0.0  # share of blocks kept free at admission (vLLM V0: 0.01)
+    prefix_caching: bool = True  # a preempted request's freed blocks keep its KV until reused (V1 default)
+    swap_bw: float = 25e9  # bytes/s per GPU to/from host (PCIe Gen5 x16, achieved)
+
+
+POLICIES = ("chunked", "prefill_first")
+PREEMPTION = ("recompute", "swap")
+
+
+@dataclass(frozen=True)
+class ReplicaSpec:
+    """One replica: its iteration-time model (TP inside), KV blocks per replica, PP stages and the
+    latency of one stage-to-stage send."""
+
+    iteration: object  # planner.workloads.serving.IterationModel
+    num_blocks: int
+    pp: int = 1
+    p2p_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServingSimConfig:
+    replica: ReplicaSpec
+    engine: EngineConfig = EngineConfig()
+    replicas: int = 1
+    routing: str = "least_outstanding"
+    disaggregate: Optional[tuple[int, int]] = None  # (prefill replicas, decode replicas)
+    kv_link_bw: float = 50e9  # bytes/s per GPU for prefill -> decode KV transfer
+    slo_ttft_s: Optional[float] = None
+    slo_tpot_s: Optional[float] = None
+    warmup_s: float = 0.0  # requests arriving earlier are simulated but not measured
+    drain_s: Optional[float] = None  # after the last arrival; default max(60 s, the arrival span)
+    sample_s: Optional[float] = None  # monitor interval; default fits MAX_SAMPLES
+    seed: int = 0  # for the random routing policy
+    max_concurrency: Optional[int] = None  # closed loop: at most this many requests in the service
+
+    def check(self):
+        e = self.engine
+        if e.policy not in POLICIES:
+            raise InputError("engine.policy", f"unknown policy {e.policy!r}; one of {', '.join(POLICIES)}")
+        if e.preemption not in PREEMPTION:
+            raise InputError("engine.preemption", f"one of {', '.join(PREEMPTION)}")
+        if e.max_num_seqs < 1 or e.block_size < 1 or not (0 <= e.watermark < 1):
+            raise InputError("engine", "max_num_seqs and block_size must be >= 1, 0 <= watermark < 1")
+        if e.max_num_batched_tokens < e.max_num_seqs:  # vLLM's SchedulerConfig refuses this too
+            raise InputError("engine.max_num_batched_tokens",
+                             f"{e.max_num_batched_tokens} < max_num_seqs {e.max_num_seqs}: every running "
+                             "sequence needs one token of the budget per iteration")
+        if self.routing not in ROUTING:
+            raise InputError("routing", f"unknown routing {self.routing!r}; one of {', '.join(ROUTING)}")
+        if self.replicas < 1 or self.replica.pp < 1:
+            raise InputError("replicas", "need at least one replica and one pipeline stage")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise InputError("max_concurrency", "need at least one client")
+        if self.disaggregate is not None and min(self.disaggregate) < 1:
+            raise InputError("disaggregate", "need at least one prefill and one decode replica")
+        n = self.replica.num_blocks // self.replica.pp
+        if n < 1:
+            raise InputError("replica.num_blocks", "the KV cache holds no block: the weights fill the GPU")
+
+
+# --------------------------------------------------------------------------------------------
+# resources and processes
+# --------------------------------------------------------------------------------------------
+
+
+class KVBlocks:
+    """An engine's paged KV cache: free blocks in LRU order, with prefix caching.
+
+    Freed blocks join the tail of one free queue and allocation takes from its head, as vLLM V1's
+    ``FreeKVCacheBlockQueue`` does. Blocks freed by a preempted request keep its KV (V1's prefix
+    caching is on by default; SGLang's radix cache and TensorRT-LLM's block reuse do the same) until
+    they are handed out again; if it is re-admitted first, :meth:`reuse` takes them back and its
+    prefill restarts after them (V1 ``get_computed_blocks``). Which physical block is which does not
+    matter for time, so the queue holds segments ``[owner, count]``; a request's own blocks are
+    evicted from its end (vLLM frees them in reverse order), so what survives is still a prefix.
+
+    >>> kv = KVBlocks(10); kv.take(4); kv.free, kv.used_share
+    (6, 0.4)
+    >>> kv.give(3, owner=7); kv.take(7); kv.reuse(7)  # 6 plain blocks first, then 1 of request 7's
+    2
+    """
+
+    __slots__ = ("total", "free", "lru", "cached")
+
+    def __init__(self, total: int):
+        self.total, self.free = int(total), int(total)
+        self.lru: deque = deque([[None, self.total]])
+        self.cached: dict[int, list] = {}
+
+    def take(self, n: int):
+        self.free -= n
+        lru = self.lru
+        while n > 0:
+            seg = lru[0]
+            k = min(n, seg[1])
+            seg[1] -= k
+            n -= k
+            if seg[1] == 0:
+                lru.popleft()
+                if seg[0] is not None:
+                    self.cached.pop(seg[0], None)
+        while lru and lru[0][1] == 0:
+            lru.popleft()
+
+    def give(self, n: int, owner: Optional[int] = None):
+        if n <= 0:
+            return
+        self.free += n
+        seg = [owner, n]
+        self.lru.append(seg)
+        if owner is not None:
+            self.cached[owner] = seg
+
+    def reuse(self, owner: int) -> int:
+        """Take back the blocks ``owner`` left behind that nobody has reused yet (a prefix hit)."""
+        seg = self.cached.pop(owner, None)
+        if seg is None or seg[1] == 0:
+            return 0
+        k, seg[1] = seg[1], 0
+        self.free -= k
+        return k
+
+    @property
+    def used_share(self) -> float:
+        return 1.0 - self.free / self.total
+
+
+class Req:
+    """One request's state. ``target`` = tokens to prefill (prompt, or prompt + generated after a
+    recompute preemption); ``computed`` = of those, already in the KV cache."""
+
+    __slots__ = ("rid", "arrival", "prompt", "output", "target", "computed", "generated", "blocks",
+                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted")
+
+    def __init__(self, rid, arrival, prompt, output):
+        self.rid, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
+        self.target, self.computed, self.generated, self.blocks = prompt, 0, 0, 0
+        self.s0 = self.j0 = self.key = self.ver = 0
+        self.first = self.finish = math.inf
+        self.swapped, self.preempted = False, 0
+
+
+class Stats:
+    """What the engines record: per-request times, preemption events, iteration counts."""
+
+    def __init__(self, n: int):
+        self.sent = np.full(n, np.inf)  # when a request entered the service (its arrival, or a free client)
+        self.first = np.full(n, np.inf)
+        self.finish = np.full(n, np.inf)
+        self.preemptions = 0
+        self.events: list[tuple] = []
+        self.iterations = 0
+        self.busy_s = 0.0
+        self.done = 0
+        self.aborted = False
+        self.clients: Optional[simpy.Container] = None  # closed-loop clients (max_concurrency)
+
+    def preempt(self, t, engine, rid, mode):
+        self.preemptions += 1
+        if len(self.events) < MAX_EVENTS:
+            self.events.append((t, engine, rid, mode))
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+class Engine:
+    """One engine (a replica, or one PP virtual engine): scheduler + executor as a SimPy process.
+
+    Decoding sequences are kept as aggregates so an iteration costs O(1) plus O(log n) per
+    admission, finish or preemption, whatever the batch size: every decoding sequence gains one
+    token per decode iteration ``j``, so the context sum is ``S0 + n x j`` (S0 = sum of stored
+    tokens minus entry index) and the sequences that need a new block at ``j`` are those with
+    ``(entry index - stored at entry) mod block_size == j mod block_size`` (a count per residue).
+    """
+
+    def __init__(self, env, name: int, spec: ReplicaSpec, cfg: EngineConfig, stats: Stats,
+                 done: simpy.Event, total: int, on_prefilled=None):
+        self.env, self.name, self.cfg, self.stats = env, name, cfg, stats
+        self.im, self.p2p = spec.iteration, spec.p2p_s * (spec.pp - 1)
+        self.kv = KVBlocks(spec.num_blocks // spec.pp)
+        self.watermark = int(cfg.watermark * self.kv.total)
+        self.bs = cfg.block_size
+        self.swap_s_per_block = cfg.block_size * spec.iteration.kv_bytes / cfg.swap_bw
+        self.waiting: deque[Req] = deque()
+        self.running: dict[int, Req] = {}  # admission order, every phase
+        self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
+        self.n_dec, self.S0, self.j, self.alloc_j = 0, 0, 0, -1
+        self.cnt = [0] * self.bs
+        self.heap: list = []  # (decode index of the last token, seq, rid, version)
+        self.on_prefilled = on_prefilled  # disaggregated prefill engine: hand the request on
+        self.done_ev, self.total = done, total
+        self.wake = env.event()
+        self.outstanding = 0
+        env.process(self.run())
+
+    # -- arrivals ------------------------------------------------------------------------------
+    def submit(self, r: Req):
+        self.waiting.append(r)
+        self.outstanding += 1
+        if not self.wake.triggered:
+            self.wake.succeed()
+
+    # -- decode aggregates -----------------------------------------------------------------------
+    def _enter_decode(self, r: Req):
+        r.s0, r.j0 = r.computed, self.j
+        r.key = (self.j - r.computed) % self.bs
+        r.ver += 1
+        self.n_dec += 1
+        self.S0 += r.computed - self.j
+        self.cnt[r.key] += 1
+        heapq.heappush(self.heap, (self.j + r.output - r.generated - 1, r.rid, r.ver, r))
+
+    def _leave_decode(self, r: Req, steps_done: int) -> int:
+        """Remove a decoding sequence after ``steps_done`` of its decode steps; its stored tokens."""
+        self.n_dec -= 1
+        self.S0 -= r.s0 - r.j0
+        self.cnt[r.key] -= 1
+        r.ver += 1
+        r.generated += steps_done
+        r.computed = r.s0 + steps_done
+        return r.computed
+
+    # -- preemption ------------------------------------------------------------------------------
+    def _preempt_newest(self) -> tuple[Req, float]:
+        """Preempt the most recently admitted running request (vLLM V1 ``self.running.pop()``);
+        returns it and the swap-out seconds it costs this iteration."""
+        rid = next(reversed(self.running))
+        r = self.running.pop(rid)
+        if rid in self.prefilling:
+            del self.prefilling[rid]
+            blocks = r.blocks
+        else:
+            stored = self._leave_decode(r, self.j - r.j0)
+            blocks = _ceil_div(stored, self.bs)
+            if self.alloc_j == self.j and r.key == self.j % self.bs:
+                blocks += 1  # the block taken for this step's token, before it was preempted
+        r.preempted += 1
+        cost = 0.0
+        if self.cfg.preemption == "swap":
+            self.kv.give(blocks)
+            r.swapped, r.blocks = True, blocks
+            cost = blocks * self.swap_s_per_block
+        else:  # recompute: prompt and the tokens generated so far are prefilled again
+            full = min(r.computed // self.bs, blocks) if self.cfg.prefix_caching else 0  # hashed (full) blocks
+            self.kv.give(full, owner=r.rid)
+            self.kv.give(blocks - full)
+            r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
+        self.waiting.appendleft(r)
+        self.stats.preempt(self.env.now, self.name, r.rid, self.cfg.preemption)
+        return r, cost
+
+    # -- one iteration ---------------------------------------------------------------------------
+    def _schedule(self):
+        """Build the next batch: (decode?, [(req, chunk tokens)], extra seconds of swap traffic)."""
+        B = self.cfg.max_num_batched_tokens
+        if self.cfg.policy == "prefill_first":
+            if self.prefilling or self._admissible():
+                chunks, extra = self._prefills(B)
+                if chunks:
+                    return False, chunks, extra
+            else:
+                extra = 0.0
+            extra += self._alloc_decode()
+            return self.n_dec > 0, [], extra
+        extra = self._alloc_decode()  # chunked: running decodes first, one token each
+        chunks, x = self._prefills(B - self.n_dec)
+        return self.n_dec > 0, chunks, extra + x
+
+    def _alloc_decode(self) -> float:
+        """Blocks for this decode step's new tokens, preempting the newest requests until they fit."""
+        extra = 0.0
+        need = self.cnt[self.j % self.bs] if self.n_dec else 0
+        while need > self.kv.free:
+            extra += self._preempt_newest()[1]
+            need = self.cnt[self.j % self.bs] if self.n_dec else 0
+        self.kv.take(need)
+        self.alloc_j = self.j
+        return extra
+
+    def _prefills(self, budget: int):
+        """Prompt chunks for this step: running partial prefills, then waiting requests (FCFS)."""
+        kv, extra, chunks = self.kv, 0.0, []
+        for r in list(self.prefilling.values()):
+            if budget <= 0:
+                break
+            if r.rid not in self.prefilling:
+                continue
+            c = min(r.target - r.computed, budget)
+            need = max(0, _ceil_div(r.computed + c, self.bs) - r.blocks)  # prefill_first took them all
+            while need > kv.free and r.rid in self.running:
+                extra += self._preempt_newest()[1]
+            if r.rid not in self.running:
+                break  # it was the newest: preempted itself
+            kv.take(need)
+            r.blocks += need
+            chunks.append((r, c))
+            budget -= c
+        while self.waiting and budget > 0 and len(self.running) < self.cfg.max_num_seqs:
+            r = self.waiting[0]
+            if r.swapped:  # swap the preempted blocks back in and resume where it stopped
+                if r.blocks > kv.free - self.watermark:
+                    break
+                self.waiting.popleft()
+                kv.take(r.blocks)
+                extra += r.blocks * self.swap_s_per_block
+                r.swapped = False
+                self.running[r.rid] = r
+                if r.computed < r.target:
+                    self.prefilling[r.rid] = r
+                else:
+                    self._enter_decode(r)
+                continue
+            if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in kv.cached:
+                if not self._resume_cached(r):
+                    break
+                continue
+            c = min(r.target - r.computed, budget)
+            # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
+            # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
+            need = _ceil_div(r.computed + (c if self.cfg.policy == "chunked" else r.target - r.computed), self.bs)
+            if need > kv.free - self.watermark:
+                break
+            self.waiting.popleft()
+            kv.take(need)
+            r.blocks = need
+            self.running[r.rid] = r
+            if c == 0:  # prefilled elsewhere (disaggregated decode engine)
+                self._enter_decode(r)
+                continue
+            self.prefilling[r.rid] = r
+            chunks.append((r, c))
+            budget -= c
+        return chunks, extra
+
+    def _resume_cached(self, r: Req) -> bool:
+        """Re-admit a recompute-preempted request onto the blocks it left that are still cached:
+        its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
+        k = self.kv.reuse(r.rid)
+        r.blocks = k
+        r.computed = min(k * self.bs, r.target - 1)
+        self.waiting.popleft()
+        self.running[r.rid] = r
+        self.prefilling[r.rid] = r
+        return True
+
+    def _admissible(self) -> bool:
+        if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
+            return False
+        r = self.waiting[0]
+        need = r.blocks if r.swapped else _ceil_div(r.target, self.bs)  # prefill_first: the whole prompt
+        return need <= self.kv.free - self.watermark
+
+    def run(self):
+        env, stats = self.env, self.stats
+        while True:
+            decode, chunks, extra = self._schedule()
+            if not decode and not chunks:
+                if extra:  # only swap traffic happened
+                    yield env.timeout(extra)
+                    continue
+                self.wake = env.event()
+                yield self.wake
+                continue
+            n_dec = self.n_dec if decode else 0
+            dec_ctx = (self.S0 + self.n_dec * self.j + self.n_dec) if decode else 0
+            p_tok = p_ctx = 0
+            for r, c in chunks:
+                p_tok += c
+                p_ctx += c * r.computed + c * (c + 1) / 2
+            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx)) + self.p2p + extra
+            stats.iterations += 1
+            if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
+                stats.aborted = True
+                if not self.done_ev.triggered:
+                    self.done_ev.succeed()
+                return
+            stats.busy_s += dt
+            yield env.timeout(dt)
+            now = env.now
+            for r, c in chunks:  # prefills that finish emit a token
+                r.computed += c
+                if r.computed < r.target or r.rid not in self.prefilling:
+                    continue
+                del self.prefilling[r.rid]
+                r.generated += 1
+                if r.first == math.inf:
+                    r.first = now
+                    stats.first[r.rid] = now
+                if r.generated >= r.output:
+                    self._finish(r, r.computed, now)
+                elif self.on_prefilled is not None:
+                    del self.running[r.rid]
+                    self.kv.give(r.blocks)
+                    self.outstanding -= 1
+                    self.on_prefilled(r)
+                else:
+                    self._enter_decode(r)
+            if decode:
+                j = self.j
+                heap = self.heap
+                while heap and heap[0][0] <= j:
+                    _, _, ver, r = heapq.heappop(heap)
+                    if ver != r.ver:
+                        continue  # stale: preempted since
+                    stored = self._leave_decode(r, j - r.j0 + 1)
+                    self._finish(r, stored, now)
+                self.j = j + 1
+
+    def _finish(self, r: Req, stored: int, now: float):
+        del self.running[r.rid]
+        self.prefilling.pop(r.rid, None)
+        self.kv.give(_ceil_div(stored, self.bs))
+        r.finish = now
+        self.outstanding -= 1
+        st = self.stats
+        st.finish[r.rid] = now
+        st.done += 1
+        if st.clients is not None:
+            st.clients.put(1)
+        if st.done == self.total and not self.done_ev.triggered:
+            self.done_ev.succeed()
+
+
+class LoadBalancer:
+    """Routes a request to one of ``engines`` by a policy from :data:`ROUTING`.
+
+    >>> class E:  # anything with an ``outstanding`` count and ``submit``
+    ...     def __init__(self): self.outstanding, self.got = 0, []
+    ...     def submit(self, r): self.got.append(r); self.outstanding += 1
+    >>> es = [E(), E()]; lb = LoadBalancer(es, "least_outstanding")
+    >>> for i in range(3): lb.route(i)
+    >>> es[0].got, es[1].got
+    ([0, 2], [1])
+    """
+
+    def __init__(self, engines: list, policy: str, seed: int = 0):
+        self.engines, self.pick = engines, ROUTING[policy]
+        self.rng = np.random.default_rng(seed)
+        self.i = 0
+
+    def route(self, r):
+        e = self.engines[self.pick(self)]
+        e.submit(r)
+
+
+ROUTING: dict[str, Callable] = {
+    # fewest requests queued + running (vLLM production stack / most LLM gateways' default)
+    "least_outstanding": lambda lb: min(range(len(lb.engines)), key=lambda k: lb.engines[k].outstanding),
+    "round_robin": lambda lb: _rr(lb),
+    "random": lambda lb: int(lb.rng.integers(len(lb.engines))),
+}
+
+
+def _rr(lb: LoadBalancer) -> int:
+    k = lb.i % len(lb.engines)
+    lb.i += 1
+    return k
+
+
+def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
+              clients: Optional[simpy.Container] = None):
+    """Release each request at its arrival time; with ``clients`` (a closed loop of C clients,
+    ``vllm bench serve --max-concurrency C``), also wait until one of them is free — a client is
+    taken here and given back when its request finishes."""
+    t = wl.arrival_s
+    for i in range(len(wl)):
+        gap = t[i] - env.now
+        if gap > 0:
+            yield env.timeout(gap)
+        if clients is not None:
+            yield clients.get(1)
+        sent[i] = env.now  # latency counts from here (vllm bench starts its timer inside the client)
+        lb.route(reqs[i])
+
+
+def _monitor(env, engines: list, every: float, out: dict):
+    """Sample queue length, running sequences, KV occupancy and preemptions every ``every`` s;
+    at MAX_SAMPLES samples, keep every other one and sample half as often (bounded memory for a
+    run of any length)."""
+    stats = engines[0].stats
+    total = sum(e.kv.total for e in engines)
+    while True:
+        if len(out["t"]) >= MAX_SAMPLES:
+            for v in out.values():
+                del v[1::2]
+            every *= 2
+        out["t"].append(env.now)
+        out["waiting"].append(sum(len(e.waiting) for e in engines))
+        out["running"].append(sum(len(e.running) for e in engines))
+        out["kv_used"].append(1.0 - sum(e.kv.free for e in engines) / total)
+        out["preemptions"].append(stats.preemptions)
+        yield env.timeout(every)
+
+
+# --------------------------------------------------------------------------------------------
+# results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    """Seconds; ``inf`` where more than that share of requests did not finish."""
+
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+
+    @classmethod
+    def of(cls, x: np.ndarray) -> "Percentiles":
+        if len(x) == 0:
+            return cls(math.nan, math.nan, math.nan, math.nan)
+        q = np.quantile(x, [0.5, 0.9, 0.99], method="inverted_cdf")  # no interpolation into inf
+        return cls(float(q[0]), float(q[1]), float(q[2]), float(np.mean(x)))
+
+    def ms(self) -> dict:
+        return {k: v * 1e3 for k, v in self.__dict__.items()}
+
+
+@dataclass
+class ServingSimResult:
+    """What one simulation answers. Latencies in seconds; ``timeline`` is the monitor's samples
+    (t, waiting, running, kv_used share, cumulative preemptions); ``preemption_events`` is
+    (t, engine, request, mode) for the first MAX_EVENTS preemptions."""
+
+    requests: int  # measured (arrived after warm-up)
+    completed: int
+    unfinished: int
+    window_s: float  # measured arrival window
+    ttft: Percentiles
+    tpot: Percentiles
+    e2e: Percentiles
+    throughput_rps: float  # completions of measured requests per second of the run
+    output_tokens_per_s: float
+    total_tokens_per_s: float
+    goodput: Optional[float]  # share of measured requests meeting both SLOs
+    goodput_rps: Optional[float]
+    kv_used_mean: float
+    kv_used_max: float
+    queue_mean: float
+    queue_max: int
+    preemptions: int
+    busy_share: float  # GPU busy time / (engines x simulated time)
+    iterations: int
+    engines: int
+    simulated_s: float
+    wall_s: float
+    timeline: dict
+    preemption_events: list
+
+    def summary(self) -> dict:
+        """JSON-ready: latency percentiles in ms and the scalar answers (no timeline)."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("timeline", "preemption_events")}
+        for k in ("ttft", "tpot", "e2e"):
+            out[k + "_ms"] = out.pop(k).ms()
+        return out
+
+    def meets(self, ttft_s: Optional[float], tpot_s: Optional[float], margin: float = 0.0) -> bool:
+        """p99 TTFT and p99 TPOT within the targets shrunk by ``margin`` (0.1 = 10% headroom)."""
+        ok = self.unfinished == 0
+        if ttft_s is not None:
+            ok &= self.ttft.p99 <= ttft_s * (1 - margin)
+        if tpot_s is not None:
+            ok &= self.tpot.p99 <= tpot_s * (1 - margin)
+        return bool(ok)
+
+
+# --------------------------------------------------------------------------------------------
+# the run
+# --------------------------------------------------------------------------------------------
+
+
+def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
+    """Run the workload through the service and measure it (see the module docstring)."""
+    cfg.check()
+    n = len(wl)
+    if n == 0:
+        raise InputError("arrivals", "the workload has no requests")
+    _check_size(n, "arrivals")
+    spec, e = cfg.replica, cfg.engine
+    per_engine_blocks = spec.num_blocks // spec.pp
+    longest = int(np.max(wl.prompt + wl.output))
+    if _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
+        raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
+                         f"engine holds ({per_engine_blocks * e.block_size:,} tokens)")
+    t0 = time.perf_counter()
+    env = simpy.Environment()
+    stats = Stats(n)
+    done = env.event()
+    reqs = [Req(i, float(wl.arrival_s[i]), int(wl.prompt[i]), int(wl.output[i])) for i in range(n)]
+
+    def engines_for(replicas: int, base=0):
+        return [Engine(env, base + k, spec, e, stats, done, n) for k in range(replicas * spec.pp)]
+
+    if cfg.disaggregate is None:
+        engines = engines_for(cfg.replicas)
+        lb = LoadBalancer(engines, cfg.routing, cfg.seed)
+    else:
+        n_pre, n_dec = cfg.disaggregate
+        decoders = engines_for(n_dec, base=1000)
+        dlb = LoadBalancer(decoders, cfg.routing, cfg.seed + 1)
+        # one KV link per prefill replica (its GPUs' NICs/NVLink, each GPU sends its own shard):
+        # a FIFO shared bandwidth, so transfers that overlap queue behind each other
+        links = [RateLimiter(env, cfg.kv_link_bw) for _ in range(n_pre * spec.pp)]
+
+        def hand_over(engine: int, r: Req):
+            def move():
+                yield env.timeout(links[engine].reserve(r.computed * spec.iteration.kv_bytes))
+                dlb.route(r)
+            env.process(move())
+
+        prefillers = [Engine(env, k, spec, e, stats, done, n, lambda r, k=k: hand_over(k, r))
+                      for k in range(n_pre * spec.pp)]
+        engines = prefillers + decoders
+        lb = LoadBalancer(prefillers, cfg.routing, cfg.seed)
+    if cfg.max_concurrency is not None:
+        stats.clients = simpy.Container(env, capacity=cfg.max_concurrency, init=cfg.max_concurrency)
+    env.process(_arrivals(env, wl, reqs, lb, stats.sent, stats.clients))
+    drain = cfg.drain_s if cfg.drain_s is not None else max(60.0, wl.span_s)
+    horizon = wl.span_s + drain
+    every = cfg.sample_s or max(min(horizon, 2 * wl.span_s + 60.0) / MAX_SAMPLES, 0.05)
+    samples = {"t": [], "waiting": [], "running": [], "kv_used": [], "preemptions": []}
+    env.process(_monitor(env, engines, every, samples))
+    env.run(until=simpy.AnyOf(env, [done, env.timeout(horizon)]))
+    end = env.now
+    if stats.aborted:
+        raise TooLargeError("simulation", f"over {MAX_ITERATIONS:,} engine iterations; simulate fewer "
+                            "requests or a shorter duration")
+
+    m = wl.arrival_s >= cfg.warmup_s
+    arr, first, fin = stats.sent[m], stats.first[m], stats.finish[m]
+    arr = np.where(np.isfinite(arr), arr, wl.arrival_s[m])  # never released (run stopped): its arrival
+    outp, prompt = wl.output[m], wl.prompt[m]
+    finished = np.isfinite(fin)
+    ttft = first - arr
+    e2e = fin - arr
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tpot = np.where(outp > 1, (fin - first) / np.maximum(outp - 1, 1), 0.0)
+    tpot = np.where(finished, tpot, np.inf)
+    span = max(end - (cfg.warmup_s if cfg.warmup_s > 0 else float(arr.min()) if len(arr) else 0.0), 1e-9)
+    good = goodput = None
+    if cfg.slo_ttft_s is not None or cfg.slo_tpot_s is not None:
+        ok = finished.copy()
+        if cfg.slo_ttft_s is not None:
+            ok &= ttft <= cfg.slo_ttft_s
+        if cfg.slo_tpot_s is not None:
+            ok &= tpot <= cfg.slo_tpot_s
+        good = float(ok.mean()) if len(ok) else math.nan
+        goodput = float(ok.sum() / span)
+    kv = np.array(samples["kv_used"]) if samples["kv_used"] else np.zeros(1)
+    q = np.array(samples["waiting"]) if samples["waiting"] else np.zeros(1, dtype=int)
+    tl = {k: np.asarray(v) for k, v in samples.items()}
+    return ServingSimResult(
+        requests=int(m.sum()), completed=int(finished.sum()), unfinished=int((~finished).sum()),
+        window_s=float(arr.max() - arr.min()) if len(arr) else 0.0,
+        ttft=Percentiles.of(ttft), tpot=Percentiles.of(tpot), e2e=Percentiles.of(e2e),
+        throughput_rps=float(finished.sum() / span),
+        output_tokens_per_s=float(outp[finished].sum() / span),
+        total_tokens_per_s=float((outp[finished].sum() + prompt[finished].sum()) / span),
+        goodput=good, goodput_rps=goodput, kv_used_mean=float(kv.mean()), kv_used_max=float(kv.max()),
+        queue_mean=float(q.mean()), queue_max=int(q.max()), preemptions=stats.preemptions,
+        busy_share=float(stats.busy_s / (len(engines) * max(end, 1e-9))), iterations=stats.iterations,
+        engines=len(engines), simulated_s=float(end), wall_s=time.perf_counter() - t0,
+        timeline=tl, preemption_events=list(stats.events))
+
+
+def with_replicas(cfg: ServingSimConfig, replicas: int) -> ServingSimConfig:
+    """The same service with another replica count."""
+    return replace(cfg, replicas=replicas)
