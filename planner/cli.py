@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 from contextlib import contextmanager
+from dataclasses import replace
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -17,7 +18,7 @@ from rich.console import Console
 
 from planner.errors import InputError, clip
 from planner.results import jsonable
-from planner.vocab import OBJECTIVE
+from planner.vocab import ARRIVALS, OBJECTIVE
 from planner import workloads
 from planner.outputs import output_target, write_text
 
@@ -156,7 +157,7 @@ def serve(
     top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     seed: int = typer.Option(0, "--seed", min=0, help="simulation seed (same seed, same answer)"),
-    arrivals: str = typer.Option("poisson", "--arrivals", help="simulated arrivals: poisson | mmpp (bursty)"),
+    arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
     trace: Optional[Path] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
     deadline_hours: Optional[float] = typer.Option(None, "--deadline-hours", min=0.001, help="offline jobs: finish within"),
@@ -166,15 +167,15 @@ def serve(
     """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests
     (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
-        from planner.workloads.serving import SimSettings
+        from planner.workloads.serving import settings_for
 
-        if arrivals not in ("poisson", "mmpp"):
-            raise InputError("--arrivals", f"one of poisson, mmpp (or give --trace), got {clip(arrivals)}")
-        sim = SimSettings(arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
-                          deadline_hours=deadline_hours)
+        if arrivals is not None and arrivals not in ARRIVALS:
+            raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
+        job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
+        sim = settings_for(job, arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
+                           deadline_hours=deadline_hours)
         wanted = precisions.replace(" ", "").strip(",").split(",") if precisions else None
-        job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate,
-                            serving=dict(sim=sim, precisions=wanted))
+        ctx = replace(ctx, serving=dict(sim=sim, precisions=wanted))
         _show(workloads.plan("serve", job, ctx), as_json, top)
     _run(go)
 

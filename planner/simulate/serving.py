@@ -77,6 +77,7 @@ so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.
 from __future__ import annotations
 
 import csv
+import io
 import heapq
 import math
 import time
@@ -88,6 +89,7 @@ from typing import Callable, Optional
 import numpy as np
 import simpy
 
+from hardware_catalog.files import read_text
 from planner.errors import InputError, TooLargeError
 from planner.simulate.resources import RateLimiter
 
@@ -242,13 +244,12 @@ def load_trace(path) -> Workload:
     ([0.1, 0.5], [50, 100])
     """
     p = Path(path)
-    if not p.is_file():
-        raise InputError("trace", f"{clip_path(p)}: not a regular file")
-    if p.stat().st_size > MAX_TRACE_BYTES:
+    if p.is_file() and p.stat().st_size > MAX_TRACE_BYTES:
         raise TooLargeError("trace", f"{clip_path(p)} is over {MAX_TRACE_BYTES >> 20} MiB")
+    text = read_text(p, "trace", MAX_TRACE_BYTES)  # regular files only, UTF-8 (a spreadsheet's BOM dropped)
     cols = ("arrival_s", "prompt_tokens", "output_tokens")
     rows = []
-    with p.open(newline="", encoding="utf-8-sig") as f:
+    with io.StringIO(text, newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in cols if c not in (reader.fieldnames or [])]
         if missing:

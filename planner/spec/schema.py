@@ -277,6 +277,12 @@ class ServingSpec(_Strict):
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
     requests: Optional[float] = Field(None, gt=0, le=1e15)  # offline job size (requests)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
+    # the simulation that confirms the size (planner/simulate/serving.py; CLI flags override these)
+    arrivals: V.ARRIVALS.literal = "poisson"
+    trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)
+    length_cv: float = Field(0.5, ge=0, le=4)  # spread of prompt/output lengths around their means
+    margin: float = Field(0.10, ge=0, lt=1)  # simulated p99s must sit this far under the targets
+    deadline_hours: Optional[float] = Field(None, gt=0, le=1e5)  # offline jobs: finish within
 
 
 class JobSpec(_Strict):

@@ -365,6 +365,16 @@ def _options(job: JobSpec, catalog, profile):
             for i in insts]
 
 
+def settings_for(job: JobSpec, **overrides) -> "SimSettings":
+    """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
+    that are not None) on top."""
+    s = job.serving
+    base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
+                deadline_hours=s.deadline_hours) if s is not None else {}
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    return SimSettings(**base)
+
+
 @dataclass(frozen=True)
 class SimSettings:
     """How ``plan_serving`` confirms and refines the analytic size in simulation
@@ -538,7 +548,7 @@ def latency_vs_qps(job: JobSpec, row: dict, qps_values, sim: Optional[SimSetting
     p99, mean; None where requests did not finish), ``goodput``, ``unfinished``, ``utilisation``
     (QPS / (replicas x simulated saturated throughput) when known)."""
 
-    sim = sim or SimSettings()
+    sim = sim or settings_for(job)
     d = row.get("simulated")
     if not d or "replicas" not in d or "max_num_batched_tokens" not in d:
         raise InputError("row", "latency_vs_qps needs an option plan_serving simulated (row['simulated'])")
@@ -623,7 +633,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     m = job.model
     if m is None:
         raise InputError("model", "serving needs a model")
-    sim = sim or SimSettings()
+    sim = sim or settings_for(job)
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
     if realtime and s.p99_latency_ms is None and s.ttft_ms is None:
