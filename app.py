@@ -58,6 +58,28 @@ if upload is not None:
 else:
     source = ("preset", preset)
     base = wi.preset_base(preset)
+
+if "serving" in base:  # a serving job: the simulated sizing and its latency against offered load
+    st.title(f"planner — serving {source_name if upload is not None else preset}")
+    try:
+        view = wi.serving_view(base, catalog)
+    except InputError as e:
+        error_box(e)
+        st.stop()
+    res, s_job = view["plan"], view["job"]
+    best, sim = res["best"], res["best"].get("simulated") or {}
+    c = st.columns(4)
+    c[0].metric("hardware", f"{best['hardware']} TP{best['tp']}")
+    c[1].metric("replicas", str(sim.get("replicas", best.get("replicas"))))
+    c[2].metric("p99 TTFT / TPOT", f"{(sim.get('ttft_ms') or {}).get('p99', float('nan')):,.0f} / "
+                f"{(sim.get('tpot_ms') or {}).get('p99', float('nan')):,.1f} ms")
+    c[3].metric("$ per 1M requests", fmt_usd(best.get("usd_per_million_requests")))
+    st.caption(res.get("why", ""))
+    if view["curve"]:
+        sv = s_job.serving
+        st.altair_chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps),
+                        width="stretch", theme=None)
+    st.stop()
     source_name = f"preset {preset}"
 
 profile = None

@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import dataclasses
 import functools
 import hashlib
@@ -414,3 +415,27 @@ def ranked_display(rec: dict) -> pd.DataFrame:
 def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
     """The budget-review report of what the app shows, as one self-contained HTML file."""
     return render_html(build_report(job, rec, catalog, profile, job_name=name))
+
+
+# --------------------------------------------------------------------------------------------
+# serving jobs: the simulated answer and its latency against offered load
+# --------------------------------------------------------------------------------------------
+#: offered load as multiples of the job's QPS for the latency-vs-QPS view (up to saturation)
+QPS_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.15)
+
+
+def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) -> dict:
+    """``planner serve`` for the app: the plan (simulation on) and, for its recommended size, the
+    simulated p50/p99 TTFT and TPOT at each offered QPS (``factors`` x the job's QPS)."""
+    from planner.workloads.serving import latency_vs_qps, plan_serving, settings_for
+
+    job = load_job_dict(copy.deepcopy(base))
+    cat = catalog or cached_catalog()
+    res = plan_serving(job, cat, profile)
+    best = res["best"]
+    points = []
+    qps = job.serving.qps
+    if qps and best.get("simulated"):
+        sim = replace(settings_for(job), search_s=60.0, search_requests=3_000)  # a quick curve, not the sizing run
+        points = latency_vs_qps(job, best, [qps * f for f in factors], sim, cat, profile)
+    return dict(job=job, plan=res, curve=points)

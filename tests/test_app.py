@@ -198,3 +198,20 @@ def test_report_download_is_the_report_of_what_the_app_shows(catalog):
     html = wi.report_html(job, rec, catalog, None, "e.yaml")
     assert html.startswith("<!doctype html>") and "planner-summary" in html
     assert rec["best"]["hardware"]["name"] in html
+
+
+def test_serving_job_shows_simulated_latency_against_qps():
+    """A job with a serving section gets the serving view: the simulated size and p50/p99 TTFT and
+    TPOT against offered load, with the targets (the issue's "app shows latency percentiles
+    against QPS")."""
+    at = _app()
+    at.file_uploader(key="upload").set_value(
+        ("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes(), "application/octet-stream")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = {m.label for m in at.metric}
+    assert {"hardware", "replicas", "p99 TTFT / TPOT", "$ per 1M requests"} <= labels
+    view = wi.serving_view(wi.parse_upload("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes()))
+    curve = view["curve"]
+    assert [p["qps"] for p in curve] == sorted(p["qps"] for p in curve) and len(curve) == len(wi.QPS_FACTORS)
+    p99 = [p["ttft_ms"]["p99"] for p in curve if p["ttft_ms"]]
+    assert p99[-1] >= p99[0]  # latency does not fall as load rises

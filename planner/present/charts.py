@@ -177,3 +177,33 @@ def sensitivity_chart(df: pd.DataFrame, label: str, spot: bool = False) -> alt.V
     return alt.vconcat(panel("days", "days to train", ",.3~g"),
                        panel("cost", ("spot" if spot else "on-demand") + " cost", "$~s")).properties(
         title=f"sensitivity to {label} (other inputs held; red ring = current)")
+
+
+def latency_qps_chart(points: list[dict], ttft_target_ms=None, tpot_target_ms=None, qps=None) -> alt.VConcatChart:
+    """Simulated p50 and p99 time to first token and time per output token against offered QPS,
+    the targets as dashed rules and the job's QPS as a vertical rule (``points`` from
+    ``planner.workloads.serving.latency_vs_qps``)."""
+    rows = []
+    for p in points:
+        for metric, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms")):
+            for pct in ("p50", "p99"):
+                v = (p.get(key) or {}).get(pct)
+                if v is not None:
+                    rows.append(dict(qps=p["qps"], metric=metric, percentile=pct, ms=v))
+    df = pd.DataFrame(rows, columns=["qps", "metric", "percentile", "ms"])
+
+    def panel(metric, target):
+        d = df[df["metric"] == metric]
+        base = alt.Chart(d).mark_line(point=True).encode(
+            x=alt.X("qps:Q", title="offered requests/s"), y=alt.Y("ms:Q", title=f"{metric} (ms)", scale=alt.Scale(type="log")),
+            color=alt.Color("percentile:N", legend=alt.Legend(title=None, orient="bottom")),
+            tooltip=["qps:Q", "percentile:N", alt.Tooltip("ms:Q", format=",.1f")])
+        layers = [base]
+        if target:
+            layers.append(alt.Chart(pd.DataFrame([dict(ms=target)])).mark_rule(strokeDash=[4, 3], color="#d62728").encode(y="ms:Q"))
+        if qps:
+            layers.append(alt.Chart(pd.DataFrame([dict(qps=qps)])).mark_rule(color="#999").encode(x="qps:Q"))
+        return alt.layer(*layers).properties(width=WIDTH, height=160, title=f"{metric}: p50 and p99 (target dashed)")
+
+    return alt.vconcat(panel("TTFT", ttft_target_ms), panel("TPOT", tpot_target_ms)).properties(
+        title="simulated latency against offered load (grey: the job's QPS)")
