@@ -123,8 +123,9 @@ def _qwen3_moe(cfg: dict) -> dict:
     out = _qwen3(cfg)
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"], dense_ffn_hidden=cfg["intermediate_size"],
-        moe=dict(experts=cfg["num_experts"], top_k=cfg["num_experts_per_tok"],
-                 layer_freq=cfg.get("decoder_sparse_step", 1) or 1,
+        # transformers 5.x writes num_local_experts (num_experts is its attribute alias)
+        moe=dict(experts=cfg["num_experts"] if "num_experts" in cfg else cfg["num_local_experts"],
+                 top_k=cfg["num_experts_per_tok"], layer_freq=cfg.get("decoder_sparse_step", 1) or 1,
                  dense_layers=list(cfg.get("mlp_only_layers") or []),
                  norm_topk_prob=bool(cfg.get("norm_topk_prob", False))),
     )

@@ -1,0 +1,66 @@
+"""Current model families (Qwen3, Qwen3-MoE, DeepSeek-V2/V3, Llama 4, Gemma 2/3, gpt-oss, OLMo 2,
+Phi-3, and the older ones) against real ``transformers`` runs recorded in tests/data/hf_flops.json
+and hf_activations.json (made by tests/make_hf_flops.py / make_hf_activations.py; see
+tests/data/README.md). The tests need neither torch nor transformers.
+
+Each tiny model is rebuilt through the same HF mapper a user's config.json goes through, from
+the ``resolved_config`` transformers itself used, so a mapping error shows up here too.
+"""
+import json
+from pathlib import Path
+
+import pytest
+
+from planner.model.flops import moe_layer_macs, step_flops
+from planner.spec import ModelSpec
+from planner.spec.hf import hf_config_to_fields
+from planner.spec.params import count_params
+
+DATA = Path(__file__).parent / "data"
+FLOPS = json.loads((DATA / "hf_flops.json").read_text())["families"]
+
+
+def _spec(rec) -> ModelSpec:
+    return ModelSpec(**hf_config_to_fields(rec["resolved_config"]))
+
+
+def _eager_cases():
+    for fam, rec in sorted(FLOPS.items()):
+        for c in rec["cases"]:
+            # CPU sdpa's attention kernel is invisible to FlopCounterMode (README): eager only
+            if c["attn_implementation"] == "eager":
+                yield pytest.param(fam, c, id=f"{fam}-b{c['batch']}-s{c['seq']}")
+
+
+@pytest.mark.parametrize("fam", sorted(FLOPS))
+def test_tiny_params_exact(fam):
+    assert count_params(_spec(FLOPS[fam])).total == FLOPS[fam]["params"]
+
+
+@pytest.mark.parametrize("fam,case", _eager_cases())
+def test_flops_match_flopcounter(fam, case):
+    """Forward and forward+backward FLOPs within 1% of FlopCounterMode (eager attention, eager
+    experts: only routed tokens are computed). The sliding-window layers compute the full masked
+    matrix there (README), hence ``windowed=False``."""
+    m = _spec(FLOPS[fam])
+    f = step_flops(m, case["seq"], case["batch"], "none", flash=False, windowed=False)
+    assert float(f["fwd"]) == pytest.approx(case["fwd"], rel=0.01)
+    assert float(f["model"]) == pytest.approx(case["fwd_bwd"], rel=0.01)
+
+
+@pytest.mark.parametrize("fam,case", [p for p in _eager_cases() if p.values[1].get("routing")])
+def test_moe_routing_is_what_the_planner_assumes(fam, case):
+    """The real router sent each token to top_k experts (dropless; Llama-4's HF kernel computes
+    every expert for every token): the expert tokens the planner charges equal the recorded ones,
+    block by block."""
+    m = _spec(FLOPS[fam])
+    e = m.moe
+    routed = e.experts if e.all_experts_compute else e.top_k
+    blocks = case["routing"]
+    assert len(blocks) == m.moe_layers
+    for blk in blocks.values():
+        computed = blk.get("computed_tokens_per_expert") or blk["tokens_per_expert"]
+        assert sum(computed) == routed * case["tokens"]
+    # and the expert part of the measured forward equals the planner's per-token expert MACs
+    mlp_w = (3 if m.gated else 2) * m.hidden
+    assert moe_layer_macs(m) >= routed * mlp_w * m.ffn_hidden
