@@ -75,9 +75,9 @@ QK_NORM = Vocab("none", "head", "full")
 #: what a training job does (planner.model.memory, planner.model.flops): pretrain and
 #: full_finetune train every weight; lora/qlora freeze the base and train adapters (peft)
 TRAINING_MODE = Vocab("pretrain", "full_finetune", "lora", "qlora")
-#: how frozen base weights are stored under lora/qlora: 16-bit, bitsandbytes int8 (LLM.int8()),
+#: how frozen base weights are stored under lora/qlora: fp32, 16-bit, bitsandbytes int8 (LLM.int8()),
 #: bitsandbytes NF4 (QLoRA, Dettmers et al. 2023)
-BASE_WEIGHTS = Vocab("bf16", "int8", "nf4")
+BASE_WEIGHTS = Vocab("fp32", "bf16", "int8", "nf4")
 #: which linears LoRA adapts: attention q,k,v,o; all linear layers of attention and MLP (peft's
 #: "all-linear" less the head); or a list of module names in the job file
 LORA_TARGETS = Vocab("qkvo", "all-linear")

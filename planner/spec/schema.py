@@ -198,6 +198,17 @@ class ModelSpec(_Strict):
         return self.family in ("decoder", "moe")
 
 
+class LoRASpec(_Strict):
+    """LoRA adapters (Hu et al. 2021; peft ``LoraConfig``): rank, alpha (the scale alpha/r costs
+    nothing) and the linears adapted — ``qkvo``, ``all-linear`` (peft's: every linear of the
+    blocks, not the output head) or module names (q_proj, k_proj, v_proj, o_proj, gate_proj,
+    up_proj, down_proj, router, experts)."""
+
+    rank: int = Field(16, gt=0, le=4096)
+    alpha: float = Field(32.0, gt=0)
+    targets: V.LORA_TARGETS.literal | list[str] = "all-linear"
+
+
 class TrainingSpec(_Strict):
     seq_len: int = Field(4096, gt=0, le=MAX_REASONABLE["seq_len"])
     global_batch: int = Field(1024, gt=0, le=1 << 26)  # sequences (samples for generic models)
@@ -215,6 +226,13 @@ class TrainingSpec(_Strict):
     steps: Optional[int] = Field(None, gt=0, le=1 << 40)
     epochs: Optional[float] = Field(None, gt=0, le=1e6)
     dataset_samples: Optional[float] = Field(None, gt=0, le=1e15)
+    # --- fine-tuning (planner/model/finetune.py)
+    mode: V.TRAINING_MODE.literal = "pretrain"
+    lora: Optional[LoRASpec] = None  # lora/qlora: adapters (default LoRASpec())
+    base_weights: Optional[V.BASE_WEIGHTS.literal] = None  # frozen base storage; lora: bf16, qlora: nf4
+    double_quant: bool = True  # QLoRA double quantisation of the NF4 block scales
+    packing: V.SEQUENCE_PACKING.literal = "packed"
+    mean_example_tokens: Optional[float] = Field(None, gt=0, le=1 << 24)  # dataset: mean example length
 
     @model_validator(mode="after")
     def _one_duration(self):
@@ -223,6 +241,14 @@ class TrainingSpec(_Strict):
             raise ValueError(f"give one of tokens, steps or epochs, not {' and '.join(given)}")
         if self.epochs is not None and self.dataset_samples is None:
             raise ValueError("dataset_samples: required with epochs")
+        if self.mode in ("lora", "qlora") and self.lora is None:
+            self.__dict__["lora"] = LoRASpec()
+        if self.lora is not None and self.mode not in ("lora", "qlora"):
+            raise ValueError(f"lora: given with mode {self.mode!r}; set mode: lora or qlora")
+        if self.base_weights is not None and self.mode not in ("lora", "qlora"):
+            raise ValueError("base_weights: only frozen bases (mode lora or qlora) are stored quantised")
+        if self.mode == "qlora" and self.base_weights not in (None, "nf4"):
+            raise ValueError("base_weights: qlora keeps the base in nf4; use mode lora for bf16/int8")
         if self.micro_batch is not None and self.micro_batch > self.global_batch:
             raise ValueError(
                 f"micro_batch ({self.micro_batch}) exceeds global_batch ({self.global_batch})"
