@@ -21,7 +21,12 @@ FLOPS = json.loads((DATA / "hf_flops.json").read_text())["families"]
 
 
 def _spec(rec) -> ModelSpec:
-    return ModelSpec(**hf_config_to_fields(rec["resolved_config"]))
+    fields = hf_config_to_fields(rec["resolved_config"])
+    routing = (rec["cases"][0].get("routing") or {}).values()
+    if any("computed_tokens_per_expert" in r for r in routing):
+        # the recorded kernel ran every expert on every token (Llama-4's HF experts)
+        fields["moe"]["all_experts_compute"] = True
+    return ModelSpec(**fields)
 
 
 def _eager_cases():

@@ -220,3 +220,28 @@ def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     if t.mode in ("lora", "qlora") and m.is_transformer:
         return finetune_step_flops(m, t, seq, global_batch, recompute, flash)
     return step_flops(m, seq, global_batch, recompute, flash)
+
+
+def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:
+    """True when the base weights are frozen (lora, qlora) on a transformer."""
+    return t.mode in ("lora", "qlora") and m.is_transformer
+
+
+def trainable_share(m: ModelSpec, t: TrainingSpec) -> float:
+    """Trainable parameters / all parameters: 1 unless the base is frozen (then gradient
+    reduction and the optimizer step touch only the adapters)."""
+    if not frozen_base(m, t):
+        return 1.0
+    return adapter_params(m, t) / count_params(m).total
+
+
+def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:
+    """HBM bytes one pass over one (average) layer moves to dequantise a quantised base: read the
+    stored weight, write its 16-bit copy, which the GEMM then reads (bitsandbytes ``Linear4bit``
+    / ``Linear8bitLt`` dequantise before the matmul in training); 0 for a 16-bit base."""
+    if not frozen_base(m, t) or base_weights(t) in ("fp32", "bf16"):
+        return 0.0
+    pc = count_params(m)
+    layer = (pc.layers_total) / m.layers
+    stored = {"nf4": 0.5, "int8": 1.0}[base_weights(t)]
+    return layer * (stored + 2.0 + 2.0)

@@ -165,8 +165,9 @@ def _llama4_text(cfg: dict) -> dict:
     ``interleave_moe_layer_step``-th) with ``num_local_experts`` experts of ``intermediate_size``
     plus one shared expert of the same width, dense layers of ``intermediate_size_mlp``; the
     weightless L2 q/k norm; RoPE layers use chunked attention (``attention_chunk_size``), the
-    no-RoPE ones (every 4th) full attention. The HF experts kernel computes every expert on every
-    token (``all_experts_compute``)."""
+    no-RoPE ones (every 4th) full attention. transformers' experts kernel computes every expert
+    on every token; training stacks route top_k, which is what is planned (set
+    ``moe.all_experts_compute`` to plan the HF kernel)."""
     out = _llama_like(cfg)
     L = cfg["num_hidden_layers"]
     step = cfg.get("interleave_moe_layer_step") or 1
@@ -178,7 +179,7 @@ def _llama4_text(cfg: dict) -> dict:
         family="moe", dense_ffn_hidden=cfg.get("intermediate_size_mlp"),
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], shared_experts=1,
                  shared_ffn_hidden=cfg["intermediate_size"],
-                 dense_layers=sorted(set(range(L)) - set(moe_ids)), all_experts_compute=True),
+                 dense_layers=sorted(set(range(L)) - set(moe_ids))),
         sliding_window=cfg.get("attention_chunk_size"),
         local_layers=(sum(1 for v in nope if v) if cfg.get("attention_chunk_size") else 0),
     )
