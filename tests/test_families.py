@@ -69,3 +69,30 @@ def test_moe_routing_is_what_the_planner_assumes(fam, case):
     # and the expert part of the measured forward equals the planner's per-token expert MACs
     mlp_w = (3 if m.gated else 2) * m.hidden
     assert moe_layer_macs(m) >= routed * mlp_w * m.ffn_hidden
+
+
+PRESET_CONFIGS = {
+    "qwen3-8b": "qwen3-8b", "qwen3-32b": "qwen3-32b", "qwen3-30b-a3b": "qwen3-30b-a3b",
+    "qwen3-235b-a22b": "qwen3-235b-a22b", "deepseek-v3": "deepseek-v3", "deepseek-v2-lite": "deepseek-v2-lite",
+    "kimi-k2": "kimi-k2", "llama4-scout": "llama4-scout-17b-16e-text", "gemma2-9b": "gemma2-9b",
+    "gemma3-12b": "gemma3-12b-text", "gpt-oss-20b": "gpt-oss-20b", "gpt-oss-120b": "gpt-oss-120b",
+    "olmo2-7b": "olmo2-7b", "phi3-mini": "phi3-mini-4k",
+}
+HF_PARAMS = json.loads((DATA / "hf_params.json").read_text())["models"]
+
+
+@pytest.mark.parametrize("preset,config", sorted(PRESET_CONFIGS.items()))
+def test_family_presets_match_transformers(preset, config):
+    """Each preset counts what transformers builds from the published config (DeepSeek-V3's MTP
+    module, which transformers does not build, apart)."""
+    from planner.spec.presets import PRESETS
+    pc = count_params(ModelSpec(**PRESETS[preset]))
+    assert pc.total - pc.mtp == HF_PARAMS[config]["params"]
+
+
+def test_deepseek_v3_mtp_module_size():
+    """DeepSeek's README_WEIGHTS.md: the MTP module holds 11.5B unique parameters (embedding and
+    head shared with the main model); the planner's count is within 1%."""
+    from planner.spec.presets import PRESETS
+    pc = count_params(ModelSpec(**PRESETS["deepseek-v3"]))
+    assert pc.mtp == pytest.approx(11.5e9, rel=0.01)
