@@ -210,6 +210,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     ep_layer = moe_share * ep_comm_layer
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
+    # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
+    dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
+    mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
     kern_s = fw.kernels_layer * eff.kernel_gap_s
     # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
@@ -222,9 +225,6 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_fwd + ep_layer / 2 + cp_bwd
-    # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
-    dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
-    gpu_fwd, gpu_bwd = gpu_fwd + dq, gpu_bwd + dq
     host_fwd = (fw.layer_ops + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
