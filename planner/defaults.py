@@ -60,3 +60,6 @@ LORA_RANK = 16
 #: parameters of MoE models (``experts.gate_up_proj``/``down_proj``) stay unquantised under QLoRA
 #: (measured: tests/data/peft_truth.json, mixtral qlora ``quantized_modules``)
 QUANTIZE_FUSED_EXPERTS = False
+#: below this many even pipeline splits of the layer count, the search also tries uneven ones
+#: (planner.search.space.pp_degrees; Megatron-Core first/last-stage layer counts)
+MIN_EVEN_PP_CHOICES = 3
