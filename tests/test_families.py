@@ -96,3 +96,23 @@ def test_deepseek_v3_mtp_module_size():
     from planner.spec.presets import PRESETS
     pc = count_params(ModelSpec(**PRESETS["deepseek-v3"]))
     assert pc.mtp == pytest.approx(11.5e9, rel=0.01)
+
+
+def test_routing_imbalance_and_capacity_slow_the_step():
+    """A stated imbalance (busiest expert 1.5x the mean) slows the expert GEMMs and the
+    all-to-all; dropping at capacity factor 1.25 caps it there (Switch Transformer §2.2)."""
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    def run(**moe):
+        job = load_job_dict({
+            "model": {"preset": "qwen3-30b-a3b", "moe": dict(experts=128, top_k=8, **moe)},
+            "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e12, "micro_batch": 2},
+            "parallel": {"tp": 1, "pp": 1, "ep": 8, "zero": 1}, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 8}})
+        p = estimate_job(job)
+        return p.step_time_s, p.breakdown_s.comm_ep
+
+    (t1, a1), (t15, a15), (tc, ac) = run(), run(imbalance=1.5), run(imbalance=1.5, dropless=False, capacity_factor=1.25)
+    assert a15 == pytest.approx(1.5 * a1, rel=0.05)
+    assert ac == pytest.approx(1.25 * a1, rel=0.05)
+    assert t1 < tc < t15

@@ -186,7 +186,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if m.moe is not None:
         e = m.moe
         local_experts = e.experts / ep
-        tok_per_expert = T * ep * e.top_k / e.experts
+        # the busiest expert sets the pace: a stated imbalance (max/mean load), capped by the
+        # capacity factor when tokens beyond it are dropped (Switch Transformer §2.2; Megatron-Core
+        # --moe-expert-capacity-factor; dropless: no cap)
+        load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
+        tok_per_expert = T * ep * e.top_k / e.experts * load
         ex = [gemm(tok_per_expert, up / tp, h), gemm(tok_per_expert, h, f / tp)]
         fwd_moe = fwd_g_attn + local_experts * sum(p[0] for p in ex)
         bwd_moe = bwd_g_attn + local_experts * sum(p[1] for p in ex)
@@ -196,7 +200,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
             sw = e.shared_ffn_hidden or e.shared_experts * f
             sh = [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
             fwd_moe, bwd_moe = fwd_moe + sum(p[0] for p in sh), bwd_moe + sum(p[1] for p in sh)
-        a2a_bytes = T * e.top_k * h * act_b / tp
+        a2a_bytes = T * e.top_k * h * act_b / tp * load
         a2a = collective_time("all_to_all", a2a_bytes, ep, tp * cp, g, intra_bw, inter_bw, a_in, a_out)
         ep_comm_layer = 4 * a2a  # dispatch + combine, forward and backward
         # the routed MLP's activation traffic scales with top_k
