@@ -116,3 +116,44 @@ def test_routing_imbalance_and_capacity_slow_the_step():
     assert a15 == pytest.approx(1.5 * a1, rel=0.05)
     assert ac == pytest.approx(1.25 * a1, rel=0.05)
     assert t1 < tc < t15
+
+
+ACTS = json.loads((DATA / "hf_activations.json").read_text())["families"]
+#: families whose transformers code saves tensors the HF table (planner/model/activations_hf.py)
+#: does not have yet; measured worst errors in docs/readme/families.md
+ACT_GAPS = {
+    "mistral": "sdpa with a sliding window takes the masked math path (saves more)",
+    "mixtral": "eager expert loop keeps ~1 more hidden-sized tensor per routed token",
+    "qwen3_moe": "eager expert loop keeps ~1 more hidden-sized tensor per routed token",
+    "deepseek_v3": "router/expert extras (fp32 router input, expert loop)",
+    "deepseek_v2": "router/expert extras (fp32 router input, expert loop)",
+    "llama4_text": "dense all-expert bmm, L2 q/k norm and temperature tuning not modelled",
+    "gemma3_text": "sdpa without checkpointing: -5.1% (local/global rope sets)",
+    "gpt_oss": "clamped SwiGLU with biases in the experts keeps more than the table",
+}
+
+
+def _act_cases():
+    for fam in sorted(ACTS):
+        if fam in ("gpt2", "bert"):  # LayerNorm/learned-position families: planner.model.activations
+            continue
+        marks = [pytest.mark.xfail(reason=ACT_GAPS[fam], strict=True)] if fam in ACT_GAPS else []
+        yield pytest.param(fam, id=fam, marks=marks)
+
+
+@pytest.mark.parametrize("fam", _act_cases())
+def test_hf_saved_activations_within_5_percent(fam):
+    """Saved-tensor bytes of one forward (saved_tensors_hooks, by storage) for fp32 and bf16,
+    eager and sdpa, with and without gradient checkpointing, four shapes: within 5%."""
+    from planner.model.activations_hf import hf_saved_bytes
+
+    cfg = FLOPS[fam]["resolved_config"]
+    m = _spec(FLOPS[fam])
+    worst = 0.0
+    for c in ACTS[fam]["cases"]:
+        if c["precision"] not in ("fp32", "bf16"):  # AMP's mixed saves are not modelled
+            continue
+        p = hf_saved_bytes(m, cfg["model_type"], c["seq"], c["batch"], c["precision"],
+                           c["attn_implementation"], c["gradient_checkpointing"])
+        worst = max(worst, abs(p / c["saved_bytes"] - 1))
+    assert worst < 0.05
