@@ -16,7 +16,7 @@ from planner.errors import InputError
 from planner.spec.presets import PRESETS
 from planner.units import config_str, fmt_time, fmt_usd
 from planner import defaults as D
-from planner.vocab import OPTIMIZER, PRECISION
+from planner.vocab import OPTIMIZER, PRECISION, TRAINING_MODE
 
 st.set_page_config(page_title="planner — what if", layout="wide")
 GiB = 2**30
@@ -98,6 +98,7 @@ if st.session_state.get("_source") != source:
     st.session_state["w_deadline_days"] = (start.deadline_hours or 0) / 24
     st.session_state["w_budget_musd"] = (start.budget_usd or 0) / 1e6
     st.session_state["w_inter_node_gbps"] = start.inter_node_gbps or 0.0
+    st.session_state["w_lora_rank_n"] = start.lora_rank or D.LORA_RANK
     st.session_state["_source"] = source
 
 s = st.session_state
@@ -109,6 +110,10 @@ if s["w_tokens"] is not None:
 c1, c2 = sb.columns(2)
 c1.selectbox("precision", PRECISION.names, key="w_precision")
 c2.selectbox("optimizer", OPTIMIZER.names, key="w_optimizer")
+c1, c2 = sb.columns(2)
+c1.selectbox("training mode", TRAINING_MODE.names, key="w_mode",
+             help="pretrain / full_finetune train every weight; lora / qlora freeze the base (qlora: NF4)")
+c2.number_input("LoRA rank", min_value=1, max_value=4096, key="w_lora_rank_n", disabled=s["w_mode"] not in ("lora", "qlora"))
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)
@@ -137,6 +142,7 @@ sb.selectbox("objective", wi.OBJECTIVES, key="w_objective")
 w = wi.WhatIf(
     seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],
     precision=s["w_precision"], optimizer=s["w_optimizer"], recompute=s["w_recompute"],
+    mode=s["w_mode"], lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
     tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],
     instance=s["w_instance"], nodes=s["w_nodes"], spot=s["w_spot"], max_gpus=s["w_max_gpus"],

@@ -42,3 +42,24 @@ HORIZON_HOURS = 365 * 24.0
 #: costs within this relative distance rank as equal and the faster plan wins (prices are quoted
 #: to the cent, times are not)
 COST_TIE = 0.005
+
+# ---------------------------------------------------------------------------- fine-tuning
+#: NF4 quantisation block (bitsandbytes ``quantize_4bit`` blocksize, QLoRA §3) and the block of
+#: the double quantisation of its absmax values (QLoRA §3: 256)
+NF4_BLOCK = 64
+NF4_NESTED_BLOCK = 256
+#: bytes per parameter of the frozen parameters QLoRA does not quantise (embedding, output head,
+#: norms): peft ``prepare_model_for_kbit_training`` casts them to fp32
+QLORA_OTHER_BYTES = 4.0
+#: LoRA adapter weights and their gradients: fp32 (peft ``autocast_adapter_dtype=True`` upcasts
+#: adapters of bf16/fp16 models to fp32)
+ADAPTER_BYTES = 4.0
+#: LoRA defaults (peft ``LoraConfig`` common choice; QLoRA paper: r=64 on all linear layers)
+LORA_RANK = 16
+#: transformers 5.x's bitsandbytes integration replaces ``nn.Linear`` only: the fused 3-D expert
+#: parameters of MoE models (``experts.gate_up_proj``/``down_proj``) stay unquantised under QLoRA
+#: (measured: tests/data/peft_truth.json, mixtral qlora ``quantized_modules``)
+QUANTIZE_FUSED_EXPERTS = False
+#: below this many even pipeline splits of the layer count, the search also tries uneven ones
+#: (planner.search.space.pp_degrees; Megatron-Core first/last-stage layer counts)
+MIN_EVEN_PP_CHOICES = 3

@@ -91,6 +91,8 @@ class WhatIf:
     precision: str = "bf16"
     optimizer: str = "adamw"
     recompute: Optional[str] = None
+    mode: str = "pretrain"  # planner.vocab.TRAINING_MODE (lora/qlora: frozen base + adapters)
+    lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
     tp: Optional[int] = None
     pp: Optional[int] = None
@@ -163,6 +165,7 @@ def inputs_from_job(job: JobSpec) -> WhatIf:
     return WhatIf(
         seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
+        mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
         tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
         max_gpus=con.max_gpus or D.MAX_GPUS, budget_usd=con.budget_usd,
@@ -187,6 +190,15 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
     for k in ("seq_len", "global_batch", "micro_batch", "precision", "optimizer", "recompute"):
         _set(t, k, getattr(w, k))
+    t["mode"] = w.mode
+    if w.mode in ("lora", "qlora"):
+        if w.lora_rank is not None:
+            t["lora"] = dict(t.get("lora") or {}, rank=w.lora_rank)
+        if w.mode == "qlora" and t.get("base_weights") not in (None, "nf4"):
+            t.pop("base_weights")
+    else:  # a frozen base's settings mean nothing when every weight trains
+        t.pop("lora", None)
+        t.pop("base_weights", None)
     if w.tokens is not None:
         for k in ("steps", "epochs", "dataset_samples"):
             t.pop(k, None)

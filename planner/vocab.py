@@ -71,3 +71,17 @@ ARRIVALS = Vocab("poisson", "mmpp")
 #: input-pipeline storage and sample layout (planner.simulate.resources.STORAGE_PROFILES)
 STORAGE = Vocab("local_nvme", "network_fs", "object_store", "memory")
 DATA_FORMAT = Vocab("files", "shards")
+#: per-head q/k normalisation: "head" = an RMSNorm over head_dim shared by the heads (Qwen3,
+#: Gemma 3: q_norm/k_norm of head_dim), "full" = over the whole q and k projections (OLMo 2)
+QK_NORM = Vocab("none", "head", "full")
+#: what a training job does (planner.model.memory, planner.model.flops): pretrain and
+#: full_finetune train every weight; lora/qlora freeze the base and train adapters (peft)
+TRAINING_MODE = Vocab("pretrain", "full_finetune", "lora", "qlora")
+#: how frozen base weights are stored under lora/qlora: fp32, 16-bit, bitsandbytes int8 (LLM.int8()),
+#: bitsandbytes NF4 (QLoRA, Dettmers et al. 2023)
+BASE_WEIGHTS = Vocab("fp32", "bf16", "int8", "nf4")
+#: which linears LoRA adapts: attention q,k,v,o; all linear layers of attention and MLP (peft's
+#: "all-linear" less the head); or a list of module names in the job file
+LORA_TARGETS = Vocab("qkvo", "all-linear")
+#: how sequences fill a micro-batch: packed to seq_len, or padded to the longest
+SEQUENCE_PACKING = Vocab("packed", "padded")

@@ -1,6 +1,7 @@
 """Time-to-train and money: rent (on-demand, spot) and buy (capex + power + hosting, amortised).
 
-    steps        = tokens / (global_batch * seq_len)   | steps   | epochs * dataset / global_batch
+    steps        = tokens / (global_batch * seq_len)   | steps   | epochs * sequences / global_batch
+    sequences    = examples (padded) | examples * mean_example_tokens / seq_len (packed)
     hours        = steps * step_time / 3600
     rent $       = hours * nodes * price per node-hour          (cost = time x price x nodes)
     GPU-hours    = hours * nodes * gpus_per_node
@@ -29,8 +30,19 @@ def total_steps(job: JobSpec):
         per = t.global_batch * (t.seq_len if job.model.is_transformer else 1)
         return float(np.ceil(t.tokens / per))
     if t.epochs is not None:
-        return float(np.ceil(t.epochs * t.dataset_samples / t.global_batch))
+        return float(np.ceil(t.epochs * dataset_sequences(job) / t.global_batch))
     return float("nan")
+
+
+def dataset_sequences(job: JobSpec) -> float:
+    """Sequences in one epoch: one per example when padded (each padded to seq_len: the compute
+    of the padding is paid), examples x mean length / seq_len when packed (``training.packing``,
+    ``training.mean_example_tokens``; examples longer than seq_len are truncated to it)."""
+    t = job.training
+    n = float(t.dataset_samples)
+    if job.model.is_transformer and t.packing == "packed" and t.mean_example_tokens:
+        return n * min(t.mean_example_tokens, t.seq_len) / t.seq_len
+    return n
 
 
 def total_tokens(job: JobSpec):

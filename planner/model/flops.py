@@ -30,28 +30,92 @@ from planner.spec import ModelSpec
 
 
 
+def attention_proj_macs(m: ModelSpec) -> int:
+    """Multiply-adds per token of one layer's attention projections.
+
+    Standard: h*q (Wq) + 2*h*kv (Wk, Wv) + q*h (Wo). MLA (transformers ``DeepseekV3Attention``,
+    Megatron-Core ``MLASelfAttention`` in training, no weight absorption): q_a h*r_q + q_b
+    r_q*H*(d_nope+d_rope) (or q_proj h*H*(d_nope+d_rope)), kv_a h*(r_kv+d_rope), kv_b
+    r_kv*H*(d_nope+d_v) — run on every token — and o H*d_v*h."""
+    h = m.hidden
+    if m.mla is not None:
+        a, H = m.mla, m.heads
+        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        q = (h * a.q_lora_rank + a.q_lora_rank * H * dqk) if a.q_lora_rank else h * H * dqk
+        return (q + h * (a.kv_lora_rank + a.qk_rope_head_dim)
+                + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim) + H * a.v_head_dim * h)
+    return h * m.q_dim + 2 * h * m.kv_dim + m.q_dim * h
+
+
+def score_dim(m: ModelSpec) -> float:
+    """The ``q_dim`` of ``attention_core_flops``: (H*d_qk + H*d_v)/2, i.e. q_dim for standard
+    attention; MLA scores over d_nope+d_rope and values of d_v (``DeepseekV3Attention`` eager:
+    QK^T over 192 dims, PV over 128 for V3)."""
+    if m.mla is not None:
+        a = m.mla
+        return m.heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) / 2
+    return float(m.q_dim)
+
+
+def moe_layer_macs(m: ModelSpec) -> float:
+    """Multiply-adds per token of one MoE block: router h*E, top_k routed experts (every expert
+    for Llama-4's HF kernel, ``Llama4TextExperts``: a dense bmm over all experts), shared
+    experts and their gate."""
+    e, h, f = m.moe, m.hidden, m.ffn_hidden
+    mlp_w = (3 if m.gated else 2) * h
+    routed = e.experts if e.all_experts_compute else e.top_k
+    macs = h * e.experts + routed * mlp_w * f
+    if e.shared_experts:
+        sw = e.shared_ffn_hidden or e.shared_experts * f
+        macs += mlp_w * sw + (h if e.shared_expert_gate else 0)
+    return macs
+
+
 def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
-    """Forward matmul FLOPs per token of the weights, split by where they sit."""
+    """Forward matmul FLOPs per token of the weights, split by where they sit. ``mtp`` is
+    DeepSeek-V3's multi-token prediction: per module eh_proj 2h*h, one (MoE) layer, and the
+    shared output head once more (DeepSeek-V3 technical report §2.2)."""
     if not m.is_transformer:
         raise ValueError("generic models have no per-token structure")
     pc = count_params(m)
-    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
-    attn = 2 * (h * q + 2 * h * kv + q * h)
+    h = m.hidden
+    attn = 2 * attention_proj_macs(m)
     mlp_w = (3 if m.gated else 2) * h
-    dense_mlp = 2 * mlp_w * f
+    dense_mlp = 2 * mlp_w * m.dense_width
     out = {"attn_proj": attn * m.layers, "mlp": dense_mlp * pc.n_dense_layers}
-    if m.moe is not None:
-        e = m.moe
-        moe = 2 * h * e.experts + e.top_k * 2 * mlp_w * f
-        if e.shared_experts:
-            sw = e.shared_ffn_hidden or e.shared_experts * f
-            moe += 2 * mlp_w * sw + (2 * h if e.shared_expert_gate else 0)
-        out["mlp"] += moe * pc.n_moe_layers
+    moe = 2 * moe_layer_macs(m) if m.moe is not None else 0.0
+    out["mlp"] += moe * pc.n_moe_layers
     head = 2 * h * m.vocab
     if m.mlm_head:
         head += 2 * h * h
     out["logits"] = head
+    if m.mtp_layers:
+        block = attn + (moe if m.moe is not None else dense_mlp)
+        out["mtp"] = m.mtp_layers * (2 * 2 * h * h + block + head)
     return out
+
+
+def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool = False):
+    """Mean keys per query summed over the layers (``layers x keys``), MTP layers included.
+
+    Full layers: s keys (s/2 with ``causal_half``). Sliding-window / chunked layers
+    (``local_layers`` of them, window w), when ``windowed`` — a kernel that skips blocks outside
+    the window (FlashAttention-2's ``window_size``, as Gemma 2/3, gpt-oss and Mistral run in
+    training): min(s, w) keys under the full-count convention, w - w^2/(2s) causal (s > w).
+    FlopCounterMode on eager / CPU sdpa counts the full masked matrix: ``windowed=False``
+    (tests/data/README.md)."""
+    s = np.asarray(seq, dtype=np.float64)
+    full = s / 2 if (causal_half and m.causal) else s
+    n_local = m.local_layers if (windowed and m.sliding_window) else 0
+    n_full = m.layers + m.mtp_layers - n_local
+    if not n_local:
+        return n_full * full
+    w = float(m.sliding_window)
+    if causal_half and m.causal:
+        local = np.where(s > w, w - w * w / (2 * s), s / 2)
+    else:
+        local = np.minimum(s, w)
+    return n_full * full + n_local * local
 
 
 def attention_core_flops(queries, keys, q_dim):
@@ -62,13 +126,14 @@ def attention_core_flops(queries, keys, q_dim):
     return 4.0 * np.asarray(queries, dtype=np.float64) * np.asarray(keys, dtype=np.float64) * q_dim
 
 
-def attention_flops_per_token(m: ModelSpec, seq, causal_half: bool = False):
-    """QK^T + AV forward FLOPs per token over all layers: 4 * s * q_dim * layers (full count)."""
-    f = attention_core_flops(1.0, seq, m.q_dim) * m.layers
-    return f / 2 if (causal_half and m.causal) else f
+def attention_flops_per_token(m: ModelSpec, seq, causal_half: bool = False, windowed: bool = True):
+    """QK^T + AV forward FLOPs per token over all layers: 4 * keys * score_dim summed over the
+    layers (``attention_keys``; 4 * s * q_dim * layers for full attention, full count)."""
+    return attention_core_flops(1.0, attention_keys(m, seq, windowed, causal_half), score_dim(m))
 
 
-def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False):
+def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
+               windowed=True):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
 
@@ -86,9 +151,9 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
         return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=z, linear_fwd=fwd, logits_fwd=z)
     tokens = gb * np.asarray(seq, dtype=np.float64)
     lin = linear_flops_per_token(m)
-    layer_lin = (lin["attn_proj"] + lin["mlp"]) * tokens
+    layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0)) * tokens
     logits = lin["logits"] * tokens
-    attn = attention_flops_per_token(m, seq, causal_half) * gb * np.asarray(seq, dtype=np.float64)
+    attn = attention_flops_per_token(m, seq, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
     fwd = layer_lin + logits + attn
     model = 3 * fwd
     extra = np.where(rc == 2, layer_lin + attn, np.where(rc == 1, attn, 0.0))

@@ -33,6 +33,8 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
                                  recompute_working_set)
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
+from planner.defaults import ADAPTER_BYTES
+from planner.model.finetune import adapter_params, frozen_base, frozen_storage_bytes
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -137,6 +139,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
+    frozen = frozen_base(m, t)
+    if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
+        adapter_opt_b = opt_b
+        w_b, g_b, master_b, opt_b = frozen_storage_bytes(m, t) / count_params(m).total, 0.0, 0.0, 0.0
     act_b = ACT_BYTES[t.precision]
     tp = c.tp.astype(np.float64)
 
@@ -162,6 +168,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     fw, fg, fo = states(f_dense, f_exp)
     lw, lg, lo = states(l_dense, l_exp)
     layers = k_layers[sinv]
+    if frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
+        ad = adapter_params(m, t) * layers / m.layers / tp
+        fw, lw = fw + ad * ADAPTER_BYTES, lw + ad * ADAPTER_BYTES
+        fg, lg = fg + ad * ADAPTER_BYTES, lg + ad * ADAPTER_BYTES
+        fo, lo = fo + ad * adapter_opt_b, lo + ad * adapter_opt_b
     groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))[sinv]
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)

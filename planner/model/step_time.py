@@ -51,7 +51,8 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, p2p_time
-from planner.model.flops import attention_core_flops, step_flops
+from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
+from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainable_share, training_step_flops
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
@@ -133,23 +134,29 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     combine = np.add if hw.gpu.runs_on_host else np.maximum
     sp_div = np.where(sp, tp, 1.0)
 
+    wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
+
     def gemm(M, N, K):  # forward, backward (dgrad + wgrad) of one GEMM
         fwd = eff.gemm_time(M, N, K, peak, hbm, gemm_b)
-        bwd = eff.gemm_time(M, K, N, peak, hbm, gemm_b) + eff.gemm_time(K, N, M, peak, hbm, gemm_b)
+        bwd = eff.gemm_time(M, K, N, peak, hbm, gemm_b) + wgrad * eff.gemm_time(K, N, M, peak, hbm, gemm_b)
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
     h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
     up = (2 if m.gated else 1) * f
     attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
-    dense_mlp = [gemm(T, up / tp, h), gemm(T, h, f / tp)]
+    if m.mla is not None:  # MLA: its projections' multiply-adds as one GEMM of the same work
+        attn_proj = [gemm(T, attention_proj_macs(m) / (h * tp), h)]
+    fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
+    dense_mlp = [gemm(T, (2 if m.gated else 1) * fd / tp, h), gemm(T, h, fd / tp)]
     fwd_g_attn = sum(p[0] for p in attn_proj)
     bwd_g_attn = sum(p[1] for p in attn_proj)
     fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
     bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
     # attention core (per layer, per rank): queries T, keys over the whole sequence
     heads = m.heads / tp
-    attn_flops = attention_core_flops(T, seq, q / tp)
+    # mean keys per query over the layers (sliding-window layers: the window) and MLA's dims
+    attn_flops = attention_core_flops(T, attention_keys(m, seq) / (m.layers + m.mtp_layers), score_dim(m) / tp)
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
@@ -179,7 +186,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if m.moe is not None:
         e = m.moe
         local_experts = e.experts / ep
-        tok_per_expert = T * ep * e.top_k / e.experts
+        # the busiest expert sets the pace: a stated imbalance (max/mean load), capped by the
+        # capacity factor when tokens beyond it are dropped (Switch Transformer §2.2; Megatron-Core
+        # --moe-expert-capacity-factor; dropless: no cap)
+        load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
+        tok_per_expert = T * ep * e.top_k / e.experts * load
         ex = [gemm(tok_per_expert, up / tp, h), gemm(tok_per_expert, h, f / tp)]
         fwd_moe = fwd_g_attn + local_experts * sum(p[0] for p in ex)
         bwd_moe = bwd_g_attn + local_experts * sum(p[1] for p in ex)
@@ -189,7 +200,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
             sw = e.shared_ffn_hidden or e.shared_experts * f
             sh = [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
             fwd_moe, bwd_moe = fwd_moe + sum(p[0] for p in sh), bwd_moe + sum(p[1] for p in sh)
-        a2a_bytes = T * e.top_k * h * act_b / tp
+        a2a_bytes = T * e.top_k * h * act_b / tp * load
         a2a = collective_time("all_to_all", a2a_bytes, ep, tp * cp, g, intra_bw, inter_bw, a_in, a_out)
         ep_comm_layer = 4 * a2a  # dispatch + combine, forward and backward
         # the routed MLP's activation traffic scales with top_k
@@ -203,6 +214,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     ep_layer = moe_share * ep_comm_layer
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
+    # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
+    dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
+    mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
     kern_s = fw.kernels_layer * eff.kernel_gap_s
     # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
@@ -271,11 +285,12 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
                 + collective_time(kind, stage_p_exp * per_param_bytes, edps, tpe, g, intra_bw, inter_bw, a_in, a_out))
 
     ag = coll("all_gather", param16)
-    rs = coll("reduce_scatter", grad_bytes)
-    ar = coll("all_reduce", grad_bytes)
+    share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
+    rs = coll("reduce_scatter", grad_bytes * share)
+    ar = coll("all_reduce", grad_bytes * share)
     t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs + ag, 0.0))
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
-    t_opt = eff.memory_time(local * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
+    t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
     return dict(ag=ag, rs=rs, t_dp=t_dp, t_opt=t_opt, layers=layers)
@@ -372,7 +387,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "optimizer": t_opt,
         "data_stall": np.zeros(n),
     })
-    fl = step_flops(m, seq, gb, np.arange(3), t.flash_attention)  # per recompute code
+    fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention)  # per recompute code
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,

@@ -6,7 +6,7 @@ from dataclasses import replace
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates
 from planner.model.cost import cost_summary
-from planner.model.flops import step_flops
+from planner.model.finetune import training_step_flops
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
@@ -39,7 +39,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first")
-    fl = step_flops(m, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
+    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",

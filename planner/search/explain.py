@@ -65,7 +65,46 @@ def advice(job: JobSpec, res: dict, hw) -> list[str]:
     if not res["fits"]:
         out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB of {mem['capacity'] / 2**30:.0f} GiB")
     bd = res["breakdown_s"]
+    out += finetune_lines(job, res) + moe_lines(job, res, hw)
     if bd["bubble"] / res["step_time_s"] > 0.15:
         out.append("pipeline bubble over 15%: more micro-batches (smaller micro-batch or larger global "
                    "batch) or interleaving (vpp > 1) shrink it")
     return out
+
+
+def finetune_lines(job: JobSpec, res: dict) -> list[str]:
+    """What a frozen base (lora/qlora) changes, in numbers (planner/model/finetune.py)."""
+    m, t = job.model, job.training
+    if not (m.is_transformer and t.mode in ("lora", "qlora")):
+        return []
+    from planner.model.finetune import adapter_params, base_weights, frozen_storage_bytes
+    from planner.spec.params import count_params
+
+    n, a = count_params(m).total, adapter_params(m, t)
+    kind = base_weights(t)
+    dq = " with double quantisation" if kind == "nf4" and t.double_quant else ""
+    return [
+        f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
+        f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {a / 1e6:.0f}M adapter parameters "
+        f"(rank {t.lora.rank}, {t.lora.targets if isinstance(t.lora.targets, str) else ','.join(t.lora.targets)}; "
+        f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state",
+        f"frozen base: backward computes input gradients only, {res['flops_per_step'] / (t.global_batch * t.seq_len) / n:.1f} "
+        "FLOPs per parameter per token instead of 6",
+    ]
+
+
+def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
+    """Where the expert-parallel all-to-all runs and what it costs."""
+    m, cfg = job.model, res["config"]
+    if not (m.is_transformer and m.moe is not None):
+        return []
+    ep, tp, g = cfg["ep"], cfg["tp"], hw.gpus_per_node
+    share = res["breakdown_s"]["comm_ep"] / res["step_time_s"]
+    e = m.moe
+    local = e.experts // max(ep, 1)
+    if ep == 1:
+        return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
+    where = (f"inside one node over {hw.gpu.intra_node_link}" if ep * tp <= g
+             else f"across {ep * tp // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
+    return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
+            f"{share:.0%} of the step"]

@@ -12,6 +12,8 @@ TP > 1. Two prunings that are not validity rules: ZeRO with one replica is ZeRO-
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import fields
 from types import SimpleNamespace
 from typing import Iterator
@@ -36,6 +38,17 @@ def _divisors(n: int, cap: int) -> list[int]:
     return [d for d in range(1, min(n, cap) + 1) if n % d == 0]
 
 
+def pp_degrees(layers: int) -> list[int]:
+    """Pipeline degrees tried: divisors of the layer count among ``PP_DEGREES``; when the count
+    has fewer than ``D.MIN_EVEN_PP_CHOICES`` such divisors (DeepSeek-V3's 61 layers is prime),
+    also uneven splits — Megatron-Core's ``--decoder-first/last-pipeline-num-layers`` give the
+    end stages fewer layers; the memory and time models charge the fullest stage, ceil(L/pp)."""
+    even = [d for d in _divisors(layers, 64) if d in D.PP_DEGREES]
+    if len(even) >= D.MIN_EVEN_PP_CHOICES:
+        return even
+    return [d for d in D.PP_DEGREES if d <= layers and (math.ceil(layers / d) * (d - 1) < layers)]
+
+
 def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:
     """Every layout on ``hw`` allowed by the job's fixed fields and the layout rules, in chunks:
     the Cartesian product of the axes is enumerated ``chunk_rows`` flat indices at a time
@@ -51,7 +64,7 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     if m.is_transformer:
         tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
                                    and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
-        pps = [p.pp] if p.pp else [d for d in _divisors(m.layers, 64) if d in D.PP_DEGREES]
+        pps = [p.pp] if p.pp else pp_degrees(m.layers)
         long_seq = t.seq_len >= D.LONG_SEQ
         cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
         eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])

@@ -96,11 +96,154 @@ def _bert(cfg: dict) -> dict:
     )
 
 
+# ------------------------------------------------------------------ current families
+# Each mapper below was checked to the last parameter against transformers 5.23 built on the meta
+# device from the full-size configs in tests/data/hf_configs (tests/test_params.py).
+
+def _local_layers(cfg: dict, default_types) -> int:
+    """Layers with sliding-window or chunked attention: from ``layer_types`` when the config has
+    it, else from the family's default pattern (``default_types(i)`` is True for a local layer)."""
+    types = cfg.get("layer_types")
+    if types:
+        return sum(t in ("sliding_attention", "chunked_attention") for t in types)
+    return sum(bool(default_types(i)) for i in range(cfg["num_hidden_layers"]))
+
+
+def _qwen3(cfg: dict) -> dict:
+    """Qwen3 dense (``modeling_qwen3.py``): Llama plus per-head q_norm/k_norm RMSNorm(head_dim)."""
+    out = _llama_like(cfg)
+    out["qk_norm"] = "head"
+    return out
+
+
+def _qwen3_moe(cfg: dict) -> dict:
+    """Qwen3-MoE (``modeling_qwen3_moe.py``): q/k norm, ``num_experts`` fine-grained experts of
+    ``moe_intermediate_size``, no shared expert, dense layers (``mlp_only_layers``, or not a
+    multiple of ``decoder_sparse_step``) of ``intermediate_size``."""
+    out = _qwen3(cfg)
+    out.update(
+        family="moe", ffn_hidden=cfg["moe_intermediate_size"], dense_ffn_hidden=cfg["intermediate_size"],
+        # transformers 5.x writes num_local_experts (num_experts is its attribute alias)
+        moe=dict(experts=cfg["num_experts"] if "num_experts" in cfg else cfg["num_local_experts"],
+                 top_k=cfg["num_experts_per_tok"], layer_freq=cfg.get("decoder_sparse_step", 1) or 1,
+                 dense_layers=list(cfg.get("mlp_only_layers") or []),
+                 norm_topk_prob=bool(cfg.get("norm_topk_prob", False))),
+    )
+    return out
+
+
+def _deepseek(cfg: dict) -> dict:
+    """DeepSeek-V2/V3, Kimi-K2 (``modeling_deepseek_v2.py`` / ``modeling_deepseek_v3.py``): MLA,
+    ``n_routed_experts`` + ``n_shared_experts`` of ``moe_intermediate_size``, the first
+    ``first_k_dense_replace`` layers dense of ``intermediate_size``, group-limited routing
+    (``n_group``/``topk_group``). ``num_nextn_predict_layers`` is not mapped: transformers builds
+    no MTP module (the count matches what it builds); set ``mtp_layers`` to plan it."""
+    if (cfg.get("moe_layer_freq") or 1) != 1:
+        raise InputError("model.hf_config", "deepseek moe_layer_freq != 1 is not supported")
+    h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    shared = cfg.get("n_shared_experts") or 0
+    return dict(
+        family="moe", layers=cfg["num_hidden_layers"], hidden=h, heads=nh, kv_heads=nh,
+        head_dim=cfg["qk_nope_head_dim"] + cfg["qk_rope_head_dim"],
+        ffn_hidden=cfg["moe_intermediate_size"], dense_ffn_hidden=cfg["intermediate_size"],
+        vocab=cfg["vocab_size"], mlp="swiglu", norm="rmsnorm",
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", False)), position="rope",
+        mla=dict(q_lora_rank=cfg.get("q_lora_rank"), kv_lora_rank=cfg["kv_lora_rank"],
+                 qk_nope_head_dim=cfg["qk_nope_head_dim"], qk_rope_head_dim=cfg["qk_rope_head_dim"],
+                 v_head_dim=cfg["v_head_dim"]),
+        moe=dict(experts=cfg["n_routed_experts"], top_k=cfg["num_experts_per_tok"],
+                 shared_experts=shared,
+                 shared_ffn_hidden=(shared * cfg["moe_intermediate_size"]) if shared else None,
+                 first_dense=cfg.get("first_k_dense_replace") or 0,
+                 groups=cfg.get("n_group") or 1, topk_groups=cfg.get("topk_group") or 1,
+                 norm_topk_prob=bool(cfg.get("norm_topk_prob", False))),
+    )
+
+
+def _llama4_text(cfg: dict) -> dict:
+    """Llama-4 text (``modeling_llama4.py``): MoE layers (``moe_layers`` or every
+    ``interleave_moe_layer_step``-th) with ``num_local_experts`` experts of ``intermediate_size``
+    plus one shared expert of the same width, dense layers of ``intermediate_size_mlp``; the
+    weightless L2 q/k norm; RoPE layers use chunked attention (``attention_chunk_size``), the
+    no-RoPE ones (every 4th) full attention. transformers' experts kernel computes every expert
+    on every token; training stacks route top_k, which is what is planned (set
+    ``moe.all_experts_compute`` to plan the HF kernel)."""
+    out = _llama_like(cfg)
+    L = cfg["num_hidden_layers"]
+    step = cfg.get("interleave_moe_layer_step") or 1
+    moe_ids = cfg.get("moe_layers")
+    if moe_ids is None:
+        moe_ids = list(range(step - 1, L, step))
+    nope = cfg.get("no_rope_layers") or []
+    out.update(
+        family="moe", dense_ffn_hidden=cfg.get("intermediate_size_mlp"),
+        moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], shared_experts=1,
+                 shared_ffn_hidden=cfg["intermediate_size"],
+                 dense_layers=sorted(set(range(L)) - set(moe_ids))),
+        sliding_window=cfg.get("attention_chunk_size"),
+        local_layers=(sum(1 for v in nope if v) if cfg.get("attention_chunk_size") else 0),
+    )
+    return out
+
+
+def _gemma(cfg: dict, qk_norm: str, local) -> dict:
+    """Gemma 2/3 (``modeling_gemma2.py`` / ``modeling_gemma3.py``): GeGLU, four norms per layer
+    (pre/post attention and MLP), embeddings tied by default, local sliding-window and global
+    layers; Gemma 3 adds q/k norm. Soft-capping and the embedding scale cost no parameters."""
+    out = _llama_like(cfg)
+    out.update(
+        mlp="geglu", layer_norms=4, qk_norm=qk_norm,
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
+        sliding_window=cfg.get("sliding_window"),
+        local_layers=_local_layers(cfg, local) if cfg.get("sliding_window") else 0,
+    )
+    return out
+
+
+def _gpt_oss(cfg: dict) -> dict:
+    """gpt-oss (``modeling_gpt_oss.py``): biases on q,k,v,o, attention sinks, alternating
+    sliding/full layers, ``num_local_experts`` experts with biases and a router with bias."""
+    out = _llama_like(cfg)
+    out.update(
+        family="moe", qkv_bias=True, linear_bias=True, attention_sinks=True,
+        moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], router_bias=True),
+        sliding_window=cfg.get("sliding_window"),
+        local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window") else 0,
+    )
+    return out
+
+
+def _olmo2(cfg: dict) -> dict:
+    """OLMo 2 (``modeling_olmo2.py``): q_norm/k_norm over the whole projections, the two norms
+    after attention and MLP (post-norm inside the residual) instead of before."""
+    out = _llama_like(cfg)
+    out["qk_norm"] = "full"
+    return out
+
+
+def _phi3(cfg: dict) -> dict:
+    """Phi-3 (``modeling_phi3.py``): fused qkv_proj and gate_up_proj hold the same weights as
+    Llama's separate linears; ``sliding_window`` masks every layer."""
+    out = _llama_like(cfg)
+    if cfg.get("sliding_window"):
+        out.update(sliding_window=cfg["sliding_window"], local_layers=cfg["num_hidden_layers"])
+    return out
+
+
 HF_MAPPERS = {
     "llama": _llama_like,
     "mistral": _llama_like,
     "qwen2": lambda c: _llama_like(c, qkv_bias=True),
-    "qwen3": _llama_like,
+    "qwen3": _qwen3,
+    "qwen3_moe": _qwen3_moe,
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
+    "llama4_text": _llama4_text,
+    "gemma2": lambda c: _gemma(c, "none", lambda i: i % 2 == 0),
+    "gemma3_text": lambda c: _gemma(c, "head", lambda i: (i + 1) % c.get("sliding_window_pattern", 6) != 0),
+    "gpt_oss": _gpt_oss,
+    "olmo2": _olmo2,
+    "phi3": _phi3,
     "gpt2": _gpt2,
     "mixtral": _mixtral,
     "qwen2_moe": _qwen2_moe,

@@ -38,6 +38,7 @@ class ParamCount:
     expert: int  # one routed expert's MLP
     n_dense_layers: int
     n_moe_layers: int
+    mtp: int = 0  # multi-token-prediction modules (in total; DeepSeek-V3)
 
     @property
     def layers_total(self) -> int:
@@ -62,10 +63,38 @@ def mlp_params(m: ModelSpec, width: int) -> int:
 
 
 def attention_params(m: ModelSpec) -> int:
+    """One layer's attention, norms inside it included (q/k norms, MLA's latent norms, sinks).
+
+    * standard: Wq h*q, Wk/Wv h*kv, Wo q*h, biases (qkv_bias / linear_bias);
+    * MLA (transformers ``modeling_deepseek_v3.py`` ``DeepseekV3Attention``; Megatron-Core
+      ``multi_latent_attention.py``): q_a h*r_q + norm r_q + q_b r_q*H*(d_nope+d_rope) (or q_proj
+      h*H*(d_nope+d_rope) without q_lora_rank), kv_a h*(r_kv+d_rope) + norm r_kv, kv_b
+      r_kv*H*(d_nope+d_v), o H*d_v*h;
+    * q/k norms: Qwen3/Gemma3 ``q_norm``/``k_norm`` RMSNorm(head_dim) (2*head_dim); OLMo 2 over the
+      whole projections (q + kv, ``modeling_olmo2.py``); Llama-4's L2 norm has no weight;
+    * gpt-oss ``sinks``: one per head (``modeling_gpt_oss.py``).
+    """
     h, q, kv = m.hidden, m.q_dim, m.kv_dim
+    if m.mla is not None:
+        a, H = m.mla, m.heads
+        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        wq = (h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * H * dqk) if a.q_lora_rank else h * H * dqk
+        wkv = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank
+        wkv += a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
+        return wq + wkv + H * a.v_head_dim * h + (h if m.linear_bias else 0)
     w = h * q + 2 * h * kv + q * h
     b = (q + 2 * kv if m.qkv_bias else 0) + (h if m.linear_bias else 0)
-    return w + b
+    qk = {"none": 0, "head": 2 * m.head_dim, "full": q + kv}[m.qk_norm]
+    return w + b + qk + (m.heads if m.attention_sinks else 0)
+
+
+def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
+    """DeepSeek-V3 multi-token prediction, per module (DeepSeek-V3 ``inference/model.py`` and
+    Megatron-Core ``multi_token_prediction.py``): enorm + hnorm (h each), eh_proj 2h*h, one
+    transformer block (MoE when the model has MoE layers), the head's norm h; the embedding and
+    output head are shared with the main model. transformers 5.23 builds no MTP module."""
+    h = m.hidden
+    return 3 * h + 2 * h * h + (moe_layer if m.moe is not None else dense_layer)
 
 
 def count_params(m: ModelSpec) -> ParamCount:
@@ -74,8 +103,8 @@ def count_params(m: ModelSpec) -> ParamCount:
         return ParamCount(n, n, 0, 0, 0, n, 0, 0, 0, 1, 0)
     h, V = m.hidden, m.vocab
     attn = attention_params(m)
-    norms = 2 * _norm(m)
-    dense_layer = attn + mlp_params(m, m.ffn_hidden) + norms
+    norms = m.layer_norms * _norm(m)  # Gemma 2/3: pre+post attention and MLP norms (4)
+    dense_layer = attn + mlp_params(m, m.dense_width) + norms
     moe_layer = moe_active = expert = 0
     n_moe = m.moe_layers
     if m.moe is not None:
@@ -85,7 +114,7 @@ def count_params(m: ModelSpec) -> ParamCount:
         if e.shared_experts:
             sw = e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden
             shared = mlp_params(m, sw) + (h if e.shared_expert_gate else 0)
-        router = h * e.experts
+        router = h * e.experts + (e.experts if e.router_bias else 0)
         moe_layer = attn + norms + router + e.experts * expert + shared
         moe_active = attn + norms + router + e.top_k * expert + shared
     n_dense = m.layers - n_moe
@@ -101,10 +130,12 @@ def count_params(m: ModelSpec) -> ParamCount:
         lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
     layers = dense_layer * n_dense + moe_layer * n_moe
     layers_active = dense_layer * n_dense + moe_active * n_moe
-    total = embedding + layers + final_norm + lm_head
-    active = embedding + layers_active + final_norm + lm_head
+    mtp = m.mtp_layers * mtp_params(m, moe_layer, dense_layer)
+    mtp_active = m.mtp_layers * mtp_params(m, moe_active, dense_layer)
+    total = embedding + layers + final_norm + lm_head + mtp
+    active = embedding + layers_active + final_norm + lm_head + mtp_active
     return ParamCount(
         total=total, active=active, embedding=embedding, lm_head=lm_head, final_norm=final_norm,
         dense_layer=dense_layer, moe_layer=moe_layer, moe_layer_active=moe_active, expert=expert,
-        n_dense_layers=n_dense, n_moe_layers=n_moe,
+        n_dense_layers=n_dense, n_moe_layers=n_moe, mtp=mtp,
     )

@@ -1,7 +1,8 @@
 """Shipped model presets: architecture fields as published in each model's config.json / paper.
 
 Sources: the models' Hugging Face ``config.json`` files (Llama 2/3/3.1, Mistral, Mixtral, Qwen2.5,
-GPT-2, BERT), Brown et al. 2020 Table 2.1 (GPT-3), torchvision's model docs for ResNet-50 and
+GPT-2, BERT; Qwen3, Qwen3-MoE, DeepSeek-V2-Lite/V3, Kimi-K2, Llama-4-Scout, Gemma 2/3, gpt-oss,
+OLMo 2, Phi-3 as copied in tests/data/hf_configs with their sources in tests/data/README.md), Brown et al. 2020 Table 2.1 (GPT-3), torchvision's model docs for ResNet-50 and
 ViT-B/16 (params; forward FLOPs = 2 x the published GMACs at 224x224). Generic models'
 activation bytes per sample were measured with ``saved_tensors_hooks`` (see
 tests/make_generic_presets.py) in fp32 at 224x224.
@@ -12,9 +13,9 @@ from planner.spec.schema import ModelSpec
 
 
 def _llama(layers, hidden, heads, kv, ffn, vocab, tied=False, **kw):
-    return dict(family="decoder", layers=layers, hidden=hidden, heads=heads, kv_heads=kv,
-                ffn_hidden=ffn, vocab=vocab, mlp="swiglu", norm="rmsnorm", tied_embeddings=tied,
-                position="rope", **kw)
+    return dict(dict(family="decoder", layers=layers, hidden=hidden, heads=heads, kv_heads=kv,
+                     ffn_hidden=ffn, vocab=vocab, mlp="swiglu", norm="rmsnorm", tied_embeddings=tied,
+                     position="rope"), **kw)
 
 
 def _gpt(layers, hidden, heads, vocab=50257, positions=1024):
@@ -29,6 +30,16 @@ def _bert(layers, hidden, heads, ffn):
                 linear_bias=True, position="learned", max_positions=512, type_vocab=2,
                 mlm_head=True)
 
+
+def _moe(base, dense_ffn, **moe):
+    """An MoE preset: ``base``'s ffn_hidden is the expert width, ``dense_ffn`` the dense layers'."""
+    out = dict(base, family="moe", moe=moe)
+    if dense_ffn:
+        out["dense_ffn_hidden"] = dense_ffn
+    return out
+
+
+_MLA_V3 = dict(q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128)
 
 PRESETS: dict[str, dict] = {
     "gpt2": _gpt(12, 768, 12),
@@ -55,6 +66,40 @@ PRESETS: dict[str, dict] = {
     "qwen2.5-14b": _llama(48, 5120, 40, 8, 13824, 152064, qkv_bias=True),
     "qwen2.5-32b": _llama(64, 5120, 40, 8, 27648, 152064, qkv_bias=True),
     "qwen2.5-72b": _llama(80, 8192, 64, 8, 29568, 152064, qkv_bias=True),
+    # current families: fields as planner/spec/hf.py maps each model's published config.json
+    # (tests/data/hf_configs; counts checked against transformers in tests/test_families.py)
+    "qwen3-8b": _llama(36, 4096, 32, 8, 12288, 151936, head_dim=128, qk_norm="head"),
+    "qwen3-32b": _llama(64, 5120, 64, 8, 25600, 151936, head_dim=128, qk_norm="head"),
+    "qwen3-30b-a3b": _moe(_llama(48, 2048, 32, 4, 768, 151936, head_dim=128, qk_norm="head"),
+                          6144, experts=128, top_k=8),
+    "qwen3-235b-a22b": _moe(_llama(94, 4096, 64, 4, 1536, 151936, head_dim=128, qk_norm="head"),
+                            12288, experts=128, top_k=8),
+    # DeepSeek-V3 with its one multi-token-prediction module (DeepSeek-V3 report §2.2), which
+    # transformers does not build: 671.0B + 11.6B (the README's "685B")
+    "deepseek-v3": _moe(_llama(61, 7168, 128, 128, 2048, 129280, head_dim=192, mla=_MLA_V3, mtp_layers=1),
+                        18432, experts=256, top_k=8, shared_experts=1, shared_ffn_hidden=2048,
+                        first_dense=3, groups=8, topk_groups=4),
+    "deepseek-v2-lite": _moe(_llama(27, 2048, 16, 16, 1408, 102400, head_dim=192,
+                                    mla=dict(_MLA_V3, q_lora_rank=None)),
+                             10944, experts=64, top_k=6, shared_experts=2, shared_ffn_hidden=2816,
+                             first_dense=1, norm_topk_prob=False),
+    "kimi-k2": _moe(_llama(61, 7168, 64, 64, 2048, 163840, head_dim=192, mla=_MLA_V3),
+                    18432, experts=384, top_k=8, shared_experts=1, shared_ffn_hidden=2048, first_dense=1),
+    "llama4-scout": _moe(_llama(48, 5120, 40, 8, 8192, 202048, head_dim=128, sliding_window=8192,
+                                local_layers=36), 16384, experts=16, top_k=1, shared_experts=1,
+                         shared_ffn_hidden=8192),
+    "gemma2-9b": _llama(42, 3584, 16, 8, 14336, 256000, tied=True, head_dim=256, mlp="geglu",
+                        layer_norms=4, sliding_window=4096, local_layers=21),
+    "gemma3-12b": _llama(48, 3840, 16, 8, 15360, 262208, tied=True, head_dim=256, mlp="geglu",
+                         layer_norms=4, qk_norm="head", sliding_window=1024, local_layers=40),
+    "gpt-oss-20b": _moe(_llama(24, 2880, 64, 8, 2880, 201088, head_dim=64, qkv_bias=True, linear_bias=True,
+                               attention_sinks=True, sliding_window=128, local_layers=12),
+                        None, experts=32, top_k=4, router_bias=True),
+    "gpt-oss-120b": _moe(_llama(36, 2880, 64, 8, 2880, 201088, head_dim=64, qkv_bias=True, linear_bias=True,
+                                attention_sinks=True, sliding_window=128, local_layers=18),
+                         None, experts=128, top_k=4, router_bias=True),
+    "olmo2-7b": _llama(32, 4096, 32, 32, 11008, 100352, qk_norm="full"),
+    "phi3-mini": _llama(32, 3072, 32, 32, 8192, 32064, sliding_window=2047, local_layers=32),
     "bert-base": _bert(12, 768, 12, 3072),
     "bert-large": _bert(24, 1024, 16, 4096),
     # generic (non-transformer-spec) vision models, 224x224 images: FLOPs (FlopCounterMode, fwd)

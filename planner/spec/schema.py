@@ -45,12 +45,35 @@ class MoESpec(_Strict):
     shared_expert_gate: bool = False  # Qwen2-MoE: sigmoid gate (h x 1) on the shared expert
     layer_freq: int = Field(1, ge=1)  # every k-th layer is MoE (1 = all)
     capacity_factor: float = Field(1.0, gt=0, le=16)
+    # --- current MoE families (planner/spec/hf.py maps them; counts in planner/spec/params.py)
+    first_dense: int = Field(0, ge=0)  # DeepSeek first_k_dense_replace: leading dense layers
+    dense_layers: list[int] = Field(default_factory=list)  # Qwen mlp_only_layers / Llama-4 non-MoE layers
+    router_bias: bool = False  # gpt-oss: the router linear has a bias (E)
+    norm_topk_prob: bool = True  # renormalise the top-k weights (no parameters, no FLOPs)
+    groups: int = Field(1, ge=1)  # DeepSeek n_group: group-limited routing (experts in groups)
+    topk_groups: int = Field(1, ge=1)  # DeepSeek topk_group: groups (nodes) a token may reach
+    imbalance: float = Field(1.0, ge=1.0, le=64)  # busiest expert's load / mean load (stated)
+    dropless: bool = True  # no token dropped (Megatron --moe-token-dispatcher dropless); else capacity_factor
+    all_experts_compute: bool = False  # Llama-4 HF kernel: every expert runs on every token
 
     @model_validator(mode="after")
     def _k_le_e(self):
         if self.top_k > self.experts:
             raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
         return self
+
+
+class MLASpec(_Strict):
+    """DeepSeek-V2/V3 multi-head latent attention (transformers ``modeling_deepseek_v3.py``
+    ``DeepseekV3Attention``): q = q_b(norm(q_a(x))) (or q_proj(x) when ``q_lora_rank`` is None),
+    [c_kv, k_pe] = kv_a_proj_with_mqa(x), [k_nope, v] = kv_b(norm(c_kv)), heads of
+    qk_nope+qk_rope dims for scores and v_head_dim for values."""
+
+    q_lora_rank: Optional[int] = Field(None, gt=0)
+    kv_lora_rank: int = Field(gt=0)
+    qk_nope_head_dim: int = Field(gt=0)
+    qk_rope_head_dim: int = Field(gt=0)
+    v_head_dim: int = Field(gt=0)
 
 
 class ModelSpec(_Strict):
@@ -79,6 +102,15 @@ class ModelSpec(_Strict):
     type_vocab: int = Field(0, ge=0, le=1024)  # BERT token-type embeddings
     mlm_head: bool = False  # BERT MLM head: dense h*h + norm + decoder bias
     moe: Optional[MoESpec] = None
+    # --- current families (Qwen3, DeepSeek-V2/V3, Llama 4, Gemma 2/3, gpt-oss, OLMo 2, Phi-3)
+    qk_norm: V.QK_NORM.literal = "none"  # per-head or full q/k RMSNorm (parameters: see params.py)
+    layer_norms: int = Field(2, ge=0, le=8)  # norms per layer: 2 (pre-attn, pre-MLP); Gemma 2/3: 4
+    dense_ffn_hidden: Optional[int] = Field(None, gt=0, le=1 << 22)  # dense layers of an MoE model
+    mla: Optional[MLASpec] = None  # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2)
+    attention_sinks: bool = False  # gpt-oss: one learned sink logit per head
+    sliding_window: Optional[int] = Field(None, gt=0, le=1 << 24)  # local layers' window (tokens)
+    local_layers: int = Field(0, ge=0)  # how many layers use the sliding window / chunked attention
+    mtp_layers: int = Field(0, ge=0, le=16)  # DeepSeek-V3 multi-token-prediction modules
     # generic models (CNNs, anything not a transformer): the three numbers the planner needs
     params: Optional[float] = Field(None, gt=0, le=1e15)
     fwd_flops_per_sample: Optional[float] = Field(None, gt=0, le=1e21)
@@ -141,11 +173,40 @@ class ModelSpec(_Strict):
     def moe_layers(self) -> int:
         if self.moe is None:
             return 0
-        return self.layers // self.moe.layer_freq
+        return len(self.moe_layer_ids)
+
+    @property
+    def moe_layer_ids(self) -> tuple[int, ...]:
+        """Indices of the MoE layers: layer i is MoE unless i < first_dense, i is in
+        dense_layers, or (i + 1) is not a multiple of layer_freq (Qwen2/3-MoE's
+        ``decoder_sparse_step`` test in transformers ``modeling_qwen3_moe.py``; Llama-4's
+        ``interleave_moe_layer_step`` gives the same indices)."""
+        if self.moe is None:
+            return ()
+        e = self.moe
+        dense = set(e.dense_layers)
+        return tuple(i for i in range(self.layers)
+                     if i >= e.first_dense and (i + 1) % e.layer_freq == 0 and i not in dense)
+
+    @property
+    def dense_width(self) -> int:
+        """Width of the dense (non-MoE) layers' MLP: ``dense_ffn_hidden``, else ``ffn_hidden``."""
+        return self.dense_ffn_hidden or self.ffn_hidden
 
     @property
     def causal(self) -> bool:
         return self.family in ("decoder", "moe")
+
+
+class LoRASpec(_Strict):
+    """LoRA adapters (Hu et al. 2021; peft ``LoraConfig``): rank, alpha (the scale alpha/r costs
+    nothing) and the linears adapted — ``qkvo``, ``all-linear`` (peft's: every linear of the
+    blocks, not the output head) or module names (q_proj, k_proj, v_proj, o_proj, gate_proj,
+    up_proj, down_proj, router, experts)."""
+
+    rank: int = Field(16, gt=0, le=4096)
+    alpha: float = Field(32.0, gt=0)
+    targets: V.LORA_TARGETS.literal | list[str] = "all-linear"
 
 
 class TrainingSpec(_Strict):
@@ -165,6 +226,13 @@ class TrainingSpec(_Strict):
     steps: Optional[int] = Field(None, gt=0, le=1 << 40)
     epochs: Optional[float] = Field(None, gt=0, le=1e6)
     dataset_samples: Optional[float] = Field(None, gt=0, le=1e15)
+    # --- fine-tuning (planner/model/finetune.py)
+    mode: V.TRAINING_MODE.literal = "pretrain"
+    lora: Optional[LoRASpec] = None  # lora/qlora: adapters (default LoRASpec())
+    base_weights: Optional[V.BASE_WEIGHTS.literal] = None  # frozen base storage; lora: bf16, qlora: nf4
+    double_quant: bool = True  # QLoRA double quantisation of the NF4 block scales
+    packing: V.SEQUENCE_PACKING.literal = "packed"
+    mean_example_tokens: Optional[float] = Field(None, gt=0, le=1 << 24)  # dataset: mean example length
 
     @model_validator(mode="after")
     def _one_duration(self):
@@ -173,6 +241,14 @@ class TrainingSpec(_Strict):
             raise ValueError(f"give one of tokens, steps or epochs, not {' and '.join(given)}")
         if self.epochs is not None and self.dataset_samples is None:
             raise ValueError("dataset_samples: required with epochs")
+        if self.mode in ("lora", "qlora") and self.lora is None:
+            self.__dict__["lora"] = LoRASpec()
+        if self.lora is not None and self.mode not in ("lora", "qlora"):
+            raise ValueError(f"lora: given with mode {self.mode!r}; set mode: lora or qlora")
+        if self.base_weights is not None and self.mode not in ("lora", "qlora"):
+            raise ValueError("base_weights: only frozen bases (mode lora or qlora) are stored quantised")
+        if self.mode == "qlora" and self.base_weights not in (None, "nf4"):
+            raise ValueError("base_weights: qlora keeps the base in nf4; use mode lora for bf16/int8")
         if self.micro_batch is not None and self.micro_batch > self.global_batch:
             raise ValueError(
                 f"micro_batch ({self.micro_batch}) exceeds global_batch ({self.global_batch})"

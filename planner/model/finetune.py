@@ -1,0 +1,247 @@
+"""Fine-tuning: full fine-tune, LoRA and QLoRA — trainable parameters, frozen-base storage, FLOPs.
+
+A frozen base (``training.mode`` lora / qlora) changes three things (Hu et al. 2021, "LoRA";
+Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/bnb.py``):
+
+* **parameters**: each adapted linear (fan-in ``i``, fan-out ``o``) gains A (r x i) and B (o x r),
+  ``r*(i+o)`` trainable parameters; the base is frozen: no gradient, no optimizer state;
+* **FLOPs**: the forward adds ``2*r*(i+o)`` per token per adapter; the backward computes the
+  input gradient through every frozen linear (``2*i*o``, so the base costs ~4N per token instead
+  of 6N) but no weight gradient, except where the input needs no gradient — the first layer's
+  projections that read the (frozen) embedding output, and their adapters' A (peft without
+  gradient checkpointing: autograd skips them). Adapters: weight gradients of A and B plus the
+  input gradients of B and (except there) of A. The attention core's backward is unchanged (2x).
+  Checked to the FLOP against FlopCounterMode on peft runs (tests/data/peft_truth.json);
+* **memory**: the base is stored as ``base_weights`` — bf16/fp32, bitsandbytes LLM.int8 (one byte
+  per weight + an fp32 scale per output row) or NF4 (``bitsandbytes.functional.quantize_4bit``:
+  two weights per byte, an absmax per block of 64 — with double quantisation an 8-bit absmax plus
+  an fp32 absmax per 256 blocks, a 256-entry fp32 nested code and an fp32 offset per tensor; the
+  16-entry fp32 NF4 code per tensor). Only the ``nn.Linear`` layers inside the blocks are
+  quantised (transformers' bitsandbytes integration skips the output head, and in 5.x the fused
+  3-D MoE expert parameters too: ``defaults.QUANTIZE_FUSED_EXPERTS``); peft's
+  ``prepare_model_for_kbit_training`` casts every other parameter (embedding, head, norms) to
+  fp32 (``defaults.QLORA_OTHER_BYTES``). Adapters are fp32 (peft's ``autocast_adapter_dtype``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner import defaults as D
+from planner.spec import ModelSpec, TrainingSpec
+from planner.spec.params import count_params
+
+
+@dataclass(frozen=True)
+class Linear:
+    name: str  # peft target name (the HF module name)
+    fan_in: int
+    fan_out: int
+    per_token: float  # how many tokens it processes per token of input (MoE experts: top_k)
+    copies: int = 1  # weight tensors of this shape per layer (MoE experts: E)
+    reads_layer_input: bool = False  # an input projection of attention (reads the block input)
+
+
+#: peft ``target_modules`` aliases: which HF module names each named set covers
+TARGET_SETS = {
+    "qkvo": ("q_proj", "k_proj", "v_proj", "o_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj"),
+    "all-linear": None,  # every linear inside the blocks
+}
+
+
+def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
+    """The linears of one block as the HF modelling code names them (MLA: transformers
+    ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``, ``shared_experts``)."""
+    h, f = m.hidden, m.ffn_hidden
+    out: list[Linear] = []
+    if m.mla is not None:
+        a, H = m.mla, m.heads
+        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        if a.q_lora_rank:
+            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, reads_layer_input=True),
+                    Linear("q_b_proj", a.q_lora_rank, H * dqk, 1)]
+        else:
+            out.append(Linear("q_proj", h, H * dqk, 1, reads_layer_input=True))
+        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, reads_layer_input=True),
+                Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1),
+                Linear("o_proj", H * a.v_head_dim, h, 1)]
+    else:
+        out += [Linear("q_proj", h, m.q_dim, 1, reads_layer_input=True),
+                Linear("k_proj", h, m.kv_dim, 1, reads_layer_input=True),
+                Linear("v_proj", h, m.kv_dim, 1, reads_layer_input=True),
+                Linear("o_proj", m.q_dim, h, 1)]
+
+    def mlp(prefix, width, per_token, copies=1):
+        if m.gated and copies > 1:  # fused gate_up_proj (E, 2f, h) in transformers 5.x
+            return [Linear(prefix + "gate_up_proj", h, 2 * width, per_token, copies),
+                    Linear(prefix + "down_proj", width, h, per_token, copies)]
+        ups = ["gate_proj", "up_proj"] if m.gated else ["up_proj"]
+        return [Linear(prefix + u, h, width, per_token, copies) for u in ups] + [
+            Linear(prefix + "down_proj", width, h, per_token, copies)]
+
+    if not moe:
+        return out + mlp("", m.dense_width, 1)
+    e = m.moe
+    routed = e.experts if e.all_experts_compute else e.top_k
+    out.append(Linear("gate", h, e.experts, 1))
+    out += mlp("experts.", f, routed / e.experts, e.experts)
+    if e.shared_experts:
+        out += mlp("shared_experts.", e.shared_ffn_hidden or e.shared_experts * f, 1)
+    return out
+
+
+def _targeted(lin: Linear, targets) -> bool:
+    if targets == "all-linear":
+        return True
+    names = TARGET_SETS.get(targets, None) if isinstance(targets, str) else tuple(targets)
+    short = lin.name.split(".")[-1]
+    return lin.name in names or short in names or (lin.name.startswith("experts.") and "experts" in names)
+
+
+def _layers(m: ModelSpec):
+    """(is_moe, count, contains layer 0) per kind of block."""
+    n_moe = m.moe_layers
+    first_is_moe = 0 in m.moe_layer_ids
+    return [(False, m.layers - n_moe, not first_is_moe), (True, n_moe, first_is_moe)]
+
+
+def adapter_params(m: ModelSpec, t: TrainingSpec) -> int:
+    """Trainable LoRA parameters: r*(fan_in + fan_out) per targeted weight tensor."""
+    r, tg = t.lora.rank, t.lora.targets
+    total = 0
+    for moe, n, _ in _layers(m):
+        if n:
+            total += n * sum(r * (L.fan_in + L.fan_out) * L.copies for L in layer_linears(m, moe) if _targeted(L, tg))
+    return total
+
+
+def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:
+    """Parameters with gradients and optimizer state: all of them (pretrain, full_finetune) or
+    the adapters (lora, qlora)."""
+    if t.mode in ("lora", "qlora") and m.is_transformer:
+        return adapter_params(m, t)
+    return count_params(m).total
+
+
+def base_weights(t: TrainingSpec) -> str:
+    """The frozen base's storage: as given, else nf4 for qlora and bf16 for lora (fp32 when the
+    training precision is fp32)."""
+    if t.base_weights:
+        return t.base_weights
+    if t.mode == "qlora":
+        return "nf4"
+    return "fp32" if t.precision == "fp32" else "bf16"
+
+
+def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = True) -> float:
+    """Bytes of one stored weight tensor of ``n`` elements (``out_rows`` output rows)."""
+    if kind == "nf4":
+        blocks = math.ceil(n / D.NF4_BLOCK)
+        if double_quant:
+            scales = blocks + 4 * math.ceil(blocks / D.NF4_NESTED_BLOCK) + 4 + 256 * 4
+        else:
+            scales = 4 * blocks
+        return math.ceil(n / 2) + scales + 16 * 4
+    if kind == "int8":
+        return n + 4 * out_rows
+    return n * {"fp32": 4, "bf16": 2}[kind]
+
+
+def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
+    """Bytes of the frozen base on one replica (before any parallel split)."""
+    kind = base_weights(t)
+    total = count_params(m).total
+    if kind in ("fp32", "bf16"):
+        return quantized_bytes(total, 0, kind)
+    q_bytes = q_params = 0.0
+    for moe, n, _ in _layers(m):
+        if not n:
+            continue
+        for L in layer_linears(m, moe):
+            if L.copies > 1 and not D.QUANTIZE_FUSED_EXPERTS:
+                continue  # fused 3-D expert parameters stay unquantised (counted with the rest)
+            w = L.fan_in * L.fan_out
+            q_bytes += n * L.copies * quantized_bytes(w, L.fan_out, kind, t.double_quant)
+            q_params += n * L.copies * w
+    return q_bytes + (total - q_params) * D.QLORA_OTHER_BYTES
+
+
+def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
+    """Forward and backward matmul FLOPs per token under a frozen base (module docstring);
+    attention core counted in full (no causal halving), as ``step_flops``."""
+    from planner.model.flops import attention_flops_per_token, linear_flops_per_token
+
+    lin = linear_flops_per_token(m)
+    base_lin = sum(lin.values())
+    attn = attention_flops_per_token(m, seq, windowed=False)
+    r, tg = t.lora.rank, t.lora.targets
+    ad_fwd = ad_bwd = skip = 0.0
+    for moe, n, has_first in _layers(m):
+        if not n:
+            continue
+        for L in layer_linears(m, moe):
+            tok = L.per_token * L.copies
+            if L.reads_layer_input and has_first:
+                skip += 2 * L.fan_in * L.fan_out * tok  # layer 0's dgrad into the embedding output
+            if _targeted(L, tg):
+                f = 2 * r * (L.fan_in + L.fan_out) * tok
+                ad_fwd += n * f
+                ad_bwd += n * (f + 2 * r * (L.fan_in + L.fan_out) * tok)  # wgrad + dgrad of A and B
+                if L.reads_layer_input and has_first:
+                    ad_bwd -= 2 * r * L.fan_in * tok
+    fwd = base_lin + attn + ad_fwd
+    bwd = (base_lin - skip) + 2 * attn + ad_bwd
+    return dict(fwd=fwd, bwd=bwd, attention_fwd=attn, adapters_fwd=ad_fwd)
+
+
+def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True):
+    """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
+    instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
+    i.e. gradient checkpointing) and flash's backward score recompute."""
+    from planner.model.flops import step_flops
+
+    base = step_flops(m, seq, global_batch, recompute, flash)
+    per = finetune_flops_per_token(m, t, seq)
+    tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
+    fwd = per["fwd"] * tokens
+    model = (per["fwd"] + per["bwd"]) * tokens
+    extra = base["hardware"] - base["model"]  # recompute + flash, as for the full model
+    rc = np.asarray(recompute)
+    extra = extra + np.where(rc == 2, per["adapters_fwd"] * tokens, 0.0)
+    return dict(base, fwd=fwd, model=model, hardware=model + extra)
+
+
+def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True):
+    """The step's FLOPs for the training mode: ``step_flops`` when every weight trains."""
+    from planner.model.flops import step_flops
+
+    if t.mode in ("lora", "qlora") and m.is_transformer:
+        return finetune_step_flops(m, t, seq, global_batch, recompute, flash)
+    return step_flops(m, seq, global_batch, recompute, flash)
+
+
+def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:
+    """True when the base weights are frozen (lora, qlora) on a transformer."""
+    return t.mode in ("lora", "qlora") and m.is_transformer
+
+
+def trainable_share(m: ModelSpec, t: TrainingSpec) -> float:
+    """Trainable parameters / all parameters: 1 unless the base is frozen (then gradient
+    reduction and the optimizer step touch only the adapters)."""
+    if not frozen_base(m, t):
+        return 1.0
+    return adapter_params(m, t) / count_params(m).total
+
+
+def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:
+    """HBM bytes one pass over one (average) layer moves to dequantise a quantised base: read the
+    stored weight, write its 16-bit copy, which the GEMM then reads (bitsandbytes ``Linear4bit``
+    / ``Linear8bitLt`` dequantise before the matmul in training); 0 for a 16-bit base."""
+    if not frozen_base(m, t) or base_weights(t) in ("fp32", "bf16"):
+        return 0.0
+    pc = count_params(m)
+    layer = (pc.layers_total) / m.layers
+    stored = {"nf4": 0.5, "int8": 1.0}[base_weights(t)]
+    return layer * (stored + 2.0 + 2.0)
