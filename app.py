@@ -58,9 +58,10 @@ if upload is not None:
 else:
     source = ("preset", preset)
     base = wi.preset_base(preset)
+    source_name = f"preset {preset}"
 
 if "serving" in base:  # a serving job: the simulated sizing and its latency against offered load
-    st.title(f"planner — serving {source_name if upload is not None else preset}")
+    st.title(f"planner — serving ({source_name})")
     try:
         view = wi.serving_view(base, catalog)
     except InputError as e:
@@ -80,7 +81,6 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         st.altair_chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps),
                         width="stretch", theme=None)
     st.stop()
-    source_name = f"preset {preset}"
 
 profile = None
 if prof_upload is not None:
