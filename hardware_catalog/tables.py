@@ -56,3 +56,15 @@ def format_instances_table(cat: Catalog, cloud: str | None = None) -> Table:
                   _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
                   i.region, (i.price_date or "-").split(":")[0])
     return t
+
+
+def format_links_table(cat: Catalog) -> Table:
+    """The named interconnects (``data/interconnects.csv``): bandwidth per direction and the
+    per-message latency assumed for them, with their sources."""
+    t = Table(title="interconnects (per GPU or per node, each direction)")
+    for c in ("link", "kind", "Gb/s", "GB/s", "latency µs", "source"):
+        t.add_column(c, justify="right" if c in ("Gb/s", "GB/s", "latency µs") else "left")
+    for name, r in cat.interconnects.items():
+        t.add_row(name, r.get("kind", ""), r.get("gbps_per_dir", ""), r.get("gbytes_per_dir", ""),
+                  r.get("latency_us", ""), (r.get("source") or "")[:60])
+    return t

@@ -277,6 +277,17 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
     _run(go)
 
 
+@catalog_app.command("links")
+def catalog_links(catalog: Optional[List[Path]] = CatalogOpt):
+    """Interconnects (NVLink, InfiniBand, EFA, Ethernet …) with bandwidths, latencies and sources."""
+    def go():
+        from hardware_catalog import load_catalog
+        from hardware_catalog.tables import format_links_table
+
+        out.print(format_links_table(load_catalog(catalog or None)))
+    _run(go)
+
+
 @catalog_app.command("instances")
 def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="aws | gcp | azure | lambda | runpod"),
                       catalog: Optional[List[Path]] = CatalogOpt,

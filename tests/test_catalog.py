@@ -154,3 +154,10 @@ def test_bad_overrides(tmp_path, text, field, words):
 def test_missing_override_file(tmp_path):
     with pytest.raises(CatalogError, match="no such file"):
         load_catalog([tmp_path / "nope.yaml"])
+
+
+def test_catalog_links_command_lists_every_interconnect(cli, cat):
+    code, out, err = cli("catalog", "links")
+    assert code == 0, err
+    for name in cat.interconnects:
+        assert name in out
