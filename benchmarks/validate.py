@@ -42,6 +42,7 @@ from planner.model.flops import narayanan_eq3  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
+from planner.model import stacks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 PR2_CSV = Path(__file__).resolve().parents[2] / "shared" / "validation" / "published_runs_2.csv"
@@ -58,7 +59,8 @@ def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None, power_l
     gpu = cat.gpu(gpu_name)
     intra = intra_gbps * 1e9 if intra_gbps else gpu.intra_node_bw
     return HardwareOption(name=gpu.name, gpu=gpu, gpus_per_node=gpus_per_node,
-                          inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=efficiency_for(gpu))
+                          inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=efficiency_for(gpu),
+                          power_limit_w=power_limit_w)
 
 
 def predict_group(model, training, df, hw, **kw):
@@ -90,7 +92,7 @@ def vtrain(cat, which: str) -> pd.DataFrame:
         model = gpt_model(layers, hidden, heads, 50257, seq)
         tr = TrainingSpec(seq_len=int(seq), global_batch=int(gb), precision="fp16", weights="megatron",
                           grad_dtype="same", flash_attention=False, dropout=True, recompute="full")
-        pred[d.index.get_indexer(g.index)] = predict_group(model, tr, g, hw, overlap_grad_reduce=False)
+        pred[d.index.get_indexer(g.index)] = predict_group(model, tr, g, hw, framework="megatron-deepspeed")
     d["predicted_s"] = pred
     d["source"] = f"vtrain_{which}"
     d["model"] = d["layers"].astype(str) + "x" + d["hidden"].astype(str) + "/s" + d["seq"].astype(str) + "/gb" + d["gb"].astype(str)
@@ -112,7 +114,7 @@ def published(cat) -> pd.DataFrame:
         layers_ok = pp > 1 and r.layers % (pp * 2) == 0
         row = pd.DataFrame([dict(tp=int(r.tp), pp=pp, dp=int(r.dp), vpp=2 if layers_ok else 1, zero=0, mb=1, rc=2,
                                  sp=False, schedule=SCHEDULE.code["interleaved" if layers_ok else "1f1b"])])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
+        p = predict_group(model, tr, row, hw, framework="megatron-lm")[0]
         measured = narayanan_eq3(gb, s, r.layers, r.hidden, r.vocab) / (r.value * 1e12 * r.num_gpus)
         rows.append(dict(source="nar21", model=r.model, gpus=int(r.num_gpus), tp=int(r.tp), pp=pp, dp=int(r.dp), mb=1,
                          measured_s=measured, predicted_s=p))
@@ -136,7 +138,7 @@ def published(cat) -> pd.DataFrame:
         zero = 3 if "FULL_SHARD" in r.zero_or_fsdp else 2
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.num_gpus), vpp=1, zero=zero, mb=mb,
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True, framework="llm-foundry")[0]
+        p = predict_group(model, tr, row, hw, framework="llm-foundry")[0]
         measured = gb * r.seq_len / (r.value * r.num_gpus)
         rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", gpus=int(r.num_gpus),
                          tp=1, pp=1, dp=int(r.num_gpus), mb=mb, measured_s=measured, predicted_s=p))
@@ -158,7 +160,7 @@ def resnet50(cat) -> pd.DataFrame:
                           weights="amp", optimizer="sgd_momentum", recompute="none")
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.gpus), vpp=1, zero=0, mb=int(r.batch_per_gpu), rc=0, sp=False,
                                  schedule=0)])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
+        p = predict_group(model, tr, row, hw, framework="hf-trainer")[0]
         rows.append(dict(source="resnet50 A100 (DLE)", model="resnet50", gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
                          mb=int(r.batch_per_gpu), measured_s=gb / r.images_per_s, predicted_s=p))
     return pd.DataFrame(rows)
@@ -169,8 +171,8 @@ def resnet50(cat) -> pd.DataFrame:
 PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "A100-SXM4-80GB": ("A100-SXM-80GB", None),
     "H100-SXM5-80GB": ("H100-SXM-80GB", None),
-    "H100-SXM 96GB HBM2e (500W power limit)": ("H100-SXM-80GB", 500.0),
-    "H100-SXM 95GB HBM2e (lower TDP)": ("H100-SXM-80GB", 500.0),  # same torchtitan cluster (README §3)
+    "H100-SXM 96GB HBM2e (500W power limit)": ("H100-SXM-96GB", 500.0),
+    "H100-SXM 95GB HBM2e (lower TDP)": ("H100-SXM-96GB", 500.0),  # same torchtitan cluster (README §3)
     "B200 (DGX B200, 180GB)": ("B200-SXM-180GB", None),
 }
 
@@ -307,7 +309,7 @@ def pr2_options(r, stack: str) -> dict:
     notes = (str(r.notes) + " " + r.id).lower()
     if stack == "torchtitan":
         opts["compile"] = ("compile" in notes)
-        opts["async_tp"] = ("asynctp" in notes)
+        opts["tp_overlap"] = "async_tp" if "asynctp" in notes else "none"
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "tensorwise"
     elif stack == "megatron-core":
@@ -317,8 +319,10 @@ def pr2_options(r, stack: str) -> dict:
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:
-    """Baseline (before the stack registry): torchtitan as plain FSDP, everything else Megatron."""
-    return dict(framework="fsdp" if stack == "torchtitan" else "megatron", overlap_grad_reduce=True)
+    """The source's stack from the registry with the options its table states. (The baseline,
+    before the registry, ran torchtitan as plain eager FSDP and everything else as legacy
+    Megatron: ``framework="fsdp"/"megatron"``.)"""
+    return dict(framework=stacks.resolve(stack, **options))
 
 
 def spearman(a, b) -> float:

@@ -42,3 +42,9 @@ HORIZON_HOURS = 365 * 24.0
 #: costs within this relative distance rank as equal and the faster plan wins (prices are quoted
 #: to the cent, times are not)
 COST_TIE = 0.005
+
+# ---------------------------------------------------------------------------- training stack
+#: the stack assumed when ``training.framework`` is open: a current, well-tuned one — Megatron-Core
+#: with Transformer Engine and the overlaps its performance recipes turn on (TP comm overlap,
+#: overlapped grad reduce and param gather); planner.model.stacks.STACKS holds its sources
+FRAMEWORK = "megatron-core"

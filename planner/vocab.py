@@ -69,3 +69,10 @@ SERVE_MODE = Vocab("realtime", "batch")
 #: input-pipeline storage and sample layout (planner.simulate.resources.STORAGE_PROFILES)
 STORAGE = Vocab("local_nvme", "network_fs", "object_store", "memory")
 DATA_FORMAT = Vocab("files", "shards")
+#: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core)
+FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",
+                  "deepspeed", "hf-trainer", "llm-foundry", "metaseq")
+#: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
+FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
+#: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
+TP_OVERLAP = Vocab("none", "te", "async_tp")

@@ -45,8 +45,6 @@ distinct (pp, tp, cp, dp, ep, zero).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
@@ -55,6 +53,8 @@ from planner.model.flops import attention_core_flops, step_flops
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
+from planner.model.stacks import EAGER_FP32_BYTES, FRAMEWORKS, Framework, Stack, from_training  # noqa: F401 (re-exported)
+from planner.model import physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -83,48 +83,22 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 }
 
 
-@dataclass(frozen=True)
-class Framework:
-    """What the training code does, counted from its source (not fitted).
-
-    ``layer_ops``: host-dispatched ops of one transformer layer's forward. Megatron-LM's
-    ParallelTransformerLayer (legacy, as in Megatron-DeepSpeed): input norm, QKV linear, ~8
-    views/transposes, baddbmm, fused softmax, dropout under the RNG-tracker fork (get/set state),
-    bmm, permute+contiguous, out linear, fused bias-dropout-add, norm, fc1, fused bias-gelu, fc2,
-    bias-dropout-add, plus TP region copies — about 40. An FSDP-wrapped HF/MPT block is similar
-    in count (unfused norms, GELU, adds; FSDP pre/post hooks) — about 40 too.
-    ``head_ops``: embedding lookup + position add + final norm + logits + cross-entropy (~30).
-    ``kernels_layer``: GPU kernels per layer forward (launch tails on the GPU side).
-    ``tp_ops``: extra host ops per TP collective (region copy + NCCL enqueue).
-    ``attn_rel``: flash-attention kernel speed relative to FlashAttention-2 (what the
-    ``Efficiency.attn_*`` priors describe). MPT's pretraining yamls of the llm-foundry benchmark
-    era set ``attn_impl: triton`` (the FA1-era Triton kernel); FlashAttention-2 is "around 2x
-    faster than FlashAttention" (Dao 2023, abstract and Fig. 4-7), hence 0.5.
-    """
-
-    name: str = "megatron"
-    layer_ops: float = 40.0
-    head_ops: float = 30.0
-    kernels_layer: float = 16.0
-    tp_ops: float = 2.0
-    attn_rel: float = 1.0
-
-
-FRAMEWORKS = {
-    "megatron": Framework("megatron"),
-    "fsdp": Framework("fsdp", kernels_layer=18.0),
-    "llm-foundry": Framework("llm-foundry", kernels_layer=18.0, attn_rel=0.5),
-}
+# The training stack (op counts, overlaps, low-precision recipe) is a registry entry:
+# planner.model.stacks (Framework/FRAMEWORKS are its pre-registry names, re-exported here).
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key."""
     eff = hw.eff
-    peak = hw.peak(t.precision)
+    low = t.precision == "fp8"
+    recipe = fw.recipe
+    # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
+    peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
+    lin_peak = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel if low else peak
     hbm = hw.gpu.hbm_bw
     act_b = ACT_BYTES[t.precision]
-    gemm_b = 1.0 if t.precision == "fp8" else float(act_b)
+    gemm_b = 0.5 if low and recipe.peak == "fp4" else (1.0 if low else float(act_b))
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
@@ -133,9 +107,15 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     combine = np.add if hw.gpu.name.lower().startswith("cpu:") else np.maximum
     sp_div = np.where(sp, tp, 1.0)
 
-    def gemm(M, N, K):  # forward, backward (dgrad + wgrad) of one GEMM
-        fwd = eff.gemm_time(M, N, K, peak, hbm, gemm_b)
-        bwd = eff.gemm_time(M, K, N, peak, hbm, gemm_b) + eff.gemm_time(K, N, M, peak, hbm, gemm_b)
+    def gemm(M, N, K, pk=None, b=None):  # forward, backward (dgrad + wgrad) of one GEMM
+        pk = lin_peak if pk is None else pk
+        b = gemm_b if b is None else b
+        fwd = eff.gemm_time(M, N, K, pk, hbm, b)
+        bwd = eff.gemm_time(M, K, N, pk, hbm, b) + eff.gemm_time(K, N, M, pk, hbm, b)
+        if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
+            w_casts = 1.0 if recipe.weight_casts == "microbatch" else 0.0
+            fwd = fwd + eff.memory_time((M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
+            bwd = bwd + eff.memory_time(M * N * recipe.cast_bytes, hbm)
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
@@ -153,8 +133,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
-        fwd_attn = kernel_flops / (peak * eff.attn_fwd * fw.attn_rel)
-        bwd_attn = 2.5 * kernel_flops / (peak * eff.attn_bwd * fw.attn_rel)
+        # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
+        # per step; the causal load-balanced split calls it on half-chunks)
+        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, seq / cp, eff.attn_fwd, eff.attn_bwd)
+        fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
+        bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
         # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
         # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
@@ -172,8 +155,20 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (read 2h, write h), dropout masks (1 byte per element, two per layer) on the full hidden;
     # the activation function (gated: read 2f, write f; else read f, write f), RoPE on q and k,
     # and the attention-output layout copy (read q, write q) on the TP shard
-    full_b = act_b * (2 * 2 * h + 2 * 3 * h) + (2 * h if t.dropout else 0)
-    shard_b = act_b * ((3 * f if m.gated else 2 * f) + (2 * (q + kv) if m.position == "rope" else 0) + 2 * q)
+    # fused (torch.compile, TE LayerNormLinear): each residual add + norm is one kernel (read x and
+    # the residual, write the sum and the normed output: 4h) and the layout copy disappears.
+    # Eager fp32-upcast norms and RoPE (HF / torchtitan Llama code) run one kernel per op: counted
+    # in planner.model.stacks.EAGER_FP32_BYTES.
+    unfused = fw.eager_fp32_ops and not fw.compile
+    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused else 2 * act_b
+    if fw.elementwise_fused:
+        full_b = act_b * (2 * 4 * h)
+    else:
+        full_b = 2 * norm_b * h + act_b * 2 * 3 * h
+    full_b = full_b + (2 * h if t.dropout else 0)
+    act_fn_b = (EAGER_FP32_BYTES["swiglu"] if unfused else 3 * act_b) if m.gated else 2 * act_b
+    rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
+    shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
     # MoE layers: router + experts (balanced routing) + shared expert, replacing the dense MLP
     if m.moe is not None:
@@ -203,19 +198,22 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     ep_layer = moe_share * ep_comm_layer
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
-    kern_s = fw.kernels_layer * eff.kernel_gap_s
-    # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes)
+    kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0)
+    # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
+    # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
-    tp_fwd = 2 * tp_ar * (1 - tp_comm_overlap)
+    tp_mode = fw.tp_overlap if tp_comm_overlap == 0.0 else "none"
+    tp_fwd = physics.tp_exposed(2 * tp_ar * (1 - tp_comm_overlap), fwd_g_dense, tp, tp_mode)
+    tp_bwd = physics.tp_exposed(2 * tp_ar * (1 - tp_comm_overlap), bwd_g_dense, tp, tp_mode)
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     kv_bytes = T * 2 * kv / tp * act_b
     cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-    cp_fwd = np.maximum(0.0, cp_step - fwd_attn)
-    cp_bwd = np.maximum(0.0, 2 * cp_step - bwd_attn)
+    cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
+    cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
-    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_fwd + ep_layer / 2 + cp_bwd
-    host_fwd = (fw.layer_ops + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
+    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
+    host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
     # selective re-runs the attention core (its few ops: no host floor of its own).
@@ -228,7 +226,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, fwd_attn, 0.0))
     host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
-    lg_f, lg_b = gemm(T, m.vocab / tp, h)
+    lg_f, lg_b = gemm(T, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
     ce = eff.memory_time(T * m.vocab / tp * (act_b + 3 * 4), hbm)
     head_host = fw.head_ops * eff.launch_s
     head_fwd = combine(lg_f + ce / 2, head_host)
@@ -242,7 +240,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=lg_f + lg_b,
         attn=fwd_attn + bwd_attn + rc_attn,
         membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=ce + (head_fwd + head_bwd - lg_f - lg_b - ce),
-        tp=2 * tp_fwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
+        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
         ep=ep_layer * np.where(rc == 2, 1.5, 1.0),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
@@ -282,18 +280,20 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
-              overlap_grad_reduce: bool = True, tp_comm_overlap: float = 0.0,
+              overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
-              framework: str | Framework = "megatron") -> dict:
+              framework: str | Stack | None = None) -> dict:
     """Seconds per step and its breakdown for every candidate (all on hardware option ``hw``).
 
     Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
     (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
     ``t_pp_p2p``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
     """
-    fw = FRAMEWORKS[framework] if isinstance(framework, str) else framework
+    fw = from_training(t, framework)  # ``framework`` overrides training.framework (default: defaults.FRAMEWORK)
+    if overlap_grad_reduce is None:
+        overlap_grad_reduce = fw.overlap_grad_reduce
     eff = hw.eff
-    peak = hw.peak(t.precision)
+    peak = physics.datasheet_peak(hw.gpu, t.precision)  # MFU's denominator (datasheet)
     act_b = ACT_BYTES[t.precision]
     n = len(c)
     pp = c.pp.astype(np.float64)
@@ -332,7 +332,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # 61% of its runtime). Each saved activation byte is written once and read about twice
         # by those layers in forward (3x), twice that in backward.
         fl = m.fwd_flops_per_sample * mb
-        conv = fl / (peak * eff.gemm_max * eff.conv_rel)
+        conv = fl / (physics.reachable_peak(hw, t.precision) * eff.gemm_max * eff.conv_rel)
         act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
         t_fwd_mb = conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)
         t_bwd_mb = 2 * t_fwd_mb + np.where(c.rc == 2, t_fwd_mb, 0.0)
