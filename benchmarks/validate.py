@@ -310,6 +310,8 @@ def pr2_options(r, stack: str) -> dict:
     if stack == "torchtitan":
         opts["compile"] = ("compile" in notes)
         opts["tp_overlap"] = "async_tp" if "asynctp" in notes else "none"
+        if "sac_layer" in notes or "selective (layer)" in str(r.recompute):
+            opts["selective"] = "layer"
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "tensorwise"
     elif stack == "megatron-core":

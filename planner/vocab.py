@@ -76,3 +76,5 @@ FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "me
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
 TP_OVERLAP = Vocab("none", "te", "async_tp")
+#: what selective activation recomputation re-runs (planner.model.stacks.Stack.selective)
+SELECTIVE_AC = Vocab("attention_core", "op", "layer")

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import FP8_RECIPE, FRAMEWORK, TP_OVERLAP
+from planner.vocab import FP8_RECIPE, FRAMEWORK, SELECTIVE_AC, TP_OVERLAP
 
 
 @dataclass(frozen=True)
@@ -129,6 +129,11 @@ class Stack:
     overlap_param_gather: bool = True
     reshard_after_forward: bool = True
     fp8_recipe: str = "tensorwise"
+    #: what ``recompute: selective`` re-runs: Megatron's attention core (Korthikanti et al. 2022),
+    #: torchtitan's op-level SAC (``activation_checkpoint.selective_ac_option = "op"``: saves
+    #: attention and every other mm output, recomputes the rest) or layer SAC (an integer
+    #: option: every n-th layer fully checkpointed; n = 2 in its configs)
+    selective: str = "attention_core"
     activation_offload: bool = False
     optimizer_offload: bool = False
 
@@ -138,6 +143,8 @@ class Stack:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
         if "tp_overlap" in opts and opts["tp_overlap"] not in TP_OVERLAP:
             raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
+        if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
+            raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
         return replace(self, **{k: v for k, v in opts.items() if v is not None})
@@ -181,7 +188,7 @@ class Stack:
 EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
-           "fp8_recipe", "activation_offload", "optimizer_offload")
+           "fp8_recipe", "selective", "activation_offload", "optimizer_offload")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -202,7 +209,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "

@@ -220,10 +220,17 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
     # executes each op in the dispatching thread (the two add).
     fwd_pass = combine(gpu_fwd, host_fwd)
-    re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, fwd_attn, 0.0))
-    bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, 0.0))
+    # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
+    # every other linear GEMM plus the elementwise ops (torchtitan op-level SAC saves the output of
+    # every second mm and of attention), or every other layer whole (torchtitan layer SAC)
+    sel_gemm, sel_attn, sel_mb, sel_whole = {
+        "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, 0.5),
+    }[fw.selective]
+    sel_gpu = sel_gemm * fwd_gemm + sel_attn * fwd_attn + sel_mb * (mb_fwd + kern_s) + sel_whole * gpu_fwd
+    re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, sel_gpu, 0.0))
+    bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, np.where(rc == 1, sel_whole * host_fwd, 0.0)))
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
-    re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, fwd_attn, 0.0))
+    re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, sel_gpu, 0.0))
     host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
     lg_f, lg_b = gemm(T, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
@@ -231,10 +238,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     head_host = fw.head_ops * eff.launch_s
     head_fwd = combine(lg_f + ce / 2, head_host)
     head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
-    rc_gemm = np.where(rc == 2, fwd_gemm, 0.0)
-    rc_attn = np.where(rc >= 1, fwd_attn, 0.0)
-    rc_mb = np.where(rc == 2, mb_fwd + kern_s, 0.0)
-    rc_tp = np.where(rc == 2, tp_fwd, 0.0)
+    sel = rc == 1
+    rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, (sel_gemm + sel_whole) * fwd_gemm, 0.0))
+    rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, (sel_attn + sel_whole) * fwd_attn, 0.0))
+    rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, (sel_mb + sel_whole) * (mb_fwd + kern_s), 0.0))
+    rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_whole * tp_fwd, 0.0))
     return dict(
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=lg_f + lg_b,

@@ -159,6 +159,7 @@ class FrameworkSpec(_Strict):
     overlap_param_gather: Optional[bool] = None
     reshard_after_forward: Optional[bool] = None
     fp8_recipe: Optional[V.FP8_RECIPE.literal] = None
+    selective: Optional[V.SELECTIVE_AC.literal] = None
     activation_offload: Optional[bool] = None
     optimizer_offload: Optional[bool] = None
 
