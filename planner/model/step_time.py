@@ -254,6 +254,32 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     )
 
 
+def slowest_stage(layers: int, pp, t_layer, t_head):
+    """(layers, head weight) of the pipeline stage that sets the pace, vectorised over ``pp``.
+
+    Two splits real stacks run, the better one taken (a tuned job sets the flags when they help):
+
+    * plain: ``ceil(L / pp)`` layers on the most loaded stage, the LM head and loss on the last
+      (Megatron's default even split; with pp = 1 the one stage holds everything);
+    * embedding and loss counted as one layer each (Megatron-Core
+      ``--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split``,
+      transformer_block.py ``get_num_layers_to_build``): ``u = ceil((L + 2) / pp)`` units per
+      stage, the last stage holding ``u - 1`` layers and the head, middle stages ``u`` layers
+      (Llama-3.1-405B: 126 layers on pp = 16 -> first and last stage 7 layers, the rest 8).
+    """
+    pp = np.asarray(pp, dtype=np.float64)
+    plain_n = np.ceil(layers / pp)
+    plain = plain_n * t_layer + t_head
+    u = np.ceil((layers + 2) / pp)
+    middle = np.where(pp > 2, u * t_layer, 0.0)
+    last = (u - 1) * t_layer + t_head
+    acct = np.maximum(middle, last)
+    use_acct = (pp > 1) & (acct < plain)
+    n = np.where(use_acct, np.where(middle >= last, u, u - 1), plain_n)
+    head = np.where(use_acct & (middle >= last), 0.0, 1.0)
+    return n, head
+
+
 def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
     """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero)."""
     pp, tp, cp, dp, ep, zero = c_cols
@@ -316,7 +342,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
         (ktp, kcp, kep, kmb, ksp, krc, kpp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp)
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels)
-        nl = np.ceil(m.layers / kpp.astype(np.float64))  # layers on the most loaded stage
+        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"],
+                                   L["head_fwd"] + L["head_bwd"])
         layers_max = nl[inv]
         # pipeline sends: one activation tensor per micro-batch each way between stages
         pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
@@ -324,11 +351,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
         t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
-        t_fwd_mb = (nl * L["fwd"] + L["head_fwd"])[inv] + 0.5 * t_pp
-        t_bwd_mb = (nl * L["bwd"] + L["head_bwd"])[inv] + 0.5 * t_pp
+        t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv] + 0.5 * t_pp
+        t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv] + 0.5 * t_pp
         per_mb = dict(
-            compute_gemm=nl * L["gemm"] + L["head_gemm"], compute_attention=nl * L["attn"],
-            compute_memory_bound=nl * L["membound"] + L["head_membound"],
+            compute_gemm=nl * L["gemm"] + head_w * L["head_gemm"], compute_attention=nl * L["attn"],
+            compute_memory_bound=nl * L["membound"] + head_w * L["head_membound"],
             comm_tp=nl * L["tp"], comm_cp=nl * L["cp"], comm_ep=nl * L["ep"],
         )
         per_mb = {k: v[inv] for k, v in per_mb.items()}
