@@ -69,10 +69,11 @@ class LowPrecisionRecipe:
     orientations: 2 x (2 + 1) + scales = 6 B. NVFP4 (TE 2.x ``NVFP4BlockScaling``): two
     orientations of (2 + 0.5) plus the 16x16 random Hadamard transform on wgrad inputs (one more
     read/write of 2 + 2): ~9 B.
-    ``weight_casts_per_step``: ``"microbatch"`` when the weights are re-quantised every
-    forward (torchao dynamic; FSDP2 float8 all-gather casts before each gather), ``"step"``
-    when the fp8 weight is cached across the micro-batches of a step (TE's
-    ``is_first_microbatch`` caching in Megatron-Core).
+    ``weight_casts``: ``"microbatch"`` when the weights are re-quantised every forward (torchao
+    dynamic; FSDP2 float8 all-gather casts before each gather), ``"step"`` when the recipe's
+    scale is fixed for the step (delayed scaling, NVFP4's per-step weight quantisation). A stack
+    that caches the fp8 weight across micro-batches (``Stack.caches_fp8_weights``: TE's
+    ``is_first_microbatch`` in Megatron-Core) casts once per step whatever the recipe.
     ``gemm_rel``: low-precision GEMM efficiency relative to the bf16 GEMM's fraction of its own
     peak. H100 cuBLASLt FP8 GEMMs reach 1,290-1,382 of 1,979 TFLOP/s at 8k-32k cubes (0.65-0.70;
     Azure AI-benchmarking-guide rows in benchmarks/data/parts/fp8_gemm.csv) against 0.72-0.75
@@ -122,6 +123,9 @@ class Stack:
     #: the model code upcasts norms/RoPE to fp32 op by op (HF ``LlamaRMSNorm``, torchtitan's
     #: ``RMSNorm``/``apply_rotary_emb`` of 2024): one kernel per op unless compiled
     eager_fp32_ops: bool = False
+    #: the fp8 copy of each weight is made once per step and reused by later micro-batches
+    #: (TE ``is_first_microbatch``, passed by Megatron-Core's schedules)
+    caches_fp8_weights: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -194,6 +198,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        caches_fp8_weights=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "

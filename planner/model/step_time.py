@@ -113,7 +113,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd = eff.gemm_time(M, N, K, pk, hbm, b)
         bwd = eff.gemm_time(M, K, N, pk, hbm, b) + eff.gemm_time(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
-            w_casts = 1.0 if recipe.weight_casts == "microbatch" else 0.0
+            w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time((M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
             bwd = bwd + eff.memory_time(M * N * recipe.cast_bytes, hbm)
         return fwd, bwd
