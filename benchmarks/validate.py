@@ -45,7 +45,7 @@ from planner.model.step_time import step_time  # noqa: E402
 from planner.model import stacks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
-PR2_CSV = Path(__file__).resolve().parents[2] / "shared" / "validation" / "published_runs_2.csv"
+PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
