@@ -280,8 +280,14 @@ def slowest_stage(layers: int, pp, t_layer, t_head):
     return n, head
 
 
-def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
-    """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero)."""
+def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
+    """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero).
+
+    ZeRO-3/FSDP gathers and reduce-scatters run as many collectives as the stack has units: one
+    per wrapped block (FSDP/FSDP2 wrap each transformer block) or one per
+    ``Stack.zero3_bucket_params`` parameters (DeepSpeed ``stage3_prefetch_bucket_size``,
+    default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
+    this latency, not the bandwidth, is what the step waits on."""
     pp, tp, cp, dp, ep, zero = c_cols
     eff = hw.eff
     g = float(hw.gpus_per_node)
@@ -305,12 +311,17 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
     ag = coll("all_gather", param16)
     rs = coll("reduce_scatter", grad_bytes)
     ar = coll("all_reduce", grad_bytes)
+    bucket = getattr(fw, "zero3_bucket_params", None)
+    units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))
+    lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+    ag3 = ag + np.maximum(units - 1, 0) * lat
+    rs3 = rs + np.maximum(units - 1, 0) * lat
     t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs + ag, 0.0))
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
-    return dict(ag=ag, rs=rs, t_dp=t_dp, t_opt=t_opt, layers=layers)
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
@@ -381,8 +392,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     t_stage = t_fwd_mb + t_bwd_mb
 
     (dpp, dtp, dcp, ddp, dep, dz), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
-    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes)
-    ag, rs, t_dp, t_opt = D["ag"][dinv], D["rs"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw)
+    ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
