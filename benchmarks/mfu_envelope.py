@@ -31,10 +31,12 @@ from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 #: best published MFU per GPU (model FLOPs / datasheet dense bf16 peak), each with its source;
 #: development-set sources only (the held-out sources are not read)
 PUBLISHED = {
-    "A100-SXM-80GB": (0.56, "Korthikanti et al. 2022 (arXiv:2205.05198) 530B, selective + SP, DP=1: MFU 56.0% "
-                            "(54.2% at DP=8), published_runs_2.csv kor22_*"),
-    "H100-SXM-80GB": (0.47, "llm-foundry benchmark tables (mosaicml/llm-foundry scripts/train/benchmarking/README.md "
-                            "@8c8dd48f): best H100 bf16 MPT rows ~0.45-0.48 MFU (dev_published_runs.csv lf_h100_*)"),
+    "A100-SXM-80GB": (0.64, "llm-foundry benchmark tables (mosaicml/llm-foundry scripts/train/benchmarking/README.md "
+                            "@8c8dd48f): best A100-80GB amp_bf16 row 64.2% MFU (their definition, dev_published_runs.csv "
+                            "lf_*); at 22B-1T scale Korthikanti et al. 2022 (arXiv:2205.05198) 530B, selective + SP: "
+                            "56.0% (published_runs_2.csv kor22_*)"),
+    "H100-SXM-80GB": (0.46, "llm-foundry benchmark tables (same file): best H100 amp_bf16 row 46.4% MFU "
+                            "(dev_published_runs.csv lf_*)"),
     "H200-SXM-141GB": (None, "no H200 bf16 training MFU in the development sources"),
     "B200-SXM-180GB": (None, "Megatron-Bridge 25.11 B200 rows are FP8 (published_runs_2.csv mbridge2511_b200_*); "
                              "no bf16 figure in the development sources"),
