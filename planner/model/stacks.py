@@ -130,6 +130,11 @@ class Stack:
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
     #: (deepspeed/runtime/zero/config.py)
     zero3_bucket_params: float | None = None
+    #: context-parallel K/V exchange: "p2p" ring overlapped with the attention of the previous
+    #: chunk (Megatron-Core ``cp_comm_type="p2p"``, its default) or "allgather" before the
+    #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
+    #: ``context_parallel_rotate_method = "allgather"``)
+    cp_exchange: str = "p2p"
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -218,7 +223,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", cp_exchange="allgather", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "

@@ -208,8 +208,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     kv_bytes = T * 2 * kv / tp * act_b
     cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-    cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
-    cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
+    if fw.cp_exchange == "allgather":  # K/V gathered before the kernel; dK/dV reduce-scattered after
+        cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
+    else:
+        cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
+        cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
