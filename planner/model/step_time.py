@@ -38,6 +38,13 @@ The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1
 updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
 under the last micro-batch's backward and only the excess plus the last bucket are exposed.
 
+The training stack (``training.framework``, planner.model.stacks) sets the op counts, which
+elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selective recompute
+re-runs and the low-precision recipe; planner.model.physics holds the sourced mechanisms
+(power-limited clocks, FP8/FP4 only on the linear GEMMs plus quantisation work, attention
+efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipeline stages may be
+uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting).
+
 Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
 distinct key (``distinct_rows``) and is gathered back; the DP/ZeRO collectives likewise run once per
