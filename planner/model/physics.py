@@ -82,16 +82,38 @@ def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, d
 
 
 # ------------------------------------------------------------------------------- TP overlap
-def tp_exposed(comm, gemm, tp, mode: str):
-    """Exposed TP communication of one pass. ``none``: all of it. ``te`` / ``async_tp``: the
-    collective is decomposed into ``tp`` chunks pipelined with the GEMM chunks that consume or
-    produce them (Wang et al. ASPLOS 2023; TE userbuffers; PyTorch async TP), so what shows is the
-    part longer than the GEMMs plus the first (or last) chunk that nothing hides."""
-    comm = np.asarray(comm, dtype=np.float64)
+#: Transformer Engine userbuffers defaults (transformer_engine/pytorch/module/base.py
+#: ``initialize_ub`` ``get_default_config``): all-gathers use the "ring_exchange" method (copy
+#: engines, 1 SM, tp splits); reduce-scatters the "pipeline" method with 4 splits on 16 SMs and
+#: ``set_sm_margin``: the GEMM they overlap runs on the SMs left.
+TE_RS_SPLITS = 4
+TE_COMM_SMS = 16
+
+
+def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.0):
+    """(exposed TP communication, GEMM slowdown) of one pass, vectorised.
+
+    ``ag``/``rs``: the pass's all-gathers (before the column-parallel GEMMs ``gemm_col``: QKV,
+    fc1) and reduce-scatters (after the row-parallel ``gemm_row``: out-proj, fc2), sequence
+    parallel; without SP the all-reduce is the same bytes. ``none``: all exposed. ``te``: each
+    collective decomposed into chunks pipelined with the GEMM chunks (Wang et al. ASPLOS 2023;
+    TE userbuffers): what exceeds the GEMM plus one chunk is exposed (tp chunks for the ring
+    exchange, ``TE_RS_SPLITS`` for the pipelined reduce-scatter), and the row-parallel GEMM runs
+    on ``sm_count - TE_COMM_SMS`` SMs while the reduce-scatter is in flight. ``async_tp``: PyTorch
+    micro-pipelined TP (torch._inductor ``micro_pipeline_tp``, symmetric-memory copies): tp chunks
+    both ways, no SMs held."""
+    ag, rs = np.asarray(ag, dtype=np.float64), np.asarray(rs, dtype=np.float64)
     if mode == "none":
-        return comm
+        return ag + rs, np.zeros_like(ag + rs)
     tp = np.maximum(np.asarray(tp, dtype=np.float64), 1.0)
-    return np.where(tp > 1, np.maximum(comm - gemm, 0.0) + comm / tp, 0.0)
+    rs_chunks = TE_RS_SPLITS if mode == "te" else tp
+    exposed = (np.maximum(ag - gemm_col, 0.0) + ag / tp) + (np.maximum(rs - gemm_row, 0.0) + rs / rs_chunks)
+    slow = 0.0
+    if mode == "te":
+        f = TE_COMM_SMS / max(sm_count - TE_COMM_SMS, 1.0)
+        slow = np.minimum(rs, gemm_row) * f
+    on = tp > 1
+    return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
 
 
 # ------------------------------------------------------------------------------- context parallel

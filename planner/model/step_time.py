@@ -210,8 +210,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
     tp_mode = fw.tp_overlap if tp_comm_overlap == 0.0 else "none"
-    tp_fwd = physics.tp_exposed(2 * tp_ar * (1 - tp_comm_overlap), fwd_g_dense, tp, tp_mode)
-    tp_bwd = physics.tp_exposed(2 * tp_ar * (1 - tp_comm_overlap), bwd_g_dense, tp, tp_mode)
+    half = tp_ar * (1 - tp_comm_overlap)  # all-gathers (or reduce-scatters) of one pass
+    col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
+    col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
+    # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
+    # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
+    tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
+    tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
+    fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     kv_bytes = T * 2 * kv / tp * act_b
     cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
