@@ -415,7 +415,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under)
     z3 = c.zero >= 3
-    z3_mb = 2 * ag + rs
+    # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
+    # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
+    # memory for one more layer set, one gather per micro-batch)
+    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
     per_layer = np.maximum(layers_max, 1)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
 
