@@ -37,13 +37,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates
-from planner.vocab import SCHEDULE  # noqa: E402
+from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
+from planner.model import stacks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
+PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -53,11 +55,28 @@ def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
                      position="learned", max_positions=int(positions))
 
 
-def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None):
+#: the fitted parameters (name -> (GPU families it applies to, Efficiency field)): the only values
+#: set from step-time data; ``loso`` refits them without each source in turn
+FITTED = {"H100_IN_STEP_GEMM": (("H100", "H200", "B200"), "gemm_max")}
+FIT_GRID = {"H100_IN_STEP_GEMM": tuple(np.round(np.arange(0.50, 0.781, 0.02), 2))}
+_OVERRIDE: dict = {}  # parameter -> value while ``loso`` refits
+
+
+def _eff(gpu):
+    eff = efficiency_for(gpu)
+    for name, v in _OVERRIDE.items():
+        fams, fld = FITTED[name]
+        if any(f in gpu.name.upper() for f in fams):
+            eff = eff.with_(**{fld: v})
+    return eff
+
+
+def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None, power_limit_w=None):
     gpu = cat.gpu(gpu_name)
     intra = intra_gbps * 1e9 if intra_gbps else gpu.intra_node_bw
     return HardwareOption(name=gpu.name, gpu=gpu, gpus_per_node=gpus_per_node,
-                          inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=efficiency_for(gpu))
+                          inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=_eff(gpu),
+                          power_limit_w=power_limit_w)
 
 
 def predict_group(model, training, df, hw, **kw):
@@ -89,7 +108,7 @@ def vtrain(cat, which: str) -> pd.DataFrame:
         model = gpt_model(layers, hidden, heads, 50257, seq)
         tr = TrainingSpec(seq_len=int(seq), global_batch=int(gb), precision="fp16", weights="megatron",
                           grad_dtype="same", flash_attention=False, dropout=True, recompute="full")
-        pred[d.index.get_indexer(g.index)] = predict_group(model, tr, g, hw, overlap_grad_reduce=False)
+        pred[d.index.get_indexer(g.index)] = predict_group(model, tr, g, hw, framework="megatron-deepspeed")
     d["predicted_s"] = pred
     d["source"] = f"vtrain_{which}"
     d["model"] = d["layers"].astype(str) + "x" + d["hidden"].astype(str) + "/s" + d["seq"].astype(str) + "/gb" + d["gb"].astype(str)
@@ -111,7 +130,7 @@ def published(cat) -> pd.DataFrame:
         layers_ok = pp > 1 and r.layers % (pp * 2) == 0
         row = pd.DataFrame([dict(tp=int(r.tp), pp=pp, dp=int(r.dp), vpp=2 if layers_ok else 1, zero=0, mb=1, rc=2,
                                  sp=False, schedule=SCHEDULE.code["interleaved" if layers_ok else "1f1b"])])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
+        p = predict_group(model, tr, row, hw, framework="megatron-lm")[0]
         measured = narayanan_eq3(gb, s, r.layers, r.hidden, r.vocab) / (r.value * 1e12 * r.num_gpus)
         rows.append(dict(source="nar21", model=r.model, gpus=int(r.num_gpus), tp=int(r.tp), pp=pp, dp=int(r.dp), mb=1,
                          measured_s=measured, predicted_s=p))
@@ -135,7 +154,7 @@ def published(cat) -> pd.DataFrame:
         zero = 3 if "FULL_SHARD" in r.zero_or_fsdp else 2
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.num_gpus), vpp=1, zero=zero, mb=mb,
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True, framework="llm-foundry")[0]
+        p = predict_group(model, tr, row, hw, framework="llm-foundry")[0]
         measured = gb * r.seq_len / (r.value * r.num_gpus)
         rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", gpus=int(r.num_gpus),
                          tp=1, pp=1, dp=int(r.num_gpus), mb=mb, measured_s=measured, predicted_s=p))
@@ -157,10 +176,171 @@ def resnet50(cat) -> pd.DataFrame:
                           weights="amp", optimizer="sgd_momentum", recompute="none")
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.gpus), vpp=1, zero=0, mb=int(r.batch_per_gpu), rc=0, sp=False,
                                  schedule=0)])
-        p = predict_group(model, tr, row, hw, overlap_grad_reduce=True)[0]
+        p = predict_group(model, tr, row, hw, framework="hf-trainer")[0]
         rows.append(dict(source="resnet50 A100 (DLE)", model="resnet50", gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
                          mb=int(r.batch_per_gpu), measured_s=gb / r.images_per_s, predicted_s=p))
     return pd.DataFrame(rows)
+
+
+
+# ------------------------------------------------------------------ published_runs_2 (modern stacks)
+PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
+    "A100-SXM4-80GB": ("A100-SXM-80GB", None),
+    "H100-SXM5-80GB": ("H100-SXM-80GB", None),
+    "H100-SXM 96GB HBM2e (500W power limit)": ("H100-SXM-96GB", 500.0),
+    "H100-SXM 95GB HBM2e (lower TDP)": ("H100-SXM-96GB", 500.0),  # same torchtitan cluster (README §3)
+    "B200 (DGX B200, 180GB)": ("B200-SXM-180GB", None),
+}
+
+
+def pr2_stack(rid: str) -> str:
+    """The training stack each source used (README §3 and the rows' notes): the source decides,
+    never the row's measured value."""
+    for prefix, stack in PR2_STACKS:
+        if rid.startswith(prefix):
+            return stack
+    raise KeyError(rid)
+
+
+PR2_STACKS = (
+    ("titan", "torchtitan"), ("nemo", "megatron-core"), ("mbridge", "megatron-core"),
+    ("kor22", "megatron-lm"), ("mtnlg", "megatron-deepspeed"), ("bloom", "megatron-deepspeed"),
+    ("opt", "metaseq"), ("llama1", "megatron-lm"),
+)
+
+
+def pr2_source(rid: str) -> str:
+    if rid.startswith("titan"):
+        return "titan"
+    if rid.startswith("nemo"):
+        return "nemo2407"
+    if rid.startswith("mbridge"):
+        return "mbridge"
+    if rid.startswith("kor22"):
+        return "kor22"
+    return "production (mtnlg/bloom/opt/llama1)"
+
+
+def pr2_model(r) -> ModelSpec:
+    name = str(r.model).lower()
+    kw = dict(name=r.id, layers=int(r.layers), hidden=int(r.hidden), heads=int(r.heads),
+              kv_heads=int(r.kv_heads), ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab))
+    if any(k in name for k in ("gpt 22b", "gpt 175b", "gpt 530b", "gpt 1t", "gpt-3", "gpt3", "mt-nlg", "opt", "bloom")) \
+            and "oss" not in name:
+        pos = "none" if "bloom" in name else "learned"  # BLOOM: ALiBi
+        kw.update(mlp="relu" if "opt" in name else "gelu", norm="layernorm", qkv_bias=True, linear_bias=True,
+                  position=pos, max_positions=int(r.seq_len) if pos == "learned" else None, tied_embeddings=True)
+    elif "nemotron" in name:  # squared-ReLU MLP (not gated), LayerNorm, RoPE
+        kw.update(mlp="relu", norm="layernorm")
+    else:
+        kw.update(mlp="swiglu", norm="rmsnorm")
+    if r.hidden % r.heads or "qwen3" in name:
+        kw["head_dim"] = {"gpt-oss": 64, "qwen3": 128}.get(next((k for k in ("gpt-oss", "qwen3") if k in name), ""), 128)
+    if "deepseek" in name:  # MLA approximated as 128 heads of qk 192 (128 nope + 64 rope)
+        kw["head_dim"] = 192
+    if r.moe_experts == r.moe_experts and r.moe_experts:
+        shared = 1 if "deepseek" in name else 0
+        kw["moe"] = dict(experts=int(r.moe_experts), top_k=int(r.moe_topk), shared_experts=shared)
+    return ModelSpec(**kw)
+
+
+def _int(x, default):
+    return default if x != x or x is None else int(x)
+
+
+def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
+    """published_runs_2.csv (README §3): every row evaluated; the ``scored`` column is False for
+    the one row whose metric has no definition (OPT's reported TFLOP/s, README: skip it)."""
+    d = pd.read_csv(path or PR2_CSV)
+    out = []
+    for r in d.itertuples():
+        gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
+        inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
+        inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
+        hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, power_limit_w=power)
+        model = pr2_model(r)
+        tp, pp, cp = _int(r.tp, 8), _int(r.pp, 1), _int(r.cp, 1)
+        gpus = int(r.num_gpus)
+        dp = _int(r.dp, gpus // (tp * pp * cp))
+        notes = str(r.notes)
+        ep_m = re.search(r"EP=(\d+)", notes)
+        ep = int(ep_m.group(1)) if ep_m else 1
+        gb = r.global_batch_seqs
+        if gb != gb:  # kor22_530b_dp8: global batch not given; Table 3's 280 per DP replica
+            gb = 280 * dp
+        gb = int(gb)
+        mb = r.micro_batch
+        if mb != mb:
+            # torchtitan PP: microbatches default to the PP degree (local batch / pp); others 1
+            mb = max(gb // dp // pp, 1) if r.id.startswith("titan24_t5") else 1
+        mb = int(mb)
+        vpp = r.vpp
+        vpp = 2 if "interleaved" in str(vpp) else _int(pd.to_numeric(vpp, errors="coerce"), 1)
+        prec = str(r.precision).lower()
+        precision = "fp8" if "fp8" in prec else ("fp16" if "fp16 weights" in prec else "bf16")
+        rec = str(r.recompute).lower()
+        rc = 2 if rec.startswith("full") else (1 if rec.startswith("selective") else 0)
+        z = str(r.zero_or_fsdp).lower()
+        zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
+        if dp == 1:
+            zero = 0
+        stack = pr2_stack(r.id)
+        options = pr2_options(r, stack)
+        tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
+                          grad_dtype="fp32", flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
+                          dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc])
+        sched = "interleaved" if vpp > 1 else "1f1b"
+        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
+                       sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
+                       schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1)
+        kw = (stack_fn or pr2_time_kw)(stack, options)
+        st = step_time(model, tr, c, hw, **kw)
+        pred = float(st["step_time_s"][0])
+        scored = True
+        if r.metric == "tokens_per_s_per_gpu":
+            measured = gb * r.seq_len / (r.value * gpus)
+        elif r.metric == "iteration_time_s":
+            measured = float(r.value)
+        elif r.metric == "mfu":  # Korthikanti's model FLOPs 72*B*s*l*h^2*(1+s/6h+V/12hl)
+            fl = 72 * gb * r.seq_len * r.layers * r.hidden ** 2 * (1 + r.seq_len / (6 * r.hidden) + r.vocab / (12 * r.hidden * r.layers))
+            measured = fl / (r.value * 312e12 * gpus)
+        else:  # tflops_per_gpu_reported (OPT): no FLOP definition, README says skip
+            measured, scored = float("nan"), False
+        out.append(dict(source=pr2_source(r.id), model=pr2_group(r), id=r.id, stack=stack,
+                        options=",".join(f"{k}={v}" for k, v in sorted(options.items())),
+                        gpus=gpus, tp=tp, pp=pp, dp=dp, mb=mb, measured_s=measured, predicted_s=pred, scored=scored))
+    return pd.DataFrame(out)
+
+
+def pr2_group(r) -> str:
+    """Rows that vary configurations of one model in one table (for the within-model Spearman)."""
+    m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg)", r.id)
+    return f"{m.group(1) if m else r.id}/{r.model}"
+
+
+def pr2_options(r, stack: str) -> dict:
+    """Stack options the row's source states (torchtitan: techniques column; NeMo/Megatron-Bridge
+    recipes: TP overlap on; README §3)."""
+    opts = {}
+    notes = (str(r.notes) + " " + r.id).lower()
+    if stack == "torchtitan":
+        opts["compile"] = ("compile" in notes)
+        opts["tp_overlap"] = "async_tp" if "asynctp" in notes else "none"
+        if "sac_layer" in notes or "selective (layer)" in str(r.recompute):
+            opts["selective"] = "layer"
+        if "fp8" in str(r.precision).lower():
+            opts["fp8_recipe"] = "tensorwise"
+    elif stack == "megatron-core":
+        if "fp8" in str(r.precision).lower():
+            opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
+    return opts
+
+
+def pr2_time_kw(stack: str, options: dict) -> dict:
+    """The source's stack from the registry with the options its table states. (The baseline,
+    before the registry, ran torchtitan as plain eager FSDP and everything else as legacy
+    Megatron: ``framework="fsdp"/"megatron"``.)"""
+    return dict(framework=stacks.resolve(stack, **options))
 
 
 def spearman(a, b) -> float:
@@ -186,19 +366,48 @@ def error_table(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def run_all() -> pd.DataFrame:
-    cat = load_catalog()
-    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat)], ignore_index=True)
+def run_all(cat=None) -> pd.DataFrame:
+    cat = cat or load_catalog()
+    pr2 = pr2_rows(cat)
+    pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
+    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2], ignore_index=True)
+
+
+def loso(cat=None) -> pd.DataFrame:
+    """Leave-one-source-out: for each source, the fitted parameters (``FITTED``) are set to the
+    grid value that minimises the mean over the *other* sources of their median absolute error,
+    and the held-out source is scored at that value."""
+    cat = cat or load_catalog()
+    (name, grid), = FIT_GRID.items()
+    tabs = {}
+    try:
+        for v in grid:
+            _OVERRIDE[name] = v
+            tabs[v] = error_table(run_all(cat)).set_index("source")
+    finally:
+        _OVERRIDE.clear()
+    sources = list(next(iter(tabs.values())).index)
+    out = []
+    for src in sources:
+        best = min(grid, key=lambda v: tabs[v].drop(index=src)["median_abs_err"].mean())
+        t = tabs[best].loc[src]
+        out.append(dict(source=src, loso_value=best, loso_median_abs_err=t["median_abs_err"],
+                        loso_p90_abs_err=t["p90_abs_err"]))
+    return pd.DataFrame(out)
 
 
 def markdown(tab: pd.DataFrame) -> str:
     """The error table as a Markdown table (for the README)."""
-    lines = ["| source | rows | median abs err | p90 abs err | mean signed err | Spearman within model (models) |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lo = "loso_median_abs_err" in tab
+    lines = ["| source | rows | median abs err | p90 abs err | mean signed err | Spearman within model (models) |"
+             + (" LOSO median / p90 (refit value) |" if lo else ""),
+             "|---|---:|---:|---:|---:|---:|" + ("---:|" if lo else "")]
     for r in tab.itertuples():
         rho = "-" if r.spearman_within_model != r.spearman_within_model else f"{r.spearman_within_model:.3f} ({r.models_ranked})"
+        extra = (f" {r.loso_median_abs_err * 100:.1f}% / {r.loso_p90_abs_err * 100:.1f}% ({r.loso_value:.2f}) |"
+                 if lo else "")
         lines.append(f"| {r.source} | {r.rows} | {r.median_abs_err * 100:.1f}% | {r.p90_abs_err * 100:.1f}% | "
-                     f"{r.mean_signed_err * 100:+.1f}% | {rho} |")
+                     f"{r.mean_signed_err * 100:+.1f}% | {rho} |" + extra)
     return "\n".join(lines)
 
 
@@ -206,16 +415,20 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="write every row's prediction here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    ap.add_argument("--loso", action="store_true", help="add leave-one-source-out errors (refits FITTED; ~15 runs)")
     args = ap.parse_args(argv)
     df = run_all()
     tab = error_table(df)
+    if args.loso:
+        tab = tab.merge(loso(), on="source", how="left")
     if args.markdown:
         print(markdown(tab))
     else:
         pd.set_option("display.width", 160)
         fmt = tab.copy()
-        for c in ("median_abs_err", "p90_abs_err", "mean_signed_err"):
-            fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
+        for c in ("median_abs_err", "p90_abs_err", "mean_signed_err", "loso_median_abs_err", "loso_p90_abs_err"):
+            if c in fmt:
+                fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
         fmt["spearman_within_model"] = fmt["spearman_within_model"].map(lambda x: "-" if x != x else f"{x:.3f}")
         print(fmt.to_string(index=False))
     if args.csv:

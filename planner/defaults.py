@@ -63,3 +63,9 @@ QUANTIZE_FUSED_EXPERTS = False
 #: below this many even pipeline splits of the layer count, the search also tries uneven ones
 #: (planner.search.space.pp_degrees; Megatron-Core first/last-stage layer counts)
 MIN_EVEN_PP_CHOICES = 3
+
+# ---------------------------------------------------------------------------- training stack
+#: the stack assumed when ``training.framework`` is open: a current, well-tuned one — Megatron-Core
+#: with Transformer Engine and the overlaps its performance recipes turn on (TP comm overlap,
+#: overlapped grad reduce and param gather); planner.model.stacks.STACKS holds its sources
+FRAMEWORK = "megatron-core"

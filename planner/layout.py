@@ -8,8 +8,9 @@ The rules (``RULES``) are written once and used three ways: the job file's valid
 ones whose fields the job fixes (``check_fields``), ``estimate`` checks them all on its one
 configuration (``check_layout``), and the search keeps the rows that pass them all
 (``valid_mask``). They follow Megatron-LM's argument checks (``megatron/training/arguments.py``:
-world size divisible by TP x PP x CP, global batch divisible by micro-batch x DP, layers divisible
-by PP x virtual stages, experts divisible by EP).
+world size divisible by TP x PP x CP, global batch divisible by micro-batch x DP, experts divisible
+by EP). Layers need not divide PP x virtual stages: Megatron-Core builds uneven first/last stages
+(``_vpp_ok``).
 """
 from __future__ import annotations
 
@@ -113,10 +114,23 @@ RULES = (
                          "data-parallel group)"),
     Rule("training.global_batch", ("mb", "dp"), lambda v, m, t: t.global_batch % (v.mb * v.dp) == 0,
          lambda v, m, t: f"global_batch={t.global_batch} is not a multiple of micro_batch*dp = {v.mb}*{v.dp}"),
-    Rule("parallel.vpp", ("vpp", "pp"),
-         lambda v, m, t: (v.vpp == 1) | ((v.pp > 1) & ((m.layers or 0) % (v.pp * v.vpp) == 0)),
-         lambda v, m, t: f"vpp={v.vpp} needs pp > 1 and model.layers={m.layers} divisible by pp*vpp = {v.pp * v.vpp}"),
+    Rule("parallel.vpp", ("vpp", "pp"), lambda v, m, t: _vpp_ok(v, m),
+         lambda v, m, t: f"vpp={v.vpp} needs pp > 1 and at least one layer per virtual stage: pp*vpp = "
+                         f"{v.pp * v.vpp} exceeds model.layers={m.layers} plus the embedding and the loss"),
 )
+
+
+def _vpp_ok(v, m):
+    """Interleaving as real stacks accept it: ``pp > 1`` and every one of the pp x vpp virtual
+    stages holds at least one layer, the embedding and the loss counting as one layer each.
+    Megatron-Core splits layers unevenly when they do not divide: ``num_layers_in_first_pipeline_stage``
+    / ``num_layers_in_last_pipeline_stage``, ``--account-for-embedding-in-pipeline-split`` and
+    ``--account-for-loss-in-pipeline-split`` (each adds one to the count that is divided,
+    megatron/core/transformer/transformer_block.py ``get_num_layers_to_build``), or an explicit
+    ``pipeline_model_parallel_layout``; torchtitan's pipeline split places uneven stages too.
+    So Llama-3.1-405B's 126 layers on pp=16 (first and last stage one layer short) or on pp=8,
+    vpp=8 are accepted."""
+    return (v.vpp == 1) | ((v.pp > 1) & (v.pp * v.vpp <= (m.layers or 0) + 2))
 
 
 def valid_mask(v, model, training) -> np.ndarray:

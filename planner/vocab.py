@@ -85,3 +85,13 @@ BASE_WEIGHTS = Vocab("fp32", "bf16", "int8", "nf4")
 LORA_TARGETS = Vocab("qkvo", "all-linear")
 #: how sequences fill a micro-batch: packed to seq_len, or padded to the longest
 SEQUENCE_PACKING = Vocab("packed", "padded")
+
+#: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core)
+FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",
+                  "deepspeed", "hf-trainer", "llm-foundry", "metaseq")
+#: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
+FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
+#: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
+TP_OVERLAP = Vocab("none", "te", "async_tp")
+#: what selective activation recomputation re-runs (planner.model.stacks.Stack.selective)
+SELECTIVE_AC = Vocab("attention_core", "op", "layer")

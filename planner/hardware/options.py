@@ -30,6 +30,8 @@ class HardwareOption:
     price_spot: Optional[float] = None
     vcpus_per_node: Optional[float] = None
     notes: list[str] = field(default_factory=list)
+    #: the power limit the GPUs run at (W); None = the catalog row's (planner.model.physics)
+    power_limit_w: Optional[float] = None
 
     @property
     def cloud(self) -> str:

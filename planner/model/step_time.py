@@ -38,14 +38,19 @@ The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1
 updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
 under the last micro-batch's backward and only the excess plus the last bucket are exposed.
 
+The training stack (``training.framework``, planner.model.stacks) sets the op counts, which
+elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selective recompute
+re-runs and the low-precision recipe; planner.model.physics holds the sourced mechanisms
+(power-limited clocks, FP8/FP4 only on the linear GEMMs plus quantisation work, attention
+efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipeline stages may be
+uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting).
+
 Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
 distinct key (``distinct_rows``) and is gathered back; the DP/ZeRO collectives likewise run once per
 distinct (pp, tp, cp, dp, ep, zero).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -56,6 +61,8 @@ from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainab
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
+from planner.model.stacks import EAGER_FP32_BYTES, FRAMEWORKS, Framework, Stack, from_training  # noqa: F401 (re-exported)
+from planner.model import physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -84,48 +91,22 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 }
 
 
-@dataclass(frozen=True)
-class Framework:
-    """What the training code does, counted from its source (not fitted).
-
-    ``layer_ops``: host-dispatched ops of one transformer layer's forward. Megatron-LM's
-    ParallelTransformerLayer (legacy, as in Megatron-DeepSpeed): input norm, QKV linear, ~8
-    views/transposes, baddbmm, fused softmax, dropout under the RNG-tracker fork (get/set state),
-    bmm, permute+contiguous, out linear, fused bias-dropout-add, norm, fc1, fused bias-gelu, fc2,
-    bias-dropout-add, plus TP region copies — about 40. An FSDP-wrapped HF/MPT block is similar
-    in count (unfused norms, GELU, adds; FSDP pre/post hooks) — about 40 too.
-    ``head_ops``: embedding lookup + position add + final norm + logits + cross-entropy (~30).
-    ``kernels_layer``: GPU kernels per layer forward (launch tails on the GPU side).
-    ``tp_ops``: extra host ops per TP collective (region copy + NCCL enqueue).
-    ``attn_rel``: flash-attention kernel speed relative to FlashAttention-2 (what the
-    ``Efficiency.attn_*`` priors describe). MPT's pretraining yamls of the llm-foundry benchmark
-    era set ``attn_impl: triton`` (the FA1-era Triton kernel); FlashAttention-2 is "around 2x
-    faster than FlashAttention" (Dao 2023, abstract and Fig. 4-7), hence 0.5.
-    """
-
-    name: str = "megatron"
-    layer_ops: float = 40.0
-    head_ops: float = 30.0
-    kernels_layer: float = 16.0
-    tp_ops: float = 2.0
-    attn_rel: float = 1.0
-
-
-FRAMEWORKS = {
-    "megatron": Framework("megatron"),
-    "fsdp": Framework("fsdp", kernels_layer=18.0),
-    "llm-foundry": Framework("llm-foundry", kernels_layer=18.0, attn_rel=0.5),
-}
+# The training stack (op counts, overlaps, low-precision recipe) is a registry entry:
+# planner.model.stacks (Framework/FRAMEWORKS are its pre-registry names, re-exported here).
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key."""
     eff = hw.eff
-    peak = hw.peak(t.precision)
+    low = t.precision == "fp8"
+    recipe = fw.recipe
+    # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
+    peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
+    lin_peak = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel if low else peak
     hbm = hw.gpu.hbm_bw
     act_b = ACT_BYTES[t.precision]
-    gemm_b = 1.0 if t.precision == "fp8" else float(act_b)
+    gemm_b = 0.5 if low and recipe.peak == "fp4" else (1.0 if low else float(act_b))
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
@@ -136,9 +117,15 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
 
-    def gemm(M, N, K):  # forward, backward (dgrad + wgrad) of one GEMM
-        fwd = eff.gemm_time(M, N, K, peak, hbm, gemm_b)
-        bwd = eff.gemm_time(M, K, N, peak, hbm, gemm_b) + wgrad * eff.gemm_time(K, N, M, peak, hbm, gemm_b)
+    def gemm(M, N, K, pk=None, b=None):  # forward, backward (dgrad + wgrad) of one GEMM
+        pk = lin_peak if pk is None else pk
+        b = gemm_b if b is None else b
+        fwd = eff.gemm_time(M, N, K, pk, hbm, b)
+        bwd = eff.gemm_time(M, K, N, pk, hbm, b) + wgrad * eff.gemm_time(K, N, M, pk, hbm, b)
+        if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
+            w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
+            fwd = fwd + eff.memory_time((M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
+            bwd = bwd + eff.memory_time(M * N * recipe.cast_bytes, hbm)
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
@@ -160,8 +147,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
-        fwd_attn = kernel_flops / (peak * eff.attn_fwd * fw.attn_rel)
-        bwd_attn = 2.5 * kernel_flops / (peak * eff.attn_bwd * fw.attn_rel)
+        # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
+        # per step; the causal load-balanced split calls it on half-chunks)
+        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, seq / cp, eff.attn_fwd, eff.attn_bwd)
+        fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
+        bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
         # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
         # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
@@ -179,8 +169,20 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (read 2h, write h), dropout masks (1 byte per element, two per layer) on the full hidden;
     # the activation function (gated: read 2f, write f; else read f, write f), RoPE on q and k,
     # and the attention-output layout copy (read q, write q) on the TP shard
-    full_b = act_b * (2 * 2 * h + 2 * 3 * h) + (2 * h if t.dropout else 0)
-    shard_b = act_b * ((3 * f if m.gated else 2 * f) + (2 * (q + kv) if m.position == "rope" else 0) + 2 * q)
+    # fused (torch.compile, TE LayerNormLinear): each residual add + norm is one kernel (read x and
+    # the residual, write the sum and the normed output: 4h) and the layout copy disappears.
+    # Eager fp32-upcast norms and RoPE (HF / torchtitan Llama code) run one kernel per op: counted
+    # in planner.model.stacks.EAGER_FP32_BYTES.
+    unfused = fw.eager_fp32_ops and not fw.compile
+    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused else 2 * act_b
+    if fw.elementwise_fused:
+        full_b = act_b * (2 * 4 * h)
+    else:
+        full_b = 2 * norm_b * h + act_b * 2 * 3 * h
+    full_b = full_b + (2 * h if t.dropout else 0)
+    act_fn_b = (EAGER_FP32_BYTES["swiglu"] if unfused else 3 * act_b) if m.gated else 2 * act_b
+    rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
+    shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
     # MoE layers: router + experts (balanced routing) + shared expert, replacing the dense MLP
     if m.moe is not None:
@@ -217,53 +219,105 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
-    kern_s = fw.kernels_layer * eff.kernel_gap_s
-    # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes)
+    kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0)
+    # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
+    # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
-    tp_fwd = 2 * tp_ar * (1 - tp_comm_overlap)
+    tp_mode = fw.tp_overlap if tp_comm_overlap == 0.0 else "none"
+    half = tp_ar * (1 - tp_comm_overlap)  # all-gathers (or reduce-scatters) of one pass
+    col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
+    col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
+    # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
+    # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
+    tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
+    tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
+    fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     kv_bytes = T * 2 * kv / tp * act_b
     cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
-    cp_fwd = np.maximum(0.0, cp_step - fwd_attn)
-    cp_bwd = np.maximum(0.0, 2 * cp_step - bwd_attn)
+    if fw.cp_exchange == "allgather":  # K/V gathered before the kernel; dK/dV reduce-scattered after
+        cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
+    else:
+        cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
+        cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
-    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_fwd + ep_layer / 2 + cp_bwd
-    host_fwd = (fw.layer_ops + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
+    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
+    host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
     # selective re-runs the attention core (its few ops: no host floor of its own).
     # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
     # executes each op in the dispatching thread (the two add).
     fwd_pass = combine(gpu_fwd, host_fwd)
-    re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, fwd_attn, 0.0))
-    bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, 0.0))
+    # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
+    # every other linear GEMM plus the elementwise ops (torchtitan op-level SAC saves the output of
+    # every second mm and of attention), or every other layer whole (torchtitan layer SAC)
+    sel_gemm, sel_attn, sel_mb, sel_whole = {
+        "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, 0.5),
+    }[fw.selective]
+    sel_gpu = sel_gemm * fwd_gemm + sel_attn * fwd_attn + sel_mb * (mb_fwd + kern_s) + sel_whole * gpu_fwd
+    re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, sel_gpu, 0.0))
+    bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, np.where(rc == 1, sel_whole * host_fwd, 0.0)))
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
-    re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, fwd_attn, 0.0))
+    re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, sel_gpu, 0.0))
     host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
-    lg_f, lg_b = gemm(T, m.vocab / tp, h)
+    lg_f, lg_b = gemm(T, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
     ce = eff.memory_time(T * m.vocab / tp * (act_b + 3 * 4), hbm)
     head_host = fw.head_ops * eff.launch_s
     head_fwd = combine(lg_f + ce / 2, head_host)
     head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
-    rc_gemm = np.where(rc == 2, fwd_gemm, 0.0)
-    rc_attn = np.where(rc >= 1, fwd_attn, 0.0)
-    rc_mb = np.where(rc == 2, mb_fwd + kern_s, 0.0)
-    rc_tp = np.where(rc == 2, tp_fwd, 0.0)
+    sel = rc == 1
+    rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, (sel_gemm + sel_whole) * fwd_gemm, 0.0))
+    rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, (sel_attn + sel_whole) * fwd_attn, 0.0))
+    rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, (sel_mb + sel_whole) * (mb_fwd + kern_s), 0.0))
+    rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_whole * tp_fwd, 0.0))
     return dict(
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=lg_f + lg_b,
         attn=fwd_attn + bwd_attn + rc_attn,
         membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=ce + (head_fwd + head_bwd - lg_f - lg_b - ce),
-        tp=2 * tp_fwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
+        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
         ep=ep_layer * np.where(rc == 2, 1.5, 1.0),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
 
 
-def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
-    """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero)."""
+def slowest_stage(layers: int, pp, t_layer, t_head):
+    """(layers, head weight) of the pipeline stage that sets the pace, vectorised over ``pp``.
+
+    Two splits real stacks run, the better one taken (a tuned job sets the flags when they help):
+
+    * plain: ``ceil(L / pp)`` layers on the most loaded stage, the LM head and loss on the last
+      (Megatron's default even split; with pp = 1 the one stage holds everything);
+    * embedding and loss counted as one layer each (Megatron-Core
+      ``--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split``,
+      transformer_block.py ``get_num_layers_to_build``): ``u = ceil((L + 2) / pp)`` units per
+      stage, the last stage holding ``u - 1`` layers and the head, middle stages ``u`` layers
+      (Llama-3.1-405B: 126 layers on pp = 16 -> first and last stage 7 layers, the rest 8).
+    """
+    pp = np.asarray(pp, dtype=np.float64)
+    plain_n = np.ceil(layers / pp)
+    plain = plain_n * t_layer + t_head
+    u = np.ceil((layers + 2) / pp)
+    middle = np.where(pp > 2, u * t_layer, 0.0)
+    last = (u - 1) * t_layer + t_head
+    acct = np.maximum(middle, last)
+    use_acct = (pp > 1) & (acct < plain)
+    n = np.where(use_acct, np.where(middle >= last, u, u - 1), plain_n)
+    head = np.where(use_acct & (middle >= last), 0.0, 1.0)
+    return n, head
+
+
+def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
+    """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero).
+
+    ZeRO-3/FSDP gathers and reduce-scatters run as many collectives as the stack has units: one
+    per wrapped block (FSDP/FSDP2 wrap each transformer block) or one per
+    ``Stack.zero3_bucket_params`` parameters (DeepSpeed ``stage3_prefetch_bucket_size``,
+    default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
+    this latency, not the bandwidth, is what the step waits on."""
     pp, tp, cp, dp, ep, zero = c_cols
     eff = hw.eff
     g = float(hw.gpus_per_node)
@@ -288,27 +342,34 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes):
     share = trainable_share(m, t)  # lora/qlora: only the adapters have gradients and states
     rs = coll("reduce_scatter", grad_bytes * share)
     ar = coll("all_reduce", grad_bytes * share)
+    bucket = getattr(fw, "zero3_bucket_params", None)
+    units = layers if not bucket else np.maximum(layers, np.ceil((stage_p_dense + stage_p_exp) / bucket))
+    lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+    ag3 = ag + np.maximum(units - 1, 0) * lat
+    rs3 = rs + np.maximum(units - 1, 0) * lat
     t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs + ag, 0.0))
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
-    return dict(ag=ag, rs=rs, t_dp=t_dp, t_opt=t_opt, layers=layers)
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
-              overlap_grad_reduce: bool = True, tp_comm_overlap: float = 0.0,
+              overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
-              framework: str | Framework = "megatron") -> dict:
+              framework: str | Stack | None = None) -> dict:
     """Seconds per step and its breakdown for every candidate (all on hardware option ``hw``).
 
     Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
     (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
     ``t_pp_p2p``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
     """
-    fw = FRAMEWORKS[framework] if isinstance(framework, str) else framework
+    fw = from_training(t, framework)  # ``framework`` overrides training.framework (default: defaults.FRAMEWORK)
+    if overlap_grad_reduce is None:
+        overlap_grad_reduce = fw.overlap_grad_reduce
     eff = hw.eff
-    peak = hw.peak(t.precision)
+    peak = physics.datasheet_peak(hw.gpu, t.precision)  # MFU's denominator (datasheet)
     act_b = ACT_BYTES[t.precision]
     n = len(c)
     pp = c.pp.astype(np.float64)
@@ -323,7 +384,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
         (ktp, kcp, kep, kmb, ksp, krc, kpp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp)
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels)
-        nl = np.ceil(m.layers / kpp.astype(np.float64))  # layers on the most loaded stage
+        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"],
+                                   L["head_fwd"] + L["head_bwd"])
         layers_max = nl[inv]
         # pipeline sends: one activation tensor per micro-batch each way between stages
         pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
@@ -331,11 +393,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
         t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
-        t_fwd_mb = (nl * L["fwd"] + L["head_fwd"])[inv] + 0.5 * t_pp
-        t_bwd_mb = (nl * L["bwd"] + L["head_bwd"])[inv] + 0.5 * t_pp
+        t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv] + 0.5 * t_pp
+        t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv] + 0.5 * t_pp
         per_mb = dict(
-            compute_gemm=nl * L["gemm"] + L["head_gemm"], compute_attention=nl * L["attn"],
-            compute_memory_bound=nl * L["membound"] + L["head_membound"],
+            compute_gemm=nl * L["gemm"] + head_w * L["head_gemm"], compute_attention=nl * L["attn"],
+            compute_memory_bound=nl * L["membound"] + head_w * L["head_membound"],
             comm_tp=nl * L["tp"], comm_cp=nl * L["cp"], comm_ep=nl * L["ep"],
         )
         per_mb = {k: v[inv] for k, v in per_mb.items()}
@@ -347,7 +409,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # 61% of its runtime). Each saved activation byte is written once and read about twice
         # by those layers in forward (3x), twice that in backward.
         fl = m.fwd_flops_per_sample * mb
-        conv = fl / (peak * eff.gemm_max * eff.conv_rel)
+        conv = fl / (physics.reachable_peak(hw, t.precision) * eff.gemm_max * eff.conv_rel)
         act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
         t_fwd_mb = conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)
         t_bwd_mb = 2 * t_fwd_mb + np.where(c.rc == 2, t_fwd_mb, 0.0)
@@ -361,14 +423,17 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     t_stage = t_fwd_mb + t_bwd_mb
 
     (dpp, dtp, dcp, ddp, dep, dz), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
-    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes)
-    ag, rs, t_dp, t_opt = D["ag"][dinv], D["rs"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw)
+    ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under)
     z3 = c.zero >= 3
-    z3_mb = 2 * ag + rs
+    # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
+    # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
+    # memory for one more layer set, one gather per micro-batch)
+    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
     per_layer = np.maximum(layers_max, 1)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
 

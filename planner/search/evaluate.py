@@ -8,6 +8,7 @@ from planner.layout import Candidates
 from planner.model.cost import cost_summary
 from planner.model.finetune import training_step_flops
 from planner.model.memory import memory_per_gpu
+from planner.model.stacks import from_training
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -72,12 +73,23 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)))
 
 
-def inputs_provenance(hw: HardwareOption) -> dict:
-    """Which inputs were measured (calibration profile) and which are datasheet priors."""
+def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None) -> dict:
+    """Which inputs were measured (calibration profile) and which are datasheet priors, and the
+    training stack the times assume."""
     src = hw.eff.sources
     measured = sorted(k for k, v in src.items() if k != "*" and str(v).startswith("measured"))
-    return dict(
+    out = dict(
         peaks=f"datasheet: {hw.gpu.name} ({hw.gpu.source.split(' ')[0]})",
         efficiencies_measured=measured,
         efficiencies_prior=src.get("*", "prior"),
     )
+    if job is not None:
+        out["training_stack"] = stack_assumption(job)
+    return out
+
+
+def stack_assumption(job: JobSpec) -> str:
+    """The training stack and options the step times assume, as one line for the output."""
+    fw = from_training(job.training)
+    given = "" if job.training.framework is not None else " (training.framework open: the default stack)"
+    return fw.describe(job.training.precision) + given

@@ -20,7 +20,7 @@ from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import evaluate, inputs_provenance, row_result
+from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
 from planner.search.space import space_chunks
 from planner.spec import JobSpec
@@ -127,7 +127,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
-        notes=notes, assumptions=tuple(assumptions), inputs=inputs_provenance(hw_best),
+        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job),), inputs=inputs_provenance(hw_best, job),
         table=df.drop(columns=hidden),
     )
 

@@ -209,6 +209,27 @@ class LoRASpec(_Strict):
     targets: V.LORA_TARGETS.literal | list[str] = "all-linear"
 
 
+class FrameworkSpec(_Strict):
+    """``training.framework``: the training stack (planner.model.stacks.STACKS) and the options
+    that change time or memory; an option left out takes the stack's own default."""
+
+    name: V.FRAMEWORK.literal = "megatron-core"
+    compile: Optional[bool] = None
+    tp_overlap: Optional[V.TP_OVERLAP.literal] = None
+    overlap_grad_reduce: Optional[bool] = None
+    overlap_param_gather: Optional[bool] = None
+    reshard_after_forward: Optional[bool] = None
+    fp8_recipe: Optional[V.FP8_RECIPE.literal] = None
+    selective: Optional[V.SELECTIVE_AC.literal] = None
+    activation_offload: Optional[bool] = None
+    optimizer_offload: Optional[bool] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_only(cls, v):
+        return {"name": v} if isinstance(v, str) else v
+
+
 class TrainingSpec(_Strict):
     seq_len: int = Field(4096, gt=0, le=MAX_REASONABLE["seq_len"])
     global_batch: int = Field(1024, gt=0, le=1 << 26)  # sequences (samples for generic models)
@@ -222,6 +243,7 @@ class TrainingSpec(_Strict):
     recompute: Optional[V.RECOMPUTE.literal] = None  # None: searched
     flash_attention: bool = True
     dropout: bool = False
+    framework: Optional[FrameworkSpec] = None  # None: planner.defaults.FRAMEWORK
     tokens: Optional[float] = Field(None, gt=0, le=1e17)
     steps: Optional[int] = Field(None, gt=0, le=1 << 40)
     epochs: Optional[float] = Field(None, gt=0, le=1e6)

@@ -16,7 +16,7 @@ from planner.layout import Candidates, check_layout
 from planner.model.cost import cost_summary
 from planner.results import Plan, Recommendation, Simulated
 from planner.search.recommend import recommend as search_plans
-from planner.search.evaluate import evaluate, inputs_provenance, row_result
+from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -65,7 +65,8 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     c, notes = resolve_single(job, hw)
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
-    out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes), inputs=inputs_provenance(hw))
+    out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),
+                  inputs=inputs_provenance(hw, job))
     return out
 
 

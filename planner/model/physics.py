@@ -1,0 +1,128 @@
+"""Mechanisms the step-time model uses beyond op counts, each one sourced (no fitted factors):
+reachable FLOP/s at a power limit, low-precision GEMM peaks and quantisation work, the attention
+kernel a stack runs and its efficiency by sequence length, TP communication hidden under GEMMs,
+and the exposed context-parallel exchange.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from planner.errors import InputError
+
+# ------------------------------------------------------------------------------- power and clocks
+#: exponent of the sustained-clock law f/f_rated = (P/P_rated)^CLOCK_POWER_EXP. In the DVFS range
+#: dynamic power is P = C V^2 f with the supply voltage scaled linearly with frequency, so
+#: P ~ f^3 (Hennessy & Patterson, "Computer Architecture", 6th ed., §1.5 "Trends in power and
+#: energy"); static power is left out, which makes the clock loss at a lower limit a lower bound.
+CLOCK_POWER_EXP = 1.0 / 3.0
+
+#: GPU name prefixes whose tensor cores run FP8 (at 2x the 16-bit rate: NVIDIA H100/B200 and AMD
+#: MI300 datasheets), used when the catalog row quotes a 16-bit peak but no FP8 peak
+FP8_CAPABLE = ("H100", "H200", "H800", "H20", "GH200", "B100", "B200", "GB200", "B300", "GB300", "MI300", "MI325",
+               "MI350", "MI355", "L40", "L4")
+#: ... and FP4 at 2x the FP8 rate (NVIDIA Blackwell datasheet: B200 9 PFLOPS dense FP4 vs 4.5 FP8;
+#: AMD MI355X 10 PFLOPS MXFP4 vs 5 FP8)
+FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
+
+
+def clock_fraction(gpu, power_limit_w=None) -> float:
+    """Sustained tensor clock at ``power_limit_w`` relative to the clock at which the catalog's
+    peaks are quoted (the catalog row's own ``power_limit_w``): 1 at or above it."""
+    rated = getattr(gpu, "power_limit_w", None)
+    if not power_limit_w or not rated:
+        return 1.0
+    return float(min(1.0, (power_limit_w / rated) ** CLOCK_POWER_EXP))
+
+
+def datasheet_peak(gpu, dtype: str) -> float:
+    """The catalog peak, deriving FP8 (2x 16-bit) and FP4 (2x FP8) on parts that have them."""
+    name = gpu.name.upper()
+    if dtype in gpu.peak_flops:
+        return gpu.peak_flops[dtype]
+    if dtype == "fp8" and name.startswith(FP8_CAPABLE) and "bf16" in gpu.peak_flops:
+        return 2.0 * gpu.peak_flops["bf16"]
+    if dtype == "fp4":
+        if not name.startswith(FP4_CAPABLE):
+            raise InputError("training.framework.fp8_recipe",
+                             f"nvfp4 needs FP4 tensor cores (Blackwell, MI350-class); {gpu.name} has none")
+        return 2.0 * datasheet_peak(gpu, "fp8")
+    return gpu.peak(dtype)
+
+
+def reachable_peak(hw, dtype: str) -> float:
+    """Peak FLOP/s at the sustained clock of the option's power limit (``hw.power_limit_w``)."""
+    return datasheet_peak(hw.gpu, dtype) * clock_fraction(hw.gpu, getattr(hw, "power_limit_w", None))
+
+
+# ------------------------------------------------------------------------------- attention kernels
+#: (fwd, bwd) fraction of the dense 16-bit peak reached at long sequences (>= 8k keys, head dim 128,
+#: causal fwd / bwd), per kernel and GPU family: FlashAttention-3 paper (Shah et al. 2024) Fig. 5-6
+#: bar labels on H100 SXM5 at 16k (benchmarks/data/parts/attention_kernels.csv): FA3 616 / 561,
+#: cuDNN 539 / 516, FA2 335 / 322 TFLOP/s of 989. A100: FA2 paper (Dao 2023) Fig. 4-5, ~0.60-0.70
+#: fwd and ~0.45-0.55 bwd of 312 at long sequences (the A100 priors in efficiency.PRIORS);
+#: Azure AI-benchmarking-guide A100 FA2 at hd64 s8192: 179.5 of 312 (0.58).
+ATTN_KERNELS = {
+    "cudnn": {"H100": (0.545, 0.52), "H200": (0.545, 0.52), "B200": (0.50, 0.45)},
+    "fa3": {"H100": (0.62, 0.57), "H200": (0.62, 0.57)},
+    "fa2": {"H100": (0.34, 0.33), "H200": (0.34, 0.33), "A100": (0.60, 0.45)},
+}
+#: keys per kernel call at which a flash kernel reaches half its long-sequence rate: FA3 causal
+#: forward on H100 rises 292 -> 423 -> 521 -> 579 -> 602 -> 616 TFLOP/s from 512 to 16k keys
+#: (same figure), i.e. e(s) = e_max * s / (s + 500).
+ATTN_S_HALF = 500.0
+
+
+def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, default_bwd: float):
+    """(fwd, bwd) fraction of peak of the stack's attention kernel at ``keys`` per call."""
+    fam = next((f for f in ("H200", "H100", "B200", "A100") if f in gpu_name.upper()), None)
+    fwd, bwd = ATTN_KERNELS.get(kernel, {}).get(fam, (default_fwd, default_bwd))
+    shape = np.asarray(keys, dtype=np.float64) / (np.asarray(keys, dtype=np.float64) + ATTN_S_HALF)
+    long = 16384.0 / (16384.0 + ATTN_S_HALF)  # the table's values are at 16k keys
+    return fwd * shape / long, bwd * shape / long
+
+
+# ------------------------------------------------------------------------------- TP overlap
+#: Transformer Engine userbuffers defaults (transformer_engine/pytorch/module/base.py
+#: ``initialize_ub`` ``get_default_config``): all-gathers use the "ring_exchange" method (copy
+#: engines, 1 SM, tp splits); reduce-scatters the "pipeline" method with 4 splits on 16 SMs and
+#: ``set_sm_margin``: the GEMM they overlap runs on the SMs left.
+TE_RS_SPLITS = 4
+TE_COMM_SMS = 16
+
+
+def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.0):
+    """(exposed TP communication, GEMM slowdown) of one pass, vectorised.
+
+    ``ag``/``rs``: the pass's all-gathers (before the column-parallel GEMMs ``gemm_col``: QKV,
+    fc1) and reduce-scatters (after the row-parallel ``gemm_row``: out-proj, fc2), sequence
+    parallel; without SP the all-reduce is the same bytes. ``none``: all exposed. ``te``: each
+    collective decomposed into chunks pipelined with the GEMM chunks (Wang et al. ASPLOS 2023;
+    TE userbuffers): what exceeds the GEMM plus one chunk is exposed (tp chunks for the ring
+    exchange, ``TE_RS_SPLITS`` for the pipelined reduce-scatter), and the row-parallel GEMM runs
+    on ``sm_count - TE_COMM_SMS`` SMs while the reduce-scatter is in flight. ``async_tp``: PyTorch
+    micro-pipelined TP (torch._inductor ``micro_pipeline_tp``, symmetric-memory copies): tp chunks
+    both ways, no SMs held."""
+    ag, rs = np.asarray(ag, dtype=np.float64), np.asarray(rs, dtype=np.float64)
+    if mode == "none":
+        return ag + rs, np.zeros_like(ag + rs)
+    tp = np.maximum(np.asarray(tp, dtype=np.float64), 1.0)
+    rs_chunks = TE_RS_SPLITS if mode == "te" else tp
+    exposed = (np.maximum(ag - gemm_col, 0.0) + ag / tp) + (np.maximum(rs - gemm_row, 0.0) + rs / rs_chunks)
+    slow = 0.0
+    if mode == "te":
+        f = TE_COMM_SMS / max(sm_count - TE_COMM_SMS, 1.0)
+        slow = np.minimum(rs, gemm_row) * f
+    on = tp > 1
+    return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
+
+
+# ------------------------------------------------------------------------------- context parallel
+def cp_exposed(step_comm, attn_compute, cp):
+    """Exposed ring exchange of context parallelism (Megatron-Core/TE ``cp_comm_type=p2p``,
+    PyTorch ``context_parallel``): cp - 1 steps, each sending a K/V chunk while the attention of
+    the previous chunk computes; the first step's transfer is exposed, later ones only where a
+    transfer is longer than the chunk's attention (Liu et al. 2023, Ring Attention §3)."""
+    cp = np.asarray(cp, dtype=np.float64)
+    per_step = np.asarray(step_comm, dtype=np.float64) / np.maximum(cp - 1, 1)
+    per_chunk = np.asarray(attn_compute, dtype=np.float64) / np.maximum(cp, 1)
+    return np.where(cp > 1, per_step + (cp - 2).clip(0) * np.maximum(per_step - per_chunk, 0.0), 0.0)

@@ -1,0 +1,280 @@
+"""Training stacks (``training.framework``): what each software stack does that changes step time,
+as a registry of named entries (torchtitan style: components chosen by name, not ``if`` chains).
+
+A stack is the code that runs the model — Megatron-Core with Transformer Engine (and NeMo /
+Megatron-Bridge on it), torchtitan (FSDP2), DeepSpeed ZeRO, Hugging Face Trainer / accelerate,
+llm-foundry — and its *options* (torch.compile, TP communication overlap or async TP, overlapped
+gradient reduce and parameter gather, FSDP reshard-after-forward, the low-precision recipe). The
+time model reads one resolved ``Stack`` (registry entry + the job's options); every output names
+it (``Stack.describe``).
+
+Each field says what it is and where its value comes from. Op counts are counted from the stack's
+source, not fitted:
+
+* Megatron-LM legacy ``ParallelTransformerLayer`` (as in Megatron-DeepSpeed): input norm, QKV
+  linear, ~8 views/transposes, baddbmm, fused softmax, dropout under the RNG-tracker fork, bmm,
+  permute+contiguous, out linear, fused bias-dropout-add, norm, fc1, fused bias-gelu, fc2,
+  bias-dropout-add, TP region copies — about 40 host ops per layer forward.
+* Megatron-Core ``TransformerLayer`` with TE modules (``TELayerNormColumnParallelLinear`` fuses the
+  norm into the QKV/fc1 GEMM; ``TEDotProductAttention``; fused bias-dropout-add; fused SwiGLU):
+  about 20 host ops (megatron/core/transformer/transformer_layer.py, extensions/transformer_engine.py).
+* torchtitan's Llama ``TransformerBlock`` (torchtitan/models/llama3/model.py): RMSNorm, wq/wk/wv,
+  RoPE (complex mul: view_as_complex/real, ~8 ops), SDPA, wo, residual, RMSNorm, w1/w3, silu, mul,
+  w2, residual, plus FSDP2 pre/post-forward hooks — about 40 eager; torch.compile per block
+  (``compile.enable``) fuses the elementwise chains into ~10 Triton kernels.
+* HF ``LlamaDecoderLayer`` eager: similar to torchtitan's, about 45 with accelerate hooks.
+
+TP communication overlap (``tp_overlap``):
+
+* ``te``: Transformer Engine userbuffers (Megatron ``--tp-comm-overlap``): the sequence-parallel
+  all-gather before QKV/fc1 and the reduce-scatter after proj/fc2 are split into ``tp`` chunks
+  and pipelined with the GEMM chunks (ring exchange on copy engines); exposed is what exceeds
+  the GEMM it hides under, plus one chunk (Wang et al. 2023, "Overlap communication with dependent
+  computation via decomposition", ASPLOS; TE ``transformer_engine/pytorch/module/base.py``
+  ``initialize_ub``).
+* ``async_tp``: PyTorch async TP (torch._inductor micro-pipeline TP, enabled in torchtitan by
+  ``parallelism.enable_async_tensor_parallel`` with torch.compile): the same decomposition into
+  ``tp`` chunks, done with symmetric-memory copies.
+* ``none``: TP collectives on the compute stream, all exposed.
+
+The low-precision recipes (``RECIPES``) are in ``LowPrecisionRecipe``'s docstring.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+
+from planner import defaults as D
+from planner.errors import InputError
+from planner.vocab import FP8_RECIPE, FRAMEWORK, SELECTIVE_AC, TP_OVERLAP
+
+
+@dataclass(frozen=True)
+class LowPrecisionRecipe:
+    """How a stack runs the linear-layer GEMMs in FP8/FP4: only the linears (QKV, out, MLP,
+    experts) use the low-precision tensor-core rate; attention, norms, the LM head (kept in
+    bf16 by TE recipes and torchao's default filter, which skips ``output``), communication and
+    the optimizer are unchanged (README §3 of the validation set; TE ``fp8_autocast`` wraps
+    ``te.Linear``/``LayerNormLinear`` only; torchao ``convert_to_float8_training`` swaps
+    ``nn.Linear`` only).
+
+    ``cast_bytes``: HBM bytes per element of each GEMM input that is quantised (activations in
+    forward, output gradients in backward): the scaling pass(es) and the cast. Dynamic tensorwise
+    scaling (torchao ``Float8Linear`` default; TE "current scaling") reads the 16-bit tensor once
+    for its amax (2 B), reads it again to cast (2 B) and writes the fp8 copy and the transposed
+    copy the other GEMM needs (1 + 1 B): 6 B. TE delayed scaling takes the scale from the amax
+    history, so the amax is computed inside the cast kernel: 2 + 1 + 1 = 4 B (TE
+    ``cast_transpose`` kernels). Rowwise (torchao ``Float8LinearRecipeName.ROWWISE``) scales along
+    both dimensions separately, two amax+cast passes: 2 x (2 + 2 + 1) = 10 B. MXFP8 (1x32 block
+    scales, OCP MX spec; torchao/TE on Blackwell) computes the block amax in the cast kernel, two
+    orientations: 2 x (2 + 1) + scales = 6 B. NVFP4 (TE 2.x ``NVFP4BlockScaling``): two
+    orientations of (2 + 0.5) plus the 16x16 random Hadamard transform on wgrad inputs (one more
+    read/write of 2 + 2): ~9 B.
+    ``weight_casts``: ``"microbatch"`` when the weights are re-quantised every forward (torchao
+    dynamic; FSDP2 float8 all-gather casts before each gather), ``"step"`` when the recipe's
+    scale is fixed for the step (delayed scaling, NVFP4's per-step weight quantisation). A stack
+    that caches the fp8 weight across micro-batches (``Stack.caches_fp8_weights``: TE's
+    ``is_first_microbatch`` in Megatron-Core) casts once per step whatever the recipe.
+    ``gemm_rel``: low-precision GEMM efficiency relative to the bf16 GEMM's fraction of its own
+    peak. H100 cuBLASLt FP8 GEMMs reach 1,290-1,382 of 1,979 TFLOP/s at 8k-32k cubes (0.65-0.70;
+    Azure AI-benchmarking-guide rows in benchmarks/data/parts/fp8_gemm.csv) against 0.72-0.75
+    for bf16 (efficiency.PRIORS sources): 0.92. Rowwise-scaled GEMMs apply the scales in the
+    epilogue with a slower kernel (torchao README: rowwise "slightly slower" than tensorwise):
+    0.85 (assumed). FP4 on GB200: 7,488-7,628 of 10,000 (0.75) vs FP8 0.58 of 5,000: the FP4
+    path is at least as efficient as FP8: 1.0 relative to the bf16 fraction (same rows).
+    ``peak``: the catalog peak the GEMMs run at (``fp4`` = 2x the FP8 peak on Blackwell, NVIDIA
+    B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8).
+    """
+
+    name: str
+    cast_bytes: float
+    weight_casts: str  # "microbatch" | "step"
+    gemm_rel: float
+    peak: str = "fp8"
+
+
+RECIPES = {
+    "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
+    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92),
+    "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
+    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
+    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=9.0, weight_casts="step", gemm_rel=1.0, peak="fp4"),
+}
+assert set(RECIPES) == set(FP8_RECIPE.names)
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One training stack with its options resolved. Field provenance in the module docstring
+    and in each registry entry's ``sources``."""
+
+    name: str
+    sources: str = ""
+    layer_ops: float = 40.0  # host-dispatched ops per layer forward (eager)
+    head_ops: float = 30.0  # embedding + final norm + logits + loss ops
+    kernels_layer: float = 16.0  # GPU kernels per layer forward (launch tails)
+    tp_ops: float = 2.0  # extra host ops per TP collective
+    attn_rel: float = 1.0  # attention kernel speed relative to the one ``attn_kernel`` names
+    #: the flash-attention kernel the stack calls (planner.model.physics.ATTN_KERNELS): TE's
+    #: DotProductAttention picks cuDNN fused attention on Hopper/Blackwell; PyTorch SDPA's flash
+    #: backend (torchtitan 2024, HF ``attn_implementation="sdpa"``) is FlashAttention-2;
+    #: "prior" = the GPU's Efficiency.attn_* (measured by a calibration profile where one exists)
+    attn_kernel: str = "prior"
+    fused_norm_linear: bool = False  # TE LayerNormLinear: the norm's output never round-trips HBM
+    #: the model code upcasts norms/RoPE to fp32 op by op (HF ``LlamaRMSNorm``, torchtitan's
+    #: ``RMSNorm``/``apply_rotary_emb`` of 2024): one kernel per op unless compiled
+    eager_fp32_ops: bool = False
+    #: the fp8 copy of each weight is made once per step and reused by later micro-batches
+    #: (TE ``is_first_microbatch``, passed by Megatron-Core's schedules)
+    caches_fp8_weights: bool = False
+    #: ZeRO-3 parameters per gather/reduce-scatter collective; None = one per transformer block
+    #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
+    #: (deepspeed/runtime/zero/config.py)
+    zero3_bucket_params: float | None = None
+    #: context-parallel K/V exchange: "p2p" ring overlapped with the attention of the previous
+    #: chunk (Megatron-Core ``cp_comm_type="p2p"``, its default) or "allgather" before the
+    #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
+    #: ``context_parallel_rotate_method = "allgather"``)
+    cp_exchange: str = "p2p"
+    # options (the job may override; ``OPTIONS`` lists them)
+    compile: bool = False
+    tp_overlap: str = "none"
+    overlap_grad_reduce: bool = True
+    overlap_param_gather: bool = True
+    reshard_after_forward: bool = True
+    fp8_recipe: str = "tensorwise"
+    #: what ``recompute: selective`` re-runs: Megatron's attention core (Korthikanti et al. 2022),
+    #: torchtitan's op-level SAC (``activation_checkpoint.selective_ac_option = "op"``: saves
+    #: attention and every other mm output, recomputes the rest) or layer SAC (an integer
+    #: option: every n-th layer fully checkpointed; n = 2 in its configs)
+    selective: str = "attention_core"
+    activation_offload: bool = False
+    optimizer_offload: bool = False
+
+    def with_options(self, **opts) -> "Stack":
+        bad = sorted(set(opts) - set(OPTIONS))
+        if bad:
+            raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
+        if "tp_overlap" in opts and opts["tp_overlap"] not in TP_OVERLAP:
+            raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
+        if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
+            raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
+        if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
+            raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
+        return replace(self, **{k: v for k, v in opts.items() if v is not None})
+
+    @property
+    def recipe(self) -> LowPrecisionRecipe:
+        return RECIPES[self.fp8_recipe]
+
+    @property
+    def host_ops_scale(self) -> float:
+        """torch.compile runs each block as one compiled graph: Python/autograd dispatch per
+        fused kernel, not per aten op (~10 Triton kernels + the GEMMs for a Llama block, of ~40
+        eager ops: torchtitan compiles per TransformerBlock, ``apply_compile``)."""
+        return 0.4 if self.compile else 1.0
+
+    @property
+    def elementwise_fused(self) -> bool:
+        """Norm + residual add fused into one kernel, the attention-output layout copy gone
+        (inductor; TE's fused LayerNormLinear does the same for the norms)."""
+        return self.compile or self.fused_norm_linear
+
+    def describe(self, precision: str | None = None) -> str:
+        opts = [f"compile={'on' if self.compile else 'off'}", f"tp_overlap={self.tp_overlap}",
+                f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}",
+                f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}",
+                f"reshard_after_forward={'on' if self.reshard_after_forward else 'off'}"]
+        if precision in ("fp8", "fp4"):
+            opts.append(f"fp8_recipe={self.fp8_recipe}")
+        if self.activation_offload:
+            opts.append("activation_offload=on")
+        if self.optimizer_offload:
+            opts.append("optimizer_offload=on")
+        return f"training stack: {self.name} ({', '.join(opts)})"
+
+
+#: HBM bytes per element of eager fp32-upcast elementwise chains (bf16 in and out), counted op by op
+#: from the model code: RMSNorm = x.float() (2 read + 4 write), pow (4 + 4), mean (4), x * rsqrt
+#: (4 + 4), type_as (4 + 2), * weight (2 + 2) = 36; RoPE (torchtitan ``apply_rotary_emb``) =
+#: .float() (2 + 4), complex multiply (4 + 4 + 4), type_as (4 + 2) = 24; SwiGLU eager = silu (2 + 2)
+#: and the product (4 + 2) = 10 per element of the ffn width.
+EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
+
+OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
+           "fp8_recipe", "selective", "activation_offload", "optimizer_offload")
+assert set(OPTIONS) <= {f.name for f in fields(Stack)}
+
+STACKS: dict[str, Stack] = {
+    "megatron-core": Stack(
+        "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        caches_fp8_weights=True,
+        tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
+        sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
+                "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
+                "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
+                "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
+    "megatron-lm": Stack(
+        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False,
+        sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
+                "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
+    "megatron-deepspeed": Stack(
+        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False,
+        sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
+                "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
+                "_exec_reduce_grads)"),
+    "torchtitan": Stack(
+        "torchtitan", cp_exchange="allgather", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        fp8_recipe="tensorwise",
+        sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
+                "reshard_after_forward default for non-PP; apply_compile per block; "
+                "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
+    "deepspeed": Stack(
+        "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
+                "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
+    "hf-trainer": Stack(
+        "hf-trainer", layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
+                "eager LlamaDecoderLayer"),
+    "llm-foundry": Stack(
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5,
+        sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
+                "Triton kernel; FlashAttention-2 is ~2x faster, Dao 2023 abstract), FSDP via Composer"),
+    "metaseq": Stack(
+        "metaseq", overlap_grad_reduce=True,
+        sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
+    "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
+    # the pre-registry names, kept so existing callers keep their numbers
+    "megatron": Stack("megatron", overlap_grad_reduce=True, overlap_param_gather=False,
+                      sources="alias of megatron-lm's op counts (pre-registry default)"),
+    "fsdp": Stack("fsdp", kernels_layer=18.0, sources="PyTorch FSDP, eager (pre-registry name)"),
+}
+STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
+STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
+                                    sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
+assert set(FRAMEWORK.names) <= set(STACKS)
+
+#: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
+Framework = Stack
+FRAMEWORKS = STACKS
+
+
+def resolve(name: str | Stack | None = None, **options) -> Stack:
+    """The registry entry ``name`` (default ``defaults.FRAMEWORK``) with ``options`` applied."""
+    if isinstance(name, Stack):
+        return name.with_options(**options) if options else name
+    name = name or D.FRAMEWORK
+    if name not in STACKS:
+        raise InputError("training.framework", f"unknown stack {name!r}; known: {', '.join(FRAMEWORK)}")
+    return STACKS[name].with_options(**options) if options else STACKS[name]
+
+
+def from_training(t, name: str | Stack | None = None) -> Stack:
+    """The stack a ``TrainingSpec`` names (``training.framework``), or the default."""
+    spec = getattr(t, "framework", None)
+    if name is not None:
+        return resolve(name)
+    if spec is None:
+        return resolve(None)
+    opts = {k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None}
+    return resolve(spec.name, **opts)
