@@ -44,6 +44,87 @@ from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
 from planner.workloads.serving import replica_spec  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"
+PARTS = ROOT / "benchmarks" / "data" / "parts" / "serving.csv"
+
+#: parts-table model names the planner can express (presets); the rest are skipped (see PARTS_SKIPPED)
+PARTS_MODELS = {"Llama 3.1 8B": "llama3.1-8b", "Llama 3.3 70B": "llama3.1-70b",  # 3.3 70B = 3.1 70B architecture
+                "Llama 3.1 405B": "llama3.1-405b", "LLaMA 7B": "llama2-7b", "LLaMA 70B": "llama2-70b",
+                "Mistral 7B": "mistral-7b", "Mixtral 8x7B": "mixtral-8x7b"}
+#: parts-table GPU strings (prefix) -> catalog names; RTX PRO 6000 is not in the catalog
+PARTS_GPUS = (("H200", "H200-SXM-141GB"), ("H100", "H100-SXM-80GB"), ("B200", "B200-SXM-180GB"),
+              ("GB200", "GB200-B200"), ("L40S", "L40S-48GB"), ("A100", "A100-SXM-80GB"))
+#: what the parts rows not used are, and why (printed with --list-skipped; in docs/readme/serving.md)
+PARTS_SKIPPED = {
+    "fp4": "FP4 (NVFP4) precision: not a serving precision of the planner yet",
+    "model": "Llama 4 Scout/Maverick, Qwen3 235B/30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "
+             "(fine-grained/shared-expert MoE, MLA, parallel attention) the planner expresses",
+    "gpu": "RTX PRO 6000 Blackwell: not in the hardware catalog",
+    "scenario": "ShareGPT-length online runs, PD disaggregation, speculative decoding, Azure rows with no "
+                "engine stated, blog per-GPU max-throughput rows without lengths: no fixed workload to simulate",
+}
+#: offline max-throughput runs are simulated with at most this many requests (steady state is reached
+#: long before; 30,000 requests of the v1.0 tables would only cost wall time)
+PARTS_MAX_REQUESTS = 2000
+
+
+def _parts_gpu(name: str):
+    for prefix, cat in PARTS_GPUS:
+        if name.startswith(prefix):
+            return cat
+    return None
+
+
+def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
+    """The parts-table serving rows the planner can express, in serving_published.csv's columns.
+
+    * ``trtllm-v1.0-offline``: TensorRT-LLM v1.0 perf-overview, ``trtllm-bench`` offline max
+      throughput (every request queued at t = 0), FP8, total output tokens/s -> req/s = value / O;
+      KV share 0.95 of free memory (the page's ``kv_cache_free_gpu_mem_fraction``).
+    * ``trtllm-v0.9-static``: TensorRT-LLM 0.9 perf-overview, ``gptSessionBenchmark`` static batch of
+      ``batch_size`` (prefilled together, decoded together): output tokens/s per GPU x tp / O.
+    * ``trtllm-v0.9-ttft``: same page, batch 1, output 1: first-token latency (TTFT p50).
+    Returns (rows, counts of skipped rows by reason)."""
+    out, skipped = [], {}
+    for r in csv.DictReader(path.open()):
+        why = None
+        src = None
+        if "perf-overview" in r["source"] and r["metric"] == "total output throughput":
+            src = "trtllm-v1.0-offline"
+        elif "perf-overview" in r["source"] and r["metric"] == "output throughput per GPU":
+            src = "trtllm-v0.9-static"
+        elif "perf-overview" in r["source"] and r["metric"] == "first token latency":
+            src = "trtllm-v0.9-ttft"
+        prec = r["precision"].split()[0]
+        gpu = _parts_gpu(r["gpu"])
+        if src is None:
+            why = "scenario"
+        elif prec == "fp4":
+            why = "fp4"
+        elif r["model"] not in PARTS_MODELS:
+            why = "model"
+        elif gpu is None:
+            why = "gpu"
+        if why:
+            skipped[why] = skipped.get(why, 0) + 1
+            continue
+        prec = "bf16" if prec in ("fp16", "float16") else prec  # A100 fp16 runs: same speed as bf16
+        tp, pp = int(r["tp"]), int(r["pp"] or 1)
+        P, O, v = int(r["input_len"]), int(r["output_len"]), float(r["value"])
+        row = {k: "" for k in COLUMNS}
+        row.update(source=src, url=r["provenance"], engine="tensorrt-llm", engine_version=r["engine_version"],
+                   model=r["model"], arch="preset=" + PARTS_MODELS[r["model"]], gpu=gpu, gpus=str(tp * pp), tp=str(tp),
+                   pp=str(pp), precision=prec, kv_precision=prec if src == "trtllm-v1.0-offline" else "bf16",
+                   dataset="fixed", input_len=str(P), output_len=str(O), request_rate="inf", notes=r["id"])
+        if src == "trtllm-v1.0-offline":
+            row.update(num_prompts=str(min(int(r["num_requests"]), PARTS_MAX_REQUESTS)), req_per_s=str(v / O),
+                       kv_mem_fraction="0.95", mode="offline")
+        elif src == "trtllm-v0.9-static":
+            bs = int(r["batch_size"])
+            row.update(num_prompts=str(bs), max_concurrency=str(bs), req_per_s=str(v * tp / O), mode="static")
+        else:
+            row.update(num_prompts="1", ttft_p50_ms=str(v), mode="static")
+        out.append(row)
+    return out, skipped
 
 #: each engine's scheduler defaults for the row's server command, keyed (engine, GPU prefix);
 #: "*" is any GPU.
@@ -64,6 +145,12 @@ ENGINES = {
 }
 
 
+COLUMNS = ("source,url,commit,engine,engine_version,model,arch,gpu,gpus,tp,pp,precision,kv_precision,dataset,"
+           "input_len,output_len,num_prompts,request_rate,max_concurrency,duration_s,req_per_s,output_tok_per_s,"
+           "total_tok_per_s,ttft_p50_ms,ttft_p99_ms,tpot_p50_ms,tpot_p99_ms,ttft_mean_ms,tpot_mean_ms,e2e_p50_ms,"
+           "e2e_p99_ms,e2e_mean_ms,server_command,notes,kv_mem_fraction,mode").split(",")
+
+
 def engine_for(engine: str, gpu: str) -> EngineConfig:
     for key in ((engine, gpu.split("-")[0]), (engine, "*")):
         if key in ENGINES:
@@ -82,21 +169,32 @@ def _model(row: dict) -> dict:
 def predict(row: dict) -> dict:
     """Simulate one published run; the predicted throughput and percentiles (ms)."""
     n, P, O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
-    job = load_job_dict({"model": _model(row),
-                         "serving": {"p99_latency_ms": 1000, "precision": row["precision"],
-                                     "kv_precision": row["kv_precision"], "prompt_tokens": P, "output_tokens": O}})
+    serving = {"p99_latency_ms": 1000, "precision": row["precision"], "kv_precision": row["kv_precision"],
+               "prompt_tokens": P, "output_tokens": O}
+    if row.get("kv_mem_fraction"):
+        serving["gpu_memory_utilization"] = float(row["kv_mem_fraction"])
+    job = load_job_dict({"model": _model(row), "serving": serving})
     gpus = int(row["gpus"])
     hw = option_from_cluster(ClusterSpec(gpu=row["gpu"], gpus_per_node=max(gpus, 1)))
-    spec = replica_spec(job.model, job.serving, hw, int(row["tp"]))
+    spec = replica_spec(job.model, job.serving, hw, int(row["tp"]), int(row.get("pp") or 1))
     if row["request_rate"] != "inf":
         raise ValueError("only request rate inf rows are in the data so far")
     wl = Workload(np.zeros(n), np.full(n, P), np.full(n, O))
     conc = int(row["max_concurrency"]) if row["max_concurrency"] else None  # closed loop of clients
-    res = simulate_serving(ServingSimConfig(spec, engine_for(row["engine"], row["gpu"]), drain_s=1e7,
-                                            max_concurrency=conc), wl)
+    if row.get("mode") == "static":  # static batch: the whole batch prefilled in one step, then decoded
+        eng = EngineConfig(max_num_seqs=n, max_num_batched_tokens=max(n * P, 1), policy="prefill_first")
+    else:
+        eng = engine_for(row["engine"], row["gpu"])
+    res = simulate_serving(ServingSimConfig(spec, eng, drain_s=1e7, max_concurrency=conc), wl)
     return dict(req_per_s=res.throughput_rps, ttft_p50_ms=res.ttft.p50 * 1e3, ttft_p99_ms=res.ttft.p99 * 1e3,
                 tpot_p50_ms=res.tpot.p50 * 1e3, tpot_p99_ms=res.tpot.p99 * 1e3, e2e_p50_ms=res.e2e.p50 * 1e3,
                 e2e_p99_ms=res.e2e.p99 * 1e3, preemptions=res.preemptions, wall_s=res.wall_s)
+
+
+def load_rows() -> list[dict]:
+    """serving_published.csv then the expressible parts rows (:func:`parts_rows`)."""
+    rows = list(csv.DictReader(DATA.open()))
+    return rows + parts_rows()[0]
 
 
 def ape(pred: float, meas: float) -> float:
@@ -110,7 +208,7 @@ GROUPS = {"throughput": ("req_per_s",), "p50": ("ttft_p50_ms", "tpot_p50_ms", "e
 
 def summarise(rows: list[dict], title: str):
     print(f"\n{title}")
-    print(f"{'source':<16} {'rows':>4}  " + "  ".join(f"{g + ' med/p90 %':>20}" for g in GROUPS))
+    print(f"{'source':<20} {'rows':>4}  " + "  ".join(f"{g + ' med/p90 %':>20}" for g in GROUPS))
     by = {}
     for r in rows:
         by.setdefault(r["source"], []).append(r)
@@ -120,17 +218,17 @@ def summarise(rows: list[dict], title: str):
         for cols in GROUPS.values():
             e = np.array([r["err_" + c] for r in rs for c in cols if r["err_" + c] is not None]) * 100
             cells.append(f"{np.median(e):>9.0f} / {np.percentile(e, 90):>6.0f}" if len(e) else f"{'-':>18}")
-        print(f"{src:<16} {len(rs):>4}  " + "  ".join(f"{c:>20}" for c in cells))
+        print(f"{src:<20} {len(rs):>4}  " + "  ".join(f"{c:>20}" for c in cells))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", type=Path, help="write per-row predictions and errors here")
     args = ap.parse_args(argv)
-    rows = list(csv.DictReader(DATA.open()))
+    rows = load_rows()
     out = []
     t0 = time.perf_counter()
-    print(f"{'source':<14} {'engine':<13} {'gpu':<14} {'prec':<5} {'in/out':>10} {'n':>5}  "
+    print(f"{'source':<20} {'engine':<13} {'gpu':<14} {'prec':<5} {'in/out':>10} {'n':>5}  "
           f"{'req/s meas/pred':>16} {'TTFT p50 s':>14} {'TTFT p99 s':>14} {'TPOT p50 ms':>14} {'TPOT p99 ms':>14} "
           f"{'E2E p50 ms':>14} {'E2E p99 ms':>14}")
     for row in rows:
@@ -142,7 +240,7 @@ def main(argv=None):
         rec["sim_wall_s"] = p["wall_s"]
         out.append(rec)
         f = lambda c, k=1.0: f"{float(row[c]) * k:.1f}/{p[c] * k:.1f}" if row[c] else "-"
-        print(f"{row['source']:<14} {row['engine']:<13} {row['gpu']:<14} {row['precision']:<5} "
+        print(f"{row['source']:<20} {row['engine']:<13} {row['gpu']:<14} {row['precision']:<5} "
               f"{row['input_len'] + '/' + row['output_len']:>10} {row['num_prompts']:>5}  {f('req_per_s'):>16} "
               f"{f('ttft_p50_ms', 1e-3):>14} {f('ttft_p99_ms', 1e-3):>14} {f('tpot_p50_ms'):>14} {f('tpot_p99_ms'):>14} "
               f"{f('e2e_p50_ms'):>14} {f('e2e_p99_ms'):>14}")
