@@ -12,9 +12,20 @@ request rate, and the reported throughput and TTFT/TPOT percentiles).
   H200: one batch of 8 requests of 32 input + 128 output tokens (Llama-3.1-8B TP1, Llama-3-70B
   TP4, Mixtral-8x7B TP2), end-to-end latency only (the p50 and p99 columns hold E2E).
 
-Each row is simulated with the planner's own models and nothing fitted: the model architecture
+Further sources from benchmarks/data/parts/serving.csv (:func:`parts_rows`): TensorRT-LLM v1.0
+perf-overview offline max throughput (FP8, H100/H200, Llama 3.1 8B / 3.3 70B / 3.1 405B), the
+v0.9 perf-overview static-batch throughput and batch-1 first-token latency (H100/H200/L40S FP8,
+A100 FP16; LLaMA 7B/70B, Mistral 7B, Mixtral 8x7B). Rows the planner cannot express are skipped
+(:data:`PARTS_SKIPPED`).
+
+The engine's per-iteration efficiency (planner/model/serving_efficiency.py) is fitted here:
+``--fit`` fits it on every source and, per source, without that source (leave-one-source-out),
+and prints both error tables; the fit uses a fast closed-form proxy of each run (:class:`_Proxy`)
+on the same IterationModel.time the simulation calls, the errors are the simulation's.
+
+Each row is simulated with the planner's own models: the model architecture
 from the row, the GPU's catalog peaks and the shipped efficiency prior
-(planner.hardware.efficiency.PRIORS), ``replica_spec`` for the KV blocks (90% of HBM, as vLLM's
+(planner.hardware.efficiency.PRIORS) times the engine's fitted efficiency, ``replica_spec`` for the KV blocks (90% of HBM, as vLLM's
 gpu_memory_utilization default), and the engine's documented scheduler defaults (:data:`ENGINES`).
 The workload is the row's: ``num_prompts`` requests of ``input_len`` + ``output_len`` tokens
 arriving together.
@@ -296,8 +307,9 @@ def _effs(free, x, base=EFF):
 
 
 def fit(proxies: list["_Proxy"]):
-    """Least squares on log(pred / measured) (each source weighted equally: 1/sqrt(rows)) of the identifiable engine parameters (:func:`_free`); the
-    rest keep their priors. Rows with < FIT_MIN_OUTPUT output tokens are left out."""
+    """Least squares on log(pred / measured) (each source weighted equally: 1/sqrt(rows)) of the
+    identifiable engine parameters (:func:`_free`); the rest keep their priors, except that an engine with no rows at all takes the median of the
+    fitted engines' values. Rows with < FIT_MIN_OUTPUT output tokens are left out."""
     from scipy.optimize import least_squares
     proxies = [p for p in proxies if p.O >= FIT_MIN_OUTPUT or p.metric == "ttft_p50_ms"]
     free = _free(proxies)
@@ -316,7 +328,16 @@ def fit(proxies: list["_Proxy"]):
         return w * np.log(np.maximum(pred, 1e-12) / meas)
 
     r = least_squares(res, x0, bounds=(lo, hi), x_scale=[max(abs(v), 1e-3) for v in x0])
-    return _effs(free, r.x)
+    effs = _effs(free, r.x)
+    # an engine with no rows takes the median of the fitted engines' values (its priors would
+    # assume the GPU priors' efficiency, which no engine reaches)
+    seen = {e for e, _ in free}
+    for e in FIT_ENGINES:
+        if e not in seen and seen:
+            kw = {k: float(np.median([v for (e2, k2), v in zip(free, r.x) if k2 == k]))
+                  for k in FIT_PRIORS if any(k2 == k for _, k2 in free)}
+            effs[e] = effs[e].with_(**kw)
+    return effs
 
 
 def ape(pred: float, meas: float) -> float:
