@@ -10,7 +10,10 @@ as vLLM's custom all-reduce, ``tp_allreduce_time``).
 Each iteration of a replica running ``B`` sequences is a roofline (Williams et al. 2009; applied
 to LLM inference in "LLM Inference Unveiled: Survey and Roofline Model Insights", Yuan et al.
 2024, §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` plus the TP all-reduces
-and a GPU-side gap per kernel (CUDA graphs remove host launch cost in decode):
+and a GPU-side gap per kernel (CUDA graphs remove host launch cost in decode), at the GPU class's
+priors times the serving engine's efficiency (``serving.engine``; planner/model/serving_efficiency.py:
+achieved HBM fraction, prefill compute factor, reachable FP8 speed-up, host time per step, GEMM rows
+in 64-row tiles):
 
 * decode: each of the B sequences adds one token: FLOPs = 2 x weights-per-token FLOPs + the
   attention core over its context (4 x ctx x q_dim per layer); bytes = the weights once (MoE: only
@@ -23,7 +26,8 @@ KV cache per token (NVIDIA, "Mastering LLM Techniques: Inference Optimization", 
 ``2 (K and V) x layers x kv_heads x head_dim x bytes`` — GQA-aware; with tp > kv_heads each GPU
 keeps one whole KV head (vLLM replicates KV heads). Weights: params x bytes of the quantisation
 (bf16 2, fp8/int8 1, int4 0.5 + one fp16 scale per group of 128 — GPTQ/AWQ's default group).
-GEMMs run at the precision's peak (W8A8 fp8/int8); int4 is weight-only (W4A16: bf16 math, 4-bit
+GEMMs run at the bf16 peak x the engine's reachable FP8 speed-up for W8A8 fp8/int8 (not the
+catalog's 2x); int4 is weight-only (W4A16: bf16 math, 4-bit
 reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere).
 
 **Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
