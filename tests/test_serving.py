@@ -285,3 +285,20 @@ def test_validation_maps_only_expressible_parts_rows():
     assert all(r["precision"] in ("bf16", "fp8") for r in rows)
     srcs = {r["source"] for r in load_rows()}
     assert {"gpustack-h100", "trtllm-v1.0-offline", "trtllm-v0.9-static", "trtllm-v0.9-ttft"} <= srcs
+
+
+def test_fit_recovers_known_engine_parameters_from_synthetic_runs():
+    """The validation's fit (least squares on the wave proxy) finds the parameters that generated
+    the 'measurements' — so the fitted values in serving_efficiency.py mean what they say."""
+    from benchmarks.validate_serving import _Proxy, fit, load_rows
+    from planner.model.serving_efficiency import ENGINES
+    # TensorRT-LLM 0.9 static-batch and batch-1 TTFT rows: bf16 (A100) and fp8 (H100/H200/L40S),
+    # decode- and prefill-bound, so all four parameters are identified
+    rows = [r for r in load_rows() if r["source"] in ("trtllm-v0.9-static", "trtllm-v0.9-ttft")]
+    proxies = [_Proxy(r) for r in rows]
+    truth = ENGINES["tensorrt-llm"].with_(hbm=0.7, host_s=2e-3, compute=0.8, fp8=1.6)
+    for p in proxies:
+        p.meas = p(truth)
+    got = fit(proxies)["tensorrt-llm"]
+    assert got.hbm == pytest.approx(0.7, rel=0.05) and got.compute == pytest.approx(0.8, rel=0.05)
+    assert got.fp8 == pytest.approx(1.6, rel=0.05) and got.host_s == pytest.approx(2e-3, rel=0.15)
