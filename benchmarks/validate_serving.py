@@ -12,9 +12,20 @@ request rate, and the reported throughput and TTFT/TPOT percentiles).
   H200: one batch of 8 requests of 32 input + 128 output tokens (Llama-3.1-8B TP1, Llama-3-70B
   TP4, Mixtral-8x7B TP2), end-to-end latency only (the p50 and p99 columns hold E2E).
 
-Each row is simulated with the planner's own models and nothing fitted: the model architecture
+Further sources from benchmarks/data/parts/serving.csv (:func:`parts_rows`): TensorRT-LLM v1.0
+perf-overview offline max throughput (FP8, H100/H200, Llama 3.1 8B / 3.3 70B / 3.1 405B), the
+v0.9 perf-overview static-batch throughput and batch-1 first-token latency (H100/H200/L40S FP8,
+A100 FP16; LLaMA 7B/70B, Mistral 7B, Mixtral 8x7B). Rows the planner cannot express are skipped
+(:data:`PARTS_SKIPPED`).
+
+The engine's per-iteration efficiency (planner/model/serving_efficiency.py) is fitted here:
+``--fit`` fits it on every source and, per source, without that source (leave-one-source-out),
+and prints both error tables; the fit uses a fast closed-form proxy of each run (:class:`_Proxy`)
+on the same IterationModel.time the simulation calls, the errors are the simulation's.
+
+Each row is simulated with the planner's own models: the model architecture
 from the row, the GPU's catalog peaks and the shipped efficiency prior
-(planner.hardware.efficiency.PRIORS), ``replica_spec`` for the KV blocks (90% of HBM, as vLLM's
+(planner.hardware.efficiency.PRIORS) times the engine's fitted efficiency, ``replica_spec`` for the KV blocks (90% of HBM, as vLLM's
 gpu_memory_utilization default), and the engine's documented scheduler defaults (:data:`ENGINES`).
 The workload is the row's: ``num_prompts`` requests of ``input_len`` + ``output_len`` tokens
 arriving together.
@@ -29,8 +40,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +54,91 @@ sys.path.insert(0, str(ROOT))
 from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import EngineConfig, ServingSimConfig, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
-from planner.workloads.serving import replica_spec  # noqa: E402
+from planner.workloads.serving import IterationModel, replica_spec  # noqa: E402
+from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"
+PARTS = ROOT / "benchmarks" / "data" / "parts" / "serving.csv"
+
+#: parts-table model names the planner can express (presets); the rest are skipped (see PARTS_SKIPPED)
+PARTS_MODELS = {"Llama 3.1 8B": "llama3.1-8b", "Llama 3.3 70B": "llama3.1-70b",  # 3.3 70B = 3.1 70B architecture
+                "Llama 3.1 405B": "llama3.1-405b", "LLaMA 7B": "llama2-7b", "LLaMA 70B": "llama2-70b",
+                "Mistral 7B": "mistral-7b", "Mixtral 8x7B": "mixtral-8x7b"}
+#: parts-table GPU strings (prefix) -> catalog names; RTX PRO 6000 is not in the catalog
+PARTS_GPUS = (("H200", "H200-SXM-141GB"), ("H100", "H100-SXM-80GB"), ("B200", "B200-SXM-180GB"),
+              ("GB200", "GB200-B200"), ("L40S", "L40S-48GB"), ("A100", "A100-SXM-80GB"))
+#: what the parts rows not used are, and why (printed with --list-skipped; in docs/readme/serving.md)
+PARTS_SKIPPED = {
+    "fp4": "FP4 (NVFP4) precision: not a serving precision of the planner yet",
+    "model": "Llama 4 Scout/Maverick, Qwen3 235B/30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "
+             "(fine-grained/shared-expert MoE, MLA, parallel attention) the planner expresses",
+    "gpu": "RTX PRO 6000 Blackwell: not in the hardware catalog",
+    "scenario": "ShareGPT-length online runs, PD disaggregation, speculative decoding, Azure rows with no "
+                "engine stated, blog per-GPU max-throughput rows without lengths: no fixed workload to simulate",
+}
+
+
+def _parts_gpu(name: str):
+    for prefix, cat in PARTS_GPUS:
+        if name.startswith(prefix):
+            return cat
+    return None
+
+
+def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
+    """The parts-table serving rows the planner can express, in serving_published.csv's columns.
+
+    * ``trtllm-v1.0-offline``: TensorRT-LLM v1.0 perf-overview, ``trtllm-bench`` offline max
+      throughput (every request queued at t = 0), FP8, total output tokens/s -> req/s = value / O;
+      KV share 0.95 of free memory (the page's ``kv_cache_free_gpu_mem_fraction``).
+    * ``trtllm-v0.9-static``: TensorRT-LLM 0.9 perf-overview, ``gptSessionBenchmark`` static batch of
+      ``batch_size`` (prefilled together, decoded together): output tokens/s per GPU x tp / O.
+    * ``trtllm-v0.9-ttft``: same page, batch 1, output 1: first-token latency (TTFT p50).
+    FP8 rows are taken to use an FP8 KV cache too (the pages do not say; ModelOpt's FP8 recipe
+    quantises the KV cache by default — an assumption; with a bf16 KV cache the MHA LLaMA-7B rows
+    come out ~40% slower than published while the GQA Mistral-7B rows do not move).
+    Returns (rows, counts of skipped rows by reason)."""
+    out, skipped = [], {}
+    for r in csv.DictReader(path.open()):
+        why = None
+        src = None
+        if "perf-overview" in r["source"] and r["metric"] == "total output throughput":
+            src = "trtllm-v1.0-offline"
+        elif "perf-overview" in r["source"] and r["metric"] == "output throughput per GPU":
+            src = "trtllm-v0.9-static"
+        elif "perf-overview" in r["source"] and r["metric"] == "first token latency":
+            src = "trtllm-v0.9-ttft"
+        prec = r["precision"].split()[0]
+        gpu = _parts_gpu(r["gpu"])
+        if src is None:
+            why = "scenario"
+        elif prec == "fp4":
+            why = "fp4"
+        elif r["model"] not in PARTS_MODELS:
+            why = "model"
+        elif gpu is None:
+            why = "gpu"
+        if why:
+            skipped[why] = skipped.get(why, 0) + 1
+            continue
+        prec = "bf16" if prec in ("fp16", "float16") else prec  # A100 fp16 runs: same speed as bf16
+        tp, pp = int(r["tp"]), int(r["pp"] or 1)
+        P, O, v = int(r["input_len"]), int(r["output_len"]), float(r["value"])
+        row = {k: "" for k in COLUMNS}
+        row.update(source=src, url=r["provenance"], engine="tensorrt-llm", engine_version=r["engine_version"],
+                   model=r["model"], arch="preset=" + PARTS_MODELS[r["model"]], gpu=gpu, gpus=str(tp * pp), tp=str(tp),
+                   pp=str(pp), precision=prec, kv_precision=prec,
+                   dataset="fixed", input_len=str(P), output_len=str(O), request_rate="inf", notes=r["id"])
+        if src == "trtllm-v1.0-offline":
+            row.update(num_prompts=r["num_requests"], req_per_s=str(v / O),
+                       kv_mem_fraction="0.95", mode="offline")
+        elif src == "trtllm-v0.9-static":
+            bs = int(r["batch_size"])
+            row.update(num_prompts=str(bs), max_concurrency=str(bs), req_per_s=str(v * tp / O), mode="static")
+        else:
+            row.update(num_prompts="1", ttft_p50_ms=str(v), mode="static")
+        out.append(row)
+    return out, skipped
 
 #: each engine's scheduler defaults for the row's server command, keyed (engine, GPU prefix);
 #: "*" is any GPU.
@@ -64,6 +159,18 @@ ENGINES = {
 }
 
 
+COLUMNS = ("source,url,commit,engine,engine_version,model,arch,gpu,gpus,tp,pp,precision,kv_precision,dataset,"
+           "input_len,output_len,num_prompts,request_rate,max_concurrency,duration_s,req_per_s,output_tok_per_s,"
+           "total_tok_per_s,ttft_p50_ms,ttft_p99_ms,tpot_p50_ms,tpot_p99_ms,ttft_mean_ms,tpot_mean_ms,e2e_p50_ms,"
+           "e2e_p99_ms,e2e_mean_ms,server_command,notes,kv_mem_fraction,mode").split(",")
+
+
+#: engines whose scheduler reserves a request's KV for its whole length at admission (no preemption):
+#: TensorRT-LLM's default capacity scheduler policy GUARANTEED_NO_EVICT (tensorrt_llm/llmapi
+#: SchedulerConfig, capacity_scheduler_policy default)
+NO_EVICT = {"tensorrt-llm"}
+
+
 def engine_for(engine: str, gpu: str) -> EngineConfig:
     for key in ((engine, gpu.split("-")[0]), (engine, "*")):
         if key in ENGINES:
@@ -79,24 +186,158 @@ def _model(row: dict) -> dict:
     return {"name": row["model"], "family": "decoder", **{k: int(v) for k, v in kv.items()}}
 
 
-def predict(row: dict) -> dict:
-    """Simulate one published run; the predicted throughput and percentiles (ms)."""
+def _setup(row: dict):
+    P, O = int(row["input_len"]), int(row["output_len"])
+    serving = {"p99_latency_ms": 1000, "precision": row["precision"], "kv_precision": row["kv_precision"],
+               "prompt_tokens": P, "output_tokens": O, "engine": row["engine"]}
+    if row.get("kv_mem_fraction"):
+        serving["gpu_memory_utilization"] = float(row["kv_mem_fraction"])
+    job = load_job_dict({"model": _model(row), "serving": serving})
+    hw = option_from_cluster(ClusterSpec(gpu=row["gpu"], gpus_per_node=max(int(row["gpus"]), 1)))
+    return job, hw
+
+
+def predict(row: dict, eff: ServingEfficiency | None = None) -> dict:
+    """Simulate one published run (with the engine's shipped efficiency, or ``eff``); the predicted
+    throughput and percentiles (ms)."""
     n, P, O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
-    job = load_job_dict({"model": _model(row),
-                         "serving": {"p99_latency_ms": 1000, "precision": row["precision"],
-                                     "kv_precision": row["kv_precision"], "prompt_tokens": P, "output_tokens": O}})
-    gpus = int(row["gpus"])
-    hw = option_from_cluster(ClusterSpec(gpu=row["gpu"], gpus_per_node=max(gpus, 1)))
-    spec = replica_spec(job.model, job.serving, hw, int(row["tp"]))
+    job, hw = _setup(row)
+    spec = replica_spec(job.model, job.serving, hw, int(row["tp"]), int(row.get("pp") or 1), eff=eff)
     if row["request_rate"] != "inf":
         raise ValueError("only request rate inf rows are in the data so far")
     wl = Workload(np.zeros(n), np.full(n, P), np.full(n, O))
     conc = int(row["max_concurrency"]) if row["max_concurrency"] else None  # closed loop of clients
-    res = simulate_serving(ServingSimConfig(spec, engine_for(row["engine"], row["gpu"]), drain_s=1e7,
-                                            max_concurrency=conc), wl)
+    if row.get("mode") == "static":  # static batch: the whole batch prefilled in one step, then decoded
+        eng = EngineConfig(max_num_seqs=n, max_num_batched_tokens=max(n * P, 1), policy="prefill_first")
+    else:
+        eng = engine_for(row["engine"], row["gpu"])
+    if row["engine"] in NO_EVICT:  # admit only what fits at full length
+        fit_seqs = spec.num_blocks // max(spec.pp, 1) * eng.block_size // (P + O)
+        eng = replace(eng, max_num_seqs=int(max(1, min(eng.max_num_seqs, fit_seqs))))
+    res = simulate_serving(ServingSimConfig(spec, eng, drain_s=1e7, max_concurrency=conc), wl)
     return dict(req_per_s=res.throughput_rps, ttft_p50_ms=res.ttft.p50 * 1e3, ttft_p99_ms=res.ttft.p99 * 1e3,
                 tpot_p50_ms=res.tpot.p50 * 1e3, tpot_p99_ms=res.tpot.p99 * 1e3, e2e_p50_ms=res.e2e.p50 * 1e3,
                 e2e_p99_ms=res.e2e.p99 * 1e3, preemptions=res.preemptions, wall_s=res.wall_s)
+
+
+def load_rows() -> list[dict]:
+    """serving_published.csv then the expressible parts rows (:func:`parts_rows`)."""
+    rows = list(csv.DictReader(DATA.open()))
+    return rows + parts_rows()[0]
+
+
+# ---- fitting: a fast analytic proxy of each row on the same IterationModel.time ----------------------
+#: the fitted parameters: per engine (hbm, host_s, fp8, compute), each (start, low, high). Starts:
+#: hbm 0.85 = PRIORS' hbm for H100/A100; fp8 1.39 = torchao float8 Linear speed-up at
+#: 4096x8192x16384 on H100 (benchmarks/data/parts/fp8_gemm.csv), also the value an engine without
+#: fp8 rows keeps; compute 1 = the GPU class's gemm_max / attn_fwd as they are. Bounds: hbm <= 0.92
+#: (the best STREAM-like fraction of H100/A100 HBM peak), host <= 20 ms.
+FIT_ENGINES = tuple(EFF)
+FIT_PRIORS = {"hbm": (0.85, 0.5, 0.92), "host_s": (0.001, 0.0, 0.02), "fp8": (1.39, 1.0, 2.0),
+              "compute": (1.0, 0.4, 1.5)}
+#: rows whose output is this short are not fitted: their time is per-request host work (HTTP,
+#: tokenisation of 1000 concurrent streams) the iteration model has no term for
+FIT_MIN_OUTPUT = 9
+
+
+class _Proxy:
+    """Closed-form prediction of one row from the iteration model (no simulation), for fitting: the
+    requests run in waves of ``B`` (all sent at once with fixed lengths, they start and finish
+    together): each wave prefills ``B x P`` tokens in chunks of the token budget, then decodes
+    ``O - 1`` steps at growing context. ``B`` = the batch (static rows) or the engine's
+    max_num_seqs / the KV blocks / the request count, whichever is least."""
+
+    def __init__(self, row):
+        self.row = row
+        self.job, self.hw = _setup(row)
+        self.n, self.P, self.O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
+        self.tp, self.pp = int(row["tp"]), int(row.get("pp") or 1)
+        self.blocks = replica_spec(self.job.model, self.job.serving, self.hw, self.tp, self.pp).num_blocks
+        self.metric = ("ttft_p50_ms" if row["ttft_p50_ms"] and not row["req_per_s"] else
+                       "e2e_p50_ms" if row["e2e_p50_ms"] else "req_per_s")
+        self.meas = float(row[self.metric])
+
+    def __call__(self, eff: ServingEfficiency) -> float:
+        s = self.job.serving
+        im = IterationModel.build(self.job.model, self.hw, self.tp, s.precision, s.kv_precision, s.engine, eff)
+        P, O, n = self.P, self.O, self.n
+        if self.row.get("mode") == "static" or self.row["max_concurrency"]:
+            B, budget = n, n * P
+        else:
+            eng = engine_for(self.row["engine"], self.row["gpu"])
+            B = int(max(1, min(eng.max_num_seqs, n, self.blocks * 16 // self.pp // (P + O))))
+            budget = eng.max_num_batched_tokens
+
+        def wave(b):  # b requests prefilled in chunks of the token budget, then decoded together
+            chunks = math.ceil(b * P / budget)
+            t1 = chunks * float(im.time(prefill_tokens=b * P / chunks, prefill_ctx=b * P * P / 2.0 / chunks))
+            j = np.arange(1, O)
+            return t1, t1 + float(np.sum(im.time(decode_seqs=b, decode_ctx=b * (P + j))))
+
+        t1, full = wave(B)
+        if self.metric == "ttft_p50_ms":
+            return t1 * 1e3
+        if self.metric == "e2e_p50_ms":
+            return full * 1e3
+        total = (n // B) * full + (wave(n % B)[1] if n % B else 0.0)
+        return n * self.pp / total  # a PP replica keeps pp waves in flight
+
+
+def _free(proxies) -> list[tuple[str, str]]:
+    """(engine, parameter) pairs the rows can identify: hbm, host_s and compute for any engine with
+    rows; fp8 only when the engine has both fp8 rows (on a GPU with fp8 units) and non-fp8 rows —
+    with fp8 rows alone the speed-up is confounded with ``compute`` and keeps its prior."""
+    out = []
+    for e in FIT_ENGINES:
+        rs = [p for p in proxies if p.row["engine"] == e]
+        if not rs:
+            continue
+        out += [(e, "hbm"), (e, "host_s"), (e, "compute")]
+        if (any(p.row["precision"] == "fp8" and "fp8" in p.hw.gpu.peak_flops for p in rs)
+                and any(p.row["precision"] != "fp8" for p in rs)):
+            out.append((e, "fp8"))
+    return out
+
+
+def _effs(free, x, base=EFF):
+    vals = {e: {k: v[0] for k, v in FIT_PRIORS.items()} for e in FIT_ENGINES}
+    for (e, k), v in zip(free, x):
+        vals[e][k] = v
+    return {e: base[e].with_(**vals[e]) for e in FIT_ENGINES}
+
+
+def fit(proxies: list["_Proxy"]):
+    """Least squares on log(pred / measured) (each source weighted equally: 1/sqrt(rows)) of the
+    identifiable engine parameters (:func:`_free`); the rest keep their priors, except that an engine with no rows at all takes the median of the
+    fitted engines' values. Rows with < FIT_MIN_OUTPUT output tokens are left out."""
+    from scipy.optimize import least_squares
+    proxies = [p for p in proxies if p.O >= FIT_MIN_OUTPUT or p.metric == "ttft_p50_ms"]
+    free = _free(proxies)
+    x0 = [FIT_PRIORS[k][0] for _, k in free]
+    lo = [FIT_PRIORS[k][1] for _, k in free]
+    hi = [FIT_PRIORS[k][2] for _, k in free]
+    count = {}
+    for p in proxies:
+        count[p.row["source"]] = count.get(p.row["source"], 0) + 1
+    w = np.array([1.0 / np.sqrt(count[p.row["source"]]) for p in proxies])
+    meas = np.array([p.meas for p in proxies])
+
+    def res(x):
+        effs = _effs(free, x)
+        pred = np.array([p(effs[p.row["engine"]]) for p in proxies])
+        return w * np.log(np.maximum(pred, 1e-12) / meas)
+
+    r = least_squares(res, x0, bounds=(lo, hi), x_scale=[max(abs(v), 1e-3) for v in x0])
+    effs = _effs(free, r.x)
+    # an engine with no rows takes the median of the fitted engines' values (its priors would
+    # assume the GPU priors' efficiency, which no engine reaches)
+    seen = {e for e, _ in free}
+    for e in FIT_ENGINES:
+        if e not in seen and seen:
+            kw = {k: float(np.median([v for (e2, k2), v in zip(free, r.x) if k2 == k]))
+                  for k in FIT_PRIORS if any(k2 == k for _, k2 in free)}
+            effs[e] = effs[e].with_(**kw)
+    return effs
 
 
 def ape(pred: float, meas: float) -> float:
@@ -110,7 +351,7 @@ GROUPS = {"throughput": ("req_per_s",), "p50": ("ttft_p50_ms", "tpot_p50_ms", "e
 
 def summarise(rows: list[dict], title: str):
     print(f"\n{title}")
-    print(f"{'source':<16} {'rows':>4}  " + "  ".join(f"{g + ' med/p90 %':>20}" for g in GROUPS))
+    print(f"{'source':<20} {'rows':>4}  " + "  ".join(f"{g + ' med/p90 %':>20}" for g in GROUPS))
     by = {}
     for r in rows:
         by.setdefault(r["source"], []).append(r)
@@ -120,35 +361,64 @@ def summarise(rows: list[dict], title: str):
         for cols in GROUPS.values():
             e = np.array([r["err_" + c] for r in rs for c in cols if r["err_" + c] is not None]) * 100
             cells.append(f"{np.median(e):>9.0f} / {np.percentile(e, 90):>6.0f}" if len(e) else f"{'-':>18}")
-        print(f"{src:<16} {len(rs):>4}  " + "  ".join(f"{c:>20}" for c in cells))
+        print(f"{src:<20} {len(rs):>4}  " + "  ".join(f"{c:>20}" for c in cells))
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--csv", type=Path, help="write per-row predictions and errors here")
-    args = ap.parse_args(argv)
-    rows = list(csv.DictReader(DATA.open()))
+def evaluate(rows: list[dict], effs: dict | None = None, show: bool = True) -> list[dict]:
+    """Simulate every row (engine efficiency from ``effs`` when given, else the shipped one)."""
     out = []
-    t0 = time.perf_counter()
-    print(f"{'source':<14} {'engine':<13} {'gpu':<14} {'prec':<5} {'in/out':>10} {'n':>5}  "
-          f"{'req/s meas/pred':>16} {'TTFT p50 s':>14} {'TTFT p99 s':>14} {'TPOT p50 ms':>14} {'TPOT p99 ms':>14} "
-          f"{'E2E p50 ms':>14} {'E2E p99 ms':>14}")
+    if show:
+        print(f"{'source':<20} {'engine':<13} {'gpu':<14} {'prec':<5} {'in/out':>10} {'n':>5}  "
+              f"{'req/s meas/pred':>16} {'TTFT p50 s':>14} {'TTFT p99 s':>14} {'TPOT p50 ms':>14} {'TPOT p99 ms':>14} "
+              f"{'E2E p50 ms':>14} {'E2E p99 ms':>14}")
     for row in rows:
-        p = predict(row)
+        p = predict(row, effs[row["engine"]] if effs else None)
         rec = dict(row)
         for c in METRICS:  # blank = not published for this run
             rec["pred_" + c] = p[c]
             rec["err_" + c] = ape(p[c], float(row[c])) if row[c] else None
         rec["sim_wall_s"] = p["wall_s"]
         out.append(rec)
-        f = lambda c, k=1.0: f"{float(row[c]) * k:.1f}/{p[c] * k:.1f}" if row[c] else "-"
-        print(f"{row['source']:<14} {row['engine']:<13} {row['gpu']:<14} {row['precision']:<5} "
-              f"{row['input_len'] + '/' + row['output_len']:>10} {row['num_prompts']:>5}  {f('req_per_s'):>16} "
-              f"{f('ttft_p50_ms', 1e-3):>14} {f('ttft_p99_ms', 1e-3):>14} {f('tpot_p50_ms'):>14} {f('tpot_p99_ms'):>14} "
-              f"{f('e2e_p50_ms'):>14} {f('e2e_p99_ms'):>14}")
+        if show:
+            f = lambda c, k=1.0: f"{float(row[c]) * k:.1f}/{p[c] * k:.1f}" if row[c] else "-"
+            print(f"{row['source']:<20} {row['engine']:<13} {row['gpu']:<14} {row['precision']:<5} "
+                  f"{row['input_len'] + '/' + row['output_len']:>10} {row['num_prompts']:>5}  {f('req_per_s'):>16} "
+                  f"{f('ttft_p50_ms', 1e-3):>14} {f('ttft_p99_ms', 1e-3):>14} {f('tpot_p50_ms'):>14} {f('tpot_p99_ms'):>14} "
+                  f"{f('e2e_p50_ms'):>14} {f('e2e_p99_ms'):>14}")
+    return out
+
+
+def _fmt(effs: dict) -> str:
+    return "; ".join(f"{e}: hbm {v.hbm:.3f}, host {v.host_s * 1e3:.2f} ms, fp8 {v.fp8:.2f}x, compute {v.compute:.2f}"
+                     for e, v in effs.items()) + \
+        ""
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--csv", type=Path, help="write per-row predictions and errors here")
+    ap.add_argument("--fit", action="store_true", help="fit the engine parameters on all sources and "
+                    "leave-one-source-out; print the in-sample and LOSO error tables")
+    args = ap.parse_args(argv)
+    rows = load_rows()
+    t0 = time.perf_counter()
+    if args.fit:
+        proxies = [_Proxy(r) for r in rows]
+        full = fit(proxies)
+        print("fitted on all sources:", _fmt(full))
+        out = evaluate(rows, full, show=False)
+        summarise(out, "in-sample (parameters fitted on all sources), absolute % error")
+        loso = []
+        for src in dict.fromkeys(r["source"] for r in rows):
+            effs = fit([p for p in proxies if p.row["source"] != src])
+            print(f"without {src}: {_fmt(effs)}")
+            loso += evaluate([r for r in rows if r["source"] == src], effs, show=False)
+        summarise(loso, "leave-one-source-out (each source predicted with parameters fitted without it)")
+    else:
+        out = evaluate(rows)
+        summarise(out, "absolute % error, all rows")
+        summarise([r for r in out if int(r["output_len"]) > 8], "absolute % error, rows with > 8 output tokens")
     wall = time.perf_counter() - t0
-    summarise(out, "absolute % error, all rows")
-    summarise([r for r in out if int(r["output_len"]) > 8], "absolute % error, rows with > 8 output tokens")
     print(f"\n{len(out)} runs simulated in {wall:.1f} s wall ({sum(int(r['num_prompts']) for r in out):,} requests)")
     if args.csv:
         with args.csv.open("w", newline="") as f:

@@ -65,6 +65,8 @@ GRAD_DTYPE = Vocab("same", "fp32")
 #: serving quantisation of weights and of the KV cache
 SERVE_PRECISION = Vocab("bf16", "fp16", "fp8", "int8", "int4")
 KV_PRECISION = Vocab("bf16", "fp16", "fp8", "int8")
+#: serving engines with their own per-iteration efficiency (planner.model.serving_efficiency.ENGINES)
+SERVE_ENGINE = Vocab("vllm", "sglang", "tensorrt-llm")
 SERVE_MODE = Vocab("realtime", "batch")
 #: simulated request arrivals: Poisson, or a two-state Markov-modulated Poisson process (bursts)
 ARRIVALS = Vocab("poisson", "mmpp")

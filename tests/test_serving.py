@@ -227,3 +227,78 @@ def test_latency_vs_qps_for_the_app_chart():
     assert p99[0] < p99[1] < p99[2] and pts[2]["utilisation"] > 1
     with pytest.raises(InputError, match="simulated"):
         latency_vs_qps(job, _plan(job)["best"], [1.0])
+
+
+# ---- per-engine iteration efficiency (planner/model/serving_efficiency.py) -----------------------
+
+def _im(engine="vllm", precision="bf16", eff=None, gpu="H100-SXM-80GB"):
+    from planner.workloads.serving import IterationModel
+    m = _job({"p99_latency_ms": 200}, model="llama3.1-8b").model
+    hw = option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=8))
+    return IterationModel.build(m, hw, 1, precision, "bf16", engine, eff), hw
+
+
+def test_every_engine_has_sourced_efficiency_and_fp8_below_the_catalog_2x():
+    from planner.model.serving_efficiency import ENGINES
+    from planner.vocab import SERVE_ENGINE
+    assert set(ENGINES) == set(SERVE_ENGINE)
+    for name, e in ENGINES.items():
+        assert 0 < e.hbm <= 1 and 1 <= e.fp8 <= 2 and e.host_s >= 0 and e.compute > 0
+        assert {"hbm", "host_s", "fp8", "compute"} <= set(e.sources), name
+    bf16, hw = _im("tensorrt-llm", "bf16")
+    fp8, _ = _im("tensorrt-llm", "fp8")
+    # the FP8 GEMM rate is the engine's reachable speed-up over bf16, not the catalog's fp8 peak
+    assert fp8.flops_rate / bf16.flops_rate == pytest.approx(ENGINES["tensorrt-llm"].fp8)
+    assert fp8.flops_rate < hw.gpu.peak_flops["fp8"] * hw.eff.gemm_max
+
+
+def test_engine_parameters_enter_the_one_iteration_function():
+    from planner.model.serving_efficiency import ENGINES
+    base = ENGINES["vllm"]
+    im0, hw = _im(eff=base.with_(host_s=0.0))
+    im1, _ = _im(eff=base.with_(host_s=0.005))
+    # host time is added to every step, decode or prefill
+    for kw in (dict(decode_seqs=8, decode_ctx=8000), dict(prefill_tokens=2048, prefill_ctx=2048**2 / 2)):
+        assert float(im1.time(**kw) - im0.time(**kw)) == pytest.approx(0.005)
+    # decode is memory-bound: half the achieved HBM fraction, (about) twice the memory time
+    lo, _ = _im(eff=base.with_(hbm=base.hbm / 2, host_s=0.0))
+    p0, p1 = im0.parts(decode_seqs=8, decode_ctx=8000), lo.parts(decode_seqs=8, decode_ctx=8000)
+    assert p1["memory"] == pytest.approx(2 * p0["memory"])
+    # GEMM rows are padded to whole 64-row tiles: 65 prompt tokens cost the compute of 128
+    c65 = im0.parts(prefill_tokens=65)["compute"]
+    c128 = im0.parts(prefill_tokens=128)["compute"]
+    assert c65 == pytest.approx(c128) and im0.parts(prefill_tokens=64)["compute"] < c65
+    # the engine named in the job is the one the simulation's replica uses
+    from planner.workloads.serving import replica_spec
+    job = _job({"p99_latency_ms": 200, "engine": "tensorrt-llm"}, model="llama3.1-8b")
+    spec = replica_spec(job.model, job.serving, hw, 1)
+    assert spec.iteration.host_s == ENGINES["tensorrt-llm"].host_s
+    assert spec.iteration.bytes_rate == pytest.approx(hw.gpu.hbm_bw * ENGINES["tensorrt-llm"].hbm)
+
+
+def test_validation_maps_only_expressible_parts_rows():
+    from benchmarks.validate_serving import PARTS_MODELS, load_rows, parts_rows
+    from planner.spec.presets import PRESETS
+    rows, skipped = parts_rows()
+    assert len(rows) > 100 and skipped.get("fp4", 0) > 0 and skipped.get("model", 0) > 0
+    assert set(PARTS_MODELS.values()) <= set(PRESETS)
+    assert all(r["precision"] in ("bf16", "fp8") for r in rows)
+    srcs = {r["source"] for r in load_rows()}
+    assert {"gpustack-h100", "trtllm-v1.0-offline", "trtllm-v0.9-static", "trtllm-v0.9-ttft"} <= srcs
+
+
+def test_fit_recovers_known_engine_parameters_from_synthetic_runs():
+    """The validation's fit (least squares on the wave proxy) finds the parameters that generated
+    the 'measurements' — so the fitted values in serving_efficiency.py mean what they say."""
+    from benchmarks.validate_serving import _Proxy, fit, load_rows
+    from planner.model.serving_efficiency import ENGINES
+    # TensorRT-LLM 0.9 static-batch and batch-1 TTFT rows: bf16 (A100) and fp8 (H100/H200/L40S),
+    # decode- and prefill-bound, so all four parameters are identified
+    rows = [r for r in load_rows() if r["source"] in ("trtllm-v0.9-static", "trtllm-v0.9-ttft")]
+    proxies = [_Proxy(r) for r in rows]
+    truth = ENGINES["tensorrt-llm"].with_(hbm=0.7, host_s=2e-3, compute=0.8, fp8=1.6)
+    for p in proxies:
+        p.meas = p(truth)
+    got = fit(proxies)["tensorrt-llm"]
+    assert got.hbm == pytest.approx(0.7, rel=0.05) and got.compute == pytest.approx(0.8, rel=0.05)
+    assert got.fp8 == pytest.approx(1.6, rel=0.05) and got.host_s == pytest.approx(2e-3, rel=0.15)

@@ -370,6 +370,7 @@ class ServingSpec(_Strict):
     max_batch: int = Field(64, gt=0, le=1 << 16)
     precision: V.SERVE_PRECISION.literal = "bf16"  # weights (and GEMM inputs)
     kv_precision: V.KV_PRECISION.literal = "bf16"  # KV-cache entries
+    engine: V.SERVE_ENGINE.literal = "vllm"  # whose iteration efficiency (planner.model.serving_efficiency)
     prompt_tokens: int = Field(512, gt=0, le=1 << 24)
     output_tokens: int = Field(256, gt=0, le=1 << 24)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target

@@ -10,7 +10,10 @@ as vLLM's custom all-reduce, ``tp_allreduce_time``).
 Each iteration of a replica running ``B`` sequences is a roofline (Williams et al. 2009; applied
 to LLM inference in "LLM Inference Unveiled: Survey and Roofline Model Insights", Yuan et al.
 2024, §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` plus the TP all-reduces
-and a GPU-side gap per kernel (CUDA graphs remove host launch cost in decode):
+and a GPU-side gap per kernel (CUDA graphs remove host launch cost in decode), at the GPU class's
+priors times the serving engine's efficiency (``serving.engine``; planner/model/serving_efficiency.py:
+achieved HBM fraction, prefill compute factor, reachable FP8 speed-up, host time per step, GEMM rows
+in 64-row tiles):
 
 * decode: each of the B sequences adds one token: FLOPs = 2 x weights-per-token FLOPs + the
   attention core over its context (4 x ctx x q_dim per layer); bytes = the weights once (MoE: only
@@ -23,7 +26,8 @@ KV cache per token (NVIDIA, "Mastering LLM Techniques: Inference Optimization", 
 ``2 (K and V) x layers x kv_heads x head_dim x bytes`` — GQA-aware; with tp > kv_heads each GPU
 keeps one whole KV head (vLLM replicates KV heads). Weights: params x bytes of the quantisation
 (bf16 2, fp8/int8 1, int4 0.5 + one fp16 scale per group of 128 — GPTQ/AWQ's default group).
-GEMMs run at the precision's peak (W8A8 fp8/int8); int4 is weight-only (W4A16: bf16 math, 4-bit
+GEMMs run at the bf16 peak x the engine's reachable FP8 speed-up for W8A8 fp8/int8 (not the
+catalog's 2x); int4 is weight-only (W4A16: bf16 math, 4-bit
 reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere).
 
 **Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
@@ -52,6 +56,7 @@ import numpy as np
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches, select_instances
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
+from planner.model.serving_efficiency import TILE_ROWS, ServingEfficiency, engine_efficiency
 from planner.spec.params import count_params
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
@@ -162,13 +167,25 @@ class IterationModel:
     ar_alpha: float
     kernel_s: float  # kernel gaps per step: KERNELS_PER_LAYER x layers x gap
     dtype: str = "bf16"
+    attn_rate: Optional[float] = None  # achieved attention-core FLOP/s per GPU (None: flops_rate)
+    tile_rows: int = 1  # GEMM rows are padded to whole tiles of this many (serving_efficiency.TILE_ROWS)
+    host_s: float = 0.0  # host/scheduler seconds per step (ServingEfficiency.host_s)
 
     @classmethod
-    def build(cls, m, hw, tp: int, precision: str, kv_precision: str) -> "IterationModel":
-        """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica."""
+    def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
+              eff: Optional[ServingEfficiency] = None) -> "IterationModel":
+        """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
+        served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
+        ``eff`` when given): GEMMs at the bf16 peak x the engine's reachable FP8 speed-up (fp8 on a
+        GPU with fp8 units) x the GPU's ``gemm_max``; attention at the bf16 peak x ``attn_fwd``;
+        HBM at the engine's achieved fraction."""
+        se = eff or engine_efficiency(engine)
         pc = count_params(m)
         wb = WEIGHT_BYTES[precision]
         peak, dtype = _compute_peak(hw.gpu, precision)
+        bf16 = _compute_peak(hw.gpu, "bf16")[0]
+        if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
+            peak = bf16 * min(se.fp8, peak / bf16)
         e = m.moe
         expert_total = pc.n_moe_layers * pc.expert * e.experts if e is not None else 0.0
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())),
@@ -177,11 +194,11 @@ class IterationModel:
                    expert_bytes=(pc.expert * wb / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
-                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max,
-                   bytes_rate=hw.gpu.hbm_bw * hw.eff.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
+                   kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max * se.compute,
+                   bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
                    layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
-                   dtype=dtype)
+                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute, tile_rows=TILE_ROWS, host_s=se.host_s)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -197,18 +214,22 @@ class IterationModel:
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome."""
         tokens = np.asarray(decode_seqs, dtype=np.float64) + prefill_tokens
-        flops = (self.lin_flops * tokens + self.attn_flops * (np.asarray(decode_ctx) + prefill_ctx)) / self.tp
+        pairs = np.asarray(decode_ctx) + prefill_ctx
+        # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
+        rows = np.ceil(tokens / self.tile_rows) * self.tile_rows
+        flops = (self.lin_flops * tokens + self.attn_flops * pairs) / self.tp
+        t_compute = (self.lin_flops * rows / self.flops_rate
+                     + self.attn_flops * pairs / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
             touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
             weights = weights + self.moe_layers * self.expert_bytes * touched
         nbytes = weights + self.kv_bytes * (np.asarray(decode_ctx) + prefill_tokens)
-        t_compute = flops / self.flops_rate
         t_memory = nbytes / self.bytes_rate
         t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
-        step = np.maximum(t_compute, t_memory) + t_comm + self.kernel_s
+        step = np.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
-                    dtype=self.dtype)
+                    host=self.host_s, flops=flops, dtype=self.dtype)
 
     def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0):
         """Seconds of one step with this batch composition (see the class docstring)."""
@@ -222,7 +243,7 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
     P, O = s.prompt_tokens, s.output_tokens
     B = np.asarray(B, dtype=np.float64)
     prefill_tokens = B * P / O
-    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision)
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
                     prefill_ctx=prefill_tokens * P / 2.0)
 
@@ -230,7 +251,7 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
     """One prompt of P tokens prefilled alone (no decodes in the step)."""
     P = s.prompt_tokens
-    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision)
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0))
 
 
@@ -240,7 +261,8 @@ def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
     return hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision) / (tp * pp) - RESERVED_BYTES
 
 
-def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 16):
+def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 16,
+                 eff: Optional[ServingEfficiency] = None):
     """The simulation's view of one replica (planner.simulate.serving.ReplicaSpec): the iteration
     model, KV blocks = free bytes / (KV bytes per token per GPU x block size) — each of the tp x pp
     GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
@@ -248,7 +270,7 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     kv_gpu = kv_bytes_per_token(m, s.kv_precision, tp) / pp
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
-    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision), blocks, pp, p2p)
+    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff), blocks, pp, p2p)
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
