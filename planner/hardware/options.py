@@ -30,6 +30,11 @@ class HardwareOption:
     price_spot: Optional[float] = None
     vcpus_per_node: Optional[float] = None
     notes: list[str] = field(default_factory=list)
+    #: False for an instance the catalog says cannot form a multi-node training cluster (no
+    #: fabric, or none sourced): the search then tries one node only
+    multi_node: bool = True
+    #: the inter-node bandwidth is the catalog's default for an unknown fabric, not a sourced figure
+    network_assumed: bool = False
 
     @property
     def cloud(self) -> str:
@@ -92,12 +97,19 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
         inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
-        notes.append(f"inter-node network unknown: assumed {D.DEFAULT_NETWORK_GBPS:g} Gb/s per node (set cluster.inter_node_gbps)")
+        notes.append(network_assumption(gpu.name))
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile), price_ondemand=cluster.price_usd_hr, notes=notes,
+        network_assumed=not cluster.inter_node_gbps,
     )
+
+
+def network_assumption(name: str) -> str:
+    """The one line printed wherever the default for an unknown fabric is used."""
+    return (f"{name}: inter-node network not sourced — assumed {D.DEFAULT_NETWORK_GBPS:g} Gb/s per node "
+            "(defaults.DEFAULT_NETWORK_GBPS; set cluster.inter_node_gbps)")
 
 
 def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None) -> HardwareOption:
@@ -108,12 +120,17 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if cluster.gpus_per_node and cluster.gpus_per_node != g:
         raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
     notes = []
+    assumed = False
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
         inter = inst.network_bw_or_default
-        if inst.network_bw is None:
-            notes.append(f"{inst.key}: network bandwidth unknown, assumed {inter * 8 / 1e9:.0f} Gb/s per node")
+        assumed = inst.network_is_default
+        if assumed and inst.cluster:
+            notes.append(network_assumption(inst.key))
+    if not inst.cluster:
+        notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
+                     f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")
     gpu = inst.gpu
     check_profile_applies(profile, [gpu])
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
@@ -122,6 +139,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile), instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
+        multi_node=bool(inst.cluster), network_assumed=assumed,
     )
 
 

@@ -48,7 +48,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         try:
             chunks = list(enumerate(space_chunks(job, hw)))
         except InputError as e:
-            if e.field != "constraints.max_gpus":
+            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
                 raise
             too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
             continue
@@ -93,13 +93,18 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
     keep = np.ones(len(df), dtype=bool)
-    if con.deadline_hours is None and con.budget_usd is None:
-        # without a deadline "cheapest" drifts to tiny clusters running for years; say so and cap
-        keep &= (df["train_hours"] <= D.HORIZON_HOURS).to_numpy()
-        assumptions.append(f"no deadline or budget given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
-                           "are excluded (set constraints.deadline_hours)")
-        if not keep.any():
-            keep[:] = True
+    if con.deadline_hours is None:
+        # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
+        # does not stop it); say so and cap
+        within = (df["train_hours"] <= D.HORIZON_HOURS).to_numpy()
+        if within.any():
+            keep &= within
+            assumptions.append(f"no deadline given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
+                               f"({(~within).sum():,} configurations) are excluded (defaults.HORIZON_HOURS; "
+                               "set constraints.deadline_hours)")
+        else:
+            assumptions.append(f"no deadline given and every plan runs longer than {D.HORIZON_HOURS / 24:.0f} days: "
+                               "shown anyway (set constraints.deadline_hours)")
     if con.budget_usd is not None:
         keep &= ~(df["cost"] > con.budget_usd).to_numpy()
     if con.deadline_hours is not None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from planner.errors import InputError
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model.cost import cost_summary
@@ -30,6 +31,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     notes = []
     g = hw.gpus_per_node
     nodes = cl.nodes or 1
+    if nodes > 1 and not hw.multi_node:
+        raise InputError("cluster.nodes", f"{hw.name} cannot form a multi-node training cluster (no cluster fabric "
+                                          f"in the catalog); nodes={nodes} needs a catalog override with cluster: true")
     if cl.nodes is None:
         notes.append("cluster.nodes defaulted to 1")
     total = nodes * g
