@@ -38,6 +38,8 @@ def rank_key(df: pd.DataFrame, objective: str):
 
 def cost_of(row: dict, spot: bool):
     c = row["cost"]
+    if hasattr(c, "price"):  # a Cost: a spot plan's expected cost with interruptions
+        return c.price(spot)
     return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
 
 

@@ -9,6 +9,7 @@ simulator's re-check of the top plans is a later stage (``planner.workloads.trai
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import evaluate, inputs_provenance, row_result
+from planner.search.evaluate import evaluate, inputs_provenance, memory_limit, row_result
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
 from planner.search.space import space_chunks
 from planner.spec import JobSpec
@@ -29,9 +30,15 @@ from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 
 
-def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None) -> Recommendation:
+def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
+              spot_model=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
-    the Pareto front, counts, and ``table`` (every feasible configuration, best first)."""
+    the Pareto front, counts, and ``table`` (every feasible configuration, best first).
+
+    ``spot_model(hw, hours, nodes, step_s, price) -> dict(hours, cost, cost_low, cost_high, ...)``
+    (``planner.simulate.interruptions.SpotModel``, passed in by the workload: the search sits below
+    the simulator) turns spot plans' compute time into expected wall time and cost with
+    interruptions; spot plans are then ranked on those."""
     t0 = time.perf_counter()
     cat = catalog or load_catalog()
     con = job.constraints
@@ -53,27 +60,35 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
             continue
         price = hw.price(con.spot)
+        usable, limit, head = memory_limit(job, hw)
         for j, c in chunks:
             evaluated += len(c)
             mem = memory_per_gpu(job.model, job.training, c)
-            fits = mem["total"] <= hw.gpu.memory_bytes
+            fits = mem["total"] <= limit
             if not fits.any():
                 i = int(np.argmin(mem["total"]))
-                ratio = mem["total"][i] / hw.gpu.memory_bytes
+                ratio = mem["total"][i] / max(limit, 1.0)
                 if closest_mem is None or ratio < closest_mem[0]:
                     closest_mem = (ratio, f"{c.nodes[i]} x {hw.name} with {config_str({**c.row(i), 'micro_batch': int(c.mb[i])})} "
-                                          f"needs {mem['total'][i] / GiB:.1f} GiB of {hw.gpu.memory_bytes / GiB:.0f} GiB per GPU")
+                                          f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
+                                          f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
                 continue
             c = c.take(np.flatnonzero(fits))
             st = step_time(job.model, job.training, c, hw)
             hours = steps * st["step_time_s"] / 3600.0
             cost = rent_cost(hours, c.nodes, price)
-            frames.append(pd.DataFrame(dict(
+            extra = {}
+            if con.spot and spot_model is not None and price:
+                e = spot_model(hw, hours, c.nodes, st["step_time_s"], price)
+                extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                             spot_overhead=e["overhead"])
+                hours, cost = e["hours"], e["cost"]
+            frames.append(pd.DataFrame(dict(**extra,
                 opt=k, chunk=j, idx=np.arange(len(c)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
                 nodes=c.nodes, gpus=c.gpus, tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp,
                 zero=c.zero, micro_batch=c.mb, recompute=RECOMPUTE.decode(c.rc),
                 step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
-                mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB,
+                mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                 train_hours=hours, cost=cost, usd_per_token=cost / tokens,
             )))
             batches[(k, j)] = c
@@ -89,6 +104,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
+    assumptions.append(f"memory: plans leave {head:.0%} of usable GPU memory free (usable = HBM - "
+                       f"{D.GPU_MEMORY_RESERVE_BYTES / GiB:g} GiB driver/context reserve; constraints.memory_headroom"
+                       + (", default" if con.memory_headroom is None else "") + ")")
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
@@ -119,8 +138,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
-    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk))], int(r.idx), cat, con.spot)
-                   for r in shown.itertuples())
+    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk))], int(r.idx), cat, con.spot,
+                         spot_model) for r in shown.itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
@@ -137,10 +156,19 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     )
 
 
-def _plan(job, hw, c, i, cat, spot):
+def _plan(job, hw, c, i, cat, spot, spot_model=None):
     """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone: the same vectorised code)."""
     one = c.take(np.array([i]))
-    return row_result(job, one, hw, evaluate(job, one, hw), 0, cat, spot)
+    plan = row_result(job, one, hw, evaluate(job, one, hw), 0, cat, spot)
+    return with_spot_risk(plan, hw, spot_model) if spot else plan
+
+
+def with_spot_risk(plan, hw, spot_model):
+    """The plan with its expected spot cost/time (``Cost.spot_risk``) when a model and a price exist."""
+    if spot_model is None or not hw.price_spot:
+        return plan
+    risk = spot_model.risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s, hw.price_spot)
+    return replace(plan, cost=replace(plan.cost, spot_risk=risk))
 
 
 def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:

@@ -23,6 +23,7 @@ from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
+from planner.simulate.interruptions import SpotModel
 
 
 def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[str]]:
@@ -77,7 +78,11 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
               progress=None) -> Recommendation:
     """``planner recommend``: the search (``planner.search.recommend``), then, when the job has a
     data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans."""
-    rec = search_plans(job, catalog, profile, top=top, progress=progress)
+    spot_model = None
+    if job.constraints.spot and job.model is not None:
+        from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
+        spot_model = SpotModel(job, _checkpoint_bytes({}, job))
+    rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
         return rec
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot)
