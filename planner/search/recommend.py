@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import options_for_search
+from planner.hardware.options import network_assumption, options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import step_time
@@ -144,6 +144,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
+    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts})
     elapsed = time.perf_counter() - t0
     hidden = ["opt", "chunk", "idx"]
     return Recommendation(
@@ -152,7 +153,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions), inputs=inputs_provenance(hw_best),
-        table=df.drop(columns=hidden),
+        table=df.drop(columns=hidden), caveats=caveats,
     )
 
 
@@ -184,3 +185,31 @@ def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
                      f"{fmt_usd(df.at[i, 'cost'])}) vs deadline {con.deadline_hours:g} h")
     field = "constraints.budget_usd" if con.budget_usd is not None else "constraints.deadline_hours"
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
+
+
+def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
+    """The assumptions that move this ranking, one line each, for the shown plans: efficiencies
+    that are priors (not measured here), fp8, an assumed network under a multi-node plan,
+    single-node-only instances, and the spot interruption model."""
+    out = []
+    seen = set()
+    for p in ranked:
+        hw = opts.get(p.hardware.name)
+        if hw is None:
+            continue
+        prior = hw.eff.sources.get("*", "prior")
+        if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
+            seen.add(p.hardware.gpu)
+            out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); run `planner calibrate` on one")
+        if p.hardware.nodes > 1 and hw.network_assumed:
+            line = network_assumption(hw.name) + " — a multi-node plan's gradient sync depends on it"
+            if line not in out:
+                out.append(line)
+    if job.training.precision == "fp8":
+        out.append("fp8: the datasheet fp8 peak with bf16-derived efficiencies; Transformer Engine's casts and "
+                   "amax bookkeeping are not modelled, so fp8 plans are optimistic")
+    if any(p.cost.spot_risk for p in ranked):
+        src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
+        out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "
+                   "at once is not guaranteed")
+    return tuple(out)
