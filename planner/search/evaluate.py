@@ -80,7 +80,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             step_time_s=step, overlap_grad_reduce=True,
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
-                          catalog, hw.gpu.name),
+                          catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)))
 
