@@ -127,9 +127,16 @@ def recommend(
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
+    by: Optional[str] = typer.Option(None, "--by", help="gpu | cloud | hardware: also show the best plan of each, side by side"),
+    scaling: bool = typer.Option(False, "--scaling", help="also show the best layout at each node count of the winner's hardware"),
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
+        if by is not None:
+            from planner.search.rank import COMPARE_BY
+
+            if by not in COMPARE_BY:  # before the search, not after
+                raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
         with _progress("searching") as progress:
@@ -145,7 +152,66 @@ def recommend(
 
             sys.stdout.write(emit_launch_spec(job, planned.result.best, emit))  # verbatim: rich would wrap
             return
+        if (by or scaling) and planned.workload != "training":
+            raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
+        if as_json and (by or scaling):
+            payload = jsonable(planned.result)
+            payload.update(_views(planned.result, by, scaling))
+            out.print_json(json.dumps(payload, allow_nan=False))
+            return
         _show(planned, as_json, top)
+        if by or scaling:
+            from planner.present.terminal import view_table
+
+            for name, rows in _views(planned.result, by, scaling).items():
+                out.print(view_table(rows, _VIEW_TITLES[name].format(by=by, hw=planned.result.best.hardware.name)))
+    _run(go)
+
+
+_VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
+                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
+
+
+def _views(rec, by: Optional[str], scaling: bool) -> dict:
+    from planner.search.rank import best_per, scaling_view
+
+    views = {}
+    if by:
+        views["by"] = best_per(rec.table, by)
+    if scaling:
+        views["scaling"] = scaling_view(rec.table, rec.best.hardware.name)
+    return views
+
+
+@app.command()
+def compare(
+    job_path: Path = typer.Argument(..., help="job YAML (as for recommend)"),
+    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware"),
+    objective: Optional[str] = ObjectiveOpt,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+):
+    """The best plan per GPU type (or cloud, or instance type), side by side: recommend --by without the ranked list."""
+    def go():
+        from planner.search.rank import COMPARE_BY
+
+        if by not in COMPARE_BY:
+            raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
+        with _progress("searching") as progress:
+            job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
+            planned = workloads.plan("recommend", job, ctx)
+        if planned.workload != "training":
+            raise InputError("compare", f"only for training plans, not {planned.workload}")
+        rows = _views(planned.result, by, False)["by"]
+        if as_json:
+            out.print_json(json.dumps(jsonable(rows), allow_nan=False))
+            return
+        from planner.present.terminal import view_table
+
+        out.print(view_table(rows, _VIEW_TITLES["by"].format(by=by, hw="")))
+        for cv in planned.result.caveats:
+            out.print(f"moves the ranking: {cv}", highlight=False)
     _run(go)
 
 

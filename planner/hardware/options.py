@@ -155,10 +155,14 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
         if c.lower() not in known_clouds:
             raise InputError("constraints.clouds", f"no instance in the catalog is on cloud {clip(c)}; "
                                                    f"known: {', '.join(sorted(known_clouds))}")
+    for g in gpu_names or []:
+        try:
+            cat.gpu(g)
+        except InputError as e:
+            raise InputError("constraints.gpus" if con.gpus else "cluster.gpu", e.message) from None
     insts = cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, spot=con.spot, gpu_only=gpu_only)
     if not insts:
-        bits = [f"{k}={v}" for k, v in (("clouds", con.clouds), ("gpus", gpu_names), ("spot", con.spot or None)) if v]
-        raise InputError("constraints", f"no {what} in the catalog matches {', '.join(bits) or 'the constraints'}")
+        raise _nothing_matches(cat, con, gpu_names, gpu_only, what)
     if con.instances:
         wanted = {cat.instance(n).key for n in con.instances}
         insts = [i for i in insts if i.key in wanted]
@@ -169,6 +173,27 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
         if not insts:
             raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}")
     return insts
+
+
+def _nothing_matches(cat: Catalog, con: ConstraintsSpec, gpu_names, gpu_only: bool, what: str) -> InputError:
+    """The error naming the constraint value that matched nothing: each GPU on its own, then the
+    clouds with it, then spot."""
+    for g in gpu_names or []:
+        name = cat.gpu(g).name
+        if not cat.instances_for(gpu_names=[g], gpu_only=gpu_only):
+            return InputError("constraints.gpus", f"no instance in the catalog has {clip(g)} ({name}); "
+                                                  "use a bare-GPU cluster (cluster.gpu) or a catalog override")
+        if con.clouds and not cat.instances_for(clouds=con.clouds, gpu_names=[g], gpu_only=gpu_only):
+            where = sorted({i.cloud for i in cat.instances_for(gpu_names=[g], gpu_only=gpu_only)})
+            return InputError("constraints.gpus", f"{clip(g)} is not offered on {', '.join(map(clip, con.clouds))} "
+                                                  f"in the catalog; it is on {', '.join(where)}")
+    if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, gpu_only=gpu_only):
+        return InputError("constraints.spot", f"no {what} matches clouds/gpus even on demand")
+    if con.spot:
+        return InputError("constraints.spot", f"no {what} on {', '.join(con.clouds or ['any cloud'])} "
+                                              f"with {', '.join(gpu_names or ['any GPU'])} has a spot price in the catalog")
+    bits = [f"{k}={v}" for k, v in (("clouds", con.clouds), ("gpus", gpu_names)) if v]
+    return InputError("constraints", f"no {what} in the catalog matches {', '.join(bits) or 'the constraints'}")
 
 
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,

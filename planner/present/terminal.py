@@ -186,3 +186,15 @@ def spot_line(risk: dict) -> str:
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
             f"per node-day from {risk['source']}")
+
+
+def view_table(rows: list[dict], title: str) -> Table:
+    """A comparison (best per GPU / cloud) or scaling view (best layout per node count)."""
+    t = Table(title=title)
+    for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
+        t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right")
+    for r in rows:
+        layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute") if k in r})
+        t.add_row(r.get("gpu", "-"), r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
+                  f"{r['mem_gib']:.0f}", f"{r['days']:,.1f}", fmt_usd(r["cost"]))
+    return t

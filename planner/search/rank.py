@@ -77,3 +77,34 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
                 f"{hours / r['cost']['hours']:.1f}x sooner ({fmt_time(r['cost']['hours'] * 3600)}) for "
                 f"{(cost_of(r, spot) / cost - 1):+.0%} cost")
     return why
+
+
+#: what ``recommend --by`` may group the best plans by (a column of the search's table)
+COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware"}
+#: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD)
+VIEW_COLUMNS = ("hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch",
+                "recompute", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
+
+
+def _rows(df: pd.DataFrame) -> list[dict]:
+    cols = [c for c in VIEW_COLUMNS if c in df.columns]
+    out = df[cols].to_dict(orient="records")
+    for r in out:
+        r["days"] = r.pop("train_hours") / 24.0
+    return out
+
+
+def best_per(table: pd.DataFrame, by: str) -> list[dict]:
+    """The best plan per GPU type, cloud or instance type, in rank order (``table`` is the search's
+    ranked table: its first row per group is that group's winner under the same objective)."""
+    if by not in COMPARE_BY:
+        from planner.errors import InputError
+
+        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {by!r})")
+    return _rows(table.drop_duplicates(COMPARE_BY[by]))
+
+
+def scaling_view(table: pd.DataFrame, hardware: str) -> list[dict]:
+    """The best layout at each node count of one hardware option, fewest nodes first: the layout
+    (TP/PP/DP/ZeRO/micro-batch/recompute) is re-optimised at each count, not frozen."""
+    return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"))
