@@ -139,6 +139,8 @@ class Hardware(Record):
     intra_node_gbps_per_gpu: float
     price_ondemand_usd_hr: Optional[float]
     price_spot_usd_hr: Optional[float]
+    network_assumed: bool = False  # inter_node_gbps is the default for an unknown fabric, not sourced
+    multi_node: bool = True  # the catalog lets this hardware form a multi-node cluster
 
 
 @dataclass(frozen=True)
