@@ -267,3 +267,33 @@ def test_torchtitan_own_parser_accepts_the_emitted_args(parallel):
     accumulation = cfg.training.global_batch_size // (cfg.training.local_batch_size * dp)
     micro = cfg.training.local_batch_size // p.pipeline_parallel_microbatch_size if p.pipeline_parallel_degree > 1 else accumulation
     assert micro == best.detail["num_microbatches"]
+
+
+# ---------------------------------------------------------------------------- 5. the report per workload
+def _report_text(path, catalog):
+    from planner.present.report import render_markdown, report_for_job
+    from planner.spec import load_job
+
+    job = load_job(path)
+    rep, _ = report_for_job(job, catalog, top=3, simulate=True, job_name=str(path))
+    md, _assets = render_markdown(rep, "x_files")
+    return rep, md
+
+
+def test_serving_job_gets_a_serving_review(catalog):
+    rep, md = _report_text("examples/serving-llama3-70b.yaml", catalog)
+    assert rep.title.startswith("Serving review") and "TTFT ms" in md and "$ per 1M requests" in md
+    assert "Budget review: training" not in md and "time to train" not in md
+
+
+def test_data_bound_report_names_its_simulated_steps(catalog):
+    rep, md = _report_text("examples/vit-b16-objectstore-shards.yaml", catalog)
+    assert "(?" not in md and "Simulated (300 steps" in md
+
+
+def test_training_report_risks_name_the_network_and_memory_limit(catalog):
+    rep, md = _report_text("examples/llama2-13b-budget.yaml", catalog)
+    risks = next(s for s in rep.sections if s.title == "Risks")
+    text = " ".join(b for block in risks.blocks for b in (block if isinstance(block, list) else [block]) if isinstance(b, str))
+    assert "Network:" in text and "Gb/s per node" in text
+    assert "allowed" in md and "margin" in md and "Moves the ranking:" in md

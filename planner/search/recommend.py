@@ -201,6 +201,9 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
             seen.add(p.hardware.gpu)
             out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); run `planner calibrate` on one")
+        if p is ranked[0] and not hw.multi_node:
+            out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
+                       "out; `--by gpu` or `--scaling` show the multi-node alternatives")
         if p.hardware.nodes > 1 and hw.network_assumed:
             line = network_assumption(hw.name) + " — a multi-node plan's gradient sync depends on it"
             if line not in out:
