@@ -297,3 +297,20 @@ def test_training_report_risks_name_the_network_and_memory_limit(catalog):
     text = " ".join(b for block in risks.blocks for b in (block if isinstance(block, list) else [block]) if isinstance(b, str))
     assert "Network:" in text and "Gb/s per node" in text
     assert "allowed" in md and "margin" in md and "Moves the ranking:" in md
+
+
+def test_user_commitments_and_onprem_from_a_catalog_override(tmp_path):
+    from hardware_catalog import load_catalog
+
+    f = tmp_path / "quotes.yaml"
+    f.write_text("commitments:\n"
+                 "  - {cloud: aws, instance: p5.48xlarge, term: 1yr, payment: no upfront, price_usd_hr: 35, source: our AWS quote}\n"
+                 "  - {cloud: aws, instance: p5.48xlarge, term: 3yr, payment: all upfront, price_usd_hr: 25, source: our AWS quote}\n"
+                 "onprem:\n"
+                 "  - {key: pue, value: 1.15, source: our colo contract}\n")
+    cat = load_catalog([f])
+    plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}), cat)
+    terms = {c["term"]: c for c in plan.cost.committed}
+    assert terms["3yr"]["price_usd_hr"] == 25 and terms["1yr"]["source"] == "our AWS quote"
+    assert terms["3yr"]["run_cost_usd"] < terms["1yr"]["run_cost_usd"] < plan.cost.cost_ondemand_usd
+    assert plan.cost.buy["inputs"]["pue"]["value"] == 1.15
