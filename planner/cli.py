@@ -132,11 +132,7 @@ def recommend(
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
-        if by is not None:
-            from planner.search.rank import COMPARE_BY
-
-            if by not in COMPARE_BY:  # before the search, not after
-                raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
+        _check_by(by)  # before the search, not after
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
         with _progress("searching") as progress:
@@ -152,24 +148,31 @@ def recommend(
 
             sys.stdout.write(emit_launch_spec(job, planned.result.best, emit))  # verbatim: rich would wrap
             return
-        if (by or scaling) and planned.workload != "training":
-            raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
-        if as_json and (by or scaling):
-            payload = jsonable(planned.result)
-            payload.update(_views(planned.result, by, scaling))
-            out.print_json(json.dumps(payload, allow_nan=False))
-            return
-        _show(planned, as_json, top)
-        if by or scaling:
-            from planner.present.terminal import view_table
-
-            for name, rows in _views(planned.result, by, scaling).items():
-                out.print(view_table(rows, _VIEW_TITLES[name].format(by=by, hw=planned.result.best.hardware.name)))
+        _show_with_views(planned, as_json, top, by, scaling)
     _run(go)
 
 
-_VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
-                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
+def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool) -> None:
+    """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
+    if (by or scaling) and planned.workload != "training":
+        raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
+    if as_json and (by or scaling):
+        payload = jsonable(planned.result)
+        payload.update(_views(planned.result, by, scaling))
+        out.print_json(json.dumps(payload, allow_nan=False))
+        return
+    _show(planned, as_json, top)
+    if by or scaling:
+        from planner.present.terminal import render_views
+
+        render_views(out, _views(planned.result, by, scaling), by, planned.result.best.hardware.name)
+
+
+def _check_by(by: Optional[str]) -> None:
+    from planner.search.rank import COMPARE_BY
+
+    if by is not None and by not in COMPARE_BY:
+        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
 
 
 def _views(rec, by: Optional[str], scaling: bool) -> dict:
@@ -194,24 +197,19 @@ def compare(
 ):
     """The best plan per GPU type (or cloud, or instance type), side by side: recommend --by without the ranked list."""
     def go():
-        from planner.search.rank import COMPARE_BY
-
-        if by not in COMPARE_BY:
-            raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
+        _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
             planned = workloads.plan("recommend", job, ctx)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
-        rows = _views(planned.result, by, False)["by"]
+        views = _views(planned.result, by, False)
         if as_json:
-            out.print_json(json.dumps(jsonable(rows), allow_nan=False))
+            out.print_json(json.dumps(jsonable(views["by"]), allow_nan=False))
             return
-        from planner.present.terminal import view_table
+        from planner.present.terminal import render_views
 
-        out.print(view_table(rows, _VIEW_TITLES["by"].format(by=by, hw="")))
-        for cv in planned.result.caveats:
-            out.print(f"moves the ranking: {cv}", highlight=False)
+        render_views(out, views, by, "", planned.result.caveats)
     _run(go)
 
 

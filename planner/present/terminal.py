@@ -198,3 +198,15 @@ def view_table(rows: list[dict], title: str) -> Table:
         t.add_row(r.get("gpu", "-"), r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                   f"{r['mem_gib']:.0f}", f"{r['days']:,.1f}", fmt_usd(r["cost"]))
     return t
+
+
+VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
+               "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
+
+
+def render_views(con: Console, views: dict, by, hw: str, caveats=()) -> None:
+    """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats."""
+    for name, rows in views.items():
+        con.print(view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw)))
+    for cv in caveats:
+        con.print(f"moves the ranking: {cv}", highlight=False)
