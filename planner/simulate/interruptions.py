@@ -23,6 +23,7 @@ import csv
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -122,6 +123,14 @@ class SpotModel:
 
     def rate(self, hw) -> SpotRate:
         return rate_for(hw.cloud, hw.gpu.name, self.user, self.rows)
+
+    def risk_for_plan(self, plan) -> dict | None:
+        """``risk`` for a finished ``Plan`` (after the simulator changed its step time)."""
+        h = plan.hardware
+        if not h.price_spot_usd_hr:
+            return None
+        hw = SimpleNamespace(cloud=h.cloud, gpu=SimpleNamespace(name=h.gpu))
+        return self.risk(hw, plan.cost.hours, h.nodes, plan.step_time_s, h.price_spot_usd_hr)
 
     def __call__(self, hw, hours, nodes, step_s, price) -> dict:
         return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, 1.0), self.restart_s,

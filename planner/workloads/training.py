@@ -85,12 +85,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
         return rec
-    ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot)
+    ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
                    why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
 
 
-def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot=False, steps=300):
+def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot=False, steps=300, spot_model=None):
     """Re-rank plans by simulated step time (the job has a data pipeline).
 
     Each plan is simulated (planner.simulate, steady state after the loaders' warm-up); when the
@@ -117,6 +117,8 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                         mfu=r.mfu / scale, hfu=r.hfu / scale,
                         cost=cost_summary(job, sim_step, hw.nodes, hw.gpus_per_node, hw.price_ondemand_usd_hr,
                                           hw.price_spot_usd_hr, catalog, hw.gpu))
+            if spot and spot_model is not None:  # the expected spot cost follows the simulated step
+                r = replace(r, cost=replace(r.cost, spot_risk=spot_model.risk_for_plan(r)))
         if wait > 0.05:
             r = replace(r, bottleneck=(f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
                                        f"analytic compute-bound step {analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)"
