@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner import defaults as D
 from planner.results import Cost
 from planner.spec import JobSpec
 
@@ -69,9 +70,6 @@ ONPREM_INPUTS = (
     ("support_share_per_year", "support_share_per_year", 0.0),
     ("residual_value_fraction", "residual_value_fraction", 0.0),
 )
-#: the node power when neither the job nor the catalog has it: DGX H100 10.2 kW max for 8 GPUs
-#: (hardware_catalog/data/onprem.csv server_power_kw_hgx_h100_8gpu), scaled per GPU
-FALLBACK_KW_PER_GPU = 10.2 / 8
 
 
 def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -> dict | None:
@@ -91,7 +89,7 @@ def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -
             v = float(row["value"]) * (gpus_per_node / 8.0 if per8 else 1.0)
             out[field] = (v, f"catalog {key} ({row.get('basis') or 'stated'})")
         elif field == "server_power_kw":
-            out[field] = (FALLBACK_KW_PER_GPU * gpus_per_node, "fallback: DGX H100 10.2 kW per 8 GPUs")
+            out[field] = (D.ONPREM_KW_PER_GPU * gpus_per_node, "defaults.ONPREM_KW_PER_GPU (DGX H100 10.2 kW per 8 GPUs)")
         elif fallback is not None:
             out[field] = (fallback, "not set: 0")
         else:

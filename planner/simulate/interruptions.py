@@ -27,13 +27,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from planner import defaults as D
 from planner.simulate.failures import expected_goodput, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 HOURS_PER_MONTH = 730.0
-#: bytes per second a checkpoint is written at when the job has no checkpoint section: the
-#: CheckpointSpec default (20 Gb/s aggregate), so both paths agree
-DEFAULT_WRITE_BPS = 20e9 / 8
 
 
 @dataclass(frozen=True)
@@ -115,8 +113,8 @@ class SpotModel:
         self.job = job
         ck = job.checkpoint
         self.every_steps = ck.every_steps if ck else 0
-        self.restart_s = (ck.restart_minutes if ck else 10.0) * 60.0
-        bps = ck.write_gbps * 1e9 / 8 if ck else DEFAULT_WRITE_BPS
+        self.restart_s = (ck.restart_minutes if ck else D.SPOT_RESTART_MINUTES) * 60.0
+        bps = (ck.write_gbps if ck else D.SPOT_CHECKPOINT_WRITE_GBPS) * 1e9 / 8
         self.block_s = 0.0 if (ck and ck.asynchronous) else checkpoint_bytes / bps
         self.rows = load_rates()
         self.user = job.constraints.spot_interruptions_per_node_day
@@ -133,7 +131,7 @@ class SpotModel:
         return self.risk(hw, plan.cost.hours, h.nodes, plan.step_time_s, h.price_spot_usd_hr)
 
     def __call__(self, hw, hours, nodes, step_s, price) -> dict:
-        return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, 1.0), self.restart_s,
+        return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,
                                 self.every_steps)
 
     def risk(self, hw, hours: float, nodes: int, step_s: float, price: float) -> dict:
