@@ -219,18 +219,19 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
-                     config_str(r["config"]), fmt_time(r["step_time_s"]), _pct(r["mfu"]),
-                     f"{m['total'] / GiB:.0f}/{m['capacity'] / GiB:.0f}", fmt_time(c["hours"] * 3600),
-                     fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c["cost_spot_usd"])])
-    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step", "MFU", "mem GiB", "time",
-                           "on-demand", "spot"], rows, "best layout per (hardware, node count), ranked by the objective"))
+                     config_str(r["config"]), f"{r['step_time_s']:,.3g}", _pct(r["mfu"]),
+                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", f"{c['hours'] / 24:,.1f}",
+                     fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c.price(True) if hasattr(c, "price") else c["cost_spot_usd"])])
+    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB", "days",
+                           "on-demand", "spot" + (" (expected)" if spot else "")], rows,
+                          "best layout per (hardware, node count), ranked by the objective"))
     if with_charts and "table" in rec:
         s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["table"], best, spot),
                               "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
     pareto = rec.get("pareto") or []
     if pareto:
-        s.blocks.append(Table(["hardware", "nodes", "time", "cost"],
-                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
+        s.blocks.append(Table(["hardware", "nodes", "days", "cost"],
+                              [[p["hardware"], str(p["nodes"]), f"{p['train_hours'] / 24:,.1f}", fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"))
     secs.append(s)
 
@@ -287,9 +288,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if with_charts:
         s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
     bdf = charts.breakdown_frame(best)
-    s.blocks.append(Table(["part", "time", "share"],
-                          [[r.part, fmt_time(r.seconds), f"{r.share:.1%}"] for r in bdf.itertuples()]
-                          + [["step", fmt_time(best["step_time_s"]), "100%"]]))
+    s.blocks.append(Table(["part", "seconds", "share"],
+                          [[r.part, f"{r.seconds:,.4g}", f"{r.share:.1%}"] for r in bdf.itertuples()]
+                          + [["step", f"{best['step_time_s']:,.4g}", "100%"]]))
     if best.get("simulated"):
         sim = best["simulated"]
         s.blocks.append(f"Simulated ({sim.get('steps') or sim.get('simulated_steps') or 'some'} steps of the data pipeline "

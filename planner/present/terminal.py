@@ -26,13 +26,13 @@ def breakdown_table(res: dict) -> Table:
     step = res["step_time_s"]
     t = Table(title="where the step goes", show_edge=False)
     t.add_column("part")
-    t.add_column("time", justify="right")
+    t.add_column("seconds", justify="right")  # one unit per column
     t.add_column("share", justify="right")
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
         if v > 0:
-            t.add_row(label, fmt_time(v), f"{v / step:.1%}")
-    t.add_row("[bold]step[/]", f"[bold]{fmt_time(step)}[/]", "100%")
+            t.add_row(label, f"{v:,.4g}", f"{v / step:.1%}")
+    t.add_row("[bold]step[/]", f"[bold]{step:,.4g}[/]", "100%")
     return t
 
 
