@@ -314,3 +314,10 @@ def test_user_commitments_and_onprem_from_a_catalog_override(tmp_path):
     assert terms["3yr"]["price_usd_hr"] == 25 and terms["1yr"]["source"] == "our AWS quote"
     assert terms["3yr"]["run_cost_usd"] < terms["1yr"]["run_cost_usd"] < plan.cost.cost_ondemand_usd
     assert plan.cost.buy["inputs"]["pue"]["value"] == 1.15
+
+
+def test_fp8_and_efficiency_priors_are_printed_under_the_recommendation(catalog):
+    rec = recommend(_job(training={"precision": "fp8"}, constraints={"gpus": ["H100", "B200"]}), catalog,
+                    simulate=False, top=3)
+    assert any(c.startswith("fp8:") and "optimistic" in c for c in rec.caveats)
+    assert any("efficiencies are a prior, not measured" in c for c in rec.caveats)
