@@ -181,12 +181,14 @@ cost = best["cost"]
 mem = best["memory_per_gpu_bytes"]
 hw = best["hardware"]
 st.success(f"**{hw['nodes']} x {hw['name']}** ({hw['gpus']} x {hw['gpu']}), {config_str(best['config'])} — {rec['why']}")
+for cv in rec.get("caveats", ()):
+    st.warning(f"moves the ranking: {cv}")
 m = st.columns(6)
 m[0].metric("time to train", fmt_time(cost["hours"] * 3600))
 m[1].metric("cost " + ("(spot)" if spot else "(on-demand)"), fmt_usd(cost["cost_spot_usd"] if spot else cost["cost_ondemand_usd"]))
 m[2].metric("step time", fmt_time(best["step_time_s"]))
 m[3].metric("MFU", f"{best['mfu']:.1%}")
-m[4].metric(f"memory per GPU (of {mem['capacity'] / GiB:.0f} GiB)", f"{mem['total'] / GiB:.1f} GiB")
+m[4].metric(f"memory per GPU (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB")
 m[5].metric("GPUs", f"{hw['gpus']:,}")
 st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
            f"in {rec['search_seconds']:.2f} s")
@@ -213,6 +215,11 @@ sens = wi.sensitivity(job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(charts.sensitivity_chart(sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
 st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
+
+st.subheader("scaling (layout re-optimised at each node count)")
+st.dataframe(wi.scaling_display(rec), hide_index=True, width="stretch")
+st.subheader("best plan per GPU type")
+st.dataframe(wi.comparison_display(rec, "gpu"), hide_index=True, width="stretch")
 
 st.subheader("top alternatives")
 st.dataframe(wi.ranked_display(rec), hide_index=True, width="stretch")

@@ -128,9 +128,12 @@ def recommend(
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
+    by: Optional[str] = typer.Option(None, "--by", help="gpu | cloud | hardware: also show the best plan of each, side by side"),
+    scaling: bool = typer.Option(False, "--scaling", help="also show the best layout at each node count of the winner's hardware"),
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
+        _check_by(by)  # before the search, not after
         if csv_path is not None:
             output_target(csv_path, "--csv")  # a bad path fails before the search, not after
         with _progress("searching") as progress:
@@ -146,7 +149,68 @@ def recommend(
 
             sys.stdout.write(emit_launch_spec(job, planned.result.best, emit))  # verbatim: rich would wrap
             return
-        _show(planned, as_json, top)
+        _show_with_views(planned, as_json, top, by, scaling)
+    _run(go)
+
+
+def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool) -> None:
+    """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
+    if (by or scaling) and planned.workload != "training":
+        raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
+    if as_json and (by or scaling):
+        payload = jsonable(planned.result)
+        payload.update(_views(planned.result, by, scaling))
+        out.print_json(json.dumps(payload, allow_nan=False))
+        return
+    _show(planned, as_json, top)
+    if by or scaling:
+        from planner.present.terminal import render_views
+
+        render_views(out, _views(planned.result, by, scaling), by, planned.result.best.hardware.name)
+
+
+def _check_by(by: Optional[str]) -> None:
+    from planner.search.rank import COMPARE_BY
+
+    if by is not None and by not in COMPARE_BY:
+        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
+
+
+def _views(rec, by: Optional[str], scaling: bool) -> dict:
+    from planner.search.rank import best_per, scaling_view
+
+    views = {}
+    if by:
+        views["by"] = best_per(rec.table, by)
+    if scaling:
+        views["scaling"] = scaling_view(rec.table, rec.best.hardware.name)
+    return views
+
+
+@app.command()
+def compare(
+    job_path: Path = typer.Argument(..., help="job YAML (as for recommend)"),
+    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware"),
+    objective: Optional[str] = ObjectiveOpt,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    catalog: Optional[List[Path]] = CatalogOpt,
+    profile: Optional[Path] = ProfileOpt,
+):
+    """The best plan per GPU type (or cloud, or instance type), side by side: recommend --by without the ranked list."""
+    def go():
+        _check_by(by)
+        with _progress("searching") as progress:
+            job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
+            planned = workloads.plan("recommend", job, ctx)
+        if planned.workload != "training":
+            raise InputError("compare", f"only for training plans, not {planned.workload}")
+        views = _views(planned.result, by, False)
+        if as_json:
+            out.print_json(json.dumps(jsonable(views["by"]), allow_nan=False))
+            return
+        from planner.present.terminal import render_views
+
+        render_views(out, views, by, "", planned.result.caveats)
     _run(go)
 
 

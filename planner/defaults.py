@@ -39,6 +39,25 @@ MAX_GPUS = 8192
 #: without a deadline or budget, "cheapest" drifts to tiny clusters running for years: plans
 #: longer than this are left out (and the output says so)
 HORIZON_HOURS = 365 * 24.0
+#: GPU memory no training process can use: the CUDA context (driver, kernels) and NCCL's
+#: communicator buffers. The context alone is ~300 MB with lazy module loading (CUDA >= 11.7) and
+#: >1,000 MB without (ptrblck, pytorch/pytorch#107667; 320 MB-1 GB measured in pytorch/pytorch#28394);
+#: 1 GiB keeps the upper end. usable memory = HBM - this
+GPU_MEMORY_RESERVE_BYTES = 2**30
+#: share of the usable memory a plan must leave free when ``constraints.memory_headroom`` is open:
+#: the analytic memory model counts tensors, not the caching allocator's fragmentation or transient
+#: peaks (NCCL, the loss, optimizer temporaries). A stated assumption, not a measurement: 10%
+MEMORY_HEADROOM = 0.10
+#: spot interruptions when the job has no ``checkpoint`` section: the CheckpointSpec defaults (20 Gb/s
+#: aggregate write, 10 min restart), so a job with and without the section agree
+SPOT_CHECKPOINT_WRITE_GBPS = 20.0
+SPOT_RESTART_MINUTES = 10.0
+#: the shortest blocking checkpoint the spot model uses (s): Young's interval sqrt(2 delta M) is 0
+#: for delta = 0 (asynchronous saves), which would checkpoint every step
+SPOT_MIN_CHECKPOINT_S = 1.0
+#: node power when neither the job nor the catalog has one: DGX H100 10.2 kW max per 8 GPUs
+#: (hardware_catalog/data/onprem.csv server_power_kw_hgx_h100_8gpu), scaled per GPU
+ONPREM_KW_PER_GPU = 10.2 / 8
 #: costs within this relative distance rank as equal and the faster plan wins (prices are quoted
 #: to the cent, times are not)
 COST_TIE = 0.005

@@ -451,3 +451,24 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) ->
         sim = replace(settings_for(job), search_s=60.0, search_requests=3_000)  # a quick curve, not the sizing run
         points = latency_vs_qps(job, best, [qps * f for f in factors], sim, cat, profile)
     return dict(job=job, plan=res, curve=points)
+
+def scaling_display(rec) -> pd.DataFrame:
+    """The winner's hardware at each node count with the layout re-optimised (not held), in
+    people's units — the app's scaling view (``recommend --scaling``, the report's Scaling)."""
+    from planner.search.rank import scaling_view
+    from planner.units import config_str
+
+    rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
+    return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
+                          "MFU": f"{r['mfu']:.0%}", "days": round(r["days"], 2), "cost $": round(r["cost"], 2)}
+                         for r in rows])
+
+
+def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
+    """The best plan per GPU type (or cloud), side by side (``planner compare``)."""
+    from planner.search.rank import best_per
+    from planner.units import config_str
+
+    return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
+                          "MFU": f"{r['mfu']:.0%}", "days": round(r["days"], 2), "cost $": round(r["cost"], 2)}
+                         for r in best_per(rec["table"], by)])

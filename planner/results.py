@@ -82,6 +82,10 @@ class Memory(Record):
     total: float
     capacity: float
     most_loaded_stage: str  # "first" | "last" pipeline stage
+    usable: Optional[float] = None  # capacity minus the driver/context reserve
+    limit: Optional[float] = None  # usable x (1 - headroom): what a plan may use
+    headroom: Optional[float] = None  # the required free share of usable memory
+    margin: Optional[float] = None  # usable - total: bytes left free on the most loaded rank
 
 
 @dataclass(frozen=True)
@@ -135,6 +139,8 @@ class Hardware(Record):
     intra_node_gbps_per_gpu: float
     price_ondemand_usd_hr: Optional[float]
     price_spot_usd_hr: Optional[float]
+    network_assumed: bool = False  # inter_node_gbps is the default for an unknown fabric, not sourced
+    multi_node: bool = True  # the catalog lets this hardware form a multi-node cluster
 
 
 @dataclass(frozen=True)
@@ -150,13 +156,21 @@ class Cost(Record):
     cost_spot_usd: Optional[float]
     usd_per_million_tokens: Optional[float]
     buy: Optional[dict] = None
+    #: spot plans: expected cost and time with interruptions (planner.simulate.interruptions)
+    spot_risk: Optional[dict] = None
+    #: reserved / committed-use prices of the instance, each with the run's cost at it
+    committed: tuple = ()
 
     def price(self, spot: bool) -> Optional[float]:
-        """The run's cost at spot or on-demand prices (``None`` where no price is known)."""
+        """The run's cost at spot or on-demand prices (``None`` where no price is known); a spot
+        plan with an interruption model costs its expected cost."""
+        if spot and self.spot_risk:
+            return self.spot_risk["expected_cost_usd"]
         return self.cost_spot_usd if spot else self.cost_ondemand_usd
 
-    def keys(self) -> list[str]:  # "buy" only where it was computed, as in the JSON
-        return [k for k in super().keys() if k != "buy" or self.buy is not None]
+    def keys(self) -> list[str]:  # "buy", "spot_risk", "committed" only where computed, as in the JSON
+        return [k for k in super().keys() if (k != "buy" or self.buy is not None)
+                and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)]
 
 
 @dataclass(frozen=True)
@@ -229,5 +243,7 @@ class Recommendation(Record):
     assumptions: tuple[str, ...]
     inputs: dict
     table: Any = field(default=None, repr=False)  # every feasible configuration (pandas), best first
+    #: the assumptions that move the ranking (efficiency priors, fp8, network, spot), printed under it
+    caveats: tuple[str, ...] = ()
 
     _not_json = ("table",)

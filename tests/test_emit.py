@@ -88,7 +88,7 @@ def test_fsdp_style_for_zero3_and_forced():
     assert int(f["--parallelism.data_parallel_replicate_degree"]) == 1
     assert int(f["--parallelism.tensor_parallel_degree"]) == 2
     assert f["--parallelism.fsdp_reshard_after_forward"] == "always"
-    assert int(f["--training.local_batch_size"]) == 2 and f["--activation_checkpoint.mode"] == "selective"
+    assert int(f["--training.local_batch_size"]) == 2 and "activation-checkpoint:selective" in _argv(emit_launch_spec(job, best, "torchrun"))
     # forcing megatron on a ZeRO-3 plan uses Megatron's FSDP2 path
     f2 = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
     assert f2["--use-torch-fsdp2"] is True and int(f2["--tensor-model-parallel-size"]) == 2

@@ -12,7 +12,8 @@ from tests.conftest import EXAMPLES
 
 JOB = EXAMPLES / "llama3-70b.yaml"
 SECTIONS = ("Recommendation", "Top alternatives", "Cost: on-demand, spot, or buy", "Memory per GPU",
-            "Where the step time goes", "Sensitivity", "Risks", "Assumptions")
+            "Where the step time goes", "Sensitivity", "Scaling (layout re-optimised at each node count)", "Risks",
+            "Assumptions")
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,11 @@ class HardwareOption:
     notes: list[str] = field(default_factory=list)
     #: the power limit the GPUs run at (W); None = the catalog row's (planner.model.physics)
     power_limit_w: Optional[float] = None
+    #: False for an instance the catalog says cannot form a multi-node training cluster (no
+    #: fabric, or none sourced): the search then tries one node only
+    multi_node: bool = True
+    #: the inter-node bandwidth is the catalog's default for an unknown fabric, not a sourced figure
+    network_assumed: bool = False
 
     @property
     def cloud(self) -> str:
@@ -94,12 +99,19 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
         inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
-        notes.append(f"inter-node network unknown: assumed {D.DEFAULT_NETWORK_GBPS:g} Gb/s per node (set cluster.inter_node_gbps)")
+        notes.append(network_assumption(gpu.name))
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile), price_ondemand=cluster.price_usd_hr, notes=notes,
+        network_assumed=not cluster.inter_node_gbps,
     )
+
+
+def network_assumption(name: str) -> str:
+    """The one line printed wherever the default for an unknown fabric is used."""
+    return (f"{name}: inter-node network not sourced — assumed {D.DEFAULT_NETWORK_GBPS:g} Gb/s per node "
+            "(defaults.DEFAULT_NETWORK_GBPS; set cluster.inter_node_gbps)")
 
 
 def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None) -> HardwareOption:
@@ -110,12 +122,17 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if cluster.gpus_per_node and cluster.gpus_per_node != g:
         raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
     notes = []
+    assumed = False
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
         inter = inst.network_bw_or_default
-        if inst.network_bw is None:
-            notes.append(f"{inst.key}: network bandwidth unknown, assumed {inter * 8 / 1e9:.0f} Gb/s per node")
+        assumed = inst.network_is_default
+        if assumed and inst.cluster:
+            notes.append(network_assumption(inst.key))
+    if not inst.cluster:
+        notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
+                     f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")
     gpu = inst.gpu
     check_profile_applies(profile, [gpu])
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
@@ -124,6 +141,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile), instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
+        multi_node=bool(inst.cluster), network_assumed=assumed,
     )
 
 
@@ -139,10 +157,14 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
         if c.lower() not in known_clouds:
             raise InputError("constraints.clouds", f"no instance in the catalog is on cloud {clip(c)}; "
                                                    f"known: {', '.join(sorted(known_clouds))}")
+    for g in gpu_names or []:
+        try:
+            cat.gpu(g)
+        except InputError as e:
+            raise InputError("constraints.gpus" if con.gpus else "cluster.gpu", e.message) from None
     insts = cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, spot=con.spot, gpu_only=gpu_only)
     if not insts:
-        bits = [f"{k}={v}" for k, v in (("clouds", con.clouds), ("gpus", gpu_names), ("spot", con.spot or None)) if v]
-        raise InputError("constraints", f"no {what} in the catalog matches {', '.join(bits) or 'the constraints'}")
+        raise _nothing_matches(cat, con, gpu_names, gpu_only, what)
     if con.instances:
         wanted = {cat.instance(n).key for n in con.instances}
         insts = [i for i in insts if i.key in wanted]
@@ -153,6 +175,27 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
         if not insts:
             raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}")
     return insts
+
+
+def _nothing_matches(cat: Catalog, con: ConstraintsSpec, gpu_names, gpu_only: bool, what: str) -> InputError:
+    """The error naming the constraint value that matched nothing: each GPU on its own, then the
+    clouds with it, then spot."""
+    for g in gpu_names or []:
+        name = cat.gpu(g).name
+        if not cat.instances_for(gpu_names=[g], gpu_only=gpu_only):
+            return InputError("constraints.gpus", f"no instance in the catalog has {clip(g)} ({name}); "
+                                                  "use a bare-GPU cluster (cluster.gpu) or a catalog override")
+        if con.clouds and not cat.instances_for(clouds=con.clouds, gpu_names=[g], gpu_only=gpu_only):
+            where = sorted({i.cloud for i in cat.instances_for(gpu_names=[g], gpu_only=gpu_only)})
+            return InputError("constraints.gpus", f"{clip(g)} is not offered on {', '.join(map(clip, con.clouds))} "
+                                                  f"in the catalog; it is on {', '.join(where)}")
+    if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, gpu_only=gpu_only):
+        return InputError("constraints.spot", f"no {what} matches clouds/gpus even on demand")
+    if con.spot:
+        return InputError("constraints.spot", f"no {what} on {', '.join(con.clouds or ['any cloud'])} "
+                                              f"with {', '.join(gpu_names or ['any GPU'])} has a spot price in the catalog")
+    bits = [f"{k}={v}" for k, v in (("clouds", con.clouds), ("gpus", gpu_names)) if v]
+    return InputError("constraints", f"no {what} in the catalog matches {', '.join(bits) or 'the constraints'}")
 
 
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,

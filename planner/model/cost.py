@@ -7,15 +7,18 @@
     GPU-hours    = hours * nodes * gpus_per_node
     $ / 1M tok   = rent $ / tokens * 1e6
 
-Buy: an owned node costs, per hour of its life, capex * (1 + network share) / (years * 8760 *
-utilisation) + power (kW * PUE * $/kWh) + hosting ($/kW/month * kW / 730). The on-prem
-parameters live in hardware_catalog/data/onprem.csv (stated assumptions unless sourced; override
-them with a catalog file). The break-even utilisation is where buying equals renting.
+Buy: an owned node costs, per useful hour, capex * (1 + network share) * (1 - residual) / (years *
+8760 * utilisation) + capex * (staff + support share per year) / (8760 * utilisation) + power
+(kW * PUE * $/kWh) + hosting ($/kW/month * kW / 730), the last two per utilised hour too. The
+inputs come from the job's ``onprem:`` section, else hardware_catalog/data/onprem.csv (stated
+assumptions unless sourced; a catalog override file's ``onprem:`` section replaces rows). The
+break-even utilisation is where buying equals renting.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from planner import defaults as D
 from planner.results import Cost
 from planner.spec import JobSpec
 
@@ -63,28 +66,83 @@ def _onprem_key(gpu_name: str) -> str | None:
     return None
 
 
-def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int) -> dict | None:
-    """Hourly cost of owning one node of this GPU (None when no server price is known)."""
+#: the job's ``onprem`` fields and the catalog's ``onprem.csv`` keys they override ("{fam}" = the
+#: GPU family of the server rows); a field with no catalog row and no job value falls to the default
+#: in the third column (None = required)
+ONPREM_INPUTS = (
+    ("horizon_years", "amortisation_years", None),
+    ("utilisation", "utilisation", None),
+    ("server_price_usd", "server_price_hgx_{fam}_8gpu", None),
+    ("server_power_kw", "server_power_kw_hgx_{fam}_8gpu", None),
+    ("network_cost_share", "network_cost_share", 0.0),
+    ("power_price_usd_per_kwh", "power_price_usd_per_kwh", None),
+    ("pue", "pue", None),
+    ("hosting_usd_per_kw_month", "hosting_usd_per_kw_month", 0.0),
+    ("staff_share_per_year", "staff_share_per_year", 0.0),
+    ("support_share_per_year", "support_share_per_year", 0.0),
+    ("residual_value_fraction", "residual_value_fraction", 0.0),
+)
+
+
+def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -> dict | None:
+    """Each TCO input with its value and where it came from (the job, or the catalog row and its
+    basis); None when no server price is known for this GPU. Catalog server rows are per 8-GPU
+    node and scaled to ``gpus_per_node``; a job's ``server_price_usd``/``server_power_kw`` are per node."""
     fam = _onprem_key(gpu_name)
-    if fam is None:
+    out = {}
+    for field, key, fallback in ONPREM_INPUTS:
+        per8 = "{fam}" in key
+        key = key.format(fam=fam or "?")
+        given = getattr(job_onprem, field, None) if job_onprem is not None else None
+        if given is not None:
+            out[field] = (float(given), "job onprem." + field)
+        elif key in catalog.onprem:
+            row = catalog.onprem[key]
+            v = float(row["value"]) * (gpus_per_node / 8.0 if per8 else 1.0)
+            out[field] = (v, f"catalog {key} ({row.get('basis') or 'stated'})")
+        elif field == "server_power_kw":
+            out[field] = (D.ONPREM_KW_PER_GPU * gpus_per_node, "defaults.ONPREM_KW_PER_GPU (DGX H100 10.2 kW per 8 GPUs)")
+        elif fallback is not None:
+            out[field] = (fallback, "not set: 0")
+        else:
+            return None
+    return out
+
+
+def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -> dict | None:
+    """Hourly cost of owning one node of this GPU per useful hour (None when no server price is known):
+
+        capex_hr   = price x (1 + network share) x (1 - residual) / (years x 8760 x utilisation)
+        staff_hr   = price x (staff + support share per year) / (8760 x utilisation)
+        power_hr   = kW x PUE x $/kWh / utilisation
+        hosting_hr = kW x $/kW-month / 730 / utilisation
+    """
+    inp = onprem_inputs(catalog, gpu_name, gpus_per_node, job_onprem)
+    if inp is None:
         return None
-    key = f"server_price_hgx_{fam}_8gpu"
-    if key not in catalog.onprem:
-        return None
-    v = catalog.onprem_value
-    capex = v(key) * gpus_per_node / 8.0
-    pkey = f"server_power_kw_hgx_{fam}_8gpu"
-    kw = v(pkey) * gpus_per_node / 8.0 if pkey in catalog.onprem else 10.2 * gpus_per_node / 8.0
-    years, util = v("amortisation_years"), v("utilisation")
-    capex_hr = capex * (1 + v("network_cost_share")) / (years * HOURS_PER_YEAR * util)
-    power_hr = kw * v("pue") * v("power_price_usd_per_kwh") / util
-    hosting_hr = kw * v("hosting_usd_per_kw_month") / 730.0 / util
-    return dict(capex_per_node=capex, capex_hr=capex_hr, power_hr=power_hr, hosting_hr=hosting_hr,
-                total_hr=capex_hr + power_hr + hosting_hr, kw=kw, years=years, utilisation=util)
+    v = {k: val for k, (val, _src) in inp.items()}
+    capex, years, util, kw = v["server_price_usd"], v["horizon_years"], v["utilisation"], v["server_power_kw"]
+    capex_hr = capex * (1 + v["network_cost_share"]) * (1 - v["residual_value_fraction"]) / (years * HOURS_PER_YEAR * util)
+    staff_hr = capex * (v["staff_share_per_year"] + v["support_share_per_year"]) / (HOURS_PER_YEAR * util)
+    power_hr = kw * v["pue"] * v["power_price_usd_per_kwh"] / util
+    hosting_hr = kw * v["hosting_usd_per_kw_month"] / 730.0 / util
+    return dict(capex_per_node=capex, capex_hr=capex_hr, staff_support_hr=staff_hr, power_hr=power_hr,
+                hosting_hr=hosting_hr, total_hr=capex_hr + staff_hr + power_hr + hosting_hr, kw=kw, years=years,
+                utilisation=util, inputs={k: dict(value=val, source=src) for k, (val, src) in inp.items()})
+
+
+def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int) -> tuple:
+    """The run's cost at each reserved / committed-use / capacity-block price the catalog has for
+    the instance (``hardware_catalog/data/commitments.csv`` or an override's ``commitments:``)."""
+    if catalog is None or not instance_key or not hasattr(catalog, "commitments_for"):
+        return ()
+    return tuple(dict(term=c.term, payment=c.payment, price_usd_hr=c.price, run_cost_usd=hours * nodes * c.price,
+                      region=c.region, price_date=c.price_date, source=c.source)
+                 for c in catalog.commitments_for(instance_key))
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
-                 price_ondemand, price_spot, catalog=None, gpu_name: str = "") -> Cost:
+                 price_ondemand, price_spot, catalog=None, gpu_name: str = "", instance_key: str | None = None) -> Cost:
     """Time and money of the whole run at ``step_time_s`` per step: rent (on-demand, spot) and,
     where the catalog has on-prem figures for the GPU, buy."""
     steps = total_steps(job)
@@ -94,7 +152,7 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     sp = float(rent_cost(hours, nodes, price_spot)) if price_spot else None
     buy = None
     if catalog is not None and gpu_name:
-        own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node)
+        own = owned_node_hour_cost(catalog, gpu_name, gpus_per_node, getattr(job, "onprem", None))
         if own:
             buy_run = hours * nodes * own["total_hr"]
             buy = dict(
@@ -102,11 +160,16 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                 capex_usd=own["capex_per_node"] * nodes, amortisation_years=own["years"],
                 utilisation=own["utilisation"],
                 breakeven_utilisation=(
-                    (own["capex_hr"] * own["utilisation"]) / max(price_ondemand - (own["power_hr"] + own["hosting_hr"]) * own["utilisation"], 1e-9)
+                    ((own["capex_hr"] + own["staff_support_hr"]) * own["utilisation"])
+                    / max(price_ondemand - (own["power_hr"] + own["hosting_hr"]) * own["utilisation"], 1e-9)
                     if price_ondemand else None
                 ),
                 cheaper=("buy" if od and buy_run < od else "rent") if od else None,
+                per_hour=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
+                              hosting=own["hosting_hr"]),
+                inputs=own["inputs"],
             )
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
-                usd_per_million_tokens=(od / tokens * 1e6) if od and tokens else None, buy=buy)
+                usd_per_million_tokens=(od / tokens * 1e6) if od and tokens else None, buy=buy,
+                committed=committed_costs(catalog, instance_key, hours, nodes))

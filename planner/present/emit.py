@@ -19,8 +19,10 @@ Two launcher styles (``--emit torchrun:megatron`` / ``--emit torchrun:fsdp`` to 
   ``--parallelism.data_parallel_shard_degree`` (FSDP), ``..._replicate_degree`` (DDP/HSDP),
   ``--parallelism.tensor_parallel_degree``, ``pipeline_parallel_degree``, ``context_parallel_degree``,
   ``expert_parallel_degree``, ``--parallelism.fsdp_reshard_after_forward`` (``never`` = ZeRO-2 /
-  SHARD_GRAD_OP, ``always`` = ZeRO-3 / FULL_SHARD), ``--training.local_batch_size``,
-  ``--activation_checkpoint.mode``. Chosen by default for ZeRO 2/3.
+  SHARD_GRAD_OP, ``always`` = ZeRO-3 / FULL_SHARD), ``--training.local_batch_size`` (with PP the
+  whole per-replica batch, which torchtitan splits into pipeline micro-batches: ``titan_local_batch``),
+  ``activation-checkpoint:MODE`` (a subcommand in torchtitan 0.3). Chosen by default for ZeRO 2/3.
+  Checked by torchtitan 0.3's own ``ConfigManager`` in tests/test_budget_review.py where installed.
 
 Generic (non-transformer) models get a torchrun command for the user's own ``$TRAIN_SCRIPT`` with
 the batch and FSDP sharding as conventional flags. Paths to data, tokenizer, container image and
@@ -142,6 +144,21 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     return ["$MEGATRON_DIR/pretrain_gpt.py"] + a
 
 
+def titan_local_batch(global_batch: int, cfg: dict) -> int:
+    """torchtitan's ``training.local_batch_size`` for the plan. torchtitan (trainer.py, 0.3.0)
+    runs ``global / (local x dp)`` gradient-accumulation steps and, with PP, splits each local
+    batch into ``local / pipeline_parallel_microbatch_size`` pipeline micro-batches. So without PP
+    local = the micro-batch (accumulation does the rest); with PP local = the whole per-replica
+    batch, ``global / dp`` = micro-batch x micro-batches per step (one pipeline pass, no
+    accumulation), or the pipeline would see a single micro-batch and the schedule would be all bubble."""
+    if cfg["pp"] > 1:
+        if global_batch % cfg["dp"] or (global_batch // cfg["dp"]) % cfg["micro_batch"]:
+            raise InputError("training.global_batch", f"{global_batch} is not a multiple of DP{cfg['dp']} x "
+                                                      f"micro-batch {cfg['micro_batch']}: torchtitan's pipeline needs it")
+        return global_batch // cfg["dp"]
+    return cfg["micro_batch"]
+
+
 def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     """torchtitan (FSDP2 + TP/PP/CP/EP) arguments; for generic models, a user script's flags."""
     t = job.training
@@ -153,11 +170,13 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
                 + _flag("--global-batch-size", t.global_batch) + _flag("--fsdp-sharding-strategy", strategy)
                 + _flag("--precision", t.precision) + _flag("--steps", int(steps))
                 + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
-    a = ["-m", "torchtitan.train", "--job.config_file", "$TITAN_CONFIG"]
+    # torchtitan 0.3 (PyPI): the model and data come from a config_registry function of a module
+    a = ["-m", "torchtitan.train", "--module", "$TITAN_MODULE", "--config", "$TITAN_CONFIG"]
     a += _flag("--parallelism.data_parallel_shard_degree", cfg["dp"] if sharded else 1)
     a += _flag("--parallelism.data_parallel_replicate_degree", 1 if sharded else cfg["dp"])
     a += _flag("--parallelism.tensor_parallel_degree", cfg["tp"])
     a += _flag("--parallelism.pipeline_parallel_degree", cfg["pp"])
+    local = titan_local_batch(t.global_batch, cfg)
     if cfg["pp"] > 1:
         a += _flag("--parallelism.pipeline_parallel_schedule", "Interleaved1F1B" if cfg["vpp"] > 1 else "1F1B")
         a += _flag("--parallelism.pipeline_parallel_microbatch_size", cfg["micro_batch"])
@@ -165,12 +184,15 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     a += _flag("--parallelism.expert_parallel_degree", cfg["ep"])
     if sharded:
         a += _flag("--parallelism.fsdp_reshard_after_forward", reshard)
-    a += _flag("--training.local_batch_size", cfg["micro_batch"])
+    a += _flag("--training.local_batch_size", local)
     a += _flag("--training.global_batch_size", t.global_batch)
     a += _flag("--training.seq_len", t.seq_len)
     a += _flag("--training.steps", int(steps))
     a += _flag("--training.mixed_precision_param", TITAN_PRECISION[t.precision])
-    a += _flag("--activation_checkpoint.mode", cfg["recompute"])
+    if cfg["pp"] > 1 or cfg["ep"] > 1:
+        a.append("--training.disable_cuda_graphs")  # torchtitan 0.3 refuses CUDA graphs with PP (and most EP)
+    # torchtitan 0.3 makes the activation-checkpoint mode a (tyro) subcommand, given last
+    a.append(f"activation-checkpoint:{cfg['recompute']}")
     return a
 
 
@@ -191,7 +213,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}
     elif transformer:
-        ph = {"TITAN_CONFIG": "a torchtitan .toml with the model and data (flags below override it)"}
+        ph = {"TITAN_MODULE": "a torchtitan model module (llama3, deepseek_v3, ...)",
+              "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)"}
     else:
         ph = {"TRAIN_SCRIPT": "your training script (flags below are the planner's names for the layout)"}
     name = "".join(ch if ch.isalnum() else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")

@@ -36,7 +36,7 @@ from planner.spec import JobSpec
 from planner.present import charts
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
-from hardware_catalog import load_catalog
+from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
 from planner.workloads.training import recommend
 
 GiB = 2**30
@@ -199,15 +199,18 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
-          ["memory per GPU", f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB ({headroom:.0%} free)"],
+          ["memory per GPU", _memory_line(mem)],
           ["time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})"],
           ["GPU-hours", f"{cost['gpu_hours']:,.0f}"],
           ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])], ["cost spot", fmt_usd(cost["cost_spot_usd"])],
+          *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           ["$ per 1M " + unit, f"{cost['usd_per_million_tokens']:.3f}" if cost.get("usd_per_million_tokens") else "-"],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
     s.blocks.append(Table(["", ""], kv))
+    if rec.get("caveats"):
+        s.blocks.append(["Moves the ranking: " + c for c in rec["caveats"]])
     secs.append(s)
 
     # --- alternatives
@@ -216,18 +219,19 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
-                     config_str(r["config"]), fmt_time(r["step_time_s"]), _pct(r["mfu"]),
-                     f"{m['total'] / GiB:.0f}/{m['capacity'] / GiB:.0f}", fmt_time(c["hours"] * 3600),
-                     fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c["cost_spot_usd"])])
-    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step", "MFU", "mem GiB", "time",
-                           "on-demand", "spot"], rows, "best layout per (hardware, node count), ranked by the objective"))
+                     config_str(r["config"]), f"{r['step_time_s']:,.3g}", _pct(r["mfu"]),
+                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", f"{c['hours'] / 24:,.1f}",
+                     fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c.price(True) if hasattr(c, "price") else c["cost_spot_usd"])])
+    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB", "days",
+                           "on-demand", "spot" + (" (expected)" if spot else "")], rows,
+                          "best layout per (hardware, node count), ranked by the objective"))
     if with_charts and "table" in rec:
         s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["table"], best, spot),
                               "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
     pareto = rec.get("pareto") or []
     if pareto:
-        s.blocks.append(Table(["hardware", "nodes", "time", "cost"],
-                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
+        s.blocks.append(Table(["hardware", "nodes", "days", "cost"],
+                              [[p["hardware"], str(p["nodes"]), f"{p['train_hours'] / 24:,.1f}", fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"))
     secs.append(s)
 
@@ -236,7 +240,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
              f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} nodes x "
              f"{cost['hours']:,.0f} h)."]
-    if cost["cost_spot_usd"]:
+    if cost.get("spot_risk"):
+        lines.append("Spot: " + _spot_risk_line(cost["spot_risk"]) + ".")
+    elif cost["cost_spot_usd"]:
         save = 1 - cost["cost_spot_usd"] / cost["cost_ondemand_usd"] if cost["cost_ondemand_usd"] else float("nan")
         lines.append(f"Spot: {fmt_usd(cost['cost_spot_usd'])} ({_pct(save)} less), before interruptions: "
                      "spot capacity for many nodes at once is not guaranteed, and each preemption costs the work "
@@ -256,7 +262,17 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                          if cost["cost_ondemand_usd"] else "; no rental price to compare with."))
     else:
         lines.append("Buy: no on-prem server price for this GPU in the catalog.")
+    for c in cost.get("committed") or ():
+        lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} at "
+                     f"{c['price_usd_hr']:.2f} $/node-h ({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+    if not cost.get("committed"):
+        lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
+                     "(add one with a catalog override's commitments: section).")
     s.blocks.append(lines)
+    if buy and buy.get("inputs"):
+        s.blocks.append(Table(["on-prem input", "value", "from"],
+                              [[k, f"{v['value']:,.4g}", v["source"]] for k, v in buy["inputs"].items()],
+                              "buy-vs-rent inputs used (set them in the job's onprem: section or a catalog override)"))
     secs.append(s)
 
     # --- breakdowns
@@ -272,13 +288,14 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if with_charts:
         s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
     bdf = charts.breakdown_frame(best)
-    s.blocks.append(Table(["part", "time", "share"],
-                          [[r.part, fmt_time(r.seconds), f"{r.share:.1%}"] for r in bdf.itertuples()]
-                          + [["step", fmt_time(best["step_time_s"]), "100%"]]))
+    s.blocks.append(Table(["part", "seconds", "share"],
+                          [[r.part, f"{r.seconds:,.4g}", f"{r.share:.1%}"] for r in bdf.itertuples()]
+                          + [["step", f"{best['step_time_s']:,.4g}", "100%"]]))
     if best.get("simulated"):
         sim = best["simulated"]
-        s.blocks.append(f"Simulated ({sim.get('simulated_steps', '?')} steps of the data pipeline and synchronisation): "
-                        f"GPU busy {_pct(sim.get('gpu_busy_share'))} of the time.")
+        s.blocks.append(f"Simulated ({sim.get('steps') or sim.get('simulated_steps') or 'some'} steps of the data pipeline "
+                        f"and synchronisation): GPU busy {_pct(sim.get('gpu_busy_share'))} of the time, waiting for data "
+                        f"{_pct(sim.get('data_wait_share'))}.")
     secs.append(s)
 
     # --- sensitivity
@@ -295,6 +312,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
     secs.append(s)
+    scaled = _scaling_section(rec, spot)
+    if scaled is not None:
+        secs.append(scaled)
 
     # --- risks
     s = Section("Risks")
@@ -306,7 +326,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     risks.append(f"Memory headroom: {headroom:.0%} free on the most loaded GPU "
                  f"({(mem['capacity'] - mem['total']) / GiB:.1f} GiB)"
                  + (" — thin: allocator fragmentation, a longer sequence or a larger micro-batch can run out of memory."
-                    if headroom < HEADROOM_WARN else "."))
+                    if headroom < HEADROOM_WARN else ".")
+                 + (f" Required: {mem['headroom']:.0%} of usable memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
+    risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
+    if cost.get("spot_risk"):
+        risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
     for a in best.get("advice", []):
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
@@ -476,6 +500,169 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
     """Search (unless ``rec`` is given) and build the report; returns (report, recommend result)."""
 
     cat = catalog or load_catalog()
+    kind = report_kind(job)
+    if kind in ("serving", "tabular") and rec is None:
+        from planner.workloads import Context, plan
+
+        planned = plan("serve" if kind == "serving" else "recommend", job, Context(catalog=cat, profile=profile, top=top))
+        build = build_serving_report if kind == "serving" else build_tabular_report
+        rep = build(job, planned.result, job_name=job_name, top=top)
+        if planned.campaign:
+            rep.sections.insert(1, _campaign_section(planned.campaign))
+        return rep, planned.result
     if rec is None:
         rec = recommend(job, cat, profile, top=top, simulate=simulate)
-    return build_report(job, rec, cat, profile, job_name=job_name), rec
+    rep = build_report(job, rec, cat, profile, job_name=job_name)
+    if job.campaign is not None:
+        from planner.workloads.campaign import plan_campaign
+
+        best = rec["best"]["cost"]
+        camp = plan_campaign(job, {"hours": best["hours"], "usd": (rec["best"]["cost"].price(rec["spot"])
+                                                                   if hasattr(best, "price") else best["cost_ondemand_usd"]) or 0.0}, cat)
+        rep.sections.insert(1, _campaign_section(camp))
+    return rep, rec
+
+
+# --------------------------------------------------------------------------------------------
+# budget-review pieces (memory limit, spot, network, scaling) and the reports of other workloads
+# --------------------------------------------------------------------------------------------
+def _memory_line(mem: dict) -> str:
+    if mem.get("limit") is None:
+        return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
+    return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB HBM, "
+            f"{mem['usable'] / GiB:.1f} usable after the driver/context reserve, {mem['headroom']:.0%} headroom); "
+            f"margin {mem['margin'] / GiB:.1f} GiB")
+
+
+def _spot_risk_line(r: dict) -> str:
+    return (f"expected {fmt_usd(r['expected_cost_usd'])} and {r['expected_hours'] / 24:,.1f} days with "
+            f"{r['interruptions']:.1f} interruptions (+{r['overhead']:.1%} time: work since the last checkpoint, restart, "
+            f"~{r['capacity_wait_minutes']:.0f} min capacity wait each); range {fmt_usd(r['cost_low_usd'])}-"
+            f"{fmt_usd(r['cost_high_usd'])}")
+
+
+def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
+    """The network the plan assumes and how much the step time moves with it."""
+    hw = best["hardware"]
+    gbps = hw["inter_node_gbps"]
+    assumed = hw.get("network_assumed")
+    what = (f"Network: {gbps:g} Gb/s per node " + (f"ASSUMED (no sourced figure for this fabric; the default for an "
+                                                   f"unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)" if assumed else "from the catalog"))
+    if hw.get("multi_node") is False:
+        return what + "; this hardware is single-node only (no cluster fabric in the catalog), so the plan cannot grow past one node."
+    if hw["nodes"] <= 1:
+        return what + "; the plan is one node, so it does not depend on it."
+    if sweep is None or sweep.empty:
+        return what + "."
+    cur = best["step_time_s"]
+    half = sweep[(sweep["value"] < gbps) & sweep["step_time_s"].notna()]
+    if half.empty:
+        return what + "."
+    r = half.iloc[-1]
+    return what + (f"; at {r['value']:g} Gb/s the step takes {r['step_time_s'] / cur - 1:+.0%} "
+                   f"({fmt_time(r['step_time_s'])} vs {fmt_time(cur)}).")
+
+
+def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
+    """Time and cost at each node count with the layout re-optimised (the search's own table)."""
+    table = rec.get("table")
+    if table is None:
+        return None
+    from planner.search.rank import scaling_view
+
+    rows = scaling_view(table, rec["best"]["hardware"]["name"])
+    if len(rows) < 2:
+        return None
+    s = Section("Scaling (layout re-optimised at each node count)")
+    s.blocks.append(Table(["nodes", "layout", "step s", "MFU", "days", "cost"],
+                          [[str(r["nodes"]), config_str(r), f"{r['step_time_s']:,.2f}", _pct(r["mfu"]), f"{r['days']:,.1f}",
+                            fmt_usd(r["cost"])] for r in rows],
+                          f"best layout per node count on {rec['best']['hardware']['name']}"
+                          + (" (expected spot cost)" if spot else "")))
+    return s
+
+
+def _kv(d: dict, keys) -> list[list[str]]:
+    out = []
+    for k, label in keys:
+        v = d.get(k)
+        if v is None:
+            continue
+        out.append([label, f"{v:,.4g}" if isinstance(v, float) else str(v)])
+    return out
+
+
+#: the serving review's headline rows: (key of the best option, label)
+SERVING_ROWS = (("hardware", "hardware"), ("gpu", "GPU"), ("tp", "tensor parallel per replica"), ("replicas", "replicas"),
+                ("nodes", "nodes"), ("gpus", "GPUs"), ("batch", "batch"), ("ttft_ms", "TTFT ms"), ("tpot_ms", "TPOT ms"),
+                ("bound", "bound by"), ("requests_per_s_per_replica", "requests/s per replica"),
+                ("usd_per_hr", "$ per hour"), ("usd_per_million_requests", "$ per 1M requests"),
+                ("utilisation", "utilisation"), ("weights_gib_per_gpu", "weights GiB per GPU"))
+
+
+def _pairs(x) -> list:
+    if isinstance(x, dict):
+        return list(x.items())
+    if isinstance(x, str):
+        return [("definitions", x)]
+    return [(k, v) for k, v in (x or ())] if isinstance(x, (list, tuple)) else []
+
+
+def build_serving_report(job: JobSpec, res: dict, job_name: str = "job", top: int = 10) -> Report:
+    """A serving review: the replica, latency against its targets, cost per request, the options."""
+    res = jsonable(res)
+    best = res["best"]
+    title = f"Serving review: {res.get('model', job.model.name if job.model else 'model')} ({res.get('mode', '')})"
+    secs = [Section("Recommendation", [f"Serve on {best['replicas']} x {best['hardware']} replicas (TP{best['tp']}). "
+                                       f"Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
+    tgt = res.get("targets") or {}
+    secs.append(Section("Latency and load targets", [Table(["target", "value"], [[k, f"{v:g}" if isinstance(v, (int, float)) else str(v)]
+                                                                                for k, v in tgt.items() if v is not None])]))
+    opts = res.get("options") or []
+    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency"],
+                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas")), str(o.get("batch")),
+                                            f"{o.get('ttft_ms') or 0:,.0f}", f"{o.get('tpot_ms') or 0:,.0f}",
+                                            f"{o.get('usd_per_million_requests') or float('nan'):,.2f}", str(o.get("meets_latency"))]
+                                           for o in opts[:top]])]))
+    risks = [f"Latency margin: TTFT {best['ttft_ms']:,.0f} ms vs target {tgt.get('ttft_ms', '-')}, "
+             f"TPOT {best['tpot_ms']:,.0f} ms vs target {tgt.get('tpot_ms', '-')}."]
+    if best.get("utilisation") is not None and best["utilisation"] > 0.9:
+        risks.append(f"Utilisation {best['utilisation']:.0%}: a burst above the stated QPS queues requests.")
+    secs.append(Section("Risks", [risks]))
+    secs.append(Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
+                                        + [f"{k}: {v}" for k, v in _pairs(res.get("definitions"))]
+                                        + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]]))
+    return Report(title, secs, {"workload": "serving", "best": {k: best.get(k) for k, _ in SERVING_ROWS}})
+
+
+def build_tabular_report(job: JobSpec, res: dict, job_name: str = "job", top: int = 10) -> Report:
+    """A tabular (GBDT) review: the instance, time and cost per run, the options."""
+    res = jsonable(res)
+    best = res["best"]
+    rows = [["instance", best["instance"]], ["kind", best["kind"]], ["hours per run", f"{best['hours']:,.3f}"],
+            ["cost per run", fmt_usd(best["cost_usd"])], ["rate source", str(best.get("rate_source", "-"))]]
+    ranked = res.get("ranked") or []
+    secs = [Section("Recommendation", [f"Run on {best['instance']}. Why: {res.get('why', '-')}.", Table(["", ""], rows)]),
+            Section("Options", [Table(["instance", "kind", "hours", "cost"],
+                                      [[r["instance"], r["kind"], f"{r['hours']:,.3f}", fmt_usd(r["cost_usd"])] for r in ranked[:top]])]),
+            Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
+                                    + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]])]
+    return Report(f"Tabular review: {res.get('library', 'GBDT')} on {fmt_count(res.get('rows') or 0)} rows", secs,
+                  {"workload": "tabular", "best": best})
+
+
+def _campaign_section(camp: dict) -> Section:
+    camp = jsonable(camp)
+    rows = [[str(k), (f"{v:,.4g}" if isinstance(v, float) else str(v))] for k, v in camp.items()
+            if not isinstance(v, (dict, list))]
+    return Section("Campaign: preprocessing vs training", [Table(["", ""], rows)])
+
+
+def report_kind(job: JobSpec) -> str:
+    """Which review a job gets: the workload its sections name (serving, tabular, else training —
+    a training job with a data section is reviewed with its simulated input pipeline)."""
+    if job.serving is not None and job.model is not None:
+        return "serving"
+    if job.tabular is not None:
+        return "tabular"
+    return "training"

@@ -26,13 +26,13 @@ def breakdown_table(res: dict) -> Table:
     step = res["step_time_s"]
     t = Table(title="where the step goes", show_edge=False)
     t.add_column("part")
-    t.add_column("time", justify="right")
+    t.add_column("seconds", justify="right")  # one unit per column
     t.add_column("share", justify="right")
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
         if v > 0:
-            t.add_row(label, fmt_time(v), f"{v / step:.1%}")
-    t.add_row("[bold]step[/]", f"[bold]{fmt_time(step)}[/]", "100%")
+            t.add_row(label, f"{v:,.4g}", f"{v / step:.1%}")
+    t.add_row("[bold]step[/]", f"[bold]{step:,.4g}[/]", "100%")
     return t
 
 
@@ -81,25 +81,42 @@ def render_estimate(con: Console, res: dict) -> None:
 def render_recommendation(con: Console, res: dict, top: int) -> None:
     rows = res["ranked"][:top]
     unit = "tok" if rows and rows[0].get("throughput_unit", "tokens") == "tokens" else "samples"
+    spot = bool(res.get("spot"))
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}")
-    for col, j in (("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
-                   ("step", "right"), ("MFU", "right"), ("mem GiB", "right"), ("time", "right"),
-                   ("cost", "right"), (f"$/1M {unit}", "right")):
+    cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
+            ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
+            ("days", "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
+    if spot:
+        cols += [("spot +time", "right")]
+    for col, j in cols:
         t.add_column(col, justify=j)
     for i, r in enumerate(rows, 1):
         mem = r["memory_per_gpu_bytes"]
         cost = r["cost"]
-        c = cost["cost_spot_usd"] if res.get("spot") else cost["cost_ondemand_usd"]
-        t.add_row(str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), config_str(r["config"]),
-                  fmt_time(r["step_time_s"]), f"{r['mfu']:.0%}",
-                  f"{mem['total'] / GiB:.0f}/{mem['capacity'] / GiB:.0f}",
-                  fmt_time(cost["hours"] * 3600), fmt_usd(c),
-                  f"{cost['usd_per_million_tokens']:.2f}" if cost["usd_per_million_tokens"] else "-")
+        risk = cost.get("spot_risk") if spot else None
+        c = risk["expected_cost_usd"] if risk else (cost["cost_spot_usd"] if spot else cost["cost_ondemand_usd"])
+        hours = risk["expected_hours"] if risk else cost["hours"]
+        limit = mem.get("limit") or mem["capacity"]
+        margin = mem.get("margin")
+        cells = [str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), config_str(r["config"]),
+                 f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
+                 f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
+                 f"{margin / GiB:.0f}" if margin is not None else "-",
+                 f"{hours / 24:,.1f}", fmt_usd(c),
+                 f"{cost['usd_per_million_tokens']:.2f}" if cost["usd_per_million_tokens"] else "-"]
+        if spot:
+            cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
+        t.add_row(*cells)
     con.print(t)
     best = res["best"]
     con.print(f"[bold green]recommended:[/] {best['hardware']['nodes']} x {best['hardware']['name']}, "
               f"{config_str(best['config'])} — {res['why']}")
+    for cv in res.get("caveats", ()):
+        con.print(f"[yellow]moves the ranking:[/] {cv}", highlight=False)
+    risk = best["cost"].get("spot_risk")
+    if risk:
+        con.print(spot_line(risk), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {best['bottleneck']}")
     for a in best.get("advice", []):
@@ -160,3 +177,36 @@ def render(con: Console, planned, top: int = 10) -> None:
         from planner.present.campaign import render_campaign
 
         render_campaign(con, planned.campaign)
+
+
+def spot_line(risk: dict) -> str:
+    """One line: a spot plan's interruption overhead, its spread and where the rate comes from."""
+    return (f"spot: expected {risk['interruptions']:.1f} interruptions (+{risk['overhead']:.1%} time: lost work since "
+            f"the last checkpoint, restart and ~{risk['capacity_wait_minutes']:.0f} min capacity wait each) -> "
+            f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
+            f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
+            f"per node-day from {risk['source']}")
+
+
+def view_table(rows: list[dict], title: str) -> Table:
+    """A comparison (best per GPU / cloud) or scaling view (best layout per node count)."""
+    t = Table(title=title)
+    for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
+        t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right")
+    for r in rows:
+        layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute") if k in r})
+        t.add_row(r.get("gpu", "-"), r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
+                  f"{r['mem_gib']:.0f}", f"{r['days']:,.1f}", fmt_usd(r["cost"]))
+    return t
+
+
+VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
+               "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
+
+
+def render_views(con: Console, views: dict, by, hw: str, caveats=()) -> None:
+    """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats."""
+    for name, rows in views.items():
+        con.print(view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw)))
+    for cv in caveats:
+        con.print(f"moves the ranking: {cv}", highlight=False)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from planner import defaults as D
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates
 from planner.model.cost import cost_summary
@@ -18,11 +19,21 @@ from planner.spec.params import count_params
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
 
 
+def memory_limit(job: JobSpec, hw: HardwareOption) -> tuple[float, float, float]:
+    """(usable bytes, bytes a plan may use, headroom share): usable = HBM minus the driver/context
+    reserve (defaults.GPU_MEMORY_RESERVE_BYTES); a plan fits when its most loaded rank needs at
+    most usable x (1 - constraints.memory_headroom)."""
+    head = job.constraints.memory_headroom
+    head = D.MEMORY_HEADROOM if head is None else head
+    usable = max(hw.gpu.memory_bytes - D.GPU_MEMORY_RESERVE_BYTES, 0.0)
+    return usable, usable * (1 - head), head
+
+
 def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, **time_kw) -> dict:
     """Memory + time arrays for a batch of candidates on one hardware option."""
     mem = memory_per_gpu(job.model, job.training, c)
     st = step_time(job.model, job.training, c, hw, **time_kw)
-    fits = mem["total"] <= hw.gpu.memory_bytes
+    fits = mem["total"] <= memory_limit(job, hw)[1]
     return dict(mem=mem, time=st, fits=fits)
 
 
@@ -38,8 +49,10 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]))
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
+    usable, limit, head = memory_limit(job, hw)
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
-                    capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first")
+                    capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
+                    usable=usable, limit=limit, headroom=head, margin=usable - float(mem["total"][i]))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
     plan = Plan(
         model=m.name,
@@ -57,7 +70,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         hardware=Hardware(name=hw.name, cloud=hw.cloud, gpu=hw.gpu.name, gpus_per_node=hw.gpus_per_node,
                           nodes=nodes, gpus=int(c.gpus[i]),
                           inter_node_gbps=hw.inter_node_bw * 8 / 1e9, intra_node_gbps_per_gpu=hw.intra_bw / 1e9,
-                          price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot),
+                          price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot,
+                          network_assumed=hw.network_assumed, multi_node=hw.multi_node),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i]),
@@ -68,7 +82,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             step_time_s=step, overlap_grad_reduce=True,
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
-                          catalog, hw.gpu.name),
+                          catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)))
 

@@ -38,26 +38,35 @@ def rank_key(df: pd.DataFrame, objective: str):
 
 def cost_of(row: dict, spot: bool):
     c = row["cost"]
+    if hasattr(c, "price"):  # a Cost: a spot plan's expected cost with interruptions
+        return c.price(spot)
     return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+
+
+def hours_of(row: dict, spot: bool) -> float:
+    """Wall hours of a plan: a spot plan's expected hours with interruptions where modelled."""
+    c = row["cost"]
+    risk = c.get("spot_risk") if spot else None
+    return risk["expected_hours"] if risk else c["hours"]
 
 
 def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool) -> str:
     """Why the winner wins, against the best alternative on other hardware — and, when another
     plan is much faster for a little more money (or much cheaper for a little more time), that
     trade-off, since a person choosing would want it."""
-    hours = best["cost"]["hours"]
+    hours = hours_of(best, spot)
     cost = cost_of(best, spot)
     alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
     alt = alt or (ranked[1] if len(ranked) > 1 else None)
     base = f"{fmt_time(hours * 3600)} for {fmt_usd(cost)} at {best['mfu']:.0%} MFU"
     if alt is None:
         return f"only feasible option: {base}"
-    a_cost, a_hours = cost_of(alt, spot), alt["cost"]["hours"]
+    a_cost, a_hours = cost_of(alt, spot), hours_of(alt, spot)
     alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
     if objective == "time":
         why = f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({(a_hours / hours - 1):+.0%})"
         cheaper = [r for r in ranked[1:] if cost_of(r, spot) and cost and cost_of(r, spot) < 0.8 * cost
-                   and r["cost"]["hours"] < 1.15 * hours]
+                   and hours_of(r, spot) < 1.15 * hours]
         if cheaper:
             r = cheaper[0]
             why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
@@ -68,10 +77,41 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     why = (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({(a_cost / cost - 1):+.0%}) "
            f"and takes {fmt_time(a_hours * 3600)}")
     faster = [r for r in ranked[1:] if cost_of(r, spot) and cost_of(r, spot) <= 1.10 * cost
-              and r["cost"]["hours"] <= hours / 1.5]
+              and hours_of(r, spot) <= hours / 1.5]
     if faster:
-        r = max(faster, key=lambda r: hours / r["cost"]["hours"])
+        r = max(faster, key=lambda r: hours / hours_of(r, spot))
         why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
                 f"{hours / r['cost']['hours']:.1f}x sooner ({fmt_time(r['cost']['hours'] * 3600)}) for "
                 f"{(cost_of(r, spot) / cost - 1):+.0%} cost")
     return why
+
+
+#: what ``recommend --by`` may group the best plans by (a column of the search's table)
+COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware"}
+#: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD)
+VIEW_COLUMNS = ("hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch",
+                "recompute", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
+
+
+def _rows(df: pd.DataFrame) -> list[dict]:
+    cols = [c for c in VIEW_COLUMNS if c in df.columns]
+    out = df[cols].to_dict(orient="records")
+    for r in out:
+        r["days"] = r.pop("train_hours") / 24.0
+    return out
+
+
+def best_per(table: pd.DataFrame, by: str) -> list[dict]:
+    """The best plan per GPU type, cloud or instance type, in rank order (``table`` is the search's
+    ranked table: its first row per group is that group's winner under the same objective)."""
+    if by not in COMPARE_BY:
+        from planner.errors import InputError
+
+        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {by!r})")
+    return _rows(table.drop_duplicates(COMPARE_BY[by]))
+
+
+def scaling_view(table: pd.DataFrame, hardware: str) -> list[dict]:
+    """The best layout at each node count of one hardware option, fewest nodes first: the layout
+    (TP/PP/DP/ZeRO/micro-batch/recompute) is re-optimised at each count, not frozen."""
+    return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"))

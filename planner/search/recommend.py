@@ -9,18 +9,19 @@ simulator's re-check of the top plans is a later stage (``planner.workloads.trai
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import options_for_search
+from planner.hardware.options import network_assumption, options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
+from planner.search.evaluate import evaluate, inputs_provenance, memory_limit, row_result, stack_assumption
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
 from planner.search.space import space_chunks
 from planner.spec import JobSpec
@@ -29,9 +30,15 @@ from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 
 
-def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None) -> Recommendation:
+def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
+              spot_model=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
-    the Pareto front, counts, and ``table`` (every feasible configuration, best first)."""
+    the Pareto front, counts, and ``table`` (every feasible configuration, best first).
+
+    ``spot_model(hw, hours, nodes, step_s, price) -> dict(hours, cost, cost_low, cost_high, ...)``
+    (``planner.simulate.interruptions.SpotModel``, passed in by the workload: the search sits below
+    the simulator) turns spot plans' compute time into expected wall time and cost with
+    interruptions; spot plans are then ranked on those."""
     t0 = time.perf_counter()
     cat = catalog or load_catalog()
     con = job.constraints
@@ -48,32 +55,40 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         try:
             chunks = list(enumerate(space_chunks(job, hw)))
         except InputError as e:
-            if e.field != "constraints.max_gpus":
+            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
                 raise
             too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
             continue
         price = hw.price(con.spot)
+        usable, limit, head = memory_limit(job, hw)
         for j, c in chunks:
             evaluated += len(c)
             mem = memory_per_gpu(job.model, job.training, c)
-            fits = mem["total"] <= hw.gpu.memory_bytes
+            fits = mem["total"] <= limit
             if not fits.any():
                 i = int(np.argmin(mem["total"]))
-                ratio = mem["total"][i] / hw.gpu.memory_bytes
+                ratio = mem["total"][i] / max(limit, 1.0)
                 if closest_mem is None or ratio < closest_mem[0]:
                     closest_mem = (ratio, f"{c.nodes[i]} x {hw.name} with {config_str({**c.row(i), 'micro_batch': int(c.mb[i])})} "
-                                          f"needs {mem['total'][i] / GiB:.1f} GiB of {hw.gpu.memory_bytes / GiB:.0f} GiB per GPU")
+                                          f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
+                                          f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
                 continue
             c = c.take(np.flatnonzero(fits))
             st = step_time(job.model, job.training, c, hw)
             hours = steps * st["step_time_s"] / 3600.0
             cost = rent_cost(hours, c.nodes, price)
-            frames.append(pd.DataFrame(dict(
+            extra = {}
+            if con.spot and spot_model is not None and price:
+                e = spot_model(hw, hours, c.nodes, st["step_time_s"], price)
+                extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                             spot_overhead=e["overhead"])
+                hours, cost = e["hours"], e["cost"]
+            frames.append(pd.DataFrame(dict(**extra,
                 opt=k, chunk=j, idx=np.arange(len(c)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
                 nodes=c.nodes, gpus=c.gpus, tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp,
                 zero=c.zero, micro_batch=c.mb, recompute=RECOMPUTE.decode(c.rc),
                 step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
-                mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB,
+                mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                 train_hours=hours, cost=cost, usd_per_token=cost / tokens,
             )))
             batches[(k, j)] = c
@@ -89,17 +104,26 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
+    assumptions.append(f"memory: plans leave {head:.0%} of usable GPU memory free (usable = HBM - "
+                       f"{D.GPU_MEMORY_RESERVE_BYTES / GiB:g} GiB driver/context reserve; constraints.memory_headroom"
+                       + (", default" if con.memory_headroom is None else "") + ")")
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
     keep = np.ones(len(df), dtype=bool)
-    if con.deadline_hours is None and con.budget_usd is None:
-        # without a deadline "cheapest" drifts to tiny clusters running for years; say so and cap
-        keep &= (df["train_hours"] <= D.HORIZON_HOURS).to_numpy()
-        assumptions.append(f"no deadline or budget given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
-                           "are excluded (set constraints.deadline_hours)")
-        if not keep.any():
-            keep[:] = True
+    if con.deadline_hours is None:
+        # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
+        # does not stop it); say so and cap
+        within = (df["train_hours"] <= D.HORIZON_HOURS).to_numpy()
+        if within.any():
+            keep &= within
+            assumptions.append(f"no deadline given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
+                               f"({(~within).sum():,} configurations) are excluded (defaults.HORIZON_HOURS; "
+                               "set constraints.deadline_hours)")
+        else:
+            assumptions.append(f"no deadline given and every plan runs longer than {D.HORIZON_HOURS / 24:.0f} days: "
+                               "shown anyway (set constraints.deadline_hours)")
     if con.budget_usd is not None:
         keep &= ~(df["cost"] > con.budget_usd).to_numpy()
     if con.deadline_hours is not None:
@@ -114,12 +138,13 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
-    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk))], int(r.idx), cat, con.spot)
-                   for r in shown.itertuples())
+    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk))], int(r.idx), cat, con.spot,
+                         spot_model) for r in shown.itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
+    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts})
     elapsed = time.perf_counter() - t0
     hidden = ["opt", "chunk", "idx"]
     return Recommendation(
@@ -128,14 +153,23 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job),), inputs=inputs_provenance(hw_best, job),
-        table=df.drop(columns=hidden),
+        table=df.drop(columns=hidden), caveats=caveats,
     )
 
 
-def _plan(job, hw, c, i, cat, spot):
+def _plan(job, hw, c, i, cat, spot, spot_model=None):
     """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone: the same vectorised code)."""
     one = c.take(np.array([i]))
-    return row_result(job, one, hw, evaluate(job, one, hw), 0, cat, spot)
+    plan = row_result(job, one, hw, evaluate(job, one, hw), 0, cat, spot)
+    return with_spot_risk(plan, hw, spot_model) if spot else plan
+
+
+def with_spot_risk(plan, hw, spot_model):
+    """The plan with its expected spot cost/time (``Cost.spot_risk``) when a model and a price exist."""
+    if spot_model is None or not hw.price_spot:
+        return plan
+    risk = spot_model.risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s, hw.price_spot)
+    return replace(plan, cost=replace(plan.cost, spot_risk=risk))
 
 
 def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
@@ -151,3 +185,34 @@ def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
                      f"{fmt_usd(df.at[i, 'cost'])}) vs deadline {con.deadline_hours:g} h")
     field = "constraints.budget_usd" if con.budget_usd is not None else "constraints.deadline_hours"
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
+
+
+def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
+    """The assumptions that move this ranking, one line each, for the shown plans: efficiencies
+    that are priors (not measured here), fp8, an assumed network under a multi-node plan,
+    single-node-only instances, and the spot interruption model."""
+    out = []
+    seen = set()
+    for p in ranked:
+        hw = opts.get(p.hardware.name)
+        if hw is None:
+            continue
+        prior = hw.eff.sources.get("*", "prior")
+        if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
+            seen.add(p.hardware.gpu)
+            out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); run `planner calibrate` on one")
+        if p is ranked[0] and not hw.multi_node:
+            out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
+                       "out; `--by gpu` or `--scaling` show the multi-node alternatives")
+        if p.hardware.nodes > 1 and hw.network_assumed:
+            line = network_assumption(hw.name) + " — a multi-node plan's gradient sync depends on it"
+            if line not in out:
+                out.append(line)
+    if job.training.precision == "fp8":
+        out.append("fp8: the datasheet fp8 peak with bf16-derived efficiencies; Transformer Engine's casts and "
+                   "amax bookkeeping are not modelled, so fp8 plans are optimistic")
+    if any(p.cost.spot_risk for p in ranked):
+        src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
+        out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "
+                   "at once is not guaranteed")
+    return tuple(out)

@@ -59,6 +59,13 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     max_gpus = con.max_gpus or D.MAX_GPUS
     min_gpus = con.min_gpus or 1
     nodes = [cl.nodes] if cl.nodes else [n for n in D.NODE_COUNTS if min_gpus <= n * g <= max_gpus]
+    if not hw.multi_node:  # no cluster fabric in the catalog: one node only
+        if cl.nodes and cl.nodes > 1:
+            raise InputError("cluster.nodes", f"{hw.name} cannot form a multi-node training cluster (no cluster "
+                                              f"fabric in the catalog); nodes={cl.nodes} needs one")
+        nodes = [n for n in nodes if n == 1]
+        if not nodes:
+            raise InputError("constraints.min_gpus", f"{hw.name} is single-node only ({g} GPUs), below min_gpus={min_gpus}")
     if not nodes:
         raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node ({g} GPUs)")
     if m.is_transformer:

@@ -357,6 +357,12 @@ class ConstraintsSpec(_Strict):
     instances: Optional[list[str]] = None  # restrict the instance types searched
     spot: bool = False
     objective: V.OBJECTIVE.literal = "cost"
+    #: share of usable GPU memory (HBM minus the driver/context reserve) a plan must leave free;
+    #: None = planner.defaults.MEMORY_HEADROOM
+    memory_headroom: Optional[float] = Field(None, ge=0, lt=1)
+    #: the user's own spot interruption rate: interruptions per node per day (None = the catalog's
+    #: hardware_catalog/data/interruptions.csv for the cloud and GPU)
+    spot_interruptions_per_node_day: Optional[float] = Field(None, ge=0, le=1e4)
 
 
 class ServingSpec(_Strict):
@@ -384,6 +390,23 @@ class ServingSpec(_Strict):
     deadline_hours: Optional[float] = Field(None, gt=0, le=1e5)  # offline jobs: finish within
 
 
+class OnpremSpec(_Strict):
+    """Buy instead of rent: the on-prem TCO inputs of this job (each left out = the catalog's
+    ``hardware_catalog/data/onprem.csv`` value, or a catalog override file's ``onprem:`` row)."""
+
+    horizon_years: Optional[float] = Field(None, ge=0.5, le=30)  # amortisation period
+    utilisation: Optional[float] = Field(None, ge=0.01, le=1)  # share of owned hours doing useful work
+    server_price_usd: Optional[float] = Field(None, gt=0, le=1e8)  # one node of this GPU (all its GPUs)
+    server_power_kw: Optional[float] = Field(None, gt=0, le=1e3)  # one node, max
+    network_cost_share: Optional[float] = Field(None, ge=0, le=5)  # fabric/switches/storage, share of server capex
+    power_price_usd_per_kwh: Optional[float] = Field(None, ge=0, le=10)
+    pue: Optional[float] = Field(None, ge=1, le=3)
+    hosting_usd_per_kw_month: Optional[float] = Field(None, ge=0, le=1e4)
+    staff_share_per_year: Optional[float] = Field(None, ge=0, le=1)  # share of server capex per year
+    support_share_per_year: Optional[float] = Field(None, ge=0, le=1)
+    residual_value_fraction: Optional[float] = Field(None, ge=0, le=1)  # resale share at the end
+
+
 class JobSpec(_Strict):
     model: Optional[ModelSpec] = None  # required unless the job is a tabular (non-neural) workload
     training: TrainingSpec = TrainingSpec()
@@ -394,6 +417,7 @@ class JobSpec(_Strict):
     checkpoint: Optional[CheckpointSpec] = None
     constraints: ConstraintsSpec = ConstraintsSpec()
     serving: Optional[ServingSpec] = None
+    onprem: Optional[OnpremSpec] = None  # buy-vs-rent inputs (planner.model.cost.owned_node_hour_cost)
     # non-neural workloads and experiment campaigns: validated by planner.workloads.tabular / planner.workloads.campaign
     tabular: Optional[dict[str, Any]] = None
     campaign: Optional[dict[str, Any]] = None

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from planner.errors import InputError
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model.cost import cost_summary
@@ -22,6 +23,7 @@ from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
+from planner.simulate.interruptions import SpotModel
 
 
 def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[str]]:
@@ -30,6 +32,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     notes = []
     g = hw.gpus_per_node
     nodes = cl.nodes or 1
+    if nodes > 1 and not hw.multi_node:
+        raise InputError("cluster.nodes", f"{hw.name} cannot form a multi-node training cluster (no cluster fabric "
+                                          f"in the catalog); nodes={nodes} needs a catalog override with cluster: true")
     if cl.nodes is None:
         notes.append("cluster.nodes defaulted to 1")
     total = nodes * g
@@ -74,15 +79,19 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
               progress=None) -> Recommendation:
     """``planner recommend``: the search (``planner.search.recommend``), then, when the job has a
     data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans."""
-    rec = search_plans(job, catalog, profile, top=top, progress=progress)
+    spot_model = None
+    if job.constraints.spot and job.model is not None:
+        from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
+        spot_model = SpotModel(job, _checkpoint_bytes({}, job))
+    rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
         return rec
-    ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot)
+    ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
                    why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
 
 
-def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot=False, steps=300):
+def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot=False, steps=300, spot_model=None):
     """Re-rank plans by simulated step time (the job has a data pipeline).
 
     Each plan is simulated (planner.simulate, steady state after the loaders' warm-up); when the
@@ -109,6 +118,8 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                         mfu=r.mfu / scale, hfu=r.hfu / scale,
                         cost=cost_summary(job, sim_step, hw.nodes, hw.gpus_per_node, hw.price_ondemand_usd_hr,
                                           hw.price_spot_usd_hr, catalog, hw.gpu))
+            if spot and spot_model is not None:  # the expected spot cost follows the simulated step
+                r = replace(r, cost=replace(r.cost, spot_risk=spot_model.risk_for_plan(r)))
         if wait > 0.05:
             r = replace(r, bottleneck=(f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
                                        f"analytic compute-bound step {analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)"

@@ -1,0 +1,147 @@
+"""Spot interruptions as expected cost and time, through the failure/goodput model of ``failures``.
+
+A spot node is taken back at a rate per node-hour (``hardware_catalog/data/interruptions.csv``: per
+cloud and GPU class, a sourced or stated range of the share of instances interrupted in a month,
+or the user's own ``constraints.spot_interruptions_per_node_day``). A share ``p`` interrupted per
+month is a Poisson rate ``-ln(1 - p) / 730`` per node-hour. A job on ``n`` nodes stops when any
+one of them is taken, so its mean time between interruptions is ``1 / (n * rate)``.
+
+Each interruption costs what a node failure costs in ``failures.expected_goodput``: the work since
+the last checkpoint, plus a restart — here the job's ``checkpoint.restart_minutes`` plus the time
+to get spot capacity back (``capacity_wait_minutes``). Checkpoints come every
+``checkpoint.every_steps`` steps, or at Young's optimum ``sqrt(2 * delta * MTBF)`` when the job
+sets none. Expected wall time = compute time / goodput, expected cost = that x nodes x spot price;
+the low/high ends of the rate give the spread.
+
+    >>> r = SpotRate(0.0, 0.0, 0.0, 0.0, "none")
+    >>> spot_expectation(r, hours=10.0, nodes=4, step_s=1.0, price=2.0, block_s=30.0, restart_s=600.0)["overhead"]
+    0.0
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from planner import defaults as D
+from planner.simulate.failures import expected_goodput, young_daly_interval_s
+
+DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
+HOURS_PER_MONTH = 730.0
+
+
+@dataclass(frozen=True)
+class SpotRate:
+    """Interruptions per node-hour (low, mid, high), capacity wait after one, and the source."""
+
+    low: float
+    mid: float
+    high: float
+    capacity_wait_s: float
+    source: str
+
+
+def _per_hour(share_per_month: float) -> float:
+    return -math.log1p(-min(share_per_month, 0.999)) / HOURS_PER_MONTH
+
+
+def load_rates(path: Path = DATA) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def rate_for(cloud: str, gpu_name: str, per_node_day: float | None = None, rows: list[dict] | None = None) -> SpotRate:
+    """The interruption rate of one cloud's spot GPU: the user's own (``per_node_day``) or the first
+    table row whose cloud and GPU class match (``*`` matches anything; specific rows first)."""
+    rows = rows if rows is not None else load_rates()
+    match = [r for r in rows if r["cloud"] in (cloud, "*") and (r["gpu_class"] == "*" or r["gpu_class"].upper() in gpu_name.upper())]
+    match.sort(key=lambda r: (r["cloud"] == "*", r["gpu_class"] == "*"))
+    row = match[0]
+    wait = float(row["capacity_wait_minutes"]) * 60.0
+    if per_node_day is not None:
+        lam = per_node_day / 24.0
+        return SpotRate(lam, lam, lam, wait, f"constraints.spot_interruptions_per_node_day = {per_node_day:g}")
+    lo, hi = _per_hour(float(row["interrupted_share_per_month_low"])), _per_hour(float(row["interrupted_share_per_month_high"]))
+    where = f"{row['cloud']}/{row['gpu_class']}"
+    return SpotRate(lo, math.sqrt(lo * hi) if lo > 0 else hi / 2, hi, wait,
+                    f"interruptions.csv {where} ({row['basis']}): {float(row['interrupted_share_per_month_low']):.0%}-"
+                    f"{float(row['interrupted_share_per_month_high']):.0%} of nodes a month")
+
+
+_goodput = np.vectorize(expected_goodput, otypes=[float])
+_young = np.vectorize(young_daly_interval_s, otypes=[float])
+
+
+def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps):
+    hours, nodes, step_s = (np.asarray(x, dtype=np.float64) for x in (hours, nodes, step_s))
+    lam = rate * nodes  # interruptions per hour of the whole job
+    if rate <= 0:
+        return np.ones_like(hours), np.zeros_like(hours)
+    mtbf_s = 3600.0 / lam
+    interval = every_steps * step_s if every_steps else np.maximum(_young(block_s, mtbf_s), step_s)
+    g = _goodput(interval, block_s, mtbf_s, restart_s)
+    # checkpoints cost time even without interruptions: goodput is against pure compute time
+    return g, hours / g * lam
+
+
+def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float, restart_s: float,
+                     every_steps: int = 0) -> dict:
+    """Expected (mid rate) and low/high wall hours, cost and interruptions of runs whose pure
+    compute time is ``hours`` (arrays welcome). ``overhead`` = expected hours / compute hours - 1."""
+    out = {}
+    for name, r in (("low", rate.low), ("mid", rate.mid), ("high", rate.high)):
+        g, n_int = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps)
+        h = np.asarray(hours, dtype=np.float64) / g
+        out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int)
+    mid = out["mid"]
+    return dict(hours=mid["hours"], cost=mid["cost"], interruptions=mid["interruptions"],
+                hours_low=out["low"]["hours"], hours_high=out["high"]["hours"],
+                cost_low=out["low"]["cost"], cost_high=out["high"]["cost"],
+                overhead=mid["hours"] / np.asarray(hours, dtype=np.float64) - 1.0)
+
+
+class SpotModel:
+    """What the search calls for spot plans (injected by ``planner.workloads.training``: the search
+    layer sits below the simulator). ``__call__`` gives the expected hours and cost arrays for a
+    batch; ``risk`` the record one plan carries."""
+
+    def __init__(self, job, checkpoint_bytes: float):
+        self.job = job
+        ck = job.checkpoint
+        self.every_steps = ck.every_steps if ck else 0
+        self.restart_s = (ck.restart_minutes if ck else D.SPOT_RESTART_MINUTES) * 60.0
+        bps = (ck.write_gbps if ck else D.SPOT_CHECKPOINT_WRITE_GBPS) * 1e9 / 8
+        self.block_s = 0.0 if (ck and ck.asynchronous) else checkpoint_bytes / bps
+        self.rows = load_rates()
+        self.user = job.constraints.spot_interruptions_per_node_day
+
+    def rate(self, hw) -> SpotRate:
+        return rate_for(hw.cloud, hw.gpu.name, self.user, self.rows)
+
+    def risk_for_plan(self, plan) -> dict | None:
+        """``risk`` for a finished ``Plan`` (after the simulator changed its step time)."""
+        h = plan.hardware
+        if not h.price_spot_usd_hr:
+            return None
+        hw = SimpleNamespace(cloud=h.cloud, gpu=SimpleNamespace(name=h.gpu))
+        return self.risk(hw, plan.cost.hours, h.nodes, plan.step_time_s, h.price_spot_usd_hr)
+
+    def __call__(self, hw, hours, nodes, step_s, price) -> dict:
+        return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,
+                                self.every_steps)
+
+    def risk(self, hw, hours: float, nodes: int, step_s: float, price: float) -> dict:
+        e = self(hw, np.array([hours]), np.array([nodes]), np.array([step_s]), price)
+        r = self.rate(hw)
+        one = {k: float(v[0]) for k, v in e.items()}
+        return dict(expected_cost_usd=one["cost"], expected_hours=one["hours"], cost_low_usd=one["cost_low"],
+                    cost_high_usd=one["cost_high"], hours_low=one["hours_low"], hours_high=one["hours_high"],
+                    interruptions=one["interruptions"], overhead=one["overhead"],
+                    rate_per_node_day=r.mid * 24, capacity_wait_minutes=r.capacity_wait_s / 60,
+                    checkpoint_every_steps=self.every_steps or None, source=r.source,
+                    capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "
+                              f"~{r.capacity_wait_s / 60:.0f} min for capacity (assumed)"))

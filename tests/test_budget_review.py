@@ -1,0 +1,323 @@
+"""Plans a budget review can sign: cluster fabrics, memory headroom, spot risk, on-prem TCO and
+commitments, horizon, comparisons and scaling views, named constraint errors, torchtitan PP launch."""
+import math
+import shlex
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from planner import defaults as D
+from planner.errors import InputError
+from planner.hardware.options import option_from_instance, options_for_search
+from planner.search.rank import best_per, scaling_view
+from planner.search.space import space_for
+from planner.simulate.failures import expected_goodput
+from planner.simulate.interruptions import SpotRate, rate_for, spot_expectation
+from planner.spec import load_job_dict
+from planner.workloads.training import estimate_job, recommend
+
+BUDGET_13B = {"model": {"preset": "llama2-13b"},
+              "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e12},
+              "constraints": {"budget_usd": 2e6}}
+
+
+def _job(**over):
+    d = {k: dict(v) for k, v in BUDGET_13B.items()}
+    for k, v in over.items():
+        d.setdefault(k, {}).update(v)
+    return load_job_dict(d)
+
+
+@pytest.fixture(scope="module")
+def budget_rec(catalog):
+    return recommend(_job(), catalog, simulate=False, top=10)
+
+
+# ---------------------------------------------------------------------------- 1. networks
+def test_instances_without_cluster_fabric_are_single_node(catalog):
+    pod = option_from_instance(catalog.instance("runpod:2x_A100-80GB_SECURE"))
+    assert not pod.multi_node and any("single node only" in n for n in pod.notes)
+    job = _job(constraints={"instances": ["runpod:2x_A100-80GB_SECURE"]})
+    assert set(space_for(job, pod).nodes.tolist()) == {1}
+    p5 = option_from_instance(catalog.instance("aws:p5.48xlarge"))
+    assert p5.multi_node and max(space_for(job, p5).nodes.tolist()) > 1
+
+
+def test_fixed_nodes_on_single_node_instance_is_named(catalog):
+    job = load_job_dict({"model": {"preset": "llama2-13b"}, "training": {"tokens": 1e12, "micro_batch": 1},
+                         "cluster": {"instance": "runpod:2x_A100-80GB_SECURE", "nodes": 8}})
+    with pytest.raises(InputError) as e:
+        estimate_job(job, catalog)
+    assert e.value.field == "cluster.nodes" and "nodes=8" in e.value.message
+
+
+def test_budget_only_13b_has_no_cluster_of_small_vms_without_fabric(budget_rec, catalog):
+    for p in budget_rec.ranked:
+        inst = catalog.instance(p.hardware.name) if ":" in p.hardware.name else None
+        if inst is not None and not inst.cluster:
+            assert p.hardware.nodes == 1, p.hardware.name
+        if inst is not None and inst.gpu_count <= 2:
+            assert p.hardware.nodes == 1
+
+
+def test_assumed_network_is_printed_as_a_caveat_for_multi_node(catalog):
+    # a bare-GPU cluster has no sourced network: a multi-node plan on it must say so
+    job = load_job_dict({"model": {"preset": "llama2-13b"}, "training": {"tokens": 1e11},
+                         "cluster": {"gpu": "H100", "price_usd_hr": 30.0, "nodes": 4}})
+    rec = recommend(job, catalog, simulate=False, top=3)
+    assert any(f"{D.DEFAULT_NETWORK_GBPS:g} Gb/s per node" in c for c in rec.caveats)
+
+
+# ---------------------------------------------------------------------------- 4. memory headroom
+def test_winner_keeps_the_stated_headroom(budget_rec):
+    m = budget_rec.best.memory_per_gpu_bytes
+    assert m.usable == m.capacity - D.GPU_MEMORY_RESERVE_BYTES
+    assert m.headroom == D.MEMORY_HEADROOM
+    assert m.total <= m.usable * (1 - D.MEMORY_HEADROOM) and m.margin == pytest.approx(m.usable - m.total)
+    for p in budget_rec.ranked:
+        assert p.memory_per_gpu_bytes.total <= p.memory_per_gpu_bytes.limit
+    assert any("memory_headroom" in a for a in budget_rec.assumptions)
+
+
+def test_a_larger_headroom_is_respected(catalog):
+    rec = recommend(_job(constraints={"memory_headroom": 0.4, "gpus": ["H100"]}), catalog, simulate=False, top=5)
+    for p in rec.ranked:
+        m = p.memory_per_gpu_bytes
+        assert m.headroom == 0.4 and m.total <= 0.6 * m.usable
+
+
+def test_headroom_out_of_range_is_an_input_error():
+    with pytest.raises(InputError) as e:
+        _job(constraints={"memory_headroom": 1.5})
+    assert "memory_headroom" in e.value.field
+
+
+# ---------------------------------------------------------------------------- 5. horizon, views, errors
+def test_budget_only_search_is_capped_at_the_horizon(budget_rec):
+    assert all(p.cost.hours <= D.HORIZON_HOURS for p in budget_rec.ranked)
+    assert any("no deadline given" in a for a in budget_rec.assumptions)
+
+
+def test_compare_by_gpu_and_cloud_and_scaling(budget_rec):
+    by_gpu = best_per(budget_rec.table, "gpu")
+    assert len({r["gpu"] for r in by_gpu}) == len(by_gpu) >= 3
+    assert by_gpu[0]["hardware"] == budget_rec.best.hardware.name
+    by_cloud = best_per(budget_rec.table, "cloud")
+    assert len({r["cloud"] for r in by_cloud}) == len(by_cloud)
+    with pytest.raises(InputError):
+        best_per(budget_rec.table, "colour")
+    # scaling on a multi-node instance re-optimises the layout per node count
+    sc = scaling_view(budget_rec.table, "gcp:a4-highgpu-8g")
+    nodes = [r["nodes"] for r in sc]
+    assert nodes == sorted(set(nodes)) and len(nodes) >= 3
+    layouts = {(r["zero"], r["micro_batch"], r["pp"], r["recompute"]) for r in sc}
+    assert len(layouts) > 1  # not frozen
+
+
+@pytest.mark.parametrize("constraints, field, words", [
+    ({"gpus": ["MI300X"], "clouds": ["runpod"]}, "constraints.gpus", "MI300X"),
+    ({"gpus": ["H100"], "clouds": ["runpod"]}, "constraints.gpus", "not offered on 'runpod'"),
+    ({"clouds": ["coreweave"]}, "constraints.clouds", "coreweave"),
+    ({"gpus": ["NoSuchGPU"]}, "constraints.gpus", "NoSuchGPU"),
+])
+def test_constraint_values_that_match_nothing_are_named(catalog, constraints, field, words):
+    job = load_job_dict({"model": {"preset": "llama2-13b"}, "training": {"tokens": 1e12}, "constraints": constraints})
+    with pytest.raises(InputError) as e:
+        options_for_search(job.cluster, job.constraints, "bf16", catalog)
+    assert e.value.field == field and words in e.value.message
+
+
+def test_recommend_table_has_one_unit_per_column(cli):
+    code, out, err = cli("recommend", "examples/llama2-13b-budget.yaml", "--no-simulate", "--top", "3")
+    assert code == 0, err
+    head = next(line for line in out.splitlines() if "hardware" in line)
+    assert "step s" in head and "days" in head and "free" in head
+    assert "moves the ranking:" in out
+
+
+def test_cli_compare_and_scaling(cli):
+    code, out, err = cli("compare", "examples/llama2-13b-budget.yaml", "--by", "gpu")
+    assert code == 0 and "best plan per gpu" in out, err
+    code, out, err = cli("recommend", "examples/llama2-13b-budget.yaml", "--no-simulate", "--top", "2", "--scaling", "--by", "cloud")
+    assert code == 0 and "scaling on" in out and "best plan per cloud" in out, err
+    code, out, err = cli("recommend", "examples/llama2-13b-budget.yaml", "--by", "colour")
+    assert code == 2 and "--by" in err
+
+
+# ---------------------------------------------------------------------------- 2. spot
+def test_spot_expectation_matches_the_goodput_model():
+    rate = SpotRate(0.01, 0.01, 0.01, 600.0, "test")
+    e = spot_expectation(rate, hours=np.array([100.0]), nodes=np.array([8]), step_s=np.array([2.0]), price=10.0,
+                         block_s=60.0, restart_s=600.0, every_steps=500)
+    mtbf = 3600 / (0.01 * 8)
+    g = expected_goodput(1000.0, 60.0, mtbf, 1200.0)
+    assert e["hours"][0] == pytest.approx(100 / g)
+    assert e["cost"][0] == pytest.approx(100 / g * 8 * 10)
+    assert e["overhead"][0] > 0
+
+
+def test_spot_rate_from_table_or_user():
+    r = rate_for("aws", "H100-SXM-80GB")
+    assert 0 < r.low < r.mid < r.high and "interruptions.csv aws" in r.source
+    assert rate_for("aws", "T4-16GB").high < r.high  # the specific row wins over the cloud's '*'
+    assert rate_for("nocloud", "H100").source.startswith("interruptions.csv */*")
+    u = rate_for("aws", "H100", per_node_day=2.0)
+    assert u.mid == pytest.approx(2 / 24) and "spot_interruptions_per_node_day" in u.source
+
+
+def test_spot_plans_show_and_rank_on_interruption_overhead(catalog):
+    job = _job(constraints={"spot": True, "clouds": ["aws"], "spot_interruptions_per_node_day": 1.0})
+    rec = recommend(job, catalog, simulate=False, top=5)
+    risk = rec.best.cost.spot_risk
+    assert risk and risk["overhead"] > 0 and risk["expected_cost_usd"] > rec.best.cost.cost_spot_usd
+    assert risk["cost_low_usd"] <= risk["expected_cost_usd"] <= risk["cost_high_usd"]
+    assert rec.best.cost.price(True) == risk["expected_cost_usd"]
+    # ranked on expected cost: a higher user rate can only raise every plan's expected cost
+    calm = recommend(_job(constraints={"spot": True, "clouds": ["aws"], "spot_interruptions_per_node_day": 0.01}),
+                     catalog, simulate=False, top=5)
+    assert calm.best.cost.spot_risk["expected_cost_usd"] < risk["expected_cost_usd"]
+    assert any(c.startswith("spot:") for c in rec.caveats)
+
+
+# ---------------------------------------------------------------------------- 3. prices
+def test_onprem_tco_is_configurable_in_the_job(catalog):
+    base = _job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1})
+    plan = estimate_job(base, catalog)
+    buy = plan.cost.buy
+    assert buy["inputs"]["pue"]["source"].startswith("catalog pue")
+    own = _job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1},
+               onprem={"server_price_usd": 200000, "pue": 1.1, "power_price_usd_per_kwh": 0.05,
+                       "staff_share_per_year": 0.0, "support_share_per_year": 0.0, "residual_value_fraction": 0.5,
+                       "horizon_years": 5, "utilisation": 0.9})
+    b2 = estimate_job(own, catalog).cost.buy
+    assert b2["inputs"]["pue"] == {"value": 1.1, "source": "job onprem.pue"}
+    assert b2["node_hour_usd"] < buy["node_hour_usd"]
+    per = b2["per_hour"]
+    assert per["capex"] == pytest.approx(200000 * (1 + catalog.onprem_value("network_cost_share")) * 0.5 / (5 * 8760 * 0.9))
+    assert per["staff_support"] == 0
+    staff = _job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1},
+                 onprem={"staff_share_per_year": 0.2})
+    assert estimate_job(staff, catalog).cost.buy["node_hour_usd"] > buy["node_hour_usd"]
+
+
+def test_committed_prices_in_the_cost(catalog):
+    plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}), catalog)
+    terms = {c["term"]: c for c in plan.cost.committed}
+    assert "capacity-block" in terms
+    c = terms["capacity-block"]
+    assert c["run_cost_usd"] == pytest.approx(plan.cost.hours * 2 * c["price_usd_hr"]) and c["source"]
+
+
+# ---------------------------------------------------------------------------- 6. launch specs
+def _flags(argv):
+    out, i = {}, 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("--") and i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+            out[a] = argv[i + 1]
+            i += 2
+        else:
+            out[a] = True
+            i += 1
+    return out
+
+
+def _titan_plan(parallel, global_batch=1024, mb=1):
+    from planner.present.emit import emit_launch_spec
+
+    job = load_job_dict({"model": {"preset": "llama3-70b"},
+                         "training": {"seq_len": 8192, "global_batch": global_batch, "micro_batch": mb, "tokens": 1e12,
+                                      "recompute": "full"},
+                         "parallel": parallel, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 8}})
+    best = estimate_job(job)
+    text = emit_launch_spec(job, best, "torchrun:fsdp")
+    argv = [t for t in shlex.split(text, comments=True) if t.strip()]
+    return best, argv[argv.index("torchtitan.train") + 1:]
+
+
+def test_torchtitan_pp_local_batch_is_the_whole_replica_batch():
+    best, args = _titan_plan({"tp": 2, "pp": 8, "zero": 2})  # 64 GPUs: TP2 PP8 DP4
+    f = _flags(args)
+    dp = best.config.dp
+    assert dp == 4
+    local = int(f["--training.local_batch_size"])
+    assert local == 1024 // dp  # torchtitan: accumulation = global / (local x dp) = 1
+    n_micro = local // int(f["--parallelism.pipeline_parallel_microbatch_size"])
+    assert n_micro == best.detail["num_microbatches"] == 256
+    assert "--training.disable_cuda_graphs" in f
+    # without PP the micro-batch is the local batch and torchtitan accumulates
+    _b, args1 = _titan_plan({"tp": 8, "pp": 1, "zero": 3}, mb=2)
+    assert int(_flags(args1)["--training.local_batch_size"]) == 2
+
+
+@pytest.mark.parametrize("parallel", [{"tp": 2, "pp": 8, "zero": 2}, {"tp": 2, "pp": 4, "vpp": 2, "zero": 3},
+                                      {"tp": 8, "pp": 1, "zero": 3}])
+def test_torchtitan_own_parser_accepts_the_emitted_args(parallel):
+    """torchtitan 0.3's ConfigManager (tyro) parses and validates the emitted flags; skipped where
+    torchtitan is not installed (it pulls torch, datasets, tyro: not a test dependency)."""
+    manager = pytest.importorskip("torchtitan.config.manager")
+    best, args = _titan_plan(parallel)
+    args = [{"$TITAN_MODULE": "llama3", "$TITAN_CONFIG": "llama3_debugmodel"}.get(a, a) for a in args]
+    cfg = manager.ConfigManager().parse_args(args)
+    p = cfg.parallelism
+    assert p.pipeline_parallel_degree == best.config.pp and p.tensor_parallel_degree == best.config.tp
+    assert cfg.training.local_batch_size % p.pipeline_parallel_microbatch_size == 0
+    dp = p.data_parallel_shard_degree * p.data_parallel_replicate_degree
+    accumulation = cfg.training.global_batch_size // (cfg.training.local_batch_size * dp)
+    micro = cfg.training.local_batch_size // p.pipeline_parallel_microbatch_size if p.pipeline_parallel_degree > 1 else accumulation
+    assert micro == best.detail["num_microbatches"]
+
+
+# ---------------------------------------------------------------------------- 5. the report per workload
+def _report_text(path, catalog):
+    from planner.present.report import render_markdown, report_for_job
+    from planner.spec import load_job
+
+    job = load_job(path)
+    rep, _ = report_for_job(job, catalog, top=3, simulate=True, job_name=str(path))
+    md, _assets = render_markdown(rep, "x_files")
+    return rep, md
+
+
+def test_serving_job_gets_a_serving_review(catalog):
+    rep, md = _report_text("examples/serving-llama3-70b.yaml", catalog)
+    assert rep.title.startswith("Serving review") and "TTFT ms" in md and "$ per 1M requests" in md
+    assert "Budget review: training" not in md and "time to train" not in md
+
+
+def test_data_bound_report_names_its_simulated_steps(catalog):
+    rep, md = _report_text("examples/vit-b16-objectstore-shards.yaml", catalog)
+    assert "(?" not in md and "Simulated (300 steps" in md
+
+
+def test_training_report_risks_name_the_network_and_memory_limit(catalog):
+    rep, md = _report_text("examples/llama2-13b-budget.yaml", catalog)
+    risks = next(s for s in rep.sections if s.title == "Risks")
+    text = " ".join(b for block in risks.blocks for b in (block if isinstance(block, list) else [block]) if isinstance(b, str))
+    assert "Network:" in text and "Gb/s per node" in text
+    assert "allowed" in md and "margin" in md and "Moves the ranking:" in md
+
+
+def test_user_commitments_and_onprem_from_a_catalog_override(tmp_path):
+    from hardware_catalog import load_catalog
+
+    f = tmp_path / "quotes.yaml"
+    f.write_text("commitments:\n"
+                 "  - {cloud: aws, instance: p5.48xlarge, term: 1yr, payment: no upfront, price_usd_hr: 35, source: our AWS quote}\n"
+                 "  - {cloud: aws, instance: p5.48xlarge, term: 3yr, payment: all upfront, price_usd_hr: 25, source: our AWS quote}\n"
+                 "onprem:\n"
+                 "  - {key: pue, value: 1.15, source: our colo contract}\n")
+    cat = load_catalog([f])
+    plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}), cat)
+    terms = {c["term"]: c for c in plan.cost.committed}
+    assert terms["3yr"]["price_usd_hr"] == 25 and terms["1yr"]["source"] == "our AWS quote"
+    assert terms["3yr"]["run_cost_usd"] < terms["1yr"]["run_cost_usd"] < plan.cost.cost_ondemand_usd
+    assert plan.cost.buy["inputs"]["pue"]["value"] == 1.15
+
+
+def test_fp8_and_efficiency_priors_are_printed_under_the_recommendation(catalog):
+    rec = recommend(_job(training={"precision": "fp8"}, constraints={"gpus": ["H100", "B200"]}), catalog,
+                    simulate=False, top=3)
+    assert any(c.startswith("fp8:") and "optimistic" in c for c in rec.caveats)
+    assert any("efficiencies are a prior, not measured" in c for c in rec.caveats)
