@@ -38,6 +38,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from planner.errors import InputError
+from planner.present.safe import esc
 
 S3_STANDARD_USD_PER_GB_MONTH = 0.023
 HOURS_PER_WEEK = 168.0
@@ -158,4 +159,4 @@ def render_campaign(con, res: dict) -> None:
               + (f" and wins from experiment {w} on" if w else " — it never pays off here")
               + f"; a hit fetches the artifact in {fmt_time(res['fetch_hours'] * 3600)} instead of "
               f"{fmt_time(res['preprocess_hours'] * 3600)} of preprocessing")
-    con.print(f"[dim]storage {res['sources']['storage']}; artifact fetch at {res['sources']['fetch']}[/]")
+    con.print(f"[dim]storage {esc(res['sources']['storage'])}; artifact fetch at {esc(res['sources']['fetch'])}[/]")

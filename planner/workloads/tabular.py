@@ -52,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
+from planner.present.safe import esc
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
@@ -263,7 +264,7 @@ def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> dict:
 def render_tabular(con, res: dict, top: int = 10) -> None:
     from rich.table import Table
 
-    con.print(f"[bold]{res['library']}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
+    con.print(f"[bold]{esc(res['library'])}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
               f"{res['trees_expected']:.0f} trees expected of {res['trees_cap']} "
               f"({res['trees_saved_by_early_stopping']:.0f} saved by early stopping), {res['runs']} run(s); "
               f"data {res['memory_host_gib']:.2f} GiB in RAM")
@@ -271,13 +272,13 @@ def render_tabular(con, res: dict, top: int = 10) -> None:
     for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
         t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
     for i, r in enumerate(res["ranked"][:top], 1):
-        t.add_row(str(i), r["instance"], r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
+        t.add_row(str(i), esc(r["instance"]), r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
                   f"{r['price_usd_hr']:.3f}", _fmt_h(r["hours"]), _usd(r["cost_usd"]))
     con.print(t)
-    con.print(f"[bold green]recommended:[/] {res['why']}")
-    con.print(f"[dim]CPU rate: {res['cpu_rate_source']}[/]")
-    con.print(f"[dim]GPU rate: {res['gpu_rate_source']}[/]")
+    con.print(f"[bold green]recommended:[/] {esc(res['why'])}")
+    con.print(f"[dim]CPU rate: {esc(res['cpu_rate_source'])}[/]")
+    con.print(f"[dim]GPU rate: {esc(res['gpu_rate_source'])}[/]")
     for r in res["rejected"][:5]:
-        con.print(f"[dim]does not fit: {r['instance']}: {r['reason']}[/]")
+        con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
     for a in res["assumptions"]:
-        con.print(f"[dim]assumed: {a}[/]")
+        con.print(f"[dim]assumed: {esc(a)}[/]")
