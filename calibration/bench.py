@@ -389,7 +389,7 @@ def fit_gemm(table: list[tuple], sm_count: int) -> dict:
             best = (err, kh, math.exp(lg))
     err, kh, gmax = best
     table = [(float(a), float(b), float(c), float(e)) for a, b, c, e in zip(m, n, k, eff)]
-    return dict(gemm_max=min(gmax, 1.5), gemm_k_half=float(kh), gemm_table=table,
+    return dict(gemm_max=min(gmax, 1.0), gemm_k_half=float(kh), gemm_table=table,
                 rms_log_error=math.sqrt(err))
 
 
@@ -550,7 +550,7 @@ def fit_profile(device: str, raw: dict, gpu, fp: Fingerprint) -> Fitted:
         peak_flops=peaks, primary_dtype=prim, sm_count=sm,
         gemm_max=head["gemm_max"], gemm_k_half=head["gemm_k_half"], gemm_table=head["gemm_table"],
         attn_fwd=head.get("attn_fwd"), attn_bwd=head.get("attn_bwd"),
-        hbm_bw=copy_bw, hbm_peak_bw=hbm_peak, hbm=min(membound / hbm_peak, 1.5), launch_s=launch,
+        hbm_bw=copy_bw, hbm_peak_bw=hbm_peak, hbm=min(membound / hbm_peak, 1.0), launch_s=launch,
         by_dtype={dt: {k: v for k, v in d.items() if k != "rms_log_error"} for dt, d in by_dtype.items()},
     )
     if "h2d" in raw:

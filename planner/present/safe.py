@@ -15,6 +15,8 @@ cursor or recolours the rest of the screen.
 """
 from __future__ import annotations
 
+import json as _json
+import math
 import re
 
 from rich.console import Console
@@ -58,6 +60,23 @@ class SafeConsole(Console):
             kwargs["markup"] = False
             return super().render_str(text, *args, **kwargs)
 
+    def print_json(self, json=None, *, data=None, **kwargs) -> None:
+        """Strict JSON only: a non-finite number (which ``json.dumps`` writes as ``NaN``/``Infinity``,
+        which no JSON parser accepts) is printed as ``null``, as the simulator's ``to_dict`` does."""
+        if json is not None:
+            data, json = _json.loads(json), None
+        super().print_json(_json.dumps(_finite(data), allow_nan=False), **kwargs)
+
     def _render_buffer(self, buffer) -> str:
         safe = [seg if seg.control else Segment(clean(seg.text), seg.style, seg.control) for seg in buffer]
         return super()._render_buffer(safe)
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x

@@ -17,6 +17,7 @@ from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.model.memory import memory_per_gpu
 from planner.spec.params import count_params
 from planner.spec import JobSpec
+from planner.errors import InputError
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
@@ -128,8 +129,11 @@ def inputs_provenance(hw: HardwareOption) -> dict:
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> dict:
     from hardware_catalog import load_catalog
 
+    if job.model is None:  # a tabular (GBDT) job: no neural training step to estimate or simulate
+        raise InputError("tabular", "estimate and simulate model neural training steps; "
+                                    "plan a tabular job with `planner recommend`")
     cat = catalog or load_catalog()
-    hw = option_from_cluster(job.cluster, cat, profile)
+    hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)  # by_dtype fits of that precision
     c, notes = resolve_single(job, hw)
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
