@@ -327,13 +327,22 @@ class _Run:
     def spend(self, units: int):
         """Count simulated work (MAX_SIM_WORK); past the limit the run stops with one message."""
         self.work += units
-        if self.work > MAX_SIM_WORK:
+        if self.work > MAX_SIM_WORK and self.too_large is None:
             p = self.p
-            raise TooLargeError("--steps", (
+            self.stop(TooLargeError("--steps", (
                 f"too large: simulating this job passed {MAX_SIM_WORK:,} replica micro-batches "
                 f"({self.step:,} of {self.steps:,} steps done, {p.dp:,} replicas x {p.m:,} micro-batches per step"
                 + (f", {self.failures:,} failures redone" if self.failures else "")
-                + ") without reaching a steady state; simulate fewer --steps or a smaller cluster"))
+                + ") without reaching a steady state; simulate fewer --steps or a smaller cluster")))
+
+    too_large = None
+
+    def stop(self, err: Exception):
+        """End the run and have ``simulate`` raise ``err``. (Raised inside a SimPy process, SimPy
+        would re-create the exception from its args, which an InputError does not survive.)"""
+        self.too_large = err
+        if not self.done.triggered:
+            self.done.succeed()
 
     def finish(self, gen):
         if gen == self.gen and not self.done.triggered:
@@ -400,10 +409,11 @@ class _Run:
                 return
             self.failures += 1
             if self.failures > 2 * MAX_FAILURES:
-                raise TooLargeError("checkpoint.mtbf_hours_per_node", (
+                self.stop(TooLargeError("checkpoint.mtbf_hours_per_node", (
                     f"too large: {self.failures:,} failures simulated with {self.step:,} of {self.steps:,} steps "
                     "kept; the job barely progresses between failures — raise the MTBF, checkpoint more often, "
-                    "or simulate fewer --steps"))
+                    "or simulate fewer --steps")))
+                return
             lost = self.step - self.durable_step
             self.lost_steps += lost
             t_lost = sum(self.since_ckpt.values())
@@ -562,6 +572,8 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     if cfg.failures.enabled:
         env.process(run.failures_proc())
     env.run(until=run.done)
+    if run.too_large is not None:
+        raise run.too_large
     events = _event_count(env)
     for ld in run.loaders:
         if ld is not None:
