@@ -13,7 +13,7 @@ subprocess runs at the end also cap the address space.
 In-process runs call ``planner.cli.main`` (the console entry point, so usage errors take the same
 one-line path as a user's) with stdout/stderr captured; the example counts keep the whole file
 around a minute on a loaded 2-vCPU machine. Examples are derandomised (a fixed seed per test), so
-a failure reproduces; set ``FUZZ_EXAMPLES`` to run more."""
+a failure reproduces; set ``FUZZ_EXAMPLES`` to run more, ``FUZZ_RANDOM=1`` for fresh examples."""
 from __future__ import annotations
 
 import contextlib
@@ -37,13 +37,14 @@ from hypothesis import strategies as st  # noqa: E402
 from conftest import ROOT  # noqa: E402
 
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
+RANDOM = bool(os.environ.get("FUZZ_RANDOM"))  # fresh random examples instead of the fixed sequence
 ERROR_LINE = re.compile(r"^error: \S[^\n]*?: \S")
 HANG_S = 120  # an example normally takes well under a second: this only catches a run that never ends
 MAX_OUT = 4_000_000  # bytes printed by one run (a campaign once printed 4.7 GB)
 
 
 def fuzz_settings(n):
-    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, derandomize=True, database=None,
+    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, derandomize=not RANDOM, database=None,
                     suppress_health_check=list(HealthCheck))
 
 
@@ -408,3 +409,28 @@ def test_subprocess_errors_are_one_line_without_traceback(tmp_path, text, cmd, e
     line = r.stderr.strip()
     assert "\n" not in line and ERROR_LINE.match(line), r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]
+
+
+# ---------------------------------------------------------------------------- option values
+OPTION_VALUE = st.one_of(NASTY_TEXT, st.sampled_from(["torchrun", "slurm", "skypilot", "k8s", "torchrun:fsdp",
+                                                      "k8s:megatron", "slurm:nope", "aws", "gcp", "cost", "time",
+                                                      "0", "-1", "3", "1e9", "99999999999", ""]))
+
+
+@fuzz_settings(40)
+@given(which=st.sampled_from(["--emit", "--cloud", "--objective", "--top", "--steps", "--seed"]), value=OPTION_VALUE)
+def test_fuzz_option_values(tmp_path_factory, which, value):
+    d = tmp_path_factory.mktemp("opt")
+    job = d / "job.yaml"
+    job.write_text(dump(SEARCH_JOB if which in ("--emit", "--objective", "--top") else BASE_JOB, "yaml"))
+    cmd = {"--emit": ("recommend", job, "--no-simulate", "--emit", value),
+           "--cloud": ("catalog", "instances", "--cloud", value, "--csv"),
+           "--objective": ("recommend", job, "--no-simulate", "--json", "--objective", value),
+           "--top": ("recommend", job, "--no-simulate", "--json", "--top", value),
+           "--steps": ("simulate", job, "--json", "--no-answers", "--steps", value),
+           "--seed": ("simulate", job, "--json", "--no-answers", "--steps", "5", "--seed", value)}[which]
+    code, out, err = run_cli(*cmd)
+    check_outcome(code, out, err, json_out=which not in ("--emit", "--cloud"))
+    if code == 0 and which == "--emit":
+        assert "\x1b" not in out and "\x07" not in out
+    assert stray(d, {job.name}) == []
