@@ -329,3 +329,23 @@ def test_json_output_is_strict(tmp_path):
     SafeConsole(file=buf).print_json(json.dumps({"a": float("nan"), "b": [float("inf"), 1.5]}))
     assert json.loads(buf.getvalue(), parse_constant=lambda c: pytest.fail(c)) == {"a": None, "b": [None, 1.5]}
     assert not math.isnan(1.5)
+
+
+@pytest.mark.parametrize("text,field", [
+    ("campaign: {experiments_per_week: true, preprocess: {hours: 6, usd_per_hour: 3}}", "campaign.experiments_per_week"),
+    ("campaign: {experiments_per_week: .nan, preprocess: {hours: 6, usd_per_hour: 3}}", "campaign.experiments_per_week"),
+])
+def test_campaign_sections_refuse_bools_and_nans(tmp_path, cli, text, field):
+    one_line_error(*cli("estimate", write(tmp_path, "j.yaml", ESTIMATE_JOB + text + "\n")), field)
+
+
+def test_tabular_sections_refuse_bools_and_nans(tmp_path, cli):
+    for bad in ("rows: true", "rows: .inf"):
+        job = write(tmp_path, "t.yaml", f"tabular: {{{bad}, features: 10}}\nconstraints: {{clouds: [aws]}}\n")
+        one_line_error(*cli("recommend", job), "tabular.rows")
+
+
+def test_a_bool_in_a_text_field_is_not_called_a_number(tmp_path, cli):
+    job = write(tmp_path, "j.yaml", ESTIMATE_JOB.replace("preset: gpt2", "preset: gpt2, name: true"))
+    line = one_line_error(*cli("estimate", job), "model.name")
+    assert "number" not in line

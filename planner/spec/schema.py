@@ -34,10 +34,10 @@ MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiti
 }
 
 
-def _takes_bool(annotation) -> bool:
-    if annotation is bool:
+def _takes(annotation, kinds) -> bool:
+    if annotation in kinds:
         return True
-    return any(_takes_bool(a) for a in typing.get_args(annotation))
+    return any(_takes(a, kinds) for a in typing.get_args(annotation))
 
 
 class _Strict(BaseModel):
@@ -52,8 +52,8 @@ class _Strict(BaseModel):
         if isinstance(data, dict):
             for k, v in data.items():
                 f = cls.model_fields.get(k) if isinstance(k, str) else None
-                if isinstance(v, bool) and f is not None and not _takes_bool(f.annotation) \
-                        and typing.get_origin(f.annotation) is not dict and f.annotation is not Any:
+                if isinstance(v, bool) and f is not None and _takes(f.annotation, (int, float)) \
+                        and not _takes(f.annotation, (bool,)):
                     raise ValueError(f"{k}: must be a number, not {str(v).lower()}")
         return data
 

@@ -35,7 +35,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from planner.spec.schema import _Strict
 
 from planner.errors import InputError
 from planner.present.safe import esc
@@ -47,8 +49,8 @@ DEFAULT_FETCH_GBPS = 10.0
 CURVE_POINTS = 1000  # points of the cumulative-cost curve reported (a 5-million-experiment campaign printed 4.7 GB)
 
 
-class PreprocessSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PreprocessSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     hours: float = Field(gt=0, le=1e5)
     instance: Optional[str] = None  # catalog instance; its price and network are used
     nodes: int = Field(1, gt=0, le=100_000)
@@ -56,14 +58,14 @@ class PreprocessSpec(BaseModel):
     output_gb: float = Field(100.0, ge=0, le=1e9)  # artifact size
 
 
-class TrainPart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TrainPart(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     hours: float = Field(gt=0, le=1e6)
     usd: float = Field(ge=0, le=1e10)
 
 
-class CampaignSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class CampaignSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     experiments_per_week: float = Field(gt=0, le=10_000)
     weeks: float = Field(1.0, gt=0, le=520)
     preprocess: PreprocessSpec
