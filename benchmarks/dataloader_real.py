@@ -7,7 +7,14 @@ consumer of fixed cost (a sleep of T ms per batch: a GPU step, CPU idle meanwhil
 predicts with ``planner.simulate`` and prints the error table.
 
     python benchmarks/dataloader_real.py            # full size (~1 min on 2 cores)
-    python benchmarks/dataloader_real.py --small    # what the test runs
+    python benchmarks/dataloader_real.py --small    # the small size
+    python benchmarks/dataloader_real.py --small --check   # exit 1 outside the accuracy bounds
+
+The accuracy bounds (``--check``; they were a test until a busy neighbour on the shared 2-vCPU
+machine pushed a ratio past them once in four runs, tests/test_dataloader_real.py): 0 and 1 workers
+within 35% on throughput and 25 points on the data-wait share; 2 workers -20%..+60% (the simulator
+does not model the main process competing with both workers for the two vCPUs), and a second
+worker helps in the model and does not hurt for real.
 """
 from __future__ import annotations
 
@@ -242,7 +249,29 @@ def main(small: bool = False, out=print) -> list[dict]:
     return rows
 
 
+def check(rows: list[dict]) -> list[str]:
+    """The accuracy bounds (module docstring); the rows that miss them, as messages."""
+    bad = []
+    for r in rows[:2]:
+        if not abs(r["err"]) < 0.35 or not abs(r["sim_wait"] - r["real_wait"]) < 0.25:
+            bad.append(f"workers={r['workers']}: throughput error {r['err']:+.1%}, wait real {r['real_wait']:.0%} "
+                       f"simulated {r['sim_wait']:.0%}")
+    two = rows[2]
+    if not -0.2 < two["err"] < 0.6:
+        bad.append(f"workers=2: throughput error {two['err']:+.1%} outside -20%..+60%")
+    if not (two["sim_bps"] > rows[1]["sim_bps"] and two["real_bps"] > 0.9 * rows[1]["real_bps"]):
+        bad.append("workers=2: a second worker should help in the model and not hurt for real")
+    return bad
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--small", action="store_true")
-    main(ap.parse_args().small)
+    ap.add_argument("--check", action="store_true", help="exit 1 when the errors are outside the bounds")
+    a = ap.parse_args()
+    res = main(a.small)
+    if a.check:
+        misses = check(res)
+        for m in misses:
+            print("outside bounds:", m)
+        sys.exit(1 if misses else 0)

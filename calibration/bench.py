@@ -388,7 +388,7 @@ def fit_gemm(table: list[tuple], sm_count: int) -> dict:
             best = (err, kh, math.exp(lg))
     err, kh, gmax = best
     table = [(float(a), float(b), float(c), float(e)) for a, b, c, e in zip(m, n, k, eff)]
-    return dict(gemm_max=min(gmax, 1.5), gemm_k_half=float(kh), gemm_table=table,
+    return dict(gemm_max=min(gmax, 1.0), gemm_k_half=float(kh), gemm_table=table,
                 rms_log_error=math.sqrt(err))
 
 
@@ -525,8 +525,13 @@ def fit_profile(device: str, raw: dict, gpu, fp: Fingerprint) -> Fitted:
     peaks = peaks_for(device, gemm, gpu)
     sm = int(getattr(fp, "sm_count", None) or (torch.get_num_threads() if device == "cpu" else 108))
     by_dtype: dict[str, dict] = {}
+    # against a catalog GPU's datasheet peak every efficiency is at most 1 (the profile schema
+    # refuses more, planner/hardware/profile.py); a CPU's attention may outrun its measured GEMM peak
+    cap = 1.0 if gpu is not None else 10.0
     for dt in peaks:
         by_dtype[dt] = fit_gemm(merged_table([r for r in gemm if r["dtype"] == dt], peaks[dt]), sm)
+        if gpu is not None:
+            by_dtype[dt]["gemm_table"] = [(m, n, k, min(e, 1.0)) for m, n, k, e in by_dtype[dt]["gemm_table"]]
     mem = {r["kernel"]: r["bw"] for r in raw["memory"]}
     copy_bw = mem["copy"]
     hbm_peak = gpu.hbm_bw if gpu is not None else copy_bw
@@ -541,15 +546,15 @@ def fit_profile(device: str, raw: dict, gpu, fp: Fingerprint) -> Fitted:
         rows = [r for r in attn if r["dtype"] == dt]
         fwd = [r["kernel_flops"] / (pk * max(r["fwd_s"] - launch, 1e-9)) for r in rows]
         bwd = [2.5 * r["kernel_flops"] / (pk * max(r["bwd_s"] - launch, 1e-9)) for r in rows]
-        by_dtype.setdefault(dt, {}).update(attn_fwd=min(statistics.median(fwd), 10.0),
-                                           attn_bwd=min(statistics.median(bwd), 10.0))
+        by_dtype.setdefault(dt, {}).update(attn_fwd=min(statistics.median(fwd), cap),
+                                           attn_bwd=min(statistics.median(bwd), cap))
     prim = primary_dtype(device) if primary_dtype(device) in by_dtype else next(iter(by_dtype))
     head = by_dtype[prim]
     kw = dict(
         peak_flops=peaks, primary_dtype=prim, sm_count=sm,
         gemm_max=head["gemm_max"], gemm_k_half=head["gemm_k_half"], gemm_table=head["gemm_table"],
         attn_fwd=head.get("attn_fwd"), attn_bwd=head.get("attn_bwd"),
-        hbm_bw=copy_bw, hbm_peak_bw=hbm_peak, hbm=min(membound / hbm_peak, 1.5), launch_s=launch,
+        hbm_bw=copy_bw, hbm_peak_bw=hbm_peak, hbm=min(membound / hbm_peak, 1.0), launch_s=launch,
         by_dtype={dt: {k: v for k, v in d.items() if k != "rms_log_error"} for dt, d in by_dtype.items()},
     )
     if "h2d" in raw:

@@ -14,7 +14,8 @@ def summary(prof: Profile) -> str:
             lines.append(f"  {name:<22} {fmt.format(v * scale)} {unit}".rstrip())
 
     for dt, pk in (f.peak_flops or {}).items():
-        d = (f.by_dtype or {}).get(dt, {})
+        fit = (f.by_dtype or {}).get(dt)
+        d = fit.model_dump(exclude_none=True) if fit is not None else {}
         lines.append(f"  peak {dt:<17} {pk / 1e12:.3g} TFLOP/s   gemm_max {d.get('gemm_max', float('nan')):.3f}"
                      f"  k_half {d.get('gemm_k_half', float('nan')):.0f}"
                      + (f"  attn fwd/bwd {d['attn_fwd']:.3f}/{d['attn_bwd']:.3f}" if 'attn_fwd' in d else ""))

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
-
 from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.vocab import ARRIVALS, OBJECTIVE
 from planner import workloads
 from planner.outputs import output_target, write_text
+from planner.present.safe import SafeConsole as Console, clean_line, esc
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="GPU capacity planner and training cost/throughput simulator.")
@@ -31,8 +30,8 @@ err = Console(stderr=True)
 
 
 def _fail(e: Exception, code: int = 2):
-    msg = str(e).replace("\n", " ")
-    err.print(f"[bold red]error:[/] {msg}", highlight=False, markup=True, soft_wrap=True)
+    msg = clean_line(e)  # the user's text: no markup, no control codes, one line
+    err.print(f"[bold red]error:[/] {esc(msg)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -292,8 +291,8 @@ def calibrate(
             raise InputError("--storage", f"{storage} does not exist")
         prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True)
         f = prof.fitted
-        out.print(f"[green]wrote[/] {out_path}: {prof.fingerprint.device_name}"
-                  + (f" (catalog GPU {prof.fingerprint.catalog_gpu})" if prof.fingerprint.catalog_gpu else "")
+        out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
+                  + (f" (catalog GPU {esc(prof.fingerprint.catalog_gpu)})" if prof.fingerprint.catalog_gpu else "")
                   + f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else "")
     _run(go)
 
@@ -317,7 +316,7 @@ def report(
         job, ctx = _context(job_path, catalog, profile, objective)
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path)
-        out.print(f"[green]wrote[/] {', '.join(str(f) for f in files[:1])}"
+        out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
     _run(go)
 
@@ -396,7 +395,7 @@ def main():  # console-script entry point
         opts = getattr(param, "opts", None) if param is not None else None
         name = opts[0] if opts else getattr(param, "name", None)
         msg = " ".join(e.format_message().split())
-        err.print(f"[bold red]error:[/] {name + ': ' if name else ''}{msg}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {esc(name + ': ' if name else '')}{esc(msg)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     # without standalone mode the framework returns a command's exit code instead of exiting
     if isinstance(rv, int) and not isinstance(rv, bool):

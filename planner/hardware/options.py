@@ -83,12 +83,13 @@ def check_profile_applies(profile, gpus: list[GPU]) -> None:
     raise InputError("--profile", f"profile was measured on {where}; this job runs on {names}")
 
 
-def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None) -> HardwareOption:
+def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, profile=None,
+                        precision: str | None = None) -> HardwareOption:
     """The single hardware option a fully specified ``cluster`` section names."""
     cat = catalog or load_catalog()
     if cluster.instance:
         inst = cat.instance(cluster.instance)
-        return option_from_instance(inst, cluster, profile)
+        return option_from_instance(inst, cluster, profile, precision)
     if not cluster.gpu:
         raise InputError("cluster", "name a gpu or an instance (or use `planner recommend` to search)")
     gpu = cat.gpu(cluster.gpu)
@@ -103,7 +104,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
-        eff=efficiency_for(gpu, profile), price_ondemand=cluster.price_usd_hr, notes=notes,
+        eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
         network_assumed=not cluster.inter_node_gbps,
     )
 
@@ -114,7 +115,8 @@ def network_assumption(name: str) -> str:
             "(defaults.DEFAULT_NETWORK_GBPS; set cluster.inter_node_gbps)")
 
 
-def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None) -> HardwareOption:
+def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, profile=None,
+                         precision: str | None = None) -> HardwareOption:
     if not inst.is_gpu:
         raise InputError("cluster.instance", f"{inst.key} has no GPU")
     cluster = cluster or ClusterSpec()
@@ -139,7 +141,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     price = cluster.price_usd_hr or inst.price_ondemand
     return HardwareOption(
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
-        eff=efficiency_for(gpu, profile), instance=inst, price_ondemand=price,
+        eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
         multi_node=bool(inst.cluster), network_assumed=assumed,
     )
@@ -203,12 +205,12 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
     """Every hardware option ``recommend`` should consider under the constraints."""
     cat = catalog or load_catalog()
     if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
-        opts = [option_from_cluster(cluster, cat, profile)]
+        opts = [option_from_cluster(cluster, cat, profile, precision)]
     else:
         insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
         check_profile_applies(profile, [i.gpu for i in insts])
         opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
-                                     profile if profile_matches(profile, i.gpu) else None) for i in insts]
+                                     profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
     out = []
     for o in opts:
         try:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
@@ -39,51 +39,86 @@ class Fingerprint(BaseModel):
     created: str
 
 
+# Bounds of measured values. Efficiencies are fractions of a peak, so at most 1 (a fitted 1.3 gave
+# "MFU 132%"); attention may exceed 1 only against a *measured* CPU peak (below). Latencies and
+# rates are bounded by what any machine measures, with wide margins: a per-collective latency
+# over 1 s, or a bandwidth above 1 PB/s, is a corrupt profile, and would overflow the time model
+# into inf/NaN (a 1e300 s alpha gave NaN in --json).
+MAX_LATENCY_S = 1.0
+MAX_BW = 1e15  # bytes/s
+MAX_FLOPS = 1e18  # FLOP/s per device (B200 dense fp8 ~ 4.5e15)
+MAX_ATTN_CPU = 10.0
+
+
+class DtypeFit(BaseModel):
+    """The GEMM and attention fits of one dtype (``fitted.by_dtype[dtype]``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    gemm_max: Optional[float] = Field(None, gt=0, le=1.0)
+    gemm_k_half: Optional[float] = Field(None, ge=0, le=1e6)
+    gemm_table: Optional[list[tuple[float, float, float, float]]] = Field(None, max_length=100_000)
+    attn_fwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
+    attn_bwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
+
+    @field_validator("gemm_table")
+    @classmethod
+    def _positive_table(cls, v):
+        return _check_table(v)
+
+
+def _check_table(v):
+    for i, row in enumerate(v or []):
+        if not all(math.isfinite(x) and x > 0 for x in row):
+            raise ValueError(f"row {i} must hold positive m, n, k, efficiency, got {list(row)}")
+        if max(row[:3]) > 1 << 24:
+            raise ValueError(f"row {i}: GEMM sizes above 2^24 were never measured, got {list(row)}")
+    return v
+
+
 class Fitted(BaseModel):
     """Parameters fitted from the raw measurements (SI units). Absent = not measured."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     peak_flops: Optional[dict[str, float]] = None  # dtype -> the peak efficiencies are taken against
     primary_dtype: Optional[str] = None  # dtype of the headline gemm_max/attn fits (bf16 GPU, fp32 CPU)
-    sm_count: Optional[int] = Field(None, gt=0)  # SMs (GPU) or compute threads (CPU) for wave quantisation
-    gemm_max: Optional[float] = Field(None, gt=0, le=1.5)
-    gemm_k_half: Optional[float] = Field(None, ge=0)
-    gemm_table: Optional[list[tuple[float, float, float, float]]] = None  # (m, n, k, eff)
+    sm_count: Optional[int] = Field(None, gt=0, le=1 << 20)  # SMs (GPU) or compute threads (CPU) for wave quantisation
+    gemm_max: Optional[float] = Field(None, gt=0, le=1.0)
+    gemm_k_half: Optional[float] = Field(None, ge=0, le=1e6)
+    gemm_table: Optional[list[tuple[float, float, float, float]]] = Field(None, max_length=100_000)  # (m, n, k, eff)
     # attention vs the GEMM peak: above 1 is possible where "peak" is a measured GEMM rate (CPU
-    # bf16 without native bf16 units: sdpa computes in fp32 and outruns the emulated bf16 GEMM)
-    attn_fwd: Optional[float] = Field(None, gt=0, le=10)
-    attn_bwd: Optional[float] = Field(None, gt=0, le=10)
-    hbm_bw: Optional[float] = Field(None, gt=0)  # achieved bytes/s (copy)
-    hbm: Optional[float] = Field(None, gt=0, le=1.5)  # memory-bound kernels / hbm_peak_bw
-    hbm_peak_bw: Optional[float] = Field(None, gt=0)  # datasheet HBM (GPU); measured copy (CPU)
-    launch_s: Optional[float] = Field(None, ge=0, le=1)
-    h2d_pinned_bw: Optional[float] = Field(None, gt=0)
-    h2d_pageable_bw: Optional[float] = Field(None, gt=0)
-    intra_alpha_s: Optional[float] = Field(None, ge=0)
-    intra_busbw: Optional[float] = Field(None, gt=0)  # bytes/s
-    inter_alpha_s: Optional[float] = Field(None, ge=0)
-    inter_busbw: Optional[float] = Field(None, gt=0)
-    decode_s_per_sample: Optional[float] = Field(None, gt=0)  # JPEG decode+augment, one core
-    storage_read_bw: Optional[float] = Field(None, gt=0)
-    gbdt_rows_per_s: Optional[float] = Field(None, gt=0)  # xgboost hist, per core
-    # per-dtype fits: dtype -> {gemm_max, gemm_k_half, gemm_table, attn_fwd, attn_bwd}
-    by_dtype: Optional[dict[str, dict[str, Any]]] = None
+    # bf16 without native bf16 units: sdpa computes in fp32 and outruns the emulated bf16 GEMM);
+    # against a catalog GPU's datasheet peak it is at most 1 (Profile._fractions_of_datasheet)
+    attn_fwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
+    attn_bwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
+    hbm_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # achieved bytes/s (copy)
+    hbm: Optional[float] = Field(None, gt=0, le=1.0)  # memory-bound kernels / hbm_peak_bw
+    hbm_peak_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # datasheet HBM (GPU); measured copy (CPU)
+    launch_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
+    h2d_pinned_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    h2d_pageable_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    intra_alpha_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
+    intra_busbw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # bytes/s
+    inter_alpha_s: Optional[float] = Field(None, ge=0, le=MAX_LATENCY_S)
+    inter_busbw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    decode_s_per_sample: Optional[float] = Field(None, gt=0, le=1e3)  # JPEG decode+augment, one core
+    storage_read_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)
+    gbdt_rows_per_s: Optional[float] = Field(None, gt=0, le=1e12)  # xgboost hist, per core
+    # per-dtype fits: dtype -> {gemm_max, gemm_k_half, gemm_table, attn_fwd, attn_bwd}; used for the
+    # job's training.precision (efficiency_from_profile), the headline fits for any other dtype
+    by_dtype: Optional[dict[Literal["bf16", "fp16", "fp8", "fp32"], DtypeFit]] = None
 
     @field_validator("peak_flops")
     @classmethod
     def _positive_peaks(cls, v):
         for k, x in (v or {}).items():
-            if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0):
-                raise ValueError(f"peak for {k} must be a positive number, got {x!r}")
+            if not (isinstance(x, (int, float)) and math.isfinite(x) and 0 < x <= MAX_FLOPS):
+                raise ValueError(f"peak for {k} must be a positive number up to {MAX_FLOPS:g} FLOP/s, got {x!r}")
         return v
 
     @field_validator("gemm_table")
     @classmethod
     def _positive_table(cls, v):
-        for i, row in enumerate(v or []):
-            if not all(math.isfinite(x) and x > 0 for x in row):
-                raise ValueError(f"row {i} must hold positive m, n, k, efficiency, got {list(row)}")
-        return v
+        return _check_table(v)
 
 
 class Profile(BaseModel):
@@ -93,6 +128,25 @@ class Profile(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict)  # every measurement, by benchmark
     fitted: Fitted
     notes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fractions_of_datasheet(self):
+        """Measured on a catalog GPU, every efficiency is a fraction of its datasheet peak: <= 1."""
+        if not self.fingerprint.catalog_gpu:
+            return self
+        f = self.fitted
+        fits = [("fitted", f.model_dump(include={"attn_fwd", "attn_bwd", "gemm_table"}))]
+        fits += [(f"fitted.by_dtype.{dt}", d.model_dump()) for dt, d in (f.by_dtype or {}).items()]
+        for where, d in fits:
+            for name in ("attn_fwd", "attn_bwd"):
+                if (d.get(name) or 0) > 1:
+                    raise ValueError(f"{where}.{name}: a fraction of {self.fingerprint.catalog_gpu}'s datasheet "
+                                     f"peak must be at most 1, got {d[name]:g}")
+            for i, row in enumerate(d.get("gemm_table") or []):
+                if row[3] > 1:
+                    raise ValueError(f"{where}.gemm_table: row {i} efficiency {row[3]:g} exceeds 1 "
+                                     f"(a fraction of {self.fingerprint.catalog_gpu}'s datasheet peak)")
+        return self
 
 
 def load_profile(path: str | Path, field: str = "profile") -> Profile:
@@ -106,7 +160,8 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
         return Profile.model_validate(raw)
     except ValidationError as e:
         err = from_validation(e, field)
-        raise InputError(err.field, f"{err.message} in {p}") from None
+        where = err.field if err.field.startswith(field) else f"{field}.{err.field}"  # a model-level check names fitted.*
+        raise InputError(where, f"{err.message} in {p}") from None
 
 
 def save_profile(profile: Profile, path: str | Path) -> None:
@@ -139,7 +194,8 @@ def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optiona
     f = profile.fitted
     where = f"measured: {profile.fingerprint.device_name} ({profile.fingerprint.created[:10]})"
     kw, sources = {}, dict(base.sources)
-    per = dict((f.by_dtype or {}).get(precision or "", {}))
+    fit = (f.by_dtype or {}).get(precision or "")
+    per = fit.model_dump(exclude_none=True) if fit is not None else {}
     if precision and per:
         where_dt = f"{where}, {precision}"
     else:
@@ -159,7 +215,7 @@ def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optiona
         kw["gemm_table"] = tuple(tuple(float(x) for x in r) for r in table)
         sources["gemm_table"] = where_dt
     if gpu is not None and f.intra_busbw and gpu.intra_node_bw:
-        kw["intra_bw"] = min(1.5, f.intra_busbw / gpu.intra_node_bw)
+        kw["intra_bw"] = min(1.0, f.intra_busbw / gpu.intra_node_bw)  # a fraction of the link peak
         sources["intra_bw"] = where
     kw["sources"] = sources
     return base.with_(**kw)

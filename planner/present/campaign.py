@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from planner.present.safe import esc
 from planner.units import fmt_time, fmt_usd
 
 
@@ -19,8 +20,10 @@ def render_campaign(con, res: dict) -> None:
                   fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"]))
     con.print(t)
     w = res["cache_wins_from_experiment"]
-    con.print(f"caching saves {fmt_usd(res['savings_usd'])} over the campaign"
+    sav = res["savings_usd"]
+    con.print((f"caching saves {fmt_usd(sav)} over the campaign" if sav >= 0 else
+               f"caching costs {fmt_usd(-sav)} more over the campaign")
               + (f" and wins from experiment {w} on" if w else " — it never pays off here")
               + f"; a hit fetches the artifact in {fmt_time(res['fetch_hours'] * 3600)} instead of "
               f"{fmt_time(res['preprocess_hours'] * 3600)} of preprocessing")
-    con.print(f"[dim]storage {res['sources']['storage']}; artifact fetch at {res['sources']['fetch']}[/]")
+    con.print(f"[dim]storage {esc(res['sources']['storage'])}; artifact fetch at {esc(res['sources']['fetch'])}[/]")

@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from planner.errors import InputError
+from planner.errors import InputError, clip
+from planner.present.safe import clean_line
 from planner.units import config_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
@@ -203,7 +204,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     if style is None:
         style = "fsdp" if (cfg["zero"] >= 2 or not transformer) else "megatron"
     if style not in STYLES:
-        raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {style!r})")
+        raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
     if style == "megatron" and not transformer:
         raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
     steps = cost.get("steps") or (job.training.steps or 1)
@@ -217,7 +218,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
               "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)"}
     else:
         ph = {"TRAIN_SCRIPT": "your training script (flags below are the planner's names for the layout)"}
-    name = "".join(ch if ch.isalnum() else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")
+    # a DNS-1123 label (k8s, SkyPilot, Slurm job names): ASCII letters and digits only
+    name = "".join(ch if (ch.isascii() and ch.isalnum()) else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")
     inst = hw["name"].split(":", 1)[1] if ":" in hw["name"] else None
     price = hw.get("price_ondemand_usd_hr")
     summary = (f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']}), "
@@ -265,7 +267,7 @@ def torchrun_args(plan: LaunchPlan, node_rank: str, master_addr: str, master_por
 def _header(plan: LaunchPlan, comment: str = "#") -> str:
     lines = [f"planner plan: {plan.summary}", f"launcher style: {plan.style}"]
     lines += [f"set ${k}: {v}" for k, v in plan.placeholders.items()]
-    return "\n".join(f"{comment} {x}" for x in lines)
+    return "\n".join(f"{comment} {clean_line(x)}" for x in lines)  # catalog names: one inert comment line
 
 
 def _command(plan: LaunchPlan, node_rank: str, master_addr: str, master_port: str) -> str:
@@ -365,5 +367,5 @@ def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
     """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``."""
     kind, _, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
-        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron or :fsdp), got {fmt!r}")
+        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron or :fsdp), got {clip(fmt)}")
     return EMITTERS[kind](launch_plan(job, best, style or None))

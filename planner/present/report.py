@@ -30,6 +30,7 @@ import pandas as pd
 
 from planner.errors import InputError
 from planner.results import jsonable
+from planner.present.safe import clean
 from planner.search.explain import LABELS
 from planner.units import config_str, fmt_count, fmt_time, fmt_usd
 from planner.spec import JobSpec
@@ -379,7 +380,7 @@ padding:.2em 0}figure{margin:.8em 0}figcaption{color:#666;font-size:.85em}"""
 def _md_inline(text: str) -> str:
     """The only Markdown the sections use inside strings is **bold**."""
     out, bold = [], False
-    for i, part in enumerate(html.escape(text).split("**")):
+    for i, part in enumerate(html.escape(clean(text)).split("**")):
         if i:
             out.append("</strong>" if bold else "<strong>")
             bold = not bold
@@ -427,27 +428,35 @@ def render_html(rep: Report) -> str:
     return "\n".join(parts)
 
 
+def _md_text(x) -> str:
+    """Text for Markdown: model names, catalog rows and notes are the user's, so HTML (``<script>``),
+    links (``[x](url)``), code spans and control characters are shown as text, never interpreted.
+    The sections' own ``**bold**`` is kept (it is the only Markdown they use)."""
+    s = html.escape(clean(x), quote=False)
+    return s.replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]").replace("`", "\\`")
+
+
 def _md_cell(x: str) -> str:
-    return str(x).replace("|", "\\|").replace("\n", " ")
+    return _md_text(x).replace("|", "\\|").replace("\n", " ")
 
 
 def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]]:
     """Markdown text and the chart files it links (relative to the .md file's folder)."""
     assets: dict[str, bytes] = {}
-    out = [f"# {rep.title}", ""]
+    out = [f"# {_md_cell(rep.title)}", ""]
     for sec in rep.sections:
-        out += [f"## {sec.title}", ""]
+        out += [f"## {_md_cell(sec.title)}", ""]
         for b in sec.blocks:
             if isinstance(b, str):
-                out += [b, ""]
+                out += [_md_text(b), ""]
             elif isinstance(b, list):
-                out += [f"- {x}" for x in b] + [""]
+                out += [f"- {_md_cell(x)}" for x in b] + [""]
             elif isinstance(b, Table):
                 if not b.rows:
-                    out += [b.caption, ""]
+                    out += [_md_text(b.caption), ""]
                     continue
                 if b.caption:
-                    out += [f"*{b.caption}*" if "**" not in b.caption else b.caption, ""]
+                    out += [f"*{_md_text(b.caption)}*" if "**" not in b.caption else _md_text(b.caption), ""]
                 cols = b.columns if any(b.columns) else ["", ""]
                 out.append("| " + " | ".join(_md_cell(c) for c in cols) + " |")
                 out.append("|" + "|".join("---" for _ in cols) + "|")
@@ -458,11 +467,11 @@ def render_markdown(rep: Report, assets_dir: str) -> tuple[str, dict[str, bytes]
                 if svg is not None:
                     rel = f"{assets_dir}/{b.name}.svg"
                     assets[rel] = svg.encode("utf-8")
-                    out += [f"![{b.alt}]({rel})", ""]
+                    out += [f"![{_md_cell(b.alt)}]({rel})", ""]
                 else:
                     rel = f"{assets_dir}/{b.name}.vl.json"
                     assets[rel] = b.chart.to_json().encode("utf-8")
-                    out += [f"[{b.alt} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
+                    out += [f"[{_md_cell(b.alt)} (Vega-Lite spec; open in https://vega.github.io/editor)]({rel})", ""]
     summary = json.dumps(jsonable(rep.summary)).replace("--", "-\\u002d")
     out.append(f"<!-- planner-summary: {summary} -->")
     return "\n".join(out) + "\n", assets

@@ -7,7 +7,7 @@ import math
 
 from rich.table import Table
 
-from planner.present.terminal import fmt_usd
+from planner.units import fmt_usd
 
 
 def _ms(x) -> str:

@@ -118,8 +118,11 @@ def format_answers(ans: dict):
             t.add_row(r["variant"], f"{r['samples_per_s']:,.0f}", f"{r['data_wait_share']:.0%}",
                       f"{r['requests_per_s']:,.0f}")
         parts.append(t)
-        parts.append(Text(f"shards: {sh['best_shard_mb']:g} MB is the smallest shard size within 2% of the best "
-                          f"throughput; individual files reach {sh['files_vs_best']:.0%} of it"))
+        if sh["best_shard_mb"] is None:  # individual files were the fastest format
+            parts.append(Text("shards: no shard size beats individual files here"))
+        else:
+            parts.append(Text(f"shards: {sh['best_shard_mb']:g} MB is the smallest shard size within 2% of the best "
+                              f"throughput; individual files reach {sh['files_vs_best']:.0%} of it"))
     e = ans.get("evaluation")
     if e and e.get("rows"):
         parts.append(Text(

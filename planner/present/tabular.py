@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from planner.present.safe import esc
 from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
 
 
 def render_tabular(con, res: dict, top: int = 10) -> None:
     """The GBDT plan: the ranked instances, the recommendation, where the rates come from."""
-    con.print(f"[bold]{res['library']}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
+    con.print(f"[bold]{esc(res['library'])}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
               f"{res['trees_expected']:.0f} trees expected of {res['trees_cap']} "
               f"({res['trees_saved_by_early_stopping']:.0f} saved by early stopping), {res['runs']} run(s); "
               f"data {res['memory_host_gib']:.2f} GiB in RAM")
@@ -16,13 +17,13 @@ def render_tabular(con, res: dict, top: int = 10) -> None:
     for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
         t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
     for i, r in enumerate(res["ranked"][:top], 1):
-        t.add_row(str(i), r["instance"], r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
+        t.add_row(str(i), esc(r["instance"]), r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
                   f"{r['price_usd_hr']:.3f}", _fmt_h(r["hours"]), _usd(r["cost_usd"]))
     con.print(t)
-    con.print(f"[bold green]recommended:[/] {res['why']}")
-    con.print(f"[dim]CPU rate: {res['cpu_rate_source']}[/]")
-    con.print(f"[dim]GPU rate: {res['gpu_rate_source']}[/]")
+    con.print(f"[bold green]recommended:[/] {esc(res['why'])}")
+    con.print(f"[dim]CPU rate: {esc(res['cpu_rate_source'])}[/]")
+    con.print(f"[dim]GPU rate: {esc(res['gpu_rate_source'])}[/]")
     for r in res["rejected"][:5]:
-        con.print(f"[dim]does not fit: {r['instance']}: {r['reason']}[/]")
+        con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
     for a in res["assumptions"]:
-        con.print(f"[dim]assumed: {a}[/]")
+        con.print(f"[dim]assumed: {esc(a)}[/]")

@@ -5,6 +5,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
+from planner.present.safe import esc
 from planner.search.explain import LABELS
 
 from planner.units import GiB, config_str, fmt_count, fmt_time, fmt_usd  # noqa: F401  (re-exported)
@@ -42,9 +43,9 @@ def summary_table(res: dict) -> Table:
     t.add_column()
     hw = res["hardware"]
     cost = res["cost"]
-    t.add_row("model", f"{res['model']}: {fmt_count(res['params'])} params"
+    t.add_row("model", f"{esc(res['model'])}: {fmt_count(res['params'])} params"
               + (f" ({fmt_count(res['params_active'])} active)" if res["params_active"] != res["params"] else ""))
-    t.add_row("hardware", f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']})")
+    t.add_row("hardware", f"{hw['nodes']} x {esc(hw['name'])} ({hw['gpus']} x {esc(hw['gpu'])})")
     t.add_row("layout", config_str(res["config"]))
     t.add_row("FLOPs/step", f"{res['flops_per_step']:.3e} model, {res['hw_flops_per_step']:.3e} hardware")
     t.add_row("step time", fmt_time(res["step_time_s"]))
@@ -60,7 +61,7 @@ def summary_table(res: dict) -> Table:
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's hours on owned nodes "
                   f"(capex {fmt_usd(b['capex_usd'])}, {b['amortisation_years']:.0f}-year amortisation)")
-    t.add_row("limits", res.get("bottleneck", ""))
+    t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
 
 
@@ -68,14 +69,14 @@ def render_estimate(con: Console, res: dict) -> None:
     con.print(Panel(summary_table(res), title="planner estimate", expand=False))
     con.print(Group(memory_table(res), breakdown_table(res)))
     for a in res.get("advice", []):
-        con.print(f"[yellow]advice:[/] {a}")
+        con.print(f"[yellow]advice:[/] {esc(a)}")
     for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {a}[/]")
+        con.print(f"[dim]assumed: {esc(a)}[/]")
     inp = res.get("inputs")
     if inp:
         meas = ", ".join(inp["efficiencies_measured"]) or "none"
-        con.print(f"[dim]inputs: peaks from {inp['peaks']}; measured efficiencies: {meas}; "
-                  f"others {inp['efficiencies_prior']}[/]")
+        con.print(f"[dim]inputs: peaks from {esc(inp['peaks'])}; measured efficiencies: {esc(meas)}; "
+                  f"others {esc(inp['efficiencies_prior'])}[/]")
 
 
 def render_recommendation(con: Console, res: dict, top: int) -> None:
@@ -99,7 +100,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         hours = risk["expected_hours"] if risk else cost["hours"]
         limit = mem.get("limit") or mem["capacity"]
         margin = mem.get("margin")
-        cells = [str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), config_str(r["config"]),
+        cells = [str(i), esc(r["hardware"]["name"]), str(r["hardware"]["nodes"]), config_str(r["config"]),
                  f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
@@ -110,21 +111,21 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         t.add_row(*cells)
     con.print(t)
     best = res["best"]
-    con.print(f"[bold green]recommended:[/] {best['hardware']['nodes']} x {best['hardware']['name']}, "
-              f"{config_str(best['config'])} — {res['why']}")
+    con.print(f"[bold green]recommended:[/] {best['hardware']['nodes']} x {esc(best['hardware']['name'])}, "
+              f"{config_str(best['config'])} — {esc(res['why'])}")
     for cv in res.get("caveats", ()):
-        con.print(f"[yellow]moves the ranking:[/] {cv}", highlight=False)
+        con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     risk = best["cost"].get("spot_risk")
     if risk:
-        con.print(spot_line(risk), highlight=False)
+        con.print(esc(spot_line(risk)), highlight=False)
     con.print(breakdown_table(best))
-    con.print(f"[bold]limits:[/] {best['bottleneck']}")
+    con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
     for a in best.get("advice", []):
-        con.print(f"[yellow]advice:[/] {a}")
+        con.print(f"[yellow]advice:[/] {esc(a)}")
     for n in res.get("notes", []):
-        con.print(f"[dim]note: {n}[/]")
+        con.print(f"[dim]note: {esc(n)}[/]")
     for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {a}[/]")
+        con.print(f"[dim]assumed: {esc(a)}[/]")
 
 
 def presets_table(rows: list[dict]) -> Table:

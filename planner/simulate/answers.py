@@ -39,6 +39,9 @@ DECODE_SHARE = 2.98 / 5.25
 # Decoded samples are 5-7x larger than their JPEGs (Mohan et al. VLDB'21 §6.3 [V]; Plumber: 842 GB
 # decoded vs 148 GB JPEG for ImageNet [V]).
 DECODED_SIZE_FACTOR = 6.0
+# eval_tiering simulates one whole tier cycle (every_steps x full_every steps); past this it is
+# not simulated (the steady-state shortcut would still need the evaluations' DES steps)
+MAX_TIER_STEPS = 10_000_000
 
 
 def _rate(res) -> float:
@@ -71,7 +74,9 @@ def _data_only(cfg: SimConfig) -> SimConfig:
 def _steps_for(steps: int, ld) -> int:
     """Long enough to leave three steady-state windows after the loaders' warm-up (the engine's
     window is max(30, 2 x prefetch x workers) steps); the steady-state shortcut stops it early."""
-    return max(steps, 4 * max(30, 2 * ld.prefetch_factor * max(ld.workers, 1)))
+    from planner.simulate.engine import WINDOW_CAP
+
+    return max(steps, 4 * min(max(30, 2 * ld.prefetch_factor * max(ld.workers, 1)), WINDOW_CAP))
 
 
 def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
@@ -180,7 +185,9 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
     top = max(x["samples_per_s"] for x in rows)
     ok = [x for x in rows[1:] if x["samples_per_s"] >= (1 - tolerance) * top]
     best = min(ok, key=lambda x: x["shard_mb"]) if ok else max(rows, key=lambda x: x["samples_per_s"])
-    return {"best_shard_mb": best["shard_mb"], "files_vs_best": rows[0]["samples_per_s"] / best["samples_per_s"],
+    # individual files can be the best (no shard size within tolerance): best_shard_mb is then None
+    return {"best_shard_mb": best["shard_mb"],
+            "files_vs_best": rows[0]["samples_per_s"] / best["samples_per_s"] if best["samples_per_s"] > 0 else 1.0,
             "rows": rows}
 
 
@@ -241,6 +248,9 @@ def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fracti
     # the job's tier (evaluation.holdout_fraction / full_every) unless the caller asks for another
     subset_fraction = e.subset_fraction if subset_fraction is None else subset_fraction
     full_every = e.tier_full_every if full_every is None else full_every
+    if e.every_steps * full_every > MAX_TIER_STEPS:
+        return {"note": f"evaluation every {e.every_steps:,} steps: one tier cycle ({full_every} evaluations) is "
+                        f"longer than {MAX_TIER_STEPS:,} steps, not simulated", "rows": []}
     steps = max(steps, e.every_steps * full_every)  # at least one full tier cycle
     full = simulate(replace(cfg, evaluation=replace(e, full_every=1)), steps=steps, seed=seed)
     tier = simulate(replace(cfg, evaluation=replace(e, full_every=full_every, subset_fraction=subset_fraction)),

@@ -33,6 +33,7 @@ from typing import Optional
 import numpy as np
 import simpy
 
+from planner.errors import TooLargeError
 from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
@@ -43,6 +44,21 @@ CAUSES = ("compute", "optimizer", "data", "comm", "bubble", "straggler", "eval",
 BUSY = ("compute", "optimizer")
 _STEP_CAUSES = CAUSES[:6]
 RESERVOIR = 20_000  # step durations kept for quantiles (bounded memory)
+
+# ---- limits (docs/readme/limits.md): the DES's work is linear in what it simulates, and bounded --
+# Work unit: one micro-batch of one data-parallel replica (its loader batch, its trainer wake-ups),
+# plus one per loader worker process started. This machine (2 vCPUs, loaded) simulates ~150,000 a
+# second with a data loader (benchmarks/bench_simulate.py), so one simulate() call stops after about
+# a minute here and says "too large" instead of running for hours.
+MAX_SIM_WORK = 8_000_000
+# Steady-state windows are long enough to cover the loaders' warm-up and the eval/checkpoint
+# cadence, but never longer than this many steps: a cadence of 10^12 steps (or 1024 workers x
+# prefetch 1024 credits) would otherwise disable the steady-state shortcut and simulate every step.
+WINDOW_CAP = 2_000
+# Failures simulated in one run. An MTBF far below the checkpoint interval means the job never
+# finishes (each failure rolls back to the last durable checkpoint): refused before it starts when
+# the expected count is over this, and stopped at twice this if the draws run long.
+MAX_FAILURES = 10_000
 
 
 @dataclass
@@ -185,6 +201,8 @@ class _Run:
         self.arrivals: list[tuple] = []
         self.step_start = self.env.now
         B = self.p.micro_batch
+        ld = self.cfg.loader
+        self.spend(self.dp * (1 + (max(ld.workers, 0) if ld else 0)))  # processes started
         for r in range(self.dp):
             ld = Loader(self, r, self.gen, B, self.rank_rngs[r]) if self.cfg.loader else None
             self.loaders.append(ld)
@@ -289,6 +307,7 @@ class _Run:
         if p.t_optimizer > 0:
             self.record(-1, "gpu", "optimizer", E + comm, E + comm + p.t_optimizer)
         self.step += 1
+        self.spend(p.dp * p.m)
         if self.progress is not None and self.step % self.progress_every == 0:
             self.progress(self.step, self.steps)
         self.keep_duration(dur, parts["data"])
@@ -304,6 +323,27 @@ class _Run:
 
     stop_now = False
     progress = None  # callable(steps done, steps asked), every ~0.5% of the run
+    work = 0
+
+    def spend(self, units: int):
+        """Count simulated work (MAX_SIM_WORK); past the limit the run stops with one message."""
+        self.work += units
+        if self.work > MAX_SIM_WORK and self.too_large is None:
+            p = self.p
+            self.stop(TooLargeError("--steps", (
+                f"too large: simulating this job passed {MAX_SIM_WORK:,} replica micro-batches "
+                f"({self.step:,} of {self.steps:,} steps done, {p.dp:,} replicas x {p.m:,} micro-batches per step"
+                + (f", {self.failures:,} failures redone" if self.failures else "")
+                + ") without reaching a steady state; simulate fewer --steps or a smaller cluster")))
+
+    too_large = None
+
+    def stop(self, err: Exception):
+        """End the run and have ``simulate`` raise ``err``. (Raised inside a SimPy process, SimPy
+        would re-create the exception from its args, which an InputError does not survive.)"""
+        self.too_large = err
+        if not self.done.triggered:
+            self.done.succeed()
 
     def finish(self, gen):
         if gen == self.gen and not self.done.triggered:
@@ -369,6 +409,12 @@ class _Run:
             if self.done.triggered:
                 return
             self.failures += 1
+            if self.failures > 2 * MAX_FAILURES:
+                self.stop(TooLargeError("checkpoint.mtbf_hours_per_node", (
+                    f"too large: {self.failures:,} failures simulated with {self.step:,} of {self.steps:,} steps "
+                    "kept; the job barely progresses between failures — raise the MTBF, checkpoint more often, "
+                    "or simulate fewer --steps")))
+                return
             lost = self.step - self.durable_step
             self.lost_steps += lost
             t_lost = sum(self.since_ckpt.values())
@@ -411,7 +457,7 @@ class _Run:
         credits = (ld.prefetch_factor * max(ld.workers, 1)) if ld else 0
         e, ck = self.cfg.evaluation.every_steps, self.cfg.checkpoint.every_steps
         w = max(30, 2 * credits, e, ck)
-        return w
+        return min(w, WINDOW_CAP)
 
     def observe_steady(self, dur: float, parts: dict):
         if not self.want_steady or self.steady_at is not None:
@@ -471,6 +517,28 @@ def _ops_by_stage(p):
     return res
 
 
+def check_failures(cfg: SimConfig, steps: int) -> None:
+    """Refuse a run whose failures would outnumber MAX_FAILURES before ``steps`` complete.
+
+    With a job MTBF ``M`` and ``c`` seconds of work between durable checkpoints (the whole run when
+    there are none), each checkpoint interval needs ``exp(c/M) - 1`` failures on average (the
+    renewal argument of failures.expected_goodput), so the run needs ``intervals x that``."""
+    fl = cfg.failures
+    if not fl.enabled or steps <= 0:
+        return
+    step_s = cfg.analytic_step_time_s or cfg.pipeline.analytic_step_time()
+    ck = cfg.checkpoint
+    every = min(ck.every_steps, steps) if (ck.every_steps and ck.bytes > 0) else steps
+    c = every * step_s + (ck.pause_s()[0] if every < steps else 0.0)
+    x = c / fl.mtbf_s
+    expected = (steps / every) * math.expm1(x) if x < 700 else math.inf
+    if expected > MAX_FAILURES:
+        raise TooLargeError("checkpoint.mtbf_hours_per_node", (
+            f"too large: about {expected:.3g} failures expected before {steps:,} steps complete (job MTBF "
+            f"{fl.mtbf_s:.3g} s = per-node MTBF / {fl.nodes:,} nodes, {c:.3g} s of work between durable "
+            f"checkpoints); the simulator stops at {MAX_FAILURES:,} — raise the MTBF or checkpoint more often"))
+
+
 def _event_count(env) -> int:
     eid = getattr(env, "_eid", None)
     if eid is None:
@@ -494,6 +562,7 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     33.0
     """
     t_wall = time.perf_counter()
+    check_failures(cfg, steps)
     run = _Run(cfg, steps, seed, timeline, sample_level, steady_state, timeline_max, microbatch_timeline)
     run.progress = progress
     run.progress_every = max(1, steps // 200)
@@ -502,6 +571,8 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     if cfg.failures.enabled:
         env.process(run.failures_proc())
     env.run(until=run.done)
+    if run.too_large is not None:
+        raise run.too_large
     events = _event_count(env)
     for ld in run.loaders:
         if ld is not None:

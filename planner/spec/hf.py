@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from planner.errors import InputError, read_json_object
+from planner.errors import InputError, clip, read_json_object
 
 
 def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
@@ -22,17 +22,39 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
     ``HF_MAPPERS``; the mapping of each was checked against the HF modelling code's parameter count
     (tests/data/hf_params.json, made by tests/make_hf_params.py)."""
     mtype = cfg.get("model_type")
-    mapper = HF_MAPPERS.get(mtype)
+    mapper = HF_MAPPERS.get(mtype) if isinstance(mtype, str) else None
     if mapper is None:
         raise InputError(
-            field, f"unsupported model_type {mtype!r}; supported: {', '.join(sorted(HF_MAPPERS))}"
+            field, f"unsupported model_type {clip(mtype)}; supported: {', '.join(sorted(HF_MAPPERS))}"
         )
+    for key in _POSITIVE_INTS:
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            raise InputError(f"{field}.{key}", f"must be a positive integer, got {clip(v)}")
+    for key in _NONNEG_INTS:
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            raise InputError(f"{field}.{key}", f"must be a non-negative integer, got {clip(v)}")
+    for key in _BOOLS:
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, bool):
+            raise InputError(f"{field}.{key}", f"must be true or false, got {clip(v)}")
     try:
         out = mapper(cfg)
     except KeyError as e:
-        raise InputError(field, f"config.json lacks {e.args[0]!r} needed for model_type {mtype}") from None
+        raise InputError(field, f"config.json lacks {e.args[0]!r} needed for model_type {clip(mtype)}") from None
     out.setdefault("name", cfg.get("_name_or_path") or mtype)
     return out
+
+
+# the config.json keys the mappers read as sizes: positive integers (a 0 head count divided by
+# zero, a string hidden size reached the arithmetic as an internal error)
+_POSITIVE_INTS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "vocab_size",
+                  "num_key_value_heads", "head_dim", "n_embd", "n_layer", "n_head", "n_inner", "n_positions",
+                  "max_position_embeddings", "num_local_experts", "num_experts_per_tok", "moe_intermediate_size",
+                  "num_experts", "shared_expert_intermediate_size", "decoder_sparse_step")
+_NONNEG_INTS = ("type_vocab_size",)
+_BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias")
 
 
 def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:

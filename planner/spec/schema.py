@@ -10,6 +10,7 @@ filled-in defaults are ``planner.spec.load`` and ``planner.spec.hf``.
 from __future__ import annotations
 
 import math
+import typing
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -33,8 +34,28 @@ MAX_REASONABLE = {  # bounds that catch typos ("layers: 3200000") without limiti
 }
 
 
+def _takes(annotation, kinds) -> bool:
+    if annotation in kinds:
+        return True
+    return any(_takes(a, kinds) for a in typing.get_args(annotation))
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: ``.inf``/``.nan`` in YAML (or NaN in JSON) are refused with the field
+    # named; an infinite evaluation set or budget would otherwise surface as an internal error
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_as_numbers(cls, data):
+        """``global_batch: true`` is a typo, not 1: pydantic's lax mode would read it as 1."""
+        if isinstance(data, dict):
+            for k, v in data.items():
+                f = cls.model_fields.get(k) if isinstance(k, str) else None
+                if isinstance(v, bool) and f is not None and _takes(f.annotation, (int, float)) \
+                        and not _takes(f.annotation, (bool,)):
+                    raise ValueError(f"{k}: must be a number, not {str(v).lower()}")
+        return data
 
 
 class MoESpec(_Strict):
@@ -329,9 +350,14 @@ class DataSpec(_Strict):
     preprocess: Optional[dict[str, Any]] = None  # offline stage (issue: preprocessing tax)
 
 
+# Counts of steps are bounded by the largest run the planner models (training.steps <= 2^40);
+# an evaluation or checkpoint cadence beyond that never fires, so it is a typo.
+MAX_STEPS = 1 << 40
+
+
 class EvaluationSpec(_Strict):
-    every_steps: int = Field(0, ge=0)  # 0 = no evaluation
-    samples: float = Field(0, ge=0)  # evaluation set size in samples (sequences)
+    every_steps: int = Field(0, ge=0, le=MAX_STEPS)  # 0 = no evaluation
+    samples: float = Field(0, ge=0, le=1e15)  # evaluation set size in samples (sequences), as dataset_samples
     # tiered evaluation: a stratified holdout of this share of the set at most evaluations, and the
     # full set every ``full_every``-th one (planner simulate compares it with full-set-every-time)
     holdout_fraction: float = Field(0.1, gt=0, le=1)
@@ -339,7 +365,7 @@ class EvaluationSpec(_Strict):
 
 
 class CheckpointSpec(_Strict):
-    every_steps: int = Field(0, ge=0)  # 0 = no checkpoints
+    every_steps: int = Field(0, ge=0, le=MAX_STEPS)  # 0 = no checkpoints
     write_gbps: float = Field(20.0, gt=0, le=1e6)  # aggregate storage write bandwidth, Gb/s
     asynchronous: bool = False
     mtbf_hours_per_node: Optional[float] = Field(None, gt=0, le=1e8)
@@ -347,10 +373,10 @@ class CheckpointSpec(_Strict):
 
 
 class ConstraintsSpec(_Strict):
-    budget_usd: Optional[float] = Field(None, gt=0)
-    deadline_hours: Optional[float] = Field(None, gt=0)
-    max_gpus: Optional[int] = Field(None, gt=0)
-    min_gpus: Optional[int] = Field(None, gt=0)
+    budget_usd: Optional[float] = Field(None, gt=0, le=1e13)  # above world GDP: a typo
+    deadline_hours: Optional[float] = Field(None, gt=0, le=1e7)  # ~1,100 years
+    max_gpus: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["gpus"])
+    min_gpus: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["gpus"])
     clouds: Optional[list[str]] = None
     regions: Optional[list[str]] = None
     gpus: Optional[list[str]] = None  # restrict the GPU types searched
@@ -427,6 +453,20 @@ class JobSpec(_Strict):
     @model_validator(mode="after")
     def _cross_checks(self):
         m, p = self.model, self.parallel
+        cl, con = self.cluster, self.constraints
+        if con.min_gpus and con.max_gpus and con.min_gpus > con.max_gpus:
+            raise ValueError(f"constraints.min_gpus: {con.min_gpus} exceeds constraints.max_gpus ({con.max_gpus})")
+        if cl.nodes and con.max_gpus:
+            # a fixed cluster larger than the GPU cap is a contradiction, not a plan of nodes x gpus
+            gpus = cl.nodes * (cl.gpus_per_node or 1)
+            if gpus > con.max_gpus:
+                what = f"{cl.nodes} nodes x {cl.gpus_per_node} GPUs = {gpus:,} GPUs" if cl.gpus_per_node else f"{cl.nodes} nodes"
+                raise ValueError(f"cluster.nodes: {what} exceeds constraints.max_gpus ({con.max_gpus})")
+        if (con.budget_usd and cl.gpu and not cl.instance and cl.price_usd_hr is None
+                and not con.clouds and not con.instances):
+            # a bare GPU has no rental price in the catalog: the budget could not be checked
+            raise ValueError("constraints.budget_usd: a bare cluster.gpu has no price to hold a budget to; "
+                             "set cluster.price_usd_hr, or constraints.clouds/instances to price cloud instances")
         if m is None:
             if self.tabular is None:
                 raise ValueError("model: required section is missing")

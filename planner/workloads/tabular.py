@@ -48,7 +48,9 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from planner.spec.schema import _Strict
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
@@ -78,8 +80,8 @@ BYTES_RAW, BYTES_BIN, BYTES_GRAD = 4.0, 1.0, 8.0
 MIN_BILLED_S = 60.0
 
 
-class EarlyStopping(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EarlyStopping(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     patience: int = Field(gt=0, le=1_000_000)
     best_iteration: Union[float, list[float]]  # 0-based round of the best validation score, or [lo, hi]
 
@@ -94,14 +96,14 @@ class EarlyStopping(BaseModel):
         return self
 
 
-class MeasuredRates(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MeasuredRates(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     cpu_per_core: Optional[float] = Field(None, gt=0)  # rows x trees per second on one core
     gpu: Optional[float] = Field(None, gt=0)  # rows x trees per second on one GPU
 
 
-class TabularSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TabularSpec(_Strict):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # and no bools as numbers (_Strict)
     library: Literal["xgboost"] = "xgboost"
     rows: float = Field(gt=0, le=1e12)
     features: int = Field(gt=0, le=1_000_000)

@@ -66,7 +66,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
     out, each noted), evaluated."""
     cat = catalog or load_catalog()
-    hw = option_from_cluster(job.cluster, cat, profile)
+    hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     c, notes = resolve_single(job, hw)
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)

@@ -1,0 +1,82 @@
+"""Text from users reaches the terminal as text: never as rich markup, never as control codes.
+
+Model names, preset names, catalog rows, calibration-profile device names and command-line values
+are the user's. Printed through rich they would be parsed as markup (``[/]`` raises
+``MarkupError``; ``[link=...]`` makes a hyperlink) and their control characters (ESC, OSC, BEL)
+would reach the terminal, where ``ESC ] 0 ; ... BEL`` sets the window title and ``ESC [`` moves the
+cursor or recolours the rest of the screen.
+
+* ``clean(s)``: control characters shown as escapes (``\\x1b``), so the text stays readable and inert;
+* ``esc(s)``: ``clean`` and rich-markup escaping, for a user string put into a markup string;
+* ``SafeConsole``: the console the CLI prints through. Every text segment it writes is cleaned
+  (the escape sequences rich itself emits for styles and the progress bar are not text segments,
+  so they survive), and a string whose markup does not parse is printed literally instead of
+  raising — a backstop for a call site that forgot ``esc``.
+"""
+from __future__ import annotations
+
+import json as _json
+import math
+import re
+
+from rich.console import Console
+from rich.errors import MarkupError
+from rich.markup import escape as _markup_escape
+from rich.segment import Segment
+from rich.text import Text
+
+# C0 controls except tab and newline, DEL, C1 controls, and the Unicode bidi overrides/isolates
+# (which reorder what the terminal shows: "Trojan Source", CVE-2021-42574)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _show(m: re.Match) -> str:
+    c = ord(m.group())
+    return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
+
+
+def clean(s) -> str:
+    """``s`` as a string with every control character replaced by its visible escape."""
+    return _CONTROL.sub(_show, str(s))
+
+
+def clean_line(s) -> str:
+    """``clean`` and newlines/tabs as spaces: one line (error messages)."""
+    return clean(s).replace("\n", " ").replace("\t", " ")
+
+
+def esc(s) -> str:
+    """A user string made safe to interpolate into rich markup."""
+    return _markup_escape(clean(s))
+
+
+class SafeConsole(Console):
+    """A rich Console that cannot be driven by the text it prints (see the module docstring)."""
+
+    def render_str(self, text: str, *args, **kwargs) -> Text:
+        try:
+            return super().render_str(text, *args, **kwargs)
+        except MarkupError:
+            kwargs["markup"] = False
+            return super().render_str(text, *args, **kwargs)
+
+    def print_json(self, json=None, *, data=None, **kwargs) -> None:
+        """Strict JSON only: a non-finite number (which ``json.dumps`` writes as ``NaN``/``Infinity``,
+        which no JSON parser accepts) is printed as ``null``, as the simulator's ``to_dict`` does."""
+        if json is not None:
+            data, json = _json.loads(json), None
+        super().print_json(_json.dumps(_finite(data), allow_nan=False), **kwargs)
+
+    def _render_buffer(self, buffer) -> str:
+        safe = [seg if seg.control else Segment(clean(seg.text), seg.style, seg.control) for seg in buffer]
+        return super()._render_buffer(safe)
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x

@@ -1,0 +1,436 @@
+"""End-to-end fuzz of the CLI (hypothesis): random job sections, catalog rows, profile fields and
+output paths. Every run must end in one of two ways:
+
+* exit 0, and what ``--json`` printed is strict JSON (no NaN/Infinity) — or the file asked for;
+* exit 2 and one line on stderr, ``error: <field>: <message>``;
+
+never a traceback, never ``internal error`` (exit 1), no file left behind that the user did not ask
+for, and the user's files untouched unless one is the named target. Work is bounded by the
+planner's stated limits (docs/readme/limits.md), checked here by the size of what is printed and
+by a hang guard far above any run's normal length (an infinite loop, not slowness, trips it); the
+subprocess runs at the end also cap the address space.
+
+In-process runs call ``planner.cli.main`` (the console entry point, so usage errors take the same
+one-line path as a user's) with stdout/stderr captured; the example counts keep the whole file
+around a minute on a loaded 2-vCPU machine. Examples are derandomised (a fixed seed per test), so
+a failure reproduces; set ``FUZZ_EXAMPLES`` to run more, ``FUZZ_RANDOM=1`` for fresh examples."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+hyp = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, event, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
+RANDOM = bool(os.environ.get("FUZZ_RANDOM"))  # fresh random examples instead of the fixed sequence
+ERROR_LINE = re.compile(r"^error: \S[^\n]*?: \S")
+HANG_S = 120  # an example normally takes well under a second: this only catches a run that never ends
+MAX_OUT = 4_000_000  # bytes printed by one run (a campaign once printed 4.7 GB)
+
+
+def fuzz_settings(n):
+    return settings(max_examples=max(1, int(n * SCALE)), deadline=None, derandomize=not RANDOM, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+class Hang(Exception):
+    pass
+
+
+def _alarm(*_):
+    raise Hang()
+
+
+def run_cli(*args, cwd=None):
+    """``planner <args>`` in-process through the console entry point: (exit code, stdout, stderr)."""
+    from planner import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    argv, old_dir = sys.argv, os.getcwd()
+    sys.argv = ["planner", *map(str, args)]
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(HANG_S)
+    code = 0
+    try:
+        if cwd:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                cli.main()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except Hang:
+        pytest.fail(f"planner {' '.join(map(str, args))} ran past {HANG_S} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+        sys.argv = argv
+        os.chdir(old_dir)
+    return code, out.getvalue(), err.getvalue()
+
+
+def check_outcome(code, out, err, json_out=True):
+    event(f"exit {code}" + (f" ({err.split(':')[1].strip()})" if code == 2 and err.count(":") > 1 else ""))
+    assert "Traceback" not in out + err, err[-2000:]
+    assert len(out) < MAX_OUT
+    if code == 0:
+        if json_out:
+            json.loads(out, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c} in --json output"))
+        return None
+    assert code == 2, (code, err[-1000:])
+    line = err.strip()
+    assert "\n" not in line and ERROR_LINE.match(line), repr(err[-1000:])
+    assert len(line) < 500
+    assert "\x1b" not in line and "\x07" not in line
+    return line
+
+
+def stray(folder, allowed=()):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                  if p.name not in allowed and not any(p.is_relative_to(folder / a) for a in allowed))
+
+
+# ---------------------------------------------------------------------------- values and jobs
+NASTY_TEXT = st.lists(st.sampled_from(list("ab1 [/]<>&*_`|\\:\"'-.") + ["\x1b", "\x07", "\n", "\t", "\u202e",
+                                                                       "é", "\x00", "[bold]", "[/bold]", "\x1b]0;t\x07"]),
+                      max_size=8).map("".join)
+SCALAR = st.one_of(
+    st.integers(-3, 10), st.integers(-(2**64), 2**64), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, 2, 8, 1024, 1e9, 1e12, 1e30, -1, 0.5, 1e-300, 1e300]), st.booleans(), st.none(),
+    NASTY_TEXT, st.sampled_from(["bf16", "fp8", "aws", "H100", "A100", "shards", "files", "object_store", "1e9", "abc"]),
+)
+VALUE = st.one_of(SCALAR, st.lists(SCALAR, max_size=3), st.dictionaries(st.sampled_from(["a", "hours", "gpu"]), SCALAR, max_size=2))
+
+BASE_JOB = {
+    "model": {"preset": "gpt2"},
+    "training": {"seq_len": 1024, "global_batch": 32, "micro_batch": 4, "tokens": 1e9},
+    "cluster": {"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
+    "parallel": {"tp": 1, "pp": 1, "dp": 8},
+}
+SECTIONS = {
+    "model": ["preset", "name", "layers", "hidden", "heads", "kv_heads", "vocab", "family", "moe", "params",
+              "fwd_flops_per_sample", "hf_config", "max_positions", "position"],
+    "training": ["seq_len", "global_batch", "micro_batch", "tokens", "steps", "epochs", "dataset_samples", "precision",
+                 "recompute", "optimizer", "weights"],
+    "parallel": ["tp", "pp", "dp", "cp", "ep", "vpp", "zero", "schedule", "sequence_parallel"],
+    "cluster": ["gpu", "instance", "gpus_per_node", "nodes", "inter_node_gbps", "price_usd_hr"],
+    "data": ["storage", "format", "sample_bytes", "dataset_samples", "shard_mb", "decode_ms_per_sample",
+             "workers_per_gpu", "prefetch_factor", "vcpus_per_gpu", "cache_fraction", "read_fraction",
+             "storage_gbps", "request_latency_ms"],
+    "evaluation": ["every_steps", "samples", "holdout_fraction", "full_every"],
+    "checkpoint": ["every_steps", "write_gbps", "asynchronous", "mtbf_hours_per_node", "restart_minutes"],
+    "constraints": ["budget_usd", "deadline_hours", "max_gpus", "min_gpus", "clouds", "gpus", "instances", "spot",
+                    "objective", "regions"],
+    "serving": ["qps", "p99_latency_ms", "ttft_ms", "max_batch", "prompt_tokens", "output_tokens", "mode", "precision"],
+    "campaign": ["experiments_per_week", "weeks", "preprocess", "cache", "invalidation_rate", "train"],
+    "tabular": ["library", "rows", "features", "trees", "depth", "early_stopping"],
+}
+# plausible values per field, so that many examples get past validation into the models
+PLAUSIBLE = {
+    "preset": ["gpt2", "llama3-8b", "resnet50", "bert-base"], "name": ["m", "x[/]y", "<b>\x1b[31m</b>"],
+    "layers": [2, 12, 80], "hidden": [256, 768, 8192], "heads": [4, 8, 64], "vocab": [1000, 50257],
+    "seq_len": [128, 1024, 8192], "global_batch": [8, 32, 64, 256], "micro_batch": [1, 2, 4, 8],
+    "tokens": [1e6, 1e9, 1e12], "steps": [10, 1000], "precision": ["bf16", "fp32", "fp8", "fp16"],
+    "recompute": ["none", "selective", "full"], "tp": [1, 2, 8], "pp": [1, 2, 4], "dp": [1, 2, 8], "zero": [0, 1, 3],
+    "schedule": ["1f1b", "interleaved"], "vpp": [1, 2], "gpu": ["A100-SXM-80GB", "H100", "A100"],
+    "instance": ["aws:p4d.24xlarge", "aws:p5.48xlarge"], "gpus_per_node": [1, 8], "nodes": [1, 2, 4, 1024],
+    "price_usd_hr": [10.0, 32.77], "storage": ["local_nvme", "object_store", "nfs"], "format": ["files", "shards"],
+    "sample_bytes": [1e5, 1e12], "decode_ms_per_sample": [0, 5.0, 1e6], "workers_per_gpu": [0, 1, 8, 1024],
+    "prefetch_factor": [1, 2, 1024], "cache_fraction": [0, 0.5, 1], "every_steps": [0, 5, 100, 1 << 40],
+    "samples": [0, 1000, 1e15], "mtbf_hours_per_node": [1e-7, 0.01, 1000.0], "restart_minutes": [0, 10],
+    "budget_usd": [100.0, 1e6], "deadline_hours": [1.0, 1000.0], "max_gpus": [8, 64], "min_gpus": [1, 16],
+    "clouds": [["aws"], ["gcp", "azure"]], "objective": ["cost", "time", "tokens_per_dollar"], "spot": [True, False],
+    "qps": [1.0, 100.0], "p99_latency_ms": [50.0, 200.0], "max_batch": [1, 64], "mode": ["realtime", "batch"],
+    "experiments_per_week": [1, 10, 10000], "weeks": [1, 520], "invalidation_rate": [0.0, 0.15, 1.0],
+    "preprocess": [{"hours": 6, "usd_per_hour": 3.0, "output_gb": 400}], "train": [{"hours": 2, "usd": 50}],
+    "rows": [1e4, 2e6], "features": [10, 50], "trees": [100, 500], "depth": [4, 8], "library": ["xgboost", "lightgbm"],
+}
+
+
+def value_for(field):
+    good = PLAUSIBLE.get(field)
+    return st.integers(0, 3).flatmap(lambda i: VALUE if (i == 0 or not good) else st.sampled_from(good))
+
+
+@st.composite
+def jobs(draw, kind):
+    job = copy.deepcopy(BASE_JOB)
+    if kind == "search":  # the cluster and layout left open
+        job.pop("parallel")
+        job["cluster"] = {}
+        job["constraints"] = {"clouds": ["aws"], "gpus": ["A100"], "max_gpus": 16}
+    elif kind == "serve":
+        job = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 10.0, "p99_latency_ms": 100.0},
+               "constraints": {"clouds": ["aws"]}}
+    elif kind == "tabular":
+        job = {"tabular": {"rows": 2e6, "features": 50, "trees": 500, "depth": 8}, "constraints": {"clouds": ["aws"]}}
+    for _ in range(draw(st.integers(1, 3))):
+        section = draw(st.sampled_from(sorted(SECTIONS)))
+        if draw(st.integers(0, 19)) == 0:  # a whole section replaced by nonsense
+            job[section] = draw(VALUE)
+            continue
+        sec = job.setdefault(section, {})
+        if not isinstance(sec, dict):
+            continue
+        field = draw(st.sampled_from(SECTIONS[section] + ["typo_field"]))
+        sec[field] = draw(value_for(field))
+    if draw(st.integers(0, 15)) == 0:
+        job.pop("model", None)
+    return job
+
+
+def dump(job, fmt):
+    return json.dumps(job) if fmt == "json" else yaml.safe_dump(job, allow_unicode=False)
+
+
+COMMANDS = {
+    "estimate": ("estimate", "{job}", "--json"),
+    "recommend": ("recommend", "{job}", "--json", "--no-simulate", "--top", "3"),
+    "simulate": ("simulate", "{job}", "--json", "--steps", "12", "--no-answers"),
+    "simulate+answers": ("simulate", "{job}", "--json", "--steps", "12"),
+    "serve": ("serve", "{job}", "--json", "--top", "2"),
+}
+KINDS = {"fixed": ["estimate", "simulate", "simulate", "simulate+answers", "recommend"], "search": ["recommend"],
+         "serve": ["serve"], "tabular": ["recommend", "estimate"]}
+CASES = st.sampled_from(["fixed", "fixed", "fixed", "search", "search", "serve", "tabular"]).flatmap(
+    lambda k: st.tuples(jobs(k), st.sampled_from(KINDS[k])))
+
+
+@fuzz_settings(200)
+@given(case=CASES, fmt=st.sampled_from(["yaml", "json"]))
+def test_fuzz_job_sections(tmp_path_factory, case, fmt):
+    job, cmd = case
+    d = tmp_path_factory.mktemp("job")
+    p = d / f"job.{fmt}"
+    p.write_text(dump(job, fmt))
+    code, out, err = run_cli(*(a.format(job=p) for a in COMMANDS[cmd]))
+    check_outcome(code, out, err)
+    assert stray(d, {p.name}) == []
+
+
+# ---------------------------------------------------------------------------- catalog rows
+INSTANCE_COLUMNS = ["cloud", "name", "gpu", "gpu_count", "vcpus", "ram_gib", "network_gbps", "price_ondemand_usd_hr",
+                    "price_spot_usd_hr", "region", "fabric", "cluster"]
+GPU_COLUMNS = ["name", "memory_gib", "hbm_bw_tbps", "bf16_tflops", "fp32_tflops", "intra_node_gbps_per_dir", "vendor",
+               "aliases"]
+
+
+def _csv_rows(name):
+    with open(ROOT / "hardware_catalog" / "data" / name, encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@fuzz_settings(60)
+@given(which=st.sampled_from(["instances", "gpus"]), fmt=st.sampled_from(["csv", "yaml"]),
+       edits=st.lists(st.tuples(st.integers(0, 11), st.one_of(st.sampled_from([1, 8, 2.5, 100, "", "aws", "A100-SXM-80GB",
+                                                                                  "[/]x", "p9.fake"]), SCALAR)),
+                      min_size=1, max_size=2),
+       dup=st.sampled_from([False, False, True]), enc=st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "latin-1"]),
+       cmd=st.sampled_from(["estimate", "catalog"]))
+def test_fuzz_catalog_rows(tmp_path_factory, which, fmt, edits, dup, enc, cmd):
+    d = tmp_path_factory.mktemp("cat")
+    rows = _csv_rows(f"{which}.csv")
+    row = dict(next(r for r in rows if (r.get("gpu") or r["name"]).startswith("A100")))
+    cols = INSTANCE_COLUMNS if which == "instances" else GPU_COLUMNS
+    for i, v in edits:
+        row[cols[i % len(cols)]] = v
+    out_rows = [row, dict(row)] if dup else [row]
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), extrasaction="ignore")
+        w.writeheader()
+        for r in out_rows:
+            w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+        data = buf.getvalue()
+        cat = d / f"{which}.csv"
+    else:
+        data = yaml.safe_dump({which: out_rows}, allow_unicode=True)
+        cat = d / "cat.yaml"
+    try:
+        cat.write_bytes(data.encode(enc))
+    except UnicodeEncodeError:
+        cat.write_bytes(data.encode("utf-8"))
+    job = d / "job.yaml"
+    job.write_text(dump(BASE_JOB, "yaml"))
+    if cmd == "estimate":
+        code, out, err = run_cli("estimate", job, "--json", "--catalog", cat)
+        check_outcome(code, out, err)
+    else:
+        code, out, err = run_cli("catalog", which, "--catalog", cat, "--csv")
+        check_outcome(code, out, err, json_out=False)
+        if code == 0:
+            assert list(csv.reader(io.StringIO(out)))
+    assert stray(d, {cat.name, job.name}) == []
+
+
+# ---------------------------------------------------------------------------- profile fields
+PROFILE = json.loads((ROOT / "planner" / "hardware" / "profiles" / "cpu-ci-example.json").read_text())
+FITTED = sorted(PROFILE["fitted"]) + ["by_dtype.bf16.gemm_max", "by_dtype.fp64", "by_dtype.bf16.attn_fwd", "typo"]
+
+
+PROFILE_PLAUSIBLE = st.one_of(st.floats(0.01, 1.0), st.floats(1e-7, 1e-3), st.floats(1e8, 1e12), st.sampled_from([1.2, 2, 0]))
+
+
+def profile_value(field):
+    leaf = field.split(".")[-1]
+    if leaf in ("gemm_max", "hbm", "attn_fwd", "attn_bwd"):
+        good = st.floats(0.05, 1.0)
+    elif leaf.endswith("_s") or leaf == "decode_s_per_sample":
+        good = st.floats(1e-7, 1e-2)
+    elif leaf.endswith("_bw") or leaf.endswith("busbw") or leaf == "gbdt_rows_per_s":
+        good = st.floats(1e8, 1e12)
+    else:
+        good = PROFILE_PLAUSIBLE
+    return st.integers(0, 3).flatmap(lambda i: VALUE if i == 0 else good)
+
+
+PROFILE_EDIT = st.sampled_from(FITTED).flatmap(lambda f: st.tuples(st.just(f), profile_value(f)))
+
+
+@fuzz_settings(80)
+@given(edits=st.lists(PROFILE_EDIT, min_size=1, max_size=3),
+       device=st.one_of(st.none(), NASTY_TEXT),
+       gpu=st.integers(0, 11).map(lambda i: [None, "H100", "nope", "[/]"][i] if i < 4 else "A100-SXM-80GB"),
+       version=st.integers(0, 11).map(lambda i: [0, "1", None][i] if i < 3 else 1))
+def test_fuzz_profile_fields(tmp_path_factory, edits, device, gpu, version):
+    d = tmp_path_factory.mktemp("prof")
+    prof = copy.deepcopy(PROFILE)
+    prof["schema_version"] = version
+    prof["fingerprint"]["catalog_gpu"] = gpu
+    if device is not None:
+        prof["fingerprint"]["device_name"] = device
+    for path, v in edits:
+        node, *rest = path.split(".")
+        if not rest:
+            prof["fitted"][node] = v
+            continue
+        cur = prof["fitted"].setdefault(node, {})
+        if not isinstance(cur, dict):
+            continue
+        for k in rest[:-1]:
+            cur = cur.setdefault(k, {}) if isinstance(cur.get(k, {}), dict) else {}
+        cur[rest[-1]] = v
+    p = d / "profile.json"
+    p.write_text(json.dumps(prof))  # NaN/Infinity written as JSON's non-standard tokens: refused on read
+    job = d / "job.yaml"
+    job.write_text(dump(BASE_JOB, "yaml"))
+    code, out, err = run_cli("estimate", job, "--json", "--profile", p)
+    check_outcome(code, out, err)
+    assert stray(d, {p.name, job.name}) == []
+
+
+# ---------------------------------------------------------------------------- output paths
+SEARCH_JOB = {"model": {"preset": "gpt2"}, "training": {"seq_len": 1024, "global_batch": 64, "tokens": 1e9},
+              "constraints": {"clouds": ["aws"], "gpus": ["A100"], "max_gpus": 8}}
+TARGETS = st.sampled_from(["out.csv", "sub/out.csv", "existing.csv", "adir", "", "/dev/null", "link.csv", "dangling.csv",
+                           "out.json", "t.txt", "fifo", ".", "adir/", "x" * 300 + ".csv", "existing.csv/x.csv"])
+
+
+@fuzz_settings(40)
+@given(flag=st.sampled_from(["--csv", "--timeline", "-o"]), target=TARGETS, good_job=st.booleans())
+def test_fuzz_output_paths(tmp_path_factory, flag, target, good_job):
+    d = tmp_path_factory.mktemp("out")
+    (d / "existing.csv").write_text("user data\n")
+    (d / "adir").mkdir()
+    (d / "adir" / "keep.txt").write_text("keep")
+    os.symlink(d / "existing.csv", d / "link.csv")
+    os.symlink(d / "missing" / "x.csv", d / "dangling.csv")
+    os.mkfifo(d / "fifo")
+    job = d / "job.yaml"
+    job.write_text(dump(SEARCH_JOB if flag != "--timeline" else BASE_JOB, "yaml"))
+    if not good_job:
+        job.write_text(job.read_text().replace("gpt2", "gpt-nope"))
+    if flag == "-o":  # the report (slow with charts): its own suffixes
+        target = target.replace(".csv", ".md").replace(".json", ".html")
+    elif flag == "--timeline":
+        target = target.replace(".csv", ".json") if target.endswith("link.csv") is False and "out" in target else target
+    before = {p: p.read_bytes() for p in (d / "existing.csv", d / "adir" / "keep.txt")}
+    path = target if target.startswith("/") or target == "" else str(d / target)
+    cmd = {"--csv": ("recommend", job, "--no-simulate", "--csv", path),
+           "--timeline": ("simulate", job, "--steps", "5", "--no-answers", "--timeline", path),
+           "-o": ("report", job, "--no-simulate", "-o", path)}[flag]
+    code, out, err = run_cli(*cmd, cwd=d)
+    check_outcome(code, out, err, json_out=False)
+    written = set()
+    if code == 0 and path not in ("", "/dev/null"):
+        t = os.path.realpath(path)
+        written = {t} | ({os.path.splitext(t)[0] + "_files"} if flag == "-o" else set())
+    for p, data in before.items():
+        if str(p) not in written:
+            assert p.read_bytes() == data, p  # the user's files are untouched unless named
+    assert (d / "adir" / "keep.txt").read_text() == "keep"
+    leftovers = [x for x in d.rglob("*") if ".tmp" in x.name]
+    assert leftovers == []
+    if code != 0:
+        expect = {"existing.csv", "adir", "adir/keep.txt", "link.csv", "dangling.csv", "fifo", "job.yaml"}
+        assert set(stray(d)) == expect  # a failure leaves nothing behind
+
+
+# ---------------------------------------------------------------------------- true subprocesses
+SUBPROCESS_CASES = [
+    ("model: {preset: '[/]'}\n", "estimate", ()),
+    ("model: {preset: gpt2, name: \"\\e]0;pwned\\a\"}\ntraining: {global_batch: true}\n", "estimate", ()),
+    ("model: {hf_config: nope.json}\n", "estimate", ()),
+    ("tabular: {rows: 1000, features: 4}\n", "simulate", ()),
+    (None, "estimate", ()),  # a binary file as the job
+]
+
+
+@pytest.mark.parametrize("text,cmd,extra", SUBPROCESS_CASES)
+def test_subprocess_errors_are_one_line_without_traceback(tmp_path, text, cmd, extra):
+    job = tmp_path / "job.yaml"
+    if text is None:
+        job.write_bytes(b"\x00\xff\xfe" * 200)
+    else:
+        job.write_text(text)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="150")
+    env.pop("PLANNER_DEBUG", None)
+    pre = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+           "import sys; from planner.cli import main; sys.argv[0] = 'planner'; main()")
+    r = subprocess.run([sys.executable, "-c", pre, cmd, str(job), *extra], capture_output=True, text=True,
+                       timeout=HANG_S, cwd=tmp_path, env=env)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stdout + r.stderr
+    line = r.stderr.strip()
+    assert "\n" not in line and ERROR_LINE.match(line), r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.yaml"]
+
+
+# ---------------------------------------------------------------------------- option values
+OPTION_VALUE = st.one_of(NASTY_TEXT, st.sampled_from(["torchrun", "slurm", "skypilot", "k8s", "torchrun:fsdp",
+                                                      "k8s:megatron", "slurm:nope", "aws", "gcp", "cost", "time",
+                                                      "0", "-1", "3", "1e9", "99999999999", ""]))
+
+
+@fuzz_settings(40)
+@given(which=st.sampled_from(["--emit", "--cloud", "--objective", "--top", "--steps", "--seed"]), value=OPTION_VALUE)
+def test_fuzz_option_values(tmp_path_factory, which, value):
+    d = tmp_path_factory.mktemp("opt")
+    job = d / "job.yaml"
+    job.write_text(dump(SEARCH_JOB if which in ("--emit", "--objective", "--top") else BASE_JOB, "yaml"))
+    cmd = {"--emit": ("recommend", job, "--no-simulate", "--emit", value),
+           "--cloud": ("catalog", "instances", "--cloud", value, "--csv"),
+           "--objective": ("recommend", job, "--no-simulate", "--json", "--objective", value),
+           "--top": ("recommend", job, "--no-simulate", "--json", "--top", value),
+           "--steps": ("simulate", job, "--json", "--no-answers", "--steps", value),
+           "--seed": ("simulate", job, "--json", "--no-answers", "--steps", "5", "--seed", value)}[which]
+    code, out, err = run_cli(*cmd)
+    check_outcome(code, out, err, json_out=which not in ("--emit", "--cloud"))
+    if code == 0 and which == "--emit":
+        assert "\x1b" not in out and "\x07" not in out
+    assert stray(d, {job.name}) == []
