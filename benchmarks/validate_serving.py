@@ -67,7 +67,7 @@ PARTS_MODELS = {"Llama 3.1 8B": "llama3.1-8b", "Llama 3.3 70B": "llama3.1-70b", 
 #: parts-table GPU strings (prefix) -> catalog names; RTX PRO 6000 is not in the catalog
 PARTS_GPUS = (("H200", "H200-SXM-141GB"), ("H100", "H100-SXM-80GB"), ("B200", "B200-SXM-180GB"),
               ("GB200", "GB200-B200"), ("L40S", "L40S-48GB"), ("A100", "A100-SXM-80GB"))
-#: what the parts rows not used are, and why (printed with --list-skipped; in docs/readme/serving.md)
+#: what the parts rows not used are, and why (printed with --list-skipped; in README "Serving: simulated tail latency")
 PARTS_SKIPPED = {
     "fp4": "FP4 (NVFP4) precision: not a serving precision of the planner yet",
     "model": "Llama 4 Scout/Maverick, Qwen3 235B/30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "

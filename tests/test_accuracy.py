@@ -105,7 +105,7 @@ def test_tp_overlap_hides_comm_under_gemms():
     assert float(exp) == pytest.approx(2 * (0.5 + 0.25)) and float(slow) == 0.0
 
 
-# published_runs_2 sources: (median, p90) reached when this test was written (docs/readme/accuracy.md)
+# published_runs_2 sources: (median, p90) reached when this test was written (README "Accuracy of the step-time model")
 REACHED = {"titan": (0.094, 0.199), "nemo2407": (0.044, 0.102), "kor22": (0.029, 0.059),
            "mbridge": (0.165, 0.567)}
 

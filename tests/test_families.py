@@ -120,7 +120,7 @@ def test_routing_imbalance_and_capacity_slow_the_step():
 
 ACTS = json.loads((DATA / "hf_activations.json").read_text())["families"]
 #: families whose transformers code saves tensors the HF table (planner/model/activations_hf.py)
-#: does not have yet; measured worst errors in docs/readme/families.md
+#: does not have yet; measured worst errors in README "Current model families and fine-tuning"
 ACT_GAPS = {
     "mistral": "sdpa with a sliding window takes the masked math path (saves more)",
     "mixtral": "eager expert loop keeps ~1 more hidden-sized tensor per routed token",

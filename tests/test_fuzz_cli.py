@@ -6,7 +6,7 @@ output paths. Every run must end in one of two ways:
 
 never a traceback, never ``internal error`` (exit 1), no file left behind that the user did not ask
 for, and the user's files untouched unless one is the named target. Work is bounded by the
-planner's stated limits (docs/readme/limits.md), checked here by the size of what is printed and
+planner's stated limits (README "Limits and bad input"), checked here by the size of what is printed and
 by a hang guard far above any run's normal length (an infinite loop, not slowness, trips it); the
 subprocess runs at the end also cap the address space.
 

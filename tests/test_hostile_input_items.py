@@ -1,7 +1,7 @@
 """Regression tests for items 4-6 of the robustness issue: user text reaching the terminal as
 markup or control codes (4), unbounded simulator/campaign work (5), and wrong exit codes or
 silently accepted nonsense (6). The bad inputs of the issue are the test data. Limits are in
-docs/readme/limits.md."""
+README "Limits and bad input"."""
 import copy
 import io
 import json

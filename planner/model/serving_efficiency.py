@@ -28,9 +28,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-#: where the fitted values come from (benchmarks/validate_serving.py --fit; docs/readme/serving.md)
+#: where the fitted values come from (benchmarks/validate_serving.py --fit; README "Serving: simulated tail latency")
 FIT = ("fitted by benchmarks/validate_serving.py --fit (least squares on log error of the published "
-       "runs' throughput / TTFT / E2E, development sources; leave-one-source-out errors in docs/readme/serving.md)")
+       "runs' throughput / TTFT / E2E, development sources; leave-one-source-out errors in the README's serving section)")
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ BUSY = ("compute", "optimizer")
 _STEP_CAUSES = CAUSES[:6]
 RESERVOIR = 20_000  # step durations kept for quantiles (bounded memory)
 
-# ---- limits (docs/readme/limits.md): the DES's work is linear in what it simulates, and bounded --
+# ---- limits (README "Limits and bad input"): the DES's work is linear in what it simulates, and bounded --
 # Work unit: one micro-batch of one data-parallel replica (its loader batch, its trainer wake-ups),
 # plus one per loader worker process started. This machine (2 vCPUs, loaded) simulates ~150,000 a
 # second with a data loader (benchmarks/bench_simulate.py), so one simulate() call stops after about
