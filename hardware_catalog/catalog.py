@@ -669,6 +669,13 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if a != _norm(n):
             aliases_of.setdefault(n, set()).add(a)
 
+    def override(raw: dict, key: str, row: dict, model: type[_Row], tag: str, where: str, org: str) -> None:
+        """An override row on top of the row it replaces (if any): validated once, origin kept."""
+        merged = {**raw[key], **row} if key in raw else dict(row)
+        valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
+        raw[key] = merged
+        origin_of[f"{tag}:{key}"] = (org, where)
+
     for path in _override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
@@ -683,11 +690,8 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             new_aliases = _split_aliases(row.get("aliases")) if "aliases" in row else None
             dups.check([_norm(target or name), *(_norm(a) for a in new_aliases or [])], where,
                        f"GPU {target or name!r}")
-            merged = {**gpu_raw[target], **row, "name": target} if target else dict(row)
             key = target or name
-            valid[f"gpu:{key}"] = _validate(GpuRow, merged, where, org)
-            gpu_raw[key] = merged
-            origin_of[f"gpu:{key}"] = (org, where)
+            override(gpu_raw, key, {**row, "name": target} if target else row, GpuRow, "gpu", where, org)
             if target is None:
                 alias[_norm(key)] = key
             if new_aliases is not None:  # the row (re)states this GPU's aliases: O(its aliases)
@@ -705,10 +709,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                 raise CatalogError(f"{where}.{'cloud' if not cloud else 'name'}", "is required", org)
             key = f"{cloud}:{name}"
             dups.check([key.lower()], where, f"instance {key!r}")
-            merged = {**inst_raw[key], **row} if key in inst_raw else dict(row)
-            valid[f"inst:{key}"] = _validate(InstanceRow, merged, where, org)
-            inst_raw[key] = merged
-            origin_of[f"inst:{key}"] = (org, where)
+            override(inst_raw, key, row, InstanceRow, "inst", where, org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("onprem", [])):
             where = f"onprem[{i}]"
@@ -716,10 +717,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             if not k:
                 raise CatalogError(f"{where}.key", "is required", org)
             dups.check([k], where, f"on-prem key {k!r}")
-            merged = {**onprem_raw[k], **row} if k in onprem_raw else dict(row)
-            valid[f"onprem:{k}"] = _validate(OnpremRow, merged, where, org)
-            onprem_raw[k] = merged
-            origin_of[f"onprem:{k}"] = (org, where)
+            override(onprem_raw, k, row, OnpremRow, "onprem", where, org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("commitments", [])):
             where = f"commitments[{i}]"
