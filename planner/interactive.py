@@ -320,17 +320,14 @@ _SEARCHES = _LRU(8)
 
 def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
            progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
-    """``recommend`` for the app: same result, cached on the job, catalog and profile. The job is
-    copied first, since ``recommend`` notes assumptions on it."""
-
+    """``recommend`` for the app: same result, cached on the job, catalog and profile (the search
+    never changes the job, so no copy is needed)."""
     key = (job_key(job), id(catalog), id(profile), top, simulate)
     if key in _SEARCHES:
         return _SEARCHES[key]
-    res = recommend(job.model_copy(deep=True), catalog, profile, top=top, simulate=simulate, progress=progress)
+    res = recommend(job, catalog, profile, top=top, simulate=simulate, progress=progress)
     _SEARCHES.put(key, res)
     return res
-
-
 
 
 # --------------------------------------------------------------------------------------------
