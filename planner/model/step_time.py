@@ -61,7 +61,7 @@ from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainab
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
-from planner.model.stacks import EAGER_FP32_BYTES, FRAMEWORKS, Framework, Stack, from_training  # noqa: F401 (re-exported)
+from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
 from planner.model import physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
@@ -92,7 +92,7 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 
 
 # The training stack (op counts, overlaps, low-precision recipe) is a registry entry:
-# planner.model.stacks (Framework/FRAMEWORKS are its pre-registry names, re-exported here).
+# planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,

@@ -8,7 +8,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS
 
-from planner.units import GiB, config_str, fmt_count, fmt_time, fmt_usd  # noqa: F401  (re-exported)
+from planner.units import GiB, config_str, fmt_count, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
