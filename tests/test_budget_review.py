@@ -209,6 +209,34 @@ def test_committed_prices_in_the_cost(catalog):
     assert c["run_cost_usd"] == pytest.approx(plan.cost.hours * 2 * c["price_usd_hr"]) and c["source"]
 
 
+def test_published_3yr_commitment_flows_into_the_cost_and_report(catalog):
+    """commitments.csv's GCP rows are Google's 1-/3-year CUD month prices / 730 h (the month figure is
+    kept in the row's notes, so a mistyped price fails here), and the 3-year price is what the plan's
+    cost and the budget review quote."""
+    import csv
+    import re
+
+    from hardware_catalog.catalog import DATA_DIR
+    from planner.present.report import render_markdown, report_for_job
+
+    rows = [r for r in csv.DictReader(open(DATA_DIR / "commitments.csv")) if r["cloud"] == "gcp"]
+    assert {(r["instance"], r["term"]) for r in rows} >= {("a3-megagpu-8g", "1yr"), ("a3-megagpu-8g", "3yr"),
+                                                           ("a3-highgpu-8g", "3yr"), ("a2-highgpu-8g", "3yr")}
+    for r in rows:
+        month = float(re.match(r"month_[13]y ([0-9.]+) USD / 730 h", r["notes"]).group(1))
+        assert float(r["price_usd_hr"]) == pytest.approx(month / 730, abs=1e-4) and "Cyclenerd" in r["source"]
+    plan = estimate_job(_job(cluster={"instance": "gcp:a3-megagpu-8g", "nodes": 4}, training={"micro_batch": 1}), catalog)
+    terms = {c["term"]: c for c in plan.cost.committed}
+    three = terms["3yr"]
+    assert three["price_usd_hr"] == pytest.approx(29555.25790768 / 730, abs=1e-4)
+    assert three["run_cost_usd"] == pytest.approx(plan.cost.hours * 4 * three["price_usd_hr"])
+    assert three["run_cost_usd"] < terms["1yr"]["run_cost_usd"] < plan.cost.cost_ondemand_usd
+    rep, _ = report_for_job(_job(cluster={"instance": "gcp:a3-megagpu-8g", "nodes": 4}, training={"micro_batch": 1}),
+                            catalog, top=1, simulate=False, job_name="a3-mega")
+    md, _assets = render_markdown(rep, "x_files")
+    assert "Committed (3yr, no upfront)" in md and "40.49 $/node-h" in md and "Cyclenerd" in md
+
+
 # ---------------------------------------------------------------------------- 6. launch specs
 def _flags(argv):
     out, i = {}, 0
