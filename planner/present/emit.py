@@ -60,6 +60,16 @@ PRECISION_FLAGS = {  # Megatron-LM
     "bf16": ["--bf16"], "fp16": ["--fp16"], "fp32": [],
     "fp8": ["--bf16", "--fp8-format", "hybrid"],  # Transformer Engine: E4M3 fwd, E5M2 grads
 }
+# ZeRO-3 in Megatron is ``--use-torch-fsdp2``. Megatron-LM megatron/training/arguments.py validate_args
+# refuses it with PP, EP, MCore's distributed optimizer, gradient-accumulation fusion (on by default), a
+# checkpoint format other than torch_dist/torch_dcp, tied embeddings, fp16 and CUDA_DEVICE_MAX_CONNECTIONS=1.
+MEGATRON_FSDP2_FLAGS = ["--use-torch-fsdp2", "--no-gradient-accumulation-fusion", "--ckpt-format", "torch_dist"]
+MEGATRON_FSDP2_UNSUPPORTED = (  # (plan has it, what arguments.py says it does not support)
+    (lambda job, cfg: cfg["pp"] > 1, "pipeline parallelism"),
+    (lambda job, cfg: cfg["ep"] > 1, "expert parallelism"),
+    (lambda job, cfg: job.model.tied_embeddings, "tied embeddings (it requires --untie-embeddings-and-output-weights)"),
+    (lambda job, cfg: job.training.precision == "fp16", "fp16"),
+)
 TITAN_PRECISION = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8": "bfloat16"}
 FSDP_RESHARD = {0: None, 1: None, 2: "never", 3: "always"}  # ZeRO stage -> FSDP2 reshard policy
 
@@ -112,7 +122,11 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     if cfg["zero"] in (1, 2):
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:
-        a.append("--use-torch-fsdp2")
+        for unsupported, what in MEGATRON_FSDP2_UNSUPPORTED:
+            if unsupported(job, cfg):
+                raise InputError("--emit", f"Megatron-LM's ZeRO-3 (--use-torch-fsdp2) does not support {what} "
+                                           "(megatron/training/arguments.py); use the fsdp style (--emit FORMAT:fsdp)")
+        a += MEGATRON_FSDP2_FLAGS
     if cfg["dp"] > 1:
         a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
     # architecture
@@ -171,9 +185,16 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
                 + _flag("--global-batch-size", t.global_batch) + _flag("--fsdp-sharding-strategy", strategy)
                 + _flag("--precision", t.precision) + _flag("--steps", int(steps))
                 + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
+    # torchtitan's EP takes its ranks from the FSDP dimension (parallel_dims.py: efsdp = dp_shard x cp x tp
+    # / ep), so a plan without FSDP shards, or whose shards do not tile EP, has no torchtitan mesh
+    shard = cfg["dp"] if sharded else 1
+    if cfg["ep"] > 1 and (shard * cfg["cp"] * cfg["tp"]) % cfg["ep"]:
+        raise InputError("--emit", f"torchtitan's expert parallelism takes its {cfg['ep']} ranks from FSDP "
+                                   f"(dp_shard {shard} x cp {cfg['cp']} x tp {cfg['tp']} must be a multiple of it); "
+                                   f"this ZeRO-{cfg['zero']} plan has none to lend: use the megatron style (--emit FORMAT:megatron)")
     # torchtitan 0.3 (PyPI): the model and data come from a config_registry function of a module
     a = ["-m", "torchtitan.train", "--module", "$TITAN_MODULE", "--config", "$TITAN_CONFIG"]
-    a += _flag("--parallelism.data_parallel_shard_degree", cfg["dp"] if sharded else 1)
+    a += _flag("--parallelism.data_parallel_shard_degree", shard)
     a += _flag("--parallelism.data_parallel_replicate_degree", 1 if sharded else cfg["dp"])
     a += _flag("--parallelism.tensor_parallel_degree", cfg["tp"])
     a += _flag("--parallelism.pipeline_parallel_degree", cfg["pp"])
@@ -181,6 +202,16 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     if cfg["pp"] > 1:
         a += _flag("--parallelism.pipeline_parallel_schedule", "Interleaved1F1B" if cfg["vpp"] > 1 else "1F1B")
         a += _flag("--parallelism.pipeline_parallel_microbatch_size", cfg["micro_batch"])
+        # the planned stages: without layers_per_stage torchtitan makes 2 stages per rank for any
+        # interleaved schedule (pipeline_parallel.py _get_pipeline_metadata), and counts the embedding and
+        # output as one layer each unless the first/last "less layers" are 0 (Megatron's split counts neither)
+        stages = cfg["pp"] * cfg["vpp"]
+        if job.model.layers % stages:
+            raise InputError("--emit", f"{job.model.layers} layers do not split into PP{cfg['pp']} x VPP{cfg['vpp']} "
+                                       "equal torchtitan stages")
+        a += _flag("--parallelism.pipeline_parallel_layers_per_stage", job.model.layers // stages)
+        a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", 0)
+        a += _flag("--parallelism.pipeline_parallel_last_stage_less_layers", 0)
     a += _flag("--parallelism.context_parallel_degree", cfg["cp"])
     a += _flag("--parallelism.expert_parallel_degree", cfg["ep"])
     if sharded:
@@ -209,7 +240,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
     steps = cost.get("steps") or (job.training.steps or 1)
     prog = megatron_args(job, cfg, steps) if style == "megatron" else fsdp_args(job, cfg, steps)
-    env = {"CUDA_DEVICE_MAX_CONNECTIONS": "1"} if style == "megatron" and cfg["tp"] > 1 else {}
+    # TP comm/compute overlap wants one CUDA connection; Megatron refuses that value with FSDP2 (ZeRO-3)
+    env = {"CUDA_DEVICE_MAX_CONNECTIONS": "1"} if style == "megatron" and cfg["tp"] > 1 and cfg["zero"] != 3 else {}
     if style == "megatron":
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}

@@ -1,0 +1,588 @@
+"""Launch specs checked by the launchers' own code, not by our reading of them (README "Launch specs").
+
+Every format (torchrun, slurm, skypilot, k8s) x style (megatron, fsdp) of plans with PP > 1
+(1F1B and interleaved), CP > 1, EP > 1 (MoE), ZeRO-1/2/3 is handed to:
+
+* torchrun's own argument parser (``torch.distributed.run.get_args_parser``) for the launcher line;
+* torchtitan 0.3's ``ConfigManager`` (tyro) for the fsdp flags, then its ``ParallelDims`` (degrees
+  multiply to the world size; the device mesh, EP included, is really built on a fake process
+  group) and its pipeline splitter ``_get_pipeline_metadata`` (virtual stages per rank);
+* Megatron-Core's config dataclasses for the megatron flags (``TransformerConfig`` whose
+  ``__post_init__`` enforces heads/TP, GQA, SP, recompute, fp8 rules; ``DistributedDataParallelConfig``;
+  ``OptimizerConfig``), its ``get_num_layers_to_build`` (layers per pipeline / virtual stage), its
+  ``ConstantNumMicroBatchesCalculator``, its ``initialize_model_parallel`` run on a fake process group
+  of the plan's world size (TP x PP x CP and expert groups must tile the world) and its MoE layer's
+  expert split. Megatron-LM's argparse layer (``megatron/training/arguments.py``) is not on PyPI (the
+  megatron-core wheel holds ``megatron/core`` only), so its flag names and the few ``validate_args``
+  rules Megatron-Core does not enforce are mirrored below, each quoted from that file;
+* SkyPilot 0.14's task and resources JSON schemas (``sky.utils.schemas``) and ``sky.Task.from_yaml_config``
+  (without resources: building ``sky.Resources`` downloads the cloud catalogs);
+* kubernetes-validate 1.37's offline OpenAPI schemas (strict) for the pod template of every replica:
+  the Kubeflow ``PyTorchJob`` CRD schema is not shipped there, so the CRD envelope itself is not
+  schema-checked;
+* ``bash -n`` for every shell script (sbatch script, SkyPilot run, container command). No sbatch
+  parser is on PyPI, so the ``#SBATCH`` lines are only checked by tests/test_emit.py.
+
+The parsers come from the ``launchers`` extra (pyproject.toml; ``all`` includes it, so CI installs
+it). Where they are not installed the tests skip, except under CI (``$CI``) or with
+``PLANNER_REQUIRE_LAUNCHERS=1``, where a missing parser is an error.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import types
+import warnings
+from functools import lru_cache
+
+import pytest
+import yaml
+
+from planner.errors import InputError
+from planner.present.emit import emit_launch_spec
+from planner.spec import load_job_dict
+from planner.workloads.training import estimate_job
+
+REQUIRED = bool(os.environ.get("CI") or os.environ.get("PLANNER_REQUIRE_LAUNCHERS"))
+
+
+def need(module: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        if REQUIRED:
+            raise
+        pytest.skip(f"{module} is not installed here: pip install -e '.[launchers]' (CI installs it with [all])")
+
+
+# ------------------------------------------------------------------------------------ plans
+P5 = "aws:p5.48xlarge"
+PRETRAIN = {"seq_len": 8192, "global_batch": 512, "micro_batch": 2, "recompute": "selective", "tokens": 1e12}
+PLANS = {  # name -> (model, training, parallel, cluster)
+    "pp4-vpp2-tp8-sp": ({"preset": "llama3-70b"}, PRETRAIN,
+                        {"tp": 8, "pp": 4, "vpp": 2, "cp": 1, "zero": 1, "sequence_parallel": True}, {"instance": P5, "nodes": 16}),
+    "pp4-vpp4-zero1": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
+                       {"tp": 2, "pp": 4, "vpp": 4, "zero": 1}, {"instance": P5, "nodes": 8}),
+    "cp2-ep8-moe": ({"preset": "mixtral-8x7b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full", "tokens": 1e11},
+                    {"tp": 2, "pp": 1, "cp": 2, "ep": 8, "zero": 1}, {"instance": P5, "nodes": 16}),
+    "pp2-ep8-qwen3moe-zero2": ({"preset": "qwen3-30b-a3b"}, {"seq_len": 4096, "global_batch": 512, "micro_batch": 1, "tokens": 1e11},
+                               {"tp": 1, "pp": 2, "ep": 8, "zero": 2}, {"instance": P5, "nodes": 4}),
+    "zero3-tp2": ({"preset": "llama3-70b"}, PRETRAIN, {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 16}),
+    "pp8-zero2": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
+                  {"tp": 2, "pp": 8, "zero": 2}, {"instance": P5, "nodes": 8}),
+    "pp4-vpp2-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
+                       {"tp": 2, "pp": 4, "vpp": 2, "zero": 3}, {"instance": P5, "nodes": 8}),
+    "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
+}
+FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
+# Plans a style cannot express: the emitter must refuse them with an InputError on --emit naming why
+REFUSED = {
+    # Megatron-LM arguments.py validate_args: "--use-torch-fsdp2 is not supported with pipeline parallelism"
+    ("pp4-vpp2-zero3", "megatron"): "pipeline",
+    # torchtitan's EP borrows its ranks from FSDP (parallel_dims.py: efsdp = dp_shard x cp x tp / ep); a
+    # ZeRO-0/1 plan has no FSDP ranks to lend
+    ("cp2-ep8-moe", "fsdp"): "expert",
+}
+
+
+@lru_cache(maxsize=None)
+def plan(name: str):
+    model, training, parallel, cluster = PLANS[name]
+    job = load_job_dict({"model": model, "training": training, "parallel": parallel, "cluster": cluster})
+    best = estimate_job(job)
+    return job, best
+
+
+# ------------------------------------------------------------------------------------ shell
+NODE0 = {"NODE_RANK": "0", "MASTER_ADDR": "10.0.0.1", "MASTER_PORT": "29500", "SLURM_NODEID": "0",
+         "SKYPILOT_NODE_RANK": "0", "RANK": "0"}  # what the platform sets on node 0
+
+
+def bash_syntax_ok(script: str):
+    """``bash -n``: the script parses as bash (nothing runs)."""
+    bash = shutil.which("bash")
+    assert bash, "bash is needed to check the emitted scripts"
+    r = subprocess.run([bash, "-n"], input=script, text=True, capture_output=True)
+    assert r.returncode == 0, r.stderr
+
+
+def command_of(script: str) -> tuple[dict, list[str]]:
+    """The environment and the torchrun argv (node 0's values substituted, as its shell would)."""
+    text = re.sub(r"\$\{?(\w+)\}?", lambda m: NODE0.get(m.group(1), m.group(0)), script.replace("\\\n", ""))
+    toks = shlex.split(text, comments=True)
+    i = toks.index("torchrun")
+    env = {}
+    for t in toks[:i]:
+        k, _, v = t.partition("=")
+        if _ and re.fullmatch(r"\w+", k):
+            env[k] = v
+    return env, toks[i + 1:]
+
+
+def script_of(fmt: str, text: str) -> str:
+    """The shell script that runs torchrun, after the format's own checks."""
+    if fmt == "torchrun":
+        bash_syntax_ok(text)
+        return text
+    if fmt == "slurm":
+        bash_syntax_ok(text)
+        srun = next(line for line in text.splitlines() if line.startswith("srun "))
+        exports = [line for line in text.splitlines() if line.startswith("export ") and "MASTER_ADDR" not in line]
+        return "\n".join(exports) + "\n" + shlex.split(srun)[-1]
+    if fmt == "skypilot":
+        doc = yaml.safe_load(text)
+        skypilot_accepts(doc)
+        bash_syntax_ok(doc["run"])
+        return doc["run"]
+    if fmt == "k8s":
+        doc = yaml.safe_load(text)
+        scripts = k8s_accepts(doc)
+        for s in scripts:
+            bash_syntax_ok(s)
+        assert len(set(scripts)) == 1, "every replica runs the same script"
+        return scripts[0]
+    raise AssertionError(fmt)
+
+
+def exported(script: str) -> dict:
+    return dict(re.findall(r"^export (\w+)=(\S*)$", script, flags=re.M))
+
+
+# ------------------------------------------------------------------------------------ SkyPilot
+def skypilot_accepts(doc: dict):
+    """SkyPilot's own schema check (what ``sky launch`` runs first) and its Task parser."""
+    need("sky")
+    from sky.utils import common_utils, schemas
+
+    common_utils.validate_schema(doc, schemas.get_task_schema(), "Invalid task YAML: ")
+    common_utils.validate_schema(doc["resources"], schemas.get_resources_schema(), "Invalid resources YAML: ")
+    import sky
+
+    task = sky.Task.from_yaml_config({k: v for k, v in doc.items() if k != "resources"})
+    assert task.num_nodes == doc["num_nodes"] and task.run == doc["run"]
+    return task
+
+
+# ------------------------------------------------------------------------------------ Kubernetes
+K8S_VERSION = "1.37.0"
+
+
+def k8s_accepts(doc: dict) -> list[str]:
+    """Each replica's pod template, as a core/v1 PodTemplate, against the Kubernetes 1.37 OpenAPI
+    schema (strict: unknown fields are errors). Returns each container's bash -c script."""
+    kv = need("kubernetes_validate")
+    assert doc["apiVersion"] == "kubeflow.org/v1" and doc["kind"] == "PyTorchJob"
+    scripts = []
+    for role, rep in doc["spec"]["pytorchReplicaSpecs"].items():
+        assert role in ("Master", "Worker") and isinstance(rep["replicas"], int)
+        assert rep["restartPolicy"] in ("Always", "OnFailure", "Never", "ExitCode")  # training-operator's RestartPolicy
+        pod = {"apiVersion": "v1", "kind": "PodTemplate", "metadata": {"name": doc["metadata"]["name"]},
+               "template": rep["template"]}
+        kv.validate(pod, K8S_VERSION, strict=True)
+        c = rep["template"]["spec"]["containers"][0]
+        assert c["command"][:2] == ["bash", "-c"]
+        scripts.append(c["command"][2])
+    return scripts
+
+
+# ------------------------------------------------------------------------------------ torchrun
+def torchrun_accepts(argv: list[str]):
+    need("torch")
+    from torch.distributed.run import get_args_parser
+
+    return get_args_parser().parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------ fake world
+@contextlib.contextmanager
+def fake_world(world: int):
+    """A process group of ``world`` ranks with this process as rank 0 and no communication
+    (torch's "fake" backend): enough for Megatron and torchtitan to build their groups and meshes."""
+    import torch.distributed as dist
+    from torch.testing._internal.distributed.fake_pg import FakeStore
+
+    dist.init_process_group("fake", store=FakeStore(), rank=0, world_size=world)
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+# ------------------------------------------------------------------------------------ Megatron
+# Megatron-LM's pretrain_gpt.py flags the emitter may write: flag -> (argparse dest, kind). Names and
+# kinds as in megatron/training/arguments.py (NVIDIA/Megatron-LM @307dcf37, read via the search index).
+MEGATRON_FLAGS = {
+    "--tensor-model-parallel-size": ("tensor_model_parallel_size", int),
+    "--pipeline-model-parallel-size": ("pipeline_model_parallel_size", int),
+    "--num-layers-per-virtual-pipeline-stage": ("num_layers_per_virtual_pipeline_stage", int),
+    "--context-parallel-size": ("context_parallel_size", int),
+    "--expert-model-parallel-size": ("expert_model_parallel_size", int),
+    "--sequence-parallel": ("sequence_parallel", bool),
+    "--micro-batch-size": ("micro_batch_size", int),
+    "--global-batch-size": ("global_batch_size", int),
+    "--recompute-granularity": ("recompute_granularity", str),
+    "--recompute-method": ("recompute_method", str),
+    "--recompute-num-layers": ("recompute_num_layers", int),
+    "--use-distributed-optimizer": ("use_distributed_optimizer", bool),
+    "--use-torch-fsdp2": ("use_torch_fsdp2", bool),
+    "--no-gradient-accumulation-fusion": ("no_gradient_accumulation_fusion", bool),
+    "--ckpt-format": ("ckpt_format", str),
+    "--overlap-grad-reduce": ("overlap_grad_reduce", bool),
+    "--num-layers": ("num_layers", int),
+    "--hidden-size": ("hidden_size", int),
+    "--num-attention-heads": ("num_attention_heads", int),
+    "--ffn-hidden-size": ("ffn_hidden_size", int),
+    "--kv-channels": ("kv_channels", int),
+    "--group-query-attention": ("group_query_attention", bool),
+    "--num-query-groups": ("num_query_groups", int),
+    "--num-experts": ("num_experts", int),
+    "--moe-router-topk": ("moe_router_topk", int),
+    "--moe-ffn-hidden-size": ("moe_ffn_hidden_size", int),
+    "--swiglu": ("swiglu", bool),
+    "--normalization": ("normalization", str),
+    "--position-embedding-type": ("position_embedding_type", str),
+    "--untie-embeddings-and-output-weights": ("untie_embeddings_and_output_weights", bool),
+    "--disable-bias-linear": ("disable_bias_linear", bool),
+    "--add-qkv-bias": ("add_qkv_bias", bool),
+    "--seq-length": ("seq_length", int),
+    "--max-position-embeddings": ("max_position_embeddings", int),
+    "--bf16": ("bf16", bool),
+    "--fp16": ("fp16", bool),
+    "--fp8-format": ("fp8", str),
+    "--attention-backend": ("attention_backend", str),
+    "--train-iters": ("train_iters", int),
+    "--data-path": ("data_path", str),
+    "--tokenizer-type": ("tokenizer_type", str),
+    "--tokenizer-model": ("tokenizer_model", str),
+    "--save": ("save", str),
+    "--load": ("load", str),
+}
+MEGATRON_DEFAULTS = {"ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+                     "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
+                     "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
+                     "expert_model_parallel_size": 1, "context_parallel_size": 1}
+
+
+def megatron_args(argv: list[str]) -> dict:
+    """The flags as Megatron's argparse would store them; an unknown flag or a missing value fails."""
+    a, i = {}, 0
+    while i < len(argv):
+        flag = argv[i]
+        assert flag in MEGATRON_FLAGS, f"{flag} is not a Megatron-LM pretrain_gpt.py flag"
+        dest, kind = MEGATRON_FLAGS[flag]
+        if kind is bool:
+            a[dest] = True
+            i += 1
+        else:
+            assert i + 1 < len(argv) and not argv[i + 1].startswith("--"), f"{flag} needs a value"
+            a[dest] = kind(argv[i + 1])
+            i += 2
+    return {**MEGATRON_DEFAULTS, **{d: False for d, k in MEGATRON_FLAGS.values() if k is bool}, **a}
+
+
+def megatron_validate_args(a: dict, world: int) -> dict:
+    """The rules of Megatron-LM's ``validate_args`` (megatron/training/arguments.py) that Megatron-Core
+    does not enforce itself, quoted; returns the derived args (data-parallel and virtual-pipeline sizes)."""
+    tp, pp, cp = a["tensor_model_parallel_size"], a["pipeline_model_parallel_size"], a["context_parallel_size"]
+    # parallel_state.initialize_model_parallel: "world_size (...) is not divisible by ..." (it runs later, on a
+    # fake world; the data-parallel size is needed first)
+    assert world % (tp * pp * cp) == 0, f"world_size ({world}) is not divisible by {tp * pp * cp}"
+    dp = world // (tp * pp * cp)
+    # "number of layers of the model must be divisible pipeline model parallel size"
+    assert a["num_layers"] % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
+    vpp = None
+    if a["num_layers_per_virtual_pipeline_stage"] is not None:
+        per_stage = a["num_layers"] // pp
+        assert per_stage % a["num_layers_per_virtual_pipeline_stage"] == 0, \
+            "number of layers per pipeline stage must be divisible number of layers per virtual pipeline stage"
+        vpp = per_stage // a["num_layers_per_virtual_pipeline_stage"]
+        vpp = None if vpp == 1 else vpp
+        # overlap_p2p_comm is on by default: "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
+        assert vpp is None or pp > 1
+    assert a["micro_batch_size"] > 0 and a["global_batch_size"] > 0 and a["train_iters"] > 0
+    if a["use_torch_fsdp2"]:
+        assert pp == 1, "--use-torch-fsdp2 is not supported with pipeline parallelism"
+        assert a["expert_model_parallel_size"] == 1, "--use-torch-fsdp2 is not supported with expert parallelism"
+        assert not a["use_distributed_optimizer"], "--use-torch-fsdp2 is not supported with MCore's distributed optimizer"
+        assert a["no_gradient_accumulation_fusion"], "--use-torch-fsdp2 is not supported with gradient accumulation fusion"
+        assert a["ckpt_format"] in ("torch_dist", "torch_dcp"), "--use-torch-fsdp2 requires --ckpt-format torch_dist or torch_dcp"
+        assert a["untie_embeddings_and_output_weights"], "--use-torch-fsdp2 requires --untie-embeddings-and-output-weights"
+        assert not a["fp16"], "--use-torch-fsdp2 not supported with fp16 yet"
+        assert a["env"].get("CUDA_DEVICE_MAX_CONNECTIONS") != "1", \
+            "FSDP always requires CUDA_DEVICE_MAX_CONNECTIONS value large than one"
+    if a["fp16"]:
+        assert not a["bf16"]
+    return {"dp": dp, "vpp": vpp}
+
+
+def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dict:
+    """Megatron-Core builds its configs and parallel groups from the flags (see the module docstring)."""
+    need("megatron.core")
+    import torch
+    import torch.nn.functional as F
+    from megatron.core import parallel_state as ps
+    from megatron.core.distributed import DistributedDataParallelConfig
+    from megatron.core.models.gpt.gpt_model import GPTModel
+    from megatron.core.num_microbatches_calculator import ConstantNumMicroBatchesCalculator
+    from megatron.core.optimizer import OptimizerConfig
+    from megatron.core.transformer import TransformerConfig
+    from megatron.core.transformer.enums import AttnBackend
+    from megatron.core.transformer.transformer_block import get_num_layers_to_build
+
+    assert script.endswith("/pretrain_gpt.py"), script
+    a = megatron_args(argv)
+    a["env"] = env
+    derived = megatron_validate_args(a, world)
+    dtype = torch.bfloat16 if a["bf16"] else torch.float16 if a["fp16"] else torch.float32
+    # megatron/training/arguments.py core_transformer_config_from_args: same-named fields copied, plus these
+    kw = {f.name: a[f.name] for f in dataclasses.fields(TransformerConfig) if f.name in a}
+    kw.update(virtual_pipeline_model_parallel_size=derived["vpp"], num_moe_experts=a["num_experts"],
+              params_dtype=dtype, pipeline_dtype=dtype, add_bias_linear=not a["disable_bias_linear"],
+              attention_backend=AttnBackend[a["attention_backend"]] if a["attention_backend"] else AttnBackend.auto,
+              num_query_groups=a["num_query_groups"] if a["group_query_attention"] else None)
+    if a["swiglu"]:
+        kw.update(gated_linear_unit=True, activation_func=F.silu, bias_activation_fusion=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cfg = TransformerConfig(**kw)  # __post_init__: Megatron's own config rules
+        DistributedDataParallelConfig(use_distributed_optimizer=a["use_distributed_optimizer"],
+                                      overlap_grad_reduce=a["overlap_grad_reduce"])
+        OptimizerConfig(use_distributed_optimizer=a["use_distributed_optimizer"], bf16=a["bf16"], fp16=a["fp16"],
+                        params_dtype=dtype)
+    pp, vpp = cfg.pipeline_model_parallel_size, cfg.virtual_pipeline_model_parallel_size or 1
+    per_chunk = {get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)}
+    assert len(per_chunk) == 1 and per_chunk.pop() * pp * vpp == cfg.num_layers
+    if a["num_layers_per_virtual_pipeline_stage"] is not None:
+        assert get_num_layers_to_build(cfg, vp_stage=0, pp_rank=0) == a["num_layers_per_virtual_pipeline_stage"]
+    micro = ConstantNumMicroBatchesCalculator(a["global_batch_size"], a["micro_batch_size"], derived["dp"], False, 0).get()
+    positions = GPTModel.__init__.__annotations__["position_embedding_type"]
+    assert a["position_embedding_type"] in getattr(positions, "__args__", ()), a["position_embedding_type"]
+    with fake_world(world):
+        try:
+            ps.initialize_model_parallel(tensor_model_parallel_size=cfg.tensor_model_parallel_size,
+                                         pipeline_model_parallel_size=pp,
+                                         virtual_pipeline_model_parallel_size=cfg.virtual_pipeline_model_parallel_size,
+                                         context_parallel_size=cfg.context_parallel_size,
+                                         expert_model_parallel_size=cfg.expert_model_parallel_size,
+                                         create_gloo_process_groups=False)
+            dp = ps.get_data_parallel_world_size()
+            if cfg.num_moe_experts:
+                from megatron.core.process_groups_config import ProcessGroupCollection
+                from megatron.core.transformer.moe.moe_layer import BaseMoELayer
+
+                probe = type("ExpertSplitProbe", (BaseMoELayer,), {"forward": lambda self, h: h})
+                layer = probe(cfg, pg_collection=ProcessGroupCollection.use_mpu_process_groups())  # num_experts % EP
+                local_experts = layer.num_local_experts
+            else:
+                local_experts = None
+        finally:
+            ps.destroy_model_parallel()
+    assert dp == derived["dp"]
+    return {"cfg": cfg, "args": a, "dp": dp, "microbatches": micro, "local_experts": local_experts}
+
+
+# ------------------------------------------------------------------------------------ torchtitan
+def titan_probe_module():
+    """A config_registry for ConfigManager's ``--module``: torchtitan 0.3's ``Trainer.Config`` cannot be
+    imported without triton (trainer.py -> models/common/moe.py -> minimal_async_ep/kernels.py imports
+    triton; CPU torch has none), so the probe holds the Trainer.Config sections the emitted flags set,
+    with their real torchtitan types, and Trainer.Config.__post_init__'s rules on them. That these are
+    Trainer.Config's field names and types is checked against trainer.py's source (``ast``)."""
+    import sys
+    from dataclasses import field
+
+    from torchtitan.config.configs import ParallelismConfig, TrainingConfig
+    from torchtitan.distributed.activation_checkpoint import ActivationCheckpointingConfig, SelectiveAC
+
+    name = "planner_titan_probe"
+    if name in sys.modules:
+        return name
+
+    def post_init(self):  # torchtitan/trainer.py (0.3.0) Trainer.Config.__post_init__, quoted
+        p, t = self.parallelism, self.training
+        if p.pipeline_parallel_microbatch_size <= 0:
+            raise ValueError("parallelism.pipeline_parallel_microbatch_size must be greater than 0.")
+        if p.pipeline_parallel_degree > 1 and t.local_batch_size % p.pipeline_parallel_microbatch_size != 0:
+            raise ValueError("training.local_batch_size must be evenly divisible by "
+                             "parallelism.pipeline_parallel_microbatch_size when pipeline parallelism is enabled.")
+        if not t.disable_cuda_graphs and p.pipeline_parallel_degree > 1:  # _validate_cuda_graphs
+            raise ValueError("CUDA graphs do not support pipeline parallelism yet. Set --training.disable_cuda_graphs.")
+        if not t.disable_cuda_graphs and p.expert_parallel_degree > 1:
+            # with EP only token dispatchers without CPU sync may be graphed (it depends on the model's
+            # dispatcher): the emitter turns graphs off rather than depend on it
+            raise ValueError("CUDA graphs support only expert parallel token dispatcher configurations "
+                             "without CPU synchronization. ... or set --training.disable_cuda_graphs.")
+
+    # real type objects (this file's annotations are strings, which tyro would resolve here)
+    config = dataclasses.make_dataclass("Config", [
+        ("hf_assets_path", str, field(default="./tests/assets/tokenizer")),  # read by ConfigManager._validate_config
+        ("training", TrainingConfig, field(default_factory=TrainingConfig)),
+        ("parallelism", ParallelismConfig, field(default_factory=ParallelismConfig)),
+        ("activation_checkpoint", ActivationCheckpointingConfig, field(default_factory=SelectiveAC.Config)),
+    ], namespace={"__post_init__": post_init})
+    module = types.ModuleType(name)
+    module.probe = config
+    sys.modules[name] = module
+    return name
+
+
+def test_titan_probe_has_trainer_config_fields():
+    """The probe's sections are torchtitan 0.3 Trainer.Config's, by name and type (trainer.py source)."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("torchtitan") if importlib.util.find_spec("torchtitan") else None
+    if spec is None:
+        need("torchtitan")
+    src = open(os.path.join(os.path.dirname(spec.origin), "trainer.py")).read()
+    trainer = next(n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ClassDef) and n.name == "Trainer")
+    config = next(n for n in trainer.body if isinstance(n, ast.ClassDef) and n.name == "Config")
+    fields = {n.target.id: (ast.unparse(n.annotation), ast.unparse(n.value)) for n in config.body if isinstance(n, ast.AnnAssign)}
+    assert fields["training"][0] == "TrainingConfig" and fields["parallelism"][0] == "ParallelismConfig"
+    assert fields["activation_checkpoint"] == ("ActivationCheckpointingConfig", "field(default_factory=SelectiveAC.Config)")
+    assert "hf_assets_path" in fields
+    # and the imports they name are the ones the probe uses
+    assert "from torchtitan.config.configs import" in src and "ActivationCheckpointingConfig," in src
+
+
+def titan_accepts(argv: list[str], world: int, num_layers: int) -> dict:
+    """torchtitan 0.3 parses the flags, builds its device mesh and splits the pipeline."""
+    manager = need("torchtitan.config.manager")
+    from torch.distributed.pipelining.schedules import get_schedule_class
+    from torchtitan.distributed.parallel_dims import ParallelDims
+    from torchtitan.distributed.pipeline_parallel import _get_pipeline_metadata
+
+    probe = titan_probe_module()
+    argv = [{"$TITAN_MODULE": probe, "$TITAN_CONFIG": "probe"}.get(x, x) for x in argv]
+    cfg = manager.ConfigManager().parse_args(argv)
+    p, t = cfg.parallelism, cfg.training
+    with fake_world(world):
+        dims = ParallelDims.from_config(p, world)  # asserts dp_replicate x dp_shard x cp x tp x pp == world
+        dims.build_mesh()  # the EP mesh too: efsdp = dp_shard x cp x tp / ep must be whole
+    stages = None
+    if p.pipeline_parallel_degree > 1:
+        get_schedule_class(p.pipeline_parallel_schedule)
+        stages, *_ = _get_pipeline_metadata(dims, p, types.SimpleNamespace(layers=[None] * num_layers))
+    dp = p.data_parallel_shard_degree * p.data_parallel_replicate_degree
+    # torchtitan trainer.py (0.3.0) Trainer.__init__: "global batch size must be a multiple of local
+    # batch size times data-parallel degree"; accumulation = global / (local x dp)
+    assert t.global_batch_size % (t.local_batch_size * dp) == 0
+    accumulation = t.global_batch_size // (t.local_batch_size * dp)
+    micro = accumulation * t.local_batch_size // p.pipeline_parallel_microbatch_size if p.pipeline_parallel_degree > 1 \
+        else accumulation
+    return {"cfg": cfg, "dims": dims, "virtual_stages": stages, "microbatches": micro}
+
+
+# ------------------------------------------------------------------------------------ the test
+CASES = [(n, s, f) for n in PLANS for s in ("megatron", "fsdp") for f in FORMATS]
+
+
+@pytest.mark.parametrize("name,style,fmt", CASES, ids=[f"{n}-{s}-{f}" for n, s, f in CASES])
+def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
+    job, best = plan(name)
+    c, hw = best.config, best.hardware
+    world = hw["nodes"] * hw["gpus_per_node"]
+    if (name, style) in REFUSED:
+        with pytest.raises(InputError, match=REFUSED[(name, style)]) as e:
+            emit_launch_spec(job, best, f"{fmt}:{style}")
+        assert e.value.field == "--emit"
+        return
+    text = emit_launch_spec(job, best, f"{fmt}:{style}")
+    script = script_of(fmt, text)
+    env, argv = command_of(script)
+    env.update(exported(script))
+    run = torchrun_accepts(argv)
+    assert int(run.nnodes) * int(run.nproc_per_node) == world == c.tp * c.pp * c.cp * c.dp
+    if style == "megatron":
+        assert not run.module
+        got = megatron_accepts(run.training_script, run.training_script_args, world, env)
+        cfg = got["cfg"]
+        assert (cfg.tensor_model_parallel_size, cfg.pipeline_model_parallel_size, cfg.context_parallel_size, got["dp"]) \
+            == (c.tp, c.pp, c.cp, c.dp)
+        assert (cfg.virtual_pipeline_model_parallel_size or 1) == c.vpp
+        assert cfg.expert_model_parallel_size == c.ep and cfg.sequence_parallel == bool(c.sp and c.tp > 1)
+        if job.model.moe is not None:
+            assert got["local_experts"] == job.model.moe.experts // c.ep
+    else:
+        assert run.module and run.training_script == "torchtitan.train"
+        got = titan_accepts(run.training_script_args, world, job.model.layers)
+        p = got["cfg"].parallelism
+        assert (p.tensor_parallel_degree, p.pipeline_parallel_degree, p.context_parallel_degree, p.expert_parallel_degree) \
+            == (c.tp, c.pp, c.cp, c.ep)
+        assert p.data_parallel_shard_degree * p.data_parallel_replicate_degree == c.dp
+        if c.pp > 1:
+            assert got["virtual_stages"] == c.pp * c.vpp  # the planned (virtual) stages, not torchtitan's default of 2
+    assert got["microbatches"] == best.detail["num_microbatches"]
+
+
+# ------------------------------------------------------------------------------------ they can fail
+def _megatron_case(name="pp4-vpp2-tp8-sp", fmt="torchrun"):
+    job, best = plan(name)
+    env, argv = command_of(script_of(fmt, emit_launch_spec(job, best, f"{fmt}:megatron")))
+    run = torchrun_accepts(argv)
+    return run, env, best.hardware["nodes"] * best.hardware["gpus_per_node"]
+
+
+def _replace(argv, flag, value):
+    out = list(argv)
+    out[out.index(flag) + 1] = value
+    return out
+
+
+@pytest.mark.parametrize("flag,value,error", [
+    ("--pipeline-model-parallel-size", "3", "divisible"),         # 80 layers, 128 GPUs: not by 3
+    ("--num-attention-heads", "60", "num_attention_heads"),        # 60 heads over TP8: TransformerConfig refuses
+    ("--num-layers-per-virtual-pipeline-stage", "3", "divisible"),  # 20 layers per stage, not by 3
+    ("--global-batch-size", "500", "global batch size"),            # not a multiple of mb 2 x DP4
+])
+def test_megatron_rejects_a_broken_spec(flag, value, error):
+    run, env, world = _megatron_case()
+    with pytest.raises((AssertionError, ValueError, RuntimeError), match=error):
+        megatron_accepts(run.training_script, _replace(run.training_script_args, flag, value), world, env)
+    with pytest.raises(AssertionError, match="not a Megatron-LM"):
+        megatron_accepts(run.training_script, run.training_script_args + ["--tensor-parallel-size", "8"], world, env)
+
+
+def test_megatron_fsdp2_rules_reject_cuda_max_connections_1():
+    job, best = plan("zero3-tp2")
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    with pytest.raises(AssertionError, match="CUDA_DEVICE_MAX_CONNECTIONS"):
+        megatron_accepts(run.training_script, run.training_script_args, 128, {**env, "CUDA_DEVICE_MAX_CONNECTIONS": "1"})
+
+
+def test_torchtitan_rejects_a_broken_spec():
+    job, best = plan("pp8-zero2")
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:fsdp")))
+    args = torchrun_accepts(argv).training_script_args
+    with pytest.raises(AssertionError, match="Invalid parallel dims"):
+        titan_accepts(_replace(args, "--parallelism.tensor_parallel_degree", "3"), 64, 80)
+    with pytest.raises(ValueError, match="divisible"):  # 80 layers / 3 per stage: 27 stages over PP8
+        titan_accepts(_replace(args, "--parallelism.pipeline_parallel_layers_per_stage", "3"), 64, 80)
+    with pytest.raises(SystemExit):  # tyro: unknown flag
+        titan_accepts(args + ["--parallelism.tensor_paralel_degree", "2"], 64, 80)
+
+
+def test_torchrun_skypilot_k8s_and_bash_reject_broken_specs():
+    job, best = plan("pp4-vpp2-tp8-sp")
+    with pytest.raises(SystemExit):
+        torchrun_accepts(["--nnodes=2", "--gpus-per-node=8", "train.py"])
+    sky_doc = yaml.safe_load(emit_launch_spec(job, best, "skypilot"))
+    for broken in ({**sky_doc, "resources": {**sky_doc["resources"], "acclerators": "H100:8"}},
+                   {**sky_doc, "num_nodes": "sixteen"}):
+        with pytest.raises(ValueError, match="Invalid"):
+            skypilot_accepts(broken)
+    k8s_doc = yaml.safe_load(emit_launch_spec(job, best, "k8s"))
+    c = k8s_doc["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    c["volumeMount"] = c.pop("volumeMounts")  # misspelt field: strict schema refuses
+    kv = need("kubernetes_validate")
+    with pytest.raises(kv.ValidationError):
+        k8s_accepts(k8s_doc)
+    with pytest.raises(AssertionError):
+        bash_syntax_ok("torchrun --nnodes=2 'unterminated \\\n  train.py\n")
