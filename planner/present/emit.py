@@ -131,13 +131,34 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
         a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
     # architecture
     a += _flag("--num-layers", m.layers) + _flag("--hidden-size", m.hidden)
-    a += _flag("--num-attention-heads", m.heads) + _flag("--ffn-hidden-size", m.ffn_hidden)
-    if m.head_dim * m.heads != m.hidden:
+    a += _flag("--num-attention-heads", m.heads) + _flag("--ffn-hidden-size", m.dense_width)
+    if m.mla is not None:  # DeepSeek multi-head latent attention (Megatron MLATransformerConfig)
+        a.append("--multi-latent-attention")
+        if m.mla.q_lora_rank:
+            a += _flag("--q-lora-rank", m.mla.q_lora_rank)
+        a += _flag("--kv-lora-rank", m.mla.kv_lora_rank) + _flag("--qk-head-dim", m.mla.qk_nope_head_dim)
+        a += _flag("--qk-pos-emb-head-dim", m.mla.qk_rope_head_dim) + _flag("--v-head-dim", m.mla.v_head_dim)
+    elif m.head_dim * m.heads != m.hidden:
         a += _flag("--kv-channels", m.head_dim)
     if m.kv_heads != m.heads:
         a += ["--group-query-attention"] + _flag("--num-query-groups", m.kv_heads)
+    if m.qk_norm == "head":  # Qwen3: RMSNorm over each head's q and k
+        a.append("--qk-layernorm")
     if m.moe is not None:
-        a += _flag("--num-experts", m.moe.experts) + _flag("--moe-router-topk", m.moe.top_k)
+        e = m.moe
+        a += _flag("--num-experts", e.experts) + _flag("--moe-router-topk", e.top_k)
+        if e.top_k == 1:  # Megatron-Core TransformerConfig: "Please use --moe-router-pre-softmax when topk is 1."
+            a.append("--moe-router-pre-softmax")
+        a += _flag("--moe-ffn-hidden-size", m.ffn_hidden)  # per expert; --ffn-hidden-size is the dense layers'
+        if m.moe_layers != m.layers:  # which layers are MoE, as Megatron's explicit 0/1 pattern
+            moe = set(m.moe_layer_ids)
+            a += _flag("--moe-layer-freq", "[" + ",".join("1" if i in moe else "0" for i in range(m.layers)) + "]")
+        if e.shared_experts:
+            a += _flag("--moe-shared-expert-intermediate-size", e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden)
+            if e.shared_expert_gate:
+                a.append("--moe-shared-expert-gate")
+        if e.groups > 1:  # DeepSeek group-limited routing
+            a += _flag("--moe-router-num-groups", e.groups) + _flag("--moe-router-group-topk", e.topk_groups)
     if m.gated:
         a.append("--swiglu")
     a += _flag("--normalization", "RMSNorm" if m.norm == "rmsnorm" else "LayerNorm")
