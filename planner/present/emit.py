@@ -14,7 +14,9 @@ Two launcher styles (``--emit torchrun:megatron`` / ``--emit torchrun:fsdp`` to 
   ``--context-parallel-size``, ``--expert-model-parallel-size``, ``--sequence-parallel``,
   ``--micro-batch-size``, ``--global-batch-size``, ``--recompute-granularity``/``-method``/
   ``-num-layers``, and ``--use-distributed-optimizer`` for ZeRO-1 (Megatron's distributed optimizer
-  shards the optimizer state over the data-parallel ranks). Chosen by default for ZeRO 0/1.
+  shards the optimizer state over the data-parallel ranks), ``--use-torch-fsdp2`` for ZeRO-3; the
+  architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA. Chosen by
+  default for ZeRO 0/1.
 * **fsdp** — PyTorch FSDP2 via torchtitan (``torchtitan/config/job_config.py``):
   ``--parallelism.data_parallel_shard_degree`` (FSDP), ``..._replicate_degree`` (DDP/HSDP),
   ``--parallelism.tensor_parallel_degree``, ``pipeline_parallel_degree``, ``context_parallel_degree``,
@@ -22,7 +24,11 @@ Two launcher styles (``--emit torchrun:megatron`` / ``--emit torchrun:fsdp`` to 
   SHARD_GRAD_OP, ``always`` = ZeRO-3 / FULL_SHARD), ``--training.local_batch_size`` (with PP the
   whole per-replica batch, which torchtitan splits into pipeline micro-batches: ``titan_local_batch``),
   ``activation-checkpoint:MODE`` (a subcommand in torchtitan 0.3). Chosen by default for ZeRO 2/3.
-  Checked by torchtitan 0.3's own ``ConfigManager`` in tests/test_budget_review.py where installed.
+
+Every format and style is checked by the launchers' own code in tests/test_launch_parsers.py
+(torchrun's parser, torchtitan's ConfigManager/ParallelDims/pipeline splitter, Megatron-Core's configs,
+layer split, parallel groups and model build, SkyPilot's schemas, Kubernetes' OpenAPI schemas); plans a
+launcher refuses (Megatron FSDP2 with PP/EP, torchtitan EP without FSDP ranks) are an ``--emit`` error.
 
 Generic (non-transformer) models get a torchrun command for the user's own ``$TRAIN_SCRIPT`` with
 the batch and FSDP sharding as conventional flags. Paths to data, tokenizer, container image and
