@@ -62,6 +62,16 @@ def need(module: str):
         pytest.skip(f"{module} is not installed here: pip install -e '.[launchers]' (CI installs it with [all])")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _private_home(tmp_path_factory):
+    """SkyPilot keeps state under ~/.sky (catalog cache, locks, a user hash): keep the tests' out of
+    the user's home."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    yield
+    mp.undo()
+
+
 # ------------------------------------------------------------------------------------ plans
 P5 = "aws:p5.48xlarge"
 PRETRAIN = {"seq_len": 8192, "global_batch": 512, "micro_batch": 2, "recompute": "selective", "tokens": 1e12}
@@ -482,10 +492,8 @@ def test_titan_probe_has_trainer_config_fields():
     import ast
     import importlib.util
 
-    spec = importlib.util.find_spec("torchtitan") if importlib.util.find_spec("torchtitan") else None
-    if spec is None:
-        need("torchtitan")
-    src = open(os.path.join(os.path.dirname(spec.origin), "trainer.py")).read()
+    need("torchtitan.config")  # importing torchtitan.trainer needs triton: read its source instead
+    src = open(os.path.join(os.path.dirname(importlib.util.find_spec("torchtitan").origin), "trainer.py")).read()
     trainer = next(n for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ClassDef) and n.name == "Trainer")
     config = next(n for n in trainer.body if isinstance(n, ast.ClassDef) and n.name == "Config")
     fields = {n.target.id: (ast.unparse(n.annotation), ast.unparse(n.value)) for n in config.body if isinstance(n, ast.AnnAssign)}
