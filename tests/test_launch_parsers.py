@@ -571,6 +571,8 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
         assert p.data_parallel_shard_degree * p.data_parallel_replicate_degree == c.dp
         if c.pp > 1:
             assert got["virtual_stages"] == c.pp * c.vpp  # the planned (virtual) stages, not torchtitan's default of 2
+        if job.training.precision == "fp8":  # torchtitan 0.3 takes fp8 from the config function, not a flag
+            assert "Float8LinearConverter" in text
     assert got["microbatches"] == best.detail["num_microbatches"]
 
 

@@ -275,6 +275,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     elif transformer:
         ph = {"TITAN_MODULE": "a torchtitan model module (llama3, deepseek_v3, ...)",
               "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)"}
+        if job.training.precision == "fp8":  # torchtitan 0.3 sets fp8 in the config's model converters, not by a flag
+            ph["TITAN_CONFIG"] += ("; the plan is fp8: pick one whose model has a Float8LinearConverter "
+                                   "(as llama3_debugmodel_float8 does), or the run is bf16")
     else:
         ph = {"TRAIN_SCRIPT": "your training script (flags below are the planner's names for the layout)"}
     # a DNS-1123 label (k8s, SkyPilot, Slurm job names): ASCII letters and digits only
