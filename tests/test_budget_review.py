@@ -225,6 +225,9 @@ def test_published_3yr_commitment_flows_into_the_cost_and_report(catalog):
     for r in rows:
         month = float(re.match(r"month_[13]y ([0-9.]+) USD / 730 h", r["notes"]).group(1))
         assert float(r["price_usd_hr"]) == pytest.approx(month / 730, abs=1e-4) and "Cyclenerd" in r["source"]
+        # the same machine: the file's on-demand hour is the catalog's (other snapshot or region: within 1%)
+        file_hour = float(re.search(r"on-demand hour for the same machine and region is ([0-9.]+)", r["notes"]).group(1))
+        assert file_hour == pytest.approx(catalog.instance(f"gcp:{r['instance']}").price_ondemand, rel=0.01)
     plan = estimate_job(_job(cluster={"instance": "gcp:a3-megagpu-8g", "nodes": 4}, training={"micro_batch": 1}), catalog)
     terms = {c["term"]: c for c in plan.cost.committed}
     three = terms["3yr"]
