@@ -221,7 +221,31 @@ def pr2_source(rid: str) -> str:
     return "production (mtnlg/bloom/opt/llama1)"
 
 
+#: MoE rows whose architecture the source takes from the public HF config (README §3): the
+#: planner's preset of that model (tests/test_families.py checks the presets against transformers;
+#: the row's own columns must agree) — MLA, dense leading layers, group-limited routing, sliding
+#: windows and DeepSeek-V3's MTP module, which the row's columns cannot carry
+PR2_PRESETS = (("deepseek-v3", "deepseek-v3"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
+               ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"))
+
+
+def _pr2_preset(r):
+    from planner.spec.presets import PRESETS
+
+    name = str(r.model).lower()
+    key = next((p for k, p in PR2_PRESETS if k in name), None)
+    if key is None:
+        return None
+    kw = dict(PRESETS[key], name=r.id)
+    for col, fld in (("layers", "layers"), ("hidden", "hidden"), ("heads", "heads"), ("vocab", "vocab")):
+        assert int(getattr(r, col)) == kw[fld], (r.id, col)
+    return ModelSpec(**kw)
+
+
 def pr2_model(r) -> ModelSpec:
+    preset = _pr2_preset(r)
+    if preset is not None:
+        return preset
     name = str(r.model).lower()
     kw = dict(name=r.id, layers=int(r.layers), hidden=int(r.hidden), heads=int(r.heads),
               kv_heads=int(r.kv_heads), ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab))
@@ -292,7 +316,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
         sched = "interleaved" if vpp > 1 else "1f1b"
         c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
                        sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
-                       schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1)
+                       schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
+                       etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp)
         kw = (stack_fn or pr2_time_kw)(stack, options)
         st = step_time(model, tr, c, hw, **kw)
         pred = float(st["step_time_s"][0])
@@ -333,7 +358,25 @@ def pr2_options(r, stack: str) -> dict:
     elif stack == "megatron-core":
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
+        moe = next((v for k, v in MBRIDGE_MOE_RECIPES if r.id.startswith("mbridge") and k in str(r.model).lower()), None)
+        if moe:
+            opts.update(moe)
     return opts
+
+
+#: The EP dispatcher and all-to-all overlap the Megatron-Bridge performance recipes set for the
+#: MoE rows' models (NVIDIA-NeMo/Megatron-Bridge scripts/performance/configs/*/
+#: *_workload_base_configs.py, H100 entries): Qwen3-235B-A22B ``moe_token_dispatcher_type=
+#: "alltoall"``, ``moe_a2a_overlap=True``; DeepSeek-V3 (25.09-era config) flex dispatcher with
+#: ``moe_flex_dispatcher_backend="deepep"``, ``moe_a2a_overlap=True``; Qwen3-30B-A3B on 16 H100
+#: ``moe_flex_dispatcher_backend="hybridep"``, ``moe_a2a_overlap=False``; GPT-OSS sets neither
+#: (all-to-all). All of them set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
+MBRIDGE_MOE_RECIPES = (
+    ("qwen3-235b", dict(moe_dispatcher="alltoall", moe_a2a_overlap=True)),
+    ("deepseek-v3", dict(moe_dispatcher="deepep", moe_a2a_overlap=True)),
+    ("qwen3-30b", dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)),
+)
+MBRIDGE_ETP = 1
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:

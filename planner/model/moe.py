@@ -1,0 +1,136 @@
+"""Mixture-of-experts mechanics of one MoE layer on one rank, one function per concept, vectorised
+over candidate layouts. ``step_time._layer_terms`` composes them; nothing here is fitted.
+
+* ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
+  expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
+  folding", ``--expert-tensor-parallel-size``, megatron/core/parallel_state.py: the expert grid
+  is etp x ep x edp x pp over the same ranks as the attention's tp x cp x dp x pp).
+* ``dispatch_bytes`` — bytes one rank sends in one token dispatch (the combine sends as many
+  back), split into the part that stays in the node and the part that crosses the NIC, for the
+  stack's token dispatcher (``DISPATCHERS``).
+* ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts.
+* ``a2a_paired_share`` — the share of micro-batches whose all-to-all the combined-1F1B schedule
+  (Megatron-Core ``--overlap-moe-expert-parallel-comm``) hides behind another micro-batch.
+* ``mtp_gemm_shapes`` — the extra GEMM of a multi-token-prediction module (DeepSeek-V3 §2.2).
+"""
+from __future__ import annotations
+
+from math import comb
+
+import numpy as np
+
+#: Token dispatchers (``training.framework.moe_dispatcher``) and what crosses the node boundary.
+#:
+#: * ``alltoall``: Megatron-Core ``MoEAlltoAllTokenDispatcher`` (token_dispatcher.py): tokens are
+#:   permuted into one row per (token, chosen expert) and exchanged with ``all_to_all_single``
+#:   over the EP group: a token whose k experts sit on r remote ranks is sent k times, whatever
+#:   node those ranks are on.
+#: * ``deepep`` / ``hybridep``: Megatron-Core ``MoEFlexTokenDispatcher`` with DeepEP
+#:   (deepseek-ai/DeepEP "normal" kernels) or NVIDIA HybridEP: a token is sent across the network
+#:   once per destination *node* (to the GPU with the same local index there) and forwarded over
+#:   NVLink to the GPUs holding its experts (DeepSeek-V3 technical report §3.2.2: "each token is
+#:   first transmitted via IB to the GPUs with the same in-node index on its target nodes ...
+#:   instantaneously forwarded via NVLink"; DeepEP README, "asymmetric-domain bandwidth
+#:   forwarding"). Inside a node it sends one copy per destination GPU.
+DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
+
+
+def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
+    """(local experts, tokens per local expert, weight-shard divisor) of one rank, vectorised.
+
+    With sequence parallelism each of the tp ranks of an attention group routes ``T / tp`` of
+    the micro-batch's ``T`` tokens (Megatron-Core requires SP with TP > 1 and MoE). The etp x ep
+    ranks of one expert-model-parallel group hold all experts, each expert's weights split over
+    etp ranks (column/row parallel like a dense MLP); each etp rank sees every token the group
+    routes to its experts (the dispatcher all-gathers them over the ETP group) and computes them
+    on its 1/etp slice. Tokens per expert: (T/tp) * ep * etp * top_k / experts, times the
+    busiest expert's ``load`` (max/mean). ETP = TP reproduces the pre-folding Megatron layout
+    (experts sharded like the dense MLP)."""
+    local = experts / ep
+    tokens = T / tp * ep * etp * top_k / experts * load
+    return local, tokens, etp
+
+
+def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):
+    """Probability that a token's ``top_k`` distinct experts, drawn uniformly (forced-balanced
+    routing) from ``experts`` spread evenly over ``nodes`` nodes, include at least one on a given
+    node: 1 - C(E - E/n, k) / C(E, k). Group-limited routing (DeepSeek-V3 §2.1.2 node-limited
+    routing, at most M nodes per token; Megatron-Core ``--moe-router-num-groups`` /
+    ``--moe-router-group-topk``, groups being contiguous expert ranges) lets a token reach at most
+    ``topk_groups`` groups, i.e. at most topk_groups * max(n / groups, 1) of the n nodes: the
+    probability is capped at that share."""
+    nodes = np.atleast_1d(np.asarray(nodes, dtype=np.float64))
+    out = np.empty_like(nodes)
+    for i, n in enumerate(nodes):
+        per = experts / max(n, 1.0)  # experts per node
+        if per.is_integer():
+            miss = comb(int(experts - per), top_k) / comb(experts, top_k)
+        else:  # uneven spread: draws with replacement
+            miss = (1 - per / experts) ** top_k
+        p = 1.0 - miss
+        if groups > 1:
+            p = min(p, topk_groups * max(n / groups, 1.0) / n)
+        out[i] = p
+    return out
+
+
+def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep_per_node, dedup: bool,
+                   experts: int, groups: int = 1, topk_groups: int = 1):
+    """(bytes over NVLink, bytes over the NIC) that leave one rank in one dispatch.
+
+    ``tokens_rank`` tokens of ``hidden`` elements each; ``ep`` ranks in the EP group of which
+    ``ep_per_node`` share a node (n = ep / ep_per_node nodes). Without deduplication (Megatron's
+    all-to-all) every (token, expert) copy travels: k * tokens rows, (ep - ep_per_node)/ep of them
+    off the node. With per-node deduplication (DeepEP/HybridEP) a token crosses to each remote
+    node it has an expert on once: tokens * (n - 1) * P(node hit) rows; inside the node it goes
+    once to each local GPU holding one of its experts (at most k)."""
+    ep = np.asarray(ep, dtype=np.float64)
+    g = np.minimum(np.asarray(ep_per_node, dtype=np.float64), ep)
+    n = np.maximum(ep / np.maximum(g, 1.0), 1.0)
+    row = np.asarray(tokens_rank, dtype=np.float64) * hidden * el_bytes
+    if not dedup:  # copies to the other g - 1 GPUs of the node, and to the ep - g off it
+        total = row * top_k
+        return total * (g - 1) / np.maximum(ep, 1.0), total * (ep - g) / np.maximum(ep, 1.0)
+    p_node = node_hit_probability(experts, top_k, n, groups, topk_groups)
+    remote = row * (n - 1) * p_node
+    # in each node reached, the token's k/(n p) experts there sit on g (1 - (1 - 1/g)^that) GPUs;
+    # the copies to GPUs other than the receiving one travel over NVLink
+    k_node = top_k / (n * p_node)
+    gpus_hit = g * (1 - (1 - 1 / g) ** k_node)
+    local = row * n * p_node * gpus_hit * (g - 1) / g
+    return local, remote
+    return local, remote
+
+
+def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
+    """HBM bytes of one forward pass of the token permutation around the experts (Megatron-Core
+    moe_utils.py ``permute``: gathers each token once per chosen expert, reads T x h and writes
+    k T x h; ``unpermute``: reads the k T x h expert outputs and writes T x h, the probability
+    weighting fused in; the fused TE kernels of ``--moe-permute-fusion`` move the same bytes).
+    The backward moves the same again (scatter-add of the gradients)."""
+    row = np.asarray(tokens_rank, dtype=np.float64) * hidden * el_bytes
+    return row * (1 + top_k) + row * (top_k + 1)
+
+
+def a2a_paired_share(pp, vpp, m_micro):
+    """Share of a stage's forward chunks that the combined-1F1B schedule pairs with a backward
+    chunk of another micro-batch (Megatron-Core docs, "Combined 1F1B: Expert-Parallel All-to-All
+    Overlap": the dispatch/combine of one micro-batch runs while the other computes, so each
+    pair's all-to-all hides under the other's layer compute). Warm-up forwards and cool-down
+    backwards have no partner: on the first stage of an interleaved pipeline
+    2 (pp - 1) + (vpp - 1) pp of the m * vpp forward chunks (megatron/core/pipeline_parallel/
+    schedules.py ``get_schedule_table`` / warm-up count), without pipelining the first forward
+    and the last backward: 1 of m."""
+    pp = np.asarray(pp, dtype=np.float64)
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
+    warm = np.where(pp > 1, 2 * (pp - 1) + (v - 1) * pp, 1.0)
+    return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
+
+
+def mtp_gemm_shapes(T, hidden: int):
+    """The projection of one MTP module (DeepSeek-V3 §2.2, Megatron-Core multi_token_prediction.py
+    ``eh_proj``): the concatenated [norm(h_prev); norm(emb)] (2h) projected to h, on every token.
+    (M, N, K) of its forward GEMM; the module's transformer block, output head and loss are a
+    layer and a head like the model's own."""
+    return T, hidden, 2 * hidden
