@@ -358,24 +358,30 @@ def pr2_options(r, stack: str) -> dict:
     elif stack == "megatron-core":
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
-        moe = next((v for k, v in MBRIDGE_MOE_RECIPES if r.id.startswith("mbridge") and k in str(r.model).lower()), None)
+        gpu = "H100" if "H100" in str(r.gpu) else ("B200" if "B200" in str(r.gpu) else "")
+        moe = next((v for (k, g), v in MBRIDGE_MOE_RECIPES.items()
+                    if r.id.startswith("mbridge") and k in str(r.model).lower() and g == gpu), None)
         if moe:
             opts.update(moe)
     return opts
 
 
-#: The EP dispatcher and all-to-all overlap the Megatron-Bridge performance recipes set for the
-#: MoE rows' models (NVIDIA-NeMo/Megatron-Bridge scripts/performance/configs/*/
-#: *_workload_base_configs.py, H100 entries): Qwen3-235B-A22B ``moe_token_dispatcher_type=
-#: "alltoall"``, ``moe_a2a_overlap=True``; DeepSeek-V3 (25.09-era config) flex dispatcher with
-#: ``moe_flex_dispatcher_backend="deepep"``, ``moe_a2a_overlap=True``; Qwen3-30B-A3B on 16 H100
-#: ``moe_flex_dispatcher_backend="hybridep"``, ``moe_a2a_overlap=False``; GPT-OSS sets neither
-#: (all-to-all). All of them set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
-MBRIDGE_MOE_RECIPES = (
-    ("qwen3-235b", dict(moe_dispatcher="alltoall", moe_a2a_overlap=True)),
-    ("deepseek-v3", dict(moe_dispatcher="deepep", moe_a2a_overlap=True)),
-    ("qwen3-30b", dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)),
-)
+#: The EP dispatcher and all-to-all overlap the Megatron-Bridge performance recipes set, per model
+#: and GPU (NVIDIA-NeMo/Megatron-Bridge scripts/performance/configs/{qwen,deepseek,gpt_oss}/
+#: *_workload_base_configs.py; ``moe_flex_dispatcher_backend`` selects the flex dispatcher through
+#: training/flex_dispatcher_backend.py, available on Hopper and Blackwell): Qwen3-235B-A22B H100
+#: all-to-all with ``moe_a2a_overlap=True``, B200 all-to-all without; DeepSeek-V3 H100 DeepEP with
+#: overlap (the 25.09-era ``DEEPSEEK_V3_H100_BASE_CONFIG``), B200 HybridEP without; Qwen3-30B-A3B
+#: HybridEP without overlap. Anything else: Megatron's all-to-all, no overlap (the stack default).
+#: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
+MBRIDGE_MOE_RECIPES = {
+    ("qwen3-235b", "H100"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
+    ("qwen3-235b", "B200"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
+    ("deepseek-v3", "H100"): dict(moe_dispatcher="deepep", moe_a2a_overlap=True),
+    ("deepseek-v3", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "H100"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+}
 MBRIDGE_ETP = 1
 
 

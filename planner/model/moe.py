@@ -9,8 +9,9 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
   back), split into the part that stays in the node and the part that crosses the NIC, for the
   stack's token dispatcher (``DISPATCHERS``).
 * ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts.
-* ``a2a_paired_share`` — the share of micro-batches whose all-to-all the combined-1F1B schedule
-  (Megatron-Core ``--overlap-moe-expert-parallel-comm``) hides behind another micro-batch.
+* ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
+  schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
+  paired layer's all-to-all the other micro-batch's compute hides.
 * ``mtp_gemm_shapes`` — the extra GEMM of a multi-token-prediction module (DeepSeek-V3 §2.2).
 """
 from __future__ import annotations
@@ -126,6 +127,28 @@ def a2a_paired_share(pp, vpp, m_micro):
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
     warm = np.where(pp > 1, 2 * (pp - 1) + (v - 1) * pp, 1.0)
     return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
+
+
+#: SMs a token dispatcher's kernels hold while they run (DeepSeek-V3 report §3.2.2: 20 of the
+#: H800's 132 SMs run the all-to-all; DeepEP ``Buffer.num_sms`` defaults to 20). Overlapped
+#: compute runs on the rest.
+A2A_COMM_SMS = 20
+
+
+def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float):
+    """Seconds of one MoE layer's four all-to-alls (dispatch and combine, forward and backward;
+    each ``a2a``) that the combined-1F1B schedule hides, per paired forward/backward of that layer.
+
+    The pair runs as four phases, each a communication of one micro-batch beside a compute block
+    of the other (Megatron-Core combined_1f1b.py; DeepSeek-V3 report §3.2.1 / Fig. 4, DualPipe's
+    chunk): forward attention | backward combine, forward dispatch | backward MLP, forward MLP |
+    backward dispatch, forward combine | backward attention. A phase takes the longer of its two
+    sides, so each all-to-all hides up to the compute beside it, and that compute runs on the SMs
+    the communication leaves (``A2A_COMM_SMS``): the hidden time is reduced by that slowdown."""
+    a2a = np.asarray(a2a, dtype=np.float64)
+    overlapped = sum(np.minimum(a2a, x) for x in (f_attn, b_mlp, f_mlp, b_attn))
+    slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
+    return overlapped * (1.0 - slow)
 
 
 def mtp_gemm_shapes(T, hidden: int):

@@ -230,13 +230,17 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         etp_ag = collective_time("all_gather", tok_rank * e.top_k * h * act_b * etp, etp, 1, g,
                                  intra_bw, inter_bw, a_in, a_out)
         ep_comm_layer = 4 * (a2a + etp_ag)  # dispatch + combine, forward and backward
+        # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
+        moe_hide = (moe_mech.a2a_overlap_hidden(a2a + etp_ag, fwd_g_attn + fwd_attn, fwd_moe - fwd_g_attn,
+                                                bwd_g_attn + bwd_attn, bwd_moe - bwd_g_attn, eff.sm_count)
+                    if fw.moe_a2a_overlap else 0.0)
         # the routed MLP's activation traffic scales with top_k, plus the token permutation
         mb_moe_extra = eff.memory_time(T * act_b * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
                                        + moe_mech.permute_bytes(tok_rank, e.top_k, h, act_b), hbm)
         # host ops: one GEMM launch per local expert and projection, or a grouped GEMM
         moe_host = MOE_HOST_OPS_GROUPED if fw.moe_grouped_gemm else 4.0 * local_experts
     else:
-        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = 0.0
+        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -306,11 +310,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         head_fwd = head_fwd + m.mtp_layers * (pf + fwd_pass + head_fwd)
         head_bwd = head_bwd + m.mtp_layers * (pb + bwd_pass + head_bwd)
         head_gemm = head_gemm + m.mtp_layers * (pf + pb + fwd_gemm + bwd_gemm + lg_f + lg_b)
-    # combined-1F1B EP overlap: the most of a layer's all-to-all another micro-batch's compute
-    # of the same layer can hide (moe.a2a_paired_share gives the share of micro-batches paired;
-    # not with full recompute, which the schedule does not support)
-    ep_hide = np.minimum(ep_layer, gpu_fwd + gpu_bwd - ep_layer) if fw.moe_a2a_overlap else 0.0
-    ep_hide = np.where(rc == 2, 0.0, ep_hide)
+    # combined-1F1B EP overlap: what another micro-batch's compute hides of a layer's all-to-all
+    # (moe.a2a_paired_share gives the share of micro-batches paired; not with full recompute,
+    # which the schedule does not support)
+    ep_hide = np.where(rc == 2, 0.0, moe_share * moe_hide)
     sel = rc == 1
     rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, (sel_gemm + sel_whole) * fwd_gemm, 0.0))
     rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, (sel_attn + sel_whole) * fwd_attn, 0.0))
