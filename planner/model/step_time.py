@@ -300,16 +300,13 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     head_fwd = combine(lg_f + ce / 2, head_host)
     head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
     head_gemm = lg_f + lg_b
-    if m.mtp_layers:
-        # multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
-        # with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM
-        # (column-parallel), one transformer block (the model's layer), its own logits and loss
-        # through the shared output head
-        M_, N_, K_ = moe_mech.mtp_gemm_shapes(T, h)
-        pf, pb = gemm(M_, N_ / tp, K_)
-        head_fwd = head_fwd + m.mtp_layers * (pf + fwd_pass + head_fwd)
-        head_bwd = head_bwd + m.mtp_layers * (pb + bwd_pass + head_bwd)
-        head_gemm = head_gemm + m.mtp_layers * (pf + pb + fwd_gemm + bwd_gemm + lg_f + lg_b)
+    # multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
+    # with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM
+    # (column-parallel), one transformer block (the model's layer), its own logits and loss
+    # through the shared output head — ``step_time`` counts the block as a layer and the head as
+    # a head of the last stage; here the projection
+    pm, pn, pk = moe_mech.mtp_gemm_shapes(T, h)
+    mtp_f, mtp_b = gemm(pm, pn / tp, pk)
     # combined-1F1B EP overlap: what another micro-batch's compute hides of a layer's all-to-all
     # (moe.a2a_paired_share gives the share of micro-batches paired; not with full recompute,
     # which the schedule does not support)
@@ -320,7 +317,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, (sel_mb + sel_whole) * (mb_fwd + kern_s), 0.0))
     rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_whole * tp_fwd, 0.0))
     return dict(
-        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd,
+        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
         attn=fwd_attn + bwd_attn + rc_attn,
         membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=head_fwd + head_bwd - head_gemm,
@@ -434,25 +431,29 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         (ktp, kcp, kep, kmb, ksp, krc, kpp, ketp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp)
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
                          etp=ketp)
-        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"],
-                                   L["head_fwd"] + L["head_bwd"])
+        # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
+        K = float(m.mtp_layers)
+        t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + K * (L["fwd"] + L["bwd"] + L["mtp_fwd"] + L["mtp_bwd"])
+        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head)
         layers_max = nl[inv]
+        nle, heads, proj = nl + K * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
         # pipeline sends: one activation tensor per micro-batch each way between stages
         pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
         pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
         t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
-        t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv] + 0.5 * t_pp
-        t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv] + 0.5 * t_pp
+        t_fwd_mb = (nle * L["fwd"] + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv] + 0.5 * t_pp
+        t_bwd_mb = (nle * L["bwd"] + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv] + 0.5 * t_pp
         per_mb = dict(
-            compute_gemm=nl * L["gemm"] + head_w * L["head_gemm"], compute_attention=nl * L["attn"],
-            compute_memory_bound=nl * L["membound"] + head_w * L["head_membound"],
-            comm_tp=nl * L["tp"], comm_cp=nl * L["cp"], comm_ep=nl * L["ep"],
+            compute_gemm=nle * L["gemm"] + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
+            compute_attention=nle * L["attn"],
+            compute_memory_bound=nle * L["membound"] + heads * L["head_membound"],
+            comm_tp=nle * L["tp"], comm_cp=nle * L["cp"], comm_ep=nle * L["ep"],
         )
         per_mb = {k: v[inv] for k, v in per_mb.items()}
         # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches
-        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * (nl * L["ep_hide"])[inv]
+        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * (nle * L["ep_hide"])[inv]
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     else:
