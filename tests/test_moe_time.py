@@ -158,3 +158,21 @@ def test_mtp_module_costs_about_one_layer_and_a_head_on_the_last_stage(catalog):
     grow = one["step_time_s"][0] - no["step_time_s"][0]
     per_layer = (no["t_fwd_mb"][0] + no["t_bwd_mb"][0]) / DSV3.layers
     assert per_layer < grow < 3 * per_layer
+
+
+def test_search_keeps_the_jobs_etp_and_its_wider_ep(catalog):
+    """A job fixing parallel.etp = 1 searches layouts whose EP spans the TP ranks (Megatron-Core
+    accepts ep up to tp*cp*dp / etp), and every candidate carries that etp; left out, etp = tp."""
+    from planner.hardware.options import option_from_cluster
+    from planner.search.space import space_for
+    from planner.spec import load_job_dict
+
+    base = dict(model={"preset": "qwen3-30b-a3b"}, training={"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                            "recompute": "none"},
+                parallel={"tp": 2, "pp": 1, "cp": 1, "vpp": 1, "zero": 1},
+                cluster={"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1})
+    hw = option_from_cluster(load_job_dict(base).cluster, catalog, None, "bf16")
+    fixed = space_for(load_job_dict({**base, "parallel": {**base["parallel"], "etp": 1}}), hw)
+    free = space_for(load_job_dict(base), hw)
+    assert set(fixed.etp.tolist()) == {1} and 8 in set(fixed.ep.tolist())  # ep 8 > dp*cp = 4
+    assert (free.etp == free.tp).all() and max(free.ep.tolist()) == 4
