@@ -100,7 +100,6 @@ def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep
     gpus_hit = g * (1 - (1 - 1 / g) ** k_node)
     local = row * n * p_node * gpus_hit * (g - 1) / g
     return local, remote
-    return local, remote
 
 
 def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
@@ -108,7 +107,8 @@ def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
     moe_utils.py ``permute``: gathers each token once per chosen expert, reads T x h and writes
     k T x h; ``unpermute``: reads the k T x h expert outputs and writes T x h, the probability
     weighting fused in; the fused TE kernels of ``--moe-permute-fusion`` move the same bytes).
-    The backward moves the same again (scatter-add of the gradients)."""
+    The backward's scatter-adds are charged by the layer's backward factor
+    (step_time.BWD_MEMBOUND_FACTOR), as for every other elementwise op."""
     row = np.asarray(tokens_rank, dtype=np.float64) * hidden * el_bytes
     return row * (1 + top_k) + row * (top_k + 1)
 
