@@ -176,3 +176,14 @@ def test_search_keeps_the_jobs_etp_and_its_wider_ep(catalog):
     free = space_for(load_job_dict(base), hw)
     assert set(fixed.etp.tolist()) == {1} and 8 in set(fixed.ep.tolist())  # ep 8 > dp*cp = 4
     assert (free.etp == free.tp).all() and max(free.ep.tolist()) == 4
+
+
+def test_grouped_gemm_pads_each_experts_rows_to_whole_tiles(catalog):
+    """65 tokens on an expert cost what 128 do (two 64-row tiles); groups add up expert by expert."""
+    from planner.hardware.options import efficiency_for
+
+    eff = efficiency_for(catalog.gpu("H100-SXM-80GB"))
+    t = lambda g, m: float(moe.grouped_gemm_time(eff, g, m, 4096, 2048, 989e12, 3.35e12, 2.0))  # noqa: E731
+    assert t(1, 65) == pytest.approx(t(1, 128), rel=1e-6)
+    assert t(8, 4096) == pytest.approx(8 * t(1, 4096))
+    assert t(1, 65) / 65 > 1.8 * t(1, 128) / 128  # per token: nearly twice the cost

@@ -1,6 +1,7 @@
 """Mixture-of-experts mechanics of one MoE layer on one rank, one function per concept, vectorised
 over candidate layouts. ``step_time._layer_terms`` composes them; nothing here is fitted.
 
+* ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM.
 * ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
   expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
   folding", ``--expert-tensor-parallel-size``, megatron/core/parallel_state.py: the expert grid
@@ -50,6 +51,26 @@ def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
     local = experts / ep
     tokens = T / tp * ep * etp * top_k / experts * load
     return local, tokens, etp
+
+
+#: smallest tile height of the GEMM tile table (planner.hardware.efficiency.TILES): a group's
+#: ragged row count is padded to it
+GROUP_TILE_M = 64
+
+
+def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
+    """Seconds of ``groups`` (m x k) @ (k x n) GEMMs run as Megatron-Core's grouped expert GEMM
+    (TEGroupedMLP: TE ``GroupedLinear`` -> ``general_grouped_gemm``, which launches one cuBLAS GEMM
+    per expert from C++ over a few compute streams — transformer_engine/pytorch/cpp_extensions/
+    gemm.py, ``nvte_multi_stream_cublas_gemm``): each expert's GEMM keeps its own waves (Hopper
+    cuBLAS kernels are persistent, one CTA per SM, so concurrent streams fill little of another's
+    tail — not modelled), and each group's rows are padded to whole tiles, so a group of m rows
+    uses m / (ceil(m / 64) * 64) of its tile rows: efficiency falls with few tokens per expert
+    (fine-grained experts, small micro-batches). What grouping saves is host time (one Python op
+    per projection instead of one per expert: step_time.MOE_HOST_OPS_GROUPED)."""
+    m = np.asarray(m, dtype=np.float64)
+    pad = m / (np.ceil(m / GROUP_TILE_M) * GROUP_TILE_M)
+    return groups * eff.gemm_time(m, n, k, peak_flops, hbm_bw, bytes_per_el) / np.maximum(pad, 1e-9)
 
 
 def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):

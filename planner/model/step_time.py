@@ -124,15 +124,21 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
 
-    def gemm(M, N, K, pk=None, b=None):  # forward, backward (dgrad + wgrad) of one GEMM
+    def gemm(M, N, K, pk=None, b=None, groups=None):
+        """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
+        as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups)"""
         pk = lin_peak if pk is None else pk
         b = gemm_b if b is None else b
-        fwd = eff.gemm_time(M, N, K, pk, hbm, b)
-        bwd = eff.gemm_time(M, K, N, pk, hbm, b) + wgrad * eff.gemm_time(K, N, M, pk, hbm, b)
+        if groups is None:
+            g_t, n_g = eff.gemm_time, 1.0
+        else:
+            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
+        fwd = g_t(M, N, K, pk, hbm, b)
+        bwd = g_t(M, K, N, pk, hbm, b) + wgrad * g_t(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
-            fwd = fwd + eff.memory_time((M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
-            bwd = bwd + eff.memory_time(M * N * recipe.cast_bytes, hbm)
+            fwd = fwd + eff.memory_time(n_g * (M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
+            bwd = bwd + eff.memory_time(n_g * M * N * recipe.cast_bytes, hbm)
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
@@ -209,9 +215,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # --moe-expert-capacity-factor; dropless: no cap)
         load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
         local_experts, tok_per_expert, wdiv = moe_mech.expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
-        ex = [gemm(tok_per_expert, up / wdiv, h), gemm(tok_per_expert, h, f / wdiv)]
-        fwd_moe = fwd_g_attn + local_experts * sum(p[0] for p in ex)
-        bwd_moe = bwd_g_attn + local_experts * sum(p[1] for p in ex)
+        if fw.moe_grouped_gemm:  # one grouped GEMM per projection over the local experts
+            ex = [gemm(tok_per_expert, up / wdiv, h, groups=local_experts),
+                  gemm(tok_per_expert, h, f / wdiv, groups=local_experts)]
+        else:  # one GEMM per expert, one after another
+            ex = [tuple(local_experts * x for x in gemm(tok_per_expert, up / wdiv, h)),
+                  tuple(local_experts * x for x in gemm(tok_per_expert, h, f / wdiv))]
+        fwd_moe = fwd_g_attn + sum(p[0] for p in ex)
+        bwd_moe = bwd_g_attn + sum(p[1] for p in ex)
         r = gemm(T, e.experts, h)
         fwd_moe, bwd_moe = fwd_moe + r[0], bwd_moe + r[1]
         if e.shared_experts:
