@@ -68,9 +68,8 @@ def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
     uses m / (ceil(m / 64) * 64) of its tile rows: efficiency falls with few tokens per expert
     (fine-grained experts, small micro-batches). What grouping saves is host time (one Python op
     per projection instead of one per expert: step_time.MOE_HOST_OPS_GROUPED)."""
-    m = np.asarray(m, dtype=np.float64)
-    pad = m / (np.ceil(m / GROUP_TILE_M) * GROUP_TILE_M)
-    return groups * eff.gemm_time(m, n, k, peak_flops, hbm_bw, bytes_per_el) / np.maximum(pad, 1e-9)
+    padded = np.ceil(np.asarray(m, dtype=np.float64) / GROUP_TILE_M) * GROUP_TILE_M  # the tiles compute these rows
+    return groups * eff.gemm_time(padded, n, k, peak_flops, hbm_bw, bytes_per_el)
 
 
 def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):
