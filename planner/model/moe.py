@@ -2,6 +2,7 @@
 over candidate layouts. ``step_time._layer_terms`` composes them; nothing here is fitted.
 
 * ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM.
+* ``moe_layer`` — composes the rest into one MoE layer's times on one rank.
 * ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
   expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
   folding", ``--expert-tensor-parallel-size``, megatron/core/parallel_state.py: the expert grid
@@ -17,9 +18,20 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from math import comb
+from typing import Any, Callable
 
 import numpy as np
+
+from planner.model.comm import a2a_time, collective_time, members_per_node
+
+# Host ops an MoE layer adds with grouped expert GEMMs (Megatron-Core MoELayer with
+# TEGroupedMLP and the all-to-all dispatcher): router linear, top-k, softmax/scores, aux
+# bookkeeping, permute, the token-count exchange, two all-to-alls, two grouped GEMMs, the
+# activation, unpermute — about 16 in forward. Without grouping: 4 per local expert (a GEMM
+# launch per projection and its index/scatter ops).
+MOE_HOST_OPS_GROUPED = 16.0
 
 #: Token dispatchers (``training.framework.moe_dispatcher``) and what crosses the node boundary.
 #:
@@ -177,3 +189,54 @@ def mtp_gemm_shapes(T, hidden: int):
     (M, N, K) of its forward GEMM; the module's transformer block, output head and loss are a
     layer and a head like the model's own."""
     return T, hidden, 2 * hidden
+
+
+@dataclass(frozen=True)
+class MoELayerTimes:
+    """One MoE layer's MLP side on one rank, per micro-batch (arrays over layout keys)."""
+
+    fwd_mlp: Any  # router + routed experts + shared experts, forward (s)
+    bwd_mlp: Any  # their backward (dgrad + wgrad) (s)
+    a2a: Any  # one dispatch (or combine) all-to-all, with the ETP gather when etp > 1 (s)
+    membound_bytes: Any  # extra elementwise HBM bytes of a forward pass (top-k activations, permutation)
+    host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
+
+
+def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links) -> MoELayerTimes:
+    """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (a stated ``imbalance``,
+    capped by the capacity factor when tokens beyond it are dropped: Switch Transformer §2.2,
+    Megatron-Core ``--moe-expert-capacity-factor``), the router, the shared experts
+    (TP-split like a dense MLP), the token dispatch over the EP group and, with ETP > 1, the
+    all-gather of the dispatched tokens over the ETP group (reduce-scatter back in the combine;
+    token_dispatcher.py gathers over the expert-TP group). ``gemm(M, N, K, groups=None)`` is
+    the caller's (forward, backward) GEMM timer; ``links`` = (intra bw, inter bw per GPU, intra
+    alpha, inter alpha)."""
+    e = m.moe
+    h, f = m.hidden, m.ffn_hidden
+    up = (2 if m.gated else 1) * f
+    load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
+    local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
+    if stack.moe_grouped_gemm:
+        ex = [gemm(tok, up / wdiv, h, groups=local), gemm(tok, h, f / wdiv, groups=local)]
+    else:  # one GEMM per expert, one after another
+        ex = [tuple(local * x for x in gemm(tok, up / wdiv, h)), tuple(local * x for x in gemm(tok, h, f / wdiv))]
+    ex.append(gemm(T, e.experts, h))  # router
+    if e.shared_experts:
+        sw = e.shared_ffn_hidden or e.shared_experts * f
+        ex += [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
+    # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
+    # etp innermost, so an EP group has min(ep, g / etp) members per node
+    intra, inter, a_in, a_out = links
+    tok_rank = T / tp * load  # each rank routes its sequence-parallel share
+    ep_node = members_per_node(ep, etp, gpus_per_node)
+    nvl, nic = dispatch_bytes(tok_rank, e.top_k, h, act_bytes, ep, ep_node, DISPATCHERS[stack.moe_dispatcher],
+                              e.experts, e.groups, e.topk_groups)
+    a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
+    etp_ag = collective_time("all_gather", tok_rank * e.top_k * h * act_bytes * etp, etp, 1, gpus_per_node,
+                             intra, inter, a_in, a_out)
+    # the routed MLP's activation traffic scales with top_k, plus the token permutation
+    mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
+                + permute_bytes(tok_rank, e.top_k, h, act_bytes))
+    host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
+    return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
+                         membound_bytes=mb_bytes, host_ops=host)

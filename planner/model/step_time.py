@@ -55,7 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
-from planner.model.comm import a2a_time, collective_time, members_per_node, p2p_time
+from planner.model.comm import collective_time, p2p_time
 from planner.model.flops import attention_core_flops, attention_keys, score_dim
 from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainable_share, training_step_flops
 from planner.hardware.options import HardwareOption
@@ -86,11 +86,6 @@ BWD_HOST_FACTOR = 2.0
 # QK^T backward GEMMs (4).
 SCORE_BYTES_FWD = {True: 13.0, False: 8.0}  # dropout on / off
 SCORE_BYTES_BWD = {True: 19.0, False: 14.0}
-# Host ops an MoE layer adds with grouped expert GEMMs (Megatron-Core MoELayer with
-# TEGroupedMLP and the all-to-all dispatcher): router linear, top-k, softmax/scores, aux
-# bookkeeping, permute, the token-count exchange, two all-to-alls, two grouped GEMMs, the
-# activation, unpermute — about 16 in forward.
-MOE_HOST_OPS_GROUPED = 16.0
 OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     "adamw": 32.0, "adam": 32.0, "adam8bit": 18.0, "lion": 22.0, "sgd": 14.0,
     "sgd_momentum": 22.0, "adafactor": 18.0,
@@ -143,7 +138,6 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
 
     T = mb * seq / cp  # tokens per micro-batch per rank
     h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
-    up = (2 if m.gated else 1) * f
     attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
     if m.mla is not None:
         # MLA (Megatron-Core MLASelfAttention): the down-projections are replicated on every TP
@@ -206,50 +200,17 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
-    # MoE layers: router + experts (balanced routing) + shared expert, replacing the dense MLP;
-    # the mechanics (expert shapes under EP/ETP, dispatch bytes, permutation) in planner.model.moe
+    # MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
+    # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
     if m.moe is not None:
-        e = m.moe
-        # the busiest expert sets the pace: a stated imbalance (max/mean load), capped by the
-        # capacity factor when tokens beyond it are dropped (Switch Transformer §2.2; Megatron-Core
-        # --moe-expert-capacity-factor; dropless: no cap)
-        load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
-        local_experts, tok_per_expert, wdiv = moe_mech.expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
-        if fw.moe_grouped_gemm:  # one grouped GEMM per projection over the local experts
-            ex = [gemm(tok_per_expert, up / wdiv, h, groups=local_experts),
-                  gemm(tok_per_expert, h, f / wdiv, groups=local_experts)]
-        else:  # one GEMM per expert, one after another
-            ex = [tuple(local_experts * x for x in gemm(tok_per_expert, up / wdiv, h)),
-                  tuple(local_experts * x for x in gemm(tok_per_expert, h, f / wdiv))]
-        fwd_moe = fwd_g_attn + sum(p[0] for p in ex)
-        bwd_moe = bwd_g_attn + sum(p[1] for p in ex)
-        r = gemm(T, e.experts, h)
-        fwd_moe, bwd_moe = fwd_moe + r[0], bwd_moe + r[1]
-        if e.shared_experts:
-            sw = e.shared_ffn_hidden or e.shared_experts * f
-            sh = [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
-            fwd_moe, bwd_moe = fwd_moe + sum(p[0] for p in sh), bwd_moe + sum(p[1] for p in sh)
-        # dispatch (and, as many bytes back, combine) over the EP group; the expert grid places
-        # etp innermost, so an EP group has min(ep, g / etp) members per node
-        tok_rank = T / tp * load  # each rank routes its sequence-parallel share
-        ep_node = members_per_node(ep, etp, g)
-        nvl, nic = moe_mech.dispatch_bytes(tok_rank, e.top_k, h, act_b, ep, ep_node,
-                                           moe_mech.DISPATCHERS[fw.moe_dispatcher], e.experts, e.groups, e.topk_groups)
-        a2a = a2a_time(nvl, nic, ep, ep_node, intra_bw, inter_bw, a_in, a_out)
-        # ETP > 1: the dispatched tokens are all-gathered over the ETP group and the expert
-        # outputs reduce-scattered back (token_dispatcher.py, gather/reduce_scatter over tp_group)
-        etp_ag = collective_time("all_gather", tok_rank * e.top_k * h * act_b * etp, etp, 1, g,
-                                 intra_bw, inter_bw, a_in, a_out)
-        ep_comm_layer = 4 * (a2a + etp_ag)  # dispatch + combine, forward and backward
+        ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out))
+        fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
+        ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
-        moe_hide = (moe_mech.a2a_overlap_hidden(a2a + etp_ag, fwd_g_attn + fwd_attn, fwd_moe - fwd_g_attn,
-                                                bwd_g_attn + bwd_attn, bwd_moe - bwd_g_attn, eff.sm_count)
-                    if fw.moe_a2a_overlap else 0.0)
-        # the routed MLP's activation traffic scales with top_k, plus the token permutation
-        mb_moe_extra = eff.memory_time(T * act_b * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
-                                       + moe_mech.permute_bytes(tok_rank, e.top_k, h, act_b), hbm)
-        # host ops: one GEMM launch per local expert and projection, or a grouped GEMM
-        moe_host = MOE_HOST_OPS_GROUPED if fw.moe_grouped_gemm else 4.0 * local_experts
+        moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
+                                                ml.bwd_mlp, eff.sm_count) if fw.moe_a2a_overlap else 0.0)
+        mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
+        moe_host = ml.host_ops
     else:
         fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = 0.0
     moe_share = m.moe_layers / m.layers
