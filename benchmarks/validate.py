@@ -371,8 +371,10 @@ def pr2_options(r, stack: str) -> dict:
 #: *_workload_base_configs.py; ``moe_flex_dispatcher_backend`` selects the flex dispatcher through
 #: training/flex_dispatcher_backend.py, available on Hopper and Blackwell): Qwen3-235B-A22B H100
 #: all-to-all with ``moe_a2a_overlap=True``, B200 all-to-all without; DeepSeek-V3 H100 DeepEP with
-#: overlap (the 25.09-era ``DEEPSEEK_V3_H100_BASE_CONFIG``), B200 HybridEP without; Qwen3-30B-A3B
-#: HybridEP without overlap. Anything else: Megatron's all-to-all, no overlap (the stack default).
+#: overlap (the 2025 scripts/performance/configs/deepseek/deepseek_llm_pretrain.py H100 1024-GPU
+#: configs: ``enable_deepep=True``, ``set_moe_a2a_overlap_overrides``), B200 HybridEP without;
+#: Qwen3-30B-A3B HybridEP without overlap. Anything else: Megatron's all-to-all, no overlap (the
+#: stack default).
 #: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
 MBRIDGE_MOE_RECIPES = {
     ("qwen3-235b", "H100"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
