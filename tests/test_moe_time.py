@@ -187,3 +187,23 @@ def test_grouped_gemm_pads_each_experts_rows_to_whole_tiles(catalog):
     assert t(1, 65) == pytest.approx(t(1, 128), rel=1e-6)
     assert t(8, 4096) == pytest.approx(8 * t(1, 4096))
     assert t(1, 65) / 65 > 1.8 * t(1, 128) / 128  # per token: nearly twice the cost
+
+
+def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
+    """The emitted Megatron-LM flags select what the time model assumed: grouped expert GEMMs,
+    the all-to-all dispatcher (Megatron-LM's default would be allgather) or DeepEP through the
+    flex dispatcher, the combined-1F1B overlap, and --expert-tensor-parallel-size when etp != tp."""
+    from planner.present.emit import emit_launch_spec
+    from tests.test_emit import _argv, _flags, _plan
+
+    tr = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e11}
+    plain = _plan({"tp": 2, "pp": 1, "ep": 8, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr)
+    f = _flags(_argv(emit_launch_spec(*plain, "torchrun:megatron")))
+    assert f["--moe-grouped-gemm"] is True and f["--moe-token-dispatcher-type"] == "alltoall"
+    assert "--expert-tensor-parallel-size" not in f and "--overlap-moe-expert-parallel-comm" not in f
+    tr2 = dict(tr, framework={"name": "megatron-core", "moe_dispatcher": "deepep", "moe_a2a_overlap": True})
+    job, best = _plan({"tp": 2, "pp": 1, "ep": 16, "etp": 1, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr2)
+    f = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
+    assert f["--moe-token-dispatcher-type"] == "flex" and f["--moe-flex-dispatcher-backend"] == "deepep"
+    assert f["--overlap-moe-expert-parallel-comm"] is True and int(f["--expert-tensor-parallel-size"]) == 1
+    assert int(f["--expert-model-parallel-size"]) == 16 and best["config"]["etp"] == 1
