@@ -1,24 +1,32 @@
-"""Saved activations of the Hugging Face ``transformers`` eager/sdpa code (the fine-tuning stacks:
-peft, TRL), as a table per family — distinct from ``planner.model.activations``, which models
-Megatron-style kernels.
+"""Saved activations of the Hugging Face ``transformers`` eager/sdpa code (the stacks that run HF
+model code: ``hf-trainer``, ``deepspeed``, and the peft/TRL fine-tuning paths), as a table per
+family — distinct from ``planner.model.activations``, which models Megatron-Core/TE's fused kernels.
 
 Read off the saved-tensor lists recorded from transformers 5.23 (tests/data/hf_activations.json,
-made by tests/make_hf_activations.py with ``saved_tensors_hooks``, deduplicated by storage), and
-checked against all of them in tests/test_families.py. Per token, ``a`` = activation bytes:
+made by tests/make_hf_activations.py with ``saved_tensors_hooks``, deduplicated by storage) and the
+modelling code (``models/<family>/modeling_<family>.py``); checked against every recorded case in
+tests/test_families.py. Three precisions (``PRECISIONS``): fp32; pure bf16 (``model.to(bf16)``);
+``amp_bf16`` = ``torch.autocast(bf16)`` over fp32 weights, where the residual stream, the norms'
+outputs, the RoPE tables and the 4-D masks stay fp32 and *every* linear/matmul saves its own bf16
+copy of an fp32 input (autocast caches only the casts of leaf weights: ``param_cast_bytes``).
+Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
 
-* RMSNorm (``LlamaRMSNorm``): its input upcast to fp32 (4w), the fp32 rstd (4), the normalised
-  copy in the activation dtype (a*w, kept for the weight's gradient); OLMo 2 and Gemma multiply
-  the weight in fp32 (normalised 4w; Gemma also keeps ``1 + weight`` per layer);
-* every linear keeps its input (a*width) — a norm's output once for q/k/v (and the router);
+* RMSNorm (``LlamaRMSNorm``): its input as fp32 (4w), the fp32 rstd (4), the normalised copy in
+  the input dtype (r*w, kept for the weight's gradient); OLMo 2, Gemma and gpt-oss multiply the
+  weight in fp32 (normalised 4w; Gemma also keeps ``1 + weight`` per layer);
+* every linear keeps its input — a norm's output once for q/k/v (and the router), or once per
+  linear under autocast;
 * eager attention: q, k and v after ``repeat_kv`` (expanded to all heads), the fp32 softmax
   (4 per score) and its copy in the activation dtype; Gemma 2's soft-capping keeps the tanh
   (a per score); gpt-oss concatenates its sink (s+1 scores, an int64 max index per row) and keeps
-  the softmax in the activation dtype; sdpa (CPU flash kernel): q, k, v unexpanded, the output
-  and an fp32 log-sum-exp per head;
-* MLP: act input, act output, up output, down input (4*a*f); MoE experts (eager loop): per
-  routed token the gathered input and its index, the gate/up output (2f), the activation and the
-  product (f each), the expert output and its routing weight; the router's logits, fp32 softmax,
-  top-k indices and weights;
+  the softmax in the activation dtype; Llama 4's softmax is in the scores' dtype; sdpa (CPU flash
+  kernel): q, k, v unexpanded, the output and an fp32 log-sum-exp per head — except with a
+  sliding-window mask or MLA's unequal q/v head dims, where sdpa takes the decomposed math path
+  (``_SDPA_MATH``: q scaled, k, the fp32 softmax... like eager, see ``_attention``);
+* MLP: act input, act output, up output, down input (4*a*f); MoE experts (eager loop, ``ROUTERS``):
+  per routed token the token/top-k position indices (16), the gathered input, the gate/up output
+  (2f), the activation and the product (f each), the expert output, its routing weight and the
+  weighted output handed to ``index_add_``; the router's logits, softmax, top-k indices and weights;
 * once per model: RoPE cos/sin (Gemma 3: two sets), the input ids, the final norm and the head's
   input, the fp32 log-softmax of the loss (4V) and the shifted labels; Gemma 2's final soft-cap;
 * gradient checkpointing: only each block's call arguments (hidden states, cos/sin, the 4-D mask
@@ -26,26 +34,81 @@ checked against all of them in tests/test_families.py. Per token, ``a`` = activa
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from planner.spec import ModelSpec
 
-ACT_BYTES = {"fp32": 4, "bf16": 2}
+
+@dataclass(frozen=True)
+class HFPrecision:
+    """How a training precision lays out what the HF code saves."""
+    act: int        # bytes of a matmul output (the compute dtype)
+    stream: int     # bytes of the residual stream, norm outputs, RoPE tables, 4-D masks
+    autocast: bool  # torch.autocast: each linear saves its own bf16 copy of an fp32 input
+
+
+PRECISIONS = {
+    "fp32": HFPrecision(4, 4, False),
+    "bf16": HFPrecision(2, 2, False),       # model.to(torch.bfloat16): pure bf16
+    "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights
+}
+ACT_BYTES = {k: p.act for k, p in PRECISIONS.items()}
+
 #: how a family's RMSNorm multiplies its weight (module docstring): "cast" = weight * x.to(dtype)
-#: (Llama, Qwen, Mistral, Phi-3, DeepSeek, gpt-oss); "fp32" = in fp32 (OLMo 2, Gemma)
-NORM_STYLE = {"olmo2": "fp32", "gemma2": "fp32", "gemma3_text": "fp32"}
+#: (Llama, Qwen, Mistral, Phi-3, DeepSeek, Llama 4); "fp32" = in fp32, then cast (OLMo 2, Gemma,
+#: gpt-oss: ``(self.weight * hidden_states).to(input_dtype)``)
+NORM_STYLE = {"olmo2": "fp32", "gemma2": "fp32", "gemma3_text": "fp32", "gpt_oss": "fp32"}
 
 
-def _norm(w: float, a: float, style: str) -> float:
-    return 4 * w + 4 + (4 * w if style == "fp32" else a * w)
+@dataclass(frozen=True)
+class Router:
+    """Per-token bytes a family's MoE router and eager expert loop keep (its modeling file).
+
+    ``input_fp32``: the router casts its input to fp32 (DeepSeek: ``hidden_states.type(float32)``);
+    ``probs``: a full softmax/sigmoid over the E experts is kept (fp32); ``topk_sum``: the top-k
+    weights are renormalised (keeps the fp32 sum); ``weights``: the top-k weights' dtype —
+    "fp32" (Mixtral, DeepSeek) or "act" (Qwen3-MoE ``.to(router_logits.dtype)``, gpt-oss's
+    softmax over the top-k logits); ``gate_f``: f-wide tensors the expert's activation keeps
+    besides its 2f gate/up output (SwiGLU: act, product = 2; gpt-oss's clamped SwiGLU with
+    ``(up + 1) * glu``: 5).
+    """
+    input_fp32: bool = False
+    probs: bool = True
+    topk_sum: bool = True
+    weights: str = "fp32"
+    gate_f: int = 2
+
+
+ROUTERS = {
+    "mixtral": Router(),
+    "qwen3_moe": Router(weights="act"),
+    "qwen2_moe": Router(weights="act"),
+    "deepseek_v3": Router(input_fp32=True),
+    "deepseek_v2": Router(input_fp32=True, topk_sum=False),  # greedy top-k, no renormalisation
+    "gpt_oss": Router(probs=False, topk_sum=False, weights="act", gate_f=5),
+}
+
+
+def _norm(w: float, src: float, style: str) -> float:
+    """RMSNorm over width ``w`` of an input of ``src`` bytes (module docstring)."""
+    return 4 * w + 4 + (4 * w if style == "fp32" else src * w)
 
 
 def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False) -> float:
     """Bytes autograd keeps after one forward of a transformers causal LM (module docstring)."""
-    a = ACT_BYTES[precision]
+    P = PRECISIONS[precision]
+    a, r = P.act, P.stream
     tok = seq * batch
     h, H, V = m.hidden, m.heads, m.vocab
     style = NORM_STYLE.get(model_type, "cast")
     gemma = model_type in ("gemma2", "gemma3_text")
+    llama4 = model_type == "llama4_text"
+
+    def lin(n: int, w: float, src: float = r) -> float:
+        """Inputs kept by ``n`` linears reading one tensor of width ``w`` and ``src`` bytes."""
+        return n * a * w if (P.autocast and src != a) else src * w
+
     if m.mla is not None:
         dqk, dv = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim
         kvh, drope = H, m.mla.qk_rope_head_dim
@@ -53,11 +116,13 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         dqk = dv = m.head_dim
         kvh = m.kv_heads
         drope = m.head_dim // 2 if model_type == "gpt_oss" else m.head_dim
-    rope_b = 4 if model_type == "olmo2" else a
+    rope_b = 4 if model_type == "olmo2" else r
     rope_sets = 2 if model_type == "gemma3_text" else 1
     rope = rope_sets * 2 * seq * drope * rope_b  # cos/sin of shape (1, s, d): shared by the batch
+    if llama4:
+        rope = seq * (dqk // 2) * 8  # complex64 freqs_cis (1, s, 1, d/2)
     # outside the blocks: ids, final norm + head input, loss log-softmax, shifted labels, scalar
-    outside = tok * 8 + tok * (_norm(h, a, style) + a * h) + tok * 4 * V + 8 * (tok + 1) + 4
+    outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + tok * 4 * V + 8 * (tok + 1) + 4
     if model_type == "gemma2":
         outside += tok * a * V  # final logit soft-capping keeps its tanh
     if gemma:
@@ -67,63 +132,113 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         # Gemma 2/3, gpt-oss), only the sliding one under sdpa (full layers use is_causal)
         kinds = 2 if (m.local_layers and m.local_layers < m.layers) else 1
         n_masks = kinds if impl != "sdpa" else (1 if m.local_layers else 0)
-        mask = n_masks * batch * seq * seq * (1 if impl == "sdpa" else a)  # sdpa: a boolean mask
-        per_layer = tok * a * h
+        mask = n_masks * batch * seq * seq * (1 if impl == "sdpa" else r)  # sdpa: a boolean mask
+        per_layer = tok * r * h
         return m.layers * per_layer + rope + mask + 8 * seq + outside  # position ids (1, s)
 
-    def attention() -> float:
+    sliding_math = impl == "sdpa" and m.local_layers and not gemma  # see _SDPA_MATH below
+
+    def attention(local: bool) -> float:
         t = 0.0
-        pre = 0 if model_type == "olmo2" else _norm(h, a, style)  # OLMo 2 normalises after
-        t += pre + a * h  # q/k/v input
+        pre = 0 if model_type == "olmo2" else _norm(h, r, style)  # OLMo 2 normalises after
+        n_in = 1 if model_type == "phi3" else (2 if m.mla is not None else 3)  # fused qkv; MLA a-projs
+        t += pre + lin(n_in, h)  # q/k/v input
         if gemma:
             t += 4 * h / seq / batch  # 1 + weight per layer (not per token)
         if m.mla is not None:
-            r = m.mla
-            if r.q_lora_rank:
-                t += _norm(r.q_lora_rank, a, style) + a * r.q_lora_rank
-            t += _norm(r.kv_lora_rank, a, style) + a * r.kv_lora_rank
+            q = m.mla
+            if q.q_lora_rank:
+                t += _norm(q.q_lora_rank, a, style) + lin(1, q.q_lora_rank, r)
+            t += _norm(q.kv_lora_rank, a, style) + lin(1, q.kv_lora_rank, r)
         if m.qk_norm == "head":
-            t += _norm(H * dqk, a, style) - 4 * H * dqk + 4 * H * dqk + 4 * (H - 1)  # per-head rstd
-            t += _norm(kvh * dqk, a, style) + 4 * (kvh - 1)
-            if gemma:
-                t += 2 * 4 * dqk / seq / batch
+            if llama4:  # weightless L2 norm of q and k on RoPE layers only: fp32 copy + rstd
+                if local:
+                    t += 4 * (H + kvh) * dqk + 4 * (H + kvh)
+            else:
+                t += _norm(H * dqk, a, style) + 4 * (H - 1)  # per-head rstd
+                t += _norm(kvh * dqk, a, style) + 4 * (kvh - 1)
+                if gemma:
+                    t += 2 * 4 * dqk / seq / batch
         elif m.qk_norm == "full":
             t += _norm(H * dqk, a, style) + _norm(kvh * dqk, a, style)
-        if impl == "sdpa" and m.mla is None:  # MLA's unequal q/v dims fall back to the math path
+        if llama4 and not local:
+            t += 4 / batch  # temperature tuning's attention scales (1, s, 1, 1), fp32
+        math_path = (impl == "sdpa" and m.mla is not None) or (sliding_math and local)
+        if impl == "sdpa" and not math_path:
             t += a * (H * dqk + kvh * dqk + kvh * dv + H * dv) + 4 * H  # its output is o_proj's input
         elif model_type == "gpt_oss":
             t += a * (2 * H * dqk + H * dv) + 8 * H + a * H * (seq + 1)
+        elif llama4:
+            sm = 4 if P.autocast else a  # autocast runs softmax in fp32 (then casts for the matmul)
+            t += a * (2 * H * dqk + H * dv) + sm * H * seq + (a * H * seq if sm != a else 0)
         else:
             t += a * (2 * H * dqk + H * dv) + 4 * H * seq + (a * H * seq if a < 4 else 0)
             if model_type == "gemma2":
                 t += a * H * seq  # attention logit soft-capping
-        if impl != "sdpa" or m.mla is not None:
+        if impl != "sdpa" or math_path:
             t += a * H * dv  # o_proj input
         if model_type == "olmo2" or gemma:
-            t += _norm(h, a, style)  # post-attention norm (OLMo 2, Gemma)
+            t += _norm(h, r, style)  # post-attention norm (OLMo 2, Gemma)
         return t
 
     def mlp(moe: bool) -> float:
-        t = _norm(h, a, style) if model_type != "olmo2" else 0.0
-        t += a * h  # MLP / router input
+        t = _norm(h, r, style) if model_type != "olmo2" else 0.0
         if gemma:
-            t += _norm(h, a, style) - (0 if model_type != "olmo2" else 0)  # post-feedforward norm
+            t += _norm(h, r, style)  # post-feedforward norm
         if model_type == "olmo2":
-            t += _norm(h, a, style)
+            t += _norm(h, r, style)
         if not moe:
-            return t + 4 * a * m.dense_width
+            n_in = 1 if model_type == "phi3" else 2  # fused gate_up; gate and up
+            return t + lin(n_in, h) + 4 * a * m.dense_width
         e = m.moe
         k, f, E = e.top_k, m.ffn_hidden, e.experts
-        t += 4 * E + 8 * k + 4 + 4 * k  # router softmax, top-k ids, sum, weights
-        routed = E if e.all_experts_compute else k  # Llama-4's kernel: every expert, every token
-        t += routed * (8 + 4 + a * (2 * h + 4 * f))  # per routed token (eager experts)
         if e.shared_experts:
             sw = e.shared_ffn_hidden or e.shared_experts * f
             t += 4 * a * sw
+        R = ROUTERS.get(model_type, Router())
+        consumers = 3 if e.shared_experts else 1  # the router, the shared expert's gate and up
+        if P.autocast:
+            t += consumers * a * h  # each casts the fp32 input itself
+        elif R.input_fp32:  # DeepSeek: an fp32 copy for the router (the input itself in fp32)
+            t += 4 * h + (r * h if e.shared_experts and r != 4 else 0)
+        else:
+            t += r * h
+        if llama4:
+            # Llama4TextMoe: top-k of the logits, sigmoid of the scattered scores for every expert;
+            # the input repeated E times and scaled, a dense bmm over all experts
+            return t + 8 * k + 4 * E + E * (a + 2 * a * h + 4 * a * f)
+        wb = 4 if R.weights == "fp32" else a
+        t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
+        # per routed token: indices, gathered input (cast under autocast), gate/up (2f), the
+        # activation's f-wide saves, the expert output, its weight, the weighted output (stream dtype)
+        t += k * (16 + a * h + a * (2 + R.gate_f) * f + a * h + wb + r * h)
         return t
 
-    n_moe = m.moe_layers
-    per_tok = (m.layers - n_moe) * (attention() + mlp(False))
-    if n_moe:
-        per_tok += n_moe * (attention() + mlp(True))
+    moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    # which layers are local (sliding/chunked): HF puts them first in each pattern; only the
+    # count matters except for Llama 4, where RoPE (chunked) layers carry the q/k norm
+    per_tok = 0.0
+    for i in range(m.layers):
+        local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
+        per_tok += attention(bool(local)) + mlp(i in moe_ids)
     return per_tok * tok + rope + outside
+
+
+def _llama4_rope_layers(m: ModelSpec) -> set[int]:
+    """Llama 4: RoPE layers are all but every 4th (``no_rope_layers``); the spec keeps only the
+    count (``local_layers``): the first ``local_layers`` of those (HF's default pattern)."""
+    return set([i for i in range(m.layers) if i % 4 != 3][:m.local_layers])
+
+
+def hf_param_cast_bytes(m: ModelSpec, checkpointing: bool = False) -> float:
+    """autocast's cached bf16 copies of the fp32 weights its matmuls use (``param_casts_bytes``):
+    2 bytes per linear/expert weight element; the embedding and norms are not cast. Under
+    gradient checkpointing the blocks' casts are made (and freed) inside the recompute, so only
+    the head's copy outlives the forward."""
+    from planner.spec.params import count_params
+
+    pc = count_params(m)
+    head = m.vocab * m.hidden
+    if checkpointing:
+        return 2.0 * head
+    return 2.0 * (pc.total - pc.embedding - pc.norms + (head if m.tied_embeddings else 0))
