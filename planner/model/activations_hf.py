@@ -20,9 +20,9 @@ Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
   (4 per score) and its copy in the activation dtype; Gemma 2's soft-capping keeps the tanh
   (a per score); gpt-oss concatenates its sink (s+1 scores, an int64 max index per row) and keeps
   the softmax in the activation dtype; Llama 4's softmax is in the scores' dtype; sdpa (CPU flash
-  kernel): q, k, v unexpanded, the output and an fp32 log-sum-exp per head — except with a
-  sliding-window mask or MLA's unequal q/v head dims, where sdpa takes the decomposed math path
-  (``_SDPA_MATH``: q scaled, k, the fp32 softmax... like eager, see ``_attention``);
+  kernel): q, k, v unexpanded, the output and an fp32 log-sum-exp per head; with a sliding-window
+  mask k/v are expanded and the mask kept (a per score); MLA's unequal q/v head dims take the
+  decomposed math path (q, k, v and the softmax in fp32); MLA's v is a view of kv_b_proj's output;
 * MLP: act input, act output, up output, down input (4*a*f); MoE experts (eager loop, ``ROUTERS``):
   per routed token the token/top-k position indices (16), the gathered input, the gate/up output
   (2f), the activation and the product (f each), the expert output, its routing weight and the
@@ -132,11 +132,10 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         # Gemma 2/3, gpt-oss), only the sliding one under sdpa (full layers use is_causal)
         kinds = 2 if (m.local_layers and m.local_layers < m.layers) else 1
         n_masks = kinds if impl != "sdpa" else (1 if m.local_layers else 0)
-        mask = n_masks * batch * seq * seq * (1 if impl == "sdpa" else r)  # sdpa: a boolean mask
+        # eager: (b, 1, s, s) in the stream dtype; sdpa: a boolean (1, 1, s, s) expanded to the batch
+        mask = n_masks * seq * seq * (1 if impl == "sdpa" else batch * r)
         per_layer = tok * r * h
         return m.layers * per_layer + rope + mask + 8 * seq + outside  # position ids (1, s)
-
-    sliding_math = impl == "sdpa" and m.local_layers and not gemma  # see _SDPA_MATH below
 
     def attention(local: bool) -> float:
         t = 0.0
@@ -163,16 +162,30 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
             t += _norm(H * dqk, a, style) + _norm(kvh * dqk, a, style)
         if llama4 and not local:
             t += 4 / batch  # temperature tuning's attention scales (1, s, 1, 1), fp32
-        math_path = (impl == "sdpa" and m.mla is not None) or (sliding_math and local)
-        if impl == "sdpa" and not math_path:
-            t += a * (H * dqk + kvh * dqk + kvh * dv + H * dv) + 4 * H  # its output is o_proj's input
+        # sdpa paths: MLA's unequal q/v head dims take the decomposed math path (it upcasts bf16
+        # to fp32: q, k, v and the softmax all fp32); a sliding-window layer passes a 4-D mask
+        # to the CPU flash kernel, which then gets k/v expanded by repeat_kv (no enable_gqa) and
+        # keeps the mask in the activation dtype
+        math_path = impl == "sdpa" and m.mla is not None
+        masked = impl == "sdpa" and local and not llama4
+        # MLA's v is a view of kv_b_proj's output (k_nope and v): its whole storage is kept
+        v_store = H * (m.mla.qk_nope_head_dim + dv) if m.mla is not None else H * dv
+        if math_path:
+            t += 4 * (2 * H * dqk) + 4 * H * seq + (4 * v_store if a == 4 else 4 * H * dv)
+        elif impl == "sdpa":
+            kv = H if masked else kvh
+            t += a * (H * dqk + kv * dqk + kv * dv + H * dv) + 4 * H  # its output is o_proj's input
+            if masked:
+                t += a * seq  # the (b, 1, s, s) mask, per layer
+            if model_type == "phi3":
+                t += a * H * dv  # out of a fused-qkv slice: o_proj gets a contiguous copy
         elif model_type == "gpt_oss":
             t += a * (2 * H * dqk + H * dv) + 8 * H + a * H * (seq + 1)
         elif llama4:
             sm = 4 if P.autocast else a  # autocast runs softmax in fp32 (then casts for the matmul)
             t += a * (2 * H * dqk + H * dv) + sm * H * seq + (a * H * seq if sm != a else 0)
         else:
-            t += a * (2 * H * dqk + H * dv) + 4 * H * seq + (a * H * seq if a < 4 else 0)
+            t += a * (2 * H * dqk + v_store) + 4 * H * seq + (a * H * seq if a < 4 else 0)
             if model_type == "gemma2":
                 t += a * H * seq  # attention logit soft-capping
         if impl != "sdpa" or math_path:
