@@ -70,13 +70,14 @@ class Router:
     "fp32" (Mixtral, DeepSeek) or "act" (Qwen3-MoE ``.to(router_logits.dtype)``, gpt-oss's
     softmax over the top-k logits); ``gate_f``: f-wide tensors the expert's activation keeps
     besides its 2f gate/up output (SwiGLU: act, product = 2; gpt-oss's clamped SwiGLU with
-    ``(up + 1) * glu``: 5).
+    ``(up + 1) * glu``: 5); ``bias``: the experts add fp32 biases (gpt-oss).
     """
     input_fp32: bool = False
     probs: bool = True
     topk_sum: bool = True
     weights: str = "fp32"
     gate_f: int = 2
+    bias: bool = False
 
 
 ROUTERS = {
@@ -85,7 +86,7 @@ ROUTERS = {
     "qwen2_moe": Router(weights="act"),
     "deepseek_v3": Router(input_fp32=True),
     "deepseek_v2": Router(input_fp32=True, topk_sum=False),  # greedy top-k, no renormalisation
-    "gpt_oss": Router(probs=False, topk_sum=False, weights="act", gate_f=5),
+    "gpt_oss": Router(probs=False, topk_sum=False, weights="act", gate_f=5, bias=True),
 }
 
 
@@ -179,11 +180,14 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
                 t += a * seq  # the (b, 1, s, s) mask, per layer
             if model_type == "phi3":
                 t += a * H * dv  # out of a fused-qkv slice: o_proj gets a contiguous copy
-        elif model_type == "gpt_oss":
-            t += a * (2 * H * dqk + H * dv) + 8 * H + a * H * (seq + 1)
-        elif llama4:
-            sm = 4 if P.autocast else a  # autocast runs softmax in fp32 (then casts for the matmul)
-            t += a * (2 * H * dqk + H * dv) + sm * H * seq + (a * H * seq if sm != a else 0)
+        elif model_type == "gpt_oss" or llama4:
+            # the softmax runs in the scores' dtype, which the fp32 mask (autocast: the stream
+            # dtype) promotes to fp32 under autocast; the matmul with v then casts it back
+            sm = r if P.autocast else a
+            cols = seq + 1 if model_type == "gpt_oss" else seq  # gpt-oss: the sink column
+            t += a * (2 * H * dqk + H * dv) + sm * H * cols + (a * H * seq if sm != a else 0)
+            if model_type == "gpt_oss":
+                t += 8 * H  # the int64 row-max index of the sink concatenation
         else:
             t += a * (2 * H * dqk + v_store) + 4 * H * seq + (a * H * seq if a < 4 else 0)
             if model_type == "gemma2":
@@ -223,8 +227,11 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         wb = 4 if R.weights == "fp32" else a
         t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
         # per routed token: indices, gathered input (cast under autocast), gate/up (2f), the
-        # activation's f-wide saves, the expert output, its weight, the weighted output (stream dtype)
-        t += k * (16 + a * h + a * (2 + R.gate_f) * f + a * h + wb + r * h)
+        # activation's f-wide saves (the last is the down matmul's input), the expert output,
+        # its weight, the weighted output (stream dtype). gpt-oss's expert biases promote every
+        # matmul output to fp32 under autocast (bf16 matmul + fp32 bias)
+        eb = r if (R.bias and P.autocast) else a
+        t += k * (16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h)
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
