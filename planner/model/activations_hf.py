@@ -134,7 +134,10 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         kinds = 2 if (m.local_layers and m.local_layers < m.layers) else 1
         n_masks = kinds if impl != "sdpa" else (1 if m.local_layers else 0)
         # eager: (b, 1, s, s) in the stream dtype; sdpa: a boolean (1, 1, s, s) expanded to the batch
+        # (Llama 4's chunked mask is built per batch row)
         mask = n_masks * seq * seq * (1 if impl == "sdpa" else batch * r)
+        if impl == "sdpa" and llama4:
+            mask *= batch
         per_layer = tok * r * h
         return m.layers * per_layer + rope + mask + 8 * seq + outside  # position ids (1, s)
 
@@ -150,15 +153,15 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
             if q.q_lora_rank:
                 t += _norm(q.q_lora_rank, a, style) + lin(1, q.q_lora_rank, r)
             t += _norm(q.kv_lora_rank, a, style) + lin(1, q.kv_lora_rank, r)
+        if llama4 and local:
+            # Llama4TextL2Norm (weightless, so not in the spec's qk_norm; config ``use_qk_norm``,
+            # true in the released models) on RoPE layers only: q and k as fp32 and their rstd
+            t += 4 * (H + kvh) * dqk + 4 * (H + kvh)
         if m.qk_norm == "head":
-            if llama4:  # weightless L2 norm of q and k on RoPE layers only: fp32 copy + rstd
-                if local:
-                    t += 4 * (H + kvh) * dqk + 4 * (H + kvh)
-            else:
-                t += _norm(H * dqk, a, style) + 4 * (H - 1)  # per-head rstd
-                t += _norm(kvh * dqk, a, style) + 4 * (kvh - 1)
-                if gemma:
-                    t += 2 * 4 * dqk / seq / batch
+            t += _norm(H * dqk, a, style) + 4 * (H - 1)  # per-head rstd
+            t += _norm(kvh * dqk, a, style) + 4 * (kvh - 1)
+            if gemma:
+                t += 2 * 4 * dqk / seq / batch
         elif m.qk_norm == "full":
             t += _norm(H * dqk, a, style) + _norm(kvh * dqk, a, style)
         if llama4 and not local:
@@ -168,9 +171,11 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         # to the CPU flash kernel, which then gets k/v expanded by repeat_kv (no enable_gqa) and
         # keeps the mask in the activation dtype
         math_path = impl == "sdpa" and m.mla is not None
-        masked = impl == "sdpa" and local and not llama4
-        # MLA's v is a view of kv_b_proj's output (k_nope and v): its whole storage is kept
-        v_store = H * (m.mla.qk_nope_head_dim + dv) if m.mla is not None else H * dv
+        masked = impl == "sdpa" and local
+        # MLA's v is a view of kv_b_proj's output (k_nope and v); at batch 1 the matmul can use
+        # that view as it is and keeps the whole storage, at batch > 1 it needs a (b*H, s, dv) copy
+        mla_view = m.mla is not None and batch == 1
+        v_store = H * (m.mla.qk_nope_head_dim + dv) if mla_view else H * dv
         if math_path:
             t += 4 * (2 * H * dqk) + 4 * H * seq + (4 * v_store if a == 4 else 4 * H * dv)
         elif impl == "sdpa":
@@ -223,7 +228,8 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         if llama4:
             # Llama4TextMoe: top-k of the logits, sigmoid of the scattered scores for every expert;
             # the input repeated E times and scaled, a dense bmm over all experts
-            return t + 8 * k + 4 * E + E * (a + 2 * a * h + 4 * a * f)
+            # (the repeat in the stream dtype, its scaled copy cast for the bmm under autocast)
+            return t + 8 * k + 4 * E + E * (a + r * h + a * h + 4 * a * f)
         wb = 4 if R.weights == "fp32" else a
         t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
         # per routed token: indices, gathered input (cast under autocast), gate/up (2f), the
