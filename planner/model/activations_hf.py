@@ -99,6 +99,8 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
                    impl: str = "eager", checkpointing: bool = False) -> float:
     """Bytes autograd keeps after one forward of a transformers causal LM (module docstring)."""
     P = PRECISIONS[precision]
+    if model_type in LAYERNORM_FAMILIES:
+        return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
     a, r = P.act, P.stream
     tok = seq * batch
     h, H, V = m.hidden, m.heads, m.vocab
@@ -268,3 +270,64 @@ def hf_param_cast_bytes(m: ModelSpec, checkpointing: bool = False) -> float:
     if checkpointing:
         return 2.0 * head
     return 2.0 * (pc.total - pc.embedding - pc.norms + (head if m.tied_embeddings else 0))
+
+
+def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                      impl: str, checkpointing: bool) -> float:
+    """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
+    dropout 0.1 (each dropout keeps its mask in the activation dtype), bias linears (GPT-2's
+    ``Conv1D`` is an addmm). Per token:
+
+    * LayerNorm keeps its input and the mean and rstd (r*(w + 2): autocast runs it in fp32);
+    * each linear keeps its input (a*w; GPT-2's c_attn/c_fc, BERT's q/k/v read one tensor);
+    * eager attention: GPT-2 keeps q as a view of c_attn's output (3h), k^T, v, the softmax (fp32
+      under autocast), the dropout mask and the dropped probabilities (3 per score); BERT the same
+      with q/k/v from their own linears; sdpa with dropout takes the math path, all fp32:
+      q, k, v (3h) and three per score;
+    * MLP: GPT-2's tanh-GELU keeps 4 f-wide tensors, BERT's exact GELU its input; the output
+      linear's input (f) and the dropout mask (h);
+    * outside: ids, positions (GPT-2: (1, s) ids; BERT: a view of the 512-long position buffer),
+      the embedding dropout mask and norm, the head (GPT-2: final norm + lm_head input; BERT's
+      MLM transform: dense, GELU, LayerNorm, decoder input) and the loss: GPT-2 upcasts the
+      logits (fp32 log-softmax, 4V), BERT does not (a*V, labels unshifted).
+    """
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H, V = m.hidden, m.heads, m.vocab
+    f = m.ffn_hidden
+    d = m.head_dim
+    ln = r * (h + 2)
+    bert = model_type == "bert"
+
+    def lin(n: int, w: float) -> float:  # as in hf_saved_bytes: one copy per linear under autocast
+        return n * a * w if P.autocast else r * w
+
+    if bert:
+        # the MLM head's LayerNorm reads the GELU's output (a), with fp32 statistics under
+        # autocast; its loss's log-softmax is an fp32 op under autocast, else in the logits' dtype
+        head_ln = a * h + 2 * (4 if P.autocast else a)
+        lsm = 4 if P.autocast else a
+        outside = tok * (16 + ln + r * h) + 8 * (m.max_positions or 512)
+        outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + tok * lsm * V + 8 * tok + lsm
+    else:
+        outside = tok * (8 + r * h + ln + a * h + 4 * V) + 8 * seq + 8 * (tok + 1) + 4
+    if checkpointing:
+        # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
+        mask = batch * seq * seq * r if (impl != "sdpa" and not bert) else 0
+        return m.layers * tok * r * h + mask + outside
+    if impl == "sdpa":  # dropout forces the math path, which computes in fp32
+        attn = 4 * (3 * h + 3 * H * seq)
+    elif bert:
+        attn = a * 3 * H * d + 3 * a * H * seq
+    else:  # q is a view of c_attn's output: the bmm keeps all of it at batch 1, a copy above;
+        # torch.where with the fp32 mask_value promotes the scores (and softmax) to fp32 under autocast
+        sm = r if P.autocast else a
+        attn = a * (2 * H * d + (3 * h if batch == 1 else H * d)) + sm * H * seq + 2 * a * H * seq
+    mlp = (a * f if bert else 4 * a * f) + a * f + a * h
+    qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
+    per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
+    return m.layers * per_layer * tok + outside
+
+
+#: families whose blocks are not the RMSNorm/RoPE decoder above
+LAYERNORM_FAMILIES = {"gpt2", "bert"}
