@@ -258,18 +258,27 @@ def _llama4_rope_layers(m: ModelSpec) -> set[int]:
     return set([i for i in range(m.layers) if i % 4 != 3][:m.local_layers])
 
 
-def hf_param_cast_bytes(m: ModelSpec, checkpointing: bool = False) -> float:
-    """autocast's cached bf16 copies of the fp32 weights its matmuls use (``param_casts_bytes``):
-    2 bytes per linear/expert weight element; the embedding and norms are not cast. Under
-    gradient checkpointing the blocks' casts are made (and freed) inside the recompute, so only
-    the head's copy outlives the forward."""
-    from planner.spec.params import count_params
+def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: bool = False) -> float:
+    """AMP: autocast's cached bf16 copies of the fp32 weights its matmuls read
+    (``param_casts_bytes``; torch caches the casts of leaf tensors that require grad for the
+    whole autocast region): 2 bytes per element of every linear/expert/router weight and bias —
+    the parameters less the embeddings and the norm weights, plus the tied head's matrix. Under
+    gradient checkpointing the blocks' casts are made and freed inside each block's forward
+    and recompute, so only the head's copy outlives the forward."""
+    from planner.spec.params import _norm as norm_params, count_params
 
     pc = count_params(m)
-    head = m.vocab * m.hidden
+    head = m.vocab * m.hidden + (m.hidden * m.hidden + m.hidden if m.mlm_head else 0)
     if checkpointing:
         return 2.0 * head
-    return 2.0 * (pc.total - pc.embedding - pc.norms + (head if m.tied_embeddings else 0))
+    qk = {"none": 0, "head": 2 * m.head_dim, "full": m.q_dim + m.kv_dim}[m.qk_norm]
+    mla = (m.mla.q_lora_rank or 0) + m.mla.kv_lora_rank if m.mla is not None else 0
+    norms = m.layers * (m.layer_norms * norm_params(m) + qk + mla) + pc.final_norm
+    if m.mlm_head:
+        norms += norm_params(m) + m.vocab  # the MLM transform's LayerNorm; the decoder bias is added
+    sinks = m.layers * m.heads if m.attention_sinks else 0
+    tied = m.vocab * m.hidden if m.tied_embeddings else 0
+    return 2.0 * (pc.total - pc.embedding - norms - sinks + tied)
 
 
 def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
