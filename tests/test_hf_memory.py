@@ -77,3 +77,55 @@ def test_amp_changes_memory_like_the_truth():
     truth = cases["amp_bf16"]["live_after_forward_bytes"] - cases["bf16"]["live_after_forward_bytes"]
     assert amp.after_forward - bf16.after_forward == pytest.approx(truth, rel=0.05)
     assert amp.weight_casts == cases["amp_bf16"]["param_casts_bytes"]
+
+
+def _hf_job(mixed_precision, framework="hf-trainer", recompute="none"):
+    from planner.spec import load_job_dict
+
+    fw = {"name": framework}
+    if mixed_precision:
+        fw["mixed_precision"] = mixed_precision
+    return load_job_dict({
+        "model": {"preset": "llama3-8b"},
+        "training": {"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "tokens": 1e9,
+                     "recompute": recompute, "framework": fw},
+        "parallel": {"tp": 1, "pp": 1, "dp": 8, "zero": 3}, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}})
+
+
+@pytest.mark.parametrize("recompute", ["none", "full"])
+def test_estimate_takes_hf_stack_activations_from_the_hf_table(recompute):
+    """``planner estimate`` of a Llama job on hf-trainer: the activation and head/loss memory are
+    the HF table's (AMP: fp32 stream, per-linear bf16 copies; bf16: pure bf16), and AMP holds fp32
+    weights + autocast's bf16 copies + fp32 gradients instead of bf16 weights + an fp32 master."""
+    from planner.model.activations_hf import hf_activations
+    from planner.spec import ModelSpec
+    from planner.spec.presets import PRESETS
+    from planner.workloads.training import estimate_job
+
+    m = ModelSpec(**PRESETS["llama3-8b"])
+    gc = recompute == "full"
+    mem = {}
+    for mp, prec in (("amp", "amp_bf16"), ("bf16", "bf16")):
+        p = estimate_job(_hf_job(mp, recompute=recompute))
+        r = hf_activations(m, 2048, 1, prec, "sdpa", gc)
+        emb_out = 2048 * m.hidden * 2  # the embedding's output, counted by memory_per_gpu for every stack
+        assert p.memory_per_gpu_bytes.activations == pytest.approx(m.layers * r.per_layer + r.recompute + emb_out)
+        assert p.memory_per_gpu_bytes.logits == pytest.approx(r.outside + r.logits_transient)
+        mem[mp] = p.memory_per_gpu_bytes
+        assert f"mixed_precision={mp}" in p.inputs["training_stack"]
+    assert mem["amp"].activations > mem["bf16"].activations
+    n = 8030261248
+    assert mem["amp"].grads == pytest.approx(n * 4 / 8)  # fp32 gradients, ZeRO-3 over 8
+    assert mem["bf16"].optimizer > mem["amp"].optimizer  # the fp32 master lives in the optimizer
+
+
+def test_megatron_keeps_the_fused_table_and_refuses_the_option():
+    from planner.errors import InputError
+    from planner.model.stacks import resolve
+
+    with pytest.raises(InputError, match="mixed_precision"):
+        resolve("megatron-core", mixed_precision="amp")
+    with pytest.raises(InputError, match="mixed_precision"):
+        resolve("hf-trainer", mixed_precision="fp16")
+    assert resolve("megatron-core").mixed_precision is None
+    assert resolve("deepspeed").mixed_precision == "bf16" and resolve("hf-trainer").mixed_precision == "amp"

@@ -103,6 +103,13 @@ def _norm(w: float, src: float, style: str) -> float:
 def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False) -> float:
     """Bytes autograd keeps after one forward of a transformers causal LM (module docstring)."""
+    return sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing))
+
+
+def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
+                   impl: str = "eager", checkpointing: bool = False) -> tuple[float, float]:
+    """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
+    outside them: ids, embedding, final norm, head and loss)."""
     P = PRECISIONS[precision]
     if model_type in LAYERNORM_FAMILIES:
         return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
@@ -146,7 +153,7 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         if impl == "sdpa" and llama4:
             mask *= batch
         per_layer = tok * r * h
-        return m.layers * per_layer + rope + mask + 8 * seq + outside  # position ids (1, s)
+        return m.layers * per_layer + rope + mask + 8 * seq, outside  # position ids (1, s)
 
     def attention(local: bool) -> float:
         t = 0.0
@@ -254,7 +261,7 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     for i in range(m.layers):
         local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
         per_tok += attention(bool(local)) + mlp(i in moe_ids)
-    return per_tok * tok + rope + outside
+    return per_tok * tok + rope, outside
 
 
 def _llama4_rope_layers(m: ModelSpec) -> set[int]:
@@ -287,7 +294,7 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
 
 
 def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                      impl: str, checkpointing: bool) -> float:
+                      impl: str, checkpointing: bool) -> tuple[float, float]:
     """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
     dropout 0.1 (each dropout keeps its mask in the activation dtype), bias linears (GPT-2's
     ``Conv1D`` is an addmm). Per token:
@@ -328,7 +335,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
         mask = batch * seq * seq * r if (impl != "sdpa" and not bert) else 0
-        return m.layers * tok * r * h + mask + outside
+        return m.layers * tok * r * h + mask, outside
     if impl == "sdpa":  # dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 3 * H * seq)
     elif bert:
@@ -340,7 +347,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     mlp = (a * f if bert else 4 * a * f) + a * f + a * h
     qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
     per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
-    return m.layers * per_layer * tok + outside
+    return m.layers * per_layer * tok, outside
 
 
 #: families whose blocks are not the RMSNorm/RoPE decoder above
@@ -359,6 +366,7 @@ class HFStepMemory:
     weight_casts: float
     logits: float
     kv_cache: float
+    loss_transient: float  # the loss's largest vocab-wide transient (forward upcast or backward)
     grads: float
     after_forward: float
     peak_forward: float
@@ -449,4 +457,68 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
             layer = (full - gc_saved) / L + tok * r * h
             gate_up = m.moe.experts * (2 if m.gated else 1) * m.ffn_hidden * h * (2 if precision == "bf16" else 4)
             peak = max(peak, grads + layer + 2 * gate_up)
-    return HFStepMemory(saved, casts, logits, kv, grads, after, peak_fwd, peak)
+    return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
+
+
+#: families this table knows (the keys of transformers' ``model_type`` it was measured on)
+HF_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "mixtral", "deepseek_v3", "deepseek_v2",
+               "llama4_text", "gemma2", "gemma3_text", "gpt_oss", "olmo2", "phi3", "gpt2", "bert")
+
+#: which HF family a spec's quirks belong to when its name does not say (first match wins); the
+#: rest is the Llama/Qwen/Mistral code path, which the structure alone describes
+_STRUCTURE = (
+    (lambda m: m.family == "encoder" or m.mlm_head, "bert"),
+    (lambda m: m.position == "learned", "gpt2"),
+    (lambda m: m.mla is not None and m.moe is not None and m.moe.norm_topk_prob, "deepseek_v3"),
+    (lambda m: m.mla is not None, "deepseek_v2"),
+    (lambda m: m.attention_sinks, "gpt_oss"),
+    (lambda m: m.layer_norms == 4 and m.qk_norm == "head", "gemma3_text"),
+    (lambda m: m.layer_norms == 4, "gemma2"),
+    (lambda m: m.qk_norm == "full", "olmo2"),
+    (lambda m: m.moe is not None and m.moe.all_experts_compute, "llama4_text"),
+    (lambda m: m.moe is not None and m.moe.shared_experts == 0 and m.moe.norm_topk_prob is False, "mixtral"),
+    (lambda m: m.moe is not None, "qwen3_moe"),
+)
+
+
+def hf_model_type(m: ModelSpec) -> str:
+    """The transformers ``model_type`` whose code this spec runs under an HF stack: its name when
+    that is one (HF config.json specs are named by it; presets by ``<family>-<size>``), else read
+    off the structure (``_STRUCTURE``); "llama" for the plain decoder."""
+    key = (m.name or "").lower().replace("-", "_")
+    for fam in sorted(HF_FAMILIES, key=len, reverse=True):  # "qwen3_moe" before "qwen3"
+        if key == fam or key.startswith(fam.replace("_text", "")):
+            return fam
+    for test, fam in _STRUCTURE:
+        if test(m):
+            return fam
+    return "llama"
+
+
+@dataclass(frozen=True)
+class HFActivations:
+    """What a plan needs per micro-batch from the HF table (bytes): ``per_layer``, the average
+    block's saves (checkpointing: its call arguments) plus the DynamicCache share; ``outside``:
+    the saves outside the blocks (ids, embedding, final norm, head, loss log-softmax);
+    ``logits_transient``: the logits and the loss's vocab-wide transients at the step's peak;
+    ``recompute``: the working set while a checkpointed block is recomputed (its full saves and
+    the eager attention's probability gradient), 0 without checkpointing."""
+    per_layer: float
+    outside: float
+    logits_transient: float
+    recompute: float
+
+
+def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
+                   checkpointing: bool, model_type: str | None = None) -> HFActivations:
+    """The HF table cut the way ``planner.model.memory`` adds up a rank's activations."""
+    mt = model_type or hf_model_type(m)
+    blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing)
+    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing)
+    a = PRECISIONS[precision].act
+    scores = batch * m.heads * seq * seq if impl == "eager" else 0.0
+    recompute = 0.0
+    if checkpointing:
+        full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False)
+        recompute = full / m.layers + a * scores
+    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.logits + st.loss_transient, recompute)
