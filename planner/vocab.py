@@ -100,3 +100,6 @@ TP_OVERLAP = Vocab("none", "te", "async_tp")
 MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")
 #: what selective activation recomputation re-runs (planner.model.stacks.Stack.selective)
 SELECTIVE_AC = Vocab("attention_core", "op", "layer")
+#: how a stack running Hugging Face model code trains in 16 bits (planner.model.stacks.Stack.mixed_precision):
+#: torch AMP (autocast over fp32 master weights) or the model cast to bf16
+MIXED_PRECISION = Vocab("amp", "bf16")

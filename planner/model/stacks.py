@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields, replace
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import FP8_RECIPE, FRAMEWORK, MOE_DISPATCHER, SELECTIVE_AC, TP_OVERLAP
+from planner.vocab import FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER, SELECTIVE_AC, TP_OVERLAP
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,13 @@ class Stack:
     selective: str = "attention_core"
     activation_offload: bool = False
     optimizer_offload: bool = False
+    #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
+    #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
+    #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
+    #: model in bf16 (DeepSpeed's bf16 engine, or ``torch_dtype=bfloat16``: bf16 weights, the
+    #: optimizer's fp32 master as ``training.weights`` says); None = the stack's own fused kernels
+    #: (Megatron-Core/TE, torchtitan: planner.model.activations)
+    mixed_precision: str | None = None
     #: MoE token dispatcher (planner.model.moe.DISPATCHERS; Megatron ``--moe-token-dispatcher-type``
     #: alltoall, or flex with ``--moe-flex-dispatcher-backend deepep|hybridep``)
     moe_dispatcher: str = "alltoall"
@@ -170,6 +177,14 @@ class Stack:
             raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
         if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
             raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
+        if opts.get("mixed_precision") is not None:
+            if opts["mixed_precision"] not in MIXED_PRECISION:
+                raise InputError("training.framework.mixed_precision",
+                                 f"{opts['mixed_precision']!r}; known: {', '.join(MIXED_PRECISION)}")
+            if self.mixed_precision is None:
+                hf = ", ".join(n for n, st in STACKS.items() if st.mixed_precision is not None)
+                raise InputError("training.framework.mixed_precision",
+                                 f"only for stacks that run Hugging Face model code ({hf}), not {self.name}")
         if "moe_dispatcher" in opts and opts["moe_dispatcher"] not in MOE_DISPATCHER:
             raise InputError("training.framework.moe_dispatcher",
                              f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
@@ -205,6 +220,8 @@ class Stack:
             opts.append("activation_offload=on")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
+        if self.mixed_precision is not None:
+            opts.append(f"mixed_precision={self.mixed_precision}")
         if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
@@ -219,7 +236,8 @@ class Stack:
 EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
-           "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "moe_dispatcher", "moe_a2a_overlap")
+           "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
+           "moe_dispatcher", "moe_a2a_overlap")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -248,10 +266,12 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
         "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
         "hf-trainer", layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(

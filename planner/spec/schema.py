@@ -244,6 +244,7 @@ class FrameworkSpec(_Strict):
     selective: Optional[V.SELECTIVE_AC.literal] = None
     activation_offload: Optional[bool] = None
     optimizer_offload: Optional[bool] = None
+    mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
     moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
     moe_a2a_overlap: Optional[bool] = None  # Megatron-Core --overlap-moe-expert-parallel-comm
 
