@@ -89,6 +89,15 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                   {"tp": 2, "pp": 8, "zero": 2}, {"instance": P5, "nodes": 8}),
     "pp4-vpp2-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
                        {"tp": 2, "pp": 4, "vpp": 2, "zero": 3}, {"instance": P5, "nodes": 8}),
+    "pp2-vpp2-ep8-deepep-a2a-overlap": ({"preset": "qwen3-30b-a3b"},
+                                        {"seq_len": 4096, "global_batch": 512, "micro_batch": 1, "tokens": 1e11,
+                                         "framework": {"name": "megatron-core", "moe_dispatcher": "deepep",
+                                                       "moe_a2a_overlap": True}},
+                                        {"tp": 2, "pp": 2, "vpp": 2, "ep": 8, "etp": 1, "zero": 1}, {"instance": P5, "nodes": 4}),
+    "ep8-a2a-overlap-full-recompute": ({"preset": "mixtral-8x7b"},
+                                       {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
+                                        "recompute": "full", "framework": {"name": "megatron-core", "moe_a2a_overlap": True}},
+                                       {"tp": 2, "pp": 1, "ep": 8, "zero": 1}, {"instance": P5, "nodes": 4}),
     "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
 }
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
@@ -98,7 +107,10 @@ REFUSED = {
     ("pp4-vpp2-zero3", "megatron"): "pipeline",
     # torchtitan's EP borrows its ranks from FSDP (parallel_dims.py: efsdp = dp_shard x cp x tp / ep); a
     # ZeRO-0/1 plan has no FSDP ranks to lend
-    ("cp2-ep8-moe", "fsdp"): "expert",
+    ("cp2-ep8-moe", "fsdp"): "expert", ("pp2-vpp2-ep8-deepep-a2a-overlap", "fsdp"): "expert",
+    ("ep8-a2a-overlap-full-recompute", "fsdp"): "expert",
+    # Megatron-Core TransformerConfig: "disable full recomputation when enabling overlap_moe_expert_parallel_comm"
+    ("ep8-a2a-overlap-full-recompute", "megatron"): "full recomputation",
 }
 
 
@@ -259,6 +271,11 @@ MEGATRON_FLAGS = {
     "--moe-shared-expert-intermediate-size": ("moe_shared_expert_intermediate_size", int),
     "--moe-shared-expert-gate": ("moe_shared_expert_gate", bool),
     "--moe-router-pre-softmax": ("moe_router_pre_softmax", bool),
+    "--moe-grouped-gemm": ("moe_grouped_gemm", bool),
+    "--moe-token-dispatcher-type": ("moe_token_dispatcher_type", str),
+    "--moe-flex-dispatcher-backend": ("moe_flex_dispatcher_backend", str),
+    "--overlap-moe-expert-parallel-comm": ("overlap_moe_expert_parallel_comm", bool),
+    "--expert-tensor-parallel-size": ("expert_tensor_parallel_size", int),
     "--moe-router-num-groups": ("moe_router_num_groups", int),
     "--moe-router-group-topk": ("moe_router_group_topk", int),
     "--multi-latent-attention": ("multi_latent_attention", bool),
@@ -293,7 +310,8 @@ MEGATRON_DEFAULTS = {"ckpt_format": "torch_dist", "num_layers_per_virtual_pipeli
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
                      "moe_shared_expert_intermediate_size": None, "moe_router_num_groups": None,
                      "moe_router_group_topk": None, "q_lora_rank": None, "kv_lora_rank": 512, "qk_head_dim": 128,
-                     "qk_pos_emb_head_dim": 64, "v_head_dim": 128}
+                     "qk_pos_emb_head_dim": 64, "v_head_dim": 128, "moe_token_dispatcher_type": "allgather",
+                     "moe_flex_dispatcher_backend": "deepep", "expert_tensor_parallel_size": None}
 
 
 def megatron_args(argv: list[str]) -> dict:
@@ -428,7 +446,11 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
         one = dataclasses.replace(cfg, tensor_model_parallel_size=1, pipeline_model_parallel_size=1,
                                   virtual_pipeline_model_parallel_size=None, context_parallel_size=1,
                                   expert_model_parallel_size=1, expert_tensor_parallel_size=1, sequence_parallel=False,
-                                  use_cpu_initialization=True, perform_initialization=False)
+                                  use_cpu_initialization=True, perform_initialization=False,
+                                  # how tokens move and experts run, not what parameters exist; the all-to-all
+                                  # dispatcher and grouped GEMMs open CUDA streams when built, which CPU torch has not
+                                  moe_token_dispatcher_type="allgather", moe_grouped_gemm=False,
+                                  overlap_moe_expert_parallel_comm=False)
         with fake_world(1):
             ps.initialize_model_parallel(create_gloo_process_groups=False)
             try:
@@ -592,14 +614,11 @@ def test_megatron_builds_the_planned_model(preset):
 
 def test_megatron_accepts_the_planned_mla_model():
     """DeepSeek-V2-Lite: multi-head latent attention, shared experts, a leading dense layer, in Megatron-Core's
-    MLATransformerConfig. Not built: MLASelfAttention needs CUDA even on the meta device. (Its estimate fails
-    on main today, step_time.py indexing a second attention GEMM MLA does not have, so the layout is written here.)"""
+    MLATransformerConfig. Not built: MLASelfAttention needs CUDA even on the meta device."""
     job = load_job_dict({"model": {"preset": "deepseek-v2-lite"}, "training": {"seq_len": 4096, "global_batch": 64,
-                                                                               "micro_batch": 1, "steps": 10}})
-    best = {"config": {"tp": 1, "pp": 1, "vpp": 1, "cp": 1, "ep": 1, "dp": 8, "zero": 1, "sp": False, "micro_batch": 1,
-                       "recompute": "none", "num_microbatches": 8},
-            "hardware": {"name": P5, "nodes": 1, "gpus_per_node": 8, "gpus": 8, "gpu": "H100-SXM-80GB", "cloud": "aws"},
-            "cost": {"steps": 10, "hours": 1.0}}
+                                                                               "micro_batch": 1, "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    best = estimate_job(job)
     env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
     run = torchrun_accepts(argv)
     cfg = megatron_accepts(run.training_script, run.training_script_args, 8, env)["cfg"]

@@ -77,6 +77,13 @@ MEGATRON_FSDP2_UNSUPPORTED = (  # (plan has it, what arguments.py says it does n
     (lambda job, cfg: job.model.tied_embeddings, "tied embeddings (it requires --untie-embeddings-and-output-weights)"),
     (lambda job, cfg: job.training.precision == "fp16", "fp16"),
 )
+# Megatron-Core TransformerConfig.__post_init__ rules for --overlap-moe-expert-parallel-comm (0.16.1)
+MEGATRON_A2A_OVERLAP_UNSUPPORTED = (
+    (lambda job, cfg: cfg["ep"] <= 1, "without expert parallelism"),
+    (lambda job, cfg: cfg["pp"] > 1 and cfg["vpp"] <= 1, "with PP > 1 but no virtual pipeline"),
+    (lambda job, cfg: cfg["recompute"] == "full", "with full recomputation"),
+    (lambda job, cfg: job.training.precision == "fp32", "in fp32 (it needs a bf16 or fp16 model)"),
+)
 TITAN_PRECISION = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8": "bfloat16"}
 FSDP_RESHARD = {0: None, 1: None, 2: "never", 3: "always"}  # ZeRO stage -> FSDP2 reshard policy
 
@@ -118,6 +125,10 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     else:
         a += _flag("--moe-token-dispatcher-type", "flex") + _flag("--moe-flex-dispatcher-backend", st.moe_dispatcher)
     if st.moe_a2a_overlap:
+        for unsupported, what in MEGATRON_A2A_OVERLAP_UNSUPPORTED:
+            if unsupported(job, cfg):
+                raise InputError("--emit", f"Megatron-Core refuses the MoE all-to-all overlap (moe_a2a_overlap) {what} "
+                                           "(TransformerConfig.__post_init__); change the plan or turn the option off")
         a.append("--overlap-moe-expert-parallel-comm")
     if cfg.get("etp") is not None and cfg["etp"] != cfg["tp"]:
         a += _flag("--expert-tensor-parallel-size", cfg["etp"])
