@@ -160,3 +160,14 @@ def test_cli_emit(cli):
     assert srun.rstrip().endswith("'") and "--train-iters" in srun
     code, out, err = cli("recommend", "examples/llama3-8b-estimate.yaml", "--no-simulate", "--emit", "nope")
     assert code == 2 and "--emit" in err
+
+
+def test_learned_positions_shorter_than_the_sequence_are_refused():
+    """GPT-2 has 1024 learned positions: a 2048-token plan would make Megatron build a longer table
+    than the model priced (tests/test_launch_parsers.py counts Megatron's parameters)."""
+    job, best = _plan({"tp": 1, "pp": 1, "zero": 1}, model={"preset": "gpt2"},
+                      training={"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "tokens": 1e9},
+                      cluster={"instance": "aws:p5.48xlarge", "nodes": 1})
+    with pytest.raises(InputError, match="1024 learned positions") as e:
+        emit_launch_spec(job, best, "torchrun:megatron")
+    assert e.value.field == "training.seq_len"

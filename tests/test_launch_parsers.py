@@ -304,7 +304,7 @@ MEGATRON_FLAGS = {
     "--save": ("save", str),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+MEGATRON_DEFAULTS = {"position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
@@ -456,7 +456,7 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
             try:
                 spec = get_gpt_decoder_block_spec(one, use_transformer_engine=False, normalization=one.normalization)
                 with torch.device("meta"):
-                    model = GPTModel(one, spec, vocab_size=vocab, max_sequence_length=a["seq_length"],
+                    model = GPTModel(one, spec, vocab_size=vocab, max_sequence_length=a["max_position_embeddings"],
                                      share_embeddings_and_output_weights=not a["untie_embeddings_and_output_weights"],
                                      position_embedding_type=a["position_embedding_type"])
                 return sum(p.numel() for p in model.parameters())
@@ -598,11 +598,13 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
     assert got["microbatches"] == best.detail["num_microbatches"]
 
 
-@pytest.mark.parametrize("preset", ["llama3-8b", "mixtral-8x7b", "llama4-scout", "qwen3-30b-a3b"])
-def test_megatron_builds_the_planned_model(preset):
-    """The flags describe the model the planner priced: Megatron-Core builds it (dense, MoE, and MLA with
-    shared experts and leading dense layers) and its parameter count is the plan's."""
-    job = load_job_dict({"model": {"preset": preset}, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+@pytest.mark.parametrize("preset,seq_len", [("llama3-8b", 4096), ("gpt2", 1024), ("gemma2-9b", 4096), ("mixtral-8x7b", 4096),
+                                             ("llama4-scout", 4096), ("qwen3-30b-a3b", 4096)])
+def test_megatron_builds_the_planned_model(preset, seq_len):
+    """The flags describe the model the planner priced: Megatron-Core builds it (dense with RoPE or learned
+    positions, tied embeddings and biases, Gemma's extra norms, MoE with shared experts, top-1 routing,
+    q/k norms) and its parameter count is the plan's."""
+    job = load_job_dict({"model": {"preset": preset}, "training": {"seq_len": seq_len, "global_batch": 64, "micro_batch": 1,
                                                                    "tokens": 1e9}, "parallel": {"tp": 1, "pp": 1, "zero": 1},
                          "cluster": {"instance": P5, "nodes": 1}})
     best = estimate_job(job)

@@ -207,6 +207,9 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
         a.append("--disable-bias-linear")
     if m.qkv_bias:
         a.append("--add-qkv-bias")
+    if m.position == "learned" and m.max_positions and t.seq_len > m.max_positions:
+        # the learned table has max_positions rows: Megatron would build a longer one than the model priced
+        raise InputError("training.seq_len", f"{t.seq_len} exceeds {m.name}'s {m.max_positions} learned positions")
     a += _flag("--seq-length", t.seq_len) + _flag("--max-position-embeddings", max(t.seq_len, m.max_positions or 0))
     a += PRECISION_FLAGS[t.precision]
     if t.flash_attention:
