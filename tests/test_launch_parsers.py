@@ -98,6 +98,10 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                                        {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
                                         "recompute": "full", "framework": {"name": "megatron-core", "moe_a2a_overlap": True}},
                                        {"tp": 2, "pp": 1, "ep": 8, "zero": 1}, {"instance": P5, "nodes": 4}),
+    "ep8-tp2-etp1-zero2": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11},
+                           {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
+    "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11},
+                           {"tp": 2, "pp": 1, "ep": 8, "zero": 3}, {"instance": P5, "nodes": 4}),
     "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
 }
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
@@ -111,6 +115,9 @@ REFUSED = {
     ("ep8-a2a-overlap-full-recompute", "fsdp"): "expert",
     # Megatron-Core TransformerConfig: "disable full recomputation when enabling overlap_moe_expert_parallel_comm"
     ("ep8-a2a-overlap-full-recompute", "megatron"): "full recomputation",
+    # Megatron-LM: "--use-torch-fsdp2 is not supported with expert parallelism"; torchtitan (moe_sharding.py)
+    # does not shard experts over TP when EP is on, and this plan's ETP is its TP (2)
+    ("ep8-tp2-etp2-zero3", "megatron"): "expert parallelism", ("ep8-tp2-etp2-zero3", "fsdp"): "ETP2",
 }
 
 

@@ -253,6 +253,14 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
         raise InputError("--emit", f"torchtitan's expert parallelism takes its {cfg['ep']} ranks from FSDP "
                                    f"(dp_shard {shard} x cp {cfg['cp']} x tp {cfg['tp']} must be a multiple of it); "
                                    f"this ZeRO-{cfg['zero']} plan has none to lend: use the megatron style (--emit FORMAT:megatron)")
+    # torchtitan 0.3 shards routed experts over TP only without EP (models/common/moe_sharding.py: with EP
+    # their weights are placed over dp_replicate x efsdp x ep), i.e. its expert-TP is 1 with EP, TP without
+    if job.model.moe is not None:
+        etp = cfg["tp"] if cfg.get("etp") is None else cfg["etp"]
+        titan_etp = 1 if cfg["ep"] > 1 else cfg["tp"]
+        if etp != titan_etp:
+            raise InputError("--emit", f"torchtitan shards experts over TP{titan_etp} with EP{cfg['ep']}; the plan has "
+                                       f"ETP{etp}: set parallel.etp to {titan_etp} or use the megatron style (--emit FORMAT:megatron)")
     # torchtitan 0.3 (PyPI): the model and data come from a config_registry function of a module
     a = ["-m", "torchtitan.train", "--module", "$TITAN_MODULE", "--config", "$TITAN_CONFIG"]
     a += _flag("--parallelism.data_parallel_shard_degree", shard)
