@@ -102,6 +102,8 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                            {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
     "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11},
                            {"tp": 2, "pp": 1, "ep": 8, "zero": 3}, {"instance": P5, "nodes": 4}),
+    "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
+                                          "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
 }
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
@@ -309,9 +311,10 @@ MEGATRON_FLAGS = {
     "--tokenizer-type": ("tokenizer_type", str),
     "--tokenizer-model": ("tokenizer_model", str),
     "--save": ("save", str),
+    "--save-interval": ("save_interval", int),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+MEGATRON_DEFAULTS = {"save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
@@ -370,6 +373,22 @@ def megatron_validate_args(a: dict, world: int) -> dict:
             "FSDP always requires CUDA_DEVICE_MAX_CONNECTIONS value large than one"
     if a["fp16"]:
         assert not a["bf16"]
+    if a["save"] is not None:
+        assert a["save_interval"] is not None and a["save_interval"] > 0  # "if args.save is not None: assert args.save_interval ..."
+    if cp > 1:
+        assert a["seq_length"] % (2 * cp) == 0, "seq-length should be a multiple of 2 * context-parallel-size"
+    assert a["max_position_embeddings"] >= a["seq_length"], "max_position_embeddings must be >= seq_length"
+    if a["moe_grouped_gemm"]:
+        assert a["bf16"], "Currently GroupedGEMM for MoE only supports bf16 dtype."
+    if a["expert_model_parallel_size"] > 1:
+        assert a["num_experts"] and a["num_experts"] % a["expert_model_parallel_size"] == 0, \
+            "Number of experts should be a multiple of expert model parallel_size."
+        assert not a["fp16"], "Expert parallelism is not supported with fp16 training."
+    # before Blackwell (get_device_arch_version() < 10; every plan here is H100): TP or CP without FSDP or
+    # the MoE all-to-all overlap "require setting the environment variable CUDA_DEVICE_MAX_CONNECTIONS to 1"
+    if (tp > 1 or cp > 1) and not a["use_torch_fsdp2"] and not a["overlap_moe_expert_parallel_comm"]:
+        assert a["env"].get("CUDA_DEVICE_MAX_CONNECTIONS") == "1", \
+            "Using tensor model parallelism or context parallelism require setting CUDA_DEVICE_MAX_CONNECTIONS to 1"
     return {"dp": dp, "vpp": vpp}
 
 
@@ -664,6 +683,8 @@ def test_megatron_rejects_a_broken_spec(flag, value, error):
     run, env, world = _megatron_case()
     with pytest.raises((AssertionError, ValueError, RuntimeError), match=error):
         megatron_accepts(run.training_script, _replace(run.training_script_args, flag, value), world, env)
+    with pytest.raises(AssertionError, match="CUDA_DEVICE_MAX_CONNECTIONS"):  # TP8 without it: validate_args refuses
+        megatron_accepts(run.training_script, run.training_script_args, world, {})
     with pytest.raises(AssertionError, match="not a Megatron-LM"):
         megatron_accepts(run.training_script, run.training_script_args + ["--tensor-parallel-size", "8"], world, env)
 

@@ -53,6 +53,9 @@ FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
 STYLES = ("megatron", "fsdp")
 MASTER_PORT = 29500
 SLURM_TIME_HEADROOM = 1.15  # sbatch --time = plan hours x this (restarts, eval, checkpoints)
+# A job without checkpoint.every_steps still gets a Megatron save about hourly: losing at most an hour
+# of a multi-day run is a common choice, and the plan itself prices no checkpoints (set every_steps to plan them)
+CHECKPOINT_DEFAULT_S = 3600
 
 # catalog GPU name -> SkyPilot accelerator name (``sky show-gpus``)
 SKYPILOT_ACCELERATOR = {
@@ -78,6 +81,9 @@ MEGATRON_FSDP2_UNSUPPORTED = (  # (plan has it, what arguments.py says it does n
     (lambda job, cfg: job.training.precision == "fp16", "fp16"),
 )
 # Megatron-Core TransformerConfig.__post_init__ rules for --overlap-moe-expert-parallel-comm (0.16.1)
+# Megatron-LM validate_args: "Expert parallelism is not supported with fp16 training", and the grouped
+# GEMM the MoE plans are timed with: "Currently GroupedGEMM for MoE only supports bf16 dtype"
+MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")  # fp8 runs with --bf16 (PRECISION_FLAGS)
 MEGATRON_A2A_OVERLAP_UNSUPPORTED = (
     (lambda job, cfg: cfg["ep"] <= 1, "without expert parallelism"),
     (lambda job, cfg: cfg["pp"] > 1 and cfg["vpp"] <= 1, "with PP > 1 but no virtual pipeline"),
@@ -119,6 +125,9 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     dispatcher's DeepEP/HybridEP backend, the combined-1F1B all-to-all overlap when the job
     asks for it, and the expert-tensor-parallel degree when it is not TP."""
     st = from_training(job.training)  # the stack the plan was timed with
+    if job.training.precision not in MEGATRON_MOE_PRECISIONS:
+        raise InputError("--emit", f"Megatron's grouped-GEMM MoE (and its EP) needs bf16 weights, the plan is "
+                                   f"{job.training.precision} (megatron/training/arguments.py)")
     a = ["--moe-grouped-gemm"]
     if st.moe_dispatcher == "alltoall":
         a += _flag("--moe-token-dispatcher-type", "alltoall")
@@ -135,7 +144,18 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     return a
 
 
-def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
+def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
+    """Steps between checkpoints: the job's ``checkpoint.every_steps``, else about one save per
+    ``CHECKPOINT_DEFAULT_S`` of the plan's step time (Megatron refuses ``--save`` without an interval)."""
+    ck = getattr(job, "checkpoint", None)
+    if ck is not None and ck.every_steps:
+        return int(ck.every_steps)
+    if not step_time_s or not math.isfinite(step_time_s):
+        return 1000
+    return max(1, round(CHECKPOINT_DEFAULT_S / step_time_s))
+
+
+def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
     """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism)."""
     m, t = job.model, job.training
     a: list[str] = []
@@ -216,7 +236,8 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
         a += _flag("--attention-backend", "flash")
     a += _flag("--train-iters", int(steps))
     a += ["--data-path", "$DATA_PATH", "--tokenizer-type", "HuggingFaceTokenizer",
-          "--tokenizer-model", "$TOKENIZER", "--save", "$CKPT_DIR", "--load", "$CKPT_DIR"]
+          "--tokenizer-model", "$TOKENIZER", "--save", "$CKPT_DIR", "--save-interval", str(save_every),
+          "--load", "$CKPT_DIR"]
     return ["$MEGATRON_DIR/pretrain_gpt.py"] + a
 
 
@@ -308,9 +329,13 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     if style == "megatron" and not transformer:
         raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
     steps = cost.get("steps") or (job.training.steps or 1)
-    prog = megatron_args(job, cfg, steps) if style == "megatron" else fsdp_args(job, cfg, steps)
-    # TP comm/compute overlap wants one CUDA connection; Megatron refuses that value with FSDP2 (ZeRO-3)
-    env = {"CUDA_DEVICE_MAX_CONNECTIONS": "1"} if style == "megatron" and cfg["tp"] > 1 and cfg["zero"] != 3 else {}
+    step_s = best.get("step_time_s") if hasattr(best, "get") else None
+    prog = (megatron_args(job, cfg, steps, save_every_steps(job, step_s)) if style == "megatron"
+            else fsdp_args(job, cfg, steps))
+    # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
+    # (ZeRO-3) refuses that value
+    env = ({"CUDA_DEVICE_MAX_CONNECTIONS": "1"}
+           if style == "megatron" and (cfg["tp"] > 1 or cfg["cp"] > 1) and cfg["zero"] != 3 else {})
     if style == "megatron":
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}
