@@ -248,7 +248,7 @@ def fake_world(world: int):
 
 # ------------------------------------------------------------------------------------ Megatron
 # Megatron-LM's pretrain_gpt.py flags the emitter may write: flag -> (argparse dest, kind). Names and
-# kinds as in megatron/training/arguments.py (NVIDIA/Megatron-LM @307dcf37, read via the search index).
+# kinds as in megatron/training/arguments.py (NVIDIA/Megatron-LM @000c4ac, read via the search index).
 MEGATRON_FLAGS = {
     "--tensor-model-parallel-size": ("tensor_model_parallel_size", int),
     "--pipeline-model-parallel-size": ("pipeline_model_parallel_size", int),
