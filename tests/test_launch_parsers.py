@@ -500,6 +500,8 @@ def titan_probe_module():
     import sys
     from dataclasses import field
 
+    from torchtitan.components.checkpoint import CheckpointManager
+    from torchtitan.components.checkpointer.base import BaseCheckpointManager
     from torchtitan.config.configs import ParallelismConfig, TrainingConfig
     from torchtitan.distributed.activation_checkpoint import ActivationCheckpointingConfig, SelectiveAC
 
@@ -525,6 +527,8 @@ def titan_probe_module():
     # real type objects (this file's annotations are strings, which tyro would resolve here)
     config = dataclasses.make_dataclass("Config", [
         ("hf_assets_path", str, field(default="./tests/assets/tokenizer")),  # read by ConfigManager._validate_config
+        ("dump_folder", str, field(default="./outputs")),
+        ("checkpoint", BaseCheckpointManager.Config, field(default_factory=CheckpointManager.Config)),
         ("training", TrainingConfig, field(default_factory=TrainingConfig)),
         ("parallelism", ParallelismConfig, field(default_factory=ParallelismConfig)),
         ("activation_checkpoint", ActivationCheckpointingConfig, field(default_factory=SelectiveAC.Config)),
@@ -547,7 +551,8 @@ def test_titan_probe_has_trainer_config_fields():
     fields = {n.target.id: (ast.unparse(n.annotation), ast.unparse(n.value)) for n in config.body if isinstance(n, ast.AnnAssign)}
     assert fields["training"][0] == "TrainingConfig" and fields["parallelism"][0] == "ParallelismConfig"
     assert fields["activation_checkpoint"] == ("ActivationCheckpointingConfig", "field(default_factory=SelectiveAC.Config)")
-    assert "hf_assets_path" in fields
+    assert fields["checkpoint"] == ("BaseCheckpointManager.Config", "field(default_factory=CheckpointManager.Config)")
+    assert fields["dump_folder"][0] == "str" and "hf_assets_path" in fields
     # and the imports they name are the ones the probe uses
     assert "from torchtitan.config.configs import" in src and "ActivationCheckpointingConfig," in src
 
@@ -619,6 +624,8 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
         assert p.data_parallel_shard_degree * p.data_parallel_replicate_degree == c.dp
         if c.pp > 1:
             assert got["virtual_stages"] == c.pp * c.vpp  # the planned (virtual) stages, not torchtitan's default of 2
+        ck = got["cfg"].checkpoint
+        assert ck.enable and ck.interval > 0 and got["cfg"].dump_folder == "$CKPT_DIR"
         if job.training.precision == "fp8":  # torchtitan 0.3 takes fp8 from the config function, not a flag
             assert "Float8LinearConverter" in text
     assert got["microbatches"] == best.detail["num_microbatches"]

@@ -256,7 +256,7 @@ def titan_local_batch(global_batch: int, cfg: dict) -> int:
     return cfg["micro_batch"]
 
 
-def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
+def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
     """torchtitan (FSDP2 + TP/PP/CP/EP) arguments; for generic models, a user script's flags."""
     t = job.training
     reshard = FSDP_RESHARD[cfg["zero"]]
@@ -311,6 +311,8 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     a += _flag("--training.seq_len", t.seq_len)
     a += _flag("--training.steps", int(steps))
     a += _flag("--training.mixed_precision_param", TITAN_PRECISION[t.precision])
+    # checkpoints as in the megatron style: torchtitan writes them under <dump_folder>/checkpoint
+    a += _flag("--dump_folder", "$CKPT_DIR") + ["--checkpoint.enable"] + _flag("--checkpoint.interval", save_every)
     if cfg["pp"] > 1 or cfg["ep"] > 1:
         a.append("--training.disable_cuda_graphs")  # torchtitan 0.3 refuses CUDA graphs with PP (and most EP)
     # torchtitan 0.3 makes the activation-checkpoint mode a (tyro) subcommand, given last
@@ -330,8 +332,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
-    prog = (megatron_args(job, cfg, steps, save_every_steps(job, step_s)) if style == "megatron"
-            else fsdp_args(job, cfg, steps))
+    every = save_every_steps(job, step_s)
+    prog = megatron_args(job, cfg, steps, every) if style == "megatron" else fsdp_args(job, cfg, steps, every)
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
     # (ZeRO-3) refuses that value
     env = ({"CUDA_DEVICE_MAX_CONNECTIONS": "1"}
@@ -341,7 +343,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}
     elif transformer:
         ph = {"TITAN_MODULE": "a torchtitan model module (llama3, deepseek_v3, ...)",
-              "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)"}
+              "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)",
+              "CKPT_DIR": "a shared folder for checkpoints and logs"}
         if job.training.precision == "fp8":  # torchtitan 0.3 sets fp8 in the config's model converters, not by a flag
             ph["TITAN_CONFIG"] += ("; the plan is fp8: pick one whose model has a Float8LinearConverter "
                                    "(as llama3_debugmodel_float8 does), or the run is bf16")
