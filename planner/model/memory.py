@@ -35,6 +35,8 @@ from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import adapter_params, frozen_base, frozen_storage_bytes
+from planner.model import offload
+from planner.model.stacks import from_training
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -132,10 +134,12 @@ def inflight_microbatches(c: Candidates, m_micro):
     return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, inter, base))
 
 
-def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None):
+def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
-    and ``stage`` (0 = first pipeline stage is the most loaded, 1 = last)."""
+    ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
+    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework)."""
+    st = from_training(t, stack)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
@@ -161,7 +165,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
         grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
         optim = np.where(kz >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
-        # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one
+        # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
+        # reshard_after_forward every layer stays gathered from its forward to its backward
+        # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
+        if not st.reshard_after_forward:
+            weights = np.where(kz >= 3, (d + e) * w_b, weights)
         weights = weights + np.where(kz >= 3, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
@@ -174,6 +182,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         fg, lg = fg + ad * ADAPTER_BYTES, lg + ad * ADAPTER_BYTES
         fo, lo = fo + ad * adapter_opt_b, lo + ad * adapter_opt_b
     groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))[sinv]
+    host_f = host_l = 0.0
+    if st.optimizer_offload and master_b + opt_b > 0:  # master + moments move to host RAM (model.offload)
+        host_f, host_l = (offload.host_optimizer_bytes(x, master_b + opt_b) for x in (fo, lo))
+        fo, lo = fo * 0.0, lo * 0.0
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
@@ -190,9 +202,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         per_layer, rws = per_layer[inv], rws[inv]
         sp_div = np.where(c.sp, tp, 1.0)
         emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
-        first_act = layers * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
+        held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
+        host_f = host_f + (layers - held) * per_layer
+        host_l = host_l + (layers - held) * per_layer
+        first_act = held * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
         last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
-        last_act = layers * per_layer * last_inflight + rws
+        last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
@@ -216,5 +231,5 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     return dict(
         weights=pick(fw, lw), grads=pick(fg, lg), optimizer=pick(fo, lo), activations=act,
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
-        stage=last.astype(np.int8),
+        stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
     )

@@ -149,6 +149,13 @@ class Stack:
     selective: str = "attention_core"
     activation_offload: bool = False
     optimizer_offload: bool = False
+    #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
+    #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
+    #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
+    offloads: tuple[str, ...] = ("optimizer",)
+    #: the CPU optimizer an offloaded step runs (planner.model.offload.CPU_ADAM): DeepSpeedCPUAdam,
+    #: or ``torch.optim.AdamW`` on the CPU (Megatron-Core's HybridDeviceOptimizer default, FSDP2)
+    cpu_adam: str = "torch"
 
     def with_options(self, **opts) -> "Stack":
         bad = sorted(set(opts) - set(OPTIONS))
@@ -160,6 +167,10 @@ class Stack:
             raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
+        for kind in ("activation", "optimizer"):
+            if opts.get(f"{kind}_offload") and kind not in self.offloads:
+                raise InputError(f"training.framework.{kind}_offload",
+                                 f"{self.name} has no {kind} offload (it offers: {', '.join(self.offloads) or 'none'})")
         return replace(self, **{k: v for k, v in opts.items() if v is not None})
 
     @property
@@ -178,6 +189,10 @@ class Stack:
         """Norm + residual add fused into one kernel, the attention-output layout copy gone
         (inductor; TE's fused LayerNormLinear does the same for the norms)."""
         return self.compile or self.fused_norm_linear
+
+    def options(self) -> dict:
+        """The option values of this stack (``OPTIONS``), for outputs."""
+        return {k: getattr(self, k) for k in OPTIONS}
 
     def describe(self, precision: str | None = None) -> str:
         opts = [f"compile={'on' if self.compile else 'off'}", f"tp_overlap={self.tp_overlap}",
@@ -207,7 +222,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True,
+        caches_fp8_weights=True, offloads=("activation", "optimizer"),
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
@@ -218,7 +233,7 @@ STACKS: dict[str, Stack] = {
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False,
+        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False, cpu_adam="deepspeed",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
@@ -229,7 +244,7 @@ STACKS: dict[str, Stack] = {
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
-        "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        "deepspeed", zero3_bucket_params=5e7, cpu_adam="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
@@ -278,3 +293,19 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
         return resolve(None)
     opts = {k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None}
     return resolve(spec.name, **opts)
+
+
+#: the options ``recommend`` searches when the job leaves them open, and why only these: each
+#: trades memory for time, so which value wins depends on the layout (planner.search.space
+#: ``stack_variants``). The others are not searched: compile, TP overlap and overlapped
+#: reduce/gather are pure speed-ups a tuned stack turns on (the registry default); the fp8
+#: recipe is a numerics choice the planner cannot judge (delayed scaling is fastest but not the
+#: recipes' recommended default); the selective-recompute variant is fixed by the stack's code
+#: and the activation model does not tell the variants' memory apart.
+SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward")
+
+
+def open_options(t) -> tuple[str, ...]:
+    """The stack options the job leaves unset (``training.framework`` absent, or the field null)."""
+    spec = getattr(t, "framework", None)
+    return tuple(k for k in OPTIONS if spec is None or getattr(spec, k, None) is None)

@@ -62,13 +62,13 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
 from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
-from planner.model import physics
+from planner.model import offload, physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 
 BREAKDOWN_KEYS = (
     "compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",
-    "comm_pp", "comm_zero3", "comm_dp", "bubble", "optimizer", "data_stall",
+    "comm_pp", "comm_zero3", "comm_dp", "bubble", "optimizer", "offload", "data_stall",
 )
 
 # Backward of a pass moves about twice the forward's elementwise bytes (each op reads its saved
@@ -352,7 +352,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers)
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, local=local * share)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
@@ -436,11 +436,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
     per_layer = np.maximum(layers_max, 1)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
+    # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
+    # optimizer step and its gradient/parameter copies per step
+    w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
+    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], t_opt, t_bwd_mb, g_b, min(w_b, 2.0))
+    off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
 
     # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt, z3_exposed_mb)
+                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + off_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
 
     out = {k: m_micro * v for k, v in per_mb.items()}
@@ -450,6 +455,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "comm_dp": exposed_dp,
         "bubble": bubble,
         "optimizer": t_opt,
+        "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
     fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention)  # per recompute code

@@ -21,9 +21,10 @@ from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import evaluate, inputs_provenance, memory_limit, row_result, stack_assumption
+from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, row_result,
+                                     stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.search.space import space_chunks
+from planner.search.space import searched_options, space_chunks, stack_variants
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.vocab import RECOMPUTE
@@ -45,7 +46,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
     steps, tokens = total_steps(job), total_tokens(job)
     frames = []
-    batches = {}  # (option index, chunk index) -> the fitting candidates of that chunk
+    batches = {}  # (option index, chunk index, stack variant) -> the fitting candidates of that chunk
+    variants = stack_variants(job)  # the open stack options' combinations (space.stack_variants)
+    searched = searched_options(variants)
     evaluated = 0
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     too_big = []  # options whose single node already exceeds constraints.max_gpus
@@ -62,36 +65,49 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         price = hw.price(con.spot)
         usable, limit, head = memory_limit(job, hw)
         for j, c in chunks:
-            evaluated += len(c)
-            mem = memory_per_gpu(job.model, job.training, c)
-            fits = mem["total"] <= limit
-            if not fits.any():
-                i = int(np.argmin(mem["total"]))
-                ratio = mem["total"][i] / max(limit, 1.0)
-                if closest_mem is None or ratio < closest_mem[0]:
-                    closest_mem = (ratio, f"{c.nodes[i]} x {hw.name} with {config_str({**c.row(i), 'micro_batch': int(c.mb[i])})} "
-                                          f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
-                                          f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
-                continue
-            c = c.take(np.flatnonzero(fits))
-            st = step_time(job.model, job.training, c, hw)
-            hours = steps * st["step_time_s"] / 3600.0
-            cost = rent_cost(hours, c.nodes, price)
-            extra = {}
-            if con.spot and spot_model is not None and price:
-                e = spot_model(hw, hours, c.nodes, st["step_time_s"], price)
-                extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
-                             spot_overhead=e["overhead"])
-                hours, cost = e["hours"], e["cost"]
-            frames.append(pd.DataFrame(dict(**extra,
-                opt=k, chunk=j, idx=np.arange(len(c)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
-                nodes=c.nodes, gpus=c.gpus, tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp,
-                zero=c.zero, micro_batch=c.mb, recompute=RECOMPUTE.decode(c.rc),
-                step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
-                mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
-                train_hours=hours, cost=cost, usd_per_token=cost / tokens,
-            )))
-            batches[(k, j)] = c
+            misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
+            for v, var in enumerate(variants):
+                rows = var.rows(c)
+                if var.parent is not None:  # offload: only where the plan without it does not fit
+                    rows &= misfit.get(var.parent, np.zeros(len(c), dtype=bool))
+                idx = np.flatnonzero(rows)
+                if not len(idx):
+                    continue
+                cv = c if len(idx) == len(c) else c.take(idx)
+                evaluated += len(cv)
+                mem = memory_per_gpu(job.model, job.training, cv, stack=var.stack)
+                fits = fits_memory(job, hw, mem, limit)
+                miss = np.zeros(len(c), dtype=bool)
+                miss[idx[~fits]] = True
+                misfit[v] = miss
+                if not fits.any():
+                    i = int(np.argmin(mem["total"]))
+                    ratio = mem["total"][i] / max(limit, 1.0)
+                    if closest_mem is None or ratio < closest_mem[0]:
+                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i])})} "
+                                              f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
+                                              f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
+                    continue
+                cf = cv.take(np.flatnonzero(fits))
+                st = step_time(job.model, job.training, cf, hw, framework=var.stack)
+                hours = steps * st["step_time_s"] / 3600.0
+                cost = rent_cost(hours, cf.nodes, price)
+                extra = {}
+                if con.spot and spot_model is not None and price:
+                    e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
+                    extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                                 spot_overhead=e["overhead"])
+                    hours, cost = e["hours"], e["cost"]
+                frames.append(pd.DataFrame(dict(**extra,
+                    opt=k, chunk=j, variant=v, idx=np.arange(len(cf)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
+                    nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, vpp=cf.vpp,
+                    zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
+                    **{o: getattr(var.stack, o) for o in searched},
+                    step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
+                    mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
+                    train_hours=hours, cost=cost, usd_per_token=cost / tokens,
+                )))
+                batches[(k, j, v)] = cf
     if progress:
         progress(len(opts), len(opts), "done")
     if not frames and too_big and len(too_big) == len(opts):
@@ -138,29 +154,36 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
-    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk))], int(r.idx), cat, con.spot,
-                         spot_model) for r in shown.itertuples())
+    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.variant))], int(r.idx), cat,
+                         con.spot, spot_model, variants[int(r.variant)].stack, searched) for r in shown.itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts})
     elapsed = time.perf_counter() - t0
-    hidden = ["opt", "chunk", "idx"]
+    hidden = ["opt", "chunk", "variant", "idx"]
+    best_stack = variants[int(shown.iloc[0]["variant"])].stack
+    if searched:
+        assumptions.append(f"training stack options searched (left open in training.framework): {', '.join(searched)}; "
+                           "offload is tried only where a layout does not fit without it (it only adds time)")
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
-        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job),), inputs=inputs_provenance(hw_best, job),
+        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job, best_stack, searched),),
+        inputs=inputs_provenance(hw_best, job, best_stack, searched),
         table=df.drop(columns=hidden), caveats=caveats,
     )
 
 
-def _plan(job, hw, c, i, cat, spot, spot_model=None):
-    """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone: the same vectorised code)."""
+def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):
+    """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone under its stack variant: the
+    same vectorised code)."""
     one = c.take(np.array([i]))
-    plan = row_result(job, one, hw, evaluate(job, one, hw), 0, cat, spot)
+    ev = evaluate(job, one, hw, stack=stack)
+    plan = row_result(job, one, hw, dict(ev, searched=searched), 0, cat, spot)
     return with_spot_risk(plan, hw, spot_model) if spot else plan
 
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
 
@@ -24,6 +25,9 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates, valid_mask
+from planner.model import offload
+from planner.model.finetune import frozen_base
+from planner.model.stacks import SEARCHED, Stack, from_training, open_options
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -128,3 +132,63 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
                       schedule=sched, gpus_per_node=g, nodes=n_)
+
+
+# ------------------------------------------------------------------------------ stack options
+@dataclass(frozen=True)
+class StackVariant:
+    """One combination of the stack options the search tries (``stacks.SEARCHED`` left open by
+    the job): the resolved ``stack``, the searched options' ``values``, and ``parent``, the
+    variant with the same values but no offload. Offload only adds time (planner.model.offload:
+    host copies and a CPU optimizer step, never less work on the GPU), so a row is tried with
+    offload only where its parent does not fit: the rest are dominated, not lost."""
+
+    stack: Stack
+    values: dict
+    parent: int | None = None
+    reshard_rows_only: bool = False  # reshard_after_forward differs from the base: ZeRO-3 rows only
+
+    def rows(self, c: Candidates) -> np.ndarray:
+        """Rows of ``c`` this variant is a distinct, runnable plan for."""
+        ok = offload.valid_mask(self.stack, c)
+        if self.reshard_rows_only:
+            ok &= c.zero >= 3
+        return ok
+
+
+def stack_variants(job: JobSpec) -> list[StackVariant]:
+    """The stack option combinations to search, the job's own (base) stack first. Which options:
+    those in ``stacks.SEARCHED`` the job leaves open and the stack implements
+    (``Stack.offloads``), where they can change a plan: optimizer offload when there is optimizer
+    state to move (not LoRA/QLoRA's frozen base), activation offload for transformers where
+    Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward where ZeRO-3 is possible.
+    A small outer product (at most 2 x 2 x 2), evaluated variant by variant on whole chunks."""
+    m, t, p = job.model, job.training, job.parallel
+    base = from_training(t)
+    open_ = set(open_options(t)) & set(SEARCHED)
+    axes = {}
+    if "reshard_after_forward" in open_ and (p.zero is None or p.zero == 3):
+        axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
+    if "optimizer_offload" in open_ and "optimizer" in base.offloads and not frozen_base(m, t):
+        axes["optimizer_offload"] = (False, True)
+    if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
+            and (p.pp or 1) == 1 and t.recompute in (None, "none")):
+        axes["activation_offload"] = (False, True)
+    names = list(axes)
+    out, roots = [], {}
+    for vals in product(*axes.values()):  # reshard first: parents precede their offload children
+        values = dict(zip(names, vals))
+        no_off = tuple(v for k, v in values.items() if not k.endswith("_offload"))
+        offl = any(values.get(k) for k in ("optimizer_offload", "activation_offload"))
+        if not offl:
+            roots[no_off] = len(out)
+        out.append(StackVariant(
+            stack=base.with_options(**values) if values else base, values=values,
+            parent=roots[no_off] if offl else None,
+            reshard_rows_only=values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward))
+    return out
+
+
+def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:
+    """The option names a list of variants searches."""
+    return tuple(variants[0].values) if variants else ()
