@@ -127,6 +127,9 @@ class Layout(Record):
     recompute: str
     micro_batch: int
     num_microbatches: float
+    #: what the stack offloads to host memory: "none" | "optimizer" | "activation" |
+    #: "optimizer+activation" (training.framework options, planner.model.offload)
+    offload: str = "none"
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     step = float(st["step_time_s"][i])
     nodes = int(c.nodes[i])
     cfg = c.row(i)
-    cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]))
+    cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
+               offload=offload_label(ev.get("stack") or from_training(t)))
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     usable, limit, head = memory_limit(job, hw)
@@ -96,6 +97,12 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
+
+
+def offload_label(stack: Stack) -> str:
+    """What ``stack`` offloads to host memory, for ``Layout.offload``."""
+    parts = [k for k in ("optimizer", "activation") if getattr(stack, f"{k}_offload")]
+    return "+".join(parts) or "none"
 
 
 def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> dict:

@@ -19,6 +19,7 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import network_assumption, options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
+from planner.model.stacks import SEARCHED
 from planner.model.step_time import step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, row_result,
@@ -68,8 +69,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
             for v, var in enumerate(variants):
                 rows = var.rows(c)
-                if var.parent is not None:  # offload: only where the plan without it does not fit
-                    rows &= misfit.get(var.parent, np.zeros(len(c), dtype=bool))
+                for q in var.parents:  # an offload: only where the plans with one offload fewer do not fit
+                    rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
                 idx = np.flatnonzero(rows)
                 if not len(idx):
                     continue
@@ -102,7 +103,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     opt=k, chunk=j, variant=v, idx=np.arange(len(cf)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
                     nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, vpp=cf.vpp,
                     zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
-                    **{o: getattr(var.stack, o) for o in searched},
+                    **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
                     step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                     mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                     train_hours=hours, cost=cost, usd_per_token=cost / tokens,

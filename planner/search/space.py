@@ -138,14 +138,15 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
 @dataclass(frozen=True)
 class StackVariant:
     """One combination of the stack options the search tries (``stacks.SEARCHED`` left open by
-    the job): the resolved ``stack``, the searched options' ``values``, and ``parent``, the
-    variant with the same values but no offload. Offload only adds time (planner.model.offload:
-    host copies and a CPU optimizer step, never less work on the GPU), so a row is tried with
-    offload only where its parent does not fit: the rest are dominated, not lost."""
+    the job): the resolved ``stack``, the searched options' ``values``, and ``parents``, the
+    variants with the same values but one offload fewer. Offload only adds time
+    (planner.model.offload: host copies and a CPU optimizer step, never less work on the GPU),
+    so a row is tried with an offload only where none of its parents fits: the rest are
+    dominated, not lost."""
 
     stack: Stack
     values: dict
-    parent: int | None = None
+    parents: tuple[int, ...] = ()
     reshard_rows_only: bool = False  # reshard_after_forward differs from the base: ZeRO-3 rows only
 
     def rows(self, c: Candidates) -> np.ndarray:
@@ -175,16 +176,14 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):
         axes["activation_offload"] = (False, True)
     names = list(axes)
-    out, roots = [], {}
-    for vals in product(*axes.values()):  # reshard first: parents precede their offload children
+    out, index = [], {}
+    for vals in product(*axes.values()):  # offloads vary fastest: parents precede their children
         values = dict(zip(names, vals))
-        no_off = tuple(v for k, v in values.items() if not k.endswith("_offload"))
-        offl = any(values.get(k) for k in ("optimizer_offload", "activation_offload"))
-        if not offl:
-            roots[no_off] = len(out)
+        index[vals] = len(out)
+        parents = tuple(index[tuple(False if (n == k and n.endswith("_offload")) else v for n, v in zip(names, vals))]
+                        for k in names if k.endswith("_offload") and values[k])
         out.append(StackVariant(
-            stack=base.with_options(**values) if values else base, values=values,
-            parent=roots[no_off] if offl else None,
+            stack=base.with_options(**values) if values else base, values=values, parents=parents,
             reshard_rows_only=values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward))
     return out
 
