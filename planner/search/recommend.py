@@ -67,20 +67,29 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         usable, limit, head = memory_limit(job, hw)
         for j, c in chunks:
             misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
+            roots = {}  # no-offload variant -> (rows it was tried on, their memory)
             for v, var in enumerate(variants):
                 rows = var.rows(c)
                 for q in var.parents:  # an offload: only where the plans with one offload fewer do not fit
                     rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
+                tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
+                if var.root is not None and var.root in roots and rows.any():
+                    ridx, rmem = roots[var.root]  # and only where the offload can free enough
+                    chance = np.zeros(len(c), dtype=bool)
+                    chance[ridx] = var.could_fit(rmem, limit)
+                    rows &= chance
                 idx = np.flatnonzero(rows)
                 if not len(idx):
+                    misfit[v] = tried
                     continue
                 cv = c if len(idx) == len(c) else c.take(idx)
                 evaluated += len(cv)
                 mem = memory_per_gpu(job.model, job.training, cv, stack=var.stack)
                 fits = fits_memory(job, hw, mem, limit)
-                miss = np.zeros(len(c), dtype=bool)
-                miss[idx[~fits]] = True
-                misfit[v] = miss
+                tried[idx[fits]] = False
+                misfit[v] = tried
+                if var.root is None and var.parents == ():
+                    roots[v] = (idx, mem)
                 if not fits.any():
                     i = int(np.argmin(mem["total"]))
                     ratio = mem["total"][i] / max(limit, 1.0)

@@ -27,6 +27,7 @@ from planner.hardware.options import HardwareOption
 from planner.layout import Candidates, valid_mask
 from planner.model import offload
 from planner.model.finetune import frozen_base
+from planner.model.memory import FRAGMENTATION
 from planner.model.stacks import SEARCHED, Stack, from_training, open_options
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -148,6 +149,19 @@ class StackVariant:
     values: dict
     parents: tuple[int, ...] = ()
     reshard_rows_only: bool = False  # reshard_after_forward differs from the base: ZeRO-3 rows only
+    root: int | None = None  # the variant with the same values and no offload (None: this one)
+
+    def could_fit(self, root_mem: dict, limit: float) -> np.ndarray:
+        """Rows (of the root's evaluated batch) that can fit with this variant's offloads, from
+        the root's memory: what an offload can take off the GPU is at most the optimizer state
+        (optimizer offload) and the activations with their fragmentation allowance (activation
+        offload). A necessary condition, so the memory model runs only on rows with a chance."""
+        free = np.zeros_like(root_mem["total"])
+        if self.stack.optimizer_offload:
+            free = free + root_mem["optimizer"]
+        if self.stack.activation_offload:
+            free = free + root_mem["activations"] * (1 + FRAGMENTATION)
+        return root_mem["total"] - free <= limit
 
     def rows(self, c: Candidates) -> np.ndarray:
         """Rows of ``c`` this variant is a distinct, runnable plan for."""
@@ -182,8 +196,10 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         index[vals] = len(out)
         parents = tuple(index[tuple(False if (n == k and n.endswith("_offload")) else v for n, v in zip(names, vals))]
                         for k in names if k.endswith("_offload") and values[k])
+        root = index[tuple(False if n.endswith("_offload") else v for n, v in zip(names, vals))]
         out.append(StackVariant(
             stack=base.with_options(**values) if values else base, values=values, parents=parents,
+            root=root if parents else None,
             reshard_rows_only=values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward))
     return out
 
