@@ -108,7 +108,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
                                  spot_overhead=e["overhead"])
                     hours, cost = e["hours"], e["cost"]
-                frames.append(pd.DataFrame(dict(**extra,
+                frames.append((len(cf), dict(**extra,
                     opt=k, chunk=j, variant=v, idx=np.arange(len(cf)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
                     nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, vpp=cf.vpp,
                     zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
@@ -126,7 +126,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
                               + " — allow more GPUs (constraints.max_gpus), recompute, or a larger-memory GPU")
-    df = pd.concat(frames, ignore_index=True)
+    df = _table(frames)
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
@@ -186,6 +186,18 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         inputs=inputs_provenance(hw_best, job, best_stack, searched),
         table=df.drop(columns=hidden), caveats=caveats,
     )
+
+
+def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
+    """One DataFrame from the per-batch columns (arrays, or scalars meaning the whole batch),
+    built once: a search has tens of batches per hardware option and stack variant, and a
+    DataFrame per batch costs more than the batch's time model. A column a batch lacks (spot
+    columns of an option without a spot price) is NaN there, as ``pd.concat`` would make it."""
+    names = list(dict.fromkeys(k for _, cols in parts for k in cols))
+    def col(n, cols, k):
+        v = cols.get(k, np.nan)
+        return np.asarray(v) if np.ndim(v) else np.full(n, v, dtype=object if v is None else None)
+    return pd.DataFrame({k: np.concatenate([col(n, cols, k) for n, cols in parts]) for k in names})
 
 
 def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):
