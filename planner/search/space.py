@@ -176,13 +176,15 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     those in ``stacks.SEARCHED`` the job leaves open and the stack implements
     (``Stack.offloads``), where they can change a plan: optimizer offload when there is optimizer
     state to move (not LoRA/QLoRA's frozen base), activation offload for transformers where
-    Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward where ZeRO-3 is possible.
+    Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3.
     A small outer product (at most 2 x 2 x 2), evaluated variant by variant on whole chunks."""
     m, t, p = job.model, job.training, job.parallel
     base = from_training(t)
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
-    if "reshard_after_forward" in open_ and (p.zero is None or p.zero == 3):
+    # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
+    # layout search tries anyway when parallel.zero is open: searched only when the job fixes zero: 3
+    if "reshard_after_forward" in open_ and p.zero == 3:
         axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads and not frozen_base(m, t):
         axes["optimizer_offload"] = (False, True)
