@@ -65,6 +65,9 @@ CPU_ADAM = {
     "deepspeed": CpuAdam(11.6e9 / 8.2, 96.0, "DeepSpeedCPUAdam (AVX), DeepSpeed PR #735: 11.6B params in 8.2 s"),
     "torch": CpuAdam(11.6e9 / 56.0, 96.0, "torch.optim.Adam(W) on the CPU, DeepSpeed PR #735: 11.6B params in 56 s"),
 }
+# (the torch figure is PyTorch 1.7's single-tensor Adam; Megatron-Core's HybridDeviceOptimizer
+# imports ``from torch.optim import AdamW as CPUAdam`` (megatron/core/optimizer/__init__.py), whose
+# later foreach path may be faster: an assumption to replace with a measurement)
 
 #: achieved share of the nominal PCIe x16 rate for large pinned copies: CUDA bandwidthTest reaches
 #: ~25 of 32 GB/s on Gen4 and ~53-55 of 64 GB/s on Gen5 (the 20-25 GB/s Gen4 figure the data

@@ -124,8 +124,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         raise too_big[0]
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
+        base = variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
+        off = "" if (base.optimizer_offload or "optimizer_offload" in searched) else (
+            ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
+            else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
-                              + " — allow more GPUs (constraints.max_gpus), recompute, or a larger-memory GPU")
+                              + " — allow more GPUs (constraints.max_gpus), recompute" + off + ", or a larger-memory GPU")
     df = _table(frames)
     n_fit = len(df)
     objective = con.objective
