@@ -97,3 +97,6 @@ FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
 TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: what selective activation recomputation re-runs (planner.model.stacks.Stack.selective)
 SELECTIVE_AC = Vocab("attention_core", "op", "layer")
+#: how a stack running Hugging Face model code trains in 16 bits (planner.model.stacks.Stack.mixed_precision):
+#: torch AMP (autocast over fp32 master weights) or the model cast to bf16
+MIXED_PRECISION = Vocab("amp", "bf16")

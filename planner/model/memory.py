@@ -138,10 +138,19 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
     ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
-    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework)."""
+    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework).
+
+    Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,
+    deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
+    eager/sdpa code saves, measured per family), the others from the fused-kernel table; under
+    ``mixed_precision: amp`` the weights follow the AMP convention (fp32 weights and gradients
+    plus autocast's bf16 weight copies)."""
     st = from_training(t, stack)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
+    hf = _hf_code(m, t, st)
+    if hf == "amp_bf16" and t.weights != "amp":
+        t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     frozen = frozen_base(m, t)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
@@ -200,6 +209,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             per_layer = per_layer + moe_share * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=True, **kw)
             rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
         per_layer, rws = per_layer[inv], rws[inv]
+        if hf:
+            per_layer, rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
         sp_div = np.where(c.sp, tp, 1.0)
         emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
         held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
@@ -211,6 +222,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
+        if hf:
+            last_logits = hf_logits
         first_logits = np.where(c.pp == 1, last_logits, 0.0)
     else:
         per_sample = m.activation_bytes_per_sample or 0.0
@@ -233,3 +246,34 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
     )
+
+
+def _hf_code(m: ModelSpec, t: TrainingSpec, stack=None) -> str | None:
+    """The HF table's precision for a stack that runs transformers' model code, else None."""
+    from planner.model.stacks import from_training
+
+    fw = stack if stack is not None else from_training(t)
+    if fw.mixed_precision is None or not m.is_transformer:
+        return None
+    if t.precision == "fp32":
+        return "fp32"
+    return "amp_bf16" if fw.mixed_precision == "amp" else "bf16"
+
+
+def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str):
+    """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
+    the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
+    recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
+    The model code has no tensor/context parallelism of its own: a tp/cp split (rare on these
+    stacks) divides the tokens' bytes evenly (first order)."""
+    from planner.model.activations_hf import hf_activations
+
+    impl = "sdpa" if t.flash_attention else "eager"
+    (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
+    rows = []
+    for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
+        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
+        div = float(tp) * float(cp)
+        rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / div))
+    arr = np.asarray(rows, dtype=np.float64)[inv]
+    return arr[:, 0], arr[:, 1], arr[:, 2]

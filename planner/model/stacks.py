@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields, replace
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import FP8_RECIPE, FRAMEWORK, SELECTIVE_AC, TP_OVERLAP
+from planner.vocab import FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, SELECTIVE_AC, TP_OVERLAP
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,13 @@ class Stack:
     #: the CPU optimizer an offloaded step runs (planner.model.offload.CPU_ADAM): DeepSpeedCPUAdam,
     #: or ``torch.optim.AdamW`` on the CPU (Megatron-Core's HybridDeviceOptimizer default, FSDP2)
     cpu_adam: str = "torch"
+    #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
+    #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
+    #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
+    #: model in bf16 (DeepSpeed's bf16 engine, or ``torch_dtype=bfloat16``: bf16 weights, the
+    #: optimizer's fp32 master as ``training.weights`` says); None = the stack's own fused kernels
+    #: (Megatron-Core/TE, torchtitan: planner.model.activations)
+    mixed_precision: str | None = None
 
     def with_options(self, **opts) -> "Stack":
         bad = sorted(set(opts) - set(OPTIONS))
@@ -165,6 +172,14 @@ class Stack:
             raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
         if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
             raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
+        if opts.get("mixed_precision") is not None:
+            if opts["mixed_precision"] not in MIXED_PRECISION:
+                raise InputError("training.framework.mixed_precision",
+                                 f"{opts['mixed_precision']!r}; known: {', '.join(MIXED_PRECISION)}")
+            if self.mixed_precision is None:
+                hf = ", ".join(n for n, st in STACKS.items() if st.mixed_precision is not None)
+                raise InputError("training.framework.mixed_precision",
+                                 f"only for stacks that run Hugging Face model code ({hf}), not {self.name}")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
         for kind in ("activation", "optimizer"):
@@ -205,6 +220,8 @@ class Stack:
             opts.append("activation_offload=on")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
+        if self.mixed_precision is not None:
+            opts.append(f"mixed_precision={self.mixed_precision}")
         return f"training stack: {self.name} ({', '.join(opts)})"
 
 
@@ -216,7 +233,7 @@ class Stack:
 EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
-           "fp8_recipe", "selective", "activation_offload", "optimizer_offload")
+           "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -245,10 +262,12 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
         "deepspeed", zero3_bucket_params=5e7, cpu_adam="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
         "hf-trainer", layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(

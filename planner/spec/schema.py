@@ -244,6 +244,7 @@ class FrameworkSpec(_Strict):
     selective: Optional[V.SELECTIVE_AC.literal] = None
     activation_offload: Optional[bool] = None
     optimizer_offload: Optional[bool] = None
+    mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
 
     @model_validator(mode="before")
     @classmethod
