@@ -134,5 +134,6 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     search, ``stack`` is the best plan's and ``searched`` the options the search chose."""
     fw = stack or from_training(job.training)
     given = "" if job.training.framework is not None else " (training.framework open: the default stack)"
-    chosen = (f"; options searched (left open in training.framework): {', '.join(searched)}" if searched else "")
+    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
+              "that do not fit without it)" if searched else "")
     return fw.describe(job.training.precision) + given + chosen

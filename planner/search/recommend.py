@@ -178,9 +178,6 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     elapsed = time.perf_counter() - t0
     hidden = ["opt", "chunk", "variant", "idx"]
     best_stack = variants[int(shown.iloc[0]["variant"])].stack
-    if searched:
-        assumptions.append(f"training stack options searched (left open in training.framework): {', '.join(searched)}; "
-                           "offload is tried only where a layout does not fit without it (it only adds time)")
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
