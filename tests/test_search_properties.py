@@ -48,11 +48,14 @@ jobs = st.builds(
 
 def _key(row: dict) -> tuple:
     hw, c = row["hardware"], row["config"]
-    return (hw["name"], hw["nodes"], *(c[k] for k in LAYOUT), c["micro_batch"], c["recompute"])
+    return (hw["name"], hw["nodes"], *(c[k] for k in LAYOUT), c["micro_batch"], c["recompute"], c["offload"],
+            row["stack"]["reshard_after_forward"])
 
 
 def _table_key(r) -> tuple:
-    return (r["hardware"], int(r["nodes"]), *(int(r[k]) for k in LAYOUT), int(r["micro_batch"]), r["recompute"])
+    offload = "+".join(k for k in ("optimizer", "activation") if r[f"{k}_offload"]) or "none"
+    return (r["hardware"], int(r["nodes"]), *(int(r[k]) for k in LAYOUT), int(r["micro_batch"]), r["recompute"],
+            offload, bool(r["reshard_after_forward"]))
 
 
 def _usd(row, spot):
