@@ -145,3 +145,19 @@ def test_host_ram_bounds_offload():
     assert offload.host_fits(per_gpu, hw).tolist() == [True, True, False]
     bare = SimpleNamespace(instance=None, gpus_per_node=8)
     assert offload.host_fits(per_gpu, bare).all()  # no RAM figure: not checked
+
+
+def test_optimizer_offload_needs_a_sharded_optimizer_and_is_emitted(catalog):
+    from planner.present.emit import launch_plan
+
+    with pytest.raises(InputError) as e:  # zero 0 with two replicas: no stack offloads that
+        estimate_job(_job("llama3-8b", framework={"name": "megatron-core", "optimizer_offload": True},
+                          parallel={"tp": 4, "pp": 1, "dp": 2, "zero": 0}, micro_batch=1), catalog)
+    assert e.value.field == "training.framework.optimizer_offload"
+    rec = recommend(_job(), catalog, simulate=False)  # the 70B on one node: optimizer offload
+    args = launch_plan(_job(), rec.best.to_json(), "megatron").program
+    # Megatron-LM arguments.py: --optimizer-cpu-offload needs --use-precision-aware-optimizer,
+    # which needs --use-distributed-optimizer
+    for flag in ("--optimizer-cpu-offload", "--use-precision-aware-optimizer", "--use-distributed-optimizer"):
+        assert flag in args
+    assert args[args.index("--optimizer-offload-fraction") + 1] == "1.0"

@@ -97,12 +97,31 @@ def cpu_adam_params_per_s(hw, stack) -> float:
     return impl.params_per_s * vcpus / impl.ref_vcpus
 
 
-def valid_mask(stack, c) -> np.ndarray:
-    """Rows of candidates ``c`` the stack can run with its offload options (Megatron-Core's
-    activation offload: no pipeline parallelism, no recompute)."""
-    ok = np.ones(len(c), dtype=bool)
+#: why a layout cannot run an offload option, by option (``valid_mask``)
+RULES = {
+    "activation_offload": "Megatron-Core's activation offload (--cpu-offloading) runs with pp = 1 and recompute none "
+                          "only (transformer_config.py)",
+    "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
+                         "--use-distributed-optimizer; DeepSpeed offload_optimizer needs ZeRO stage >= 1): zero >= 1 "
+                         "when there is more than one data-parallel replica",
+}
+
+
+def valid_masks(stack, c) -> dict:
+    """Per offload option the stack has on, the rows of candidates ``c`` that can run it."""
+    out = {}
     if stack.activation_offload:
-        ok &= (c.pp == 1) & (c.rc == 0)
+        out["activation_offload"] = (c.pp == 1) & (c.rc == 0)
+    if stack.optimizer_offload:
+        out["optimizer_offload"] = (c.zero >= 1) | (c.dp * c.cp == 1)
+    return out
+
+
+def valid_mask(stack, c) -> np.ndarray:
+    """Rows of candidates ``c`` the stack can run with its offload options (``RULES``)."""
+    ok = np.ones(len(c), dtype=bool)
+    for m in valid_masks(stack, c).values():
+        ok &= m
     return ok
 
 

@@ -116,9 +116,10 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     if cfg["dp"] > 1:
         a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
     offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
-    if "optimizer" in offload:  # HybridDeviceOptimizer: the whole optimizer on the CPU (needs the dist. optimizer)
-        a += (["--use-distributed-optimizer"] if cfg["zero"] not in (1, 2) else []) + ["--optimizer-cpu-offload"]
-        a += _flag("--optimizer-offload-fraction", 1.0)
+    if "optimizer" in offload:  # HybridDeviceOptimizer, the whole optimizer on the CPU (arguments.py: needs the
+        # precision-aware optimizer, which needs the distributed one)
+        a += (["--use-distributed-optimizer"] if cfg["zero"] not in (1, 2) else [])
+        a += ["--use-precision-aware-optimizer", "--optimizer-cpu-offload"] + _flag("--optimizer-offload-fraction", 1.0)
     if "activation" in offload:  # every layer but the last (TransformerConfig: fewer than num_layers)
         a += ["--cpu-offloading"] + _flag("--cpu-offloading-num-layers", m.layers - 1)
     # architecture

@@ -70,10 +70,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     c, notes = resolve_single(job, hw)
-    if not offload.valid_mask(from_training(job.training), c).all():
-        raise InputError("training.framework.activation_offload",
-                         "Megatron-Core's activation offload (--cpu-offloading) runs with pp = 1 and recompute none only "
-                         "(transformer_config.py); use optimizer_offload, or set pp: 1 and recompute: none")
+    for option, ok in offload.valid_masks(from_training(job.training), c).items():
+        if not ok.all():
+            raise InputError(f"training.framework.{option}", offload.RULES[option])
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),
