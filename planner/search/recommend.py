@@ -22,8 +22,8 @@ from planner.model.memory import memory_per_gpu
 from planner.model.stacks import SEARCHED
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, row_result,
-                                     stack_assumption)
+from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
+                                     row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
 from planner.search.space import searched_options, space_chunks, stack_variants
 from planner.spec import JobSpec
@@ -94,7 +94,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     i = int(np.argmin(mem["total"]))
                     ratio = mem["total"][i] / max(limit, 1.0)
                     if closest_mem is None or ratio < closest_mem[0]:
-                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i])})} "
+                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack)})} "
                                               f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
                                               f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
                     continue
