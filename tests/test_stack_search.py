@@ -45,11 +45,11 @@ def test_70b_fits_one_node_only_with_optimizer_offload_and_pays_the_formula(cata
     assert on.memory_per_gpu_bytes.optimizer == 0
     assert off.memory_per_gpu_bytes.total - on.memory_per_gpu_bytes.total == pytest.approx(moved)
     assert on.memory_per_gpu_bytes.host == pytest.approx(moved * (1 + 4 / 12))  # + fp32 grad copy
-    # slower by exactly: CPU AdamW (torch, Megatron's HybridDeviceOptimizer) over the node's 8 shards
-    # at 11.6e9 params / 56 s per 96 vCPUs (DeepSpeed PR #735) scaled to p5's 192 vCPUs, plus the
-    # fp32 gradients out beyond the last backward and the bf16 weights back over PCIe Gen5 x16
-    # (64 GB/s nominal, 0.8 achieved), minus the GPU optimizer step it replaces
-    cpu = local * 8 / (11.6e9 / 56 * 192 / 96)
+    # slower by exactly: CPU Adam over the node's 8 shards at 11.6e9 params / 8.2 s per 96 vCPUs
+    # (DeepSpeed PR #735) scaled to p5's 192 vCPUs, plus the fp32 gradients out beyond the last
+    # backward and the bf16 weights back over PCIe Gen5 x16 (64 GB/s nominal, 0.8 achieved),
+    # minus the GPU optimizer step it replaces
+    cpu = local * 8 / (11.6e9 / 8.2 * 192 / 96)
     bw = 64e9 * 0.8
     link = max(local * 4 / bw - on.detail["t_bwd_mb"], 0.0) + local * 2 / bw
     assert on.breakdown_s.optimizer == pytest.approx(cpu, rel=0.01)
@@ -58,11 +58,11 @@ def test_70b_fits_one_node_only_with_optimizer_offload_and_pays_the_formula(cata
     assert on.config.offload == "optimizer" and off.config.offload == "none"
 
 
-def test_cpu_adam_figures_match_their_source():
-    # DeepSpeed: DeepSpeedCPUAdam is 5-7x faster than torch's Adam on the CPU (56 s vs 8.2 s, PR #735)
-    ratio = offload.CPU_ADAM["deepspeed"].params_per_s / offload.CPU_ADAM["torch"].params_per_s
-    assert ratio == pytest.approx(56 / 8.2)
-    assert resolve("deepspeed").cpu_adam == "deepspeed" and resolve("megatron-core").cpu_adam == "torch"
+def test_cpu_adam_rate_is_the_published_figure():
+    # DeepSpeed PR #735: DeepSpeedCPUAdam steps an 11.6B-parameter GPT-2 in 8.2 s (host: 96 threads)
+    assert offload.CPU_ADAM.params_per_s * 8.2 == pytest.approx(11.6e9)
+    hw = SimpleNamespace(vcpus_per_node=192)  # p5.48xlarge: twice the reference host's threads
+    assert offload.cpu_adam_params_per_s(hw) == pytest.approx(2 * 11.6e9 / 8.2)
 
 
 def test_recommend_picks_offload_only_when_needed(catalog):

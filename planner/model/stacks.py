@@ -153,9 +153,6 @@ class Stack:
     #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
     #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
     offloads: tuple[str, ...] = ("optimizer",)
-    #: the CPU optimizer an offloaded step runs (planner.model.offload.CPU_ADAM): DeepSpeedCPUAdam,
-    #: or ``torch.optim.AdamW`` on the CPU (Megatron-Core's HybridDeviceOptimizer default, FSDP2)
-    cpu_adam: str = "torch"
     #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
     #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
     #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
@@ -250,7 +247,7 @@ STACKS: dict[str, Stack] = {
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False, cpu_adam="deepspeed",
+        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
@@ -261,7 +258,7 @@ STACKS: dict[str, Stack] = {
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
-        "deepspeed", zero3_bucket_params=5e7, cpu_adam="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
