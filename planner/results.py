@@ -127,6 +127,7 @@ class Layout(Record):
     recompute: str
     micro_batch: int
     num_microbatches: float
+    etp: int | None = None  # expert-tensor-parallel degree (tp unless the job sets parallel.etp)
     #: what the stack offloads to host memory: "none" | "optimizer" | "activation" |
     #: "optimizer+activation" (training.framework options, planner.model.offload)
     offload: str = "none"

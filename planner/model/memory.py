@@ -161,16 +161,17 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    (kpp, ktp, kdp, kcp, kep, kz), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp)
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
     ktpf = ktp.astype(np.float64)
     dps = (kdp * kcp).astype(np.float64)  # ZeRO sharding group
-    edps = np.maximum(dps / kep, 1.0)  # expert data-parallel group
+    # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state)
+    edps = np.maximum(ktpf * dps / (ketp * kep), 1.0)  # expert data-parallel group
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
 
     def states(dense, expert):
         d = dense / ktpf
-        e = expert / (ktpf * kep)
+        e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
         grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
         optim = np.where(kz >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
