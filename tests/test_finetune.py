@@ -16,20 +16,10 @@ from planner.spec.hf import hf_config_to_fields
 DATA = Path(__file__).parent / "data"
 PEFT = json.loads((DATA / "peft_truth.json").read_text())["families"]
 TOL = 0.05
-#: peft 0.21's "all-linear" on transformers 5.x fused MoE experts: it wraps the router and the
-#: fused expert parameters through its ParamWrapper, and adapts gate_up_proj twice (targets
-#: `experts` and `experts.base_layer`). The planner adapts each expert tensor once; FLOPs of the
-#: ParamWrapper (delta weights materialised per forward) are not modelled.
-PEFT_MOE_ALL_LINEAR = "peft 0.21 adapts fused MoE experts through ParamWrapper (gate_up twice)"
-
-
 def _variants():
     for fam, rec in sorted(PEFT.items()):
         for name, v in sorted(rec["variants"].items()):
-            marks = []
-            if fam == "mixtral" and v["lora"] and v["lora"]["target_modules"] == "all-linear":
-                marks = [pytest.mark.xfail(reason=PEFT_MOE_ALL_LINEAR, strict=True)]
-            yield pytest.param(fam, name, v, id=f"{fam}-{name}", marks=marks)
+            yield pytest.param(fam, name, v, id=f"{fam}-{name}")
 
 
 def _job(fam, v, precision="fp32"):
@@ -56,7 +46,8 @@ def test_step_flops(fam, name, v):
     ``flops_with_gemm_4bit``, which adds it (README)."""
     m, t = _job(fam, v)
     meas = v.get("flops_with_gemm_4bit") or v["flops"]
-    f = finetune_step_flops(m, t, meas["seq"], meas["batch"], 0, flash=False) if v["lora"] else None
+    f = (finetune_step_flops(m, t, meas["seq"], meas["batch"], 0, flash=False, micro_batch=meas["batch"])
+         if v["lora"] else None)
     if f is None:
         from planner.model.flops import step_flops
         f = step_flops(m, meas["seq"], meas["batch"], "none", flash=False)

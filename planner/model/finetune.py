@@ -42,6 +42,39 @@ class Linear:
     per_token: float  # how many tokens it processes per token of input (MoE experts: top_k)
     copies: int = 1  # weight tensors of this shape per layer (MoE experts: E)
     reads_layer_input: bool = False  # an input projection of attention (reads the block input)
+    reads: str = ""  # the input tensor it reads: linears reading the same one share its saved copy
+    #: how transformers 5.x holds the weight, which decides how peft adapts it (``PEFT_WRAP``):
+    #: "linear" = an ``nn.Linear`` (peft ``lora.Linear``; bitsandbytes quantises it), "param" = a
+    #: bare parameter — the fused 3-D experts and the custom router modules (``MixtralTopKRouter``)
+    #: — which peft adapts through ``ParamWrapper`` and bitsandbytes leaves alone
+    module: str = "linear"
+    fused: int = 1  # v4 projections fused into this tensor (experts' gate_up_proj: 2)
+
+
+@dataclass(frozen=True)
+class PeftWrap:
+    """How peft 0.21 applies LoRA to one kind of weight (``peft/tuners/lora/layer.py``).
+
+    ``per_token``: ``lora.Linear.forward`` runs ``B(A(dropout(x)))`` on every token (A and B
+    kept apart). Otherwise (``ParamWrapper``) the delta weight is materialised once per forward
+    call and the base op runs on ``W + delta`` (``nn.utils.parametrize``): the base weight then
+    gets a full weight gradient, which flows into A and B. ``evals_3d``: times a 3-D (expert)
+    delta is computed per forward — ``register_parametrization`` evaluates the parametrisation
+    once to check it (``ParametrizationList.__init__``) and the forward once more (cached), each a
+    ``baddbmm`` of the factors (``_LoraFactorsProxy``); a 2-D one (the router) computes ``B @ A``
+    once (``get_delta_weight``; the check re-adds it elementwise). ``rank_scale_fused``: peft's
+    transformers-5 config conversion (``utils/transformers_weight_conversion.py``
+    ``_convert_peft_config_moe``) gives a tensor fusing n v4 projections rank n*r (and alpha n*a).
+    """
+    per_token: bool
+    evals_3d: int = 0
+    rank_scale_fused: bool = False
+
+
+PEFT_WRAP = {
+    "linear": PeftWrap(per_token=True),
+    "param": PeftWrap(per_token=False, evals_3d=2, rank_scale_fused=True),
+}
 
 
 #: peft ``target_modules`` aliases: which HF module names each named set covers
@@ -56,48 +89,73 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
     ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``, ``shared_experts``)."""
     h, f = m.hidden, m.ffn_hidden
     out: list[Linear] = []
+    qkv = dict(reads_layer_input=True, reads="attn_in")
     if m.mla is not None:
         a, H = m.mla, m.heads
         dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
         if a.q_lora_rank:
-            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, reads_layer_input=True),
-                    Linear("q_b_proj", a.q_lora_rank, H * dqk, 1)]
+            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, **qkv),
+                    Linear("q_b_proj", a.q_lora_rank, H * dqk, 1, reads="q_b_in")]
         else:
-            out.append(Linear("q_proj", h, H * dqk, 1, reads_layer_input=True))
-        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, reads_layer_input=True),
-                Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1),
-                Linear("o_proj", H * a.v_head_dim, h, 1)]
+            out.append(Linear("q_proj", h, H * dqk, 1, **qkv))
+        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, **qkv),
+                Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1, reads="kv_b_in"),
+                Linear("o_proj", H * a.v_head_dim, h, 1, reads="o_in")]
     else:
-        out += [Linear("q_proj", h, m.q_dim, 1, reads_layer_input=True),
-                Linear("k_proj", h, m.kv_dim, 1, reads_layer_input=True),
-                Linear("v_proj", h, m.kv_dim, 1, reads_layer_input=True),
-                Linear("o_proj", m.q_dim, h, 1)]
+        out += [Linear("q_proj", h, m.q_dim, 1, **qkv),
+                Linear("k_proj", h, m.kv_dim, 1, **qkv),
+                Linear("v_proj", h, m.kv_dim, 1, **qkv),
+                Linear("o_proj", m.q_dim, h, 1, reads="o_in")]
 
-    def mlp(prefix, width, per_token, copies=1):
+    def mlp(prefix, width, per_token, copies=1, reads_in="mlp_in"):
         if m.gated and copies > 1:  # fused gate_up_proj (E, 2f, h) in transformers 5.x
-            return [Linear(prefix + "gate_up_proj", h, 2 * width, per_token, copies),
-                    Linear(prefix + "down_proj", width, h, per_token, copies)]
+            return [Linear(prefix + "gate_up_proj", h, 2 * width, per_token, copies, reads=prefix + "in",
+                           module="param", fused=2),
+                    Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in",
+                           module="param")]
+        param = "param" if copies > 1 else "linear"
         ups = ["gate_proj", "up_proj"] if m.gated else ["up_proj"]
-        return [Linear(prefix + u, h, width, per_token, copies) for u in ups] + [
-            Linear(prefix + "down_proj", width, h, per_token, copies)]
+        return [Linear(prefix + u, h, width, per_token, copies, reads=reads_in, module=param) for u in ups] + [
+            Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in", module=param)]
 
     if not moe:
         return out + mlp("", m.dense_width, 1)
     e = m.moe
     routed = e.experts if e.all_experts_compute else e.top_k
-    out.append(Linear("gate", h, e.experts, 1))
+    out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module="param"))
     out += mlp("experts.", f, routed / e.experts, e.experts)
-    if e.shared_experts:
+    if e.shared_experts:  # reads the router's input
         out += mlp("shared_experts.", e.shared_ffn_hidden or e.shared_experts * f, 1)
     return out
 
 
-def _targeted(lin: Linear, targets) -> bool:
+def _targeted(lin: Linear, targets, moe_model: bool = False) -> bool:
+    """Does peft adapt this linear? ``all-linear`` on an MoE model goes through peft's
+    transformers-5 conversion (``_convert_peft_config_moe``): the router and the fused experts
+    become target parameters, and the v4 leaf names ``gate_proj``/``up_proj``/``down_proj`` leave
+    ``target_modules`` — so shared experts and the dense MLPs of an MoE model are *not* adapted
+    (checked on tiny Qwen3-MoE and DeepSeek-V3: their shared experts and first dense layer get no
+    adapters)."""
     if targets == "all-linear":
-        return True
+        return not (moe_model and lin.reads in ("mlp_in", "down_in", "shared_experts.down_in")
+                    and lin.module == "linear")
     names = TARGET_SETS.get(targets, None) if isinstance(targets, str) else tuple(targets)
     short = lin.name.split(".")[-1]
     return lin.name in names or short in names or (lin.name.startswith("experts.") and "experts" in names)
+
+
+def _rank(lin: Linear, r: int) -> int:
+    """The adapter rank peft gives this tensor (``PeftWrap.rank_scale_fused``)."""
+    return r * lin.fused if PEFT_WRAP[lin.module].rank_scale_fused else r
+
+
+def adapted(m: ModelSpec, t: TrainingSpec):
+    """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
+    moe_model = m.moe is not None
+    for moe, n, first in _layers(m):
+        if n:
+            for L in layer_linears(m, moe):
+                yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, moe_model) else 0)
 
 
 def _layers(m: ModelSpec):
@@ -108,13 +166,10 @@ def _layers(m: ModelSpec):
 
 
 def adapter_params(m: ModelSpec, t: TrainingSpec) -> int:
-    """Trainable LoRA parameters: r*(fan_in + fan_out) per targeted weight tensor."""
-    r, tg = t.lora.rank, t.lora.targets
-    total = 0
-    for moe, n, _ in _layers(m):
-        if n:
-            total += n * sum(r * (L.fan_in + L.fan_out) * L.copies for L in layer_linears(m, moe) if _targeted(L, tg))
-    return total
+    """Trainable LoRA parameters: r*(fan_in + fan_out) per targeted weight tensor (an expert
+    tensor of E experts: ``ParamWrapper``'s A (r*E x in) and B (out x r*E), at rank 2r for the
+    fused gate_up_proj)."""
+    return sum(n * r * (L.fan_in + L.fan_out) * L.copies for _, n, _, L, r in adapted(m, t))
 
 
 def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:
@@ -160,8 +215,8 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
         if not n:
             continue
         for L in layer_linears(m, moe):
-            if L.copies > 1 and not D.QUANTIZE_FUSED_EXPERTS:
-                continue  # fused 3-D expert parameters stay unquantised (counted with the rest)
+            if L.module != "linear" and not (L.copies > 1 and D.QUANTIZE_FUSED_EXPERTS):
+                continue  # not an nn.Linear (fused experts, router modules): unquantised, with the rest
             w = L.fan_in * L.fan_out
             q_bytes += n * L.copies * quantized_bytes(w, L.fan_out, kind, t.double_quant)
             q_params += n * L.copies * w
@@ -170,55 +225,68 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
 
 def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
     """Forward and backward matmul FLOPs per token under a frozen base (module docstring);
-    attention core counted in full (no causal halving), as ``step_flops``."""
+    attention core counted in full (no causal halving), as ``step_flops``.
+
+    ``fwd_call`` / ``bwd_call``: FLOPs per forward call (per micro-batch, whatever its tokens) of
+    the adapters peft materialises as delta weights (``PeftWrap``): ``evals_3d`` baddbmm's of
+    2*E*out*r*in forward, the two factor gradients backward; the router's ``B @ A`` once."""
     from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 
     lin = linear_flops_per_token(m)
     base_lin = sum(lin.values())
     attn = attention_flops_per_token(m, seq, windowed=False)
-    r, tg = t.lora.rank, t.lora.targets
-    ad_fwd = ad_bwd = skip = 0.0
-    for moe, n, has_first in _layers(m):
-        if not n:
+    ad_fwd = ad_bwd = skip = wgrad = fwd_call = bwd_call = 0.0
+    for _, n, has_first, L, r in adapted(m, t):
+        tok = L.per_token * L.copies
+        if L.reads_layer_input and has_first:
+            skip += 2 * L.fan_in * L.fan_out * tok  # layer 0's dgrad into the embedding output
+        if not r:
             continue
-        for L in layer_linears(m, moe):
-            tok = L.per_token * L.copies
+        if PEFT_WRAP[L.module].per_token:
+            f = 2 * r * (L.fan_in + L.fan_out) * tok
+            ad_fwd += n * f
+            ad_bwd += n * (f + 2 * r * (L.fan_in + L.fan_out) * tok)  # wgrad + dgrad of A and B
             if L.reads_layer_input and has_first:
-                skip += 2 * L.fan_in * L.fan_out * tok  # layer 0's dgrad into the embedding output
-            if _targeted(L, tg):
-                f = 2 * r * (L.fan_in + L.fan_out) * tok
-                ad_fwd += n * f
-                ad_bwd += n * (f + 2 * r * (L.fan_in + L.fan_out) * tok)  # wgrad + dgrad of A and B
-                if L.reads_layer_input and has_first:
-                    ad_bwd -= 2 * r * L.fan_in * tok
+                ad_bwd -= 2 * r * L.fan_in * tok
+        else:
+            delta = 2 * L.copies * L.fan_out * r * L.fan_in  # one product of the factors
+            wgrad += n * 2 * L.fan_in * L.fan_out * tok  # W + delta needs the full weight gradient
+            fwd_call += n * delta * (PEFT_WRAP[L.module].evals_3d if L.copies > 1 else 1)
+            bwd_call += n * 2 * delta  # gradients of both factors
     fwd = base_lin + attn + ad_fwd
-    bwd = (base_lin - skip) + 2 * attn + ad_bwd
-    return dict(fwd=fwd, bwd=bwd, attention_fwd=attn, adapters_fwd=ad_fwd)
+    bwd = (base_lin - skip) + 2 * attn + ad_bwd + wgrad
+    return dict(fwd=fwd, bwd=bwd, attention_fwd=attn, adapters_fwd=ad_fwd, fwd_call=fwd_call, bwd_call=bwd_call)
 
 
-def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True):
+def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
+                        micro_batch=None):
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
-    i.e. gradient checkpointing) and flash's backward score recompute."""
+    i.e. gradient checkpointing) and flash's backward score recompute. Per-call adapter FLOPs
+    (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences
+    (default ``training.micro_batch``, else 1: the most calls); they are in ``model`` because the
+    FLOP counter sees them (tests/data/peft_truth.json)."""
     from planner.model.flops import step_flops
 
     base = step_flops(m, seq, global_batch, recompute, flash)
     per = finetune_flops_per_token(m, t, seq)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
-    fwd = per["fwd"] * tokens
-    model = (per["fwd"] + per["bwd"]) * tokens
+    calls = np.asarray(global_batch, dtype=np.float64) / (micro_batch or t.micro_batch or 1)
+    fwd = per["fwd"] * tokens + per["fwd_call"] * calls
+    model = (per["fwd"] + per["bwd"]) * tokens + (per["fwd_call"] + per["bwd_call"]) * calls
     extra = base["hardware"] - base["model"]  # recompute + flash, as for the full model
     rc = np.asarray(recompute)
-    extra = extra + np.where(rc == 2, per["adapters_fwd"] * tokens, 0.0)
+    extra = extra + np.where(rc == 2, per["adapters_fwd"] * tokens + per["fwd_call"] * calls, 0.0)
     return dict(base, fwd=fwd, model=model, hardware=model + extra)
 
 
-def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True):
+def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
+                        micro_batch=None):
     """The step's FLOPs for the training mode: ``step_flops`` when every weight trains."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
-        return finetune_step_flops(m, t, seq, global_batch, recompute, flash)
+        return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch)
     return step_flops(m, seq, global_batch, recompute, flash)
 
 
