@@ -79,3 +79,38 @@ def test_frozen_base_is_about_4n_per_token():
     full = float(step_flops(m, 512, 1, "none", flash=False)["model"])
     lora = float(finetune_step_flops(m, t, 512, 1, 0, flash=False)["model"])
     assert 0.64 < lora / full < 0.70
+
+
+def _act_cases():
+    for fam, rec in sorted(PEFT.items()):
+        full = {(a["precision"], a["gradient_checkpointing"], a["batch"], a["seq"]): a
+                for a in rec["variants"]["full"]["activations"]}
+        for name, v in sorted(rec["variants"].items()):
+            for a in v["activations"] if v["lora"] else ():
+                # QLoRA "as_loaded": prepare_model_for_kbit_training left an fp32 residual stream
+                prec = "fp32" if a["precision"] == "as_loaded" else a["precision"]
+                ref = full[(prec, a["gradient_checkpointing"], a["batch"], a["seq"])]
+                case = f"{prec}-{'gc' if a['gradient_checkpointing'] else 'nogc'}-b{a['batch']}s{a['seq']}"
+                yield pytest.param(fam, v, prec, a, ref, id=f"{fam}-{name}-{case}")
+
+
+@pytest.mark.parametrize("fam,v,prec,meas,full", _act_cases())
+def test_frozen_base_saved_activations(fam, v, prec, meas, full):
+    """What a frozen base with adapters saves, against peft runs: the difference to full training
+    of the same model (``frozen_saved_delta``: frozen linears keep no inputs, adapters keep their
+    rank-r intermediates, ParamWrapper keeps W + delta, frozen norms/embedding/head keep less)
+    within 0.5% of the whole; the total (``hf_saved_bytes`` + delta) within 5%."""
+    from planner.model.activations_hf import hf_saved_bytes
+    from planner.model.finetune import frozen_saved_delta, lora_saved_bytes
+
+    m, t = _job(fam, v, prec)
+    b, s, gc = meas["batch"], meas["seq"], meas["gradient_checkpointing"]
+    a = {"fp32": 4, "bf16": 2}[prec]
+    delta = frozen_saved_delta(m, t, s, b, a, gc, weight_bytes=4 if t.mode == "qlora" else a)
+    assert delta == pytest.approx(meas["saved_bytes"] - full["saved_bytes"], abs=0.005 * meas["saved_bytes"])
+    total = lora_saved_bytes(m, t, fam, s, b, prec, "eager", gc)
+    base_err = hf_saved_bytes(m, fam, s, b, prec, "eager", gc) / full["saved_bytes"] - 1
+    if abs(total / meas["saved_bytes"] - 1) > TOL and abs(base_err) > 0.03:
+        # the delta is right (above): the full-training table's own gap (tests/test_families.py)
+        pytest.xfail(f"hf_saved_bytes is {base_err:+.1%} off for full training of {fam} here")
+    assert total == pytest.approx(meas["saved_bytes"], rel=TOL)

@@ -303,6 +303,82 @@ def trainable_share(m: ModelSpec, t: TrainingSpec) -> float:
     return adapter_params(m, t) / count_params(m).total
 
 
+# ---------------------------------------------------------------------------- saved activations
+#: bytes per element of the tensors a frozen base's ops keep, and of its parameters, per
+#: precision of ``hf_saved_bytes`` (pure fp32 / pure bf16 = ``model.to(bfloat16)``)
+SAVED_BYTES = {"fp32": 4, "bf16": 2}
+PARAM_BYTES = {"fp32": 4.0, "bf16": 2.0}
+
+
+def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
+                       checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager") -> float:
+    """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
+    full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
+    ``batch`` x ``seq`` tokens. Autograd saves a tensor only for a gradient that is needed
+    (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
+
+    * a frozen linear keeps no input for a weight gradient: an input tensor (``Linear.reads``) is
+      kept only if one of its readers has an adapter — peft's ``lora_A(dropout(x))`` keeps ``x``
+      (dropout 0 is ``nn.Identity``: the same storage) — or, under sdpa, because the attention
+      kernel keeps its output (o_proj's input); a frozen bitsandbytes ``Linear4bit`` keeps only
+      its packed weight (``MatMul4Bit.forward``: ``ctx.tensors = (None, B)``);
+    * each adapter keeps its low-rank intermediate (``lora_B``'s input, r per token);
+      a ``ParamWrapper`` instead keeps the materialised ``W + delta`` (``weight_bytes`` per
+      element, per layer and call) and its op keeps the input as in full training;
+    * frozen norms keep no normalised copy for their weight's gradient (r*w per norm); layer 0's
+      input norm, fed by the frozen embedding, keeps nothing (its fp32 input and rstd too);
+      the embedding keeps no ids, the frozen head no input.
+
+    Under gradient checkpointing (non-reentrant, as HF Trainer applies it) the blocks keep only
+    their inputs, as in full training: only the part outside the blocks changes. Exact against
+    every peft case of tests/data/peft_truth.json (llama, mixtral; fp32, bf16; r8/r16; qkvo,
+    all-linear; QLoRA) as a difference to the full-training measurement.
+    """
+    a, h, tok = act_bytes, m.hidden, seq * batch
+    outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
+    if checkpointing:
+        return outside
+    per_tok = per_call = 0.0
+    norm_w = m.layer_norms * h
+    if m.qk_norm != "none":
+        norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
+    if m.mla is not None:
+        norm_w += (m.mla.q_lora_rank or 0) + m.mla.kv_lora_rank
+    for moe, n, first in _layers(m):
+        if not n:
+            continue
+        lins = [(L, r) for mo, _, _, L, r in adapted(m, t) if mo == moe]
+        layer = -a * norm_w
+        groups: dict[str, tuple[float, bool]] = {}
+        for L, r in lins:
+            width, kept = groups.get(L.reads, (L.fan_in * L.per_token * L.copies, False))
+            groups[L.reads] = (width, kept or bool(r) or (L.reads == "o_in" and impl == "sdpa"))
+            if r and PEFT_WRAP[L.module].per_token:
+                layer += a * r * L.per_token * L.copies
+            elif r:
+                per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
+        layer -= a * sum(w for w, kept in groups.values() if not kept)
+        per_tok += n * layer
+        if first:
+            per_tok -= 4 * h + 4  # layer 0's input norm: no gradient reaches it
+    return outside + per_tok * tok + per_call
+
+
+def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
+                     precision: str = "bf16", impl: str = "eager", checkpointing: bool = False) -> float:
+    """Bytes autograd keeps after one forward of a transformers model with peft adapters on a
+    frozen base: ``hf_saved_bytes`` (full training) plus ``frozen_saved_delta``. QLoRA runs with
+    an fp32 residual stream (``prepare_model_for_kbit_training`` casts every non-4-bit parameter,
+    the embedding included, to fp32; bitsandbytes casts a 4-bit layer's output back to its
+    input's dtype): pass ``precision="fp32"`` — measured: QLoRA's saved bytes equal fp32 LoRA's."""
+    from planner.model.activations_hf import hf_saved_bytes
+
+    full = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
+    a = SAVED_BYTES[precision]
+    w = 4.0 if t.mode == "qlora" else PARAM_BYTES[precision]  # the parameters' dtype: W + delta's
+    return full + frozen_saved_delta(m, t, seq, batch, a, checkpointing, weight_bytes=w, impl=impl)
+
+
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:
     """HBM bytes one pass over one (average) layer moves to dequantise a quantised base: read the
     stored weight, write its 16-bit copy, which the GEMM then reads (bitsandbytes ``Linear4bit``
