@@ -379,6 +379,52 @@ def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, b
     return full + frozen_saved_delta(m, t, seq, batch, a, checkpointing, weight_bytes=w, impl=impl)
 
 
+#: the transformers family whose modelling code a ModelSpec is run with, for ``hf_saved_bytes``'s
+#: family quirks: the first row whose test holds (a ModelSpec does not keep its HF model_type)
+HF_FAMILY = (
+    ("deepseek_v3", lambda m: m.mla is not None),
+    ("gpt_oss", lambda m: m.attention_sinks),
+    ("olmo2", lambda m: m.qk_norm == "full"),
+    ("qwen3_moe", lambda m: m.moe is not None and m.qk_norm == "head"),
+    ("mixtral", lambda m: m.moe is not None),
+    ("qwen3", lambda m: m.qk_norm == "head"),
+    ("llama", lambda m: True),
+)
+#: the saved-tensor layout of each training precision (``hf_saved_bytes``'s precisions): 16-bit
+#: training as pure bf16 (the base loaded in bf16, as peft fine-tuning does); QLoRA runs with an
+#: fp32 residual stream (``lora_saved_bytes``), so as fp32
+HF_PRECISION = {"fp32": "fp32", "bf16": "bf16", "fp16": "bf16", "fp8": "bf16"}
+
+
+def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, split=1):
+    """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
+    plan, per candidate (arrays of micro-batch, recompute code and the tensor x context split):
+    ``lora_saved_bytes`` of peft on HF model code, since LoRA/QLoRA run there. Gradient
+    checkpointing = ``recompute`` full (HF Trainer ``gradient_checkpointing=True``, non-reentrant):
+    each layer keeps its input, and backward rebuilds one layer's saved set; the HF code has no
+    selective recompute (counted as none). The per-layer part is the table at 2L layers minus the
+    table at L, over L (exact for uniform stacks; an average of the layer kinds otherwise); the
+    part outside the blocks (loss, final norm) is left to ``memory.logits_bytes``. HF code has no
+    tensor/context parallelism: ``split`` divides evenly, as an approximation. ``flash_attention``
+    selects transformers' sdpa (whose CPU flash kernel keeps what the CUDA one keeps), else eager."""
+    fam = next(name for name, test in HF_FAMILY if test(m))
+    prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
+    impl = "sdpa" if t.flash_attention else "eager"  # sdpa's flash kernel keeps what CUDA flash keeps
+    twice = m.model_copy(update={"layers": 2 * m.layers, "local_layers": 2 * m.local_layers})
+    mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
+    keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
+    for b, code in {(int(x), int(y)) for x, y in zip(mb.ravel(), rc.ravel())}:
+        gc = code == 2
+        per = lambda spec, ck: (lora_saved_bytes(twice, t, fam, seq, b, prec, impl, ck)  # noqa: E731
+                                - lora_saved_bytes(spec, t, fam, seq, b, prec, impl, ck)) / m.layers
+        layer = per(m, False)
+        sel = (mb == b) & (rc == code)
+        keep[sel] = per(m, True) if gc else layer
+        rebuild[sel] = layer if gc else 0.0
+    split = np.asarray(split, dtype=np.float64)
+    return keep / split, rebuild / split
+
+
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:
     """HBM bytes one pass over one (average) layer moves to dequantise a quantised base: read the
     stored weight, write its 16-bit copy, which the GEMM then reads (bitsandbytes ``Linear4bit``
