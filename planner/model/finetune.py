@@ -311,7 +311,8 @@ PARAM_BYTES = {"fp32": 4.0, "bf16": 2.0}
 
 
 def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
-                       checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager") -> float:
+                       checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
+                       adapter_bytes: float | None = None) -> float:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
     ``batch`` x ``seq`` tokens. Autograd saves a tensor only for a gradient that is needed
@@ -322,7 +323,10 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
       (dropout 0 is ``nn.Identity``: the same storage) — or, under sdpa, because the attention
       kernel keeps its output (o_proj's input); a frozen bitsandbytes ``Linear4bit`` keeps only
       its packed weight (``MatMul4Bit.forward``: ``ctx.tensors = (None, B)``);
-    * each adapter keeps its low-rank intermediate (``lora_B``'s input, r per token);
+    * each adapter keeps its low-rank intermediate (``lora_B``'s input, r per token); adapters of
+      another dtype than the activations (``adapter_bytes``: peft's fp32 adapters on a bf16 base,
+      ``autocast_adapter_dtype``) cast their input first (``_cast_input_dtype``), so each keeps
+      its own copy in that dtype — q, k and v three — and the shared input is not kept;
       a ``ParamWrapper`` instead keeps the materialised ``W + delta`` (``weight_bytes`` per
       element, per layer and call) and its op keeps the input as in full training;
     * frozen norms keep no normalised copy for their weight's gradient (r*w per norm); layer 0's
@@ -339,6 +343,8 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
     if checkpointing:
         return outside
     per_tok = per_call = 0.0
+    ab = a if adapter_bytes is None else adapter_bytes
+    own = ab != a  # each adapter keeps its own cast of its input
     norm_w = m.layer_norms * h
     if m.qk_norm != "none":
         norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
@@ -351,10 +357,13 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         layer = -a * norm_w
         groups: dict[str, tuple[float, bool]] = {}
         for L, r in lins:
-            width, kept = groups.get(L.reads, (L.fan_in * L.per_token * L.copies, False))
-            groups[L.reads] = (width, kept or bool(r) or (L.reads == "o_in" and impl == "sdpa"))
-            if r and PEFT_WRAP[L.module].per_token:
-                layer += a * r * L.per_token * L.copies
+            tok_per = L.per_token * L.copies
+            lora_path = bool(r) and PEFT_WRAP[L.module].per_token
+            keeps_x = bool(r) and not (own and lora_path)  # the op reads x itself
+            width, kept = groups.get(L.reads, (L.fan_in * tok_per, False))
+            groups[L.reads] = (width, kept or keeps_x or (L.reads == "o_in" and impl == "sdpa"))
+            if lora_path:
+                layer += ab * r * tok_per + (ab * L.fan_in * tok_per if own else 0.0)
             elif r:
                 per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
         layer -= a * sum(w for w, kept in groups.values() if not kept)
@@ -365,18 +374,23 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
 
 
 def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
-                     precision: str = "bf16", impl: str = "eager", checkpointing: bool = False) -> float:
+                     precision: str = "bf16", impl: str = "eager", checkpointing: bool = False,
+                     adapter_bytes: float = D.ADAPTER_BYTES) -> float:
     """Bytes autograd keeps after one forward of a transformers model with peft adapters on a
     frozen base: ``hf_saved_bytes`` (full training) plus ``frozen_saved_delta``. QLoRA runs with
     an fp32 residual stream (``prepare_model_for_kbit_training`` casts every non-4-bit parameter,
     the embedding included, to fp32; bitsandbytes casts a 4-bit layer's output back to its
-    input's dtype): pass ``precision="fp32"`` — measured: QLoRA's saved bytes equal fp32 LoRA's."""
+    input's dtype): pass ``precision="fp32"`` — measured: QLoRA's saved bytes equal fp32 LoRA's,
+    and under ``torch.autocast(bf16)`` each checkpointed layer still keeps 4 bytes per hidden
+    element (the layer rebuilt in backward keeps less than fp32: an upper bound). Adapters are
+    ``adapter_bytes`` (peft's default fp32; 2 for a model cast to bf16 after ``get_peft_model``)."""
     from planner.model.activations_hf import hf_saved_bytes
 
     full = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
     a = SAVED_BYTES[precision]
     w = 4.0 if t.mode == "qlora" else PARAM_BYTES[precision]  # the parameters' dtype: W + delta's
-    return full + frozen_saved_delta(m, t, seq, batch, a, checkpointing, weight_bytes=w, impl=impl)
+    return full + frozen_saved_delta(m, t, seq, batch, a, checkpointing, weight_bytes=w, impl=impl,
+                                     adapter_bytes=adapter_bytes)
 
 
 #: the transformers family whose modelling code a ModelSpec is run with, for ``hf_saved_bytes``'s
@@ -396,7 +410,8 @@ HF_FAMILY = (
 HF_PRECISION = {"fp32": "fp32", "bf16": "bf16", "fp16": "bf16", "fp8": "bf16"}
 
 
-def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, split=1):
+def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, split=1,
+                                  adapter_bytes: float = D.ADAPTER_BYTES):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
     plan, per candidate (arrays of micro-batch, recompute code and the tensor x context split):
     ``lora_saved_bytes`` of peft on HF model code, since LoRA/QLoRA run there. Gradient
@@ -415,8 +430,8 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
     for b, code in {(int(x), int(y)) for x, y in zip(mb.ravel(), rc.ravel())}:
         gc = code == 2
-        per = lambda spec, ck: (lora_saved_bytes(twice, t, fam, seq, b, prec, impl, ck)  # noqa: E731
-                                - lora_saved_bytes(spec, t, fam, seq, b, prec, impl, ck)) / m.layers
+        per = lambda spec, ck: (lora_saved_bytes(twice, t, fam, seq, b, prec, impl, ck, adapter_bytes)  # noqa: E731
+                                - lora_saved_bytes(spec, t, fam, seq, b, prec, impl, ck, adapter_bytes)) / m.layers
         layer = per(m, False)
         sel = (mb == b) & (rc == code)
         keep[sel] = per(m, True) if gc else layer
