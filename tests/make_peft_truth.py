@@ -21,6 +21,10 @@ Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed an
   parameters to fp32) and LoRA r16 all-linear. bitsandbytes runs its 4-bit Linear on CPU (its
   optional CPU kernel package ``kernels`` is absent; it falls back to dequantize + matmul).
 
+``other_families_all_linear``: LoRA r8 "all-linear" on tiny Qwen3-MoE, DeepSeek-V3, gpt-oss,
+Llama 4 and Phi-3 (trainable/total params, targets, FLOPs): where peft's resolution of
+"all-linear" differs (its transformers-5 MoE conversion, or none; fused linears).
+
 Per variant: ``trainable_params`` / ``total_params`` (peft's ``get_nb_trainable_parameters``, which
 counts a packed 4-bit weight at its unpacked size), ``targets`` (module paths given LoRA, layer
 index dropped), ``weight_storage_bytes`` (every parameter storage plus, for 4-bit weights, their
@@ -198,6 +202,30 @@ def optimizer_state(family: str, spec, dtype: str) -> dict:
             "by_dtype": dict(sorted(by_dtype.items()))}
 
 
+#: families whose "all-linear" peft resolves differently (MoE conversion or its absence, fused
+#: linears): parameters, targets and FLOPs only, LoRA r8 on the fp32 eager model
+OTHER_FAMILIES = ("qwen3_moe", "deepseek_v3", "gpt_oss", "llama4_text", "phi3")
+
+
+def other_families() -> dict:
+    from peft import LoraConfig, get_peft_model
+
+    out = {}
+    for fam in OTHER_FAMILIES:
+        model = get_peft_model(build(fam, "eager", seed=SEED), LoraConfig(
+            r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM"))
+        model.train()
+        trainable, total = counts(model)
+        out[fam] = {"config": FAMILIES[fam], "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
+                    "trainable_params": trainable, "total_params": total, "targets": targets(model)}
+        try:
+            out[fam]["flops"] = flops(model, fam)
+        except Exception as e:  # noqa: BLE001 - record why the adapted model cannot run
+            out[fam]["forward_error"] = f"{type(e).__name__}: {e}"
+        print(f"{fam:12s} all-linear r8 trainable {trainable:>7,d}/{total:>7,d}  targets {len(out[fam]['targets'])}")
+    return out
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     transformers.logging.set_verbosity_error()
@@ -255,6 +283,7 @@ def main() -> None:
                   f"  saved({a['precision']} b{a['batch']} s{a['seq']}) {a['saved_bytes']:>9,d} B"
                   f"  adam {rec['optimizer'][0]['state_bytes']:>9,d} B  ({time.time() - t0:.1f}s)")
         out["families"][fam] = fam_entry
+    out["other_families_all_linear"] = other_families()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT)
 

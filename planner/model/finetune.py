@@ -34,6 +34,40 @@ from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
 
 
+#: the transformers family whose modelling code a ModelSpec is run with, for ``hf_saved_bytes``'s
+#: family quirks: the first row whose test holds (a ModelSpec does not keep its HF model_type)
+HF_FAMILY = (
+    ("deepseek_v3", lambda m: m.mla is not None),
+    ("gpt_oss", lambda m: m.attention_sinks),
+    ("llama4_text", lambda m: m.moe is not None and m.moe.all_experts_compute),
+    ("olmo2", lambda m: m.qk_norm == "full"),
+    ("qwen3_moe", lambda m: m.moe is not None and m.qk_norm == "head"),
+    ("mixtral", lambda m: m.moe is not None),
+    ("qwen3", lambda m: m.qk_norm == "head"),
+    ("llama", lambda m: True),
+)
+
+
+def hf_family(m: ModelSpec) -> str:
+    """``HF_FAMILY``'s answer for ``m``."""
+    return next(name for name, test in HF_FAMILY if test(m))
+
+
+@dataclass(frozen=True)
+class PeftMoE:
+    """How peft 0.21 meets a transformers-5 MoE family: ``converts`` = the family is in peft's
+    MoE config conversion (``_MODEL_TO_CONVERSION_PATTERN``: Mixtral, the Qwen2-MoE pattern —
+    Qwen3-MoE, DeepSeek-V2/V3, ...), which targets the router and the fused experts by parameter;
+    ``router_linear`` = the router is an ``nn.Linear`` (Llama 4's ``Llama4Router``), adapted per
+    token by ``all-linear`` — its forward returns a tuple, which ``lora.Linear`` cannot take
+    (peft_truth.json ``other_families_all_linear``: the forward fails)."""
+    converts: bool = True
+    router_linear: bool = False
+
+
+PEFT_MOE = {"gpt_oss": PeftMoE(converts=False), "llama4_text": PeftMoE(converts=False, router_linear=True)}
+
+
 @dataclass(frozen=True)
 class Linear:
     name: str  # peft target name (the HF module name)
@@ -122,26 +156,42 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
         return out + mlp("", m.dense_width, 1)
     e = m.moe
     routed = e.experts if e.all_experts_compute else e.top_k
-    out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module="param"))
+    router = "linear" if PEFT_MOE.get(hf_family(m), PeftMoE()).router_linear else "param"
+    out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module=router))
     out += mlp("experts.", f, routed / e.experts, e.experts)
     if e.shared_experts:  # reads the router's input
         out += mlp("shared_experts.", e.shared_ffn_hidden or e.shared_experts * f, 1)
     return out
 
 
-def _targeted(lin: Linear, targets, moe_model: bool = False) -> bool:
-    """Does peft adapt this linear? ``all-linear`` on an MoE model goes through peft's
-    transformers-5 conversion (``_convert_peft_config_moe``): the router and the fused experts
-    become target parameters, and the v4 leaf names ``gate_proj``/``up_proj``/``down_proj`` leave
-    ``target_modules`` — so shared experts and the dense MLPs of an MoE model are *not* adapted
-    (checked on tiny Qwen3-MoE and DeepSeek-V3: their shared experts and first dense layer get no
-    adapters)."""
+#: peft's transformers-5 MoE conversion (``utils/transformers_weight_conversion.py``
+#: ``_MOE_TARGET_MODULE_MAPPING``, Mixtral and the Qwen2-MoE pattern): v4 module names -> the
+#: parameter that now holds them; a name found here leaves ``target_modules`` for
+#: ``target_parameters``, so on an MoE model no ``nn.Linear`` of that name is adapted
+PEFT_MOE_TARGETS = {"gate": "gate", "gate_proj": "experts.gate_up_proj", "up_proj": "experts.gate_up_proj",
+                    "down_proj": "experts.down_proj", "w1": "experts.gate_up_proj",
+                    "w3": "experts.gate_up_proj", "w2": "experts.down_proj"}
+
+
+def _targeted(lin: Linear, targets, converts: bool = False) -> bool:
+    """Does peft adapt this linear? ``all-linear`` = every ``nn.Linear`` in the blocks. On an MoE
+    model peft first converts the config (``PEFT_MOE_TARGETS``; ``all-linear`` names them all): the
+    router and the fused experts become target parameters, and shared experts and the dense MLPs
+    — ``nn.Linear``s named ``gate_proj``/``up_proj``/``down_proj`` — are *not* adapted (measured
+    on tiny Qwen3-MoE and DeepSeek-V3, ``peft_truth.json`` ``moe_all_linear``)."""
     if targets == "all-linear":
-        return not (moe_model and lin.reads in ("mlp_in", "down_in", "shared_experts.down_in")
-                    and lin.module == "linear")
-    names = TARGET_SETS.get(targets, None) if isinstance(targets, str) else tuple(targets)
+        names = None
+    else:
+        names = set(TARGET_SETS.get(targets) or ()) if isinstance(targets, str) else set(targets)
     short = lin.name.split(".")[-1]
-    return lin.name in names or short in names or (lin.name.startswith("experts.") and "experts" in names)
+    if lin.module == "param" and not converts:
+        return False  # a bare parameter: only peft's MoE conversion (or target_parameters) reaches it
+    if converts and lin.module == "param":
+        return names is None or lin.name in names or "experts" in names and lin.copies > 1 or any(
+            PEFT_MOE_TARGETS.get(n) == lin.name for n in names)
+    if converts and short in PEFT_MOE_TARGETS:
+        return False
+    return names is None or lin.name in names or short in names
 
 
 def _rank(lin: Linear, r: int) -> int:
@@ -151,11 +201,11 @@ def _rank(lin: Linear, r: int) -> int:
 
 def adapted(m: ModelSpec, t: TrainingSpec):
     """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
-    moe_model = m.moe is not None
+    converts = m.moe is not None and PEFT_MOE.get(hf_family(m), PeftMoE()).converts
     for moe, n, first in _layers(m):
         if n:
             for L in layer_linears(m, moe):
-                yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, moe_model) else 0)
+                yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, converts) else 0)
 
 
 def _layers(m: ModelSpec):
@@ -393,17 +443,6 @@ def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, b
                                      adapter_bytes=adapter_bytes)
 
 
-#: the transformers family whose modelling code a ModelSpec is run with, for ``hf_saved_bytes``'s
-#: family quirks: the first row whose test holds (a ModelSpec does not keep its HF model_type)
-HF_FAMILY = (
-    ("deepseek_v3", lambda m: m.mla is not None),
-    ("gpt_oss", lambda m: m.attention_sinks),
-    ("olmo2", lambda m: m.qk_norm == "full"),
-    ("qwen3_moe", lambda m: m.moe is not None and m.qk_norm == "head"),
-    ("mixtral", lambda m: m.moe is not None),
-    ("qwen3", lambda m: m.qk_norm == "head"),
-    ("llama", lambda m: True),
-)
 #: the saved-tensor layout of each training precision (``hf_saved_bytes``'s precisions): 16-bit
 #: training as pure bf16 (the base loaded in bf16, as peft fine-tuning does); QLoRA runs with an
 #: fp32 residual stream (``lora_saved_bytes``), so as fp32
@@ -422,7 +461,7 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
     part outside the blocks (loss, final norm) is left to ``memory.logits_bytes``. HF code has no
     tensor/context parallelism: ``split`` divides evenly, as an approximation. ``flash_attention``
     selects transformers' sdpa (whose CPU flash kernel keeps what the CUDA one keeps), else eager."""
-    fam = next(name for name, test in HF_FAMILY if test(m))
+    fam = hf_family(m)
     prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
     impl = "sdpa" if t.flash_attention else "eager"  # sdpa's flash kernel keeps what CUDA flash keeps
     twice = m.model_copy(update={"layers": 2 * m.layers, "local_layers": 2 * m.local_layers})
