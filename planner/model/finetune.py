@@ -1,6 +1,7 @@
-"""Fine-tuning: full fine-tune, LoRA and QLoRA — trainable parameters, frozen-base storage, FLOPs.
+"""Fine-tuning: full fine-tune, LoRA and QLoRA — trainable parameters, frozen-base storage, FLOPs,
+saved activations.
 
-A frozen base (``training.mode`` lora / qlora) changes three things (Hu et al. 2021, "LoRA";
+A frozen base (``training.mode`` lora / qlora) changes four things (Hu et al. 2021, "LoRA";
 Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/bnb.py``):
 
 * **parameters**: each adapted linear (fan-in ``i``, fan-out ``o``) gains A (r x i) and B (o x r),
@@ -20,7 +21,15 @@ Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/b
   quantised (transformers' bitsandbytes integration skips the output head, and in 5.x the fused
   3-D MoE expert parameters too: ``defaults.QUANTIZE_FUSED_EXPERTS``); peft's
   ``prepare_model_for_kbit_training`` casts every other parameter (embedding, head, norms) to
-  fp32 (``defaults.QLORA_OTHER_BYTES``). Adapters are fp32 (peft's ``autocast_adapter_dtype``).
+  fp32 (``defaults.QLORA_OTHER_BYTES``). Adapters are fp32 (peft's ``autocast_adapter_dtype``);
+* **saved activations**: frozen linears keep no inputs, adapters keep theirs and a rank-r
+  intermediate (``frozen_saved_delta``, a delta over ``activations_hf.hf_saved_bytes``'s
+  full-training table; ``frozen_layer_activation_bytes`` feeds ``memory_per_gpu``).
+
+MoE models in transformers 5.x hold the experts as fused 3-D parameters and the router as a custom
+module; peft reaches them only through its config conversion and ``ParamWrapper``, which
+materialises ``W + delta`` per forward (``PeftWrap``, ``PEFT_MOE``): a full weight gradient of
+the experts, per-call FLOPs, and the materialised weight saved for backward.
 """
 from __future__ import annotations
 
