@@ -221,7 +221,31 @@ def pr2_source(rid: str) -> str:
     return "production (mtnlg/bloom/opt/llama1)"
 
 
+#: MoE rows whose architecture the source takes from the public HF config (README §3): the
+#: planner's preset of that model (tests/test_families.py checks the presets against transformers;
+#: used only where the row's own columns agree) — MLA, dense leading layers, group-limited routing, sliding
+#: windows and DeepSeek-V3's MTP module, which the row's columns cannot carry
+PR2_PRESETS = (("deepseek-v3", "deepseek-v3"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
+               ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"))
+
+
+def _pr2_preset(r):
+    from planner.spec.presets import PRESETS
+
+    name = str(r.model).lower()
+    key = next((p for k, p in PR2_PRESETS if k in name), None)
+    if key is None:
+        return None
+    kw = dict(PRESETS[key], name=r.id)
+    if any(int(getattr(r, f)) != kw[f] for f in ("layers", "hidden", "heads", "vocab", "ffn_hidden")):
+        return None  # another variant of the family (e.g. a "Lite" model): the row's own columns
+    return ModelSpec(**kw)
+
+
 def pr2_model(r) -> ModelSpec:
+    preset = _pr2_preset(r)
+    if preset is not None:
+        return preset
     name = str(r.model).lower()
     kw = dict(name=r.id, layers=int(r.layers), hidden=int(r.hidden), heads=int(r.heads),
               kv_heads=int(r.kv_heads), ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab))
@@ -292,7 +316,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
         sched = "interleaved" if vpp > 1 else "1f1b"
         c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
                        sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
-                       schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1)
+                       schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
+                       etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp)
         kw = (stack_fn or pr2_time_kw)(stack, options)
         st = step_time(model, tr, c, hw, **kw)
         pred = float(st["step_time_s"][0])
@@ -333,7 +358,33 @@ def pr2_options(r, stack: str) -> dict:
     elif stack == "megatron-core":
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
+        gpu = "H100" if "H100" in str(r.gpu) else ("B200" if "B200" in str(r.gpu) else "")
+        moe = next((v for (k, g), v in MBRIDGE_MOE_RECIPES.items()
+                    if r.id.startswith("mbridge") and k in str(r.model).lower() and g == gpu), None)
+        if moe:
+            opts.update(moe)
     return opts
+
+
+#: The EP dispatcher and all-to-all overlap the Megatron-Bridge performance recipes set, per model
+#: and GPU (NVIDIA-NeMo/Megatron-Bridge scripts/performance/configs/{qwen,deepseek,gpt_oss}/
+#: *_workload_base_configs.py; ``moe_flex_dispatcher_backend`` selects the flex dispatcher through
+#: training/flex_dispatcher_backend.py, available on Hopper and Blackwell): Qwen3-235B-A22B H100
+#: all-to-all with ``moe_a2a_overlap=True``, B200 all-to-all without; DeepSeek-V3 H100 DeepEP with
+#: overlap (the 2025 scripts/performance/configs/deepseek/deepseek_llm_pretrain.py H100 1024-GPU
+#: configs: ``enable_deepep=True``, ``set_moe_a2a_overlap_overrides``), B200 HybridEP without;
+#: Qwen3-30B-A3B HybridEP without overlap. Anything else: Megatron's all-to-all, no overlap (the
+#: stack default).
+#: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
+MBRIDGE_MOE_RECIPES = {
+    ("qwen3-235b", "H100"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
+    ("qwen3-235b", "B200"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
+    ("deepseek-v3", "H100"): dict(moe_dispatcher="deepep", moe_a2a_overlap=True),
+    ("deepseek-v3", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "H100"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+}
+MBRIDGE_ETP = 1
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:

@@ -9,7 +9,9 @@ ones whose fields the job fixes (``check_fields``), ``estimate`` checks them all
 configuration (``check_layout``), and the search keeps the rows that pass them all
 (``valid_mask``). They follow Megatron-LM's argument checks (``megatron/training/arguments.py``:
 world size divisible by TP x PP x CP, global batch divisible by micro-batch x DP, experts divisible
-by EP). Layers need not divide PP x virtual stages: Megatron-Core builds uneven first/last stages
+by EP) and Megatron-Core's parallel_state.py (``initialize_model_parallel``: the world size divisible
+by ETP x EP x PP, i.e. ETP x EP dividing the TP x CP x DP ranks of a stage — "MoE parallel folding":
+experts may be placed across the attention's TP ranks when ETP < TP). Layers need not divide PP x virtual stages: Megatron-Core builds uneven first/last stages
 (``_vpp_ok``).
 """
 from __future__ import annotations
@@ -41,9 +43,14 @@ class Candidates:
     schedule: np.ndarray  # planner.vocab.SCHEDULE codes
     gpus_per_node: np.ndarray
     nodes: np.ndarray
+    #: expert-tensor-parallel degree (Megatron-Core ``--expert-tensor-parallel-size``); left out
+    #: it is tp, as Megatron-LM's arguments.py defaults it
+    etp: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.tp)
+        if self.etp is None:
+            self.etp = np.array(self.tp, copy=True)
         for f in fields(self):
             v = np.asarray(getattr(self, f.name))
             if v.ndim == 0:
@@ -61,11 +68,11 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     @staticmethod
-    def layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=1) -> "Candidates":
+    def layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=1, etp=None) -> "Candidates":
         """Candidates that carry only a parallel layout (one micro-batch, no recompute, 1F1B):
         for per-layout terms computed once per distinct key (model states, DP collectives)."""
         return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=1, rc=0, sp=False,
-                          schedule=0, gpus_per_node=gpus_per_node, nodes=1)
+                          schedule=0, gpus_per_node=gpus_per_node, nodes=1, etp=etp)
 
     def row(self, i: int) -> dict:
         d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
@@ -109,15 +116,38 @@ RULES = (
          lambda v, m, t: f"tp*pp*cp = {v.tp * v.pp * v.cp} does not divide the {v.gpus} GPUs"),
     Rule("parallel.dp", ("tp", "pp", "cp", "dp", "gpus"), lambda v, m, t: v.tp * v.pp * v.cp * v.dp == v.gpus,
          lambda v, m, t: f"tp*pp*cp*dp = {v.tp * v.pp * v.cp * v.dp} but the cluster has {v.gpus} GPUs"),
-    Rule("parallel.ep", ("ep", "dp", "cp"), lambda v, m, t: (v.dp * v.cp) % v.ep == 0,
-         lambda v, m, t: f"ep={v.ep} must divide dp*cp={v.dp * v.cp} (experts are sharded within the "
-                         "data-parallel group)"),
+    Rule("parallel.etp", ("etp",), lambda v, m, t: _etp_ok(v, m),
+         lambda v, m, t: (f"etp={v.etp}: the model has no experts to split" if m.moe is None else
+                          f"etp={v.etp} does not divide the expert width model.ffn_hidden={m.ffn_hidden}")),
+    Rule("parallel.ep", ("ep", "dp", "cp", "tp"), lambda v, m, t: (v.tp * v.dp * v.cp) % (_etp(v) * v.ep) == 0,
+         lambda v, m, t: f"etp*ep = {_etp(v)}*{v.ep} must divide tp*cp*dp = {v.tp * v.cp * v.dp} (Megatron-Core "
+                         "builds the expert grid etp x ep x edp on the ranks of one pipeline stage)"),
     Rule("training.global_batch", ("mb", "dp"), lambda v, m, t: t.global_batch % (v.mb * v.dp) == 0,
          lambda v, m, t: f"global_batch={t.global_batch} is not a multiple of micro_batch*dp = {v.mb}*{v.dp}"),
     Rule("parallel.vpp", ("vpp", "pp"), lambda v, m, t: _vpp_ok(v, m),
          lambda v, m, t: f"vpp={v.vpp} needs pp > 1 and at least one layer per virtual stage: pp*vpp = "
                          f"{v.pp * v.vpp} exceeds model.layers={m.layers} plus the embedding and the loss"),
 )
+
+
+def _etp(v):
+    """The expert-tensor-parallel degree of a layout: ``etp`` when given, else tp (Megatron-LM
+    arguments.py: ``expert_tensor_parallel_size`` defaults to ``tensor_model_parallel_size``)."""
+    e = getattr(v, "etp", None)
+    return v.tp if e is None else e
+
+
+def _etp_ok(v, m):
+    """An ETP given explicitly: 1 always; above 1 only for a model with experts, whose width it
+    must divide — ETP splits each expert's MLP like a dense TP MLP (column-parallel fc1,
+    row-parallel fc2; megatron/core/transformer/moe/experts.py builds
+    ``moe_ffn_hidden_size // expert_tensor_parallel_size`` columns per rank)."""
+    e = getattr(v, "etp", None)
+    if e is None:
+        return True
+    if m.moe is None:
+        return e == 1
+    return m.ffn_hidden % e == 0
 
 
 def _vpp_ok(v, m):
@@ -152,7 +182,7 @@ def check_layout(model, training, **layout) -> None:
 
 def check_fields(model, training, parallel) -> None:
     """The job validator's share: the rules whose fields the job file fixes."""
-    given = {k: getattr(parallel, k) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")}
+    given = {k: getattr(parallel, k, None) for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp")}
     given["mb"] = training.micro_batch
     check_layout(model, training, **{k: v for k, v in given.items() if v is not None})
 

@@ -125,6 +125,7 @@ class Layout(Record):
     recompute: str
     micro_batch: int
     num_microbatches: float
+    etp: int | None = None  # expert-tensor-parallel degree (tp unless the job sets parallel.etp)
 
 
 @dataclass(frozen=True)

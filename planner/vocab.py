@@ -95,5 +95,11 @@ FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "me
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP
 TP_OVERLAP = Vocab("none", "te", "async_tp")
+#: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex
+#: dispatcher's DeepEP / HybridEP backends (one copy per destination node across the network)
+MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")
 #: what selective activation recomputation re-runs (planner.model.stacks.Stack.selective)
 SELECTIVE_AC = Vocab("attention_core", "op", "layer")
+#: how a stack running Hugging Face model code trains in 16 bits (planner.model.stacks.Stack.mixed_precision):
+#: torch AMP (autocast over fp32 master weights) or the model cast to bf16
+MIXED_PRECISION = Vocab("amp", "bf16")

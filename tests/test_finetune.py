@@ -114,7 +114,6 @@ def test_frozen_base_saved_activations(fam, v, prec, ab, meas, full):
     of the same model (``frozen_saved_delta``: frozen linears keep no inputs, adapters keep their
     rank-r intermediates, ParamWrapper keeps W + delta, frozen norms/embedding/head keep less)
     within 0.5% of the whole; the total (``hf_saved_bytes`` + delta) within 5%."""
-    from planner.model.activations_hf import hf_saved_bytes
     from planner.model.finetune import frozen_saved_delta, lora_saved_bytes
 
     m, t = _job(fam, v, prec)
@@ -123,31 +122,23 @@ def test_frozen_base_saved_activations(fam, v, prec, ab, meas, full):
     delta = frozen_saved_delta(m, t, s, b, a, gc, weight_bytes=4 if t.mode == "qlora" else a, adapter_bytes=ab)
     assert delta == pytest.approx(meas["saved_bytes"] - full["saved_bytes"], abs=0.005 * meas["saved_bytes"])
     total = lora_saved_bytes(m, t, fam, s, b, prec, "eager", gc, adapter_bytes=ab)
-    base_err = hf_saved_bytes(m, fam, s, b, prec, "eager", gc) / full["saved_bytes"] - 1
-    if abs(total / meas["saved_bytes"] - 1) > TOL and abs(base_err) > 0.03:
-        # the delta is right (above): the full-training table's own gap (tests/test_families.py)
-        pytest.xfail(f"hf_saved_bytes is {base_err:+.1%} off for full training of {fam} here")
     assert total == pytest.approx(meas["saved_bytes"], rel=TOL)
 
 
 @pytest.mark.parametrize("fam,v,prec,ab,meas,full", _act_cases())
 def test_memory_model_per_layer_activations(fam, v, prec, ab, meas, full):
-    """What the memory model charges per layer for a lora/qlora plan
-    (``frozen_layer_activation_bytes``: without checkpointing, a layer's saved set; with it, the
-    layer's input) against what the peft run saved inside its second block (``by_module``
-    ``layers.1.*``; the first block differs: nothing reaches its input norm) — within 5%."""
-    from planner.model.activations_hf import hf_saved_bytes
+    """What the memory model charges for the layers of a lora/qlora plan (L x
+    ``frozen_layer_activation_bytes``: without checkpointing, the blocks' saved sets; with it,
+    their inputs — the RoPE tables and masks included) against what the peft run saved inside
+    its blocks (``by_module`` ``layers.*``) — within 5%."""
     from planner.model.finetune import frozen_layer_activation_bytes
 
     m, t = _job(fam, v, prec)
     t = t.model_copy(update={"flash_attention": False})  # the runs are eager
     b, s, gc = meas["batch"], meas["seq"], meas["gradient_checkpointing"]
-    layer1 = sum(n for k, n in meas["by_module"].items() if ".layers.1." in k + ".")
+    blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k)
     keep, rebuild = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, adapter_bytes=ab)
-    base_err = hf_saved_bytes(m, fam, s, b, prec, "eager", gc) / full["saved_bytes"] - 1
-    if abs(float(keep) / layer1 - 1) > TOL and abs(base_err) > 0.03:
-        pytest.xfail(f"hf_saved_bytes is {base_err:+.1%} off for full training of {fam} here")
-    assert float(keep) == pytest.approx(layer1, rel=TOL)
+    assert m.layers * float(keep) == pytest.approx(blocks, rel=TOL)
     if gc:  # backward rebuilds one block: its saved set without checkpointing
         assert float(rebuild) == pytest.approx(float(frozen_layer_activation_bytes(m, t, s, b, 0, adapter_bytes=ab)[0]))
 
@@ -170,16 +161,18 @@ def test_qlora_under_autocast_keeps_fp32_checkpoints(fam, v, meas):
 
     m, t = _job(fam, v, "bf16")
     b, s = meas["batch"], meas["seq"]
+    t = t.model_copy(update={"flash_attention": False})  # the runs are eager
     layer1 = sum(n for k, n in meas["by_module"].items() if ".layers.1." in k + ".")
     assert layer1 == 4 * m.hidden * b * s
-    assert float(frozen_layer_activation_bytes(m, t, s, b, 2)[0]) == pytest.approx(layer1, rel=TOL)
+    blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k)  # + RoPE tables, mask
+    keep = float(frozen_layer_activation_bytes(m, t, s, b, 2)[0])
+    assert m.layers * keep == pytest.approx(blocks, rel=TOL)
 
 
 OTHER = json.loads((DATA / "peft_truth.json").read_text())["other_families_all_linear"]
 #: known differences to peft's "all-linear" (README, What is missing)
 OTHER_GAPS = {
     "phi3": "peft adapts the fused qkv_proj / gate_up_proj once each; the planner counts q, k, v, gate, up",
-    "llama4_text": "the planner cannot tell Llama 4 from its ModelSpec (peft: no MoE conversion, nn.Linear router)",
 }
 
 
@@ -193,8 +186,9 @@ def _other():
 def test_all_linear_other_families(fam, v):
     """peft's "all-linear" where it resolves differently: through its transformers-5 MoE
     conversion (Qwen3-MoE, DeepSeek-V3: router + fused experts by parameter, no adapters on the
-    shared experts or DeepSeek's dense first layer), without it (gpt-oss: attention only) —
-    trainable parameters and FLOPs of one step within 5%."""
+    shared experts or DeepSeek's dense first layer), without it (gpt-oss: attention only; Llama 4:
+    attention, shared expert and its nn.Linear router) — trainable parameters and FLOPs of one
+    step within 5%. peft's adapted Llama 4 cannot run (its router returns a tuple): parameters only."""
     m = ModelSpec(**hf_config_to_fields(v["config"]))
     lo = v["lora"]
     t = TrainingSpec(mode="lora", precision="fp32", lora=dict(rank=lo["r"], alpha=lo["lora_alpha"],
@@ -202,7 +196,8 @@ def test_all_linear_other_families(fam, v):
     assert trainable_params(m, t) == pytest.approx(v["trainable_params"], rel=TOL)
     f = v.get("flops")
     if f is None:
-        pytest.fail(f"peft's adapted model did not run: {v['forward_error']}")
+        assert fam == "llama4_text" and "tuple" in v["forward_error"]
+        return
     got = finetune_step_flops(m, t, f["seq"], f["batch"], 0, flash=False, micro_batch=f["batch"])
     assert float(got["fwd"]) == pytest.approx(f["fwd"], rel=TOL)
     assert float(got["model"]) == pytest.approx(f["fwd_bwd"], rel=TOL)

@@ -1,24 +1,32 @@
-"""Saved activations of the Hugging Face ``transformers`` eager/sdpa code (the fine-tuning stacks:
-peft, TRL), as a table per family — distinct from ``planner.model.activations``, which models
-Megatron-style kernels.
+"""Saved activations of the Hugging Face ``transformers`` eager/sdpa code (the stacks that run HF
+model code: ``hf-trainer``, ``deepspeed``, and the peft/TRL fine-tuning paths), as a table per
+family — distinct from ``planner.model.activations``, which models Megatron-Core/TE's fused kernels.
 
 Read off the saved-tensor lists recorded from transformers 5.23 (tests/data/hf_activations.json,
-made by tests/make_hf_activations.py with ``saved_tensors_hooks``, deduplicated by storage), and
-checked against all of them in tests/test_families.py. Per token, ``a`` = activation bytes:
+made by tests/make_hf_activations.py with ``saved_tensors_hooks``, deduplicated by storage) and the
+modelling code (``models/<family>/modeling_<family>.py``); checked against every recorded case in
+tests/test_families.py. Three precisions (``PRECISIONS``): fp32; pure bf16 (``model.to(bf16)``);
+``amp_bf16`` = ``torch.autocast(bf16)`` over fp32 weights, where the residual stream, the norms'
+outputs, the RoPE tables and the 4-D masks stay fp32 and *every* linear/matmul saves its own bf16
+copy of an fp32 input (autocast caches only the casts of leaf weights: ``param_cast_bytes``).
+Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
 
-* RMSNorm (``LlamaRMSNorm``): its input upcast to fp32 (4w), the fp32 rstd (4), the normalised
-  copy in the activation dtype (a*w, kept for the weight's gradient); OLMo 2 and Gemma multiply
-  the weight in fp32 (normalised 4w; Gemma also keeps ``1 + weight`` per layer);
-* every linear keeps its input (a*width) — a norm's output once for q/k/v (and the router);
+* RMSNorm (``LlamaRMSNorm``): its input as fp32 (4w), the fp32 rstd (4), the normalised copy in
+  the input dtype (r*w, kept for the weight's gradient); OLMo 2, Gemma and gpt-oss multiply the
+  weight in fp32 (normalised 4w; Gemma also keeps ``1 + weight`` per layer);
+* every linear keeps its input — a norm's output once for q/k/v (and the router), or once per
+  linear under autocast;
 * eager attention: q, k and v after ``repeat_kv`` (expanded to all heads), the fp32 softmax
   (4 per score) and its copy in the activation dtype; Gemma 2's soft-capping keeps the tanh
   (a per score); gpt-oss concatenates its sink (s+1 scores, an int64 max index per row) and keeps
-  the softmax in the activation dtype; sdpa (CPU flash kernel): q, k, v unexpanded, the output
-  and an fp32 log-sum-exp per head;
-* MLP: act input, act output, up output, down input (4*a*f); MoE experts (eager loop): per
-  routed token the gathered input and its index, the gate/up output (2f), the activation and the
-  product (f each), the expert output and its routing weight; the router's logits, fp32 softmax,
-  top-k indices and weights;
+  the softmax in the activation dtype; Llama 4's softmax is in the scores' dtype; sdpa (CPU flash
+  kernel): q, k, v unexpanded, the output and an fp32 log-sum-exp per head; with a sliding-window
+  mask k/v are expanded and the mask kept (a per score); MLA's unequal q/v head dims take the
+  decomposed math path (q, k, v and the softmax in fp32); MLA's v is a view of kv_b_proj's output;
+* MLP: act input, act output, up output, down input (4*a*f); MoE experts (eager loop, ``ROUTERS``):
+  per routed token the token/top-k position indices (16), the gathered input, the gate/up output
+  (2f), the activation and the product (f each), the expert output, its routing weight and the
+  weighted output handed to ``index_add_``; the router's logits, softmax, top-k indices and weights;
 * once per model: RoPE cos/sin (Gemma 3: two sets), the input ids, the final norm and the head's
   input, the fp32 log-softmax of the loss (4V) and the shifted labels; Gemma 2's final soft-cap;
 * gradient checkpointing: only each block's call arguments (hidden states, cos/sin, the 4-D mask
@@ -26,26 +34,96 @@ checked against all of them in tests/test_families.py. Per token, ``a`` = activa
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from planner.spec import ModelSpec
 
-ACT_BYTES = {"fp32": 4, "bf16": 2}
+
+@dataclass(frozen=True)
+class HFPrecision:
+    """How a training precision lays out what the HF code saves."""
+    act: int        # bytes of a matmul output (the compute dtype)
+    stream: int     # bytes of the residual stream, norm outputs, RoPE tables, 4-D masks
+    autocast: bool  # torch.autocast: each linear saves its own bf16 copy of an fp32 input
+
+
+PRECISIONS = {
+    "fp32": HFPrecision(4, 4, False),
+    "bf16": HFPrecision(2, 2, False),       # model.to(torch.bfloat16): pure bf16
+    "amp_bf16": HFPrecision(2, 4, True),    # torch.autocast(bf16) over fp32 master weights
+}
+ACT_BYTES = {k: p.act for k, p in PRECISIONS.items()}
+
 #: how a family's RMSNorm multiplies its weight (module docstring): "cast" = weight * x.to(dtype)
-#: (Llama, Qwen, Mistral, Phi-3, DeepSeek, gpt-oss); "fp32" = in fp32 (OLMo 2, Gemma)
-NORM_STYLE = {"olmo2": "fp32", "gemma2": "fp32", "gemma3_text": "fp32"}
+#: (Llama, Qwen, Mistral, Phi-3, DeepSeek, Llama 4); "fp32" = in fp32, then cast (OLMo 2, Gemma,
+#: gpt-oss: ``(self.weight * hidden_states).to(input_dtype)``)
+NORM_STYLE = {"olmo2": "fp32", "gemma2": "fp32", "gemma3_text": "fp32", "gpt_oss": "fp32"}
 
 
-def _norm(w: float, a: float, style: str) -> float:
-    return 4 * w + 4 + (4 * w if style == "fp32" else a * w)
+@dataclass(frozen=True)
+class Router:
+    """Per-token bytes a family's MoE router and eager expert loop keep (its modeling file).
+
+    ``input_fp32``: the router casts its input to fp32 (DeepSeek: ``hidden_states.type(float32)``);
+    ``probs``: a full softmax/sigmoid over the E experts is kept (fp32); ``topk_sum``: the top-k
+    weights are renormalised (keeps the fp32 sum); ``weights``: the top-k weights' dtype —
+    "fp32" (Mixtral, DeepSeek) or "act" (Qwen3-MoE ``.to(router_logits.dtype)``, gpt-oss's
+    softmax over the top-k logits); ``gate_f``: f-wide tensors the expert's activation keeps
+    besides its 2f gate/up output (SwiGLU: act, product = 2; gpt-oss's clamped SwiGLU with
+    ``(up + 1) * glu``: 5); ``bias``: the experts add fp32 biases (gpt-oss).
+    """
+    input_fp32: bool = False
+    probs: bool = True
+    topk_sum: bool = True
+    weights: str = "fp32"
+    gate_f: int = 2
+    bias: bool = False
+
+
+ROUTERS = {
+    "mixtral": Router(),
+    "qwen3_moe": Router(weights="act"),
+    "qwen2_moe": Router(weights="act"),
+    "deepseek_v3": Router(input_fp32=True),
+    "deepseek_v2": Router(input_fp32=True, topk_sum=False),  # greedy top-k, no renormalisation
+    "gpt_oss": Router(probs=False, topk_sum=False, weights="act", gate_f=5, bias=True),
+}
+
+
+#: families whose RoPE casts q/k back to the input dtype (``q_embed.to(q_type)`` in OLMo 2,
+#: ``type_as`` in Llama 4), so that under autocast k stays bf16
+ROPE_CASTS_BACK = {"olmo2", "llama4_text"}
+
+
+def _norm(w: float, src: float, style: str) -> float:
+    """RMSNorm over width ``w`` of an input of ``src`` bytes (module docstring)."""
+    return 4 * w + 4 + (4 * w if style == "fp32" else src * w)
 
 
 def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
                    impl: str = "eager", checkpointing: bool = False) -> float:
     """Bytes autograd keeps after one forward of a transformers causal LM (module docstring)."""
-    a = ACT_BYTES[precision]
+    return sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing))
+
+
+def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
+                   impl: str = "eager", checkpointing: bool = False) -> tuple[float, float]:
+    """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
+    outside them: ids, embedding, final norm, head and loss)."""
+    P = PRECISIONS[precision]
+    if model_type in LAYERNORM_FAMILIES:
+        return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
+    a, r = P.act, P.stream
     tok = seq * batch
     h, H, V = m.hidden, m.heads, m.vocab
     style = NORM_STYLE.get(model_type, "cast")
     gemma = model_type in ("gemma2", "gemma3_text")
+    llama4 = model_type == "llama4_text"
+
+    def lin(n: int, w: float, src: float = r) -> float:
+        """Inputs kept by ``n`` linears reading one tensor of width ``w`` and ``src`` bytes."""
+        return n * a * w if (P.autocast and src != a) else src * w
+
     if m.mla is not None:
         dqk, dv = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim
         kvh, drope = H, m.mla.qk_rope_head_dim
@@ -53,11 +131,13 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         dqk = dv = m.head_dim
         kvh = m.kv_heads
         drope = m.head_dim // 2 if model_type == "gpt_oss" else m.head_dim
-    rope_b = 4 if model_type == "olmo2" else a
+    rope_b = 4 if model_type == "olmo2" else r
     rope_sets = 2 if model_type == "gemma3_text" else 1
     rope = rope_sets * 2 * seq * drope * rope_b  # cos/sin of shape (1, s, d): shared by the batch
+    if llama4:
+        rope = seq * (dqk // 2) * 8  # complex64 freqs_cis (1, s, 1, d/2)
     # outside the blocks: ids, final norm + head input, loss log-softmax, shifted labels, scalar
-    outside = tok * 8 + tok * (_norm(h, a, style) + a * h) + tok * 4 * V + 8 * (tok + 1) + 4
+    outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + tok * 4 * V + 8 * (tok + 1) + 4
     if model_type == "gemma2":
         outside += tok * a * V  # final logit soft-capping keeps its tanh
     if gemma:
@@ -67,63 +147,378 @@ def hf_saved_bytes(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         # Gemma 2/3, gpt-oss), only the sliding one under sdpa (full layers use is_causal)
         kinds = 2 if (m.local_layers and m.local_layers < m.layers) else 1
         n_masks = kinds if impl != "sdpa" else (1 if m.local_layers else 0)
-        mask = n_masks * batch * seq * seq * (1 if impl == "sdpa" else a)  # sdpa: a boolean mask
-        per_layer = tok * a * h
-        return m.layers * per_layer + rope + mask + 8 * seq + outside  # position ids (1, s)
+        # eager: (b, 1, s, s) in the stream dtype; sdpa: a boolean (1, 1, s, s) expanded to the batch
+        # (Llama 4's chunked mask is built per batch row)
+        mask = n_masks * seq * seq * (1 if impl == "sdpa" else batch * r)
+        if impl == "sdpa" and llama4:
+            mask *= batch
+        per_layer = tok * r * h
+        return m.layers * per_layer + rope + mask + 8 * seq, outside  # position ids (1, s)
 
-    def attention() -> float:
+    def attention(local: bool) -> float:
         t = 0.0
-        pre = 0 if model_type == "olmo2" else _norm(h, a, style)  # OLMo 2 normalises after
-        t += pre + a * h  # q/k/v input
+        pre = 0 if model_type == "olmo2" else _norm(h, r, style)  # OLMo 2 normalises after
+        n_in = 1 if model_type == "phi3" else (2 if m.mla is not None else 3)  # fused qkv; MLA a-projs
+        t += pre + lin(n_in, h)  # q/k/v input
         if gemma:
             t += 4 * h / seq / batch  # 1 + weight per layer (not per token)
         if m.mla is not None:
-            r = m.mla
-            if r.q_lora_rank:
-                t += _norm(r.q_lora_rank, a, style) + a * r.q_lora_rank
-            t += _norm(r.kv_lora_rank, a, style) + a * r.kv_lora_rank
+            q = m.mla
+            if q.q_lora_rank:
+                t += _norm(q.q_lora_rank, a, style) + lin(1, q.q_lora_rank, r)
+            t += _norm(q.kv_lora_rank, a, style) + lin(1, q.kv_lora_rank, r)
+        if llama4 and local:
+            # Llama4TextL2Norm (weightless, so not in the spec's qk_norm; config ``use_qk_norm``,
+            # true in the released models) on RoPE layers only: q and k as fp32 and their rstd
+            t += 4 * (H + kvh) * dqk + 4 * (H + kvh)
         if m.qk_norm == "head":
-            t += _norm(H * dqk, a, style) - 4 * H * dqk + 4 * H * dqk + 4 * (H - 1)  # per-head rstd
+            t += _norm(H * dqk, a, style) + 4 * (H - 1)  # per-head rstd
             t += _norm(kvh * dqk, a, style) + 4 * (kvh - 1)
             if gemma:
                 t += 2 * 4 * dqk / seq / batch
         elif m.qk_norm == "full":
             t += _norm(H * dqk, a, style) + _norm(kvh * dqk, a, style)
-        if impl == "sdpa" and m.mla is None:  # MLA's unequal q/v dims fall back to the math path
-            t += a * (H * dqk + kvh * dqk + kvh * dv + H * dv) + 4 * H  # its output is o_proj's input
-        elif model_type == "gpt_oss":
-            t += a * (2 * H * dqk + H * dv) + 8 * H + a * H * (seq + 1)
+        if llama4 and not local:
+            t += 4 / batch  # temperature tuning's attention scales (1, s, 1, 1), fp32
+        # sdpa paths: MLA's unequal q/v head dims take the decomposed math path (it upcasts bf16
+        # to fp32: q, k, v and the softmax all fp32); a sliding-window layer passes a 4-D mask
+        # to the CPU flash kernel, which then gets k/v expanded by repeat_kv (no enable_gqa) and
+        # keeps the mask in the activation dtype
+        math_path = impl == "sdpa" and m.mla is not None
+        masked = impl == "sdpa" and local
+        # MLA's v is a view of kv_b_proj's output (k_nope and v); at batch 1 the matmul can use
+        # that view as it is and keeps the whole storage, at batch > 1 it needs a (b*H, s, dv) copy
+        mla_view = m.mla is not None and batch == 1
+        v_store = H * (m.mla.qk_nope_head_dim + dv) if mla_view else H * dv
+        if math_path:
+            t += 4 * (2 * H * dqk) + 4 * H * seq + (4 * v_store if a == 4 else 4 * H * dv)
+        elif impl == "sdpa":
+            kv = H if masked else kvh
+            t += a * (H * dqk + kv * dqk + kv * dv + H * dv) + 4 * H  # its output is o_proj's input
+            if masked:
+                t += a * seq  # the (b, 1, s, s) mask, per layer
+            if model_type == "phi3":
+                t += a * H * dv  # out of a fused-qkv slice: o_proj gets a contiguous copy
+        elif model_type == "gpt_oss" or llama4:
+            # the softmax runs in the scores' dtype, which the fp32 mask (autocast: the stream
+            # dtype) promotes to fp32 under autocast; the matmul with v then casts it back
+            sm = r if P.autocast else a
+            cols = seq + 1 if model_type == "gpt_oss" else seq  # gpt-oss: the sink column
+            t += a * (2 * H * dqk + H * dv) + sm * H * cols + (a * H * seq if sm != a else 0)
+            if model_type == "gpt_oss":
+                t += 8 * H  # the int64 row-max index of the sink concatenation
         else:
-            t += a * (2 * H * dqk + H * dv) + 4 * H * seq + (a * H * seq if a < 4 else 0)
+            t += a * (2 * H * dqk + v_store) + 4 * H * seq + (a * H * seq if a < 4 else 0)
             if model_type == "gemma2":
                 t += a * H * seq  # attention logit soft-capping
-        if impl != "sdpa" or m.mla is not None:
+        if impl != "sdpa" or math_path:
             t += a * H * dv  # o_proj input
         if model_type == "olmo2" or gemma:
-            t += _norm(h, a, style)  # post-attention norm (OLMo 2, Gemma)
+            t += _norm(h, r, style)  # post-attention norm (OLMo 2, Gemma)
         return t
 
     def mlp(moe: bool) -> float:
-        t = _norm(h, a, style) if model_type != "olmo2" else 0.0
-        t += a * h  # MLP / router input
+        t = _norm(h, r, style) if model_type != "olmo2" else 0.0
         if gemma:
-            t += _norm(h, a, style) - (0 if model_type != "olmo2" else 0)  # post-feedforward norm
+            t += _norm(h, r, style)  # post-feedforward norm
         if model_type == "olmo2":
-            t += _norm(h, a, style)
+            t += _norm(h, r, style)
         if not moe:
-            return t + 4 * a * m.dense_width
+            n_in = 1 if model_type == "phi3" else 2  # fused gate_up; gate and up
+            return t + lin(n_in, h) + 4 * a * m.dense_width
         e = m.moe
         k, f, E = e.top_k, m.ffn_hidden, e.experts
-        t += 4 * E + 8 * k + 4 + 4 * k  # router softmax, top-k ids, sum, weights
-        routed = E if e.all_experts_compute else k  # Llama-4's kernel: every expert, every token
-        t += routed * (8 + 4 + a * (2 * h + 4 * f))  # per routed token (eager experts)
         if e.shared_experts:
             sw = e.shared_ffn_hidden or e.shared_experts * f
             t += 4 * a * sw
+        R = ROUTERS.get(model_type, Router())
+        consumers = 3 if e.shared_experts else 1  # the router, the shared expert's gate and up
+        if P.autocast:
+            t += consumers * a * h  # each casts the fp32 input itself
+        elif R.input_fp32:  # DeepSeek: an fp32 copy for the router (the input itself in fp32)
+            t += 4 * h + (r * h if e.shared_experts and r != 4 else 0)
+        else:
+            t += r * h
+        if llama4:
+            # Llama4TextMoe: top-k of the logits, sigmoid of the scattered scores for every expert;
+            # the input repeated E times and scaled, a dense bmm over all experts
+            # (the repeat in the stream dtype, its scaled copy cast for the bmm under autocast)
+            return t + 8 * k + 4 * E + E * (a + r * h + a * h + 4 * a * f)
+        wb = 4 if R.weights == "fp32" else a
+        t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
+        # per routed token: indices, gathered input (cast under autocast), gate/up (2f), the
+        # activation's f-wide saves (the last is the down matmul's input), the expert output,
+        # its weight, the weighted output (stream dtype). gpt-oss's expert biases promote every
+        # matmul output to fp32 under autocast (bf16 matmul + fp32 bias)
+        eb = r if (R.bias and P.autocast) else a
+        t += k * (16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h)
         return t
 
-    n_moe = m.moe_layers
-    per_tok = (m.layers - n_moe) * (attention() + mlp(False))
-    if n_moe:
-        per_tok += n_moe * (attention() + mlp(True))
-    return per_tok * tok + rope + outside
+    moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    # which layers are local (sliding/chunked): HF puts them first in each pattern; only the
+    # count matters except for Llama 4, where RoPE (chunked) layers carry the q/k norm
+    per_tok = 0.0
+    for i in range(m.layers):
+        local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
+        per_tok += attention(bool(local)) + mlp(i in moe_ids)
+    return per_tok * tok + rope, outside
+
+
+def _llama4_rope_layers(m: ModelSpec) -> set[int]:
+    """Llama 4: RoPE layers are all but every 4th (``no_rope_layers``); the spec keeps only the
+    count (``local_layers``): the first ``local_layers`` of those (HF's default pattern)."""
+    return set([i for i in range(m.layers) if i % 4 != 3][:m.local_layers])
+
+
+def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: bool = False) -> float:
+    """AMP: autocast's cached bf16 copies of the fp32 weights its matmuls read
+    (``param_casts_bytes``; torch caches the casts of leaf tensors that require grad for the
+    whole autocast region): 2 bytes per element of every linear/expert/router weight and bias —
+    the parameters less the embeddings and the norm weights, plus the tied head's matrix. Under
+    gradient checkpointing the blocks' casts are made and freed inside each block's forward
+    and recompute, so only the head's copy outlives the forward."""
+    from planner.spec.params import _norm as norm_params, count_params
+
+    pc = count_params(m)
+    head = m.vocab * m.hidden + (m.hidden * m.hidden + m.hidden if m.mlm_head else 0)
+    if checkpointing:
+        return 2.0 * head
+    qk = {"none": 0, "head": 2 * m.head_dim, "full": m.q_dim + m.kv_dim}[m.qk_norm]
+    mla = (m.mla.q_lora_rank or 0) + m.mla.kv_lora_rank if m.mla is not None else 0
+    norms = m.layers * (m.layer_norms * norm_params(m) + qk + mla) + pc.final_norm
+    if m.mlm_head:
+        norms += norm_params(m) + m.vocab  # the MLM transform's LayerNorm; the decoder bias is added
+    sinks = m.layers * m.heads if m.attention_sinks else 0
+    tied = m.vocab * m.hidden if m.tied_embeddings else 0
+    return 2.0 * (pc.total - pc.embedding - norms - sinks + tied)
+
+
+def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                      impl: str, checkpointing: bool) -> tuple[float, float]:
+    """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
+    dropout 0.1 (each dropout keeps its mask in the activation dtype), bias linears (GPT-2's
+    ``Conv1D`` is an addmm). Per token:
+
+    * LayerNorm keeps its input and the mean and rstd (r*(w + 2): autocast runs it in fp32);
+    * each linear keeps its input (a*w; GPT-2's c_attn/c_fc, BERT's q/k/v read one tensor);
+    * eager attention: GPT-2 keeps q as a view of c_attn's output (3h), k^T, v, the softmax (fp32
+      under autocast), the dropout mask and the dropped probabilities (3 per score); BERT the same
+      with q/k/v from their own linears; sdpa with dropout takes the math path, all fp32:
+      q, k, v (3h) and three per score;
+    * MLP: GPT-2's tanh-GELU keeps 4 f-wide tensors, BERT's exact GELU its input; the output
+      linear's input (f) and the dropout mask (h);
+    * outside: ids, positions (GPT-2: (1, s) ids; BERT: a view of the 512-long position buffer),
+      the embedding dropout mask and norm, the head (GPT-2: final norm + lm_head input; BERT's
+      MLM transform: dense, GELU, LayerNorm, decoder input) and the loss: GPT-2 upcasts the
+      logits (fp32 log-softmax, 4V), BERT does not (a*V, labels unshifted).
+    """
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H, V = m.hidden, m.heads, m.vocab
+    f = m.ffn_hidden
+    d = m.head_dim
+    ln = r * (h + 2)
+    bert = model_type == "bert"
+
+    def lin(n: int, w: float) -> float:  # as in hf_saved_bytes: one copy per linear under autocast
+        return n * a * w if P.autocast else r * w
+
+    if bert:
+        # the MLM head's LayerNorm reads the GELU's output (a), with fp32 statistics under
+        # autocast; its loss's log-softmax is an fp32 op under autocast, else in the logits' dtype
+        head_ln = a * h + 2 * (4 if P.autocast else a)
+        lsm = 4 if P.autocast else a
+        outside = tok * (16 + ln + r * h) + 8 * (m.max_positions or 512)
+        outside += tok * (lin(1, h) + a * h + head_ln + lin(1, h)) + tok * lsm * V + 8 * tok + lsm
+    else:
+        outside = tok * (8 + r * h + ln + a * h + 4 * V) + 8 * seq + 8 * (tok + 1) + 4
+    if checkpointing:
+        # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
+        mask = batch * seq * seq * r if (impl != "sdpa" and not bert) else 0
+        return m.layers * tok * r * h + mask, outside
+    if impl == "sdpa":  # dropout forces the math path, which computes in fp32
+        attn = 4 * (3 * h + 3 * H * seq)
+    elif bert:
+        attn = a * 3 * H * d + 3 * a * H * seq
+    else:  # q is a view of c_attn's output: the bmm keeps all of it at batch 1, a copy above;
+        # torch.where with the fp32 mask_value promotes the scores (and softmax) to fp32 under autocast
+        sm = r if P.autocast else a
+        attn = a * (2 * H * d + (3 * h if batch == 1 else H * d)) + sm * H * seq + 2 * a * H * seq
+    mlp = (a * f if bert else 4 * a * f) + a * f + a * h
+    qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
+    per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
+    return m.layers * per_layer * tok, outside
+
+
+#: families whose blocks are not the RMSNorm/RoPE decoder above
+LAYERNORM_FAMILIES = {"gpt2", "bert"}
+
+
+@dataclass(frozen=True)
+class HFStepMemory:
+    """Tensor memory of one training step of the HF code (bytes; parameters and inputs, which
+    exist before the step, excluded — as in the truth's ``live_*``). ``saved``: what autograd
+    keeps (``hf_saved_bytes``); ``weight_casts``: autocast's bf16 weight copies (AMP); ``logits``
+    and ``kv_cache``: what the forward's output keeps besides; ``after_forward`` their sum;
+    ``peak_forward`` / ``peak_step``: the largest live total in the forward / forward+backward,
+    gradients (``grads``) included."""
+    saved: float
+    weight_casts: float
+    logits: float
+    kv_cache: float
+    loss_transient: float  # the loss's largest vocab-wide transient (forward upcast or backward)
+    grads: float
+    after_forward: float
+    peak_forward: float
+    peak_step: float
+
+
+def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
+                   impl: str = "eager", checkpointing: bool = False) -> HFStepMemory:
+    """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
+
+    * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
+      dtype; GPT-2/BERT/Llama … return them un-upcast) and — eager, no checkpointing — the
+      ``DynamicCache`` the decoder fills even in training (``use_cache`` is on unless gradient
+      checkpointing turns it off): k and v per layer as the attention received them, a second
+      copy wherever ``repeat_kv`` expanded them (k/v heads < heads);
+    * peak of the forward: the loss upcasts bf16 logits to fp32 (``logits.float()``, 4V per
+      token) next to its fp32 log-softmax; under checkpointing a block's forward runs without
+      saving, so its peak is its largest transient: the eager score matrices (scores, fp32
+      softmax and its copy per score);
+    * peak of the step: the loss backward's two fp32 vocab-wide gradients (NLL and log-softmax;
+      BERT's in the logits' dtype) on top of the forward's end; with fused 3-D expert weights
+      the eager expert loop's ``select`` backward materialises a full-size zero-filled
+      gradient of the gate/up tensor per expert, summed into a second one (2x its bytes), which
+      peaks near the end of the backward next to all gradients and the first layer's saves;
+      under checkpointing: the recompute of a block (its full saved set, the gradients, the
+      eager attention's probability gradient per score) after the loss' tensors are freed.
+
+    Measured (tests/test_hf_memory.py): without checkpointing ``after_forward`` and
+    ``peak_forward`` within 3% for every family, ``peak_step`` within 5% for the dense ones; the
+    MoE backward peak (it depends on where in the backward the expert gradients pile up) is
+    underestimated by up to 18%, and under checkpointing only ``after_forward`` is within 5%
+    (the recompute peaks of these 2-layer models, whose gradients are as large as their
+    activations, are off by up to 35%; README "Measured errors").
+
+    Not included: the caching allocator's reserve/fragmentation (not measurable on CPU; the GPU
+    plan adds ``memory.FRAGMENTATION`` = 5% on the dynamic part).
+    """
+    from planner.spec.params import count_params
+
+    P = PRECISIONS[precision]
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H, V, L = m.hidden, m.heads, m.vocab, m.layers
+    bert = model_type == "bert"
+    saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
+    casts = hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
+    logits = a * V * tok
+    lsm = (4 if P.autocast else a) if bert else 4  # the loss' log-softmax dtype
+    kv = 0.0
+    if not checkpointing and not bert and model_type != "gpt2":
+        kvh = H if m.mla is not None else m.kv_heads
+        dqk = (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) if m.mla is not None else m.head_dim
+        dv = m.mla.v_head_dim if m.mla is not None else m.head_dim
+        # the cache holds k/v as the attention got them; they are extra where what was saved
+        # is another storage: repeat_kv's expanded copies (eager, or sdpa with a sliding mask)
+        # or, under autocast, the bf16 casts of the fp32 (RoPE'd, stream-dtype) k and v
+        expanded = (L if impl == "eager" else m.local_layers) if kvh < H else 0
+        # (OLMo 2 and Llama 4 cast q/k back to the activation dtype after RoPE: no fp32 k/v)
+        back = model_type in ROPE_CASTS_BACK or m.mla is not None
+        kv = (L if P.autocast and not back else expanded) * tok * (a if back else r) * kvh * (dqk + dv)
+    after = saved + casts + logits + kv
+    loss_fwd = 4 * V * tok if (lsm == 4 and a != 4) else 0.0  # logits.float()
+    if P.autocast and not bert:
+        loss_fwd += r * h * tok  # the final norm's fp32 output (lm_head saved its bf16 cast)
+    loss_bwd = 2 * lsm * V * tok
+    grads = count_params(m).total * (2 if precision == "bf16" else 4)
+    scores = batch * H * seq * seq if impl == "eager" else 0.0
+    if checkpointing:
+        full = hf_saved_bytes(m, model_type, seq, batch, precision, impl, False)
+        layer = (full - saved) / L + tok * r * h  # one block's saves (its checkpoint input included)
+        peak_fwd = after + max(loss_fwd, (a + 4 + a) * scores)
+        # the backward recomputes block L-1 first, block 0 last: by then the later blocks'
+        # checkpoint inputs are freed and their gradients made; the embedding's comes last
+        pc = count_params(m)
+        gb = grads / pc.total
+        g_head = (pc.lm_head + pc.final_norm + (pc.embedding if m.tied_embeddings else 0)) * gb
+        g_block = (pc.total - pc.embedding - pc.lm_head - pc.final_norm) / L * gb
+        cp = tok * r * h
+        base = after - (lsm * V * tok + logits) + layer + a * scores + g_head
+        recompute = max(base + g_block, base - (L - 1) * cp + L * g_block)
+        peak = max(after + loss_bwd, recompute)
+    else:
+        peak_fwd = after + loss_fwd
+        peak = after + loss_bwd
+        if m.moe is not None and not m.moe.all_experts_compute:
+            full = saved
+            gc_saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, True)
+            layer = (full - gc_saved) / L + tok * r * h
+            gate_up = m.moe.experts * (2 if m.gated else 1) * m.ffn_hidden * h * (2 if precision == "bf16" else 4)
+            peak = max(peak, grads + layer + 2 * gate_up)
+    return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
+
+
+#: families this table knows (the keys of transformers' ``model_type`` it was measured on)
+HF_FAMILIES = ("llama", "mistral", "qwen2", "qwen3", "qwen3_moe", "mixtral", "deepseek_v3", "deepseek_v2",
+               "llama4_text", "gemma2", "gemma3_text", "gpt_oss", "olmo2", "phi3", "gpt2", "bert")
+
+#: which HF family a spec's quirks belong to when its name does not say (first match wins); the
+#: rest is the Llama/Qwen/Mistral code path, which the structure alone describes
+_STRUCTURE = (
+    (lambda m: m.family == "encoder" or m.mlm_head, "bert"),
+    (lambda m: m.position == "learned", "gpt2"),
+    (lambda m: m.mla is not None and m.moe is not None and m.moe.norm_topk_prob, "deepseek_v3"),
+    (lambda m: m.mla is not None, "deepseek_v2"),
+    (lambda m: m.attention_sinks, "gpt_oss"),
+    (lambda m: m.layer_norms == 4 and m.qk_norm == "head", "gemma3_text"),
+    (lambda m: m.layer_norms == 4, "gemma2"),
+    (lambda m: m.qk_norm == "full", "olmo2"),
+    (lambda m: m.moe is not None and m.moe.all_experts_compute, "llama4_text"),
+    (lambda m: m.moe is not None and m.moe.shared_experts == 0 and m.moe.norm_topk_prob is False, "mixtral"),
+    (lambda m: m.moe is not None, "qwen3_moe"),
+)
+
+
+def hf_model_type(m: ModelSpec) -> str:
+    """The transformers ``model_type`` whose code this spec runs under an HF stack: its name when
+    that is one (HF config.json specs are named by it; presets by ``<family>-<size>``), else read
+    off the structure (``_STRUCTURE``); "llama" for the plain decoder."""
+    key = (m.name or "").lower().replace("-", "_")
+    for fam in sorted(HF_FAMILIES, key=len, reverse=True):  # "qwen3_moe" before "qwen3"
+        if key == fam or key.startswith(fam.replace("_text", "")):
+            return fam
+    for test, fam in _STRUCTURE:
+        if test(m):
+            return fam
+    return "llama"
+
+
+@dataclass(frozen=True)
+class HFActivations:
+    """What a plan needs per micro-batch from the HF table (bytes): ``per_layer``, the average
+    block's saves (checkpointing: its call arguments) plus the DynamicCache share; ``outside``:
+    the saves outside the blocks (ids, embedding, final norm, head, loss log-softmax);
+    ``logits_transient``: the logits and the loss's vocab-wide transients at the step's peak;
+    ``recompute``: the working set while a checkpointed block is recomputed (its full saves and
+    the eager attention's probability gradient), 0 without checkpointing."""
+    per_layer: float
+    outside: float
+    logits_transient: float
+    recompute: float
+
+
+def hf_activations(m: ModelSpec, seq: int, batch: int, precision: str, impl: str,
+                   checkpointing: bool, model_type: str | None = None) -> HFActivations:
+    """The HF table cut the way ``planner.model.memory`` adds up a rank's activations."""
+    mt = model_type or hf_model_type(m)
+    blocks, outside = hf_saved_parts(m, mt, seq, batch, precision, impl, checkpointing)
+    st = hf_step_memory(m, mt, seq, batch, precision, impl, checkpointing)
+    a = PRECISIONS[precision].act
+    scores = batch * m.heads * seq * seq if impl == "eager" else 0.0
+    recompute = 0.0
+    if checkpointing:
+        full, _ = hf_saved_parts(m, mt, seq, batch, precision, impl, False)
+        recompute = full / m.layers + a * scores
+    return HFActivations((blocks + st.kv_cache) / m.layers, outside, st.logits + st.loss_transient, recompute)

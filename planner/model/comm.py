@@ -65,5 +65,18 @@ def collective_time(kind, nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_p
     return np.where(k > 1, intra + inter, intra)
 
 
+def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha):
+    """One rank's all-to-all given what it sends over NVLink and over its NIC
+    (planner.model.moe.dispatch_bytes): the two links run concurrently (NCCL issues every
+    peer's send/recv in one group; DeepEP pipelines its RDMA and NVLink forwarding), so the
+    slower sets the time, plus one latency per peer node and per peer GPU in the node."""
+    n = np.asarray(n, dtype=np.float64)
+    g = np.minimum(np.asarray(per_node, dtype=np.float64), n)
+    k = np.maximum(n / np.maximum(g, 1.0), 1.0)
+    t = (np.maximum(np.asarray(nvlink_bytes) / intra_bw, np.asarray(nic_bytes) / inter_bw_per_gpu)
+         + (g - 1) * intra_alpha + (k - 1) * inter_alpha)
+    return np.where(n > 1, t, 0.0)
+
+
 def crosses_nodes(n, stride, gpus_per_node):
     return np.asarray(n) > members_per_node(n, stride, gpus_per_node)

@@ -39,27 +39,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner import defaults as D
+from planner.model.activations_hf import hf_model_type, hf_saved_parts
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
-
-
-#: the transformers family whose modelling code a ModelSpec is run with, for ``hf_saved_bytes``'s
-#: family quirks: the first row whose test holds (a ModelSpec does not keep its HF model_type)
-HF_FAMILY = (
-    ("deepseek_v3", lambda m: m.mla is not None),
-    ("gpt_oss", lambda m: m.attention_sinks),
-    ("llama4_text", lambda m: m.moe is not None and m.moe.all_experts_compute),
-    ("olmo2", lambda m: m.qk_norm == "full"),
-    ("qwen3_moe", lambda m: m.moe is not None and m.qk_norm == "head"),
-    ("mixtral", lambda m: m.moe is not None),
-    ("qwen3", lambda m: m.qk_norm == "head"),
-    ("llama", lambda m: True),
-)
-
-
-def hf_family(m: ModelSpec) -> str:
-    """``HF_FAMILY``'s answer for ``m``."""
-    return next(name for name, test in HF_FAMILY if test(m))
 
 
 @dataclass(frozen=True)
@@ -165,7 +147,7 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
         return out + mlp("", m.dense_width, 1)
     e = m.moe
     routed = e.experts if e.all_experts_compute else e.top_k
-    router = "linear" if PEFT_MOE.get(hf_family(m), PeftMoE()).router_linear else "param"
+    router = "linear" if PEFT_MOE.get(hf_model_type(m), PeftMoE()).router_linear else "param"
     out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module=router))
     out += mlp("experts.", f, routed / e.experts, e.experts)
     if e.shared_experts:  # reads the router's input
@@ -210,7 +192,7 @@ def _rank(lin: Linear, r: int) -> int:
 
 def adapted(m: ModelSpec, t: TrainingSpec):
     """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
-    converts = m.moe is not None and PEFT_MOE.get(hf_family(m), PeftMoE()).converts
+    converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts
     for moe, n, first in _layers(m):
         if n:
             for L in layer_linears(m, moe):
@@ -372,6 +354,13 @@ PARAM_BYTES = {"fp32": 4.0, "bf16": 2.0}
 def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
                        checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
                        adapter_bytes: float | None = None) -> float:
+    """``frozen_delta_parts`` summed: the whole forward's difference to full training."""
+    return sum(frozen_delta_parts(m, t, seq, batch, act_bytes, checkpointing, weight_bytes, impl, adapter_bytes))
+
+
+def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
+                       checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
+                       adapter_bytes: float | None = None) -> tuple[float, float]:
     """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
     full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
     ``batch`` x ``seq`` tokens. Autograd saves a tensor only for a gradient that is needed
@@ -393,14 +382,15 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
       the embedding keeps no ids, the frozen head no input.
 
     Under gradient checkpointing (non-reentrant, as HF Trainer applies it) the blocks keep only
-    their inputs, as in full training: only the part outside the blocks changes. Exact against
+    their inputs, as in full training: only the part outside the blocks changes. Returned as
+    (the blocks, outside them), the split of ``hf_saved_parts``. Exact against
     every peft case of tests/data/peft_truth.json (llama, mixtral; fp32, bf16; r8/r16; qkvo,
     all-linear; QLoRA) as a difference to the full-training measurement.
     """
     a, h, tok = act_bytes, m.hidden, seq * batch
     outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
     if checkpointing:
-        return outside
+        return 0.0, outside
     per_tok = per_call = 0.0
     ab = a if adapter_bytes is None else adapter_bytes
     own = ab != a  # each adapter keeps its own cast of its input
@@ -429,7 +419,7 @@ def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
         per_tok += n * layer
         if first:
             per_tok -= 4 * h + 4  # layer 0's input norm: no gradient reaches it
-    return outside + per_tok * tok + per_call
+    return per_tok * tok + per_call, outside
 
 
 def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
@@ -443,9 +433,7 @@ def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, b
     and under ``torch.autocast(bf16)`` each checkpointed layer still keeps 4 bytes per hidden
     element (the layer rebuilt in backward keeps less than fp32: an upper bound). Adapters are
     ``adapter_bytes`` (peft's default fp32; 2 for a model cast to bf16 after ``get_peft_model``)."""
-    from planner.model.activations_hf import hf_saved_bytes
-
-    full = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
+    full = sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing))
     a = SAVED_BYTES[precision]
     w = 4.0 if t.mode == "qlora" else PARAM_BYTES[precision]  # the parameters' dtype: W + delta's
     return full + frozen_saved_delta(m, t, seq, batch, a, checkpointing, weight_bytes=w, impl=impl,
@@ -462,28 +450,32 @@ def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro
                                   adapter_bytes: float = D.ADAPTER_BYTES):
     """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
     plan, per candidate (arrays of micro-batch, recompute code and the tensor x context split):
-    ``lora_saved_bytes`` of peft on HF model code, since LoRA/QLoRA run there. Gradient
-    checkpointing = ``recompute`` full (HF Trainer ``gradient_checkpointing=True``, non-reentrant):
-    each layer keeps its input, and backward rebuilds one layer's saved set; the HF code has no
-    selective recompute (counted as none). The per-layer part is the table at 2L layers minus the
-    table at L, over L (exact for uniform stacks; an average of the layer kinds otherwise); the
-    part outside the blocks (loss, final norm) is left to ``memory.logits_bytes``. HF code has no
-    tensor/context parallelism: ``split`` divides evenly, as an approximation. ``flash_attention``
-    selects transformers' sdpa (whose CPU flash kernel keeps what the CUDA one keeps), else eager."""
-    fam = hf_family(m)
+    the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
+    HF model code, where LoRA/QLoRA run. Gradient checkpointing = ``recompute`` full (HF Trainer
+    ``gradient_checkpointing=True``, non-reentrant): each layer keeps its input, and backward
+    rebuilds one layer's saved set; the HF code has no selective recompute (counted as none).
+    QLoRA: the fp32 residual stream (``lora_saved_bytes``); LoRA: the base in its 16-bit dtype
+    with peft's fp32 adapters. ``flash_attention`` selects transformers' sdpa (whose CPU flash
+    kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
+    to the memory model's head/loss term. HF code has no tensor/context parallelism: ``split``
+    divides evenly, as an approximation."""
+    fam = hf_model_type(m)
     prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
-    impl = "sdpa" if t.flash_attention else "eager"  # sdpa's flash kernel keeps what CUDA flash keeps
-    twice = m.model_copy(update={"layers": 2 * m.layers, "local_layers": 2 * m.local_layers})
+    a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]
+    impl = "sdpa" if t.flash_attention else "eager"
     mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
     keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
+
+    def per_layer(b: int, gc: bool) -> float:
+        blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
+        delta, _ = frozen_delta_parts(m, t, seq, b, a, gc, w, impl, adapter_bytes)
+        return (blocks + delta) / m.layers
+
     for b, code in {(int(x), int(y)) for x, y in zip(mb.ravel(), rc.ravel())}:
-        gc = code == 2
-        per = lambda spec, ck: (lora_saved_bytes(twice, t, fam, seq, b, prec, impl, ck, adapter_bytes)  # noqa: E731
-                                - lora_saved_bytes(spec, t, fam, seq, b, prec, impl, ck, adapter_bytes)) / m.layers
-        layer = per(m, False)
         sel = (mb == b) & (rc == code)
-        keep[sel] = per(m, True) if gc else layer
-        rebuild[sel] = layer if gc else 0.0
+        layer = per_layer(b, False)
+        keep[sel] = per_layer(b, True) if code == 2 else layer
+        rebuild[sel] = layer if code == 2 else 0.0
     split = np.asarray(split, dtype=np.float64)
     return keep / split, rebuild / split
 

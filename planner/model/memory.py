@@ -133,12 +133,21 @@ def inflight_microbatches(c: Candidates, m_micro):
     return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, inter, base))
 
 
-def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None):
+def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
-    and ``stage`` (0 = first pipeline stage is the most loaded, 1 = last)."""
+    and ``stage`` (0 = first pipeline stage is the most loaded, 1 = last).
+
+    Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,
+    deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
+    eager/sdpa code saves, measured per family), the others from the fused-kernel table; under
+    ``mixed_precision: amp`` the weights follow the AMP convention (fp32 weights and gradients
+    plus autocast's bf16 weight copies)."""
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
+    hf = _hf_code(m, t, stack)
+    if hf == "amp_bf16" and t.weights != "amp":
+        t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     frozen = frozen_base(m, t)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
@@ -149,16 +158,17 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    (kpp, ktp, kdp, kcp, kep, kz), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp)
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
     ktpf = ktp.astype(np.float64)
     dps = (kdp * kcp).astype(np.float64)  # ZeRO sharding group
-    edps = np.maximum(dps / kep, 1.0)  # expert data-parallel group
+    # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state)
+    edps = np.maximum(ktpf * dps / (ketp * kep), 1.0)  # expert data-parallel group
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
 
     def states(dense, expert):
         d = dense / ktpf
-        e = expert / (ktpf * kep)
+        e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
         grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
         optim = np.where(kz >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
@@ -191,6 +201,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
         per_layer, rws = per_layer[inv], rws[inv]
+        if hf:
+            hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+            if not frozen:  # a frozen base keeps its own set (above)
+                per_layer, rws = hf_layer, hf_rws
         sp_div = np.where(c.sp, tp, 1.0)
         emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
         first_act = layers * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
@@ -199,6 +213,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
+        if hf:
+            last_logits = hf_logits
         first_logits = np.where(c.pp == 1, last_logits, 0.0)
     else:
         per_sample = m.activation_bytes_per_sample or 0.0
@@ -221,3 +237,34 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8),
     )
+
+
+def _hf_code(m: ModelSpec, t: TrainingSpec, stack=None) -> str | None:
+    """The HF table's precision for a stack that runs transformers' model code, else None."""
+    from planner.model.stacks import from_training
+
+    fw = stack if stack is not None else from_training(t)
+    if fw.mixed_precision is None or not m.is_transformer:
+        return None
+    if t.precision == "fp32":
+        return "fp32"
+    return "amp_bf16" if fw.mixed_precision == "amp" else "bf16"
+
+
+def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str):
+    """Per-layer saves, recompute working set and the head's saves + logits/loss transients of
+    the HF table (activations_hf.hf_activations) for each candidate. HF code has no selective
+    recompute: "selective" plans keep everything, "full" is gradient checkpointing per block.
+    The model code has no tensor/context parallelism of its own: a tp/cp split (rare on these
+    stacks) divides the tokens' bytes evenly (first order)."""
+    from planner.model.activations_hf import hf_activations
+
+    impl = "sdpa" if t.flash_attention else "eager"
+    (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
+    rows = []
+    for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
+        r = hf_activations(m, int(seq), int(mb), precision, impl, int(rc) == 2)
+        div = float(tp) * float(cp)
+        rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / div))
+    arr = np.asarray(rows, dtype=np.float64)[inv]
+    return arr[:, 0], arr[:, 1], arr[:, 2]

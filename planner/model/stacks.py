@@ -45,7 +45,7 @@ from dataclasses import dataclass, fields, replace
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import FP8_RECIPE, FRAMEWORK, SELECTIVE_AC, TP_OVERLAP
+from planner.vocab import FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER, SELECTIVE_AC, TP_OVERLAP
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,11 @@ class Stack:
     #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
     #: ``context_parallel_rotate_method = "allgather"``)
     cp_exchange: str = "p2p"
+    #: the local experts' GEMMs run as one grouped GEMM per projection (Megatron-Core
+    #: ``--moe-grouped-gemm``: TEGroupedMLP / GroupedMLP in megatron/core/transformer/moe/experts.py):
+    #: a few host ops per MoE layer; otherwise one GEMM launch per local expert (SequentialMLP,
+    #: HF/torchtitan loops over experts)
+    moe_grouped_gemm: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -149,6 +154,20 @@ class Stack:
     selective: str = "attention_core"
     activation_offload: bool = False
     optimizer_offload: bool = False
+    #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
+    #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
+    #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
+    #: model in bf16 (DeepSpeed's bf16 engine, or ``torch_dtype=bfloat16``: bf16 weights, the
+    #: optimizer's fp32 master as ``training.weights`` says); None = the stack's own fused kernels
+    #: (Megatron-Core/TE, torchtitan: planner.model.activations)
+    mixed_precision: str | None = None
+    #: MoE token dispatcher (planner.model.moe.DISPATCHERS; Megatron ``--moe-token-dispatcher-type``
+    #: alltoall, or flex with ``--moe-flex-dispatcher-backend deepep|hybridep``)
+    moe_dispatcher: str = "alltoall"
+    #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
+    #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
+    #: layer compute (planner.model.moe.a2a_paired_share)
+    moe_a2a_overlap: bool = False
 
     def with_options(self, **opts) -> "Stack":
         bad = sorted(set(opts) - set(OPTIONS))
@@ -158,6 +177,17 @@ class Stack:
             raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
         if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
             raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
+        if opts.get("mixed_precision") is not None:
+            if opts["mixed_precision"] not in MIXED_PRECISION:
+                raise InputError("training.framework.mixed_precision",
+                                 f"{opts['mixed_precision']!r}; known: {', '.join(MIXED_PRECISION)}")
+            if self.mixed_precision is None:
+                hf = ", ".join(n for n, st in STACKS.items() if st.mixed_precision is not None)
+                raise InputError("training.framework.mixed_precision",
+                                 f"only for stacks that run Hugging Face model code ({hf}), not {self.name}")
+        if "moe_dispatcher" in opts and opts["moe_dispatcher"] not in MOE_DISPATCHER:
+            raise InputError("training.framework.moe_dispatcher",
+                             f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
         return replace(self, **{k: v for k, v in opts.items() if v is not None})
@@ -190,6 +220,11 @@ class Stack:
             opts.append("activation_offload=on")
         if self.optimizer_offload:
             opts.append("optimizer_offload=on")
+        if self.mixed_precision is not None:
+            opts.append(f"mixed_precision={self.mixed_precision}")
+        if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
+            opts.append(f"moe_dispatcher={self.moe_dispatcher}")
+            opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         return f"training stack: {self.name} ({', '.join(opts)})"
 
 
@@ -201,13 +236,14 @@ class Stack:
 EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
-           "fp8_recipe", "selective", "activation_offload", "optimizer_offload")
+           "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
+           "moe_dispatcher", "moe_a2a_overlap")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True,
+        caches_fp8_weights=True, moe_grouped_gemm=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
@@ -230,10 +266,12 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
         "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
         "hf-trainer", layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(

@@ -56,12 +56,13 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, p2p_time
-from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
+from planner.model.flops import attention_core_flops, attention_keys, score_dim
 from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainable_share, training_step_flops
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
 from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
+from planner.model import moe as moe_mech
 from planner.model import physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
@@ -96,7 +97,7 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
-                 tp_comm_overlap: float, causal_kernels: bool) -> dict:
+                 tp_comm_overlap: float, causal_kernels: bool, etp=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key."""
     eff = hw.eff
     low = t.precision == "fp8"
@@ -110,30 +111,45 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
-    tp, cp, ep, mb = (x.astype(np.float64) for x in (tp, cp, ep, mb))
+    etp = tp if etp is None else etp
+    tp, cp, ep, mb, etp = (np.asarray(x).astype(np.float64) for x in (tp, cp, ep, mb, etp))
     seq = float(t.seq_len)
     combine = np.add if hw.gpu.runs_on_host else np.maximum
     sp_div = np.where(sp, tp, 1.0)
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
 
-    def gemm(M, N, K, pk=None, b=None):  # forward, backward (dgrad + wgrad) of one GEMM
+    def gemm(M, N, K, pk=None, b=None, groups=None):
+        """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
+        as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups)"""
         pk = lin_peak if pk is None else pk
         b = gemm_b if b is None else b
-        fwd = eff.gemm_time(M, N, K, pk, hbm, b)
-        bwd = eff.gemm_time(M, K, N, pk, hbm, b) + wgrad * eff.gemm_time(K, N, M, pk, hbm, b)
+        if groups is None:
+            g_t, n_g = eff.gemm_time, 1.0
+        else:
+            g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
+        fwd = g_t(M, N, K, pk, hbm, b)
+        bwd = g_t(M, K, N, pk, hbm, b) + wgrad * g_t(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
-            fwd = fwd + eff.memory_time((M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
-            bwd = bwd + eff.memory_time(M * N * recipe.cast_bytes, hbm)
+            fwd = fwd + eff.memory_time(n_g * (M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
+            bwd = bwd + eff.memory_time(n_g * M * N * recipe.cast_bytes, hbm)
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
     h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
-    up = (2 if m.gated else 1) * f
     attn_proj = [gemm(T, (q + 2 * kv) / tp, h), gemm(T, h, q / tp)]
-    if m.mla is not None:  # MLA: its projections' multiply-adds as one GEMM of the same work
-        attn_proj = [gemm(T, attention_proj_macs(m) / (h * tp), h)]
+    if m.mla is not None:
+        # MLA (Megatron-Core MLASelfAttention): the down-projections are replicated on every TP
+        # rank (TELinear parallel_mode="duplicated"), the up-projections column-parallel, the
+        # output projection row-parallel; the first four are the "column" group the TP overlap
+        # hides the all-gather under
+        a, H = m.mla, m.heads
+        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        col = [gemm(T, a.kv_lora_rank + a.qk_rope_head_dim, h), gemm(T, H * (a.qk_nope_head_dim + a.v_head_dim) / tp, a.kv_lora_rank)]
+        col += ([gemm(T, a.q_lora_rank, h), gemm(T, H * dqk / tp, a.q_lora_rank)] if a.q_lora_rank
+                else [gemm(T, H * dqk / tp, h)])
+        attn_proj = [(sum(p[0] for p in col), sum(p[1] for p in col)), gemm(T, h, H * a.v_head_dim / tp)]
     fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
     dense_mlp = [gemm(T, (2 if m.gated else 1) * fd / tp, h), gemm(T, h, fd / tp)]
     fwd_g_attn = sum(p[0] for p in attn_proj)
@@ -184,32 +200,19 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
-    # MoE layers: router + experts (balanced routing) + shared expert, replacing the dense MLP
+    # MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
+    # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
     if m.moe is not None:
-        e = m.moe
-        local_experts = e.experts / ep
-        # the busiest expert sets the pace: a stated imbalance (max/mean load), capped by the
-        # capacity factor when tokens beyond it are dropped (Switch Transformer §2.2; Megatron-Core
-        # --moe-expert-capacity-factor; dropless: no cap)
-        load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
-        tok_per_expert = T * ep * e.top_k / e.experts * load
-        ex = [gemm(tok_per_expert, up / tp, h), gemm(tok_per_expert, h, f / tp)]
-        fwd_moe = fwd_g_attn + local_experts * sum(p[0] for p in ex)
-        bwd_moe = bwd_g_attn + local_experts * sum(p[1] for p in ex)
-        r = gemm(T, e.experts, h)
-        fwd_moe, bwd_moe = fwd_moe + r[0], bwd_moe + r[1]
-        if e.shared_experts:
-            sw = e.shared_ffn_hidden or e.shared_experts * f
-            sh = [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
-            fwd_moe, bwd_moe = fwd_moe + sum(p[0] for p in sh), bwd_moe + sum(p[1] for p in sh)
-        a2a_bytes = T * e.top_k * h * act_b / tp * load
-        a2a = collective_time("all_to_all", a2a_bytes, ep, tp * cp, g, intra_bw, inter_bw, a_in, a_out)
-        ep_comm_layer = 4 * a2a  # dispatch + combine, forward and backward
-        # the routed MLP's activation traffic scales with top_k
-        mb_moe_extra = eff.memory_time(T * act_b * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp, hbm)
-        moe_host = 4.0 * local_experts  # per-expert GEMMs, index/scatter ops
+        ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out))
+        fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
+        ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
+        # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
+        moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
+                                                ml.bwd_mlp, eff.sm_count) if fw.moe_a2a_overlap else 0.0)
+        mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
+        moe_host = ml.host_ops
     else:
-        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = 0.0
+        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -268,18 +271,30 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     head_host = fw.head_ops * eff.launch_s
     head_fwd = combine(lg_f + ce / 2, head_host)
     head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
+    head_gemm = lg_f + lg_b
+    # multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
+    # with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM
+    # (column-parallel), one transformer block (the model's layer), its own logits and loss
+    # through the shared output head — ``step_time`` counts the block as a layer and the head as
+    # a head of the last stage; here the projection
+    pm, pn, pk = moe_mech.mtp_gemm_shapes(T, h)
+    mtp_f, mtp_b = gemm(pm, pn / tp, pk)
+    # combined-1F1B EP overlap: what another micro-batch's compute hides of a layer's all-to-all
+    # (moe.a2a_paired_share gives the share of micro-batches paired; not with full recompute,
+    # which the schedule does not support)
+    ep_hide = np.where(rc == 2, 0.0, moe_share * moe_hide)
     sel = rc == 1
     rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, (sel_gemm + sel_whole) * fwd_gemm, 0.0))
     rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, (sel_attn + sel_whole) * fwd_attn, 0.0))
     rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, (sel_mb + sel_whole) * (mb_fwd + kern_s), 0.0))
     rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_whole * tp_fwd, 0.0))
     return dict(
-        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd,
-        gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=lg_f + lg_b,
+        fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
+        gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
         attn=fwd_attn + bwd_attn + rc_attn,
-        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=ce + (head_fwd + head_bwd - lg_f - lg_b - ce),
+        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=head_fwd + head_bwd - head_gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
-        ep=ep_layer * np.where(rc == 2, 1.5, 1.0),
+        ep=ep_layer * np.where(rc == 2, 1.5, 1.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
 
@@ -310,7 +325,7 @@ def slowest_stage(layers: int, pp, t_layer, t_head):
     return n, head
 
 
-def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
+def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     """ZeRO-3 gathers and the DP gradient reduce for each distinct (pp, tp, cp, dp, ep, zero).
 
     ZeRO-3/FSDP gathers and reduce-scatters run as many collectives as the stack has units: one
@@ -319,6 +334,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
     default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
     this latency, not the bandwidth, is what the step waits on."""
     pp, tp, cp, dp, ep, zero = c_cols
+    etp = tp if etp is None else etp
     eff = hw.eff
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
@@ -328,11 +344,13 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc)
     stage_p_dense = np.maximum(f_dense, l_dense) / tpf
-    stage_p_exp = np.maximum(f_exp, l_exp) / (tpf * ep)
-    edps = np.maximum(dps / ep, 1.0)
+    etpf = etp.astype(np.float64)
+    stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
+    # expert data-parallel group: the stage's tp*cp*dp ranks over the etp*ep expert grid
+    edps = np.maximum(tpf * dps / (etpf * ep), 1.0)
     grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
-    tpe = tpf * ep
+    tpe = etpf * ep
 
     def coll(kind, per_param_bytes):
         return (collective_time(kind, stage_p_dense * per_param_bytes, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
@@ -382,25 +400,34 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     if m.is_transformer:
         # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
-        (ktp, kcp, kep, kmb, ksp, krc, kpp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp)
-        L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels)
-        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"],
-                                   L["head_fwd"] + L["head_bwd"])
+        (ktp, kcp, kep, kmb, ksp, krc, kpp, ketp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp)
+        L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
+                         etp=ketp)
+        # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
+        K = float(m.mtp_layers)
+        t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + K * (L["fwd"] + L["bwd"] + L["mtp_fwd"] + L["mtp_bwd"])
+        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head)
         layers_max = nl[inv]
+        nle, heads, proj = nl + K * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
         # pipeline sends: one activation tensor per micro-batch each way between stages
         pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
         pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
         t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
-        t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv] + 0.5 * t_pp
-        t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv] + 0.5 * t_pp
+        t_fwd_mb = (nle * L["fwd"] + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv] + 0.5 * t_pp
+        t_bwd_mb = (nle * L["bwd"] + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv] + 0.5 * t_pp
         per_mb = dict(
-            compute_gemm=nl * L["gemm"] + head_w * L["head_gemm"], compute_attention=nl * L["attn"],
-            compute_memory_bound=nl * L["membound"] + head_w * L["head_membound"],
-            comm_tp=nl * L["tp"], comm_cp=nl * L["cp"], comm_ep=nl * L["ep"],
+            compute_gemm=nle * L["gemm"] + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
+            compute_attention=nle * L["attn"],
+            compute_memory_bound=nle * L["membound"] + heads * L["head_membound"],
+            comm_tp=nle * L["tp"], comm_cp=nle * L["cp"], comm_ep=nle * L["ep"],
         )
         per_mb = {k: v[inv] for k, v in per_mb.items()}
+        # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches
+        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * (nle * L["ep_hide"])[inv]
+        t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
+        per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     else:
         # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
         # activation traffic of the memory-bound layers (batch-norm, ReLU, adds, pooling), which
@@ -422,8 +449,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     t_stage = t_fwd_mb + t_bwd_mb
 
-    (dpp, dtp, dcp, ddp, dep, dz), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
-    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw)
+    (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
+    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from planner.errors import InputError, clip
+from planner.model.stacks import from_training
 from planner.present.safe import clean_line
 from planner.units import config_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
@@ -89,6 +90,24 @@ def _flag(name: str, value) -> list[str]:
     return [name, str(value)]
 
 
+def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
+    """The MoE execution the time model assumed for Megatron-Core (planner.model.moe): grouped
+    expert GEMMs, the all-to-all dispatcher (Megatron-LM's default is allgather) or the flex
+    dispatcher's DeepEP/HybridEP backend, the combined-1F1B all-to-all overlap when the job
+    asks for it, and the expert-tensor-parallel degree when it is not TP."""
+    st = from_training(job.training)  # the stack the plan was timed with
+    a = ["--moe-grouped-gemm"]
+    if st.moe_dispatcher == "alltoall":
+        a += _flag("--moe-token-dispatcher-type", "alltoall")
+    else:
+        a += _flag("--moe-token-dispatcher-type", "flex") + _flag("--moe-flex-dispatcher-backend", st.moe_dispatcher)
+    if st.moe_a2a_overlap:
+        a.append("--overlap-moe-expert-parallel-comm")
+    if cfg.get("etp") is not None and cfg["etp"] != cfg["tp"]:
+        a += _flag("--expert-tensor-parallel-size", cfg["etp"])
+    return a
+
+
 def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism)."""
     m, t = job.model, job.training
@@ -100,6 +119,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float) -> list[str]:
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:
         a += _flag("--expert-model-parallel-size", cfg["ep"])
+        a += _moe_flags(job, cfg)
     if cfg["sp"] and cfg["tp"] > 1:
         a.append("--sequence-parallel")
     a += _flag("--micro-batch-size", cfg["micro_batch"])

@@ -118,7 +118,8 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
         dp = np.where(dp == p.dp, dp, 0)
     ok = dp >= 1
     dp = np.maximum(dp, 1)
-    ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus), m, t)
+    etp = p.etp  # expert-tensor parallel: the job's, else tp (Megatron's default; not searched)
+    ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus, etp=etp), m, t)
     # pruning, not validity: choices that equal or lose to one already in the space
     ok &= ~((zero > 0) & (dp * cp == 1))  # ZeRO with one replica is ZeRO-0
     if m.is_transformer:
@@ -127,4 +128,4 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
-                      schedule=sched, gpus_per_node=g, nodes=n_)
+                      schedule=sched, gpus_per_node=g, nodes=n_, etp=None if etp is None else np.full(len(tp), etp))

@@ -245,7 +245,8 @@ def _olmo2(cfg: dict) -> dict:
 
 def _phi3(cfg: dict) -> dict:
     """Phi-3 (``modeling_phi3.py``): fused qkv_proj and gate_up_proj hold the same weights as
-    Llama's separate linears; ``sliding_window`` masks every layer."""
+    Llama's separate linears; ``sliding_window`` masks every layer (as in Mistral,
+    ``modeling_mistral.py``: Mistral-7B v0.1's 4096)."""
     out = _llama_like(cfg)
     if cfg.get("sliding_window"):
         out.update(sliding_window=cfg["sliding_window"], local_layers=cfg["num_hidden_layers"])
@@ -254,7 +255,7 @@ def _phi3(cfg: dict) -> dict:
 
 HF_MAPPERS = {
     "llama": _llama_like,
-    "mistral": _llama_like,
+    "mistral": _phi3,  # Llama's weights; sliding_window on every layer
     "qwen2": lambda c: _llama_like(c, qkv_bias=True),
     "qwen3": _qwen3,
     "qwen3_moe": _qwen3_moe,

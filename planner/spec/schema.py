@@ -244,6 +244,9 @@ class FrameworkSpec(_Strict):
     selective: Optional[V.SELECTIVE_AC.literal] = None
     activation_offload: Optional[bool] = None
     optimizer_offload: Optional[bool] = None
+    mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
+    moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
+    moe_a2a_overlap: Optional[bool] = None  # Megatron-Core --overlap-moe-expert-parallel-comm
 
     @model_validator(mode="before")
     @classmethod
@@ -307,6 +310,7 @@ class ParallelSpec(_Strict):
     dp: Optional[int] = Field(None, gt=0, le=1 << 20)
     cp: Optional[int] = Field(None, gt=0, le=1024)
     ep: Optional[int] = Field(None, gt=0, le=4096)
+    etp: Optional[int] = Field(None, gt=0, le=1024)  # expert-tensor-parallel; None: tp (Megatron default)
     vpp: Optional[int] = Field(None, gt=0, le=128)
     zero: Optional[int] = Field(None, ge=0, le=3)  # 3 == FSDP FULL_SHARD, 2 == SHARD_GRAD_OP
     sequence_parallel: Optional[bool] = None

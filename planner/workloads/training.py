@@ -43,7 +43,8 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     mb = t.micro_batch or 1
     if t.micro_batch is None:
         notes.append("training.micro_batch defaulted to 1")
-    check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, dp=dp, vpp=vpp, mb=mb, gpus=total)
+    etp = p.etp or tp  # Megatron-LM's default: expert-tensor-parallel = tensor-parallel
+    check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     schedule = p.schedule
     if vpp > 1 and schedule == "1f1b":
         schedule = "interleaved"
@@ -57,7 +58,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
         rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
-        gpus_per_node=g, nodes=nodes,
+        gpus_per_node=g, nodes=nodes, etp=etp,
     )
     return c, notes
 

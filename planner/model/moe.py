@@ -1,0 +1,242 @@
+"""Mixture-of-experts mechanics of one MoE layer on one rank, one function per concept, vectorised
+over candidate layouts. ``step_time._layer_terms`` composes them; nothing here is fitted.
+
+* ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM.
+* ``moe_layer`` — composes the rest into one MoE layer's times on one rank.
+* ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
+  expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
+  folding", ``--expert-tensor-parallel-size``, megatron/core/parallel_state.py: the expert grid
+  is etp x ep x edp x pp over the same ranks as the attention's tp x cp x dp x pp).
+* ``dispatch_bytes`` — bytes one rank sends in one token dispatch (the combine sends as many
+  back), split into the part that stays in the node and the part that crosses the NIC, for the
+  stack's token dispatcher (``DISPATCHERS``).
+* ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts.
+* ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
+  schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
+  paired layer's all-to-all the other micro-batch's compute hides.
+* ``mtp_gemm_shapes`` — the extra GEMM of a multi-token-prediction module (DeepSeek-V3 §2.2).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import comb
+from typing import Any, Callable
+
+import numpy as np
+
+from planner.model.comm import a2a_time, collective_time, members_per_node
+
+# Host ops an MoE layer adds with grouped expert GEMMs (Megatron-Core MoELayer with
+# TEGroupedMLP and the all-to-all dispatcher): router linear, top-k, softmax/scores, aux
+# bookkeeping, permute, the token-count exchange, two all-to-alls, two grouped GEMMs, the
+# activation, unpermute — about 16 in forward. Without grouping: 4 per local expert (a GEMM
+# launch per projection and its index/scatter ops).
+MOE_HOST_OPS_GROUPED = 16.0
+
+#: Token dispatchers (``training.framework.moe_dispatcher``) and what crosses the node boundary.
+#:
+#: * ``alltoall``: Megatron-Core ``MoEAlltoAllTokenDispatcher`` (token_dispatcher.py): tokens are
+#:   permuted into one row per (token, chosen expert) and exchanged with ``all_to_all_single``
+#:   over the EP group: a token whose k experts sit on r remote ranks is sent k times, whatever
+#:   node those ranks are on.
+#: * ``deepep`` / ``hybridep``: Megatron-Core ``MoEFlexTokenDispatcher`` with DeepEP
+#:   (deepseek-ai/DeepEP "normal" kernels) or NVIDIA HybridEP: a token is sent across the network
+#:   once per destination *node* (to the GPU with the same local index there) and forwarded over
+#:   NVLink to the GPUs holding its experts (DeepSeek-V3 technical report §3.2.2: "each token is
+#:   first transmitted via IB to the GPUs with the same in-node index on its target nodes ...
+#:   instantaneously forwarded via NVLink"; DeepEP README, "asymmetric-domain bandwidth
+#:   forwarding"). Inside a node it sends one copy per destination GPU.
+DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
+
+
+def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
+    """(local experts, tokens per local expert, weight-shard divisor) of one rank, vectorised.
+
+    With sequence parallelism each of the tp ranks of an attention group routes ``T / tp`` of
+    the micro-batch's ``T`` tokens (Megatron-Core requires SP with TP > 1 and MoE). The etp x ep
+    ranks of one expert-model-parallel group hold all experts, each expert's weights split over
+    etp ranks (column/row parallel like a dense MLP); each etp rank sees every token the group
+    routes to its experts (the dispatcher all-gathers them over the ETP group) and computes them
+    on its 1/etp slice. Tokens per expert: (T/tp) * ep * etp * top_k / experts, times the
+    busiest expert's ``load`` (max/mean). ETP = TP reproduces the pre-folding Megatron layout
+    (experts sharded like the dense MLP)."""
+    local = experts / ep
+    tokens = T / tp * ep * etp * top_k / experts * load
+    return local, tokens, etp
+
+
+#: smallest tile height of the GEMM tile table (planner.hardware.efficiency.TILES): a group's
+#: ragged row count is padded to it
+GROUP_TILE_M = 64
+
+
+def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
+    """Seconds of ``groups`` (m x k) @ (k x n) GEMMs run as Megatron-Core's grouped expert GEMM
+    (TEGroupedMLP: TE ``GroupedLinear`` -> ``general_grouped_gemm``, which launches one cuBLAS GEMM
+    per expert from C++ over a few compute streams — transformer_engine/pytorch/cpp_extensions/
+    gemm.py, ``nvte_multi_stream_cublas_gemm``): each expert's GEMM keeps its own waves (Hopper
+    cuBLAS kernels are persistent, one CTA per SM, so concurrent streams fill little of another's
+    tail — not modelled), and each group's rows are padded to whole tiles, so a group of m rows
+    uses m / (ceil(m / 64) * 64) of its tile rows: efficiency falls with few tokens per expert
+    (fine-grained experts, small micro-batches). What grouping saves is host time (one Python op
+    per projection instead of one per expert: step_time.MOE_HOST_OPS_GROUPED)."""
+    padded = np.ceil(np.asarray(m, dtype=np.float64) / GROUP_TILE_M) * GROUP_TILE_M  # the tiles compute these rows
+    return groups * eff.gemm_time(padded, n, k, peak_flops, hbm_bw, bytes_per_el)
+
+
+def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):
+    """Probability that a token's ``top_k`` distinct experts, drawn uniformly (forced-balanced
+    routing) from ``experts`` spread evenly over ``nodes`` nodes, include at least one on a given
+    node: 1 - C(E - E/n, k) / C(E, k). Group-limited routing (DeepSeek-V3 §2.1.2 node-limited
+    routing, at most M nodes per token; Megatron-Core ``--moe-router-num-groups`` /
+    ``--moe-router-group-topk``, groups being contiguous expert ranges) lets a token reach at most
+    ``topk_groups`` groups, i.e. at most topk_groups * max(n / groups, 1) of the n nodes: the
+    probability is capped at that share."""
+    nodes = np.atleast_1d(np.asarray(nodes, dtype=np.float64))
+    out = np.empty_like(nodes)
+    for i, n in enumerate(nodes):
+        per = experts / max(n, 1.0)  # experts per node
+        if per.is_integer():
+            miss = comb(int(experts - per), top_k) / comb(experts, top_k)
+        else:  # uneven spread: draws with replacement
+            miss = (1 - per / experts) ** top_k
+        p = 1.0 - miss
+        if groups > 1:
+            p = min(p, topk_groups * max(n / groups, 1.0) / n)
+        out[i] = p
+    return out
+
+
+def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep_per_node, dedup: bool,
+                   experts: int, groups: int = 1, topk_groups: int = 1):
+    """(bytes over NVLink, bytes over the NIC) that leave one rank in one dispatch.
+
+    ``tokens_rank`` tokens of ``hidden`` elements each; ``ep`` ranks in the EP group of which
+    ``ep_per_node`` share a node (n = ep / ep_per_node nodes). Without deduplication (Megatron's
+    all-to-all) every (token, expert) copy travels: k * tokens rows, (ep - ep_per_node)/ep of them
+    off the node. With per-node deduplication (DeepEP/HybridEP) a token crosses to each remote
+    node it has an expert on once: tokens * (n - 1) * P(node hit) rows; inside the node it goes
+    once to each local GPU holding one of its experts (at most k)."""
+    ep = np.asarray(ep, dtype=np.float64)
+    g = np.minimum(np.asarray(ep_per_node, dtype=np.float64), ep)
+    n = np.maximum(ep / np.maximum(g, 1.0), 1.0)
+    row = np.asarray(tokens_rank, dtype=np.float64) * hidden * el_bytes
+    if not dedup:  # copies to the other g - 1 GPUs of the node, and to the ep - g off it
+        total = row * top_k
+        return total * (g - 1) / np.maximum(ep, 1.0), total * (ep - g) / np.maximum(ep, 1.0)
+    p_node = node_hit_probability(experts, top_k, n, groups, topk_groups)
+    remote = row * (n - 1) * p_node
+    # in each node reached, the token's k/(n p) experts there sit on g (1 - (1 - 1/g)^that) GPUs;
+    # the copies to GPUs other than the receiving one travel over NVLink
+    k_node = top_k / (n * p_node)
+    gpus_hit = g * (1 - (1 - 1 / g) ** k_node)
+    local = row * n * p_node * gpus_hit * (g - 1) / g
+    return local, remote
+
+
+def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
+    """HBM bytes of one forward pass of the token permutation around the experts (Megatron-Core
+    moe_utils.py ``permute``: gathers each token once per chosen expert, reads T x h and writes
+    k T x h; ``unpermute``: reads the k T x h expert outputs and writes T x h, the probability
+    weighting fused in; the fused TE kernels of ``--moe-permute-fusion`` move the same bytes).
+    The backward's scatter-adds are charged by the layer's backward factor
+    (step_time.BWD_MEMBOUND_FACTOR), as for every other elementwise op."""
+    row = np.asarray(tokens_rank, dtype=np.float64) * hidden * el_bytes
+    return row * (1 + top_k) + row * (top_k + 1)
+
+
+def a2a_paired_share(pp, vpp, m_micro):
+    """Share of a stage's forward chunks that the combined-1F1B schedule pairs with a backward
+    chunk of another micro-batch (Megatron-Core docs, "Combined 1F1B: Expert-Parallel All-to-All
+    Overlap": the dispatch/combine of one micro-batch runs while the other computes, so each
+    pair's all-to-all hides under the other's layer compute). Warm-up forwards and cool-down
+    backwards have no partner: on the first stage of an interleaved pipeline
+    2 (pp - 1) + (vpp - 1) pp of the m * vpp forward chunks (megatron/core/pipeline_parallel/
+    schedules.py ``get_schedule_table`` / warm-up count), without pipelining the first forward
+    and the last backward: 1 of m."""
+    pp = np.asarray(pp, dtype=np.float64)
+    v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
+    m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
+    warm = np.where(pp > 1, 2 * (pp - 1) + (v - 1) * pp, 1.0)
+    return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
+
+
+#: SMs a token dispatcher's kernels hold while they run (DeepSeek-V3 report §3.2.2: 20 of the
+#: H800's 132 SMs run the all-to-all; DeepEP ``Buffer.num_sms`` defaults to 20). Overlapped
+#: compute runs on the rest.
+A2A_COMM_SMS = 20
+
+
+def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float):
+    """Seconds of one MoE layer's four all-to-alls (dispatch and combine, forward and backward;
+    each ``a2a``) that the combined-1F1B schedule hides, per paired forward/backward of that layer.
+
+    The pair runs as four phases, each a communication of one micro-batch beside a compute block
+    of the other (Megatron-Core combined_1f1b.py; DeepSeek-V3 report §3.2.1 / Fig. 4, DualPipe's
+    chunk): forward attention | backward combine, forward dispatch | backward MLP, forward MLP |
+    backward dispatch, forward combine | backward attention. A phase takes the longer of its two
+    sides, so each all-to-all hides up to the compute beside it, and that compute runs on the SMs
+    the communication leaves (``A2A_COMM_SMS``): the hidden time is reduced by that slowdown."""
+    a2a = np.asarray(a2a, dtype=np.float64)
+    overlapped = sum(np.minimum(a2a, x) for x in (f_attn, b_mlp, f_mlp, b_attn))
+    slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
+    return overlapped * (1.0 - slow)
+
+
+def mtp_gemm_shapes(T, hidden: int):
+    """The projection of one MTP module (DeepSeek-V3 §2.2, Megatron-Core multi_token_prediction.py
+    ``eh_proj``): the concatenated [norm(h_prev); norm(emb)] (2h) projected to h, on every token.
+    (M, N, K) of its forward GEMM; the module's transformer block, output head and loss are a
+    layer and a head like the model's own."""
+    return T, hidden, 2 * hidden
+
+
+@dataclass(frozen=True)
+class MoELayerTimes:
+    """One MoE layer's MLP side on one rank, per micro-batch (arrays over layout keys)."""
+
+    fwd_mlp: Any  # router + routed experts + shared experts, forward (s)
+    bwd_mlp: Any  # their backward (dgrad + wgrad) (s)
+    a2a: Any  # one dispatch (or combine) all-to-all, with the ETP gather when etp > 1 (s)
+    membound_bytes: Any  # extra elementwise HBM bytes of a forward pass (top-k activations, permutation)
+    host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
+
+
+def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links) -> MoELayerTimes:
+    """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (a stated ``imbalance``,
+    capped by the capacity factor when tokens beyond it are dropped: Switch Transformer §2.2,
+    Megatron-Core ``--moe-expert-capacity-factor``), the router, the shared experts
+    (TP-split like a dense MLP), the token dispatch over the EP group and, with ETP > 1, the
+    all-gather of the dispatched tokens over the ETP group (reduce-scatter back in the combine;
+    token_dispatcher.py gathers over the expert-TP group). ``gemm(M, N, K, groups=None)`` is
+    the caller's (forward, backward) GEMM timer; ``links`` = (intra bw, inter bw per GPU, intra
+    alpha, inter alpha)."""
+    e = m.moe
+    h, f = m.hidden, m.ffn_hidden
+    up = (2 if m.gated else 1) * f
+    load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
+    local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
+    if stack.moe_grouped_gemm:
+        ex = [gemm(tok, up / wdiv, h, groups=local), gemm(tok, h, f / wdiv, groups=local)]
+    else:  # one GEMM per expert, one after another
+        ex = [tuple(local * x for x in gemm(tok, up / wdiv, h)), tuple(local * x for x in gemm(tok, h, f / wdiv))]
+    ex.append(gemm(T, e.experts, h))  # router
+    if e.shared_experts:
+        sw = e.shared_ffn_hidden or e.shared_experts * f
+        ex += [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
+    # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
+    # etp innermost, so an EP group has min(ep, g / etp) members per node
+    intra, inter, a_in, a_out = links
+    tok_rank = T / tp * load  # each rank routes its sequence-parallel share
+    ep_node = members_per_node(ep, etp, gpus_per_node)
+    nvl, nic = dispatch_bytes(tok_rank, e.top_k, h, act_bytes, ep, ep_node, DISPATCHERS[stack.moe_dispatcher],
+                              e.experts, e.groups, e.topk_groups)
+    a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
+    etp_ag = collective_time("all_gather", tok_rank * e.top_k * h * act_bytes * etp, etp, 1, gpus_per_node,
+                             intra, inter, a_in, a_out)
+    # the routed MLP's activation traffic scales with top_k, plus the token permutation
+    mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
+                + permute_bytes(tok_rank, e.top_k, h, act_bytes))
+    host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
+    return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
+                         membound_bytes=mb_bytes, host_ops=host)

@@ -1,0 +1,209 @@
+"""MoE step time (planner/model/moe.py composed in step_time): each mechanism moves the answer by
+what its formula says; the expert-tensor-parallel rule refuses and accepts what Megatron-Core does."""
+from math import comb
+
+import numpy as np
+import pytest
+
+from planner.errors import InputError
+from planner.layout import check_layout, valid_mask
+from planner.model import moe
+from planner.model.stacks import resolve
+from planner.model.step_time import step_time
+from planner.spec import ModelSpec, TrainingSpec
+from planner.spec.presets import PRESETS
+from tests.test_step_time import cands, hw_for
+
+QWEN3_235B = ModelSpec(**PRESETS["qwen3-235b-a22b"])
+DSV3 = ModelSpec(**PRESETS["deepseek-v3"])
+T4K = TrainingSpec(seq_len=4096, global_batch=256, micro_batch=1, precision="bf16")
+
+
+# ------------------------------------------------------------------------------- routing geometry
+@pytest.mark.parametrize("experts,top_k,nodes", [(128, 8, 2), (128, 8, 4), (256, 8, 8), (64, 6, 8)])
+def test_node_hit_probability_matches_sampled_uniform_routing(experts, top_k, nodes):
+    """1 - C(E - E/n, k)/C(E, k) is the chance that k distinct experts drawn uniformly (what
+    forced-balanced routing does) touch a given node: checked against 20,000 sampled tokens."""
+    rng = np.random.default_rng(0)
+    picks = np.argsort(rng.random((20000, experts)), axis=1)[:, :top_k]
+    node = picks // (experts // nodes)
+    sampled = np.mean([(node == j).any(axis=1).mean() for j in range(nodes)])
+    assert moe.node_hit_probability(experts, top_k, nodes)[0] == pytest.approx(sampled, abs=0.01)
+
+
+def test_node_limited_routing_caps_the_nodes_a_token_reaches():
+    """DeepSeek-V3 §2.1.2: 256 experts on 8 nodes, 8 groups, at most 4 groups per token -> at most
+    4 of the 8 nodes: the hit probability is 4/8 (uniform routing alone would give 0.667)."""
+    free = moe.node_hit_probability(256, 8, 8)[0]
+    assert free == pytest.approx(1 - comb(224, 8) / comb(256, 8))
+    assert moe.node_hit_probability(256, 8, 8, groups=8, topk_groups=4)[0] == pytest.approx(0.5)
+
+
+def test_dispatch_bytes_alltoall_sends_every_copy_dedup_sends_one_per_node():
+    """Megatron's all-to-all sends k copies per token, (ep - g)/ep of them off the node; DeepEP /
+    HybridEP send one copy per remote node reached (DeepSeek-V3 §3.2.2)."""
+    tok, k, h, b = 4096, 8, 2048, 2.0
+    nvl, nic = moe.dispatch_bytes(tok, k, h, b, np.array([8.0, 16.0]), 8, False, 128)
+    row = tok * h * b
+    assert nic[0] == 0 and nvl[0] == pytest.approx(row * k * 7 / 8)  # one node: no NIC traffic
+    assert nic[1] == pytest.approx(row * k * 8 / 16) and nvl[1] == pytest.approx(row * k * 7 / 16)
+    _, nic_d = moe.dispatch_bytes(tok, k, h, b, np.array([16.0]), 8, True, 128)
+    p = moe.node_hit_probability(128, 8, 2)[0]
+    assert nic_d[0] == pytest.approx(row * p)  # one remote node, reached with probability p
+    assert nic_d[0] / nic[1] == pytest.approx(p / 4)  # 4 copies per token -> at most 1
+
+
+# ------------------------------------------------------------------------------- EP / ETP layouts
+def test_expert_shapes_etp_keeps_the_work_and_moves_it_between_m_and_n():
+    """ETP = TP is the pre-folding layout (tokens per expert T ep k / E on a 1/tp weight slice);
+    ETP = 1 gives each rank 1/tp of the tokens on full-width experts: the same FLOPs."""
+    T, tp, ep, E, k = 4096.0, 2.0, 8.0, 64, 4
+    local, tok, div = moe.expert_shapes(T, tp, tp, ep, E, k, 1.0)
+    assert tok == pytest.approx(T * ep * k / E) and div == tp
+    local1, tok1, div1 = moe.expert_shapes(T, tp, 1.0, ep, E, k, 1.0)
+    assert local1 == local and tok1 == pytest.approx(tok / tp) and div1 == 1.0
+    assert local1 * tok1 / div1 == pytest.approx(local * tok / div)
+
+
+def _megatron_accepts(world, tp, pp, cp, ep, etp):
+    """Megatron-Core parallel_state.initialize_model_parallel: world % (tp*pp*cp) == 0 and
+    decoder world % (etp*ep*pp) == 0 (else RuntimeError 'not divisible by
+    expert_tensor_model_pipeline_parallel size')."""
+    return world % (tp * pp * cp) == 0 and world % (etp * ep * pp) == 0
+
+
+@pytest.mark.parametrize("tp,pp,dp,ep,etp", [
+    (2, 8, 16, 32, 1),   # Qwen3-235B-A22B H100 recipe (256 GPUs): EP spans the TP ranks
+    (2, 8, 64, 64, 1),   # DeepSeek-V3 H100 recipe (1024 GPUs)
+    (2, 8, 16, 32, 2),   # the same with ETP = TP: 512 expert ranks per stage > 32
+    (4, 1, 2, 4, 2), (4, 1, 2, 8, 1), (4, 1, 2, 8, 2), (1, 2, 8, 8, 1), (8, 1, 1, 8, 1), (8, 1, 1, 4, 4),
+])
+def test_ep_etp_rule_is_megatron_cores(tp, pp, dp, ep, etp):
+    world = tp * pp * dp
+    ok = _megatron_accepts(world, tp, pp, 1, ep, etp)
+    v = dict(tp=tp, pp=pp, dp=dp, cp=1, ep=ep, etp=etp, vpp=1, mb=1, gpus=world)
+    assert bool(valid_mask(type("V", (), {k: np.array([x]) for k, x in v.items()}), QWEN3_235B, T4K)[0]) == ok
+    if ok:
+        check_layout(QWEN3_235B, T4K, **v)
+    else:
+        with pytest.raises(InputError) as e:
+            check_layout(QWEN3_235B, T4K, **v)
+        assert e.value.field == "parallel.ep"
+
+
+def test_etp_default_is_tp_and_keeps_the_old_rule():
+    """Without etp the rule is ep | dp*cp (ETP defaults to TP, Megatron-LM arguments.py)."""
+    check_layout(QWEN3_235B, T4K, tp=2, pp=1, dp=4, cp=1, ep=4, gpus=8)
+    with pytest.raises(InputError):
+        check_layout(QWEN3_235B, T4K, tp=2, pp=1, dp=4, cp=1, ep=8, gpus=8)
+    check_layout(QWEN3_235B, T4K, tp=2, pp=1, dp=4, cp=1, ep=8, etp=1, gpus=8)
+
+
+def test_etp_refused_on_dense_models_and_when_it_does_not_split_the_expert():
+    dense = ModelSpec(name="d", layers=4, hidden=1024, heads=8, ffn_hidden=4096, vocab=1000)
+    with pytest.raises(InputError, match="no experts"):
+        check_layout(dense, T4K, etp=2)
+    with pytest.raises(InputError, match="expert width"):
+        check_layout(QWEN3_235B, T4K, etp=7)
+
+
+# ------------------------------------------------------------------------------- step time
+def _qwen(catalog, ep=32, etp=1, **stack):
+    """Qwen3-235B-A22B on 256 H100s as its Megatron-Bridge H100 recipe lays it out."""
+    c = cands(tp=2, pp=8, dp=16, ep=ep, vpp=4, schedule=1, sp=True, nodes=32, etp=etp)
+    t = TrainingSpec(seq_len=4096, global_batch=2048, micro_batch=1, precision="bf16")
+    return step_time(QWEN3_235B, t, c, hw_for(catalog), framework=resolve("megatron-core", **stack))
+
+
+def test_a2a_overlap_hides_at_most_the_all_to_all(catalog):
+    off = _qwen(catalog)
+    on = _qwen(catalog, moe_a2a_overlap=True)
+    saved = off["step_time_s"][0] - on["step_time_s"][0]
+    assert 0 < saved <= off["comm_ep"][0]
+    # the saving is the ep breakdown's, and the paired share of the micro-batches is what hides it
+    assert off["comm_ep"][0] - on["comm_ep"][0] == pytest.approx(saved, rel=0.05)
+    share = float(moe.a2a_paired_share(8, 4, on["num_microbatches"][0]))
+    assert share == pytest.approx(1 - (2 * 7 + 3 * 8) / (128 * 4))
+
+
+def test_a2a_overlap_hidden_phase_by_phase():
+    """Each all-to-all hides under the compute beside it, on the SMs the dispatcher leaves."""
+    slow = moe.A2A_COMM_SMS / (132 - moe.A2A_COMM_SMS)
+    assert moe.a2a_overlap_hidden(1.0, 2, 2, 2, 2, 132) == pytest.approx(4 * (1 - slow))
+    assert moe.a2a_overlap_hidden(1.0, 0.5, 0, 0, 0, 132) == pytest.approx(0.5 * (1 - slow))
+    assert float(moe.a2a_paired_share(1, 1, 8)) == pytest.approx(7 / 8)
+
+
+def test_dedup_dispatcher_cuts_cross_node_time(catalog):
+    a = _qwen(catalog)
+    d = _qwen(catalog, moe_dispatcher="deepep")
+    assert d["comm_ep"][0] < 0.5 * a["comm_ep"][0]  # 8 copies per token -> ~3 remote nodes
+
+
+def test_etp_equal_tp_adds_the_token_all_gather(catalog):
+    """ETP = TP = 2: the dispatched tokens are all-gathered over the ETP pair and reduce-scattered
+    back (token_dispatcher.py); ETP = 1 has no such collective. Model FLOPs are the same."""
+    e1 = _qwen(catalog, ep=32, etp=1)
+    e2 = _qwen(catalog, ep=16, etp=2)
+    assert e2["comm_ep"][0] > 0 and e1["model_flops"][0] == e2["model_flops"][0]
+
+
+def test_mtp_module_costs_about_one_layer_and_a_head_on_the_last_stage(catalog):
+    """DeepSeek-V3 §2.2: one MTP module = projection + one transformer block + the shared head
+    and its loss; with pp = 1 the step grows by about (layer + head) per micro-batch."""
+    c = cands(tp=1, pp=1, dp=64, ep=64, nodes=8, etp=1)
+    t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=1, precision="bf16")
+    no = step_time(DSV3.model_copy(update=dict(mtp_layers=0)), t, c, hw_for(catalog))
+    one = step_time(DSV3, t, c, hw_for(catalog))
+    grow = one["step_time_s"][0] - no["step_time_s"][0]
+    per_layer = (no["t_fwd_mb"][0] + no["t_bwd_mb"][0]) / DSV3.layers
+    assert per_layer < grow < 3 * per_layer
+
+
+def test_search_keeps_the_jobs_etp_and_its_wider_ep(catalog):
+    """A job fixing parallel.etp = 1 searches layouts whose EP spans the TP ranks (Megatron-Core
+    accepts ep up to tp*cp*dp / etp), and every candidate carries that etp; left out, etp = tp."""
+    from planner.hardware.options import option_from_cluster
+    from planner.search.space import space_for
+    from planner.spec import load_job_dict
+
+    base = dict(model={"preset": "qwen3-30b-a3b"}, training={"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                            "recompute": "none"},
+                parallel={"tp": 2, "pp": 1, "cp": 1, "vpp": 1, "zero": 1},
+                cluster={"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1})
+    hw = option_from_cluster(load_job_dict(base).cluster, catalog, None, "bf16")
+    fixed = space_for(load_job_dict({**base, "parallel": {**base["parallel"], "etp": 1}}), hw)
+    free = space_for(load_job_dict(base), hw)
+    assert set(fixed.etp.tolist()) == {1} and 8 in set(fixed.ep.tolist())  # ep 8 > dp*cp = 4
+    assert (free.etp == free.tp).all() and max(free.ep.tolist()) == 4
+
+
+def test_grouped_gemm_pads_each_experts_rows_to_whole_tiles(catalog):
+    """65 tokens on an expert cost what 128 do (two 64-row tiles); groups add up expert by expert."""
+    from planner.hardware.options import efficiency_for
+
+    eff = efficiency_for(catalog.gpu("H100-SXM-80GB"))
+    t = lambda g, m: float(moe.grouped_gemm_time(eff, g, m, 4096, 2048, 989e12, 3.35e12, 2.0))  # noqa: E731
+    assert t(1, 65) == pytest.approx(t(1, 128), rel=1e-6)
+    assert t(8, 4096) == pytest.approx(8 * t(1, 4096))
+    assert t(1, 65) / 65 > 1.8 * t(1, 128) / 128  # per token: nearly twice the cost
+
+
+def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
+    """The emitted Megatron-LM flags select what the time model assumed: grouped expert GEMMs,
+    the all-to-all dispatcher (Megatron-LM's default would be allgather) or DeepEP through the
+    flex dispatcher, the combined-1F1B overlap, and --expert-tensor-parallel-size when etp != tp."""
+    from planner.present.emit import emit_launch_spec
+    from tests.test_emit import _argv, _flags, _plan
+
+    tr = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e11}
+    plain = _plan({"tp": 2, "pp": 1, "ep": 8, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr)
+    f = _flags(_argv(emit_launch_spec(*plain, "torchrun:megatron")))
+    assert f["--moe-grouped-gemm"] is True and f["--moe-token-dispatcher-type"] == "alltoall"
+    assert "--expert-tensor-parallel-size" not in f and "--overlap-moe-expert-parallel-comm" not in f
+    tr2 = dict(tr, framework={"name": "megatron-core", "moe_dispatcher": "deepep", "moe_a2a_overlap": True})
+    job, best = _plan({"tp": 2, "pp": 1, "ep": 16, "etp": 1, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=tr2)
+    f = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
+    assert f["--moe-token-dispatcher-type"] == "flex" and f["--moe-flex-dispatcher-backend"] == "deepep"
+    assert f["--overlap-moe-expert-parallel-comm"] is True and int(f["--expert-tensor-parallel-size"]) == 1
+    assert int(f["--expert-model-parallel-size"]) == 16 and best["config"]["etp"] == 1
