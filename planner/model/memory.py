@@ -34,7 +34,8 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import adapter_params, frozen_base, frozen_storage_bytes
+from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
+                                    frozen_storage_bytes)
 from planner.model import offload
 from planner.model.stacks import from_training
 from planner.spec import ModelSpec, TrainingSpec
@@ -209,9 +210,13 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         if moe_share:
             per_layer = per_layer + moe_share * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=True, **kw)
             rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
+        if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
+            per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
         per_layer, rws = per_layer[inv], rws[inv]
         if hf:
-            per_layer, rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+            hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+            if not frozen:  # a frozen base keeps its own set (above)
+                per_layer, rws = hf_layer, hf_rws
         sp_div = np.where(c.sp, tp, 1.0)
         emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
         held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
