@@ -5,8 +5,11 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * vtrain_single / vtrain_multi — vTrain (Bang et al., MICRO'24) Megatron-DeepSpeed iteration
   times on A100 nodes (2-8 GPUs; 64-512 GPUs). GPT with learned positions, 4h GeLU MLP, biases,
   vocab 50257, fp16, full activation recompute, 1F1B, no flash attention (Megatron fused
-  softmax), dropout on, 150 GB/s intra-node and 800 Gb/s inter-node as vTrain's configs state,
-  gradients all-reduced after backward (Megatron-DeepSpeed without bucket overlap).
+  softmax), dropout on, 800 Gb/s inter-node as vTrain's configs state, gradients all-reduced after
+  backward (Megatron-DeepSpeed without bucket overlap). Intra-node: the A100's NVLink3 (catalog,
+  300 GB/s per direction), not the configs' "150 GB/s": vTrain's own all-reduce measurements on
+  its A100 node (repository trace/a100/AR_GPU8_1M_1024M_LUT) reach 200-220 GB/s bus bandwidth at
+  64-300 MB, which no 150 GB/s link can carry; the 150 is a simulator input, not the link.
 * nar21 — Narayanan et al. 2021 Table 1 (Megatron-LM, Selene DGX A100 80GB, 8x200 Gb/s HDR IB):
   per-GPU hardware TFLOP/s by their eq. 3, converted to iteration time. Micro-batch and
   interleaving are not published: we assume micro-batch 1, interleaved schedule with 2 chunks
@@ -100,8 +103,10 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     d["measured_s"] = d["ms"] / 1e3
     d["vpp"], d["zero"], d["rc"], d["schedule"] = 1, 0, 2, SCHEDULE.code["1f1b"]
     d["sp"] = False
-    # vTrain's configs: A100 (memory size not stated; 80GB assumed), 150 GB/s intra, 800 Gb/s inter
-    hw = hw_option(cat, "A100-SXM-80GB", 8, 800.0, intra_gbps=150.0)
+    # vTrain's configs: A100 (memory size not stated; 80GB assumed), 800 Gb/s inter-node; NVLink3
+    # intra-node (the catalog's): vTrain's measured 8-GPU all-reduce reaches 200-220 GB/s bus
+    # bandwidth (trace/a100/AR_GPU8_1M_1024M_LUT), above the configs' 150 GB/s simulator input
+    hw = hw_option(cat, "A100-SXM-80GB", 8, 800.0)
     pred = np.empty(len(d))
     for key, g in d.groupby(["layers", "hidden", "heads", "seq", "gb"]):
         layers, hidden, heads, seq, gb = key
