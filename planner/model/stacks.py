@@ -135,6 +135,13 @@ class Stack:
     #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
     #: ``context_parallel_rotate_method = "allgather"``)
     cp_exchange: str = "p2p"
+    #: the activation (and its gradient) sent between pipeline stages is split across the TP
+    #: ranks, each sending 1/tp, and all-gathered over NVLink on the receiving stage: Megatron-LM's
+    #: scatter/gather optimisation (Narayanan et al. 2021 §4.1, ``--scatter-gather-tensors-in-pipeline``,
+    #: on by default) and DeepSpeed's pipeline engine (deepspeed/runtime/pipe/engine.py
+    #: ``is_pipe_partitioned = is_model_parallel``, PartitionedTensor). Sequence parallelism splits
+    #: it anyway.
+    pp_scatter_gather: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -214,11 +221,11 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False,
+        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False,
+        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),

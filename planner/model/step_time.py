@@ -388,11 +388,18 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                                    L["head_fwd"] + L["head_bwd"])
         layers_max = nl[inv]
         # pipeline sends: one activation tensor per micro-batch each way between stages
-        pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
+        # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
+        # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
+        split = np.where(c.sp | fw.pp_scatter_gather, c.tp, 1)
+        full_bytes = (mb * (seq * m.hidden * act_b)) / c.cp
+        pp_bytes = full_bytes / split
         pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-        t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
+        regather = collective_time("all_gather", full_bytes, c.tp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
+                                   eff.intra_alpha_s, eff.inter_alpha_s)
+        regather = np.where(fw.pp_scatter_gather & ~c.sp.astype(bool), regather, 0.0)
+        t_pp = np.where(pp > 1, 2 * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
         t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv] + 0.5 * t_pp
         t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv] + 0.5 * t_pp
         per_mb = dict(
