@@ -171,3 +171,32 @@ def test_pipeline_sends_are_split_across_tp_ranks_where_the_stack_does_it(catalo
     c_sp = cands(tp=8, pp=4, dp=2, mb=2, zero=0, sp=True)
     assert step_time(LLAMA, t, c_sp, hw, framework=sg)["comm_pp"][0] == pytest.approx(
         step_time(LLAMA, t, c_sp, hw, framework=whole)["comm_pp"][0])
+
+
+def test_te_tp_overlap_only_where_userbuffers_run(catalog):
+    """TE's comm+GEMM overlap needs CUDA multicast (Hopper+; TE issue #1071) and was blocked on
+    A100 (TE PR #1311): Megatron-Core on A100 pays its TP collectives in full, as with no overlap."""
+    from dataclasses import replace
+
+    assert physics.tp_overlap_mode("te", "A100-SXM-80GB") == "none"
+    assert physics.tp_overlap_mode("te", "H100-SXM-80GB") == "te"
+    assert physics.tp_overlap_mode("async_tp", "A100-SXM-80GB") == "async_tp"
+    t = TrainingSpec(seq_len=4096, global_batch=64, precision="bf16", recompute="none")
+    c = cands(tp=8, dp=1, mb=1, sp=True)
+    core = stacks.resolve("megatron-core")
+    plain = replace(core, tp_overlap="none")
+    for gpu, same in (("A100-SXM-80GB", True), ("H100-SXM-80GB", False)):
+        hw = hw_for(catalog, gpu)
+        a = step_time(LLAMA, t, c, hw, framework=core)["comm_tp"][0]
+        b = step_time(LLAMA, t, c, hw, framework=plain)["comm_tp"][0]
+        assert (a == pytest.approx(b)) if same else (a < 0.5 * b)
+
+
+def test_a100_envelope_below_best_published_mfu():
+    """The canonical A100 plan (benchmarks/mfu_envelope.py) must not exceed the best published
+    A100 MFU of the development sources (llm-foundry 64.2%)."""
+    import mfu_envelope
+    from hardware_catalog import load_catalog
+
+    mfu, _ = mfu_envelope.canonical(load_catalog(), "A100-SXM-80GB")
+    assert 0.5 < mfu <= mfu_envelope.PUBLISHED["A100-SXM-80GB"][0]

@@ -90,6 +90,24 @@ TE_RS_SPLITS = 4
 TE_COMM_SMS = 16
 
 
+#: GPU name prefixes on which Transformer Engine's userbuffers comm+GEMM overlap runs: it relies on
+#: CUDA multicast objects over NVLink (TE maintainers, NVIDIA/TransformerEngine issue #1071,
+#: 2024-08-02: "Userbuffers relies on CUDA Multicast handles"; multicast objects need compute
+#: capability 9.0, CUDA driver API ``cuMulticastCreate``), and its pipelined reduce-scatter was
+#: blocked on A100 for hangs (TransformerEngine PR #1311). AMD's fork carries userbuffers for
+#: MI300-class parts (ROCm/TransformerEngine PR #367, "Userbuffer epic", merged). Elsewhere
+#: ``tp_overlap = "te"`` falls back to NCCL collectives on the compute stream, all exposed.
+TE_OVERLAP_CAPABLE = ("H100", "H200", "H800", "H20", "GH200", "B100", "B200", "GB200", "B300", "GB300",
+                      "MI300", "MI325", "MI350", "MI355")
+
+
+def tp_overlap_mode(mode: str, gpu_name: str) -> str:
+    """The TP overlap a stack's ``tp_overlap`` setting actually gets on ``gpu_name``."""
+    if mode == "te" and not gpu_name.upper().startswith(TE_OVERLAP_CAPABLE):
+        return "none"
+    return mode
+
+
 def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.0):
     """(exposed TP communication, GEMM slowdown) of one pass, vectorised.
 

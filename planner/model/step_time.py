@@ -223,7 +223,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
     # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
-    tp_mode = fw.tp_overlap if tp_comm_overlap == 0.0 else "none"
+    tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     half = tp_ar * (1 - tp_comm_overlap)  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
