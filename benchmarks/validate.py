@@ -214,6 +214,14 @@ PR2_STACKS = (
 )
 
 
+def pr2_intra_gbps(r):
+    """Intra-node bandwidth (GB/s per direction per GPU) where the row states the link count:
+    NVLink3 carries 25 GB/s per link per direction (A100 datasheet: 12 links, 600 GB/s total);
+    "NVLink ... 4 inter-GPU links" (BLOOM on Jean Zay) is 4 x 25 = 100 GB/s. None: the catalog's."""
+    m = re.search(r"NVLink[^;]*?\((\d+) inter-GPU links\)", str(r.interconnect))
+    return 25.0 * int(m.group(1)) if m else None
+
+
 def pr2_source(rid: str) -> str:
     if rid.startswith("titan"):
         return "titan"
@@ -262,7 +270,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
         gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
         inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
         inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
-        hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, power_limit_w=power)
+        hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
+                       power_limit_w=power)
         model = pr2_model(r)
         tp, pp, cp = _int(r.tp, 8), _int(r.pp, 1), _int(r.cp, 1)
         gpus = int(r.num_gpus)
