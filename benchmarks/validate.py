@@ -214,6 +214,22 @@ PR2_STACKS = (
 )
 
 
+def least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision) -> int:
+    """Where a source does not say how optimizer states were sharded, the least ZeRO stage (0, 1,
+    3) at which the most loaded GPU fits its memory (planner.model.memory): a run that happened
+    fitted. LLaMA-65B at TP 8 without sharding needs ~139 GiB per 80 GB GPU; ZeRO-1 ~48 GiB."""
+    from planner.model.memory import memory_per_gpu
+
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision,
+                      weights="megatron", grad_dtype="fp32", recompute=RECOMPUTE.names[rc])
+    for zero in (0, 1, 3):
+        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=mb, rc=rc, sp=tp > 1,
+                       schedule=0, gpus_per_node=hw.gpus_per_node, nodes=1)
+        if float(np.ravel(memory_per_gpu(model, tr, c)["total"])[0]) <= hw.gpu.memory_bytes:
+            return zero
+    return 3
+
+
 def pr2_intra_gbps(r):
     """Intra-node bandwidth (GB/s per direction per GPU) where the row states the link count:
     NVLink3 carries 25 GB/s per link per direction (A100 datasheet: 12 links, 600 GB/s total);
@@ -298,6 +314,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
         zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
         if dp == 1:
             zero = 0
+        elif "not stated" in z:  # the least sharding at which the model states fit (below)
+            zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
         stack = pr2_stack(r.id)
         options = pr2_options(r, stack)
         tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
