@@ -200,3 +200,24 @@ def test_a100_envelope_below_best_published_mfu():
 
     mfu, _ = mfu_envelope.canonical(load_catalog(), "A100-SXM-80GB")
     assert 0.5 < mfu <= mfu_envelope.PUBLISHED["A100-SXM-80GB"][0]
+
+
+def test_interleaving_multiplies_stage_sends_by_v_unless_overlapped(catalog):
+    """Narayanan et al. 2021 §2.2: with v chunks per stage the stage-to-stage communication grows
+    by v. Legacy Megatron pays it on the compute stream; Megatron-Core's interleaved schedule
+    overlaps it with the next chunk (overlap_p2p_comm), exposing only what exceeds the compute."""
+    from dataclasses import replace
+
+    from planner.vocab import SCHEDULE
+
+    t = TrainingSpec(seq_len=2048, global_batch=256, precision="bf16", recompute="full", flash_attention=True)
+    hw = hw_for(catalog, "A100-SXM-80GB", inter_gbps=1600.0)
+    lm = stacks.resolve("megatron-lm")
+    one = cands(tp=8, pp=4, dp=2, mb=1, zero=1, vpp=1, schedule=SCHEDULE.code["1f1b"])
+    four = cands(tp=8, pp=4, dp=2, mb=1, zero=1, vpp=4, schedule=SCHEDULE.code["interleaved"])
+    a = step_time(LLAMA, t, one, hw, framework=lm)["comm_pp"][0]
+    b = step_time(LLAMA, t, four, hw, framework=lm)["comm_pp"][0]
+    assert b == pytest.approx(4 * a)
+    ov = replace(lm, overlap_p2p=True)
+    assert step_time(LLAMA, t, four, hw, framework=ov)["comm_pp"][0] == pytest.approx(0.0)  # hidden
+    assert step_time(LLAMA, t, one, hw, framework=ov)["comm_pp"][0] == pytest.approx(a)  # 1F1B: not

@@ -142,6 +142,11 @@ class Stack:
     #: ``is_pipe_partitioned = is_model_parallel``, PartitionedTensor). Sequence parallelism splits
     #: it anyway.
     pp_scatter_gather: bool = False
+    #: the interleaved schedule's stage-to-stage sends run asynchronously under the next chunk's
+    #: compute (Megatron-Core ``ModelParallelConfig.overlap_p2p_comm``: "some of the peer to peer
+    #: communication for pipeline parallelism will overlap with computation"; Megatron-LM turns
+    #: it on with a virtual pipeline, ``--no-overlap-p2p-communication`` to disable)
+    overlap_p2p: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -214,7 +219,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True,
+        caches_fp8_weights=True, overlap_p2p=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "

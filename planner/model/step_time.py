@@ -399,9 +399,19 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         regather = collective_time("all_gather", full_bytes, c.tp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
                                    eff.intra_alpha_s, eff.inter_alpha_s)
         regather = np.where(fw.pp_scatter_gather & ~c.sp.astype(bool), regather, 0.0)
-        t_pp = np.where(pp > 1, 2 * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
-        t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv] + 0.5 * t_pp
-        t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv] + 0.5 * t_pp
+        # each of a stage's v model chunks sends its activation on and its gradient back: the
+        # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
+        # §2.2: "the amount of communication also increases by v")
+        inter = c.schedule == SCHEDULE.code["interleaved"]
+        chunks = np.where(inter, np.maximum(c.vpp, 1), 1)
+        t_pp = np.where(pp > 1, 2 * chunks * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
+        t_fwd_mb = (nl * L["fwd"] + head_w * L["head_fwd"])[inv]
+        t_bwd_mb = (nl * L["bwd"] + head_w * L["head_bwd"])[inv]
+        # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
+        # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
+        if fw.overlap_p2p:
+            t_pp = np.where(inter, np.maximum(t_pp - (t_fwd_mb + t_bwd_mb), 0.0), t_pp)
+        t_fwd_mb, t_bwd_mb = t_fwd_mb + 0.5 * t_pp, t_bwd_mb + 0.5 * t_pp
         per_mb = dict(
             compute_gemm=nl * L["gemm"] + head_w * L["head_gemm"], compute_attention=nl * L["attn"],
             compute_memory_bound=nl * L["membound"] + head_w * L["head_membound"],
