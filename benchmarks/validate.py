@@ -156,10 +156,13 @@ def published(cat) -> pd.DataFrame:
         gb = int(r.global_batch_seqs)
         tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=prec, weights=weights,
                           flash_attention=True, recompute="full" if r.recompute.startswith("full") else "none")
-        zero = 3 if "FULL_SHARD" in r.zero_or_fsdp else 2
+        # FSDP shards parameters per wrapped block either way; SHARD_GRAD_OP keeps them gathered
+        # from forward to backward (PyTorch ShardingStrategy docs; FSDP2 reshard_after_forward=False)
+        zero = 3
+        lf_stack = stacks.resolve("llm-foundry", reshard_after_forward="FULL_SHARD" in r.zero_or_fsdp)
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.num_gpus), vpp=1, zero=zero, mb=mb,
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
-        p = predict_group(model, tr, row, hw, framework="llm-foundry")[0]
+        p = predict_group(model, tr, row, hw, framework=lf_stack)[0]
         measured = gb * r.seq_len / (r.value * r.num_gpus)
         rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", gpus=int(r.num_gpus),
                          tp=1, pp=1, dp=int(r.num_gpus), mb=mb, measured_s=measured, predicted_s=p))

@@ -134,6 +134,24 @@ def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.
     return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
 
 
+# ------------------------------------------------------------------------------- NCCL under compute
+#: thread blocks (one per channel, each holding an SM) an NCCL collective keeps resident while it
+#: runs: 24 for the ncclAllGather of an FSDP prefetch on H100 (Nsight Systems trace in NVIDIA
+#: developer forum thread "Compute-communication overlap causes severe GEMM performance
+#: degradation because of tail effect", 2025: the all-gather "launches 24 blocks"; a 132-block
+#: GEMM overlapped with it ran ~2x slower from the extra wave)
+NCCL_COMM_SMS = 24
+
+
+def nccl_overlap_slowdown(hidden_comm, sm_count: float, comm_sms: float = NCCL_COMM_SMS):
+    """Compute time lost while an overlapped NCCL collective runs (``hidden_comm`` seconds of it
+    under compute): the kernels it overlaps run on ``sm_count - comm_sms`` SMs, so they take
+    ``comm_sms / (sm_count - comm_sms)`` longer for that stretch (the same accounting as TE's
+    reduce-scatter overlap in ``tp_exposed``; wave-quantisation tails can cost more)."""
+    f = comm_sms / max(sm_count - comm_sms, 1.0)
+    return np.asarray(hidden_comm, dtype=np.float64) * f
+
+
 # ------------------------------------------------------------------------------- context parallel
 def cp_exposed(step_comm, attn_compute, cp):
     """Exposed ring exchange of context parallelism (Megatron-Core/TE ``cp_comm_type=p2p``,

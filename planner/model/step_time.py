@@ -452,13 +452,18 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # memory for one more layer set, one gather per micro-batch)
     z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
     per_layer = np.maximum(layers_max, 1)
-    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
+    # the hidden part still costs compute: NCCL's kernels hold SMs while they run
+    z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count)
+    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
 
     # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
                             t_dp, per_layer, overlap_grad_reduce, t_opt, z3_exposed_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
+    # the bucketed reduce hidden under the last backward holds NCCL's SMs too
+    dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count)
+    exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({
