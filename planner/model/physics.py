@@ -143,12 +143,26 @@ def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.
 NCCL_COMM_SMS = 24
 
 
-def nccl_overlap_slowdown(hidden_comm, sm_count: float, comm_sms: float = NCCL_COMM_SMS):
+#: ... and when the group has one member per node, so every ring runs GPU -> NIC -> NIC -> GPU: NCCL
+#: keeps the channels its topology search finds (one ring per NIC path) and doubles them
+#: (NVIDIA/nccl issue #524, maintainer: "we set it to the number of channels the graph search
+#: discovered ... Then we double the number of channels"); one NIC per GPU (DGX A100/H100): 2
+NCCL_NET_ONLY_SMS = 2
+
+
+def nccl_comm_sms(members_per_node):
+    """SMs an NCCL ring collective holds: ``NCCL_COMM_SMS`` when it has NVLink hops inside the
+    node, ``NCCL_NET_ONLY_SMS`` when its group has one member per node."""
+    return np.where(np.asarray(members_per_node) > 1, float(NCCL_COMM_SMS), float(NCCL_NET_ONLY_SMS))
+
+
+def nccl_overlap_slowdown(hidden_comm, sm_count: float, comm_sms=NCCL_COMM_SMS):
     """Compute time lost while an overlapped NCCL collective runs (``hidden_comm`` seconds of it
     under compute): the kernels it overlaps run on ``sm_count - comm_sms`` SMs, so they take
     ``comm_sms / (sm_count - comm_sms)`` longer for that stretch (the same accounting as TE's
     reduce-scatter overlap in ``tp_exposed``; wave-quantisation tails can cost more)."""
-    f = comm_sms / max(sm_count - comm_sms, 1.0)
+    comm_sms = np.asarray(comm_sms, dtype=np.float64)
+    f = comm_sms / np.maximum(sm_count - comm_sms, 1.0)
     return np.asarray(hidden_comm, dtype=np.float64) * f
 
 

@@ -55,7 +55,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
-from planner.model.comm import collective_time, p2p_time
+from planner.model.comm import collective_time, members_per_node, p2p_time
 from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
 from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainable_share, training_step_flops
 from planner.hardware.options import HardwareOption
@@ -352,7 +352,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None):
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers)
+    # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
+    # through the NIC when the group has one member per node (physics.nccl_comm_sms)
+    sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
@@ -442,6 +445,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     (dpp, dtp, dcp, ddp, dep, dz), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
@@ -453,7 +457,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
     per_layer = np.maximum(layers_max, 1)
     # the hidden part still costs compute: NCCL's kernels hold SMs while they run
-    z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count)
+    z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count, nccl_sms)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
 
     # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
@@ -462,7 +466,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                             t_dp, per_layer, overlap_grad_reduce, t_opt, z3_exposed_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
-    dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count)
+    dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count, nccl_sms)
     exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
 
     out = {k: m_micro * v for k, v in per_mb.items()}
