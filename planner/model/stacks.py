@@ -147,6 +147,11 @@ class Stack:
     #: communication for pipeline parallelism will overlap with computation"; Megatron-LM turns
     #: it on with a virtual pipeline, ``--no-overlap-p2p-communication`` to disable)
     overlap_p2p: bool = False
+    #: grouped-query K/V heads are expanded to the query heads before the attention call, so
+    #: context parallelism exchanges the expanded K/V (torchtitan 2024 ``Attention.forward``:
+    #: ``keys = repeat_kv(xk, self.n_rep)`` before SDPA; HF ``LlamaAttention`` likewise);
+    #: TE's DotProductAttention takes the grouped heads as they are
+    repeats_kv_heads: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -235,7 +240,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", cp_exchange="allgather", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "

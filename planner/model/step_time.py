@@ -233,7 +233,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
-    kv_bytes = T * 2 * kv / tp * act_b
+    # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
+    kv_bytes = T * 2 * (q if fw.repeats_kv_heads else kv) / tp * act_b
     cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
     if fw.cp_exchange == "allgather":  # K/V gathered before the kernel; dK/dV reduce-scattered after
         cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
