@@ -15,7 +15,7 @@ REACHED = {
     "vtrain_multi": (0.029, 0.173, 0.818),
     "nar21": (0.046, 0.129, None),
     "llm-foundry A100": (0.057, 0.180, 0.975),
-    "llm-foundry H100": (0.070, 0.159, 0.959),
+    "llm-foundry H100": (0.030, 0.114, 0.959),
     "resnet50 A100 (DLE)": (0.234, 0.283, None),
     # published_runs_2.csv (the training stack of each row from its source)
     "kor22": (0.024, 0.036, None),

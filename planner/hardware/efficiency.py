@@ -123,7 +123,7 @@ class Efficiency:
 # 0.50-0.78 (benchmarks/validate.py FIT_GRID) to the mean of all sources' median errors: with
 # NCCL's SM share under overlapped FSDP collectives modelled (physics.nccl_overlap_slowdown,
 # which used to hide inside this value) the optimum is flat over 0.60-0.62 (mean of the four H100
-# sources' medians 8.2% vs 8.1%); 0.60 is taken, the lower end, as the canonical H100 plan's MFU
+# sources' medians 7.2% vs 7.0%); 0.60 is taken, the lower end, as the canonical H100 plan's MFU
 # (benchmarks/mfu_envelope.py) is already above the best published H100 figure. LOSO refits
 # 0.60-0.62. The same for every row and every model; a calibration profile replaces it.
 H100_IN_STEP_GEMM = 0.60
