@@ -37,6 +37,15 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
 The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1 then all-gathers
 updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
 under the last micro-batch's backward and only the excess plus the last bucket are exposed.
+Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
+compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
+the overlapped DP reduce).
+
+Pipeline sends: one activation (forward) and one gradient (backward) per micro-batch per model
+chunk, i.e. v of each under the interleaved schedule (Narayanan et al. 2021 §2.2), split across
+the TP ranks and re-gathered on NVLink where the stack does so (``Stack.pp_scatter_gather``) or
+under sequence parallelism; Megatron-Core hides the interleaved sends under the next chunk
+(``Stack.overlap_p2p``).
 
 The training stack (``training.framework``, planner.model.stacks) sets the op counts, which
 elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selective recompute
