@@ -256,7 +256,9 @@ STACKS: dict[str, Stack] = {
     "llm-foundry": Stack(
         "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2",
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
-                "Triton kernel; FlashAttention-2 is ~2x faster, Dao 2023 abstract), FSDP via Composer; "
+                "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
+                "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
+                "abstract), FSDP via Composer; "
                 "the kernel uses Ampere mma.sync, no Hopper wgmma/TMA path, so on H100 it is scaled "
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
