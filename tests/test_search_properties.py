@@ -155,7 +155,8 @@ def test_cli_table_json_csv_and_emit_describe_the_same_plans(cli, tmp_path):
     assert code == 0
     table_first = next(line for line in text.splitlines() if line.startswith("│  1 │") or line.startswith("│ 1 │"))
     assert best["hardware"]["name"] in table_first
-    code, spec, _ = cli("recommend", job, "--no-simulate", "--emit", "torchrun")
+    # Megatron style forced: the default picks the FSDP (torchtitan) style when the best plan is ZeRO 2/3
+    code, spec, _ = cli("recommend", job, "--no-simulate", "--emit", "torchrun:megatron")
     assert code == 0
     c = best["config"]
     assert f"--tensor-model-parallel-size {c['tp']}" in spec

@@ -140,6 +140,23 @@ class Stack:
     #: a few host ops per MoE layer; otherwise one GEMM launch per local expert (SequentialMLP,
     #: HF/torchtitan loops over experts)
     moe_grouped_gemm: bool = False
+    #: the activation (and its gradient) sent between pipeline stages is split across the TP
+    #: ranks, each sending 1/tp, and all-gathered over NVLink on the receiving stage: Megatron-LM's
+    #: scatter/gather optimisation (Narayanan et al. 2021 §4.1, ``--scatter-gather-tensors-in-pipeline``,
+    #: on by default) and DeepSpeed's pipeline engine (deepspeed/runtime/pipe/engine.py
+    #: ``is_pipe_partitioned = is_model_parallel``, PartitionedTensor). Sequence parallelism splits
+    #: it anyway.
+    pp_scatter_gather: bool = False
+    #: the interleaved schedule's stage-to-stage sends run asynchronously under the next chunk's
+    #: compute (Megatron-Core ``ModelParallelConfig.overlap_p2p_comm``: "some of the peer to peer
+    #: communication for pipeline parallelism will overlap with computation"; Megatron-LM turns
+    #: it on with a virtual pipeline, ``--no-overlap-p2p-communication`` to disable)
+    overlap_p2p: bool = False
+    #: grouped-query K/V heads are expanded to the query heads before the attention call, so
+    #: context parallelism exchanges the expanded K/V (torchtitan 2024 ``Attention.forward``:
+    #: ``keys = repeat_kv(xk, self.n_rep)`` before SDPA; HF ``LlamaAttention`` likewise);
+    #: TE's DotProductAttention takes the grouped heads as they are
+    repeats_kv_heads: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -255,23 +272,23 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True, moe_grouped_gemm=True, offloads=("activation", "optimizer"),
+        caches_fp8_weights=True, moe_grouped_gemm=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False,
+        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False,
+        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", cp_exchange="allgather", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
@@ -287,9 +304,13 @@ STACKS: dict[str, Stack] = {
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5,
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2",
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
-                "Triton kernel; FlashAttention-2 is ~2x faster, Dao 2023 abstract), FSDP via Composer"),
+                "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
+                "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
+                "abstract), FSDP via Composer; "
+                "the kernel uses Ampere mma.sync, no Hopper wgmma/TMA path, so on H100 it is scaled "
+                "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
         "metaseq", overlap_grad_reduce=True,
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
