@@ -5,8 +5,11 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * vtrain_single / vtrain_multi — vTrain (Bang et al., MICRO'24) Megatron-DeepSpeed iteration
   times on A100 nodes (2-8 GPUs; 64-512 GPUs). GPT with learned positions, 4h GeLU MLP, biases,
   vocab 50257, fp16, full activation recompute, 1F1B, no flash attention (Megatron fused
-  softmax), dropout on, 150 GB/s intra-node and 800 Gb/s inter-node as vTrain's configs state,
-  gradients all-reduced after backward (Megatron-DeepSpeed without bucket overlap).
+  softmax), dropout on, 800 Gb/s inter-node as vTrain's configs state, gradients all-reduced after
+  backward (Megatron-DeepSpeed without bucket overlap). Intra-node: the A100's NVLink3 (catalog,
+  300 GB/s per direction), not the configs' "150 GB/s": vTrain's own all-reduce measurements on
+  its A100 node (repository trace/a100/AR_GPU8_1M_1024M_LUT) reach 200-220 GB/s bus bandwidth at
+  64-300 MB, which no 150 GB/s link can carry; the 150 is a simulator input, not the link.
 * nar21 — Narayanan et al. 2021 Table 1 (Megatron-LM, Selene DGX A100 80GB, 8x200 Gb/s HDR IB):
   per-GPU hardware TFLOP/s by their eq. 3, converted to iteration time. Micro-batch and
   interleaving are not published: we assume micro-batch 1, interleaved schedule with 2 chunks
@@ -100,8 +103,10 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     d["measured_s"] = d["ms"] / 1e3
     d["vpp"], d["zero"], d["rc"], d["schedule"] = 1, 0, 2, SCHEDULE.code["1f1b"]
     d["sp"] = False
-    # vTrain's configs: A100 (memory size not stated; 80GB assumed), 150 GB/s intra, 800 Gb/s inter
-    hw = hw_option(cat, "A100-SXM-80GB", 8, 800.0, intra_gbps=150.0)
+    # vTrain's configs: A100 (memory size not stated; 80GB assumed), 800 Gb/s inter-node; NVLink3
+    # intra-node (the catalog's): vTrain's measured 8-GPU all-reduce reaches 200-220 GB/s bus
+    # bandwidth (trace/a100/AR_GPU8_1M_1024M_LUT), above the configs' 150 GB/s simulator input
+    hw = hw_option(cat, "A100-SXM-80GB", 8, 800.0)
     pred = np.empty(len(d))
     for key, g in d.groupby(["layers", "hidden", "heads", "seq", "gb"]):
         layers, hidden, heads, seq, gb = key
@@ -151,10 +156,13 @@ def published(cat) -> pd.DataFrame:
         gb = int(r.global_batch_seqs)
         tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=prec, weights=weights,
                           flash_attention=True, recompute="full" if r.recompute.startswith("full") else "none")
-        zero = 3 if "FULL_SHARD" in r.zero_or_fsdp else 2
+        # FSDP shards parameters per wrapped block either way; SHARD_GRAD_OP keeps them gathered
+        # from forward to backward (PyTorch ShardingStrategy docs; FSDP2 reshard_after_forward=False)
+        zero = 3
+        lf_stack = stacks.resolve("llm-foundry", reshard_after_forward="FULL_SHARD" in r.zero_or_fsdp)
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.num_gpus), vpp=1, zero=zero, mb=mb,
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
-        p = predict_group(model, tr, row, hw, framework="llm-foundry")[0]
+        p = predict_group(model, tr, row, hw, framework=lf_stack)[0]
         measured = gb * r.seq_len / (r.value * r.num_gpus)
         rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", gpus=int(r.num_gpus),
                          tp=1, pp=1, dp=int(r.num_gpus), mb=mb, measured_s=measured, predicted_s=p))
@@ -207,6 +215,30 @@ PR2_STACKS = (
     ("kor22", "megatron-lm"), ("mtnlg", "megatron-deepspeed"), ("bloom", "megatron-deepspeed"),
     ("opt", "metaseq"), ("llama1", "megatron-lm"),
 )
+
+
+def least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision) -> int:
+    """Where a source does not say how optimizer states were sharded, the least ZeRO stage (0, 1,
+    3) at which the most loaded GPU fits its memory (planner.model.memory): a run that happened
+    fitted. LLaMA-65B at TP 8 without sharding needs ~139 GiB per 80 GB GPU; ZeRO-1 ~48 GiB."""
+    from planner.model.memory import memory_per_gpu
+
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision,
+                      weights="megatron", grad_dtype="fp32", recompute=RECOMPUTE.names[rc])
+    for zero in (0, 1, 3):
+        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=mb, rc=rc, sp=tp > 1,
+                       schedule=0, gpus_per_node=hw.gpus_per_node, nodes=1)
+        if float(np.ravel(memory_per_gpu(model, tr, c)["total"])[0]) <= hw.gpu.memory_bytes:
+            return zero
+    return 3
+
+
+def pr2_intra_gbps(r):
+    """Intra-node bandwidth (GB/s per direction per GPU) where the row states the link count:
+    NVLink3 carries 25 GB/s per link per direction (A100 datasheet: 12 links, 600 GB/s total);
+    "NVLink ... 4 inter-GPU links" (BLOOM on Jean Zay) is 4 x 25 = 100 GB/s. None: the catalog's."""
+    m = re.search(r"NVLink[^;]*?\((\d+) inter-GPU links\)", str(r.interconnect))
+    return 25.0 * int(m.group(1)) if m else None
 
 
 def pr2_source(rid: str) -> str:
@@ -281,7 +313,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
         gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
         inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
         inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
-        hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, power_limit_w=power)
+        hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
+                       power_limit_w=power)
         model = pr2_model(r)
         tp, pp, cp = _int(r.tp, 8), _int(r.pp, 1), _int(r.cp, 1)
         gpus = int(r.num_gpus)
@@ -308,6 +341,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
         zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
         if dp == 1:
             zero = 0
+        elif "not stated" in z:  # the least sharding at which the model states fit (below)
+            zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
         stack = pr2_stack(r.id)
         options = pr2_options(r, stack)
         tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",

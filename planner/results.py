@@ -86,6 +86,7 @@ class Memory(Record):
     limit: Optional[float] = None  # usable x (1 - headroom): what a plan may use
     headroom: Optional[float] = None  # the required free share of usable memory
     margin: Optional[float] = None  # usable - total: bytes left free on the most loaded rank
+    host: float = 0.0  # bytes per GPU offloaded to host RAM (planner.model.offload)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class StepBreakdown(Record):
     optimizer: float
     data_stall: float
     compute: float
+    offload: float = 0.0  # exposed host-link copies of activation/optimizer offload
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,9 @@ class Layout(Record):
     micro_batch: int
     num_microbatches: float
     etp: int | None = None  # expert-tensor-parallel degree (tp unless the job sets parallel.etp)
+    #: what the stack offloads to host memory: "none" | "optimizer" | "activation" |
+    #: "optimizer+activation" (training.framework options, planner.model.offload)
+    offload: str = "none"
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,9 @@ class Plan(Record):
     simulated: Optional[Simulated] = None
     assumptions: tuple[str, ...] = ()
     inputs: Optional[dict] = None
+    #: the training stack the plan assumes: ``name``, every option's value, and ``searched`` (the
+    #: options the job left open that ``recommend`` chose)
+    stack: Optional[dict] = None
 
     def to_json(self) -> dict:
         out = super().to_json()

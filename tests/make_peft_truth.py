@@ -12,18 +12,26 @@ Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed an
   target_modules=["q_proj","k_proj","v_proj","o_proj"] or "all-linear")``; base frozen. For
   Mixtral, peft's "all-linear" also wraps the router (``mlp.gate``) and the experts' 3-D
   parameters (``gate_up_proj``, ``down_proj`` through peft's parameter wrapper): see ``targets``;
+* ``lora_r16_{qkvo,all_linear}_bf16_base``: the base cast to bf16 *before* ``get_peft_model``, so
+  the adapters are fp32 (peft's ``autocast_adapter_dtype``) — peft's default on a bf16 checkpoint;
+  activations and AdamW state "as_loaded" only;
 * ``qlora_r16_all_linear``: the model saved locally and reloaded with
   ``BitsAndBytesConfig(load_in_4bit, nf4, double quant, compute bf16)``, then
   ``prepare_model_for_kbit_training(use_gradient_checkpointing=False)`` (casts the non-4-bit
   parameters to fp32) and LoRA r16 all-linear. bitsandbytes runs its 4-bit Linear on CPU (its
   optional CPU kernel package ``kernels`` is absent; it falls back to dequantize + matmul).
 
+``other_families_all_linear``: LoRA r8 "all-linear" on tiny Qwen3-MoE, DeepSeek-V3, gpt-oss,
+Llama 4 and Phi-3 (trainable/total params, targets, FLOPs): where peft's resolution of
+"all-linear" differs (its transformers-5 MoE conversion, or none; fused linears).
+
 Per variant: ``trainable_params`` / ``total_params`` (peft's ``get_nb_trainable_parameters``, which
 counts a packed 4-bit weight at its unpacked size), ``targets`` (module paths given LoRA, layer
 index dropped), ``weight_storage_bytes`` (every parameter storage plus, for 4-bit weights, their
 quant-state tensors, each storage once), FLOPs of one fwd and fwd+bwd at FLOPS_SHAPE
 (FlopCounterMode, as make_hf_flops.py; fp32 except QLoRA), saved activations as in
-make_hf_activations.py for ACT_SHAPES x precisions x checkpointing, and the optimizer state after
+make_hf_activations.py for ACT_SHAPES x precisions x checkpointing (QLoRA: as loaded and under
+``torch.autocast(bf16)``), and the optimizer state after
 one ``torch.optim.AdamW`` step on the trainable parameters (``sum(t.nbytes)`` over every state
 tensor: exp_avg, exp_avg_sq, step), for fp32 and pure-bf16 parameters.
 """
@@ -54,6 +62,10 @@ def variants() -> dict[str, dict | None]:
         v[f"lora_r{r}_qkvo"] = {"r": r, "lora_alpha": 2 * r, "target_modules": QKVO}
         v[f"lora_r{r}_all_linear"] = {"r": r, "lora_alpha": 2 * r, "target_modules": "all-linear"}
     v["qlora_r16_all_linear"] = {"r": 16, "lora_alpha": 32, "target_modules": "all-linear", "qlora": True}
+    # peft's default on a 16-bit checkpoint: the base in bf16, the adapters upcast to fp32
+    # (LoraConfig.autocast_adapter_dtype=True), so each adapter casts its input to fp32
+    for tm, tag in ((QKVO, "qkvo"), ("all-linear", "all_linear")):
+        v[f"lora_r16_{tag}_bf16_base"] = {"r": 16, "lora_alpha": 32, "target_modules": tm, "base_dtype": "bf16"}
     return v
 
 
@@ -68,6 +80,8 @@ def make(family: str, spec: dict | None):
     model = build(family, "eager", seed=SEED)
     if spec is None:
         return model
+    if spec.get("base_dtype") == "bf16":
+        model.to(torch.bfloat16)  # before get_peft_model: the adapters are created in fp32
     if spec.get("qlora"):
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
         with tempfile.TemporaryDirectory() as d:
@@ -188,6 +202,30 @@ def optimizer_state(family: str, spec, dtype: str) -> dict:
             "by_dtype": dict(sorted(by_dtype.items()))}
 
 
+#: families whose "all-linear" peft resolves differently (MoE conversion or its absence, fused
+#: linears): parameters, targets and FLOPs only, LoRA r8 on the fp32 eager model
+OTHER_FAMILIES = ("qwen3_moe", "deepseek_v3", "gpt_oss", "llama4_text", "phi3")
+
+
+def other_families() -> dict:
+    from peft import LoraConfig, get_peft_model
+
+    out = {}
+    for fam in OTHER_FAMILIES:
+        model = get_peft_model(build(fam, "eager", seed=SEED), LoraConfig(
+            r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0, task_type="CAUSAL_LM"))
+        model.train()
+        trainable, total = counts(model)
+        out[fam] = {"config": FAMILIES[fam], "lora": {"r": 8, "lora_alpha": 16, "target_modules": "all-linear"},
+                    "trainable_params": trainable, "total_params": total, "targets": targets(model)}
+        try:
+            out[fam]["flops"] = flops(model, fam)
+        except Exception as e:  # noqa: BLE001 - record why the adapted model cannot run
+            out[fam]["forward_error"] = f"{type(e).__name__}: {e}"
+        print(f"{fam:12s} all-linear r8 trainable {trainable:>7,d}/{total:>7,d}  targets {len(out[fam]['targets'])}")
+    return out
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     transformers.logging.set_verbosity_error()
@@ -223,7 +261,10 @@ def main() -> None:
                                "and router stay bf16" if fam == "mixtral" else
                                "prepare_model_for_kbit_training cast the non-4-bit parameters to fp32")
             acts = []
-            precisions = ["as_loaded"] if spec and spec.get("qlora") else ["fp32", "bf16"]
+            # QLoRA as loaded (fp32 residual stream, no autocast) and under torch.autocast(bf16),
+            # as HF Trainer's bf16=True runs it; a bf16 base with fp32 adapters as built
+            precisions = (["as_loaded", "amp_bf16"] if spec and spec.get("qlora") else
+                          ["as_loaded"] if spec and spec.get("base_dtype") else ["fp32", "bf16"])
             for prec in precisions:
                 for gc in (False, True):
                     for b, s in ACT_SHAPES:
@@ -232,7 +273,7 @@ def main() -> None:
                         acts.append({"precision": prec, "gradient_checkpointing": gc, "batch": b, "seq": s,
                                      "tokens": b * s, **r})
             rec["activations"] = acts
-            if not (spec and spec.get("qlora")):
+            if not (spec and (spec.get("qlora") or spec.get("base_dtype"))):
                 rec["optimizer"] = [optimizer_state(fam, spec, "fp32"), optimizer_state(fam, spec, "bf16")]
             else:
                 rec["optimizer"] = [optimizer_state(fam, spec, "as_loaded")]
@@ -242,6 +283,7 @@ def main() -> None:
                   f"  saved({a['precision']} b{a['batch']} s{a['seq']}) {a['saved_bytes']:>9,d} B"
                   f"  adam {rec['optimizer'][0]['state_bytes']:>9,d} B  ({time.time() - t0:.1f}s)")
         out["families"][fam] = fam_entry
+    out["other_families_all_linear"] = other_families()
     OUT.write_text(json.dumps(out, indent=1) + "\n")
     print("wrote", OUT)
 

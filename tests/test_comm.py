@@ -59,3 +59,20 @@ def test_vectorised_over_groups():
     n = np.array([1, 2, 8, 16])
     t = collective_time("reduce_scatter", N, n, 1, 8, BW, BW / 4, 0.0, 0.0)
     assert t.shape == (4,) and t[0] == 0.0 and np.all(np.diff(t) > 0)
+
+
+def test_cross_node_ring_latency_counts_every_rank_like_nccl():
+    """NCCL's ring all-gather over n ranks in k nodes has n - 1 steps, k - 1 of them across nodes
+    (src/graph/tuning.cc): zero-byte latency (n - k) alpha_intra + (k - 1) alpha_inter, so it
+    grows with n at a fixed node size; all-reduce keeps the hierarchical (tree-like) latency."""
+    from planner.model.comm import collective_time
+
+    ai, ae = 8e-6, 15e-6
+    for n in (16, 128, 512):
+        k = n / 8
+        t = float(collective_time("all_gather", 0.0, n, 1, 8, 1e11, 1e10, ai, ae))
+        assert t == pytest.approx((n - k) * ai + (k - 1) * ae)
+    ar = float(collective_time("all_reduce", 0.0, 512, 1, 8, 1e11, 1e10, ai, ae))
+    assert ar == pytest.approx(2 * (7 * ai + 63 * ae))
+    # inside one node nothing changes
+    assert float(collective_time("reduce_scatter", 0.0, 8, 1, 8, 1e11, 1e10, ai, ae)) == pytest.approx(7 * ai)

@@ -48,11 +48,14 @@ jobs = st.builds(
 
 def _key(row: dict) -> tuple:
     hw, c = row["hardware"], row["config"]
-    return (hw["name"], hw["nodes"], *(c[k] for k in LAYOUT), c["micro_batch"], c["recompute"])
+    return (hw["name"], hw["nodes"], *(c[k] for k in LAYOUT), c["micro_batch"], c["recompute"], c["offload"],
+            row["stack"]["reshard_after_forward"])
 
 
 def _table_key(r) -> tuple:
-    return (r["hardware"], int(r["nodes"]), *(int(r[k]) for k in LAYOUT), int(r["micro_batch"]), r["recompute"])
+    offload = "+".join(k for k in ("optimizer", "activation") if r[f"{k}_offload"]) or "none"
+    return (r["hardware"], int(r["nodes"]), *(int(r[k]) for k in LAYOUT), int(r["micro_batch"]), r["recompute"],
+            offload, bool(r["reshard_after_forward"]))
 
 
 def _usd(row, spot):
@@ -152,7 +155,8 @@ def test_cli_table_json_csv_and_emit_describe_the_same_plans(cli, tmp_path):
     assert code == 0
     table_first = next(line for line in text.splitlines() if line.startswith("│  1 │") or line.startswith("│ 1 │"))
     assert best["hardware"]["name"] in table_first
-    code, spec, _ = cli("recommend", job, "--no-simulate", "--emit", "torchrun")
+    # Megatron style forced: the default picks the FSDP (torchtitan) style when the best plan is ZeRO 2/3
+    code, spec, _ = cli("recommend", job, "--no-simulate", "--emit", "torchrun:megatron")
     assert code == 0
     c = best["config"]
     assert f"--tensor-model-parallel-size {c['tp']}" in spec

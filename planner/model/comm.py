@@ -15,6 +15,17 @@ intra-node phase at NVLink speed on the whole buffer, the inter-node phase on 1/
 the GPU's share of the node's network bandwidth (every GPU of a node communicates at once, since
 all groups of the same kind run concurrently).
 
+Latency across nodes: NCCL runs all-gather and reduce-scatter only as rings, and a ring over k
+nodes is one flat ring through all n ranks: its latency is ``(n - k) * intraLat + (k - 1) *
+interLat`` (NVIDIA/nccl src/graph/tuning.cc ``ncclTopoTuneModel``: ``nsteps = nRanks - 1``,
+``nInterSteps = nNodes - 1``), i.e. n - k intra-node hops, not the g - 1 of the hierarchical
+decomposition (which prices the bandwidth correctly: each inter-node hop carries N/g per GPU's
+NIC either way). At 512 ranks in 64 nodes that is 448 intra-node hops per collective; FSDP/ZeRO-3
+issues three per layer, so this latency grows with the DP degree while the bytes per GPU do not
+(llm-foundry's tables: tokens/s/GPU falls 6-10% from 128 to 512 GPUs at fixed micro-batch).
+All-reduce keeps the hierarchical form (NCCL picks its tree across nodes, whose latency grows as
+log2 of the node count).
+
 Group placement follows Megatron-LM's rank order (tp innermost, then cp, ep within dp, dp, pp
 outermost): a group whose inner stride is s has min(n, gpus_per_node // s) members per node.
 """
@@ -23,6 +34,8 @@ from __future__ import annotations
 import numpy as np
 
 KIND_FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0, "all_to_all": 1.0}
+#: collectives NCCL runs only as a flat ring across nodes (module docstring)
+FLAT_RING_KINDS = ("all_gather", "reduce_scatter")
 
 
 def ring_time(kind: str, nbytes, n, bw, alpha):
@@ -62,7 +75,9 @@ def collective_time(kind, nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_p
         local = ring_time(kind, np.asarray(nbytes) * (1 - cross), g, intra_bw, intra_alpha)
         remote = np.asarray(nbytes, dtype=np.float64) * cross / inter_bw_per_gpu + (k - 1) * inter_alpha
         return np.where(n > 1, np.where(k > 1, local + remote, intra), 0.0)
-    return np.where(k > 1, intra + inter, intra)
+    # flat ring (all-gather / reduce-scatter): the n - k intra-node hops beyond the g - 1 counted
+    flat = (n - k - (g - 1)).clip(0) * intra_alpha if kind in FLAT_RING_KINDS else 0.0
+    return np.where(k > 1, intra + inter + flat, intra)
 
 
 def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha):

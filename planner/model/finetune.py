@@ -1,6 +1,7 @@
-"""Fine-tuning: full fine-tune, LoRA and QLoRA — trainable parameters, frozen-base storage, FLOPs.
+"""Fine-tuning: full fine-tune, LoRA and QLoRA — trainable parameters, frozen-base storage, FLOPs,
+saved activations.
 
-A frozen base (``training.mode`` lora / qlora) changes three things (Hu et al. 2021, "LoRA";
+A frozen base (``training.mode`` lora / qlora) changes four things (Hu et al. 2021, "LoRA";
 Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/bnb.py``):
 
 * **parameters**: each adapted linear (fan-in ``i``, fan-out ``o``) gains A (r x i) and B (o x r),
@@ -20,7 +21,15 @@ Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/b
   quantised (transformers' bitsandbytes integration skips the output head, and in 5.x the fused
   3-D MoE expert parameters too: ``defaults.QUANTIZE_FUSED_EXPERTS``); peft's
   ``prepare_model_for_kbit_training`` casts every other parameter (embedding, head, norms) to
-  fp32 (``defaults.QLORA_OTHER_BYTES``). Adapters are fp32 (peft's ``autocast_adapter_dtype``).
+  fp32 (``defaults.QLORA_OTHER_BYTES``). Adapters are fp32 (peft's ``autocast_adapter_dtype``);
+* **saved activations**: frozen linears keep no inputs, adapters keep theirs and a rank-r
+  intermediate (``frozen_saved_delta``, a delta over ``activations_hf.hf_saved_bytes``'s
+  full-training table; ``frozen_layer_activation_bytes`` feeds ``memory_per_gpu``).
+
+MoE models in transformers 5.x hold the experts as fused 3-D parameters and the router as a custom
+module; peft reaches them only through its config conversion and ``ParamWrapper``, which
+materialises ``W + delta`` per forward (``PeftWrap``, ``PEFT_MOE``): a full weight gradient of
+the experts, per-call FLOPs, and the materialised weight saved for backward.
 """
 from __future__ import annotations
 
@@ -30,8 +39,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner import defaults as D
+from planner.model.activations_hf import hf_model_type, hf_saved_parts
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
+
+
+@dataclass(frozen=True)
+class PeftMoE:
+    """How peft 0.21 meets a transformers-5 MoE family: ``converts`` = the family is in peft's
+    MoE config conversion (``_MODEL_TO_CONVERSION_PATTERN``: Mixtral, the Qwen2-MoE pattern —
+    Qwen3-MoE, DeepSeek-V2/V3, ...), which targets the router and the fused experts by parameter;
+    ``router_linear`` = the router is an ``nn.Linear`` (Llama 4's ``Llama4Router``), adapted per
+    token by ``all-linear`` — its forward returns a tuple, which ``lora.Linear`` cannot take
+    (peft_truth.json ``other_families_all_linear``: the forward fails)."""
+    converts: bool = True
+    router_linear: bool = False
+
+
+PEFT_MOE = {"gpt_oss": PeftMoE(converts=False), "llama4_text": PeftMoE(converts=False, router_linear=True)}
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,39 @@ class Linear:
     per_token: float  # how many tokens it processes per token of input (MoE experts: top_k)
     copies: int = 1  # weight tensors of this shape per layer (MoE experts: E)
     reads_layer_input: bool = False  # an input projection of attention (reads the block input)
+    reads: str = ""  # the input tensor it reads: linears reading the same one share its saved copy
+    #: how transformers 5.x holds the weight, which decides how peft adapts it (``PEFT_WRAP``):
+    #: "linear" = an ``nn.Linear`` (peft ``lora.Linear``; bitsandbytes quantises it), "param" = a
+    #: bare parameter — the fused 3-D experts and the custom router modules (``MixtralTopKRouter``)
+    #: — which peft adapts through ``ParamWrapper`` and bitsandbytes leaves alone
+    module: str = "linear"
+    fused: int = 1  # v4 projections fused into this tensor (experts' gate_up_proj: 2)
+
+
+@dataclass(frozen=True)
+class PeftWrap:
+    """How peft 0.21 applies LoRA to one kind of weight (``peft/tuners/lora/layer.py``).
+
+    ``per_token``: ``lora.Linear.forward`` runs ``B(A(dropout(x)))`` on every token (A and B
+    kept apart). Otherwise (``ParamWrapper``) the delta weight is materialised once per forward
+    call and the base op runs on ``W + delta`` (``nn.utils.parametrize``): the base weight then
+    gets a full weight gradient, which flows into A and B. ``evals_3d``: times a 3-D (expert)
+    delta is computed per forward — ``register_parametrization`` evaluates the parametrisation
+    once to check it (``ParametrizationList.__init__``) and the forward once more (cached), each a
+    ``baddbmm`` of the factors (``_LoraFactorsProxy``); a 2-D one (the router) computes ``B @ A``
+    once (``get_delta_weight``; the check re-adds it elementwise). ``rank_scale_fused``: peft's
+    transformers-5 config conversion (``utils/transformers_weight_conversion.py``
+    ``_convert_peft_config_moe``) gives a tensor fusing n v4 projections rank n*r (and alpha n*a).
+    """
+    per_token: bool
+    evals_3d: int = 0
+    rank_scale_fused: bool = False
+
+
+PEFT_WRAP = {
+    "linear": PeftWrap(per_token=True),
+    "param": PeftWrap(per_token=False, evals_3d=2, rank_scale_fused=True),
+}
 
 
 #: peft ``target_modules`` aliases: which HF module names each named set covers
@@ -56,48 +114,89 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
     ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``, ``shared_experts``)."""
     h, f = m.hidden, m.ffn_hidden
     out: list[Linear] = []
+    qkv = dict(reads_layer_input=True, reads="attn_in")
     if m.mla is not None:
         a, H = m.mla, m.heads
         dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
         if a.q_lora_rank:
-            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, reads_layer_input=True),
-                    Linear("q_b_proj", a.q_lora_rank, H * dqk, 1)]
+            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, **qkv),
+                    Linear("q_b_proj", a.q_lora_rank, H * dqk, 1, reads="q_b_in")]
         else:
-            out.append(Linear("q_proj", h, H * dqk, 1, reads_layer_input=True))
-        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, reads_layer_input=True),
-                Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1),
-                Linear("o_proj", H * a.v_head_dim, h, 1)]
+            out.append(Linear("q_proj", h, H * dqk, 1, **qkv))
+        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, **qkv),
+                Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1, reads="kv_b_in"),
+                Linear("o_proj", H * a.v_head_dim, h, 1, reads="o_in")]
     else:
-        out += [Linear("q_proj", h, m.q_dim, 1, reads_layer_input=True),
-                Linear("k_proj", h, m.kv_dim, 1, reads_layer_input=True),
-                Linear("v_proj", h, m.kv_dim, 1, reads_layer_input=True),
-                Linear("o_proj", m.q_dim, h, 1)]
+        out += [Linear("q_proj", h, m.q_dim, 1, **qkv),
+                Linear("k_proj", h, m.kv_dim, 1, **qkv),
+                Linear("v_proj", h, m.kv_dim, 1, **qkv),
+                Linear("o_proj", m.q_dim, h, 1, reads="o_in")]
 
-    def mlp(prefix, width, per_token, copies=1):
+    def mlp(prefix, width, per_token, copies=1, reads_in="mlp_in"):
         if m.gated and copies > 1:  # fused gate_up_proj (E, 2f, h) in transformers 5.x
-            return [Linear(prefix + "gate_up_proj", h, 2 * width, per_token, copies),
-                    Linear(prefix + "down_proj", width, h, per_token, copies)]
+            return [Linear(prefix + "gate_up_proj", h, 2 * width, per_token, copies, reads=prefix + "in",
+                           module="param", fused=2),
+                    Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in",
+                           module="param")]
+        param = "param" if copies > 1 else "linear"
         ups = ["gate_proj", "up_proj"] if m.gated else ["up_proj"]
-        return [Linear(prefix + u, h, width, per_token, copies) for u in ups] + [
-            Linear(prefix + "down_proj", width, h, per_token, copies)]
+        return [Linear(prefix + u, h, width, per_token, copies, reads=reads_in, module=param) for u in ups] + [
+            Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in", module=param)]
 
     if not moe:
         return out + mlp("", m.dense_width, 1)
     e = m.moe
     routed = e.experts if e.all_experts_compute else e.top_k
-    out.append(Linear("gate", h, e.experts, 1))
+    router = "linear" if PEFT_MOE.get(hf_model_type(m), PeftMoE()).router_linear else "param"
+    out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module=router))
     out += mlp("experts.", f, routed / e.experts, e.experts)
-    if e.shared_experts:
+    if e.shared_experts:  # reads the router's input
         out += mlp("shared_experts.", e.shared_ffn_hidden or e.shared_experts * f, 1)
     return out
 
 
-def _targeted(lin: Linear, targets) -> bool:
+#: peft's transformers-5 MoE conversion (``utils/transformers_weight_conversion.py``
+#: ``_MOE_TARGET_MODULE_MAPPING``, Mixtral and the Qwen2-MoE pattern): v4 module names -> the
+#: parameter that now holds them; a name found here leaves ``target_modules`` for
+#: ``target_parameters``, so on an MoE model no ``nn.Linear`` of that name is adapted
+PEFT_MOE_TARGETS = {"gate": "gate", "gate_proj": "experts.gate_up_proj", "up_proj": "experts.gate_up_proj",
+                    "down_proj": "experts.down_proj", "w1": "experts.gate_up_proj",
+                    "w3": "experts.gate_up_proj", "w2": "experts.down_proj"}
+
+
+def _targeted(lin: Linear, targets, converts: bool = False) -> bool:
+    """Does peft adapt this linear? ``all-linear`` = every ``nn.Linear`` in the blocks. On an MoE
+    model peft first converts the config (``PEFT_MOE_TARGETS``; ``all-linear`` names them all): the
+    router and the fused experts become target parameters, and shared experts and the dense MLPs
+    — ``nn.Linear``s named ``gate_proj``/``up_proj``/``down_proj`` — are *not* adapted (measured
+    on tiny Qwen3-MoE and DeepSeek-V3, ``peft_truth.json`` ``moe_all_linear``)."""
     if targets == "all-linear":
-        return True
-    names = TARGET_SETS.get(targets, None) if isinstance(targets, str) else tuple(targets)
+        names = None
+    else:
+        names = set(TARGET_SETS.get(targets) or ()) if isinstance(targets, str) else set(targets)
     short = lin.name.split(".")[-1]
-    return lin.name in names or short in names or (lin.name.startswith("experts.") and "experts" in names)
+    if lin.module == "param" and not converts:
+        return False  # a bare parameter: only peft's MoE conversion (or target_parameters) reaches it
+    if converts and lin.module == "param":
+        return names is None or lin.name in names or "experts" in names and lin.copies > 1 or any(
+            PEFT_MOE_TARGETS.get(n) == lin.name for n in names)
+    if converts and short in PEFT_MOE_TARGETS:
+        return False
+    return names is None or lin.name in names or short in names
+
+
+def _rank(lin: Linear, r: int) -> int:
+    """The adapter rank peft gives this tensor (``PeftWrap.rank_scale_fused``)."""
+    return r * lin.fused if PEFT_WRAP[lin.module].rank_scale_fused else r
+
+
+def adapted(m: ModelSpec, t: TrainingSpec):
+    """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
+    converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts
+    for moe, n, first in _layers(m):
+        if n:
+            for L in layer_linears(m, moe):
+                yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, converts) else 0)
 
 
 def _layers(m: ModelSpec):
@@ -108,13 +207,10 @@ def _layers(m: ModelSpec):
 
 
 def adapter_params(m: ModelSpec, t: TrainingSpec) -> int:
-    """Trainable LoRA parameters: r*(fan_in + fan_out) per targeted weight tensor."""
-    r, tg = t.lora.rank, t.lora.targets
-    total = 0
-    for moe, n, _ in _layers(m):
-        if n:
-            total += n * sum(r * (L.fan_in + L.fan_out) * L.copies for L in layer_linears(m, moe) if _targeted(L, tg))
-    return total
+    """Trainable LoRA parameters: r*(fan_in + fan_out) per targeted weight tensor (an expert
+    tensor of E experts: ``ParamWrapper``'s A (r*E x in) and B (out x r*E), at rank 2r for the
+    fused gate_up_proj)."""
+    return sum(n * r * (L.fan_in + L.fan_out) * L.copies for _, n, _, L, r in adapted(m, t))
 
 
 def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:
@@ -160,8 +256,8 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
         if not n:
             continue
         for L in layer_linears(m, moe):
-            if L.copies > 1 and not D.QUANTIZE_FUSED_EXPERTS:
-                continue  # fused 3-D expert parameters stay unquantised (counted with the rest)
+            if L.module != "linear" and not (L.copies > 1 and D.QUANTIZE_FUSED_EXPERTS):
+                continue  # not an nn.Linear (fused experts, router modules): unquantised, with the rest
             w = L.fan_in * L.fan_out
             q_bytes += n * L.copies * quantized_bytes(w, L.fan_out, kind, t.double_quant)
             q_params += n * L.copies * w
@@ -170,55 +266,68 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
 
 def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
     """Forward and backward matmul FLOPs per token under a frozen base (module docstring);
-    attention core counted in full (no causal halving), as ``step_flops``."""
+    attention core counted in full (no causal halving), as ``step_flops``.
+
+    ``fwd_call`` / ``bwd_call``: FLOPs per forward call (per micro-batch, whatever its tokens) of
+    the adapters peft materialises as delta weights (``PeftWrap``): ``evals_3d`` baddbmm's of
+    2*E*out*r*in forward, the two factor gradients backward; the router's ``B @ A`` once."""
     from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 
     lin = linear_flops_per_token(m)
     base_lin = sum(lin.values())
     attn = attention_flops_per_token(m, seq, windowed=False)
-    r, tg = t.lora.rank, t.lora.targets
-    ad_fwd = ad_bwd = skip = 0.0
-    for moe, n, has_first in _layers(m):
-        if not n:
+    ad_fwd = ad_bwd = skip = wgrad = fwd_call = bwd_call = 0.0
+    for _, n, has_first, L, r in adapted(m, t):
+        tok = L.per_token * L.copies
+        if L.reads_layer_input and has_first:
+            skip += 2 * L.fan_in * L.fan_out * tok  # layer 0's dgrad into the embedding output
+        if not r:
             continue
-        for L in layer_linears(m, moe):
-            tok = L.per_token * L.copies
+        if PEFT_WRAP[L.module].per_token:
+            f = 2 * r * (L.fan_in + L.fan_out) * tok
+            ad_fwd += n * f
+            ad_bwd += n * (f + 2 * r * (L.fan_in + L.fan_out) * tok)  # wgrad + dgrad of A and B
             if L.reads_layer_input and has_first:
-                skip += 2 * L.fan_in * L.fan_out * tok  # layer 0's dgrad into the embedding output
-            if _targeted(L, tg):
-                f = 2 * r * (L.fan_in + L.fan_out) * tok
-                ad_fwd += n * f
-                ad_bwd += n * (f + 2 * r * (L.fan_in + L.fan_out) * tok)  # wgrad + dgrad of A and B
-                if L.reads_layer_input and has_first:
-                    ad_bwd -= 2 * r * L.fan_in * tok
+                ad_bwd -= 2 * r * L.fan_in * tok
+        else:
+            delta = 2 * L.copies * L.fan_out * r * L.fan_in  # one product of the factors
+            wgrad += n * 2 * L.fan_in * L.fan_out * tok  # W + delta needs the full weight gradient
+            fwd_call += n * delta * (PEFT_WRAP[L.module].evals_3d if L.copies > 1 else 1)
+            bwd_call += n * 2 * delta  # gradients of both factors
     fwd = base_lin + attn + ad_fwd
-    bwd = (base_lin - skip) + 2 * attn + ad_bwd
-    return dict(fwd=fwd, bwd=bwd, attention_fwd=attn, adapters_fwd=ad_fwd)
+    bwd = (base_lin - skip) + 2 * attn + ad_bwd + wgrad
+    return dict(fwd=fwd, bwd=bwd, attention_fwd=attn, adapters_fwd=ad_fwd, fwd_call=fwd_call, bwd_call=bwd_call)
 
 
-def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True):
+def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
+                        micro_batch=None):
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
-    i.e. gradient checkpointing) and flash's backward score recompute."""
+    i.e. gradient checkpointing) and flash's backward score recompute. Per-call adapter FLOPs
+    (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences
+    (default ``training.micro_batch``, else 1: the most calls); they are in ``model`` because the
+    FLOP counter sees them (tests/data/peft_truth.json)."""
     from planner.model.flops import step_flops
 
     base = step_flops(m, seq, global_batch, recompute, flash)
     per = finetune_flops_per_token(m, t, seq)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
-    fwd = per["fwd"] * tokens
-    model = (per["fwd"] + per["bwd"]) * tokens
+    calls = np.asarray(global_batch, dtype=np.float64) / (micro_batch or t.micro_batch or 1)
+    fwd = per["fwd"] * tokens + per["fwd_call"] * calls
+    model = (per["fwd"] + per["bwd"]) * tokens + (per["fwd_call"] + per["bwd_call"]) * calls
     extra = base["hardware"] - base["model"]  # recompute + flash, as for the full model
     rc = np.asarray(recompute)
-    extra = extra + np.where(rc == 2, per["adapters_fwd"] * tokens, 0.0)
+    extra = extra + np.where(rc == 2, per["adapters_fwd"] * tokens + per["fwd_call"] * calls, 0.0)
     return dict(base, fwd=fwd, model=model, hardware=model + extra)
 
 
-def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True):
+def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
+                        micro_batch=None):
     """The step's FLOPs for the training mode: ``step_flops`` when every weight trains."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
-        return finetune_step_flops(m, t, seq, global_batch, recompute, flash)
+        return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch)
     return step_flops(m, seq, global_batch, recompute, flash)
 
 
@@ -233,6 +342,142 @@ def trainable_share(m: ModelSpec, t: TrainingSpec) -> float:
     if not frozen_base(m, t):
         return 1.0
     return adapter_params(m, t) / count_params(m).total
+
+
+# ---------------------------------------------------------------------------- saved activations
+#: bytes per element of the tensors a frozen base's ops keep, and of its parameters, per
+#: precision of ``hf_saved_bytes`` (pure fp32 / pure bf16 = ``model.to(bfloat16)``)
+SAVED_BYTES = {"fp32": 4, "bf16": 2}
+PARAM_BYTES = {"fp32": 4.0, "bf16": 2.0}
+
+
+def frozen_saved_delta(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
+                       checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
+                       adapter_bytes: float | None = None) -> float:
+    """``frozen_delta_parts`` summed: the whole forward's difference to full training."""
+    return sum(frozen_delta_parts(m, t, seq, batch, act_bytes, checkpointing, weight_bytes, impl, adapter_bytes))
+
+
+def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_bytes: float,
+                       checkpointing: bool = False, weight_bytes: float = 4.0, impl: str = "eager",
+                       adapter_bytes: float | None = None) -> tuple[float, float]:
+    """Saved-for-backward bytes of one forward of a frozen base with peft adapters, minus those of
+    full training of the same model (``activations_hf.hf_saved_bytes``), for a micro-batch of
+    ``batch`` x ``seq`` tokens. Autograd saves a tensor only for a gradient that is needed
+    (``derivatives.yaml``: ``mm`` keeps ``self`` only for ``mat2``'s gradient), so:
+
+    * a frozen linear keeps no input for a weight gradient: an input tensor (``Linear.reads``) is
+      kept only if one of its readers has an adapter — peft's ``lora_A(dropout(x))`` keeps ``x``
+      (dropout 0 is ``nn.Identity``: the same storage) — or, under sdpa, because the attention
+      kernel keeps its output (o_proj's input); a frozen bitsandbytes ``Linear4bit`` keeps only
+      its packed weight (``MatMul4Bit.forward``: ``ctx.tensors = (None, B)``);
+    * each adapter keeps its low-rank intermediate (``lora_B``'s input, r per token); adapters of
+      another dtype than the activations (``adapter_bytes``: peft's fp32 adapters on a bf16 base,
+      ``autocast_adapter_dtype``) cast their input first (``_cast_input_dtype``), so each keeps
+      its own copy in that dtype — q, k and v three — and the shared input is not kept;
+      a ``ParamWrapper`` instead keeps the materialised ``W + delta`` (``weight_bytes`` per
+      element, per layer and call) and its op keeps the input as in full training;
+    * frozen norms keep no normalised copy for their weight's gradient (r*w per norm); layer 0's
+      input norm, fed by the frozen embedding, keeps nothing (its fp32 input and rstd too);
+      the embedding keeps no ids, the frozen head no input.
+
+    Under gradient checkpointing (non-reentrant, as HF Trainer applies it) the blocks keep only
+    their inputs, as in full training: only the part outside the blocks changes. Returned as
+    (the blocks, outside them), the split of ``hf_saved_parts``. Exact against
+    every peft case of tests/data/peft_truth.json (llama, mixtral; fp32, bf16; r8/r16; qkvo,
+    all-linear; QLoRA) as a difference to the full-training measurement.
+    """
+    a, h, tok = act_bytes, m.hidden, seq * batch
+    outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
+    if checkpointing:
+        return 0.0, outside
+    per_tok = per_call = 0.0
+    ab = a if adapter_bytes is None else adapter_bytes
+    own = ab != a  # each adapter keeps its own cast of its input
+    norm_w = m.layer_norms * h
+    if m.qk_norm != "none":
+        norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
+    if m.mla is not None:
+        norm_w += (m.mla.q_lora_rank or 0) + m.mla.kv_lora_rank
+    for moe, n, first in _layers(m):
+        if not n:
+            continue
+        lins = [(L, r) for mo, _, _, L, r in adapted(m, t) if mo == moe]
+        layer = -a * norm_w
+        groups: dict[str, tuple[float, bool]] = {}
+        for L, r in lins:
+            tok_per = L.per_token * L.copies
+            lora_path = bool(r) and PEFT_WRAP[L.module].per_token
+            keeps_x = bool(r) and not (own and lora_path)  # the op reads x itself
+            width, kept = groups.get(L.reads, (L.fan_in * tok_per, False))
+            groups[L.reads] = (width, kept or keeps_x or (L.reads == "o_in" and impl == "sdpa"))
+            if lora_path:
+                layer += ab * r * tok_per + (ab * L.fan_in * tok_per if own else 0.0)
+            elif r:
+                per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
+        layer -= a * sum(w for w, kept in groups.values() if not kept)
+        per_tok += n * layer
+        if first:
+            per_tok -= 4 * h + 4  # layer 0's input norm: no gradient reaches it
+    return per_tok * tok + per_call, outside
+
+
+def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
+                     precision: str = "bf16", impl: str = "eager", checkpointing: bool = False,
+                     adapter_bytes: float = D.ADAPTER_BYTES) -> float:
+    """Bytes autograd keeps after one forward of a transformers model with peft adapters on a
+    frozen base: ``hf_saved_bytes`` (full training) plus ``frozen_saved_delta``. QLoRA runs with
+    an fp32 residual stream (``prepare_model_for_kbit_training`` casts every non-4-bit parameter,
+    the embedding included, to fp32; bitsandbytes casts a 4-bit layer's output back to its
+    input's dtype): pass ``precision="fp32"`` — measured: QLoRA's saved bytes equal fp32 LoRA's,
+    and under ``torch.autocast(bf16)`` each checkpointed layer still keeps 4 bytes per hidden
+    element (the layer rebuilt in backward keeps less than fp32: an upper bound). Adapters are
+    ``adapter_bytes`` (peft's default fp32; 2 for a model cast to bf16 after ``get_peft_model``)."""
+    full = sum(hf_saved_parts(m, model_type, seq, batch, precision, impl, checkpointing))
+    a = SAVED_BYTES[precision]
+    w = 4.0 if t.mode == "qlora" else PARAM_BYTES[precision]  # the parameters' dtype: W + delta's
+    return full + frozen_saved_delta(m, t, seq, batch, a, checkpointing, weight_bytes=w, impl=impl,
+                                     adapter_bytes=adapter_bytes)
+
+
+#: the saved-tensor layout of each training precision (``hf_saved_bytes``'s precisions): 16-bit
+#: training as pure bf16 (the base loaded in bf16, as peft fine-tuning does); QLoRA runs with an
+#: fp32 residual stream (``lora_saved_bytes``), so as fp32
+HF_PRECISION = {"fp32": "fp32", "bf16": "bf16", "fp16": "bf16", "fp8": "bf16"}
+
+
+def frozen_layer_activation_bytes(m: ModelSpec, t: TrainingSpec, seq: int, micro_batch, recompute, split=1,
+                                  adapter_bytes: float = D.ADAPTER_BYTES):
+    """(bytes kept per layer, extra peak while one layer is rebuilt in backward) for a frozen-base
+    plan, per candidate (arrays of micro-batch, recompute code and the tensor x context split):
+    the blocks' part of ``hf_saved_parts`` plus ``frozen_delta_parts``, over the layers — peft on
+    HF model code, where LoRA/QLoRA run. Gradient checkpointing = ``recompute`` full (HF Trainer
+    ``gradient_checkpointing=True``, non-reentrant): each layer keeps its input, and backward
+    rebuilds one layer's saved set; the HF code has no selective recompute (counted as none).
+    QLoRA: the fp32 residual stream (``lora_saved_bytes``); LoRA: the base in its 16-bit dtype
+    with peft's fp32 adapters. ``flash_attention`` selects transformers' sdpa (whose CPU flash
+    kernel keeps what the CUDA one keeps), else eager. The outside part (loss, final norm) is left
+    to the memory model's head/loss term. HF code has no tensor/context parallelism: ``split``
+    divides evenly, as an approximation."""
+    fam = hf_model_type(m)
+    prec = "fp32" if t.mode == "qlora" else HF_PRECISION[t.precision]
+    a, w = SAVED_BYTES[prec], 4.0 if t.mode == "qlora" else PARAM_BYTES[prec]
+    impl = "sdpa" if t.flash_attention else "eager"
+    mb, rc = np.broadcast_arrays(np.asarray(micro_batch), np.asarray(recompute))
+    keep, rebuild = np.zeros(mb.shape), np.zeros(mb.shape)
+
+    def per_layer(b: int, gc: bool) -> float:
+        blocks, _ = hf_saved_parts(m, fam, seq, b, prec, impl, gc)
+        delta, _ = frozen_delta_parts(m, t, seq, b, a, gc, w, impl, adapter_bytes)
+        return (blocks + delta) / m.layers
+
+    for b, code in {(int(x), int(y)) for x, y in zip(mb.ravel(), rc.ravel())}:
+        sel = (mb == b) & (rc == code)
+        layer = per_layer(b, False)
+        keep[sel] = per_layer(b, True) if code == 2 else layer
+        rebuild[sel] = layer if code == 2 else 0.0
+    split = np.asarray(split, dtype=np.float64)
+    return keep / split, rebuild / split
 
 
 def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:

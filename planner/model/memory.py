@@ -34,7 +34,10 @@ from planner.model.activations import (layer_activation_bytes, logits_bytes, los
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
-from planner.model.finetune import adapter_params, frozen_base, frozen_storage_bytes
+from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
+                                    frozen_storage_bytes)
+from planner.model import offload
+from planner.model.stacks import from_training
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -135,16 +138,18 @@ def inflight_microbatches(c: Candidates, m_micro):
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
-    and ``stage`` (0 = first pipeline stage is the most loaded, 1 = last).
+    ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
+    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework).
 
     Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,
     deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
     eager/sdpa code saves, measured per family), the others from the fused-kernel table; under
     ``mixed_precision: amp`` the weights follow the AMP convention (fp32 weights and gradients
     plus autocast's bf16 weight copies)."""
+    st = from_training(t, stack)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
-    hf = _hf_code(m, t, stack)
+    hf = _hf_code(m, t, st)
     if hf == "amp_bf16" and t.weights != "amp":
         t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
@@ -171,7 +176,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
         grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
         optim = np.where(kz >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
-        # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one
+        # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
+        # reshard_after_forward every layer stays gathered from its forward to its backward
+        # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
+        if not st.reshard_after_forward:
+            weights = np.where(kz >= 3, (d + e) * w_b, weights)
         weights = weights + np.where(kz >= 3, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
@@ -184,6 +193,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         fg, lg = fg + ad * ADAPTER_BYTES, lg + ad * ADAPTER_BYTES
         fo, lo = fo + ad * adapter_opt_b, lo + ad * adapter_opt_b
     groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))[sinv]
+    host_f = host_l = 0.0
+    if st.optimizer_offload and master_b + opt_b > 0:  # master + moments move to host RAM (model.offload)
+        host_f, host_l = (offload.host_optimizer_bytes(x, master_b + opt_b) for x in (fo, lo))
+        fo, lo = fo * 0.0, lo * 0.0
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
@@ -197,14 +210,21 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         if moe_share:
             per_layer = per_layer + moe_share * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=True, **kw)
             rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
+        if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
+            per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
         per_layer, rws = per_layer[inv], rws[inv]
         if hf:
-            per_layer, rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+            hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
+            if not frozen:  # a frozen base keeps its own set (above)
+                per_layer, rws = hf_layer, hf_rws
         sp_div = np.where(c.sp, tp, 1.0)
         emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
-        first_act = layers * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
+        held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
+        host_f = host_f + (layers - held) * per_layer
+        host_l = host_l + (layers - held) * per_layer
+        first_act = held * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
         last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
-        last_act = layers * per_layer * last_inflight + rws
+        last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
@@ -230,7 +250,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     return dict(
         weights=pick(fw, lw), grads=pick(fg, lg), optimizer=pick(fo, lo), activations=act,
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
-        stage=last.astype(np.int8),
+        stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
     )
 
 

@@ -90,6 +90,24 @@ TE_RS_SPLITS = 4
 TE_COMM_SMS = 16
 
 
+#: GPU name prefixes on which Transformer Engine's userbuffers comm+GEMM overlap runs: it relies on
+#: CUDA multicast objects over NVLink (TE maintainers, NVIDIA/TransformerEngine issue #1071,
+#: 2024-08-02: "Userbuffers relies on CUDA Multicast handles"; multicast objects need compute
+#: capability 9.0, CUDA driver API ``cuMulticastCreate``), and its pipelined reduce-scatter was
+#: blocked on A100 for hangs (TransformerEngine PR #1311). AMD's fork carries userbuffers for
+#: MI300-class parts (ROCm/TransformerEngine PR #367, "Userbuffer epic", merged). Elsewhere
+#: ``tp_overlap = "te"`` falls back to NCCL collectives on the compute stream, all exposed.
+TE_OVERLAP_CAPABLE = ("H100", "H200", "H800", "H20", "GH200", "B100", "B200", "GB200", "B300", "GB300",
+                      "MI300", "MI325", "MI350", "MI355")
+
+
+def tp_overlap_mode(mode: str, gpu_name: str) -> str:
+    """The TP overlap a stack's ``tp_overlap`` setting actually gets on ``gpu_name``."""
+    if mode == "te" and not gpu_name.upper().startswith(TE_OVERLAP_CAPABLE):
+        return "none"
+    return mode
+
+
 def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.0):
     """(exposed TP communication, GEMM slowdown) of one pass, vectorised.
 
@@ -114,6 +132,38 @@ def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.
         slow = np.minimum(rs, gemm_row) * f
     on = tp > 1
     return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
+
+
+# ------------------------------------------------------------------------------- NCCL under compute
+#: thread blocks (one per channel, each holding an SM) an NCCL collective keeps resident while it
+#: runs: 24 for the ncclAllGather of an FSDP prefetch on H100 (Nsight Systems trace in NVIDIA
+#: developer forum thread "Compute-communication overlap causes severe GEMM performance
+#: degradation because of tail effect", 2025: the all-gather "launches 24 blocks"; a 132-block
+#: GEMM overlapped with it ran ~2x slower from the extra wave)
+NCCL_COMM_SMS = 24
+
+
+#: ... and when the group has one member per node, so every ring runs GPU -> NIC -> NIC -> GPU: NCCL
+#: keeps the channels its topology search finds (one ring per NIC path) and doubles them
+#: (NVIDIA/nccl issue #524, maintainer: "we set it to the number of channels the graph search
+#: discovered ... Then we double the number of channels"); one NIC per GPU (DGX A100/H100): 2
+NCCL_NET_ONLY_SMS = 2
+
+
+def nccl_comm_sms(members_per_node):
+    """SMs an NCCL ring collective holds: ``NCCL_COMM_SMS`` when it has NVLink hops inside the
+    node, ``NCCL_NET_ONLY_SMS`` when its group has one member per node."""
+    return np.where(np.asarray(members_per_node) > 1, float(NCCL_COMM_SMS), float(NCCL_NET_ONLY_SMS))
+
+
+def nccl_overlap_slowdown(hidden_comm, sm_count: float, comm_sms=NCCL_COMM_SMS):
+    """Compute time lost while an overlapped NCCL collective runs (``hidden_comm`` seconds of it
+    under compute): the kernels it overlaps run on ``sm_count - comm_sms`` SMs, so they take
+    ``comm_sms / (sm_count - comm_sms)`` longer for that stretch (the same accounting as TE's
+    reduce-scatter overlap in ``tp_exposed``; wave-quantisation tails can cost more)."""
+    comm_sms = np.asarray(comm_sms, dtype=np.float64)
+    f = comm_sms / np.maximum(sm_count - comm_sms, 1.0)
+    return np.asarray(hidden_comm, dtype=np.float64) * f
 
 
 # ------------------------------------------------------------------------------- context parallel

@@ -140,6 +140,23 @@ class Stack:
     #: a few host ops per MoE layer; otherwise one GEMM launch per local expert (SequentialMLP,
     #: HF/torchtitan loops over experts)
     moe_grouped_gemm: bool = False
+    #: the activation (and its gradient) sent between pipeline stages is split across the TP
+    #: ranks, each sending 1/tp, and all-gathered over NVLink on the receiving stage: Megatron-LM's
+    #: scatter/gather optimisation (Narayanan et al. 2021 §4.1, ``--scatter-gather-tensors-in-pipeline``,
+    #: on by default) and DeepSpeed's pipeline engine (deepspeed/runtime/pipe/engine.py
+    #: ``is_pipe_partitioned = is_model_parallel``, PartitionedTensor). Sequence parallelism splits
+    #: it anyway.
+    pp_scatter_gather: bool = False
+    #: the interleaved schedule's stage-to-stage sends run asynchronously under the next chunk's
+    #: compute (Megatron-Core ``ModelParallelConfig.overlap_p2p_comm``: "some of the peer to peer
+    #: communication for pipeline parallelism will overlap with computation"; Megatron-LM turns
+    #: it on with a virtual pipeline, ``--no-overlap-p2p-communication`` to disable)
+    overlap_p2p: bool = False
+    #: grouped-query K/V heads are expanded to the query heads before the attention call, so
+    #: context parallelism exchanges the expanded K/V (torchtitan 2024 ``Attention.forward``:
+    #: ``keys = repeat_kv(xk, self.n_rep)`` before SDPA; HF ``LlamaAttention`` likewise);
+    #: TE's DotProductAttention takes the grouped heads as they are
+    repeats_kv_heads: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -154,6 +171,10 @@ class Stack:
     selective: str = "attention_core"
     activation_offload: bool = False
     optimizer_offload: bool = False
+    #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
+    #: ``--cpu-offloading`` (TE ``get_cpu_offload_context``); "optimizer" = DeepSpeed ZeRO-Offload
+    #: ``offload_optimizer``, Megatron-Core ``--optimizer-cpu-offload``, FSDP2 ``CPUOffloadPolicy``
+    offloads: tuple[str, ...] = ("optimizer",)
     #: stacks that run the Hugging Face model code (its activations: planner.model.activations_hf):
     #: "amp" = ``torch.autocast(bf16)`` over fp32 weights (HF Trainer ``bf16=True`` on a model
     #: loaded in fp32: fp32 weights and gradients plus autocast's bf16 weight copies), "bf16" = the
@@ -190,6 +211,10 @@ class Stack:
                              f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
+        for kind in ("activation", "optimizer"):
+            if opts.get(f"{kind}_offload") and kind not in self.offloads:
+                raise InputError(f"training.framework.{kind}_offload",
+                                 f"{self.name} has no {kind} offload (it offers: {', '.join(self.offloads) or 'none'})")
         return replace(self, **{k: v for k, v in opts.items() if v is not None})
 
     @property
@@ -208,6 +233,10 @@ class Stack:
         """Norm + residual add fused into one kernel, the attention-output layout copy gone
         (inductor; TE's fused LayerNormLinear does the same for the norms)."""
         return self.compile or self.fused_norm_linear
+
+    def options(self) -> dict:
+        """The option values of this stack (``OPTIONS``), for outputs."""
+        return {k: getattr(self, k) for k in OPTIONS}
 
     def describe(self, precision: str | None = None) -> str:
         opts = [f"compile={'on' if self.compile else 'off'}", f"tp_overlap={self.tp_overlap}",
@@ -243,23 +272,23 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True, moe_grouped_gemm=True,
+        caches_fp8_weights=True, moe_grouped_gemm=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False,
+        "megatron-lm", overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False,
+        "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", cp_exchange="allgather", kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
@@ -275,9 +304,13 @@ STACKS: dict[str, Stack] = {
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5,
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2",
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
-                "Triton kernel; FlashAttention-2 is ~2x faster, Dao 2023 abstract), FSDP via Composer"),
+                "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
+                "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
+                "abstract), FSDP via Composer; "
+                "the kernel uses Ampere mma.sync, no Hopper wgmma/TMA path, so on H100 it is scaled "
+                "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
         "metaseq", overlap_grad_reduce=True,
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
@@ -316,3 +349,19 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
         return resolve(None)
     opts = {k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None}
     return resolve(spec.name, **opts)
+
+
+#: the options ``recommend`` searches when the job leaves them open, and why only these: each
+#: trades memory for time, so which value wins depends on the layout (planner.search.space
+#: ``stack_variants``). The others are not searched: compile, TP overlap and overlapped
+#: reduce/gather are pure speed-ups a tuned stack turns on (the registry default); the fp8
+#: recipe is a numerics choice the planner cannot judge (delayed scaling is fastest but not the
+#: recipes' recommended default); the selective-recompute variant is fixed by the stack's code
+#: and the activation model does not tell the variants' memory apart.
+SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward")
+
+
+def open_options(t) -> tuple[str, ...]:
+    """The stack options the job leaves unset (``training.framework`` absent, or the field null)."""
+    spec = getattr(t, "framework", None)
+    return tuple(k for k in OPTIONS if spec is None or getattr(spec, k, None) is None)

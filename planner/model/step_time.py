@@ -37,6 +37,15 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
 The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1 then all-gathers
 updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
 under the last micro-batch's backward and only the excess plus the last bucket are exposed.
+Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
+compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
+the overlapped DP reduce).
+
+Pipeline sends: one activation (forward) and one gradient (backward) per micro-batch per model
+chunk, i.e. v of each under the interleaved schedule (Narayanan et al. 2021 §2.2), split across
+the TP ranks and re-gathered on NVLink where the stack does so (``Stack.pp_scatter_gather``) or
+under sequence parallelism; Megatron-Core hides the interleaved sends under the next chunk
+(``Stack.overlap_p2p``).
 
 The training stack (``training.framework``, planner.model.stacks) sets the op counts, which
 elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selective recompute
@@ -55,21 +64,21 @@ from __future__ import annotations
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
-from planner.model.comm import collective_time, p2p_time
-from planner.model.flops import attention_core_flops, attention_keys, score_dim
+from planner.model.comm import collective_time, members_per_node, p2p_time
+from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
 from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainable_share, training_step_flops
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
 from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
 from planner.model import moe as moe_mech
-from planner.model import physics
+from planner.model import offload, physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 
 BREAKDOWN_KEYS = (
     "compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",
-    "comm_pp", "comm_zero3", "comm_dp", "bubble", "optimizer", "data_stall",
+    "comm_pp", "comm_zero3", "comm_dp", "bubble", "optimizer", "offload", "data_stall",
 )
 
 # Backward of a pass moves about twice the forward's elementwise bytes (each op reads its saved
@@ -226,7 +235,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
     # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
-    tp_mode = fw.tp_overlap if tp_comm_overlap == 0.0 else "none"
+    tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     half = tp_ar * (1 - tp_comm_overlap)  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
@@ -236,7 +245,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
-    kv_bytes = T * 2 * kv / tp * act_b
+    # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
+    kv_bytes = T * 2 * (q if fw.repeats_kv_heads else kv) / tp * act_b
     cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
     if fw.cp_exchange == "allgather":  # K/V gathered before the kernel; dK/dV reduce-scattered after
         cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
@@ -370,7 +380,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers)
+    # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
+    # through the NIC when the group has one member per node (physics.nccl_comm_sms)
+    sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms, local=local * share)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
@@ -410,13 +423,30 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         layers_max = nl[inv]
         nle, heads, proj = nl + K * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
         # pipeline sends: one activation tensor per micro-batch each way between stages
-        pp_bytes = (mb * (seq * m.hidden * act_b)) / (c.cp * np.where(c.sp, c.tp, 1))
+        # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
+        # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
+        split = np.where(c.sp | fw.pp_scatter_gather, c.tp, 1)
+        full_bytes = (mb * (seq * m.hidden * act_b)) / c.cp
+        pp_bytes = full_bytes / split
         pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-        t_pp = np.where(pp > 1, 2 * p2p_time(pp_bytes, bw, alpha), 0.0)
-        t_fwd_mb = (nle * L["fwd"] + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv] + 0.5 * t_pp
-        t_bwd_mb = (nle * L["bwd"] + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv] + 0.5 * t_pp
+        regather = collective_time("all_gather", full_bytes, c.tp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
+                                   eff.intra_alpha_s, eff.inter_alpha_s)
+        regather = np.where(fw.pp_scatter_gather & ~c.sp.astype(bool), regather, 0.0)
+        # each of a stage's v model chunks sends its activation on and its gradient back: the
+        # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
+        # §2.2: "the amount of communication also increases by v")
+        inter = c.schedule == SCHEDULE.code["interleaved"]
+        chunks = np.where(inter, np.maximum(c.vpp, 1), 1)
+        t_pp = np.where(pp > 1, 2 * chunks * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
+        t_fwd_mb = (nle * L["fwd"] + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv]
+        t_bwd_mb = (nle * L["bwd"] + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv]
+        # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
+        # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
+        if fw.overlap_p2p:
+            t_pp = np.where(inter, np.maximum(t_pp - (t_fwd_mb + t_bwd_mb), 0.0), t_pp)
+        t_fwd_mb, t_bwd_mb = t_fwd_mb + 0.5 * t_pp, t_bwd_mb + 0.5 * t_pp
         per_mb = dict(
             compute_gemm=nle * L["gemm"] + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
             compute_attention=nle * L["attn"],
@@ -452,6 +482,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
@@ -462,13 +493,23 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # memory for one more layer set, one gather per micro-batch)
     z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
     per_layer = np.maximum(layers_max, 1)
-    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer, 0.0)
+    # the hidden part still costs compute: NCCL's kernels hold SMs while they run
+    z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count, nccl_sms)
+    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
+    # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
+    # optimizer step and its gradient/parameter copies per step
+    w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
+    t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], t_opt, t_bwd_mb, g_b, min(w_b, 2.0))
+    off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
 
     # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt, z3_exposed_mb)
+                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + off_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
+    # the bucketed reduce hidden under the last backward holds NCCL's SMs too
+    dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count, nccl_sms)
+    exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({
@@ -477,6 +518,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "comm_dp": exposed_dp,
         "bubble": bubble,
         "optimizer": t_opt,
+        "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
     fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention)  # per recompute code

@@ -186,6 +186,13 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a += MEGATRON_FSDP2_FLAGS
     if cfg["dp"] > 1:
         a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
+    offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
+    if "optimizer" in offload:  # HybridDeviceOptimizer, the whole optimizer on the CPU (arguments.py: needs the
+        # precision-aware optimizer, which needs the distributed one)
+        a += (["--use-distributed-optimizer"] if cfg["zero"] not in (1, 2) else [])
+        a += ["--use-precision-aware-optimizer", "--optimizer-cpu-offload"] + _flag("--optimizer-offload-fraction", 1.0)
+    if "activation" in offload:  # every layer but the last (TransformerConfig: fewer than num_layers)
+        a += ["--cpu-offloading"] + _flag("--cpu-offloading-num-layers", m.layers - 1)
     # architecture
     a += _flag("--num-layers", m.layers) + _flag("--hidden-size", m.hidden)
     a += _flag("--num-attention-heads", m.heads) + _flag("--ffn-hidden-size", m.dense_width)
@@ -260,6 +267,8 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     """torchtitan (FSDP2 + TP/PP/CP/EP) arguments; for generic models, a user script's flags."""
     t = job.training
     reshard = FSDP_RESHARD[cfg["zero"]]
+    if reshard == "always" and cfg.get("reshard_after_forward") is False:  # the plan's stack option
+        reshard = "never"
     sharded = reshard is not None
     if job.model is not None and not job.model.is_transformer:
         strategy = {0: "NO_SHARD", 1: "NO_SHARD", 2: "SHARD_GRAD_OP", 3: "FULL_SHARD"}[cfg["zero"]]
@@ -306,6 +315,8 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--parallelism.expert_parallel_degree", cfg["ep"])
     if sharded:
         a += _flag("--parallelism.fsdp_reshard_after_forward", reshard)
+        if "optimizer" in cfg.get("offload", "none"):  # FSDP2 CPUOffloadPolicy (also moves the parameters)
+            a.append("--training.enable_cpu_offload")
     a += _flag("--training.local_batch_size", local)
     a += _flag("--training.global_batch_size", t.global_batch)
     a += _flag("--training.seq_len", t.seq_len)
@@ -323,6 +334,8 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
     """The plan every format renders. ``style`` None picks megatron for ZeRO 0/1, fsdp for 2/3."""
     cfg, hw, cost = best["config"], best["hardware"], best.get("cost", {})
+    if (best.get("stack") or {}).get("reshard_after_forward") is not None:
+        cfg = dict(cfg, reshard_after_forward=best["stack"]["reshard_after_forward"])
     transformer = job.model is not None and job.model.is_transformer
     if style is None:
         style = "fsdp" if (cfg["zero"] >= 2 or not transformer) else "megatron"

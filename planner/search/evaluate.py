@@ -8,8 +8,9 @@ from planner.hardware.options import HardwareOption
 from planner.layout import Candidates
 from planner.model.cost import cost_summary
 from planner.model.finetune import training_step_flops
+from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.stacks import from_training
+from planner.model.stacks import Stack, from_training
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -29,12 +30,20 @@ def memory_limit(job: JobSpec, hw: HardwareOption) -> tuple[float, float, float]
     return usable, usable * (1 - head), head
 
 
-def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, **time_kw) -> dict:
-    """Memory + time arrays for a batch of candidates on one hardware option."""
-    mem = memory_per_gpu(job.model, job.training, c)
-    st = step_time(job.model, job.training, c, hw, **time_kw)
-    fits = mem["total"] <= memory_limit(job, hw)[1]
-    return dict(mem=mem, time=st, fits=fits)
+def fits_memory(job: JobSpec, hw: HardwareOption, mem: dict, limit: float | None = None):
+    """Rows whose most loaded rank fits the GPU (``memory_limit``) and whose offloaded state fits
+    the node's host RAM (planner.model.offload.host_fits)."""
+    limit = memory_limit(job, hw)[1] if limit is None else limit
+    return (mem["total"] <= limit) & offload.host_fits(mem["host"], hw)
+
+
+def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | None = None, **time_kw) -> dict:
+    """Memory + time arrays for a batch of candidates on one hardware option, under ``stack``
+    (default: the job's ``training.framework``)."""
+    stack = stack or from_training(job.training)
+    mem = memory_per_gpu(job.model, job.training, c, stack=stack)
+    st = step_time(job.model, job.training, c, hw, framework=stack, **time_kw)
+    return dict(mem=mem, time=st, fits=fits_memory(job, hw, mem), stack=stack)
 
 
 def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int, catalog=None,
@@ -46,13 +55,15 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     step = float(st["step_time_s"][i])
     nodes = int(c.nodes[i])
     cfg = c.row(i)
-    cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]))
+    cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
+               offload=offload_label(ev.get("stack") or from_training(t)))
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     usable, limit, head = memory_limit(job, hw)
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
-                    usable=usable, limit=limit, headroom=head, margin=usable - float(mem["total"][i]))
+                    usable=usable, limit=limit, headroom=head, margin=usable - float(mem["total"][i]),
+                    host=float(mem["host"][i]))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
     plan = Plan(
         model=m.name,
@@ -74,7 +85,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           network_assumed=hw.network_assumed, multi_node=hw.multi_node),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
-            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i]),
+            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),  # offload copies: a step tail
+            # for the simulator (activation offload runs at pp = 1 only, so no bubble moves)
             t_pp_p2p=float(st["t_pp_p2p"][i]), num_microbatches=float(st["num_microbatches"][i]),
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
             micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,
@@ -84,10 +96,25 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
     )
-    return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)))
+    return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)),
+                   stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
 
 
-def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None) -> dict:
+def offload_label(stack: Stack) -> str:
+    """What ``stack`` offloads to host memory, for ``Layout.offload``."""
+    parts = [k for k in ("optimizer", "activation") if getattr(stack, f"{k}_offload")]
+    return "+".join(parts) or "none"
+
+
+def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> dict:
+    """The stack a plan assumes, for the JSON: its name, every option, and the options
+    ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``)."""
+    stack = stack or from_training(job.training)
+    return dict(name=stack.name, **stack.options(), searched=list(searched))
+
+
+def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Stack | None = None,
+                      searched: tuple[str, ...] = ()) -> dict:
     """Which inputs were measured (calibration profile) and which are datasheet priors, and the
     training stack the times assume."""
     src = hw.eff.sources
@@ -98,12 +125,15 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None) -> dict:
         efficiencies_prior=src.get("*", "prior"),
     )
     if job is not None:
-        out["training_stack"] = stack_assumption(job)
+        out["training_stack"] = stack_assumption(job, stack, searched)
     return out
 
 
-def stack_assumption(job: JobSpec) -> str:
-    """The training stack and options the step times assume, as one line for the output."""
-    fw = from_training(job.training)
+def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> str:
+    """The training stack and options the step times assume, as one line for the output; for a
+    search, ``stack`` is the best plan's and ``searched`` the options the search chose."""
+    fw = stack or from_training(job.training)
     given = "" if job.training.framework is not None else " (training.framework open: the default stack)"
-    return fw.describe(job.training.precision) + given
+    chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
+              "that do not fit without it)" if searched else "")
+    return fw.describe(job.training.precision) + given + chosen

@@ -19,11 +19,13 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import network_assumption, options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model.memory import memory_per_gpu
+from planner.model.stacks import SEARCHED
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import evaluate, inputs_provenance, memory_limit, row_result, stack_assumption
+from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
+                                     row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.search.space import space_chunks
+from planner.search.space import searched_options, space_chunks, stack_variants
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.vocab import RECOMPUTE
@@ -45,7 +47,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
     steps, tokens = total_steps(job), total_tokens(job)
     frames = []
-    batches = {}  # (option index, chunk index) -> the fitting candidates of that chunk
+    batches = {}  # (option index, chunk index, stack variant) -> the fitting candidates of that chunk
+    variants = stack_variants(job)  # the open stack options' combinations (space.stack_variants)
+    searched = searched_options(variants)
     evaluated = 0
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     too_big = []  # options whose single node already exceeds constraints.max_gpus
@@ -62,45 +66,71 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         price = hw.price(con.spot)
         usable, limit, head = memory_limit(job, hw)
         for j, c in chunks:
-            evaluated += len(c)
-            mem = memory_per_gpu(job.model, job.training, c)
-            fits = mem["total"] <= limit
-            if not fits.any():
-                i = int(np.argmin(mem["total"]))
-                ratio = mem["total"][i] / max(limit, 1.0)
-                if closest_mem is None or ratio < closest_mem[0]:
-                    closest_mem = (ratio, f"{c.nodes[i]} x {hw.name} with {config_str({**c.row(i), 'micro_batch': int(c.mb[i])})} "
-                                          f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
-                                          f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
-                continue
-            c = c.take(np.flatnonzero(fits))
-            st = step_time(job.model, job.training, c, hw)
-            hours = steps * st["step_time_s"] / 3600.0
-            cost = rent_cost(hours, c.nodes, price)
-            extra = {}
-            if con.spot and spot_model is not None and price:
-                e = spot_model(hw, hours, c.nodes, st["step_time_s"], price)
-                extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
-                             spot_overhead=e["overhead"])
-                hours, cost = e["hours"], e["cost"]
-            frames.append(pd.DataFrame(dict(**extra,
-                opt=k, chunk=j, idx=np.arange(len(c)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
-                nodes=c.nodes, gpus=c.gpus, tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp,
-                zero=c.zero, micro_batch=c.mb, recompute=RECOMPUTE.decode(c.rc),
-                step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
-                mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
-                train_hours=hours, cost=cost, usd_per_token=cost / tokens,
-            )))
-            batches[(k, j)] = c
+            misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
+            roots = {}  # no-offload variant -> (rows it was tried on, their memory)
+            for v, var in enumerate(variants):
+                rows = var.rows(c)
+                for q in var.parents:  # an offload: only where the plans with one offload fewer do not fit
+                    rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
+                tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
+                if var.root is not None and var.root in roots and rows.any():
+                    ridx, rmem = roots[var.root]  # and only where the offload can free enough
+                    chance = np.zeros(len(c), dtype=bool)
+                    chance[ridx] = var.could_fit(rmem, limit)
+                    rows &= chance
+                idx = np.flatnonzero(rows)
+                if not len(idx):
+                    misfit[v] = tried
+                    continue
+                cv = c if len(idx) == len(c) else c.take(idx)
+                evaluated += len(cv)
+                mem = memory_per_gpu(job.model, job.training, cv, stack=var.stack)
+                fits = fits_memory(job, hw, mem, limit)
+                tried[idx[fits]] = False
+                misfit[v] = tried
+                if var.root is None and var.parents == ():
+                    roots[v] = (idx, mem)
+                if not fits.any():
+                    i = int(np.argmin(mem["total"]))
+                    ratio = mem["total"][i] / max(limit, 1.0)
+                    if closest_mem is None or ratio < closest_mem[0]:
+                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack)})} "
+                                              f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
+                                              f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
+                    continue
+                cf = cv.take(np.flatnonzero(fits))
+                st = step_time(job.model, job.training, cf, hw, framework=var.stack)
+                hours = steps * st["step_time_s"] / 3600.0
+                cost = rent_cost(hours, cf.nodes, price)
+                extra = {}
+                if con.spot and spot_model is not None and price:
+                    e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
+                    extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                                 spot_overhead=e["overhead"])
+                    hours, cost = e["hours"], e["cost"]
+                frames.append((len(cf), dict(**extra,
+                    opt=k, chunk=j, variant=v, idx=np.arange(len(cf)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
+                    nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, vpp=cf.vpp,
+                    zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
+                    **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
+                    step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
+                    mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
+                    train_hours=hours, cost=cost, usd_per_token=cost / tokens,
+                )))
+                batches[(k, j, v)] = cf
     if progress:
         progress(len(opts), len(opts), "done")
     if not frames and too_big and len(too_big) == len(opts):
         raise too_big[0]
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
+        base = variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
+        off = "" if (base.optimizer_offload or "optimizer_offload" in searched) else (
+            ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
+            else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
-                              + " — allow more GPUs (constraints.max_gpus), recompute, or a larger-memory GPU")
-    df = pd.concat(frames, ignore_index=True)
+                              + " — allow more GPUs (constraints.max_gpus), recompute" + off + ", or a larger-memory GPU")
+    df = _table(frames)
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
@@ -138,29 +168,45 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
-    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk))], int(r.idx), cat, con.spot,
-                         spot_model) for r in shown.itertuples())
+    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.variant))], int(r.idx), cat,
+                         con.spot, spot_model, variants[int(r.variant)].stack, searched) for r in shown.itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts})
     elapsed = time.perf_counter() - t0
-    hidden = ["opt", "chunk", "idx"]
+    hidden = ["opt", "chunk", "variant", "idx"]
+    best_stack = variants[int(shown.iloc[0]["variant"])].stack
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
-        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job),), inputs=inputs_provenance(hw_best, job),
+        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job, best_stack, searched),),
+        inputs=inputs_provenance(hw_best, job, best_stack, searched),
         table=df.drop(columns=hidden), caveats=caveats,
     )
 
 
-def _plan(job, hw, c, i, cat, spot, spot_model=None):
-    """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone: the same vectorised code)."""
+def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
+    """One DataFrame from the per-batch columns (arrays, or scalars meaning the whole batch),
+    built once: a search has tens of batches per hardware option and stack variant, and a
+    DataFrame per batch costs more than the batch's time model. A column a batch lacks (spot
+    columns of an option without a spot price) is NaN there, as ``pd.concat`` would make it."""
+    names = list(dict.fromkeys(k for _, cols in parts for k in cols))
+    def col(n, cols, k):
+        v = cols.get(k, np.nan)
+        return np.asarray(v) if np.ndim(v) else np.full(n, v, dtype=object if v is None else None)
+    return pd.DataFrame({k: np.concatenate([col(n, cols, k) for n, cols in parts]) for k in names})
+
+
+def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):
+    """Row ``i`` of a batch as a full ``Plan`` (re-evaluated alone under its stack variant: the
+    same vectorised code)."""
     one = c.take(np.array([i]))
-    plan = row_result(job, one, hw, evaluate(job, one, hw), 0, cat, spot)
+    ev = evaluate(job, one, hw, stack=stack)
+    plan = row_result(job, one, hw, dict(ev, searched=searched), 0, cat, spot)
     return with_spot_risk(plan, hw, spot_model) if spot else plan
 
 

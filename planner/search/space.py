@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
+from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
 
@@ -24,6 +25,10 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates, valid_mask
+from planner.model import offload
+from planner.model.finetune import frozen_base
+from planner.model.memory import FRAGMENTATION
+from planner.model.stacks import SEARCHED, Stack, from_training, open_options
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -129,3 +134,79 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
                       schedule=sched, gpus_per_node=g, nodes=n_, etp=None if etp is None else np.full(len(tp), etp))
+
+
+# ------------------------------------------------------------------------------ stack options
+@dataclass(frozen=True)
+class StackVariant:
+    """One combination of the stack options the search tries (``stacks.SEARCHED`` left open by
+    the job): the resolved ``stack``, the searched options' ``values``, and ``parents``, the
+    variants with the same values but one offload fewer. Offload only adds time
+    (planner.model.offload: host copies and a CPU optimizer step, never less work on the GPU),
+    so a row is tried with an offload only where none of its parents fits: the rest are
+    dominated, not lost."""
+
+    stack: Stack
+    values: dict
+    parents: tuple[int, ...] = ()
+    reshard_rows_only: bool = False  # reshard_after_forward differs from the base: ZeRO-3 rows only
+    root: int | None = None  # the variant with the same values and no offload (None: this one)
+
+    def could_fit(self, root_mem: dict, limit: float) -> np.ndarray:
+        """Rows (of the root's evaluated batch) that can fit with this variant's offloads, from
+        the root's memory: what an offload can take off the GPU is at most the optimizer state
+        (optimizer offload) and the activations with their fragmentation allowance (activation
+        offload). A necessary condition, so the memory model runs only on rows with a chance."""
+        free = np.zeros_like(root_mem["total"])
+        if self.stack.optimizer_offload:
+            free = free + root_mem["optimizer"]
+        if self.stack.activation_offload:
+            free = free + root_mem["activations"] * (1 + FRAGMENTATION)
+        return root_mem["total"] - free <= limit
+
+    def rows(self, c: Candidates) -> np.ndarray:
+        """Rows of ``c`` this variant is a distinct, runnable plan for."""
+        ok = offload.valid_mask(self.stack, c)
+        if self.reshard_rows_only:
+            ok &= c.zero >= 3
+        return ok
+
+
+def stack_variants(job: JobSpec) -> list[StackVariant]:
+    """The stack option combinations to search, the job's own (base) stack first. Which options:
+    those in ``stacks.SEARCHED`` the job leaves open and the stack implements
+    (``Stack.offloads``), where they can change a plan: optimizer offload when there is optimizer
+    state to move (not LoRA/QLoRA's frozen base), activation offload for transformers where
+    Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3.
+    A small outer product (at most 2 x 2 x 2), evaluated variant by variant on whole chunks."""
+    m, t, p = job.model, job.training, job.parallel
+    base = from_training(t)
+    open_ = set(open_options(t)) & set(SEARCHED)
+    axes = {}
+    # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
+    # layout search tries anyway when parallel.zero is open: searched only when the job fixes zero: 3
+    if "reshard_after_forward" in open_ and p.zero == 3:
+        axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
+    if "optimizer_offload" in open_ and "optimizer" in base.offloads and not frozen_base(m, t):
+        axes["optimizer_offload"] = (False, True)
+    if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
+            and (p.pp or 1) == 1 and t.recompute in (None, "none")):
+        axes["activation_offload"] = (False, True)
+    names = list(axes)
+    out, index = [], {}
+    for vals in product(*axes.values()):  # offloads vary fastest: parents precede their children
+        values = dict(zip(names, vals))
+        index[vals] = len(out)
+        parents = tuple(index[tuple(False if (n == k and n.endswith("_offload")) else v for n, v in zip(names, vals))]
+                        for k in names if k.endswith("_offload") and values[k])
+        root = index[tuple(False if n.endswith("_offload") else v for n, v in zip(names, vals))]
+        out.append(StackVariant(
+            stack=base.with_options(**values) if values else base, values=values, parents=parents,
+            root=root if parents else None,
+            reshard_rows_only=values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward))
+    return out
+
+
+def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:
+    """The option names a list of variants searches."""
+    return tuple(variants[0].values) if variants else ()

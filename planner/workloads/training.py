@@ -14,7 +14,9 @@ import numpy as np
 from planner.errors import InputError
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
+from planner.model import offload
 from planner.model.cost import cost_summary
+from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated
 from planner.search.recommend import recommend as search_plans
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
@@ -69,6 +71,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     c, notes = resolve_single(job, hw)
+    for option, ok in offload.valid_masks(from_training(job.training), c).items():
+        if not ok.all():
+            raise InputError(f"training.framework.{option}", offload.RULES[option])
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),

@@ -1,0 +1,185 @@
+"""Offload to host memory: what ``activation_offload`` and ``optimizer_offload`` (training stack
+options, planner.model.stacks) take off the GPU, what they cost in host RAM, and the step time they
+add. Vectorised over candidates like the rest of the time and memory model.
+
+Optimizer offload — DeepSpeed ZeRO-Offload (Ren et al. 2021, "ZeRO-Offload: Democratizing
+Billion-Scale Model Training", USENIX ATC, arXiv 2101.06840, §4.1 and Fig. 5: fp32 master weights
+and Adam moments on the CPU, gradients streamed to the host during backward, the Adam step on the
+CPU, the updated 16-bit parameters copied back), Megatron-Core ``--optimizer-cpu-offload``
+(``megatron/core/optimizer/cpu_offloading/hybrid_optimizer.py`` ``HybridDeviceOptimizer``, CPU
+optimizer ``torch.optim.AdamW``), FSDP2 ``CPUOffloadPolicy`` (the optimizer step runs on the
+CPU's copy); the CPU Adam rate is ``CPU_ADAM``:
+
+* GPU memory: the rank's optimizer shard (fp32 master + moments) leaves HBM; the gradient buffer
+  stays (Megatron keeps ``main_grad`` on the GPU and copies it out at the step; counting it is
+  the conservative choice for DeepSpeed, which streams its partition out bucket by bucket).
+* Host memory: master + moments + a 4-byte fp32 gradient copy per parameter of the shard
+  (HybridDeviceOptimizer's pinned ``cpu_copy_map_grad``; DeepSpeed's fp32 gradient partition).
+* Time: the gradient copy device-to-host overlaps the last micro-batch's backward (DeepSpeed
+  ``overlap_comm``: each reduced bucket is copied out as it is ready): only what exceeds that
+  backward is exposed; then the CPU Adam step, then the 16-bit parameters host-to-device
+  (DeepSpeed ``stage_1_and_2.py`` copies the updated fp32 partition into the 16-bit one after
+  the CPU step). All ranks of a node step their shards on the node's cores at once.
+
+Activation offload — Megatron-Core ``--cpu-offloading`` (TE ``get_cpu_offload_context``,
+``AsyncDoubleBufferGroupOffloadHandler``): the saved activations of each finished layer are
+copied to pinned host memory on a side stream during forward and prefetched back one layer ahead
+of its backward, double-buffered. Megatron-Core accepts at most ``num_layers - 1`` offloaded layers
+and refuses it with pipeline parallelism or with activation recomputation
+(``transformer_config.py``: "Currently there is no support for Pipeline parallelism with CPU
+offloading", "CPU offloading does not work when activation recomputation is enabled") —
+``valid_mask``. GPU memory keeps ``RESIDENT_LAYERS`` layers' activations; the copies cost only
+what exceeds the forward (out) and the backward (back) they overlap.
+
+Host link: the GPU's PCIe link from the catalog (``pcie_gbps_per_dir``, nominal per direction),
+at ``PCIE_EFF`` of nominal; each GPU is assumed to have its own x16 link to the host.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from planner.layout import distinct_rows
+from planner.model.activations import layer_activation_bytes
+
+
+@dataclass(frozen=True)
+class CpuAdam:
+    """Adam steps per second of one host (parameters/s) with ``ref_vcpus`` hardware threads."""
+
+    params_per_s: float
+    ref_vcpus: float
+    source: str
+
+
+#: CPU Adam throughput, one figure for every stack: DeepSpeed PR #735 (R. Yazdani Aminabadi,
+#: ZeRO-Offload co-author, 2021-02): DeepSpeedCPUAdam "reduces the optimizer time from 56 seconds
+#: to 8.2 seconds [for] an 11.6B parameter GPT2 model" (56 s: torch.optim.Adam on the CPU, PyTorch
+#: 1.7's single-tensor loop; DeepSpeed's feature page: 5.1x-6.5x over torch Adam at 1-10B). The
+#: host is taken to be the ZeRO-Offload paper's testbed, a DGX-2 (2 x Xeon Platinum 8168: 48
+#: cores, 96 threads) — an assumption, the PR does not name it — and the rate is scaled to an
+#: instance by its vCPUs. The 56 s figure is not used for the stacks that step with torch's AdamW
+#: (Megatron-Core's HybridDeviceOptimizer imports ``from torch.optim import AdamW as CPUAdam``;
+#: FSDP2 CPU offload): current PyTorch runs it far faster than 1.7 did — on one thread of this
+#: repository's 2-vCPU development VM, torch 2.13 AdamW steps 77 M params/s single-tensor and
+#: 150 M/s foreach (100M fp32 params, 2026-11-30), against 14.7 M/s per thread implied here — so
+#: the one published figure is a conservative (slow) rate for all; a measured host replaces it.
+CPU_ADAM = CpuAdam(11.6e9 / 8.2, 96.0, "DeepSpeedCPUAdam, DeepSpeed PR #735: 11.6B params in 8.2 s (96-thread host assumed)")
+
+#: achieved share of the nominal PCIe x16 rate for large pinned copies: CUDA bandwidthTest reaches
+#: ~25 of 32 GB/s on Gen4 and ~53-55 of 64 GB/s on Gen5 (the 20-25 GB/s Gen4 figure the data
+#: pipeline model uses, planner.simulate.config.H2D_BW)
+PCIE_EFF = 0.8
+#: a GPU without a PCIe figure in the catalog (e.g. GH200's NVLink-C2C host link): Gen4 x16 nominal
+PCIE_FALLBACK_BPS = 32e9
+#: bytes per parameter of the fp32 gradient copy an offloaded optimizer keeps on the host
+HOST_GRAD_BYTES = 4.0
+#: layers whose activations stay on the GPU under activation offload: the last layer (never
+#: offloaded, ``cpu_offloading_num_layers < num_layers``) and the two groups of the double buffer
+RESIDENT_LAYERS = 3.0
+#: share of the host's RAM a plan may fill with offloaded state (the rest: OS, data loaders, the
+#: framework's pinned staging buffers) — an assumption
+HOST_RAM_USABLE = 0.8
+
+
+def host_link_bps(hw) -> float:
+    """Achieved bytes/s per direction between one GPU and host memory."""
+    return (hw.gpu.pcie_bw or PCIE_FALLBACK_BPS) * PCIE_EFF
+
+
+def cpu_adam_params_per_s(hw) -> float:
+    """Adam parameter updates per second of one node's CPUs (``CPU_ADAM`` scaled by vCPUs; the
+    reference host when the catalog gives none)."""
+    vcpus = hw.vcpus_per_node or CPU_ADAM.ref_vcpus
+    return CPU_ADAM.params_per_s * vcpus / CPU_ADAM.ref_vcpus
+
+
+#: why a layout cannot run an offload option, by option (``valid_mask``)
+RULES = {
+    "activation_offload": "Megatron-Core's activation offload (--cpu-offloading) runs with pp = 1 and recompute none "
+                          "only (transformer_config.py)",
+    "optimizer_offload": "an offloaded optimizer is a sharded one (Megatron --optimizer-cpu-offload needs "
+                         "--use-distributed-optimizer; DeepSpeed offload_optimizer needs ZeRO stage >= 1): zero >= 1 "
+                         "when there is more than one data-parallel replica",
+}
+
+
+def valid_masks(stack, c) -> dict:
+    """Per offload option the stack has on, the rows of candidates ``c`` that can run it."""
+    out = {}
+    if stack.activation_offload:
+        out["activation_offload"] = (c.pp == 1) & (c.rc == 0)
+    if stack.optimizer_offload:
+        out["optimizer_offload"] = (c.zero >= 1) | (c.dp * c.cp == 1)
+    return out
+
+
+def valid_mask(stack, c) -> np.ndarray:
+    """Rows of candidates ``c`` the stack can run with its offload options (``RULES``)."""
+    ok = np.ones(len(c), dtype=bool)
+    for m in valid_masks(stack, c).values():
+        ok &= m
+    return ok
+
+
+def resident_layers(layers, stack):
+    """Layers whose activations the GPU holds at the peak (all of them without offload)."""
+    return np.minimum(layers, RESIDENT_LAYERS) if stack.activation_offload else layers
+
+
+def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float):
+    """Host bytes of an offloaded optimizer shard that takes ``optimizer_bytes`` on the GPU
+    (master + moments at ``state_bytes_per_param``), plus its fp32 gradient copy."""
+    if state_bytes_per_param <= 0:
+        return np.zeros_like(optimizer_bytes)
+    return optimizer_bytes * (1.0 + HOST_GRAD_BYTES / state_bytes_per_param)
+
+
+def activation_layer_bytes(m, t, c, act_bytes: float):
+    """Saved activation bytes of one layer and micro-batch per candidate (the dense/MoE mix of
+    planner.model.activations.layer_activation_bytes, as memory.memory_per_gpu counts it)."""
+    kw = dict(tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
+              act_bytes=act_bytes, recompute=c.rc)
+    share = (m.moe_layers / m.layers) if m.moe else 0.0
+    out = (1 - share) * layer_activation_bytes(m, t.seq_len, c.mb, moe=False, **kw)
+    if share:
+        out = out + share * layer_activation_bytes(m, t.seq_len, c.mb, moe=True, **kw)
+    return out
+
+
+def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
+    """Seconds per micro-batch the activation copies add: (layers - resident) layers out during
+    the forward and back during the backward, each exposed only beyond the pass it overlaps."""
+    if not (stack.activation_offload and m.is_transformer):
+        return np.zeros_like(np.asarray(t_fwd_mb, dtype=np.float64))
+    keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)  # a few hundred keys per search
+    layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
+                                         act_bytes)[inv]
+    moved = np.maximum(layers - RESIDENT_LAYERS, 0.0) * layer_bytes / host_link_bps(hw)
+    return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0)
+
+
+def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: float, param_bytes: float):
+    """(optimizer seconds, exposed host-link seconds) per step. Without optimizer offload:
+    the GPU step ``t_opt_gpu`` and nothing. With it: the CPU Adam step of the node's shards
+    (``local_params`` per GPU, all GPUs of the node at once), and the gradient copy out beyond
+    the last backward plus the 16-bit parameter copy back."""
+    if not stack.optimizer_offload:
+        return t_opt_gpu, np.zeros_like(t_opt_gpu)
+    bw = host_link_bps(hw)
+    cpu = local_params * hw.gpus_per_node / cpu_adam_params_per_s(hw)
+    d2h = local_params * grad_bytes / bw
+    h2d = local_params * param_bytes / bw
+    return cpu, np.maximum(d2h - t_bwd_mb, 0.0) + h2d
+
+
+def host_fits(host_bytes_per_gpu, hw):
+    """Rows whose offloaded state fits the node's RAM (``HOST_RAM_USABLE`` of it); every row
+    when the catalog gives no RAM figure (a bare-GPU cluster)."""
+    ram = getattr(hw.instance, "ram_bytes", None) if hw.instance is not None else None
+    if not ram:
+        return np.ones(len(np.atleast_1d(host_bytes_per_gpu)), dtype=bool)
+    return host_bytes_per_gpu * hw.gpus_per_node <= ram * HOST_RAM_USABLE

@@ -1,0 +1,163 @@
+"""Training-stack options in the search, and what offload does (planner.model.offload).
+
+The 70B cases use Llama-3-70B (70.6B parameters, Meta's model card) on one AWS p5.48xlarge
+(8 x H100 80 GB, 2 TiB host RAM, 192 vCPUs: the catalog's AWS row): 16 bytes/param of model
+state (ZeRO paper) = 1.13 TB, 141 GB per GPU under TP8 — more than 80 GB of HBM, so it fits only
+with the optimizer state (12 of those 16 bytes) on the host."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from planner.errors import InfeasibleError, InputError
+from planner.model import offload
+from planner.model.stacks import resolve
+from planner.search.space import stack_variants
+from planner.spec import load_job_dict
+from planner.spec.params import count_params
+from planner.workloads.training import estimate_job, recommend
+
+P5 = "aws:p5.48xlarge"
+
+
+def _job(preset="llama3-70b", framework=None, parallel=None, **training):
+    t = {"seq_len": 4096, "global_batch": 64, "tokens": 1e9, **training}
+    if framework is not None:
+        t["framework"] = framework
+    job = {"model": {"preset": preset}, "training": t, "cluster": {"instance": P5, "nodes": 1}}
+    if parallel is not None:
+        job["parallel"] = parallel
+    return load_job_dict(job)
+
+
+FIXED = {"tp": 8, "pp": 1, "dp": 1, "zero": 0}
+
+
+def test_70b_fits_one_node_only_with_optimizer_offload_and_pays_the_formula(catalog):
+    kw = dict(parallel=FIXED, micro_batch=1, recompute="full")
+    off = estimate_job(_job(framework={"name": "megatron-core", "optimizer_offload": False}, **kw), catalog)
+    on = estimate_job(_job(framework={"name": "megatron-core", "optimizer_offload": True}, **kw), catalog)
+    assert not off.fits and on.fits
+    # the optimizer shard (fp32 master + two fp32 moments = 12 B/param of the TP8 shard) leaves HBM
+    moved = off.memory_per_gpu_bytes.optimizer
+    local = count_params(_job().model).total / 8
+    assert moved == pytest.approx(12 * local, rel=0.01)
+    assert on.memory_per_gpu_bytes.optimizer == 0
+    assert off.memory_per_gpu_bytes.total - on.memory_per_gpu_bytes.total == pytest.approx(moved)
+    assert on.memory_per_gpu_bytes.host == pytest.approx(moved * (1 + 4 / 12))  # + fp32 grad copy
+    # slower by exactly: CPU Adam over the node's 8 shards at 11.6e9 params / 8.2 s per 96 vCPUs
+    # (DeepSpeed PR #735) scaled to p5's 192 vCPUs, plus the fp32 gradients out beyond the last
+    # backward and the bf16 weights back over PCIe Gen5 x16 (64 GB/s nominal, 0.8 achieved),
+    # minus the GPU optimizer step it replaces
+    cpu = local * 8 / (11.6e9 / 8.2 * 192 / 96)
+    bw = 64e9 * 0.8
+    link = max(local * 4 / bw - on.detail["t_bwd_mb"], 0.0) + local * 2 / bw
+    assert on.breakdown_s.optimizer == pytest.approx(cpu, rel=0.01)
+    assert on.breakdown_s.offload == pytest.approx(link, rel=0.01)
+    assert on.step_time_s - off.step_time_s == pytest.approx(cpu + link - off.breakdown_s.optimizer, rel=0.01)
+    assert on.config.offload == "optimizer" and off.config.offload == "none"
+
+
+def test_cpu_adam_rate_is_the_published_figure():
+    # DeepSpeed PR #735: DeepSpeedCPUAdam steps an 11.6B-parameter GPT-2 in 8.2 s (host: 96 threads)
+    assert offload.CPU_ADAM.params_per_s * 8.2 == pytest.approx(11.6e9)
+    hw = SimpleNamespace(vcpus_per_node=192)  # p5.48xlarge: twice the reference host's threads
+    assert offload.cpu_adam_params_per_s(hw) == pytest.approx(2 * 11.6e9 / 8.2)
+
+
+def test_recommend_picks_offload_only_when_needed(catalog):
+    big = recommend(_job(), catalog, simulate=False)  # 70B on one node: nothing fits without it
+    assert big.best.stack["optimizer_offload"] and big.best.fits
+    assert "optimizer_offload" in big.best.stack["searched"]
+    small = recommend(_job("llama3-8b"), catalog, simulate=False)  # 8B fits one node as is
+    assert not small.best.stack["optimizer_offload"] and not small.best.stack["activation_offload"]
+    assert small.best.config.offload == "none"
+    # offload rows exist only for layouts that do not fit without it
+    key = ["nodes", "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "reshard_after_forward"]
+    t = small.table
+    plain = t[~t["optimizer_offload"] & ~t["activation_offload"]]
+    offl = t[t["optimizer_offload"] | t["activation_offload"]]
+    assert len(offl) and not offl[key].merge(plain[key]).shape[0]
+    assert not plain.duplicated(key).any()
+
+
+def test_options_the_user_sets_are_kept(catalog):
+    with pytest.raises(InfeasibleError):  # offload fixed off: the 70B does not fit one node
+        recommend(_job(framework={"name": "megatron-core", "optimizer_offload": False}), catalog, simulate=False)
+    fixed = recommend(_job("llama3-8b", framework={"name": "megatron-core", "optimizer_offload": True,
+                                                   "reshard_after_forward": True}), catalog, simulate=False)
+    assert fixed.table["optimizer_offload"].all() and fixed.best.stack["optimizer_offload"]
+    assert "optimizer_offload" not in fixed.best.stack["searched"]
+    assert "reshard_after_forward" not in fixed.best.stack["searched"]
+    assert fixed.table["reshard_after_forward"].all()
+
+
+def test_json_shows_the_chosen_options(catalog):
+    out = recommend(_job(), catalog, simulate=False).to_json()
+    best = out["best"]
+    assert best["stack"]["name"] == "megatron-core" and best["stack"]["optimizer_offload"] is True
+    assert best["config"]["offload"] == "optimizer"
+    assert "host" in best["memory_per_gpu_bytes"] and "offload" in best["breakdown_s"]
+    assert "optimizer_offload=on" in out["inputs"]["training_stack"]
+
+
+def test_activation_offload_keeps_few_layers_and_needs_pp1_no_recompute(catalog):
+    kw = dict(parallel={"tp": 8, "pp": 1, "dp": 1, "zero": 0}, micro_batch=4, recompute="none")
+    off = estimate_job(_job("llama3-8b", framework={"name": "megatron-core"}, **kw), catalog)
+    on = estimate_job(_job("llama3-8b", framework={"name": "megatron-core", "activation_offload": True}, **kw), catalog)
+    # 32 layers held -> 3 (the last + the double buffer); the 29 others on the host
+    act_off, act_on = off.memory_per_gpu_bytes.activations, on.memory_per_gpu_bytes.activations
+    assert act_on < act_off / 5
+    # the 29 offloaded layers go out over PCIe Gen5 x16 (64 GB/s nominal, 0.8 achieved) under the
+    # forward and come back under the backward, each exposed beyond the pass it hides under
+    moved = on.memory_per_gpu_bytes.host / (64e9 * 0.8)
+    m = on.detail["num_microbatches"]
+    exposed = m * (max(moved - on.detail["t_fwd_mb"], 0) + max(moved - on.detail["t_bwd_mb"], 0))
+    assert exposed > 0 and on.breakdown_s.offload == pytest.approx(exposed, rel=1e-6)
+    assert on.step_time_s - off.step_time_s == pytest.approx(exposed, rel=1e-6)
+    with pytest.raises(InputError) as e:
+        estimate_job(_job("llama3-8b", framework={"name": "megatron-core", "activation_offload": True},
+                          parallel={"tp": 4, "pp": 2, "dp": 1, "zero": 0}, micro_batch=1, recompute="none"), catalog)
+    assert e.value.field == "training.framework.activation_offload"
+    with pytest.raises(InputError):  # torchtitan has no activation offload
+        resolve("torchtitan", activation_offload=True)
+
+
+def test_reshard_after_forward_is_searched_on_zero3_rows_only(catalog):
+    job = _job("llama3-8b", framework={"name": "torchtitan", "optimizer_offload": False},
+               parallel={"zero": 3, "tp": 1, "pp": 1})
+    names = [tuple(v.values) for v in stack_variants(job)]
+    assert names == [("reshard_after_forward",)] * 2
+    rec = recommend(job, catalog, simulate=False)
+    assert set(rec.table["reshard_after_forward"]) == {True, False}
+    # without resharding every layer stays gathered to its backward: the ZeRO-2 weight bytes
+    kw = dict(parallel={"tp": 1, "pp": 1, "dp": 8, "zero": 3}, micro_batch=1, recompute="full")
+    on = estimate_job(_job("llama3-8b", framework={"name": "torchtitan", "reshard_after_forward": True}, **kw), catalog)
+    no = estimate_job(_job("llama3-8b", framework={"name": "torchtitan", "reshard_after_forward": False}, **kw), catalog)
+    params = count_params(job.model).total  # bf16 weights: 2 B/param, sharded 8 ways only when resharded
+    assert no.memory_per_gpu_bytes.weights - on.memory_per_gpu_bytes.weights == pytest.approx(2 * params * (1 - 1 / 8))
+    assert no.step_time_s <= on.step_time_s
+
+
+def test_host_ram_bounds_offload():
+    hw = SimpleNamespace(instance=SimpleNamespace(ram_bytes=2048 * 2**30), gpus_per_node=8)
+    per_gpu = np.array([100, 204, 205]) * 2**30  # 8 x 205 GiB > 0.8 x 2 TiB
+    assert offload.host_fits(per_gpu, hw).tolist() == [True, True, False]
+    bare = SimpleNamespace(instance=None, gpus_per_node=8)
+    assert offload.host_fits(per_gpu, bare).all()  # no RAM figure: not checked
+
+
+def test_optimizer_offload_needs_a_sharded_optimizer_and_is_emitted(catalog):
+    from planner.present.emit import launch_plan
+
+    with pytest.raises(InputError) as e:  # zero 0 with two replicas: no stack offloads that
+        estimate_job(_job("llama3-8b", framework={"name": "megatron-core", "optimizer_offload": True},
+                          parallel={"tp": 4, "pp": 1, "dp": 2, "zero": 0}, micro_batch=1), catalog)
+    assert e.value.field == "training.framework.optimizer_offload"
+    rec = recommend(_job(), catalog, simulate=False)  # the 70B on one node: optimizer offload
+    args = launch_plan(_job(), rec.best.to_json(), "megatron").program
+    # Megatron-LM arguments.py: --optimizer-cpu-offload needs --use-precision-aware-optimizer,
+    # which needs --use-distributed-optimizer
+    for flag in ("--optimizer-cpu-offload", "--use-precision-aware-optimizer", "--use-distributed-optimizer"):
+        assert flag in args
+    assert args[args.index("--optimizer-offload-fraction") + 1] == "1.0"
