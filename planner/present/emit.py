@@ -79,6 +79,8 @@ MEGATRON_FSDP2_UNSUPPORTED = (  # (plan has it, what arguments.py says it does n
     (lambda job, cfg: cfg["ep"] > 1, "expert parallelism"),
     (lambda job, cfg: job.model.tied_embeddings, "tied embeddings (it requires --untie-embeddings-and-output-weights)"),
     (lambda job, cfg: job.training.precision == "fp16", "fp16"),
+    (lambda job, cfg: "optimizer" in (cfg.get("offload") or ""),
+     "optimizer offload (--optimizer-cpu-offload needs MCore's distributed optimizer, which FSDP2 refuses)"),
 )
 # Megatron-Core TransformerConfig.__post_init__ rules for --overlap-moe-expert-parallel-comm (0.16.1)
 # Megatron-LM validate_args: "Expert parallelism is not supported with fp16 training", and the grouped
@@ -276,6 +278,13 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
                 + _flag("--global-batch-size", t.global_batch) + _flag("--fsdp-sharding-strategy", strategy)
                 + _flag("--precision", t.precision) + _flag("--steps", int(steps))
                 + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
+    # the plan's offloads (planner.model.offload): torchtitan offloads the optimizer only through FSDP2's
+    # CPUOffloadPolicy (sharded plans) and has no activation offload flag
+    offload = cfg.get("offload", "none") or "none"
+    if "activation" in offload or ("optimizer" in offload and not sharded):
+        raise InputError("--emit", f"torchtitan cannot express this plan's {offload} offload (optimizer offload only "
+                                   "through FSDP2 CPUOffloadPolicy, no activation offload): use the megatron style "
+                                   "(--emit FORMAT:megatron)")
     # torchtitan's EP takes its ranks from the FSDP dimension (parallel_dims.py: efsdp = dp_shard x cp x tp
     # / ep), so a plan without FSDP shards, or whose shards do not tile EP, has no torchtitan mesh
     shard = cfg["dp"] if sharded else 1
