@@ -151,9 +151,11 @@ def parse_yaml(text: str, field: str, where: str) -> Any:
         _check_yaml(node, field, where)
         return loader.construct_document(node)
     except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or "malformed YAML"
+        if "nesting depth" in problem:  # PyYAML >= 6.0.4 stops deep flow nesting in its scanner
+            raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
         mark = getattr(e, "problem_mark", None)
         pos = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or "malformed YAML"
         raise InputError(field, f"{where}: malformed YAML{pos}: {problem}") from None
     except RecursionError:
         raise InputError(field, f"{where}: nested more than {MAX_DEPTH} levels deep") from None
