@@ -422,22 +422,35 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
       element, per layer and call) and its op keeps the input as in full training;
     * frozen norms keep no normalised copy for their weight's gradient (r*w per norm); layer 0's
       input norm, fed by the frozen embedding, keeps nothing (its fp32 input and rstd too);
-      the embedding keeps no ids, the frozen head no input.
+      the embedding keeps no ids, the frozen head no input. LayerNorm families
+      (``LAYERNORM_INPUT``: ``native_layer_norm`` keeps input, mean and rstd whichever gradient
+      is needed) lose no per-norm copy; what the frozen embedding output feeds — the embedding
+      dropout (its mask, a per element) and layer 0's ln_1 — records nothing, and the learned
+      positions keep no ids.
 
-    Under gradient checkpointing (non-reentrant, as HF Trainer applies it) the blocks keep only
-    their inputs, as in full training: only the part outside the blocks changes. Returned as
+    Under gradient checkpointing (non-reentrant, as HF Trainer applies it; peft makes the
+    embedding output require grad, ``enable_input_require_grads``) the blocks keep only their
+    inputs, as in full training: only the part outside the blocks changes (GPT-2's position ids
+    move into the first block's arguments). Returned as
     (the blocks, outside them), the split of ``hf_saved_parts``. Exact against
     every peft case of tests/data/peft_truth.json (llama, mixtral; fp32, bf16; r8/r16; qkvo,
     all-linear; QLoRA) as a difference to the full-training measurement.
     """
     a, h, tok = act_bytes, m.hidden, seq * batch
-    outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
+    ln = hf_model_type(m) in LAYERNORM_INPUT
+    if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
+        outside = -tok * (8 + a * h) - 8 * seq
+        if checkpointing:  # the position ids stay saved, as the first block's argument
+            return 8.0 * seq, outside
+        outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
+    else:
+        outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
     if checkpointing:
         return 0.0, outside
     per_tok = per_call = 0.0
     ab = a if adapter_bytes is None else adapter_bytes
     own = ab != a  # each adapter keeps its own cast of its input
-    norm_w = m.layer_norms * h
+    norm_w = 0 if ln else m.layer_norms * h
     if m.qk_norm != "none":
         norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
     if m.mla is not None:
@@ -460,9 +473,15 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
         layer -= a * sum(w for w, kept in groups.values() if not kept)
         per_tok += n * layer
-        if first:
-            per_tok -= 4 * h + 4  # layer 0's input norm: no gradient reaches it
+        if first:  # layer 0's input norm: no gradient reaches it
+            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](a, h) if ln else 4 * h + 4
     return per_tok * tok + per_call, outside
+
+
+#: LayerNorm families (``activations_hf.LAYERNORM_FAMILIES`` measured with peft: GPT-2): the bytes
+#: per token layer 0's input LayerNorm keeps in full training and not on a frozen embedding —
+#: input, mean and rstd, all in the activation dtype on CPU (``_layernorm_blocks``' r*(w + 2))
+LAYERNORM_INPUT = {"gpt2": lambda a, h: a * (h + 2)}
 
 
 def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
