@@ -244,3 +244,88 @@ def test_fused_families_saved_activations(fam, v, meas, full):
     blocks = sum(n for k, n in meas["by_module"].items() if ".layers." in k or ".h." in k)
     keep, _ = frozen_layer_activation_bytes(m, t, s, b, 2 if gc else 0, adapter_bytes=a)
     assert m.layers * float(keep) == pytest.approx(blocks, rel=1e-9)
+
+
+# ------------------------------------------------------------------------------ step time
+class _FlopCounting:
+    """Efficiency stand-in under which a GEMM takes one second per FLOP (2 m n k per batch
+    member) and memory traffic nothing: ``step_time``'s ``compute_gemm`` then reads the GEMM
+    work the time charges, in FLOPs."""
+
+    @staticmethod
+    def make(sm_count):
+        import numpy as np
+        from planner.hardware.efficiency import Efficiency
+
+        class FlopCounting(Efficiency):
+            def gemm_time(self, m, n, k, peak_flops, hbm_bw, bytes_per_el=2.0, batch=1.0):
+                return 2 * np.asarray(m, float) * np.asarray(n, float) * np.asarray(k, float) * np.asarray(batch, float)
+
+            def memory_time(self, nbytes, hbm_bw, kernels=0):
+                return 0.0 * np.asarray(nbytes, float)
+
+        return FlopCounting(sm_count=sm_count)
+
+
+def _time_cases():
+    for fam, rec in sorted(PEFT.items()):
+        for name, v in sorted(rec["variants"].items()):
+            if v["lora"]:
+                yield pytest.param(*_job(fam, v), v.get("flops_with_gemm_4bit") or v["flops"], id=f"{fam}-{name}")
+    for fam, v in sorted(OTHER.items()):
+        if v.get("flops"):
+            yield pytest.param(*_other_job(v), v["flops"], id=f"{fam}-all_linear")
+
+
+@pytest.mark.parametrize("m,t,meas", _time_cases())
+def test_step_time_gemm_work_is_the_counted_flops(catalog, m, t, meas):
+    """The GEMMs the step time charges a frozen-base micro-batch (base forward and input
+    gradients, the adapters' forward and both gradients, peft's per-call ParamWrapper deltas —
+    two baddbmm's per forward — and their factor gradients, the full weight gradient of the
+    experts and router it wraps, less layer 0's skipped input gradients) equal the FLOPs
+    FlopCounterMode counted on the peft run, less the attention core, within 1%. (Before the
+    frozen-base GEMMs were charged the Mixtral all-linear r16 time missed 47% of them.)"""
+    from dataclasses import replace
+
+    from planner.model.finetune import finetune_flops_per_token
+    from planner.model.step_time import step_time
+    from tests.test_step_time import cands, hw_for
+
+    b, s = meas["batch"], meas["seq"]
+    t = t.model_copy(update=dict(seq_len=s, global_batch=b, micro_batch=b, flash_attention=False))
+    hw = hw_for(catalog)
+    hw = replace(hw, eff=_FlopCounting.make(hw.eff.sm_count))
+    out = step_time(m, t, cands(mb=b), hw, framework="hf-trainer")
+    attention = 3 * finetune_flops_per_token(m, t, s)["attention_fwd"] * b * s
+    assert float(out["compute_gemm"][0]) == pytest.approx(meas["fwd_bwd"] - attention, rel=0.01)
+    if m.mla is None:  # the eager attention core's batched GEMMs too (MLA's v head dim: not here)
+        assert float(out["compute_gemm"][0] + out["compute_attention"][0]) == pytest.approx(meas["fwd_bwd"], rel=0.01)
+
+
+def test_lora_plan_flops_use_the_searched_micro_batch(catalog):
+    """peft's per-call delta FLOPs (Mixtral's experts through ParamWrapper) are paid once per
+    micro-batch: the plan's FLOPs and MFU use the micro-batch the search picked, not
+    ``training.micro_batch`` (unset here, which used to mean 1: 64 calls instead of 8 at mb 8,
+    +11% FLOPs and MFU on this job)."""
+    from planner.model import physics
+    from planner.model.step_time import step_time
+    from planner.search.recommend import recommend
+    from planner.spec.load import load_job_dict
+    from tests.test_step_time import cands, hw_for
+
+    job = load_job_dict({"model": {"preset": "mixtral-8x7b"},
+                         "training": {"mode": "lora", "lora": {"rank": 16, "targets": "all-linear"}, "seq_len": 1024,
+                                      "global_batch": 64, "precision": "bf16", "framework": {"name": "hf-trainer"}},
+                         "constraints": {"gpus": ["H100-SXM-80GB"], "max_gpus": 8}})
+    m, t = job.model, job.training
+    assert t.micro_batch is None
+    out = step_time(m, t, cands(mb=[1, 8], dp=1, nodes=1), hw_for(catalog))
+    for i, mb in enumerate((1, 8)):
+        assert float(out["model_flops"][i]) == float(finetune_step_flops(m, t, 1024, 64, 0, micro_batch=mb)["model"])
+    assert out["model_flops"][0] > 1.1 * out["model_flops"][1]
+    plan = recommend(job, catalog=catalog, top=1).best
+    mb, rc = plan.config.micro_batch, 2 if plan.config.recompute == "full" else 0
+    assert mb > 1
+    assert plan.flops_per_step == float(finetune_step_flops(m, t, 1024, 64, rc, t.flash_attention, micro_batch=mb)["model"])
+    peak = physics.datasheet_peak(catalog.gpu(plan.hardware.gpu), t.precision)
+    assert plan.mfu == pytest.approx(plan.flops_per_step / (plan.step_time_s * plan.hardware.gpus * peak), rel=1e-9)

@@ -347,15 +347,17 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
     i.e. gradient checkpointing) and flash's backward score recompute. Per-call adapter FLOPs
-    (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences
-    (default ``training.micro_batch``, else 1: the most calls); they are in ``model`` because the
-    FLOP counter sees them (tests/data/peft_truth.json)."""
+    (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences (a
+    number or an array over candidates: the plan's own; default ``training.micro_batch``, else 1:
+    the most calls); they are in ``model`` because the FLOP counter sees them
+    (tests/data/peft_truth.json)."""
     from planner.model.flops import step_flops
 
     base = step_flops(m, seq, global_batch, recompute, flash)
     per = finetune_flops_per_token(m, t, seq)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
-    calls = np.asarray(global_batch, dtype=np.float64) / (micro_batch or t.micro_batch or 1)
+    mb = (t.micro_batch or 1) if micro_batch is None else micro_batch
+    calls = np.asarray(global_batch, dtype=np.float64) / np.asarray(mb, dtype=np.float64)
     fwd = per["fwd"] * tokens + per["fwd_call"] * calls
     model = (per["fwd"] + per["bwd"]) * tokens + (per["fwd_call"] + per["bwd_call"]) * calls
     extra = base["hardware"] - base["model"]  # recompute + flash, as for the full model
