@@ -22,8 +22,11 @@ Variants per family (make_hf_common.FAMILIES "llama" and "mixtral", same seed an
   optional CPU kernel package ``kernels`` is absent; it falls back to dequantize + matmul).
 
 ``other_families_all_linear``: LoRA r8 "all-linear" on tiny Qwen3-MoE, DeepSeek-V3, gpt-oss,
-Llama 4 and Phi-3 (trainable/total params, targets, FLOPs): where peft's resolution of
-"all-linear" differs (its transformers-5 MoE conversion, or none; fused linears).
+Llama 4, Phi-3 and GPT-2 (trainable/total params, targets, FLOPs): where peft's resolution of
+"all-linear" differs (its transformers-5 MoE conversion, or none; fused linears: Phi-3's
+``qkv_proj`` / ``gate_up_proj``, GPT-2's ``Conv1D`` ``c_attn``). For the fused families
+(``FUSED_FAMILIES``) also the saved activations of the LoRA model and of the same model fully
+trained (``full_activations``), fp32 and pure bf16, with and without checkpointing, at ACT_SHAPES.
 
 Per variant: ``trainable_params`` / ``total_params`` (peft's ``get_nb_trainable_parameters``, which
 counts a packed 4-bit weight at its unpacked size), ``targets`` (module paths given LoRA, layer
@@ -204,7 +207,28 @@ def optimizer_state(family: str, spec, dtype: str) -> dict:
 
 #: families whose "all-linear" peft resolves differently (MoE conversion or its absence, fused
 #: linears): parameters, targets and FLOPs only, LoRA r8 on the fp32 eager model
-OTHER_FAMILIES = ("qwen3_moe", "deepseek_v3", "gpt_oss", "llama4_text", "phi3")
+OTHER_FAMILIES = ("qwen3_moe", "deepseek_v3", "gpt_oss", "llama4_text", "phi3", "gpt2")
+#: families whose HF code fuses projections into one linear: their saved activations too
+FUSED_FAMILIES = ("phi3", "gpt2")
+
+
+def activations(family: str, lora: dict | None) -> list[dict]:
+    """Saved activations of one training step (make_hf_common.training_step) of the plain model
+    (``lora`` None) or with LoRA, per precision x checkpointing x ACT_SHAPES."""
+    from peft import LoraConfig, get_peft_model
+
+    out = []
+    for prec in ("fp32", "bf16"):
+        for gc in (False, True):
+            for b, s in ACT_SHAPES:
+                m = build(family, "eager", seed=SEED)
+                if lora:
+                    m = get_peft_model(m, LoraConfig(lora_dropout=0.0, task_type="CAUSAL_LM", **lora))
+                    m.train()
+                r = training_step(m, batch(family, b, s, seed=SEED), prec, gc)
+                out.append({"precision": prec, "gradient_checkpointing": gc, "batch": b, "seq": s,
+                            "tokens": b * s, **r})
+    return out
 
 
 def other_families() -> dict:
@@ -222,6 +246,9 @@ def other_families() -> dict:
             out[fam]["flops"] = flops(model, fam)
         except Exception as e:  # noqa: BLE001 - record why the adapted model cannot run
             out[fam]["forward_error"] = f"{type(e).__name__}: {e}"
+        if fam in FUSED_FAMILIES:
+            out[fam]["activations"] = activations(fam, out[fam]["lora"])
+            out[fam]["full_activations"] = activations(fam, None)
         print(f"{fam:12s} all-linear r8 trainable {trainable:>7,d}/{total:>7,d}  targets {len(out[fam]['targets'])}")
     return out
 

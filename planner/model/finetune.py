@@ -34,7 +34,7 @@ the experts, per-call FLOPs, and the materialised weight saved for backward.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,6 +74,12 @@ class Linear:
     #: — which peft adapts through ``ParamWrapper`` and bitsandbytes leaves alone
     module: str = "linear"
     fused: int = 1  # v4 projections fused into this tensor (experts' gate_up_proj: 2)
+    #: the planner's projections this HF module holds (``HF_MODULES``; empty when not fused):
+    #: the named target sets (``TARGET_SETS``) select a fused module through them
+    parts: tuple = ()
+    #: how a tensor-parallel stack splits it (Megatron-Core): "col" (output split), "row" (input
+    #: split: o_proj, down_proj), "dup" (replicated: MLA's down-projections, the router)
+    tp: str = "col"
 
 
 @dataclass(frozen=True)
@@ -109,9 +115,42 @@ TARGET_SETS = {
 }
 
 
+#: transformers modules that hold several of the planner's projections in one weight, per
+#: ``model_type``: HF module name -> the projections (``layer_linears``' names) it holds, their
+#: fan-outs concatenated over one input. ``modeling_phi3.py``: ``Phi3Attention.qkv_proj``
+#: (h -> q + 2 kv), ``Phi3MLP.gate_up_proj`` (h -> 2f); ``modeling_gpt2.py``: ``GPT2Attention.c_attn``
+#: (h -> 3h), ``c_proj``, ``GPT2MLP.c_fc`` / ``c_proj`` — ``Conv1D``s, which peft's "all-linear"
+#: takes as linears (``tuners_utils._maybe_include_all_linear_layers``: ``(nn.Linear, Conv1D)``).
+#: peft adapts such a module as one ``lora.Linear`` (``tuners/lora/layer.py`` ``update_layer``:
+#: ``lora_A = nn.Linear(in_features, r)``, ``lora_B = nn.Linear(r, out_features)``): one A
+#: (r x in) and one B (sum of the fan-outs x r). A module of one part is a rename.
+HF_MODULES = {
+    "phi3": {"qkv_proj": ("q_proj", "k_proj", "v_proj"), "gate_up_proj": ("gate_proj", "up_proj")},
+    "gpt2": {"attn.c_attn": ("q_proj", "k_proj", "v_proj"), "attn.c_proj": ("o_proj",),
+             "mlp.c_fc": ("up_proj",), "mlp.c_proj": ("down_proj",)},
+}
+
+
+def _hf_modules(m: ModelSpec, lins: list[Linear]) -> list[Linear]:
+    """``lins`` with the family's fused modules (``HF_MODULES``) in place of their parts."""
+    table = HF_MODULES.get(hf_model_type(m), {})
+    by_name = {L.name: L for L in lins}
+    out, done = [], set()
+    for L in lins:
+        hit = next(((hf, parts) for hf, parts in table.items() if L.name in parts), None)
+        if hit is None:
+            out.append(L)
+        elif hit[0] not in done:
+            done.add(hit[0])
+            held = [by_name[p] for p in hit[1]]
+            out.append(replace(L, name=hit[0], fan_out=sum(x.fan_out for x in held), parts=hit[1]))
+    return out
+
+
 def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
-    """The linears of one block as the HF modelling code names them (MLA: transformers
-    ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``, ``shared_experts``)."""
+    """The linears of one block as the HF modelling code names and fuses them (``HF_MODULES``;
+    MLA: transformers ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``,
+    ``shared_experts``)."""
     h, f = m.hidden, m.ffn_hidden
     out: list[Linear] = []
     qkv = dict(reads_layer_input=True, reads="attn_in")
@@ -119,40 +158,41 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
         a, H = m.mla, m.heads
         dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
         if a.q_lora_rank:
-            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, **qkv),
+            out += [Linear("q_a_proj", h, a.q_lora_rank, 1, **qkv, tp="dup"),
                     Linear("q_b_proj", a.q_lora_rank, H * dqk, 1, reads="q_b_in")]
         else:
             out.append(Linear("q_proj", h, H * dqk, 1, **qkv))
-        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, **qkv),
+        out += [Linear("kv_a_proj_with_mqa", h, a.kv_lora_rank + a.qk_rope_head_dim, 1, **qkv, tp="dup"),
                 Linear("kv_b_proj", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim), 1, reads="kv_b_in"),
-                Linear("o_proj", H * a.v_head_dim, h, 1, reads="o_in")]
+                Linear("o_proj", H * a.v_head_dim, h, 1, reads="o_in", tp="row")]
     else:
         out += [Linear("q_proj", h, m.q_dim, 1, **qkv),
                 Linear("k_proj", h, m.kv_dim, 1, **qkv),
                 Linear("v_proj", h, m.kv_dim, 1, **qkv),
-                Linear("o_proj", m.q_dim, h, 1, reads="o_in")]
+                Linear("o_proj", m.q_dim, h, 1, reads="o_in", tp="row")]
 
     def mlp(prefix, width, per_token, copies=1, reads_in="mlp_in"):
         if m.gated and copies > 1:  # fused gate_up_proj (E, 2f, h) in transformers 5.x
             return [Linear(prefix + "gate_up_proj", h, 2 * width, per_token, copies, reads=prefix + "in",
                            module="param", fused=2),
                     Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in",
-                           module="param")]
+                           module="param", tp="row")]
         param = "param" if copies > 1 else "linear"
         ups = ["gate_proj", "up_proj"] if m.gated else ["up_proj"]
         return [Linear(prefix + u, h, width, per_token, copies, reads=reads_in, module=param) for u in ups] + [
-            Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in", module=param)]
+            Linear(prefix + "down_proj", width, h, per_token, copies, reads=prefix + "down_in", module=param,
+                   tp="row")]
 
     if not moe:
-        return out + mlp("", m.dense_width, 1)
+        return _hf_modules(m, out + mlp("", m.dense_width, 1))
     e = m.moe
     routed = e.experts if e.all_experts_compute else e.top_k
     router = "linear" if PEFT_MOE.get(hf_model_type(m), PeftMoE()).router_linear else "param"
-    out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module=router))
+    out.append(Linear("gate", h, e.experts, 1, reads="mlp_in", module=router, tp="dup"))
     out += mlp("experts.", f, routed / e.experts, e.experts)
     if e.shared_experts:  # reads the router's input
         out += mlp("shared_experts.", e.shared_ffn_hidden or e.shared_experts * f, 1)
-    return out
+    return _hf_modules(m, out)
 
 
 #: peft's transformers-5 MoE conversion (``utils/transformers_weight_conversion.py``
@@ -170,10 +210,13 @@ def _targeted(lin: Linear, targets, converts: bool = False) -> bool:
     router and the fused experts become target parameters, and shared experts and the dense MLPs
     — ``nn.Linear``s named ``gate_proj``/``up_proj``/``down_proj`` — are *not* adapted (measured
     on tiny Qwen3-MoE and DeepSeek-V3, ``peft_truth.json`` ``moe_all_linear``)."""
+    alias = isinstance(targets, str)  # a named set: it selects a fused module through its parts
     if targets == "all-linear":
         names = None
     else:
-        names = set(TARGET_SETS.get(targets) or ()) if isinstance(targets, str) else set(targets)
+        names = set(TARGET_SETS.get(targets) or ()) if alias else set(targets)
+    if alias and names and names & set(lin.parts):
+        return True
     short = lin.name.split(".")[-1]
     if lin.module == "param" and not converts:
         return False  # a bare parameter: only peft's MoE conversion (or target_parameters) reaches it
@@ -304,15 +347,17 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
     i.e. gradient checkpointing) and flash's backward score recompute. Per-call adapter FLOPs
-    (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences
-    (default ``training.micro_batch``, else 1: the most calls); they are in ``model`` because the
-    FLOP counter sees them (tests/data/peft_truth.json)."""
+    (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences (a
+    number or an array over candidates: the plan's own; default ``training.micro_batch``, else 1:
+    the most calls); they are in ``model`` because the FLOP counter sees them
+    (tests/data/peft_truth.json)."""
     from planner.model.flops import step_flops
 
     base = step_flops(m, seq, global_batch, recompute, flash)
     per = finetune_flops_per_token(m, t, seq)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
-    calls = np.asarray(global_batch, dtype=np.float64) / (micro_batch or t.micro_batch or 1)
+    mb = (t.micro_batch or 1) if micro_batch is None else micro_batch
+    calls = np.asarray(global_batch, dtype=np.float64) / np.asarray(mb, dtype=np.float64)
     fwd = per["fwd"] * tokens + per["fwd_call"] * calls
     model = (per["fwd"] + per["bwd"]) * tokens + (per["fwd_call"] + per["bwd_call"]) * calls
     extra = base["hardware"] - base["model"]  # recompute + flash, as for the full model
@@ -379,22 +424,35 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
       element, per layer and call) and its op keeps the input as in full training;
     * frozen norms keep no normalised copy for their weight's gradient (r*w per norm); layer 0's
       input norm, fed by the frozen embedding, keeps nothing (its fp32 input and rstd too);
-      the embedding keeps no ids, the frozen head no input.
+      the embedding keeps no ids, the frozen head no input. LayerNorm families
+      (``LAYERNORM_INPUT``: ``native_layer_norm`` keeps input, mean and rstd whichever gradient
+      is needed) lose no per-norm copy; what the frozen embedding output feeds — the embedding
+      dropout (its mask, a per element) and layer 0's ln_1 — records nothing, and the learned
+      positions keep no ids.
 
-    Under gradient checkpointing (non-reentrant, as HF Trainer applies it) the blocks keep only
-    their inputs, as in full training: only the part outside the blocks changes. Returned as
+    Under gradient checkpointing (non-reentrant, as HF Trainer applies it; peft makes the
+    embedding output require grad, ``enable_input_require_grads``) the blocks keep only their
+    inputs, as in full training: only the part outside the blocks changes (GPT-2's position ids
+    move into the first block's arguments). Returned as
     (the blocks, outside them), the split of ``hf_saved_parts``. Exact against
     every peft case of tests/data/peft_truth.json (llama, mixtral; fp32, bf16; r8/r16; qkvo,
     all-linear; QLoRA) as a difference to the full-training measurement.
     """
     a, h, tok = act_bytes, m.hidden, seq * batch
-    outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
+    ln = hf_model_type(m) in LAYERNORM_INPUT
+    if ln:  # ids, learned-position ids (1, s), head input; the final LayerNorm keeps what it kept
+        outside = -tok * (8 + a * h) - 8 * seq
+        if checkpointing:  # the position ids stay saved, as the first block's argument
+            return 8.0 * seq, outside
+        outside -= tok * a * h  # the embedding dropout's mask: nothing upstream needs a gradient
+    else:
+        outside = -tok * (8 + 2 * a * h)  # ids, final norm's normalised copy, head input
     if checkpointing:
         return 0.0, outside
     per_tok = per_call = 0.0
     ab = a if adapter_bytes is None else adapter_bytes
     own = ab != a  # each adapter keeps its own cast of its input
-    norm_w = m.layer_norms * h
+    norm_w = 0 if ln else m.layer_norms * h
     if m.qk_norm != "none":
         norm_w += m.q_dim + m.kv_dim if m.mla is None else m.heads * (m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) * 2
     if m.mla is not None:
@@ -417,9 +475,15 @@ def frozen_delta_parts(m: ModelSpec, t: TrainingSpec, seq: int, batch: int, act_
                 per_call += n * weight_bytes * L.copies * L.fan_in * L.fan_out
         layer -= a * sum(w for w, kept in groups.values() if not kept)
         per_tok += n * layer
-        if first:
-            per_tok -= 4 * h + 4  # layer 0's input norm: no gradient reaches it
+        if first:  # layer 0's input norm: no gradient reaches it
+            per_tok -= LAYERNORM_INPUT[hf_model_type(m)](a, h) if ln else 4 * h + 4
     return per_tok * tok + per_call, outside
+
+
+#: LayerNorm families (``activations_hf.LAYERNORM_FAMILIES`` measured with peft: GPT-2): the bytes
+#: per token layer 0's input LayerNorm keeps in full training and not on a frozen embedding —
+#: input, mean and rstd, all in the activation dtype on CPU (``_layernorm_blocks``' r*(w + 2))
+LAYERNORM_INPUT = {"gpt2": lambda a, h: a * (h + 2)}
 
 
 def lora_saved_bytes(m: ModelSpec, t: TrainingSpec, model_type: str, seq: int, batch: int,
@@ -490,3 +554,80 @@ def dequant_bytes_per_layer(m: ModelSpec, t: TrainingSpec) -> float:
     layer = (pc.layers_total) / m.layers
     stored = {"nf4": 0.5, "int8": 1.0}[base_weights(t)]
     return layer * (stored + 2.0 + 2.0)
+
+
+# ---------------------------------------------------------------------------- step-time GEMMs
+def _wgrad_role(L: Linear) -> str:
+    """The GEMM of ``moe.moe_layer`` a ``ParamWrapper``-adapted tensor is: the experts' input or
+    output projection, or the router."""
+    if L.copies > 1:
+        return "experts_down" if L.name.endswith("down_proj") else "experts_up"
+    return "router"
+
+
+def full_weight_grads(m: ModelSpec, t: TrainingSpec) -> dict:
+    """The base GEMMs of an MoE layer that keep their weight gradient under a frozen base, as
+    ``moe.moe_layer``'s ``wgrad`` roles (``experts_up``, ``experts_down``, ``router``) -> 1: the
+    tensors peft adapts through ``ParamWrapper`` (``PeftWrap``), whose op runs on ``W + delta``
+    so autograd computes the full weight gradient to reach A and B."""
+    if not frozen_base(m, t):
+        return {}
+    return {_wgrad_role(L): 1.0 for moe, _, _, L, r in adapted(m, t)
+            if moe and r and not PEFT_WRAP[L.module].per_token}
+
+
+def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp, gemm):
+    """(forward, backward) seconds that one layer of this kind (MoE or dense) adds to the base
+    GEMMs of a frozen-base pass on one rank — the GEMMs behind ``finetune_flops_per_token``'s
+    counts, timed by ``gemm(M, N, K, wg=, batch=)`` (``step_time._layer_terms``' timer: forward,
+    and backward = dgrad + ``wg`` x wgrad):
+
+    * each per-token adapter (``lora.Linear``) on ``T`` tokens (x per_token x copies): A (M x in)
+      -> r and B r -> out, forward and both gradients. Under tensor parallelism as Megatron-Core
+      splits its base (``Linear.tp``): a column-parallel base's A sees the whole input and its B
+      makes the local output slice; a row-parallel base's A reads the local input slice and its B
+      the whole output (the rank-r all-reduce between them is not charged); a replicated base's
+      adapter runs whole;
+    * each ``ParamWrapper`` delta, once per forward call (= micro-batch) per evaluation
+      (``PeftWrap.evals_3d``: B @ A as a batched GEMM over the rank's E/ep experts, the expert
+      slice of etp; the router's once) and the gradients of both factors in backward (the base
+      op's full weight gradient is ``full_weight_grads``, charged in ``moe.moe_layer``);
+    * minus layer 0's input gradients into the frozen embedding output (the projections reading
+      the block input, and their adapters' A), which autograd skips: spread over the layers of
+      the kind that holds layer 0 (the total exact; each stage charged the average)."""
+    e = m.moe
+    fwd = bwd = 0.0
+    col_skip = n_first = 0.0
+    for mo, n, first, L, r in adapted(m, t):
+        if mo != moe:
+            continue
+        i, o = L.fan_in, L.fan_out
+        if L.reads_layer_input and first:  # the base's dgrad, as step_time times it
+            if L.tp == "dup":
+                bwd = bwd - gemm(T, o, i, wg=0.0)[1] / n
+            else:  # the column-parallel input projections run as one GEMM
+                col_skip, n_first = col_skip + o, n
+        if not r:
+            continue
+        if PEFT_WRAP[L.module].per_token:
+            M = T * L.per_token * L.copies
+            a_in = i / tp if L.tp == "row" else i
+            b_out = o / tp if L.tp == "col" else o
+            fa, ba = gemm(M, r, a_in, wg=1.0)
+            fb, bb = gemm(M, b_out, r, wg=1.0)
+            fwd, bwd = fwd + fa + fb, bwd + ba + bb
+            if L.reads_layer_input and first:
+                bwd = bwd - gemm(M, r, a_in, wg=0.0)[1] / n  # A's input gradient
+        else:
+            if L.copies > 1:  # experts: the rank's E/ep, each etp's slice (gate_up: out; down: in)
+                batch = L.copies / ep
+                o_s = o / etp if L.tp == "col" else o
+                i_s = i / etp if L.tp == "row" else i
+                evals = PEFT_WRAP[L.module].evals_3d
+            else:
+                batch, o_s, i_s, evals = 1.0, o, i, 1
+            fd, bd = gemm(o_s, i_s, r, wg=1.0, batch=batch)  # delta = B @ A; dB, dA
+            fwd, bwd = fwd + evals * fd, bwd + bd
+    if col_skip:
+        bwd = bwd - gemm(T, col_skip / tp, m.hidden, wg=0.0)[1] / n_first
+    return fwd, bwd

@@ -202,7 +202,8 @@ class MoELayerTimes:
     host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
 
 
-def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links) -> MoELayerTimes:
+def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
+              wgrad: dict | None = None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (a stated ``imbalance``,
     capped by the capacity factor when tokens beyond it are dropped: Switch Transformer §2.2,
     Megatron-Core ``--moe-expert-capacity-factor``), the router, the shared experts
@@ -210,17 +211,23 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     all-gather of the dispatched tokens over the ETP group (reduce-scatter back in the combine;
     token_dispatcher.py gathers over the expert-TP group). ``gemm(M, N, K, groups=None)`` is
     the caller's (forward, backward) GEMM timer; ``links`` = (intra bw, inter bw per GPU, intra
-    alpha, inter alpha)."""
+    alpha, inter alpha). ``wgrad``: role (``experts_up``, ``experts_down``, ``router``) -> the
+    weight-gradient multiplier handed to ``gemm`` as ``wg`` where it differs from the caller's
+    default (a frozen base whose experts peft adapts through ``ParamWrapper`` keeps their weight
+    gradient: finetune.full_weight_grads)."""
     e = m.moe
+    wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}
     h, f = m.hidden, m.ffn_hidden
     up = (2 if m.gated else 1) * f
     load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
+    w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
     if stack.moe_grouped_gemm:
-        ex = [gemm(tok, up / wdiv, h, groups=local), gemm(tok, h, f / wdiv, groups=local)]
+        ex = [gemm(tok, up / wdiv, h, groups=local, **w_up), gemm(tok, h, f / wdiv, groups=local, **w_down)]
     else:  # one GEMM per expert, one after another
-        ex = [tuple(local * x for x in gemm(tok, up / wdiv, h)), tuple(local * x for x in gemm(tok, h, f / wdiv))]
-    ex.append(gemm(T, e.experts, h))  # router
+        ex = [tuple(local * x for x in gemm(tok, up / wdiv, h, **w_up)),
+              tuple(local * x for x in gemm(tok, h, f / wdiv, **w_down))]
+    ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
         ex += [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]

@@ -66,7 +66,8 @@ import numpy as np
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time
 from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
-from planner.model.finetune import dequant_bytes_per_layer, frozen_base, trainable_share, training_step_flops
+from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
+                                    trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import step_composition
@@ -128,17 +129,19 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
 
-    def gemm(M, N, K, pk=None, b=None, groups=None):
+    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
-        as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups)"""
+        as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups), or of ``batch``
+        as one batched kernel; ``wg`` overrides whether the weight gradient runs (frozen base:
+        adapters and peft's ``ParamWrapper`` tensors, finetune.py)"""
         pk = lin_peak if pk is None else pk
         b = gemm_b if b is None else b
         if groups is None:
-            g_t, n_g = eff.gemm_time, 1.0
+            g_t, n_g = (lambda m_, n_, k_, *a: eff.gemm_time(m_, n_, k_, *a, batch=batch)), batch
         else:
             g_t, n_g = (lambda m_, n_, k_, *a: moe_mech.grouped_gemm_time(eff, groups, m_, n_, k_, *a)), groups
         fwd = g_t(M, N, K, pk, hbm, b)
-        bwd = g_t(M, K, N, pk, hbm, b) + wgrad * g_t(K, N, M, pk, hbm, b)
+        bwd = g_t(M, K, N, pk, hbm, b) + (wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
@@ -212,7 +215,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
     # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
     if m.moe is not None:
-        ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out))
+        ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out),
+                                wgrad=full_weight_grads(m, t))
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -225,6 +229,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
+    if frozen_base(m, t):  # lora/qlora: the adapters' GEMMs, peft's per-call deltas (finetune.py)
+        (fa_d, ba_d), (fa_m, ba_m) = (frozen_layer_gemms(m, t, k, T, tp, ep, etp, gemm) for k in (False, True))
+        fwd_gemm = fwd_gemm + (1 - moe_share) * fa_d + moe_share * fa_m
+        bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
     ep_layer = moe_share * ep_comm_layer
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
@@ -521,12 +529,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
-    fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention)  # per recompute code
+    if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
+        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb)
+        model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
+    else:
+        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention)  # per recompute code
+        model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
-        t_pp_p2p=t_pp / 2, num_microbatches=m_micro,
-        model_flops=np.broadcast_to(fl["model"], (3,))[c.rc], hw_flops=np.broadcast_to(fl["hardware"], (3,))[c.rc],
+        t_pp_p2p=t_pp / 2, num_microbatches=m_micro, model_flops=model_flops, hw_flops=hw_flops,
     )
     inv_step = 1.0 / (step * gpus * peak)
     out["mfu"] = out["model_flops"] * inv_step

@@ -64,7 +64,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
                     usable=usable, limit=limit, headroom=head, margin=usable - float(mem["total"][i]),
                     host=float(mem["host"][i]))
-    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention)
+    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
+                             micro_batch=int(c.mb[i]))  # lora: peft's per-call FLOPs per micro-batch
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",
