@@ -184,10 +184,12 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # Megatron CoreAttention: baddbmm / bmm over mb*heads (one batched kernel each), full
         # s x s scores (the causal mask is applied in softmax, the GEMMs compute every score)
         bt = mb * heads
-        hd = float(m.head_dim)
+        # MLA scores over d_nope + d_rope and multiplies values of d_v (flops.score_dim)
+        d_qk = float(m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim) if m.mla is not None else float(m.head_dim)
+        d_v = float(m.mla.v_head_dim) if m.mla is not None else float(m.head_dim)
         Sq = seq / cp
-        qk = eff.gemm_time(Sq, seq, hd, peak, hbm, gemm_b, batch=bt)
-        av = eff.gemm_time(Sq, hd, seq, peak, hbm, gemm_b, batch=bt)
+        qk = eff.gemm_time(Sq, seq, d_qk, peak, hbm, gemm_b, batch=bt)
+        av = eff.gemm_time(Sq, d_v, seq, peak, hbm, gemm_b, batch=bt)
         scores = bt * Sq * seq
         drop = bool(t.dropout)
         fwd_attn = qk + av + eff.memory_time(scores * SCORE_BYTES_FWD[drop] * act_b / 2, hbm)
