@@ -110,6 +110,15 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
                    impl: str = "eager", checkpointing: bool = False) -> tuple[float, float]:
     """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
     outside them: ids, embedding, final norm, head and loss)."""
+    blocks, outside, _ = _saved_rows(m, model_type, seq, batch, precision, impl, checkpointing)
+    return blocks, outside
+
+
+def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str,
+                impl: str, checkpointing: bool) -> tuple[float, float, list[tuple[float, float]]]:
+    """``hf_saved_parts`` and, without checkpointing, each block's saves split in the order its
+    backward frees them: (attention with its input norm, MLP/MoE with its norm(s)), bytes per
+    token (``hf_step_memory``'s liveness walk); an empty list under checkpointing."""
     P = PRECISIONS[precision]
     if model_type in LAYERNORM_FAMILIES:
         return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
@@ -153,7 +162,7 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         if impl == "sdpa" and llama4:
             mask *= batch
         per_layer = tok * r * h
-        return m.layers * per_layer + rope + mask + 8 * seq, outside  # position ids (1, s)
+        return m.layers * per_layer + rope + mask + 8 * seq, outside, []  # position ids (1, s)
 
     def attention(local: bool) -> float:
         t = 0.0
@@ -246,22 +255,32 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
             return t + 8 * k + 4 * E + E * (a + r * h + a * h + 4 * a * f)
         wb = 4 if R.weights == "fp32" else a
         t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
-        # per routed token: indices, gathered input (cast under autocast), gate/up (2f), the
-        # activation's f-wide saves (the last is the down matmul's input), the expert output,
-        # its weight, the weighted output (stream dtype). gpt-oss's expert biases promote every
-        # matmul output to fp32 under autocast (bf16 matmul + fp32 bias)
-        eb = r if (R.bias and P.autocast) else a
-        t += k * (16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h)
+        t += k * _routed_token_bytes(P, R, h, f)  # the expert loop, per routed token
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     # which layers are local (sliding/chunked): HF puts them first in each pattern; only the
     # count matters except for Llama 4, where RoPE (chunked) layers carry the q/k norm
     per_tok = 0.0
+    rows = []
     for i in range(m.layers):
         local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
-        per_tok += attention(bool(local)) + mlp(i in moe_ids)
-    return per_tok * tok + rope, outside
+        at, ml = attention(bool(local)), mlp(i in moe_ids)
+        per_tok += at + ml
+        rows.append((at, ml))
+    return per_tok * tok + rope, outside, rows
+
+
+def _routed_token_bytes(P: HFPrecision, R: Router, h: int, f: int) -> float:
+    """What the eager expert loop keeps per routed token (``hf_saved_parts``' MoE rows): the
+    token/top-k position indices, the gathered input (cast under autocast), gate/up (2f), the
+    activation's f-wide saves (the last is the down matmul's input), the expert output, its
+    weight, the weighted output (stream dtype). gpt-oss's expert biases promote every matmul
+    output to fp32 under autocast (bf16 matmul + fp32 bias)."""
+    a, r = P.act, P.stream
+    wb = 4 if R.weights == "fp32" else a
+    eb = r if (R.bias and P.autocast) else a
+    return 16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h
 
 
 def _llama4_rope_layers(m: ModelSpec) -> set[int]:
@@ -294,7 +313,7 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
 
 
 def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                      impl: str, checkpointing: bool) -> tuple[float, float]:
+                      impl: str, checkpointing: bool) -> tuple[float, float, list]:
     """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
     dropout 0.1 (each dropout keeps its mask in the activation dtype), bias linears (GPT-2's
     ``Conv1D`` is an addmm). Per token:
@@ -335,7 +354,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
         mask = batch * seq * seq * r if (impl != "sdpa" and not bert) else 0
-        return m.layers * tok * r * h + mask, outside
+        return m.layers * tok * r * h + mask, outside, []
     if impl == "sdpa":  # dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 3 * H * seq)
     elif bert:
@@ -347,7 +366,8 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     mlp = (a * f if bert else 4 * a * f) + a * f + a * h
     qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
     per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
-    return m.layers * per_layer * tok, outside
+    attn_part = ln + qkv_in + attn + a * h + a * h  # norm, q/k/v inputs, core, o input, dropout mask
+    return m.layers * per_layer * tok, outside, [(attn_part, per_layer - attn_part)] * m.layers
 
 
 #: families whose blocks are not the RMSNorm/RoPE decoder above
@@ -433,31 +453,188 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         loss_fwd += r * h * tok  # the final norm's fp32 output (lm_head saved its bf16 cast)
     loss_bwd = 2 * lsm * V * tok
     grads = count_params(m).total * (2 if precision == "bf16" else 4)
-    scores = batch * H * seq * seq if impl == "eager" else 0.0
+    pc = count_params(m)
+    gb = 2 if precision == "bf16" else 4
+    # the forward: what the blocks keep grows block by block; under checkpointing each block's
+    # forward frees what it does not keep, so its peak is its own working set on top
+    peak_fwd = after + loss_fwd
     if checkpointing:
-        full = hf_saved_bytes(m, model_type, seq, batch, precision, impl, False)
-        layer = (full - saved) / L + tok * r * h  # one block's saves (its checkpoint input included)
-        peak_fwd = after + max(loss_fwd, (a + 4 + a) * scores)
-        # the backward recomputes block L-1 first, block 0 last: by then the later blocks'
-        # checkpoint inputs are freed and their gradients made; the embedding's comes last
-        pc = count_params(m)
-        gb = grads / pc.total
-        g_head = (pc.lm_head + pc.final_norm + (pc.embedding if m.tied_embeddings else 0)) * gb
-        g_block = (pc.total - pc.embedding - pc.lm_head - pc.final_norm) / L * gb
-        cp = tok * r * h
-        base = after - (lsm * V * tok + logits) + layer + a * scores + g_head
-        recompute = max(base + g_block, base - (L - 1) * cp + L * g_block)
-        peak = max(after + loss_bwd, recompute)
-    else:
-        peak_fwd = after + loss_fwd
-        peak = after + loss_bwd
-        if m.moe is not None and not m.moe.all_experts_compute:
-            full = saved
-            gc_saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, True)
-            layer = (full - gc_saved) / L + tok * r * h
-            gate_up = m.moe.experts * (2 if m.gated else 1) * m.ffn_hidden * h * (2 if precision == "bf16" else 4)
-            peak = max(peak, grads + layer + 2 * gate_up)
+        blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
+        base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
+        peak_fwd = max(peak_fwd, base + L * tok * r * h + _gc_block_forward(m, seq, batch, P, impl))
+    # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
+    # and final norm (their saves freed, their gradients and the residual stream's made), the
+    # blocks in reverse order, the embedding's gradient last
+    w = _Walk(after)
+    w.op(loss_bwd)
+    _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
+    g_head = gb * (pc.lm_head + pc.final_norm)
+    head_cast = 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
+    w.level = after - outside * 1.0 - head_cast + g_head + r * h * tok
+    if checkpointing:
+        w.level -= 0.0
+    moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    for i in reversed(range(L)):
+        _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb)
+    w.op(gb * pc.embedding, r * h * tok)
+    peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
+
+
+class _Walk:
+    """The running total of live tensor bytes through an ordered sequence of ops: each op first
+    allocates its outputs (the peak is read then), then frees what it consumed (autograd frees a
+    node's saved tensors and its incoming gradient once the node has run)."""
+
+    def __init__(self, level: float):
+        self.level = level
+        self.peak = level
+
+    def op(self, alloc: float = 0.0, free: float = 0.0) -> None:
+        self.level += alloc
+        self.peak = max(self.peak, self.level)
+        self.level -= free
+
+
+def _gc_block_forward(m: ModelSpec, seq: int, batch: int, P: HFPrecision, impl: str) -> float:
+    """A checkpointed block's forward working set at its largest (what it does not keep lives
+    until the Python names holding it go): the norm's output, q/k/v (k/v expanded by
+    ``repeat_kv`` where there are fewer k/v heads), then eager: the scaled scores, the fp32 copy
+    ``softmax(dtype=float32)`` makes of a bf16 input and the fp32 softmax; the MLP: the norm's
+    output, the activation, up and their product."""
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H = m.hidden, m.heads
+    if m.mla is not None:
+        dqk, dv, kvh = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim, m.heads
+    else:
+        dqk = dv = m.head_dim
+        kvh = m.kv_heads
+    S = batch * H * seq * seq
+    qkv = a * tok * (H * dqk + kvh * dqk + kvh * dv)
+    if kvh < H:
+        qkv += a * tok * H * (dqk + dv)
+    attn = r * h * tok + qkv
+    if impl == "eager":
+        attn += a * S + (4 * S if a < 4 else 0) + 4 * S
+    else:
+        attn += a * tok * H * dv + 4 * H * tok
+    mlp = r * h * tok + (3 if m.gated else 2) * a * m.dense_width * tok
+    return max(attn, mlp)
+
+
+def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                    impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int) -> None:
+    """One block's backward (after its recompute under checkpointing) on the running total ``w``:
+    op by op where the peak can fall (the derivative formulas of ``tools/autograd/derivatives.yaml``
+    for the ops the modeling code calls), the rest as the net change — the block's saves (``rows``:
+    attention part, MLP part, bytes per token) freed, its parameter gradients (``gb`` bytes each)
+    made, autocast's bf16 weight copies freed.
+
+    * recompute (non-reentrant ``torch.utils.checkpoint``, early stop after the last saved tensor):
+      the block's saves again; eager attention passes through its score matrices: q k^T scaled,
+      the fp32 copy ``softmax(dtype=float32)`` makes of a bf16 input, the fp32 softmax;
+    * MLP: the down projection (its input's gradient, f-wide, and its weight's; under autocast the
+      bf16 copy of the incoming fp32 gradient, the bf16 weight gradient, then its fp32 copy), then
+      the gate*up product's two f-wide gradients (non-gated: the activation's one);
+    * MoE eager loop over fused 3-D expert weights (``gate_up_proj[e]``): each expert's weight
+      gradient goes through ``select_backward`` (a zero-filled copy of the whole 3-D weight) and is
+      summed out of place into the running one: three whole copies while the second expert's is
+      added; the two last experts' saves (k*T/E routed tokens each) are freed by then, and the
+      input's gradient (a zero-filled (T, h) per expert, ``index_select`` backward) is live;
+    * eager attention: o_proj (its input's gradient and weight's), ``probs @ v`` (the
+      probabilities' gradient per score, v's), the fp32 copy of that gradient (backward of
+      ``.to(dtype)``), the softmax backward (fp32 per score); sdpa: o_proj, then the fused
+      backward's q/k/v gradients at once.
+    """
+    from planner.spec.params import _norm as norm_params, attention_params, mlp_params
+
+    a, r, amp = P.act, P.stream, P.autocast
+    tok = seq * batch
+    h, H = m.hidden, m.heads
+    if m.mla is not None:
+        dqk, dv, kvh = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim, H
+    else:
+        dqk = dv = m.head_dim
+        kvh = m.kv_heads
+    S = batch * H * seq * seq if impl == "eager" else 0.0  # score elements
+    A, M = rows[0] * tok, rows[1] * tok
+    ln = norm_params(m)
+    n_attn_norms = m.layer_norms // 2
+    attn_w = attention_params(m)
+    e = m.moe
+    if moe:
+        E, k, f = e.experts, e.top_k, m.ffn_hidden
+        sw = (e.shared_ffn_hidden or e.shared_experts * f) if e.shared_experts else 0
+        mlp_w = h * E + E * mlp_params(m, f) + (mlp_params(m, sw) if sw else 0)
+    else:
+        f = m.dense_width
+        mlp_w = mlp_params(m, f)
+    gated = m.gated
+    g_attn = gb * (attn_w + ln * n_attn_norms)
+    g_mlp = gb * (mlp_w + ln * (m.layer_norms - n_attn_norms))
+    c_attn = 2.0 * attn_w if amp and not checkpointing else 0.0  # AMP weight copies (in ``after``)
+    c_mlp = 2.0 * mlp_w if amp and not checkpointing else 0.0
+
+    def wgrad(n: float) -> float:  # a weight's gradient as the matmul makes it
+        return 2 * n if amp else gb * n
+
+    def wcast(n: float) -> None:  # autocast: the bf16 weight gradient copied into the fp32 .grad
+        if amp:
+            w.op(4 * n, 2 * n)
+
+    if checkpointing:
+        # the recompute: the block input is the checkpoint's (already live) where the first
+        # norm keeps it as it is (fp32 stream)
+        A_rc = A - (r * h * tok if r == 4 and not (model_type == "olmo2" and amp) else 0)
+        if impl == "eager":
+            soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
+            peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
+            w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
+        w.level += A_rc + M + (2.0 * (attn_w + mlp_w) if amp else 0.0)
+        c_attn, c_mlp = (2.0 * attn_w, 2.0 * mlp_w) if amp else (0.0, 0.0)
+
+    start = w.level
+    if moe and not e.all_experts_compute:
+        R = ROUTERS.get(model_type, Router())
+        per_expert = k * tok / E * _routed_token_bytes(P, R, h, f)
+        D = gb * E * h * f
+        G = gb * E * (2 if gated else 1) * h * f
+        dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
+        w.op(D + G + dx, per_expert)       # the last expert: its weights' select_backward
+        w.op(2 * D, 2 * D)                 # the next: select_backward + out-of-place sum (down)
+        w.op(0.0, per_expert)
+        w.op(2 * G + dx, 2 * G + dx)       # ... and gate/up
+    elif gated:
+        if amp:
+            w.op(a * h * tok)
+        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
+        wcast(h * f)
+        w.op(2 * a * f * tok)
+    else:
+        if amp:
+            w.op(a * h * tok)
+        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
+        wcast(h * f)
+        w.op(a * f * tok)
+    w.level = start + g_mlp - M - c_mlp
+
+    start = w.level
+    if amp:
+        w.op(a * h * tok)
+    o_in = a * H * dv * tok
+    w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0))
+    wcast(H * dv * h)
+    if impl == "eager":
+        w.op(a * S + o_in, 2 * o_in + (a * S if a < 4 else 0))  # probs @ v
+        if a < 4:
+            w.op(4 * S, a * S)
+        w.op(4 * S, 8 * S)
+    else:
+        w.op(a * tok * (H * dqk + kvh * dqk + kvh * dv), 0)
+    w.level = start + g_attn - A - c_attn
+    if checkpointing:
+        w.level -= r * h * tok  # the checkpoint's input
 
 
 #: families this table knows (the keys of transformers' ``model_type`` it was measured on)
