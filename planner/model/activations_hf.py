@@ -461,7 +461,12 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     if checkpointing:
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
-        peak_fwd = max(peak_fwd, base + L * tok * r * h + _gc_block_forward(m, seq, batch, P, impl))
+        attn_ws, mlp_ws, mlp_cast = _gc_block_forward(m, model_type, seq, batch, P, impl)
+        # autocast caches every weight's bf16 copy until the forward leaves it: at the last
+        # block's attention all but that block's MLP copies are made
+        block_casts = hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
+        peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
+                       + max(attn_ws - mlp_cast, mlp_ws))
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
     # and final norm (their saves freed, their gradients and the residual stream's made), the
     # blocks in reverse order, the embedding's gradient last
@@ -496,12 +501,19 @@ class _Walk:
         self.level -= free
 
 
-def _gc_block_forward(m: ModelSpec, seq: int, batch: int, P: HFPrecision, impl: str) -> float:
-    """A checkpointed block's forward working set at its largest (what it does not keep lives
-    until the Python names holding it go): the norm's output, q/k/v (k/v expanded by
-    ``repeat_kv`` where there are fewer k/v heads), then eager: the scaled scores, the fp32 copy
-    ``softmax(dtype=float32)`` makes of a bf16 input and the fp32 softmax; the MLP: the norm's
-    output, the activation, up and their product."""
+def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                      impl: str) -> tuple[float, float, float]:
+    """A checkpointed block's forward working set at its largest in the attention and in the MLP
+    (what the block does not keep lives until the Python names holding it go), and the bytes of
+    the MLP's autocast weight copies (made after the attention's peak).
+
+    * attention: the norm's output, q/k after RoPE (in the stream dtype under autocast: the fp32
+      cos/sin promote them, except where RoPE casts back), v, k/v expanded by ``repeat_kv`` where
+      there are fewer k/v heads, under autocast sdpa's bf16 copies of q and k; then eager:
+      the fp32 softmax and its input — the bf16 scaled scores and their fp32 copy
+      (``softmax(dtype=float32)``) in pure bf16, the masked scores (promoted to fp32 by the fp32
+      mask) under autocast, the scaled scores in fp32; sdpa: its output and fp32 log-sum-exp;
+    * MLP: the norm's output, the activation, up and their product (gated)."""
     a, r = P.act, P.stream
     tok = seq * batch
     h, H = m.hidden, m.heads
@@ -511,17 +523,19 @@ def _gc_block_forward(m: ModelSpec, seq: int, batch: int, P: HFPrecision, impl: 
         dqk = dv = m.head_dim
         kvh = m.kv_heads
     S = batch * H * seq * seq
-    qkv = a * tok * (H * dqk + kvh * dqk + kvh * dv)
+    qk = a if (not P.autocast or model_type in ROPE_CASTS_BACK) else r  # after RoPE
+    attn = r * h * tok + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
     if kvh < H:
-        qkv += a * tok * H * (dqk + dv)
-    attn = r * h * tok + qkv
+        attn += tok * H * (qk * dqk + a * dv)
+    if P.autocast and qk != a and impl != "eager":
+        attn += a * tok * 2 * H * dqk  # (eager's matmul drops its copies before the softmax)
     if impl == "eager":
-        attn += a * S + (4 * S if a < 4 else 0) + 4 * S
+        attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
     else:
         attn += a * tok * H * dv + 4 * H * tok
     mlp = r * h * tok + (3 if m.gated else 2) * a * m.dense_width * tok
-    return max(attn, mlp)
-
+    from planner.spec.params import mlp_params
+    return attn, mlp, (2.0 * mlp_params(m, m.dense_width) if P.autocast else 0.0)
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int) -> None:
