@@ -464,7 +464,10 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         attn_ws, mlp_ws, mlp_cast = _gc_block_forward(m, model_type, seq, batch, P, impl)
         # autocast caches every weight's bf16 copy until the forward leaves it: at the last
         # block's attention all but that block's MLP copies are made
+        # (not the experts': a slice of the 3-D weight is no leaf, so its copy is not cached)
         block_casts = hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
+        if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
+            block_casts -= 2.0 * m.moe_layers * m.moe.experts * pc.expert
         peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
                        + max(attn_ws - mlp_cast, mlp_ws))
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
@@ -533,9 +536,22 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
     else:
         attn += a * tok * H * dv + 4 * H * tok
-    mlp = r * h * tok + (3 if m.gated else 2) * a * m.dense_width * tok
+    # the MLP: the residual after the attention and the norm's output; the attention's returned
+    # probabilities (eager; in q's dtype), which the decoder layer's ``hidden_states, _ =``
+    # keeps until it returns
+    mlp = 2 * r * h * tok + (qk * S if impl == "eager" else 0)
+    e = m.moe
+    if e is not None and not e.all_experts_compute:
+        # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
+        # output accumulator; the previous expert's gathered input and gate/up output (the loop's
+        # names) next to the current one's (k*T/E routed tokens each)
+        te = e.top_k * tok / e.experts
+        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + 8 * e.top_k * tok * (e.experts + 1)
+        mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
+    else:
+        mlp += (3 if m.gated else 2) * a * m.dense_width * tok
     from planner.spec.params import mlp_params
-    return attn, mlp, (2.0 * mlp_params(m, m.dense_width) if P.autocast else 0.0)
+    return attn, mlp, (2.0 * mlp_params(m, m.dense_width) if P.autocast and e is None else 0.0)
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int) -> None:
