@@ -508,7 +508,7 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
                       impl: str) -> tuple[float, float, float]:
     """A checkpointed block's forward working set at its largest in the attention and in the MLP
     (what the block does not keep lives until the Python names holding it go), and the bytes of
-    the MLP's autocast weight copies (made after the attention's peak).
+    the autocast weight copies made after the attention's peak (``_late_casts``).
 
     * attention: the norm's output, q/k after RoPE (in the stream dtype under autocast: the fp32
       cos/sin promote them, except where RoPE casts back), v, k/v expanded by ``repeat_kv`` where
@@ -520,12 +520,14 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     a, r = P.act, P.stream
     tok = seq * batch
     h, H = m.hidden, m.heads
+    S = batch * H * seq * seq
+    if model_type in LAYERNORM_FAMILIES:
+        return _gc_layernorm_block_forward(m, model_type, seq, batch, P, impl)
     if m.mla is not None:
         dqk, dv, kvh = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim, m.heads
     else:
         dqk = dv = m.head_dim
         kvh = m.kv_heads
-    S = batch * H * seq * seq
     qk = a if (not P.autocast or model_type in ROPE_CASTS_BACK) else r  # after RoPE
     attn = r * h * tok + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
     if kvh < H:
@@ -550,8 +552,54 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
     else:
         mlp += (3 if m.gated else 2) * a * m.dense_width * tok
+    return attn, mlp, _late_casts(m, P) if e is None else 0.0
+
+
+def _late_casts(m: ModelSpec, P: HFPrecision) -> float:
+    """Autocast's bf16 copies of a dense block's weights made after its attention scores: the
+    output projection's and the MLP's."""
     from planner.spec.params import mlp_params
-    return attn, mlp, (2.0 * mlp_params(m, m.dense_width) if P.autocast and e is None else 0.0)
+
+    o = m.heads * (m.mla.v_head_dim if m.mla is not None else m.head_dim) * m.hidden
+    o += m.hidden if m.linear_bias else 0
+    return 2.0 * (o + mlp_params(m, m.dense_width)) if P.autocast else 0.0
+
+def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                                impl: str) -> tuple[float, float, float]:
+    """``_gc_block_forward`` for GPT-2 and BERT, plus what lives before the blocks besides their
+    inputs (returned in the attention's and MLP's working sets alike).
+
+    * before the blocks: GPT-2's token and position embeddings (``GPT2Model.forward`` keeps both
+      names to the end) and the embedding dropout's mask; BERT's embedding LayerNorm saves and
+      dropout mask and its position-id buffer view (the ``outside`` rows);
+    * attention: GPT-2's ln_1 output and c_attn output (q/k/v are views of it), BERT's q/k/v
+      outputs; eager: three score matrices (the product, the scaled/masked copy and the softmax
+      in the activation dtype; under autocast the masked copy and the softmax are fp32 and the
+      bf16 product is gone); sdpa's math path (dropout): the fp32 scaled q (and fp32 copies of
+      q/k/v when they are bf16), GPT-2's fp32 (s, s) causal mask, three fp32 score matrices;
+    * MLP: the returned attention probabilities (eager), the attention's dropped output, the
+      residual sum and the norm's output, then the up projection's output and GPT-2's three
+      tanh-GELU intermediates (BERT's exact GELU: one)."""
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H, f = m.hidden, m.heads, m.ffn_hidden
+    S = batch * H * seq * seq
+    bert = model_type == "bert"
+    if bert:
+        before = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
+        attn = 3 * a * h * tok
+    else:
+        before = r * h * tok + r * h * seq + r * h * tok  # wte, wpe outputs, dropout mask
+        attn = r * h * tok + 3 * a * h * tok
+    if impl == "eager":
+        attn += 2 * 4 * S if P.autocast else 3 * a * S
+        # the returned probabilities: GPT-2 casts them to v's dtype (``.type(value.dtype)``)
+        probs = (4 if P.autocast and bert else a) * S
+    else:
+        attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
+        probs = 0.0
+    mlp = probs + 3 * r * h * tok + (2 if bert else 4) * a * f * tok
+    return before + attn, before + mlp, _late_casts(m, P)
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int) -> None:
