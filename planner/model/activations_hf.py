@@ -574,8 +574,8 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
       dropout mask and its position-id buffer view (the ``outside`` rows);
     * attention: GPT-2's ln_1 output and c_attn output (q/k/v are views of it), BERT's q/k/v
       outputs; eager: three score matrices (the product, the scaled/masked copy and the softmax
-      in the activation dtype; under autocast the masked copy and the softmax are fp32 and the
-      bf16 product is gone); sdpa's math path (dropout): the fp32 scaled q (and fp32 copies of
+      in the activation dtype; under autocast GPT-2's masked copy and softmax are fp32 and the
+      bf16 product is gone — GPT-2; BERT's stay bf16); sdpa's math path (dropout): the fp32 scaled q (and fp32 copies of
       q/k/v when they are bf16), GPT-2's fp32 (s, s) causal mask, three fp32 score matrices;
     * MLP: the returned attention probabilities (eager), the attention's dropped output, the
       residual sum and the norm's output, then the up projection's output and GPT-2's three
@@ -592,9 +592,10 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
         before = r * h * tok + r * h * seq + r * h * tok  # wte, wpe outputs, dropout mask
         attn = r * h * tok + 3 * a * h * tok
     if impl == "eager":
-        attn += 2 * 4 * S if P.autocast else 3 * a * S
-        # the returned probabilities: GPT-2 casts them to v's dtype (``.type(value.dtype)``)
-        probs = (4 if P.autocast and bert else a) * S
+        # (GPT-2's ``torch.where`` with an fp32 mask value promotes the scores under autocast;
+        # CPU autocast leaves BERT's softmax in bf16)
+        attn += 2 * 4 * S if P.autocast and not bert else 3 * a * S
+        probs = a * S  # the returned probabilities (GPT-2: cast to v's dtype, ``.type(value.dtype)``)
     else:
         attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
         probs = 0.0
