@@ -476,15 +476,17 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     w = _Walk(after)
     w.op(loss_bwd)
     _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
-    g_head = gb * (pc.lm_head + pc.final_norm)
+    # a tied head's gradient waits in the embedding's gradient buffer until the embedding's
+    # own is summed into it; the causal LMs' shifted labels stay (BERT's labels are the input's)
+    tied = V * h if m.tied_embeddings else 0
+    g_head = gb * (pc.lm_head + pc.final_norm + tied)
     head_cast = 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
-    w.level = after - outside * 1.0 - head_cast + g_head + r * h * tok
-    if checkpointing:
-        w.level -= 0.0
+    labels = 0 if bert else 8 * (tok + 1)
+    w.level = after - outside + labels - head_cast + g_head + r * h * tok
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     for i in reversed(range(L)):
         _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb)
-    w.op(gb * pc.embedding, r * h * tok)
+    w.op(gb * pc.embedding, r * h * tok + gb * tied)
     peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
 
@@ -695,7 +697,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             w.op(a * h * tok)
         w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
         wcast(h * f)
-        w.op(a * f * tok)
+        # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
+        w.op((1 if model_type == "bert" else 2) * a * f * tok)
     w.level = start + g_mlp - M - c_mlp
 
     start = w.level
