@@ -482,11 +482,18 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     g_head = gb * (pc.lm_head + pc.final_norm + tied)
     head_cast = 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
     labels = 0 if bert else 8 * (tok + 1)
-    w.level = after - outside + labels - head_cast + g_head + r * h * tok
+    # the embeddings' saves (GPT-2: its dropout mask and position ids; BERT: its LayerNorm's,
+    # dropout mask, position/type ids) are freed last, with the embedding's backward
+    pre = 0.0
+    if model_type == "gpt2":
+        pre = r * h * tok + 8 * seq
+    elif bert:
+        pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
+    w.level = after - outside + pre + labels - head_cast + g_head + r * h * tok
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     for i in reversed(range(L)):
         _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb)
-    w.op(gb * pc.embedding, r * h * tok + gb * tied)
+    w.op(gb * pc.embedding, r * h * tok + gb * tied + pre)
     peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
 
@@ -705,6 +712,22 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     if amp:
         w.op(a * h * tok)
     o_in = a * H * dv * tok
+    if model_type in LAYERNORM_FAMILIES:
+        # GPT-2/BERT: the output dropout's gradient, the output projection; then the score path
+        # with dropout on the probabilities, in the scores' dtype x (sdpa's math path: fp32):
+        # probs @ v (the dropped probabilities' gradient, v's), the dropout's, the softmax's
+        x = 4 if impl == "sdpa" or (amp and model_type == "gpt2") else a
+        Sx = batch * H * seq * seq * x
+        w.op(a * h * tok)
+        w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0))
+        wcast(H * dv * h)
+        w.op(Sx + x * h * tok, o_in + x * h * tok + Sx)  # frees v, the dropped probabilities
+        w.op(Sx, 2 * Sx)  # frees the incoming gradient and the dropout's mask
+        w.op(Sx, 2 * Sx)  # ... and the softmax's output
+        w.level = start + g_attn - A - c_attn
+        if checkpointing:
+            w.level -= r * h * tok
+        return
     w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0))
     wcast(H * dv * h)
     if impl == "eager":
