@@ -675,7 +675,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         # the recompute: the block input is the checkpoint's (already live) where the first
         # norm keeps it as it is (fp32 stream)
         A_rc = A - (r * h * tok if r == 4 and not (model_type == "olmo2" and amp) else 0)
-        if impl == "eager":
+        if impl == "eager" and model_type not in LAYERNORM_FAMILIES:  # (their scores are all kept)
             soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
             peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
             w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
