@@ -679,7 +679,16 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
             peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
             w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
-        w.level += A_rc + M + (2.0 * (attn_w + mlp_w) if amp else 0.0)
+        # what the recompute leaves besides the saves until it stops: BERT's last LayerNorm
+        # output and the dropout's output before it, GPT-2's MLP dropout output, the decoders'
+        # residual sum after the attention (kept by the MLP norm itself in an fp32 stream)
+        if model_type == "bert":
+            tail = (r + a) * h * tok
+        elif model_type == "gpt2":
+            tail = a * h * tok
+        else:
+            tail = r * h * tok if r < 4 else 0.0
+        w.op(A_rc + M + (2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
         c_attn, c_mlp = (2.0 * attn_w, 2.0 * mlp_w) if amp else (0.0, 0.0)
 
     start = w.level
