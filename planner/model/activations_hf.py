@@ -538,15 +538,29 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         dqk = dv = m.head_dim
         kvh = m.kv_heads
     qk = a if (not P.autocast or model_type in ROPE_CASTS_BACK) else r  # after RoPE
-    attn = r * h * tok + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
-    if kvh < H:
-        attn += tok * H * (qk * dqk + a * dv)
-    if P.autocast and qk != a and impl != "eager":
-        attn += a * tok * 2 * H * dqk  # (eager's matmul drops its copies before the softmax)
-    if impl == "eager":
-        attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
+    if m.mla is not None:
+        # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent,
+        # the RoPE'd q/k parts, the concatenated q and k, kv_b's output; sdpa takes the math
+        # path (unequal q/v head dims): its scaled fp32 q (and fp32 copies of bf16 k/v), an fp32
+        # (s, s) mask, the fp32 scores and softmax
+        q = m.mla
+        lat = q.kv_lora_rank
+        attn = r * h * tok + a * tok * (3 * H * dqk + (lat + q.qk_rope_head_dim) + lat
+                                         + (H + 1) * q.qk_rope_head_dim + H * (q.qk_nope_head_dim + dv))
+        if impl != "eager":
+            attn += 4 * tok * H * (dqk if a == 4 else 2 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
+        else:
+            attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
     else:
-        attn += a * tok * H * dv + 4 * H * tok
+        attn = r * h * tok + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
+        if kvh < H:
+            attn += tok * H * (qk * dqk + a * dv)
+        if P.autocast and qk != a and impl != "eager":
+            attn += a * tok * 2 * H * dqk  # (eager's matmul drops its copies before the softmax)
+        if impl == "eager":
+            attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
+        else:
+            attn += a * tok * H * dv + 4 * H * tok
     # the MLP: the residual after the attention and the norm's output; the attention's returned
     # probabilities (eager; in q's dtype), which the decoder layer's ``hidden_states, _ =``
     # keeps until it returns
