@@ -688,7 +688,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     if checkpointing:
         # the recompute: the block input is the checkpoint's (already live) where the first
         # norm keeps it as it is (fp32 stream)
-        A_rc = A - (r * h * tok if r == 4 and not (model_type == "olmo2" and amp) else 0)
+        # (GPT-2's ln_1 and BERT's q/k/v keep the block input itself whatever the dtype, but
+        # BERT's linears keep bf16 copies under autocast)
+        if model_type in LAYERNORM_FAMILIES:
+            keeps_input = not (model_type == "bert" and amp)
+        else:
+            keeps_input = r == 4 and not (model_type == "olmo2" and amp)
+        A_rc = A - (r * h * tok if keeps_input else 0)
         if impl == "eager" and model_type not in LAYERNORM_FAMILIES:  # (their scores are all kept)
             soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
             peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
