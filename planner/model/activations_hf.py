@@ -557,7 +557,10 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += tok * H * (qk * dqk + a * dv)
         if P.autocast and qk != a and impl != "eager":
             attn += a * tok * 2 * H * dqk  # (eager's matmul drops its copies before the softmax)
-        if impl == "eager":
+        if impl == "eager" and model_type in ("gpt_oss", "llama4_text"):
+            # the softmax in the scores' dtype (the fp32 mask promotes them under autocast)
+            attn += a * S + (r if P.autocast else a) * S
+        elif impl == "eager":
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
         else:
             attn += a * tok * H * dv + 4 * H * tok
@@ -566,7 +569,12 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     # keeps until it returns
     mlp = 2 * r * h * tok + (qk * S if impl == "eager" else 0)
     e = m.moe
-    if e is not None and not e.all_experts_compute:
+    if e is not None and e.all_experts_compute:
+        # Llama 4: o_proj's output, router logits and scores, the input repeated per expert,
+        # the dense bmm's gate/up output, the activation and the product's operands
+        E, f = e.experts, m.ffn_hidden
+        mlp += a * h * tok + 8 * E * tok + E * tok * (r * h + 4 * a * f + a * f)
+    elif e is not None:
         # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
         # output accumulator; the previous expert's gathered input and gate/up output (the loop's
         # names) next to the current one's (k*T/E routed tokens each)
@@ -708,6 +716,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             tail = a * h * tok
         else:
             tail = r * h * tok if r < 4 else 0.0
+        if moe and e.all_experts_compute:
+            tail += a * e.experts * tok * h  # Llama 4: the dense expert bmm's (E, T, h) output
         w.op(A_rc + M + (2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
         c_attn, c_mlp = (2.0 * attn_w, 2.0 * mlp_w) if amp else (0.0, 0.0)
 
@@ -722,6 +732,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         w.op(2 * D, 2 * D)                 # the next: select_backward + out-of-place sum (down)
         w.op(0.0, per_expert)
         w.op(2 * G + dx, 2 * G + dx)       # ... and gate/up
+    elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
+        fe = E * f * tok
+        w.op(a * fe + wgrad(E * f * h), a * fe)
+        wcast(E * f * h)
+        w.op(2 * a * fe)
     elif gated:
         if amp:
             w.op(a * h * tok)
