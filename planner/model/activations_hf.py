@@ -689,9 +689,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     def wgrad(n: float) -> float:  # a weight's gradient as the matmul makes it
         return 2 * n if amp else gb * n
 
-    def wcast(n: float) -> None:  # autocast: the bf16 weight gradient copied into the fp32 .grad
+    def wcast(n: float) -> None:
+        """Autocast: the bf16 weight gradient copied into the fp32 .grad; the bf16 gradient and
+        the weight's bf16 copy (saved by the matmul alone) go."""
         if amp:
-            w.op(4 * n, 2 * n)
+            w.op(4 * n, 2 * n + 2 * n)
 
     keeps_input = False
     if checkpointing:
