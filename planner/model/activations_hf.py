@@ -728,6 +728,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     if moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
         per_expert = k * tok / E * _routed_token_bytes(P, R, h, f)
+        if amp:  # the bf16 copy of its weight slice (no leaf, not cached) goes with the expert
+            per_expert += 2.0 * mlp_params(m, f)
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
