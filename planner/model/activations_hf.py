@@ -553,6 +553,8 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
     else:
         attn = r * h * tok + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
+        if model_type == "phi3":  # q/k/v are slices of the fused qkv output, which stays whole
+            attn += a * tok * (H + kvh) * dqk
         if kvh < H:
             attn += tok * H * (qk * dqk + a * dv)
         if P.autocast and qk != a and impl != "eager":
@@ -581,8 +583,8 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         te = e.top_k * tok / e.experts
         mlp += 4 * e.experts * tok + 12 * e.top_k * tok + 8 * e.top_k * tok * (e.experts + 1)
         mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
-    else:
-        mlp += (3 if m.gated else 2) * a * m.dense_width * tok
+    else:  # (Phi-3: gate and up are halves of the fused gate_up output)
+        mlp += (4 if model_type == "phi3" else 3 if m.gated else 2) * a * m.dense_width * tok
     return attn, mlp, _late_casts(m, P) if e is None else 0.0
 
 
