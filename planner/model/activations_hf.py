@@ -552,7 +552,8 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         else:
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
     else:
-        attn = r * h * tok + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
+        # (OLMo 2 normalises after the attention: its projections read the block input itself)
+        attn = (0 if model_type == "olmo2" else r * h * tok) + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
         if model_type == "phi3":  # q/k/v are slices of the fused qkv output, which stays whole
             attn += a * tok * (H + kvh) * dqk
         if kvh < H:
@@ -564,6 +565,8 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += a * S + (r if P.autocast else a) * S
         elif impl == "eager":
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
+            if P.autocast and qk == a:  # .to(q's dtype) of the fp32 softmax: a bf16 copy (OLMo 2)
+                attn += a * S
         else:
             attn += a * tok * H * dv + 4 * H * tok
     # the MLP: the residual after the attention and the norm's output; the attention's returned
