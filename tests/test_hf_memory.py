@@ -63,7 +63,44 @@ WORST = _peak_errors()
 #: classes of case (family, quantity, attention, precision, checkpointing) whose peak the
 #: liveness walk misses by more than 5%: the measured worst error and why (README "Measured
 #: errors"); each is a strict xfail below, and may not get worse than recorded (+0.5%)
-KNOWN_MISSES: dict[tuple, tuple[float, str]] = {}
+_MLA = "MLA under checkpointing: the sdpa math path's fp32 temporaries and the shared experts' order in the recompute are not itemised"
+_OSS = "gpt-oss under checkpointing: the sink column, the clamped SwiGLU's extra f-wide temporaries and the expert biases' fp32 promotion are not itemised in the working sets"
+_L4 = "Llama 4 under checkpointing: the dense expert bmm's backward (repeat/scale of the input per expert, the shared expert) is one op in the walk"
+_GEMMA = "Gemma under checkpointing: the attention phase after the post-norm backward (q/k norms, scaling) is overestimated"
+KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
+    ("deepseek_v2", "peak_forward", "eager", "amp_bf16", True): (-0.116, _MLA),
+    ("deepseek_v2", "peak_forward", "sdpa", "bf16", True): (-0.077, _MLA),
+    ("deepseek_v2", "peak_step", "eager", "bf16", True): (0.054, _MLA),
+    ("deepseek_v2", "peak_step", "eager", "fp32", True): (0.060, _MLA),
+    ("deepseek_v2", "peak_step", "sdpa", "bf16", True): (-0.122, _MLA),
+    ("deepseek_v2", "peak_step", "sdpa", "fp32", True): (0.063, _MLA),
+    ("deepseek_v3", "peak_forward", "sdpa", "amp_bf16", True): (-0.108, _MLA),
+    ("deepseek_v3", "peak_forward", "sdpa", "bf16", True): (-0.077, _MLA),
+    ("deepseek_v3", "peak_step", "sdpa", "amp_bf16", True): (-0.071, _MLA),
+    ("deepseek_v3", "peak_step", "sdpa", "bf16", True): (-0.140, _MLA),
+    ("gemma2", "peak_step", "eager", "fp32", True): (0.062, _GEMMA),
+    ("gemma3_text", "peak_step", "eager", "amp_bf16", True): (0.055, _GEMMA),
+    ("gemma3_text", "peak_step", "eager", "fp32", True): (0.078, _GEMMA),
+    ("gemma3_text", "peak_step", "sdpa", "fp32", True): (0.051, _GEMMA),
+    ("gpt_oss", "peak_forward", "eager", "amp_bf16", True): (-0.408, _OSS),
+    ("gpt_oss", "peak_forward", "eager", "bf16", True): (-0.114, _OSS),
+    ("gpt_oss", "peak_forward", "eager", "fp32", True): (-0.232, _OSS),
+    ("gpt_oss", "peak_step", "eager", "bf16", True): (0.143, _OSS),
+    ("gpt_oss", "peak_step", "eager", "fp32", True): (0.073, _OSS),
+    ("llama4_text", "peak_forward", "eager", "amp_bf16", True): (-0.133, _L4),
+    ("llama4_text", "peak_step", "eager", "amp_bf16", True): (-0.126, _L4),
+    ("llama4_text", "peak_step", "eager", "bf16", True): (-0.065, _L4),
+    ("llama4_text", "peak_step", "eager", "fp32", True): (-0.054, _L4),
+    ("llama4_text", "peak_step", "sdpa", "amp_bf16", True): (-0.188, _L4),
+    ("llama4_text", "peak_step", "sdpa", "bf16", True): (-0.098, _L4),
+    ("llama4_text", "peak_step", "sdpa", "fp32", True): (-0.090, _L4),
+    ("mixtral", "peak_forward", "eager", "fp32", True): (
+        -0.065, "uniform routing: at batch 1 x 64 tokens two consecutive experts got 45 and 40 of 32 "
+                "(recorded ``routing``), and the checkpointed MoE forward's peak holds both"),
+    ("olmo2", "peak_step", "eager", "bf16", True): (
+        0.068, "OLMo 2 eager bf16 under checkpointing: the recompute's score transient with the "
+               "post-norm layout is overestimated"),
+}
 
 
 @pytest.mark.parametrize("fam", sorted(ACTS))
