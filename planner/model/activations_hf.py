@@ -735,10 +735,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         c_attn, c_mlp = (2.0 * attn_w, 2.0 * mlp_w) if amp else (0.0, 0.0)
 
     # OLMo 2 and Gemma normalise each branch's output: its backward (fp32 intermediates h-wide,
-    # ``Olmo2RMSNorm``/``Gemma2RMSNorm`` upcast; four live at once) opens each phase
-    post_norm = 4 * 4 * h * tok if model_type in ("olmo2", "gemma2", "gemma3_text") else 0.0
+    # ``Olmo2RMSNorm``/``Gemma2RMSNorm`` upcast; four live at once) opens each phase and frees
+    # that norm's saves
+    post = model_type in ("olmo2", "gemma2", "gemma3_text")
+    post_norm = 4 * 4 * h * tok if post else 0.0
+    post_saves = _norm(h, r, NORM_STYLE.get(model_type, "cast")) * tok if post else 0.0
     start = w.level
-    w.op(post_norm, post_norm)
+    w.op(post_norm, post_norm + post_saves)
     if moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
         per_expert = k * tok / E * _routed_token_bytes(P, R, h, f)
@@ -776,7 +779,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     w.level = start + g_mlp - M - c_mlp
 
     start = w.level
-    w.op(post_norm, post_norm)
+    w.op(post_norm, post_norm + post_saves)
     if amp:
         w.op(a * h * tok)
     o_in = a * H * dv * tok
