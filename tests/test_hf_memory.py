@@ -64,7 +64,7 @@ WORST = _peak_errors()
 #: liveness walk misses by more than 5%: the measured worst error and why (README "Measured
 #: errors"); each is a strict xfail below, and may not get worse than recorded (+0.5%)
 _MLA = "MLA under checkpointing: the sdpa math path's fp32 temporaries and the shared experts' order in the recompute are not itemised"
-_OSS = "gpt-oss under checkpointing: the sink column, the clamped SwiGLU's extra f-wide temporaries and the expert biases' fp32 promotion are not itemised in the working sets"
+_OSS = "gpt-oss eager under checkpointing: its expert loop's backward (clamped SwiGLU, expert biases, transposed 3-D weights) frees earlier than the generic select_backward order"
 _L4 = "Llama 4 under checkpointing: the dense expert bmm's backward (repeat/scale of the input per expert, the shared expert) is one op in the walk"
 _GEMMA = "Gemma 3 eager AMP under checkpointing: its attention backward (q/k norms, fp32 RoPE'd q/k) is overestimated"
 KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
@@ -79,10 +79,7 @@ KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
     ("deepseek_v3", "peak_step", "sdpa", "amp_bf16", True): (-0.071, _MLA),
     ("deepseek_v3", "peak_step", "sdpa", "bf16", True): (-0.140, _MLA),
     ("gemma3_text", "peak_step", "eager", "amp_bf16", True): (0.051, _GEMMA),
-    ("gpt_oss", "peak_forward", "eager", "amp_bf16", True): (-0.408, _OSS),
-    ("gpt_oss", "peak_forward", "eager", "bf16", True): (-0.114, _OSS),
-    ("gpt_oss", "peak_forward", "eager", "fp32", True): (-0.232, _OSS),
-    ("gpt_oss", "peak_step", "eager", "bf16", True): (0.143, _OSS),
+    ("gpt_oss", "peak_step", "eager", "bf16", True): (0.066, _OSS),
     ("gpt_oss", "peak_step", "eager", "fp32", True): (0.073, _OSS),
     ("llama4_text", "peak_forward", "eager", "amp_bf16", True): (-0.133, _L4),
     ("llama4_text", "peak_step", "eager", "amp_bf16", True): (-0.126, _L4),

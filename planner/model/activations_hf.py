@@ -556,7 +556,13 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += tok * H * (qk * dqk + a * dv)
         if P.autocast and qk != a and impl != "eager":
             attn += a * tok * 2 * H * dqk  # (eager's matmul drops its copies before the softmax)
-        if impl == "eager" and model_type in ("gpt_oss", "llama4_text"):
+        if impl == "eager" and model_type == "gpt_oss":
+            # the masked scores (fp32 under autocast: the fp32 mask promotes them), the scores
+            # with the sink column and their max-subtracted copy, the softmax over s+1 columns,
+            # in that dtype; autocast casts the probabilities for the matmul with v
+            x = r if P.autocast else a
+            attn += x * S + 2 * x * S * (seq + 1) / seq + (a * S if P.autocast else 0)
+        elif impl == "eager" and model_type == "llama4_text":
             # the softmax in the scores' dtype (the fp32 mask promotes them under autocast)
             attn += a * S + (r if P.autocast else a) * S
         elif impl == "eager":
@@ -717,8 +723,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             keeps_input = r == 4 and not (model_type == "olmo2" and amp)
         A_rc = A - (r * h * tok if keeps_input else 0)
         if impl == "eager" and model_type not in LAYERNORM_FAMILIES:  # (their scores are all kept)
-            soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
-            peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
+            if model_type == "gpt_oss":  # as in _gc_block_forward: s+1 columns, scores' dtype
+                x = r if amp else a
+                soft = x * S * (seq + 1) / seq + (a * S if amp else 0)
+                peak_scores = x * S + 2 * x * S * (seq + 1) / seq + (a * S if amp else 0)
+            else:
+                soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
+                peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
             w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
         # what the recompute leaves besides the saves until it stops: BERT's last LayerNorm
         # output and the dropout's output before it, GPT-2's MLP dropout output, the decoders'
@@ -798,7 +809,17 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     else:
         w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0))
         wcast(H * dv * h)
-        if impl == "eager":
+        if impl == "eager" and model_type == "gpt_oss":
+            # softmax over s+1 columns (the sink) in the scores' dtype x: probs @ v, the bf16
+            # copy's cast back (autocast), the slice's zero-padded gradient, the softmax's
+            x = r if amp else a
+            S1 = S * (seq + 1) / seq
+            w.op(a * S + o_in, 2 * o_in + (a * S if amp else 0))
+            if amp:
+                w.op(x * S, a * S)
+            w.op(x * S1, x * S)
+            w.op(x * S1, 2 * x * S1)
+        elif impl == "eager":
             w.op(a * S + o_in, 2 * o_in + (a * S if a < 4 else 0))  # probs @ v
             if a < 4:
                 w.op(4 * S, a * S)
