@@ -824,6 +824,10 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             if a < 4:
                 w.op(4 * S, a * S)
             w.op(4 * S, 8 * S)
+        elif m.mla is not None:  # sdpa's math path (MLA): the same score path, all fp32
+            Sm = batch * H * seq * seq
+            w.op(4 * Sm + 4 * H * dv * tok, 2 * o_in)
+            w.op(4 * Sm, 8 * Sm)
         else:
             w.op(a * tok * (H * dqk + kvh * dqk + kvh * dv), 0)
     w.level = start + g_attn - A - c_attn
