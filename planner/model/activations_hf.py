@@ -537,16 +537,20 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if m.mla is not None:
         # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent,
         # the RoPE'd q/k parts, the concatenated q and k, kv_b's output; sdpa takes the math
-        # path (unequal q/v head dims): its scaled fp32 q (and fp32 copies of bf16 k/v), an fp32
+        # path (unequal q/v head dims): its scaled fp32 q (and fp32 copies of bf16 q/k/v), an fp32
         # (s, s) mask, the fp32 scores and softmax
         q = m.mla
         lat = q.kv_lora_rank
         attn = r * h * tok + a * tok * (3 * H * dqk + (lat + q.qk_rope_head_dim) + lat
                                          + (H + 1) * q.qk_rope_head_dim + H * (q.qk_nope_head_dim + dv))
         if impl != "eager":
-            attn += 4 * tok * H * (dqk if a == 4 else 2 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
+            attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
         else:
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
+            if P.autocast and model_type == "deepseek_v2":
+                # its complex RoPE casts back (``type_as``): q stays bf16, so the fp32 softmax's
+                # ``.to(q's dtype)`` is a bf16 copy (DeepSeek-V3's fp32 cos/sin promote q)
+                attn += a * S
     else:
         # (OLMo 2 normalises after the attention: its projections read the block input itself)
         attn = (0 if model_type == "olmo2" else r * h * tok) + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
