@@ -715,6 +715,10 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         if amp:
             w.op(4 * n, 2 * n + 2 * n)
 
+    # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
+    # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute)
+    eg = r * E * tok * h if moe and e.all_experts_compute else 0.0
+    w.level += eg
     keeps_input = False
     if checkpointing:
         # the recompute: the block input is the checkpoint's (already live) where the first
@@ -771,7 +775,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         w.op(2 * G + dx, 2 * G + dx)       # ... and gate/up
     elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
         fe = E * f * tok
-        w.op(a * fe + wgrad(E * f * h), a * fe)
+        w.op(a * fe + wgrad(E * f * h), a * fe + eg)
         wcast(E * f * h)
         w.op(2 * a * fe)
     elif gated:
@@ -791,7 +795,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         wcast(h * f)
         # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
         w.op((1 if model_type == "bert" else 2) * a * f * tok)
-    w.level = start + g_mlp - M - c_mlp
+    w.level = start + g_mlp - M - c_mlp - eg
 
     start = w.level
     w.op(post_norm, post_norm + post_saves)
