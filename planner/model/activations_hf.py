@@ -578,13 +578,24 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     # the MLP: the residual after the attention and the norm's output; the attention's returned
     # probabilities (eager; in q's dtype), which the decoder layer's ``hidden_states, _ =``
     # keeps until it returns
-    mlp = 2 * r * h * tok + (qk * S if impl == "eager" else 0)
+    # (gpt-oss's are a slice of its (s+1)-column softmax; gpt-oss and Llama 4 keep the softmax in
+    # the scores' dtype, fp32 under autocast)
+    if impl != "eager":
+        probs = 0.0
+    elif model_type == "gpt_oss":
+        probs = (r if P.autocast else a) * S * (seq + 1) / seq
+    elif model_type == "llama4_text":
+        probs = (r if P.autocast else a) * S
+    else:
+        probs = qk * S
+    mlp = 2 * r * h * tok + probs
     e = m.moe
     if e is not None and e.all_experts_compute:
-        # Llama 4: o_proj's output, router logits and scores, the input repeated per expert,
-        # the dense bmm's gate/up output, the activation and the product's operands
+        # Llama 4: o_proj's output, router logits and scores, the input repeated per expert (and
+        # its bf16 copy under autocast), the dense bmm's gate/up output, the activation, the
+        # down bmm's output
         E, f = e.experts, m.ffn_hidden
-        mlp += a * h * tok + 8 * E * tok + E * tok * (r * h + 4 * a * f + a * f)
+        mlp += a * h * tok + 8 * E * tok + E * tok * (r * h + (a * h if P.autocast else 0) + 3 * a * f + a * h)
     elif e is not None:
         # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
         # output accumulator; the previous expert's gathered input and gate/up output (the loop's
