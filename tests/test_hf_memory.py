@@ -53,7 +53,7 @@ def _peak_errors():
                                   ("peak_step", r.peak_step, c["live_peak_fwd_bwd_bytes"])):
                 key = (fam, q, c["attn_implementation"], c["precision"], gc)
                 e = got / truth - 1
-                if abs(e) > abs(worst.get(key, 0.0)):
+                if key not in worst or abs(e) > abs(worst[key]):
                     worst[key] = e
     return worst
 
