@@ -522,7 +522,12 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
       the fp32 softmax and its input — the bf16 scaled scores and their fp32 copy
       (``softmax(dtype=float32)``) in pure bf16, the masked scores (promoted to fp32 by the fp32
       mask) under autocast, the scaled scores in fp32; sdpa: its output and fp32 log-sum-exp;
-    * MLP: the norm's output, the activation, up and their product (gated)."""
+      family variants: MLA's projections and sdpa math path, Phi-3's fused qkv, OLMo 2's
+      post-norm layout, gpt-oss's sink column, Llama 4's scores-dtype softmax;
+    * MLP: the residual after the attention, the norm's output, the attention's returned eager
+      probabilities, then the activation, up and their product (Phi-3: the fused gate_up output
+      too); MoE: the router and the eager loop's previous and current expert; Llama 4: the
+      dense expert bmm over the repeated input."""
     a, r = P.act, P.stream
     tok = seq * batch
     h, H = m.hidden, m.heads
@@ -578,9 +583,8 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
             attn += a * tok * H * dv + 4 * H * tok
     # the MLP: the residual after the attention and the norm's output; the attention's returned
     # probabilities (eager; in q's dtype), which the decoder layer's ``hidden_states, _ =``
-    # keeps until it returns
-    # (gpt-oss's are a slice of its (s+1)-column softmax; gpt-oss and Llama 4 keep the softmax in
-    # the scores' dtype, fp32 under autocast)
+    # keeps until it returns (gpt-oss's are a slice of its (s+1)-column softmax; gpt-oss and
+    # Llama 4 keep the softmax in the scores' dtype, fp32 under autocast)
     if impl != "eager":
         probs = 0.0
     elif model_type == "gpt_oss":
