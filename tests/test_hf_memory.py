@@ -64,7 +64,6 @@ WORST = _peak_errors()
 #: liveness walk misses by more than 5%: the measured worst error and why (README "Measured
 #: errors"); each is a strict xfail below, and may not get worse than recorded (+0.5%)
 _MLA = "DeepSeek-V2 under checkpointing: its AMP sdpa forward and its two shared experts in the backward order are not itemised"
-_OSS = "gpt-oss eager under checkpointing: its expert loop's backward (clamped SwiGLU, expert biases, transposed 3-D weights) frees earlier than the generic select_backward order"
 _L4 = "Llama 4 AMP under checkpointing: the dense expert bmm's autocast copies (repeated input, 3-D weights) in the forward and backward are not itemised"
 _GEMMA = "Gemma 3 eager AMP under checkpointing: its attention backward (q/k norms, fp32 RoPE'd q/k) is overestimated"
 KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
@@ -74,8 +73,6 @@ KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
     ("deepseek_v2", "peak_step", "sdpa", "bf16", True): (0.055, _MLA),
     ("deepseek_v2", "peak_step", "sdpa", "fp32", True): (0.063, _MLA),
     ("gemma3_text", "peak_step", "eager", "amp_bf16", True): (0.051, _GEMMA),
-    ("gpt_oss", "peak_step", "eager", "bf16", True): (0.066, _OSS),
-    ("gpt_oss", "peak_step", "eager", "fp32", True): (0.073, _OSS),
     ("llama4_text", "peak_forward", "eager", "amp_bf16", True): (0.099, _L4),
     ("llama4_text", "peak_step", "eager", "amp_bf16", True): (-0.058, _L4),
     ("llama4_text", "peak_step", "sdpa", "amp_bf16", True): (-0.097, _L4),

@@ -779,15 +779,27 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
     w.op(post_norm, post_norm + post_saves)
     if moe and not e.all_experts_compute:
         R = ROUTERS.get(model_type, Router())
-        per_expert = k * tok / E * _routed_token_bytes(P, R, h, f)
-        if amp:  # the bf16 copy of its weight slice (no leaf, not cached) goes with the expert
-            per_expert += 2.0 * mlp_params(m, f)
+        te = k * tok / E
+        per_expert = te * _routed_token_bytes(P, R, h, f)
+        # what an expert's down half frees before its down weight's select_backward: the
+        # weighted output, its weight, the expert output, the down matmul's input (and, under
+        # autocast, the bf16 copy of the down slice: no leaf, not cached); the rest goes with
+        # the activation and gate/up before gate/up's select_backward
+        eb = r if (R.bias and amp) else a
+        wb = 4 if R.weights == "fp32" else a
+        down_half = te * (r * h + wb + eb * h + a * f) + (2.0 * h * f if amp else 0.0)
+        rest = per_expert + (2.0 * mlp_params(m, f) if amp else 0.0) - down_half
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
-        w.op(D + G + dx, per_expert)       # the last expert: its weights' select_backward
+        # (each matmul's backward frees its saves before the select_backward after it)
+        w.op(0.0, down_half)
+        w.op(D + dx, 0.0)                  # the last expert: down's select_backward
+        w.op(0.0, rest)
+        w.op(G, 0.0)                       # ... gate/up's
+        w.op(0.0, down_half)
         w.op(2 * D, 2 * D)                 # the next: select_backward + out-of-place sum (down)
-        w.op(0.0, per_expert)
+        w.op(0.0, rest)
         w.op(2 * G + dx, 2 * G + dx)       # ... and gate/up
     elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
         fe = E * f * tok
