@@ -792,6 +792,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         D = gb * E * h * f
         G = gb * E * (2 if gated else 1) * h * f
         dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
+        if sw:  # shared experts (added after the routed ones: their backward comes first)
+            w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok)
         # (each matmul's backward frees its saves before the select_backward after it)
         w.op(0.0, down_half)
         w.op(D + dx, 0.0)                  # the last expert: down's select_backward
