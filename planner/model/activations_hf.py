@@ -412,11 +412,11 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
       the embeddings last.
 
     Measured (tests/test_hf_memory.py, README "Measured errors"): ``after_forward`` within 3%
-    for every family and case; ``peak_forward`` and ``peak_step`` within 5% for 348 of 360
+    for every family and case; ``peak_forward`` and ``peak_step`` within 5% for 354 of 360
     classes of case (family x quantity x attention x precision x checkpointing), every class
-    without checkpointing among them; the 12 others (under checkpointing: DeepSeek-V2, gpt-oss's
-    eager step, Llama 4 AMP, Gemma 3's eager AMP step, Mixtral's uneven routing) are listed with
-    their worst error in the test.
+    without checkpointing among them; the 6 others (under checkpointing: Llama 4 AMP,
+    DeepSeek-V2's AMP sdpa forward, Gemma 3's eager AMP step, Mixtral's uneven routing) are
+    listed with their worst error in the test.
 
     Not included: the caching allocator's reserve/fragmentation (not measurable on CPU; the GPU
     plan adds ``memory.FRAGMENTATION`` = 5% on the dynamic part).
