@@ -682,11 +682,12 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
       weight's bf16 copy freed), then the gate*up product's two f-wide gradients (GPT-2's tanh
       GELU ends in such a product too; BERT's exact GELU: one), Phi-3's chunk ``cat`` after;
       Llama 4's bmm over all experts the same with E*T rows;
-    * MoE eager loop over fused 3-D expert weights (``gate_up_proj[e]``): each expert's weight
-      gradient goes through ``select_backward`` (a zero-filled copy of the whole 3-D weight) and is
-      summed out of place into the running one: three whole copies while the second expert's is
-      added; the two last experts' saves (k*T/E routed tokens each) are freed by then, and the
-      input's gradient (a zero-filled (T, h) per expert, ``index_select`` backward) is live;
+    * MoE: shared experts first (they are added after the routed ones); then the eager loop over
+      fused 3-D expert weights (``gate_up_proj[e]``): each expert's weight gradient goes through
+      ``select_backward`` (a zero-filled copy of the whole 3-D weight) and is summed out of place
+      into the running one: three whole copies while the second expert's is added; each
+      expert's saves (k*T/E routed tokens, uniform routing) go with its matmuls' backward just
+      before, and the input's gradient (a zero-filled (T, h) per expert) is live;
     * eager attention: o_proj (its input's gradient and weight's), ``probs @ v`` (the
       probabilities' gradient per score, v's), the fp32 copy of that gradient (backward of
       ``.to(dtype)``), the softmax backward (fp32 per score); sdpa: o_proj, then the fused
