@@ -39,30 +39,93 @@ def _errors(fam, checkpointing):
     return {k: max(v, key=abs) for k, v in out.items()}
 
 
+def _peak_errors():
+    """The worst relative error of the forward and step peaks per (family, quantity, attention,
+    precision, checkpointing) class over the recorded shapes."""
+    worst = {}
+    for fam in sorted(ACTS):
+        m = _spec(fam)
+        mt = FLOPS[fam]["resolved_config"]["model_type"]
+        for c in ACTS[fam]["cases"]:
+            gc = c["gradient_checkpointing"]
+            r = hf_step_memory(m, mt, c["seq"], c["batch"], c["precision"], c["attn_implementation"], gc)
+            for q, got, truth in (("peak_forward", r.peak_forward, c["live_peak_forward_bytes"]),
+                                  ("peak_step", r.peak_step, c["live_peak_fwd_bwd_bytes"])):
+                key = (fam, q, c["attn_implementation"], c["precision"], gc)
+                e = got / truth - 1
+                if key not in worst or abs(e) > abs(worst[key]):
+                    worst[key] = e
+    return worst
+
+
+WORST = _peak_errors()
+
+#: classes of case (family, quantity, attention, precision, checkpointing) whose peak the
+#: liveness walk misses by more than 5%: the measured worst error and why (README "Measured
+#: errors"); each is a strict xfail below, and may not get worse than recorded (+0.5%)
+_MLA = "DeepSeek-V2 AMP sdpa under checkpointing: the forward's working set (math path under autocast, fp32 latent norm) is overestimated"
+_L4 = "Llama 4 AMP under checkpointing: the dense expert bmm's autocast copies (repeated input, 3-D weights) in the forward and backward are not itemised"
+_GEMMA = "Gemma 3 eager AMP under checkpointing: its attention backward (q/k norms, fp32 RoPE'd q/k) is overestimated"
+KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
+    ("deepseek_v2", "peak_forward", "sdpa", "amp_bf16", True): (0.075, _MLA),
+    ("gemma3_text", "peak_step", "eager", "amp_bf16", True): (0.051, _GEMMA),
+    ("llama4_text", "peak_forward", "eager", "amp_bf16", True): (0.099, _L4),
+    ("llama4_text", "peak_step", "eager", "amp_bf16", True): (-0.058, _L4),
+    ("llama4_text", "peak_step", "sdpa", "amp_bf16", True): (-0.097, _L4),
+    ("mixtral", "peak_forward", "eager", "fp32", True): (
+        -0.065, "uniform routing: at batch 1 x 64 tokens two consecutive experts got 45 and 40 of 32 "
+                "(recorded ``routing``), and the checkpointed MoE forward's peak holds both"),
+}
+
+
 @pytest.mark.parametrize("fam", sorted(ACTS))
 def test_step_memory_without_checkpointing(fam):
     """Everything the forward leaves alive (saved tensors, AMP weight copies, logits, the
-    DynamicCache) and the forward's peak (the loss' fp32 logits) within 5% for every family,
-    precision and attention; the step's peak (the loss backward's two vocab-wide gradients)
-    within 5% for the families without an eager expert loop."""
+    DynamicCache) within 5% for every family, precision and attention; the gradients exactly."""
     e = _errors(fam, False)
     assert abs(e["grads"]) < 1e-9
     assert abs(e["after"]) < 0.05, e
-    assert abs(e["peak_forward"]) < 0.05, e
-    if fam not in MOE_EAGER_LOOP:
-        assert abs(e["peak_step"]) < 0.05, e
-    else:  # where the expert gradients pile up is not modelled per layer: a floor, not a fit
-        assert -0.20 < e["peak_step"] < 0.05, e
 
 
 @pytest.mark.parametrize("fam", sorted(ACTS))
 def test_step_memory_with_checkpointing(fam):
     """Under gradient checkpointing what outlives the forward (the blocks' inputs, the head's
-    saves, the head's AMP weight copy) within 5%; the recompute peak of these 2-layer models
-    is within 40% (README "Measured errors")."""
+    saves, the head's AMP weight copy) within 5%."""
     e = _errors(fam, True)
     assert abs(e["after"]) < 0.05, e
-    assert abs(e["peak_step"]) < 0.40, e
+
+
+@pytest.mark.parametrize("fam", sorted(ACTS))
+def test_peaks_within_5_percent(fam):
+    """The forward's and the whole step's peak (``hf_step_memory``'s liveness walk) within 5% of
+    the recorded live-tensor peaks for every case of the family: fp32/bf16/AMP, eager/sdpa,
+    with and without gradient checkpointing, 4 shapes — but the KNOWN_MISSES, which may not get
+    worse than recorded."""
+    bad = {}
+    for key, e in WORST.items():
+        if key[0] != fam:
+            continue
+        if key in KNOWN_MISSES:
+            assert abs(e) <= abs(KNOWN_MISSES[key][0]) + 0.005, (key, e)
+        elif abs(e) >= 0.05:
+            bad[key] = round(e, 4)
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("key", sorted(KNOWN_MISSES) or [None], ids=lambda k: "-".join(map(str, k)) if k else "none")
+@pytest.mark.xfail(strict=True, reason="KNOWN_MISSES: the liveness walk misses these by more than 5%")
+def test_known_peak_misses(key):
+    if key is None:
+        pytest.fail("no known misses")
+    assert abs(WORST[key]) < 0.05, (key, WORST[key], KNOWN_MISSES[key][1])
+
+
+def test_walk_can_fail():
+    """The peaks are compared with the truth, not with themselves: a walk that forgets the
+    loss' vocab-wide gradients misses the no-checkpointing step peak of the dense families."""
+    c = next(c for c in ACTS["llama"]["cases"] if not c["gradient_checkpointing"])
+    r = hf_step_memory(_spec("llama"), "llama", c["seq"], c["batch"], c["precision"], c["attn_implementation"])
+    assert abs((r.peak_step - r.loss_transient) / c["live_peak_fwd_bwd_bytes"] - 1) > 0.05
 
 
 def test_amp_changes_memory_like_the_truth():

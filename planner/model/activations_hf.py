@@ -110,6 +110,15 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
                    impl: str = "eager", checkpointing: bool = False) -> tuple[float, float]:
     """``hf_saved_bytes`` split into (the blocks with their RoPE tables and masks, what lies
     outside them: ids, embedding, final norm, head and loss)."""
+    blocks, outside, _ = _saved_rows(m, model_type, seq, batch, precision, impl, checkpointing)
+    return blocks, outside
+
+
+def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str,
+                impl: str, checkpointing: bool) -> tuple[float, float, list[tuple[float, float]]]:
+    """``hf_saved_parts`` and, without checkpointing, each block's saves split in the order its
+    backward frees them: (attention with its input norm, MLP/MoE with its norm(s)), bytes per
+    token (``hf_step_memory``'s liveness walk); an empty list under checkpointing."""
     P = PRECISIONS[precision]
     if model_type in LAYERNORM_FAMILIES:
         return _layernorm_blocks(m, model_type, seq, batch, P, impl, checkpointing)
@@ -153,7 +162,7 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         if impl == "sdpa" and llama4:
             mask *= batch
         per_layer = tok * r * h
-        return m.layers * per_layer + rope + mask + 8 * seq, outside  # position ids (1, s)
+        return m.layers * per_layer + rope + mask + 8 * seq, outside, []  # position ids (1, s)
 
     def attention(local: bool) -> float:
         t = 0.0
@@ -246,22 +255,32 @@ def hf_saved_parts(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
             return t + 8 * k + 4 * E + E * (a + r * h + a * h + 4 * a * f)
         wb = 4 if R.weights == "fp32" else a
         t += (4 * E if R.probs else 0) + 8 * k + (4 if R.topk_sum else 0) + wb * k
-        # per routed token: indices, gathered input (cast under autocast), gate/up (2f), the
-        # activation's f-wide saves (the last is the down matmul's input), the expert output,
-        # its weight, the weighted output (stream dtype). gpt-oss's expert biases promote every
-        # matmul output to fp32 under autocast (bf16 matmul + fp32 bias)
-        eb = r if (R.bias and P.autocast) else a
-        t += k * (16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h)
+        t += k * _routed_token_bytes(P, R, h, f)  # the expert loop, per routed token
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     # which layers are local (sliding/chunked): HF puts them first in each pattern; only the
     # count matters except for Llama 4, where RoPE (chunked) layers carry the q/k norm
     per_tok = 0.0
+    rows = []
     for i in range(m.layers):
         local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
-        per_tok += attention(bool(local)) + mlp(i in moe_ids)
-    return per_tok * tok + rope, outside
+        at, ml = attention(bool(local)), mlp(i in moe_ids)
+        per_tok += at + ml
+        rows.append((at, ml))
+    return per_tok * tok + rope, outside, rows
+
+
+def _routed_token_bytes(P: HFPrecision, R: Router, h: int, f: int) -> float:
+    """What the eager expert loop keeps per routed token (``hf_saved_parts``' MoE rows): the
+    token/top-k position indices, the gathered input (cast under autocast), gate/up (2f), the
+    activation's f-wide saves (the last is the down matmul's input), the expert output, its
+    weight, the weighted output (stream dtype). gpt-oss's expert biases promote every matmul
+    output to fp32 under autocast (bf16 matmul + fp32 bias)."""
+    a, r = P.act, P.stream
+    wb = 4 if R.weights == "fp32" else a
+    eb = r if (R.bias and P.autocast) else a
+    return 16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h
 
 
 def _llama4_rope_layers(m: ModelSpec) -> set[int]:
@@ -294,7 +313,7 @@ def hf_param_cast_bytes(m: ModelSpec, model_type: str = "llama", checkpointing: 
 
 
 def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                      impl: str, checkpointing: bool) -> tuple[float, float]:
+                      impl: str, checkpointing: bool) -> tuple[float, float, list]:
     """GPT-2 (``modeling_gpt2.py``) and BERT (``modeling_bert.py``): LayerNorm, learned positions,
     dropout 0.1 (each dropout keeps its mask in the activation dtype), bias linears (GPT-2's
     ``Conv1D`` is an addmm). Per token:
@@ -335,7 +354,7 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     if checkpointing:
         # GPT-2's eager blocks get the (b, 1, s, s) mask; BERT without padding gets none
         mask = batch * seq * seq * r if (impl != "sdpa" and not bert) else 0
-        return m.layers * tok * r * h + mask, outside
+        return m.layers * tok * r * h + mask, outside, []
     if impl == "sdpa":  # dropout forces the math path, which computes in fp32
         attn = 4 * (3 * h + 3 * H * seq)
     elif bert:
@@ -347,7 +366,8 @@ def _layernorm_blocks(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     mlp = (a * f if bert else 4 * a * f) + a * f + a * h
     qkv_in = lin(3, h) if bert else lin(1, h)  # BERT's query/key/value each cast under autocast
     per_layer = 2 * ln + qkv_in + attn + a * h + a * h + lin(1, h) + mlp
-    return m.layers * per_layer * tok, outside
+    attn_part = ln + qkv_in + attn + a * h + a * h  # norm, q/k/v inputs, core, o input, dropout mask
+    return m.layers * per_layer * tok, outside, [(attn_part, per_layer - attn_part)] * m.layers
 
 
 #: families whose blocks are not the RMSNorm/RoPE decoder above
@@ -384,22 +404,19 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
       copy wherever ``repeat_kv`` expanded them (k/v heads < heads);
     * peak of the forward: the loss upcasts bf16 logits to fp32 (``logits.float()``, 4V per
       token) next to its fp32 log-softmax; under checkpointing a block's forward runs without
-      saving, so its peak is its largest transient: the eager score matrices (scores, fp32
-      softmax and its copy per score);
-    * peak of the step: the loss backward's two fp32 vocab-wide gradients (NLL and log-softmax;
-      BERT's in the logits' dtype) on top of the forward's end; with fused 3-D expert weights
-      the eager expert loop's ``select`` backward materialises a full-size zero-filled
-      gradient of the gate/up tensor per expert, summed into a second one (2x its bytes), which
-      peaks near the end of the backward next to all gradients and the first layer's saves;
-      under checkpointing: the recompute of a block (its full saved set, the gradients, the
-      eager attention's probability gradient per score) after the loss' tensors are freed.
+      saving, so the peak may be the last block's own working set (``_gc_block_forward``) on top
+      of the checkpoint inputs and autocast's cached weight copies;
+    * peak of the step: an ordered liveness walk (``_Walk``): the loss backward's two vocab-wide
+      gradients on top of the forward's end, the head, then each block in reverse order op by op
+      where the peak can fall (``_block_backward``: recompute, MLP/MoE phase, attention phase),
+      the embeddings last.
 
-    Measured (tests/test_hf_memory.py): without checkpointing ``after_forward`` and
-    ``peak_forward`` within 3% for every family, ``peak_step`` within 5% for the dense ones; the
-    MoE backward peak (it depends on where in the backward the expert gradients pile up) is
-    underestimated by up to 18%, and under checkpointing only ``after_forward`` is within 5%
-    (the recompute peaks of these 2-layer models, whose gradients are as large as their
-    activations, are off by up to 35%; README "Measured errors").
+    Measured (tests/test_hf_memory.py, README "Measured errors"): ``after_forward`` within 3%
+    for every family and case; ``peak_forward`` and ``peak_step`` within 5% for 354 of 360
+    classes of case (family x quantity x attention x precision x checkpointing), every class
+    without checkpointing among them; the 6 others (under checkpointing: Llama 4 AMP,
+    DeepSeek-V2's AMP sdpa forward, Gemma 3's eager AMP step, Mixtral's uneven routing) are
+    listed with their worst error in the test.
 
     Not included: the caching allocator's reserve/fragmentation (not measurable on CPU; the GPU
     plan adds ``memory.FRAGMENTATION`` = 5% on the dynamic part).
@@ -432,32 +449,431 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     if P.autocast and not bert:
         loss_fwd += r * h * tok  # the final norm's fp32 output (lm_head saved its bf16 cast)
     loss_bwd = 2 * lsm * V * tok
-    grads = count_params(m).total * (2 if precision == "bf16" else 4)
-    scores = batch * H * seq * seq if impl == "eager" else 0.0
+    pc = count_params(m)
+    gb = 2 if precision == "bf16" else 4  # gradients in the parameters' dtype
+    grads = pc.total * gb
+    # the forward: what the blocks keep grows block by block; under checkpointing each block's
+    # forward frees what it does not keep, so its peak is its own working set on top
+    peak_fwd = after + loss_fwd
     if checkpointing:
-        full = hf_saved_bytes(m, model_type, seq, batch, precision, impl, False)
-        layer = (full - saved) / L + tok * r * h  # one block's saves (its checkpoint input included)
-        peak_fwd = after + max(loss_fwd, (a + 4 + a) * scores)
-        # the backward recomputes block L-1 first, block 0 last: by then the later blocks'
-        # checkpoint inputs are freed and their gradients made; the embedding's comes last
-        pc = count_params(m)
-        gb = grads / pc.total
-        g_head = (pc.lm_head + pc.final_norm + (pc.embedding if m.tied_embeddings else 0)) * gb
-        g_block = (pc.total - pc.embedding - pc.lm_head - pc.final_norm) / L * gb
-        cp = tok * r * h
-        base = after - (lsm * V * tok + logits) + layer + a * scores + g_head
-        recompute = max(base + g_block, base - (L - 1) * cp + L * g_block)
-        peak = max(after + loss_bwd, recompute)
-    else:
-        peak_fwd = after + loss_fwd
-        peak = after + loss_bwd
-        if m.moe is not None and not m.moe.all_experts_compute:
-            full = saved
-            gc_saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, True)
-            layer = (full - gc_saved) / L + tok * r * h
-            gate_up = m.moe.experts * (2 if m.gated else 1) * m.ffn_hidden * h * (2 if precision == "bf16" else 4)
-            peak = max(peak, grads + layer + 2 * gate_up)
+        blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
+        base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
+        attn_ws, mlp_ws, mlp_cast = _gc_block_forward(m, model_type, seq, batch, P, impl)
+        # autocast caches every weight's bf16 copy until the forward leaves it: at the last
+        # block's attention all but that block's MLP copies are made
+        # (not the experts': a slice of the 3-D weight is no leaf, so its copy is not cached)
+        block_casts = hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
+        if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
+            block_casts -= 2.0 * m.moe_layers * m.moe.experts * pc.expert
+        peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
+                       + max(attn_ws - mlp_cast, mlp_ws))
+    # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
+    # and final norm (their saves freed, their gradients and the residual stream's made), the
+    # blocks in reverse order, the embedding's gradient last
+    w = _Walk(after)
+    w.op(loss_bwd)
+    _, outside, rows = _saved_rows(m, model_type, seq, batch, precision, impl, False)
+    # a tied head's gradient waits in the embedding's gradient buffer until the embedding's
+    # own is summed into it; the causal LMs' shifted labels stay (BERT's labels are the input's)
+    tied = V * h if m.tied_embeddings else 0
+    g_head = gb * (pc.lm_head + pc.final_norm + tied)
+    head_cast = 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
+    labels = 0 if bert else 8 * (tok + 1)
+    # the embeddings' saves (GPT-2: its dropout mask and position ids; BERT: its LayerNorm's,
+    # dropout mask, position/type ids) are freed last, with the embedding's backward
+    pre = 0.0
+    if model_type == "gpt2":
+        pre = r * h * tok + 8 * seq
+    elif bert:
+        pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
+    w.level = after - outside + pre + labels - head_cast + g_head + r * h * tok
+    moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    for i in reversed(range(L)):
+        _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb)
+    w.op(gb * pc.embedding, r * h * tok + gb * tied + pre)
+    peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
+
+
+class _Walk:
+    """The running total of live tensor bytes through an ordered sequence of ops: each op first
+    allocates its outputs (the peak is read then), then frees what it consumed (autograd frees a
+    node's saved tensors and its incoming gradient once the node has run)."""
+
+    def __init__(self, level: float):
+        self.level = level
+        self.peak = level
+
+    def op(self, alloc: float = 0.0, free: float = 0.0) -> None:
+        self.level += alloc
+        self.peak = max(self.peak, self.level)
+        self.level -= free
+
+
+def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                      impl: str) -> tuple[float, float, float]:
+    """A checkpointed block's forward working set at its largest in the attention and in the MLP
+    (what the block does not keep lives until the Python names holding it go), and the bytes of
+    the autocast weight copies made after the attention's peak (``_late_casts``).
+
+    * attention: the norm's output, q/k after RoPE (in the stream dtype under autocast: the fp32
+      cos/sin promote them, except where RoPE casts back), v, k/v expanded by ``repeat_kv`` where
+      there are fewer k/v heads, under autocast sdpa's bf16 copies of q and k; then eager:
+      the fp32 softmax and its input — the bf16 scaled scores and their fp32 copy
+      (``softmax(dtype=float32)``) in pure bf16, the masked scores (promoted to fp32 by the fp32
+      mask) under autocast, the scaled scores in fp32; sdpa: its output and fp32 log-sum-exp;
+      family variants: MLA's projections and sdpa math path, Phi-3's fused qkv, OLMo 2's
+      post-norm layout, gpt-oss's sink column, Llama 4's scores-dtype softmax;
+    * MLP: the residual after the attention, the norm's output, the attention's returned eager
+      probabilities, then the activation, up and their product (Phi-3: the fused gate_up output
+      too); MoE: the router and the eager loop's previous and current expert; Llama 4: the
+      dense expert bmm over the repeated input."""
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H = m.hidden, m.heads
+    S = batch * H * seq * seq
+    if model_type in LAYERNORM_FAMILIES:
+        return _gc_layernorm_block_forward(m, model_type, seq, batch, P, impl)
+    if m.mla is not None:
+        dqk, dv, kvh = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim, m.heads
+    else:
+        dqk = dv = m.head_dim
+        kvh = m.kv_heads
+    qk = a if (not P.autocast or model_type in ROPE_CASTS_BACK) else r  # after RoPE
+    if m.mla is not None:
+        # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent,
+        # the RoPE'd q/k parts, the concatenated q and k, kv_b's output; sdpa takes the math
+        # path (unequal q/v head dims): its scaled fp32 q (and fp32 copies of bf16 q/k/v), an fp32
+        # (s, s) mask, the fp32 scores and softmax
+        q = m.mla
+        lat = q.kv_lora_rank
+        attn = r * h * tok + a * tok * (3 * H * dqk + (lat + q.qk_rope_head_dim) + lat
+                                         + (H + 1) * q.qk_rope_head_dim + H * (q.qk_nope_head_dim + dv))
+        if impl != "eager":
+            attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
+        else:
+            attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
+            if P.autocast and model_type == "deepseek_v2":
+                # its complex RoPE casts back (``type_as``): q stays bf16, so the fp32 softmax's
+                # ``.to(q's dtype)`` is a bf16 copy (DeepSeek-V3's fp32 cos/sin promote q)
+                attn += a * S
+    else:
+        # (OLMo 2 normalises after the attention: its projections read the block input itself)
+        attn = (0 if model_type == "olmo2" else r * h * tok) + tok * (qk * (H + kvh) * dqk + a * kvh * dv)
+        if model_type == "phi3":  # q/k/v are slices of the fused qkv output, which stays whole
+            attn += a * tok * (H + kvh) * dqk
+        if kvh < H:
+            attn += tok * H * (qk * dqk + a * dv)
+        if P.autocast and qk != a and impl != "eager":
+            attn += a * tok * 2 * H * dqk  # (eager's matmul drops its copies before the softmax)
+        if impl == "eager" and model_type == "gpt_oss":
+            # the masked scores (fp32 under autocast: the fp32 mask promotes them), the scores
+            # with the sink column and their max-subtracted copy, the softmax over s+1 columns,
+            # in that dtype; autocast casts the probabilities for the matmul with v
+            x = r if P.autocast else a
+            attn += x * S + 2 * x * S * (seq + 1) / seq + (a * S if P.autocast else 0)
+        elif impl == "eager" and model_type == "llama4_text":
+            # the softmax in the scores' dtype (the fp32 mask promotes them under autocast)
+            attn += a * S + (r if P.autocast else a) * S
+        elif impl == "eager":
+            attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
+            if P.autocast and qk == a:  # .to(q's dtype) of the fp32 softmax: a bf16 copy (OLMo 2)
+                attn += a * S
+        else:
+            attn += a * tok * H * dv + 4 * H * tok
+    # the MLP: the residual after the attention and the norm's output; the attention's returned
+    # probabilities (eager; in q's dtype), which the decoder layer's ``hidden_states, _ =``
+    # keeps until it returns (gpt-oss's are a slice of its (s+1)-column softmax; gpt-oss and
+    # Llama 4 keep the softmax in the scores' dtype, fp32 under autocast)
+    if impl != "eager":
+        probs = 0.0
+    elif model_type == "gpt_oss":
+        probs = (r if P.autocast else a) * S * (seq + 1) / seq
+    elif model_type == "llama4_text":
+        probs = (r if P.autocast else a) * S
+    else:
+        probs = qk * S
+    mlp = 2 * r * h * tok + probs
+    e = m.moe
+    if e is not None and e.all_experts_compute:
+        # Llama 4: o_proj's output, router logits and scores, the input repeated per expert (and
+        # its bf16 copy under autocast), the dense bmm's gate/up output, the activation, the
+        # down bmm's output
+        E, f = e.experts, m.ffn_hidden
+        mlp += a * h * tok + 8 * E * tok + E * tok * (r * h + (a * h if P.autocast else 0) + 3 * a * f + a * h)
+    elif e is not None:
+        # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
+        # output accumulator; the previous expert's gathered input and gate/up output (the loop's
+        # names) next to the current one's (k*T/E routed tokens each)
+        te = e.top_k * tok / e.experts
+        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + 8 * e.top_k * tok * (e.experts + 1)
+        mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
+    else:  # (Phi-3: gate and up are halves of the fused gate_up output)
+        mlp += (4 if model_type == "phi3" else 3 if m.gated else 2) * a * m.dense_width * tok
+    return attn, mlp, _late_casts(m, P) if e is None else 0.0
+
+
+def _late_casts(m: ModelSpec, P: HFPrecision) -> float:
+    """Autocast's bf16 copies of a dense block's weights made after its attention scores: the
+    output projection's and the MLP's."""
+    from planner.spec.params import mlp_params
+
+    o = m.heads * (m.mla.v_head_dim if m.mla is not None else m.head_dim) * m.hidden
+    o += m.hidden if m.linear_bias else 0
+    return 2.0 * (o + mlp_params(m, m.dense_width)) if P.autocast else 0.0
+
+def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                                impl: str) -> tuple[float, float, float]:
+    """``_gc_block_forward`` for GPT-2 and BERT, plus what lives before the blocks besides their
+    inputs (returned in the attention's and MLP's working sets alike).
+
+    * before the blocks: GPT-2's token and position embeddings (``GPT2Model.forward`` keeps both
+      names to the end) and the embedding dropout's mask; BERT's embedding LayerNorm saves and
+      dropout mask and its position-id buffer view (the ``outside`` rows);
+    * attention: GPT-2's ln_1 output and c_attn output (q/k/v are views of it), BERT's q/k/v
+      outputs; eager: three score matrices (the product, the scaled/masked copy and the softmax
+      in the activation dtype; under autocast GPT-2's masked copy and softmax are fp32 and the
+      bf16 product is gone — GPT-2; BERT's stay bf16); sdpa's math path (dropout): the fp32 scaled q (and fp32 copies of
+      q/k/v when they are bf16), GPT-2's fp32 (s, s) causal mask, three fp32 score matrices;
+    * MLP: the returned attention probabilities (eager), the attention's dropped output, the
+      residual sum and the norm's output, then the up projection's output and GPT-2's three
+      tanh-GELU intermediates (BERT's exact GELU: one)."""
+    a, r = P.act, P.stream
+    tok = seq * batch
+    h, H, f = m.hidden, m.heads, m.ffn_hidden
+    S = batch * H * seq * seq
+    bert = model_type == "bert"
+    if bert:
+        before = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
+        attn = 3 * a * h * tok
+    else:
+        before = r * h * tok + r * h * seq + r * h * tok  # wte, wpe outputs, dropout mask
+        attn = r * h * tok + 3 * a * h * tok
+    if impl == "eager":
+        # (GPT-2's ``torch.where`` with an fp32 mask value promotes the scores under autocast;
+        # CPU autocast leaves BERT's softmax in bf16)
+        attn += 2 * 4 * S if P.autocast and not bert else 3 * a * S
+        probs = a * S  # the returned probabilities (GPT-2: cast to v's dtype, ``.type(value.dtype)``)
+    else:
+        attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
+        probs = 0.0
+    mlp = probs + 3 * r * h * tok + (2 if bert else 4) * a * f * tok
+    return before + attn, before + mlp, _late_casts(m, P)
+
+def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
+                    impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int) -> None:
+    """One block's backward (after its recompute under checkpointing) on the running total ``w``:
+    op by op where the peak can fall (the derivative formulas of ``tools/autograd/derivatives.yaml``
+    for the ops the modeling code calls), the rest as the net change — the block's saves (``rows``:
+    attention part, MLP part, bytes per token) freed, its parameter gradients (``gb`` bytes each)
+    made, autocast's bf16 weight copies freed.
+
+    * recompute (non-reentrant ``torch.utils.checkpoint``, early stop after the last saved tensor):
+      the block's saves again (autocast: its weight copies too); eager attention passes through
+      its score matrices: q k^T scaled, the fp32 copy ``softmax(dtype=float32)`` makes of a bf16
+      input, the fp32 softmax; what the recompute leaves until it stops (BERT's last LayerNorm
+      output, GPT-2's MLP dropout output, Llama 4's expert output). Where the block's first op
+      keeps its input as it is, the checkpoint's input is that same storage and outlives the
+      block's backward (measured: the live count does not drop by it); else it goes with it;
+    * OLMo 2/Gemma: each phase opens with the post-branch norm's backward (four fp32 h-wide
+      intermediates at once);
+    * MLP: the down projection (its input's gradient, f-wide, and its weight's; under autocast the
+      bf16 copy of the incoming fp32 gradient, the bf16 weight gradient, then its fp32 copy, the
+      weight's bf16 copy freed), then the gate*up product's two f-wide gradients (GPT-2's tanh
+      GELU ends in such a product too; BERT's exact GELU: one), Phi-3's chunk ``cat`` after;
+      Llama 4's bmm over all experts the same with E*T rows;
+    * MoE: shared experts first (they are added after the routed ones); then the eager loop over
+      fused 3-D expert weights (``gate_up_proj[e]``): each expert's weight gradient goes through
+      ``select_backward`` (a zero-filled copy of the whole 3-D weight) and is summed out of place
+      into the running one: three whole copies while the second expert's is added; each
+      expert's saves (k*T/E routed tokens, uniform routing) go with its matmuls' backward just
+      before, and the input's gradient (a zero-filled (T, h) per expert) is live;
+    * eager attention: o_proj (its input's gradient and weight's), ``probs @ v`` (the
+      probabilities' gradient per score, v's), the fp32 copy of that gradient (backward of
+      ``.to(dtype)``), the softmax backward (fp32 per score); sdpa: o_proj, then the fused
+      backward's q/k/v gradients at once; GPT-2/BERT: the output dropout's gradient, then the
+      score path with dropout on the probabilities in the scores' dtype (sdpa's math path: fp32).
+    """
+    from planner.spec.params import _norm as norm_params, attention_params, mlp_params
+
+    a, r, amp = P.act, P.stream, P.autocast
+    tok = seq * batch
+    h, H = m.hidden, m.heads
+    if m.mla is not None:
+        dqk, dv, kvh = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim, H
+    else:
+        dqk = dv = m.head_dim
+        kvh = m.kv_heads
+    S = batch * H * seq * seq if impl == "eager" else 0.0  # score elements
+    A, M = rows[0] * tok, rows[1] * tok
+    ln = norm_params(m)
+    n_attn_norms = m.layer_norms // 2
+    attn_w = attention_params(m)
+    e = m.moe
+    if moe:
+        E, k, f = e.experts, e.top_k, m.ffn_hidden
+        sw = (e.shared_ffn_hidden or e.shared_experts * f) if e.shared_experts else 0
+        mlp_w = h * E + E * mlp_params(m, f) + (mlp_params(m, sw) if sw else 0)
+    else:
+        f = m.dense_width
+        mlp_w = mlp_params(m, f)
+    gated = m.gated
+    g_attn = gb * (attn_w + ln * n_attn_norms)
+    g_mlp = gb * (mlp_w + ln * (m.layer_norms - n_attn_norms))
+    c_attn = 2.0 * attn_w if amp and not checkpointing else 0.0  # AMP weight copies (in ``after``)
+    c_mlp = 2.0 * mlp_w if amp and not checkpointing else 0.0
+
+    def wgrad(n: float) -> float:  # a weight's gradient as the matmul makes it
+        return 2 * n if amp else gb * n
+
+    def wcast(n: float) -> None:
+        """Autocast: the bf16 weight gradient copied into the fp32 .grad; the bf16 gradient and
+        the weight's bf16 copy (saved by the matmul alone) go."""
+        if amp:
+            w.op(4 * n, 2 * n + 2 * n)
+
+    # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
+    # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute)
+    eg = r * E * tok * h if moe and e.all_experts_compute else 0.0
+    w.level += eg
+    keeps_input = False
+    if checkpointing:
+        # the recompute: the block input is the checkpoint's (already live) where the first
+        # norm keeps it as it is (fp32 stream)
+        # (GPT-2's ln_1 and BERT's q/k/v keep the block input itself whatever the dtype, but
+        # BERT's linears keep bf16 copies under autocast)
+        if model_type in LAYERNORM_FAMILIES:
+            keeps_input = not (model_type == "bert" and amp)
+        else:
+            keeps_input = r == 4 and not (model_type == "olmo2" and amp)
+        A_rc = A - (r * h * tok if keeps_input else 0)
+        if impl == "eager" and model_type not in LAYERNORM_FAMILIES:  # (their scores are all kept)
+            if model_type == "gpt_oss":  # as in _gc_block_forward: s+1 columns, scores' dtype
+                x = r if amp else a
+                soft = x * S * (seq + 1) / seq + (a * S if amp else 0)
+                peak_scores = x * S + 2 * x * S * (seq + 1) / seq + (a * S if amp else 0)
+            else:
+                soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
+                peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
+            w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
+        # what the recompute leaves besides the saves until it stops: BERT's last LayerNorm
+        # output and the dropout's output before it, GPT-2's MLP dropout output, the decoders'
+        # residual sum after the attention (kept by the MLP norm itself in an fp32 stream)
+        if model_type == "bert":
+            tail = (r + a) * h * tok
+        elif model_type == "gpt2":
+            tail = a * h * tok
+        else:
+            tail = 0.0
+        if moe and e.all_experts_compute:
+            tail += a * e.experts * tok * h  # Llama 4: the dense expert bmm's (E, T, h) output
+        w.op(A_rc + M + (2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
+        c_attn, c_mlp = (2.0 * attn_w, 2.0 * mlp_w) if amp else (0.0, 0.0)
+
+    # OLMo 2 and Gemma normalise each branch's output: its backward (fp32 intermediates h-wide,
+    # ``Olmo2RMSNorm``/``Gemma2RMSNorm`` upcast; four live at once) opens each phase and frees
+    # that norm's saves
+    post = model_type in ("olmo2", "gemma2", "gemma3_text")
+    post_norm = 4 * 4 * h * tok if post else 0.0
+    post_saves = _norm(h, r, NORM_STYLE.get(model_type, "cast")) * tok if post else 0.0
+    start = w.level
+    w.op(post_norm, post_norm + post_saves)
+    if moe and not e.all_experts_compute:
+        R = ROUTERS.get(model_type, Router())
+        te = k * tok / E
+        per_expert = te * _routed_token_bytes(P, R, h, f)
+        # what an expert's down half frees before its down weight's select_backward: the
+        # weighted output, its weight, the expert output, the down matmul's input (and, under
+        # autocast, the bf16 copy of the down slice: no leaf, not cached); the rest goes with
+        # the activation and gate/up before gate/up's select_backward
+        eb = r if (R.bias and amp) else a
+        wb = 4 if R.weights == "fp32" else a
+        down_half = te * (r * h + wb + eb * h + a * f) + (2.0 * h * f if amp else 0.0)
+        rest = per_expert + (2.0 * mlp_params(m, f) if amp else 0.0) - down_half
+        D = gb * E * h * f
+        G = gb * E * (2 if gated else 1) * h * f
+        dx = a * h * tok  # the input's gradient per expert (zero-filled (T, h))
+        if sw:  # shared experts (added after the routed ones: their backward comes first)
+            w.op(a * sw * tok + gb * mlp_params(m, sw), 4 * a * sw * tok + a * sw * tok)
+        # (each matmul's backward frees its saves before the select_backward after it)
+        w.op(0.0, down_half)
+        w.op(D + dx, 0.0)                  # the last expert: down's select_backward
+        w.op(0.0, rest)
+        w.op(G, 0.0)                       # ... gate/up's
+        w.op(0.0, down_half)
+        w.op(2 * D, 2 * D)                 # the next: select_backward + out-of-place sum (down)
+        w.op(0.0, rest)
+        w.op(2 * G + dx, 2 * G + dx)       # ... and gate/up
+    elif moe:  # Llama 4: one bmm over every expert, each on all T tokens (3-D weight gradients)
+        fe = E * f * tok
+        w.op(a * fe + wgrad(E * f * h), a * fe + eg)
+        wcast(E * f * h)
+        w.op(2 * a * fe)
+    elif gated:
+        if amp:
+            w.op(a * h * tok)
+        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
+        wcast(h * f)
+        # (frees the down projection's input gradient and the activation's output)
+        w.op(2 * a * f * tok, 2 * a * f * tok)
+        if model_type == "phi3":  # fused gate_up: the activation's gradient, then chunk's cat
+            w.op(a * f * tok, a * f * tok)
+            w.op(2 * a * f * tok)
+    else:
+        if amp:
+            w.op(a * h * tok)
+        w.op(a * f * tok + wgrad(h * f), a * f * tok + (a * h * tok if amp else 0))
+        wcast(h * f)
+        # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
+        w.op((1 if model_type == "bert" else 2) * a * f * tok)
+    w.level = start + g_mlp - M - c_mlp - eg
+
+    start = w.level
+    w.op(post_norm, post_norm + post_saves)
+    if amp:
+        w.op(a * h * tok)
+    o_in = a * H * dv * tok
+    if model_type in LAYERNORM_FAMILIES:
+        # GPT-2/BERT: the output dropout's gradient, the output projection; then the score path
+        # with dropout on the probabilities, in the scores' dtype x (sdpa's math path: fp32):
+        # probs @ v (the dropped probabilities' gradient, v's), the dropout's, the softmax's
+        x = 4 if impl == "sdpa" or (amp and model_type == "gpt2") else a
+        Sx = batch * H * seq * seq * x
+        w.op(a * h * tok)
+        w.op(o_in + wgrad(H * dv * h), o_in + a * h * tok + (a * h * tok if amp else 0))
+        wcast(H * dv * h)
+        w.op(Sx + x * h * tok, o_in + x * h * tok + Sx)  # frees v, the dropped probabilities
+        w.op(Sx, 2 * Sx)  # frees the incoming gradient and the dropout's mask
+        w.op(Sx, 2 * Sx)  # ... and the softmax's output
+    else:
+        w.op(o_in + wgrad(H * dv * h), (o_in if impl == "eager" else 0) + (a * h * tok if amp else 0))
+        wcast(H * dv * h)
+        if impl == "eager" and model_type == "gpt_oss":
+            # softmax over s+1 columns (the sink) in the scores' dtype x: probs @ v, the bf16
+            # copy's cast back (autocast), the slice's zero-padded gradient, the softmax's
+            x = r if amp else a
+            S1 = S * (seq + 1) / seq
+            w.op(a * S + o_in, 2 * o_in + (a * S if amp else 0))
+            if amp:
+                w.op(x * S, a * S)
+            w.op(x * S1, x * S)
+            w.op(x * S1, 2 * x * S1)
+        elif impl == "eager":
+            w.op(a * S + o_in, 2 * o_in + (a * S if a < 4 else 0))  # probs @ v
+            if a < 4:
+                w.op(4 * S, a * S)
+            w.op(4 * S, 8 * S)
+        elif m.mla is not None:  # sdpa's math path (MLA): the same score path, all fp32
+            Sm = batch * H * seq * seq
+            w.op(4 * Sm + 4 * H * dv * tok, 2 * o_in)
+            w.op(4 * Sm, 8 * Sm)
+        else:
+            w.op(a * tok * (H * dqk + kvh * dqk + kvh * dv), 0)
+    w.level = start + g_attn - A - c_attn
+    if checkpointing and not keeps_input:
+        # the checkpoint's input: where the block's first op kept it as it is, the recompute's
+        # saved copy of it is the same storage and outlives the block's backward (measured)
+        w.level -= r * h * tok
 
 
 #: families this table knows (the keys of transformers' ``model_type`` it was measured on)
