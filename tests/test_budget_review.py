@@ -178,6 +178,10 @@ def test_spot_plans_show_and_rank_on_interruption_overhead(catalog):
                      catalog, simulate=False, top=5)
     assert calm.best.cost.spot_risk["expected_cost_usd"] < risk["expected_cost_usd"]
     assert any(c.startswith("spot:") for c in rec.caveats)
+    # $ per million tokens at the price the plan is ranked at, not the on-demand sticker
+    cost = rec.best.cost
+    assert cost.usd_per_million_tokens == pytest.approx(cost.cost_spot_usd / cost.tokens * 1e6)
+    assert cost.usd_per_million_tokens < cost.cost_ondemand_usd / cost.tokens * 1e6
 
 
 # ---------------------------------------------------------------------------- 3. prices

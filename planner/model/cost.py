@@ -169,7 +169,9 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
                               hosting=own["hosting_hr"]),
                 inputs=own["inputs"],
             )
+    # $ per million tokens at the price the plan is ranked at (spot when the job asks for spot)
+    ranked = sp if (getattr(job.constraints, "spot", False) and sp) else od
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
-                usd_per_million_tokens=(od / tokens * 1e6) if od and tokens else None, buy=buy,
+                usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
                 committed=committed_costs(catalog, instance_key, hours, nodes))
