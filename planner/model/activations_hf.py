@@ -394,7 +394,8 @@ class HFStepMemory:
 
 
 def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precision: str = "bf16",
-                   impl: str = "eager", checkpointing: bool = False) -> HFStepMemory:
+                   impl: str = "eager", checkpointing: bool = False, keep_grads: bool = True,
+                   weight_casts: bool = True) -> HFStepMemory:
     """Live tensor memory through one forward+backward of the HF code, from the saved-tensor table.
 
     * after the forward: the saved tensors, autocast's weight copies, the logits (in the compute
@@ -420,6 +421,16 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
 
     Not included: the caching allocator's reserve/fragmentation (not measurable on CPU; the GPU
     plan adds ``memory.FRAGMENTATION`` = 5% on the dynamic part).
+
+    For a plan (``planner.model.memory``), two switches take out what a training stack holds
+    elsewhere; both default to what plain autograd + autocast does (the truth's runs):
+    ``keep_grads=False``: the parameter gradients do not stay where the walk makes them (a
+    stack that copies each into a preallocated or sharded buffer and frees it: the buffer is the
+    plan's gradient term) — each weight gradient still lives from its matmul's backward to the
+    end of its block's phase; ``weight_casts=False``: no autocast copies of the weights (a stack
+    that gathers the weights in bf16 itself, FSDP's ``MixedPrecision(param_dtype=bf16)``; its
+    gathered layers are the plan's weight term) — the expert slices' copies, which the matmuls
+    save, stay.
     """
     from planner.spec.params import count_params
 
@@ -429,7 +440,8 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     h, H, V, L = m.hidden, m.heads, m.vocab, m.layers
     bert = model_type == "bert"
     saved = hf_saved_bytes(m, model_type, seq, batch, precision, impl, checkpointing)
-    casts = hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
+    cw = 1.0 if weight_casts else 0.0
+    casts = cw * hf_param_cast_bytes(m, model_type, checkpointing) if P.autocast else 0.0
     logits = a * V * tok
     lsm = (4 if P.autocast else a) if bert else 4  # the loss' log-softmax dtype
     kv = 0.0
@@ -459,12 +471,13 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
         attn_ws, mlp_ws, mlp_cast = _gc_block_forward(m, model_type, seq, batch, P, impl)
+        mlp_cast *= cw
         # autocast caches every weight's bf16 copy until the forward leaves it: at the last
         # block's attention all but that block's MLP copies are made
         # (not the experts': a slice of the 3-D weight is no leaf, so its copy is not cached)
-        block_casts = hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
+        block_casts = cw * hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
         if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
-            block_casts -= 2.0 * m.moe_layers * m.moe.experts * pc.expert
+            block_casts -= cw * 2.0 * m.moe_layers * m.moe.experts * pc.expert
         peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
                        + max(attn_ws - mlp_cast, mlp_ws))
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
@@ -476,8 +489,9 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     # a tied head's gradient waits in the embedding's gradient buffer until the embedding's
     # own is summed into it; the causal LMs' shifted labels stay (BERT's labels are the input's)
     tied = V * h if m.tied_embeddings else 0
-    g_head = gb * (pc.lm_head + pc.final_norm + tied)
-    head_cast = 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
+    gk = gb if keep_grads else 0  # the gradients that stay (``keep_grads``)
+    g_head = gk * (pc.lm_head + pc.final_norm + tied)
+    head_cast = cw * 2.0 * (V * h + (h * h + h if m.mlm_head else 0)) if P.autocast else 0.0
     labels = 0 if bert else 8 * (tok + 1)
     # the embeddings' saves (GPT-2: its dropout mask and position ids; BERT: its LayerNorm's,
     # dropout mask, position/type ids) are freed last, with the embedding's backward
@@ -489,8 +503,9 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     w.level = after - outside + pre + labels - head_cast + g_head + r * h * tok
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
     for i in reversed(range(L)):
-        _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb)
-    w.op(gb * pc.embedding, r * h * tok + gb * tied + pre)
+        _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb,
+                        gk, cw)
+    w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding))
     peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
 
@@ -661,7 +676,8 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
     return before + attn, before + mlp, _late_casts(m, P)
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                    impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int) -> None:
+                    impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int,
+                    gk: float | None = None, cw: float = 1.0) -> None:
     """One block's backward (after its recompute under checkpointing) on the running total ``w``:
     op by op where the peak can fall (the derivative formulas of ``tools/autograd/derivatives.yaml``
     for the ops the modeling code calls), the rest as the net change — the block's saves (``rows``:
@@ -718,10 +734,11 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         f = m.dense_width
         mlp_w = mlp_params(m, f)
     gated = m.gated
-    g_attn = gb * (attn_w + ln * n_attn_norms)
-    g_mlp = gb * (mlp_w + ln * (m.layer_norms - n_attn_norms))
-    c_attn = 2.0 * attn_w if amp and not checkpointing else 0.0  # AMP weight copies (in ``after``)
-    c_mlp = 2.0 * mlp_w if amp and not checkpointing else 0.0
+    gk = gb if gk is None else gk  # the gradients that stay after the phase (``keep_grads``)
+    g_attn = gk * (attn_w + ln * n_attn_norms)
+    g_mlp = gk * (mlp_w + ln * (m.layer_norms - n_attn_norms))
+    c_attn = cw * 2.0 * attn_w if amp and not checkpointing else 0.0  # AMP weight copies (in ``after``)
+    c_mlp = cw * 2.0 * mlp_w if amp and not checkpointing else 0.0
 
     def wgrad(n: float) -> float:  # a weight's gradient as the matmul makes it
         return 2 * n if amp else gb * n
@@ -730,7 +747,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         """Autocast: the bf16 weight gradient copied into the fp32 .grad; the bf16 gradient and
         the weight's bf16 copy (saved by the matmul alone) go."""
         if amp:
-            w.op(4 * n, 2 * n + 2 * n)
+            w.op(4 * n, 2 * n + cw * 2 * n)
 
     # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
     # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute)
@@ -767,8 +784,8 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             tail = 0.0
         if moe and e.all_experts_compute:
             tail += a * e.experts * tok * h  # Llama 4: the dense expert bmm's (E, T, h) output
-        w.op(A_rc + M + (2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
-        c_attn, c_mlp = (2.0 * attn_w, 2.0 * mlp_w) if amp else (0.0, 0.0)
+        w.op(A_rc + M + (cw * 2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
+        c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * mlp_w) if amp else (0.0, 0.0)
 
     # OLMo 2 and Gemma normalise each branch's output: its backward (fp32 intermediates h-wide,
     # ``Olmo2RMSNorm``/``Gemma2RMSNorm`` upcast; four live at once) opens each phase and frees
