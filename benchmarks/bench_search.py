@@ -52,6 +52,9 @@ def main():
         t2 = time.perf_counter()
         print(f"{n:>9,} candidates: memory {n / (t1 - t0):>12,.0f}/s   step time {n / (t2 - t1):>12,.0f}/s   "
               f"both {n / (t2 - t0):>12,.0f} configs/s")
+        t3 = time.perf_counter()  # the HF-code stack: its step memory walked per (mb, rc, tp, cp)
+        memory_per_gpu(job.model, job.training, c, stack=resolve("hf-trainer"))
+        print(f"{'':>9}  hf-trainer memory {n / (time.perf_counter() - t3):>12,.0f}/s")
     # the stack options recommend searches (planner.search.space.stack_variants) left open, as in
     # the example, then fixed to the stack's defaults: the difference is the cost of searching them
     fixed = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(

@@ -145,7 +145,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
     eager/sdpa code saves, measured per family), the others from the fused-kernel table; under
     ``mixed_precision: amp`` the weights follow the AMP convention (fp32 weights and gradients
-    plus autocast's bf16 weight copies)."""
+    plus autocast's bf16 weight copies). On one pipeline stage without activation offload and
+    without a frozen base, what the step creates — activations, transients, autocast's copies and
+    the gradients as the stack holds them — is the walked peak of one step
+    (``activations_hf.hf_step_memory``, ``_hf_walk_arrays``): ``activations`` + ``logits`` =
+    that peak, and the weights are the fp32 storage only (the copies are in the walk, or absent
+    under ZeRO-3)."""
     st = from_training(t, stack)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
@@ -170,7 +175,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     edps = np.maximum(ktpf * dps / (ketp * kep), 1.0)  # expert data-parallel group
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
 
-    def states(dense, expert):
+    def states(dense, expert, w_b=w_b):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
@@ -187,6 +192,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     fw, fg, fo = states(f_dense, f_exp)
     lw, lg, lo = states(l_dense, l_exp)
     layers = k_layers[sinv]
+    # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
+    # offload, the whole model trained (a frozen base keeps finetune.py's table)
+    walked = (c.pp == 1) & (not st.activation_offload) if (hf and not frozen and m.is_transformer) else None
+    if walked is not None and hf == "amp_bf16":
+        # the AMP convention's +2 bytes/param (autocast's bf16 copies) leave the weight term: the
+        # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
+        fw = np.where(walked, states(f_dense, f_exp, w_b - 2.0)[0], fw)
+        lw = np.where(walked, states(l_dense, l_exp, w_b - 2.0)[0], lw)
     if frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
         ad = adapter_params(m, t) * layers / m.layers / tp
         fw, lw = fw + ad * ADAPTER_BYTES, lw + ad * ADAPTER_BYTES
@@ -213,7 +226,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
         per_layer, rws = per_layer[inv], rws[inv]
-        if hf:
+        if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
             hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
             if not frozen:  # a frozen base keeps its own set (above)
                 per_layer, rws = hf_layer, hf_rws
@@ -228,9 +241,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
-        if hf:
+        if hf and (walked is None or not walked.all()):
             last_logits = hf_logits
         first_logits = np.where(c.pp == 1, last_logits, 0.0)
+        if walked is not None and walked.any():
+            w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro)
+            first_act = last_act = np.where(walked, w_act, first_act)
+            first_logits = np.where(walked, w_logits, first_logits)
+            last_logits = np.where(walked, w_logits, last_logits)
     else:
         per_sample = m.activation_bytes_per_sample or 0.0
         scale = act_b / 4.0  # measured in fp32; autocast keeps most activations in 16 bits
@@ -283,3 +301,75 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
         rows.append((r.per_layer / div, r.recompute / div, (r.outside + r.logits_transient) / div))
     arr = np.asarray(rows, dtype=np.float64)[inv]
     return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack, m_micro):
+    """What one training step of the HF model code creates on a GPU, per candidate, as
+    (activations, logits): the walked peak of ``activations_hf.hf_step_memory`` (the larger of
+    the forward's and the step's; within 5% of real transformers runs for 354 of 360 case
+    classes, tests/test_hf_memory.py) less, for the report only, its vocab-wide part (the logits
+    and the loss' largest transient) given as ``logits``. Parameters, gradient buffers and
+    optimizer state, which exist before the step, are ``memory_per_gpu``'s own terms; which
+    gradients the walk keeps follows the stack:
+
+    * ZeRO-0 (DDP): accelerate's ``DistributedDataParallelKwargs.gradient_as_bucket_view`` is
+      False by default (accelerate/utils/dataclasses.py), so DDP's reducer keeps its bucket
+      tensors (allocated at construction: the plan's gradient term) and autograd's ``.grad``
+      tensors besides — the walk keeps them as they appear; with gradient accumulation
+      (``m_micro`` > 1) they exist from the first micro-batch on: walk without them + all of them.
+      ZeRO-1 without overlapped reduction (DeepSpeed ``stage_1_and_2.py`` registers its
+      reduce-and-remove hooks only ``if self.partition_gradients or self.overlap_comm``): the same;
+    * ZeRO-1 with overlap, ZeRO-2: each gradient is reduced in a bucket and removed
+      (``reduce_ready_partitions_and_remove_grads``; the rank's partition is DeepSpeed's
+      contiguous gradient buffer, FSDP SHARD_GRAD_OP's sharded gradient: the plan's term); the
+      walk keeps each weight gradient only until its block's phase ends (the in-flight
+      reduction bucket itself is not modelled);
+    * ZeRO-3 / FSDP: reduce-scatter per block and free (FSDP's post-backward hook; DeepSpeed
+      stage3.py), as ZeRO-2; and no autocast copies: accelerate's FSDP plugin gathers the weights
+      in bf16 (``MixedPrecision(param_dtype=bf16)``, ``set_mixed_precision``), the gathered
+      layers being the plan's weight term (DeepSpeed ZeRO-3 under torch autocast is taken the same).
+
+    The HF code has no tensor/context parallelism: a tp/cp split (rare on these stacks) divides
+    the walk evenly (first order, as ``_hf_activation_arrays``). Computed once per distinct
+    (micro-batch, recompute, tp, cp): the walk is O(layers)."""
+    from planner.model.activations_hf import hf_model_type
+
+    impl = "sdpa" if t.flash_attention else "eager"
+    mt = hf_model_type(m)
+    spec = m.model_dump_json()
+    zero = np.asarray(c.zero)
+    keep = (zero == 0) | ((zero == 1) & (not stack.overlap_grad_reduce))
+    # the walks a key needs: with kept gradients (DDP), without, without autocast copies (ZeRO-3)
+    variants = [(False, True)] + [(True, True)] * bool(keep.any())
+    if precision == "amp_bf16" and (zero >= 3).any():
+        variants.append((False, False))
+    (kmb, krc, ktp, kcp), inv = distinct_rows(c.mb, c.rc, c.tp, c.cp)
+    rows = []
+    for mb, rc, tp, cp in zip(kmb, krc, ktp, kcp):
+        div = float(tp) * float(cp)
+        got = {v: _walk(m, spec, mt, int(seq), int(mb), precision, impl, int(rc) == 2, *v) for v in variants}
+        passed, grads, vocab = got[(False, True)]
+        rows.append((passed / div, got.get((True, True), got[(False, True)])[0] / div,
+                     got.get((False, False), got[(False, True)])[0] / div, grads / div, vocab / div))
+    passed, kept, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
+    accumulating = np.asarray(m_micro) > 1
+    peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(accumulating, passed + grads, kept), passed))
+    return peak - vocab, vocab
+
+
+_WALKS: dict = {}  # the walks of recent plans (a search evaluates the same model on each hardware option)
+
+
+def _walk(m: ModelSpec, spec: str, mt: str, seq: int, mb: int, precision: str, impl: str, gc: bool,
+          keep: bool, casts: bool) -> tuple[float, float, float]:
+    """(walked peak, all gradients, vocab-wide part) of one step (``hf_step_memory``), cached by
+    the model's JSON and the step's shape."""
+    from planner.model.activations_hf import hf_step_memory
+
+    key = (spec, mt, seq, mb, precision, impl, gc, keep, casts)
+    if key not in _WALKS:
+        if len(_WALKS) > 4096:
+            _WALKS.clear()
+        s = hf_step_memory(m, mt, seq, mb, precision, impl, gc, keep, casts)
+        _WALKS[key] = (max(s.peak_forward, s.peak_step), s.grads, s.logits + s.loss_transient)
+    return _WALKS[key]
