@@ -155,31 +155,134 @@ def _hf_job(mixed_precision, framework="hf-trainer", recompute="none"):
         "parallel": {"tp": 1, "pp": 1, "dp": 8, "zero": 3}, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}})
 
 
-@pytest.mark.parametrize("recompute", ["none", "full"])
-def test_estimate_takes_hf_stack_activations_from_the_hf_table(recompute):
-    """``planner estimate`` of a Llama job on hf-trainer: the activation and head/loss memory are
-    the HF table's (AMP: fp32 stream, per-linear bf16 copies; bf16: pure bf16), and AMP holds fp32
-    weights + autocast's bf16 copies + fp32 gradients instead of bf16 weights + an fp32 master."""
-    from planner.model.activations_hf import hf_activations
-    from planner.spec import ModelSpec
-    from planner.spec.presets import PRESETS
+def _tiny_job(fam, case, mixed_precision, framework="hf-trainer", zero=0, dp=1, accumulate=1, pp=1):
+    """A job on the tiny model whose HF runs are recorded, at a recorded case's shape."""
+    from planner.spec import load_job_dict
+
+    return load_job_dict({
+        "model": hf_config_to_fields(FLOPS[fam]["resolved_config"]),
+        "training": {"seq_len": case["seq"], "global_batch": case["batch"] * dp * accumulate,
+                     "micro_batch": case["batch"], "tokens": 1e6,
+                     "recompute": "full" if case["gradient_checkpointing"] else "none",
+                     "flash_attention": case["attn_implementation"] == "sdpa",
+                     "framework": {"name": framework, "mixed_precision": mixed_precision}},
+        "parallel": {"tp": 1, "pp": pp, "dp": dp, "zero": zero},
+        "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1, "gpus_per_node": dp * pp}})
+
+
+def _walked(fam, case, **kw):
+    """``hf_step_memory``'s walked peak (forward or step, the larger) for a recorded case."""
+    mt = FLOPS[fam]["resolved_config"]["model_type"]
+    r = hf_step_memory(_spec(fam), mt, case["seq"], case["batch"], case["precision"],
+                       case["attn_implementation"], case["gradient_checkpointing"], **kw)
+    return max(r.peak_forward, r.peak_step), r
+
+
+@pytest.mark.parametrize("checkpointing", [False, True], ids=["no-gc", "gc"])
+@pytest.mark.parametrize("precision", ["bf16", "amp_bf16"])
+@pytest.mark.parametrize("fam", ["llama", "mixtral", "gpt2"])
+def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing):
+    """``planner estimate`` of the tiny recorded models on hf-trainer (DDP, one micro-batch per
+    step: autograd keeps the ``.grad`` tensors, autocast its weight copies — as in the recorded
+    runs): activations + logits is the walk's peak, so within 5% of the measured
+    ``live_peak_fwd_bwd_bytes`` (which leaves out the parameters and inputs, as the plan's
+    weight term holds the parameters); the AMP weight term is the fp32 storage alone (4 bytes per
+    parameter: autocast's copies are in the walk), the gradient term DDP's bucket."""
+    from planner.spec.params import count_params
     from planner.workloads.training import estimate_job
 
+    mp = {"bf16": "bf16", "amp_bf16": "amp"}[precision]
+    n = count_params(_spec(fam)).total
+    cases = [c for c in ACTS[fam]["cases"]
+             if c["precision"] == precision and c["gradient_checkpointing"] == checkpointing]
+    assert len(cases) == 8  # 4 shapes x eager/sdpa
+    for c in cases:
+        mem = estimate_job(_tiny_job(fam, c, mp)).memory_per_gpu_bytes
+        walked, _ = _walked(fam, c)
+        got = mem.activations + mem.logits
+        assert got == pytest.approx(walked, rel=1e-12)
+        assert abs(got / c["live_peak_fwd_bwd_bytes"] - 1) < 0.05, (c["seq"], c["batch"], c["attn_implementation"])
+        assert mem.weights == pytest.approx(n * (4 if precision == "amp_bf16" else 2))
+        assert mem.grads == pytest.approx(n * 4)  # DDP's buckets (fp32 gradient accumulation)
+
+
+def test_walked_gradients_and_weight_copies_follow_the_stack():
+    """Which gradients and autocast copies the walk keeps (memory._hf_walk_arrays): DDP keeps the
+    ``.grad`` tensors besides its buckets (with accumulation all of them, from the first
+    micro-batch on); ZeRO-2 reduces and frees each gradient; ZeRO-3 also gathers the weights in
+    bf16 (no autocast copies)."""
+    from planner.workloads.training import estimate_job
+
+    c = next(c for c in ACTS["llama"]["cases"] if c["precision"] == "amp_bf16"
+             and not c["gradient_checkpointing"] and c["attn_implementation"] == "sdpa" and c["batch"] == 2)
+
+    def walked(job):
+        mem = estimate_job(job).memory_per_gpu_bytes
+        return mem.activations + mem.logits
+
+    kept, r = _walked("llama", c)
+    passed, _ = _walked("llama", c, keep_grads=False)
+    bare, _ = _walked("llama", c, keep_grads=False, weight_casts=False)
+    assert bare < passed < kept + r.grads
+    assert walked(_tiny_job("llama", c, "amp", zero=0, dp=2)) == pytest.approx(kept)
+    assert walked(_tiny_job("llama", c, "amp", zero=0, dp=2, accumulate=4)) == pytest.approx(passed + r.grads)
+    assert walked(_tiny_job("llama", c, "amp", zero=2, dp=2)) == pytest.approx(passed)
+    assert walked(_tiny_job("llama", c, "amp", zero=3, dp=2)) == pytest.approx(bare)
+    # the deepspeed stack (bf16 engine): no autocast, pure-bf16 rows; ZeRO-1 with overlapped
+    # reduction removes the gradients as ZeRO-2 does
+    cb = next(x for x in ACTS["llama"]["cases"] if x["precision"] == "bf16" and x["seq"] == c["seq"]
+              and x["batch"] == c["batch"] and x["attn_implementation"] == "sdpa" and not x["gradient_checkpointing"])
+    ds = walked(_tiny_job("llama", cb, "bf16", framework="deepspeed", zero=1, dp=2))
+    assert ds == pytest.approx(_walked("llama", cb, keep_grads=False)[0])
+
+
+def test_frozen_base_and_pipelined_hf_plans_keep_their_tables():
+    """LoRA (finetune.frozen_layer_activation_bytes: peft's saves, no base gradients — the walk
+    makes every weight's gradient) and pp > 1 (the walk is of the whole model) keep the table's
+    pieces: the head/loss term stays the HF table's."""
+    from planner.model.activations_hf import hf_activations
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    m = _spec("llama")
+    c = next(c for c in ACTS["llama"]["cases"] if c["precision"] == "bf16" and not c["gradient_checkpointing"]
+             and c["attn_implementation"] == "sdpa")
+    r = hf_activations(m, c["seq"], c["batch"], "bf16", "sdpa", False, "llama")
+    piped = estimate_job(_tiny_job("llama", c, "bf16", pp=2, dp=1, accumulate=4)).memory_per_gpu_bytes
+    assert piped.logits in (0.0, pytest.approx(r.outside + r.logits_transient))
+    job = _tiny_job("llama", c, "bf16").model_dump()
+    job["training"]["mode"] = "lora"
+    lora = estimate_job(load_job_dict(job)).memory_per_gpu_bytes
+    assert lora.logits == pytest.approx(r.outside + r.logits_transient)
+    assert lora.activations + lora.logits != pytest.approx(_walked("llama", c)[0])
+
+
+def test_recommend_winner_on_hf_trainer_fits_by_the_walked_peak():
+    """The recommended plan of a Llama-3-8B job on hf-trainer (AMP) fits with the walked step
+    memory: its activations + logits are the walk under the winner's micro-batch, recompute and
+    ZeRO stage, and its total is within the plan's memory limit."""
+    from hardware_catalog import load_catalog
+    from planner.model.activations_hf import hf_step_memory
+    from planner.spec import ModelSpec, load_job_dict
+    from planner.spec.presets import PRESETS
+    from planner.workloads.training import recommend
+
+    job = load_job_dict({
+        "model": {"preset": "llama3-8b"},
+        "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e9,
+                     "framework": {"name": "hf-trainer", "mixed_precision": "amp"}},
+        "cluster": {"gpu": "H100-SXM-80GB"}, "constraints": {"max_gpus": 8}})
+    best = recommend(job, load_catalog(), simulate=False).best
+    cfg, mem = best.config, best.memory_per_gpu_bytes
+    assert best.fits and mem.total <= mem.limit
+    assert cfg.pp == 1 and cfg.offload == "none"
     m = ModelSpec(**PRESETS["llama3-8b"])
-    gc = recompute == "full"
-    mem = {}
-    for mp, prec in (("amp", "amp_bf16"), ("bf16", "bf16")):
-        p = estimate_job(_hf_job(mp, recompute=recompute))
-        r = hf_activations(m, 2048, 1, prec, "sdpa", gc)
-        emb_out = 2048 * m.hidden * 2  # the embedding's output, counted by memory_per_gpu for every stack
-        assert p.memory_per_gpu_bytes.activations == pytest.approx(m.layers * r.per_layer + r.recompute + emb_out)
-        assert p.memory_per_gpu_bytes.logits == pytest.approx(r.outside + r.logits_transient)
-        mem[mp] = p.memory_per_gpu_bytes
-        assert f"mixed_precision={mp}" in p.inputs["training_stack"]
-    assert mem["amp"].activations > mem["bf16"].activations
-    n = 8030261248
-    assert mem["amp"].grads == pytest.approx(n * 4 / 8)  # fp32 gradients, ZeRO-3 over 8
-    assert mem["bf16"].optimizer > mem["amp"].optimizer  # the fp32 master lives in the optimizer
+    keep = cfg.zero == 0 or (cfg.zero == 1 and not best.stack["overlap_grad_reduce"])
+    accumulate = cfg.num_microbatches > 1
+    r = hf_step_memory(m, "llama", 2048, cfg.micro_batch, "amp_bf16", "sdpa", cfg.recompute == "full",
+                       keep_grads=keep and not accumulate, weight_casts=cfg.zero < 3)
+    walked = max(r.peak_forward, r.peak_step) + (r.grads if keep and accumulate else 0.0)
+    assert mem.activations + mem.logits == pytest.approx(walked / (cfg.tp * cfg.cp))
 
 
 def test_megatron_keeps_the_fused_table_and_refuses_the_option():
