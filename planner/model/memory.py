@@ -246,7 +246,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         first_logits = np.where(c.pp == 1, last_logits, 0.0)
         if walked is not None and walked.any():
             w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro)
-            first_act = last_act = np.where(walked, w_act, first_act)
+            first_act = np.where(walked, w_act, first_act)
+            last_act = np.where(walked, w_act, last_act)
             first_logits = np.where(walked, w_logits, first_logits)
             last_logits = np.where(walked, w_logits, last_logits)
     else:
