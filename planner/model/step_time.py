@@ -218,7 +218,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out),
-                                wgrad=full_weight_grads(m, t))
+                                wgrad=full_weight_grads(m, t), launch_s=eff.launch_s)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -226,8 +226,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
                                                 ml.bwd_mlp, eff.sm_count) if fw.moe_a2a_overlap else 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
         moe_host = ml.host_ops
+        moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
     else:
-        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = 0.0
+        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -264,7 +265,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
         cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
-    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
+    sync_fwd = moe_share * moe_sync  # GPU idle at the MoE dispatcher's host sync, forward only
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
     host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
@@ -312,7 +314,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
         attn=fwd_attn + bwd_attn + rc_attn,
-        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=head_fwd + head_bwd - head_gemm,
+        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle
+        + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
         ep=ep_layer * np.where(rc == 2, 1.5, 1.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
