@@ -396,7 +396,17 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms, local=local * share)
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
+                stage_p=(stage_p_dense + stage_p_exp) * share)
+
+
+def grad_accum_bytes(t: TrainingSpec, hidden: int) -> float:
+    """HBM bytes per parameter of one micro-batch's gradient accumulation pass where the stack
+    runs it unfused (``Stack.grad_accum_pass``): read the accumulated gradient and the new 16-bit
+    one, write the sum (``accumulated += new``): 2 x the gradient dtype + the 16-bit new gradient
+    (fp16 .grad: 6 B; an fp32 accumulator: 10 B)."""
+    w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
+    return 2.0 * g_b + min(w_b, 2.0)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
@@ -496,6 +506,19 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
+    # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
+    # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
+    # (not modelled)
+    if fw.grad_accum_pass:
+        # a 16-bit .grad is stolen by the first micro-batch after zero_grad(set_to_none) and added
+        # to by the other m - 1 (AccumulateGrad); a separate fp32 accumulator is added to by all m
+        # (DeepSpeed bf16_optimizer ``update_hp_grads``: ``hp_grad.add_(lp.grad)`` per micro-batch)
+        g16 = model_state_bytes_per_param(t, m.hidden or 4096)[1] <= 2.0
+        share_mb = (m_micro - 1.0) / m_micro if g16 else 1.0
+        accum_mb = np.where(c.zero <= 1, share_mb * eff.memory_time(
+            D["stage_p"][dinv] * grad_accum_bytes(t, m.hidden or 4096), hw.gpu.hbm_bw), 0.0)
+        t_bwd_mb = t_bwd_mb + accum_mb
+        per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
