@@ -11,6 +11,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
   back), split into the part that stays in the node and the part that crosses the NIC, for the
   stack's token dispatcher (``DISPATCHERS``).
 * ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts.
+* ``dispatch_sync_s`` — GPU idle at a dropless dispatcher's device-to-host sync of the token
+  counts (``MOE_SYNC_OPS``).
 * ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
   schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
   paired layer's all-to-all the other micro-batch's compute hides.
