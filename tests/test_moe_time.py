@@ -189,6 +189,27 @@ def test_grouped_gemm_pads_each_experts_rows_to_whole_tiles(catalog):
     assert t(1, 65) / 65 > 1.8 * t(1, 128) / 128  # per token: nearly twice the cost
 
 
+def test_dispatcher_sync_costs_its_host_ops_per_moe_layer_forward(catalog, monkeypatch):
+    """Megatron-Core's dropless dispatch reads the token counts on the host (token_dispatcher.py
+    ``_maybe_dtoh_and_synchronize``): each MoE layer forward (and a recomputed one, not the
+    backward) leaves the GPU idle for ``MOE_SYNC_OPS`` host ops; padded (capacity-factor)
+    dispatch has static shapes and no sync; a stack without Megatron-Core's MoE layer none."""
+    core, hf = resolve("megatron-core"), resolve("hf-trainer")
+    assert moe.dispatch_sync_s(core, True, 15e-6) == pytest.approx(moe.MOE_SYNC_OPS * 15e-6)
+    assert moe.dispatch_sync_s(core, False, 15e-6) == 0.0 and moe.dispatch_sync_s(hf, True, 15e-6) == 0.0
+    on = _qwen(catalog)
+    monkeypatch.setattr(moe, "MOE_SYNC_OPS", 0.0)
+    off = _qwen(catalog)
+    launch = hw_for(catalog).eff.launch_s
+    # pp 8 x vpp 4 of 94 layers: 12 layers on the busiest stage, all MoE, GPU-bound passes
+    grow_fwd = on["t_fwd_mb"][0] - off["t_fwd_mb"][0]
+    assert grow_fwd == pytest.approx(12 * 2.0 * launch, rel=1e-6)
+    assert on["t_bwd_mb"][0] == pytest.approx(off["t_bwd_mb"][0], rel=1e-9)
+    # the breakdown still adds up to the step
+    from planner.model.step_time import BREAKDOWN_KEYS
+    assert sum(on[k][0] for k in BREAKDOWN_KEYS) == pytest.approx(on["step_time_s"][0], rel=1e-6)
+
+
 def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
     """The emitted Megatron-LM flags select what the time model assumed: grouped expert GEMMs,
     the all-to-all dispatcher (Megatron-LM's default would be allgather) or DeepEP through the

@@ -11,6 +11,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
   back), split into the part that stays in the node and the part that crosses the NIC, for the
   stack's token dispatcher (``DISPATCHERS``).
 * ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts.
+* ``dispatch_sync_s`` — GPU idle at a dropless dispatcher's device-to-host sync of the token
+  counts (``MOE_SYNC_OPS``).
 * ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
   schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
   paired layer's all-to-all the other micro-batch's compute hides.
@@ -47,6 +49,28 @@ MOE_HOST_OPS_GROUPED = 16.0
 #:   instantaneously forwarded via NVLink"; DeepEP README, "asymmetric-domain bandwidth
 #:   forwarding"). Inside a node it sends one copy per destination GPU.
 DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
+
+#: Host ops the GPU waits for after the dispatcher's device-to-host sync, per MoE layer forward.
+#: A dropless dispatch sizes its all-to-all from the token counts per expert, which the host must
+#: read: Megatron-Core ``MoEAlltoAllTokenDispatcher`` copies ``num_out_tokens`` /
+#: ``num_global_tokens_per_local_expert`` ``.to("cpu")`` and synchronises at its
+#: ``cuda_sync_point`` ("before_ep_alltoall" for dropless; "no_sync" when ``drop_and_pad`` makes
+#: every shape static) in megatron/core/transformer/moe/token_dispatcher.py
+#: ``_maybe_dtoh_and_synchronize``; DeepEP's normal-mode ``Buffer.dispatch`` has the CPU wait for
+#: the received-token count to allocate its output (deepseek-ai/DeepEP README, "CPU-GPU
+#: synchronization"). The sync drains the CUDA queue: the host's run-ahead is gone, and the GPU
+#: sits idle for the copy's round trip and the launch of the all-to-all that follows it — two host
+#: ops at ``Efficiency.launch_s`` (the copy + wake, the all-to-all launch). From the all-to-all on,
+#: the GPU has ms of work queued again, so the rest of the layer is the usual max(host, GPU).
+#: The backward reuses the forward's split sizes (no sync); a recomputed forward syncs again.
+MOE_SYNC_OPS = 2.0
+
+
+def dispatch_sync_s(stack, dropless: bool, launch_s: float) -> float:
+    """GPU-idle seconds per MoE layer forward from the dispatcher's device-to-host sync
+    (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) on a
+    dropless dispatch; 0 with capacity-factor padding (static shapes) or other stacks."""
+    return MOE_SYNC_OPS * launch_s if (stack.moe_grouped_gemm and dropless) else 0.0
 
 
 def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
@@ -200,10 +224,11 @@ class MoELayerTimes:
     a2a: Any  # one dispatch (or combine) all-to-all, with the ETP gather when etp > 1 (s)
     membound_bytes: Any  # extra elementwise HBM bytes of a forward pass (top-k activations, permutation)
     host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
+    sync_s: float = 0.0  # GPU idle per forward at the dispatcher's device-to-host sync (s)
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
-              wgrad: dict | None = None) -> MoELayerTimes:
+              wgrad: dict | None = None, launch_s: float = 0.0) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (a stated ``imbalance``,
     capped by the capacity factor when tokens beyond it are dropped: Switch Transformer §2.2,
     Megatron-Core ``--moe-expert-capacity-factor``), the router, the shared experts
@@ -246,4 +271,5 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                 + permute_bytes(tok_rank, e.top_k, h, act_bytes))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
-                         membound_bytes=mb_bytes, host_ops=host)
+                         membound_bytes=mb_bytes, host_ops=host,
+                         sync_s=dispatch_sync_s(stack, e.dropless, launch_s))

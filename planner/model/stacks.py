@@ -157,6 +157,15 @@ class Stack:
     #: ``keys = repeat_kv(xk, self.n_rep)`` before SDPA; HF ``LlamaAttention`` likewise);
     #: TE's DotProductAttention takes the grouped heads as they are
     repeats_kv_heads: bool = False
+    #: weight gradients of each micro-batch are added to the step's accumulated gradients by a
+    #: separate elementwise pass over the stage's parameters (PyTorch autograd ``AccumulateGrad``:
+    #: ``variable.grad += new_grad``, torch/csrc/autograd/functions/accumulate_grad.h; DeepSpeed's
+    #: engine leaves accumulation to autograd and reduces once at the boundary,
+    #: deepspeed/runtime/engine.py ``is_gradient_accumulation_boundary``): read the accumulator and
+    #: the new gradient, write the accumulator (step_time.grad_accum_bytes). Megatron-Core/TE fuse it
+    #: into the wgrad GEMM (``fuse_wgrad_accumulation``, Megatron ``--gradient-accumulation-fusion``);
+    #: FSDP stacks accumulate the 1/dp shard only
+    grad_accum_pass: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -284,6 +293,7 @@ STACKS: dict[str, Stack] = {
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
         "megatron-deepspeed", overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        grad_accum_pass=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),

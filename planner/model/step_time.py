@@ -218,7 +218,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out),
-                                wgrad=full_weight_grads(m, t))
+                                wgrad=full_weight_grads(m, t), launch_s=eff.launch_s)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -226,8 +226,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
                                                 ml.bwd_mlp, eff.sm_count) if fw.moe_a2a_overlap else 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
         moe_host = ml.host_ops
+        moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
     else:
-        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = 0.0
+        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -264,7 +265,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
         cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
-    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd
+    sync_fwd = moe_share * moe_sync  # GPU idle at the MoE dispatcher's host sync, forward only
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
     host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
@@ -312,7 +314,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
         attn=fwd_attn + bwd_attn + rc_attn,
-        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle, head_membound=head_fwd + head_bwd - head_gemm,
+        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle
+        + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
         ep=ep_layer * np.where(rc == 2, 1.5, 1.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
@@ -393,7 +396,17 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms, local=local * share)
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
+                stage_p=(stage_p_dense + stage_p_exp) * share)
+
+
+def grad_accum_bytes(t: TrainingSpec, hidden: int) -> float:
+    """HBM bytes per parameter of one micro-batch's gradient accumulation pass where the stack
+    runs it unfused (``Stack.grad_accum_pass``): read the accumulated gradient and the new 16-bit
+    one, write the sum (``accumulated += new``): 2 x the gradient dtype + the 16-bit new gradient
+    (fp16 .grad: 6 B; an fp32 accumulator: 10 B)."""
+    w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
+    return 2.0 * g_b + min(w_b, 2.0)
 
 
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
@@ -493,6 +506,19 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
+    # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
+    # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
+    # (not modelled)
+    if fw.grad_accum_pass:
+        # a 16-bit .grad is stolen by the first micro-batch after zero_grad(set_to_none) and added
+        # to by the other m - 1 (AccumulateGrad); a separate fp32 accumulator is added to by all m
+        # (DeepSpeed bf16_optimizer ``update_hp_grads``: ``hp_grad.add_(lp.grad)`` per micro-batch)
+        g16 = model_state_bytes_per_param(t, m.hidden or 4096)[1] <= 2.0
+        share_mb = (m_micro - 1.0) / m_micro if g16 else 1.0
+        accum_mb = np.where(c.zero <= 1, share_mb * eff.memory_time(
+            D["stage_p"][dinv] * grad_accum_bytes(t, m.hidden or 4096), hw.gpu.hbm_bw), 0.0)
+        t_bwd_mb = t_bwd_mb + accum_mb
+        per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
