@@ -345,8 +345,10 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
             zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
         stack = pr2_stack(r.id)
         options = pr2_options(r, stack)
+        bf16_reduce = r.id.startswith("mbridge") and any(k in str(r.model).lower() for k in MBRIDGE_BF16_GRAD_REDUCE)
         tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
-                          grad_dtype="fp32", flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
+                          grad_dtype="same" if bf16_reduce else "fp32",
+                          flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
                           dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc])
         sched = "interleaved" if vpp > 1 else "1f1b"
         c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
@@ -420,6 +422,10 @@ MBRIDGE_MOE_RECIPES = {
     ("qwen3-30b", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
 }
 MBRIDGE_ETP = 1
+#: models whose Megatron-Bridge performance recipes reduce gradients in bf16
+#: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py);
+#: every other published row reduces fp32 gradients (Megatron's default with the distributed optimizer)
+MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss")
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:

@@ -21,7 +21,7 @@ REACHED = {
     "kor22": (0.024, 0.036, None),
     "titan": (0.058, 0.136, 1.000),
     "nemo2407": (0.056, 0.098, None),
-    "mbridge": (0.100, 0.347, None),
+    "mbridge": (0.100, 0.441, None),
     "production (mtnlg/bloom/opt/llama1)": (0.208, 0.246, 1.000),
 }
 MARGIN = 0.01  # absolute, on error fractions
