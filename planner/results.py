@@ -340,10 +340,10 @@ class ServingOption(Sparse):
     #: the simulator's answer (planner.simulate.serving's summary: percentiles in ms, a <= 200-point
     #: queue/KV timeline, preemptions, and how it was sized); None where no size passed
     simulated: Optional[dict] = None
-    model_kind: str = "llm"  # "llm" | "generic" (``generic_option``): not in the JSON
+    generic: bool = False  # a generic model (``generic_option``), not an LLM: not in the JSON
     refined: bool = False  # the simulation sized it (``simulated`` is then in the JSON): not in the JSON
 
-    _not_json = ("model_kind", "refined")
+    _not_json = ("generic", "refined")
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):
@@ -358,7 +358,7 @@ class ServingOption(Sparse):
 
     def keys(self) -> list[str]:
         ks = super().keys()
-        if self.model_kind == "generic" and "compute_dtype" in ks:
+        if self.generic and "compute_dtype" in ks:
             ks.remove("compute_dtype")
             ks.insert(ks.index("fits"), "compute_dtype")
         if self.refined and "reason" in ks:

@@ -181,9 +181,9 @@ def test_a_serving_option_reads_like_its_json():
         o["reason"]
     assert "usd_per_hr" in o and o["usd_per_hr"] is None and o.get("usd_per_hr", "-") is None
     assert "price_usd_hr" in o
-    assert "model_kind" not in o.to_json() and "refined" not in o.to_json()
+    assert "generic" not in o.to_json() and "refined" not in o.to_json()
     # a generic model's compute dtype is known before memory is checked: it precedes ``fits``
-    g = _option(model_kind="generic", kv_mib_per_token_per_gpu=None, kv_capacity_tokens=None, compute_dtype="bf16",
+    g = _option(generic=True, kv_mib_per_token_per_gpu=None, kv_capacity_tokens=None, compute_dtype="bf16",
                 fits=False, reason="too big")
     assert list(g.to_json())[list(g.to_json()).index("fits") - 1] == "compute_dtype"
     # the simulation's rejection comes after what it simulated (None where no size passed)

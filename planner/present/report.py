@@ -29,7 +29,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from planner.errors import InputError
-from planner.results import jsonable
+from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS
 from planner.units import config_str, fmt_count, fmt_time, fmt_usd
@@ -617,9 +617,9 @@ def _pairs(x) -> list:
     return [(k, v) for k, v in (x or ())] if isinstance(x, (list, tuple)) else []
 
 
-def build_serving_report(job: JobSpec, res: dict, job_name: str = "job", top: int = 10) -> Report:
+def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10) -> Report:
     """A serving review: the replica, latency against its targets, cost per request, the options."""
-    res = jsonable(res)
+    res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
     best = res["best"]
     title = f"Serving review: {res.get('model', job.model.name if job.model else 'model')} ({res.get('mode', '')})"
     realtime = res.get("mode") != "batch"
@@ -654,9 +654,9 @@ def build_serving_report(job: JobSpec, res: dict, job_name: str = "job", top: in
     return Report(title, secs, {"workload": "serving", "best": {k: best.get(k) for k, _ in SERVING_ROWS}})
 
 
-def build_tabular_report(job: JobSpec, res: dict, job_name: str = "job", top: int = 10) -> Report:
+def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", top: int = 10) -> Report:
     """A tabular (GBDT) review: the instance, time and cost per run, the options."""
-    res = jsonable(res)
+    res = jsonable(res)  # read as the JSON; the summary embedded in the report is that JSON
     best = res["best"]
     rows = [["instance", best["instance"]], ["kind", best["kind"]], ["hours per run", f"{best['hours']:,.3f}"],
             ["cost per run", fmt_usd(best["cost_usd"])], ["rate source", str(best.get("rate_source", "-"))]]
@@ -670,7 +670,7 @@ def build_tabular_report(job: JobSpec, res: dict, job_name: str = "job", top: in
                   {"workload": "tabular", "best": best})
 
 
-def _campaign_section(camp: dict) -> Section:
+def _campaign_section(camp: CampaignPlan) -> Section:
     camp = jsonable(camp)
     rows = [[str(k), (f"{v:,.4g}" if isinstance(v, float) else str(v))] for k, v in camp.items()
             if not isinstance(v, (dict, list))]

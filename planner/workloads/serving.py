@@ -326,7 +326,7 @@ def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=1, gpus_per_node=hw.gpus_per_node,
                 weights_gib_per_gpu=w / GiB, batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, compute_dtype=dtype,
-                precision=s.precision, model_kind="generic")
+                precision=s.precision, generic=True)
     if b_mem < 1:
         return ServingOption(**base, fits=False, reason="weights + one sample's activations exceed GPU memory")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
