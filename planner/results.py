@@ -416,6 +416,21 @@ class ServingPlan(Record):
 
 
 @dataclass(frozen=True)
+class LatencyPoint(Record):
+    """Simulated latency of one serving option at one offered QPS (``serving.latency_vs_qps``, the
+    app's latency-vs-QPS chart): percentiles in ms (p50, p90, p99, mean; None where requests did
+    not finish)."""
+
+    qps: float
+    ttft_ms: dict
+    tpot_ms: dict
+    e2e_ms: dict
+    goodput: Optional[float]
+    unfinished: int  # requests still running or queued when the run ended
+    utilisation: Optional[float]  # QPS / (replicas x simulated saturated throughput), when known
+
+
+@dataclass(frozen=True)
 class TabularOption(Record):
     """One instance for a GBDT job: time and $ of its runs, and whether the data fits."""
 

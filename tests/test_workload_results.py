@@ -12,8 +12,8 @@ import typing
 
 import pytest
 
-from planner.results import (CampaignCurve, CampaignPlan, CampaignScenario, Record, ServingOption, ServingPlan,
-                             ServingSimulation, ServingTargets, TabularOption, TabularPlan)
+from planner.results import (CampaignCurve, CampaignPlan, CampaignScenario, LatencyPoint, Record, ServingOption,
+                             ServingPlan, ServingSimulation, ServingTargets, TabularOption, TabularPlan)
 from planner.spec import load_job_dict
 from planner.workloads.serving import SimSettings, plan_serving
 from tests.conftest import EXAMPLES
@@ -199,6 +199,7 @@ def test_results_are_frozen():
         o,
         ServingTargets(50.0, 1000.0, 40.0, 800, 200),
         ServingSimulation("poisson", None, 0.5, 0.1, 0, 180.0, 600.0, None),
+        LatencyPoint(1.0, {"p99": 100.0}, {"p99": 20.0}, {"p99": 2000.0}, 1.0, 0, 0.5),
         ServingPlan("m", 1, "realtime", "bf16", ("bf16",), "bf16", 1.0, 1.0, ServingTargets(1.0, 1.0, 1.0, 1, 1),
                     o, (o,), (), False, None, "", (), ""),
         tab,
@@ -214,4 +215,4 @@ def test_results_are_frozen():
             setattr(res, name, None)
         json.dumps(res.to_json(), allow_nan=False)
     with pytest.raises(TypeError):
-        results[3]["options"][0] = o  # the rows are a tuple: no stage adds or swaps one in place
+        next(r for r in results if isinstance(r, ServingPlan))["options"][0] = o  # a tuple: no stage swaps a row in place

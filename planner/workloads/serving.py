@@ -57,7 +57,7 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches, select_instances
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.model.serving_efficiency import TILE_ROWS, ServingEfficiency, engine_efficiency
-from planner.results import ServingOption, ServingPlan, ServingSimulation, ServingTargets
+from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
@@ -567,7 +567,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 
 
 def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[SimSettings] = None,
-                   catalog=None, profile=None) -> list[dict]:
+                   catalog=None, profile=None) -> list[LatencyPoint]:
     """Simulated latency percentiles of one simulated option (``row`` from ``plan_serving``: its
     hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
     latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
@@ -592,9 +592,9 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
         res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                            d["replicas"], target, sim, min(30.0, wl.span_s / 6)), wl)
         mu = d.get("saturated_rps_per_replica")
-        out.append(_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(), e2e_ms=res.e2e.ms(),
-                                goodput=res.goodput, unfinished=res.unfinished,
-                                utilisation=q / (d["replicas"] * mu) if mu else None)))
+        out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
+                                                e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
+                                                utilisation=q / (d["replicas"] * mu) if mu else None))))
     return out
 
 
