@@ -434,8 +434,8 @@ QPS_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.15)
 
 
 def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) -> dict:
-    """``planner serve`` for the app: the plan (simulation on) and, for its recommended size, the
-    simulated p50/p99 TTFT and TPOT at each offered QPS (``factors`` x the job's QPS)."""
+    """``planner serve`` for the app: the plan (a ``results.ServingPlan``, simulation on) and, for its
+    recommended size, the simulated p50/p99 TTFT and TPOT at each offered QPS (``factors`` x the job's QPS)."""
     from planner.workloads.serving import latency_vs_qps, plan_serving, settings_for
 
     job = load_job_dict(copy.deepcopy(base))

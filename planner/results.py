@@ -1,5 +1,5 @@
 """Typed results passed between modules: a plan, its cost, step and memory breakdowns, a
-recommendation.
+recommendation; a serving plan and its options, a tabular (GBDT) plan, a campaign comparison.
 
 They are frozen dataclasses whose attribute names *are* the JSON contract of DESIGN.md
 (``planner estimate --json``): ``to_json()`` gives that JSON object, and each result also reads
@@ -256,3 +256,266 @@ class Recommendation(Record):
     caveats: tuple[str, ...] = ()
 
     _not_json = ("table",)
+
+
+# ------------------------------------------------------------------------------------------------
+# Serving, tabular and campaign answers (planner.workloads.serving / tabular / campaign): the JSON of
+# ``planner serve`` and of ``planner recommend`` on a tabular job, and the ``campaign`` comparison.
+# ------------------------------------------------------------------------------------------------
+
+class Sparse(Record):
+    """A record whose JSON leaves out what was not worked out for it (a row that does not fit has
+    no batch; an unpriced one no $): a ``None`` field is absent — ``"batch" not in row``,
+    ``row["batch"]`` raises ``KeyError``, ``row.get("batch", "-")`` gives ``"-"`` — except the
+    fields ``_present`` says are there, ``None`` or not, given the rest of the record."""
+
+    def _present(self, name: str) -> bool:
+        return getattr(self, name) is not None
+
+    def keys(self) -> list[str]:
+        return [k for k in super().keys() if k not in self._not_json and self._present(k)]
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.keys() else default
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingOption(Sparse):
+    """One way to serve the model: a (hardware, GPUs per replica, precision) option with its batch,
+    latency, replicas and $ — analytic, and where simulated re-sized by the simulation.
+
+    Fields are filled as far as the option got: one that does not fit stops at ``fits``/``reason``,
+    one that misses the latency target at ``meets_latency``/``reason``; replicas and $/h only for a
+    QPS; the offline $ only with a price. The field order is the JSON's, the order the planner works
+    the numbers out in, except two placements kept from the JSON scripts already read: a generic
+    model's ``compute_dtype`` comes before ``fits`` (it is known before memory is checked), and a
+    simulated option's ``reason`` (why the simulation rejected it) after ``simulated``."""
+
+    hardware: str
+    gpu: str
+    tp: int  # GPUs per replica (tensor parallel)
+    gpus_per_node: int
+    weights_gib_per_gpu: float
+    kv_mib_per_token_per_gpu: Optional[float] = None  # LLMs
+    kv_capacity_tokens: Optional[float] = None  # LLMs
+    batch_memory_limit: int
+    price_usd_hr: Optional[float]  # on-demand, per node (instance)
+    price_spot_usd_hr: Optional[float]
+    fits: bool
+    tpot_batch1_ms: Optional[float] = None  # generic models: p99 latency at batch 1
+    ttft_batch1_ms: Optional[float] = None  # LLMs
+    compute_dtype: Optional[str] = None  # the precision the GEMMs run in
+    meets_latency: Optional[bool] = None
+    reason: Optional[str] = None  # why it does not fit / meet the target
+    # -- the largest batch meeting the target (Little's law gives the throughput at it)
+    batch: Optional[int] = None
+    tpot_ms: Optional[float] = None  # generic models: p99 request latency
+    ttft_ms: Optional[float] = None  # None for generic models
+    bound: Optional[str] = None  # "memory" | "compute"
+    tokens_per_s_per_replica: Optional[float] = None  # LLMs
+    requests_per_s_per_replica: Optional[float] = None
+    batch_offline: Optional[int] = None  # the memory-limited batch, no latency target
+    requests_per_s_offline: Optional[float] = None
+    tokens_per_s_offline: Optional[float] = None  # LLMs
+    # -- sized for the QPS (simulated size where simulated)
+    replicas: Optional[int] = None
+    nodes: Optional[int] = None
+    gpus: Optional[int] = None
+    usd_per_hr: Optional[float] = None  # None where the hardware has no price
+    utilisation: Optional[float] = None
+    usd_per_million_requests: Optional[float] = None
+    # -- $ per million requests at full utilisation and offline; an offline job's node-hours and $
+    usd_per_million_requests_full: Optional[float] = None
+    usd_per_million_requests_offline: Optional[float] = None
+    offline_price: Optional[str] = None  # "spot" | "on-demand"
+    offline_node_hours: Optional[float] = None
+    offline_usd: Optional[float] = None
+    precision: str  # weight precision
+    analytic_replicas: Optional[int] = None  # the analytic size the simulation started from
+    #: the simulator's answer (planner.simulate.serving's summary: percentiles in ms, a <= 200-point
+    #: queue/KV timeline, preemptions, and how it was sized); None where no size passed
+    simulated: Optional[dict] = None
+    generic: bool = False  # a generic model (``generic_option``), not an LLM: not in the JSON
+    refined: bool = False  # the simulation sized it (``simulated`` is then in the JSON): not in the JSON
+
+    _not_json = ("generic", "refined")
+
+    def _present(self, name: str) -> bool:
+        if name in ("price_usd_hr", "price_spot_usd_hr"):
+            return True
+        if name == "ttft_ms":  # None for a generic model that has a batch
+            return self.batch is not None
+        if name in ("usd_per_hr", "usd_per_million_requests"):  # None for unpriced hardware
+            return self.replicas is not None
+        if name == "simulated":
+            return self.refined
+        return super()._present(name)
+
+    def keys(self) -> list[str]:
+        ks = super().keys()
+        if self.generic and "compute_dtype" in ks:
+            ks.remove("compute_dtype")
+            ks.insert(ks.index("fits"), "compute_dtype")
+        if self.refined and "reason" in ks:
+            ks.remove("reason")
+            ks.append("reason")
+        return ks
+
+
+@dataclass(frozen=True)
+class ServingTargets(Record):
+    """What the job asks of the service (``serving`` section); None where not given (or offline)."""
+
+    tpot_ms: Optional[float]
+    ttft_ms: Optional[float]
+    qps: Optional[float]
+    prompt_tokens: int
+    output_tokens: int
+
+
+@dataclass(frozen=True)
+class ServingSimulation(Record):
+    """The simulation settings a serving plan was confirmed with (planner.workloads.serving.SimSettings)."""
+
+    arrivals: str  # "poisson" | "mmpp" | "trace"
+    trace: Optional[str]
+    length_cv: float
+    margin: float
+    seed: int
+    search_s: float
+    confirm_s: float
+    deadline_hours: Optional[float]
+
+
+@dataclass(frozen=True)
+class ServingPlan(Record):
+    """What ``planner serve`` answers: every option, the ones meeting the targets best first."""
+
+    model: str
+    params: int
+    mode: str  # "realtime" | "batch"
+    precision: str
+    precisions: tuple[str, ...]  # the precisions searched
+    kv_precision: Optional[str]  # LLMs
+    weights_gib: float
+    kv_bytes_per_token: Optional[float]  # LLMs, one GPU holding every KV head
+    targets: ServingTargets
+    best: ServingOption
+    options: tuple[ServingOption, ...]  # meet the targets, best first
+    rejected: tuple[ServingOption, ...]
+    simulated: bool
+    simulation: Optional[ServingSimulation]
+    definitions: str
+    assumptions: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class LatencyPoint(Record):
+    """Simulated latency of one serving option at one offered QPS (``serving.latency_vs_qps``, the
+    app's latency-vs-QPS chart): percentiles in ms (p50, p90, p99, mean; None where requests did
+    not finish)."""
+
+    qps: float
+    ttft_ms: dict
+    tpot_ms: dict
+    e2e_ms: dict
+    goodput: Optional[float]
+    unfinished: int  # requests still running or queued when the run ended
+    utilisation: Optional[float]  # QPS / (replicas x simulated saturated throughput), when known
+
+
+@dataclass(frozen=True)
+class TabularOption(Record):
+    """One instance for a GBDT job: time and $ of its runs, and whether the data fits."""
+
+    instance: str
+    kind: str  # "cpu" | "gpu"
+    vcpus: Optional[float]
+    gpu: Optional[str]
+    ram_gib: Optional[float]
+    price_usd_hr: float
+    seconds_per_run: float
+    hours: float  # all runs
+    cost_usd: float  # all runs, billed (60 s minimum per run)
+    fits: bool
+    reason: Optional[str]  # why it does not fit
+    rate_source: str
+
+
+@dataclass(frozen=True)
+class TabularPlan(Record):
+    """What ``planner recommend`` answers for a job with a ``tabular`` section."""
+
+    kind: str  # "tabular"
+    library: str
+    rows: float
+    features: int
+    trees_cap: int
+    depth: int
+    runs: int
+    trees_expected: float
+    trees_saved_by_early_stopping: float
+    objective: str
+    best: TabularOption
+    why: str
+    ranked: tuple[TabularOption, ...]  # fit and meet the constraints, best first
+    rejected: tuple[TabularOption, ...]  # do not fit
+    memory_host_gib: float
+    memory_gpu_gib: float
+    cpu_rate_source: Optional[str]
+    gpu_rate_source: Optional[str]
+    assumptions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CampaignScenario(Record):
+    """A campaign run one way (re-run preprocessing every experiment, or cache its artifact)."""
+
+    preprocess_runs: float  # expected
+    cache_hits: float
+    storage_usd: float
+    cost_usd: float
+    preprocess_usd: float  # runs and artifact fetches
+    train_usd: float
+    iteration_gap_hours: float  # from a change to its result
+    experiments_per_week_max: float
+    experiments_per_week: float
+    wall_hours_serial: float
+
+
+@dataclass(frozen=True)
+class CampaignCurve(Record):
+    """Expected cumulative $ after each of (at most ``campaign.CURVE_POINTS``) experiment counts."""
+
+    experiments: tuple[float, ...]
+    no_cache_usd: tuple[float, ...]
+    cache_usd: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class CampaignPlan(Record):
+    """The preprocessing-tax comparison a ``campaign`` section adds to a plan."""
+
+    experiments: float
+    weeks: float
+    invalidation_rate: float
+    preprocess_hours: float
+    preprocess_usd: float  # one run
+    fetch_hours: float  # one artifact fetch
+    fetch_usd: float
+    train_hours: float  # one experiment
+    train_usd: float
+    no_cache: CampaignScenario
+    cache: CampaignScenario
+    chosen: str  # "cache" | "no_cache"
+    cache_wins_from_experiment: Optional[int]
+    cumulative: CampaignCurve
+    savings_usd: float
+    chosen_plan: CampaignScenario
+    sources: dict  # where the storage price and fetch bandwidth come from ("storage", "fetch")

@@ -126,3 +126,20 @@ def test_bad_output_path_is_one_line_and_writes_nothing(cli, tmp_path):
     code, out, err = cli("report", JOB, "-o", tmp_path / "missing" / "review.html")
     assert code == 2 and "does not exist" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("example, says", [
+    ("serving-resnet50.yaml", "Latency margin: p99 latency"),  # a generic model: one latency, no TTFT
+    ("serving-batch-llama3-8b.yaml", "No latency target"),  # offline: sized by node-hours, no replicas
+])
+def test_serving_review_of_generic_and_offline_jobs(example, says):
+    """Both used to fail (a generic model has ``ttft_ms`` None; an offline option has no ``replicas``)."""
+    from planner.present.report import build_serving_report, render_markdown
+    from planner.spec import load_job
+    from planner.workloads.serving import plan_serving
+
+    job = load_job(EXAMPLES / example)
+    res = plan_serving(job, simulate=False)
+    text = render_markdown(build_serving_report(job, res, example), "files")[0]
+    assert says in text and res.best.hardware in text
+    assert "None" not in text.split("## Assumptions")[0]

@@ -4,10 +4,11 @@ from __future__ import annotations
 from rich.table import Table
 
 from planner.present.safe import esc
+from planner.results import CampaignPlan
 from planner.units import fmt_time, fmt_usd
 
 
-def render_campaign(con, res: dict) -> None:
+def render_campaign(con, res: CampaignPlan) -> None:
     """The preprocessing-tax comparison: re-run every time vs cache by hash."""
     t = Table(title=f"preprocessing tax: {res['experiments']:g} experiments over {res['weeks']:g} week(s), "
                     f"invalidation rate {res['invalidation_rate']:.0%}")

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from planner.errors import InputError
-from planner.results import jsonable
+from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS
 from planner.units import config_str, fmt_count, fmt_time, fmt_usd
@@ -617,24 +617,34 @@ def _pairs(x) -> list:
     return [(k, v) for k, v in (x or ())] if isinstance(x, (list, tuple)) else []
 
 
-def build_serving_report(job: JobSpec, res: dict, job_name: str = "job", top: int = 10) -> Report:
+def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10) -> Report:
     """A serving review: the replica, latency against its targets, cost per request, the options."""
-    res = jsonable(res)
+    res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
     best = res["best"]
     title = f"Serving review: {res.get('model', job.model.name if job.model else 'model')} ({res.get('mode', '')})"
-    secs = [Section("Recommendation", [f"Serve on {best['replicas']} x {best['hardware']} replicas (TP{best['tp']}). "
-                                       f"Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
+    realtime = res.get("mode") != "batch"
+    # an offline option is sized by node-hours, not replicas (it has replicas only when simulated to a deadline)
+    where = (f"Serve on {best['replicas']} x {best['hardware']} replicas (TP{best['tp']})" if best.get("replicas") else
+             f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
+    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
     tgt = res.get("targets") or {}
     secs.append(Section("Latency and load targets", [Table(["target", "value"], [[k, f"{v:g}" if isinstance(v, (int, float)) else str(v)]
                                                                                 for k, v in tgt.items() if v is not None])]))
     opts = res.get("options") or []
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency"],
-                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas")), str(o.get("batch")),
+                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas", "-")), str(o.get("batch")),
                                             f"{o.get('ttft_ms') or 0:,.0f}", f"{o.get('tpot_ms') or 0:,.0f}",
-                                            f"{o.get('usd_per_million_requests') or float('nan'):,.2f}", str(o.get("meets_latency"))]
+                                            f"{o.get('usd_per_million_requests') or o.get('usd_per_million_requests_offline') or float('nan'):,.2f}",
+                                            str(o.get("meets_latency"))]
                                            for o in opts[:top]])]))
-    risks = [f"Latency margin: TTFT {best['ttft_ms']:,.0f} ms vs target {tgt.get('ttft_ms', '-')}, "
-             f"TPOT {best['tpot_ms']:,.0f} ms vs target {tgt.get('tpot_ms', '-')}."]
+    risks = []
+    if realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
+        margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {tgt.get('ttft_ms', '-')}"] if best.get("ttft_ms") is not None else []) + [
+            f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} {best['tpot_ms']:,.0f} ms "
+            f"vs target {tgt.get('tpot_ms', '-')}"]
+        risks.append("Latency margin: " + ", ".join(margin) + ".")
+    else:
+        risks.append("No latency target (offline batch inference): the cost assumes the memory-limited batch stays full.")
     if best.get("utilisation") is not None and best["utilisation"] > 0.9:
         risks.append(f"Utilisation {best['utilisation']:.0%}: a burst above the stated QPS queues requests.")
     secs.append(Section("Risks", [risks]))
@@ -644,9 +654,9 @@ def build_serving_report(job: JobSpec, res: dict, job_name: str = "job", top: in
     return Report(title, secs, {"workload": "serving", "best": {k: best.get(k) for k, _ in SERVING_ROWS}})
 
 
-def build_tabular_report(job: JobSpec, res: dict, job_name: str = "job", top: int = 10) -> Report:
+def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", top: int = 10) -> Report:
     """A tabular (GBDT) review: the instance, time and cost per run, the options."""
-    res = jsonable(res)
+    res = jsonable(res)  # read as the JSON; the summary embedded in the report is that JSON
     best = res["best"]
     rows = [["instance", best["instance"]], ["kind", best["kind"]], ["hours per run", f"{best['hours']:,.3f}"],
             ["cost per run", fmt_usd(best["cost_usd"])], ["rate source", str(best.get("rate_source", "-"))]]
@@ -660,7 +670,7 @@ def build_tabular_report(job: JobSpec, res: dict, job_name: str = "job", top: in
                   {"workload": "tabular", "best": best})
 
 
-def _campaign_section(camp: dict) -> Section:
+def _campaign_section(camp: CampaignPlan) -> Section:
     camp = jsonable(camp)
     rows = [[str(k), (f"{v:,.4g}" if isinstance(v, float) else str(v))] for k, v in camp.items()
             if not isinstance(v, (dict, list))]

@@ -7,6 +7,7 @@ import math
 
 from rich.table import Table
 
+from planner.results import ServingPlan
 from planner.units import fmt_usd
 
 
@@ -18,7 +19,7 @@ def _ms(x) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def render_serving(con, res: dict, top: int = 12) -> None:
+def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     """A readable table of the options (best first), the winner and the definitions."""
     t = res["targets"]
     realtime = res["mode"] == "realtime"
@@ -58,7 +59,7 @@ def render_serving(con, res: dict, top: int = 12) -> None:
         con.print(f"[dim]assumed: {a}[/]")
 
 
-def render_simulated(con, res: dict, top: int = 12) -> None:
+def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     """The simulated options: replicas (vs analytic), token budget, p50/p99 TTFT and TPOT, goodput,
     peak KV-cache occupancy and queue length, preemptions and $ at the simulated size."""
     rows = [r for r in res["options"][:top] if r.get("simulated")]

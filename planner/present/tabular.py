@@ -4,10 +4,11 @@ from __future__ import annotations
 from rich.table import Table
 
 from planner.present.safe import esc
+from planner.results import TabularPlan
 from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
 
 
-def render_tabular(con, res: dict, top: int = 10) -> None:
+def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     """The GBDT plan: the ranked instances, the recommendation, where the rates come from."""
     con.print(f"[bold]{esc(res['library'])}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
               f"{res['trees_expected']:.0f} trees expected of {res['trees_cap']} "

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from planner.errors import InputError
+from planner.results import CampaignPlan
 from planner.spec import JobSpec
 
 
@@ -88,7 +89,7 @@ def _simulation(job, ctx):
 WORKLOADS = {w.name: w for w in (
     Workload("estimate", _estimate, lambda r: (r.cost.hours, r.cost.cost_ondemand_usd or 0.0)),
     Workload("training", _training, lambda r: (r.best.cost.hours, r.best.cost.price(r.spot) or 0.0)),
-    Workload("tabular", _tabular, lambda r: (r["best"]["hours"], r["best"]["cost_usd"])),
+    Workload("tabular", _tabular, lambda r: (r.best.hours, r.best.cost_usd)),
     Workload("serving", _serving),
     Workload("simulation", _simulation),
 )}
@@ -108,7 +109,7 @@ class Planned:
 
     workload: str
     result: Any
-    campaign: Optional[dict] = None
+    campaign: Optional[CampaignPlan] = None
 
 
 def plan(command: str, job: JobSpec, ctx: Context) -> Planned:

@@ -40,6 +40,7 @@ from pydantic import ConfigDict, Field
 from planner.spec.schema import _Strict
 
 from planner.errors import InputError
+from planner.results import CampaignCurve, CampaignPlan, CampaignScenario
 from planner.spec import validate_section
 from hardware_catalog import load_catalog
 
@@ -81,7 +82,7 @@ def parse_campaign(raw: dict) -> CampaignSpec:
     return validate_section(CampaignSpec, raw, "campaign")
 
 
-def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
+def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
     """Compare no-cache and cache over the campaign. ``train`` = {hours, usd} per experiment from
     the job's recommended plan, unless ``campaign.train`` gives it."""
     c = parse_campaign(job.campaign)
@@ -104,18 +105,18 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
     months = c.weeks / WEEKS_PER_MONTH
     q = c.invalidation_rate
 
-    def scenario(cache: bool) -> dict:
+    def scenario(cache: bool) -> CampaignScenario:
         misses = 1 + q * (E - 1) if cache else E
         hits = E - misses
         storage = misses * pp.output_gb * c.storage_usd_per_gb_month * months if cache else 0.0
         p_miss = misses / E
         gap = (p_miss * pp.hours + (1 - p_miss) * fetch_h if cache else pp.hours) + tr["hours"]
         cost = misses * pre_usd + hits * fetch_usd + storage + E * tr["usd"]
-        return dict(preprocess_runs=misses, cache_hits=hits, storage_usd=storage, cost_usd=cost,
-                    preprocess_usd=misses * pre_usd + hits * fetch_usd, train_usd=E * tr["usd"],
-                    iteration_gap_hours=gap, experiments_per_week_max=HOURS_PER_WEEK / gap,
-                    experiments_per_week=min(c.experiments_per_week, HOURS_PER_WEEK / gap),
-                    wall_hours_serial=E * gap)
+        return CampaignScenario(preprocess_runs=misses, cache_hits=hits, storage_usd=storage, cost_usd=cost,
+                                preprocess_usd=misses * pre_usd + hits * fetch_usd, train_usd=E * tr["usd"],
+                                iteration_gap_hours=gap, experiments_per_week_max=HOURS_PER_WEEK / gap,
+                                experiments_per_week=min(c.experiments_per_week, HOURS_PER_WEEK / gap),
+                                wall_hours_serial=E * gap)
 
     no, yes = scenario(False), scenario(True)
     # cumulative cost after k experiments (expected), k = 1..E: where caching starts to win.
@@ -136,13 +137,14 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> dict:
     k = np.unique(np.concatenate([np.round(np.linspace(1, n, min(n, CURVE_POINTS))), [win] if win else []]))
     cum_no, cum_yes = cum(k)
     chosen = yes if c.cache else no
-    return dict(
+    return CampaignPlan(
         experiments=E, weeks=c.weeks, invalidation_rate=q, preprocess_hours=pp.hours, preprocess_usd=pre_usd,
         fetch_hours=fetch_h, fetch_usd=fetch_usd, train_hours=tr["hours"], train_usd=tr["usd"],
         no_cache=no, cache=yes, chosen="cache" if c.cache else "no_cache",
         cache_wins_from_experiment=win,
-        cumulative=dict(experiments=k.tolist(), no_cache_usd=cum_no.tolist(), cache_usd=cum_yes.tolist()),
-        savings_usd=no["cost_usd"] - yes["cost_usd"], chosen_plan=chosen,
+        cumulative=CampaignCurve(experiments=tuple(k.tolist()), no_cache_usd=tuple(cum_no.tolist()),
+                                 cache_usd=tuple(cum_yes.tolist())),
+        savings_usd=no.cost_usd - yes.cost_usd, chosen_plan=chosen,
         sources=dict(storage=f"${c.storage_usd_per_gb_month}/GB-month"
                      + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)"),
                      fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)")),

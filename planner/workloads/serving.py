@@ -57,6 +57,7 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches, select_instances
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.model.serving_efficiency import TILE_ROWS, ServingEfficiency, engine_efficiency
+from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import count_params
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
@@ -273,22 +274,22 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff), blocks, pp, p2p)
 
 
-def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
-    """Serve an LLM with TP=tp replicas on ``hw``: memory, the batch, latency, replicas, $."""
+def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOption:
+    """Serve an LLM with TP=tp replicas on ``hw`` in ``s.precision``: memory, the batch, latency
+    (replicas and $ are ``_costs``)."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
     w_gpu = weight_bytes(m, s.precision) / tp
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
     b_mem = int(max(free, 0) // (kv_tok * ctx_max))
-    row = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
-               weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
-               kv_capacity_tokens=max(free, 0) / kv_tok, batch_memory_limit=min(b_mem, s.max_batch),
-               price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot)
+    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
+                weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
+                kv_capacity_tokens=max(free, 0) / kv_tok, batch_memory_limit=min(b_mem, s.max_batch),
+                price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
     if b_mem < 1:
-        row.update(fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/GPU + KV of one sequence exceed "
-                   f"{cap / GiB:.0f} GiB usable")
-        return row
+        return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/GPU + KV of one sequence "
+                             f"exceed {cap / GiB:.0f} GiB usable")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
     it = _llm_iteration(m, s, hw, tp, B)
     step = it["step"]
@@ -298,82 +299,85 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> dict:
         ok &= step <= target.tpot_s
     if target.ttft_s is not None:
         ok &= ttft <= target.ttft_s
-    row.update(fits=True, tpot_batch1_ms=float(step[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
-               compute_dtype=it["dtype"])
+    base.update(fits=True, tpot_batch1_ms=float(step[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
+                compute_dtype=it["dtype"])
     if not ok.any():
-        row.update(meets_latency=False, reason=f"TPOT {step[0] * 1e3:.1f} ms / TTFT {ttft[0] * 1e3:.0f} ms "
-                   "even at batch 1")
-        return row
+        return ServingOption(**base, meets_latency=False, reason=f"TPOT {step[0] * 1e3:.1f} ms / TTFT "
+                             f"{ttft[0] * 1e3:.0f} ms even at batch 1")
     i = int(np.flatnonzero(ok)[-1])  # step time grows with B: the largest batch meeting the target
     b = int(B[i])
     rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
     j = len(B) - 1  # offline: the memory-limited batch, no latency target
     rps_offline = B[j] / (s.output_tokens * step[j])
-    row.update(meets_latency=True, batch=b, tpot_ms=float(step[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
-               bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
-               tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
-               batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
-               tokens_per_s_offline=float(B[j] / step[j]))
-    return row
+    return ServingOption(**base, meets_latency=True, batch=b, tpot_ms=float(step[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
+                         bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
+                         tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
+                         batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
+                         tokens_per_s_offline=float(B[j] / step[j]))
 
 
-def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> dict:
+def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
     """A generic model (CNN, ...) on one GPU with dynamic batching."""
     peak, dtype = _compute_peak(hw.gpu, s.precision)
     w = m.params * WEIGHT_BYTES[s.precision]
     act = m.activation_bytes_per_sample or 0.0  # training's saved bytes: an upper bound at inference
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization - w - RESERVED_BYTES
     b_mem = int(cap // act) if act > 0 else s.max_batch
-    row = dict(hardware=hw.name, gpu=hw.gpu.name, tp=1, gpus_per_node=hw.gpus_per_node,
-               weights_gib_per_gpu=w / GiB, batch_memory_limit=min(b_mem, s.max_batch),
-               price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, compute_dtype=dtype)
+    base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=1, gpus_per_node=hw.gpus_per_node,
+                weights_gib_per_gpu=w / GiB, batch_memory_limit=min(b_mem, s.max_batch),
+                price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, compute_dtype=dtype,
+                precision=s.precision, generic=True)
     if b_mem < 1:
-        row.update(fits=False, reason="weights + one sample's activations exceed GPU memory")
-        return row
+        return ServingOption(**base, fits=False, reason="weights + one sample's activations exceed GPU memory")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
     inp = m.input_bytes_per_sample or 0.0
     t = np.maximum(B * m.fwd_flops_per_sample / (peak * hw.eff.gemm_max),
                    (w + B * inp) / (hw.gpu.hbm_bw * hw.eff.hbm)) + getattr(hw.eff, "launch_s", 1e-5)
     lat = 2 * t
     ok = lat <= target.tpot_s if target.tpot_s is not None else np.ones(len(B), dtype=bool)
-    row.update(fits=True, tpot_batch1_ms=float(lat[0] * 1e3))
+    base.update(fits=True, tpot_batch1_ms=float(lat[0] * 1e3))
     if not ok.any():
-        row.update(meets_latency=False, reason=f"p99 latency {lat[0] * 1e3:.1f} ms even at batch 1")
-        return row
+        return ServingOption(**base, meets_latency=False, reason=f"p99 latency {lat[0] * 1e3:.1f} ms even at batch 1")
     i = int(np.flatnonzero(ok)[-1])
     j = len(B) - 1
-    row.update(meets_latency=True, batch=int(B[i]), tpot_ms=float(lat[i] * 1e3), ttft_ms=None,
-               bound="compute" if B[i] * m.fwd_flops_per_sample / peak > w / hw.gpu.hbm_bw else "memory",
-               requests_per_s_per_replica=float(B[i] / t[i]), batch_offline=int(B[j]),
-               requests_per_s_offline=float(B[j] / t[j]))
-    return row
+    return ServingOption(**base, meets_latency=True, batch=int(B[i]), tpot_ms=float(lat[i] * 1e3), ttft_ms=None,
+                         bound="compute" if B[i] * m.fwd_flops_per_sample / peak > w / hw.gpu.hbm_bw else "memory",
+                         requests_per_s_per_replica=float(B[i] / t[i]), batch_offline=int(B[j]),
+                         requests_per_s_offline=float(B[j] / t[j]))
 
 
-def _costs(row: dict, s: ServingSpec, qps: float | None, spot: bool) -> dict:
+def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool) -> ServingOption:
     """Replicas and nodes for the QPS, $/h and $ per million requests (real-time and offline)."""
-    if not row.get("meets_latency"):
+    if not row.meets_latency:
         return row
-    per_node = row["gpus_per_node"] // row["tp"]
-    price_gpu = row["price_usd_hr"] / row["gpus_per_node"] if row["price_usd_hr"] else None
-    spot_gpu = row["price_spot_usd_hr"] / row["gpus_per_node"] if row.get("price_spot_usd_hr") else None
+    per_node = row.gpus_per_node // row.tp
+    price_gpu = row.price_usd_hr / row.gpus_per_node if row.price_usd_hr else None
+    spot_gpu = row.price_spot_usd_hr / row.gpus_per_node if row.price_spot_usd_hr else None
+    new = {}
     if qps:
-        replicas = max(1, math.ceil(qps / row["requests_per_s_per_replica"]))
-        nodes = math.ceil(replicas / per_node)
-        hourly = nodes * row["price_usd_hr"] if row["price_usd_hr"] else None
-        row.update(replicas=replicas, nodes=nodes, gpus=replicas * row["tp"], usd_per_hr=hourly,
-                   utilisation=qps / (replicas * row["requests_per_s_per_replica"]),
-                   usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
+        replicas = max(1, math.ceil(qps / row.requests_per_s_per_replica))
+        new.update(_sized(row, replicas, qps))
     # real-time at full utilisation (the floor of the provisioned figure) vs offline batch
     if price_gpu:
-        row["usd_per_million_requests_full"] = price_gpu * row["tp"] / (row["requests_per_s_per_replica"] * 3600) * 1e6
+        new["usd_per_million_requests_full"] = price_gpu * row.tp / (row.requests_per_s_per_replica * 3600) * 1e6
         off_price = spot_gpu if (spot and spot_gpu) else price_gpu
-        row["usd_per_million_requests_offline"] = off_price * row["tp"] / (row["requests_per_s_offline"] * 3600) * 1e6
-        row["offline_price"] = "spot" if (spot and spot_gpu) else "on-demand"
+        new["usd_per_million_requests_offline"] = off_price * row.tp / (row.requests_per_s_offline * 3600) * 1e6
+        new["offline_price"] = "spot" if (spot and spot_gpu) else "on-demand"
         if s.requests:
-            hours = s.requests / (row["requests_per_s_offline"] * per_node) / 3600  # one node
-            row["offline_node_hours"] = hours
-            row["offline_usd"] = hours * (off_price * row["gpus_per_node"])
-    return row
+            hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
+            new["offline_node_hours"] = hours
+            new["offline_usd"] = hours * (off_price * row.gpus_per_node)
+    return replace(row, **new)
+
+
+def _sized(row: ServingOption, replicas: int, qps: float) -> dict:
+    """Nodes, GPUs, $/h, utilisation and $ per million requests of ``replicas`` replicas at ``qps``
+    (the analytic size in ``_costs``, the simulated one in ``_resize``)."""
+    nodes = math.ceil(replicas / (row.gpus_per_node // row.tp))
+    hourly = nodes * row.price_usd_hr if row.price_usd_hr else None
+    return dict(replicas=replicas, nodes=nodes, gpus=replicas * row.tp, usd_per_hr=hourly,
+                utilisation=qps / (replicas * row.requests_per_s_per_replica),
+                usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
 
 
 def _options(job: JobSpec, catalog, profile):
@@ -483,35 +487,36 @@ def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
     return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
 
 
-def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
+def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
     simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
     ``sim.max_utilisation``. The first setting grows from the stable count until it passes and
     bisects back; each other setting is tried only where it saves a replica. The winner is
-    confirmed on a new seed over a longer run (growing again if the confirmation fails)."""
-    B = row["batch"]
+    confirmed on a new seed over a longer run (growing again if the confirmation fails); the
+    option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size."""
+    B = row.batch
     wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
     warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
-    r_an = row["replicas"]
+    r_an = row.replicas
     cap = max(r_an + 2, int(math.ceil(r_an * sim.max_replica_factor)))
     trials = 0
     settings = [(budget, B) for budget in sim.token_budgets]
-    B2 = min(row.get("batch_memory_limit", B), 2 * B)
+    B2 = min(row.batch_memory_limit, 2 * B)
     if B2 > B:
         settings.append((sim.token_budgets[0], B2))
     mu: dict = {}
 
     def stable(k) -> int:  # fewer replicas would run over max_utilisation
         if k not in mu:
-            mu[k] = _capacity(m, s, hw, row["tp"], k[1], k[0], sim)
+            mu[k] = _capacity(m, s, hw, row.tp, k[1], k[0], sim)
         return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
 
     def ok(r, k, workload=wl, w=warm):
         nonlocal trials
         trials += 1
-        res = simulate_serving(_sim_config(m, s, hw, row["tp"], k[1], k[0], r, target, sim, w), workload)
+        res = simulate_serving(_sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w), workload)
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
@@ -543,9 +548,8 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
         elif best[0] > stable(k) and ok(best[0] - 1, k)[0]:  # saves at least one replica
             best = (smallest(k, best[0] - 1), k)
     if best is None:
-        row.update(simulated=None, meets_latency=False,
-                   reason=f"simulated p99s miss the targets even with {cap} replicas ({trials} runs)")
-        return row
+        return replace(row, refined=True, simulated=None, meets_latency=False,
+                       reason=f"simulated p99s miss the targets even with {cap} replicas ({trials} runs)")
     r, k = best
     wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1)
     while True:
@@ -553,17 +557,17 @@ def _refine_realtime(row, m, s, hw, target, sim: SimSettings, qps: float):
         if passed or r >= cap:
             break
         r += 1
-    row["analytic_replicas"] = r_an
-    row["simulated"] = _sim_summary(res, r, k[0], k[1])
-    row["simulated"].update(qps=qps, saturated_rps_per_replica=mu[k], utilisation=qps / (r * mu[k]),
-                            trials=trials, meets_targets=bool(passed))
+    d = _sim_summary(res, r, k[0], k[1])
+    d.update(qps=qps, saturated_rps_per_replica=mu[k], utilisation=qps / (r * mu[k]),
+             trials=trials, meets_targets=bool(passed))
+    row = replace(row, refined=True, analytic_replicas=r_an, simulated=d)
     if not passed:
-        row.update(meets_latency=False, reason=f"simulated p99s miss the targets with {r} replicas")
-    return row
+        row = replace(row, meets_latency=False, reason=f"simulated p99s miss the targets with {r} replicas")
+    return _resize(row, qps)
 
 
-def latency_vs_qps(job: JobSpec, row: dict, qps_values, sim: Optional[SimSettings] = None,
-                   catalog=None, profile=None) -> list[dict]:
+def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[SimSettings] = None,
+                   catalog=None, profile=None) -> list[LatencyPoint]:
     """Simulated latency percentiles of one simulated option (``row`` from ``plan_serving``: its
     hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
     latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
@@ -588,13 +592,13 @@ def latency_vs_qps(job: JobSpec, row: dict, qps_values, sim: Optional[SimSetting
         res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                            d["replicas"], target, sim, min(30.0, wl.span_s / 6)), wl)
         mu = d.get("saturated_rps_per_replica")
-        out.append(_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(), e2e_ms=res.e2e.ms(),
-                                goodput=res.goodput, unfinished=res.unfinished,
-                                utilisation=q / (d["replicas"] * mu) if mu else None)))
+        out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
+                                                e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
+                                                utilisation=q / (d["replicas"] * mu) if mu else None))))
     return out
 
 
-def _refine_offline(row, m, s, hw, sim: SimSettings):
+def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings) -> ServingOption:
     """Offline: a backlog on one replica at the memory-limited batch gives the simulated
     throughput; replicas to meet the deadline (if any) and the node-hours follow."""
     n = int(min(s.requests or 2000, 2000))
@@ -602,11 +606,11 @@ def _refine_offline(row, m, s, hw, sim: SimSettings):
     wl = make_workload(ArrivalSpec("burst", count=n), LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
                        LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
     target = ServeTarget(None, None, None)
-    cfg = _sim_config(m, s, hw, row["tp"], row["batch_offline"], 8192, 1, target, sim, 0.0)
+    cfg = _sim_config(m, s, hw, row.tp, row.batch_offline, 8192, 1, target, sim, 0.0)
     res = simulate_serving(replace(cfg, drain_s=1e7), wl)
     rps = res.throughput_rps
-    per_node = row["gpus_per_node"] // row["tp"]
-    d = _sim_summary(res, 1, 8192, row["batch_offline"])
+    per_node = row.gpus_per_node // row.tp
+    d = _sim_summary(res, 1, 8192, row.batch_offline)
     d["requests_per_s_per_replica"] = rps
     if s.requests:
         replica_hours = s.requests / rps / 3600
@@ -614,28 +618,20 @@ def _refine_offline(row, m, s, hw, sim: SimSettings):
         if sim.deadline_hours:
             reps = max(1, math.ceil(replica_hours / sim.deadline_hours))
             d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=replica_hours / reps)
-        price = (row["price_spot_usd_hr"] if row.get("offline_price") == "spot" else row["price_usd_hr"])
+        price = row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr
         if price:
-            d["usd"] = replica_hours * price * row["tp"] / row["gpus_per_node"]
+            d["usd"] = replica_hours * price * row.tp / row.gpus_per_node
             d["usd_per_million_requests"] = d["usd"] / s.requests * 1e6
-    row["simulated"] = d
-    return row
+    return replace(row, refined=True, simulated=d)
 
 
-def _resize(row, qps):
+def _resize(row: ServingOption, qps) -> ServingOption:
     """Nodes, GPUs and $ at the simulated replica count."""
-    r = row["simulated"]["replicas"]
-    per_node = row["gpus_per_node"] // row["tp"]
-    nodes = math.ceil(r / per_node)
-    hourly = nodes * row["price_usd_hr"] if row["price_usd_hr"] else None
-    row.update(replicas=r, nodes=nodes, gpus=r * row["tp"], usd_per_hr=hourly,
-               utilisation=qps / (r * row["requests_per_s_per_replica"]),
-               usd_per_million_requests=hourly / (qps * 3600) * 1e6 if hourly else None)
-    return row
+    return replace(row, **_sized(row, row.simulated["replicas"], qps))
 
 
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
-                 sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None) -> dict:
+                 sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None) -> ServingPlan:
     """Every (hardware, TP, precision) option with its batch, latency, replicas and $; the best first.
 
     The analytic model sizes every option (a first guess at ~100% utilisation, no queueing). With
@@ -670,7 +666,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = _workload(s, 1.0, 1.0, 1, sim, 0)
         qps = len(wl) / max(wl.span_s, 1e-9)
-    rows, where = [], {}
+    rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
     for hw in _options(job, cat, profile):
         for prec in precs:
             sp = s.model_copy(update={"precision": prec})
@@ -681,77 +677,73 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 for tp in TP_DEGREES:
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
-                    row = _costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
-                                 job.constraints.spot)
-                    row["precision"] = prec
-                    where[id(row)] = (hw, sp)
-                    rows.append(row)
+                    rows.append(_costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
+                                       job.constraints.spot))
+                    where.append((hw, sp))
             else:
-                row = _costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
-                             job.constraints.spot)
-                row["precision"] = prec
-                rows.append(row)
-    ok = [r for r in rows if r.get("meets_latency")]
+                rows.append(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
+                                   job.constraints.spot))
+                where.append((hw, sp))
     if not realtime:
-        key = lambda r: (r.get("usd_per_million_requests_offline") or math.inf, r["tp"])
+        key = lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
     elif s.qps:
-        key = lambda r: (r.get("usd_per_hr") or math.inf, r["gpus"], r["tp"])
+        key = lambda r: (r.usd_per_hr or math.inf, r.gpus, r.tp)
     else:
-        key = lambda r: (r.get("usd_per_million_requests_full") or math.inf, r["tp"])
-    ok.sort(key=key)
+        key = lambda r: (r.usd_per_million_requests_full or math.inf, r.tp)
+    # indices into ``rows``: a simulated option replaces its analytic one there, so the error
+    # messages and the rejected list below see the simulation's verdict
+    ok = sorted((i for i, r in enumerate(rows) if r.meets_latency), key=lambda i: key(rows[i]))
     simulated = False
+    sim_rejected: list[int] = []
     if simulate and m.is_transformer and ok and (not realtime or qps):
         best_key = None
-        for n_sim, row in enumerate(ok):
+        for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
             # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
-            if n_sim >= sim.candidates or (best_key is not None and realtime and key(row) >= best_key):
+            if n_sim >= sim.candidates or (best_key is not None and realtime and key(rows[i]) >= best_key):
                 break
-            hw, sp = where[id(row)]
+            hw, sp = where[i]
             if realtime:
-                if "replicas" not in row:
-                    _costs(row, sp, qps, job.constraints.spot)
-                _refine_realtime(row, m, sp, hw, target, sim, qps)
-                if row.get("simulated"):
-                    _resize(row, qps)
-                    if row.get("meets_latency") and (best_key is None or key(row) < best_key):
-                        best_key = key(row)
+                if rows[i].replicas is None:
+                    rows[i] = _costs(rows[i], sp, qps, job.constraints.spot)
+                rows[i] = _refine_realtime(rows[i], m, sp, hw, target, sim, qps)
+                if rows[i].simulated and rows[i].meets_latency and (best_key is None or key(rows[i]) < best_key):
+                    best_key = key(rows[i])
             else:
-                _refine_offline(row, m, sp, hw, sim)
+                rows[i] = _refine_offline(rows[i], m, sp, hw, sim)
         simulated = True
-        sim_rejected = [r for r in ok if r.get("meets_latency") is False]
-        ok = [r for r in ok if r.get("meets_latency")]
+        sim_rejected = [i for i in ok if rows[i].meets_latency is False]
+        ok = [i for i in ok if rows[i].meets_latency]
         # simulated options first (their size is confirmed), then the analytic-only ones
         if realtime:
-            ok.sort(key=lambda r: (r.get("simulated") is None, *key(r)))
+            ok.sort(key=lambda i: (rows[i].simulated is None, *key(rows[i])))
         else:
-            ok.sort(key=lambda r: (r.get("simulated") is None,
-                                   (r.get("simulated") or {}).get("usd_per_million_requests") or math.inf, r["tp"]))
-    else:
-        sim_rejected = []
+            ok.sort(key=lambda i: (rows[i].simulated is None,
+                                   (rows[i].simulated or {}).get("usd_per_million_requests") or math.inf, rows[i].tp))
     if not ok:
-        fit = [r for r in rows if r.get("fits")]
+        fit = [r for r in rows if r.fits]
         if not fit:
-            near = min(rows, key=lambda r: r["weights_gib_per_gpu"])
-            raise InfeasibleError("serving", f"the model does not fit any option: {near['reason']} "
-                                  f"(best: {near['hardware']} TP{near['tp']}) — quantise (serving.precision) or allow more GPUs")
-        near = min(fit, key=lambda r: r["tpot_batch1_ms"])
+            near = min(rows, key=lambda r: r.weights_gib_per_gpu)
+            raise InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
+                                  f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision) or allow more GPUs")
+        near = min(fit, key=lambda r: r.tpot_batch1_ms)
         raise InfeasibleError("serving.p99_latency_ms", f"no option meets the latency target; fastest is "
-                              f"{near['hardware']} TP{near['tp']}: {near['reason']}")
+                              f"{near.hardware} TP{near.tp}: {near.reason}")
+    options = tuple(rows[i] for i in ok)
+    rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
+                     + [rows[i] for i in sim_rejected])
+    settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
+                                  margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
+                                  deadline_hours=sim.deadline_hours) if simulated else None)
     pc = count_params(m)
-    out = dict(
-        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=precs,
+    return ServingPlan(
+        model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
         weights_gib=pc.total * WEIGHT_BYTES[s.precision] / GiB,
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
-        targets=dict(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
-                     qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
-        best=ok[0], options=ok,
-        rejected=[r for r in rows if not r.get("meets_latency") and r not in sim_rejected] + sim_rejected,
-        simulated=simulated,
-        simulation=(dict(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
-                         margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
-                         deadline_hours=sim.deadline_hours) if simulated else None),
+        targets=ServingTargets(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
+                               qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
+        best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
         definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
                      "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
                      if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)")
@@ -759,38 +751,38 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
            "(output - 1)) in a discrete-event simulation with queueing, continuous batching and KV-cache limits"
            if simulated else ""),
         # training defaults the loader filled in do not apply to serving
-        assumptions=[a for a in job.assumptions if not a.startswith("training.")]
-        + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
-            "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
-        + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s (a bounded queue)"]
-           if simulated and realtime and s.ttft_ms is None else []),
+        assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
+                          + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
+                              "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
+                          + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
+                              "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
+        why=_why(options[0], rejected, realtime, bool(sim.trace)),
     )
-    out["why"] = _why(out, realtime)
-    return out
 
 
-def _why(res: dict, realtime: bool) -> str:
-    b = res["best"]
-    sim = b.get("simulated")
+def _why(b: ServingOption, rejected, realtime: bool, trace: bool) -> str:
+    """The recommendation in one line: the best option, its simulated check, and why a smaller
+    TP on the same GPU does not work."""
+    sim = b.simulated
     if not realtime:
-        out = (f"offline: {b['hardware']} TP{b['tp']} ({b['precision']}) at batch {b['batch_offline']} costs "
-               f"${b.get('usd_per_million_requests_offline') or float('nan'):.2f} per million requests (analytic)")
+        out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} costs "
+               f"${b.usd_per_million_requests_offline or float('nan'):.2f} per million requests (analytic)")
         if sim:
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
         return out
-    s = (f"{b['hardware']} with TP{b['tp']} ({b['precision']}) per replica meets TPOT {b['tpot_ms']:.1f} ms"
-         + (f" / TTFT {b['ttft_ms']:.0f} ms" if b.get("ttft_ms") else "") + f" at batch {b['batch']} (analytic)")
+    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets TPOT {b.tpot_ms:.1f} ms"
+         + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
     if sim:
-        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if res['simulation']['trace'] else ''} with {sim['replicas']} replicas "
-              f"(analytic {b['analytic_replicas']}), token budget {sim['max_num_batched_tokens']}: "
+        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replicas "
+              f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
-    if b.get("replicas"):
-        s += f"; {b['replicas']} replicas on {b['nodes']} node(s)"
-    smaller = [r for r in res["rejected"] if r["gpu"] == b["gpu"] and r["tp"] < b["tp"]]
+    if b.replicas:
+        s += f"; {b.replicas} replicas on {b.nodes} node(s)"
+    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp]
     if smaller:
-        r = max(smaller, key=lambda r: r["tp"])
-        s += f"; TP{r['tp']} does not work: {r.get('reason', '')}"
+        r = max(smaller, key=lambda r: r.tp)
+        s += f"; TP{r.tp} does not work: {r.get('reason', '')}"
     return s
 

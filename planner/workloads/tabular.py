@@ -58,6 +58,7 @@ from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
 from planner.model.gbdt import predict_tree_s  # the cost model, written once
+from planner.results import TabularOption, TabularPlan
 from hardware_catalog import load_catalog
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
@@ -172,7 +173,7 @@ def gpu_seconds(spec: TabularSpec, hbm_bw, trees: float):
     return spec.rows * spec.features * spec.depth * trees / rate, GPU_PRIOR_SOURCE
 
 
-def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> dict:
+def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> TabularPlan:
     """Every catalog instance (CPU-only and one-GPU) with time, $ and memory fit; ranked."""
     spec = parse_tabular(job.tabular)
     cat = catalog or load_catalog()
@@ -200,44 +201,44 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> dict:
         secs, src = gpu_seconds(spec, [i.gpu.hbm_bw for i in gpu], trees)
         for i, s in zip(gpu, np.atleast_1d(secs)):
             rows.append(_row(i, "gpu", float(s), src, host_need, gpu_need, spec, con.spot))
-    ok = [r for r in rows if r["fits"]]
+    ok = [r for r in rows if r.fits]
     if not ok:
         raise InfeasibleError("tabular.rows", f"the data ({host_need / 2**30:.1f} GiB in RAM) fits no instance")
     if con.deadline_hours is not None:
-        ok = [r for r in ok if r["hours"] <= con.deadline_hours] or _none(ok, "constraints.deadline_hours", "hours", con.deadline_hours)
+        ok = [r for r in ok if r.hours <= con.deadline_hours] or _none(ok, "constraints.deadline_hours", "hours", con.deadline_hours)
     if con.budget_usd is not None:
-        ok = [r for r in ok if r["cost_usd"] <= con.budget_usd] or _none(ok, "constraints.budget_usd", "cost_usd", con.budget_usd)
-    key = (lambda r: (r["hours"], r["cost_usd"])) if con.objective == "time" else (lambda r: (r["cost_usd"], r["hours"]))
+        ok = [r for r in ok if r.cost_usd <= con.budget_usd] or _none(ok, "constraints.budget_usd", "cost_usd", con.budget_usd)
+    key = (lambda r: (r.hours, r.cost_usd)) if con.objective == "time" else (lambda r: (r.cost_usd, r.hours))
     ok.sort(key=key)
     best = ok[0]
-    fastest = min(ok, key=lambda r: r["hours"])
-    best_other = next((r for r in ok if r["kind"] != best["kind"]), None)
-    why = f"{best['instance']} ({best['kind'].upper()}): {_fmt_h(best['hours'])} for {_usd(best['cost_usd'])}"
+    fastest = min(ok, key=lambda r: r.hours)
+    best_other = next((r for r in ok if r.kind != best.kind), None)
+    why = f"{best.instance} ({best.kind.upper()}): {_fmt_h(best.hours)} for {_usd(best.cost_usd)}"
     if best_other:
-        why += (f"; best {best_other['kind'].upper()} option {best_other['instance']} takes {_fmt_h(best_other['hours'])} "
-                f"for {_usd(best_other['cost_usd'])} ({best_other['cost_usd'] / best['cost_usd'] - 1:+.0%} cost)")
+        why += (f"; best {best_other.kind.upper()} option {best_other.instance} takes {_fmt_h(best_other.hours)} "
+                f"for {_usd(best_other.cost_usd)} ({best_other.cost_usd / best.cost_usd - 1:+.0%} cost)")
     if fastest is not best:
-        why += f"; fastest is {fastest['instance']} ({_fmt_h(fastest['hours'])}, {_usd(fastest['cost_usd'])})"
-    return dict(
+        why += f"; fastest is {fastest.instance} ({_fmt_h(fastest.hours)}, {_usd(fastest.cost_usd)})"
+    return TabularPlan(
         kind="tabular", library=spec.library, rows=spec.rows, features=spec.features, trees_cap=spec.trees,
         depth=spec.depth, runs=spec.runs, trees_expected=trees, trees_saved_by_early_stopping=spec.trees - trees,
-        objective=con.objective, best=best, why=why, ranked=ok,
-        rejected=[r for r in rows if not r["fits"]],
+        objective=con.objective, best=best, why=why, ranked=tuple(ok),
+        rejected=tuple(r for r in rows if not r.fits),
         memory_host_gib=host_need / 2**30, memory_gpu_gib=gpu_need / 2**30,
-        cpu_rate_source=next((r["rate_source"] for r in rows if r["kind"] == "cpu"), None),
-        gpu_rate_source=next((r["rate_source"] for r in rows if r["kind"] == "gpu"), None),
-        assumptions=[f"CPU cores = vCPUs / {VCPUS_PER_CORE} (hyper-threads); per-core speed as on the calibration machine",
+        cpu_rate_source=next((r.rate_source for r in rows if r.kind == "cpu"), None),
+        gpu_rate_source=next((r.rate_source for r in rows if r.kind == "gpu"), None),
+        assumptions=(f"CPU cores = vCPUs / {VCPUS_PER_CORE} (hyper-threads); per-core speed as on the calibration machine",
                      f"billing per second with a {MIN_BILLED_S:.0f} s minimum per run; instance start-up and "
-                     "data loading from storage not included"],
+                     "data loading from storage not included"),
     )
 
 
 def _none(rows, field, key, limit):
     best = min(rows, key=lambda r: r[key])
-    raise InfeasibleError(field, f"no instance meets {limit:g}; nearest: {best['instance']} with {key}={best[key]:.3g}")
+    raise InfeasibleError(field, f"no instance meets {limit:g}; nearest: {best.instance} with {key}={best[key]:.3g}")
 
 
-def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> dict:
+def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> TabularOption:
     price = inst.price(spot) or inst.price_ondemand
     fits_host = inst.ram_bytes is None or host_need <= inst.ram_bytes
     fits_gpu = gpu_need is None or gpu_need <= inst.gpu.memory_bytes
@@ -246,7 +247,7 @@ def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> dict:
     reason = None if fits_host and fits_gpu else (
         f"needs {host_need / 2**30:.1f} GiB RAM, has {inst.ram_bytes / 2**30:.0f}" if not fits_host
         else f"needs {gpu_need / 2**30:.1f} GiB GPU memory, has {inst.gpu.memory_bytes / 2**30:.0f}")
-    return dict(instance=inst.key, kind=kind, vcpus=inst.vcpus, gpu=inst.gpu.name if inst.is_gpu else None,
-                ram_gib=inst.ram_bytes / 2**30 if inst.ram_bytes else None, price_usd_hr=price,
-                seconds_per_run=seconds, hours=hours, cost_usd=billed_h * price, fits=fits_host and fits_gpu,
-                reason=reason, rate_source=src)
+    return TabularOption(instance=inst.key, kind=kind, vcpus=inst.vcpus, gpu=inst.gpu.name if inst.is_gpu else None,
+                         ram_gib=inst.ram_bytes / 2**30 if inst.ram_bytes else None, price_usd_hr=price,
+                         seconds_per_run=seconds, hours=hours, cost_usd=billed_h * price, fits=fits_host and fits_gpu,
+                         reason=reason, rate_source=src)
