@@ -143,3 +143,17 @@ def test_serving_review_of_generic_and_offline_jobs(example, says):
     text = render_markdown(build_serving_report(job, res, example), "files")[0]
     assert says in text and res.best.hardware in text
     assert "None" not in text.split("## Assumptions")[0]
+
+
+def test_report_no_simulate_reaches_the_serving_planner(monkeypatch):
+    """``planner report --no-simulate`` on a serving job gives the analytic answer: the serving
+    simulator is never started (report_for_job used to drop the flag for serving jobs)."""
+    import planner.workloads.serving as serving
+    from planner.present.report import report_for_job
+    from planner.spec import load_job
+
+    def boom(*a, **k):
+        raise AssertionError("the serving simulator ran under --no-simulate")
+
+    monkeypatch.setattr(serving, "simulate_serving", boom)
+    report_for_job(load_job(EXAMPLES / "serving-llama3-8b-chat.yaml"), simulate=False)

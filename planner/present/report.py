@@ -513,7 +513,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
     if kind in ("serving", "tabular") and rec is None:
         from planner.workloads import Context, plan
 
-        planned = plan("serve" if kind == "serving" else "recommend", job, Context(catalog=cat, profile=profile, top=top))
+        planned = plan("serve" if kind == "serving" else "recommend", job, Context(catalog=cat, profile=profile, top=top, simulate=simulate))
         build = build_serving_report if kind == "serving" else build_tabular_report
         rep = build(job, planned.result, job_name=job_name, top=top)
         if planned.campaign:
