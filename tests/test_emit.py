@@ -80,18 +80,27 @@ def test_moe_cp_full_recompute_flags():
     assert "--num-layers-per-virtual-pipeline-stage" not in f
 
 
-def test_fsdp_style_for_zero3_and_forced():
+def test_style_follows_the_stack_and_can_be_forced():
+    """The megatron-core stack runs Megatron: its ZeRO-3 plan is emitted as Megatron's FSDP2
+    (--use-torch-fsdp2); the torchtitan stack's as torchtitan; either style can be forced."""
     job, best = _plan({"tp": 2, "pp": 1, "zero": 3})
-    assert launch_plan(job, best).style == "fsdp"  # ZeRO-3 defaults to FSDP
+    assert launch_plan(job, best).style == "megatron"
+    f2 = _flags(_argv(emit_launch_spec(job, best, "torchrun")))
+    assert f2["--use-torch-fsdp2"] is True and int(f2["--tensor-model-parallel-size"]) == 2
+    titan = {"seq_len": 8192, "global_batch": 512, "micro_batch": 2, "recompute": "selective", "tokens": 1e12,
+             "framework": "torchtitan"}
+    job, best = _plan({"tp": 2, "pp": 1, "zero": 3}, training=titan)
+    assert launch_plan(job, best).style == "fsdp"
     f = _flags(_argv(emit_launch_spec(job, best, "torchrun")))
     assert int(f["--parallelism.data_parallel_shard_degree"]) == best["config"]["dp"] == 64
     assert int(f["--parallelism.data_parallel_replicate_degree"]) == 1
     assert int(f["--parallelism.tensor_parallel_degree"]) == 2
     assert f["--parallelism.fsdp_reshard_after_forward"] == "always"
     assert int(f["--training.local_batch_size"]) == 2 and "activation-checkpoint:selective" in _argv(emit_launch_spec(job, best, "torchrun"))
-    # forcing megatron on a ZeRO-3 plan uses Megatron's FSDP2 path
-    f2 = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
-    assert f2["--use-torch-fsdp2"] is True and int(f2["--tensor-model-parallel-size"]) == 2
+    # a torchtitan ZeRO-0 plan is still torchtitan's (replicated), not Megatron's
+    job, best = _plan({"tp": 8, "pp": 1, "zero": 0}, training=titan)
+    assert launch_plan(job, best).style == "fsdp"
+    assert launch_plan(job, best, "megatron").style == "megatron"  # forced
 
 
 def test_slurm_script():
