@@ -307,6 +307,8 @@ MEGATRON_FLAGS = {
     "--qk-pos-emb-head-dim": ("qk_pos_emb_head_dim", int),
     "--v-head-dim": ("v_head_dim", int),
     "--qk-layernorm": ("qk_layernorm", bool),
+    "--softmax-type": ("softmax_type", str),
+    "--mtp-num-layers": ("mtp_num_layers", int),
     "--swiglu": ("swiglu", bool),
     "--normalization": ("normalization", str),
     "--position-embedding-type": ("position_embedding_type", str),
@@ -327,7 +329,7 @@ MEGATRON_FLAGS = {
     "--save-interval": ("save_interval", int),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+MEGATRON_DEFAULTS = {"softmax_type": "vanilla", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
@@ -484,7 +486,7 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
     the decoder block spec, on the meta device, one rank: no memory is allocated)."""
     import torch
     from megatron.core import parallel_state as ps
-    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_decoder_block_spec
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_decoder_block_spec, get_gpt_mtp_block_spec
     from megatron.core.models.gpt.gpt_model import GPTModel
 
     with warnings.catch_warnings():
@@ -501,10 +503,12 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
             ps.initialize_model_parallel(create_gloo_process_groups=False)
             try:
                 spec = get_gpt_decoder_block_spec(one, use_transformer_engine=False, normalization=one.normalization)
+                # pretrain_gpt.py: the MTP block spec from the decoder's when --mtp-num-layers is set
+                mtp = get_gpt_mtp_block_spec(one, spec, use_transformer_engine=False) if one.mtp_num_layers else None
                 with torch.device("meta"):
                     model = GPTModel(one, spec, vocab_size=vocab, max_sequence_length=a["max_position_embeddings"],
                                      share_embeddings_and_output_weights=not a["untie_embeddings_and_output_weights"],
-                                     position_embedding_type=a["position_embedding_type"])
+                                     position_embedding_type=a["position_embedding_type"], mtp_block_spec=mtp)
                 return sum(p.numel() for p in model.parameters())
             finally:
                 ps.destroy_model_parallel()
@@ -684,6 +688,41 @@ def test_megatron_accepts_the_planned_mla_model():
     assert cfg.moe_layer_freq == [0] + [1] * (m.layers - 1) and cfg.num_moe_experts == m.moe.experts
     assert (cfg.ffn_hidden_size, cfg.moe_ffn_hidden_size, cfg.moe_shared_expert_intermediate_size) == \
         (m.dense_ffn_hidden, m.ffn_hidden, m.moe.shared_ffn_hidden)
+
+
+def _megatron_config_of(preset: str):
+    job = load_job_dict({"model": {"preset": preset}, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                                   "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    best = estimate_job(job)
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    return job, megatron_accepts(run.training_script, run.training_script_args, 8, env)["cfg"]
+
+
+def test_megatron_accepts_the_planned_model_features():
+    """Model features with a Megatron-Core field reach its config: DeepSeek-V3's MTP layers
+    (``mtp_num_layers``), gpt-oss's attention sinks (``softmax_type="learnable"``) and router bias (the
+    router has one exactly when ``add_bias_linear``). Not built: MLA and the learnable softmax offset
+    allocate on CUDA even on the meta device."""
+    job, cfg = _megatron_config_of("deepseek-v3")
+    assert cfg.mtp_num_layers == job.model.mtp_layers == 1 and cfg.multi_latent_attention
+    job, cfg = _megatron_config_of("gpt-oss-20b")
+    assert cfg.softmax_type == "learnable" and job.model.attention_sinks
+    assert cfg.add_bias_linear and job.model.moe.router_bias
+    job, cfg = _megatron_config_of("qwen3-30b-a3b")  # none of them
+    assert cfg.mtp_num_layers is None and cfg.softmax_type == "vanilla" and not cfg.add_bias_linear
+
+
+def test_megatron_refuses_model_features_it_lacks():
+    """OLMo-2's q/k norm spans all heads; Megatron-Core's qk_layernorm is per head: refused at --emit,
+    naming the feature, not emitted as another model."""
+    job = load_job_dict({"model": {"preset": "olmo2-7b"}, "training": {"seq_len": 4096, "global_batch": 64,
+                                                                      "micro_batch": 1, "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    with pytest.raises(InputError, match="full-width q/k norm") as e:
+        emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+    assert e.value.field == "--emit"
 
 
 # ------------------------------------------------------------------------------------ they can fail

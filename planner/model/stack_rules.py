@@ -164,12 +164,24 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",
               lambda st, m, t: bool(st.activation_offload)),
     StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
-              "a pipeline whose PP x VPP stages do not split the layers evenly",
-              "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: stages of "
-              "pipeline_parallel_layers_per_stage layers (as emitted: first/last 'less layers' 0) must tile the layers",
-              lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | ((m.layers or 0) % (c.pp * c.vpp) == 0)),
+              "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
+              "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
+              "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
+              lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
 )
 assert len({r.name for r in RULES}) == len(RULES)
+
+
+def titan_layers_per_stage(layers, stages):
+    """torchtitan's ``pipeline_parallel_layers_per_stage`` for ``stages`` planned stages: the fullest
+    stage's layers, ceil(layers / stages) (the time model charges the same)."""
+    return -(-np.asarray(layers) // np.maximum(stages, 1))
+
+
+def titan_stages(layers, stages):
+    """The stages torchtitan builds from ``titan_layers_per_stage`` (``_get_pipeline_metadata``):
+    ceil(layers / layers_per_stage) — the planned count, or fewer (9 layers in 6 stages of 2: 5)."""
+    return -(-np.asarray(layers) // np.maximum(titan_layers_per_stage(layers, stages), 1))
 
 
 def runtime(stack) -> str | None:

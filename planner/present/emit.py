@@ -86,6 +86,17 @@ STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
 #: where a refused plan can go instead
 OTHER_STYLE_HINT = {"megatron": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)",
                     "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)"}
+#: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
+#: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
+#: normalises each head (attention.py builds q_layernorm with hidden_size_per_attention_head). A router bias
+#: without the other linears' biases: Megatron's router has a bias exactly when add_bias_linear
+#: (transformer/moe/router.py), and --disable-bias-linear turns both off. (DeepSeek-V3's sigmoid router with
+#: expert bias has flags, --moe-router-score-function sigmoid and --moe-router-enable-expert-bias, but the model
+#: spec does not record the router's score function yet, so they are not written.)
+MEGATRON_LACKS = (
+    ("full-width q/k norm (qk_norm: full)", lambda m: m.qk_norm == "full"),
+    ("router bias without linear biases", lambda m: m.moe is not None and m.moe.router_bias and not m.linear_bias),
+)
 TITAN_PRECISION = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8": "bfloat16"}
 FSDP_RESHARD = {0: None, 1: None, 2: "never", 3: "always"}  # ZeRO stage -> FSDP2 reshard policy
 
@@ -191,8 +202,16 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a += _flag("--kv-channels", m.head_dim)
     if m.kv_heads != m.heads:
         a += ["--group-query-attention"] + _flag("--num-query-groups", m.kv_heads)
+    for feature, lacks in MEGATRON_LACKS:
+        if lacks(m):
+            raise InputError("--emit", f"Megatron-Core 0.16.1 cannot build {m.name}'s {feature}; the plan is timed for "
+                                       "it, but no Megatron flag expresses it")
     if m.qk_norm == "head":  # Qwen3: RMSNorm over each head's q and k
         a.append("--qk-layernorm")
+    if m.attention_sinks:  # gpt-oss: a learned sink logit per head (TransformerConfig.softmax_type)
+        a += _flag("--softmax-type", "learnable")
+    if m.mtp_layers:  # DeepSeek-V3 multi-token prediction modules (TransformerConfig.mtp_num_layers)
+        a += _flag("--mtp-num-layers", m.mtp_layers)
     if m.moe is not None:
         e = m.moe
         a += _flag("--num-experts", e.experts) + _flag("--moe-router-topk", e.top_k)
@@ -277,8 +296,9 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
         # the planned stages: without layers_per_stage torchtitan makes 2 stages per rank for any
         # interleaved schedule (pipeline_parallel.py _get_pipeline_metadata), and counts the embedding and
         # output as one layer each unless the first/last "less layers" are 0 (Megatron's split counts neither)
-        stages = cfg["pp"] * cfg["vpp"]  # they split the layers evenly (stack_rules "titan-pp-stages")
-        a += _flag("--parallelism.pipeline_parallel_layers_per_stage", job.model.layers // stages)
+        # the fullest stage's layers; torchtitan then builds exactly PP x VPP stages (stack_rules "titan-pp-stages")
+        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * cfg["vpp"]))
+        a += _flag("--parallelism.pipeline_parallel_layers_per_stage", lps)
         a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", 0)
         a += _flag("--parallelism.pipeline_parallel_last_stage_less_layers", 0)
     a += _flag("--parallelism.context_parallel_degree", cfg["cp"])
