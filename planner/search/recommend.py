@@ -139,13 +139,13 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
                               + " — allow more GPUs (constraints.max_gpus), recompute" + off + ", or a larger-memory GPU")
-    note = refusal_note(variants[0].stack, refused, refused_rows) if variants else None
-    if note:
-        assumptions.append(note)
     df = _table(frames)
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    note = refusal_note(variants[0].stack, refused, refused_rows) if variants else None
+    if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
+        assumptions.append(note)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     assumptions.append(f"memory: plans leave {head:.0%} of usable GPU memory free (usable = HBM - "
                        f"{D.GPU_MEMORY_RESERVE_BYTES / GiB:g} GiB driver/context reserve; constraints.memory_headroom"
