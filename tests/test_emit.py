@@ -180,3 +180,19 @@ def test_learned_positions_shorter_than_the_sequence_are_refused():
     with pytest.raises(InputError, match="1024 learned positions") as e:
         emit_launch_spec(job, best, "torchrun:megatron")
     assert e.value.field == "training.seq_len"
+
+
+def test_megatron_uneven_pipeline_split():
+    """Layer counts PP does not divide (the layout rules accept them) get Megatron's uneven-split flags:
+    middle ranks the fullest share, first/last the rest, or the embedding and loss counted as layers."""
+    from planner.present.emit import megatron_pipeline_split as split
+    assert split(80, 4, 2) == ["--num-layers-per-virtual-pipeline-stage", "10"]
+    assert split(80, 4, 1) == []
+    # DeepSeek-V3's 61 layers on PP8: 6 middle ranks of 8, then 6 + 7
+    assert split(61, 8, 1) == ["--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers", "7"]
+    assert split(32, 3, 2)[-2:] == ["--num-virtual-stages-per-pipeline-rank", "2"]
+    # Llama-3.1-405B's 126 on PP8 x VPP8: 126 + embedding + loss = 128 = 64 stages of 2
+    assert split(126, 8, 8) == ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split",
+                                "--num-layers-per-virtual-pipeline-stage", "2"]
+    with pytest.raises(InputError, match="uneven split"):
+        split(61, 4, 2)

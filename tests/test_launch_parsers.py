@@ -103,6 +103,14 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
                                                         "framework": "deepspeed"},
                            {"tp": 2, "pp": 1, "ep": 8, "zero": 3}, {"instance": P5, "nodes": 4}),
+    # layer counts PP does not divide (planner.layout accepts them; Megatron's uneven-split flags)
+    "pp3-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+                   {"tp": 8, "pp": 3, "zero": 1}, {"instance": P5, "nodes": 3}),
+    "pp3-vpp2-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+                        {"tp": 8, "pp": 3, "vpp": 2, "zero": 1}, {"instance": P5, "nodes": 3}),
+    "pp8-vpp8-405b-embedding-loss": ({"preset": "llama3.1-405b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1,
+                                                                 "recompute": "full"},
+                                     {"tp": 8, "pp": 8, "vpp": 8, "zero": 1}, {"instance": P5, "nodes": 8}),
     "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
                                           "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "optimizer-offload-zero1": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
@@ -124,6 +132,8 @@ REFUSED = {
     # Megatron-LM: "--use-torch-fsdp2 is not supported with expert parallelism"; torchtitan (moe_sharding.py)
     # does not shard experts over TP when EP is on, and this plan's ETP is its TP (2)
     ("ep8-tp2-etp2-zero3", "megatron"): "expert parallelism", ("ep8-tp2-etp2-zero3", "fsdp"): "ETP2",
+    # torchtitan _get_pipeline_metadata: 126 layers at ceil(126/64) = 2 per stage make 63 stages, not PP8 x VPP8
+    ("pp8-vpp8-405b-embedding-loss", "fsdp"): "stages",
     # torchtitan offloads the optimizer only with FSDP2 (CPUOffloadPolicy); a ZeRO-1 plan has no FSDP shards
     ("optimizer-offload-zero1", "fsdp"): "offload",
     # Megatron: --optimizer-cpu-offload needs the distributed optimizer, --use-torch-fsdp2 refuses it
@@ -261,6 +271,11 @@ MEGATRON_FLAGS = {
     "--tensor-model-parallel-size": ("tensor_model_parallel_size", int),
     "--pipeline-model-parallel-size": ("pipeline_model_parallel_size", int),
     "--num-layers-per-virtual-pipeline-stage": ("num_layers_per_virtual_pipeline_stage", int),
+    "--num-virtual-stages-per-pipeline-rank": ("num_virtual_stages_per_pipeline_rank", int),
+    "--decoder-first-pipeline-num-layers": ("decoder_first_pipeline_num_layers", int),
+    "--decoder-last-pipeline-num-layers": ("decoder_last_pipeline_num_layers", int),
+    "--account-for-embedding-in-pipeline-split": ("account_for_embedding_in_pipeline_split", bool),
+    "--account-for-loss-in-pipeline-split": ("account_for_loss_in_pipeline_split", bool),
     "--context-parallel-size": ("context_parallel_size", int),
     "--expert-model-parallel-size": ("expert_model_parallel_size", int),
     "--sequence-parallel": ("sequence_parallel", bool),
@@ -329,7 +344,8 @@ MEGATRON_FLAGS = {
     "--save-interval": ("save_interval", int),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"softmax_type": "vanilla", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+MEGATRON_DEFAULTS = {"num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
+                     "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
@@ -364,17 +380,25 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     # fake world; the data-parallel size is needed first)
     assert world % (tp * pp * cp) == 0, f"world_size ({world}) is not divisible by {tp * pp * cp}"
     dp = world // (tp * pp * cp)
-    # "number of layers of the model must be divisible pipeline model parallel size"
-    assert a["num_layers"] % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
+    # the pipeline split, as validate_args checks it ("Uneven virtual pipeline parallelism" and the lines after)
+    first, last = a["decoder_first_pipeline_num_layers"], a["decoder_last_pipeline_num_layers"]
+    counted = a["num_layers"] + a["account_for_embedding_in_pipeline_split"] + a["account_for_loss_in_pipeline_split"]
     vpp = None
-    if a["num_layers_per_virtual_pipeline_stage"] is not None:
-        per_stage = a["num_layers"] // pp
-        assert per_stage % a["num_layers_per_virtual_pipeline_stage"] == 0, \
-            "number of layers per pipeline stage must be divisible number of layers per virtual pipeline stage"
-        vpp = per_stage // a["num_layers_per_virtual_pipeline_stage"]
-        vpp = None if vpp == 1 else vpp
+    if a["num_layers_per_virtual_pipeline_stage"] is not None or a["num_virtual_stages_per_pipeline_rank"] is not None:
         # overlap_p2p_comm is on by default: "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
-        assert vpp is None or pp > 1
+        assert pp > 1, "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
+        if a["num_virtual_stages_per_pipeline_rank"] is None:
+            assert first is None and last is None, "please use --num-virtual-stages-per-pipeline-rank to specify virtual " \
+                                                   "pipeline parallel degree when enable uneven pipeline parallelism"
+            assert counted % pp == 0, "number of layers of the model must be divisible pipeline model parallel size"
+            assert (counted // pp) % a["num_layers_per_virtual_pipeline_stage"] == 0, \
+                "number of layers per pipeline stage must be divisible by number of layers per virtual pipeline stage"
+            vpp = counted // pp // a["num_layers_per_virtual_pipeline_stage"]
+        else:
+            vpp = a["num_virtual_stages_per_pipeline_rank"]
+    elif first is None and last is None:
+        assert counted % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
+    vpp = None if vpp == 1 else vpp
     assert a["micro_batch_size"] > 0 and a["global_batch_size"] > 0 and a["train_iters"] > 0
     if a["use_torch_fsdp2"]:
         assert pp == 1, "--use-torch-fsdp2 is not supported with pipeline parallelism"
@@ -430,6 +454,8 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
     config_class = MLATransformerConfig if a["multi_latent_attention"] else TransformerConfig
     kw = {f.name: a[f.name] for f in dataclasses.fields(config_class) if f.name in a}
     kw.update(virtual_pipeline_model_parallel_size=derived["vpp"], num_moe_experts=a["num_experts"],
+              num_layers_in_first_pipeline_stage=a["decoder_first_pipeline_num_layers"],
+              num_layers_in_last_pipeline_stage=a["decoder_last_pipeline_num_layers"],
               params_dtype=dtype, pipeline_dtype=dtype, add_bias_linear=not a["disable_bias_linear"],
               attention_backend=AttnBackend[a["attention_backend"]] if a["attention_backend"] else AttnBackend.auto,
               num_query_groups=a["num_query_groups"] if a["group_query_attention"] else None)
@@ -450,9 +476,11 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
                             optimizer_cpu_offload=a["optimizer_cpu_offload"],
                             optimizer_offload_fraction=a["optimizer_offload_fraction"])
     pp, vpp = cfg.pipeline_model_parallel_size, cfg.virtual_pipeline_model_parallel_size or 1
-    per_chunk = {get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)}
-    assert len(per_chunk) == 1 and per_chunk.pop() * pp * vpp == cfg.num_layers
-    if a["num_layers_per_virtual_pipeline_stage"] is not None:
+    per_chunk = [get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)]
+    # every layer built once, and no virtual stage fuller than the plan's fullest, ceil(layers / (PP x VPP))
+    assert sum(per_chunk) == cfg.num_layers and max(per_chunk) <= -(-cfg.num_layers // (pp * vpp)), per_chunk
+    uneven = cfg.num_layers_in_first_pipeline_stage is not None or cfg.account_for_embedding_in_pipeline_split
+    if a["num_layers_per_virtual_pipeline_stage"] is not None and not uneven:
         assert get_num_layers_to_build(cfg, vp_stage=0, pp_rank=0) == a["num_layers_per_virtual_pipeline_stage"]
     micro = ConstantNumMicroBatchesCalculator(a["global_batch_size"], a["micro_batch_size"], derived["dp"], False, 0).get()
     positions = GPTModel.__init__.__annotations__["position_embedding_type"]

@@ -144,6 +144,33 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     return a
 
 
+def megatron_pipeline_split(layers: int, pp: int, vpp: int) -> list[str]:
+    """Megatron's flags for ``layers`` over PP x VPP stages. Even: ``--num-layers-per-virtual-pipeline-stage``.
+    Uneven (the layout rules allow it, planner.layout ``_vpp_ok``; the time model charges the fullest stage):
+    every middle rank gets the fullest share, ceil(layers / (PP x VPP)) per virtual stage, and the first and
+    last ranks split the rest (``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``,
+    VPP then given as ``--num-virtual-stages-per-pipeline-rank``); where that cannot be, the embedding and the
+    loss count as a layer each (``--account-for-embedding-in-pipeline-split``, ``--account-for-loss-in-pipeline-split``:
+    Llama-3.1-405B's 126 + 2 on PP8 x VPP8). Megatron-Core TransformerConfig.__post_init__ (0.16.1, "Uneven PP"):
+    the middle layers divide the middle ranks; with VPP the first, last and middle ranks' layers divide VPP."""
+    stages = pp * vpp
+    if pp == 1 or layers % stages == 0:
+        return _flag("--num-layers-per-virtual-pipeline-stage", layers // stages) if vpp > 1 else []
+    full = -(-layers // stages) * vpp  # the fullest rank's layers, a multiple of VPP
+    rest = layers - full * (pp - 2)  # for the first and last ranks
+    first = (rest // 2) // vpp * vpp
+    last = rest - first
+    if vpp <= first <= full and vpp <= last <= full and last % vpp == 0:
+        a = _flag("--decoder-first-pipeline-num-layers", first) + _flag("--decoder-last-pipeline-num-layers", last)
+        return a + (_flag("--num-virtual-stages-per-pipeline-rank", vpp) if vpp > 1 else [])
+    for extra, flags in ((2, ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]),
+                         (1, ["--account-for-embedding-in-pipeline-split"])):
+        if (layers + extra) % stages == 0:
+            return flags + (_flag("--num-layers-per-virtual-pipeline-stage", (layers + extra) // stages) if vpp > 1 else [])
+    raise InputError("--emit", f"{layers} layers over PP{pp} x VPP{vpp}: the planner does not write this uneven "
+                               "split for Megatron yet (it needs --pipeline-model-parallel-layout); choose another PP or VPP")
+
+
 def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
     """Steps between checkpoints: the job's ``checkpoint.every_steps``, else about one save per
     ``CHECKPOINT_DEFAULT_S`` of the plan's step time (Megatron refuses ``--save`` without an interval)."""
@@ -161,8 +188,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
     a += _flag("--pipeline-model-parallel-size", cfg["pp"])
-    if cfg["vpp"] > 1:
-        a += _flag("--num-layers-per-virtual-pipeline-stage", m.layers // (cfg["pp"] * cfg["vpp"]))
+    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"])
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:
         a += _flag("--expert-model-parallel-size", cfg["ep"])
