@@ -194,5 +194,9 @@ def test_megatron_uneven_pipeline_split():
     # Llama-3.1-405B's 126 on PP8 x VPP8: 126 + embedding + loss = 128 = 64 stages of 2
     assert split(126, 8, 8) == ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split",
                                 "--num-layers-per-virtual-pipeline-stage", "2"]
-    with pytest.raises(InputError, match="uneven split"):
-        split(61, 4, 2)
+    # neither: an explicit layout, 61 layers in 8 stages of 7 or 8, MTP with the loss
+    layout = split(61, 4, 2, mtp_layers=1)
+    assert layout[0] == "--pipeline-model-parallel-layout"
+    stages = layout[1].split("|")
+    assert len(stages) == 8 and stages[0].startswith("E") and stages[-1].endswith("mL")
+    assert sum(x.count("t") for x in stages) == 61 and {x.count("t") for x in stages} == {7, 8}

@@ -111,6 +111,10 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "pp8-vpp8-405b-embedding-loss": ({"preset": "llama3.1-405b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1,
                                                                  "recompute": "full"},
                                      {"tp": 8, "pp": 8, "vpp": 8, "zero": 1}, {"instance": P5, "nodes": 8}),
+    "pp4-vpp4-61-layers-layout": ({"family": "decoder", "layers": 61, "hidden": 4096, "heads": 32, "kv_heads": 8,
+                                   "ffn_hidden": 14336, "vocab": 128256},
+                                  {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+                                  {"tp": 1, "pp": 4, "vpp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
                                           "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "optimizer-offload-zero1": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
@@ -272,6 +276,7 @@ MEGATRON_FLAGS = {
     "--pipeline-model-parallel-size": ("pipeline_model_parallel_size", int),
     "--num-layers-per-virtual-pipeline-stage": ("num_layers_per_virtual_pipeline_stage", int),
     "--num-virtual-stages-per-pipeline-rank": ("num_virtual_stages_per_pipeline_rank", int),
+    "--pipeline-model-parallel-layout": ("pipeline_model_parallel_layout", str),
     "--decoder-first-pipeline-num-layers": ("decoder_first_pipeline_num_layers", int),
     "--decoder-last-pipeline-num-layers": ("decoder_last_pipeline_num_layers", int),
     "--account-for-embedding-in-pipeline-split": ("account_for_embedding_in_pipeline_split", bool),
@@ -344,7 +349,7 @@ MEGATRON_FLAGS = {
     "--save-interval": ("save_interval", int),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
+MEGATRON_DEFAULTS = {"pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
@@ -384,7 +389,16 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     first, last = a["decoder_first_pipeline_num_layers"], a["decoder_last_pipeline_num_layers"]
     counted = a["num_layers"] + a["account_for_embedding_in_pipeline_split"] + a["account_for_loss_in_pipeline_split"]
     vpp = None
-    if a["num_layers_per_virtual_pipeline_stage"] is not None or a["num_virtual_stages_per_pipeline_rank"] is not None:
+    layout = a["pipeline_model_parallel_layout"]
+    assert (a["num_layers_per_virtual_pipeline_stage"] is not None) + (a["num_virtual_stages_per_pipeline_rank"] is not None) \
+        + (layout is not None) <= 1, "No more than one of the following arguments can be set at the same time"
+    if layout is not None:  # "Parse the input flattened layout to a list and get the vpp size"
+        from megatron.core.transformer.pipeline_parallel_layer_layout import PipelineParallelLayerLayout
+
+        stages = PipelineParallelLayerLayout.get_num_stages_from_str(layout)
+        assert stages % pp == 0, "The length of pipeline_model_parallel_layout must be divisible by pipeline_model_parallel_size"
+        vpp = stages // pp
+    elif a["num_layers_per_virtual_pipeline_stage"] is not None or a["num_virtual_stages_per_pipeline_rank"] is not None:
         # overlap_p2p_comm is on by default: "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
         assert pp > 1, "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
         if a["num_virtual_stages_per_pipeline_rank"] is None:
@@ -396,7 +410,7 @@ def megatron_validate_args(a: dict, world: int) -> dict:
             vpp = counted // pp // a["num_layers_per_virtual_pipeline_stage"]
         else:
             vpp = a["num_virtual_stages_per_pipeline_rank"]
-    elif first is None and last is None:
+    elif first is None and last is None and layout is None:
         assert counted % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
     vpp = None if vpp == 1 else vpp
     assert a["micro_batch_size"] > 0 and a["global_batch_size"] > 0 and a["train_iters"] > 0
@@ -476,10 +490,18 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
                             optimizer_cpu_offload=a["optimizer_cpu_offload"],
                             optimizer_offload_fraction=a["optimizer_offload_fraction"])
     pp, vpp = cfg.pipeline_model_parallel_size, cfg.virtual_pipeline_model_parallel_size or 1
-    per_chunk = [get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)]
+    if cfg.pipeline_model_parallel_layout is not None:  # Megatron's layout, parsed: decoder layers per [rank][virtual stage]
+        from megatron.core.transformer.enums import LayerType
+
+        rows = cfg.pipeline_model_parallel_layout.layout
+        assert len(rows) == pp and all(len(row) == vpp for row in rows)
+        per_chunk = [stage.count(LayerType.decoder) for row in rows for stage in row]
+    else:
+        per_chunk = [get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)]
     # every layer built once, and no virtual stage fuller than the plan's fullest, ceil(layers / (PP x VPP))
     assert sum(per_chunk) == cfg.num_layers and max(per_chunk) <= -(-cfg.num_layers // (pp * vpp)), per_chunk
-    uneven = cfg.num_layers_in_first_pipeline_stage is not None or cfg.account_for_embedding_in_pipeline_split
+    uneven = cfg.num_layers_in_first_pipeline_stage is not None or cfg.account_for_embedding_in_pipeline_split \
+        or cfg.pipeline_model_parallel_layout is not None
     if a["num_layers_per_virtual_pipeline_stage"] is not None and not uneven:
         assert get_num_layers_to_build(cfg, vp_stage=0, pp_rank=0) == a["num_layers_per_virtual_pipeline_stage"]
     micro = ConstantNumMicroBatchesCalculator(a["global_batch_size"], a["micro_batch_size"], derived["dp"], False, 0).get()

@@ -144,15 +144,16 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     return a
 
 
-def megatron_pipeline_split(layers: int, pp: int, vpp: int) -> list[str]:
+def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0) -> list[str]:
     """Megatron's flags for ``layers`` over PP x VPP stages. Even: ``--num-layers-per-virtual-pipeline-stage``.
     Uneven (the layout rules allow it, planner.layout ``_vpp_ok``; the time model charges the fullest stage):
     every middle rank gets the fullest share, ceil(layers / (PP x VPP)) per virtual stage, and the first and
     last ranks split the rest (``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``,
     VPP then given as ``--num-virtual-stages-per-pipeline-rank``); where that cannot be, the embedding and the
     loss count as a layer each (``--account-for-embedding-in-pipeline-split``, ``--account-for-loss-in-pipeline-split``:
-    Llama-3.1-405B's 126 + 2 on PP8 x VPP8). Megatron-Core TransformerConfig.__post_init__ (0.16.1, "Uneven PP"):
-    the middle layers divide the middle ranks; with VPP the first, last and middle ranks' layers divide VPP."""
+    Llama-3.1-405B's 126 + 2 on PP8 x VPP8); where neither can, an explicit ``--pipeline-model-parallel-layout``
+    (DeepSeek-V3's 61 on PP4 x VPP4). Megatron-Core TransformerConfig.__post_init__ (0.16.1, "Uneven PP"): the middle
+    layers divide the middle ranks; with VPP the first, last and middle ranks' layers divide VPP."""
     stages = pp * vpp
     if pp == 1 or layers % stages == 0:
         return _flag("--num-layers-per-virtual-pipeline-stage", layers // stages) if vpp > 1 else []
@@ -167,8 +168,22 @@ def megatron_pipeline_split(layers: int, pp: int, vpp: int) -> list[str]:
                          (1, ["--account-for-embedding-in-pipeline-split"])):
         if (layers + extra) % stages == 0:
             return flags + (_flag("--num-layers-per-virtual-pipeline-stage", (layers + extra) // stages) if vpp > 1 else [])
-    raise InputError("--emit", f"{layers} layers over PP{pp} x VPP{vpp}: the planner does not write this uneven "
-                               "split for Megatron yet (it needs --pipeline-model-parallel-layout); choose another PP or VPP")
+    return _flag("--pipeline-model-parallel-layout", megatron_layout(layers, stages, mtp_layers))
+
+
+def megatron_layout(layers: int, stages: int, mtp_layers: int = 0) -> str:
+    """Megatron-Core's ``pipeline_model_parallel_layout`` string (transformer/pipeline_parallel_layer_layout.py:
+    virtual stages in layer order, ``|`` between them, ``E`` embedding first, ``t`` a decoder layer, ``m`` an MTP
+    layer, ``L`` the loss last): every stage ceil(layers / stages) layers or one fewer, the fuller ones in the
+    middle, the MTP layers with the loss in the last stage (where Megatron requires them)."""
+    q, r = divmod(layers, stages)
+    counts = [q] * stages
+    for i in range(r):  # the extra layers to the stages after the first (the embedding's)
+        counts[1 + i % max(stages - 1, 1)] += 1
+    parts = ["t" * n for n in counts]
+    parts[0] = "E" + parts[0]
+    parts[-1] = parts[-1] + "m" * mtp_layers + "L"
+    return "|".join(parts)
 
 
 def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
@@ -188,7 +203,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
     a += _flag("--pipeline-model-parallel-size", cfg["pp"])
-    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"])
+    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers)
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:
         a += _flag("--expert-model-parallel-size", cfg["ep"])
