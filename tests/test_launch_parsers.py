@@ -115,6 +115,12 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                                    "ffn_hidden": 14336, "vocab": 128256},
                                   {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
                                   {"tp": 1, "pp": 4, "vpp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
+    # torchtitan twins of ZeRO-1 plans (torchtitan has no ZeRO-1): CP and fp8 in the fsdp style
+    "cp4-tp1-titan": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
+                                                "tokens": 1e11, "framework": "torchtitan"},
+                      {"tp": 1, "pp": 1, "cp": 4, "zero": 3}, {"instance": P5, "nodes": 2}),
+    "fp8-tp2-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": "torchtitan"},
+                      {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
     "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
                                           "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "optimizer-offload-zero1": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
@@ -138,6 +144,9 @@ REFUSED = {
     ("ep8-tp2-etp2-zero3", "megatron"): "expert parallelism", ("ep8-tp2-etp2-zero3", "fsdp"): "ETP2",
     # torchtitan _get_pipeline_metadata: 126 layers at ceil(126/64) = 2 per stage make 63 stages, not PP8 x VPP8
     ("pp8-vpp8-405b-embedding-loss", "fsdp"): "stages",
+    # torchtitan has no ZeRO-1 (FSDP2 shards or replicates): the Megatron ZeRO-1 plans are not torchtitan's
+    **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1",
+                                       "fp8-tp2")},
     # torchtitan offloads the optimizer only with FSDP2 (CPUOffloadPolicy); a ZeRO-1 plan has no FSDP shards
     ("optimizer-offload-zero1", "fsdp"): "offload",
     # Megatron: --optimizer-cpu-offload needs the distributed optimizer, --use-torch-fsdp2 refuses it

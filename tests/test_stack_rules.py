@@ -63,6 +63,7 @@ CASES = [
     ("titan-ep-fsdp", ("torchtitan", {}), "mixtral-8x7b", {}, dict(ep=8, zero=1, etp=1), dict(ep=8, zero=2, etp=1)),
     ("titan-etp", ("torchtitan", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=8, zero=2, etp=2),
      dict(tp=2, dp=16, ep=8, zero=2, etp=1)),
+    ("titan-zero1", ("torchtitan", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
     ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
     ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
 ]
@@ -112,7 +113,8 @@ def test_titan_stage_count_is_what_torchtitan_builds():
     ("mixtral-8x7b", {"tp": 2, "ep": 8, "zero": 1}, {"name": "megatron-core", "moe_a2a_overlap": True},
      {"recompute": "full"}, "training.framework.moe_a2a_overlap"),
     ("mixtral-8x7b", {"tp": 1, "ep": 8, "zero": 1}, "torchtitan", {}, "parallel.ep"),
-    ("llama3-8b", {"tp": 1, "zero": 1}, {"name": "torchtitan", "optimizer_offload": True}, {},
+    ("llama3-8b", {"tp": 1, "zero": 1}, "torchtitan", {}, "parallel.zero"),
+    ("llama3-8b", {"tp": 8, "pp": 4, "zero": 0}, {"name": "torchtitan", "optimizer_offload": True}, {},
      "training.framework.optimizer_offload"),
 ])
 def test_estimate_refuses_what_the_stack_refuses(model, parallel, framework, training, field, cli, tmp_path):
@@ -145,7 +147,7 @@ SEARCHES = {  # name -> (model, parallel fixed, framework, whether the stack ref
     "megatron-core dense": ("llama3-8b", {"tp": 2}, None, True),  # ZeRO-3 with PP
     "megatron-core MoE, EP, a2a overlap": ("mixtral-8x7b", {"tp": 1, "cp": 1},
                                            {"name": "megatron-core", "moe_a2a_overlap": True}, True),
-    "torchtitan dense": ("llama3-8b", {"tp": 2}, "torchtitan", False),  # 32 layers: every PP x VPP tiles them
+    "torchtitan dense": ("llama3-8b", {"tp": 2}, "torchtitan", True),  # ZeRO-1
     "torchtitan MoE": ("mixtral-8x7b", {"tp": 1, "cp": 1, "etp": 1}, "torchtitan", True),  # EP at ZeRO-0/1
 }
 

@@ -159,6 +159,12 @@ RULES: tuple[StackRule, ...] = (
               "optimizer offload without FSDP (ZeRO-2/3)",
               "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of fully_shard",
               lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
+    StackRule("titan-zero1", "torchtitan", "parallel.zero",
+              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3 by "
+              "fsdp_reshard_after_forward) or replicated (ZeRO-0)",
+              "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
+              "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward",
+              lambda st, m, t: True, lambda c, m, t: (c.zero != 1) | (c.dp * c.cp == 1)),
     StackRule("titan-activation-offload", "torchtitan", "training.framework.activation_offload",
               "activation offload (it has none)",
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",
@@ -170,6 +176,16 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
 )
 assert len({r.name for r in RULES}) == len(RULES)
+
+
+def default_zero(stack, dp: int, cp: int, pp: int) -> int:
+    """The ZeRO stage ``estimate`` assumes when the job leaves ``parallel.zero`` out: Megatron's distributed
+    optimizer (ZeRO-1) with more than one replica; for torchtitan, which has no ZeRO-1, its own default:
+    FSDP over the remaining ranks (``data_parallel_shard_degree = -1``) with fsdp_reshard_after_forward
+    "default", i.e. resharded after forward (ZeRO-3) without PP and kept (ZeRO-2) with it."""
+    if runtime(stack) == "torchtitan":
+        return 0 if dp * cp <= 1 else (2 if pp > 1 else 3)
+    return 1 if dp > 1 else 0
 
 
 def titan_layers_per_stage(layers, stages):

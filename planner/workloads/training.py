@@ -51,7 +51,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     schedule = p.schedule
     if vpp > 1 and schedule == "1f1b":
         schedule = "interleaved"
-    zero = p.zero if p.zero is not None else (1 if dp > 1 else 0)
+    zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
     if p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
     rc = t.recompute or "none"
