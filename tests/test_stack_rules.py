@@ -132,6 +132,15 @@ def test_estimate_refuses_what_the_stack_refuses(model, parallel, framework, tra
     assert code == 2 and err.strip().startswith(f"error: {field}: ") and len(err.strip().splitlines()) == 1
 
 
+def test_estimate_defaults_zero_to_what_the_stack_has():
+    """Megatron: the distributed optimizer (ZeRO-1); torchtitan has no ZeRO-1: FSDP2, resharded after
+    forward without PP (ZeRO-3), kept with PP (ZeRO-2) — its fsdp_reshard_after_forward "default"."""
+    def zero(parallel, fw=None):
+        return estimate_job(_job("llama3-8b", parallel, fw)).config["zero"]
+    assert zero({"tp": 8}) == 1 and zero({"tp": 8}, "torchtitan") == 3 and zero({"tp": 8, "pp": 2}, "torchtitan") == 2
+    assert zero({"tp": 8, "pp": 4}, "torchtitan") == 0  # one replica: nothing to shard
+
+
 def test_recommend_with_every_layout_refused_is_an_input_error():
     job = _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3})
     with pytest.raises(InputError) as e:

@@ -19,7 +19,9 @@ parallelism, Megatron-FSDP (``--use-megatron-fsdp``, ``--data-parallel-sharding-
 optim_grads_params``), lifts some of these, but the planner neither emits nor models it (its
 buffers and overlap are its own), so the ZeRO-3 the megatron-core stack is timed with is FSDP2's.
 
-Every rule quotes its source. Masks are vectorised over ``planner.layout.Candidates`` columns
+These sit beside planner.layout ``RULES`` (the checks every stack makes: world size, heads, experts,
+batch divisibility), one layer up because they depend on the stack (planner.model.stacks). Every rule
+quotes its source. Masks are vectorised over ``planner.layout.Candidates`` columns
 (tp, pp, dp, cp, ep, etp, vpp, zero, rc); a rule's ``applies`` says whether it concerns the job at
 all (its stack options, model, precision) and ``ok`` which layouts obey it (None: no layout does).
 """
