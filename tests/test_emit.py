@@ -80,18 +80,27 @@ def test_moe_cp_full_recompute_flags():
     assert "--num-layers-per-virtual-pipeline-stage" not in f
 
 
-def test_fsdp_style_for_zero3_and_forced():
+def test_style_follows_the_stack_and_can_be_forced():
+    """The megatron-core stack runs Megatron: its ZeRO-3 plan is emitted as Megatron's FSDP2
+    (--use-torch-fsdp2); the torchtitan stack's as torchtitan; either style can be forced."""
     job, best = _plan({"tp": 2, "pp": 1, "zero": 3})
-    assert launch_plan(job, best).style == "fsdp"  # ZeRO-3 defaults to FSDP
+    assert launch_plan(job, best).style == "megatron"
+    f2 = _flags(_argv(emit_launch_spec(job, best, "torchrun")))
+    assert f2["--use-torch-fsdp2"] is True and int(f2["--tensor-model-parallel-size"]) == 2
+    titan = {"seq_len": 8192, "global_batch": 512, "micro_batch": 2, "recompute": "selective", "tokens": 1e12,
+             "framework": "torchtitan"}
+    job, best = _plan({"tp": 2, "pp": 1, "zero": 3}, training=titan)
+    assert launch_plan(job, best).style == "fsdp"
     f = _flags(_argv(emit_launch_spec(job, best, "torchrun")))
     assert int(f["--parallelism.data_parallel_shard_degree"]) == best["config"]["dp"] == 64
     assert int(f["--parallelism.data_parallel_replicate_degree"]) == 1
     assert int(f["--parallelism.tensor_parallel_degree"]) == 2
     assert f["--parallelism.fsdp_reshard_after_forward"] == "always"
     assert int(f["--training.local_batch_size"]) == 2 and "activation-checkpoint:selective" in _argv(emit_launch_spec(job, best, "torchrun"))
-    # forcing megatron on a ZeRO-3 plan uses Megatron's FSDP2 path
-    f2 = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
-    assert f2["--use-torch-fsdp2"] is True and int(f2["--tensor-model-parallel-size"]) == 2
+    # a torchtitan ZeRO-0 plan is still torchtitan's (replicated), not Megatron's
+    job, best = _plan({"tp": 8, "pp": 1, "zero": 0}, training=titan)
+    assert launch_plan(job, best).style == "fsdp"
+    assert launch_plan(job, best, "megatron").style == "megatron"  # forced
 
 
 def test_slurm_script():
@@ -171,3 +180,23 @@ def test_learned_positions_shorter_than_the_sequence_are_refused():
     with pytest.raises(InputError, match="1024 learned positions") as e:
         emit_launch_spec(job, best, "torchrun:megatron")
     assert e.value.field == "training.seq_len"
+
+
+def test_megatron_uneven_pipeline_split():
+    """Layer counts PP does not divide (the layout rules accept them) get Megatron's uneven-split flags:
+    middle ranks the fullest share, first/last the rest, or the embedding and loss counted as layers."""
+    from planner.present.emit import megatron_pipeline_split as split
+    assert split(80, 4, 2) == ["--num-layers-per-virtual-pipeline-stage", "10"]
+    assert split(80, 4, 1) == []
+    # DeepSeek-V3's 61 layers on PP8: 6 middle ranks of 8, then 6 + 7
+    assert split(61, 8, 1) == ["--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers", "7"]
+    assert split(32, 3, 2)[-2:] == ["--num-virtual-stages-per-pipeline-rank", "2"]
+    # Llama-3.1-405B's 126 on PP8 x VPP8: 126 + embedding + loss = 128 = 64 stages of 2
+    assert split(126, 8, 8) == ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split",
+                                "--num-layers-per-virtual-pipeline-stage", "2"]
+    # neither: an explicit layout, 61 layers in 8 stages of 7 or 8, MTP with the loss
+    layout = split(61, 4, 2, mtp_layers=1)
+    assert layout[0] == "--pipeline-model-parallel-layout"
+    stages = layout[1].split("|")
+    assert len(stages) == 8 and stages[0].startswith("E") and stages[-1].endswith("mL")
+    assert sum(x.count("t") for x in stages) == 61 and {x.count("t") for x in stages} == {7, 8}

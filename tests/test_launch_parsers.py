@@ -87,26 +87,45 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "zero3-tp2": ({"preset": "llama3-70b"}, PRETRAIN, {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 16}),
     "pp8-zero2": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
                   {"tp": 2, "pp": 8, "zero": 2}, {"instance": P5, "nodes": 8}),
-    "pp4-vpp2-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
+    # the plans below are refused by one launcher: made for the stack that runs them (planner.model.stack_rules;
+    # estimate refuses a plan its own stack cannot run), emitted in both styles
+    "pp4-vpp2-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full",
+                                                  "framework": "torchtitan"},
                        {"tp": 2, "pp": 4, "vpp": 2, "zero": 3}, {"instance": P5, "nodes": 8}),
     "pp2-vpp2-ep8-deepep-a2a-overlap": ({"preset": "qwen3-30b-a3b"},
                                         {"seq_len": 4096, "global_batch": 512, "micro_batch": 1, "tokens": 1e11,
                                          "framework": {"name": "megatron-core", "moe_dispatcher": "deepep",
                                                        "moe_a2a_overlap": True}},
                                         {"tp": 2, "pp": 2, "vpp": 2, "ep": 8, "etp": 1, "zero": 1}, {"instance": P5, "nodes": 4}),
-    "ep8-a2a-overlap-full-recompute": ({"preset": "mixtral-8x7b"},
-                                       {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
-                                        "recompute": "full", "framework": {"name": "megatron-core", "moe_a2a_overlap": True}},
-                                       {"tp": 2, "pp": 1, "ep": 8, "zero": 1}, {"instance": P5, "nodes": 4}),
     "ep8-tp2-etp1-zero2": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11},
                            {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
-    "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11},
+    # refused by both launchers: planned for a stack without launcher rules here (DeepSpeed)
+    "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
+                                                        "framework": "deepspeed"},
                            {"tp": 2, "pp": 1, "ep": 8, "zero": 3}, {"instance": P5, "nodes": 4}),
+    # layer counts PP does not divide (planner.layout accepts them; Megatron's uneven-split flags)
+    "pp3-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+                   {"tp": 8, "pp": 3, "zero": 1}, {"instance": P5, "nodes": 3}),
+    "pp3-vpp2-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+                        {"tp": 8, "pp": 3, "vpp": 2, "zero": 1}, {"instance": P5, "nodes": 3}),
+    "pp8-vpp8-405b-embedding-loss": ({"preset": "llama3.1-405b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1,
+                                                                 "recompute": "full"},
+                                     {"tp": 8, "pp": 8, "vpp": 8, "zero": 1}, {"instance": P5, "nodes": 8}),
+    "pp4-vpp4-61-layers-layout": ({"family": "decoder", "layers": 61, "hidden": 4096, "heads": 32, "kv_heads": 8,
+                                   "ffn_hidden": 14336, "vocab": 128256},
+                                  {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+                                  {"tp": 1, "pp": 4, "vpp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
+    # torchtitan twins of ZeRO-1 plans (torchtitan has no ZeRO-1): CP and fp8 in the fsdp style
+    "cp4-tp1-titan": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
+                                                "tokens": 1e11, "framework": "torchtitan"},
+                      {"tp": 1, "pp": 1, "cp": 4, "zero": 3}, {"instance": P5, "nodes": 2}),
+    "fp8-tp2-titan": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": "torchtitan"},
+                      {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 2}),
     "cp4-tp1": ({"preset": "llama3-8b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full",
                                           "tokens": 1e11}, {"tp": 1, "pp": 1, "cp": 4, "zero": 1}, {"instance": P5, "nodes": 2}),
     "optimizer-offload-zero1": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
                                 {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
-    "optimizer-offload-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "optimizer_offload": True}},
+    "optimizer-offload-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "framework": {"name": "torchtitan", "optimizer_offload": True}},
                                 {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 16}),
     "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
 }
@@ -118,12 +137,16 @@ REFUSED = {
     # torchtitan's EP borrows its ranks from FSDP (parallel_dims.py: efsdp = dp_shard x cp x tp / ep); a
     # ZeRO-0/1 plan has no FSDP ranks to lend
     ("cp2-ep8-moe", "fsdp"): "expert", ("pp2-vpp2-ep8-deepep-a2a-overlap", "fsdp"): "expert",
-    ("ep8-a2a-overlap-full-recompute", "fsdp"): "expert",
-    # Megatron-Core TransformerConfig: "disable full recomputation when enabling overlap_moe_expert_parallel_comm"
-    ("ep8-a2a-overlap-full-recompute", "megatron"): "full recomputation",
+    # (the MoE all-to-all overlap with full recompute, which Megatron-Core refuses, is refused by estimate itself:
+    # tests/test_stack_rules.py)
     # Megatron-LM: "--use-torch-fsdp2 is not supported with expert parallelism"; torchtitan (moe_sharding.py)
     # does not shard experts over TP when EP is on, and this plan's ETP is its TP (2)
     ("ep8-tp2-etp2-zero3", "megatron"): "expert parallelism", ("ep8-tp2-etp2-zero3", "fsdp"): "ETP2",
+    # torchtitan _get_pipeline_metadata: 126 layers at ceil(126/64) = 2 per stage make 63 stages, not PP8 x VPP8
+    ("pp8-vpp8-405b-embedding-loss", "fsdp"): "stages",
+    # torchtitan has no ZeRO-1 (FSDP2 shards or replicates): the Megatron ZeRO-1 plans are not torchtitan's
+    **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1",
+                                       "fp8-tp2")},
     # torchtitan offloads the optimizer only with FSDP2 (CPUOffloadPolicy); a ZeRO-1 plan has no FSDP shards
     ("optimizer-offload-zero1", "fsdp"): "offload",
     # Megatron: --optimizer-cpu-offload needs the distributed optimizer, --use-torch-fsdp2 refuses it
@@ -261,6 +284,12 @@ MEGATRON_FLAGS = {
     "--tensor-model-parallel-size": ("tensor_model_parallel_size", int),
     "--pipeline-model-parallel-size": ("pipeline_model_parallel_size", int),
     "--num-layers-per-virtual-pipeline-stage": ("num_layers_per_virtual_pipeline_stage", int),
+    "--num-virtual-stages-per-pipeline-rank": ("num_virtual_stages_per_pipeline_rank", int),
+    "--pipeline-model-parallel-layout": ("pipeline_model_parallel_layout", str),
+    "--decoder-first-pipeline-num-layers": ("decoder_first_pipeline_num_layers", int),
+    "--decoder-last-pipeline-num-layers": ("decoder_last_pipeline_num_layers", int),
+    "--account-for-embedding-in-pipeline-split": ("account_for_embedding_in_pipeline_split", bool),
+    "--account-for-loss-in-pipeline-split": ("account_for_loss_in_pipeline_split", bool),
     "--context-parallel-size": ("context_parallel_size", int),
     "--expert-model-parallel-size": ("expert_model_parallel_size", int),
     "--sequence-parallel": ("sequence_parallel", bool),
@@ -307,6 +336,8 @@ MEGATRON_FLAGS = {
     "--qk-pos-emb-head-dim": ("qk_pos_emb_head_dim", int),
     "--v-head-dim": ("v_head_dim", int),
     "--qk-layernorm": ("qk_layernorm", bool),
+    "--softmax-type": ("softmax_type", str),
+    "--mtp-num-layers": ("mtp_num_layers", int),
     "--swiglu": ("swiglu", bool),
     "--normalization": ("normalization", str),
     "--position-embedding-type": ("position_embedding_type", str),
@@ -327,7 +358,8 @@ MEGATRON_FLAGS = {
     "--save-interval": ("save_interval", int),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+MEGATRON_DEFAULTS = {"pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
+                     "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
@@ -362,17 +394,34 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     # fake world; the data-parallel size is needed first)
     assert world % (tp * pp * cp) == 0, f"world_size ({world}) is not divisible by {tp * pp * cp}"
     dp = world // (tp * pp * cp)
-    # "number of layers of the model must be divisible pipeline model parallel size"
-    assert a["num_layers"] % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
+    # the pipeline split, as validate_args checks it ("Uneven virtual pipeline parallelism" and the lines after)
+    first, last = a["decoder_first_pipeline_num_layers"], a["decoder_last_pipeline_num_layers"]
+    counted = a["num_layers"] + a["account_for_embedding_in_pipeline_split"] + a["account_for_loss_in_pipeline_split"]
     vpp = None
-    if a["num_layers_per_virtual_pipeline_stage"] is not None:
-        per_stage = a["num_layers"] // pp
-        assert per_stage % a["num_layers_per_virtual_pipeline_stage"] == 0, \
-            "number of layers per pipeline stage must be divisible number of layers per virtual pipeline stage"
-        vpp = per_stage // a["num_layers_per_virtual_pipeline_stage"]
-        vpp = None if vpp == 1 else vpp
+    layout = a["pipeline_model_parallel_layout"]
+    assert (a["num_layers_per_virtual_pipeline_stage"] is not None) + (a["num_virtual_stages_per_pipeline_rank"] is not None) \
+        + (layout is not None) <= 1, "No more than one of the following arguments can be set at the same time"
+    if layout is not None:  # "Parse the input flattened layout to a list and get the vpp size"
+        from megatron.core.transformer.pipeline_parallel_layer_layout import PipelineParallelLayerLayout
+
+        stages = PipelineParallelLayerLayout.get_num_stages_from_str(layout)
+        assert stages % pp == 0, "The length of pipeline_model_parallel_layout must be divisible by pipeline_model_parallel_size"
+        vpp = stages // pp
+    elif a["num_layers_per_virtual_pipeline_stage"] is not None or a["num_virtual_stages_per_pipeline_rank"] is not None:
         # overlap_p2p_comm is on by default: "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
-        assert vpp is None or pp > 1
+        assert pp > 1, "When interleaved schedule is used, pipeline-model-parallel size should be greater than 1"
+        if a["num_virtual_stages_per_pipeline_rank"] is None:
+            assert first is None and last is None, "please use --num-virtual-stages-per-pipeline-rank to specify virtual " \
+                                                   "pipeline parallel degree when enable uneven pipeline parallelism"
+            assert counted % pp == 0, "number of layers of the model must be divisible pipeline model parallel size"
+            assert (counted // pp) % a["num_layers_per_virtual_pipeline_stage"] == 0, \
+                "number of layers per pipeline stage must be divisible by number of layers per virtual pipeline stage"
+            vpp = counted // pp // a["num_layers_per_virtual_pipeline_stage"]
+        else:
+            vpp = a["num_virtual_stages_per_pipeline_rank"]
+    elif first is None and last is None and layout is None:
+        assert counted % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
+    vpp = None if vpp == 1 else vpp
     assert a["micro_batch_size"] > 0 and a["global_batch_size"] > 0 and a["train_iters"] > 0
     if a["use_torch_fsdp2"]:
         assert pp == 1, "--use-torch-fsdp2 is not supported with pipeline parallelism"
@@ -428,6 +477,8 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
     config_class = MLATransformerConfig if a["multi_latent_attention"] else TransformerConfig
     kw = {f.name: a[f.name] for f in dataclasses.fields(config_class) if f.name in a}
     kw.update(virtual_pipeline_model_parallel_size=derived["vpp"], num_moe_experts=a["num_experts"],
+              num_layers_in_first_pipeline_stage=a["decoder_first_pipeline_num_layers"],
+              num_layers_in_last_pipeline_stage=a["decoder_last_pipeline_num_layers"],
               params_dtype=dtype, pipeline_dtype=dtype, add_bias_linear=not a["disable_bias_linear"],
               attention_backend=AttnBackend[a["attention_backend"]] if a["attention_backend"] else AttnBackend.auto,
               num_query_groups=a["num_query_groups"] if a["group_query_attention"] else None)
@@ -448,9 +499,19 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
                             optimizer_cpu_offload=a["optimizer_cpu_offload"],
                             optimizer_offload_fraction=a["optimizer_offload_fraction"])
     pp, vpp = cfg.pipeline_model_parallel_size, cfg.virtual_pipeline_model_parallel_size or 1
-    per_chunk = {get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)}
-    assert len(per_chunk) == 1 and per_chunk.pop() * pp * vpp == cfg.num_layers
-    if a["num_layers_per_virtual_pipeline_stage"] is not None:
+    if cfg.pipeline_model_parallel_layout is not None:  # Megatron's layout, parsed: decoder layers per [rank][virtual stage]
+        from megatron.core.transformer.enums import LayerType
+
+        rows = cfg.pipeline_model_parallel_layout.layout
+        assert len(rows) == pp and all(len(row) == vpp for row in rows)
+        per_chunk = [stage.count(LayerType.decoder) for row in rows for stage in row]
+    else:
+        per_chunk = [get_num_layers_to_build(cfg, vp_stage=v if vpp > 1 else None, pp_rank=r) for r in range(pp) for v in range(vpp)]
+    # every layer built once, and no virtual stage fuller than the plan's fullest, ceil(layers / (PP x VPP))
+    assert sum(per_chunk) == cfg.num_layers and max(per_chunk) <= -(-cfg.num_layers // (pp * vpp)), per_chunk
+    uneven = cfg.num_layers_in_first_pipeline_stage is not None or cfg.account_for_embedding_in_pipeline_split \
+        or cfg.pipeline_model_parallel_layout is not None
+    if a["num_layers_per_virtual_pipeline_stage"] is not None and not uneven:
         assert get_num_layers_to_build(cfg, vp_stage=0, pp_rank=0) == a["num_layers_per_virtual_pipeline_stage"]
     micro = ConstantNumMicroBatchesCalculator(a["global_batch_size"], a["micro_batch_size"], derived["dp"], False, 0).get()
     positions = GPTModel.__init__.__annotations__["position_embedding_type"]
@@ -484,7 +545,7 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
     the decoder block spec, on the meta device, one rank: no memory is allocated)."""
     import torch
     from megatron.core import parallel_state as ps
-    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_decoder_block_spec
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_decoder_block_spec, get_gpt_mtp_block_spec
     from megatron.core.models.gpt.gpt_model import GPTModel
 
     with warnings.catch_warnings():
@@ -501,10 +562,12 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
             ps.initialize_model_parallel(create_gloo_process_groups=False)
             try:
                 spec = get_gpt_decoder_block_spec(one, use_transformer_engine=False, normalization=one.normalization)
+                # pretrain_gpt.py: the MTP block spec from the decoder's when --mtp-num-layers is set
+                mtp = get_gpt_mtp_block_spec(one, spec, use_transformer_engine=False) if one.mtp_num_layers else None
                 with torch.device("meta"):
                     model = GPTModel(one, spec, vocab_size=vocab, max_sequence_length=a["max_position_embeddings"],
                                      share_embeddings_and_output_weights=not a["untie_embeddings_and_output_weights"],
-                                     position_embedding_type=a["position_embedding_type"])
+                                     position_embedding_type=a["position_embedding_type"], mtp_block_spec=mtp)
                 return sum(p.numel() for p in model.parameters())
             finally:
                 ps.destroy_model_parallel()
@@ -684,6 +747,41 @@ def test_megatron_accepts_the_planned_mla_model():
     assert cfg.moe_layer_freq == [0] + [1] * (m.layers - 1) and cfg.num_moe_experts == m.moe.experts
     assert (cfg.ffn_hidden_size, cfg.moe_ffn_hidden_size, cfg.moe_shared_expert_intermediate_size) == \
         (m.dense_ffn_hidden, m.ffn_hidden, m.moe.shared_ffn_hidden)
+
+
+def _megatron_config_of(preset: str):
+    job = load_job_dict({"model": {"preset": preset}, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                                   "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    best = estimate_job(job)
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    return job, megatron_accepts(run.training_script, run.training_script_args, 8, env)["cfg"]
+
+
+def test_megatron_accepts_the_planned_model_features():
+    """Model features with a Megatron-Core field reach its config: DeepSeek-V3's MTP layers
+    (``mtp_num_layers``), gpt-oss's attention sinks (``softmax_type="learnable"``) and router bias (the
+    router has one exactly when ``add_bias_linear``). Not built: MLA and the learnable softmax offset
+    allocate on CUDA even on the meta device."""
+    job, cfg = _megatron_config_of("deepseek-v3")
+    assert cfg.mtp_num_layers == job.model.mtp_layers == 1 and cfg.multi_latent_attention
+    job, cfg = _megatron_config_of("gpt-oss-20b")
+    assert cfg.softmax_type == "learnable" and job.model.attention_sinks
+    assert cfg.add_bias_linear and job.model.moe.router_bias
+    job, cfg = _megatron_config_of("qwen3-30b-a3b")  # none of them
+    assert cfg.mtp_num_layers is None and cfg.softmax_type == "vanilla" and not cfg.add_bias_linear
+
+
+def test_megatron_refuses_model_features_it_lacks():
+    """OLMo-2's q/k norm spans all heads; Megatron-Core's qk_layernorm is per head: refused at --emit,
+    naming the feature, not emitted as another model."""
+    job = load_job_dict({"model": {"preset": "olmo2-7b"}, "training": {"seq_len": 4096, "global_batch": 64,
+                                                                      "micro_batch": 1, "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    with pytest.raises(InputError, match="full-width q/k norm") as e:
+        emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
+    assert e.value.field == "--emit"
 
 
 # ------------------------------------------------------------------------------------ they can fail

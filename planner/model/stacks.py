@@ -37,7 +37,10 @@ TP communication overlap (``tp_overlap``):
   ``tp`` chunks, done with symmetric-memory copies.
 * ``none``: TP collectives on the compute stream, all exposed.
 
-The low-precision recipes (``RECIPES``) are in ``LowPrecisionRecipe``'s docstring.
+The low-precision recipes (``RECIPES``) are in ``LowPrecisionRecipe``'s docstring. What each stack's
+launcher refuses to run (Megatron's FSDP2 with PP/EP, the MoE all-to-all overlap's limits, torchtitan EP
+without FSDP ranks, ...) is one table next to this one, planner.model.stack_rules ``RULES``, keyed by the code
+a stack runs (``stack_rules.RUNTIMES``).
 """
 from __future__ import annotations
 

@@ -6,7 +6,10 @@ turned into one ``LaunchPlan`` — nodes, GPUs per node, the training program an
 flags — and each format only wraps that plan in its platform's syntax, so the numbers are written
 once and every format carries the same ones.
 
-Two launcher styles (``--emit torchrun:megatron`` / ``--emit torchrun:fsdp`` to force one):
+Two launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
+— megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp; any other stack by
+its ZeRO stage, megatron for 0/1 and fsdp for 2/3; ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp``
+forces one, and the plan is then checked against that launcher's rules):
 
 * **megatron** — Megatron-LM ``pretrain_gpt.py`` flags (``megatron/training/arguments.py``):
   ``--tensor-model-parallel-size``, ``--pipeline-model-parallel-size``,
@@ -15,20 +18,20 @@ Two launcher styles (``--emit torchrun:megatron`` / ``--emit torchrun:fsdp`` to 
   ``--micro-batch-size``, ``--global-batch-size``, ``--recompute-granularity``/``-method``/
   ``-num-layers``, and ``--use-distributed-optimizer`` for ZeRO-1 (Megatron's distributed optimizer
   shards the optimizer state over the data-parallel ranks), ``--use-torch-fsdp2`` for ZeRO-3; the
-  architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA. Chosen by
-  default for ZeRO 0/1.
+  architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA.
 * **fsdp** — PyTorch FSDP2 via torchtitan (``torchtitan/config/job_config.py``):
   ``--parallelism.data_parallel_shard_degree`` (FSDP), ``..._replicate_degree`` (DDP/HSDP),
   ``--parallelism.tensor_parallel_degree``, ``pipeline_parallel_degree``, ``context_parallel_degree``,
   ``expert_parallel_degree``, ``--parallelism.fsdp_reshard_after_forward`` (``never`` = ZeRO-2 /
   SHARD_GRAD_OP, ``always`` = ZeRO-3 / FULL_SHARD), ``--training.local_batch_size`` (with PP the
   whole per-replica batch, which torchtitan splits into pipeline micro-batches: ``titan_local_batch``),
-  ``activation-checkpoint:MODE`` (a subcommand in torchtitan 0.3). Chosen by default for ZeRO 2/3.
+  ``activation-checkpoint:MODE`` (a subcommand in torchtitan 0.3).
 
 Every format and style is checked by the launchers' own code in tests/test_launch_parsers.py
 (torchrun's parser, torchtitan's ConfigManager/ParallelDims/pipeline splitter, Megatron-Core's configs,
 layer split, parallel groups and model build, SkyPilot's schemas, Kubernetes' OpenAPI schemas); plans a
-launcher refuses (Megatron FSDP2 with PP/EP, torchtitan EP without FSDP ranks) are an ``--emit`` error.
+launcher refuses (``stack_rules.RULES``: Megatron FSDP2 with PP/EP, torchtitan EP without FSDP ranks, ...)
+are an ``--emit`` error, and the search never ranks them for the stack's own launcher.
 
 Generic (non-transformer) models get a torchrun command for the user's own ``$TRAIN_SCRIPT`` with
 the batch and FSDP sharding as conventional flags. Paths to data, tokenizer, container image and
@@ -39,11 +42,12 @@ from __future__ import annotations
 
 import math
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import yaml
 
 from planner.errors import InputError, clip
+from planner.model import stack_rules
 from planner.model.stacks import from_training
 from planner.present.safe import clean_line
 from planner.units import config_str, fmt_time, fmt_usd
@@ -70,27 +74,28 @@ PRECISION_FLAGS = {  # Megatron-LM
     "bf16": ["--bf16"], "fp16": ["--fp16"], "fp32": [],
     "fp8": ["--bf16", "--fp8-format", "hybrid"],  # Transformer Engine: E4M3 fwd, E5M2 grads
 }
-# ZeRO-3 in Megatron is ``--use-torch-fsdp2``. Megatron-LM megatron/training/arguments.py validate_args
-# refuses it with PP, EP, MCore's distributed optimizer, gradient-accumulation fusion (on by default), a
-# checkpoint format other than torch_dist/torch_dcp, tied embeddings, fp16 and CUDA_DEVICE_MAX_CONNECTIONS=1.
+# ZeRO-3 in Megatron is ``--use-torch-fsdp2`` (what the megatron-core stack's ZeRO-3 means: planner.model.stack_rules).
+# What Megatron and torchtitan refuse (FSDP2 with PP/EP/tied embeddings/fp16/optimizer offload, the MoE all-to-all
+# overlap's limits, torchtitan EP without FSDP ranks, ...) is stack_rules.RULES, checked by ``check_stack_rules``;
+# the rest of validate_args FSDP2 needs is written here: no gradient-accumulation fusion (on by default), a
+# torch_dist/torch_dcp checkpoint, CUDA_DEVICE_MAX_CONNECTIONS not 1 (launch_plan).
 MEGATRON_FSDP2_FLAGS = ["--use-torch-fsdp2", "--no-gradient-accumulation-fusion", "--ckpt-format", "torch_dist"]
-MEGATRON_FSDP2_UNSUPPORTED = (  # (plan has it, what arguments.py says it does not support)
-    (lambda job, cfg: cfg["pp"] > 1, "pipeline parallelism"),
-    (lambda job, cfg: cfg["ep"] > 1, "expert parallelism"),
-    (lambda job, cfg: job.model.tied_embeddings, "tied embeddings (it requires --untie-embeddings-and-output-weights)"),
-    (lambda job, cfg: job.training.precision == "fp16", "fp16"),
-    (lambda job, cfg: "optimizer" in (cfg.get("offload") or ""),
-     "optimizer offload (--optimizer-cpu-offload needs MCore's distributed optimizer, which FSDP2 refuses)"),
-)
-# Megatron-Core TransformerConfig.__post_init__ rules for --overlap-moe-expert-parallel-comm (0.16.1)
-# Megatron-LM validate_args: "Expert parallelism is not supported with fp16 training", and the grouped
-# GEMM the MoE plans are timed with: "Currently GroupedGEMM for MoE only supports bf16 dtype"
-MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")  # fp8 runs with --bf16 (PRECISION_FLAGS)
-MEGATRON_A2A_OVERLAP_UNSUPPORTED = (
-    (lambda job, cfg: cfg["ep"] <= 1, "without expert parallelism"),
-    (lambda job, cfg: cfg["pp"] > 1 and cfg["vpp"] <= 1, "with PP > 1 but no virtual pipeline"),
-    (lambda job, cfg: cfg["recompute"] == "full", "with full recomputation"),
-    (lambda job, cfg: job.training.precision == "fp32", "in fp32 (it needs a bf16 or fp16 model)"),
+#: the launcher style of each runtime (planner.model.stack_rules.RUNTIMES): a stack is emitted for the code it runs
+RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp"}
+STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
+#: where a refused plan can go instead
+OTHER_STYLE_HINT = {"megatron": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)",
+                    "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)"}
+#: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
+#: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
+#: normalises each head (attention.py builds q_layernorm with hidden_size_per_attention_head). A router bias
+#: without the other linears' biases: Megatron's router has a bias exactly when add_bias_linear
+#: (transformer/moe/router.py), and --disable-bias-linear turns both off. (DeepSeek-V3's sigmoid router with
+#: expert bias has flags, --moe-router-score-function sigmoid and --moe-router-enable-expert-bias, but the model
+#: spec does not record the router's score function yet, so they are not written.)
+MEGATRON_LACKS = (
+    ("full-width q/k norm (qk_norm: full)", lambda m: m.qk_norm == "full"),
+    ("router bias without linear biases", lambda m: m.moe is not None and m.moe.router_bias and not m.linear_bias),
 )
 TITAN_PRECISION = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8": "bfloat16"}
 FSDP_RESHARD = {0: None, 1: None, 2: "never", 3: "always"}  # ZeRO stage -> FSDP2 reshard policy
@@ -126,24 +131,59 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     expert GEMMs, the all-to-all dispatcher (Megatron-LM's default is allgather) or the flex
     dispatcher's DeepEP/HybridEP backend, the combined-1F1B all-to-all overlap when the job
     asks for it, and the expert-tensor-parallel degree when it is not TP."""
-    st = from_training(job.training)  # the stack the plan was timed with
-    if job.training.precision not in MEGATRON_MOE_PRECISIONS:
-        raise InputError("--emit", f"Megatron's grouped-GEMM MoE (and its EP) needs bf16 weights, the plan is "
-                                   f"{job.training.precision} (megatron/training/arguments.py)")
+    st = from_training(job.training)  # the stack the plan was timed with (its rules: check_stack_rules)
     a = ["--moe-grouped-gemm"]
     if st.moe_dispatcher == "alltoall":
         a += _flag("--moe-token-dispatcher-type", "alltoall")
     else:
         a += _flag("--moe-token-dispatcher-type", "flex") + _flag("--moe-flex-dispatcher-backend", st.moe_dispatcher)
     if st.moe_a2a_overlap:
-        for unsupported, what in MEGATRON_A2A_OVERLAP_UNSUPPORTED:
-            if unsupported(job, cfg):
-                raise InputError("--emit", f"Megatron-Core refuses the MoE all-to-all overlap (moe_a2a_overlap) {what} "
-                                           "(TransformerConfig.__post_init__); change the plan or turn the option off")
         a.append("--overlap-moe-expert-parallel-comm")
     if cfg.get("etp") is not None and cfg["etp"] != cfg["tp"]:
         a += _flag("--expert-tensor-parallel-size", cfg["etp"])
     return a
+
+
+def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0) -> list[str]:
+    """Megatron's flags for ``layers`` over PP x VPP stages. Even: ``--num-layers-per-virtual-pipeline-stage``.
+    Uneven (the layout rules allow it, planner.layout ``_vpp_ok``; the time model charges the fullest stage):
+    every middle rank gets the fullest share, ceil(layers / (PP x VPP)) per virtual stage, and the first and
+    last ranks split the rest (``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``,
+    VPP then given as ``--num-virtual-stages-per-pipeline-rank``); where that cannot be, the embedding and the
+    loss count as a layer each (``--account-for-embedding-in-pipeline-split``, ``--account-for-loss-in-pipeline-split``:
+    Llama-3.1-405B's 126 + 2 on PP8 x VPP8); where neither can, an explicit ``--pipeline-model-parallel-layout``
+    (DeepSeek-V3's 61 on PP4 x VPP4). Megatron-Core TransformerConfig.__post_init__ (0.16.1, "Uneven PP"): the middle
+    layers divide the middle ranks; with VPP the first, last and middle ranks' layers divide VPP."""
+    stages = pp * vpp
+    if pp == 1 or layers % stages == 0:
+        return _flag("--num-layers-per-virtual-pipeline-stage", layers // stages) if vpp > 1 else []
+    full = -(-layers // stages) * vpp  # the fullest rank's layers, a multiple of VPP
+    rest = layers - full * (pp - 2)  # for the first and last ranks
+    first = (rest // 2) // vpp * vpp
+    last = rest - first
+    if vpp <= first <= full and vpp <= last <= full and last % vpp == 0:
+        a = _flag("--decoder-first-pipeline-num-layers", first) + _flag("--decoder-last-pipeline-num-layers", last)
+        return a + (_flag("--num-virtual-stages-per-pipeline-rank", vpp) if vpp > 1 else [])
+    for extra, flags in ((2, ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]),
+                         (1, ["--account-for-embedding-in-pipeline-split"])):
+        if (layers + extra) % stages == 0:
+            return flags + (_flag("--num-layers-per-virtual-pipeline-stage", (layers + extra) // stages) if vpp > 1 else [])
+    return _flag("--pipeline-model-parallel-layout", megatron_layout(layers, stages, mtp_layers))
+
+
+def megatron_layout(layers: int, stages: int, mtp_layers: int = 0) -> str:
+    """Megatron-Core's ``pipeline_model_parallel_layout`` string (transformer/pipeline_parallel_layer_layout.py:
+    virtual stages in layer order, ``|`` between them, ``E`` embedding first, ``t`` a decoder layer, ``m`` an MTP
+    layer, ``L`` the loss last): every stage ceil(layers / stages) layers or one fewer, the fuller ones in the
+    middle, the MTP layers with the loss in the last stage (where Megatron requires them)."""
+    q, r = divmod(layers, stages)
+    counts = [q] * stages
+    for i in range(r):  # the extra layers to the stages after the first (the embedding's)
+        counts[1 + i % max(stages - 1, 1)] += 1
+    parts = ["t" * n for n in counts]
+    parts[0] = "E" + parts[0]
+    parts[-1] = parts[-1] + "m" * mtp_layers + "L"
+    return "|".join(parts)
 
 
 def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
@@ -163,8 +203,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
     a += _flag("--pipeline-model-parallel-size", cfg["pp"])
-    if cfg["vpp"] > 1:
-        a += _flag("--num-layers-per-virtual-pipeline-stage", m.layers // (cfg["pp"] * cfg["vpp"]))
+    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers)
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:
         a += _flag("--expert-model-parallel-size", cfg["ep"])
@@ -181,10 +220,6 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     if cfg["zero"] in (1, 2):
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:
-        for unsupported, what in MEGATRON_FSDP2_UNSUPPORTED:
-            if unsupported(job, cfg):
-                raise InputError("--emit", f"Megatron-LM's ZeRO-3 (--use-torch-fsdp2) does not support {what} "
-                                           "(megatron/training/arguments.py); use the fsdp style (--emit FORMAT:fsdp)")
         a += MEGATRON_FSDP2_FLAGS
     if cfg["dp"] > 1:
         a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
@@ -208,8 +243,16 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a += _flag("--kv-channels", m.head_dim)
     if m.kv_heads != m.heads:
         a += ["--group-query-attention"] + _flag("--num-query-groups", m.kv_heads)
+    for feature, lacks in MEGATRON_LACKS:
+        if lacks(m):
+            raise InputError("--emit", f"Megatron-Core 0.16.1 cannot build {m.name}'s {feature}; the plan is timed for "
+                                       "it, but no Megatron flag expresses it")
     if m.qk_norm == "head":  # Qwen3: RMSNorm over each head's q and k
         a.append("--qk-layernorm")
+    if m.attention_sinks:  # gpt-oss: a learned sink logit per head (TransformerConfig.softmax_type)
+        a += _flag("--softmax-type", "learnable")
+    if m.mtp_layers:  # DeepSeek-V3 multi-token prediction modules (TransformerConfig.mtp_num_layers)
+        a += _flag("--mtp-num-layers", m.mtp_layers)
     if m.moe is not None:
         e = m.moe
         a += _flag("--num-experts", e.experts) + _flag("--moe-router-topk", e.top_k)
@@ -278,28 +321,9 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
                 + _flag("--global-batch-size", t.global_batch) + _flag("--fsdp-sharding-strategy", strategy)
                 + _flag("--precision", t.precision) + _flag("--steps", int(steps))
                 + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
-    # the plan's offloads (planner.model.offload): torchtitan offloads the optimizer only through FSDP2's
-    # CPUOffloadPolicy (sharded plans) and has no activation offload flag
-    offload = cfg.get("offload", "none") or "none"
-    if "activation" in offload or ("optimizer" in offload and not sharded):
-        raise InputError("--emit", f"torchtitan cannot express this plan's {offload} offload (optimizer offload only "
-                                   "through FSDP2 CPUOffloadPolicy, no activation offload): use the megatron style "
-                                   "(--emit FORMAT:megatron)")
-    # torchtitan's EP takes its ranks from the FSDP dimension (parallel_dims.py: efsdp = dp_shard x cp x tp
-    # / ep), so a plan without FSDP shards, or whose shards do not tile EP, has no torchtitan mesh
+    # what torchtitan refuses (offloads without FSDP, EP without FSDP ranks, its expert-TP, uneven stages) was
+    # checked by check_stack_rules (planner.model.stack_rules)
     shard = cfg["dp"] if sharded else 1
-    if cfg["ep"] > 1 and (shard * cfg["cp"] * cfg["tp"]) % cfg["ep"]:
-        raise InputError("--emit", f"torchtitan's expert parallelism takes its {cfg['ep']} ranks from FSDP "
-                                   f"(dp_shard {shard} x cp {cfg['cp']} x tp {cfg['tp']} must be a multiple of it); "
-                                   f"this ZeRO-{cfg['zero']} plan has none to lend: use the megatron style (--emit FORMAT:megatron)")
-    # torchtitan 0.3 shards routed experts over TP only without EP (models/common/moe_sharding.py: with EP
-    # their weights are placed over dp_replicate x efsdp x ep), i.e. its expert-TP is 1 with EP, TP without
-    if job.model.moe is not None:
-        etp = cfg["tp"] if cfg.get("etp") is None else cfg["etp"]
-        titan_etp = 1 if cfg["ep"] > 1 else cfg["tp"]
-        if etp != titan_etp:
-            raise InputError("--emit", f"torchtitan shards experts over TP{titan_etp} with EP{cfg['ep']}; the plan has "
-                                       f"ETP{etp}: set parallel.etp to {titan_etp} or use the megatron style (--emit FORMAT:megatron)")
     # torchtitan 0.3 (PyPI): the model and data come from a config_registry function of a module
     a = ["-m", "torchtitan.train", "--module", "$TITAN_MODULE", "--config", "$TITAN_CONFIG"]
     a += _flag("--parallelism.data_parallel_shard_degree", shard)
@@ -313,11 +337,9 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
         # the planned stages: without layers_per_stage torchtitan makes 2 stages per rank for any
         # interleaved schedule (pipeline_parallel.py _get_pipeline_metadata), and counts the embedding and
         # output as one layer each unless the first/last "less layers" are 0 (Megatron's split counts neither)
-        stages = cfg["pp"] * cfg["vpp"]
-        if job.model.layers % stages:
-            raise InputError("--emit", f"{job.model.layers} layers do not split into PP{cfg['pp']} x VPP{cfg['vpp']} "
-                                       "equal torchtitan stages")
-        a += _flag("--parallelism.pipeline_parallel_layers_per_stage", job.model.layers // stages)
+        # the fullest stage's layers; torchtitan then builds exactly PP x VPP stages (stack_rules "titan-pp-stages")
+        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * cfg["vpp"]))
+        a += _flag("--parallelism.pipeline_parallel_layers_per_stage", lps)
         a += _flag("--parallelism.pipeline_parallel_first_stage_less_layers", 0)
         a += _flag("--parallelism.pipeline_parallel_last_stage_less_layers", 0)
     a += _flag("--parallelism.context_parallel_degree", cfg["cp"])
@@ -340,18 +362,49 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     return a
 
 
+def plan_stack(job: JobSpec, cfg: dict):
+    """The stack the plan was timed with: the job's, with the offloads the search chose."""
+    st = from_training(job.training)
+    off = cfg.get("offload", "none") or "none"
+    return replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+
+
+def default_style(job: JobSpec, cfg: dict) -> str:
+    """The launcher style of the plan's stack (``RUNTIME_STYLE``: the Megatron-Core stacks run Megatron,
+    torchtitan runs torchtitan); for a stack with neither, megatron for ZeRO 0/1 and fsdp for 2/3."""
+    if job.model is None or not job.model.is_transformer:
+        return "fsdp"
+    run = stack_rules.runtime(from_training(job.training))
+    if run in RUNTIME_STYLE:
+        return RUNTIME_STYLE[run]
+    return "fsdp" if cfg["zero"] >= 2 else "megatron"
+
+
+def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
+    """Refuse (``--emit``) a plan the style's launcher cannot run: the rules of the code it runs
+    (planner.model.stack_rules, the same the search and ``estimate`` apply to the plan's own stack)."""
+    if job.model is None or not job.model.is_transformer:
+        return
+    try:
+        stack_rules.check(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
+                          run=STYLE_RUNTIME[style], field="--emit")
+    except InputError as e:
+        raise InputError("--emit", f"{e.message}; {OTHER_STYLE_HINT[style]}") from None
+
+
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
-    """The plan every format renders. ``style`` None picks megatron for ZeRO 0/1, fsdp for 2/3."""
+    """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
     cfg, hw, cost = best["config"], best["hardware"], best.get("cost", {})
     if (best.get("stack") or {}).get("reshard_after_forward") is not None:
         cfg = dict(cfg, reshard_after_forward=best["stack"]["reshard_after_forward"])
     transformer = job.model is not None and job.model.is_transformer
     if style is None:
-        style = "fsdp" if (cfg["zero"] >= 2 or not transformer) else "megatron"
+        style = default_style(job, cfg)
     if style not in STYLES:
         raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
     if style == "megatron" and not transformer:
         raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
+    check_stack_rules(job, cfg, style)
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
     every = save_every_steps(job, step_s)

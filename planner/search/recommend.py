@@ -25,7 +25,7 @@ from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.search.space import searched_options, space_chunks, stack_variants
+from planner.search.space import refusal_error, refusal_note, searched_options, space_chunks, stack_variants
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.vocab import RECOMPUTE
@@ -51,6 +51,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     variants = stack_variants(job)  # the open stack options' combinations (space.stack_variants)
     searched = searched_options(variants)
     evaluated = 0
+    refused, refused_rows = {}, 0  # layouts the job's stack refuses (planner.model.stack_rules), by rule
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     too_big = []  # options whose single node already exceeds constraints.max_gpus
     for k, hw in enumerate(opts):
@@ -68,6 +69,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         for j, c in chunks:
             misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
             roots = {}  # no-offload variant -> (rows it was tried on, their memory)
+            if variants:
+                any_refused = np.zeros(len(c), dtype=bool)
+                for name, mask in variants[0].refusals(c).items():
+                    refused[name] = refused.get(name, 0) + int(mask.sum())
+                    any_refused |= mask
+                refused_rows += int(any_refused.sum())
             for v, var in enumerate(variants):
                 rows = var.rows(c)
                 for q in var.parents:  # an offload: only where the plans with one offload fewer do not fit
@@ -122,6 +129,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         progress(len(opts), len(opts), "done")
     if not frames and too_big and len(too_big) == len(opts):
         raise too_big[0]
+    if not frames and not evaluated and refusal_error(variants[0].stack, refused) is not None:
+        raise refusal_error(variants[0].stack, refused)
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
         base = variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
@@ -134,6 +143,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    note = refusal_note(variants[0].stack, refused, refused_rows) if variants else None
+    if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
+        assumptions.append(note)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     assumptions.append(f"memory: plans leave {head:.0%} of usable GPU memory free (usable = HBM - "
                        f"{D.GPU_MEMORY_RESERVE_BYTES / GiB:g} GiB driver/context reserve; constraints.memory_headroom"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
@@ -25,7 +25,7 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates, valid_mask
-from planner.model import offload
+from planner.model import offload, stack_rules
 from planner.model.finetune import frozen_base
 from planner.model.memory import FRAGMENTATION
 from planner.model.stacks import SEARCHED, Stack, from_training, open_options
@@ -151,6 +151,9 @@ class StackVariant:
     parents: tuple[int, ...] = ()
     reshard_rows_only: bool = False  # reshard_after_forward differs from the base: ZeRO-3 rows only
     root: int | None = None  # the variant with the same values and no offload (None: this one)
+    #: the job's model and training, for the stack's own rules (planner.model.stack_rules)
+    model: object = field(default=None, compare=False, repr=False)
+    training: object = field(default=None, compare=False, repr=False)
 
     def could_fit(self, root_mem: dict, limit: float) -> np.ndarray:
         """Rows (of the root's evaluated batch) that can fit with this variant's offloads, from
@@ -164,9 +167,16 @@ class StackVariant:
             free = free + root_mem["activations"] * (1 + FRAGMENTATION)
         return root_mem["total"] - free <= limit
 
+    def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
+        """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
+        return stack_rules.refusals(self.stack, self.model, self.training, c)
+
     def rows(self, c: Candidates) -> np.ndarray:
-        """Rows of ``c`` this variant is a distinct, runnable plan for."""
+        """Rows of ``c`` this variant is a distinct, runnable plan for: the offload rules
+        (planner.model.offload) and the stack's own (planner.model.stack_rules) obeyed."""
         ok = offload.valid_mask(self.stack, c)
+        for refused in self.refusals(c).values():
+            ok &= ~refused
         if self.reshard_rows_only:
             ok &= c.zero >= 3
         return ok
@@ -181,6 +191,9 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     A small outer product (at most 2 x 2 x 2), evaluated variant by variant on whole chunks."""
     m, t, p = job.model, job.training, job.parallel
     base = from_training(t)
+    whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
+    if whole is not None:
+        raise InputError(whole.field, whole.message())
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
@@ -202,9 +215,31 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         root = index[tuple(False if n.endswith("_offload") else v for n, v in zip(names, vals))]
         out.append(StackVariant(
             stack=base.with_options(**values) if values else base, values=values, parents=parents,
-            root=root if parents else None,
+            root=root if parents else None, model=m, training=t,
             reshard_rows_only=values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward))
     return out
+
+
+def refusal_note(stack: Stack, counts: dict[str, int], total: int) -> str | None:
+    """The layouts the search left out because the stack refuses them (``counts``: rows per rule
+    name, ``total``: rows refused by any, of the job's own stack variant), as one line for the
+    output's assumptions."""
+    hit = {k: v for k, v in counts.items() if v}
+    if not hit or not total:
+        return None
+    by_name = {r.name: r for r in stack_rules.RULES}
+    parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].source.split(':')[0]})" for k, v in hit.items())
+    return (f"training stack {stack.name}: {total:,} layouts it refuses are excluded (planner.model.stack_rules) — "
+            f"{parts}")
+
+
+def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=None) -> InputError | None:
+    """When the stack refused every layout: the error naming its most frequent rule."""
+    hit = {k: v for k, v in counts.items() if v}
+    if not hit:
+        return None
+    rule = next(r for r in stack_rules.RULES if r.name == max(hit, key=hit.get))
+    return InputError(rule.field, f"the training stack {stack.name} refuses every layout left: {rule.message()}")
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:

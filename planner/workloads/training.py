@@ -3,7 +3,8 @@ the simulator's re-check of the top plans when the job has an input pipeline).
 
 ``estimate_job(job)`` resolves the parallel layout (defaults for what is left out, each noted),
 checks it against the layout rules, and evaluates params, FLOPs, memory per rank, step time and
-cost with the same vectorised functions the search uses (on a batch of one).
+cost with the same vectorised functions the search uses (on a batch of one). A layout the training
+stack refuses (planner.model.stack_rules) is an error naming the job field and the stack's rule.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
-from planner.model import offload
+from planner.model import offload, stack_rules
 from planner.model.cost import cost_summary
 from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated
@@ -50,7 +51,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     schedule = p.schedule
     if vpp > 1 and schedule == "1f1b":
         schedule = "interleaved"
-    zero = p.zero if p.zero is not None else (1 if dp > 1 else 0)
+    zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
     if p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
     rc = t.recompute or "none"
@@ -71,9 +72,11 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     c, notes = resolve_single(job, hw)
-    for option, ok in offload.valid_masks(from_training(job.training), c).items():
+    stack = from_training(job.training)
+    for option, ok in offload.valid_masks(stack, c).items():
         if not ok.all():
             raise InputError(f"training.framework.{option}", offload.RULES[option])
+    stack_rules.check(stack, job.model, job.training, c)  # what the stack refuses to run (its rules)
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),

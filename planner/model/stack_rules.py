@@ -1,0 +1,253 @@
+"""What a training stack refuses to run: the layout limits each launcher enforces, as one table
+(``RULES``) shared by the search (planner.search.space ``StackVariant.rows``), ``planner
+estimate`` (planner.workloads.training ``estimate_job``) and the launch-spec emitter
+(planner.present.emit). A plan the stack cannot start is not a plan.
+
+Which code runs a stack (``RUNTIMES``): the Megatron-Core stacks (``megatron-core`` and the
+launchers on it, ``nemo``, ``megatron-bridge``) run Megatron-LM's ``pretrain_gpt.py`` on
+Megatron-Core; ``torchtitan`` runs torchtitan. The emitter writes each in its own launcher style
+(megatron flags, torchtitan flags), and a style forced with ``--emit FORMAT:STYLE`` is checked
+against the rules of the code that style runs. Stacks without a runtime here (DeepSpeed, HF
+Trainer, llm-foundry, the legacy Megatron-LM/-DeepSpeed, metaseq) have no rules yet.
+
+ZeRO-3 on the Megatron-Core stacks means Megatron's PyTorch-FSDP2 path, ``--use-torch-fsdp2``
+(what planner.present.emit writes for it, and what tests/test_launch_parsers.py checks against
+Megatron-Core 0.16.1): Megatron-LM ``megatron/training/arguments.py`` ``validate_args`` refuses it
+with pipeline parallelism, expert parallelism, tied embeddings, fp16 and (through the
+distributed optimizer it also refuses) the CPU-offloaded optimizer. Megatron's own sharded data
+parallelism, Megatron-FSDP (``--use-megatron-fsdp``, ``--data-parallel-sharding-strategy
+optim_grads_params``), lifts some of these, but the planner neither emits nor models it (its
+buffers and overlap are its own), so the ZeRO-3 the megatron-core stack is timed with is FSDP2's.
+
+These sit beside planner.layout ``RULES`` (the checks every stack makes: world size, heads, experts,
+batch divisibility), one layer up because they depend on the stack (planner.model.stacks). Every rule
+quotes its source. Masks are vectorised over ``planner.layout.Candidates`` columns
+(tp, pp, dp, cp, ep, etp, vpp, zero, rc); a rule's ``applies`` says whether it concerns the job at
+all (its stack options, model, precision) and ``ok`` which layouts obey it (None: no layout does).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Callable
+
+import numpy as np
+
+from planner.errors import InputError
+from planner.vocab import RECOMPUTE
+
+#: the code a training stack runs, whose rules apply to it
+RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan"}
+#: the runtime's name in messages ("Megatron refuses ...")
+RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan"}
+#: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
+MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
+
+_FULL = RECOMPUTE.code["full"]
+
+
+@dataclass(frozen=True)
+class StackRule:
+    """One thing a runtime refuses. ``applies(stack, model, training)`` (scalars) gates the rule
+    on the job; ``ok(c, model, training)`` gives the layouts of candidates ``c`` that obey it, or
+    is None when no layout does once the rule applies. ``field`` is the job field blamed,
+    ``what`` the refusal in the planner's words, ``source`` the launcher's own words and file."""
+
+    name: str
+    runtime: str
+    field: str
+    what: str
+    source: str
+    applies: Callable
+    ok: Callable | None = None
+    #: the refusal with the plan's numbers (for --emit), else ``what``
+    detail: Callable | None = None
+
+    def refused(self, c, model, training) -> np.ndarray:
+        """Rows of ``c`` this rule refuses (all False when it does not apply)."""
+        n = len(c.tp)
+        if self.ok is None:
+            return np.ones(n, dtype=bool)
+        return ~np.broadcast_to(np.asarray(self.ok(c, model, training), dtype=bool), (n,))
+
+    def message(self, c=None, model=None, training=None) -> str:
+        extra = self.detail(c, model, training) if (self.detail is not None and c is not None) else ""
+        return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
+
+
+def _moe(m) -> bool:
+    return m is not None and getattr(m, "moe", None) is not None
+
+
+def _zero3(c):
+    return c.zero >= 3
+
+
+def _shard(c):
+    """torchtitan's FSDP shard degree: the DP ranks at ZeRO-2/3 (FSDP2, reshard never/always),
+    none at ZeRO-0/1 (replicated, ``data_parallel_replicate_degree``) — planner.present.emit."""
+    return np.where(c.zero >= 2, c.dp, 1)
+
+
+_FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
+_A2A = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
+
+RULES: tuple[StackRule, ...] = (
+    # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
+    StackRule("fsdp2-pp", "megatron", "parallel.pp", "ZeRO-3 (Megatron's --use-torch-fsdp2) with pipeline parallelism",
+              f"{_FSDP2}: '--use-torch-fsdp2 is not supported with pipeline parallelism'",
+              lambda st, m, t: True, lambda c, m, t: ~(_zero3(c) & (c.pp > 1))),
+    StackRule("fsdp2-ep", "megatron", "parallel.ep", "ZeRO-3 (Megatron's --use-torch-fsdp2) with expert parallelism",
+              f"{_FSDP2}: '--use-torch-fsdp2 is not supported with expert parallelism'",
+              lambda st, m, t: True, lambda c, m, t: ~(_zero3(c) & (c.ep > 1))),
+    StackRule("fsdp2-tied", "megatron", "parallel.zero", "ZeRO-3 (Megatron's --use-torch-fsdp2) with tied embeddings",
+              f"{_FSDP2}: '--use-torch-fsdp2 requires --untie-embeddings-and-output-weights'",
+              lambda st, m, t: bool(getattr(m, "tied_embeddings", False)), lambda c, m, t: ~_zero3(c)),
+    StackRule("fsdp2-fp16", "megatron", "parallel.zero", "ZeRO-3 (Megatron's --use-torch-fsdp2) in fp16",
+              f"{_FSDP2}: '--use-torch-fsdp2 not supported with fp16 yet'",
+              lambda st, m, t: t.precision == "fp16", lambda c, m, t: ~_zero3(c)),
+    StackRule("fsdp2-optimizer-offload", "megatron", "training.framework.optimizer_offload",
+              "optimizer offload with ZeRO-3 (--optimizer-cpu-offload needs MCore's distributed optimizer, which "
+              "--use-torch-fsdp2 refuses)",
+              f"{_FSDP2}: '--use-torch-fsdp2 is not supported with MCore's distributed optimizer'; "
+              "'--optimizer-cpu-offload' requires --use-precision-aware-optimizer, which requires the distributed one",
+              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: ~_zero3(c)),
+    StackRule("moe-precision", "megatron", "training.precision", "an MoE model in fp16/fp32 (Megatron's grouped-GEMM "
+              "MoE and its expert parallelism need bf16 weights)",
+              f"{_FSDP2}: 'Currently GroupedGEMM for MoE only supports bf16 dtype', "
+              "'Expert parallelism is not supported with fp16 training'",
+              lambda st, m, t: _moe(m) and t.precision not in MEGATRON_MOE_PRECISIONS),
+    # ---- Megatron-Core: the combined-1F1B MoE all-to-all overlap (--overlap-moe-expert-parallel-comm)
+    StackRule("a2a-overlap-ep", "megatron", "training.framework.moe_a2a_overlap",
+              "the MoE all-to-all overlap (moe_a2a_overlap) without expert parallelism",
+              f"{_A2A}: 'overlap_moe_expert_parallel_comm is only supported with expert model parallelism'",
+              lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m), lambda c, m, t: c.ep > 1),
+    StackRule("a2a-overlap-pp-vpp", "megatron", "training.framework.moe_a2a_overlap",
+              "the MoE all-to-all overlap (moe_a2a_overlap) with PP > 1 but no virtual pipeline",
+              f"{_A2A}: 'If enabling EP A2A overlap, virtual_pipeline_model_parallel_size must be specified when "
+              "pipeline_model_parallel_size > 1'",
+              lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m), lambda c, m, t: (c.pp == 1) | (c.vpp > 1)),
+    StackRule("a2a-overlap-full-recompute", "megatron", "training.framework.moe_a2a_overlap",
+              "the MoE all-to-all overlap (moe_a2a_overlap) with full recomputation",
+              f"{_A2A}: 'disable full recomputation when enabling overlap_moe_expert_parallel_comm'",
+              lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m), lambda c, m, t: c.rc != _FULL),
+    StackRule("a2a-overlap-fp32", "megatron", "training.framework.moe_a2a_overlap",
+              "the MoE all-to-all overlap (moe_a2a_overlap) in fp32 (it needs a bf16 or fp16 model)",
+              f"{_A2A}: 'overlap_moe_expert_parallel_comm is only supported with bf16 or fp16 model'",
+              lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and t.precision == "fp32"),
+    StackRule("a2a-overlap-mtp", "megatron", "training.framework.moe_a2a_overlap",
+              "the MoE all-to-all overlap (moe_a2a_overlap) with multi-token prediction: one MTP layer and PP > 1 only",
+              f"{_A2A}: 'MTP layernum only supports 1 when enabling overlap_moe_expert_parallel_comm', 'Pipeline "
+              "model parallel size must be larger than 1 when enabling overlap_moe_expert_parallel_comm with MTP layer'",
+              lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and getattr(m, "mtp_layers", 0) > 0,
+              lambda c, m, t: (m.mtp_layers == 1) & (c.pp > 1)),
+    # ---- torchtitan 0.3
+    StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
+              "expert parallelism without FSDP ranks to take it from",
+              "torchtitan 0.3 torchtitan/distributed/parallel_dims.py: EP borrows its ranks from FSDP, "
+              "efsdp = dp_shard x cp x tp / ep must be whole (dp_shard = 1 at ZeRO-0/1)",
+              lambda st, m, t: True, lambda c, m, t: (c.ep == 1) | ((_shard(c) * c.cp * c.tp) % c.ep == 0),
+              lambda c, m, t: f": dp_shard {int(_shard(c)[0])} x cp {int(c.cp[0])} x tp {int(c.tp[0])} is not a "
+                              f"multiple of EP{int(c.ep[0])}"),
+    StackRule("titan-etp", "torchtitan", "parallel.etp",
+              "experts split over other ranks than it shards them (routed experts over TP without EP, not at all "
+              "with EP: expert-TP 1)",
+              "torchtitan 0.3 torchtitan/models/common/moe_sharding.py: with EP the expert weights lie on "
+              "dp_replicate x efsdp x ep",
+              lambda st, m, t: _moe(m), lambda c, m, t: c.etp == np.where(c.ep > 1, 1, c.tp),
+              lambda c, m, t: f": torchtitan shards experts over TP{int(np.where(c.ep > 1, 1, c.tp)[0])} with "
+                              f"EP{int(c.ep[0])}, the plan has ETP{int(c.etp[0])}"),
+    StackRule("titan-optimizer-offload", "torchtitan", "training.framework.optimizer_offload",
+              "optimizer offload without FSDP (ZeRO-2/3)",
+              "torchtitan 0.3 training.enable_cpu_offload: FSDP2's CPUOffloadPolicy, an option of fully_shard",
+              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
+    StackRule("titan-zero1", "torchtitan", "parallel.zero",
+              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3 by "
+              "fsdp_reshard_after_forward) or replicated (ZeRO-0)",
+              "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
+              "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward",
+              lambda st, m, t: True, lambda c, m, t: (c.zero != 1) | (c.dp * c.cp == 1)),
+    StackRule("titan-activation-offload", "torchtitan", "training.framework.activation_offload",
+              "activation offload (it has none)",
+              "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",
+              lambda st, m, t: bool(st.activation_offload)),
+    StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
+              "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
+              "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
+              "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
+              lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
+)
+assert len({r.name for r in RULES}) == len(RULES)
+
+
+def default_zero(stack, dp: int, cp: int, pp: int) -> int:
+    """The ZeRO stage ``estimate`` assumes when the job leaves ``parallel.zero`` out: Megatron's distributed
+    optimizer (ZeRO-1) with more than one replica; for torchtitan, which has no ZeRO-1, its own default:
+    FSDP over the remaining ranks (``data_parallel_shard_degree = -1``) with fsdp_reshard_after_forward
+    "default", i.e. resharded after forward (ZeRO-3) without PP and kept (ZeRO-2) with it."""
+    if runtime(stack) == "torchtitan":
+        return 0 if dp * cp <= 1 else (2 if pp > 1 else 3)
+    return 1 if dp > 1 else 0
+
+
+def titan_layers_per_stage(layers, stages):
+    """torchtitan's ``pipeline_parallel_layers_per_stage`` for ``stages`` planned stages: the fullest
+    stage's layers, ceil(layers / stages) (the time model charges the same)."""
+    return -(-np.asarray(layers) // np.maximum(stages, 1))
+
+
+def titan_stages(layers, stages):
+    """The stages torchtitan builds from ``titan_layers_per_stage`` (``_get_pipeline_metadata``):
+    ceil(layers / layers_per_stage) — the planned count, or fewer (9 layers in 6 stages of 2: 5)."""
+    return -(-np.asarray(layers) // np.maximum(titan_layers_per_stage(layers, stages), 1))
+
+
+def runtime(stack) -> str | None:
+    """The code a stack runs (``RUNTIMES``), None for a stack without rules."""
+    return RUNTIMES.get(getattr(stack, "name", stack))
+
+
+def rules_for(run: str | None, stack, model, training) -> tuple[StackRule, ...]:
+    """The rules of runtime ``run`` that concern this job (stack options, model, precision)."""
+    if run is None or model is None or not getattr(model, "is_transformer", False):
+        return ()
+    return tuple(r for r in RULES if r.runtime == run and r.applies(stack, model, training))
+
+
+def refusals(stack, model, training, c, run: str | None = None) -> dict[str, np.ndarray]:
+    """Per rule that concerns the job, the rows of candidates ``c`` it refuses (``run``: the
+    runtime whose rules apply, default the stack's own)."""
+    run = runtime(stack) if run is None else run
+    return {r.name: r.refused(c, model, training) for r in rules_for(run, stack, model, training)}
+
+
+def valid_mask(stack, model, training, c, run: str | None = None) -> np.ndarray:
+    """Rows of candidates ``c`` the stack runs (every rule of ``RULES`` that concerns it obeyed)."""
+    ok = np.ones(len(c.tp), dtype=bool)
+    for refused in refusals(stack, model, training, c, run).values():
+        ok &= ~refused
+    return ok
+
+
+def job_refusal(stack, model, training) -> StackRule | None:
+    """A rule that refuses every layout of the job (``ok`` None: precision, an option the runtime
+    lacks): the first such, for an error before any search."""
+    return next((r for r in rules_for(runtime(stack), stack, model, training) if r.ok is None), None)
+
+
+def check(stack, model, training, c, run: str | None = None, field: str | None = None) -> None:
+    """Raise ``InputError`` for the first rule row 0 of ``c`` breaks (``field`` overrides the
+    rule's field, e.g. ``--emit``)."""
+    for r in rules_for(runtime(stack) if run is None else run, stack, model, training):
+        if r.refused(c, model, training)[0]:
+            raise InputError(field or r.field, r.message(c, model, training))
+
+
+def layout_of(cfg: dict) -> SimpleNamespace:
+    """A plan's ``config`` (results.Layout: tp, pp, dp, cp, ep, etp, vpp, zero, recompute) as
+    one-row candidate columns for the rules."""
+    tp = int(cfg["tp"])
+    etp = cfg.get("etp")
+    return SimpleNamespace(**{k: np.array([int(cfg.get(k, 1) or 1)]) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")},
+                           zero=np.array([int(cfg["zero"])]), rc=np.array([RECOMPUTE.code[cfg["recompute"]]]),
+                           etp=np.array([tp if etp is None else int(etp)]))

@@ -1,0 +1,244 @@
+"""What a training stack refuses (planner/model/stack_rules.py): each rule refuses and accepts as its
+source says; estimate errors on a refused layout; recommend never ranks one and counts them; the
+emitter refuses by the same rules, and the winner of a search always emits."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
+
+from planner.errors import InputError
+from planner.layout import Candidates, valid_mask
+from planner.model import stack_rules
+from planner.model.stacks import resolve
+from planner.present.emit import emit_launch_spec, launch_plan
+from planner.search.recommend import recommend
+from planner.spec import load_job_dict
+from planner.vocab import RECOMPUTE
+from planner.workloads.training import estimate_job
+
+P5 = {"instance": "aws:p5.48xlarge", "nodes": 4}
+
+
+def _job(model, parallel, framework=None, cluster=None, **training):
+    t = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e10, **training}
+    if framework is not None:
+        t["framework"] = framework
+    return load_job_dict({"model": {"preset": model}, "training": t, "parallel": parallel, "cluster": cluster or P5})
+
+
+def _layout(**kw):
+    """One candidate row (defaults: everything 1, ZeRO-1, selective recompute)."""
+    v = dict(tp=1, pp=1, dp=32, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=RECOMPUTE.code["selective"], sp=False,
+             schedule=0, gpus_per_node=8, nodes=4)
+    v.update(kw)
+    return Candidates(**{k: np.array([x]) for k, x in v.items()})
+
+
+def _stack(name, **opts):
+    return resolve(name, **opts)
+
+
+# (rule, stack, model, training overrides, refused layout, accepted layout): each as its source states it
+MOE_A2A = dict(moe_a2a_overlap=True)
+CASES = [
+    # Megatron-LM arguments.py validate_args, the --use-torch-fsdp2 block
+    ("fsdp2-pp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, pp=2, dp=16), dict(zero=1, pp=2, dp=16)),
+    ("fsdp2-ep", ("megatron-core", {}), "mixtral-8x7b", {}, dict(zero=3, ep=8), dict(zero=3, ep=1)),
+    ("fsdp2-tied", ("megatron-core", {}), "gemma2-9b", {}, dict(zero=3), dict(zero=2)),
+    ("fsdp2-fp16", ("megatron-core", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=3), dict(zero=1)),
+    ("fsdp2-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # validate_args: "Currently GroupedGEMM for MoE only supports bf16 dtype" (fp8 runs with --bf16)
+    ("moe-precision", ("megatron-core", {}), "mixtral-8x7b", {"precision": "fp16"}, dict(), None),
+    # Megatron-Core 0.16.1 TransformerConfig.__post_init__, overlap_moe_expert_parallel_comm
+    ("a2a-overlap-ep", ("megatron-core", MOE_A2A), "mixtral-8x7b", {}, dict(ep=1), dict(ep=8)),
+    ("a2a-overlap-pp-vpp", ("megatron-core", MOE_A2A), "mixtral-8x7b", {}, dict(ep=8, pp=2, dp=16),
+     dict(ep=8, pp=2, vpp=2, dp=16)),
+    ("a2a-overlap-full-recompute", ("megatron-core", MOE_A2A), "mixtral-8x7b", {}, dict(ep=8, rc=RECOMPUTE.code["full"]),
+     dict(ep=8, rc=RECOMPUTE.code["selective"])),
+    ("a2a-overlap-fp32", ("megatron-core", MOE_A2A), "mixtral-8x7b", {"precision": "fp32"}, dict(ep=8), None),
+    ("a2a-overlap-mtp", ("megatron-core", MOE_A2A), "deepseek-v3", {}, dict(ep=8, pp=1), dict(ep=8, pp=2, vpp=2, dp=16)),
+    # torchtitan 0.3: parallel_dims.py (EP from FSDP), moe_sharding.py (expert TP), FSDP2 CPUOffloadPolicy,
+    # no activation offload, _get_pipeline_metadata (stages)
+    ("titan-ep-fsdp", ("torchtitan", {}), "mixtral-8x7b", {}, dict(ep=8, zero=1, etp=1), dict(ep=8, zero=2, etp=1)),
+    ("titan-etp", ("torchtitan", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, ep=8, zero=2, etp=2),
+     dict(tp=2, dp=16, ep=8, zero=2, etp=1)),
+    ("titan-zero1", ("torchtitan", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
+    ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
+    ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
+]
+
+
+def test_every_rule_has_a_case():
+    assert {c[0] for c in CASES} | {"titan-activation-offload"} == {r.name for r in stack_rules.RULES}
+
+
+@pytest.mark.parametrize("name,stack,model,training,refused,accepted", CASES, ids=[c[0] for c in CASES])
+def test_rule_refuses_and_accepts_as_its_source_says(name, stack, model, training, refused, accepted):
+    job = _job(model, {}, **training)
+    st = _stack(stack[0], **stack[1])
+    got = stack_rules.refusals(st, job.model, job.training, _layout(**refused))
+    assert got[name][0], f"{name} should refuse {refused}"
+    if accepted is not None:
+        got = stack_rules.refusals(st, job.model, job.training, _layout(**accepted))
+        assert not got.get(name, np.zeros(1, bool))[0], f"{name} should accept {accepted}"
+    # a rule concerns its own runtime only
+    other = "torchtitan" if stack_rules.runtime(st) == "megatron" else "megatron"
+    assert name not in stack_rules.refusals(st, job.model, job.training, _layout(**refused), run=other)
+
+
+def test_titan_activation_offload_and_stacks_without_rules():
+    job = _job("llama3-8b", {})
+    mc = _stack("megatron-core", activation_offload=True)
+    assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
+    for name in ("deepspeed", "hf-trainer", "megatron-lm", "megatron-deepspeed"):  # no runtime, no rules yet
+        assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
+    # nemo and megatron-bridge run Megatron-Core: its rules
+    assert stack_rules.refusals(_stack("nemo"), job.model, job.training, _layout(zero=3, pp=2, dp=16))["fsdp2-pp"][0]
+
+
+def test_titan_stage_count_is_what_torchtitan_builds():
+    """torchtitan's _get_pipeline_metadata: stages = ceil(layers / layers_per_stage). Llama-3.1-405B's 126
+    layers in PP8 (uneven, torchtitan's published runs) and PP8 x VPP2 are 8 and 16 stages; 9 layers in 6
+    stages of 2 are 5."""
+    assert int(stack_rules.titan_stages(126, 8)) == 8 and int(stack_rules.titan_stages(126, 16)) == 16
+    assert int(stack_rules.titan_layers_per_stage(126, 8)) == 16
+    assert int(stack_rules.titan_stages(9, 6)) == 5
+
+
+@pytest.mark.parametrize("model,parallel,framework,training,field", [
+    ("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}, None, {}, "parallel.pp"),
+    ("mixtral-8x7b", {"tp": 1, "ep": 8, "zero": 3}, None, {}, "parallel.ep"),
+    ("gemma2-9b", {"tp": 1, "zero": 3}, None, {}, "parallel.zero"),
+    ("mixtral-8x7b", {"tp": 2, "ep": 8, "zero": 1}, {"name": "megatron-core", "moe_a2a_overlap": True},
+     {"recompute": "full"}, "training.framework.moe_a2a_overlap"),
+    ("mixtral-8x7b", {"tp": 1, "ep": 8, "zero": 1}, "torchtitan", {}, "parallel.ep"),
+    ("llama3-8b", {"tp": 1, "zero": 1}, "torchtitan", {}, "parallel.zero"),
+    ("llama3-8b", {"tp": 8, "pp": 4, "zero": 0}, {"name": "torchtitan", "optimizer_offload": True}, {},
+     "training.framework.optimizer_offload"),
+])
+def test_estimate_refuses_what_the_stack_refuses(model, parallel, framework, training, field, cli, tmp_path):
+    job = _job(model, parallel, framework, **training)
+    with pytest.raises(InputError) as e:
+        estimate_job(job)
+    assert e.value.field == field and "refuses" in e.value.message
+    import yaml
+    t = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e10, **training}
+    if framework is not None:
+        t["framework"] = framework
+    f = tmp_path / "job.yaml"
+    f.write_text(yaml.safe_dump({"model": {"preset": model}, "training": t, "parallel": parallel, "cluster": P5}))
+    code, out, err = cli("estimate", str(f))
+    assert code == 2 and err.strip().startswith(f"error: {field}: ") and len(err.strip().splitlines()) == 1
+
+
+def test_estimate_defaults_zero_to_what_the_stack_has():
+    """Megatron: the distributed optimizer (ZeRO-1); torchtitan has no ZeRO-1: FSDP2, resharded after
+    forward without PP (ZeRO-3), kept with PP (ZeRO-2) — its fsdp_reshard_after_forward "default"."""
+    def zero(parallel, fw=None):
+        return estimate_job(_job("llama3-8b", parallel, fw)).config["zero"]
+    assert zero({"tp": 8}) == 1 and zero({"tp": 8}, "torchtitan") == 3 and zero({"tp": 8, "pp": 2}, "torchtitan") == 2
+    assert zero({"tp": 8, "pp": 4}, "torchtitan") == 0  # one replica: nothing to shard
+
+
+def test_recommend_with_every_layout_refused_is_an_input_error():
+    job = _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3})
+    with pytest.raises(InputError) as e:
+        recommend(job, top=3)
+    assert e.value.field == "parallel.pp" and "refuses every layout" in e.value.message
+    with pytest.raises(InputError) as e:  # a rule no layout can obey: before any search
+        recommend(_job("mixtral-8x7b", {}, precision="fp16"), top=3)
+    assert e.value.field == "training.precision"
+
+
+# ------------------------------------------------------------------------------------ property
+SEARCHES = {  # name -> (model, parallel fixed, framework, whether the stack refuses some of the space)
+    "megatron-core dense": ("llama3-8b", {"tp": 2}, None, True),  # ZeRO-3 with PP
+    "megatron-core MoE, EP, a2a overlap": ("mixtral-8x7b", {"tp": 1, "cp": 1},
+                                           {"name": "megatron-core", "moe_a2a_overlap": True}, True),
+    "torchtitan dense": ("llama3-8b", {"tp": 2}, "torchtitan", True),  # ZeRO-1
+    "torchtitan MoE": ("mixtral-8x7b", {"tp": 1, "cp": 1, "etp": 1}, "torchtitan", True),  # EP at ZeRO-0/1
+}
+
+
+@pytest.fixture(scope="module")
+def searches():
+    out = {}
+    for name, (model, parallel, fw, _) in SEARCHES.items():
+        t = {"seq_len": 4096, "global_batch": 256, "tokens": 1e10}
+        if fw is not None:
+            t["framework"] = fw
+        job = load_job_dict({"model": {"preset": model}, "training": t, "parallel": parallel,
+                             "cluster": {"instance": "aws:p5.48xlarge"}, "constraints": {"max_gpus": 64}})
+        out[name] = (job, recommend(job, top=5))
+    return out
+
+
+@pytest.mark.parametrize("name", list(SEARCHES))
+def test_no_ranked_row_breaks_a_rule_and_the_winner_emits(name, searches):
+    job, rec = searches[name]
+    tab = rec.table
+    assert len(tab)
+    n = len(tab)
+    etp = job.parallel.etp
+    c = SimpleNamespace(**{k: tab[k].to_numpy() for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero")},
+                        rc=np.array([RECOMPUTE.code[r] for r in tab["recompute"]]),
+                        etp=tab["tp"].to_numpy() if etp is None else np.full(n, etp))
+    base = resolve(*(job.training.framework.name,) if job.training.framework else ("megatron-core",))
+    for opt in ("optimizer_offload", "activation_offload"):
+        for value in (False, True):
+            rows = (tab[opt].to_numpy() == value)
+            if not rows.any():
+                continue
+            st = base.with_options(**{opt: value}) if value else base
+            full = st.with_options(moe_a2a_overlap=True) if (job.training.framework and job.training.framework.moe_a2a_overlap) else st
+            ok = stack_rules.valid_mask(full, job.model, job.training, c)
+            assert ok[rows].all(), tab[rows & ~ok].head()
+    # what was left out is said, with its count
+    note = [a for a in rec.assumptions if "layouts it refuses are excluded" in a]
+    assert bool(note) == SEARCHES[name][3]
+    if note:
+        assert any(r.what in note[0] for r in stack_rules.RULES) and any(ch.isdigit() for ch in note[0])
+    for r in rec.ranked:  # every shown plan emits in its stack's style (and in every format)
+        style = launch_plan(job, r).style
+        assert style == ("fsdp" if stack_rules.runtime(base) == "torchtitan" else "megatron")
+        for fmt in ("torchrun", "slurm", "skypilot", "k8s"):
+            emit_launch_spec(job, r, fmt)
+
+
+LAYOUTS = st.fixed_dictionaries({
+    "tp": st.sampled_from([1, 2, 4, 8]), "pp": st.sampled_from([1, 2, 4]), "vpp": st.sampled_from([1, 2]),
+    "ep": st.sampled_from([1, 2, 8]), "zero": st.sampled_from([0, 1, 2, 3]),
+    "recompute": st.sampled_from(["none", "selective", "full"]),
+    "stack": st.sampled_from(["megatron-core", "megatron-core+a2a", "torchtitan", "nemo"]),
+})
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(LAYOUTS)
+def test_estimate_search_and_emit_agree_on_every_layout(d):
+    """For any layout: estimate refuses it exactly when the shared rules do, and the emitter (the stack's
+    own style) never refuses on a stack rule what estimate accepted."""
+    if d["vpp"] > 1 and d["pp"] == 1:
+        d["vpp"] = 1
+    fw = {"megatron-core+a2a": {"name": "megatron-core", "moe_a2a_overlap": True}}.get(d["stack"], d["stack"])
+    par = {k: d[k] for k in ("tp", "pp", "vpp", "ep", "zero")}
+    job = _job("mixtral-8x7b", par, fw, cluster={"instance": "aws:p5.48xlarge", "nodes": 8}, recompute=d["recompute"],
+               global_batch=512)
+    stack = resolve(fw["name"], moe_a2a_overlap=True) if isinstance(fw, dict) else resolve(fw)
+    c = _layout(tp=d["tp"], pp=d["pp"], vpp=d["vpp"], ep=d["ep"], zero=d["zero"], dp=64 // (d["tp"] * d["pp"]),
+                rc=RECOMPUTE.code[d["recompute"]], etp=d["tp"])
+    assume(bool(valid_mask(SimpleNamespace(tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp, mb=c.mb, gpus=64,
+                                           etp=None), job.model, job.training)[0]))  # planner.layout's rules hold
+    refused = [k for k, v in stack_rules.refusals(stack, job.model, job.training, c).items() if v[0]]
+    if refused:
+        with pytest.raises(InputError) as e:
+            estimate_job(job)
+        first = next(r for r in stack_rules.RULES if r.name == refused[0])
+        assert e.value.field == first.field and e.value.message[:80] == first.message(c, job.model, job.training)[:80]
+        return
+    best = estimate_job(job)
+    try:  # the stack's own launcher style: no stack rule refuses what estimate accepted
+        emit_launch_spec(job, best, "torchrun")
+    except InputError as e:
+        assert "refuses" not in e.message, e.message
