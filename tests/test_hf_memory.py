@@ -236,10 +236,13 @@ def test_walked_gradients_and_weight_copies_follow_the_stack():
     assert ds == pytest.approx(_walked("llama", cb, keep_grads=False)[0])
 
 
-def test_frozen_base_and_pipelined_hf_plans_keep_their_tables():
+def test_frozen_base_hf_plans_keep_their_tables_and_pipelines_are_refused():
     """LoRA (finetune.frozen_layer_activation_bytes: peft's saves, no base gradients — the walk
-    makes every weight's gradient) and pp > 1 (the walk is of the whole model) keep the table's
-    pieces: the head/loss term stays the HF table's."""
+    makes every weight's gradient) keeps the table's pieces: the head/loss term stays the HF
+    table's. A pipelined plan on an HF-code stack is refused (planner.model.stack_rules "hf-pp":
+    the transformers model is one module, accelerate has no pipeline axis)."""
+    from planner.errors import InputError
+
     from planner.model.activations_hf import hf_activations
     from planner.spec import load_job_dict
     from planner.workloads.training import estimate_job
@@ -248,8 +251,8 @@ def test_frozen_base_and_pipelined_hf_plans_keep_their_tables():
     c = next(c for c in ACTS["llama"]["cases"] if c["precision"] == "bf16" and not c["gradient_checkpointing"]
              and c["attn_implementation"] == "sdpa")
     r = hf_activations(m, c["seq"], c["batch"], "bf16", "sdpa", False, "llama")
-    piped = estimate_job(_tiny_job("llama", c, "bf16", pp=2, dp=1, accumulate=4)).memory_per_gpu_bytes
-    assert piped.logits == pytest.approx(r.outside + r.logits_transient if piped.most_loaded_stage == "last" else 0.0)
+    with pytest.raises(InputError, match="parallel.pp"):
+        estimate_job(_tiny_job("llama", c, "bf16", pp=2, dp=1, accumulate=4))
     job = _tiny_job("llama", c, "bf16").model_dump()
     job["training"]["mode"] = "lora"
     lora = estimate_job(load_job_dict(job)).memory_per_gpu_bytes

@@ -66,6 +66,7 @@ CASES = [
     ("titan-zero1", ("torchtitan", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
     ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
     ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
+    ("hf-pp", ("hf-trainer", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict(pp=1)),
 ]
 
 
@@ -91,8 +92,11 @@ def test_titan_activation_offload_and_stacks_without_rules():
     job = _job("llama3-8b", {})
     mc = _stack("megatron-core", activation_offload=True)
     assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
-    for name in ("deepspeed", "hf-trainer", "megatron-lm", "megatron-deepspeed"):  # no runtime, no rules yet
+    for name in ("llm-foundry", "megatron-lm", "megatron-deepspeed"):  # no runtime, no rules yet
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
+    for name in ("deepspeed", "hf-trainer"):  # the HF model code: no pipeline stages, the rest allowed
+        assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16))["hf-pp"][0]
+        assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]
     # nemo and megatron-bridge run Megatron-Core: its rules
     assert stack_rules.refusals(_stack("nemo"), job.model, job.training, _layout(zero=3, pp=2, dp=16))["fsdp2-pp"][0]
 

@@ -7,8 +7,9 @@ Which code runs a stack (``RUNTIMES``): the Megatron-Core stacks (``megatron-cor
 launchers on it, ``nemo``, ``megatron-bridge``) run Megatron-LM's ``pretrain_gpt.py`` on
 Megatron-Core; ``torchtitan`` runs torchtitan. The emitter writes each in its own launcher style
 (megatron flags, torchtitan flags), and a style forced with ``--emit FORMAT:STYLE`` is checked
-against the rules of the code that style runs. Stacks without a runtime here (DeepSpeed, HF
-Trainer, llm-foundry, the legacy Megatron-LM/-DeepSpeed, metaseq) have no rules yet.
+against the rules of the code that style runs. ``hf-trainer`` and ``deepspeed`` run the Hugging
+Face model code (runtime ``hf``: no pipeline parallelism). Stacks without a runtime here
+(llm-foundry, the legacy Megatron-LM/-DeepSpeed, metaseq) have no rules yet.
 
 ZeRO-3 on the Megatron-Core stacks means Megatron's PyTorch-FSDP2 path, ``--use-torch-fsdp2``
 (what planner.present.emit writes for it, and what tests/test_launch_parsers.py checks against
@@ -37,9 +38,10 @@ from planner.errors import InputError
 from planner.vocab import RECOMPUTE
 
 #: the code a training stack runs, whose rules apply to it
-RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan"}
+RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan",
+            "hf-trainer": "hf", "deepspeed": "hf"}
 #: the runtime's name in messages ("Megatron refuses ...")
-RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan"}
+RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code"}
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
@@ -176,6 +178,12 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
               "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
               lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
+    # ---- stacks that run the Hugging Face model code (HF Trainer / accelerate, DeepSpeed ZeRO on HF models)
+    StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
+              "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
+              "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
+              "which the HF Trainer integration does not do",
+              lambda st, m, t: True, lambda c, m, t: c.pp == 1),
 )
 assert len({r.name for r in RULES}) == len(RULES)
 
