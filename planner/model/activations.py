@@ -44,8 +44,22 @@ class SavedTensor:
     selective: bool  # still kept under selective recompute (core attention dropped)
 
 
-def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False):
-    """The saved-tensor table of one transformer layer (see module docstring)."""
+def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
+                        fp32_softmax: bool = False):
+    """The saved-tensor table of one transformer layer (see module docstring).
+
+    ``fp32_softmax`` (explicit attention only): the softmax runs in fp32 on 16-bit scores and its
+    fp32 output is what backward keeps — Megatron-Core's DotProductAttention when its fused
+    softmax kernel does not run (megatron/core/fusions/fused_softmax.py, 0.16.1:
+    ``forward_torch_softmax`` upcasts with ``input.float()`` (l. 313-314) under
+    ``attention_softmax_in_fp32``, True by default (transformer_config.py l. 343), and casts the
+    probabilities back to 16 bits (l. 336-340); ``is_kernel_available`` needs ``16 < sk <= 4096``
+    (l. 256) and the CUDA extension). Without dropout the AV ``bmm`` then keeps the 16-bit cast as a second
+    s x s tensor (``attn.probs_cast``; with fp32 activations the cast is a no-op and the row is
+    dropped by ``layer_activation_bytes``); with dropout it keeps the dropout output as before.
+    Measured on Megatron-Core's local spec in tests/test_mcore_activations.py. The fused kernel
+    (``ScaledUpperTriangMaskedSoftmax.forward``, l. 34-36) keeps only its 16-bit output: the
+    default rows."""
     h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
     a = m.heads
     stat = 2 if m.norm == "layernorm" else 1  # fp32 mean+rstd, or rstd only
@@ -61,7 +75,9 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         add("attn.out", q, None, "tp", True)
         add("attn.logsumexp", a, 4, "tp", False)
     else:
-        add("attn.softmax", a * seq, None, "tp", False)
+        add("attn.softmax", a * seq, 4 if fp32_softmax else None, "tp", False)
+        if fp32_softmax and not dropout:
+            add("attn.probs_cast", a * seq, None, "tp", False)
         if dropout:
             add("attn.dropout_mask", a * seq, 1, "tp", False)
             add("attn.dropout_out", a * seq, None, "tp", False)
@@ -97,7 +113,7 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
 
 
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
-                           flash=True, dropout=False, act_bytes=2, moe=False):
+                           flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
 
@@ -111,13 +127,15 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     keep_all = np.zeros(np.broadcast(tokens, tp, sp_div, rc).shape)
     keep_sel = np.zeros_like(keep_all)
     # the scores term depends on the local sequence (keys span the whole sequence under CP)
-    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe):
+    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax):
         per_tok = t.per_token
         if t.name.startswith("attn.") and not flash and t.name != "attn.out_dropout_mask":
             per_tok = t.per_token * seq  # a*s elements per token
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
         div = tp if t.shard == "tp" else sp_div
         v = tokens * per_tok * b / div
+        if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
+            v = np.where(np.asarray(act_bytes) == 4, 0.0, v)
         keep_all = keep_all + v
         if t.selective:
             keep_sel = keep_sel + v
@@ -126,17 +144,17 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
 
 
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
-                          dropout=False, act_bytes=2, moe=False, recompute=NONE):
+                          dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
     layer under full recompute, the dropped attention-core tensors under selective."""
     args = (m, seq, micro_batch, tp, cp, sp)
-    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe)
-    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe)
+    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax)
+    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax)
     rc = np.asarray(recompute)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 
 
-def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
+def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False):
     """Bytes the output layer and loss keep for one micro-batch on the last pipeline stage.
 
     What autograd saves (checked in tests/test_activations.py): the final norm's input, fp32
@@ -146,6 +164,12 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
     input (h each). The logits in the activation dtype and their fp32 copy are not saved: they
     live only while the loss runs (a transient of (act_bytes + 4)*V/t per token, on top of this,
     for whoever models the peak at the loss). Megatron's estimator uses 4*s*b*h*(1 + V/h).
+
+    ``sp``: under sequence parallelism the hidden-size rows are sharded by t — Megatron-Core's
+    final norm runs on the sequence shard and the LM head (a ColumnParallelLinear) saves its input
+    before the all-gather (megatron/core/tensor_parallel/layers.py, 0.16.1, l. 465
+    ``ctx.save_for_backward(input, weight)``, the gather at l. 478-484); measured in
+    tests/test_mcore_activations.py.
     """
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
@@ -153,7 +177,8 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
     vocab_part = tokens * m.vocab / np.asarray(tp, dtype=np.float64) * 4
     stat = 2 if m.norm == "layernorm" else 1
     hidden_rows = 4 if m.mlm_head else 2  # norm input + output; MLM: + dense input, GELU input
-    return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4)
+    sp_div = np.where(np.asarray(sp, dtype=bool), np.asarray(tp, dtype=np.float64), 1.0)
+    return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4) / sp_div
 
 
 def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
