@@ -75,3 +75,31 @@ def test_interleaving_and_gpipe_hold_more_activations():
     b = one(job, pp=4, dp=2, vpp=2, schedule=1)["activations"][0]
     c = one(job, pp=4, dp=2, schedule=2)["activations"][0]
     assert a < b < c
+
+
+def test_explicit_attention_past_the_fused_softmax_keeps_fp32_probabilities():
+    """Megatron-Core's fused softmax takes at most 4096 keys (activations.FUSED_SOFTMAX_MAX_KEYS);
+    beyond it the torch fallback keeps the softmax in fp32 (measured on Megatron-Core's local spec,
+    tests/test_mcore_activations.py): a non-flash plan at 8192 tokens holds those rows, at 4096 not."""
+    from planner.model.activations import layer_activation_bytes
+
+    def acts(seq):
+        job = load_job_dict({"model": {"preset": "llama3-8b"},
+                             "training": {"seq_len": seq, "global_batch": 64, "flash_attention": False}})
+        m = job.model
+        got = one(job, rc=0)["activations"][0]
+        plain = layer_activation_bytes(m, seq, 1, flash=False, act_bytes=2) * m.layers
+        fp32 = layer_activation_bytes(m, seq, 1, flash=False, act_bytes=2, fp32_softmax=True) * m.layers
+        return got, plain, fp32
+
+    got, plain, fp32 = acts(8192)
+    assert fp32 > plain and got >= fp32  # the fp32 rows are held (without them got ~ plain)
+    got4, plain4, fp32_4 = acts(4096)
+    assert plain4 <= got4 < fp32_4  # within the kernel's range: the 16-bit rows only
+
+
+def test_sequence_parallel_shards_the_head_saves():
+    """Under sequence parallelism the final norm and the LM head's saved input are split over the TP
+    ranks (Megatron-Core tensor_parallel/layers.py saves the input before the all-gather)."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 8192, "global_batch": 64}})
+    assert one(job, tp=4, sp=True)["logits"][0] < one(job, tp=4, sp=False)["logits"][0]

@@ -44,6 +44,18 @@ class SavedTensor:
     selective: bool  # still kept under selective recompute (core attention dropped)
 
 
+#: the longest key length Megatron-Core's fused softmax kernel takes (fused_softmax.py, 0.16.1, l. 256:
+#: ``is_kernel_available`` needs ``16 < sk <= 4096``); beyond it DotProductAttention falls back to the
+#: torch softmax in fp32 (``layer_saved_tensors``' ``fp32_softmax``)
+FUSED_SOFTMAX_MAX_KEYS = 4096
+
+
+def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:
+    """Whether explicit (non-flash) attention keeps an fp32 softmax: 16-bit activations and more keys
+    than the fused kernel takes (``FUSED_SOFTMAX_MAX_KEYS``). Flash attention keeps no softmax."""
+    return (not flash) and act_bytes < 4 and float(seq) > FUSED_SOFTMAX_MAX_KEYS
+
+
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
                         fp32_softmax: bool = False):
     """The saved-tensor table of one transformer layer (see module docstring).

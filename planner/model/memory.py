@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
-                                 recompute_working_set)
+                                 megatron_softmax_is_fp32, recompute_working_set)
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
@@ -217,7 +217,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # per-layer bytes depend only on (tp, cp, sp, mb, rc): computed once per distinct key and
         # gathered back to every candidate (a search has millions of rows, a few hundred keys)
         (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
-        kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b)
+        kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
+                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq))
         per_layer = (1 - moe_share) * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=False, **kw)
         rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
         if moe_share:
@@ -239,7 +240,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
         last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
-        last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b)
+        last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
         if hf and (walked is None or not walked.all()):
             last_logits = hf_logits
