@@ -244,6 +244,13 @@ def test_torchtitan_moe_with_tp_finds_expert_parallel_rows_at_etp_1(catalog):
     assert (table.loc[table["ep"] == 1, "etp"] == 2).all()  # without EP torchtitan splits experts over TP
     plan = next(r for r in res["ranked"] if r["config"]["ep"] > 1)
     assert plan["config"]["etp"] == 1 and "ETP1" in config_str(plan["config"])
+    # the views built from the table (recommend --by, the scaling view, the chart) name it too
+    from planner.present.charts import candidates_frame
+    from planner.search.rank import best_per, scaling_view
+
+    assert "ETP1" in config_str(best_per(table[table["ep"] > 1], "gpu")[0])
+    assert any("ETP1" in config_str(r) for r in scaling_view(table, plan["hardware"]["name"]))
+    assert candidates_frame(table)["layout"].str.contains("ETP1").any()
     fixed = recommend(_titan_mixtral(tp=2, etp=2), catalog, top=5, simulate=False)
     assert (fixed["table"]["ep"] == 1).all()
 
