@@ -1,8 +1,9 @@
 """Speed of the analytic core and of `planner recommend` (rates, not timed assertions).
 
 Prints configurations evaluated per second by the vectorised memory + step-time model on one
-hardware option (the hot path of the search), and the end-to-end recommend time for the shipped
-Llama-3-70B example. Run: ``python benchmarks/bench_search.py``.
+hardware option (the hot path of the search), for a dense model and an MoE one (expert parallelism,
+expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
+example and the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched). Run: ``python benchmarks/bench_search.py``.
 """
 from __future__ import annotations
 
@@ -37,6 +38,14 @@ def random_candidates(n: int, rng) -> Candidates:
                       schedule=0, gpus_per_node=8, nodes=nodes)
 
 
+def random_moe_candidates(n: int, rng) -> Candidates:
+    """MoE layouts: EP over 1..8, expert-TP either TP or 1 (the two the search tries)."""
+    c = random_candidates(n, rng)
+    c.ep = rng.choice([1, 2, 4, 8], n)
+    c.etp = np.where(rng.random(n) < 0.5, c.tp, 1)
+    return c
+
+
 def main():
     cat = load_catalog()
     job = load_job(ROOT / "examples" / "llama3-70b.yaml")
@@ -55,6 +64,17 @@ def main():
         t3 = time.perf_counter()  # the HF-code stack: its step memory walked per (mb, rc, tp, cp)
         memory_per_gpu(job.model, job.training, c, stack=resolve("hf-trainer"))
         print(f"{'':>9}  hf-trainer memory {n / (time.perf_counter() - t3):>12,.0f}/s")
+    moe_job = load_job(ROOT / "examples" / "mixtral-8x7b.yaml")
+    for n in (100_000, 1_000_000):
+        c = random_moe_candidates(n, rng)
+        memory_per_gpu(moe_job.model, moe_job.training, c.take(np.arange(100)))
+        t0 = time.perf_counter()
+        memory_per_gpu(moe_job.model, moe_job.training, c)
+        t1 = time.perf_counter()
+        step_time(moe_job.model, moe_job.training, c, hw)
+        t2 = time.perf_counter()
+        print(f"{n:>9,} MoE (Mixtral-8x7B, EP, ETP) candidates: memory {n / (t1 - t0):>12,.0f}/s   step time "
+              f"{n / (t2 - t1):>12,.0f}/s   both {n / (t2 - t0):>12,.0f} configs/s")
     # the stack options recommend searches (planner.search.space.stack_variants) left open, as in
     # the example, then fixed to the stack's defaults: the difference is the cost of searching them
     fixed = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(
@@ -66,6 +86,14 @@ def main():
         print(f"recommend examples/llama3-70b.yaml, {label}: {res['evaluated']:,} configurations over "
               f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
               f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end, table and top-10 details included)")
+    for name in ("mixtral-8x7b", "deepseek-v3-pretrain"):  # MoE: EP and expert-TP searched
+        j = load_job(ROOT / "examples" / f"{name}.yaml")
+        t0 = time.perf_counter()
+        res = recommend(j, cat, simulate=False)
+        t1 = time.perf_counter()
+        print(f"recommend examples/{name}.yaml (MoE): {res['evaluated']:,} configurations over "
+              f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
+              f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end)")
 
 
 if __name__ == "__main__":

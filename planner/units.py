@@ -42,6 +42,8 @@ def config_str(cfg: dict) -> str:
         parts.append(f"CP{cfg['cp']}")
     if cfg.get("ep", 1) > 1:
         parts.append(f"EP{cfg['ep']}")
+    if cfg.get("etp") is not None and cfg["etp"] != cfg["tp"]:  # expert-TP other than TP (Megatron's default)
+        parts.append(f"ETP{cfg['etp']}")
     if cfg.get("vpp", 1) > 1:
         parts.append(f"v{cfg['vpp']}")
     s = " ".join(parts) + f" z{cfg['zero']} mb{cfg['micro_batch']}"

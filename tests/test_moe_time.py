@@ -160,22 +160,113 @@ def test_mtp_module_costs_about_one_layer_and_a_head_on_the_last_stage(catalog):
     assert per_layer < grow < 3 * per_layer
 
 
-def test_search_keeps_the_jobs_etp_and_its_wider_ep(catalog):
-    """A job fixing parallel.etp = 1 searches layouts whose EP spans the TP ranks (Megatron-Core
-    accepts ep up to tp*cp*dp / etp), and every candidate carries that etp; left out, etp = tp."""
-    from planner.hardware.options import option_from_cluster
-    from planner.search.space import space_for
+def _qwen_space_job(**parallel):
+    """A one-node Qwen3-30B-A3B job on H100 with everything but the given parallel fields fixed."""
     from planner.spec import load_job_dict
 
-    base = dict(model={"preset": "qwen3-30b-a3b"}, training={"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
-                                                            "recompute": "none"},
-                parallel={"tp": 2, "pp": 1, "cp": 1, "vpp": 1, "zero": 1},
-                cluster={"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1})
-    hw = option_from_cluster(load_job_dict(base).cluster, catalog, None, "bf16")
-    fixed = space_for(load_job_dict({**base, "parallel": {**base["parallel"], "etp": 1}}), hw)
-    free = space_for(load_job_dict(base), hw)
-    assert set(fixed.etp.tolist()) == {1} and 8 in set(fixed.ep.tolist())  # ep 8 > dp*cp = 4
-    assert (free.etp == free.tp).all() and max(free.ep.tolist()) == 4
+    return load_job_dict(dict(
+        model={"preset": "qwen3-30b-a3b"},
+        training={"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "recompute": "none"},
+        parallel={"pp": 1, "cp": 1, "vpp": 1, "zero": 0, **parallel},
+        cluster={"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}))
+
+
+def _space(catalog, job):
+    from planner.hardware.options import option_from_cluster
+    from planner.search.space import space_for
+
+    return space_for(job, option_from_cluster(job.cluster, catalog, None, "bf16"))
+
+
+def test_search_keeps_the_jobs_etp_and_its_wider_ep(catalog):
+    """A job fixing parallel.etp searches only that etp, and its EP as Megatron-Core allows it
+    (etp*ep divides tp*cp*dp): etp = 1 reaches ep 8 > dp*cp = 4 on TP2, etp = 2 stops at ep 4."""
+    one = _space(catalog, _qwen_space_job(tp=2, etp=1))
+    two = _space(catalog, _qwen_space_job(tp=2, etp=2))
+    assert set(one.etp.tolist()) == {1} and max(one.ep.tolist()) == 8
+    assert set(two.etp.tolist()) == {2} and max(two.ep.tolist()) == 4
+
+
+def test_search_tries_etp_tp_and_1_for_moe_when_open(catalog):
+    """parallel.etp left open on an MoE model: both ETP = TP (Megatron-LM's default) and ETP = 1
+    (Megatron-Bridge's MoE recipes) are tried, each with the EP it allows; the open space is exactly
+    the union of the two fixed ones; TP 1 is tried once (ETP 1 = TP), so no layout repeats."""
+    free = _space(catalog, _qwen_space_job(tp=2))
+    assert {(int(a), int(b)) for a, b in zip(free.tp, free.etp)} == {(2, 2), (2, 1)}
+    assert max(free.ep[free.etp == 2].tolist()) == 4 and max(free.ep[free.etp == 1].tolist()) == 8
+    assert len(free) == len(_space(catalog, _qwen_space_job(tp=2, etp=1))) + len(_space(catalog, _qwen_space_job(tp=2, etp=2)))
+    anytp = _space(catalog, _qwen_space_job())
+    pairs = {(int(a), int(b)) for a, b in zip(anytp.tp, anytp.etp)}
+    assert (1, 1) in pairs and {(t, t) for t in (2, 4, 8)} <= pairs and {(t, 1) for t in (2, 4, 8)} <= pairs
+    assert pairs <= {(t, t) for t in (1, 2, 4, 8)} | {(t, 1) for t in (2, 4, 8)}
+    rows = np.stack([anytp.tp, anytp.etp, anytp.ep, anytp.dp, anytp.zero, anytp.mb, anytp.rc])
+    assert np.unique(rows, axis=1).shape[1] == len(anytp)
+
+
+def test_search_gives_a_dense_model_no_etp_axis(catalog):
+    """A dense model has no experts to split: its etp column is tp on every row and no layout is
+    tried twice (an ETP axis would double the rows); the same space as one job fixing each tp."""
+    from planner.spec import load_job_dict
+
+    def job(**par):
+        return load_job_dict(dict(model={"preset": "llama3-8b"},
+                                  training={"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "recompute": "none"},
+                                  parallel={"pp": 1, "cp": 1, "vpp": 1, "zero": 0, **par},
+                                  cluster={"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}))
+
+    c = _space(catalog, job())
+    assert (c.etp == c.tp).all() and set(c.tp.tolist()) == {1, 2, 4, 8}
+    rows = np.stack([c.tp, c.dp, c.zero, c.mb, c.rc])
+    assert np.unique(rows, axis=1).shape[1] == len(c)
+    assert len(c) == sum(len(_space(catalog, job(tp=t))) for t in (1, 2, 4, 8))
+
+
+def _titan_mixtral(**parallel):
+    from planner.spec import load_job_dict
+
+    return load_job_dict(dict(model={"preset": "mixtral-8x7b"},
+                              training={"seq_len": 4096, "global_batch": 256, "tokens": 2e10, "framework": "torchtitan"},
+                              parallel=parallel,
+                              constraints={"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "max_gpus": 64}))
+
+
+def test_torchtitan_moe_with_tp_finds_expert_parallel_rows_at_etp_1(catalog):
+    """torchtitan shards experts with EP over no TP (stack_rules 'titan-etp': ETP 1 with EP): with
+    TP 2 fixed and etp open, the search now has feasible EP rows, every one at ETP 1, and a
+    plan with EP carries ETP 1 into its config (shown as 'ETP1'); fixing etp = 2 leaves none."""
+    from planner.units import config_str
+    from planner.workloads.training import recommend
+
+    res = recommend(_titan_mixtral(tp=2), catalog, top=20, simulate=False)
+    table = res["table"]
+    moe_rows = table[table["ep"] > 1]
+    assert len(moe_rows) and (moe_rows["etp"] == 1).all() and (table["tp"] == 2).all()
+    assert (table.loc[table["ep"] == 1, "etp"] == 2).all()  # without EP torchtitan splits experts over TP
+    plan = next(r for r in res["ranked"] if r["config"]["ep"] > 1)
+    assert plan["config"]["etp"] == 1 and "ETP1" in config_str(plan["config"])
+    # the views built from the table (recommend --by, the scaling view, the chart) name it too
+    from planner.present.charts import candidates_frame
+    from planner.search.rank import best_per, scaling_view
+
+    assert "ETP1" in config_str(best_per(table[table["ep"] > 1], "gpu")[0])
+    assert any("ETP1" in config_str(r) for r in scaling_view(table, plan["hardware"]["name"]))
+    assert candidates_frame(table)["layout"].str.contains("ETP1").any()
+    fixed = recommend(_titan_mixtral(tp=2, etp=2), catalog, top=5, simulate=False)
+    assert (fixed["table"]["ep"] == 1).all()
+
+
+def test_pinned_plan_keeps_its_searched_etp(catalog):
+    """A ranked plan at ETP 1 pinned for a sensitivity sweep (workloads.sensitivity.pinned_job)
+    is estimated at ETP 1 again: the same step time, not ETP = TP's."""
+    from planner.workloads.sensitivity import pinned_job
+    from planner.workloads.training import estimate_job, recommend
+
+    job = _titan_mixtral(tp=2)
+    res = recommend(job, catalog, top=20, simulate=False)
+    plan = next(r for r in res["ranked"] if r["config"]["etp"] != r["config"]["tp"])
+    pinned = pinned_job(job, plan.to_json())
+    assert pinned.parallel.etp == 1
+    assert estimate_job(pinned, catalog)["step_time_s"] == pytest.approx(plan["step_time_s"], rel=1e-9)
 
 
 def test_grouped_gemm_pads_each_experts_rows_to_whole_tiles(catalog):

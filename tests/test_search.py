@@ -118,3 +118,13 @@ def test_max_gpus_skips_hardware_whose_one_node_is_too_big(catalog):
     with pytest.raises(InputError) as e:
         recommend(job, catalog, top=3, simulate=False)
     assert e.value.field == "constraints.max_gpus"
+
+
+def test_layout_string_shows_etp_only_when_it_differs_from_tp():
+    """The shown layout names expert-TP when the plan's differs from TP (Megatron's default), e.g.
+    an MoE plan searched at ETP 1; equal to TP, or absent (a dense plan's row), it is not shown."""
+    from planner.units import config_str
+
+    base = dict(tp=2, pp=1, dp=32, cp=1, ep=8, vpp=1, zero=1, micro_batch=1, recompute="none")
+    assert config_str({**base, "etp": 1}) == "TP2 PP1 DP32 EP8 ETP1 z1 mb1"
+    assert config_str({**base, "etp": 2}) == config_str(base) == "TP2 PP1 DP32 EP8 z1 mb1"

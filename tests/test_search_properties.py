@@ -20,7 +20,7 @@ from planner.search.rank import cost_bucket
 from planner.workloads.training import recommend
 from planner.spec import load_job_dict
 
-LAYOUT = ("tp", "pp", "dp", "cp", "ep", "vpp", "zero")
+LAYOUT = ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero")
 
 
 def _job(preset, seq, gb, clouds, gpus, max_gpus, spot, objective):

@@ -92,7 +92,7 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     front = table[table["pareto"]]
     df = pd.concat([pts, front]).drop_duplicates().copy()
     df["days"] = df["train_hours"] / 24
-    df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, vpp=r.vpp, zero=r.zero,
+    df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, etp=getattr(r, "etp", None), vpp=r.vpp, zero=r.zero,
                                     micro_batch=r.micro_batch, recompute=r.recompute))
                     for r in df.itertuples()]
     return df

@@ -98,13 +98,14 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
     m, cfg = job.model, res["config"]
     if not (m.is_transformer and m.moe is not None):
         return []
-    ep, tp, g = cfg["ep"], cfg["tp"], hw.gpus_per_node
+    ep, g = cfg["ep"], hw.gpus_per_node
+    etp = cfg.get("etp") or cfg["tp"]  # the expert grid is etp x ep (etp innermost), as planner.model.moe
     share = res["breakdown_s"]["comm_ep"] / res["step_time_s"]
     e = m.moe
     local = e.experts // max(ep, 1)
     if ep == 1:
         return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
-    where = (f"inside one node over {hw.gpu.intra_node_link}" if ep * tp <= g
-             else f"across {ep * tp // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
+    where = (f"inside one node over {hw.gpu.intra_node_link}" if ep * etp <= g
+             else f"across {ep * etp // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
             f"{share:.0%} of the step"]

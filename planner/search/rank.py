@@ -89,7 +89,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
 #: what ``recommend --by`` may group the best plans by (a column of the search's table)
 COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware"}
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD)
-VIEW_COLUMNS = ("hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch",
+VIEW_COLUMNS = ("hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch",
                 "recompute", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
 
 

@@ -117,7 +117,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     hours, cost = e["hours"], e["cost"]
                 frames.append((len(cf), dict(**extra,
                     opt=k, chunk=j, variant=v, idx=np.arange(len(cf)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
-                    nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, vpp=cf.vpp,
+                    nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
                     zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
                     **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
                     step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],

@@ -1,14 +1,17 @@
 """The search space: every parallel layout of a job on one hardware option, as numpy columns.
 
-Per hardware option (instance type or GPU): nodes x TP x PP x CP x EP x vpp x ZeRO x micro-batch x
-recompute — a Cartesian product of the values each open field may take (``planner.defaults``),
+Per hardware option (instance type or GPU): nodes x (TP, ETP) x PP x CP x EP x vpp x ZeRO x
+micro-batch x recompute — a Cartesian product of the values each open field may take (``planner.defaults``),
 cut by the layout rules (``planner.layout.RULES``), enumerated in bounded chunks.
 
 Which values are tried (Megatron-LM conventions): TP within a node and dividing the heads (and the
 KV heads, or a multiple of them); PP dividing the layers; CP only for long sequences and dividing
 the sequence; EP dividing the experts; DP = GPUs / (TP*PP*CP); sequence parallelism on whenever
-TP > 1. Two prunings that are not validity rules: ZeRO with one replica is ZeRO-0, and TP*CP beyond
-8 nodes is never sensible.
+TP > 1; expert-tensor parallelism, when an MoE job leaves ``parallel.etp`` open, both ETP = TP
+(Megatron-LM's default) and ETP = 1 (every Megatron-Bridge MoE recipe's
+``expert_tensor_parallel_size=1``; torchtitan's only ETP with EP) — one axis of distinct (TP, ETP)
+pairs, so TP 1 is tried once. Two prunings that are not validity rules: ZeRO with one replica is
+ZeRO-0, and TP*CP beyond 8 nodes is never sensible.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from planner.model.stacks import SEARCHED, Stack, from_training, open_options
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
-#: rows of the Cartesian product built at once (9 int64 columns: ~75 MB a chunk)
+#: rows of the Cartesian product built at once (10 int64 columns: ~84 MB a chunk)
 CHUNK_ROWS = 1 << 20
 #: layouts on one hardware option beyond which a search is refused ("too large"): at the measured
 #: ~1M configurations/s this is a minute per option; fixing a few parallel fields cuts it by orders
@@ -79,16 +82,22 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
         pps = [p.pp] if p.pp else pp_degrees(m.layers)
         long_seq = t.seq_len >= D.LONG_SEQ
         cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
+        # ETP: the job's, else for MoE both TP (Megatron's default) and 1; None here means "= TP"
+        etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
         eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
         vpps = [p.vpp] if p.vpp else list(D.VPP)
         mbs = [t.micro_batch] if t.micro_batch else list(D.MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:
         tps = pps = cps = eps = vpps = [1]
+        etps = [p.etp] if p.etp else [None]
         mbs = [t.micro_batch] if t.micro_batch else list(D.GENERIC_MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
-    axes = [np.asarray(a, dtype=np.int64) for a in (nodes, tps, pps, cps, eps, vpps, zeros, mbs, rcs)]
+    # TP and ETP as one axis of distinct (tp, etp) pairs: ETP 1 at TP 1 is ETP = TP, tried once
+    pairs = list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
+    tp_of, etp_of = (np.array([q[k] for q in pairs], dtype=np.int64) for k in (0, 1))
+    axes = [np.asarray(a, dtype=np.int64) for a in (nodes, np.arange(len(pairs)), pps, cps, eps, vpps, zeros, mbs, rcs)]
     shape = tuple(len(a) for a in axes)
     total = int(np.prod(shape, dtype=np.float64))
     if total == 0:
@@ -98,7 +107,8 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
                                            "parallel fields or set constraints.max_gpus")
     for start in range(0, total, chunk_rows):
         idx = np.unravel_index(np.arange(start, min(start + chunk_rows, total)), shape)
-        c = _layouts(job, hw, [a[i] for a, i in zip(axes, idx)])
+        n_, pair, *rest = (a[i] for a, i in zip(axes, idx))
+        c = _layouts(job, hw, [n_, tp_of[pair], etp_of[pair], *rest])
         if len(c):
             yield c
 
@@ -107,7 +117,7 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     """The whole space on ``hw`` as one batch (for small spaces and tests)."""
     parts = list(space_chunks(job, hw))
     if not parts:
-        return _layouts(job, hw, [np.zeros(0, dtype=np.int64)] * 9)
+        return _layouts(job, hw, [np.zeros(0, dtype=np.int64)] * 10)
     return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
 
 
@@ -115,7 +125,7 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     """The valid rows of one chunk of the product, with DP filled in."""
     m, t, p = job.model, job.training, job.parallel
     g = hw.gpus_per_node
-    n_, tp, pp, cp, ep, vpp, zero, mb, rc = grid
+    n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc = grid
     gpus = n_ * g
     # DP fills the GPUs the other axes leave (p.dp, when fixed, must be exactly that)
     dp = np.where(gpus % (tp * pp * cp) == 0, gpus // np.maximum(tp * pp * cp, 1), 0)
@@ -123,17 +133,19 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
         dp = np.where(dp == p.dp, dp, 0)
     ok = dp >= 1
     dp = np.maximum(dp, 1)
-    etp = p.etp  # expert-tensor parallel: the job's, else tp (Megatron's default; not searched)
-    ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus, etp=etp), m, t)
+    # ETP is checked as a given value when the job sets it or the model has experts to split; a
+    # dense model's column is only tp (Megatron's default), which its rules leave unchecked
+    given_etp = etp if (p.etp or m.moe is not None) else None
+    ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus, etp=given_etp), m, t)
     # pruning, not validity: choices that equal or lose to one already in the space
     ok &= ~((zero > 0) & (dp * cp == 1))  # ZeRO with one replica is ZeRO-0
     if m.is_transformer:
         ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
-    n_, tp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[ok] for x in (n_, tp, pp, cp, ep, vpp, zero, mb, rc, dp))
+    n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[ok] for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp))
     sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
-                      schedule=sched, gpus_per_node=g, nodes=n_, etp=None if etp is None else np.full(len(tp), etp))
+                      schedule=sched, gpus_per_node=g, nodes=n_, etp=etp)
 
 
 # ------------------------------------------------------------------------------ stack options

@@ -87,6 +87,8 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
     j.cluster.nodes = hw["nodes"]
     for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero"):
         setattr(j.parallel, k, cfg[k])
+    if cfg.get("etp") not in (None, cfg["tp"]):  # a searched expert-TP other than TP (left out, etp = tp)
+        j.parallel.etp = cfg["etp"]
     j.parallel.sequence_parallel = cfg["sp"]
     j.parallel.schedule = cfg["schedule"]
     j.training.micro_batch = cfg["micro_batch"]
