@@ -319,3 +319,23 @@ def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
     assert f["--moe-token-dispatcher-type"] == "flex" and f["--moe-flex-dispatcher-backend"] == "deepep"
     assert f["--overlap-moe-expert-parallel-comm"] is True and int(f["--expert-tensor-parallel-size"]) == 1
     assert int(f["--expert-model-parallel-size"]) == 16 and best["config"]["etp"] == 1
+
+
+def test_bottleneck_line_places_the_all_to_all_where_the_expert_grid_is():
+    """The EP all-to-all runs over NVLink when the expert grid (etp x ep ranks) fits in a node, over
+    the NIC otherwise: the limits line names that link (it used to say 'network' for both)."""
+    from types import SimpleNamespace
+
+    from planner.search.explain import bottleneck_line
+
+    hw = SimpleNamespace(gpus_per_node=8, inter_node_bw=400e9 / 8, intra_bw=450e9,
+                         gpu=SimpleNamespace(intra_node_link="NVLink4"))
+    bd = dict(compute_gemm=6.0, comm_ep=3.0)
+
+    def line(ep, etp):
+        res = dict(breakdown_s=bd, step_time_s=10.0, mfu=0.3, hardware=dict(nodes=4),
+                   config=dict(tp=4, etp=etp, ep=ep))
+        return bottleneck_line(res, hw)
+
+    assert "NVLink4" in line(8, 1) and "network" not in line(8, 1)
+    assert "Gb/s network" in line(8, 4)  # 32 ranks: across nodes

@@ -34,10 +34,15 @@ def bottleneck_line(res: dict, hw) -> str:
     if share < 0.05:
         return f"compute-bound: GEMMs {gemm_share:.0%} of the step; MFU {res['mfu']:.0%}"
     where = ""
-    if top in COMM_LINK:
-        if COMM_LINK[top] == "inter" and res["hardware"]["nodes"] > 1:
+    link = COMM_LINK.get(top)
+    if top == "comm_ep":  # the expert grid (etp x ep consecutive ranks) fits in a node: NVLink, not the NIC
+        cfg = res["config"]
+        grid = (cfg.get("etp") or cfg.get("tp", 1)) * cfg.get("ep", 1)
+        link = "intra" if grid <= hw.gpus_per_node else "inter"
+    if link:
+        if link == "inter" and res["hardware"]["nodes"] > 1:
             where = f" on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s network"
-        elif COMM_LINK[top] == "intra":
+        elif link == "intra":
             where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per GPU)"
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
