@@ -46,6 +46,29 @@ def random_moe_candidates(n: int, rng) -> Candidates:
     return c
 
 
+def rates(job, c: Candidates, hw) -> str:
+    """Memory and step-time evaluations per second over candidates ``c`` (caches warmed first)."""
+    memory_per_gpu(job.model, job.training, c.take(np.arange(100)))  # warm caches
+    n = len(c)
+    t0 = time.perf_counter()
+    memory_per_gpu(job.model, job.training, c)
+    t1 = time.perf_counter()
+    step_time(job.model, job.training, c, hw)
+    t2 = time.perf_counter()
+    return (f"memory {n / (t1 - t0):>12,.0f}/s   step time {n / (t2 - t1):>12,.0f}/s   "
+            f"both {n / (t2 - t0):>12,.0f} configs/s")
+
+
+def timed_recommend(job, cat, what: str, tail: str = "") -> str:
+    """One ``recommend`` end to end: configurations, instance types, seconds, rate."""
+    t0 = time.perf_counter()
+    res = recommend(job, cat, simulate=False)
+    t1 = time.perf_counter()
+    return (f"recommend {what}: {res['evaluated']:,} configurations over "
+            f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
+            f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end{tail})")
+
+
 def main():
     cat = load_catalog()
     job = load_job(ROOT / "examples" / "llama3-70b.yaml")
@@ -53,47 +76,21 @@ def main():
     rng = np.random.default_rng(0)
     for n in (10_000, 100_000, 1_000_000):
         c = random_candidates(n, rng)
-        memory_per_gpu(job.model, job.training, c.take(np.arange(100)))  # warm caches
-        t0 = time.perf_counter()
-        memory_per_gpu(job.model, job.training, c)
-        t1 = time.perf_counter()
-        step_time(job.model, job.training, c, hw)
-        t2 = time.perf_counter()
-        print(f"{n:>9,} candidates: memory {n / (t1 - t0):>12,.0f}/s   step time {n / (t2 - t1):>12,.0f}/s   "
-              f"both {n / (t2 - t0):>12,.0f} configs/s")
+        print(f"{n:>9,} candidates: {rates(job, c, hw)}")
         t3 = time.perf_counter()  # the HF-code stack: its step memory walked per (mb, rc, tp, cp)
         memory_per_gpu(job.model, job.training, c, stack=resolve("hf-trainer"))
         print(f"{'':>9}  hf-trainer memory {n / (time.perf_counter() - t3):>12,.0f}/s")
     moe_job = load_job(ROOT / "examples" / "mixtral-8x7b.yaml")
     for n in (100_000, 1_000_000):
-        c = random_moe_candidates(n, rng)
-        memory_per_gpu(moe_job.model, moe_job.training, c.take(np.arange(100)))
-        t0 = time.perf_counter()
-        memory_per_gpu(moe_job.model, moe_job.training, c)
-        t1 = time.perf_counter()
-        step_time(moe_job.model, moe_job.training, c, hw)
-        t2 = time.perf_counter()
-        print(f"{n:>9,} MoE (Mixtral-8x7B, EP, ETP) candidates: memory {n / (t1 - t0):>12,.0f}/s   step time "
-              f"{n / (t2 - t1):>12,.0f}/s   both {n / (t2 - t0):>12,.0f} configs/s")
+        print(f"{n:>9,} MoE (Mixtral-8x7B, EP, ETP) candidates: {rates(moe_job, random_moe_candidates(n, rng), hw)}")
     # the stack options recommend searches (planner.search.space.stack_variants) left open, as in
     # the example, then fixed to the stack's defaults: the difference is the cost of searching them
     fixed = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(
         name=D.FRAMEWORK, **{k: getattr(resolve(None), k) for k in SEARCHED})})})
     for label, j in (("stack options open", job), ("stack options fixed", fixed)):
-        t0 = time.perf_counter()
-        res = recommend(j, cat, simulate=False)
-        t1 = time.perf_counter()
-        print(f"recommend examples/llama3-70b.yaml, {label}: {res['evaluated']:,} configurations over "
-              f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
-              f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end, table and top-10 details included)")
+        print(timed_recommend(j, cat, f"examples/llama3-70b.yaml, {label}", ", table and top-10 details included"))
     for name in ("mixtral-8x7b", "deepseek-v3-pretrain"):  # MoE: EP and expert-TP searched
-        j = load_job(ROOT / "examples" / f"{name}.yaml")
-        t0 = time.perf_counter()
-        res = recommend(j, cat, simulate=False)
-        t1 = time.perf_counter()
-        print(f"recommend examples/{name}.yaml (MoE): {res['evaluated']:,} configurations over "
-              f"{len(set(res['table']['hardware']))} instance types in {t1 - t0:.2f} s "
-              f"({res['evaluated'] / (t1 - t0):,.0f} configs/s end to end)")
+        print(timed_recommend(load_job(ROOT / "examples" / f"{name}.yaml"), cat, f"examples/{name}.yaml (MoE)"))
 
 
 if __name__ == "__main__":
