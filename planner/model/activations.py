@@ -155,6 +155,16 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
 
 
+
+def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
+    """``layer_activation_bytes`` averaged over the model's layers: dense and MoE layers weighted by
+    their counts (``m.moe_layers`` of ``m.layers``). Keywords as ``layer_activation_bytes``."""
+    share = m.moe_layers / m.layers if m.moe is not None else 0.0
+    out = (1 - share) * layer_activation_bytes(m, seq, micro_batch, moe=False, **kw)
+    if share:
+        out = out + share * layer_activation_bytes(m, seq, micro_batch, moe=True, **kw)
+    return out
+
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from planner.model.activations import (layer_activation_bytes, logits_bytes, loss_transient_bytes,
+from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
                                  megatron_softmax_is_fp32, recompute_working_set)
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
@@ -219,10 +219,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
         kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
                   fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq))
-        per_layer = (1 - moe_share) * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=False, **kw)
+        per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
         rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
         if moe_share:
-            per_layer = per_layer + moe_share * layer_activation_bytes(m, seq, kmb, recompute=krc, moe=True, **kw)
             rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)

@@ -43,7 +43,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner.layout import distinct_rows
-from planner.model.activations import layer_activation_bytes
+from planner.model.activations import mean_layer_activation_bytes, megatron_softmax_is_fp32
 
 
 @dataclass(frozen=True)
@@ -139,15 +139,11 @@ def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float):
 
 
 def activation_layer_bytes(m, t, c, act_bytes: float):
-    """Saved activation bytes of one layer and micro-batch per candidate (the dense/MoE mix of
-    planner.model.activations.layer_activation_bytes, as memory.memory_per_gpu counts it)."""
-    kw = dict(tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
-              act_bytes=act_bytes, recompute=c.rc)
-    share = (m.moe_layers / m.layers) if m.moe else 0.0
-    out = (1 - share) * layer_activation_bytes(m, t.seq_len, c.mb, moe=False, **kw)
-    if share:
-        out = out + share * layer_activation_bytes(m, t.seq_len, c.mb, moe=True, **kw)
-    return out
+    """Saved activation bytes of one layer and micro-batch per candidate, as memory.memory_per_gpu
+    counts them (planner.model.activations.mean_layer_activation_bytes)."""
+    return mean_layer_activation_bytes(
+        m, t.seq_len, c.mb, tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
+        act_bytes=act_bytes, recompute=c.rc, fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_bytes, t.seq_len))
 
 
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
