@@ -21,6 +21,11 @@ COMM_LINK = {"comm_tp": "intra", "comm_cp": "intra", "comm_ep": "inter", "comm_p
              "comm_zero3": "inter", "comm_dp": "inter"}
 
 
+def expert_grid(cfg) -> int:
+    """Ranks of one expert grid: etp x ep consecutive ranks (etp innermost), as planner.model.moe."""
+    return (cfg.get("etp") or cfg.get("tp", 1)) * cfg.get("ep", 1)
+
+
 def bottleneck_line(res: dict, hw) -> str:
     """One line naming the largest non-GEMM cost, e.g. "exposed data-parallel gradient reduce on
     400 Gb/s network: 18% of the step" — or that compute dominates."""
@@ -35,10 +40,8 @@ def bottleneck_line(res: dict, hw) -> str:
         return f"compute-bound: GEMMs {gemm_share:.0%} of the step; MFU {res['mfu']:.0%}"
     where = ""
     link = COMM_LINK.get(top)
-    if top == "comm_ep":  # the expert grid (etp x ep consecutive ranks) fits in a node: NVLink, not the NIC
-        cfg = res["config"]
-        grid = (cfg.get("etp") or cfg.get("tp", 1)) * cfg.get("ep", 1)
-        link = "intra" if grid <= hw.gpus_per_node else "inter"
+    if top == "comm_ep":  # the expert grid fits in a node: NVLink, not the NIC
+        link = "intra" if expert_grid(res["config"]) <= hw.gpus_per_node else "inter"
     if link:
         if link == "inter" and res["hardware"]["nodes"] > 1:
             where = f" on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s network"
@@ -103,14 +106,13 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
     m, cfg = job.model, res["config"]
     if not (m.is_transformer and m.moe is not None):
         return []
-    ep, g = cfg["ep"], hw.gpus_per_node
-    etp = cfg.get("etp") or cfg["tp"]  # the expert grid is etp x ep (etp innermost), as planner.model.moe
+    ep, g, grid = cfg["ep"], hw.gpus_per_node, expert_grid(cfg)
     share = res["breakdown_s"]["comm_ep"] / res["step_time_s"]
     e = m.moe
     local = e.experts // max(ep, 1)
     if ep == 1:
         return [f"MoE: {e.experts} experts (top-{e.top_k}) replicated on every rank (EP=1): no all-to-all"]
-    where = (f"inside one node over {hw.gpu.intra_node_link}" if ep * etp <= g
-             else f"across {ep * etp // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
+    where = (f"inside one node over {hw.gpu.intra_node_link}" if grid <= g
+             else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
             f"{share:.0%} of the step"]
