@@ -76,6 +76,12 @@ DATA_FORMAT = Vocab("files", "shards")
 #: per-head q/k normalisation: "head" = an RMSNorm over head_dim shared by the heads (Qwen3,
 #: Gemma 3: q_norm/k_norm of head_dim), "full" = over the whole q and k projections (OLMo 2)
 QK_NORM = Vocab("none", "head", "full")
+#: how a model's local (non-global) attention layers restrict keys: a sliding window of the last w tokens
+#: (Mistral, Gemma 2/3, gpt-oss) or fixed chunks of w tokens attended causally within the chunk (Llama 4's
+#: ``attention_chunk_size``)
+LOCAL_ATTENTION = Vocab("sliding", "chunked")
+#: an MoE router's score function (softmax; DeepSeek-V3 / Kimi-K2 score with a sigmoid)
+ROUTER_SCORE = Vocab("softmax", "sigmoid")
 #: what a training job does (planner.model.memory, planner.model.flops): pretrain and
 #: full_finetune train every weight; lora/qlora freeze the base and train adapters (peft)
 TRAINING_MODE = Vocab("pretrain", "full_finetune", "lora", "qlora")

@@ -337,6 +337,11 @@ MEGATRON_FLAGS = {
     "--v-head-dim": ("v_head_dim", int),
     "--qk-layernorm": ("qk_layernorm", bool),
     "--softmax-type": ("softmax_type", str),
+    # arguments.py: --window-size type=tuple_type ("4095,0" -> (4095, 0)), --window-attn-skip-freq type=moe_freq_type
+    "--window-size": ("window_size", lambda x: tuple(int(i) for i in x.strip("()").split(","))),
+    "--window-attn-skip-freq": ("window_attn_skip_freq", ast.literal_eval),
+    "--moe-router-score-function": ("moe_router_score_function", str),
+    "--moe-router-enable-expert-bias": ("moe_router_enable_expert_bias", bool),
     "--mtp-num-layers": ("mtp_num_layers", int),
     "--swiglu": ("swiglu", bool),
     "--normalization": ("normalization", str),
@@ -359,7 +364,7 @@ MEGATRON_FLAGS = {
     "--load": ("load", str),
 }
 MEGATRON_DEFAULTS = {"pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
-                     "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
+                     "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
@@ -715,7 +720,7 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
 
 
 @pytest.mark.parametrize("preset,seq_len", [("llama3-8b", 4096), ("gpt2", 1024), ("gemma2-9b", 4096), ("mixtral-8x7b", 4096),
-                                             ("llama4-scout", 4096), ("qwen3-30b-a3b", 4096)])
+                                             ("gemma3-12b", 4096), ("qwen3-30b-a3b", 4096)])
 def test_megatron_builds_the_planned_model(preset, seq_len):
     """The flags describe the model the planner priced: Megatron-Core builds it (dense with RoPE or learned
     positions, tied embeddings and biases, Gemma's extra norms, MoE with shared experts, top-1 routing,
@@ -766,11 +771,23 @@ def test_megatron_accepts_the_planned_model_features():
     allocate on CUDA even on the meta device."""
     job, cfg = _megatron_config_of("deepseek-v3")
     assert cfg.mtp_num_layers == job.model.mtp_layers == 1 and cfg.multi_latent_attention
+    # the sigmoid router with the auxiliary-loss-free expert bias (config.json scoring_func / topk_method)
+    assert cfg.moe_router_score_function == "sigmoid" and cfg.moe_router_enable_expert_bias
     job, cfg = _megatron_config_of("gpt-oss-20b")
     assert cfg.softmax_type == "learnable" and job.model.attention_sinks
     assert cfg.add_bias_linear and job.model.moe.router_bias
+    # 128-token windows on HF's even layers (layer_types): Megatron's own placement rule, layer by layer
+    from megatron.core.transformer.utils import is_layer_window_attention
+
+    assert cfg.window_size == (127, 0)
+    local = [is_layer_window_attention(cfg.window_size, cfg.window_attn_skip_freq, i + 1) for i in range(cfg.num_layers)]
+    assert local == [i % 2 == 0 for i in range(cfg.num_layers)] and sum(local) == job.model.local_layers
+    job, cfg = _megatron_config_of("gemma3-12b")  # five local layers, then a global one
+    local = [is_layer_window_attention(cfg.window_size, cfg.window_attn_skip_freq, i + 1) for i in range(cfg.num_layers)]
+    assert cfg.window_size == (1023, 0) and local == [(i + 1) % 6 != 0 for i in range(cfg.num_layers)]
     job, cfg = _megatron_config_of("qwen3-30b-a3b")  # none of them
     assert cfg.mtp_num_layers is None and cfg.softmax_type == "vanilla" and not cfg.add_bias_linear
+    assert cfg.window_size is None and cfg.moe_router_score_function == "softmax"
 
 
 def test_megatron_refuses_model_features_it_lacks():
@@ -782,6 +799,13 @@ def test_megatron_refuses_model_features_it_lacks():
     with pytest.raises(InputError, match="full-width q/k norm") as e:
         emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
     assert e.value.field == "--emit"
+    # Llama 4's chunked attention (a query sees its own chunk only) is no sliding window, and Megatron-Core
+    # 0.16.1 has no chunked attention: refused, not emitted as full or sliding attention
+    job = load_job_dict({"model": {"preset": "llama4-scout"}, "training": {"seq_len": 4096, "global_batch": 64,
+                                                                          "micro_batch": 1, "tokens": 1e9},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    with pytest.raises(InputError, match="chunked local attention"):
+        emit_launch_spec(job, estimate_job(job), "torchrun:megatron")
 
 
 # ------------------------------------------------------------------------------------ they can fail

@@ -102,6 +102,9 @@ def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool =
     (``local_layers`` of them, window w), when ``windowed`` — a kernel that skips blocks outside
     the window (FlashAttention-2's ``window_size``, as Gemma 2/3, gpt-oss and Mistral run in
     training): min(s, w) keys under the full-count convention, w - w^2/(2s) causal (s > w).
+    Chunked layers (Llama 4's ``attention_chunk_size``: a query sees only its own chunk of w
+    tokens, causally) see min(s, w) keys under the full-count convention and half of them causal
+    (each chunk is a causal block of its own)
     FlopCounterMode on eager / CPU sdpa counts the full masked matrix: ``windowed=False``
     (tests/data/README.md)."""
     s = np.asarray(seq, dtype=np.float64)
@@ -111,7 +114,9 @@ def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool =
     if not n_local:
         return n_full * full
     w = float(m.sliding_window)
-    if causal_half and m.causal:
+    if causal_half and m.causal and m.local_attention == "chunked":
+        local = np.minimum(s, w) / 2
+    elif causal_half and m.causal:
         local = np.where(s > w, w - w * w / (2 * s), s / 2)
     else:
         local = np.minimum(s, w)

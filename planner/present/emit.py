@@ -90,13 +90,32 @@ OTHER_STYLE_HINT = {"megatron": "change the plan, or use the fsdp style (--emit 
 #: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
 #: normalises each head (attention.py builds q_layernorm with hidden_size_per_attention_head). A router bias
 #: without the other linears' biases: Megatron's router has a bias exactly when add_bias_linear
-#: (transformer/moe/router.py), and --disable-bias-linear turns both off. (DeepSeek-V3's sigmoid router with
-#: expert bias has flags, --moe-router-score-function sigmoid and --moe-router-enable-expert-bias, but the model
-#: spec does not record the router's score function yet, so they are not written.)
+#: (transformer/moe/router.py), and --disable-bias-linear turns both off. Local attention layers Megatron places
+#: by ``is_layer_window_attention`` (transformer/utils.py): every layer, or all but each N-th
+#: (``--window-attn-skip-freq N``); a model whose local layers follow no such period is refused.
 MEGATRON_LACKS = (
     ("full-width q/k norm (qk_norm: full)", lambda m: m.qk_norm == "full"),
     ("router bias without linear biases", lambda m: m.moe is not None and m.moe.router_bias and not m.linear_bias),
+    ("chunked local attention (Llama 4's attention_chunk_size)",
+     lambda m: m.sliding_window is not None and m.local_layers > 0 and m.local_attention == "chunked"),
+    ("local-attention layer pattern (not every layer, nor all but every N-th)",
+     lambda m: m.sliding_window is not None and 0 < m.local_layers and window_skip_freq(m) is False),
 )
+
+
+def window_skip_freq(m):
+    """Megatron-Core's ``window_attn_skip_freq`` for a model with ``local_layers`` sliding-window
+    layers of ``layers``: None when every layer is local; N when one layer in N is global and the
+    global ones are layers N, 2N, ... (1-based, ``is_layer_window_attention``: local iff
+    ``layer_number % N != 0``) — gpt-oss and Gemma 2 alternate from a local first layer (N = 2,
+    HF ``layer_types``), Gemma 3 runs five local then one global (N = 6); False when the count
+    fits no such period."""
+    if m.local_layers >= m.layers:
+        return None
+    n_global = m.layers - m.local_layers
+    if m.layers % n_global:
+        return False
+    return m.layers // n_global
 TITAN_PRECISION = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32", "fp8": "bfloat16"}
 FSDP_RESHARD = {0: None, 1: None, 2: "never", 3: "always"}  # ZeRO stage -> FSDP2 reshard policy
 
@@ -251,6 +270,14 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a.append("--qk-layernorm")
     if m.attention_sinks:  # gpt-oss: a learned sink logit per head (TransformerConfig.softmax_type)
         a += _flag("--softmax-type", "learnable")
+    if m.sliding_window and m.local_layers:
+        # TE/Megatron window (left, right): a query at i sees keys [i - left, i + right]; the HF window
+        # counts the query itself (masking_utils.sliding_window_overlay: kv_idx > q_idx - window), so
+        # left = window - 1 (as Megatron-Bridge's Gemma 2 provider writes (4095, 0) for HF's 4096)
+        a += _flag("--window-size", f"{m.sliding_window - 1},0")
+        freq = window_skip_freq(m)
+        if freq is not None:
+            a += _flag("--window-attn-skip-freq", freq)
     if m.mtp_layers:  # DeepSeek-V3 multi-token prediction modules (TransformerConfig.mtp_num_layers)
         a += _flag("--mtp-num-layers", m.mtp_layers)
     if m.moe is not None:
@@ -268,6 +295,10 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
                 a.append("--moe-shared-expert-gate")
         if e.groups > 1:  # DeepSeek group-limited routing
             a += _flag("--moe-router-num-groups", e.groups) + _flag("--moe-router-group-topk", e.topk_groups)
+        if e.score_function != "softmax":  # DeepSeek-V3 / Kimi-K2: sigmoid scores
+            a += _flag("--moe-router-score-function", e.score_function)
+        if e.expert_bias:  # and the auxiliary-loss-free balancing bias (DeepSeek-V3 report §2.1.2)
+            a.append("--moe-router-enable-expert-bias")
     if m.gated:
         a.append("--swiglu")
     a += _flag("--normalization", "RMSNorm" if m.norm == "rmsnorm" else "LayerNorm")

@@ -178,7 +178,9 @@ def _deepseek(cfg: dict) -> dict:
                  shared_ffn_hidden=(shared * cfg["moe_intermediate_size"]) if shared else None,
                  first_dense=cfg.get("first_k_dense_replace") or 0,
                  groups=cfg.get("n_group") or 1, topk_groups=cfg.get("topk_group") or 1,
-                 norm_topk_prob=bool(cfg.get("norm_topk_prob", False))),
+                 norm_topk_prob=bool(cfg.get("norm_topk_prob", False)),
+                 score_function=cfg.get("scoring_func") or "softmax",
+                 expert_bias=cfg.get("topk_method") == "noaux_tc"),
     )
 
 
@@ -204,6 +206,7 @@ def _llama4_text(cfg: dict) -> dict:
                  dense_layers=sorted(set(range(L)) - set(moe_ids))),
         sliding_window=cfg.get("attention_chunk_size"),
         local_layers=(sum(1 for v in nope if v) if cfg.get("attention_chunk_size") else 0),
+        local_attention="chunked",
     )
     return out
 

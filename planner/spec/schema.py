@@ -76,11 +76,21 @@ class MoESpec(_Strict):
     imbalance: float = Field(1.0, ge=1.0, le=64)  # busiest expert's load / mean load (stated)
     dropless: bool = True  # no token dropped (Megatron --moe-token-dispatcher dropless); else capacity_factor
     all_experts_compute: bool = False  # Llama-4 HF kernel: every expert runs on every token
+    #: the router's score function: DeepSeek-V3 / Kimi-K2 (``scoring_func: sigmoid``) score experts
+    #: with a sigmoid and pick the top-k after adding a per-expert balancing bias that is a buffer
+    #: updated outside the optimizer (``topk_method: noaux_tc``, ``e_score_correction_bias``; DeepSeek-V3
+    #: report §2.1.2): no parameters, negligible FLOPs; it matters to the launch spec
+    #: (Megatron-Core ``moe_router_score_function`` / ``moe_router_enable_expert_bias``)
+    score_function: V.ROUTER_SCORE.literal = "softmax"
+    expert_bias: bool = False  # auxiliary-loss-free balancing bias (requires score_function sigmoid)
 
     @model_validator(mode="after")
     def _k_le_e(self):
         if self.top_k > self.experts:
             raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
+        if self.expert_bias and self.score_function != "sigmoid":
+            # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
+            raise ValueError("expert_bias needs score_function: sigmoid")
         return self
 
 
@@ -131,6 +141,7 @@ class ModelSpec(_Strict):
     attention_sinks: bool = False  # gpt-oss: one learned sink logit per head
     sliding_window: Optional[int] = Field(None, gt=0, le=1 << 24)  # local layers' window (tokens)
     local_layers: int = Field(0, ge=0)  # how many layers use the sliding window / chunked attention
+    local_attention: V.LOCAL_ATTENTION.literal = "sliding"  # what the local layers' window means
     mtp_layers: int = Field(0, ge=0, le=16)  # DeepSeek-V3 multi-token-prediction modules
     # generic models (CNNs, anything not a transformer): the three numbers the planner needs
     params: Optional[float] = Field(None, gt=0, le=1e15)
