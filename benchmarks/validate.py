@@ -94,6 +94,20 @@ def predict_group(model, training, df, hw, **kw):
 
 
 def vtrain(cat, which: str) -> pd.DataFrame:
+    """vTrain rows with their predictions.
+
+    Known residue, not modelled (multi-node): the 39.1B (48x8192) TP2 rows run 15-37% slower than
+    predicted and 8 of its 14 TP4 rows 10-19% slower, while its 26 TP8 rows are within -5..+8%;
+    the same layouts of the 175B model are within 0-6%. Ruled out, with the repository as the
+    source: rank order (DeepSpeed ``PipeModelDataParallelTopology`` puts model innermost, then
+    data, then pipe: Megatron's order, as modelled); 2-rank NVLink all-reduce (trace/a100/
+    AR_GPU2_1M_1024M_LUT: 166-185 GB/s bus bandwidth at 64-300 MB, adds ~0.1 s to a 14 s step);
+    pipeline sends (TP8 PP16 DP4 moves more bytes per GPU than TP2 PP8 DP32 and is predicted
+    within 8%); memory near capacity (the slow rows hold 28-56 GiB, rows at 55-72 GiB fit); DP
+    ring vs hierarchical NIC bytes (ratio (n-1)k/(n(k-1)) = 1.1 for DP32 at 4 ranks a node, on a
+    0.25 s reduce). The residue is not monotone in micro-batch (TP2 PP8: mb2 21.9 s, mb3 19.1 s,
+    mb6 23.1 s; TP4 PP16: +0 s at mb2-4, +2.5/+5 s at mb6/12), which no per-layout mechanism
+    produces."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
