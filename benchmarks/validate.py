@@ -17,6 +17,33 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * llm-foundry — MosaicML MPT benchmark tables (PyTorch FSDP, bf16 autocast or fp8, flash
   attention, A100-40/80 GB with 1600 Gb/s RoCE, H100 80GB with network not stated -> 3200 Gb/s).
   tokens/s/GPU converted to iteration time.
+* production (``published_runs_2.csv`` README §3: MT-NLG 530B, BLOOM-176B, OPT-175B, LLaMA-65B).
+  Stacks (``PR2_STACKS``): MT-NLG and BLOOM run Megatron-DeepSpeed on DeepSpeed's pipeline engine
+  (Smith et al. 2022 §2: DeepSpeed pipeline + data parallelism, Megatron tensor slicing). Its
+  ``TrainSchedule`` (deepspeed/runtime/pipe/schedule.py: forward of micro-batch k on stage s at
+  step 2k + s, backward at 2k + 2p - 1 - s) runs each stage's forwards and backwards in the 1F1B
+  order (tests/test_production_sources.py), and its engine sends activations and gradients as TP
+  partitions re-gathered on receipt (engine.py ``is_pipe_partitioned`` / ``is_grad_partitioned`` =
+  ``is_model_parallel``): the megatron-deepspeed entry's ``pp_scatter_gather``. Micro-batch where
+  unstated: 1. MT-NLG stays ~20% under its times with these: the same layout on the same machine
+  under Megatron-LM (the ``nar21`` 530B row, 163 TFLOP/s) is predicted within 5%, and the
+  DeepSpeed-engine mechanisms found in its source are small (blocking, one-at-a-time sends:
+  +2 points on MT-NLG but vtrain_multi 3.7% -> 4.4%, so not modelled).
+  LLaMA-65B (Touvron et al. 2023 §2.4) states: xformers' memory-efficient causal attention
+  (``flash_attention``, causal kernels), model + sequence parallelism after Korthikanti et al.
+  (``sp``), and checkpointing that "save[s] the activations that are expensive to compute, such as
+  the outputs of linear layers" with a hand-written backward: no GEMM is re-run, only the cheap
+  elementwise ops, i.e. ``recompute: selective`` (the megatron-lm stack's selective re-runs the
+  attention core instead; either costs < 1% of this step). TP 8 is not in the paper; it is the
+  model-parallel degree of the released 65B checkpoint (facebookresearch/llama v1 README,
+  "Different models require different MP values": 65B, 8). Not stated, so not set from
+  the paper: micro-batch (1 here, i.e. 8 accumulation steps at DP 256), how gradients are sharded
+  (``least_fitting_zero``: ZeRO-1) and their dtype. The paper also says the all-reduce over the
+  network is overlapped with computation "as much as possible"; with 8 accumulation steps the
+  model can hide the gradient reduce only under the last micro-batch's backward (~1.9 s of the
+  predicted 6.8 s stay exposed), so this row's over-prediction points at the unstated
+  micro-batch/sharding, which the row cannot decide (one micro-batch of 8 sequences needs
+  ZeRO-3 to fit in this memory model and then predicts 4.3 s).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.

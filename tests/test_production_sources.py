@@ -1,0 +1,38 @@
+"""The production sources' mapping (benchmarks/validate.py, published_runs_2.csv README §3)."""
+from planner.model.pipeline import pipeline_timing, stage_orders
+
+
+def _deepspeed_train_schedule(pp: int, m: int) -> list[list[tuple[str, int, int]]]:
+    """Each stage's compute instructions in DeepSpeed's ``TrainSchedule.steps`` order
+    (deepspeed/runtime/pipe/schedule.py): ``2 (m + pp - 1)`` steps; on even steps even stages run
+    a forward and odd stages a backward, on odd steps the reverse, with the micro-batch ids of
+    ``_even_step_forward_id`` / ``_odd_step_forward_id`` / ``_even_step_backward_id`` /
+    ``_odd_step_backward_id``; steps whose id is outside [0, m) compute nothing."""
+    orders = []
+    for s in range(pp):
+        ops = []
+        for step in range(2 * (m + pp - 1)):
+            even_step, even_stage = step % 2 == 0, s % 2 == 0
+            if even_step and even_stage:
+                kind, mb = "F", step // 2 - s // 2
+            elif not even_step and not even_stage:
+                kind, mb = "F", (step - 1) // 2 - s // 2
+            elif even_step and not even_stage:
+                kind, mb = "B", step // 2 - pp + (s + 1) // 2
+            else:
+                kind, mb = "B", (step - 1) // 2 - pp + 1 + s // 2
+            if 0 <= mb < m:
+                ops.append((kind, mb, 0))
+        orders.append(ops)
+    return orders
+
+
+def test_deepspeed_train_schedule_is_1f1b():
+    """The megatron-deepspeed stack is timed with the 1F1B schedule: DeepSpeed's pipeline engine
+    runs each stage's forwards and backwards in exactly that order (p - s forwards, then one
+    backward and one forward alternately, then the remaining backwards), so its makespan is
+    (m + p - 1)(t_f + t_b) (Narayanan et al. 2021, PipeDream-Flush)."""
+    for pp, m in ((2, 4), (4, 8), (5, 3), (8, 32), (35, 240)):
+        assert _deepspeed_train_schedule(pp, m) == stage_orders("1f1b", pp, m)
+    t = pipeline_timing(pp=35, m=240, t_f=1.0, t_b=3.0, schedule="1f1b").makespan
+    assert abs(t - (240 + 34) * 4.0) < 1e-9
