@@ -70,7 +70,7 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
-from planner.model.pipeline import step_composition
+from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
 from planner.model import moe as moe_mech
 from planner.model import offload, physics
@@ -532,6 +532,17 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # the hidden part still costs compute: NCCL's kernels hold SMs while they run
     z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count, nccl_sms)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
+    # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
+    # full accumulator: every micro-batch's backward reduce-scatters its gradients, not only the
+    # last (DeepSpeed maintainer, deepspeedai/DeepSpeed#2252: "For zero stage 2 (and 3), gradient
+    # reduction is required after every backward because of gradient partitioning"; PR #8203:
+    # stage 2 "must reduce/partition gradients on every backward() to preserve its memory
+    # characteristics"). The first m - 1 are bucketed under their own backward like the last one
+    # (which ``t_dp`` holds), with the same exposure and the same NCCL SM share.
+    rs_mb = np.where(c.zero == 2, D["rs"][dinv], 0.0)
+    z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb, per_layer, overlap_grad_reduce)
+    z2_exposed_mb = (m_micro - 1.0) / m_micro * (
+        z2_exp + physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms))
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
@@ -541,7 +552,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + off_mb)
+                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count, nccl_sms)
@@ -551,7 +562,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     out.update({
         "comm_pp": m_micro * t_pp,
         "comm_zero3": m_micro * z3_exposed_mb,
-        "comm_dp": exposed_dp,
+        "comm_dp": exposed_dp + m_micro * z2_exposed_mb,
         "bubble": bubble,
         "optimizer": t_opt,
         "offload": m_micro * off_mb + off_step,
