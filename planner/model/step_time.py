@@ -34,9 +34,10 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   micro-batch, prefetched one layer ahead under compute: exposed only where longer than the
   compute they overlap, plus the first layer's gather which nothing hides.
 
-The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1 then all-gathers
-updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
-under the last micro-batch's backward and only the excess plus the last bucket are exposed.
+The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; ZeRO-1 then all-gathers
+updated parameters); with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's
+backward and only the excess plus the last bucket are exposed. ZeRO-2 keeps only its gradient
+partition, so it reduce-scatters after every micro-batch's backward, each bucketed the same way.
 Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
 compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
 the overlapped DP reduce).
@@ -549,7 +550,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], t_opt, t_bwd_mb, g_b, min(w_b, 2.0))
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
 
-    # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
+    # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
                             t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
