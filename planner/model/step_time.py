@@ -34,9 +34,10 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   micro-batch, prefetched one layer ahead under compute: exposed only where longer than the
   compute they overlap, plus the first layer's gather which nothing hides.
 
-The DP gradient reduce happens once per step (all-reduce for ZeRO 0/1 — ZeRO-1 then all-gathers
-updated parameters — reduce-scatter for ZeRO 2); with ``overlap_grad_reduce`` it runs in buckets
-under the last micro-batch's backward and only the excess plus the last bucket are exposed.
+The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; ZeRO-1 then all-gathers
+updated parameters); with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's
+backward and only the excess plus the last bucket are exposed. ZeRO-2 keeps only its gradient
+partition, so it reduce-scatters after every micro-batch's backward, each bucketed the same way.
 Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
 compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
 the overlapped DP reduce).
@@ -70,7 +71,7 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
-from planner.model.pipeline import step_composition
+from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
 from planner.model import moe as moe_mech
 from planner.model import offload, physics
@@ -532,16 +533,27 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # the hidden part still costs compute: NCCL's kernels hold SMs while they run
     z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count, nccl_sms)
     z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
+    # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
+    # full accumulator: every micro-batch's backward reduce-scatters its gradients, not only the
+    # last (DeepSpeed maintainer, deepspeedai/DeepSpeed#2252: "For zero stage 2 (and 3), gradient
+    # reduction is required after every backward because of gradient partitioning"; PR #8203:
+    # stage 2 "must reduce/partition gradients on every backward() to preserve its memory
+    # characteristics"). The first m - 1 are bucketed under their own backward like the last one
+    # (which ``t_dp`` holds), with the same exposure and the same NCCL SM share.
+    rs_mb = np.where(c.zero == 2, D["rs"][dinv], 0.0)
+    z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb, per_layer, overlap_grad_reduce)
+    z2_exposed_mb = (m_micro - 1.0) / m_micro * (
+        z2_exp + physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms))
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
     t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], t_opt, t_bwd_mb, g_b, min(w_b, 2.0))
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
 
-    # DP gradient reduce once per step (ZeRO 0-2), bucketed under the last backward if overlapped;
+    # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + off_mb)
+                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count, nccl_sms)
@@ -551,7 +563,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     out.update({
         "comm_pp": m_micro * t_pp,
         "comm_zero3": m_micro * z3_exposed_mb,
-        "comm_dp": exposed_dp,
+        "comm_dp": exposed_dp + m_micro * z2_exposed_mb,
         "bubble": bubble,
         "optimizer": t_opt,
         "offload": m_micro * off_mb + off_step,
