@@ -45,7 +45,9 @@ CASES = [
     # Megatron-LM arguments.py validate_args, the --use-torch-fsdp2 block
     ("fsdp2-pp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, pp=2, dp=16), dict(zero=1, pp=2, dp=16)),
     ("fsdp2-ep", ("megatron-core", {}), "mixtral-8x7b", {}, dict(zero=3, ep=8), dict(zero=3, ep=1)),
-    ("fsdp2-tied", ("megatron-core", {}), "gemma2-9b", {}, dict(zero=3), dict(zero=2)),
+    ("fsdp2-tied", ("megatron-core", {}), "gemma2-9b", {}, dict(zero=3), dict(zero=1)),
+    # the distributed optimizer keeps whole gradient buffers (ZeRO-1); Megatron-FSDP's optim_grads is not modelled
+    ("megatron-zero2", ("megatron-core", {}), "llama3-8b", {}, dict(zero=2), dict(zero=1)),
     ("fsdp2-fp16", ("megatron-core", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=3), dict(zero=1)),
     ("fsdp2-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # validate_args: "Currently GroupedGEMM for MoE only supports bf16 dtype" (fp8 runs with --bf16)

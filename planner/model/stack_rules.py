@@ -114,6 +114,13 @@ RULES: tuple[StackRule, ...] = (
               f"{_FSDP2}: '--use-torch-fsdp2 is not supported with MCore's distributed optimizer'; "
               "'--optimizer-cpu-offload' requires --use-precision-aware-optimizer, which requires the distributed one",
               lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: ~_zero3(c)),
+    StackRule("megatron-zero2", "megatron", "parallel.zero",
+              "ZeRO-2 (its distributed optimizer shards the optimizer state and fp32 main weights but keeps every "
+              "rank's whole gradient buffer, reduce-scattered once per step: that is ZeRO-1; sharded gradients "
+              "come only with Megatron-FSDP's optim_grads strategy, which the planner does not model)",
+              "Megatron-Core docs/source/api-guide/dist_optimizer.md and megatron/core/distributed/"
+              "param_and_grad_buffer.py: the gradient buffer holds all of a rank's parameters' gradients",
+              lambda st, m, t: True, lambda c, m, t: c.zero != 2),
     StackRule("moe-precision", "megatron", "training.precision", "an MoE model in fp16/fp32 (Megatron's grouped-GEMM "
               "MoE and its expert parallelism need bf16 weights)",
               f"{_FSDP2}: 'Currently GroupedGEMM for MoE only supports bf16 dtype', "
