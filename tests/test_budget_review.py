@@ -263,7 +263,7 @@ def _titan_plan(parallel, global_batch=1024, mb=1):
 
     job = load_job_dict({"model": {"preset": "llama3-70b"},
                          "training": {"seq_len": 8192, "global_batch": global_batch, "micro_batch": mb, "tokens": 1e12,
-                                      "recompute": "full"},
+                                      "recompute": "full", "framework": "torchtitan"},
                          "parallel": parallel, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 8}})
     best = estimate_job(job)
     text = emit_launch_spec(job, best, "torchrun:fsdp")
