@@ -91,8 +91,9 @@ ROUTERS = {
 
 
 #: families whose RoPE casts q/k back to the input dtype (``q_embed.to(q_type)`` in OLMo 2,
-#: ``type_as`` in Llama 4), so that under autocast k stays bf16
-ROPE_CASTS_BACK = {"olmo2", "llama4_text"}
+#: ``type_as`` in Llama 4 and DeepSeek-V2's complex ``apply_rotary_emb``,
+#: models/deepseek_v2/modeling_deepseek_v2.py l.270-271), so that under autocast k stays bf16
+ROPE_CASTS_BACK = {"olmo2", "llama4_text", "deepseek_v2"}
 
 
 def _norm(w: float, src: float, style: str) -> float:
@@ -470,16 +471,16 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     if checkpointing:
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
-        attn_ws, mlp_ws, mlp_cast = _gc_block_forward(m, model_type, seq, batch, P, impl)
-        mlp_cast *= cw
+        attn_ws, mlp_ws = _gc_block_forward(m, model_type, seq, batch, P, impl)
+        attn_late, mlp_late = (cw * x for x in _late_casts(m, model_type, P))
         # autocast caches every weight's bf16 copy until the forward leaves it: at the last
-        # block's attention all but that block's MLP copies are made
+        # block's attention all but that block's later copies (``_late_casts``) are made
         # (not the experts': a slice of the 3-D weight is no leaf, so its copy is not cached)
         block_casts = cw * hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
         if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
             block_casts -= cw * 2.0 * m.moe_layers * m.moe.experts * pc.expert
         peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
-                       + max(attn_ws - mlp_cast, mlp_ws))
+                       + max(attn_ws - attn_late, mlp_ws - mlp_late))
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
     # and final norm (their saves freed, their gradients and the residual stream's made), the
     # blocks in reverse order, the embedding's gradient last
@@ -526,10 +527,10 @@ class _Walk:
 
 
 def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                      impl: str) -> tuple[float, float, float]:
+                      impl: str) -> tuple[float, float]:
     """A checkpointed block's forward working set at its largest in the attention and in the MLP
-    (what the block does not keep lives until the Python names holding it go), and the bytes of
-    the autocast weight copies made after the attention's peak (``_late_casts``).
+    (what the block does not keep lives until the Python names holding it go); the autocast
+    weight copies not yet made at either peak are ``_late_casts``.
 
     * attention: the norm's output, q/k after RoPE (in the stream dtype under autocast: the fp32
       cos/sin promote them, except where RoPE casts back), v, k/v expanded by ``repeat_kv`` where
@@ -556,19 +557,25 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         kvh = m.kv_heads
     qk = a if (not P.autocast or model_type in ROPE_CASTS_BACK) else r  # after RoPE
     if m.mla is not None:
-        # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent,
-        # the RoPE'd q/k parts, the concatenated q and k, kv_b's output; sdpa takes the math
-        # path (unequal q/v head dims): its scaled fp32 q (and fp32 copies of bf16 q/k/v), an fp32
-        # (s, s) mask, the fp32 scores and softmax
+        # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent
+        # (``self.weight * x.to(input_dtype)``: the stream dtype, fp32 weights under autocast),
+        # the RoPE'd q/k parts and the concatenated q (``torch.cat((q_pass, q_rot))``: in q's
+        # dtype after RoPE — DeepSeek-V3's fp32 cos/sin promote them under autocast), k
+        # (``kv_nope.new_empty``: kv_b's dtype, models/deepseek_v3/modeling_deepseek_v3.py
+        # l.421), kv_b's output; sdpa takes the math path (unequal q/v head dims): autocast's bf16
+        # copy of an fp32 q, its scaled fp32 q (and fp32 copies of bf16 q/k/v), an fp32 (s, s)
+        # mask, the fp32 scores and softmax
         q = m.mla
         lat = q.kv_lora_rank
-        attn = r * h * tok + a * tok * (3 * H * dqk + (lat + q.qk_rope_head_dim) + lat
-                                         + (H + 1) * q.qk_rope_head_dim + H * (q.qk_nope_head_dim + dv))
+        attn = r * h * tok + a * tok * (2 * H * dqk + (lat + q.qk_rope_head_dim) + H * (q.qk_nope_head_dim + dv))
+        attn += r * tok * lat + qk * tok * (H * dqk + (H + 1) * q.qk_rope_head_dim)
         if impl != "eager":
             attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
+            if qk != a:
+                attn += a * tok * H * dqk
         else:
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
-            if P.autocast and model_type == "deepseek_v2":
+            if P.autocast and qk == a:
                 # its complex RoPE casts back (``type_as``): q stays bf16, so the fp32 softmax's
                 # ``.to(q's dtype)`` is a bf16 copy (DeepSeek-V3's fp32 cos/sin promote q)
                 attn += a * S
@@ -625,20 +632,46 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
     else:  # (Phi-3: gate and up are halves of the fused gate_up output)
         mlp += (4 if model_type == "phi3" else 3 if m.gated else 2) * a * m.dense_width * tok
-    return attn, mlp, _late_casts(m, P) if e is None else 0.0
+    return attn, mlp
 
 
-def _late_casts(m: ModelSpec, P: HFPrecision) -> float:
-    """Autocast's bf16 copies of a dense block's weights made after its attention scores: the
-    output projection's and the MLP's."""
+#: MoE blocks whose shared expert runs after the routed ones, so that its weights' autocast
+#: copies are not made yet at the routed experts' peak: ``hidden_states + self.shared_experts(
+#: residuals)`` after ``self.experts(...)`` (transformers 5.23 models/deepseek_v2/modeling_deepseek_v2.py
+#: l.134-135, deepseek_v3/modeling_deepseek_v3.py l.220-221), ``out = self.shared_expert(hidden_states)``
+#: after ``routed_out = self.experts(routed_in)`` (llama4/modeling_llama4.py l.170-171); Qwen2-MoE
+#: runs its shared expert first (qwen2_moe/modeling_qwen2_moe.py l.342-344)
+SHARED_EXPERT_AFTER = {"deepseek_v2", "deepseek_v3", "llama4_text"}
+
+
+def _late_casts(m: ModelSpec, model_type: str, P: HFPrecision) -> tuple[float, float]:
+    """Autocast's bf16 copies of the last block's weights not yet made (they are cached from
+    the op that first reads the weight on) at the block's attention peak and at its MLP peak.
+
+    * attention peak (the scores): the output projection's and the whole MLP's — dense: gate/up/
+      down; MoE: the router's, the shared expert's and, where the experts are a dense bmm over the
+      whole 3-D parameters (Llama 4: ``torch.bmm(hidden_states, self.gate_up_proj)``, a leaf,
+      so its copy is cached), the experts'; the eager loop's ``gate_up_proj[expert_idx]`` slices
+      are no leaves (not cached, not counted here);
+    * MLP peak (dense: the product before down; MoE: the routed experts' last matmul): the
+      shared expert's where it runs after the routed experts (``SHARED_EXPERT_AFTER``)."""
     from planner.spec.params import mlp_params
 
+    if not P.autocast:
+        return 0.0, 0.0
     o = m.heads * (m.mla.v_head_dim if m.mla is not None else m.head_dim) * m.hidden
     o += m.hidden if m.linear_bias else 0
-    return 2.0 * (o + mlp_params(m, m.dense_width)) if P.autocast else 0.0
+    e = m.moe
+    if e is None:
+        return 2.0 * (o + mlp_params(m, m.dense_width)), 0.0
+    sw = (e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden) if e.shared_experts else 0
+    shared = mlp_params(m, sw) if sw else 0
+    routed = e.experts * mlp_params(m, m.ffn_hidden) if e.all_experts_compute else 0
+    after = shared if model_type in SHARED_EXPERT_AFTER else 0
+    return 2.0 * (o + m.hidden * e.experts + routed + shared), 2.0 * after
 
 def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                                impl: str) -> tuple[float, float, float]:
+                                impl: str) -> tuple[float, float]:
     """``_gc_block_forward`` for GPT-2 and BERT, plus what lives before the blocks besides their
     inputs (returned in the attention's and MLP's working sets alike).
 
@@ -673,7 +706,7 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
         attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
         probs = 0.0
     mlp = probs + 3 * r * h * tok + (2 if bert else 4) * a * f * tok
-    return before + attn, before + mlp, _late_casts(m, P)
+    return before + attn, before + mlp
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int,
