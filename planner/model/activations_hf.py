@@ -618,11 +618,14 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     mlp = 2 * r * h * tok + probs
     e = m.moe
     if e is not None and e.all_experts_compute:
-        # Llama 4: o_proj's output, router logits and scores, the input repeated per expert (and
-        # its bf16 copy under autocast), the dense bmm's gate/up output, the activation, the
-        # down bmm's output
+        # Llama 4 (models/llama4/modeling_llama4.py): o_proj's output (the decoder layer's
+        # ``attention_states``, l.423-431), the router's logits and scores in the matmul dtype
+        # (``sigmoid(scores.float()).to(scores.dtype)``, l.147-150), the router-scaled repeated
+        # input (``routed_in``, the stream dtype, l.168-169), and at the down bmm (l.79-81) the
+        # gate/up output (``gate_up`` stays named), the product and the output; autocast's bf16
+        # copy of ``routed_in`` is gone by then (held by nothing once gate/up's bmm returns)
         E, f = e.experts, m.ffn_hidden
-        mlp += a * h * tok + 8 * E * tok + E * tok * (r * h + (a * h if P.autocast else 0) + 3 * a * f + a * h)
+        mlp += a * h * tok + 2 * a * E * tok + E * tok * (r * h + 3 * a * f + a * h)
     elif e is not None:
         # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
         # output accumulator; the previous expert's gathered input and gate/up output (the loop's
