@@ -786,9 +786,15 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             w.op(4 * n, 2 * n + cw * 2 * n)
 
     # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
-    # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute)
-    eg = r * E * tok * h if moe and e.all_experts_compute else 0.0
-    w.level += eg
+    # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute),
+    # in the bmm output's dtype; under autocast the MoE's output is bf16 (``out.add_(routed_out
+    # ...)`` on the shared expert's bf16 output, models/llama4/modeling_llama4.py l.171-172) on an
+    # fp32 residual stream: the residual add's backward first hands it a bf16 copy of the incoming
+    # gradient, which lives through the recompute
+    l4moe = moe and e.all_experts_compute
+    eg = a * E * tok * h if l4moe else 0.0
+    g_in = a * h * tok if l4moe and amp else 0.0
+    w.level += eg + g_in
     keeps_input = False
     if checkpointing:
         # the recompute: the block input is the checkpoint's (already live) where the first
@@ -818,8 +824,16 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             tail = a * h * tok
         else:
             tail = 0.0
-        if moe and e.all_experts_compute:
-            tail += a * e.experts * tok * h  # Llama 4: the dense expert bmm's (E, T, h) output
+        if model_type == "llama4_text":
+            # the decoder layer's ``attention_states`` (o_proj's output) stays named through the
+            # MLP (models/llama4/modeling_llama4.py l.423-431)
+            tail += a * h * tok
+        if l4moe:
+            # Llama 4's MoE frame (l.165-172): ``routed_out``, the dense expert bmm's (E, T, h)
+            # output; under autocast also ``routed_in`` (the fp32 router-scaled repeat: the bmm
+            # saved only its bf16 copy) and the fp32 input ``hidden_states`` (router and shared
+            # expert saved their own bf16 copies); without autocast those two are saved as they are
+            tail += a * e.experts * tok * h + ((r * e.experts * tok * h + r * h * tok) if amp else 0.0)
         w.op(A_rc + M + (cw * 2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
         c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * mlp_w) if amp else (0.0, 0.0)
 
@@ -879,7 +893,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         wcast(h * f)
         # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
         w.op((1 if model_type == "bert" else 2) * a * f * tok)
-    w.level = start + g_mlp - M - c_mlp - eg
+    w.level = start + g_mlp - M - c_mlp - eg - g_in
 
     start = w.level
     w.op(post_norm, post_norm + post_saves)
