@@ -63,9 +63,7 @@ WORST = _peak_errors()
 #: classes of case (family, quantity, attention, precision, checkpointing) whose peak the
 #: liveness walk misses by more than 5%: the measured worst error and why (README "Measured
 #: errors"); each is a strict xfail below, and may not get worse than recorded (+0.5%)
-_GEMMA = "Gemma 3 eager AMP under checkpointing: its attention backward (q/k norms, fp32 RoPE'd q/k) is overestimated"
 KNOWN_MISSES: dict[tuple, tuple[float, str]] = {
-    ("gemma3_text", "peak_step", "eager", "amp_bf16", True): (0.051, _GEMMA),
     ("mixtral", "peak_forward", "eager", "fp32", True): (
         -0.065, "uniform routing: at batch 1 x 64 tokens two consecutive experts got 45 and 40 of 32 "
                 "(recorded ``routing``), and the checkpointed MoE forward's peak holds both"),

@@ -136,16 +136,12 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
 
     if m.mla is not None:
         dqk, dv = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim
-        kvh, drope = H, m.mla.qk_rope_head_dim
+        kvh = H
     else:
         dqk = dv = m.head_dim
         kvh = m.kv_heads
-        drope = m.head_dim // 2 if model_type == "gpt_oss" else m.head_dim
-    rope_b = 4 if model_type == "olmo2" else r
     rope_sets = 2 if model_type == "gemma3_text" else 1
-    rope = rope_sets * 2 * seq * drope * rope_b  # cos/sin of shape (1, s, d): shared by the batch
-    if llama4:
-        rope = seq * (dqk // 2) * 8  # complex64 freqs_cis (1, s, 1, d/2)
+    rope = rope_sets * _rope_set_bytes(m, model_type, seq, P)
     # outside the blocks: ids, final norm + head input, loss log-softmax, shifted labels, scalar
     outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + tok * 4 * V + 8 * (tok + 1) + 4
     if model_type == "gemma2":
@@ -153,17 +149,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
     if gemma:
         outside += 2 + 4 * h  # the embedding scale; the final norm's 1 + weight
     if checkpointing:
-        # the 4-D masks passed to the blocks: one per attention kind in eager (full and sliding:
-        # Gemma 2/3, gpt-oss), only the sliding one under sdpa (full layers use is_causal)
-        kinds = 2 if (m.local_layers and m.local_layers < m.layers) else 1
-        n_masks = kinds if impl != "sdpa" else (1 if m.local_layers else 0)
-        # eager: (b, 1, s, s) in the stream dtype; sdpa: a boolean (1, 1, s, s) expanded to the batch
-        # (Llama 4's chunked mask is built per batch row)
-        mask = n_masks * seq * seq * (1 if impl == "sdpa" else batch * r)
-        if impl == "sdpa" and llama4:
-            mask *= batch
         per_layer = tok * r * h
-        return m.layers * per_layer + rope + mask + 8 * seq, outside, []  # position ids (1, s)
+        kind = _kind_inputs(m, model_type, seq, batch, P, impl, rope / rope_sets)
+        shared_rope = rope if rope_sets == 1 else 0.0
+        return m.layers * per_layer + shared_rope + sum(kind.values()) + 8 * seq, outside, []  # position ids (1, s)
 
     def attention(local: bool) -> float:
         t = 0.0
@@ -260,13 +249,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
-    # which layers are local (sliding/chunked): HF puts them first in each pattern; only the
-    # count matters except for Llama 4, where RoPE (chunked) layers carry the q/k norm
     per_tok = 0.0
     rows = []
     for i in range(m.layers):
-        local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
-        at, ml = attention(bool(local)), mlp(i in moe_ids)
+        at, ml = attention(_is_local(m, model_type, i)), mlp(i in moe_ids)
         per_tok += at + ml
         rows.append((at, ml))
     return per_tok * tok + rope, outside, rows
@@ -282,6 +268,53 @@ def _routed_token_bytes(P: HFPrecision, R: Router, h: int, f: int) -> float:
     wb = 4 if R.weights == "fp32" else a
     eb = r if (R.bias and P.autocast) else a
     return 16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h
+
+
+def _expert_loop_frame(m: ModelSpec, P: HFPrecision, tok: int) -> float:
+    """What the eager expert loop's frame holds besides the saves, for as long as it runs
+    (``MixtralExperts.forward``, models/mixtral/modeling_mixtral.py l.74-78, and its copies): the
+    accumulator ``final_hidden_states = torch.zeros_like(hidden_states)`` (the stream dtype) and
+    the int64 one-hot ``expert_mask`` (T, k, E + 1)."""
+    return P.stream * m.hidden * tok + 8 * m.moe.top_k * tok * (m.moe.experts + 1)
+
+
+def _rope_set_bytes(m: ModelSpec, model_type: str, seq: int, P: HFPrecision) -> float:
+    """One set of RoPE tables: cos/sin of shape (1, s, d), shared by the batch, in the stream
+    dtype (OLMo 2: fp32); Llama 4 a complex64 ``freqs_cis`` (1, s, 1, d/2)."""
+    if model_type == "llama4_text":
+        return seq * (m.head_dim // 2) * 8
+    if m.mla is not None:
+        drope = m.mla.qk_rope_head_dim
+    else:
+        drope = m.head_dim // 2 if model_type == "gpt_oss" else m.head_dim
+    return 2 * seq * drope * (4 if model_type == "olmo2" else P.stream)
+
+
+def _is_local(m: ModelSpec, model_type: str, i: int) -> bool:
+    """Whether block ``i`` is a sliding-window/chunked one: HF puts them first in each pattern
+    (only the count matters but for Llama 4, where RoPE (chunked) layers carry the q/k norm, and
+    for which checkpointed blocks' inputs are freed when, ``hf_step_memory``)."""
+    return i in _llama4_rope_layers(m) if model_type == "llama4_text" else i < m.local_layers
+
+
+def _kind_inputs(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision, impl: str,
+                 rope_set: float) -> dict[bool, float]:
+    """Under checkpointing, the inputs handed only to the local (key True) or only to the full
+    (False) attention blocks, which the checkpoints of that kind's blocks alone hold: the 4-D
+    masks — one per attention kind in eager (full and sliding: Gemma 2/3, gpt-oss, Llama 4), only
+    the sliding one under sdpa (full layers use is_causal); eager: (b, 1, s, s) in the stream
+    dtype, sdpa: a boolean (1, 1, s, s) expanded to the batch (Llama 4's chunked mask is built per
+    batch row) — and Gemma 3's two RoPE tables (``rope_set`` each: local base for the sliding
+    layers, global for the full ones; models/gemma3/modeling_gemma3.py passes
+    ``position_embeddings[layer_type]``)."""
+    one = seq * seq * (1 if impl == "sdpa" else batch * P.stream)
+    if impl == "sdpa" and model_type == "llama4_text":
+        one *= batch
+    out = {}
+    for local, present in ((True, m.local_layers > 0), (False, m.local_layers < m.layers)):
+        if present:
+            out[local] = (one if (impl != "sdpa" or local) else 0.0) + (rope_set if model_type == "gemma3_text" else 0.0)
+    return out
 
 
 def _llama4_rope_layers(m: ModelSpec) -> set[int]:
@@ -503,9 +536,17 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
     w.level = after - outside + pre + labels - head_cast + g_head + r * h * tok
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    # under checkpointing, the inputs only one attention kind's blocks get (``_kind_inputs``) go
+    # with the checkpoint of the lowest block of that kind (its backward frees the last reference)
+    last_of_kind = {}
+    if checkpointing and model_type not in LAYERNORM_FAMILIES:
+        rope_set = _rope_set_bytes(m, model_type, seq, P)
+        for local, nbytes in _kind_inputs(m, model_type, seq, batch, P, impl, rope_set).items():
+            last_of_kind[min(i for i in range(L) if _is_local(m, model_type, i) == local)] = nbytes
     for i in reversed(range(L)):
         _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb,
                         gk, cw)
+        w.level -= last_of_kind.get(i, 0.0)
     w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding))
     peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
@@ -631,8 +672,8 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         # output accumulator; the previous expert's gathered input and gate/up output (the loop's
         # names) next to the current one's (k*T/E routed tokens each)
         te = e.top_k * tok / e.experts
-        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + 8 * e.top_k * tok * (e.experts + 1)
-        mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
+        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + _expert_loop_frame(m, P, tok)
+        mlp += 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
     else:  # (Phi-3: gate and up are halves of the fused gate_up output)
         mlp += (4 if model_type == "phi3" else 3 if m.gated else 2) * a * m.dense_width * tok
     return attn, mlp
@@ -814,7 +855,22 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             else:
                 soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
                 peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
-            w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
+            # besides the saves made so far, the names the attention holds at its scores that
+            # nothing saved (``eager_attention_forward`` in models/llama/modeling_llama.py and
+            # its copies): repeat_kv's unexpanded k and v; under autocast also the input norm's
+            # output, q and the expanded k after RoPE where they are fp32 (the matmuls saved their
+            # bf16 copies), and the q/k/v weights' cached copies; o_proj's input is not made yet
+            named = 0.0
+            if m.mla is None:
+                qk = a if (not amp or model_type in ROPE_CASTS_BACK) else r
+                if kvh < H:
+                    named += tok * kvh * (qk * dqk + a * dv)
+                if amp:
+                    named += (0 if model_type == "olmo2" else r * h * tok) + cw * 2.0 * (attn_w - H * dv * h)
+                    if qk != a:
+                        named += qk * tok * 2 * H * dqk
+                named -= a * H * dv * tok
+            w.op(A_rc - soft + peak_scores + named, A_rc - soft + peak_scores + named)
         # what the recompute leaves besides the saves until it stops: BERT's last LayerNorm
         # output and the dropout's output before it, GPT-2's MLP dropout output, the decoders'
         # residual sum after the attention (kept by the MLP norm itself in an fp32 stream)
@@ -824,6 +880,13 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             tail = a * h * tok
         else:
             tail = 0.0
+        if r < 4 and model_type not in LAYERNORM_FAMILIES and model_type != "olmo2":
+            # pure bf16: the MLP norm saves its fp32 upcast (``hidden_states.to(torch.float32)``),
+            # so the residual sum after the attention, named ``residual`` by the decoder layer
+            # until it returns, is a storage of its own (OLMo 2's MLP reads it as it is)
+            tail += r * h * tok
+        if moe and not e.all_experts_compute:
+            tail += _expert_loop_frame(m, P, tok)  # the recompute stops inside the last expert
         if model_type == "llama4_text":
             # the decoder layer's ``attention_states`` (o_proj's output) stays named through the
             # MLP (models/llama4/modeling_llama4.py l.423-431)
