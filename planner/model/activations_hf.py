@@ -91,8 +91,9 @@ ROUTERS = {
 
 
 #: families whose RoPE casts q/k back to the input dtype (``q_embed.to(q_type)`` in OLMo 2,
-#: ``type_as`` in Llama 4), so that under autocast k stays bf16
-ROPE_CASTS_BACK = {"olmo2", "llama4_text"}
+#: ``type_as`` in Llama 4 and DeepSeek-V2's complex ``apply_rotary_emb``,
+#: models/deepseek_v2/modeling_deepseek_v2.py l.270-271), so that under autocast k stays bf16
+ROPE_CASTS_BACK = {"olmo2", "llama4_text", "deepseek_v2"}
 
 
 def _norm(w: float, src: float, style: str) -> float:
@@ -135,16 +136,12 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
 
     if m.mla is not None:
         dqk, dv = m.mla.qk_nope_head_dim + m.mla.qk_rope_head_dim, m.mla.v_head_dim
-        kvh, drope = H, m.mla.qk_rope_head_dim
+        kvh = H
     else:
         dqk = dv = m.head_dim
         kvh = m.kv_heads
-        drope = m.head_dim // 2 if model_type == "gpt_oss" else m.head_dim
-    rope_b = 4 if model_type == "olmo2" else r
     rope_sets = 2 if model_type == "gemma3_text" else 1
-    rope = rope_sets * 2 * seq * drope * rope_b  # cos/sin of shape (1, s, d): shared by the batch
-    if llama4:
-        rope = seq * (dqk // 2) * 8  # complex64 freqs_cis (1, s, 1, d/2)
+    rope = rope_sets * _rope_set_bytes(m, model_type, seq, P)
     # outside the blocks: ids, final norm + head input, loss log-softmax, shifted labels, scalar
     outside = tok * 8 + tok * (_norm(h, r, style) + lin(1, h)) + tok * 4 * V + 8 * (tok + 1) + 4
     if model_type == "gemma2":
@@ -152,17 +149,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
     if gemma:
         outside += 2 + 4 * h  # the embedding scale; the final norm's 1 + weight
     if checkpointing:
-        # the 4-D masks passed to the blocks: one per attention kind in eager (full and sliding:
-        # Gemma 2/3, gpt-oss), only the sliding one under sdpa (full layers use is_causal)
-        kinds = 2 if (m.local_layers and m.local_layers < m.layers) else 1
-        n_masks = kinds if impl != "sdpa" else (1 if m.local_layers else 0)
-        # eager: (b, 1, s, s) in the stream dtype; sdpa: a boolean (1, 1, s, s) expanded to the batch
-        # (Llama 4's chunked mask is built per batch row)
-        mask = n_masks * seq * seq * (1 if impl == "sdpa" else batch * r)
-        if impl == "sdpa" and llama4:
-            mask *= batch
         per_layer = tok * r * h
-        return m.layers * per_layer + rope + mask + 8 * seq, outside, []  # position ids (1, s)
+        kind = _kind_inputs(m, model_type, seq, batch, P, impl, rope / rope_sets)
+        shared_rope = rope if rope_sets == 1 else 0.0
+        return m.layers * per_layer + shared_rope + sum(kind.values()) + 8 * seq, outside, []  # position ids (1, s)
 
     def attention(local: bool) -> float:
         t = 0.0
@@ -259,13 +249,10 @@ def _saved_rows(m: ModelSpec, model_type: str, seq: int, batch: int, precision: 
         return t
 
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
-    # which layers are local (sliding/chunked): HF puts them first in each pattern; only the
-    # count matters except for Llama 4, where RoPE (chunked) layers carry the q/k norm
     per_tok = 0.0
     rows = []
     for i in range(m.layers):
-        local = i < m.local_layers if not llama4 else i in _llama4_rope_layers(m)
-        at, ml = attention(bool(local)), mlp(i in moe_ids)
+        at, ml = attention(_is_local(m, model_type, i)), mlp(i in moe_ids)
         per_tok += at + ml
         rows.append((at, ml))
     return per_tok * tok + rope, outside, rows
@@ -281,6 +268,74 @@ def _routed_token_bytes(P: HFPrecision, R: Router, h: int, f: int) -> float:
     wb = 4 if R.weights == "fp32" else a
     eb = r if (R.bias and P.autocast) else a
     return 16 + a * h + eb * 2 * f + eb * (R.gate_f - 1) * f + a * f + eb * h + wb + r * h
+
+
+def busiest_expert_tokens(k: int, E: int, tokens: int) -> float:
+    """An upper bound on the expected load of the busiest of ``E`` experts when each of
+    ``tokens`` tokens picks ``k`` distinct experts uniformly at random: each expert's load is a
+    sum of ``tokens`` independent indicators of probability p = k/E (mean kT/E, variance
+    v = T p (1 - p)); centred bounded sums are sub-gamma with (v, 1/3), so the expected maximum
+    of E of them is at most mean + sqrt(2 v ln E) + ln(E)/3 (Boucheron, Lugosi & Massart,
+    *Concentration Inequalities*, 2013, §2.5 maximal inequalities / Bernstein), capped at T.
+
+    The checkpointed forward's eager expert loop holds the previous and the current expert's
+    routed tokens at once (``_gc_block_forward``); each is taken at this bound (their sum is at
+    most twice the busiest). Measured: tiny Mixtral at 1 x 64 tokens, 4 experts top-2 — mean 32,
+    bound 39.1; the recorded run routed 45 and 40 to two consecutive experts."""
+    import math
+
+    p = k / E
+    if E <= 1:
+        return float(tokens)
+    bound = tokens * p + math.sqrt(2 * tokens * p * (1 - p) * math.log(E)) + math.log(E) / 3
+    return min(float(tokens), bound)
+
+
+def _expert_loop_frame(m: ModelSpec, P: HFPrecision, tok: int) -> float:
+    """What the eager expert loop's frame holds besides the saves, for as long as it runs
+    (``MixtralExperts.forward``, models/mixtral/modeling_mixtral.py l.74-78, and its copies): the
+    accumulator ``final_hidden_states = torch.zeros_like(hidden_states)`` (the stream dtype) and
+    the int64 one-hot ``expert_mask`` (T, k, E + 1)."""
+    return P.stream * m.hidden * tok + 8 * m.moe.top_k * tok * (m.moe.experts + 1)
+
+
+def _rope_set_bytes(m: ModelSpec, model_type: str, seq: int, P: HFPrecision) -> float:
+    """One set of RoPE tables: cos/sin of shape (1, s, d), shared by the batch, in the stream
+    dtype (OLMo 2: fp32); Llama 4 a complex64 ``freqs_cis`` (1, s, 1, d/2)."""
+    if model_type == "llama4_text":
+        return seq * (m.head_dim // 2) * 8
+    if m.mla is not None:
+        drope = m.mla.qk_rope_head_dim
+    else:
+        drope = m.head_dim // 2 if model_type == "gpt_oss" else m.head_dim
+    return 2 * seq * drope * (4 if model_type == "olmo2" else P.stream)
+
+
+def _is_local(m: ModelSpec, model_type: str, i: int) -> bool:
+    """Whether block ``i`` is a sliding-window/chunked one: HF puts them first in each pattern
+    (only the count matters but for Llama 4, where RoPE (chunked) layers carry the q/k norm, and
+    for which checkpointed blocks' inputs are freed when, ``hf_step_memory``)."""
+    return i in _llama4_rope_layers(m) if model_type == "llama4_text" else i < m.local_layers
+
+
+def _kind_inputs(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision, impl: str,
+                 rope_set: float) -> dict[bool, float]:
+    """Under checkpointing, the inputs handed only to the local (key True) or only to the full
+    (False) attention blocks, which the checkpoints of that kind's blocks alone hold: the 4-D
+    masks — one per attention kind in eager (full and sliding: Gemma 2/3, gpt-oss, Llama 4), only
+    the sliding one under sdpa (full layers use is_causal); eager: (b, 1, s, s) in the stream
+    dtype, sdpa: a boolean (1, 1, s, s) expanded to the batch (Llama 4's chunked mask is built per
+    batch row) — and Gemma 3's two RoPE tables (``rope_set`` each: local base for the sliding
+    layers, global for the full ones; models/gemma3/modeling_gemma3.py passes
+    ``position_embeddings[layer_type]``)."""
+    one = seq * seq * (1 if impl == "sdpa" else batch * P.stream)
+    if impl == "sdpa" and model_type == "llama4_text":
+        one *= batch
+    out = {}
+    for local, present in ((True, m.local_layers > 0), (False, m.local_layers < m.layers)):
+        if present:
+            out[local] = (one if (impl != "sdpa" or local) else 0.0) + (rope_set if model_type == "gemma3_text" else 0.0)
+    return out
 
 
 def _llama4_rope_layers(m: ModelSpec) -> set[int]:
@@ -413,11 +468,10 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
       the embeddings last.
 
     Measured (tests/test_hf_memory.py, README "Measured errors"): ``after_forward`` within 3%
-    for every family and case; ``peak_forward`` and ``peak_step`` within 5% for 354 of 360
-    classes of case (family x quantity x attention x precision x checkpointing), every class
-    without checkpointing among them; the 6 others (under checkpointing: Llama 4 AMP,
-    DeepSeek-V2's AMP sdpa forward, Gemma 3's eager AMP step, Mixtral's uneven routing) are
-    listed with their worst error in the test.
+    for every family and case; ``peak_forward`` and ``peak_step`` within 5% for all 360
+    classes of case (family x quantity x attention x precision x checkpointing, 4 shapes each).
+    The MoE checkpointed forward takes each held expert at an upper bound of the busiest
+    expert's expected load under uniform routing (``busiest_expert_tokens``), not the mean.
 
     Not included: the caching allocator's reserve/fragmentation (not measurable on CPU; the GPU
     plan adds ``memory.FRAGMENTATION`` = 5% on the dynamic part).
@@ -470,16 +524,16 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
     if checkpointing:
         blocks_gc, _ = hf_saved_parts(m, model_type, seq, batch, precision, impl, True)
         base = blocks_gc - L * tok * r * h  # RoPE tables, masks, position ids
-        attn_ws, mlp_ws, mlp_cast = _gc_block_forward(m, model_type, seq, batch, P, impl)
-        mlp_cast *= cw
+        attn_ws, mlp_ws = _gc_block_forward(m, model_type, seq, batch, P, impl)
+        attn_late, mlp_late = (cw * x for x in _late_casts(m, model_type, P))
         # autocast caches every weight's bf16 copy until the forward leaves it: at the last
-        # block's attention all but that block's MLP copies are made
+        # block's attention all but that block's later copies (``_late_casts``) are made
         # (not the experts': a slice of the 3-D weight is no leaf, so its copy is not cached)
         block_casts = cw * hf_param_cast_bytes(m, model_type) - casts if P.autocast else 0.0
         if P.autocast and m.moe is not None and not m.moe.all_experts_compute:
             block_casts -= cw * 2.0 * m.moe_layers * m.moe.experts * pc.expert
         peak_fwd = max(peak_fwd + block_casts, base + L * tok * r * h + block_casts
-                       + max(attn_ws - mlp_cast, mlp_ws))
+                       + max(attn_ws - attn_late, mlp_ws - mlp_late))
     # the backward: the loss' two vocab-wide gradients on top of the forward's end; then the head
     # and final norm (their saves freed, their gradients and the residual stream's made), the
     # blocks in reverse order, the embedding's gradient last
@@ -502,9 +556,17 @@ def hf_step_memory(m: ModelSpec, model_type: str, seq: int, batch: int, precisio
         pre = tok * (16 + r * (h + 2) + r * h) + 8 * (m.max_positions or 512)
     w.level = after - outside + pre + labels - head_cast + g_head + r * h * tok
     moe_ids = set(m.moe_layer_ids) if m.moe_layers else set()
+    # under checkpointing, the inputs only one attention kind's blocks get (``_kind_inputs``) go
+    # with the checkpoint of the lowest block of that kind (its backward frees the last reference)
+    last_of_kind = {}
+    if checkpointing and model_type not in LAYERNORM_FAMILIES:
+        rope_set = _rope_set_bytes(m, model_type, seq, P)
+        for local, nbytes in _kind_inputs(m, model_type, seq, batch, P, impl, rope_set).items():
+            last_of_kind[min(i for i in range(L) if _is_local(m, model_type, i) == local)] = nbytes
     for i in reversed(range(L)):
         _block_backward(w, m, model_type, seq, batch, P, impl, checkpointing, rows[i], i in moe_ids, gb,
                         gk, cw)
+        w.level -= last_of_kind.get(i, 0.0)
     w.op(gb * pc.embedding, r * h * tok + gk * tied + pre + (0 if keep_grads else gb * pc.embedding))
     peak = w.peak
     return HFStepMemory(saved, casts, logits, kv, max(loss_fwd, loss_bwd), grads, after, peak_fwd, peak)
@@ -526,10 +588,10 @@ class _Walk:
 
 
 def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                      impl: str) -> tuple[float, float, float]:
+                      impl: str) -> tuple[float, float]:
     """A checkpointed block's forward working set at its largest in the attention and in the MLP
-    (what the block does not keep lives until the Python names holding it go), and the bytes of
-    the autocast weight copies made after the attention's peak (``_late_casts``).
+    (what the block does not keep lives until the Python names holding it go); the autocast
+    weight copies not yet made at either peak are ``_late_casts``.
 
     * attention: the norm's output, q/k after RoPE (in the stream dtype under autocast: the fp32
       cos/sin promote them, except where RoPE casts back), v, k/v expanded by ``repeat_kv`` where
@@ -556,19 +618,25 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
         kvh = m.kv_heads
     qk = a if (not P.autocast or model_type in ROPE_CASTS_BACK) else r  # after RoPE
     if m.mla is not None:
-        # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent,
-        # the RoPE'd q/k parts, the concatenated q and k, kv_b's output; sdpa takes the math
-        # path (unequal q/v head dims): its scaled fp32 q (and fp32 copies of bf16 q/k/v), an fp32
-        # (s, s) mask, the fp32 scores and softmax
+        # MLA: q's projection (DeepSeek-V3: q_b's output), kv_a's output and its normed latent
+        # (``self.weight * x.to(input_dtype)``: the stream dtype, fp32 weights under autocast),
+        # the RoPE'd q/k parts and the concatenated q (``torch.cat((q_pass, q_rot))``: in q's
+        # dtype after RoPE — DeepSeek-V3's fp32 cos/sin promote them under autocast), k
+        # (``kv_nope.new_empty``: kv_b's dtype, models/deepseek_v3/modeling_deepseek_v3.py
+        # l.421), kv_b's output; sdpa takes the math path (unequal q/v head dims): autocast's bf16
+        # copy of an fp32 q, its scaled fp32 q (and fp32 copies of bf16 q/k/v), an fp32 (s, s)
+        # mask, the fp32 scores and softmax
         q = m.mla
         lat = q.kv_lora_rank
-        attn = r * h * tok + a * tok * (3 * H * dqk + (lat + q.qk_rope_head_dim) + lat
-                                         + (H + 1) * q.qk_rope_head_dim + H * (q.qk_nope_head_dim + dv))
+        attn = r * h * tok + a * tok * (2 * H * dqk + (lat + q.qk_rope_head_dim) + H * (q.qk_nope_head_dim + dv))
+        attn += r * tok * lat + qk * tok * (H * dqk + (H + 1) * q.qk_rope_head_dim)
         if impl != "eager":
             attn += 4 * tok * H * (dqk if a == 4 else 3 * dqk + dv) + 4 * seq * seq + 2 * 4 * S
+            if qk != a:
+                attn += a * tok * H * dqk
         else:
             attn += (4 * S if P.autocast else a * S + (4 * S if a < 4 else 0)) + 4 * S
-            if P.autocast and model_type == "deepseek_v2":
+            if P.autocast and qk == a:
                 # its complex RoPE casts back (``type_as``): q stays bf16, so the fp32 softmax's
                 # ``.to(q's dtype)`` is a bf16 copy (DeepSeek-V3's fp32 cos/sin promote q)
                 attn += a * S
@@ -611,34 +679,65 @@ def _gc_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HF
     mlp = 2 * r * h * tok + probs
     e = m.moe
     if e is not None and e.all_experts_compute:
-        # Llama 4: o_proj's output, router logits and scores, the input repeated per expert (and
-        # its bf16 copy under autocast), the dense bmm's gate/up output, the activation, the
-        # down bmm's output
+        # Llama 4 (models/llama4/modeling_llama4.py): o_proj's output (the decoder layer's
+        # ``attention_states``, l.423-431), the router's logits and scores in the matmul dtype
+        # (``sigmoid(scores.float()).to(scores.dtype)``, l.147-150), the router-scaled repeated
+        # input (``routed_in``, the stream dtype, l.168-169), and at the down bmm (l.79-81) the
+        # gate/up output (``gate_up`` stays named), the product and the output; autocast's bf16
+        # copy of ``routed_in`` is gone by then (held by nothing once gate/up's bmm returns)
         E, f = e.experts, m.ffn_hidden
-        mlp += a * h * tok + 8 * E * tok + E * tok * (r * h + (a * h if P.autocast else 0) + 3 * a * f + a * h)
+        mlp += a * h * tok + 2 * a * E * tok + E * tok * (r * h + 3 * a * f + a * h)
     elif e is not None:
         # eager expert loop: router logits, top-k weights/indices, the one-hot expert mask, the
         # output accumulator; the previous expert's gathered input and gate/up output (the loop's
         # names) next to the current one's (k*T/E routed tokens each)
-        te = e.top_k * tok / e.experts
-        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + 8 * e.top_k * tok * (e.experts + 1)
-        mlp += r * h * tok + 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
+        # the busiest expert's tokens: the stated ``imbalance`` (busiest / mean load) where it
+        # says more than the uniform-routing bound
+        te = min(float(tok), max(busiest_expert_tokens(e.top_k, e.experts, tok), e.imbalance * e.top_k * tok / e.experts))
+        mlp += 4 * e.experts * tok + 12 * e.top_k * tok + _expert_loop_frame(m, P, tok)
+        mlp += 2 * te * (a * h + 2 * a * m.ffn_hidden) + 16 * te
     else:  # (Phi-3: gate and up are halves of the fused gate_up output)
         mlp += (4 if model_type == "phi3" else 3 if m.gated else 2) * a * m.dense_width * tok
-    return attn, mlp, _late_casts(m, P) if e is None else 0.0
+    return attn, mlp
 
 
-def _late_casts(m: ModelSpec, P: HFPrecision) -> float:
-    """Autocast's bf16 copies of a dense block's weights made after its attention scores: the
-    output projection's and the MLP's."""
+#: MoE blocks whose shared expert runs after the routed ones, so that its weights' autocast
+#: copies are not made yet at the routed experts' peak: ``hidden_states + self.shared_experts(
+#: residuals)`` after ``self.experts(...)`` (transformers 5.23 models/deepseek_v2/modeling_deepseek_v2.py
+#: l.134-135, deepseek_v3/modeling_deepseek_v3.py l.220-221), ``out = self.shared_expert(hidden_states)``
+#: after ``routed_out = self.experts(routed_in)`` (llama4/modeling_llama4.py l.170-171); Qwen2-MoE
+#: runs its shared expert first (qwen2_moe/modeling_qwen2_moe.py l.342-344)
+SHARED_EXPERT_AFTER = {"deepseek_v2", "deepseek_v3", "llama4_text"}
+
+
+def _late_casts(m: ModelSpec, model_type: str, P: HFPrecision) -> tuple[float, float]:
+    """Autocast's bf16 copies of the last block's weights not yet made (they are cached from
+    the op that first reads the weight on) at the block's attention peak and at its MLP peak.
+
+    * attention peak (the scores): the output projection's and the whole MLP's — dense: gate/up/
+      down; MoE: the router's, the shared expert's and, where the experts are a dense bmm over the
+      whole 3-D parameters (Llama 4: ``torch.bmm(hidden_states, self.gate_up_proj)``, a leaf,
+      so its copy is cached), the experts'; the eager loop's ``gate_up_proj[expert_idx]`` slices
+      are no leaves (not cached, not counted here);
+    * MLP peak (dense: the product before down; MoE: the routed experts' last matmul): the
+      shared expert's where it runs after the routed experts (``SHARED_EXPERT_AFTER``)."""
     from planner.spec.params import mlp_params
 
+    if not P.autocast:
+        return 0.0, 0.0
     o = m.heads * (m.mla.v_head_dim if m.mla is not None else m.head_dim) * m.hidden
     o += m.hidden if m.linear_bias else 0
-    return 2.0 * (o + mlp_params(m, m.dense_width)) if P.autocast else 0.0
+    e = m.moe
+    if e is None:
+        return 2.0 * (o + mlp_params(m, m.dense_width)), 0.0
+    sw = (e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden) if e.shared_experts else 0
+    shared = mlp_params(m, sw) if sw else 0
+    routed = e.experts * mlp_params(m, m.ffn_hidden) if e.all_experts_compute else 0
+    after = shared if model_type in SHARED_EXPERT_AFTER else 0
+    return 2.0 * (o + m.hidden * e.experts + routed + shared), 2.0 * after
 
 def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
-                                impl: str) -> tuple[float, float, float]:
+                                impl: str) -> tuple[float, float]:
     """``_gc_block_forward`` for GPT-2 and BERT, plus what lives before the blocks besides their
     inputs (returned in the attention's and MLP's working sets alike).
 
@@ -673,7 +772,7 @@ def _gc_layernorm_block_forward(m: ModelSpec, model_type: str, seq: int, batch: 
         attn += 4 * h * tok * (1 if a == 4 else 4) + (0 if bert else 4 * seq * seq) + 3 * 4 * S
         probs = 0.0
     mlp = probs + 3 * r * h * tok + (2 if bert else 4) * a * f * tok
-    return before + attn, before + mlp, _late_casts(m, P)
+    return before + attn, before + mlp
 
 def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: int, P: HFPrecision,
                     impl: str, checkpointing: bool, rows: tuple[float, float], moe: bool, gb: int,
@@ -750,9 +849,15 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             w.op(4 * n, 2 * n + cw * 2 * n)
 
     # Llama 4: the gradient of the experts' (E, T, h) output, expanded from the sum over experts
-    # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute)
-    eg = r * E * tok * h if moe and e.all_experts_compute else 0.0
-    w.level += eg
+    # and made contiguous, comes first (its node keeps nothing, so it runs before the recompute),
+    # in the bmm output's dtype; under autocast the MoE's output is bf16 (``out.add_(routed_out
+    # ...)`` on the shared expert's bf16 output, models/llama4/modeling_llama4.py l.171-172) on an
+    # fp32 residual stream: the residual add's backward first hands it a bf16 copy of the incoming
+    # gradient, which lives through the recompute
+    l4moe = moe and e.all_experts_compute
+    eg = a * E * tok * h if l4moe else 0.0
+    g_in = a * h * tok if l4moe and amp else 0.0
+    w.level += eg + g_in
     keeps_input = False
     if checkpointing:
         # the recompute: the block input is the checkpoint's (already live) where the first
@@ -772,7 +877,22 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             else:
                 soft = 4 * S + (a * S if a < 4 else 0)  # the softmax's saves
                 peak_scores = a * S + (4 * S if a < 4 else 0) + 4 * S
-            w.op(A_rc - soft + peak_scores, A_rc - soft + peak_scores)
+            # besides the saves made so far, the names the attention holds at its scores that
+            # nothing saved (``eager_attention_forward`` in models/llama/modeling_llama.py and
+            # its copies): repeat_kv's unexpanded k and v; under autocast also the input norm's
+            # output, q and the expanded k after RoPE where they are fp32 (the matmuls saved their
+            # bf16 copies), and the q/k/v weights' cached copies; o_proj's input is not made yet
+            named = 0.0
+            if m.mla is None:
+                qk = a if (not amp or model_type in ROPE_CASTS_BACK) else r
+                if kvh < H:
+                    named += tok * kvh * (qk * dqk + a * dv)
+                if amp:
+                    named += (0 if model_type == "olmo2" else r * h * tok) + cw * 2.0 * (attn_w - H * dv * h)
+                    if qk != a:
+                        named += qk * tok * 2 * H * dqk
+                named -= a * H * dv * tok
+            w.op(A_rc - soft + peak_scores + named, A_rc - soft + peak_scores + named)
         # what the recompute leaves besides the saves until it stops: BERT's last LayerNorm
         # output and the dropout's output before it, GPT-2's MLP dropout output, the decoders'
         # residual sum after the attention (kept by the MLP norm itself in an fp32 stream)
@@ -782,8 +902,23 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
             tail = a * h * tok
         else:
             tail = 0.0
-        if moe and e.all_experts_compute:
-            tail += a * e.experts * tok * h  # Llama 4: the dense expert bmm's (E, T, h) output
+        if r < 4 and model_type not in LAYERNORM_FAMILIES and model_type != "olmo2":
+            # pure bf16: the MLP norm saves its fp32 upcast (``hidden_states.to(torch.float32)``),
+            # so the residual sum after the attention, named ``residual`` by the decoder layer
+            # until it returns, is a storage of its own (OLMo 2's MLP reads it as it is)
+            tail += r * h * tok
+        if moe and not e.all_experts_compute:
+            tail += _expert_loop_frame(m, P, tok)  # the recompute stops inside the last expert
+        if model_type == "llama4_text":
+            # the decoder layer's ``attention_states`` (o_proj's output) stays named through the
+            # MLP (models/llama4/modeling_llama4.py l.423-431)
+            tail += a * h * tok
+        if l4moe:
+            # Llama 4's MoE frame (l.165-172): ``routed_out``, the dense expert bmm's (E, T, h)
+            # output; under autocast also ``routed_in`` (the fp32 router-scaled repeat: the bmm
+            # saved only its bf16 copy) and the fp32 input ``hidden_states`` (router and shared
+            # expert saved their own bf16 copies); without autocast those two are saved as they are
+            tail += a * e.experts * tok * h + ((r * e.experts * tok * h + r * h * tok) if amp else 0.0)
         w.op(A_rc + M + (cw * 2.0 * (attn_w + mlp_w) if amp else 0.0) + tail, tail)
         c_attn, c_mlp = (cw * 2.0 * attn_w, cw * 2.0 * mlp_w) if amp else (0.0, 0.0)
 
@@ -843,7 +978,7 @@ def _block_backward(w: _Walk, m: ModelSpec, model_type: str, seq: int, batch: in
         wcast(h * f)
         # GPT-2's tanh GELU ends in a product of two f-wide tensors; BERT's exact GELU is one op
         w.op((1 if model_type == "bert" else 2) * a * f * tok)
-    w.level = start + g_mlp - M - c_mlp - eg
+    w.level = start + g_mlp - M - c_mlp - eg - g_in
 
     start = w.level
     w.op(post_norm, post_norm + post_saves)
