@@ -82,10 +82,12 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                        {"tp": 2, "pp": 4, "vpp": 4, "zero": 1}, {"instance": P5, "nodes": 8}),
     "cp2-ep8-moe": ({"preset": "mixtral-8x7b"}, {"seq_len": 32768, "global_batch": 64, "micro_batch": 1, "recompute": "full", "tokens": 1e11},
                     {"tp": 2, "pp": 1, "cp": 2, "ep": 8, "zero": 1}, {"instance": P5, "nodes": 16}),
-    "pp2-ep8-qwen3moe-zero2": ({"preset": "qwen3-30b-a3b"}, {"seq_len": 4096, "global_batch": 512, "micro_batch": 1, "tokens": 1e11},
+    "pp2-ep8-qwen3moe-zero2": ({"preset": "qwen3-30b-a3b"}, {"seq_len": 4096, "global_batch": 512, "micro_batch": 1, "tokens": 1e11,
+                                                          "framework": "torchtitan"},
                                {"tp": 1, "pp": 2, "ep": 8, "zero": 2}, {"instance": P5, "nodes": 4}),
     "zero3-tp2": ({"preset": "llama3-70b"}, PRETRAIN, {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 16}),
-    "pp8-zero2": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full"},
+    "pp8-zero2": ({"preset": "llama3-70b"}, {**PRETRAIN, "global_batch": 1024, "micro_batch": 1, "recompute": "full",
+                                             "framework": "torchtitan"},
                   {"tp": 2, "pp": 8, "zero": 2}, {"instance": P5, "nodes": 8}),
     # the plans below are refused by one launcher: made for the stack that runs them (planner.model.stack_rules;
     # estimate refuses a plan its own stack cannot run), emitted in both styles
@@ -97,7 +99,8 @@ PLANS = {  # name -> (model, training, parallel, cluster)
                                          "framework": {"name": "megatron-core", "moe_dispatcher": "deepep",
                                                        "moe_a2a_overlap": True}},
                                         {"tp": 2, "pp": 2, "vpp": 2, "ep": 8, "etp": 1, "zero": 1}, {"instance": P5, "nodes": 4}),
-    "ep8-tp2-etp1-zero2": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11},
+    "ep8-tp2-etp1-zero2": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
+                                                        "framework": "torchtitan"},
                            {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
     # refused by both launchers: planned for a stack without launcher rules here (DeepSpeed)
     "ep8-tp2-etp2-zero3": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
@@ -147,6 +150,8 @@ REFUSED = {
     # torchtitan has no ZeRO-1 (FSDP2 shards or replicates): the Megatron ZeRO-1 plans are not torchtitan's
     **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1",
                                        "fp8-tp2")},
+    # Megatron has no ZeRO-2: its distributed optimizer keeps whole gradient buffers (planner.model.stack_rules)
+    **{(n, "megatron"): "ZeRO-2" for n in ("pp2-ep8-qwen3moe-zero2", "pp8-zero2", "ep8-tp2-etp1-zero2")},
     # torchtitan offloads the optimizer only with FSDP2 (CPUOffloadPolicy); a ZeRO-1 plan has no FSDP shards
     ("optimizer-offload-zero1", "fsdp"): "offload",
     # Megatron: --optimizer-cpu-offload needs the distributed optimizer, --use-torch-fsdp2 refuses it

@@ -307,7 +307,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
 def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack, m_micro):
     """What one training step of the HF model code creates on a GPU, per candidate, as
     (activations, logits): the walked peak of ``activations_hf.hf_step_memory`` (the larger of
-    the forward's and the step's; within 5% of real transformers runs for 354 of 360 case
+    the forward's and the step's; within 5% of real transformers runs for all 360 case
     classes, tests/test_hf_memory.py) less, for the report only, its vocab-wide part (the logits
     and the loss' largest transient) given as ``logits``. Parameters, gradient buffers and
     optimizer state, which exist before the step, are ``memory_per_gpu``'s own terms; which
