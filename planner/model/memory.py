@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
-                                 megatron_softmax_is_fp32, recompute_working_set)
+                                 megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
@@ -158,6 +158,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if hf == "amp_bf16" and t.weights != "amp":
         t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
+    if t.precision == "fp8" and t.weights == "megatron" and st.fp8_weight_bytes is not None:
+        w_b = st.fp8_weight_bytes  # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes)
     frozen = frozen_base(m, t)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
         adapter_opt_b = opt_b
@@ -218,7 +220,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # gathered back to every candidate (a search has millions of rows, a few hundred keys)
         (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
         kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
-                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq))
+                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision))
         per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
         rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
         if moe_share:
