@@ -155,14 +155,38 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     return T
 
 
+def op_sac_saved_tensors(m: ModelSpec):
+    """What torchtitan's op-level selective activation checkpointing keeps of a dense layer
+    (``activation_checkpoint.selective_ac_option = "op"``; torchtitan 2024
+    parallelisms/parallelize_llama.py ``_apply_ac_to_transformer_block``): the block runs under
+    ``create_selective_checkpoint_contexts`` with a policy that MUST_SAVEs the outputs of the ops in
+    ``_save_list`` — ``aten.mm``, the SDPA flash/efficient kernels, ``reduce_scatter_tensor`` and the
+    float8 ``abs``/``max`` amax scalars — "except every second mm" (``meta[mm_count_key] % 2 == 0``,
+    the count restarting per block), and recomputes everything else. In the Llama block the mms
+    run wq, wk, wv, wo, w1, w3, w2 (torchtitan models/llama/model.py: ``w2(F.silu(w1(x)) * w3(x))``),
+    so the 1st, 3rd, 5th and 7th are kept: q, v, w1's output and w2's output; plus SDPA's output
+    and its fp32 log-sum-exp, and the block input the checkpoint keeps. w2's output is the full
+    hidden width on each TP rank before its reduction (exact for the FSDP-only plans that use op
+    SAC; sharded only under SP here)."""
+    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
+    return [SavedTensor("block.input", h, None, "sp", True),
+            SavedTensor("wq.out", q, None, "tp", True), SavedTensor("wv.out", kv, None, "tp", True),
+            SavedTensor("sdpa.out", q, None, "tp", True), SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True),
+            SavedTensor("w1.out", f, None, "tp", True), SavedTensor("w2.out", h, None, "sp", True)]
+
+
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
-                           te_fp8=False, fused_glu=False):
+                           te_fp8=False, fused_glu=False, selective="attention_core"):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold).
 
     Full recompute keeps only the layer input (Korthikanti §4: 2*s*b*h, sharded by t under SP).
+    ``selective`` is what the stack's selective recompute keeps (``Stack.selective``): Megatron's
+    attention core dropped (the table's ``selective`` rows), torchtitan's op-level SAC
+    (``op_sac_saved_tensors``; MoE layers keep the table's rows) or its layer SAC, every second
+    layer fully checkpointed (``ac_freq`` = 2 in its configs): the mean of none and full.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -187,6 +211,11 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if t.selective:
             keep_sel = keep_sel + v
     full = tokens * m.hidden * act_bytes / sp_div
+    if selective == "op" and not moe:
+        keep_sel = sum(tokens * t.per_token * (act_bytes if t.dtype_bytes is None else t.dtype_bytes)
+                       / (tp if t.shard == "tp" else sp_div) for t in op_sac_saved_tensors(m))
+    elif selective == "layer":
+        keep_sel = (keep_all + full) / 2
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
 
 
@@ -195,9 +224,10 @@ def stack_table_kw(stack, precision: str) -> dict:
     """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
     the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
     spec) and the GEMMs run in FP8, ``fused_glu`` where it fuses the gated activation
-    (``Stack.fused_glu``)."""
+    (``Stack.fused_glu``), ``selective``: what its selective recompute keeps (``Stack.selective``)."""
     te = bool(getattr(stack, "te_linears", False))
-    return dict(te_fp8=te and precision == "fp8", fused_glu=bool(getattr(stack, "fused_glu", False)))
+    return dict(te_fp8=te and precision == "fp8", fused_glu=bool(getattr(stack, "fused_glu", False)),
+                selective=getattr(stack, "selective", "attention_core"))
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -211,12 +241,13 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
-                          te_fp8=False, fused_glu=False):
+                          te_fp8=False, fused_glu=False, selective="attention_core"):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
-    layer under full recompute, the dropped attention-core tensors under selective."""
+    layer under full recompute (and layer SAC), what selective dropped under selective."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu)
-    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu)
+    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
+                                 "attention_core" if selective == "layer" else selective)
     rc = np.asarray(recompute)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 
