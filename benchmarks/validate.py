@@ -348,13 +348,14 @@ def pr2_case(cat, r) -> PR2Case:
     rc = 2 if rec.startswith("full") else (1 if rec.startswith("selective") else 0)
     z = str(r.zero_or_fsdp).lower()
     zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
-    if dp == 1:
+    if dp * cp == 1:  # the sharding group is dp x cp (torchtitan's dp_shard_cp mesh, Megatron's DO)
         zero = 0
     elif "not stated" in z:  # the least sharding at which the model states fit (below)
         zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
     stack = pr2_stack(r.id)
     options = pr2_options(r, stack)
-    bf16_reduce = r.id.startswith("mbridge") and any(k in str(r.model).lower() for k in MBRIDGE_BF16_GRAD_REDUCE)
+    bf16_reduce = any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
+                      for src, models in BF16_GRAD_REDUCE.items())
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
                       grad_dtype="same" if bf16_reduce else "fp32",
                       flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
@@ -445,9 +446,17 @@ MBRIDGE_MOE_RECIPES = {
 }
 MBRIDGE_ETP = 1
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
-#: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py);
-#: every other published row reduces fp32 gradients (Megatron's default with the distributed optimizer)
-MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss")
+#: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;
+#: llama/llama3_llm_pretrain.py ``set_llama3_common_configs``, llama/llama31_llm_pretrain.py
+#: ``set_llama31_common_configs`` and deepseek/deepseek_llm_pretrain.py ``set_deepseek_v3_common_configs``
+#: set ``cfg.ddp.grad_reduce_in_fp32 = False``): every Megatron-Bridge row; the NeMo 24.07 rows reduce
+#: fp32 gradients (Megatron's default with the distributed optimizer)
+MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek")
+#: the NeMo 24.07 row whose launcher config (NeMo-Framework-Launcher
+#: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
+#: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``
+NEMO_BF16_GRAD_REDUCE = ("nemotron-340b",)
+BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE}
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:

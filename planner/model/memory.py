@@ -126,13 +126,22 @@ def stage_params(m: ModelSpec, c: Candidates):
     return first_dense, body_expert, last_dense, body_expert, layers, np.full(len(c), float(largest))
 
 
-def inflight_microbatches(c: Candidates, m_micro):
-    """Micro-batches whose activations the first stage holds at its peak."""
+def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False):
+    """Micro-batches whose activations the first stage holds at its peak (in units of the stage's
+    layers). 1F1B: the pp - 1 warm-up forwards plus the one of the first steady 1F1B step.
+    Interleaved (Megatron-Core pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
+    ``forward_backward_pipelining_with_interleaving``): rank 0 runs ``(pp - 1) * 2 + (v - 1) *
+    microbatch_group_size_per_vp_stage`` (default group size pp) warm-up chunk forwards plus one,
+    each chunk holding L/(pp v) of the stage's L/pp layers: pp (1 + (pp - 1)/(pp v)) micro-batches
+    of the stage; with the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``,
+    ``a2a_overlap``) "we schedule one extra micro-batch forward step before the 1f1b stages": one
+    chunk more, 1/v. GPipe holds all m."""
     pp = c.pp.astype(np.float64)
+    v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
     base = np.minimum(pp, m_micro)
-    inter = base * (1 + (pp - 1) / (pp * np.maximum(c.vpp, 1)))
-    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, inter, base))
+    inter = base * (1 + (pp - 1) / (pp * v)) + (1.0 / v if a2a_overlap else 0.0)
+    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, np.minimum(inter, m_micro), base))
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
@@ -237,7 +246,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
         host_f = host_f + (layers - held) * per_layer
         host_l = host_l + (layers - held) * per_layer
-        first_act = held * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
+        a2a = bool(m.moe is not None and st.moe_a2a_overlap)
+        first_act = held * per_layer * inflight_microbatches(c, m_micro, a2a) + emb_out + rws
         last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
         last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
