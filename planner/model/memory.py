@@ -19,7 +19,8 @@ Pipeline stages: layers are split ceil(L/pp) on the most loaded stage; the first
 holds the embeddings, the last the final norm, LM head (a second copy when tied and pp > 1) and the
 logits/loss buffers. Under 1F1B the first stage keeps min(pp, m) micro-batches of activations in
 flight, interleaving multiplies that by 1 + (pp-1)/(pp*v) (Narayanan et al. 2021 §2.2; Megatron's
-memory estimator), GPipe keeps all m. Both the first and the last stage are evaluated and the
+memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap — Megatron-Core's
+warm-up count, checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe keeps all m. Both the first and the last stage are evaluated and the
 larger is reported.
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
@@ -54,7 +55,8 @@ PRECISION_CONVENTIONS = {
     ("fp16", "amp"): (4 + 2, 4, 4, 0),
     ("fp16", "megatron"): (2, 4, 2, 4),
     ("fp16", "pure"): (2, 2, 2, 0),
-    # FP8 (Transformer Engine): bf16 weights + fp32 master, plus the cached fp8 weight copy
+    # FP8: bf16 weights + fp32 master, plus the cached fp8 weight copy; a stack that stores its FP8
+    # weights otherwise says so (Stack.fp8_weight_bytes: Megatron-Core's fp8_param_gather, torchao)
     ("fp8", "amp"): (4 + 1, 4, 4, 0),
     ("fp8", "megatron"): (2 + 1, 4, 2, 4),
     ("fp8", "pure"): (2 + 1, 2, 2, 0),
@@ -71,7 +73,9 @@ OPTIMIZER_STATE = {
     "adafactor": None,  # factored second moment: rows + cols per matrix, see _adafactor_bytes
 }
 
-ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}  # fp8 GEMMs still keep 16-bit activations
+# fp8 GEMMs still keep 16-bit activations; Transformer Engine keeps its linears' inputs in FP8
+# (activations.layer_saved_tensors ``te_fp8``)
+ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
