@@ -58,6 +58,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -345,59 +346,80 @@ def _int(x, default):
     return default if x != x or x is None else int(x)
 
 
+@dataclass(frozen=True)
+class PR2Case:
+    """What one published_runs_2.csv row maps to: the model, the training settings, the layout
+    (a one-row ``Candidates``), the hardware, and the stack (name + the options its source states)."""
+    model: ModelSpec
+    training: TrainingSpec
+    candidates: Candidates
+    hw: HardwareOption
+    stack: str
+    options: dict
+
+
+def pr2_case(cat, r) -> PR2Case:
+    """The planner's inputs for one row of published_runs_2.csv (a ``DataFrame.itertuples`` row)."""
+    gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
+    inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
+    inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
+    hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
+                   power_limit_w=power)
+    model = pr2_model(r)
+    tp, pp, cp = _int(r.tp, 8), _int(r.pp, 1), _int(r.cp, 1)
+    gpus = int(r.num_gpus)
+    dp = _int(r.dp, gpus // (tp * pp * cp))
+    notes = str(r.notes)
+    ep_m = re.search(r"EP=(\d+)", notes)
+    ep = int(ep_m.group(1)) if ep_m else 1
+    gb = r.global_batch_seqs
+    if gb != gb:  # kor22_530b_dp8: global batch not given; Table 3's 280 per DP replica
+        gb = 280 * dp
+    gb = int(gb)
+    mb = r.micro_batch
+    if mb != mb:
+        # torchtitan PP: microbatches default to the PP degree (local batch / pp); others 1
+        mb = max(gb // dp // pp, 1) if r.id.startswith("titan24_t5") else 1
+    mb = int(mb)
+    vpp = r.vpp
+    vpp = 2 if "interleaved" in str(vpp) else _int(pd.to_numeric(vpp, errors="coerce"), 1)
+    prec = str(r.precision).lower()
+    precision = "fp8" if "fp8" in prec else ("fp16" if "fp16 weights" in prec else "bf16")
+    rec = str(r.recompute).lower()
+    rc = 2 if rec.startswith("full") else (1 if rec.startswith("selective") else 0)
+    z = str(r.zero_or_fsdp).lower()
+    zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
+    if dp * cp == 1:  # the sharding group is dp x cp (torchtitan's dp_shard_cp mesh, Megatron's DO)
+        zero = 0
+    elif "not stated" in z:  # the least sharding at which the model states fit (below)
+        zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
+    stack = pr2_stack(r.id)
+    options = pr2_options(r, stack)
+    bf16_reduce = any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
+                      for src, models in BF16_GRAD_REDUCE.items())
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
+                      grad_dtype="same" if bf16_reduce else "fp32",
+                      flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
+                      dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc])
+    sched = "interleaved" if vpp > 1 else "1f1b"
+    c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
+                   sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
+                   schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
+                   etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp)
+    return PR2Case(model, tr, c, hw, stack, options)
+
+
 def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
     """published_runs_2.csv (README §3): every row evaluated; the ``scored`` column is False for
     the one row whose metric has no definition (OPT's reported TFLOP/s, README: skip it)."""
     d = pd.read_csv(path or PR2_CSV)
     out = []
     for r in d.itertuples():
-        gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
-        inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
-        inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
-        hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
-                       power_limit_w=power)
-        model = pr2_model(r)
-        tp, pp, cp = _int(r.tp, 8), _int(r.pp, 1), _int(r.cp, 1)
-        gpus = int(r.num_gpus)
-        dp = _int(r.dp, gpus // (tp * pp * cp))
-        notes = str(r.notes)
-        ep_m = re.search(r"EP=(\d+)", notes)
-        ep = int(ep_m.group(1)) if ep_m else 1
-        gb = r.global_batch_seqs
-        if gb != gb:  # kor22_530b_dp8: global batch not given; Table 3's 280 per DP replica
-            gb = 280 * dp
-        gb = int(gb)
-        mb = r.micro_batch
-        if mb != mb:
-            # torchtitan PP: microbatches default to the PP degree (local batch / pp); others 1
-            mb = max(gb // dp // pp, 1) if r.id.startswith("titan24_t5") else 1
-        mb = int(mb)
-        vpp = r.vpp
-        vpp = 2 if "interleaved" in str(vpp) else _int(pd.to_numeric(vpp, errors="coerce"), 1)
-        prec = str(r.precision).lower()
-        precision = "fp8" if "fp8" in prec else ("fp16" if "fp16 weights" in prec else "bf16")
-        rec = str(r.recompute).lower()
-        rc = 2 if rec.startswith("full") else (1 if rec.startswith("selective") else 0)
-        z = str(r.zero_or_fsdp).lower()
-        zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
-        if dp == 1:
-            zero = 0
-        elif "not stated" in z:  # the least sharding at which the model states fit (below)
-            zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
-        stack = pr2_stack(r.id)
-        options = pr2_options(r, stack)
-        bf16_reduce = r.id.startswith("mbridge") and any(k in str(r.model).lower() for k in MBRIDGE_BF16_GRAD_REDUCE)
-        tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
-                          grad_dtype="same" if bf16_reduce else "fp32",
-                          flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
-                          dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc])
-        sched = "interleaved" if vpp > 1 else "1f1b"
-        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
-                       sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
-                       schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
-                       etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp)
+        case = pr2_case(cat, r)
+        c, stack, options = case.candidates, case.stack, case.options
+        gb, gpus = case.training.global_batch, int(r.num_gpus)
         kw = (stack_fn or pr2_time_kw)(stack, options)
-        st = step_time(model, tr, c, hw, **kw)
+        st = step_time(case.model, case.training, c, case.hw, **kw)
         pred = float(st["step_time_s"][0])
         scored = True
         if r.metric == "tokens_per_s_per_gpu":
@@ -411,7 +433,8 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
             measured, scored = float("nan"), False
         out.append(dict(source=pr2_source(r.id), model=pr2_group(r), id=r.id, stack=stack,
                         options=",".join(f"{k}={v}" for k, v in sorted(options.items())),
-                        gpus=gpus, tp=tp, pp=pp, dp=dp, mb=mb, measured_s=measured, predicted_s=pred, scored=scored))
+                        gpus=gpus, tp=int(c.tp[0]), pp=int(c.pp[0]), dp=int(c.dp[0]), mb=int(c.mb[0]),
+                        measured_s=measured, predicted_s=pred, scored=scored))
     return pd.DataFrame(out)
 
 
@@ -464,9 +487,17 @@ MBRIDGE_MOE_RECIPES = {
 }
 MBRIDGE_ETP = 1
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
-#: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py);
-#: every other published row reduces fp32 gradients (Megatron's default with the distributed optimizer)
-MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss")
+#: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;
+#: llama/llama3_llm_pretrain.py ``set_llama3_common_configs``, llama/llama31_llm_pretrain.py
+#: ``set_llama31_common_configs`` and deepseek/deepseek_llm_pretrain.py ``set_deepseek_v3_common_configs``
+#: set ``cfg.ddp.grad_reduce_in_fp32 = False``): every Megatron-Bridge row; the NeMo 24.07 rows reduce
+#: fp32 gradients (Megatron's default with the distributed optimizer)
+MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek")
+#: the NeMo 24.07 row whose launcher config (NeMo-Framework-Launcher
+#: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
+#: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``
+NEMO_BF16_GRAD_REDUCE = ("nemotron-340b",)
+BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE}
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:

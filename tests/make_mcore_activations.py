@@ -133,9 +133,10 @@ def build(case):
     return model
 
 
-def measure(case):
+def measure(case, builder=None):
+    """Saved bytes of one training forward of the model ``builder(case)`` builds (default ``build``)."""
     torch.nn.functional.dropout = _native_dropout if case["dropout_kernel"] == "native" else _F_DROPOUT
-    model = build(case)
+    model = (builder or build)(case)
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, VOCAB, (MB, SEQ), generator=g)
     pos = torch.arange(SEQ).unsqueeze(0).expand(MB, -1)

@@ -81,15 +81,17 @@ def test_explicit_attention_past_the_fused_softmax_keeps_fp32_probabilities():
     """Megatron-Core's fused softmax takes at most 4096 keys (activations.FUSED_SOFTMAX_MAX_KEYS);
     beyond it the torch fallback keeps the softmax in fp32 (measured on Megatron-Core's local spec,
     tests/test_mcore_activations.py): a non-flash plan at 8192 tokens holds those rows, at 4096 not."""
-    from planner.model.activations import layer_activation_bytes
+    from planner.model.activations import layer_activation_bytes, stack_table_kw
+    from planner.model.stacks import from_training
 
     def acts(seq):
         job = load_job_dict({"model": {"preset": "llama3-8b"},
                              "training": {"seq_len": seq, "global_batch": 64, "flash_attention": False}})
         m = job.model
+        kw = stack_table_kw(from_training(job.training), job.training.precision)  # the job's stack's rows
         got = one(job, rc=0)["activations"][0]
-        plain = layer_activation_bytes(m, seq, 1, flash=False, act_bytes=2) * m.layers
-        fp32 = layer_activation_bytes(m, seq, 1, flash=False, act_bytes=2, fp32_softmax=True) * m.layers
+        plain = layer_activation_bytes(m, seq, 1, flash=False, act_bytes=2, **kw) * m.layers
+        fp32 = layer_activation_bytes(m, seq, 1, flash=False, act_bytes=2, fp32_softmax=True, **kw) * m.layers
         return got, plain, fp32
 
     got, plain, fp32 = acts(8192)

@@ -42,6 +42,9 @@ class SavedTensor:
     dtype_bytes: float | None  # None = the activation dtype
     shard: str  # "tp": divided by t; "sp": divided by t only under sequence parallelism
     selective: bool  # still kept under selective recompute (core attention dropped)
+    #: the input a linear layer saves for its weight gradient: under Transformer Engine FP8 it is
+    #: saved quantised, 1 byte per element (``te_fp8``, see ``layer_saved_tensors``)
+    linear_input: bool = False
 
 
 #: the longest key length Megatron-Core's fused softmax kernel takes (fused_softmax.py, 0.16.1, l. 256:
@@ -57,8 +60,29 @@ def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:
 
 
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
-                        fp32_softmax: bool = False):
+                        fp32_softmax: bool = False, te_fp8: bool = False, fused_glu: bool = False):
     """The saved-tensor table of one transformer layer (see module docstring).
+
+    ``te_fp8``: the linears are Transformer Engine modules running FP8 (Megatron-Core's TE layer
+    spec under ``fp8``). TE keeps, for the weight gradient, the *quantised* GEMM input (1 byte per
+    element) instead of the 16-bit one, and under sequence parallelism the local shard before the
+    all-gather (re-gathered in backward): TE ``module/linear.py`` ``_Linear.forward`` saves
+    ``saved_inputmat = inputmat`` / ``saved_inputmat_t = inputmat_t``, the outputs of
+    ``cast_to_fp8`` / ``fp8_cast_transpose_fused`` (TE 1.x; TE 2.x saves the quantised
+    ``inputmat`` with only its column-wise usage kept), and ``module/layernorm_linear.py`` saves
+    ``ln_out`` in FP8 (its backward runs ``tex.fp8_transpose(ln_out_total, ...)`` on it) next to
+    the 16-bit norm input and the fp32 ``rsigma``/``mu``. Rows marked ``linear_input`` take 1 byte:
+    the QKV and fc1 inputs (LayerNormLinear's ``ln_out``), the out-projection input (a separate FP8
+    copy of the attention output, which the attention kernel keeps in 16 bits for its own backward),
+    the fc2 input and the experts' grouped-GEMM inputs. Attention, norms, the router and the
+    activation function still keep 16-bit tensors (TE FP8 covers only the GEMMs).
+
+    ``fused_glu``: the gated MLP's activation is Megatron-Core's fused SwiGLU
+    (``bias_activation_fusion``; megatron/core/fusions/fused_bias_swiglu.py ``SwiGLUFunction.forward``
+    saves only its input, the fc1 output ``[gate, up]``), so the ``act(gate)`` tensor the unfused
+    ``F.silu(gate) * up`` keeps for the product's backward is not saved; fc2 still saves its input
+    ``act(gate) * up``. The Llama/Mixtral/Qwen configs of NeMo (launcher ``bias_activation_fusion:
+    true``) and Megatron-Bridge (``LlamaModelProvider.bias_activation_fusion = True``) turn it on.
 
     ``fp32_softmax`` (explicit attention only): the softmax runs in fp32 on 16-bit scores and its
     fp32 output is what backward keeps — Megatron-Core's DotProductAttention when its fused
@@ -79,12 +103,14 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     add = lambda *r: T.append(SavedTensor(*r))  # noqa: E731
     add("norm1.input", h, None, "sp", True)
     add("norm1.stats", stat, 4, "sp", True)
-    add("qkv.input", h, None, "sp", True)
+    add("qkv.input", h, None, "sp", True, True)
     add("q,k,v", q + 2 * kv, None, "tp", True)
     if flash:
         # the kernel writes O token-major (b, s, a, d), so O *is* the out-projection's input:
         # one buffer, kept under selective recompute like proj.input below
         add("attn.out", q, None, "tp", True)
+        if te_fp8:  # TE's out-projection keeps its own FP8 copy of O
+            add("proj.input", q, None, "tp", True, True)
         add("attn.logsumexp", a, 4, "tp", False)
     else:
         add("attn.softmax", a * seq, 4 if fp32_softmax else None, "tp", False)
@@ -93,43 +119,74 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         if dropout:
             add("attn.dropout_mask", a * seq, 1, "tp", False)
             add("attn.dropout_out", a * seq, None, "tp", False)
-        add("proj.input", q, None, "tp", True)  # AV output made token-major (.contiguous())
+        add("proj.input", q, None, "tp", True, True)  # AV output made token-major (.contiguous())
     if dropout:
         add("attn.out_dropout_mask", h, 1, "sp", True)
     add("norm2.input", h, None, "sp", True)
     add("norm2.stats", stat, 4, "sp", True)
-    add("mlp.input", h, None, "sp", True)
+    # dense layers: fc1's LayerNormLinear input (ln_out); MoE layers: the router's 16-bit input
+    add("mlp.input", h, None, "sp", True, not moe)
     k = m.moe.top_k if moe else 1
-    if m.gated:
-        add("mlp.gate,up", 2 * f * k, None, "tp", True)
-        add("mlp.act(gate),act*up", 2 * f * k, None, "tp", True)
-    else:
-        add("mlp.fc1_out", f * k, None, "tp", True)
-        add("mlp.act_out", f * k, None, "tp", True)
+
+    def mlp(name, width):  # fc1 output (saved by the activation), activation output (fc2's input)
+        if m.gated:
+            add(f"{name}.gate,up", 2 * width, None, "tp", True)
+            if not fused_glu:
+                add(f"{name}.act(gate)", width, None, "tp", True)
+            add(f"{name}.act*up", width, None, "tp", True, True)
+        else:
+            add(f"{name}.fc1_out", width, None, "tp", True)
+            add(f"{name}.act_out", width, None, "tp", True, True)
+    mlp("mlp", f * k)
     if moe:
         e = m.moe
         add("moe.router_probs", e.experts, 4, "sp", True)  # fp32 softmax output
         # top-k expert ids + the dispatch and combine permutations (int64, k per token each)
         add("moe.routing_indices", 3 * k, 8, "sp", True)
         add("moe.routing_weights", 2 * k + 1, 4, "sp", True)  # top-k probs, their sum, renormalised
-        add("moe.dispatched_input", h * k, None, "tp", True)
+        add("moe.dispatched_input", h * k, None, "tp", True, True)
         # each expert's output, kept by the multiply with its routing weight after the unpermute
         # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
         add("moe.expert_out", h * k, None, "tp", True)
         if e.shared_experts:
-            sw = e.shared_ffn_hidden or e.shared_experts * f
-            add("moe.shared", (4 if m.gated else 2) * sw, None, "tp", True)
+            mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f)
     if dropout:
         add("mlp.dropout_mask", h, 1, "sp", True)
     return T
 
 
+def op_sac_saved_tensors(m: ModelSpec):
+    """What torchtitan's op-level selective activation checkpointing keeps of a dense layer
+    (``activation_checkpoint.selective_ac_option = "op"``; torchtitan 2024
+    parallelisms/parallelize_llama.py ``_apply_ac_to_transformer_block``): the block runs under
+    ``create_selective_checkpoint_contexts`` with a policy that MUST_SAVEs the outputs of the ops in
+    ``_save_list`` — ``aten.mm``, the SDPA flash/efficient kernels, ``reduce_scatter_tensor`` and the
+    float8 ``abs``/``max`` amax scalars — "except every second mm" (``meta[mm_count_key] % 2 == 0``,
+    the count restarting per block), and recomputes everything else. In the Llama block the mms
+    run wq, wk, wv, wo, w1, w3, w2 (torchtitan models/llama/model.py: ``w2(F.silu(w1(x)) * w3(x))``),
+    so the 1st, 3rd, 5th and 7th are kept: q, v, w1's output and w2's output; plus SDPA's output
+    and its fp32 log-sum-exp, and the block input the checkpoint keeps. w2's output is the full
+    hidden width on each TP rank before its reduction (exact for the FSDP-only plans that use op
+    SAC; sharded only under SP here)."""
+    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
+    return [SavedTensor("block.input", h, None, "sp", True),
+            SavedTensor("wq.out", q, None, "tp", True), SavedTensor("wv.out", kv, None, "tp", True),
+            SavedTensor("sdpa.out", q, None, "tp", True), SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True),
+            SavedTensor("w1.out", f, None, "tp", True), SavedTensor("w2.out", h, None, "sp", True)]
+
+
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
-                           flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False):
+                           flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
+                           te_fp8=False, fused_glu=False, selective="attention_core"):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
+    ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold).
 
     Full recompute keeps only the layer input (Korthikanti §4: 2*s*b*h, sharded by t under SP).
+    ``selective`` is what the stack's selective recompute keeps (``Stack.selective``): Megatron's
+    attention core dropped (the table's ``selective`` rows), torchtitan's op-level SAC
+    (``op_sac_saved_tensors``; MoE layers keep the table's rows) or its layer SAC, every second
+    layer fully checkpointed (``ac_freq`` = 2 in its configs): the mean of none and full.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -139,11 +196,13 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     keep_all = np.zeros(np.broadcast(tokens, tp, sp_div, rc).shape)
     keep_sel = np.zeros_like(keep_all)
     # the scores term depends on the local sequence (keys span the whole sequence under CP)
-    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax):
+    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu):
         per_tok = t.per_token
         if t.name.startswith("attn.") and not flash and t.name != "attn.out_dropout_mask":
             per_tok = t.per_token * seq  # a*s elements per token
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
+        if te_fp8 and t.linear_input:
+            b = 1.0  # TE keeps the FP8 copy it made for the GEMM
         div = tp if t.shard == "tp" else sp_div
         v = tokens * per_tok * b / div
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
@@ -152,8 +211,23 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if t.selective:
             keep_sel = keep_sel + v
     full = tokens * m.hidden * act_bytes / sp_div
+    if selective == "op" and not moe:
+        keep_sel = sum(tokens * t.per_token * (act_bytes if t.dtype_bytes is None else t.dtype_bytes)
+                       / (tp if t.shard == "tp" else sp_div) for t in op_sac_saved_tensors(m))
+    elif selective == "layer":
+        keep_sel = (keep_all + full) / 2
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
 
+
+
+def stack_table_kw(stack, precision: str) -> dict:
+    """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
+    the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
+    spec) and the GEMMs run in FP8, ``fused_glu`` where it fuses the gated activation
+    (``Stack.fused_glu``), ``selective``: what its selective recompute keeps (``Stack.selective``)."""
+    te = bool(getattr(stack, "te_linears", False))
+    return dict(te_fp8=te and precision == "fp8", fused_glu=bool(getattr(stack, "fused_glu", False)),
+                selective=getattr(stack, "selective", "attention_core"))
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -166,12 +240,14 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
     return out
 
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
-                          dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False):
+                          dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
+                          te_fp8=False, fused_glu=False, selective="attention_core"):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
-    layer under full recompute, the dropped attention-core tensors under selective."""
+    layer under full recompute (and layer SAC), what selective dropped under selective."""
     args = (m, seq, micro_batch, tp, cp, sp)
-    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax)
-    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax)
+    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu)
+    sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
+                                 "attention_core" if selective == "layer" else selective)
     rc = np.asarray(recompute)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 

@@ -19,7 +19,8 @@ Pipeline stages: layers are split ceil(L/pp) on the most loaded stage; the first
 holds the embeddings, the last the final norm, LM head (a second copy when tied and pp > 1) and the
 logits/loss buffers. Under 1F1B the first stage keeps min(pp, m) micro-batches of activations in
 flight, interleaving multiplies that by 1 + (pp-1)/(pp*v) (Narayanan et al. 2021 §2.2; Megatron's
-memory estimator), GPipe keeps all m. Both the first and the last stage are evaluated and the
+memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap — Megatron-Core's
+warm-up count, checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe keeps all m. Both the first and the last stage are evaluated and the
 larger is reported.
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
@@ -30,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
-                                 megatron_softmax_is_fp32, recompute_working_set)
+                                 megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
 from planner.layout import Candidates, distinct_rows
 from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
@@ -54,7 +55,8 @@ PRECISION_CONVENTIONS = {
     ("fp16", "amp"): (4 + 2, 4, 4, 0),
     ("fp16", "megatron"): (2, 4, 2, 4),
     ("fp16", "pure"): (2, 2, 2, 0),
-    # FP8 (Transformer Engine): bf16 weights + fp32 master, plus the cached fp8 weight copy
+    # FP8: bf16 weights + fp32 master, plus the cached fp8 weight copy; a stack that stores its FP8
+    # weights otherwise says so (Stack.fp8_weight_bytes: Megatron-Core's fp8_param_gather, torchao)
     ("fp8", "amp"): (4 + 1, 4, 4, 0),
     ("fp8", "megatron"): (2 + 1, 4, 2, 4),
     ("fp8", "pure"): (2 + 1, 2, 2, 0),
@@ -71,7 +73,9 @@ OPTIMIZER_STATE = {
     "adafactor": None,  # factored second moment: rows + cols per matrix, see _adafactor_bytes
 }
 
-ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}  # fp8 GEMMs still keep 16-bit activations
+# fp8 GEMMs still keep 16-bit activations; Transformer Engine keeps its linears' inputs in FP8
+# (activations.layer_saved_tensors ``te_fp8``)
+ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
@@ -126,13 +130,22 @@ def stage_params(m: ModelSpec, c: Candidates):
     return first_dense, body_expert, last_dense, body_expert, layers, np.full(len(c), float(largest))
 
 
-def inflight_microbatches(c: Candidates, m_micro):
-    """Micro-batches whose activations the first stage holds at its peak."""
+def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False):
+    """Micro-batches whose activations the first stage holds at its peak (in units of the stage's
+    layers). 1F1B: the pp - 1 warm-up forwards plus the one of the first steady 1F1B step.
+    Interleaved (Megatron-Core pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
+    ``forward_backward_pipelining_with_interleaving``): rank 0 runs ``(pp - 1) * 2 + (v - 1) *
+    microbatch_group_size_per_vp_stage`` (default group size pp) warm-up chunk forwards plus one,
+    each chunk holding L/(pp v) of the stage's L/pp layers: pp (1 + (pp - 1)/(pp v)) micro-batches
+    of the stage; with the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``,
+    ``a2a_overlap``) "we schedule one extra micro-batch forward step before the 1f1b stages": one
+    chunk more, 1/v. GPipe holds all m."""
     pp = c.pp.astype(np.float64)
+    v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
     base = np.minimum(pp, m_micro)
-    inter = base * (1 + (pp - 1) / (pp * np.maximum(c.vpp, 1)))
-    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, inter, base))
+    inter = base * (1 + (pp - 1) / (pp * v)) + (1.0 / v if a2a_overlap else 0.0)
+    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, np.minimum(inter, m_micro), base))
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
@@ -158,6 +171,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if hf == "amp_bf16" and t.weights != "amp":
         t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
+    if t.precision == "fp8" and t.weights == "megatron" and st.fp8_weight_bytes is not None:
+        w_b = st.fp8_weight_bytes  # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes)
     frozen = frozen_base(m, t)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
         adapter_opt_b = opt_b
@@ -218,7 +233,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # gathered back to every candidate (a search has millions of rows, a few hundred keys)
         (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
         kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
-                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq))
+                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision))
         per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
         rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
         if moe_share:
@@ -235,7 +250,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
         host_f = host_f + (layers - held) * per_layer
         host_l = host_l + (layers - held) * per_layer
-        first_act = held * per_layer * inflight_microbatches(c, m_micro) + emb_out + rws
+        a2a = bool(m.moe is not None and st.moe_a2a_overlap)
+        first_act = held * per_layer * inflight_microbatches(c, m_micro, a2a) + emb_out + rws
         last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
         last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)

@@ -43,7 +43,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner.layout import distinct_rows
-from planner.model.activations import mean_layer_activation_bytes, megatron_softmax_is_fp32
+from planner.model.activations import mean_layer_activation_bytes, megatron_softmax_is_fp32, stack_table_kw
 
 
 @dataclass(frozen=True)
@@ -138,12 +138,13 @@ def host_optimizer_bytes(optimizer_bytes, state_bytes_per_param: float):
     return optimizer_bytes * (1.0 + HOST_GRAD_BYTES / state_bytes_per_param)
 
 
-def activation_layer_bytes(m, t, c, act_bytes: float):
+def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
     """Saved activation bytes of one layer and micro-batch per candidate, as memory.memory_per_gpu
-    counts them (planner.model.activations.mean_layer_activation_bytes)."""
+    counts them (planner.model.activations.mean_layer_activation_bytes) under ``stack``."""
     return mean_layer_activation_bytes(
         m, t.seq_len, c.mb, tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
-        act_bytes=act_bytes, recompute=c.rc, fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_bytes, t.seq_len))
+        act_bytes=act_bytes, recompute=c.rc, fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_bytes, t.seq_len),
+        **stack_table_kw(stack, t.precision))
 
 
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):
@@ -153,7 +154,7 @@ def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb
         return np.zeros_like(np.asarray(t_fwd_mb, dtype=np.float64))
     keys, inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)  # a few hundred keys per search
     layer_bytes = activation_layer_bytes(m, t, SimpleNamespace(**dict(zip(("tp", "cp", "sp", "mb", "rc"), keys))),
-                                         act_bytes)[inv]
+                                         act_bytes, stack)[inv]
     moved = np.maximum(layers - RESIDENT_LAYERS, 0.0) * layer_bytes / host_link_bps(hw)
     return np.maximum(moved - t_fwd_mb, 0.0) + np.maximum(moved - t_bwd_mb, 0.0)
 

@@ -129,6 +129,23 @@ class Stack:
     #: the fp8 copy of each weight is made once per step and reused by later micro-batches
     #: (TE ``is_first_microbatch``, passed by Megatron-Core's schedules)
     caches_fp8_weights: bool = False
+    #: the linears are Transformer Engine modules (Megatron-Core's TE layer spec): under FP8 they
+    #: keep their inputs for backward quantised (planner.model.activations.layer_saved_tensors)
+    te_linears: bool = False
+    #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
+    #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
+    fused_glu: bool = False
+    #: bytes per parameter the GPU holds for the weights under FP8 with a separate master copy
+    #: (``weights: megatron``); None = planner.model.memory.PRECISION_CONVENTIONS (16-bit weights +
+    #: one cached FP8 copy). Megatron-Core as NeMo 2 / Megatron-Bridge configure it: the FP8
+    #: precision configs set ``fp8_param_gather=True`` (Megatron-Bridge training/mixed_precision.py
+    #: ``bf16_with_fp8_current_scaling_mixed``, ``bf16_with_fp8_delayed_scaling_mixed``; NeMo
+    #: recipes/precision/mixed_precision.py the same), so the TE weights *are* FP8 tensors (1 byte)
+    #: with the transposed copy TE caches for the backward GEMM on Hopper (1 byte), no 16-bit copy
+    #: (embeddings and norms stay 16-bit: 2 bytes as well): 2. torchtitan (torchao
+    #: ``convert_to_float8_training``): the parameters stay 16-bit and each forward casts them
+    #: anew (no persistent FP8 copy): 2.
+    fp8_weight_bytes: float | None = None
     #: ZeRO-3 parameters per gather/reduce-scatter collective; None = one per transformer block
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
     #: (deepspeed/runtime/zero/config.py)
@@ -284,7 +301,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True, moe_grouped_gemm=True, offloads=("activation", "optimizer"), overlap_p2p=True,
+        caches_fp8_weights=True, te_linears=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
@@ -301,7 +318,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", fp8_weight_bytes=2.0, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "

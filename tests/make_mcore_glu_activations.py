@@ -1,0 +1,91 @@
+"""Truth for the gated-MLP rows of the Megatron activation table: what Megatron-Core 0.16.1 saves
+for a SwiGLU layer with and without its fused SwiGLU (``bias_activation_fusion``).
+
+The same tiny GPT and CPU adaptations as tests/make_mcore_activations.py (whose ``measure`` runs
+the forward under the saved-tensor tracker), built Llama-style: RMSNorm, SwiGLU
+(``gated_linear_unit=True``, ``activation_func=F.silu``), no biases, no dropout; bf16 and fp32, TP=1,
+no recompute. With ``bias_activation_fusion=True`` the MLP calls ``bias_swiglu_impl``
+(megatron/core/fusions/fused_bias_swiglu.py: ``SwiGLUFunction`` saves only its input); without, the
+unfused ``glu`` (``F.silu(x[0]) * x[1]``). The fused function's body is ``jit_fuser``
+(torch.compile); ``TORCHDYNAMO_DISABLE=1`` runs it eagerly on CPU, which changes nothing that is
+saved: inside an autograd.Function's forward nothing is recorded, only its ``save_for_backward``.
+
+Run::
+
+    TORCHDYNAMO_DISABLE=1 PYTHONPATH=$PWD python tests/make_mcore_glu_activations.py
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import make_mcore_activations as base  # noqa: E402
+
+OUT = HERE / "data" / "mcore_glu_activations.json"
+L, H, HEADS, KV_HEADS, FFN, VOCAB, SEQ, MB = base.L, base.H, base.HEADS, 2, 512, base.VOCAB, base.SEQ, base.MB
+
+
+def build(case):
+    from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
+    from megatron.core.models.gpt.gpt_model import GPTModel
+    from megatron.core.transformer.transformer_config import TransformerConfig
+
+    dtype = torch.bfloat16 if case["precision"] == "bf16" else torch.float32
+    cfg = TransformerConfig(num_layers=L, hidden_size=H, num_attention_heads=HEADS, num_query_groups=KV_HEADS,
+                            ffn_hidden_size=FFN, use_cpu_initialization=True, params_dtype=dtype,
+                            bf16=dtype == torch.bfloat16, hidden_dropout=0.0, attention_dropout=0.0,
+                            normalization="RMSNorm", gated_linear_unit=True, activation_func=F.silu,
+                            add_bias_linear=False, bias_activation_fusion=case["fused_glu"],
+                            bias_dropout_fusion=False, masked_softmax_fusion=False)
+    torch.manual_seed(0)
+    model = GPTModel(cfg, get_gpt_layer_local_spec(normalization="RMSNorm"), vocab_size=VOCAB,
+                     max_sequence_length=SEQ, position_embedding_type="rope")
+    if dtype == torch.bfloat16:
+        model.bfloat16()
+    model.train()
+    return model
+
+
+def cases():
+    return [dict(tp=1, sp=False, precision=p, recompute="none", dropout=0.0, dropout_kernel="native", fused_glu=f)
+            for p in ("fp32", "bf16") for f in (False, True)]
+
+
+def main():
+    import importlib.metadata as md
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29613")
+    torch.set_num_threads(1)
+    base._cpu_safe()
+    from megatron.core import parallel_state
+    with tempfile.TemporaryDirectory() as d:
+        dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
+        parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
+        res = [base.measure(c, build) for c in cases()]
+        parallel_state.destroy_model_parallel()
+        dist.destroy_process_group()
+    doc = {"versions": {"megatron-core": md.version("megatron-core"), "torch": torch.__version__,
+                        "python": sys.version.split()[0]},
+           "model": dict(layers=L, hidden=H, heads=HEADS, kv_heads=KV_HEADS, ffn_hidden=FFN, vocab=VOCAB,
+                         seq=SEQ, micro_batch=MB, spec="get_gpt_layer_local_spec(normalization='RMSNorm')",
+                         norm="RMSNorm (torch)", activation="swiglu", add_bias_linear=False,
+                         position="rope"),
+           "cases": res}
+    OUT.write_text(json.dumps(doc, indent=1) + "\n")
+    for r in res:
+        c = r["case"]
+        print(c["precision"], "fused" if c["fused_glu"] else "unfused", r["per_layer_bytes"])
+        for t in r["layer1_tensors"]:
+            print("   ", t)
+
+
+if __name__ == "__main__":
+    main()
