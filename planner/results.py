@@ -82,10 +82,9 @@ class Memory(Record):
     total: float
     capacity: float
     most_loaded_stage: str  # "first" | "last" pipeline stage
-    usable: Optional[float] = None  # capacity minus the driver/context reserve
-    limit: Optional[float] = None  # usable x (1 - headroom): what a plan may use
-    headroom: Optional[float] = None  # the required free share of usable memory
-    margin: Optional[float] = None  # usable - total: bytes left free on the most loaded rank
+    limit: Optional[float] = None  # capacity x (1 - headroom): what a plan may use
+    headroom: Optional[float] = None  # the required free share of the GPU's memory
+    margin: Optional[float] = None  # capacity - total: bytes left free on the most loaded rank
     host: float = 0.0  # bytes per GPU offloaded to host RAM (planner.model.offload)
 
 

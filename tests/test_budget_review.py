@@ -72,9 +72,9 @@ def test_assumed_network_is_printed_as_a_caveat_for_multi_node(catalog):
 # ---------------------------------------------------------------------------- 4. memory headroom
 def test_winner_keeps_the_stated_headroom(budget_rec):
     m = budget_rec.best.memory_per_gpu_bytes
-    assert m.usable == m.capacity - D.GPU_MEMORY_RESERVE_BYTES
     assert m.headroom == D.MEMORY_HEADROOM
-    assert m.total <= m.usable * (1 - D.MEMORY_HEADROOM) and m.margin == pytest.approx(m.usable - m.total)
+    assert m.limit == pytest.approx(m.capacity * (1 - D.MEMORY_HEADROOM))
+    assert m.total <= m.limit and m.margin == pytest.approx(m.capacity - m.total)
     for p in budget_rec.ranked:
         assert p.memory_per_gpu_bytes.total <= p.memory_per_gpu_bytes.limit
     assert any("memory_headroom" in a for a in budget_rec.assumptions)
@@ -84,7 +84,7 @@ def test_a_larger_headroom_is_respected(catalog):
     rec = recommend(_job(constraints={"memory_headroom": 0.4, "gpus": ["H100"]}), catalog, simulate=False, top=5)
     for p in rec.ranked:
         m = p.memory_per_gpu_bytes
-        assert m.headroom == 0.4 and m.total <= 0.6 * m.usable
+        assert m.headroom == 0.4 and m.total <= 0.6 * m.capacity
 
 
 def test_headroom_out_of_range_is_an_input_error():

@@ -329,7 +329,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                  f"({(mem['capacity'] - mem['total']) / GiB:.1f} GiB)"
                  + (" — thin: allocator fragmentation, a longer sequence or a larger micro-batch can run out of memory."
                     if headroom < HEADROOM_WARN else ".")
-                 + (f" Required: {mem['headroom']:.0%} of usable memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
+                 + (f" Required: {mem['headroom']:.0%} of GPU memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
@@ -540,7 +540,7 @@ def _memory_line(mem: dict) -> str:
     if mem.get("limit") is None:
         return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
     return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB HBM, "
-            f"{mem['usable'] / GiB:.1f} usable after the driver/context reserve, {mem['headroom']:.0%} headroom); "
+            f"{mem['headroom']:.0%} headroom; context, NCCL buffers and fragmentation counted in the total); "
             f"margin {mem['margin'] / GiB:.1f} GiB")
 
 

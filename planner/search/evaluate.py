@@ -20,20 +20,19 @@ from planner.spec.params import count_params
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
 
 
-def memory_limit(job: JobSpec, hw: HardwareOption) -> tuple[float, float, float]:
-    """(usable bytes, bytes a plan may use, headroom share): usable = HBM minus the driver/context
-    reserve (defaults.GPU_MEMORY_RESERVE_BYTES); a plan fits when its most loaded rank needs at
-    most usable x (1 - constraints.memory_headroom)."""
+def memory_limit(job: JobSpec, hw: HardwareOption) -> tuple[float, float]:
+    """(bytes a plan may use, headroom share): a plan fits when its most loaded rank, whose total
+    already holds the CUDA context, NCCL buffers and fragmentation (planner.model.memory ``other``),
+    needs at most HBM x (1 - constraints.memory_headroom)."""
     head = job.constraints.memory_headroom
     head = D.MEMORY_HEADROOM if head is None else head
-    usable = max(hw.gpu.memory_bytes - D.GPU_MEMORY_RESERVE_BYTES, 0.0)
-    return usable, usable * (1 - head), head
+    return hw.gpu.memory_bytes * (1 - head), head
 
 
 def fits_memory(job: JobSpec, hw: HardwareOption, mem: dict, limit: float | None = None):
     """Rows whose most loaded rank fits the GPU (``memory_limit``) and whose offloaded state fits
     the node's host RAM (planner.model.offload.host_fits)."""
-    limit = memory_limit(job, hw)[1] if limit is None else limit
+    limit = memory_limit(job, hw)[0] if limit is None else limit
     return (mem["total"] <= limit) & offload.host_fits(mem["host"], hw)
 
 
@@ -59,10 +58,10 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                offload=offload_label(ev.get("stack") or from_training(t)))
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
-    usable, limit, head = memory_limit(job, hw)
+    limit, head = memory_limit(job, hw)
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
-                    usable=usable, limit=limit, headroom=head, margin=usable - float(mem["total"][i]),
+                    limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
                     host=float(mem["host"][i]))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
                              micro_batch=int(c.mb[i]))  # lora: peft's per-call FLOPs per micro-batch

@@ -65,7 +65,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
             continue
         price = hw.price(con.spot)
-        usable, limit, head = memory_limit(job, hw)
+        limit, head = memory_limit(job, hw)
         for j, c in chunks:
             misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
             roots = {}  # no-offload variant -> (rows it was tried on, their memory)
@@ -147,8 +147,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
         assumptions.append(note)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
-    assumptions.append(f"memory: plans leave {head:.0%} of usable GPU memory free (usable = HBM - "
-                       f"{D.GPU_MEMORY_RESERVE_BYTES / GiB:g} GiB driver/context reserve; constraints.memory_headroom"
+    assumptions.append(f"memory: plans leave {head:.0%} of GPU memory free for the memory model's error (the CUDA "
+                       f"context, NCCL buffers and fragmentation are counted in the plan; constraints.memory_headroom"
                        + (", default" if con.memory_headroom is None else "") + ")")
     if df["cost"].isna().all() and objective != "time":
         objective = "time"

@@ -398,8 +398,8 @@ class ConstraintsSpec(_Strict):
     instances: Optional[list[str]] = None  # restrict the instance types searched
     spot: bool = False
     objective: V.OBJECTIVE.literal = "cost"
-    #: share of usable GPU memory (HBM minus the driver/context reserve) a plan must leave free;
-    #: None = planner.defaults.MEMORY_HEADROOM
+    #: share of the GPU's memory a plan must leave free (its total already counts the CUDA context,
+    #: NCCL buffers and fragmentation); None = planner.defaults.MEMORY_HEADROOM
     memory_headroom: Optional[float] = Field(None, ge=0, lt=1)
     #: the user's own spot interruption rate: interruptions per node per day (None = the catalog's
     #: hardware_catalog/data/interruptions.csv for the cloud and GPU)
