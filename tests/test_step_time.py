@@ -128,3 +128,80 @@ def test_distinct_keys_round_trip():
     (ua, ub, uc), inv = _distinct(a, b, c)
     assert np.array_equal(ua[inv], a) and np.array_equal(ub[inv], b) and np.array_equal(uc[inv].astype(bool), c)
     assert len(ua) == len({(x, y, z) for x, y, z in zip(a, b, c)})
+
+
+def _autocast_casts(spec, recompute="none", dtype="float32", seq=48):
+    """Elements ``torch.autocast(cpu, bf16)`` casts in one micro-batch of a real model
+    (calibration/reference_models.py, weights in ``dtype``), counted as aten ``_to_copy`` calls by a
+    TorchDispatchMode: (16-bit casts of parameters in the forward, the same in the backward, i.e.
+    the recomputed blocks, fp32 casts of parameter-shaped 16-bit tensors: the weight gradients).
+    The backward runs outside the autocast region, as training loops do."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from calibration.reference_models import build_model
+
+    model = build_model(spec, recompute=recompute, dtype=getattr(torch, dtype)).train()
+    ptrs = {p.data_ptr() for p in model.parameters()}
+    shapes = {tuple(p.shape) for p in model.parameters()}
+    n = {"w16": 0, "g32": 0}
+
+    class Casts(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func is torch.ops.aten._to_copy.default:
+                x = args[0]
+                if out.dtype == torch.bfloat16 and x.dtype != torch.bfloat16 and x.data_ptr() in ptrs:
+                    n["w16"] += x.numel()
+                elif x.dtype == torch.bfloat16 and out.dtype == torch.float32 and tuple(x.shape) in shapes:
+                    n["g32"] += x.numel()
+            return out
+
+    idx = torch.randint(0, spec.vocab, (2, seq))
+    tgt = torch.randint(0, spec.vocab, (2, seq))
+    with Casts():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(idx, tgt)
+        fwd = n["w16"]
+        loss.backward()
+    return fwd, n["w16"] - fwd, n["g32"]
+
+
+@pytest.mark.parametrize("name", ["gpt", "llama", "moe", "bert"])
+@pytest.mark.parametrize("recompute", ["none", "full"])
+def test_autocast_cast_bytes_match_a_real_model(name, recompute):
+    """AMP's weight casts per micro-batch (step_time.autocast_cast_bytes) are 6 B per element cast:
+    the forward's 16-bit copies, the backward's fp32 gradient casts and, under full recompute,
+    the recomputed blocks' copies, each counted on a real model under torch.autocast."""
+    from planner.model.step_time import autocast_cast_bytes
+    from tests.tiny_models import MODELS
+
+    spec = MODELS[name]
+    fwd, recomputed, grads = _autocast_casts(spec, recompute)
+    assert (recomputed > 0) == (recompute == "full")
+    got_f, got_b = autocast_cast_bytes(spec, 2 if recompute == "full" else 0)
+    assert float(got_f) == 6.0 * fwd
+    assert float(got_b) == 6.0 * (grads + recomputed)
+
+
+@pytest.mark.parametrize("rc", [0, 2])
+def test_step_time_prices_autocast_casts_only_over_fp32_weights(catalog, rc):
+    """weights='amp' adds the casts counted on a real model to each micro-batch (at the HBM rate
+    reached); under ZeRO-3/FSDP the forward gets bf16 parameters (MixedPrecision param_dtype),
+    where a real model under autocast casts no weight at all, and nothing is added."""
+    from tests.tiny_models import LLAMA as TINY
+
+    fwd, recomputed, grads = _autocast_casts(TINY, "full" if rc == 2 else "none")
+    # bf16 parameters: no weight cast in the forward or the recompute
+    assert _autocast_casts(TINY, "full" if rc == 2 else "none", dtype="bfloat16")[:2] == (0, 0)
+    hw = hw_for(catalog)
+    out = {}
+    for weights in ("amp", "pure"):
+        t = TrainingSpec(seq_len=48, global_batch=4, precision="bf16", weights=weights, recompute="none")
+        out[weights] = step_time(TINY, t, cands(dp=2, zero=[0, 3], mb=1, rc=rc), hw, framework="fsdp")
+    d_f = out["amp"]["t_fwd_mb"] - out["pure"]["t_fwd_mb"]
+    d_b = out["amp"]["t_bwd_mb"] - out["pure"]["t_bwd_mb"]
+    want_f = hw.eff.memory_time(6.0 * fwd, hw.gpu.hbm_bw)
+    want_b = hw.eff.memory_time(6.0 * (grads + recomputed), hw.gpu.hbm_bw)
+    assert d_f == pytest.approx([want_f, 0.0], rel=1e-9, abs=1e-15)
+    assert d_b == pytest.approx([want_b, 0.0], rel=1e-9, abs=1e-15)

@@ -263,6 +263,15 @@ class Stack:
         (inductor; TE's fused LayerNormLinear does the same for the norms)."""
         return self.compile or self.fused_norm_linear
 
+    def autocasts(self, t) -> bool:
+        """The forward runs under ``torch.autocast`` over fp32 weights: a stack that runs the HF
+        code with ``mixed_precision: amp`` (HF Trainer ``bf16=True``), or a job whose
+        ``training.weights`` is ``amp`` (Composer ``precision: amp_bf16``, plain PyTorch AMP) on a
+        stack that does not put the module in bf16 itself (DeepSpeed's bf16 engine). 16-bit
+        precisions only: fp32 runs no autocast, fp8 is the low-precision recipe's."""
+        amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
+        return amp and t.precision in ("bf16", "fp16")
+
     def options(self) -> dict:
         """The option values of this stack (``OPTIONS``), for outputs."""
         return {k: getattr(self, k) for k in OPTIONS}
@@ -292,6 +301,20 @@ class Stack:
 #: .float() (2 + 4), complex multiply (4 + 4 + 4), type_as (4 + 2) = 24; SwiGLU eager = silu (2 + 2)
 #: and the product (4 + 2) = 10 per element of the ffn width.
 EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
+
+#: HBM bytes per autocast-eligible weight element of each AMP cast (``Stack.autocasts``): each linear
+#: casts its fp32 weight to 16 bits (aten ``_to_copy``: read 4 B, write 2 B) in every forward, and
+#: autograd's ``ToCopyBackward`` casts the 16-bit weight gradient back to fp32 (read 2 B, write 4 B)
+#: in every backward. The cast is cached only within one autocast region (aten/src/ATen/
+#: autocast_mode.cpp ``cached_cast``: leaf tensors that require grad; the cache is cleared when the
+#: outermost autocast exits), so it is paid once per micro-batch and again by each recomputed
+#: block (torch.utils.checkpoint re-enters autocast in the backward). Counted on a real model:
+#: tests/test_step_time.py ``test_autocast_cast_bytes_match_a_real_model``. Under ZeRO-3/FSDP the
+#: forward gets 16-bit parameters (FSDP ``MixedPrecision(param_dtype=bf16)``: accelerate's
+#: ``FullyShardedDataParallelPlugin.set_mixed_precision``; Composer ``mixed_precision: DEFAULT``
+#: and ``PURE`` since composer PR #2047, 2023-03, ``param_dtype = autocast precision``), so
+#: autocast finds nothing to cast.
+AUTOCAST_CAST_BYTES = 6.0
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",

@@ -72,11 +72,12 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
-from planner.model.stacks import EAGER_FP32_BYTES, Framework, Stack, from_training
+from planner.model.stacks import AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack, from_training
 from planner.model import moe as moe_mech
 from planner.model import offload, physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
+from planner.spec.params import count_params
 
 BREAKDOWN_KEYS = (
     "compute_gemm", "compute_attention", "compute_memory_bound", "comm_tp", "comm_cp", "comm_ep",
@@ -410,6 +411,21 @@ def grad_accum_bytes(t: TrainingSpec, hidden: int) -> float:
     return 2.0 * g_b + min(w_b, 2.0)
 
 
+def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
+    """HBM bytes of AMP's weight casts in one micro-batch of the whole model (``Stack.autocasts``;
+    ``stacks.AUTOCAST_CAST_BYTES`` per element), as (forward, backward): the forward casts every
+    autocast-eligible weight (``activations_hf.hf_param_cast_bytes``: the linear, router and expert
+    weights and biases and the head, not the embeddings or norms); the backward casts their
+    gradients back to fp32 and, under full recompute (``rc`` 2), each checkpointed block casts its
+    weights again (the head outside the blocks is not recomputed)."""
+    from planner.model.activations_hf import hf_param_cast_bytes
+
+    elems = hf_param_cast_bytes(m) / 2.0
+    blocks = elems - hf_param_cast_bytes(m, checkpointing=True) / 2.0
+    return (AUTOCAST_CAST_BYTES * elems,
+            AUTOCAST_CAST_BYTES * (elems + np.where(np.asarray(rc) == 2, blocks, 0.0)))
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
@@ -520,6 +536,15 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             D["stage_p"][dinv] * grad_accum_bytes(t, m.hidden or 4096), hw.gpu.hbm_bw), 0.0)
         t_bwd_mb = t_bwd_mb + accum_mb
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
+
+    # AMP's weight casts (autocast_cast_bytes) on the rank's share of the model; ZeRO-3/FSDP hands
+    # the forward 16-bit parameters, so there is nothing to cast (stacks.AUTOCAST_CAST_BYTES)
+    if m.is_transformer and fw.autocasts(t) and not frozen_base(m, t):
+        share_rank = D["stage_p"][dinv] / count_params(m).total
+        cast_f, cast_b = (np.where(c.zero < 3, eff.memory_time(share_rank * x, hw.gpu.hbm_bw), 0.0)
+                          for x in autocast_cast_bytes(m, c.rc))
+        t_fwd_mb, t_bwd_mb = t_fwd_mb + cast_f, t_bwd_mb + cast_b
+        per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + cast_f + cast_b
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
