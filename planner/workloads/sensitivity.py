@@ -12,6 +12,7 @@ import pandas as pd
 from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.spec import JobSpec, load_job_dict
+from planner.spec.schema import FrameworkSpec
 from planner.workloads.training import estimate_job
 
 
@@ -93,6 +94,10 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
     j.parallel.schedule = cfg["schedule"]
     j.training.micro_batch = cfg["micro_batch"]
     j.training.recompute = cfg["recompute"]
+    st = row.get("stack") or {}
+    if st.get("searched"):  # stack options the search chose (offload, reshard) are the plan's too
+        fw = j.training.framework or FrameworkSpec(name=st["name"])
+        j.training.framework = fw.model_copy(update={k: st[k] for k in st["searched"] if k in st})
     return j
 
 
