@@ -44,6 +44,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   predicted 6.8 s stay exposed), so this row's over-prediction points at the unstated
   micro-batch/sharding, which the row cannot decide (one micro-batch of 8 sequences needs
   ZeRO-3 to fit in this memory model and then predicts 4.3 s).
+* nemo_longseq — NeMo's long-sequence tables (Llama2-7B fp8 on DGX-H100, Llama3-8B fp8 on DGX-B200,
+  4K-1M tokens with context parallelism): NeMo's model TFLOP/s converted to iteration time
+  (``nemo_longseq``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
