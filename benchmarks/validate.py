@@ -288,7 +288,19 @@ def nemo_longseq(cat) -> pd.DataFrame:
 
     Rows left out: the H100 "without CP" column (no layout printed: "the most performant model-
     and data-parallel configurations without CP"); at 4K-16K it equals the with-CP value, whose
-    layout has CP 1 and is already in."""
+    layout has CP 1 and is already in.
+
+    Known residue, not modelled: the H100 rows are predicted 7-37% too fast, growing with the
+    sequence as attention takes over the step (93% of it at 1M); the attention time the rows
+    imply is 0.61-0.66 of the modelled cuDNN rate (physics.ATTN_KERNELS, FlashAttention-3 paper
+    figures of mid-2024) at every length, CP 1 (16K) to CP 32 (1M) — i.e. FlashAttention-2's H100
+    rate (0.34/0.33 vs 0.545/0.52); with that rate every H100 row falls within +-4%. Not taken:
+    which kernel or cuDNN the 24.03 container ran is not established (TE 1.x prefers cuDNN
+    FusedAttention on sm90; cuDNN 9.0's notes claim up to +50% over 8.9.7 on Hopper, so an older
+    cuDNN would also fit). The B200 rows (NeMo 25.04) imply 0.85-0.91 of the B200 cuDNN prior.
+    Ruled out as the cause: the CP exchange (hidden at 32K tokens per rank; the rows with CP 1
+    show the same ratio), the per-step merges (3-5% at 32K tokens per rank), the FLOP definition
+    (the 4K row's 768 matches NeMo 24.07's 767 TFLOP/s = 16634 tokens/s under this formula)."""
     from benchmarks.parts_data import load
     from planner.model.flops import step_flops
     from planner.spec.presets import PRESETS
