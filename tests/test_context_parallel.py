@@ -37,13 +37,15 @@ def test_ring_hop_is_the_slowest_neighbour_by_hand():
 
 
 def test_ring_exposure_follows_te_loop():
-    """Step 0 (local K/V) hides the first transfer; each later transfer shows only what exceeds
-    one step's attention; the backward adds the last dK/dV hop (``tail``)."""
+    """Forward: step 0 (local K/V) hides the first transfer; each later transfer shows only what
+    exceeds one step's attention. Backward: K/V alone at step 0, dK/dV alone at the last step,
+    both in between, each under its own step."""
     cp, c = 8, 1e-3
     assert physics.cp_exposed(0.5 * c, cp * c, cp) == pytest.approx(0.0)
     assert physics.cp_exposed(1.5 * c, cp * c, cp) == pytest.approx((cp - 1) * 0.5 * c)
-    assert physics.cp_exposed(0.5 * c, cp * c, cp, tail=0.2 * c) == pytest.approx(0.2 * c)
-    assert physics.cp_exposed(5 * c, cp * c, 1, tail=c) == 0.0
+    assert physics.cp_exposed(1.0 * c, cp * c, cp, end_comm=0.5 * c) == pytest.approx(0.0)
+    assert physics.cp_exposed(3.0 * c, cp * c, cp, end_comm=1.5 * c) == pytest.approx(2 * 0.5 * c + (cp - 2) * 2 * c)
+    assert physics.cp_exposed(5 * c, cp * c, 1, end_comm=c) == 0.0
 
 
 def _llama(name, **kw):
@@ -70,11 +72,11 @@ def test_cross_node_ring_is_paced_by_the_nic(catalog):
     mc = stacks.resolve("megatron-core")
     slow, fast = _hw(catalog, 8 * 400.0), _hw(catalog, 2 * 8 * 400.0)
     two_nodes = [step_time(m, t, _cands(1, 16), hw, framework=mc)["comm_cp"][0] for hw in (slow, fast)]
-    # every exposed step gains the hop's NIC time: (cp - 1) steps forward, (cp - 1) backward
-    # carrying K/V and dK/dV, and the last dK/dV hop, in each of the 32 layers
+    # every exposed step gains the hop's NIC time: (cp - 1) steps forward; backward the first
+    # (K/V) and last (dK/dV) steps one hop, the cp - 2 between two; in each of the 32 layers
     kv = 4096 * 2 * 4096 * 2  # tokens per rank x (K, V) x hidden x bf16
     d_hop = kv / 50e9 - kv / 100e9
-    assert two_nodes[0] - two_nodes[1] >= 0.99 * 32 * (15 * 1 + 15 * 2 + 1) * d_hop
+    assert two_nodes[0] - two_nodes[1] >= 0.99 * 32 * (15 + 2 + 14 * 2) * d_hop
     t8 = t.model_copy(update={"seq_len": 32768})
     one_node = [step_time(m, t8, _cands(1, 8), hw, framework=mc)["comm_cp"][0] for hw in (slow, fast)]
     assert one_node[0] == pytest.approx(one_node[1])

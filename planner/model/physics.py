@@ -167,22 +167,27 @@ def nccl_overlap_slowdown(hidden_comm, sm_count: float, comm_sms=NCCL_COMM_SMS):
 
 
 # ------------------------------------------------------------------------------- context parallel
-def cp_exposed(step_comm, attn_compute, cp, tail=0.0):
+def cp_exposed(step_comm, attn_compute, cp, end_comm=None):
     """Exposed ring exchange of context parallelism (Megatron-Core/TE ``cp_comm_type=p2p``),
     given one ring step's transfer ``step_comm`` and the pass's attention ``attn_compute``
-    (cp steps of equal work under causal load balancing). Transformer Engine's
-    ``AttnFuncWithCP.forward`` loop (transformer_engine/pytorch/attention/dot_product_attention/
-    context_parallel.py): at step i it waits for the K/V received during step i - 1, posts the
-    send/recv for step i + 1 and then runs step i's attention (alternating two streams), so the
-    local step 0 hides the first transfer and every transfer is exposed only by what exceeds one
-    step's attention: (cp - 1) max(t - c, 0) (Liu et al. 2023, Ring Attention §3). ``tail``: what
-    follows the last step with nothing left to hide it — in the backward the accumulated dK/dV
-    makes one more hop to the rank that owns the chunk (ring-flash-attention
-    ``ring_flash_attn_backward``: the final ``d_kv_comm.send_recv_kv`` then ``wait``)."""
+    (cp steps of equal work under causal load balancing), following Transformer Engine's
+    ``AttnFuncWithCP`` loops (transformer_engine/pytorch/attention/dot_product_attention/
+    context_parallel.py). Forward: at step i it waits for the K/V received during step i - 1,
+    posts the send/recv for step i + 1 and runs step i's attention (alternating two streams), so
+    the local step 0 hides the first transfer and each of the cp - 1 transfers is exposed only by
+    what exceeds one step's attention: (cp - 1) max(t - c, 0) (Liu et al. 2023, Ring Attention
+    §3). Backward (``end_comm`` given): every step posts a transfer that must land before the
+    step's end — K/V only at step 0 and dK/dV only at the last step (``end_comm``), both in the
+    cp - 2 steps between (``step_comm``)."""
     cp = np.asarray(cp, dtype=np.float64)
     per_step = np.asarray(step_comm, dtype=np.float64)
     per_chunk = np.asarray(attn_compute, dtype=np.float64) / np.maximum(cp, 1)
-    return np.where(cp > 1, (cp - 1) * np.maximum(per_step - per_chunk, 0.0) + tail, 0.0)
+    if end_comm is None:
+        exposed = (cp - 1) * np.maximum(per_step - per_chunk, 0.0)
+    else:
+        exposed = (2 * np.maximum(np.asarray(end_comm, dtype=np.float64) - per_chunk, 0.0)
+                   + (cp - 2).clip(0) * np.maximum(per_step - per_chunk, 0.0))
+    return np.where(cp > 1, exposed, 0.0)
 
 
 #: HBM traffic of the per-step merge of a ring (elements read + written per element of the rank's

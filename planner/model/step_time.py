@@ -266,7 +266,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     else:  # p2p ring: one hop per step (K/V forward; K/V and dK/dV backward), hidden under a step
         hop = ring_hop_time(kv_bytes, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
         cp_fwd = physics.cp_exposed(hop, fwd_attn, cp)
-        cp_bwd = physics.cp_exposed(2 * hop, bwd_attn, cp, tail=hop)
+        cp_bwd = physics.cp_exposed(2 * hop, bwd_attn, cp, end_comm=hop)
     # each ring step's partial output (forward) and gradients (backward) are merged into the
     # running ones: memory-bound work per step, and the loop's host ops per step
     cp_mb_f, cp_mb_b = physics.cp_merge_bytes(T, q / tp, kv_width, act_b, cp)
