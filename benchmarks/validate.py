@@ -44,6 +44,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   predicted 6.8 s stay exposed), so this row's over-prediction points at the unstated
   micro-batch/sharding, which the row cannot decide (one micro-batch of 8 sequences needs
   ZeRO-3 to fit in this memory model and then predicts 4.3 s).
+* nemo_longseq — NeMo's long-sequence tables (Llama2-7B fp8 on DGX-H100, Llama3-8B fp8 on DGX-B200,
+  4K-1M tokens with context parallelism): NeMo's model TFLOP/s converted to iteration time
+  (``nemo_longseq``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -232,6 +235,101 @@ def resnet50(cat) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+
+
+#: NeMo's long-sequence tables (benchmarks/data/parts/long_context.csv, ``nemo_*`` rows): per
+#: container, the GPU, the stack options of that container's recipes and the global batch
+NEMO_LONGSEQ = {
+    "NeMo 24.03.01": dict(gpu="H100-SXM-80GB", fp8_recipe="delayed"),
+    "NeMo 25.04.rc2": dict(gpu="B200-SXM-180GB", fp8_recipe="delayed"),
+}
+#: tokens per step where the table gives no batch: Llama 2's pre-training batch, 4M tokens
+#: (Touvron et al. 2023, "Llama 2", §2.2: "global batch-size of 4M tokens"); the B200 table's
+#: printed batches are the same 4M tokens at every length (512 x 8K ... 4 x 1024K)
+NEMO_LONGSEQ_TOKENS = 4 * 1024 * 1024
+
+
+def nemo_longseq(cat) -> pd.DataFrame:
+    """NeMo ``docs/source/performance/performance_long_sequence.md``: Llama2-7B FP8 on DGX-H100
+    (NeMo 24.03.01 container, commit 0aa26711 of the page), 4K-1M tokens, with-CP layouts
+    (TP/PP/DP/CP printed), and Llama3-8B FP8 on DGX-B200 (NeMo 25.04.rc2), 8K-1M, TP/CP/DP and
+    batch printed (PP not printed: 1, as TP x CP x DP equals the GPU count in every row).
+
+    Metric: "TFLOPS / GPU", NeMo's model FLOPs per step over the step time and the GPU count:
+    NeMo's ``FLOPsMeasurementCallback`` (NeMo 1.x ``_llama2``/``_llama3``; NeMo 2
+    nemo/utils/flops_formulas.py ``llama2``/``llama3``): per step
+    ``gbs s l h^2 (12 + 12 g/a + 18 f/h + 12 s/h + 6 V/(l h))`` with V = 32000 (llama2) or 128256
+    (llama3) (``LLM_VOCAB_SIZE_MAP``) — the attention term 12 s/h counts every score, no causal
+    halving (halving came only after NVIDIA/NeMo issue #14376, 2025-08, after both containers).
+    That is exactly ``planner.model.flops.step_flops(...)["model"]`` with ``causal_half=False``
+    (3 x forward; QKV 12 + 12 g/a, MLP 18 f/h, logits 6 V/(l h), scores 12 s/h). Check on the
+    definition: NeMo 24.07's performance_summary.md prints Llama2-7B at 4096 tokens as 16634
+    tokens/s/GPU and 767 TFLOP/s; this formula gives 16634 x 46.09 GFLOP = 767. Step time =
+    model FLOPs / (TFLOPS x 1e12 x GPUs); the error is on step time per token.
+
+    Settings, from the containers' recipes (none of them fitted):
+
+    * stack megatron-core, TE fp8 with delayed scaling (the 24.03 launcher's llama2_7b.yaml:
+      ``fp8_amax_history_len: 1024``, ``fp8_amax_compute_algo: max``; NeMo 2's
+      ``MegatronMixedPrecision`` default recipe "delayed"), TE attention (cuDNN fused attention,
+      the stack's), CP with Megatron-Core's p2p ring (``cp_comm_type`` default) and its causal
+      load balancing;
+    * no TP comm overlap (launcher llama2_7b.yaml ``ub_tp_comm_overlap: False``; NeMo 2
+      llama3_8b_{16k,64k,128k}.py build on ``llama3_8b.pretrain_recipe`` without performance mode);
+      sequence parallel where TP > 1 (the long-context recipes set ``sequence_parallelism=True``);
+      distributed optimizer (``distributed_fused_adam`` / ``use_distributed_optimizer``); micro-
+      batch 1 (both);
+    * recompute: none, as the recipes set it (llama2_7b.yaml ``activations_checkpoint_granularity:
+      null``; the llama3_8b long-context recipes do not set it). The planner's memory model puts
+      two rows (H100 4K TP1 DP4, B200 16K TP1 DP4) above the GPU's memory without recompute; the
+      measured rates (768 vs 730 TFLOP/s at 8K; 1717 vs 1671 at 8K on B200) are those of runs
+      without the 33% extra forward of full recompute;
+    * global batch: the B200 rows print it; the H100 rows do not: 4M tokens (``NEMO_LONGSEQ_TOKENS``).
+
+    Rows left out: the H100 "without CP" column (no layout printed: "the most performant model-
+    and data-parallel configurations without CP"); at 4K-16K it equals the with-CP value, whose
+    layout has CP 1 and is already in.
+
+    Known residue, not modelled: the H100 rows are predicted 7-37% too fast, growing with the
+    sequence as attention takes over the step (93% of it at 1M); the attention time the rows
+    imply is 0.61-0.66 of the modelled cuDNN rate (physics.ATTN_KERNELS, FlashAttention-3 paper
+    figures of mid-2024) at every length, CP 1 (16K) to CP 32 (1M) — i.e. FlashAttention-2's H100
+    rate (0.34/0.33 vs 0.545/0.52); with that rate every H100 row falls within +-4%. Not taken:
+    which kernel or cuDNN the 24.03 container ran is not established (TE 1.x prefers cuDNN
+    FusedAttention on sm90; cuDNN 9.0's notes claim up to +50% over 8.9.7 on Hopper, so an older
+    cuDNN would also fit). The B200 rows (NeMo 25.04) imply 0.85-0.91 of the B200 cuDNN prior.
+    Ruled out as the cause: the CP exchange (hidden at 32K tokens per rank; the rows with CP 1
+    show the same ratio), the per-step merges (3-5% at 32K tokens per rank), the FLOP definition
+    (the 4K row's 768 matches NeMo 24.07's 767 TFLOP/s = 16634 tokens/s under this formula)."""
+    from benchmarks.parts_data import load
+    from planner.model.flops import step_flops
+    from planner.spec.presets import PRESETS
+
+    rows = []
+    for r in load("long_context"):
+        if not r["id"].startswith("nemo_") or r["tp"] is None:
+            continue
+        container = re.search(r"\((NeMo [\d.a-z]+?)\)", r["method"]).group(1).replace(".framework", "")
+        setting = NEMO_LONGSEQ[container]
+        model = ModelSpec(**PRESETS["llama2-7b" if "Llama2" in r["model"] else "llama3-8b"])
+        tp, pp, dp, cp = (int(r[k]) for k in ("tp", "pp", "dp", "cp"))
+        gpus, seq = int(r["num_gpus"]), int(r["seq_len_tokens"])
+        assert tp * pp * dp * cp == gpus, r["id"]
+        gb = int(r["global_batch_seqs"] or NEMO_LONGSEQ_TOKENS // seq)
+        hw = hw_option(cat, setting["gpu"], 8, 8 * 400.0)  # DGX: 8 x 400 Gb/s NICs
+        stack = stacks.resolve("megatron-core", fp8_recipe=setting["fp8_recipe"], tp_overlap="none")
+        rc = RECOMPUTE.code["none"]  # the recipes set no recompute (docstring)
+        tr = TrainingSpec(seq_len=seq, global_batch=gb, precision="fp8", weights="megatron", grad_dtype="fp32",
+                          flash_attention=True, recompute="none")
+        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=1, vpp=1, zero=1, mb=1, rc=rc, sp=tp > 1,
+                       schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=1)
+        pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
+        flops = float(step_flops(model, seq, gb)["model"])
+        rows.append(dict(source="nemo_longseq", model=f"{container}/{r['model']}", id=r["id"], stack=stack.name,
+                         options=f"fp8_recipe={stack.fp8_recipe},cp={cp}",
+                         gpus=gpus, tp=tp, pp=pp, dp=dp, mb=1,
+                         measured_s=flops / (float(r["value"]) * 1e12 * gpus), predicted_s=pred))
+    return pd.DataFrame(rows)
 
 # ------------------------------------------------------------------ published_runs_2 (modern stacks)
 PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
@@ -534,7 +632,8 @@ def run_all(cat=None) -> pd.DataFrame:
     cat = cat or load_catalog()
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
-    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2], ignore_index=True)
+    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2, nemo_longseq(cat)],
+                     ignore_index=True)
 
 
 def loso(cat=None) -> pd.DataFrame:

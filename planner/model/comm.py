@@ -95,3 +95,16 @@ def a2a_time(nvlink_bytes, nic_bytes, n, per_node, intra_bw, inter_bw_per_gpu, i
 
 def crosses_nodes(n, stride, gpus_per_node):
     return np.asarray(n) > members_per_node(n, stride, gpus_per_node)
+
+
+def ring_hop_time(nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_per_gpu, intra_alpha, inter_alpha):
+    """One step of a point-to-point ring over a group placed by Megatron's rank order: every member
+    sends ``nbytes`` to the next member and receives from the previous one at the same time
+    (Transformer Engine ``flash_attn_p2p_communicate``: ``batch_isend_irecv`` to ``send_dst``
+    and from ``recv_src``), so the step lasts as long as its slowest hop. A group inside one node
+    hops on NVLink; a group that spans nodes has members whose neighbour is on the next node, and
+    their whole chunk crosses that GPU's NIC (unlike an all-gather, a ring of sends cannot split
+    the inter-node part into N/g pieces). ``n == 1``: no ring."""
+    cross = crosses_nodes(n, stride, gpus_per_node)
+    t = np.where(cross, p2p_time(nbytes, inter_bw_per_gpu, inter_alpha), p2p_time(nbytes, intra_bw, intra_alpha))
+    return np.where(np.asarray(n) > 1, t, 0.0)

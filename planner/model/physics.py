@@ -167,12 +167,53 @@ def nccl_overlap_slowdown(hidden_comm, sm_count: float, comm_sms=NCCL_COMM_SMS):
 
 
 # ------------------------------------------------------------------------------- context parallel
-def cp_exposed(step_comm, attn_compute, cp):
-    """Exposed ring exchange of context parallelism (Megatron-Core/TE ``cp_comm_type=p2p``,
-    PyTorch ``context_parallel``): cp - 1 steps, each sending a K/V chunk while the attention of
-    the previous chunk computes; the first step's transfer is exposed, later ones only where a
-    transfer is longer than the chunk's attention (Liu et al. 2023, Ring Attention §3)."""
+def cp_exposed(step_comm, attn_compute, cp, end_comm=None):
+    """Exposed ring exchange of context parallelism (Megatron-Core/TE ``cp_comm_type=p2p``),
+    given one ring step's transfer ``step_comm`` and the pass's attention ``attn_compute``
+    (cp steps of equal work under causal load balancing), following Transformer Engine's
+    ``AttnFuncWithCP`` loops (transformer_engine/pytorch/attention/dot_product_attention/
+    context_parallel.py). Forward: at step i it waits for the K/V received during step i - 1,
+    posts the send/recv for step i + 1 and runs step i's attention (alternating two streams), so
+    the local step 0 hides the first transfer and each of the cp - 1 transfers is exposed only by
+    what exceeds one step's attention: (cp - 1) max(t - c, 0) (Liu et al. 2023, Ring Attention
+    §3). Backward (``end_comm`` given): every step posts a transfer that must land before the
+    step's end — K/V only at step 0 and dK/dV only at the last step (``end_comm``), both in the
+    cp - 2 steps between (``step_comm``)."""
     cp = np.asarray(cp, dtype=np.float64)
-    per_step = np.asarray(step_comm, dtype=np.float64) / np.maximum(cp - 1, 1)
+    per_step = np.asarray(step_comm, dtype=np.float64)
     per_chunk = np.asarray(attn_compute, dtype=np.float64) / np.maximum(cp, 1)
-    return np.where(cp > 1, per_step + (cp - 2).clip(0) * np.maximum(per_step - per_chunk, 0.0), 0.0)
+    if end_comm is None:
+        exposed = (cp - 1) * np.maximum(per_step - per_chunk, 0.0)
+    else:
+        exposed = (2 * np.maximum(np.asarray(end_comm, dtype=np.float64) - per_chunk, 0.0)
+                   + (cp - 2).clip(0) * np.maximum(per_step - per_chunk, 0.0))
+    return np.where(cp > 1, exposed, 0.0)
+
+
+#: HBM traffic of the per-step merge of a ring (elements read + written per element of the rank's
+#: tensor, per step): forward, TE ``flash_attn_fwd_out_correction`` (a jit-fused
+#: ``out.add_(out_per_step * exp(lse_step - lse))``: reads the step's partial output and the
+#: running output, writes the running output: 3); backward, ``dq.add_(dq_)`` on the query
+#: gradient (3) and ``dkv_ = cat(dk_, dv_)`` then ``dkv.add_(dkv_)`` on the K/V gradient (2 + 3).
+#: PyTorch's ring (torch.distributed.tensor.experimental ``_templated_ring_attention``, whose
+#: ``_SDPAMerger`` merges each step's output and LSE) does the same per step. The LSE updates
+#: (one value per query and head) are left out.
+CP_MERGE_ELEMS = {"fwd_out": 3.0, "bwd_dq": 3.0, "bwd_dkv": 5.0}
+#: host ops per ring step of the forward, counted from TE's ``AttnFuncWithCP.forward`` loop body:
+#: wait on the receive, ``empty_like`` for the next buffer, the batched isend/irecv, the
+#: attention kernel call, the softmax-LSE correction and the output correction, and the views
+#: of the step's Q/K/V halves under causal load balancing (~7); the backward dispatches about
+#: twice as many (step_time.BWD_HOST_FACTOR).
+CP_STEP_HOST_OPS = 7.0
+
+
+def cp_merge_bytes(tokens, q_width, kv_width, act_bytes, cp):
+    """(forward, backward) HBM bytes of a ring's per-step merges for one layer on one rank:
+    ``tokens`` = the rank's tokens, ``q_width``/``kv_width`` = query and K+V elements per token on
+    the rank; cp steps each (``CP_MERGE_ELEMS``), none without CP."""
+    cp = np.asarray(cp, dtype=np.float64)
+    steps = np.where(cp > 1, cp, 0.0)
+    e = CP_MERGE_ELEMS
+    fwd = steps * e["fwd_out"] * act_bytes * tokens * q_width
+    bwd = steps * act_bytes * tokens * (e["bwd_dq"] * q_width + e["bwd_dkv"] * kv_width)
+    return fwd, bwd

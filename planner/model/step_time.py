@@ -65,7 +65,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
-from planner.model.comm import collective_time, members_per_node, p2p_time
+from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time
 from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
                                     trainable_share, training_step_flops)
@@ -259,18 +259,26 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
-    kv_bytes = T * 2 * (q if fw.repeats_kv_heads else kv) / tp * act_b
-    cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
+    kv_width = 2 * (q if fw.repeats_kv_heads else kv) / tp
+    kv_bytes = T * kv_width * act_b
     if fw.cp_exchange == "allgather":  # K/V gathered before the kernel; dK/dV reduce-scattered after
+        cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
         cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
-    else:
-        cp_fwd = physics.cp_exposed(cp_step, fwd_attn, cp)
-        cp_bwd = physics.cp_exposed(2 * cp_step, bwd_attn, cp)
+    else:  # p2p ring: one hop per step (K/V forward; K/V and dK/dV backward), hidden under a step
+        hop = ring_hop_time(kv_bytes, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
+        cp_fwd = physics.cp_exposed(hop, fwd_attn, cp)
+        cp_bwd = physics.cp_exposed(2 * hop, bwd_attn, cp, end_comm=hop)
+    # each ring step's partial output (forward) and gradients (backward) are merged into the
+    # running ones: memory-bound work per step, and the loop's host ops per step
+    cp_mb_f, cp_mb_b = physics.cp_merge_bytes(T, q / tp, kv_width, act_b, cp)
+    cp_mb_f, cp_mb_b = eff.memory_time(cp_mb_f, hbm), eff.memory_time(cp_mb_b, hbm)
+    fwd_attn, bwd_attn = fwd_attn + cp_mb_f, bwd_attn + cp_mb_b
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     sync_fwd = moe_share * moe_sync  # GPU idle at the MoE dispatcher's host sync, forward only
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
-    host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)) * eff.launch_s
+    host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)
+                + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
     # selective re-runs the attention core (its few ops: no host floor of its own).
@@ -283,7 +291,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     sel_gemm, sel_attn, sel_mb, sel_whole = {
         "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, 0.5),
     }[fw.selective]
-    sel_gpu = sel_gemm * fwd_gemm + sel_attn * fwd_attn + sel_mb * (mb_fwd + kern_s) + sel_whole * gpu_fwd
+    # (re-running the attention core re-runs its CP ring: Megatron-Core checkpoints the whole
+    # TEDotProductAttention call, exchange included)
+    sel_gpu = sel_gemm * fwd_gemm + sel_attn * (fwd_attn + cp_fwd) + sel_mb * (mb_fwd + kern_s) + sel_whole * gpu_fwd
     re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, sel_gpu, 0.0))
     bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, np.where(rc == 1, sel_whole * host_fwd, 0.0)))
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
@@ -318,7 +328,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         attn=fwd_attn + bwd_attn + rc_attn,
         membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
-        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, cp_fwd, 0.0),
+        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_attn + sel_whole, 0.0)) * cp_fwd,
         ep=ep_layer * np.where(rc == 2, 1.5, 1.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
