@@ -45,6 +45,12 @@ class Vocab:
 
 #: activation recomputation (Korthikanti et al. 2022: none / selective attention core / full layer)
 RECOMPUTE = Vocab("none", "selective", "full")
+#: what ``recompute: selective`` re-runs on the Megatron-Core stacks (TransformerConfig
+#: ``recompute_modules``, megatron/core/transformer/transformer_config.py 0.16.1 l. 411-421; Megatron-LM
+#: ``--recompute-modules``): the attention core (the default, = Korthikanti's selective), the MoE
+#: experts' activation function, the norms, MLA's up-projections and RoPE, the dense MLP, the whole
+#: MoE layer, the shared experts (planner.model.activations.RECOMPUTE_MODULE_ROWS)
+RECOMPUTE_MODULES = Vocab("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
 #: pipeline schedules (1F1B: Narayanan et al. 2021 §2.2; interleaved: §2.2.1; GPipe: Huang et al. 2019)
 SCHEDULE = Vocab("1f1b", "interleaved", "gpipe")
 #: training precisions (the GEMM input type; fp8 as Transformer Engine runs it)

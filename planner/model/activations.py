@@ -45,6 +45,41 @@ class SavedTensor:
     #: the input a linear layer saves for its weight gradient: under Transformer Engine FP8 it is
     #: saved quantised, 1 byte per element (``te_fp8``, see ``layer_saved_tensors``)
     linear_input: bool = False
+    #: the Megatron-Core ``recompute_modules`` whose recompute frees this tensor (besides
+    #: "core_attn", which frees the rows not ``selective``): ``RECOMPUTE_MODULE_ROWS``
+    modules: tuple = ()
+
+
+#: What each of Megatron-Core's ``recompute_modules`` (0.16.1) frees of the table, and what it keeps
+#: instead. Two mechanisms (megatron/core/tensor_parallel/random.py):
+#:
+#: * ``tensor_parallel.checkpoint`` (``CheckpointFunction``: the module runs under no_grad, its
+#:   inputs saved, re-run in backward) for "mlp" (transformer_layer.py l. 719-741: the dense layers'
+#:   MLP only, ``if not self.is_moe_layer`` l. 445-447), "moe" (moe/moe_layer.py l. 432-450: router,
+#:   dispatch, experts, combine) and "shared_experts" (moe_layer.py l. 294-310). What they keep is
+#:   their input: the pre-MLP norm's output, already a row -- except where Transformer Engine fuses
+#:   that norm into fc1 (``fused_norm``: TELayerNormColumnParallelLinear, the dense layers of the TE
+#:   spec, gpt_layer_specs.py ``pre_mlp_layernorm=IdentityOp``), where the MLP's input is the norm's
+#:   input (``norm2.input``, kept) and the norm's statistics and output go with the MLP;
+#: * ``CheckpointWithoutOutput`` (the module runs under no_grad, its output storage is freed once
+#:   its consumers ran -- ``discard_output_and_register_recompute`` -- and refilled before their
+#:   backward) for "layernorm" (transformer_layer.py l. 576-614 and 671-800: the input and pre-MLP
+#:   norms where they are separate modules, i.e. not fused into the next linear: both in the local
+#:   spec, in the TE spec the MoE layers' pre-MLP norm and the MLA layers' input norm,
+#:   gpt_layer_specs.py l. 248-265), "moe_act" (moe/experts.py l. 226-273, 738-750: the experts'
+#:   activation; fc1's output stays as the checkpoint's input) and "mla_up_proj"
+#:   (multi_latent_attention.py l. 838-846: the q/kv up-projections with their norms and RoPE; the
+#:   latents q_compressed, kv_compressed and k_pos_emb stay). Under FP8 the consumers keep the
+#:   original 16-bit input, not an FP8 copy (``set_save_original_input``), so the row goes too.
+RECOMPUTE_MODULE_ROWS = {
+    "core_attn": "the rows not marked selective: softmax/log-sum-exp, scores, attention dropout",
+    "layernorm": "norm statistics and output of the norms that are separate modules",
+    "mla_up_proj": "q, k, v and the up-projections' norm statistics/outputs (MLA)",
+    "mlp": "the dense MLP's intermediates (and its fused norm's statistics and output)",
+    "moe": "the MoE layer's routing, dispatch, experts and shared experts",
+    "moe_act": "the routed experts' activation output (and the unfused activation's input copy)",
+    "shared_experts": "the shared experts' intermediates",
+}
 
 
 #: the longest key length Megatron-Core's fused softmax kernel takes (fused_softmax.py, 0.16.1, l. 256:
@@ -60,7 +95,8 @@ def megatron_softmax_is_fp32(flash: bool, act_bytes: float, seq: float) -> bool:
 
 
 def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, moe: bool = False,
-                        fp32_softmax: bool = False, te_fp8: bool = False, fused_glu: bool = False):
+                        fp32_softmax: bool = False, te_fp8: bool = False, fused_glu: bool = False,
+                        fused_norm: bool = False, probs_in_experts: bool = False):
     """The saved-tensor table of one transformer layer (see module docstring).
 
     ``te_fp8``: the linears are Transformer Engine modules running FP8 (Megatron-Core's TE layer
@@ -95,16 +131,37 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     dropped by ``layer_activation_bytes``); with dropout it keeps the dropout output as before.
     Measured on Megatron-Core's local spec in tests/test_mcore_activations.py. The fused kernel
     (``ScaledUpperTriangMaskedSoftmax.forward``, l. 34-36) keeps only its 16-bit output: the
-    default rows."""
+    default rows.
+
+    ``fused_norm``: Megatron-Core's TE spec, where a norm that feeds one linear is fused into it
+    (TELayerNormColumnParallelLinear) and is a separate module only before MLA's down-projections
+    and the MoE router (which the per-module recompute tells apart: ``RECOMPUTE_MODULE_ROWS``).
+    MLA models (``m.mla``) keep the latents the up-projections take (q_compressed, kv_compressed,
+    k_pos_emb: ``mla.latents``) and those projections' fused-norm outputs and statistics.
+
+    ``probs_in_experts``: the experts multiply their activation by the routing weights and the combine
+    un-permutes without them (Megatron-Core 0.16.1: moe/experts.py ``activation_func_with_probs``
+    l. 112-117 and TEGroupedMLP ``bias_act_func`` l. 680-735, the fused ``weighted_bias_swiglu_impl``;
+    token_dispatcher.py l. 833-840 ``unpermute`` without probs), so no expert output is kept
+    (``moe.expert_out`` dropped; measured in tests/test_mcore_recompute_activations.py)."""
     h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
     a = m.heads
     stat = 2 if m.norm == "layernorm" else 1  # fp32 mean+rstd, or rstd only
     T = []
-    add = lambda *r: T.append(SavedTensor(*r))  # noqa: E731
+    add = lambda *r, **k: T.append(SavedTensor(*r, **k))  # noqa: E731
+    # which recompute module frees a norm's statistics and output (RECOMPUTE_MODULE_ROWS)
+    ln1 = ("layernorm",) if (not fused_norm or m.mla is not None) else ()
+    ln2 = ("layernorm",) if (not fused_norm or moe) else ("mlp",)
     add("norm1.input", h, None, "sp", True)
-    add("norm1.stats", stat, 4, "sp", True)
-    add("qkv.input", h, None, "sp", True, True)
-    add("q,k,v", q + 2 * kv, None, "tp", True)
+    add("norm1.stats", stat, 4, "sp", True, modules=ln1)
+    add("qkv.input", h, None, "sp", True, True, modules=ln1)
+    if m.mla is not None:
+        la = m.mla
+        ranks = (la.q_lora_rank or 0) + la.kv_lora_rank
+        add("mla.latents", ranks + la.qk_rope_head_dim, None, "sp", True)
+        add("mla.up_norm_out", ranks, None, "sp", True, True, modules=("mla_up_proj",))
+        add("mla.up_norm_stats", 2 * stat, 4, "sp", True, modules=("mla_up_proj",))
+    add("q,k,v", q + 2 * kv, None, "tp", True, modules=("mla_up_proj",) if m.mla is not None else ())
     if flash:
         # the kernel writes O token-major (b, s, a, d), so O *is* the out-projection's input:
         # one buffer, kept under selective recompute like proj.input below
@@ -123,33 +180,37 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     if dropout:
         add("attn.out_dropout_mask", h, 1, "sp", True)
     add("norm2.input", h, None, "sp", True)
-    add("norm2.stats", stat, 4, "sp", True)
+    add("norm2.stats", stat, 4, "sp", True, modules=ln2)
     # dense layers: fc1's LayerNormLinear input (ln_out); MoE layers: the router's 16-bit input
-    add("mlp.input", h, None, "sp", True, not moe)
+    add("mlp.input", h, None, "sp", True, not moe, modules=ln2)
     k = m.moe.top_k if moe else 1
 
-    def mlp(name, width):  # fc1 output (saved by the activation), activation output (fc2's input)
+    # fc1 output (saved by the activation), activation output (fc2's input); ``whole``: the
+    # module whose checkpoint frees them all, ``act``: the one that frees the activation's saves
+    def mlp(name, width, whole, act=()):
         if m.gated:
-            add(f"{name}.gate,up", 2 * width, None, "tp", True)
+            add(f"{name}.gate,up", 2 * width, None, "tp", True, modules=whole)
             if not fused_glu:
-                add(f"{name}.act(gate)", width, None, "tp", True)
-            add(f"{name}.act*up", width, None, "tp", True, True)
+                add(f"{name}.act(gate)", width, None, "tp", True, modules=whole + act)
+            add(f"{name}.act*up", width, None, "tp", True, True, modules=whole + act)
         else:
-            add(f"{name}.fc1_out", width, None, "tp", True)
-            add(f"{name}.act_out", width, None, "tp", True, True)
-    mlp("mlp", f * k)
+            add(f"{name}.fc1_out", width, None, "tp", True, modules=whole)
+            add(f"{name}.act_out", width, None, "tp", True, True, modules=whole + act)
+    mlp("mlp", f * k, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else ())
     if moe:
         e = m.moe
-        add("moe.router_probs", e.experts, 4, "sp", True)  # fp32 softmax output
+        add("moe.router_probs", e.experts, 4, "sp", True, modules=("moe",))  # fp32 softmax output
         # top-k expert ids + the dispatch and combine permutations (int64, k per token each)
-        add("moe.routing_indices", 3 * k, 8, "sp", True)
-        add("moe.routing_weights", 2 * k + 1, 4, "sp", True)  # top-k probs, their sum, renormalised
-        add("moe.dispatched_input", h * k, None, "tp", True, True)
+        add("moe.routing_indices", 3 * k, 8, "sp", True, modules=("moe",))
+        # top-k probs, their sum, renormalised
+        add("moe.routing_weights", 2 * k + 1, 4, "sp", True, modules=("moe",))
+        add("moe.dispatched_input", h * k, None, "tp", True, True, modules=("moe",))
         # each expert's output, kept by the multiply with its routing weight after the unpermute
         # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
-        add("moe.expert_out", h * k, None, "tp", True)
+        if not probs_in_experts:
+            add("moe.expert_out", h * k, None, "tp", True, modules=("moe",))
         if e.shared_experts:
-            mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f)
+            mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f, ("moe", "shared_experts"))
     if dropout:
         add("mlp.dropout_mask", h, 1, "sp", True)
     return T
@@ -177,7 +238,8 @@ def op_sac_saved_tensors(m: ModelSpec):
 
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
-                           te_fp8=False, fused_glu=False, selective="attention_core"):
+                           te_fp8=False, fused_glu=False, selective="attention_core",
+                           modules=("core_attn",), fused_norm=False, probs_in_experts=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold).
@@ -187,6 +249,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     attention core dropped (the table's ``selective`` rows), torchtitan's op-level SAC
     (``op_sac_saved_tensors``; MoE layers keep the table's rows) or its layer SAC, every second
     layer fully checkpointed (``ac_freq`` = 2 in its configs): the mean of none and full.
+    ``modules``: what Megatron's selective recompute re-runs (``training.recompute_modules``;
+    default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -196,7 +260,9 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     keep_all = np.zeros(np.broadcast(tokens, tp, sp_div, rc).shape)
     keep_sel = np.zeros_like(keep_all)
     # the scores term depends on the local sequence (keys span the whole sequence under CP)
-    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu):
+    mods = set(modules)
+    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
+                                 probs_in_experts):
         per_tok = t.per_token
         if t.name.startswith("attn.") and not flash and t.name != "attn.out_dropout_mask":
             per_tok = t.per_token * seq  # a*s elements per token
@@ -208,7 +274,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
             v = np.where(np.asarray(act_bytes) == 4, 0.0, v)
         keep_all = keep_all + v
-        if t.selective:
+        if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
             keep_sel = keep_sel + v
     full = tokens * m.hidden * act_bytes / sp_div
     if selective == "op" and not moe:
@@ -220,14 +286,18 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
 
 
 
-def stack_table_kw(stack, precision: str) -> dict:
+def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
     """The table's stack-dependent keywords for a ``planner.model.stacks.Stack``: ``te_fp8`` where
     the stack's linears are Transformer Engine modules (``Stack.te_linears``: Megatron-Core's TE
     spec) and the GEMMs run in FP8, ``fused_glu`` where it fuses the gated activation
-    (``Stack.fused_glu``), ``selective``: what its selective recompute keeps (``Stack.selective``)."""
+    (``Stack.fused_glu``), ``selective``: what its selective recompute keeps (``Stack.selective``),
+    ``modules``: the Megatron recompute modules (``planner.model.stacks.recompute_modules``) and
+    ``fused_norm`` where the TE spec fuses the norms into the linears, ``probs_in_experts`` where the
+    experts apply the routing weights (``Stack.moe_probs_in_experts``)."""
     te = bool(getattr(stack, "te_linears", False))
     return dict(te_fp8=te and precision == "fp8", fused_glu=bool(getattr(stack, "fused_glu", False)),
-                selective=getattr(stack, "selective", "attention_core"))
+                selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
+                probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)))
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -241,13 +311,16 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
-                          te_fp8=False, fused_glu=False, selective="attention_core"):
+                          te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
+                          fused_norm=False, probs_in_experts=False):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective."""
     args = (m, seq, micro_batch, tp, cp, sp)
-    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu)
+    one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
+                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
-                                 "attention_core" if selective == "layer" else selective)
+                                 "attention_core" if selective == "layer" else selective, modules, fused_norm,
+                                 probs_in_experts)
     rc = np.asarray(recompute)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 

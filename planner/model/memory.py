@@ -38,7 +38,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload
-from planner.model.stacks import from_training
+from planner.model.stacks import from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -233,7 +233,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # gathered back to every candidate (a search has millions of rows, a few hundred keys)
         (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
         kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
-                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision))
+                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
         per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
         rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
         if moe_share:

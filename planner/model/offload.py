@@ -44,6 +44,7 @@ import numpy as np
 
 from planner.layout import distinct_rows
 from planner.model.activations import mean_layer_activation_bytes, megatron_softmax_is_fp32, stack_table_kw
+from planner.model.stacks import recompute_modules
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,7 @@ def activation_layer_bytes(m, t, c, act_bytes: float, stack=None):
     return mean_layer_activation_bytes(
         m, t.seq_len, c.mb, tp=c.tp, cp=c.cp, sp=c.sp.astype(bool), flash=t.flash_attention, dropout=t.dropout,
         act_bytes=act_bytes, recompute=c.rc, fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_bytes, t.seq_len),
-        **stack_table_kw(stack, t.precision))
+        **stack_table_kw(stack, t.precision, recompute_modules(t, stack, m)))
 
 
 def activation_exposed_mb(stack, m, t, c, hw, act_bytes: float, layers, t_fwd_mb, t_bwd_mb):

@@ -198,6 +198,13 @@ class Stack:
     #: attention and every other mm output, recomputes the rest) or layer SAC (an integer
     #: option: every n-th layer fully checkpointed; n = 2 in its configs)
     selective: str = "attention_core"
+    #: the stack takes Megatron-Core's per-module selective recompute (``training.recompute_modules``,
+    #: TransformerConfig ``recompute_modules``; ``recompute_modules`` below checks a job's list)
+    module_recompute: bool = False
+    #: the MoE experts apply the routing weights inside their activation and the combine keeps no
+    #: expert output (Megatron-Core 0.16.1 moe/experts.py ``activation_func_with_probs``;
+    #: planner.model.activations.layer_saved_tensors ``probs_in_experts``)
+    moe_probs_in_experts: bool = False
     activation_offload: bool = False
     optimizer_offload: bool = False
     #: the offloads the stack implements (planner.model.offload): "activation" = Megatron-Core
@@ -324,7 +331,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
-        caches_fp8_weights=True, te_linears=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True, offloads=("activation", "optimizer"), overlap_p2p=True,
+        caches_fp8_weights=True, te_linears=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True, module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
@@ -399,9 +406,39 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
     if name is not None:
         return resolve(name)
     if spec is None:
-        return resolve(None)
-    opts = {k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None}
-    return resolve(spec.name, **opts)
+        st = resolve(None)
+    else:
+        st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
+    recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed
+    return st
+
+
+def recompute_modules(t, stack: Stack, model=None, precision: str | None = None) -> tuple[str, ...]:
+    """The modules ``recompute: selective`` re-runs for job ``t`` on ``stack``: the job's
+    ``training.recompute_modules`` (Megatron-Core stacks only) or the attention core. Refuses what
+    Megatron-Core's TransformerConfig refuses (transformer_config.py 0.16.1 l. 1213-1252): moe_act
+    without grouped-GEMM experts, mla_up_proj without MLA, moe_act/layernorm under FP8 delayed
+    scaling; and modules for a layer the model does not have (MoE, shared experts)."""
+    mods = getattr(t, "recompute_modules", None)
+    if mods is None:
+        return ("core_attn",)
+    field = "training.recompute_modules"
+    if not getattr(stack, "module_recompute", False):
+        ok = ", ".join(n for n, s in STACKS.items() if s is not None and s.module_recompute)
+        raise InputError(field, f"Megatron-Core's per-module recompute runs on {ok}, not {getattr(stack, 'name', stack)}")
+    if "moe_act" in mods and not stack.moe_grouped_gemm:
+        raise InputError(field, f"moe_act needs grouped-GEMM experts, which {stack.name} does not run")
+    if (precision or getattr(t, "precision", None)) == "fp8" and stack.fp8_recipe == "delayed" \
+            and {"moe_act", "layernorm"} & set(mods):
+        raise InputError(field, "moe_act and layernorm recompute do not run under FP8 delayed scaling")
+    if model is not None:
+        need = {"mla_up_proj": (model.mla is not None, "multi-head latent attention (model.mla)"),
+                "moe": (model.moe is not None, "MoE layers"), "moe_act": (model.moe is not None, "MoE layers"),
+                "shared_experts": (model.moe is not None and bool(model.moe.shared_experts), "shared experts")}
+        for mod in mods:
+            if not need.get(mod, (True, ""))[0]:
+                raise InputError(field, f"{mod} recomputes {need[mod][1]}, which model {model.name or ''} has none of")
+    return tuple(dict.fromkeys(mods))
 
 
 #: the options ``recommend`` searches when the job leaves them open, and why only these: each

@@ -276,6 +276,9 @@ class TrainingSpec(_Strict):
     grad_dtype: V.GRAD_DTYPE.literal = "fp32"  # gradient accumulation buffer dtype
     optimizer: V.OPTIMIZER.literal = "adamw"
     recompute: Optional[V.RECOMPUTE.literal] = None  # None: searched
+    # what ``recompute: selective`` re-runs on the Megatron-Core stacks (Megatron ``--recompute-modules``);
+    # None = ["core_attn"], the attention core (planner.model.stacks.recompute_modules)
+    recompute_modules: Optional[list[V.RECOMPUTE_MODULES.literal]] = None
     flash_attention: bool = True
     dropout: bool = False
     framework: Optional[FrameworkSpec] = None  # None: planner.defaults.FRAMEWORK
@@ -306,6 +309,8 @@ class TrainingSpec(_Strict):
             raise ValueError("base_weights: only frozen bases (mode lora or qlora) are stored quantised")
         if self.mode == "qlora" and self.base_weights not in (None, "nf4"):
             raise ValueError("base_weights: qlora keeps the base in nf4; use mode lora for bf16/int8")
+        if self.recompute_modules is not None and self.recompute != "selective":
+            raise ValueError(f"recompute_modules: only with recompute: selective (got {self.recompute or 'searched'})")
         if self.micro_batch is not None and self.micro_batch > self.global_batch:
             raise ValueError(
                 f"micro_batch ({self.micro_batch}) exceeds global_batch ({self.global_batch})"
