@@ -225,6 +225,7 @@ class MoELayerTimes:
     membound_bytes: Any  # extra elementwise HBM bytes of a forward pass (top-k activations, permutation)
     host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
     sync_s: float = 0.0  # GPU idle per forward at the dispatcher's device-to-host sync (s)
+    fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
@@ -253,9 +254,11 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         ex = [tuple(local * x for x in gemm(tok, up / wdiv, h, **w_up)),
               tuple(local * x for x in gemm(tok, h, f / wdiv, **w_down))]
     ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
+    shared = 0.0
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
         ex += [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
+        shared = ex[-2][0] + ex[-1][0]
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
     # etp innermost, so an EP group has min(ep, g / etp) members per node
     intra, inter, a_in, a_out = links
@@ -272,4 +275,4 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
                          membound_bytes=mb_bytes, host_ops=host,
-                         sync_s=dispatch_sync_s(stack, e.dropless, launch_s))
+                         sync_s=dispatch_sync_s(stack, e.dropless, launch_s), fwd_shared=shared)

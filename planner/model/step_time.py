@@ -72,7 +72,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
-from planner.model.stacks import AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack, from_training
+from planner.model.stacks import (AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack, from_training,
+                                   recompute_modules)
 from planner.model import moe as moe_mech
 from planner.model import offload, physics
 from planner.vocab import SCHEDULE
@@ -164,6 +165,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         col += ([gemm(T, a.q_lora_rank, h), gemm(T, H * dqk / tp, a.q_lora_rank)] if a.q_lora_rank
                 else [gemm(T, H * dqk / tp, h)])
         attn_proj = [(sum(p[0] for p in col), sum(p[1] for p in col)), gemm(T, h, H * a.v_head_dim / tp)]
+        mla_up_fwd = col[1][0] + (col[3][0] if a.q_lora_rank else 0.0)  # what mla_up_proj re-runs
+    else:
+        mla_up_fwd = 0.0
     fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
     dense_mlp = [gemm(T, (2 if m.gated else 1) * fd / tp, h), gemm(T, h, fd / tp)]
     fwd_g_attn = sum(p[0] for p in attn_proj)
@@ -229,8 +233,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
+        moe_shared = ml.fwd_shared
     else:
-        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = 0.0
+        fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = moe_shared = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -291,9 +296,20 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     sel_gemm, sel_attn, sel_mb, sel_whole = {
         "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, 0.5),
     }[fw.selective]
+    sel_g, sel_a, sel_m, sel_c, sel_ep = sel_gemm * fwd_gemm, sel_attn * fwd_attn, sel_mb * (mb_fwd + kern_s), 0.0, 0.0
+    sel_cp = sel_attn
+    if fw.module_recompute:  # Megatron-Core ``recompute_modules``: each module's forward once more
+        mods = recompute_modules(t, fw, m)
+        sel_g, sel_a, sel_m, sel_c, sel_ep = _module_recompute(
+            mods, m, fwd_attn=fwd_attn, dense_mlp=sum(p[0] for p in dense_mlp),
+            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_sync,
+            a2a=ep_comm_layer / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
+            norm_b=norm_b * h / sp_div, act_b=act_fn_b * f / tp, dense_act_b=act_fn_b * fd / tp,
+            fused_norm=fw.te_linears)
+        sel_cp = 1.0 if "core_attn" in mods else 0.0
     # (re-running the attention core re-runs its CP ring: Megatron-Core checkpoints the whole
     # TEDotProductAttention call, exchange included)
-    sel_gpu = sel_gemm * fwd_gemm + sel_attn * (fwd_attn + cp_fwd) + sel_mb * (mb_fwd + kern_s) + sel_whole * gpu_fwd
+    sel_gpu = sel_g + sel_a + sel_cp * cp_fwd + sel_m + sel_c + sel_ep + sel_whole * gpu_fwd
     re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, sel_gpu, 0.0))
     bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, np.where(rc == 1, sel_whole * host_fwd, 0.0)))
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
@@ -318,20 +334,53 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # which the schedule does not support)
     ep_hide = np.where(rc == 2, 0.0, moe_share * moe_hide)
     sel = rc == 1
-    rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, (sel_gemm + sel_whole) * fwd_gemm, 0.0))
-    rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, (sel_attn + sel_whole) * fwd_attn, 0.0))
-    rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, (sel_mb + sel_whole) * (mb_fwd + kern_s), 0.0))
-    rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_whole * tp_fwd, 0.0))
+    rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, sel_g + sel_whole * fwd_gemm, 0.0))
+    rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, sel_a + sel_whole * fwd_attn, 0.0))
+    rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, sel_m + sel_whole * (mb_fwd + kern_s), 0.0))
+    rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_c + sel_whole * tp_fwd, 0.0))
     return dict(
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
         attn=fwd_attn + bwd_attn + rc_attn,
         membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
-        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_attn + sel_whole, 0.0)) * cp_fwd,
-        ep=ep_layer * np.where(rc == 2, 1.5, 1.0), ep_hide=ep_hide * np.ones_like(T),
+        tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_cp + sel_whole, 0.0)) * cp_fwd,
+        ep=ep_layer * np.where(rc == 2, 1.5, 1.0) + np.where(sel, sel_ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
+
+
+def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared, mla_up, moe_mb, a2a, tp_fwd,
+                      mem, norm_b, act_b, dense_act_b, fused_norm):
+    """(GEMM, attention, memory-bound, TP, EP) seconds one layer's backward spends re-running
+    the forward of Megatron-Core's ``recompute_modules`` (the memory side:
+    activations.RECOMPUTE_MODULE_ROWS), averaged over dense and MoE layers. Each module is re-run
+    as its forward ran: "core_attn" the attention kernel; "mlp" the dense MLP's GEMMs, activation
+    and (TE spec) its fused norm, with its TP collectives (half the layer's); "moe" the router,
+    dispatch and combine all-to-alls, experts and shared experts, and the permutation traffic;
+    "shared_experts" their GEMMs; "mla_up_proj" MLA's q/kv up-projection GEMMs; "layernorm" the
+    norms that are separate modules (activations.layer_saved_tensors ``fused_norm``); "moe_act"
+    the experts' activation over the top-k routed copies of each token. ``mem(b)``: the HBM time of
+    b bytes per token; ``norm_b``/``act_b``/``dense_act_b``: bytes per token of one norm / of one expert's
+    activation / of the dense MLP's activation."""
+    ms = m.moe_layers / m.layers
+    k = m.moe.top_k if m.moe is not None else 0
+    if "moe" in modules:  # the MoE layer's checkpoint already re-runs its experts and activation
+        modules = [x for x in modules if x not in ("shared_experts", "moe_act")]
+    norms = ((0.0 if fused_norm else 1.0) + (1.0 if m.mla is not None and fused_norm else 0.0)
+             + (ms if fused_norm else 1.0))  # separate norms per layer (mean over the layers)
+    z = 0.0
+    terms = {  # module: (gemm, attention, memory-bound, TP, EP)
+        "core_attn": (z, fwd_attn, z, z, z),
+        "mlp": ((1 - ms) * dense_mlp, z, (1 - ms) * mem(dense_act_b + (norm_b if fused_norm else z)), (1 - ms) * tp_fwd / 2, z),
+        "moe": (ms * moe, z, ms * (moe_mb + mem(k * act_b)), z, ms * a2a),
+        "shared_experts": (ms * shared, z, z, z, z),
+        "mla_up_proj": (mla_up, z, z, z, z),
+        "layernorm": (z, z, norms * mem(norm_b), z, z),
+        "moe_act": (z, z, ms * mem(k * act_b), z, z),
+    }
+    chosen = [terms[x] for x in modules]
+    return tuple(sum((c[i] for c in chosen), z) for i in range(5))
 
 
 def slowest_stage(layers: int, pp, t_layer, t_head):
