@@ -303,6 +303,8 @@ MEGATRON_FLAGS = {
     "--recompute-granularity": ("recompute_granularity", str),
     "--recompute-method": ("recompute_method", str),
     "--recompute-num-layers": ("recompute_num_layers", int),
+    # Megatron-LM megatron/training/arguments.py: ``--recompute-modules``, nargs='*', type=str, default None
+    "--recompute-modules": ("recompute_modules", list),
     "--use-distributed-optimizer": ("use_distributed_optimizer", bool),
     "--use-torch-fsdp2": ("use_torch_fsdp2", bool),
     "--no-gradient-accumulation-fusion": ("no_gradient_accumulation_fusion", bool),
@@ -371,6 +373,7 @@ MEGATRON_FLAGS = {
 MEGATRON_DEFAULTS = {"pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
+                     "recompute_modules": None,
                      "num_query_groups": None, "num_experts": None, "moe_ffn_hidden_size": None, "kv_channels": None,
                      "expert_model_parallel_size": 1, "context_parallel_size": 1, "moe_layer_freq": 1,
                      "moe_shared_expert_intermediate_size": None, "moe_router_num_groups": None,
@@ -389,6 +392,12 @@ def megatron_args(argv: list[str]) -> dict:
         if kind is bool:
             a[dest] = True
             i += 1
+        elif kind is list:  # nargs='*': every value up to the next flag
+            j = i + 1
+            while j < len(argv) and not argv[j].startswith("--"):
+                j += 1
+            a[dest] = list(argv[i + 1:j])
+            i = j
         else:
             assert i + 1 < len(argv) and not argv[i + 1].startswith("--"), f"{flag} needs a value"
             a[dest] = kind(argv[i + 1])
@@ -793,6 +802,23 @@ def test_megatron_accepts_the_planned_model_features():
     job, cfg = _megatron_config_of("qwen3-30b-a3b")  # none of them
     assert cfg.mtp_num_layers is None and cfg.softmax_type == "vanilla" and not cfg.add_bias_linear
     assert cfg.window_size is None and cfg.moe_router_score_function == "softmax"
+
+
+@pytest.mark.parametrize("preset,modules", [("qwen3-30b-a3b", ["layernorm", "moe_act"]),
+                                             ("deepseek-v3", ["mla_up_proj", "mlp"]), ("llama3-8b", [])])
+def test_megatron_accepts_the_planned_recompute_modules(preset, modules):
+    """``training.recompute_modules`` reaches Megatron-Core's config as ``--recompute-granularity selective
+    --recompute-modules ...`` (nargs='*': an empty list recomputes nothing), and TransformerConfig's
+    __post_init__ accepts it (moe_act needs the grouped GEMM the flags turn on, mla_up_proj MLA)."""
+    job = load_job_dict({"model": {"preset": preset}, "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1,
+                                                                   "tokens": 1e9, "recompute": "selective",
+                                                                   "recompute_modules": modules},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": P5, "nodes": 1}})
+    best = estimate_job(job)
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    cfg = megatron_accepts(run.training_script, run.training_script_args, 8, env)["cfg"]
+    assert cfg.recompute_granularity == "selective" and cfg.recompute_modules == modules
 
 
 def test_megatron_refuses_model_features_it_lacks():

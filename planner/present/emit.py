@@ -16,7 +16,7 @@ forces one, and the plan is then checked against that launcher's rules):
   ``--num-layers-per-virtual-pipeline-stage`` (interleaved 1F1B, Narayanan et al. 2021 §2.2),
   ``--context-parallel-size``, ``--expert-model-parallel-size``, ``--sequence-parallel``,
   ``--micro-batch-size``, ``--global-batch-size``, ``--recompute-granularity``/``-method``/
-  ``-num-layers``, and ``--use-distributed-optimizer`` for ZeRO-1 (Megatron's distributed optimizer
+  ``-num-layers``/``-modules`` (``training.recompute_modules``), and ``--use-distributed-optimizer`` for ZeRO-1 (Megatron's distributed optimizer
   shards the optimizer state over the data-parallel ranks), ``--use-torch-fsdp2`` for ZeRO-3; the
   architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA.
 * **fsdp** — PyTorch FSDP2 via torchtitan (``torchtitan/config/job_config.py``):
@@ -233,6 +233,8 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a += _flag("--global-batch-size", t.global_batch)
     if cfg["recompute"] == "selective":
         a += _flag("--recompute-granularity", "selective")
+        if t.recompute_modules is not None:  # Megatron-LM arguments.py: nargs='*' (default ["core_attn"])
+            a += ["--recompute-modules", *t.recompute_modules]
     elif cfg["recompute"] == "full":
         # every layer's input kept, the layer recomputed in backward (the planner's "full")
         a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
