@@ -485,6 +485,9 @@ def pr2_case(cat, r) -> PR2Case:
     precision = "fp8" if "fp8" in prec else ("fp16" if "fp16 weights" in prec else "bf16")
     rec = str(r.recompute).lower()
     rc = 2 if rec.startswith("full") else (1 if rec.startswith("selective") else 0)
+    modules = pr2_recompute_modules(r)
+    if modules is not None:  # the recipe's per-module selective recompute
+        rc = RECOMPUTE.code["selective"]
     z = str(r.zero_or_fsdp).lower()
     zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
     if dp * cp == 1:  # the sharding group is dp x cp (torchtitan's dp_shard_cp mesh, Megatron's DO)
@@ -498,13 +501,27 @@ def pr2_case(cat, r) -> PR2Case:
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
                       grad_dtype="same" if bf16_reduce else "fp32",
                       flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
-                      dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc])
+                      dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc],
+                      recompute_modules=modules)
     sched = "interleaved" if vpp > 1 else "1f1b"
     c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
                    sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
                    schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
                    etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp)
     return PR2Case(model, tr, c, hw, stack, options)
+
+
+def pr2_gpu_kind(r) -> str:
+    """"H100", "B200" or "" from a published_runs_2.csv row's GPU column."""
+    return next((g for g in ("H100", "B200") if g in str(r.gpu)), "")
+
+
+def pr2_recompute_modules(r):
+    """The Megatron-Bridge recipe's ``recompute_modules`` for row ``r`` (``MBRIDGE_RECOMPUTE``), or None."""
+    if not r.id.startswith("mbridge"):
+        return None
+    return next((list(v) for (k, g), v in MBRIDGE_RECOMPUTE.items()
+                 if k in str(r.model).lower() and g == pr2_gpu_kind(r)), None)
 
 
 def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
@@ -584,6 +601,17 @@ MBRIDGE_MOE_RECIPES = {
     ("qwen3-30b", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
 }
 MBRIDGE_ETP = 1
+#: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
+#: ``recompute_modules``), per model and GPU: DeepSeek-V3 H100 1024 GPUs
+#: (scripts/performance/configs/deepseek/deepseek_llm_pretrain.py, 25.09:
+#: ``recompute_granularity = "selective"``, ``recompute_modules = ["mla_up_proj", "mlp"]``), GPT-OSS
+#: 120B H100 and B200 (scripts/performance/configs/gpt_oss/gpt_oss_workload_base_configs.py
+#: ``GPT_OSS_120B_{H100,B200}_BF16_BASE_CONFIG``: ``recompute_modules=["layernorm", "moe_act"]``).
+MBRIDGE_RECOMPUTE = {
+    ("deepseek-v3", "H100"): ["mla_up_proj", "mlp"],
+    ("gpt-oss", "H100"): ["layernorm", "moe_act"],
+    ("gpt-oss", "B200"): ["layernorm", "moe_act"],
+}
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
 #: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;
 #: llama/llama3_llm_pretrain.py ``set_llama3_common_configs``, llama/llama31_llm_pretrain.py

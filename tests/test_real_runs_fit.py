@@ -34,10 +34,10 @@ What each recipe set (the recompute is what the mapping uses unless said otherwi
   bf16 gradient reduce; GPT-OSS 120B (gpt_oss_workload_base_configs.py): H100 PP4 EP8 micro-batch 1,
   B200 EP64 micro-batch 4, both ``recompute_modules = ["layernorm", "moe_act"]``.
 
-Rows the planner cannot represent yet are strict xfails with the reason (``NOT_REPRESENTED``):
-Megatron's per-module selective recompute (``recompute_modules``) is not in the planner's recompute
-vocabulary (none / selective = attention core / full), so the DeepSeek-V3 and GPT-OSS rows are
-evaluated without the recompute their recipes ran with.
+The DeepSeek-V3 and GPT-OSS rows run Megatron's per-module selective recompute
+(``training.recompute_modules``, mapped by benchmarks/validate.py ``MBRIDGE_RECOMPUTE``). Rows the
+planner cannot represent are strict xfails with the reason (``NOT_REPRESENTED``): the H100 GPT-OSS
+row's micro-batch.
 """
 import sys
 
@@ -57,12 +57,8 @@ SOURCES = ("titan", "nemo2407", "mbridge")
 #: rows whose recipe the planner's inputs cannot express, and why (strict xfail: a change that makes
 #: them fit without representing the recipe must say so here)
 NOT_REPRESENTED = {
-    "mbridge2509_h100_deepseekv3_1024": "recipe recomputes mla_up_proj and the dense MLPs "
-                                        "(recompute_modules); not expressible, evaluated without",
     "mbridge2511_h100_gpt_oss_120b_64": "recipe: micro-batch 1 (the row says 4; README: the row is "
-                                        "internally inconsistent) and recompute_modules layernorm + moe_act",
-    "mbridge2511_b200_gpt_oss_120b_64": "recipe recomputes layernorm + moe_act (recompute_modules); "
-                                        "not expressible, evaluated without",
+                                        "internally inconsistent); evaluated at the row's 4",
 }
 
 
@@ -173,12 +169,14 @@ def test_first_stage_holds_megatrons_warmup_microbatches(pp, v, a2a):
 def test_the_search_limit_admits_the_published_layouts():
     """The search's limit (HBM x (1 - defaults.MEMORY_HEADROOM); the context, NCCL buffers and
     fragmentation are in the plan's total) admits the published layouts the planner can represent:
-    48 of 52 at the 5% default (the other four, at 96-98% of HBM, are recipes tuned to fill the
-    GPU). A limit that double-counted the context and kept 10% free admitted 44."""
+    49 of 54 at the 5% default (the other five, at 96-99% of HBM, are recipes tuned to fill the
+    GPU: three NeMo 24.07 rows and the B200 GPT-OSS row, whose layernorm + moe_act recompute fits it
+    at 98.8%).
+    A limit that double-counted the context and kept 10% free admitted 44."""
     from planner import defaults as D
 
     rows = [(rid, case) for rid, case in CASES if rid not in NOT_REPRESENTED]
-    assert len(rows) == 52
+    assert len(rows) == 54
     admitted = [rid for rid, case in rows
                 if float(_memory(case)["total"][0]) <= case.hw.gpu.memory_bytes * (1 - D.MEMORY_HEADROOM)]
-    assert len(admitted) >= 48, sorted(set(r for r, _ in rows) - set(admitted))
+    assert len(admitted) >= 49, sorted(set(r for r, _ in rows) - set(admitted))
