@@ -43,9 +43,9 @@ HORIZON_HOURS = 365 * 24.0
 #: the margin for the memory model's own error. The CUDA context, NCCL's buffers and the caching
 #: allocator's fragmentation are already in the plan's ``other`` (planner.model.memory), so this is
 #: not a reserve for them. 5%: the HF-stack walk is within 5% of real transformers peaks
-#: (tests/test_hf_memory.py), and 48 of the 52 published Megatron/torchtitan layouts the planner can
+#: (tests/test_hf_memory.py), and 50 of the 54 published Megatron/torchtitan layouts the planner can
 #: represent come out at or under 95% of their GPU (tests/test_real_runs_fit.py; the other four at
-#: 96-98%: tuned recipes run full) -- at 10% only 44 would be allowed. A stated assumption.
+#: 96-99%: tuned recipes run full) -- at 10% only 48 would be allowed. A stated assumption.
 MEMORY_HEADROOM = 0.05
 #: spot interruptions when the job has no ``checkpoint`` section: the CheckpointSpec defaults (20 Gb/s
 #: aggregate write, 10 min restart), so a job with and without the section agree
