@@ -295,9 +295,20 @@ def nemo_longseq(cat) -> pd.DataFrame:
     imply is 0.61-0.66 of the modelled cuDNN rate (physics.ATTN_KERNELS, FlashAttention-3 paper
     figures of mid-2024) at every length, CP 1 (16K) to CP 32 (1M) — i.e. FlashAttention-2's H100
     rate (0.34/0.33 vs 0.545/0.52); with that rate every H100 row falls within +-4%. Not taken:
-    which kernel or cuDNN the 24.03 container ran is not established (TE 1.x prefers cuDNN
-    FusedAttention on sm90; cuDNN 9.0's notes claim up to +50% over 8.9.7 on Hopper, so an older
-    cuDNN would also fit). The B200 rows (NeMo 25.04) imply 0.85-0.91 of the B200 cuDNN prior.
+    the containers did not run FlashAttention-2. Transformer Engine picks cuDNN FusedAttention on
+    sm90 whenever its F16_arbitrary_seqlen sub-backend supports the input, context parallelism
+    included: TE 1.2 release notes ("Performance of DotProductAttention is increased on Hopper
+    GPUs by utilizing cuDNN"); the 1.4/1.5-era ``DotProductAttention.forward`` ("Select
+    FusedAttention on sm90 and FlashAttention on others for performance": ``if
+    device_compute_capability == (9, 0): use_flash_attention = False``, CP allowed with that
+    sub-backend; copy at erhoo82/TransformerEngine 23d4acd6 transformer_engine/pytorch/attention.py);
+    the same rule in the later ``get_attention_backend`` (NVIDIA/TransformerEngine attention.py at
+    001b7360: "Disabling FlashAttention to give FusedAttention preference on Hopper+"). NeMo 1.x's ``use_flash_attention: true`` (launcher
+    llama2_7b.yaml) reaches only the legacy non-mcore model; Megatron-Core's later
+    ``attention_backend=auto`` sets NVTE_FLASH/FUSED/UNFUSED_ATTN=1 and leaves the choice to TE
+    (megatron/core/models/common/language_module/language_module.py). The cuDNN version of the
+    24.03 container and a published H100 rate for it were not found, so an older-cuDNN rate is not
+    modelled either. The B200 rows (NeMo 25.04) imply 0.85-0.91 of the B200 cuDNN prior.
     Ruled out as the cause: the CP exchange (hidden at 32K tokens per rank; the rows with CP 1
     show the same ratio), the per-step merges (3-5% at 32K tokens per rank), the FLOP definition
     (the 4K row's 768 matches NeMo 24.07's 767 TFLOP/s = 16634 tokens/s under this formula)."""
