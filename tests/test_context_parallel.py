@@ -119,3 +119,91 @@ def test_load_balanced_ring_efficiency_against_ring_flash_attention(catalog):
     eff = 8 * attn(8192, 1) / attn(65536, 8)
     assert min(zigzag) - 0.02 < eff < 1.0
     assert eff > unbalanced + 0.2
+
+
+# ------------------------------------------------------------------ PyTorch's ring (torchtitan CP)
+def _chunks(rank, cp):
+    """Round-robin load balancing (torch ``_RoundRobinLoadBalancer``): rank r holds global chunks
+    r and 2 cp - 1 - r of the 2 cp equal chunks, in that order."""
+    return (rank, 2 * cp - 1 - rank)
+
+
+@pytest.mark.parametrize("cp", [2, 4, 8])
+def test_torch_ring_calls_tile_the_causal_triangle_once(cp):
+    """Mapping every call of ``comm.torch_ring_calls`` back to global chunks (step i holds the K/V
+    of rank (r - i) mod cp; q_frac/k_frac 0.5 = the second / first local chunk as in the torch
+    loop) must cover each (query chunk, key chunk) pair of the causal mask exactly once: the
+    diagonal pairs inside causal calls, every pair below it in a full block, none above it."""
+    from planner.model.comm import torch_ring_calls
+
+    seen = {}
+    for rank, i, qf, kf, causal in torch_ring_calls(cp):
+        qs = _chunks(rank, cp) if qf == 1.0 else _chunks(rank, cp)[1:]
+        src = _chunks((rank - i) % cp, cp)
+        ks = src if kf == 1.0 else src[:1]
+        for a in qs:
+            for b in ks:
+                if b > a:
+                    assert causal and a in ks and b in ks, (rank, i, a, b)  # masked away inside a causal call
+                    continue
+                seen[(a, b)] = seen.get((a, b), 0) + 1
+    want = {(a, b) for a in range(2 * cp) for b in range(a + 1)}
+    assert set(seen) == want and set(seen.values()) == {1}
+
+
+@pytest.mark.parametrize("cp", [2, 4, 8])
+def test_torch_ring_profile_counts(cp):
+    """cp calls per rank and pass (one causal), balanced work of S^2 / (2 cp) per rank — the causal
+    triangle's S^2 / 2 over cp ranks, in units of the local (S / cp)^2: cp / 2 — and, without load
+    balancing, the unbalanced ring of the torch docstring's note (rank 0 computes only its own
+    chunk, the last rank all cp blocks)."""
+    from planner.model.comm import torch_ring_calls, torch_ring_profile
+
+    calls = torch_ring_calls(cp)
+    for r in range(cp):
+        mine = [c for c in calls if c[0] == r]
+        assert len(mine) == cp and sum(c[4] for c in mine) == 1
+        assert sum(q * k * (0.5 if c else 1.0) for _, _, q, k, c in mine) == pytest.approx(cp / 2)
+    p = torch_ring_profile(cp)
+    assert p["calls"] == cp and p["work"] == pytest.approx(cp / 2)
+    # half-chunk calls: cp - 1 steps per rank, half of them with half the keys
+    assert p["kv_read"] == pytest.approx(1 + (cp - 1) * 0.75) and p["q_read"] == p["kv_read"]
+    unbalanced = torch_ring_calls(cp, load_balance=False)
+    per_rank = [sum(1 for c in unbalanced if c[0] == r) for r in range(cp)]
+    assert per_rank == list(range(1, cp + 1))
+
+
+def test_torch_ring_keys_by_hand():
+    """cp 2, in units of the local tokens: each rank runs its local causal call (work 0.5, all
+    keys) and one non-causal call of work 0.5 — rank 0 on the second half of its queries against
+    all received keys, rank 1 on all queries against the first half (0.5 of the keys). A kernel's
+    time goes as work x (1 + s_half / keys), so the one key count with the same time is the
+    work-weighted harmonic mean: 2 / (0.5 + 0.5 + 0.5 + 1.0) = 0.8."""
+    from planner.model.comm import torch_ring_profile
+
+    w = [0.5, 0.5, 0.5, 0.5]
+    k = [1.0, 1.0, 1.0, 0.5]
+    assert torch_ring_profile(2)["key_frac"] == pytest.approx(sum(w) / sum(a / b for a, b in zip(w, k)))
+
+
+@pytest.mark.parametrize("cp", [2, 8])
+def test_torch_ring_merge_bytes_call_by_call(cp):
+    """physics.torch_ring_merge_bytes against a walk over the calls: per call the fp32 running
+    buffers (output forward; dQ and dK/dV backward) are read and written whole and the call's
+    partial (its queries or keys) read at 2 bytes; the forward's first call only upcasts its
+    output; one downcast per buffer at the end. And more than the bf16 accounting TE's loop gets
+    (physics.cp_merge_bytes), which keeps its running buffers at the activations' width."""
+    from planner.model.comm import torch_ring_calls
+
+    T, qw, kvw, acc, act = 1000.0, 64.0, 32.0, 4.0, 2.0
+    fwd = bwd = 0.0
+    for rank, i, qf, kf, _ in torch_ring_calls(cp):
+        fwd += T * qw * (qf * act + (acc if i == 0 else 2 * acc)) / cp
+        bwd += (T * qw * (2 * acc + qf * act) + T * kvw * (2 * acc + kf * act)) / cp
+    fwd += T * qw * (acc + act)
+    bwd += (T * qw + T * kvw) * (acc + act)
+    f, b = physics.torch_ring_merge_bytes(T, qw, kvw, act, cp)
+    assert (f, b) == (pytest.approx(fwd), pytest.approx(bwd))
+    f_te, b_te = physics.cp_merge_bytes(T, qw, kvw, act, cp)
+    assert f > f_te and b > b_te
+    assert physics.torch_ring_merge_bytes(T, qw, kvw, act, 1) == (0.0, 0.0)

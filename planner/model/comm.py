@@ -31,6 +31,8 @@ outermost): a group whose inner stride is s has min(n, gpus_per_node // s) membe
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 KIND_FACTOR = {"all_reduce": 2.0, "reduce_scatter": 1.0, "all_gather": 1.0, "all_to_all": 1.0}
@@ -108,3 +110,55 @@ def ring_hop_time(nbytes, n, stride, gpus_per_node, intra_bw, inter_bw_per_gpu, 
     cross = crosses_nodes(n, stride, gpus_per_node)
     t = np.where(cross, p2p_time(nbytes, inter_bw_per_gpu, inter_alpha), p2p_time(nbytes, intra_bw, intra_alpha))
     return np.where(np.asarray(n) > 1, t, 0.0)
+
+
+def torch_ring_calls(cp: int, load_balance: bool = True) -> list[tuple]:
+    """The attention kernel calls of PyTorch's ring (torch.distributed.tensor.experimental
+    ``_attention.py``, torch 2.5-2.6: ``_templated_ring_attention`` and its backward, both looping
+    ``for i in range(size)`` with ``_is_causal_behavior``): one ``(rank, step, q_frac, k_frac,
+    causal)`` per call, fractions of the rank's local tokens. Step 0 runs the local Q/K/V causal;
+    with ``_cp_options.enable_load_balance`` (default True: round-robin, every rank holds chunks r
+    and 2 cp - 1 - r) step i <= rank runs all queries on the first half of the received K/V and
+    step i > rank the second half of the queries on all of it, both non-causal; without it, steps
+    whose K/V come from a later rank are skipped. Forward and backward call the same shapes."""
+    calls = []
+    for rank in range(cp):
+        for i in range(cp):
+            if i == 0:
+                calls.append((rank, i, 1.0, 1.0, True))
+            elif load_balance:
+                calls.append((rank, i, 1.0, 0.5, False) if i <= rank else (rank, i, 0.5, 1.0, False))
+            elif (rank - i) % cp < rank:
+                calls.append((rank, i, 1.0, 1.0, False))
+    return calls
+
+
+@lru_cache(maxsize=None)
+def torch_ring_profile(cp: int) -> dict:
+    """Per-rank means over PyTorch's load-balanced ring (``torch_ring_calls``) for one attention
+    layer and pass: ``calls``; ``work`` in units of (local tokens)^2 (a causal call counts half);
+    ``key_frac``: the work-weighted harmonic mean of keys per call, as a fraction of the local
+    tokens (a flash kernel's time goes as work x (1 + s_half / keys), physics.attention_efficiency,
+    so this one key count gives the same time as the calls' own); ``q_read`` / ``kv_read``: the
+    calls' query / key shares summed over the steps (what the merges read of each step's partial
+    output and dQ, and of its dK/dV)."""
+    calls = torch_ring_calls(int(cp))
+    n = float(cp)
+    w = [q * k * (0.5 if c else 1.0) for _, _, q, k, c in calls]
+    return dict(
+        calls=len(calls) / n,
+        work=sum(w) / n,
+        key_frac=sum(w) / sum(wi / c[3] for wi, c in zip(w, calls)),
+        q_read=sum(c[2] for c in calls) / n,
+        kv_read=sum(c[3] for c in calls) / n,
+    )
+
+
+def torch_ring_columns(cp) -> dict:
+    """``torch_ring_profile`` for an array of CP degrees: one array per entry (a search has a few
+    distinct degrees)."""
+    cp = np.asarray(cp, dtype=np.float64)
+    keys = np.unique(cp)
+    prof = [torch_ring_profile(int(c)) for c in keys]
+    idx = np.searchsorted(keys, cp)
+    return {k: np.array([p[k] for p in prof])[idx] for k in prof[0]}

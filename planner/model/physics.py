@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.errors import InputError
+from planner.model.comm import torch_ring_columns
 
 # ------------------------------------------------------------------------------- power and clocks
 #: exponent of the sustained-clock law f/f_rated = (P/P_rated)^CLOCK_POWER_EXP. In the DVFS range
@@ -217,3 +218,30 @@ def cp_merge_bytes(tokens, q_width, kv_width, act_bytes, cp):
     fwd = steps * e["fwd_out"] * act_bytes * tokens * q_width
     bwd = steps * act_bytes * tokens * (e["bwd_dq"] * q_width + e["bwd_dkv"] * kv_width)
     return fwd, bwd
+
+
+#: bytes per element of PyTorch's ring accumulators: ``_ContextParallelOptions.convert_to_f32 =
+#: True`` makes ``_SDPAMerger`` keep the running output (and LSE) in fp32, and
+#: ``_templated_ring_attention_backward`` accumulates dQ/dK/dV in ``accum_dtype = torch.float32``
+#: (torch/distributed/tensor/experimental/_attention.py, torch 2.5-2.6)
+TORCH_RING_ACC_BYTES = 4.0
+
+
+def torch_ring_merge_bytes(tokens, q_width, kv_width, act_bytes, cp):
+    """(forward, backward) HBM bytes of PyTorch's ring merges for one layer on one rank, counted
+    from its loop (comm.torch_ring_profile) with each statement's elementwise chain fused
+    (torchtitan compiles every block with ``fullgraph=True``, so the ring is traced and inductor
+    fuses a merge with the ``torch.cat`` of ``_partial_update`` that consumes it): every step reads
+    and writes the whole fp32 running buffer (``TORCH_RING_ACC_BYTES``) and reads the step's
+    partial (``act_bytes``, over the queries or keys the call covered). Forward: the output merge
+    on the steps after the first, the first output's upcast and the final downcast. Backward: dQ
+    and dK/dV every step (dK/dV written into the buffer sent to the next rank,
+    ``torch.cat([grad_key, grad_value])``), and their final downcasts."""
+    cp = np.asarray(cp, dtype=np.float64)
+    col = torch_ring_columns(cp)
+    acc, act = TORCH_RING_ACC_BYTES, float(act_bytes)
+    nq, nkv = tokens * q_width, tokens * kv_width
+    fwd = nq * ((col["calls"] - 1) * 2 * acc + col["q_read"] * act + acc + (acc + act))
+    bwd = (nq * (col["calls"] * 2 * acc + col["q_read"] * act + (acc + act))
+           + nkv * (col["calls"] * 2 * acc + col["kv_read"] * act + (acc + act)))
+    return np.where(cp > 1, fwd, 0.0), np.where(cp > 1, bwd, 0.0)

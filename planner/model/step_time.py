@@ -65,7 +65,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.layout import Candidates, distinct_rows
-from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time
+from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
                                     trainable_share, training_step_flops)
@@ -182,8 +182,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
         # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
-        # per step; the causal load-balanced split calls it on half-chunks)
-        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, seq / cp, eff.attn_fwd, eff.attn_bwd)
+        # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
+        # the calls' work-weighted keys, comm.torch_ring_profile)
+        call_keys = seq / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
+        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
@@ -266,7 +268,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
     kv_width = 2 * (q if fw.repeats_kv_heads else kv) / tp
     kv_bytes = T * kv_width * act_b
-    if fw.cp_exchange == "allgather":  # K/V gathered before the kernel; dK/dV reduce-scattered after
+    # PyTorch's ring: K/V all-gathered once per pass; dK/dV go round cp fp32 permute hops
+    # (comm.torch_ring_calls' loop), priced as the all-gather's bytes again, all exposed (the
+    # loop waits on them a step later: an upper bound)
+    if fw.cp_exchange == "allgather":
         cp_step = collective_time("all_gather", kv_bytes * cp, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
         cp_fwd, cp_bwd = np.where(cp > 1, cp_step, 0.0), np.where(cp > 1, 2 * cp_step, 0.0)
     else:  # p2p ring: one hop per step (K/V forward; K/V and dK/dV backward), hidden under a step
@@ -275,7 +280,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         cp_bwd = physics.cp_exposed(2 * hop, bwd_attn, cp, end_comm=hop)
     # each ring step's partial output (forward) and gradients (backward) are merged into the
     # running ones: memory-bound work per step, and the loop's host ops per step
-    cp_mb_f, cp_mb_b = physics.cp_merge_bytes(T, q / tp, kv_width, act_b, cp)
+    # (PyTorch's ring keeps its running buffers in fp32: physics.torch_ring_merge_bytes)
+    merge = physics.torch_ring_merge_bytes if fw.cp_exchange == "allgather" else physics.cp_merge_bytes
+    cp_mb_f, cp_mb_b = merge(T, q / tp, kv_width, act_b, cp)
     cp_mb_f, cp_mb_b = eff.memory_time(cp_mb_f, hbm), eff.memory_time(cp_mb_b, hbm)
     fwd_attn, bwd_attn = fwd_attn + cp_mb_f, bwd_attn + cp_mb_b
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
