@@ -133,14 +133,20 @@ def build(case):
     return model
 
 
-def measure(case, builder=None):
-    """Saved bytes of one training forward of the model ``builder(case)`` builds (default ``build``)."""
-    torch.nn.functional.dropout = _native_dropout if case["dropout_kernel"] == "native" else _F_DROPOUT
-    model = (builder or build)(case)
+def step_inputs():
+    """One micro-batch's token ids, positions and causal mask (seeded): what every truth run feeds."""
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(0, VOCAB, (MB, SEQ), generator=g)
     pos = torch.arange(SEQ).unsqueeze(0).expand(MB, -1)
     mask = torch.triu(torch.ones(SEQ, SEQ), diagonal=1).bool()[None, None]
+    return ids, pos, mask
+
+
+def measure(case, builder=None):
+    """Saved bytes of one training forward of the model ``builder(case)`` builds (default ``build``)."""
+    torch.nn.functional.dropout = _native_dropout if case["dropout_kernel"] == "native" else _F_DROPOUT
+    model = (builder or build)(case)
+    ids, pos, mask = step_inputs()
     st = SavedTensors(model, gc=False)
     with st.hooks():
         loss = model(ids, pos, mask, labels=ids)

@@ -126,10 +126,7 @@ def build(case):
 
 def measure(case):
     model = build(case)
-    g = torch.Generator().manual_seed(0)
-    ids = torch.randint(0, VOCAB, (MB, SEQ), generator=g)
-    pos = torch.arange(SEQ).unsqueeze(0).expand(MB, -1)
-    mask = torch.triu(torch.ones(SEQ, SEQ), diagonal=1).bool()[None, None]
+    ids, pos, mask = base.step_inputs()
     st = LiveSavedTensors(model, gc=False)
     with st.hooks():
         loss = model(ids, pos, mask, labels=ids)
