@@ -61,7 +61,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +205,12 @@ def published(cat) -> pd.DataFrame:
         # from forward to backward (PyTorch ShardingStrategy docs; FSDP2 reshard_after_forward=False)
         zero = 3
         lf_stack = stacks.resolve("llm-foundry", reshard_after_forward="FULL_SHARD" in r.zero_or_fsdp)
+        # the "bf16 / PURE" tables come from the submit_benchmarks.py that offered precisions
+        # bf16/fp16 with PURE as the FSDP default and ran the image mosaicml/pytorch:1.13.1_cu117:
+        # torch 1.13's non-reentrant checkpoint re-runs the whole block (``_checkpoint_without_
+        # reentrant``: the first unpack calls ``function(*args)``); early stop is torch >= 2.1
+        if "PURE" in r.precision:
+            lf_stack = replace(lf_stack, recompute_early_stop=False)
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.num_gpus), vpp=1, zero=zero, mb=mb,
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
         p = predict_group(model, tr, row, hw, framework=lf_stack)[0]

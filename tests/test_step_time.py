@@ -205,3 +205,32 @@ def test_step_time_prices_autocast_casts_only_over_fp32_weights(catalog, rc):
     want_b = hw.eff.memory_time(6.0 * (grads + recomputed), hw.gpu.hbm_bw)
     assert d_f == pytest.approx([want_f, 0.0], rel=1e-9, abs=1e-15)
     assert d_b == pytest.approx([want_b, 0.0], rel=1e-9, abs=1e-15)
+
+
+def test_recompute_early_stop_skips_the_down_projection(catalog):
+    """llm-foundry's full recompute (Composer ``checkpoint_wrapper``, non-reentrant; torch >= 2.1
+    early stop) re-runs an MPT block only up to the down projection's saved input: of the block's
+    forward GEMM FLOPs, QKV 3h^2 + out h^2 + up 4h^2 + down 4h^2 per token, the recompute runs
+    8/12 = 2/3. Checked against that FLOP count on large shapes (equal GEMM efficiency), and against
+    a full re-run where the checkpoint cannot stop early (torch 1.13, or an eager FP8 linear that
+    saves its inputs after its GEMM)."""
+    from dataclasses import replace
+
+    from planner.model import stacks
+
+    h = 8192
+    m = ModelSpec(name="mpt", family="decoder", layers=8, hidden=h, heads=64, ffn_hidden=4 * h, vocab=50368,
+                  mlp="gelu", norm="layernorm", position="learned", max_positions=2048)
+    hw = hw_for(catalog)
+    lf = stacks.resolve("llm-foundry")
+    full = replace(lf, recompute_early_stop=False)
+
+    def extra(stack, precision="bf16"):
+        t = TrainingSpec(seq_len=2048, global_batch=64, precision=precision, weights="amp",
+                         flash_attention=True, recompute="full")
+        g = step_time(m, t, cands(dp=8, zero=3, mb=8, rc=[0, 2]), hw, framework=stack)["compute_gemm"]
+        return g[1] - g[0]  # the recompute's GEMM time
+
+    assert lf.recompute_early_stop and not stacks.resolve("megatron-lm").recompute_early_stop
+    assert extra(lf) / extra(full) == pytest.approx(2 / 3, abs=0.03)
+    assert extra(lf, "fp8") == pytest.approx(extra(full, "fp8"), rel=1e-12)

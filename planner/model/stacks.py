@@ -186,6 +186,22 @@ class Stack:
     #: into the wgrad GEMM (``fuse_wgrad_accumulation``, Megatron ``--gradient-accumulation-fusion``);
     #: FSDP stacks accumulate the 1/dp shard only
     grad_accum_pass: bool = False
+    #: full recompute runs PyTorch's non-reentrant ``torch.utils.checkpoint`` (torch >= 2.0), which
+    #: stops re-running the layer once the last tensor its backward reads has been saved again
+    #: (torch/utils/checkpoint.py ``_recomputation_hook.pack_hook`` raises
+    #: ``_StopRecomputationError`` when ``recomp_counter`` reaches the number saved in forward;
+    #: torch 2.1+: ``set_checkpoint_early_stop``, on by default). Autograd saves an op's inputs
+    #: before the op runs (tools/autograd/gen_variable_type.py: ``setup_derivative`` precedes
+    #: ``emit_call``), so the MLP down projection, whose output no backward reads, is not
+    #: recomputed. torch.compile's partitioner recomputes only what the backward reads too.
+    #: Reentrant checkpoints (Megatron ``CheckpointFunction``, DeepSpeed, TE) re-run it all, as
+    #: does torch 1.13's non-reentrant one (``_checkpoint_without_reentrant`` calls the whole
+    #: function on the first unpack). On for llm-foundry: Composer wraps each MPT block in
+    #: ``checkpoint_wrapper`` and the benchmark script sets ``activation_checkpointing_reentrant:
+    #: False`` (scripts/train/benchmarking/submit_benchmarks.py ``mod_parameters``). Off for
+    #: torchtitan: its ``ptd_checkpoint_wrapper`` call passes ``early_stop=ac_config.early_stop``,
+    #: default False (torchtitan config ``ActivationCheckpoint.early_stop``).
+    recompute_early_stop: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -364,7 +380,7 @@ STACKS: dict[str, Stack] = {
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2",
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", recompute_early_stop=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
                 "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
                 "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "

@@ -297,6 +297,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # A GPU runs asynchronously to its host (a pass costs the larger of the two); a CPU device
     # executes each op in the dispatching thread (the two add).
     fwd_pass = combine(gpu_fwd, host_fwd)
+    # a whole-layer recompute under PyTorch's non-reentrant checkpoint stops as soon as the last
+    # tensor the backward reads is saved again (Stack.recompute_early_stop): the dense MLP's down
+    # projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not
+    # re-run (MoE layers: the combine saves the experts' outputs, nothing is skipped). An eager
+    # FP8 linear is an autograd Function that saves after its GEMM: skipped only when compiled.
+    re_skip = ((1 - moe_share) * dense_mlp[1][0]
+               if fw.recompute_early_stop and (fw.compile or not low) else 0.0)
+    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip
     # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
     # every other linear GEMM plus the elementwise ops (torchtitan op-level SAC saves the output of
     # every second mm and of attention), or every other layer whole (torchtitan layer SAC)
@@ -316,11 +324,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         sel_cp = 1.0 if "core_attn" in mods else 0.0
     # (re-running the attention core re-runs its CP ring: Megatron-Core checkpoints the whole
     # TEDotProductAttention call, exchange included)
-    sel_gpu = sel_g + sel_a + sel_cp * cp_fwd + sel_m + sel_c + sel_ep + sel_whole * gpu_fwd
-    re_pass = np.where(rc == 2, fwd_pass, np.where(rc == 1, sel_gpu, 0.0))
+    sel_gpu = sel_g + sel_a + sel_cp * cp_fwd + sel_m + sel_c + sel_ep + sel_whole * re_fwd
+    re_pass = np.where(rc == 2, combine(re_fwd, host_fwd), np.where(rc == 1, sel_gpu, 0.0))
     bwd_pass = combine(gpu_bwd + re_pass, host_bwd + np.where(rc == 2, host_fwd, np.where(rc == 1, sel_whole * host_fwd, 0.0)))
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
-    re_gpu = np.where(rc == 2, gpu_fwd, np.where(rc == 1, sel_gpu, 0.0))
+    re_gpu = np.where(rc == 2, re_fwd, np.where(rc == 1, sel_gpu, 0.0))
     host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
     lg_f, lg_b = gemm(T, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
@@ -341,7 +349,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # which the schedule does not support)
     ep_hide = np.where(rc == 2, 0.0, moe_share * moe_hide)
     sel = rc == 1
-    rc_gemm = np.where(rc == 2, fwd_gemm, np.where(sel, sel_g + sel_whole * fwd_gemm, 0.0))
+    rc_gemm = np.where(rc == 2, re_gemm, np.where(sel, sel_g + sel_whole * re_gemm, 0.0))
     rc_attn = np.where(rc == 2, fwd_attn, np.where(sel, sel_a + sel_whole * fwd_attn, 0.0))
     rc_mb = np.where(rc == 2, mb_fwd + kern_s, np.where(sel, sel_m + sel_whole * (mb_fwd + kern_s), 0.0))
     rc_tp = np.where(rc == 2, tp_fwd, np.where(sel, sel_c + sel_whole * tp_fwd, 0.0))
