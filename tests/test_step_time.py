@@ -234,3 +234,17 @@ def test_recompute_early_stop_skips_the_down_projection(catalog):
     assert lf.recompute_early_stop and not stacks.resolve("megatron-lm").recompute_early_stop
     assert extra(lf) / extra(full) == pytest.approx(2 / 3, abs=0.03)
     assert extra(lf, "fp8") == pytest.approx(extra(full, "fp8"), rel=1e-12)
+
+
+def test_recompute_early_stop_is_an_option_of_torch_checkpoint_stacks_only():
+    """Early stop exists only in PyTorch's non-reentrant checkpoint: a job may set it on torchtitan
+    (its activation_checkpoint.early_stop), and it changes a full-recompute step; Megatron's
+    reentrant CheckpointFunction has none, so the option is refused there, one line."""
+    from planner.errors import InputError
+    from planner.model import stacks
+
+    with pytest.raises(InputError) as e:
+        stacks.resolve("megatron-core", recompute_early_stop=True)
+    assert e.value.field == "training.framework.recompute_early_stop"
+    assert stacks.resolve("torchtitan", recompute_early_stop=True).recompute_early_stop
+    assert not stacks.resolve("torchtitan").recompute_early_stop  # today's torchtitan default

@@ -246,6 +246,10 @@ class Stack:
         bad = sorted(set(opts) - set(OPTIONS))
         if bad:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
+        if opts.get("recompute_early_stop") and self.name not in EARLY_STOP_STACKS:
+            raise InputError("training.framework.recompute_early_stop",
+                             f"{self.name} recomputes with a reentrant checkpoint, which has no early stop "
+                             f"(only {', '.join(EARLY_STOP_STACKS)})")
         if "tp_overlap" in opts and opts["tp_overlap"] not in TP_OVERLAP:
             raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
         if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
@@ -312,6 +316,8 @@ class Stack:
             opts.append("optimizer_offload=on")
         if self.mixed_precision is not None:
             opts.append(f"mixed_precision={self.mixed_precision}")
+        if self.recompute_early_stop:
+            opts.append("recompute_early_stop=on")
         if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
@@ -341,7 +347,12 @@ AUTOCAST_CAST_BYTES = 6.0
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
-           "moe_dispatcher", "moe_a2a_overlap")
+           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop")
+#: stacks whose activation checkpointing is PyTorch's non-reentrant ``torch.utils.checkpoint`` (the
+#: only checkpoint with early stop): torchtitan (``ptd_checkpoint_wrapper``), llm-foundry (Composer
+#: ``checkpoint_wrapper``), FSDP, HF Trainer with ``use_reentrant: False``. Megatron's
+#: ``CheckpointFunction``, DeepSpeed's and TE's checkpoints are reentrant: the option is refused there.
+EARLY_STOP_STACKS = ("torchtitan", "llm-foundry", "fsdp", "hf-trainer")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {

@@ -258,6 +258,9 @@ class FrameworkSpec(_Strict):
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16
     moe_dispatcher: Optional[V.MOE_DISPATCHER.literal] = None  # alltoall | deepep | hybridep
     moe_a2a_overlap: Optional[bool] = None  # Megatron-Core --overlap-moe-expert-parallel-comm
+    #: non-reentrant torch.utils.checkpoint stops recomputing once the backward's tensors exist again
+    #: (torchtitan activation_checkpoint.early_stop; torch >= 2.1 default when not passed)
+    recompute_early_stop: Optional[bool] = None
 
     @model_validator(mode="before")
     @classmethod
