@@ -209,7 +209,8 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
-    # layout search tries anyway when parallel.zero is open: searched only when the job fixes zero: 3
+    # layout search tries anyway when parallel.zero is open (on the stacks that have ZeRO-2; the
+    # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
     if "reshard_after_forward" in open_ and p.zero == 3:
         axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads and not frozen_base(m, t):
