@@ -130,6 +130,12 @@ class Layout(Record):
     #: what the stack offloads to host memory: "none" | "optimizer" | "activation" |
     #: "optimizer+activation" (training.framework options, planner.model.offload)
     offload: str = "none"
+    #: Megatron-Core's per-module selective recompute (training.recompute_modules), when the job
+    #: sets it; in the JSON only then
+    recompute_modules: Optional[tuple[str, ...]] = None
+
+    def keys(self) -> list[str]:
+        return [k for k in super().keys() if k != "recompute_modules" or self.recompute_modules is not None]
 
 
 @dataclass(frozen=True)

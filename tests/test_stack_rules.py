@@ -248,3 +248,17 @@ def test_estimate_search_and_emit_agree_on_every_layout(d):
         emit_launch_spec(job, best, "torchrun")
     except InputError as e:
         assert "refuses" not in e.message, e.message
+
+
+def test_recompute_modules_are_shown_with_the_plan():
+    """A plan run with Megatron-Core's per-module recompute says so: the layout label and the JSON
+    config carry the module list (absent from the JSON when the job sets none)."""
+    from planner.units import config_str
+
+    job = _job("qwen3-30b-a3b", {"tp": 1, "pp": 1, "ep": 8, "zero": 1}, recompute_modules=["layernorm", "moe_act"])
+    best = estimate_job(job)
+    assert best.config.recompute_modules == ("layernorm", "moe_act")
+    assert best.to_json()["config"]["recompute_modules"] == ["layernorm", "moe_act"]
+    assert "rc:sel(layernorm+moe_act)" in config_str(best.config)
+    plain = estimate_job(_job("qwen3-30b-a3b", {"tp": 1, "pp": 1, "ep": 8, "zero": 1}))
+    assert "recompute_modules" not in plain.to_json()["config"]

@@ -56,6 +56,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     cfg = c.row(i)
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
                offload=offload_label(ev.get("stack") or from_training(t)))
+    if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
+        cfg["recompute_modules"] = tuple(t.recompute_modules)
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     limit, head = memory_limit(job, hw)
