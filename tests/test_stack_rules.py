@@ -262,3 +262,28 @@ def test_recompute_modules_are_shown_with_the_plan():
     assert "rc:sel(layernorm+moe_act)" in config_str(best.config)
     plain = estimate_job(_job("qwen3-30b-a3b", {"tp": 1, "pp": 1, "ep": 8, "zero": 1}))
     assert "recompute_modules" not in plain.to_json()["config"]
+
+
+def test_fp4_precision_is_nvfp4_and_skips_gpus_without_fp4(catalog):
+    """``training.precision: fp4`` is NVFP4 training: the fp8 path with the nvfp4 recipe, said in the
+    assumptions; ``estimate`` on an H100 refuses it in one line, and a search over H100 and B200
+    leaves the H100 out (and says so) instead of failing."""
+    from planner.search.recommend import recommend
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 8192, "global_batch": 256, "precision": "fp4", "tokens": 1e11},
+                         "constraints": {"gpus": ["H100-SXM-80GB", "B200-SXM-180GB"], "max_gpus": 64}})
+    assert job.training.precision == "fp8" and job.training.framework.fp8_recipe == "nvfp4"
+    assert any("precision fp4" in a for a in job.assumptions)
+    rec = recommend(job, catalog, top=3)
+    assert rec.best.hardware["gpu"].startswith("B200")
+    assert any("left out: H100-SXM-80GB" in a for a in rec.assumptions)
+    h100 = load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 8192, "global_batch": 256, "precision": "fp4", "tokens": 1e11},
+                          "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    with pytest.raises(InputError) as e:
+        estimate_job(h100)
+    assert e.value.field == "training.framework.fp8_recipe"
+    with pytest.raises(InputError, match="contradicts"):
+        load_job_dict({"model": {"preset": "llama3-8b"},
+                       "training": {"precision": "fp4", "framework": {"name": "torchtitan", "fp8_recipe": "rowwise"}}})

@@ -18,6 +18,7 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import network_assumption, options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
+from planner.model import physics
 from planner.model.memory import memory_per_gpu
 from planner.model.stacks import SEARCHED
 from planner.model.step_time import step_time
@@ -59,10 +60,15 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             progress(k, len(opts), hw.name)
         try:
             chunks = list(enumerate(space_chunks(job, hw)))
+            if variants and job.training.precision == "fp8":
+                # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
+                # refused here, so a search over several GPU types skips it rather than failing
+                physics.datasheet_peak(hw.gpu, variants[0].stack.recipe.peak)
         except InputError as e:
-            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
+            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes",
+                               "training.framework.fp8_recipe"):
                 raise
-            too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
+            too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512, nvfp4 on H100: skip, not fail
             continue
         price = hw.price(con.spot)
         limit, head = memory_limit(job, hw)
@@ -143,6 +149,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    no_fp4 = sorted({e.message.split("; ")[-1].removesuffix(" has none") for e in too_big
+                     if e.field == "training.framework.fp8_recipe"})
+    if no_fp4:  # hardware the low-precision recipe cannot run on, left out of the search
+        assumptions.append(f"left out: {', '.join(no_fp4)} (nvfp4 needs FP4 tensor cores)")
     note = refusal_note(variants[0].stack, refused, refused_rows) if variants else None
     if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
         assumptions.append(note)

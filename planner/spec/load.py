@@ -88,9 +88,32 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
     model_fields, notes = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
+    _fp4_alias(raw, assumptions)
     job = _validate_job(raw, assumptions)
     _fill_training_defaults(job, raw.get("training") or {}, job.assumptions)
     return job
+
+
+def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
+    """``training.precision: fp4`` is how people say NVFP4 training (Blackwell; NVIDIA's NVFP4
+    recipe in Transformer Engine): the linear GEMMs in FP4, everything else as in FP8 training. The
+    planner models it as the fp8 path with the ``nvfp4`` recipe (planner.model.stacks.RECIPES:
+    the FP4 peak, its quantisation bytes), so the job is rewritten to that and says so; a
+    framework that names another low-precision recipe contradicts it."""
+    t = raw.get("training")
+    if not isinstance(t, dict) or t.get("precision") != "fp4":
+        return
+    fw = t.get("framework")
+    fw = {"name": fw} if isinstance(fw, str) else dict(fw or {})
+    if not isinstance(fw, dict):
+        return  # the schema reports the bad framework
+    if fw.get("fp8_recipe") not in (None, "nvfp4"):
+        raise InputError("training.framework.fp8_recipe",
+                         f"{fw['fp8_recipe']!r} contradicts training.precision fp4 (use nvfp4 or precision fp8)")
+    fw["fp8_recipe"] = "nvfp4"
+    raw["training"] = {**t, "precision": "fp8", "framework": fw}
+    assumptions.append("training.precision fp4: NVFP4 linears (the fp8 path with fp8_recipe nvfp4: FP4 GEMMs at the "
+                       "GPU's FP4 peak, attention and the rest as in FP8 training)")
 
 
 def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:
