@@ -104,9 +104,10 @@ def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
     if not isinstance(t, dict) or t.get("precision") != "fp4":
         return
     fw = t.get("framework")
+    if fw is not None and not isinstance(fw, (str, dict)):
+        raw["training"] = {**t, "precision": "fp8"}  # so that the schema names the bad framework
+        return
     fw = {"name": fw} if isinstance(fw, str) else dict(fw or {})
-    if not isinstance(fw, dict):
-        return  # the schema reports the bad framework
     if fw.get("fp8_recipe") not in (None, "nvfp4"):
         raise InputError("training.framework.fp8_recipe",
                          f"{fw['fp8_recipe']!r} contradicts training.precision fp4 (use nvfp4 or precision fp8)")
