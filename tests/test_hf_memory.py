@@ -102,11 +102,11 @@ def test_peaks_within_5_percent(fam):
     assert not bad, bad
 
 
-@pytest.mark.parametrize("key", sorted(KNOWN_MISSES) or [None], ids=lambda k: "-".join(map(str, k)) if k else "none")
+@pytest.mark.parametrize("key", sorted(KNOWN_MISSES), ids=lambda k: "-".join(map(str, k)))
 @pytest.mark.xfail(strict=True, reason="KNOWN_MISSES: the liveness walk misses these by more than 5%")
 def test_known_peak_misses(key):
-    if key is None:
-        pytest.fail("no known misses")
+    """Each recorded miss still misses (strict): one that is fixed must leave KNOWN_MISSES (none
+    are left: every class is within 5%, ``test_peaks_within_5_percent``)."""
     assert abs(WORST[key]) < 0.05, (key, WORST[key], KNOWN_MISSES[key][1])
 
 
