@@ -597,9 +597,8 @@ def pr2_options(r, stack: str) -> dict:
     elif stack == "megatron-core":
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
-        gpu = "H100" if "H100" in str(r.gpu) else ("B200" if "B200" in str(r.gpu) else "")
         moe = next((v for (k, g), v in MBRIDGE_MOE_RECIPES.items()
-                    if r.id.startswith("mbridge") and k in str(r.model).lower() and g == gpu), None)
+                    if r.id.startswith("mbridge") and k in str(r.model).lower() and g == pr2_gpu_kind(r)), None)
         if moe:
             opts.update(moe)
     return opts

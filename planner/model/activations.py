@@ -261,16 +261,21 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     keep_sel = np.zeros_like(keep_all)
     # the scores term depends on the local sequence (keys span the whole sequence under CP)
     mods = set(modules)
-    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
-                                 probs_in_experts):
+
+    def row_bytes(t: SavedTensor):
+        """Bytes of one saved-tensor row on the rank: its width per token (the explicit scores'
+        a*s per token), its dtype (TE's FP8 copy of a linear's input: 1 byte), its sharding."""
         per_tok = t.per_token
         if t.name.startswith("attn.") and not flash and t.name != "attn.out_dropout_mask":
             per_tok = t.per_token * seq  # a*s elements per token
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
         if te_fp8 and t.linear_input:
             b = 1.0  # TE keeps the FP8 copy it made for the GEMM
-        div = tp if t.shard == "tp" else sp_div
-        v = tokens * per_tok * b / div
+        return tokens * per_tok * b / (tp if t.shard == "tp" else sp_div)
+
+    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
+                                 probs_in_experts):
+        v = row_bytes(t)
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
             v = np.where(np.asarray(act_bytes) == 4, 0.0, v)
         keep_all = keep_all + v
@@ -278,8 +283,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
             keep_sel = keep_sel + v
     full = tokens * m.hidden * act_bytes / sp_div
     if selective == "op" and not moe:
-        keep_sel = sum(tokens * t.per_token * (act_bytes if t.dtype_bytes is None else t.dtype_bytes)
-                       / (tp if t.shard == "tp" else sp_div) for t in op_sac_saved_tensors(m))
+        keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m))
     elif selective == "layer":
         keep_sel = (keep_all + full) / 2
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
