@@ -34,6 +34,7 @@ Per token, with ``a`` = matmul-output bytes and ``r`` = residual-stream bytes:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from planner.spec import ModelSpec
@@ -282,8 +283,6 @@ def busiest_expert_tokens(k: int, E: int, tokens: int) -> float:
     routed tokens at once (``_gc_block_forward``); each is taken at this bound (their sum is at
     most twice the busiest). Measured: tiny Mixtral at 1 x 64 tokens, 4 experts top-2 — mean 32,
     bound 39.1; the recorded run routed 45 and 40 to two consecutive experts."""
-    import math
-
     p = k / E
     if E <= 1:
         return float(tokens)
