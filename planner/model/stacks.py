@@ -202,6 +202,11 @@ class Stack:
     #: torchtitan: its ``ptd_checkpoint_wrapper`` call passes ``early_stop=ac_config.early_stop``,
     #: default False (torchtitan config ``ActivationCheckpoint.early_stop``).
     recompute_early_stop: bool = False
+    #: its activation checkpointing is PyTorch's non-reentrant ``torch.utils.checkpoint``, the only
+    #: checkpoint with early stop (torchtitan ``ptd_checkpoint_wrapper``, Composer
+    #: ``checkpoint_wrapper``, FSDP, HF Trainer with ``use_reentrant: False``); Megatron's
+    #: ``CheckpointFunction``, DeepSpeed's and TE's are reentrant: ``recompute_early_stop`` is refused
+    torch_checkpoint: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -246,10 +251,10 @@ class Stack:
         bad = sorted(set(opts) - set(OPTIONS))
         if bad:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
-        if opts.get("recompute_early_stop") and self.name not in EARLY_STOP_STACKS:
+        if opts.get("recompute_early_stop") and not self.torch_checkpoint:
+            ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.torch_checkpoint)
             raise InputError("training.framework.recompute_early_stop",
-                             f"{self.name} recomputes with a reentrant checkpoint, which has no early stop "
-                             f"(only {', '.join(EARLY_STOP_STACKS)})")
+                             f"{self.name} recomputes with a reentrant checkpoint, which has no early stop (only {ok})")
         if "tp_overlap" in opts and opts["tp_overlap"] not in TP_OVERLAP:
             raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
         if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
@@ -348,11 +353,6 @@ AUTOCAST_CAST_BYTES = 6.0
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop")
-#: stacks whose activation checkpointing is PyTorch's non-reentrant ``torch.utils.checkpoint`` (the
-#: only checkpoint with early stop): torchtitan (``ptd_checkpoint_wrapper``), llm-foundry (Composer
-#: ``checkpoint_wrapper``), FSDP, HF Trainer with ``use_reentrant: False``. Megatron's
-#: ``CheckpointFunction``, DeepSpeed's and TE's checkpoints are reentrant: the option is refused there.
-EARLY_STOP_STACKS = ("torchtitan", "llm-foundry", "fsdp", "hf-trainer")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -376,7 +376,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", fp8_weight_bytes=2.0, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
@@ -387,12 +387,12 @@ STACKS: dict[str, Stack] = {
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
-        "hf-trainer", layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "hf-trainer", torch_checkpoint=True, layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", recompute_early_stop=True,
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", recompute_early_stop=True, torch_checkpoint=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
                 "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
                 "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
@@ -406,7 +406,7 @@ STACKS: dict[str, Stack] = {
     # the pre-registry names, kept so existing callers keep their numbers
     "megatron": Stack("megatron", overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
-    "fsdp": Stack("fsdp", kernels_layer=18.0, sources="PyTorch FSDP, eager (pre-registry name)"),
+    "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
