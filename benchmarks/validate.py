@@ -312,9 +312,28 @@ def nemo_longseq(cat) -> pd.DataFrame:
     001b7360: "Disabling FlashAttention to give FusedAttention preference on Hopper+"). NeMo 1.x's ``use_flash_attention: true`` (launcher
     llama2_7b.yaml) reaches only the legacy non-mcore model; Megatron-Core's later
     ``attention_backend=auto`` sets NVTE_FLASH/FUSED/UNFUSED_ATTN=1 and leaves the choice to TE
-    (megatron/core/models/common/language_module/language_module.py). The cuDNN version of the
-    24.03 container and a published H100 rate for it were not found, so an older-cuDNN rate is not
-    modelled either. The B200 rows (NeMo 25.04) imply 0.85-0.91 of the B200 cuDNN prior.
+    (megatron/core/models/common/language_module/language_module.py). The container's stack: base
+    NGC PyTorch 24.02 (NeMo changelog, 24.03: "Upgraded base container to PyTorch 24.02"), TE 1.3,
+    Megatron-Core 0.5.0, NeMo 1.23.0 (NVIDIA's component table as copied by the NIG supercomputer
+    NeMo guide), CUDA 12.3.2 + cuDNN 9.0.0.306 (the 24.02 framework containers, as copied from
+    NVIDIA's TensorFlow 24.02 notes by cell-observatory/aovift's README). No published SM90 rate
+    of cuDNN 9.0.0 (or 8.9.x) SDPA was found; one month later cuDNN 9.1.0 measured 587 / 498 TFLOP/s
+    fwd / bwd at 16k causal hd128 on H200 (cudnn-frontend benchmark_results.csv, commit 505fcfeb),
+    the same fwd+bwd time as the modelled rate (tests/test_accuracy.py) and 1.8x / 1.6x that
+    benchmark's PyTorch-SDPA FA2 (325 / 305): an older-cuDNN rate would have to be FA2's, and
+    nothing published says cuDNN 9.0.0 was, so none is modelled. Also not the cause: TE's SM90
+    backward "workspace optimisation" (cudnn-frontend sdpa backward: dP kept in a workspace and
+    dQ without atomics only while b*h*s_q*s_kv*2 bytes <= 256 MB, CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT;
+    TE's NVTE_FUSED_ATTN_FORCE_WORKSPACE_OPT) is off for every row here, but equally off for every
+    FA3-paper cuDNN bar from 1k keys on (16k tokens x 16 heads: 2^19 s bytes, 8 GiB at the 16k bar
+    the rate is read from) and the 9.1.0 benchmark, so the modelled rate already is the atomic-dQ
+    path; TE's cuDNN-fprop + FA2-bprop mix (PR #349, NVTE_FUSED_ATTN_USE_FAv2_BWD) defaults to
+    "0" already in TE code older than CP-with-cuDNN (PR #572), i.e. before TE 1.3; attention
+    dropout is 0 (llama2_7b.yaml), and NeMo sets apply_query_key_layer_scaling off under bf16
+    (NVTE_APPLY_QK_LAYER_SCALING=0). The B200 rows (NeMo 25.04) are 6-10% fast nearly flat in
+    sequence length (attention ~1/4 of the predicted 8k step, over 9/10 at 1M), so mostly not
+    attention; cuDNN 9.10.2's published B200 rate (cudnn-frontend sdpa_benchmark_training,
+    1350 / 1073 TFLOP/s at 16k causal GQA) is above the B200 prior and would make them 9-18% fast.
     Ruled out as the cause: the CP exchange (hidden at 32K tokens per rank; the rows with CP 1
     show the same ratio), the per-step merges (3-5% at 32K tokens per rank), the FLOP definition
     (the 4K row's 768 matches NeMo 24.07's 767 TFLOP/s = 16634 tokens/s under this formula)."""
