@@ -65,14 +65,16 @@ PUBLISHED = {
     "H100-SXM-80GB": (0.46, "llm-foundry benchmark tables (same file): best H100 amp_bf16 row 46.4% MFU "
                             "(dev_published_runs.csv lf_*); torchtitan's H100 rows ran on 500 W 96 GB parts "
                             "(README of published_runs_2.csv) and their bf16 rows reach 39% of the 700 W peak"),
-    "H200-SXM-141GB": (None, "no citable H200 bf16 training rate found: the Crusoe 2K-H200 float8 blog (PyTorch) gives "
-                             "its BF16 throughput only in charts and no batch size in text; SemiAnalysis' Dec 2024 "
-                             "MI300X/H100/H200 article shows charts, and its H200 figures in ROCm/TransformerEngine "
-                             "issues #72/#79 are FP8 and 'preliminary'; torchtitan's H200 benchmark files are held out"),
-    "B200-SXM-180GB": (None, "no bf16 figure in the development sources (Megatron-Bridge 25.11 B200 dense rows are FP8)"),
+    "H200-SXM-141GB": (None, "no citable H200 bf16 training rate found: the Crusoe 2K-H200 float8 blog "
+                             "(PyTorch) gives its BF16 throughput only in charts and no batch size in text; "
+                             "SemiAnalysis' Dec 2024 MI300X/H100/H200 article shows charts, and its H200 figures in "
+                             "ROCm/TransformerEngine issues #72/#79 are FP8 and 'preliminary'; torchtitan's H200 "
+                             "benchmark files are held out"),
+    "B200-SXM-180GB": (None, "no bf16 figure in the development sources (Megatron-Bridge 25.11 B200 dense rows are "
+                             "FP8)"),
     "MI300X-192GB": (None, "no citable MI300X bf16 training rate found: AMD's ROCm performance-results page and "
-                           "MI355X blog give training figures as charts or ratios; the only stated MI300X rate found is "
-                           "FP8 on a 4-layer Llama-3-70B proxy (published_mfu.csv mi300x_sa_*, not used)"),
+                           "MI355X blog give training figures as charts or ratios; the only stated MI300X rate "
+                           "found is FP8 on a 4-layer Llama-3-70B proxy (published_mfu.csv mi300x_sa_*, not used)"),
 }
 
 #: best published HFU per GPU: hardware FLOP/s (recomputed forward included) / dense bf16 peak over a
