@@ -17,11 +17,24 @@ their MFU is compared with the best published *HFU* as well: the FLOP rate (reco
 the same GPU sustained through a whole training step. A plan whose MFU (= its HFU without
 recompute) stays under that rate asks the GPU for nothing a measured step has not done.
 
+Published figures for the GPUs the development sources lack (H200, B200, MI300X) come from
+``benchmarks/data/published_mfu.csv``: one row per published training measurement with its
+provenance, model, sequence length, GPU count, layout, precision, stack and the exact metric the
+source reports. Every row is converted to MFU the same way: where the source states a rate
+(tokens/s/GPU, or global batch x sequence / step time / GPUs) the planner's own model FLOPs per
+token (``planner.model.flops.step_flops``, attention counted in full as in the canonical column)
+times that rate over the catalog's dense bf16 peak; where it only states TFLOP/s, that number over
+the same peak, flagged as the source's FLOP convention. FP8 runs are shown in their own column, also
+against the bf16 peak (so an FP8 run can exceed what bf16 GEMMs could reach). Rows whose
+``envelope`` column is ``no`` (proxies, or GPUs whose cell keeps its development figure) are kept
+for the record and not shown.
+
 Run: ``PYTHONPATH=$PWD python benchmarks/mfu_envelope.py [--markdown]``
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -35,13 +48,14 @@ from planner.layout import Candidates  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 from planner.search.recommend import recommend  # noqa: E402
 from planner.errors import InputError  # noqa: E402
+from planner.model.flops import step_flops  # noqa: E402
 from planner.spec.load import load_job_dict  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.spec.presets import PRESETS  # noqa: E402
 from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 
-#: best published MFU per GPU (model FLOPs / datasheet dense bf16 peak), each with its source;
-#: development-set sources only (the held-out sources are not read)
+#: best published MFU per GPU (model FLOPs / datasheet dense bf16 peak), each with its source, from
+#: the development sources; a GPU with a bf16 row in PUBLISHED_RUNS takes that row instead (``published``)
 PUBLISHED = {
     "A100-SXM-80GB": (0.64, "llm-foundry benchmark tables (mosaicml/llm-foundry scripts/train/benchmarking/README.md "
                             "@8c8dd48f): best A100-80GB amp_bf16 row 64.2% MFU (MPT-7B, seq 2048, no recompute; their "
@@ -51,16 +65,23 @@ PUBLISHED = {
     "H100-SXM-80GB": (0.46, "llm-foundry benchmark tables (same file): best H100 amp_bf16 row 46.4% MFU "
                             "(dev_published_runs.csv lf_*); torchtitan's H100 rows ran on 500 W 96 GB parts "
                             "(README of published_runs_2.csv) and their bf16 rows reach 39% of the 700 W peak"),
-    "H200-SXM-141GB": (None, "no H200 bf16 training MFU in the development sources"),
-    "B200-SXM-180GB": (None, "Megatron-Bridge 25.11 B200 rows are FP8 (published_runs_2.csv mbridge2511_b200_*); "
-                             "no bf16 figure in the development sources"),
-    "MI300X-192GB": (None, "no MI300X training MFU in the development sources"),
+    "H200-SXM-141GB": (None, "no citable H200 bf16 training rate found: the Crusoe 2K-H200 float8 blog "
+                             "(PyTorch) gives its BF16 throughput only in charts and no batch size in text; "
+                             "SemiAnalysis' Dec 2024 MI300X/H100/H200 article shows charts, and its H200 figures in "
+                             "ROCm/TransformerEngine issues #72/#79 are FP8 and 'preliminary'; torchtitan's H200 "
+                             "benchmark files are held out"),
+    "B200-SXM-180GB": (None, "no bf16 figure in the development sources (Megatron-Bridge 25.11 B200 dense rows are "
+                             "FP8)"),
+    "MI300X-192GB": (None, "no citable MI300X bf16 training rate found: AMD's ROCm performance-results page and "
+                           "MI355X blog give training figures as charts or ratios; the only stated MI300X rate "
+                           "found is FP8 on a 4-layer Llama-3-70B proxy (published_mfu.csv mi300x_sa_*, not used)"),
 }
 
 #: best published HFU per GPU: hardware FLOP/s (recomputed forward included) / dense bf16 peak over a
 #: whole training step, i.e. the rate the GPU sustained with its power limit, NCCL and every
 #: memory-bound kernel in the step. llm-foundry's table gives HFU = 4/3 MFU for its full-recompute
-#: rows (dev_published_runs.csv notes)
+#: rows (dev_published_runs.csv notes). Where the GPU has none, ``published_hfu`` uses the best
+#: published bf16 MFU as a lower bound (HFU >= MFU whatever was recomputed)
 PUBLISHED_HFU = {
     "A100-SXM-80GB": (0.793, "llm-foundry A100-80GB MPT-13B seq 1024, micro-batch 40, full recompute, FSDP on 8 GPUs: "
                              "HFU 79.3% (247 TFLOP/s; lf_a100_80_mpt13b_s1024_g8_mb40); MPT-13B seq 4096: 76.8%. "
@@ -69,10 +90,83 @@ PUBLISHED_HFU = {
     "H100-SXM-80GB": (0.590, "llm-foundry H100 MPT-13B seq 1024, micro-batch 40, full recompute: HFU 59.0% "
                              "(lf_h100_mpt13b_s1024_g8_mb40). Matmul alone: 792.1 TFLOP/s = 80.1% (ml-engineering "
                              "MAMF table)"),
-    "H200-SXM-141GB": (None, "-"),
-    "B200-SXM-180GB": (None, "-"),
-    "MI300X-192GB": (None, "-"),
+    "H200-SXM-141GB": (None, "Matmul alone: as H100 (ml-engineering MAMF v2 table: H100 SXM 794.5 TFLOP/s = 80.3%, "
+                             "'H200 is the same')"),
+    "B200-SXM-180GB": (None, "Matmul alone: 1745 TFLOP/s = 77.6% of 2250 (ml-engineering MAMF v2 table, torch "
+                             "2.7.1+cu128)"),
+    "MI300X-192GB": (None, "Matmul alone: 668.4 TFLOP/s = 51.4% of 1300 (ml-engineering MAMF v2 table, ROCm 6.3, "
+                           "TunableOp); 781.9 in its older v1 table (ROCm 6.2)"),
 }
+
+#: published training measurements on the GPUs the development sources lack, with provenance
+PUBLISHED_RUNS = Path(__file__).resolve().parent / "data" / "published_mfu.csv"
+
+
+def published_runs(path: Path = PUBLISHED_RUNS) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def run_model(r: dict) -> ModelSpec:
+    """The row's model: its planner preset, or the architecture columns the source states."""
+    if r["preset"]:
+        return ModelSpec(**dict(PRESETS[r["preset"]], name=r["id"]))
+    norm = "layernorm" if r["mlp"] == "relu" else "rmsnorm"  # Nemotron-4: squared ReLU + LayerNorm
+    return ModelSpec(name=r["id"], layers=int(r["layers"]), hidden=int(r["hidden"]), heads=int(r["heads"]),
+                     kv_heads=int(r["kv_heads"]), ffn_hidden=int(r["ffn_hidden"]), vocab=int(r["vocab"]),
+                     mlp=r["mlp"], norm=norm)
+
+
+def model_flops_per_token(r: dict, causal_half: bool = False) -> float:
+    """Model FLOPs per token of the row's model at its sequence length (attention in full unless
+    ``causal_half``), from the one FLOP convention the planner uses."""
+    seq = int(r["seq_len"])
+    return float(step_flops(run_model(r), seq, 1, causal_half=causal_half)["model"]) / seq
+
+
+def run_mfu(cat, r: dict) -> tuple[float, str]:
+    """(MFU against the catalog's dense bf16 peak, how it was obtained) for one published row."""
+    peak = cat.gpu(r["gpu"]).peak("bf16")
+    if r["tokens_per_s_per_gpu"]:
+        tps, fpt = float(r["tokens_per_s_per_gpu"]), model_flops_per_token(r)
+        return tps * fpt / peak, (f"{tps:,.0f} tokens/s/GPU x {fpt / 1e9:.2f} GFLOP/token (planner count, full "
+                                  f"attention) = {tps * fpt / 1e12:,.0f} TFLOP/s / {peak / 1e12:,.0f}")
+    tf = float(r["reported_value"])
+    return tf * 1e12 / peak, f"{tf:,.0f} TFLOP/s as the source counts FLOPs / {peak / 1e12:,.0f} (no rate stated)"
+
+
+def _run_text(cat, r: dict) -> str:
+    mfu, how = run_mfu(cat, r)
+    lay = f"TP{r['tp']} PP{r['pp']} CP{r['cp']} DP{r['dp']}" + (f" VP{r['vp']}" if r["vp"] not in ("", "1") else "")
+    return (f"{r['model']}, seq {r['seq_len']}, {r['num_gpus']} GPUs {lay}, {r['precision']}, {r['stack']}: "
+            f"{how} = {mfu:.1%} ({r['source']}, {r['date']}; {r['id']})")
+
+
+def published(cat, gpu: str, which: str = "bf16", runs=None) -> tuple[float | None, str]:
+    """Best published MFU of ``gpu`` among the PUBLISHED_RUNS rows marked ``which`` (bf16 or fp8),
+    with the runner-up rows in the text; for bf16 without such a row, the PUBLISHED entry."""
+    rows = [r for r in (published_runs() if runs is None else runs) if r["gpu"] == gpu and r["envelope"] == which]
+    if not rows:
+        return PUBLISHED.get(gpu, (None, "-")) if which == "bf16" else (None, "-")
+    rows.sort(key=lambda r: run_mfu(cat, r)[0], reverse=True)
+    best = run_mfu(cat, rows[0])[0]
+    text = _run_text(cat, rows[0])
+    if len(rows) > 1:
+        text += ". Also: " + "; ".join(f"{r['id']} {run_mfu(cat, r)[0]:.1%}" for r in rows[1:])
+    return best, text
+
+
+def published_hfu(cat, gpu: str, runs=None) -> tuple[float | None, str, bool]:
+    """(HFU, source, lower_bound): the PUBLISHED_HFU figure, else the best published bf16 MFU as a
+    lower bound (recompute only adds hardware FLOPs, so a step's HFU is at least its MFU)."""
+    hfu, text = PUBLISHED_HFU.get(gpu, (None, "-"))
+    if hfu is not None:
+        return hfu, text, False
+    mfu, _ = published(cat, gpu, "bf16", runs)
+    if mfu is None or gpu in PUBLISHED and PUBLISHED[gpu][0] is not None:
+        return None, text, False
+    return mfu, f"at least the best published bf16 MFU above (HFU >= MFU; recompute not stated). {text}", True
+
 
 #: (preset, seq_len) of the reference jobs whose recommended plans the envelope reports
 REFERENCE_JOBS = (("llama2-13b", 4096), ("llama3-8b", 8192), ("llama3-70b", 8192))
@@ -115,27 +209,32 @@ def main(argv=None):
     ap.add_argument("--markdown", action="store_true")
     args = ap.parse_args(argv)
     cat = load_catalog()
+    runs = published_runs()
     rows = []
-    for g, (pub, src) in PUBLISHED.items():
+    for g in PUBLISHED:
         mfu, tps = canonical(cat, g)
         plan, plan_desc = best_plan(cat, g)
-        hfu, hfu_src = PUBLISHED_HFU[g]
-        rows.append((g, mfu, tps, plan, plan_desc, pub, src, hfu, hfu_src))
+        pub, src = published(cat, g, "bf16", runs)
+        fp8, fp8_src = published(cat, g, "fp8", runs)
+        hfu, hfu_src, lower = published_hfu(cat, g, runs)
+        rows.append((g, mfu, tps, plan, plan_desc, pub, src, fp8, fp8_src, hfu, hfu_src, lower))
 
-    def pct(x, digits=0):
-        return "-" if x is None else f"{x:.{digits}%}"
+    def pct(x, digits=0, lower=False):
+        return "-" if x is None else f"{'>=' if lower else ''}{x:.{digits}%}"
 
     if args.markdown:
         print("| GPU | predicted MFU (canonical) | tokens/s/GPU | best recommended plan MFU | best published MFU "
-              "| best published HFU | sources |")
-        print("|---|---:|---:|---:|---:|---:|---|")
-        for g, mfu, tps, plan, pd_, pub, src, hfu, hsrc in rows:
-            srcs = src if hfu is None else f"MFU: {src}. HFU: {hsrc}"
-            print(f"| {g} | {mfu:.1%} | {tps:,.0f} | {pct(plan, 1)} ({pd_}) | {pct(pub)} | {pct(hfu, 1)} | {srcs} |")
+              "| best published FP8 run (of bf16 peak) | best published HFU | sources |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for g, mfu, tps, plan, pd_, pub, src, fp8, fsrc, hfu, hsrc, low in rows:
+            srcs = "MFU: " + src + (f". FP8: {fsrc}" if fp8 is not None else "") + \
+                (f". HFU: {hsrc}" if hsrc != "-" else "")
+            print(f"| {g} | {mfu:.1%} | {tps:,.0f} | {pct(plan, 1)} ({pd_}) | {pct(pub)} | {pct(fp8)} "
+                  f"| {pct(hfu, 1, low)} | {srcs} |")
     else:
-        for g, mfu, tps, plan, pd_, pub, src, hfu, hsrc in rows:
+        for g, mfu, tps, plan, pd_, pub, src, fp8, fsrc, hfu, hsrc, low in rows:
             print(f"{g:18s} predicted MFU {mfu:6.1%}  {tps:8,.0f} tok/s/GPU  best plan {pct(plan, 1):>6s}  "
-                  f"published MFU {pct(pub):>4s} HFU {pct(hfu, 1):>6s}  [{pd_}]")
+                  f"published MFU {pct(pub):>4s} FP8 {pct(fp8):>4s} HFU {pct(hfu, 1, low):>7s}  [{pd_}]")
     return rows
 
 

@@ -1,6 +1,8 @@
 """benchmarks/mfu_envelope.py: the best plan ``recommend`` finds on a GPU must not ask for a FLOP rate
-above what a published training step sustained on it (the best published HFU), and the published
-figures the envelope cites must be the ones in the development data."""
+above what a published training step sustained on it (the best published HFU), the published
+figures the envelope cites must be the ones in the development data, and the published runs it
+reads for H200/B200/MI300X (benchmarks/data/published_mfu.csv) must be sourced, outside the held-out
+sources, and converted with a FLOP count that gives back each source's own printed figure."""
 import re
 import sys
 
@@ -41,3 +43,69 @@ def test_best_recommended_plan_stays_under_the_best_published_hfu(envelope, gpu)
     mfu, desc = envelope.best_plan(load_catalog(), gpu)
     assert mfu is not None, desc
     assert 0.4 < mfu <= envelope.PUBLISHED_HFU[gpu][0]
+
+
+# --- published training runs on the GPUs the development sources lack (benchmarks/data/published_mfu.csv)
+
+@pytest.fixture(scope="module")
+def runs(envelope):
+    return envelope.published_runs()
+
+
+def test_published_runs_are_sourced_and_not_held_out(runs):
+    from hardware_catalog import load_catalog
+    from tests.test_parts_data import FORBIDDEN
+
+    cat = load_catalog()
+    ids = [r["id"] for r in runs]
+    assert len(ids) == len(set(ids))
+    for r in runs:
+        for col in ("source", "provenance", "read_date", "date", "model", "precision", "stack", "reported_metric"):
+            assert r[col].strip(), (r["id"], col)
+        assert r["envelope"] in ("bf16", "fp8", "no"), r["id"]
+        assert r["envelope"] != "bf16" or r["precision"] == "bf16", r["id"]
+        assert r["envelope"] == "no" or r["scope"] == "full_model", r["id"]  # proxies never enter the envelope
+        cat.gpu(r["gpu"])  # a catalog GPU: its dense bf16 peak is the MFU denominator
+        text = " ".join(r[c] for c in ("source", "provenance", "notes"))
+        for rx, what in FORBIDDEN:
+            assert not rx.search(text), (r["id"], what)
+
+
+def test_stated_rates_agree_with_stated_step_times(runs):
+    """Where a row gives both, global batch x sequence / step time / GPUs is its tokens/s/GPU."""
+    for r in runs:
+        if r["step_time_s"] and r["tokens_per_s_per_gpu"] and r["global_batch"]:
+            derived = int(r["global_batch"]) * int(r["seq_len"]) / float(r["step_time_s"]) / int(r["num_gpus"])
+            assert derived == pytest.approx(float(r["tokens_per_s_per_gpu"]), rel=0.003), r["id"]
+
+
+def test_planner_flop_count_reproduces_each_sources_own_figure(envelope, runs):
+    """The conversion to MFU multiplies a stated rate by the planner's FLOPs per token; where the
+    source also prints its own FLOP rate (NeMo / Megatron-Bridge 'TFLOP/s/GPU', halving causal
+    attention) or MFU (NVIDIA dgxc-benchmarking, full attention over 989 TFLOP/s), the planner's
+    count under the source's convention must give that figure back."""
+    checked = 0
+    for r in runs:
+        if not r["tokens_per_s_per_gpu"] or r["reported_causal_half"] not in ("true", "false"):
+            continue
+        rate = float(r["tokens_per_s_per_gpu"]) * envelope.model_flops_per_token(r, r["reported_causal_half"] == "true")
+        if r["reported_unit"] == "TFLOP/s/GPU":
+            assert rate / 1e12 == pytest.approx(float(r["reported_value"]), rel=0.01), r["id"]
+        else:
+            assert r["reported_unit"] == "% MFU"
+            assert rate / 989e12 == pytest.approx(float(r["reported_value"]) / 100, rel=0.01), r["id"]
+        checked += 1
+    assert checked >= 3
+
+
+def test_b200_best_recommended_plan_stays_under_the_published_sustained_rate(envelope, runs):
+    """B200 has no published HFU; a published bf16 step's MFU is a lower bound on the rate the GPU
+    sustained (HFU >= MFU), and the best recommended plan must not ask for more than that."""
+    from hardware_catalog import load_catalog
+
+    cat = load_catalog()
+    hfu, _, lower = envelope.published_hfu(cat, "B200-SXM-180GB", runs)
+    assert lower and hfu is not None
+    mfu, desc = envelope.best_plan(cat, "B200-SXM-180GB")
+    assert mfu is not None, desc
+    assert 0.4 < mfu <= hfu
