@@ -141,10 +141,45 @@ PRIORS = {
 }
 
 
-def prior_for(gpu_name: str) -> Efficiency:
-    """The prior for a catalog GPU name (matched on its family prefix)."""
+#: GPU families with per-GPU-type parameters (here and in ``planner.model.physics.ATTN_KERNELS``)
+FAMILIES = ("A100", "H200", "H100", "B200")
+#: export SKUs that are another family's die at its clocks and power, cut only in what no fraction
+#: of peak here depends on (the NVLink peak, which their catalog row carries, and FP64): they take
+#: that family's parameters, for the reason given (printed as the prior's source).
+#: H800: DeepSeek quote 990 TFLOPS dense BF16 and 3.35 TB/s for the H800 SXM5
+#: (deepseek-ai/FlashMLA docs/20250422-new-kernel-deep-dive.md), i.e. 132 SMs at the 1,830 MHz
+#: boost (989.4e12 / (1.83e9 x 4 x 1024)), 700 W; NVLink 400 vs 900 GB/s (arXiv 2505.09343 Fig. 2);
+#: its NVLink reaches 160 of 200 GB/s/dir (DeepSeek-V3 report §3.2.2) = 0.80, the H100 prior's
+#: intra_bw. A800: A100 with NVLink 400 vs 600 GB/s (Reuters via tweakers.net 203182; 8 of 12
+#: NVLink3 links); a public 8 x A800 NCCL 2.21.5 all-reduce of 1 GiB in 12.37 ms is 152 GB/s busbw
+#: = 0.76 of 200, the A100 prior's 0.77.
+SAME_SILICON = {
+    "H800": ("H100", "H800 SXM5 is H100 SXM5's GH100 die (132 SMs, same clocks, 700 W); only NVLink "
+                     "(400 vs 900 GB/s, in its catalog row) and FP64 are cut"),
+    "A800": ("A100", "A800 is A100's GA100 die (108 SMs, same clocks and power); only NVLink "
+                     "(400 vs 600 GB/s, in its catalog row) is cut"),
+}
+
+
+def _match(gpu_name: str):
+    """(family, why) for a catalog GPU name: a family in its name, or an export SKU's die."""
     name = gpu_name.upper()
-    for fam in ("A100", "H200", "H100", "B200"):
-        if fam in name:
-            return PRIORS[fam]
-    return PRIORS["generic"]
+    for key in FAMILIES + tuple(SAME_SILICON):
+        if key in name:
+            return SAME_SILICON.get(key, (key, None))
+    return None, None
+
+
+def gpu_family(gpu_name: str) -> str | None:
+    """The family whose per-GPU-type parameters a catalog GPU takes, or None."""
+    return _match(gpu_name)[0]
+
+
+def prior_for(gpu_name: str) -> Efficiency:
+    """The prior for a catalog GPU name (its ``gpu_family``'s, else the generic prior); an export
+    SKU's sources say whose prior it is and why."""
+    fam, why = _match(gpu_name)
+    prior = PRIORS[fam or "generic"]
+    if why:
+        prior = prior.with_(sources={k: f"{v} ({why})" for k, v in prior.sources.items()})
+    return prior

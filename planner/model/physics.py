@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from planner.errors import InputError
+from planner.hardware.efficiency import gpu_family
 from planner.model.comm import torch_ring_columns
 
 # ------------------------------------------------------------------------------- power and clocks
@@ -57,7 +58,8 @@ def reachable_peak(hw, dtype: str) -> float:
 
 # ------------------------------------------------------------------------------- attention kernels
 #: (fwd, bwd) fraction of the dense 16-bit peak reached at long sequences (>= 8k keys, head dim 128,
-#: causal fwd / bwd), per kernel and GPU family: FlashAttention-3 paper (Shah et al. 2024) Fig. 5-6
+#: causal fwd / bwd), per kernel and GPU family (efficiency.gpu_family; H800/A800 are their H100/A100
+#: die): FlashAttention-3 paper (Shah et al. 2024) Fig. 5-6
 #: bar labels on H100 SXM5 at 16k (benchmarks/data/parts/attention_kernels.csv): FA3 616 / 561,
 #: cuDNN 539 / 516, FA2 335 / 322 TFLOP/s of 989. A100: FA2 paper (Dao 2023) Fig. 4-5, ~0.60-0.70
 #: fwd and ~0.45-0.55 bwd of 312 at long sequences (the A100 priors in efficiency.PRIORS);
@@ -75,8 +77,7 @@ ATTN_S_HALF = 500.0
 
 def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, default_bwd: float):
     """(fwd, bwd) fraction of peak of the stack's attention kernel at ``keys`` per call."""
-    fam = next((f for f in ("H200", "H100", "B200", "A100") if f in gpu_name.upper()), None)
-    fwd, bwd = ATTN_KERNELS.get(kernel, {}).get(fam, (default_fwd, default_bwd))
+    fwd, bwd = ATTN_KERNELS.get(kernel, {}).get(gpu_family(gpu_name), (default_fwd, default_bwd))
     shape = np.asarray(keys, dtype=np.float64) / (np.asarray(keys, dtype=np.float64) + ATTN_S_HALF)
     long = 16384.0 / (16384.0 + ATTN_S_HALF)  # the table's values are at 16k keys
     return fwd * shape / long, bwd * shape / long
