@@ -46,8 +46,12 @@ CASES = [
     ("fsdp2-pp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, pp=2, dp=16), dict(zero=1, pp=2, dp=16)),
     ("fsdp2-ep", ("megatron-core", {}), "mixtral-8x7b", {}, dict(zero=3, ep=8), dict(zero=3, ep=1)),
     ("fsdp2-tied", ("megatron-core", {}), "gemma2-9b", {}, dict(zero=3), dict(zero=1)),
-    # the distributed optimizer keeps whole gradient buffers (ZeRO-1); Megatron-FSDP's optim_grads is not modelled
+    # the distributed optimizer keeps whole gradient buffers (ZeRO-1); sharded gradients need Megatron-FSDP
     ("megatron-zero2", ("megatron-core", {}), "llama3-8b", {}, dict(zero=2), dict(zero=1)),
+    # Megatron-FSDP 0.16.1 releases every unit after its forward (megatron_fsdp.py _post_forward): no ZeRO-3
+    # that keeps the gathered weights to the backward; its ZeRO-2 (optim_grads) is that plan
+    ("mfsdp-reshard", ("megatron-core", {"megatron_fsdp": True, "reshard_after_forward": False}), "llama3-8b", {},
+     dict(zero=3), dict(zero=2)),
     ("fsdp2-fp16", ("megatron-core", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=3), dict(zero=1)),
     ("fsdp2-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # validate_args: "Currently GroupedGEMM for MoE only supports bf16 dtype" (fp8 runs with --bf16)
@@ -101,6 +105,23 @@ def test_titan_activation_offload_and_stacks_without_rules():
         assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]
     # nemo and megatron-bridge run Megatron-Core: its rules
     assert stack_rules.refusals(_stack("nemo"), job.model, job.training, _layout(zero=3, pp=2, dp=16))["fsdp2-pp"][0]
+
+
+def test_megatron_fsdp_lifts_the_fsdp2_and_zero2_refusals():
+    """With ``megatron_fsdp`` the Megatron stacks' ZeRO-2/3 are Megatron-FSDP, whose validate_args branch
+    (Megatron-LM arguments.py ``if args.use_megatron_fsdp:``) refuses no PP, EP, tied embeddings or fp16, and
+    whose optim_grads strategy is ZeRO-2: the layouts FSDP2 and the distributed optimizer refuse run."""
+    cases = [("llama3-8b", {}, dict(zero=3, pp=2, dp=16), "fsdp2-pp"), ("mixtral-8x7b", {}, dict(zero=3, ep=8), "fsdp2-ep"),
+             ("gemma2-9b", {}, dict(zero=3), "fsdp2-tied"), ("llama3-8b", {"precision": "fp16"}, dict(zero=3), "fsdp2-fp16"),
+             ("llama3-8b", {}, dict(zero=2), "megatron-zero2"), ("llama3-8b", {}, dict(zero=2, pp=2, dp=16), "megatron-zero2")]
+    for name in ("megatron-core", "nemo", "megatron-bridge"):
+        for model, training, layout, rule in cases:
+            job = _job(model, {}, **training)
+            assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(**layout))[rule][0]
+            mf = _stack(name, megatron_fsdp=True)
+            assert stack_rules.valid_mask(mf, job.model, job.training, _layout(**layout))[0], (name, model, layout)
+    with pytest.raises(InputError, match="megatron_fsdp"):  # Megatron-Core's own sharding, nobody else's
+        _stack("torchtitan", megatron_fsdp=True)
 
 
 def test_titan_stage_count_is_what_torchtitan_builds():
