@@ -253,9 +253,10 @@ class Stack:
     #: at ZeRO-3, one TransformerLayer unit gathered before its forward and again before its backward, with
     #: prefetch (one unit per collective, as FSDP2's per-block wrap), ZeRO-2 gathering the updated
     #: parameters once per step; TE accumulates each wgrad straight into the unsharded main-grad bucket
-    #: (Megatron-Bridge's perf overrides ``_set_megatron_fsdp_overrides`` keep ``gradient_accumulation_fusion
-    #: = True``; megatron_fsdp.py ``_grad_acc`` copies ``.grad`` into the bucket only without it), so no
-    #: extra pass. What differs is memory: the window of gathered units and gradient buckets it holds
+    #: (Megatron-Bridge scripts/performance/utils/overrides.py ``_set_megatron_fsdp_overrides`` sets
+    #: ``gradient_accumulation_fusion = True``; megatron_fsdp.py ``_grad_acc`` copies ``.grad`` into the
+    #: bucket only without it), so no extra pass. What differs is memory: the window of gathered units and
+    #: gradient buckets it holds
     #: (planner.model.memory ``mfsdp_buffer_elems``), and what Megatron refuses (planner.model.stack_rules)
     megatron_fsdp: bool = False
     #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
@@ -492,13 +493,14 @@ def recompute_modules(t, stack: Stack, model=None, precision: str | None = None)
 
 
 #: the options ``recommend`` searches when the job leaves them open, and why only these: each
-#: trades memory for time, so which value wins depends on the layout (planner.search.space
+#: trades memory for time (Megatron-FSDP: sharded gradients/parameters for collectives every
+#: micro-batch), so which value wins depends on the layout (planner.search.space
 #: ``stack_variants``). The others are not searched: compile, TP overlap and overlapped
 #: reduce/gather are pure speed-ups a tuned stack turns on (the registry default); the fp8
 #: recipe is a numerics choice the planner cannot judge (delayed scaling is fastest but not the
 #: recipes' recommended default); the selective-recompute variant is fixed by the stack's code
 #: and the activation model does not tell the variants' memory apart.
-SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward")
+SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp")
 
 
 def open_options(t) -> tuple[str, ...]:
