@@ -169,10 +169,16 @@ def test_estimate_defaults_zero_to_what_the_stack_has():
 
 
 def test_recommend_with_every_layout_refused_is_an_input_error():
-    job = _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3})
+    job = _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}, {"name": "megatron-core", "megatron_fsdp": False})
     with pytest.raises(InputError) as e:
         recommend(job, top=3)
     assert e.value.field == "parallel.pp" and "refuses every layout" in e.value.message
+    # left open, megatron_fsdp is searched: Megatron-FSDP runs ZeRO-3 with PP (stack_rules), and the plan says so
+    rec = recommend(_job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}), top=3)
+    assert rec.best.stack["megatron_fsdp"] and "megatron_fsdp" in rec.best.stack["searched"]
+    assert "--use-megatron-fsdp" in emit_launch_spec(rec.job if hasattr(rec, "job") else
+                                                     _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}), rec.best.to_json(),
+                                                     "torchrun")
     with pytest.raises(InputError) as e:  # a rule no layout can obey: before any search
         recommend(_job("mixtral-8x7b", {}, precision="fp16"), top=3)
     assert e.value.field == "training.precision"
@@ -180,7 +186,9 @@ def test_recommend_with_every_layout_refused_is_an_input_error():
 
 # ------------------------------------------------------------------------------------ property
 SEARCHES = {  # name -> (model, parallel fixed, framework, whether the stack refuses some of the space)
-    "megatron-core dense": ("llama3-8b", {"tp": 2}, None, True),  # ZeRO-3 with PP
+    # megatron_fsdp open: searched, and Megatron-FSDP runs ZeRO-2 and ZeRO-3 with PP, so nothing is left out
+    "megatron-core dense": ("llama3-8b", {"tp": 2}, None, False),
+    "megatron-core dense, FSDP2": ("llama3-8b", {"tp": 2}, {"name": "megatron-core", "megatron_fsdp": False}, True),  # ZeRO-3 with PP
     "megatron-core MoE, EP, a2a overlap": ("mixtral-8x7b", {"tp": 1, "cp": 1},
                                            {"name": "megatron-core", "moe_a2a_overlap": True}, True),
     "torchtitan dense": ("llama3-8b", {"tp": 2}, "torchtitan", True),  # ZeRO-1
@@ -212,15 +220,13 @@ def test_no_ranked_row_breaks_a_rule_and_the_winner_emits(name, searches):
                         rc=np.array([RECOMPUTE.code[r] for r in tab["recompute"]]),
                         etp=tab["tp"].to_numpy() if etp is None else np.full(n, etp))
     base = resolve(*(job.training.framework.name,) if job.training.framework else ("megatron-core",))
-    for opt in ("optimizer_offload", "activation_offload"):
-        for value in (False, True):
-            rows = (tab[opt].to_numpy() == value)
-            if not rows.any():
-                continue
-            st = base.with_options(**{opt: value}) if value else base
-            full = st.with_options(moe_a2a_overlap=True) if (job.training.framework and job.training.framework.moe_a2a_overlap) else st
-            ok = stack_rules.valid_mask(full, job.model, job.training, c)
-            assert ok[rows].all(), tab[rows & ~ok].head()
+    searched = ["optimizer_offload", "activation_offload", "megatron_fsdp"]
+    for values in {tuple(bool(x) for x in row) for row in tab[searched].to_numpy()}:
+        rows = (tab[searched].to_numpy() == np.array(values)).all(axis=1)
+        st = base.with_options(**dict(zip(searched, values)))  # the row's own stack options
+        full = st.with_options(moe_a2a_overlap=True) if (job.training.framework and job.training.framework.moe_a2a_overlap) else st
+        ok = stack_rules.valid_mask(full, job.model, job.training, c)
+        assert ok[rows].all(), tab[rows & ~ok].head()
     # what was left out is said, with its count
     note = [a for a in rec.assumptions if "layouts it refuses are excluded" in a]
     assert bool(note) == SEARCHES[name][3]
