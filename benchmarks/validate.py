@@ -620,6 +620,11 @@ def pr2_options(r, stack: str) -> dict:
                     if r.id.startswith("mbridge") and k in str(r.model).lower() and g == pr2_gpu_kind(r)), None)
         if moe:
             opts.update(moe)
+        # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
+        # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
+        # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
+        if "megatron-fsdp" in str(r.zero_or_fsdp).lower():
+            opts["megatron_fsdp"] = True
     return opts
 
 

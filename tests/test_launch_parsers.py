@@ -131,6 +131,13 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "optimizer-offload-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "framework": {"name": "torchtitan", "optimizer_offload": True}},
                                 {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 16}),
     "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
+    # Megatron-FSDP (training.framework.megatron_fsdp): ZeRO-3 with PP and TP, ZeRO-2 with EP, which FSDP2 and the
+    # distributed optimizer refuse (planner.model.stack_rules)
+    "mfsdp-zero3-pp2-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "megatron_fsdp": True}},
+                            {"tp": 2, "pp": 2, "zero": 3}, {"instance": P5, "nodes": 2}),
+    "mfsdp-zero2-ep8": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
+                                                      "framework": {"name": "megatron-bridge", "megatron_fsdp": True}},
+                        {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
 }
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
 # Plans a style cannot express: the emitter must refuse them with an InputError on --emit naming why
@@ -307,6 +314,11 @@ MEGATRON_FLAGS = {
     "--recompute-modules": ("recompute_modules", list),
     "--use-distributed-optimizer": ("use_distributed_optimizer", bool),
     "--use-torch-fsdp2": ("use_torch_fsdp2", bool),
+    # arguments.py: --use-megatron-fsdp store_true; --data-parallel-sharding-strategy type=str, default 'no_shard',
+    # choices no_shard/optim/optim_grads/optim_grads_params
+    "--use-megatron-fsdp": ("use_megatron_fsdp", bool),
+    "--data-parallel-sharding-strategy": ("data_parallel_sharding_strategy", lambda x: _choice(
+        x, ("no_shard", "optim", "optim_grads", "optim_grads_params"))),
     "--no-gradient-accumulation-fusion": ("no_gradient_accumulation_fusion", bool),
     "--ckpt-format": ("ckpt_format", str),
     "--overlap-grad-reduce": ("overlap_grad_reduce", bool),
@@ -370,7 +382,13 @@ MEGATRON_FLAGS = {
     "--save-interval": ("save_interval", int),
     "--load": ("load", str),
 }
-MEGATRON_DEFAULTS = {"pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
+def _choice(value: str, choices: tuple) -> str:
+    """argparse ``choices``: a value outside them is an error."""
+    assert value in choices, f"invalid choice {value!r} (choose from {choices})"
+    return value
+
+
+MEGATRON_DEFAULTS = {"data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "recompute_modules": None,
@@ -452,6 +470,12 @@ def megatron_validate_args(a: dict, world: int) -> dict:
         assert not a["fp16"], "--use-torch-fsdp2 not supported with fp16 yet"
         assert a["env"].get("CUDA_DEVICE_MAX_CONNECTIONS") != "1", \
             "FSDP always requires CUDA_DEVICE_MAX_CONNECTIONS value large than one"
+    if a["use_megatron_fsdp"]:  # validate_args, the ``if args.use_megatron_fsdp:`` block
+        assert a["env"].get("CUDA_DEVICE_MAX_CONNECTIONS") != "1", \
+            "FSDP always requires CUDA_DEVICE_MAX_CONNECTIONS value large than one"
+        assert a["ckpt_format"] == "fsdp_dtensor", "Megatron FSDP only supports fsdp_dtensor checkpoint format"
+    if a["ckpt_format"] == "fsdp_dtensor":
+        assert a["use_megatron_fsdp"], "--ckpt-format fsdp_dtensor is only tested with Megatron FSDP."
     if a["fp16"]:
         assert not a["bf16"]
     if a["save"] is not None:
@@ -467,7 +491,8 @@ def megatron_validate_args(a: dict, world: int) -> dict:
         assert not a["fp16"], "Expert parallelism is not supported with fp16 training."
     # before Blackwell (get_device_arch_version() < 10; every plan here is H100): TP or CP without FSDP or
     # the MoE all-to-all overlap "require setting the environment variable CUDA_DEVICE_MAX_CONNECTIONS to 1"
-    if (tp > 1 or cp > 1) and not a["use_torch_fsdp2"] and not a["overlap_moe_expert_parallel_comm"]:
+    if (tp > 1 or cp > 1) and not a["use_torch_fsdp2"] and not a["use_megatron_fsdp"] \
+            and not a["overlap_moe_expert_parallel_comm"]:
         assert a["env"].get("CUDA_DEVICE_MAX_CONNECTIONS") == "1", \
             "Using tensor model parallelism or context parallelism require setting CUDA_DEVICE_MAX_CONNECTIONS to 1"
     return {"dp": dp, "vpp": vpp}
@@ -507,7 +532,9 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
         warnings.simplefilter("ignore")
         cfg = config_class(**kw)  # __post_init__: Megatron's own config rules
         DistributedDataParallelConfig(use_distributed_optimizer=a["use_distributed_optimizer"],
-                                      overlap_grad_reduce=a["overlap_grad_reduce"])
+                                      overlap_grad_reduce=a["overlap_grad_reduce"],
+                                      use_megatron_fsdp=a["use_megatron_fsdp"],
+                                      data_parallel_sharding_strategy=a["data_parallel_sharding_strategy"])
         # OptimizerConfig asks Transformer Engine's version for the precision-aware optimizer; TE is CUDA-only
         # and absent here, where Megatron's probe compares None: answer "older" (it only drops an option)
         from unittest import mock
@@ -731,6 +758,12 @@ def test_the_launchers_accept_the_emitted_spec(name, style, fmt):
         if job.training.precision == "fp8":  # torchtitan 0.3 takes fp8 from the config function, not a flag
             assert "Float8LinearConverter" in text
     assert got["microbatches"] == best.detail["num_microbatches"]
+    if style == "megatron":  # the sharding the plan was timed with: Megatron-FSDP's strategy for its ZeRO stage
+        mfsdp = bool((best.get("stack") or {}).get("megatron_fsdp")) and c.zero >= 2
+        a = got["args"]
+        assert a["use_megatron_fsdp"] == mfsdp and a["use_torch_fsdp2"] == (c.zero == 3 and not mfsdp)
+        assert a["data_parallel_sharding_strategy"] == ({2: "optim_grads", 3: "optim_grads_params"}[c.zero]
+                                                        if mfsdp else "no_shard")
 
 
 @pytest.mark.parametrize("preset,seq_len", [("llama3-8b", 4096), ("gpt2", 1024), ("gemma2-9b", 4096), ("mixtral-8x7b", 4096),

@@ -105,3 +105,63 @@ def test_sequence_parallel_shards_the_head_saves():
     ranks (Megatron-Core tensor_parallel/layers.py saves the input before the all-gather)."""
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 8192, "global_batch": 64}})
     assert one(job, tp=4, sp=True)["logits"][0] < one(job, tp=4, sp=False)["logits"][0]
+
+
+def _mfsdp(preset, **kw):
+    job = load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": 4096, "global_batch": 64, "weights": "megatron", "grad_dtype": "fp32", "optimizer": "adamw",
+        "framework": {"name": "megatron-core", "megatron_fsdp": True}}})
+    return one(job, **kw)
+
+
+def llama3_layer(h, kv, ffn, heads):
+    """One Llama 3 decoder layer counted from the architecture: q and o (h x h), k and v (h x kv_heads x
+    head_dim), gate/up/down (3 x h x ffn), two RMSNorm weights."""
+    head_dim = h // heads
+    return 2 * h * h + 2 * h * kv * head_dim + 3 * h * ffn + 2 * h
+
+
+def test_megatron_fsdp_memory_is_the_sharding_rule_plus_its_window():
+    """Megatron-FSDP (Megatron-Core 0.16.1 megatron_fsdp/param_and_grad_buffer.py), counted by hand. Shards:
+    optim_grads_params (ZeRO-3) keeps 1/dp of the bf16 weights (2 B), fp32 main grads (4 B) and fp32 main
+    weights + Adam moments (12 B); optim_grads (ZeRO-2) the whole bf16 weights. Beyond them, with the
+    default window of 1e9 elements: the all-gather prefetch reaches units until 5e8 elements are prefetched
+    (all_gather_params), and the reduce-scatter queue frees a gradient bucket only once it holds more than
+    1e9 elements (wait_for_previous_grad_reduce). Llama 3 8B (8.03e9 parameters, 32 layers of 218,112,000):
+    ZeRO-3 on 8 ranks holds the layer in use + 3 prefetched (654M >= 5e8) and 5 layers of fp32 gradients
+    (4 x 218M = 872M <= 1e9, so a fifth is queued); at TP2 layers are 109M: 1 + 5 and 10."""
+    n = 8_030_261_248
+    layer = llama3_layer(4096, 8, 14336, 32)
+    assert layer == 218_112_000
+    m = _mfsdp("llama3-8b", dp=8, zero=3)
+    assert m["weights"][0] == pytest.approx(2 * n / 8 + 4 * layer * 2)
+    assert m["grads"][0] == pytest.approx(4 * n / 8 + 5 * layer * 4)
+    assert m["optimizer"][0] == pytest.approx(12 * n / 8)
+    m = _mfsdp("llama3-8b", dp=4, tp=2, zero=3, sp=True)
+    # TP2: embedding and head split over TP too (vocab-parallel), every layer halved
+    assert m["weights"][0] == pytest.approx(2 * n / 2 / 4 + 6 * layer / 2 * 2)
+    assert m["grads"][0] == pytest.approx(4 * n / 2 / 4 + 10 * layer / 2 * 4)
+    # ZeRO-2 (optim_grads): whole weights; gradient buckets of Megatron-LM's default max(4e7, 1e6 x dp) =
+    # 4e7 parameters, 26 of them queued (25 x 4e7 = 1e9 is not more than the window)
+    m = _mfsdp("llama3-8b", dp=8, zero=2)
+    assert m["weights"][0] == pytest.approx(2 * n)
+    assert m["grads"][0] == pytest.approx(4 * n / 8 + 26 * 4e7 * 4)
+    assert m["optimizer"][0] == pytest.approx(12 * n / 8)
+    # Llama 3 70B layers (855,654,400) exceed half the window: the window is two layers, one prefetched and
+    # three gradient buckets (floor(2) + 1)
+    big = llama3_layer(8192, 8, 28672, 64)
+    assert big == 855_654_400
+    n70 = count_params(load_job_dict({"model": {"preset": "llama3-70b"}}).model).total
+    m = _mfsdp("llama3-70b", dp=64, zero=3)
+    assert m["weights"][0] == pytest.approx(2 * n70 / 64 + 2 * big * 2)
+    assert m["grads"][0] == pytest.approx(4 * n70 / 64 + 3 * big * 4)
+
+
+def test_megatron_fsdp_off_keeps_the_fsdp2_zero3_memory():
+    """The option defaults off: the Megatron stacks' ZeRO-3 stays FSDP2's (current and one prefetched layer)."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+        "seq_len": 4096, "global_batch": 64, "weights": "megatron", "grad_dtype": "fp32"}})
+    m = one(job, dp=8, zero=3)
+    n, layer = 8_030_261_248, 218_112_000
+    assert m["weights"][0] == pytest.approx(2 * n / 8 + 2 * layer * 2)
+    assert m["grads"][0] == pytest.approx(4 * n / 8)

@@ -46,8 +46,12 @@ CASES = [
     ("fsdp2-pp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, pp=2, dp=16), dict(zero=1, pp=2, dp=16)),
     ("fsdp2-ep", ("megatron-core", {}), "mixtral-8x7b", {}, dict(zero=3, ep=8), dict(zero=3, ep=1)),
     ("fsdp2-tied", ("megatron-core", {}), "gemma2-9b", {}, dict(zero=3), dict(zero=1)),
-    # the distributed optimizer keeps whole gradient buffers (ZeRO-1); Megatron-FSDP's optim_grads is not modelled
+    # the distributed optimizer keeps whole gradient buffers (ZeRO-1); sharded gradients need Megatron-FSDP
     ("megatron-zero2", ("megatron-core", {}), "llama3-8b", {}, dict(zero=2), dict(zero=1)),
+    # Megatron-FSDP 0.16.1 releases every unit after its forward (megatron_fsdp.py _post_forward): no ZeRO-3
+    # that keeps the gathered weights to the backward; its ZeRO-2 (optim_grads) is that plan
+    ("mfsdp-reshard", ("megatron-core", {"megatron_fsdp": True, "reshard_after_forward": False}), "llama3-8b", {},
+     dict(zero=3), dict(zero=2)),
     ("fsdp2-fp16", ("megatron-core", {}), "llama3-8b", {"precision": "fp16"}, dict(zero=3), dict(zero=1)),
     ("fsdp2-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
     # validate_args: "Currently GroupedGEMM for MoE only supports bf16 dtype" (fp8 runs with --bf16)
@@ -103,6 +107,23 @@ def test_titan_activation_offload_and_stacks_without_rules():
     assert stack_rules.refusals(_stack("nemo"), job.model, job.training, _layout(zero=3, pp=2, dp=16))["fsdp2-pp"][0]
 
 
+def test_megatron_fsdp_lifts_the_fsdp2_and_zero2_refusals():
+    """With ``megatron_fsdp`` the Megatron stacks' ZeRO-2/3 are Megatron-FSDP, whose validate_args branch
+    (Megatron-LM arguments.py ``if args.use_megatron_fsdp:``) refuses no PP, EP, tied embeddings or fp16, and
+    whose optim_grads strategy is ZeRO-2: the layouts FSDP2 and the distributed optimizer refuse run."""
+    cases = [("llama3-8b", {}, dict(zero=3, pp=2, dp=16), "fsdp2-pp"), ("mixtral-8x7b", {}, dict(zero=3, ep=8), "fsdp2-ep"),
+             ("gemma2-9b", {}, dict(zero=3), "fsdp2-tied"), ("llama3-8b", {"precision": "fp16"}, dict(zero=3), "fsdp2-fp16"),
+             ("llama3-8b", {}, dict(zero=2), "megatron-zero2"), ("llama3-8b", {}, dict(zero=2, pp=2, dp=16), "megatron-zero2")]
+    for name in ("megatron-core", "nemo", "megatron-bridge"):
+        for model, training, layout, rule in cases:
+            job = _job(model, {}, **training)
+            assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(**layout))[rule][0]
+            mf = _stack(name, megatron_fsdp=True)
+            assert stack_rules.valid_mask(mf, job.model, job.training, _layout(**layout))[0], (name, model, layout)
+    with pytest.raises(InputError, match="megatron_fsdp"):  # Megatron-Core's own sharding, nobody else's
+        _stack("torchtitan", megatron_fsdp=True)
+
+
 def test_titan_stage_count_is_what_torchtitan_builds():
     """torchtitan's _get_pipeline_metadata: stages = ceil(layers / layers_per_stage). Llama-3.1-405B's 126
     layers in PP8 (uneven, torchtitan's published runs) and PP8 x VPP2 are 8 and 16 stages; 9 layers in 6
@@ -148,10 +169,16 @@ def test_estimate_defaults_zero_to_what_the_stack_has():
 
 
 def test_recommend_with_every_layout_refused_is_an_input_error():
-    job = _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3})
+    job = _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}, {"name": "megatron-core", "megatron_fsdp": False})
     with pytest.raises(InputError) as e:
         recommend(job, top=3)
     assert e.value.field == "parallel.pp" and "refuses every layout" in e.value.message
+    # left open, megatron_fsdp is searched: Megatron-FSDP runs ZeRO-3 with PP (stack_rules), and the plan says so
+    rec = recommend(_job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}), top=3)
+    assert rec.best.stack["megatron_fsdp"] and "megatron_fsdp" in rec.best.stack["searched"]
+    assert "--use-megatron-fsdp" in emit_launch_spec(rec.job if hasattr(rec, "job") else
+                                                     _job("llama3-8b", {"tp": 2, "pp": 2, "zero": 3}), rec.best.to_json(),
+                                                     "torchrun")
     with pytest.raises(InputError) as e:  # a rule no layout can obey: before any search
         recommend(_job("mixtral-8x7b", {}, precision="fp16"), top=3)
     assert e.value.field == "training.precision"
@@ -159,7 +186,9 @@ def test_recommend_with_every_layout_refused_is_an_input_error():
 
 # ------------------------------------------------------------------------------------ property
 SEARCHES = {  # name -> (model, parallel fixed, framework, whether the stack refuses some of the space)
-    "megatron-core dense": ("llama3-8b", {"tp": 2}, None, True),  # ZeRO-3 with PP
+    # megatron_fsdp open: searched, and Megatron-FSDP runs ZeRO-2 and ZeRO-3 with PP, so nothing is left out
+    "megatron-core dense": ("llama3-8b", {"tp": 2}, None, False),
+    "megatron-core dense, FSDP2": ("llama3-8b", {"tp": 2}, {"name": "megatron-core", "megatron_fsdp": False}, True),  # ZeRO-3 with PP
     "megatron-core MoE, EP, a2a overlap": ("mixtral-8x7b", {"tp": 1, "cp": 1},
                                            {"name": "megatron-core", "moe_a2a_overlap": True}, True),
     "torchtitan dense": ("llama3-8b", {"tp": 2}, "torchtitan", True),  # ZeRO-1
@@ -191,15 +220,13 @@ def test_no_ranked_row_breaks_a_rule_and_the_winner_emits(name, searches):
                         rc=np.array([RECOMPUTE.code[r] for r in tab["recompute"]]),
                         etp=tab["tp"].to_numpy() if etp is None else np.full(n, etp))
     base = resolve(*(job.training.framework.name,) if job.training.framework else ("megatron-core",))
-    for opt in ("optimizer_offload", "activation_offload"):
-        for value in (False, True):
-            rows = (tab[opt].to_numpy() == value)
-            if not rows.any():
-                continue
-            st = base.with_options(**{opt: value}) if value else base
-            full = st.with_options(moe_a2a_overlap=True) if (job.training.framework and job.training.framework.moe_a2a_overlap) else st
-            ok = stack_rules.valid_mask(full, job.model, job.training, c)
-            assert ok[rows].all(), tab[rows & ~ok].head()
+    searched = ["optimizer_offload", "activation_offload", "megatron_fsdp"]
+    for values in {tuple(bool(x) for x in row) for row in tab[searched].to_numpy()}:
+        rows = (tab[searched].to_numpy() == np.array(values)).all(axis=1)
+        st = base.with_options(**dict(zip(searched, values)))  # the row's own stack options
+        full = st.with_options(moe_a2a_overlap=True) if (job.training.framework and job.training.framework.moe_a2a_overlap) else st
+        ok = stack_rules.valid_mask(full, job.model, job.training, c)
+        assert ok[rows].all(), tab[rows & ~ok].head()
     # what was left out is said, with its count
     note = [a for a in rec.assumptions if "layouts it refuses are excluded" in a]
     assert bool(note) == SEARCHES[name][3]

@@ -73,7 +73,8 @@ def test_recommend_picks_offload_only_when_needed(catalog):
     assert not small.best.stack["optimizer_offload"] and not small.best.stack["activation_offload"]
     assert small.best.config.offload == "none"
     # offload rows exist only for layouts that do not fit without it
-    key = ["nodes", "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "reshard_after_forward"]
+    key = ["nodes", "tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch", "recompute", "reshard_after_forward",
+           "megatron_fsdp"]
     t = small.table
     plain = t[~t["optimizer_offload"] & ~t["activation_offload"]]
     offl = t[t["optimizer_offload"] | t["activation_offload"]]

@@ -11,7 +11,9 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
 * PyTorch AMP (``weights='amp'``): fp32 weights and gradients, optimizer moments, and the 16-bit
   copies autocast makes of each weight and autograd keeps for backward (+2 bytes/param).
 * FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; ZeRO-3 also holds the gathered 16-bit weights
-  of the layers in flight (the current one and one prefetched).
+  of the layers in flight (the current one and one prefetched). Megatron-FSDP (``Stack.megatron_fsdp``:
+  optim_grads = ZeRO-2, optim_grads_params = ZeRO-3, the same shards) holds a window of about 1e9
+  elements of gathered weights and of unsharded gradient buckets instead (``mfsdp_buffer_elems``).
 * Sharding group: ZeRO shards over data-parallel x context-parallel ranks (Megatron's distributed
   optimizer group); expert weights over the expert-data-parallel group (dp*cp/ep).
 
@@ -101,6 +103,55 @@ def zero_bytes_per_param(zero, n, weights=2.0, grads=2.0, optimizer=12.0):
     g = np.where(zero >= 2, grads / n, grads)
     o = np.where(zero >= 1, optimizer / n, optimizer)
     return w + g + o
+
+
+#: Megatron-FSDP's communication window, in elements: without ``--suggested-communication-unit-size``
+#: Megatron-Core 0.16.1 (megatron/core/distributed/fsdp/src/megatron_fsdp/megatron_fsdp.py
+#: ``_init_fsdp_param_and_grad_buffer``) takes twice the mean FSDP unit (a TransformerLayer) under
+#: optim_grads_params, the DDP bucket under optim_grads, and raises it to at least 1e9 elements
+#: (``max(1_000_000_000, suggested_communication_unit_size)``, commented "Cap to 1B elements")
+MFSDP_COMM_WINDOW = 1e9
+#: Megatron-LM training.py ``get_model``: the DDP/Megatron-FSDP bucket when --ddp-bucket-size is unset,
+#: max(40000000, 1000000 * data-parallel size with context parallelism) parameters
+MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP = 4e7, 1e6
+
+
+def mfsdp_unit_params(m: ModelSpec, tp, etp, ep):
+    """Parameters of the mean Megatron-FSDP unit on a rank at ZeRO-3: one TransformerLayer (the FSDP unit
+    module, megatron/core/distributed/fsdp/mcore_fsdp_adapter.py ``fsdp_unit_modules = [TransformerLayer]``
+    for optim_grads_params), its dense part split over TP and its routed experts over expert-TP x EP."""
+    pc = count_params(m)
+    if not m.is_transformer or not m.layers:
+        return np.broadcast_to(float(pc.total), np.shape(tp)).astype(np.float64)
+    experts = m.moe.experts * pc.expert if m.moe else 0
+    tp = np.asarray(tp, dtype=np.float64)
+    moe = (pc.moe_layer - experts) / tp + experts / (np.asarray(etp, dtype=np.float64) * ep)
+    return (pc.n_dense_layers * pc.dense_layer / tp + pc.n_moe_layers * moe) / m.layers
+
+
+def mfsdp_buffer_elems(zero, unit, bucket, stage):
+    """(gathered 16-bit weight elements, unsharded gradient elements) Megatron-FSDP holds per rank beyond
+    its ZeRO shards, at ZeRO-2 (optim_grads) and ZeRO-3 (optim_grads_params), without --fsdp-double-buffer
+    (Megatron-LM's default; with it, a fixed pool of two units each: param_and_grad_buffer.py
+    ``FixedPoolAllocator(size=2)``). ``unit``: the mean FSDP unit (``mfsdp_unit_params``), ``bucket``: the
+    ZeRO-2 bucket, ``stage``: the stage's parameters on the rank, which bound both. Megatron-Core 0.16.1
+    megatron/core/distributed/fsdp/src/megatron_fsdp/param_and_grad_buffer.py:
+
+    * weights (ZeRO-3): the unit being computed plus its prefetch. ``AllGatherPipeline.all_gather_params``
+      adds the next unit while the prefetched size is below ``suggested_AG_prefetch_size`` = window / 2,
+      ceil(window / 2 / unit) units ahead, in forward and in backward (``MFSDP_COMM_WINDOW``);
+    * gradients: each unit's (ZeRO-3) or bucket's (ZeRO-2) gradients are copied into a temporary unsharded
+      bucket (megatron_fsdp.py ``_grad_acc``) and reduce-scattered; ``GradReducePipeline`` frees a bucket
+      only when ``wait_for_previous_grad_reduce`` pops it, which it does while the queue holds more than
+      the window (``suggested_RS_queue_capacity``): floor(window / chunk) + 1 chunks held."""
+    zero = np.asarray(zero)
+    unit = np.maximum(np.asarray(unit, dtype=np.float64), 1.0)
+    z3 = zero >= 3
+    chunk = np.where(z3, unit, bucket)
+    window = np.maximum(MFSDP_COMM_WINDOW, np.where(z3, 2 * unit, bucket))
+    weights = np.where(z3, np.minimum((1 + np.ceil(window / 2 / unit)) * unit, stage), 0.0)
+    grads = np.where(zero >= 2, np.minimum((np.floor(window / chunk) + 1) * chunk, stage), 0.0)
+    return weights, grads
 
 
 def stage_params(m: ModelSpec, c: Candidates):
@@ -201,6 +252,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
         if not st.reshard_after_forward:
             weights = np.where(kz >= 3, (d + e) * w_b, weights)
+        if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
+            w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
+                                            np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
+            return (weights + w_el * min(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
         weights = weights + np.where(kz >= 3, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 

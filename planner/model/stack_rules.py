@@ -15,10 +15,15 @@ ZeRO-3 on the Megatron-Core stacks means Megatron's PyTorch-FSDP2 path, ``--use-
 (what planner.present.emit writes for it, and what tests/test_launch_parsers.py checks against
 Megatron-Core 0.16.1): Megatron-LM ``megatron/training/arguments.py`` ``validate_args`` refuses it
 with pipeline parallelism, expert parallelism, tied embeddings, fp16 and (through the
-distributed optimizer it also refuses) the CPU-offloaded optimizer. Megatron's own sharded data
-parallelism, Megatron-FSDP (``--use-megatron-fsdp``, ``--data-parallel-sharding-strategy
-optim_grads_params``), lifts some of these, but the planner neither emits nor models it (its
-buffers and overlap are its own), so the ZeRO-3 the megatron-core stack is timed with is FSDP2's.
+distributed optimizer it also refuses) the CPU-offloaded optimizer. With the stack option
+``megatron_fsdp`` ZeRO-2/3 are instead Megatron's own sharded data parallelism, Megatron-FSDP
+(``--use-megatron-fsdp --data-parallel-sharding-strategy optim_grads|optim_grads_params``): its
+``validate_args`` branch refuses none of pipeline, expert or context parallelism, tied embeddings
+or fp16 (Megatron-LM arguments.py ``if args.use_megatron_fsdp:`` asks only for the ``fsdp_dtensor``
+checkpoint format and CUDA_DEVICE_MAX_CONNECTIONS not 1, which the emitter writes; Megatron-Bridge
+docs/training/megatron-fsdp.md: "intended to work with tensor / pipeline / context / expert
+parallelism, BF16 or FP16"), so the FSDP2 rules below do not apply to it; its own rows are
+``mfsdp-*``.
 
 These sit beside planner.layout ``RULES`` (the checks every stack makes: world size, heads, experts,
 batch divisibility), one layer up because they depend on the stack (planner.model.stacks). Every rule
@@ -85,6 +90,11 @@ def _zero3(c):
     return c.zero >= 3
 
 
+def _fsdp2(st) -> bool:
+    """Megatron's ZeRO-2/3 is PyTorch FSDP2 / refused (not Megatron-FSDP: ``Stack.megatron_fsdp``)."""
+    return not getattr(st, "megatron_fsdp", False)
+
+
 def _shard(c):
     """torchtitan's FSDP shard degree: the DP ranks at ZeRO-2/3 (FSDP2, reshard never/always),
     none at ZeRO-0/1 (replicated, ``data_parallel_replicate_degree``) — planner.present.emit."""
@@ -98,29 +108,40 @@ RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
     StackRule("fsdp2-pp", "megatron", "parallel.pp", "ZeRO-3 (Megatron's --use-torch-fsdp2) with pipeline parallelism",
               f"{_FSDP2}: '--use-torch-fsdp2 is not supported with pipeline parallelism'",
-              lambda st, m, t: True, lambda c, m, t: ~(_zero3(c) & (c.pp > 1))),
+              lambda st, m, t: _fsdp2(st), lambda c, m, t: ~(_zero3(c) & (c.pp > 1))),
     StackRule("fsdp2-ep", "megatron", "parallel.ep", "ZeRO-3 (Megatron's --use-torch-fsdp2) with expert parallelism",
               f"{_FSDP2}: '--use-torch-fsdp2 is not supported with expert parallelism'",
-              lambda st, m, t: True, lambda c, m, t: ~(_zero3(c) & (c.ep > 1))),
+              lambda st, m, t: _fsdp2(st), lambda c, m, t: ~(_zero3(c) & (c.ep > 1))),
     StackRule("fsdp2-tied", "megatron", "parallel.zero", "ZeRO-3 (Megatron's --use-torch-fsdp2) with tied embeddings",
               f"{_FSDP2}: '--use-torch-fsdp2 requires --untie-embeddings-and-output-weights'",
-              lambda st, m, t: bool(getattr(m, "tied_embeddings", False)), lambda c, m, t: ~_zero3(c)),
+              lambda st, m, t: _fsdp2(st) and bool(getattr(m, "tied_embeddings", False)),
+              lambda c, m, t: ~_zero3(c)),
     StackRule("fsdp2-fp16", "megatron", "parallel.zero", "ZeRO-3 (Megatron's --use-torch-fsdp2) in fp16",
               f"{_FSDP2}: '--use-torch-fsdp2 not supported with fp16 yet'",
-              lambda st, m, t: t.precision == "fp16", lambda c, m, t: ~_zero3(c)),
+              lambda st, m, t: _fsdp2(st) and t.precision == "fp16", lambda c, m, t: ~_zero3(c)),
     StackRule("fsdp2-optimizer-offload", "megatron", "training.framework.optimizer_offload",
               "optimizer offload with ZeRO-3 (--optimizer-cpu-offload needs MCore's distributed optimizer, which "
               "--use-torch-fsdp2 refuses)",
               f"{_FSDP2}: '--use-torch-fsdp2 is not supported with MCore's distributed optimizer'; "
               "'--optimizer-cpu-offload' requires --use-precision-aware-optimizer, which requires the distributed one",
-              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: ~_zero3(c)),
+              lambda st, m, t: _fsdp2(st) and bool(st.optimizer_offload), lambda c, m, t: ~_zero3(c)),
     StackRule("megatron-zero2", "megatron", "parallel.zero",
               "ZeRO-2 (its distributed optimizer shards the optimizer state and fp32 main weights but keeps every "
               "rank's whole gradient buffer, reduce-scattered once per step: that is ZeRO-1; sharded gradients "
-              "come only with Megatron-FSDP's optim_grads strategy, which the planner does not model)",
+              "come only with Megatron-FSDP's optim_grads strategy: training.framework.megatron_fsdp: true)",
               "Megatron-Core docs/source/api-guide/dist_optimizer.md and megatron/core/distributed/"
               "param_and_grad_buffer.py: the gradient buffer holds all of a rank's parameters' gradients",
-              lambda st, m, t: True, lambda c, m, t: c.zero != 2),
+              lambda st, m, t: _fsdp2(st), lambda c, m, t: c.zero != 2),
+    # ---- Megatron-Core stacks with megatron_fsdp: ZeRO-2/3 are Megatron-FSDP (optim_grads / optim_grads_params)
+    StackRule("mfsdp-reshard", "megatron", "training.framework.reshard_after_forward",
+              "ZeRO-3 (Megatron-FSDP's optim_grads_params) that keeps the gathered parameters from forward to "
+              "backward (reshard_after_forward: false): it has no such switch",
+              "Megatron-Core 0.16.1 megatron/core/distributed/fsdp/src/megatron_fsdp/megatron_fsdp.py: every FSDP "
+              "unit's post-forward hook calls release_module_parameters and its pre-backward hook all-gathers it "
+              "again; DistributedDataParallelConfig has no reshard option (--torch-fsdp2-no-reshard-after-forward "
+              "is FSDP2's)",
+              lambda st, m, t: getattr(st, "megatron_fsdp", False) and not st.reshard_after_forward,
+              lambda c, m, t: ~_zero3(c)),
     StackRule("moe-precision", "megatron", "training.precision", "an MoE model in fp16/fp32 (Megatron's grouped-GEMM "
               "MoE and its expert parallelism need bf16 weights)",
               f"{_FSDP2}: 'Currently GroupedGEMM for MoE only supports bf16 dtype', "

@@ -242,6 +242,23 @@ class Stack:
     #: MoE token dispatcher (planner.model.moe.DISPATCHERS; Megatron ``--moe-token-dispatcher-type``
     #: alltoall, or flex with ``--moe-flex-dispatcher-backend deepep|hybridep``)
     moe_dispatcher: str = "alltoall"
+    #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
+    #: ``--use-megatron-fsdp``, Megatron-Bridge ``ddp.use_megatron_fsdp``): the Megatron-Core stacks
+    has_megatron_fsdp: bool = False
+    #: ZeRO-2/3 run as Megatron-FSDP's ``optim_grads`` / ``optim_grads_params`` sharding strategy
+    #: (``--data-parallel-sharding-strategy``) instead of being refused (ZeRO-2) or run as PyTorch FSDP2
+    #: (ZeRO-3, ``--use-torch-fsdp2``); ZeRO-0/1 stay DDP / the distributed optimizer. Its collectives are
+    #: the ZeRO-2/3 ones planner.model.step_time already times: a reduce-scatter of every micro-batch's
+    #: gradients ("grad_reduce_every_bprop" for optim_grads and optim_grads_params, megatron_fsdp.py) and,
+    #: at ZeRO-3, one TransformerLayer unit gathered before its forward and again before its backward, with
+    #: prefetch (one unit per collective, as FSDP2's per-block wrap), ZeRO-2 gathering the updated
+    #: parameters once per step; TE accumulates each wgrad straight into the unsharded main-grad bucket
+    #: (Megatron-Bridge scripts/performance/utils/overrides.py ``_set_megatron_fsdp_overrides`` sets
+    #: ``gradient_accumulation_fusion = True``; megatron_fsdp.py ``_grad_acc`` copies ``.grad`` into the
+    #: bucket only without it), so no extra pass. What differs is memory: the window of gathered units and
+    #: gradient buckets it holds
+    #: (planner.model.memory ``mfsdp_buffer_elems``), and what Megatron refuses (planner.model.stack_rules)
+    megatron_fsdp: bool = False
     #: combined-1F1B EP all-to-all overlap (Megatron-Core ``--overlap-moe-expert-parallel-comm``,
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
@@ -272,6 +289,9 @@ class Stack:
                              f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
+        if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
+            ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_megatron_fsdp)
+            raise InputError("training.framework.megatron_fsdp", f"Megatron-FSDP runs on {ok}, not {self.name}")
         for kind in ("activation", "optimizer"):
             if opts.get(f"{kind}_offload") and kind not in self.offloads:
                 raise InputError(f"training.framework.{kind}_offload",
@@ -323,6 +343,8 @@ class Stack:
             opts.append(f"mixed_precision={self.mixed_precision}")
         if self.recompute_early_stop:
             opts.append("recompute_early_stop=on")
+        if self.megatron_fsdp:
+            opts.append("megatron_fsdp=on")
         if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
@@ -352,7 +374,7 @@ AUTOCAST_CAST_BYTES = 6.0
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
-           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop")
+           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -360,6 +382,7 @@ STACKS: dict[str, Stack] = {
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         caches_fp8_weights=True, te_linears=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
+        has_megatron_fsdp=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
@@ -470,13 +493,14 @@ def recompute_modules(t, stack: Stack, model=None, precision: str | None = None)
 
 
 #: the options ``recommend`` searches when the job leaves them open, and why only these: each
-#: trades memory for time, so which value wins depends on the layout (planner.search.space
+#: trades memory for time (Megatron-FSDP: sharded gradients/parameters for collectives every
+#: micro-batch), so which value wins depends on the layout (planner.search.space
 #: ``stack_variants``). The others are not searched: compile, TP overlap and overlapped
 #: reduce/gather are pure speed-ups a tuned stack turns on (the registry default); the fp8
 #: recipe is a numerics choice the planner cannot judge (delayed scaling is fastest but not the
 #: recipes' recommended default); the selective-recompute variant is fixed by the stack's code
 #: and the activation model does not tell the variants' memory apart.
-SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward")
+SEARCHED = ("optimizer_offload", "activation_offload", "reshard_after_forward", "megatron_fsdp")
 
 
 def open_options(t) -> tuple[str, ...]:

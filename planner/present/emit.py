@@ -17,7 +17,9 @@ forces one, and the plan is then checked against that launcher's rules):
   ``--context-parallel-size``, ``--expert-model-parallel-size``, ``--sequence-parallel``,
   ``--micro-batch-size``, ``--global-batch-size``, ``--recompute-granularity``/``-method``/
   ``-num-layers``/``-modules`` (``training.recompute_modules``), and ``--use-distributed-optimizer`` for ZeRO-1 (Megatron's distributed optimizer
-  shards the optimizer state over the data-parallel ranks), ``--use-torch-fsdp2`` for ZeRO-3; the
+  shards the optimizer state over the data-parallel ranks), ``--use-torch-fsdp2`` for ZeRO-3, or with the stack
+  option ``megatron_fsdp`` ``--use-megatron-fsdp --data-parallel-sharding-strategy optim_grads|optim_grads_params``
+  for ZeRO-2/3; the
   architecture incl. MoE (per-expert width, dense-layer pattern, shared experts) and MLA.
 * **fsdp** — PyTorch FSDP2 via torchtitan (``torchtitan/config/job_config.py``):
   ``--parallelism.data_parallel_shard_degree`` (FSDP), ``..._replicate_degree`` (DDP/HSDP),
@@ -80,6 +82,22 @@ PRECISION_FLAGS = {  # Megatron-LM
 # the rest of validate_args FSDP2 needs is written here: no gradient-accumulation fusion (on by default), a
 # torch_dist/torch_dcp checkpoint, CUDA_DEVICE_MAX_CONNECTIONS not 1 (launch_plan).
 MEGATRON_FSDP2_FLAGS = ["--use-torch-fsdp2", "--no-gradient-accumulation-fusion", "--ckpt-format", "torch_dist"]
+# ZeRO-2/3 under the stack option megatron_fsdp: Megatron-FSDP's sharding strategy (Megatron-LM arguments.py
+# --data-parallel-sharding-strategy, choices no_shard/optim/optim_grads/optim_grads_params) with --use-megatron-fsdp,
+# --use-distributed-optimizer (its optimizer is the DistributedOptimizer class, megatron/core/optimizer/__init__.py
+# ``if ddp_config.use_megatron_fsdp``; the Megatron-FSDP user guide lists it as required) and --ckpt-format
+# fsdp_dtensor (validate_args: "Megatron FSDP only supports fsdp_dtensor checkpoint format"); CUDA_DEVICE_MAX_CONNECTIONS
+# not 1 ("FSDP always requires ...", launch_plan). Gradient-accumulation fusion stays on, as the plan is timed
+# (planner.model.stacks Stack.megatron_fsdp) and Megatron-Bridge's perf overrides run it: validate_args only warns
+# "Please make sure your TransformerEngine support FSDP + gradient accumulation fusion" (the user guide's
+# --no-gradient-accumulation-fusion is for a Transformer Engine without that support)
+MEGATRON_MFSDP_STRATEGY = {2: "optim_grads", 3: "optim_grads_params"}
+
+
+def megatron_fsdp_flags(zero: int) -> list[str]:
+    """Megatron-LM flags for ZeRO-``zero`` (2 or 3) as Megatron-FSDP."""
+    return ["--use-megatron-fsdp", "--data-parallel-sharding-strategy", MEGATRON_MFSDP_STRATEGY[zero],
+            "--use-distributed-optimizer", "--ckpt-format", "fsdp_dtensor"]
 #: the launcher style of each runtime (planner.model.stack_rules.RUNTIMES): a stack is emitted for the code it runs
 RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
@@ -238,7 +256,9 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     elif cfg["recompute"] == "full":
         # every layer's input kept, the layer recomputed in backward (the planner's "full")
         a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
-    if cfg["zero"] in (1, 2):
+    if cfg.get("megatron_fsdp") and cfg["zero"] >= 2:  # the stack option megatron_fsdp
+        a += megatron_fsdp_flags(cfg["zero"])
+    elif cfg["zero"] in (1, 2):
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:
         a += MEGATRON_FSDP2_FLAGS
@@ -247,7 +267,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
     if "optimizer" in offload:  # HybridDeviceOptimizer, the whole optimizer on the CPU (arguments.py: needs the
         # precision-aware optimizer, which needs the distributed one)
-        a += (["--use-distributed-optimizer"] if cfg["zero"] not in (1, 2) else [])
+        a += ([] if "--use-distributed-optimizer" in a else ["--use-distributed-optimizer"])
         a += ["--use-precision-aware-optimizer", "--optimizer-cpu-offload"] + _flag("--optimizer-offload-fraction", 1.0)
     if "activation" in offload:  # every layer but the last (TransformerConfig: fewer than num_layers)
         a += ["--cpu-offloading"] + _flag("--cpu-offloading-num-layers", m.layers - 1)
@@ -399,7 +419,8 @@ def plan_stack(job: JobSpec, cfg: dict):
     """The stack the plan was timed with: the job's, with the offloads the search chose."""
     st = from_training(job.training)
     off = cfg.get("offload", "none") or "none"
-    return replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+    st = replace(st, optimizer_offload="optimizer" in off, activation_offload="activation" in off)
+    return replace(st, megatron_fsdp=bool(cfg["megatron_fsdp"])) if "megatron_fsdp" in cfg else st
 
 
 def default_style(job: JobSpec, cfg: dict) -> str:
@@ -428,8 +449,11 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
     cfg, hw, cost = best["config"], best["hardware"], best.get("cost", {})
-    if (best.get("stack") or {}).get("reshard_after_forward") is not None:
-        cfg = dict(cfg, reshard_after_forward=best["stack"]["reshard_after_forward"])
+    for opt in ("reshard_after_forward", "megatron_fsdp"):  # stack options the search may have chosen
+        if (best.get("stack") or {}).get(opt) is not None:
+            cfg = dict(cfg, **{opt: best["stack"][opt]})
+    if "megatron_fsdp" not in cfg:
+        cfg = dict(cfg, megatron_fsdp=from_training(job.training).megatron_fsdp)
     transformer = job.model is not None and job.model.is_transformer
     if style is None:
         style = default_style(job, cfg)
@@ -443,9 +467,10 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     every = save_every_steps(job, step_s)
     prog = megatron_args(job, cfg, steps, every) if style == "megatron" else fsdp_args(job, cfg, steps, every)
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
-    # (ZeRO-3) refuses that value
+    # (ZeRO-3) and Megatron-FSDP (ZeRO-2/3 with megatron_fsdp) refuse that value
+    fsdp = cfg["zero"] == 3 or (cfg["zero"] == 2 and cfg.get("megatron_fsdp"))
     env = ({"CUDA_DEVICE_MAX_CONNECTIONS": "1"}
-           if style == "megatron" and (cfg["tp"] > 1 or cfg["cp"] > 1) and cfg["zero"] != 3 else {})
+           if style == "megatron" and (cfg["tp"] > 1 or cfg["cp"] > 1) and not fsdp else {})
     if style == "megatron":
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}

@@ -77,7 +77,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             roots = {}  # no-offload variant -> (rows it was tried on, their memory)
             if variants:
                 any_refused = np.zeros(len(c), dtype=bool)
+                # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
+                # ZeRO-3 with PP, ...) is not left out
+                runs = np.zeros(len(c), dtype=bool)
+                for var in variants[1:]:
+                    if not var.parents:
+                        runs |= var.rows(c)
                 for name, mask in variants[0].refusals(c).items():
+                    mask = mask & ~runs
                     refused[name] = refused.get(name, 0) + int(mask.sum())
                     any_refused |= mask
                 refused_rows += int(any_refused.sum())

@@ -161,7 +161,10 @@ class StackVariant:
     stack: Stack
     values: dict
     parents: tuple[int, ...] = ()
-    reshard_rows_only: bool = False  # reshard_after_forward differs from the base: ZeRO-3 rows only
+    #: the least ZeRO stage of the rows this variant differs from the base on: 3 where reshard_after_forward
+    #: differs (only ZeRO-3 gathers), 2 where megatron_fsdp does (ZeRO-0/1 are DDP / the distributed optimizer
+    #: either way); 0 otherwise
+    min_zero: int = 0
     root: int | None = None  # the variant with the same values and no offload (None: this one)
     #: the job's model and training, for the stack's own rules (planner.model.stack_rules)
     model: object = field(default=None, compare=False, repr=False)
@@ -189,8 +192,8 @@ class StackVariant:
         ok = offload.valid_mask(self.stack, c)
         for refused in self.refusals(c).values():
             ok &= ~refused
-        if self.reshard_rows_only:
-            ok &= c.zero >= 3
+        if self.min_zero:
+            ok &= c.zero >= self.min_zero
         return ok
 
 
@@ -199,8 +202,9 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     those in ``stacks.SEARCHED`` the job leaves open and the stack implements
     (``Stack.offloads``), where they can change a plan: optimizer offload when there is optimizer
     state to move (not LoRA/QLoRA's frozen base), activation offload for transformers where
-    Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3.
-    A small outer product (at most 2 x 2 x 2), evaluated variant by variant on whole chunks."""
+    Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3,
+    megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3.
+    A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks."""
     m, t, p = job.model, job.training, job.parallel
     base = from_training(t)
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
@@ -213,6 +217,12 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
     if "reshard_after_forward" in open_ and p.zero == 3:
         axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
+    # Megatron-FSDP trades memory for communication as the offloads do: its ZeRO-2 shards the gradients the
+    # distributed optimizer keeps whole, at a reduce-scatter per micro-batch, and its ZeRO-3 runs the layouts
+    # FSDP2 refuses (PP, EP, tied embeddings: planner.model.stack_rules); which wins depends on the layout
+    if ("megatron_fsdp" in open_ and base.has_megatron_fsdp and m.is_transformer
+            and (p.zero is None or p.zero >= 2)):
+        axes["megatron_fsdp"] = (base.megatron_fsdp, not base.megatron_fsdp)
     if "optimizer_offload" in open_ and "optimizer" in base.offloads and not frozen_base(m, t):
         axes["optimizer_offload"] = (False, True)
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
@@ -229,7 +239,8 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
         out.append(StackVariant(
             stack=base.with_options(**values) if values else base, values=values, parents=parents,
             root=root if parents else None, model=m, training=t,
-            reshard_rows_only=values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward))
+            min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
+                          2 * (values.get("megatron_fsdp", base.megatron_fsdp) != base.megatron_fsdp)])))
     return out
 
 

@@ -261,6 +261,8 @@ class FrameworkSpec(_Strict):
     #: non-reentrant torch.utils.checkpoint stops recomputing once the backward's tensors exist again
     #: (torchtitan activation_checkpoint.early_stop; torch >= 2.1 default when not passed)
     recompute_early_stop: Optional[bool] = None
+    #: Megatron-Core stacks: ZeRO-2/3 as Megatron-FSDP (--use-megatron-fsdp, optim_grads / optim_grads_params)
+    megatron_fsdp: Optional[bool] = None
 
     @model_validator(mode="before")
     @classmethod
