@@ -12,7 +12,11 @@ Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/b
   projections that read the (frozen) embedding output, and their adapters' A (peft without
   gradient checkpointing: autograd skips them). Adapters: weight gradients of A and B plus the
   input gradients of B and (except there) of A. The attention core's backward is unchanged (2x).
-  Checked to the FLOP against FlopCounterMode on peft runs (tests/data/peft_truth.json);
+  Checked to the FLOP against FlopCounterMode on peft runs (tests/data/peft_truth.json).
+  Megatron-Core's Transformer Engine linears make the same two skips: ``Linear`` and
+  ``LayerNormLinear`` record ``ctx.requires_wgrad = weight.requires_grad`` and
+  ``ctx.requires_dgrad = inp.requires_grad`` and run only the GEMMs asked for
+  (transformer_engine/pytorch/module/linear.py, layernorm_linear.py);
 * **memory**: the base is stored as ``base_weights`` — bf16/fp32, bitsandbytes LLM.int8 (one byte
   per weight + an fp32 scale per output row) or NF4 (``bitsandbytes.functional.quantize_4bit``:
   two weights per byte, an absmax per block of 64 — with double quantisation an 8-bit absmax plus
