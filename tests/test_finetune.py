@@ -329,3 +329,48 @@ def test_lora_plan_flops_use_the_searched_micro_batch(catalog):
     assert plan.flops_per_step == float(finetune_step_flops(m, t, 1024, 64, rc, t.flash_attention, micro_batch=mb)["model"])
     peak = physics.datasheet_peak(catalog.gpu(plan.hardware.gpu), t.precision)
     assert plan.mfu == pytest.approx(plan.flops_per_step / (plan.step_time_s * plan.hardware.gpus * peak), rel=1e-9)
+
+
+# ------------------------------------------------------------- LoRA on Megatron-Core's fused modules
+def _llama2(name):
+    from planner.spec.presets import PRESETS
+
+    return ModelSpec(**PRESETS[name])
+
+
+@pytest.mark.parametrize("name,n_adapter", [("llama2-7b", 32 * 32 * (4096 + 3 * 4096)),
+                                            ("llama2-70b", 80 * 32 * (8192 + 8192 + 2 * 1024))])
+@pytest.mark.parametrize("targets", [["attention_qkv"], ["linear_qkv"]])
+def test_nemo_lora_qkv_adapter_parameters(name, n_adapter, targets):
+    """NeMo's LoRA on ``attention_qkv`` (``LoraKQVAdapter``, a ``ParallelLinearAdapter``: linear_in
+    hidden -> adapter_dim, linear_out adapter_dim -> q + 2 kv; megatron_gpt_finetuning_config.yaml
+    ``adapter_dim: 32``): one A and one B per layer on the fused linear_qkv, counted by hand from
+    those shapes (Llama-2-70B: 64 query heads, 8 KV heads of 128). peft's separate q/k/v
+    adapters hold two more A's (3 x 32 x hidden) per layer."""
+    m = _llama2(name)
+    t = TrainingSpec(mode="lora", lora=dict(rank=32, targets=targets))
+    assert adapter_params(m, t) == n_adapter
+    peft = TrainingSpec(mode="lora", lora=dict(rank=32, targets=["q_proj", "k_proj", "v_proj"]))
+    assert adapter_params(m, peft) - n_adapter == m.layers * 2 * 32 * m.hidden
+
+
+def test_adapters_are_timed_by_the_adapter_timer():
+    """``frozen_layer_gemms`` times the adapters' factors with ``adapter_gemm`` (16-bit: NeMo's
+    ParallelLinearAdapter is megatron.core.tensor_parallel linears, outside TE's fp8) and only the
+    frozen base's skipped layer-0 input gradient with the base timer."""
+    from planner.model.finetune import frozen_layer_gemms
+
+    m = _llama2("llama2-7b")
+    t = TrainingSpec(mode="lora", lora=dict(rank=32, targets=["attention_qkv"]))
+    base, adapter = [], []
+
+    def rec(calls):
+        def g(M, N, K, wg=None, batch=1.0):
+            calls.append((N, K, wg))
+            return 1.0, 1.0
+        return g
+
+    frozen_layer_gemms(m, t, False, 4096.0, 1.0, 1.0, 1.0, rec(base), rec(adapter))
+    h, qkv = m.hidden, m.q_dim + 2 * m.kv_dim
+    assert sorted(adapter) == sorted([(32, h, 1.0), (qkv, 32, 1.0), (32, h, 0.0)])  # A, B, layer 0's A dgrad
+    assert base == [(qkv, h, 0.0)]  # layer 0's frozen QKV dgrad (no gradient into the embedding)

@@ -12,7 +12,11 @@ Dettmers et al. 2023, "QLoRA"; peft ``tuners/lora/layer.py`` and ``tuners/lora/b
   projections that read the (frozen) embedding output, and their adapters' A (peft without
   gradient checkpointing: autograd skips them). Adapters: weight gradients of A and B plus the
   input gradients of B and (except there) of A. The attention core's backward is unchanged (2x).
-  Checked to the FLOP against FlopCounterMode on peft runs (tests/data/peft_truth.json);
+  Checked to the FLOP against FlopCounterMode on peft runs (tests/data/peft_truth.json).
+  Megatron-Core's Transformer Engine linears make the same two skips: ``Linear`` and
+  ``LayerNormLinear`` record ``ctx.requires_wgrad = weight.requires_grad`` and
+  ``ctx.requires_dgrad = inp.requires_grad`` and run only the GEMMs asked for
+  (transformer_engine/pytorch/module/linear.py, layernorm_linear.py);
 * **memory**: the base is stored as ``base_weights`` — bf16/fp32, bitsandbytes LLM.int8 (one byte
   per weight + an fp32 scale per output row) or NF4 (``bitsandbytes.functional.quantize_4bit``:
   two weights per byte, an absmax per block of 64 — with double quantisation an 8-bit absmax plus
@@ -131,9 +135,33 @@ HF_MODULES = {
 }
 
 
-def _hf_modules(m: ModelSpec, lins: list[Linear]) -> list[Linear]:
-    """``lins`` with the family's fused modules (``HF_MODULES``) in place of their parts."""
-    table = HF_MODULES.get(hf_model_type(m), {})
+#: Megatron-Core's transformer layer holds q, k, v in one ``linear_qkv`` and gate + up in one
+#: ``linear_fc1`` (megatron/core/transformer/attention.py ``SelfAttention``, mlp.py ``MLP``), for
+#: every model. LoRA on it adapts the fused module: one A (r x in) and one B (sum of the fan-outs
+#: x r) — NeMo 1.x ``LoraKQVAdapter`` on ``attention_qkv`` (nemo/collections/nlp/modules/common/
+#: megatron/adapters/parallel_adapters.py, a ``ParallelLinearAdapter``: linear_in in -> dim,
+#: linear_out dim -> out), NeMo 2 / Megatron-Bridge ``LoRA(target_modules=["linear_qkv", ...])``.
+#: The NeMo 1.x target names (megatron_gpt_finetuning_config.yaml ``lora_tuning.target_modules``:
+#: attention_qkv, attention_dense, mlp_fc1, mlp_fc2) name the same modules.
+MEGATRON_MODULES = {"linear_qkv": ("q_proj", "k_proj", "v_proj"), "linear_proj": ("o_proj",),
+                    "linear_fc1": ("gate_proj", "up_proj"), "linear_fc2": ("down_proj",)}
+NEMO1_TARGETS = {"attention_qkv": "linear_qkv", "attention_dense": "linear_proj", "mlp_fc1": "linear_fc1",
+                 "mlp_fc2": "linear_fc2"}
+
+
+def module_layout(t: TrainingSpec) -> dict | None:
+    """The fused-module table LoRA's targets name: Megatron-Core's (``MEGATRON_MODULES``) when the
+    targets are its module names (or NeMo 1.x's), else None (the HF family's, ``HF_MODULES``)."""
+    targets = t.lora.targets if t.lora is not None else ()
+    if isinstance(targets, list) and any(x in MEGATRON_MODULES or x in NEMO1_TARGETS for x in targets):
+        return MEGATRON_MODULES
+    return None
+
+
+def _hf_modules(m: ModelSpec, lins: list[Linear], layout: dict | None = None) -> list[Linear]:
+    """``lins`` with the fused modules (``layout``; default the HF family's ``HF_MODULES``) in
+    place of their parts (a part the model lacks — gate_proj of an ungated MLP — is skipped)."""
+    table = HF_MODULES.get(hf_model_type(m), {}) if layout is None else layout
     by_name = {L.name: L for L in lins}
     out, done = [], set()
     for L in lins:
@@ -142,15 +170,15 @@ def _hf_modules(m: ModelSpec, lins: list[Linear]) -> list[Linear]:
             out.append(L)
         elif hit[0] not in done:
             done.add(hit[0])
-            held = [by_name[p] for p in hit[1]]
+            held = [by_name[p] for p in hit[1] if p in by_name]
             out.append(replace(L, name=hit[0], fan_out=sum(x.fan_out for x in held), parts=hit[1]))
     return out
 
 
-def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
+def layer_linears(m: ModelSpec, moe: bool, layout: dict | None = None) -> list[Linear]:
     """The linears of one block as the HF modelling code names and fuses them (``HF_MODULES``;
     MLA: transformers ``DeepseekV3Attention``; MoE: router ``gate``, fused ``experts``,
-    ``shared_experts``)."""
+    ``shared_experts``), or as ``layout`` fuses them (``MEGATRON_MODULES``)."""
     h, f = m.hidden, m.ffn_hidden
     out: list[Linear] = []
     qkv = dict(reads_layer_input=True, reads="attn_in")
@@ -184,7 +212,7 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
                    tp="row")]
 
     if not moe:
-        return _hf_modules(m, out + mlp("", m.dense_width, 1))
+        return _hf_modules(m, out + mlp("", m.dense_width, 1), layout)
     e = m.moe
     routed = e.experts if e.all_experts_compute else e.top_k
     router = "linear" if PEFT_MOE.get(hf_model_type(m), PeftMoE()).router_linear else "param"
@@ -192,7 +220,7 @@ def layer_linears(m: ModelSpec, moe: bool) -> list[Linear]:
     out += mlp("experts.", f, routed / e.experts, e.experts)
     if e.shared_experts:  # reads the router's input
         out += mlp("shared_experts.", e.shared_ffn_hidden or e.shared_experts * f, 1)
-    return _hf_modules(m, out)
+    return _hf_modules(m, out, layout)
 
 
 #: peft's transformers-5 MoE conversion (``utils/transformers_weight_conversion.py``
@@ -214,7 +242,7 @@ def _targeted(lin: Linear, targets, converts: bool = False) -> bool:
     if targets == "all-linear":
         names = None
     else:
-        names = set(TARGET_SETS.get(targets) or ()) if alias else set(targets)
+        names = set(TARGET_SETS.get(targets) or ()) if alias else {NEMO1_TARGETS.get(x, x) for x in targets}
     if alias and names and names & set(lin.parts):
         return True
     short = lin.name.split(".")[-1]
@@ -236,9 +264,10 @@ def _rank(lin: Linear, r: int) -> int:
 def adapted(m: ModelSpec, t: TrainingSpec):
     """(is_moe, layer count, contains layer 0, linear, its adapter rank or 0) for every linear kind."""
     converts = m.moe is not None and PEFT_MOE.get(hf_model_type(m), PeftMoE()).converts
+    layout = module_layout(t)
     for moe, n, first in _layers(m):
         if n:
-            for L in layer_linears(m, moe):
+            for L in layer_linears(m, moe, layout):
                 yield moe, n, first, L, (_rank(L, t.lora.rank) if _targeted(L, t.lora.targets, converts) else 0)
 
 
@@ -309,7 +338,8 @@ def frozen_storage_bytes(m: ModelSpec, t: TrainingSpec) -> float:
 
 def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
     """Forward and backward matmul FLOPs per token under a frozen base (module docstring);
-    attention core counted in full (no causal halving), as ``step_flops``.
+    attention core counted in full (no causal halving), as ``step_flops``, over ``seq`` keys
+    per query (the attention span, ``flops.attention_span``; only the attention depends on it).
 
     ``fwd_call`` / ``bwd_call``: FLOPs per forward call (per micro-batch, whatever its tokens) of
     the adapters peft materialises as delta weights (``PeftWrap``): ``evals_3d`` baddbmm's of
@@ -343,7 +373,7 @@ def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
 
 
 def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None):
+                        micro_batch=None, attn_span=None):
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
     i.e. gradient checkpointing) and flash's backward score recompute. Per-call adapter FLOPs
@@ -353,8 +383,8 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     (tests/data/peft_truth.json)."""
     from planner.model.flops import step_flops
 
-    base = step_flops(m, seq, global_batch, recompute, flash)
-    per = finetune_flops_per_token(m, t, seq)
+    base = step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span)
+    per = finetune_flops_per_token(m, t, seq if attn_span is None else attn_span)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
     mb = (t.micro_batch or 1) if micro_batch is None else micro_batch
     calls = np.asarray(global_batch, dtype=np.float64) / np.asarray(mb, dtype=np.float64)
@@ -367,13 +397,14 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
 
 
 def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None):
-    """The step's FLOPs for the training mode: ``step_flops`` when every weight trains."""
+                        micro_batch=None, attn_span=None):
+    """The step's FLOPs for the training mode: ``step_flops`` when every weight trains.
+    ``attn_span``: keys per query of the attention (``flops.attention_span``; default ``seq``)."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
-        return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch)
-    return step_flops(m, seq, global_batch, recompute, flash)
+        return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch, attn_span)
+    return step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span)
 
 
 def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:
@@ -576,11 +607,16 @@ def full_weight_grads(m: ModelSpec, t: TrainingSpec) -> dict:
             if moe and r and not PEFT_WRAP[L.module].per_token}
 
 
-def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp, gemm):
+def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp, gemm, adapter_gemm=None):
     """(forward, backward) seconds that one layer of this kind (MoE or dense) adds to the base
     GEMMs of a frozen-base pass on one rank — the GEMMs behind ``finetune_flops_per_token``'s
     counts, timed by ``gemm(M, N, K, wg=, batch=)`` (``step_time._layer_terms``' timer: forward,
-    and backward = dgrad + ``wg`` x wgrad):
+    and backward = dgrad + ``wg`` x wgrad) for the base, ``adapter_gemm`` (default ``gemm``) for
+    the adapters' factors. The adapters are plain 16-bit linears under an FP8 base: NeMo's
+    ``ParallelLinearAdapter`` builds them from megatron.core.tensor_parallel
+    ``ColumnParallelLinear``/``RowParallelLinear`` (torch matmuls; Transformer Engine's
+    ``fp8_autocast`` reaches only TE modules) cast to bf16 under O2; peft's lora_A/B are
+    ``nn.Linear``:
 
     * each per-token adapter (``lora.Linear``) on ``T`` tokens (x per_token x copies): A (M x in)
       -> r and B r -> out, forward and both gradients. Under tensor parallelism as Megatron-Core
@@ -596,6 +632,7 @@ def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp,
       the block input, and their adapters' A), which autograd skips: spread over the layers of
       the kind that holds layer 0 (the total exact; each stage charged the average)."""
     e = m.moe
+    agemm = gemm if adapter_gemm is None else adapter_gemm
     fwd = bwd = 0.0
     col_skip = n_first = 0.0
     for mo, n, first, L, r in adapted(m, t):
@@ -613,11 +650,11 @@ def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp,
             M = T * L.per_token * L.copies
             a_in = i / tp if L.tp == "row" else i
             b_out = o / tp if L.tp == "col" else o
-            fa, ba = gemm(M, r, a_in, wg=1.0)
-            fb, bb = gemm(M, b_out, r, wg=1.0)
+            fa, ba = agemm(M, r, a_in, wg=1.0)
+            fb, bb = agemm(M, b_out, r, wg=1.0)
             fwd, bwd = fwd + fa + fb, bwd + ba + bb
             if L.reads_layer_input and first:
-                bwd = bwd - gemm(M, r, a_in, wg=0.0)[1] / n  # A's input gradient
+                bwd = bwd - agemm(M, r, a_in, wg=0.0)[1] / n  # A's input gradient
         else:
             if L.copies > 1:  # experts: the rank's E/ep, each etp's slice (gate_up: out; down: in)
                 batch = L.copies / ep
@@ -626,7 +663,7 @@ def frozen_layer_gemms(m: ModelSpec, t: TrainingSpec, moe: bool, T, tp, ep, etp,
                 evals = PEFT_WRAP[L.module].evals_3d
             else:
                 batch, o_s, i_s, evals = 1.0, o, i, 1
-            fd, bd = gemm(o_s, i_s, r, wg=1.0, batch=batch)  # delta = B @ A; dB, dA
+            fd, bd = agemm(o_s, i_s, r, wg=1.0, batch=batch)  # delta = B @ A; dB, dA
             fwd, bwd = fwd + evals * fd, bwd + bd
     if col_skip:
         bwd = bwd - gemm(T, col_skip / tp, m.hidden, wg=0.0)[1] / n_first

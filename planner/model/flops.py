@@ -137,10 +137,29 @@ def attention_flops_per_token(m: ModelSpec, seq, causal_half: bool = False, wind
     return attention_core_flops(1.0, attention_keys(m, seq, windowed, causal_half), score_dim(m))
 
 
+def attention_span(t, doc_masking: bool) -> float:
+    """Tokens a query's attention runs over: the packed example's, ``min(mean_example_tokens,
+    seq_len)``, when the rows are packed examples (``training.packing`` "packed" with
+    ``training.mean_example_tokens``) and the stack's flash kernels attend per example
+    (``Stack.doc_masking``: variable-length kernels over each example's cu_seqlens); else the
+    whole row, ``seq_len``. With every example of length L the per-example attention of a
+    row of s tokens does (s/L) L^2 = s L score products: keys per query L instead of s (half of
+    each causal), all else per token unchanged. NeMo: "attention values between sequences are
+    never calculated, so the complexity of attention remains at sum_i s_i^2" (NVIDIA/NeMo
+    docs/source/features/throughput_optimizations.rst, "Sequence Packing for SFT/PEFT").
+    A kernel without varlen support (no flash: Megatron's unfused CoreAttention masks in the
+    softmax) computes every score of the row."""
+    s = float(t.seq_len)
+    if doc_masking and t.flash_attention and t.packing == "packed" and t.mean_example_tokens:
+        return min(float(t.mean_example_tokens), s)
+    return s
+
+
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
-               windowed=True):
+               windowed=True, attn_span=None):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
+    ``attn_span``: the tokens each query's attention covers (``attention_span``; default ``seq``).
 
     Returns a dict of arrays: ``fwd``, ``model`` (3 x fwd, for MFU), ``hardware`` (with recompute
     and flash's backward score recompute, for HFU), ``attention_fwd``, ``linear_fwd``,
@@ -158,7 +177,8 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     lin = linear_flops_per_token(m)
     layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0)) * tokens
     logits = lin["logits"] * tokens
-    attn = attention_flops_per_token(m, seq, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
+    span = seq if attn_span is None else attn_span
+    attn = attention_flops_per_token(m, span, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
     fwd = layer_lin + logits + attn
     model = 3 * fwd
     extra = np.where(rc == 2, layer_lin + attn, np.where(rc == 1, attn, 0.0))

@@ -122,6 +122,15 @@ class Stack:
     #: backend (torchtitan 2024, HF ``attn_implementation="sdpa"``) is FlashAttention-2;
     #: "prior" = the GPU's Efficiency.attn_* (measured by a calibration profile where one exists)
     attn_kernel: str = "prior"
+    #: packed rows attend per example (flops.attention_span): the stack hands its flash kernel each
+    #: example's boundaries. Megatron-Core: ``PackedSeqParams`` (cu_seqlens, ``qkv_format="thd"``)
+    #: into TEDotProductAttention (megatron/core/packed_seq_params.py; NeMo's packed SFT/PEFT
+    #: datasets pass cu_seqlens, NeMo docs features/throughput_optimizations.rst); transformers:
+    #: ``DataCollatorWithFlattening`` position_ids -> flash_attn_varlen_func
+    #: (modeling_flash_attention_utils ``prepare_fa2_from_position_ids``; flash_attention_2 only:
+    #: sdpa/eager attend over the whole row). torchtitan/llm-foundry/metaseq train causal over the
+    #: whole row by default.
+    doc_masking: bool = False
     fused_norm_linear: bool = False  # TE LayerNormLinear: the norm's output never round-trips HBM
     #: the model code upcasts norms/RoPE to fp32 op by op (HF ``LlamaRMSNorm``, torchtitan's
     #: ``RMSNorm``/``apply_rotary_emb`` of 2024): one kernel per op unless compiled
@@ -380,6 +389,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        doc_masking=True,
         caches_fp8_weights=True, te_linears=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True,
@@ -406,11 +416,13 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
         "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "
                 "(stage3_prefetch_bucket_size), overlap_comm; HF model code eager)"),
     "hf-trainer": Stack(
         "hf-trainer", torch_checkpoint=True, layer_ops=45.0, kernels_layer=20.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        doc_masking=True,  # flash_attention_2 varlen from DataCollatorWithFlattening's position_ids
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),

@@ -66,7 +66,7 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
-from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, score_dim
+from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, attention_span, score_dim
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
                                     trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
@@ -174,17 +174,19 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     bwd_g_attn = sum(p[1] for p in attn_proj)
     fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
     bwd_g_dense = bwd_g_attn + sum(p[1] for p in dense_mlp)
-    # attention core (per layer, per rank): queries T, keys over the whole sequence
+    # attention core (per layer, per rank): queries T, keys over the sequence, or over each packed
+    # example where the stack's kernels attend per example (flops.attention_span)
     heads = m.heads / tp
+    span = attention_span(t, fw.doc_masking)
     # mean keys per query over the layers (sliding-window layers: the window) and MLA's dims
-    attn_flops = attention_core_flops(T, attention_keys(m, seq) / (m.layers + m.mtp_layers), score_dim(m) / tp)
+    attn_flops = attention_core_flops(T, attention_keys(m, span) / (m.layers + m.mtp_layers), score_dim(m) / tp)
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
         # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
-        call_keys = seq / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
+        call_keys = span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
         a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
@@ -242,7 +244,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
     if frozen_base(m, t):  # lora/qlora: the adapters' GEMMs, peft's per-call deltas (finetune.py)
-        (fa_d, ba_d), (fa_m, ba_m) = (frozen_layer_gemms(m, t, k, T, tp, ep, etp, gemm) for k in (False, True))
+        # adapters are plain 16-bit linears whatever the base's recipe (finetune.frozen_layer_gemms)
+        a16 = lambda M, N, K, **kw: gemm(M, N, K, pk=peak, b=float(act_b), **kw)  # noqa: E731
+        (fa_d, ba_d), (fa_m, ba_m) = (frozen_layer_gemms(m, t, k, T, tp, ep, etp, gemm, a16) for k in (False, True))
         fwd_gemm = fwd_gemm + (1 - moe_share) * fa_d + moe_share * fa_m
         bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
     ep_layer = moe_share * ep_comm_layer
@@ -524,6 +528,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     gb = float(t.global_batch)
     m_micro = gb / (mb * dp)
     seq = float(t.seq_len)
+    span = attention_span(t, fw.doc_masking)  # the attention's keys per query (packed examples)
 
     if m.is_transformer:
         # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
@@ -669,10 +674,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "data_stall": np.zeros(n),
     })
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb)
+        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
-        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention)  # per recompute code
+        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
     gpus = c.gpus.astype(np.float64)
     out.update(

@@ -8,6 +8,7 @@ from planner.hardware.options import HardwareOption
 from planner.layout import Candidates
 from planner.model.cost import cost_summary
 from planner.model.finetune import training_step_flops
+from planner.model.flops import attention_span
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.stacks import Stack, from_training
@@ -66,7 +67,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
                     host=float(mem["host"][i]))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
-                             micro_batch=int(c.mb[i]))  # lora: peft's per-call FLOPs per micro-batch
+                             micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
+                             attn_span=attention_span(t, (ev.get("stack") or from_training(t)).doc_masking))
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",

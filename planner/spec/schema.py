@@ -297,7 +297,9 @@ class TrainingSpec(_Strict):
     base_weights: Optional[V.BASE_WEIGHTS.literal] = None  # frozen base storage; lora: bf16, qlora: nf4
     double_quant: bool = True  # QLoRA double quantisation of the NF4 block scales
     packing: V.SEQUENCE_PACKING.literal = "packed"
-    mean_example_tokens: Optional[float] = Field(None, gt=0, le=1 << 24)  # dataset: mean example length
+    # dataset: mean example length (packed: also the attention span on stacks that attend per example,
+    # planner.model.flops.attention_span)
+    mean_example_tokens: Optional[float] = Field(None, gt=0, le=1 << 24)
 
     @model_validator(mode="after")
     def _one_duration(self):
