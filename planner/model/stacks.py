@@ -415,7 +415,11 @@ STACKS: dict[str, Stack] = {
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
-        "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True, overlap_param_gather=True,
+        "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
+        # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
+        # prefetched per module whatever this says
+        overlap_param_gather=False,
         doc_masking=True,  # HF model code: flash_attention_2 varlen from position_ids
         mixed_precision="bf16",  # its bf16 engine: bf16 module, fp32 master in the optimizer
         sources="microsoft/DeepSpeed ZeRO (deepspeed/runtime/zero/stage3.py: parameter prefetch "

@@ -468,7 +468,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
     ag3 = ag + np.maximum(units - 1, 0) * lat
     rs3 = rs + np.maximum(units - 1, 0) * lat
-    t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs + ag, 0.0))
+    # the gradient reduce (ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter) and, separately, ZeRO-1/2's
+    # all-gather of the updated parameters after the optimizer step (``param_gather``): they overlap
+    # different compute (the last backward vs the next step's first forward), step_time below
+    t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs, 0.0))
+    param_gather = np.where((zero >= 1) & (zero <= 2), ag, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
@@ -476,7 +480,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
@@ -662,6 +666,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count, nccl_sms)
     exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
+    # ZeRO-1/2 all-gather the updated parameters once per step. Megatron-Core's
+    # ``--overlap-param-gather`` (``Stack.overlap_param_gather``) runs it bucket by bucket in the
+    # next step's first forward: each module's forward pre-hook waits for its bucket and dispatches
+    # the next one (megatron/core/distributed/distributed_data_parallel.py
+    # ``_make_forward_pre_hook`` -> ``finish_param_sync``), so the first bucket is exposed and the
+    # rest hide under that forward as far as it lasts -- the mirror image of the bucketed reduce
+    # (pipeline.exposed_dp_comm with the forward in place of the backward). Without it the
+    # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
+    # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
+    # all exposed.
+    pg = D["param_gather"][dinv]
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather))
+    pg_exposed = pg_exposed + physics.nccl_overlap_slowdown(np.maximum(pg - pg_exposed, 0.0), eff.sm_count, nccl_sms)
+    exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({
@@ -682,6 +700,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
+        t_param_gather_exposed=pg_exposed,
         t_pp_p2p=t_pp / 2, num_microbatches=m_micro, model_flops=model_flops, hw_flops=hw_flops,
     )
     inv_step = 1.0 / (step * gpus * peak)

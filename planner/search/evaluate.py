@@ -89,7 +89,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           network_assumed=hw.network_assumed, multi_node=hw.multi_node),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
-            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),  # offload copies: a step tail
+            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i] + st["t_param_gather_exposed"][i]),
+            # offload copies and the exposed ZeRO-1/2 parameter all-gather: step tails
             # for the simulator (activation offload runs at pp = 1 only, so no bubble moves)
             t_pp_p2p=float(st["t_pp_p2p"][i]), num_microbatches=float(st["num_microbatches"][i]),
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
