@@ -47,6 +47,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * nemo_longseq — NeMo's long-sequence tables (Llama2-7B fp8 on DGX-H100, Llama3-8B fp8 on DGX-B200,
   4K-1M tokens with context parallelism): NeMo's model TFLOP/s converted to iteration time
   (``nemo_longseq``).
+* dgxc — NVIDIA DGX Cloud Benchmarking recipes (github.com/NVIDIA/dgxc-benchmarking) READMEs:
+  measured step times on DGX H100 for Llama 3.1 8B/70B/405B and Nemotron-4 15B/340B, bf16 and fp8,
+  NeMo Launcher on nemo:24.09/24.12, 8-2304 GPUs, with the runs' launcher configs (``dgxc``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -80,6 +83,7 @@ from planner.model import stacks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
+DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -389,7 +393,7 @@ def pr2_stack(rid: str) -> str:
 PR2_STACKS = (
     ("titan", "torchtitan"), ("nemo", "megatron-core"), ("mbridge", "megatron-core"),
     ("kor22", "megatron-lm"), ("mtnlg", "megatron-deepspeed"), ("bloom", "megatron-deepspeed"),
-    ("opt", "metaseq"), ("llama1", "megatron-lm"),
+    ("opt", "metaseq"), ("llama1", "megatron-lm"), ("dgxc", "megatron-core"),
 )
 
 
@@ -424,6 +428,8 @@ def pr2_source(rid: str) -> str:
         return "nemo2407"
     if rid.startswith("mbridge"):
         return "mbridge"
+    if rid.startswith("dgxc"):
+        return "dgxc"
     if rid.startswith("kor22"):
         return "kor22"
     return "production (mtnlg/bloom/opt/llama1)"
@@ -495,7 +501,7 @@ class PR2Case:
 def pr2_case(cat, r) -> PR2Case:
     """The planner's inputs for one row of published_runs_2.csv (a ``DataFrame.itertuples`` row)."""
     gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
-    inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
+    inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0, "dgxc": 3200.0}
     inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
     hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
                    power_limit_w=power)
@@ -589,9 +595,36 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def dgxc(cat) -> pd.DataFrame:
+    """NVIDIA DGX Cloud Benchmarking recipes (github.com/NVIDIA/dgxc-benchmarking): the measured
+    step times its workload READMEs print for DGX H100 (GSW 25.01/25.02, NeMo Launcher on the
+    nemo:24.09 and nemo:24.12 containers): Llama 3.1 8B/70B/405B and Nemotron-4 15B/340B, bf16 and
+    fp8, weak-scaled 8-2304 GPUs (``DGXC_CSV``; row sources, commits and run configs in the CSV,
+    builder data/parts/scripts/dgxc.py, which checks every printed tokens/s and MFU against the step
+    time and the README's FLOP formula).
+
+    The rows have published_runs_2.csv's columns and go through the same mapping (``pr2_case``,
+    ``pr2_options``): stack megatron-core (NeMo's Megatron-Core GPT); TE fp8 with delayed scaling
+    (configure.sh ``model.fp8_hybrid=true``, launcher ``fp8_amax_history_len: 1024``,
+    ``fp8_amax_compute_algo: max``); cuDNN fused attention (configure.sh ``NVTE_FUSED_ATTN=1``,
+    ``NVTE_FLASH_ATTN=0``); recompute none except Nemotron-4 340B's selective (attention core);
+    sequence parallel where TP > 1; TP overlap as each config's ``ub_tp_comm_overlap`` (CSV
+    ``tp_overlap``: on for Llama 70B/405B and Nemotron 15B, off for 340B); the distributed optimizer;
+    fp32 gradient reduction except 340B's ``grad_sync_dtype: bf16`` (``DGXC_BF16_GRAD_REDUCE``);
+    DGX H100 with 8 x 400 Gb/s InfiniBand a node (the recipes name DGX H100, 8 GPUs a node; the
+    NICs are DGX H100's, not stated in the recipe).
+
+    Left out: the NeMo 2 tables (nemo:25.02.01, commit 741c8860): their run settings live in NeMo's
+    ``scripts/performance`` recipes of that container, whose 25.02 version the index does not hold;
+    the later READMEs (Megatron-Bridge, B200/GB200/GB300) print layouts, no measurements."""
+    out = pr2_rows(cat, path=DGXC_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
 def pr2_group(r) -> str:
     """Rows that vary configurations of one model in one table (for the within-model Spearman)."""
-    m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg)", r.id)
+    m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg"
+                 r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8))", r.id)
     return f"{m.group(1) if m else r.id}/{r.model}"
 
 
@@ -614,6 +647,11 @@ def pr2_options(r, stack: str) -> dict:
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "tensorwise"
     elif stack == "megatron-core":
+        # a source that states the TP overlap per row (dgxc_runs.csv ``tp_overlap``: the recipe's
+        # ``ub_tp_comm_overlap``); published_runs_2.csv has no such column: the stack's default
+        tpo = getattr(r, "tp_overlap", None)
+        if isinstance(tpo, str) and tpo:
+            opts["tp_overlap"] = tpo
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
         moe = next((v for (k, g), v in MBRIDGE_MOE_RECIPES.items()
@@ -664,7 +702,11 @@ MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek")
 #: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
 #: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``
 NEMO_BF16_GRAD_REDUCE = ("nemotron-340b",)
-BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE}
+#: the DGX Cloud Benchmarking row whose run config (dgxc-benchmarking nemotron/nemotron4-340b-synth.yaml
+#: @8f5cbb37: ``distributed_fused_adam`` with ``grad_sync_dtype: bf16``) reduces bf16 gradients; the
+#: Llama 3.1 and Nemotron-4 15B configs set no grad_sync_dtype (fp32, as NeMo 24.07's)
+DGXC_BF16_GRAD_REDUCE = ("nemotron-4 340b",)
+BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE, "dgxc": DGXC_BF16_GRAD_REDUCE}
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:
@@ -701,8 +743,8 @@ def run_all(cat=None) -> pd.DataFrame:
     cat = cat or load_catalog()
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
-    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2, nemo_longseq(cat)],
-                     ignore_index=True)
+    return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2, nemo_longseq(cat),
+                      dgxc(cat)], ignore_index=True)
 
 
 def loso(cat=None) -> pd.DataFrame:
