@@ -49,7 +49,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   (``nemo_longseq``).
 * dgxc — NVIDIA DGX Cloud Benchmarking recipes (github.com/NVIDIA/dgxc-benchmarking) READMEs:
   measured step times on DGX H100 for Llama 3.1 8B/70B/405B and Nemotron-4 15B/340B, bf16 and fp8,
-  NeMo Launcher on nemo:24.09/24.12, 8-2304 GPUs, with the runs' launcher configs (``dgxc``).
+  NeMo Launcher on nemo:24.09/24.12, 8-2304 GPUs, with the runs' launcher configs, and NeMo 2
+  (nemo:25.04.00) Nemotron-4 rows on H100 and on GB200 NVL72 (source ``dgxc GB200``) (``dgxc``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -378,6 +379,7 @@ PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "H100-SXM 96GB HBM2e (500W power limit)": ("H100-SXM-96GB", 500.0),
     "H100-SXM 95GB HBM2e (lower TDP)": ("H100-SXM-96GB", 500.0),  # same torchtitan cluster (README §3)
     "B200 (DGX B200, 180GB)": ("B200-SXM-180GB", None),
+    "GB200 (NVL72 rack)": ("GB200-B200", None),  # dgxc_runs.csv: one NVLink domain of 72 = the planner's node
 }
 
 
@@ -428,8 +430,8 @@ def pr2_source(rid: str) -> str:
         return "nemo2407"
     if rid.startswith("mbridge"):
         return "mbridge"
-    if rid.startswith("dgxc"):
-        return "dgxc"
+    if rid.startswith("dgxc"):  # the GB200 NVL72 rows apart: a new GPU and fabric, not the H100 set's
+        return "dgxc GB200" if "-gb200" in rid else "dgxc"
     if rid.startswith("kor22"):
         return "kor22"
     return "production (mtnlg/bloom/opt/llama1)"
@@ -501,8 +503,11 @@ class PR2Case:
 def pr2_case(cat, r) -> PR2Case:
     """The planner's inputs for one row of published_runs_2.csv (a ``DataFrame.itertuples`` row)."""
     gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
-    inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0, "dgxc": 3200.0}
+    inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
     inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
+    stated = getattr(r, "inter_node_gbps", None)  # a source that states the fabric per row (dgxc_runs.csv)
+    if stated is not None and stated == stated:
+        inter_gbps = float(stated)
     hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
                    power_limit_w=power)
     model = pr2_model(r)
@@ -597,26 +602,52 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
 
 def dgxc(cat) -> pd.DataFrame:
     """NVIDIA DGX Cloud Benchmarking recipes (github.com/NVIDIA/dgxc-benchmarking): the measured
-    step times its workload READMEs print for DGX H100 (GSW 25.01/25.02, NeMo Launcher on the
-    nemo:24.09 and nemo:24.12 containers): Llama 3.1 8B/70B/405B and Nemotron-4 15B/340B, bf16 and
-    fp8, weak-scaled 8-2304 GPUs (``DGXC_CSV``; row sources, commits and run configs in the CSV,
-    builder data/parts/scripts/dgxc.py, which checks every printed tokens/s and MFU against the step
-    time and the README's FLOP formula).
+    step times its workload READMEs print (``DGXC_CSV``; row sources, commits and run configs in the
+    CSV; builder data/parts/scripts/dgxc.py, which checks every printed tokens/s, and the 2024
+    READMEs' MFU, against the step time).
+
+    * ``dgxc`` (98 rows): DGX H100. GSW 25.01/25.02 (NeMo Launcher, nemo:24.09 and nemo:24.12):
+      Llama 3.1 8B/70B/405B (with the README's 405B proxy configs of 7/21/42 layers) and Nemotron-4
+      15B/340B, bf16 and fp8, weak-scaled 8-2304 GPUs; GSW 25.05 (NeMo 2, nemo:25.04.00): Nemotron-4
+      15B at 16 and 340B at 256 GPUs.
+    * ``dgxc GB200`` (12 rows): GB200 NVL72, Nemotron-4 340B TP8 PP4 VP12, bf16 and fp8, weak
+      (GBS = GPUs/4) and strong (GBS 512) scaling at 128-512 GPUs (GSW 25.05, nemo:25.04.00).
 
     The rows have published_runs_2.csv's columns and go through the same mapping (``pr2_case``,
-    ``pr2_options``): stack megatron-core (NeMo's Megatron-Core GPT); TE fp8 with delayed scaling
-    (configure.sh ``model.fp8_hybrid=true``, launcher ``fp8_amax_history_len: 1024``,
-    ``fp8_amax_compute_algo: max``); cuDNN fused attention (configure.sh ``NVTE_FUSED_ATTN=1``,
-    ``NVTE_FLASH_ATTN=0``); recompute none except Nemotron-4 340B's selective (attention core);
-    sequence parallel where TP > 1; TP overlap as each config's ``ub_tp_comm_overlap`` (CSV
-    ``tp_overlap``: on for Llama 70B/405B and Nemotron 15B, off for 340B); the distributed optimizer;
-    fp32 gradient reduction except 340B's ``grad_sync_dtype: bf16`` (``DGXC_BF16_GRAD_REDUCE``);
-    DGX H100 with 8 x 400 Gb/s InfiniBand a node (the recipes name DGX H100, 8 GPUs a node; the
-    NICs are DGX H100's, not stated in the recipe).
+    ``pr2_options``): stack megatron-core; TE fp8 with per-tensor delayed scaling (2024 launcher:
+    ``fp8_hybrid``, ``fp8_amax_history_len: 1024``, ``fp8_amax_compute_algo: max``; NeMo 2
+    performance scripts: ``--fp8_recipe`` default ``ds``); cuDNN fused attention (configure.sh
+    ``NVTE_FUSED_ATTN=1``, ``NVTE_FLASH_ATTN=0``); recompute none except the 2024 Nemotron-4 340B
+    config's selective (attention core); sequence parallel where TP > 1; TP overlap as each config
+    states it (CSV ``tp_overlap``: the launcher's ``ub_tp_comm_overlap``, on for Llama 70B/405B and
+    Nemotron 15B, off for the 2024 340B config; NeMo 2 ``performance_mode``'s
+    ``MegatronCommOverlapCallback(tp_comm_overlap=True)``); the distributed optimizer; fp32
+    gradient reduction except Nemotron-4 340B's (2024 config ``grad_sync_dtype: bf16``; NeMo 2
+    ``grad_reduce_in_fp32 = False``: ``DGXC_BF16_GRAD_REDUCE``). Fabric per row (CSV
+    ``inter_node_gbps``, ``gpus_per_node``): DGX H100, 8 GPUs and 8 x 400 Gb/s InfiniBand a node;
+    GB200 NVL72 as the catalog describes it (GB200-B200: the NVLink5 domain spans the 72-GPU rack),
+    i.e. a 72-GPU "node" at the catalog's NVLink5 900 GB/s with one 400 Gb/s NIC per GPU
+    (72 x 400 Gb/s; the NICs are the reference design's, not stated in the recipe). Not modelled:
+    the GB200 runs' CUDA graphs (launch.sh ``--cuda_graphs true``; the planner has no such option).
 
-    Left out: the NeMo 2 tables (nemo:25.02.01, commit 741c8860): their run settings live in NeMo's
-    ``scripts/performance`` recipes of that container, whose 25.02 version the index does not hold;
-    the later READMEs (Megatron-Bridge, B200/GB200/GB300) print layouts, no measurements."""
+    Known residue, not modelled (nothing fitted):
+
+    * The 36 TP8 rows on H100 (Llama 405B, Nemotron-4 340B) run 2-18% (median 12%) faster than
+      predicted, the 62 TP1-4 rows -8..+7% (median +4%). The 2024 340B config (TP overlap off, selective recompute, 4.61-4.84 s)
+      and NeMo 2's (overlap on, no recompute, 4.606 s at 256 GPUs) measure the same, while the
+      model puts 0.65 s of exposed TP traffic on the first (+12..18%) and predicts the second
+      within +4%: the exposed TP8 all-gather/reduce-scatter of the no-overlap path looks too large.
+      The 405B proxies (7 layers, PP 1) are +8..15% with GEMM time alone at 95% of the measured step.
+    * GB200 rows run 17-25% slower than predicted at every scale: the measured GB200/H100 speed-up
+      at equal work per GPU (340B, 0.25 sequences per GPU: 4.606 / 2.189 s) is 2.10x, the catalog
+      peaks' ratio 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency for both; OpenXLA's
+      measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
+      805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
+      GB200 at this peak.
+
+    Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
+    layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
+    later READMEs (Megatron-Bridge, B200/GB200/GB300) print layouts, no measurements."""
     out = pr2_rows(cat, path=DGXC_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

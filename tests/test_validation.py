@@ -25,8 +25,9 @@ REACHED = {
     "production (mtnlg/bloom/opt/llama1)": (0.208, 0.246, 1.000),
     # NeMo performance_long_sequence.md (benchmarks/data/parts/long_context.csv, validate.nemo_longseq)
     "nemo_longseq": (0.103, 0.345, 0.992),
-    # NVIDIA dgxc-benchmarking READMEs, DGX H100, nemo:24.09/24.12 (benchmarks/data/dgxc_runs.csv, validate.dgxc)
-    "dgxc": (0.053, 0.136, 0.986),
+    # NVIDIA dgxc-benchmarking READMEs (benchmarks/data/dgxc_runs.csv, validate.dgxc): DGX H100 and GB200 NVL72
+    "dgxc": (0.052, 0.135, 0.986),
+    "dgxc GB200": (0.201, 0.244, 0.750),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02

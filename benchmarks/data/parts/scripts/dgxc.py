@@ -9,11 +9,15 @@ asserts tokens/s = seq x GBS / step (0.5%) and MFU = GBS x (README FLOP formula)
 peak (0.5 points), so a mis-copied cell fails here. Where two commits print the same table (same
 container), the row is kept once and ``also_at`` names the other commit.
 
-Only the NeMo-Launcher-era READMEs (GSW 25.01 / 25.02, containers nemo:24.09 and nemo:24.12,
-DGX H100) print measured numbers with their layouts; the later READMEs (Megatron-Bridge, GB200/B200/
-GB300 tables) print layouts only, no measurements (llama3.1/README.md @db1b14c4). The NeMo 2
-(nemo:25.02.01) tables at commit 741c8860 are not included (see the CSV README paragraph in
-benchmarks/validate.py ``dgxc``).
+Included: the NeMo-Launcher-era READMEs (GSW 25.01 / 25.02, containers nemo:24.09 and nemo:24.12,
+DGX H100), and the GSW 25.05 ``nemotron/README.md`` (commit dc1028f6, nemo:25.04.00, NeMo 2
+``scripts.performance.llm.pretrain_nemotron4_*``) with its GB200 NVL72 Nemotron-4 340B weak- and
+strong-scaling tables and its H100 rows. Not included: the NeMo 2 llama3.1 tables at commit 741c8860
+(nemo:25.02.01; the 405B proxies there split 30 and 62 layers over PP4 x VP8 = 32 chunks, unevenly, and
+the run settings live in that container's NeMo scripts, not in the index); the later READMEs
+(Megatron-Bridge, B200/GB200/GB300) print layouts only, no measurements (llama3.1/README.md @db1b14c4).
+The NeMo 2 tables' MFU uses a different (GQA-aware) FLOP formula than the 2024 READMEs; only their
+tokens/s is checked here.
 """
 from __future__ import annotations
 
@@ -179,7 +183,7 @@ CONTAINER_NOTE = {
 COLS = ["id", "source", "table", "model", "params_b", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab",
         "seq_len", "moe_experts", "moe_topk", "global_batch_seqs", "micro_batch", "tp", "pp", "dp", "cp", "vpp",
         "zero_or_fsdp", "recompute", "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value",
-        "notes", "tp_overlap", "container", "gsw_version", "commit", "also_at", "provenance", "read_date",
+        "notes", "tp_overlap", "inter_node_gbps", "container", "gsw_version", "commit", "also_at", "provenance", "read_date",
         "tokens_per_s_printed", "mfu_pct_printed", "model_flops_per_seq_readme"]
 SHORT = {"Llama 3.1 8B": "llama31-8b", "Llama 3.1 70B": "llama31-70b", "Llama 3.1 405B": "llama31-405b",
          "Nemotron-4 15B": "nemotron4-15b", "Nemotron-4 340B": "nemotron4-340b"}
@@ -218,12 +222,84 @@ def rows():
                 zero_or_fsdp=rc["zero"], recompute=rc["recompute"], precision=FP8 if prec == "fp8" else "bf16",
                 gpu="H100-SXM5-80GB", num_gpus=gpus, gpus_per_node=8,
                 interconnect="DGX H100: NVLink4/NVSwitch intra-node; 8 x 400 Gb/s InfiniBand per node (not stated in the recipe)",
-                metric="iteration_time_s", value=step, notes=notes, tp_overlap=rc["tp_overlap"],
+                metric="iteration_time_s", value=step, notes=notes, tp_overlap=rc["tp_overlap"], inter_node_gbps=8 * 400,
                 container=CONTAINER_NOTE[container], gsw_version=gsw, commit=commit, also_at=also,
                 provenance=REPO.format(commit=commit, path=path), read_date=READ,
                 tokens_per_s_printed=tok, mfu_pct_printed=mfu, model_flops_per_seq_readme=f"{fl:.6e}"))
+    out += nemo2_rows()
     ids = [r["id"] for r in out]
     assert len(ids) == len(set(ids))
+    return out
+
+
+# ---- GSW 25.05 nemotron/README.md @dc1028f6 (nemo:25.04.00, NeMo 2 performance scripts)
+CDC1 = "dc1028f6747827b7bf4552de5a5000671aea6a24"
+NEMO2_CONFIG = (
+    "dgxc-benchmarking nemotron/launch.sh @dc1028f6: FW_VERSION=25.04.00, runs NeMo "
+    "scripts.performance.llm.pretrain_nemotron4_{size} with -tp/-pp/-cp/-gb/-mb/-vp as the row, '-fsdp 0 "
+    "--cuda_graphs true' on GB200 (not modelled: the planner has no CUDA-graph option), GPUS_PER_NODE 4 (GB200 "
+    "compute tray) / 8 (H100). NeMo recipe nemotron4_{size}.pretrain_recipe(performance_mode=True) (read at NeMo "
+    "01d03c17 / 023dfbe6; the container's r2.3.0 commit 00b778eb named by nemotron/setup.sh is not in the index): "
+    "MegatronCommOverlapCallback(tp_comm_overlap=True), distributed_fused_adam (Megatron distributed optimizer), "
+    "sequence parallel, no recompute{extra}; pretrain_nemotron4_340b.py sets the userbuffers "
+    "userbuffers_*_b200_h18432_tp8_mbs1_seqlen4096 config for gb200. fp8: the performance scripts' --fp8_recipe "
+    "default 'ds' (per-tensor delayed scaling; argument_parser.py of that era: choices ds/cs/mxfp8).")
+NEMO2 = [
+    # (gpu key, model, precision, table, scaling, [(gpus, gbs, step, tokens)])
+    ("GB200", "Nemotron-4 340B", "bf16", "Nemotron 340b BF16 GB200", "weak",
+     [(128, 32, 2.189, 59877), (256, 64, 2.19, 119700), (512, 128, 2.229, 235212)]),
+    ("GB200", "Nemotron-4 340B", "fp8", "Nemotron 340b FP8 GB200", "weak",
+     [(128, 32, 1.483, 88383), (256, 64, 1.517, 172804), (512, 128, 1.549, 338468)]),
+    ("GB200", "Nemotron-4 340B", "bf16", "Nemotron 340b BF16 GB200 Strong Scaling", "strong",
+     [(128, 512, 32.66, 64211), (256, 512, 16.58, 126486), (512, 512, 8.468, 247656)]),
+    ("GB200", "Nemotron-4 340B", "fp8", "Nemotron 340b FP8 GB200 Strong Scaling", "strong",
+     [(128, 512, 21.83, 96067), (256, 512, 11.21, 187078), (512, 512, 5.668, 369998)]),
+    ("H100", "Nemotron-4 340B", "bf16", "Nemotron4 340b BF16 H100", "single", [(256, 64, 4.606, 56913)]),
+    ("H100", "Nemotron-4 340B", "fp8", "Nemotron4 340b FP8 H100", "single", [(256, 64, 3.107, 84372)]),
+    ("H100", "Nemotron-4 15B", "bf16", "Nemotron4 15b BF16 H100", "single", [(16, 64, 2.746, 95463)]),
+    ("H100", "Nemotron-4 15B", "fp8", "Nemotron4 15b FP8 H100", "single", [(16, 64, 1.988, 131863)]),
+]
+#: launch.sh @dc1028f6 layouts per (GPU, model): tp, pp, vp, mbs
+NEMO2_LAYOUT = {("GB200", "Nemotron-4 340B"): (8, 4, 12, 1), ("H100", "Nemotron-4 340B"): (8, 8, 12, 1),
+                ("H100", "Nemotron-4 15B"): (2, 1, None, 2)}
+#: the systems: catalog GPU column text, GPUs per NVLink domain, scale-out Gb/s per domain
+NEMO2_SYSTEM = {
+    "H100": ("H100-SXM5-80GB", 8, 8 * 400,
+             "DGX H100: NVLink4/NVSwitch intra-node; 8 x 400 Gb/s InfiniBand per node (not stated in the recipe)"),
+    "GB200": ("GB200 (NVL72 rack)", 72, 72 * 400,
+              "GB200 NVL72: one NVLink5 domain of 72 GPUs (the planner's 'node'; catalog GB200-B200 notes), 4-GPU "
+              "compute trays (launch.sh GPUS_PER_NODE=4); scale-out one 400 Gb/s ConnectX-7 InfiniBand NIC per GPU "
+              "(GB200 NVL72 reference design; not stated in the recipe) = 72 x 400 Gb/s per domain"),
+}
+
+
+def nemo2_rows():
+    out = []
+    for gkey, model, prec, title, scaling, cols in NEMO2:
+        a = ARCH[model]
+        tp, pp, vp, mbs = NEMO2_LAYOUT[(gkey, model)]
+        gpu, gpn, inter, fabric = NEMO2_SYSTEM[gkey]
+        for gpus, gbs, step, tok in cols:
+            seq = a["seq_len"]
+            dp = gpus // (tp * pp)
+            assert dp * tp * pp == gpus and gbs % (dp * mbs) == 0, (model, gpus)
+            assert abs(seq * gbs / step / tok - 1) < 0.005, (model, prec, gpus, seq * gbs / step, tok)
+            extra = ", grad_reduce_in_fp32=False (bf16 gradient reduction)" if model.endswith("340B") else ""
+            notes = (f"Measured step time as printed (mean of iterations 11-44, parse_train_timing.sh). {scaling} "
+                     f"scaling table; GA = {gbs // (dp * mbs)}. Recipe: {NEMO2_CONFIG.format(size=SHORT[model][-4:].lstrip('-'), extra=extra)}")
+            rid = f"dgxc_2504_{SHORT[model]}-{gkey.lower()}{'-strong' if scaling == 'strong' else ''}_{prec}_{gpus}"
+            out.append(dict(
+                id=rid, source="NVIDIA/dgxc-benchmarking (DGX Cloud Benchmarking recipes), workload README 'Expected Performance'",
+                table=title, model=model, params_b=PARAMS[model], layers=a["layers"], hidden=a["hidden"], heads=a["heads"],
+                kv_heads=a["kv_heads"], ffn_hidden=a["ffn_hidden"], vocab=a["vocab"], seq_len=seq, moe_experts="", moe_topk="",
+                global_batch_seqs=gbs, micro_batch=mbs, tp=tp, pp=pp, dp=dp, cp=1, vpp=vp or "",
+                zero_or_fsdp="distributed optimizer (distributed_fused_adam)", recompute="none; sequence parallel",
+                precision=("fp8 (TE hybrid, per-tensor delayed scaling: performance scripts' --fp8_recipe default 'ds')"
+                           if prec == "fp8" else "bf16"),
+                gpu=gpu, num_gpus=gpus, gpus_per_node=gpn, interconnect=fabric, metric="iteration_time_s", value=step,
+                notes=notes, tp_overlap="te", inter_node_gbps=inter, container="nvcr.io/nvidia/nemo:25.04.00 (NeMo 2, Megatron-Core)",
+                gsw_version="25.05", commit=CDC1, also_at="", provenance=REPO.format(commit=CDC1, path="nemotron/README.md"),
+                read_date=READ, tokens_per_s_printed=tok, mfu_pct_printed="", model_flops_per_seq_readme=""))
     return out
 
 
