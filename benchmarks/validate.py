@@ -51,6 +51,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   measured step times on DGX H100 for Llama 3.1 8B/70B/405B and Nemotron-4 15B/340B, bf16 and fp8,
   NeMo Launcher on nemo:24.09/24.12, 8-2304 GPUs, with the runs' launcher configs, and NeMo 2
   (nemo:25.04.00) Nemotron-4 rows on H100 and on GB200 NVL72 (source ``dgxc GB200``) (``dgxc``).
+* together B200 — Together AI's runs of the dgxc Nemotron-4 15B recipe on its B200 cluster
+  (togethercomputer/together-dgxc-benchmarking; ``together``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -85,6 +87,7 @@ from planner.model import stacks  # noqa: E402
 DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
+TOGETHER_CSV = DATA / "together_b200_runs.csv"  # the same builder (``together``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -395,7 +398,7 @@ def pr2_stack(rid: str) -> str:
 PR2_STACKS = (
     ("titan", "torchtitan"), ("nemo", "megatron-core"), ("mbridge", "megatron-core"),
     ("kor22", "megatron-lm"), ("mtnlg", "megatron-deepspeed"), ("bloom", "megatron-deepspeed"),
-    ("opt", "metaseq"), ("llama1", "megatron-lm"), ("dgxc", "megatron-core"),
+    ("opt", "metaseq"), ("llama1", "megatron-lm"), ("dgxc", "megatron-core"), ("together", "megatron-core"),
 )
 
 
@@ -432,6 +435,8 @@ def pr2_source(rid: str) -> str:
         return "mbridge"
     if rid.startswith("dgxc"):  # the GB200 NVL72 rows apart: a new GPU and fabric, not the H100 set's
         return "dgxc GB200" if "-gb200" in rid else "dgxc"
+    if rid.startswith("together"):
+        return "together B200"
     if rid.startswith("kor22"):
         return "kor22"
     return "production (mtnlg/bloom/opt/llama1)"
@@ -652,10 +657,32 @@ def dgxc(cat) -> pd.DataFrame:
     return out[out["scored"]].drop(columns=["scored"])
 
 
+def together(cat) -> pd.DataFrame:
+    """Together AI's runs of NVIDIA dgxc-benchmarking's Nemotron-4 15B recipe on its B200 cluster
+    (togethercomputer/together-dgxc-benchmarking @d275be99, tests/b200/slurm/nemotron4-15b/results.md
+    and tests/b200/scripts/nemotron4_15b/REPORT_BF16.md; ``TOGETHER_CSV``): 9 rows, bf16 at 64/256
+    GPUs and fp8 at 64/256 GPUs with global batches 256-2560, TP 1 (two TP 2 experiments with the TP
+    overlap off, as stated), MBS 2, seq 4096, on nvidia+nemo+26.02.00 with the recipe's 25.09 configs.
+    Mapped as ``dgxc`` (``pr2_case``): stack megatron-core, fp8 with TE's tensorwise (current)
+    scaling as CONTEXT.md states, distributed Adam, no recompute (not stated; the dgxc Nemotron-4 15B
+    recipes set none), fp32 gradient reduction (not stated), 8 x 400 Gb/s InfiniBand per 8-GPU node
+    (results.md). Not modelled: CUDA graphs (on in the bf16 runs, off in the fp8 ones).
+    Left out: the NVLS experiment (NCCL NVLink SHARP) and the two profiler runs.
+
+    Known residue, not modelled: every row runs slower in the model than measured, +8% to +41%
+    (bf16 64 GPUs: 0.930 s measured). The runs' own TFLOP/s (1570 bf16 at 64 GPUs; NeMo's causal-
+    halved count, tests/test_dgxc_data.py) is 70% of the B200's 2250 dense peak at the planner's full
+    count, above what the planner's B200 GEMM efficiency (the H100 in-step fit) allows; the same
+    parameters put the GB200 NVL72 rows of ``dgxc GB200`` 17-25% too fast, so the two Blackwell
+    sources pull the shared efficiency in opposite directions."""
+    out = pr2_rows(cat, path=TOGETHER_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
 def pr2_group(r) -> str:
     """Rows that vary configurations of one model in one table (for the within-model Spearman)."""
     m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg"
-                 r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8))", r.id)
+                 r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8)|together_[a-z0-9.-]+_(?:bf16|fp8))", r.id)
     return f"{m.group(1) if m else r.id}/{r.model}"
 
 
@@ -775,7 +802,7 @@ def run_all(cat=None) -> pd.DataFrame:
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
     return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2, nemo_longseq(cat),
-                      dgxc(cat)], ignore_index=True)
+                      dgxc(cat), together(cat)], ignore_index=True)
 
 
 def loso(cat=None) -> pd.DataFrame:

@@ -28,6 +28,8 @@ REACHED = {
     # NVIDIA dgxc-benchmarking READMEs (benchmarks/data/dgxc_runs.csv, validate.dgxc): DGX H100 and GB200 NVL72
     "dgxc": (0.052, 0.135, 0.986),
     "dgxc GB200": (0.201, 0.244, 0.750),
+    # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
+    "together B200": (0.240, 0.325, 1.000),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02

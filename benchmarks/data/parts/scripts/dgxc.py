@@ -303,14 +303,78 @@ def nemo2_rows():
     return out
 
 
-def main():
-    dest = Path(__file__).resolve().parents[2] / "dgxc_runs.csv"
-    rs = rows()
+# ---- Together AI's runs of the same recipes on its B200 cluster (togethercomputer/together-dgxc-benchmarking)
+CTOG = "d275be993eb252fc734b7477b19ad5b4ee49ba56"
+TOG_REPO = "https://github.com/togethercomputer/together-dgxc-benchmarking/blob/{commit}/{path}"
+TOG_RESULTS = "tests/b200/slurm/nemotron4-15b/results.md"
+TOG_BF16 = "tests/b200/scripts/nemotron4_15b/REPORT_BF16.md"
+TOG_SETUP = (
+    "Together AI B200 Slurm cluster: 8 x B200 per node, ConnectX-7 InfiniBand 400 Gb/s, 8 HCAs per node "
+    "(results.md header; CONTEXT.md: NVLS disabled, SHARP not available). Container nvidia+nemo+26.02.00 running "
+    "NVIDIA dgxc-benchmarking's Nemotron4-15B recipe (its 25.09 NeMo 2 configs) through compat_runner.py; "
+    "distributed Adam; recompute not stated (the dgxc Nemotron-4 15B recipes set none); seq 4096.")
+#: (precision, gpus, gbs, tp, step_s, tflops_per_gpu printed, jobs, path, notes)
+TOGETHER = [
+    ("bf16", 64, 256, 1, 0.9302, 1570.4, "81054", TOG_BF16,
+     "REPORT_BF16.md 'Avg step time' (steps 3-49); results.md rounds it to 0.930. CUDA graphs enabled (REPORT_BF16.md)."),
+    ("bf16", 256, 1024, 1, 1.0149, 1439.4, "81056", TOG_BF16,
+     "REPORT_BF16.md 'Avg step time' (steps 3-49); results.md: 1.015. CUDA graphs enabled."),
+    ("fp8", 64, 256, 1, 0.763, 1916.0, "81053", TOG_RESULTS,
+     "results.md 'FP8 Results - 64 GPUs'; CONTEXT.md: steady steps 0.76-0.79 s, CUDA graphs disabled (FP8 graph-replay bug)."),
+    ("fp8", 256, 512, 1, 0.457, 1596.3, "81057/81058/81059", TOG_RESULTS,
+     "results.md 'Baseline' x3 (0.457, 0.456, 0.458 s; 1594/1601/1594 TFLOP/s): their mean. CUDA graphs disabled (compat_runner.py)."),
+    ("fp8", 256, 1024, 1, 0.813, 1798.0, "81060", TOG_RESULTS, "results.md 'exp1: GBS=1024'. CUDA graphs disabled."),
+    ("fp8", 256, 2048, 1, 1.5395, 1898.0, "81069/81072", TOG_RESULTS,
+     "results.md 'exp6: GBS=2048' and its rerun (1.544, 1.535 s; 1892/1904 TFLOP/s): their mean. CUDA graphs disabled."),
+    ("fp8", 256, 2560, 1, 1.899, 1923.0, "81071", TOG_RESULTS, "results.md 'exp7: GBS=2560'. CUDA graphs disabled."),
+    ("fp8", 256, 512, 2, 0.558, 1308.0, "81066", TOG_RESULTS,
+     "results.md 'exp2: TP=2': TE userbuffer segfault, run with tp_comm_overlap off. CUDA graphs disabled."),
+    ("fp8", 256, 1024, 2, 1.063, 1375.0, "81067", TOG_RESULTS,
+     "results.md 'exp3: TP=2+GBS1024', tp_comm_overlap off. CUDA graphs disabled."),
+]
+#: left out: 'exp4: NVLS' (NCCL NVLink SHARP on: an NCCL algorithm the planner does not model) and the
+#: two profiler runs (81068, 81070: 'Due to overhead while profiling' runs are not performance runs)
+
+
+def together_rows():
+    a = ARCH["Nemotron-4 15B"]
+    out = []
+    for prec, gpus, gbs, tp, step, tfl, jobs, path, note in TOGETHER:
+        mbs, dp = 2, gpus // tp
+        assert gbs % (dp * mbs) == 0
+        rid = f"together_nemotron4-15b_{prec}_{gpus}_gbs{gbs}" + (f"_tp{tp}" if tp > 1 else "")
+        out.append(dict(
+            id=rid, source="Together AI runs of NVIDIA dgxc-benchmarking's Nemotron4-15B recipe (togethercomputer/together-dgxc-benchmarking)",
+            table=("Nemotron4 15B - B200 Benchmark Results" if path == TOG_RESULTS else "Nemotron4 15B BF16 Benchmark Report"),
+            model="Nemotron-4 15B", params_b=15, layers=a["layers"], hidden=a["hidden"], heads=a["heads"],
+            kv_heads=a["kv_heads"], ffn_hidden=a["ffn_hidden"], vocab=a["vocab"], seq_len=a["seq_len"], moe_experts="",
+            moe_topk="", global_batch_seqs=gbs, micro_batch=mbs, tp=tp, pp=1, dp=dp, cp=1, vpp="",
+            zero_or_fsdp="distributed optimizer (distributed Adam)",
+            recompute="none (not stated); sequence parallel" if tp > 1 else "none (not stated)",
+            precision="fp8 (TE hybrid, tensorwise recipe: current scaling)" if prec == "fp8" else "bf16",
+            gpu="B200 (DGX B200, 180GB)", num_gpus=gpus, gpus_per_node=8,
+            interconnect="8 x B200 per node, NVLink5; 8 x 400 Gb/s ConnectX-7 InfiniBand per node",
+            metric="iteration_time_s", value=step, notes=f"Job {jobs}. {note} {TOG_SETUP}",
+            tp_overlap="none" if tp > 1 else "", inter_node_gbps=8 * 400,
+            container="nvidia+nemo+26.02.00 (NeMo 2 / Megatron-Core, dgxc 25.09 configs via compat_runner.py)",
+            gsw_version="", commit=CTOG, also_at="", provenance=TOG_REPO.format(commit=CTOG, path=path), read_date=READ,
+            tokens_per_s_printed="", mfu_pct_printed="",
+            model_flops_per_seq_readme="", tflops_per_gpu_printed=tfl))
+    return out
+
+
+def write(name, rs, cols):
+    dest = Path(__file__).resolve().parents[2] / name
     with open(dest, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLS)
+        w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         w.writerows(rs)
     print(f"{len(rs)} rows -> {dest}")
+
+
+def main():
+    write("dgxc_runs.csv", rows(), COLS)
+    write("together_b200_runs.csv", together_rows(), COLS + ["tflops_per_gpu_printed"])
 
 
 if __name__ == "__main__":
