@@ -611,12 +611,13 @@ def dgxc(cat) -> pd.DataFrame:
     CSV; builder data/parts/scripts/dgxc.py, which checks every printed tokens/s, and the 2024
     READMEs' MFU, against the step time).
 
-    * ``dgxc`` (98 rows): DGX H100. GSW 25.01/25.02 (NeMo Launcher, nemo:24.09 and nemo:24.12):
+    * ``dgxc`` (100 rows): DGX H100. GSW 25.01/25.02 (NeMo Launcher, nemo:24.09 and nemo:24.12):
       Llama 3.1 8B/70B/405B (with the README's 405B proxy configs of 7/21/42 layers) and Nemotron-4
-      15B/340B, bf16 and fp8, weak-scaled 8-2304 GPUs; GSW 25.05 (NeMo 2, nemo:25.04.00): Nemotron-4
-      15B at 16 and 340B at 256 GPUs.
-    * ``dgxc GB200`` (12 rows): GB200 NVL72, Nemotron-4 340B TP8 PP4 VP12, bf16 and fp8, weak
-      (GBS = GPUs/4) and strong (GBS 512) scaling at 128-512 GPUs (GSW 25.05, nemo:25.04.00).
+      15B/340B, bf16 and fp8, weak-scaled 8-2304 GPUs; GSW 25.05 (NeMo 2, nemo:25.04.0x): Nemotron-4
+      15B at 16, 340B at 256 and Llama 3.1 405B at 512 GPUs.
+    * ``dgxc GB200`` (18 rows): GB200 NVL72, GSW 25.05: Nemotron-4 340B TP8 PP4 VP12, bf16 and fp8,
+      weak (GBS = GPUs/4) and strong (GBS 512) scaling at 128-512 GPUs (nemo:25.04.00), and Llama 3.1
+      405B TP4 PP8 CP2 VP8 weak scaling (GBS = GPUs/2) at 128-512 GPUs (nemo:25.04.01).
 
     The rows have published_runs_2.csv's columns and go through the same mapping (``pr2_case``,
     ``pr2_options``): stack megatron-core; TE fp8 with per-tensor delayed scaling (2024 launcher:
@@ -637,15 +638,17 @@ def dgxc(cat) -> pd.DataFrame:
 
     Known residue, not modelled (nothing fitted):
 
-    * The 36 TP8 rows on H100 (Llama 405B, Nemotron-4 340B) run 2-18% (median 12%) faster than
+    * The 38 TP8 rows on H100 (Llama 405B, Nemotron-4 340B) run 2-18% (median 12%) faster than
       predicted, the 62 TP1-4 rows -8..+7% (median +4%). The 2024 340B config (TP overlap off, selective recompute, 4.61-4.84 s)
       and NeMo 2's (overlap on, no recompute, 4.606 s at 256 GPUs) measure the same, while the
       model puts 0.65 s of exposed TP traffic on the first (+12..18%) and predicts the second
       within +4%: the exposed TP8 all-gather/reduce-scatter of the no-overlap path looks too large.
       The 405B proxies (7 layers, PP 1) are +8..15% with GEMM time alone at 95% of the measured step.
-    * GB200 rows run 17-25% slower than predicted at every scale: the measured GB200/H100 speed-up
-      at equal work per GPU (340B, 0.25 sequences per GPU: 4.606 / 2.189 s) is 2.10x, the catalog
-      peaks' ratio 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency for both; OpenXLA's
+    * GB200 rows run 13-25% slower than predicted at every scale: the measured GB200/H100 speed-up
+      at equal work per GPU in the same release is 2.10x for the 340B (0.25 sequences per GPU:
+      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.71x
+      and 2.60x; the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
+      for both; OpenXLA's
       measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
       805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
       GB200 at this peak.

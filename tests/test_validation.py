@@ -26,8 +26,8 @@ REACHED = {
     # NeMo performance_long_sequence.md (benchmarks/data/parts/long_context.csv, validate.nemo_longseq)
     "nemo_longseq": (0.103, 0.345, 0.992),
     # NVIDIA dgxc-benchmarking READMEs (benchmarks/data/dgxc_runs.csv, validate.dgxc): DGX H100 and GB200 NVL72
-    "dgxc": (0.052, 0.135, 0.986),
-    "dgxc GB200": (0.201, 0.244, 0.750),
+    "dgxc": (0.052, 0.134, 0.986),
+    "dgxc GB200": (0.192, 0.232, 0.167),
     # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
     "together B200": (0.240, 0.325, 1.000),
 }

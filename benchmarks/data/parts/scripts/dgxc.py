@@ -10,9 +10,10 @@ peak (0.5 points), so a mis-copied cell fails here. Where two commits print the 
 container), the row is kept once and ``also_at`` names the other commit.
 
 Included: the NeMo-Launcher-era READMEs (GSW 25.01 / 25.02, containers nemo:24.09 and nemo:24.12,
-DGX H100), and the GSW 25.05 ``nemotron/README.md`` (commit dc1028f6, nemo:25.04.00, NeMo 2
-``scripts.performance.llm.pretrain_nemotron4_*``) with its GB200 NVL72 Nemotron-4 340B weak- and
-strong-scaling tables and its H100 rows. Not included: the NeMo 2 llama3.1 tables at commit 741c8860
+DGX H100), and the GSW 25.05 READMEs of NeMo 2's ``scripts.performance`` era: ``nemotron/README.md``
+(commit dc1028f6, nemo:25.04.00: GB200 NVL72 Nemotron-4 340B weak- and strong-scaling tables and H100
+rows) and ``llama3.1/README.md`` (commit 1f6d9f40, nemo:25.04.01: GB200 NVL72 Llama 3.1 405B weak
+scaling and H100 rows). Not included: the NeMo 2 llama3.1 tables at commit 741c8860
 (nemo:25.02.01; the 405B proxies there split 30 and 62 layers over PP4 x VP8 = 32 chunks, unevenly, and
 the run settings live in that container's NeMo scripts, not in the index); the later READMEs
 (Megatron-Bridge, B200/GB200/GB300) print layouts only, no measurements (llama3.1/README.md @db1b14c4).
@@ -232,36 +233,57 @@ def rows():
     return out
 
 
-# ---- GSW 25.05 nemotron/README.md @dc1028f6 (nemo:25.04.00, NeMo 2 performance scripts)
+# ---- GSW 25.05 READMEs (NeMo 2 performance scripts): nemotron/README.md @dc1028f6 (nemo:25.04.00) and
+# llama3.1/README.md @1f6d9f40 (GSW 25.05.04, nemo:25.04.01)
 CDC1 = "dc1028f6747827b7bf4552de5a5000671aea6a24"
-NEMO2_CONFIG = (
-    "dgxc-benchmarking nemotron/launch.sh @dc1028f6: FW_VERSION=25.04.00, runs NeMo "
-    "scripts.performance.llm.pretrain_nemotron4_{size} with -tp/-pp/-cp/-gb/-mb/-vp as the row, '-fsdp 0 "
-    "--cuda_graphs true' on GB200 (not modelled: the planner has no CUDA-graph option), GPUS_PER_NODE 4 (GB200 "
-    "compute tray) / 8 (H100). NeMo recipe nemotron4_{size}.pretrain_recipe(performance_mode=True) (read at NeMo "
-    "01d03c17 / 023dfbe6; the container's r2.3.0 commit 00b778eb named by nemotron/setup.sh is not in the index): "
-    "MegatronCommOverlapCallback(tp_comm_overlap=True), distributed_fused_adam (Megatron distributed optimizer), "
-    "sequence parallel, no recompute{extra}; pretrain_nemotron4_340b.py sets the userbuffers "
-    "userbuffers_*_b200_h18432_tp8_mbs1_seqlen4096 config for gb200. fp8: the performance scripts' --fp8_recipe "
-    "default 'ds' (per-tensor delayed scaling; argument_parser.py of that era: choices ds/cs/mxfp8).")
+C1F6 = "1f6d9f40e4117d7c71b726f86074ac01c29f87f5"
+NEMO2_RUN = {
+    "nemotron": dict(
+        commit=CDC1, path="nemotron/README.md", fw="25.04.00", gsw="25.05",
+        config="dgxc-benchmarking nemotron/launch.sh @dc1028f6: FW_VERSION=25.04.00, runs NeMo "
+               "scripts.performance.llm.pretrain_nemotron4_{size} with -tp/-pp/-cp/-gb/-mb/-vp as the row, '-fsdp 0 "
+               "--cuda_graphs true' on GB200 (not modelled: the planner has no CUDA-graph option), GPUS_PER_NODE 4 (GB200 "
+               "compute tray) / 8 (H100). NeMo recipe nemotron4_{size}.pretrain_recipe(performance_mode=True) (read at NeMo "
+               "01d03c17 / 023dfbe6; the container's r2.3.0 commit 00b778eb named by nemotron/setup.sh @14fb6ae6 is not in "
+               "the index): MegatronCommOverlapCallback(tp_comm_overlap=True), distributed_fused_adam (Megatron distributed "
+               "optimizer), sequence parallel, no recompute{extra}; pretrain_nemotron4_340b.py sets the userbuffers "
+               "userbuffers_*_b200_h18432_tp8_mbs1_seqlen4096 config for gb200."),
+    "llama": dict(
+        commit=C1F6, path="llama3.1/README.md", fw="25.04.01", gsw="25.05.04",
+        config="dgxc-benchmarking llama3.1/launch.sh @1f6d9f40: FW_VERSION=25.04.01, runs NeMo "
+               "scripts.performance.llm.pretrain_llama31_405b with -tp/-pp/-cp/-vp/-mb/-gb as the row and -fsdp 0, "
+               "GPUS_PER_NODE 4 (GB200) / 8 (H100); CUDA graphs not set by launch.sh (the performance scripts' per-GPU "
+               "config CSV decides; not modelled). NeMo recipe llama31_405b.pretrain_recipe(performance_mode=True) (read at "
+               "NeMo 00aa2e12): MegatronCommOverlapCallback(tp_comm_overlap=True, ...), distributed_fused_adam, no "
+               "recompute (Llama31Config405B sets none), fp32 gradient reduction (not changed by the recipe)."),
+}
+FP8_DS = ("fp8 (TE hybrid, per-tensor delayed scaling: NeMo scripts/performance argument_parser.py '--fp8_recipe' "
+          "default 'ds' (choices ds/cs/mxfp8 in that era))")
 NEMO2 = [
-    # (gpu key, model, precision, table, scaling, [(gpus, gbs, step, tokens)])
-    ("GB200", "Nemotron-4 340B", "bf16", "Nemotron 340b BF16 GB200", "weak",
+    # (run, gpu key, model, precision, table, scaling, [(gpus, gbs, step, tokens)])
+    ("nemotron", "GB200", "Nemotron-4 340B", "bf16", "Nemotron 340b BF16 GB200", "weak",
      [(128, 32, 2.189, 59877), (256, 64, 2.19, 119700), (512, 128, 2.229, 235212)]),
-    ("GB200", "Nemotron-4 340B", "fp8", "Nemotron 340b FP8 GB200", "weak",
+    ("nemotron", "GB200", "Nemotron-4 340B", "fp8", "Nemotron 340b FP8 GB200", "weak",
      [(128, 32, 1.483, 88383), (256, 64, 1.517, 172804), (512, 128, 1.549, 338468)]),
-    ("GB200", "Nemotron-4 340B", "bf16", "Nemotron 340b BF16 GB200 Strong Scaling", "strong",
+    ("nemotron", "GB200", "Nemotron-4 340B", "bf16", "Nemotron 340b BF16 GB200 Strong Scaling", "strong",
      [(128, 512, 32.66, 64211), (256, 512, 16.58, 126486), (512, 512, 8.468, 247656)]),
-    ("GB200", "Nemotron-4 340B", "fp8", "Nemotron 340b FP8 GB200 Strong Scaling", "strong",
+    ("nemotron", "GB200", "Nemotron-4 340B", "fp8", "Nemotron 340b FP8 GB200 Strong Scaling", "strong",
      [(128, 512, 21.83, 96067), (256, 512, 11.21, 187078), (512, 512, 5.668, 369998)]),
-    ("H100", "Nemotron-4 340B", "bf16", "Nemotron4 340b BF16 H100", "single", [(256, 64, 4.606, 56913)]),
-    ("H100", "Nemotron-4 340B", "fp8", "Nemotron4 340b FP8 H100", "single", [(256, 64, 3.107, 84372)]),
-    ("H100", "Nemotron-4 15B", "bf16", "Nemotron4 15b BF16 H100", "single", [(16, 64, 2.746, 95463)]),
-    ("H100", "Nemotron-4 15B", "fp8", "Nemotron4 15b FP8 H100", "single", [(16, 64, 1.988, 131863)]),
+    ("nemotron", "H100", "Nemotron-4 340B", "bf16", "Nemotron4 340b BF16 H100", "single", [(256, 64, 4.606, 56913)]),
+    ("nemotron", "H100", "Nemotron-4 340B", "fp8", "Nemotron4 340b FP8 H100", "single", [(256, 64, 3.107, 84372)]),
+    ("nemotron", "H100", "Nemotron-4 15B", "bf16", "Nemotron4 15b BF16 H100", "single", [(16, 64, 2.746, 95463)]),
+    ("nemotron", "H100", "Nemotron-4 15B", "fp8", "Nemotron4 15b FP8 H100", "single", [(16, 64, 1.988, 131863)]),
+    ("llama", "GB200", "Llama 3.1 405B", "bf16", "Llama3.1 405b BF16 (GB200 Performance)", "weak",
+     [(128, 64, 9.347, 56092), (256, 128, 9.484, 110563), (512, 256, 9.508, 220567)]),
+    ("llama", "GB200", "Llama 3.1 405B", "fp8", "Llama3.1 405b FP8 (GB200 Performance)", "weak",
+     [(128, 64, 6.131, 85514), (256, 128, 6.183, 169590), (512, 256, 6.244, 335867)]),
+    ("llama", "H100", "Llama 3.1 405B", "bf16", "Llama3.1 405b BF16 (H100 Performance)", "single", [(512, 256, 19.810, 105863)]),
+    ("llama", "H100", "Llama 3.1 405B", "fp8", "Llama3.1 405b FP8 (H100 Performance)", "single", [(512, 256, 13.020, 161072)]),
 ]
-#: launch.sh @dc1028f6 layouts per (GPU, model): tp, pp, vp, mbs
-NEMO2_LAYOUT = {("GB200", "Nemotron-4 340B"): (8, 4, 12, 1), ("H100", "Nemotron-4 340B"): (8, 8, 12, 1),
-                ("H100", "Nemotron-4 15B"): (2, 1, None, 2)}
+#: launch.sh layouts per (GPU, model): tp, pp, cp, vp, mbs
+NEMO2_LAYOUT = {("GB200", "Nemotron-4 340B"): (8, 4, 1, 12, 1), ("H100", "Nemotron-4 340B"): (8, 8, 1, 12, 1),
+                ("H100", "Nemotron-4 15B"): (2, 1, 1, None, 2),
+                ("GB200", "Llama 3.1 405B"): (4, 8, 2, 8, 1), ("H100", "Llama 3.1 405B"): (8, 8, 2, 8, 1)}
 #: the systems: catalog GPU column text, GPUs per NVLink domain, scale-out Gb/s per domain
 NEMO2_SYSTEM = {
     "H100": ("H100-SXM5-80GB", 8, 8 * 400,
@@ -275,30 +297,32 @@ NEMO2_SYSTEM = {
 
 def nemo2_rows():
     out = []
-    for gkey, model, prec, title, scaling, cols in NEMO2:
-        a = ARCH[model]
-        tp, pp, vp, mbs = NEMO2_LAYOUT[(gkey, model)]
+    for run, gkey, model, prec, title, scaling, cols in NEMO2:
+        a, R = ARCH[model], NEMO2_RUN[run]
+        tp, pp, cp, vp, mbs = NEMO2_LAYOUT[(gkey, model)]
         gpu, gpn, inter, fabric = NEMO2_SYSTEM[gkey]
         for gpus, gbs, step, tok in cols:
             seq = a["seq_len"]
-            dp = gpus // (tp * pp)
-            assert dp * tp * pp == gpus and gbs % (dp * mbs) == 0, (model, gpus)
+            dp = gpus // (tp * pp * cp)
+            assert dp * tp * pp * cp == gpus and gbs % (dp * mbs) == 0, (model, gpus)
             assert abs(seq * gbs / step / tok - 1) < 0.005, (model, prec, gpus, seq * gbs / step, tok)
             extra = ", grad_reduce_in_fp32=False (bf16 gradient reduction)" if model.endswith("340B") else ""
+            cfg = R["config"].format(size=SHORT[model].split("-")[-1], extra=extra)
             notes = (f"Measured step time as printed (mean of iterations 11-44, parse_train_timing.sh). {scaling} "
-                     f"scaling table; GA = {gbs // (dp * mbs)}. Recipe: {NEMO2_CONFIG.format(size=SHORT[model][-4:].lstrip('-'), extra=extra)}")
+                     f"scaling table; GA = {gbs // (dp * mbs)}. Recipe: {cfg}")
             rid = f"dgxc_2504_{SHORT[model]}-{gkey.lower()}{'-strong' if scaling == 'strong' else ''}_{prec}_{gpus}"
             out.append(dict(
                 id=rid, source="NVIDIA/dgxc-benchmarking (DGX Cloud Benchmarking recipes), workload README 'Expected Performance'",
                 table=title, model=model, params_b=PARAMS[model], layers=a["layers"], hidden=a["hidden"], heads=a["heads"],
                 kv_heads=a["kv_heads"], ffn_hidden=a["ffn_hidden"], vocab=a["vocab"], seq_len=seq, moe_experts="", moe_topk="",
-                global_batch_seqs=gbs, micro_batch=mbs, tp=tp, pp=pp, dp=dp, cp=1, vpp=vp or "",
+                global_batch_seqs=gbs, micro_batch=mbs, tp=tp, pp=pp, dp=dp, cp=cp, vpp=vp or "",
                 zero_or_fsdp="distributed optimizer (distributed_fused_adam)", recompute="none; sequence parallel",
-                precision=("fp8 (TE hybrid, per-tensor delayed scaling: performance scripts' --fp8_recipe default 'ds')"
-                           if prec == "fp8" else "bf16"),
+                precision=FP8_DS if prec == "fp8" else "bf16",
                 gpu=gpu, num_gpus=gpus, gpus_per_node=gpn, interconnect=fabric, metric="iteration_time_s", value=step,
-                notes=notes, tp_overlap="te", inter_node_gbps=inter, container="nvcr.io/nvidia/nemo:25.04.00 (NeMo 2, Megatron-Core)",
-                gsw_version="25.05", commit=CDC1, also_at="", provenance=REPO.format(commit=CDC1, path="nemotron/README.md"),
+                notes=notes, tp_overlap="te", inter_node_gbps=inter,
+                container=f"nvcr.io/nvidia/nemo:{R['fw']} (NeMo 2, Megatron-Core)",
+                gsw_version=R["gsw"], commit=R["commit"], also_at="",
+                provenance=REPO.format(commit=R["commit"], path=R["path"]),
                 read_date=READ, tokens_per_s_printed=tok, mfu_pct_printed="", model_flops_per_seq_readme=""))
     return out
 
