@@ -49,6 +49,12 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * nemo_longseq — NeMo's long-sequence tables (Llama2-7B fp8 on DGX-H100, Llama3-8B fp8 on DGX-B200,
   4K-1M tokens with context parallelism): NeMo's model TFLOP/s converted to iteration time
   (``nemo_longseq``).
+* dgxc — NVIDIA DGX Cloud Benchmarking recipes (github.com/NVIDIA/dgxc-benchmarking) READMEs:
+  measured step times on DGX H100 for Llama 3.1 8B/70B/405B and Nemotron-4 15B/340B, bf16 and fp8,
+  NeMo Launcher on nemo:24.09/24.12, 8-2304 GPUs, with the runs' launcher configs, and NeMo 2
+  (nemo:25.04.00) Nemotron-4 rows on H100 and on GB200 NVL72 (source ``dgxc GB200``) (``dgxc``).
+* together B200 — Together AI's runs of the dgxc Nemotron-4 15B recipe on its B200 cluster
+  (togethercomputer/together-dgxc-benchmarking; ``together``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -82,6 +88,8 @@ from planner.model import stacks  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
+DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
+TOGETHER_CSV = DATA / "together_b200_runs.csv"  # the same builder (``together``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -467,6 +475,7 @@ PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "H100-SXM 96GB HBM2e (500W power limit)": ("H100-SXM-96GB", 500.0),
     "H100-SXM 95GB HBM2e (lower TDP)": ("H100-SXM-96GB", 500.0),  # same torchtitan cluster (README §3)
     "B200 (DGX B200, 180GB)": ("B200-SXM-180GB", None),
+    "GB200 (NVL72 rack)": ("GB200-B200", None),  # dgxc_runs.csv: one NVLink domain of 72 = the planner's node
 }
 
 
@@ -482,7 +491,7 @@ def pr2_stack(rid: str) -> str:
 PR2_STACKS = (
     ("titan", "torchtitan"), ("nemo", "megatron-core"), ("mbridge", "megatron-core"),
     ("kor22", "megatron-lm"), ("mtnlg", "megatron-deepspeed"), ("bloom", "megatron-deepspeed"),
-    ("opt", "metaseq"), ("llama1", "megatron-lm"),
+    ("opt", "metaseq"), ("llama1", "megatron-lm"), ("dgxc", "megatron-core"), ("together", "megatron-core"),
 )
 
 
@@ -517,6 +526,10 @@ def pr2_source(rid: str) -> str:
         return "nemo2407"
     if rid.startswith("mbridge"):
         return "mbridge"
+    if rid.startswith("dgxc"):  # the GB200 NVL72 rows apart: a new GPU and fabric, not the H100 set's
+        return "dgxc GB200" if "-gb200" in rid else "dgxc"
+    if rid.startswith("together"):
+        return "together B200"
     if rid.startswith("kor22"):
         return "kor22"
     return "production (mtnlg/bloom/opt/llama1)"
@@ -590,6 +603,9 @@ def pr2_case(cat, r) -> PR2Case:
     gpu, power = PR2_GPU.get(r.gpu, ("A100-SXM-80GB", None))
     inter = {"titan": 3200.0, "nemo": 3200.0, "mbridge": 3200.0, "bloom": 400.0}
     inter_gbps = next((v for k, v in inter.items() if r.id.startswith(k)), 1600.0)
+    stated = getattr(r, "inter_node_gbps", None)  # a source that states the fabric per row (dgxc_runs.csv)
+    if stated is not None and stated == stated:
+        inter_gbps = float(stated)
     hw = hw_option(cat, gpu, int(r.gpus_per_node), inter_gbps, intra_gbps=pr2_intra_gbps(r),
                    power_limit_w=power)
     model = pr2_model(r)
@@ -682,9 +698,87 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def dgxc(cat) -> pd.DataFrame:
+    """NVIDIA DGX Cloud Benchmarking recipes (github.com/NVIDIA/dgxc-benchmarking): the measured
+    step times its workload READMEs print (``DGXC_CSV``; row sources, commits and run configs in the
+    CSV; builder data/parts/scripts/dgxc.py, which checks every printed tokens/s, and the 2024
+    READMEs' MFU, against the step time).
+
+    * ``dgxc`` (100 rows): DGX H100. GSW 25.01/25.02 (NeMo Launcher, nemo:24.09 and nemo:24.12):
+      Llama 3.1 8B/70B/405B (with the README's 405B proxy configs of 7/21/42 layers) and Nemotron-4
+      15B/340B, bf16 and fp8, weak-scaled 8-2304 GPUs; GSW 25.05 (NeMo 2, nemo:25.04.0x): Nemotron-4
+      15B at 16, 340B at 256 and Llama 3.1 405B at 512 GPUs.
+    * ``dgxc GB200`` (18 rows): GB200 NVL72, GSW 25.05: Nemotron-4 340B TP8 PP4 VP12, bf16 and fp8,
+      weak (GBS = GPUs/4) and strong (GBS 512) scaling at 128-512 GPUs (nemo:25.04.00), and Llama 3.1
+      405B TP4 PP8 CP2 VP8 weak scaling (GBS = GPUs/2) at 128-512 GPUs (nemo:25.04.01).
+
+    The rows have published_runs_2.csv's columns and go through the same mapping (``pr2_case``,
+    ``pr2_options``): stack megatron-core; TE fp8 with per-tensor delayed scaling (2024 launcher:
+    ``fp8_hybrid``, ``fp8_amax_history_len: 1024``, ``fp8_amax_compute_algo: max``; NeMo 2
+    performance scripts: ``--fp8_recipe`` default ``ds``); cuDNN fused attention (configure.sh
+    ``NVTE_FUSED_ATTN=1``, ``NVTE_FLASH_ATTN=0``); recompute none except the 2024 Nemotron-4 340B
+    config's selective (attention core); sequence parallel where TP > 1; TP overlap as each config
+    states it (CSV ``tp_overlap``: the launcher's ``ub_tp_comm_overlap``, on for Llama 70B/405B and
+    Nemotron 15B, off for the 2024 340B config; NeMo 2 ``performance_mode``'s
+    ``MegatronCommOverlapCallback(tp_comm_overlap=True)``); the distributed optimizer; fp32
+    gradient reduction except Nemotron-4 340B's (2024 config ``grad_sync_dtype: bf16``; NeMo 2
+    ``grad_reduce_in_fp32 = False``: ``DGXC_BF16_GRAD_REDUCE``). Fabric per row (CSV
+    ``inter_node_gbps``, ``gpus_per_node``): DGX H100, 8 GPUs and 8 x 400 Gb/s InfiniBand a node;
+    GB200 NVL72 as the catalog describes it (GB200-B200: the NVLink5 domain spans the 72-GPU rack),
+    i.e. a 72-GPU "node" at the catalog's NVLink5 900 GB/s with one 400 Gb/s NIC per GPU
+    (72 x 400 Gb/s; the NICs are the reference design's, not stated in the recipe). Not modelled:
+    the GB200 runs' CUDA graphs (launch.sh ``--cuda_graphs true``; the planner has no such option).
+
+    Known residue, not modelled (nothing fitted):
+
+    * The 38 TP8 rows on H100 (Llama 405B, Nemotron-4 340B) run 2-18% (median 12%) faster than
+      predicted, the 62 TP1-4 rows -8..+7% (median +4%). The 2024 340B config (TP overlap off, selective recompute, 4.61-4.84 s)
+      and NeMo 2's (overlap on, no recompute, 4.606 s at 256 GPUs) measure the same, while the
+      model puts 0.65 s of exposed TP traffic on the first (+12..18%) and predicts the second
+      within +4%: the exposed TP8 all-gather/reduce-scatter of the no-overlap path looks too large.
+      The 405B proxies (7 layers, PP 1) are +8..15% with GEMM time alone at 95% of the measured step.
+    * GB200 rows run 13-25% slower than predicted at every scale: the measured GB200/H100 speed-up
+      at equal work per GPU in the same release is 2.10x for the 340B (0.25 sequences per GPU:
+      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.71x
+      and 2.60x; the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
+      for both; OpenXLA's
+      measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
+      805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
+      GB200 at this peak.
+
+    Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
+    layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
+    later READMEs (Megatron-Bridge, B200/GB200/GB300) print layouts, no measurements."""
+    out = pr2_rows(cat, path=DGXC_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
+def together(cat) -> pd.DataFrame:
+    """Together AI's runs of NVIDIA dgxc-benchmarking's Nemotron-4 15B recipe on its B200 cluster
+    (togethercomputer/together-dgxc-benchmarking @d275be99, tests/b200/slurm/nemotron4-15b/results.md
+    and tests/b200/scripts/nemotron4_15b/REPORT_BF16.md; ``TOGETHER_CSV``): 9 rows, bf16 at 64/256
+    GPUs and fp8 at 64/256 GPUs with global batches 256-2560, TP 1 (two TP 2 experiments with the TP
+    overlap off, as stated), MBS 2, seq 4096, on nvidia+nemo+26.02.00 with the recipe's 25.09 configs.
+    Mapped as ``dgxc`` (``pr2_case``): stack megatron-core, fp8 with TE's tensorwise (current)
+    scaling as CONTEXT.md states, distributed Adam, no recompute (not stated; the dgxc Nemotron-4 15B
+    recipes set none), fp32 gradient reduction (not stated), 8 x 400 Gb/s InfiniBand per 8-GPU node
+    (results.md). Not modelled: CUDA graphs (on in the bf16 runs, off in the fp8 ones).
+    Left out: the NVLS experiment (NCCL NVLink SHARP) and the two profiler runs.
+
+    Known residue, not modelled: every row runs slower in the model than measured, +8% to +41%
+    (bf16 64 GPUs: 0.930 s measured). The runs' own TFLOP/s (1570 bf16 at 64 GPUs; NeMo's causal-
+    halved count, tests/test_dgxc_data.py) is 70% of the B200's 2250 dense peak at the planner's full
+    count, above what the planner's B200 GEMM efficiency (the H100 in-step fit) allows; the same
+    parameters put the GB200 NVL72 rows of ``dgxc GB200`` 17-25% too fast, so the two Blackwell
+    sources pull the shared efficiency in opposite directions."""
+    out = pr2_rows(cat, path=TOGETHER_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
 def pr2_group(r) -> str:
     """Rows that vary configurations of one model in one table (for the within-model Spearman)."""
-    m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg)", r.id)
+    m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg"
+                 r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8)|together_[a-z0-9.-]+_(?:bf16|fp8))", r.id)
     return f"{m.group(1) if m else r.id}/{r.model}"
 
 
@@ -707,6 +801,11 @@ def pr2_options(r, stack: str) -> dict:
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "tensorwise"
     elif stack == "megatron-core":
+        # a source that states the TP overlap per row (dgxc_runs.csv ``tp_overlap``: the recipe's
+        # ``ub_tp_comm_overlap``); published_runs_2.csv has no such column: the stack's default
+        tpo = getattr(r, "tp_overlap", None)
+        if isinstance(tpo, str) and tpo:
+            opts["tp_overlap"] = tpo
         if "fp8" in str(r.precision).lower():
             opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
         moe = next((v for (k, g), v in MBRIDGE_MOE_RECIPES.items()
@@ -762,7 +861,11 @@ MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek")
 #: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
 #: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``
 NEMO_BF16_GRAD_REDUCE = ("nemotron-340b",)
-BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE}
+#: the DGX Cloud Benchmarking row whose run config (dgxc-benchmarking nemotron/nemotron4-340b-synth.yaml
+#: @8f5cbb37: ``distributed_fused_adam`` with ``grad_sync_dtype: bf16``) reduces bf16 gradients; the
+#: Llama 3.1 and Nemotron-4 15B configs set no grad_sync_dtype (fp32, as NeMo 24.07's)
+DGXC_BF16_GRAD_REDUCE = ("nemotron-4 340b",)
+BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE, "dgxc": DGXC_BF16_GRAD_REDUCE}
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:
@@ -800,8 +903,7 @@ def run_all(cat=None) -> pd.DataFrame:
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
     return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2, nemo_longseq(cat),
-                      nemo2407_ft(cat)],
-                     ignore_index=True)
+                      nemo2407_ft(cat), dgxc(cat), together(cat)], ignore_index=True)
 
 
 def loso(cat=None) -> pd.DataFrame:

@@ -1,0 +1,73 @@
+"""benchmarks/data/dgxc_runs.csv (NVIDIA DGX Cloud Benchmarking recipes, validate.dgxc): the rows
+are what their READMEs print, and the planner's FLOP count is the one their MFU uses."""
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_parts_data import FORBIDDEN
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+CSV = ROOT / "benchmarks" / "data" / "dgxc_runs.csv"
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return pd.read_csv(CSV)
+
+
+def test_layout_and_provenance(rows):
+    assert rows["id"].is_unique
+    assert (rows["tp"] * rows["pp"] * rows["dp"] * rows["cp"] == rows["num_gpus"]).all()
+    assert (rows["global_batch_seqs"] % (rows["dp"] * rows["micro_batch"]) == 0).all()
+    assert rows["provenance"].str.match(r"https://github\.com/NVIDIA/dgxc-benchmarking/blob/[0-9a-f]{40}/").all()
+    assert rows["metric"].eq("iteration_time_s").all() and rows["value"].gt(0).all()
+    text = [" ".join(map(str, r)) for r in rows.itertuples(index=False)]
+    for pat, what in FORBIDDEN:
+        assert not any(pat.search(t) for t in text), what
+
+
+def test_printed_throughput_is_the_step_time(rows):
+    """The README's tokens/s row is seq x GBS / step time: a mis-copied step time shows here."""
+    tok = rows["seq_len"] * rows["global_batch_seqs"] / rows["value"]
+    assert ((tok / rows["tokens_per_s_printed"] - 1).abs() < 0.005).all()
+
+
+@pytest.mark.parametrize("rid,mfu_pct", [
+    ("dgxc_2409_llama31-70b_bf16_64", 54.10),   # README_70b.md @143b90dd: 14.72 s, 54.10%
+    ("dgxc_2412_llama31-8b_fp8_8", 40.59),      # README_8b.md @8f5cbb37: 9.44 s, 40.59% of 1979
+    ("dgxc_2412_llama31-405b_bf16_576", 54.85),  # README_405b.md @8f5cbb37: 17.50 s, 54.85%
+])
+def test_readme_mfu_is_planner_model_flops(rows, rid, mfu_pct):
+    """The Llama READMEs' MFU (Notes: 12 l h^2 (1 + g/a + s/h) + 18 l f h + 6 V h per token, no
+    causal halving) is planner.model.flops.step_flops(...)["model"] at causal_half=False: the
+    printed MFU comes back from the printed step time within 0.1 point."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.flops import step_flops
+
+    r = next(rows[rows["id"] == rid].itertuples())
+    case = validate.pr2_case(load_catalog(), r)
+    fl = float(step_flops(case.model, int(r.seq_len), int(r.global_batch_seqs), causal_half=False)["model"])
+    peak = 1979e12 if "fp8" in r.precision else 989e12  # the READMEs' H100 peaks
+    assert fl / r.value / r.num_gpus / peak * 100 == pytest.approx(mfu_pct, abs=0.1)
+
+
+def test_together_step_times_match_their_tflops():
+    """Together AI's B200 rows (benchmarks/data/together_b200_runs.csv): NeMo's logged TFLOP/s per GPU
+    is model FLOPs with causal attention halved over the step time; the planner's causal-halved model
+    FLOPs over each copied step time give the printed TFLOP/s back within 1% (0.930 s -> 1570 at 64
+    GPUs bf16), so the step times and the FLOP convention agree."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.flops import step_flops
+
+    cat = load_catalog()
+    tog = pd.read_csv(ROOT / "benchmarks" / "data" / "together_b200_runs.csv")
+    assert len(tog) == 9 and tog["id"].is_unique
+    for r in tog.itertuples():
+        case = validate.pr2_case(cat, r)
+        fl = float(step_flops(case.model, int(r.seq_len), int(r.global_batch_seqs), causal_half=True)["model"])
+        assert fl / r.value / r.num_gpus / 1e12 == pytest.approx(r.tflops_per_gpu_printed, rel=0.01), r.id
