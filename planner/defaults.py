@@ -27,6 +27,25 @@ LONG_SEQ = 16384
 EP_DEGREES = (1, 2, 4, 8, 16, 32, 64)
 #: interleaved (virtual) pipeline stages per rank
 VPP = (1, 2, 4)
+#: Megatron-Core per-module selective recompute lists (``training.recompute_modules``) tried when a
+#: job leaves ``training.recompute`` open on a stack that runs them (``Stack.module_recompute``),
+#: besides Megatron's default ["core_attn"]: the lists NVIDIA's own recipes run, not all 2^7 subsets.
+#: Each is tried only on models it frees memory on and where Megatron-Core accepts it
+#: (planner.search.space.recompute_module_lists). Megatron-Bridge scripts/performance/configs:
+#: ["mla_up_proj"] DeepSeek-V3 B200/GB200/B300/VR200 and Kimi-K2 B200/GB200/B300/GB300
+#: (deepseek/deepseek_workload_base_configs.py, kimi/kimi_workload_base_configs.py); ["moe_act"]
+#: DeepSeek-V3 GB300 BF16; ["mlp"] DeepSeek-V3 GB200 (its three dense layers); ["layernorm",
+#: "moe_act"] GPT-OSS-120B H100/B200 (gpt_oss/gpt_oss_workload_base_configs.py); ["mla_up_proj",
+#: "mlp"] DeepSeek-V3 H100 and B200 FP8-MX, Kimi-K2 H100; ["mla_up_proj", "layernorm", "moe_act"]
+#: DeepSeek-V3 B200 NVFP4. ["moe", "layernorm", "core_attn", "moe_act"]: Megatron-Bridge
+#: recipes/nemotronh/h100/nemotron_3_ultra.py (the whole MoE layer re-run; Megatron-LM's
+#: ``--moe-layer-recompute`` is this "moe" module). Ordered so that every list's sub-lists come first.
+RECOMPUTE_MODULE_LISTS = (
+    ("mla_up_proj",), ("moe_act",), ("mlp",),
+    ("layernorm", "moe_act"), ("mla_up_proj", "mlp"),
+    ("mla_up_proj", "layernorm", "moe_act"),
+    ("moe", "layernorm", "core_attn", "moe_act"),
+)
 #: GPUs per node of a bare-GPU cluster (``cluster: {gpu: H100}``): HGX/DGX boards hold 8
 GPUS_PER_NODE = 8
 #: intra-node bandwidth when the catalog has neither NVLink nor PCIe for a GPU: PCIe Gen4 x16

@@ -49,8 +49,9 @@ def config_str(cfg: dict) -> str:
     s = " ".join(parts) + f" z{cfg['zero']} mb{cfg['micro_batch']}"
     if cfg["recompute"] != "none":
         s += f" rc:{cfg['recompute'][:3]}"
-        if cfg.get("recompute_modules"):  # Megatron-Core per-module recompute
-            s += "(" + "+".join(cfg["recompute_modules"]) + ")"
+        mods = cfg.get("recompute_modules")  # Megatron-Core per-module recompute (a table row: "a+b")
+        if mods:
+            s += "(" + (mods if isinstance(mods, str) else "+".join(mods)) + ")"
     if cfg.get("offload", "none") != "none":
         s += f" off:{cfg['offload']}"
     return s

@@ -45,6 +45,7 @@ from functools import lru_cache
 import pytest
 import yaml
 
+from planner import defaults as D
 from planner.errors import InputError
 from planner.present.emit import emit_launch_spec
 from planner.spec import load_job_dict
@@ -838,7 +839,10 @@ def test_megatron_accepts_the_planned_model_features():
 
 
 @pytest.mark.parametrize("preset,modules", [("qwen3-30b-a3b", ["layernorm", "moe_act"]),
-                                             ("deepseek-v3", ["mla_up_proj", "mlp"]), ("llama3-8b", [])])
+                                             ("deepseek-v3", ["mla_up_proj", "mlp"]), ("llama3-8b", []),
+                                             # every list recommend searches (planner.search.space
+                                             # recompute_module_lists), on a model with MoE, MLA and dense layers
+                                             *(("deepseek-v3", list(x)) for x in D.RECOMPUTE_MODULE_LISTS)])
 def test_megatron_accepts_the_planned_recompute_modules(preset, modules):
     """``training.recompute_modules`` reaches Megatron-Core's config as ``--recompute-granularity selective
     --recompute-modules ...`` (nargs='*': an empty list recomputes nothing), and TransformerConfig's

@@ -480,6 +480,10 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
     return st
 
 
+#: what ``recompute: selective`` re-runs when the job names no list (TransformerConfig: None -> ["core_attn"])
+DEFAULT_RECOMPUTE_MODULES = ("core_attn",)
+
+
 def recompute_modules(t, stack: Stack, model=None, precision: str | None = None) -> tuple[str, ...]:
     """The modules ``recompute: selective`` re-runs for job ``t`` on ``stack``: the job's
     ``training.recompute_modules`` (Megatron-Core stacks only) or the attention core. Refuses what
@@ -488,7 +492,7 @@ def recompute_modules(t, stack: Stack, model=None, precision: str | None = None)
     scaling; and modules for a layer the model does not have (MoE, shared experts)."""
     mods = getattr(t, "recompute_modules", None)
     if mods is None:
-        return ("core_attn",)
+        return DEFAULT_RECOMPUTE_MODULES
     field = "training.recompute_modules"
     if not getattr(stack, "module_recompute", False):
         ok = ", ".join(n for n, s in STACKS.items() if s is not None and s.module_recompute)

@@ -251,8 +251,11 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a += _flag("--global-batch-size", t.global_batch)
     if cfg["recompute"] == "selective":
         a += _flag("--recompute-granularity", "selective")
-        if t.recompute_modules is not None:  # Megatron-LM arguments.py: nargs='*' (default ["core_attn"])
-            a += ["--recompute-modules", *t.recompute_modules]
+        # the plan's list (one recommend searched, planner.search.space.recompute_module_lists) or the job's;
+        # Megatron-LM arguments.py: nargs='*' (default ["core_attn"])
+        mods = cfg.get("recompute_modules") or t.recompute_modules
+        if mods is not None:
+            a += ["--recompute-modules", *mods]
     elif cfg["recompute"] == "full":
         # every layer's input kept, the layer recomputed in backward (the planner's "full")
         a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]

@@ -90,7 +90,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
 COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware"}
 #: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD)
 VIEW_COLUMNS = ("hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch",
-                "recompute", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
+                "recompute", "recompute_modules", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
 
 
 def _rows(df: pd.DataFrame) -> list[dict]:

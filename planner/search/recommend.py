@@ -26,9 +26,11 @@ from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.search.space import refusal_error, refusal_note, searched_options, space_chunks, stack_variants
+from planner.search.space import (DEFAULT_MODULES, module_lists_note, refusal_error, refusal_note, searched_options,
+                                   space_chunks, stack_variants, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
+from planner.model.activations import SELECTIVE
 from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 
@@ -51,6 +53,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     batches = {}  # (option index, chunk index, stack variant) -> the fitting candidates of that chunk
     variants = stack_variants(job)  # the open stack options' combinations (space.stack_variants)
     searched = searched_options(variants)
+    lists = module_lists_note(variants)  # recompute_modules lists searched (space.recompute_module_lists)
     evaluated = 0
     refused, refused_rows = {}, 0  # layouts the job's stack refuses (planner.model.stack_rules), by rule
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
@@ -74,7 +77,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         limit, head = memory_limit(job, hw)
         for j, c in chunks:
             misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
-            roots = {}  # no-offload variant -> (rows it was tried on, their memory)
+            roots = {}  # variant -> (rows it was tried on, their memory)
             if variants:
                 any_refused = np.zeros(len(c), dtype=bool)
                 # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
@@ -90,12 +93,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                 refused_rows += int(any_refused.sum())
             for v, var in enumerate(variants):
                 rows = var.rows(c)
-                for q in var.parents:  # an offload: only where the plans with one offload fewer do not fit
+                for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
                     rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
                 tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
                 if var.root is not None and var.root in roots and rows.any():
-                    ridx, rmem = roots[var.root]  # and only where the offload can free enough
-                    chance = np.zeros(len(c), dtype=bool)
+                    ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
+                    chance = np.ones(len(c), dtype=bool)  # (rows the root did not evaluate: no screen)
                     chance[ridx] = var.could_fit(rmem, limit)
                     rows &= chance
                 idx = np.flatnonzero(rows)
@@ -104,22 +107,21 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     continue
                 cv = c if len(idx) == len(c) else c.take(idx)
                 evaluated += len(cv)
-                mem = memory_per_gpu(job.model, job.training, cv, stack=var.stack)
+                mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack)  # training: its recompute list
                 fits = fits_memory(job, hw, mem, limit)
                 tried[idx[fits]] = False
                 misfit[v] = tried
-                if var.root is None and var.parents == ():
-                    roots[v] = (idx, mem)
+                roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
                 if not fits.any():
                     i = int(np.argmin(mem["total"]))
                     ratio = mem["total"][i] / max(limit, 1.0)
                     if closest_mem is None or ratio < closest_mem[0]:
-                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack)})} "
+                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules})} "
                                               f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
                                               f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
                     continue
                 cf = cv.take(np.flatnonzero(fits))
-                st = step_time(job.model, job.training, cf, hw, framework=var.stack)
+                st = step_time(job.model, var.training, cf, hw, framework=var.stack)
                 hours = steps * st["step_time_s"] / 3600.0
                 cost = rent_cost(hours, cf.nodes, price)
                 extra = {}
@@ -133,6 +135,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
                     zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
                     **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
+                    **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_MODULES), "")}
+                       if lists else {}),  # the searched recompute list of the selective rows
                     step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                     mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                     train_hours=hours, cost=cost, usd_per_token=cost / tokens,
@@ -160,6 +164,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                      if e.field == "training.framework.fp8_recipe"})
     if no_fp4:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(no_fp4)} (nvfp4 needs FP4 tensor cores)")
+    if lists:
+        assumptions.append(lists)
     note = refusal_note(variants[0].stack, refused, refused_rows) if variants else None
     if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
         assumptions.append(note)
@@ -197,7 +203,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
-    ranked = tuple(_plan(job, opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.variant))], int(r.idx), cat,
+    ranked = tuple(_plan(variant_job(job, variants[int(r.variant)]), opts[int(r.opt)],
+                         batches[(int(r.opt), int(r.chunk), int(r.variant))], int(r.idx), cat,
                          con.spot, spot_model, variants[int(r.variant)].stack, searched) for r in shown.itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]

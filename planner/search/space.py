@@ -1,7 +1,8 @@
 """The search space: every parallel layout of a job on one hardware option, as numpy columns.
 
 Per hardware option (instance type or GPU): nodes x (TP, ETP) x PP x CP x EP x vpp x ZeRO x
-micro-batch x recompute — a Cartesian product of the values each open field may take (``planner.defaults``),
+micro-batch x recompute (and, on the Megatron-Core stacks, the selective-recompute module lists:
+``stack_variants``) — a Cartesian product of the values each open field may take (``planner.defaults``),
 cut by the layout rules (``planner.layout.RULES``), enumerated in bounded chunks.
 
 Which values are tried (Megatron-LM conventions): TP within a node and dividing the heads (and the
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
@@ -29,9 +30,11 @@ from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates, valid_mask
 from planner.model import offload, stack_rules
+from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import frozen_base
-from planner.model.memory import FRAGMENTATION
-from planner.model.stacks import SEARCHED, Stack, from_training, open_options
+from planner.model.memory import ACT_BYTES, FRAGMENTATION
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES as DEFAULT_MODULES, SEARCHED, Stack, from_training,
+                                   open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 
@@ -165,21 +168,29 @@ class StackVariant:
     #: differs (only ZeRO-3 gathers), 2 where megatron_fsdp does (ZeRO-0/1 are DDP / the distributed optimizer
     #: either way); 0 otherwise
     min_zero: int = 0
-    root: int | None = None  # the variant with the same values and no offload (None: this one)
+    #: the variant ``could_fit`` screens it against: the same values without offload (None: this
+    #: one), for a recompute list without offload the same combination under the default list
+    root: int | None = None
+    #: a searched Megatron-Core ``recompute_modules`` list (``recompute_module_lists``): the variant
+    #: stands for the selective-recompute rows with that list (``training`` carries it); None: the
+    #: job's own (Megatron's default ["core_attn"] when the job leaves it open)
+    modules: tuple[str, ...] | None = None
+    #: the memory terms this variant can take off its root's (``could_fit``); None: its offloads'
+    frees: tuple[str, ...] | None = None
     #: the job's model and training, for the stack's own rules (planner.model.stack_rules)
     model: object = field(default=None, compare=False, repr=False)
     training: object = field(default=None, compare=False, repr=False)
 
     def could_fit(self, root_mem: dict, limit: float) -> np.ndarray:
-        """Rows (of the root's evaluated batch) that can fit with this variant's offloads, from
-        the root's memory: what an offload can take off the GPU is at most the optimizer state
-        (optimizer offload) and the activations with their fragmentation allowance (activation
-        offload). A necessary condition, so the memory model runs only on rows with a chance."""
-        free = np.zeros_like(root_mem["total"])
-        if self.stack.optimizer_offload:
-            free = free + root_mem["optimizer"]
-        if self.stack.activation_offload:
-            free = free + root_mem["activations"] * (1 + FRAGMENTATION)
+        """Rows (of the root's evaluated batch) that can fit with this variant, from the root's
+        memory: what it can take off the GPU (``frees``) is at most the optimizer state (optimizer
+        offload) and the activations with their fragmentation allowance (activation offload, or a
+        recompute list against the default one: a list changes the activations only). A necessary
+        condition, so the memory model runs only on rows with a chance."""
+        frees = self.frees if self.frees is not None else tuple(
+            k for k, on in (("optimizer", self.stack.optimizer_offload), ("activations", self.stack.activation_offload))
+            if on)
+        free = sum(root_mem[k] * (1 + FRAGMENTATION if k == "activations" else 1.0) for k in frees)
         return root_mem["total"] - free <= limit
 
     def refusals(self, c: Candidates) -> dict[str, np.ndarray]:
@@ -194,6 +205,8 @@ class StackVariant:
             ok &= ~refused
         if self.min_zero:
             ok &= c.zero >= self.min_zero
+        if self.modules is not None:
+            ok &= c.rc == SELECTIVE
         return ok
 
 
@@ -204,7 +217,9 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     state to move (not LoRA/QLoRA's frozen base), activation offload for transformers where
     Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3,
     megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3.
-    A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks."""
+    A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks; then the
+    same combinations once more for each Megatron-Core ``recompute_modules`` list searched
+    (``recompute_module_lists``), on the selective-recompute rows (``_with_module_lists``)."""
     m, t, p = job.model, job.training, job.parallel
     base = from_training(t)
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
@@ -241,7 +256,84 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
             root=root if parents else None, model=m, training=t,
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
                           2 * (values.get("megatron_fsdp", base.megatron_fsdp) != base.megatron_fsdp)])))
+    return _with_module_lists(out, recompute_module_lists(job))
+
+
+
+def recompute_module_lists(job: JobSpec) -> tuple[tuple[str, ...], ...]:
+    """The Megatron-Core ``recompute_modules`` lists ``recommend`` tries besides the default
+    ["core_attn"] (``defaults.RECOMPUTE_MODULE_LISTS``, the lists NVIDIA's recipes run): only when
+    the job leaves ``training.recompute`` open on a stack with per-module recompute
+    (``Stack.module_recompute``), for a transformer whose layers' activations the lists change (a
+    LoRA/QLoRA frozen base keeps peft's own set); only lists Megatron-Core accepts for this model,
+    stack and precision (``stacks.recompute_modules``, TransformerConfig's rules) and whose every
+    module frees memory on this model (the activation table, ``activations.RECOMPUTE_MODULE_ROWS``:
+    "mlp" needs dense layers, "layernorm" a norm that is a separate module) -- a module that frees
+    nothing only adds time."""
+    m, t = job.model, job.training
+    base = from_training(t)
+    if t.recompute is not None or not base.module_recompute or not m.is_transformer or frozen_base(m, t):
+        return ()
+    kw = dict(recompute=SELECTIVE, flash=t.flash_attention, dropout=t.dropout, act_bytes=ACT_BYTES[t.precision],
+              **{k: v for k, v in stack_table_kw(base, t.precision).items() if k != "modules"})
+
+    def kept(mods):  # bytes one (mean) layer keeps per token under selective recompute of ``mods``
+        return float(mean_layer_activation_bytes(m, t.seq_len, 1, modules=mods, **kw))
+
+    out = []
+    for mods in D.RECOMPUTE_MODULE_LISTS:
+        try:
+            recompute_modules(t.model_copy(update={"recompute_modules": list(mods)}), base, m, t.precision)
+        except InputError:
+            continue  # Megatron-Core refuses it here (no MLA, no MoE, FP8 delayed scaling, ...)
+        if all(kept((x,)) < kept(()) for x in mods):
+            out.append(tuple(mods))
+    return tuple(out)
+
+
+def _with_module_lists(variants: list[StackVariant], lists) -> list[StackVariant]:
+    """``variants`` (the stack-option combinations, Megatron's default list) and, for each searched
+    ``recompute_modules`` list, the same combinations on the selective rows with that list. A list
+    re-runs at least what each of its sub-lists re-runs (planner.model.step_time: each module's
+    forward once more), so it is slower wherever a sub-list fits: its parents are the same
+    combination under its largest sub-lists (and, as before, one offload fewer), and it is tried
+    only on rows where none of them fits."""
+    if not lists:
+        return variants
+    t = variants[0].training
+    blocks = [DEFAULT_MODULES, *lists]  # sub-lists first (defaults.RECOMPUTE_MODULE_LISTS' order)
+    at = {(0, k): k for k in range(len(variants))}  # (list, combination) -> index in the output
+    out = list(variants)
+    for b, mods in enumerate(blocks[1:], start=1):
+        subs = [i for i, s in enumerate(blocks[:b]) if set(s) < set(mods)]
+        largest = [i for i in subs if not any(set(blocks[i]) < set(blocks[j]) for j in subs)]
+        training = t.model_copy(update={"recompute_modules": list(mods)})
+        for k, v in enumerate(variants):
+            if v.stack.activation_offload:  # Megatron-Core offloads activations without recompute only
+                continue
+            at[b, k] = len(out)
+            parents = tuple(at[b, q] for q in v.parents if (b, q) in at) + tuple(at[i, k] for i in largest)
+            # screened against the same combination under the default list (no offload) or, with an
+            # offload, against this list without it
+            root, frees = (at[0, k], ("activations",)) if v.root is None else (at[b, v.root], None)
+            out.append(replace(v, training=training, modules=mods, parents=parents, root=root, frees=frees))
     return out
+
+
+def variant_job(job: JobSpec, variant: StackVariant) -> JobSpec:
+    """``job`` as ``variant`` runs it: with the searched recompute list in its training."""
+    return job if variant.modules is None else job.model_copy(update={"training": variant.training})
+
+
+def module_lists_note(variants: list[StackVariant]) -> str | None:
+    """The recompute lists the search tried, as one line for the output's assumptions."""
+    lists = list(dict.fromkeys(v.modules for v in variants if v.modules is not None))
+    if not lists:
+        return None
+    shown = ", ".join("[" + ", ".join(x) + "]" for x in [DEFAULT_MODULES, *lists])
+    return (f"training.recompute open on {variants[0].stack.name}: selective recompute searched over Megatron-Core "
+            f"recompute_modules {shown} (the lists Megatron-Bridge/NeMo recipes run that Megatron-Core accepts and "
+            "that free memory on this model; a longer list only where its sub-lists do not fit)")
 
 
 def refusal_note(stack: Stack, counts: dict[str, int], total: int) -> str | None:

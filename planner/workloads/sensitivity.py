@@ -94,6 +94,8 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
     j.parallel.schedule = cfg["schedule"]
     j.training.micro_batch = cfg["micro_batch"]
     j.training.recompute = cfg["recompute"]
+    if cfg.get("recompute_modules"):  # a recompute list the search chose (planner.search.space)
+        j.training.recompute_modules = list(cfg["recompute_modules"])
     st = row.get("stack") or {}
     if st.get("searched"):  # stack options the search chose (offload, reshard) are the plan's too
         fw = j.training.framework or FrameworkSpec(name=st["name"])
