@@ -158,6 +158,9 @@ SAME_SILICON = {
                      "(400 vs 900 GB/s, in its catalog row) and FP64 are cut"),
     "A800": ("A100", "A800 is A100's GA100 die (108 SMs, same clocks and power); only NVLink "
                      "(400 vs 600 GB/s, in its catalog row) is cut"),
+    # not the same die, the same SM design: without this B300/GB300 fell to the generic prior (80 SMs)
+    "B300": ("B200", "Blackwell Ultra (B300/GB300) has B200's SM design and its dense BF16/FP8 rates "
+                     "(catalog rows); B200's efficiency fractions are assumed, its 160 SMs vs 148 not told apart"),
 }
 
 

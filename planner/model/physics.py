@@ -64,6 +64,11 @@ def reachable_peak(hw, dtype: str) -> float:
 #: cuDNN 539 / 516, FA2 335 / 322 TFLOP/s of 989. A100: FA2 paper (Dao 2023) Fig. 4-5, ~0.60-0.70
 #: fwd and ~0.45-0.55 bwd of 312 at long sequences (the A100 priors in efficiency.PRIORS);
 #: Azure AI-benchmarking-guide A100 FA2 at hd64 s8192: 179.5 of 312 (0.58).
+#: B200 cuDNN (0.50, 0.45) is assumed, not measured: NVIDIA's cudnn-frontend benchmark
+#: (``sdpa_benchmark_training``, cuDNN 9.10.2, causal GQA at 16k) reaches 1350 / 1073 TFLOP/s of 2250
+#: (0.60 / 0.48) in isolation, and with that rate NeMo 25.04's B200 long-context rows (attention 25-90%
+#: of their step) go from -8% to -15% (nemo_longseq median 10.3% -> 15.8%), so the isolated figure is
+#: not taken for in-step attention on B200 (README "Still missing", Blackwell).
 ATTN_KERNELS = {
     "cudnn": {"H100": (0.545, 0.52), "H200": (0.545, 0.52), "B200": (0.50, 0.45)},
     "fa3": {"H100": (0.62, 0.57), "H200": (0.62, 0.57)},
