@@ -304,3 +304,35 @@ def test_cudnn_sm90_prior_matches_cudnn_frontend_9_1_benchmark(catalog):
         modelled = 1.0 / (float(f) * peak) + 2.5 / (float(b) * peak)
         measured = 1.0 / f_meas + 2.5 / b_meas
         assert modelled == pytest.approx(measured, rel=0.05), s
+
+
+def test_tp_backward_without_userbuffers_hides_column_collectives():
+    """TE's _Linear/_LayerNormLinear backward without userbuffers (physics.tp_exposed_async_bwd):
+    under SP only the row-parallel gradient all-gathers stay exposed; the column-parallel input
+    re-gather hides under the dgrads and the dgrad reduce-scatters under the wgrads (each half
+    of the column backward), holding NCCL's 24 SMs; without SP the two dgrad all-reduces hide
+    under the wgrads. GEMMs too short: what exceeds them is exposed."""
+    f = physics.NCCL_COMM_SMS / (132 - physics.NCCL_COMM_SMS)
+    exp, slow = physics.tp_exposed_async_bwd(1.0, 1.0, 10.0, 8, True, sm_count=132)
+    assert float(exp) == pytest.approx(1.0) and float(slow) == pytest.approx(2.0 * f)
+    exp, slow = physics.tp_exposed_async_bwd(1.0, 1.0, 10.0, 8, False, sm_count=132)
+    assert float(exp) == 0.0 and float(slow) == pytest.approx(2.0 * f)
+    exp, _ = physics.tp_exposed_async_bwd(1.0, 1.0, 0.0, 8, True, sm_count=132)
+    assert float(exp) == pytest.approx(3.0)  # the re-gather (unpriced before) shows when nothing hides it
+    exp, slow = physics.tp_exposed_async_bwd(1.0, 1.0, 10.0, 1, True)
+    assert float(exp) == 0.0 and float(slow) == 0.0
+
+
+def test_megatron_core_backward_tp_is_half_the_forward_without_overlap(catalog):
+    """Megatron-Core (TE linears) without TP overlap: a TP8 SP layer's forward exposes its two
+    all-gathers and two reduce-scatters, its backward only the two gradient all-gathers (TE
+    grad_output_preprocess is synchronous; the column layers' collectives are async), so the
+    exposed TP traffic is 3/4 of what a stack that runs every collective on the compute stream
+    exposes (megatron-lm here: the same collectives, no tp_bwd_async)."""
+    hw = hw_for(catalog)
+    m = ModelSpec(name="t70", layers=80, hidden=8192, heads=64, kv_heads=8, ffn_hidden=28672, vocab=128256)
+    t = TrainingSpec(seq_len=4096, global_batch=8, precision="bf16", recompute="none")
+    c = cands(tp=8, zero=0, sp=True)
+    tp = {s: float(step_time(m, t, c, hw, framework=stacks.resolve(s, tp_overlap="none"))["comm_tp"][0])
+          for s in ("megatron-core", "megatron-lm")}
+    assert tp["megatron-lm"] > 0 and tp["megatron-core"] == pytest.approx(0.75 * tp["megatron-lm"], rel=1e-6)

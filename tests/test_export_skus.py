@@ -2,6 +2,8 @@
 instead of 900 / 600). The catalog carries the cut link, the model takes the same-silicon family's
 efficiency parameters, and TP/EP collectives inside a node slow down by the link ratio and only by
 it. Independent checks: DeepSeek's measured H800 NVLink rate and a public 8 x A800 NCCL all-reduce."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -68,7 +70,9 @@ def test_tp8_all_reduce_scales_with_the_datasheet_link_ratio(cat, sku, sibling, 
     """TP8 inside one node, no comm overlap: the TP collectives' bandwidth term is the catalog's
     per-GPU link over the same achieved fraction, so with latency set aside the export SKU's TP time
     is its sibling's times sibling_link / link (900/400 = 2.25, 600/400 = 1.5); everything else equal."""
-    fw = stacks.resolve("megatron-core").with_options(tp_overlap="none")
+    # every TP collective exposed: no userbuffers and not the backward's async column-parallel
+    # collectives either (Stack.tp_bwd_async hides them under GEMMs, which would mix compute in)
+    fw = dataclasses.replace(stacks.resolve("megatron-core").with_options(tp_overlap="none"), tp_bwd_async=False)
     slow, fast = (step_time(MODEL, TRAIN, TP8, _hw(cat, g, intra_alpha_s=0.0), framework=fw) for g in (sku, sibling))
     assert slow["comm_tp"][0] / fast["comm_tp"][0] == pytest.approx(sibling_link / link, rel=1e-9)
     for k in ("compute_gemm", "compute_attention", "compute_memory_bound", "optimizer", "comm_dp"):

@@ -29,9 +29,13 @@ REACHED = {
     "nemo_longseq": (0.103, 0.345, 0.992),
     # NeMo 24.07 performance_summary.md "Finetuning" (benchmarks/data/nemo2407_finetune.csv,
     # validate.nemo2407_ft): 0.142 / 0.288 before attention per packed example and NeMo's LoRA layout
-    "nemo2407_ft": (0.079, 0.197, None),  # 0.092 / 0.195 before overlap_param_gather took effect
+    # 0.092 / 0.195 before overlap_param_gather took effect; 0.079 / 0.197 before the Megatron-Core
+    # backward TP collectives ran async under the column GEMMs (stacks.Stack.tp_bwd_async)
+    "nemo2407_ft": (0.079, 0.157, None),
     # NVIDIA dgxc-benchmarking READMEs (benchmarks/data/dgxc_runs.csv, validate.dgxc): DGX H100 and GB200 NVL72
-    "dgxc": (0.051, 0.121, 0.986),  # 0.052 / 0.134 before the ZeRO-1 parameter gather split
+    # 0.052 / 0.134 before the ZeRO-1 parameter gather split; 0.051 / 0.121 before the 2024
+    # Nemotron-4 340B runs took the TP overlap their configure.sh set (and tp_bwd_async)
+    "dgxc": (0.045, 0.110, 0.986),
     "dgxc GB200": (0.192, 0.232, 0.167),
     # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
     "together B200": (0.153, 0.325, 1.000),  # 0.240 before the ZeRO-1 parameter gather split

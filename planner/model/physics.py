@@ -141,6 +141,41 @@ def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.
     return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
 
 
+def tp_exposed_async_bwd(ag, rs, gemm_col_bwd, tp, sp, sm_count: float = 132.0):
+    """(exposed TP communication, GEMM slowdown) of one BACKWARD pass whose TP collectives run on
+    NCCL without userbuffers, in a stack whose column-parallel linears issue theirs
+    asynchronously and hide them under their own GEMMs (``Stack.tp_bwd_async``), vectorised.
+
+    Transformer Engine ``_Linear`` / ``_LayerNormLinear`` / ``_LayerNormMLP.backward`` (NVIDIA/
+    TransformerEngine transformer_engine/pytorch/module/linear.py @3ec87875, "Overlap input AG
+    with dgrad" and "Overlap dgrad-RS/AR with wgrad"; today's "Overlap dgrad RS/AR with wgrad via
+    NCCL async comms (no TP overlap via Userbuffers)"): a column-parallel layer (QKV, fc1)
+    re-gathers its sequence-parallel input with ``gather_along_first_dim(..., async_op=True)``
+    before the dgrad GEMM and waits for it only before the wgrad; it then reduce-scatters the
+    dgrad (without SP: all-reduces it) with ``async_op=True`` and waits only after the wgrad.
+    Megatron-Core's own linears do the same (megatron/core/tensor_parallel/layers.py
+    ``LinearWithGradAccumulationAndAsyncCommunication.backward``: "Asynchronous all-reduce ... we
+    rely on CUDA_DEVICE_MAX_CONNECTIONS=1 to ensure that the all-reduce is scheduled before the
+    weight gradient computation"). The row-parallel layers' (proj, fc2) gradient all-gather under
+    SP is synchronous (TE ``grad_output_preprocess``): exposed.
+
+    ``ag``/``rs``: the pass's two all-gathers / two reduce-scatters (without SP: the two
+    all-reduces of the column-parallel dgrads, ``ag + rs``); ``gemm_col_bwd``: the column-parallel
+    GEMMs' backward, dgrad and wgrad, the same 2MNK FLOPs each, so half of it each. Under SP the
+    input re-gather (the bytes of ``ag``, which the forward also moved) hides under the dgrads and
+    the reduce-scatters under the wgrads; what exceeds its GEMM is exposed. The hidden part holds
+    NCCL's SMs (``nccl_overlap_slowdown``, an intra-node ring: ``NCCL_COMM_SMS``)."""
+    ag, rs = np.asarray(ag, dtype=np.float64), np.asarray(rs, dtype=np.float64)
+    half_col = np.asarray(gemm_col_bwd, dtype=np.float64) / 2.0  # dgrad | wgrad
+    sp = np.asarray(sp, dtype=bool)
+    hidden = np.where(sp, np.minimum(ag, half_col) + np.minimum(rs, half_col), np.minimum(ag + rs, half_col))
+    exposed = np.where(sp, ag + np.maximum(ag - half_col, 0.0) + np.maximum(rs - half_col, 0.0),
+                       np.maximum(ag + rs - half_col, 0.0))
+    on = np.asarray(tp, dtype=np.float64) > 1
+    slow = nccl_overlap_slowdown(hidden, sm_count, NCCL_COMM_SMS)
+    return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
+
+
 # ------------------------------------------------------------------------------- NCCL under compute
 #: thread blocks (one per channel, each holding an SM) an NCCL collective keeps resident while it
 #: runs: 24 for the ncclAllGather of an FSDP prefetch on H100 (Nsight Systems trace in NVIDIA

@@ -35,7 +35,8 @@ TP communication overlap (``tp_overlap``):
 * ``async_tp``: PyTorch async TP (torch._inductor micro-pipeline TP, enabled in torchtitan by
   ``parallelism.enable_async_tensor_parallel`` with torch.compile): the same decomposition into
   ``tp`` chunks, done with symmetric-memory copies.
-* ``none``: TP collectives on the compute stream, all exposed.
+* ``none``: TP collectives on NCCL, exposed -- except, in Megatron-Core, the backward's column-parallel
+  ones, which its linears issue asynchronously under their own dgrad/wgrad GEMMs (``Stack.tp_bwd_async``).
 
 The low-precision recipes (``RECIPES``) are in ``LowPrecisionRecipe``'s docstring. What each stack's
 launcher refuses to run (Megatron's FSDP2 with PP/EP, the MoE all-to-all overlap's limits, torchtitan EP
@@ -141,6 +142,12 @@ class Stack:
     #: the linears are Transformer Engine modules (Megatron-Core's TE layer spec): under FP8 they
     #: keep their inputs for backward quantised (planner.model.activations.layer_saved_tensors)
     te_linears: bool = False
+    #: without TP comm overlap (``tp_overlap="none"``) the column-parallel linears' backward issues
+    #: its TP collectives asynchronously under its own GEMMs: the SP input re-gather under the
+    #: dgrad, the dgrad reduce-scatter / all-reduce under the wgrad (physics.tp_exposed_async_bwd:
+    #: TE linear.py "Overlap input AG with dgrad", Megatron-Core
+    #: LinearWithGradAccumulationAndAsyncCommunication)
+    tp_bwd_async: bool = False
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
     fused_glu: bool = False
@@ -390,7 +397,7 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
+        caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",

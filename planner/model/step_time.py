@@ -267,6 +267,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
     tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
     tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
+    if tp_mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
+        tp_bwd, slow_b = physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count)
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)

@@ -77,13 +77,23 @@ RECIPE = {
         config="dgxc-benchmarking nemotron/nemotron4-15b-synth.yaml @8f5cbb37 (the run config; README @0b71cfda points at "
                "NeMo-Framework-Launcher 24.12 nemotron_15b.yaml): activations_checkpoint_granularity null, sequence_parallel "
                "true, ub_tp_comm_overlap true, optim mcore_distributed_optim, MBS 4 (README)"),
+    # the yaml says ub_tp_comm_overlap False, but the recipe's configure.sh (@35a9aecc, the README's
+    # commit, and @8f5cbb37) appends model.ub_tp_comm_overlap=True to CONFIG_OVERRIDES for every
+    # model size, and for 340b sets the userbuffers env (NVTE_UB_SPLIT_AG, LN SM margins): the run
+    # had TE's TP comm overlap on
     "Nemotron-4 340B": dict(
-        tp=8, cp=1, mbs=1, recompute="selective (attention core); sequence parallel", tp_overlap="none",
+        tp=8, cp=1, mbs=1, recompute="selective (attention core); sequence parallel", tp_overlap="te",
         zero="distributed optimizer (distributed_fused_adam, grad_sync_dtype bf16)",
         config="dgxc-benchmarking nemotron/nemotron4-340b-synth.yaml @8f5cbb37: activations_checkpoint_granularity "
-               "selective, sequence_parallel true, ub_tp_comm_overlap False, optim distributed_fused_adam with "
-               "grad_sync_dtype bf16, TP8 PP8 VP12 MBS1 (README)"),
+               "selective, sequence_parallel true, ub_tp_comm_overlap False (overridden: nemotron/configure.sh "
+               "@35a9aecc CONFIG_OVERRIDES 'model.ub_tp_comm_overlap=True', with NVTE_UB_SPLIT_AG and "
+               "NVTE_FWD/BWD_LAYERNORM_SM_MARGIN for 340b, overlap_p2p_comm=True, batch_p2p_comm=False), optim "
+               "distributed_fused_adam with grad_sync_dtype bf16, TP8 PP8 VP12 MBS1 (README)",
+        attn="TE flash-attn backend (nemotron/configure.sh @35a9aecc sets NVTE_FUSED_ATTN=0 for 340b; not "
+             "modelled: the megatron-core stack's attention kernel is cuDNN fused attention)"),
 }
+#: the attention backend the recipe's configure.sh selects (RECIPE ``attn`` overrides it)
+ATTN = "TE cuDNN fused attention (configure.sh NVTE_FUSED_ATTN=1, NVTE_FLASH_ATTN=0)"
 FP8 = ("fp8 (TE hybrid E4M3/E5M2, delayed scaling: fp8_amax_history_len 1024, fp8_amax_compute_algo max; "
        "configure.sh model.fp8=true fp8_hybrid=true)")
 
@@ -208,7 +218,7 @@ def rows():
             rid = (f"dgxc_{container.replace('.', '')}_{SHORT[model]}{f'-{layers}l' if proxy else ''}_{prec}_{gpus}")
             notes = (f"Measured step time as printed ('Training step time (seconds per step)'; the README takes the last "
                      f"of 50 steps' train_step_timing). GA = {gbs // (dp * mbs)}. Recipe: {rc['config']}. "
-                     "Attention: TE cuDNN fused attention (configure.sh NVTE_FUSED_ATTN=1, NVTE_FLASH_ATTN=0). "
+                     f"Attention: {rc.get('attn', ATTN)}. "
                      "Network: DGX H100, 8 GPUs a node (README: 'N_GPUS_PER_NODE is 8 for DGX H100'); NICs not stated "
                      "in the recipe: DGX H100's 8 x 400 Gb/s InfiniBand taken.")
             if proxy:
