@@ -62,9 +62,12 @@ PUBLISHED = {
                             "definition, dev_published_runs.csv lf_*); torchtitan docs/performance.md Llama-2-13B, 64 "
                             "A100, no recompute: 61.1% (published_runs_2.csv titan_doc_a100_l2_13b_none); at 22B-1T "
                             "scale Korthikanti et al. 2022 (arXiv:2205.05198) 530B, selective + SP: 56.0% (kor22_*)"),
-    "H100-SXM-80GB": (0.46, "llm-foundry benchmark tables (same file): best H100 amp_bf16 row 46.4% MFU "
-                            "(dev_published_runs.csv lf_*); torchtitan's H100 rows ran on 500 W 96 GB parts "
-                            "(README of published_runs_2.csv) and their bf16 rows reach 39% of the 700 W peak"),
+    "H100-SXM-80GB": (0.601, "NVIDIA DGX Cloud Benchmarking (NVIDIA/dgxc-benchmarking llama3.1/README_8b.md, "
+                             "NeMo 24.12): Llama 3.1 8B bf16 on 8 H100, TP1 CP2, no recompute, 12.78 s per step = "
+                             "60.1% MFU at the planner's FLOP count (benchmarks/data/dgxc_runs.csv "
+                             "dgxc_2412_llama31-8b_bf16_8; the README prints 59.99% by its own formula); 70B at 64 "
+                             "GPUs 54.1%. llm-foundry's best H100 amp_bf16 row 46.4% (dev_published_runs.csv lf_*); "
+                             "torchtitan's H100 rows ran on 500 W 96 GB parts and reach 39% of the 700 W peak"),
     "H200-SXM-141GB": (None, "no citable H200 bf16 training rate found: the Crusoe 2K-H200 float8 blog "
                              "(PyTorch) gives its BF16 throughput only in charts and no batch size in text; "
                              "SemiAnalysis' Dec 2024 MI300X/H100/H200 article shows charts, and its H200 figures in "
@@ -87,7 +90,8 @@ PUBLISHED_HFU = {
                              "HFU 79.3% (247 TFLOP/s; lf_a100_80_mpt13b_s1024_g8_mb40); MPT-13B seq 4096: 76.8%. "
                              "Matmul alone: 267.9 TFLOP/s = 85.9% (stas00/ml-engineering compute/accelerator "
                              "README, MAMF table)"),
-    "H100-SXM-80GB": (0.590, "llm-foundry H100 MPT-13B seq 1024, micro-batch 40, full recompute: HFU 59.0% "
+    "H100-SXM-80GB": (0.601, "the dgxc Llama 3.1 8B row above (no recompute, so HFU = MFU): 60.1%; llm-foundry H100 "
+                             "MPT-13B seq 1024, micro-batch 40, full recompute: HFU 59.0% "
                              "(lf_h100_mpt13b_s1024_g8_mb40). Matmul alone: 792.1 TFLOP/s = 80.1% (ml-engineering "
                              "MAMF table)"),
     "H200-SXM-141GB": (None, "Matmul alone: as H100 (ml-engineering MAMF v2 table: H100 SXM 794.5 TFLOP/s = 80.3%, "
