@@ -422,24 +422,22 @@ def nemo2407_ft(cat, example_tokens: float | None = None) -> pd.DataFrame:
     linear_qkv with 16-bit adapters (``finetune.MEGATRON_MODULES``, ``frozen_layer_gemms``).
 
     Sensitivity to the example length (signed error per row, 7B/13B/70B SFT, 7B/13B/70B LoRA):
-    150 tokens -12.2/+14.1/+24.6/-6.6/-4.6/+4.3%, 300 tokens -11.8/+14.6/+24.9/-6.0/-4.0/+4.7%
-    (the central 200: -12.1/+14.3/+24.7/-6.4/-4.4/+4.4%); the whole 4096-token row instead
-    -0.7/+26.3/+31.3/+10.4/+10.3/+13.7%.
+    150 tokens -9.6/+14.5/+16.6/-6.6/-4.6/+4.3%, 300 tokens -9.2/+15.0/+16.9/-6.0/-4.0/+4.7%
+    (the central 200: -9.5/+14.7/+16.7/-6.4/-4.4/+4.4%; every row moves < 0.7 points over the
+    bracket); the whole 4096-token row instead +1.9/+26.7/+23.4/+10.4/+10.3/+13.7%.
 
-    Known residue, not modelled: the SFT rows. 7B SFT is predicted 12% fast: its rate (17120
+    Known residue, not modelled: the SFT rows. 7B SFT is predicted 9.5% fast: its rate (17120
     tokens/s) is within 2% of the same layout's pretraining rate at 4096 tokens with full
     attention (16847, ``nemo2407``), which the per-example attention says should be ~12% faster,
-    while the LoRA rows, which share that attention, are within 7%. Found but small: the
-    distributed_fused_adam default ``overlap_param_sync: False`` (NeMo docs
-    features/parallelisms.rst) leaves the bf16 parameter all-gather (~0.03 s) exposed, +3.5
-    points, and the planner's step time counts that all-gather inside the bucketed reduce
-    whatever ``overlap_param_gather`` says, so the option is set but has no effect; SFT's
-    dropout 0.1 moves it by 0.4 points. The PP rows (13B SFT +14%, 70B SFT +25%) carry the
-    1F1B bubble and, at 70B, TP all-reduces without sequence parallelism, as the launcher configs
-    set them (no VP, ``sequence_parallel: False``); the table prints no VP or SP, and with the
-    same models' pretraining layouts of this page (13B VP 10; 70B SP with TE TP overlap) they
-    would be -2.0% and +3.0% (70B LoRA -3.7%): not taken, as nothing states the fine-tuning runs
-    used them."""
+    while the LoRA rows, which share that attention, are within 7%. The distributed_fused_adam
+    default ``overlap_param_sync: False`` (NeMo docs features/parallelisms.rst) is mapped
+    (``overlap_param_gather=False``: the bf16 parameter all-gather exposed after the step, ~0.03
+    s); SFT's dropout 0.1 moves the row by 0.4 points. The PP rows (13B SFT +15%, 70B SFT +17%)
+    carry the 1F1B bubble and, at 70B, TP all-reduces without sequence parallelism, as the
+    launcher configs set them (no VP, ``sequence_parallel: False``); the table prints no VP or
+    SP, and with the same models' pretraining layouts of this page (13B VP 10; 70B SP with TE TP
+    overlap) they would be a few percent: not taken, as nothing states the fine-tuning runs used
+    them."""
     from planner.spec.presets import PRESETS
 
     d = pd.read_csv(DATA / "nemo2407_finetune.csv")

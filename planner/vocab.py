@@ -98,7 +98,10 @@ BASE_WEIGHTS = Vocab("fp32", "bf16", "int8", "nf4")
 #: "all-linear" less the head); or a list of module names in the job file
 LORA_TARGETS = Vocab("qkvo", "all-linear")
 #: how sequences fill a micro-batch: packed to seq_len, or padded to the longest
-SEQUENCE_PACKING = Vocab("packed", "padded")
+#: how examples fill a row: "packed" with example boundaries (varlen attention per example where the
+#: stack supports it: flops.attention_span), "concatenated" (examples attend across the row, as
+#: pre-training loaders do), "padded" (one example per row)
+SEQUENCE_PACKING = Vocab("packed", "concatenated", "padded")
 
 #: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core)
 FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",

@@ -321,6 +321,23 @@ def test_tp_backward_without_userbuffers_hides_column_collectives():
     assert float(exp) == pytest.approx(3.0)  # the re-gather (unpriced before) shows when nothing hides it
     exp, slow = physics.tp_exposed_async_bwd(1.0, 1.0, 10.0, 1, True)
     assert float(exp) == 0.0 and float(slow) == 0.0
+    # a frozen base (LoRA): no wgrad GEMM to hide the dgrad collectives under, nothing hidden
+    for sp in (True, False):
+        exp, slow = physics.tp_exposed_async_bwd(1.0, 1.0, 10.0, 8, sp, sm_count=132, wgrad=0.0)
+        assert float(exp) == pytest.approx(2.0) and float(slow) == 0.0
+
+
+def test_lora_backward_tp_is_not_hidden_under_absent_weight_gradients(catalog):
+    """Under LoRA the base has no weight gradients: Megatron-Core's backward TP collectives have no
+    wgrad GEMM to hide under, so a TP layer exposes as much backward TP traffic as a stack that runs
+    them all on the compute stream (megatron-lm), not 3/4 of it as in full training."""
+    hw = hw_for(catalog)
+    m = ModelSpec(name="t70", layers=80, hidden=8192, heads=64, kv_heads=8, ffn_hidden=28672, vocab=128256)
+    t = TrainingSpec(seq_len=4096, global_batch=8, precision="bf16", recompute="none", mode="lora")
+    c = cands(tp=8, zero=0, sp=True)
+    tp = {s: float(step_time(m, t, c, hw, framework=stacks.resolve(s, tp_overlap="none"))["comm_tp"][0])
+          for s in ("megatron-core", "megatron-lm")}
+    assert tp["megatron-lm"] > 0 and tp["megatron-core"] == pytest.approx(tp["megatron-lm"], rel=1e-6)
 
 
 def test_megatron_core_backward_tp_is_half_the_forward_without_overlap(catalog):

@@ -111,8 +111,10 @@ def test_h800_achieved_nvlink_matches_deepseek(cat):
 
 
 def test_a800_8gpu_all_reduce_matches_a_public_nccl_measurement(cat):
-    """A public NCCL 2.21.5 all-reduce on 8 x 'NVIDIA A800-SXM4-80GB' (search-index file 66477550691,
-    8 NVLink3 links per GPU): 1024 MiB in 12.369 ms (busbw 2 x 7/8 x 2^30 / 12.369 ms = 152 GB/s).
+    """An NCCL 2.21.5 all-reduce on 8 x 'NVIDIA A800-SXM4-80GB' (8 NVLink3 links per GPU) from a public
+    report whose repository the code index does not name (a CNSim alignment study, "GPU NCCL
+    All-Reduce 性能测试报告", dated 2026-03-18; weak provenance, kept because no attributed A800
+    figure was found): 1024 MiB in 12.369 ms (busbw 2 x 7/8 x 2^30 / 12.369 ms = 152 GB/s).
     The ring model on the catalog's 200 GB/s/dir with the A100 prior's fraction predicts it within 5%."""
     hw = _hw(cat, "A800")
     t = float(collective_time("all_reduce", 2.0**30, 8, 1, 8, hw.intra_bw_eff, hw.inter_bw_per_gpu,

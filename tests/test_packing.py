@@ -96,3 +96,25 @@ def test_packed_step_time_changes_only_attention_where_the_stack_masks_per_examp
     # a stack whose kernels see the whole row: nothing changes
     tt = stacks.resolve("torchtitan")
     assert float(_time(tt, packed)["step_time_s"][0]) == float(_time(tt, whole)["step_time_s"][0])
+
+
+def test_concatenated_rows_attend_over_the_whole_row_and_cost_the_same_steps():
+    """``packing: concatenated`` (examples run together, attention across the row: pre-training
+    loaders) keeps the packed row count but not the per-example attention; the output says which."""
+    from planner.model.cost import dataset_sequences
+    from planner.search.evaluate import packed_attention_note
+    from planner.spec import load_job_dict
+
+    def job(packing):
+        return load_job_dict({"model": {"preset": "llama3-8b"},
+                              "training": {"seq_len": 4096, "global_batch": 8, "packing": packing,
+                                           "mean_example_tokens": 512, "epochs": 1, "dataset_samples": 8000}})
+
+    packed, concat = job("packed"), job("concatenated")
+    mc = stacks.resolve("megatron-core")
+    assert attention_span(packed.training, mc.doc_masking) == 512
+    assert attention_span(concat.training, mc.doc_masking) == 4096
+    assert dataset_sequences(packed) == dataset_sequences(concat) == pytest.approx(8000 * 512 / 4096)
+    assert "attend per example (~512 of 4,096" in packed_attention_note(packed.training, mc)
+    assert packed_attention_note(concat.training, mc) == ""
+    assert "whole row" in packed_attention_note(packed.training, stacks.resolve("torchtitan"))

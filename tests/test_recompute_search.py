@@ -146,7 +146,8 @@ def test_a_longer_list_is_never_faster_so_it_is_tried_only_where_its_sub_lists_d
     a list next to one of its sub-lists on the same layout and offloads."""
     from planner.hardware.options import options_for_search
     from planner.model.step_time import step_time
-    from planner.search.space import DEFAULT_MODULES, space_for
+    from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
+    from planner.search.space import space_for
 
     job = load_job_dict({"model": {"preset": "deepseek-v3"}, "training": {
         "seq_len": 4096, "global_batch": 4096, "tokens": 1e12, "micro_batch": 1},
@@ -154,7 +155,7 @@ def test_a_longer_list_is_never_faster_so_it_is_tried_only_where_its_sub_lists_d
     hw = options_for_search(job.cluster, job.constraints, "bf16", catalog)[0]
     c = space_for(job, hw)
     c = c.take(c.rc == 1)
-    lists = [DEFAULT_MODULES, *recompute_module_lists(job)]
+    lists = [DEFAULT_RECOMPUTE_MODULES, *recompute_module_lists(job)]
     times = {mods: step_time(job.model, job.training.model_copy(update={"recompute_modules": list(mods)}), c, hw)
              ["step_time_s"] for mods in lists}
     for sub in lists:

@@ -151,9 +151,10 @@ FAMILIES = ("A100", "H200", "H100", "B200")
 #: boost (989.4e12 / (1.83e9 x 4 x 1024)), 700 W; NVLink 400 vs 900 GB/s (arXiv 2505.09343 Fig. 2);
 #: its NVLink reaches 160 of 200 GB/s/dir (DeepSeek-V3 report §3.2.2) = 0.80, the H100 prior's
 #: intra_bw. A800: A100 with NVLink 400 vs 600 GB/s (Reuters via tweakers.net 203182; 8 of 12
-#: NVLink3 links); a public 8 x A800 NCCL 2.21.5 all-reduce of 1 GiB in 12.37 ms is 152 GB/s busbw
-#: = 0.76 of 200, the A100 prior's 0.77.
-SAME_SILICON = {
+#: NVLink3 links); an 8 x A800 NCCL 2.21.5 all-reduce of 1 GiB in 12.37 ms (a public report of
+#: unnamed repository, tests/test_export_skus.py: weak provenance) is 152 GB/s busbw = 0.76 of 200,
+#: the A100 prior's 0.77.
+FAMILY_OF = {
     "H800": ("H100", "H800 SXM5 is H100 SXM5's GH100 die (132 SMs, same clocks, 700 W); only NVLink "
                      "(400 vs 900 GB/s, in its catalog row) and FP64 are cut"),
     "A800": ("A100", "A800 is A100's GA100 die (108 SMs, same clocks and power); only NVLink "
@@ -167,9 +168,9 @@ SAME_SILICON = {
 def _match(gpu_name: str):
     """(family, why) for a catalog GPU name: a family in its name, or an export SKU's die."""
     name = gpu_name.upper()
-    for key in FAMILIES + tuple(SAME_SILICON):
+    for key in FAMILIES + tuple(FAMILY_OF):
         if key in name:
-            return SAME_SILICON.get(key, (key, None))
+            return FAMILY_OF.get(key, (key, None))
     return None, None
 
 

@@ -1,7 +1,7 @@
 """Time-to-train and money: rent (on-demand, spot) and buy (capex + power + hosting, amortised).
 
     steps        = tokens / (global_batch * seq_len)   | steps   | epochs * sequences / global_batch
-    sequences    = examples (padded) | examples * mean_example_tokens / seq_len (packed)
+    sequences    = examples (padded) | examples * mean_example_tokens / seq_len (packed, concatenated)
     hours        = steps * step_time / 3600
     rent $       = hours * nodes * price per node-hour          (cost = time x price x nodes)
     GPU-hours    = hours * nodes * gpus_per_node
@@ -43,7 +43,7 @@ def dataset_sequences(job: JobSpec) -> float:
     ``training.mean_example_tokens``; examples longer than seq_len are truncated to it)."""
     t = job.training
     n = float(t.dataset_samples)
-    if job.model.is_transformer and t.packing == "packed" and t.mean_example_tokens:
+    if job.model.is_transformer and t.packing in ("packed", "concatenated") and t.mean_example_tokens:
         return n * min(t.mean_example_tokens, t.seq_len) / t.seq_len
     return n
 
@@ -60,6 +60,10 @@ def rent_cost(hours, nodes, price_per_node_hr):
 
 
 def _onprem_key(gpu_name: str) -> str | None:
+    """The server-price family of a catalog GPU (``onprem.csv`` keys). Not
+    ``efficiency.gpu_family``: that maps export SKUs and siblings (H800, A800, B300) to the
+    family whose *efficiencies* they share, but their servers are other products at other prices,
+    so they get none here and the job must give ``onprem`` prices."""
     for fam in ("H200", "H100", "A100", "B200"):
         if fam in gpu_name.upper():
             return fam.lower()

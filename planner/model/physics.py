@@ -141,7 +141,7 @@ def tp_exposed(ag, rs, gemm_col, gemm_row, tp, mode: str, sm_count: float = 132.
     return np.where(on, exposed, 0.0), np.where(on, slow, 0.0)
 
 
-def tp_exposed_async_bwd(ag, rs, gemm_col_bwd, tp, sp, sm_count: float = 132.0):
+def tp_exposed_async_bwd(ag, rs, gemm_col_bwd, tp, sp, sm_count: float = 132.0, wgrad: float = 1.0):
     """(exposed TP communication, GEMM slowdown) of one BACKWARD pass whose TP collectives run on
     NCCL without userbuffers, in a stack whose column-parallel linears issue theirs
     asynchronously and hide them under their own GEMMs (``Stack.tp_bwd_async``), vectorised.
@@ -164,8 +164,16 @@ def tp_exposed_async_bwd(ag, rs, gemm_col_bwd, tp, sp, sm_count: float = 132.0):
     GEMMs' backward, dgrad and wgrad, the same 2MNK FLOPs each, so half of it each. Under SP the
     input re-gather (the bytes of ``ag``, which the forward also moved) hides under the dgrads and
     the reduce-scatters under the wgrads; what exceeds its GEMM is exposed. The hidden part holds
-    NCCL's SMs (``nccl_overlap_slowdown``, an intra-node ring: ``NCCL_COMM_SMS``)."""
+    NCCL's SMs (``nccl_overlap_slowdown``, an intra-node ring: ``NCCL_COMM_SMS``).
+
+    ``wgrad`` 0 (a frozen base: LoRA/QLoRA): there is no weight-gradient GEMM to hide the dgrad's
+    reduce-scatter / all-reduce under, and the input is not re-gathered (TE gathers it only when
+    ``ctx.requires_wgrad``; Megatron-Core's ``LinearWithFrozenWeight`` all-reduces the dgrad
+    synchronously): the pass's collectives are exposed as issued (``ag + rs``)."""
     ag, rs = np.asarray(ag, dtype=np.float64), np.asarray(rs, dtype=np.float64)
+    if not wgrad:
+        on = np.asarray(tp, dtype=np.float64) > 1
+        return np.where(on, ag + rs, 0.0), np.zeros_like(ag + rs)
     half_col = np.asarray(gemm_col_bwd, dtype=np.float64) / 2.0  # dgrad | wgrad
     sp = np.asarray(sp, dtype=bool)
     hidden = np.where(sp, np.minimum(ag, half_col) + np.minimum(rs, half_col), np.minimum(ag + rs, half_col))

@@ -146,7 +146,11 @@ class Stack:
     #: its TP collectives asynchronously under its own GEMMs: the SP input re-gather under the
     #: dgrad, the dgrad reduce-scatter / all-reduce under the wgrad (physics.tp_exposed_async_bwd:
     #: TE linear.py "Overlap input AG with dgrad", Megatron-Core
-    #: LinearWithGradAccumulationAndAsyncCommunication)
+    #: LinearWithGradAccumulationAndAsyncCommunication). Off for the legacy megatron-lm and
+    #: megatron-deepspeed stacks: Megatron-LM has had the async column all-reduce since late 2021
+    #: (``--no-async-tensor-model-parallel-allreduce`` to disable), but which code the 2021-22 rows
+    #: (nar21, kor22, MT-NLG, vTrain) ran is not established, and they are predicted within a few
+    #: percent with every collective exposed; not applied rather than guessed
     tp_bwd_async: bool = False
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs

@@ -28,15 +28,21 @@ One layer's pass (forward, backward, recomputed forward) on one rank is built fr
   (``Framework``); the per-op time is ``Efficiency.launch_s`` (the calibration loop measures it
   as the per-op cost of an autograd chain);
 * communication inside the layer — TP all-reduce (or reduce-scatter + all-gather with sequence
-  parallelism; same bytes) exposed, CP ring exchange of K/V hidden under attention compute where
-  it fits, EP all-to-all (dispatch + combine, forward and backward) exposed;
+  parallelism; same bytes): hidden under the GEMMs it feeds where the stack overlaps it (TE
+  userbuffers, async TP: ``physics.tp_exposed``), else exposed, except the backward's
+  column-parallel collectives that Megatron-Core/TE linears issue async under their own dgrad /
+  wgrad (``physics.tp_exposed_async_bwd``); CP ring exchange of K/V hidden under attention
+  compute where it fits; EP all-to-all (dispatch + combine, forward and backward) exposed or
+  overlapped per the MoE dispatcher (planner.model.moe);
 * ZeRO-3/FSDP parameter all-gathers (forward and backward) and gradient reduce-scatter per
   micro-batch, prefetched one layer ahead under compute: exposed only where longer than the
   compute they overlap, plus the first layer's gather which nothing hides.
 
-The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; ZeRO-1 then all-gathers
-updated parameters); with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's
-backward and only the excess plus the last bucket are exposed. ZeRO-2 keeps only its gradient
+The DP gradient reduce happens once per step for ZeRO 0/1 (all-reduce; reduce-scatter for ZeRO-1);
+with ``overlap_grad_reduce`` it runs in buckets under the last micro-batch's backward and only the
+excess plus the last bucket are exposed. ZeRO-1/2 then all-gather the updated parameters: under
+the next step's first forward with ``overlap_param_gather`` (first bucket exposed), else all
+exposed after the optimizer step. ZeRO-2 keeps only its gradient
 partition, so it reduce-scatters after every micro-batch's backward, each bucketed the same way.
 Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
 compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
@@ -257,7 +263,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
     kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0)
     # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
-    # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed)
+    # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
+    # Megatron-Core's column linears still hide their backward collectives (physics.tp_exposed_async_bwd)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
     half = tp_ar * (1 - tp_comm_overlap)  # all-gathers (or reduce-scatters) of one pass
@@ -268,7 +275,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
     tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
     if tp_mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
-        tp_bwd, slow_b = physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count)
+        tp_bwd, slow_b = physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad)
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)

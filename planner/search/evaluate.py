@@ -141,4 +141,19 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     given = "" if job.training.framework is not None else " (training.framework open: the default stack)"
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
-    return fw.describe(job.training.precision) + given + chosen
+    return fw.describe(job.training.precision) + given + chosen + packed_attention_note(job.training, fw)
+
+
+def packed_attention_note(t, fw: Stack) -> str:
+    """What packed rows mean for the attention (``flops.attention_span``), said beside the stack:
+    per example where the stack hands its varlen flash kernel the example boundaries, else over the
+    whole row. Empty when the rows are not packed examples shorter than a row."""
+    if t.packing != "packed" or not t.mean_example_tokens or t.mean_example_tokens >= t.seq_len:
+        return ""
+    span = attention_span(t, fw.doc_masking)
+    if span < t.seq_len:
+        return (f"; packed rows attend per example (~{span:,.0f} of {t.seq_len:,} tokens: {fw.name} passes example "
+                "boundaries to a variable-length flash kernel; training.packing: concatenated if your data "
+                "loader lets examples attend across the row)")
+    return f"; packed rows attend over the whole row ({fw.name} has no per-example attention masking here)"
+

@@ -12,7 +12,7 @@ LABELS = {
     "comm_ep": "expert-parallel all-to-all",
     "comm_pp": "pipeline point-to-point sends",
     "comm_zero3": "exposed ZeRO-3/FSDP parameter gathers",
-    "comm_dp": "exposed data-parallel gradient reduce",
+    "comm_dp": "exposed data-parallel gradient reduce and parameter all-gather",
     "bubble": "pipeline bubble",
     "optimizer": "optimizer step",
     "data_stall": "data-loading stall",

@@ -26,8 +26,9 @@ from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.search.space import (DEFAULT_MODULES, module_lists_note, refusal_error, refusal_note, searched_options,
-                                   space_chunks, stack_variants, variant_job)
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
+from planner.search.space import (module_lists_note, refusal_error, refusal_note, searched_options,
+                                  space_chunks, stack_variants, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.model.activations import SELECTIVE
@@ -135,7 +136,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
                     zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
                     **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
-                    **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_MODULES), "")}
+                    **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")}
                        if lists else {}),  # the searched recompute list of the selective rows
                     step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                     mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,

@@ -33,7 +33,7 @@ from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES as DEFAULT_MODULES, SEARCHED, Stack, from_training,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, SEARCHED, Stack, from_training,
                                    open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -301,7 +301,7 @@ def _with_module_lists(variants: list[StackVariant], lists) -> list[StackVariant
     if not lists:
         return variants
     t = variants[0].training
-    blocks = [DEFAULT_MODULES, *lists]  # sub-lists first (defaults.RECOMPUTE_MODULE_LISTS' order)
+    blocks = [DEFAULT_RECOMPUTE_MODULES, *lists]  # sub-lists first (defaults.RECOMPUTE_MODULE_LISTS' order)
     at = {(0, k): k for k in range(len(variants))}  # (list, combination) -> index in the output
     out = list(variants)
     for b, mods in enumerate(blocks[1:], start=1):
@@ -330,7 +330,7 @@ def module_lists_note(variants: list[StackVariant]) -> str | None:
     lists = list(dict.fromkeys(v.modules for v in variants if v.modules is not None))
     if not lists:
         return None
-    shown = ", ".join("[" + ", ".join(x) + "]" for x in [DEFAULT_MODULES, *lists])
+    shown = ", ".join("[" + ", ".join(x) + "]" for x in [DEFAULT_RECOMPUTE_MODULES, *lists])
     return (f"training.recompute open on {variants[0].stack.name}: selective recompute searched over Megatron-Core "
             f"recompute_modules {shown} (the lists Megatron-Bridge/NeMo recipes run that Megatron-Core accepts and "
             "that free memory on this model; a longer list only where its sub-lists do not fit)")
