@@ -90,6 +90,7 @@ DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
 TOGETHER_CSV = DATA / "together_b200_runs.csv"  # the same builder (``together``)
+MBRIDGE_ALL_CSV = DATA / "mbridge_all_runs.csv"  # built by data/parts/scripts/mbridge_all.py (``mbridge_all``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -474,6 +475,8 @@ PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "H100-SXM 95GB HBM2e (lower TDP)": ("H100-SXM-96GB", 500.0),  # same torchtitan cluster (README §3)
     "B200 (DGX B200, 180GB)": ("B200-SXM-180GB", None),
     "GB200 (NVL72 rack)": ("GB200-B200", None),  # dgxc_runs.csv: one NVLink domain of 72 = the planner's node
+    "GB300 (NVL72 rack)": ("GB300-B300", None),  # mbridge_all_runs.csv: likewise
+    "B300 (DGX B300, 288GB)": ("B300-SXM-288GB", None),
 }
 
 
@@ -522,6 +525,8 @@ def pr2_source(rid: str) -> str:
         return "titan"
     if rid.startswith("nemo"):
         return "nemo2407"
+    if rid.startswith("mbridgeall"):  # every other stored version of the same tables (mbridge_all_runs.csv)
+        return "mbridge_all"
     if rid.startswith("mbridge"):
         return "mbridge"
     if rid.startswith("dgxc"):  # the GB200 NVL72 rows apart: a new GPU and fabric, not the H100 set's
@@ -551,6 +556,8 @@ def _pr2_preset(r):
     kw = dict(PRESETS[key], name=r.id)
     if any(int(getattr(r, f)) != kw[f] for f in ("layers", "hidden", "heads", "vocab", "ffn_hidden")):
         return None  # another variant of the family (e.g. a "Lite" model): the row's own columns
+    if "w/o mtp" in name:  # Megatron-Bridge 25.11 "DeepSeekV3 (w/o MTP)": the MTP module left out
+        kw["mtp_layers"] = 0
     return ModelSpec(**kw)
 
 
@@ -625,7 +632,7 @@ def pr2_case(cat, r) -> PR2Case:
     vpp = r.vpp
     vpp = 2 if "interleaved" in str(vpp) else _int(pd.to_numeric(vpp, errors="coerce"), 1)
     prec = str(r.precision).lower()
-    precision = "fp8" if "fp8" in prec else ("fp16" if "fp16 weights" in prec else "bf16")
+    precision = "fp8" if pr2_low_precision(r) else ("fp16" if "fp16 weights" in prec else "bf16")
     rec = str(r.recompute).lower()
     rc = 2 if rec.startswith("full") else (1 if rec.startswith("selective") else 0)
     modules = pr2_recompute_modules(r)
@@ -654,17 +661,55 @@ def pr2_case(cat, r) -> PR2Case:
     return PR2Case(model, tr, c, hw, stack, options)
 
 
+#: the GPU families the Megatron-Bridge recipe tables are keyed on, most specific first ("GB200"
+#: before "B200": the recipes of the NVL72 systems differ from the DGX ones)
+PR2_GPU_KINDS = ("GB300", "GB200", "B300", "H100", "B200")
+
+
 def pr2_gpu_kind(r) -> str:
-    """"H100", "B200" or "" from a published_runs_2.csv row's GPU column."""
-    return next((g for g in ("H100", "B200") if g in str(r.gpu)), "")
+    """The row's GPU family (``PR2_GPU_KINDS``) from its GPU column, or ""."""
+    return next((g for g in PR2_GPU_KINDS if g in str(r.gpu)), "")
+
+
+#: the low-precision recipe a row's precision text names (first match; Transformer Engine per-tensor
+#: current scaling, "tensorwise", where an fp8 row names none of these): dgxc's NeMo 2 rows write
+#: "delayed" (their text also lists the era's ``--fp8_recipe`` choices, mxfp8 among them, hence
+#: delayed first); Megatron-Bridge's tables write FP8-MX / MXFP8 and NVFP4 (mbridge_all_runs.csv)
+PR2_FP8_RECIPES = (("delayed", "delayed"), ("nvfp4", "nvfp4"), ("mxfp8", "mxfp8"))
+
+
+def pr2_low_precision(r) -> str | None:
+    """The row's fp8/fp4 recipe (``PR2_FP8_RECIPES``), or None for a 16-bit row. NVFP4 trains with
+    precision "fp8" and the nvfp4 recipe (planner.model.stacks.RECIPES: its GEMMs at the FP4 peak)."""
+    prec = str(r.precision).lower()
+    if "fp8" not in prec and "nvfp4" not in prec:
+        return None
+    return next((v for k, v in PR2_FP8_RECIPES if k in prec), "tensorwise")
+
+
+def pr2_prec_kind(r) -> str:
+    """"bf16" or the fp8/fp4 recipe: the precision key of the Megatron-Bridge recipe tables."""
+    return pr2_low_precision(r) or "bf16"
+
+
+def mbridge_recipe(table: dict, r):
+    """The Megatron-Bridge recipe entry of ``table`` for row ``r``: the (model, GPU family, precision)
+    entry where the recipe differs per precision, else the (model, GPU family) one; None if neither.
+    An empty entry is the recipe's "none" (it overrides the two-key one)."""
+    if not r.id.startswith("mbridge"):
+        return None
+    name, kind, prec = str(r.model).lower(), pr2_gpu_kind(r), pr2_prec_kind(r)
+    for want in (lambda k: len(k) == 3 and k[2] == prec, lambda k: len(k) == 2):
+        v = next((v for k, v in table.items() if k[0] in name and k[1] == kind and want(k)), None)
+        if v is not None:
+            return v
+    return None
 
 
 def pr2_recompute_modules(r):
     """The Megatron-Bridge recipe's ``recompute_modules`` for row ``r`` (``MBRIDGE_RECOMPUTE``), or None."""
-    if not r.id.startswith("mbridge"):
-        return None
-    return next((list(v) for (k, g), v in MBRIDGE_RECOMPUTE.items()
-                 if k in str(r.model).lower() and g == pr2_gpu_kind(r)), None)
+    v = mbridge_recipe(MBRIDGE_RECOMPUTE, r)
+    return list(v) if v else None
 
 
 def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
@@ -783,8 +828,62 @@ def together(cat) -> pd.DataFrame:
     return out[out["scored"]].drop(columns=["scored"])
 
 
+def mbridge_all(cat) -> pd.DataFrame:
+    """Every other stored version of Megatron-Bridge's published pre-training tables
+    (``MBRIDGE_ALL_CSV``: docs/performance-summary.md and -archive.md of NVIDIA-NeMo/Megatron-Bridge and
+    its forks, releases 25.09 to 26.08.01, DGX H100 / B200 / B300 and GB200 / GB300 NVL72; builder
+    data/parts/scripts/mbridge_all.py, which keeps the tables verbatim, dedupes the snapshots, checks
+    every layout and each row's printed TFLOP/s per token against its model's, and lists what it leaves
+    out). The 14 rows already in published_runs_2.csv (``mbridge``) are not repeated.
+
+    Mapped as ``mbridge`` (``pr2_case``): stack megatron-core; precision from the table (FP8-CS / FP8
+    -> TE tensorwise current scaling, FP8-MX / MXFP8 -> mxfp8, NVFP4 -> nvfp4, ``PR2_FP8_RECIPES``);
+    FSDP column > 0 -> Megatron-FSDP (``megatron_fsdp``, optim_grads_params) else the distributed
+    optimizer; dispatcher, all-to-all overlap and recompute modules from the recipe configs
+    (``MBRIDGE_MOE_RECIPES``, ``MBRIDGE_RECOMPUTE``, keyed by GPU family and, where the recipe differs,
+    precision); bf16 gradient reduction; sequence parallel where TP > 1; ETP 1; models by planner
+    preset (DeepSeek-V3 with its MTP module except the 25.11 "w/o MTP" rows). Fabric per row
+    (``inter_node_gbps``): DGX H100 / B200 8 x 400 Gb/s, DGX B300 8 x 800 Gb/s, GB200 NVL72 a 72-GPU
+    NVLink domain with 400 Gb/s per GPU, GB300 NVL72 with 800 Gb/s per GPU.
+
+    Not modelled: CUDA graphs (most Blackwell recipes), the Llama 3 70B Megatron-FSDP recipes'
+    activation offload to the Grace CPU (``cpu_offloading_num_layers`` 20 on GB300, 40 on GB200: the
+    planner's ``activation_offload`` offloads all but its resident layers over PCIe), fused grouped-MLP
+    and FP8 attention kernels (``cutedsl_fused_grouped_mlp``, ``fp8_dot_product_attention``); recipe
+    versions older than the 2026 configs read (per release the dispatcher/recompute may differ).
+
+    What the error says (235 rows; signed error = predicted / measured step time - 1; nothing fitted):
+
+    * By GPU family, median signed (median abs): B200 -19% (22%), B300 -15% (18%), GB200 -9% (11%),
+      GB300 +6% (16%), H100 -9% (10%). By model: gpt-oss-120b -29..-47% on every GPU (the planner runs
+      it far too fast, as the ``mbridge`` B200 row, -52%), Qwen3-30B-A3B -15..-38%, DeepSeek-V3
+      -6..+14%, Qwen3-235B -35..+3%, Llama 3/3.1 -13..+12%.
+    * GB300 vs GB200 at the same release, model, precision and layout (23 pairs): measured 1.20x
+      (1.03-1.27), predicted 1.00x: the catalog gives both the same dense BF16/FP8 peaks (2500/5000),
+      so GB300 rows sit ~20 points above GB200 rows (B300 vs B200, 7 pairs: measured 1.11x, predicted
+      1.20x).
+    * Release over release, same config (the prediction is fixed per config, so the error moves by the
+      measured speed-up): H100 stays within +3..+9% (Llama 3 70B 1619 -> 1664 tokens/s, 25.09 -> 26.04.01;
+      Llama 3.1 405B 302 -> 326, 25.09 -> 26.06, GBS 512 -> 1536 worth ~1 point; Qwen3-235B 1575 -> 1712);
+      B200 (tables end at 26.04.01) -2..+5%. NVL72 Blackwell: dense Llama +0..+9% on GB200 (405B FP8-CS
+      813 -> 843), GB300 Llama 3 70B Megatron-FSDP +19% (4520 -> 5376, 25.11 -> 26.04.01), 405B +6%;
+      MoE flat to 26.04.01 then a step at 26.06 / 26.06.01: GB200 Qwen3-30B +57% (26084 -> 40960),
+      Qwen3-235B +35% (5448 -> 7360), DeepSeek-V3 +17% (4256 -> 4969); GB300 Qwen3-30B +47%,
+      Qwen3-235B +37%; B300 Qwen3-30B +38%. Median signed error of the configs seen in two or more
+      releases: GB200 -13% (26.02) -> +10% (26.06.01 on), GB300 +2% -> +21%; per H100 config the error
+      moves at most 5 points (Llama 3 70B +8 -> +11%, 405B -1 -> +4%, Qwen3-235B -10 -> -6%).
+    * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
+      the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
+      prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""
+    out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
 def pr2_group(r) -> str:
-    """Rows that vary configurations of one model in one table (for the within-model Spearman)."""
+    """Rows that vary configurations of one model in one table (for the within-model Spearman);
+    mbridge_all: one model on one GPU family across releases, precisions and layouts."""
+    if r.id.startswith("mbridgeall_"):
+        return "mbridgeall_{}_{}/{}".format(*r.id.split("_")[2:4], r.model)
     m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg"
                  r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8)|together_[a-z0-9.-]+_(?:bf16|fp8))", r.id)
     return f"{m.group(1) if m else r.id}/{r.model}"
@@ -814,10 +913,9 @@ def pr2_options(r, stack: str) -> dict:
         tpo = getattr(r, "tp_overlap", None)
         if isinstance(tpo, str) and tpo:
             opts["tp_overlap"] = tpo
-        if "fp8" in str(r.precision).lower():
-            opts["fp8_recipe"] = "delayed" if "delayed" in str(r.precision).lower() else "tensorwise"
-        moe = next((v for (k, g), v in MBRIDGE_MOE_RECIPES.items()
-                    if r.id.startswith("mbridge") and k in str(r.model).lower() and g == pr2_gpu_kind(r)), None)
+        if pr2_low_precision(r):
+            opts["fp8_recipe"] = pr2_low_precision(r)
+        moe = mbridge_recipe(MBRIDGE_MOE_RECIPES, r)
         if moe:
             opts.update(moe)
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
@@ -837,6 +935,16 @@ def pr2_options(r, stack: str) -> dict:
 #: configs: ``enable_deepep=True``, ``set_moe_a2a_overlap_overrides``), B200 HybridEP without;
 #: Qwen3-30B-A3B HybridEP without overlap. Anything else: Megatron's all-to-all, no overlap (the
 #: stack default).
+#: The GB300 / GB200 / B300 entries (mbridge_all_runs.csv) are the workload configs at
+#: deepseek_workload_base_configs.py @04264182, qwen3_workload_base_configs.py @01b2977e and
+#: gpt_oss_workload_base_configs.py @07eea52d (the 2026 files; earlier releases ran earlier versions
+#: of them, not read): DeepSeek-V3 ``DEEPSEEK_V3_PRETRAIN_CONFIG_{GB300,GB200,B300}``: hybridep, and
+#: ``moe_a2a_overlap=True`` in the FP8_MX variants (BF16: False); Qwen3-235B GB300/GB200 hybridep, B300
+#: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
+#: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
+#: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
+#: ``moe_a2a_overlap=True``. Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
+#: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
 #: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
 MBRIDGE_MOE_RECIPES = {
     ("qwen3-235b", "H100"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
@@ -845,6 +953,23 @@ MBRIDGE_MOE_RECIPES = {
     ("deepseek-v3", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-30b", "H100"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     ("qwen3-30b", "B200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-235b", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-235b", "GB200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-235b", "B300"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
+    ("qwen3-30b", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "GB200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("qwen3-30b", "B300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("deepseek-v3", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("deepseek-v3", "GB300", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("deepseek-v3", "GB200"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("deepseek-v3", "GB200", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("deepseek-v3", "B300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "GB300", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
+    ("gpt-oss", "GB200", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
+    ("gpt-oss", "B300", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
 }
 MBRIDGE_ETP = 1
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
@@ -853,10 +978,20 @@ MBRIDGE_ETP = 1
 #: ``recompute_granularity = "selective"``, ``recompute_modules = ["mla_up_proj", "mlp"]``), GPT-OSS
 #: 120B H100 and B200 (scripts/performance/configs/gpt_oss/gpt_oss_workload_base_configs.py
 #: ``GPT_OSS_120B_{H100,B200}_BF16_BASE_CONFIG``: ``recompute_modules=["layernorm", "moe_act"]``).
+#: Blackwell entries from the 2026 workload configs named at ``MBRIDGE_MOE_RECIPES``: DeepSeek-V3
+#: GB300 FP8_MX none (``recompute_modules=[]``), GB300 BF16 ``["moe_act"]``, GB200 / B300 / B200
+#: ``["mla_up_proj"]``; GPT-OSS 120B GB200 BF16 ``["layernorm", "moe_act"]``, FP8_MX none, GB300 and
+#: B300 BF16 none (the base config sets none). An empty list is the recipe's "none".
 MBRIDGE_RECOMPUTE = {
     ("deepseek-v3", "H100"): ["mla_up_proj", "mlp"],
     ("gpt-oss", "H100"): ["layernorm", "moe_act"],
     ("gpt-oss", "B200"): ["layernorm", "moe_act"],
+    ("deepseek-v3", "GB300"): [],
+    ("deepseek-v3", "GB300", "bf16"): ["moe_act"],
+    ("deepseek-v3", "GB200"): ["mla_up_proj"],
+    ("deepseek-v3", "B300"): ["mla_up_proj"],
+    ("deepseek-v3", "B200"): ["mla_up_proj"],
+    ("gpt-oss", "GB200", "bf16"): ["layernorm", "moe_act"],
 }
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
 #: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;
@@ -911,7 +1046,7 @@ def run_all(cat=None) -> pd.DataFrame:
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
     return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), pr2, nemo_longseq(cat),
-                      nemo2407_ft(cat), dgxc(cat), together(cat)], ignore_index=True)
+                      nemo2407_ft(cat), dgxc(cat), together(cat), mbridge_all(cat)], ignore_index=True)
 
 
 def loso(cat=None) -> pd.DataFrame:

@@ -1,0 +1,137 @@
+"""benchmarks/data/mbridge_all_runs.csv (every stored version of Megatron-Bridge's performance tables,
+validate.mbridge_all): the rows are what the tables print, each traced to a snapshot, none of them a
+duplicate of published_runs_2.csv's ``mbridge`` rows, and the tables' TFLOP/s column agrees with the
+planner's model FLOP count."""
+import re
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from tests.test_parts_data import FORBIDDEN
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks" / "data" / "parts" / "scripts"))
+
+CSV = ROOT / "benchmarks" / "data" / "mbridge_all_runs.csv"
+SNAPSHOT = re.compile(r"https://github\.com/[\w.-]+/[\w.-]*[Mm]egatron-[Bb]ridge[\w.-]*/blob/[0-9a-f]{40}/"
+                      r"docs/performance-summary(-archive)?\.md$")
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return pd.read_csv(CSV)
+
+
+def test_layout_and_provenance(rows):
+    assert rows["id"].is_unique and rows["id"].str.startswith("mbridgeall_").all()
+    assert (rows["tp"] * rows["pp"] * rows["dp"] * rows["cp"] == rows["num_gpus"]).all()
+    assert (rows["global_batch_seqs"] % (rows["dp"] * rows["micro_batch"]) == 0).all()
+    assert rows["provenance"].str.match(SNAPSHOT).all()
+    also = [u for a in rows["also_at"].dropna() for u in a.split("; ")]
+    assert also and all(SNAPSHOT.match(u) for u in also)
+    assert rows["metric"].eq("tokens_per_s_per_gpu").all() and rows["value"].eq(rows["tokens_per_s_printed"]).all()
+    text = [" ".join(map(str, r)) for r in rows.itertuples(index=False)]
+    for pat, what in FORBIDDEN:
+        assert not any(pat.search(t) for t in text), what
+
+
+def test_step_time_is_the_printed_throughput(rows):
+    """step_time_s = GBS x seq / (tokens/s/GPU x GPUs), and the printed GA is GBS / (DP x MBS)."""
+    step = rows["global_batch_seqs"] * rows["seq_len"] / (rows["value"] * rows["num_gpus"])
+    assert ((rows["step_time_s"] / step - 1).abs() < 1e-5).all()
+    ga = rows[rows["ga_printed"].notna()]
+    assert len(ga) > 50
+    assert (ga["ga_printed"] == ga["global_batch_seqs"] // (ga["dp"] * ga["micro_batch"])).all()
+
+
+@pytest.mark.parametrize("rid,tokens,tflops,gbs,mbs", [
+    # cells read off the snapshots by hand (26.02 first print, NVIDIA-NeMo @df0289c1; 26.04.01 balasaajay
+    # @a5b89bb0; 26.06 slikhite-1 @7e5c47ff; 25.09 MX variant "3986 (3546)" with GA "1 (16)")
+    ("mbridgeall_2602a_gb300_llama3-70b_nvfp4_64", 6798, 3056, 256, 1),
+    ("mbridgeall_260401b_h100_qwen3-235b-a22b_fp8cs_256", 1696, 252, 8192, 1),
+    ("mbridgeall_2606_gb300_deepseek-v3_mxfp8_256_2", 6422, 1670, 15360, 1),
+    ("mbridgeall_2509_gb200_llama3-70b_mxfp8_64", 3546, 1593, 128, 1),
+])
+def test_cells_as_printed(rows, rid, tokens, tflops, gbs, mbs):
+    r = rows.set_index("id").loc[rid]
+    assert (r["value"], r["tflops_per_gpu_printed"], r["global_batch_seqs"], r["micro_batch"]) == (tokens, tflops, gbs, mbs)
+
+
+def test_builder_reproduces_the_csv(rows):
+    """The CSV is the builder's output from the verbatim tables (no hand edits), and every printed
+    row is either in it, already in published_runs_2.csv, or listed as left out with a reason."""
+    import mbridge_all as mb
+
+    built, left = mb.rows()
+    assert [r["id"] for r in built] == list(rows["id"])
+    assert [r["value"] for r in built] == list(rows["value"])
+    reasons = {why for _, _, why in left}
+    assert any("Muon" in w for w in reasons) and any("Mamba" in w for w in reasons)
+
+
+def test_no_row_repeats_published_runs_2(rows):
+    """The 14 ``mbridge`` rows of published_runs_2.csv are printed in these tables (so the builder
+    really skipped them) and none of the new rows repeats one."""
+    import mbridge_all as mb
+
+    published = mb.published_mbridge()
+    assert len(published) == 14
+    printed = set()
+    for section, (release, _) in mb.SECTIONS.items():
+        for rec in mb.parse(section):
+            vs, _ = mb.variants(rec, release)
+            for system, label, d in vs:
+                printed.add((release, system, re.sub(r"\s*\(.*", "", label).strip(), int(d["Tokens / sec / GPU"])))
+    assert published <= printed
+    label = {v["model"]: k for k, v in mb.MODELS.items()}
+    new = {(r.release, r.system, label[r.model.replace(" w/o MTP", "")], r.value) for r in rows.itertuples()}
+    assert not new & published
+
+
+def test_printed_tflops_are_planner_causal_model_flops(rows):
+    """Megatron-Bridge's "Model TFLOP/sec/GPU" over its tokens/s is the planner's model FLOPs per token
+    with causal attention halved (planner.model.flops.step_flops causal_half=True), within 1%, for
+    every model and release -- DeepSeek-V3 with and without its MTP module included -- except
+    gpt-oss-120b up to 26.04.01, whose counter then gave 0.83 of it at 4096 tokens and 0.89 at 8192
+    (from 26.06 on it agrees), and
+    26.04.01, whose tokens/s cells are coarsely rounded (1024, 864, 4736, 27136: multiples of 8-128)
+    and agree within 2%: an independent check of both the copied tokens/s and the FLOP convention."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.flops import step_flops
+
+    cat = load_catalog()
+    old_oss = []
+    for r in rows.itertuples():
+        case = validate.pr2_case(cat, r)
+        per_tok = float(step_flops(case.model, int(r.seq_len), 1, causal_half=True)["model"]) / r.seq_len
+        ratio = r.tflops_per_gpu_printed * 1e12 / r.value / per_tok
+        if "gpt-oss" in r.model and r.release < "26.06":
+            old_oss.append((r.seq_len, ratio))
+        else:
+            assert ratio == pytest.approx(1.0, abs=0.02 if r.release == "26.04.01" else 0.01), (r.id, ratio)
+    assert len(old_oss) > 10 and all((0.825 < x < 0.84) if s == 4096 else (0.885 < x < 0.895) for s, x in old_oss)
+
+
+def test_recipes_reach_the_blackwell_rows(rows):
+    """The GB200/GB300/B300 rows take the dispatcher and recompute of their own recipes
+    (validate.MBRIDGE_MOE_RECIPES / MBRIDGE_RECOMPUTE), not the DGX B200 ones."""
+    import validate
+
+    def first(prefix):
+        return next(rows[rows["id"].str.startswith(prefix)].itertuples())
+
+    gb300_dsv3 = first("mbridgeall_2604_gb300_deepseek-v3")
+    assert validate.pr2_options(gb300_dsv3, "megatron-core")["moe_a2a_overlap"] is True
+    assert validate.pr2_recompute_modules(gb300_dsv3) is None  # GB300 FP8_MX: recompute_modules=[]
+    gb200_oss = first("mbridgeall_2604_gb200_gpt-oss")
+    assert validate.pr2_recompute_modules(gb200_oss) == ["layernorm", "moe_act"]
+    b300_q235 = first("mbridgeall_2604_b300_qwen3-235b")
+    assert validate.pr2_options(b300_q235, "megatron-core")["moe_dispatcher"] == "alltoall"
+    nvfp4 = next(rows[rows["id"].str.contains("_nvfp4_")].itertuples())
+    from hardware_catalog import load_catalog
+
+    case = validate.pr2_case(load_catalog(), nvfp4)
+    assert case.training.precision == "fp8" and case.options["fp8_recipe"] == "nvfp4"
