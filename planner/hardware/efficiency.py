@@ -140,9 +140,28 @@ PRIORS = {
                           sources={"*": "prior: generic GPU fractions"}),
 }
 
+#: Blackwell Ultra (B300 / GB300) runs large GEMMs faster than Blackwell (B200 / GB200) at the same
+#: datasheet dense FP8/BF16 peaks (catalog: 5000/2500 on both NVL72 parts): one benchmark (Azure
+#: AI-benchmarking-guide, cuBLASLt FP8, random init, 10,000 warm-up iterations) measures 3308.5
+#: TFLOP/s at 16384^3 on ND GB300 v6 (egmsft/AI-benchmarking-guide @18e80a21
+#: Azure_Results/ND_GB300_v6_results.md; CUDA 13.0) vs 2906.9 on ND GB200 v6 (Azure/AI-benchmarking-guide
+#: @2a370be6 Azure_Results/ND_GB200_v6_results.md; CUDA 12.8): 1.138x (8192^3 1.142x, 6144x12288x12288
+#: 1.133x; benchmarks/data/parts/fp8_gemm.csv; its FP4 table, 1.133x at 16384^3, is not used here and
+#: checks it: tests/test_blackwell_ultra.py). What the measurement does not separate: Blackwell Ultra
+#: has 160 SMs (NVIDIA technical blog "Inside NVIDIA Blackwell Ultra", 2025) to B200's 148, and GB300
+#: a 1400 W limit to GB200's 1200 W, under datasheet peaks that stay equal. The in-step fraction is
+#: B200's times this ratio (the shared in-step value is no Blackwell measurement: only the ratio is
+#: taken). Measured on the NVL72 parts; the HGX B300 (1100 W) takes it too: its datasheet stands to
+#: the HGX B200's as GB300's to GB200's (2250 vs 2250 dense BF16) and no HGX pair was found measured.
+BLACKWELL_ULTRA_GEMM_GAIN = 3308.5 / 2906.9
+PRIORS["B300"] = PRIORS["B200"].with_(
+    gemm_max=H100_IN_STEP_GEMM * BLACKWELL_ULTRA_GEMM_GAIN, sm_count=160,
+    sources={"*": "prior: B200 fractions; GEMM x1.138 (cuBLASLt FP8, GB300 vs GB200, Azure), 160 SMs"})
 
-#: GPU families with per-GPU-type parameters (here and in ``planner.model.physics.ATTN_KERNELS``)
-FAMILIES = ("A100", "H200", "H100", "B200")
+
+#: GPU families with per-GPU-type parameters (here and in ``planner.model.physics.ATTN_KERNELS``);
+#: "B300" is Blackwell Ultra, B300 and GB300 (both names hold it)
+FAMILIES = ("A100", "H200", "H100", "B200", "B300")
 #: export SKUs that are another family's die at its clocks and power, cut only in what no fraction
 #: of peak here depends on (the NVLink peak, which their catalog row carries, and FP64): they take
 #: that family's parameters, for the reason given (printed as the prior's source).
@@ -159,9 +178,6 @@ FAMILY_OF = {
                      "(400 vs 900 GB/s, in its catalog row) and FP64 are cut"),
     "A800": ("A100", "A800 is A100's GA100 die (108 SMs, same clocks and power); only NVLink "
                      "(400 vs 600 GB/s, in its catalog row) is cut"),
-    # not the same die, the same SM design: without this B300/GB300 fell to the generic prior (80 SMs)
-    "B300": ("B200", "Blackwell Ultra (B300/GB300) has B200's SM design and its dense BF16/FP8 rates "
-                     "(catalog rows); B200's efficiency fractions are assumed, its 160 SMs vs 148 not told apart"),
 }
 
 

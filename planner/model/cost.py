@@ -61,7 +61,7 @@ def rent_cost(hours, nodes, price_per_node_hr):
 
 def _onprem_key(gpu_name: str) -> str | None:
     """The server-price family of a catalog GPU (``onprem.csv`` keys). Not
-    ``efficiency.gpu_family``: that maps export SKUs and siblings (H800, A800, B300) to the
+    ``efficiency.gpu_family``: that maps export SKUs (H800, A800) to the
     family whose *efficiencies* they share, but their servers are other products at other prices,
     so they get none here and the job must give ``onprem`` prices."""
     for fam in ("H200", "H100", "A100", "B200"):

@@ -69,8 +69,21 @@ def reachable_peak(hw, dtype: str) -> float:
 #: (0.60 / 0.48) in isolation, and with that rate NeMo 25.04's B200 long-context rows (attention 25-90%
 #: of their step) go from -8% to -15% (nemo_longseq median 10.3% -> 15.8%), so the isolated figure is
 #: not taken for in-step attention on B200 (README "Still missing", Blackwell).
+#: Blackwell Ultra (B300 family: B300, GB300) doubles the SFU's exponential rate that bounds the
+#: softmax of attention's forward ("10.7 TeraExponentials/s" vs 5, NVIDIA technical blogs "Inside
+#: NVIDIA Blackwell Ultra" and "Making Softmax More Efficient with NVIDIA Blackwell Ultra"); its
+#: cuDNN attention is taken as B200's times the rate measured on GB300 over GB200 by the same harness
+#: on the same day with the same cuDNN (NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training
+#: results/llama3.1/{gb300,gb200}/llama3.1_20260724_*.csv @e99b0d0b, cuDNN 9.26, bf16 causal, Llama
+#: 3.1 GQA 64/8 heads, hd 128, batch 2, 16k): forward 2065 / 1728, backward 1516 / 1327 TFLOP/s
+#: (1.195x / 1.142x; benchmarks/data/parts/attention_kernels.csv). The backward, bound by tensor cores
+#: and shared memory (FlashAttention-4, Zadouri et al. 2026), gains what GEMMs gain
+#: (efficiency.BLACKWELL_ULTRA_GEMM_GAIN, 1.138x); the forward more. Same harness, cuDNN 9.22
+#: (2026-04-24): 1.121x / 1.135x at 16k.
+BLACKWELL_ULTRA_CUDNN_GAIN = (2065.0 / 1728.0, 1516.0 / 1327.0)
 ATTN_KERNELS = {
-    "cudnn": {"H100": (0.545, 0.52), "H200": (0.545, 0.52), "B200": (0.50, 0.45)},
+    "cudnn": {"H100": (0.545, 0.52), "H200": (0.545, 0.52), "B200": (0.50, 0.45),
+              "B300": (0.50 * BLACKWELL_ULTRA_CUDNN_GAIN[0], 0.45 * BLACKWELL_ULTRA_CUDNN_GAIN[1])},
     "fa3": {"H100": (0.62, 0.57), "H200": (0.62, 0.57)},
     "fa2": {"H100": (0.34, 0.33), "H200": (0.34, 0.33), "A100": (0.60, 0.45)},
 }

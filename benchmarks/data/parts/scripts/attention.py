@@ -90,6 +90,27 @@ for key,gpu,hd,std,fa2,path,commit in [
         rows.append(dict(id=f"azure_{key}_{k}_hd{hd}_s8192",gpu=gpu,kernel=k,precision="not stated (fp16/bf16)",direction="not stated",causal="unknown",head_dim=hd,seq_len=8192,batch=2,num_heads="",tflops=v,
             source=f"{AZ}, '{path}' (commit {commit}), section 'Flash Attention 2.0'",provenance=f"https://github.com/Azure/AI-benchmarking-guide/blob/{commit}/"+path.replace(' ','%20'),read_date=D,
             notes="Source: 'performance for a head dimension of %d, a batch size of 2, and a sequence length of 8192'. Number of heads, direction (fwd / fwd+bwd), causal flag and dtype not given in the results file."%hd))
+# NVIDIA/cudnn-frontend benchmark/sdpa_benchmark_training (runner --config llama): GB300 and GB200 runs
+# of the same harness on the same day with the same cuDNN; cuDNN bf16, causal (top_left), non-deterministic
+# backward; Llama 3.1 preset: batch 2, 64 query / 8 KV heads, head dim 128
+CFE = "NVIDIA/cudnn-frontend"
+for commit, cudnn, files, vals in (
+  ("60e572b7c8fe1976631af4141f307900ef17cad5", "9.22 (backend 92200, frontend 1.21.1)",
+   {"GB300": "llama3.1_20260424_100757.csv", "GB200": "llama3.1_20260424_100750.csv"},
+   {"GB300": {4096: (1703, 1248), 8192: (1856, 1435), 16384: (1915, 1507), 32768: (1953, 1490)},
+    "GB200": {4096: (1408, 1148), 8192: (1574, 1332), 16384: (1708, 1328), 32768: (1622, 1226)}}),
+  ("e99b0d0b54d2662d71ab981c61200968f7303cc2", "9.26 (backend 92600, frontend 1.27.0)",
+   {"GB300": "llama3.1_20260724_040919.csv", "GB200": "llama3.1_20260724_040930.csv"},
+   {"GB300": {4096: (1813, 1254), 8192: (1991, 1448), 16384: (2065, 1516), 32768: (2105, 1416)},
+    "GB200": {4096: (1407, 1172), 8192: (1646, 1344), 16384: (1728, 1327), 32768: (1569, 1202)}})):
+    for gpu, by_s in vals.items():
+        path = f"benchmark/sdpa_benchmark_training/results/llama3.1/{gpu.lower()}/{files[gpu]}"
+        for s_, pair in by_s.items():
+            for direction, v in zip(("forward", "backward"), pair):
+                rows.append(dict(id=f"cfe_{files[gpu][9:17]}_{gpu.lower()}_cudnn_bf16_causal_{direction[0]}wd_s{s_}",gpu=gpu,kernel="cuDNN",precision="bf16",direction=direction,causal="true",head_dim=128,seq_len=s_,batch=2,num_heads=64,tflops=v,
+                    source=f"{CFE} {path} (commit {commit[:8]}), backend cudnn, data_type bfloat16, attn_mask top_left, deterministic_bwd False",
+                    provenance=f"https://github.com/{CFE}/blob/{commit}/{path}",read_date=D,
+                    notes=f"cuDNN {cudnn}; GQA 64 query / 8 KV heads; the harness's TFLOP/s count causal as half (4*b*h*s^2*d/2 forward: 16k forward on GB300 at 4.260 ms = 2065). GB300 and GB200 runs of one day, same cuDNN."))
 with open(__import__("os").path.join(__import__("os").path.dirname(__file__),"..","attention_kernels.csv"),"w",newline="") as f:
     w=csv.DictWriter(f,fieldnames=cols); w.writeheader(); w.writerows(rows)
 print(len(rows))

@@ -24,6 +24,17 @@ for (m,n,k),v in zip(shapes,fp4):
         source=f"{AZ}, 'Azure_Results/ND_GB200_v6_results.md' (commit 2a370be6de9586d365feed77e014a73f25198f4d), 'GEMM CuBLASLt (FP4)' table",
         provenance="https://github.com/Azure/AI-benchmarking-guide/blob/2a370be6de9586d365feed77e014a73f25198f4d/Azure_Results/ND_GB200_v6_results.md",
         notes="Random initialization, 10,000 warmup iterations. The FP4 table has no 6144x12288x12288 row.")
+# ND GB300 v6: the same benchmark code's results in a fork of the repository (not upstream when read)
+GB300_AZ = ("egmsft/AI-benchmarking-guide", "Azure_Results/ND_GB300_v6_results.md", "18e80a218dc3aad43f77574107144931ada63280")
+for pk, prec, table, vals in (
+        ("fp8", "fp8 (cuBLASLt; e4m3 presumed, not stated)", "GEMM CuBLASLt (FP8)", [553.5,2288.9,3257.0,3286.3,3308.5,3271.3,1115.1,3279.5,1717.1]),
+        ("fp4", "fp4 (cuBLASLt; block-scaled format NVFP4/MXFP4 not stated)", "GEMM CuBLASLt (FP4)", [316.4,1678.0,5417.0,8155.9,8640.3,8555.1,549.0,None,2220.7])):
+    for (m,n,k),v in zip(shapes,vals):
+        if v is None: continue
+        add(id=f"azure_gb300_{pk}_{m}x{n}x{k}",kind="gemm",gpu="GB300",system="Azure ND GB300 v6",precision=prec,m=m,n=n,k=k,tflops=v,num_gpus=1,software="CUDA 13.0, driver 580.82.07",
+            source=f"{GB300_AZ[0]}, '{GB300_AZ[1]}' (commit {GB300_AZ[2]}), '{table}' table",provenance=f"https://github.com/{GB300_AZ[0]}/blob/{GB300_AZ[2]}/{GB300_AZ[1]}",
+            notes="Random initialization, 10,000 warmup iterations (as stated). GPU 'NVIDIA GB300 288GB', VBIOS 97.10.4A.00.05. Other CUDA and driver than the GB200 rows (12.8, 570.133.20)."
+                  + (" The FP4 table has no 6144x12288x12288 row." if pk == "fp4" else ""))
 add(id="deepgemm_h800_fp8_peak",kind="gemm",gpu="H800-SXM",system="DeepSeek",precision="fp8_e4m3 (DeepGEMM, fine-grained block scaling)",tflops=1550,num_gpus=1,software="DeepGEMM (April 2025)",
     source="deepseek-ai/DeepGEMM README.md 'News' 2025.04.18 entry (commit 0274ad7b911b99b4eb6f8d796403811cf1e18f3d as read)",provenance="https://github.com/deepseek-ai/DeepGEMM/blob/0274ad7b911b99b4eb6f8d796403811cf1e18f3d/README.md",
     notes="'DeepGEMM now achieves up to 1550 TFLOPS on H800'. Peak claim: shape not stated in this text (per-shape table was in earlier README versions, not read).")
