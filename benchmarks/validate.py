@@ -943,7 +943,9 @@ def pr2_options(r, stack: str) -> dict:
 #: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
-#: ``moe_a2a_overlap=True``. Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
+#: ``moe_a2a_overlap=True`` and ``cutedsl_fused_grouped_mlp=True`` (the experts' MLP as one fused
+#: TE op chain: ``moe_fused_mlp``, none of TEGroupedMLP's eager clamp / bias ops, moe.eager_expert_ops).
+#: Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
 #: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
 #: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
 MBRIDGE_MOE_RECIPES = {
@@ -967,9 +969,9 @@ MBRIDGE_MOE_RECIPES = {
     ("gpt-oss", "GB300", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
     ("gpt-oss", "GB200", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
     ("gpt-oss", "B300", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
-    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
-    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
-    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
+    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
+    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
 }
 MBRIDGE_ETP = 1
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
