@@ -855,8 +855,12 @@ def mbridge_all(cat) -> pd.DataFrame:
     What the error says (235 rows; signed error = predicted / measured step time - 1; nothing fitted):
 
     * By GPU family, median signed (median abs): B200 -19% (22%), B300 -15% (18%), GB200 -9% (11%),
-      GB300 +6% (16%), H100 -9% (10%). By model: gpt-oss-120b -29..-47% on every GPU (the planner runs
-      it far too fast, as the ``mbridge`` B200 row, -52%), Qwen3-30B-A3B -15..-38%, DeepSeek-V3
+      GB300 +6% (16%), H100 -9% (10%). By model: gpt-oss-120b -29..-47% on every GPU as first added
+      (the planner runs it far too fast, as the ``mbridge`` B200 row, -52%); with Megatron-Core's eager
+      expert ops (planner.model.moe.eager_expert_ops: the clamped GLU's chain outside the fused
+      activation, the fc2 bias per local expert) and H100's head-dim-64 attention rate, the bf16 rows
+      are H100 -20..-23%, GB300 -19..-22%, B200 -14..-34%, B300 -36..-45%, GB200 -37..-41%, the mxfp8
+      rows (fused grouped MLP: not charged) unchanged -23..-55%. Qwen3-30B-A3B -15..-38%, DeepSeek-V3
       -6..+14%, Qwen3-235B -35..+3%, Llama 3/3.1 -13..+12%.
     * GB300 vs GB200 at the same release, model, precision and layout (23 pairs): measured 1.20x
       (1.03-1.27), predicted 1.00x: the catalog gives both the same dense BF16/FP8 peaks (2500/5000),

@@ -193,7 +193,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
         call_keys = span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
-        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd)
+        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
+                                                head_dim=score_dim(m) / m.heads)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
