@@ -854,10 +854,15 @@ def mbridge_all(cat) -> pd.DataFrame:
 
     What the error says (235 rows; signed error = predicted / measured step time - 1; nothing fitted):
 
-    * By GPU family, median signed (median abs): B200 -19% (22%), B300 -20% (20%), GB200 -9% (11%),
-      GB300 -4% (10%), H100 -9% (10%). By model: gpt-oss-120b -30..-47% on every GPU (the planner runs
-      it far too fast, as the ``mbridge`` B200 row, -52%), Qwen3-30B-A3B -20..-38%, DeepSeek-V3
-      -6..+14%, Qwen3-235B -35..-3%, Llama 3/3.1 -13..+9%.
+    * By GPU family, median signed (median abs), with both passes below: see ``--csv``; as first added:
+      B200 -19% (22%), B300 -15% (18%), GB200 -9% (11%), GB300 +6% (16%), H100 -9% (10%). By model:
+      gpt-oss-120b -29..-47% on every GPU as first added (the planner runs it far too fast, as the
+      ``mbridge`` B200 row, -52%); with Megatron-Core's eager expert ops (planner.model.moe.eager_expert_ops:
+      the clamped GLU's chain outside the fused activation, the fc2 bias per local expert) and H100's
+      head-dim-64 attention rate, the bf16 rows are H100 -20..-23%, GB300 -19..-22%, B200 -14..-34%, B300
+      -36..-45%, GB200 -37..-41% (before Blackwell Ultra's gains below), the mxfp8 rows (fused grouped
+      MLP: not charged) unchanged -23..-55%. Qwen3-30B-A3B -15..-38%, DeepSeek-V3 -6..+14%, Qwen3-235B
+      -35..+3%, Llama 3/3.1 -13..+12%.
     * GB300 vs GB200 at the same release, model, precision, GPUs, TP, PP and micro-batch (23 pairs):
       measured 1.20x median (1.03-1.27), predicted 1.12x (dense Llama 1.12x, GPT-OSS BF16 0.91x: the
       GB300 recipe drops the all-to-all overlap). The catalog gives both the same dense BF16/FP8 peaks
@@ -867,7 +872,7 @@ def mbridge_all(cat) -> pd.DataFrame:
       1.11x median, predicted 1.25x (1.14x with Blackwell's parameters): beside the GPU gain (DeepSeek-V3
       1.13x, GPT-OSS 1.03-1.04x), the recipes (DeepSeek-V3 B300 all-to-all overlap on, B200 off: 1.06x; GPT-OSS B300 HybridEP
       without recompute) and DGX B300's 8 x 800 Gb/s NICs against DGX B200's 8 x 400 (GPT-OSS 1.2-1.5x
-      in the model, which runs GPT-OSS 30-47% too fast on every GPU).
+      in the model, which runs GPT-OSS too fast on every GPU).
     * Release over release, same config (the prediction is fixed per config, so the error moves by the
       measured speed-up): H100 stays within +3..+9% (Llama 3 70B 1619 -> 1664 tokens/s, 25.09 -> 26.04.01;
       Llama 3.1 405B 302 -> 326, 25.09 -> 26.06, GBS 512 -> 1536 worth ~1 point; Qwen3-235B 1575 -> 1712);
@@ -950,7 +955,9 @@ def pr2_options(r, stack: str) -> dict:
 #: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
-#: ``moe_a2a_overlap=True``. Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
+#: ``moe_a2a_overlap=True`` and ``cutedsl_fused_grouped_mlp=True`` (the experts' MLP as one fused
+#: TE op chain: ``moe_fused_mlp``, none of TEGroupedMLP's eager clamp / bias ops, moe.eager_expert_ops).
+#: Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
 #: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
 #: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
 MBRIDGE_MOE_RECIPES = {
@@ -974,9 +981,9 @@ MBRIDGE_MOE_RECIPES = {
     ("gpt-oss", "GB300", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
     ("gpt-oss", "GB200", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
     ("gpt-oss", "B300", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
-    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
-    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
-    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
+    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
+    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
 }
 MBRIDGE_ETP = 1
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core

@@ -306,6 +306,38 @@ def test_cudnn_sm90_prior_matches_cudnn_frontend_9_1_benchmark(catalog):
         assert modelled == pytest.approx(measured, rel=0.05), s
 
 
+def test_head_dim_64_attention_rate_follows_the_exponential_bound(catalog):
+    """physics.ATTN_HEAD_DIM_REL (cuDNN's d = 64 rate relative to d = 128, read at 16k keys) against
+    (a) the same FA3-paper figures at 4k and 8k keys (attention_kernels.csv), within 0.03, and (b)
+    the exponential-unit bound behind it: per score element 4d matmul FLOPs forward (10d backward)
+    beside one exponential, the H100 at 989 TFLOP/s matmul and 3.9 TFLOP/s special functions (FA3
+    paper §3.1), run one after the other: within 0.04. An A100 (half the exponentials per clock
+    needed) keeps its d = 128 rate."""
+    import pandas as pd
+
+    d = pd.read_csv(ROOT / "benchmarks/data/parts/attention_kernels.csv")
+    d = d[(d.kernel == "cuDNN") & (d.gpu == "H100-SXM5-80GB") & (d.precision == "fp16")]
+    # causal forward charts and the backward charts (whose causal flag the figure does not state)
+    d = d[((d.direction == "forward") & (d.causal.astype(str).str.lower() == "true")) | (d.direction == "backward")]
+    rel_f, rel_b = physics.ATTN_HEAD_DIM_REL["cudnn"]["H100"][64]
+    for s in (4096, 8192):
+        x = d[d.seq_len == s].pivot_table(index="direction", columns="head_dim", values="tflops")
+        assert x.loc["forward", 64] / x.loc["forward", 128] == pytest.approx(rel_f, abs=0.03), s
+        assert x.loc["backward", 64] / x.loc["backward", 128] == pytest.approx(rel_b, abs=0.03), s
+
+    def serial(dim, matmul_per_el):
+        mm = matmul_per_el * dim / 989e12
+        return mm / (mm + 1 / 3.9e12)
+
+    assert serial(64, 4) / serial(128, 4) == pytest.approx(rel_f, abs=0.04)
+    assert serial(64, 10) / serial(128, 10) == pytest.approx(rel_b, abs=0.04)
+    f64, b64 = physics.attention_efficiency("cudnn", "H100-SXM5-80GB", 16384, 0, 0, head_dim=64)
+    f128, b128 = physics.attention_efficiency("cudnn", "H100-SXM5-80GB", 16384, 0, 0, head_dim=128)
+    assert float(f64 / f128) == pytest.approx(rel_f) and float(b64 / b128) == pytest.approx(rel_b)
+    a64 = physics.attention_efficiency("fa2", "A100-SXM-80GB", 16384, 0, 0, head_dim=64)
+    assert a64 == physics.attention_efficiency("fa2", "A100-SXM-80GB", 16384, 0, 0, head_dim=128)
+
+
 def test_tp_backward_without_userbuffers_hides_column_collectives():
     """TE's _Linear/_LayerNormLinear backward without userbuffers (physics.tp_exposed_async_bwd):
     under SP only the row-parallel gradient all-gathers stay exposed; the column-parallel input

@@ -339,3 +339,108 @@ def test_bottleneck_line_places_the_all_to_all_where_the_expert_grid_is():
 
     assert "NVLink4" in line(8, 1) and "network" not in line(8, 1)
     assert "Gb/s network" in line(8, 4)  # 32 ranks: across nodes
+
+
+# ------------------------------------------------------------------------------- eager expert ops
+_VIEWS = {"view", "_unsafe_view", "split", "split_with_sizes", "slice", "narrow", "chunk", "unsqueeze",
+          "squeeze", "expand", "alias", "t", "transpose", "detach", "as_strided", "select", "unbind"}
+
+
+def _hbm_bytes(fn):
+    """(forward, backward) bytes that the aten ops of ``fn()`` (its output's backward seeded with a
+    random gradient made outside the count) read and write, counted by a TorchDispatchMode: every
+    tensor argument and output of each non-view op."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    n = [0]
+
+    def size(x):
+        return x.numel() * x.element_size() if isinstance(x, torch.Tensor) and x.dim() > 0 else 0
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if func.overloadpacket.__name__ not in _VIEWS:
+                flat = list(args) + list((kwargs or {}).values())
+                flat = [y for x in flat for y in (x if isinstance(x, (list, tuple)) else [x])]
+                outs = out if isinstance(out, (list, tuple)) else [out]
+                n[0] += sum(size(x) for x in flat) + sum(size(x) for x in outs)
+            return out
+
+    with Count():
+        out = fn()
+    fwd = n[0]
+    grad = torch.randn_like(out)
+    with Count():
+        out.backward(grad)
+    return fwd, n[0] - fwd
+
+
+def test_clamped_glu_eager_bytes_are_what_pytorch_runs():
+    """moe.EAGER_EXPERT_BYTES["clamp"] (16 / 30 bytes per element of f, forward / backward) against
+    the aten ops PyTorch itself runs for Megatron-LM's eager clamp (fused_bias_geglu.py
+    ``weighted_bias_quick_geglu_impl``: chunk, clamp(max), clamp(min, max), cat) and its autograd
+    backward, in bf16, counted op by op by a dispatch mode."""
+    torch = pytest.importorskip("torch")
+    rows, f = 64, 96
+    x = torch.randn(rows, 2 * f, dtype=torch.bfloat16, requires_grad=True)
+
+    def chain():
+        x_glu, x_linear = x.chunk(2, -1)
+        return torch.cat((x_glu.clamp(min=None, max=7.0), x_linear.clamp(min=-7.0, max=7.0)), -1)
+
+    fwd, bwd = _hbm_bytes(chain)
+    want_f, want_b = moe.EAGER_EXPERT_BYTES["clamp"]
+    assert fwd == pytest.approx(want_f * rows * f, rel=0.02)
+    assert bwd == pytest.approx(want_b * rows * f, rel=0.1)
+
+
+def test_expert_bias_loop_bytes_are_what_pytorch_runs():
+    """moe.EAGER_EXPERT_BYTES["bias"] (12 / 16 bytes per element of h) against the aten ops of
+    Megatron-Core's TEGroupedMLP._apply_bias (per local expert ``t + b * p`` over the expert's rows,
+    concatenated, bf16 probabilities) and its autograd backward (bias and probability gradients)."""
+    torch = pytest.importorskip("torch")
+    experts, per, h = 4, 32, 96
+    t = torch.randn(experts * per, h, dtype=torch.bfloat16, requires_grad=True)
+    b = [torch.randn(h, dtype=torch.bfloat16, requires_grad=True) for _ in range(experts)]
+    p = torch.rand(experts * per, 1, dtype=torch.bfloat16, requires_grad=True)
+    split = [per] * experts
+
+    def loop():
+        y = torch.cat([ti + bi * pi for ti, bi, pi in zip(torch.split(t, split), b, torch.split(p, split))])
+        return y.view(t.shape).to(t.dtype)
+
+    fwd, bwd = _hbm_bytes(loop)
+    rows = experts * per
+    want_f, want_b = moe.EAGER_EXPERT_BYTES["bias"]
+    assert fwd == pytest.approx(want_f * rows * h, rel=0.05)
+    assert bwd == pytest.approx(want_b * rows * h, rel=0.1)
+
+
+def test_eager_expert_ops_only_where_tegroupedmlp_runs_them(catalog):
+    """gpt-oss (clamped GLU, expert biases) on Megatron-Core's TEGroupedMLP pays the eager ops and
+    one stream sync per activation call; the same model with the fused grouped MLP
+    (``moe_fused_mlp``), a stack without the grouped MLP, or a model without the clamp and biases
+    pays nothing, and the step grows by exactly the HBM time of the counted bytes."""
+    oss = ModelSpec(**PRESETS["gpt-oss-120b"])
+    core = resolve("megatron-core")
+    e = moe.eager_expert_ops(oss, core, 1000.0, 2880.0, 16)
+    assert float(e.fwd_bytes) == pytest.approx(1000 * (16 * 2880 + 12 * 2880))
+    assert float(e.bwd_bytes) == pytest.approx(1000 * (30 * 2880 + 16 * 2880))
+    assert e.syncs == 1.0 and float(e.host_ops) == pytest.approx(5 + 5 + 2 * 16)
+    for m, st in ((oss, resolve("megatron-core", moe_fused_mlp=True)), (oss, resolve("hf-trainer")),
+                  (QWEN3_235B, core)):
+        z = moe.eager_expert_ops(m, st, 1000.0, 2880.0, 16)
+        assert float(z.fwd_bytes) == 0.0 and float(z.bwd_bytes) == 0.0 and z.syncs == 0.0
+    hw = hw_for(catalog)
+    t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=1, precision="bf16")
+    c = cands(tp=[1], pp=1, dp=8, ep=8, gpus_per_node=8)
+    on = step_time(oss, t, c, hw, framework=core)
+    off = step_time(oss, t, c, hw, framework=resolve("megatron-core", moe_fused_mlp=True))
+    # 36 MoE layers on the one stage, each over T * top_k = 16,384 routed rows (ep 8, 16 local experts)
+    e = moe.eager_expert_ops(oss, core, 4096 * 4, 2880.0, 16)
+    mem = lambda b: float(hw.eff.memory_time(b, hw.gpu.hbm_bw))  # noqa: E731
+    sync = moe.MOE_SYNC_OPS * hw.eff.launch_s
+    assert on["t_fwd_mb"][0] - off["t_fwd_mb"][0] == pytest.approx(36 * (mem(e.fwd_bytes) + sync), rel=1e-6)
+    assert on["t_bwd_mb"][0] - off["t_bwd_mb"][0] == pytest.approx(36 * mem(e.bwd_bytes), rel=1e-6)

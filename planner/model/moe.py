@@ -66,6 +66,75 @@ DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> d
 MOE_SYNC_OPS = 2.0
 
 
+#: HBM bytes per routed row of the eager ops Megatron-Core's TEGroupedMLP runs around the grouped
+#: GEMMs for gpt-oss-style experts (16-bit activations: bf16 also in the fp8 recipes), per element of
+#: the expert width f ("clamp") or of the hidden size h ("bias"), as (forward, backward):
+#:
+#: * ``clamp``: a clamped GLU (gpt-oss ``swiglu_limit``; Megatron-Bridge GPTOSSBridge sets
+#:   ``activation_func_clamp_value = 7.0``, ``glu_linear_offset = 1.0``, ``bias_activation_fusion``):
+#:   TEGroupedMLP.bias_act_func calls fused_bias_geglu.weighted_bias_quick_geglu_impl
+#:   (Megatron-LM megatron/core/fusions/fused_bias_geglu.py @1fb2a0ca; the same chain in the
+#:   earlier version with the limit hard-coded, @034fd2d3), which clamps *outside* the fused
+#:   function: ``input.chunk(2)`` (views), ``x_glu.clamp(max=7)`` and ``x_linear.clamp(-7, 7)``
+#:   (each reads and writes f elements: 4 + 4 bytes), ``torch.cat`` (reads and writes 2f: 8); only
+#:   then the jit-fused weighted quick-GEGLU, the activation the layer already charges. Forward 16.
+#:   Backward (autograd, PyTorch FunctionsManual.cpp ``clamp_backward``): the max-only clamp
+#:   ``where(self <= max, grad, 0)`` = mask (2 read, 1 written) + where (1 + 2 read, 2 written) = 8;
+#:   the two-sided one ``where((self >= min).logical_and_(self <= max), grad, 0)`` = 3 + 3 + 3 + 5
+#:   = 14; the chunk's backward concatenates the two gradients (4 read, 4 written) = 8: 30.
+#: * ``bias``: linear_fc2 is built with ``skip_bias_add=True`` and its bias is added after the GEMM,
+#:   weighted by each row's routing probability, in a Python loop over the local experts
+#:   (experts.py TEGroupedMLP._apply_bias: ``torch.cat([t + b * p for t, b, p in zip(split rows,
+#:   biases, split probs)])``, then ``.to(dtype)``; probs in the activation dtype, the gpt-oss
+#:   recipes leave ``moe_router_dtype`` unset): ``b * p`` writes h elements (2), ``t + b*p`` reads 2h
+#:   and writes h (6), the cat reads and writes h (4): forward 12. Backward: MulBackward
+#:   materialises grad * p and grad * b and reduces each to the bias / prob shape (2 + 2 + 2 each:
+#:   12), the split's backward concatenates the row gradients (4): 16.
+#:   (linear_fc1's bias is added inside TE GroupedLinear's GEMM epilogue, skip_bias_add=False: free.)
+EAGER_EXPERT_BYTES = {"clamp": (16.0, 30.0), "bias": (12.0, 16.0)}
+#: host ops of the same eager ops per MoE layer forward: the clamp chain's chunk, two clamps, cat and
+#: the offset tensor (5); the bias loop's two splits, cat, view and cast (5) plus a multiply and an
+#: add per local expert
+EAGER_EXPERT_HOST_OPS = {"clamp": 5.0, "bias": 5.0, "bias_per_expert": 2.0}
+
+
+@dataclass(frozen=True)
+class EagerExpertOps:
+    """One MoE layer's eager expert ops on one rank (``EAGER_EXPERT_BYTES``), per micro-batch."""
+
+    fwd_bytes: Any = 0.0  # HBM bytes of the forward
+    bwd_bytes: Any = 0.0  # HBM bytes of the backward
+    act_fwd_bytes: Any = 0.0  # the part inside the activation (what ``moe_act`` recompute re-runs)
+    host_ops: Any = 0.0  # host ops of the forward
+    syncs: float = 0.0  # stream synchronisations per forward of the activation
+
+
+def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
+    """The eager ops Megatron-Core's TEGroupedMLP (``moe_grouped_gemm`` stacks, unless the grouped MLP
+    runs fused: ``Stack.moe_fused_mlp``) adds for a clamped GLU (``ModelSpec.glu_clamp``) and for
+    expert biases (``linear_bias``): ``EAGER_EXPERT_BYTES`` over ``rows`` routed rows of ``f_rank``
+    (clamp) or ``m.hidden`` (bias) elements. The clamped path also builds its GLU offset with
+    ``torch.tensor(linear_offset, device=input.device)`` on every call: a pageable host-to-device
+    copy with ``non_blocking=False``, which PyTorch runs as cudaMemcpyAsync + cudaStreamSynchronize
+    (aten/src/ATen/native/cuda/Copy.cu ``copy_kernel_cuda`` -> ``memcpy_and_sync``): one stream sync
+    per activation call, priced like the dispatcher's (``MOE_SYNC_OPS``)."""
+    if not stack.moe_grouped_gemm or getattr(stack, "moe_fused_mlp", False):
+        return EagerExpertOps()
+    rows = np.asarray(rows, dtype=np.float64)
+    fwd = bwd = act = host = 0.0
+    syncs = 0.0
+    if m.glu_clamp is not None and m.gated:
+        cf, cb = EAGER_EXPERT_BYTES["clamp"]
+        act = rows * f_rank * cf
+        fwd, bwd = fwd + act, bwd + rows * f_rank * cb
+        host, syncs = host + EAGER_EXPERT_HOST_OPS["clamp"], 1.0
+    if m.linear_bias:
+        bf, bb = EAGER_EXPERT_BYTES["bias"]
+        fwd, bwd = fwd + rows * m.hidden * bf, bwd + rows * m.hidden * bb
+        host = host + EAGER_EXPERT_HOST_OPS["bias"] + EAGER_EXPERT_HOST_OPS["bias_per_expert"] * np.asarray(local)
+    return EagerExpertOps(fwd_bytes=fwd, bwd_bytes=bwd, act_fwd_bytes=act, host_ops=host, syncs=syncs)
+
+
 def dispatch_sync_s(stack, dropless: bool, launch_s: float) -> float:
     """GPU-idle seconds per MoE layer forward from the dispatcher's device-to-host sync
     (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) on a
@@ -226,6 +295,7 @@ class MoELayerTimes:
     host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
     sync_s: float = 0.0  # GPU idle per forward at the dispatcher's device-to-host sync (s)
     fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
+    eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
@@ -273,6 +343,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
                 + permute_bytes(tok_rank, e.top_k, h, act_bytes))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
+    eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
-                         membound_bytes=mb_bytes, host_ops=host,
-                         sync_s=dispatch_sync_s(stack, e.dropless, launch_s), fwd_shared=shared)
+                         membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
+                         sync_s=dispatch_sync_s(stack, e.dropless, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
+                         fwd_shared=shared, eager=eager)

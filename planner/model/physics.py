@@ -93,12 +93,38 @@ ATTN_KERNELS = {
 ATTN_S_HALF = 500.0
 
 
-def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, default_bwd: float):
-    """(fwd, bwd) fraction of peak of the stack's attention kernel at ``keys`` per call."""
+#: (fwd, bwd) rate of a flash kernel at head dim 64 relative to its head-dim-128 rate (``ATTN_KERNELS``):
+#: FA3 paper Fig. 5-6 on H100 SXM5 (benchmarks/data/parts/attention_kernels.csv, causal forward and
+#: backward at 16k keys, same batch x seqlen and hidden 2048): cuDNN 388 / 539 and 433 / 516, FA3
+#: 473 / 616 and 474 / 561, FA2 299 / 335 and 291 / 322 TFLOP/s (the ratios hold within 0.02-0.03
+#: from 4k to 16k keys). Why: per score element a head dim d costs 4d matmul FLOPs forward (2.5x
+#: that backward) and one exponential, and the H100 runs 989 TFLOP/s of 16-bit matmul against
+#: 3.9 TFLOP/s of special functions (FA3 paper §3.1), so at d = 64 the softmax's exponentials take
+#: as long as the matmuls (256 FLOPs per exponential vs 989/3.9 = 254): serialised, that model gives
+#: 0.75 forward / 0.86 backward of the d = 128 rate, close to cuDNN's measured 0.72 / 0.84. How much
+#: the exponentials bind depends on the GPU's tensor-core rate per SM against its 16 exponentials per
+#: clock and SM (CUDA C++ Programming Guide, arithmetic instruction throughput): an A100 needs half the
+#: H100's exponentials per clock at the same d (not bound at d = 64; applying the H100 ratios to
+#: llm-foundry's A100 MPT-125m/350m rows moves them +2..+11% and its p90 17.4% -> 20.5%), a B200
+#: more (not measured). So the ratios are kept for the family they were measured on (H100, and H200,
+#: the same die). Linear in d between 64 and 128, the d = 64 value below, 1 above 128 (no measured
+#: backward at 256).
+_HD64_H100 = {"cudnn": (0.72, 0.84), "fa3": (0.77, 0.845), "fa2": (0.89, 0.90)}
+ATTN_HEAD_DIM_REL = {k: {fam: {64: v} for fam in ("H100", "H200")} for k, v in _HD64_H100.items()}
+
+
+def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, default_bwd: float,
+                         head_dim: float = 128.0):
+    """(fwd, bwd) fraction of peak of the stack's attention kernel at ``keys`` per call and head
+    dim ``head_dim`` (``ATTN_HEAD_DIM_REL``)."""
     fwd, bwd = ATTN_KERNELS.get(kernel, {}).get(gpu_family(gpu_name), (default_fwd, default_bwd))
     shape = np.asarray(keys, dtype=np.float64) / (np.asarray(keys, dtype=np.float64) + ATTN_S_HALF)
     long = 16384.0 / (16384.0 + ATTN_S_HALF)  # the table's values are at 16k keys
-    return fwd * shape / long, bwd * shape / long
+    rel = ATTN_HEAD_DIM_REL.get(kernel, {}).get(gpu_family(gpu_name), {})
+    dims = sorted(rel) + [128]
+    r_f = np.interp(head_dim, dims, [rel[d][0] for d in sorted(rel)] + [1.0])
+    r_b = np.interp(head_dim, dims, [rel[d][1] for d in sorted(rel)] + [1.0])
+    return fwd * r_f * shape / long, bwd * r_b * shape / long
 
 
 # ------------------------------------------------------------------------------- TP overlap

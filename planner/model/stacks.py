@@ -283,6 +283,10 @@ class Stack:
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
     moe_a2a_overlap: bool = False
+    #: the experts' grouped MLP as one fused Transformer Engine op chain (Megatron-Bridge
+    #: ``cutedsl_fused_grouped_mlp``, ``use_transformer_engine_op_fuser``): no eager activation or
+    #: expert-bias ops around the grouped GEMMs (planner.model.moe ``EAGER_EXPERT_OPS``)
+    moe_fused_mlp: bool = False
 
     def with_options(self, **opts) -> "Stack":
         bad = sorted(set(opts) - set(OPTIONS))
@@ -368,6 +372,8 @@ class Stack:
         if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
+        if self.moe_fused_mlp:
+            opts.append("moe_fused_mlp=on")
         return f"training stack: {self.name} ({', '.join(opts)})"
 
 
@@ -394,7 +400,7 @@ AUTOCAST_CAST_BYTES = 6.0
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
-           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp")
+           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {

@@ -193,7 +193,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
         call_keys = span / cp * (torch_ring_columns(cp)["key_frac"] if fw.cp_exchange == "allgather" else 1.0)
-        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd)
+        a_f, a_b = physics.attention_efficiency(fw.attn_kernel, hw.gpu.name, call_keys, eff.attn_fwd, eff.attn_bwd,
+                                                head_dim=score_dim(m) / m.heads)
         fwd_attn = kernel_flops / (peak * a_f * fw.attn_rel)
         bwd_attn = 2.5 * kernel_flops / (peak * a_b * fw.attn_rel)
     else:
@@ -241,11 +242,15 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
                                                 ml.bwd_mlp, eff.sm_count) if fw.moe_a2a_overlap else 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
+        # TEGroupedMLP's eager clamp / expert-bias ops, forward and backward as counted (moe.eager_expert_ops)
+        moe_eager_f, moe_eager_b = (eff.memory_time(b, hbm) for b in (ml.eager.fwd_bytes, ml.eager.bwd_bytes))
+        moe_act_eager = eff.memory_time(ml.eager.act_fwd_bytes, hbm) + ml.eager.syncs * moe_mech.MOE_SYNC_OPS * eff.launch_s
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
         moe_shared = ml.fwd_shared
     else:
         fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = moe_shared = 0.0
+        moe_eager_f = moe_eager_b = moe_act_eager = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -257,7 +262,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
     ep_layer = moe_share * ep_comm_layer
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
-    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd
+    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * moe_eager_b
+    mb_fwd = mb_fwd + moe_share * moe_eager_f
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
@@ -330,7 +336,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mods = recompute_modules(t, fw, m)
         sel_g, sel_a, sel_m, sel_c, sel_ep = _module_recompute(
             mods, m, fwd_attn=fwd_attn, dense_mlp=sum(p[0] for p in dense_mlp),
-            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_sync,
+            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_eager_f + moe_sync,
+            moe_act_extra=moe_act_eager,
             a2a=ep_comm_layer / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
             norm_b=norm_b * h / sp_div, act_b=act_fn_b * f / tp, dense_act_b=act_fn_b * fd / tp,
             fused_norm=fw.te_linears)
@@ -379,7 +386,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
 
 
 def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared, mla_up, moe_mb, a2a, tp_fwd,
-                      mem, norm_b, act_b, dense_act_b, fused_norm):
+                      mem, norm_b, act_b, dense_act_b, fused_norm, moe_act_extra=0.0):
     """(GEMM, attention, memory-bound, TP, EP) seconds one layer's backward spends re-running
     the forward of Megatron-Core's ``recompute_modules`` (the memory side:
     activations.RECOMPUTE_MODULE_ROWS), averaged over dense and MoE layers. Each module is re-run
@@ -388,7 +395,8 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     dispatch and combine all-to-alls, experts and shared experts, and the permutation traffic;
     "shared_experts" their GEMMs; "mla_up_proj" MLA's q/kv up-projection GEMMs; "layernorm" the
     norms that are separate modules (activations.layer_saved_tensors ``fused_norm``); "moe_act"
-    the experts' activation over the top-k routed copies of each token. ``mem(b)``: the HBM time of
+    the experts' activation over the top-k routed copies of each token (plus ``moe_act_extra`` s: the eager clamp
+    chain and its stream sync that the checkpointed activation re-runs, moe.eager_expert_ops). ``mem(b)``: the HBM time of
     b bytes per token; ``norm_b``/``act_b``/``dense_act_b``: bytes per token of one norm / of one expert's
     activation / of the dense MLP's activation."""
     ms = m.moe_layers / m.layers
@@ -405,7 +413,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
         "shared_experts": (ms * shared, z, z, z, z),
         "mla_up_proj": (mla_up, z, z, z, z),
         "layernorm": (z, z, norms * mem(norm_b), z, z),
-        "moe_act": (z, z, ms * mem(k * act_b), z, z),
+        "moe_act": (z, z, ms * (mem(k * act_b) + moe_act_extra), z, z),
     }
     chosen = [terms[x] for x in modules]
     return tuple(sum((c[i] for c in chosen), z) for i in range(5))

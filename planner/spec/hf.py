@@ -234,6 +234,7 @@ def _gpt_oss(cfg: dict) -> dict:
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], router_bias=True),
         sliding_window=cfg.get("sliding_window"),
         local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window") else 0,
+        glu_clamp=cfg.get("swiglu_limit"),
     )
     return out
 

@@ -139,6 +139,8 @@ class ModelSpec(_Strict):
     dense_ffn_hidden: Optional[int] = Field(None, gt=0, le=1 << 22)  # dense layers of an MoE model
     mla: Optional[MLASpec] = None  # multi-head latent attention (DeepSeek-V2/V3, Kimi-K2)
     attention_sinks: bool = False  # gpt-oss: one learned sink logit per head
+    #: gpt-oss ``swiglu_limit``: the GLU's inputs are clamped (gate <= limit, linear in [-limit, limit])
+    glu_clamp: Optional[float] = Field(None, gt=0)
     sliding_window: Optional[int] = Field(None, gt=0, le=1 << 24)  # local layers' window (tokens)
     local_layers: int = Field(0, ge=0)  # how many layers use the sliding window / chunked attention
     local_attention: V.LOCAL_ATTENTION.literal = "sliding"  # what the local layers' window means
@@ -263,6 +265,9 @@ class FrameworkSpec(_Strict):
     recompute_early_stop: Optional[bool] = None
     #: Megatron-Core stacks: ZeRO-2/3 as Megatron-FSDP (--use-megatron-fsdp, optim_grads / optim_grads_params)
     megatron_fsdp: Optional[bool] = None
+    #: Megatron-Core stacks: the experts' grouped MLP as one fused Transformer Engine op chain
+    #: (Megatron-Bridge ``cutedsl_fused_grouped_mlp``), not TEGroupedMLP's eager activation and bias ops
+    moe_fused_mlp: Optional[bool] = None
 
     @model_validator(mode="before")
     @classmethod
