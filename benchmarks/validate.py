@@ -81,6 +81,7 @@ from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates
 from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
 from planner.model.flops import narayanan_eq3  # noqa: E402
+from planner.hardware.efficiency import BLACKWELL_ULTRA_GEMM_GAIN, gpu_family  # noqa: E402
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
@@ -102,7 +103,8 @@ def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
 
 #: the fitted parameters (name -> (GPU families it applies to, Efficiency field)): the only values
 #: set from step-time data; ``loso`` refits them without each source in turn
-FITTED = {"H100_IN_STEP_GEMM": (("H100", "H200", "B200"), "gemm_max")}
+#: (family -> the factor the family's value is of the fitted one: B300 = Blackwell Ultra's measured GEMM gain)
+FITTED = {"H100_IN_STEP_GEMM": ({"H100": 1.0, "H200": 1.0, "B200": 1.0, "B300": BLACKWELL_ULTRA_GEMM_GAIN}, "gemm_max")}
 FIT_GRID = {"H100_IN_STEP_GEMM": tuple(np.round(np.arange(0.50, 0.781, 0.02), 2))}
 _OVERRIDE: dict = {}  # parameter -> value while ``loso`` refits
 
@@ -111,8 +113,9 @@ def _eff(gpu):
     eff = efficiency_for(gpu)
     for name, v in _OVERRIDE.items():
         fams, fld = FITTED[name]
-        if any(f in gpu.name.upper() for f in fams):
-            eff = eff.with_(**{fld: v})
+        fam = gpu_family(gpu.name)
+        if fam in fams:
+            eff = eff.with_(**{fld: v * fams[fam]})
     return eff
 
 
