@@ -88,6 +88,13 @@ def test_recommend_on_a_gpu_without_the_precision_names_the_precision(tmp_path, 
     assert code == 2 and err.strip().startswith("error: training.precision: fp8: no fp8 peak on A"), err
 
 
+def test_recommend_refuses_lora_targets_that_adapt_nothing(tmp_path, cli):
+    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, mode: lora, "
+                          "lora: {targets: [nope]}}\ncluster: {gpu: H100, gpus_per_node: 8, nodes: 1}\n")
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 2 and err.strip().startswith("error: training.lora.targets: ['nope'] adapt no linear"), err
+
+
 def test_stack_options_still_accepted_where_they_exist(tmp_path, cli):
     """The refusals above stop at the stacks that lack the option: Megatron-Core keeps DeepEP and the
     all-to-all overlap, Megatron names of LoRA targets, and fp4 runs on Blackwell Ultra by alias."""
