@@ -94,7 +94,6 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
     return job
 
 
-
 def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
     """``training.precision: fp4`` is how people say NVFP4 training (Blackwell; NVIDIA's NVFP4
     recipe in Transformer Engine): the linear GEMMs in FP4, everything else as in FP8 training. The
