@@ -37,6 +37,16 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
+def _is_branch(part) -> bool:
+    """A location part that names a union branch (``literal[...]``, ``list[str]``), not a field."""
+    return isinstance(part, str) and "[" in part
+
+
+def _plain_loc(err) -> list[str]:
+    """The error's location as job-file field names: root and union-branch parts dropped."""
+    return [str(x) for x in err.get("loc", ()) if x != "__root__" and not _is_branch(x)]
+
+
 def from_validation(exc, prefix: str = "", templates: dict | None = None, default: str = "input",
                     model_field: str | None = None) -> InputError:
     """The first problem of a pydantic ``ValidationError`` as one ``InputError`` naming the field
@@ -47,8 +57,16 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
     head of its message (``"parallel.tp: tp=3 does not divide ..."``); that field wins. The
     offending input is quoted, clipped to ``ECHO_CHARS``. ``model_field`` names the field an error
     of the whole model (no location) is blamed on."""
-    err = exc.errors()[0]
-    loc = [str(x) for x in err.get("loc", ()) if x != "__root__"] or ([model_field] if model_field else [])
+    errors = exc.errors()
+    err = errors[0]
+    if any(_is_branch(x) for x in err.get("loc", ())):
+        # a union's branches each report (pydantic names them in the location: "literal['qkvo','all-linear']",
+        # "list[str]"): the branch that got furthest into the value says what is wrong with it
+        # (``targets: [7]`` -> "targets.0: Input should be a valid string", not "should be 'qkvo'")
+        head = _plain_loc(err)
+        same = [e for e in errors if _plain_loc(e)[:len(head)] == head]
+        err = max(same, key=lambda e: len(_plain_loc(e)))
+    loc = _plain_loc(err) or ([model_field] if model_field else [])
     kind = err.get("type", "")
     template = (templates or {}).get(kind)
     msg = template.format(**(err.get("ctx") or {})) if template else str(err.get("msg", "invalid value"))

@@ -44,6 +44,81 @@ def test_bad_job_one_line_exit_2(tmp_path, cli, text, field, fragment):
     assert f"{field}" in line and fragment.lower() in line.lower(), line
 
 
+# --- defects the stack-option fuzz (tests/test_fuzz_cli.py test_fuzz_training_stack_options) found --------
+STACK_JOB = ("model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, micro_batch: 1, tokens: 1e9%s}\n"
+             "cluster: {gpu: %s, gpus_per_node: 8, nodes: 1}\nparallel: {tp: 1, pp: 1, dp: 8}\n")
+STACK_BAD = [
+    # a mean example under one token made the packed dataset a sliver (1 epoch of 1e6 examples: one step)
+    (", mean_example_tokens: 0.5", "H100", "training.mean_example_tokens", "greater than or equal to 1"),
+    (", mean_example_tokens: 1e-300", "H100", "training.mean_example_tokens", "greater than or equal to 1"),
+    # LoRA targets that match no linear planned a run that trains nothing; peft refuses it
+    (", mode: lora, lora: {targets: []}", "H100", "training.lora.targets", "adapt no linear"),
+    (", mode: lora, lora: {targets: [nope]}", "H100", "training.lora.targets", "adapt no linear"),
+    (", mode: lora, lora: {targets: [linear_qkv]}, framework: hf-trainer", "H100", "training.lora.targets",
+     "Megatron-Core module names"),
+    # the union's branch tag was the field ("training.lora.targets.literal['qkvo','all-linear']")
+    (", mode: lora, lora: {targets: [q_proj, 7]}", "H100", "training.lora.targets.1", "valid string"),
+    # fp8/fp4 on a GPU without FP8 tensor cores named the catalog column (gpus.A800-SXM-80GB.fp8_tflops)
+    (", precision: fp8", "A800", "training.precision", "A800-SXM-80GB has none"),
+    (", precision: fp4", "A800-SXM4-80GB", "training.precision", "A800-SXM-80GB has none"),
+    (", precision: fp4", "H800", "training.framework.fp8_recipe", "training.precision fp4"),
+    # options of Megatron-Core's MoE code were applied to stacks that do not have them
+    (", framework: {name: hf-trainer, moe_dispatcher: deepep}", "H100", "training.framework.moe_dispatcher",
+     "hf-trainer has no deepep"),
+    (", framework: {name: torchtitan, moe_a2a_overlap: true}", "H100", "training.framework.moe_a2a_overlap",
+     "not torchtitan"),
+]
+
+
+@pytest.mark.parametrize("extra,gpu,field,fragment", STACK_BAD)
+def test_stack_option_defects_are_one_line(tmp_path, cli, extra, gpu, field, fragment):
+    code, out, err = cli("estimate", write(tmp_path, STACK_JOB % (extra, gpu)), "--json")
+    assert code == 2, (out[-300:], err)
+    line = err.strip()
+    assert "\n" not in line and "Traceback" not in out + err
+    assert line.startswith(f"error: {field}: ") and fragment in line, line
+
+
+@pytest.mark.parametrize("gpu,precision", [("A800", "fp8"), ("A100", "fp8"), ("A800", "fp4")])
+def test_recommend_on_a_gpu_without_the_precision_names_the_precision(tmp_path, cli, gpu, precision):
+    """recommend said "constraints: no hardware in the catalog matches" for a job whose cluster.gpu is fixed."""
+    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, precision: %s}\n"
+                          "cluster: {gpu: %s, gpus_per_node: 8, nodes: 1}\n" % (precision, gpu))
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 2 and err.strip().startswith("error: training.precision: fp8: no fp8 peak on A"), err
+
+
+def test_recommend_refuses_lora_targets_that_adapt_nothing(tmp_path, cli):
+    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, mode: lora, "
+                          "lora: {targets: [nope]}}\ncluster: {gpu: H100, gpus_per_node: 8, nodes: 1}\n")
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 2 and err.strip().startswith("error: training.lora.targets: ['nope'] adapt no linear"), err
+
+
+def test_stack_options_still_accepted_where_they_exist(tmp_path, cli):
+    """The refusals above stop at the stacks that lack the option: Megatron-Core keeps DeepEP and the
+    all-to-all overlap, Megatron names of LoRA targets, and fp4 runs on Blackwell Ultra by alias."""
+    moe = ("model: {preset: qwen3-30b-a3b}\ntraining: {seq_len: 2048, global_batch: 64, micro_batch: 1, tokens: 1e9, "
+           "framework: {name: megatron-core, moe_dispatcher: deepep, moe_a2a_overlap: true}}\n"
+           "cluster: {gpu: H800, gpus_per_node: 8, nodes: 2}\nparallel: {tp: 1, pp: 1, dp: 16, ep: 8}\n")
+    for text in (moe, STACK_JOB % (", mode: lora, lora: {targets: [linear_qkv, attention_dense]}", "H100"),
+                 STACK_JOB % (", precision: fp4", "Blackwell-Ultra")):
+        code, out, err = cli("estimate", write(tmp_path, text), "--json")
+        assert code == 0, err
+        res = json.loads(out)
+        assert 0 < res["mfu"] <= 1 and res["step_time_s"] > 0
+
+
+def test_lora_targets_match_like_peft(tmp_path):
+    """A list that names one real module is accepted (peft adapts what matches and ignores the rest);
+    only a list that matches nothing is refused."""
+    from planner.model.finetune import adapter_params
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"mode": "lora", "lora": {"targets": ["q_proj", "nope"]}}})
+    # q_proj alone: r (h + q_dim) per layer = 16 * (4096 + 4096) * 32 layers
+    assert adapter_params(job.model, job.training) == 16 * (4096 + 4096) * 32
+
+
 def test_unreadable_hf_config(tmp_path, cli):
     cfg = write(tmp_path, "{not json", "config.json")
     code, out, err = cli("estimate", write(tmp_path, f"model: {{hf_config: {cfg}}}\n"))

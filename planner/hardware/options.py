@@ -211,13 +211,18 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
         check_profile_applies(profile, [i.gpu for i in insts])
         opts = [option_from_instance(i, ClusterSpec(inter_node_gbps=cluster.inter_node_gbps),
                                      profile if profile_matches(profile, i.gpu) else None, precision) for i in insts]
-    out = []
+    out, lacking = [], []
     for o in opts:
         try:
             o.peak(precision)
         except InputError:
-            continue  # this GPU cannot run this precision (no fp8 on A100, no peak known)
+            lacking.append(o.gpu.name)  # this GPU cannot run this precision (no fp8 on A100, no peak known)
+            continue
         out.append(o)
     if not out:
+        if lacking:  # every GPU the cluster/constraints allow lacks the precision: the precision is at fault
+            names = ", ".join(sorted(set(lacking))[:6])
+            raise InputError("training.precision", f"{precision}: no {precision} peak on {names} (the GPUs the "
+                                                   "cluster/constraints allow); choose another precision or GPU")
         raise InputError("constraints", "no hardware in the catalog matches the cluster/constraints and precision")
     return out

@@ -43,6 +43,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from planner import defaults as D
+from planner.errors import InputError, clip
 from planner.model.activations_hf import hf_model_type, hf_saved_parts
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -283,6 +284,29 @@ def adapter_params(m: ModelSpec, t: TrainingSpec) -> int:
     tensor of E experts: ``ParamWrapper``'s A (r*E x in) and B (out x r*E), at rank 2r for the
     fused gate_up_proj)."""
     return sum(n * r * (L.fan_in + L.fan_out) * L.copies for _, n, _, L, r in adapted(m, t))
+
+
+def check_targets(m: ModelSpec, t: TrainingSpec, runtime: str | None = None) -> None:
+    """Refuse LoRA targets that adapt nothing. peft raises when no module of the model matches
+    ``target_modules`` (peft/tuners/tuners_utils.py ``BaseTuner.inject_adapter``: "Target modules
+    ... not found in the base model. Please check the target modules and try again."); a plan for
+    it would train no parameter (no gradients, no optimizer state). On the Hugging Face model code
+    (``runtime`` "hf", planner.model.stack_rules.RUNTIMES) Megatron-Core's fused module names
+    (``MEGATRON_MODULES``, NeMo 1.x ``NEMO1_TARGETS``) name no module either: transformers' Llama
+    holds ``q_proj``/``k_proj``/``v_proj``, not ``linear_qkv`` (modeling_llama.py ``LlamaAttention``)."""
+    if t.mode not in ("lora", "qlora") or t.lora is None or not m.is_transformer:
+        return
+    targets = t.lora.targets
+    field = "training.lora.targets"
+    megatron = sorted(x for x in targets if x in MEGATRON_MODULES or x in NEMO1_TARGETS) if isinstance(targets, list) else []
+    if runtime == "hf" and megatron:
+        raise InputError(field, f"{', '.join(megatron)}: Megatron-Core module names, which the Hugging Face model code "
+                                "(peft) does not have; use q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, "
+                                "qkvo or all-linear")
+    if adapter_params(m, t) == 0:
+        have = sorted({L.name.split(".")[-1] for moe, n, _ in _layers(m) if n for L in layer_linears(m, moe)})
+        raise InputError(field, f"{clip(targets, 80)} adapt no linear of model {clip(m.name, 40)} (peft refuses it: target "
+                                f"modules not found); its linears: {', '.join(have)} (or qkvo, all-linear)")
 
 
 def trainable_params(m: ModelSpec, t: TrainingSpec) -> int:

@@ -45,9 +45,16 @@ def datasheet_peak(gpu, dtype: str) -> float:
         return 2.0 * gpu.peak_flops["bf16"]
     if dtype == "fp4":
         if not name.startswith(FP4_CAPABLE):
+            # training.precision fp4 is the nvfp4 recipe (planner.spec.load._fp4_alias): both named
             raise InputError("training.framework.fp8_recipe",
-                             f"nvfp4 needs FP4 tensor cores (Blackwell, MI350-class); {gpu.name} has none")
+                             f"nvfp4 (what training.precision fp4 selects) needs FP4 tensor cores (Blackwell, MI350-class); "
+                             f"{gpu.name} has none")
         return 2.0 * datasheet_peak(gpu, "fp8")
+    if dtype == "fp8" and not name.startswith(FP8_CAPABLE):
+        # a part without FP8 tensor cores (A100, A800, V100): the job's precision is at fault, not the
+        # catalog row (whose missing fp8 column is the datasheet's answer)
+        raise InputError("training.precision", f"fp8 needs FP8 tensor cores (Hopper, Ada, Blackwell, MI300-class); "
+                                               f"{gpu.name} has none")
     return gpu.peak(dtype)
 
 

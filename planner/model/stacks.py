@@ -262,6 +262,15 @@ class Stack:
     #: MoE token dispatcher (planner.model.moe.DISPATCHERS; Megatron ``--moe-token-dispatcher-type``
     #: alltoall, or flex with ``--moe-flex-dispatcher-backend deepep|hybridep``)
     moe_dispatcher: str = "alltoall"
+    #: the dispatchers the stack's MoE code offers (``moe_dispatcher`` is checked against it): all-to-all
+    #: everywhere; DeepEP/HybridEP on the Megatron-Core stacks (``--moe-token-dispatcher-type flex``,
+    #: ``--moe-flex-dispatcher-backend``, which planner.present.emit writes). The HF-code, legacy Megatron,
+    #: DeepSpeed, llm-foundry and metaseq stacks have no flex dispatcher; torchtitan's main branch has
+    #: ``parallelism.expert_parallel_comm_backend`` (torchtitan/distributed/deepep), but the emitter's
+    #: torchtitan style writes no such flag, so a plan timed with it would launch without it: left out
+    moe_dispatchers: tuple[str, ...] = ("alltoall",)
+    #: the stack has Megatron-Core's combined-1F1B EP all-to-all overlap (``moe_a2a_overlap`` below)
+    has_moe_a2a_overlap: bool = False
     #: the stack can run Megatron-FSDP (Megatron-Core 0.14+, megatron/core/distributed/fsdp: Megatron-LM
     #: ``--use-megatron-fsdp``, Megatron-Bridge ``ddp.use_megatron_fsdp``): the Megatron-Core stacks
     has_megatron_fsdp: bool = False
@@ -311,6 +320,14 @@ class Stack:
         if "moe_dispatcher" in opts and opts["moe_dispatcher"] not in MOE_DISPATCHER:
             raise InputError("training.framework.moe_dispatcher",
                              f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
+        if opts.get("moe_dispatcher") is not None and opts["moe_dispatcher"] not in self.moe_dispatchers:
+            ok = ", ".join(n for n, st in STACKS.items() if st is not None and opts["moe_dispatcher"] in st.moe_dispatchers)
+            raise InputError("training.framework.moe_dispatcher",
+                             f"{self.name} has no {opts['moe_dispatcher']} dispatcher (only {ok})")
+        if opts.get("moe_a2a_overlap") and not self.has_moe_a2a_overlap:
+            ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_moe_a2a_overlap)
+            raise InputError("training.framework.moe_a2a_overlap",
+                             f"the MoE all-to-all overlap is Megatron-Core's (only {ok}), not {self.name}'s")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
         if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
@@ -409,7 +426,7 @@ STACKS: dict[str, Stack] = {
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
-        has_megatron_fsdp=True,
+        has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "

@@ -303,8 +303,9 @@ class TrainingSpec(_Strict):
     double_quant: bool = True  # QLoRA double quantisation of the NF4 block scales
     packing: V.SEQUENCE_PACKING.literal = "packed"
     # dataset: mean example length (packed: also the attention span on stacks that attend per example,
-    # planner.model.flops.attention_span)
-    mean_example_tokens: Optional[float] = Field(None, gt=0, le=1 << 24)
+    # planner.model.flops.attention_span); an example holds at least one token, so a mean under 1 is a
+    # typo (it made the packed row count, planner.model.cost, a sliver of the dataset)
+    mean_example_tokens: Optional[float] = Field(None, ge=1, le=1 << 24)
 
     @model_validator(mode="after")
     def _one_duration(self):

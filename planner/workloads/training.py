@@ -17,6 +17,7 @@ from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model import offload, stack_rules
 from planner.model.cost import cost_summary
+from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated
 from planner.search.recommend import recommend as search_plans
@@ -73,6 +74,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     c, notes = resolve_single(job, hw)
     stack = from_training(job.training)
+    check_targets(job.model, job.training, stack_rules.RUNTIMES.get(stack.name))  # LoRA targets that adapt nothing
     for option, ok in offload.valid_masks(stack, c).items():
         if not ok.all():
             raise InputError(f"training.framework.{option}", offload.RULES[option])
@@ -92,6 +94,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     if job.constraints.spot and job.model is not None:
         from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
         spot_model = SpotModel(job, _checkpoint_bytes({}, job))
+    if job.model is not None:  # LoRA targets that adapt nothing: refused before the search, as in estimate
+        check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
     rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
         return rec
