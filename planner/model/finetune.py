@@ -397,7 +397,7 @@ def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
 
 
 def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None, attn_span=None):
+                        micro_batch=None, attn_span=None, modules=None):
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
     i.e. gradient checkpointing) and flash's backward score recompute. Per-call adapter FLOPs
@@ -407,7 +407,7 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     (tests/data/peft_truth.json)."""
     from planner.model.flops import step_flops
 
-    base = step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span)
+    base = step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules)
     per = finetune_flops_per_token(m, t, seq if attn_span is None else attn_span)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
     mb = (t.micro_batch or 1) if micro_batch is None else micro_batch
@@ -421,14 +421,16 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
 
 
 def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None, attn_span=None):
+                        micro_batch=None, attn_span=None, modules=None):
     """The step's FLOPs for the training mode: ``step_flops`` when every weight trains.
-    ``attn_span``: keys per query of the attention (``flops.attention_span``; default ``seq``)."""
+    ``attn_span``: keys per query of the attention (``flops.attention_span``; default ``seq``).
+    ``modules``: what selective recompute re-runs (``stacks.recompute_modules`` of the job and
+    stack; None: the attention core)."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
-        return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch, attn_span)
-    return step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span)
+        return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch, attn_span, modules)
+    return step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules)
 
 
 def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:

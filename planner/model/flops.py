@@ -13,7 +13,8 @@ Convention (the one ``FlopCounterMode`` uses, and PaLM App. B / Narayanan et al.
 
 Model FLOPs (for MFU) = 3 x forward. Hardware FLOPs (for HFU) add what is executed again:
 full recompute repeats every layer's forward (not the logits); selective recompute repeats the
-attention core (Korthikanti et al. 2022 §5); flash attention's backward recomputes QK^T
+attention core (Korthikanti et al. 2022 §5), or on Megatron-Core the matmuls of the listed
+``recompute_modules`` (``recompute_module_flops_per_token``); flash attention's backward recomputes QK^T
 (FlashAttention, Dao et al. 2022 §3.1), which is 0.5 x the attention core forward — exactly what
 ``torch.utils.flop_counter`` charges for ``scaled_dot_product_attention`` backward (5 bmm vs 4).
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
 from planner.spec.params import count_params
 from planner.vocab import RECOMPUTE
 from planner.spec import ModelSpec
@@ -40,11 +42,23 @@ def attention_proj_macs(m: ModelSpec) -> int:
     h = m.hidden
     if m.mla is not None:
         a, H = m.mla, m.heads
-        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        q = (h * a.q_lora_rank + a.q_lora_rank * H * dqk) if a.q_lora_rank else h * H * dqk
-        return (q + h * (a.kv_lora_rank + a.qk_rope_head_dim)
-                + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim) + H * a.v_head_dim * h)
+        down = (h * a.q_lora_rank if a.q_lora_rank else 0) + h * (a.kv_lora_rank + a.qk_rope_head_dim)
+        return down + mla_up_proj_macs(m) + H * a.v_head_dim * h
     return h * m.q_dim + 2 * h * m.kv_dim + m.q_dim * h
+
+
+def mla_up_proj_macs(m: ModelSpec) -> int:
+    """Multiply-adds per token of MLA's up-projections: kv_b r_kv*H*(d_nope+d_v) and q_b
+    r_q*H*(d_nope+d_rope), or the whole q_proj h*H*(d_nope+d_rope) without a q LoRA rank — what
+    Megatron-Core's ``qkv_up_proj_and_rope_apply`` runs (multi_latent_attention.py: linear_q_up_proj
+    or linear_q_proj, then linear_kv_up_proj), the function the ``mla_up_proj`` recompute
+    checkpoints. 0 without MLA."""
+    if m.mla is None:
+        return 0
+    a, H = m.mla, m.heads
+    dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+    q = (a.q_lora_rank or m.hidden) * H * dqk
+    return q + a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim)
 
 
 def score_dim(m: ModelSpec) -> float:
@@ -57,18 +71,30 @@ def score_dim(m: ModelSpec) -> float:
     return float(m.q_dim)
 
 
-def moe_layer_macs(m: ModelSpec) -> float:
-    """Multiply-adds per token of one MoE block: router h*E, top_k routed experts (every expert
-    for Llama-4's HF kernel, ``Llama4TextExperts``: a dense bmm over all experts), shared
-    experts and their gate."""
+def dense_mlp_macs(m: ModelSpec) -> int:
+    """Multiply-adds per token of one dense layer's MLP: (3 gated, else 2) x h x the dense width."""
+    return (3 if m.gated else 2) * m.hidden * m.dense_width
+
+
+def moe_block_macs(m: ModelSpec) -> dict[str, float]:
+    """Multiply-adds per token of one MoE block, by part: ``router`` h*E, ``experts`` the top_k
+    routed experts (every expert for Llama-4's HF kernel, ``Llama4TextExperts``: a dense bmm over
+    all experts), ``shared_experts`` the shared experts and their gate (Megatron-Core
+    ``SharedExpertMLP.forward`` applies the gate inside the module)."""
     e, h, f = m.moe, m.hidden, m.ffn_hidden
     mlp_w = (3 if m.gated else 2) * h
     routed = e.experts if e.all_experts_compute else e.top_k
-    macs = h * e.experts + routed * mlp_w * f
+    shared = 0.0
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
-        macs += mlp_w * sw + (h if e.shared_expert_gate else 0)
-    return macs
+        shared = mlp_w * sw + (h if e.shared_expert_gate else 0)
+    return {"router": h * e.experts, "experts": routed * mlp_w * f, "shared_experts": shared}
+
+
+def moe_layer_macs(m: ModelSpec) -> float:
+    """Multiply-adds per token of one MoE block: router, routed experts, shared experts
+    (``moe_block_macs``)."""
+    return sum(moe_block_macs(m).values())
 
 
 def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
@@ -80,8 +106,7 @@ def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
     pc = count_params(m)
     h = m.hidden
     attn = 2 * attention_proj_macs(m)
-    mlp_w = (3 if m.gated else 2) * h
-    dense_mlp = 2 * mlp_w * m.dense_width
+    dense_mlp = 2 * dense_mlp_macs(m)
     out = {"attn_proj": attn * m.layers, "mlp": dense_mlp * pc.n_dense_layers}
     moe = 2 * moe_layer_macs(m) if m.moe is not None else 0.0
     out["mlp"] += moe * pc.n_moe_layers
@@ -93,6 +118,39 @@ def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
         block = attn + (moe if m.moe is not None else dense_mlp)
         out["mtp"] = m.mtp_layers * (2 * 2 * h * h + block + head)
     return out
+
+
+#: a module whose recompute checkpoint already holds another's forward: Megatron-Core's "moe"
+#: checkpoints the whole MoE layer forward (moe_layer.py ``moe_layer_recompute``), its shared
+#: experts and the experts' activation included
+RECOMPUTE_MODULE_CONTAINS = {"moe": ("shared_experts", "moe_act")}
+
+
+def distinct_recompute_modules(modules) -> tuple[str, ...]:
+    """``modules`` (Megatron-Core ``recompute_modules``) less those another listed module's
+    checkpoint already re-runs (``RECOMPUTE_MODULE_CONTAINS``): each forward counted once."""
+    inner = {x for k in modules for x in RECOMPUTE_MODULE_CONTAINS.get(k, ())}
+    return tuple(x for x in modules if x not in inner)
+
+
+def recompute_module_flops_per_token(m: ModelSpec) -> dict[str, float]:
+    """Forward matmul FLOPs per token, summed over the layers, that the backward runs again for
+    each of Megatron-Core's selective ``recompute_modules`` but the attention core (its FLOPs
+    scale with the keys: ``attention_flops_per_token``): "mlp" the dense MLP of the dense layers
+    (TransformerLayer checkpoints ``self.mlp`` only when it is not a MoELayer), "moe" the whole MoE
+    block (router, routed experts, shared experts), "shared_experts" their GEMMs and gate,
+    "mla_up_proj" MLA's up-projections (``mla_up_proj_macs``); "layernorm" and "moe_act" re-run
+    elementwise ops only, no matmul FLOPs under this convention. An MTP module's block is a
+    TransformerLayer of the same config, so it counts as a layer (as in
+    ``linear_flops_per_token``)."""
+    mtp = m.mtp_layers
+    moe = moe_block_macs(m) if m.moe is not None else {"shared_experts": 0.0}
+    n_moe = m.moe_layers + (mtp if m.moe is not None else 0)
+    n_dense = m.layers + mtp - n_moe
+    macs = {"mlp": n_dense * dense_mlp_macs(m), "moe": n_moe * sum(moe.values()),
+            "shared_experts": n_moe * moe["shared_experts"], "mla_up_proj": (m.layers + mtp) * mla_up_proj_macs(m),
+            "layernorm": 0.0, "moe_act": 0.0}
+    return {k: 2.0 * v for k, v in macs.items()}
 
 
 def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool = False):
@@ -156,10 +214,13 @@ def attention_span(t, doc_masking: bool) -> float:
 
 
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
-               windowed=True, attn_span=None):
+               windowed=True, attn_span=None, modules=None):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
     ``attn_span``: the tokens each query's attention covers (``attention_span``; default ``seq``).
+    ``modules``: what selective recompute re-runs (Megatron-Core ``recompute_modules``, as
+    ``stacks.recompute_modules`` resolves the job's; None: the attention core, its default): the hardware
+    FLOPs add each listed module's forward matmuls once (``recompute_module_flops_per_token``).
 
     Returns a dict of arrays: ``fwd``, ``model`` (3 x fwd, for MFU), ``hardware`` (with recompute
     and flash's backward score recompute, for HFU), ``attention_fwd``, ``linear_fwd``,
@@ -181,7 +242,10 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     attn = attention_flops_per_token(m, span, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
     fwd = layer_lin + logits + attn
     model = 3 * fwd
-    extra = np.where(rc == 2, layer_lin + attn, np.where(rc == 1, attn, 0.0))
+    mods = distinct_recompute_modules(DEFAULT_RECOMPUTE_MODULES if modules is None else modules)
+    per_mod = recompute_module_flops_per_token(m)
+    sel = (attn if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
+    extra = np.where(rc == 2, layer_lin + attn, np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
     # its own backward kernel, so the extra half is charged in every case with flash on

@@ -72,7 +72,8 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
-from planner.model.flops import attention_core_flops, attention_keys, attention_proj_macs, attention_span, score_dim
+from planner.model.flops import (attention_core_flops, attention_keys, attention_proj_macs, attention_span,
+                                 distinct_recompute_modules, score_dim)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
                                     trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
@@ -401,8 +402,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     activation / of the dense MLP's activation."""
     ms = m.moe_layers / m.layers
     k = m.moe.top_k if m.moe is not None else 0
-    if "moe" in modules:  # the MoE layer's checkpoint already re-runs its experts and activation
-        modules = [x for x in modules if x not in ("shared_experts", "moe_act")]
+    modules = distinct_recompute_modules(modules)  # the MoE layer's checkpoint holds its experts and activation
     norms = ((0.0 if fused_norm else 1.0) + (1.0 if m.mla is not None and fused_norm else 0.0)
              + (ms if fused_norm else 1.0))  # separate norms per layer (mean over the layers)
     z = 0.0
@@ -708,11 +708,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
+    # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
+    mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span)
+        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
-        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span)  # per recompute code
+        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
+                                 modules=mods)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
     gpus = c.gpus.astype(np.float64)
     out.update(

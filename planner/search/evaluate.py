@@ -11,7 +11,7 @@ from planner.model.finetune import training_step_flops
 from planner.model.flops import attention_span
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.stacks import Stack, from_training
+from planner.model.stacks import Stack, from_training, recompute_modules
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -55,8 +55,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     step = float(st["step_time_s"][i])
     nodes = int(c.nodes[i])
     cfg = c.row(i)
+    stack = ev.get("stack") or from_training(t)
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
-               offload=offload_label(ev.get("stack") or from_training(t)))
+               offload=offload_label(stack))
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
@@ -68,7 +69,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     host=float(mem["host"][i]))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
-                             attn_span=attention_span(t, (ev.get("stack") or from_training(t)).doc_masking))
+                             attn_span=attention_span(t, stack.doc_masking),
+                             modules=recompute_modules(t, stack, m) if stack.module_recompute else None)
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",
