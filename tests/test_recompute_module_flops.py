@@ -85,3 +85,27 @@ def test_estimate_hfu_follows_the_module_list(catalog):
         assert p.flops_per_step == none.flops_per_step
         # step_time's HFU and the plan's hardware FLOPs agree: same FLOPs over the same seconds
         assert p.hfu / p.mfu == pytest.approx(p.hw_flops_per_step / p.flops_per_step, rel=1e-12)
+
+
+def test_recomputed_gemms_never_beat_the_peak(catalog):
+    """What each module re-runs in the step time (step_time._module_recompute) and in the hardware
+    FLOPs is the same work: its extra FLOPs over its extra GEMM seconds is a rate no GPU exceeds
+    (H100 SXM dense bf16: 989 TFLOP/s). DeepSeek-V2-Lite has no q LoRA, so mla_up_proj re-runs the
+    whole q_proj (multi_latent_attention.py ``qkv_up_proj_and_rope_apply``): timing only kv_up
+    would put that rate near 1.9 PFLOP/s."""
+    def plan(mods):
+        t = {"seq_len": SEQ, "global_batch": GB, "tokens": 1e9, "micro_batch": 1, "framework": "megatron-core",
+             "recompute": "selective", "recompute_modules": mods}
+        job = load_job_dict({"model": {"preset": "deepseek-v2-lite"}, "training": t,
+                             "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
+                             "parallel": {"tp": 1, "pp": 1, "ep": 8, "zero": 1}})
+        return estimate_job(job, catalog)
+
+    base = plan([])
+    peak = catalog.gpu(base.hardware.gpu).peak("bf16")
+    assert peak == pytest.approx(989e12, rel=0.01)
+    for mods in (["mla_up_proj"], ["shared_experts"], ["mlp"], ["moe"]):
+        p = plan(mods)
+        secs = (p.breakdown_s.compute_gemm - base.breakdown_s.compute_gemm) * base.hardware.gpus
+        rate = (p.hw_flops_per_step - base.hw_flops_per_step) / secs
+        assert 0.2 * peak < rate <= peak, (mods, rate / 1e12)

@@ -172,7 +172,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         col += ([gemm(T, a.q_lora_rank, h), gemm(T, H * dqk / tp, a.q_lora_rank)] if a.q_lora_rank
                 else [gemm(T, H * dqk / tp, h)])
         attn_proj = [(sum(p[0] for p in col), sum(p[1] for p in col)), gemm(T, h, H * a.v_head_dim / tp)]
-        mla_up_fwd = col[1][0] + (col[3][0] if a.q_lora_rank else 0.0)  # what mla_up_proj re-runs
+        # what mla_up_proj re-runs: kv up and q up, or the whole q_proj without a q LoRA rank
+        # (Megatron-Core multi_latent_attention.py ``qkv_up_proj_and_rope_apply``; flops.mla_up_proj_macs)
+        mla_up_fwd = col[1][0] + col[-1][0]
     else:
         mla_up_fwd = 0.0
     fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
