@@ -681,22 +681,26 @@ class Engine:
         """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout. Each step's time is
         :meth:`IterationModel.time` at that step's context (one vectorised call), summed in step
         order as the step-by-step loop advances the clock. The span's blocks are taken at its start;
-        ``span`` keeps each step's start and the blocks taken by then, so the monitor
-        (:meth:`kv_free`) and a run stopping mid-span (:meth:`stop`) see what the loop would."""
+        ``span`` keeps each step's start and time, and the starts of the steps that take blocks
+        with the blocks taken by then, so the monitor (:func:`_kv_free`) and a run stopping
+        mid-span (:meth:`stop`) see what the loop would."""
         env, stats, j = self.env, self.stats, self.j
         stats.iterations += k
         self.kv.take(blocks)
         self.alloc_j = j + k - 1
         ctx = self.S0 + self.n_dec * (np.arange(j, j + k, dtype=np.float64) + 1)
         now = end = env.now
-        starts, dts, taken, cum = [], (self.im.time(self.n_dec, ctx) + self.p2p).tolist(), [], 0
+        starts, dts = [], (self.im.time(self.n_dec, ctx) + self.p2p).tolist()
+        take_t, taken, cum, cnt, bs = [], [], 0, self.cnt, self.bs
         for i, dt in enumerate(dts):
             starts.append(end)
-            cum += self.cnt[(j + i) % self.bs]
-            taken.append(cum)
+            if cnt[(j + i) % bs]:
+                cum += cnt[(j + i) % bs]
+                take_t.append(end)
+                taken.append(cum)
             end += dt
             stats.busy_s += dt
-        self.span = (starts, dts, taken)
+        self.span = (starts, dts, take_t, taken)
         stats.engine_events += 1
         yield env.timeout(end - now)
         self.span = None
@@ -709,18 +713,10 @@ class Engine:
         as there)."""
         if self.span is None:
             return
-        starts, dts, _ = self.span
+        starts, dts = self.span[:2]
         for i in range(bisect.bisect_left(starts, t), len(starts)):
             self.stats.iterations -= 1
             self.stats.busy_s -= dts[i]
-
-    def kv_free(self, t: float) -> int:
-        """Free KV blocks at time ``t`` as the step-by-step loop has them: a span's blocks are
-        taken step by step (each at its step's start)."""
-        if self.span is None:
-            return self.kv.free
-        starts, _, taken = self.span
-        return self.kv.free + taken[-1] - taken[max(bisect.bisect_right(starts, t), 1) - 1]
 
     def _finish_decodes(self, now: float):
         """After decode step ``j``: the sequences whose last token it was finish; then j + 1."""
@@ -854,6 +850,22 @@ def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
         lb.route(reqs[i])
 
 
+def _kv_free(engines: list, t: float) -> int:
+    """Free KV blocks of all engines at ``t`` as the step-by-step loop has them: a fast-forwarded
+    span (Engine._run_span) took its blocks at its start; give back those of its steps that start
+    after ``t``. (Inline, not a method: the monitor runs it for every engine at every sample.)"""
+    free = 0
+    right = bisect.bisect_right
+    for e in engines:
+        free += e.kv.free
+        sp = e.span
+        if sp is not None and sp[3]:
+            taken = sp[3]
+            i = right(sp[2], t)
+            free += taken[-1] - (taken[i - 1] if i else 0)
+    return free
+
+
 def _monitor(env, engines: list, every: float, out: dict):
     """Sample queue length, running sequences, KV occupancy and preemptions every ``every`` s;
     at MAX_SAMPLES samples, keep every other one and sample half as often (bounded memory for a
@@ -868,7 +880,7 @@ def _monitor(env, engines: list, every: float, out: dict):
         out["t"].append(env.now)
         out["waiting"].append(sum(len(e.waiting) for e in engines))
         out["running"].append(sum(len(e.running) for e in engines))
-        out["kv_used"].append(1.0 - sum(e.kv_free(env.now) for e in engines) / total)
+        out["kv_used"].append(1.0 - _kv_free(engines, env.now) / total)
         out["preemptions"].append(stats.preemptions)
         yield env.timeout(every)
 
