@@ -302,3 +302,63 @@ def test_fit_recovers_known_engine_parameters_from_synthetic_runs():
     got = fit(proxies)["tensorrt-llm"]
     assert got.hbm == pytest.approx(0.7, rel=0.05) and got.compute == pytest.approx(0.8, rel=0.05)
     assert got.fp8 == pytest.approx(1.6, rel=0.05) and got.host_s == pytest.approx(2e-3, rel=0.15)
+
+
+def _count_simulations(monkeypatch) -> dict:
+    """Sum requests, engine iterations and engine events over every simulation plan_serving runs."""
+    import planner.workloads.serving as ws
+    seen = {"sims": 0, "requests": 0, "iterations": 0, "events": 0}
+    real = ws.simulate_serving
+
+    def counted(cfg, wl):
+        res = real(cfg, wl)
+        seen["sims"] += 1
+        seen["requests"] += len(wl)
+        seen["iterations"] += res.iterations
+        seen["events"] += res.engine_events
+        return res
+
+    monkeypatch.setattr(ws, "simulate_serving", counted)
+    return seen
+
+
+BATCH1 = {"qps": 10, "p99_latency_ms": 100, "max_batch": 1}
+
+
+def test_batch1_job_simulates_in_bounded_events(monkeypatch):
+    """Fuzz find: llama3-8b at max_batch 1, 10 QPS on AWS took ~200 s — every output token was an
+    engine iteration and a SimPy event: 19,113,403 over the 30 simulations of the search (7
+    bisection trials, then a 6,000-request confirmation grown one replica at a time from 126 to 131).
+    A full batch's decode steps up to its next finish are now one event (Engine._decode_span), so
+    at batch 1 a request costs one event per prefill chunk plus one for its decode span: <= 3 per
+    simulated request here (2,048-token budget: one chunk; 512: <= 4 for the 4x-mean clip, rare),
+    and the whole plan stays under 300,000 events (151,836) for the same iterations."""
+    seen = _count_simulations(monkeypatch)
+    res = plan_serving(_job(BATCH1, model="llama3-8b", constraints={"clouds": ["aws"]}))
+    assert res["simulated"] and res["best"]["simulated"]["meets_targets"]
+    assert seen["events"] <= 300_000
+    assert seen["events"] <= 3 * seen["requests"]
+    assert seen["iterations"] > 50 * seen["events"]  # grouped, not fewer: the same model iterations
+
+
+def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
+    """A small batch-1 job planned with fast-forwarded spans and step by step (every iteration an
+    event, the old simulation): the same option, replicas, token budget, $/h and simulated p99s. The
+    1 s TTFT target makes the search grow from the analytic 5 replicas and bisect (9 trials)."""
+    import functools
+    import planner.workloads.serving as ws
+    job = _job({**BATCH1, "qps": 2, "ttft_ms": 1000}, model="llama3-8b")
+    seen = _count_simulations(monkeypatch)
+    fast = plan_serving(job, sim=FAST)["best"]
+    fast_events = seen["events"]
+    monkeypatch.setattr(ws, "EngineConfig", functools.partial(ws.EngineConfig, fast_forward=False))
+    seen.update(events=0, iterations=0)
+    step = plan_serving(job, sim=FAST)["best"]
+    assert seen["events"] == seen["iterations"] > 20 * fast_events
+    for k in ("hardware", "tp", "replicas", "analytic_replicas", "usd_per_hr"):
+        assert fast[k] == step[k], k
+    assert fast["replicas"] > fast["analytic_replicas"] and fast["simulated"]["trials"] > 3
+    for k in ("replicas", "max_num_batched_tokens", "meets_targets", "trials"):
+        assert fast["simulated"][k] == step["simulated"][k], k
+    for k in ("ttft_ms", "tpot_ms"):
+        assert fast["simulated"][k]["p99"] == pytest.approx(step["simulated"][k]["p99"], rel=1e-9)

@@ -295,3 +295,48 @@ def test_closed_loop_clients():
     assert four.simulated_s < one.simulated_s / 3  # four in flight share each iteration
     with pytest.raises(InputError, match="client"):
         simulate_serving(ServingSimConfig(ReplicaSpec(IterationModel.constant(0.01), 1000), max_concurrency=0), wl)
+
+
+def _flat(d: dict, pre="") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, pre + k + ".") if isinstance(v, dict) else {pre + k: v})
+    return out
+
+
+@pytest.mark.parametrize("engine,replicas,blocks", [
+    (dict(max_num_seqs=1), 40, None),  # batch 1, ~70% busy: every decode is a span
+    (dict(max_num_seqs=1, policy="prefill_first", max_num_batched_tokens=512), 16, None),  # overloaded: stops mid-span
+    (dict(max_num_seqs=8, preemption="swap"), 2, 300),  # KV too small: spans, single steps and preemptions mix
+    (dict(max_num_seqs=8), 2, 300),  # the same with recompute
+])
+def test_fast_forwarded_decode_spans_give_the_step_by_step_answer(engine, replicas, blocks):
+    """A full batch decodes untouched until its next finish, so those steps run as one event
+    (Engine._decode_span). Against the step-by-step loop (``fast_forward=False``): the same request
+    times, iterations, preemptions and timeline (KV occupancy included) up to the rounding of the
+    clock, with fewer engine events."""
+    m, s = _llama8b()
+    spec = replica_spec(m, s, H100, 1)
+    if blocks:
+        spec = ReplicaSpec(spec.iteration, blocks)
+    wl = make_workload(ArrivalSpec("poisson", 20, 60), LengthDist("lognormal", 512, 0.6, max=2048),
+                       LengthDist("lognormal", 200, 0.6, max=800), seed=3)
+    runs = [simulate_serving(ServingSimConfig(spec, EngineConfig(**{"max_num_batched_tokens": 2048, **engine,
+                                                                     "fast_forward": ff}),
+                                              replicas=replicas, warmup_s=10, drain_s=20), wl)
+            for ff in (True, False)]
+    fast, step = (_flat({k: v for k, v in r.summary().items() if k not in ("wall_s", "engine_events")})
+                  for r in runs)
+    assert fast.keys() == step.keys()
+    for k in fast:
+        assert fast[k] == pytest.approx(step[k], rel=1e-9, nan_ok=True), k
+    for k in runs[0].timeline:
+        np.testing.assert_allclose(runs[0].timeline[k], runs[1].timeline[k], rtol=1e-9)
+    assert runs[1].engine_events == runs[1].iterations  # step by step: one event per iteration
+    assert runs[0].engine_events < runs[0].iterations
+    if engine["max_num_seqs"] == 1:
+        assert runs[0].engine_events < runs[0].iterations / 20  # ~200 output tokens: ~2 events a request
+    if blocks:
+        assert runs[0].preemptions > 0
+    if engine.get("policy") == "prefill_first":
+        assert runs[0].unfinished > 0  # the run stopped at the horizon, inside spans

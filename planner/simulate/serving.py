@@ -60,7 +60,10 @@ with infinite latency: an overloaded service reports ``inf`` percentiles instead
 depends on when we stopped looking.
 
 Bounds: at most :data:`MAX_REQUESTS` requests and :data:`MAX_ITERATIONS` engine iterations per
-run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ...").
+run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ..."). Events: a full batch
+(``max_num_seqs`` running, nothing prefilling, KV blocks to spare) decodes untouched until its next
+finish, so those iterations run as one event (``Engine._decode_span``, same times and answers): at
+batch 1 a request costs one event per prefill chunk plus one, not one per output token.
 
 Example — an M/D/1 queue (batch 1, every request 10 iterations of 10 ms, Poisson at 5 req/s,
 so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.15 s):
@@ -76,6 +79,7 @@ so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import heapq
@@ -296,6 +300,9 @@ class EngineConfig:
     watermark: float = 0.0  # share of blocks kept free at admission (vLLM V0: 0.01)
     prefix_caching: bool = True  # a preempted request's freed blocks keep its KV until reused (V1 default)
     swap_bw: float = 25e9  # bytes/s per GPU to/from host (PCIe Gen5 x16, achieved)
+    #: a full batch's decode steps up to its next finish run as one event (Engine._decode_span);
+    #: the same iterations and times, so False only serves to check that
+    fast_forward: bool = True
 
 
 POLICIES = ("chunked", "prefill_first")
@@ -446,6 +453,7 @@ class Stats:
         self.preemptions = 0
         self.events: list[tuple] = []
         self.iterations = 0
+        self.engine_events = 0  # timeouts the engines scheduled (a fast-forwarded span is one)
         self.busy_s = 0.0
         self.done = 0
         self.aborted = False
@@ -489,6 +497,7 @@ class Engine:
         self.done_ev, self.total = done, total
         self.wake = env.event()
         self.outstanding = 0
+        self.span = None  # the fast-forwarded decode steps in flight (_run_span)
         env.process(self.run())
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -648,9 +657,86 @@ class Engine:
         need = r.blocks if r.swapped else _ceil_div(r.target, self.bs)  # prefill_first: the whole prompt
         return need <= self.kv.free - self.watermark
 
+    def _decode_span(self) -> tuple[int, int]:
+        """(k, blocks): k decode steps from step ``j`` that can run as ONE event (0: none) and the
+        KV blocks their new tokens take. Possible when the batch is full
+        (``max_num_seqs`` running, so nothing queued can be admitted — arrivals only join the
+        waiting queue), nothing is prefilling, and the free KV blocks cover every new block the
+        span takes (so no preemption). Nothing the scheduler reads changes until the first
+        finish (the heap's head; a stale head only ends the span early), so steps j .. that
+        finish are the same iterations the step-by-step loop would run, with the same times.
+        At batch 1 a request costs one event per prefill chunk plus one for its decode span
+        instead of one per output token. A span that would cross MAX_ITERATIONS runs step by
+        step, so the limit trips where it did."""
+        if (not self.cfg.fast_forward or self.prefilling or not self.n_dec or not self.heap
+                or len(self.running) < self.cfg.max_num_seqs):
+            return 0, 0
+        k = self.heap[0][0] - self.j + 1
+        cycles, rest = divmod(k, self.bs)  # cnt[] repeats every block_size steps; sum(cnt) = n_dec
+        need = cycles * self.n_dec + sum(self.cnt[(self.j + i) % self.bs] for i in range(rest))
+        ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
+        return (k, need) if ok else (0, 0)
+
+    def _run_span(self, k: int, blocks: int):
+        """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout. Each step's time is
+        :meth:`IterationModel.time` at that step's context (one vectorised call), summed in step
+        order as the step-by-step loop advances the clock. The span's blocks are taken at its start;
+        ``span`` keeps each step's start and time, and the starts of the steps that take blocks
+        with the blocks taken by then, so the monitor (:func:`_kv_free`) and a run stopping
+        mid-span (:meth:`stop`) see what the loop would."""
+        env, stats, j = self.env, self.stats, self.j
+        stats.iterations += k
+        self.kv.take(blocks)
+        self.alloc_j = j + k - 1
+        ctx = self.S0 + self.n_dec * (np.arange(j, j + k, dtype=np.float64) + 1)
+        now = end = env.now
+        starts, dts = [], (self.im.time(self.n_dec, ctx) + self.p2p).tolist()
+        take_t, taken, cum, cnt, bs = [], [], 0, self.cnt, self.bs
+        for i, dt in enumerate(dts):
+            starts.append(end)
+            if cnt[(j + i) % bs]:
+                cum += cnt[(j + i) % bs]
+                take_t.append(end)
+                taken.append(cum)
+            end += dt
+            stats.busy_s += dt
+        self.span = (starts, dts, take_t, taken)
+        stats.engine_events += 1
+        yield env.timeout(end - now)
+        self.span = None
+        self.j = j + k - 1
+        self._finish_decodes(env.now)
+
+    def stop(self, t: float):
+        """The run stopped at ``t`` inside a span: un-count the span's steps that start at or after
+        ``t`` (the step-by-step loop would not have begun them; the one running at ``t`` counts,
+        as there)."""
+        if self.span is None:
+            return
+        starts, dts = self.span[:2]
+        for i in range(bisect.bisect_left(starts, t), len(starts)):
+            self.stats.iterations -= 1
+            self.stats.busy_s -= dts[i]
+
+    def _finish_decodes(self, now: float):
+        """After decode step ``j``: the sequences whose last token it was finish; then j + 1."""
+        j = self.j
+        heap = self.heap
+        while heap and heap[0][0] <= j:
+            _, _, ver, r = heapq.heappop(heap)
+            if ver != r.ver:
+                continue  # stale: preempted since
+            stored = self._leave_decode(r, j - r.j0 + 1)
+            self._finish(r, stored, now)
+        self.j = j + 1
+
     def run(self):
         env, stats = self.env, self.stats
         while True:
+            k, blocks = self._decode_span()
+            if k:
+                yield from self._run_span(k, blocks)
+                continue
             decode, chunks, extra = self._schedule()
             if not decode and not chunks:
                 if extra:  # only swap traffic happened
@@ -673,6 +759,7 @@ class Engine:
                     self.done_ev.succeed()
                 return
             stats.busy_s += dt
+            stats.engine_events += 1
             yield env.timeout(dt)
             now = env.now
             for r, c in chunks:  # prefills that finish emit a token
@@ -694,15 +781,7 @@ class Engine:
                 else:
                     self._enter_decode(r)
             if decode:
-                j = self.j
-                heap = self.heap
-                while heap and heap[0][0] <= j:
-                    _, _, ver, r = heapq.heappop(heap)
-                    if ver != r.ver:
-                        continue  # stale: preempted since
-                    stored = self._leave_decode(r, j - r.j0 + 1)
-                    self._finish(r, stored, now)
-                self.j = j + 1
+                self._finish_decodes(now)
 
     def _finish(self, r: Req, stored: int, now: float):
         del self.running[r.rid]
@@ -771,6 +850,22 @@ def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
         lb.route(reqs[i])
 
 
+def _kv_free(engines: list, t: float) -> int:
+    """Free KV blocks of all engines at ``t`` as the step-by-step loop has them: a fast-forwarded
+    span (Engine._run_span) took its blocks at its start; give back those of its steps that start
+    after ``t``. (Inline, not a method: the monitor runs it for every engine at every sample.)"""
+    free = 0
+    right = bisect.bisect_right
+    for e in engines:
+        free += e.kv.free
+        sp = e.span
+        if sp is not None and sp[3]:
+            taken = sp[3]
+            i = right(sp[2], t)
+            free += taken[-1] - (taken[i - 1] if i else 0)
+    return free
+
+
 def _monitor(env, engines: list, every: float, out: dict):
     """Sample queue length, running sequences, KV occupancy and preemptions every ``every`` s;
     at MAX_SAMPLES samples, keep every other one and sample half as often (bounded memory for a
@@ -785,7 +880,7 @@ def _monitor(env, engines: list, every: float, out: dict):
         out["t"].append(env.now)
         out["waiting"].append(sum(len(e.waiting) for e in engines))
         out["running"].append(sum(len(e.running) for e in engines))
-        out["kv_used"].append(1.0 - sum(e.kv.free for e in engines) / total)
+        out["kv_used"].append(1.0 - _kv_free(engines, env.now) / total)
         out["preemptions"].append(stats.preemptions)
         yield env.timeout(every)
 
@@ -840,6 +935,7 @@ class ServingSimResult:
     preemptions: int
     busy_share: float  # GPU busy time / (engines x simulated time)
     iterations: int
+    engine_events: int  # SimPy timeouts the engines ran: the simulation's work (<= iterations)
     engines: int
     simulated_s: float
     wall_s: float
@@ -921,6 +1017,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     env.process(_monitor(env, engines, every, samples))
     env.run(until=simpy.AnyOf(env, [done, env.timeout(horizon)]))
     end = env.now
+    for eng in engines:
+        eng.stop(end)
     if stats.aborted:
         raise TooLargeError("simulation", f"over {MAX_ITERATIONS:,} engine iterations; simulate fewer "
                             "requests or a shorter duration")
@@ -958,7 +1056,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
         goodput=good, goodput_rps=goodput, kv_used_mean=float(kv.mean()), kv_used_max=float(kv.max()),
         queue_mean=float(q.mean()), queue_max=int(q.max()), preemptions=stats.preemptions,
         busy_share=float(stats.busy_s / (len(engines) * max(end, 1e-9))), iterations=stats.iterations,
-        engines=len(engines), simulated_s=float(end), wall_s=time.perf_counter() - t0,
+        engine_events=stats.engine_events, engines=len(engines), simulated_s=float(end),
+        wall_s=time.perf_counter() - t0,
         timeline=tl, preemption_events=list(stats.events))
 
 
