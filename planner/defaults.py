@@ -106,3 +106,8 @@ MIN_EVEN_PP_CHOICES = 3
 #: with Transformer Engine and the overlaps its performance recipes turn on (TP comm overlap,
 #: overlapped grad reduce and param gather); planner.model.stacks.STACKS holds its sources
 FRAMEWORK = "megatron-core"
+#: ... except for a training mode that stack does not run: QLoRA's quantised base is bitsandbytes
+#: NF4/int8 under peft (``prepare_model_for_kbit_training``, ``bnb.nn.Linear4bit``), i.e. Hugging Face
+#: model code; Megatron-Core / NeMo / Megatron-Bridge have no bitsandbytes base (their PEFT adapts a
+#: 16-bit or FP8 base), so an open ``training.framework`` with ``mode: qlora`` is the HF Trainer
+FRAMEWORK_BY_MODE = {"qlora": "hf-trainer"}

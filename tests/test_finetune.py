@@ -374,3 +374,18 @@ def test_adapters_are_timed_by_the_adapter_timer():
     h, qkv = m.hidden, m.q_dim + 2 * m.kv_dim
     assert sorted(adapter) == sorted([(32, h, 1.0), (qkv, 32, 1.0), (32, h, 0.0)])  # A, B, layer 0's A dgrad
     assert base == [(qkv, h, 0.0)]  # layer 0's frozen QKV dgrad (no gradient into the embedding)
+
+
+def test_qlora_with_the_stack_open_plans_on_hf_code():
+    """Megatron-Core/NeMo run no bitsandbytes base, so an open training.framework with mode: qlora is
+    the HF Trainer (defaults.FRAMEWORK_BY_MODE); LoRA keeps the default stack; a named stack is kept."""
+    from planner.model.stacks import from_training
+    from planner.spec import load_job_dict
+
+    def stack(**t):
+        return from_training(load_job_dict({"model": {"preset": "llama3-8b"},
+                                            "training": {"seq_len": 2048, "global_batch": 8, **t}}).training).name
+
+    assert stack(mode="qlora") == "hf-trainer"
+    assert stack(mode="lora") == "megatron-core"
+    assert stack(mode="qlora", framework="deepspeed") == "deepspeed"

@@ -506,8 +506,8 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
     spec = getattr(t, "framework", None)
     if name is not None:
         return resolve(name)
-    if spec is None:
-        st = resolve(None)
+    if spec is None:  # the default stack, or the one the training mode needs (defaults.FRAMEWORK_BY_MODE)
+        st = resolve(D.FRAMEWORK_BY_MODE.get(getattr(t, "mode", None)))
     else:
         st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed

@@ -140,7 +140,10 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     """The training stack and options the step times assume, as one line for the output; for a
     search, ``stack`` is the best plan's and ``searched`` the options the search chose."""
     fw = stack or from_training(job.training)
-    given = "" if job.training.framework is not None else " (training.framework open: the default stack)"
+    mode = job.training.mode if job.training.mode in D.FRAMEWORK_BY_MODE else None
+    given = "" if job.training.framework is not None else (
+        f" (training.framework open: the default stack for training.mode {mode})" if mode
+        else " (training.framework open: the default stack)")
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
     return fw.describe(job.training.precision) + given + chosen + packed_attention_note(job.training, fw)
