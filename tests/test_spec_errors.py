@@ -67,6 +67,9 @@ STACK_BAD = [
      "hf-trainer has no deepep"),
     (", framework: {name: torchtitan, moe_a2a_overlap: true}", "H100", "training.framework.moe_a2a_overlap",
      "not torchtitan"),
+    # Megatron-FSDP asked for at a ZeRO stage it does not change (was priced and described as on)
+    (", framework: {name: megatron-core, megatron_fsdp: true}", "H100", "training.framework.megatron_fsdp",
+     "changes nothing"),
 ]
 
 

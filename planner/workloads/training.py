@@ -79,6 +79,10 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
         if not ok.all():
             raise InputError(f"training.framework.{option}", offload.RULES[option])
     stack_rules.check(stack, job.model, job.training, c)  # what the stack refuses to run (its rules)
+    if stack.megatron_fsdp and int(c.zero[0]) < 2:  # asked for, but it would change nothing
+        raise InputError("training.framework.megatron_fsdp",
+                         f"Megatron-FSDP shards gradients (ZeRO-2) or gradients and parameters (ZeRO-3); at "
+                         f"parallel.zero {int(c.zero[0])} it changes nothing: set parallel.zero to 2 or 3, or leave it out")
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),
