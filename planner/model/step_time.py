@@ -72,7 +72,7 @@ import numpy as np
 
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
-from planner.model.flops import (attention_core_flops, attention_keys, attention_proj_macs, attention_span,
+from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
                                  distinct_recompute_modules, score_dim)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
                                     trainable_share, training_step_flops)
@@ -282,9 +282,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
     tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
-    tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
     if tp_mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
         tp_bwd, slow_b = physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad)
+    else:
+        tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
@@ -667,10 +668,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # stage 2 "must reduce/partition gradients on every backward() to preserve its memory
     # characteristics"). The first m - 1 are bucketed under their own backward like the last one
     # (which ``t_dp`` holds), with the same exposure and the same NCCL SM share.
+    def hidden_cost(comm, exposed):
+        """The compute an overlapped DP collective's hidden part (``comm - exposed``) slows while
+        NCCL holds its SMs (physics.nccl_overlap_slowdown)."""
+        return physics.nccl_overlap_slowdown(np.maximum(comm - exposed, 0.0), eff.sm_count, nccl_sms)
+
     rs_mb = np.where(c.zero == 2, D["rs"][dinv], 0.0)
     z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb, per_layer, overlap_grad_reduce)
-    z2_exposed_mb = (m_micro - 1.0) / m_micro * (
-        z2_exp + physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms))
+    z2_exposed_mb = (m_micro - 1.0) / m_micro * (z2_exp + hidden_cost(rs_mb, z2_exp))
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
@@ -683,7 +688,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                             t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
-    dp_slow = physics.nccl_overlap_slowdown(np.maximum(t_dp - exposed_dp, 0.0), eff.sm_count, nccl_sms)
+    dp_slow = hidden_cost(t_dp, exposed_dp)
     exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
     # ZeRO-1/2 all-gather the updated parameters once per step. Megatron-Core's
     # ``--overlap-param-gather`` (``Stack.overlap_param_gather``) runs it bucket by bucket in the
@@ -697,7 +702,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # all exposed.
     pg = D["param_gather"][dinv]
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather))
-    pg_exposed = pg_exposed + physics.nccl_overlap_slowdown(np.maximum(pg - pg_exposed, 0.0), eff.sm_count, nccl_sms)
+    pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 
     out = {k: m_micro * v for k, v in per_mb.items()}

@@ -161,4 +161,3 @@ def packed_attention_note(t, fw: Stack) -> str:
                 "boundaries to a variable-length flash kernel; training.packing: concatenated if your data "
                 "loader lets examples attend across the row)")
     return f"; packed rows attend over the whole row ({fw.name} has no per-example attention masking here)"
-

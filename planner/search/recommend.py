@@ -19,19 +19,18 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import network_assumption, options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model import physics
+from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu
-from planner.model.stacks import SEARCHED
+from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
 from planner.model.step_time import step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
 from planner.search.space import (module_lists_note, refusal_error, refusal_note, searched_options,
                                   space_chunks, stack_variants, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
-from planner.model.activations import SELECTIVE
 from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 
@@ -119,7 +118,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     if closest_mem is None or ratio < closest_mem[0]:
                         closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules})} "
                                               f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
-                                              f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM - reserve, {head:.0%} headroom)")
+                                              f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM, {head:.0%} headroom)")
                     continue
                 cf = cv.take(np.flatnonzero(fits))
                 st = step_time(job.model, var.training, cf, hw, framework=var.stack)

@@ -259,7 +259,6 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     return _with_module_lists(out, recompute_module_lists(job))
 
 
-
 def recompute_module_lists(job: JobSpec) -> tuple[tuple[str, ...], ...]:
     """The Megatron-Core ``recompute_modules`` lists ``recommend`` tries besides the default
     ["core_attn"] (``defaults.RECOMPUTE_MODULE_LISTS``, the lists NVIDIA's recipes run): only when
