@@ -564,7 +564,26 @@ def _pr2_preset(r):
     return ModelSpec(**kw)
 
 
+#: the phrase mbridge_all_runs.csv's notes carry for a "(tokendrop)" row (builder ``TOKENDROP``) and what
+#: it ran: Megatron-Bridge ``apply_moe_token_drop`` defaults (capacity factor 1.0, each expert's input
+#: padded to capacity; it asserts the alltoall dispatcher), no all-to-all overlap (the 25.09 DeepSeek-V3
+#: GB200/B200 scripts: ``A2A_1F1B`` on H100 only)
+MBRIDGE_TOKENDROP = ("token-dropping", dict(dropless=False, capacity_factor=1.0, pad_to_capacity=True),
+                     dict(moe_dispatcher="alltoall", moe_a2a_overlap=False))
+
+
+def pr2_tokendrop(r) -> bool:
+    return MBRIDGE_TOKENDROP[0] in str(getattr(r, "notes", ""))
+
+
 def pr2_model(r) -> ModelSpec:
+    m = _pr2_model(r)
+    if m.moe is not None and pr2_tokendrop(r):
+        m = m.model_copy(update={"moe": m.moe.model_copy(update=MBRIDGE_TOKENDROP[1])})
+    return m
+
+
+def _pr2_model(r) -> ModelSpec:
     preset = _pr2_preset(r)
     if preset is not None:
         return preset
@@ -855,7 +874,13 @@ def mbridge_all(cat) -> pd.DataFrame:
     and FP8 attention kernels (``cutedsl_fused_grouped_mlp``, ``fp8_dot_product_attention``); recipe
     versions older than the 2026 configs read (per release the dispatcher/recompute may differ).
 
-    What the error says (235 rows; signed error = predicted / measured step time - 1; nothing fitted):
+    The 13 25.09 "(tokendrop)" rows run token dropping as Megatron-Bridge's ``apply_moe_token_drop`` sets it
+    (``MBRIDGE_TOKENDROP``: capacity factor 1.0, each expert's input padded to capacity -- every expert
+    computes exactly the balanced load, planner.model.moe.expert_load -- no dispatcher sync, the alltoall
+    dispatcher); added at 248 rows: DeepSeek-V3 -8..+1%, Qwen3-235B GB200 +5%, B200 -28..-31%, H100 -13%,
+    Qwen3-30B -27..-37% (as its dropless rows); mbridge_all 11.0 / 35.2 -> 11.0 / 34.9.
+
+    What the error says (235 dropless rows; signed error = predicted / measured step time - 1; nothing fitted):
 
     * By GPU family, median signed (median abs), with both passes below: see ``--csv``; as first added:
       B200 -19% (22%), B300 -15% (18%), GB200 -9% (11%), GB300 +6% (16%), H100 -9% (10%). By model:
@@ -933,6 +958,8 @@ def pr2_options(r, stack: str) -> dict:
         moe = mbridge_recipe(MBRIDGE_MOE_RECIPES, r)
         if moe:
             opts.update(moe)
+        if pr2_tokendrop(r):
+            opts.update(MBRIDGE_TOKENDROP[2])
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)

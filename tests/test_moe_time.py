@@ -444,3 +444,45 @@ def test_eager_expert_ops_only_where_tegroupedmlp_runs_them(catalog):
     sync = moe.MOE_SYNC_OPS * hw.eff.launch_s
     assert on["t_fwd_mb"][0] - off["t_fwd_mb"][0] == pytest.approx(36 * (mem(e.fwd_bytes) + sync), rel=1e-6)
     assert on["t_bwd_mb"][0] - off["t_bwd_mb"][0] == pytest.approx(36 * mem(e.bwd_bytes), rel=1e-6)
+
+
+# ------------------------------------------------------------------------------- capacity factor
+@pytest.mark.parametrize("cf,imbalance,ep,tp,etp", [(1.0, 1.0, 8, 1, 1), (1.5, 1.0, 8, 1, 1), (1.25, 1.3, 16, 2, 1),
+                                                   (2.0, 1.0, 4, 2, 2)])
+def test_padded_capacity_is_megatron_cores_expert_input(cf, imbalance, ep, tp, etp):
+    """Padded to capacity, each local expert computes capacity * tp_size * ep_size rows (Megatron-Core
+    MoEAlltoAllTokenDispatcher.preprocess with drop_and_pad; its tp_size is the expert-TP group's),
+    capacity = get_capacity(T k, E, cf) of the T / tp tokens a sequence-parallel rank routes: the model's
+    rows per expert match the real function whatever the stated imbalance (cf = 1.5 pads 1.5x the
+    balanced load; an unpadded capacity would cap at the imbalance)."""
+    get_capacity = pytest.importorskip("megatron.core.transformer.moe.moe_utils").get_capacity
+    e = QWEN3_235B.moe.model_copy(update=dict(dropless=False, capacity_factor=cf, pad_to_capacity=True,
+                                              imbalance=imbalance))
+    T = 4096 * 2  # a micro-batch of 2 sequences on each attention rank of the tp group (SP: T / tp each)
+    _, rows, _ = moe.expert_shapes(T, tp, etp, ep, e.experts, e.top_k, moe.expert_load(e))
+    truth = get_capacity(num_tokens=T // tp * e.top_k, num_experts=e.experts, capacity_factor=cf) * etp * ep
+    assert rows == pytest.approx(truth, rel=1e-3)
+    unpadded = e.model_copy(update=dict(pad_to_capacity=False))
+    assert moe.expert_load(unpadded) == min(imbalance, cf)
+    assert moe.expert_load(e.model_copy(update=dict(dropless=True, pad_to_capacity=False))) == imbalance
+
+
+def test_pad_to_capacity_needs_a_capacity_factor():
+    """Megatron-Core refuses --moe-pad-expert-input-to-capacity without --moe-expert-capacity-factor:
+    a dropless MoESpec cannot pad."""
+    with pytest.raises(ValueError, match="pad_to_capacity"):
+        ModelSpec(**{**PRESETS["qwen3-30b-a3b"], "moe": {**PRESETS["qwen3-30b-a3b"]["moe"], "pad_to_capacity": True}})
+
+
+def test_padded_capacity_runs_without_the_dispatcher_sync(catalog):
+    """The tokendrop recipe (capacity 1.0, padded) computes the balanced load and drops the dropless
+    dispatcher's device-to-host sync (static shapes: ``cuda_sync_point = "no_sync"``): its step is the
+    force-balanced dropless step less the sync, and a padded capacity factor of 1.5 costs more."""
+    base = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    def step(**upd):
+        m = base.model_copy(update={"moe": base.moe.model_copy(update=upd)}) if upd else base
+        return float(step_time(m, T4K, cands(tp=1, pp=1, dp=8, ep=8, etp=1), hw_for(catalog, "H100"),
+                               framework=resolve("megatron-core"))["step_time_s"][0])
+    dropless, td = step(), step(dropless=False, capacity_factor=1.0, pad_to_capacity=True)
+    assert td < dropless
+    assert step(dropless=False, capacity_factor=1.5, pad_to_capacity=True) > td

@@ -3,6 +3,7 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 
 * ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM.
 * ``moe_layer`` — composes the rest into one MoE layer's times on one rank.
+* ``expert_load`` — the busiest expert's rows over the mean (imbalance, capacity factor, padding).
 * ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
   expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
   folding", ``--expert-tensor-parallel-size``, megatron/core/parallel_state.py: the expert grid
@@ -158,6 +159,21 @@ def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
     return local, tokens, etp
 
 
+def expert_load(e) -> float:
+    """Rows the busiest expert computes, over the mean load T k / E (``MoESpec``): dropless routing
+    computes every routed row, the stated ``imbalance``; a capacity factor drops what exceeds
+    capacity = ceil(T k / E x capacity_factor) (Megatron-Core moe_utils.py ``get_capacity``; Switch
+    Transformer §2.2), min(imbalance, capacity_factor); padded to capacity
+    (``--moe-pad-expert-input-to-capacity``, the dispatcher's ``drop_and_pad``) every expert computes
+    exactly its capacity, padding rows included: MoEAlltoAllTokenDispatcher.preprocess sets each local
+    expert's rows to ``capacity * tp_size * ep_size`` and ``num_out_tokens = capacity * num_experts``
+    (megatron/core/transformer/moe/token_dispatcher.py, Megatron-Core 0.16.1), so the all-to-all carries
+    the padding too."""
+    if e.dropless:
+        return e.imbalance
+    return e.capacity_factor if e.pad_to_capacity else min(e.imbalance, e.capacity_factor)
+
+
 #: smallest tile height of the GEMM tile table (planner.hardware.efficiency.TILES): a group's
 #: ragged row count is padded to it
 GROUP_TILE_M = 64
@@ -300,9 +316,9 @@ class MoELayerTimes:
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
               wgrad: dict | None = None, launch_s: float = 0.0) -> MoELayerTimes:
-    """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (a stated ``imbalance``,
-    capped by the capacity factor when tokens beyond it are dropped: Switch Transformer §2.2,
-    Megatron-Core ``--moe-expert-capacity-factor``), the router, the shared experts
+    """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
+    ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
+    when padded to it), the router, the shared experts
     (TP-split like a dense MLP), the token dispatch over the EP group and, with ETP > 1, the
     all-gather of the dispatched tokens over the ETP group (reduce-scatter back in the combine;
     token_dispatcher.py gathers over the expert-TP group). ``gemm(M, N, K, groups=None)`` is
@@ -315,7 +331,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}
     h, f = m.hidden, m.ffn_hidden
     up = (2 if m.gated else 1) * f
-    load = e.imbalance if e.dropless else min(e.imbalance, e.capacity_factor)
+    load = expert_load(e)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
     if stack.moe_grouped_gemm:

@@ -75,6 +75,9 @@ class MoESpec(_Strict):
     topk_groups: int = Field(1, ge=1)  # DeepSeek topk_group: groups (nodes) a token may reach
     imbalance: float = Field(1.0, ge=1.0, le=64)  # busiest expert's load / mean load (stated)
     dropless: bool = True  # no token dropped (Megatron --moe-token-dispatcher dropless); else capacity_factor
+    #: with a capacity factor, every expert's input padded to its capacity (Megatron-Core
+    #: ``--moe-pad-expert-input-to-capacity``): each expert computes exactly capacity_factor x the mean load
+    pad_to_capacity: bool = False
     all_experts_compute: bool = False  # Llama-4 HF kernel: every expert runs on every token
     #: the router's score function: DeepSeek-V3 / Kimi-K2 (``scoring_func: sigmoid``) score experts
     #: with a sigmoid and pick the top-k after adding a per-expert balancing bias that is a buffer
@@ -91,6 +94,9 @@ class MoESpec(_Strict):
         if self.expert_bias and self.score_function != "sigmoid":
             # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
             raise ValueError("expert_bias needs score_function: sigmoid")
+        if self.pad_to_capacity and self.dropless:
+            # Megatron-Core: moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (token dropping)
+            raise ValueError("pad_to_capacity needs dropless: false (a capacity factor)")
         return self
 
 

@@ -26,14 +26,15 @@ PP, CP, VP, EP, tokens/s). The first section holding it gives ``provenance``/``c
 section's snapshots go to ``also_at``. A later version of a release that reprints a row with a
 different TFLOP/s but the same tokens/s keeps one row (noted).
 
+The 25.09 "(tokendrop)" MoE rows are kept, with their own ids (``<preset>-tokendrop``) and notes: capacity
+factor 1.0 padded to capacity, not force-balanced, alltoall dispatcher (``TOKENDROP``).
+
 Left out (listed in ``LEFT_OUT`` with the reason; the builder prints the counts):
 
 * models the planner has no preset for: Nemotron 3 Nano / Super / Ultra and Nemotron 3.5 Lightning
   (hybrid Mamba-Transformer MoE), DeepSeek-V4 Flash;
 * Kimi K2: trained with the Muon optimizer (table footnote), which the planner does not model;
 * the 26.06 SFT and LoRA tables (fine-tuning on a dataset whose packing/lengths the page does not state);
-* the 25.09 "(tokendrop)" MoE rows: capacity-factor token dropping without forced balancing, which the
-  planner (dropless, balanced) does not represent;
 * parenthesised variants with no tokens/s of their own (25.09 H100 DeepSeek-V3 "338 (330)").
 """
 from __future__ import annotations
@@ -257,9 +258,7 @@ def rows():
                 continue
             for system, label, d in vs:
                 base = re.sub(r"\s*\(.*", "", label).strip()
-                if "tokendrop" in label:
-                    left_out.append((section, rec["line"], "token-dropping MoE (capacity factor, not force-balanced)"))
-                    continue
+                tokendrop = "tokendrop" in label  # TOKENDROP: capacity factor 1.0, padded, not force-balanced
                 if base in UNMODELLED:
                     left_out.append((section, rec["line"], UNMODELLED[base]))
                     continue
@@ -314,7 +313,7 @@ def rows():
                 step = gbs * seq / (tok * gpus)
                 gpu_txt, gpn, inter, fabric = SYSTEMS[system]
                 rid = (f"mbridgeall_{release.replace('.', '')}{section[-1] if section[-1] in 'abc' else ''}_"
-                       f"{SHORT_SYS[system]}_{m['preset']}_{prec}_{gpus}")
+                       f"{SHORT_SYS[system]}_{m['preset']}{'-tokendrop' if tokendrop else ''}_{prec}_{gpus}")
                 n = sum(1 for r in seen.values() if r["id"].startswith(rid))
                 rid = rid + (f"_{n + 1}" if n else "")
                 seen[key] = dict(
@@ -334,7 +333,7 @@ def rows():
                     read_date=READ, tokens_per_s_printed=tok, tflops_per_gpu_printed=tfl,
                     ga_printed=ga_printed or "", step_time_s=f"{step:.6g}",
                     _urls=[URL.format(repo=s[0], commit=s[1], path=s[2]) for s in snaps], _notes=notes,
-                    _label=label, _ep=ep)
+                    _label=label, _ep=ep, _tokendrop=tokendrop)
     out = list(seen.values())
     # TFLOP/s per token: a mis-printed cell stands out against the same model's other rows, both over
     # all releases and within its own release (the counter's definition drifts between releases:
@@ -364,20 +363,33 @@ def rows():
         ep = r.pop("_ep")
         notes = r.pop("_notes")
         r.pop("_label")
+        tokendrop = r.pop("_tokendrop")
         head = (f"Megatron-Bridge {r['release']} table ({r['section']}), {r['system']}; printed "
                 f"{r['tokens_per_s_printed']} tokens/s/GPU, {r['tflops_per_gpu_printed']} model TFLOP/s/GPU")
         if ep > 1:
             head += f"; EP={ep}"
         if r["ga_printed"]:
             head += f"; GA={r['ga_printed']}"
+        moe = TOKENDROP if tokendrop else "MoE: force-balanced routing, token-dropless (table footnote)"
         r["notes"] = ". ".join([head] + notes + (
-            ["MoE: force-balanced routing, token-dropless (table footnote). ffn_hidden = per-expert (moe) "
-             "intermediate size; architecture from the planner preset / public HF config"] if r["moe_experts"] else []))
+            [moe + ". ffn_hidden = per-expert (moe) intermediate size; architecture from the planner preset / "
+             "public HF config"] if r["moe_experts"] else []))
     return out, left_out
 
 
 def _cell_raw(rec, col):
     return dict(zip(rec["cols"], rec["cells"])).get(col, "")
+
+
+#: what a "(tokendrop)" row ran (25.09 tables): the performance scripts' ``--use_tokendrop`` applies
+#: ``apply_moe_token_drop(recipe.model)`` and sets ``moe_router_force_load_balancing = False``
+#: (scripts/performance/utils/overrides.py ``set_user_overrides``); its defaults are
+#: ``moe_expert_capacity_factor=1.0``, ``moe_pad_expert_input_to_capacity=True``, and it asserts the
+#: alltoall dispatcher (src/megatron/bridge/training/utils/moe_token_drop.py). validate.pr2_model reads
+#: the "token-dropping" phrase.
+TOKENDROP = ("MoE: token-dropping (row label '(tokendrop)'): capacity factor 1.0, each expert's input padded to "
+             "capacity, routing not force-balanced, alltoall dispatcher (Megatron-Bridge apply_moe_token_drop "
+             "defaults)")
 
 
 #: filled by ``main``: (section, printed row, reason) for every printed row not in the CSV
