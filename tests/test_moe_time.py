@@ -486,3 +486,34 @@ def test_padded_capacity_runs_without_the_dispatcher_sync(catalog):
     dropless, td = step(), step(dropless=False, capacity_factor=1.0, pad_to_capacity=True)
     assert td < dropless
     assert step(dropless=False, capacity_factor=1.5, pad_to_capacity=True) > td
+
+
+# ------------------------------------------------------------------------------- multi-stream grouped GEMM host
+def test_grouped_gemm_host_cost_is_the_per_expert_loop_over_one_launch():
+    """TE PR #3134 (SM100, 8 experts x 128 tokens, N = K = 2048, GEMMs only): the multi-stream per-expert
+    loop 0.267 ms, one single-launch grouped kernel 0.069 ms. One projection's host cost for 8 local
+    experts (half the forward's two) plus the single launch must give back the loop's 0.267 ms, at any
+    per-op host time; fused grouped MLPs and stacks without TEGroupedMLP pay none."""
+    core = resolve("megatron-core")
+    for launch in (10e-6, 15e-6, 20e-6):
+        one_projection = moe.grouped_gemm_host_ops(core, 8, launch) * launch / 2
+        assert one_projection + 0.069e-3 == pytest.approx(0.267e-3, rel=1e-9)
+    assert moe.grouped_gemm_host_ops(resolve("megatron-core", moe_fused_mlp=True), 8, 15e-6) == 0.0
+    assert moe.grouped_gemm_host_ops(resolve("hf-trainer"), 8, 15e-6) == 0.0
+
+
+def test_grouped_gemm_host_cost_moves_only_host_bound_passes(catalog, monkeypatch):
+    """Qwen3-30B-A3B on 8 B200s at EP 8 (16 local experts, 96 expert GEMMs per layer pass): one 4096-token
+    micro-batch leaves the GPU with less work per layer than the host's per-expert cuBLASLt set-up, so the
+    step grows; at 8 sequences per micro-batch the GPU bounds every pass and the step does not move."""
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    hw = hw_for(catalog, "B200-SXM-180GB")
+    def step(mb):
+        t = TrainingSpec(seq_len=4096, global_batch=64 * mb, micro_batch=mb, precision="fp8")
+        return float(step_time(m, t, cands(tp=1, pp=1, dp=8, ep=8, etp=1, mb=mb), hw,
+                               framework=resolve("megatron-core", fp8_recipe="mxfp8"))["step_time_s"][0])
+    on1, on8 = step(1), step(8)
+    monkeypatch.setattr(moe, "TE_GROUPED_GEMM_PER_EXPERT_S", 0.0)
+    off1, off8 = step(1), step(8)
+    assert on1 > 1.2 * off1
+    assert on8 == pytest.approx(off8, rel=1e-3)

@@ -1,7 +1,8 @@
 """Mixture-of-experts mechanics of one MoE layer on one rank, one function per concept, vectorised
 over candidate layouts. ``step_time._layer_terms`` composes them; nothing here is fitted.
 
-* ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM.
+* ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM; ``grouped_gemm_host_ops`` its
+  per-expert host cost (``TE_GROUPED_GEMM_PER_EXPERT_S``).
 * ``moe_layer`` — composes the rest into one MoE layer's times on one rank.
 * ``expert_load`` — the busiest expert's rows over the mean (imbalance, capacity factor, padding).
 * ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
@@ -28,6 +29,19 @@ from typing import Any, Callable
 import numpy as np
 
 from planner.model.comm import a2a_time, collective_time, members_per_node
+
+#: Host seconds per expert GEMM of Transformer Engine's multi-stream grouped GEMM (TE ``GroupedLinear`` ->
+#: ``general_grouped_gemm`` -> ``nvte_multi_stream_cublas_gemm``), the path TEGroupedMLP runs: one cuBLASLt
+#: call per expert, each with its own descriptor / layout set-up and ``cublasLtMatmulAlgoGetHeuristic``
+#: query (transformer_engine/common/gemm/cublaslt_gemm.cu ``cublas_gemm``) before the launch on one of a
+#: few streams. Measured on SM100 (NVIDIA/TransformerEngine PR #3134, benchmarks/linear/
+#: benchmark_grouped_linear.py, TN fprop, 8 experts x 128 tokens, N = K = 2048, "pure" rows: operands
+#: prepared, GEMMs only): the per-expert loop takes 0.267 ms where one single-launch grouped kernel does
+#: the same work in 0.069 ms, i.e. (0.267 - 0.069) / 8 = 24.75 us per expert GEMM more. Charged per
+#: expert GEMM (2 per local expert forward: fc1, fc2; the backward's dgrad + wgrad of both are the
+#: BWD_HOST_FACTOR x forward of every host op); none where the MLP runs as one fused kernel chain
+#: (``Stack.moe_fused_mlp``).
+TE_GROUPED_GEMM_PER_EXPERT_S = (0.267e-3 - 0.069e-3) / 8
 
 # Host ops an MoE layer adds with grouped expert GEMMs (Megatron-Core MoELayer with
 # TEGroupedMLP and the all-to-all dispatcher): router linear, top-k, softmax/scores, aux
@@ -188,9 +202,20 @@ def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
     tail — not modelled), and each group's rows are padded to whole tiles, so a group of m rows
     uses m / (ceil(m / 64) * 64) of its tile rows: efficiency falls with few tokens per expert
     (fine-grained experts, small micro-batches). What grouping saves is host time (one Python op
-    per projection instead of one per expert: step_time.MOE_HOST_OPS_GROUPED)."""
+    per projection instead of one per expert: MOE_HOST_OPS_GROUPED), not the per-expert cuBLASLt
+    set-up of the C++ loop (``grouped_gemm_host_ops``)."""
     padded = np.ceil(np.asarray(m, dtype=np.float64) / GROUP_TILE_M) * GROUP_TILE_M  # the tiles compute these rows
     return groups * eff.gemm_time(padded, n, k, peak_flops, hbm_bw, bytes_per_el)
+
+
+def grouped_gemm_host_ops(stack, local, launch_s: float):
+    """Host ops (in units of ``launch_s``) that the multi-stream grouped GEMM's per-expert cuBLASLt calls
+    add to one MoE layer forward: 2 expert GEMMs per local expert at ``TE_GROUPED_GEMM_PER_EXPERT_S``
+    each, on the stacks that run TEGroupedMLP (``moe_grouped_gemm``) unfused. Host-side: it costs step
+    time only where the host, not the GPU, bounds the pass (few tokens per expert, many local experts)."""
+    if not stack.moe_grouped_gemm or getattr(stack, "moe_fused_mlp", False) or launch_s <= 0:
+        return 0.0
+    return 2.0 * np.asarray(local, dtype=np.float64) * TE_GROUPED_GEMM_PER_EXPERT_S / launch_s
 
 
 def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):
@@ -359,6 +384,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
                 + permute_bytes(tok_rank, e.top_k, h, act_bytes))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
+    host = host + grouped_gemm_host_ops(stack, local, launch_s)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
