@@ -319,6 +319,12 @@ def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
     assert f["--moe-token-dispatcher-type"] == "flex" and f["--moe-flex-dispatcher-backend"] == "deepep"
     assert f["--overlap-moe-expert-parallel-comm"] is True and int(f["--expert-tensor-parallel-size"]) == 1
     assert int(f["--expert-model-parallel-size"]) == 16 and best["config"]["etp"] == 1
+    assert "--moe-expert-capacity-factor" not in f  # dropless
+    moe_cf = {**PRESETS["qwen3-30b-a3b"]["moe"], "dropless": False, "capacity_factor": 1.25, "pad_to_capacity": True}
+    job, best = _plan({"tp": 2, "pp": 1, "ep": 8, "zero": 1}, model={"preset": "qwen3-30b-a3b", "moe": moe_cf},
+                      training=tr)
+    f = _flags(_argv(emit_launch_spec(job, best, "torchrun:megatron")))
+    assert float(f["--moe-expert-capacity-factor"]) == 1.25 and f["--moe-pad-expert-input-to-capacity"] is True
 
 
 def test_bottleneck_line_places_the_all_to_all_where_the_expert_grid_is():

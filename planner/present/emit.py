@@ -324,6 +324,10 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
             a += _flag("--moe-router-score-function", e.score_function)
         if e.expert_bias:  # and the auxiliary-loss-free balancing bias (DeepSeek-V3 report §2.1.2)
             a.append("--moe-router-enable-expert-bias")
+        if not e.dropless:  # token dropping at the capacity factor, padded where the plan was timed so (moe.expert_load)
+            a += _flag("--moe-expert-capacity-factor", e.capacity_factor)
+            if e.pad_to_capacity:
+                a.append("--moe-pad-expert-input-to-capacity")
     if m.gated:
         a.append("--swiglu")
     a += _flag("--normalization", "RMSNorm" if m.norm == "rmsnorm" else "LayerNorm")
