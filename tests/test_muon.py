@@ -1,6 +1,6 @@
 """Muon (planner.model.optimizers): state bytes against torch's own Muon + AdamW state dicts on tiny
 torch models, Newton-Schulz FLOPs against FlopCounterMode on torch's implementation, a CLI
-estimate, and the stacks' refusals."""
+estimate, and the one-line refusal of stacks without Muon (layout rules: tests/test_stack_rules.py)."""
 import numpy as np
 import pytest
 
@@ -164,23 +164,17 @@ def test_stacks_without_muon_refuse_in_one_line(stack):
     from_training(t.model_copy(update={"optimizer": "adamw"}))  # the stack itself is fine
 
 
-@pytest.mark.parametrize("stack,layout,rule", [
-    ("megatron-core", dict(zero=3), "muon-zero"),
-    ("megatron-core", dict(zero=2), "muon-zero"),
-    ("torchtitan", dict(tp=2, zero=3), "titan-muon-tp"),
-    ("torchtitan", dict(pp=2, zero=2), "titan-muon-pp"),
-    ("torchtitan", dict(zero=0), "titan-muon-fsdp"),
-])
-def test_layouts_a_stack_refuses_under_muon(stack, layout, rule):
-    from planner.model import stack_rules
-    from planner.model.stacks import from_training
+def test_layer_wise_newton_schulz_splits_over_data_parallel_ranks():
+    """Megatron's layer-wise Muon (ZeRO-1) runs each whole matrix on one data-parallel rank: the busiest
+    rank's Newton-Schulz is about 1/dp of every rank doing all of it (ZeRO-0), never less than one
+    matrix; MoE experts split over the expert grid (vectorised over layouts, replicated router included)."""
+    from planner.hardware.efficiency import PRIORS
+    from planner.spec.presets import PRESETS
 
-    m = ModelSpec(**DENSE)
-    t = TrainingSpec(seq_len=8, global_batch=8, optimizer="muon", framework={"name": stack})
-    cols = dict(tp=1, pp=1, dp=4, cp=1, ep=1, vpp=1, zero=1)
-    cols.update(layout)
-    c = stack_rules.layout_of(dict(cols, recompute="none"))
-    refused = stack_rules.refusals(from_training(t), m, t, c)
-    assert refused[rule][0]
-    ok = stack_rules.layout_of(dict(cols, tp=1, pp=1, zero=1 if stack != "torchtitan" else 3, recompute="none"))
-    assert not any(v[0] for v in stack_rules.refusals(from_training(t), m, t, ok).values())
+    for name in ("llama3-8b", "qwen3-30b-a3b"):
+        m = ModelSpec(**PRESETS[name])
+        impl = optimizers.IMPLEMENTATIONS["megatron"]
+        args = (m, impl, PRIORS["H100"], 989e12, 3.35e12, np.array([m.layers] * 2, dtype=float), np.array([1.0, 1.0]),
+                np.array([1.0, 1.0]), np.array([1.0, 1.0]), np.array([8.0, 8.0]), np.array([8.0, 8.0]))
+        z0, z1 = optimizers.stage_ns_time(*args, np.array([0, 1]), 15e-6)
+        assert 6.0 < z0 / z1 <= 8.0

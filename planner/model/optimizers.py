@@ -55,6 +55,7 @@ How the stacks run it (``IMPLEMENTATIONS``, keyed by the runtime of planner.mode
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 
@@ -233,7 +234,7 @@ def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, layers, tp, e
 
     def total(ms, split, count):
         ts = [per_matrix(x, split) for x in ms]
-        return sum(ts, 0.0) * count, (np.maximum.reduce(ts) if ts else 0.0)
+        return sum(ts, 0.0) * count, (reduce(np.maximum, ts) if ts else 0.0)
 
     d_dense, big_d = total(mats["attention"] + mats["dense_mlp"], tp, layers * (1 - moe))
     d_moe, big_m = total(mats["attention"] + mats["moe_other"], tp, layers * moe)
