@@ -44,8 +44,9 @@ REACHED = {
     # every other stored version of Megatron-Bridge's performance tables, 25.09-26.08.01, DGX H100/B200/B300
     # and GB200/GB300 NVL72 (benchmarks/data/mbridge_all_runs.csv, validate.mbridge_all): 0.137 / 0.384 as
     # first added, before Blackwell Ultra (B300, GB300) took its measured GEMM and cuDNN attention gains
-    # and TEGroupedMLP's eager clamp / expert-bias ops were charged (GPT-OSS bf16)
-    "mbridge_all": (0.110, 0.352, 0.632),
+    # and TEGroupedMLP's eager clamp / expert-bias ops were charged (GPT-OSS bf16); 0.110 / 0.352 over 235
+    # rows before the 5 Kimi K2 (Muon) rows came in (their errors -5..0%: the median moves by the rows added)
+    "mbridge_all": (0.108, 0.347, 0.632),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02
