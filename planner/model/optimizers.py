@@ -51,6 +51,12 @@ How the stacks run it (``IMPLEMENTATIONS``, keyed by the runtime of planner.mode
   back by a second one (``_optimizer_reshard_runtime._execute_packed_all_to_all``); routed experts
   (``Shard(0)`` over the expert dimension) are orthogonalised where they lie. w1, w2, w3 are
   separate matrices. TP and PP are refused (stack_rules, its TODOs #3353 and #4102).
+
+Other stacks are refused (``check_stack``): the Hugging Face code paths, llm-foundry, the legacy
+Megatron-LM / Megatron-DeepSpeed and metaseq. (DeepSpeed has shipped a Muon of its own for ZeRO-1/2
+since 2025, deepspeedai/DeepSpeed blogs/muon-optimizer, applied per parameter in ``get_flat_partition``;
+it is not modelled.) Megatron-LM's later layer-wise optimizer (dev branch, 2026) also overlaps the
+parameter all-gather with the forward; 0.16.1, which the Kimi-K2 rows ran, does not.
 """
 from __future__ import annotations
 
@@ -256,20 +262,21 @@ def impl_for(stack, t) -> MuonImpl | None:
 
 
 def check_stack(stack, t) -> None:
-    """Refuse Muon on a stack that has no implementation of it (one line, InputError)."""
+    """Refuse Muon on a stack without an implementation here (one line, InputError)."""
     from planner.errors import InputError
     from planner.model.stack_rules import RUNTIMES
 
     if getattr(t, "optimizer", None) == "muon" and impl_for(stack, t) is None:
         ok = ", ".join(n for n, r in RUNTIMES.items() if r in IMPLEMENTATIONS)
-        raise InputError("training.optimizer", f"{getattr(stack, 'name', stack)} has no Muon optimizer; "
-                                               f"Muon runs on {ok}")
+        # DeepSpeed ships a ZeRO-1/2 Muon of its own (blogs/muon-optimizer), not modelled here
+        raise InputError("training.optimizer", f"Muon is modelled on {ok} (planner.model.optimizers), "
+                                               f"not on {getattr(stack, 'name', stack)}")
 
 
 def step_terms(m: ModelSpec, impl: MuonImpl, hw, layers, tp, etp, ep, dps, edps, zero, stage_dense, stage_expert,
                adam_bytes: float):
-    """(optimizer seconds, per-step all-to-all seconds) of Muon's step on the busiest rank of a stage
-    (vectorised over the distinct layouts of step_time._dp_terms): the elementwise pass over the
+    """Seconds of Muon's optimizer step on the busiest rank of a stage (vectorised over the distinct
+    layouts of step_time._dp_terms): the elementwise pass over the
     rank's parameters (Muon's matrices at ``MUON_ELEMENTWISE_BYTES``, the rest at AdamW's
     ``adam_bytes``), the Newton-Schulz GEMMs (``stage_ns_time``), and the stack's redistribution of
     the dense Muon shards to their owners and back (fp32, over the dp x cp sharding group at ZeRO-2/3).
