@@ -496,8 +496,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     param_gather = np.where((zero >= 1) & (zero <= 2), ag, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
-    muon = optimizers.impl_for(fw, t) if m.is_transformer else None
-    if muon is not None:  # Newton-Schulz and per-class bytes (planner.model.optimizers); DDP's all-reduce
+    # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
+    # small adapters keep the elementwise pass alone
+    muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
+    if muon is not None:
         t_opt = optimizers.step_terms(m, muon, hw, layers, tpf, etpf, ep, dps, edps, zero, stage_p_dense, stage_p_exp,
                                       OPTIMIZER_BYTES_PER_PARAM["adamw"])
         t_dp = np.where(zero <= 1, ar, t_dp) if muon.grad_all_reduce else t_dp
