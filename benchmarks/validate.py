@@ -546,7 +546,7 @@ def pr2_source(rid: str) -> str:
 #: used only where the row's own columns agree) — MLA, dense leading layers, group-limited routing, sliding
 #: windows and DeepSeek-V3's MTP module, which the row's columns cannot carry
 PR2_PRESETS = (("deepseek-v3", "deepseek-v3"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
-               ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"))
+               ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"), ("kimi k2", "kimi-k2"))
 
 
 def _pr2_preset(r):
@@ -670,8 +670,10 @@ def pr2_case(cat, r) -> PR2Case:
     options = pr2_options(r, stack)
     bf16_reduce = any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
                       for src, models in BF16_GRAD_REDUCE.items())
+    # a source that names the optimizer in the row's notes (mbridge_all: Kimi K2's Muon footnote), else AdamW
+    optimizer = "muon" if "muon optimizer" in notes.lower() else "adamw"
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
-                      grad_dtype="same" if bf16_reduce else "fp32",
+                      grad_dtype="same" if bf16_reduce else "fp32", optimizer=optimizer,
                       flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
                       dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc],
                       recompute_modules=modules)
@@ -880,7 +882,13 @@ def mbridge_all(cat) -> pd.DataFrame:
     dispatcher); added at 248 rows: DeepSeek-V3 -8..+1%, Qwen3-235B GB200 +5%, B200 -28..-31%, H100 -13%,
     Qwen3-30B -27..-37% (as its dropless rows); mbridge_all 11.0 / 35.2 -> 11.0 / 34.9.
 
-    What the error says (235 dropless rows; signed error = predicted / measured step time - 1; nothing fitted):
+    Kimi K2 (5 GB300 MXFP8 rows, 26.02.01-26.06, TP1 PP4 VP4 EP64, 256 GPUs) trains with Muon (the tables'
+    footnote; Megatron-Bridge ``dist_muon``, planner.model.optimizers): -5.4% (26.02.01), -0.6%, -0.7%,
+    -0.4%, +0.2% (26.06); Muon's Newton-Schulz, elementwise pass and its DDP all-reduce plus synchronous
+    all-gather add 0.30 s (2.4%) to the 12.2 s step over AdamW's.
+
+    What the error says (the 235 dropless rows first added; signed error = predicted / measured step time - 1;
+    nothing fitted):
 
     * By GPU family, median signed (median abs), with both passes below: see ``--csv``; as first added:
       B200 -19% (22%), B300 -15% (18%), GB200 -9% (11%), GB300 +6% (16%), H100 -9% (10%). By model:
@@ -989,6 +997,12 @@ def pr2_options(r, stack: str) -> dict:
 #: TE op chain: ``moe_fused_mlp``, none of TEGroupedMLP's eager clamp / bias ops, moe.eager_expert_ops).
 #: Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
 #: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
+#: Kimi K2 GB300 (kimi/kimi_workload_base_configs.py @013180a7 ``KIMI_K2_PRETRAIN_CONFIG_GB300``): hybridep,
+#: ``moe_a2a_overlap=False``, micro-batch 2, ``recompute_modules=["mla_up_proj"]``; the tables' MXFP8 rows
+#: print micro-batch 2, i.e. this base config (that file's later FP8_MX override -- micro-batch 1, a2a
+#: overlap, full-iteration CUDA graphs, fused grouped MLP -- is not what they ran; inferred). Its recipe
+#: (kimi/kimi_llm_pretrain.py ``set_kimi_k2_common_configs``) reduces gradients in bf16 and trains with
+#: ``dist_muon`` (the rows' notes: planner.model.optimizers).
 #: All of these recipes set ``expert_tensor_parallel_size=1`` (``MBRIDGE_ETP``).
 MBRIDGE_MOE_RECIPES = {
     ("qwen3-235b", "H100"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
@@ -1014,6 +1028,7 @@ MBRIDGE_MOE_RECIPES = {
     ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
     ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
     ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
+    ("kimi k2", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
 }
 MBRIDGE_ETP = 1
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
@@ -1036,6 +1051,7 @@ MBRIDGE_RECOMPUTE = {
     ("deepseek-v3", "B300"): ["mla_up_proj"],
     ("deepseek-v3", "B200"): ["mla_up_proj"],
     ("gpt-oss", "GB200", "bf16"): ["layernorm", "moe_act"],
+    ("kimi k2", "GB300"): ["mla_up_proj"],
 }
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
 #: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;
@@ -1043,7 +1059,7 @@ MBRIDGE_RECOMPUTE = {
 #: ``set_llama31_common_configs`` and deepseek/deepseek_llm_pretrain.py ``set_deepseek_v3_common_configs``
 #: set ``cfg.ddp.grad_reduce_in_fp32 = False``): every Megatron-Bridge row; the NeMo 24.07 rows reduce
 #: fp32 gradients (Megatron's default with the distributed optimizer)
-MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek")
+MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek", "kimi")
 #: the NeMo 24.07 row whose launcher config (NeMo-Framework-Launcher
 #: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
 #: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``

@@ -55,8 +55,9 @@ RECOMPUTE_MODULES = Vocab("core_attn", "moe_act", "layernorm", "mla_up_proj", "m
 SCHEDULE = Vocab("1f1b", "interleaved", "gpipe")
 #: training precisions (the GEMM input type; fp8 as Transformer Engine runs it)
 PRECISION = Vocab("bf16", "fp16", "fp8", "fp32")
-#: optimizers (state bytes per parameter in planner.model.memory.OPTIMIZER_STATE)
-OPTIMIZER = Vocab("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum")
+#: optimizers (state bytes per parameter in planner.model.memory.OPTIMIZER_STATE; Muon's hidden matrices
+#: and AdamW's other parameters: planner.model.optimizers)
+OPTIMIZER = Vocab("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum", "muon")
 #: what `recommend` minimises
 OBJECTIVE = Vocab("cost", "time", "tokens_per_dollar")
 #: model families

@@ -139,6 +139,12 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "mfsdp-zero2-ep8": ({"preset": "mixtral-8x7b"}, {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 1e11,
                                                       "framework": {"name": "megatron-bridge", "megatron_fsdp": True}},
                         {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 2}, {"instance": P5, "nodes": 4}),
+    # Muon (planner.model.optimizers): Megatron's --optimizer dist_muon (ZeRO-1) / muon (ZeRO-0); torchtitan's
+    # DistMuon is the fsdp style's (its config function sets it) and needs FSDP and no TP / PP
+    "muon-zero1-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "optimizer": "muon"}, {"tp": 2, "pp": 1, "zero": 1},
+                       {"instance": P5, "nodes": 2}),
+    "muon-zero0-pp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "optimizer": "muon"}, {"tp": 1, "pp": 2, "zero": 0},
+                       {"instance": P5, "nodes": 2}),
 }
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
 # Plans a style cannot express: the emitter must refuse them with an InputError on --emit naming why
@@ -164,6 +170,8 @@ REFUSED = {
     ("optimizer-offload-zero1", "fsdp"): "offload",
     # Megatron: --optimizer-cpu-offload needs the distributed optimizer, --use-torch-fsdp2 refuses it
     ("optimizer-offload-zero3", "megatron"): "optimizer offload",
+    # torchtitan's DistMuon: no ZeRO-1 (torchtitan has none), no pipeline (planner.model.stack_rules titan-muon-*)
+    ("muon-zero1-tp2", "fsdp"): "ZeRO-1", ("muon-zero0-pp2", "fsdp"): "Muon",
 }
 
 
@@ -314,6 +322,8 @@ MEGATRON_FLAGS = {
     # Megatron-LM megatron/training/arguments.py: ``--recompute-modules``, nargs='*', type=str, default None
     "--recompute-modules": ("recompute_modules", list),
     "--use-distributed-optimizer": ("use_distributed_optimizer", bool),
+    # arguments.py: --optimizer type=str, default 'adam', choices adam/sgd/muon/dist_muon (Megatron-Core 0.16's Muon)
+    "--optimizer": ("optimizer", lambda x: _choice(x, ("adam", "sgd", "muon", "dist_muon"))),
     "--use-torch-fsdp2": ("use_torch_fsdp2", bool),
     # arguments.py: --use-megatron-fsdp store_true; --data-parallel-sharding-strategy type=str, default 'no_shard',
     # choices no_shard/optim/optim_grads/optim_grads_params
@@ -389,7 +399,7 @@ def _choice(value: str, choices: tuple) -> str:
     return value
 
 
-MEGATRON_DEFAULTS = {"data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
+MEGATRON_DEFAULTS = {"optimizer": "adam", "data_parallel_sharding_strategy": "no_shard", "pipeline_model_parallel_layout": None, "num_virtual_stages_per_pipeline_rank": None, "decoder_first_pipeline_num_layers": None,
                      "decoder_last_pipeline_num_layers": None, "softmax_type": "vanilla", "window_size": None, "window_attn_skip_freq": None, "moe_router_score_function": "softmax", "mtp_num_layers": None, "optimizer_offload_fraction": 1.0, "cpu_offloading_num_layers": 0, "save": None, "save_interval": None, "position_embedding_type": "learned_absolute", "attention_backend": None, "ckpt_format": "torch_dist", "num_layers_per_virtual_pipeline_stage": None, "fp8": None,
                      "recompute_granularity": None, "recompute_method": None, "recompute_num_layers": None,
                      "recompute_modules": None,
@@ -461,6 +471,8 @@ def megatron_validate_args(a: dict, world: int) -> dict:
         assert counted % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
     vpp = None if vpp == 1 else vpp
     assert a["micro_batch_size"] > 0 and a["global_batch_size"] > 0 and a["train_iters"] > 0
+    if a["optimizer"] in ("muon", "dist_muon"):  # Megatron-Core 0.16.1 optimizer/muon.py get_megatron_muon_optimizer
+        assert not a["use_distributed_optimizer"], "muon with dist optimizer is not supported."
     if a["use_torch_fsdp2"]:
         assert pp == 1, "--use-torch-fsdp2 is not supported with pipeline parallelism"
         assert a["expert_model_parallel_size"] == 1, "--use-torch-fsdp2 is not supported with expert parallelism"

@@ -73,6 +73,15 @@ CASES = [
     ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
     ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
     ("hf-pp", ("hf-trainer", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict(pp=1)),
+    # Muon: Megatron-Core 0.16.1 muon.py (no distributed optimizer, no fp16); torchtitan 0.3.0 DistMuon
+    ("muon-zero", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon"}, dict(zero=2), dict(zero=1)),
+    ("muon-fp16", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon", "precision": "fp16"}, dict(), None),
+    ("muon-optimizer-offload", ("megatron-core", {"optimizer_offload": True}), "llama3-8b", {"optimizer": "muon"},
+     dict(), None),
+    ("titan-muon-fsdp", ("torchtitan", {}), "llama3-8b", {"optimizer": "muon"}, dict(zero=0), dict(zero=3)),
+    ("titan-muon-tp", ("torchtitan", {}), "llama3-8b", {"optimizer": "muon"}, dict(tp=2, dp=16, zero=3), dict(zero=3)),
+    ("titan-muon-pp", ("torchtitan", {}), "llama3-8b", {"optimizer": "muon"}, dict(pp=2, dp=16, zero=2),
+     dict(zero=2)),
 ]
 
 

@@ -39,7 +39,7 @@ from planner.spec.params import count_params
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
-from planner.model import offload
+from planner.model import offload, optimizers
 from planner.model.stacks import from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -73,6 +73,9 @@ OPTIMIZER_STATE = {
     "sgd": 0.0,
     "sgd_momentum": 4.0,
     "adafactor": None,  # factored second moment: rows + cols per matrix, see _adafactor_bytes
+    # one fp32 momentum per hidden matrix; embeddings, head, norms and biases keep AdamW's 8
+    # (planner.model.optimizers.state_bytes)
+    "muon": 4.0,
 }
 
 # fp8 GEMMs still keep 16-bit activations; Transformer Engine keeps its linears' inputs in FP8
@@ -240,13 +243,17 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state)
     edps = np.maximum(ktpf * dps / (ketp * kep), 1.0)  # expert data-parallel group
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
+    muon = t.optimizer == "muon" and not frozen and m.is_transformer
 
     def states(dense, expert, w_b=w_b):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
         grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
-        optim = np.where(kz >= 1, d / dps + e / edps, d + e) * (master_b + opt_b)
+        # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
+        od, oe = (optimizers.state_bytes(m, dense, expert, k_layers, master_b + opt_b,
+                                         master_b + OPTIMIZER_STATE["adamw"]) if muon else (master_b + opt_b,) * 2)
+        optim = np.where(kz >= 1, d / dps * od + e / edps * oe, d * od + e * oe)
         # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
         # reshard_after_forward every layer stays gathered from its forward to its backward
         # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)

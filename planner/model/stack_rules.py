@@ -103,6 +103,9 @@ def _shard(c):
 
 _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
 _A2A = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
+_MUON = "Megatron-Core 0.16.1 megatron/core/optimizer/muon.py"
+_DISTMUON = "torchtitan 0.3.0 torchtitan/distributed/flex_shard/dist_muon.py"
+_DISTMUON_CFG = "torchtitan 0.3.0 torchtitan/models/kimi_k2_7/config_registry.py _KimiTrainerConfig"
 
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
@@ -132,6 +135,21 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-Core docs/source/api-guide/dist_optimizer.md and megatron/core/distributed/"
               "param_and_grad_buffer.py: the gradient buffer holds all of a rank's parameters' gradients",
               lambda st, m, t: _fsdp2(st), lambda c, m, t: c.zero != 2),
+    # ---- Megatron-Core stacks: Muon (planner.model.optimizers; megatron/core/optimizer/muon.py 0.16.1)
+    StackRule("muon-zero", "megatron", "parallel.zero",
+              "Muon with ZeRO-2/3 (its data-parallel sharding is LayerWiseDistributedOptimizer over DDP's whole "
+              "gradients: ZeRO-0/1)",
+              f"{_MUON} get_megatron_muon_optimizer: 'muon with dist optimizer is not supported.'; Megatron-FSDP "
+              "keeps gradients in its own sharded buffers, FSDP2 needs the distributed optimizer",
+              lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.zero <= 1),
+    StackRule("muon-fp16", "megatron", "training.precision", "Muon in fp16",
+              f"{_MUON} get_megatron_muon_optimizer: 'muon with fp16 is not supported.'",
+              lambda st, m, t: t.optimizer == "muon" and t.precision == "fp16"),
+    StackRule("muon-optimizer-offload", "megatron", "training.framework.optimizer_offload",
+              "Muon with optimizer offload (--optimizer-cpu-offload needs the distributed optimizer, which Muon refuses)",
+              f"{_MUON}: 'muon with dist optimizer is not supported.'; arguments.py: '--optimizer-cpu-offload' "
+              "requires --use-precision-aware-optimizer, which requires the distributed optimizer",
+              lambda st, m, t: t.optimizer == "muon" and bool(st.optimizer_offload)),
     # ---- Megatron-Core stacks with megatron_fsdp: ZeRO-2/3 are Megatron-FSDP (optim_grads / optim_grads_params)
     StackRule("mfsdp-reshard", "megatron", "training.framework.reshard_after_forward",
               "ZeRO-3 (Megatron-FSDP's optim_grads_params) that keeps the gathered parameters from forward to "
@@ -197,6 +215,18 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
               "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward",
               lambda st, m, t: True, lambda c, m, t: (c.zero != 1) | (c.dp * c.cp == 1)),
+    # ---- torchtitan 0.3: Muon is DistMuon (torchtitan/distributed/flex_shard/dist_muon.py)
+    StackRule("titan-muon-fsdp", "torchtitan", "parallel.zero", "Muon without FSDP (DistMuon needs ZeRO-2/3)",
+              f"{_DISTMUON} _validate_parameter_storage: 'DistMuon requires DTensor parameters'",
+              lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.zero >= 2),
+    StackRule("titan-muon-tp", "torchtitan", "parallel.tp", "Muon with tensor parallelism",
+              f"{_DISTMUON_CFG}: 'Kimi DistMuon currently requires tensor_parallel_degree=1 ...: tensor parallelism "
+              "can produce unsupported _StridedShard parameter layouts' (TODO #3353)",
+              lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.tp == 1),
+    StackRule("titan-muon-pp", "torchtitan", "parallel.pp", "Muon with pipeline parallelism",
+              f"{_DISTMUON_CFG}: '... and pipeline_parallel_degree=1: pipeline parallelism gives each stage only a "
+              "subset of the optimizer's parameter-group patterns' (TODO #4102)",
+              lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.pp == 1),
     StackRule("titan-activation-offload", "torchtitan", "training.framework.activation_offload",
               "activation offload (it has none)",
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",

@@ -50,6 +50,7 @@ from dataclasses import dataclass, fields, replace
 from planner import defaults as D
 from planner.errors import InputError
 from planner.vocab import FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER, SELECTIVE_AC, TP_OVERLAP
+from planner.model.optimizers import check_stack
 
 
 @dataclass(frozen=True)
@@ -505,12 +506,15 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
     """The stack a ``TrainingSpec`` names (``training.framework``), or the default."""
     spec = getattr(t, "framework", None)
     if name is not None:
-        return resolve(name)
+        st = resolve(name)
+        check_stack(st, t)
+        return st
     if spec is None:  # the default stack, or the one the training mode needs (defaults.FRAMEWORK_BY_MODE)
         st = resolve(D.FRAMEWORK_BY_MODE.get(getattr(t, "mode", None)))
     else:
         st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed
+    check_stack(st, t)  # an optimizer the stack does not implement (Muon: planner.model.optimizers)
     return st
 
 

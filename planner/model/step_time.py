@@ -82,7 +82,7 @@ from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack, from_training,
                                    recompute_modules)
 from planner.model import moe as moe_mech
-from planner.model import offload, physics
+from planner.model import offload, optimizers, physics
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -109,6 +109,7 @@ SCORE_BYTES_BWD = {True: 19.0, False: 14.0}
 OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optimizer step
     "adamw": 32.0, "adam": 32.0, "adam8bit": 18.0, "lion": 22.0, "sgd": 14.0,
     "sgd_momentum": 22.0, "adafactor": 18.0,
+    "muon": float(optimizers.MUON_ELEMENTWISE_BYTES),  # its matrices; the rest at adamw's (optimizers.step_terms)
 }
 
 
@@ -495,6 +496,13 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     param_gather = np.where((zero >= 1) & (zero <= 2), ag, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
+    # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
+    # small adapters keep the elementwise pass alone
+    muon = optimizers.impl_for(fw, t) if m.is_transformer and not frozen_base(m, t) else None
+    if muon is not None:
+        t_opt = optimizers.step_terms(m, muon, hw, layers, tpf, etpf, ep, dps, edps, zero, stage_p_dense, stage_p_exp,
+                                      OPTIMIZER_BYTES_PER_PARAM["adamw"])
+        t_dp = np.where(zero <= 1, ar, t_dp) if muon.grad_all_reduce else t_dp
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
@@ -701,7 +709,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
     pg = D["param_gather"][dinv]
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather))
+    muon = optimizers.impl_for(fw, t)  # Megatron's layer-wise Muon all-gathers inside its step()
+    overlap_pg = bool(fw.overlap_param_gather) and not (muon is not None and muon.sync_param_gather)
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, overlap_pg)
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 

@@ -261,6 +261,11 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
     if cfg.get("megatron_fsdp") and cfg["zero"] >= 2:  # the stack option megatron_fsdp
         a += megatron_fsdp_flags(cfg["zero"])
+    elif t.optimizer == "muon":
+        # Muon (planner.model.optimizers): Megatron-LM arguments.py --optimizer choices adam/sgd/muon/dist_muon;
+        # dist_muon is the layer-wise distributed optimizer (ZeRO-1's memory) without --use-distributed-optimizer
+        # (megatron/core/optimizer/muon.py: "muon with dist optimizer is not supported."), muon every rank whole
+        a += _flag("--optimizer", "dist_muon" if cfg["zero"] >= 1 else "muon")
     elif cfg["zero"] in (1, 2):
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:

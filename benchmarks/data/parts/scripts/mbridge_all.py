@@ -33,7 +33,6 @@ Left out (listed in ``LEFT_OUT`` with the reason; the builder prints the counts)
 
 * models the planner has no preset for: Nemotron 3 Nano / Super / Ultra and Nemotron 3.5 Lightning
   (hybrid Mamba-Transformer MoE), DeepSeek-V4 Flash;
-* Kimi K2: trained with the Muon optimizer (table footnote), which the planner does not model;
 * the 26.06 SFT and LoRA tables (fine-tuning on a dataset whose packing/lengths the page does not state);
 * parenthesised variants with no tokens/s of their own (25.09 H100 DeepSeek-V3 "338 (330)").
 """
@@ -123,7 +122,19 @@ MODELS = {
     "Qwen3_235B_a22B": dict(preset="qwen3-235b-a22b", model="Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)",
                             params_b=235, layers=94, hidden=4096, heads=64, kv_heads=4, ffn_hidden=1536, vocab=151936,
                             moe_experts=128, moe_topk=8),
+    # Kimi K2: the tables' footnote "Muon optimizer was used for pre-training Kimi-K2." -- the rows carry
+    # it (``MUON``): optimizer muon, Megatron-Bridge's ``dist_muon`` (LayerWiseDistributedOptimizer)
+    "Kimi_K2": dict(preset="kimi-k2", model="Kimi K2 (MLA, 384 experts + 1 shared, 1 dense layer)", params_b=1026,
+                    layers=61, hidden=7168, heads=64, kv_heads=64, ffn_hidden=2048, vocab=163840, moe_experts=384,
+                    moe_topk=8),
 }
+#: models the tables' footnote says were trained with Muon: the row's note and sharding say so
+#: (validate.pr2_case reads the optimizer from the note; Megatron-Bridge's Kimi-K2 recipe
+#: src/megatron/bridge/recipes/kimi/kimi_k2.py: ``distributed_muon_with_cosine_annealing``,
+#: ``cfg.ddp.use_distributed_optimizer = False  # Muon needs this to be False``)
+MUON = {"Kimi_K2": ("Muon optimizer (table footnote: 'Muon optimizer was used for pre-training Kimi-K2.'): "
+                    "Megatron-Bridge dist_muon, Megatron-Core LayerWiseDistributedOptimizer",
+                    "DDP + Muon layer-wise distributed optimizer (dist_muon; FSDP=0)")}
 #: table labels the planner cannot represent, with why
 UNMODELLED = {
     "Nemotron_3_Nano": "hybrid Mamba-Transformer MoE: no planner preset",
@@ -131,7 +142,6 @@ UNMODELLED = {
     "Nemotron_3_Ultra": "hybrid Mamba-Transformer MoE: no planner preset",
     "Nemotron_3_5_Lightning": "hybrid Mamba-Transformer MoE: no planner preset",
     "DeepSeekV4 Flash": "no planner preset (DeepSeek-V4 attention/MoE; Megatron-Core dev branch)",
-    "Kimi_K2": "Muon optimizer (table footnote): the planner has no Muon step",
 }
 
 #: the table's system -> the GPU column (validate.PR2_GPU maps it to the catalog), the NVLink domain
@@ -304,6 +314,8 @@ def rows():
                       ("w/ MTP" in label and "with the MTP module (row label 'w/ MTP')")
                 if base == "DeepSeekV3" and mtp:
                     notes.append(mtp)
+                if base in MUON:
+                    notes.append(MUON[base][0])
                 if "(" in _cell_raw(rec, "Tokens / sec / GPU") and d is not vs[0][2]:
                     notes.append("parenthesised variant of the printed row")
                 if base == "DeepSeekV3" and "w/o MTP" in label:
@@ -325,7 +337,7 @@ def rows():
                     moe_experts=m.get("moe_experts", ""), moe_topk=m.get("moe_topk", ""), global_batch_seqs=gbs,
                     micro_batch=mbs, tp=tp, pp=pp, dp=dp, cp=cp, vpp=vp if vp > 1 else "",
                     zero_or_fsdp=("Megatron-FSDP (FSDP column > 0: optim_grads_params)" if fsdp
-                                  else "DDP + distributed optimizer (FSDP=0)"),
+                                  else MUON[base][1] if base in MUON else "DDP + distributed optimizer (FSDP=0)"),
                     recompute="not stated in table", precision=prec_txt, gpu=gpu_txt, num_gpus=gpus,
                     gpus_per_node=gpn, interconnect=fabric, metric="tokens_per_s_per_gpu", value=tok,
                     tp_overlap="", inter_node_gbps=inter, release=release, system=system, section=section,

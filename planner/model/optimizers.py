@@ -1,0 +1,302 @@
+"""Muon (``training.optimizer: muon``): which parameters it updates, the state it keeps, the
+Newton-Schulz work of its step and how each stack distributes that work.
+
+The optimizer (Keller Jordan, "Muon: An optimizer for hidden layers in neural networks", 2024,
+kellerjordan.github.io/posts/muon; Liu et al. 2025, "Muon is Scalable for LLM Training", arXiv
+2502.16982, §2): each 2-D hidden weight matrix keeps one momentum buffer, and its update is the
+momentum orthogonalised by ``NS_STEPS`` quintic Newton-Schulz iterations. For an s x l matrix
+(s <= l: the implementations transpose so that s is the short side) one iteration is
+
+    A = X X^T (2 s^2 l FLOPs);  B = b A + c A A (2 s^3);  X = a X + B X (2 s^2 l)
+
+so ``ns_flops`` = steps (4 s^2 l + 2 s^3) (torch 2.13 ``torch/optim/_muon.py``
+``_zeropower_via_newtonschulz``; Emerging-Optimizers ``muon_utils.newton_schulz_step``; torchtitan
+0.3.0 ``flex_shard/dist_muon.py`` ``_estimate_muon_compute_cost`` counts the same "two s^2 l matmuls
+and one s^3"), run in bf16 (torch casts to bf16; Megatron's ``muon_fp32_matmul_prec="medium"`` runs
+``newton_schulz`` on a bf16 copy) at the GEMM rate of the shape (``Efficiency.gemm_time``).
+
+Every other parameter -- embeddings, the output head, norms, biases, any 1-D tensor -- is updated
+with AdamW (two moments): torch's Muon refuses non-2-D parameters and its docs send "bias, and
+embedding" to AdamW; Megatron-Core 0.16.1 ``megatron/core/optimizer/muon.py``
+``get_megatron_muon_optimizer`` puts a parameter in Muon iff it is 2-D and not
+``is_embedding_or_output_parameter``, the rest in the chained Adam; Moonlight §2.2 likewise.
+The router weight (E x h) and a shared-expert gate (1 x h) are 2-D hidden matrices: Muon.
+
+State (``memory.OPTIMIZER_STATE``): the Muon matrices keep one fp32 momentum buffer (4 bytes:
+torch ``state["momentum_buffer"] = zeros_like(p.grad)``; Megatron ``muon_init_state_fn``
+``zeros_like(p.data)`` of the fp32 main parameter), the others AdamW's two fp32 moments (8 bytes);
+both keep the fp32 master copy of the precision convention. ``class_shares`` gives the share of
+each parameter class (dense layer, MoE layer less its experts, routed expert) that is Muon's.
+
+How the stacks run it (``IMPLEMENTATIONS``, keyed by the runtime of planner.model.stack_rules):
+
+* Megatron-Core (Megatron-Bridge's ``dist_muon``, Kimi-K2 recipe): ``--use-distributed-optimizer``
+  is refused with Muon ("muon with dist optimizer is not supported", muon.py), so gradients stay
+  DDP's and are **all-reduced**, not reduce-scattered. Data-parallel sharding is
+  ``LayerWiseDistributedOptimizer`` (layer_wise_optimizer.py 0.16.1): whole parameters are dealt
+  to the dp x cp ranks (experts to the expert-data-parallel ranks) ping-pong by size, each rank keeps
+  master and state only for its own (ZeRO-1's memory) and runs Newton-Schulz only on them, then
+  ``allgather_params`` all-gathers the updated 16-bit parameters inside ``step()`` -- not overlapped
+  with the next forward (the Kimi-K2 recipe: ``overlap_param_gather = False  # Muon needs this to be
+  False``). Without it (ZeRO-0) every rank orthogonalises every matrix. Tensor parallelism:
+  ``muon_tp_mode = "blockwise"`` (OptimizerConfig default) orthogonalises each rank's own shard, no
+  communication (``newton_schulz_tp`` with ``partition_dim=None``); ``linear_fc1`` holds gate and
+  up as one [2f, h] matrix; ``linear_qkv`` is split into q, k, v (``muon_split_qkv=True``); each
+  expert of the grouped MLP is its own parameter (``weight{i}``): one Newton-Schulz per expert matrix.
+  Megatron-FSDP (ZeRO-2/3) and fp16 are refused (stack_rules).
+* torchtitan 0.3.0 ``DistMuon`` (``torchtitan/distributed/flex_shard/dist_muon.py``): parameters
+  stay FSDP2-sharded (ZeRO-2/3; it requires DTensor parameters), momentum sharded with them; before
+  the update each dense matrix is moved whole to one owner rank (``Owned`` compute layout, owners
+  balanced by Newton-Schulz cost) by a packed all-to-all of the fp32 shards and the result moved
+  back by a second one (``_optimizer_reshard_runtime._execute_packed_all_to_all``); routed experts
+  (``Shard(0)`` over the expert dimension) are orthogonalised where they lie. w1, w2, w3 are
+  separate matrices. TP and PP are refused (stack_rules, its TODOs #3353 and #4102).
+
+Other stacks are refused (``check_stack``): the Hugging Face code paths, llm-foundry, the legacy
+Megatron-LM / Megatron-DeepSpeed and metaseq. (DeepSpeed has shipped a Muon of its own for ZeRO-1/2
+since 2025, deepspeedai/DeepSpeed blogs/muon-optimizer, applied per parameter in ``get_flat_partition``;
+it is not modelled.) Megatron-LM's later layer-wise optimizer (dev branch, 2026) also overlaps the
+parameter all-gather with the forward; 0.16.1, which the Kimi-K2 rows ran, does not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+import numpy as np
+
+from planner.spec import ModelSpec
+from planner.spec.params import count_params
+
+#: quintic Newton-Schulz iterations (torch ``DEFAULT_NS_STEPS``; Megatron ``muon_num_ns_steps``)
+NS_STEPS = 5
+#: elementwise HBM bytes per Muon-updated parameter besides the Newton-Schulz GEMMs (torch 2.13
+#: ``_single_tensor_muon`` on an fp32 master with fp32 gradient): momentum ``lerp_`` (read buffer and
+#: gradient, write buffer: 12), the bf16 copy of the update (read 4, write 2), its norm and the
+#: division by it (read 2; read 2, write 2), the scaled update (read 2, write 2), decoupled weight
+#: decay ``mul_`` (read 4, write 4) and ``add_`` (read 4 + 2, write 4), the 16-bit model copy
+#: (write 2)
+MUON_ELEMENTWISE_BYTES = 12 + 6 + 2 + 4 + 4 + 8 + 10 + 2
+#: eager ops per matrix outside the Newton-Schulz GEMMs (the list above), each a launch
+MUON_OPS_PER_MATRIX = 9
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """A 2-D hidden weight: ``rows`` x ``cols`` (out x in) and which dimension tensor parallelism
+    splits (0: column-parallel, 1: row-parallel, None: replicated on every TP rank)."""
+    rows: int
+    cols: int
+    tp_dim: int | None
+
+    @property
+    def numel(self) -> int:
+        return self.rows * self.cols
+
+
+def _mlp(h: int, f: int, gated: bool, fused_fc1: bool) -> tuple[Matrix, ...]:
+    up = ((Matrix(2 * f, h, 0),) if fused_fc1 else (Matrix(f, h, 0), Matrix(f, h, 0))) if gated else (Matrix(f, h, 0),)
+    return up + (Matrix(h, f, 1),)
+
+
+def layer_matrices(m: ModelSpec, fused_fc1: bool = True) -> dict[str, tuple[Matrix, ...]]:
+    """The Muon matrices of one layer, by class: ``attention``, ``dense_mlp`` (a dense layer's MLP),
+    ``moe_other`` (an MoE layer's router, shared experts and their gate) and ``expert`` (one routed
+    expert). Shapes as planner.spec.params counts them (q, k, v apart: Megatron's
+    ``muon_split_qkv``); MLA's down-projections are replicated over TP (Megatron-Core
+    ``linear_q_down_proj`` / ``linear_kv_down_proj``, parallel_mode "duplicated")."""
+    h = m.hidden
+    if m.mla is not None:
+        a, H = m.mla, m.heads
+        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        q = ((Matrix(a.q_lora_rank, h, None), Matrix(H * dqk, a.q_lora_rank, 0)) if a.q_lora_rank
+             else (Matrix(H * dqk, h, 0),))
+        attn = q + (Matrix(a.kv_lora_rank + a.qk_rope_head_dim, h, None),
+                    Matrix(H * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, 0), Matrix(h, H * a.v_head_dim, 1))
+    else:
+        attn = (Matrix(m.q_dim, h, 0), Matrix(m.kv_dim, h, 0), Matrix(m.kv_dim, h, 0), Matrix(h, m.q_dim, 1))
+    out = {"attention": attn, "dense_mlp": _mlp(h, m.dense_width, m.gated, fused_fc1), "moe_other": (), "expert": ()}
+    if m.moe is not None:
+        e = m.moe
+        other = (Matrix(e.experts, h, None),)  # the router: replicated on every TP rank
+        if e.shared_experts:
+            other += _mlp(h, e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden, m.gated, fused_fc1)
+            if e.shared_expert_gate:
+                other += (Matrix(1, h, None),)
+        out["moe_other"] = other
+        out["expert"] = _mlp(h, m.ffn_hidden, m.gated, fused_fc1)
+    return out
+
+
+def _numel(ms) -> float:
+    return float(sum(x.numel for x in ms))
+
+
+def class_shares(m: ModelSpec) -> dict[str, float]:
+    """Share of each parameter class that Muon updates (the rest: AdamW): ``dense_layer`` (a dense
+    layer: attention + MLP, less norms and biases), ``moe_layer`` (an MoE layer less its routed
+    experts), ``expert`` (a routed expert, less its biases). Embeddings and the head: 0."""
+    pc = count_params(m)
+    mats = layer_matrices(m)
+    att = _numel(mats["attention"])
+    out = {"dense_layer": (att + _numel(mats["dense_mlp"])) / pc.dense_layer if pc.dense_layer else 0.0,
+           "moe_layer": 0.0, "expert": 0.0}
+    if m.moe is not None:
+        out["moe_layer"] = (att + _numel(mats["moe_other"])) / (pc.moe_layer - m.moe.experts * pc.expert)
+        out["expert"] = _numel(mats["expert"]) / pc.expert
+    return out
+
+
+def stage_muon_params(m: ModelSpec, layers):
+    """Muon-updated (dense, expert) parameters of a pipeline stage of ``layers`` layers, in the
+    mean dense/MoE mix of memory.stage_params (embeddings, head and final norm are AdamW's)."""
+    pc = count_params(m)
+    sh = class_shares(m)
+    moe = pc.n_moe_layers / m.layers
+    dense = (1 - moe) * pc.dense_layer * sh["dense_layer"]
+    if m.moe is not None:
+        dense = dense + moe * (pc.moe_layer - m.moe.experts * pc.expert) * sh["moe_layer"]
+    expert = moe * (m.moe.experts * pc.expert * sh["expert"] if m.moe else 0.0)
+    layers = np.asarray(layers, dtype=np.float64)
+    return layers * dense, layers * expert
+
+
+def state_bytes(m: ModelSpec, dense, expert, layers, muon_b: float, adam_b: float):
+    """Optimizer-state bytes per parameter of a stage's (dense, expert) parameters (arrays):
+    Muon's ``muon_b`` on its matrices, AdamW's ``adam_b`` on the rest."""
+    md, me = stage_muon_params(m, layers)
+    dense = np.asarray(dense, dtype=np.float64)
+    expert = np.asarray(expert, dtype=np.float64)
+    fd = np.divide(md, dense, out=np.zeros_like(md + dense), where=dense > 0)
+    fe = np.divide(me, expert, out=np.zeros_like(me + expert), where=expert > 0)
+    return fd * muon_b + (1 - fd) * adam_b, fe * muon_b + (1 - fe) * adam_b
+
+
+def ns_flops(rows, cols, steps: int = NS_STEPS):
+    """FLOPs of ``steps`` quintic Newton-Schulz iterations on a rows x cols matrix (module docstring)."""
+    rows, cols = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
+    s, l_ = np.minimum(rows, cols), np.maximum(rows, cols)
+    return steps * (4.0 * s * s * l_ + 2.0 * s ** 3)
+
+
+def ns_time(eff, rows, cols, peak, hbm_bw, steps: int = NS_STEPS):
+    """GPU seconds of one matrix's Newton-Schulz at the shape's bf16 GEMM rate (vectorised):
+    per iteration X X^T (s x s over l), A A (s x s over s), B X (s x l over s)."""
+    rows, cols = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
+    s, l_ = np.minimum(rows, cols), np.maximum(rows, cols)
+    one = (eff.gemm_time(s, s, l_, peak, hbm_bw) + eff.gemm_time(s, s, s, peak, hbm_bw)
+           + eff.gemm_time(s, l_, s, peak, hbm_bw))
+    return steps * one
+
+
+@dataclass(frozen=True)
+class MuonImpl:
+    """How a stack runs Muon (module docstring)."""
+    source: str
+    #: gate and up projections as one [2f, h] matrix (Megatron linear_fc1) or two (torchtitan w1, w3)
+    fused_fc1: bool
+    #: the gradient reduce is an all-reduce at every ZeRO stage it runs (Megatron's DDP under Muon)
+    grad_all_reduce: bool
+    #: the updated parameters' all-gather runs inside the optimizer step (no overlap with the forward)
+    sync_param_gather: bool
+    #: all-to-alls of the fp32 dense Muon shards per step (torchtitan: to the owner and back)
+    redistributions: int
+    #: ZeRO stage from which Newton-Schulz is split over the data-parallel ranks
+    ns_split_zero: int
+
+
+IMPLEMENTATIONS = {
+    "megatron": MuonImpl("Megatron-Core 0.16.1 megatron/core/optimizer/muon.py, layer_wise_optimizer.py",
+                         fused_fc1=True, grad_all_reduce=True, sync_param_gather=True, redistributions=0,
+                         ns_split_zero=1),
+    "torchtitan": MuonImpl("torchtitan 0.3.0 torchtitan/distributed/flex_shard/dist_muon.py (DistMuon)",
+                           fused_fc1=False, grad_all_reduce=False, sync_param_gather=False, redistributions=2,
+                           ns_split_zero=2),
+}
+
+
+def implementation(run: str | None) -> MuonImpl | None:
+    """The Muon implementation of a runtime (planner.model.stack_rules.RUNTIMES), None if it has none."""
+    return IMPLEMENTATIONS.get(run)
+
+
+def stage_ns_time(m: ModelSpec, impl: MuonImpl, eff, peak, hbm_bw, layers, tp, etp, ep, dps, edps, zero, launch_s):
+    """Seconds of the Newton-Schulz work of the busiest rank of a stage (vectorised over layouts).
+    Matrices are orthogonalised per TP shard (Megatron blockwise); the routed experts of the stage
+    are spread over etp x ep; with ZeRO >= ``impl.ns_split_zero`` each data-parallel rank takes an
+    equal share of whole matrices (dense over dp x cp, experts over the expert-data-parallel group),
+    but no less than the largest one. Each matrix also pays its eager launches (host-bound when its
+    GPU work is shorter)."""
+    mats = layer_matrices(m, impl.fused_fc1)
+    pc = count_params(m)
+    moe = pc.n_moe_layers / m.layers
+    layers = np.asarray(layers, dtype=np.float64)
+    launches = (3 * NS_STEPS + MUON_OPS_PER_MATRIX) * launch_s
+
+    def per_matrix(x: Matrix, split):
+        r = x.rows / split if x.tp_dim == 0 else x.rows
+        c = x.cols / split if x.tp_dim == 1 else x.cols
+        return np.maximum(ns_time(eff, np.maximum(r, 1.0), np.maximum(c, 1.0), peak, hbm_bw), launches)
+
+    def total(ms, split, count):
+        ts = [per_matrix(x, split) for x in ms]
+        return sum(ts, 0.0) * count, (reduce(np.maximum, ts) if ts else 0.0)
+
+    d_dense, big_d = total(mats["attention"] + mats["dense_mlp"], tp, layers * (1 - moe))
+    d_moe, big_m = total(mats["attention"] + mats["moe_other"], tp, layers * moe)
+    experts = (m.moe.experts / (etp * ep)) if m.moe is not None else 0.0
+    e_tot, big_e = total(mats["expert"], etp, layers * moe * experts)
+    split = np.asarray(zero) >= impl.ns_split_zero
+    dense = d_dense + d_moe
+    dense = np.where(split, np.maximum(dense / dps, np.maximum(big_d, big_m) * (dense > 0)), dense)
+    expert = np.where(split, np.maximum(e_tot / edps, big_e * (e_tot > 0)), e_tot)
+    return dense + expert
+
+
+def impl_for(stack, t) -> MuonImpl | None:
+    """The Muon implementation job ``t`` runs on ``stack``: None unless ``training.optimizer`` is
+    muon (a stack without one is refused before: ``check_stack``)."""
+    from planner.model.stack_rules import runtime
+
+    return implementation(runtime(stack)) if getattr(t, "optimizer", None) == "muon" else None
+
+
+def check_stack(stack, t) -> None:
+    """Refuse Muon on a stack without an implementation here (one line, InputError)."""
+    from planner.errors import InputError
+    from planner.model.stack_rules import RUNTIMES
+
+    if getattr(t, "optimizer", None) == "muon" and impl_for(stack, t) is None:
+        ok = ", ".join(n for n, r in RUNTIMES.items() if r in IMPLEMENTATIONS)
+        # DeepSpeed ships a ZeRO-1/2 Muon of its own (blogs/muon-optimizer), not modelled here
+        raise InputError("training.optimizer", f"Muon is modelled on {ok} (planner.model.optimizers), "
+                                               f"not on {getattr(stack, 'name', stack)}")
+
+
+def step_terms(m: ModelSpec, impl: MuonImpl, hw, layers, tp, etp, ep, dps, edps, zero, stage_dense, stage_expert,
+               adam_bytes: float):
+    """Seconds of Muon's optimizer step on the busiest rank of a stage (vectorised over the distinct
+    layouts of step_time._dp_terms): the elementwise pass over the
+    rank's parameters (Muon's matrices at ``MUON_ELEMENTWISE_BYTES``, the rest at AdamW's
+    ``adam_bytes``), the Newton-Schulz GEMMs (``stage_ns_time``), and the stack's redistribution of
+    the dense Muon shards to their owners and back (fp32, over the dp x cp sharding group at ZeRO-2/3).
+    ``stage_dense`` / ``stage_expert``: the stage's parameters per TP / expert-TP x EP rank."""
+    from planner.model import physics
+    from planner.model.comm import collective_time
+
+    eff = hw.eff
+    md, me = stage_muon_params(m, layers)
+    md, me = md / tp, me / (etp * ep)
+    zero = np.asarray(zero)
+    shard = zero >= 1
+    local_muon = np.where(shard, md / dps + me / edps, md + me)
+    local = np.where(shard, stage_dense / dps + stage_expert / edps, stage_dense + stage_expert)
+    ew = eff.memory_time(local_muon * MUON_ELEMENTWISE_BYTES + (local - local_muon) * adam_bytes, hbm_bw=hw.gpu.hbm_bw)
+    ns = stage_ns_time(m, impl, eff, physics.reachable_peak(hw, "bf16"), hw.gpu.hbm_bw, layers, tp, etp, ep, dps,
+                       edps, zero, eff.launch_s)
+    a2a = 0.0
+    if impl.redistributions:
+        one = collective_time("all_to_all", 4.0 * md / dps, dps, tp, float(hw.gpus_per_node), hw.intra_bw_eff,
+                              hw.inter_bw_per_gpu, eff.intra_alpha_s, eff.inter_alpha_s)
+        a2a = np.where(zero >= 2, impl.redistributions * one, 0.0)
+    return ew + ns + a2a
