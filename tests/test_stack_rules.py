@@ -73,6 +73,14 @@ CASES = [
     ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
     ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
     ("hf-pp", ("hf-trainer", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict(pp=1)),
+    # QLoRA's NF4 base is bitsandbytes Linear4bit on HF model code: no Megatron-Core or torchtitan 0.3 layer
+    ("megatron-qlora", ("megatron-core", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    ("titan-qlora", ("torchtitan", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    # the low-precision recipes each code has (stack_rules.FP8_RECIPES): TE has no torchao rowwise, torchao no
+    # delayed scaling, accelerate's FP8 backends no MX block scaling
+    ("megatron-fp8-recipe", ("megatron-core", {"fp8_recipe": "rowwise"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("torchtitan-fp8-recipe", ("torchtitan", {"fp8_recipe": "delayed"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("hf-fp8-recipe", ("hf-trainer", {"fp8_recipe": "mxfp8"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
 ]
 
 
