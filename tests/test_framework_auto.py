@@ -147,3 +147,19 @@ def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
     code, out, err = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--emit", "torchrun")
     assert code == 0, err
     assert "auto" not in out.split("\n", 1)[0]
+
+
+def test_by_framework_needs_auto(cli):
+    code, out, _ = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--by", "framework")
+    assert code == 0 and "best plan per framework" in out and "(torchtitan)" in out
+    code, _, err = cli("recommend", EXAMPLES / "llama2-13b-budget.yaml", "--by", "framework")
+    assert code == 2 and err.strip().startswith("error: --by: framework: only for a search over stacks")
+
+
+def test_auto_on_a_model_without_transformer_layers_is_an_error(cli, tmp_path):
+    """The stacks differ only in how they run transformer layers: for a CNN auto would pick by noise."""
+    job = tmp_path / "job.yaml"
+    job.write_text((EXAMPLES / "resnet50-objectstore-shards.yaml").read_text().replace(
+        "  recompute: none", "  recompute: none\n  framework: auto"))
+    code, _, err = cli("recommend", job)
+    assert code == 2 and err.strip().startswith("error: training.framework: auto ")

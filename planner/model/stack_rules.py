@@ -186,7 +186,8 @@ RULES: tuple[StackRule, ...] = (
     StackRule("megatron-qlora", "megatron", "training.mode",
               "QLoRA (a bitsandbytes NF4 base: its PEFT adapts a 16-bit or FP8 base)",
               "NeMo 2 / Megatron-Bridge PEFT (LoRA, DoRA) wraps Megatron-Core's own linears; bitsandbytes "
-              "Linear4bit is a Hugging Face model-code layer (peft prepare_model_for_kbit_training): "
+              "Linear4bit is a Hugging Face model-code layer (peft prepare_model_for_kbit_training), run by the HF "
+              "Trainer and by DeepSpeed ZeRO-1/2/3 (peft docs accelerate/deepspeed.md, bitsandbytes + LoRA table): "
               "planner.defaults.FRAMEWORK_BY_MODE",
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
     # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)

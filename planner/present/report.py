@@ -217,7 +217,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
              f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-",
              "-" if r["chosen"] else f"{r['vs_chosen']['time']:+.0%} time"
              + (f", {r['vs_chosen']['cost']:+.0%} cost" if r["vs_chosen"]["cost"] is not None else ""),
-             "chosen" if r["chosen"] else "limits: " + r["limits"]]
+             "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + r["limits"]]
             if "step_time_s" in r else [r["framework"], "-", "-", "-", "-", "-", r["reason"]]
             for r in rec["stacks"]], f"training.framework auto: the best plan of each stack on {rec['objective']}"))
     if rec.get("caveats"):

@@ -142,12 +142,12 @@ def stack_table(rows: list[dict], objective: str) -> Table:
             t.add_row(esc(r["framework"]), "-", "-", "-", "-", "-", esc(r["reason"]))
             continue
         vs = r["vs_chosen"]
-        delta = "-" if r["chosen"] else ", ".join(
-            f"{vs[k]:+.0%} {k}" for k in (("time", "cost") if objective == "time" else ("cost", "time")) if vs.get(k) is not None)
+        delta = "-" if r["chosen"] else ", ".join(  # a tie shows its tenths
+            f"{vs[k]:+.{1 if abs(vs[k]) < 0.01 else 0}%} {k}" for k in (("time", "cost") if objective == "time" else ("cost", "time")) if vs.get(k) is not None)
         t.add_row(("[bold]" if r["chosen"] else "") + esc(r["framework"]) + ("[/]" if r["chosen"] else ""),
                   f"{r['nodes']} x {esc(r['hardware'])}, {esc(r['layout'])}", f"{r['step_time_s']:,.2f}",
                   f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-", delta,
-                  "chosen" if r["chosen"] else "limits: " + esc(r["limits"]))
+                  "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + esc(r["limits"]))
     return t
 
 

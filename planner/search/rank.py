@@ -144,18 +144,22 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
         cost, hours = cost_of(plan, spot), hours_of(plan, spot)
         chosen = plan is best
         d_cost, d_time = rel(cost, b_cost), rel(hours, b_hours)
+        # within the ranking's own tie (COST_TIE) on the objective's measure: the order is the faster one's, or noise
+        key = d_time if objective == "time" else d_cost
+        tie = not chosen and key is not None and abs(key) < COST_TIE
         if chosen:
             reason = f"chosen: best on {objective}"
         else:
             parts = [f"{d_time:+.0%} time" if d_time is not None else None,
                      f"{d_cost:+.0%} cost" if d_cost is not None else None]
             order = parts if objective == "time" else parts[::-1]
-            reason = ", ".join(p for p in order if p) + f" on its best plan; limits: {plan.bottleneck}"
+            reason = (f"a tie on {objective} (within {COST_TIE:.1%}); " if tie else "") + ", ".join(
+                p for p in order if p) + f" on its best plan; limits: {plan.bottleneck}"
         rows.append(dict(framework=groups[g].name, chosen=chosen, status="chosen" if chosen else "feasible",
                          hardware=plan.hardware.name, nodes=plan.hardware.nodes, gpus=plan.hardware.gpus,
                          layout=config_str(plan.config), step_time_s=plan.step_time_s, mfu=plan.mfu,
                          train_hours=hours, cost_usd=cost,
-                         vs_chosen=dict(time=d_time or 0.0, cost=d_cost), limits=plan.bottleneck, reason=reason))
+                         vs_chosen=dict(time=d_time or 0.0, cost=d_cost), tie=tie, limits=plan.bottleneck, reason=reason))
     rows.sort(key=lambda r: not r["chosen"])  # the chosen stack first, the rest as ranked
     for g, grp in enumerate(groups):
         if g in best_per:

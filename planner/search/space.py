@@ -292,6 +292,9 @@ def stack_groups(job: JobSpec) -> list[StackGroup]:
     refusal is the error."""
     if not is_auto(job):
         return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job)))]
+    if not job.model.is_transformer:  # the registry's stacks differ in how they run transformer layers only
+        raise InputError("training.framework", "auto compares stacks by their transformer layers (planner.model.stacks); "
+                                               "for this model they time alike: name the stack or leave it out")
     out, first = [], None
     for name in D.AUTO_FRAMEWORKS:
         j = stack_job(job, name)

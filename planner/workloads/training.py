@@ -106,6 +106,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     if not (simulate and job.data is not None):
         return rec
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
+    if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
+        note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
+                                           "simulator's re-check of the shown plans") if x)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
                    why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
 
