@@ -3,7 +3,8 @@
 Prints configurations evaluated per second by the vectorised memory + step-time model on one
 hardware option (the hot path of the search), for a dense model and an MoE one (expert parallelism,
 expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
-example and the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched). Run: ``python benchmarks/bench_search.py``.
+example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
+the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched). Run: ``python benchmarks/bench_search.py``.
 """
 from __future__ import annotations
 
@@ -87,7 +88,9 @@ def main():
     # the example, then fixed to the stack's defaults: the difference is the cost of searching them
     fixed = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(
         name=D.FRAMEWORK, **{k: getattr(resolve(None), k) for k in SEARCHED})})})
-    for label, j in (("stack options open", job), ("stack options fixed", fixed)):
+    # training.framework auto: every stack of defaults.AUTO_FRAMEWORKS searched on the same layouts
+    auto = job.model_copy(update={"training": job.training.model_copy(update={"framework": FrameworkSpec(name="auto")})})
+    for label, j in (("stack options open", job), ("stack options fixed", fixed), ("framework auto", auto)):
         print(timed_recommend(j, cat, f"examples/llama3-70b.yaml, {label}", ", table and top-10 details included"))
     for name in ("mixtral-8x7b", "deepseek-v3-pretrain"):  # MoE: EP and expert-TP searched
         print(timed_recommend(load_job(ROOT / "examples" / f"{name}.yaml"), cat, f"examples/{name}.yaml (MoE)"))

@@ -127,7 +127,7 @@ def recommend(
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
-    by: Optional[str] = typer.Option(None, "--by", help="gpu | cloud | hardware: also show the best plan of each, side by side"),
+    by: Optional[str] = typer.Option(None, "--by", help="gpu | cloud | hardware | framework (auto): also show the best plan of each, side by side"),
     scaling: bool = typer.Option(False, "--scaling", help="also show the best layout at each node count of the winner's hardware"),
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""

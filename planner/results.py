@@ -259,8 +259,14 @@ class Recommendation(Record):
     table: Any = field(default=None, repr=False)  # every feasible configuration (pandas), best first
     #: the assumptions that move the ranking (efficiency priors, fp8, network, spot), printed under it
     caveats: tuple[str, ...] = ()
+    #: ``training.framework: auto``: each stack searched, its best plan against the chosen one, or why it
+    #: has none (planner.search.rank.stack_comparison); absent from the JSON when the job names its stack
+    stacks: tuple[dict, ...] = ()
 
     _not_json = ("table",)
+
+    def keys(self) -> list[str]:
+        return [k for k in super().keys() if k != "stacks" or self.stacks]
 
 
 # ------------------------------------------------------------------------------------------------

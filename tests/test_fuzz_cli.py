@@ -236,7 +236,7 @@ def test_fuzz_job_sections(tmp_path_factory, case, fmt):
 TINY_DENSE = {"name": "tiny", "layers": 4, "hidden": 512, "heads": 8, "vocab": 32000}
 TINY_MOE = dict(TINY_DENSE, name="tiny-moe", moe={"experts": 8, "top_k": 2})
 STACK_NAMES = ["megatron-core", "megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed",
-               "torchtitan", "deepspeed", "hf-trainer", "llm-foundry", "metaseq"]
+               "torchtitan", "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "auto"]
 STACK_GPUS = ["H800", "A800", "B300", "GB300", "H800-SXM-80GB", "A800-SXM-80GB", "B300-SXM-288GB", "GB300-B300",
               "h800-80gb", "A800-SXM4-80GB", "Blackwell-Ultra", "GB300-NVL72", "b300", "H100"]
 

@@ -82,6 +82,14 @@ CASES = [
     ("titan-muon-tp", ("torchtitan", {}), "llama3-8b", {"optimizer": "muon"}, dict(tp=2, dp=16, zero=3), dict(zero=3)),
     ("titan-muon-pp", ("torchtitan", {}), "llama3-8b", {"optimizer": "muon"}, dict(pp=2, dp=16, zero=2),
      dict(zero=2)),
+    # QLoRA's NF4 base is bitsandbytes Linear4bit on HF model code: no Megatron-Core or torchtitan 0.3 layer
+    ("megatron-qlora", ("megatron-core", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    ("titan-qlora", ("torchtitan", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    # the low-precision recipes each code has (stack_rules.FP8_RECIPES): TE has no torchao rowwise, torchao no
+    # delayed scaling, accelerate's FP8 backends no MX block scaling
+    ("megatron-fp8-recipe", ("megatron-core", {"fp8_recipe": "rowwise"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("torchtitan-fp8-recipe", ("torchtitan", {"fp8_recipe": "delayed"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("hf-fp8-recipe", ("hf-trainer", {"fp8_recipe": "mxfp8"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
 ]
 
 

@@ -51,6 +51,18 @@ RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the 
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
 _FULL = RECOMPUTE.code["full"]
+#: the low-precision recipes (planner.model.stacks.RECIPES) each runtime's code offers for its linears.
+#: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|mxfp8``,
+#: ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, MXFP8BlockScaling,
+#: NVFP4BlockScaling) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` (quantize.linear.float8
+#: recipe_name tensorwise | rowwise) and ``MXLinear`` (quantize.linear.mx, mxfp8; docs/mxfp8.md); torchao's NVFP4
+#: training is a prototype (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose.
+#: The HF code (HF Trainer / accelerate, DeepSpeed under accelerate): accelerate's FP8 backends
+#: (usage_guides/low_precision_training: TransformerEngine with ``FP8RecipeKwargs`` -> DelayedScaling, MS-AMP,
+#: torchao ``Float8LinearConfig`` tensorwise/rowwise) -- no MX or NVFP4 recipe
+FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"),
+               "torchtitan": ("tensorwise", "rowwise", "mxfp8"),
+               "hf": ("tensorwise", "delayed", "rowwise")}
 
 
 @dataclass(frozen=True)
@@ -189,6 +201,19 @@ RULES: tuple[StackRule, ...] = (
               "model parallel size must be larger than 1 when enabling overlap_moe_expert_parallel_comm with MTP layer'",
               lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and getattr(m, "mtp_layers", 0) > 0,
               lambda c, m, t: (m.mtp_layers == 1) & (c.pp > 1)),
+    StackRule("megatron-qlora", "megatron", "training.mode",
+              "QLoRA (a bitsandbytes NF4 base: its PEFT adapts a 16-bit or FP8 base)",
+              "NeMo 2 / Megatron-Bridge PEFT (LoRA, DoRA) wraps Megatron-Core's own linears; bitsandbytes "
+              "Linear4bit is a Hugging Face model-code layer (peft prepare_model_for_kbit_training), run by the HF "
+              "Trainer and by DeepSpeed ZeRO-1/2/3 (peft docs accelerate/deepspeed.md, bitsandbytes + LoRA table): "
+              "planner.defaults.FRAMEWORK_BY_MODE",
+              lambda st, m, t: getattr(t, "mode", None) == "qlora"),
+    # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)
+    *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe",
+                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run])})",
+                "planner.model.stack_rules FP8_RECIPES (sources there)",
+                lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run])
+      for run in FP8_RECIPES),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
@@ -231,6 +256,10 @@ RULES: tuple[StackRule, ...] = (
               "activation offload (it has none)",
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",
               lambda st, m, t: bool(st.activation_offload)),
+    StackRule("titan-qlora", "torchtitan", "training.mode", "QLoRA (no NF4-quantised base)",
+              "torchtitan 0.3 has no PEFT converter; LoRA and QLoRA are proposed in pytorch/torchtitan issue #2515 "
+              "(2026-03, open), PR #2484",
+              lambda st, m, t: getattr(t, "mode", None) == "qlora"),
     StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
               "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
               "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "

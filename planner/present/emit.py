@@ -51,6 +51,7 @@ import yaml
 from planner.errors import InputError, clip
 from planner.model import stack_rules
 from planner.model.stacks import from_training
+from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.units import config_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
@@ -460,6 +461,8 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
 
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
+    if is_auto(job):  # training.framework auto: the plan's stack, the one the search chose
+        job = job_for_plan(job, best["stack"])
     cfg, hw, cost = best["config"], best["hardware"], best.get("cost", {})
     for opt in ("reshard_after_forward", "megatron_fsdp"):  # stack options the search may have chosen
         if (best.get("stack") or {}).get(opt) is not None:

@@ -113,6 +113,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     best = res["best"]
     con.print(f"[bold green]recommended:[/] {best['hardware']['nodes']} x {esc(best['hardware']['name'])}, "
               f"{config_str(best['config'])} — {esc(res['why'])}")
+    if res.get("stacks"):
+        con.print(stack_table(res["stacks"], res["objective"]))
     for cv in res.get("caveats", ()):
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     risk = best["cost"].get("spot_risk")
@@ -126,6 +128,27 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(f"[dim]note: {esc(n)}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {esc(a)}[/]")
+
+
+def stack_table(rows: list[dict], objective: str) -> Table:
+    """``training.framework: auto``: each stack's best plan against the chosen one, or why it has none
+    (planner.search.rank.stack_comparison)."""
+    t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
+    for col, j in (("stack", "left"), ("best plan", "left"), ("step s", "right"), ("days", "right"),
+                   ("cost", "right"), ("vs chosen", "right"), ("why not chosen", "left")):
+        t.add_column(col, justify=j)
+    for r in rows:
+        if "step_time_s" not in r:  # no plan: refused, or nothing fits / meets the constraints
+            t.add_row(esc(r["framework"]), "-", "-", "-", "-", "-", esc(r["reason"]))
+            continue
+        vs = r["vs_chosen"]
+        delta = "-" if r["chosen"] else ", ".join(  # a tie shows its tenths
+            f"{vs[k]:+.{1 if abs(vs[k]) < 0.01 else 0}%} {k}" for k in (("time", "cost") if objective == "time" else ("cost", "time")) if vs.get(k) is not None)
+        t.add_row(("[bold]" if r["chosen"] else "") + esc(r["framework"]) + ("[/]" if r["chosen"] else ""),
+                  f"{r['nodes']} x {esc(r['hardware'])}, {esc(r['layout'])}", f"{r['step_time_s']:,.2f}",
+                  f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-", delta,
+                  "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + esc(r["limits"]))
+    return t
 
 
 def presets_table(rows: list[dict]) -> Table:
@@ -197,7 +220,7 @@ def view_table(rows: list[dict], title: str) -> Table:
     for r in rows:
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "recompute",
                                                "recompute_modules") if k in r})
-        t.add_row(r.get("gpu", "-"), r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
+        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                   f"{r['mem_gib']:.0f}", f"{r['days']:,.1f}", fmt_usd(r["cost"]))
     return t
 

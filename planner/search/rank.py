@@ -87,9 +87,10 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
 
 
 #: what ``recommend --by`` may group the best plans by (a column of the search's table)
-COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware"}
-#: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD)
-VIEW_COLUMNS = ("hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch",
+COMPARE_BY = {"gpu": "gpu", "cloud": "cloud", "hardware": "hardware", "framework": "framework"}
+#: the columns of a comparison or scaling row (one unit per column: seconds, days, GiB, USD); "framework"
+#: only in a ``training.framework: auto`` search's table
+VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch",
                 "recompute", "recompute_modules", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
 
 
@@ -108,6 +109,10 @@ def best_per(table: pd.DataFrame, by: str) -> list[dict]:
         from planner.errors import InputError
 
         raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {by!r})")
+    if COMPARE_BY[by] not in table.columns:  # the stack is a column only when the search chose it
+        from planner.errors import InputError
+
+        raise InputError("--by", "framework: only for a search over stacks (training.framework: auto)")
     return _rows(table.drop_duplicates(COMPARE_BY[by]))
 
 
@@ -115,3 +120,70 @@ def scaling_view(table: pd.DataFrame, hardware: str) -> list[dict]:
     """The best layout at each node count of one hardware option, fewest nodes first: the layout
     (TP/PP/DP/ZeRO/micro-batch/recompute) is re-optimised at each count, not frozen."""
     return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"))
+
+
+def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting: set, closest: dict,
+                     refused: dict) -> tuple[dict, ...]:
+    """``training.framework: auto``: one row per stack searched (planner.search.space.stack_groups),
+    the chosen one first, then the others by their best plan under the same objective and constraints
+    (``best_per``: group index -> that plan, in rank order), then those with no plan and why: the job
+    refused (its rule or an option it lacks), no layout that fits in memory, or none within the
+    constraints. ``vs_chosen``: the relative time and cost of the stack's best plan against the chosen
+    one (+0.25 = 25% more)."""
+    from planner.search.space import refusal_error
+    from planner.units import config_str
+
+    spot = bool(con.spot)
+    b_cost, b_hours = cost_of(best, spot), hours_of(best, spot)
+
+    def rel(a, b):
+        return None if not (a and b) else a / b - 1
+
+    rows = []
+    for g, plan in best_per.items():
+        cost, hours = cost_of(plan, spot), hours_of(plan, spot)
+        chosen = plan is best
+        d_cost, d_time = rel(cost, b_cost), rel(hours, b_hours)
+        # within the ranking's own tie (COST_TIE) on the objective's measure: the order is the faster one's, or noise
+        key = d_time if objective == "time" else d_cost
+        tie = not chosen and key is not None and abs(key) < COST_TIE
+        if chosen:
+            reason = f"chosen: best on {objective}"
+        else:
+            parts = [f"{d_time:+.0%} time" if d_time is not None else None,
+                     f"{d_cost:+.0%} cost" if d_cost is not None else None]
+            order = parts if objective == "time" else parts[::-1]
+            reason = (f"a tie on {objective} (within {COST_TIE:.1%}); " if tie else "") + ", ".join(
+                p for p in order if p) + f" on its best plan; limits: {plan.bottleneck}"
+        rows.append(dict(framework=groups[g].name, chosen=chosen, status="chosen" if chosen else "feasible",
+                         hardware=plan.hardware.name, nodes=plan.hardware.nodes, gpus=plan.hardware.gpus,
+                         layout=config_str(plan.config), step_time_s=plan.step_time_s, mfu=plan.mfu,
+                         train_hours=hours, cost_usd=cost,
+                         vs_chosen=dict(time=d_time or 0.0, cost=d_cost), tie=tie, limits=plan.bottleneck, reason=reason))
+    rows.sort(key=lambda r: not r["chosen"])  # the chosen stack first, the rest as ranked
+    for g, grp in enumerate(groups):
+        if g in best_per:
+            continue
+        if grp.refused:
+            status, reason = "refused", grp.refused
+        elif g in fitting:
+            status, reason = "constraints", ("no plan within the constraints (budget, deadline, or "
+                                             f"{D.HORIZON_HOURS / 24:.0f} days without a deadline)")
+        elif g in closest:
+            status, reason = "memory", f"no layout fits in GPU memory; nearest: {closest[g][1]}"
+        else:
+            e = refusal_error(grp.variants[0].stack, refused.get(g, {}))
+            status, reason = "refused", (f"{e.field}: {e.message}" if e is not None
+                                         else "no layout on the searched hardware")
+        rows.append(dict(framework=grp.name, chosen=False, status=status, reason=reason))
+    return tuple(rows)
+
+
+def stack_choice_line(rows, objective: str) -> str:
+    """The comparison as one line for the output's assumptions."""
+    win = rows[0]
+    others = [f"{r['framework']} {r['vs_chosen']['cost' if objective != 'time' else 'time']:+.0%}"
+              if r["status"] == "feasible" and r["vs_chosen"].get("cost" if objective != "time" else "time") is not None
+              else f"{r['framework']} ({r['status']})" for r in rows[1:]]
+    return (f"training.framework auto: {win['framework']} chosen on {objective} over "
+            + (", ".join(others) or "no other stack") + " (the best plan of each stack; recommend --json: stacks)")

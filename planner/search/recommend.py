@@ -26,9 +26,9 @@ from planner.model.step_time import step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
-from planner.search.rank import cost_bucket, pareto_mask, rank_key, why
-from planner.search.space import (module_lists_note, refusal_error, refusal_note, searched_options,
-                                  space_chunks, stack_variants, variant_job)
+from planner.search.rank import cost_bucket, pareto_mask, rank_key, stack_choice_line, stack_comparison, why
+from planner.search.space import (is_auto, module_lists_note, refusal_error, refusal_note, searched_options,
+                                  space_chunks, stack_groups, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.vocab import RECOMPUTE
@@ -50,35 +50,52 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     opts = options_for_search(job.cluster, con, job.training.precision, cat, profile)
     steps, tokens = total_steps(job), total_tokens(job)
     frames = []
-    batches = {}  # (option index, chunk index, stack variant) -> the fitting candidates of that chunk
-    variants = stack_variants(job)  # the open stack options' combinations (space.stack_variants)
-    searched = searched_options(variants)
-    lists = module_lists_note(variants)  # recompute_modules lists searched (space.recompute_module_lists)
+    batches = {}  # (option index, chunk index, stack group, stack variant) -> the fitting candidates of that chunk
+    # the stacks searched: the job's own, or with training.framework auto each one that runs the job
+    # (space.stack_groups); each group's variants are the open stack options' combinations (space.stack_variants)
+    groups = stack_groups(job)
+    auto = is_auto(job)
+    live = [(g, grp) for g, grp in enumerate(groups) if not grp.refused]
+    lists = {g: module_lists_note(list(grp.variants)) for g, grp in live}  # recompute_modules lists searched
+    any_lists = any(lists.values())
     evaluated = 0
-    refused, refused_rows = {}, 0  # layouts the job's stack refuses (planner.model.stack_rules), by rule
+    refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
+    refused_rows = {g: 0 for g, _ in live}
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
+    closest = {}  # the same per stack group (framework auto's comparison)
     too_big = []  # options whose single node already exceeds constraints.max_gpus
     for k, hw in enumerate(opts):
         if progress:
             progress(k, len(opts), hw.name)
         try:
             chunks = list(enumerate(space_chunks(job, hw)))
-            if variants and job.training.precision == "fp8":
-                # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
-                # refused here, so a search over several GPU types skips it rather than failing
-                physics.datasheet_peak(hw.gpu, variants[0].stack.recipe.peak)
         except InputError as e:
-            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes",
-                               "training.framework.fp8_recipe"):
+            if e.field not in ("constraints.max_gpus", "constraints.min_gpus", "cluster.nodes"):
                 raise
-            too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512, nvfp4 on H100: skip, not fail
+            too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
+            continue
+        runs_here, no_fp4 = [], None
+        for g, grp in live:
+            try:
+                if job.training.precision == "fp8":
+                    # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
+                    # refused here, so a search over several GPU types skips it rather than failing
+                    physics.datasheet_peak(hw.gpu, grp.variants[0].stack.recipe.peak)
+                runs_here.append((g, grp))
+            except InputError as e:
+                if e.field != "training.framework.fp8_recipe":
+                    raise
+                no_fp4 = e
+        if not runs_here:
+            too_big.append(no_fp4)
             continue
         price = hw.price(con.spot)
         limit, head = memory_limit(job, hw)
         for j, c in chunks:
-            misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
-            roots = {}  # variant -> (rows it was tried on, their memory)
-            if variants:
+            for g, grp in runs_here:
+                variants = grp.variants
+                misfit = {}  # variant -> rows of this chunk it was tried on and did not fit
+                roots = {}  # variant -> (rows it was tried on, their memory)
                 any_refused = np.zeros(len(c), dtype=bool)
                 # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
                 # ZeRO-3 with PP, ...) is not left out
@@ -88,70 +105,76 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         runs |= var.rows(c)
                 for name, mask in variants[0].refusals(c).items():
                     mask = mask & ~runs
-                    refused[name] = refused.get(name, 0) + int(mask.sum())
+                    refused[g][name] = refused[g].get(name, 0) + int(mask.sum())
                     any_refused |= mask
-                refused_rows += int(any_refused.sum())
-            for v, var in enumerate(variants):
-                rows = var.rows(c)
-                for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
-                    rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
-                tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
-                if var.root is not None and var.root in roots and rows.any():
-                    ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
-                    chance = np.ones(len(c), dtype=bool)  # (rows the root did not evaluate: no screen)
-                    chance[ridx] = var.could_fit(rmem, limit)
-                    rows &= chance
-                idx = np.flatnonzero(rows)
-                if not len(idx):
+                refused_rows[g] += int(any_refused.sum())
+                for v, var in enumerate(variants):
+                    rows = var.rows(c)
+                    for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
+                        rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
+                    tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
+                    if var.root is not None and var.root in roots and rows.any():
+                        ridx, rmem = roots[var.root]  # and only where it can free enough (could_fit)
+                        chance = np.ones(len(c), dtype=bool)  # (rows the root did not evaluate: no screen)
+                        chance[ridx] = var.could_fit(rmem, limit)
+                        rows &= chance
+                    idx = np.flatnonzero(rows)
+                    if not len(idx):
+                        misfit[v] = tried
+                        continue
+                    cv = c if len(idx) == len(c) else c.take(idx)
+                    evaluated += len(cv)
+                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack)  # training: its recompute list
+                    fits = fits_memory(job, hw, mem, limit)
+                    tried[idx[fits]] = False
                     misfit[v] = tried
-                    continue
-                cv = c if len(idx) == len(c) else c.take(idx)
-                evaluated += len(cv)
-                mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack)  # training: its recompute list
-                fits = fits_memory(job, hw, mem, limit)
-                tried[idx[fits]] = False
-                misfit[v] = tried
-                roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
-                if not fits.any():
-                    i = int(np.argmin(mem["total"]))
-                    ratio = mem["total"][i] / max(limit, 1.0)
-                    if closest_mem is None or ratio < closest_mem[0]:
-                        closest_mem = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules})} "
-                                              f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
-                                              f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM, {head:.0%} headroom)")
-                    continue
-                cf = cv.take(np.flatnonzero(fits))
-                st = step_time(job.model, var.training, cf, hw, framework=var.stack)
-                hours = steps * st["step_time_s"] / 3600.0
-                cost = rent_cost(hours, cf.nodes, price)
-                extra = {}
-                if con.spot and spot_model is not None and price:
-                    e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
-                    extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
-                                 spot_overhead=e["overhead"])
-                    hours, cost = e["hours"], e["cost"]
-                frames.append((len(cf), dict(**extra,
-                    opt=k, chunk=j, variant=v, idx=np.arange(len(cf)), hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
-                    nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
-                    zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
-                    **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
-                    **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")}
-                       if lists else {}),  # the searched recompute list of the selective rows
-                    step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
-                    mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
-                    train_hours=hours, cost=cost, usd_per_token=cost / tokens,
-                )))
-                batches[(k, j, v)] = cf
+                    roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
+                    if not fits.any():
+                        i = int(np.argmin(mem["total"]))
+                        ratio = mem["total"][i] / max(limit, 1.0)
+                        if g not in closest or ratio < closest[g][0]:
+                            closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules})} "
+                                                 f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
+                                                 f"({hw.gpu.memory_bytes / GiB:.0f} GiB HBM, {head:.0%} headroom)")
+                            if closest_mem is None or ratio < closest_mem[0]:
+                                closest_mem = closest[g]
+                        continue
+                    cf = cv.take(np.flatnonzero(fits))
+                    st = step_time(job.model, var.training, cf, hw, framework=var.stack)
+                    hours = steps * st["step_time_s"] / 3600.0
+                    cost = rent_cost(hours, cf.nodes, price)
+                    extra = {}
+                    if con.spot and spot_model is not None and price:
+                        e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
+                        extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                                     spot_overhead=e["overhead"])
+                        hours, cost = e["hours"], e["cost"]
+                    frames.append((len(cf), dict(**extra,
+                        opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
+                        **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
+                        hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
+                        nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
+                        zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
+                        **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
+                        **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")
+                                                 if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
+                        step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
+                        mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
+                        train_hours=hours, cost=cost, usd_per_token=cost / tokens,
+                    )))
+                    batches[(k, j, g, v)] = cf
     if progress:
         progress(len(opts), len(opts), "done")
     if not frames and too_big and len(too_big) == len(opts):
         raise too_big[0]
-    if not frames and not evaluated and refusal_error(variants[0].stack, refused) is not None:
-        raise refusal_error(variants[0].stack, refused)
+    all_refused = [refusal_error(grp.variants[0].stack, refused[g]) for g, grp in live]
+    if not frames and not evaluated and all_refused and all(e is not None for e in all_refused):
+        raise all_refused[0]
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
-        base = variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
-        off = "" if (base.optimizer_offload or "optimizer_offload" in searched) else (
+        base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
+        searched0 = searched_options(list(live[0][1].variants))
+        off = "" if (base.optimizer_offload or "optimizer_offload" in searched0) else (
             ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
             else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
@@ -164,11 +187,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                      if e.field == "training.framework.fp8_recipe"})
     if no_fp4:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(no_fp4)} (nvfp4 needs FP4 tensor cores)")
-    if lists:
-        assumptions.append(lists)
-    note = refusal_note(variants[0].stack, refused, refused_rows) if variants else None
-    if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
-        assumptions.append(note)
+    for g, grp in live:
+        if lists[g]:
+            assumptions.append(lists[g])
+        note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g])
+        if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
+            assumptions.append(note)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     assumptions.append(f"memory: plans leave {head:.0%} of GPU memory free for the memory model's error (the CUDA "
                        f"context, NCCL buffers and fragmentation are counted in the plan; constraints.memory_headroom"
@@ -195,33 +219,46 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         keep &= (df["train_hours"] <= con.deadline_hours).to_numpy()
     if not keep.any():
         raise _nothing_meets(df, con)
+    fitting = set(df["group"])  # stack groups with a plan that fits, before the constraints
     df = df[keep]
     df = df.assign(cost_bucket=cost_bucket(df["cost"]), usd_per_token_bucket=cost_bucket(df["usd_per_token"] * 1e12))
     df = df.sort_values(rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
     df = df.drop(columns=["cost_bucket", "usd_per_token_bucket"])
     df["pareto"] = pareto_mask(df["train_hours"].to_numpy(), np.nan_to_num(df["cost"].to_numpy(), nan=np.inf))
 
+    def plan_of(r):  # a table row as a full Plan, under its stack group's job and variant
+        grp = groups[int(r.group)]
+        var = grp.variants[int(r.variant)]
+        return _plan(variant_job(grp.job, var), opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.group), int(r.variant))],
+                     int(r.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
+
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
-    ranked = tuple(_plan(variant_job(job, variants[int(r.variant)]), opts[int(r.opt)],
-                         batches[(int(r.opt), int(r.chunk), int(r.variant))], int(r.idx), cat,
-                         con.spot, spot_model, variants[int(r.variant)].stack, searched) for r in shown.itertuples())
+    ranked = tuple(plan_of(r) for r in shown.itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
     caveats = ranking_caveats(job, ranked, {o.name: o for o in opts})
+    hidden = ["opt", "chunk", "group", "variant", "idx"]
+    best_group = groups[int(shown.iloc[0]["group"])]
+    best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
+    searched = searched_options(list(best_group.variants))
+    stacks = ()
+    if auto:  # each stack's best plan under the same objective and constraints, against the chosen one
+        per = {int(r.group): plan_of(r) for r in df.drop_duplicates("group").itertuples()}
+        per[int(shown.iloc[0]["group"])] = ranked[0]
+        stacks = stack_comparison(groups, per, ranked[0], objective, con, fitting, closest, refused)
+        assumptions.append(stack_choice_line(stacks, objective))
     elapsed = time.perf_counter() - t0
-    hidden = ["opt", "chunk", "variant", "idx"]
-    best_stack = variants[int(shown.iloc[0]["variant"])].stack
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
-        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(job, best_stack, searched),),
-        inputs=inputs_provenance(hw_best, job, best_stack, searched),
-        table=df.drop(columns=hidden), caveats=caveats,
+        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched),),
+        inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched),
+        table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
     )
 
 

@@ -31,7 +31,7 @@ from planner.hardware.options import HardwareOption
 from planner.layout import Candidates, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
-from planner.model.finetune import frozen_base
+from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
 from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, SEARCHED, Stack, from_training,
                                    open_options, recompute_modules)
@@ -257,6 +257,68 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
             min_zero=max([3 * (values.get("reshard_after_forward", base.reshard_after_forward) != base.reshard_after_forward),
                           2 * (values.get("megatron_fsdp", base.megatron_fsdp) != base.megatron_fsdp)])))
     return _with_module_lists(out, recompute_module_lists(job))
+
+
+@dataclass(frozen=True)
+class StackGroup:
+    """One training stack a search covers: ``job`` with that stack in ``training.framework`` and its
+    ``variants`` (``stack_variants``), or, for a stack ``training.framework: auto`` could not use,
+    ``refused``, the one-line reason (its rule, an option it lacks). A job that names its stack (or
+    leaves it to the default) is one group: the job itself."""
+
+    name: str
+    job: JobSpec
+    variants: tuple = ()
+    refused: str | None = None
+
+
+def is_auto(job: JobSpec) -> bool:
+    """The job leaves the training stack itself open (``training.framework: auto``)."""
+    fw = getattr(job.training, "framework", None)
+    return fw is not None and fw.name == "auto"
+
+
+def stack_job(job: JobSpec, name: str) -> JobSpec:
+    """``job`` on stack ``name``, with the options an ``auto`` framework gave (the rest stay open)."""
+    fw = job.training.framework.model_copy(update={"name": name})
+    return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
+
+
+def stack_groups(job: JobSpec) -> list[StackGroup]:
+    """The stacks to search: the job's own, or for ``training.framework: auto`` each of
+    ``defaults.AUTO_FRAMEWORKS`` with the job's options, built and checked alone (``stack_variants``:
+    its rules, its options; ``finetune.check_targets``: LoRA targets its model code has). A stack that
+    refuses the job is kept with its reason, for the comparison; when every one does, the first
+    refusal is the error."""
+    if not is_auto(job):
+        return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job)))]
+    if not job.model.is_transformer:  # the registry's stacks differ in how they run transformer layers only
+        raise InputError("training.framework", "auto compares stacks by their transformer layers (planner.model.stacks); "
+                                               "for this model they time alike: name the stack or leave it out")
+    out, first = [], None
+    for name in D.AUTO_FRAMEWORKS:
+        j = stack_job(job, name)
+        try:
+            check_targets(j.model, j.training, stack_rules.RUNTIMES.get(name))
+            out.append(StackGroup(name, j, tuple(stack_variants(j))))
+        except InputError as e:
+            first = first or e
+            out.append(StackGroup(name, j, refused=f"{e.field}: {e.message}"))
+    if all(g.refused for g in out):
+        raise InputError(first.field, f"training.framework auto: no stack runs this job ({'; '.join(f'{g.name}: {g.refused}' for g in out)})")
+    return out
+
+
+def job_for_plan(job: JobSpec, stack: dict) -> JobSpec:
+    """``job`` as a plan runs it: on the plan's stack (``Plan.stack``: its name, options, and the
+    options the search chose) -- for ``training.framework: auto`` the stack the search picked."""
+    if not (stack.get("searched") or is_auto(job)):
+        return job
+    from planner.spec.schema import FrameworkSpec
+
+    fw = job.training.framework or FrameworkSpec(name=stack["name"])
+    fw = fw.model_copy(update={"name": stack["name"], **{k: stack[k] for k in stack.get("searched", ()) if k in stack}})
+    return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
 
 
 def recompute_module_lists(job: JobSpec) -> tuple[tuple[str, ...], ...]:

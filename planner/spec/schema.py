@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import typing
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -251,9 +251,11 @@ class LoRASpec(_Strict):
 
 class FrameworkSpec(_Strict):
     """``training.framework``: the training stack (planner.model.stacks.STACKS) and the options
-    that change time or memory; an option left out takes the stack's own default."""
+    that change time or memory; an option left out takes the stack's own default. ``name: auto``
+    leaves the stack itself open: ``recommend`` searches the stacks of ``defaults.AUTO_FRAMEWORKS``
+    (each with these options, where it has them) and ranks them together; ``estimate`` refuses it."""
 
-    name: V.FRAMEWORK.literal = "megatron-core"
+    name: Union[V.FRAMEWORK.literal, Literal["auto"]] = "megatron-core"
     compile: Optional[bool] = None
     tp_overlap: Optional[V.TP_OVERLAP.literal] = None
     overlap_grad_reduce: Optional[bool] = None
@@ -297,7 +299,8 @@ class TrainingSpec(_Strict):
     recompute_modules: Optional[list[V.RECOMPUTE_MODULES.literal]] = None
     flash_attention: bool = True
     dropout: bool = False
-    framework: Optional[FrameworkSpec] = None  # None: planner.defaults.FRAMEWORK
+    # None: planner.defaults.FRAMEWORK (or FRAMEWORK_BY_MODE); name "auto": recommend searches the stacks
+    framework: Optional[FrameworkSpec] = None
     tokens: Optional[float] = Field(None, gt=0, le=1e17)
     steps: Optional[int] = Field(None, gt=0, le=1 << 40)
     epochs: Optional[float] = Field(None, gt=0, le=1e6)

@@ -12,7 +12,7 @@ import pandas as pd
 from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.spec import JobSpec, load_job_dict
-from planner.spec.schema import FrameworkSpec
+from planner.search.space import job_for_plan
 from planner.workloads.training import estimate_job
 
 
@@ -97,9 +97,8 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
     if cfg.get("recompute_modules"):  # a recompute list the search chose (planner.search.space)
         j.training.recompute_modules = list(cfg["recompute_modules"])
     st = row.get("stack") or {}
-    if st.get("searched"):  # stack options the search chose (offload, reshard) are the plan's too
-        fw = j.training.framework or FrameworkSpec(name=st["name"])
-        j.training.framework = fw.model_copy(update={k: st[k] for k in st["searched"] if k in st})
+    if st:  # the stack and the options the search chose (offload, reshard; framework auto: the stack) are the plan's
+        j.training.framework = job_for_plan(j, st).training.framework
     return j
 
 

@@ -21,6 +21,7 @@ from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated
 from planner.search.recommend import recommend as search_plans
+from planner.search.space import is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.spec import JobSpec
@@ -98,12 +99,16 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     if job.constraints.spot and job.model is not None:
         from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
         spot_model = SpotModel(job, _checkpoint_bytes({}, job))
-    if job.model is not None:  # LoRA targets that adapt nothing: refused before the search, as in estimate
+    if job.model is not None and not is_auto(job):  # LoRA targets that adapt nothing: refused before the search, as in
+        # estimate (framework auto: per stack, planner.search.space.stack_groups)
         check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
     rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
         return rec
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
+    if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
+        note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
+                                           "simulator's re-check of the shown plans") if x)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
                    why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
 
