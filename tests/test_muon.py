@@ -164,6 +164,25 @@ def test_stacks_without_muon_refuse_in_one_line(stack):
     from_training(t.model_copy(update={"optimizer": "adamw"}))  # the stack itself is fine
 
 
+def test_megatron_muon_runs_without_overlapped_param_gather():
+    """Megatron-Core's layer-wise Muon all-gathers inside step(): the resolved stack says
+    overlap_param_gather off (what every output prints), an explicit on is refused in one line, and
+    torchtitan's DistMuon keeps its own setting."""
+    from planner.model.stacks import from_training
+
+    t = TrainingSpec(seq_len=8, global_batch=2, optimizer="muon", framework={"name": "megatron-core"})
+    assert from_training(t).overlap_param_gather is False
+    assert "overlap_param_gather=off" in from_training(t).describe()
+    assert from_training(t.model_copy(update={"optimizer": "adamw"})).overlap_param_gather is True
+    on = TrainingSpec(seq_len=8, global_batch=2, optimizer="muon",
+                      framework={"name": "megatron-core", "overlap_param_gather": True})
+    with pytest.raises(InputError) as e:
+        from_training(on)
+    assert e.value.field == "training.framework.overlap_param_gather" and "\n" not in str(e.value)
+    titan = TrainingSpec(seq_len=8, global_batch=2, optimizer="muon", framework={"name": "torchtitan"})
+    assert from_training(titan) == from_training(titan.model_copy(update={"optimizer": "adamw"}))
+
+
 def test_layer_wise_newton_schulz_splits_over_data_parallel_ranks():
     """Megatron's layer-wise Muon (ZeRO-1) runs each whole matrix on one data-parallel rank: the busiest
     rank's Newton-Schulz is about 1/dp of every rank doing all of it (ZeRO-0), never less than one

@@ -273,6 +273,27 @@ def check_stack(stack, t) -> None:
                                                f"not on {getattr(stack, 'name', stack)}")
 
 
+def stack_for(stack, t):
+    """``stack`` as it runs job ``t``'s optimizer: Megatron-Core's layer-wise Muon all-gathers the
+    updated parameters inside ``step()`` (the Kimi-K2 recipe: ``overlap_param_gather = False  # Muon
+    needs this to be False``), so the stack's ``overlap_param_gather`` is off -- said so in every
+    output -- and a job asking for it on is refused (one line, InputError)."""
+    from dataclasses import replace
+
+    from planner.errors import InputError
+
+    check_stack(stack, t)
+    impl = impl_for(stack, t)
+    if impl is None or not impl.sync_param_gather or not stack.overlap_param_gather:
+        return stack
+    spec = getattr(t, "framework", None)
+    if getattr(spec, "overlap_param_gather", None):
+        raise InputError("training.framework.overlap_param_gather",
+                         f"Muon on {stack.name} all-gathers the parameters inside the optimizer step; "
+                         "it cannot overlap them with the next forward (Megatron-Bridge's Kimi-K2 recipe sets it off)")
+    return replace(stack, overlap_param_gather=False)
+
+
 def step_terms(m: ModelSpec, impl: MuonImpl, hw, layers, tp, etp, ep, dps, edps, zero, stage_dense, stage_expert,
                adam_bytes: float):
     """Seconds of Muon's optimizer step on the busiest rank of a stage (vectorised over the distinct

@@ -50,7 +50,7 @@ from dataclasses import dataclass, fields, replace
 from planner import defaults as D
 from planner.errors import InputError
 from planner.vocab import FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER, SELECTIVE_AC, TP_OVERLAP
-from planner.model.optimizers import check_stack
+from planner.model.optimizers import stack_for
 
 
 @dataclass(frozen=True)
@@ -506,9 +506,7 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
     """The stack a ``TrainingSpec`` names (``training.framework``), or the default."""
     spec = getattr(t, "framework", None)
     if name is not None:
-        st = resolve(name)
-        check_stack(st, t)
-        return st
+        return stack_for(resolve(name), t)
     if spec is not None and spec.name == "auto":  # a search over stacks (planner.search.space.stack_groups)
         raise InputError("training.framework", "auto leaves the stack to planner recommend, which searches "
                          f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate times one stack: name it (or leave "
@@ -518,8 +516,8 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
     else:
         st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed
-    check_stack(st, t)  # an optimizer the stack does not implement (Muon: planner.model.optimizers)
-    return st
+    # an optimizer the stack does not implement, or runs with other options (Muon: planner.model.optimizers)
+    return stack_for(st, t)
 
 
 #: what ``recompute: selective`` re-runs when the job names no list (TransformerConfig: None -> ["core_attn"])
