@@ -153,8 +153,8 @@ def count_params(m: ModelSpec) -> ParamCount:
         lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
     layers = (other if m.hybrid else dense_layer * n_dense) + moe_layer * n_moe
     layers_active = (other if m.hybrid else dense_layer * n_dense) + moe_active * n_moe
-    mtp = m.mtp_layers * mtp_params(m, moe_layer, dense_layer)
-    mtp_active = m.mtp_layers * mtp_params(m, moe_active, dense_layer)
+    mtp = m.mtp_layers * mtp_params(m, moe_layer, dense_layer) if m.mtp_layers else 0
+    mtp_active = m.mtp_layers * mtp_params(m, moe_active, dense_layer) if m.mtp_layers else 0
     total = embedding + layers + final_norm + lm_head + mtp
     active = embedding + layers_active + final_norm + lm_head + mtp_active
     return ParamCount(

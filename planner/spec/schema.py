@@ -211,7 +211,7 @@ class ModelSpec(_Strict):
             raise ValueError("max_positions: required when position is 'learned'")
         if self.mamba is not None and self.mamba_heads % self.mamba.groups:
             # MambaMixer: "nheads must be evenly divisible by ngroups"
-            raise ValueError(f"mamba.groups: {self.mamba_heads} Mamba heads are not divisible by "
+            raise ValueError(f"mamba: {self.mamba_heads} Mamba heads are not divisible by its "
                              f"{self.mamba.groups} groups")
         return self
 
@@ -597,6 +597,15 @@ class JobSpec(_Strict):
             if self.tabular is None:
                 raise ValueError("model: required section is missing")
             return self
+        if m.hybrid and self.training.mode in ("lora", "qlora"):
+            raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
+        if m.hybrid and self.serving is not None:
+            raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
+                             "in the Mamba layers, their state instead)")
+        if m.mamba is not None and p.tp and (m.mamba_heads % p.tp or m.mamba.groups % p.tp):
+            # MambaMixer: "nheads must be evenly divisble by tp_size", "ngroups must be evenly divisible by tp_size"
+            raise ValueError(f"parallel.tp: tp={p.tp} must divide the Mamba heads ({m.mamba_heads}) and groups "
+                             f"({m.mamba.groups})")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
         return self
