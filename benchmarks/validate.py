@@ -889,6 +889,12 @@ def mbridge_all(cat) -> pd.DataFrame:
       releases: GB200 -12% (26.02) -> +10% (26.06.01 on), GB300 -7% -> +11% (+2% -> +21% with
       Blackwell's parameters); per H100 config the error
       moves at most 5 points (Llama 3 70B +8 -> +11%, 405B -1 -> +4%, Qwen3-235B -10 -> -6%).
+    * Nemotron 3 Nano (20 rows, hybrid Mamba-2 / attention / MoE: ModelSpec.hybrid_pattern, the Mamba
+      layers priced by planner.model.ssm; recipe per ``MBRIDGE_MOE_RECIPES`` / ``MBRIDGE_RECOMPUTE``), as
+      first added: B200 -33%, B300 -33..-36%, GB200 -33..-37%, GB300 -30..-35%, H100 -17..-20% (the
+      planner too fast, as for the other fine-grained MoE, Qwen3-30B-A3B -20..-38%). Megatron-Bridge's
+      TFLOP/s column for these rows counts 7% more than the model's FLOPs (its hybrid formula takes the
+      Mamba width as 2 x hidden; tests/test_mbridge_all_data.py).
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
       the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
       prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""

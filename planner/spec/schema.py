@@ -599,13 +599,15 @@ class JobSpec(_Strict):
             return self
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
+        fwn = self.training.framework.name if self.training.framework is not None else None
+        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "megatron-lm"):
+            # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
+            # saved tensors); the HF-code stacks' per-op tables and torchtitan have no hybrid layers here
+            raise ValueError(f"training.framework: {fwn} is not modelled for hybrid (hybrid_pattern) models; "
+                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge, megatron-lm)")
         if m.hybrid and self.serving is not None:
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")
-        if m.mamba is not None and p.tp and (m.mamba_heads % p.tp or m.mamba.groups % p.tp):
-            # MambaMixer: "nheads must be evenly divisble by tp_size", "ngroups must be evenly divisible by tp_size"
-            raise ValueError(f"parallel.tp: tp={p.tp} must divide the Mamba heads ({m.mamba_heads}) and groups "
-                             f"({m.mamba.groups})")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
         return self
