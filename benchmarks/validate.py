@@ -891,7 +891,7 @@ def mbridge_all(cat) -> pd.DataFrame:
       moves at most 5 points (Llama 3 70B +8 -> +11%, 405B -1 -> +4%, Qwen3-235B -10 -> -6%).
     * Nemotron 3 Nano (20 rows, hybrid Mamba-2 / attention / MoE: ModelSpec.hybrid_pattern, the Mamba
       layers priced by planner.model.ssm; recipe per ``MBRIDGE_MOE_RECIPES`` / ``MBRIDGE_RECOMPUTE``), as
-      first added: B200 -33%, B300 -33..-36%, GB200 -33..-37%, GB300 -30..-35%, H100 -17..-20% (the
+      first added: B200 -32%, B300 -31..-35%, GB200 -31..-35%, GB300 -28..-34%, H100 -15..-19% (the
       planner too fast, as for the other fine-grained MoE, Qwen3-30B-A3B -20..-38%). Megatron-Bridge's
       TFLOP/s column for these rows counts 7% more than the model's FLOPs (its hybrid formula takes the
       Mamba width as 2 x hidden; tests/test_mbridge_all_data.py).

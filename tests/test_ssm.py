@@ -138,14 +138,14 @@ def test_mamba_block_saves_what_the_mixer_keeps():
 
 
 def test_mamba_scan_is_memory_bound_at_nemotron_shapes():
-    """The SSD/conv/norm kernels move ~157 KB per token per layer against ~3.5 MFLOP: at any GPU's
+    """The layout copies and the SSD/conv/norm kernels move ~200 KB per token per layer against ~3.5 MFLOP: at any GPU's
     bandwidth the bytes set the time (ssm.mamba_layer's roofline), not the FLOPs."""
     from planner.model.ssm import scan_bytes_per_token
 
     m = nano()
     b = float(scan_bytes_per_token(m, 1, 2.0))
     fl = float(ssd_flops(m, 8192)) / 8192 + float(mamba_conv_flops(m, 1.0))
-    assert 1.4e5 < b < 1.8e5 and fl / b < 40  # well under any tensor-core GPU's ridge point (> 150 FLOP/B)
+    assert 1.8e5 < b < 2.2e5 and fl / b < 40  # well under any tensor-core GPU's ridge point (> 150 FLOP/B)
 
 
 def test_nemotron_job_estimates_end_to_end(cli):

@@ -23,7 +23,8 @@ The Mamba-2 mixer in training (Megatron-Core megatron/core/ssm/mamba_mixer.py ``
   2024 §6), the output gated by silu(z); then the group RMSNorm (``ExtendedRMSNorm``, RMSNormGated).
   These kernels carry few FLOPs (flops.ssd_flops: ~4% of the mixer's projections for Nemotron
   shapes) against the bytes they move — the chunk states in fp32 (H P N per chunk), the C B^T block
-  per chunk in fp32, the conv, gate and norm passes — so each pass costs the larger of its FLOPs at
+  per chunk in fp32, the conv, gate and norm passes, Megatron's layout copies of the in_proj output
+  and of y — so each pass costs the larger of its FLOPs at
   the stack's attention-kernel rate (a chunked tensor-core kernel, the closest measured kind) and its
   bytes at the HBM bandwidth reached (``SCAN_BYTES``): memory-bound for Nemotron shapes. The
   backward (``_mamba_chunk_scan_combined_bwd`` and causal_conv1d_bwd, with the conv re-run at
@@ -46,6 +47,9 @@ from planner.spec import ModelSpec
 #: activation bytes ``a`` (fp32 intermediates 4 bytes), read from mamba_ssm ops/triton/ssd_combined.py
 #: ``_mamba_chunk_scan_combined_fwd`` and its kernels:
 SCAN_BYTES = {
+    # MambaMixer._ssm_training: ``rearrange(zxBCdt, "l b d -> b l d").contiguous()`` copies the in_proj
+    # output (z, x, B, C, dt) to batch-major before the fused kernel: read and write it
+    "in_proj_layout": lambda di, gn, H, P, N, Q, g, a: 2 * (2 * di + 2 * gn + H) * a,
     # causal_conv1d_fwd: read x, B, C, write the convolved x, B, C
     "conv1d": lambda di, gn, H, P, N, Q, g, a: 2 * (di + 2 * gn) * a,
     # _chunk_cumsum_fwd: read dt, write the softplus'd dt and cumsum(A dt), fp32
@@ -59,7 +63,7 @@ SCAN_BYTES = {
     # _chunk_scan_fwd: read C B^T, x, C, the passed states, dt, dA_cumsum, z; write y gated by silu(z)
     "chunk_scan": lambda di, gn, H, P, N, Q, g, a: g * Q * 4 + 2 * di * a + gn * a + H * P * N * a / Q
     + 2 * H * 4 + di * a,
-    # Megatron's (l b d) rearrange copy of y and the group RMSNorm (read y, write the normed output)
+    # Megatron's (l b d) rearrange copy of y back and the group RMSNorm (read y, write the normed output)
     "layout_and_norm": lambda di, gn, H, P, N, Q, g, a: 4 * di * a,
 }
 #: backward bytes over forward bytes: the chunk-scan backward kernels (dx, dB, dC, d(C B^T), dstates,
