@@ -180,3 +180,14 @@ def test_tp_must_divide_the_mamba_heads_and_groups(tmp_path, cli):
     p.write_text("model: {preset: nemotron-3-nano-30b-a3b}\nparallel: {tp: 16}\ncluster: {gpu: H100, nodes: 2}\n")
     code, _, err = cli("estimate", p)
     assert code == 2 and "parallel.tp" in err and "Mamba" in err, err
+
+
+def test_latent_moe_config_is_refused_not_miscounted():
+    """Nemotron 3 Super's LatentMoE (HF NemotronHMoE ``fc1_latent_proj``/``fc2_latent_proj``: experts
+    in ``moe_latent_size``) has no field here: the mapper refuses it rather than count it as plain MoE."""
+    from planner.errors import InputError
+
+    cfg = json.loads(NANO_CFG.read_text())
+    with pytest.raises(InputError, match="moe_latent_size"):
+        hf_config_to_fields(dict(cfg, moe_latent_size=1024))
+    assert ModelSpec(**hf_config_to_fields(cfg)).hybrid_pattern == PRESETS["nemotron-3-nano-30b-a3b"]["hybrid_pattern"]

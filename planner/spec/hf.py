@@ -268,18 +268,20 @@ _NEMOTRON_H_ACT = {"relu2": "relu2", "relu": "relu", "gelu": "gelu", "gelu_pytor
 def _nemotron_h(cfg: dict) -> dict:
     """Nemotron-H / Nemotron 3 (transformers ``modeling_nemotron_h.py``): one norm + one mixer per
     layer as ``hybrid_override_pattern`` (or ``layers_block_type``) lists them; attention without
-    RoPE or biases, non-gated MLPs (``mlp_hidden_act``), MoE of ``n_routed_experts`` + a shared expert
+    RoPE or biases (NemotronHAttention's projections are built with ``bias=False``), non-gated MLPs (``mlp_hidden_act``), MoE of ``n_routed_experts`` + a shared expert
     of ``moe_shared_expert_intermediate_size`` with a sigmoid router whose correction bias is a
     buffer (``NemotronHTopkRouter``), the Mamba-2 mixer of ``NemotronHMamba2Mixer``. LatentMoE
     (``moe_latent_size``, Nemotron 3 Super) is not modelled."""
-    if cfg.get("moe_latent_size"):
-        raise KeyError("moe_latent_size (LatentMoE) is not modelled")
+    unmodelled = [k for k, bad in (("moe_latent_size", cfg.get("moe_latent_size")), ("mlp_bias", cfg.get("mlp_bias")),
+                                   ("use_bias", cfg.get("use_bias")), ("use_conv_bias", cfg.get("use_conv_bias") is False),
+                                   ("num_nextn_predict_layers", cfg.get("num_nextn_predict_layers"))) if bad]
+    if unmodelled:  # LatentMoE (Nemotron 3 Super), MTP, or biases the counts do not hold
+        raise InputError("model.hf_config", f"nemotron_h: {unmodelled[0]} = {clip(cfg[unmodelled[0]])} is not modelled")
     pat = cfg.get("hybrid_override_pattern") or "".join(_NEMOTRON_H_KINDS[k] for k in cfg["layers_block_type"])
     act = _NEMOTRON_H_ACT[cfg.get("mlp_hidden_act", "relu2")]
     out = dict(family="decoder", hybrid_pattern=pat, hidden=cfg["hidden_size"], heads=cfg["num_attention_heads"],
                kv_heads=cfg.get("num_key_value_heads") or cfg["num_attention_heads"], vocab=cfg["vocab_size"],
                mlp=act, norm="rmsnorm", position="none", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-               qkv_bias=bool(cfg.get("attention_bias", False)),
                mamba=dict(heads=cfg["mamba_num_heads"], head_dim=cfg["mamba_head_dim"], groups=cfg["n_groups"],
                           d_state=cfg["ssm_state_size"], d_conv=cfg["conv_kernel"], expand=cfg.get("expand", 2),
                           chunk_size=cfg.get("chunk_size", 128)) if "M" in pat else None)
