@@ -6,8 +6,8 @@ read tests/data/hf_ssm_truth.json)::
     python -m venv /tmp/venv-mamba && /tmp/venv-mamba/bin/pip install torch==2.13.0 transformers
     /tmp/venv-mamba/bin/python tests/make_hf_ssm_truth.py
 
-* ``params``: every config in data/hf_configs_ssm/ (published config.json files) built on the meta
-  device, ``sum(p.numel() for p in model.parameters())`` (buffers such as the router's
+* ``params``: every config in data/hf_configs_ssm/ (published config.json files), and ``MAMBA2``
+  through transformers' separate Mamba2 class, built on the meta device, ``sum(p.numel() for p in model.parameters())`` (buffers such as the router's
   ``e_score_correction_bias`` are not parameters), with the per-kind split of one layer.
 * ``flops``: tiny random-weight NemotronH models (``TINY``: every layer kind, a chunk size that
   splits the sequence into several chunks, one sequence length that is not a multiple of the chunk)
@@ -48,6 +48,12 @@ TINY = {
         n_routed_experts=4, num_experts_per_tok=1, moe_intermediate_size=32, moe_shared_expert_intermediate_size=32,
         n_shared_experts=1, tie_word_embeddings=False, use_mamba_kernels=False),
 }
+#: a pure Mamba-2 model through transformers' own Mamba2 class (``modeling_mamba2.py``, a separate
+#: implementation of the mixer): the state-spaces/mamba2-2.7b shape (64 layers, d_model 2560, 80 heads of
+#: 64, 1 group, state 128, vocab 50277 padded to 50288, tied embeddings; published "2.7B")
+MAMBA2 = {"mamba2-2.7b": dict(model_type="mamba2", hidden_size=2560, num_hidden_layers=64, num_heads=80, head_dim=64,
+                              n_groups=1, state_size=128, expand=2, conv_kernel=4, vocab_size=50288,
+                              tie_word_embeddings=True, use_bias=False, use_conv_bias=True)}
 SHAPES = [(2, 64), (1, 72)]  # (batch, seq); 72 is not a multiple of either chunk size
 
 
@@ -80,6 +86,11 @@ def main() -> None:
             kinds.setdefault(kind, sum(p.numel() for p in blk.parameters()))
         out["params"][path.stem] = {"params": sum(p.numel() for p in model.parameters()), "per_layer_kind": kinds}
         print(path.stem, out["params"][path.stem])
+    for name, cfg in MAMBA2.items():
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg))
+        out["params"][name] = {"config": cfg, "params": sum(p.numel() for p in model.parameters())}
+        print(name, out["params"][name]["params"])
     for name, cfg in TINY.items():
         model = build(cfg)
         cases = []

@@ -194,3 +194,16 @@ def test_latent_moe_config_is_refused_not_miscounted():
     with pytest.raises(InputError, match="moe_latent_size"):
         hf_config_to_fields(dict(cfg, moe_latent_size=1024))
     assert ModelSpec(**hf_config_to_fields(cfg)).hybrid_pattern == PRESETS["nemotron-3-nano-30b-a3b"]["hybrid_pattern"]
+
+
+def test_pure_mamba2_params_match_transformers_mamba2():
+    """A pure Mamba-2 stack ("M" x 64) against transformers' own Mamba2 class (a separate implementation
+    of the mixer, modeling_mamba2.py) at the state-spaces/mamba2-2.7b shape: exact, and the published 2.7B."""
+    rec = TRUTH["params"]["mamba2-2.7b"]
+    c = rec["config"]
+    m = ModelSpec(hybrid_pattern="M" * c["num_hidden_layers"], hidden=c["hidden_size"], vocab=c["vocab_size"],
+                  tied_embeddings=True, position="none",
+                  mamba=dict(heads=c["num_heads"], head_dim=c["head_dim"], groups=c["n_groups"], d_state=c["state_size"],
+                             d_conv=c["conv_kernel"], expand=c["expand"]))
+    assert count_params(m).total == rec["params"]
+    assert round(rec["params"] / 1e9, 1) == 2.7
