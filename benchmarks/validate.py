@@ -546,7 +546,8 @@ def pr2_source(rid: str) -> str:
 #: used only where the row's own columns agree) — MLA, dense leading layers, group-limited routing, sliding
 #: windows and DeepSeek-V3's MTP module, which the row's columns cannot carry
 PR2_PRESETS = (("deepseek-v3", "deepseek-v3"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
-               ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"), ("kimi k2", "kimi-k2"))
+               ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"), ("kimi k2", "kimi-k2"),
+               ("nemotron 3 nano", "nemotron-3-nano-30b-a3b"))
 
 
 def _pr2_preset(r):
@@ -557,7 +558,8 @@ def _pr2_preset(r):
     if key is None:
         return None
     kw = dict(PRESETS[key], name=r.id)
-    if any(int(getattr(r, f)) != kw[f] for f in ("layers", "hidden", "heads", "vocab", "ffn_hidden")):
+    spec = ModelSpec(**kw)  # (a hybrid preset gives its layers as hybrid_pattern)
+    if any(int(getattr(r, f)) != getattr(spec, f) for f in ("layers", "hidden", "heads", "vocab", "ffn_hidden")):
         return None  # another variant of the family (e.g. a "Lite" model): the row's own columns
     if "w/o mtp" in name:  # Megatron-Bridge 25.11 "DeepSeekV3 (w/o MTP)": the MTP module left out
         kw["mtp_layers"] = 0
@@ -920,6 +922,12 @@ def mbridge_all(cat) -> pd.DataFrame:
       releases: GB200 -12% (26.02) -> +10% (26.06.01 on), GB300 -7% -> +11% (+2% -> +21% with
       Blackwell's parameters); per H100 config the error
       moves at most 5 points (Llama 3 70B +8 -> +11%, 405B -1 -> +4%, Qwen3-235B -10 -> -6%).
+    * Nemotron 3 Nano (20 rows, hybrid Mamba-2 / attention / MoE: ModelSpec.hybrid_pattern, the Mamba
+      layers priced by planner.model.ssm; recipe per ``MBRIDGE_MOE_RECIPES`` / ``MBRIDGE_RECOMPUTE``), as
+      first added: B200 -32%, B300 -31..-35%, GB200 -31..-35%, GB300 -28..-34%, H100 -15..-19% (the
+      planner too fast, as for the other fine-grained MoE, Qwen3-30B-A3B -20..-38%). Megatron-Bridge's
+      TFLOP/s column for these rows counts 7% more than the model's FLOPs (its hybrid formula takes the
+      Mamba width as 2 x hidden; tests/test_mbridge_all_data.py).
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
       the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
       prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""
@@ -1029,6 +1037,10 @@ MBRIDGE_MOE_RECIPES = {
     ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
     ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
     ("kimi k2", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
+    # Nemotron 3 Nano (Megatron-Bridge scripts/performance/configs/nemotronh/nemotronh_workload_base_configs.py
+    # ``BASE_NEMOTRON_3_NANO_CONFIG``: moe_flex_dispatcher_backend="hybridep", no all-to-all overlap, every GPU)
+    **{("nemotron 3 nano", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
+       for k in ("H100", "B200", "B300", "GB200", "GB300")},
 }
 MBRIDGE_ETP = 1
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
@@ -1052,6 +1064,9 @@ MBRIDGE_RECOMPUTE = {
     ("deepseek-v3", "B200"): ["mla_up_proj"],
     ("gpt-oss", "GB200", "bf16"): ["layernorm", "moe_act"],
     ("kimi k2", "GB300"): ["mla_up_proj"],
+    # Nemotron 3 Nano H100 FP8_CS (nemotronh_workload_base_configs.py ``NEMOTRON_3_NANO_PRETRAIN_CONFIG_H100_FP8_CS_V1``);
+    # the Blackwell configs set none
+    ("nemotron 3 nano", "H100"): ["moe", "layernorm", "core_attn", "moe_act"],
 }
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
 #: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;
@@ -1059,7 +1074,8 @@ MBRIDGE_RECOMPUTE = {
 #: ``set_llama31_common_configs`` and deepseek/deepseek_llm_pretrain.py ``set_deepseek_v3_common_configs``
 #: set ``cfg.ddp.grad_reduce_in_fp32 = False``): every Megatron-Bridge row; the NeMo 24.07 rows reduce
 #: fp32 gradients (Megatron's default with the distributed optimizer)
-MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek", "kimi")
+MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek", "kimi", "nemotron 3")
+# (Nemotron 3: nemotronh_llm_pretrain.py ``set_nemotron_3_nano_common_configs``: grad_reduce_in_fp32 = False)
 #: the NeMo 24.07 row whose launcher config (NeMo-Framework-Launcher
 #: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
 #: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``

@@ -101,10 +101,32 @@ def _tp_heads(v, m, t):
     return (m.heads % v.tp == 0) & ((m.kv_heads % v.tp == 0) | (v.tp % m.kv_heads == 0))
 
 
+def _tp_mamba(v, m, t):
+    """Megatron-Core MambaMixer: "nheads must be evenly divisble by tp_size", "ngroups must be evenly
+    divisible by tp_size" (megatron/core/ssm/mamba_mixer.py)."""
+    if getattr(m, "mamba", None) is None:
+        return v.tp == v.tp
+    return (m.mamba_heads % v.tp == 0) & (m.mamba.groups % v.tp == 0)
+
+
+def _cp_mamba(v, m, t):
+    """Megatron-Core MambaContextParallel (megatron/core/ssm/mamba_context_parallel.py): "nheads must
+    be evenly divisible by tp_size * cp_size"; the groups per TP rank and cp divide one another."""
+    if getattr(m, "mamba", None) is None:
+        return v.cp == v.cp
+    g = m.mamba.groups // v.tp
+    return ((m.mamba_heads // v.tp) % v.cp == 0) & ((g % v.cp == 0) | (v.cp % np.maximum(g, 1) == 0))
+
+
 RULES = (
+    Rule("parallel.tp", ("tp",), _tp_mamba,
+         lambda v, m, t: f"tp={v.tp} must divide the Mamba heads ({m.mamba_heads}) and groups ({m.mamba.groups})"),
     Rule("parallel.tp", ("tp",), _tp_heads,
          lambda v, m, t: (f"tp={v.tp} does not divide model.heads={m.heads}" if m.heads % v.tp else
                           f"tp={v.tp} and model.kv_heads={m.kv_heads} must divide one another")),
+    Rule("parallel.cp", ("tp", "cp"), _cp_mamba,
+         lambda v, m, t: f"cp={v.cp} must divide the Mamba heads per TP rank ({m.mamba_heads // v.tp}) and divide or "
+                         f"be divided by the groups per TP rank ({m.mamba.groups // v.tp})"),
     Rule("parallel.pp", ("pp",), lambda v, m, t: v.pp <= max(m.layers or 1, 1),
          lambda v, m, t: f"pp={v.pp} exceeds model.layers={m.layers}"),
     Rule("parallel.cp", ("cp",), lambda v, m, t: t.seq_len % v.cp == 0,

@@ -62,8 +62,14 @@ OPTIMIZER = Vocab("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_
 OBJECTIVE = Vocab("cost", "time", "tokens_per_dollar")
 #: model families
 FAMILY = Vocab("decoder", "encoder", "moe", "generic")
-#: MLP block kinds (gated ones have two input projections)
-MLP = Vocab("swiglu", "geglu", "gelu", "relu")
+#: MLP block kinds (gated ones have two input projections); "relu2" is squared ReLU, not gated
+#: (Nemotron-H / Nemotron 3: HF ``mlp_hidden_act: relu2``, Megatron-Core ``squared_relu``)
+MLP = Vocab("swiglu", "geglu", "gelu", "relu", "relu2")
+#: the layer kinds of a hybrid model's ``hybrid_pattern``, one character per layer, as Megatron-Core's
+#: ``hybrid_override_pattern`` spells them (megatron/core/ssm/mamba_hybrid_layer_allocation.py
+#: ``Symbols``: MAMBA "M", ATTENTION "*", MLP "-", MOE "E"): each is one residual block of one norm
+#: and one mixer (MambaLayer, TransformerLayer without MLP, MLPLayer, MoE TransformerLayer)
+HYBRID_LAYER = Vocab("M", "*", "-", "E")
 NORM = Vocab("rmsnorm", "layernorm")
 POSITION = Vocab("rope", "learned", "none")
 #: where weights, gradients and master copies live in mixed precision (planner.model.memory)

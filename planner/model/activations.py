@@ -216,6 +216,44 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
     return T
 
 
+def mamba_saved_tensors(m: ModelSpec):
+    """The saved-tensor table of one Mamba-2 layer (a hybrid model's "M"), Megatron-Core's TE spec
+    (megatron/core/ssm/mamba_mixer.py ``MambaMixer._ssm_training``): the in_proj is a
+    TELayerNormColumnParallelLinear (the layer input, the norm's fp32 rstd and its output ``ln_out``
+    kept, as ``norm1``/``qkv.input`` of the attention table); ``mamba_split_conv1d_scan_combined``
+    (mamba_ssm ops/triton/ssd_combined.py ``MambaSplitConv1dScanCombinedFn.forward``:
+    ``ctx.save_for_backward(zxbcdt, conv1d_weight, conv1d_bias, out_x, A, D, dt_bias, ...)``) keeps
+    its input, the in_proj output z, x, B, C, dt (the contiguous copy Megatron passes), and the scan
+    output before the gate ``out_x`` — the conv output and the chunk states are recomputed in its
+    backward; the group RMSNorm (``ExtendedRMSNorm``, mamba_ssm's LayerNormFn) keeps its input and
+    an fp32 rstd per group; out_proj keeps its input (a linear input: FP8 under TE FP8). All but the
+    norm's are per TP shard (heads and groups split over TP)."""
+    a, h = m.mamba, m.hidden
+    di, gn = m.mamba_inner, a.groups * a.d_state
+    return [SavedTensor("mamba.norm.input", h, None, "sp", True),
+            SavedTensor("mamba.norm.stats", 1, 4, "sp", True),
+            SavedTensor("mamba.in_proj.input", h, None, "sp", True, True),
+            SavedTensor("mamba.zxbcdt", 2 * di + 2 * gn + m.mamba_heads, None, "tp", True),
+            SavedTensor("mamba.out_x", di, None, "tp", True),
+            SavedTensor("mamba.gated_norm.input", di, None, "tp", True),
+            SavedTensor("mamba.gated_norm.rstd", a.groups, 4, "tp", True),
+            SavedTensor("mamba.out_proj.input", di, None, "tp", True, True)]
+
+
+def block_saved_tensors(m: ModelSpec, kind, *args):
+    """The rows of one hybrid block (vocab.HYBRID_LAYER ``kind``): "M" the Mamba-2 layer's, "*"
+    the attention half of the transformer table (up to the pre-MLP norm), "-" / "E" its MLP half
+    (dense / MoE); ``kind`` None: the whole transformer layer. ``args``: ``layer_saved_tensors``'s
+    after ``m``."""
+    if kind == "M":
+        return mamba_saved_tensors(m)
+    rows = layer_saved_tensors(m, *args)
+    if kind is None:
+        return rows
+    cut = next(i for i, t in enumerate(rows) if t.name == "norm2.input")
+    return rows[:cut] if kind == "*" else rows[cut:]
+
+
 def op_sac_saved_tensors(m: ModelSpec):
     """What torchtitan's op-level selective activation checkpointing keeps of a dense layer
     (``activation_checkpoint.selective_ac_option = "op"``; torchtitan 2024
@@ -239,7 +277,7 @@ def op_sac_saved_tensors(m: ModelSpec):
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
-                           modules=("core_attn",), fused_norm=False, probs_in_experts=False):
+                           modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold).
@@ -251,6 +289,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     layer fully checkpointed (``ac_freq`` = 2 in its configs): the mean of none and full.
     ``modules``: what Megatron's selective recompute re-runs (``training.recompute_modules``;
     default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
+    ``kind``: one block of a hybrid model (``block_saved_tensors``); None: a transformer layer.
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -273,7 +312,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
             b = 1.0  # TE keeps the FP8 copy it made for the GEMM
         return tokens * per_tok * b / (tp if t.shard == "tp" else sp_div)
 
-    for t in layer_saved_tensors(m, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
+    for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
                                  probs_in_experts):
         v = row_bytes(t)
         if t.name == "attn.probs_cast":  # fp32 scores: the softmax output itself feeds AV (one storage)
@@ -282,7 +321,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
             keep_sel = keep_sel + v
     full = tokens * m.hidden * act_bytes / sp_div
-    if selective == "op" and not moe:
+    if selective == "op" and not moe and kind is None:
         keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m))
     elif selective == "layer":
         keep_sel = (keep_all + full) / 2
@@ -307,6 +346,9 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
     """``layer_activation_bytes`` averaged over the model's layers: dense and MoE layers weighted by
     their counts (``m.moe_layers`` of ``m.layers``). Keywords as ``layer_activation_bytes``."""
+    if m.hybrid:  # one block per layer, each kind by its count (the layer input kept once per block)
+        return sum(n / m.layers * layer_activation_bytes(m, seq, micro_batch, moe=k == "E", kind=k, **kw)
+                   for k in ("M", "*", "-", "E") if (n := m.kind_layers(k)))
     share = m.moe_layers / m.layers if m.moe is not None else 0.0
     out = (1 - share) * layer_activation_bytes(m, seq, micro_batch, moe=False, **kw)
     if share:

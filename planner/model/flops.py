@@ -97,6 +97,57 @@ def moe_layer_macs(m: ModelSpec) -> float:
     return sum(moe_block_macs(m).values())
 
 
+def mamba_proj_macs(m: ModelSpec) -> int:
+    """Multiply-adds per token of one Mamba-2 mixer's projections (Megatron-Core ``MambaMixer``:
+    in_proj h x (2 d_inner + 2 G N + H) for z, x, B, C, dt; out_proj d_inner x h). 0 without Mamba."""
+    if m.mamba is None:
+        return 0
+    a, di = m.mamba, m.mamba_inner
+    return m.hidden * (2 * di + 2 * a.groups * a.d_state + m.mamba_heads) + di * m.hidden
+
+
+def mamba_conv_flops(m: ModelSpec, outputs) -> float:
+    """Forward FLOPs of the mixer's depthwise causal conv1d over x, B, C (d_inner + 2 G N channels,
+    d_conv taps each) for ``outputs`` output positions: 2 x channels x d_conv per output, as
+    FlopCounterMode counts ``aten.convolution`` (a depthwise conv: in_channels / groups = 1). The
+    training kernel (causal_conv1d, inside mamba_split_conv1d_scan_combined) writes one output per
+    token; PyTorch's ``F.conv1d(padding=d_conv - 1)`` writes seq + d_conv - 1 and slices."""
+    if m.mamba is None:
+        return 0.0
+    a = m.mamba
+    return 2.0 * (m.mamba_inner + 2 * a.groups * a.d_state) * a.d_conv * np.asarray(outputs, dtype=np.float64)
+
+
+def ssd_flops(m: ModelSpec, seq, scores_per_head: bool = False, pairwise_states: bool = False,
+              padded: bool = False):
+    """Forward matmul FLOPs of one layer's SSD chunked scan (Dao & Gu 2024 §6, "the SSD algorithm")
+    for one sequence of ``seq`` tokens, chunk Q, H heads of P channels, state N, G groups, c chunks:
+
+    * intra-chunk scores C B^T per chunk: 2 Q^2 N per group (mamba_ssm ``_bmm_chunk_fwd`` runs on the
+      G groups; ``scores_per_head``: B and C repeated to every head first, as HF's PyTorch path);
+    * the diagonal blocks' output (L o C B^T) X: 2 Q^2 P per head (the whole Q x Q block, the
+      full-count convention of ``attention_core_flops``);
+    * each chunk's state B^T X: 2 Q N P per head; the off-diagonal output C h: 2 Q N P per head;
+    * the inter-chunk recurrence: mamba_ssm's ``_state_passing_fwd`` is elementwise (0 matmul FLOPs);
+      ``pairwise_states``: HF's einsum over all (c + 1)^2 chunk pairs, 2 N P per pair per head;
+    * ``padded``: the sequence rounded up to whole chunks (HF pads; the Triton kernels mask).
+
+    The kernels run in the mixer (Megatron-Core ``mamba_split_conv1d_scan_combined``); the total is
+    a few % of the layer's projections for Nemotron shapes (Q = 128, N = 128, P = 64)."""
+    a = m.mamba
+    if a is None:
+        return np.zeros_like(np.asarray(seq, dtype=np.float64))
+    Q, N, P, H = float(a.chunk_size), float(a.d_state), float(a.head_dim), float(m.mamba_heads)
+    s = np.asarray(seq, dtype=np.float64)
+    chunks = np.ceil(s / Q)
+    L = chunks * Q if padded else s
+    score_heads = H if scores_per_head else float(a.groups)
+    out = 2.0 * L * Q * (N * score_heads + P * H) + 2.0 * 2.0 * L * N * P * H
+    if pairwise_states:
+        out = out + 2.0 * (chunks + 1) ** 2 * N * P * H
+    return out
+
+
 def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
     """Forward matmul FLOPs per token of the weights, split by where they sit. ``mtp`` is
     DeepSeek-V3's multi-token prediction: per module eh_proj 2h*h, one (MoE) layer, and the
@@ -107,7 +158,11 @@ def linear_flops_per_token(m: ModelSpec) -> dict[str, float]:
     h = m.hidden
     attn = 2 * attention_proj_macs(m)
     dense_mlp = 2 * dense_mlp_macs(m)
-    out = {"attn_proj": attn * m.layers, "mlp": dense_mlp * pc.n_dense_layers}
+    # (hybrid models: attention and dense MLPs only on their own layers; plain models: every layer
+    # has attention and the non-MoE ones a dense MLP: kind_layers gives layers and n_dense_layers)
+    out = {"attn_proj": attn * m.attention_layers, "mlp": dense_mlp * m.kind_layers("-")}
+    if m.mamba is not None:  # the Mamba-2 mixers' projections and conv1d (weights a token multiplies)
+        out["mamba"] = m.mamba_layers * (2.0 * mamba_proj_macs(m) + float(mamba_conv_flops(m, 1.0)))
     moe = 2 * moe_layer_macs(m) if m.moe is not None else 0.0
     out["mlp"] += moe * pc.n_moe_layers
     head = 2 * h * m.vocab
@@ -146,9 +201,10 @@ def recompute_module_flops_per_token(m: ModelSpec) -> dict[str, float]:
     mtp = m.mtp_layers
     moe = moe_block_macs(m) if m.moe is not None else {"shared_experts": 0.0}
     n_moe = m.moe_layers + (mtp if m.moe is not None else 0)
-    n_dense = m.layers + mtp - n_moe
+    n_dense = m.kind_layers("-") + mtp - (mtp if m.moe is not None else 0)  # hybrid: the "-" layers
     macs = {"mlp": n_dense * dense_mlp_macs(m), "moe": n_moe * sum(moe.values()),
-            "shared_experts": n_moe * moe["shared_experts"], "mla_up_proj": (m.layers + mtp) * mla_up_proj_macs(m),
+            "shared_experts": n_moe * moe["shared_experts"],
+            "mla_up_proj": (m.attention_layers + mtp) * mla_up_proj_macs(m),
             "layernorm": 0.0, "moe_act": 0.0}
     return {k: 2.0 * v for k, v in macs.items()}
 
@@ -168,7 +224,7 @@ def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool =
     s = np.asarray(seq, dtype=np.float64)
     full = s / 2 if (causal_half and m.causal) else s
     n_local = m.local_layers if (windowed and m.sliding_window) else 0
-    n_full = m.layers + m.mtp_layers - n_local
+    n_full = m.attention_layers + m.mtp_layers - n_local  # hybrid models: the "*" layers only
     if not n_local:
         return n_full * full
     w = float(m.sliding_window)
@@ -236,22 +292,25 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
         return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=z, linear_fwd=fwd, logits_fwd=z)
     tokens = gb * np.asarray(seq, dtype=np.float64)
     lin = linear_flops_per_token(m)
-    layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0)) * tokens
+    layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0) + lin.get("mamba", 0.0)) * tokens
     logits = lin["logits"] * tokens
     span = seq if attn_span is None else attn_span
     attn = attention_flops_per_token(m, span, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
-    fwd = layer_lin + logits + attn
+    # the SSD scans run per sequence (per packed example, like the attention core); not flash's
+    # backward score recompute, re-run by full recompute only
+    ssd = m.mamba_layers * ssd_flops(m, span) / np.asarray(span, dtype=np.float64) * tokens if m.mamba else 0.0
+    fwd = layer_lin + logits + attn + ssd
     model = 3 * fwd
     mods = distinct_recompute_modules(DEFAULT_RECOMPUTE_MODULES if modules is None else modules)
     per_mod = recompute_module_flops_per_token(m)
     sel = (attn if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
-    extra = np.where(rc == 2, layer_lin + attn, np.where(rc == 1, sel, 0.0))
+    extra = np.where(rc == 2, layer_lin + attn + ssd, np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
     # its own backward kernel, so the extra half is charged in every case with flash on
     extra = extra + (0.5 * attn if flash else 0.0)
     return dict(fwd=fwd, model=model, hardware=model + extra, attention_fwd=attn,
-                linear_fwd=layer_lin, logits_fwd=logits)
+                linear_fwd=layer_lin, logits_fwd=logits, ssd_fwd=ssd + 0.0 * fwd)
 
 
 def narayanan_eq3(B, s, l, h, V):

@@ -82,7 +82,7 @@ from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack, from_training,
                                    recompute_modules)
 from planner.model import moe as moe_mech
-from planner.model import offload, optimizers, physics
+from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.params import count_params
@@ -180,6 +180,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mla_up_fwd = 0.0
     fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
     dense_mlp = [gemm(T, (2 if m.gated else 1) * fd / tp, h), gemm(T, h, fd / tp)]
+    # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
+    sh = ssm.layer_shares(m)
+    mam = (ssm.mamba_layer(m, T, seq, tp, cp, gemm, eff, hbm, peak, (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel),
+                           act_b, (g, intra_bw, inter_bw, a_in, a_out)) if m.mamba is not None else None)
     fwd_g_attn = sum(p[0] for p in attn_proj)
     bwd_g_attn = sum(p[1] for p in attn_proj)
     fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
@@ -216,6 +220,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd_attn = qk + av + eff.memory_time(scores * SCORE_BYTES_FWD[drop] * act_b / 2, hbm)
         # backward: dS@K, dS^T@Q (qk shapes) and dP = dO V^T, dV = P^T dO (av shapes)
         bwd_attn = 2 * (qk + av) + eff.memory_time(scores * SCORE_BYTES_BWD[drop] * act_b / 2, hbm)
+        fwd_attn, bwd_attn = sh["*"] * fwd_attn, sh["*"] * bwd_attn  # per attention layer (hybrid: a share)
     # elementwise traffic per token (bytes): two norms (read h, write h), two residual adds
     # (read 2h, write h), dropout masks (1 byte per element, two per layer) on the full hidden;
     # the activation function (gated: read 2f, write f; else read f, write f), RoPE on q and k,
@@ -234,6 +239,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     act_fn_b = (EAGER_FP32_BYTES["swiglu"] if unfused else 3 * act_b) if m.gated else 2 * act_b
     rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
+    if m.hybrid:  # one norm and residual add per layer; RoPE and layout copy on the attention layers only
+        full_b = full_b / 2
+        shard_b = (sh["*"] * (rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q))
+                   + act_fn_b * (sh["-"] * fd + sh["E"] * f))
     mb_fwd = eff.memory_time(T * (full_b / sp_div + shard_b / tp), hbm)
     # MoE layers: router + experts + shared experts replace the dense MLP, plus the token dispatch
     # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
@@ -258,6 +267,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
+    if m.hybrid:  # each layer one block: attention projections, dense MLP, MoE block or Mamba projections
+        parts = [(sh["*"], attn_proj), (sh["-"], dense_mlp)] + ([(sh["M"], mam["proj"])] if mam else [])
+        fwd_gemm, bwd_gemm = [sum(w * sum(p[i] for p in ps) for w, ps in parts)
+                              + (moe_share * (ml.fwd_mlp, ml.bwd_mlp)[i] if m.moe is not None else 0.0) for i in (0, 1)]
     if frozen_base(m, t):  # lora/qlora: the adapters' GEMMs, peft's per-call deltas (finetune.py)
         # adapters are plain 16-bit linears whatever the base's recipe (finetune.frozen_layer_gemms)
         a16 = lambda M, N, K, **kw: gemm(M, N, K, pk=peak, b=float(act_b), **kw)  # noqa: E731
@@ -271,15 +284,20 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
-    kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0)
+    # a hybrid layer is one block (half a transformer layer's ops, kernels and TP collectives)
+    blocks = 0.5 if m.hybrid else 1.0
+    kern_s = fw.kernels_layer * eff.kernel_gap_s * (0.5 if fw.compile else 1.0) * blocks
     # TP: 2 all-reduces forward, 2 backward, of T*h activations (RS+AG under SP: same bytes);
     # with TE comm overlap / async TP hidden under the GEMMs they feed (physics.tp_exposed); without,
     # Megatron-Core's column linears still hide their backward collectives (physics.tp_exposed_async_bwd)
     tp_ar = collective_time("all_reduce", T * h * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out)
     tp_mode = physics.tp_overlap_mode(fw.tp_overlap, hw.gpu.name) if tp_comm_overlap == 0.0 else "none"
-    half = tp_ar * (1 - tp_comm_overlap)  # all-gathers (or reduce-scatters) of one pass
+    half = tp_ar * (1 - tp_comm_overlap) * blocks  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
+    if m.hybrid:  # the mean layer's column / row GEMMs (the MoE block's hide nothing here, as above)
+        parts = [(sh["*"], attn_proj), (sh["-"], dense_mlp)] + ([(sh["M"], mam["proj"])] if mam else [])
+        (col_f, col_b), (row_f, row_b) = [[sum(w * ps[j][i] for w, ps in parts) for i in (0, 1)] for j in (0, 1)]
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
     tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
@@ -308,12 +326,19 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     merge = physics.torch_ring_merge_bytes if fw.cp_exchange == "allgather" else physics.cp_merge_bytes
     cp_mb_f, cp_mb_b = merge(T, q / tp, kv_width, act_b, cp)
     cp_mb_f, cp_mb_b = eff.memory_time(cp_mb_f, hbm), eff.memory_time(cp_mb_b, hbm)
+    if m.hybrid:  # the ring runs on the attention layers; the Mamba layers' all-to-alls (ssm.mamba_layer)
+        cp_fwd, cp_bwd, cp_mb_f, cp_mb_b = (sh["*"] * x for x in (cp_fwd, cp_bwd, cp_mb_f, cp_mb_b))
+        if mam:
+            cp_fwd, cp_bwd = cp_fwd + sh["M"] * mam["cp_fwd"], cp_bwd + sh["M"] * mam["cp_bwd"]
     fwd_attn, bwd_attn = fwd_attn + cp_mb_f, bwd_attn + cp_mb_b
+    # the Mamba layers' conv1d + SSD scan + norm kernels (a sequence mixer like the attention core, but
+    # not what selective "core_attn" recompute re-runs; full recompute re-runs it with the layer)
+    scan_f, scan_b = (sh["M"] * mam["scan_fwd"], sh["M"] * mam["scan_bwd"]) if mam else (0.0, 0.0)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     sync_fwd = moe_share * moe_sync  # GPU idle at the MoE dispatcher's host sync, forward only
-    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd
-    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd
-    host_fwd = (fw.layer_ops * fw.host_ops_scale + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops, 0.0)
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f
+    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
+    host_fwd = (fw.layer_ops * fw.host_ops_scale * blocks + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops * blocks, 0.0)
                 + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0)) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
@@ -326,7 +351,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # projection saves its inputs before its GEMM runs, so that GEMM, the layer's last, is not
     # re-run (MoE layers: the combine saves the experts' outputs, nothing is skipped). An eager
     # FP8 linear is an autograd Function that saves after its GEMM: skipped only when compiled.
-    re_skip = ((1 - moe_share) * dense_mlp[1][0]
+    re_skip = ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
                if fw.recompute_early_stop and (fw.compile or not low) else 0.0)
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip
     # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
@@ -381,7 +406,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     return dict(
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
-        attn=fwd_attn + bwd_attn + rc_attn,
+        attn=fwd_attn + bwd_attn + rc_attn + scan_f + scan_b + np.where(rc == 2, scan_f, 0.0),
         membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_cp + sel_whole, 0.0)) * cp_fwd,
@@ -405,6 +430,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     b bytes per token; ``norm_b``/``act_b``/``dense_act_b``: bytes per token of one norm / of one expert's
     activation / of the dense MLP's activation."""
     ms = m.moe_layers / m.layers
+    dn = m.kind_layers("-") / m.layers if m.hybrid else 1 - ms  # layers with a dense MLP
     k = m.moe.top_k if m.moe is not None else 0
     modules = distinct_recompute_modules(modules)  # the MoE layer's checkpoint holds its experts and activation
     norms = ((0.0 if fused_norm else 1.0) + (1.0 if m.mla is not None and fused_norm else 0.0)
@@ -412,7 +438,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     z = 0.0
     terms = {  # module: (gemm, attention, memory-bound, TP, EP)
         "core_attn": (z, fwd_attn, z, z, z),
-        "mlp": ((1 - ms) * dense_mlp, z, (1 - ms) * mem(dense_act_b + (norm_b if fused_norm else z)), (1 - ms) * tp_fwd / 2, z),
+        "mlp": (dn * dense_mlp, z, dn * mem(dense_act_b + (norm_b if fused_norm else z)), dn * tp_fwd / 2, z),
         "moe": (ms * moe, z, ms * (moe_mb + mem(k * act_b)), z, ms * a2a),
         "shared_experts": (ms * shared, z, z, z, z),
         "mla_up_proj": (mla_up, z, z, z, z),

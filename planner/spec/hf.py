@@ -55,6 +55,7 @@ _POSITIVE_INTS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "in
                   "num_experts", "shared_expert_intermediate_size", "decoder_sparse_step")
 _NONNEG_INTS = ("type_vocab_size",)
 _BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias")
+# (nemotron_h: mamba_num_heads, mamba_head_dim, n_groups, ssm_state_size, conv_kernel are checked by ModelSpec)
 
 
 def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
@@ -257,7 +258,49 @@ def _phi3(cfg: dict) -> dict:
     return out
 
 
+#: transformers ``layers_block_type`` names -> the hybrid_pattern symbol (configuration_nemotron_h.py
+#: ``_pattern_to_list``: M mamba, * attention, - mlp, E moe)
+_NEMOTRON_H_KINDS = {"mamba": "M", "attention": "*", "full_attention": "*", "mlp": "-", "moe": "E"}
+#: HF ``mlp_hidden_act`` -> ModelSpec.mlp (non-gated MLPs: NemotronHMLP is up_proj, act, down_proj)
+_NEMOTRON_H_ACT = {"relu2": "relu2", "relu": "relu", "gelu": "gelu", "gelu_pytorch_tanh": "gelu"}
+
+
+def _nemotron_h(cfg: dict) -> dict:
+    """Nemotron-H / Nemotron 3 (transformers ``modeling_nemotron_h.py``): one norm + one mixer per
+    layer as ``hybrid_override_pattern`` (or ``layers_block_type``) lists them; attention without
+    RoPE or biases (NemotronHAttention's projections are built with ``bias=False``), non-gated MLPs (``mlp_hidden_act``), MoE of ``n_routed_experts`` + a shared expert
+    of ``moe_shared_expert_intermediate_size`` with a sigmoid router whose correction bias is a
+    buffer (``NemotronHTopkRouter``), the Mamba-2 mixer of ``NemotronHMamba2Mixer``. LatentMoE
+    (``moe_latent_size``, Nemotron 3 Super) is not modelled."""
+    unmodelled = [k for k, bad in (("moe_latent_size", cfg.get("moe_latent_size")), ("mlp_bias", cfg.get("mlp_bias")),
+                                   ("use_bias", cfg.get("use_bias")), ("use_conv_bias", cfg.get("use_conv_bias") is False),
+                                   ("num_nextn_predict_layers", cfg.get("num_nextn_predict_layers"))) if bad]
+    if unmodelled:  # LatentMoE (Nemotron 3 Super), MTP, or biases the counts do not hold
+        raise InputError("model.hf_config", f"nemotron_h: {unmodelled[0]} = {clip(cfg[unmodelled[0]])} is not modelled")
+    pat = cfg.get("hybrid_override_pattern") or "".join(_NEMOTRON_H_KINDS[k] for k in cfg["layers_block_type"])
+    act = _NEMOTRON_H_ACT[cfg.get("mlp_hidden_act", "relu2")]
+    out = dict(family="decoder", hybrid_pattern=pat, hidden=cfg["hidden_size"], heads=cfg["num_attention_heads"],
+               kv_heads=cfg.get("num_key_value_heads") or cfg["num_attention_heads"], vocab=cfg["vocab_size"],
+               mlp=act, norm="rmsnorm", position="none", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+               mamba=dict(heads=cfg["mamba_num_heads"], head_dim=cfg["mamba_head_dim"], groups=cfg["n_groups"],
+                          d_state=cfg["ssm_state_size"], d_conv=cfg["conv_kernel"], expand=cfg.get("expand", 2),
+                          chunk_size=cfg.get("chunk_size", 128)) if "M" in pat else None)
+    if cfg.get("head_dim"):
+        out["head_dim"] = cfg["head_dim"]
+    if "E" in pat:
+        out.update(family="moe", ffn_hidden=cfg["moe_intermediate_size"], dense_ffn_hidden=cfg["intermediate_size"],
+                   moe=dict(experts=cfg["n_routed_experts"], top_k=cfg["num_experts_per_tok"],
+                            shared_experts=cfg.get("n_shared_experts", 1),
+                            shared_ffn_hidden=cfg["moe_shared_expert_intermediate_size"],
+                            norm_topk_prob=bool(cfg.get("norm_topk_prob", True)),
+                            score_function="sigmoid", expert_bias=True))
+    else:
+        out["ffn_hidden"] = cfg["intermediate_size"]
+    return out
+
+
 HF_MAPPERS = {
+    "nemotron_h": _nemotron_h,
     "llama": _llama_like,
     "mistral": _phi3,  # Llama's weights; sliding_window on every layer
     "qwen2": lambda c: _llama_like(c, qkv_bias=True),

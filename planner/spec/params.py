@@ -15,6 +15,9 @@ Pieces of one transformer layer (h = hidden, q = heads*head_dim, kv = kv_heads*h
 * MoE MLP: router h*E, E experts of the MLP above, shared experts and their gate (Qwen2-MoE);
 * two norms per layer: RMSNorm h each, LayerNorm 2h each (weight and bias).
 
+Hybrid models (``hybrid_pattern``: Nemotron-H, Nemotron 3, Jamba-like, Mamba-2): each layer is one
+norm and one mixer — attention, dense MLP, MoE block, or the Mamba-2 mixer (``mamba_params``).
+
 Outside the layers: token embedding V*h, learned positions P*h, token types T*h, an embedding norm
 (encoders), a final norm (decoders), the LM head V*h unless tied, and BERT's MLM head
 (dense h*h+h, norm, decoder bias V).
@@ -88,6 +91,18 @@ def attention_params(m: ModelSpec) -> int:
     return w + b + qk + (m.heads if m.attention_sinks else 0)
 
 
+def mamba_params(m: ModelSpec) -> int:
+    """One Mamba-2 mixer (Megatron-Core megatron/core/ssm/mamba_mixer.py ``MambaMixer.__init__``;
+    HF ``NemotronHMamba2Mixer`` the same): in_proj h x (2 d_inner + 2 G N + H) (z, x, B, C, dt; no
+    bias), the depthwise conv1d over x, B, C ((d_inner + 2 G N) x d_conv weights and as many biases,
+    ``conv_bias`` asserted on), dt_bias, A_log and D (H each; ``D_has_hdim`` False), the gated
+    RMSNorm weight (d_inner) and out_proj d_inner x h."""
+    a, h, H, di = m.mamba, m.hidden, m.mamba_heads, m.mamba_inner
+    gn = 2 * a.groups * a.d_state
+    conv = (di + gn) * (a.d_conv + 1)
+    return h * (2 * di + gn + H) + conv + 3 * H + di + di * h
+
+
 def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
     """DeepSeek-V3 multi-token prediction, per module (DeepSeek-V3 ``inference/model.py`` and
     Megatron-Core ``multi_token_prediction.py``): enorm + hnorm (h each), eh_proj 2h*h, one
@@ -107,6 +122,8 @@ def count_params(m: ModelSpec) -> ParamCount:
     dense_layer = attn + mlp_params(m, m.dense_width) + norms
     moe_layer = moe_active = expert = 0
     n_moe = m.moe_layers
+    if m.hybrid:  # one norm + one mixer per layer; the MoE block's attention is its own "*" layer
+        attn = norms = 0
     if m.moe is not None:
         e = m.moe
         expert = mlp_params(m, m.ffn_hidden)
@@ -115,9 +132,15 @@ def count_params(m: ModelSpec) -> ParamCount:
             sw = e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden
             shared = mlp_params(m, sw) + (h if e.shared_expert_gate else 0)
         router = h * e.experts + (e.experts if e.router_bias else 0)
-        moe_layer = attn + norms + router + e.experts * expert + shared
-        moe_active = attn + norms + router + e.top_k * expert + shared
+        moe_layer = attn + norms + router + e.experts * expert + shared + (_norm(m) if m.hybrid else 0)
+        moe_active = attn + norms + router + e.top_k * expert + shared + (_norm(m) if m.hybrid else 0)
     n_dense = m.layers - n_moe
+    if m.hybrid:
+        # the non-MoE layers' total, as a mean per layer (``dense_layer`` x ``n_dense_layers``)
+        kinds = {"*": attention_params(m), "-": mlp_params(m, m.dense_width),
+                 "M": mamba_params(m) if m.mamba is not None else 0}
+        other = sum(m.kind_layers(k) * (p + _norm(m)) for k, p in kinds.items())
+        dense_layer = other / n_dense if n_dense else 0
     embedding = V * h
     if m.position == "learned":
         embedding += m.max_positions * h
@@ -128,10 +151,10 @@ def count_params(m: ModelSpec) -> ParamCount:
     lm_head = 0 if m.tied_embeddings else V * h
     if m.mlm_head:
         lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
-    layers = dense_layer * n_dense + moe_layer * n_moe
-    layers_active = dense_layer * n_dense + moe_active * n_moe
-    mtp = m.mtp_layers * mtp_params(m, moe_layer, dense_layer)
-    mtp_active = m.mtp_layers * mtp_params(m, moe_active, dense_layer)
+    layers = (other if m.hybrid else dense_layer * n_dense) + moe_layer * n_moe
+    layers_active = (other if m.hybrid else dense_layer * n_dense) + moe_active * n_moe
+    mtp = m.mtp_layers * mtp_params(m, moe_layer, dense_layer) if m.mtp_layers else 0
+    mtp_active = m.mtp_layers * mtp_params(m, moe_active, dense_layer) if m.mtp_layers else 0
     total = embedding + layers + final_norm + lm_head + mtp
     active = embedding + layers_active + final_norm + lm_head + mtp_active
     return ParamCount(

@@ -1,7 +1,7 @@
 """Shipped model presets: architecture fields as published in each model's config.json / paper.
 
 Sources: the models' Hugging Face ``config.json`` files (Llama 2/3/3.1, Mistral, Mixtral, Qwen2.5,
-GPT-2, BERT; Qwen3, Qwen3-MoE, DeepSeek-V2-Lite/V3, Kimi-K2, Llama-4-Scout, Gemma 2/3, gpt-oss,
+GPT-2, BERT; Nemotron 3 Nano in tests/data/hf_configs_ssm; Qwen3, Qwen3-MoE, DeepSeek-V2-Lite/V3, Kimi-K2, Llama-4-Scout, Gemma 2/3, gpt-oss,
 OLMo 2, Phi-3 as copied in tests/data/hf_configs with their sources in tests/data/README.md), Brown et al. 2020 Table 2.1 (GPT-3), torchvision's model docs for ResNet-50 and
 ViT-B/16 (params; forward FLOPs = 2 x the published GMACs at 224x224). Generic models'
 activation bytes per sample were measured with ``saved_tensors_hooks`` (see
@@ -37,6 +37,18 @@ def _moe(base, dense_ffn, **moe):
     if dense_ffn:
         out["dense_ffn_hidden"] = dense_ffn
     return out
+
+
+def _nemotron_h(pattern, hidden, heads, kv, ffn, vocab, mamba_heads, d_state=128, groups=8, mamba_head_dim=64,
+                head_dim=128, **kw):
+    """A Nemotron-H / Nemotron 3 hybrid (``hybrid_pattern``; planner.spec.hf ``_nemotron_h`` maps the
+    same HF config keys): attention without RoPE (Megatron-Bridge MambaModelProvider
+    ``position_embedding_type="none"``; HF NemotronHAttention applies none), squared-ReLU MLPs, RMSNorm,
+    untied embeddings, the Mamba-2 mixer of ``mamba_heads`` x ``mamba_head_dim``."""
+    return dict(dict(family="decoder", hybrid_pattern=pattern, hidden=hidden, heads=heads, kv_heads=kv,
+                     head_dim=head_dim, ffn_hidden=ffn, vocab=vocab, mlp="relu2", norm="rmsnorm", position="none",
+                     tied_embeddings=False,
+                     mamba=dict(heads=mamba_heads, head_dim=mamba_head_dim, groups=groups, d_state=d_state)), **kw)
 
 
 _MLA_V3 = dict(q_lora_rank=1536, kv_lora_rank=512, qk_nope_head_dim=128, qk_rope_head_dim=64, v_head_dim=128)
@@ -101,6 +113,18 @@ PRESETS: dict[str, dict] = {
                          None, experts=128, top_k=4, router_bias=True),
     "olmo2-7b": _llama(32, 4096, 32, 32, 11008, 100352, qk_norm="full"),
     "phi3-mini": _llama(32, 3072, 32, 32, 8192, 32064, sliding_window=2047, local_layers=32),
+    # Nemotron 3 Nano 30B-A3B: nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16 config.json (copied in
+    # tests/data/hf_configs_ssm; Megatron-Bridge Nemotron3NanoProvider gives the same): 23 Mamba-2 + 23 MoE
+    # + 6 attention layers; 128 routed experts of 1856 (top-6, sigmoid router with expert bias) + one shared
+    # of 3712
+    "nemotron-3-nano-30b-a3b": _nemotron_h("MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME", 2688, 32, 2, 1856,
+                                           131072, 64, family="moe",
+                                           moe=dict(experts=128, top_k=6, shared_experts=1, shared_ffn_hidden=3712,
+                                                    score_function="sigmoid", expert_bias=True)),
+    # Nemotron-H 8B: Megatron-Bridge NemotronHModelProvider8B (src/megatron/bridge/models/nemotronh/
+    # nemotron_h_provider.py): 24 Mamba-2 + 4 attention + 24 MLP layers, 128 Mamba heads, GQA 8 groups
+    "nemotron-h-8b": _nemotron_h("M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-", 4096, 32, 8, 21504,
+                                 131072, 128),
     "bert-base": _bert(12, 768, 12, 3072),
     "bert-large": _bert(24, 1024, 16, 4096),
     # generic (non-transformer-spec) vision models, 224x224 images: FLOPs (FlopCounterMode, fwd)

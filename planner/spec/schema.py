@@ -113,6 +113,24 @@ class MLASpec(_Strict):
     v_head_dim: int = Field(gt=0)
 
 
+class MambaSpec(_Strict):
+    """The Mamba-2 mixer of a hybrid model's "M" layers (Dao & Gu 2024, "Transformers are SSMs",
+    arXiv 2405.21060; Megatron-Core megatron/core/ssm/mamba_mixer.py ``MambaMixer``; HF
+    ``NemotronHMamba2Mixer``): ``heads`` SSM heads of ``head_dim`` channels (d_inner = heads x
+    head_dim; None: ``expand`` x hidden / head_dim, as MambaMixer when ``mamba_num_heads`` is
+    unset), ``groups`` B/C groups shared by heads/groups heads each (``n_groups``), state size
+    ``d_state`` (``ssm_state_size`` / ``mamba_state_dim``), depthwise causal conv of ``d_conv`` taps
+    over x, B and C, the SSD chunk length ``chunk_size``."""
+
+    d_state: int = Field(128, gt=0, le=4096)
+    groups: int = Field(8, gt=0, le=1024)
+    head_dim: int = Field(64, gt=0, le=4096)
+    heads: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["heads"])
+    d_conv: int = Field(4, gt=0, le=64)
+    expand: int = Field(2, gt=0, le=16)
+    chunk_size: int = Field(128, gt=0, le=4096)
+
+
 class ModelSpec(_Strict):
     """A model's architecture. Transformer fields for decoder/encoder/moe; three numbers for generic.
 
@@ -151,6 +169,11 @@ class ModelSpec(_Strict):
     local_layers: int = Field(0, ge=0)  # how many layers use the sliding window / chunked attention
     local_attention: V.LOCAL_ATTENTION.literal = "sliding"  # what the local layers' window means
     mtp_layers: int = Field(0, ge=0, le=16)  # DeepSeek-V3 multi-token-prediction modules
+    #: hybrid models (Nemotron-H, Nemotron 3, Jamba-like, pure Mamba-2): one character per layer as
+    #: Megatron-Core's ``hybrid_override_pattern`` (vocab.HYBRID_LAYER: M Mamba-2, * attention, - MLP,
+    #: E MoE); each layer is one norm + one mixer, so ``layers`` is the pattern's length
+    hybrid_pattern: Optional[str] = Field(None, min_length=1, max_length=MAX_REASONABLE["layers"])
+    mamba: Optional[MambaSpec] = None  # the "M" layers' mixer (required when the pattern has M)
     # generic models (CNNs, anything not a transformer): the three numbers the planner needs
     params: Optional[float] = Field(None, gt=0, le=1e15)
     fwd_flops_per_sample: Optional[float] = Field(None, gt=0, le=1e21)
@@ -164,6 +187,8 @@ class ModelSpec(_Strict):
             if missing:
                 raise ValueError(f"generic model needs {', '.join(missing)}")
             return self
+        if self.hybrid_pattern is not None:
+            self._check_hybrid()
         for f in ("layers", "hidden", "heads", "vocab"):
             if getattr(self, f) is None:
                 raise ValueError(f"{f}: required for a {self.family} model")
@@ -190,7 +215,73 @@ class ModelSpec(_Strict):
             )
         if self.position == "learned" and self.max_positions is None:
             raise ValueError("max_positions: required when position is 'learned'")
+        if self.mamba is not None and self.mamba_heads % self.mamba.groups:
+            # MambaMixer: "nheads must be evenly divisible by ngroups"
+            raise ValueError(f"mamba: {self.mamba_heads} Mamba heads are not divisible by its "
+                             f"{self.mamba.groups} groups")
         return self
+
+    def _check_hybrid(self):
+        """The pattern's rules (Megatron-Core mamba_hybrid_layer_allocation.py ``_allocate_override``:
+        valid symbols, length = num_layers) and the sections its layers need."""
+        pat = self.hybrid_pattern
+        bad = sorted(set(pat) - set(V.HYBRID_LAYER.names))
+        if bad:
+            raise ValueError(f"hybrid_pattern: {bad[0]!r} is not a layer symbol; use M (Mamba-2), * (attention), "
+                             "- (MLP), E (MoE)")
+        if self.layers is not None and self.layers != len(pat):
+            raise ValueError(f"layers: {self.layers} but hybrid_pattern has {len(pat)} layers")
+        self.__dict__["layers"] = len(pat)
+        if "M" in pat and self.mamba is None:
+            self.__dict__["mamba"] = MambaSpec()
+        if "M" not in pat and self.mamba is not None:
+            raise ValueError("mamba: given but hybrid_pattern has no M layer")
+        if "E" in pat and self.moe is None:
+            raise ValueError("moe: hybrid_pattern has E layers; give moe: {experts, top_k}")
+        if self.moe is not None and "E" not in pat:
+            raise ValueError("moe: given but hybrid_pattern has no E layer")
+        if self.moe is not None and (self.moe.first_dense or self.moe.dense_layers or self.moe.layer_freq != 1):
+            raise ValueError("moe: a hybrid model places its MoE layers by hybrid_pattern (E), not by "
+                             "first_dense / dense_layers / layer_freq")
+        if self.mtp_layers:
+            raise ValueError("mtp_layers: not modelled for hybrid models")
+        if self.local_layers:
+            raise ValueError("local_layers: not modelled for hybrid models")
+        if "*" not in pat and self.heads is None:
+            # no attention layer: the attention fields are unused; one head keeps the derived shapes defined
+            self.__dict__["heads"] = 1
+
+    # ---- hybrid layers -------------------------------------------------------------------
+    @property
+    def hybrid(self) -> bool:
+        return self.hybrid_pattern is not None
+
+    def kind_layers(self, kind: str) -> int:
+        """Layers of one hybrid kind (vocab.HYBRID_LAYER); a plain transformer layer holds an
+        attention ("*") and an MLP ("-" dense or "E" MoE) and no Mamba mixer."""
+        if self.hybrid:
+            return self.hybrid_pattern.count(kind)
+        return {"M": 0, "*": self.layers, "E": self.moe_layers}.get(kind, self.layers - self.moe_layers)
+
+    @property
+    def attention_layers(self) -> int:
+        """Layers with an attention block: every layer, or the hybrid pattern's "*" layers."""
+        return self.kind_layers("*")
+
+    @property
+    def mamba_layers(self) -> int:
+        return self.kind_layers("M") if self.hybrid else 0
+
+    @property
+    def mamba_heads(self) -> int:
+        """Mamba-2 heads: ``mamba.heads``, else expand x hidden / head_dim (MambaMixer)."""
+        a = self.mamba
+        return a.heads or a.expand * self.hidden // a.head_dim
+
+    @property
+    def mamba_inner(self) -> int:
+        """d_inner = heads x head_dim (MambaMixer, ``mamba_num_heads`` given or not)."""
+        return self.mamba_heads * self.mamba.head_dim
 
     # ---- derived shapes ------------------------------------------------------------------
     @property
@@ -223,6 +314,8 @@ class ModelSpec(_Strict):
         ``interleave_moe_layer_step`` gives the same indices)."""
         if self.moe is None:
             return ()
+        if self.hybrid:
+            return tuple(i for i, c in enumerate(self.hybrid_pattern) if c == "E")
         e = self.moe
         dense = set(e.dense_layers)
         return tuple(i for i in range(self.layers)
@@ -513,6 +606,17 @@ class JobSpec(_Strict):
             if self.tabular is None:
                 raise ValueError("model: required section is missing")
             return self
+        if m.hybrid and self.training.mode in ("lora", "qlora"):
+            raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
+        fwn = self.training.framework.name if self.training.framework is not None else None
+        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "megatron-lm"):
+            # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
+            # saved tensors); the HF-code stacks' per-op tables and torchtitan have no hybrid layers here
+            raise ValueError(f"training.framework: {fwn} is not modelled for hybrid (hybrid_pattern) models; "
+                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge, megatron-lm)")
+        if m.hybrid and self.serving is not None:
+            raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
+                             "in the Mamba layers, their state instead)")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
         return self

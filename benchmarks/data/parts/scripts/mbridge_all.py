@@ -31,8 +31,9 @@ factor 1.0 padded to capacity, not force-balanced, alltoall dispatcher (``TOKEND
 
 Left out (listed in ``LEFT_OUT`` with the reason; the builder prints the counts):
 
-* models the planner has no preset for: Nemotron 3 Nano / Super / Ultra and Nemotron 3.5 Lightning
-  (hybrid Mamba-Transformer MoE), DeepSeek-V4 Flash;
+* models the planner has no preset for: Nemotron 3 Super / Ultra (LatentMoE, MTP) and Nemotron 3.5
+  Lightning (hybrid Mamba-Transformer MoE; Nemotron 3 Nano is in, as preset nemotron-3-nano-30b-a3b),
+  DeepSeek-V4 Flash;
 * the 26.06 SFT and LoRA tables (fine-tuning on a dataset whose packing/lengths the page does not state);
 * parenthesised variants with no tokens/s of their own (25.09 H100 DeepSeek-V3 "338 (330)").
 """
@@ -119,6 +120,12 @@ MODELS = {
     "Qwen3_30B_a3B": dict(preset="qwen3-30b-a3b", model="Qwen3-30B-A3B (head_dim 128, q-proj 4096 > hidden)",
                           params_b=30.5, layers=48, hidden=2048, heads=32, kv_heads=4, ffn_hidden=768, vocab=151936,
                           moe_experts=128, moe_topk=8),
+    # hybrid Mamba-Transformer MoE (planner ModelSpec.hybrid_pattern): the HF config.json of
+    # nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16 (tests/data/hf_configs_ssm); heads / kv_heads / ffn_hidden
+    # are the 6 attention layers' and the experts' (1856; shared expert 3712)
+    "Nemotron_3_Nano": dict(preset="nemotron-3-nano-30b-a3b", model="Nemotron 3 Nano 30B-A3B (hybrid: 23 Mamba-2 + "
+                            "23 MoE + 6 attention layers, hybrid_pattern)", params_b=31.6, layers=52, hidden=2688,
+                            heads=32, kv_heads=2, ffn_hidden=1856, vocab=131072, moe_experts=128, moe_topk=6),
     "Qwen3_235B_a22B": dict(preset="qwen3-235b-a22b", model="Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)",
                             params_b=235, layers=94, hidden=4096, heads=64, kv_heads=4, ffn_hidden=1536, vocab=151936,
                             moe_experts=128, moe_topk=8),
@@ -137,10 +144,11 @@ MUON = {"Kimi_K2": ("Muon optimizer (table footnote: 'Muon optimizer was used fo
                     "DDP + Muon layer-wise distributed optimizer (dist_muon; FSDP=0)")}
 #: table labels the planner cannot represent, with why
 UNMODELLED = {
-    "Nemotron_3_Nano": "hybrid Mamba-Transformer MoE: no planner preset",
-    "Nemotron_3_Super": "hybrid Mamba-Transformer MoE (LatentMoE): no planner preset",
-    "Nemotron_3_Ultra": "hybrid Mamba-Transformer MoE: no planner preset",
-    "Nemotron_3_5_Lightning": "hybrid Mamba-Transformer MoE: no planner preset",
+    "Nemotron_3_Super": "hybrid Mamba-Transformer MoE with LatentMoE (experts in a latent width, HF "
+                        "moe_latent_size) and MTP layers: not modelled (no config.json of it in the code index)",
+    "Nemotron_3_Ultra": "hybrid Mamba-Transformer MoE with LatentMoE and MTP layers: not modelled (no config.json "
+                        "of it in the code index)",
+    "Nemotron_3_5_Lightning": "hybrid Mamba-Transformer MoE with MTP: no config.json of it in the code index",
     "DeepSeekV4 Flash": "no planner preset (DeepSeek-V4 attention/MoE; Megatron-Core dev branch)",
 }
 
