@@ -178,6 +178,23 @@ def test_bad_patterns_are_one_line_errors(tmp_path, cli, model, field, fragment)
     assert "\n" not in line and line.startswith("error:") and field in line and fragment in line, line
 
 
+@pytest.mark.parametrize("training,field", [
+    ("{optimizer: muon}", "training.optimizer"),
+    ("{mode: lora}", "training.mode"),
+    ("{framework: torchtitan}", "training.framework"),
+    ("{framework: auto}", "training.framework"),
+])
+def test_unmodelled_hybrid_combinations_are_one_line_errors(tmp_path, cli, training, field):
+    """What the hybrid model is not priced for (Muon's per-matrix table, LoRA, stacks without Mamba
+    layers here, a stack search that would time them) is refused, not mispriced."""
+    p = tmp_path / "job.yaml"
+    p.write_text(f"model: {{preset: nemotron-3-nano-30b-a3b}}\ntraining: {training}\ncluster: {{gpu: H100, nodes: 2}}\n")
+    code, out, err = cli("estimate", p)
+    assert code == 2, (out, err)
+    line = err.strip()
+    assert "\n" not in line and line.startswith(f"error: {field}:"), line
+
+
 def test_tp_must_divide_the_mamba_heads_and_groups(tmp_path, cli):
     p = tmp_path / "job.yaml"
     p.write_text("model: {preset: nemotron-3-nano-30b-a3b}\nparallel: {tp: 16}\ncluster: {gpu: H100, nodes: 2}\n")

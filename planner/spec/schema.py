@@ -608,6 +608,10 @@ class JobSpec(_Strict):
             return self
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
+        if m.hybrid and self.training.optimizer == "muon":
+            # Muon's Newton-Schulz work is priced per transformer-layer matrix (planner.model.optimizers
+            # layer_matrices); the Mamba mixer's in/out projections are not in that table
+            raise ValueError("training.optimizer: muon is not modelled for hybrid (hybrid_pattern) models")
         fwn = self.training.framework.name if self.training.framework is not None else None
         if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "megatron-lm"):
             # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
