@@ -348,6 +348,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         weights=pick(fw, lw), grads=pick(fg, lg), optimizer=pick(fo, lo), activations=act,
         logits=lg_, other=other(act + lg_), total=np.maximum(first_total, last_total),
         stage=last.astype(np.int8), host=pick(host_f, host_l) * np.ones(len(c)),
+        # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
+        # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
+        outside_allocator=(CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups) * np.ones(len(c)),
     )
 
 

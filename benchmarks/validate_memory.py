@@ -1,0 +1,138 @@
+"""Predicted vs measured peak GPU memory per training run (``data/parts/peak_memory.csv``).
+
+Each row of the data file is one published training run with its full configuration and the peak
+memory its stack logged. Rows are mapped onto the planner's inputs the way ``benchmarks/validate.py``
+maps the same sources for step time (its helpers are imported, not copied):
+
+* torchtitan (``titan24_*``): the rows are the same runs as ``published_runs_2.csv``'s rows of the
+  same id, and carry its columns, so ``validate.pr2_case`` maps them (model, layout, micro-batch,
+  precision, recompute) and ``validate.pr2_options`` names the stack options (compile, float8 recipe,
+  async TP, early stop).
+* HF Trainer (``hfdoc_*``): one GPU, no parallelism; the planner preset the row names, the Trainer's
+  defaults (eager attention, dropout on, ``mixed_precision: amp`` under ``fp16=True``), the row's
+  micro-batch, gradient accumulation, checkpointing and optimizer (``hf_case``).
+
+What each source measured decides what the prediction is compared with (``metric``; like with like):
+
+* ``max_reserved`` (torch.cuda ``reserved_bytes.all.peak``: torchtitan's logged ``memory``): the
+  caching allocator's pool, i.e. the planner's total less the memory the allocator never sees (the CUDA
+  context and NCCL's communicator buffers, ``memory_per_gpu``'s ``outside_allocator``); the planner's
+  fragmentation allowance stays in, as reserved memory includes fragmentation;
+* ``nvidia-smi`` (the process' device memory after training): the planner's total;
+* ``max_allocated`` / ``max_active``: the total less ``other`` (context, NCCL, fragmentation).
+
+Run: ``python benchmarks/validate_memory.py [--csv out.csv]``: every row's predicted and measured GiB
+and the signed error, then per source the median and p90 absolute error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.validate import pr2_case, pr2_options  # noqa: E402
+from hardware_catalog import load_catalog  # noqa: E402
+from planner.layout import Candidates  # noqa: E402
+from planner.model import stacks  # noqa: E402
+from planner.model.memory import GiB, memory_per_gpu  # noqa: E402
+from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
+from planner.vocab import RECOMPUTE, SCHEDULE  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "parts" / "peak_memory.csv"
+
+def source_of(rid: str) -> str:
+    """The per-source group of a row (one table of one stack)."""
+    return {"titan24": "torchtitan llama3 H100 (2024-12)", "hfdoc": "HF Trainer bert-large V100 (docs)"}[rid.split("_")[0]]
+
+
+def comparable(mem: dict, metric: str) -> float:
+    """The planner's figure that is like the row's measured ``metric`` (module docstring)."""
+    total = float(mem["total"][0])
+    if metric == "max_reserved":
+        return total - float(mem["outside_allocator"][0])
+    if metric in ("max_allocated", "max_active"):
+        return total - float(mem["other"][0])
+    if metric == "nvidia-smi":
+        return total
+    raise ValueError(metric)
+
+
+def titan_case(cat, r):
+    """(model, training, candidates, stack) of a torchtitan row: ``validate.pr2_case`` on the row
+    (its columns are published_runs_2.csv's) and the stack with the options its source states."""
+    case = pr2_case(cat, r)
+    return case.model, case.training, case.candidates, stacks.resolve(case.stack, **pr2_options(r, case.stack))
+
+
+def hf_case(cat, r):
+    """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring)."""
+    from planner.spec.presets import PRESETS
+
+    model = ModelSpec(**PRESETS[r.preset])
+    fp16 = str(r.precision).startswith("fp16")
+    rc = RECOMPUTE.code["full"] if str(r.recompute).startswith("full") else RECOMPUTE.code["none"]
+    mb = int(r.micro_batch)
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=int(r.global_batch_seqs), micro_batch=mb,
+                      precision="fp16" if fp16 else "fp32", weights="amp", optimizer=r.optimizer,
+                      flash_attention=False, dropout=True, recompute=RECOMPUTE.names[rc])
+    c = Candidates(tp=np.array([1]), pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=mb, rc=rc, sp=False,
+                   schedule=SCHEDULE.code["1f1b"], gpus_per_node=1, nodes=1)
+    return model, tr, c, stacks.resolve("hf-trainer")
+
+
+def rows(path=None) -> pd.DataFrame:
+    """Every row of the data file with its prediction (GiB) and signed error."""
+    cat = load_catalog()
+    d = pd.read_csv(path or DATA)
+    out = []
+    for r in d.itertuples():
+        case = titan_case if r.stack == "torchtitan" else hf_case
+        model, tr, c, st = case(cat, r)
+        mem = memory_per_gpu(model, tr, c, stack=st)
+        pred = comparable(mem, r.metric) / GiB
+        parts = {k: float(mem[k][0]) / GiB for k in ("weights", "grads", "optimizer", "activations", "logits", "other")}
+        out.append(dict(source=source_of(r.id), id=r.id, metric=r.metric, measured_gib=float(r.measured_gib),
+                        predicted_gib=pred, **{f"{k}_gib": v for k, v in parts.items()}))
+    df = pd.DataFrame(out)
+    df["err"] = df["predicted_gib"] / df["measured_gib"] - 1
+    return df
+
+
+def error_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per source: rows, median and p90 absolute error, mean signed error, and the metric compared."""
+    out = []
+    for src, g in df.groupby("source", sort=False):
+        a = np.abs(g["err"])
+        out.append(dict(source=src, rows=len(g), metric="/".join(sorted(set(g["metric"]))),
+                        median_abs_err=float(np.median(a)), p90_abs_err=float(np.quantile(a, 0.9)),
+                        mean_signed_err=float(g["err"].mean())))
+    return pd.DataFrame(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--csv", help="write every row's prediction here")
+    args = ap.parse_args(argv)
+    df = rows()
+    pd.set_option("display.width", 200)
+    show = df[["source", "id", "metric", "measured_gib", "predicted_gib", "err"]].copy()
+    show["err"] = (show["err"] * 100).map(lambda x: f"{x:+.1f}%")
+    print(show.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
+    tab = error_table(df)
+    fmt = tab.copy()
+    for k in ("median_abs_err", "p90_abs_err", "mean_signed_err"):
+        fmt[k] = (fmt[k] * 100).map(lambda x: f"{x:.1f}%")
+    print()
+    print(fmt.to_string(index=False))
+    if args.csv:
+        df.to_csv(args.csv, index=False)
+    return tab
+
+
+if __name__ == "__main__":
+    main()
