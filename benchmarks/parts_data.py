@@ -39,6 +39,12 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id", "engine", "model", "gpu", "metric", "value", "unit", "source", "provenance", "notes"),
         ("num_gpus", "tp", "pp", "ep", "dp", "input_len", "output_len", "num_requests", "batch_size", "value"),
     ),
+    "peak_memory": (
+        ("id", "source", "provenance", "read_date", "model", "gpu", "num_gpus", "stack", "seq_len", "micro_batch",
+         "tp", "pp", "dp", "precision", "recompute", "zero_or_fsdp", "measured_gib", "metric", "notes"),
+        ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq_len", "global_batch_seqs", "micro_batch",
+         "grad_accum", "tp", "pp", "dp", "cp", "num_gpus", "gpus_per_node", "measured_gib"),
+    ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),
         ("num_gpus", "num_nodes", "group_size", "num_groups", "shape_elements", "tensor_size_bytes",

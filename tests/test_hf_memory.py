@@ -190,12 +190,13 @@ def _walked(fam, case, **kw):
 @pytest.mark.parametrize("precision", ["bf16", "amp_bf16"])
 @pytest.mark.parametrize("fam", ["llama", "mixtral", "gpt2"])
 def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing):
-    """``planner estimate`` of the tiny recorded models on hf-trainer (DDP, one micro-batch per
-    step: autograd keeps the ``.grad`` tensors, autocast its weight copies — as in the recorded
-    runs): activations + logits is the walk's peak, so within 5% of the measured
+    """``planner estimate`` of the tiny recorded models on hf-trainer (one micro-batch per step:
+    autograd keeps the ``.grad`` tensors, autocast its weight copies — as in the recorded runs):
+    activations + logits is the walk's peak, so within 5% of the measured
     ``live_peak_fwd_bwd_bytes`` (which leaves out the parameters and inputs, as the plan's
     weight term holds the parameters); the AMP weight term is the fp32 storage alone (4 bytes per
-    parameter: autocast's copies are in the walk), the gradient term DDP's bucket."""
+    parameter: autocast's copies are in the walk); the gradient term DDP's bucket on two ranks,
+    nothing on one (no DDP wrapper in one process: the ``.grad`` tensors are the walk's)."""
     from planner.spec.params import count_params
     from planner.workloads.training import estimate_job
 
@@ -211,7 +212,10 @@ def test_estimate_on_hf_trainer_is_the_walked_peak(fam, precision, checkpointing
         assert got == pytest.approx(walked, rel=1e-12)
         assert abs(got / c["live_peak_fwd_bwd_bytes"] - 1) < 0.05, (c["seq"], c["batch"], c["attn_implementation"])
         assert mem.weights == pytest.approx(n * (4 if precision == "amp_bf16" else 2))
-        assert mem.grads == pytest.approx(n * 4)  # DDP's buckets (fp32 gradient accumulation)
+        assert mem.grads == 0.0  # one process: no DDP reducer buckets
+        ddp = estimate_job(_tiny_job(fam, c, mp, dp=2)).memory_per_gpu_bytes
+        assert ddp.activations + ddp.logits == pytest.approx(walked, rel=1e-12)
+        assert ddp.grads == pytest.approx(n * 4)  # DDP's buckets (fp32 gradient accumulation)
 
 
 def test_walked_gradients_and_weight_copies_follow_the_stack():

@@ -25,6 +25,7 @@ REQUIRED_NUMERIC = {
     "long_context": ("value",),
     "serving": ("value",),
     "xla_collectives": ("tensor_size_bytes", "xla_network_throughput_bytes_per_s"),
+    "peak_memory": ("measured_gib", "num_gpus", "seq_len", "tp", "pp", "dp"),  # micro-batch: unstated for the PP rows
 }
 
 

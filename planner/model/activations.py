@@ -398,14 +398,40 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
     return vocab_part + tokens * (m.hidden * act_bytes * hidden_rows + stat * 4) / sp_div
 
 
-def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2):
-    """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: the
-    logits in the activation dtype and the fp32 copy cross-entropy upcasts them to,
-    (act_bytes + 4) * V/t per token. They set the peak of the step (the loss runs when every
-    layer's activations of the micro-batch are still saved), so the memory model counts them in
-    the logits term; with a 128k vocabulary they exceed a whole layer's activations.
-    Measured in calibration/loop.py (peak allocated during real steps)."""
+#: bytes per logit of the rank's vocabulary shard that the loss holds at its peak on top of the saved fp32
+#: log-softmax (``logits_bytes``), by the stack's loss code (``Stack.loss``), as (without TP, with TP);
+#: None = act_bytes + 4 (the 16-bit logits and the fp32 copy cross-entropy upcasts them to, in the forward):
+#:
+#: * "cast_ce": the planner's generic loss (above), every stack that does not say otherwise;
+#: * "torch_ce": eager ``F.cross_entropy`` on fp32 logits the model returns and the loop deletes before
+#:   ``backward`` (torchtitan 2024: ``Transformer.forward`` returns ``self.output(h).float()``, train.py
+#:   ``loss_fn`` = ``cross_entropy(pred.flatten(0, 1), ...)`` then ``del pred`` "to avoid peaking memory").
+#:   The backward peaks in ``LogSoftmaxBackward``: the out-of-place ``_log_softmax_backward_data`` writes
+#:   a new fp32 gradient while the dense fp32 gradient ``nll_loss_backward`` made and the saved output are
+#:   alive, 4 + 4 beyond the saved 4 bytes. With TP, torchtitan applies DTensor loss parallel
+#:   (``--training.disable_loss_parallel`` off by default; torch/distributed/tensor/parallel/loss.py): its
+#:   fused backward ``_nll_loss_and_log_softmax_backward`` computes ``(zeros_like(x) + exp(x)) *
+#:   grad_output``: three fp32 logit-sized tensors at once beside the saved output (the zeros, their
+#:   sum with the exponential, and the exponential or the product), 12 bytes beyond the saved 4.
+#:   Both measured on a real torch run (CPU, torch 2.13): peaks of 12.0 and 16.0 bytes per logit
+#:   (tests/test_memory_validation.py).
+LOSS_TRANSIENT_BYTES = {
+    "cast_ce": (None, None),
+    "torch_ce": (8.0, 12.0),
+}
+
+
+def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, loss="cast_ce"):
+    """Bytes alive only while the loss runs on the last stage, on top of ``logits_bytes``: for the
+    generic loss (``LOSS_TRANSIENT_BYTES``) the logits in the activation dtype and the fp32 copy
+    cross-entropy upcasts them to, (act_bytes + 4) * V/t per token; a stack's own loss code as the
+    table says. They set the peak of the step (the loss runs when every layer's activations of the
+    micro-batch are still saved), so the memory model counts them in the logits term; with a 128k
+    vocabulary they exceed a whole layer's activations. Measured in calibration/loop.py (peak
+    allocated during real steps)."""
     if not m.is_transformer:
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
-    return tokens * m.vocab / np.asarray(tp, dtype=np.float64) * (act_bytes + 4)
+    tp = np.asarray(tp, dtype=np.float64)
+    one, many = (act_bytes + 4.0 if b is None else b for b in LOSS_TRANSIENT_BYTES[loss])
+    return tokens * m.vocab / tp * np.where(tp > 1, many, one)

@@ -257,13 +257,22 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
         # reshard_after_forward every layer stays gathered from its forward to its backward
         # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
-        if not st.reshard_after_forward:
-            weights = np.where(kz >= 3, (d + e) * w_b, weights)
+        # Under pipeline parallelism FSDP2 stacks that say so (``Stack.pp_fsdp_unsharded``: torchtitan's
+        # ``apply_fsdp``, "For PP, do not reshard after forward to avoid per-microbatch all-gathers") keep
+        # the stage gathered all step, and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``:
+        # ``set_requires_gradient_sync(False)``, ``set_reshard_after_backward(False)`` until the last
+        # backward) leaves each micro-batch's gradients unsharded, accumulated in the reduce dtype
+        # (FSDPParam ``to_accumulated_grad_if_needed``: ``unsharded_grad.to(self.reduce_dtype)``) —
+        # a whole unsharded gradient of the stage at the last backward, before its reduce-scatter
+        pp_held = (kz >= 2) & (kpp > 1) & st.pp_fsdp_unsharded
+        held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
+        weights = np.where(held, (d + e) * w_b, weights)
+        grads = np.where(pp_held, (d + e) * g_b, grads)
         if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
                                             np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
             return (weights + w_el * min(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
-        weights = weights + np.where(kz >= 3, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
+        weights = weights + np.where((kz >= 3) & ~held, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
     fw, fg, fo = states(f_dense, f_exp)
@@ -277,6 +286,13 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
         fw = np.where(walked, states(f_dense, f_exp, w_b - 2.0)[0], fw)
         lw = np.where(walked, states(l_dense, l_exp, w_b - 2.0)[0], lw)
+    if walked is not None:
+        # one process, no sharding: no DistributedDataParallel wrapper (transformers Trainer
+        # ``_wrap_model`` wraps in DDP only ``if self.args.local_rank != -1``; accelerate's
+        # ``prepare_model`` only under a multi-process DistributedType), so no reducer buckets: the
+        # gradients are autograd's ``.grad`` tensors alone, which the walk holds (_hf_walk_arrays)
+        solo = walked & (c.zero == 0) & (c.dp * c.tp * c.cp == 1)
+        fg, lg = np.where(solo, 0.0, fg), np.where(solo, 0.0, lg)
     if frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
         ad = adapter_params(m, t) * layers / m.layers / tp
         fw, lw = fw + ad * ADAPTER_BYTES, lw + ad * ADAPTER_BYTES
@@ -318,7 +334,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
-                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b))
+                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b, loss=st.loss))
         if hf and (walked is None or not walked.all()):
             last_logits = hf_logits
         first_logits = np.where(c.pp == 1, last_logits, 0.0)

@@ -228,6 +228,15 @@ class Stack:
     #: ``checkpoint_wrapper``, FSDP, HF Trainer with ``use_reentrant: False``); Megatron's
     #: ``CheckpointFunction``, DeepSpeed's and TE's are reentrant: ``recompute_early_stop`` is refused
     torch_checkpoint: bool = False
+    #: how the stack computes its cross-entropy (planner.model.activations.LOSS_TRANSIENT_BYTES: what
+    #: the loss holds at its peak); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits,
+    #: DTensor loss parallel under TP
+    loss: str = "cast_ce"
+    #: under pipeline parallelism its FSDP keeps each stage's 16-bit weights gathered for the whole step
+    #: and accumulates unsharded gradients over the micro-batches (planner.model.memory: torchtitan's
+    #: ``apply_fsdp`` sets ``reshard_after_forward=False`` "for PP"; torch.distributed.pipelining
+    #: ``backward_maybe_with_nosync`` disables gradient sync and reshard until the last backward)
+    pp_fsdp_unsharded: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     tp_overlap: str = "none"
@@ -444,7 +453,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", pp_fsdp_unsharded=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "

@@ -1,0 +1,187 @@
+"""The peak-memory validation set (benchmarks/data/parts/peak_memory.csv) and the memory model's error
+against it (benchmarks/validate_memory.py), plus the loss-peak mechanism measured on a real torch run.
+
+REACHED guards: the per-source errors the memory model reaches now; a change that makes a source worse
+fails here (tighten them when a change improves one)."""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from benchmarks.parts_data import read_raw
+from benchmarks.validate_memory import DATA, comparable, error_table, rows
+
+#: (median, p90) absolute error of the prediction per source, as reached (benchmarks/validate_memory.py)
+REACHED = {
+    "torchtitan llama3 H100 (2024-12)": (0.06, 0.17),
+    "HF Trainer bert-large V100 (docs)": (0.07, 0.15),
+}
+METRICS = {"max_reserved", "max_allocated", "max_active", "nvidia-smi"}
+#: device memory of the GPUs the rows name (GiB): a measured peak cannot exceed it
+CAPACITY_GIB = {"H100-SXM 96GB HBM2e (500W power limit)": 96 * 1e9 / 2**30, "Tesla V100-SXM2-16GB": 16160 / 1024}
+
+
+@pytest.fixture(scope="module")
+def predicted():
+    return rows()
+
+
+def test_every_row_has_provenance_and_a_parsable_measurement():
+    header, raw = read_raw("peak_memory")
+    assert len(raw) >= 20
+    for r in raw:
+        assert re.match(r"https://github\.com/[^/]+/[^/]+/blob/[0-9a-f]{40}/", r["provenance"]), r["id"]
+        assert re.match(r"\d{4}-\d{2}", r["date"]), r["id"]
+        assert r["metric"] in METRICS, r["id"]
+        gib = float(r["measured_gib"])
+        assert math.isfinite(gib) and 0 < gib <= CAPACITY_GIB[r["gpu"]], r["id"]
+        assert r["stack"] in ("torchtitan", "hf-trainer"), r["id"]
+        tp, pp, dp, cp = (int(r[k]) for k in ("tp", "pp", "dp", "cp"))
+        assert tp * pp * dp * cp == int(r["num_gpus"]), r["id"]
+
+
+def test_torchtitan_rows_are_the_runs_of_published_runs_2():
+    """The torchtitan rows carry the configuration of the same runs in published_runs_2.csv (same id):
+    the step-time and memory validations map them identically."""
+    from benchmarks.validate import PR2_CSV
+
+    pr2 = pd.read_csv(PR2_CSV).set_index("id")
+    mem = pd.read_csv(DATA)
+    titan = mem[mem["stack"] == "torchtitan"]
+    assert len(titan) == 18
+    for r in titan.itertuples():
+        p = pr2.loc[r.id]
+        for col in ("layers", "hidden", "heads", "vocab", "seq_len", "global_batch_seqs", "tp", "pp", "dp", "cp",
+                    "num_gpus", "precision", "recompute", "zero_or_fsdp", "gpu"):
+            a, b = getattr(r, col), p[col]
+            assert a == b or (a != a and b != b), (r.id, col, a, b)
+
+
+def test_hf_rows_batch_is_micro_batch_times_accumulation():
+    for r in pd.read_csv(DATA).query("stack == 'hf-trainer'").itertuples():
+        assert r.global_batch_seqs == r.micro_batch * r.grad_accum, r.id
+        assert f"per_device_train_batch_size={int(r.micro_batch)}" in r.notes, r.id
+
+
+def test_comparable_figure_follows_the_metric():
+    """max_reserved leaves out what the caching allocator never sees, allocated also the allocator's
+    own fragmentation; nvidia-smi is the whole process."""
+    mem = dict(total=np.array([10.0]), other=np.array([3.0]), outside_allocator=np.array([2.0]))
+    assert comparable(mem, "nvidia-smi") == 10.0
+    assert comparable(mem, "max_reserved") == 8.0
+    assert comparable(mem, "max_allocated") == 7.0
+    with pytest.raises(ValueError):
+        comparable(mem, "rss")
+
+
+@pytest.mark.parametrize("source", sorted(REACHED))
+def test_reached(predicted, source):
+    tab = error_table(predicted).set_index("source")
+    med, p90 = REACHED[source]
+    assert tab.loc[source, "median_abs_err"] <= med, tab.loc[source]
+    assert tab.loc[source, "p90_abs_err"] <= p90, tab.loc[source]
+
+
+def test_torchtitan_pipeline_rows_hold_the_stage_unsharded(predicted):
+    """torchtitan under PP (no reshard after forward, unsharded fp32 gradient accumulation): the 405B
+    PP rows were 52-59% under their measurements with the sharded states alone; guard they stay within
+    25% (the rest: see the README's residue)."""
+    pp = predicted[predicted["id"].str.startswith(("titan24_t5", "titan24_t6"))]
+    assert len(pp) == 6
+    assert (pp["err"].abs() < 0.25).all(), pp[["id", "err"]]
+    assert (pp["grads_gib"] > 20).all()  # 405B / 8 stages / TP 8 x 4 bytes, not its 1/8 shard
+
+
+def test_pipeline_unsharding_is_torchtitans_alone():
+    """Megatron-Core keeps its distributed-optimizer shards under PP; torchtitan's FSDP2 does not."""
+    from planner.layout import Candidates
+    from planner.model import stacks
+    from planner.model.memory import memory_per_gpu
+    from planner.spec import ModelSpec, TrainingSpec
+    from planner.spec.presets import PRESETS
+
+    m = ModelSpec(**PRESETS["llama3-8b"])
+    t = TrainingSpec(seq_len=4096, global_batch=64, precision="bf16", weights="megatron", grad_dtype="fp32")
+    c = Candidates(tp=np.array([1, 1]), pp=np.array([1, 4]), dp=8, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2,
+                   sp=False, schedule=0, gpus_per_node=8, nodes=1)
+    tt = memory_per_gpu(m, t, c, stack=stacks.resolve("torchtitan"))
+    mc = memory_per_gpu(m, t, c, stack=stacks.resolve("megatron-core"))
+    # PP 4: a quarter of the layers, but their whole fp32 gradient (~2x the PP-1 rank's 1/8 shard of all)
+    assert tt["grads"][1] > 1.5 * tt["grads"][0]
+    assert tt["weights"][1] > 1.5 * tt["weights"][0]  # the stage's 16-bit weights gathered all step
+    assert mc["grads"][1] < 0.5 * mc["grads"][0]  # sharded: a quarter of the layers' 1/8 shard
+
+
+def _peak_bytes(fn) -> int:
+    """Running peak of the CPU allocations the torch profiler records while ``fn`` runs."""
+    import json
+    import os
+    import tempfile
+
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    with tempfile.TemporaryDirectory() as d:
+        f = os.path.join(d, "trace.json")
+        prof.export_chrome_trace(f)
+        with open(f) as fh:
+            events = json.load(fh)["traceEvents"]
+    mem = sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type") == 0),
+                 key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)))
+    running = peak = 0
+    for e in mem:
+        running += e["args"]["Bytes"]
+        peak = max(peak, running)
+    return peak
+
+
+def test_torch_loss_peaks_match_the_table(tmp_path):
+    """activations.LOSS_TRANSIENT_BYTES["torch_ce"] against a real torch run of torchtitan's loss:
+    ``pred = output(h).float()``, ``cross_entropy``, ``del pred``, ``backward``; with TP, DTensor loss
+    parallel on a 1-rank mesh (the same fused backward). The measured peak per logit is the table's
+    transient plus the saved fp32 log-softmax (4 bytes)."""
+    torch = pytest.importorskip("torch")
+    import torch.distributed as dist
+    import torch.nn.functional as F
+
+    from planner.model.activations import LOSS_TRANSIENT_BYTES
+
+    n, h, v = 512, 64, 4096
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
+    w = torch.randn(v, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
+    labels = torch.randint(0, v, (n,), generator=g)
+
+    def plain():
+        pred = (x @ w.t()).float()
+        loss = F.cross_entropy(pred, labels)
+        del pred
+        loss.backward()
+
+    one, many = LOSS_TRANSIENT_BYTES["torch_ce"]
+    assert _peak_bytes(plain) / (n * v) == pytest.approx(one + 4, rel=0.02)
+
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import DTensor, Shard
+    from torch.distributed.tensor.parallel import loss_parallel
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        mesh = init_device_mesh("cpu", (1,))
+        x.grad = w.grad = None
+
+        def parallel():
+            pred = DTensor.from_local(x @ w.t(), mesh, [Shard(-1)]).float()
+            with loss_parallel():
+                loss = F.cross_entropy(pred, labels)
+                del pred
+                loss.backward()
+
+        assert _peak_bytes(parallel) / (n * v) == pytest.approx(many + 4, rel=0.02)
+    finally:
+        dist.destroy_process_group()
