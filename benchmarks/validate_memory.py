@@ -4,10 +4,11 @@ Each row of the data file is one published training run with its full configurat
 memory its stack logged. Rows are mapped onto the planner's inputs the way ``benchmarks/validate.py``
 maps the same sources for step time (its helpers are imported, not copied):
 
-* torchtitan (``titan24_*``): the rows are the same runs as ``published_runs_2.csv``'s rows of the
-  same id, and carry its columns, so ``validate.pr2_case`` maps them (model, layout, micro-batch,
-  precision, recompute) and ``validate.pr2_options`` names the stack options (compile, float8 recipe,
-  async TP, early stop).
+* torchtitan (``titan24_*``, ``titan25_*``): the rows carry ``published_runs_2.csv``'s columns (the
+  ``titan24`` rows are the same runs as its rows of the same id), so ``validate.pr2_case`` maps them
+  (model, layout, micro-batch, precision, recompute) and ``validate.pr2_options`` names the stack
+  options (compile, float8 recipe, async TP, early stop); the loss code follows the torchtitan version
+  the source ran (``TITAN_LOSS``).
 * HF Trainer (``hfdoc_*``): one GPU, no parallelism; the planner preset the row names, the Trainer's
   defaults (eager attention, dropout on, ``mixed_precision: amp`` under ``fp16=True``), the row's
   micro-batch, gradient accumulation, checkpointing and optimizer (``hf_case``).
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,15 @@ DATA = Path(__file__).parent / "data" / "parts" / "peak_memory.csv"
 
 def source_of(rid: str) -> str:
     """The per-source group of a row (one table of one stack)."""
-    return {"titan24": "torchtitan llama3 H100 (2024-12)", "hfdoc": "HF Trainer bert-large V100 (docs)"}[rid.split("_")[0]]
+    for prefix, name in SOURCES:
+        if rid.startswith(prefix):
+            return name
+    raise KeyError(rid)
+
+
+#: row-id prefix -> the per-source group of the error table
+SOURCES = (("titan24_", "torchtitan llama3 H100 (2024-12)"), ("titan25_ao_h100", "torchao float8 README H100 (2025-03)"),
+           ("titan25_ao_mi300x", "torchao float8 README MI300X (2025-08)"), ("hfdoc_", "HF Trainer bert-large V100 (docs)"))
 
 
 def comparable(mem: dict, metric: str) -> float:
@@ -62,11 +72,25 @@ def comparable(mem: dict, metric: str) -> float:
     raise ValueError(metric)
 
 
+#: torchtitan's loss code by the version a source ran (planner.model.activations.LOSS_TRANSIENT_BYTES):
+#: torchtitan compiles its cross-entropy under ``--training.compile`` since PR #1033 (merged 2025-04-01,
+#: ``build_loss_fn``; later ``compile.components``, default model and loss). The torchao README's MI300X
+#: runs (torchtitan 2c8b5947, 2025-08, torch.compile on) come after it; its H100 runs (torch
+#: 2.7.0a0+gitb98af95, published 2025-03-12) and the 2024-12 benchmark (9dec370) before: the stack's
+#: own eager loss
+TITAN_LOSS = {"titan25_ao_mi300x": "torch_ce_compiled"}
+
+
 def titan_case(cat, r):
     """(model, training, candidates, stack) of a torchtitan row: ``validate.pr2_case`` on the row
-    (its columns are published_runs_2.csv's) and the stack with the options its source states."""
+    (its columns are published_runs_2.csv's), the stack with the options its source states, and the
+    loss code of the torchtitan version the source ran (``TITAN_LOSS``)."""
     case = pr2_case(cat, r)
-    return case.model, case.training, case.candidates, stacks.resolve(case.stack, **pr2_options(r, case.stack))
+    st = stacks.resolve(case.stack, **pr2_options(r, case.stack))
+    loss = next((v for k, v in TITAN_LOSS.items() if r.id.startswith(k)), None)
+    if loss is not None:
+        st = replace(st, loss=loss)
+    return case.model, case.training, case.candidates, st
 
 
 def hf_case(cat, r):
