@@ -286,11 +286,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
         fw = np.where(walked, states(f_dense, f_exp, w_b - 2.0)[0], fw)
         lw = np.where(walked, states(l_dense, l_exp, w_b - 2.0)[0], lw)
-    if walked is not None:
+    if walked is not None and st.name == "hf-trainer":
         # one process, no sharding: no DistributedDataParallel wrapper (transformers Trainer
         # ``_wrap_model`` wraps in DDP only ``if self.args.local_rank != -1``; accelerate's
         # ``prepare_model`` only under a multi-process DistributedType), so no reducer buckets: the
-        # gradients are autograd's ``.grad`` tensors alone, which the walk holds (_hf_walk_arrays)
+        # gradients are autograd's ``.grad`` tensors alone, which the walk holds (_hf_walk_arrays).
+        # DeepSpeed's engine keeps its own gradient buffers at any world size: not this rule
         solo = walked & (c.zero == 0) & (c.dp * c.tp * c.cp == 1)
         fg, lg = np.where(solo, 0.0, fg), np.where(solo, 0.0, lg)
     if frozen:  # fp32 adapters, their fp32 gradients and optimizer state, split like the layers
