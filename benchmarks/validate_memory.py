@@ -37,7 +37,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.validate import pr2_case, pr2_options  # noqa: E402
+from benchmarks.validate import gpt_model, pr2_case, pr2_options  # noqa: E402
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model import stacks  # noqa: E402
@@ -57,16 +57,19 @@ def source_of(rid: str) -> str:
 
 #: row-id prefix -> the per-source group of the error table
 SOURCES = (("titan24_", "torchtitan llama3 H100 (2024-12)"), ("titan25_ao_h100", "torchao float8 README H100 (2025-03)"),
-           ("titan25_ao_mi300x", "torchao float8 README MI300X (2025-08)"), ("hfdoc_", "HF Trainer bert-large V100 (docs)"))
+           ("titan25_ao_mi300x", "torchao float8 README MI300X (2025-08)"), ("hfdoc_", "HF Trainer bert-large V100 (docs)"),
+           ("mcoreci_", "Megatron-Core CI 7B memory_speed (H100/A100)"))
 
 
-def comparable(mem: dict, metric: str) -> float:
-    """The planner's figure that is like the row's measured ``metric`` (module docstring)."""
-    total = float(mem["total"][0])
+def comparable(mem: dict, metric: str, rank: str = "max") -> float:
+    """The planner's figure that is like the row's measured ``metric`` (module docstring), for the
+    rank the source logged (``rank_logged``: "max" over all GPUs, or the "last" pipeline stage's)."""
+    last = rank == "last"
+    total = float(mem["total_last" if last else "total"][0])
     if metric == "max_reserved":
         return total - float(mem["outside_allocator"][0])
     if metric in ("max_allocated", "max_active"):
-        return total - float(mem["other"][0])
+        return total - float(mem["other_last" if last else "other"][0])
     if metric == "nvidia-smi":
         return total
     raise ValueError(metric)
@@ -93,6 +96,26 @@ def titan_case(cat, r):
     return case.model, case.training, case.candidates, st
 
 
+def mcore_case(cat, r):
+    """(model, training, candidates, stack) of a Megatron-Core CI row: the GPT its arguments build
+    (``validate.gpt_model``: LayerNorm, learned positions, GeLU, biases; here grouped-query attention
+    and untied embeddings as the row says), Megatron's defaults for what the arguments leave out
+    (dropout 0.1, TE attention, no sequence parallelism, no recompute), bf16 with fp32 gradient
+    accumulation, the distributed optimizer (ZeRO-1 over DP), the interleaved schedule where a
+    virtual pipeline is set; megatron-core without TP comm overlap (no ``--tp-comm-overlap``)."""
+    m = gpt_model(r.layers, r.hidden, r.heads, r.vocab, r.seq_len, r.ffn_hidden)
+    m = m.model_copy(update={"kv_heads": int(r.kv_heads), "tied_embeddings": False})
+    vpp = int(r.vpp) if r.vpp == r.vpp and r.vpp else 1
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=int(r.global_batch_seqs), micro_batch=int(r.micro_batch),
+                      precision="bf16", weights="megatron", grad_dtype="fp32", flash_attention=True, dropout=True,
+                      recompute="none")
+    c = Candidates(tp=np.array([int(r.tp)]), pp=int(r.pp), dp=int(r.dp), cp=1, ep=1, vpp=vpp,
+                   zero=1 if "distributed optimizer" in r.zero_or_fsdp else 0, mb=int(r.micro_batch),
+                   rc=RECOMPUTE.code["none"], sp=False, schedule=SCHEDULE.code["interleaved" if vpp > 1 else "1f1b"],
+                   gpus_per_node=int(r.gpus_per_node), nodes=1)
+    return m, tr, c, stacks.resolve("megatron-core", tp_overlap="none")
+
+
 def hf_case(cat, r):
     """(model, training, candidates, stack) of an HF Trainer row on one GPU (module docstring)."""
     from planner.spec.presets import PRESETS
@@ -109,16 +132,19 @@ def hf_case(cat, r):
     return model, tr, c, stacks.resolve("hf-trainer")
 
 
+#: each stack's mapping of a row onto the planner's inputs
+CASES = {"torchtitan": titan_case, "hf-trainer": hf_case, "megatron-core": mcore_case}
+
+
 def rows(path=None) -> pd.DataFrame:
     """Every row of the data file with its prediction (GiB) and signed error."""
     cat = load_catalog()
     d = pd.read_csv(path or DATA)
     out = []
     for r in d.itertuples():
-        case = titan_case if r.stack == "torchtitan" else hf_case
-        model, tr, c, st = case(cat, r)
+        model, tr, c, st = CASES[r.stack](cat, r)
         mem = memory_per_gpu(model, tr, c, stack=st)
-        pred = comparable(mem, r.metric) / GiB
+        pred = comparable(mem, r.metric, r.rank_logged) / GiB
         parts = {k: float(mem[k][0]) / GiB for k in ("weights", "grads", "optimizer", "activations", "logits", "other")}
         out.append(dict(source=source_of(r.id), id=r.id, metric=r.metric, measured_gib=float(r.measured_gib),
                         predicted_gib=pred, **{f"{k}_gib": v for k, v in parts.items()}))

@@ -399,29 +399,36 @@ def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=Fal
 
 
 #: bytes per logit of the rank's vocabulary shard that the loss holds at its peak on top of the saved fp32
-#: log-softmax (``logits_bytes``), by the stack's loss code (``Stack.loss``), as (without TP, with TP);
-#: None = act_bytes + 4 (the 16-bit logits and the fp32 copy cross-entropy upcasts them to, in the forward):
+#: log-softmax (``logits_bytes``), by the stack's loss code (``Stack.loss``), as (without TP, with TP),
+#: each a number or a function of the activation bytes. Each measured on a real run (CPU, torch 2.13,
+#: Megatron-Core 0.16.1): the peak per logit of fwd + bwd is the entry + 4 (tests/test_memory_validation.py).
 #:
-#: * "cast_ce": the planner's generic loss (above), every stack that does not say otherwise;
+#: * "cast_ce": the 16-bit logits and the fp32 copy cross-entropy upcasts them to (forward): act + 4;
+#:   the generic loss of every stack that does not say otherwise.
+#: * "megatron_ce": Megatron's vocab-parallel cross-entropy (megatron/core/tensor_parallel/cross_entropy.py
+#:   ``_VocabParallelCrossEntropy``; legacy megatron/mpu/cross_entropy.py the same): ``.float()`` copies
+#:   the logits once and every later step works in place on that copy — ``-= logits_max``,
+#:   ``torch.exp(..., out=exp_logits)``, ``exp_logits.div_`` — which is the saved softmax; the backward
+#:   writes the gradient into it in place. Only the 16-bit logits are transient beside it: act (6.0
+#:   measured in all at bf16).
 #: * "torch_ce": eager ``F.cross_entropy`` on fp32 logits the model returns and the loop deletes before
 #:   ``backward`` (torchtitan 2024: ``Transformer.forward`` returns ``self.output(h).float()``, train.py
 #:   ``loss_fn`` = ``cross_entropy(pred.flatten(0, 1), ...)`` then ``del pred`` "to avoid peaking memory").
 #:   The backward peaks in ``LogSoftmaxBackward``: the out-of-place ``_log_softmax_backward_data`` writes
 #:   a new fp32 gradient while the dense fp32 gradient ``nll_loss_backward`` made and the saved output are
-#:   alive, 4 + 4 beyond the saved 4 bytes. With TP, torchtitan applies DTensor loss parallel
-#:   (``--training.disable_loss_parallel`` off by default; torch/distributed/tensor/parallel/loss.py): its
-#:   fused backward ``_nll_loss_and_log_softmax_backward`` computes ``(zeros_like(x) + exp(x)) *
-#:   grad_output``: three fp32 logit-sized tensors at once beside the saved output (the zeros, their
-#:   sum with the exponential, and the exponential or the product), 12 bytes beyond the saved 4.
-#:   Both measured on a real torch run (CPU, torch 2.13): peaks of 12.0 and 16.0 bytes per logit
-#:   (tests/test_memory_validation.py).
+#:   alive, 4 + 4 beyond the saved 4 bytes (12.0 measured). With TP, torchtitan applies DTensor loss
+#:   parallel (``--training.disable_loss_parallel`` off by default; torch/distributed/tensor/parallel/
+#:   loss.py): its fused backward ``_nll_loss_and_log_softmax_backward`` computes ``(zeros_like(x) +
+#:   exp(x)) * grad_output``: three fp32 logit-sized tensors at once beside the saved output (the zeros,
+#:   their sum with the exponential, and the exponential or the product), 12 beyond the saved 4 (16.0).
 #: * "torch_ce_compiled": the same loss under ``torch.compile`` (torchtitan since PR #1033, 2025-04:
 #:   ``build_loss_fn`` compiles it when compiling; later ``compile.components``): Inductor fuses the
 #:   upcast, log-softmax and NLL and their backward, keeping the 16-bit logits (2 bytes) and writing
 #:   their 16-bit gradient (2): 4 bytes per logit in all, the saved 4 of ``logits_bytes`` and nothing
-#:   on top (measured as above: 4.0). With TP not measured: the eager loss-parallel figure is kept.
+#:   on top (4.0). With TP not measured: the eager loss-parallel figure is kept.
 LOSS_TRANSIENT_BYTES = {
-    "cast_ce": (None, None),
+    "cast_ce": (lambda act: act + 4.0,) * 2,
+    "megatron_ce": (lambda act: act,) * 2,
     "torch_ce": (8.0, 12.0),
     "torch_ce_compiled": (0.0, 12.0),
 }
@@ -439,5 +446,5 @@ def loss_transient_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2
         return np.zeros(np.broadcast(np.asarray(seq), np.asarray(micro_batch)).shape)
     tokens = np.asarray(seq, dtype=np.float64) * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp)
     tp = np.asarray(tp, dtype=np.float64)
-    one, many = (act_bytes + 4.0 if b is None else b for b in LOSS_TRANSIENT_BYTES[loss])
+    one, many = (b(act_bytes) if callable(b) else b for b in LOSS_TRANSIENT_BYTES[loss])
     return tokens * m.vocab / tp * np.where(tp > 1, many, one)

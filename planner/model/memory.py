@@ -184,22 +184,26 @@ def stage_params(m: ModelSpec, c: Candidates):
     return first_dense, body_expert, last_dense, body_expert, layers, np.full(len(c), float(largest))
 
 
-def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False):
-    """Micro-batches whose activations the first stage holds at its peak (in units of the stage's
-    layers). 1F1B: the pp - 1 warm-up forwards plus the one of the first steady 1F1B step.
-    Interleaved (Megatron-Core pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
-    ``forward_backward_pipelining_with_interleaving``): rank 0 runs ``(pp - 1) * 2 + (v - 1) *
+def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False):
+    """Micro-batches whose activations the first (``last``: the last) stage holds at its peak (in
+    units of the stage's layers). 1F1B: the pp - 1 - rank warm-up forwards plus the one of the first
+    steady 1F1B step (the last stage: that one alone). Interleaved (Megatron-Core
+    pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
+    ``forward_backward_pipelining_with_interleaving``): rank r runs ``(pp - r - 1) * 2 + (v - 1) *
     microbatch_group_size_per_vp_stage`` (default group size pp) warm-up chunk forwards plus one,
-    each chunk holding L/(pp v) of the stage's L/pp layers: pp (1 + (pp - 1)/(pp v)) micro-batches
-    of the stage; with the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``,
-    ``a2a_overlap``) "we schedule one extra micro-batch forward step before the 1f1b stages": one
-    chunk more, 1/v. GPipe holds all m."""
+    each chunk holding L/(pp v) of the stage's L/pp layers: on rank 0 pp (1 + (pp - 1)/(pp v))
+    micro-batches of the stage, on the last rank ((v - 1) pp + 1)/v; a warm-up count reaching the m v
+    chunk forwards there are puts them all in the warm-up (``are_all_microbatches_in_warmup``); with
+    the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``, ``a2a_overlap``) "we schedule
+    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m."""
     pp = c.pp.astype(np.float64)
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
-    base = np.minimum(pp, m_micro)
-    inter = base * (1 + (pp - 1) / (pp * v)) + (1.0 / v if a2a_overlap else 0.0)
-    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, np.minimum(inter, m_micro), base))
+    rank = pp - 1 if last else 0.0
+    plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
+    chunks = (pp - rank - 1) * 2 + (v - 1) * pp + 1 + (1.0 if a2a_overlap else 0.0)
+    inter = chunks / v
+    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, np.minimum(inter, m_micro), plain))
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
@@ -331,7 +335,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         host_l = host_l + (layers - held) * per_layer
         a2a = bool(m.moe is not None and st.moe_a2a_overlap)
         first_act = held * per_layer * inflight_microbatches(c, m_micro, a2a) + emb_out + rws
-        last_inflight = np.where(c.schedule == 2, m_micro, 1.0)
+        last_inflight = inflight_microbatches(c, m_micro, a2a, last=True)
         last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
@@ -368,6 +372,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # the part of ``other`` PyTorch's caching allocator never sees (the CUDA context, NCCL's own
         # cudaMalloc'd buffers): what separates nvidia-smi's figure from torch.cuda.max_memory_reserved
         outside_allocator=(CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups) * np.ones(len(c)),
+        # the last pipeline stage on its own (a stack that logs one rank's memory logs the last:
+        # Megatron-LM's tensorboard writer is rank world_size - 1)
+        total_last=last_total * np.ones(len(c)), other_last=other(last_act + last_logits) * np.ones(len(c)),
     )
 
 
