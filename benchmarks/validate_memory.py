@@ -24,6 +24,22 @@ What each source measured decides what the prediction is compared with (``metric
 
 Run: ``python benchmarks/validate_memory.py [--csv out.csv]``: every row's predicted and measured GiB
 and the signed error, then per source the median and p90 absolute error.
+
+Known residue, not modelled (nothing fitted; numbers as of the commit adding this file's sources):
+
+* torchtitan 2024-12, eager vs compiled blocks: the same 8B runs log 82.4 / 67.0 GiB eager and 77.0 /
+  62.0 compiled (5 GiB apart at 8 and 128 GPUs); the planner has no compile-dependent activation
+  memory and sits on the compiled rows (0 / -1%), the eager ones -7 / -9%.
+* torchtitan 70B FSDP 32 x TP 8: 71.9 GiB without async TP, 67.6 with it; predicted 65.0 (-10% / -4%).
+* torchtitan 405B with PP (Tables 5-6): -8% to -22% after the PP unsharding (they were -52% to -59%).
+  Looked at and too small to close it: torch.distributed.pipelining's per-micro-batch receive buffers
+  (forward and gradient, 8 x 134 MB each here: ~2 GiB); the CP all-gathered K/V of the 2024 allgather
+  rotater (``_AllGatherRotater``: (cp - 1) x 268 MB, 0.3-1.9 GB at CP 2-8, against the measured growth
+  of 0.6 / 1.8 / 9.6 GiB from CP 1). The interleaved row's micro-batch count is not stated (mapped as
+  validate.py does, local batch / PP).
+* HF Trainer BERT (nvidia-smi): -4% to -12% (fp16 at batch 4: -22%); the page measures the CUDA context
+  alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy
+  module loading), on every row.
 """
 from __future__ import annotations
 
