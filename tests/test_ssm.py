@@ -231,18 +231,17 @@ def test_hybrid_mtp_needs_attention_and_moe_layers(tmp_path, cli):
     assert code == 2 and "mtp_layers" in err and "\n" not in err.strip(), (out, err)
 
 
-def test_latent_moe_step_prices_latent_experts_and_dispatch():
-    """At the same shape, LatentMoE's routed experts and all-to-all carry l/h of the full width's
-    work and bytes (megatron/core/transformer/moe/moe_layer.py dispatches after fc1_latent_proj):
-    the expert GEMM FLOPs scale by l/h exactly and the per-layer dispatch time drops."""
+def test_latent_moe_block_flops_match_megatron_bridge_formula():
+    """One LatentMoE block's forward FLOPs per token against Megatron-Bridge's own counter
+    (training/utils/flop_utils.py ``moe_layer_flops`` with ``moe_latent_size``, not gated): routed
+    4 l f k + the projections 4 h l + shared 4 h f_s (its router is not counted there; here h E)."""
     from planner.model.flops import moe_block_macs
 
     m = ModelSpec(**PRESETS["nemotron-3-super-120b-a12b"])
-    full = m.model_copy(update={"moe": m.moe.model_copy(update={"latent_size": None})})
-    lat, ful = moe_block_macs(m), moe_block_macs(full)
-    assert lat["experts"] * m.hidden == ful["experts"] * 1024
-    assert lat["latent_proj"] == 2 * m.hidden * 1024 and "latent_proj" not in ful
-    assert lat["router"] == ful["router"] and lat["shared_experts"] == ful["shared_experts"]
+    h, l, f, k, fs = 4096, 1024, 2688, 22, 5376
+    b = moe_block_macs(m)
+    assert 2 * (b["experts"] + b["latent_proj"] + b["shared_experts"]) == 4 * l * f * k + 4 * h * l + 4 * h * fs
+    assert b["router"] == h * 512
 
 
 def test_pure_mamba2_params_match_transformers_mamba2():
