@@ -547,7 +547,8 @@ def pr2_source(rid: str) -> str:
 #: windows and DeepSeek-V3's MTP module, which the row's columns cannot carry
 PR2_PRESETS = (("deepseek-v3", "deepseek-v3"), ("qwen3-30b-a3b", "qwen3-30b-a3b"),
                ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"), ("kimi k2", "kimi-k2"),
-               ("nemotron 3 nano", "nemotron-3-nano-30b-a3b"))
+               ("nemotron 3 nano", "nemotron-3-nano-30b-a3b"), ("nemotron 3 super", "nemotron-3-super-120b-a12b"),
+               ("nemotron 3.5 lightning", "nemotron-3.5-lightning-30b-a3b"))
 
 
 def _pr2_preset(r):
@@ -1041,6 +1042,18 @@ MBRIDGE_MOE_RECIPES = {
     # ``BASE_NEMOTRON_3_NANO_CONFIG``: moe_flex_dispatcher_backend="hybridep", no all-to-all overlap, every GPU)
     **{("nemotron 3 nano", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
        for k in ("H100", "B200", "B300", "GB200", "GB300")},
+    # Nemotron 3 Super (nemotronh/nemotron_3_workload_base_configs.py @06e8da4e ``BASE_NEMOTRON_3_SUPER_CONFIG*``:
+    # GB300 / GB200 / B200 moe_flex_dispatcher_backend="hybridep", B300 "deepep"; the NVFP4 GB200 / B200 variants
+    # are the base config, whose dispatcher is the recipe's: recipes/nemotronh/nemotron_3_super.py
+    # ``moe_flex_dispatcher_backend = "hybridep"``); no all-to-all overlap anywhere
+    **{("nemotron 3 super", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
+       for k in ("B200", "GB200", "GB300")},
+    ("nemotron 3 super", "B300"): dict(moe_dispatcher="deepep", moe_a2a_overlap=False),
+    # Nemotron 3.5 Lightning (recipes/nemotronh/nemotron_3_5_lightning.py: ``moe_token_dispatcher_type = "flex"``,
+    # ``moe_flex_dispatcher_backend = "hybridep"``; the GB200 8K config keeps them); GB300: no config of its own
+    # read, the same recipe taken
+    **{("nemotron 3.5 lightning", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
+       for k in ("GB200", "GB300")},
 }
 MBRIDGE_ETP = 1
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
@@ -1067,6 +1080,11 @@ MBRIDGE_RECOMPUTE = {
     # Nemotron 3 Nano H100 FP8_CS (nemotronh_workload_base_configs.py ``NEMOTRON_3_NANO_PRETRAIN_CONFIG_H100_FP8_CS_V1``);
     # the Blackwell configs set none
     ("nemotron 3 nano", "H100"): ["moe", "layernorm", "core_attn", "moe_act"],
+    # Nemotron 3 Super (nemotron_3_workload_base_configs.py @06e8da4e): GB200 BF16 / FP8_MX
+    # ``["moe_act", "layernorm", "core_attn", "moe"]``, B200 BF16 / FP8_MX ``["moe_act", "layernorm",
+    # "core_attn"]``, their NVFP4 variants the base config (none), GB300 / B300 none
+    ("nemotron 3 super", "GB200", "mxfp8"): ["moe_act", "layernorm", "core_attn", "moe"],
+    ("nemotron 3 super", "B200", "mxfp8"): ["moe_act", "layernorm", "core_attn"],
 }
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
 #: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;

@@ -47,7 +47,26 @@ TINY = {
         mamba_head_dim=16, n_groups=4, ssm_state_size=32, conv_kernel=4, expand=2, chunk_size=32,
         n_routed_experts=4, num_experts_per_tok=1, moe_intermediate_size=32, moe_shared_expert_intermediate_size=32,
         n_shared_experts=1, tie_word_embeddings=False, use_mamba_kernels=False),
+    # LatentMoE (Nemotron 3 Super's ``moe_latent_size``): the experts at a latent width, the router and
+    # the shared expert at the full one
+    "nemotron_h_latent_moe": dict(
+        model_type="nemotron_h", vocab_size=512, hidden_size=96, hybrid_override_pattern="ME*E", num_attention_heads=4,
+        num_key_value_heads=2, head_dim=32, intermediate_size=160, mlp_hidden_act="relu2", mamba_num_heads=6,
+        mamba_head_dim=16, n_groups=2, ssm_state_size=24, conv_kernel=4, expand=2, chunk_size=16,
+        n_routed_experts=8, num_experts_per_tok=3, moe_intermediate_size=48, moe_latent_size=40,
+        moe_shared_expert_intermediate_size=80, n_shared_experts=1, tie_word_embeddings=False,
+        use_mamba_kernels=False),
 }
+#: published shapes with no config.json in the code index, built on the meta device from the HF config
+#: keys: Nemotron 3 Super 120B-A12B as Megatron-Bridge's Nemotron3SuperProvider (models/nemotronh/
+#: nemotron_h_provider.py) and third-party copies of its config.json give it (no MTP: transformers builds none)
+PUBLISHED = {"nemotron-3-super-120b-a12b": dict(
+    model_type="nemotron_h", vocab_size=131072, hidden_size=4096,
+    hybrid_override_pattern="MEMEMEM*EMEMEMEM*EMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEM*EMEMEMEME",
+    num_attention_heads=32, num_key_value_heads=2, head_dim=128, intermediate_size=2688, mlp_hidden_act="relu2",
+    mamba_num_heads=128, mamba_head_dim=64, n_groups=8, ssm_state_size=128, conv_kernel=4, expand=2, chunk_size=128,
+    n_routed_experts=512, num_experts_per_tok=22, moe_intermediate_size=2688, moe_latent_size=1024,
+    moe_shared_expert_intermediate_size=5376, n_shared_experts=1, tie_word_embeddings=False)}
 #: a pure Mamba-2 model through transformers' own Mamba2 class (``modeling_mamba2.py``, a separate
 #: implementation of the mixer): the state-spaces/mamba2-2.7b shape (64 layers, d_model 2560, 80 heads of
 #: 64, 1 group, state 128, vocab 50277 padded to 50288, tied embeddings; published "2.7B")
@@ -86,6 +105,11 @@ def main() -> None:
             kinds.setdefault(kind, sum(p.numel() for p in blk.parameters()))
         out["params"][path.stem] = {"params": sum(p.numel() for p in model.parameters()), "per_layer_kind": kinds}
         print(path.stem, out["params"][path.stem])
+    for name, cfg in PUBLISHED.items():
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg))
+        out["params"][name] = {"config": cfg, "params": sum(p.numel() for p in model.parameters())}
+        print(name, out["params"][name]["params"])
     for name, cfg in MAMBA2.items():
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**cfg))

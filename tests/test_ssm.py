@@ -202,15 +202,46 @@ def test_tp_must_divide_the_mamba_heads_and_groups(tmp_path, cli):
     assert code == 2 and "parallel.tp" in err and "Mamba" in err, err
 
 
-def test_latent_moe_config_is_refused_not_miscounted():
-    """Nemotron 3 Super's LatentMoE (HF NemotronHMoE ``fc1_latent_proj``/``fc2_latent_proj``: experts
-    in ``moe_latent_size``) has no field here: the mapper refuses it rather than count it as plain MoE."""
-    from planner.errors import InputError
+def test_latent_moe_params_match_hf_and_the_published_count():
+    """Nemotron 3 Super (LatentMoE: experts in ``moe_latent_size``, HF NemotronHMoE fc1/fc2_latent_proj):
+    exact against transformers' NemotronH at the published shape (meta device), through the preset and
+    through the HF mapper; the name's "120B-A12B" (no MTP: transformers builds none); the preset's one
+    repeated MTP block ("*E": an attention and an MoE layer, eh_proj 2h^2, three norms) on top."""
+    rec = TRUTH["params"]["nemotron-3-super-120b-a12b"]
+    m = ModelSpec(**PRESETS["nemotron-3-super-120b-a12b"])
+    assert count_params(ModelSpec(**hf_config_to_fields(rec["config"]))).total == rec["params"] == 120_668_687_360
+    pc = count_params(m)
+    assert pc.total - pc.mtp == rec["params"]
+    no_mtp = count_params(m.model_copy(update={"mtp_layers": 0}))
+    assert round(no_mtp.total / 1e9) == 121 and round((no_mtp.active - no_mtp.embedding) / 1e9) == 12
+    h = m.hidden
+    e_block = count_params(m.model_copy(update={"mtp_layers": 0})).moe_layer
+    attn_block = 2 * h * (32 * 128) + 2 * h * (2 * 128) + h  # Wq, Wo, Wk, Wv; its RMSNorm
+    assert pc.mtp == 3 * h + 2 * h * h + attn_block + e_block  # mtp_repeated: one module for 2 depths
+    # the latent width cuts every routed expert to l/h of its width: 2 x l x f instead of 2 x h x f
+    assert pc.expert == 2 * 1024 * 2688
 
-    cfg = json.loads(NANO_CFG.read_text())
-    with pytest.raises(InputError, match="moe_latent_size"):
-        hf_config_to_fields(dict(cfg, moe_latent_size=1024))
-    assert ModelSpec(**hf_config_to_fields(cfg)).hybrid_pattern == PRESETS["nemotron-3-nano-30b-a3b"]["hybrid_pattern"]
+
+def test_hybrid_mtp_needs_attention_and_moe_layers(tmp_path, cli):
+    """The hybrid MTP block modelled is "*E" (Megatron-Bridge's Nemotron 3 recipes): a pattern without
+    attention or MoE layers is refused in one line."""
+    p = tmp_path / "job.yaml"
+    p.write_text("model: {preset: nemotron-h-8b, mtp_layers: 1}\ncluster: {gpu: H100, nodes: 1}\n")
+    code, out, err = cli("estimate", p)
+    assert code == 2 and "mtp_layers" in err and "\n" not in err.strip(), (out, err)
+
+
+def test_latent_moe_block_flops_match_megatron_bridge_formula():
+    """One LatentMoE block's forward FLOPs per token against Megatron-Bridge's own counter
+    (training/utils/flop_utils.py ``moe_layer_flops`` with ``moe_latent_size``, not gated): routed
+    4 l f k + the projections 4 h l + shared 4 h f_s (its router is not counted there; here h E)."""
+    from planner.model.flops import moe_block_macs
+
+    m = ModelSpec(**PRESETS["nemotron-3-super-120b-a12b"])
+    h, l, f, k, fs = 4096, 1024, 2688, 22, 5376
+    b = moe_block_macs(m)
+    assert 2 * (b["experts"] + b["latent_proj"] + b["shared_experts"]) == 4 * l * f * k + 4 * h * l + 4 * h * fs
+    assert b["router"] == h * 512
 
 
 def test_pure_mamba2_params_match_transformers_mamba2():

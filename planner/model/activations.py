@@ -204,11 +204,17 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         add("moe.routing_indices", 3 * k, 8, "sp", True, modules=("moe",))
         # top-k probs, their sum, renormalised
         add("moe.routing_weights", 2 * k + 1, 4, "sp", True, modules=("moe",))
-        add("moe.dispatched_input", h * k, None, "tp", True, True, modules=("moe",))
+        # the dispatched tokens and the experts' outputs are ``expert_io`` wide: the latent width under
+        # LatentMoE, whose fc2_latent_proj (a TELinear after the combine) keeps its l-wide input on the
+        # rank's sequence shard (fc1_latent_proj reads the router's input, kept once as mlp.input)
+        io = m.expert_io
+        add("moe.dispatched_input", io * k, None, "tp", True, True, modules=("moe",))
+        if e.latent_size:
+            add("moe.fc2_latent.input", io, None, "sp", True, True, modules=("moe",))
         # each expert's output, kept by the multiply with its routing weight after the unpermute
         # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
         if not probs_in_experts:
-            add("moe.expert_out", h * k, None, "tp", True, modules=("moe",))
+            add("moe.expert_out", io * k, None, "tp", True, modules=("moe",))
         if e.shared_experts:
             mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f, ("moe", "shared_experts"))
     if dropout:

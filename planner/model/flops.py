@@ -88,7 +88,13 @@ def moe_block_macs(m: ModelSpec) -> dict[str, float]:
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
         shared = mlp_w * sw + (h if e.shared_expert_gate else 0)
-    return {"router": h * e.experts, "experts": routed * mlp_w * f, "shared_experts": shared}
+    # LatentMoE: the routed experts at the latent width, and ``latent_proj`` h*l + l*h on every token
+    # (Megatron-Core moe_layer.py fc1/fc2_latent_proj; HF NemotronHMoE); the router reads the full width
+    out = {"router": h * e.experts, "experts": routed * (3 if m.gated else 2) * m.expert_io * f,
+           "shared_experts": shared}
+    if e.latent_size:
+        out["latent_proj"] = 2 * h * e.latent_size
+    return out
 
 
 def moe_layer_macs(m: ModelSpec) -> float:

@@ -355,16 +355,24 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     e = m.moe
     wg = {k: {"wg": v} for k, v in (wgrad or {}).items()}
     h, f = m.hidden, m.ffn_hidden
+    # the experts read / write, and the dispatch carries, ``io`` wide tokens: the latent width under
+    # LatentMoE (Megatron-Core moe_layer.py projects before ``dispatch_preprocess`` and after
+    # ``combine_postprocess``), else h
+    io = m.expert_io
     up = (2 if m.gated else 1) * f
     load = expert_load(e)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
     if stack.moe_grouped_gemm:
-        ex = [gemm(tok, up / wdiv, h, groups=local, **w_up), gemm(tok, h, f / wdiv, groups=local, **w_down)]
+        ex = [gemm(tok, up / wdiv, io, groups=local, **w_up), gemm(tok, io, f / wdiv, groups=local, **w_down)]
     else:  # one GEMM per expert, one after another
-        ex = [tuple(local * x for x in gemm(tok, up / wdiv, h, **w_up)),
-              tuple(local * x for x in gemm(tok, h, f / wdiv, **w_down))]
+        ex = [tuple(local * x for x in gemm(tok, up / wdiv, io, **w_up)),
+              tuple(local * x for x in gemm(tok, io, f / wdiv, **w_down))]
     ex.append(gemm(T, e.experts, h, **wg.get("router", {})))  # router
+    if e.latent_size:
+        # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
+        # every TP rank) on the rank's sequence-parallel share of the tokens (MoE with TP requires SP)
+        ex += [gemm(T / tp, io, h), gemm(T / tp, h, io)]
     shared = 0.0
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
@@ -375,14 +383,14 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     intra, inter, a_in, a_out = links
     tok_rank = T / tp * load  # each rank routes its sequence-parallel share
     ep_node = members_per_node(ep, etp, gpus_per_node)
-    nvl, nic = dispatch_bytes(tok_rank, e.top_k, h, act_bytes, ep, ep_node, DISPATCHERS[stack.moe_dispatcher],
+    nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, DISPATCHERS[stack.moe_dispatcher],
                               e.experts, e.groups, e.topk_groups)
     a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
-    etp_ag = collective_time("all_gather", tok_rank * e.top_k * h * act_bytes * etp, etp, 1, gpus_per_node,
+    etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
-                + permute_bytes(tok_rank, e.top_k, h, act_bytes))
+                + permute_bytes(tok_rank, e.top_k, io, act_bytes))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)

@@ -73,6 +73,13 @@ SCAN_BYTES = {
 BWD_SCAN_FACTOR = 2.0
 
 
+def mtp_block_model(m: ModelSpec) -> ModelSpec:
+    """The hybrid model's MTP block as a two-layer hybrid model "*E" (Megatron-Core
+    ``mtp_hybrid_override_pattern``: Nemotron 3 Super / 3.5 Lightning recipes in Megatron-Bridge
+    recipes/nemotronh), so the step-time model prices it with the kinds it holds."""
+    return m.model_copy(update={"hybrid_pattern": "*E", "layers": 2, "mamba": None, "mtp_layers": 0})
+
+
 def layer_shares(m: ModelSpec) -> dict[str, float]:
     """Per layer, the mean count of each block kind (vocab.HYBRID_LAYER): a hybrid layer is one of
     them (shares summing to 1), a plain transformer layer holds an attention block ("*": 1) and an

@@ -193,7 +193,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     heads = m.heads / tp
     span = attention_span(t, fw.doc_masking)
     # mean keys per query over the layers (sliding-window layers: the window) and MLA's dims
-    attn_flops = attention_core_flops(T, attention_keys(m, span) / (m.layers + m.mtp_layers), score_dim(m) / tp)
+    mk = m.model_copy(update={"mtp_layers": 0}) if m.hybrid else m  # hybrid: its MTP block is priced apart
+    attn_flops = attention_core_flops(T, attention_keys(mk, span) / (mk.layers + mk.mtp_layers), score_dim(m) / tp)
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
@@ -594,11 +595,17 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
                          etp=ketp)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
-        K = float(m.mtp_layers)
-        t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + K * (L["fwd"] + L["bwd"] + L["mtp_fwd"] + L["mtp_bwd"])
+        K = KL = float(m.mtp_layers)
+        if K and m.hybrid:
+            # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
+            # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
+            blk = _layer_terms(ssm.mtp_block_model(m), t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
+                               tp_comm_overlap, causal_kernels, etp=ketp)
+            KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
+        t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K * (L["mtp_fwd"] + L["mtp_bwd"])
         nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head)
         layers_max = nl[inv]
-        nle, heads, proj = nl + K * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
+        nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
         # pipeline sends: one activation tensor per micro-batch each way between stages
         # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
         # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)

@@ -270,12 +270,14 @@ def _nemotron_h(cfg: dict) -> dict:
     layer as ``hybrid_override_pattern`` (or ``layers_block_type``) lists them; attention without
     RoPE or biases (NemotronHAttention's projections are built with ``bias=False``), non-gated MLPs (``mlp_hidden_act``), MoE of ``n_routed_experts`` + a shared expert
     of ``moe_shared_expert_intermediate_size`` with a sigmoid router whose correction bias is a
-    buffer (``NemotronHTopkRouter``), the Mamba-2 mixer of ``NemotronHMamba2Mixer``. LatentMoE
-    (``moe_latent_size``, Nemotron 3 Super) is not modelled."""
-    unmodelled = [k for k, bad in (("moe_latent_size", cfg.get("moe_latent_size")), ("mlp_bias", cfg.get("mlp_bias")),
+    buffer (``NemotronHTopkRouter``), the Mamba-2 mixer of ``NemotronHMamba2Mixer``; LatentMoE
+    (``moe_latent_size``, Nemotron 3 Super: ``MoESpec.latent_size``). The MTP block
+    (``num_nextn_predict_layers``) transformers does not build; how many depths Megatron runs
+    over it is the recipe's (``mtp_num_layers``), so it is refused here: set ``mtp_layers``."""
+    unmodelled = [k for k, bad in (("mlp_bias", cfg.get("mlp_bias")),
                                    ("use_bias", cfg.get("use_bias")), ("use_conv_bias", cfg.get("use_conv_bias") is False),
                                    ("num_nextn_predict_layers", cfg.get("num_nextn_predict_layers"))) if bad]
-    if unmodelled:  # LatentMoE (Nemotron 3 Super), MTP, or biases the counts do not hold
+    if unmodelled:  # MTP, or biases the counts do not hold
         raise InputError("model.hf_config", f"nemotron_h: {unmodelled[0]} = {clip(cfg[unmodelled[0]])} is not modelled")
     pat = cfg.get("hybrid_override_pattern") or "".join(_NEMOTRON_H_KINDS[k] for k in cfg["layers_block_type"])
     act = _NEMOTRON_H_ACT[cfg.get("mlp_hidden_act", "relu2")]
@@ -294,6 +296,8 @@ def _nemotron_h(cfg: dict) -> dict:
                             shared_ffn_hidden=cfg["moe_shared_expert_intermediate_size"],
                             norm_topk_prob=bool(cfg.get("norm_topk_prob", True)),
                             score_function="sigmoid", expert_bias=True))
+        if cfg.get("moe_latent_size"):
+            out["moe"]["latent_size"] = cfg["moe_latent_size"]
     else:
         out["ffn_hidden"] = cfg["intermediate_size"]
     return out

@@ -56,8 +56,10 @@ def _norm(m: ModelSpec) -> int:
     return m.hidden if m.norm == "rmsnorm" else 2 * m.hidden
 
 
-def mlp_params(m: ModelSpec, width: int) -> int:
-    h = m.hidden
+def mlp_params(m: ModelSpec, width: int, io: int | None = None) -> int:
+    """An MLP h -> width -> h; ``io``: the width it reads and writes when not ``hidden`` (LatentMoE's
+    routed experts: ``ModelSpec.expert_io``)."""
+    h = io or m.hidden
     w = (3 if m.gated else 2) * h * width
     b = (width + h) if m.linear_bias else 0
     if m.gated and m.linear_bias:
@@ -103,13 +105,22 @@ def mamba_params(m: ModelSpec) -> int:
     return h * (2 * di + gn + H) + conv + 3 * H + di + di * h
 
 
+def latent_proj_params(m: ModelSpec) -> int:
+    """LatentMoE's two projections around the routed experts (``MoESpec.latent_size`` l): h*l + l*h,
+    biases l + h with ``linear_bias`` (Megatron-Core ``bias=add_bias_linear``, HF ``mlp_bias``)."""
+    h, l = m.hidden, m.moe.latent_size
+    return 2 * h * l + ((h + l) if m.linear_bias else 0)
+
+
 def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
     """DeepSeek-V3 multi-token prediction, per module (DeepSeek-V3 ``inference/model.py`` and
     Megatron-Core ``multi_token_prediction.py``): enorm + hnorm (h each), eh_proj 2h*h, one
     transformer block (MoE when the model has MoE layers), the head's norm h; the embedding and
     output head are shared with the main model. transformers 5.23 builds no MTP module."""
     h = m.hidden
-    return 3 * h + 2 * h * h + (moe_layer if m.moe is not None else dense_layer)
+    # a hybrid model's ``moe_layer`` is the E block alone: its "*E" MTP block adds the attention layer
+    hybrid_attn = attention_params(m) + _norm(m) if m.hybrid else 0
+    return 3 * h + 2 * h * h + hybrid_attn + (moe_layer if m.moe is not None else dense_layer)
 
 
 def count_params(m: ModelSpec) -> ParamCount:
@@ -126,12 +137,14 @@ def count_params(m: ModelSpec) -> ParamCount:
         attn = norms = 0
     if m.moe is not None:
         e = m.moe
-        expert = mlp_params(m, m.ffn_hidden)
+        expert = mlp_params(m, m.ffn_hidden, m.expert_io)
         shared = 0
         if e.shared_experts:
             sw = e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden
             shared = mlp_params(m, sw) + (h if e.shared_expert_gate else 0)
         router = h * e.experts + (e.experts if e.router_bias else 0)
+        if e.latent_size:  # fc1_latent_proj h -> l and fc2_latent_proj l -> h (moe_layer.py; HF NemotronHMoE)
+            router += latent_proj_params(m)
         moe_layer = attn + norms + router + e.experts * expert + shared + (_norm(m) if m.hybrid else 0)
         moe_active = attn + norms + router + e.top_k * expert + shared + (_norm(m) if m.hybrid else 0)
     n_dense = m.layers - n_moe
@@ -153,8 +166,9 @@ def count_params(m: ModelSpec) -> ParamCount:
         lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
     layers = (other if m.hybrid else dense_layer * n_dense) + moe_layer * n_moe
     layers_active = (other if m.hybrid else dense_layer * n_dense) + moe_active * n_moe
-    mtp = m.mtp_layers * mtp_params(m, moe_layer, dense_layer) if m.mtp_layers else 0
-    mtp_active = m.mtp_layers * mtp_params(m, moe_active, dense_layer) if m.mtp_layers else 0
+    n_mtp = min(m.mtp_layers, 1) if m.mtp_repeated else m.mtp_layers  # repeated: one module's weights
+    mtp = n_mtp * mtp_params(m, moe_layer, dense_layer) if m.mtp_layers else 0
+    mtp_active = n_mtp * mtp_params(m, moe_active, dense_layer) if m.mtp_layers else 0
     total = embedding + layers + final_norm + lm_head + mtp
     active = embedding + layers_active + final_norm + lm_head + mtp_active
     return ParamCount(

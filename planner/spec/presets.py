@@ -121,6 +121,25 @@ PRESETS: dict[str, dict] = {
                                            131072, 64, family="moe",
                                            moe=dict(experts=128, top_k=6, shared_experts=1, shared_ffn_hidden=3712,
                                                     score_function="sigmoid", expert_bias=True)),
+    # Nemotron 3 Super 120B-A12B: Megatron-Bridge Nemotron3SuperProvider (models/nemotronh/
+    # nemotron_h_provider.py, commit 160cccc) = the nvidia/NVIDIA-Nemotron-3-Super-120B-A12B config.json
+    # values other public code checks against (hidden 4096, 88 layers: 40 Mamba-2 + 40 MoE + 8 attention,
+    # 32 heads / 2 KV groups of 128, 128 Mamba heads of 64, 512 experts of 2688 top-22 in a 1024 latent,
+    # one shared expert of 5376, vocab 131072); MTP: recipes/nemotronh/nemotron_3_super.py
+    # ``mtp_num_layers = 2``, ``mtp_hybrid_override_pattern = "*E"``, ``mtp_use_repeated_layer = True``
+    "nemotron-3-super-120b-a12b": _nemotron_h(
+        "MEMEMEM*EMEMEMEM*EMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEMEM*EMEMEMEM*EMEMEMEME", 4096, 32, 2, 2688,
+        131072, 128, family="moe", mtp_layers=2, mtp_repeated=True,
+        moe=dict(experts=512, top_k=22, shared_experts=1, shared_ffn_hidden=5376, latent_size=1024,
+                 score_function="sigmoid", expert_bias=True)),
+    # Nemotron 3.5 Lightning 30B-A3B: Megatron-Bridge recipes/nemotronh/nemotron_3_5_lightning.py builds it
+    # from the Nemotron 3 Nano model config (same 52-layer shape) plus MTP ``mtp_num_layers = 2``,
+    # ``mtp_hybrid_override_pattern = "*E"``, ``mtp_use_repeated_layer = True``
+    "nemotron-3.5-lightning-30b-a3b": _nemotron_h(
+        "MEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEM*EMEMEMEM*EMEMEMEME", 2688, 32, 2, 1856, 131072, 64, family="moe",
+        mtp_layers=2, mtp_repeated=True,
+        moe=dict(experts=128, top_k=6, shared_experts=1, shared_ffn_hidden=3712, score_function="sigmoid",
+                 expert_bias=True)),
     # Nemotron-H 8B: Megatron-Bridge NemotronHModelProvider8B (src/megatron/bridge/models/nemotronh/
     # nemotron_h_provider.py): 24 Mamba-2 + 4 attention + 24 MLP layers, 128 Mamba heads, GQA 8 groups
     "nemotron-h-8b": _nemotron_h("M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-", 4096, 32, 8, 21504,

@@ -86,6 +86,14 @@ class MoESpec(_Strict):
     #: (Megatron-Core ``moe_router_score_function`` / ``moe_router_enable_expert_bias``)
     score_function: V.ROUTER_SCORE.literal = "softmax"
     expert_bias: bool = False  # auxiliary-loss-free balancing bias (requires score_function sigmoid)
+    #: LatentMoE (Nemotron 3 Super / Ultra; Megatron-Core ``moe_latent_size``, HF NemotronH
+    #: ``moe_latent_size``): the routed experts read and write a latent width l < hidden. The MoE layer
+    #: projects its input h -> l (``fc1_latent_proj``) after the router and before the token dispatch,
+    #: and l -> h (``fc2_latent_proj``) after the combine, so the tokens cross the EP all-to-all at
+    #: width l; the router and the shared experts stay at the full width (megatron/core/transformer/
+    #: moe/moe_layer.py ``router_and_preprocess`` / ``combine``; both projections are TELinear
+    #: ``parallel_mode="duplicated"``: not split over TP, each rank projects its sequence shard)
+    latent_size: Optional[int] = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _k_le_e(self):
@@ -168,7 +176,11 @@ class ModelSpec(_Strict):
     sliding_window: Optional[int] = Field(None, gt=0, le=1 << 24)  # local layers' window (tokens)
     local_layers: int = Field(0, ge=0)  # how many layers use the sliding window / chunked attention
     local_attention: V.LOCAL_ATTENTION.literal = "sliding"  # what the local layers' window means
-    mtp_layers: int = Field(0, ge=0, le=16)  # DeepSeek-V3 multi-token-prediction modules
+    mtp_layers: int = Field(0, ge=0, le=16)  # DeepSeek-V3 multi-token-prediction modules (depths)
+    #: the MTP depths share one module's weights (Megatron-Core ``mtp_use_repeated_layer``; Nemotron 3
+    #: Super / 3.5 Lightning: ``mtp_num_layers`` 2 forward passes of the one MTP block the checkpoint
+    #: holds, ``num_nextn_predict_layers`` 1): compute per depth, parameters once
+    mtp_repeated: bool = False
     #: hybrid models (Nemotron-H, Nemotron 3, Jamba-like, pure Mamba-2): one character per layer as
     #: Megatron-Core's ``hybrid_override_pattern`` (vocab.HYBRID_LAYER: M Mamba-2, * attention, - MLP,
     #: E MoE); each layer is one norm + one mixer, so ``layers`` is the pattern's length
@@ -243,8 +255,12 @@ class ModelSpec(_Strict):
         if self.moe is not None and (self.moe.first_dense or self.moe.dense_layers or self.moe.layer_freq != 1):
             raise ValueError("moe: a hybrid model places its MoE layers by hybrid_pattern (E), not by "
                              "first_dense / dense_layers / layer_freq")
-        if self.mtp_layers:
-            raise ValueError("mtp_layers: not modelled for hybrid models")
+        # MTP of a hybrid model: Megatron-Core builds each MTP depth from ``mtp_hybrid_override_pattern``;
+        # the one modelled is "*E" (Nemotron 3 Super / Lightning recipes: an attention layer and an MoE
+        # layer, as a DeepSeek-V3 MTP transformer block), so the model needs both kinds
+        if self.mtp_layers and not ("*" in pat and "E" in pat):
+            raise ValueError("mtp_layers: a hybrid model's MTP block is modelled as '*E' (attention + MoE): "
+                             "the pattern needs * and E layers")
         if self.local_layers:
             raise ValueError("local_layers: not modelled for hybrid models")
         if "*" not in pat and self.heads is None:
@@ -325,6 +341,12 @@ class ModelSpec(_Strict):
     def dense_width(self) -> int:
         """Width of the dense (non-MoE) layers' MLP: ``dense_ffn_hidden``, else ``ffn_hidden``."""
         return self.dense_ffn_hidden or self.ffn_hidden
+
+    @property
+    def expert_io(self) -> int:
+        """The width the routed experts read and write (and the dispatch carries): ``moe.latent_size``
+        under LatentMoE, else ``hidden``."""
+        return (self.moe.latent_size if self.moe is not None else None) or self.hidden
 
     @property
     def causal(self) -> bool:

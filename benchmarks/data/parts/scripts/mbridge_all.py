@@ -31,9 +31,9 @@ factor 1.0 padded to capacity, not force-balanced, alltoall dispatcher (``TOKEND
 
 Left out (listed in ``LEFT_OUT`` with the reason; the builder prints the counts):
 
-* models the planner has no preset for: Nemotron 3 Super / Ultra (LatentMoE, MTP) and Nemotron 3.5
-  Lightning (hybrid Mamba-Transformer MoE; Nemotron 3 Nano is in, as preset nemotron-3-nano-30b-a3b),
-  DeepSeek-V4 Flash;
+* models the planner has no preset for: Nemotron 3 Ultra (LatentMoE, MTP: no authoritative config in
+  the code index), DeepSeek-V4 Flash (Nemotron 3 Nano, 3 Super and 3.5 Lightning are in, as presets
+  nemotron-3-nano-30b-a3b, nemotron-3-super-120b-a12b, nemotron-3.5-lightning-30b-a3b);
 * the 26.06 SFT and LoRA tables (fine-tuning on a dataset whose packing/lengths the page does not state);
 * parenthesised variants with no tokens/s of their own (25.09 H100 DeepSeek-V3 "338 (330)").
 """
@@ -126,6 +126,18 @@ MODELS = {
     "Nemotron_3_Nano": dict(preset="nemotron-3-nano-30b-a3b", model="Nemotron 3 Nano 30B-A3B (hybrid: 23 Mamba-2 + "
                             "23 MoE + 6 attention layers, hybrid_pattern)", params_b=31.6, layers=52, hidden=2688,
                             heads=32, kv_heads=2, ffn_hidden=1856, vocab=131072, moe_experts=128, moe_topk=6),
+    # Nemotron 3 Super: LatentMoE (moe.latent_size 1024) + 2 repeated "*E" MTP depths (the recipe's
+    # mtp_use_repeated_layer), planner preset nemotron-3-super-120b-a12b
+    "Nemotron_3_Super": dict(preset="nemotron-3-super-120b-a12b", model="Nemotron 3 Super 120B-A12B (hybrid: 40 "
+                             "Mamba-2 + 40 LatentMoE + 8 attention layers, 2 repeated MTP depths)", params_b=120.7,
+                             layers=88, hidden=4096, heads=32, kv_heads=2, ffn_hidden=2688, vocab=131072,
+                             moe_experts=512, moe_topk=22),
+    # Nemotron 3.5 Lightning: the Nano shape + 2 repeated "*E" MTP depths (Megatron-Bridge
+    # recipes/nemotronh/nemotron_3_5_lightning.py)
+    "Nemotron_3_5_Lightning": dict(preset="nemotron-3.5-lightning-30b-a3b", model="Nemotron 3.5 Lightning 30B-A3B "
+                                   "(the 3 Nano 30B-A3B shape + 2 repeated MTP depths)", params_b=31.6, layers=52,
+                                   hidden=2688, heads=32, kv_heads=2, ffn_hidden=1856, vocab=131072, moe_experts=128,
+                                   moe_topk=6),
     "Qwen3_235B_a22B": dict(preset="qwen3-235b-a22b", model="Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)",
                             params_b=235, layers=94, hidden=4096, heads=64, kv_heads=4, ffn_hidden=1536, vocab=151936,
                             moe_experts=128, moe_topk=8),
@@ -144,11 +156,9 @@ MUON = {"Kimi_K2": ("Muon optimizer (table footnote: 'Muon optimizer was used fo
                     "DDP + Muon layer-wise distributed optimizer (dist_muon; FSDP=0)")}
 #: table labels the planner cannot represent, with why
 UNMODELLED = {
-    "Nemotron_3_Super": "hybrid Mamba-Transformer MoE with LatentMoE (experts in a latent width, HF "
-                        "moe_latent_size) and MTP layers: not modelled (no config.json of it in the code index)",
-    "Nemotron_3_Ultra": "hybrid Mamba-Transformer MoE with LatentMoE and MTP layers: not modelled (no config.json "
-                        "of it in the code index)",
-    "Nemotron_3_5_Lightning": "hybrid Mamba-Transformer MoE with MTP: no config.json of it in the code index",
+    "Nemotron_3_Ultra": "hybrid Mamba-Transformer LatentMoE with MTP: no authoritative config of it in the code "
+                        "index (Megatron-Bridge builds it from the HF config.json by AutoBridge; no provider "
+                        "class states hidden_size)",
     "DeepSeekV4 Flash": "no planner preset (DeepSeek-V4 attention/MoE; Megatron-Core dev branch)",
 }
 
