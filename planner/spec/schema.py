@@ -94,6 +94,10 @@ class MoESpec(_Strict):
         if self.expert_bias and self.score_function != "sigmoid":
             # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
             raise ValueError("expert_bias needs score_function: sigmoid")
+        if self.dropless and "capacity_factor" in self.model_fields_set:
+            # Megatron-Core: a capacity factor *is* token dropping (dropless is moe_expert_capacity_factor
+            # None); kept with dropless it would be silently ignored (moe.expert_load)
+            raise ValueError("capacity_factor: needs dropless: false (a capacity factor drops tokens)")
         if self.pad_to_capacity and self.dropless:
             # Megatron-Core: moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (token dropping)
             raise ValueError("pad_to_capacity needs dropless: false (a capacity factor)")
@@ -215,6 +219,11 @@ class ModelSpec(_Strict):
             )
         if self.position == "learned" and self.max_positions is None:
             raise ValueError("max_positions: required when position is 'learned'")
+        if self.mamba is not None and self.mamba.heads is None and (self.mamba.expand * self.hidden) % self.mamba.head_dim:
+            # mamba_ssm Mamba2: ``assert self.d_inner % self.headdim == 0`` (d_inner = expand x d_model); a
+            # head_dim above d_inner would leave no head at all
+            raise ValueError(f"model.mamba.head_dim: {self.mamba.head_dim} does not divide expand x hidden "
+                             f"({self.mamba.expand * self.hidden}); give mamba.heads or another head_dim")
         if self.mamba is not None and self.mamba_heads % self.mamba.groups:
             # MambaMixer: "nheads must be evenly divisible by ngroups"
             raise ValueError(f"mamba: {self.mamba_heads} Mamba heads are not divisible by its "
@@ -243,6 +252,9 @@ class ModelSpec(_Strict):
         if self.moe is not None and (self.moe.first_dense or self.moe.dense_layers or self.moe.layer_freq != 1):
             raise ValueError("moe: a hybrid model places its MoE layers by hybrid_pattern (E), not by "
                              "first_dense / dense_layers / layer_freq")
+        if self.family == "encoder":
+            # the Mamba-2 scan is causal and Megatron-Core's MambaModel is a causal LM: no bidirectional hybrid
+            raise ValueError("family: hybrid (hybrid_pattern) models are decoders (Megatron-Core MambaModel)")
         if self.mtp_layers:
             raise ValueError("mtp_layers: not modelled for hybrid models")
         if self.local_layers:
