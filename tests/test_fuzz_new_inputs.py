@@ -262,3 +262,43 @@ def test_fuzz_new_inputs(tmp_path_factory, job, cmd):
         r = json.loads(out)
         assert all(v >= 0 for v in r["time_by_cause_s"].values()), r["time_by_cause_s"]
     assert stray(d, {p.name}) == []
+
+
+def _emitted(tmp_path, model, **training):
+    job = {"model": model, "training": dict({"seq_len": 4096, "global_batch": 64, "tokens": 1e9}, **training),
+           "constraints": {"clouds": ["aws"], "gpus": ["H100"], "max_gpus": 64}}
+    code, out, err = run_cli("recommend", _write(tmp_path, job), "--no-simulate", "--emit", "torchrun")
+    assert code == 0, err
+    return out.replace("\\\n", " ").split()
+
+
+@pytest.mark.parametrize("preset,heads,experts", [("nemotron-h-8b", 128, None), ("nemotron-3-nano-30b-a3b", 64, 128)])
+def test_emit_launches_the_hybrid_model(tmp_path, preset, heads, experts):
+    """``--emit`` for a hybrid model once wrote ``pretrain_gpt.py`` with no pattern or Mamba flags: a
+    GPT of 52 attention + MLP layers (GELU), not the model the plan was timed for. Checked against
+    NVIDIA's own launch flags for these models (Megatron-LM examples/post_training/modelopt/conf/nvidia/
+    Nemotron-H-8B-Base-8K.sh and NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.sh): pretrain_mamba.py's
+    --is-hybrid-model, the pattern, 128 (8B) / 64 (Nano) Mamba heads of 64, 8 groups, state 128,
+    --squared-relu, no position embedding; the MoE layers by the pattern, not --moe-layer-freq."""
+    from planner.spec.presets import PRESETS
+
+    words = _emitted(tmp_path, {"preset": preset})
+    flag = lambda f: words[words.index(f) + 1].strip("'")  # noqa: E731
+    assert any(w.endswith("/pretrain_mamba.py") for w in words) and not any("pretrain_gpt" in w for w in words)
+    assert "--is-hybrid-model" in words and "--squared-relu" in words and "--swiglu" not in words
+    assert flag("--hybrid-override-pattern") == PRESETS[preset]["hybrid_pattern"]
+    assert (flag("--mamba-num-heads"), flag("--mamba-head-dim"), flag("--mamba-num-groups"),
+            flag("--mamba-state-dim")) == (str(heads), "64", "8", "128")
+    assert flag("--position-embedding-type") == "none" and flag("--num-layers") == "52"
+    assert "--moe-layer-freq" not in words
+    if experts:
+        assert flag("--num-experts") == str(experts)
+
+
+def test_emit_refuses_mamba_shapes_megatron_cannot_launch(tmp_path):
+    """MambaMixer's conv taps (4) and SSD chunk (128) have no launch flag in those scripts: a plan timed
+    for other values is refused for --emit (one line), estimated as before."""
+    model = _hyb("M*M-", mamba={"d_conv": 2, "chunk_size": 256})
+    job = {"model": model, "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e9}, "constraints": dict(SEARCH)}
+    _refused(job, "--emit", tmp_path, cmd=("recommend", "{job}", "--no-simulate", "--emit", "torchrun"))
+    assert "--squared-relu" in _emitted(tmp_path, dict(DENSE, mlp="relu2"))  # a dense relu2 model too
