@@ -302,3 +302,11 @@ def test_emit_refuses_mamba_shapes_megatron_cannot_launch(tmp_path):
     job = {"model": model, "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e9}, "constraints": dict(SEARCH)}
     _refused(job, "--emit", tmp_path, cmd=("recommend", "{job}", "--no-simulate", "--emit", "torchrun"))
     assert "--squared-relu" in _emitted(tmp_path, dict(DENSE, mlp="relu2"))  # a dense relu2 model too
+
+
+def test_auto_refused_by_simulate_names_it(tmp_path):
+    """``simulate`` refuses framework auto as estimate does; its message once said only "estimate"."""
+    job = _job(DENSE, {"framework": "auto"}, {"tp": 1, "dp": 8})
+    _refused(job, "training.framework", tmp_path, cmd=("simulate", "{job}", "--json", "--steps", "6", "--no-answers"))
+    code, out, err = run_cli("simulate", tmp_path / "job.yaml", "--json", "--steps", "6", "--no-answers")
+    assert "simulate" in err and "planner recommend" in err
