@@ -310,3 +310,28 @@ def test_auto_refused_by_simulate_names_it(tmp_path):
     _refused(job, "training.framework", tmp_path, cmd=("simulate", "{job}", "--json", "--steps", "6", "--no-answers"))
     code, out, err = run_cli("simulate", tmp_path / "job.yaml", "--json", "--steps", "6", "--no-answers")
     assert "simulate" in err and "planner recommend" in err
+
+
+NEMOTRON_KEYS = ["hybrid_override_pattern", "layers_block_type", "mlp_hidden_act", "num_hidden_layers", "mamba_num_heads",
+                 "mamba_head_dim", "n_groups", "ssm_state_size", "conv_kernel", "expand", "chunk_size", "n_routed_experts",
+                 "num_experts_per_tok", "moe_intermediate_size", "moe_shared_expert_intermediate_size", "n_shared_experts",
+                 "norm_topk_prob", "head_dim", "num_key_value_heads", "use_bias", "use_conv_bias", "moe_latent_size"]
+HF_VALUE = st.one_of(st.sampled_from([None, 0, 1, 2, 4, 8, 64, 128, -1, 2.5, "64", True, False, "relu2", "gelu", "swish",
+                                      "M*M-", "MEME", "", ["mamba", "moe"], ["mamba", "x"], {"a": 1}, 1e30]),
+                     st.text(alphabet="ME*-x", max_size=6))
+
+
+@fuzz_settings(60)
+@given(edits=st.lists(st.tuples(st.sampled_from(NEMOTRON_KEYS), HF_VALUE), min_size=1, max_size=3))
+def test_fuzz_nemotron_h_config(tmp_path_factory, edits):
+    """The nemotron_h mapper on a real config.json with up to three keys replaced (None: removed)."""
+    d = tmp_path_factory.mktemp("hf")
+    job = _nemotron_hf(d, **dict(edits))
+    job["parallel"] = {"tp": 1, "dp": 8}
+    p = d / "job.yaml"
+    p.write_text(dump(job, "yaml"))
+    code, out, err = run_cli("estimate", p, "--json")
+    check_outcome(code, out, err)
+    if code == 0:
+        assert_sane(json.loads(out))
+    assert stray(d, {p.name, "config.json"}) == []
