@@ -94,9 +94,10 @@ class MoESpec(_Strict):
         if self.expert_bias and self.score_function != "sigmoid":
             # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
             raise ValueError("expert_bias needs score_function: sigmoid")
-        if self.dropless and "capacity_factor" in self.model_fields_set:
+        if self.dropless and self.capacity_factor != MoESpec.model_fields["capacity_factor"].default:
             # Megatron-Core: a capacity factor *is* token dropping (dropless is moe_expert_capacity_factor
-            # None); kept with dropless it would be silently ignored (moe.expert_load)
+            # None); kept with dropless it would be silently ignored (moe.expert_load). The default itself
+            # passes: a dumped job (model_dump writes every field) must load again
             raise ValueError("capacity_factor: needs dropless: false (a capacity factor drops tokens)")
         if self.pad_to_capacity and self.dropless:
             # Megatron-Core: moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (token dropping)
