@@ -24,7 +24,8 @@ def _job(model, parallel, framework=None, cluster=None, **training):
     t = {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e10, **training}
     if framework is not None:
         t["framework"] = framework
-    return load_job_dict({"model": {"preset": model}, "training": t, "parallel": parallel, "cluster": cluster or P5})
+    model = model if isinstance(model, dict) else {"preset": model}
+    return load_job_dict({"model": model, "training": t, "parallel": parallel, "cluster": cluster or P5})
 
 
 def _layout(**kw):
@@ -41,6 +42,8 @@ def _stack(name, **opts):
 
 # (rule, stack, model, training overrides, refused layout, accepted layout): each as its source states it
 MOE_A2A = dict(moe_a2a_overlap=True)
+TOKEN_DROP = {"name": "drop", "layers": 4, "hidden": 1024, "heads": 8, "vocab": 32000,
+              "moe": {"experts": 8, "top_k": 2, "dropless": False, "capacity_factor": 1.25, "pad_to_capacity": True}}
 CASES = [
     # Megatron-LM arguments.py validate_args, the --use-torch-fsdp2 block
     ("fsdp2-pp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, pp=2, dp=16), dict(zero=1, pp=2, dp=16)),
@@ -90,6 +93,10 @@ CASES = [
     ("megatron-fp8-recipe", ("megatron-core", {"fp8_recipe": "rowwise"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("torchtitan-fp8-recipe", ("torchtitan", {"fp8_recipe": "delayed"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("hf-fp8-recipe", ("hf-trainer", {"fp8_recipe": "mxfp8"}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    # a capacity factor (token dropping) is Megatron-Core's; torchtitan's and transformers' MoE blocks compute
+    # every routed token (no capacity field)
+    ("titan-token-drop", ("torchtitan", {}), TOKEN_DROP, {}, dict(zero=2), None),
+    ("hf-token-drop", ("hf-trainer", {}), TOKEN_DROP, {}, dict(), None),
 ]
 
 

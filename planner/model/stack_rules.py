@@ -265,7 +265,17 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "
               "ceil(layers / pipeline_parallel_layers_per_stage) (first/last 'less layers' 0, as emitted)",
               lambda st, m, t: True, lambda c, m, t: (c.pp == 1) | (titan_stages(m.layers or 0, c.pp * c.vpp) == c.pp * c.vpp)),
+    StackRule("titan-token-drop", "torchtitan", "model.moe.dropless",
+              "MoE token dropping (a capacity factor: its token-choice MoE computes every routed token)",
+              "torchtitan 0.3 torchtitan/models/moe/moe.py MoEArgs (no capacity field; TokenChoiceTopKRouter's "
+              "num_tokens_per_expert histogram sizes the grouped GEMM)",
+              lambda st, m, t: _moe(m) and not m.moe.dropless),
     # ---- stacks that run the Hugging Face model code (HF Trainer / accelerate, DeepSpeed ZeRO on HF models)
+    StackRule("hf-token-drop", "hf", "model.moe.dropless",
+              "MoE token dropping (a capacity factor: its sparse MoE blocks compute every routed token)",
+              "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, DeepSeek-V3): "
+              "'for expert_idx in expert_hit' runs each expert on all its routed tokens; no capacity in their configs",
+              lambda st, m, t: _moe(m) and not m.moe.dropless),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "

@@ -519,7 +519,7 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
         return stack_for(resolve(name), t)
     if spec is not None and spec.name == "auto":  # a search over stacks (planner.search.space.stack_groups)
         raise InputError("training.framework", "auto leaves the stack to planner recommend, which searches "
-                         f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate times one stack: name it (or leave "
+                         f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate and simulate time one stack: name it (or leave "
                          "training.framework out for the default)")
     if spec is None:  # the default stack, or the one the training mode needs (defaults.FRAMEWORK_BY_MODE)
         st = resolve(D.FRAMEWORK_BY_MODE.get(getattr(t, "mode", None)))

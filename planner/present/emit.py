@@ -317,7 +317,8 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         if e.top_k == 1:  # Megatron-Core TransformerConfig: "Please use --moe-router-pre-softmax when topk is 1."
             a.append("--moe-router-pre-softmax")
         a += _flag("--moe-ffn-hidden-size", m.ffn_hidden)  # per expert; --ffn-hidden-size is the dense layers'
-        if m.moe_layers != m.layers:  # which layers are MoE, as Megatron's explicit 0/1 pattern
+        if m.moe_layers != m.layers and not m.hybrid:  # which layers are MoE, as Megatron's explicit 0/1 pattern
+            # (a hybrid model's MoE layers are its pattern's E: --hybrid-override-pattern)
             moe = set(m.moe_layer_ids)
             a += _flag("--moe-layer-freq", "[" + ",".join("1" if i in moe else "0" for i in range(m.layers)) + "]")
         if e.shared_experts:
@@ -334,11 +335,15 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
             a += _flag("--moe-expert-capacity-factor", e.capacity_factor)
             if e.pad_to_capacity:
                 a.append("--moe-pad-expert-input-to-capacity")
+    if m.hybrid:
+        a += _hybrid_flags(m)
     if m.gated:
         a.append("--swiglu")
+    elif m.mlp == "relu2":  # Nemotron-H / Nemotron 3's squared ReLU (Megatron-LM arguments.py --squared-relu)
+        a.append("--squared-relu")
     a += _flag("--normalization", "RMSNorm" if m.norm == "rmsnorm" else "LayerNorm")
-    if m.position == "rope":
-        a += _flag("--position-embedding-type", "rope")
+    if m.position in ("rope", "none"):  # Megatron-LM's default is learned_absolute
+        a += _flag("--position-embedding-type", m.position)
     if not m.tied_embeddings:
         a.append("--untie-embeddings-and-output-weights")
     if not m.linear_bias:
@@ -356,7 +361,31 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a += ["--data-path", "$DATA_PATH", "--tokenizer-type", "HuggingFaceTokenizer",
           "--tokenizer-model", "$TOKENIZER", "--save", "$CKPT_DIR", "--save-interval", str(save_every),
           "--load", "$CKPT_DIR"]
-    return ["$MEGATRON_DIR/pretrain_gpt.py"] + a
+    # a hybrid model is Megatron-Core's MambaModel, built by pretrain_mamba.py (pretrain_gpt.py builds a GPTModel:
+    # every layer attention + MLP, not the model the plan was timed for)
+    return [f"$MEGATRON_DIR/{'pretrain_mamba.py' if m.hybrid else 'pretrain_gpt.py'}"] + a
+
+
+#: MambaMixer's conv1d taps and SSD chunk length (megatron/core/ssm/mamba_mixer.py defaults): the Megatron-LM
+#: hybrid launch scripts pass no flag for them (examples/post_training/modelopt/conf/nvidia/Nemotron-H-8B-Base-8K.sh,
+#: NVIDIA-Nemotron-3-Nano-30B-A3B-BF16.sh), so a launch can only build these
+MEGATRON_MAMBA_FIXED = {"d_conv": 4, "chunk_size": 128}
+
+
+def _hybrid_flags(m) -> list[str]:
+    """A hybrid (Mamba) model's Megatron-LM flags, as NVIDIA's Nemotron-H / Nemotron 3 launch scripts write
+    them (examples/post_training/modelopt/conf/nvidia/Nemotron-H-8B-Base-8K.sh): the layer pattern and the
+    Mamba-2 mixer's heads, head width, B/C groups and state size."""
+    a = m.mamba
+    for field, fixed in MEGATRON_MAMBA_FIXED.items():
+        if a is not None and getattr(a, field) != fixed:
+            raise InputError("--emit", f"model.mamba.{field} {getattr(a, field)}: Megatron-LM's MambaMixer is built "
+                                       f"with {fixed} and no launch flag sets it; the plan is timed for {m.name}'s")
+    out = ["--is-hybrid-model"] + _flag("--hybrid-override-pattern", m.hybrid_pattern)
+    if a is not None:
+        out += _flag("--mamba-num-heads", m.mamba_heads) + _flag("--mamba-head-dim", a.head_dim)
+        out += _flag("--mamba-num-groups", a.groups) + _flag("--mamba-state-dim", a.d_state)
+    return out
 
 
 def titan_local_batch(global_batch: int, cfg: dict) -> int:

@@ -153,6 +153,8 @@ class _Run:
             "comm": withp2p.makespan - nop2p.makespan + folded * nop2p.makespan,
             "data": full.makespan - withp2p.makespan,
         }
+        # the differences of equal makespans are rounding noise (-8e-17 s of bubble without a pipeline)
+        self.split = {k: max(v, 0.0) for k, v in self.split.items()}
         self.pipe_ops = _ops_by_stage(p) if microbatch_timeline else None
 
         # state
@@ -298,7 +300,8 @@ class _Run:
                  "straggler": self.t_pipe * (f_crit - fbar), "optimizer": p.t_optimizer}
         # account for the time actually elapsed since the step began (start-of-step transients)
         dur = E + comm + p.t_optimizer - self.step_start
-        parts["data"] += dur - sum(parts.values())
+        # (the residual is rounding noise when nothing else waited: a data wait is never negative)
+        parts["data"] = max(parts["data"] + dur - sum(parts.values()), 0.0)
         for k, v in parts.items():
             self.add(k, v)
         busy = sum(sp["compute"] * a[2] for a in arr) + p.t_optimizer * len(arr)

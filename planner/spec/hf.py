@@ -54,8 +54,10 @@ _POSITIVE_INTS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "in
                   "max_position_embeddings", "num_local_experts", "num_experts_per_tok", "moe_intermediate_size",
                   "num_experts", "shared_expert_intermediate_size", "decoder_sparse_step")
 _NONNEG_INTS = ("type_vocab_size",)
-_BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias")
-# (nemotron_h: mamba_num_heads, mamba_head_dim, n_groups, ssm_state_size, conv_kernel are checked by ModelSpec)
+_BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "norm_topk_prob")
+# nemotron_h's Mamba and MoE sizes: ModelSpec checks their range, but its lax ints would take "64"
+_POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_size", "conv_kernel", "expand",
+                   "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size")
 
 
 def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
@@ -279,8 +281,25 @@ def _nemotron_h(cfg: dict) -> dict:
                                    ("num_nextn_predict_layers", cfg.get("num_nextn_predict_layers"))) if bad]
     if unmodelled:  # MTP, or biases the counts do not hold
         raise InputError("model.hf_config", f"nemotron_h: {unmodelled[0]} = {clip(cfg[unmodelled[0]])} is not modelled")
-    pat = cfg.get("hybrid_override_pattern") or "".join(_NEMOTRON_H_KINDS[k] for k in cfg["layers_block_type"])
-    act = _NEMOTRON_H_ACT[cfg.get("mlp_hidden_act", "relu2")]
+    pat = cfg.get("hybrid_override_pattern")
+    if pat is not None and not isinstance(pat, str):
+        raise InputError("model.hf_config.hybrid_override_pattern", f"must be a string, got {clip(pat)}")
+    if not pat:
+        kinds = cfg["layers_block_type"]
+        bad = next((k for k in kinds if not isinstance(k, str) or k not in _NEMOTRON_H_KINDS), None) \
+            if isinstance(kinds, list) else kinds
+        if not isinstance(kinds, list) or bad is not None:
+            raise InputError("model.hf_config.layers_block_type", f"{clip(bad)} is not a layer kind; a list of "
+                                                                   f"{', '.join(_NEMOTRON_H_KINDS)}")
+        pat = "".join(_NEMOTRON_H_KINDS[k] for k in kinds)
+    n = cfg.get("num_hidden_layers")
+    if n is not None and n != len(pat):  # HF NemotronHConfig: layers_block_type has num_hidden_layers entries
+        raise InputError("model.hf_config.num_hidden_layers", f"{n} but the layer pattern has {len(pat)} layers")
+    act = cfg.get("mlp_hidden_act", "relu2")
+    if not isinstance(act, str) or act not in _NEMOTRON_H_ACT:
+        raise InputError("model.hf_config.mlp_hidden_act", f"{clip(act)} is not modelled; one of "
+                                                            f"{', '.join(_NEMOTRON_H_ACT)}")
+    act = _NEMOTRON_H_ACT[act]
     out = dict(family="decoder", hybrid_pattern=pat, hidden=cfg["hidden_size"], heads=cfg["num_attention_heads"],
                kv_heads=cfg.get("num_key_value_heads") or cfg["num_attention_heads"], vocab=cfg["vocab_size"],
                mlp=act, norm="rmsnorm", position="none", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),

@@ -102,6 +102,11 @@ class MoESpec(_Strict):
         if self.expert_bias and self.score_function != "sigmoid":
             # Megatron-Core TransformerConfig: "Expert bias for aux-loss-free routing only supports sigmoid score function."
             raise ValueError("expert_bias needs score_function: sigmoid")
+        if self.dropless and self.capacity_factor != MoESpec.model_fields["capacity_factor"].default:
+            # Megatron-Core: a capacity factor *is* token dropping (dropless is moe_expert_capacity_factor
+            # None); kept with dropless it would be silently ignored (moe.expert_load). The default itself
+            # passes: a dumped job (model_dump writes every field) must load again
+            raise ValueError("capacity_factor: needs dropless: false (a capacity factor drops tokens)")
         if self.pad_to_capacity and self.dropless:
             # Megatron-Core: moe_pad_expert_input_to_capacity needs moe_expert_capacity_factor (token dropping)
             raise ValueError("pad_to_capacity needs dropless: false (a capacity factor)")
@@ -227,6 +232,11 @@ class ModelSpec(_Strict):
             )
         if self.position == "learned" and self.max_positions is None:
             raise ValueError("max_positions: required when position is 'learned'")
+        if self.mamba is not None and self.mamba.heads is None and (self.mamba.expand * self.hidden) % self.mamba.head_dim:
+            # mamba_ssm Mamba2: ``assert self.d_inner % self.headdim == 0`` (d_inner = expand x d_model); a
+            # head_dim above d_inner would leave no head at all
+            raise ValueError(f"model.mamba.head_dim: {self.mamba.head_dim} does not divide expand x hidden "
+                             f"({self.mamba.expand * self.hidden}); give mamba.heads or another head_dim")
         if self.mamba is not None and self.mamba_heads % self.mamba.groups:
             # MambaMixer: "nheads must be evenly divisible by ngroups"
             raise ValueError(f"mamba: {self.mamba_heads} Mamba heads are not divisible by its "
@@ -261,6 +271,9 @@ class ModelSpec(_Strict):
         if self.mtp_layers and not ("*" in pat and "E" in pat):
             raise ValueError("mtp_layers: a hybrid model's MTP block is modelled as '*E' (attention + MoE): "
                              "the pattern needs * and E layers")
+        if self.family == "encoder":
+            # the Mamba-2 scan is causal and Megatron-Core's MambaModel is a causal LM: no bidirectional hybrid
+            raise ValueError("family: hybrid (hybrid_pattern) models are decoders (Megatron-Core MambaModel)")
         if self.local_layers:
             raise ValueError("local_layers: not modelled for hybrid models")
         if "*" not in pat and self.heads is None:
