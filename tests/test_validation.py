@@ -50,7 +50,8 @@ REACHED = {
     # 0.110 / 0.345 before the 5 Kimi K2 (Muon) rows came in (their errors -5..0%: the figures move by the rows added);
     # 0.109 / 0.344 before the 20 Nemotron 3 Nano (hybrid Mamba) rows came in (-15..-35%: like the other
     # fine-grained MoE rows, too fast)
-    "mbridge_all": (0.117, 0.346, 0.632),
+    # rho 0.632 before each recipe's CUDA graphs (validate.MBRIDGE_CUDA_GRAPHS) broke the ties between releases
+    "mbridge_all": (0.117, 0.346, 0.689),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02
