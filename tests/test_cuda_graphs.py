@@ -33,6 +33,25 @@ def test_no_graphs_is_the_whole_eager_count():
     assert cuda_graph_host_ops(frozenset({"full_iteration"}), a, b, r, p, rest, share) == 0.0
 
 
+def test_hybrid_blocks_are_captured_one_by_one():
+    """A hybrid layer is one block of one kind (ssm.layer_shares), each with half a layer's ops: without graphs the
+    count is step_time's hybrid one (one block + the MoE block's ops on its share); captured, a block is one launch,
+    a MoE block captured up to the router keeps its dispatch / experts / combine."""
+    from planner.model.ssm import layer_shares
+
+    m = ModelSpec(**PRESETS["nemotron-3-nano-30b-a3b"])
+    sh = layer_shares(m)
+    attn, mlp, r, p, rest = 6.0, 4.0, 4.0, 2.0, 10.0
+    assert cuda_graph_host_ops(frozenset(), attn, mlp, r, p, rest, sh["E"], hybrid=sh) == pytest.approx(
+        attn + mlp + sh["E"] * (r + p + rest))
+    graphed = frozenset({"mamba", "attn", "moe_router", "moe_preprocess"})
+    assert cuda_graph_host_ops(graphed, attn, mlp, r, p, rest, sh["E"], hybrid=sh) == pytest.approx(
+        sh["M"] + sh["*"] + sh["E"] * (1 + rest))
+    # Megatron's default scope for this pattern names moe, which a dropless MoE cannot capture
+    with pytest.raises(InputError, match="dropless or unpadded"):
+        cuda_graph_parts(resolve("megatron-core", cuda_graph_impl="transformer_engine"), m)
+
+
 def test_a_graphed_attention_removes_exactly_its_host_ops(catalog):
     """Host-bound passes (tiny model): capturing attn takes its ops off every layer forward and replaces them by one
     graph launch; the backward moves by BWD_HOST_FACTOR times as much. The attention half of a Megatron-Core layer
