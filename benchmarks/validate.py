@@ -977,6 +977,9 @@ def pr2_options(r, stack: str) -> dict:
             opts.update(moe)
         if pr2_tokendrop(r):
             opts.update(MBRIDGE_TOKENDROP[2])
+        opts.update(mbridge_cuda_graphs(r))
+        if nemo_cuda_graphs(r):
+            opts["cuda_graph_impl"] = "local"
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
         # (scripts/performance/utils/overrides.py _set_megatron_fsdp_overrides) sets data_parallel_sharding_strategy
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
@@ -1056,6 +1059,94 @@ MBRIDGE_MOE_RECIPES = {
        for k in ("GB200", "GB300")},
 }
 MBRIDGE_ETP = 1
+#: The CUDA graphs the Megatron-Bridge performance recipes capture (Megatron-Core ``cuda_graph_impl`` /
+#: ``cuda_graph_scope``, planner.model.stacks ``cuda_graph_parts``), per (model, GPU[, precision]) key as
+#: ``MBRIDGE_MOE_RECIPES``, as a list of (first release, settings): the last entry at or before the row's release
+#: applies; rows before the first entry run the stack default (none). Read from the workload configs:
+#: qwen3_workload_base_configs.py @01b2977e (no full-iteration graphs yet, so before Megatron-Bridge PR #4249 of
+#: 26.06): Qwen3-30B GB300 / B300 / GB200 FP8-MX / H100 BF16 TE ``["moe_router", "moe_preprocess"]``, GB200 BF16 /
+#: FP8-CS and B200 TE ``["attn", "moe_router", "moe_preprocess"]``, H100 FP8-CS none; Qwen3-235B GB300 V1 (64 GPUs)
+#: TE ``["moe_router", "moe_preprocess"]``, V2 (256 GPUs) and GB200 TE ``["attn", "moe_router", "moe_preprocess"]``,
+#: B300 / B200 / H100 none; from 26.06 the Qwen3 GB200 / GB300 MXFP8 recipes capture the full iteration (PR #4249
+#: "Enable Qwen3 GB200/GB300/GB300 MXFP8 CuTeDSL Fusion and Full-Iter CUDA Graphs for 26.06": sync-free HybridEP,
+#: ``set_full_iter_cg_configs``). gpt_oss_workload_base_configs.py @07eea52d: GPT-OSS 120B GB300 and B300 BF16 TE
+#: ``["attn", "moe_router", "moe_preprocess"]``, GB200 / B200 / H100 none, GB300 and GB200 FP8-MX V2 (the tables'
+#: MXFP8 rows, 26.06 on) ``cuda_graph_impl="full_iteration"`` (the later Megatron-Core name of local + full_iteration,
+#: Megatron-LM PR #4292), B300 FP8-MX none (commented out). deepseek_workload_base_configs.py @04264182: DeepSeek-V3
+#: GB300 none (``cuda_graph_scope=[]`` without an impl), GB300 BF16, GB200 and B300 TE
+#: ``["attn", "moe_router", "moe_preprocess"]``, B200 / H100 none; FP8-MX on GB300 (PR #3983, 2026-05-27), GB200 and
+#: B300 full iteration, taken from 26.06 (the file is a 26.06-or-later version; when GB200's and B300's came in is not
+#: determined). llama3_workload_base_configs.py @00919dcf: Llama 3 8B GB300 / GB200 / B300 / B200 BF16, FP8-CS and
+#: FP8-MX ``cuda_graph_impl="local", cuda_graph_scope="full_iteration"``, NVFP4 and H100 none; Llama 3 70B B200 BF16
+#: the same, the rest none. Not determined, so left at the default (none): every 25.09 row (its recipes predate the
+#: workload configs read here), Llama 3.1 405B (llama31_workload_base_configs.py not read), and the layout variants
+#: the keys do not tell apart (B200 DeepSeek-V3 FP8-MX V2, TE-scoped with DeepEP). Earlier versions of these files
+#: (25.11 to 26.04.01) are taken to set what the version read sets.
+_TE = "transformer_engine"
+_CG_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("moe_router", "moe_preprocess"))
+_CG_ATTN_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
+_CG_FULL = dict(cuda_graph_impl="local", cuda_graph_scope=("full_iteration",))
+_CG_NONE = dict(cuda_graph_impl="none", cuda_graph_scope=())
+_R2511, _R2606 = (25, 11), (26, 6)
+MBRIDGE_CUDA_GRAPHS = {
+    ("qwen3-30b", "GB300"): [(_R2511, _CG_ROUTER)],
+    ("qwen3-30b", "GB300", "mxfp8"): [(_R2511, _CG_ROUTER), (_R2606, _CG_FULL)],
+    ("qwen3-30b", "GB200"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("qwen3-30b", "GB200", "mxfp8"): [(_R2511, _CG_ROUTER), (_R2606, _CG_FULL)],
+    ("qwen3-30b", "B300"): [(_R2511, _CG_ROUTER)],
+    ("qwen3-30b", "B200"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("qwen3-30b", "H100", "bf16"): [(_R2511, _CG_ROUTER)],
+    ("qwen3-235b", "GB300"): [(_R2511, lambda r: _CG_ROUTER if int(r.num_gpus) <= 64 else _CG_ATTN_ROUTER)],
+    ("qwen3-235b", "GB300", "mxfp8"): [(_R2511, lambda r: _CG_ROUTER if int(r.num_gpus) <= 64 else _CG_ATTN_ROUTER),
+                                       (_R2606, _CG_FULL)],
+    ("qwen3-235b", "GB200"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("qwen3-235b", "GB200", "mxfp8"): [(_R2511, _CG_ATTN_ROUTER), (_R2606, _CG_FULL)],
+    ("gpt-oss", "GB300"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("gpt-oss", "GB300", "mxfp8"): [(_R2511, _CG_FULL)],
+    ("gpt-oss", "GB200", "mxfp8"): [(_R2511, _CG_FULL)],
+    ("gpt-oss", "B300", "bf16"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("deepseek-v3", "GB300", "bf16"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("deepseek-v3", "GB300", "mxfp8"): [(_R2511, _CG_NONE), (_R2606, _CG_FULL)],
+    ("deepseek-v3", "GB200"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("deepseek-v3", "GB200", "mxfp8"): [(_R2511, _CG_ATTN_ROUTER), (_R2606, _CG_FULL)],
+    ("deepseek-v3", "B300"): [(_R2511, _CG_ATTN_ROUTER)],
+    ("deepseek-v3", "B300", "mxfp8"): [(_R2511, _CG_ATTN_ROUTER), (_R2606, _CG_FULL)],
+    **{("llama 3 8b", gpu, prec): [(_R2511, _CG_FULL)] for gpu in ("GB300", "GB200", "B300", "B200")
+       for prec in ("bf16", "tensorwise", "mxfp8")},
+    ("llama 3 70b", "B200", "bf16"): [(_R2511, _CG_FULL)],
+}
+
+
+def nemo_cuda_graphs(r) -> bool:
+    """The row ran NeMo 2's CUDA graphs: its performance scripts' ``--cuda_graphs true`` sets
+    ``recipe.model.config.enable_cuda_graph`` (NeMo scripts/performance/helpers.py ``set_perf_optimization_configs``),
+    Megatron-Core's local per-layer graphs (the deprecated spelling of ``--cuda-graph-impl local`` with no scope: the
+    whole layer). dgxc: the nemotron launch.sh passes it on GB200 only (the rows' notes); together: the notes say
+    "CUDA graphs enabled" (the FP8 rows "disabled", or nothing: not set)."""
+    notes = str(getattr(r, "notes", ""))
+    if r.id.startswith("dgxc"):
+        return "--cuda_graphs true' on GB200" in notes and "GB200" in str(r.gpu)
+    return r.id.startswith("together") and "CUDA graphs enabled" in notes
+
+
+def mbridge_release(r) -> tuple:
+    """The Megatron-Bridge release of a row as a comparable tuple (25, 11) / (26, 4, 1): the ``release`` column
+    (mbridge_all_runs.csv), else the id's (published_runs_2.csv ``mbridge2511_...``, ``mbridge260401_...``)."""
+    rel = getattr(r, "release", None)
+    if isinstance(rel, str) and rel:
+        return tuple(int(x) for x in rel.split("."))
+    m = re.match(r"mbridge(\d{2})(\d{2})(\d{2})?_", r.id)
+    return tuple(int(x) for x in m.groups() if x) if m else ()
+
+
+def mbridge_cuda_graphs(r) -> dict:
+    """The CUDA-graph settings of row ``r``'s recipe at its release (``MBRIDGE_CUDA_GRAPHS``), or {} (the default)."""
+    steps = mbridge_recipe(MBRIDGE_CUDA_GRAPHS, r)
+    rel = mbridge_release(r)
+    got = [v for first, v in (steps or []) if rel and rel >= first]
+    if not got:
+        return {}
+    return dict(got[-1](r) if callable(got[-1]) else got[-1])
 #: The per-module selective recompute the Megatron-Bridge performance recipes set (Megatron-Core
 #: ``recompute_modules``), per model and GPU: DeepSeek-V3 H100 1024 GPUs
 #: (scripts/performance/configs/deepseek/deepseek_llm_pretrain.py, 25.09:

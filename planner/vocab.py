@@ -120,6 +120,9 @@ TP_OVERLAP = Vocab("none", "te", "async_tp")
 #: MoE token dispatcher (planner.model.moe.DISPATCHERS): Megatron-Core all-to-all, or the flex
 #: dispatcher's DeepEP / HybridEP backends (one copy per destination node across the network)
 MOE_DISPATCHER = Vocab("alltoall", "deepep", "hybridep")
+#: Megatron-Core ``--cuda-graph-impl`` and ``--cuda-graph-scope`` (planner.model.stacks ``cuda_graph_parts``)
+CUDA_GRAPH_IMPL = Vocab("none", "transformer_engine", "local")
+CUDA_GRAPH_SCOPE = Vocab("attn", "mlp", "moe", "moe_router", "moe_preprocess", "mamba", "full_iteration")
 #: what selective activation recomputation re-runs (planner.model.stacks.Stack.selective)
 SELECTIVE_AC = Vocab("attention_core", "op", "layer")
 #: how a stack running Hugging Face model code trains in 16 bits (planner.model.stacks.Stack.mixed_precision):

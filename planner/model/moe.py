@@ -49,6 +49,14 @@ TE_GROUPED_GEMM_PER_EXPERT_S = (0.267e-3 - 0.069e-3) / 8
 # activation, unpermute — about 16 in forward. Without grouping: 4 per local expert (a GEMM
 # launch per projection and its index/scatter ops).
 MOE_HOST_OPS_GROUPED = 16.0
+#: Of those, the ones in the parts Megatron-Core's CUDA graphs can capture apart (``--cuda-graph-scope``,
+#: planner.model.stacks ``cuda_graph_host_ops``): ``moe_router`` "captures operations in
+#: TransformerLayer._forward_mlp() up to MoELayer.router()" (arguments.py help): the router linear, top-k,
+#: softmax / scores and the aux-loss bookkeeping, 4; ``moe_preprocess`` "captures operations in
+#: MoELayer.preprocess()": the dispatcher's token counts per expert and the split sizes built from them, 2 (of the
+#: list above, the token-count exchange and its bookkeeping). The rest (permute, the two all-to-alls, the two
+#: grouped GEMMs, activation, unpermute) is outside both and stays eager under a dropless MoE.
+MOE_GRAPH_OPS = {"moe_router": 4.0, "moe_preprocess": 2.0}
 
 #: Token dispatchers (``training.framework.moe_dispatcher``) and what crosses the node boundary.
 #:

@@ -46,10 +46,12 @@ a stack runs (``stack_rules.RUNTIMES``).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.vocab import FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER, SELECTIVE_AC, TP_OVERLAP
+from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
+                           SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
 
 
@@ -307,6 +309,16 @@ class Stack:
     #: ``cutedsl_fused_grouped_mlp``, ``use_transformer_engine_op_fuser``): no eager activation or
     #: expert-bias ops around the grouped GEMMs (planner.model.moe ``EAGER_EXPERT_OPS``)
     moe_fused_mlp: bool = False
+    #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
+    has_cuda_graphs: bool = False
+    #: CUDA graphs (Megatron-Core ``--cuda-graph-impl``, megatron/training/arguments.py): "none"; "transformer_engine"
+    #: (TE ``make_graphed_callables`` per layer, over the parts ``cuda_graph_scope`` names); "local" (Megatron-Core's
+    #: own capture: the whole layer with no scope, or the whole forward-backward with ``full_iteration``). What a
+    #: captured part saves is host time (``cuda_graph_host_ops``); what Megatron-Core refuses, ``cuda_graph_parts``.
+    #: Not modelled: the memory graphs hold (static input / output buffers, the capture's private pool: no sourced size)
+    cuda_graph_impl: str = "none"
+    #: ``--cuda-graph-scope``: attn, mlp, moe, moe_router, moe_preprocess, mamba, full_iteration; () = the impl's default
+    cuda_graph_scope: tuple[str, ...] = ()
 
     def with_options(self, **opts) -> "Stack":
         bad = sorted(set(opts) - set(OPTIONS))
@@ -348,6 +360,10 @@ class Stack:
             if opts.get(f"{kind}_offload") and kind not in self.offloads:
                 raise InputError(f"training.framework.{kind}_offload",
                                  f"{self.name} has no {kind} offload (it offers: {', '.join(self.offloads) or 'none'})")
+        if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
+            opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
+        _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
+                           opts["cuda_graph_scope"] if opts.get("cuda_graph_scope") is not None else self.cuda_graph_scope)
         return replace(self, **{k: v for k, v in opts.items() if v is not None})
 
     @property
@@ -402,6 +418,8 @@ class Stack:
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:
             opts.append("moe_fused_mlp=on")
+        if self.cuda_graph_impl != "none":
+            opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         return f"training stack: {self.name} ({', '.join(opts)})"
 
 
@@ -428,7 +446,8 @@ AUTOCAST_CAST_BYTES = 6.0
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
-           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp")
+           "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
+           "cuda_graph_impl", "cuda_graph_scope")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -438,6 +457,7 @@ STACKS: dict[str, Stack] = {
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
+        has_cuda_graphs=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
         sources="Megatron-LM megatron/core (TransformerLayer, TE specs: gpt_layer_specs.py "
                 "get_gpt_layer_with_transformer_engine_spec); --tp-comm-overlap, --overlap-grad-reduce, "
@@ -577,3 +597,131 @@ def open_options(t) -> tuple[str, ...]:
     """The stack options the job leaves unset (``training.framework`` absent, or the field null)."""
     spec = getattr(t, "framework", None)
     return tuple(k for k in OPTIONS if spec is None or getattr(spec, k, None) is None)
+
+
+# ----------------------------------------------------------------------------------------- CUDA graphs
+#: Megatron-Core's CUDA graphs (``Stack.cuda_graph_impl`` / ``cuda_graph_scope``), as megatron/training/arguments.py
+#: ``validate_args`` ("# CUDA Graphs") checks them in the version whose ``--cuda-graph-scope`` takes a list (``nargs='+'``,
+#: choices attn, mlp, moe, moe_router, moe_preprocess, mamba, full_iteration: the Megatron-Core 0.15/0.16 flags that
+#: Megatron-Bridge's ``cuda_graph_impl`` / ``cuda_graph_scope`` pass on; read through the search index, file id
+#: 253976787): ``local`` takes no scope (the whole layer, Megatron-Core's CudaGraphManager) or only ``full_iteration``
+#: (one graph of the whole forward-backward, megatron/core/full_cuda_graph.py ``FullCudaGraphWrapper``);
+#: ``transformer_engine`` (TE ``make_graphed_callables``) takes any of the others, never full_iteration, never both moe
+#: and moe_router, moe_preprocess only with moe_router; with no scope it captures attn + mlp (dense), attn + moe (every
+#: layer MoE) or all three. The model-dependent refusals are ``cuda_graph_parts``'. Graphs also refuse full
+#: recompute ("recompute_granularity must not be full when CUDA Graphs are enabled"), which is searched per layout
+#: here and so not refused (a job that asks for both is timed as asked).
+#: Share of a Megatron-Core layer's forward host ops (``Stack.layer_ops``, 20) in its attention half, the rest in its
+#: MLP half (the split ``cuda_graph_host_ops`` needs; TransformerLayer ``_forward_attention`` / ``_forward_mlp`` with
+#: the TE spec): named ops linear_qkv, the view + split of the mixed QKV (2), RoPE on q and k (2), core attention,
+#: linear_proj, bias-dropout-add = 8 against linear_fc1, the fused SwiGLU, linear_fc2, bias-dropout-add = 4; the
+#: other 8 of the 20 (module calls, TE's own quantize / workspace ops around each linear) split by linears, 2 + 2:
+#: 4 each. Attention (8 + 4) / 20 = 0.6
+ATTN_OPS_SHARE = 0.6
+CUDA_GRAPH_DEFAULT_SCOPE = {"local": ("attn", "mlp", "moe"), "transformer_engine": ("attn", "mlp", "moe")}
+
+
+def _check_cuda_graphs(stack: "Stack", impl: str, scope: tuple) -> None:
+    """Refuse what Megatron-Core refuses whatever the model (one-line errors; see ``CUDA_GRAPH_DEFAULT_SCOPE``)."""
+    f = "training.framework.cuda_graph_impl"
+    if impl not in CUDA_GRAPH_IMPL:
+        raise InputError(f, f"{impl!r}; known: {', '.join(CUDA_GRAPH_IMPL)}")
+    bad = [s for s in scope if s not in CUDA_GRAPH_SCOPE]
+    if bad:
+        raise InputError("training.framework.cuda_graph_scope", f"{', '.join(map(repr, bad))}; known: {', '.join(CUDA_GRAPH_SCOPE)}")
+    if impl == "none":
+        if scope:
+            raise InputError("training.framework.cuda_graph_scope", "a CUDA-graph scope needs cuda_graph_impl local or transformer_engine")
+        return
+    if not stack.has_cuda_graphs:
+        ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_cuda_graphs)
+        raise InputError(f, f"CUDA graphs as Megatron-Core captures them run on {ok}, not {stack.name}")
+    f = "training.framework.cuda_graph_scope"
+    if impl == "local" and scope not in ((), ("full_iteration",)):
+        raise InputError(f, "cuda_graph_impl local takes no scope (whole layers) or only full_iteration; other scopes need transformer_engine")
+    if impl == "transformer_engine":
+        if "full_iteration" in scope:
+            raise InputError(f, "full_iteration needs cuda_graph_impl local, not transformer_engine")
+        if {"moe", "moe_router"} <= set(scope):
+            raise InputError(f, "moe and moe_router cannot both be captured")
+        if "moe_preprocess" in scope and "moe_router" not in scope:
+            raise InputError(f, "moe_preprocess is captured only together with moe_router")
+
+
+def cuda_graph_parts(stack: "Stack", model=None) -> frozenset:
+    """The parts of each layer ``stack`` captures in CUDA graphs for ``model`` (a set of ``CUDA_GRAPH_SCOPE`` names;
+    empty without graphs), refusing what Megatron-Core's validate_args refuses for the model (``CUDA_GRAPH_DEFAULT_SCOPE``):
+    moe / moe_router on a model without MoE layers, mlp on one without dense layers, moe with the flex (DeepEP / HybridEP)
+    dispatcher or with a dropless or unpadded all-to-all MoE ("moe cuda graph is only supported with drop-padding MoE":
+    the dispatched row counts, hence the expert GEMM shapes, change every step), moe_preprocess with an unpadded capacity
+    factor (its device-to-host copy and sync). Whole layers (local with no scope) take moe's rule for their MoE
+    layers (Megatron-Core's later ``validate_moe_cuda_graph_support`` states it: an empty scope is "the whole MoE").
+    ``full_iteration`` on a dropless MoE needs Megatron-Core's sync-free MoE: HybridEP with a per-rank receive capacity
+    and paged stash (Megatron-Bridge PR #4249, ``set_full_iter_cg_configs``: ``moe_expert_rank_capacity_factor = 1.5``,
+    ``moe_paged_stash = True``, with the hybridep backend), refused with any other dispatcher."""
+    impl, scope = stack.cuda_graph_impl, tuple(stack.cuda_graph_scope)
+    if impl == "none":
+        return frozenset()
+    if model is None:
+        return frozenset(scope or CUDA_GRAPH_DEFAULT_SCOPE[impl])
+    moe = model.moe
+    # the layer kinds the model has (hybrid: its pattern's symbols; ssm.layer_shares): * attention, - dense MLP, E MoE,
+    # M Mamba; with no scope each kind's part is captured (arguments.py fills the scope from the pattern the same way)
+    has = {k: model.kind_layers(k) > 0 for k in ("*", "-", "E", "M")}
+    kind_part = {"*": "attn", "-": "mlp", "E": "moe", "M": "mamba"}
+    parts = set(scope) if scope else {kind_part[k] for k, there in has.items() if there}
+    f = "training.framework.cuda_graph_scope"
+    name = model.name or ""
+    if moe is None and parts & {"moe", "moe_router", "moe_preprocess"}:
+        raise InputError(f, f"moe / moe_router graphs need MoE layers, which model {name} has none of")
+    if not has["-"] and "mlp" in parts:
+        raise InputError(f, f"mlp graphs capture dense layers, which model {name} has none of")
+    if not has["M"] and "mamba" in parts:
+        raise InputError(f, f"mamba graphs capture Mamba layers, which model {name} has none of")
+    drop_pad = moe is not None and not moe.dropless and moe.pad_to_capacity
+    if "moe" in parts and not (stack.moe_dispatcher == "alltoall" and drop_pad):
+        why = (f"the {stack.moe_dispatcher} dispatcher" if stack.moe_dispatcher != "alltoall"
+               else "a dropless or unpadded MoE")
+        raise InputError(f, f"the whole MoE block is captured only with the all-to-all dispatcher and a padded capacity factor, not {why}")
+    if ("moe_preprocess" in parts and stack.moe_dispatcher == "alltoall" and moe is not None and not moe.dropless
+            and not moe.pad_to_capacity):
+        raise InputError(f, "moe_preprocess is not captured with an unpadded capacity factor (its device-to-host sync)")
+    if "full_iteration" in parts and moe is not None and moe.dropless and stack.moe_dispatcher != "hybridep":
+        raise InputError(f, f"a full-iteration graph of a dropless MoE needs the sync-free HybridEP path, not {stack.moe_dispatcher}")
+    return frozenset(parts)
+
+
+def cuda_graph_host_ops(parts: frozenset, attn: Any, mlp: Any, moe_router: Any, moe_preprocess: Any, moe_rest: Any,
+                        moe_share: Any, hybrid: dict | None = None) -> Any:
+    """Host-dispatched ops left per layer forward once ``parts`` (``cuda_graph_parts``) are captured: every op inside
+    a captured part is replayed by the graph, which the host launches once (``cudaGraphLaunch``; TE's graphed callable
+    replays one forward and one backward graph per call) instead of op by op. The captured parts of a layer are always
+    one contiguous stretch (attn, then the pre-MLP norm, router, preprocess), so a layer with any part captured pays
+    one launch. Ops per part: ``attn`` the attention half of the layer's ops (with its TP / CP ops), ``mlp`` the MLP
+    half (a MoE layer's pre-MLP norm and residual around the MoE block), ``moe_router`` / ``moe_preprocess`` /
+    ``moe_rest`` the MoE block's (planner.model.moe ``MOE_GRAPH_OPS``; moe_rest = dispatch, experts, combine, with
+    TE's per-expert set-up and the eager expert ops). ``full_iteration`` leaves none. Without graphs: the sum.
+    ``hybrid``: a hybrid model's block shares (planner.model.ssm ``layer_shares``), each layer one block of one kind
+    with ``attn + mlp`` ops (half a transformer layer's), captured whole by its part (attn, mlp, mamba; a MoE block by
+    moe, or up to the router by moe_router) at one launch."""
+    if "full_iteration" in parts:
+        return 0.0 * (attn + moe_share)
+    if hybrid is not None:
+        block = attn + mlp
+        whole = sum(hybrid[k] * (1.0 if part in parts else block) for k, part in (("*", "attn"), ("-", "mlp"), ("M", "mamba")))
+        if "moe" in parts:
+            moe_block = 1.0
+        elif "moe_router" in parts:
+            moe_block = 1.0 + (0.0 if "moe_preprocess" in parts else moe_preprocess) + moe_rest
+        else:
+            moe_block = block + moe_router + moe_preprocess + moe_rest
+        return whole + hybrid["E"] * moe_block
+    a = 0.0 if "attn" in parts else attn
+    dense = a + (0.0 if "mlp" in parts else mlp) + (1.0 if parts & {"attn", "mlp"} else 0.0)
+    if "moe" in parts:
+        sparse = a + 1.0
+    else:
+        router = "moe_router" in parts
+        sparse = (a + (0.0 if router else mlp + moe_router) + (0.0 if router and "moe_preprocess" in parts else moe_preprocess)
+                  + moe_rest + (1.0 if parts & {"attn", "moe_router"} else 0.0))
+    return (1 - moe_share) * dense + moe_share * sparse

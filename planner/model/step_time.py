@@ -79,8 +79,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
-from planner.model.stacks import (AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack, from_training,
-                                   recompute_modules)
+from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
+                                   cuda_graph_host_ops, cuda_graph_parts, from_training, recompute_modules)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -336,11 +336,20 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # not what selective "core_attn" recompute re-runs; full recompute re-runs it with the layer)
     scan_f, scan_b = (sh["M"] * mam["scan_fwd"], sh["M"] * mam["scan_bwd"]) if mam else (0.0, 0.0)
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
-    sync_fwd = moe_share * moe_sync  # GPU idle at the MoE dispatcher's host sync, forward only
+    # CUDA graphs (stacks.cuda_graph_parts): a captured part's ops cost one graph launch; a full-iteration graph
+    # needs the sync-free MoE, and a captured MoE block is drop-and-pad: neither has the dispatcher's sync
+    graphs = cuda_graph_parts(fw, m)
+    sync_fwd = 0.0 if graphs & {"full_iteration", "moe"} else moe_share * moe_sync  # GPU idle at the dispatcher's sync
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
-    host_fwd = (fw.layer_ops * fw.host_ops_scale * blocks + moe_share * moe_host + np.where(tp > 1, 2 * fw.tp_ops * blocks, 0.0)
-                + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0)) * eff.launch_s
+    # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
+    # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
+    layer_ops, tp_ops = fw.layer_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
+    moe_r, moe_p = (moe_mech.MOE_GRAPH_OPS[k] if m.moe is not None else 0.0 for k in ("moe_router", "moe_preprocess"))
+    host_fwd = cuda_graph_host_ops(
+        graphs, attn=layer_ops * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
+        mlp=layer_ops * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
+        moe_rest=moe_host - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
     # selective re-runs the attention core (its few ops: no host floor of its own).
@@ -384,7 +393,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
     lg_f, lg_b = gemm(T, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
     ce = eff.memory_time(T * m.vocab / tp * (act_b + 3 * 4), hbm)
-    head_host = fw.head_ops * eff.launch_s
+    head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
     head_fwd = combine(lg_f + ce / 2, head_host)
     head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
     head_gemm = lg_f + lg_b

@@ -50,7 +50,7 @@ import yaml
 
 from planner.errors import InputError, clip
 from planner.model import stack_rules
-from planner.model.stacks import from_training
+from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.units import config_str, fmt_time, fmt_usd
@@ -182,6 +182,25 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     return a
 
 
+def _cuda_graph_flags(job: JobSpec) -> list[str]:
+    """The CUDA graphs the plan was timed with (planner.model.stacks ``cuda_graph_parts``), as Megatron-Core 0.16.1's
+    arguments.py spells them: ``--cuda-graph-impl`` none|local|transformer_engine and ``--cuda-graph-scope`` (nargs='+').
+    A full-iteration graph of a dropless MoE was timed as Megatron-Core's later sync-free HybridEP path (per-rank
+    capacity, paged stash), which 0.16.1 has no flag for: refused rather than launched without it."""
+    st = from_training(job.training)
+    if st.cuda_graph_impl == "none":
+        return []
+    moe = job.model.moe
+    if "full_iteration" in st.cuda_graph_scope and moe is not None and moe.dropless:
+        raise InputError("--emit", "a full-iteration CUDA graph of a dropless MoE needs the sync-free HybridEP path "
+                                   "(moe_expert_rank_capacity_factor, moe_paged_stash), which Megatron-Core 0.16.1 has no flags for")
+    cuda_graph_parts(st, job.model)  # what Megatron-Core refuses for this model
+    a = _flag("--cuda-graph-impl", st.cuda_graph_impl)
+    if st.cuda_graph_scope:
+        a += ["--cuda-graph-scope", *st.cuda_graph_scope]
+    return a
+
+
 def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0) -> list[str]:
     """Megatron's flags for ``layers`` over PP x VPP stages. Even: ``--num-layers-per-virtual-pipeline-stage``.
     Uneven (the layout rules allow it, planner.layout ``_vpp_ok``; the time model charges the fullest stage):
@@ -280,6 +299,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a += ["--use-precision-aware-optimizer", "--optimizer-cpu-offload"] + _flag("--optimizer-offload-fraction", 1.0)
     if "activation" in offload:  # every layer but the last (TransformerConfig: fewer than num_layers)
         a += ["--cpu-offloading"] + _flag("--cpu-offloading-num-layers", m.layers - 1)
+    a += _cuda_graph_flags(job)
     # architecture
     a += _flag("--num-layers", m.layers) + _flag("--hidden-size", m.hidden)
     a += _flag("--num-attention-heads", m.heads) + _flag("--ffn-hidden-size", m.dense_width)
