@@ -1,9 +1,8 @@
 """CUDA graphs as Megatron-Core captures them (planner.model.stacks ``cuda_graph_impl`` / ``cuda_graph_scope``) and
-the host CPU kind (planner.hardware.efficiency ``HOST_CPUS``)."""
+its launch flags."""
 import pytest
 
 from planner.errors import InputError
-from planner.hardware.efficiency import HOST_CPUS, host_cpu, prior_for
 from planner.model import stacks
 from planner.model.stacks import cuda_graph_host_ops, cuda_graph_parts, resolve
 from planner.model.step_time import BWD_HOST_FACTOR, step_time
@@ -132,18 +131,6 @@ def test_model_dependent_refusals():
     # no scope: the whole layer, as arguments.py fills it (dense attn + mlp, every layer MoE attn + moe)
     assert cuda_graph_parts(resolve("megatron-core", **te), dense) == {"attn", "mlp"}
     assert cuda_graph_parts(resolve("megatron-core", **te), padded) == {"attn", "moe"}
-
-
-def test_grace_hosts_take_the_measured_per_op_factor():
-    """TE issue #2053: torch.nn.Linear forward CPU time 37.08 us on GB200 against 13.48 us on an H100 DGX; only the
-    Grace superchips (GB200, GB300, GH200) take it, every x86-hosted GPU keeps the prior."""
-    assert HOST_CPUS["grace"][0] == pytest.approx(2.75, abs=0.01)
-    for grace, x86 in (("GB200-B200", "B200-SXM-180GB"), ("GB300-B300", "B300-SXM-288GB"), ("GH200-96GB", "H200-SXM-141GB")):
-        assert host_cpu(grace) == "grace" and host_cpu(x86) == "x86"
-        assert prior_for(grace).launch_s == pytest.approx(37.08 / 13.48 * prior_for(x86).launch_s)
-        assert "TE issue #2053" in prior_for(grace).sources["launch_s"]
-    for x86 in ("H100-SXM-80GB", "A100-SXM-80GB", "B200-SXM-180GB", "MI300X-192GB"):
-        assert host_cpu(x86) == "x86" and "launch_s" not in prior_for(x86).sources
 
 
 def test_megatron_launch_flags_name_the_graphs():

@@ -181,25 +181,6 @@ FAMILY_OF = {
 }
 
 
-#: Host CPU kinds and the time each takes per host-dispatched op relative to the x86 host of a DGX, which the
-#: ``launch_s`` priors stand for (the H100 / B200 validation rows ran on DGX hosts). Grace (the Arm host of GH200 and
-#: of the GB200 / GB300 superchips, NVLink-C2C attached): NVIDIA/TransformerEngine issue #2053 ("High CPU overhead on
-#: Grace systems", 2025-08-11) measures the CPU time of one torch.nn.Linear forward (BF16, hidden 2048, 8192 tokens)
-#: at 37.08 us on GB200 against 13.48 us on an H100 DGX (Intel Xeon Platinum 8480C): 2.75x (GH200: 33.17 us, 2.46x;
-#: TE's own Linear 99.66 us on GB200). One number per host kind: GB200's, the Grace system the tables here run on.
-#: Applied to the eager per-op time (``launch_s``) of the priors only: a calibration profile measures its own host.
-HOST_CPUS = {"x86": (1.0, "x86 DGX host (the launch_s prior's)"),
-             "grace": (37.08 / 13.48, "Grace host: x2.75 per op (TE issue #2053, torch Linear CPU time GB200 vs H100 DGX)")}
-#: catalog GPU names whose host is Grace (superchips: Grace + GPU on one module); every other GPU has an x86 host
-HOST_CPU_OF = {"GB200": "grace", "GB300": "grace", "GH200": "grace"}
-
-
-def host_cpu(gpu_name: str) -> str:
-    """The host CPU kind (``HOST_CPUS``) of a catalog GPU."""
-    name = gpu_name.upper()
-    return next((kind for key, kind in HOST_CPU_OF.items() if key in name), "x86")
-
-
 def _match(gpu_name: str):
     """(family, why) for a catalog GPU name: a family in its name, or an export SKU's die."""
     name = gpu_name.upper()
@@ -221,7 +202,4 @@ def prior_for(gpu_name: str) -> Efficiency:
     prior = PRIORS[fam or "generic"]
     if why:
         prior = prior.with_(sources={k: f"{v} ({why})" for k, v in prior.sources.items()})
-    factor, what = HOST_CPUS[host_cpu(gpu_name)]
-    if factor != 1.0:
-        prior = prior.with_(launch_s=prior.launch_s * factor, sources={**prior.sources, "launch_s": f"prior: {what}"})
     return prior
