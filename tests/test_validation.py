@@ -52,8 +52,8 @@ REACHED = {
     # fine-grained MoE rows, too fast); 0.117 / 0.346 / 0.632 before the 34 Nemotron 3 Super (LatentMoE + MTP)
     # and 3 Nemotron 3.5 Lightning rows came in (-9..-51% and -23..-29%: too fast, as the Nano rows; Super's
     # B300 rows, EP 64 over 8 nodes with DeepEP, -40..-51%, and its NVFP4 rows -28..-41% the worst)
-    # rho 0.546 before each recipe's CUDA graphs (validate.MBRIDGE_CUDA_GRAPHS) broke the ties between releases
-    "mbridge_all": (0.134, 0.374, 0.546),
+    # rho 0.546 -> 0.597 with each recipe's CUDA graphs (validate.MBRIDGE_CUDA_GRAPHS) broke the ties between releases
+    "mbridge_all": (0.134, 0.374, 0.597),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02
