@@ -473,6 +473,32 @@ def test_padded_capacity_is_megatron_cores_expert_input(cf, imbalance, ep, tp, e
     assert moe.expert_load(e.model_copy(update=dict(dropless=True, pad_to_capacity=False))) == imbalance
 
 
+@pytest.mark.parametrize("cf", [1.0, 1.25, 2.0])
+def test_padded_capacity_saves_the_padding_rows(cf):
+    """Padded to capacity, the experts' saved activations hold every expert's full capacity: the routed
+    rows (fc1 output, activation, dispatched input, expert output) are Megatron-Core's ``get_capacity``
+    x experts over the T k routed tokens of dropless routing; the per-token router tensors do not grow."""
+    from planner.model.activations import layer_saved_tensors
+
+    get_capacity = pytest.importorskip("megatron.core.transformer.moe.moe_utils").get_capacity
+    base = QWEN3_235B
+    padded = base.model_copy(update={"moe": base.moe.model_copy(update=dict(dropless=False, capacity_factor=cf,
+                                                                          pad_to_capacity=True))})
+    def rows(m):
+        return {r.name: r.per_token for r in layer_saved_tensors(m, 4096.0, flash=True, dropout=False, moe=True)}
+    d, p = rows(base), rows(padded)
+    T, e = 8192, base.moe
+    truth = get_capacity(num_tokens=T * e.top_k, num_experts=e.experts, capacity_factor=cf) * e.experts / (T * e.top_k)
+    routed = [n for n in d if (n.startswith("mlp.") and n != "mlp.input") or n in ("moe.dispatched_input", "moe.expert_out")]
+    assert len(routed) >= 4
+    for n in routed:
+        assert p[n] / d[n] == pytest.approx(truth, rel=1e-3), n
+    for n in ("moe.router_probs", "moe.routing_indices", "moe.routing_weights", "mlp.input"):
+        assert p[n] == d[n], n
+    unpadded = base.model_copy(update={"moe": padded.moe.model_copy(update=dict(pad_to_capacity=False))})
+    assert rows(unpadded) == d  # dropping keeps at most the routed rows
+
+
 def test_pad_to_capacity_needs_a_capacity_factor():
     """Megatron-Core refuses --moe-pad-expert-input-to-capacity without --moe-expert-capacity-factor:
     a dropless MoESpec cannot pad."""
@@ -492,6 +518,12 @@ def test_padded_capacity_runs_without_the_dispatcher_sync(catalog):
     dropless, td = step(), step(dropless=False, capacity_factor=1.0, pad_to_capacity=True)
     assert td < dropless
     assert step(dropless=False, capacity_factor=1.5, pad_to_capacity=True) > td
+    # the same balanced load without padding keeps the sync (the splits still reach the host): it costs
+    # what dropless balanced routing costs, and padding saves exactly one sync per MoE layer pass
+    balanced = step(imbalance=1.0)
+    unpadded = step(dropless=False, capacity_factor=1.0, pad_to_capacity=False, imbalance=1.0)
+    assert unpadded == pytest.approx(balanced, rel=1e-12)
+    assert unpadded > td
 
 
 # ------------------------------------------------------------------------------- multi-stream grouped GEMM host

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from planner.model.moe import padded_rows
 from planner.spec import ModelSpec
 
 # recompute codes: planner.vocab.RECOMPUTE
@@ -196,7 +197,10 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         else:
             add(f"{name}.fc1_out", width, None, "tp", True, modules=whole)
             add(f"{name}.act_out", width, None, "tp", True, True, modules=whole + act)
-    mlp("mlp", f * k, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else ())
+    # routed rows per token: top_k, times the capacity factor when padded to capacity (the padding rows
+    # pass through the experts and are saved like real ones)
+    kr = k * padded_rows(m.moe) if moe else 1
+    mlp("mlp", f * kr, ("moe",) if moe else ("mlp",), ("moe_act",) if moe else ())
     if moe:
         e = m.moe
         add("moe.router_probs", e.experts, 4, "sp", True, modules=("moe",))  # fp32 softmax output
@@ -208,13 +212,13 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         # LatentMoE, whose fc2_latent_proj (a TELinear after the combine) keeps its l-wide input on the
         # rank's sequence shard (fc1_latent_proj reads the router's input, kept once as mlp.input)
         io = m.expert_io
-        add("moe.dispatched_input", io * k, None, "tp", True, True, modules=("moe",))
+        add("moe.dispatched_input", io * kr, None, "tp", True, True, modules=("moe",))
         if e.latent_size:
             add("moe.fc2_latent.input", io, None, "sp", True, True, modules=("moe",))
         # each expert's output, kept by the multiply with its routing weight after the unpermute
         # (Megatron's unpermute with probs and HF Mixtral's `expert(x) * w` both keep it)
         if not probs_in_experts:
-            add("moe.expert_out", io * k, None, "tp", True, modules=("moe",))
+            add("moe.expert_out", io * kr, None, "tp", True, modules=("moe",))
         if e.shared_experts:
             mlp("moe.shared", e.shared_ffn_hidden or e.shared_experts * f, ("moe", "shared_experts"))
     if dropout:

@@ -158,11 +158,14 @@ def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
     return EagerExpertOps(fwd_bytes=fwd, bwd_bytes=bwd, act_fwd_bytes=act, host_ops=host, syncs=syncs)
 
 
-def dispatch_sync_s(stack, dropless: bool, launch_s: float) -> float:
+def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
     """GPU-idle seconds per MoE layer forward from the dispatcher's device-to-host sync
-    (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) on a
-    dropless dispatch; 0 with capacity-factor padding (static shapes) or other stacks."""
-    return MOE_SYNC_OPS * launch_s if (stack.moe_grouped_gemm and dropless) else 0.0
+    (``MOE_SYNC_OPS``): Megatron-Core's MoE layer (the stacks with ``moe_grouped_gemm``) whenever the
+    rows per expert are data-dependent (``ragged``): dropless, and also a capacity factor without
+    padding, whose dropped-to-capacity counts still size the all-to-all splits on the host
+    (MoEAlltoAllTokenDispatcher.preprocess moves ``input_splits`` / ``output_splits`` to the CPU
+    unless ``drop_and_pad``). 0 when padded to capacity (static shapes) or on other stacks."""
+    return MOE_SYNC_OPS * launch_s if (stack.moe_grouped_gemm and ragged) else 0.0
 
 
 def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):
@@ -194,6 +197,14 @@ def expert_load(e) -> float:
     if e.dropless:
         return e.imbalance
     return e.capacity_factor if e.pad_to_capacity else min(e.imbalance, e.capacity_factor)
+
+
+def padded_rows(e) -> float:
+    """Routed rows held over the T k routed tokens: ``capacity_factor`` when padded to capacity (every
+    expert's input is its full capacity, padding rows included: the same ``drop_and_pad`` preprocess as
+    ``expert_load``), else 1 (dropless and drop-only dispatch keep at most the T k routed rows). Scales the
+    rows the experts' saved activations hold; the per-token routing tensors do not grow."""
+    return e.capacity_factor if (not e.dropless and e.pad_to_capacity) else 1.0
 
 
 #: smallest tile height of the GEMM tile table (planner.hardware.efficiency.TILES): a group's
@@ -404,5 +415,5 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
-                         sync_s=dispatch_sync_s(stack, e.dropless, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
+                         sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
                          fwd_shared=shared, eager=eager)
