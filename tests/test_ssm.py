@@ -183,16 +183,41 @@ def test_bad_patterns_are_one_line_errors(tmp_path, cli, model, field, fragment)
     ("{mode: lora}", "training.mode"),
     ("{framework: torchtitan}", "training.framework"),
     ("{framework: auto}", "training.framework"),
+    ("{framework: megatron-lm}", "training.framework"),
+    ("{framework: {name: megatron-core, moe_a2a_overlap: true}}", "training.framework.moe_a2a_overlap"),
 ])
 def test_unmodelled_hybrid_combinations_are_one_line_errors(tmp_path, cli, training, field):
     """What the hybrid model is not priced for (Muon's per-matrix table, LoRA, stacks without Mamba
     layers here, a stack search that would time them) is refused, not mispriced."""
     p = tmp_path / "job.yaml"
-    p.write_text(f"model: {{preset: nemotron-3-nano-30b-a3b}}\ntraining: {training}\ncluster: {{gpu: H100, nodes: 2}}\n")
+    p.write_text(f"model: {{preset: nemotron-3-nano-30b-a3b}}\ntraining: {training}\nparallel: {{ep: 8, pp: 1}}\n"
+                 "cluster: {gpu: H100, nodes: 2}\n")
     code, out, err = cli("estimate", p)
     assert code == 2, (out, err)
     line = err.strip()
     assert "\n" not in line and line.startswith(f"error: {field}:"), line
+
+
+def test_hybrid_has_no_virtual_pipeline(tmp_path, cli):
+    """Megatron-Core's MambaStack asserts no virtual pipeline: estimate refuses vpp 2 in one line, and
+    recommend, with the pipeline open, plans none (while a GPT of the same size gets interleaved plans)."""
+    import json
+
+    p = tmp_path / "job.yaml"
+    p.write_text("model: {preset: nemotron-h-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e10}\n"
+                 "parallel: {pp: 2, vpp: 2}\ncluster: {gpu: H100, nodes: 2}\n")
+    code, out, err = cli("estimate", p)
+    assert code == 2 and err.strip().startswith("error: parallelism.vpp:") and "Mamba" in err, (out, err)
+    p.write_text("model: {preset: nemotron-h-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e10}\n"
+                 "parallel: {pp: 4}\ncluster: {gpu: H100, nodes: 2}\n")
+    code, out, err = cli("recommend", p, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["best"]["config"]["vpp"] == 1 and all(r["config"]["vpp"] == 1 for r in d["ranked"])
+    assert d["pareto"] and all(r["vpp"] == 1 for r in d["pareto"])
+    p.write_text(p.read_text().replace("nemotron-h-8b", "llama3-8b"))
+    code, out, err = cli("recommend", p, "--json")
+    assert code == 0 and json.loads(out)["best"]["config"]["vpp"] > 1, err  # the search does interleave GPTs here
 
 
 def test_tp_must_divide_the_mamba_heads_and_groups(tmp_path, cli):

@@ -116,6 +116,7 @@ def _shard(c):
 _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
 _A2A = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _MUON = "Megatron-Core 0.16.1 megatron/core/optimizer/muon.py"
+_MAMBA = "Megatron-Core 0.16.1 megatron/core/ssm/mamba_block.py"
 _DISTMUON = "torchtitan 0.3.0 torchtitan/distributed/flex_shard/dist_muon.py"
 _DISTMUON_CFG = "torchtitan 0.3.0 torchtitan/models/kimi_k2_7/config_registry.py _KimiTrainerConfig"
 
@@ -201,6 +202,17 @@ RULES: tuple[StackRule, ...] = (
               "model parallel size must be larger than 1 when enabling overlap_moe_expert_parallel_comm with MTP layer'",
               lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and getattr(m, "mtp_layers", 0) > 0,
               lambda c, m, t: (m.mtp_layers == 1) & (c.pp > 1)),
+    # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
+    StackRule("hybrid-vpp", "megatron", "parallelism.vpp",
+              "a virtual (interleaved) pipeline for a hybrid (Mamba) model",
+              f"{_MAMBA}: MambaStack._select_layers_for_pipeline_parallel asserts 'The Mamba hybrid model does not "
+              "currently support virtual/interleaved pipeline parallelism'",
+              lambda st, m, t: bool(getattr(m, "hybrid", False)), lambda c, m, t: c.vpp == 1),
+    StackRule("hybrid-a2a-overlap", "megatron", "training.framework.moe_a2a_overlap",
+              "the MoE all-to-all overlap (moe_a2a_overlap) for a hybrid (Mamba) model: its combined-1F1B "
+              "schedule plan is built by GPTModel only",
+              f"{_MAMBA}: only models/gpt/gpt_model.py defines build_schedule_plan; MambaModel has none",
+              lambda st, m, t: bool(st.moe_a2a_overlap) and bool(getattr(m, "hybrid", False))),
     StackRule("megatron-qlora", "megatron", "training.mode",
               "QLoRA (a bitsandbytes NF4 base: its PEFT adapts a 16-bit or FP8 base)",
               "NeMo 2 / Megatron-Bridge PEFT (LoRA, DoRA) wraps Megatron-Core's own linears; bitsandbytes "

@@ -652,11 +652,12 @@ class JobSpec(_Strict):
             # layer_matrices); the Mamba mixer's in/out projections are not in that table
             raise ValueError("training.optimizer: muon is not modelled for hybrid (hybrid_pattern) models")
         fwn = self.training.framework.name if self.training.framework is not None else None
-        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "megatron-lm"):
+        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge"):
             # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
-            # saved tensors); the HF-code stacks' per-op tables and torchtitan have no hybrid layers here
+            # saved tensors); the HF-code stacks' per-op tables and torchtitan have no hybrid layers here,
+            # and the legacy megatron-lm stack (2021-22 Megatron-LM) predates megatron/core/ssm
             raise ValueError(f"training.framework: {fwn} is not modelled for hybrid (hybrid_pattern) models; "
-                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge, megatron-lm)")
+                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge)")
         if m.hybrid and self.serving is not None:
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")
