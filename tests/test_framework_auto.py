@@ -144,9 +144,20 @@ def test_recommend_text_prints_the_stack_table(cli):
 
 
 def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
+    """--emit launches the stack the search picked (its runtime's launcher style), with that stack's plan."""
+    import json
+
+    from planner.model.stack_rules import RUNTIMES
+    from planner.present.emit import RUNTIME_STYLE
+
+    code, out, err = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--json")
+    assert code == 0, err
+    best = json.loads(out)["best"]
     code, out, err = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--emit", "torchrun")
     assert code == 0, err
-    assert "auto" not in out.split("\n", 1)[0]
+    assert f"# launcher style: {RUNTIME_STYLE[RUNTIMES[best['stack']['name']]]}" in out
+    c = best["config"]
+    assert f"TP{c['tp']} PP{c['pp']} DP{c['dp']}" in out and f"--tensor-model-parallel-size {c['tp']}" in out
 
 
 def test_by_framework_needs_auto(cli):

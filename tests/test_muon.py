@@ -197,3 +197,21 @@ def test_layer_wise_newton_schulz_splits_over_data_parallel_ranks():
                 np.array([1.0, 1.0]), np.array([1.0, 1.0]), np.array([8.0, 8.0]), np.array([8.0, 8.0]))
         z0, z1 = optimizers.stage_ns_time(*args, np.array([0, 1]), 15e-6)
         assert 6.0 < z0 / z1 <= 8.0
+
+
+@pytest.mark.parametrize("stack,tp,zero,expect", [
+    ("megatron-core", 2, 1, "--optimizer dist_muon"),   # Megatron-LM arguments.py --optimizer choices
+    ("megatron-core", 2, 0, "--optimizer muon"),
+    ("torchtitan", 1, 3, "DistMuon"),  # a config_registry optimizer (no CLI flag; DistMuon needs TP 1): in the header
+])
+def test_emit_launches_muon(tmp_path, cli, stack, tp, zero, expect):
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\n"
+                   f"training: {{seq_len: 8192, global_batch: 256, optimizer: muon, tokens: 1.0e10, framework: {stack}}}\n"
+                   f"parallel: {{tp: {tp}, pp: 1, cp: 1, zero: {zero}}}\n"
+                   "cluster: {instance: aws:p5.48xlarge, nodes: 2}\n")
+    code, out, err = cli("recommend", job, "--emit", "torchrun")
+    assert code == 0, err
+    assert expect in out
+    if stack == "torchtitan":
+        assert "--use-distributed-optimizer" not in out and "# set $TITAN_CONFIG" in out

@@ -545,6 +545,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         if job.training.precision == "fp8":  # torchtitan 0.3 sets fp8 in the config's model converters, not by a flag
             ph["TITAN_CONFIG"] += ("; the plan is fp8: pick one whose model has a Float8LinearConverter "
                                    "(as llama3_debugmodel_float8 does), or the run is bf16")
+        if job.training.optimizer == "muon":  # likewise the optimizer: a config's OptimizersContainer, no flag
+            ph["TITAN_CONFIG"] += ("; the plan uses Muon: pick one whose optimizer is DistMuon (torchtitan/distributed/"
+                                   "flex_shard/dist_muon.py, as kimi_k2_7's config_registry does), or the run is AdamW")
     else:
         ph = {"TRAIN_SCRIPT": "your training script (flags below are the planner's names for the layout)"}
     # a DNS-1123 label (k8s, SkyPilot, Slurm job names): ASCII letters and digits only
