@@ -123,6 +123,15 @@ def test_attention_mlp_blocks_equal_the_transformer_they_split(catalog):
             # is a layer: pipeline.exposed_dp_comm exposes a last bucket half the size)
             for k in ("t_fwd_mb", "t_bwd_mb") + tuple(k for k in BREAKDOWN_KEYS if k != "comm_dp"):
                 assert float(a[k][0]) == pytest.approx(float(b[k][0]), rel=1e-9, abs=1e-15), (fw, k)
+    # Megatron-Core's recompute_modules re-run per block: the MLP's TP collectives and the separate norms
+    # of a "*-" pair are the transformer layer's (one norm per block, a block's collectives whole)
+    for mods in (["mlp"], ["layernorm"], ["mlp", "layernorm", "core_attn"]):
+        tr2 = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=2, precision="bf16", recompute="selective",
+                           recompute_modules=mods)
+        for c in (cands(tp=2, dp=4, mb=2, sp=True, rc=1), cands(tp=1, dp=8, mb=2, rc=1)):
+            a, b = step_time(h, tr2, c, hw, framework="megatron-core"), step_time(t, tr2, c, hw, framework="megatron-core")
+            for k in ("t_fwd_mb", "t_bwd_mb") + tuple(k for k in BREAKDOWN_KEYS if k != "comm_dp"):
+                assert float(a[k][0]) == pytest.approx(float(b[k][0]), rel=1e-9, abs=1e-15), (mods, k)
 
 
 def test_mamba_block_saves_what_the_mixer_keeps():
@@ -280,3 +289,42 @@ def test_pure_mamba2_params_match_transformers_mamba2():
                              d_conv=c["conv_kernel"], expand=c["expand"]))
     assert count_params(m).total == rec["params"]
     assert round(rec["params"] / 1e9, 1) == 2.7
+
+
+@pytest.mark.parametrize("preset", ["nemotron-h-8b", "nemotron-3-nano-30b-a3b"])
+def test_hybrid_pipeline_stages_hold_their_own_blocks(preset):
+    """Megatron-Core splits the pattern evenly over PP stages (MambaStack._select_layers_for_pipeline_parallel):
+    at PP 2 the two stages' parameters add up to the whole model (counted by parameter count, not by a
+    mean block), the stages differ where the pattern is uneven, and ZeRO-3's gather buffer is the largest
+    block (a Mamba or MoE block, above the mean layer)."""
+    from planner.layout import Candidates
+    from planner.model.memory import stage_params
+
+    m = ModelSpec(**PRESETS[preset])
+    pc = count_params(m)
+    c = Candidates.layouts(np.array([1, 1]), np.array([1, 2]), np.array([8, 4]), np.array([1, 1]), np.array([1, 1]),
+                           np.array([1, 1]))
+    fd, fe, ld, le, layers, largest = stage_params(m, c)
+    assert fd[0] + fe[0] == pytest.approx(pc.total) and ld[0] + le[0] == pytest.approx(pc.total)
+    assert fd[1] + fe[1] + ld[1] + le[1] == pytest.approx(pc.total)  # no tied head in these models
+    assert layers[1] == m.layers // 2
+    half = m.hybrid_pattern[: m.layers // 2]
+    assert fe[1] == pytest.approx(half.count("E") * m.moe.experts * pc.expert if m.moe else 0.0)
+    mean_layer = (pc.total - pc.embedding - pc.lm_head - pc.final_norm) / m.layers
+    assert largest[0] > mean_layer
+    h = m.hidden  # each block: its mixer and one RMSNorm weight (h)
+    mlp_block = (3 if m.gated else 2) * h * m.dense_width + h if m.kind_layers("-") else 0
+    assert largest[0] == max(mamba_params(m) + h, mlp_block, pc.moe_layer)
+
+
+def test_hybrid_recompute_rebuilds_one_block_at_a_time():
+    """Each hybrid layer is its own checkpointed block: full recompute rebuilds the largest block, not a
+    whole transformer layer -- for "*-" pairs that is the larger half of the transformer's layer."""
+    from planner.model.activations import FULL, recompute_working_set
+
+    h, t = _dense_pair_model(True), _dense_pair_model(False)
+    kw = dict(tp=2, sp=True, flash=True, recompute=FULL)
+    halves = [float(recompute_working_set(h, 4096, 2, kind=k, **kw)) for k in ("*", "-")]
+    whole = float(recompute_working_set(t, 4096, 2, **kw))
+    assert sum(halves) == pytest.approx(whole)  # the two blocks' tables split the layer's
+    assert 0 < max(halves) < whole

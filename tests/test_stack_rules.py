@@ -97,6 +97,9 @@ CASES = [
     # every routed token (no capacity field)
     ("titan-token-drop", ("torchtitan", {}), TOKEN_DROP, {}, dict(zero=2), None),
     ("hf-token-drop", ("hf-trainer", {}), TOKEN_DROP, {}, dict(), None),
+    # hybrid (Mamba) models: Megatron-Core 0.16.1 MambaStack (no virtual pipeline), no MambaModel schedule plan
+    ("hybrid-vpp", ("megatron-core", {}), "nemotron-h-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
+    ("hybrid-a2a-overlap", ("megatron-core", MOE_A2A), "nemotron-3-nano-30b-a3b", {}, dict(ep=8), None),
 ]
 
 

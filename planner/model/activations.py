@@ -368,15 +368,16 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
-                          fused_norm=False, probs_in_experts=False):
+                          fused_norm=False, probs_in_experts=False, kind=None):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
-    layer under full recompute (and layer SAC), what selective dropped under selective."""
+    layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
+    one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
-                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts)
+                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
-                                 probs_in_experts)
+                                 probs_in_experts, kind=kind)
     rc = np.asarray(recompute)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 

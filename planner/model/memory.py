@@ -35,7 +35,7 @@ import numpy as np
 from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
                                  megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
 from planner.layout import Candidates, distinct_rows
-from planner.spec.params import count_params
+from planner.spec.params import count_params, hybrid_block_params
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
@@ -168,6 +168,8 @@ def stage_params(m: ModelSpec, c: Candidates):
         z = np.zeros(len(c))
         return total, z, total, z, np.ones(len(c)), total
     L = m.layers
+    if m.hybrid:
+        return _hybrid_stage_params(m, c, pc)
     layers = np.ceil(L / pp)  # most loaded stage
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
@@ -182,6 +184,37 @@ def stage_params(m: ModelSpec, c: Candidates):
     last_dense = body_dense + np.where(single, emb + pc.lm_head + pc.final_norm, head)
     largest = max(pc.dense_layer, pc.moe_layer)
     return first_dense, body_expert, last_dense, body_expert, layers, np.full(len(c), float(largest))
+
+
+def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
+    """``stage_params`` of a hybrid model: its blocks differ (an MoE "E" block holds the experts, a Mamba
+    block ~3x an attention block's weights), so each stage counts the blocks it holds. Megatron-Core splits
+    the pattern evenly, stage k holding layers [k n, (k + 1) n), n = layers // pp
+    (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``). "First" is the heaviest
+    stage before the last (an upper bound on the first stage's, which also holds the embedding; the
+    activations' in-flight depth is the first stage's), "last" the last stage's; ``largest`` the largest
+    block (ZeRO-3's gather buffer)."""
+    blocks = hybrid_block_params(m)
+    e_exp = m.moe.experts * pc.expert if m.moe is not None else 0
+    dense_of = {**blocks, "E": pc.moe_layer - e_exp}
+    exp_of = {"E": e_exp}
+    n = len(c)
+    fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
+    for p in np.unique(c.pp):
+        k = int(p)
+        per = m.layers // k
+        stages = [m.hybrid_pattern[i * per:(i + 1) * per] for i in range(k)]
+        dense = [sum(dense_of[b] for b in st) for st in stages]
+        exp = [sum(exp_of.get(b, 0) for b in st) for st in stages]
+        first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
+        rows = c.pp == p
+        fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], per
+    single = c.pp == 1
+    head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)
+    first_dense = fd + pc.embedding + np.where(single, pc.lm_head + pc.final_norm, 0.0)
+    last_dense = ld + np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head)
+    largest = max([*blocks.values()] + ([pc.moe_layer] if m.moe is not None else []))
+    return first_dense, fe, last_dense, le, lay, np.full(n, float(largest))
 
 
 def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False):
@@ -318,9 +351,13 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
                   fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
         per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
-        rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
-        if moe_share:
-            rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
+        if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
+            rws = np.maximum.reduce([recompute_working_set(m, seq, kmb, recompute=krc, moe=k == "E", kind=k, **kw)
+                                     for k in ("M", "*", "-", "E") if m.kind_layers(k)])
+        else:
+            rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
+            if moe_share:
+                rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
         if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
             per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
         per_layer, rws = per_layer[inv], rws[inv]

@@ -431,7 +431,7 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     the forward of Megatron-Core's ``recompute_modules`` (the memory side:
     activations.RECOMPUTE_MODULE_ROWS), averaged over dense and MoE layers. Each module is re-run
     as its forward ran: "core_attn" the attention kernel; "mlp" the dense MLP's GEMMs, activation
-    and (TE spec) its fused norm, with its TP collectives (half the layer's); "moe" the router,
+    and (TE spec) its fused norm, with its TP collectives (half a layer's, a hybrid "-" block's whole); "moe" the router,
     dispatch and combine all-to-alls, experts and shared experts, and the permutation traffic;
     "shared_experts" their GEMMs; "mla_up_proj" MLA's q/kv up-projection GEMMs; "layernorm" the
     norms that are separate modules (activations.layer_saved_tensors ``fused_norm``); "moe_act"
@@ -443,12 +443,20 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     dn = m.kind_layers("-") / m.layers if m.hybrid else 1 - ms  # layers with a dense MLP
     k = m.moe.top_k if m.moe is not None else 0
     modules = distinct_recompute_modules(modules)  # the MoE layer's checkpoint holds its experts and activation
-    norms = ((0.0 if fused_norm else 1.0) + (1.0 if m.mla is not None and fused_norm else 0.0)
-             + (ms if fused_norm else 1.0))  # separate norms per layer (mean over the layers)
+    # separate norms per layer (mean over the layers): a transformer layer has two (the pre-MLP one of an
+    # MoE layer stays separate under fused norms: the router reads it); a hybrid layer is one block, one norm
+    if m.hybrid:
+        norms = ms if fused_norm else 1.0
+    else:
+        norms = ((0.0 if fused_norm else 1.0) + (1.0 if m.mla is not None and fused_norm else 0.0)
+                 + (ms if fused_norm else 1.0))
+    # the dense MLP's share of the layer's TP collectives: half a transformer layer's, all of a hybrid
+    # "-" block's (its tp_fwd is already one block's)
+    tp_mlp = tp_fwd if m.hybrid else tp_fwd / 2
     z = 0.0
     terms = {  # module: (gemm, attention, memory-bound, TP, EP)
         "core_attn": (z, fwd_attn, z, z, z),
-        "mlp": (dn * dense_mlp, z, dn * mem(dense_act_b + (norm_b if fused_norm else z)), dn * tp_fwd / 2, z),
+        "mlp": (dn * dense_mlp, z, dn * mem(dense_act_b + (norm_b if fused_norm else z)), dn * tp_mlp, z),
         "moe": (ms * moe, z, ms * (moe_mb + mem(k * act_b)), z, ms * a2a),
         "shared_experts": (ms * shared, z, z, z, z),
         "mla_up_proj": (mla_up, z, z, z, z),

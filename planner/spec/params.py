@@ -123,6 +123,16 @@ def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
     return 3 * h + 2 * h * h + hybrid_attn + (moe_layer if m.moe is not None else dense_layer)
 
 
+def hybrid_block_params(m: ModelSpec) -> dict:
+    """Parameters of one non-MoE block of a hybrid model by kind (vocab.HYBRID_LAYER): its pre-norm and
+    its mixer -- "*" attention, "-" the dense MLP, "M" the Mamba-2 mixer (Megatron-Core's hybrid layers
+    each own one norm: mamba_layer.py / the TE LayerNormLinear of attention and MLP). The "E" block is
+    ``ParamCount.moe_layer``."""
+    kinds = {"*": attention_params(m), "-": mlp_params(m, m.dense_width),
+             "M": mamba_params(m) if m.mamba is not None else 0}
+    return {k: p + _norm(m) for k, p in kinds.items()}
+
+
 def count_params(m: ModelSpec) -> ParamCount:
     if not m.is_transformer:
         n = int(m.params)
@@ -150,9 +160,7 @@ def count_params(m: ModelSpec) -> ParamCount:
     n_dense = m.layers - n_moe
     if m.hybrid:
         # the non-MoE layers' total, as a mean per layer (``dense_layer`` x ``n_dense_layers``)
-        kinds = {"*": attention_params(m), "-": mlp_params(m, m.dense_width),
-                 "M": mamba_params(m) if m.mamba is not None else 0}
-        other = sum(m.kind_layers(k) * (p + _norm(m)) for k, p in kinds.items())
+        other = sum(m.kind_layers(k) * p for k, p in hybrid_block_params(m).items())
         dense_layer = other / n_dense if n_dense else 0
     embedding = V * h
     if m.position == "learned":
