@@ -335,3 +335,23 @@ def test_fuzz_nemotron_h_config(tmp_path_factory, edits):
     if code == 0:
         assert_sane(json.loads(out))
     assert stray(d, {p.name, "config.json"}) == []
+
+
+def test_emit_launches_latent_moe_and_hybrid_mtp(tmp_path):
+    """Nemotron 3 Super: LatentMoE and the repeated "*E" MTP depth reach the launch (they were timed but not
+    written: a plain-MoE model without MTP would have launched). Checked against the flags of NVIDIA's Super
+    launch scripts (Megatron-LM examples for Nemotron 3 Super: --moe-latent-size 1024, --num-experts 512,
+    --moe-router-topk 22, --moe-shared-expert-intermediate-size 5376, --mamba-num-heads 128, --mtp-num-layers 2,
+    --mtp-hybrid-override-pattern *E, --mtp-use-repeated-layer)."""
+    job = {"model": {"preset": "nemotron-3-super-120b-a12b"},
+           "training": {"seq_len": 8192, "global_batch": 512, "micro_batch": 1, "tokens": 1e10, "recompute": "selective"},
+           "parallel": {"tp": 4, "pp": 1, "ep": 32, "etp": 1, "zero": 1},
+           "cluster": {"gpu": "B200", "nodes": 16}}
+    code, out, err = run_cli("recommend", _write(tmp_path, job), "--no-simulate", "--emit", "torchrun")
+    assert code == 0, err
+    words = out.replace("\\\n", " ").split()
+    flag = lambda f: words[words.index(f) + 1].strip("'")  # noqa: E731
+    assert (flag("--moe-latent-size"), flag("--num-experts"), flag("--moe-router-topk"),
+            flag("--moe-shared-expert-intermediate-size"), flag("--mamba-num-heads")) == ("1024", "512", "22", "5376", "128")
+    assert (flag("--mtp-num-layers"), flag("--mtp-hybrid-override-pattern")) == ("2", "*E")
+    assert "--mtp-use-repeated-layer" in words

@@ -351,6 +351,8 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
             a += _flag("--moe-router-score-function", e.score_function)
         if e.expert_bias:  # and the auxiliary-loss-free balancing bias (DeepSeek-V3 report §2.1.2)
             a.append("--moe-router-enable-expert-bias")
+        if e.latent_size:  # LatentMoE (TransformerConfig.moe_latent_size; NVIDIA's Nemotron 3 Super scripts)
+            a += _flag("--moe-latent-size", e.latent_size)
         if not e.dropless:  # token dropping at the capacity factor, padded where the plan was timed so (moe.expert_load)
             a += _flag("--moe-expert-capacity-factor", e.capacity_factor)
             if e.pad_to_capacity:
@@ -402,6 +404,10 @@ def _hybrid_flags(m) -> list[str]:
             raise InputError("--emit", f"model.mamba.{field} {getattr(a, field)}: Megatron-LM's MambaMixer is built "
                                        f"with {fixed} and no launch flag sets it; the plan is timed for {m.name}'s")
     out = ["--is-hybrid-model"] + _flag("--hybrid-override-pattern", m.hybrid_pattern)
+    if m.mtp_layers:  # the MTP depth's own pattern ("*E", schema) and shared weights, as the Super / Lightning
+        # launch scripts pass them with --mtp-num-layers (TransformerConfig mtp_hybrid_override_pattern,
+        # mtp_use_repeated_layer); Megatron-LM's newest arguments.py also reads them from a "/"-suffixed pattern
+        out += _flag("--mtp-hybrid-override-pattern", "*E") + (["--mtp-use-repeated-layer"] if m.mtp_repeated else [])
     if a is not None:
         out += _flag("--mamba-num-heads", m.mamba_heads) + _flag("--mamba-head-dim", a.head_dim)
         out += _flag("--mamba-num-groups", a.groups) + _flag("--mamba-state-dim", a.d_state)
