@@ -296,8 +296,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     half = tp_ar * (1 - tp_comm_overlap) * blocks  # all-gathers (or reduce-scatters) of one pass
     col_f, row_f = attn_proj[0][0] + dense_mlp[0][0], attn_proj[1][0] + dense_mlp[1][0]
     col_b, row_b = attn_proj[0][1] + dense_mlp[0][1], attn_proj[1][1] + dense_mlp[1][1]
-    if m.hybrid:  # the mean layer's column / row GEMMs (the MoE block's hide nothing here, as above)
-        parts = [(sh["*"], attn_proj), (sh["-"], dense_mlp)] + ([(sh["M"], mam["proj"])] if mam else [])
+    if m.hybrid:  # the mean layer's column / row GEMMs (``parts`` above; the MoE block's hide nothing here)
         (col_f, col_b), (row_f, row_b) = [[sum(w * ps[j][i] for w, ps in parts) for i in (0, 1)] for j in (0, 1)]
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
@@ -759,9 +758,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
     pg = D["param_gather"][dinv]
-    muon = optimizers.impl_for(fw, t)  # Megatron's layer-wise Muon all-gathers inside its step()
-    overlap_pg = bool(fw.overlap_param_gather) and not (muon is not None and muon.sync_param_gather)
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, overlap_pg)
+    # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
+    # optimizers.stack_for with overlap_param_gather already off)
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 

@@ -31,7 +31,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
-from planner.search.explain import LABELS
+from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.units import config_str, fmt_count, fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.present import charts
@@ -212,14 +212,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"in {rec['search_seconds']:.2f} s"]]
     s.blocks.append(Table(["", ""], kv))
     if rec.get("stacks"):  # training.framework auto: each stack's best plan (planner.search.rank.stack_comparison)
-        s.blocks.append(Table(["stack", "best plan", "step s", "days", "cost", "vs chosen", "why not chosen"], [
-            [r["framework"], f"{r['nodes']} x {r['hardware']}, {r['layout']}", f"{r['step_time_s']:,.3g}",
-             f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-",
-             "-" if r["chosen"] else f"{r['vs_chosen']['time']:+.0%} time"
-             + (f", {r['vs_chosen']['cost']:+.0%} cost" if r["vs_chosen"]["cost"] is not None else ""),
-             "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + r["limits"]]
-            if "step_time_s" in r else [r["framework"], "-", "-", "-", "-", "-", r["reason"]]
-            for r in rec["stacks"]], f"training.framework auto: the best plan of each stack on {rec['objective']}"))
+        s.blocks.append(Table(list(STACK_COLUMNS), [stack_cells(r, rec["objective"]) for r in rec["stacks"]],
+                              f"training.framework auto: the best plan of each stack on {rec['objective']}"))
     if rec.get("caveats"):
         s.blocks.append(["Moves the ranking: " + c for c in rec["caveats"]])
     secs.append(s)

@@ -6,7 +6,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.present.safe import esc
-from planner.search.explain import LABELS
+from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.units import GiB, config_str, fmt_count, fmt_time, fmt_usd
 
@@ -134,20 +134,13 @@ def stack_table(rows: list[dict], objective: str) -> Table:
     """``training.framework: auto``: each stack's best plan against the chosen one, or why it has none
     (planner.search.rank.stack_comparison)."""
     t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
-    for col, j in (("stack", "left"), ("best plan", "left"), ("step s", "right"), ("days", "right"),
-                   ("cost", "right"), ("vs chosen", "right"), ("why not chosen", "left")):
-        t.add_column(col, justify=j)
+    for col in STACK_COLUMNS:
+        t.add_column(col, justify="right" if col in ("step s", "days", "cost", "vs chosen") else "left")
     for r in rows:
-        if "step_time_s" not in r:  # no plan: refused, or nothing fits / meets the constraints
-            t.add_row(esc(r["framework"]), "-", "-", "-", "-", "-", esc(r["reason"]))
-            continue
-        vs = r["vs_chosen"]
-        delta = "-" if r["chosen"] else ", ".join(  # a tie shows its tenths
-            f"{vs[k]:+.{1 if abs(vs[k]) < 0.01 else 0}%} {k}" for k in (("time", "cost") if objective == "time" else ("cost", "time")) if vs.get(k) is not None)
-        t.add_row(("[bold]" if r["chosen"] else "") + esc(r["framework"]) + ("[/]" if r["chosen"] else ""),
-                  f"{r['nodes']} x {esc(r['hardware'])}, {esc(r['layout'])}", f"{r['step_time_s']:,.2f}",
-                  f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-", delta,
-                  "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + esc(r["limits"]))
+        cells = [esc(c) for c in stack_cells(r, objective)]
+        if r.get("chosen"):
+            cells[0] = f"[bold]{cells[0]}[/]"
+        t.add_row(*cells)
     return t
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from planner.spec import JobSpec
+from planner.units import fmt_usd
 
 LABELS = {
     "compute_gemm": "GEMM compute",
@@ -116,3 +117,22 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
              else f"across {grid // g} nodes on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s")
     return [f"MoE: EP={ep} ({local} of {e.experts} experts per rank), all-to-all {where}: "
             f"{share:.0%} of the step"]
+
+
+#: the columns of the ``training.framework auto`` comparison (planner.search.rank.stack_comparison rows)
+STACK_COLUMNS = ("stack", "best plan", "step s", "days", "cost", "vs chosen", "why not chosen")
+
+
+def stack_cells(r: dict, objective: str) -> list[str]:
+    """One stack's row of the comparison as plain text, for the terminal table and the report alike:
+    its best plan, or '-' and the reason where it has none; the difference to the chosen plan, the
+    objective's measure first (a tie within a percent shows its tenths)."""
+    if "step_time_s" not in r:  # no plan: refused, or nothing fits / meets the constraints
+        return [r["framework"], "-", "-", "-", "-", "-", r["reason"]]
+    vs = r["vs_chosen"]
+    keys = ("time", "cost") if objective == "time" else ("cost", "time")
+    delta = "-" if r["chosen"] else ", ".join(
+        f"{vs[k]:+.{1 if abs(vs[k]) < 0.01 else 0}%} {k}" for k in keys if vs.get(k) is not None)
+    return [r["framework"], f"{r['nodes']} x {r['hardware']}, {r['layout']}", f"{r['step_time_s']:,.2f}",
+            f"{r['train_hours'] / 24:,.1f}", fmt_usd(r["cost_usd"]) if r["cost_usd"] else "-", delta,
+            "chosen" if r["chosen"] else ("a tie; " if r["tie"] else "") + "limits: " + r["limits"]]

@@ -159,7 +159,7 @@ def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting:
                          hardware=plan.hardware.name, nodes=plan.hardware.nodes, gpus=plan.hardware.gpus,
                          layout=config_str(plan.config), step_time_s=plan.step_time_s, mfu=plan.mfu,
                          train_hours=hours, cost_usd=cost,
-                         vs_chosen=dict(time=d_time or 0.0, cost=d_cost), tie=tie, limits=plan.bottleneck, reason=reason))
+                         vs_chosen=dict(time=d_time, cost=d_cost), tie=tie, limits=plan.bottleneck, reason=reason))
     rows.sort(key=lambda r: not r["chosen"])  # the chosen stack first, the rest as ranked
     for g, grp in enumerate(groups):
         if g in best_per:
