@@ -1272,6 +1272,18 @@ def markdown(tab: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def text_table(tab: pd.DataFrame) -> str:
+    """An error table as plain text: the error fractions as percentages, Spearman to 3 places."""
+    pd.set_option("display.width", 160)
+    fmt = tab.copy()
+    for c in ("median_abs_err", "p90_abs_err", "mean_signed_err", "loso_median_abs_err", "loso_p90_abs_err"):
+        if c in fmt:
+            fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
+    if "spearman_within_model" in fmt:
+        fmt["spearman_within_model"] = fmt["spearman_within_model"].map(lambda x: "-" if x != x else f"{x:.3f}")
+    return fmt.to_string(index=False)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="write every row's prediction here")
@@ -1285,13 +1297,7 @@ def main(argv=None):
     if args.markdown:
         print(markdown(tab))
     else:
-        pd.set_option("display.width", 160)
-        fmt = tab.copy()
-        for c in ("median_abs_err", "p90_abs_err", "mean_signed_err", "loso_median_abs_err", "loso_p90_abs_err"):
-            if c in fmt:
-                fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
-        fmt["spearman_within_model"] = fmt["spearman_within_model"].map(lambda x: "-" if x != x else f"{x:.3f}")
-        print(fmt.to_string(index=False))
+        print(text_table(tab))
     if args.csv:
         df.to_csv(args.csv, index=False)
     return tab

@@ -53,7 +53,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.validate import gpt_model, pr2_case, pr2_options  # noqa: E402
+from benchmarks.validate import gpt_model, pr2_case, pr2_options, text_table  # noqa: E402
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model import stacks  # noqa: E402
@@ -190,11 +190,8 @@ def main(argv=None):
     show["err"] = (show["err"] * 100).map(lambda x: f"{x:+.1f}%")
     print(show.to_string(index=False, float_format=lambda x: f"{x:.1f}"))
     tab = error_table(df)
-    fmt = tab.copy()
-    for k in ("median_abs_err", "p90_abs_err", "mean_signed_err"):
-        fmt[k] = (fmt[k] * 100).map(lambda x: f"{x:.1f}%")
     print()
-    print(fmt.to_string(index=False))
+    print(text_table(tab))
     if args.csv:
         df.to_csv(args.csv, index=False)
     return tab

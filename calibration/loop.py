@@ -167,12 +167,13 @@ class Trainer:
         return sum(seen.values())
 
 
-def _peak_cpu(trainer: Trainer, idx, tgt) -> int:
+def cpu_alloc_peak(fn) -> int:
+    """Running peak of the CPU allocations the torch profiler records while ``fn()`` runs (its
+    ``[memory]`` events in allocation order), above what was allocated before it started."""
     from torch.profiler import ProfilerActivity, profile
 
-    base = trainer.state_bytes((idx, tgt))
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        trainer.step(idx, tgt)
+        fn()
     with tempfile.TemporaryDirectory() as d:
         f = os.path.join(d, "trace.json")
         prof.export_chrome_trace(f)
@@ -184,7 +185,11 @@ def _peak_cpu(trainer: Trainer, idx, tgt) -> int:
     for e in mem:
         running += e["args"]["Bytes"]
         peak = max(peak, running)
-    return base + peak
+    return peak
+
+
+def _peak_cpu(trainer: Trainer, idx, tgt) -> int:
+    return trainer.state_bytes((idx, tgt)) + cpu_alloc_peak(lambda: trainer.step(idx, tgt))
 
 
 def measure(spec: ModelSpec, dtype: str, batch: int, seq: int, device: str, warmup: int, steps: int):

@@ -125,26 +125,17 @@ def test_pipeline_unsharding_is_torchtitans_alone():
 
 def _peak_bytes(fn) -> int:
     """Running peak of the CPU allocations the torch profiler records while ``fn`` runs."""
-    import json
-    import os
-    import tempfile
+    from calibration.loop import cpu_alloc_peak
 
-    from torch.profiler import ProfilerActivity, profile
+    return cpu_alloc_peak(fn)
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    with tempfile.TemporaryDirectory() as d:
-        f = os.path.join(d, "trace.json")
-        prof.export_chrome_trace(f)
-        with open(f) as fh:
-            events = json.load(fh)["traceEvents"]
-    mem = sorted((e for e in events if e.get("name") == "[memory]" and e.get("args", {}).get("Device Type") == 0),
-                 key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)))
-    running = peak = 0
-    for e in mem:
-        running += e["args"]["Bytes"]
-        peak = max(peak, running)
-    return peak
+
+def _logits_case(torch, n=512, h=64, v=4096):
+    """n tokens' bf16 hidden states and a v x h head (both requiring grad), and their labels."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
+    w = torch.randn(v, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
+    return n, v, x, w, torch.randint(0, v, (n,), generator=g)
 
 
 def test_torch_loss_peaks_match_the_table(tmp_path):
@@ -158,11 +149,7 @@ def test_torch_loss_peaks_match_the_table(tmp_path):
 
     from planner.model.activations import LOSS_TRANSIENT_BYTES
 
-    n, h, v = 512, 64, 4096
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
-    w = torch.randn(v, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
-    labels = torch.randint(0, v, (n,), generator=g)
+    n, v, x, w, labels = _logits_case(torch)
 
     def plain():
         pred = (x @ w.t()).float()
@@ -203,11 +190,7 @@ def test_compiled_torch_loss_peak_matches_the_table():
 
     from planner.model.activations import LOSS_TRANSIENT_BYTES
 
-    n, h, v = 512, 64, 4096
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
-    w = torch.randn(v, h, dtype=torch.bfloat16, generator=g, requires_grad=True)
-    labels = torch.randint(0, v, (n,), generator=g)
+    n, v, x, w, labels = _logits_case(torch)
     loss_fn = torch.compile(lambda pred, lab: F.cross_entropy(pred.float(), lab))
 
     def step():
