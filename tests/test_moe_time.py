@@ -555,3 +555,68 @@ def test_grouped_gemm_host_cost_moves_only_host_bound_passes(catalog, monkeypatc
     off1, off8 = step(1), step(8)
     assert on1 > 1.2 * off1
     assert on8 == pytest.approx(off8, rel=1e-3)
+
+
+# ------------------------------------------------------------------------ all-to-all chunk sort
+def test_chunk_sort_bytes_are_what_megatrons_unfused_sort_runs():
+    """moe.chunk_sort_bytes against the aten ops of Megatron-Core's unfused ``sort_chunks_by_idxs``
+    (moe_utils.py: ``torch.split`` by the per-(source rank, local expert) counts, ``torch.cat`` in the
+    new order), run as the all-to-all dispatcher runs it: sorted by local expert after the dispatch
+    (``sort_input_by_local_experts``) and back before the combine (``restore_output_by_local_experts``),
+    bf16 rows, counted op by op by a dispatch mode (forward)."""
+    torch = pytest.importorskip("torch")
+    ep, local, per, h = 4, 3, 8, 64
+    experts = ep * local
+    rows = experts * per  # each source rank sends ``per`` rows to each expert
+    x = torch.randn(rows, h, dtype=torch.bfloat16, requires_grad=True)
+    idx = torch.arange(experts)
+    sort_in, restore = idx.reshape(-1, local).T.ravel(), idx.reshape(local, -1).T.ravel()
+    counts = [per] * experts
+
+    def sort(t, order):
+        chunks = torch.split(t, counts, dim=0)
+        return torch.cat([chunks[i] for i in order.tolist()], dim=0)
+
+    fwd, _ = _hbm_bytes(lambda: sort(sort(x, sort_in), restore))
+    top_k = 2  # rows = tokens x top_k on this rank
+    want = moe.chunk_sort_bytes(rows / top_k, top_k, h, 2.0, ep, local, dedup=False)
+    assert fwd == pytest.approx(float(want), rel=0.01)
+
+
+def test_chunk_sort_only_for_the_all_to_all_dispatcher_with_several_local_experts():
+    """The sort happens where the rank holds more than one expert and tokens came through Megatron's
+    all-to-all: none with one local expert (``num_local_experts > 1``), without EP, or for the
+    flex dispatchers (DeepEP / HybridEP permute once, locally). Where it happens, one sort reads and
+    writes every row the rank received: the all-to-all's bytes (moe.dispatch_bytes, every copy sent,
+    this rank's own share included) twice over, for the sort and the unsort; with ETP, the etp ranks' rows."""
+    T, k, h, b = 4096.0, 8, 2048, 2.0
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 8, 1, dedup=False)) == 0.0
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 1, 128, dedup=False)) == 0.0
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 8, 16, dedup=True)) == 0.0
+    ep = 16
+    nvl, nic = moe.dispatch_bytes(T, k, h, b, ep, 8, False, 128)
+    received = float(nvl + nic) * ep / (ep - 1)  # what leaves the rank, plus the share it keeps
+    assert float(moe.chunk_sort_bytes(T, k, h, b, ep, 8, dedup=False)) == pytest.approx(2 * 2 * received)
+    # expert-tensor parallelism: the sort runs after the ETP all-gather, on the etp ranks' rows together
+    assert float(moe.chunk_sort_bytes(T, k, h, b, ep, 8, dedup=False, etp=2)) == pytest.approx(2 * 2 * 2 * received)
+
+
+def test_chunk_sort_slows_the_all_to_all_moe_layer_by_its_bytes(catalog, monkeypatch):
+    """Qwen3-30B-A3B at EP 8 (16 local experts) on Megatron-Core's all-to-all dispatcher, GPU-bound
+    (8 sequences per micro-batch): the step is longer than the same step without the chunk sort by the
+    sort's HBM time, forward and backward (x BWD_MEMBOUND_FACTOR), per MoE layer and micro-batch."""
+    from planner.model.step_time import BWD_MEMBOUND_FACTOR
+
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    t = TrainingSpec(seq_len=4096, global_batch=256, precision="bf16")
+    hw = hw_for(catalog, "B200-SXM-180GB")
+    c = cands(tp=[1], pp=1, dp=8, ep=8, mb=8, zero=1, gpus_per_node=8)
+    fw = resolve("megatron-core", moe_dispatcher="alltoall")
+    with_sort = step_time(m, t, c, hw, framework=fw)
+    sort_b = float(moe.chunk_sort_bytes(8 * 4096.0, 8, m.hidden, 2.0, 8, 16, dedup=False))
+    monkeypatch.setattr(moe, "chunk_sort_bytes", lambda *a, **k: 0.0)
+    without = step_time(m, t, c, hw, framework=fw)
+    passes = float(with_sort["num_microbatches"][0]) * m.moe_layers
+    want = passes * (1 + BWD_MEMBOUND_FACTOR) * sort_b / (hw.gpu.hbm_bw * hw.eff.hbm)
+    got = float(with_sort["step_time_s"][0] - without["step_time_s"][0])
+    assert got == pytest.approx(want, rel=0.02)

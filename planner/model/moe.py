@@ -12,7 +12,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 * ``dispatch_bytes`` — bytes one rank sends in one token dispatch (the combine sends as many
   back), split into the part that stays in the node and the part that crosses the NIC, for the
   stack's token dispatcher (``DISPATCHERS``).
-* ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts.
+* ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts;
+  ``chunk_sort_bytes`` the all-to-all dispatcher's second sort by local expert and back.
 * ``dispatch_sync_s`` — GPU idle at a dropless dispatcher's device-to-host sync of the token
   counts (``MOE_SYNC_OPS``).
 * ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
@@ -298,6 +299,26 @@ def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
     return row * (1 + top_k) + row * (top_k + 1)
 
 
+def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, local, dedup: bool, etp=1):
+    """HBM bytes of one forward pass of the all-to-all dispatcher's second permutation: the rows a rank
+    receives arrive grouped by source rank and are re-sorted by local expert before the experts ("Permutation
+    2: Sort tokens by local expert", ``MoEAlltoAllTokenDispatcher.dispatch_postprocess`` ->
+    ``sort_chunks_by_idxs``, or a ``transpose(0, 1).contiguous()`` copy under ``drop_and_pad``), and put back
+    in source-rank order before the combine all-to-all ("Unpermutation 2", ``combine_preprocess``): two
+    copies (read + write) of the k x tokens routed rows (x etp: with expert-tensor parallelism the rows of
+    the etp ranks are all-gathered before the sort), whenever the rank holds more than one expert
+    (``num_local_experts > 1``; megatron/core/transformer/moe/token_dispatcher.py, Megatron-LM @0014f137;
+    the fused TE ``fused_sort_chunks_by_index`` of ``--moe-permute-fusion`` moves the same bytes).
+    torchtitan's all-to-all expert parallelism does the same expert-major reordering after its dispatch
+    (torchtitan/distributed/expert_parallel.py ``_permute`` / ``_unpermute``). The flex dispatchers
+    (DeepEP / HybridEP, ``dedup``) hand the experts their tokens through one local permute, which
+    ``permute_bytes`` already counts: 0 for them. The backward's copies are charged by the layer's
+    backward factor (step_time.BWD_MEMBOUND_FACTOR), as for ``permute_bytes``."""
+    rows = np.asarray(tokens_rank, dtype=np.float64) * top_k * np.asarray(etp, dtype=np.float64) * hidden * el_bytes
+    on = (not dedup) & (np.asarray(ep, dtype=np.float64) > 1) & (np.asarray(local, dtype=np.float64) > 1)
+    return np.where(on, 2 * 2 * rows, 0.0)  # two copies, each reads and writes the rows
+
+
 def a2a_paired_share(pp, vpp, m_micro):
     """Share of a stage's forward chunks that the combined-1F1B schedule pairs with a backward
     chunk of another micro-batch (Megatron-Core docs, "Combined 1F1B: Expert-Parallel All-to-All
@@ -409,7 +430,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                              intra, inter, a_in, a_out)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
-                + permute_bytes(tok_rank, e.top_k, io, act_bytes))
+                + permute_bytes(tok_rank, e.top_k, io, act_bytes)
+                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, ep, local, DISPATCHERS[stack.moe_dispatcher], etp))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
