@@ -34,7 +34,7 @@ FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 #: catalog name). GB200's GPU is the B200 die (148 SMs, as the HGX B200; NVIDIA quotes both as B200):
 #: its datasheet peaks (2500 / 5000 TFLOP/s dense BF16 / FP8 at 1200 W, catalog) are 2500 / 2250 =
 #: 1.11x the HGX B200's at 1000 W, i.e. quoted at a 1.11x clock, where the clock law above gives
-#: 1200 W (1200 / 1000)^(1/3) = 1.063x: 0.957 of the quoted clock (``sustained_clock``). Measured,
+#: 1200 W a (1200 / 1000)^(1/3) = 1.063x clock: 0.956 of the quoted one (``sustained_clock``). Measured,
 #: maximum achievable matmul (ml-engineering MAMF v2 table, stas00/ml-engineering
 #: compute/accelerator/README.md, mirrored at Mu-L/ml-engineering @330ebdd9): GB200 1822 / 3615.6
 #: TFLOP/s BF16 / FP8 against B200's 1745 / 3432.5, 1.044x / 1.053x, not the datasheets' 1.11x
@@ -67,6 +67,8 @@ def sustained_clock(gpu) -> float:
         return 1.0
     if ref.name.upper().startswith(tuple(SUSTAINED_CLOCK_OF)):
         return sustained_clock(ref)
+    if not gpu.power_limit_w or not ref.power_limit_w:  # a row without a power limit: no law to apply
+        return 1.0
     law = (gpu.power_limit_w / ref.power_limit_w) ** CLOCK_POWER_EXP
     return float(min(1.0, law * ref.peak("bf16") / gpu.peak("bf16")))
 
