@@ -5,6 +5,8 @@ and the exposed context-parallel exchange.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from planner.errors import InputError
@@ -27,13 +29,59 @@ FP8_CAPABLE = ("H100", "H200", "H800", "H20", "GH200", "B100", "B200", "GB200", 
 FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 
 
+#: Catalog parts whose datasheet peaks are quoted at a clock their own power limit does not sustain,
+#: and the catalog part the sustained clock is taken from (prefix of the part's name -> that part's
+#: catalog name). GB200's GPU is the B200 die (148 SMs, as the HGX B200; NVIDIA quotes both as B200):
+#: its datasheet peaks (2500 / 5000 TFLOP/s dense BF16 / FP8 at 1200 W, catalog) are 2500 / 2250 =
+#: 1.11x the HGX B200's at 1000 W, i.e. quoted at a 1.11x clock, where the clock law above gives
+#: 1200 W a (1200 / 1000)^(1/3) = 1.063x clock: 0.956 of the quoted one (``sustained_clock``). Measured,
+#: maximum achievable matmul (ml-engineering MAMF v2 table, stas00/ml-engineering
+#: compute/accelerator/README.md, mirrored at Mu-L/ml-engineering @330ebdd9): GB200 1822 / 3615.6
+#: TFLOP/s BF16 / FP8 against B200's 1745 / 3432.5, 1.044x / 1.053x, not the datasheets' 1.11x
+#: (tests/test_nvl72_clocks.py). GB300 (Blackwell Ultra NVL72, 1400 W) takes GB200's: its GEMM and
+#: cuDNN attention rates are Blackwell Ultra's gains measured on GB300 against GB200 as it ran, at
+#: equal datasheet peaks (efficiency.BLACKWELL_ULTRA_GEMM_GAIN, BLACKWELL_ULTRA_CUDNN_GAIN), so the
+#: pair's measured ratio stays the model's. The HGX parts (B200 1000 W, B300 1100 W) sustain the
+#: clocks their datasheets quote (the in-step GEMM fit is shared with them).
+SUSTAINED_CLOCK_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
+
+
+@functools.lru_cache(maxsize=None)
+def _reference(name: str):
+    """The catalog part ``SUSTAINED_CLOCK_OF`` names for GPU ``name``, or None."""
+    ref = next((r for k, r in SUSTAINED_CLOCK_OF.items() if name.upper().startswith(k)), None)
+    if ref is None:
+        return None
+    from hardware_catalog import load_catalog  # lazy: physics is imported by the catalog's users
+
+    return load_catalog().gpu(ref)
+
+
+def sustained_clock(gpu) -> float:
+    """The clock a part sustains at its own power limit relative to the clock its catalog peaks are
+    quoted at (``SUSTAINED_CLOCK_OF``): the reference die's clock at its limit, raised by the clock law
+    to this part's limit, over the clock the quoted peak implies; a part that takes another's clock
+    takes that part's fraction; 1 for every other part."""
+    ref = _reference(gpu.name)
+    if ref is None:
+        return 1.0
+    if ref.name.upper().startswith(tuple(SUSTAINED_CLOCK_OF)):
+        return sustained_clock(ref)
+    if not gpu.power_limit_w or not ref.power_limit_w:  # a row without a power limit: no law to apply
+        return 1.0
+    law = (gpu.power_limit_w / ref.power_limit_w) ** CLOCK_POWER_EXP
+    return float(min(1.0, law * ref.peak("bf16") / gpu.peak("bf16")))
+
+
 def clock_fraction(gpu, power_limit_w=None) -> float:
     """Sustained tensor clock at ``power_limit_w`` relative to the clock at which the catalog's
-    peaks are quoted (the catalog row's own ``power_limit_w``): 1 at or above it."""
+    peaks are quoted: the part's ``sustained_clock`` at its own limit (the catalog row's
+    ``power_limit_w``), lowered by the clock law below it."""
     rated = getattr(gpu, "power_limit_w", None)
+    base = sustained_clock(gpu)
     if not power_limit_w or not rated:
-        return 1.0
-    return float(min(1.0, (power_limit_w / rated) ** CLOCK_POWER_EXP))
+        return base
+    return float(base * min(1.0, (power_limit_w / rated) ** CLOCK_POWER_EXP))
 
 
 def datasheet_peak(gpu, dtype: str) -> float:
