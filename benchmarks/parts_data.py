@@ -32,7 +32,7 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("batch", "m", "n", "k", "tflops", "flops_per_s_raw"),
     ),
     "grouped_gemm": (
-        ("id", "kind", "gpu", "kernel", "precision", "groups", "m_per_group", "n", "k", "tflops", "source", "provenance", "notes"),
+        ("id", "kind", "gpu", "kernel", "precision", "recipe", "groups", "m_per_group", "n", "k", "tflops", "source", "provenance", "notes"),
         ("groups", "m_per_group", "m_total", "n", "k", "time_ms", "tflops"),
     ),
     "long_context": (

@@ -6,7 +6,7 @@ Every value is typed from the source named in its row; the raw tables are kept b
 """
 import csv, os
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
-cols = ["id", "kind", "gpu", "gpu_as_stated", "kernel", "precision", "groups", "m_per_group", "m_total", "n", "k",
+cols = ["id", "kind", "gpu", "gpu_as_stated", "kernel", "precision", "recipe", "groups", "m_per_group", "m_total", "n", "k",
         "group_sizes", "routing", "time_ms", "tflops", "source", "provenance", "read_date", "notes"]
 rows = []
 
@@ -15,6 +15,9 @@ def add(**kw):
     r = {c: "" for c in cols}
     r.update(kw)
     r["read_date"] = D
+    if not r["recipe"]:  # the planner's low-precision recipe (stacks.RECIPES) that prices this scaling
+        r["recipe"] = {"bf16": "none", "fp4": "nvfp4"}.get(r["precision"], "")
+    assert r["recipe"], r["id"]
     rows.append(r)
 
 
@@ -68,20 +71,22 @@ def _cells(text):
         yield [int(x) for x in c[:-1]], float(c[-1].split()[0])
 
 
+# 1x128 / 128x128 block scaling has no planner recipe; priced with the FP8 gemm_rel that tensorwise and mxfp8 share
+DG_RECIPE = "tensorwise"
 DG_NOTE = ("H800 SXM (DeepSeek); NVCC 12.8; FP8 e4m3 inputs with per-1x128 activation and per-128x128 weight scales, "
            "BF16 output; the README's 'Computation' column. ")
 for (m, n, k), v in _cells(DG_DENSE):
     add(id=f"deepgemm_h800_dense_{m}x{n}x{k}", kind="dense_gemm", gpu="H800-SXM-80GB", gpu_as_stated="H800",
-        kernel="DeepGEMM gemm_fp8_fp8_bf16_nt", precision="fp8", groups=1, m_per_group=m, m_total=m, n=n, k=k,
+        kernel="DeepGEMM gemm_fp8_fp8_bf16_nt", precision="fp8", recipe=DG_RECIPE, groups=1, m_per_group=m, m_total=m, n=n, k=k,
         routing="n/a", tflops=v, source=DG_SRC, provenance=DG_URL, notes=DG_NOTE + "Dense control row of the same harness.")
 for (g, m, n, k), v in _cells(DG_CONTIG):
     add(id=f"deepgemm_h800_contig_{g}x{m}x{n}x{k}", kind="grouped_gemm", gpu="H800-SXM-80GB", gpu_as_stated="H800",
-        kernel="DeepGEMM m_grouped_gemm_fp8_fp8_bf16_nt_contiguous", precision="fp8", groups=g, m_per_group=m,
+        kernel="DeepGEMM m_grouped_gemm_fp8_fp8_bf16_nt_contiguous", precision="fp8", recipe=DG_RECIPE, groups=g, m_per_group=m,
         m_total=g * m, n=n, k=k, routing="uniform (M per group as printed)", tflops=v, source=DG_SRC, provenance=DG_URL,
         notes=DG_NOTE + "Contiguous layout: groups share one M-concatenated tensor, N and K fixed.")
 for (g, m, n, k), v in _cells(DG_MASKED):
     add(id=f"deepgemm_h800_masked_{g}x{m}x{n}x{k}", kind="grouped_gemm", gpu="H800-SXM-80GB", gpu_as_stated="H800",
-        kernel="DeepGEMM m_grouped_gemm_fp8_fp8_bf16_nt_masked", precision="fp8", groups=g, m_per_group=m,
+        kernel="DeepGEMM m_grouped_gemm_fp8_fp8_bf16_nt_masked", precision="fp8", recipe=DG_RECIPE, groups=g, m_per_group=m,
         m_total=g * m, n=n, k=k, routing="uniform (M per group as printed)", tflops=v, source=DG_SRC, provenance=DG_URL,
         notes=DG_NOTE + "Masked layout (decode: per-group valid rows given by a mask).")
 
@@ -171,7 +176,7 @@ AO = [  # (M, K, N, E, offsets, dtype, time_s)
 for mt, k, n, e, offs, dt, t in AO:
     sizes = [b - a for a, b in zip([0] + offs[:-1], offs)]
     add(id=f"ao2490_h100_{dt}_m{mt}_k{k}_n{n}_e{e}", kind="grouped_gemm", gpu="H100-SXM-80GB", gpu_as_stated="NVIDIA H100",
-        kernel="torch._grouped_mm" if dt == "bf16" else "torch._scaled_grouped_mm (fp8 rowwise)", precision=dt, groups=e,
+        kernel="torch._grouped_mm" if dt == "bf16" else "torch._scaled_grouped_mm (fp8 rowwise)", precision=dt, recipe="none" if dt == "bf16" else "rowwise", groups=e,
         m_per_group=mt // e, m_total=mt, n=n, k=k, group_sizes=";".join(str(s) for s in sizes), routing="random offsets (printed)",
         time_ms=t * 1e3, tflops=round(2 * mt * k * n / t / 1e12, 1), source=AO_SRC, provenance=AO_URL,
         notes=("DERIVED: TFLOP/s = 2 x M x K x N / time_sec; the script's printed tops/sec counts each expert over all M rows "
@@ -227,6 +232,46 @@ add(id="liger1294_h100_fused_moe_fwd_peak", kind="moe_mlp_fwd", gpu="H100-SXM-80
            "'bf16, Qwen3-30B-A3B expert shape E=128 / H=2048 / I=768 / K=8'; the peak is taken at T=32768 (the largest T the "
            "PR names) - ASSUMED, the headline does not state T. 'roughly half of the H100's dense bf16 peak for a "
            "gathered/scattered grouped GEMM with SwiGLU fused in'. Columns n/k hold ffn/hidden."))
+
+# ---------------------------------------------------------------------------------------------
+# I. pytorch/ao torchao/prototype/moe_training/README.md (commit 0b1bb117): B200 'Microbenchmarks' (grouped GEMM forward +
+# backward, bf16 torch._grouped_mm vs MXFP8 _to_mxfp8_then_scaled_grouped_mm incl. its quantisation kernels, total M =
+# 128,000, G = 1..8; torchao 0.14.0+gitc7b8e13da, torch 2.10.0a0+gitf6de195, --compile) and 'MXFP8 Kernel Breakdown by
+# Pass' (DeepSeek-V3 shapes, torch 2.11.0.dev20251216+cu128, torchao 0.15.0+gitd1305bc78).
+AO_RM_SRC = "pytorch/ao torchao/prototype/moe_training/README.md (commit 0b1bb117287185f325161acd6a0bce8fb443936c)"
+AO_RM_URL = "https://github.com/pytorch/ao/blob/0b1bb117287185f325161acd6a0bce8fb443936c/torchao/prototype/moe_training/README.md"
+AO_MB = """
+| (128000, 8192, 5120, 1) |        43140.20 |          23867.00 |                 1.808x |
+| (128000, 8192, 5120, 2) |        39487.60 |          23359.00 |                 1.690x |
+| (128000, 8192, 5120, 4) |        39189.20 |          23945.50 |                 1.637x |
+| (128000, 8192, 5120, 8) |        37700.70 |          22170.60 |                 1.700x |
+| (128000, 2048, 7168, 1) |        13064.80 |          10996.00 |                 1.188x |
+| (128000, 2048, 7168, 2) |        14900.20 |          11283.40 |                 1.321x |
+| (128000, 2048, 7168, 4) |        15823.60 |           9919.36 |                 1.595x |
+| (128000, 2048, 7168, 8) |        14966.80 |          10397.20 |                 1.440x |
+"""
+for line in AO_MB.strip().splitlines():
+    c = [x.strip() for x in line.strip().strip("|").split("|")]
+    mt, n, k, g = (int(x) for x in c[0].strip("()").split(","))
+    model = "llama4" if n == 8192 else "dsv3"
+    for dt, us, kern in (("bf16", float(c[1]), "torch._grouped_mm"), ("fp8", float(c[2]), "torchao _to_mxfp8_then_scaled_grouped_mm (incl. MXFP8 quantisation)")):
+        add(id=f"aoreadme_b200_{dt}_fwdbwd_{model}_g{g}", kind="grouped_gemm_fwd_bwd", gpu="B200-SXM-180GB", gpu_as_stated="NVIDIA B200",
+            kernel=kern, precision=dt, recipe="none" if dt == "bf16" else "mxfp8", groups=g, m_per_group=mt // g, m_total=mt, n=n, k=k,
+            routing="generate_jagged_offs (jagged, not stated further); mean rows shown", time_ms=us / 1e3,
+            tflops=round(3 * 2 * mt * n * k / (us * 1e-6) / 1e12, 1), source=AO_RM_SRC + ", 'Microbenchmarks' tables", provenance=AO_RM_URL,
+            notes=("Forward + backward of one grouped GEMM (output, input gradient, weight gradient). DERIVED: TFLOP/s = 3 x 2 x M x N x K "
+                   "/ the printed time (bf16_fwd_bwd_us / scaled_fwd_bwd_us). The MXFP8 time includes the quantisation and scale "
+                   "re-layout kernels. Power limit of the run not stated in this table (a later PR's table used 1000 W)."))
+for pas, kind, us, printed in (("fwd", "grouped_gemm", 1838.1, "74.6% peak TFLOPS"), ("wgrad", "grouped_gemm_wgrad", 2412.4, "56.9% peak TFLOPS")):
+    add(id=f"aoreadme_b200_mxfp8_{pas}_dsv3_g8", kind=kind, gpu="B200-SXM-180GB", gpu_as_stated="NVIDIA B200",
+        kernel="torch._scaled_grouped_mm (MXFP8, " + ("2D-3D" if pas == "fwd" else "2D-2D") + ")", precision="fp8", recipe="mxfp8",
+        groups=8, m_per_group=16384, m_total=131072, n=2048, k=7168, routing="total_tokens=131072, groups=8 (mean rows shown)",
+        time_ms=us / 1e3, tflops=round(2 * 131072 * 2048 * 7168 / (us * 1e-6) / 1e12, 1),
+        source=AO_RM_SRC + ", 'MXFP8 Kernel Breakdown by Pass' table", provenance=AO_RM_URL,
+        notes=(f"GEMM kernel only (quantisation kernels listed apart). Printed efficiency '{printed}' (of a peak the table does not "
+               "name: 2094 TFLOP/s / 0.746 = 2.8 PFLOP/s). DERIVED: TFLOP/s = 2 x 131072 x 2048 x 7168 / time. "
+               + ("Forward (131072, 7168) @ (8, 7168, 2048)." if pas == "fwd" else
+                  "Weight gradient (2048, 131072) @ (131072, 7168): per group a (2048 x 7168) output contracted over its 16,384 rows.")))
 
 with open(os.path.join(H, "..", "grouped_gemm.csv"), "w", newline="") as fh:
     w = csv.DictWriter(fh, fieldnames=cols)
