@@ -31,6 +31,10 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id", "gpu", "precision", "m", "n", "k", "tflops", "source", "provenance", "notes"),
         ("batch", "m", "n", "k", "tflops", "flops_per_s_raw"),
     ),
+    "grouped_gemm": (
+        ("id", "kind", "gpu", "kernel", "precision", "recipe", "groups", "m_per_group", "n", "k", "tflops", "source", "provenance", "notes"),
+        ("groups", "m_per_group", "m_total", "n", "k", "time_ms", "tflops"),
+    ),
     "long_context": (
         ("id", "workload", "model", "gpu", "metric", "value", "unit", "source", "provenance", "notes"),
         ("num_gpus", "seq_len_tokens", "global_batch_seqs", "tp", "pp", "dp", "cp", "value", "baseline_value", "efficiency_pct"),

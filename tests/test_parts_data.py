@@ -22,6 +22,7 @@ REQUIRED_NUMERIC = {
     "nccl_bandwidth": ("busbw_gbps", "message_bytes", "num_gpus"),
     "fp8_gemm": (),
     "gemm_efficiency": ("tflops", "m", "n", "k"),
+    "grouped_gemm": ("tflops", "groups", "m_per_group", "n", "k"),
     "long_context": ("value",),
     "serving": ("value",),
     "xla_collectives": ("tensor_size_bytes", "xla_network_throughput_bytes_per_s"),
