@@ -123,6 +123,18 @@ SCAN_BWD_BYTES = {
 LAYOUT_COPIES = ("in_proj_layout", "y_layout")
 
 
+#: host-dispatched ops of one Mamba block's forward on Megatron-Core, counted as ``stacks.ATTN_OPS_SHARE`` counts a
+#: transformer layer's 20 (named ops plus TE's quantize / workspace ops, 2 per linear): in_proj (the norm fused,
+#: TELayerNormColumnParallelLinear) + 2, the ``rearrange(...).contiguous()`` of zxBCdt, ``A = -exp(A_log.float())``
+#: (3), ``dt_bias.float()``, causal_conv1d_fwd, the five SSD Triton launches (chunk_cumsum, chunk_state,
+#: state_passing, bmm_chunk, chunk_scan), y's layout copy, the group RMSNorm (a Triton launch), out_proj + 2, the
+#: bias-dropout-add (megatron/core/ssm/mamba_mixer.py ``forward`` / ``_ssm_training``, mamba_layer.py; mamba_ssm
+#: ssd_combined.py ``MambaSplitConv1dScanCombinedFn.forward``): 20, a whole transformer layer's count where the
+#: step-time model gives every hybrid block half of it. The backward runs ~2x as many (its 4 re-run and 11
+#: backward SSD kernels, the conv's two, the norm's, the linears' dgrad / wgrad): step_time.BWD_HOST_FACTOR.
+MAMBA_HOST_OPS = 20.0
+
+
 def mtp_block_model(m: ModelSpec) -> ModelSpec:
     """The hybrid model's MTP block as a two-layer hybrid model "*E" (Megatron-Core
     ``mtp_hybrid_override_pattern``: Nemotron 3 Super / 3.5 Lightning recipes in Megatron-Bridge
