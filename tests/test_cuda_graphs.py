@@ -51,6 +51,23 @@ def test_hybrid_blocks_are_captured_one_by_one():
         cuda_graph_parts(resolve("megatron-core", cuda_graph_impl="transformer_engine"), m)
 
 
+def test_a_mamba_block_dispatches_its_own_ops():
+    """A Mamba block's eager forward dispatches ssm.MAMBA_HOST_OPS, not half a transformer layer's: at least the
+    kernels it launches (in_proj and out_proj GEMMs, causal_conv1d_fwd, the five SSD Triton kernels of
+    mamba_ssm's _mamba_chunk_scan_combined_fwd, the gated RMSNorm: 9) plus A = -exp(A_log.float()) (3); captured by
+    the mamba scope it is one launch."""
+    from planner.model.ssm import MAMBA_HOST_OPS, layer_shares
+
+    assert MAMBA_HOST_OPS >= 9 + 3
+    sh = layer_shares(ModelSpec(**PRESETS["nemotron-3-nano-30b-a3b"]))
+    attn, mlp, r, p, rest = 6.0, 4.0, 4.0, 2.0, 10.0
+    block = attn + mlp
+    got = cuda_graph_host_ops(frozenset(), attn, mlp, r, p, rest, sh["E"], hybrid=sh, mamba=MAMBA_HOST_OPS)
+    assert got == pytest.approx((sh["*"] + sh["-"]) * block + sh["M"] * MAMBA_HOST_OPS + sh["E"] * (block + r + p + rest))
+    graphed = cuda_graph_host_ops(frozenset({"mamba"}), attn, mlp, r, p, rest, sh["E"], hybrid=sh, mamba=MAMBA_HOST_OPS)
+    assert got - graphed == pytest.approx(sh["M"] * (MAMBA_HOST_OPS - 1))
+
+
 def test_a_graphed_attention_removes_exactly_its_host_ops(catalog):
     """Host-bound passes (tiny model): capturing attn takes its ops off every layer forward and replaces them by one
     graph launch; the backward moves by BWD_HOST_FACTOR times as much. The attention half of a Megatron-Core layer

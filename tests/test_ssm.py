@@ -157,6 +157,45 @@ def test_mamba_scan_is_memory_bound_at_nemotron_shapes():
     assert 1.8e5 < b < 2.2e5 and fl / b < 40  # well under any tensor-core GPU's ridge point (> 150 FLOP/B)
 
 
+def test_mamba_backward_bytes_cover_what_the_backward_must_touch():
+    """ssm.SCAN_BWD_BYTES against an independent floor and the forward: the backward reads every tensor the
+    mixer saved for it (activations.block_saved_tensors: zxBCdt, out_x, the gated norm's input; the
+    in/out projections' inputs belong to the GEMMs), the incoming gradient of y, and writes the gradient of
+    zxBCdt; it re-runs the conv and four forward SSD kernels, so it moves more than the saved-tensor floor
+    plus those kernels' bytes, and more than the 2x of plain elementwise backward the old factor assumed."""
+    from planner.model.ssm import LAYOUT_COPIES, SCAN_BWD_BYTES, SCAN_BYTES, scan_bytes_per_token
+
+    m = nano()
+    rows = {r.name: r for r in block_saved_tensors(m, "M")}
+    saved = 2 * sum(rows[k].per_token for k in ("mamba.zxbcdt", "mamba.out_x", "mamba.gated_norm.input"))
+    floor = saved + 2 * 4096 + 2 * rows["mamba.zxbcdt"].per_token  # + read dy, write dzxBCdt
+    a = m.mamba
+    widths = (m.mamba_inner, a.groups * a.d_state, m.mamba_heads, a.head_dim, a.d_state, a.chunk_size, a.groups, 2.0)
+    rerun = sum(SCAN_BYTES[k](*widths) for k in ("conv1d", "chunk_cumsum", "bmm_chunk", "chunk_state", "state_passing"))
+    for mb in (1, 4):
+        f = float(scan_bytes_per_token(m, 1, 2.0, mb))
+        b = float(scan_bytes_per_token(m, 1, 2.0, mb, SCAN_BWD_BYTES))
+        assert b > floor + rerun and 2.0 * f < b < 4.0 * f
+    assert set(LAYOUT_COPIES) <= set(SCAN_BYTES) & set(SCAN_BWD_BYTES)
+
+
+def test_layout_copies_are_no_ops_for_one_sequence():
+    """Megatron-Core's ``rearrange(t, "l b d -> b l d").contiguous()`` (MambaMixer._ssm_training, and back for
+    y) copies only for b > 1: PyTorch treats a permuted view with a size-1 dimension as contiguous
+    (ssm.LAYOUT_COPIES; the scan bytes drop them at micro-batch 1)."""
+    torch = pytest.importorskip("torch")
+    einops = pytest.importorskip("einops")
+    from planner.model.ssm import scan_bytes_per_token
+
+    for b, copies in ((1, False), (2, True)):
+        t = torch.zeros(16, b, 8)
+        out = einops.rearrange(t, "l b d -> b l d").contiguous()
+        assert (out.data_ptr() != t.data_ptr()) is copies
+    m = nano()
+    drop = float(scan_bytes_per_token(m, 1, 2.0, 2)) - float(scan_bytes_per_token(m, 1, 2.0, 1))
+    assert drop == 2 * 2 * (10304 + 4096)  # read + write of zxBCdt and of y, bf16
+
+
 def test_nemotron_job_estimates_end_to_end(cli):
     code, out, err = cli("estimate", EXAMPLES / "nemotron-3-nano-pretrain.yaml", "--json")
     assert code == 0, err

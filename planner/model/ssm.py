@@ -27,8 +27,10 @@ The Mamba-2 mixer in training (Megatron-Core megatron/core/ssm/mamba_mixer.py ``
   and of y — so each pass costs the larger of its FLOPs at
   the stack's attention-kernel rate (a chunked tensor-core kernel, the closest measured kind) and its
   bytes at the HBM bandwidth reached (``SCAN_BYTES``): memory-bound for Nemotron shapes. The
-  backward (``_mamba_chunk_scan_combined_bwd`` and causal_conv1d_bwd, with the conv re-run at
-  ``checkpoint_lvl`` 1) moves ``BWD_SCAN_FACTOR`` x the forward's bytes and runs 2 x its FLOPs;
+  backward (the conv and four of the five forward SSD kernels re-run, eleven backward kernels,
+  causal_conv1d_bwd) moves the bytes ``SCAN_BWD_BYTES`` counts kernel by kernel (2.5 x the forward's
+  for Nano at micro-batch 2-4, 3.1 x at micro-batch 1, where the layout copies are no-ops) and runs
+  2 x its FLOPs;
 * context parallelism (megatron/core/ssm/mamba_context_parallel.py ``MambaContextParallel``): an
   all-to-all from sequence-sharded to head-sharded before the conv/scan (``pre_conv_ssm``, the
   in_proj output) and back after (``post_conv_ssm``, the scan output), forward and backward,
@@ -48,7 +50,7 @@ from planner.spec import ModelSpec
 #: ``_mamba_chunk_scan_combined_fwd`` and its kernels:
 SCAN_BYTES = {
     # MambaMixer._ssm_training: ``rearrange(zxBCdt, "l b d -> b l d").contiguous()`` copies the in_proj
-    # output (z, x, B, C, dt) to batch-major before the fused kernel: read and write it
+    # output (z, x, B, C, dt) to batch-major before the fused kernel: read and write it (``LAYOUT_COPIES``)
     "in_proj_layout": lambda di, gn, H, P, N, Q, g, a: 2 * (2 * di + 2 * gn + H) * a,
     # causal_conv1d_fwd: read x, B, C, write the convolved x, B, C
     "conv1d": lambda di, gn, H, P, N, Q, g, a: 2 * (di + 2 * gn) * a,
@@ -61,16 +63,76 @@ SCAN_BYTES = {
     # _bmm_chunk_fwd: read C and B, write C B^T per chunk and group, fp32 (output_dtype=torch.float32)
     "bmm_chunk": lambda di, gn, H, P, N, Q, g, a: 2 * gn * a + g * Q * 4,
     # _chunk_scan_fwd: read C B^T, x, C, the passed states, dt, dA_cumsum, z; write y gated by silu(z)
+    # and, z given (HAS_Z), the ungated y ``out_x`` too (the tensor the autograd function saves)
     "chunk_scan": lambda di, gn, H, P, N, Q, g, a: g * Q * 4 + 2 * di * a + gn * a + H * P * N * a / Q
-    + 2 * H * 4 + di * a,
-    # Megatron's (l b d) rearrange copy of y back and the group RMSNorm (read y, write the normed output)
-    "layout_and_norm": lambda di, gn, H, P, N, Q, g, a: 4 * di * a,
+    + 2 * H * 4 + di * a + di * a,
+    # Megatron's (l b d) rearrange copy of y back (``LAYOUT_COPIES``)
+    "y_layout": lambda di, gn, H, P, N, Q, g, a: 2 * di * a,
+    # the group RMSNorm (read y, write the normed output)
+    "norm": lambda di, gn, H, P, N, Q, g, a: 2 * di * a,
 }
-#: backward bytes over forward bytes: the chunk-scan backward kernels (dx, dB, dC, d(C B^T), dstates,
-#: ddt, ddA) read what the forward wrote and the output gradient and write the gradients of each,
-#: and re-run the conv (``checkpoint_lvl`` 1) — about twice the forward's traffic, as the step-time
-#: model's other elementwise work (step_time.BWD_MEMBOUND_FACTOR)
-BWD_SCAN_FACTOR = 2.0
+#: backward bytes per token, the same widths, kernel by kernel:
+#: ``MambaSplitConv1dScanCombinedFn.backward`` (mamba_ssm ops/triton/ssd_combined.py; Megatron-Core
+#: calls it without rmsnorm / out_proj weights, so z gates inside the scan) re-runs causal_conv1d_fwd
+#: and calls ``_mamba_chunk_scan_combined_bwd``, which clones dt, re-runs four forward kernels
+#: (chunk_cumsum, bmm_chunk, chunk_state, state_passing -- the last without out_dtype: fp32 states) and
+#: runs eleven backward kernels plus torch ops on ddA; then causal_conv1d_bwd. The three reductions
+#: over heads of a group (``_chunk_state_bwd_db``, ``_chunk_scan_bwd_dC``, ``_chunk_scan_bwd_dcb``) write
+#: fp32 partials of shape (..., nsplits, ...) and sum them (``.sum(2)``): nsplits = ceil((H/g) /
+#: min(ceil(batch x chunks x H / SMs), H/g)) is 1 at any training micro-batch (>= 2 chunks x H >= SMs),
+#: so each writes its fp32 gradient, re-reads it and writes the sum. Megatron's norm backward and the
+#: two layout copies' backward (``LAYOUT_COPIES``) complete the layer.
+SCAN_BWD_BYTES = {
+    "norm": lambda di, gn, H, P, N, Q, g, a: 3 * di * a,  # read y and dy, write dy_in
+    "y_layout": lambda di, gn, H, P, N, Q, g, a: 2 * di * a,
+    "conv1d_recompute": SCAN_BYTES["conv1d"],
+    "dt_clone": lambda di, gn, H, P, N, Q, g, a: 2 * H * a,
+    "chunk_cumsum": SCAN_BYTES["chunk_cumsum"],
+    "bmm_chunk": SCAN_BYTES["bmm_chunk"],
+    "chunk_state": SCAN_BYTES["chunk_state"],
+    "state_passing": lambda di, gn, H, P, N, Q, g, a: H * P * N * 8 / Q,  # fp32 in and out
+    # _chunk_scan_bwd_dz: read x, z, out_x, dout; write dz and the ungated dout
+    "bwd_dz": lambda di, gn, H, P, N, Q, g, a: 6 * di * a,
+    # _chunk_scan_bwd_dstates: read C, dout, dA_cumsum; write the fp32 state gradients per chunk
+    "bwd_dstates": lambda di, gn, H, P, N, Q, g, a: (gn + di) * a + H * 4 + H * P * N * 4 / Q,
+    # _state_passing_bwd: read states and dstates (fp32); write both in x's dtype, ddA per chunk
+    "state_passing_bwd": lambda di, gn, H, P, N, Q, g, a: H * P * N * (8 + 2 * a) / Q + 2 * H * 4,
+    # _chunk_scan_chunk_state_bwd_dx: read x, dout, C B^T, B, dstates, dt, dA_cumsum; write dx, ddt (fp32)
+    "bwd_dx": lambda di, gn, H, P, N, Q, g, a: 3 * di * a + g * Q * 4 + gn * a + H * P * N * a / Q + 3 * H * 4,
+    # _chunk_state_bwd_db: read x, dstates, B, dt, dA_cumsum; write dB partials (fp32) and ddA; sum them
+    "bwd_db": lambda di, gn, H, P, N, Q, g, a: di * a + H * P * N * a / Q + gn * a + 3 * gn * 4 + 3 * H * 4,
+    # _chunk_scan_bwd_dC: read dout, states, C, dA_cumsum; write dC partials (fp32) and ddA; sum them
+    "bwd_dC": lambda di, gn, H, P, N, Q, g, a: di * a + H * P * N * a / Q + gn * a + 3 * gn * 4 + 2 * H * 4,
+    # _chunk_scan_bwd_dcb: read x, dout, dt, dA_cumsum; write d(C B^T) partials (fp32); sum them
+    "bwd_dcb": lambda di, gn, H, P, N, Q, g, a: 2 * di * a + 3 * g * Q * 4 + 2 * H * 4,
+    # two _bmm_chunk_bwd (dB, dC): read B or C, d(C B^T), the fp32 residual; write the gradient
+    "bmm_chunk_bwd": lambda di, gn, H, P, N, Q, g, a: 2 * (2 * gn * a + g * Q * 4 + gn * 4),
+    # _chunk_scan_bwd_ddAcs_stable: read x, dout, C B^T, dt, dA_cumsum; write ceil(Q/32) fp32 partials; sum
+    "ddAcs_stable": lambda di, gn, H, P, N, Q, g, a: 2 * di * a + g * Q * 4 + 3 * H * 4 + 2 * np.ceil(Q / 32) * H * 4,
+    # torch ops on the fp32 ddA: flip / cumsum / flip of ddA_prev, ddA += ddA_next + ddA_prev
+    "ddA_ops": lambda di, gn, H, P, N, Q, g, a: 12 * H * 4,
+    # _chunk_cumsum_bwd: read ddA, ddt, dt; write ddt
+    "chunk_cumsum_bwd": lambda di, gn, H, P, N, Q, g, a: 2 * H * 4 + 2 * H * a,
+    # causal_conv1d_bwd: read x, B, C and their gradients, write the input gradients
+    "conv1d_bwd": lambda di, gn, H, P, N, Q, g, a: 3 * (di + 2 * gn) * a,
+    "in_proj_layout": SCAN_BYTES["in_proj_layout"],
+}
+#: the layout copies: ``rearrange(t, "l b d -> b l d").contiguous()`` (and back) moves data only for a
+#: micro-batch above one: with b = 1 the permuted view is already contiguous (PyTorch ignores the strides
+#: of size-1 dimensions; tests/test_ssm.py checks it), so ``.contiguous()`` returns it without a copy
+LAYOUT_COPIES = ("in_proj_layout", "y_layout")
+
+
+#: host-dispatched ops of one Mamba block's forward on Megatron-Core, counted as ``stacks.ATTN_OPS_SHARE`` counts a
+#: transformer layer's 20 (named ops plus TE's quantize / workspace ops, 2 per linear): in_proj (the norm fused,
+#: TELayerNormColumnParallelLinear) + 2, the ``rearrange(...).contiguous()`` of zxBCdt, ``A = -exp(A_log.float())``
+#: (3), ``dt_bias.float()``, causal_conv1d_fwd, the five SSD Triton launches (chunk_cumsum, chunk_state,
+#: state_passing, bmm_chunk, chunk_scan), y's layout copy, the group RMSNorm (a Triton launch), out_proj + 2, the
+#: bias-dropout-add (megatron/core/ssm/mamba_mixer.py ``forward`` / ``_ssm_training``, mamba_layer.py; mamba_ssm
+#: ssd_combined.py ``MambaSplitConv1dScanCombinedFn.forward``): 20, a whole transformer layer's count where the
+#: step-time model gives every hybrid block half of it. The backward runs ~2x as many (its 4 re-run and 11
+#: backward SSD kernels, the conv's two, the norm's, the linears' dgrad / wgrad): step_time.BWD_HOST_FACTOR.
+MAMBA_HOST_OPS = 20.0
 
 
 def mtp_block_model(m: ModelSpec) -> ModelSpec:
@@ -88,14 +150,17 @@ def layer_shares(m: ModelSpec) -> dict[str, float]:
     return {k: m.kind_layers(k) / n for k in ("M", "*", "-", "E")}
 
 
-def scan_bytes_per_token(m: ModelSpec, tp, act_b: float):
-    """Forward HBM bytes per token of one Mamba-2 layer's conv1d, SSD and norm kernels on one TP
-    rank (``SCAN_BYTES``, summed)."""
+def scan_bytes_per_token(m: ModelSpec, tp, act_b: float, mb=2.0, table=None):
+    """HBM bytes per token of one Mamba-2 layer's conv1d, SSD, norm and layout kernels on one TP rank,
+    forward (``SCAN_BYTES``) or the ``table`` given (``SCAN_BWD_BYTES``), summed; the layout copies only
+    for a micro-batch ``mb`` above one (``LAYOUT_COPIES``)."""
     a = m.mamba
     tp = np.asarray(tp, dtype=np.float64)
+    copies = np.where(np.asarray(mb, dtype=np.float64) > 1, 1.0, 0.0)
     di, gn, H, g = m.mamba_inner / tp, a.groups * a.d_state / tp, m.mamba_heads / tp, a.groups / tp
     P, N, Q = float(a.head_dim), float(a.d_state), float(a.chunk_size)
-    return sum(f(di, gn, H, P, N, Q, g, float(act_b)) for f in SCAN_BYTES.values())
+    return sum((copies if k in LAYOUT_COPIES else 1.0) * f(di, gn, H, P, N, Q, g, float(act_b))
+               for k, f in (SCAN_BYTES if table is None else table).items())
 
 
 def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, act_b, comm):
@@ -113,9 +178,11 @@ def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, ac
     # FLOPs per rank: the kernel's SSD (flops.ssd_flops over the sequence) and conv1d, heads over TP
     per_tok = (ssd_flops(m, seq) / seq + mamba_conv_flops(m, 1.0)) / tp
     fl = T * per_tok
-    mem = T * scan_bytes_per_token(m, tp, act_b)
-    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), eff.memory_time(mem, hbm))
-    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), eff.memory_time(BWD_SCAN_FACTOR * mem, hbm))
+    mb = T * np.asarray(cp, dtype=np.float64) / seq  # sequences per micro-batch (the layout copies)
+    mem_f = T * scan_bytes_per_token(m, tp, act_b, mb)
+    mem_b = T * scan_bytes_per_token(m, tp, act_b, mb, SCAN_BWD_BYTES)
+    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), eff.memory_time(mem_f, hbm))
+    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), eff.memory_time(mem_b, hbm))
     g, intra_bw, inter_bw, a_in, a_out = comm
     cp = np.asarray(cp, dtype=np.float64)
     a2a = (collective_time("all_to_all", T * in_w / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in, a_out)

@@ -692,7 +692,7 @@ def cuda_graph_parts(stack: "Stack", model=None) -> frozenset:
 
 
 def cuda_graph_host_ops(parts: frozenset, attn: Any, mlp: Any, moe_router: Any, moe_preprocess: Any, moe_rest: Any,
-                        moe_share: Any, hybrid: dict | None = None) -> Any:
+                        moe_share: Any, hybrid: dict | None = None, mamba: Any = None) -> Any:
     """Host-dispatched ops left per layer forward once ``parts`` (``cuda_graph_parts``) are captured: every op inside
     a captured part is replayed by the graph, which the host launches once (``cudaGraphLaunch``; TE's graphed callable
     replays one forward and one backward graph per call) instead of op by op. The captured parts of a layer are always
@@ -702,13 +702,15 @@ def cuda_graph_host_ops(parts: frozenset, attn: Any, mlp: Any, moe_router: Any, 
     ``moe_rest`` the MoE block's (planner.model.moe ``MOE_GRAPH_OPS``; moe_rest = dispatch, experts, combine, with
     TE's per-expert set-up and the eager expert ops). ``full_iteration`` leaves none. Without graphs: the sum.
     ``hybrid``: a hybrid model's block shares (planner.model.ssm ``layer_shares``), each layer one block of one kind
-    with ``attn + mlp`` ops (half a transformer layer's), captured whole by its part (attn, mlp, mamba; a MoE block by
-    moe, or up to the router by moe_router) at one launch."""
+    with ``attn + mlp`` ops (half a transformer layer's; a Mamba block ``mamba`` where given, planner.model.ssm
+    ``MAMBA_HOST_OPS``), captured whole by its part (attn, mlp, mamba; a MoE block by moe, or up to the router by
+    moe_router) at one launch."""
     if "full_iteration" in parts:
         return 0.0 * (attn + moe_share)
     if hybrid is not None:
         block = attn + mlp
-        whole = sum(hybrid[k] * (1.0 if part in parts else block) for k, part in (("*", "attn"), ("-", "mlp"), ("M", "mamba")))
+        ops = {"*": block, "-": block, "M": block if mamba is None else mamba}
+        whole = sum(hybrid[k] * (1.0 if part in parts else ops[k]) for k, part in (("*", "attn"), ("-", "mlp"), ("M", "mamba")))
         if "moe" in parts:
             moe_block = 1.0
         elif "moe_router" in parts:

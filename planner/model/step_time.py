@@ -348,7 +348,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     host_fwd = cuda_graph_host_ops(
         graphs, attn=layer_ops * ATTN_OPS_SHARE + tp_ops + np.where(cp > 1, cp * physics.CP_STEP_HOST_OPS, 0.0),
         mlp=layer_ops * (1 - ATTN_OPS_SHARE) + tp_ops, moe_router=moe_r, moe_preprocess=moe_p,
-        moe_rest=moe_host - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None) * eff.launch_s
+        moe_rest=moe_host - moe_r - moe_p, moe_share=moe_share, hybrid=sh if m.hybrid else None,
+        mamba=ssm.MAMBA_HOST_OPS * fw.host_ops_scale + 2 * tp_ops if mam else None) * eff.launch_s
     host_bwd = BWD_HOST_FACTOR * host_fwd
     # recompute: full re-runs the layer forward (GEMMs, attention, elementwise, TP comm);
     # selective re-runs the attention core (its few ops: no host floor of its own).
