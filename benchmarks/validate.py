@@ -69,7 +69,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -258,15 +258,69 @@ def resnet50(cat) -> pd.DataFrame:
 
 
 #: NeMo's long-sequence tables (benchmarks/data/parts/long_context.csv, ``nemo_*`` rows): per
-#: container, the GPU, the stack options of that container's recipes and the global batch
+#: container, the GPU, the stack options of that container's recipes and the attention kernel
+#: (planner.model.physics.ATTN_KERNELS) Transformer Engine ran. NeMo 24.03.01: the NeMo-Framework-Launcher
+#: of that container (launcher_scripts/conf/config.yaml @01d07738, ``container:
+#: nvcr.io/nvidia/nemo:24.03.01.framework``) exports ``NVTE_FUSED_ATTN: 0  # Disable cudnn FA until
+#: we've tested it more`` to every job, so TE's DotProductAttention has no cuDNN FusedAttention
+#: backend (``__init__``: ``self.use_fused_attention = int(os.getenv("NVTE_FUSED_ATTN", "1")) and ...``,
+#: TE 1.x transformer_engine/pytorch/attention.py, copy at erhoo82/TransformerEngine 23d4acd6) and
+#: runs its FlashAttention backend, flash-attn 2 (with CP: ``AttnFuncWithCP``'s
+#: ``_flash_attn_forward/_backward`` path, the same ring). The same line is in the launcher's config
+#: of the containers before and after (forks JoongunPark/NeMo-Framework-Launcher @6f77ef55 with
+#: nemo-24.01.framework, dingqingy/NeMo-Framework-Launcher @0baa3f05 with nemo:24.05.01).
+#: NeMo 25.04 (NeMo 2, no launcher): TE's default, cuDNN.
 NEMO_LONGSEQ = {
-    "NeMo 24.03.01": dict(gpu="H100-SXM-80GB", fp8_recipe="delayed"),
-    "NeMo 25.04.rc2": dict(gpu="B200-SXM-180GB", fp8_recipe="delayed"),
+    "NeMo 24.03.01": dict(gpu="H100-SXM-80GB", fp8_recipe="delayed", attn_kernel="fa2"),
+    "NeMo 25.04.rc2": dict(gpu="B200-SXM-180GB", fp8_recipe="delayed", attn_kernel="cudnn"),
 }
 #: tokens per step where the table gives no batch: Llama 2's pre-training batch, 4M tokens
 #: (Touvron et al. 2023, "Llama 2", §2.2: "global batch-size of 4M tokens"); the B200 table's
 #: printed batches are the same 4M tokens at every length (512 x 8K ... 4 x 1024K)
 NEMO_LONGSEQ_TOKENS = 4 * 1024 * 1024
+
+
+@dataclass
+class NemoLongseqCase:
+    """One ``nemo_*`` row of long_context.csv as the planner runs it (``nemo_longseq_cases``)."""
+    row: dict
+    container: str
+    model: ModelSpec
+    training: TrainingSpec
+    layout: Candidates
+    hw: HardwareOption
+    stack: stacks.Stack
+    gpus: int
+    measured_s: float
+
+
+def nemo_longseq_cases(cat):
+    """The rows ``nemo_longseq`` scores, with the planner's inputs (settings in its docstring) and the
+    measured step time (NeMo's model FLOPs over the printed TFLOP/s per GPU)."""
+    from benchmarks.parts_data import load
+    from planner.model.flops import step_flops
+    from planner.spec.presets import PRESETS
+
+    for r in load("long_context"):
+        if not r["id"].startswith("nemo_") or r["tp"] is None:
+            continue
+        container = re.search(r"\((NeMo [\d.a-z]+?)\)", r["method"]).group(1).replace(".framework", "")
+        setting = NEMO_LONGSEQ[container]
+        model = ModelSpec(**PRESETS["llama2-7b" if "Llama2" in r["model"] else "llama3-8b"])
+        tp, pp, dp, cp = (int(r[k]) for k in ("tp", "pp", "dp", "cp"))
+        gpus, seq = int(r["num_gpus"]), int(r["seq_len_tokens"])
+        assert tp * pp * dp * cp == gpus, r["id"]
+        gb = int(r["global_batch_seqs"] or NEMO_LONGSEQ_TOKENS // seq)
+        hw = hw_option(cat, setting["gpu"], 8, 8 * 400.0)  # DGX: 8 x 400 Gb/s NICs
+        stack = replace(stacks.resolve("megatron-core", fp8_recipe=setting["fp8_recipe"], tp_overlap="none"),
+                        attn_kernel=setting["attn_kernel"])
+        rc = RECOMPUTE.code["none"]  # the recipes set no recompute (nemo_longseq's docstring)
+        tr = TrainingSpec(seq_len=seq, global_batch=gb, precision="fp8", weights="megatron", grad_dtype="fp32",
+                          flash_attention=True, recompute="none")
+        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=1, vpp=1, zero=1, mb=1, rc=rc, sp=tp > 1,
+                       schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=1)
+        flops = float(step_flops(model, seq, gb)["model"])
+        yield NemoLongseqCase(r, container, model, tr, c, hw, stack, gpus, flops / (float(r["value"]) * 1e12 * gpus))
 
 
 def nemo_longseq(cat) -> pd.DataFrame:
@@ -291,9 +345,11 @@ def nemo_longseq(cat) -> pd.DataFrame:
 
     * stack megatron-core, TE fp8 with delayed scaling (the 24.03 launcher's llama2_7b.yaml:
       ``fp8_amax_history_len: 1024``, ``fp8_amax_compute_algo: max``; NeMo 2's
-      ``MegatronMixedPrecision`` default recipe "delayed"), TE attention (cuDNN fused attention,
-      the stack's), CP with Megatron-Core's p2p ring (``cp_comm_type`` default) and its causal
-      load balancing;
+      ``MegatronMixedPrecision`` default recipe "delayed"), CP with Megatron-Core's p2p ring (the
+      only one Megatron-Core 0.5 / TE 1.3 have; ``cp_comm_type`` came later) and its causal load
+      balancing;
+    * attention (``NEMO_LONGSEQ``): NeMo 24.03.01 ran TE's flash-attn 2 backend, its launcher
+      exporting ``NVTE_FUSED_ATTN=0`` to every job; NeMo 25.04 (NeMo 2) TE's default, cuDNN;
     * no TP comm overlap (launcher llama2_7b.yaml ``ub_tp_comm_overlap: False``; NeMo 2
       llama3_8b_{16k,64k,128k}.py build on ``llama3_8b.pretrain_recipe`` without performance mode);
       sequence parallel where TP > 1 (the long-context recipes set ``sequence_parallelism=True``);
@@ -310,75 +366,41 @@ def nemo_longseq(cat) -> pd.DataFrame:
     and data-parallel configurations without CP"); at 4K-16K it equals the with-CP value, whose
     layout has CP 1 and is already in.
 
-    Known residue, not modelled: the H100 rows are predicted 7-37% too fast, growing with the
-    sequence as attention takes over the step (93% of it at 1M); the attention time the rows
-    imply is 0.61-0.66 of the modelled cuDNN rate (physics.ATTN_KERNELS, FlashAttention-3 paper
-    figures of mid-2024) at every length, CP 1 (16K) to CP 32 (1M) — i.e. FlashAttention-2's H100
-    rate (0.34/0.33 vs 0.545/0.52); with that rate every H100 row falls within +-4%. Not taken:
-    the containers did not run FlashAttention-2. Transformer Engine picks cuDNN FusedAttention on
-    sm90 whenever its F16_arbitrary_seqlen sub-backend supports the input, context parallelism
-    included: TE 1.2 release notes ("Performance of DotProductAttention is increased on Hopper
-    GPUs by utilizing cuDNN"); the 1.4/1.5-era ``DotProductAttention.forward`` ("Select
-    FusedAttention on sm90 and FlashAttention on others for performance": ``if
-    device_compute_capability == (9, 0): use_flash_attention = False``, CP allowed with that
-    sub-backend; copy at erhoo82/TransformerEngine 23d4acd6 transformer_engine/pytorch/attention.py);
-    the same rule in the later ``get_attention_backend`` (NVIDIA/TransformerEngine attention.py at
-    001b7360: "Disabling FlashAttention to give FusedAttention preference on Hopper+"). NeMo 1.x's ``use_flash_attention: true`` (launcher
-    llama2_7b.yaml) reaches only the legacy non-mcore model; Megatron-Core's later
-    ``attention_backend=auto`` sets NVTE_FLASH/FUSED/UNFUSED_ATTN=1 and leaves the choice to TE
-    (megatron/core/models/common/language_module/language_module.py). The container's stack: base
-    NGC PyTorch 24.02 (NeMo changelog, 24.03: "Upgraded base container to PyTorch 24.02"), TE 1.3,
-    Megatron-Core 0.5.0, NeMo 1.23.0 (NVIDIA's component table as copied by the NIG supercomputer
-    NeMo guide), CUDA 12.3.2 + cuDNN 9.0.0.306 (the 24.02 framework containers, as copied from
-    NVIDIA's TensorFlow 24.02 notes by cell-observatory/aovift's README). No published SM90 rate
-    of cuDNN 9.0.0 (or 8.9.x) SDPA was found; one month later cuDNN 9.1.0 measured 587 / 498 TFLOP/s
-    fwd / bwd at 16k causal hd128 on H200 (cudnn-frontend benchmark_results.csv, commit 505fcfeb),
-    the same fwd+bwd time as the modelled rate (tests/test_accuracy.py) and 1.8x / 1.6x that
-    benchmark's PyTorch-SDPA FA2 (325 / 305): an older-cuDNN rate would have to be FA2's, and
-    nothing published says cuDNN 9.0.0 was, so none is modelled. Also not the cause: TE's SM90
-    backward "workspace optimisation" (cudnn-frontend sdpa backward: dP kept in a workspace and
-    dQ without atomics only while b*h*s_q*s_kv*2 bytes <= 256 MB, CUDNN_FRONTEND_ATTN_DP_WORKSPACE_LIMIT;
-    TE's NVTE_FUSED_ATTN_FORCE_WORKSPACE_OPT) is off for every row here, but equally off for every
-    FA3-paper cuDNN bar from 1k keys on (16k tokens x 16 heads: 2^19 s bytes, 8 GiB at the 16k bar
-    the rate is read from) and the 9.1.0 benchmark, so the modelled rate already is the atomic-dQ
-    path; TE's cuDNN-fprop + FA2-bprop mix (PR #349, NVTE_FUSED_ATTN_USE_FAv2_BWD) defaults to
-    "0" already in TE code older than CP-with-cuDNN (PR #572), i.e. before TE 1.3; attention
-    dropout is 0 (llama2_7b.yaml), and NeMo sets apply_query_key_layer_scaling off under bf16
-    (NVTE_APPLY_QK_LAYER_SCALING=0). The B200 rows (NeMo 25.04) are 6-10% fast nearly flat in
-    sequence length (attention ~1/4 of the predicted 8k step, over 9/10 at 1M), so mostly not
-    attention; cuDNN 9.10.2's published B200 rate (cudnn-frontend sdpa_benchmark_training,
-    1350 / 1073 TFLOP/s at 16k causal GQA) is above the B200 prior and would make them 9-18% fast.
-    Ruled out as the cause: the CP exchange (hidden at 32K tokens per rank; the rows with CP 1
-    show the same ratio), the per-step merges (3-5% at 32K tokens per rank), the FLOP definition
-    (the 4K row's 768 matches NeMo 24.07's 767 TFLOP/s = 16634 tokens/s under this formula)."""
-    from benchmarks.parts_data import load
-    from planner.model.flops import step_flops
-    from planner.spec.presets import PRESETS
-
+    The H100 attention backend. With TE's cuDNN the H100 rows came out 7-37% fast, growing with the
+    sequence as attention takes over the step (93% of it at 1M): the attention time they imply was
+    0.61-0.66 of the modelled cuDNN rate at every length, CP 1 (4K-16K) to CP 32 (1M), i.e.
+    FlashAttention-2's rate -- and uniformly so, although at CP 32 31 of 32 ring steps run
+    non-causal kernels on 16K-32K-key chunks: neither a causal-mask nor a chunk-shape cause fits.
+    Transformer Engine prefers cuDNN on sm90 (TE 1.2 release notes; ``DotProductAttention.forward``
+    "Select FusedAttention on sm90", erhoo82/TransformerEngine 23d4acd6), but only among the
+    backends the environment leaves on, and the NeMo-Framework-Launcher of this container turns
+    cuDNN off: launcher_scripts/conf/config.yaml @01d07738 (``container:
+    nvcr.io/nvidia/nemo:24.03.01.framework``), ``env_vars: NVTE_FUSED_ATTN: 0 # Disable cudnn FA
+    until we've tested it more``. With flash-attn 2 (physics.ATTN_KERNELS "fa2", FA3-paper H100
+    bars) the H100 rows fall within -4.1..+1.4%. An independent check of the rate the rows imply
+    (tests/test_accuracy.py): cudnn-frontend's benchmark_results.csv (505fcfeb, H200) measures
+    PyTorch-SDPA FA2 at 325 TFLOP/s fwd+bwd at 32K causal keys, cuDNN 9.1.0 at 520.
+    Checked and small beside the kernel (1M row, CP 32, TP 8, 32K tokens a rank, per ring step):
+    the K/V hop over the NIC, 64 MB, 1.3 ms forward / 2.7 ms backward (K/V + dK/dV) under 2.1 / 5.3
+    ms of attention at cuDNN's rate (more at flash-attn 2's), hidden; TE 1.3's per-step extras
+    beyond the modelled merges (the half-chunk ``.contiguous()`` copies of K/V or Q/O/dO, the fp64
+    softmax-LSE update, the output corrections run after the loop) ~0.02-0.03 ms a step, < 1%;
+    NCCL's send/recv SMs under the hidden hops ~0.5% of the step. The B200 rows (NeMo 25.04) are
+    6-10% fast nearly flat in sequence length (attention ~1/4 of the predicted 8k step, over 9/10 at
+    1M), so mostly not attention; cuDNN 9.10.2's published B200 rate (cudnn-frontend
+    sdpa_benchmark_training, 1350 / 1073 TFLOP/s at 16k causal GQA) is above the B200 prior and
+    would make them 9-18% fast (the Blackwell item of README "Still missing"). Ruled out earlier as
+    the H100 cause: the CP exchange, the per-step merges (3-5% at 32K tokens per rank), the FLOP
+    definition (the 4K row's 768 matches NeMo 24.07's 767 TFLOP/s = 16634 tokens/s under this
+    formula), TE's SM90 backward workspace path (off here and in every reference rate alike)."""
     rows = []
-    for r in load("long_context"):
-        if not r["id"].startswith("nemo_") or r["tp"] is None:
-            continue
-        container = re.search(r"\((NeMo [\d.a-z]+?)\)", r["method"]).group(1).replace(".framework", "")
-        setting = NEMO_LONGSEQ[container]
-        model = ModelSpec(**PRESETS["llama2-7b" if "Llama2" in r["model"] else "llama3-8b"])
-        tp, pp, dp, cp = (int(r[k]) for k in ("tp", "pp", "dp", "cp"))
-        gpus, seq = int(r["num_gpus"]), int(r["seq_len_tokens"])
-        assert tp * pp * dp * cp == gpus, r["id"]
-        gb = int(r["global_batch_seqs"] or NEMO_LONGSEQ_TOKENS // seq)
-        hw = hw_option(cat, setting["gpu"], 8, 8 * 400.0)  # DGX: 8 x 400 Gb/s NICs
-        stack = stacks.resolve("megatron-core", fp8_recipe=setting["fp8_recipe"], tp_overlap="none")
-        rc = RECOMPUTE.code["none"]  # the recipes set no recompute (docstring)
-        tr = TrainingSpec(seq_len=seq, global_batch=gb, precision="fp8", weights="megatron", grad_dtype="fp32",
-                          flash_attention=True, recompute="none")
-        c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=1, vpp=1, zero=1, mb=1, rc=rc, sp=tp > 1,
-                       schedule=SCHEDULE.code["1f1b"], gpus_per_node=8, nodes=1)
-        pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
-        flops = float(step_flops(model, seq, gb)["model"])
-        rows.append(dict(source="nemo_longseq", model=f"{container}/{r['model']}", id=r["id"], stack=stack.name,
-                         options=f"fp8_recipe={stack.fp8_recipe},cp={cp}",
-                         gpus=gpus, tp=tp, pp=pp, dp=dp, mb=1,
-                         measured_s=flops / (float(r["value"]) * 1e12 * gpus), predicted_s=pred))
+    for k in nemo_longseq_cases(cat):
+        pred = float(step_time(k.model, k.training, k.layout, k.hw, framework=k.stack)["step_time_s"][0])
+        r, c = k.row, k.layout
+        rows.append(dict(source="nemo_longseq", model=f"{k.container}/{r['model']}", id=r["id"], stack=k.stack.name,
+                         options=f"fp8_recipe={k.stack.fp8_recipe},cp={int(c.cp[0])},attn={k.stack.attn_kernel}",
+                         gpus=k.gpus, tp=int(c.tp[0]), pp=int(c.pp[0]), dp=int(c.dp[0]), mb=1,
+                         measured_s=k.measured_s, predicted_s=pred))
     return pd.DataFrame(rows)
 
 #: NeMo 24.07's fine-tuning table (``benchmarks/data/nemo2407_finetune.csv``): how NeMo 1.x ran
