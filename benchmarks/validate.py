@@ -809,7 +809,7 @@ def dgxc(cat) -> pd.DataFrame:
     ``fp8_hybrid``, ``fp8_amax_history_len: 1024``, ``fp8_amax_compute_algo: max``; NeMo 2
     performance scripts: ``--fp8_recipe`` default ``ds``); cuDNN fused attention (configure.sh
     ``NVTE_FUSED_ATTN=1``, ``NVTE_FLASH_ATTN=0``; the 2024 340B config's configure.sh sets
-    ``NVTE_FUSED_ATTN=0``, TE's flash-attn backend, not modelled); recompute none except the 2024
+    ``NVTE_FUSED_ATTN=0``: TE's flash-attn 2 backend, ``pr2_options`` ``attn_kernel``); recompute none except the 2024
     Nemotron-4 340B config's selective (attention core); sequence parallel where TP > 1; TP overlap
     as each run had it (CSV ``tp_overlap``: the launcher's ``ub_tp_comm_overlap``, on for Llama
     70B/405B and Nemotron 15B/340B -- the 340B yaml says False but nemotron/configure.sh @35a9aecc
@@ -821,8 +821,9 @@ def dgxc(cat) -> pd.DataFrame:
     ``inter_node_gbps``, ``gpus_per_node``): DGX H100, 8 GPUs and 8 x 400 Gb/s InfiniBand a node;
     GB200 NVL72 as the catalog describes it (GB200-B200: the NVLink5 domain spans the 72-GPU rack),
     i.e. a 72-GPU "node" at the catalog's NVLink5 900 GB/s with one 400 Gb/s NIC per GPU
-    (72 x 400 Gb/s; the NICs are the reference design's, not stated in the recipe). Not modelled:
-    the GB200 runs' CUDA graphs (launch.sh ``--cuda_graphs true``; the planner has no such option).
+    (72 x 400 Gb/s; the NICs are the reference design's, not stated in the recipe). The GB200 runs'
+    CUDA graphs (launch.sh ``--cuda_graphs true``) as Megatron-Core's local per-layer graphs
+    (``nemo_cuda_graphs``).
 
     Known residue, not modelled (nothing fitted):
 
@@ -865,7 +866,7 @@ def together(cat) -> pd.DataFrame:
     Mapped as ``dgxc`` (``pr2_case``): stack megatron-core, fp8 with TE's tensorwise (current)
     scaling as CONTEXT.md states, distributed Adam, no recompute (not stated; the dgxc Nemotron-4 15B
     recipes set none), fp32 gradient reduction (not stated), 8 x 400 Gb/s InfiniBand per 8-GPU node
-    (results.md). Not modelled: CUDA graphs (on in the bf16 runs, off in the fp8 ones).
+    (results.md); CUDA graphs where the notes say enabled (the bf16 runs; ``nemo_cuda_graphs``).
     Left out: the NVLS experiment (NCCL NVLink SHARP) and the two profiler runs.
 
     Known residue, not modelled: every row runs slower in the model than measured, +8% to +41%
@@ -1008,6 +1009,10 @@ def pr2_options(r, stack: str) -> dict:
         # "optim_grads_params", i.e. the row's ZeRO-3, as Megatron-FSDP (planner.model.stacks Stack.megatron_fsdp)
         if "megatron-fsdp" in str(r.zero_or_fsdp).lower():
             opts["megatron_fsdp"] = True
+        # the run's launcher disabled TE's cuDNN attention (the 2024 dgxc Nemotron-4 340B configure.sh @35a9aecc
+        # sets NVTE_FUSED_ATTN=0; the row's notes quote it): TE runs flash-attn 2, as nemo_longseq's 24.03 rows
+        if "nvte_fused_attn=0" in notes.replace(" ", ""):
+            opts["attn_kernel"] = "fa2"
     return opts
 
 
@@ -1223,7 +1228,19 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
     """The source's stack from the registry with the options its table states. (The baseline,
     before the registry, ran torchtitan as plain eager FSDP and everything else as legacy
     Megatron: ``framework="fsdp"/"megatron"``.)"""
-    return dict(framework=stacks.resolve(stack, **options))
+    return dict(framework=row_stack(stack, options))
+
+
+#: what a row's run set that is not a user-facing stack option (``stacks.OPTIONS``) but a field of the
+#: resolved stack: the attention backend TE ran (``NVTE_FUSED_ATTN=0``: flash-attn 2, physics.ATTN_KERNELS)
+ROW_STACK_FIELDS = ("attn_kernel",)
+
+
+def row_stack(stack: str, options: dict):
+    """The registry stack with the row's options, and the row-only fields (``ROW_STACK_FIELDS``) set."""
+    st = stacks.resolve(stack, **{k: v for k, v in options.items() if k not in ROW_STACK_FIELDS})
+    fields = {k: options[k] for k in ROW_STACK_FIELDS if k in options}
+    return replace(st, **fields) if fields else st
 
 
 def spearman(a, b) -> float:

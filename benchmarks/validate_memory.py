@@ -53,7 +53,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.validate import gpt_model, pr2_case, pr2_options, text_table  # noqa: E402
+from benchmarks.validate import gpt_model, pr2_case, pr2_options, row_stack, text_table  # noqa: E402
 from hardware_catalog import load_catalog  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model import stacks  # noqa: E402
@@ -105,7 +105,7 @@ def titan_case(cat, r):
     (its columns are published_runs_2.csv's), the stack with the options its source states, and the
     loss code of the torchtitan version the source ran (``TITAN_LOSS``)."""
     case = pr2_case(cat, r)
-    st = stacks.resolve(case.stack, **pr2_options(r, case.stack))
+    st = row_stack(case.stack, pr2_options(r, case.stack))
     loss = next((v for k, v in TITAN_LOSS.items() if r.id.startswith(k)), None)
     if loss is not None:
         st = replace(st, loss=loss)

@@ -96,3 +96,20 @@ def test_nemotron340b_2024_config_runs_tp_overlap_like_nemo2(rows, prec):
     assert len(pred) == 2
     ratio = lambda d: d[ids[0]] / d[ids[1]]  # noqa: E731
     assert ratio(pred) == pytest.approx(ratio(meas), rel=0.04)
+
+
+def test_rows_whose_launcher_disables_cudnn_attention_run_flash_attn2(rows):
+    """The 2024 Nemotron-4 340B configure.sh (@35a9aecc) exports NVTE_FUSED_ATTN=0, so TE 1.x builds no
+    cuDNN backend and runs flash-attn 2: those rows (and only those) are timed with the fa2 kernel, the
+    rest with the megatron-core stack's cuDNN default."""
+    import validate
+    from hardware_catalog import load_catalog
+
+    cat = load_catalog()
+    kernels = {}
+    for r in rows.itertuples():
+        case = validate.pr2_case(cat, r)
+        kernels[r.id] = validate.pr2_time_kw(case.stack, case.options)["framework"].attn_kernel
+    fa2 = {k for k, v in kernels.items() if v == "fa2"}
+    assert fa2 == {r.id for r in rows.itertuples() if r.id.startswith("dgxc_2409_nemotron4-340b")} and len(fa2) == 10
+    assert {v for k, v in kernels.items() if k not in fa2} == {"cudnn"}
