@@ -139,6 +139,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     sp_div = np.where(sp, tp, 1.0)
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
+    # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
+    bf16_share = min(1.0, fw.lp_bf16_layers / m.layers) if low else 0.0
 
     def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
@@ -157,6 +159,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
             bwd = bwd + eff.memory_time(n_g * M * N * recipe.cast_bytes, hbm)
+            if bf16_share:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
+                f16, b16 = gemm(M, N, K, pk=peak, b=float(act_b), groups=groups, wg=wg, batch=batch)
+                fwd, bwd = (1 - bf16_share) * fwd + bf16_share * f16, (1 - bf16_share) * bwd + bf16_share * b16
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
