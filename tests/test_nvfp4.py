@@ -75,3 +75,18 @@ def test_nvfp4_rows_run_without_te_tp_overlap(rows):
     mx = _row(rows, "mbridgeall_2604_gb200_llama3-70b_mxfp8_64")
     assert validate.pr2_options(nv, "megatron-core")["tp_overlap"] == "none"
     assert validate.pr2_options(mx, "megatron-core").get("tp_overlap", STACKS["megatron-core"].tp_overlap) == "te"
+
+
+def test_mtp_kept_in_bf16(rows, cat):
+    """Nemotron 3 Super's recipe keeps its MTP module 16-bit in every precision (keep_mtp_spec_in_bf16):
+    that slows an fp8/fp4 step, and changes nothing once every decoder layer is 16-bit too (the MTP block
+    then takes the decoder's share, 1)."""
+    import validate
+
+    for rid in ("mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64",
+                "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_mxfp8_64"):
+        assert validate.pr2_options(_row(rows, rid), "megatron-core")["lp_bf16_mtp"] is True
+    r = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
+    assert _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=True)
+    assert _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=False) == pytest.approx(
+        _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=True), rel=1e-12)

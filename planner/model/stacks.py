@@ -317,6 +317,11 @@ class Stack:
     #: 15%"); its plain ``bf16_with_nvfp4_mixed`` and ``bf16_with_mxfp8_mixed`` keep none. The
     #: linears' time is the share-weighted mean of the two rates (step_time ``_layer_terms``)
     lp_bf16_layers: int = 0
+    #: the multi-token-prediction module's linears stay 16-bit under the fp8/fp4 recipe (Megatron-Core
+    #: ``keep_mtp_spec_in_bf16``; Megatron-Bridge recipes/nemotronh/nemotron_3_super.py sets it True, every
+    #: precision). A hybrid model's MTP block ("*E") and every model's MTP projection; a plain model's MTP
+    #: layer is priced as a mean decoder layer (step_time) and keeps the decoder's share
+    lp_bf16_mtp: bool = False
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False
     #: CUDA graphs (Megatron-Core ``--cuda-graph-impl``, megatron/training/arguments.py): "none"; "transformer_engine"
@@ -428,6 +433,8 @@ class Stack:
             opts.append("moe_fused_mlp=on")
         if self.lp_bf16_layers and precision in ("fp8", "fp4"):
             opts.append(f"lp_bf16_layers={self.lp_bf16_layers}")
+        if self.lp_bf16_mtp and precision in ("fp8", "fp4"):
+            opts.append("lp_bf16_mtp=on")
         if self.cuda_graph_impl != "none":
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         return f"training stack: {self.name} ({', '.join(opts)})"
@@ -457,7 +464,7 @@ AUTOCAST_CAST_BYTES = 6.0
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
-           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers")
+           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
