@@ -89,7 +89,11 @@ class LowPrecisionRecipe:
     0.85 (assumed). FP4 on GB200: 7,488-7,628 of 10,000 (0.75) vs FP8 0.58 of 5,000: the FP4
     path is at least as efficient as FP8: 1.0 relative to the bf16 fraction (same rows).
     ``peak``: the catalog peak the GEMMs run at (``fp4`` = 2x the FP8 peak on Blackwell, NVIDIA
-    B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8).
+    B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8). NVFP4 runs all three GEMMs of every linear at it:
+    TE ``NVFP4BlockScaling`` (common/recipe/__init__.py) quantises the input (``fp4_quant_fwd_inp``), the
+    weight (``fp4_quant_fwd_weight``, 16x16 2D scales) and the output gradient (``fp4_quant_bwd_grad``,
+    stochastic rounding), so fprop, dgrad and wgrad are FP4 GEMMs; attention stays 16-bit (``fp8_dpa =
+    False``). What the recipe leaves 16-bit is per model and run: ``Stack.lp_bf16_layers``, ``lp_bf16_mtp``.
     """
 
     name: str
