@@ -996,6 +996,15 @@ def pr2_options(r, stack: str) -> dict:
             opts["tp_overlap"] = tpo
         if pr2_low_precision(r):
             opts["fp8_recipe"] = pr2_low_precision(r)
+            n16 = next((v for (mk, pk), v in MBRIDGE_BF16_LAYERS.items()
+                        if r.id.startswith("mbridge") and mk in str(r.model).lower() and pk == pr2_prec_kind(r)), 0)
+            if n16:
+                opts["lp_bf16_layers"] = n16
+            if r.id.startswith("mbridge") and any(mk in str(r.model).lower() for mk in MBRIDGE_BF16_MTP):
+                opts["lp_bf16_mtp"] = True
+            if r.id.startswith("mbridge") and any(mk in str(r.model).lower() and pk == pr2_prec_kind(r)
+                                                  for mk, pk in MBRIDGE_NO_TP_OVERLAP):
+                opts["tp_overlap"] = "none"
         moe = mbridge_recipe(MBRIDGE_MOE_RECIPES, r)
         if moe:
             opts.update(moe)
@@ -1087,6 +1096,28 @@ MBRIDGE_MOE_RECIPES = {
        for k in ("GB200", "GB300")},
 }
 MBRIDGE_ETP = 1
+#: Transformer layers the Megatron-Bridge performance recipes keep in BF16 under the fp8/fp4 recipe
+#: (``first_last_layers_bf16``: ``num_layers_at_start_in_bf16`` + ``num_layers_at_end_in_bf16``;
+#: planner.model.stacks ``Stack.lp_bf16_layers``), per (model, precision). Nemotron 3 Super NVFP4:
+#: ``nemotron_3_super_bf16_with_nvfp4_mixed`` (src/megatron/bridge/training/mixed_precision.py: the last
+#: 14 of 88 layers), the precision of recipes/nemotronh/nemotron_3_super.py, of the performance script
+#: scripts/performance/configs/nemotronh/nemotron_3_llm_pretrain.py ``set_nemotron_3_super_common_configs``
+#: (revision with the VR200 configs: "restores model recipe fields" for NVFP4, with te_quant.cfg; an earlier
+#: revision, @13d58bbe, left ``get_precision_config("nvfp4")`` in place, i.e. none) and of the perf recipes'
+#: ``_nemotron_3_super_precision("nvfp4")`` (perf_recipes/nemotronh). The other presets the performance
+#: scripts take (scripts/performance/utils/precision.py ``get_precision_config``: ``bf16_with_nvfp4_mixed``,
+#: ``bf16_with_mxfp8_mixed``, FP8-CS with ``first_last_layers_bf16 = False``) keep none.
+MBRIDGE_BF16_LAYERS = {("nemotron 3 super", "nvfp4"): 14}
+#: models whose Megatron-Bridge recipe keeps the MTP module in BF16 under any fp8/fp4 recipe
+#: (``cfg.model.keep_mtp_spec_in_bf16 = True``: recipes/nemotronh/nemotron_3_super.py, which the performance
+#: scripts start from in every precision; planner.model.stacks ``Stack.lp_bf16_mtp``)
+MBRIDGE_BF16_MTP = ("nemotron 3 super",)
+#: (model, precision) whose Megatron-Bridge performance configs turn the TP communication overlap off:
+#: ``cfg.comm_overlap.tp_comm_overlap = False if precision == "nvfp4" else ...`` in every GPU's config of
+#: scripts/performance/configs/llama/llama3_llm_pretrain.py (Llama 3 8B / 70B), llama31_llm_pretrain.py
+#: (Llama 3.1 405B) and gpt_oss/gpt_oss_llm_pretrain.py: NVFP4 runs the TP collectives without TE
+#: userbuffers (Megatron-Core still overlaps the column linears' backward ones)
+MBRIDGE_NO_TP_OVERLAP = (("llama", "nvfp4"), ("gpt-oss", "nvfp4"))
 #: The CUDA graphs the Megatron-Bridge performance recipes capture (Megatron-Core ``cuda_graph_impl`` /
 #: ``cuda_graph_scope``, planner.model.stacks ``cuda_graph_parts``), per (model, GPU[, precision]) key as
 #: ``MBRIDGE_MOE_RECIPES``, as a list of (first release, settings): the last entry at or before the row's release

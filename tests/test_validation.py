@@ -60,7 +60,11 @@ REACHED = {
     # 0.134 / 0.374 before the all-to-all dispatcher's sort by local expert and back (moe.chunk_sort_bytes)
     # 0.132 / 0.367 -> 0.135 / 0.366 with GB200 at the clock its 1200 W sustains (physics.sustained_clock: the
     # GB200 dense rows -9.7 -> -6.2% median signed; GB300 dense rows that sat at 0..+6% and 26.06+ NVL72 MoE rows worse)
-    "mbridge_all": (0.135, 0.366, 0.597),
+    # 0.135 / 0.366 -> 0.129 / 0.349 with NVFP4 as Megatron-Bridge runs it: no TE TP overlap in its Llama / GPT-OSS
+    # NVFP4 configs (validate.MBRIDGE_NO_TP_OVERLAP) and Nemotron 3 Super's last 14 layers in BF16
+    # (validate.MBRIDGE_BF16_LAYERS, stacks.Stack.lp_bf16_layers), its MTP in BF16 (Stack.lp_bf16_mtp): NVFP4 rows
+    # median |err| 21.9 -> 18.9%
+    "mbridge_all": (0.129, 0.349, 0.597),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02

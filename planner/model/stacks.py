@@ -89,7 +89,11 @@ class LowPrecisionRecipe:
     0.85 (assumed). FP4 on GB200: 7,488-7,628 of 10,000 (0.75) vs FP8 0.58 of 5,000: the FP4
     path is at least as efficient as FP8: 1.0 relative to the bf16 fraction (same rows).
     ``peak``: the catalog peak the GEMMs run at (``fp4`` = 2x the FP8 peak on Blackwell, NVIDIA
-    B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8).
+    B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8). NVFP4 runs all three GEMMs of every linear at it:
+    TE ``NVFP4BlockScaling`` (common/recipe/__init__.py) quantises the input (``fp4_quant_fwd_inp``), the
+    weight (``fp4_quant_fwd_weight``, 16x16 2D scales) and the output gradient (``fp4_quant_bwd_grad``,
+    stochastic rounding), so fprop, dgrad and wgrad are FP4 GEMMs; attention stays 16-bit (``fp8_dpa =
+    False``). What the recipe leaves 16-bit is per model and run: ``Stack.lp_bf16_layers``, ``lp_bf16_mtp``.
     """
 
     name: str
@@ -309,6 +313,19 @@ class Stack:
     #: ``cutedsl_fused_grouped_mlp``, ``use_transformer_engine_op_fuser``): no eager activation or
     #: expert-bias ops around the grouped GEMMs (planner.model.moe ``EAGER_EXPERT_OPS``)
     moe_fused_mlp: bool = False
+    #: transformer layers whose linears stay 16-bit under the fp8/fp4 recipe: Megatron-Core
+    #: ``--first-last-layers-bf16`` with ``--num-layers-at-start-in-bf16`` + ``--num-layers-at-end-in-bf16``
+    #: (megatron/core/fp8_utils.py ``is_first_last_bf16_layer``: those layers run outside the fp8/fp4
+    #: autocast). Megatron-Bridge's Nemotron 3 Super NVFP4 preset keeps the last 14 of 88 in BF16
+    #: (training/mixed_precision.py ``nemotron_3_super_bf16_with_nvfp4_mixed``, the paper's "final
+    #: 15%"); its plain ``bf16_with_nvfp4_mixed`` and ``bf16_with_mxfp8_mixed`` keep none. The
+    #: linears' time is the share-weighted mean of the two rates (step_time ``_layer_terms``)
+    lp_bf16_layers: int = 0
+    #: the multi-token-prediction module's linears stay 16-bit under the fp8/fp4 recipe (Megatron-Core
+    #: ``keep_mtp_spec_in_bf16``; Megatron-Bridge recipes/nemotronh/nemotron_3_super.py sets it True, every
+    #: precision). A hybrid model's MTP block ("*E") and every model's MTP projection; a plain model's MTP
+    #: layer is priced as a mean decoder layer (step_time) and keeps the decoder's share
+    lp_bf16_mtp: bool = False
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False
     #: CUDA graphs (Megatron-Core ``--cuda-graph-impl``, megatron/training/arguments.py): "none"; "transformer_engine"
@@ -418,6 +435,10 @@ class Stack:
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:
             opts.append("moe_fused_mlp=on")
+        if self.lp_bf16_layers and precision in ("fp8", "fp4"):
+            opts.append(f"lp_bf16_layers={self.lp_bf16_layers}")
+        if self.lp_bf16_mtp and precision in ("fp8", "fp4"):
+            opts.append("lp_bf16_mtp=on")
         if self.cuda_graph_impl != "none":
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         return f"training stack: {self.name} ({', '.join(opts)})"
@@ -447,7 +468,7 @@ AUTOCAST_CAST_BYTES = 6.0
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
-           "cuda_graph_impl", "cuda_graph_scope")
+           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {

@@ -118,8 +118,11 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
-                 tp_comm_overlap: float, causal_kernels: bool, etp=None) -> dict:
-    """Per-micro-batch times of one layer (and of the head) for each distinct layer key."""
+                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None) -> dict:
+    """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
+    ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe
+    when ``m`` is a block apart from the decoder (the MTP block); else the decoder's
+    (``Stack.lp_bf16_layers`` of ``m.layers``)."""
     eff = hw.eff
     low = t.precision == "fp8"
     recipe = fw.recipe
@@ -139,12 +142,19 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     sp_div = np.where(sp, tp, 1.0)
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
+    # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
+    if bf16_share is None:
+        bf16_share = min(1.0, fw.lp_bf16_layers / m.layers)
+    bf16_share = bf16_share if low else 0.0
+    mtp_share = 1.0 if fw.lp_bf16_mtp else bf16_share  # Stack.lp_bf16_mtp: the MTP module unquantised
 
-    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0):
+    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
         as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups), or of ``batch``
         as one batched kernel; ``wg`` overrides whether the weight gradient runs (frozen base:
-        adapters and peft's ``ParamWrapper`` tensors, finetune.py)"""
+        adapters and peft's ``ParamWrapper`` tensors, finetune.py); ``s16`` overrides the share
+        of it that runs 16-bit under the recipe (``bf16_share``)"""
+        s16 = bf16_share if s16 is None else s16
         pk = lin_peak if pk is None else pk
         b = gemm_b if b is None else b
         if groups is None:
@@ -157,6 +167,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
             fwd = fwd + eff.memory_time(n_g * (M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
             bwd = bwd + eff.memory_time(n_g * M * N * recipe.cast_bytes, hbm)
+            if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
+                f16, b16 = gemm(M, N, K, pk=peak, b=float(act_b), groups=groups, wg=wg, batch=batch)
+                fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
         return fwd, bwd
 
     T = mb * seq / cp  # tokens per micro-batch per rank
@@ -403,7 +416,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # through the shared output head — ``step_time`` counts the block as a layer and the head as
     # a head of the last stage; here the projection
     pm, pn, pk = moe_mech.mtp_gemm_shapes(T, h)
-    mtp_f, mtp_b = gemm(pm, pn / tp, pk)
+    mtp_f, mtp_b = gemm(pm, pn / tp, pk, s16=mtp_share)
     # combined-1F1B EP overlap: what another micro-batch's compute hides of a layer's all-to-all
     # (moe.a2a_paired_share gives the share of micro-batches paired; not with full recompute,
     # which the schedule does not support)
@@ -617,7 +630,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
             blk = _layer_terms(ssm.mtp_block_model(m), t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
-                               tp_comm_overlap, causal_kernels, etp=ketp)
+                               tp_comm_overlap, causal_kernels, etp=ketp,
+                               bf16_share=1.0 if fw.lp_bf16_mtp else min(1.0, fw.lp_bf16_layers / m.layers))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K * (L["mtp_fwd"] + L["mtp_bwd"])
         nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head)

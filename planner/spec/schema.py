@@ -408,6 +408,10 @@ class FrameworkSpec(_Strict):
     #: (--cuda-graph-scope: attn, mlp, moe, moe_router, moe_preprocess, mamba, full_iteration); planner.model.stacks
     cuda_graph_impl: Optional[V.CUDA_GRAPH_IMPL.literal] = None
     cuda_graph_scope: Optional[list[V.CUDA_GRAPH_SCOPE.literal]] = None
+    #: fp8/fp4 training: transformer layers kept in 16 bits (Megatron --first-last-layers-bf16, the start + end counts)
+    lp_bf16_layers: Optional[int] = Field(None, ge=0)
+    #: fp8/fp4 training: the MTP module kept in 16 bits (Megatron-Core keep_mtp_spec_in_bf16)
+    lp_bf16_mtp: Optional[bool] = None
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,92 @@
+"""NVFP4 as Megatron-Bridge runs it: the layers its presets keep in BF16 (planner.model.stacks
+``Stack.lp_bf16_layers``) and the TP overlap its performance configs turn off for NVFP4
+(benchmarks/validate.py ``MBRIDGE_BF16_LAYERS``, ``MBRIDGE_NO_TP_OVERLAP``)."""
+import math
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+CSV = ROOT / "benchmarks" / "data" / "mbridge_all_runs.csv"
+
+
+@pytest.fixture(scope="module")
+def cat():
+    from hardware_catalog import load_catalog
+
+    return load_catalog()
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return pd.read_csv(CSV)
+
+
+def _row(rows, rid):
+    return next(rows[rows["id"] == rid].itertuples())
+
+
+def _time(cat, r, **opts):
+    import validate
+    from planner.model.step_time import step_time
+
+    case = validate.pr2_case(cat, r)
+    kw = validate.pr2_time_kw(case.stack, {**case.options, **opts})
+    return float(step_time(case.model, case.training, case.candidates, case.hw, **kw)["step_time_s"][0])
+
+
+def test_nemotron_3_super_keeps_the_final_15_percent_in_bf16(rows):
+    """Megatron-Bridge's count (14 layers at the end) is the NVFP4 paper's / Nemotron 3 recipe's "final
+    15%" of the preset's 88 layers (the HF config's count, planner.spec.presets), rounded up."""
+    import validate
+
+    n = validate.MBRIDGE_BF16_LAYERS[("nemotron 3 super", "nvfp4")]
+    nv = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
+    assert validate.pr2_model(nv).layers == 88
+    assert n == math.ceil(0.15 * validate.pr2_model(nv).layers)
+    mx = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_mxfp8_64")
+    assert validate.pr2_options(nv, "megatron-core")["lp_bf16_layers"] == n
+    assert "lp_bf16_layers" not in validate.pr2_options(mx, "megatron-core")
+
+
+def test_bf16_layers_interpolate_between_the_recipe_and_16_bit_linears(rows, cat):
+    """Every layer kept 16-bit leaves nothing for the recipe to do: the NVFP4 and MXFP8 step times
+    meet (their only difference is the linears' rate and quantisation); none kept is the plain
+    recipe; half is in between."""
+    r = _row(rows, "mbridgeall_2604_gb300_llama3-70b_nvfp4_64")
+    layers = 80
+    t0, th, tall = (_time(cat, r, lp_bf16_layers=n) for n in (0, layers // 2, layers))
+    assert t0 < th < tall
+    assert tall == pytest.approx(_time(cat, r, fp8_recipe="mxfp8", lp_bf16_layers=layers), rel=1e-9)
+    assert _time(cat, r, fp8_recipe="mxfp8") < tall  # MXFP8 linears beat 16-bit ones
+
+
+def test_nvfp4_rows_run_without_te_tp_overlap(rows):
+    """llama3_llm_pretrain.py / llama31_llm_pretrain.py: ``tp_comm_overlap = False if precision ==
+    "nvfp4"``; the MXFP8 row of the same layout keeps the stack's TE overlap."""
+    import validate
+    from planner.model.stacks import STACKS
+
+    nv = _row(rows, "mbridgeall_2604_gb200_llama3-70b_nvfp4_64")
+    mx = _row(rows, "mbridgeall_2604_gb200_llama3-70b_mxfp8_64")
+    assert validate.pr2_options(nv, "megatron-core")["tp_overlap"] == "none"
+    assert validate.pr2_options(mx, "megatron-core").get("tp_overlap", STACKS["megatron-core"].tp_overlap) == "te"
+
+
+def test_mtp_kept_in_bf16(rows, cat):
+    """Nemotron 3 Super's recipe keeps its MTP module 16-bit in every precision (keep_mtp_spec_in_bf16):
+    that slows an fp8/fp4 step, and changes nothing once every decoder layer is 16-bit too (the MTP block
+    then takes the decoder's share, 1)."""
+    import validate
+
+    for rid in ("mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64",
+                "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_mxfp8_64"):
+        assert validate.pr2_options(_row(rows, rid), "megatron-core")["lp_bf16_mtp"] is True
+    r = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
+    assert _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=True)
+    assert _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=False) == pytest.approx(
+        _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=True), rel=1e-12)
