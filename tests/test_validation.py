@@ -63,8 +63,9 @@ REACHED = {
     # 0.135 / 0.366 -> 0.129 / 0.349 with NVFP4 as Megatron-Bridge runs it: no TE TP overlap in its Llama / GPT-OSS
     # NVFP4 configs (validate.MBRIDGE_NO_TP_OVERLAP) and Nemotron 3 Super's last 14 layers in BF16
     # (validate.MBRIDGE_BF16_LAYERS, stacks.Stack.lp_bf16_layers), its MTP in BF16 (Stack.lp_bf16_mtp): NVFP4 rows
-    # median |err| 21.9 -> 18.9%
-    "mbridge_all": (0.129, 0.349, 0.597),
+    # median |err| 21.9 -> 18.9%; 0.129 / 0.349 -> 0.130 / 0.361 with NVFP4's quantisation bytes as TE's
+    # NVFP4Quantizer moves them (7.125 B per element, was an estimated 9: stacks.RECIPES, sourced, not fitted)
+    "mbridge_all": (0.130, 0.361, 0.597),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02

@@ -73,9 +73,12 @@ class LowPrecisionRecipe:
     ``cast_transpose`` kernels). Rowwise (torchao ``Float8LinearRecipeName.ROWWISE``) scales along
     both dimensions separately, two amax+cast passes: 2 x (2 + 2 + 1) = 10 B. MXFP8 (1x32 block
     scales, OCP MX spec; torchao/TE on Blackwell) computes the block amax in the cast kernel, two
-    orientations: 2 x (2 + 1) + scales = 6 B. NVFP4 (TE 2.x ``NVFP4BlockScaling``): two
-    orientations of (2 + 0.5) plus the 16x16 random Hadamard transform on wgrad inputs (one more
-    read/write of 2 + 2): ~9 B.
+    orientations: 2 x (2 + 1) + scales = 6 B. NVFP4 (TE 2.x ``NVFP4BlockScaling``,
+    transformer_engine/pytorch/csrc/quantizer.cpp ``NVFP4Quantizer::quantize_impl``): a separate amax
+    pass (reads 2 B), the rowwise cast (reads 2, writes 0.5 + 1/16 B of E4M3 block scales per 16
+    elements) and the columnwise cast with the random Hadamard transform fused into it (2 + 0.5 + 1/16 B;
+    fused whenever rows are a multiple of 64 and columns of 128, and NVFP4 pads MoE experts' rows to
+    128): 7.125 B (the unfused RHT fallback would be 11.125).
     ``weight_casts``: ``"microbatch"`` when the weights are re-quantised every forward (torchao
     dynamic; FSDP2 float8 all-gather casts before each gather), ``"step"`` when the recipe's
     scale is fixed for the step (delayed scaling, NVFP4's per-step weight quantisation). A stack
@@ -108,7 +111,7 @@ RECIPES = {
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
     "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
-    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=9.0, weight_casts="step", gemm_rel=1.0, peak="fp4"),
+    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4"),
 }
 assert set(RECIPES) == set(FP8_RECIPE.names)
 
