@@ -132,6 +132,12 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     "optimizer-offload-zero3": ({"preset": "llama3-70b"}, {**PRETRAIN, "framework": {"name": "torchtitan", "optimizer_offload": True}},
                                 {"tp": 2, "pp": 1, "zero": 3}, {"instance": P5, "nodes": 16}),
     "fp8-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}, {"instance": P5, "nodes": 2}),
+    # the recipe and the 16-bit end layers (--fp8-recipe, --first-last-layers-bf16) and NVFP4 as TE's fp4 path
+    "mxfp8-bf16-end-layers": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp8", "framework": {
+        "name": "megatron-core", "fp8_recipe": "mxfp8", "lp_bf16_layers": 4}}, {"tp": 2, "pp": 2, "zero": 1},
+        {"gpu": "B200", "nodes": 2}),
+    "nvfp4-bf16-end-layers": ({"preset": "llama3-8b"}, {**PRETRAIN, "precision": "fp4", "framework": {
+        "name": "megatron-core", "lp_bf16_layers": 4}}, {"tp": 2, "pp": 1, "zero": 1}, {"gpu": "B200", "nodes": 2}),
     # Megatron-FSDP (training.framework.megatron_fsdp): ZeRO-3 with PP and TP, ZeRO-2 with EP, which FSDP2 and the
     # distributed optimizer refuse (planner.model.stack_rules)
     "mfsdp-zero3-pp2-tp2": ({"preset": "llama3-8b"}, {**PRETRAIN, "framework": {"name": "megatron-core", "megatron_fsdp": True}},
@@ -164,6 +170,8 @@ REFUSED = {
     # torchtitan has no ZeRO-1 (FSDP2 shards or replicates): the Megatron ZeRO-1 plans are not torchtitan's
     **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1",
                                        "fp8-tp2")},
+    # torchtitan has no 16-bit first / last layer option (a Megatron-Core one: planner.model.stacks MCORE_ONLY_OPTIONS)
+    **{(n, "fsdp"): "Megatron-Core option|a recipe it does not offer|ZeRO-1" for n in ("mxfp8-bf16-end-layers", "nvfp4-bf16-end-layers")},
     # Megatron has no ZeRO-2: its distributed optimizer keeps whole gradient buffers (planner.model.stack_rules)
     **{(n, "megatron"): "ZeRO-2" for n in ("pp2-ep8-qwen3moe-zero2", "pp8-zero2", "ep8-tp2-etp1-zero2")},
     # torchtitan offloads the optimizer only with FSDP2 (CPUOffloadPolicy); a ZeRO-1 plan has no FSDP shards
@@ -384,6 +392,12 @@ MEGATRON_FLAGS = {
     "--bf16": ("bf16", bool),
     "--fp16": ("fp16", bool),
     "--fp8-format": ("fp8", str),
+    "--fp8-recipe": ("fp8_recipe", lambda v: _choice(v, ("tensorwise", "delayed", "mxfp8", "blockwise", "custom"))),
+    "--fp4-format": ("fp4", str),
+    "--fp4-recipe": ("fp4_recipe", lambda v: _choice(v, ("nvfp4", "custom"))),
+    "--first-last-layers-bf16": ("first_last_layers_bf16", bool),
+    "--num-layers-at-start-in-bf16": ("num_layers_at_start_in_bf16", int),
+    "--num-layers-at-end-in-bf16": ("num_layers_at_end_in_bf16", int),
     "--attention-backend": ("attention_backend", str),
     "--train-iters": ("train_iters", int),
     "--data-path": ("data_path", str),

@@ -90,3 +90,20 @@ def test_mtp_kept_in_bf16(rows, cat):
     assert _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=True)
     assert _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=False) == pytest.approx(
         _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=True), rel=1e-12)
+
+
+def test_bf16_layer_options_are_megatron_cores_and_refuse_delayed_scaling():
+    """lp_bf16_layers / lp_bf16_mtp / moe_fused_mlp name Megatron-Core / TE mechanisms: other stacks refuse them
+    in one line; Megatron-Core itself refuses 16-bit first / last layers under delayed scaling
+    (TransformerConfig.__post_init__)."""
+    from planner.errors import InputError
+    from planner.model.stacks import resolve
+
+    for name in ("torchtitan", "hf-trainer", "deepspeed"):
+        for opt in ({"lp_bf16_layers": 2}, {"lp_bf16_mtp": True}, {"moe_fused_mlp": True}):
+            with pytest.raises(InputError) as e:
+                resolve(name, **opt)
+            assert e.value.field == f"training.framework.{next(iter(opt))}" and "\n" not in str(e.value)
+    assert resolve("megatron-bridge", fp8_recipe="mxfp8", lp_bf16_layers=14).lp_bf16_layers == 14
+    with pytest.raises(InputError, match="delayed"):
+        resolve("megatron-core", fp8_recipe="delayed", lp_bf16_layers=2)

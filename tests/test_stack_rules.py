@@ -97,6 +97,10 @@ CASES = [
     # every routed token (no capacity field)
     ("titan-token-drop", ("torchtitan", {}), TOKEN_DROP, {}, dict(zero=2), None),
     ("hf-token-drop", ("hf-trainer", {}), TOKEN_DROP, {}, dict(), None),
+    # 16-bit end layers under fp8 / fp4: Megatron-Core 0.16.1 TransformerConfig caps them at a stage's layers
+    ("lp-bf16-layers-per-stage", ("megatron-core", {"fp8_recipe": "tensorwise", "lp_bf16_layers": 12}), "llama3-8b",
+     {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "tensorwise", "lp_bf16_layers": 12}},
+     dict(pp=4, dp=8), dict(pp=2, dp=16)),
     # hybrid (Mamba) models: Megatron-Core 0.16.1 MambaStack (no virtual pipeline), no MambaModel schedule plan
     ("hybrid-vpp", ("megatron-core", {}), "nemotron-h-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
     ("hybrid-a2a-overlap", ("megatron-core", MOE_A2A), "nemotron-3-nano-30b-a3b", {}, dict(ep=8), None),

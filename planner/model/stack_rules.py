@@ -94,6 +94,11 @@ class StackRule:
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
 
 
+def _lp_layers(t) -> int:
+    """The job's ``training.framework.lp_bf16_layers`` (0 when unset)."""
+    return int(getattr(getattr(t, "framework", None), "lp_bf16_layers", None) or 0)
+
+
 def _moe(m) -> bool:
     return m is not None and getattr(m, "moe", None) is not None
 
@@ -202,6 +207,13 @@ RULES: tuple[StackRule, ...] = (
               "model parallel size must be larger than 1 when enabling overlap_moe_expert_parallel_comm with MTP layer'",
               lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and getattr(m, "mtp_layers", 0) > 0,
               lambda c, m, t: (m.mtp_layers == 1) & (c.pp > 1)),
+    # ---- Megatron-Core: 16-bit first / last layers under fp8 / fp4 (--first-last-layers-bf16)
+    StackRule("lp-bf16-layers-per-stage", "megatron", "training.framework.lp_bf16_layers",
+              "more 16-bit end layers (lp_bf16_layers) than a pipeline stage holds",
+              "Megatron-Core 0.16.1 TransformerConfig.__post_init__: 'num_layers_at_end_in_bf16 (...) must be between "
+              "0 and number of layers per pipeline stage'",
+              lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision in ("fp8", "fp4"),
+              lambda c, m, t: m.layers // c.pp >= _lp_layers(t)),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
     StackRule("hybrid-vpp", "megatron", "parallelism.vpp",
               "a virtual (interleaved) pipeline for a hybrid (Mamba) model",

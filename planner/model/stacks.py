@@ -380,11 +380,23 @@ class Stack:
             if opts.get(f"{kind}_offload") and kind not in self.offloads:
                 raise InputError(f"training.framework.{kind}_offload",
                                  f"{self.name} has no {kind} offload (it offers: {', '.join(self.offloads) or 'none'})")
+        # options that name a Megatron-Core / Transformer Engine mechanism (the fused grouped MLP, the layers and
+        # the MTP module a low-precision recipe leaves 16-bit): priced only where that code runs
+        for k in MCORE_ONLY_OPTIONS:
+            if opts.get(k) and not self.has_cuda_graphs:
+                ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_cuda_graphs)
+                raise InputError(f"training.framework.{k}", f"a Megatron-Core option (runs on {ok}), not {self.name}'s")
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
                            opts["cuda_graph_scope"] if opts.get("cuda_graph_scope") is not None else self.cuda_graph_scope)
-        return replace(self, **{k: v for k, v in opts.items() if v is not None})
+        out = replace(self, **{k: v for k, v in opts.items() if v is not None})
+        if out.lp_bf16_layers and out.fp8_recipe == "delayed":
+            # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
+            # layer in BF16."
+            raise InputError("training.framework.lp_bf16_layers", "Megatron-Core refuses 16-bit first / last layers "
+                                                                  "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
+        return out
 
     @property
     def recipe(self) -> LowPrecisionRecipe:
@@ -642,6 +654,8 @@ def open_options(t) -> tuple[str, ...]:
 #: other 8 of the 20 (module calls, TE's own quantize / workspace ops around each linear) split by linears, 2 + 2:
 #: 4 each. Attention (8 + 4) / 20 = 0.6
 ATTN_OPS_SHARE = 0.6
+#: stack options only the Megatron-Core stacks (``Stack.has_cuda_graphs``) run
+MCORE_ONLY_OPTIONS = ("moe_fused_mlp", "lp_bf16_layers", "lp_bf16_mtp")
 CUDA_GRAPH_DEFAULT_SCOPE = {"local": ("attn", "mlp", "moe"), "transformer_engine": ("attn", "mlp", "moe")}
 
 

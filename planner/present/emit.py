@@ -182,6 +182,28 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     return a
 
 
+def _precision_flags(job: JobSpec) -> list[str]:
+    """The precision the plan was timed in, as Megatron-LM spells it: ``PRECISION_FLAGS``, and under fp8 the
+    stack's recipe (``--fp8-recipe`` tensorwise | delayed | mxfp8; NVFP4 is TE's fp4 path instead: ``--fp4-format
+    e2m1 --fp4-recipe nvfp4``, TransformerConfig refuses fp4 with fp8) and the layers the recipe leaves 16-bit
+    (``--first-last-layers-bf16``, all of them at the end: the count is what the plan was timed with)."""
+    t = job.training
+    if t.precision != "fp8":
+        return list(PRECISION_FLAGS[t.precision])
+    st = from_training(t)
+    if st.fp8_recipe == "nvfp4":
+        a = ["--bf16"] + _flag("--fp4-format", "e2m1") + _flag("--fp4-recipe", "nvfp4")
+    else:
+        a = PRECISION_FLAGS["fp8"] + _flag("--fp8-recipe", st.fp8_recipe)
+    if st.lp_bf16_layers:
+        a += (["--first-last-layers-bf16"] + _flag("--num-layers-at-start-in-bf16", 0)
+              + _flag("--num-layers-at-end-in-bf16", st.lp_bf16_layers))
+    if st.lp_bf16_mtp:  # Megatron-Bridge's keep_mtp_spec_in_bf16 is newer than Megatron-Core 0.16.1's TransformerConfig
+        raise InputError("--emit", "lp_bf16_mtp (Megatron-Bridge keep_mtp_spec_in_bf16) has no Megatron-LM 0.16 flag; "
+                                   "launch through Megatron-Bridge, or plan without it")
+    return a
+
+
 def _cuda_graph_flags(job: JobSpec) -> list[str]:
     """The CUDA graphs the plan was timed with (planner.model.stacks ``cuda_graph_parts``), as Megatron-Core 0.16.1's
     arguments.py spells them: ``--cuda-graph-impl`` none|local|transformer_engine and ``--cuda-graph-scope`` (nargs='+').
@@ -376,7 +398,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         # the learned table has max_positions rows: Megatron would build a longer one than the model priced
         raise InputError("training.seq_len", f"{t.seq_len} exceeds {m.name}'s {m.max_positions} learned positions")
     a += _flag("--seq-length", t.seq_len) + _flag("--max-position-embeddings", max(t.seq_len, m.max_positions or 0))
-    a += PRECISION_FLAGS[t.precision]
+    a += _precision_flags(job)
     if t.flash_attention:
         a += _flag("--attention-backend", "flash")
     a += _flag("--train-iters", int(steps))
