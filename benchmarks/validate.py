@@ -152,7 +152,8 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     ring vs hierarchical NIC bytes (ratio (n-1)k/(n(k-1)) = 1.1 for DP32 at 4 ranks a node, on a
     0.25 s reduce). The residue is not monotone in micro-batch (TP2 PP8: mb2 21.9 s, mb3 19.1 s,
     mb6 23.1 s; TP4 PP16: +0 s at mb2-4, +2.5/+5 s at mb6/12), which no per-layout mechanism
-    produces."""
+    produces. ``benchmarks/inverted_pairs.py`` lists the pairs this misorders: of the 39.1B's 245,
+    209 have such a TP <= 4 row as the (measured) slower one (README, "Still missing")."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",

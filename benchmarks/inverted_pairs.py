@@ -1,0 +1,83 @@
+"""Which configurations of one model the step-time model orders wrongly, and what differs between them.
+
+A planner that ranks two layouts the wrong way round recommends the slower one, so the rank
+error within a model matters more than the median error. For every model of a source this lists
+the *inverted pairs* (measured faster but predicted slower), how wrong the predicted gap is, and
+groups them by the layout fields that differ between the two rows (tp, pp, dp, mb, micro-batches
+per step ``nmb``, GPUs), so a mechanism can be looked for where the inversions concentrate.
+
+Run on ``validate.py``'s per-row output::
+
+    python benchmarks/validate.py --csv /tmp/rows.csv
+    python benchmarks/inverted_pairs.py /tmp/rows.csv --source vtrain_multi [--top 15]
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import re
+
+import pandas as pd
+
+#: layout fields compared between the two rows of a pair (``nmb`` where the global batch is known)
+FIELDS = ("gpus", "tp", "pp", "dp", "mb", "nmb")
+
+
+def with_microbatches(df: pd.DataFrame) -> pd.DataFrame:
+    """Add ``nmb`` (micro-batches per step, gb / (dp * mb)) where the global batch is known: a ``gb``
+    column, or the ``/gb<N>`` tag that validate's vTrain model names carry."""
+    df = df.copy()
+    if "gb" not in df:
+        df["gb"] = df["model"].map(lambda s: (lambda m: int(m.group(1)) if m else None)(re.search(r"/gb(\d+)", str(s))))
+    df["nmb"] = df["gb"] / (df["dp"] * df["mb"])
+    return df
+
+
+def inverted_pairs(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per pair of the same model whose measured and predicted orders disagree: ``fast`` /
+    ``slow`` (as measured), ``differs`` (the FIELDS that differ, '/'-joined), the measured and
+    predicted gaps of slow over fast (%), and ``wrong_by`` = measured gap - predicted gap (points)."""
+    df = with_microbatches(df)
+    fields = [f for f in FIELDS if f in df and df[f].notna().all()]
+    out = []
+    for model, g in df.groupby("model", sort=False):
+        for (_, a), (_, b) in itertools.combinations(g.iterrows(), 2):
+            if (a.measured_s - b.measured_s) * (a.predicted_s - b.predicted_s) >= 0:
+                continue
+            fast, slow = (a, b) if a.measured_s < b.measured_s else (b, a)
+            label = lambda r: " ".join(f"{f}{r[f]:g}" for f in fields)  # noqa: E731
+            mg = 100 * (slow.measured_s / fast.measured_s - 1)
+            pg = 100 * (slow.predicted_s / fast.predicted_s - 1)
+            out.append(dict(model=model, fast=label(fast), slow=label(slow),
+                            differs="/".join(f for f in fields if fast[f] != slow[f]),
+                            measured_gap=mg, predicted_gap=pg, wrong_by=mg - pg,
+                            err_fast=100 * (fast.predicted_s / fast.measured_s - 1),
+                            err_slow=100 * (slow.predicted_s / slow.measured_s - 1)))
+    cols = ["model", "fast", "slow", "differs", "measured_gap", "predicted_gap", "wrong_by", "err_fast", "err_slow"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def summary(pairs: pd.DataFrame) -> pd.DataFrame:
+    """Inverted pairs per model and differing fields: count, mean and largest ``wrong_by``."""
+    return (pairs.groupby(["model", "differs"]).wrong_by.agg(pairs="size", mean_wrong_by="mean", max_wrong_by="max")
+            .reset_index().sort_values(["model", "pairs"], ascending=[True, False]))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("csv", help="validate.py --csv output")
+    ap.add_argument("--source", required=True)
+    ap.add_argument("--top", type=int, default=10, help="largest inversions listed per model")
+    args = ap.parse_args(argv)
+    df = pd.read_csv(args.csv)
+    pairs = inverted_pairs(df[df["source"] == args.source])
+    pd.set_option("display.width", 250)
+    print(summary(pairs).round(1).to_string(index=False))
+    for model, p in pairs.groupby("model", sort=False):
+        print(f"\n{model}: {len(p)} inverted pairs")
+        print(p.nlargest(args.top, "wrong_by").drop(columns="model").round(1).to_string(index=False))
+    return pairs
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""benchmarks/inverted_pairs.py: the pairs it lists are exactly the discordant pairs that lower
+validate's Spearman, with the right fields and gaps."""
+import itertools
+import sys
+
+import numpy as np
+import pandas as pd
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import inverted_pairs as ip  # noqa: E402
+import validate  # noqa: E402
+
+
+def _rows():
+    # one model, global batch 64: (tp, pp, dp, mb, measured, predicted)
+    rows = [(8, 1, 8, 2, 10.0, 10.0), (8, 1, 8, 4, 9.0, 11.0), (2, 1, 32, 2, 12.0, 9.5), (4, 2, 8, 8, 13.0, 14.0)]
+    return pd.DataFrame([dict(source="s", model="m/gb64", gpus=64, tp=a, pp=b, dp=c, mb=d, measured_s=e, predicted_s=f)
+                         for a, b, c, d, e, f in rows])
+
+
+def test_lists_each_discordant_pair_once_with_its_gaps():
+    pairs = ip.inverted_pairs(_rows())
+    # discordant by hand: (mb2, mb4) 10 vs 9 measured, 10 vs 11 predicted; (tp8 mb2, tp2) 10 < 12 but
+    # 10 > 9.5; (tp8 mb4, tp2) 9 < 12 but 11 > 9.5. Concordant: everything with the 13 s row.
+    assert len(pairs) == 3
+    p = pairs.set_index(["fast", "slow"])
+    key = ("gpus64 tp8 pp1 dp8 mb4 nmb2", "gpus64 tp8 pp1 dp8 mb2 nmb4")
+    assert p.loc[key, "differs"] == "mb/nmb"
+    assert np.isclose(p.loc[key, "measured_gap"], 100 * (10 / 9 - 1))
+    assert np.isclose(p.loc[key, "predicted_gap"], 100 * (10 / 11 - 1))
+    assert np.isclose(p.loc[key, "wrong_by"], 100 * (10 / 9 - 10 / 11))
+    # tp8 dp8 mb2 runs 4 micro-batches of the 64, tp2 dp32 mb2 one
+    assert set(pairs["differs"]) == {"mb/nmb", "tp/dp/nmb", "tp/dp/mb/nmb"}
+
+
+def test_no_pairs_iff_validate_ranks_perfectly():
+    df = _rows()
+    for perm in itertools.permutations(df["predicted_s"]):
+        d = df.assign(predicted_s=list(perm))
+        rho = validate.spearman(d["predicted_s"], d["measured_s"])
+        assert (len(ip.inverted_pairs(d)) == 0) == np.isclose(rho, 1.0)
