@@ -1079,20 +1079,19 @@ MBRIDGE_MOE_RECIPES = {
     ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
     ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
     ("kimi k2", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
-    # Nemotron 3 Nano (Megatron-Bridge scripts/performance/configs/nemotronh/nemotronh_workload_base_configs.py
-    # ``BASE_NEMOTRON_3_NANO_CONFIG``: moe_flex_dispatcher_backend="hybridep", no all-to-all overlap, every GPU)
+    # Nemotron 3 (Megatron-Bridge scripts/performance/configs/nemotronh/nemotron_3_workload_base_configs.py, the
+    # revision whose layout (TP, EP, micro-batch, GBS, GPUs) is the row's, ``MBRIDGE_NEMOTRON3_REVISIONS``):
+    # moe_flex_dispatcher_backend="hybridep" in every Nano / Super config of every matching revision (Nano
+    # ``BASE_NEMOTRON_3_NANO_CONFIG`` @e6015aa8 (nanz-nv, the 26.02.01 tables' snapshot) .. @d063066b (radixark, 26.04);
+    # Super ``BASE_NEMOTRON_3_SUPER_CONFIG`` @d063066b, @f601ba97, B300 EP8 included: the B300 "deepep" of @06e8da4e
+    # came with EP 64, not the tables' EP 8); no all-to-all overlap anywhere (no moe_a2a_overlap in any revision)
     **{("nemotron 3 nano", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
        for k in ("H100", "B200", "B300", "GB200", "GB300")},
-    # Nemotron 3 Super (nemotronh/nemotron_3_workload_base_configs.py @06e8da4e ``BASE_NEMOTRON_3_SUPER_CONFIG*``:
-    # GB300 / GB200 / B200 moe_flex_dispatcher_backend="hybridep", B300 "deepep"; the NVFP4 GB200 / B200 variants
-    # are the base config, whose dispatcher is the recipe's: recipes/nemotronh/nemotron_3_super.py
-    # ``moe_flex_dispatcher_backend = "hybridep"``); no all-to-all overlap anywhere
     **{("nemotron 3 super", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
-       for k in ("B200", "GB200", "GB300")},
-    ("nemotron 3 super", "B300"): dict(moe_dispatcher="deepep", moe_a2a_overlap=False),
-    # Nemotron 3.5 Lightning (recipes/nemotronh/nemotron_3_5_lightning.py: ``moe_token_dispatcher_type = "flex"``,
-    # ``moe_flex_dispatcher_backend = "hybridep"``; the GB200 8K config keeps them); GB300: no config of its own
-    # read, the same recipe taken
+       for k in ("B200", "B300", "GB200", "GB300")},
+    # Nemotron 3.5 Lightning (src/megatron/bridge/perf_recipes/nemotronh/{gb200,gb300}/nemotronh.py @020041f0 /
+    # @007282ea: ``nemotron_3_5_lightning_pretrain_8gpu_*_fp8mx_config`` builds on the Nano MXFP8 config, hybridep;
+    # that GB300 revision then switches to NCCL EP (``_enable_ncclep``), a revision of unknown date: not taken)
     **{("nemotron 3.5 lightning", k): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False)
        for k in ("GB200", "GB300")},
 }
@@ -1112,7 +1111,10 @@ MBRIDGE_BF16_LAYERS = {("nemotron 3 super", "nvfp4"): 14}
 #: models whose Megatron-Bridge recipe keeps the MTP module in BF16 under any fp8/fp4 recipe
 #: (``cfg.model.keep_mtp_spec_in_bf16 = True``: recipes/nemotronh/nemotron_3_super.py, which the performance
 #: scripts start from in every precision; planner.model.stacks ``Stack.lp_bf16_mtp``)
-MBRIDGE_BF16_MTP = ("nemotron 3 super",)
+MBRIDGE_BF16_MTP = ("nemotron 3 super", "nemotron 3.5 lightning")
+# (Nemotron 3.5 Lightning: ``cfg.model.keep_mtp_spec_in_bf16 = True`` in every Lightning perf recipe,
+# src/megatron/bridge/perf_recipes/nemotronh/gb200/nemotronh.py @020041f0 and gb300/nemotronh.py @007282ea
+# ``nemotron_3_5_lightning_pretrain_8gpu_*_config``, and b200/nemotronh.py ``_apply_nemotron_3_5_lightning_defaults``)
 #: (model, precision) whose Megatron-Bridge performance configs turn the TP communication overlap off:
 #: ``cfg.comm_overlap.tp_comm_overlap = False if precision == "nvfp4" else ...`` in every GPU's config of
 #: scripts/performance/configs/llama/llama3_llm_pretrain.py (Llama 3 8B / 70B), llama31_llm_pretrain.py
@@ -1147,7 +1149,8 @@ _CG_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("moe_router", "moe_prep
 _CG_ATTN_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
 _CG_FULL = dict(cuda_graph_impl="local", cuda_graph_scope=("full_iteration",))
 _CG_NONE = dict(cuda_graph_impl="none", cuda_graph_scope=())
-_R2511, _R2606 = (25, 11), (26, 6)
+_R2511, _R2602, _R2606 = (25, 11), (26, 2), (26, 6)
+_CG_ATTN_MAMBA_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "mamba", "moe_router", "moe_preprocess"))
 MBRIDGE_CUDA_GRAPHS = {
     ("qwen3-30b", "GB300"): [(_R2511, _CG_ROUTER)],
     ("qwen3-30b", "GB300", "mxfp8"): [(_R2511, _CG_ROUTER), (_R2606, _CG_FULL)],
@@ -1174,6 +1177,65 @@ MBRIDGE_CUDA_GRAPHS = {
     **{("llama 3 8b", gpu, prec): [(_R2511, _CG_FULL)] for gpu in ("GB300", "GB200", "B300", "B200")
        for prec in ("bf16", "tensorwise", "mxfp8")},
     ("llama 3 70b", "B200", "bf16"): [(_R2511, _CG_FULL)],
+    # Nemotron 3 (``MBRIDGE_NEMOTRON3_REVISIONS``): Nano ``BASE_NEMOTRON_3_NANO_CONFIG`` TE
+    # ["attn", "mamba", "moe_router", "moe_preprocess"] on every Blackwell GPU, H100 FP8_CS TE ["mamba"], H100 BF16 TE
+    # ["attn", "mamba"] (identical from @e6015aa8, the 26.02.01 snapshot, to @d063066b, 26.04, and in the later
+    # perf_recipes/nemotronh/*/nemotronh.py); the Nano recipe's own ``cuda_graph_impl = "none"`` is overridden by
+    # the workload config (scripts/performance/utils/overrides.py ``set_workload_base_configs``). Super @d063066b:
+    # GB300 / GB200 (TP2) / B300 (EP8) the base config's TE ["attn", "mamba", "moe_router", "moe_preprocess"]
+    # (recipes/nemotronh/nemotron_3_super.py sets the same), B200 FP8_MX (TP1 EP64) ``cuda_graph_impl="none"``, B200
+    # NVFP4 (TP2) TE ["mamba", "attn", "moe_router", "moe_preprocess"]. Lightning: the Nano configs' (perf_recipes
+    # nemotronh/{gb200,gb300}/nemotronh.py build it on them)
+    **{("nemotron 3 nano", gpu): [(_R2602, _CG_ATTN_MAMBA_ROUTER)] for gpu in ("B200", "B300", "GB200", "GB300")},
+    ("nemotron 3 nano", "H100", "tensorwise"): [(_R2602, dict(cuda_graph_impl=_TE, cuda_graph_scope=("mamba",)))],
+    ("nemotron 3 nano", "H100", "bf16"): [(_R2602, dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "mamba")))],
+    # Super / Lightning: ``MBRIDGE_CUDA_GRAPHS_NOT_APPLIED``
+}
+#: CUDA graphs the Nemotron 3 Super and 3.5 Lightning recipes set (read as ``MBRIDGE_CUDA_GRAPHS``'s Nemotron entries)
+#: that the planner refuses, so these rows run without graphs: their MTP block (planner.model.ssm ``mtp_block_model``,
+#: pattern "*E": attention + MoE, no Mamba) is priced with the decoder's stack, and planner.model.stacks
+#: ``cuda_graph_parts`` refuses "mamba" for a model with no Mamba layers, while Megatron-Core checks the scope against
+#: the whole model (which has them). Kept here, not in ``MBRIDGE_CUDA_GRAPHS``, until the stack rule takes the scope
+#: per model rather than per priced block.
+MBRIDGE_CUDA_GRAPHS_NOT_APPLIED = {
+    **{(m, gpu): [(_R2602, _CG_ATTN_MAMBA_ROUTER)] for gpu in ("B300", "GB200", "GB300")
+       for m in ("nemotron 3 super", "nemotron 3.5 lightning")},
+    ("nemotron 3 super", "B200", "nvfp4"): [(_R2602, _CG_ATTN_MAMBA_ROUTER)],
+    ("nemotron 3 super", "B200", "mxfp8"): [(_R2602, _CG_NONE)],
+}
+#: The layout (TP, EP, micro-batch, global batch, GPUs) of each Nemotron 3 config in the revision taken (@d063066b;
+#: Lightning: the Nano configs it is built on, perf_recipes/nemotronh/{gb200,gb300}/nemotronh.py), per (model, GPU,
+#: precision kind); tests/test_mbridge_all_data.py checks every Nemotron row of the tables against it
+MBRIDGE_NEMOTRON3_LAYOUTS = {
+    **{(m, gpu, "mxfp8"): (1, 8, mb, 512, 8) for m in ("nemotron 3 nano", "nemotron 3.5 lightning")
+       for gpu, mb in (("GB300", 4), ("B300", 4), ("GB200", 2), ("B200", 2))},
+    ("nemotron 3 nano", "H100", "tensorwise"): (1, 8, 1, 1024, 16),
+    **{("nemotron 3 super", "GB300", p): (1, 64, 1, 512, 64) for p in ("mxfp8", "nvfp4")},
+    **{("nemotron 3 super", "GB200", p): (2, 64, 1, 512, 64) for p in ("mxfp8", "nvfp4")},
+    **{("nemotron 3 super", "B300", p): (1, 8, 1, 512, 64) for p in ("mxfp8", "nvfp4")},
+    ("nemotron 3 super", "B200", "mxfp8"): (1, 64, 1, 512, 64),
+    ("nemotron 3 super", "B200", "nvfp4"): (2, 64, 1, 512, 64),
+}
+#: The Megatron-Bridge revisions the Nemotron 3 rows' recipes are read from (``MBRIDGE_MOE_RECIPES``,
+#: ``MBRIDGE_RECOMPUTE``, ``MBRIDGE_CUDA_GRAPHS``): every stored version of scripts/performance/configs/nemotronh/
+#: nemotron_3_workload_base_configs.py (NVIDIA-NeMo/Megatron-Bridge and forks), with the layout each gives and
+#: whether it is the tables' (Nano: TP1 EP8 GBS 512 on 8 GPUs, micro-batch 4 GB300 / B300, 2 GB200 / B200, H100 TP1
+#: EP8 GBS 1024 on 16 GPUs micro-batch 1; Super: 64 GPUs GBS 512 micro-batch 1, GB300 TP1 EP64, GB200 TP2 EP64, B300
+#: TP1 EP8, B200 FP8_MX TP1 EP64, B200 NVFP4 TP2 EP64). Taken: @d063066b, the snapshot that carries the 26.04 table;
+#: the Nano configs are the same in every revision. The tables' 26.06 .. 26.08.01 rows keep these layouts; the later
+#: perf_recipes/nemotronh/{gb300,gb200,b300,b200}/nemotronh.py (undated revisions) keep these graphs, recompute and
+#: layouts but add, on GB300 only, the NCCL EP dispatcher and for MXFP8 TE's op fuser (CuTeDSL fused grouped MLP) and
+#: FP8 attention: not taken, their release not established.
+MBRIDGE_NEMOTRON3_REVISIONS = {
+    "nanz-nv@e6015aa8": "26.02.01 snapshot; Nano as taken; Super micro-batch 4 / 2, EP8 everywhere: not the tables'",
+    "NVIDIA-NeMo@06e8da4e": "Super GB200 TP1, B300 EP64 (deepep), B200 EP8: not the tables'; GB300 as taken",
+    "rachitgarg91@117c464a": "two merged versions in one file (GB200 TP1 then TP2 / NVFP4 TP1); not taken",
+    "dingqingy-nv@fad8a1dc": "Super one base for every GPU (no TP, EP64): B300 / B200 not the tables'",
+    "NVIDIA-NeMo@f601ba97": "every Super layout the tables' except B200 NVFP4 (TP1 here); as taken otherwise",
+    "radixark@d063066b": "26.04 snapshot; every layout the tables': TAKEN",
+    "kaiko-ai@89af5032 / ghadiaravi13@4171fc51 / nvegesna@05508006 / kocchop@6219b1a8": "as @d063066b (plus VR200 / "
+    "Ultra entries; nvegesna's Nano H100 deepep); kaiko's B200 BF16 TP2 EP8 (no B200 BF16 row)",
+    "svcnemo-autobot@b2d5de5d": "B200 base TP2 (NVFP4 TE full scope, no recompute), FP8_MX as taken: agrees",
 }
 
 
@@ -1228,14 +1290,19 @@ MBRIDGE_RECOMPUTE = {
     ("deepseek-v3", "B200"): ["mla_up_proj"],
     ("gpt-oss", "GB200", "bf16"): ["layernorm", "moe_act"],
     ("kimi k2", "GB300"): ["mla_up_proj"],
-    # Nemotron 3 Nano H100 FP8_CS (nemotronh_workload_base_configs.py ``NEMOTRON_3_NANO_PRETRAIN_CONFIG_H100_FP8_CS_V1``);
-    # the Blackwell configs set none
+    # Nemotron 3 (``MBRIDGE_NEMOTRON3_REVISIONS``: the revision matching the row's layout). Nano H100 FP8_CS
+    # ``NEMOTRON_3_NANO_PRETRAIN_CONFIG_H100_FP8_CS_V1`` (every revision, @e6015aa8 .. @d063066b); the Nano Blackwell
+    # configs set none and the recipe (recipes/nemotronh/nemotron_3_nano.py) ``recompute_granularity = None``
     ("nemotron 3 nano", "H100"): ["moe", "layernorm", "core_attn", "moe_act"],
-    # Nemotron 3 Super (nemotron_3_workload_base_configs.py @06e8da4e): GB200 BF16 / FP8_MX
-    # ``["moe_act", "layernorm", "core_attn", "moe"]``, B200 BF16 / FP8_MX ``["moe_act", "layernorm",
-    # "core_attn"]``, their NVFP4 variants the base config (none), GB300 / B300 none
-    ("nemotron 3 super", "GB200", "mxfp8"): ["moe_act", "layernorm", "core_attn", "moe"],
-    ("nemotron 3 super", "B200", "mxfp8"): ["moe_act", "layernorm", "core_attn"],
+    # Super @d063066b (radixark, the 26.04 tables' snapshot; @f601ba97 the same for these keys): B200 FP8_MX (TP1
+    # EP64) ``BASE_NEMOTRON_3_SUPER_CONFIG_B200`` ["moe_act", "layernorm"]; B200 NVFP4 (TP2 EP64)
+    # ``recompute_modules=None``: the recipe's, none (recipes/nemotronh/nemotron_3_super.py sets no recompute);
+    # B300 (EP8) NVFP4 ["moe_act", "layernorm"], FP8_MX none; GB200 (TP2) and GB300 none. (@06e8da4e's GB200
+    # ["moe_act", "layernorm", "core_attn", "moe"] and B200 ["moe_act", "layernorm", "core_attn"] came with GB200
+    # TP1 and B200 EP8, not the tables' layouts)
+    ("nemotron 3 super", "B200", "mxfp8"): ["moe_act", "layernorm"],
+    ("nemotron 3 super", "B200", "nvfp4"): [],
+    ("nemotron 3 super", "B300", "nvfp4"): ["moe_act", "layernorm"],
 }
 #: models whose Megatron-Bridge performance recipes reduce gradients in bf16
 #: (``grad_reduce_in_fp32 = False`` in scripts/performance/configs/{qwen,gpt_oss}/*_workload_base_configs.py;

@@ -194,3 +194,27 @@ def test_kimi_rows_run_muon(rows):
     case = validate.pr2_case(load_catalog(), r)
     assert case.training.optimizer == "muon" and int(case.candidates.zero[0]) == 1
     assert case.options["moe_dispatcher"] == "hybridep" and validate.pr2_recompute_modules(r) == ["mla_up_proj"]
+
+
+def test_nemotron3_recipes_are_the_revision_with_the_rows_layout(rows):
+    """Every Nemotron 3 row (Nano, Super, 3.5 Lightning) has the layout of the config its recipe settings are read from
+    (validate.MBRIDGE_NEMOTRON3_LAYOUTS: Megatron-Bridge nemotron_3_workload_base_configs.py @d063066b), so the
+    recompute / graph / dispatcher entries are that revision's: e.g. Super GB200 runs TP2 there and recomputes nothing
+    (@06e8da4e's ["moe_act", "layernorm", "core_attn", "moe"] came with TP1), B300 EP8 with HybridEP (not EP64 DeepEP)."""
+    import validate
+
+    nem = rows[rows["id"].str.contains("nemotron")]
+    assert len(nem) == 57
+    for r in nem.itertuples():
+        key = next(k for k in validate.MBRIDGE_NEMOTRON3_LAYOUTS
+                   if k[0] in r.model.lower() and k[1] == validate.pr2_gpu_kind(r) and k[2] == validate.pr2_prec_kind(r))
+        ep = int(re.search(r"EP=(\d+)", r.notes).group(1))
+        assert (r.tp, ep, r.micro_batch, r.global_batch_seqs, r.num_gpus) == validate.MBRIDGE_NEMOTRON3_LAYOUTS[key], r.id
+        opts = validate.pr2_options(r, "megatron-core")
+        assert opts["moe_dispatcher"] == "hybridep" and opts["moe_a2a_overlap"] is False, r.id
+    by_id = {r.id: r for r in nem.itertuples()}
+    assert validate.pr2_recompute_modules(by_id["mbridgeall_2604_gb200_nemotron-3-super-120b-a12b_mxfp8_64"]) is None
+    assert validate.pr2_recompute_modules(by_id["mbridgeall_2604_b300_nemotron-3-super-120b-a12b_nvfp4_64"]) == [
+        "moe_act", "layernorm"]
+    nano = validate.pr2_options(by_id["mbridgeall_2604_gb300_nemotron-3-nano-30b-a3b_mxfp8_8"], "megatron-core")
+    assert nano["cuda_graph_scope"] == ("attn", "mamba", "moe_router", "moe_preprocess")
