@@ -1189,15 +1189,8 @@ MBRIDGE_CUDA_GRAPHS = {
     **{("nemotron 3 nano", gpu): [(_R2602, _CG_ATTN_MAMBA_ROUTER)] for gpu in ("B200", "B300", "GB200", "GB300")},
     ("nemotron 3 nano", "H100", "tensorwise"): [(_R2602, dict(cuda_graph_impl=_TE, cuda_graph_scope=("mamba",)))],
     ("nemotron 3 nano", "H100", "bf16"): [(_R2602, dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "mamba")))],
-    # Super / Lightning: ``MBRIDGE_CUDA_GRAPHS_NOT_APPLIED``
-}
-#: CUDA graphs the Nemotron 3 Super and 3.5 Lightning recipes set (read as ``MBRIDGE_CUDA_GRAPHS``'s Nemotron entries)
-#: that the planner refuses, so these rows run without graphs: their MTP block (planner.model.ssm ``mtp_block_model``,
-#: pattern "*E": attention + MoE, no Mamba) is priced with the decoder's stack, and planner.model.stacks
-#: ``cuda_graph_parts`` refuses "mamba" for a model with no Mamba layers, while Megatron-Core checks the scope against
-#: the whole model (which has them). Kept here, not in ``MBRIDGE_CUDA_GRAPHS``, until the stack rule takes the scope
-#: per model rather than per priced block.
-MBRIDGE_CUDA_GRAPHS_NOT_APPLIED = {
+    # Super / Lightning (their MTP block "*E" takes the decoder's scope less "mamba": step_time prices it apart,
+    # Megatron-Core checks the scope against the whole model)
     **{(m, gpu): [(_R2602, _CG_ATTN_MAMBA_ROUTER)] for gpu in ("B300", "GB200", "GB300")
        for m in ("nemotron 3 super", "nemotron 3.5 lightning")},
     ("nemotron 3 super", "B200", "nvfp4"): [(_R2602, _CG_ATTN_MAMBA_ROUTER)],

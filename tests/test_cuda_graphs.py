@@ -172,3 +172,23 @@ def test_megatron_launch_flags_name_the_graphs():
     job, best = _plan({"tp": 2, "pp": 1, "ep": 8, "zero": 1}, model={"preset": "qwen3-30b-a3b"}, training=full)
     with pytest.raises(InputError, match="sync-free"):
         emit_launch_spec(job, best, "torchrun:megatron")
+
+
+def test_hybrid_mtp_block_takes_the_models_scope(catalog):
+    """Nemotron 3 Super's recipe captures attn, mamba, moe_router and moe_preprocess (Megatron-Bridge
+    nemotron_3_workload_base_configs.py @d063066b). Megatron-Core checks the scope against the whole model, which
+    has Mamba layers; its MTP block ("*E", priced apart) holds none and takes the rest: the plan is accepted, and
+    the graphs save host time over the eager plan (never GPU time)."""
+    m = ModelSpec(**PRESETS["nemotron-3-super-120b-a12b"])
+    t = TrainingSpec(seq_len=8192, global_batch=512, micro_batch=1, precision="fp8")
+    hw = hw_for(catalog, "GB200-B200")
+    c = cands(tp=2, pp=1, dp=32, ep=64, etp=1, mb=1)
+    opts = dict(fp8_recipe="mxfp8", moe_dispatcher="hybridep")
+    eager = step_time(m, t, c, hw, framework=resolve("megatron-bridge", **opts))
+    graphed = step_time(m, t, c, hw, framework=resolve(
+        "megatron-bridge", cuda_graph_impl="transformer_engine",
+        cuda_graph_scope=("attn", "mamba", "moe_router", "moe_preprocess"), **opts))
+    assert 0 < float(graphed["step_time_s"][0]) <= float(eager["step_time_s"][0])
+    with pytest.raises(InputError, match="mamba"):  # a model without Mamba layers still refuses the scope
+        cuda_graph_parts(resolve("megatron-core", cuda_graph_impl="transformer_engine", cuda_graph_scope=("mamba",)),
+                         ModelSpec(**PRESETS["qwen3-30b-a3b"]))

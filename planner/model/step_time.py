@@ -118,7 +118,7 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
-                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None) -> dict:
+                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
     ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe
     when ``m`` is a block apart from the decoder (the MTP block); else the decoder's
@@ -350,7 +350,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # GPU time of one forward and one backward pass of the layer (comm on the compute stream)
     # CUDA graphs (stacks.cuda_graph_parts): a captured part's ops cost one graph launch; a full-iteration graph
     # needs the sync-free MoE, and a captured MoE block is drop-and-pad: neither has the dispatcher's sync
-    graphs = cuda_graph_parts(fw, m)
+    # (``graph_parts``: a block priced apart, the MTP block, takes the decoder's parts -- Megatron-Core checks the scope
+    # against the whole model -- less those of kinds the block does not hold)
+    graphs = cuda_graph_parts(fw, m) if graph_parts is None else graph_parts
     sync_fwd = 0.0 if graphs & {"full_iteration", "moe"} else moe_share * moe_sync  # GPU idle at the dispatcher's sync
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
@@ -629,9 +631,12 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
-            blk = _layer_terms(ssm.mtp_block_model(m), t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
+            mtp = ssm.mtp_block_model(m)
+            held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
+            blk = _layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
                                tp_comm_overlap, causal_kernels, etp=ketp,
-                               bf16_share=1.0 if fw.lp_bf16_mtp else min(1.0, fw.lp_bf16_layers / m.layers))
+                               bf16_share=1.0 if fw.lp_bf16_mtp else min(1.0, fw.lp_bf16_layers / m.layers),
+                               graph_parts=cuda_graph_parts(fw, m) & held)
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K * (L["mtp_fwd"] + L["mtp_bwd"])
         nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head)
