@@ -17,7 +17,10 @@ Row kinds compared:
   the planner's per-GPU NIC rate (``HardwareOption.inter_bw_per_gpu``, 400 Gb/s per GPU).
 * ``permute_kernel``: a token-permutation kernel alone; the planner moves its bytes at the streaming HBM
   fraction (``Efficiency.memory_time``: ``hbm_bw x eff.hbm``).
-* ``step_ablation`` / ``share`` / ``kernel_count``: printed for the record (a step-level before/after of
+* ``step_ablation`` rows naming a ``planner_row`` (an mbridge_all row of the same recipe): a dispatcher A/B; the
+  planner's step for that row with each dispatcher (``validate.MBRIDGE_MOE_RECIPES`` patched, the recipe's other
+  settings kept), as a ratio of the two steps against the measured throughput ratio.
+* other ``step_ablation`` / ``share`` / ``kernel_count`` rows: printed for the record (a step-level before/after of
   one optimisation: the share of the step it removed), not priced.
 
 ``ratio`` = measured / planner for rates (below 1: the planner assumes it faster than measured) and
@@ -118,6 +121,23 @@ def permute_rate(cat, r) -> float:
     return gpu.hbm_bw * hw.eff.hbm / 1e12
 
 
+def dispatcher_ab(cat, r) -> float:
+    """The planner's step time with the row's dispatcher over its step with the baseline's (hybridep <-> alltoall)
+    for the mbridge_all row ``r["planner_row"]``: compare with baseline_value / value (throughputs)."""
+    from benchmarks import validate as V
+    import pandas as pd
+    runs = pd.read_csv(Path(__file__).resolve().parent / "data" / "mbridge_all_runs.csv")
+    row = next(x for x in runs.itertuples() if x.id == r["planner_row"])
+    key = next(k for k in V.MBRIDGE_MOE_RECIPES if k[0] in str(row.model).lower() and k[1] == V.pr2_gpu_kind(row)
+               and (len(k) == 2 or k[2] == V.pr2_prec_kind(row)))
+    other = "hybridep" if r["dispatcher"] == "alltoall" else "alltoall"
+    steps = {}
+    for disp in (r["dispatcher"], other):
+        with mock.patch.dict(V.MBRIDGE_MOE_RECIPES, {key: dict(V.MBRIDGE_MOE_RECIPES[key], moe_dispatcher=disp)}):
+            steps[disp] = next(x.predicted_s for x in V.mbridge_all(cat).itertuples() if x.id == r["planner_row"])
+    return steps[r["dispatcher"]] / steps[other]
+
+
 def compare(cat=None) -> list[dict]:
     """One dict per priced row: id, kind, measured, planner, ratio (and the block's components for layer rows)."""
     cat = cat or load_catalog()
@@ -133,6 +153,10 @@ def compare(cat=None) -> list[dict]:
                             gpu=r["gpu"], measurement=r["measurement"], component=r["component"],
                             precision=r["precision"], link="nic" if ("rdma" in r["metric"] or "_ib_" in r["metric"]) else "nvl",
                             stack=r["stack"]))
+        elif r["kind"] == "step_ablation" and r.get("planner_row"):
+            p = dispatcher_ab(cat, r)
+            meas = r["baseline_value"] / r["value"]  # step with the row's dispatcher / step with the other
+            out.append(dict(id=r["id"], kind="dispatcher_ab", measured=meas, planner=p, ratio=meas / p))
         elif r["kind"] == "permute_kernel":
             p = permute_rate(cat, r)
             out.append(dict(id=r["id"], kind=r["kind"], measured=r["value"], planner=p, ratio=r["value"] / p,
@@ -161,6 +185,9 @@ def main() -> int:
     print("\nToken-permutation kernels (TB/s): measured vs the planner's streaming HBM rate")
     for x in (x for x in res if x["kind"] == "permute_kernel"):
         print(f"  {x['id']:<52} meas {x['measured']:5.2f}  planner {x['planner']:4.2f}  ratio {x['ratio']:.2f}")
+    print("\nDispatcher A/B on one recipe (step with the row's dispatcher / step with the other)")
+    for x in (x for x in res if x["kind"] == "dispatcher_ab"):
+        print(f"  {x['id']:<52} measured {x['measured']:.3f}  planner {x['planner']:.3f}")
     print("\nStep-level ablations (share of the step each change removed, 1 - before/after; not priced)")
     for r in load("moe_profiles"):
         if r["kind"] == "step_ablation" and r["baseline_value"]:

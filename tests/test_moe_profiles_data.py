@@ -83,6 +83,8 @@ def test_compare_prices_every_comparable_row(rows, cat):
     assert kinds["moe_layer_time"] == sum(1 for r in rows if r["kind"] == "moe_layer_time")
     assert kinds["permute_kernel"] == sum(1 for r in rows if r["kind"] == "permute_kernel")
     assert kinds["ep_comm_bandwidth"] >= 180
+    ab = [x for x in res if x["kind"] == "dispatcher_ab"]
+    assert len(ab) == 1 and ab[0]["measured"] == pytest.approx(406.6 / 423.6)  # alltoall step / HybridEP step
     for x in res:
         assert math.isfinite(x["planner"]) and x["planner"] > 0, x["id"]
     # the block's parts add up to no more than its total plus the host (max(host, GPU) per pass)

@@ -10,7 +10,7 @@ import csv, os
 H = os.path.dirname(os.path.abspath(__file__)); D = "2026-11-30"
 cols = ["id", "kind", "component", "gpu", "gpu_as_stated", "system", "stack", "precision", "dispatcher", "measurement",
         "hidden", "ffn_hidden", "experts", "top_k", "tokens_per_rank", "ep", "num_gpus", "num_sms",
-        "metric", "value", "value_high", "baseline_value", "unit", "time_ms", "source", "provenance", "read_date", "notes"]
+        "metric", "value", "value_high", "baseline_value", "unit", "time_ms", "planner_row", "source", "provenance", "read_date", "notes"]
 rows = []
 
 
@@ -315,6 +315,51 @@ for mid, model, sp in (("deepseek_v3", "DeepSeek-V3", "1.08"), ("gpt_oss", "GPT-
         notes=f"'{model} pre-training setup ... {round((float(sp) - 1) * 100)}% end-to-end performance improvement' from "
               "the fused MLP kernels (1.3x-2x kernel-level over the unfused path); the unfused path's removed share of the "
               f"step = 1 - 1/{sp} = {1 - 1 / float(sp):.3f} (DERIVED); GPU, precision and layout not given in the text read")
+
+# ---------------------------------------------------------------------------------------------
+# G. Dispatcher A/B on one recipe: NVIDIA-NeMo/Megatron-Bridge PR #3561 ('[perf] update: switch GPT-OSS GB200 V2
+# dispatcher default to alltoall', merged 2026-04-28): 64 GB200 (16 nodes), EP 64, MBS 4, GBS 1280, seq 4096,
+# recompute [layernorm, moe_act], moe_a2a_overlap on; model TFLOP/s/GPU with the alltoall and the HybridEP dispatcher.
+# The same configuration as the mbridge_all row named in ``planner_row`` (Megatron-Bridge 26.04 GB200 GPT-OSS BF16).
+PR3561 = """
+  BF16:   alltoall 423.6 TFLOP/s vs hybridep 406.6 TFLOP/s (+4.2%)
+  FP8_MX: alltoall 438.5 TFLOP/s vs hybridep 431.0 TFLOP/s (+1.7%)
+"""
+for line in PR3561.strip().splitlines():
+    prec, rest = line.strip().split(":", 1)
+    a2a, hep = rest.split("alltoall")[1].split("TFLOP/s")[0].strip(), rest.split("hybridep")[1].split("TFLOP/s")[0].strip()
+    add(id=f"mbridge_pr3561_gb200_gpt_oss_{prec.lower()}_alltoall_vs_hybridep", kind="step_ablation",
+        component="dispatcher hybridep -> alltoall", gpu="GB200-B200", gpu_as_stated="GB200", system="64 GB200 (16 nodes)",
+        stack="Megatron-Bridge (GPT-OSS 120B V2 perf config)", precision={"BF16": "bf16", "FP8_MX": "mxfp8"}[prec],
+        dispatcher="alltoall", measurement="e2e", hidden=2880, ffn_hidden=2880, experts=128, top_k=4,
+        tokens_per_rank=16384, ep=64, num_gpus=64, metric="tflops_per_gpu", value=a2a, baseline_value=hep,
+        unit="TFLOP/s/GPU", planner_row="mbridgeall_2604_gb200_gpt-oss-120b_bf16_64" if prec == "BF16" else "",
+        source="NVIDIA-NeMo/Megatron-Bridge PR #3561 description (merged 2026-04-28)",
+        provenance="https://github.com/NVIDIA-NeMo/Megatron-Bridge/pull/3561",
+        notes="value = alltoall, baseline_value = hybridep, same config: EP 64, MBS 4, GBS 1280, seq 4096, recompute "
+              "[layernorm, moe_act], moe_a2a_overlap on; the PR: 'a2a payload and per-token expert compute are both small "
+              "... leaving HybridEP's setup overhead unamortized'")
+
+# ---------------------------------------------------------------------------------------------
+# H. A Megatron step profile on GB200 NVL72 (marin-community/marin issue #7668, comment of 2026-07-27, 'The exact-shape
+# selected-rank profile'): a GRUG-like MoE (d5120, 48 layers, top-8 of 256 experts) on 64 GB200, EP 64, NCCL all-to-all
+# dispatcher, BF16, force-balanced; Kineto exclusive device time on rank 63 of one 61.779 s step.
+M7668 = """
+- Exclusive device time: 48.090 seconds communication (77.84%), 5.329 seconds compute (8.63%), and 8.360 seconds stall (13.53%)
+"""
+for part, sec, pct in (("communication", "48.090", "77.84"), ("compute", "5.329", "8.63"), ("stall", "8.360", "13.53")):
+    assert f"{sec} seconds {part} ({pct}%)" in M7668
+    add(id=f"marin7668_gb200_ep64_a2a_step_{part}", kind="share", component=part, gpu="GB200-B200", gpu_as_stated="GB200",
+        system="64 GB200 (one NVL72 rack)", stack="megatron-core (NCCL all-to-all dispatcher)", precision="bf16",
+        dispatcher="alltoall", measurement="profile", hidden=5120, experts=256, top_k=8, ep=64, num_gpus=64,
+        metric="share_of_step_device_time", value=float(pct) / 100, time_ms=float(sec) * 1e3, unit="fraction",
+        source="marin-community/marin issue #7668, comment 2026-07-27 ('The exact-shape selected-rank profile completed')",
+        provenance="https://github.com/marin-community/marin/issues/7668",
+        notes="one profiled step of 61.779 s (instrumented) on rank 63; the NCCL send/recv kernels of the all-to-all "
+              "total 45.888 stream-s (4,608 kernels), all-gathers 13.732 stream-s (overlapping); grouped-linear forward "
+              "0.751 s, backward 0.771 s; the issue later switched to HybridEP (8.34 s p50 for a 4-of-128 variant) and "
+              "rejected NCCL all-to-all; seq 4096, global batch 1024 (68,515 tok/s x 61.2 s), TP/PP/micro-batch not "
+              "read: not priced")
 
 with open(os.path.join(H, "..", "moe_profiles.csv"), "w", newline="", encoding="utf-8") as f:
     w = csv.DictWriter(f, fieldnames=cols)
