@@ -49,6 +49,11 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab", "seq_len", "global_batch_seqs", "micro_batch",
          "grad_accum", "tp", "pp", "dp", "cp", "num_gpus", "gpus_per_node", "measured_gib"),
     ),
+    "moe_profiles": (
+        ("id", "kind", "component", "gpu", "metric", "value", "unit", "source", "provenance", "read_date", "notes"),
+        ("hidden", "ffn_hidden", "experts", "top_k", "tokens_per_rank", "ep", "num_gpus", "num_sms", "value", "value_high",
+         "baseline_value", "time_ms"),
+    ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),
         ("num_gpus", "num_nodes", "group_size", "num_groups", "shape_elements", "tensor_size_bytes",
