@@ -122,10 +122,12 @@ class Efficiency:
 # training steps the whole model runs slower than that prior predicts. It is refit on the grid
 # 0.50-0.78 (benchmarks/validate.py FIT_GRID) to the mean of all sources' median errors: with
 # NCCL's SM share under overlapped FSDP collectives modelled (physics.nccl_overlap_slowdown,
-# which used to hide inside this value) the optimum is flat over 0.60-0.62 (mean of the four H100
-# sources' medians 7.2% vs 7.0%); 0.60 is taken, the lower end, as the canonical H100 plan's MFU
-# (benchmarks/mfu_envelope.py) is already above the best published H100 figure. LOSO refits
-# 0.60-0.62. The same for every row and every model; a calibration profile replaces it.
+# which used to hide inside this value) the optimum is flat over 0.60-0.62: mean of all 17 sources'
+# medians 8.77% at 0.60, 8.72% at 0.62, 8.86% at 0.58, 8.91% at 0.64 (2026-11-30, 310 mbridge_all rows).
+# Within that tie the lower value is kept: it predicts slower steps, the conservative side for a budget
+# (at 0.62 dgxc 4.5 -> 2.5% and mbridge_all 13.9 -> 13.1% median, nemo2407 5.0 -> 6.9% and nemo2407_ft
+# 7.9 -> 10.0%). LOSO refits 0.58-0.62. The same for every row and every model; a calibration profile
+# replaces it.
 H100_IN_STEP_GEMM = 0.60
 PRIORS = {
     "A100": Efficiency(gemm_max=0.83, sm_count=108, attn_fwd=0.60, attn_bwd=0.45, hbm=0.85,
