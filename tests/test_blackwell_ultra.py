@@ -88,10 +88,9 @@ def test_cudnn_gain_against_the_other_runs(cat, i, direction):
     assert min(others) > 1.05  # every run puts GB300's attention above GB200's
 
 
-def test_gb300_over_gb200_step_time_in_the_measured_direction(cat):
-    """Megatron-Bridge's tables print GB300 1.19-1.27x GB200 on dense Llama at the same release,
-    precision and layout (mbridge_all_runs.csv, 25.11-26.04.01; the two 25.11 Llama 3 70B FP8-CS
-    Megatron-FSDP pairs 1.03-1.05 aside); with Blackwell's parameters the model printed 1.00x."""
+def dense_pair_ratios(cat, fast: str, slow: str):
+    """Megatron-Bridge's dense Llama rows run on both GPUs (``mbridge_all`` ids' GPU field, e.g. "gb300") at the
+    same release, precision and layout: (pairs, median measured slow / fast step, the model's)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import validate
 
@@ -100,11 +99,19 @@ def test_gb300_over_gb200_step_time_in_the_measured_direction(cat):
     d = d.assign(gpu=part.str[2], key=part.str[1] + "_" + part.str[3:].str.join("_") + "_" + d["tp"].astype(str)
                  + "_" + d["pp"].astype(str) + "_" + d["mb"].astype(str))
     dense = d[d["id"].str.contains("_llama")]
-    a = dense[dense["gpu"] == "gb300"].set_index("key")
-    b = dense[dense["gpu"] == "gb200"].set_index("key")
+    a = dense[dense["gpu"] == fast].set_index("key")
+    b = dense[dense["gpu"] == slow].set_index("key")
     keys = a.index.intersection(b.index)
-    assert len(keys) >= 10
     measured = float(np.median(b.loc[keys, "measured_s"] / a.loc[keys, "measured_s"]))
     model = float(np.median(b.loc[keys, "predicted_s"] / a.loc[keys, "predicted_s"]))
+    return len(keys), measured, model
+
+
+def test_gb300_over_gb200_step_time_in_the_measured_direction(cat):
+    """Megatron-Bridge's tables print GB300 1.19-1.27x GB200 on dense Llama at the same release,
+    precision and layout (mbridge_all_runs.csv, 25.11-26.04.01; the two 25.11 Llama 3 70B FP8-CS
+    Megatron-FSDP pairs 1.03-1.05 aside); with Blackwell's parameters the model printed 1.00x."""
+    n, measured, model = dense_pair_ratios(cat, "gb300", "gb200")
+    assert n >= 10
     assert measured > 1.15
     assert 1.08 < model <= measured

@@ -3,16 +3,12 @@ does not sustain (physics.SUSTAINED_CLOCK_OF, physics.sustained_clock: the clock
 at 1000 W). Each check compares the model with a measurement that did not set anything in it: the
 maximum achievable matmul of both parts (one tool, one author), and the step-time ratio Megatron-Bridge's
 tables print for the same dense configuration on both."""
-import sys
-
-import numpy as np
 import pytest
 
 from planner.hardware.efficiency import gpu_family
 from planner.hardware.options import option_from_cluster
 from planner.model import physics
 from planner.spec import ClusterSpec
-from tests.conftest import ROOT
 
 #: ml-engineering MAMF v2 table ("Maximum Achievable Matmul FLOPS comparison table", stas00/ml-engineering
 #: compute/accelerator/README.md, as mirrored at Mu-L/ml-engineering @330ebdd93ba8b41b6c8e11b6acd46d03d53ea1ec):
@@ -62,19 +58,9 @@ def test_gb200_over_b200_step_time_near_the_measured_ratio(catalog):
     """Megatron-Bridge's tables print GB200 at 1.00-1.05x B200 on dense Llama at the same release,
     precision and layout (mbridge_all_runs.csv, 25.09-25.11: 8B FP8-CS / MXFP8 1.02-1.05x; 405B MXFP8
     TP4 PP8 0.90-0.93x); at the datasheet peaks the model printed 1.09x."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import validate
+    from tests.test_blackwell_ultra import dense_pair_ratios
 
-    d = validate.mbridge_all(catalog)
-    part = d["id"].str.split("_")
-    d = d.assign(gpu=part.str[2], key=part.str[1] + "_" + part.str[3:].str.join("_") + "_" + d["tp"].astype(str)
-                 + "_" + d["pp"].astype(str) + "_" + d["mb"].astype(str))
-    dense = d[d["id"].str.contains("_llama")]
-    a = dense[dense["gpu"] == "gb200"].set_index("key")
-    b = dense[dense["gpu"] == "b200"].set_index("key")
-    keys = a.index.intersection(b.index)
-    assert len(keys) >= 5
-    measured = float(np.median(b.loc[keys, "measured_s"] / a.loc[keys, "measured_s"]))
-    model = float(np.median(b.loc[keys, "predicted_s"] / a.loc[keys, "predicted_s"]))
+    n, measured, model = dense_pair_ratios(catalog, "gb200", "b200")
+    assert n >= 5
     assert measured < 1.03
     assert model == pytest.approx(measured, rel=0.05)
