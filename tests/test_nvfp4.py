@@ -107,3 +107,14 @@ def test_bf16_layer_options_are_megatron_cores_and_refuse_delayed_scaling():
     assert resolve("megatron-bridge", fp8_recipe="mxfp8", lp_bf16_layers=14).lp_bf16_layers == 14
     with pytest.raises(InputError, match="delayed"):
         resolve("megatron-core", fp8_recipe="delayed", lp_bf16_layers=2)
+
+
+def test_bf16_layer_options_need_a_low_precision_run(tmp_path, cli):
+    """A 16-bit run has nothing to leave 16-bit: the options are refused in one line, not ignored."""
+    p = tmp_path / "job.yaml"
+    for opt in ("lp_bf16_layers: 4", "lp_bf16_mtp: true"):
+        p.write_text("model: {preset: llama3-8b}\n"
+                     f"training: {{precision: bf16, framework: {{name: megatron-core, {opt}}}}}\n"
+                     "cluster: {gpu: H100, nodes: 2}\n")
+        code, out, err = cli("estimate", p)
+        assert code == 2 and err.strip().startswith("error: training.framework.lp_bf16_") and "\n" not in err.strip()

@@ -467,6 +467,11 @@ class TrainingSpec(_Strict):
             raise ValueError("base_weights: only frozen bases (mode lora or qlora) are stored quantised")
         if self.mode == "qlora" and self.base_weights not in (None, "nf4"):
             raise ValueError("base_weights: qlora keeps the base in nf4; use mode lora for bf16/int8")
+        fw = self.framework
+        for k in ("lp_bf16_layers", "lp_bf16_mtp"):
+            # which layers a low-precision recipe leaves 16-bit: nothing to leave in a 16/32-bit run
+            if fw is not None and getattr(fw, k, None) and self.precision not in ("fp8", "fp4"):
+                raise ValueError(f"training.framework.{k}: only with precision fp8 or fp4 (got {self.precision})")
         if self.recompute_modules is not None and self.recompute != "selective":
             raise ValueError(f"recompute_modules: only with recompute: selective (got {self.recompute or 'searched'})")
         if self.micro_batch is not None and self.micro_batch > self.global_batch:
