@@ -8,7 +8,7 @@ maps the same sources for step time (its helpers are imported, not copied):
   ``titan24`` rows are the same runs as its rows of the same id), so ``validate.pr2_case`` maps them
   (model, layout, micro-batch, precision, recompute) and ``validate.pr2_options`` names the stack
   options (compile, float8 recipe, async TP, early stop); the loss code follows the torchtitan version
-  the source ran (``TITAN_LOSS``).
+  the source ran (``TITAN_EAGER_LOSS``).
 * HF Trainer (``hfdoc_*``): one GPU, no parallelism; the planner preset the row names, the Trainer's
   defaults (eager attention, dropout on, ``mixed_precision: amp`` under ``fp16=True``), the row's
   micro-batch, gradient accumulation, checkpointing and optimizer (``hf_case``).
@@ -96,19 +96,18 @@ def comparable(mem: dict, metric: str, rank: str = "max") -> float:
 #: ``build_loss_fn``; later ``compile.components``, default model and loss). The torchao README's MI300X
 #: runs (torchtitan 2c8b5947, 2025-08, torch.compile on) come after it; its H100 runs (torch
 #: 2.7.0a0+gitb98af95, published 2025-03-12) and the 2024-12 benchmark (9dec370) before: the stack's
-#: own eager loss
-TITAN_LOSS = {"titan25_ao_mi300x": "torch_ce_compiled"}
+#: own eager loss even with compiled blocks (``Stack.loss_compiles`` off for them)
+TITAN_EAGER_LOSS = ("titan24", "titan25_ao_h100")
 
 
 def titan_case(cat, r):
     """(model, training, candidates, stack) of a torchtitan row: ``validate.pr2_case`` on the row
     (its columns are published_runs_2.csv's), the stack with the options its source states, and the
-    loss code of the torchtitan version the source ran (``TITAN_LOSS``)."""
+    loss code of the torchtitan version the source ran (``TITAN_EAGER_LOSS``)."""
     case = pr2_case(cat, r)
     st = row_stack(case.stack, pr2_options(r, case.stack))
-    loss = next((v for k, v in TITAN_LOSS.items() if r.id.startswith(k)), None)
-    if loss is not None:
-        st = replace(st, loss=loss)
+    if r.id.startswith(TITAN_EAGER_LOSS):
+        st = replace(st, loss_compiles=False)
     return case.model, case.training, case.candidates, st
 
 

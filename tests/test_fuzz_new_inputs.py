@@ -89,6 +89,7 @@ HF_REFUSED = {  # config.json edits -> field (were internal errors or "config.js
     "num_hidden_layers off the pattern": (dict(num_hidden_layers=3), "model.hf_config.num_hidden_layers"),
     "mamba_num_heads a string": (dict(mamba_num_heads="64"), "model.hf_config.mamba_num_heads"),
     "norm_topk_prob a string": (dict(norm_topk_prob="no"), "model.hf_config.norm_topk_prob"),  # bool("no") was True
+    "moe_latent_size a string": (dict(moe_latent_size="512"), "model.hf_config.moe_latent_size"),  # loaded silently
 }
 
 

@@ -585,13 +585,14 @@ def test_chunk_sort_bytes_are_what_megatrons_unfused_sort_runs():
 
 def test_chunk_sort_only_for_the_all_to_all_dispatcher_with_several_local_experts():
     """The sort happens where the rank holds more than one expert and tokens came through Megatron's
-    all-to-all: none with one local expert (``num_local_experts > 1``), without EP, or for the
-    flex dispatchers (DeepEP / HybridEP permute once, locally). Where it happens, one sort reads and
+    all-to-all: none with one local expert (``num_local_experts > 1``) or for the flex dispatchers (DeepEP /
+    HybridEP permute once, locally); without EP too (dispatch_postprocess tests only the local experts: the
+    sort is then an identity permutation, still a copy). Where it happens, one sort reads and
     writes every row the rank received: the all-to-all's bytes (moe.dispatch_bytes, every copy sent,
     this rank's own share included) twice over, for the sort and the unsort; with ETP, the etp ranks' rows."""
     T, k, h, b = 4096.0, 8, 2048, 2.0
     assert float(moe.chunk_sort_bytes(T, k, h, b, 8, 1, dedup=False)) == 0.0
-    assert float(moe.chunk_sort_bytes(T, k, h, b, 1, 128, dedup=False)) == 0.0
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 1, 128, dedup=False)) == pytest.approx(2 * 2 * T * k * h * b)
     assert float(moe.chunk_sort_bytes(T, k, h, b, 8, 16, dedup=True)) == 0.0
     ep = 16
     nvl, nic = moe.dispatch_bytes(T, k, h, b, ep, 8, False, 128)

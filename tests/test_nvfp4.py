@@ -118,3 +118,17 @@ def test_bf16_layer_options_need_a_low_precision_run(tmp_path, cli):
                      "cluster: {gpu: H100, nodes: 2}\n")
         code, out, err = cli("estimate", p)
         assert code == 2 and err.strip().startswith("error: training.framework.lp_bf16_") and "\n" not in err.strip()
+
+
+@pytest.mark.parametrize("model,training,field", [
+    ("{preset: llama3-8b}", "{precision: fp8, framework: {name: megatron-core, lp_bf16_mtp: true}}",
+     "training.framework.lp_bf16_mtp"),
+    ("{preset: llama3-8b, mtp_repeated: true}", "{precision: bf16}", "model.mtp_repeated"),
+])
+def test_options_with_nothing_to_act_on_are_refused(tmp_path, cli, model, training, field):
+    """An option that would be silently ignored (an MTP precision without an MTP module, shared MTP weights
+    without MTP depths) is a one-line error."""
+    p = tmp_path / "job.yaml"
+    p.write_text(f"model: {model}\ntraining: {training}\ncluster: {{gpu: H100, nodes: 2}}\n")
+    code, out, err = cli("estimate", p)
+    assert code == 2 and err.strip().startswith(f"error: {field}:") and "\n" not in err.strip(), err

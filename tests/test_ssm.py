@@ -367,3 +367,22 @@ def test_hybrid_recompute_rebuilds_one_block_at_a_time():
     whole = float(recompute_working_set(t, 4096, 2, **kw))
     assert sum(halves) == pytest.approx(whole)  # the two blocks' tables split the layer's
     assert 0 < max(halves) < whole
+
+
+@pytest.mark.parametrize("layers,pp", [(52, 3), (52, 5), (88, 3), (88, 8), (52, 4)])
+def test_hybrid_stages_follow_the_launched_split(layers, pp):
+    """Where pp does not divide a hybrid model's layers, memory counts the stages --emit launches
+    (``--decoder-first/last-pipeline-num-layers``, which MambaStack honours): every layer on one stage, none
+    dropped (layers // pp per stage would leave the rest unbuilt)."""
+    from planner.model.memory import hybrid_stage_sizes
+    from planner.present.emit import megatron_pipeline_split
+
+    sizes = hybrid_stage_sizes(layers, pp)
+    assert sum(sizes) == layers and len(sizes) == pp and max(sizes) == -(-layers // pp)
+    flags = megatron_pipeline_split(layers, pp, 1)
+    if layers % pp:
+        f = dict(zip(flags[::2], flags[1::2]))
+        assert (int(f["--decoder-first-pipeline-num-layers"]), int(f["--decoder-last-pipeline-num-layers"])) == \
+            (sizes[0], sizes[-1])
+    else:
+        assert flags == [] and len(set(sizes)) == 1

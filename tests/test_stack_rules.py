@@ -97,6 +97,8 @@ CASES = [
     # every routed token (no capacity field)
     ("titan-token-drop", ("torchtitan", {}), TOKEN_DROP, {}, dict(zero=2), None),
     ("hf-token-drop", ("hf-trainer", {}), TOKEN_DROP, {}, dict(), None),
+    ("cuda-graphs-full-recompute", ("megatron-core", {"cuda_graph_impl": "local"}), "llama3-8b", {},
+     dict(rc=RECOMPUTE.code["full"]), dict(rc=RECOMPUTE.code["selective"])),
     # 16-bit end layers under fp8 / fp4: Megatron-Core 0.16.1 TransformerConfig caps them at a stage's layers
     ("lp-bf16-layers-per-stage", ("megatron-core", {"fp8_recipe": "tensorwise", "lp_bf16_layers": 12}), "llama3-8b",
      {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "tensorwise", "lp_bf16_layers": 12}},

@@ -186,10 +186,23 @@ def stage_params(m: ModelSpec, c: Candidates):
     return first_dense, body_expert, last_dense, body_expert, layers, np.full(len(c), float(largest))
 
 
+def hybrid_stage_sizes(layers: int, pp: int) -> list[int]:
+    """Layers on each of ``pp`` stages of a hybrid model: even where pp divides them (MambaStack's default),
+    else the middle stages the fullest share ceil(layers / pp) and the first and last the rest, halved -- the
+    split planner.present.emit ``megatron_pipeline_split`` launches (``--decoder-first-pipeline-num-layers`` /
+    ``--decoder-last-...``, which MambaStack honours as TransformerBlock does)."""
+    if layers % pp == 0:
+        return [layers // pp] * pp
+    full = -(-layers // pp)
+    rest = layers - full * (pp - 2)
+    return [rest // 2] + [full] * (pp - 2) + [rest - rest // 2]
+
+
 def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     """``stage_params`` of a hybrid model: its blocks differ (an MoE "E" block holds the experts, a Mamba
     block ~3x an attention block's weights), so each stage counts the blocks it holds. Megatron-Core splits
-    the pattern evenly, stage k holding layers [k n, (k + 1) n), n = layers // pp
+    the pattern evenly, stage k holding layers [k n, (k + 1) n), n = layers // pp; where pp does not divide the
+    layers, by ``--decoder-first/last-pipeline-num-layers`` (``hybrid_stage_sizes``, as --emit writes them)
     (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``). "First" is the heaviest
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
     activations' in-flight depth is the first stage's), "last" the last stage's; ``largest`` the largest
@@ -202,8 +215,10 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
     for p in np.unique(c.pp):
         k = int(p)
-        per = m.layers // k
-        stages = [m.hybrid_pattern[i * per:(i + 1) * per] for i in range(k)]
+        sizes = hybrid_stage_sizes(m.layers, k)
+        edges = np.cumsum([0] + sizes)
+        stages = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])]
+        per = max(sizes)
         dense = [sum(dense_of[b] for b in st) for st in stages]
         exp = [sum(exp_of.get(b, 0) for b in st) for st in stages]
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
@@ -376,7 +391,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         last_act = held * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
-                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b, loss=st.loss))
+                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b, loss=st.loss_code))
         if hf and (walked is None or not walked.all()):
             last_logits = hf_logits
         first_logits = np.where(c.pp == 1, last_logits, 0.0)

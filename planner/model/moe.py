@@ -315,7 +315,8 @@ def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, 
     ``permute_bytes`` already counts: 0 for them. The backward's copies are charged by the layer's
     backward factor (step_time.BWD_MEMBOUND_FACTOR), as for ``permute_bytes``."""
     rows = np.asarray(tokens_rank, dtype=np.float64) * top_k * np.asarray(etp, dtype=np.float64) * hidden * el_bytes
-    on = (not dedup) & (np.asarray(ep, dtype=np.float64) > 1) & (np.asarray(local, dtype=np.float64) > 1)
+    # ``dispatch_postprocess`` tests only ``num_local_experts > 1``: without EP the sort is an identity copy
+    on = (not dedup) & (np.asarray(local, dtype=np.float64) > 1) & (np.asarray(ep, dtype=np.float64) > 0)
     return np.where(on, 2 * 2 * rows, 0.0)  # two copies, each reads and writes the rows
 
 

@@ -207,6 +207,12 @@ RULES: tuple[StackRule, ...] = (
               "model parallel size must be larger than 1 when enabling overlap_moe_expert_parallel_comm with MTP layer'",
               lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and getattr(m, "mtp_layers", 0) > 0,
               lambda c, m, t: (m.mtp_layers == 1) & (c.pp > 1)),
+    # ---- Megatron-Core: CUDA graphs (--cuda-graph-impl) and full recompute
+    StackRule("cuda-graphs-full-recompute", "megatron", "training.recompute",
+              "full recomputation with CUDA graphs (cuda_graph_impl)",
+              "Megatron-LM megatron/training/arguments.py validate_args: 'recompute_granularity must not be full when "
+              "CUDA Graphs are enabled'",
+              lambda st, m, t: getattr(st, "cuda_graph_impl", "none") != "none", lambda c, m, t: c.rc != _FULL),
     # ---- Megatron-Core: 16-bit first / last layers under fp8 / fp4 (--first-last-layers-bf16)
     StackRule("lp-bf16-layers-per-stage", "megatron", "training.framework.lp_bf16_layers",
               "more 16-bit end layers (lp_bf16_layers) than a pipeline stage holds",

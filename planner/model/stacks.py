@@ -242,6 +242,10 @@ class Stack:
     #: stacks); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor loss parallel
     #: under TP
     loss: str = "cast_ce"
+    #: the loss runs under torch.compile when ``compile`` is on (``loss`` + "_compiled" in
+    #: activations.LOSS_TRANSIENT_BYTES): torchtitan compiles its cross-entropy with the model since PR #1033
+    #: (merged 2025-04-01, ``build_loss_fn``; later ``compile.components``, default model and loss)
+    loss_compiles: bool = False
     #: under pipeline parallelism its FSDP keeps each stage's 16-bit weights gathered for the whole step
     #: and accumulates unsharded gradients over the micro-batches (planner.model.memory: torchtitan's
     #: ``apply_fsdp`` sets ``reshard_after_forward=False`` "for PP"; torch.distributed.pipelining
@@ -399,6 +403,12 @@ class Stack:
         return out
 
     @property
+    def loss_code(self) -> str:
+        """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
+        compiles its loss (``loss_compiles``)."""
+        return f"{self.loss}_compiled" if (self.compile and self.loss_compiles) else self.loss
+
+    @property
     def recipe(self) -> LowPrecisionRecipe:
         return RECIPES[self.fp8_recipe]
 
@@ -510,7 +520,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", pp_fsdp_unsharded=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
@@ -645,8 +655,8 @@ def open_options(t) -> tuple[str, ...]:
 #: ``transformer_engine`` (TE ``make_graphed_callables``) takes any of the others, never full_iteration, never both moe
 #: and moe_router, moe_preprocess only with moe_router; with no scope it captures attn + mlp (dense), attn + moe (every
 #: layer MoE) or all three. The model-dependent refusals are ``cuda_graph_parts``'. Graphs also refuse full
-#: recompute ("recompute_granularity must not be full when CUDA Graphs are enabled"), which is searched per layout
-#: here and so not refused (a job that asks for both is timed as asked).
+#: recompute ("recompute_granularity must not be full when CUDA Graphs are enabled"): a per-layout stack rule
+#: (planner.model.stack_rules "cuda-graphs-full-recompute"), so the search drops those layouts.
 #: Share of a Megatron-Core layer's forward host ops (``Stack.layer_ops``, 20) in its attention half, the rest in its
 #: MLP half (the split ``cuda_graph_host_ops`` needs; TransformerLayer ``_forward_attention`` / ``_forward_mlp`` with
 #: the TE spec): named ops linear_qkv, the view + split of the mixed QKV (2), RoPE on q and k (2), core attention,

@@ -117,6 +117,13 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
+def lp_bf16_share(fw: Framework, m: ModelSpec) -> float:
+    """The share of the decoder's layers whose linears the low-precision recipe leaves 16-bit
+    (``Stack.lp_bf16_layers`` of ``m.layers``), spread over the stages (Megatron puts them at the end: the last
+    stage holds more of them, not modelled)."""
+    return min(1.0, fw.lp_bf16_layers / m.layers)
+
+
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
@@ -144,7 +151,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
     # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
     if bf16_share is None:
-        bf16_share = min(1.0, fw.lp_bf16_layers / m.layers)
+        bf16_share = lp_bf16_share(fw, m)
     bf16_share = bf16_share if low else 0.0
     mtp_share = 1.0 if fw.lp_bf16_mtp else bf16_share  # Stack.lp_bf16_mtp: the MTP module unquantised
 
@@ -391,7 +398,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mods = recompute_modules(t, fw, m)
         sel_g, sel_a, sel_m, sel_c, sel_ep = _module_recompute(
             mods, m, fwd_attn=fwd_attn, dense_mlp=sum(p[0] for p in dense_mlp),
-            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_eager_f + moe_sync,
+            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_eager_f + (0.0 if graphs & {"full_iteration", "moe"} else moe_sync),
             moe_act_extra=moe_act_eager,
             a2a=ep_comm_layer / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
             norm_b=norm_b * h / sp_div, act_b=act_fn_b * f / tp, dense_act_b=act_fn_b * fd / tp,
@@ -635,7 +642,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
             blk = _layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
                                tp_comm_overlap, causal_kernels, etp=ketp,
-                               bf16_share=1.0 if fw.lp_bf16_mtp else min(1.0, fw.lp_bf16_layers / m.layers),
+                               bf16_share=1.0 if fw.lp_bf16_mtp else lp_bf16_share(fw, m),
                                graph_parts=cuda_graph_parts(fw, m) & held)
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K * (L["mtp_fwd"] + L["mtp_bwd"])

@@ -57,7 +57,7 @@ _NONNEG_INTS = ("type_vocab_size",)
 _BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "norm_topk_prob")
 # nemotron_h's Mamba and MoE sizes: ModelSpec checks their range, but its lax ints would take "64"
 _POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_size", "conv_kernel", "expand",
-                   "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size")
+                   "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size", "moe_latent_size")
 
 
 def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:

@@ -206,6 +206,8 @@ class ModelSpec(_Strict):
             return self
         if self.hybrid_pattern is not None:
             self._check_hybrid()
+        if self.mtp_repeated and not self.mtp_layers:
+            raise ValueError("mtp_repeated: the depths share one MTP module's weights; give mtp_layers")
         for f in ("layers", "hidden", "heads", "vocab"):
             if getattr(self, f) is None:
                 raise ValueError(f"{f}: required for a {self.family} model")
@@ -654,6 +656,11 @@ class JobSpec(_Strict):
             if self.tabular is None:
                 raise ValueError("model: required section is missing")
             return self
+        fw = self.training.framework
+        if fw is not None and getattr(fw, "lp_bf16_mtp", None) and not m.mtp_layers:
+            raise ValueError("training.framework.lp_bf16_mtp: the model has no MTP module (model.mtp_layers)")
+        if fw is not None and getattr(fw, "lp_bf16_layers", None) and not m.is_transformer:
+            raise ValueError("training.framework.lp_bf16_layers: counts transformer layers; this model has none")
         if m.hybrid and self.training.mode in ("lora", "qlora"):
             raise ValueError(f"training.mode: {self.training.mode} is not modelled for hybrid (hybrid_pattern) models")
         if m.hybrid and self.training.optimizer == "muon":
