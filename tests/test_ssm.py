@@ -386,3 +386,24 @@ def test_hybrid_stages_follow_the_launched_split(layers, pp):
             (sizes[0], sizes[-1])
     else:
         assert flags == [] and len(set(sizes)) == 1
+
+
+@pytest.mark.parametrize("preset", ["nemotron-3-super-120b-a12b", "deepseek-v3"])
+def test_mtp_modules_are_in_the_last_stages_memory(preset):
+    """The MTP modules (``ParamCount.mtp``: DeepSeek-V3's one depth, Super's repeated "*E" block) are weights
+    like any other: on one stage every parameter the model counts, at PP 2 the last stage holds them (and the
+    experts of their MoE blocks are expert parameters)."""
+    from planner.layout import Candidates
+    from planner.model.memory import mtp_stage_params, stage_params
+
+    m = ModelSpec(**PRESETS[preset])
+    pc = count_params(m)
+    assert pc.mtp > 0
+    one = np.array([1, 1])
+    c = Candidates.layouts(one, np.array([1, 2]), np.array([8, 4]), one, one, one)
+    fd, fe, ld, le, _, _ = stage_params(m, c)
+    assert fd[0] + fe[0] == pytest.approx(pc.total)
+    no_mtp = stage_params(m.model_copy(update={"mtp_layers": 0, "mtp_repeated": False}), c)
+    d, e = mtp_stage_params(m, pc)
+    assert ld[1] - no_mtp[2][1] == pytest.approx(d) and le[1] - no_mtp[3][1] == pytest.approx(e) and e > 0
+    assert fd[1] == pytest.approx(no_mtp[0][1]) and fe[1] == pytest.approx(no_mtp[1][1])

@@ -180,10 +180,24 @@ def stage_params(m: ModelSpec, c: Candidates):
     emb = pc.embedding
     head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if (m.tied_embeddings) else 0)
     # pp == 1: one stage holds everything (tied head shares the embedding table)
-    first_dense = body_dense + emb + np.where(single, pc.lm_head + pc.final_norm, 0.0)
-    last_dense = body_dense + np.where(single, emb + pc.lm_head + pc.final_norm, head)
+    mtp_d, mtp_e = mtp_stage_params(m, pc)
+    first_dense = body_dense + emb + np.where(single, pc.lm_head + pc.final_norm + mtp_d, 0.0)
+    last_dense = body_dense + np.where(single, emb + pc.lm_head + pc.final_norm, head) + mtp_d
+    first_expert = body_expert + np.where(single, mtp_e, 0.0)
     largest = max(pc.dense_layer, pc.moe_layer)
-    return first_dense, body_expert, last_dense, body_expert, layers, np.full(len(c), float(largest))
+    return first_dense, first_expert, last_dense, body_expert + mtp_e, layers, np.full(len(c), float(largest))
+
+
+def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
+    """(dense, expert) parameters of the multi-token-prediction modules (``ParamCount.mtp``), which sit on the
+    last pipeline stage with the head (Megatron-Core builds them in the post-process stage;
+    ``--pipeline-model-parallel-layout`` puts "m" with "L"): the routed experts of each module's MoE block are
+    expert parameters (sharded over EP), the rest dense."""
+    if not m.mtp_layers:
+        return 0.0, 0.0
+    modules = min(m.mtp_layers, 1) if m.mtp_repeated else m.mtp_layers
+    expert = modules * m.moe.experts * pc.expert if m.moe is not None else 0.0
+    return float(pc.mtp - expert), float(expert)
 
 
 def hybrid_stage_sizes(layers: int, pp: int) -> list[int]:
@@ -226,10 +240,11 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], per
     single = c.pp == 1
     head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)
-    first_dense = fd + pc.embedding + np.where(single, pc.lm_head + pc.final_norm, 0.0)
-    last_dense = ld + np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head)
+    mtp_d, mtp_e = mtp_stage_params(m, pc)
+    first_dense = fd + pc.embedding + np.where(single, pc.lm_head + pc.final_norm + mtp_d, 0.0)
+    last_dense = ld + np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head) + mtp_d
     largest = max([*blocks.values()] + ([pc.moe_layer] if m.moe is not None else []))
-    return first_dense, fe, last_dense, le, lay, np.full(n, float(largest))
+    return first_dense, fe + np.where(single, mtp_e, 0.0), last_dense, le + mtp_e, lay, np.full(n, float(largest))
 
 
 def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False):
