@@ -356,3 +356,5 @@ def test_emit_launches_latent_moe_and_hybrid_mtp(tmp_path):
             flag("--moe-shared-expert-intermediate-size"), flag("--mamba-num-heads")) == ("1024", "512", "22", "5376", "128")
     assert (flag("--mtp-num-layers"), flag("--mtp-hybrid-override-pattern")) == ("2", "*E")
     assert "--mtp-use-repeated-layer" in words
+    i = words.index("--mtp-spec")
+    assert [w.strip("'") for w in words[i + 1:i + 3]] == ["megatron.core.models.mamba.mamba_layer_specs", "mamba_stack_spec"]

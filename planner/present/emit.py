@@ -198,9 +198,8 @@ def _precision_flags(job: JobSpec) -> list[str]:
     if st.lp_bf16_layers:
         a += (["--first-last-layers-bf16"] + _flag("--num-layers-at-start-in-bf16", 0)
               + _flag("--num-layers-at-end-in-bf16", st.lp_bf16_layers))
-    if st.lp_bf16_mtp:  # Megatron-Bridge's keep_mtp_spec_in_bf16 is newer than Megatron-Core 0.16.1's TransformerConfig
-        raise InputError("--emit", "lp_bf16_mtp (Megatron-Bridge keep_mtp_spec_in_bf16) has no Megatron-LM 0.16 flag; "
-                                   "launch through Megatron-Bridge, or plan without it")
+    if st.lp_bf16_mtp:  # the MTP module outside the low-precision autocast (the Super / Lightning launch scripts)
+        a.append("--keep-mtp-spec-in-bf16")
     return a
 
 
@@ -430,6 +429,7 @@ def _hybrid_flags(m) -> list[str]:
         # launch scripts pass them with --mtp-num-layers (TransformerConfig mtp_hybrid_override_pattern,
         # mtp_use_repeated_layer); Megatron-LM's newest arguments.py also reads them from a "/"-suffixed pattern
         out += _flag("--mtp-hybrid-override-pattern", "*E") + (["--mtp-use-repeated-layer"] if m.mtp_repeated else [])
+        out += ["--mtp-spec", "megatron.core.models.mamba.mamba_layer_specs", "mamba_stack_spec"]  # as those scripts
     if a is not None:
         out += _flag("--mamba-num-heads", m.mamba_heads) + _flag("--mamba-head-dim", a.head_dim)
         out += _flag("--mamba-num-groups", a.groups) + _flag("--mamba-state-dim", a.d_state)
