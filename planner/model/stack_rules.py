@@ -81,10 +81,15 @@ class StackRule:
     ok: Callable | None = None
     #: the refusal with the plan's numbers (for --emit), else ``what``
     detail: Callable | None = None
+    #: ``ok`` that also reads the resolved stack, ``(c, model, training, stack)`` (an option's value, not just
+    #: whether the rule applies)
+    ok_stack: Callable | None = None
 
-    def refused(self, c, model, training) -> np.ndarray:
+    def refused(self, c, model, training, stack=None) -> np.ndarray:
         """Rows of ``c`` this rule refuses (all False when it does not apply)."""
         n = len(c.tp)
+        if self.ok_stack is not None:
+            return ~np.broadcast_to(np.asarray(self.ok_stack(c, model, training, stack), dtype=bool), (n,))
         if self.ok is None:
             return np.ones(n, dtype=bool)
         return ~np.broadcast_to(np.asarray(self.ok(c, model, training), dtype=bool), (n,))
@@ -92,11 +97,6 @@ class StackRule:
     def message(self, c=None, model=None, training=None) -> str:
         extra = self.detail(c, model, training) if (self.detail is not None and c is not None) else ""
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
-
-
-def _lp_layers(t) -> int:
-    """The job's ``training.framework.lp_bf16_layers`` (0 when unset)."""
-    return int(getattr(getattr(t, "framework", None), "lp_bf16_layers", None) or 0)
 
 
 def _moe(m) -> bool:
@@ -219,7 +219,7 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-Core 0.16.1 TransformerConfig.__post_init__: 'num_layers_at_end_in_bf16 (...) must be between "
               "0 and number of layers per pipeline stage'",
               lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision in ("fp8", "fp4"),
-              lambda c, m, t: m.layers // c.pp >= _lp_layers(t)),
+              ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
     StackRule("hybrid-vpp", "megatron", "parallelism.vpp",
               "a virtual (interleaved) pipeline for a hybrid (Mamba) model",
@@ -353,7 +353,7 @@ def refusals(stack, model, training, c, run: str | None = None) -> dict[str, np.
     """Per rule that concerns the job, the rows of candidates ``c`` it refuses (``run``: the
     runtime whose rules apply, default the stack's own)."""
     run = runtime(stack) if run is None else run
-    return {r.name: r.refused(c, model, training) for r in rules_for(run, stack, model, training)}
+    return {r.name: r.refused(c, model, training, stack) for r in rules_for(run, stack, model, training)}
 
 
 def valid_mask(stack, model, training, c, run: str | None = None) -> np.ndarray:
@@ -367,14 +367,15 @@ def valid_mask(stack, model, training, c, run: str | None = None) -> np.ndarray:
 def job_refusal(stack, model, training) -> StackRule | None:
     """A rule that refuses every layout of the job (``ok`` None: precision, an option the runtime
     lacks): the first such, for an error before any search."""
-    return next((r for r in rules_for(runtime(stack), stack, model, training) if r.ok is None), None)
+    return next((r for r in rules_for(runtime(stack), stack, model, training) if r.ok is None and r.ok_stack is None),
+                None)
 
 
 def check(stack, model, training, c, run: str | None = None, field: str | None = None) -> None:
     """Raise ``InputError`` for the first rule row 0 of ``c`` breaks (``field`` overrides the
     rule's field, e.g. ``--emit``)."""
     for r in rules_for(runtime(stack) if run is None else run, stack, model, training):
-        if r.refused(c, model, training)[0]:
+        if r.refused(c, model, training, stack)[0]:
             raise InputError(field or r.field, r.message(c, model, training))
 
 
