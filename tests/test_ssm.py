@@ -407,3 +407,25 @@ def test_mtp_modules_are_in_the_last_stages_memory(preset):
     d, e = mtp_stage_params(m, pc)
     assert ld[1] - no_mtp[2][1] == pytest.approx(d) and le[1] - no_mtp[3][1] == pytest.approx(e) and e > 0
     assert fd[1] == pytest.approx(no_mtp[0][1]) and fe[1] == pytest.approx(no_mtp[1][1])
+
+
+def test_mtp_depth_saves_a_layers_activations_on_the_last_stage():
+    """DeepSeek-V3's MTP depth runs a transformer layer after the decoder on the last stage and saves its
+    activations like one: at PP 4 (last stage the most loaded) the activations grow by one mean layer's worth
+    per in-flight micro-batch (one micro-batch here), not by nothing."""
+    from planner.model.activations import mean_layer_activation_bytes, stack_table_kw
+    from planner.model.memory import memory_per_gpu
+    from planner.model.stacks import from_training
+    from planner.spec import TrainingSpec
+    from tests.test_step_time import cands
+
+    m = ModelSpec(**PRESETS["deepseek-v3"])
+    t = TrainingSpec(seq_len=4096, global_batch=2, micro_batch=1, precision="bf16", recompute="none")  # one micro-batch
+    c = cands(tp=8, pp=4, dp=2, ep=8, etp=1, mb=1, sp=True)
+    with_mtp = memory_per_gpu(m, t, c)
+    without = memory_per_gpu(m.model_copy(update={"mtp_layers": 0}), t, c)
+    assert int(with_mtp["stage"][0]) == 1 and int(without["stage"][0]) == 1
+    st = from_training(t)
+    one = float(mean_layer_activation_bytes(m, 4096.0, 1, tp=8, cp=1, sp=True, flash=True, act_bytes=2.0,
+                                            recompute=0, **stack_table_kw(st, "bf16")))
+    assert float(with_mtp["activations"][0] - without["activations"][0]) == pytest.approx(one, rel=0.02)

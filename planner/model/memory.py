@@ -403,7 +403,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         a2a = bool(m.moe is not None and st.moe_a2a_overlap)
         first_act = held * per_layer * inflight_microbatches(c, m_micro, a2a) + emb_out + rws
         last_inflight = inflight_microbatches(c, m_micro, a2a, last=True)
-        last_act = held * per_layer * last_inflight + rws
+        # the MTP depths run after the decoder on the last stage and save their activations like layers: a
+        # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)
+        mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
+        last_act = (held + mtp_layers) * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
                        + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b, loss=st.loss_code))
