@@ -349,7 +349,7 @@ class Stack:
         if bad:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
         if opts.get("recompute_early_stop") and not self.torch_checkpoint:
-            ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.torch_checkpoint)
+            ok = stacks_where(lambda st: st.torch_checkpoint)
             raise InputError("training.framework.recompute_early_stop",
                              f"{self.name} recomputes with a reentrant checkpoint, which has no early stop (only {ok})")
         if "tp_overlap" in opts and opts["tp_overlap"] not in TP_OVERLAP:
@@ -361,24 +361,24 @@ class Stack:
                 raise InputError("training.framework.mixed_precision",
                                  f"{opts['mixed_precision']!r}; known: {', '.join(MIXED_PRECISION)}")
             if self.mixed_precision is None:
-                hf = ", ".join(n for n, st in STACKS.items() if st.mixed_precision is not None)
+                hf = stacks_where(lambda st: st.mixed_precision is not None)
                 raise InputError("training.framework.mixed_precision",
                                  f"only for stacks that run Hugging Face model code ({hf}), not {self.name}")
         if "moe_dispatcher" in opts and opts["moe_dispatcher"] not in MOE_DISPATCHER:
             raise InputError("training.framework.moe_dispatcher",
                              f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
         if opts.get("moe_dispatcher") is not None and opts["moe_dispatcher"] not in self.moe_dispatchers:
-            ok = ", ".join(n for n, st in STACKS.items() if st is not None and opts["moe_dispatcher"] in st.moe_dispatchers)
+            ok = stacks_where(lambda st: opts["moe_dispatcher"] in st.moe_dispatchers)
             raise InputError("training.framework.moe_dispatcher",
                              f"{self.name} has no {opts['moe_dispatcher']} dispatcher (only {ok})")
         if opts.get("moe_a2a_overlap") and not self.has_moe_a2a_overlap:
-            ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_moe_a2a_overlap)
+            ok = stacks_where(lambda st: st.has_moe_a2a_overlap)
             raise InputError("training.framework.moe_a2a_overlap",
                              f"the MoE all-to-all overlap is Megatron-Core's (only {ok}), not {self.name}'s")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
         if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
-            ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_megatron_fsdp)
+            ok = stacks_where(lambda st: st.has_megatron_fsdp)
             raise InputError("training.framework.megatron_fsdp", f"Megatron-FSDP runs on {ok}, not {self.name}")
         for kind in ("activation", "optimizer"):
             if opts.get(f"{kind}_offload") and kind not in self.offloads:
@@ -388,7 +388,7 @@ class Stack:
         # the MTP module a low-precision recipe leaves 16-bit): priced only where that code runs
         for k in MCORE_ONLY_OPTIONS:
             if opts.get(k) and not self.has_cuda_graphs:
-                ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_cuda_graphs)
+                ok = stacks_where(lambda st: st.has_cuda_graphs)
                 raise InputError(f"training.framework.{k}", f"a Megatron-Core option (runs on {ok}), not {self.name}'s")
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
@@ -568,6 +568,11 @@ Framework = Stack
 FRAMEWORKS = STACKS
 
 
+def stacks_where(has) -> str:
+    """The registry's stacks for which ``has(stack)`` holds, as a list for a message ("runs on ...")."""
+    return ", ".join(n for n, st in STACKS.items() if st is not None and has(st))
+
+
 def resolve(name: str | Stack | None = None, **options) -> Stack:
     """The registry entry ``name`` (default ``defaults.FRAMEWORK``) with ``options`` applied."""
     if isinstance(name, Stack):
@@ -611,7 +616,7 @@ def recompute_modules(t, stack: Stack, model=None, precision: str | None = None)
         return DEFAULT_RECOMPUTE_MODULES
     field = "training.recompute_modules"
     if not getattr(stack, "module_recompute", False):
-        ok = ", ".join(n for n, s in STACKS.items() if s is not None and s.module_recompute)
+        ok = stacks_where(lambda st: st.module_recompute)
         raise InputError(field, f"Megatron-Core's per-module recompute runs on {ok}, not {getattr(stack, 'name', stack)}")
     if "moe_act" in mods and not stack.moe_grouped_gemm:
         raise InputError(field, f"moe_act needs grouped-GEMM experts, which {stack.name} does not run")
@@ -682,7 +687,7 @@ def _check_cuda_graphs(stack: "Stack", impl: str, scope: tuple) -> None:
             raise InputError("training.framework.cuda_graph_scope", "a CUDA-graph scope needs cuda_graph_impl local or transformer_engine")
         return
     if not stack.has_cuda_graphs:
-        ok = ", ".join(n for n, st in STACKS.items() if st is not None and st.has_cuda_graphs)
+        ok = stacks_where(lambda st: st.has_cuda_graphs)
         raise InputError(f, f"CUDA graphs as Megatron-Core captures them run on {ok}, not {stack.name}")
     f = "training.framework.cuda_graph_scope"
     if impl == "local" and scope not in ((), ("full_iteration",)):
