@@ -579,7 +579,7 @@ def test_chunk_sort_bytes_are_what_megatrons_unfused_sort_runs():
 
     fwd, _ = _hbm_bytes(lambda: sort(sort(x, sort_in), restore))
     top_k = 2  # rows = tokens x top_k on this rank
-    want = moe.chunk_sort_bytes(rows / top_k, top_k, h, 2.0, ep, local, dedup=False)
+    want = moe.chunk_sort_bytes(rows / top_k, top_k, h, 2.0, local, dedup=False)
     assert fwd == pytest.approx(float(want), rel=0.01)
 
 
@@ -591,15 +591,15 @@ def test_chunk_sort_only_for_the_all_to_all_dispatcher_with_several_local_expert
     writes every row the rank received: the all-to-all's bytes (moe.dispatch_bytes, every copy sent,
     this rank's own share included) twice over, for the sort and the unsort; with ETP, the etp ranks' rows."""
     T, k, h, b = 4096.0, 8, 2048, 2.0
-    assert float(moe.chunk_sort_bytes(T, k, h, b, 8, 1, dedup=False)) == 0.0
-    assert float(moe.chunk_sort_bytes(T, k, h, b, 1, 128, dedup=False)) == pytest.approx(2 * 2 * T * k * h * b)
-    assert float(moe.chunk_sort_bytes(T, k, h, b, 8, 16, dedup=True)) == 0.0
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 1, dedup=False)) == 0.0
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 128, dedup=False)) == pytest.approx(2 * 2 * T * k * h * b)
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 16, dedup=True)) == 0.0
     ep = 16
     nvl, nic = moe.dispatch_bytes(T, k, h, b, ep, 8, False, 128)
     received = float(nvl + nic) * ep / (ep - 1)  # what leaves the rank, plus the share it keeps
-    assert float(moe.chunk_sort_bytes(T, k, h, b, ep, 8, dedup=False)) == pytest.approx(2 * 2 * received)
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 8, dedup=False)) == pytest.approx(2 * 2 * received)
     # expert-tensor parallelism: the sort runs after the ETP all-gather, on the etp ranks' rows together
-    assert float(moe.chunk_sort_bytes(T, k, h, b, ep, 8, dedup=False, etp=2)) == pytest.approx(2 * 2 * 2 * received)
+    assert float(moe.chunk_sort_bytes(T, k, h, b, 8, dedup=False, etp=2)) == pytest.approx(2 * 2 * 2 * received)
 
 
 def test_chunk_sort_slows_the_all_to_all_moe_layer_by_its_bytes(catalog, monkeypatch):
@@ -614,7 +614,7 @@ def test_chunk_sort_slows_the_all_to_all_moe_layer_by_its_bytes(catalog, monkeyp
     c = cands(tp=[1], pp=1, dp=8, ep=8, mb=8, zero=1, gpus_per_node=8)
     fw = resolve("megatron-core", moe_dispatcher="alltoall")
     with_sort = step_time(m, t, c, hw, framework=fw)
-    sort_b = float(moe.chunk_sort_bytes(8 * 4096.0, 8, m.hidden, 2.0, 8, 16, dedup=False))
+    sort_b = float(moe.chunk_sort_bytes(8 * 4096.0, 8, m.hidden, 2.0, 16, dedup=False))
     monkeypatch.setattr(moe, "chunk_sort_bytes", lambda *a, **k: 0.0)
     without = step_time(m, t, c, hw, framework=fw)
     passes = float(with_sort["num_microbatches"][0]) * m.moe_layers

@@ -35,7 +35,7 @@ import numpy as np
 from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
                                  megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
 from planner.layout import Candidates, distinct_rows
-from planner.spec.params import count_params, hybrid_block_params
+from planner.spec.params import count_params, hybrid_block_params, mtp_modules
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
@@ -176,16 +176,21 @@ def stage_params(m: ModelSpec, c: Candidates):
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
     body_dense = layers * dense_per_layer
     body_expert = layers * expert_per_layer
-    single = pp == 1
-    emb = pc.embedding
-    head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if (m.tied_embeddings) else 0)
-    # pp == 1: one stage holds everything (tied head shares the embedding table)
-    mtp_d, mtp_e = mtp_stage_params(m, pc)
-    first_dense = body_dense + emb + np.where(single, pc.lm_head + pc.final_norm + mtp_d, 0.0)
-    last_dense = body_dense + np.where(single, emb + pc.lm_head + pc.final_norm, head) + mtp_d
-    first_expert = body_expert + np.where(single, mtp_e, 0.0)
     largest = max(pc.dense_layer, pc.moe_layer)
-    return first_dense, first_expert, last_dense, body_expert + mtp_e, layers, np.full(len(c), float(largest))
+    return _with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert) + (
+        layers, np.full(len(c), float(largest)))
+
+
+def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e):
+    """(first dense, first expert, last dense, last expert) parameters: the stages' blocks plus what the pipeline's
+    ends hold -- the embedding on the first stage; the final norm, the LM head (a tied head its own copy of the
+    table) and the MTP modules (``mtp_stage_params``) on the last; with one stage (``pp`` 1) all of it, once."""
+    single = np.asarray(pp) == 1
+    head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)
+    mtp_d, mtp_e = mtp_stage_params(m, pc)
+    first_dense = first_d + pc.embedding + np.where(single, pc.lm_head + pc.final_norm + mtp_d, 0.0)
+    last_dense = last_d + np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head) + mtp_d
+    return first_dense, first_e + np.where(single, mtp_e, 0.0), last_dense, last_e + mtp_e
 
 
 def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
@@ -195,8 +200,7 @@ def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
     expert parameters (sharded over EP), the rest dense."""
     if not m.mtp_layers:
         return 0.0, 0.0
-    modules = min(m.mtp_layers, 1) if m.mtp_repeated else m.mtp_layers
-    expert = modules * m.moe.experts * pc.expert if m.moe is not None else 0.0
+    expert = mtp_modules(m) * m.moe.experts * pc.expert if m.moe is not None else 0.0
     return float(pc.mtp - expert), float(expert)
 
 
@@ -238,13 +242,8 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
         rows = c.pp == p
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], per
-    single = c.pp == 1
-    head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)
-    mtp_d, mtp_e = mtp_stage_params(m, pc)
-    first_dense = fd + pc.embedding + np.where(single, pc.lm_head + pc.final_norm + mtp_d, 0.0)
-    last_dense = ld + np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head) + mtp_d
     largest = max([*blocks.values()] + ([pc.moe_layer] if m.moe is not None else []))
-    return first_dense, fe + np.where(single, mtp_e, 0.0), last_dense, le + mtp_e, lay, np.full(n, float(largest))
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, np.full(n, float(largest)))
 
 
 def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False):

@@ -299,7 +299,7 @@ def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
     return row * (1 + top_k) + row * (top_k + 1)
 
 
-def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, local, dedup: bool, etp=1):
+def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, local, dedup: bool, etp=1):
     """HBM bytes of one forward pass of the all-to-all dispatcher's second permutation: the rows a rank
     receives arrive grouped by source rank and are re-sorted by local expert before the experts ("Permutation
     2: Sort tokens by local expert", ``MoEAlltoAllTokenDispatcher.dispatch_postprocess`` ->
@@ -316,7 +316,7 @@ def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, 
     backward factor (step_time.BWD_MEMBOUND_FACTOR), as for ``permute_bytes``."""
     rows = np.asarray(tokens_rank, dtype=np.float64) * top_k * np.asarray(etp, dtype=np.float64) * hidden * el_bytes
     # ``dispatch_postprocess`` tests only ``num_local_experts > 1``: without EP the sort is an identity copy
-    on = (not dedup) & (np.asarray(local, dtype=np.float64) > 1) & (np.asarray(ep, dtype=np.float64) > 0)
+    on = (not dedup) & (np.asarray(local, dtype=np.float64) > 1)
     return np.where(on, 2 * 2 * rows, 0.0)  # two copies, each reads and writes the rows
 
 
@@ -432,7 +432,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
-                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, ep, local, DISPATCHERS[stack.moe_dispatcher], etp))
+                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, DISPATCHERS[stack.moe_dispatcher], etp))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)

@@ -360,7 +360,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (``graph_parts``: a block priced apart, the MTP block, takes the decoder's parts -- Megatron-Core checks the scope
     # against the whole model -- less those of kinds the block does not hold)
     graphs = cuda_graph_parts(fw, m) if graph_parts is None else graph_parts
-    sync_fwd = 0.0 if graphs & {"full_iteration", "moe"} else moe_share * moe_sync  # GPU idle at the dispatcher's sync
+    if graphs & {"full_iteration", "moe"}:
+        moe_sync = 0.0
+    sync_fwd = moe_share * moe_sync  # GPU idle at the dispatcher's sync
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
@@ -398,7 +400,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         mods = recompute_modules(t, fw, m)
         sel_g, sel_a, sel_m, sel_c, sel_ep = _module_recompute(
             mods, m, fwd_attn=fwd_attn, dense_mlp=sum(p[0] for p in dense_mlp),
-            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_eager_f + (0.0 if graphs & {"full_iteration", "moe"} else moe_sync),
+            moe=fwd_moe - fwd_g_attn, shared=moe_shared, mla_up=mla_up_fwd, moe_mb=mb_moe_extra + moe_eager_f + moe_sync,
             moe_act_extra=moe_act_eager,
             a2a=ep_comm_layer / 2, tp_fwd=tp_fwd, mem=lambda b: eff.memory_time(T * b, hbm),
             norm_b=norm_b * h / sp_div, act_b=act_fn_b * f / tp, dense_act_b=act_fn_b * fd / tp,

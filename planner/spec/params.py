@@ -112,6 +112,11 @@ def latent_proj_params(m: ModelSpec) -> int:
     return 2 * h * l + ((h + l) if m.linear_bias else 0)
 
 
+def mtp_modules(m: ModelSpec) -> int:
+    """MTP modules that hold weights: one per depth, or one shared by all depths (``mtp_repeated``)."""
+    return min(m.mtp_layers, 1) if m.mtp_repeated else m.mtp_layers
+
+
 def mtp_params(m: ModelSpec, moe_layer: int, dense_layer: int) -> int:
     """DeepSeek-V3 multi-token prediction, per module (DeepSeek-V3 ``inference/model.py`` and
     Megatron-Core ``multi_token_prediction.py``): enorm + hnorm (h each), eh_proj 2h*h, one
@@ -174,7 +179,7 @@ def count_params(m: ModelSpec) -> ParamCount:
         lm_head += h * h + h + _norm(m) + V  # transform dense + norm + decoder bias
     layers = (other if m.hybrid else dense_layer * n_dense) + moe_layer * n_moe
     layers_active = (other if m.hybrid else dense_layer * n_dense) + moe_active * n_moe
-    n_mtp = min(m.mtp_layers, 1) if m.mtp_repeated else m.mtp_layers  # repeated: one module's weights
+    n_mtp = mtp_modules(m)
     mtp = n_mtp * mtp_params(m, moe_layer, dense_layer) if m.mtp_layers else 0
     mtp_active = n_mtp * mtp_params(m, moe_active, dense_layer) if m.mtp_layers else 0
     total = embedding + layers + final_norm + lm_head + mtp
