@@ -67,8 +67,9 @@ REACHED = {
     # NVFP4Quantizer moves them (7.125 B per element, was an estimated 9: stacks.RECIPES, sourced, not fitted)
     # 0.130 / 0.361 / 0.597 -> 0.139 / 0.361 / 0.597 with the Nemotron 3 recipes read from the revision whose layout
     # is the tables' (validate.MBRIDGE_NEMOTRON3_REVISIONS, @d063066b): Super GB200 MXFP8 (TP2) recomputes nothing
-    # (it took @06e8da4e's TP1 list), -11 -> -31% on its 5 rows; kept: the source, not the fit
-    "mbridge_all": (0.139, 0.361, 0.597),
+    # (it took @06e8da4e's TP1 list), -11 -> -31% on its 5 rows; kept: the source, not the fit; 0.139 -> 0.140 with
+    # the MTP modules' weights in the last stage's gradient reduce and optimizer step (memory.mtp_stage_params)
+    "mbridge_all": (0.140, 0.361, 0.597),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02
