@@ -12,6 +12,7 @@ from planner.model.stacks import resolve
 from planner.model.step_time import step_time
 from planner.spec import ModelSpec, TrainingSpec
 from planner.spec.presets import PRESETS
+from planner.vocab import FP8_RECIPE
 from tests.test_step_time import cands, hw_for
 
 QWEN3_235B = ModelSpec(**PRESETS["qwen3-235b-a22b"])
@@ -527,16 +528,20 @@ def test_padded_capacity_runs_without_the_dispatcher_sync(catalog):
 
 
 # ------------------------------------------------------------------------------- multi-stream grouped GEMM host
-def test_grouped_gemm_host_cost_is_the_per_expert_loop_over_one_launch():
-    """TE PR #3134 (SM100, 8 experts x 128 tokens, N = K = 2048, GEMMs only): the multi-stream per-expert
-    loop 0.267 ms, one single-launch grouped kernel 0.069 ms. One projection's host cost for 8 local
-    experts (half the forward's two) plus the single launch must give back the loop's 0.267 ms, at any
-    per-op host time; fused grouped MLPs and stacks without TEGroupedMLP pay none."""
+def test_grouped_gemm_host_cost_follows_the_gemms_scaling():
+    """Block-scaled recipes (MXFP8, NVFP4) pay TE PR #3134's SM100 per-expert set-up, 16-bit and per-tensor fp8
+    GEMMs at most what TE 2.7's measured bf16 multi-stream time leaves (PR #2045): at 8 local experts and any
+    per-op host time, one forward's two projections cost 16 x the per-expert figure; every recipe the
+    vocabulary names has a scaling; fused grouped MLPs and stacks without TEGroupedMLP pay none."""
     core = resolve("megatron-core")
+    assert set(moe.GROUPED_GEMM_SCALING) == set(FP8_RECIPE.names)
+    block, tensor = moe.TE_GROUPED_GEMM_PER_EXPERT_S["block"], moe.TE_GROUPED_GEMM_PER_EXPERT_S["tensor"]
     for launch in (10e-6, 15e-6, 20e-6):
-        one_projection = moe.grouped_gemm_host_ops(core, 8, launch) * launch / 2
-        assert one_projection + 0.069e-3 == pytest.approx(0.267e-3, rel=1e-9)
-    assert moe.grouped_gemm_host_ops(resolve("megatron-core", moe_fused_mlp=True), 8, 15e-6) == 0.0
+        for recipe, per_expert in ((None, tensor), ("tensorwise", tensor), ("delayed", tensor),
+                                   ("mxfp8", block), ("nvfp4", block)):
+            assert moe.grouped_gemm_host_ops(core, 8, launch, recipe) * launch == pytest.approx(16 * per_expert)
+    assert tensor < block / 2
+    assert moe.grouped_gemm_host_ops(resolve("megatron-core", moe_fused_mlp=True), 8, 15e-6, "nvfp4") == 0.0
     assert moe.grouped_gemm_host_ops(resolve("hf-trainer"), 8, 15e-6) == 0.0
 
 
@@ -551,7 +556,7 @@ def test_grouped_gemm_host_cost_moves_only_host_bound_passes(catalog, monkeypatc
         return float(step_time(m, t, cands(tp=1, pp=1, dp=8, ep=8, etp=1, mb=mb), hw,
                                framework=resolve("megatron-core", fp8_recipe="mxfp8"))["step_time_s"][0])
     on1, on8 = step(1), step(8)
-    monkeypatch.setattr(moe, "TE_GROUPED_GEMM_PER_EXPERT_S", 0.0)
+    monkeypatch.setattr(moe, "TE_GROUPED_GEMM_PER_EXPERT_S", {"block": 0.0, "tensor": 0.0})
     off1, off8 = step(1), step(8)
     assert on1 > 1.2 * off1
     assert on8 == pytest.approx(off8, rel=1e-3)

@@ -35,14 +35,32 @@ from planner.model.comm import a2a_time, collective_time, members_per_node
 #: ``general_grouped_gemm`` -> ``nvte_multi_stream_cublas_gemm``), the path TEGroupedMLP runs: one cuBLASLt
 #: call per expert, each with its own descriptor / layout set-up and ``cublasLtMatmulAlgoGetHeuristic``
 #: query (transformer_engine/common/gemm/cublaslt_gemm.cu ``cublas_gemm``) before the launch on one of a
-#: few streams. Measured on SM100 (NVIDIA/TransformerEngine PR #3134, benchmarks/linear/
-#: benchmark_grouped_linear.py, TN fprop, 8 experts x 128 tokens, N = K = 2048, "pure" rows: operands
-#: prepared, GEMMs only): the per-expert loop takes 0.267 ms where one single-launch grouped kernel does
-#: the same work in 0.069 ms, i.e. (0.267 - 0.069) / 8 = 24.75 us per expert GEMM more. Charged per
-#: expert GEMM (2 per local expert forward: fc1, fc2; the backward's dgrad + wgrad of both are the
+#: few streams. Keyed by the GEMM's operand scaling (``GROUPED_GEMM_SCALING``: block-scaled operands set
+#: their scale tensors and modes on every call's descriptor), both from benchmarks/data/parts/grouped_gemm.csv:
+#:
+#: * ``block``: measured on SM100 (NVIDIA/TransformerEngine PR #3134, benchmarks/linear/
+#:   benchmark_grouped_linear.py, per-tensor NVFP4, TN fprop, 8 experts x 128 tokens, N = K = 2048, "pure"
+#:   rows: operands prepared, GEMMs only): the per-expert loop takes 0.267 ms where one single-launch
+#:   grouped kernel does the same work in 0.069 ms, i.e. (0.267 - 0.069) / 8 = 24.75 us per expert GEMM more.
+#:   MXFP8 (also block-scaled) is assumed to pay the same; no MXFP8 loop measurement was found.
+#: * ``tensor`` (bf16 / fp16 and per-tensor fp8): an upper bound, not a fit. TE 2.7's multi-stream path
+#:   runs 16 experts x 2048 tokens of a 768 x 2048 bf16 projection on H100 at 553.9 TFLOP/s
+#:   (NVIDIA/TransformerEngine PR #2045, @yaox12's table: 2 x 16 x 2048 x 768 x 2048 FLOPs in 186.1 us): a
+#:   host slower than 186.1 / 16 = 11.6 us per expert would have made the 16 calls take longer than
+#:   measured, so the per-tensor set-up costs at most that; the planner charges the bound (the slower,
+#:   budget-safe side). The NVFP4 figure is twice it: it cannot be the bf16 path's.
+#: Charged per expert GEMM (2 per local expert forward: fc1, fc2; the backward's dgrad + wgrad of both are the
 #: BWD_HOST_FACTOR x forward of every host op); none where the MLP runs as one fused kernel chain
 #: (``Stack.moe_fused_mlp``).
-TE_GROUPED_GEMM_PER_EXPERT_S = (0.267e-3 - 0.069e-3) / 8
+TE_GROUPED_GEMM_PER_EXPERT_S = {
+    "block": (0.267e-3 - 0.069e-3) / 8,
+    "tensor": 2 * 16 * 2048 * 768 * 2048 / 553.945e12 / 16,
+}
+#: the operand scaling of each low-precision recipe's GEMMs (planner.model.stacks.RECIPES); 16-bit GEMMs
+#: (no recipe) are ``tensor``: TE's MXFP8BlockScaling (32-element blocks) and NVFP4BlockScaling (16-element
+#: blocks) against per-tensor current / delayed scaling and torchao rowwise (a scale vector per operand)
+GROUPED_GEMM_SCALING = {"tensorwise": "tensor", "delayed": "tensor", "rowwise": "tensor",
+                        "mxfp8": "block", "nvfp4": "block"}
 
 # Host ops an MoE layer adds with grouped expert GEMMs (Megatron-Core MoELayer with
 # TEGroupedMLP and the all-to-all dispatcher): router linear, top-k, softmax/scores, aux
@@ -228,14 +246,16 @@ def grouped_gemm_time(eff, groups, m, n, k, peak_flops, hbm_bw, bytes_per_el):
     return groups * eff.gemm_time(padded, n, k, peak_flops, hbm_bw, bytes_per_el)
 
 
-def grouped_gemm_host_ops(stack, local, launch_s: float):
+def grouped_gemm_host_ops(stack, local, launch_s: float, recipe: str | None = None):
     """Host ops (in units of ``launch_s``) that the multi-stream grouped GEMM's per-expert cuBLASLt calls
-    add to one MoE layer forward: 2 expert GEMMs per local expert at ``TE_GROUPED_GEMM_PER_EXPERT_S``
-    each, on the stacks that run TEGroupedMLP (``moe_grouped_gemm``) unfused. Host-side: it costs step
-    time only where the host, not the GPU, bounds the pass (few tokens per expert, many local experts)."""
+    add to one MoE layer forward: 2 expert GEMMs per local expert at ``TE_GROUPED_GEMM_PER_EXPERT_S`` of
+    the GEMMs' scaling (``recipe``: the low-precision recipe's name, None for 16-bit GEMMs) each, on the
+    stacks that run TEGroupedMLP (``moe_grouped_gemm``) unfused. Host-side: it costs step time only where
+    the host, not the GPU, bounds the pass (few tokens per expert, many local experts)."""
     if not stack.moe_grouped_gemm or getattr(stack, "moe_fused_mlp", False) or launch_s <= 0:
         return 0.0
-    return 2.0 * np.asarray(local, dtype=np.float64) * TE_GROUPED_GEMM_PER_EXPERT_S / launch_s
+    per_expert = TE_GROUPED_GEMM_PER_EXPERT_S[GROUPED_GEMM_SCALING.get(recipe, "tensor")]
+    return 2.0 * np.asarray(local, dtype=np.float64) * per_expert / launch_s
 
 
 def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_groups: int = 1):
@@ -381,7 +401,7 @@ class MoELayerTimes:
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
-              wgrad: dict | None = None, launch_s: float = 0.0) -> MoELayerTimes:
+              wgrad: dict | None = None, launch_s: float = 0.0, recipe: str | None = None) -> MoELayerTimes:
     """The MLP side of one MoE layer: the busiest expert's grouped GEMMs (``expert_load``: a stated
     ``imbalance``, capped by the capacity factor when tokens beyond it are dropped, the capacity itself
     when padded to it), the router, the shared experts
@@ -434,7 +454,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
                 + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, DISPATCHERS[stack.moe_dispatcher], etp))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
-    host = host + grouped_gemm_host_ops(stack, local, launch_s)
+    host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,

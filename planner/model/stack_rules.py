@@ -218,7 +218,7 @@ RULES: tuple[StackRule, ...] = (
               "more 16-bit end layers (lp_bf16_layers) than a pipeline stage holds",
               "Megatron-Core 0.16.1 TransformerConfig.__post_init__: 'num_layers_at_end_in_bf16 (...) must be between "
               "0 and number of layers per pipeline stage'",
-              lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision in ("fp8", "fp4"),
+              lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision == "fp8",
               ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
     StackRule("hybrid-vpp", "megatron", "parallelism.vpp",

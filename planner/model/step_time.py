@@ -269,7 +269,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # (planner.model.moe.moe_layer: expert shapes under EP/ETP, grouped GEMM, dispatch bytes)
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out),
-                                wgrad=full_weight_grads(m, t), launch_s=eff.launch_s)
+                                wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
+                                recipe=recipe.name if low else None)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
