@@ -47,9 +47,10 @@ TERA = 1e12
 #: THE default for an unknown fabric: inter-node bandwidth assumed when an instance row has no
 #: sourced ``network_gbps`` (or names no ``fabric``): 100 Gbit/s **per node** (plain datacenter
 #: Ethernet, e.g. GCP A2 "up to 100 Gbps"). Deliberately conservative: an unknown fabric should never
-#: make a multi-node plan look better than it is. (planner/hardware.py assumes 400 Gbit/s *per GPU*
-#: for a bare ``cluster: {gpu: ...}`` spec with no instance; that is a separate, disagreeing default
-#: owned by the planner — this constant is the catalog's only one.)
+#: make a multi-node plan look better than it is. (A bare ``cluster: {gpu: ...}`` spec with no instance
+#: takes its GPU's reference fabric instead where the catalog has one: planner.hardware.options
+#: ``reference_network``, the best-networked clustered instance row with that GPU; this constant is
+#: its fallback.)
 DEFAULT_NETWORK_GBPS = 100.0
 
 #: Inter-node fabrics an instance row may name (``fabric`` column). ``none`` = the instance cannot be

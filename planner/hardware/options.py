@@ -35,8 +35,11 @@ class HardwareOption:
     #: False for an instance the catalog says cannot form a multi-node training cluster (no
     #: fabric, or none sourced): the search then tries one node only
     multi_node: bool = True
-    #: the inter-node bandwidth is the catalog's default for an unknown fabric, not a sourced figure
+    #: the inter-node bandwidth is not the job's or the instance's own sourced figure: the reference
+    #: fabric of the GPU (``reference_network``) or the catalog's default for an unknown fabric
     network_assumed: bool = False
+    #: the one line that says which network was assumed and why ("" when none was)
+    network_note: str = ""
 
     @property
     def cloud(self) -> str:
@@ -96,17 +99,48 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     check_profile_applies(profile, [gpu])
     g = cluster.gpus_per_node or D.GPUS_PER_NODE
     notes = []
+    note = ""
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
-        inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
-        notes.append(network_assumption(gpu.name))
+        ref = reference_network(cat, gpu)
+        if ref is not None:
+            per_gpu, inst = ref
+            inter = per_gpu * g
+            note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per GPU "
+                    f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), the best-networked training instance with this GPU "
+                    f"in the catalog ({inst.key}: {inst.network_source or inst.source}); set cluster.inter_node_gbps")
+        else:
+            inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
+            note = network_assumption(gpu.name)
+        notes.append(note)
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
-        network_assumed=not cluster.inter_node_gbps,
+        network_assumed=not cluster.inter_node_gbps, network_note=note,
     )
+
+
+def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance] | None:
+    """(inter-node bytes/s per GPU, instance) of the best-networked instance in the catalog that carries
+    ``gpu``, forms multi-node clusters and states its network with a source; None when there is none.
+
+    A job that names a bare GPU (``cluster: {gpu: H100, nodes: 512}``) describes a training cluster of
+    that GPU without saying its fabric. Clusters built for multi-node training give every GPU its own
+    RDMA NIC (DGX A100: 8 x 200 Gb/s HDR; DGX H100 / H200 / B200: 8 x 400 Gb/s ConnectX-7), which is what
+    the best-networked rentable systems of each GPU carry (azure:Standard_ND96amsr_A100_v4 8 x 200 Gb/s,
+    aws:p5.48xlarge 3,200 Gb/s, aws:p6-b300.48xlarge 6,400 Gb/s; each row's ``network_source``), not the
+    100 Gb/s per node of a plain Ethernet host (``DEFAULT_NETWORK_GBPS``, kept for GPUs no such row
+    carries). Per GPU, so that ``cluster.gpus_per_node`` scales it."""
+    best = None
+    for inst in cat.instances.values():
+        if inst.gpu is None or inst.gpu.name != gpu.name or not inst.cluster or inst.network_is_default:
+            continue
+        per_gpu = inst.network_bw / inst.gpu_count
+        if best is None or per_gpu > best[0]:
+            best = (per_gpu, inst)
+    return best
 
 
 def network_assumption(name: str) -> str:
@@ -132,6 +166,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         assumed = inst.network_is_default
         if assumed and inst.cluster:
             notes.append(network_assumption(inst.key))
+    note = notes[0] if notes else ""
     if not inst.cluster:
         notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
                      f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")
@@ -143,7 +178,7 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         name=inst.key, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), instance=inst, price_ondemand=price,
         price_spot=inst.price_spot, vcpus_per_node=inst.vcpus, notes=notes,
-        multi_node=bool(inst.cluster), network_assumed=assumed,
+        multi_node=bool(inst.cluster), network_assumed=assumed, network_note=note,
     )
 
 

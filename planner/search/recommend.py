@@ -324,7 +324,7 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
                        "out; `--by gpu` or `--scaling` show the multi-node alternatives")
         if p.hardware.nodes > 1 and hw.network_assumed:
-            line = network_assumption(hw.name) + " — a multi-node plan's gradient sync depends on it"
+            line = (hw.network_note or network_assumption(hw.name)) + " — a multi-node plan's gradient sync depends on it"
             if line not in out:
                 out.append(line)
     if job.training.precision == "fp8":
