@@ -55,9 +55,9 @@ def test_slowest_stage_uses_embedding_and_loss_accounting():
 
     # 126 layers on pp=16: plain 8 layers + head (a head of 2 layers: 10); accounted: 8 units per
     # stage, the last 7 layers + head = 9, middle stages 8 -> the last stage (7 layers + head) paces
-    n, head = slowest_stage(126, np.array([16.0, 1.0]), 1.0, 2.0)
+    n, head, _ = slowest_stage(126, np.array([16.0, 1.0]), 1.0, 2.0)
     assert n.tolist() == [7.0, 126.0] and head.tolist() == [1.0, 1.0]
-    n, head = slowest_stage(126, np.array([16.0]), 1.0, 0.5)  # light head: a middle stage paces
+    n, head, _ = slowest_stage(126, np.array([16.0]), 1.0, 0.5)  # light head: a middle stage paces
     assert n.tolist() == [8.0] and head.tolist() == [0.0]
 
 

@@ -79,8 +79,9 @@ def test_nvfp4_rows_run_without_te_tp_overlap(rows):
 
 def test_mtp_kept_in_bf16(rows, cat):
     """Nemotron 3 Super's recipe keeps its MTP module 16-bit in every precision (keep_mtp_spec_in_bf16):
-    that slows an fp8/fp4 step, and changes nothing once every decoder layer is 16-bit too (the MTP block
-    then takes the decoder's share, 1)."""
+    that slows an fp8/fp4 step, and does so even when every decoder layer is 16-bit too: Megatron-Core runs the
+    MTP layers under the global fp8 context (multi_token_prediction.py ``_proj_and_transformer_layer``, "currently
+    MTP only use global fp8 context"), which --first-last-layers-bf16 does not exempt."""
     import validate
 
     for rid in ("mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64",
@@ -88,8 +89,7 @@ def test_mtp_kept_in_bf16(rows, cat):
         assert validate.pr2_options(_row(rows, rid), "megatron-core")["lp_bf16_mtp"] is True
     r = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
     assert _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=True)
-    assert _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=False) == pytest.approx(
-        _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=True), rel=1e-12)
+    assert _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=True)
 
 
 def test_bf16_layer_options_are_megatron_cores_and_refuse_delayed_scaling():

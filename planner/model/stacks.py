@@ -325,13 +325,15 @@ class Stack:
     #: (megatron/core/fp8_utils.py ``is_first_last_bf16_layer``: those layers run outside the fp8/fp4
     #: autocast). Megatron-Bridge's Nemotron 3 Super NVFP4 preset keeps the last 14 of 88 in BF16
     #: (training/mixed_precision.py ``nemotron_3_super_bf16_with_nvfp4_mixed``, the paper's "final
-    #: 15%"); its plain ``bf16_with_nvfp4_mixed`` and ``bf16_with_mxfp8_mixed`` keep none. The
-    #: linears' time is the share-weighted mean of the two rates (step_time ``_layer_terms``)
+    #: 15%"); its plain ``bf16_with_nvfp4_mixed`` and ``bf16_with_mxfp8_mixed`` keep none. The planner keeps
+    #: them at the end (``--num-layers-at-end-in-bf16``, what --emit writes): each is a whole 16-bit layer on
+    #: the pipeline stage that holds it (step_time ``slowest_stage`` / ``end_layers_on_stage``)
     lp_bf16_layers: int = 0
     #: the multi-token-prediction module's linears stay 16-bit under the fp8/fp4 recipe (Megatron-Core
     #: ``keep_mtp_spec_in_bf16``; Megatron-Bridge recipes/nemotronh/nemotron_3_super.py sets it True, every
-    #: precision). A hybrid model's MTP block ("*E") and every model's MTP projection; a plain model's MTP
-    #: layer is priced as a mean decoder layer (step_time) and keeps the decoder's share
+    #: precision). The MTP projection and the MTP block (a hybrid model's "*E", a plain model's decoder layer).
+    #: Without it the MTP module runs the recipe even under --first-last-layers-bf16 (Megatron-Core's MTP
+    #: layers take the global fp8 context, multi_token_prediction.py ``_proj_and_transformer_layer``)
     lp_bf16_mtp: bool = False
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False

@@ -59,7 +59,8 @@ elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selec
 re-runs and the low-precision recipe; planner.model.physics holds the sourced mechanisms
 (power-limited clocks, FP8/FP4 only on the linear GEMMs plus quantisation work, attention
 efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipeline stages may be
-uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting).
+uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting), and the layers the stack keeps 16-bit under
+the fp8/fp4 recipe are priced on the stages that hold them (``end_layers_on_stage``).
 
 Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
@@ -117,19 +118,12 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
-def lp_bf16_share(fw: Framework, m: ModelSpec) -> float:
-    """The share of the decoder's layers whose linears the low-precision recipe leaves 16-bit
-    (``Stack.lp_bf16_layers`` of ``m.layers``), spread over the stages (Megatron puts them at the end: the last
-    stage holds more of them, not modelled)."""
-    return min(1.0, fw.lp_bf16_layers / m.layers)
-
-
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
-    ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe
-    when ``m`` is a block apart from the decoder (the MTP block); else the decoder's
-    (``Stack.lp_bf16_layers`` of ``m.layers``)."""
+    ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
+    layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
+    puts those on the stages that hold them, ``slowest_stage``)."""
     eff = hw.eff
     low = t.precision == "fp8"
     recipe = fw.recipe
@@ -150,10 +144,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
 
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
     # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
-    if bf16_share is None:
-        bf16_share = lp_bf16_share(fw, m)
-    bf16_share = bf16_share if low else 0.0
-    mtp_share = 1.0 if fw.lp_bf16_mtp else bf16_share  # Stack.lp_bf16_mtp: the MTP module unquantised
+    bf16_share = (bf16_share or 0.0) if low else 0.0
+    # the MTP module's eh_proj: 16-bit only with Stack.lp_bf16_mtp. Megatron-Core runs the MTP layers under the
+    # global fp8 context (multi_token_prediction.py ``_proj_and_transformer_layer``: "currently MTP only use
+    # global fp8 context", get_fp8_context(config) with layer_no -1), which --first-last-layers-bf16 never exempts
+    mtp_share = 1.0 if fw.lp_bf16_mtp else 0.0
 
     def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
@@ -492,8 +487,31 @@ def _module_recompute(modules, m: ModelSpec, *, fwd_attn, dense_mlp, moe, shared
     return tuple(sum((c[i] for c in chosen), z) for i in range(5))
 
 
-def slowest_stage(layers: int, pp, t_layer, t_head):
-    """(layers, head weight) of the pipeline stage that sets the pace, vectorised over ``pp``.
+def end_layers_on_stage(layers: int, n16: int, chunks, held, after=0.0):
+    """How many of the model's last ``n16`` layers (``Stack.lp_bf16_layers``) a pipeline stage holds, vectorised.
+
+    Megatron-Core keeps a layer 16-bit by its *global* number: fp8_utils.py ``is_first_last_bf16_layer``
+    ("layer_no >= config.num_layers - num_bf16_layers_at_end"; "Since layer_no is a global layer index, additional
+    checks on whether we are in the first or last pipeline-parallel rank are not needed"), called per layer with
+    ``layer.layer_number - 1`` by TransformerBlock and MambaStack (hybrid) forward; the number is the stage's
+    offset plus the local index (transformer_layer.py ``get_transformer_layer_offset``: ``vp_stage * (L / v) +
+    pp_rank * (L / pp / v)`` with a virtual pipeline, ``pp_rank * L / pp`` without). So the last layers sit on the
+    last stage; with v model chunks per stage each round of ``L / v`` layers ends with the last stage's chunk,
+    and the end layers fill the last stage's last chunk, then the chunk before it on the stage before, and so on.
+
+    The stage holds ``held`` layers in ``chunks`` equal chunks, and ``after`` layers of the stages after it (0 for
+    the last stage) follow each of its chunks in a round: round j from the end puts the chunk at
+    ``[L - j L/v - (after + held)/v, L - j L/v - after/v)``."""
+    v = np.asarray(chunks, dtype=np.float64)
+    held, after = np.asarray(held, dtype=np.float64), np.asarray(after, dtype=np.float64)
+    out = np.zeros(np.broadcast(v, held, after).shape)
+    for j in range(int(np.max(v, initial=1))):
+        out = out + np.where(j < v, np.clip(n16 - j * layers / v - after / v, 0.0, held / v), 0.0)
+    return out
+
+
+def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1):
+    """(layers, head weight, 16-bit layers) of the pipeline stage that sets the pace, vectorised over ``pp``.
 
     Two splits real stacks run, the better one taken (a tuned job sets the flags when they help):
 
@@ -504,18 +522,30 @@ def slowest_stage(layers: int, pp, t_layer, t_head):
       transformer_block.py ``get_num_layers_to_build``): ``u = ceil((L + 2) / pp)`` units per
       stage, the last stage holding ``u - 1`` layers and the head, middle stages ``u`` layers
       (Llama-3.1-405B: 126 layers on pp = 16 -> first and last stage 7 layers, the rest 8).
+
+    ``n16`` end layers the stack keeps 16-bit under the fp8/fp4 recipe cost ``t16`` more each, on the stages
+    that hold them (``end_layers_on_stage``: the last stage, and with ``chunks`` > 1 model chunks the stages
+    before it too); the stage before the last is the middle stage that holds most of them. With pp = 1 the one
+    stage holds all ``n16``.
     """
     pp = np.asarray(pp, dtype=np.float64)
     plain_n = np.ceil(layers / pp)
-    plain = plain_n * t_layer + t_head
     u = np.ceil((layers + 2) / pp)
-    middle = np.where(pp > 2, u * t_layer, 0.0)
-    last = (u - 1) * t_layer + t_head
+    if n16:
+        b_plain, b_last = (end_layers_on_stage(layers, n16, chunks, x) for x in (plain_n, u - 1))
+        b_mid = end_layers_on_stage(layers, n16, chunks, u, after=u - 1)
+    else:
+        b_plain = b_last = b_mid = 0.0
+    plain = plain_n * t_layer + t_head + b_plain * t16
+    middle = np.where(pp > 2, u * t_layer + b_mid * t16, 0.0)
+    last = (u - 1) * t_layer + t_head + b_last * t16
     acct = np.maximum(middle, last)
     use_acct = (pp > 1) & (acct < plain)
+    mid_paces = use_acct & (middle >= last)
     n = np.where(use_acct, np.where(middle >= last, u, u - 1), plain_n)
-    head = np.where(use_acct & (middle >= last), 0.0, 1.0)
-    return n, head
+    head = np.where(mid_paces, 0.0, 1.0)
+    b16 = np.where(use_acct, np.where(mid_paces, b_mid, b_last), b_plain)
+    return n, head, b16
 
 
 def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
@@ -632,12 +662,24 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     span = attention_span(t, fw.doc_masking)  # the attention's keys per query (packed examples)
 
     if m.is_transformer:
-        # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back
-        (ktp, kcp, kep, kmb, ksp, krc, kpp, ketp), inv = distinct_rows(c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp)
+        # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back; with 16-bit end layers
+        # also per model-chunk count, which decides the stages that hold them (end_layers_on_stage)
+        low = t.precision == "fp8"
+        n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
+        inter = c.schedule == SCHEDULE.code["interleaved"]
+        chunks = np.where(inter, np.maximum(c.vpp, 1), 1)
+        cols = (c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp) + ((chunks,) if n16 else ())
+        (ktp, kcp, kep, kmb, ksp, krc, kpp, ketp, *kch), inv = distinct_rows(*cols)
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
                          etp=ketp)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
         K = KL = float(m.mtp_layers)
+        # a plain model's MTP layers are decoder layers, kept 16-bit with the MTP module (Stack.lp_bf16_mtp)
+        K16 = K if low and fw.lp_bf16_mtp and not m.hybrid else 0.0
+        # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
+        L16 = (_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
+                            etp=ketp, bf16_share=1.0) if n16 or K16 else L)
+        t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
@@ -645,13 +687,22 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
             blk = _layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
                                tp_comm_overlap, causal_kernels, etp=ketp,
-                               bf16_share=1.0 if fw.lp_bf16_mtp else lp_bf16_share(fw, m),
+                               bf16_share=1.0 if fw.lp_bf16_mtp else 0.0,
                                graph_parts=cuda_graph_parts(fw, m) & held)
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
-        t_head = (1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K * (L["mtp_fwd"] + L["mtp_bwd"])
-        nl, head_w = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head)
+        t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
+                  + K * (L["mtp_fwd"] + L["mtp_bwd"]))
+        # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
+        nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
+                                       n16, t16, kch[0] if kch else 1)
+        nb = nb + K16 * head_w
         layers_max = nl[inv]
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
+
+        def stage_layers(k):
+            """term ``k`` of the pacing stage's layers: ``nle`` at the recipe's, ``nb`` of them 16-bit"""
+            return nle * L[k] + nb * (L16[k] - L[k])
+
         # pipeline sends: one activation tensor per micro-batch each way between stages
         # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
         # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
@@ -667,25 +718,23 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # each of a stage's v model chunks sends its activation on and its gradient back: the
         # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
         # §2.2: "the amount of communication also increases by v")
-        inter = c.schedule == SCHEDULE.code["interleaved"]
-        chunks = np.where(inter, np.maximum(c.vpp, 1), 1)
         t_pp = np.where(pp > 1, 2 * chunks * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
-        t_fwd_mb = (nle * L["fwd"] + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv]
-        t_bwd_mb = (nle * L["bwd"] + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv]
+        t_fwd_mb = (stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv]
+        t_bwd_mb = (stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv]
         # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
         # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
         if fw.overlap_p2p:
             t_pp = np.where(inter, np.maximum(t_pp - (t_fwd_mb + t_bwd_mb), 0.0), t_pp)
         t_fwd_mb, t_bwd_mb = t_fwd_mb + 0.5 * t_pp, t_bwd_mb + 0.5 * t_pp
         per_mb = dict(
-            compute_gemm=nle * L["gemm"] + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
-            compute_attention=nle * L["attn"],
-            compute_memory_bound=nle * L["membound"] + heads * L["head_membound"],
-            comm_tp=nle * L["tp"], comm_cp=nle * L["cp"], comm_ep=nle * L["ep"],
+            compute_gemm=stage_layers("gemm") + heads * L["head_gemm"] + proj * (L["mtp_fwd"] + L["mtp_bwd"]),
+            compute_attention=stage_layers("attn"),
+            compute_memory_bound=stage_layers("membound") + heads * L["head_membound"],
+            comm_tp=stage_layers("tp"), comm_cp=stage_layers("cp"), comm_ep=stage_layers("ep"),
         )
         per_mb = {k: v[inv] for k, v in per_mb.items()}
         # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches
-        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * (nle * L["ep_hide"])[inv]
+        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * stage_layers("ep_hide")[inv]
         t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
         per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     else:

@@ -1,0 +1,117 @@
+"""16-bit end layers (``Stack.lp_bf16_layers``, Megatron-Core ``--first-last-layers-bf16
+--num-layers-at-end-in-bf16 N``) priced on the pipeline stage that holds them, not spread over every stage."""
+import numpy as np
+import pytest
+
+from planner.model import physics
+from planner.model.stacks import resolve
+from planner.model.step_time import end_layers_on_stage, slowest_stage, step_time
+from planner.spec import TrainingSpec
+from planner.vocab import SCHEDULE
+from tests.test_step_time import LLAMA, cands, hw_for
+
+
+def megatron_end_layers_per_stage(layers, pp, v, n16):
+    """16-bit layers per pipeline rank as Megatron-Core places them, enumerated layer by layer: a layer's
+    global number is transformer_layer.py ``get_transformer_layer_offset`` (``vp_stage * (L / v) + pp_rank *
+    (L / pp / v)``, plus the local index), and fp8_utils.py ``is_first_last_bf16_layer`` keeps it 16-bit when
+    ``layer_no >= num_layers - num_layers_at_end_in_bf16``."""
+    per_chunk = layers // (pp * v)
+    out = [0] * pp
+    for rank in range(pp):
+        for vp_stage in range(v):
+            offset = vp_stage * (layers // v) + rank * per_chunk
+            out[rank] += sum(offset + i >= layers - n16 for i in range(per_chunk))
+    return out
+
+
+@pytest.mark.parametrize("layers,pp,v,n16", [
+    (88, 2, 1, 14), (32, 2, 1, 6), (32, 4, 1, 8), (32, 2, 4, 6), (32, 2, 4, 16), (48, 4, 3, 10), (96, 4, 2, 30),
+    (32, 8, 2, 1), (126, 1, 1, 5),
+])
+def test_end_layers_land_where_megatron_puts_them(layers, pp, v, n16):
+    """The last stage, and (virtual pipeline) the last chunks of the stages before it, hold what Megatron-Core's
+    own layer numbering keeps 16-bit."""
+    want = megatron_end_layers_per_stage(layers, pp, v, n16)
+    per_stage = layers / pp
+    assert end_layers_on_stage(layers, n16, v, per_stage) == pytest.approx(want[-1])
+    if pp > 1:
+        assert end_layers_on_stage(layers, n16, v, per_stage, after=per_stage) == pytest.approx(want[-2])
+    assert sum(want) == n16
+
+
+def test_slowest_stage_carries_the_end_layers():
+    """pp = 2, 88 layers, 14 kept 16-bit at 0.5 more each: the last stage (44 layers + head) holds all 14; with
+    pp = 1 the one stage holds them; none kept leaves the old split."""
+    n, head, b16 = slowest_stage(88, np.array([2.0, 1.0]), 1.0, 2.0, 14, 0.5)
+    assert b16.tolist() == [14.0, 14.0] and head.tolist() == [1.0, 1.0]
+    assert slowest_stage(88, np.array([2.0]), 1.0, 2.0)[2] == 0.0
+    # a light head and 16-bit layers on the last stage: the accounted split's middle stages (u = 23 layers on pp 4)
+    # would pace without them; the last stage's 22 layers + 8 16-bit ones at 0.5 now do
+    n, head, b16 = slowest_stage(88, np.array([4.0]), 1.0, 0.1, 8, 0.5)
+    assert (n.tolist(), head.tolist(), b16.tolist()) == ([22.0], [1.0], [8.0])
+
+
+def _gemm_pass_delta(hw, m, T, stack, extra=()):
+    """Seconds one dense layer's four linears (QKV, out-projection, gated fc1, fc2) take more in 16 bits than
+    under ``recipe``, forward + dgrad + wgrad, written from the GEMM shapes: 16-bit GEMMs at the 16-bit peak
+    with 2-byte operands; the recipe's at its peak x gemm_rel with 1-byte operands plus its quantisation
+    traffic (``extra``: more (M, N, K) forward shapes; input forward, the weight too where the stack re-quantises it every micro-batch, output gradient
+    backward; ``cast_bytes`` per element)."""
+    eff, hbm, recipe = hw.eff, hw.gpu.hbm_bw, stack.recipe
+    p16 = physics.reachable_peak(hw, "bf16")
+    p8 = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel
+    w = 1.0 if recipe.weight_casts == "microbatch" and not stack.caches_fp8_weights else 0.0
+    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
+    total = 0.0
+    for M, N, K in [(T, q + 2 * kv, h), (T, h, q), (T, 2 * f, h), (T, h, f), *extra]:
+        shapes = [(M, N, K), (M, K, N), (K, N, M)]  # forward, dgrad, wgrad
+        t16 = sum(float(eff.gemm_time(*s, p16, hbm, 2.0)) for s in shapes)
+        t8 = sum(float(eff.gemm_time(*s, p8, hbm, 1.0)) for s in shapes)
+        t8 += float(eff.memory_time((M * K + w * K * N) * recipe.cast_bytes, hbm))
+        t8 += float(eff.memory_time(M * N * recipe.cast_bytes, hbm))
+        total += t16 - t8
+    return total
+
+
+@pytest.mark.parametrize("pp,v,on_last", [(1, 1, 6), (2, 1, 6), (2, 4, 4)])
+def test_end_layers_slow_the_stage_that_holds_them(catalog, pp, v, on_last):
+    """Llama-3-8B shapes (32 layers), MXFP8 with its last 6 layers 16-bit, TP 1, one micro-batch of 4 x 8192
+    tokens, 8 micro-batches: the step grows by (m + (pp - 1) / v) x (the 16-bit layers on the pacing stage) x
+    (one layer's 16-bit GEMMs minus its MXFP8 ones, from the GEMM shapes) -- Narayanan et al. 2021's step is
+    the slowest stage's time over m micro-batches plus the bubble. pp = 1: all 6 on the one stage; pp = 2: all 6
+    on the last stage (spread evenly, 3 a stage, it would be half that); pp = 2 with 4 model chunks: the last
+    stage's last chunk holds layers 28-31 (4 of them), stage 0's last chunk 26-27."""
+    m_micro, mb, seq = 8, 4, 8192
+    t = TrainingSpec(seq_len=seq, global_batch=m_micro * mb, micro_batch=mb, precision="fp8")
+    hw = hw_for(catalog, "B200")
+    c = cands(tp=1, pp=pp, dp=1, vpp=v, mb=mb, zero=0, nodes=1,
+              schedule=SCHEDULE.code["interleaved" if v > 1 else "1f1b"])
+
+    def step(n16):
+        st = resolve("megatron-core", fp8_recipe="mxfp8", lp_bf16_layers=n16)
+        return float(step_time(LLAMA, t, c, hw, framework=st, overlap_grad_reduce=False)["step_time_s"][0])
+
+    want = (m_micro + (pp - 1) / v) * on_last * _gemm_pass_delta(hw, LLAMA, mb * seq, resolve("megatron-core", fp8_recipe="mxfp8"))
+    assert want > 0
+    assert step(6) - step(0) == pytest.approx(want, rel=1e-6)
+
+
+def test_mtp_module_kept_16_bit_on_the_last_stage(catalog):
+    """A plain model's MTP module (one depth: eh_proj, a decoder layer, the head) sits on the last stage;
+    ``lp_bf16_mtp`` (Megatron-Core ``--keep-mtp-spec-in-bf16``) runs its eh_proj (M, N, K) = (T, h, 2h) and its
+    layer's linears 16-bit: the step grows by (m + pp - 1) x their GEMM-shape difference."""
+    m_micro, mb, seq, pp = 8, 4, 8192, 2
+    model = LLAMA.model_copy(update={"mtp_layers": 1})
+    t = TrainingSpec(seq_len=seq, global_batch=m_micro * mb, micro_batch=mb, precision="fp8")
+    hw = hw_for(catalog, "B200")
+    c = cands(tp=1, pp=pp, dp=1, mb=mb, zero=0, nodes=1)
+
+    def step(keep):
+        st = resolve("megatron-core", fp8_recipe="mxfp8", lp_bf16_mtp=keep)
+        return float(step_time(model, t, c, hw, framework=st, overlap_grad_reduce=False)["step_time_s"][0])
+
+    T = mb * seq
+    want = (m_micro + pp - 1) * _gemm_pass_delta(hw, model, T, resolve("megatron-core", fp8_recipe="mxfp8"),
+                                                 extra=[(T, model.hidden, 2 * model.hidden)])
+    assert step(True) - step(False) == pytest.approx(want, rel=1e-6)
