@@ -91,11 +91,11 @@ def moe_block(cat, r) -> dict:
     mem_f = _f(eff.memory_time(ml.membound_bytes + act, hbm))
     perm_f = _f(eff.memory_time(moe_mech.permute_bytes(T, m.moe.top_k, m.hidden, st.ACT_BYTES[r["precision"]]), hbm))
     host_f = _f(ml.host_ops) * eff.launch_s
-    gemm_f, gemm_b, a2a = _f(ml.fwd_mlp), _f(ml.bwd_mlp), _f(ml.a2a)
-    gpu_f = gemm_f + 2 * a2a + mem_f + _f(ml.sync_s)
+    gemm_f, gemm_b, a2a, extra = _f(ml.fwd_mlp), _f(ml.bwd_mlp), _f(ml.a2a), _f(ml.a2a_extra)
+    gpu_f = gemm_f + 2 * a2a + extra + mem_f + _f(ml.sync_s)  # HybridEP's extras (moe.dispatch_extra_time) with the forward
     gpu_b = gemm_b + 2 * a2a + st.BWD_MEMBOUND_FACTOR * mem_f
     host_b = st.BWD_HOST_FACTOR * host_f
-    return dict(gemm=gemm_f + gemm_b, a2a=4 * a2a, membound=(1 + st.BWD_MEMBOUND_FACTOR) * mem_f,
+    return dict(gemm=gemm_f + gemm_b, a2a=4 * a2a + extra, membound=(1 + st.BWD_MEMBOUND_FACTOR) * mem_f,
                 permute=(1 + st.BWD_MEMBOUND_FACTOR) * perm_f, sync=_f(ml.sync_s), host=host_f + host_b,
                 total=max(gpu_f, host_f) + max(gpu_b, host_b))
 

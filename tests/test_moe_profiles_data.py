@@ -92,3 +92,27 @@ def test_compare_prices_every_comparable_row(rows, cat):
         p = x["parts"]
         gpu = p["gemm"] + p["a2a"] + p["membound"] + p["sync"]
         assert max(gpu, p["host"]) <= p["total"] + 1e-9 <= gpu + p["host"] + 1e-9, x["id"]
+
+
+@pytest.fixture(scope="module")
+def pr3561_ab(cat):
+    from benchmarks.validate_moe_profile import dispatcher_ab
+    r = next(r for r in load("moe_profiles") if r["id"] == "mbridge_pr3561_gb200_gpt_oss_bf16_alltoall_vs_hybridep")
+    return r["baseline_value"] / r["value"], dispatcher_ab(cat, r)
+
+
+def test_pr3561_hybridep_extras_narrow_the_gap(pr3561_ab):
+    """Megatron-Bridge PR #3561 (GPT-OSS-120B, 64 GB200, EP 64, a2a overlap on): the all-to-all step is 0.960 of
+    HybridEP's (423.6 vs 406.6 TFLOP/s/GPU). The planner priced the all-to-all 1.042x HybridEP's before
+    HybridEP's routing-map gather and probability rows (moe.dispatch_extra_time); with them 1.037."""
+    measured, planner = pr3561_ab
+    assert measured == pytest.approx(0.960, abs=1e-3)
+    assert planner < 1.040
+
+
+@pytest.mark.xfail(strict=True, reason="the planner still prices HybridEP faster on GB200 GPT-OSS (A/B 1.037 vs "
+                   "measured 0.960): the all-to-all dispatcher's chunk sort (moe.chunk_sort_bytes, ~0.13 s of the step) "
+                   "outweighs HybridEP's sourced extras, which the combined-1F1B overlap hides (README, HybridEP)")
+def test_pr3561_dispatcher_ab_has_the_measured_sign(pr3561_ab):
+    measured, planner = pr3561_ab
+    assert (planner - 1.0) * (measured - 1.0) > 0

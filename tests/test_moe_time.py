@@ -626,3 +626,58 @@ def test_chunk_sort_slows_the_all_to_all_moe_layer_by_its_bytes(catalog, monkeyp
     want = passes * (1 + BWD_MEMBOUND_FACTOR) * sort_b / (hw.gpu.hbm_bw * hw.eff.hbm)
     got = float(with_sort["step_time_s"][0] - without["step_time_s"][0])
     assert got == pytest.approx(want, rel=0.02)
+
+
+# ------------------------------------------------------------------------------- HybridEP's extras
+def test_hybridep_probability_rows_match_the_design_docs_buffers():
+    """moe.prob_row_bytes against deepseek-ai/DeepEP docs/Hybrid-EP_Implementation.md §4.2's worked example
+    (EP64, 256 experts, BF16, hidden 7168, 4096 tokens per rank, max_tokens = 262,144): the intra-node prob
+    buffer is "262,144 x 256 x 4B ~256 MB" on MNNVL (64 ranks in one NVLink domain) and "262,144 x 32 x 4B
+    ~32 MB" with 8 ranks x 8 nodes, beside a "262,144 x 7168 x 2B ~3.5 GB" token buffer: one float per expert
+    of the NVLink domain per token row. The all-to-all and DeepEP dispatchers carry none."""
+    max_tokens = 4096 * 64
+    assert max_tokens * moe.prob_row_bytes("hybridep", 256, 64, 64) == 256 * 2**20
+    assert max_tokens * moe.prob_row_bytes("hybridep", 256, 64, 8) == 32 * 2**20
+    assert max_tokens * 7168 * 2 == pytest.approx(3.5 * 2**30)
+    assert moe.prob_row_bytes("alltoall", 256, 64, 64) == moe.prob_row_bytes("deepep", 256, 64, 64) == 0.0
+
+
+def test_hybridep_gathers_its_routing_map_once_per_forward(monkeypatch):
+    """The routing-map all-gather of moe.dispatch_extra_time is the ``[num_tokens * group_size, num_experts]``
+    torch.bool ``global_routing_map`` of DeepEP's hybrid_ep_buffer.py: GPT-OSS-120B on 64 GB200 (MBS 4 x seq 4096
+    = 16,384 tokens, 128 experts) gathers 16,384 x 64 x 128 bytes = 128 MiB, of which each rank receives 63/64
+    over NVLink; no per-hop latency (the all-to-all dispatcher's own count all-gather pays the same one). The
+    probability rows (probabilities off here) and the other dispatchers add nothing."""
+    monkeypatch.setitem(moe.PROB_ROW_BYTES_PER_EXPERT, "hybridep", 0.0)
+    bw = 720e9
+    for alpha in (0.0, 8e-6):
+        t = moe.dispatch_extra_time("hybridep", 16384.0, 128, 4, 64.0, 64.0, 1, 72, (bw, 50e9, alpha, alpha))
+        assert np.ravel(t)[0] == pytest.approx(63 / 64 * 128 * 2**20 / bw)
+    for d in ("alltoall", "deepep"):
+        assert moe.dispatch_extra_time(d, 16384.0, 128, 4, 64.0, 64.0, 1, 72, (bw, 50e9, 8e-6, 8e-6)) == 0.0
+
+
+def test_hybridep_extras_are_charged_once_per_layer_without_overlap(catalog, monkeypatch):
+    """Without the all-to-all overlap every second of moe.dispatch_extra_time is exposed: on one rank (no data
+    or pipeline parallelism beyond EP) the step grows by layers x micro-batches x the layer's extras over the
+    same layout with them zeroed (GPT-OSS-120B, EP 8 on one DGX B200)."""
+    m = ModelSpec(**PRESETS["gpt-oss-120b"])
+    t = TrainingSpec(seq_len=4096, global_batch=8, micro_batch=1, precision="bf16")
+    hw = hw_for(catalog, "B200-SXM-180GB")
+    c = cands(dp=8, ep=8, zero=1)
+    fw = resolve("megatron-core", moe_dispatcher="hybridep")
+    with_extras = float(step_time(m, t, c, hw, framework=fw)["step_time_s"][0])
+    extra = np.ravel(moe.dispatch_extra_time("hybridep", 4096.0 * moe.expert_load(m.moe), m.moe.experts, m.moe.top_k,
+                                             8.0, 8.0, 1, 8, (hw.intra_bw_eff, hw.inter_bw_per_gpu, 0.0, 0.0)))[0]
+    monkeypatch.setitem(moe.ROUTING_MAP_GATHER_BYTES, "hybridep", 0.0)
+    monkeypatch.setitem(moe.PROB_ROW_BYTES_PER_EXPERT, "hybridep", 0.0)
+    bare = float(step_time(m, t, c, hw, framework=fw)["step_time_s"][0])
+    assert extra > 0
+    assert with_extras - bare == pytest.approx(m.moe_layers * extra, rel=1e-3)
+
+
+def test_a2a_overlap_hides_hybridep_extras_in_the_forward_dispatch_phase():
+    """moe.a2a_overlap_hidden puts ``extra`` beside the backward MLP (forward-dispatch phase): hidden up to it."""
+    slow = moe.A2A_COMM_SMS / (132 - moe.A2A_COMM_SMS)
+    assert moe.a2a_overlap_hidden(1.0, 2, 2, 2, 2, 132, extra=0.5) == pytest.approx(4.5 * (1 - slow))
+    assert moe.a2a_overlap_hidden(1.0, 2, 2, 2, 1.2, 132, extra=0.5) == pytest.approx(4.2 * (1 - slow))

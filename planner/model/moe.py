@@ -11,7 +11,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
   is etp x ep x edp x pp over the same ranks as the attention's tp x cp x dp x pp).
 * ``dispatch_bytes`` — bytes one rank sends in one token dispatch (the combine sends as many
   back), split into the part that stays in the node and the part that crosses the NIC, for the
-  stack's token dispatcher (``DISPATCHERS``).
+  stack's token dispatcher (``DISPATCHERS``); ``dispatch_extra_time`` what HybridEP moves beside them
+  (its routing-map all-gather, its probability rows).
 * ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts;
   ``chunk_sort_bytes`` the all-to-all dispatcher's second sort by local expert and back.
 * ``dispatch_sync_s`` — GPU idle at a dropless dispatcher's device-to-host sync of the token
@@ -91,6 +92,30 @@ MOE_GRAPH_OPS = {"moe_router": 4.0, "moe_preprocess": 2.0}
 #:   instantaneously forwarded via NVLink"; DeepEP README, "asymmetric-domain bandwidth
 #:   forwarding"). Inside a node it sends one copy per destination GPU.
 DISPATCHERS = {"alltoall": False, "deepep": True, "hybridep": True}  # name -> deduplicates per node/GPU
+
+#: Bytes per (token, expert) of the routing map a dispatcher all-gathers over the EP group before the
+#: first dispatch of a layer's forward: HybridEP builds every rank's dispatch metadata from the whole group's
+#: routing map. Megatron-Core's ``_HybridEPManager.dispatch`` hands the ``[num_tokens, num_experts]``
+#: torch.bool ``routing_map`` to ``hybrid_ep_dispatch`` (megatron/core/transformer/moe/token_dispatcher.py,
+#: fused_a2a.py ``HybridEPDispatch``), and ``HybridEPBuffer.dispatch_with_permute`` without a handle runs
+#: ``torch.distributed.all_gather_into_tensor(global_routing_map, routing_map, group)`` into a
+#: ``[num_tokens * group_size, num_experts]`` bool tensor, then its metadata-preprocessing kernel on it
+#: (deepseek-ai/DeepEP hybrid-ep deep_ep/hybrid_ep_buffer.py; docs/Hybrid-EP_Implementation.md §5:
+#: ``metadata_preprocess`` = "Allgather + metadata kernel"). The backward's dispatch and combine reuse the
+#: forward's handle (fused_a2a.py ``HybridEPDispatch.backward`` / ``HybridEPCombine.backward``): once per
+#: layer forward. The all-to-all dispatcher gathers only its per-expert token counts (``preprocess``:
+#: ``gather_from_sequence_parallel_region(num_local_tokens_per_expert, group=self.tp_ep_group)``, E int64 per
+#: rank) and DeepEP's ``get_dispatch_layout`` works on the rank's own top-k indices: 0 here.
+ROUTING_MAP_GATHER_BYTES = {"alltoall": 0.0, "deepep": 0.0, "hybridep": 1.0}
+#: Bytes per expert of the NVLink domain that a dispatcher's forward dispatch (and backward combine, the
+#: probabilities' gradient) carries with every token row it moves: HybridEP stages a float32 probability row
+#: of ``NUM_OF_EXPERTS_PER_RANK * NUM_OF_RANKS_PER_NODE`` per token beside its hidden row (deepseek-ai/DeepEP
+#: csrc/hybrid_ep/backend/hybrid_ep_backend.cuh ``intra_node_prob_buffer[NUM_OF_STAGES][NUM_OF_EXPERTS_PER_RANK
+#: * NUM_OF_RANKS_PER_NODE]``, "Only used in FW dispatch"; docs/Hybrid-EP_Implementation.md §4.2: ``prob_buffer``
+#: = max_tokens x (num_of_experts_per_rank x num_of_ranks_per_node) x sizeof(float), beside ``token_buffer`` =
+#: max_tokens x hidden_dim x sizeof(dtype); the RDMA buffers the same per token). The all-to-all dispatcher sends
+#: one probability per (token, expert) row and DeepEP its k top-k weights: negligible, 0.
+PROB_ROW_BYTES_PER_EXPERT = {"alltoall": 0.0, "deepep": 0.0, "hybridep": 4.0}
 
 #: Host ops the GPU waits for after the dispatcher's device-to-host sync, per MoE layer forward.
 #: A dropless dispatch sizes its all-to-all from the token counts per expert, which the host must
@@ -308,6 +333,36 @@ def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep
     return local, remote
 
 
+def prob_row_bytes(dispatcher: str, experts: int, ep, ep_per_node):
+    """Bytes of the probability row the dispatcher moves with each token row (``PROB_ROW_BYTES_PER_EXPERT``
+    per expert of the NVLink domain: experts / ep local experts on each of its ``ep_per_node`` ranks)."""
+    return PROB_ROW_BYTES_PER_EXPERT[dispatcher] * experts / np.asarray(ep, dtype=np.float64) * np.asarray(ep_per_node)
+
+
+def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, ep, ep_per_node, etp, gpus_per_node,
+                        links, groups: int = 1, topk_groups: int = 1):
+    """Seconds of EP traffic per MoE layer (forward + backward) that a dispatcher moves beyond the token rows
+    of its four all-to-alls (``dispatch_bytes``): HybridEP's routing-map all-gather once per forward
+    (``ROUTING_MAP_GATHER_BYTES``: tokens x experts bytes per rank, gathered from all ep ranks) and the
+    probability rows (``prob_row_bytes``) its forward dispatch and backward combine carry beside the same
+    token rows (``dispatch_bytes`` is linear in the row width). Bandwidth terms only: the all-to-all dispatcher
+    also all-gathers (its per-expert counts) over the EP group every forward, so the collective's latency is
+    paid by both and charged to neither, and the probabilities travel inside the dispatch kernel. 0 for the
+    all-to-all and DeepEP dispatchers. ``links`` = (intra bw, inter bw per GPU, intra alpha, inter alpha)."""
+    intra, inter = links[0], links[1]
+    t = 0.0
+    gather_b = ROUTING_MAP_GATHER_BYTES[dispatcher]
+    if gather_b:
+        nbytes = np.asarray(tokens_rank, dtype=np.float64) * experts * gather_b * np.asarray(ep, dtype=np.float64)
+        t = t + collective_time("all_gather", nbytes, ep, etp, gpus_per_node, intra, inter, 0.0, 0.0)
+    width = prob_row_bytes(dispatcher, experts, ep, ep_per_node)
+    if np.any(width):
+        p_nvl, p_nic = dispatch_bytes(tokens_rank, top_k, width, 1.0, ep, ep_per_node, DISPATCHERS[dispatcher],
+                                      experts, groups, topk_groups)
+        t = t + 2 * a2a_time(p_nvl, p_nic, ep, ep_per_node, intra, inter, 0.0, 0.0)
+    return t
+
+
 def permute_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float):
     """HBM bytes of one forward pass of the token permutation around the experts (Megatron-Core
     moe_utils.py ``permute``: gathers each token once per chosen expert, reads T x h and writes
@@ -362,7 +417,7 @@ def a2a_paired_share(pp, vpp, m_micro):
 A2A_COMM_SMS = 20
 
 
-def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float):
+def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float, extra=0.0):
     """Seconds of one MoE layer's four all-to-alls (dispatch and combine, forward and backward;
     each ``a2a``) that the combined-1F1B schedule hides, per paired forward/backward of that layer.
 
@@ -371,9 +426,13 @@ def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float):
     chunk): forward attention | backward combine, forward dispatch | backward MLP, forward MLP |
     backward dispatch, forward combine | backward attention. A phase takes the longer of its two
     sides, so each all-to-all hides up to the compute beside it, and that compute runs on the SMs
-    the communication leaves (``A2A_COMM_SMS``): the hidden time is reduced by that slowdown."""
+    the communication leaves (``A2A_COMM_SMS``): the hidden time is reduced by that slowdown. ``extra``
+    (``dispatch_extra_time``) is placed in the forward-dispatch phase: HybridEP's routing-map gather runs there,
+    on the communication stream inside ``hybrid_ep_dispatch`` (the flex dispatcher's ``token_dispatch`` is the
+    schedule's dispatch node); its probability rows, on the forward dispatch and the backward combine, are
+    put there too (one phase instead of two: a simplification)."""
     a2a = np.asarray(a2a, dtype=np.float64)
-    overlapped = sum(np.minimum(a2a, x) for x in (f_attn, b_mlp, f_mlp, b_attn))
+    overlapped = sum(np.minimum(a2a + x_, c) for x_, c in ((0.0, f_attn), (extra, b_mlp), (0.0, f_mlp), (0.0, b_attn)))
     slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
     return overlapped * (1.0 - slow)
 
@@ -396,6 +455,7 @@ class MoELayerTimes:
     membound_bytes: Any  # extra elementwise HBM bytes of a forward pass (top-k activations, permutation)
     host_ops: Any  # host-dispatched ops the MoE block adds to a layer forward
     sync_s: float = 0.0  # GPU idle per forward at the dispatcher's device-to-host sync (s)
+    a2a_extra: Any = 0.0  # EP traffic beyond the four all-to-alls' token rows, forward + backward (s)
     fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
     eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
 
@@ -444,19 +504,22 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     intra, inter, a_in, a_out = links
     tok_rank = T / tp * load  # each rank routes its sequence-parallel share
     ep_node = members_per_node(ep, etp, gpus_per_node)
-    nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, DISPATCHERS[stack.moe_dispatcher],
-                              e.experts, e.groups, e.topk_groups)
+    dedup = DISPATCHERS[stack.moe_dispatcher]
+    nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, dedup, e.experts, e.groups, e.topk_groups)
     a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
+    # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
+    extra = dispatch_extra_time(stack.moe_dispatcher, tok_rank, e.experts, e.top_k, ep, ep_node, etp, gpus_per_node,
+                                links, e.groups, e.topk_groups)
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
-                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, DISPATCHERS[stack.moe_dispatcher], etp))
+                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
-    return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag,
+    return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
                          fwd_shared=shared, eager=eager)

@@ -267,10 +267,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
                                 recipe=recipe.name if low else None)
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
-        ep_comm_layer = 4 * ml.a2a  # dispatch + combine, forward and backward
+        ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
         moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
-                                                ml.bwd_mlp, eff.sm_count) if fw.moe_a2a_overlap else 0.0)
+                                                ml.bwd_mlp, eff.sm_count, ml.a2a_extra) if fw.moe_a2a_overlap else 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
         # TEGroupedMLP's eager clamp / expert-bias ops, forward and backward as counted (moe.eager_expert_ops)
         moe_eager_f, moe_eager_b = (eff.memory_time(b, hbm) for b in (ml.eager.fwd_bytes, ml.eager.bwd_bytes))
