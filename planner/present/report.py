@@ -559,9 +559,13 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     hw = best["hardware"]
     gbps = hw["inter_node_gbps"]
     assumed = hw.get("network_assumed")
-    what = (f"Network: {gbps:g} Gb/s per node " + (f"ASSUMED (not stated for this cluster: the fabric of the best-networked "
-                                                   f"training instance with its GPU in the catalog where there is one, else the "
-                                                   f"default for an unknown fabric, {DEFAULT_NETWORK_GBPS:g} Gb/s)" if assumed else "from the catalog"))
+    if not assumed:
+        basis = "from the catalog"
+    elif gbps == DEFAULT_NETWORK_GBPS:
+        basis = f"ASSUMED (no sourced figure for this fabric; the default for an unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)"
+    else:  # a bare-GPU cluster on its GPU's reference fabric (planner.hardware.options.reference_network)
+        basis = "ASSUMED (not stated for this cluster: the fabric of the best-networked training instance with its GPU in the catalog)"
+    what = f"Network: {gbps:g} Gb/s per node {basis}"
     if hw.get("multi_node") is False:
         return what + "; this hardware is single-node only (no cluster fabric in the catalog), so the plan cannot grow past one node."
     if hw["nodes"] <= 1:
