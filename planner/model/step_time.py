@@ -321,11 +321,20 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         (col_f, col_b), (row_f, row_b) = [[sum(w * ps[j][i] for w, ps in parts) for i in (0, 1)] for j in (0, 1)]
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
-    tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
-    if tp_mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
-        tp_bwd, slow_b = physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad)
-    else:
-        tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
+    def tp_passes(mode):
+        f, sf = physics.tp_exposed(half, half, col_f, row_f, tp, mode, eff.sm_count)
+        if mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
+            return (f, sf, *physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad))
+        return (f, sf, *physics.tp_exposed(half, half, row_b, col_b, tp, mode, eff.sm_count))
+
+    tp_fwd, slow_f, tp_bwd, slow_b = tp_passes(tp_mode)
+    if tp_mode == "te":
+        # TE's userbuffers split the sequence-parallel all-gather / reduce-scatter: without SP there is no
+        # overlap. Megatron-LM arguments.py asserts "Tensor parallel communication/GEMM overlap can happen
+        # only when sequence parallelism is enabled"; Megatron-Bridge / NeMo comm_overlap.py turn it off
+        # ("Disabling tensor parallel communication overlap due to sequence_parallel=False")
+        tp_fwd, slow_f, tp_bwd, slow_b = (np.where(sp, a, b) for a, b in zip((tp_fwd, slow_f, tp_bwd, slow_b),
+                                                                           tp_passes("none")))
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
