@@ -396,6 +396,13 @@ class Stack:
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
                            opts["cuda_graph_scope"] if opts.get("cuda_graph_scope") is not None else self.cuda_graph_scope)
         out = replace(self, **{k: v for k, v in opts.items() if v is not None})
+        if out.tp_overlap == "async_tp" and not out.compile:
+            # async TP is an inductor pass (micro-pipeline TP): torchtitan parallelize.py raises "Async TP requires
+            # torch.compile". Asked for both ways, refuse; left at the stack's default, eager runs plain TP
+            if opts.get("tp_overlap") == "async_tp":
+                raise InputError("training.framework.tp_overlap", "async_tp is a torch.compile pass (torchtitan: "
+                                                                  "'Async TP requires torch.compile'); set compile: true")
+            out = replace(out, tp_overlap="none")
         if out.lp_bf16_layers and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."
