@@ -721,6 +721,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
+    # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
+    # PP", and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``) turns off reshard after
+    # backward and gradient sync until the last backward. So the stage's weights are all-gathered once, in
+    # the first forward, and its gradients reduce-scattered once, in the last backward -- per step, not per
+    # micro-batch: the gather takes ZeRO-1/2's parameter-gather place below, the reduce-scatter the DP reduce's
+    pp_held = (c.zero >= 3) & (c.pp > 1) & fw.pp_fsdp_unsharded
+    t_dp = np.where(pp_held, rs, t_dp)
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
@@ -748,7 +756,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under)
-    z3 = c.zero >= 3
+    z3 = (c.zero >= 3) & ~pp_held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
@@ -796,10 +804,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
-    pg = D["param_gather"][dinv]
+    pg = np.where(pp_held, ag, D["param_gather"][dinv])
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
-    # optimizers.stack_for with overlap_param_gather already off)
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather))
+    # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
+    pg_exposed = np.where(pp_held, exposed_dp_comm(pg, t_fwd_mb, per_layer, True),
+                          exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather)))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 
