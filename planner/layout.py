@@ -96,19 +96,16 @@ class Rule:
 
 
 def _tp_heads(v, m, t):
-    """TP splits the query heads and the KV heads (GQA groups) alike; no training stack replicates
-    KV heads when tp exceeds them (vLLM does, in serving: planner.workloads.serving). Megatron-Core
-    TransformerConfig.__post_init__ (megatron/core/transformer/transformer_config.py): "num_query_groups
-    (...) must be a multiple of tensor_model_parallel_size (...)"; Megatron-DeepSpeed divides
-    ``num_key_value_heads`` by the TP size with an asserting ``divide``; torchtitan's Llama ``Attention``
-    shards ``wk``/``wv`` column-wise and views the local output as ``(-1, head_dim)`` heads
-    (torchtitan/models/llama3/model/model.py), which fails once a rank holds part of a head, and its
-    newer model configs refuse it outright ("tensor_parallel_degree (...) must divide n_kv_heads");
-    transformers' ``colwise`` tp_plan on ``k_proj``/``v_proj`` views ``(-1, head_dim)`` the same way.
-    So GQA with 8 KV heads runs at TP 1, 2, 4, 8 -- not 16."""
+    """TP splits the query heads evenly; the KV heads (GQA groups) either split evenly or, when TP
+    exceeds them, are shared. Megatron-Core accepts both: TransformerConfig checks that
+    num_query_groups is "a multiple or divisor of tensor_model_parallel_size" (as Megatron-Bridge's
+    qwen_vl patch quotes it), and ``Attention.__init__`` (megatron/core/transformer/attention.py) takes
+    the ``num_query_groups < world_size`` branch: one KV head per rank, the QKV output all-gathered over
+    TP and resliced (``get_query_key_value_tensors``). Stacks that cannot share a KV head (torchtitan,
+    the Hugging Face model code) refuse tp > kv_heads in planner.model.stack_rules (``*-kv-heads``)."""
     if not m.is_transformer:
         return v.tp == 1
-    return (m.heads % v.tp == 0) & (m.kv_heads % v.tp == 0)
+    return (m.heads % v.tp == 0) & ((m.kv_heads % v.tp == 0) | (v.tp % m.kv_heads == 0))
 
 
 def _tp_mamba(v, m, t):
@@ -133,8 +130,7 @@ RULES = (
          lambda v, m, t: f"tp={v.tp} must divide the Mamba heads ({m.mamba_heads}) and groups ({m.mamba.groups})"),
     Rule("parallel.tp", ("tp",), _tp_heads,
          lambda v, m, t: (f"tp={v.tp} does not divide model.heads={m.heads}" if m.heads % v.tp else
-                          f"tp={v.tp} does not divide model.kv_heads={m.kv_heads} (the stacks split KV "
-                          "heads over TP ranks; none replicates them)")),
+                          f"tp={v.tp} and model.kv_heads={m.kv_heads} must divide one another")),
     Rule("parallel.cp", ("tp", "cp"), _cp_mamba,
          lambda v, m, t: f"cp={v.cp} must divide the Mamba heads per TP rank ({m.mamba_heads // v.tp}) and divide or "
                          f"be divided by the groups per TP rank ({m.mamba.groups // v.tp})"),

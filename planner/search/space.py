@@ -86,7 +86,8 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     if not nodes:
         raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node ({g} GPUs)")
     if m.is_transformer:
-        tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0 and m.kv_heads % d == 0]
+        tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
+                                   and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
         pps = [p.pp] if p.pp else pp_degrees(m.layers)
         long_seq = t.seq_len >= D.LONG_SEQ
         cps = [p.cp] if p.cp else ([d for d in D.CP_DEGREES if t.seq_len % d == 0] if long_seq else [1])
