@@ -335,6 +335,15 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # ("Disabling tensor parallel communication overlap due to sequence_parallel=False")
         tp_fwd, slow_f, tp_bwd, slow_b = (np.where(sp, a, b) for a, b in zip((tp_fwd, slow_f, tp_bwd, slow_b),
                                                                            tp_passes("none")))
+    if m.mla is None and m.kv_heads:
+        # more TP ranks than KV heads (Megatron-Core only: the other stacks refuse it, stack_rules *-kv-heads):
+        # megatron/core/transformer/attention.py's num_query_groups < world_size branch all-gathers each rank's
+        # QKV output over TP and reslices its shared KV head (get_query_key_value_tensors) -- one more
+        # all-gather forward and its reduce-scatter backward, a plain NCCL call between the QKV GEMM and the
+        # attention (exposed), on the attention layers
+        qkv_ag = sh["*"] * np.where(tp > m.kv_heads, collective_time(
+            "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
+        tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
