@@ -189,11 +189,19 @@ ESTIMATES = [
     case("llama2-7b/a100x1/hf-trainer-full-does-not-fit", "llama2-7b", "A100-SXM-80GB", 1,
          {"tp": 1, "pp": 1, "dp": 1, "zero": 0}, "hf-trainer", seq=4096, gbs=16, recompute="full",
          mode="full_finetune", big=False),
+    # 8 KV heads at TP16: Megatron-Core shares each KV head between two ranks (TransformerConfig: num_query_groups
+    # "a multiple or divisor of" TP; megatron/core/transformer/attention.py ``num_query_groups < world_size``:
+    # the QKV output all-gathered over TP and resliced) ...
+    case("llama3-70b/h100x128/mcore-tp16-shared-kv", "llama3-70b", "H100-SXM-80GB", 128,
+         {"tp": 16, "pp": 1, "dp": 8, "zero": 1, "sequence_parallel": True}, gbs=128, recompute="selective"),
     # ---- what real stacks refuse
-    # Megatron-Core TransformerConfig.__post_init__ (megatron/core/transformer/transformer_config.py):
-    # "num_query_groups (...) must be a multiple of tensor_model_parallel_size (...)": 8 KV heads at TP16
-    case("llama3-70b/h100x128/mcore-tp16-refused", "llama3-70b", "H100-SXM-80GB", 128,
-         {"tp": 16, "pp": 1, "dp": 8, "zero": 1, "sequence_parallel": True}, gbs=128, refuse="parallel.tp"),
+    # ... torchtitan does not: its Attention views each rank's ColwiseParallel wk/wv output as whole heads
+    # (models/llama3/model/model.py xk.view(bs, seqlen, -1, head_dim)); its model configs raise
+    # "tensor_parallel_degree (...) must divide n_kv_heads (...)"; nor do transformers' colwise k_proj/v_proj
+    case("llama3-70b/h100x128/titan-tp16-refused", "llama3-70b", "H100-SXM-80GB", 128,
+         {"tp": 16, "pp": 1, "dp": 8, "zero": 3}, titan(compile=True), gbs=128, refuse="parallel.tp"),
+    case("qwen3-30b-a3b/h100x8/hf-trainer-tp8-refused", "qwen3-30b-a3b", "H100-SXM-80GB", 8,
+         {"tp": 8, "pp": 1, "dp": 1, "zero": 0}, "hf-trainer", seq=4096, gbs=8, refuse="parallel.tp"),
     # Megatron-LM megatron/core/num_microbatches_calculator.py: "global batch size (...) is not divisible by
     # micro batch size (...) times data parallel size (...)"; torchtitan train.py: "global batch size must be
     # multiple of local batch size times data-parallel degree"; DeepSpeed runtime/config.py
@@ -289,6 +297,8 @@ RECOMMENDS = [
           constraints={"clouds": ["aws", "gcp"], "gpus": ["H100-SXM-80GB", "H200-SXM-141GB"], "max_gpus": 128}),
     rcase("llama3.1-405b/h100x2048/tp8-fixed", "llama3.1-405b", {"seq_len": 8192, "global_batch": 1024},
           cluster=("H100-SXM-80GB", 2048), parallel={"tp": 8, "zero": 1, "sequence_parallel": True}),
+    rcase("llama3.1-405b/h100x1024/open-layout", "llama3.1-405b", {"seq_len": 8192, "global_batch": 2048},
+          cluster=("H100-SXM-80GB", 1024)),
     rcase("llama3.1-405b/gb200x576/fp8-mxfp8", "llama3.1-405b",
           {"seq_len": 8192, "global_batch": 576, "precision": "fp8", "framework": mc(fp8_recipe="mxfp8")},
           cluster=("GB200-B200", 576), parallel={"tp": 4, "cp": 1}),
@@ -317,6 +327,10 @@ def test_public_layout_recommend(tmp_path, cli, job, big):
     assert best is not None and best["fits"], rec.get("notes")
     for plan in [best, *rec["ranked"]]:
         _check_plan(plan, big)
+    # offloaded state fits an 8-GPU training node's host RAM (AWS p5.48xlarge: 2,048 GiB; 80% usable),
+    # though a bare-GPU cluster names no instance
+    for plan in [best, *rec["ranked"]]:
+        assert plan["memory_per_gpu_bytes"].get("host", 0.0) * 8 <= 0.8 * 2048 * 2**30, plan["memory_per_gpu_bytes"]
     # the chosen plan keeps what the job fixed
     for k, v in job.get("parallel", {}).items():
         if k in best["config"] and k != "sequence_parallel":
