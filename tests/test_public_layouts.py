@@ -79,6 +79,9 @@ ESTIMATES = [
          recompute="selective"),
     case("llama3-70b/h100x64/mcore-tp8-pp4-vpp5", "llama3-70b", "H100-SXM-80GB", 64,
          {"tp": 8, "pp": 4, "dp": 2, "vpp": 5, "zero": 1, "sequence_parallel": True}, mc(tp_overlap="te"), gbs=128),
+    # 80 layers over 8 x 3 virtual stages (3.33 each): Megatron-Core's get_num_layers_to_build wants whole
+    # counts, but --pipeline-model-parallel-layout (TransformerConfig.pipeline_model_parallel_layout: any
+    # list of layers per virtual stage) runs it; the planner times the fullest stage (ceil)
     case("llama3-70b/h100x256/mcore-tp4-pp8-vpp3-fractional", "llama3-70b", "H100-SXM-80GB", 256,
          {"tp": 4, "pp": 8, "dp": 8, "vpp": 3, "zero": 1, "sequence_parallel": True}, gbs=512,
          recompute="selective"),
