@@ -977,7 +977,9 @@ def pr2_options(r, stack: str) -> dict:
     opts = {}
     notes = (str(r.notes) + " " + r.id).lower()
     if stack == "torchtitan":
-        opts["compile"] = ("compile" in notes)
+        # async TP is a torch.compile pass: torchtitan refuses it eager ("Async TP requires torch.compile"),
+        # so a row that ran it compiled (titan_doc_405b_128_float8_asynctp: llama3_405b.toml, compile on)
+        opts["compile"] = ("compile" in notes) or ("asynctp" in notes)
         # the 2024 torchtitan of the titan24 tables wrapped blocks with ptd_checkpoint_wrapper(module,
         # preserve_rng_state=False), passing no early_stop: torch's default (on since pytorch#96866,
         # torch >= 2.1) applied. Today's torchtitan passes ActivationCheckpoint.early_stop, default

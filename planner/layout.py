@@ -96,6 +96,13 @@ class Rule:
 
 
 def _tp_heads(v, m, t):
+    """TP splits the query heads evenly; the KV heads (GQA groups) either split evenly or, when TP
+    exceeds them, are shared. Megatron-Core accepts both: TransformerConfig checks that
+    num_query_groups is "a multiple or divisor of tensor_model_parallel_size" (as Megatron-Bridge's
+    qwen_vl patch quotes it), and ``Attention.__init__`` (megatron/core/transformer/attention.py) takes
+    the ``num_query_groups < world_size`` branch: one KV head per rank, the QKV output all-gathered over
+    TP and resliced (``get_query_key_value_tensors``). Stacks that cannot share a KV head (torchtitan,
+    the Hugging Face model code) refuse tp > kv_heads in planner.model.stack_rules (``*-kv-heads``)."""
     if not m.is_transformer:
         return v.tp == 1
     return (m.heads % v.tp == 0) & ((m.kv_heads % v.tp == 0) | (v.tp % m.kv_heads == 0))

@@ -76,6 +76,9 @@ CASES = [
     ("titan-optimizer-offload", ("torchtitan", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=1), dict(zero=3)),
     ("titan-pp-stages", ("torchtitan", {}), "llama3-8b", {}, dict(pp=4, vpp=6, dp=8), dict(pp=4, vpp=4, dp=8)),
     ("hf-pp", ("hf-trainer", {}), "llama3-8b", {}, dict(pp=2, dp=16), dict(pp=1)),
+    # 8 KV heads: TP 16 would share a head between two ranks, which only Megatron-Core does
+    ("titan-kv-heads", ("torchtitan", {}), "llama3-70b", {}, dict(tp=16, dp=2, zero=2), dict(tp=8, dp=4, zero=2)),
+    ("hf-kv-heads", ("hf-trainer", {}), "llama3-70b", {}, dict(tp=16, dp=2), dict(tp=8, dp=4)),
     # Muon: Megatron-Core 0.16.1 muon.py (no distributed optimizer, no fp16); torchtitan 0.3.0 DistMuon
     ("muon-zero", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon"}, dict(zero=2), dict(zero=1)),
     ("muon-fp16", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon", "precision": "fp16"}, dict(), None),

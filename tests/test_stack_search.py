@@ -149,8 +149,9 @@ def test_host_ram_bounds_offload():
     hw = SimpleNamespace(instance=SimpleNamespace(ram_bytes=2048 * 2**30), gpus_per_node=8)
     per_gpu = np.array([100, 204, 205]) * 2**30  # 8 x 205 GiB > 0.8 x 2 TiB
     assert offload.host_fits(per_gpu, hw).tolist() == [True, True, False]
+    # no RAM figure (a bare-GPU cluster): the reference node, p5.48xlarge's 2,048 GiB per 8 GPUs
     bare = SimpleNamespace(instance=None, gpus_per_node=8)
-    assert offload.host_fits(per_gpu, bare).all()  # no RAM figure: not checked
+    assert offload.host_fits(per_gpu, bare).tolist() == [True, True, False]
 
 
 def test_optimizer_offload_needs_a_sharded_optimizer_and_is_emitted(catalog):

@@ -27,6 +27,12 @@ FP8_CAPABLE = ("H100", "H200", "H800", "H20", "GH200", "B100", "B200", "GB200", 
 #: ... and FP4 at 2x the FP8 rate (NVIDIA Blackwell datasheet: B200 9 PFLOPS dense FP4 vs 4.5 FP8;
 #: AMD MI355X 10 PFLOPS MXFP4 vs 5 FP8)
 FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
+#: ... and the OCP MX block-scaled formats (MXFP8: one E8M0 scale per 32 elements, applied by the tensor
+#: core) on the same generation: Blackwell's 5th-generation tensor cores and CDNA4 (MI350) add MXFP8/6/4
+#: with FP4; Hopper and CDNA3 (MI300) scale per tensor only. Transformer Engine refuses MXFP8 below
+#: compute capability 10.0 (transformer_engine/pytorch/fp8.py ``check_mxfp8_support``: "Device compute
+#: capability 10.0 or higher required for MXFP8 execution"); torchao's MX training needs SM100 too
+MX_CAPABLE = FP4_CAPABLE
 
 
 #: Catalog parts whose datasheet peaks are quoted at a clock their own power limit does not sustain,
@@ -98,6 +104,11 @@ def datasheet_peak(gpu, dtype: str) -> float:
                              f"nvfp4 (what training.precision fp4 selects) needs FP4 tensor cores (Blackwell, MI350-class); "
                              f"{gpu.name} has none")
         return 2.0 * datasheet_peak(gpu, "fp8")
+    if dtype == "mxfp8":  # the MXFP8 recipe's GEMMs: the FP8 rate, on parts whose tensor cores apply MX scales
+        if not name.startswith(MX_CAPABLE):
+            raise InputError("training.framework.fp8_recipe",
+                             f"mxfp8 needs MX block-scaled tensor cores (Blackwell, MI350-class); {gpu.name} has none")
+        return datasheet_peak(gpu, "fp8")
     if dtype == "fp8" and not name.startswith(FP8_CAPABLE):
         # a part without FP8 tensor cores (A100, A800, V100): the job's precision is at fault, not the
         # catalog row (whose missing fp8 column is the datasheet's answer)

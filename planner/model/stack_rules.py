@@ -300,7 +300,19 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 torchtitan/models/moe/moe.py MoEArgs (no capacity field; TokenChoiceTopKRouter's "
               "num_tokens_per_expert histogram sizes the grouped GEMM)",
               lambda st, m, t: _moe(m) and not m.moe.dropless),
+    StackRule("titan-kv-heads", "torchtitan", "parallel.tp",
+              "more TP ranks than KV heads (its attention shards wk/wv column-wise and views each rank's share as "
+              "whole heads: no KV head is shared between ranks)",
+              "torchtitan models/llama3/model/model.py Attention.forward: xk.view(bs, seqlen, -1, head_dim) on the "
+              "ColwiseParallel wk output; its model configs' update_from_config: 'tensor_parallel_degree (...) must "
+              "divide n_kv_heads (...)'",
+              lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0),
     # ---- stacks that run the Hugging Face model code (HF Trainer / accelerate, DeepSpeed ZeRO on HF models)
+    StackRule("hf-kv-heads", "hf", "parallel.tp",
+              "more TP ranks than KV heads (k_proj/v_proj are column-sharded and viewed as whole heads)",
+              "transformers tp_plan 'colwise' on k_proj/v_proj (e.g. models/llama/configuration_llama.py "
+              "base_model_tp_plan) with modeling_llama.py LlamaAttention: k_proj(...).view(*input_shape, -1, head_dim)",
+              lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0),
     StackRule("hf-token-drop", "hf", "model.moe.dropless",
               "MoE token dropping (a capacity factor: its sparse MoE blocks compute every routed token)",
               "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, DeepSeek-V3): "

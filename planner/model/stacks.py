@@ -91,7 +91,8 @@ class LowPrecisionRecipe:
     epilogue with a slower kernel (torchao README: rowwise "slightly slower" than tensorwise):
     0.85 (assumed). FP4 on GB200: 7,488-7,628 of 10,000 (0.75) vs FP8 0.58 of 5,000: the FP4
     path is at least as efficient as FP8: 1.0 relative to the bf16 fraction (same rows).
-    ``peak``: the catalog peak the GEMMs run at (``fp4`` = 2x the FP8 peak on Blackwell, NVIDIA
+    ``peak``: the catalog peak the GEMMs run at (``mxfp8``: the FP8 peak, on parts with MX block-scaled
+    tensor cores only, physics.MX_CAPABLE; ``fp4`` = 2x the FP8 peak on Blackwell, NVIDIA
     B200 datasheet: 9 PFLOPS dense FP4 vs 4.5 FP8). NVFP4 runs all three GEMMs of every linear at it:
     TE ``NVFP4BlockScaling`` (common/recipe/__init__.py) quantises the input (``fp4_quant_fwd_inp``), the
     weight (``fp4_quant_fwd_weight``, 16x16 2D scales) and the output gradient (``fp4_quant_bwd_grad``,
@@ -110,7 +111,7 @@ RECIPES = {
     "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
-    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
+    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8"),
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4"),
 }
 assert set(RECIPES) == set(FP8_RECIPE.names)
@@ -397,6 +398,13 @@ class Stack:
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
                            opts["cuda_graph_scope"] if opts.get("cuda_graph_scope") is not None else self.cuda_graph_scope)
         out = replace(self, **{k: v for k, v in opts.items() if v is not None})
+        if out.tp_overlap == "async_tp" and not out.compile:
+            # async TP is an inductor pass (micro-pipeline TP): torchtitan parallelize.py raises "Async TP requires
+            # torch.compile". Asked for both ways, refuse; left at the stack's default, eager runs plain TP
+            if opts.get("tp_overlap") == "async_tp":
+                raise InputError("training.framework.tp_overlap", "async_tp is a torch.compile pass (torchtitan: "
+                                                                  "'Async TP requires torch.compile'); set compile: true")
+            out = replace(out, tp_overlap="none")
         if out.lp_bf16_layers and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."

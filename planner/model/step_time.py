@@ -316,11 +316,29 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         (col_f, col_b), (row_f, row_b) = [[sum(w * ps[j][i] for w, ps in parts) for i in (0, 1)] for j in (0, 1)]
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
     # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
-    tp_fwd, slow_f = physics.tp_exposed(half, half, col_f, row_f, tp, tp_mode, eff.sm_count)
-    if tp_mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
-        tp_bwd, slow_b = physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad)
-    else:
-        tp_bwd, slow_b = physics.tp_exposed(half, half, row_b, col_b, tp, tp_mode, eff.sm_count)
+    def tp_passes(mode):
+        f, sf = physics.tp_exposed(half, half, col_f, row_f, tp, mode, eff.sm_count)
+        if mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
+            return (f, sf, *physics.tp_exposed_async_bwd(half, half, col_b, tp, sp, eff.sm_count, wgrad=wgrad))
+        return (f, sf, *physics.tp_exposed(half, half, row_b, col_b, tp, mode, eff.sm_count))
+
+    tp_fwd, slow_f, tp_bwd, slow_b = tp_passes(tp_mode)
+    if tp_mode == "te":
+        # TE's userbuffers split the sequence-parallel all-gather / reduce-scatter: without SP there is no
+        # overlap. Megatron-LM arguments.py asserts "Tensor parallel communication/GEMM overlap can happen
+        # only when sequence parallelism is enabled"; Megatron-Bridge / NeMo comm_overlap.py turn it off
+        # ("Disabling tensor parallel communication overlap due to sequence_parallel=False")
+        tp_fwd, slow_f, tp_bwd, slow_b = (np.where(sp, a, b) for a, b in zip((tp_fwd, slow_f, tp_bwd, slow_b),
+                                                                           tp_passes("none")))
+    if m.mla is None and m.kv_heads:
+        # more TP ranks than KV heads (Megatron-Core only: the other stacks refuse it, stack_rules *-kv-heads):
+        # megatron/core/transformer/attention.py's num_query_groups < world_size branch all-gathers each rank's
+        # QKV output over TP and reslices its shared KV head (get_query_key_value_tensors) -- one more
+        # all-gather forward and its reduce-scatter backward, a plain NCCL call between the QKV GEMM and the
+        # attention (exposed), on the attention layers
+        qkv_ag = sh["*"] * np.where(tp > m.kv_heads, collective_time(
+            "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
+        tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
@@ -761,6 +779,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
+    # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
+    # PP", and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``) turns off reshard after
+    # backward and gradient sync until the last backward. So the stage's weights are all-gathered once, in
+    # the first forward, and its gradients reduce-scattered once, in the last backward -- per step, not per
+    # micro-batch: the gather takes ZeRO-1/2's parameter-gather place below, the reduce-scatter the DP reduce's
+    pp_held = (c.zero >= 3) & (c.pp > 1) & fw.pp_fsdp_unsharded
+    t_dp = np.where(pp_held, rs, t_dp)
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
@@ -788,7 +814,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under)
-    z3 = c.zero >= 3
+    z3 = (c.zero >= 3) & ~pp_held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
@@ -836,10 +862,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
-    pg = D["param_gather"][dinv]
+    pg = np.where(pp_held, ag, D["param_gather"][dinv])
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
-    # optimizers.stack_for with overlap_param_gather already off)
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather))
+    # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
+    pg_exposed = np.where(pp_held, exposed_dp_comm(pg, t_fwd_mb, per_layer, True),
+                          exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather)))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 

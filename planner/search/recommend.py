@@ -183,10 +183,11 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
-    no_fp4 = sorted({e.message.split("; ")[-1].removesuffix(" has none") for e in too_big
-                     if e.field == "training.framework.fp8_recipe"})
+    no_recipe = [e.message.split("; ") for e in too_big if e.field == "training.framework.fp8_recipe"]
+    no_fp4 = sorted({r[-1].removesuffix(" has none") for r in no_recipe})
     if no_fp4:  # hardware the low-precision recipe cannot run on, left out of the search
-        assumptions.append(f"left out: {', '.join(no_fp4)} (nvfp4 needs FP4 tensor cores)")
+        need = no_recipe[0][0].replace(" (what training.precision fp4 selects)", "").rsplit(" (", 1)[0]
+        assumptions.append(f"left out: {', '.join(no_fp4)} ({need})")
     for g, grp in live:
         if lists[g]:
             assumptions.append(lists[g])

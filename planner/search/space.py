@@ -53,10 +53,16 @@ def pp_degrees(layers: int) -> list[int]:
     """Pipeline degrees tried: divisors of the layer count among ``PP_DEGREES``; when the count
     has fewer than ``D.MIN_EVEN_PP_CHOICES`` such divisors (DeepSeek-V3's 61 layers is prime),
     also uneven splits — Megatron-Core's ``--decoder-first/last-pipeline-num-layers`` give the
-    end stages fewer layers; the memory and time models charge the fullest stage, ceil(L/pp)."""
+    end stages fewer layers; the memory and time models charge the fullest stage, ceil(L/pp).
+    Always also the degrees that divide the layers plus two: Megatron-Core's
+    ``--account-for-embedding-in-pipeline-split`` and ``--account-for-loss-in-pipeline-split`` count the
+    embedding and the loss as a layer each (megatron/core/transformer/transformer_block.py
+    ``get_num_layers_to_build``), so Llama-3.1-405B's 126 layers run on PP 8 or 16 (128 / 16 = 8; the
+    end stages build 7), as planner.layout accepts, step_time.slowest_stage times and present.emit writes."""
     even = [d for d in _divisors(layers, 64) if d in D.PP_DEGREES]
     if len(even) >= D.MIN_EVEN_PP_CHOICES:
-        return even
+        acct = [d for d in D.PP_DEGREES if 1 < d <= layers and (layers + 2) % d == 0]
+        return sorted(set(even) | set(acct))
     return [d for d in D.PP_DEGREES if d <= layers and (math.ceil(layers / d) * (d - 1) < layers)]
 
 
