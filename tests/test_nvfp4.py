@@ -78,18 +78,23 @@ def test_nvfp4_rows_run_without_te_tp_overlap(rows):
 
 
 def test_mtp_kept_in_bf16(rows, cat):
-    """Nemotron 3 Super's recipe keeps its MTP module 16-bit in every precision (keep_mtp_spec_in_bf16):
-    that slows an fp8/fp4 step, and does so even when every decoder layer is 16-bit too: Megatron-Core runs the
-    MTP layers under the global fp8 context (multi_token_prediction.py ``_proj_and_transformer_layer``, "currently
-    MTP only use global fp8 context"), which --first-last-layers-bf16 does not exempt."""
+    """Nemotron 3 Super's recipe keeps its MTP module 16-bit in every precision (keep_mtp_spec_in_bf16). Under
+    MXFP8 that slows the step, even when every decoder layer is 16-bit too: Megatron-Core runs the MTP layers
+    under the global fp8 context (multi_token_prediction.py ``_proj_and_transformer_layer``, "currently MTP only
+    use global fp8 context"), which --first-last-layers-bf16 does not exempt. Under NVFP4 the flag changes
+    nothing: that context is entered only ``if self.config.fp8`` ("TODO: currently ignoring FP4 in MTP layers"),
+    so the MTP runs 16-bit either way."""
     import validate
 
     for rid in ("mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64",
                 "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_mxfp8_64"):
         assert validate.pr2_options(_row(rows, rid), "megatron-core")["lp_bf16_mtp"] is True
-    r = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
-    assert _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=0, lp_bf16_mtp=True)
-    assert _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=False) < _time(cat, r, lp_bf16_layers=88, lp_bf16_mtp=True)
+    mx = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_mxfp8_64")
+    for n16 in (0, 88):
+        assert _time(cat, mx, lp_bf16_layers=n16, lp_bf16_mtp=False) < _time(cat, mx, lp_bf16_layers=n16, lp_bf16_mtp=True)
+    fp4 = _row(rows, "mbridgeall_2606_gb200_nemotron-3-super-120b-a12b_nvfp4_64")
+    for n16 in (0, 88):
+        assert _time(cat, fp4, lp_bf16_layers=n16, lp_bf16_mtp=False) == _time(cat, fp4, lp_bf16_layers=n16, lp_bf16_mtp=True)
 
 
 def test_bf16_layer_options_are_megatron_cores_and_refuse_delayed_scaling():

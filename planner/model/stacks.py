@@ -333,8 +333,9 @@ class Stack:
     #: the multi-token-prediction module's linears stay 16-bit under the fp8/fp4 recipe (Megatron-Core
     #: ``keep_mtp_spec_in_bf16``; Megatron-Bridge recipes/nemotronh/nemotron_3_super.py sets it True, every
     #: precision). The MTP projection and the MTP block (a hybrid model's "*E", a plain model's decoder layer).
-    #: Without it the MTP module runs the recipe even under --first-last-layers-bf16 (Megatron-Core's MTP
-    #: layers take the global fp8 context, multi_token_prediction.py ``_proj_and_transformer_layer``)
+    #: Without it the MTP module runs an fp8 recipe even under --first-last-layers-bf16 (Megatron-Core's MTP
+    #: layers take the global fp8 context, multi_token_prediction.py ``_proj_and_transformer_layer``); under
+    #: NVFP4 it is 16-bit either way (step_time ``mtp_runs_16bit``)
     lp_bf16_mtp: bool = False
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False

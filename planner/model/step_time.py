@@ -118,6 +118,16 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
+def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
+    """Whether the MTP modules run their GEMMs unquantised in a low-precision job: with ``Stack.lp_bf16_mtp``
+    (Megatron-Bridge ``keep_mtp_spec_in_bf16``), and always under an FP4 recipe. Megatron-Core enters the MTP
+    layer's low-precision context only ``if self.config.fp8`` (multi_token_prediction.py
+    ``_proj_and_transformer_layer``: "currently MTP only use global fp8 context"; "TODO: currently ignoring FP4 in
+    MTP layers because we need more numerical validation"), and an NVFP4 run sets ``config.fp4``, not ``fp8``; the
+    fp8 recipes quantise the MTP modules, which ``--first-last-layers-bf16`` never exempts."""
+    return precision == "fp8" and (bool(fw.lp_bf16_mtp) or fw.recipe.peak == "fp4")
+
+
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
                  tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
@@ -145,10 +155,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     wgrad = 0.0 if frozen_base(m, t) else 1.0  # lora/qlora: no weight gradients of the base
     # the share of the layers whose linears the recipe leaves 16-bit (Stack.lp_bf16_layers)
     bf16_share = (bf16_share or 0.0) if low else 0.0
-    # the MTP module's eh_proj: 16-bit only with Stack.lp_bf16_mtp. Megatron-Core runs the MTP layers under the
-    # global fp8 context (multi_token_prediction.py ``_proj_and_transformer_layer``: "currently MTP only use
-    # global fp8 context", get_fp8_context(config) with layer_no -1), which --first-last-layers-bf16 never exempts
-    mtp_share = 1.0 if fw.lp_bf16_mtp else 0.0
+    # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
+    mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
 
     def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
@@ -265,7 +273,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if m.moe is not None:
         ml = moe_mech.moe_layer(m, T, tp, etp, ep, g, act_b, gemm, fw, (intra_bw, inter_bw, a_in, a_out),
                                 wgrad=full_weight_grads(m, t), launch_s=eff.launch_s,
-                                recipe=recipe.name if low else None)
+                                recipe=recipe.name if low and not bf16_share else None)  # a 16-bit layer: bf16 set-up
         fwd_moe, bwd_moe = fwd_g_attn + ml.fwd_mlp, bwd_g_attn + ml.bwd_mlp
         ep_comm_layer = 4 * ml.a2a + ml.a2a_extra  # dispatch + combine, forward and backward (+ HybridEP's extras)
         # combined-1F1B overlap (stack option): hidden per paired layer, phase by phase
@@ -692,8 +700,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                          etp=ketp)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
         K = KL = float(m.mtp_layers)
-        # a plain model's MTP layers are decoder layers, kept 16-bit with the MTP module (Stack.lp_bf16_mtp)
-        K16 = K if low and fw.lp_bf16_mtp and not m.hybrid else 0.0
+        # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
+        mtp16 = mtp_runs_16bit(fw, t.precision)
+        K16 = K if mtp16 and not m.hybrid else 0.0
         # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
         L16 = (_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
                             etp=ketp, bf16_share=1.0) if n16 or K16 else L)
@@ -705,7 +714,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
             blk = _layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
                                tp_comm_overlap, causal_kernels, etp=ketp,
-                               bf16_share=1.0 if fw.lp_bf16_mtp else 0.0,
+                               bf16_share=1.0 if mtp16 else 0.0,
                                graph_parts=cuda_graph_parts(fw, m) & held)
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
