@@ -150,7 +150,8 @@ class Hardware(Record):
     intra_node_gbps_per_gpu: float
     price_ondemand_usd_hr: Optional[float]
     price_spot_usd_hr: Optional[float]
-    network_assumed: bool = False  # inter_node_gbps is the default for an unknown fabric, not sourced
+    network_assumed: bool = False  # inter_node_gbps is assumed: not stated by the job nor sourced for the instance
+    network_reference: bool = False  # ... and it is the GPU's reference fabric, not the default for an unknown one
     multi_node: bool = True  # the catalog lets this hardware form a multi-node cluster
 
 

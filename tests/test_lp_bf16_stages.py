@@ -46,10 +46,14 @@ def test_slowest_stage_carries_the_end_layers():
     n, head, b16 = slowest_stage(88, np.array([2.0, 1.0]), 1.0, 2.0, 14, 0.5)
     assert b16.tolist() == [14.0, 14.0] and head.tolist() == [1.0, 1.0]
     assert slowest_stage(88, np.array([2.0]), 1.0, 2.0)[2] == 0.0
-    # a light head and 16-bit layers on the last stage: the accounted split's middle stages (u = 23 layers on pp 4)
-    # would pace without them; the last stage's 22 layers + 8 16-bit ones at 0.5 now do
+    # 88 layers on pp 4, a light head: the plain split's last stage (22 layers + head) paces, and holds all 8
     n, head, b16 = slowest_stage(88, np.array([4.0]), 1.0, 0.1, 8, 0.5)
     assert (n.tolist(), head.tolist(), b16.tolist()) == ([22.0], [1.0], [8.0])
+    # a middle stage paces while holding end layers: Llama-3.1-405B's 126 layers on pp 16 with the embedding and
+    # loss accounted (u = 8: middle stages 8 layers, the last 7 + head); of the last 9 layers the last stage holds
+    # 7 (119-125) and stage 14 the other 2 (117, 118): 8 + 2 x 0.1 = 8.2 > 7 + 0.1 + 7 x 0.1 = 7.8
+    n, head, b16 = slowest_stage(126, np.array([16.0]), 1.0, 0.1, 9, 0.1)
+    assert (n.tolist(), head.tolist(), b16.tolist()) == ([8.0], [0.0], [2.0])
 
 
 def _gemm_pass_delta(hw, m, T, stack, extra=()):

@@ -667,13 +667,31 @@ def test_hybridep_extras_are_charged_once_per_layer_without_overlap(catalog, mon
     c = cands(dp=8, ep=8, zero=1)
     fw = resolve("megatron-core", moe_dispatcher="hybridep")
     with_extras = float(step_time(m, t, c, hw, framework=fw)["step_time_s"][0])
-    extra = np.ravel(moe.dispatch_extra_time("hybridep", 4096.0 * moe.expert_load(m.moe), m.moe.experts, m.moe.top_k,
-                                             8.0, 8.0, 1, 8, (hw.intra_bw_eff, hw.inter_bw_per_gpu, 0.0, 0.0)))[0]
+    extra = np.ravel(moe.dispatch_extra_time("hybridep", 4096.0, m.moe.experts, m.moe.top_k,
+                                             8.0, 8.0, 1, 8, (hw.intra_bw_eff, hw.inter_bw_per_gpu, 0.0, 0.0),
+                                             load=moe.expert_load(m.moe)))[0]
     monkeypatch.setitem(moe.ROUTING_MAP_GATHER_BYTES, "hybridep", 0.0)
     monkeypatch.setitem(moe.PROB_ROW_BYTES_PER_EXPERT, "hybridep", 0.0)
     bare = float(step_time(m, t, c, hw, framework=fw)["step_time_s"][0])
     assert extra > 0
     assert with_extras - bare == pytest.approx(m.moe_layers * extra, rel=1e-3)
+
+
+def test_routing_map_gather_does_not_grow_with_the_experts_load():
+    """The routing map is one row per routed token (tokens x experts bools), whatever the busiest expert's load:
+    a stated imbalance grows only the probability rows that ride with the token rows."""
+    links = (600e9, 50e9, 0.0, 0.0)
+    base = moe.dispatch_extra_time("hybridep", 4096.0, 128, 8, 64.0, 64.0, 1, 72, links)
+    heavy = moe.dispatch_extra_time("hybridep", 4096.0, 128, 8, 64.0, 64.0, 1, 72, links, load=2.0)
+    saved = dict(moe.ROUTING_MAP_GATHER_BYTES)
+    try:
+        moe.ROUTING_MAP_GATHER_BYTES["hybridep"] = 0.0
+        probs = moe.dispatch_extra_time("hybridep", 4096.0, 128, 8, 64.0, 64.0, 1, 72, links)
+        probs2 = moe.dispatch_extra_time("hybridep", 4096.0, 128, 8, 64.0, 64.0, 1, 72, links, load=2.0)
+    finally:
+        moe.ROUTING_MAP_GATHER_BYTES.update(saved)
+    assert probs2 == pytest.approx(2 * probs)
+    assert heavy - base == pytest.approx(probs2 - probs)  # the gather's share did not move
 
 
 def test_a2a_overlap_hides_hybridep_extras_in_the_forward_dispatch_phase():

@@ -40,6 +40,8 @@ class HardwareOption:
     network_assumed: bool = False
     #: the one line that says which network was assumed and why ("" when none was)
     network_note: str = ""
+    #: the assumed network is the GPU's reference fabric (``reference_network``), not the unknown-fabric default
+    network_reference: bool = False
 
     @property
     def cloud(self) -> str:
@@ -99,7 +101,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     check_profile_applies(profile, [gpu])
     g = cluster.gpus_per_node or D.GPUS_PER_NODE
     notes = []
-    note = ""
+    note, ref = "", None
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
@@ -109,7 +111,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             inter = per_gpu * g
             note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per GPU "
                     f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), the best-networked training instance with this GPU "
-                    f"in the catalog ({inst.key}: {inst.network_source or inst.source}); set cluster.inter_node_gbps")
+                    f"in the catalog ({inst.key}; its source: `planner catalog instances`); set cluster.inter_node_gbps")
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
@@ -119,6 +121,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
         network_assumed=not cluster.inter_node_gbps, network_note=note,
+        network_reference=not cluster.inter_node_gbps and ref is not None,
     )
 
 

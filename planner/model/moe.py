@@ -340,7 +340,7 @@ def prob_row_bytes(dispatcher: str, experts: int, ep, ep_per_node):
 
 
 def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, ep, ep_per_node, etp, gpus_per_node,
-                        links, groups: int = 1, topk_groups: int = 1):
+                        links, groups: int = 1, topk_groups: int = 1, load=1.0):
     """Seconds of EP traffic per MoE layer (forward + backward) that a dispatcher moves beyond the token rows
     of its four all-to-alls (``dispatch_bytes``): HybridEP's routing-map all-gather once per forward
     (``ROUTING_MAP_GATHER_BYTES``: tokens x experts bytes per rank, gathered from all ep ranks) and the
@@ -348,7 +348,9 @@ def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, 
     token rows (``dispatch_bytes`` is linear in the row width). Bandwidth terms only: the all-to-all dispatcher
     also all-gathers (its per-expert counts) over the EP group every forward, so the collective's latency is
     paid by both and charged to neither, and the probabilities travel inside the dispatch kernel. 0 for the
-    all-to-all and DeepEP dispatchers. ``links`` = (intra bw, inter bw per GPU, intra alpha, inter alpha)."""
+    all-to-all and DeepEP dispatchers. ``links`` = (intra bw, inter bw per GPU, intra alpha, inter alpha).
+    ``tokens_rank``: the tokens the rank routes (the map has one row each, whatever the experts' load);
+    ``load``: the busiest rank's routed rows over the mean (``expert_load``), which the probability rows follow."""
     intra, inter = links[0], links[1]
     t = 0.0
     gather_b = ROUTING_MAP_GATHER_BYTES[dispatcher]
@@ -357,7 +359,7 @@ def dispatch_extra_time(dispatcher: str, tokens_rank, experts: int, top_k: int, 
         t = t + collective_time("all_gather", nbytes, ep, etp, gpus_per_node, intra, inter, 0.0, 0.0)
     width = prob_row_bytes(dispatcher, experts, ep, ep_per_node)
     if np.any(width):
-        p_nvl, p_nic = dispatch_bytes(tokens_rank, top_k, width, 1.0, ep, ep_per_node, DISPATCHERS[dispatcher],
+        p_nvl, p_nic = dispatch_bytes(np.asarray(tokens_rank) * load, top_k, width, 1.0, ep, ep_per_node, DISPATCHERS[dispatcher],
                                       experts, groups, topk_groups)
         t = t + 2 * a2a_time(p_nvl, p_nic, ep, ep_per_node, intra, inter, 0.0, 0.0)
     return t
@@ -508,8 +510,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, dedup, e.experts, e.groups, e.topk_groups)
     a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
     # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
-    extra = dispatch_extra_time(stack.moe_dispatcher, tok_rank, e.experts, e.top_k, ep, ep_node, etp, gpus_per_node,
-                                links, e.groups, e.topk_groups)
+    extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, ep_node, etp, gpus_per_node,
+                                links, e.groups, e.topk_groups, load=load)
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation

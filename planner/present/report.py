@@ -561,10 +561,10 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     assumed = hw.get("network_assumed")
     if not assumed:
         basis = "from the catalog"
-    elif gbps == DEFAULT_NETWORK_GBPS:
-        basis = f"ASSUMED (no sourced figure for this fabric; the default for an unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)"
-    else:  # a bare-GPU cluster on its GPU's reference fabric (planner.hardware.options.reference_network)
+    elif hw.get("network_reference"):  # a bare-GPU cluster on its GPU's reference fabric (options.reference_network)
         basis = "ASSUMED (not stated for this cluster: the fabric of the best-networked training instance with its GPU in the catalog)"
+    else:
+        basis = f"ASSUMED (no sourced figure for this fabric; the default for an unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)"
     what = f"Network: {gbps:g} Gb/s per node {basis}"
     if hw.get("multi_node") is False:
         return what + "; this hardware is single-node only (no cluster fabric in the catalog), so the plan cannot grow past one node."

@@ -329,8 +329,9 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
             if line not in out:
                 out.append(line)
     if job.training.precision == "fp8":
-        out.append("fp8: the datasheet fp8 peak with bf16-derived efficiencies; Transformer Engine's casts and "
-                   "amax bookkeeping are not modelled, so fp8 plans are optimistic")
+        out.append("fp8: only the linear GEMMs run low-precision, at the recipe's share of the bf16 GEMM efficiency on "
+                   "the low-precision peak, plus its quantisation traffic (planner.model.stacks.RECIPES: gemm_rel and "
+                   "cast_bytes are priors from public GEMM and TE measurements, not measured on this GPU)")
     if any(p.cost.spot_risk for p in ranked):
         src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
         out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "

@@ -195,7 +195,7 @@ for row, cut, ms_ in (("dispatch", 0.184, 0.272), ("pure", 0.069, 0.267)):
             routing="uniform", time_ms=t, tflops=round(2 * 1024 * 2048 * 2048 / (t * 1e-3) / 1e12, 1), source=TE_SRC, provenance=TE_URL,
             notes=("NVFP4 (per-tensor) grouped GEMM. DERIVED: TFLOP/s from the printed ms. 'dispatch' = full nvte_multi_tensor_gemm path "
                    "(scale swizzle + per-expert alpha), 'pure' = GEMMs only. Only the first shape of the table was readable. "
-                   "The planner's TE_GROUPED_GEMM_PER_EXPERT_S is derived from the 'pure' pair of this row."))
+                   "The planner's TE_GROUPED_GEMM_PER_EXPERT_S['block'] is derived from the 'pure' pair of this row."))
 
 # ---------------------------------------------------------------------------------------------
 # G. NVIDIA/TransformerEngine PR #2045 '[Pytorch] Add Cutlass GroupGEMM Support for fine-grained MoE Model' (merged,
@@ -218,7 +218,9 @@ for g, m, n, k, kern, v, tab in TE2045:
     add(id=f"te2045_h100_{key}_{g}x{m}x{n}x{k}", kind="grouped_gemm", gpu="H100-SXM-80GB", gpu_as_stated="H100 (SM90; variant not stated)",
         kernel=kern, precision="bf16", groups=g, m_per_group=m, m_total=g * m, n=n, k=k, routing="uniform (shape (g, m, n, k) as printed)",
         tflops=v, source=TE2045_SRC, provenance=TE2045_URL,
-        notes=f"Table: {tab}. Shape(g,m,n,k) as printed: g groups of (m x k) @ (k x n). The multi-stream cuBLAS rows are the TE default path of Megatron-Core TEGroupedMLP.")
+        notes=f"Table: {tab}. Shape(g,m,n,k) as printed: g groups of (m x k) @ (k x n). The multi-stream cuBLAS rows are the TE default path of Megatron-Core TEGroupedMLP."
+              + (" The planner's TE_GROUPED_GEMM_PER_EXPERT_S['tensor'] is this row's whole time per expert (an upper bound on the per-expert host set-up)."
+                 if (key, g) == ("te27", 16) else ""))
 
 # ---------------------------------------------------------------------------------------------
 # H. linkedin/Liger-Kernel PR #1294 'Triton MoE improvements ...' (2026-07-08): headline of a tuned fused Triton MoE
