@@ -344,5 +344,5 @@ def test_user_commitments_and_onprem_from_a_catalog_override(tmp_path):
 def test_fp8_and_efficiency_priors_are_printed_under_the_recommendation(catalog):
     rec = recommend(_job(training={"precision": "fp8"}, constraints={"gpus": ["H100", "B200"]}), catalog,
                     simulate=False, top=3)
-    assert any(c.startswith("fp8:") and "optimistic" in c for c in rec.caveats)
+    assert any(c.startswith("fp8:") and "priors" in c and "quantisation" in c for c in rec.caveats)
     assert any("efficiencies are a prior, not measured" in c for c in rec.caveats)
