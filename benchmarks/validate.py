@@ -236,8 +236,10 @@ def published(cat) -> pd.DataFrame:
 
 
 def resnet50(cat) -> pd.DataFrame:
-    """NVIDIA DeepLearningExamples ResNet-50 v1.5 (PyTorch, AMP, DGX A100 80GB) images/s ->
-    seconds per step of batch-per-GPU x GPUs images (the generic-model time law)."""
+    """NVIDIA DeepLearningExamples ResNet-50 v1.5 PyTorch training tables (pytorch-21.03 README: DGX A100
+    80GB AMP / TF32, DGX-1 V100 16GB and 32GB AMP / FP32, 1 and 8 GPUs) images/s -> seconds per step of
+    batch-per-GPU x GPUs images (the generic-model time law). ``precision`` fp32 is the TF32 column on
+    A100 (cuDNN's default math there, step_time.CONV_MATH)."""
     from planner.spec.presets import PRESETS
 
     d = pd.read_csv(DATA / "resnet50_dle.csv")
@@ -250,8 +252,10 @@ def resnet50(cat) -> pd.DataFrame:
                           weights="amp", optimizer="sgd_momentum", recompute="none")
         row = pd.DataFrame([dict(tp=1, pp=1, dp=int(r.gpus), vpp=1, zero=0, mb=int(r.batch_per_gpu), rc=0, sp=False,
                                  schedule=0)])
-        p = predict_group(model, tr, row, hw, framework="hf-trainer")[0]
-        rows.append(dict(source="resnet50 A100 (DLE)", model="resnet50", gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
+        # configs.yml: the AMP recipes run channels-last (memory_format: nhwc), TF32 / FP32 the NCHW default
+        fw = stacks.resolve("dle-convnets", channels_last=r.memory_format == "nhwc")
+        p = predict_group(model, tr, row, hw, framework=fw)[0]
+        rows.append(dict(source="resnet50 (DLE)", model="resnet50", gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
                          mb=int(r.batch_per_gpu), measured_s=gb / r.images_per_s, predicted_s=p))
     return pd.DataFrame(rows)
 

@@ -254,6 +254,15 @@ class Stack:
     pp_fsdp_unsharded: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
+    #: eager ops the optimizer step and ``zero_grad`` launch per parameter tensor when the optimizer loops
+    #: over tensors (torch.optim before foreach became the default in torch 2.0); 0: fused / multi-tensor
+    #: kernels (the handful of launches step_time charges every stack). step_time.eager_optimizer_host_s
+    optimizer_tensor_ops: float = 0.0
+    #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
+    #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
+    #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
+    #: tensor-core convolution (step_time.nchw_transpose_bytes)
+    channels_last: bool = True
     tp_overlap: str = "none"
     overlap_grad_reduce: bool = True
     overlap_param_gather: bool = True
@@ -505,7 +514,7 @@ AUTOCAST_CAST_BYTES = 6.0
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
-           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp")
+           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
@@ -553,6 +562,15 @@ STACKS: dict[str, Stack] = {
         mixed_precision="amp",  # TrainingArguments(bf16=True): autocast over the fp32 model
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
+    "dle-convnets": Stack(
+        "dle-convnets", optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
+        sources="NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets (resnet50v1.5 README tables, "
+                "pytorch-21.03 NGC container = torch 1.9): torch.optim.SGD with momentum (image_classification/"
+                "optimizers.py get_sgd_optimizer), whose torch 1.9 step loops over the parameter tensors "
+                "(torch/optim/_functional.py sgd: buf.mul_(momentum).add_(d_p), param.add_(d_p, alpha=-lr)) and "
+                "optimizer.zero_grad() zeroes each .grad (set_to_none=False before torch 2.0): 4 launches a tensor "
+                "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
+                "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
         "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", recompute_early_stop=True, torch_checkpoint=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "

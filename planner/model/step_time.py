@@ -661,6 +661,48 @@ def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
             AUTOCAST_CAST_BYTES * (elems + np.where(np.asarray(rc) == 2, blocks, 0.0)))
 
 
+#: the math cuDNN runs a generic model's convolutions in, per training precision, where the part has it:
+#: PyTorch lets cuDNN convolutions use TF32 tensor cores on fp32 tensors by default ("torch.backends.
+#: cudnn.allow_tf32 ... This flag defaults to True", docs/source/notes/cuda.rst "TensorFloat-32 (TF32)
+#: on Ampere devices", PyTorch 1.7 on; only ``cuda.matmul.allow_tf32`` turned False in 1.12), as
+#: DeepLearningExamples' ResNet-50 README says of its A100 "TF32" column ("TF32 is supported in the
+#: NVIDIA Ampere GPU architecture and is enabled by default").
+CONV_MATH = {"fp32": "tf32"}
+#: conv math that runs on tensor cores (fp32 runs on the CUDA cores: Volta/Turing have no TF32)
+TENSOR_CORE_MATH = ("tf32", "bf16", "fp16")
+
+
+def eager_optimizer_host_s(m: ModelSpec, t: TrainingSpec, fw, eff) -> float:
+    """Host seconds the step waits for an eager per-tensor optimizer (``Stack.optimizer_tensor_ops``
+    launches per parameter tensor, ``eff.launch_s`` each: the ops are small, so the host's dispatch, not
+    the GPU, sets their pace). Exposed only when the host has synchronised with the GPU before the
+    optimizer runs: fp16 AMP's ``GradScaler.step`` reads the found-inf flags with ``.item()`` before it
+    calls ``optimizer.step()`` (torch/cuda/amp/grad_scaler.py ``_maybe_opt_step``: ``if not sum(v.item()
+    for v in optimizer_state["found_inf_per_device"].values())``), so the GPU idles while the host walks
+    the tensors. Without the scaler (fp32 / TF32, or bf16) the launches queue behind the backward the
+    GPU is still running and cost nothing."""
+    if not fw.optimizer_tensor_ops or not m.param_tensors or t.precision != "fp16":
+        return 0.0
+    return fw.optimizer_tensor_ops * m.param_tensors * eff.launch_s
+
+
+def nchw_transpose_bytes(m: ModelSpec, fw, conv_dtype: str, act_b: float) -> tuple[float, float]:
+    """Bytes per sample (forward, backward) of the layout transposes cuDNN runs around each tensor-core
+    convolution of an NCHW network. Tensor-core convolution kernels take NHWC; on NCHW tensors cuDNN
+    transforms them ("The cuDNN library may use padding, folding, and NCHW-to-NHWC transformations to
+    call the Tensor Core operations", cuDNN Developer Guide, Legacy API "Tensor Core operations: Data and
+    Filter Formats"): the input to NHWC and the output back, each read once and written once ("the NCHW
+    tensor must be transposed to NHWC before the convolution and transposed back to NCHW after",
+    MosaicML Composer "Channels Last" method card, from NVIDIA's diagram). Forward: x in, y out; the
+    backward's data gradient transposes dy in and dx out, its weight gradient x and dy in again:
+    2 x (in + out) per GEMM pass, three passes. Channels-last networks (``Stack.channels_last``, the default; DLE's
+    AMP recipes, ``memory_format: nhwc``) and CUDA-core math (fp32 on Volta) pay none."""
+    if fw.channels_last or conv_dtype not in TENSOR_CORE_MATH or not m.conv_io_elems_per_sample:
+        return 0.0, 0.0
+    per_pass = 2.0 * m.conv_io_elems_per_sample * act_b
+    return per_pass, 2.0 * per_pass
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
@@ -772,10 +814,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # 61% of its runtime). Each saved activation byte is written once and read about twice
         # by those layers in forward (3x), twice that in backward.
         fl = m.fwd_flops_per_sample * mb
-        conv = fl / (physics.reachable_peak(hw, t.precision) * eff.gemm_max * eff.conv_rel)
+        conv_dtype = CONV_MATH.get(t.precision, t.precision)
+        if conv_dtype not in hw.gpu.peak_flops:  # a part without that math mode (V100, T4: no TF32)
+            conv_dtype = t.precision
+        peak = physics.datasheet_peak(hw.gpu, conv_dtype)  # MFU against the math the convolutions run in
+        conv = fl / (physics.reachable_peak(hw, conv_dtype) * eff.gemm_max * eff.conv_rel)
         act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
-        t_fwd_mb = conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)
-        t_bwd_mb = 2 * t_fwd_mb + np.where(c.rc == 2, t_fwd_mb, 0.0)
+        tr_f, tr_b = nchw_transpose_bytes(m, fw, conv_dtype, act_b)
+        t_fwd_mb = conv + eff.memory_time(3 * act + tr_f * mb, hw.gpu.hbm_bw)
+        t_bwd_mb = (2 * (conv + eff.memory_time(3 * act, hw.gpu.hbm_bw)) + eff.memory_time(tr_b * mb, hw.gpu.hbm_bw)
+                    + np.where(c.rc == 2, t_fwd_mb, 0.0))
         comp_gemm_mb = 3 * conv + np.where(c.rc == 2, conv, 0.0)
         z = np.zeros(n)
         t_pp = z
@@ -788,6 +836,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
     ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
+    t_opt = t_opt + eager_optimizer_host_s(m, t, fw, eff)
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
     # PP", and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``) turns off reshard after

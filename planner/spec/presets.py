@@ -150,7 +150,9 @@ PRESETS: dict[str, dict] = {
     # and bytes autograd saves per sample in fp32 (saved_tensors_hooks), measured on torchvision's
     # models by tests/make_generic_presets.py -> tests/data/generic_presets.json
     "resnet50": dict(family="generic", params=25_557_032, fwd_flops_per_sample=8_178_368_512,
-                     activation_bytes_per_sample=85_413_632, input_bytes_per_sample=3 * 224 * 224 * 4),
+                     activation_bytes_per_sample=85_413_632, input_bytes_per_sample=3 * 224 * 224 * 4,
+                     # every conv's input + output elements (tests/resnet50_count.py, checked by a test)
+                     conv_io_elems_per_sample=21_776_384, param_tensors=161),
     "vit-b16": dict(family="generic", params=86_567_656, fwd_flops_per_sample=35_127_656_448,
                     activation_bytes_per_sample=117_558_568, input_bytes_per_sample=3 * 224 * 224 * 4),
 }

@@ -196,6 +196,11 @@ class ModelSpec(_Strict):
     fwd_flops_per_sample: Optional[float] = Field(None, gt=0, le=1e21)
     activation_bytes_per_sample: Optional[float] = Field(None, ge=0, le=1e15)
     input_bytes_per_sample: Optional[float] = Field(None, ge=0, le=1e12)
+    #: elements of every convolution's input plus output per sample (forward): the tensors cuDNN
+    #: transposes around a tensor-core convolution when they are NCHW (step_time.nchw_transpose_bytes)
+    conv_io_elems_per_sample: Optional[float] = Field(None, ge=0, le=1e14)
+    #: parameter tensors (an eager optimizer launches its kernels per tensor: Stack.optimizer_tensor_ops)
+    param_tensors: Optional[int] = Field(None, ge=0, le=10**8)
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -414,6 +419,9 @@ class FrameworkSpec(_Strict):
     lp_bf16_layers: Optional[int] = Field(None, ge=0)
     #: fp8/fp4 training: the MTP module kept in 16 bits (Megatron-Core keep_mtp_spec_in_bf16)
     lp_bf16_mtp: Optional[bool] = None
+    #: generic models (CNNs): activations channels-last (NHWC, ``model.to(memory_format=torch.channels_last)``,
+    #: the default); false: PyTorch's NCHW default, which pays cuDNN's layout transposes on tensor cores
+    channels_last: Optional[bool] = None
 
     @model_validator(mode="before")
     @classmethod
