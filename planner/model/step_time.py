@@ -254,7 +254,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # Eager fp32-upcast norms and RoPE (HF / torchtitan Llama code) run one kernel per op: counted
     # in planner.model.stacks.EAGER_FP32_BYTES.
     unfused = fw.eager_fp32_ops and not fw.compile
-    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused else 2 * act_b
+    # only RMSNorm is an eager op chain in that code: LayerNorm models (HF GPT-2 / BERT, DeepLearningExamples'
+    # BERT modeling.py) call nn.LayerNorm, one ATen native_layer_norm kernel (read x, write y)
+    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused and m.norm == "rmsnorm" else 2 * act_b
     if fw.elementwise_fused:
         full_b = act_b * (2 * 4 * h)
     else:
