@@ -271,8 +271,7 @@ def resnet50(cat) -> pd.DataFrame:
 #: (``torch.jit.script(model)`` unless ``--disable_jit_fusions``, NVFuser enabled), so its
 #: elementwise chains are fused, fewer kernels than hf-trainer's eager count; scripts/run_pretraining.sh
 #: passes ``--allreduce_post_accumulation_fp16`` by default, so the model is ``model.half()`` with
-#: autocast off and FusedLAMBAMP's fp32 master copy (no per-micro-batch autocast weight casts:
-#: hf-trainer charges them, 6 B per weight per micro-batch, ~0.3% of a step here); its optimizer
+#: autocast off and FusedLAMBAMP's fp32 master copy (mapped: ``BERT_DLE_TRAINING``); its optimizer
 #: is FusedLAMBAMP (LAMB, not in the planner's OPTIMIZER vocabulary): AdamW is the nearest (same
 #: fp32 m/v states; LAMB adds a per-tensor norm pass), and the update runs once per 32-512
 #: micro-batches, ~6 ms of a 14 s step, so its extra pass is < 0.1%. The megatron-lm stack (fused
@@ -291,6 +290,14 @@ def resnet50(cat) -> pd.DataFrame:
 #: * SQuAD fine-tuning: a span head (h x 2) instead of the preset's MLM head (h x V); no preset.
 #: * TensorFlow2 rows: XLA-compiled TF2 graphs, no registered stack.
 BERT_DLE_STACK = "hf-trainer"
+#: what DLE's launch sets on that stack: DDP is built with ``bucket_cap_mb=torch.cuda.get_device_properties(
+#: device).total_memory`` (bytes read as MB: one bucket holds every gradient, run_pretraining.py
+#: ``prepare_model_and_optimizer``), so the all-reduce starts only after the whole last backward: no
+#: overlap; ``--allreduce_post_accumulation_fp16`` (scripts/run_pretraining.sh default "true") makes the
+#: model ``model.half()`` with FusedLAMBAMP's fp32 master copy (``setup_fp32_params``): 16-bit weights
+#: and gradients, fp32 master (``weights="megatron"``, ``grad_dtype="same"``)
+BERT_DLE_OPTIONS = dict(overlap_grad_reduce=False)
+BERT_DLE_TRAINING = dict(weights="megatron", grad_dtype="same")
 BERT_DLE_SCORED = dict(framework="pytorch", precision="fp16", task="pretrain_phase1")
 #: max_predictions_per_seq of DLE's phase-1 / phase-2 data (scripts/run_pretraining.sh
 #: ``--max_predictions_per_seq=20`` at 128, ``80`` at 512): the MLM head's positions per sequence
@@ -311,18 +318,19 @@ def bert_dle(cat) -> pd.DataFrame:
     d = pd.read_csv(DATA / "bert_dle.csv")
     d = d[np.logical_and.reduce([d[k] == v for k, v in BERT_DLE_SCORED.items()])]
     model = ModelSpec(**PRESETS["bert-large"])
+    stack = stacks.resolve(BERT_DLE_STACK, **BERT_DLE_OPTIONS)
     rows = []
     for r in d.itertuples():
         hw = hw_option(cat, r.gpu, 8, 8 * 200.0 if r.gpu.startswith("A100") else 4 * 100.0)
         mb, gpus, seq = int(r.batch_per_gpu), int(r.gpus), int(r.seq_len)
         gb = mb * int(r.accum_steps) * gpus
-        tr = TrainingSpec(seq_len=seq, global_batch=gb, micro_batch=mb, precision=r.precision, weights="amp",
+        tr = TrainingSpec(seq_len=seq, global_batch=gb, micro_batch=mb, precision=r.precision, **BERT_DLE_TRAINING,
                           optimizer="adamw", recompute="none", flash_attention=False, dropout=True,
                           head_tokens_per_seq=BERT_DLE_MAX_PREDICTIONS.get(seq) if r.task.startswith("pretrain") else None)
         row = pd.DataFrame([dict(tp=1, pp=1, dp=gpus, vpp=1, zero=0, mb=mb, rc=0, sp=False, schedule=0)])
-        p = predict_group(model, tr, row, hw, framework=BERT_DLE_STACK)[0]
+        p = predict_group(model, tr, row, hw, framework=stack)[0]
         rows.append(dict(source="bert (DLE)", model=f"bert-large/{r.gpu.split('-')[0]}/s{seq}", id=r.id,
-                         stack=BERT_DLE_STACK, gpus=gpus, tp=1, pp=1, dp=gpus, mb=mb,
+                         stack=stack.name, options="overlap_grad_reduce=off", gpus=gpus, tp=1, pp=1, dp=gpus, mb=mb,
                          measured_s=gb / float(r.sequences_per_s), predicted_s=p))
     return pd.DataFrame(rows)
 
