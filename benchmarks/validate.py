@@ -282,9 +282,12 @@ def resnet50(cat) -> pd.DataFrame:
 #: * phase 2 (seq 512): the 21.11 runs pre-train phase 2 "binned ... with LDDL using a bin size of
 #:   64" (README changelog, January 2022): each batch is padded to its bin, not to 512, and the bins'
 #:   mix is not published (Krell et al. 2021, arXiv 2107.02027 abstract: at 512, padding is "in
-#:   excess of 50%" of Wikipedia's tokens). At a full 512 the rows are predicted ~2x slow (+95 to
-#:   +118%); the seq-512 per-token rate (210 seq/s x 512 = 108k tok/s, A100 AMP) is above the seq-128
-#:   one (74k tok/s), which only shorter sequences explain.
+#:   excess of 50%" of Wikipedia's tokens). At a full 512 the rows are predicted +61..+81% slow; the
+#:   seq-512 per-token rate (210 seq/s x 512 = 108k tok/s, A100 AMP) is above the seq-128 one (74k
+#:   tok/s), which only shorter sequences explain. At a uniform 288 tokens (a mean real length of 256,
+#:   the abstract's 50%, plus ~32 of padding to the bin) with 15% of them masked (43): A100 -14..-18%,
+#:   V100 -8 / -10%, the phase-1 residue (below) and a few points more; E[L^2] > E[L]^2 of a skewed
+#:   length mix would add attention. Not scored until the bins' mix is sourced.
 #: * TF32 rows: the planner's precisions (bf16/fp16/fp8/fp32) have no TF32 tensor-core rate.
 #: * FP32 rows (V100): predicted +60% (seq 128) slow; not investigated here.
 #: * SQuAD fine-tuning: a span head (h x 2) instead of the preset's MLM head (h x V); no preset.
