@@ -254,7 +254,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # Eager fp32-upcast norms and RoPE (HF / torchtitan Llama code) run one kernel per op: counted
     # in planner.model.stacks.EAGER_FP32_BYTES.
     unfused = fw.eager_fp32_ops and not fw.compile
-    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused else 2 * act_b
+    # only RMSNorm is an eager op chain in that code: LayerNorm models (HF GPT-2 / BERT, DeepLearningExamples'
+    # BERT modeling.py) call nn.LayerNorm, one ATen native_layer_norm kernel (read x, write y)
+    norm_b = EAGER_FP32_BYTES["rmsnorm"] if unfused and m.norm == "rmsnorm" else 2 * act_b
     if fw.elementwise_fused:
         full_b = act_b * (2 * 4 * h)
     else:
@@ -436,9 +438,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # GPU idle while the host dispatches (host-bound passes), kept for the breakdown
     re_gpu = np.where(rc == 2, re_fwd, np.where(rc == 1, sel_gpu, 0.0))
     host_idle = fwd_pass + bwd_pass - (gpu_fwd + gpu_bwd + re_gpu)
-    # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math)
-    lg_f, lg_b = gemm(T, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
-    ce = eff.memory_time(T * m.vocab / tp * (act_b + 3 * 4), hbm)
+    # the last stage's logits GEMM and cross-entropy (memory-bound over T x V/tp, fp32 math), on
+    # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
+    T_head = T if t.head_tokens_per_seq is None else np.minimum(T, mb * t.head_tokens_per_seq / cp)
+    lg_f, lg_b = gemm(T_head, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
+    ce = eff.memory_time(T_head * m.vocab / tp * (act_b + 3 * 4), hbm)
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
     head_fwd = combine(lg_f + ce / 2, head_host)
     head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)

@@ -461,6 +461,12 @@ class TrainingSpec(_Strict):
     # planner.model.flops.attention_span); an example holds at least one token, so a mean under 1 is a
     # typo (it made the packed row count, planner.model.cost, a sliver of the dataset)
     mean_example_tokens: Optional[float] = Field(None, ge=1, le=1 << 24)
+    # BERT pre-training: positions per sequence the MLM head and its loss run on. None: every token
+    # (Hugging Face BertForPreTraining). NVIDIA DeepLearningExamples' PyTorch BERT gathers the masked
+    # positions first (modeling.py BertPreTrainingHeads ``sequence_output_is_dense``: index_select of
+    # the labels != -1 rows; run_pretraining.py ``--no_dense_sequence_output`` defaults to off), so its
+    # head sees max_predictions_per_seq positions (20 at seq 128, 80 at 512) at most
+    head_tokens_per_seq: Optional[float] = Field(None, gt=0, le=1 << 24)
 
     @model_validator(mode="after")
     def _one_duration(self):
