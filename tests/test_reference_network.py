@@ -45,3 +45,22 @@ def test_report_names_the_basis_not_the_number(catalog):
     assert "best-networked training instance" in _network_risk({"hardware": hw}, {}, None)
     hw["network_reference"] = False
     assert "default for an unknown fabric" in _network_risk({"hardware": hw}, {}, None)
+
+
+def test_bare_cluster_host_ram_is_its_reference_systems(catalog):
+    """Offloaded state must fit the node's RAM (offload.host_fits, HOST_RAM_USABLE of it): a bare cluster's node is
+    its reference system, Azure NDm A100 v4 for A100-80GB (1,800 GiB / 8 as the catalog row states it) and p5.48xlarge
+    for H100 (2,048 GiB / 8); a GPU without one keeps offload.REF_HOST_RAM_PER_GPU."""
+    from planner.model import offload
+
+    gib = 2 ** 30
+    a100 = option_from_cluster(ClusterSpec(gpu="A100-80GB", nodes=2), catalog)
+    h100 = option_from_cluster(ClusterSpec(gpu="H100", nodes=2), catalog)
+    mi = option_from_cluster(ClusterSpec(gpu="MI300X", nodes=2), catalog)
+    ram_a100, ram_h100 = (o.reference.ram_bytes / o.reference.gpu_count for o in (a100, h100))
+    assert ram_h100 == 2048 * gib / 8 and ram_a100 < ram_h100
+    for o, ram in ((a100, ram_a100), (h100, ram_h100)):  # the boundary sits at the reference's usable RAM per GPU
+        edge = ram * offload.HOST_RAM_USABLE
+        assert bool(offload.host_fits(edge * 0.99, o)) and not bool(offload.host_fits(edge * 1.01, o))
+    assert mi.reference is None
+    assert bool(offload.host_fits(offload.REF_HOST_RAM_PER_GPU * offload.HOST_RAM_USABLE * 0.99, mi))

@@ -42,6 +42,9 @@ class HardwareOption:
     network_note: str = ""
     #: the assumed network is the GPU's reference fabric (``reference_network``), not the unknown-fabric default
     network_reference: bool = False
+    #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
+    #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
+    reference: Optional[Instance] = None
 
     @property
     def cloud(self) -> str:
@@ -101,11 +104,11 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     check_profile_applies(profile, [gpu])
     g = cluster.gpus_per_node or D.GPUS_PER_NODE
     notes = []
-    note, ref = "", None
+    note = ""
+    ref = reference_network(cat, gpu)
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
-        ref = reference_network(cat, gpu)
         if ref is not None:
             per_gpu, inst = ref
             inter = per_gpu * g
@@ -121,7 +124,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
         network_assumed=not cluster.inter_node_gbps, network_note=note,
-        network_reference=not cluster.inter_node_gbps and ref is not None,
+        network_reference=not cluster.inter_node_gbps and ref is not None, reference=ref[1] if ref else None,
     )
 
 

@@ -84,7 +84,8 @@ RESIDENT_LAYERS = 3.0
 #: share of the host's RAM a plan may fill with offloaded state (the rest: OS, data loaders, the
 #: framework's pinned staging buffers) — an assumption
 HOST_RAM_USABLE = 0.8
-#: host RAM per GPU of a bare-GPU cluster (``cluster.gpu``: no instance row to read it from): AWS
+#: host RAM per GPU of a bare-GPU cluster (``cluster.gpu``: no instance row to read it from) whose GPU has no
+#: reference system in the catalog (``HardwareOption.reference``, else that system's RAM per GPU): AWS
 #: p5.48xlarge's 2,048 GiB for 8 GPUs; the catalog's other 8-GPU A100-B200 training instances have
 #: 1,152-3,968 GiB (NVIDIA DGX H100: 2 TB) — an assumption, so that an offload plan cannot park terabytes
 #: per GPU on a host of unknown size (Llama-3.1-405B TP8 ZeRO-3 activation offload wanted 977 GiB per GPU)
@@ -181,7 +182,11 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
 
 def host_fits(host_bytes_per_gpu, hw):
     """Rows whose offloaded state fits the node's RAM (``HOST_RAM_USABLE`` of it); a node the
-    catalog gives no RAM figure for (a bare-GPU cluster) is taken to have ``REF_HOST_RAM_PER_GPU``."""
+    catalog gives no RAM figure for (a bare-GPU cluster) is taken to have its reference system's RAM per GPU
+    (``HardwareOption.reference``: the instance its network comes from), else ``REF_HOST_RAM_PER_GPU``."""
     ram = getattr(hw.instance, "ram_bytes", None) if hw.instance is not None else None
+    ref = getattr(hw, "reference", None)
+    if not ram and ref is not None and ref.ram_bytes:
+        ram = ref.ram_bytes / ref.gpu_count * hw.gpus_per_node
     ram = ram or REF_HOST_RAM_PER_GPU * hw.gpus_per_node
     return host_bytes_per_gpu * hw.gpus_per_node <= ram * HOST_RAM_USABLE
