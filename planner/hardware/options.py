@@ -40,11 +40,14 @@ class HardwareOption:
     network_assumed: bool = False
     #: the one line that says which network was assumed and why ("" when none was)
     network_note: str = ""
-    #: the assumed network is the GPU's reference fabric (``reference_network``), not the unknown-fabric default
-    network_reference: bool = False
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
     reference: Optional[Instance] = None
+
+    @property
+    def network_reference(self) -> bool:
+        """The assumed network is the reference system's fabric, not the default for an unknown one."""
+        return self.network_assumed and self.reference is not None
 
     @property
     def cloud(self) -> str:
@@ -123,8 +126,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
-        network_assumed=not cluster.inter_node_gbps, network_note=note,
-        network_reference=not cluster.inter_node_gbps and ref is not None, reference=ref[1] if ref else None,
+        network_assumed=not cluster.inter_node_gbps, network_note=note, reference=ref[1] if ref else None,
     )
 
 
@@ -164,15 +166,15 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
     if cluster.gpus_per_node and cluster.gpus_per_node != g:
         raise InputError("cluster.gpus_per_node", f"{inst.key} has {g} GPUs per node, not {cluster.gpus_per_node}")
     notes = []
-    assumed = False
+    assumed, note = False, ""
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
         inter = inst.network_bw_or_default
         assumed = inst.network_is_default
         if assumed and inst.cluster:
-            notes.append(network_assumption(inst.key))
-    note = notes[0] if notes else ""
+            note = network_assumption(inst.key)
+            notes.append(note)
     if not inst.cluster:
         notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
                      f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")

@@ -33,6 +33,22 @@ FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 #: compute capability 10.0 (transformer_engine/pytorch/fp8.py ``check_mxfp8_support``: "Device compute
 #: capability 10.0 or higher required for MXFP8 execution"); torchao's MX training needs SM100 too
 MX_CAPABLE = FP4_CAPABLE
+#: The GEMM peaks a low-precision recipe runs at beyond plain FP8, one row each: peak key -> (the recipe that
+#: selects it, how the job names it, the parts that have it, what a part needs for it, its rate over the FP8
+#: peak). ``datasheet_peak`` refuses a part without it in one line, and ``recommend`` says which parts it left out.
+LOW_PRECISION_PEAKS = {
+    "fp4": ("nvfp4", "nvfp4 (what training.precision fp4 selects)", FP4_CAPABLE, "FP4 tensor cores", 2.0),
+    "mxfp8": ("mxfp8", "mxfp8", MX_CAPABLE, "MX block-scaled tensor cores", 1.0),
+}
+
+
+def peak_need(dtype: str) -> str:
+    """What a part needs for the low-precision peak ``dtype`` (``LOW_PRECISION_PEAKS``), e.g. "nvfp4 needs FP4
+    tensor cores"; "" for the peaks every FP8 part has."""
+    if dtype not in LOW_PRECISION_PEAKS:
+        return ""
+    recipe, _, _, needs, _ = LOW_PRECISION_PEAKS[dtype]
+    return f"{recipe} needs {needs}"
 
 
 #: Catalog parts whose datasheet peaks are quoted at a clock their own power limit does not sustain,
@@ -97,18 +113,13 @@ def datasheet_peak(gpu, dtype: str) -> float:
         return gpu.peak_flops[dtype]
     if dtype == "fp8" and name.startswith(FP8_CAPABLE) and "bf16" in gpu.peak_flops:
         return 2.0 * gpu.peak_flops["bf16"]
-    if dtype == "fp4":
-        if not name.startswith(FP4_CAPABLE):
-            # training.precision fp4 is the nvfp4 recipe (planner.spec.load._fp4_alias): both named
+    if dtype in LOW_PRECISION_PEAKS:  # NVFP4 at 2x the FP8 rate, MXFP8 at it, on the parts that have them
+        _, asked, capable, needs, rate = LOW_PRECISION_PEAKS[dtype]
+        if not name.startswith(capable):
+            # (training.precision fp4 is the nvfp4 recipe, planner.spec.load._fp4_alias: ``asked`` names both)
             raise InputError("training.framework.fp8_recipe",
-                             f"nvfp4 (what training.precision fp4 selects) needs FP4 tensor cores (Blackwell, MI350-class); "
-                             f"{gpu.name} has none")
-        return 2.0 * datasheet_peak(gpu, "fp8")
-    if dtype == "mxfp8":  # the MXFP8 recipe's GEMMs: the FP8 rate, on parts whose tensor cores apply MX scales
-        if not name.startswith(MX_CAPABLE):
-            raise InputError("training.framework.fp8_recipe",
-                             f"mxfp8 needs MX block-scaled tensor cores (Blackwell, MI350-class); {gpu.name} has none")
-        return datasheet_peak(gpu, "fp8")
+                             f"{asked} needs {needs} (Blackwell, MI350-class); {gpu.name} has none")
+        return rate * datasheet_peak(gpu, "fp8")
     if dtype == "fp8" and not name.startswith(FP8_CAPABLE):
         # a part without FP8 tensor cores (A100, A800, V100): the job's precision is at fault, not the
         # catalog row (whose missing fp8 column is the datasheet's answer)

@@ -174,7 +174,7 @@ def analytic_makespan(pp: int, m: int, vpp: int, t_f: float, t_b: float) -> floa
     return float(m * (t_f + t_b) + bubble_time(pp, m, vpp, t_f + t_b, vpp > 1))
 
 
-def exposed_dp_comm(t_dp, t_bwd, buckets, overlap: bool):
+def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
     """Exposed data-parallel gradient reduce, overlapped with the last micro-batch's backward
     (vectorised over arrays; floats in, float out).
 
@@ -188,13 +188,13 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap: bool):
     after the backward (PyTorch DDP's bucketed all-reduce, Li et al. VLDB 2020 §3.2.3; Megatron's
     ``--overlap-grad-reduce``). ``sync_end`` below evaluates the same chain with per-replica times
     (a slow replica delays both the overlappable buckets and the last one). Without overlap it is
-    all exposed.
+    all exposed. ``overlap``: a bool, or one per row.
     """
     scalar = np.ndim(t_dp) == 0 and np.ndim(t_bwd) == 0 and np.ndim(buckets) == 0
     t_dp = np.asarray(t_dp, dtype=np.float64)
-    if overlap:
+    if np.any(overlap):
         k = np.asarray(buckets, dtype=np.float64)
-        out = np.where(k > 1, np.maximum(t_dp / np.maximum(k, 1), t_dp - t_bwd), t_dp)
+        out = np.where(np.asarray(overlap) & (k > 1), np.maximum(t_dp / np.maximum(k, 1), t_dp - t_bwd), t_dp)
     else:
         out = t_dp
     out = np.where(t_dp > 0, out, 0.0)

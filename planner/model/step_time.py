@@ -927,8 +927,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     pg = np.where(pp_held, ag, D["param_gather"][dinv])
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
-    pg_exposed = np.where(pp_held, exposed_dp_comm(pg, t_fwd_mb, per_layer, True),
-                          exposed_dp_comm(pg, t_fwd_mb, per_layer, bool(fw.overlap_param_gather)))
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, pp_held | bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import network_assumption, options_for_search
+from planner.hardware.options import options_for_search
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model import physics
 from planner.model.activations import SELECTIVE
@@ -64,6 +64,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     closest = {}  # the same per stack group (framework auto's comparison)
     too_big = []  # options whose single node already exceeds constraints.max_gpus
+    left_out = {}  # GPU name -> the low-precision peak it lacks (physics.peak_need), left out of the search
     for k, hw in enumerate(opts):
         if progress:
             progress(k, len(opts), hw.name)
@@ -74,7 +75,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                 raise
             too_big.append(e)  # e.g. a 5120-chip TPU pod under max_gpus=512: skip, not fail
             continue
-        runs_here, no_fp4 = [], None
+        runs_here, no_peak = [], None
         for g, grp in live:
             try:
                 if job.training.precision == "fp8":
@@ -85,9 +86,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             except InputError as e:
                 if e.field != "training.framework.fp8_recipe":
                     raise
-                no_fp4 = e
+                no_peak = (e, physics.peak_need(grp.variants[0].stack.recipe.peak))
         if not runs_here:
-            too_big.append(no_fp4)
+            too_big.append(no_peak[0])
+            left_out[hw.gpu.name] = no_peak[1]
             continue
         price = hw.price(con.spot)
         limit, head = memory_limit(job, hw)
@@ -183,11 +185,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
-    no_recipe = [e.message.split("; ") for e in too_big if e.field == "training.framework.fp8_recipe"]
-    no_fp4 = sorted({r[-1].removesuffix(" has none") for r in no_recipe})
-    if no_fp4:  # hardware the low-precision recipe cannot run on, left out of the search
-        need = no_recipe[0][0].replace(" (what training.precision fp4 selects)", "").rsplit(" (", 1)[0]
-        assumptions.append(f"left out: {', '.join(no_fp4)} ({need})")
+    if left_out:  # hardware the low-precision recipe cannot run on, left out of the search
+        assumptions.append(f"left out: {', '.join(sorted(left_out))} ({'; '.join(sorted(set(left_out.values())))})")
     for g, grp in live:
         if lists[g]:
             assumptions.append(lists[g])
@@ -325,7 +324,7 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
                        "out; `--by gpu` or `--scaling` show the multi-node alternatives")
         if p.hardware.nodes > 1 and hw.network_assumed:
-            line = (hw.network_note or network_assumption(hw.name)) + " — a multi-node plan's gradient sync depends on it"
+            line = hw.network_note + " — a multi-node plan's gradient sync depends on it"
             if line not in out:
                 out.append(line)
     if job.training.precision == "fp8":
