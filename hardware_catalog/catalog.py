@@ -181,6 +181,20 @@ _ONPREM_BOUNDS = {"pue": (1.0, 3.0), "amortisation_years": (0.5, 30.0), "utilisa
 _ONPREM_FRACTION_SUFFIXES = ("_share", "_fraction", "_share_per_year")
 
 
+class SystemRow(_Row):
+    """One reference system (``systems.csv``): the node a GPU's vendor or a cloud builds for multi-node
+    training where the catalog has no priced instance row of it (``System``)."""
+
+    key: str = Field(min_length=1, max_length=120)
+    gpu: str = Field(min_length=1)
+    gpu_count: int = Field(ge=1, le=100000)
+    ram_gib: Optional[float] = Field(default=None, gt=0, le=1e7)
+    network_gbps: float = Field(gt=0, le=1e7)
+    fabric: Literal["efa", "infiniband", "roce", "ethernet"]
+    source: str = Field(min_length=1)
+    notes: Optional[str] = None
+
+
 class OnpremRow(_Row):
     """One buy-vs-rent parameter (``onprem.csv`` or an override file's ``onprem:`` section)."""
 
@@ -364,6 +378,31 @@ def _instance_from_row(r: InstanceRow, gpu: Optional[GPU]) -> Instance:
 
 
 @dataclass(frozen=True)
+class System:
+    """A reference system: the node a GPU is built into for multi-node training (NVIDIA's DGX GB200 NVL72
+    rack, Azure's ND MI300X v5), for a GPU no priced clustered instance row carries. It has no price, so the
+    search never offers it; it is what a bare-GPU cluster (``cluster: {gpu: GB200}``) is taken to be where
+    the job does not say (planner.hardware.options ``reference_network``): GPUs per node (the NVLink or
+    Infinity Fabric domain), inter-node network, host RAM. The same fields as ``Instance`` carries for
+    that use."""
+
+    key: str
+    gpu: GPU
+    gpu_count: int
+    ram_bytes: Optional[int]
+    network_bw: float  # bytes/s per node, line rate
+    fabric: str
+    source: str
+    notes: str = ""
+    cluster: bool = True  # built for multi-node training
+    network_is_default: bool = False  # its network is sourced (the row requires it)
+
+    @property
+    def network_source(self) -> str:
+        return self.source
+
+
+@dataclass(frozen=True)
 class Commitment:
     """A committed price for one instance: ``term`` is 1yr, 3yr or capacity-block; USD per node-hour."""
 
@@ -392,6 +431,8 @@ class Catalog:
     interconnects: dict[str, dict]
     _alias: dict[str, str] = field(default_factory=dict, repr=False)
     commitments: list[Commitment] = field(default_factory=list)
+    #: reference systems (``systems.csv``), by key: unpriced nodes for GPUs no clustered instance row carries
+    systems: dict[str, System] = field(default_factory=dict)
     _inst_index: Optional[tuple[int, dict, dict]] = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -559,13 +600,14 @@ def _too_large(count: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict, tuple[dict, ...]]:
+def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict, tuple[dict, ...], tuple[dict, ...]]:
     gpus = tuple(_read_csv(DATA_DIR / "gpus.csv"))
     insts = tuple(_read_csv(DATA_DIR / "instances.csv"))
     onprem = {r["key"]: r for r in _read_csv(DATA_DIR / "onprem.csv")}
     inter = {r["name"]: r for r in _read_csv(DATA_DIR / "interconnects.csv")}
     commits = tuple(_read_csv(DATA_DIR / "commitments.csv"))
-    return gpus, insts, onprem, inter, commits
+    systems = tuple(_read_csv(DATA_DIR / "systems.csv"))
+    return gpus, insts, onprem, inter, commits, systems
 
 
 def _read_override(path: Path) -> dict[str, list[dict]]:
@@ -657,7 +699,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     Linear in the number of rows: each override row is validated once, and the GPU alias index is
     built once and updated as rows add GPUs or change their aliases.
     """
-    b_gpus, b_insts, b_onprem, inter, b_commits = _builtin_rows()
+    b_gpus, b_insts, b_onprem, inter, b_commits, b_systems = _builtin_rows()
     gpu_raw: dict[str, dict] = {r["name"]: dict(r) for r in b_gpus}
     inst_raw: dict[str, dict] = {f"{r['cloud'].lower()}:{r['name']}": dict(r) for r in b_insts}
     onprem_raw: dict[str, dict] = {k: dict(r) for k, r in b_onprem.items()}
@@ -776,4 +818,20 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                                       price=r.price_usd_hr, region=r.region or "", price_date=r.price_date or "",
                                       source=r.source, notes=r.notes or ""))
     cat.commitments = commitments
+    cat.systems = _systems(b_systems, gpus, alias)
     return cat
+
+
+def _systems(rows, gpus: dict[str, GPU], alias: dict[str, str]) -> dict[str, System]:
+    """The built-in reference systems (``systems.csv``), each on a catalog GPU by its canonical name."""
+    out = {}
+    for raw in rows:
+        where = f"systems.{raw.get('key', '')}"
+        r = _validate(SystemRow, raw, where, None)
+        target = alias.get(_norm(r.gpu))
+        if target is None:
+            raise CatalogError(f"{where}.gpu", f"unknown GPU {r.gpu!r}" + _suggest(r.gpu, alias))
+        out[r.key] = System(key=r.key, gpu=gpus[target], gpu_count=r.gpu_count,
+                            ram_bytes=int(r.ram_gib * GIB) if r.ram_gib is not None else None,
+                            network_bw=r.network_gbps * 1e9 / 8, fabric=r.fabric, source=r.source, notes=r.notes or "")
+    return out

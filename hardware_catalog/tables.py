@@ -58,6 +58,18 @@ def format_instances_table(cat: Catalog, cloud: str | None = None) -> Table:
     return t
 
 
+def format_systems_table(cat: Catalog) -> Table:
+    """The reference systems (``data/systems.csv``): what a bare-GPU cluster's node is taken to be for a GPU
+    no priced clustered instance row carries (planner.hardware.options ``reference_network``)."""
+    t = Table(title="reference systems (no price: a bare cluster's node where the job does not say)")
+    for c in ("system", "gpu", "GPUs", "RAM GiB", "network Gb/s", "fabric", "source"):
+        t.add_column(c, justify="right" if c in ("GPUs", "RAM GiB", "network Gb/s") else "left")
+    for s in cat.systems.values():
+        t.add_row(s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),
+                  f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, s.source[:60])
+    return t
+
+
 def format_links_table(cat: Catalog) -> Table:
     """The named interconnects (``data/interconnects.csv``): bandwidth per direction and the
     per-message latency assumed for them, with their sources."""

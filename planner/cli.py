@@ -351,6 +351,17 @@ def catalog_links(catalog: Optional[List[Path]] = CatalogOpt):
     _run(go)
 
 
+@catalog_app.command("systems")
+def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt):
+    """Reference systems: the unpriced node a bare-GPU cluster of a GPU without instance rows is taken to be."""
+    def go():
+        from hardware_catalog import load_catalog
+        from hardware_catalog.tables import format_systems_table
+
+        out.print(format_systems_table(load_catalog(catalog or None)))
+    _run(go)
+
+
 @catalog_app.command("instances")
 def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="aws | gcp | azure | lambda | runpod"),
                       catalog: Optional[List[Path]] = CatalogOpt,

@@ -28,8 +28,8 @@ def test_bare_cluster_uses_it_scaled_by_gpus_per_node_and_says_so(catalog):
 def test_stated_network_wins_and_a_gpu_without_reference_keeps_the_default(catalog):
     o = option_from_cluster(ClusterSpec(gpu="H100", nodes=4, inter_node_gbps=800), catalog)
     assert o.inter_node_bw * 8 / 1e9 == pytest.approx(800.0) and not o.network_assumed and o.network_note == ""
-    assert reference_network(catalog, catalog.gpu("MI300X")) is None
-    m = option_from_cluster(ClusterSpec(gpu="MI300X", nodes=4), catalog)
+    assert reference_network(catalog, catalog.gpu("MI325X")) is None
+    m = option_from_cluster(ClusterSpec(gpu="MI325X", nodes=4), catalog)
     assert m.inter_node_bw * 8 / 1e9 == pytest.approx(DEFAULT_NETWORK_GBPS)
     assert m.network_assumed and f"{DEFAULT_NETWORK_GBPS:g} Gb/s per node" in m.network_note
 
@@ -56,7 +56,7 @@ def test_bare_cluster_host_ram_is_its_reference_systems(catalog):
     gib = 2 ** 30
     a100 = option_from_cluster(ClusterSpec(gpu="A100-80GB", nodes=2), catalog)
     h100 = option_from_cluster(ClusterSpec(gpu="H100", nodes=2), catalog)
-    mi = option_from_cluster(ClusterSpec(gpu="MI300X", nodes=2), catalog)
+    mi = option_from_cluster(ClusterSpec(gpu="MI325X", nodes=2), catalog)
     ram_a100, ram_h100 = (o.reference.ram_bytes / o.reference.gpu_count for o in (a100, h100))
     assert ram_h100 == 2048 * gib / 8 and ram_a100 < ram_h100
     for o, ram in ((a100, ram_a100), (h100, ram_h100)):  # the boundary sits at the reference's usable RAM per GPU
@@ -64,3 +64,45 @@ def test_bare_cluster_host_ram_is_its_reference_systems(catalog):
         assert bool(offload.host_fits(edge * 0.99, o)) and not bool(offload.host_fits(edge * 1.01, o))
     assert mi.reference is None
     assert bool(offload.host_fits(offload.REF_HOST_RAM_PER_GPU * offload.HOST_RAM_USABLE * 0.99, mi))
+
+
+@pytest.mark.parametrize("gpu, system, per_node, per_gpu_gbps, ram_gib", [
+    # NVIDIA DGX GB200 user guide: 72-GPU NVL domains, 4 x ConnectX-7 400G per 4-GPU tray; 36 Grace x 480 GB
+    ("GB200", "nvidia:DGX-GB200-NVL72", 72, 400.0, 36 * 480e9 / 2 ** 30),
+    # NVL72 AI Factory RA: 4 ConnectX-8 (800G) per 4-GPU tray
+    ("GB300", "nvidia:GB300-NVL72", 72, 800.0, 36 * 480e9 / 2 ** 30),
+    # Microsoft Learn ND MI300X v5: 8 MI300X, 1850 GiB, 8 x 400 Gb/s NDR
+    ("MI300X", "azure:Standard_ND96isr_MI300X_v5", 8, 400.0, 1850.0),
+])
+def test_a_gpu_without_instance_rows_takes_its_reference_system(catalog, gpu, system, per_node, per_gpu_gbps, ram_gib):
+    """GB200 / GB300 / MI300X have no priced clustered instance row: a bare cluster of them is the vendor's (or
+    Azure's) reference system, its node size (the NVLink domain), NIC per GPU and host RAM, said in the notes."""
+    g = catalog.gpu(gpu)
+    assert not [i for i in catalog.instances.values() if i.gpu is not None and i.gpu.name == g.name and i.cluster
+                and not i.network_is_default]
+    bw, ref = reference_network(catalog, g)
+    assert ref.key == system and bw * 8 / 1e9 == pytest.approx(per_gpu_gbps)
+    assert ref.ram_bytes / 2 ** 30 == pytest.approx(ram_gib, rel=1e-4) and ref.source.startswith(("NVIDIA", "Microsoft"))
+    o = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2), catalog)
+    assert o.gpus_per_node == per_node and o.reference is ref and o.network_reference
+    assert o.inter_node_bw * 8 / 1e9 == pytest.approx(per_gpu_gbps * per_node)
+    assert system in o.network_note and "planner catalog systems" in o.network_note
+    assert any(f"{per_node} GPUs" in n for n in o.notes) == (per_node != 8)
+    stated = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2, gpus_per_node=4), catalog)  # a tray, as the job says
+    assert stated.gpus_per_node == 4 and stated.inter_node_bw * 8 / 1e9 == pytest.approx(per_gpu_gbps * 4)
+    assert not any("a node is taken as" in n for n in stated.notes)
+
+
+def test_an_instance_reference_lends_its_fabric_not_its_node_size(catalog):
+    """A10G's best-networked row (g5.24xlarge) has 4 GPUs; a bare A10G cluster keeps 8 per node at its rate."""
+    bw, ref = reference_network(catalog, catalog.gpu("A10G"))
+    assert ref.gpu_count == 4
+    assert option_from_cluster(ClusterSpec(gpu="A10G", nodes=2), catalog).gpus_per_node == 8
+
+
+def test_catalog_systems_prints_them(tmp_path):
+    from typer.testing import CliRunner
+    from planner.cli import app
+
+    r = CliRunner().invoke(app, ["catalog", "systems"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0 and "DGX-GB200-NVL72" in r.output and "28,800" in r.output

@@ -7,7 +7,7 @@ from typing import Optional
 
 from hardware_catalog import load_catalog
 from planner import defaults as D
-from hardware_catalog.catalog import GPU, Catalog, Instance
+from hardware_catalog.catalog import GPU, Catalog, Instance, System
 from planner.hardware.efficiency import Efficiency, prior_for
 from planner.errors import InputError, clip
 from planner.spec import ClusterSpec, ConstraintsSpec
@@ -42,7 +42,7 @@ class HardwareOption:
     network_note: str = ""
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
-    reference: Optional[Instance] = None
+    reference: Optional[Instance | System] = None
 
     @property
     def network_reference(self) -> bool:
@@ -105,23 +105,32 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         raise InputError("cluster", "name a gpu or an instance (or use `planner recommend` to search)")
     gpu = cat.gpu(cluster.gpu)
     check_profile_applies(profile, [gpu])
-    g = cluster.gpus_per_node or D.GPUS_PER_NODE
+    ref = reference_network(cat, gpu)
+    # where the job does not say, a node is a reference system's (NVL72: one 72-GPU NVLink domain); an
+    # instance row lends only its fabric per GPU (the catalog's A10G reference, g5.24xlarge, has 4 GPUs
+    # where the 8-GPU g5.48xlarge is the larger node)
+    system = ref[1] if ref is not None and isinstance(ref[1], System) else None
+    g = cluster.gpus_per_node or (system.gpu_count if system else D.GPUS_PER_NODE)
     notes = []
     note = ""
-    ref = reference_network(cat, gpu)
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
         if ref is not None:
             per_gpu, inst = ref
             inter = per_gpu * g
+            what = ("its reference system (no priced instance row carries this GPU)" if system
+                    else "the best-networked training instance with this GPU in the catalog")
             note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per GPU "
-                    f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), the best-networked training instance with this GPU "
-                    f"in the catalog ({inst.key}; its source: `planner catalog instances`); set cluster.inter_node_gbps")
+                    f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), {what} ({inst.key}; its source: "
+                    f"`planner catalog {'systems' if system else 'instances'}`); set cluster.inter_node_gbps")
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
         notes.append(note)
+    if system is not None and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
+        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one NVLink domain; "
+                     "set cluster.gpus_per_node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
@@ -130,7 +139,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     )
 
 
-def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance] | None:
+def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System] | None:
     """(inter-node bytes/s per GPU, instance) of the best-networked instance in the catalog that carries
     ``gpu``, forms multi-node clusters and states its network with a source; None when there is none.
 
@@ -140,7 +149,9 @@ def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance] | None:
     the best-networked rentable systems of each GPU carry (azure:Standard_ND96amsr_A100_v4 8 x 200 Gb/s,
     aws:p5.48xlarge 3,200 Gb/s, aws:p6-b300.48xlarge 6,400 Gb/s; each row's ``network_source``), not the
     100 Gb/s per node of a plain Ethernet host (``DEFAULT_NETWORK_GBPS``, kept for GPUs no such row
-    carries). Per GPU, so that ``cluster.gpus_per_node`` scales it."""
+    carries). Per GPU, so that ``cluster.gpus_per_node`` scales it. A GPU no such row carries takes its
+    reference system (``Catalog.systems``: DGX GB200 NVL72 72 x 400 Gb/s, GB300 NVL72 72 x 800 Gb/s, Azure
+    ND MI300X v5 8 x 400 Gb/s; each row's source), which also gives the node's size and host RAM."""
     best = None
     for inst in cat.instances.values():
         if inst.gpu is None or inst.gpu.name != gpu.name or not inst.cluster or inst.network_is_default:
@@ -148,6 +159,12 @@ def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance] | None:
         per_gpu = inst.network_bw / inst.gpu_count
         if best is None or per_gpu > best[0]:
             best = (per_gpu, inst)
+    if best is None:
+        for sys_ in cat.systems.values():
+            if sys_.gpu.name == gpu.name:
+                per_gpu = sys_.network_bw / sys_.gpu_count
+                if best is None or per_gpu > best[0]:
+                    best = (per_gpu, sys_)
     return best
 
 
