@@ -562,7 +562,8 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     if not assumed:
         basis = "from the catalog"
     elif hw.get("network_reference"):  # a bare-GPU cluster on its GPU's reference fabric (options.reference_network)
-        basis = "ASSUMED (not stated for this cluster: the fabric of the best-networked training instance with its GPU in the catalog)"
+        basis = ("ASSUMED (not stated for this cluster: the fabric of the best-networked training instance with its GPU "
+                 "in the catalog, or its reference system's where no instance row carries it)")
     else:
         basis = f"ASSUMED (no sourced figure for this fabric; the default for an unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)"
     what = f"Network: {gbps:g} Gb/s per node {basis}"
