@@ -191,12 +191,16 @@ def canonical(cat, gpu_name):
 
 def best_plan(cat, gpu_name):
     """(MFU, description) of the highest-MFU winner of ``planner recommend`` over the reference jobs
-    restricted to ``gpu_name``; (None, why) where no catalog instance carries the GPU."""
-    best = (None, "no instance in the catalog")
+    restricted to ``gpu_name`` (cheapest plan per job); a GPU no priced instance carries is searched as a bare cluster
+    on its reference system (``Catalog.systems``: MI300X on Azure ND MI300X v5's node), fastest plan, up to 512 GPUs."""
+    best = (None, "no instance or reference system in the catalog")
+    bare = not cat.instances_for(gpu_names=[gpu_name])  # then a bare cluster on its reference system, fastest
     for preset, seq in REFERENCE_JOBS:
+        where = ({"cluster": {"gpu": gpu_name}, "constraints": {"objective": "time", "max_gpus": 512}} if bare
+                 else {"constraints": {"objective": "cost", "gpus": [gpu_name]}})
         job = load_job_dict({"model": {"preset": preset},
                              "training": {"seq_len": seq, "global_batch": 1024, "precision": "bf16", "tokens": 1e12},
-                             "constraints": {"objective": "cost", "gpus": [gpu_name]}})
+                             **where})
         try:
             p = recommend(job, catalog=cat, top=1).best
         except InputError:
@@ -204,7 +208,7 @@ def best_plan(cat, gpu_name):
         if best[0] is None or p.mfu > best[0]:
             c = p.config
             best = (float(p.mfu), f"{preset} s{seq}: TP{c.tp} PP{c.pp} DP{c.dp} z{c.zero} mb{c.micro_batch} "
-                                  f"recompute {c.recompute}")
+                                  f"recompute {c.recompute}" + (", bare cluster on its reference system, fastest" if bare else ""))
     return best
 
 

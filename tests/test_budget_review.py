@@ -63,10 +63,11 @@ def test_budget_only_13b_has_no_cluster_of_small_vms_without_fabric(budget_rec, 
 
 def test_assumed_network_is_printed_as_a_caveat_for_multi_node(catalog):
     # a bare-GPU cluster states no network: a multi-node plan on it must say what it assumed and from where
-    # (H100: its reference fabric, the best-networked clustered H100 instance; MI300X: none in the catalog,
-    # so the default for an unknown fabric)
+    # (H100: its reference fabric, the best-networked clustered H100 instance; MI300X: no instance row, its
+    # reference system's, Azure ND MI300X v5; MI325X: neither, so the default for an unknown fabric)
     for gpu, expect in (("H100", "400 Gb/s per GPU (3200 Gb/s per 8-GPU node)"),
-                        ("MI300X", f"{D.DEFAULT_NETWORK_GBPS:g} Gb/s per node")):
+                        ("MI300X", "400 Gb/s per GPU (3200 Gb/s per 8-GPU node), its reference system"),
+                        ("MI325X", f"{D.DEFAULT_NETWORK_GBPS:g} Gb/s per node")):
         job = load_job_dict({"model": {"preset": "llama2-13b"}, "training": {"tokens": 1e11},
                              "cluster": {"gpu": gpu, "price_usd_hr": 30.0, "nodes": 4}})
         rec = recommend(job, catalog, simulate=False, top=3)

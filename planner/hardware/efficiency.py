@@ -161,9 +161,48 @@ PRIORS["B300"] = PRIORS["B200"].with_(
     sources={"*": "prior: B200 fractions; GEMM x1.138 (cuBLASLt FP8, GB300 vs GB200, Azure), 160 SMs"})
 
 
+#: Maximum achievable matmul (MAMF), BF16, TFLOP/s, for GPUs with no step-time measurement in the
+#: development data but a measured matmul ceiling: ml-engineering's "Maximum Achievable Matmul FLOPS comparison
+#: table" (stas00/ml-engineering compute/accelerator/README.md, BF16, mean of 100 iterations over a brute-force
+#: shape search; read via the search index 2026-12-01, file id 58395098631), beside H100 SXM's row from the same
+#: table (794.5 of the catalog's 989.4 = 0.803), whose in-step fraction is the fitted ``H100_IN_STEP_GEMM``.
+#: The generic prior (0.70 of peak) is above what MI300X's matmul alone reaches (0.51), so a GPU with a row
+#: here takes H100's in-step fraction scaled by the ratio of the two ceilings, each of its own catalog peak:
+#: the same loss from an isolated matmul to a training step as H100's (``mamf_prior``). Rows: MI300X 668.4
+#: (torch 2.5.1+ROCm 6.3, TunableOp; the table's older version had 781.9 on ROCm 6.2, which would give 0.36
+#: -> 0.45), MI325X 784.9 (ROCm 6.2.4, TunableOp, 1000 W), MI355X 1565 (ROCm 7.0.2; the table's theory 2300
+#: vs the catalog's 2500 dense BF16: taken of the catalog's), Gaudi 2 418.7 of 432 and Gaudi 3 1243 (of the
+#: catalog's 1835; the table's theory 1677). MI350X is MI355X's CDNA 4 die at a lower power limit with no row
+#: of its own: it takes MI355X's fraction.
+MAMF_BF16_TFLOPS = {"H100": 794.5, "MI300X": 668.4, "MI325X": 784.9, "MI355X": 1565.0, "GAUDI2": 418.7,
+                    "GAUDI3": 1243.0}
+#: catalog bf16 peaks (TFLOP/s) the ceilings above are fractions of (hardware_catalog/data/gpus.csv)
+MAMF_CATALOG_PEAK = {"H100": 989.4, "MI300X": 1307.4, "MI325X": 1307.4, "MI355X": 2500.0, "GAUDI2": 432.0,
+                     "GAUDI3": 1835.0}
+#: compute units per device for wave quantisation (``gemm_util``): AMD CDNA 3 MI300X / MI325X 304 CUs, CDNA 4
+#: MI350X / MI355X 256 (AMD product pages via the catalog notes); Gaudi's matrix engines (2 / 8 MMEs) are not
+#: tiled the same way, so they keep the generic count
+MAMF_SM_COUNT = {"MI300X": 304, "MI325X": 304, "MI355X": 256}
+
+
+def mamf_prior(fam: str) -> Efficiency:
+    """The generic prior with the GEMM fraction of a GPU whose matmul ceiling is measured but whose training
+    steps are not: ``H100_IN_STEP_GEMM x (MAMF / peak) / (H100 MAMF / H100 peak)`` (``MAMF_BF16_TFLOPS``)."""
+    frac = MAMF_BF16_TFLOPS[fam] / MAMF_CATALOG_PEAK[fam]
+    h100 = MAMF_BF16_TFLOPS["H100"] / MAMF_CATALOG_PEAK["H100"]
+    return PRIORS["generic"].with_(
+        gemm_max=round(H100_IN_STEP_GEMM * frac / h100, 4), sm_count=MAMF_SM_COUNT.get(fam, PRIORS["generic"].sm_count),
+        sources={"*": f"prior: generic fractions; GEMM = H100's in-step {H100_IN_STEP_GEMM} x measured matmul ceiling "
+                      f"{frac:.3f} / H100's {h100:.3f} (ml-engineering MAMF table: {MAMF_BF16_TFLOPS[fam]:g} TFLOP/s)"})
+
+
+for _fam in ("MI300X", "MI325X", "MI355X", "GAUDI2", "GAUDI3"):
+    PRIORS[_fam] = mamf_prior(_fam)
+PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources["*"] + " (MI355X's: same CDNA 4 die)"})
+
 #: GPU families with per-GPU-type parameters (here and in ``planner.model.physics.ATTN_KERNELS``);
 #: "B300" is Blackwell Ultra, B300 and GB300 (both names hold it)
-FAMILIES = ("A100", "H200", "H100", "B200", "B300")
+FAMILIES = ("A100", "H200", "H100", "B200", "B300", "MI300X", "MI325X", "MI350X", "MI355X", "GAUDI2", "GAUDI3")
 #: export SKUs that are another family's die at its clocks and power, cut only in what no fraction
 #: of peak here depends on (the NVLink peak, which their catalog row carries, and FP64): they take
 #: that family's parameters, for the reason given (printed as the prior's source).
