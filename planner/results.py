@@ -153,6 +153,10 @@ class Hardware(Record):
     network_assumed: bool = False  # inter_node_gbps is assumed: not stated by the job nor sourced for the instance
     network_reference: bool = False  # ... and it is the GPU's reference fabric, not the default for an unknown one
     multi_node: bool = True  # the catalog lets this hardware form a multi-node cluster
+    #: a bare-GPU cluster's reference (planner.hardware.options.reference_network): the catalog instance or
+    #: reference system (``planner catalog systems``) whose network, host RAM and, for a system, node size
+    #: stand in where the job does not state them; None for an instance or a GPU with neither
+    reference_system: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -106,3 +106,20 @@ def test_catalog_systems_prints_them(tmp_path):
 
     r = CliRunner().invoke(app, ["catalog", "systems"], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "DGX-GB200-NVL72" in r.output and "28,800" in r.output
+
+
+def test_json_names_the_reference_system(tmp_path):
+    import json
+    from typer.testing import CliRunner
+    from planner.cli import app
+
+    job = tmp_path / "gb.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1.0e9, seq_len: 4096, global_batch: 144}\n"
+                   "cluster: {gpu: GB200, nodes: 2}\n")
+    r = CliRunner().invoke(app, ["estimate", str(job), "--json"])
+    hw = json.loads(r.output)["hardware"]
+    assert r.exit_code == 0 and hw["reference_system"] == "nvidia:DGX-GB200-NVL72" and hw["gpus"] == 144
+    job.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1.0e9, seq_len: 4096, global_batch: 128}\n"
+                   "cluster: {instance: aws:p5.48xlarge, nodes: 2}\n")
+    r = CliRunner().invoke(app, ["estimate", str(job), "--json"])
+    assert json.loads(r.output)["hardware"]["reference_system"] is None
