@@ -119,11 +119,12 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         if ref is not None:
             per_gpu, inst = ref
             inter = per_gpu * g
-            what = ("its reference system (no priced instance row carries this GPU)" if system
-                    else "the best-networked training instance with this GPU in the catalog")
+            what = (f"its reference system {inst.key} (no priced instance row carries this GPU; source: "
+                    "`planner catalog systems`)" if system else
+                    f"the best-networked training instance with this GPU in the catalog ({inst.key}; its source: "
+                    "`planner catalog instances`)")
             note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per GPU "
-                    f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), {what} ({inst.key}; its source: "
-                    f"`planner catalog {'systems' if system else 'instances'}`); set cluster.inter_node_gbps")
+                    f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), {what}; set cluster.inter_node_gbps")
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
