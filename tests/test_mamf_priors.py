@@ -33,3 +33,21 @@ def test_unmeasured_gpus_lose_what_h100_loses_from_matmul_to_step(gpu):
 def test_mi350x_takes_mi355x_fraction_and_other_gpus_keep_the_generic_prior():
     assert prior_for("MI350X-288GB").gemm_max == prior_for("MI355X-288GB").gemm_max
     assert prior_for("T4-16GB").gemm_max == prior_for("L4-24GB").gemm_max  # no MAMF row: the generic prior
+
+
+def test_cdna3_fields_are_the_azure_measurements():
+    """MI300X's attention, HBM and Infinity Fabric fractions are the stored Azure ND MI300X v5 rows over the catalog
+    peaks (benchmarks/data/parts), and its FA2 rate equals H100's absolute FA2 rate in the same harness within 1%."""
+    import csv
+    from pathlib import Path
+
+    parts = Path(__file__).resolve().parents[1] / "benchmarks/data/parts"
+    rows = {r["id"]: r for f in ("attention_kernels", "nccl_bandwidth") for r in csv.DictReader(open(parts / f"{f}.csv"))}
+    cat = load_catalog()
+    mi = cat.gpu("MI300X")
+    e = prior_for(mi.name)
+    fa2 = float(rows["azure_mi300x_FlashAttention-2_hd64_s8192"]["tflops"])
+    assert e.attn_fwd == pytest.approx(fa2 * 1e12 / mi.peak("bf16"), rel=1e-3)
+    assert fa2 == pytest.approx(float(rows["azure_h100_FlashAttention-2_hd128_s8192"]["tflops"]), rel=0.01)
+    assert e.intra_bw == pytest.approx(float(rows["azure_mi300x_ar_8G"]["busbw_gbps"]) * 1e9 / mi.intra_node_bw, rel=1e-3)
+    assert e.attn_fwd < prior_for("T4-16GB").attn_fwd  # below the generic prior it replaced

@@ -196,8 +196,23 @@ def mamf_prior(fam: str) -> Efficiency:
                       f"{frac:.3f} / H100's {h100:.3f} (ml-engineering MAMF table: {MAMF_BF16_TFLOPS[fam]:g} TFLOP/s)"})
 
 
+#: CDNA 3 (MI300X; MI325X, the same die and Infinity Fabric) fields measured on Azure ND MI300X v5 by the
+#: Azure AI-benchmarking-guide (benchmarks/data/parts: attention_kernels.csv, nccl_bandwidth.csv, fp8_gemm.csv
+#: ``azure_mi300x_*``), the harness whose H100 rows match the H100 priors: FlashAttention-2 328.6 TFLOP/s at
+#: head dim 64, seq 8192 (H100: 327.9 at head dim 128, 0.33 of 989, the fa2 prior), 0.251 of 1307.4, the
+#: backward at H100 FA2's backward / forward (322 / 335); STREAM copy 4.11 of 5.3 TB/s (0.775); RCCL all-reduce
+#: bus bandwidth 316.8 GB/s at 8 GB over the 448 GB/s Infinity Fabric per direction (0.707). A consistency
+#: check, not an input: hipBLASLt FP8 peaks at 1159.5 of 2614.9 (0.44), where H100's cuBLASLt FP8 reaches
+#: 0.65-0.70 of its FP8 peak in the same harness (the MAMF-scaled GEMM fraction above, x the fp8 recipe's
+#: 0.92, gives MI300X FP8 0.35 in-step against H100's 0.55).
+CDNA3_MEASURED = dict(attn_fwd=328.6 / 1307.4, attn_bwd=328.6 / 1307.4 * 322.0 / 335.0, hbm=4.11 / 5.3,
+                      intra_bw=316.8 / 448.0)
+
 for _fam in ("MI300X", "MI325X", "MI355X", "GAUDI2", "GAUDI3"):
     PRIORS[_fam] = mamf_prior(_fam)
+for _fam in ("MI300X", "MI325X"):
+    PRIORS[_fam] = PRIORS[_fam].with_(**CDNA3_MEASURED, sources={"*": PRIORS[_fam].sources["*"] + "; attention, HBM and "
+                                      "Infinity Fabric measured on Azure ND MI300X v5 (AI-benchmarking-guide)"})
 PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources["*"] + " (MI355X's: same CDNA 4 die)"})
 
 #: GPU families with per-GPU-type parameters (here and in ``planner.model.physics.ATTN_KERNELS``);
