@@ -1,0 +1,111 @@
+"""Build benchmarks/data/open_reports.csv (validate.open_reports): open-model production runs whose layout and
+throughput are published. Every value is typed in from the source named in the row (source_loc / layout_source,
+read 2026-12-01); the only arithmetic is ``measured_step_s``, the published figure as seconds per step
+(tests/test_open_reports_data.py recomputes it). Run: python benchmarks/data/parts/scripts/open_reports.py"""
+import csv
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[2] / "open_reports.csv"
+READ = "2026-12-01"
+cols = ["id","model","layers","hidden","heads","kv_heads","ffn_hidden","vocab","mlp","norm","position","tied_embeddings",
+        "parallel_residual","params_total","seq_len","global_batch_seqs","micro_batch","grad_accum","train_iters",
+        "num_gpus","gpu","gpus_per_node","inter_node_gbps","interconnect","tp","pp","dp","zero","precision","recompute",
+        "flash_attention","stack","stack_as_run","metric","value","flop_formula","measured_step_s",
+        "source_url","source_loc","layout_source","read_date","notes"]
+rows = []
+def step(r):
+    m, v = r["metric"], float(r["value"])
+    gb, s, g = int(r["global_batch_seqs"]), int(r["seq_len"]), int(r["num_gpus"])
+    if m == "tokens_per_s_per_gpu":
+        return gb * s / (v * g)
+    if m == "gpu_hours_total":
+        return v * 3600 / (g * int(r["train_iters"]))
+    if m == "iteration_time_s":
+        return v
+    if m == "tflops_per_gpu" and r["flop_formula"] == "neox_2022":
+        per_tok = 6 * int(r["params_total"]) + 60 * s * int(r["hidden"]) * int(r["layers"])
+        return gb * s * per_tok / (v * 1e12 * g)
+    raise ValueError(m)
+
+neox_arch = dict(mlp="gelu", norm="layernorm", position="rope", tied_embeddings=False, parallel_residual=True)
+rows.append(dict(
+    id="neox20b", model="GPT-NeoX-20B", layers=44, hidden=6144, heads=64, kv_heads=64, ffn_hidden=24576, vocab=50432,
+    **neox_arch, params_total=20556201984, seq_len=2048, global_batch_seqs=1536, micro_batch=4, grad_accum=32, train_iters=150000,
+    num_gpus=96, gpu="A100-SXM-40GB", gpus_per_node=8, inter_node_gbps=800,
+    interconnect="12 Supermicro AS-4124GO-NART (HGX A100 8-GPU, NVSwitch); each GPU reaches InfiniBand through one of four ConnectX-6 HCAs (GPUDirect RDMA); 4 x 200 Gb/s HDR per node assumed (HDR rate of ConnectX-6 not stated in the excerpt)",
+    tp=2, pp=4, dp=12, zero=1, precision="fp16", recompute="full", flash_attention=False,
+    stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine, ZeRO-1), PyTorch 1.10, NCCL 2.10.3",
+    metric="tflops_per_gpu", value=117, flop_formula="neox_2022",
+    source_url="https://arxiv.org/abs/2204.06745",
+    source_loc="Black et al. 2022 §3 (Training): 96 A100-SXM4-40GB, TP 2, PP 4, ZeRO, '117 teraFLOPS per GPU'; cluster §2.3 (read via paper notes, search-index file 4426859803, and the xuzou.cn summary page https://ai-papers.xuzou.cn/papers/gpt_neox_2022); arch: HF model card (params 20,556,201,984, vocab padded 50432, rotary 25%)",
+    layout_source="github.com/EleutherAI/gpt-neox configs/20B.yml @252ddc52 ('as it was trained on 96x 40GB A100'): pipe 4, model 2, micro 4, grad-accum 32, ZeRO stage 1 (overlap_comm, reduce_scatter, 1.26e9 buckets), fp16, checkpoint-activations, fused softmax (no flash), gpt_j_residual, rotary_pct 0.25, no weight tying",
+    read_date=READ,
+    notes="FLOP definition not in the paper text read: the GPT-NeoX get_flops of 2021-22 (megatron/logging.py: batch*seq*(6*total_params + 60*seq*hidden*layers)/(time*world)) is taken; Narayanan eq. 3 with recompute (what gpt-neox logs since 2023) gives a step 8.7% longer (47.7 s). Global batch: config 4 x 32 x 12 = 1536 (paper: '~3.15M tokens, 1538 contexts'). Parallel attention+MLP (gpt_j_residual: one TP all-reduce per layer forward instead of two) is not representable in ModelSpec: the planner charges two."))
+
+PY = [  # name, layers, hidden, heads, gpus, gpu_hours, tp, mb, gas, flash, config commit
+    ("70m", 6, 512, 8, 32, 510, 1, 32, 1, False, "ae1ce75d"),
+    ("160m", 12, 768, 12, 32, 1030, 1, 32, 1, True, "00753222"),
+    ("410m", 24, 1024, 16, 32, 2540, 1, 32, 1, True, "ddad623a"),
+    ("1b", 16, 2048, 8, 64, 4830, 1, 16, 1, False, "b14d5af9"),
+    ("1.4b", 24, 2048, 16, 64, 7120, 1, 16, 1, True, "4d0c9018"),
+    ("2.8b", 32, 2560, 32, 64, 14240, 1, 16, 1, True, "2d898509"),
+    ("6.9b", 32, 4096, 32, 128, 33500, 2, 8, 2, True, "31654e58"),
+    ("12b", 36, 5120, 40, 256, 72300, 4, 8, 2, True, "55e1182b"),
+]
+for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
+    dp = g // tp
+    assert dp * mb * gas == 1024, name
+    cfgdir = {"70m": "70M", "160m": "160M", "410m": "410M", "1b": "1B", "1.4b": "1.4B", "2.8b": "2.8B", "6.9b": "6.9B", "12b": "12B"}[name]
+    rows.append(dict(
+        id=f"pythia_{name}", model=f"Pythia-{name.upper()}", layers=L, hidden=d, heads=H, kv_heads=H, ffn_hidden=4 * d, vocab=50304,
+        **neox_arch, params_total="", seq_len=2048, global_batch_seqs=1024, micro_batch=mb, grad_accum=gas, train_iters=143000,
+        num_gpus=g, gpu="A100-SXM-40GB", gpus_per_node=8, inter_node_gbps=400,
+        interconnect="not stated in what was read; the configs' /fsx data paths (AWS FSx for Lustre) point at AWS: p4d.24xlarge assumed (8 A100-SXM4-40GB, NVSwitch, 400 Gb/s EFA: hardware_catalog instances.csv)",
+        tp=tp, pp=1, dp=dp, zero=1, precision="fp16", recompute="full", flash_attention=flash,
+        stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
+        metric="gpu_hours_total", value=gh, flop_formula="",
+        source_url="https://arxiv.org/abs/2304.01373",
+        source_loc=f"Biderman et al. 2023, Appendix D Table 5 (PDF p21): {name.upper()} GPU count {g}, total GPU hours {gh:,} (the caption: iteration time x iterations x GPUs / 3600, from logged iteration time); read via a public held-out-run dataset builder that cites the PDF page (search-index file 71571056092); 1B's 4,830 also quoted by github.com/jzhang38/TinyLlama README",
+        layout_source=f"github.com/EleutherAI/pythia models/{cfgdir}/pythia-{name}.yml @{commit}: model-parallel {tp}, pipe 1, micro {mb}, grad-accum {gas} ('trained on {g} gpus'), ZeRO stage 1, fp16, checkpoint-activations, attention-config flash: {'yes' if flash else 'absent in the version read'}; train-iters 143000; README: 299,892,736,000 tokens = 143000 x 1024 x 2048",
+        read_date=READ,
+        notes="GPU-hours cover the whole run at the logged iteration time (checkpoint saves every 1000 steps and evaluation included if logged in it). The builder notes '1B in bf16'; the config read says fp16 (same A100 peak). Flash attention as each stored config version says (70M and 1B versions read have no attention-config line). Parallel attention+MLP as GPT-NeoX-20B (not representable)."))
+
+rows.append(dict(
+    id="tinyllama_1.1b", model="TinyLlama-1.1B", layers=22, hidden=2048, heads=32, kv_heads=4, ffn_hidden=5632, vocab=32000,
+    mlp="swiglu", norm="rmsnorm", position="rope", tied_embeddings=False, parallel_residual=False, params_total="",
+    seq_len=2048, global_batch_seqs=1024, micro_batch=8, grad_accum=8, train_iters="", num_gpus=16, gpu="A100-SXM-40GB",
+    gpus_per_node=8, inter_node_gbps=1600,
+    interconnect="not stated (16 A100-40G; the script's num_of_devices 8 => 2 nodes of 8); 8 x 200 Gb/s assumed (the A100 default of validate.pr2_case)",
+    tp=1, pp=1, dp=16, zero=3, precision="bf16", recompute="none", flash_attention=True,
+    stack="torchtitan", stack_as_run="TinyLlama on lit-gpt / Lightning Fabric FSDPStrategy (FULL_SHARD default, auto-wrap per Block, no activation checkpointing), flash-attn 2, fused RMSNorm / SwiGLU / rotary / cross-entropy kernels, torch.optim.AdamW(foreach=False)",
+    metric="tokens_per_s_per_gpu", value=24000, flop_formula="",
+    source_url="https://github.com/jzhang38/TinyLlama",
+    source_loc="README.md @026587c0 'Blazingly Fast': 'throughput of 24k tokens per second per A100-40G GPU ... 56% model flops utilization without activation checkpointing ... per-gpu batch size of 16k tokens'; 'Training Details' table (22 layers, 32 heads, 4 query groups, 2048, 5632, seq 2048, batch 2M tokens (2048 * 1024), 16 A100-40G); comparison table 3456 A100 GPU hours for 300B tokens (= 300e9 / 24,113 tokens/s/GPU / 3600: consistent)",
+    layout_source="pretrain/tinyllama.py @01c9c774: FSDPStrategy(auto_wrap_policy={Block}, activation_checkpointing_policy=None), micro_batch_size 8, global_batch_size 512 per num_of_devices 8 (=> 64 sequences per GPU, 8 accumulation steps; 1024 over 16 GPUs), bf16-mixed (get_default_supported_precision)",
+    read_date=READ,
+    notes="arXiv:2401.02385 not read. Stack mapping: torchtitan (FSDP per block; its compile=True fusions stand for TinyLlama's hand-fused kernels; tp_overlap none), not llm-foundry (Triton FA1, Composer) nor hf-trainer (eager HF code under autocast). Under accumulation FSDP re-gathers each block every micro-batch (no_backward_sync skips only the reduce-scatter)."))
+
+rows.append(dict(
+    id="bloomberggpt_50b", model="BloombergGPT-50B", layers=70, hidden=7680, heads=40, kv_heads=40, ffn_hidden=30720, vocab=131072,
+    mlp="gelu", norm="layernorm", position="none", tied_embeddings=True, parallel_residual=False, params_total=50600000000,
+    seq_len=2048, global_batch_seqs=2048, micro_batch=4, grad_accum=1, train_iters=139200, num_gpus=512, gpu="A100-SXM-40GB",
+    gpus_per_node=8, inter_node_gbps=400,
+    interconnect="64 x 8 A100 40GB (AWS SageMaker): p4d.24xlarge assumed, 400 Gb/s EFA per node (hardware_catalog instances.csv)",
+    tp=1, pp=1, dp=512, zero=3, precision="bf16", recompute="full", flash_attention=True,
+    stack="deepspeed", stack_as_run="Amazon SageMaker model parallelism library with MiCS (ZeRO-3 sharding within 128-GPU groups, replicated across 4), bf16, activation checkpointing",
+    metric="iteration_time_s", value=32.5, flop_formula="",
+    source_url="https://arxiv.org/abs/2303.17564",
+    source_loc="Wu et al. 2023 Table 4 (PDF p11: 64 x 8 A100 40GB, 70 layers, 40 heads, hidden 7,680, vocab 131,072, 50.6B parameters, 569B tokens, step time 32.5 s) and §3 (PDF p16: 139,200 steps, ~53 days; avg 102 TFLOPs per GPU); read via the held-out-run dataset builder citing the PDF pages (search-index file 71571056092) and a paper summary (search-index file 28214256127: ZeRO, BF16, activation checkpointing, 102 TFLOPs, 32.5 s)",
+    layout_source="paper as summarised: ZeRO stage 3 (MiCS), bf16, activation checkpointing; batch 1024 for the first 7,200 steps then 2048 (7200 x 1024 + 132000 x 2048 sequences x 2048 tokens = 568.7B of the 569B)",
+    read_date=READ,
+    notes="32.5 s is the GBS-2048 step: 102e12 x 512 x 32.5 = 8 x 50.6e9 x 2048 x 2048 within 0.1% (8N FLOPs per token: recompute counted). Not stated in what was read, so assumed: micro-batch 4 (no accumulation: 2048 / 512), flash attention (the deepspeed stack's), the fabric. MiCS's 128-GPU sharding group is not representable: modelled as ZeRO-3 over all 512 (more inter-node gather traffic than MiCS). ALiBi -> position none; FFN 4h GELU; the extra embedding LayerNorm ignored."))
+
+for r in rows:
+    r["measured_step_s"] = round(step(r), 4)
+with open(OUT, "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=cols)
+    w.writeheader()
+    for r in rows:
+        w.writerow(r)
+for r in rows:
+    print(r["id"], r["measured_step_s"])
