@@ -1047,13 +1047,23 @@ def mbridge_all(cat) -> pd.DataFrame:
     return out[out["scored"]].drop(columns=["scored"])
 
 
-#: what each ``open_reports.csv`` stack column runs as (``open_reports``): the registry entry and the options
-#: the run's code states. GPT-NeoX (Pythia, NeoX-20B) is legacy Megatron layers on DeepSpeed's PipelineEngine
-#: (ZeRO-1, gradients reduced after the last backward): the megatron-deepspeed entry as it is. TinyLlama's
-#: lit-gpt / Lightning Fabric FSDP wraps per block and hand-fuses its elementwise ops (RMSNorm, SwiGLU, rotary,
-#: cross-entropy): torchtitan's per-block FSDP with its compile fusions standing for them, no TP (no async TP).
-#: BloombergGPT's SageMaker MiCS is ZeRO-3 with bucketed prefetch: the deepspeed entry.
-OPEN_REPORTS_STACKS = {"megatron-deepspeed": {}, "torchtitan": dict(tp_overlap="none"), "deepspeed": {}}
+#: The stack each ``open_reports.csv`` row maps to (its ``stack`` column) and why: GPT-NeoX (Pythia, NeoX-20B) is
+#: legacy Megatron layers on DeepSpeed's PipelineEngine (ZeRO-1, gradients reduced after the last backward): the
+#: megatron-deepspeed entry as it is. TinyLlama's lit-gpt / Lightning Fabric FSDP and IBM's fms-fsdp wrap FSDP per
+#: block and run SDPA / flash-attn 2: torchtitan's per-block FSDP, no TP (tp_overlap none); TinyLlama hand-fuses
+#: its elementwise ops (RMSNorm, SwiGLU, rotary, cross-entropy), which torchtitan's compile fusions stand for,
+#: fms-fsdp runs eager (``use_torch_compile=False``) with torch's non-reentrant checkpoint_wrapper (torch >= 2.1:
+#: early stop on, as the titan24 rows). BloombergGPT's SageMaker MiCS is ZeRO-3 with bucketed prefetch: the
+#: deepspeed entry. The options are the row's ``stack_options`` column ("k=v;k=v"), read here.
+OPEN_REPORTS_OPTION_VALUES = {"True": True, "False": False}
+
+
+def open_reports_options(text) -> dict:
+    """A row's ``stack_options`` ("compile=False;tp_overlap=none") as stack options."""
+    pairs = [kv.split("=", 1) for kv in str(text).split(";") if "=" in kv] if text == text else []
+    return {k.strip(): OPEN_REPORTS_OPTION_VALUES.get(v.strip(), v.strip()) for k, v in pairs}
+
+
 #: how each metric becomes the iteration time, from the row's own numbers (the CSV's ``measured_step_s`` is
 #: the same arithmetic, stored for reading; tests/test_open_reports_data.py recomputes it)
 OPEN_REPORTS_STEP = {
@@ -1083,7 +1093,7 @@ def open_reports_case(cat, r):
     row = pd.DataFrame([dict(tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), vpp=1, zero=int(r.zero), mb=int(r.micro_batch),
                              rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"])])
     hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps))
-    stack = stacks.resolve(r.stack, **OPEN_REPORTS_STACKS[r.stack])
+    stack = stacks.resolve(r.stack, **open_reports_options(r.stack_options))
     return model, tr, row, hw, stack
 
 
@@ -1092,18 +1102,21 @@ def open_reports(cat) -> pd.DataFrame:
     run, every source, assumption and derivation in the row): GPT-NeoX-20B (Black et al. 2022: 117 TFLOP/s per
     GPU on 96 A100-40GB, TP 2 PP 4 ZeRO-1, layout from gpt-neox configs/20B.yml), the eight Pythia runs
     (Biderman et al. 2023 Table 5 GPU-hours from logged iteration time; layouts from EleutherAI/pythia models/*.yml,
-    32-256 A100-40GB), TinyLlama-1.1B (its README's 24k tokens/s per A100-40G, FSDP, 16 GPUs) and BloombergGPT
-    (Wu et al. 2023 Table 4: 32.5 s per step on 512 A100-40GB, ZeRO-3 / MiCS). Not in another source here: the
+    32-256 A100-40GB), TinyLlama-1.1B (its README's 24k tokens/s per A100-40G, FSDP, 16 GPUs), BloombergGPT
+    (Wu et al. 2023 Table 4: 32.5 s per step on 512 A100-40GB, ZeRO-3 / MiCS) and IBM's fms-fsdp Llama-2-shape
+    runs (PyTorch FSDP on 128 A100-80GB / 96 H100-80GB: the fms-fsdp README table and the PyTorch blog "Maximizing
+    training throughput using PyTorch FSDP" Table 1; its 7B/13B HSDP rows stored, not scored: HSDP is not
+    representable). Not in another source here: the
     ``production`` rows are MT-NLG, BLOOM, OPT and LLaMA-1, llm-foundry's are MosaicML's own benchmark tables.
 
     Held-out-style data: nothing in planner/ was changed for these rows. Not representable, so not modelled
     (each named in the row's notes): GPT-NeoX's parallel attention + MLP (one TP all-reduce per layer forward,
     the planner charges two: NeoX-20B TP 2, Pythia 6.9B/12B TP 2/4), MiCS's 128-GPU sharding group (modelled as
-    ZeRO-3 over all 512), the hand-fused kernels of TinyLlama (as torchtitan compiled). Whole-run figures (Pythia
+    ZeRO-3 over all 512), the hand-fused kernels of TinyLlama (as torchtitan compiled), HSDP (fms-fsdp 7B/13B: not scored). Whole-run figures (Pythia
     GPU-hours) include what the logged iteration time includes; the others are steady-state throughput."""
     d = pd.read_csv(OPEN_REPORTS_CSV)
     out = []
-    for r in d.itertuples():
+    for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
         model, tr, row, hw, stack = open_reports_case(cat, r)
         pred = float(predict_group(model, tr, row, hw, framework=stack)[0])
         out.append(dict(source="open_reports", model=r.id.split("_")[0], id=r.id, stack=r.stack,

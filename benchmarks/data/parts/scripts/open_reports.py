@@ -10,8 +10,8 @@ READ = "2026-12-01"
 cols = ["id","model","layers","hidden","heads","kv_heads","ffn_hidden","vocab","mlp","norm","position","tied_embeddings",
         "parallel_residual","params_total","seq_len","global_batch_seqs","micro_batch","grad_accum","train_iters",
         "num_gpus","gpu","gpus_per_node","inter_node_gbps","interconnect","tp","pp","dp","zero","precision","recompute",
-        "flash_attention","stack","stack_as_run","metric","value","flop_formula","measured_step_s",
-        "source_url","source_loc","layout_source","read_date","notes"]
+        "flash_attention","stack","stack_options","stack_as_run","metric","value","flop_formula","measured_step_s",
+        "source_url","source_loc","layout_source","read_date","scored","not_scored_reason","cross_check","notes"]
 rows = []
 def step(r):
     m, v = r["metric"], float(r["value"])
@@ -100,7 +100,79 @@ rows.append(dict(
     read_date=READ,
     notes="32.5 s is the GBS-2048 step: 102e12 x 512 x 32.5 = 8 x 50.6e9 x 2048 x 2048 within 0.1% (8N FLOPs per token: recompute counted). Not stated in what was read, so assumed: micro-batch 4 (no accumulation: 2048 / 512), flash attention (the deepspeed stack's), the fabric. MiCS's 128-GPU sharding group is not representable: modelled as ZeRO-3 over all 512 (more inter-node gather traffic than MiCS). ALiBi -> position none; FFN 4h GELU; the extra embedding LayerNorm ignored."))
 
+# ---- IBM fms-fsdp (PyTorch FSDP, Llama 2 shapes): the fms-fsdp README table and the PyTorch blog's Table 1 ----
+LLAMA2 = {  # layers, hidden, heads, kv heads, ffn (fms_fsdp/utils/config_utils.py get_model_config)
+    "7b": (32, 4096, 32, 32, 11008), "13b": (40, 5120, 40, 40, 13824),
+    "34b": (48, 8192, 64, 8, 22016), "70b": (80, 8192, 64, 8, 28672)}
+FMS_README = "https://github.com/foundation-model-stack/fms-fsdp"
+FMS_BLOG = "https://pytorch.org/blog/maximizing-training/"
+FMS = [  # id suffix, size, gpu, gpus, inter Gb/s, sharding, ac, mb, tokens/s/GPU, table, published MFU
+    ("readme_a100", "7b", "A100-SXM-80GB", 128, 400, "hsdp", "none", 2, 3760, "readme", None),
+    ("readme_a100", "13b", "A100-SXM-80GB", 128, 400, "hsdp", "none", 1, 1700, "readme", None),
+    ("readme_a100", "34b", "A100-SXM-80GB", 128, 400, "fsdp", "full", 8, 772, "readme", None),
+    ("readme_a100", "70b", "A100-SXM-80GB", 128, 400, "fsdp", "full", 6, 380, "readme", None),
+    ("blog_a100", "7b", "A100-SXM-80GB", 128, 400, "hsdp", "none", 2, 3700, "blog", 0.57),
+    ("blog_a100", "13b", "A100-SXM-80GB", 128, 400, "hsdp", "selective", 2, 1800, "blog", 0.51),
+    ("blog_a100", "34b", "A100-SXM-80GB", 128, 400, "fsdp", "full", 2, 700, "blog", 0.47),
+    ("blog_a100", "70b", "A100-SXM-80GB", 128, 400, "fsdp", "full", 2, 370, "blog", 0.50),
+    ("blog_h100", "7b", "H100-SXM-80GB", 96, 800, "hsdp", "none", 2, 7500, "blog", 0.37),
+    ("blog_h100", "13b", "H100-SXM-80GB", 96, 800, "hsdp", "selective", 2, 3800, "blog", 0.35),
+    ("blog_h100", "34b", "H100-SXM-80GB", 96, 800, "fsdp", "full", 2, 1550, "blog", 0.32),
+    ("blog_h100", "70b", "H100-SXM-80GB", 96, 800, "fsdp", "full", 2, 800, "blog", 0.34),
+]
+for suffix, size, gpu, g, inter, shard, ac, mb, tps, table, mfu in FMS:
+    L, d, H, kv, f = LLAMA2[size]
+    hsdp = shard == "hsdp"
+    opts = "compile=False;tp_overlap=none" + (";recompute_early_stop=True" if ac != "none" else "") + \
+        (";selective=layer" if ac == "selective" else "")
+    if table == "readme":
+        loc = ("fms-fsdp README.md @0d319983 table (Model Size | Hardware | Sharding Strategy | Activation Checkpointing | "
+               f"Batch Size | Training Throughput (128 GPUs)): {size}, 128 * A100, {shard.upper()}, AC {ac != 'none'}, "
+               f"batch {mb}, {tps} token/gpu/sec")
+        hw_note = "A100 80GB and 400 Gb/s from the PyTorch blog of the same team and cluster (the README says '128 * A100')"
+    else:
+        loc = (f"PyTorch blog 'Maximizing training throughput using PyTorch FSDP' (2024-03-13; pytorch/pytorch.github.io "
+               f"_posts/2024-03-13-maximizing-training.md @2ad10059) Table 1: {size.upper()}, batch size {mb}, activation "
+               f"checkpoint {ac}, {tps} tokens/sec/GPU on {'A100 80GB, 400Gbps' if 'A100' in gpu else 'H100 80GB, 800Gbps'} "
+               f"({g} GPUs), MFU {mfu}")
+        hw_note = f"{g} GPUs, {inter} Gb/s inter-node (blog); 8 GPUs a node assumed"
+    rows.append(dict(
+        id=f"fms_{suffix}_{size}", model=f"Llama-2 {size.upper()} shape (FMS)", layers=L, hidden=d, heads=H, kv_heads=kv,
+        ffn_hidden=f, vocab=32000, mlp="swiglu", norm="rmsnorm", position="rope", tied_embeddings=False,
+        parallel_residual=False, params_total="", seq_len=4096, global_batch_seqs=mb * g, micro_batch=mb, grad_accum=1,
+        train_iters="", num_gpus=g, gpu=gpu, gpus_per_node=8, inter_node_gbps=inter, interconnect=hw_note,
+        tp=1, pp=1, dp=g, zero=3, precision="bf16", recompute=ac, flash_attention=True,
+        stack="torchtitan", stack_options=opts,
+        stack_as_run="IBM fms-fsdp: PyTorch FSDP (FSDP1, per LLaMABlock, bf16 MixedPrecision), SDPA FlashAttention-2, eager "
+                     "(use_torch_compile=False), non-reentrant checkpoint_wrapper (torch >= 2.2 nightlies: early stop on)",
+        metric="tokens_per_s_per_gpu", value=tps, flop_formula="",
+        source_url=FMS_README if table == "readme" else FMS_BLOG, source_loc=loc,
+        layout_source=("fms-fsdp scripts/{7b,13b,34b,70b}.sh @2fdced76 (sharding_strategy, fsdp_activation_checkpointing, "
+                       "use_torch_compile=False; that version's batch sizes differ from the tables: the tables' are taken), "
+                       "fms_fsdp/config/training.py (seq_length 4096, vocab 32000), fms_fsdp/policies/ac_handler.py "
+                       "(selective = AC on a fraction p of the blocks), fms_fsdp/utils/config_utils.py get_model_config "
+                       "(34b/70b kvheads 8); blog: '1 million tokens per batch for 128 GPUs' = 2 x 4096 x 128, no accumulation"),
+        read_date=READ,
+        scored=not hsdp,
+        not_scored_reason=("HSDP (FSDP within a node, replicated across nodes) is not representable: the planner's ZeRO-3 "
+                           "shards over the whole DP axis and would put every parameter gather on the 400/800 Gb/s fabric"
+                           if hsdp else ""),
+        cross_check=(f"published MFU {mfu}" if mfu is not None else ""),
+        notes=("Sharding " + ("stated (README)" if table == "readme" else f"not in the blog table: the README's {shard.upper()} "
+               "for this size taken") + ". The 13B 'Selective' fraction is not stated: every 2nd block (p = 1/2, "
+               "torchtitan's layer SAC) assumed. 34B is a Llama-2-style 34B (CodeLlama-34B shape, GQA 8) as fms-fsdp "
+               "configures it; GQA for 34B/70B from the config version with kvheads (its MFU agrees, MHA would not).")))
+
+CROSS = {"neox20b": "paper: ~3.15M tokens = 1538 contexts per step",
+         "tinyllama_1.1b": "README comparison table: 3456 A100 GPU hours per 300B tokens",
+         "bloomberggpt_50b": "avg 102 TFLOP/s per GPU (8N FLOPs per token); 139,200 steps, 569B tokens"}
 for r in rows:
+    r.setdefault("cross_check", CROSS.get(r["id"], "README: 299,892,736,000 tokens" if r["id"].startswith("pythia") else ""))
+for r in rows:
+    r.setdefault("scored", True)
+    r.setdefault("not_scored_reason", "")
+    r.setdefault("cross_check", "")
+    r.setdefault("stack_options", {"torchtitan": "tp_overlap=none"}.get(r["stack"], ""))
     r["measured_step_s"] = round(step(r), 4)
 with open(OUT, "w", newline="") as f:
     w = csv.DictWriter(f, fieldnames=cols)
