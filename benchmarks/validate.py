@@ -1085,10 +1085,11 @@ def open_reports_case(cat, r):
                       tied_embeddings=bool(r.tied_embeddings),
                       # GPT-NeoX and BLOOM-style models carry biases on every linear; Llama-style none
                       qkv_bias=r.norm == "layernorm", linear_bias=r.norm == "layernorm")
-    # every row reduces its gradients in the training dtype: DeepSpeed ZeRO's communication dtype is the
-    # model's (fp16 / bf16), Lightning's bf16-mixed FSDP sets reduce_dtype bf16
+    # the row's gradient-reduction dtype (``grad_reduce``): "same" = the training dtype (DeepSpeed ZeRO communicates
+    # in the model's fp16 / bf16, Lightning's bf16-mixed and fms-fsdp's FSDP set reduce_dtype bf16), "fp32" where
+    # the source says so (StarCoder)
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=int(r.global_batch_seqs), precision=r.precision,
-                      weights="megatron", grad_dtype="same", flash_attention=bool(r.flash_attention), dropout=False,
+                      weights="megatron", grad_dtype=r.grad_reduce, flash_attention=bool(r.flash_attention), dropout=False,
                       recompute=r.recompute)
     row = pd.DataFrame([dict(tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), vpp=1, zero=int(r.zero), mb=int(r.micro_batch),
                              rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"])])
@@ -1103,10 +1104,11 @@ def open_reports(cat) -> pd.DataFrame:
     GPU on 96 A100-40GB, TP 2 PP 4 ZeRO-1, layout from gpt-neox configs/20B.yml), the eight Pythia runs
     (Biderman et al. 2023 Table 5 GPU-hours from logged iteration time; layouts from EleutherAI/pythia models/*.yml,
     32-256 A100-40GB), TinyLlama-1.1B (its README's 24k tokens/s per A100-40G, FSDP, 16 GPUs), BloombergGPT
-    (Wu et al. 2023 Table 4: 32.5 s per step on 512 A100-40GB, ZeRO-3 / MiCS) and IBM's fms-fsdp Llama-2-shape
+    (Wu et al. 2023 Table 4: 32.5 s per step on 512 A100-40GB, ZeRO-3 / MiCS), IBM's fms-fsdp Llama-2-shape
     runs (PyTorch FSDP on 128 A100-80GB / 96 H100-80GB: the fms-fsdp README table and the PyTorch blog "Maximizing
     training throughput using PyTorch FSDP" Table 1; its 7B/13B HSDP rows stored, not scored: HSDP is not
-    representable). Not in another source here: the
+    representable) and StarCoderBase (Li et al. 2023: 320,256 GPU-hours on 512 A100-80GB, TP 4 PP 4 DP 32,
+    micro-batch 1, 250k iterations: a whole-run figure). Not in another source here: the
     ``production`` rows are MT-NLG, BLOOM, OPT and LLaMA-1, llm-foundry's are MosaicML's own benchmark tables.
 
     Held-out-style data: nothing in planner/ was changed for these rows. Not representable, so not modelled

@@ -80,6 +80,9 @@ def test_cross_checks_against_other_published_figures(rows):
     b = by.loc["bloomberggpt_50b"]
     assert 102e12 * b.num_gpus * b.measured_step_s == pytest.approx(8 * 50.6e9 * b.global_batch_seqs * b.seq_len, rel=0.01)
     assert (7200 * 1024 + (b.train_iters - 7200) * 2048) * b.seq_len == pytest.approx(569e9, rel=0.005)
+    # StarCoderBase: 250k iterations of 512 x 8192 tokens = the paper's "one trillion tokens"
+    st = by.loc["starcoderbase_15.5b"]
+    assert st.train_iters * st.global_batch_seqs * st.seq_len == pytest.approx(1e12, rel=0.05)
     # GPT-NeoX-20B: the config's 4 x 32 x 12 = 1536 sequences vs the paper's "1538 contexts"
     assert by.loc["neox20b"].global_batch_seqs == pytest.approx(1538, rel=0.002)
     # fms-fsdp blog Table 1: its MFU ("the methodology outlined in NanoGPT": 6 N + 12 l h T FLOPs per token, N the
@@ -100,8 +103,9 @@ LLAMA2_HF_PARAMS = {"7b": 6_738_417_664, "13b": 13_015_866_880, "70b": 68_976_65
 
 #: published parameter counts: GPT-NeoX-20B HF model card 20,556,201,984; Pythia non-embedding counts (HF model
 #: card / paper Table 1) + embedding and unembedding (untied, vocab 50304 x d); BloombergGPT Table 4 50.6B;
-#: TinyLlama README 1.1B
+#: TinyLlama README 1.1B; StarCoder paper ~15.5B
 PUBLISHED_PARAMS = {"neox20b": 20_556_201_984, "bloomberggpt_50b": 50.6e9, "tinyllama_1.1b": 1.1e9,
+                    "starcoderbase_15.5b": 15.5e9,
                     **{f"pythia_{k}": v for k, v in {
                         "70m": 18_915_328, "160m": 85_056_000, "410m": 302_311_424, "1b": 805_736_448,
                         "1.4b": 1_208_602_624, "2.8b": 2_517_652_480, "6.9b": 6_444_163_072,
