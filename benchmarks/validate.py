@@ -1071,31 +1071,51 @@ OPEN_REPORTS_STEP = {
     # Pythia Table 5: GPU-hours = iteration time x iterations x GPUs / 3600 (the paper's caption)
     "gpu_hours_total": lambda r: r.value * 3600 / (r.num_gpus * r.train_iters),
     "iteration_time_s": lambda r: float(r.value),
+    # DeepSeek-V3 §5 / Table 1: GPU-hours per trillion tokens, at the row's tokens per step
+    "gpu_hours_per_trillion_tokens": lambda r: r.value * 3600 * r.global_batch_seqs * r.seq_len / 1e12 / r.num_gpus,
     # GPT-NeoX's get_flops of 2021-22 (megatron/logging.py): batch * seq * (6 * params + 60 * seq * h * l)
     "tflops_per_gpu": lambda r: (r.global_batch_seqs * r.seq_len * (6 * r.params_total + 60 * r.seq_len * r.hidden * r.layers)
                                  / (r.value * 1e12 * r.num_gpus)),
 }
 
 
+def _open_reports_model(r) -> ModelSpec:
+    """The row's architecture: its planner preset where the row names one (``preset``: MLA, MoE routing, MTP, which
+    the columns cannot carry; the columns must agree with it, as ``_pr2_preset`` checks), else its columns."""
+    from planner.spec.presets import PRESETS
+
+    if isinstance(r.preset, str) and r.preset:
+        m = ModelSpec(**dict(PRESETS[r.preset], name=r.id))
+        bad = [f for f in ("layers", "hidden", "heads", "vocab") if int(getattr(r, f)) != getattr(m, f)]
+        if bad:
+            raise ValueError(f"{r.id}: columns {bad} disagree with preset {r.preset}")
+        return m
+    return ModelSpec(name=r.id, layers=int(r.layers), hidden=int(r.hidden), heads=int(r.heads), kv_heads=int(r.kv_heads),
+                     ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab), mlp=r.mlp, norm=r.norm, position=r.position,
+                     max_positions=int(r.seq_len) if r.position == "learned" else None,
+                     tied_embeddings=bool(r.tied_embeddings),
+                     # GPT-NeoX and BLOOM-style models carry biases on every linear; Llama-style none
+                     qkv_bias=r.norm == "layernorm", linear_bias=r.norm == "layernorm")
+
+
 def open_reports_case(cat, r):
-    """(model, training, one-row layout, hardware, stack) for one ``open_reports.csv`` row."""
-    model = ModelSpec(name=r.id, layers=int(r.layers), hidden=int(r.hidden), heads=int(r.heads), kv_heads=int(r.kv_heads),
-                      ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab), mlp=r.mlp, norm=r.norm, position=r.position,
-                      max_positions=int(r.seq_len) if r.position == "learned" else None,
-                      tied_embeddings=bool(r.tied_embeddings),
-                      # GPT-NeoX and BLOOM-style models carry biases on every linear; Llama-style none
-                      qkv_bias=r.norm == "layernorm", linear_bias=r.norm == "layernorm")
+    """(model, training, one-row ``Candidates``, hardware, stack) for one ``open_reports.csv`` row."""
+    model = _open_reports_model(r)
+    modules = [m for m in str(r.recompute_modules).split(";") if m] if r.recompute_modules == r.recompute_modules else None
     # the row's gradient-reduction dtype (``grad_reduce``): "same" = the training dtype (DeepSpeed ZeRO communicates
     # in the model's fp16 / bf16, Lightning's bf16-mixed and fms-fsdp's FSDP set reduce_dtype bf16), "fp32" where
-    # the source says so (StarCoder)
+    # the source says so (StarCoder, DeepSeek-V3)
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=int(r.global_batch_seqs), precision=r.precision,
                       weights="megatron", grad_dtype=r.grad_reduce, flash_attention=bool(r.flash_attention), dropout=False,
-                      recompute=r.recompute)
-    row = pd.DataFrame([dict(tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), vpp=1, zero=int(r.zero), mb=int(r.micro_batch),
-                             rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"])])
+                      recompute=r.recompute, recompute_modules=modules or None)
+    ep = int(r.ep)
+    c = Candidates(tp=np.array([int(r.tp)]), pp=int(r.pp), dp=int(r.dp), cp=1, ep=ep, vpp=1, zero=int(r.zero),
+                   mb=int(r.micro_batch), rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"],
+                   gpus_per_node=int(r.gpus_per_node), nodes=1,
+                   etp=1 if model.moe is not None else int(r.tp))  # experts unsplit by TP (TP is 1 in every MoE row)
     hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps))
     stack = stacks.resolve(r.stack, **open_reports_options(r.stack_options))
-    return model, tr, row, hw, stack
+    return model, tr, c, hw, stack
 
 
 def open_reports(cat) -> pd.DataFrame:
@@ -1108,7 +1128,9 @@ def open_reports(cat) -> pd.DataFrame:
     runs (PyTorch FSDP on 128 A100-80GB / 96 H100-80GB: the fms-fsdp README table and the PyTorch blog "Maximizing
     training throughput using PyTorch FSDP" Table 1; its 7B/13B HSDP rows stored, not scored: HSDP is not
     representable) and StarCoderBase (Li et al. 2023: 320,256 GPU-hours on 512 A100-80GB, TP 4 PP 4 DP 32,
-    micro-batch 1, 250k iterations: a whole-run figure). Not in another source here: the
+    micro-batch 1, 250k iterations: a whole-run figure) and DeepSeek-V3 (its report: 180K H800 GPU-hours per trillion
+    tokens on 2048 H800, PP 16, EP 64, ZeRO-1; its DualPipe schedule is not modelled: 1F1B with Megatron-Core's
+    all-to-all overlap stands for it). Not in another source here: the
     ``production`` rows are MT-NLG, BLOOM, OPT and LLaMA-1, llm-foundry's are MosaicML's own benchmark tables.
 
     Held-out-style data: nothing in planner/ was changed for these rows. Not representable, so not modelled
@@ -1119,8 +1141,8 @@ def open_reports(cat) -> pd.DataFrame:
     d = pd.read_csv(OPEN_REPORTS_CSV)
     out = []
     for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
-        model, tr, row, hw, stack = open_reports_case(cat, r)
-        pred = float(predict_group(model, tr, row, hw, framework=stack)[0])
+        model, tr, c, hw, stack = open_reports_case(cat, r)
+        pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
         out.append(dict(source="open_reports", model=r.id.split("_")[0], id=r.id, stack=r.stack,
                         gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
                         measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))

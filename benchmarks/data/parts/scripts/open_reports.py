@@ -7,9 +7,9 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[2] / "open_reports.csv"
 READ = "2026-12-01"
-cols = ["id","model","layers","hidden","heads","kv_heads","ffn_hidden","vocab","mlp","norm","position","tied_embeddings",
+cols = ["id","model","preset","layers","hidden","heads","kv_heads","ffn_hidden","vocab","mlp","norm","position","tied_embeddings",
         "parallel_residual","params_total","seq_len","global_batch_seqs","micro_batch","grad_accum","train_iters",
-        "num_gpus","gpu","gpus_per_node","inter_node_gbps","interconnect","tp","pp","dp","zero","precision","grad_reduce","recompute",
+        "num_gpus","gpu","gpus_per_node","inter_node_gbps","interconnect","tp","pp","dp","ep","zero","precision","grad_reduce","recompute","recompute_modules",
         "flash_attention","stack","stack_options","stack_as_run","metric","value","flop_formula","measured_step_s",
         "source_url","source_loc","layout_source","read_date","scored","not_scored_reason","cross_check","notes"]
 rows = []
@@ -22,6 +22,8 @@ def step(r):
         return v * 3600 / (g * int(r["train_iters"]))
     if m == "iteration_time_s":
         return v
+    if m == "gpu_hours_per_trillion_tokens":
+        return v * 3600 * gb * s / 1e12 / g
     if m == "tflops_per_gpu" and r["flop_formula"] == "neox_2022":
         per_tok = 6 * int(r["params_total"]) + 60 * s * int(r["hidden"]) * int(r["layers"])
         return gb * s * per_tok / (v * 1e12 * g)
@@ -181,12 +183,34 @@ rows.append(dict(
     cross_check="250,000 x 512 x 8192 = 1.05e12 tokens ('one trillion tokens')",
     notes="Whole-run GPU-hours (restarts and evaluation included if the total counts them: not stated), so the derived 9.0 s is an upper bound on the steady-state step. Not stated, so assumed: no activation recompute (it fits: the planner's memory at ZeRO-0; selective would predict 6.36 s, full 8.07 s: this choice moves the row from -32% to -10%), no distributed optimizer, no sequence parallelism, the fabric. FlashAttention per the paper's 8K-context training (not re-read here)."))
 
+# ---- DeepSeek-V3 (H800; DualPipe not modelled) ----
+rows.append(dict(
+    id="deepseekv3_671b", model="DeepSeek-V3 (671B total, 37B active)", preset="deepseek-v3", layers=61, hidden=7168,
+    heads=128, kv_heads=128, ffn_hidden=2048, vocab=129280, mlp="swiglu", norm="rmsnorm", position="rope",
+    tied_embeddings=False, parallel_residual=False, params_total="", seq_len=4096, global_batch_seqs=15360, micro_batch=1,
+    grad_accum=120, train_iters="", num_gpus=2048, gpu="H800-SXM-80GB", gpus_per_node=8, inter_node_gbps=3200,
+    interconnect="8 H800 a node on NVLink / NVSwitch; InfiniBand across nodes, 50 GB/s per GPU (report §3.2.2: 'NVLink offers a bandwidth of 160 GB/s, roughly 3.2 times that of IB (50 GB/s)') = 8 x 400 Gb/s a node; NVLink left at the catalog's H800 figure",
+    tp=1, pp=16, dp=128, ep=64, zero=1, precision="fp8", grad_reduce="fp32", recompute="selective",
+    recompute_modules="layernorm;mla_up_proj", flash_attention=True,
+    stack="megatron-core", stack_options="fp8_recipe=rowwise;moe_dispatcher=deepep;moe_a2a_overlap=True;tp_overlap=none",
+    stack_as_run="DeepSeek's in-house HAI-LLM: DualPipe (bidirectional pipeline, forward/backward chunk pairs overlapping all-to-all and PP sends), custom IB/NVLink all-to-all kernels with node-limited routing (<= 4 nodes a token), fine-grained FP8 (1x128 activation tiles, 128x128 weight blocks, E4M3, FP32 promotion every 128), no TP",
+    metric="gpu_hours_per_trillion_tokens", value=180000, flop_formula="",
+    source_url="https://arxiv.org/abs/2412.19437",
+    source_loc="DeepSeek-AI 2024, DeepSeek-V3 Technical Report: §1 / Table 1 ('training DeepSeek-V3 on each trillion tokens requires only 180K H800 GPU hours, i.e., 3.7 days on our cluster with 2048 H800 GPUs'); §3.1 (2048 H800, 8 a node, NVLink/NVSwitch, IB across); §3.2 (16-way PP, 64-way EP spanning 8 nodes, ZeRO-1 DP, no TP); §3.2.2 (NVLink 160 GB/s, IB 50 GB/s, <= 4 nodes per token); §3.2.3 (recompute all RMSNorm and MLA up-projections); §3.3 (FP8 GEMMs, tile/block-wise scaling; master weights and gradients FP32, Adam moments BF16); §4.2 (batch 3072 -> 15360 over the first 469B tokens, then 15360; seq 4096); read via structured quotes of the report (search-index files 55265511778, 44444369300, 26407695728, 60572378208)",
+    layout_source="report §3.2 (PP 16, EP 64, ZeRO-1, TP 1) and §4.2 (GBS 15360 x 4096); architecture from the planner's deepseek-v3 preset (61 layers, 7168, 128 heads MLA, 256 routed experts of 2048 + 1 shared, top-8, 3 dense layers of 18432, vocab 129280, 1 MTP module; checked against the HF config in tests/test_families.py)",
+    read_date=READ,
+    cross_check="2664K GPU-hours for 14.8T tokens = 180K per trillion (Table 1)",
+    notes="DualPipe is not modelled: the row runs 1F1B with Megatron-Core's combined-1F1B all-to-all overlap (moe_a2a_overlap, the closest overlap the registry has) and DeepEP dispatch; DualPipe's bubble is (PP/2-1)(F&B+B-3W) against 1F1B's (PP-1)(F+B) (report Table 2). The FP8 recipe is the registry's 'rowwise' (finer-than-tensor scaling on Hopper; no blockwise entry). Not stated, so assumed: micro-batch 1 (120 micro-batches per pipeline at DP 128), the steady-state batch 15360 (the whole-run 180K GPU-hours per trillion tokens also covers the 469B-token ramp), node-limited routing not modelled (the planner routes uniformly over EP 64 = 8 nodes). Whole-run figure."))
+
 CROSS = {"neox20b": "paper: ~3.15M tokens = 1538 contexts per step",
          "tinyllama_1.1b": "README comparison table: 3456 A100 GPU hours per 300B tokens",
          "bloomberggpt_50b": "avg 102 TFLOP/s per GPU (8N FLOPs per token); 139,200 steps, 569B tokens"}
 for r in rows:
     r.setdefault("cross_check", CROSS.get(r["id"], "README: 299,892,736,000 tokens" if r["id"].startswith("pythia") else ""))
 for r in rows:
+    r.setdefault("preset", "")
+    r.setdefault("ep", 1)
+    r.setdefault("recompute_modules", "")
     r.setdefault("grad_reduce", "same")
     r.setdefault("scored", True)
     r.setdefault("not_scored_reason", "")
