@@ -95,6 +95,7 @@ PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_r
 DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
 TOGETHER_CSV = DATA / "together_b200_runs.csv"  # the same builder (``together``)
 MBRIDGE_ALL_CSV = DATA / "mbridge_all_runs.csv"  # built by data/parts/scripts/mbridge_all.py (``mbridge_all``)
+OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open_reports.py (``open_reports``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -1046,6 +1047,108 @@ def mbridge_all(cat) -> pd.DataFrame:
     return out[out["scored"]].drop(columns=["scored"])
 
 
+#: The stack each ``open_reports.csv`` row maps to (its ``stack`` column) and why: GPT-NeoX (Pythia, NeoX-20B) is
+#: legacy Megatron layers on DeepSpeed's PipelineEngine (ZeRO-1, gradients reduced after the last backward): the
+#: megatron-deepspeed entry as it is. TinyLlama's lit-gpt / Lightning Fabric FSDP and IBM's fms-fsdp wrap FSDP per
+#: block and run SDPA / flash-attn 2: torchtitan's per-block FSDP, no TP (tp_overlap none); TinyLlama hand-fuses
+#: its elementwise ops (RMSNorm, SwiGLU, rotary, cross-entropy), which torchtitan's compile fusions stand for,
+#: fms-fsdp runs eager (``use_torch_compile=False``) with torch's non-reentrant checkpoint_wrapper (torch >= 2.1:
+#: early stop on, as the titan24 rows). BloombergGPT's SageMaker MiCS is ZeRO-3 with bucketed prefetch: the
+#: deepspeed entry. The options are the row's ``stack_options`` column ("k=v;k=v"), read here.
+OPEN_REPORTS_OPTION_VALUES = {"True": True, "False": False}
+
+
+def open_reports_options(text) -> dict:
+    """A row's ``stack_options`` ("compile=False;tp_overlap=none") as stack options."""
+    pairs = [kv.split("=", 1) for kv in str(text).split(";") if "=" in kv] if text == text else []
+    return {k.strip(): OPEN_REPORTS_OPTION_VALUES.get(v.strip(), v.strip()) for k, v in pairs}
+
+
+#: how each metric becomes the iteration time, from the row's own numbers (the CSV's ``measured_step_s`` is
+#: the same arithmetic, stored for reading; tests/test_open_reports_data.py recomputes it)
+OPEN_REPORTS_STEP = {
+    "tokens_per_s_per_gpu": lambda r: r.global_batch_seqs * r.seq_len / (r.value * r.num_gpus),
+    # Pythia Table 5: GPU-hours = iteration time x iterations x GPUs / 3600 (the paper's caption)
+    "gpu_hours_total": lambda r: r.value * 3600 / (r.num_gpus * r.train_iters),
+    "iteration_time_s": lambda r: float(r.value),
+    # DeepSeek-V3 §5 / Table 1: GPU-hours per trillion tokens, at the row's tokens per step
+    "gpu_hours_per_trillion_tokens": lambda r: r.value * 3600 * r.global_batch_seqs * r.seq_len / 1e12 / r.num_gpus,
+    # GPT-NeoX's get_flops of 2021-22 (megatron/logging.py): batch * seq * (6 * params + 60 * seq * h * l)
+    "tflops_per_gpu": lambda r: (r.global_batch_seqs * r.seq_len * (6 * r.params_total + 60 * r.seq_len * r.hidden * r.layers)
+                                 / (r.value * 1e12 * r.num_gpus)),
+}
+
+
+def _open_reports_model(r) -> ModelSpec:
+    """The row's architecture: its planner preset where the row names one (``preset``: MLA, MoE routing, MTP, which
+    the columns cannot carry; the columns must agree with it, as ``_pr2_preset`` checks), else its columns."""
+    from planner.spec.presets import PRESETS
+
+    if isinstance(r.preset, str) and r.preset:
+        m = ModelSpec(**dict(PRESETS[r.preset], name=r.id))
+        bad = [f for f in ("layers", "hidden", "heads", "vocab") if int(getattr(r, f)) != getattr(m, f)]
+        if bad:
+            raise ValueError(f"{r.id}: columns {bad} disagree with preset {r.preset}")
+        return m
+    return ModelSpec(name=r.id, layers=int(r.layers), hidden=int(r.hidden), heads=int(r.heads), kv_heads=int(r.kv_heads),
+                     ffn_hidden=int(r.ffn_hidden), vocab=int(r.vocab), mlp=r.mlp, norm=r.norm, position=r.position,
+                     max_positions=int(r.seq_len) if r.position == "learned" else None,
+                     tied_embeddings=bool(r.tied_embeddings),
+                     # GPT-NeoX and BLOOM-style models carry biases on every linear; Llama-style none
+                     qkv_bias=r.norm == "layernorm", linear_bias=r.norm == "layernorm")
+
+
+def open_reports_case(cat, r):
+    """(model, training, one-row ``Candidates``, hardware, stack) for one ``open_reports.csv`` row."""
+    model = _open_reports_model(r)
+    modules = [m for m in str(r.recompute_modules).split(";") if m] if r.recompute_modules == r.recompute_modules else None
+    # the row's gradient-reduction dtype (``grad_reduce``): "same" = the training dtype (DeepSpeed ZeRO communicates
+    # in the model's fp16 / bf16, Lightning's bf16-mixed and fms-fsdp's FSDP set reduce_dtype bf16), "fp32" where
+    # the source says so (StarCoder, DeepSeek-V3)
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=int(r.global_batch_seqs), precision=r.precision,
+                      weights="megatron", grad_dtype=r.grad_reduce, flash_attention=bool(r.flash_attention), dropout=False,
+                      recompute=r.recompute, recompute_modules=modules or None)
+    ep = int(r.ep)
+    c = Candidates(tp=np.array([int(r.tp)]), pp=int(r.pp), dp=int(r.dp), cp=1, ep=ep, vpp=1, zero=int(r.zero),
+                   mb=int(r.micro_batch), rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"],
+                   gpus_per_node=int(r.gpus_per_node), nodes=1,
+                   etp=1 if model.moe is not None else int(r.tp))  # experts unsplit by TP (TP is 1 in every MoE row)
+    hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps))
+    stack = stacks.resolve(r.stack, **open_reports_options(r.stack_options))
+    return model, tr, c, hw, stack
+
+
+def open_reports(cat) -> pd.DataFrame:
+    """Open-model production runs whose layout and throughput are published (``OPEN_REPORTS_CSV``, one row per
+    run, every source, assumption and derivation in the row): GPT-NeoX-20B (Black et al. 2022: 117 TFLOP/s per
+    GPU on 96 A100-40GB, TP 2 PP 4 ZeRO-1, layout from gpt-neox configs/20B.yml), the eight Pythia runs
+    (Biderman et al. 2023 Table 5 GPU-hours from logged iteration time; layouts from EleutherAI/pythia models/*.yml,
+    32-256 A100-40GB), TinyLlama-1.1B (its README's 24k tokens/s per A100-40G, FSDP, 16 GPUs), BloombergGPT
+    (Wu et al. 2023 Table 4: 32.5 s per step on 512 A100-40GB, ZeRO-3 / MiCS), IBM's fms-fsdp Llama-2-shape
+    runs (PyTorch FSDP on 128 A100-80GB / 96 H100-80GB: the fms-fsdp README table and the PyTorch blog "Maximizing
+    training throughput using PyTorch FSDP" Table 1; its 7B/13B HSDP rows stored, not scored: HSDP is not
+    representable) and StarCoderBase (Li et al. 2023: 320,256 GPU-hours on 512 A100-80GB, TP 4 PP 4 DP 32,
+    micro-batch 1, 250k iterations: a whole-run figure) and DeepSeek-V3 (its report: 180K H800 GPU-hours per trillion
+    tokens on 2048 H800, PP 16, EP 64, ZeRO-1; its DualPipe schedule is not modelled: 1F1B with Megatron-Core's
+    all-to-all overlap stands for it). Not in another source here: the
+    ``production`` rows are MT-NLG, BLOOM, OPT and LLaMA-1, llm-foundry's are MosaicML's own benchmark tables.
+
+    Held-out-style data: nothing in planner/ was changed for these rows. Not representable, so not modelled
+    (each named in the row's notes): GPT-NeoX's parallel attention + MLP (one TP all-reduce per layer forward,
+    the planner charges two: NeoX-20B TP 2, Pythia 6.9B/12B TP 2/4), MiCS's 128-GPU sharding group (modelled as
+    ZeRO-3 over all 512), the hand-fused kernels of TinyLlama (as torchtitan compiled), HSDP (fms-fsdp 7B/13B: not scored). Whole-run figures (Pythia
+    GPU-hours) include what the logged iteration time includes; the others are steady-state throughput."""
+    d = pd.read_csv(OPEN_REPORTS_CSV)
+    out = []
+    for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
+        model, tr, c, hw, stack = open_reports_case(cat, r)
+        pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
+        out.append(dict(source="open_reports", model=r.id.split("_")[0], id=r.id, stack=r.stack,
+                        gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
+                        measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))
+    return pd.DataFrame(out)
+
+
 def pr2_group(r) -> str:
     """Rows that vary configurations of one model in one table (for the within-model Spearman);
     mbridge_all: one model on one GPU family across releases, precisions and layouts."""
@@ -1450,7 +1553,9 @@ def run_all(cat=None) -> pd.DataFrame:
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
     return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), bert_dle(cat), pr2, nemo_longseq(cat),
-                      nemo2407_ft(cat), dgxc(cat), together(cat), mbridge_all(cat)], ignore_index=True)
+                      nemo2407_ft(cat), dgxc(cat), together(cat), mbridge_all(cat),
+                      open_reports(cat),  # open-model production runs (benchmarks/data/open_reports.csv)
+                      ], ignore_index=True)
 
 
 def loso(cat=None) -> pd.DataFrame:

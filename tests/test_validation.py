@@ -84,6 +84,12 @@ REACHED = {
     # (moe.dispatch_extra_time): the too-fast HybridEP rows closer (Nemotron 3 Super EP 64 5-7 points, Qwen3-30B /
     # Nano ~1), the HybridEP rows near or above zero slower (Kimi K2 +1.9 -> +4.0%, Qwen3-235B EP 32-64 +0.3..+1)
     "mbridge_all": (0.142, 0.336, 0.597),
+    # open-model production runs (benchmarks/data/open_reports.csv, validate.open_reports: GPT-NeoX-20B, Pythia
+    # 70M-12B, TinyLlama-1.1B, BloombergGPT, IBM fms-fsdp 34B/70B on A100 and H100, StarCoderBase, DeepSeek-V3),
+    # scored as first added with nothing in planner/ changed for them: 0.221 / 0.344 on the first 11 rows (every one
+    # too fast, -1..-39%); the 6 fms-fsdp FSDP rows -4..+3%; StarCoderBase -32%; DeepSeek-V3 +59% (DualPipe and
+    # DeepSeek's kernels not modelled); rho over the 8 Pythia sizes and the fms-fsdp rows
+    "open_reports": (0.183, 0.354, 0.988),
 }
 MARGIN = 0.01  # absolute, on error fractions
 RHO_MARGIN = 0.02
