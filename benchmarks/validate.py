@@ -280,8 +280,8 @@ def resnet50(cat) -> pd.DataFrame:
 #: fp32 m/v states; LAMB adds a per-tensor norm pass), and the update runs once per 32-512
 #: micro-batches, ~6 ms of a 14 s step, so its extra pass is < 0.1%. The megatron-lm stack (fused
 #: kernels, 16-bit weights) predicts these rows within 0.5 points of hf-trainer.
-#: Known residue: A100 rows -11..-14%, V100 rows -1..+2%; the split is per GPU (the A100 prior vs the
-#: V100 default efficiencies on BERT-large's K = 1024 GEMMs), not found.
+#: Known residue: A100 rows -11..-14%, V100 rows -10.5 / -12.8% (were -1..+2% on the generic prior, before
+#: V100 took its own measured prior, efficiency.PRIORS["V100"]): common to both GPUs, not found.
 #: Scored: PyTorch mixed-precision phase-1 (seq 128) rows. Not scored, and why:
 #: * phase 2 (seq 512): the 21.11 runs pre-train phase 2 "binned ... with LDDL using a bin size of
 #:   64" (README changelog, January 2022): each batch is padded to its bin, not to 512, and the bins'
