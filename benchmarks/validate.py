@@ -293,7 +293,9 @@ def resnet50(cat) -> pd.DataFrame:
 #:   V100 -8 / -10%, the phase-1 residue (below) and a few points more; E[L^2] > E[L]^2 of a skewed
 #:   length mix would add attention. Not scored until the bins' mix is sourced.
 #: * TF32 rows: the planner's precisions (bf16/fp16/fp8/fp32) have no TF32 tensor-core rate.
-#: * FP32 rows (V100, phase 1): predicted +46 / +50% slow; not investigated here.
+#: * FP32 rows (V100, phase 1): predicted +32 / +28% slow at 1 / 8 GPUs (+50 / +46% on the generic prior); the transformer
+#:   layers' fp32 GEMMs run at ``gemm_max``, not V100's measured SIMT fraction (Efficiency.simt_gemm_max: at it
+#:   the rows would read +16 / +12%); not changed, no scored row runs fp32 transformer GEMMs.
 #: * SQuAD fine-tuning: a span head (h x 2) instead of the preset's MLM head (h x V); no preset. With
 #:   the MLM head charged anyway (seq 384, fp16): A100 -31 / -32%, V100 -6 / -10%.
 #: * TensorFlow2 rows: XLA-compiled TF2 graphs, no registered stack.
