@@ -31,6 +31,10 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id", "gpu", "precision", "m", "n", "k", "tflops", "source", "provenance", "notes"),
         ("batch", "m", "n", "k", "tflops", "flops_per_s_raw"),
     ),
+    "memory_bandwidth": (
+        ("id", "gpu", "benchmark", "kernel", "dtype", "gbps", "datasheet_gbps", "source", "provenance", "notes"),
+        ("array_bytes", "gbps", "datasheet_gbps"),
+    ),
     "grouped_gemm": (
         ("id", "kind", "gpu", "kernel", "precision", "recipe", "groups", "m_per_group", "n", "k", "tflops", "source", "provenance", "notes"),
         ("groups", "m_per_group", "m_total", "n", "k", "time_ms", "tflops"),

@@ -285,8 +285,8 @@ def resnet50(cat) -> pd.DataFrame:
 #: fp32 m/v states; LAMB adds a per-tensor norm pass), and the update runs once per 32-512
 #: micro-batches, ~6 ms of a 14 s step, so its extra pass is < 0.1%. The megatron-lm stack (fused
 #: kernels, 16-bit weights) predicts these rows within 0.5 points of hf-trainer.
-#: Known residue: A100 rows -11..-14%, V100 rows -1..+2%; the split is per GPU (the A100 prior vs the
-#: V100 default efficiencies on BERT-large's K = 1024 GEMMs), not found.
+#: Known residue: A100 rows -11..-14%, V100 rows -10.5 / -12.8% (were -1..+2% on the generic prior, before
+#: V100 took its own measured prior, efficiency.PRIORS["V100"]): common to both GPUs, not found.
 #: Scored: PyTorch mixed-precision phase-1 (seq 128) rows. Not scored, and why:
 #: * phase 2 (seq 512): the 21.11 runs pre-train phase 2 "binned ... with LDDL using a bin size of
 #:   64" (README changelog, January 2022): each batch is padded to its bin, not to 512, and the bins'
@@ -298,7 +298,9 @@ def resnet50(cat) -> pd.DataFrame:
 #:   V100 -8 / -10%, the phase-1 residue (below) and a few points more; E[L^2] > E[L]^2 of a skewed
 #:   length mix would add attention. Not scored until the bins' mix is sourced.
 #: * TF32 rows: the planner's precisions (bf16/fp16/fp8/fp32) have no TF32 tensor-core rate.
-#: * FP32 rows (V100, phase 1): predicted +46 / +50% slow; not investigated here.
+#: * FP32 rows (V100, phase 1): predicted +16 / +12% slow at 1 / 8 GPUs with the transformer layers' fp32 GEMMs at V100's
+#:   measured SIMT fraction (Efficiency.simt_max; +32 / +28% at the tensor-core ``gemm_max``, +50 / +46% on the generic
+#:   prior); not scored (the table's FP32 runs are not the AMP phase-1 set the source is scored on).
 #: * SQuAD fine-tuning: a span head (h x 2) instead of the preset's MLM head (h x V); no preset. With
 #:   the MLM head charged anyway (seq 384, fp16): A100 -31 / -32%, V100 -6 / -10%.
 #: * TensorFlow2 rows: XLA-compiled TF2 graphs, no registered stack.

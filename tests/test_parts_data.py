@@ -22,6 +22,7 @@ REQUIRED_NUMERIC = {
     "nccl_bandwidth": ("busbw_gbps", "message_bytes", "num_gpus"),
     "fp8_gemm": (),
     "gemm_efficiency": ("tflops", "m", "n", "k"),
+    "memory_bandwidth": ("gbps", "datasheet_gbps"),
     "grouped_gemm": ("tflops", "groups", "m_per_group", "n", "k"),
     "long_context": ("value",),
     "serving": ("value",),
@@ -94,6 +95,8 @@ def test_units_and_categories():
         assert r["message_bytes"] >= 1024 or r["message_bytes"] > 0
     for r in load("gemm_efficiency"):
         assert r["tflops"] < 3000, r["id"]
+    for r in load("memory_bandwidth"):
+        assert r["gbps"] < r["datasheet_gbps"], r["id"]  # GB/s, under the part's datasheet bandwidth
     for r in load("long_context"):
         if r["efficiency_pct"] is not None:
             assert r["efficiency_pct"] <= 100, r["id"]

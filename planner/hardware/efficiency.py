@@ -44,6 +44,11 @@ class Efficiency:
     launch_s: float = 15e-6
     kernel_gap_s: float = 2e-6  # GPU-side gap between back-to-back kernels (launch latency, tail)
     conv_rel: float = 0.85  # convolutions (implicit GEMM, cuDNN) relative to a large GEMM
+    # large fp32 GEMM on the CUDA cores (SIMT FFMA, no tensor cores) / the fp32 peak, where measured;
+    # None: the tensor-core ``gemm_max`` (``simt_max``). At its peak a SIMT GEMM asks far fewer operand
+    # bytes per second of shared memory and L2 than a tensor-core one (V100: 8x fewer FLOP/s, 2x the
+    # bytes per element), so it can run closer to its own peak: V100 measures 0.92 vs 0.78
+    simt_gemm_max: float | None = None
     intra_bw: float = 0.75  # achieved bus bandwidth / NVLink per-direction peak (nccl-tests)
     inter_bw: float = 0.85  # achieved bus bandwidth / NIC line rate (nccl-tests over IB/RoCE)
     intra_alpha_s: float = 8e-6  # per-step latency of an intra-node collective
@@ -53,6 +58,12 @@ class Efficiency:
 
     def with_(self, **kw) -> "Efficiency":
         return replace(self, **kw)
+
+    @property
+    def simt_max(self) -> float:
+        """Large-GEMM fraction of the fp32 peak for math on the CUDA cores (``simt_gemm_max``, else
+        the tensor-core ``gemm_max``)."""
+        return self.gemm_max if self.simt_gemm_max is None else self.simt_gemm_max
 
     # -------------------------------------------------------------------------------------------
     def gemm_util(self, m, n):
@@ -215,9 +226,40 @@ for _fam in ("MI300X", "MI325X"):
                                       "Infinity Fabric measured on Azure ND MI300X v5 (AI-benchmarking-guide)"})
 PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources["*"] + " (MI355X's: same CDNA 4 die)"})
 
+#: V100 (SXM2, Volta: 80 SMs, 125 dense fp16 tensor TFLOP/s, 15.7 fp32, 900 GB/s HBM2; catalog), its
+#: fractions from public V100 microbenchmarks (benchmarks/data/parts/gemm_efficiency.csv,
+#: memory_bandwidth.csv; checked by tests/test_v100_prior.py), not from step times:
+#: * fp16 tensor-core GEMM: torch.matmul (cuBLAS) on a Tesla V100-SXM2-16GB, torch 2.7.0+cu128,
+#:   97.36 TFLOP/s at 8192^3 (zzc0721/torch-performance-test-data issue #140), 0.779 of 125; the
+#:   model's wave and k factors at that shape are 0.973 (``gemm_efficiency``), so ``gemm_max`` =
+#:   0.779 / 0.973 = 0.80 (the A100 prior's convention: 0.83 reproduces Azure's 8192^3 cell). The
+#:   same table's 4096^3 (95.73) and 2048^3 (78.23) cells are within 7% of the model; its 10240^3
+#:   cell (89.37) is 11% under it (not explained; the source gives no clocks).
+#: * fp32 GEMM on the CUDA cores: the same run, 14.38 TFLOP/s at 8192^3 = 0.916 of 15.7
+#:   (``simt_gemm_max``; 10240^3: 14.51). Volta has no TF32, so PyTorch's fp32 convolutions run SIMT
+#:   kernels there; step_time prices fp32 convolutions and fp32 transformer GEMMs (PyTorch leaves TF32 off
+#:   for matmuls) at this fraction.
+#: * HBM: a triad kernel (A = B + s*C, CUDA.jl, 8 GiB arrays) on a Tesla V100-SXM2-32GB reaches
+#:   718.4 GB/s in Float32 and 803.2 in Float64 (luraess/JuliaGPUPerf README @89d4d692), 0.798 and
+#:   0.892 of 900; ``hbm`` is their mean, 0.845. The same harness on an A100-SXM4-40GB gives 0.837 /
+#:   0.873 (mean 0.855), where the A100 prior is 0.85: the same statistic, taken the same way. CUDA
+#:   samples' bandwidthTest device-to-device copy (32 MB copies, quick mode) reads 739.8 GB/s = 0.822
+#:   on a V100-SXM2-16GB and 1157.5 = 0.744 on an A100-SXM4-40GB (router-gao/cuda-demo): a harness
+#:   that reads both parts lower, not used.
+#: Attention fractions, link and launch constants stay the generic prior's: no V100 measurement was
+#: found, and the scored V100 rows use none of the attention ones (BERT's eager matmul + softmax is
+#: priced as batched GEMMs and memory traffic; FlashAttention 2 needs sm80).
+V100_HGEMM_8192_TFLOPS = 97.36
+V100_SGEMM_8192_TFLOPS = 14.38
+V100_TRIAD_GBPS = (718.3771, 803.2403)  # Float32, Float64
+PRIORS["V100"] = PRIORS["generic"].with_(
+    gemm_max=0.80, simt_gemm_max=round(V100_SGEMM_8192_TFLOPS / 15.7, 3), sm_count=80,
+    hbm=round(sum(V100_TRIAD_GBPS) / 2 / 900.0, 3),
+    sources={"*": "prior: V100 cuBLAS HGEMM/SGEMM and triad-bandwidth microbenchmarks; attention, links generic"})
+
 #: GPU families with per-GPU-type parameters (here and in ``planner.model.physics.ATTN_KERNELS``);
 #: "B300" is Blackwell Ultra, B300 and GB300 (both names hold it)
-FAMILIES = ("A100", "H200", "H100", "B200", "B300", "MI300X", "MI325X", "MI350X", "MI355X", "GAUDI2", "GAUDI3")
+FAMILIES = ("V100", "A100", "H200", "H100", "B200", "B300", "MI300X", "MI325X", "MI350X", "MI355X", "GAUDI2", "GAUDI3")
 #: export SKUs that are another family's die at its clocks and power, cut only in what no fraction
 #: of peak here depends on (the NVLink peak, which their catalog row carries, and FP64): they take
 #: that family's parameters, for the reason given (printed as the prior's source).

@@ -136,6 +136,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     puts those on the stages that hold them, ``slowest_stage``)."""
     eff = hw.eff
     low = t.precision == "fp8"
+    if not low and t.precision not in TENSOR_CORE_MATH:
+        # fp32 matmuls run on the CUDA cores (PyTorch's default since 1.12: torch.backends.cuda.matmul.allow_tf32
+        # False), at the SIMT GEMM fraction of the fp32 peak, as the fp32 convolutions do (Efficiency.simt_max)
+        eff = eff.with_(gemm_max=eff.simt_max)
     recipe = fw.recipe
     # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
     peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
@@ -822,7 +826,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         if conv_dtype not in hw.gpu.peak_flops:  # a part without that math mode (V100, T4: no TF32)
             conv_dtype = t.precision
         peak = physics.datasheet_peak(hw.gpu, conv_dtype)  # MFU against the math the convolutions run in
-        conv = fl / (physics.reachable_peak(hw, conv_dtype) * eff.gemm_max * eff.conv_rel)
+        # CUDA-core math (fp32 on Volta) at the SIMT GEMM fraction of its own peak (Efficiency.simt_max)
+        frac = eff.gemm_max if conv_dtype in TENSOR_CORE_MATH else eff.simt_max
+        conv = fl / (physics.reachable_peak(hw, conv_dtype) * frac * eff.conv_rel)
         act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
         tr_f, tr_b = nchw_transpose_bytes(m, fw, conv_dtype, act_b)
         t_fwd_mb = conv + eff.memory_time(3 * act + tr_f * mb, hw.gpu.hbm_bw)
