@@ -985,14 +985,18 @@ def h200(cat) -> pd.DataFrame:
 
     Mapped as ``dgxc`` (``pr2_case``): stack megatron-core; TE fp8 per-tensor delayed scaling (the configs'
     ``fp8_hybrid`` / ``fp8_e4m3``, ``fp8_amax_history_len: 1024``, ``max``); cuDNN fused attention (TE's
-    default; ``use_flash_attention: true``); sequence parallel where TP > 1; TP overlap as each config sets
-    ``ub_tp_comm_overlap`` (on for the 405B only); the distributed optimizer with bf16 gradient reduction
+    default; ``use_flash_attention: true``); sequence parallel where TP > 1; no TP overlap (each config read:
+    ``ub_tp_comm_overlap: false``); the distributed optimizer with bf16 gradient reduction
     (``H200_BF16_GRAD_REDUCE``); no recompute; the configs' GPT-2 BPE tokenizer, so the vocabulary is 50257
     padded to 128 x TP (not Llama's 128256). Mixtral: EP 8, the all-to-all dispatcher, token dropping at
     capacity factor 1.0 padded to capacity (``MBRIDGE_TOKENDROP``'s model), one GEMM per local expert
     (``moe_grouped_gemm: false``). Fabric per row (``inter_node_gbps``): A3 Ultra 8 x 400 Gb/s RoCE (Google's
     network-bandwidth page, as the catalog's a3-ultragpu-8g row), A3 Mega 8 x 200 Gb/s GPUDirect-TCPXO (TCP,
     priced as any 1600 Gb/s fabric). Not modelled: ``fp8_params`` (70B), ``defer_embedding_wgrad_compute`` (405B).
+
+    The 405B row's config is the one at the README's commit (@1a3020bb: TP overlap off); the same log line sits in a
+    later README whose renamed config turns ``ub_tp_comm_overlap`` on, which would predict 85.49 s (-7.4%) instead
+    of 97.58 s (+5.7%): which config produced the line is not stated, so the row carries that +-6% ambiguity.
 
     Left out: the A3 Ultra MaxText recipes' example lines (Llama 3.1 70B bf16, 256 GPUs: 15.516 s; JAX/XLA, no
     planner stack); the A3 Mega GPT-3 175B fp8 line (25.12 s, 256 GPUs: its config runs dropout 0.1, which

@@ -71,7 +71,7 @@ def test_h100_pair_is_one_h200_and_one_h100_row(rows):
 
 def test_rows_map_to_their_configs(rows):
     """Stack options and model the loader derives from each row: the H200 rows on the catalog's H200 at the
-    stated fabric, TP overlap only where ``ub_tp_comm_overlap: true`` (405B), bf16 gradient reduction, and the
+    stated fabric, no TP overlap (every config: ``ub_tp_comm_overlap: false``), bf16 gradient reduction, and the
     Mixtral row's token dropping, EP 8 and per-expert GEMMs (``moe_grouped_gemm: false``)."""
     import validate
     from hardware_catalog import load_catalog
@@ -83,7 +83,7 @@ def test_rows_map_to_their_configs(rows):
         assert c.hw.gpu.name == ("H100-SXM-80GB" if "h100" in rid else "H200-SXM-141GB")
         assert c.hw.inter_node_bw * 8 / 1e9 == (1600 if "a3mega" in rid else 3200)
         assert c.training.grad_dtype == "same"
-        assert c.options.get("tp_overlap") == ("te" if "405b" in rid else "none")
+        assert c.options.get("tp_overlap") == "none"  # no config read sets ub_tp_comm_overlap
     mx = cases["h200_a3u_nemo2407_mixtral-8x7b_bf16_256"]
     assert mx.model.moe is not None and not mx.model.moe.dropless and mx.model.moe.capacity_factor == 1.0
     assert int(mx.candidates.ep[0] if hasattr(mx.candidates.ep, "__len__") else mx.candidates.ep) == 8

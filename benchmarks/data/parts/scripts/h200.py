@@ -38,27 +38,31 @@ rows = [
       precision=FP8.format(fmt="E4M3 (fp8_e4m3 true, which NeMo takes before fp8_hybrid)"), gpu="H200-SXM-141GB (GCP A3 Ultra)",
       num_gpus=256, value=20.021318435668945, step=15, dt="2024-12-13 19:13:47", cs=16384, tp_overlap="none", inter=3200, net=A3U_NET,
       container="pytorch-gpu-nemo-nccl:nemo24.07-gib1.0.3-A3U (NVIDIA NeMo 24.07, NeMo 1.0 launcher config, Megatron-Core GPT)",
-      readme="training/a3ultra/llama3-1-70b/nemo-pretraining-gke/README.md", commit="4aa46472babd26d0ef4ca341bcdd6ed8d9333a86",
+      readme="training/a3ultra/llama-3.1-70b/nemo-pretraining-gke/README.md", commit="1a3020bb30db472ce7b0169c34f42150402e58af",
       cfg="src/frameworks/a3ultra/nemo-configs/llama-3.1-70b-256gpus-a3ultra-fp8.yaml", cfg_commit="7fa451814399239e2b82d0cedf7ce308424800e9",
       extra=("32 nodes (the README's only size; its metrics command: --num_accelerators 256). Config: TP2 PP4 VP20 CP1 MBS1 GBS1024 seq 8192, "
              "sequence_parallel true, ub_tp_comm_overlap false, overlap_p2p_comm true, no activation checkpointing, distributed_fused_adam "
              "(overlap_grad_sync/param_sync true, grad_sync_dtype bf16), fp8_params true (not modelled), use_flash_attention true, "
-             "mock data with the GPT-2 BPE tokenizer: vocab 50257 padded to 128 x TP = 50432 (not Llama's 128256). The README names the "
-             "config llama3-1-70b-256gpus-a3ultra-fp8.yaml; the index holds it as llama-3.1-70b-256gpus-a3ultra-fp8.yaml (run.name "
-             "says bf16, model.fp8 true), taken as the same file."), pair="llama70b_fp8_nemo2407"),
+             "mock data with the GPT-2 BPE tokenizer: vocab 50257 padded to 128 x TP = 50432 (not Llama's 128256); run.name says bf16, "
+             "model.fp8 is true. The same log line is in the later README training/a3ultra/llama3-1-70b/nemo-pretraining-gke/README.md "
+             "@4aa46472 (config renamed llama3-1-70b-256gpus-a3ultra-fp8.yaml, not in the index)."), pair="llama70b_fp8_nemo2407"),
  dict(id="h200_a3u_nemo2412_llama31-405b_fp8_576", model="Llama 3.1 405B", params_b=405, layers=126, hidden=16384, heads=128,
       kv_heads=16, ffn_hidden=53248, vocab=51200, seq_len=8192, moe_experts="", moe_topk="", global_batch_seqs=2016,
       micro_batch=1, tp=8, pp=9, dp=8, cp=1, vpp=14,
       zero_or_fsdp="distributed optimizer (mcore_distributed_optim, grad_sync_dtype bf16)", recompute="none; sequence parallel",
       precision=FP8.format(fmt="hybrid E4M3/E5M2"), gpu="H200-SXM-141GB (GCP A3 Ultra)",
-      num_gpus=576, value=92.28738164901733, step=16, dt="2025-02-10 17:58:51", cs=34272, tp_overlap="te", inter=3200, net=A3U_NET,
+      num_gpus=576, value=92.28738164901733, step=16, dt="2025-02-10 17:58:51", cs=34272, tp_overlap="none", inter=3200, net=A3U_NET,
       container="pytorch-gpu-nemo-nccl:nemo24.12-gib1.0.3-A3U (NVIDIA NeMo 24.12, NeMo 1.0 launcher config, Megatron-Core GPT)",
-      readme="training/a3ultra/llama3-1-405b/nemo-pretraining-gke/README.md", commit="0355c3883fa44a8674e833770d35c18c9374cefb",
-      cfg="src/frameworks/a3ultra/nemo-configs/llama3-1-405b-576gpus-a3ultra-fp8.yaml", cfg_commit="4aa46472babd26d0ef4ca341bcdd6ed8d9333a86",
+      readme="training/a3ultra/llama-3.1-405b/nemo-pretraining-gke/README.md", commit="1a3020bb30db472ce7b0169c34f42150402e58af",
+      cfg="src/frameworks/a3ultra/nemo-configs/llama-3.1-405b-576gpus-a3ultra-fp8.yaml", cfg_commit="1a3020bb30db472ce7b0169c34f42150402e58af",
       extra=("72 nodes (README test environment; metrics command --num_accelerators 576). Config: TP8 PP9 VP14 (one layer per chunk) "
-             "CP1 MBS1 GBS2016 seq 8192, sequence_parallel true, ub_tp_comm_overlap true, tp_only_amax_red true, "
+             "CP1 MBS1 GBS2016 seq 8192, sequence_parallel true, ub_tp_comm_overlap false, overlap_p2p_comm true, tp_only_amax_red true, "
              "defer_embedding_wgrad_compute true, no activation checkpointing, mcore_distributed_optim (overlap_grad_sync/param_sync "
-             "true, grad_sync_dtype bf16), mock data with the GPT-2 BPE tokenizer: vocab 50257 padded to 128 x TP = 51200."),
+             "true, grad_sync_dtype bf16), mock data with the GPT-2 BPE tokenizer: vocab 50257 padded to 128 x TP = 51200. The config "
+             "is the one at the README's commit; the same log line is also in the later README training/a3ultra/llama3-1-405b/"
+             "nemo-pretraining-gke/README.md @0355c388, whose renamed config (llama3-1-405b-576gpus-a3ultra-fp8.yaml @4aa46472) sets "
+             "ub_tp_comm_overlap true; another stored version of this path (@0e8ade8c) runs distributed_fused_adam without "
+             "overlap_p2p_comm. Which one produced the line is not stated."),
       pair=""),
  dict(id="h200_a3u_nemo2407_mixtral-8x7b_bf16_256", model="Mixtral 8x7B", params_b=47, layers=32, hidden=4096, heads=32,
       kv_heads=8, ffn_hidden=14336, vocab=50304, seq_len=4096, moe_experts=8, moe_topk=2, global_batch_seqs=1024,
