@@ -61,6 +61,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * tech_reports — production pre-training runs from NVIDIA technical reports that print their layout:
   Nemotron-4 15B (arXiv:2402.16819 Table 2) and Nemotron-4 340B (arXiv:2406.11704 Table 2) batch-ramp
   stages on 768-6,144 DGX H100 GPUs, iteration time as printed (``tech_reports``).
+* h200 — Google Cloud's GPU training recipes (AI-Hypercomputer/gpu-recipes): the DLLogger step times
+  their NeMo READMEs print for A3 Ultra (H200) and the A3 Mega (H100) pair of one of them (``h200``).
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -97,6 +99,7 @@ DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
 TOGETHER_CSV = DATA / "together_b200_runs.csv"  # the same builder (``together``)
+H200_CSV = DATA / "h200_runs.csv"  # built by data/parts/scripts/h200.py (``h200``)
 MBRIDGE_ALL_CSV = DATA / "mbridge_all_runs.csv"  # built by data/parts/scripts/mbridge_all.py (``mbridge_all``)
 OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open_reports.py (``open_reports``)
 TECH_REPORTS_CSV = DATA / "tech_reports.csv"  # transcribed from the reports' layout tables (``tech_reports``)
@@ -595,6 +598,7 @@ PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "GB200 (NVL72 rack)": ("GB200-B200", None),  # dgxc_runs.csv: one NVLink domain of 72 = the planner's node
     "GB300 (NVL72 rack)": ("GB300-B300", None),  # mbridge_all_runs.csv: likewise
     "B300 (DGX B300, 288GB)": ("B300-SXM-288GB", None),
+    "H200-SXM-141GB (GCP A3 Ultra)": ("H200-SXM-141GB", None),  # h200_runs.csv: a3-ultragpu-8g, 700 W parts
 }
 
 
@@ -612,6 +616,7 @@ PR2_STACKS = (
     ("kor22", "megatron-lm"), ("mtnlg", "megatron-deepspeed"), ("bloom", "megatron-deepspeed"),
     ("opt", "metaseq"), ("llama1", "megatron-lm"), ("dgxc", "megatron-core"), ("together", "megatron-core"),
     ("techrep", "megatron-core"),
+    ("h200", "megatron-core"),
 )
 
 
@@ -642,7 +647,8 @@ def pr2_intra_gbps(r):
 #: a row id's prefix -> its source in the error table, first match ("mbridgeall" before "mbridge": every
 #: other stored version of the same tables, mbridge_all_runs.csv); anything else is README §3's production set
 PR2_SOURCES = (("titan", "titan"), ("nemo", "nemo2407"), ("mbridgeall", "mbridge_all"), ("mbridge", "mbridge"),
-               ("together", "together B200"), ("kor22", "kor22"), ("techrep", "tech_reports"))
+               ("together", "together B200"), ("kor22", "kor22"), ("techrep", "tech_reports"),
+               ("h200", "h200"))  # h200: with its H100 pair row (h200_runs.csv ``h100_pair``)
 
 
 def pr2_source(rid: str) -> str:
@@ -967,6 +973,41 @@ def together(cat) -> pd.DataFrame:
     return out[out["scored"]].drop(columns=["scored"])
 
 
+def h200(cat) -> pd.DataFrame:
+    """Google Cloud's GPU training recipes (AI-Hypercomputer/gpu-recipes; ``H200_CSV``, builder
+    data/parts/scripts/h200.py): the step time of the DLLogger line each NeMo recipe README prints as its
+    example, for A3 Ultra (a3-ultragpu-8g, 8 x H200 SXM 141 GB, 700 W) -- Llama 3.1 70B fp8 at 256 GPUs
+    (NeMo 24.07), Llama 3.1 405B fp8 at 576 (NeMo 24.12), Mixtral 8x7B bf16 at 256 (NeMo 24.07) -- and the
+    A3 Mega (8 x H100 80 GB) Llama 3 70B fp8 row at 128 GPUs (NeMo 24.07), the H100 pair of the first (same
+    release, model and global batch; another layout and fabric). The only public H200 training step times
+    found with their full run config (the recipes' NeMo 1.0 launcher YAMLs, each row's ``config_provenance``).
+    Each is one logged step, not an average; its ``consumed_samples`` = (step + 1) x GBS ties it to the config
+    (tests/test_h200_data.py).
+
+    Mapped as ``dgxc`` (``pr2_case``): stack megatron-core; TE fp8 per-tensor delayed scaling (the configs'
+    ``fp8_hybrid`` / ``fp8_e4m3``, ``fp8_amax_history_len: 1024``, ``max``); cuDNN fused attention (TE's
+    default; ``use_flash_attention: true``); sequence parallel where TP > 1; no TP overlap (each config read:
+    ``ub_tp_comm_overlap: false``); the distributed optimizer with bf16 gradient reduction
+    (``H200_BF16_GRAD_REDUCE``); no recompute; the configs' GPT-2 BPE tokenizer, so the vocabulary is 50257
+    padded to 128 x TP (not Llama's 128256). Mixtral: EP 8, the all-to-all dispatcher, token dropping at
+    capacity factor 1.0 padded to capacity (``MBRIDGE_TOKENDROP``'s model), one GEMM per local expert
+    (``moe_grouped_gemm: false``). Fabric per row (``inter_node_gbps``): A3 Ultra 8 x 400 Gb/s RoCE (Google's
+    network-bandwidth page, as the catalog's a3-ultragpu-8g row), A3 Mega 8 x 200 Gb/s GPUDirect-TCPXO (TCP,
+    priced as any 1600 Gb/s fabric). Not modelled: ``fp8_params`` (70B), ``defer_embedding_wgrad_compute`` (405B).
+
+    The 405B row's config is the one at the README's commit (@1a3020bb: TP overlap off); the same log line sits in a
+    later README whose renamed config turns ``ub_tp_comm_overlap`` on, which would predict 85.49 s (-7.4%) instead
+    of 97.58 s (+5.7%): which config produced the line is not stated, so the row carries that +-6% ambiguity.
+
+    Left out: the A3 Ultra MaxText recipes' example lines (Llama 3.1 70B bf16, 256 GPUs: 15.516 s; JAX/XLA, no
+    planner stack); the A3 Mega GPT-3 175B fp8 line (25.12 s, 256 GPUs: its config runs dropout 0.1, which
+    pr2_case does not map per row, and it has no H200 counterpart); the A3 Mega Mixtral README's line (it is
+    the GPT-3 line: consumed_samples 98304 = 48 x 2048, Mixtral's GBS is 1024); A4 (B200) and the later
+    Megatron-Bridge recipes (no printed times)."""
+    out = pr2_rows(cat, path=H200_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
 def mbridge_all(cat) -> pd.DataFrame:
     """Every other stored version of Megatron-Bridge's published pre-training tables
     (``MBRIDGE_ALL_CSV``: docs/performance-summary.md and -archive.md of NVIDIA-NeMo/Megatron-Bridge and
@@ -1269,6 +1310,9 @@ def pr2_options(r, stack: str) -> dict:
         # sets NVTE_FUSED_ATTN=0; the row's notes quote it): TE runs flash-attn 2, as nemo_longseq's 24.03 rows
         if "nvte_fused_attn=0" in notes.replace(" ", ""):
             opts["attn_kernel"] = "fa2"
+        # a config that turns Megatron-Core's grouped-GEMM experts off (h200_runs.csv: the A3 Ultra Mixtral recipe)
+        if "moe_grouped_gemm false" in notes:
+            opts["moe_grouped_gemm"] = False
     return opts
 
 
@@ -1559,7 +1603,11 @@ NEMO_BF16_GRAD_REDUCE = ("nemotron-340b",)
 #: @8f5cbb37: ``distributed_fused_adam`` with ``grad_sync_dtype: bf16``) reduces bf16 gradients; the
 #: Llama 3.1 and Nemotron-4 15B configs set no grad_sync_dtype (fp32, as NeMo 24.07's)
 DGXC_BF16_GRAD_REDUCE = ("nemotron-4 340b",)
-BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE, "dgxc": DGXC_BF16_GRAD_REDUCE}
+#: the Google Cloud NeMo recipes (h200_runs.csv): every config read sets ``optim.grad_sync_dtype: bf16``
+#: (src/frameworks/a3ultra/nemo-configs/*.yaml, a3mega/nemo-configs/llama3-70b-fp8.yaml)
+H200_BF16_GRAD_REDUCE = ("llama", "mixtral")
+BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE, "dgxc": DGXC_BF16_GRAD_REDUCE,
+                    "h200": H200_BF16_GRAD_REDUCE}
 
 
 def pr2_time_kw(stack: str, options: dict) -> dict:
@@ -1570,8 +1618,10 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 
 
 #: what a row's run set that is not a user-facing stack option (``stacks.OPTIONS``) but a field of the
-#: resolved stack: the attention backend TE ran (``NVTE_FUSED_ATTN=0``: flash-attn 2, physics.ATTN_KERNELS)
-ROW_STACK_FIELDS = ("attn_kernel",)
+#: resolved stack: the attention backend TE ran (``NVTE_FUSED_ATTN=0``: flash-attn 2, physics.ATTN_KERNELS);
+#: the experts as one GEMM per local expert (a config's ``moe_grouped_gemm: false``: Megatron-Core's SequentialMLP,
+#: stacks.Stack.moe_grouped_gemm)
+ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm")
 
 
 def row_stack(stack: str, options: dict):
@@ -1612,6 +1662,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       nemo2407_ft(cat), dgxc(cat), together(cat), mbridge_all(cat),
                       open_reports(cat),  # open-model production runs (benchmarks/data/open_reports.csv)
                       tech_reports(cat),  # NVIDIA technical reports' production runs (tech_reports.csv)
+                      h200(cat),  # Google Cloud's A3 Ultra (H200) recipe steps (h200_runs.csv)
                       ], ignore_index=True)
 
 

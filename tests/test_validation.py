@@ -59,6 +59,10 @@ REACHED = {
     "dgxc GB200": (0.158, 0.203, 0.167),
     # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
     "together B200": (0.153, 0.325, 1.000),  # 0.240 before the ZeRO-1 parameter gather split
+    # Google Cloud gpu-recipes A3 Ultra H200 NeMo rows and their A3 Mega H100 pair (benchmarks/data/h200_runs.csv,
+    # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),
+    # Mixtral bf16 -1.6%, the H100 pair -6.7%
+    "h200": (0.062, 0.094, None),
     # every other stored version of Megatron-Bridge's performance tables, 25.09-26.08.01, DGX H100/B200/B300
     # and GB200/GB300 NVL72 (benchmarks/data/mbridge_all_runs.csv, validate.mbridge_all): 0.137 / 0.384 as
     # first added, before Blackwell Ultra (B300, GB300) took its measured GEMM and cuDNN attention gains
