@@ -250,7 +250,7 @@ def test_recompute_early_stop_is_an_option_of_torch_checkpoint_stacks_only():
     assert not stacks.resolve("torchtitan").recompute_early_stop  # today's torchtitan default
 
 
-def _eager_layer_extra_elements(spec, seq=48, batch=2):
+def _eager_layer_extra_elements(spec, seq=48, batch=2, frozen=False):
     """Elements per token of one layer that eager torch moves in the HF code's own dropout kernels and
     bias-gradient reductions, counted op by op with a TorchDispatchMode on a real model
     (calibration/reference_models.py: GPT-2 / BERT layout, residual-branch dropout as nn.Dropout after the
@@ -258,7 +258,8 @@ def _eager_layer_extra_elements(spec, seq=48, batch=2):
     written; backward: ``native_dropout_backward`` on the hidden, read + written, plus every ``sum`` whose
     result has a bias's size (kept dims of 1), i.e. autograd reducing a bias gradient over the tokens, read). One layer is
     the difference between a 2-layer and a 1-layer model (the embedding's dropout and the MLM head's bias
-    reduction are paid once, not per layer)."""
+    reduction are paid once, not per layer). ``frozen``: every parameter but the token embedding left without
+    gradients, as a LoRA base (the backward still runs through the layers)."""
     torch = pytest.importorskip("torch")
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -266,6 +267,9 @@ def _eager_layer_extra_elements(spec, seq=48, batch=2):
 
     def count(layers):
         model = build_model(spec.model_copy(update={"layers": layers}), attn_impl="math", dropout=0.1).train()
+        if frozen:
+            for name, p in model.named_parameters():
+                p.requires_grad_(name == "wte.weight")
         biases = {tuple(p.shape) for n, p in model.named_parameters() if p.dim() == 1 and "norm" not in n}
         n = {"fwd": 0, "bwd": 0}
         phase = ["fwd"]
@@ -312,6 +316,8 @@ def test_eager_hf_layer_bytes_match_real_ops(name):
     no_drop = eager_hf_layer_bytes(spec, 2.0, False)
     assert no_drop == (0.0, bwd - fwd)
     assert eager_hf_layer_bytes(spec.model_copy(update={"qkv_bias": False, "linear_bias": False}), 2.0, True) == (fwd, fwd)
+    frozen = _eager_layer_extra_elements(spec, frozen=True)  # a frozen base: no bias gradients
+    assert eager_hf_layer_bytes(spec, 2.0, True, bias_grads=False) == (2.0 * frozen["fwd"], 2.0 * frozen["bwd"]) == (fwd, fwd)
 
 
 def test_eager_hf_layer_bytes_priced_only_on_the_eager_hf_stacks(catalog):

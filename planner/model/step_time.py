@@ -118,7 +118,7 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
-def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0):
+def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
     beyond the elementwise count in ``_layer_terms`` (the ``unfused`` path: hf-trainer, deepspeed):
 
@@ -129,7 +129,8 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     * autograd reduces every ``nn.Linear`` bias gradient from the output gradient in its own aten ``sum``
       over the tokens (AddmmBackward0 / AddBackward0 ``sum_to_size``): one read of each biased linear's
       output gradient -- q/k/v (``qkv_bias``), the output projection and the MLP up/down (``linear_bias``);
-      the dense layers' MLP only (MoE experts are priced by planner.model.moe).
+      the dense layers' MLP only (MoE experts are priced by planner.model.moe); none when the base is frozen
+      (``bias_grads`` False: peft's LoRA leaves the biases without gradients, ``bias="none"``).
 
     Counted op by op on a real torch model: tests/test_step_time.py ``test_eager_hf_layer_bytes_match_real_ops``.
     Megatron's fused bias-dropout-add and torch.compile (inductor fuses the dropout and the bias reduction
@@ -140,7 +141,7 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     widths = (m.q_dim + 2 * m.kv_dim) / tp if m.qkv_bias else 0.0
     if m.linear_bias:
         widths = widths + h / sp_div + dense * ((2 if m.gated else 1) * f / tp + h / sp_div)
-    return drop, drop + act_b * widths
+    return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
 def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
@@ -334,7 +335,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * moe_eager_b
     mb_fwd = mb_fwd + moe_share * moe_eager_f
     if unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
-        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div)
+        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(wgrad))
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
