@@ -248,3 +248,97 @@ def test_recompute_early_stop_is_an_option_of_torch_checkpoint_stacks_only():
     assert e.value.field == "training.framework.recompute_early_stop"
     assert stacks.resolve("torchtitan", recompute_early_stop=True).recompute_early_stop
     assert not stacks.resolve("torchtitan").recompute_early_stop  # today's torchtitan default
+
+
+def _eager_layer_extra_elements(spec, seq=48, batch=2, frozen=False):
+    """Elements per token of one layer that eager torch moves in the HF code's own dropout kernels and
+    bias-gradient reductions, counted op by op with a TorchDispatchMode on a real model
+    (calibration/reference_models.py: GPT-2 / BERT layout, residual-branch dropout as nn.Dropout after the
+    output projection and the MLP, nn.Linear biases): (forward: ``native_dropout`` on the hidden, read +
+    written; backward: ``native_dropout_backward`` on the hidden, read + written, plus every ``sum`` whose
+    result has a bias's size (kept dims of 1), i.e. autograd reducing a bias gradient over the tokens, read). One layer is
+    the difference between a 2-layer and a 1-layer model (the embedding's dropout and the MLM head's bias
+    reduction are paid once, not per layer). ``frozen``: every parameter but the token embedding left without
+    gradients, as a LoRA base (the backward still runs through the layers)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from calibration.reference_models import build_model
+
+    def count(layers):
+        model = build_model(spec.model_copy(update={"layers": layers}), attn_impl="math", dropout=0.1).train()
+        if frozen:
+            for name, p in model.named_parameters():
+                p.requires_grad_(name == "wte.weight")
+        biases = {tuple(p.shape) for n, p in model.named_parameters() if p.dim() == 1 and "norm" not in n}
+        n = {"fwd": 0, "bwd": 0}
+        phase = ["fwd"]
+
+        class Ops(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                x = args[0]
+                hidden = isinstance(x, torch.Tensor) and x.dim() == 3 and x.shape[-1] == spec.hidden
+                if func is torch.ops.aten.native_dropout.default and hidden:
+                    n["fwd"] += 2 * x.numel()
+                elif func is torch.ops.aten.native_dropout_backward.default and hidden:
+                    n["bwd"] += 2 * x.numel()
+                elif (func is torch.ops.aten.sum.dim_IntList and phase[0] == "bwd" and x.dim() >= 2
+                      and out.numel() == out.shape[-1] and (out.shape[-1],) in biases):
+                    n["bwd"] += x.numel()
+                return out
+
+        idx = torch.randint(0, spec.vocab, (batch, seq))
+        with Ops():
+            loss = model(idx, idx)
+            phase[0] = "bwd"
+            loss.backward()
+        return n
+
+    one, two = count(1), count(2)
+    return {k: (two[k] - one[k]) / (batch * seq) for k in ("fwd", "bwd")}
+
+
+@pytest.mark.parametrize("name", ["gpt", "bert"])
+def test_eager_hf_layer_bytes_match_real_ops(name):
+    """The eager HF code's per-layer dropout passes and bias-gradient reductions (step_time.eager_hf_layer_bytes)
+    are what a real torch model runs: 2-byte activations times the elements its ``native_dropout`` (forward),
+    ``native_dropout_backward`` and bias ``sum`` (backward) kernels read and write per token, with dropout on;
+    without dropout only the bias reductions remain, and a model without biases pays the dropout alone."""
+    from planner.model.step_time import eager_hf_layer_bytes
+    from tests.tiny_models import MODELS
+
+    spec = MODELS[name]
+    real = _eager_layer_extra_elements(spec)
+    fwd, bwd = eager_hf_layer_bytes(spec, 2.0, True)
+    assert (fwd, bwd) == (2.0 * real["fwd"], 2.0 * real["bwd"])
+    assert real["fwd"] > 0 and real["bwd"] > real["fwd"]  # the count saw both kinds of kernel
+    no_drop = eager_hf_layer_bytes(spec, 2.0, False)
+    assert no_drop == (0.0, bwd - fwd)
+    assert eager_hf_layer_bytes(spec.model_copy(update={"qkv_bias": False, "linear_bias": False}), 2.0, True) == (fwd, fwd)
+    frozen = _eager_layer_extra_elements(spec, frozen=True)  # a frozen base: no bias gradients
+    assert eager_hf_layer_bytes(spec, 2.0, True, bias_grads=False) == (2.0 * frozen["fwd"], 2.0 * frozen["bwd"]) == (fwd, fwd)
+
+
+def test_eager_hf_layer_bytes_priced_only_on_the_eager_hf_stacks(catalog):
+    """hf-trainer (eager HF code) pays the extra bytes at the HBM rate, per micro-batch: each pass grows by
+    exactly memory_time(tokens x layers x bytes) over the same stack off the eager HF path (for a LayerNorm /
+    GELU / learned-position model such as BERT-large nothing else depends on that path)."""
+    from dataclasses import replace
+
+    from planner.model import stacks
+    from planner.model.step_time import eager_hf_layer_bytes
+    from planner.spec.presets import PRESETS
+
+    bert = ModelSpec(**PRESETS["bert-large"])
+    hw = hw_for(catalog, "A100-SXM-80GB")
+    mb = 256  # GPU-bound passes (a host-bound pass hides memory traffic under its dispatch)
+    t = TrainingSpec(seq_len=128, global_batch=mb, micro_batch=mb, precision="fp16", weights="megatron",
+                     grad_dtype="same", flash_attention=False, dropout=True)
+    hf = stacks.resolve("hf-trainer", overlap_grad_reduce=False)
+    plain = replace(hf, eager_fp32_ops=False)  # the same stack without the eager HF code path
+    a, b = (step_time(bert, t, cands(mb=mb, zero=0), hw, framework=s) for s in (hf, plain))
+    f, bw = eager_hf_layer_bytes(bert, 2.0, True)
+    tokens = mb * 128 * bert.layers
+    assert a["t_fwd_mb"] - b["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * f, hw.gpu.hbm_bw), rel=1e-9)
+    assert a["t_bwd_mb"] - b["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)

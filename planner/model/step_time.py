@@ -118,6 +118,32 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 # planner.model.stacks (``Framework`` is its pre-registry name for a stack).
 
 
+def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
+    """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
+    beyond the elementwise count in ``_layer_terms`` (the ``unfused`` path: hf-trainer, deepspeed):
+
+    * each residual branch's ``nn.Dropout`` is a kernel of its own (HF BertSelfOutput / BertOutput: dense ->
+      dropout -> LayerNorm(x + residual); GPT2Attention ``resid_dropout``, GPT2MLP ``dropout``): aten
+      ``native_dropout`` reads and writes the hidden (2 x act_b; its 1-byte mask is counted with the masks),
+      its backward (``native_dropout_backward``) reads the gradient and writes it again;
+    * autograd reduces every ``nn.Linear`` bias gradient from the output gradient in its own aten ``sum``
+      over the tokens (AddmmBackward0 / AddBackward0 ``sum_to_size``): one read of each biased linear's
+      output gradient -- q/k/v (``qkv_bias``), the output projection and the MLP up/down (``linear_bias``);
+      the dense layers' MLP only (MoE experts are priced by planner.model.moe); none when the base is frozen
+      (``bias_grads`` False: peft's LoRA leaves the biases without gradients, ``bias="none"``).
+
+    Counted op by op on a real torch model: tests/test_step_time.py ``test_eager_hf_layer_bytes_match_real_ops``.
+    Megatron's fused bias-dropout-add and torch.compile (inductor fuses the dropout and the bias reduction
+    into neighbouring kernels) do not pay them; the stacks that do are the ``unfused`` ones."""
+    h, f = m.hidden, m.dense_width
+    drop = 2.0 * (2.0 * act_b * h / sp_div) if dropout else 0.0  # two branches, read + write
+    dense = 1.0 - m.moe_layers / m.layers
+    widths = (m.q_dim + 2 * m.kv_dim) / tp if m.qkv_bias else 0.0
+    if m.linear_bias:
+        widths = widths + h / sp_div + dense * ((2 if m.gated else 1) * f / tp + h / sp_div)
+    return drop, drop + (act_b * widths if bias_grads else 0.0)
+
+
 def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     """Whether the MTP modules run their GEMMs unquantised in a low-precision job: with ``Stack.lp_bf16_mtp``
     (Megatron-Bridge ``keep_mtp_spec_in_bf16``), and always under an FP4 recipe. Megatron-Core enters the MTP
@@ -312,6 +338,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * moe_eager_b
     mb_fwd = mb_fwd + moe_share * moe_eager_f
+    if unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
+        hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(wgrad))
+        mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
