@@ -130,7 +130,7 @@ def test_printed_tflops_are_the_planner_flop_count(rows):
 def test_rows_run_as_the_configs_say(rows):
     """The mapping reads what each benchmark config sets: DeepEP where EP > 1, ZeRO-3 (FSDP2), the attention backend,
     full recompute where ``activation_checkpointing: true`` (gpt-oss: false), fp32 gradient reduce (FSDP2
-    ``reduce_dtype=float32``), no MTP on DeepSeek-V3 / Super, the megatron-core entry."""
+    ``reduce_dtype=float32``), no MTP on DeepSeek-V3 / Super, FSDP2's reshard after forward, the megatron-core entry."""
     import validate
     from hardware_catalog import load_catalog
 
@@ -146,3 +146,5 @@ def test_rows_run_as_the_configs_say(rows):
         assert t.grad_dtype == "fp32" and t.precision == "bf16", r.id
         if "deepseek" in r.id or "super" in r.id:
             assert case.model.mtp_layers == 0, r.id
+        if "llama" not in r.id:  # reshard_after_forward: true in the gpt-oss-120b and Super configs only
+            assert case.options["reshard_after_forward"] == ("gpt-oss-120b" in r.id or "super" in r.id), r.id

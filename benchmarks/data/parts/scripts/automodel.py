@@ -84,6 +84,7 @@ R = [
   "TE + fsdp2_prefetch", 18.90, 389, 866.77, "main (2026)", 1, "full (not stated; assumed: see notes)", "cudnn",
   None, URL_NIGHTLY, MIRROR, True, ""),
 ]
+RESHARD = ("gpt-oss-120b", "nemotron-3-super-120b-a12b")  # configs that set reshard_after_forward: true
 cols = ["id", "source", "table", "model", "model_printed", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab",
         "seq_len", "moe_experts", "moe_topk", "global_batch_seqs", "micro_batch", "tp", "pp", "dp", "cp", "vpp", "ep",
         "zero_or_fsdp", "recompute", "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value",
@@ -115,6 +116,12 @@ with open(OUT, "w", newline="") as f:
         opts = [f"attn_kernel={attn}", "tp_overlap=none"]
         if ep > 1:
             opts.append("moe_dispatcher=deepep")
+        # FSDP2 reshard after forward: true where the config says so (gpt-oss-120b ``parallelizer.reshard_after_forward``,
+        # Super ``distributed.moe.reshard_after_forward``), else the MoE parallelizer's default, False
+        # (components/moe/parallelizer.py ``parallelize_model(..., reshard_after_forward=False)``; DeepSeek-V3 sets
+        # false explicitly); Llama 3 70B (dense path, config not linked): the stack default
+        if "llama" not in rid:
+            opts.append(f"reshard_after_forward={rid.split('_')[3] in RESHARD}")
         w.writerow([rid, "NVIDIA-NeMo/Automodel docs/performance-summary.md (docs.nvidia.com/nemo/automodel performance summary)",
                     TABLE, model, label, L, h, a, kv, ffn, V, seq, E, k, gbs, mbs, tp, pp, dp, cp, "" if vpp == "-" else vpp,
                     ep, f"FSDP2 (PyTorch fully_shard per decoder block), FSDP={fsdp}", rtxt, "bf16",
