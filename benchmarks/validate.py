@@ -1123,7 +1123,15 @@ OPEN_REPORTS_OPTION_VALUES = {"True": True, "False": False}
 def open_reports_options(text) -> dict:
     """A row's ``stack_options`` ("compile=False;tp_overlap=none") as stack options."""
     pairs = [kv.split("=", 1) for kv in str(text).split(";") if "=" in kv] if text == text else []
-    return {k.strip(): OPEN_REPORTS_OPTION_VALUES.get(v.strip(), v.strip()) for k, v in pairs}
+    return {k.strip(): OPEN_REPORTS_OPTION_VALUES.get(v.strip(), _number_or_text(v.strip())) for k, v in pairs}
+
+
+def _number_or_text(v: str):
+    """A stack option's value as written: a number ("0.5") as a float, anything else as text."""
+    try:
+        return float(v)
+    except ValueError:
+        return v
 
 
 #: how each metric becomes the iteration time, from the row's own numbers (the CSV's ``measured_step_s`` is
@@ -1176,7 +1184,7 @@ def open_reports_case(cat, r):
                    gpus_per_node=int(r.gpus_per_node), nodes=1,
                    etp=1 if model.moe is not None else int(r.tp))  # experts unsplit by TP (TP is 1 in every MoE row)
     hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps))
-    stack = stacks.resolve(r.stack, **open_reports_options(r.stack_options))
+    stack = row_stack(r.stack, open_reports_options(r.stack_options))
     return model, tr, c, hw, stack
 
 
@@ -1697,8 +1705,9 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: what a row's run set that is not a user-facing stack option (``stacks.OPTIONS``) but a field of the
 #: resolved stack: the attention backend TE ran (``NVTE_FUSED_ATTN=0``: flash-attn 2, physics.ATTN_KERNELS);
 #: the experts as one GEMM per local expert (a config's ``moe_grouped_gemm: false``: Megatron-Core's SequentialMLP,
-#: stacks.Stack.moe_grouped_gemm)
-ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm")
+#: stacks.Stack.moe_grouped_gemm); the attention kernel's speed relative to ``attn_kernel``'s (open_reports.csv: GPT-NeoX's
+#: FlashAttention-1, stacks.Stack.attn_rel)
+ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel")
 
 
 def row_stack(stack: str, options: dict):

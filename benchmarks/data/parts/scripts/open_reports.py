@@ -64,6 +64,10 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         num_gpus=g, gpu="A100-SXM-40GB", gpus_per_node=8, inter_node_gbps=400,
         interconnect="not stated in what was read; the configs' /fsx data paths (AWS FSx for Lustre) point at AWS: p4d.24xlarge assumed (8 A100-SXM4-40GB, NVSwitch, 400 Gb/s EFA: hardware_catalog instances.csv)",
         tp=tp, pp=1, dp=dp, zero=1, precision="fp16", recompute="full", flash_attention=flash,
+        # GPT-NeoX's "flash" attention-config calls FlashAttention-1 (megatron/model/flash_attention.py wraps
+        # flash_attn_unpadded_qkvpacked_func, the FA1 name FA2 renamed varlen): at half FA2's rate, the FA1-era
+        # factor the llm-foundry stack already uses (Dao 2023 abstract: FA2 ~2x FA1)
+        stack_options="attn_rel=0.5" if flash else "",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
