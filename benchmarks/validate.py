@@ -1706,8 +1706,9 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: resolved stack: the attention backend TE ran (``NVTE_FUSED_ATTN=0``: flash-attn 2, physics.ATTN_KERNELS);
 #: the experts as one GEMM per local expert (a config's ``moe_grouped_gemm: false``: Megatron-Core's SequentialMLP,
 #: stacks.Stack.moe_grouped_gemm); the attention kernel's speed relative to ``attn_kernel``'s (open_reports.csv: GPT-NeoX's
-#: FlashAttention-1, stacks.Stack.attn_rel)
-ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel")
+#: FlashAttention-1, stacks.Stack.attn_rel); DeepSpeed's per-layer checkpoint syncs (GPT-NeoX ``synchronize-each-layer``,
+#: stacks.Stack.sync_each_layer)
+ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer")
 
 
 def row_stack(stack: str, options: dict):

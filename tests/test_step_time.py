@@ -342,3 +342,30 @@ def test_eager_hf_layer_bytes_priced_only_on_the_eager_hf_stacks(catalog):
     tokens = mb * 128 * bert.layers
     assert a["t_fwd_mb"] - b["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * f, hw.gpu.hbm_bw), rel=1e-9)
     assert a["t_bwd_mb"] - b["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)
+
+
+def test_layer_boundary_syncs_cost_one_gap_per_checkpoint_call(catalog):
+    """``Stack.sync_each_layer`` (DeepSpeed's activation checkpoint with ``synchronize_checkpoint_boundary``, which
+    GPT-NeoX's ``synchronize-each-layer`` sets): ``torch.cuda.synchronize()`` at both ends of each checkpointed
+    layer's forward call and of its backward call (which re-runs the forward). Counted from that code, not from the
+    planner: per micro-batch two calls per layer, each starting on a drained queue, the GPU idle for the wake and the
+    next launch (``moe.MOE_SYNC_OPS`` launches). On a GPU-bound layer the step grows by exactly
+    layers x micro-batches x 2 calls x that gap -- far less than host + GPU (the host still runs ahead inside a
+    call: launches stay asynchronous) -- and not at all without full recompute (no DeepSpeed checkpoint call)."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.moe import MOE_SYNC_OPS
+
+    neox = ModelSpec(name="neox-160m", layers=12, hidden=768, heads=12, ffn_hidden=3072, vocab=50304, mlp="gelu",
+                     norm="layernorm")
+    t = TrainingSpec(seq_len=2048, global_batch=8, micro_batch=4, precision="fp16", recompute="full")
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    off = stacks.resolve("megatron-deepspeed")
+    on = replace(off, sync_each_layer=True)
+    c = cands(rc=np.array([2, 1, 0]), mb=4)
+    a, b = (step_time(neox, t, c, hw, framework=s)["step_time_s"] for s in (off, on))
+    m, gap = 2, MOE_SYNC_OPS * hw.eff.launch_s
+    assert b[0] - a[0] == pytest.approx(neox.layers * m * 2 * gap, rel=1e-9)
+    # host + GPU would add at least every layer op's launch of the forward and the re-run forward
+    assert b[0] - a[0] < 0.2 * neox.layers * m * 2 * off.layer_ops * hw.eff.launch_s
+    assert np.array_equal(a[1:], b[1:])

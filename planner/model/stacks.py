@@ -163,6 +163,15 @@ class Stack:
     #: (nar21, kor22, MT-NLG, vTrain) ran is not established, and they are predicted within a few
     #: percent with every collective exposed; not applied rather than guessed
     tp_bwd_async: bool = False
+    #: a device-wide ``torch.cuda.synchronize()`` at the start and end of each checkpointed layer's forward call
+    #: and of its backward call (DeepSpeed's activation checkpoint with ``synchronize_checkpoint_boundary``:
+    #: deepspeed/runtime/activation_checkpointing/checkpointing.py ``CheckpointFunction.forward`` / ``backward``,
+    #: ``if SYNCHRONIZE: torch.cuda.synchronize()`` at both ends of each; GPT-NeoX's ``synchronize-each-layer``
+    #: passes it, megatron/initialize.py ``deepspeed.checkpointing.configure(synchronize=...)``, and its
+    #: PipelineModule checkpoints every ``checkpoint-num-layers`` = 1 layer with DeepSpeed's checkpoint). Only
+    #: with full recompute. Off everywhere in the registry; validate's open_reports rows set it where the
+    #: run's config does (validate.ROW_STACK_FIELDS; step_time._layer_terms prices it)
+    sync_each_layer: bool = False
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
     fused_glu: bool = False

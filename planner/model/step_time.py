@@ -419,7 +419,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     graphs = cuda_graph_parts(fw, m) if graph_parts is None else graph_parts
     if graphs & {"full_iteration", "moe"}:
         moe_sync = 0.0
-    sync_fwd = moe_share * moe_sync  # GPU idle at the dispatcher's sync
+    # Stack.sync_each_layer: each checkpointed layer's forward call, and its backward call (which re-runs that
+    # forward), starts from a queue the previous call's closing torch.cuda.synchronize() drained: the GPU idles for
+    # the wake and the next launch, priced as the dispatcher's sync (moe.MOE_SYNC_OPS). Within the call the host
+    # runs ahead of the GPU again (CUDA launches stay asynchronous), so the layer is still max(host, GPU) plus
+    # this gap -- not host + GPU. The two sync calls meeting at each boundary count as one gap; the
+    # checkpoint wrapper's own Python between them is not counted (no sourced figure).
+    layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
+    sync_fwd = moe_share * moe_sync + layer_sync  # GPU idle at the dispatcher's sync and at a layer-boundary sync
     gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with

@@ -36,11 +36,13 @@ rows.append(dict(
     num_gpus=96, gpu="A100-SXM-40GB", gpus_per_node=8, inter_node_gbps=800,
     interconnect="12 Supermicro AS-4124GO-NART (HGX A100 8-GPU, NVSwitch); each GPU reaches InfiniBand through one of four ConnectX-6 HCAs (GPUDirect RDMA); 4 x 200 Gb/s HDR per node assumed (HDR rate of ConnectX-6 not stated in the excerpt)",
     tp=2, pp=4, dp=12, zero=1, precision="fp16", recompute="full", flash_attention=False,
+    # configs/20B.yml "synchronize-each-layer": true (DeepSpeed's checkpoint syncs at each layer call's ends)
+    stack_options="sync_each_layer=True",
     stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine, ZeRO-1), PyTorch 1.10, NCCL 2.10.3",
     metric="tflops_per_gpu", value=117, flop_formula="neox_2022",
     source_url="https://arxiv.org/abs/2204.06745",
     source_loc="Black et al. 2022 §3 (Training): 96 A100-SXM4-40GB, TP 2, PP 4, ZeRO, '117 teraFLOPS per GPU'; cluster §2.3 (read via paper notes, search-index file 4426859803, and the xuzou.cn summary page https://ai-papers.xuzou.cn/papers/gpt_neox_2022); arch: HF model card (params 20,556,201,984, vocab padded 50432, rotary 25%)",
-    layout_source="github.com/EleutherAI/gpt-neox configs/20B.yml @252ddc52 ('as it was trained on 96x 40GB A100'): pipe 4, model 2, micro 4, grad-accum 32, ZeRO stage 1 (overlap_comm, reduce_scatter, 1.26e9 buckets), fp16, checkpoint-activations, fused softmax (no flash), gpt_j_residual, rotary_pct 0.25, no weight tying",
+    layout_source="github.com/EleutherAI/gpt-neox configs/20B.yml @252ddc52 ('as it was trained on 96x 40GB A100'): pipe 4, model 2, micro 4, grad-accum 32, ZeRO stage 1 (overlap_comm, reduce_scatter, 1.26e9 buckets), fp16, checkpoint-activations (checkpoint-num-layers 1, synchronize-each-layer true, wall_clock_breakdown false), fused softmax (no flash), gpt_j_residual, rotary_pct 0.25, no weight tying",
     read_date=READ,
     notes="FLOP definition not in the paper text read: the GPT-NeoX get_flops of 2021-22 (megatron/logging.py: batch*seq*(6*total_params + 60*seq*hidden*layers)/(time*world)) is taken; Narayanan eq. 3 with recompute (what gpt-neox logs since 2023) gives a step 8.7% longer (47.7 s). Global batch: config 4 x 32 x 12 = 1536 (paper: '~3.15M tokens, 1538 contexts'). Parallel attention+MLP (gpt_j_residual: one TP all-reduce per layer forward instead of two) is not representable in ModelSpec: the planner charges two."))
 
@@ -67,12 +69,13 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # GPT-NeoX's "flash" attention-config calls FlashAttention-1 (megatron/model/flash_attention.py wraps
         # flash_attn_unpadded_qkvpacked_func, the FA1 name FA2 renamed varlen): at half FA2's rate, the FA1-era
         # factor the llm-foundry stack already uses (Dao 2023 abstract: FA2 ~2x FA1)
-        stack_options="attn_rel=0.5" if flash else "",
+        # every Pythia config sets "synchronize-each-layer": true (stacks.Stack.sync_each_layer)
+        stack_options=("attn_rel=0.5;" if flash else "") + "sync_each_layer=True",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
         source_loc=f"Biderman et al. 2023, Appendix D Table 5 (PDF p21): {name.upper()} GPU count {g}, total GPU hours {gh:,} (the caption: iteration time x iterations x GPUs / 3600, from logged iteration time); read via a public held-out-run dataset builder that cites the PDF page (search-index file 71571056092); 1B's 4,830 also quoted by github.com/jzhang38/TinyLlama README",
-        layout_source=f"github.com/EleutherAI/pythia models/{cfgdir}/pythia-{name}.yml @{commit}: model-parallel {tp}, pipe 1, micro {mb}, grad-accum {gas} ('trained on {g} gpus'), ZeRO stage 1, fp16, checkpoint-activations, attention-config flash: {'yes' if flash else 'absent in the version read'}; train-iters 143000; README: 299,892,736,000 tokens = 143000 x 1024 x 2048",
+        layout_source=f"github.com/EleutherAI/pythia models/{cfgdir}/pythia-{name}.yml @{commit}: model-parallel {tp}, pipe 1, micro {mb}, grad-accum {gas} ('trained on {g} gpus'), ZeRO stage 1, fp16, checkpoint-activations (checkpoint-num-layers 1, partition-activations, synchronize-each-layer true; wall_clock_breakdown true), attention-config flash: {'yes' if flash else 'absent in the version read'}; train-iters 143000; README: 299,892,736,000 tokens = 143000 x 1024 x 2048",
         read_date=READ,
         notes="GPU-hours cover the whole run at the logged iteration time (checkpoint saves every 1000 steps and evaluation included if logged in it). The builder notes '1B in bf16'; the config read says fp16 (same A100 peak). Flash attention as each stored config version says (70M and 1B versions read have no attention-config line). Parallel attention+MLP as GPT-NeoX-20B (not representable)."))
 
