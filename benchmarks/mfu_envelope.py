@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hardware_catalog import load_catalog  # noqa: E402
-from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
+from planner.hardware.options import HardwareOption, efficiency_for, reference_network  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
 from planner.search.recommend import recommend  # noqa: E402
@@ -222,7 +222,9 @@ def best_plan(cat, gpu_name):
         return None, "no instance or reference system in the catalog"
     p, preset, seq, bare = found
     c = p.config
-    where = ", bare cluster on its reference system, fastest" if bare else ""
+    ref = reference_network(cat, cat.gpu(gpu_name)) if bare else None
+    where = ("" if not bare else f", bare cluster on {ref[1].key}'s node, fastest" if ref
+             else ", bare cluster on the default network, fastest")
     return float(p.mfu), (f"{preset} s{seq}: TP{c.tp} PP{c.pp} DP{c.dp} z{c.zero} mb{c.micro_batch} "
                           f"recompute {c.recompute}{where}")
 

@@ -56,7 +56,7 @@ def executed_flops(m, t, rc, stack) -> np.ndarray:
         return hw
     # the dense MLP's last GEMM (ffn x hidden MACs per token and dense layer): what step_time's
     # ``re_skip`` leaves out of the recomputed forward
-    skip = 2.0 * m.hidden * m.ffn_hidden * m.kind_layers("-") * t.seq_len * t.global_batch
+    skip = 2.0 * m.hidden * m.dense_width * m.kind_layers("-") * t.seq_len * t.global_batch
     return hw - np.where(rc == 2, skip, 0.0)
 
 

@@ -318,7 +318,7 @@ def resnet50(cat) -> pd.DataFrame:
 #:   V100 -5 / -7%, the phase-1 residue (below) and a few points more; E[L^2] > E[L]^2 of a skewed
 #:   length mix would add attention. Not scored until the bins' mix is sourced.
 #: * TF32 rows: the planner's precisions (bf16/fp16/fp8/fp32) have no TF32 tensor-core rate.
-#: * FP32 rows (V100, phase 1): predicted +16 / +12% slow at 1 / 8 GPUs with the transformer layers' fp32 GEMMs at V100's
+#: * FP32 rows (V100, phase 1): predicted +17.5 / +13.7% slow at 1 / 8 GPUs with the transformer layers' fp32 GEMMs at V100's
 #:   measured SIMT fraction (Efficiency.simt_max; +32 / +28% at the tensor-core ``gemm_max``, +50 / +46% on the generic
 #:   prior); not scored (the table's FP32 runs are not the AMP phase-1 set the source is scored on).
 #: * SQuAD fine-tuning: a span head (h x 2) instead of the preset's MLM head (h x V); no preset. With

@@ -188,6 +188,7 @@ class SystemRow(_Row):
     key: str = Field(min_length=1, max_length=120)
     gpu: str = Field(min_length=1)
     gpu_count: int = Field(ge=1, le=100000)
+    gpus_per_host: int = Field(ge=1, le=100000)
     ram_gib: Optional[float] = Field(default=None, gt=0, le=1e7)
     network_gbps: float = Field(gt=0, le=1e7)
     fabric: Literal["efa", "infiniband", "roce", "ethernet"]
@@ -388,7 +389,8 @@ class System:
 
     key: str
     gpu: GPU
-    gpu_count: int
+    gpu_count: int  # GPUs in one NVLink / Infinity Fabric domain: the planner's node
+    gpus_per_host: int  # GPUs one OS host (compute tray) holds: a launcher's node (NVL72: 4 per tray)
     ram_bytes: Optional[int]
     network_bw: float  # bytes/s per node, line rate
     fabric: str
@@ -831,7 +833,9 @@ def _systems(rows, gpus: dict[str, GPU], alias: dict[str, str]) -> dict[str, Sys
         target = alias.get(_norm(r.gpu))
         if target is None:
             raise CatalogError(f"{where}.gpu", f"unknown GPU {r.gpu!r}" + _suggest(r.gpu, alias))
-        out[r.key] = System(key=r.key, gpu=gpus[target], gpu_count=r.gpu_count,
+        if r.gpu_count % r.gpus_per_host:
+            raise CatalogError(f"{where}.gpus_per_host", f"{r.gpus_per_host} does not divide gpu_count {r.gpu_count}")
+        out[r.key] = System(key=r.key, gpu=gpus[target], gpu_count=r.gpu_count, gpus_per_host=r.gpus_per_host,
                             ram_bytes=int(r.ram_gib * GIB) if r.ram_gib is not None else None,
                             network_bw=r.network_gbps * 1e9 / 8, fabric=r.fabric, source=r.source, notes=r.notes or "")
     return out

@@ -157,6 +157,9 @@ class Hardware(Record):
     #: reference system (``planner catalog systems``) whose network, host RAM and, for a system, node size
     #: stand in where the job does not state them; None for an instance or a GPU with neither
     reference_system: Optional[str] = None
+    #: GPUs one OS host holds when a node is a larger NVLink domain (a bare GB200 / GB300 cluster: 72-GPU racks of
+    #: 4-GPU trays); launch specs count hosts; None: a host is a node
+    gpus_per_host: Optional[int] = None
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,20 @@ def test_megatron_uneven_pipeline_split():
     stages = layout[1].split("|")
     assert len(stages) == 8 and stages[0].startswith("E") and stages[-1].endswith("mL")
     assert sum(x.count("t") for x in stages) == 61 and {x.count("t") for x in stages} == {7, 8}
+
+
+def test_a_bare_nvl72_cluster_launches_its_hosts_not_its_racks():
+    """A bare GB200 cluster's node is the 72-GPU NVLink domain (its reference system, for the model), but a launcher's
+    node is an OS host: the DGX GB200 compute tray of 4 GPUs. Two racks launch as 36 hosts x 4 processes; a job that
+    states gpus_per_node launches as it says."""
+    job, best = _plan({"tp": 8, "pp": 1}, model={"preset": "llama3-8b"},
+                      training={"seq_len": 4096, "global_batch": 144, "tokens": 1e10}, cluster={"gpu": "GB200", "nodes": 2})
+    assert best["hardware"]["gpus_per_node"] == 72 and best["hardware"]["gpus_per_host"] == 4
+    plan = launch_plan(job, best)
+    assert (plan.nodes, plan.gpus_per_node) == (36, 4)
+    argv = _argv(emit_launch_spec(job, best, "torchrun"))
+    assert "--nnodes=36" in argv and "--nproc-per-node=4" in argv
+    job, best = _plan({"tp": 4, "pp": 1}, model={"preset": "llama3-8b"},
+                      training={"seq_len": 4096, "global_batch": 128, "tokens": 1e10},
+                      cluster={"gpu": "GB200", "nodes": 8, "gpus_per_node": 4})
+    assert best["hardware"]["gpus_per_host"] is None and (launch_plan(job, best).nodes, launch_plan(job, best).gpus_per_node) == (8, 4)

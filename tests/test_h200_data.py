@@ -39,7 +39,6 @@ def test_log_line_belongs_to_the_config(rows):
     """NeMo's DLLogger ``consumed_samples`` after step k (0-based) is (k + 1) x GBS: the printed line comes from
     a run of this global batch (the A3 Mega Mixtral README's line fails this: 98304 at step 47 is GPT-3's 2048)."""
     assert (rows["consumed_samples_printed"] == (rows["log_step"] + 1) * rows["global_batch_seqs"]).all()
-    assert 98304 == (47 + 1) * 2048 != (47 + 1) * 1024
 
 
 def test_derived_throughput_is_the_step_time(rows):

@@ -85,6 +85,7 @@ def test_a_gpu_without_instance_rows_takes_its_reference_system(catalog, gpu, sy
     assert ref.ram_bytes / 2 ** 30 == pytest.approx(ram_gib, rel=1e-4) and ref.source.startswith(("NVIDIA", "Microsoft"))
     o = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2), catalog)
     assert o.gpus_per_node == per_node and o.reference is ref and o.network_reference
+    assert o.gpus_per_host == (ref.gpus_per_host if per_node != 8 else None)  # launch specs count a rack's trays
     assert o.inter_node_bw * 8 / 1e9 == pytest.approx(per_gpu_gbps * per_node)
     assert system in o.network_note and "planner catalog systems" in o.network_note
     assert any(f"{per_node} GPUs" in n for n in o.notes) == (per_node != 8)
@@ -100,7 +101,7 @@ def test_an_instance_reference_lends_its_fabric_not_its_node_size(catalog):
     assert option_from_cluster(ClusterSpec(gpu="A10G", nodes=2), catalog).gpus_per_node == 8
 
 
-def test_catalog_systems_prints_them(tmp_path):
+def test_catalog_systems_prints_them():
     from typer.testing import CliRunner
     from planner.cli import app
 

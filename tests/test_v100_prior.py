@@ -94,3 +94,19 @@ def test_fp32_transformer_gemms_take_the_simt_fraction_too():
         t = TrainingSpec(seq_len=1024, global_batch=1, micro_batch=1, precision=prec, recompute="none")
         g0, g1 = (float(step_time(m, t, c, h)["compute_gemm"][0]) for h in (hw, half))
         assert g1 / g0 == pytest.approx(ratio, rel=0.02), prec
+
+
+def test_a_measured_fp32_fit_reaches_the_simt_gemms():
+    """A calibration profile's fp32 GEMM fit measured the CUDA-core matmul, so it replaces the prior's SIMT fraction
+    (fp32 GEMMs and convolutions read Efficiency.simt_max); a bf16 fit does not touch it."""
+    from planner.hardware.options import efficiency_for
+    from planner.hardware.profile import Profile
+
+    g = load_catalog().gpu("V100-SXM2-32GB")
+    fp = dict(catalog_gpu=g.name, device="cuda", device_name="Tesla V100", created="2026-01-01", torch_version="2.5",
+              hostname="x")
+    prof = Profile.model_validate(dict(schema_version=1, fingerprint=fp,
+                                       fitted=dict(primary_dtype="fp16", gemm_max=0.75, by_dtype={"fp32": dict(gemm_max=0.60)})))
+    assert efficiency_for(g, prof, "fp32").simt_max == pytest.approx(0.60)
+    assert efficiency_for(g, prof, "fp16").simt_max == pytest.approx(V100.simt_gemm_max)
+    assert efficiency_for(g, prof, "fp16").gemm_max == pytest.approx(0.75)

@@ -223,7 +223,9 @@ for _fam in ("MI300X", "MI325X", "MI355X", "GAUDI2", "GAUDI3"):
     PRIORS[_fam] = mamf_prior(_fam)
 for _fam in ("MI300X", "MI325X"):
     PRIORS[_fam] = PRIORS[_fam].with_(**CDNA3_MEASURED, sources={"*": PRIORS[_fam].sources["*"] + "; attention, HBM and "
-                                      "Infinity Fabric measured on Azure ND MI300X v5 (AI-benchmarking-guide)"})
+                                      "Infinity Fabric fractions measured on Azure ND MI300X v5 (AI-benchmarking-guide)"
+                                      + ("" if _fam == "MI300X" else ", MI300X's taken for its same die (its own 6.0 TB/s "
+                                                                     "HBM3E fraction not measured)")})
 PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources["*"] + " (MI355X's: same CDNA 4 die)"})
 
 #: V100 (SXM2, Volta: 80 SMs, 125 dense fp16 tensor TFLOP/s, 15.7 fp32, 900 GB/s HBM2; catalog), its

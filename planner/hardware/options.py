@@ -43,6 +43,9 @@ class HardwareOption:
     #: a bare-GPU cluster's reference system (``reference_network``: the best-networked clustered instance of its
     #: GPU), what a node is taken to be where the job does not say: its network, its host RAM (offload.host_fits)
     reference: Optional[Instance | System] = None
+    #: GPUs one OS host holds where that is fewer than a node's (a GB200 NVL72 "node" is its 72-GPU NVLink domain,
+    #: 18 compute trays of 4): what launch specs count as a node (planner.present.emit); None: ``gpus_per_node``
+    gpus_per_host: Optional[int] = None
 
     @property
     def network_reference(self) -> bool:
@@ -129,14 +132,19 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
         notes.append(note)
+    host = None
     if system is not None and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
-        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one NVLink domain; "
-                     "set cluster.gpus_per_node")
+        host = system.gpus_per_host if system.gpus_per_host < g else None
+        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one NVLink domain"
+                     + (f" of {g // host} hosts with {host} GPUs each (launch specs count hosts)" if host else "")
+                     + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
+                       "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)
     return HardwareOption(
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
         network_assumed=not cluster.inter_node_gbps, network_note=note, reference=ref[1] if ref else None,
+        gpus_per_host=host,
     )
 
 
@@ -153,20 +161,13 @@ def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System]
     carries). Per GPU, so that ``cluster.gpus_per_node`` scales it. A GPU no such row carries takes its
     reference system (``Catalog.systems``: DGX GB200 NVL72 72 x 400 Gb/s, GB300 NVL72 72 x 800 Gb/s, Azure
     ND MI300X v5 8 x 400 Gb/s; each row's source), which also gives the node's size and host RAM."""
-    best = None
-    for inst in cat.instances.values():
-        if inst.gpu is None or inst.gpu.name != gpu.name or not inst.cluster or inst.network_is_default:
-            continue
-        per_gpu = inst.network_bw / inst.gpu_count
-        if best is None or per_gpu > best[0]:
-            best = (per_gpu, inst)
-    if best is None:
-        for sys_ in cat.systems.values():
-            if sys_.gpu.name == gpu.name:
-                per_gpu = sys_.network_bw / sys_.gpu_count
-                if best is None or per_gpu > best[0]:
-                    best = (per_gpu, sys_)
-    return best
+    # priced instance rows first; the reference systems only for a GPU none of them carries
+    for nodes in (cat.instances.values(), cat.systems.values()):
+        ok = [n for n in nodes if n.gpu is not None and n.gpu.name == gpu.name and n.cluster and not n.network_is_default]
+        if ok:
+            best = max(ok, key=lambda n: n.network_bw / n.gpu_count)
+            return best.network_bw / best.gpu_count, best
+    return None
 
 
 def network_assumption(name: str) -> str:

@@ -205,6 +205,12 @@ def efficiency_from_profile(profile: Profile, base, gpu=None, precision: Optiona
         if v is not None:
             kw[name] = float(v)
             sources[name] = where_dt
+    # an fp32 GEMM fit measured the CUDA-core (SIMT) matmul, which fp32 GEMMs and convolutions read
+    # (Efficiency.simt_max): it replaces the prior's SIMT fraction too, or the measurement would not reach them
+    fit_dtype = precision if per else f.primary_dtype
+    if fit_dtype == "fp32" and "gemm_max" in kw:
+        kw["simt_gemm_max"] = kw["gemm_max"]
+        sources["simt_gemm_max"] = sources["gemm_max"]
     for name in ("hbm", "launch_s", "intra_alpha_s", "inter_alpha_s", "sm_count"):
         v = getattr(f, name)
         if v is not None:

@@ -120,7 +120,8 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
 
 def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_div=1.0, bias_grads: bool = True):
     """(forward, backward) HBM bytes per token of one layer that the Hugging Face model code run eagerly pays
-    beyond the elementwise count in ``_layer_terms`` (the ``unfused`` path: hf-trainer, deepspeed):
+    beyond the elementwise count in ``_layer_terms`` (the ``unfused`` path: a stack with eager fp32 ops and no
+    compile -- hf-trainer, deepspeed, and torchtitan run with ``compile=False``):
 
     * each residual branch's ``nn.Dropout`` is a kernel of its own (HF BertSelfOutput / BertOutput: dense ->
       dropout -> LayerNorm(x + residual); GPT2Attention ``resid_dropout``, GPT2MLP ``dropout``): aten
@@ -712,7 +713,8 @@ def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
 #: DeepLearningExamples' ResNet-50 README says of its A100 "TF32" column ("TF32 is supported in the
 #: NVIDIA Ampere GPU architecture and is enabled by default").
 CONV_MATH = {"fp32": "tf32"}
-#: conv math that runs on tensor cores (fp32 runs on the CUDA cores: Volta/Turing have no TF32)
+#: math that runs on tensor cores: fp32 convolutions without TF32 (Volta / Turing) and fp32 matmuls (PyTorch leaves
+#: TF32 off for them) run on the CUDA cores at Efficiency.simt_max (``_layer_terms``, the generic path)
 TENSOR_CORE_MATH = ("tf32", "bf16", "fp16")
 
 

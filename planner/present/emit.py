@@ -585,8 +585,12 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     summary = (f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']}), "
                f"{config_str(cfg)}; {fmt_time(cost.get('hours', float('nan')) * 3600)}, "
                f"{fmt_usd(cost.get('cost_ondemand_usd'))} on-demand")
+    # a launcher's node is an OS host: a plan's node that is a larger NVLink domain (GB200 NVL72: 72 GPUs on 18
+    # trays of 4) launches as its hosts
+    per_host = int(hw.get("gpus_per_host") or hw["gpus_per_node"])
     return LaunchPlan(
-        name=f"{name[:40] or 'job'}-train", nodes=int(hw["nodes"]), gpus_per_node=int(hw["gpus_per_node"]),
+        name=f"{name[:40] or 'job'}-train", nodes=int(hw["nodes"]) * int(hw["gpus_per_node"]) // per_host,
+        gpus_per_node=per_host,
         style=style, program=prog, env=env, placeholders=ph, hours=float(cost.get("hours", float("nan"))),
         cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"],
         vcpus_per_node=best.get("detail", {}).get("vcpus_per_node"), spot=bool(job.constraints.spot and price),

@@ -89,7 +89,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           inter_node_gbps=hw.inter_node_bw * 8 / 1e9, intra_node_gbps_per_gpu=hw.intra_bw / 1e9,
                           price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot,
                           network_assumed=hw.network_assumed, network_reference=hw.network_reference,
-                          multi_node=hw.multi_node, reference_system=hw.reference.key if hw.reference else None),
+                          multi_node=hw.multi_node, reference_system=hw.reference.key if hw.reference else None,
+                          gpus_per_host=hw.gpus_per_host),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i] + st["t_param_gather_exposed"][i]),
