@@ -517,6 +517,13 @@ class Catalog:
                          "aliases": ";".join(g.aliases), "source": g.source, "notes": g.notes})
         return pd.DataFrame(rows)
 
+    def systems_df(self) -> pd.DataFrame:
+        """The reference systems (``systems.csv``) as a table, one row each."""
+        return pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,
+                              "ram_gib": s.ram_bytes / GIB if s.ram_bytes is not None else None,
+                              "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "source": s.source,
+                              "notes": s.notes} for s in self.systems.values()])
+
     def instances_df(self, cloud: str | None = None) -> pd.DataFrame:
         rows = []
         for i in self.instances.values():

@@ -352,13 +352,18 @@ def catalog_links(catalog: Optional[List[Path]] = CatalogOpt):
 
 
 @catalog_app.command("systems")
-def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt):
+def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
+                    as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
     """Reference systems: the unpriced node a bare-GPU cluster of a GPU without instance rows is taken to be."""
     def go():
         from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_systems_table
 
-        out.print(format_systems_table(load_catalog(catalog or None)))
+        cat = load_catalog(catalog or None)
+        if as_csv:
+            sys.stdout.write(cat.systems_df().to_csv(index=False))
+        else:
+            out.print(format_systems_table(cat))
     _run(go)
 
 

@@ -107,6 +107,12 @@ def test_catalog_systems_prints_them():
 
     r = CliRunner().invoke(app, ["catalog", "systems"], env={"COLUMNS": "200"})
     assert r.exit_code == 0 and "DGX-GB200-NVL72" in r.output and "28,800" in r.output
+    import csv
+    import io
+    r = CliRunner().invoke(app, ["catalog", "systems", "--csv"])
+    rows = {row["key"]: row for row in csv.DictReader(io.StringIO(r.output))}
+    assert r.exit_code == 0 and float(rows["nvidia:GB300-NVL72"]["network_gbps"]) == 57600.0
+    assert int(rows["nvidia:DGX-GB200-NVL72"]["gpus_per_host"]) == 4
 
 
 def test_json_names_the_reference_system(tmp_path):
