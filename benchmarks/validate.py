@@ -64,6 +64,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * h200 — Google Cloud's GPU training recipes (AI-Hypercomputer/gpu-recipes): the DLLogger step times
   their NeMo READMEs print for A3 Ultra (H200) and the A3 Mega (H100) pair of one of them (``h200``).
 * automodel — NVIDIA NeMo AutoModel's DGX-H100 BF16 pre-training table (PyTorch FSDP2 + TE + DeepEP; ``automodel``).
+* mi300x — public AMD CDNA 3 training logs with their configs: Primus / ROCm Megatron-LM on MI325X (AMD
+  Accelerator Cloud AAC11) and Primus on 8 MI300X (``mi300x``); scored against the microbenchmark priors.
 
 One set of efficiency parameters per GPU type (planner.hardware.efficiency.PRIORS), the same for every
 row; framework facts (flash or not, overlap or not) are per source, as the sources state them.
@@ -105,6 +107,7 @@ MBRIDGE_ALL_CSV = DATA / "mbridge_all_runs.csv"  # built by data/parts/scripts/m
 OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open_reports.py (``open_reports``)
 TECH_REPORTS_CSV = DATA / "tech_reports.csv"  # transcribed from the reports' layout tables (``tech_reports``)
 AUTOMODEL_CSV = DATA / "automodel_runs.csv"  # NeMo AutoModel's performance summary, copied by hand (``automodel``)
+MI300X_CSV = DATA / "mi300x_runs.csv"  # built by data/parts/scripts/mi300x.py (``mi300x``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -616,6 +619,8 @@ PR2_GPU = {  # catalog GPU and its power limit (W) as the rows state
     "GB300 (NVL72 rack)": ("GB300-B300", None),  # mbridge_all_runs.csv: likewise
     "B300 (DGX B300, 288GB)": ("B300-SXM-288GB", None),
     "H200-SXM-141GB (GCP A3 Ultra)": ("H200-SXM-141GB", None),  # h200_runs.csv: a3-ultragpu-8g, 700 W parts
+    "MI325X-256GB (AMD Accelerator Cloud AAC11)": ("MI325X-256GB", None),  # mi300x_runs.csv
+    "MI300X-192GB (8 x AMD Instinct MI300X, one node)": ("MI300X-192GB", None),  # mi300x_runs.csv
 }
 
 
@@ -635,6 +640,7 @@ PR2_STACKS = (
     ("techrep", "megatron-core"),
     ("h200", "megatron-core"),
     ("automodel", "megatron-core"),  # NeMo AutoModel: why this entry, validate.automodel
+    ("mi3", "megatron-core"),  # Primus (Megatron-LM backend) and ROCm Megatron-LM: validate.mi300x
 )
 
 
@@ -666,7 +672,7 @@ def pr2_intra_gbps(r):
 #: other stored version of the same tables, mbridge_all_runs.csv); anything else is README §3's production set
 PR2_SOURCES = (("titan", "titan"), ("nemo", "nemo2407"), ("mbridgeall", "mbridge_all"), ("mbridge", "mbridge"),
                ("together", "together B200"), ("kor22", "kor22"), ("techrep", "tech_reports"),
-               ("h200", "h200"), ("automodel", "automodel"))  # h200: with its H100 pair row (h200_runs.csv ``h100_pair``)
+               ("h200", "h200"), ("automodel", "automodel"), ("mi3", "mi300x"))  # h200: with its H100 pair row (h200_runs.csv ``h100_pair``)
 
 
 def pr2_source(rid: str) -> str:
@@ -1025,6 +1031,28 @@ def h200(cat) -> pd.DataFrame:
     the GPT-3 line: consumed_samples 98304 = 48 x 2048, Mixtral's GBS is 1024); A4 (B200) and the later
     Megatron-Bridge recipes (no printed times)."""
     out = pr2_rows(cat, path=H200_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
+def mi300x(cat) -> pd.DataFrame:
+    """Public AMD CDNA 3 training step times with their run configs (``MI300X_CSV``, builder
+    data/parts/scripts/mi300x.py; provenance per row; tests/test_mi300x_data.py): four logs an AMD engineer
+    published for AMD Accelerator Cloud AAC11, 8 x MI325X 256 GB per node with 8 x 400 Gb/s Broadcom RoCE --
+    Primus (Megatron-LM backend, rocm/primus:v25.9) Llama 2 7B fp8 on 64 GPUs, Llama 2 70B fp8 on 16 (torch
+    FSDP2, full recompute), Mixtral 8x7B bf16 on 64 (EP 8), and ROCm Megatron-LM's train_llama3.sh Llama 3 70B
+    fp8 on 64 (FSDP2, full recompute) -- and one Primus Llama 3.1 8B bf16 run on 8 MI300X (PP 2, GBS 64, seq
+    2048). Each value is the run's mean step (Primus: iterations 3-50; Megatron-LM: the script's mean).
+
+    Mapped as the other Megatron sources (``pr2_case``): stack megatron-core (ROCm Transformer Engine); fp8 as TE
+    per-tensor delayed scaling (Megatron's ``--fp8-recipe`` default with ``--fp8-format hybrid``); torch FSDP2
+    (``use_torch_fsdp2``) as ZeRO-3, else the distributed optimizer; attention through Primus-Turbo / TE's CK flash
+    kernels, the ``fa2`` entry (``stack_options``), which has no CDNA 3 rate: the GPU prior's attention fraction
+    (efficiency.CDNA3_MEASURED, FA2 measured on ND MI300X v5) prices it; no TP overlap (TP 1 everywhere); fp32
+    gradient reduction (not stated); Mixtral's dispatcher the stack default (the Primus config sets none) with
+    forced-balanced routing. MI325X takes MI300X's priors (same die; efficiency.PRIORS) at its own 6.0 TB/s HBM.
+
+    Nothing in planner/ was changed for these rows: they score the microbenchmark priors."""
+    out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
 
@@ -1751,6 +1779,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       tech_reports(cat),  # NVIDIA technical reports' production runs (tech_reports.csv)
                       h200(cat),  # Google Cloud's A3 Ultra (H200) recipe steps (h200_runs.csv)
                       automodel(cat),  # NeMo AutoModel's DGX-H100 table (benchmarks/data/automodel_runs.csv)
+                      mi300x(cat),  # MI325X / MI300X Primus and ROCm Megatron-LM logs (benchmarks/data/mi300x_runs.csv)
                       ], ignore_index=True)
 
 

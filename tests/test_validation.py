@@ -62,6 +62,12 @@ REACHED = {
     # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),
     # Mixtral bf16 -1.6%, the H100 pair -6.7%
     "h200": (0.062, 0.094, None),
+    # public MI325X (AMD Accelerator Cloud AAC11: Primus / ROCm Megatron-LM) and MI300X (Primus, 8 GPUs) training logs
+    # (benchmarks/data/mi300x_runs.csv, validate.mi300x), scored as first added with nothing in planner/ changed: the
+    # microbenchmark priors (efficiency.mamf_prior, CDNA3_MEASURED). FP8 dense rows too slow +14..+25% (Llama 2 7B
+    # +20.3%, Llama 2 70B FSDP2 +13.7%, Llama 3 70B FSDP2 +24.5%), bf16 rows too fast (Mixtral 8x7B EP8 -10.5%,
+    # MI300X Llama 3.1 8B PP2 -12.2%)
+    "mi300x": (0.137, 0.228, None),
     # every other stored version of Megatron-Bridge's performance tables, 25.09-26.08.01, DGX H100/B200/B300
     # and GB200/GB300 NVL72 (benchmarks/data/mbridge_all_runs.csv, validate.mbridge_all): 0.137 / 0.384 as
     # first added, before Blackwell Ultra (B300, GB300) took its measured GEMM and cuDNN attention gains
