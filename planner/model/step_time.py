@@ -165,8 +165,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     low = t.precision == "fp8"
     if not low and t.precision not in TENSOR_CORE_MATH:
         # fp32 matmuls run on the CUDA cores (PyTorch's default since 1.12: torch.backends.cuda.matmul.allow_tf32
-        # False), at the SIMT GEMM fraction of the fp32 peak, as the fp32 convolutions do (Efficiency.simt_max)
-        eff = eff.with_(gemm_max=eff.simt_max)
+        # False), at the SIMT GEMM fraction of the fp32 peak, as the fp32 convolutions do
+        eff = eff.with_(gemm_max=math_gemm_max(eff, t.precision))
     recipe = fw.recipe
     # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
     peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
@@ -718,6 +718,12 @@ CONV_MATH = {"fp32": "tf32"}
 TENSOR_CORE_MATH = ("tf32", "bf16", "fp16")
 
 
+def math_gemm_max(eff, dtype: str) -> float:
+    """The large-GEMM fraction of ``dtype``'s peak: tensor-core math at ``Efficiency.gemm_max``, CUDA-core math
+    (``TENSOR_CORE_MATH`` lacks it) at ``Efficiency.simt_max``. The one rule for convolutions and matmuls."""
+    return eff.gemm_max if dtype in TENSOR_CORE_MATH else eff.simt_max
+
+
 def eager_optimizer_host_s(m: ModelSpec, t: TrainingSpec, fw, eff) -> float:
     """Host seconds the step waits for an eager per-tensor optimizer (``Stack.optimizer_tensor_ops``
     launches per parameter tensor, ``eff.launch_s`` each: the ops are small, so the host's dispatch, not
@@ -864,9 +870,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         if conv_dtype not in hw.gpu.peak_flops:  # a part without that math mode (V100, T4: no TF32)
             conv_dtype = t.precision
         peak = physics.datasheet_peak(hw.gpu, conv_dtype)  # MFU against the math the convolutions run in
-        # CUDA-core math (fp32 on Volta) at the SIMT GEMM fraction of its own peak (Efficiency.simt_max)
-        frac = eff.gemm_max if conv_dtype in TENSOR_CORE_MATH else eff.simt_max
-        conv = fl / (physics.reachable_peak(hw, conv_dtype) * frac * eff.conv_rel)
+        # CUDA-core math (fp32 on Volta) at the SIMT GEMM fraction of its own peak
+        conv = fl / (physics.reachable_peak(hw, conv_dtype) * math_gemm_max(eff, conv_dtype) * eff.conv_rel)
         act = (m.activation_bytes_per_sample or 0.0) * act_b / 4.0 * mb
         tr_f, tr_b = nchw_transpose_bytes(m, fw, conv_dtype, act_b)
         t_fwd_mb = conv + eff.memory_time(3 * act + tr_f * mb, hw.gpu.hbm_bw)
