@@ -619,6 +619,19 @@ def _builtin_rows() -> tuple[tuple[dict, ...], tuple[dict, ...], dict, dict, tup
     return gpus, insts, onprem, inter, commits, systems
 
 
+@functools.lru_cache(maxsize=None)
+def builtin_gpu(name: str) -> GPU:
+    """A GPU of the shipped ``gpus.csv`` by name or alias, without user overrides: for figures measured
+    against the shipped datasheet peaks (``planner.hardware.efficiency`` turns measured TFLOP/s and GB/s into
+    fractions of them), so a user's catalog override cannot change what a measurement meant."""
+    key = _norm(name)
+    for r in _builtin_rows()[0]:
+        names = [r["name"], *str(r.get("aliases") or "").split(";")]
+        if key in {_norm(n) for n in names if n}:
+            return GPU.from_row(_validate(GpuRow, dict(r), f"gpus.csv {r['name']}", None))
+    raise KeyError(name)
+
+
 def _read_override(path: Path) -> dict[str, list[dict]]:
     origin = path.name
     try:  # regular files only, bounded size, UTF-8 (a spreadsheet's BOM dropped), safe YAML

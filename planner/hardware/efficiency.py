@@ -24,6 +24,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from hardware_catalog.catalog import builtin_gpu
+
 # (tile_m, tile_n, relative per-tile efficiency) — large tiles reuse operands best
 TILES = ((256, 128, 1.0), (128, 128, 0.92), (64, 128, 0.78), (64, 64, 0.6))
 
@@ -187,9 +189,15 @@ PRIORS["B300"] = PRIORS["B200"].with_(
 #: of its own: it takes MI355X's fraction.
 MAMF_BF16_TFLOPS = {"H100": 794.5, "MI300X": 668.4, "MI325X": 784.9, "MI355X": 1565.0, "GAUDI2": 418.7,
                     "GAUDI3": 1243.0}
-#: catalog bf16 peaks (TFLOP/s) the ceilings above are fractions of (hardware_catalog/data/gpus.csv)
-MAMF_CATALOG_PEAK = {"H100": 989.4, "MI300X": 1307.4, "MI325X": 1307.4, "MI355X": 2500.0, "GAUDI2": 432.0,
-                     "GAUDI3": 1835.0}
+#: the shipped catalog GPU whose datasheet BF16 peak each ceiling above is a fraction of
+MAMF_CATALOG_GPU = {"H100": "H100-SXM-80GB", "MI300X": "MI300X-192GB", "MI325X": "MI325X-256GB",
+                    "MI355X": "MI355X-288GB", "GAUDI2": "Gaudi2-96GB", "GAUDI3": "Gaudi3-128GB"}
+
+
+def _peak_tflops(gpu: str, dtype: str = "bf16") -> float:
+    return builtin_gpu(gpu).peak(dtype) / 1e12
+
+
 #: compute units per device for wave quantisation (``gemm_util``): AMD CDNA 3 MI300X / MI325X 304 CUs, CDNA 4
 #: MI350X / MI355X 256 (AMD product pages via the catalog notes); Gaudi's matrix engines (2 / 8 MMEs) are not
 #: tiled the same way, so they keep the generic count
@@ -199,8 +207,8 @@ MAMF_SM_COUNT = {"MI300X": 304, "MI325X": 304, "MI355X": 256}
 def mamf_prior(fam: str) -> Efficiency:
     """The generic prior with the GEMM fraction of a GPU whose matmul ceiling is measured but whose training
     steps are not: ``H100_IN_STEP_GEMM x (MAMF / peak) / (H100 MAMF / H100 peak)`` (``MAMF_BF16_TFLOPS``)."""
-    frac = MAMF_BF16_TFLOPS[fam] / MAMF_CATALOG_PEAK[fam]
-    h100 = MAMF_BF16_TFLOPS["H100"] / MAMF_CATALOG_PEAK["H100"]
+    frac = MAMF_BF16_TFLOPS[fam] / _peak_tflops(MAMF_CATALOG_GPU[fam])
+    h100 = MAMF_BF16_TFLOPS["H100"] / _peak_tflops(MAMF_CATALOG_GPU["H100"])
     return PRIORS["generic"].with_(
         gemm_max=round(H100_IN_STEP_GEMM * frac / h100, 4), sm_count=MAMF_SM_COUNT.get(fam, PRIORS["generic"].sm_count),
         sources={"*": f"prior: generic fractions; GEMM = H100's in-step {H100_IN_STEP_GEMM} x measured matmul ceiling "
@@ -216,8 +224,9 @@ def mamf_prior(fam: str) -> Efficiency:
 #: check, not an input: hipBLASLt FP8 peaks at 1159.5 of 2614.9 (0.44), where H100's cuBLASLt FP8 reaches
 #: 0.65-0.70 of its FP8 peak in the same harness (the MAMF-scaled GEMM fraction above, x the fp8 recipe's
 #: 0.92, gives MI300X FP8 0.35 in-step against H100's 0.55).
-CDNA3_MEASURED = dict(attn_fwd=328.6 / 1307.4, attn_bwd=328.6 / 1307.4 * 322.0 / 335.0, hbm=4.11 / 5.3,
-                      intra_bw=316.8 / 448.0)
+_MI300X = builtin_gpu("MI300X-192GB")
+CDNA3_MEASURED = dict(attn_fwd=328.6e12 / _MI300X.peak("bf16"), attn_bwd=328.6e12 / _MI300X.peak("bf16") * 322.0 / 335.0,
+                      hbm=4.11e12 / _MI300X.hbm_bw, intra_bw=316.8e9 / _MI300X.intra_node_bw)
 
 for _fam in ("MI300X", "MI325X", "MI355X", "GAUDI2", "GAUDI3"):
     PRIORS[_fam] = mamf_prior(_fam)
