@@ -813,8 +813,9 @@ def pr2_case(cat, r) -> PR2Case:
         zero = least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision)
     stack = pr2_stack(r.id)
     options = pr2_options(r, stack)
-    bf16_reduce = any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
-                      for src, models in BF16_GRAD_REDUCE.items())
+    bf16_reduce = (any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
+                       for src, models in BF16_GRAD_REDUCE.items())
+                   or BF16_GRAD_REDUCE_NOTE in notes.lower())
     # a source that names the optimizer in the row's notes (mbridge_all: Kimi K2's Muon footnote), else AdamW
     optimizer = "muon" if "muon optimizer" in notes.lower() else "adamw"
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
@@ -935,15 +936,17 @@ def dgxc(cat) -> pd.DataFrame:
     70B/405B and Nemotron 15B/340B -- the 340B yaml says False but nemotron/configure.sh @35a9aecc
     appends ``model.ub_tp_comm_overlap=True`` for every size; off for Llama 8B (TP 1); NeMo 2
     ``performance_mode``'s ``MegatronCommOverlapCallback(tp_comm_overlap=True)``); NVLink SHARP off
-    in every 2024 run (both configure.sh: ``NCCL_NVLS_ENABLE=0``); the distributed optimizer; fp32
-    gradient reduction except Nemotron-4 340B's (2024 config ``grad_sync_dtype: bf16``; NeMo 2
-    ``grad_reduce_in_fp32 = False``: ``DGXC_BF16_GRAD_REDUCE``). Fabric per row (CSV
-    ``inter_node_gbps``, ``gpus_per_node``): DGX H100, 8 GPUs and 8 x 400 Gb/s InfiniBand a node;
-    GB200 NVL72 as the catalog describes it (GB200-B200: the NVLink5 domain spans the 72-GPU rack),
-    i.e. a 72-GPU "node" at the catalog's NVLink5 900 GB/s with one 400 Gb/s NIC per GPU
-    (72 x 400 Gb/s; the NICs are the reference design's, not stated in the recipe). The GB200 runs'
-    CUDA graphs (launch.sh ``--cuda_graphs true``) as Megatron-Core's local per-layer graphs
-    (``nemo_cuda_graphs``).
+    in every 2024 run (both configure.sh: ``NCCL_NVLS_ENABLE=0``; NeMo 2's slurm_executor sets it too); the
+    distributed optimizer; fp32 gradient reduction except Nemotron-4 340B's (2024 config ``grad_sync_dtype:
+    bf16``; NeMo 2 ``grad_reduce_in_fp32 = False``: ``DGXC_BF16_GRAD_REDUCE``) and every NeMo 2 fp8 run's (the
+    performance scripts' helpers.py ``set_precision_configs`` sets ``grad_reduce_in_fp32 = False`` under fp8;
+    the rows' notes quote it: ``BF16_GRAD_REDUCE_NOTE``). Fabric per row (CSV ``inter_node_gbps``,
+    ``gpus_per_node``): DGX H100, 8 GPUs and 8 x 400 Gb/s InfiniBand a node; GB200 NVL72 (catalog
+    GB200-B200, NVLink5 900 GB/s) in the NVLink domains the job got: NeMo's performance-script Slurm
+    executor requests ``--segment`` 16 trays for the 32-128-tray jobs (builder ``nvl72_segment_gpus``), so a
+    64-GPU "node" with one 400 Gb/s NIC per GPU (64 x 400 Gb/s; the NICs are the reference design's, not
+    stated in the recipe; 64 instead of 72 moves no row more than 0.7%). The GB200 runs' CUDA graphs
+    (launch.sh ``--cuda_graphs true``) as Megatron-Core's local per-layer graphs (``nemo_cuda_graphs``).
 
     Known residue, not modelled (nothing fitted):
 
@@ -969,6 +972,20 @@ def dgxc(cat) -> pd.DataFrame:
       measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
       805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
       GB200 at this peak.
+    * The GB200 rows' mapping, checked against what the 25.04 scripts ran (nothing found that the rows
+      leave out beyond < 1%): layouts as launch.sh @dc1028f6 / @1f6d9f40 and the README tables; TE TP
+      overlap on for both models (the Llama 405B GB200 switch-off above 128 GPUs is NeMo PR #14474, August
+      2025, after 25.04; the measured 128 -> 256 GPU step rises 1.5% where overlap off would add 4.3%), TP 8
+      over two trays supported by userbuffers since TE 2.2 (TE PR #1470, UB MNNVL); CUDA graphs on for the
+      340B (launch.sh, ``bool_arg``), off for the 405B (launch.sh passes none and the per-GPU CSV row applies
+      only at its own GPU count, 128; the model prices both alike, GPU-bound); no recompute or offload (no
+      CLI value; the CSV could reach only the 128-GPU rows, the fastest of each ladder); fp8 the parser's
+      default ``ds`` (NeMo's 25.04 performance summary says current scaling, and its GB200 405B FP8 row at
+      this layout, 665 tokens/s/GPU, equals this README's 668: the same run; ``tensorwise`` would move the
+      fp8 rows +1.3..+1.6 points); the measured step the mean of iterations 11-44 of 50. The under-
+      prediction follows the layout, not the release: Megatron-Bridge 25.09 / 25.11 ran the same TP4 PP8
+      CP2 VP8 GBS 64 layout on 128 GB200s (mbridge_all, MXFP8) at -26% / -28%, while the GB200 rows within
+      -1..-10% are 25.11+'s GBS 1536 TP4 PP16 CP1 layout.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
@@ -1719,6 +1736,10 @@ DGXC_BF16_GRAD_REDUCE = ("nemotron-4 340b",)
 #: the Google Cloud NeMo recipes (h200_runs.csv): every config read sets ``optim.grad_sync_dtype: bf16``
 #: (src/frameworks/a3ultra/nemo-configs/*.yaml, a3mega/nemo-configs/llama3-70b-fp8.yaml)
 H200_BF16_GRAD_REDUCE = ("llama", "mixtral")
+#: a row whose notes quote its recipe's ``grad_reduce_in_fp32=False`` (dgxc_runs.csv, the NeMo 2 rows: the 340B
+#: recipe's performance mode, and every fp8 run of NeMo's scripts/performance, helpers.py ``set_precision_configs``
+#: @02a0e6a5; builder data/parts/scripts/dgxc.py)
+BF16_GRAD_REDUCE_NOTE = "grad_reduce_in_fp32=false"
 BF16_GRAD_REDUCE = {"mbridge": MBRIDGE_BF16_GRAD_REDUCE, "nemo": NEMO_BF16_GRAD_REDUCE, "dgxc": DGXC_BF16_GRAD_REDUCE,
                     "h200": H200_BF16_GRAD_REDUCE}
 

@@ -113,3 +113,52 @@ def test_rows_whose_launcher_disables_cudnn_attention_run_flash_attn2(rows):
     fa2 = {k for k, v in kernels.items() if v == "fa2"}
     assert fa2 == {r.id for r in rows.itertuples() if r.id.startswith("dgxc_2409_nemotron4-340b")} and len(fa2) == 10
     assert {v for k, v in kernels.items() if k not in fa2} == {"cudnn"}
+
+
+def _dgxc_builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("dgxc_builder", ROOT / "benchmarks" / "data" / "parts" / "scripts" / "dgxc.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("gpus,domain", [
+    (64, 64),    # 16 trays: one rack, no --segment
+    (72, 72),    # 18 trays: one rack
+    (80, 40),    # 20 trays: segment 10 (largest divisor <= 18)
+    (128, 64),   # 32 trays: 18 and 17 do not divide 32 -> 16
+    (144, 72),   # 36 trays: segment 18
+    (512, 64),   # 128 trays: segment 16
+])
+def test_nvl72_segment_follows_nemo_executor(gpus, domain):
+    """NeMo's scripts/performance slurm_executor: GB200 (4 GPUs a node) beyond 18 nodes gets
+    ``--segment`` = the largest divisor of the node count <= 18; the NVLink domain is that many trays."""
+    assert _dgxc_builder().nvl72_segment_gpus(gpus) == domain
+
+
+def test_gb200_rows_run_in_64_gpu_domains(rows):
+    """Every GB200 row (128-512 GPUs = 32-128 trays) ran in 16-tray segments: 64-GPU NVLink domains
+    with 64 NICs of 400 Gb/s each."""
+    gb = rows[rows["gpu"].str.contains("GB200")]
+    assert len(gb) == 18
+    assert gb["gpus_per_node"].eq(64).all() and gb["inter_node_gbps"].eq(64 * 400).all()
+
+
+def test_nemo2_fp8_rows_reduce_bf16_gradients(rows):
+    """NeMo 2 performance scripts (helpers.py set_precision_configs): every fp8 run sets
+    grad_reduce_in_fp32 = False; the bf16 Llama 3.1 405B / Nemotron-4 15B runs keep their recipe's fp32
+    reduction, and the 340B recipe reduces bf16 in both precisions."""
+    import validate
+    from hardware_catalog import load_catalog
+
+    cat = load_catalog()
+    want = {"dgxc_2504_llama31-405b-gb200_fp8_128": "same", "dgxc_2504_llama31-405b-h100_fp8_512": "same",
+            "dgxc_2504_nemotron4-15b-h100_fp8_16": "same", "dgxc_2504_llama31-405b-gb200_bf16_128": "fp32",
+            "dgxc_2504_llama31-405b-h100_bf16_512": "fp32", "dgxc_2504_nemotron4-15b-h100_bf16_16": "fp32",
+            "dgxc_2504_nemotron4-340b-gb200_bf16_128": "same"}
+    sel = rows[rows["id"].isin(want)]
+    assert len(sel) == len(want)
+    for r in sel.itertuples():
+        assert validate.pr2_case(cat, r).training.grad_dtype == want[r.id], r.id

@@ -265,7 +265,7 @@ NEMO2_RUN = {
                "GPUS_PER_NODE 4 (GB200) / 8 (H100); CUDA graphs not set by launch.sh (the performance scripts' per-GPU "
                "config CSV decides; not modelled). NeMo recipe llama31_405b.pretrain_recipe(performance_mode=True) (read at "
                "NeMo 00aa2e12): MegatronCommOverlapCallback(tp_comm_overlap=True, ...), distributed_fused_adam, no "
-               "recompute (Llama31Config405B sets none), fp32 gradient reduction (not changed by the recipe)."),
+               "recompute (Llama31Config405B sets none), fp32 gradient reduction in bf16 (not changed by the recipe){extra}."),
 }
 FP8_DS = ("fp8 (TE hybrid, per-tensor delayed scaling: NeMo scripts/performance argument_parser.py '--fp8_recipe' "
           "default 'ds' (choices ds/cs/mxfp8 in that era))")
@@ -294,15 +294,31 @@ NEMO2 = [
 NEMO2_LAYOUT = {("GB200", "Nemotron-4 340B"): (8, 4, 1, 12, 1), ("H100", "Nemotron-4 340B"): (8, 8, 1, 12, 1),
                 ("H100", "Nemotron-4 15B"): (2, 1, 1, None, 2),
                 ("GB200", "Llama 3.1 405B"): (4, 8, 2, 8, 1), ("H100", "Llama 3.1 405B"): (8, 8, 2, 8, 1)}
-#: the systems: catalog GPU column text, GPUs per NVLink domain, scale-out Gb/s per domain
+#: the systems: catalog GPU column text, GPUs per NVLink domain (None: ``nvl72_segment_gpus``), scale-out Gb/s
+#: per GPU, fabric text
 NEMO2_SYSTEM = {
-    "H100": ("H100-SXM5-80GB", 8, 8 * 400,
+    "H100": ("H100-SXM5-80GB", 8, 400,
              "DGX H100: NVLink4/NVSwitch intra-node; 8 x 400 Gb/s InfiniBand per node (not stated in the recipe)"),
-    "GB200": ("GB200 (NVL72 rack)", 72, 72 * 400,
-              "GB200 NVL72: one NVLink5 domain of 72 GPUs (the planner's 'node'; catalog GB200-B200 notes), 4-GPU "
-              "compute trays (launch.sh GPUS_PER_NODE=4); scale-out one 400 Gb/s ConnectX-7 InfiniBand NIC per GPU "
-              "(GB200 NVL72 reference design; not stated in the recipe) = 72 x 400 Gb/s per domain"),
+    "GB200": ("GB200 (NVL72 rack)", None, 400,
+              "GB200 NVL72: the job's NVLink5 domains are {gpn} GPUs (the planner's 'node'): {trays} of a rack's 18 4-GPU "
+              "compute trays, the --segment the NeMo performance scripts' slurm_executor requests for {nodes} trays "
+              "(launch.sh GPUS_PER_NODE=4); scale-out one 400 Gb/s ConnectX-7 InfiniBand NIC per GPU (GB200 NVL72 "
+              "reference design; not stated in the recipe) = {gpn} x 400 Gb/s per domain"),
 }
+RACK_TRAYS, TRAY_GPUS = 18, 4  # GB200 NVL72: 18 compute trays of 4 GPUs
+
+
+def nvl72_segment_gpus(gpus: int) -> int:
+    """GPUs per NVLink domain of a GB200 job launched by NeMo's performance scripts: their Slurm executor
+    (NVIDIA/NeMo scripts/performance/executors.py ``slurm_executor`` @03ee6d51, and helpers.py ``slurm_executor`` of
+    the earlier layout: "add --segment flag to sbatch if job uses GB200 and goes beyond one rack") sets, for 4 GPUs
+    a node and more than 18 nodes, ``segment`` = the largest divisor of the node count that is <= 18: Slurm then
+    places the job in blocks of that many trays, one block per rack (two blocks of more than 9 trays cannot share
+    an 18-tray rack). A job of at most 18 trays gets no segment: one rack."""
+    nodes = -(-gpus // TRAY_GPUS)
+    if nodes <= RACK_TRAYS:
+        return gpus
+    return TRAY_GPUS * next(s for s in range(RACK_TRAYS, 0, -1) if nodes % s == 0)
 
 
 def nemo2_rows():
@@ -310,13 +326,26 @@ def nemo2_rows():
     for run, gkey, model, prec, title, scaling, cols in NEMO2:
         a, R = ARCH[model], NEMO2_RUN[run]
         tp, pp, cp, vp, mbs = NEMO2_LAYOUT[(gkey, model)]
-        gpu, gpn, inter, fabric = NEMO2_SYSTEM[gkey]
+        gpu, gpn_fixed, nic_gbps, fabric_fmt = NEMO2_SYSTEM[gkey]
         for gpus, gbs, step, tok in cols:
             seq = a["seq_len"]
+            gpn = gpn_fixed or nvl72_segment_gpus(gpus)
+            fabric = fabric_fmt.format(gpn=gpn, trays=gpn // TRAY_GPUS, nodes=gpus // TRAY_GPUS)
             dp = gpus // (tp * pp * cp)
             assert dp * tp * pp * cp == gpus and gbs % (dp * mbs) == 0, (model, gpus)
             assert abs(seq * gbs / step / tok - 1) < 0.005, (model, prec, gpus, seq * gbs / step, tok)
-            extra = ", grad_reduce_in_fp32=False (bf16 gradient reduction)" if model.endswith("340B") else ""
+            # bf16 gradient reduction: the 340B recipe's performance mode sets it for both precisions; the
+            # performance scripts set it for every fp8 run (NeMo scripts/performance/helpers.py
+            # ``set_precision_configs`` @02a0e6a5: under ``compute_dtype == "fp8"``,
+            # ``recipe.trainer.plugins.grad_reduce_in_fp32 = False``; the same line in dgxc's own 25.02 run script,
+            # llama3.1/pretrain_llama31.py @741c8860; MegatronStrategy copies the precision plugin's dtype config
+            # onto the DDP config)
+            extra = ""
+            if model.endswith("340B"):
+                extra = ", grad_reduce_in_fp32=False (bf16 gradient reduction)"
+            elif prec == "fp8":
+                extra = (", grad_reduce_in_fp32=False (bf16 gradient reduction) for fp8 (performance scripts' helpers.py "
+                         "set_precision_configs)")
             cfg = R["config"].format(size=SHORT[model].split("-")[-1], extra=extra)
             notes = (f"Measured step time as printed (mean of iterations 11-44, parse_train_timing.sh). {scaling} "
                      f"scaling table; GA = {gbs // (dp * mbs)}. Recipe: {cfg}")
@@ -329,7 +358,7 @@ def nemo2_rows():
                 zero_or_fsdp="distributed optimizer (distributed_fused_adam)", recompute="none; sequence parallel",
                 precision=FP8_DS if prec == "fp8" else "bf16",
                 gpu=gpu, num_gpus=gpus, gpus_per_node=gpn, interconnect=fabric, metric="iteration_time_s", value=step,
-                notes=notes, tp_overlap="te", inter_node_gbps=inter,
+                notes=notes, tp_overlap="te", inter_node_gbps=gpn * nic_gbps,
                 container=f"nvcr.io/nvidia/nemo:{R['fw']} (NeMo 2, Megatron-Core)",
                 gsw_version=R["gsw"], commit=R["commit"], also_at="",
                 provenance=REPO.format(commit=R["commit"], path=R["path"]),
