@@ -58,6 +58,10 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("hidden", "ffn_hidden", "experts", "top_k", "tokens_per_rank", "ep", "num_gpus", "num_sms", "value", "value_high",
          "baseline_value", "time_ms"),
     ),
+    "gpu_variability": (
+        ("id", "gpu", "metric", "definition", "value", "unit", "source", "provenance", "notes"),
+        ("num_gpus", "value", "sigma_pct_derived"),
+    ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),
         ("num_gpus", "num_nodes", "group_size", "num_groups", "shape_elements", "tensor_size_bytes",

@@ -28,6 +28,7 @@ REQUIRED_NUMERIC = {
     "serving": ("value",),
     "xla_collectives": ("tensor_size_bytes", "xla_network_throughput_bytes_per_s"),
     "moe_profiles": ("value",),
+    "gpu_variability": ("value",),
     "peak_memory": ("measured_gib", "num_gpus", "seq_len", "tp", "pp", "dp"),  # micro-batch: unstated for the PP rows
 }
 
