@@ -400,7 +400,7 @@ def main():  # console-script entry point
     """Run the CLI; a usage error (bad option value, unknown option, missing argument) is one line
     and exit 2, like every other input error, instead of the boxed help panel."""
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="planner")
     except typer.Abort:
         err.print("[bold red]error:[/] interrupted", highlight=False)
         sys.exit(130)

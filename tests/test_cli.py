@@ -90,3 +90,20 @@ def test_usage_errors_are_one_line_exit_2(args, field):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], r.stderr
     assert "Traceback" not in r.stderr and "╭" not in r.stderr
+
+
+def test_python_dash_m_planner_is_the_cli():
+    """``python -m planner`` runs the same CLI as the console script (it used to fail with "No module
+    named planner.__main__"), and usage lines name ``planner``, not the interpreter's argv[0]."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "planner", "presets"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "llama3-8b" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "planner", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "Usage: planner " in r.stdout, r.stdout
