@@ -91,8 +91,10 @@ def _progress(what: str):
     workload calls ``progress(done, total, description)``. Gone when the work ends."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # not on a terminal (a pipe, a file, CI) the bar draws nothing useful and rich still ends it with a
+    # newline: an error then came out as a blank line plus the `error:` line instead of one line
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
-                  transient=True) as bar:
+                  transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(what, total=1)
         yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=clip(desc)[1:-1])
 

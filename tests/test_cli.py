@@ -107,3 +107,21 @@ def test_python_dash_m_planner_is_the_cli():
     r = subprocess.run([sys.executable, "-m", "planner", "--help"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "Usage: planner " in r.stdout, r.stdout
+
+
+def test_search_error_is_exactly_one_stderr_line(tmp_path):
+    """A search that finds nothing, run as scripts run it (stderr a pipe): stderr is the one `error:` line.
+    The progress bar, drawn to a non-terminal, used to leave a blank line before it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e12}\n"
+                   "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8, deadline_hours: 0.01}\n")
+    r = subprocess.run([sys.executable, "-m", "planner", "recommend", str(job)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: constraints.deadline_hours:"), repr(r.stderr[:200])
+    assert len(r.stderr.strip("\n").splitlines()) == 1 and r.stdout == ""
