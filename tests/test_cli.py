@@ -125,3 +125,23 @@ def test_search_error_is_exactly_one_stderr_line(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.startswith("error: constraints.deadline_hours:"), repr(r.stderr[:200])
     assert len(r.stderr.strip("\n").splitlines()) == 1 and r.stdout == ""
+
+
+def test_estimate_names_a_bare_cluster_node_and_the_memory_limit(cli, tmp_path):
+    """A bare-GPU cluster has no instance name: the summary said "2 x GB200-B200 (144 x GB200-B200)" (two GPUs?)
+    and "256 x H100-SXM-80GB (2048 x ...)"; "fits" printed the capacity while it is decided against the limit
+    (capacity less the headroom), and a bare GPU's cost read "- on-demand, - spot"."""
+    gb = tmp_path / "gb200.yaml"
+    gb.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                  "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
+    code, out, _ = cli("estimate", gb)
+    assert code == 0
+    assert "2 x nvidia:DGX-GB200-NVL72 (144 x GB200-B200)" in out
+    h100 = tmp_path / "h100.yaml"
+    h100.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 32, tokens: 1.0e10}\n"
+                    "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}\n")
+    code, out, _ = cli("estimate", h100)
+    assert code == 0
+    assert "4 nodes x 8 H100-SXM-80GB (32 GPUs)" in out
+    assert "of 76.0 allowed: 80 GiB less 5% headroom" in out
+    assert "no price for a bare GPU" in out and "- on-demand" not in out

@@ -32,7 +32,7 @@ from planner.errors import InputError
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
-from planner.units import config_str, fmt_count, fmt_time, fmt_usd
+from planner.units import config_str, hardware_str, fmt_count, fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
@@ -85,8 +85,7 @@ def _pct(x: Optional[float]) -> str:
 
 
 def _hw_line(row: dict) -> str:
-    hw = row["hardware"]
-    return f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']})"
+    return hardware_str(row["hardware"])
 
 
 def summary_of(rec: dict) -> dict:
