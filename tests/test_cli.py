@@ -145,3 +145,19 @@ def test_estimate_names_a_bare_cluster_node_and_the_memory_limit(cli, tmp_path):
     assert "4 nodes x 8 H100-SXM-80GB (32 GPUs)" in out
     assert "of 76.0 allowed: 80 GiB less 5% headroom" in out
     assert "no price for a bare GPU" in out and "- on-demand" not in out
+
+
+@pytest.mark.parametrize("framework,advised", [("megatron-core", False), ("hf-trainer", True)])
+def test_vocab_padding_advice_only_where_the_stack_does_not_pad(cli, tmp_path, framework, advised):
+    """Megatron-LM pads the vocabulary to a multiple of 128 x TP itself (--make-vocab-size-divisible-by,
+    tokenizer.py _vocab_size_with_padding), so "pad the vocabulary" was advice a Megatron user cannot act on
+    (it was in the README's first run); HF model code keeps the model's vocabulary, so it still gets it."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {family: decoder, layers: 4, hidden: 1024, heads: 8, kv_heads: 8, ffn_hidden: 2816, "
+                   "vocab: 50257}\n"
+                   f"training: {{seq_len: 2048, global_batch: 8, precision: bf16, tokens: 1.0e9, framework: {framework}}}\n"
+                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    vocab_advice = [a for a in json.loads(out)["advice"] if "vocab" in a]
+    assert bool(vocab_advice) == advised, vocab_advice

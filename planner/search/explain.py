@@ -51,18 +51,20 @@ def bottleneck_line(res: dict, hw) -> str:
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
-def advice(job: JobSpec, res: dict, hw) -> list[str]:
-    """Known pitfalls that apply to this configuration."""
+def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
+    """Known pitfalls that apply to this configuration. ``stack`` (planner.model.stacks.Stack): a launcher
+    that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it."""
     m, cfg = job.model, res["config"]
     out = []
+    pads_vocab = bool(getattr(stack, "vocab_pad", 0))
     if m.is_transformer:
         for name, val, mult in (("hidden", m.hidden, 128), ("head_dim", m.head_dim, 64),
                                 ("vocab", m.vocab, 128), ("ffn_hidden", m.ffn_hidden, 128)):
-            if val % mult:
+            if val % mult and not (name == "vocab" and pads_vocab):
                 out.append(f"model.{name}={val} is not a multiple of {mult}: tensor-core tiles run "
                            f"partly empty (pad {name} to {((val + mult - 1) // mult) * mult})")
         tp = cfg["tp"]
-        if (m.vocab // max(tp, 1)) % 64:
+        if (m.vocab // max(tp, 1)) % 64 and not pads_vocab:
             out.append(f"vocab/tp = {m.vocab / tp:.0f} is not a multiple of 64: pad the vocabulary")
     mem = res["memory_per_gpu_bytes"]
     headroom = 1 - mem["total"] / mem["capacity"]
