@@ -161,3 +161,19 @@ def test_vocab_padding_advice_only_where_the_stack_does_not_pad(cli, tmp_path, f
     assert code == 0, err
     vocab_advice = [a for a in json.loads(out)["advice"] if "vocab" in a]
     assert bool(vocab_advice) == advised, vocab_advice
+
+
+def test_does_not_fit_names_the_limit_it_was_judged_against(cli, tmp_path):
+    """78.1 GiB on an 80 GiB H100 is over the 76.0 GiB limit (5% headroom): the advice said "needs 78.1 GiB of
+    80 GiB", which reads as fitting."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 64, micro_batch: 1, "
+                   "precision: bf16, recompute: none, tokens: 1.0e10}\nparallel: {tp: 1, pp: 1, zero: 1}\n"
+                   "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    mem = res["memory_per_gpu_bytes"]
+    assert not res["fits"] and mem["limit"] < mem["total"] < mem["capacity"]
+    line = next(a for a in res["advice"] if a.startswith("does not fit"))
+    assert f"{mem['limit'] / 2**30:.1f} GiB allowed" in line, line

@@ -74,7 +74,9 @@ def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
     if cfg["micro_batch"] == 1 and headroom > 0.5 and cfg["pp"] == 1 and cfg["recompute"] == "none":
         out.append("micro_batch=1 leaves over half the memory free: a larger micro-batch runs bigger GEMMs")
     if not res["fits"]:
-        out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB of {mem['capacity'] / 2**30:.0f} GiB")
+        limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
+        out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
+                   f"({mem['capacity'] / 2**30:.0f} GiB HBM less the headroom)")
     bd = res["breakdown_s"]
     out += finetune_lines(job, res) + moe_lines(job, res, hw)
     if bd["bubble"] / res["step_time_s"] > 0.15:
