@@ -136,7 +136,7 @@ def recommend(
     def go():
         _check_by(by)  # before the search, not after
         if csv_path is not None:
-            output_target(csv_path, "--csv")  # a bad path fails before the search, not after
+            output_target(csv_path, "--csv", [job_path, *(catalog or ()), profile])  # fails before the search
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
@@ -264,7 +264,7 @@ def simulate(
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
-            output_target(timeline, "--timeline")
+            output_target(timeline, "--timeline", [job_path, *(catalog or ()), profile])
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
@@ -288,7 +288,7 @@ def calibrate(
             from calibration.bench import run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
-        output_target(out_path, "--out")  # before minutes of measuring, not after
+        output_target(out_path, "--out", [storage])  # before minutes of measuring, not after
         if storage is not None and not storage.exists():
             raise InputError("--storage", f"{storage} does not exist")
         prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True)
@@ -314,7 +314,7 @@ def report(
         from planner.present.report import report_for_job, report_format, write_report
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        output_target(out_path, "--out")
+        output_target(out_path, "--out", [job_path, *(catalog or ()), profile])
         job, ctx = _context(job_path, catalog, profile, objective)
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path)

@@ -177,3 +177,25 @@ def test_does_not_fit_names_the_limit_it_was_judged_against(cli, tmp_path):
     assert not res["fits"] and mem["limit"] < mem["total"] < mem["capacity"]
     line = next(a for a in res["advice"] if a.startswith("does not fit"))
     assert f"{mem['limit'] / 2**30:.1f} GiB allowed" in line, line
+
+
+def test_outputs_never_replace_the_commands_inputs(cli, tmp_path):
+    """`recommend job.yaml --csv job.yaml` replaced the job file with the CSV (and `--csv` onto a --catalog
+    override, or through a link to the job, likewise): an input is refused as an output, exit 2, untouched."""
+    import os
+
+    job = tmp_path / "job.yaml"
+    text = "model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n" \
+           "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8}\n"
+    job.write_text(text)
+    link = tmp_path / "plans.csv"
+    os.symlink(job, link)
+    for target in (job, link):
+        code, out, err = cli("recommend", job, "--csv", target)
+        assert code == 2 and err.startswith("error: --csv:") and "input of this command" in err, err
+        assert len(err.strip().splitlines()) == 1
+        assert job.read_text() == text
+    cat = tmp_path / "cat.yaml"
+    cat.write_text("gpus: []\n")
+    code, _, err = cli("recommend", job, "--csv", cat, "--catalog", cat)
+    assert code == 2 and "input of this command" in err and cat.read_text() == "gpus: []\n"
