@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 import sys
@@ -413,6 +414,13 @@ def main():  # console-script entry point
         opts = getattr(param, "opts", None) if param is not None else None
         name = opts[0] if opts else getattr(param, "name", None)
         msg = " ".join(e.format_message().split())
+        if not msg:  # `planner` or `planner catalog` alone: the help is already printed; no empty "error:" line
+            sys.exit(e.exit_code)
+        if name is None:  # an unknown option or command names no parameter: name what the user typed
+            name = getattr(e, "option_name", None)
+            unknown = re.match(r"No such command '(.*)'", msg)
+            if name is None and unknown:
+                name = unknown.group(1)
         err.print(f"[bold red]error:[/] {esc(name + ': ' if name else '')}{esc(msg)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     # without standalone mode the framework returns a command's exit code instead of exiting

@@ -74,7 +74,10 @@ def test_presets_listed(cli):
     (["simulate", "examples/llama3-8b-estimate.yaml", "--steps", "-3"], "--steps"),
     (["recommend"], "job_path"),
     (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "--bogus"),
-    (["frobnicate"], "frobnicate"),
+    (["frobnicate"], "error: frobnicate: "),
+    (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "error: --bogus: "),
+    (["recommend", "examples/llama3-8b-estimate.yaml", "--top"], "error: --top: "),
+    (["catalog", "systems", "--cloud", "aws"], "error: --cloud: "),
 ])
 def test_usage_errors_are_one_line_exit_2(args, field):
     """What the console script does (planner.cli.main): a usage error is one line naming the
@@ -199,3 +202,16 @@ def test_outputs_never_replace_the_commands_inputs(cli, tmp_path):
     cat.write_text("gpus: []\n")
     code, _, err = cli("recommend", job, "--csv", cat, "--catalog", cat)
     assert code == 2 and "input of this command" in err and cat.read_text() == "gpus: []\n"
+
+
+@pytest.mark.parametrize("args", [[], ["catalog"]])
+def test_no_arguments_prints_help_without_an_empty_error_line(args):
+    """`planner` / `planner catalog` alone print the help; stderr used to get a bare "error: " line."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "Usage: planner" in r.stdout
+    assert "error" not in r.stderr, r.stderr
