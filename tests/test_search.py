@@ -128,3 +128,30 @@ def test_layout_string_shows_etp_only_when_it_differs_from_tp():
     base = dict(tp=2, pp=1, dp=32, cp=1, ep=8, vpp=1, zero=1, micro_batch=1, recompute="none")
     assert config_str({**base, "etp": 1}) == "TP2 PP1 DP32 EP8 ETP1 z1 mb1"
     assert config_str({**base, "etp": 2}) == config_str(base) == "TP2 PP1 DP32 EP8 z1 mb1"
+
+
+def test_a_fixed_zero_stage_is_kept_where_its_layout_has_one_replica(catalog):
+    """The pruning "ZeRO with one replica is ZeRO-0" dropped every layout when the job fixed the stage: TP16
+    on 16 GPUs with parallel.zero: 1 (a layout estimate plans at 10.7 GiB per GPU) came back as "no
+    configuration fits in GPU memory"."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e10},
+                         "parallel": {"tp": 16, "pp": 1, "zero": 1},
+                         "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}})
+    res = recommend(job, catalog, simulate=False)
+    assert all(r["config"]["tp"] == 16 and r["config"]["zero"] == 1 and r["config"]["dp"] == 1 for r in res["ranked"])
+
+
+@pytest.mark.parametrize("fixed,field,words", [
+    ({"parallel": {"tp": 16}}, "parallel", "does not divide the 8 GPUs"),
+    ({"training": {"seq_len": 4096, "global_batch": 100, "tokens": 1e10}, "parallel": {"tp": 1, "pp": 1, "zero": 1}},
+     "training.global_batch", "not a multiple of micro_batch*dp"),
+])
+def test_no_valid_layout_names_the_rule_not_memory(catalog, fixed, field, words):
+    """When the fixed fields leave no valid layout, the search names the layout rule (as estimate does), not
+    "no configuration fits in GPU memory" for layouts it never evaluated."""
+    raw = {"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e10},
+           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}, **fixed}
+    with pytest.raises(InfeasibleError) as e:
+        recommend(load_job_dict(raw), catalog, simulate=False)
+    assert e.value.field == field and words in str(e.value), str(e.value)
+
