@@ -70,7 +70,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
         if cheaper:
             r = cheaper[0]
             why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
-                    f"{(cost_of(r, spot) / cost - 1):+.0%} for {(r['cost']['hours'] / hours - 1):+.0%} time")
+                    f"{(cost_of(r, spot) / cost - 1):+.0%} for {(hours_of(r, spot) / hours - 1):+.0%} time")
         return why
     if not (cost and a_cost):
         return base
@@ -81,7 +81,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     if faster:
         r = max(faster, key=lambda r: hours / hours_of(r, spot))
         why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
-                f"{hours / r['cost']['hours']:.1f}x sooner ({fmt_time(r['cost']['hours'] * 3600)}) for "
+                f"{hours / hours_of(r, spot):.1f}x sooner ({fmt_time(hours_of(r, spot) * 3600)}) for "
                 f"{(cost_of(r, spot) / cost - 1):+.0%} cost")
     return why
 
