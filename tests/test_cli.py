@@ -215,3 +215,16 @@ def test_no_arguments_prints_help_without_an_empty_error_line(args):
     r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "Usage: planner" in r.stdout
     assert "error" not in r.stderr, r.stderr
+
+
+def test_report_on_an_unpriced_cluster_says_it_has_no_price(cli, tmp_path):
+    """The report's first line read "Rent 2 x ... : 30.0 d to train for - (on-demand)"."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   "parallel: {tp: 1, pp: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+    out = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", out, "--no-simulate")
+    assert code == 0, err
+    first = out.read_text().split("## Recommendation", 1)[1].strip().splitlines()[0]
+    assert first.startswith("Run on 1 node x 8 H100-SXM-80GB (8 GPUs)") and "no price" in first, first
+    assert "for -" not in first

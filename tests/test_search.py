@@ -170,3 +170,16 @@ def test_why_trade_off_on_spot_uses_the_expected_hours_the_table_shows():
     best, fast = row(1, 700.0, 702.0, 1000.0), row(8, 87.0, 100.0, 1050.0)
     line = why(best, [best, fast], pd.DataFrame(), "cost", spot=True)
     assert "7.0x sooner (4.2 d)" in line, line
+
+
+def test_why_for_an_unpriced_single_option_says_what_was_compared():
+    """A fixed bare-GPU cluster: one (hardware, node count) and no price. The line read "only feasible option:
+    30.0 d for - at 52% MFU" beside "1,089 feasible configurations"."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    best = {"hardware": {"nodes": 2, "name": "GB200-B200"}, "mfu": 0.52,
+            "cost": {"hours": 720.0, "cost_spot_usd": None, "cost_ondemand_usd": None}}
+    line = why(best, [best], pd.DataFrame({"x": range(1089)}), "time", spot=False)
+    assert line == "best of 1,089 feasible layouts on the only feasible hardware and node count: 30.0 d at 52% MFU"

@@ -193,9 +193,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
 
     # --- recommendation
     s = Section("Recommendation")
-    s.blocks.append(f"Rent {_hw_line(best)} with layout {config_str(best['config'])}: "
-                    f"{fmt_time(cost['hours'] * 3600)} to train for {fmt_usd(_cost(best, spot))} "
-                    f"({'spot' if spot else 'on-demand'}). Objective: {rec['objective']}. Why: {rec['why']}.")
+    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot' if spot else 'on-demand'})" if _cost(best, spot) is not None
+             else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
+    s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
+                    f"{config_str(best['config'])}: {fmt_time(cost['hours'] * 3600)} to train{price}. "
+                    f"Objective: {rec['objective']}. Why: {rec['why']}.")
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],
