@@ -183,3 +183,17 @@ def test_why_for_an_unpriced_single_option_says_what_was_compared():
             "cost": {"hours": 720.0, "cost_spot_usd": None, "cost_ondemand_usd": None}}
     line = why(best, [best], pd.DataFrame({"x": range(1089)}), "time", spot=False)
     assert line == "best of 1,089 feasible layouts on the only feasible hardware and node count: 30.0 d at 52% MFU"
+
+
+def test_gpus_asked_for_but_not_searched_are_named(catalog):
+    """constraints.gpus [Gaudi3, A100, H100] under fp8 on aws: Gaudi3 has no priced instance and A100 no fp8 peak,
+    so only H100 was searched, and the answer said nothing of the other two."""
+    job = load_job_dict({"model": {"preset": "gpt2"}, "training": {"seq_len": 1024, "global_batch": 64, "precision": "fp8",
+                                                                     "tokens": 1e9},
+                         "constraints": {"gpus": ["Gaudi3-128GB", "A100-SXM-80GB", "H100-SXM-80GB"], "clouds": ["aws"],
+                                         "max_gpus": 8}})
+    res = recommend(job, catalog, top=2, simulate=False)
+    left = [a for a in res["assumptions"] if a.startswith("left out")]
+    assert any("Gaudi3-128GB" in a and "no instance" in a for a in left), left
+    assert any(a.startswith("left out: A100-SXM-80GB: no fp8 peak") for a in left), left
+    assert not any("H100" in a for a in left)

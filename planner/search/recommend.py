@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import options_for_search
+from planner.hardware.options import options_for_search, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model import physics
 from planner.model.activations import SELECTIVE
@@ -191,6 +191,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    for line in unmatched_gpus(cat, con, opts, job.training.precision):  # asked for, but nothing to search on
+        assumptions.append(f"left out: {line}")
     if left_out:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(sorted(left_out))} ({'; '.join(sorted(set(left_out.values())))})")
     for g, grp in live:
