@@ -362,3 +362,12 @@ def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
         assert fast["simulated"][k] == step["simulated"][k], k
     for k in ("ttft_ms", "tpot_ms"):
         assert fast["simulated"][k]["p99"] == pytest.approx(step["simulated"][k]["p99"], rel=1e-9)
+
+
+def test_gpus_asked_for_without_an_instance_are_named():
+    """constraints.gpus [H100, MI300X]: no priced instance carries MI300X, and the plan used to drop it silently."""
+    job = _job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+               model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB", "MI300X-192GB"], "clouds": ["aws"]})
+    res = _plan(job)
+    assert any(a.startswith("left out:") and "MI300X-192GB" in a for a in res.assumptions), res.assumptions
+    assert all(o.gpu == "H100-SXM-80GB" for o in res.options)

@@ -54,7 +54,8 @@ from typing import Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches, select_instances
+from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
+                                      unmatched_gpus)
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.model.serving_efficiency import TILE_ROWS, ServingEfficiency, engine_efficiency
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -667,7 +668,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         wl = _workload(s, 1.0, 1.0, 1, sim, 0)
         qps = len(wl) / max(wl.span_s, 1e-9)
     rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
-    for hw in _options(job, cat, profile):
+    hws = _options(job, cat, profile)
+    # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
+    left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
+    for hw in hws:
         for prec in precs:
             sp = s.model_copy(update={"precision": prec})
             if m.is_transformer:
@@ -752,6 +756,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
            if simulated else ""),
         # training defaults the loader filled in do not apply to serving
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
+                          + [f"left out: {x}" for x in left_out]
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
