@@ -228,3 +228,18 @@ def test_report_on_an_unpriced_cluster_says_it_has_no_price(cli, tmp_path):
     first = out.read_text().split("## Recommendation", 1)[1].strip().splitlines()[0]
     assert first.startswith("Run on 1 node x 8 H100-SXM-80GB (8 GPUs)") and "no price" in first, first
     assert "for -" not in first
+
+
+@pytest.mark.parametrize("command", ["estimate", "recommend", "simulate"])
+def test_a_serving_job_is_not_planned_as_pretraining(cli, tmp_path, command):
+    """A job with a serving section and no training section went through estimate/recommend/simulate as
+    pre-training on defaulted tokens (recommend --emit slurm wrote a pretrain_gpt.py launch for it)."""
+    job = tmp_path / "serve.yaml"
+    job.write_text("model: {preset: gpt2}\nserving: {p99_latency_ms: 60, qps: 5, prompt_tokens: 500, output_tokens: 100, "
+                   "max_batch: 32}\ncluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
+    code, out, err = cli(command, job)
+    assert code == 2 and out == "" and err.startswith("error: serving:") and "planner serve" in err, err
+    both = tmp_path / "both.yaml"  # a training section says training is the question
+    both.write_text(job.read_text() + "training: {seq_len: 1024, global_batch: 64, tokens: 1.0e8}\nparallel: {tp: 1, pp: 1}\n")
+    code, _, err = cli(command, both, *(["--steps", "5"] if command == "simulate" else []))
+    assert code == 0, err
