@@ -371,3 +371,11 @@ def test_gpus_asked_for_without_an_instance_are_named():
     res = _plan(job)
     assert any(a.startswith("left out:") and "MI300X-192GB" in a for a in res.assumptions), res.assumptions
     assert all(o.gpu == "H100-SXM-80GB" for o in res.options)
+
+
+def test_why_counts_replicas_and_nodes_in_words():
+    """"1 replicas on 1 node(s)" read as a template."""
+    job = _job({"p99_latency_ms": 60, "qps": 1, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+               model="llama3-8b", constraints={"instances": ["aws:p5.48xlarge"]})
+    why = _plan(job).why
+    assert "1 replica on 1 node" in why and "node(s)" not in why, why
