@@ -243,3 +243,25 @@ def test_a_serving_job_is_not_planned_as_pretraining(cli, tmp_path, command):
     both.write_text(job.read_text() + "training: {seq_len: 1024, global_batch: 64, tokens: 1.0e8}\nparallel: {tp: 1, pp: 1}\n")
     code, _, err = cli(command, both, *(["--steps", "5"] if command == "simulate" else []))
     assert code == 0, err
+
+
+def test_long_context_mfu_says_what_the_causal_kernel_executes(cli, tmp_path):
+    """MFU/HFU count causal attention in full (PaLM App. B), so at 1M tokens they pass what a GPU can do
+    (Llama-3-8B, CP 8: MFU 90%, HFU 105%) with nothing said. The masked share is checked by hand: forward
+    linear 2 x 7.50e9 FLOPs per token (8.03e9 params less the 0.525e9 input embedding), attention in full
+    4 L h s = 5.50e11; causal keeps half of it: (1.50e10 + 2.75e11) / (1.50e10 + 5.50e11) = 0.513."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 1048576, global_batch: 8, micro_batch: 1, "
+                   "precision: bf16, recompute: none, tokens: 1.0e10, framework: {name: megatron-core, "
+                   "activation_offload: true}}\nparallel: {tp: 4, pp: 1, cp: 8, zero: 1}\n"
+                   "cluster: {instance: aws:p5.48xlarge, nodes: 32}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    line = next(a for a in res["advice"] if "count causal attention in full" in a)
+    lin, attn = 2 * (8.030e9 - 128256 * 4096), 4 * 32 * 4096 * 1048576
+    kept = (lin + attn / 2) / (lin + attn)
+    assert f"{1 - kept:.0%} of the model FLOPs" in line, line
+    assert f"about {res['mfu'] * kept:.0%} /" in line, line
+    code, out, _ = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")  # 8K tokens: not said
+    assert not any("causal attention in full" in a for a in json.loads(out)["advice"])
