@@ -148,7 +148,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
         if blocked.empty:
             return None
         # the layout cannot grow at all: that is the next limit (often the global batch)
-        return (f"this layout cannot scale beyond {cur_n} nodes — at {int(blocked.iloc[0]['value'])}: "
+        return (f"this layout cannot scale beyond {cur_n} node{'s' if cur_n != 1 else ''} — at {int(blocked.iloc[0]['value'])}: "
                 f"{blocked.iloc[0]['note']}; a faster run needs a larger global batch or more TP/PP per replica")
     nxt = bigger.iloc[0]
     bd0, st0 = best["breakdown_s"], best["step_time_s"]
