@@ -1,5 +1,6 @@
 """The CLI end to end: the estimate JSON contract, tables, CSV, catalog and presets."""
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -61,6 +62,24 @@ def test_catalog_tables(cli):
     assert code == 0 and out.startswith("key,")
     code, _, err = cli("catalog", "instances", "--cloud", "nocloud")
     assert code == 2 and "--cloud" in err
+
+
+def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
+    """The names are what people copy into cluster.gpu: the table cut them ("B200-SXM-180…", "A100-PCIe-40…")
+    and wrapped each row's form factor over up to five lines (95 lines for 38 GPUs at 150 columns)."""
+    from rich.console import Console
+
+    from hardware_catalog import load_catalog
+    from hardware_catalog.tables import format_gpus_table
+
+    cat = load_catalog()
+    con = Console(width=150, record=True, file=open(os.devnull, "w"))
+    con.print(format_gpus_table(cat))
+    text = con.export_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith("│")]
+    assert len(rows) == len(cat.gpus), len(rows)
+    for g in cat.gpus.values():
+        assert f"│ {g.name} " in text, g.name
 
 
 def test_presets_listed(cli):
