@@ -203,3 +203,17 @@ def test_fuzz_valid_jobs_give_finite_estimates(catalog, layers, heads, hd, vocab
         assert math.isfinite(res[k]) and res[k] > 0
     assert res["memory_per_gpu_bytes"]["total"] > 0
     assert res["mfu"] < 1.0
+
+
+def test_fp8_recipe_on_a_16_bit_job_is_refused():
+    """`precision: bf16` with `framework: {fp8_recipe: delayed}` was timed in bf16 while the JSON's stack said
+    delayed: an option that changes nothing is refused, as lp_bf16_layers is."""
+    from planner.errors import InputError
+    from planner.spec import load_job_dict
+
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "llama3-8b"},
+                       "training": {"precision": "bf16", "framework": {"name": "megatron-core", "fp8_recipe": "delayed"}}})
+    assert e.value.field == "training.framework.fp8_recipe"
+    load_job_dict({"model": {"preset": "llama3-8b"},  # the same recipe in an fp8 run is fine
+                   "training": {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "delayed"}}})
