@@ -284,3 +284,17 @@ def test_long_context_mfu_says_what_the_causal_kernel_executes(cli, tmp_path):
     assert f"about {res['mfu'] * kept:.0%} /" in line, line
     code, out, _ = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")  # 8K tokens: not said
     assert not any("causal attention in full" in a for a in json.loads(out)["advice"])
+
+
+def test_emitted_plan_line_of_a_bare_cluster(cli, tmp_path):
+    """The launch spec's first comment read "..., 30.0 d, - on-demand" for an unpriced bare-GPU plan, and named
+    the hardware as "2 x GB200-B200 (144 x GB200-B200)"; hosts and GPUs per host are the GB200 trays."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
+    code, out, err = cli("recommend", job, "--emit", "torchrun", "--no-simulate")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("# planner plan: 2 x nvidia:DGX-GB200-NVL72 (144 x GB200-B200)"), first
+    assert first.endswith("no price (bare GPU)") and "- on-demand" not in first, first
+    assert "--nnodes=36 --nproc-per-node=4" in out

@@ -584,7 +584,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     price = hw.get("price_ondemand_usd_hr")
     summary = (f"{hardware_str(hw)}, "
                f"{config_str(cfg)}; {fmt_time(cost.get('hours', float('nan')) * 3600)}, "
-               f"{fmt_usd(cost.get('cost_ondemand_usd'))} on-demand")
+               + (f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand" if cost.get("cost_ondemand_usd") is not None
+                  else "no price (bare GPU)"))
     # a launcher's node is an OS host: a plan's node that is a larger NVLink domain (GB200 NVL72: 72 GPUs on 18
     # trays of 4) launches as its hosts
     per_host = int(hw.get("gpus_per_host") or hw["gpus_per_node"])
