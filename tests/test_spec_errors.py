@@ -217,3 +217,20 @@ def test_fp8_recipe_on_a_16_bit_job_is_refused():
     assert e.value.field == "training.framework.fp8_recipe"
     load_job_dict({"model": {"preset": "llama3-8b"},  # the same recipe in an fp8 run is fine
                    "training": {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "delayed"}}})
+
+
+def test_whole_numbers_in_exponent_notation_fill_integer_fields():
+    """PyYAML reads `steps: 1e4` as the string "1e4" (YAML 1.1 floats need a dot and a signed exponent);
+    float fields took it, integer fields refused it ("unable to parse string as an integer, got '1e4'")."""
+    import yaml
+
+    from planner.spec import load_job_dict
+
+    raw = yaml.safe_load("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 1e3, steps: 1e4, micro_batch: 1}\n")
+    assert raw["training"]["steps"] == "1e4"  # the premise: a string, not a number
+    job = load_job_dict(raw)
+    assert (job.training.global_batch, job.training.steps) == (1000, 10000)
+    assert isinstance(job.training.steps, int)
+    with pytest.raises(InputError) as e:  # not a whole number: still refused, naming the field
+        load_job_dict(yaml.safe_load("model: {preset: gpt2}\ntraining: {global_batch: 1.5e0}\n"))
+    assert e.value.field == "training.global_batch"
