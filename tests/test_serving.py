@@ -379,3 +379,17 @@ def test_why_counts_replicas_and_nodes_in_words():
                model="llama3-8b", constraints={"instances": ["aws:p5.48xlarge"]})
     why = _plan(job).why
     assert "1 replica on 1 node" in why and "node(s)" not in why, why
+
+
+def test_serving_trace_is_relative_to_the_job_file(tmp_path, monkeypatch):
+    """schema.py: serving.trace is "relative to the job file" (as model.hf_config is); it was opened relative to
+    the working directory, so `planner serve jobs/chat.yaml` could not find jobs/trace.csv."""
+    from planner.spec import load_job
+
+    d = tmp_path / "jobs"
+    d.mkdir()
+    (d / "trace.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n0.5,200,20\n")
+    (d / "chat.yaml").write_text("model: {preset: gpt2}\nserving: {p99_latency_ms: 60, qps: 2, trace: trace.csv}\n")
+    monkeypatch.chdir(tmp_path)
+    job = load_job(d / "chat.yaml")
+    assert open(job.serving.trace).read().startswith("arrival_s")

@@ -85,6 +85,12 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
                 raise InputError(unknown[0], "unknown section (expected model, training, parallel, cluster, data, constraints)")
             raise InputError("model", "required section is missing")
     raw = dict(raw)
+    srv = raw.get("serving")
+    if isinstance(srv, dict) and isinstance(srv.get("trace"), str) and srv["trace"] \
+            and not Path(srv["trace"]).is_absolute():
+        # the schema's promise (serving.trace is relative to the job file, as model.hf_config is): it was read
+        # relative to the working directory, so a job run from elsewhere could not find its own trace
+        raw["serving"] = {**srv, "trace": str(base_dir / srv["trace"])}
     model_fields, notes = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
