@@ -242,7 +242,15 @@ def serve(
                            deadline_hours=deadline_hours)
         wanted = precisions.replace(" ", "").strip(",").split(",") if precisions else None
         ctx = replace(ctx, serving=dict(sim=sim, precisions=wanted))
-        _show(workloads.plan("serve", job, ctx), as_json, top)
+        try:
+            planned = workloads.plan("serve", job, ctx)
+        except InputError as e:  # the planner names "trace"/"precisions": say which input the user gave them in
+            where = {"trace": "--trace" if trace is not None else "serving.trace",
+                     "precisions": "--precisions"}.get(e.field)
+            if where is None:
+                raise
+            raise InputError(where, e.message) from None
+        _show(planned, as_json, top)
     _run(go)
 
 

@@ -298,3 +298,20 @@ def test_emitted_plan_line_of_a_bare_cluster(cli, tmp_path):
     assert first.startswith("# planner plan: 2 x nvidia:DGX-GB200-NVL72 (144 x GB200-B200)"), first
     assert first.endswith("no price (bare GPU)") and "- on-demand" not in first, first
     assert "--nnodes=36 --nproc-per-node=4" in out
+
+
+def test_serve_errors_name_the_option_the_user_gave(cli, tmp_path):
+    """`serve --precisions foo` said "error: precisions: ..." and a bad `--trace` "error: trace: ...": the field
+    is the option typed (or serving.trace when the job file names the trace)."""
+    job = tmp_path / "serve.yaml"
+    job.write_text("model: {preset: gpt2}\nserving: {p99_latency_ms: 60, qps: 5, prompt_tokens: 500, output_tokens: 100}\n"
+                   "constraints: {instances: [aws:p5.48xlarge]}\n")
+    bad = tmp_path / "t.csv"
+    bad.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\nabc,1,1\n")
+    code, _, err = cli("serve", job, "--precisions", "foo", "--no-simulate")
+    assert code == 2 and err.startswith("error: --precisions: "), err
+    code, _, err = cli("serve", job, "--trace", bad)
+    assert code == 2 and err.startswith("error: --trace: line 3"), err
+    job.write_text(job.read_text().replace("output_tokens: 100}", "output_tokens: 100, trace: t.csv}"))
+    code, _, err = cli("serve", job)
+    assert code == 2 and err.startswith("error: serving.trace: line 3"), err
