@@ -163,6 +163,10 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
     for f, v in (("precision", t.precision), ("optimizer", t.optimizer)):
         if f not in given:
             notes.append(f"training.{f} defaulted to {v}")
+    recipe = getattr(t.framework, "fp8_recipe", None)
+    if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
+        notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "
+                     "(set precision fp8 to use it)")
 
 
 def load_job(path: str | Path) -> JobSpec:

@@ -498,10 +498,9 @@ class TrainingSpec(_Strict):
         if self.mode == "qlora" and self.base_weights not in (None, "nf4"):
             raise ValueError("base_weights: qlora keeps the base in nf4; use mode lora for bf16/int8")
         fw = self.framework
-        for k in ("lp_bf16_layers", "lp_bf16_mtp", "fp8_recipe"):
+        for k in ("lp_bf16_layers", "lp_bf16_mtp"):
             # which layers a low-precision recipe leaves 16-bit: nothing to leave in a 16/32-bit run (an fp4 job
-            # arrives here as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias); and the recipe itself
-            # (a bf16 job with fp8_recipe: delayed was timed in bf16 and printed the recipe in its JSON stack)
+            # arrives here as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
             if fw is not None and getattr(fw, k, None) and self.precision != "fp8":
                 raise ValueError(f"training.framework.{k}: only with precision fp8 or fp4 (got {self.precision})")
         if self.recompute_modules is not None and self.recompute != "selective":
