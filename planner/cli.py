@@ -352,13 +352,18 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
 
 
 @catalog_app.command("links")
-def catalog_links(catalog: Optional[List[Path]] = CatalogOpt):
+def catalog_links(catalog: Optional[List[Path]] = CatalogOpt,
+                  as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources uncut)")):
     """Interconnects (NVLink, InfiniBand, EFA, Ethernet …) with bandwidths, latencies and sources."""
     def go():
         from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_links_table
 
-        out.print(format_links_table(load_catalog(catalog or None)))
+        cat = load_catalog(catalog or None)
+        if as_csv:  # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
+            sys.stdout.write(cat.links_df().to_csv(index=False))
+        else:
+            out.print(format_links_table(cat))
     _run(go)
 
 

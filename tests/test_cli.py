@@ -62,6 +62,9 @@ def test_catalog_tables(cli):
     assert code == 0 and out.startswith("key,")
     code, _, err = cli("catalog", "instances", "--cloud", "nocloud")
     assert code == 2 and "--cloud" in err
+    for what in ("gpus", "systems", "links"):  # the README's `catalog gpus|instances|links|systems [--csv]`
+        code, out, err = cli("catalog", what, "--csv")
+        assert code == 0 and out.splitlines()[0].split(",")[0] in ("name", "key"), (what, err)
 
 
 def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
