@@ -159,16 +159,17 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
     if (by or scaling) and planned.workload != "training":
         raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
-    if as_json and (by or scaling):
+    views = _views(planned.result, by, scaling) if (by or scaling) else {}  # before printing: an error here
+    if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
-        payload.update(_views(planned.result, by, scaling))
+        payload.update(views)
         out.print_json(json.dumps(payload, allow_nan=False))
         return
     _show(planned, as_json, top)
     if by or scaling:
         from planner.present.terminal import render_views
 
-        render_views(out, _views(planned.result, by, scaling), by, planned.result.best.hardware.name)
+        render_views(out, views, by, planned.result.best.hardware.name)
 
 
 def _check_by(by: Optional[str]) -> None:

@@ -318,3 +318,13 @@ def test_serve_errors_name_the_option_the_user_gave(cli, tmp_path):
     job.write_text(job.read_text().replace("output_tokens: 100}", "output_tokens: 100, trace: t.csv}"))
     code, _, err = cli("serve", job)
     assert code == 2 and err.startswith("error: serving.trace: line 3"), err
+
+
+def test_by_framework_without_auto_fails_before_printing(cli, tmp_path):
+    """`recommend --by framework` on a job that does not search stacks printed the whole recommendation, then
+    "error: --by: ..." and exit 2: an error must come with nothing on stdout."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8}\n")
+    code, out, err = cli("recommend", job, "--by", "framework", "--no-simulate")
+    assert code == 2 and err.startswith("error: --by:") and out == "", (out[:200], err)
