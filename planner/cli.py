@@ -144,12 +144,15 @@ def recommend(
             planned = workloads.plan("recommend", job, ctx)
         if planned.workload != "training" and (csv_path is not None or emit):
             raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
-        if csv_path is not None:
-            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv")
-        if emit:
+        spec = None
+        if emit:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
             from planner.present.emit import emit_launch_spec
 
-            sys.stdout.write(emit_launch_spec(job, planned.result.best, emit))  # verbatim: rich would wrap
+            spec = emit_launch_spec(job, planned.result.best, emit)
+        if csv_path is not None:
+            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv")
+        if spec is not None:
+            sys.stdout.write(spec)  # verbatim: rich would wrap
             return
         _show_with_views(planned, as_json, top, by, scaling)
     _run(go)

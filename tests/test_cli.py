@@ -328,3 +328,15 @@ def test_by_framework_without_auto_fails_before_printing(cli, tmp_path):
                    "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8}\n")
     code, out, err = cli("recommend", job, "--by", "framework", "--no-simulate")
     assert code == 2 and err.startswith("error: --by:") and out == "", (out[:200], err)
+
+
+def test_a_refused_emit_writes_no_csv(cli, tmp_path):
+    """`--csv plans.csv --emit torchrun:fsdp` on a ZeRO-1 winner wrote the CSV, then refused the launch spec
+    with exit 2: an error leaves nothing written."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   "parallel: {zero: 1}\nconstraints: {gpus: [H100-SXM-80GB], clouds: [aws], min_gpus: 8, max_gpus: 8}\n")
+    csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", job, "--csv", csv, "--emit", "torchrun:fsdp", "--no-simulate")
+    assert code == 2 and err.startswith("error: --emit:"), err
+    assert not csv.exists() and out == ""
