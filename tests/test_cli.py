@@ -340,3 +340,15 @@ def test_a_refused_emit_writes_no_csv(cli, tmp_path):
     code, out, err = cli("recommend", job, "--csv", csv, "--emit", "torchrun:fsdp", "--no-simulate")
     assert code == 2 and err.startswith("error: --emit:"), err
     assert not csv.exists() and out == ""
+
+
+def test_ranking_table_names_its_price_and_a_rack_node(cli, tmp_path):
+    """README: the cost column is "at the price named in the title" (the title named none); a bare GB200
+    cluster's row read "GB200-B200 | 2" (two GPUs?) where a node is a 72-GPU NVL72 rack."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 0, err
+    assert "on-demand prices" in out.splitlines()[0]
+    assert "│ nvidia:DGX-GB200-NVL72 │     2 │" in out

@@ -91,8 +91,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     rows = res["ranked"][:top]
     unit = "tok" if rows and rows[0].get("throughput_unit", "tokens") == "tokens" else "samples"
     spot = bool(res.get("spot"))
+    # the title names the price the cost column is at (README "How to read a plan": "at the price named in the
+    # title"; it named none)
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
-                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}")
+                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}, "
+                    + ("expected spot cost" if spot else "on-demand prices"))
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             ("days", "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
@@ -108,7 +111,10 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         hours = risk["expected_hours"] if risk else cost["hours"]
         limit = mem.get("limit") or mem["capacity"]
         margin = mem.get("margin")
-        cells = [str(i), esc(r["hardware"]["name"]), str(r["hardware"]["nodes"]), config_str(r["config"]),
+        hw = r["hardware"]  # a bare GB200/GB300 cluster's node is its reference system's rack: name that, not the GPU
+        name = hw["reference_system"] if hw["name"] == hw["gpu"] and hw.get("gpus_per_host") and hw.get("reference_system") \
+            else hw["name"]
+        cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
                  f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
