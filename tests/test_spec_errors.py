@@ -233,3 +233,14 @@ def test_whole_numbers_in_exponent_notation_fill_integer_fields():
     with pytest.raises(InputError) as e:  # not a whole number: still refused, naming the field
         load_job_dict(yaml.safe_load("model: {preset: gpt2}\ntraining: {global_batch: 1.5e0}\n"))
     assert e.value.field == "training.global_batch"
+
+
+@pytest.mark.parametrize("gpu", ["T4", "V100-SXM2-32GB"])
+def test_bf16_on_a_gpu_without_bf16_names_the_precision(cli, tmp_path, gpu):
+    """bf16 (the default precision) on a T4 / V100 said "error: gpus.T4-16GB.bf16_tflops: ..." -- a catalog
+    column, not the job field to change; fp8 on an A100 already named training.precision."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   f"parallel: {{tp: 1, pp: 1, zero: 0}}\ncluster: {{gpu: {gpu}, gpus_per_node: 1, nodes: 1}}\n")
+    code, _, err = cli("estimate", job)
+    assert code == 2 and err.startswith("error: training.precision:") and "fp16" in err, err
