@@ -393,3 +393,11 @@ def test_serving_trace_is_relative_to_the_job_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     job = load_job(d / "chat.yaml")
     assert open(job.serving.trace).read().startswith("arrival_s")
+
+
+def test_generic_model_why_speaks_of_request_latency():
+    """A ResNet-50 replica's line said "meets TPOT 19.9 ms" beside a "p99 ms" column: a CNN has no output tokens."""
+    job = _job({"p99_latency_ms": 20, "qps": 100, "max_batch": 64}, model="resnet50",
+               constraints={"instances": ["aws:p5.48xlarge"]})
+    why = _plan(job).why
+    assert "p99 latency" in why and "TPOT" not in why, why

@@ -761,13 +761,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
-        why=_why(options[0], rejected, realtime, bool(sim.trace)),
+        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
     )
 
 
-def _why(b: ServingOption, rejected, realtime: bool, trace: bool) -> str:
+def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
     """The recommendation in one line: the best option, its simulated check, and why a smaller
-    TP on the same GPU does not work."""
+    TP on the same GPU does not work. A generic model (a CNN) has one request latency, not a time per
+    output token: its line says "p99 latency", as its table column does."""
     sim = b.simulated
     if not realtime:
         out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} costs "
@@ -777,7 +778,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool) -> str:
                     + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
         return out
-    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets TPOT {b.tpot_ms:.1f} ms"
+    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
     if sim:
         s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replicas "
