@@ -517,6 +517,10 @@ class Catalog:
                          "aliases": ";".join(g.aliases), "source": g.source, "notes": g.notes})
         return pd.DataFrame(rows)
 
+    def links_df(self) -> pd.DataFrame:
+        """The named interconnects (``interconnects.csv``) as a table, one row each, sources uncut."""
+        return pd.DataFrame([{"name": k, **r} for k, r in self.interconnects.items()])
+
     def systems_df(self) -> pd.DataFrame:
         """The reference systems (``systems.csv``) as a table, one row each."""
         return pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,

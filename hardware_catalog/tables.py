@@ -10,6 +10,10 @@ def _num(x, fmt: str = "{:,.0f}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
 def _net(i) -> str:
     """Sourced Gb/s, or the default marked with '*' (see the table caption)."""
     if i.network_bw is not None:
@@ -19,10 +23,14 @@ def _net(i) -> str:
 
 def format_gpus_table(cat: Catalog) -> Table:
     t = Table(title=f"GPUs ({len(cat.gpus)}) - dense peaks", show_lines=False)
-    for col, just in [("name", "left"), ("vendor", "left"), ("mem GiB", "right"), ("HBM TB/s", "right"),
-                      ("BF16 TFLOP/s", "right"), ("FP8 TFLOP/s", "right"), ("FP32 TFLOP/s", "right"),
-                      ("intra-node GB/s/dir", "right"), ("link", "left"), ("power W", "right"), ("form factor", "left")]:
-        t.add_column(col, justify=just)
+    # the names are what people copy into cluster.gpu / constraints.gpus: never cut ("B200-SXM-180…" was),
+    # nor the numbers; the form factor, a note, is the column that gives way
+    t.add_column("name", justify="left", no_wrap=True, min_width=max((len(g.name) for g in cat.gpus.values()), default=4))
+    for col, just in [("vendor", "left"), ("mem\nGiB", "right"), ("HBM\nTB/s", "right"),
+                      ("BF16\nTFLOP/s", "right"), ("FP8\nTFLOP/s", "right"), ("FP32\nTFLOP/s", "right"),
+                      ("intra-node\nGB/s/dir", "right"), ("link", "left"), ("power\nW", "right")]:
+        t.add_column(col, justify=just, no_wrap=True)
+    t.add_column("form factor", justify="left")  # the only wrapping column: the first to give way
     for g in sorted(cat.gpus.values(), key=lambda g: (g.vendor, g.name)):
         pf = g.peak_flops
         t.add_row(g.name, g.vendor, _num(g.memory_bytes / GIB, "{:,.1f}"), _num(g.hbm_bw / TB, "{:.2f}"),
@@ -30,7 +38,7 @@ def format_gpus_table(cat: Catalog) -> Table:
                   _num(pf.get("fp8", None) and pf["fp8"] / TERA),
                   _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
                   _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),
-                  g.form_factor or "-")
+                  _clip(g.form_factor or "-", 24))
     return t
 
 
@@ -62,7 +70,8 @@ def format_systems_table(cat: Catalog) -> Table:
     """The reference systems (``data/systems.csv``): what a bare-GPU cluster's node is taken to be for a GPU
     no priced clustered instance row carries (planner.hardware.options ``reference_network``)."""
     t = Table(title="reference systems (no price: a bare cluster's node where the job does not say)")
-    for c in ("system", "gpu", "GPUs", "RAM GiB", "network Gb/s", "fabric", "source"):
+    t.add_column("system", justify="left", no_wrap=True, min_width=max((len(s.key) for s in cat.systems.values()), default=6))
+    for c in ("gpu", "GPUs", "RAM GiB", "network Gb/s", "fabric", "source"):
         t.add_column(c, justify="right" if c in ("GPUs", "RAM GiB", "network Gb/s") else "left")
     for s in cat.systems.values():
         t.add_row(s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),

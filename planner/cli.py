@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from contextlib import contextmanager
 from dataclasses import replace
 import sys
@@ -91,8 +92,10 @@ def _progress(what: str):
     workload calls ``progress(done, total, description)``. Gone when the work ends."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # not on a terminal (a pipe, a file, CI) the bar draws nothing useful and rich still ends it with a
+    # newline: an error then came out as a blank line plus the `error:` line instead of one line
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
-                  transient=True) as bar:
+                  transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(what, total=1)
         yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=clip(desc)[1:-1])
 
@@ -134,19 +137,22 @@ def recommend(
     def go():
         _check_by(by)  # before the search, not after
         if csv_path is not None:
-            output_target(csv_path, "--csv")  # a bad path fails before the search, not after
+            output_target(csv_path, "--csv", [job_path, *(catalog or ()), profile])  # fails before the search
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
             planned = workloads.plan("recommend", job, ctx)
         if planned.workload != "training" and (csv_path is not None or emit):
             raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
-        if csv_path is not None:
-            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv")
-        if emit:
+        spec = None
+        if emit:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
             from planner.present.emit import emit_launch_spec
 
-            sys.stdout.write(emit_launch_spec(job, planned.result.best, emit))  # verbatim: rich would wrap
+            spec = emit_launch_spec(job, planned.result.best, emit)
+        if csv_path is not None:
+            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv")
+        if spec is not None:
+            sys.stdout.write(spec)  # verbatim: rich would wrap
             return
         _show_with_views(planned, as_json, top, by, scaling)
     _run(go)
@@ -156,16 +162,17 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
     if (by or scaling) and planned.workload != "training":
         raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
-    if as_json and (by or scaling):
+    views = _views(planned.result, by, scaling) if (by or scaling) else {}  # before printing: an error here
+    if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
-        payload.update(_views(planned.result, by, scaling))
+        payload.update(views)
         out.print_json(json.dumps(payload, allow_nan=False))
         return
     _show(planned, as_json, top)
     if by or scaling:
         from planner.present.terminal import render_views
 
-        render_views(out, _views(planned.result, by, scaling), by, planned.result.best.hardware.name)
+        render_views(out, views, by, planned.result.best.hardware.name)
 
 
 def _check_by(by: Optional[str]) -> None:
@@ -239,7 +246,15 @@ def serve(
                            deadline_hours=deadline_hours)
         wanted = precisions.replace(" ", "").strip(",").split(",") if precisions else None
         ctx = replace(ctx, serving=dict(sim=sim, precisions=wanted))
-        _show(workloads.plan("serve", job, ctx), as_json, top)
+        try:
+            planned = workloads.plan("serve", job, ctx)
+        except InputError as e:  # the planner names "trace"/"precisions": say which input the user gave them in
+            where = {"trace": "--trace" if trace is not None else "serving.trace",
+                     "precisions": "--precisions"}.get(e.field)
+            if where is None:
+                raise
+            raise InputError(where, e.message) from None
+        _show(planned, as_json, top)
     _run(go)
 
 
@@ -262,7 +277,7 @@ def simulate(
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
-            output_target(timeline, "--timeline")
+            output_target(timeline, "--timeline", [job_path, *(catalog or ()), profile])
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
@@ -286,7 +301,7 @@ def calibrate(
             from calibration.bench import run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
-        output_target(out_path, "--out")  # before minutes of measuring, not after
+        output_target(out_path, "--out", [storage])  # before minutes of measuring, not after
         if storage is not None and not storage.exists():
             raise InputError("--storage", f"{storage} does not exist")
         prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True)
@@ -312,7 +327,7 @@ def report(
         from planner.present.report import report_for_job, report_format, write_report
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        output_target(out_path, "--out")
+        output_target(out_path, "--out", [job_path, *(catalog or ()), profile])
         job, ctx = _context(job_path, catalog, profile, objective)
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path)
@@ -341,13 +356,18 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
 
 
 @catalog_app.command("links")
-def catalog_links(catalog: Optional[List[Path]] = CatalogOpt):
+def catalog_links(catalog: Optional[List[Path]] = CatalogOpt,
+                  as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources uncut)")):
     """Interconnects (NVLink, InfiniBand, EFA, Ethernet …) with bandwidths, latencies and sources."""
     def go():
         from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_links_table
 
-        out.print(format_links_table(load_catalog(catalog or None)))
+        cat = load_catalog(catalog or None)
+        if as_csv:  # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
+            sys.stdout.write(cat.links_df().to_csv(index=False))
+        else:
+            out.print(format_links_table(cat))
     _run(go)
 
 
@@ -400,7 +420,7 @@ def main():  # console-script entry point
     """Run the CLI; a usage error (bad option value, unknown option, missing argument) is one line
     and exit 2, like every other input error, instead of the boxed help panel."""
     try:
-        rv = app(standalone_mode=False)
+        rv = app(standalone_mode=False, prog_name="planner")
     except typer.Abort:
         err.print("[bold red]error:[/] interrupted", highlight=False)
         sys.exit(130)
@@ -411,6 +431,13 @@ def main():  # console-script entry point
         opts = getattr(param, "opts", None) if param is not None else None
         name = opts[0] if opts else getattr(param, "name", None)
         msg = " ".join(e.format_message().split())
+        if not msg:  # `planner` or `planner catalog` alone: the help is already printed; no empty "error:" line
+            sys.exit(e.exit_code)
+        if name is None:  # an unknown option or command names no parameter: name what the user typed
+            name = getattr(e, "option_name", None)
+            unknown = re.match(r"No such command '(.*)'", msg)
+            if name is None and unknown:
+                name = unknown.group(1)
         err.print(f"[bold red]error:[/] {esc(name + ': ' if name else '')}{esc(msg)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     # without standalone mode the framework returns a command's exit code instead of exiting

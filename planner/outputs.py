@@ -11,6 +11,8 @@ The rules (each one a defect once):
   permission, interrupted) every temporary file and every folder this call created is removed;
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
   exists is written into (same-named charts replaced), never emptied or removed;
+- a command's own inputs (the job file, catalog overrides, the profile, a trace) are never outputs:
+  ``recommend job.yaml --csv job.yaml`` replaced the job with the CSV;
 - an existing file keeps its permission bits; a new one gets the usual ``0666 & ~umask``;
 - an OS failure is one ``InputError`` naming the option: ``no space left on device``,
   ``permission denied``, ``is a directory``.
@@ -34,9 +36,10 @@ from planner.errors import InputError
 Data = Union[str, bytes]
 
 
-def output_target(path, field: str) -> Path:
+def output_target(path, field: str, inputs: Iterable = ()) -> Path:
     """The file that writing ``path`` will really replace (a symlink resolved to its target),
-    checked before any long work starts: a new path in an existing folder, or a regular file."""
+    checked before any long work starts: a new path in an existing folder, or a regular file that is
+    none of ``inputs`` (the files the command reads; a link or another name for one counts)."""
     if str(path) == "":
         raise InputError(field, "an empty path")
     p = Path(path)
@@ -59,6 +62,13 @@ def output_target(path, field: str) -> Path:
         raise InputError(field, f"{p}: is a directory; give a file name")
     if not stat.S_ISREG(st.st_mode):
         raise InputError(field, f"{p}: not a regular file (a device, FIFO or socket); refusing to replace it")
+    for src in inputs:
+        try:
+            same = src is not None and os.path.samefile(p, src)
+        except OSError:  # an input that is not there is its own command's error
+            same = False
+        if same:
+            raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
     return Path(os.path.realpath(p))
 
 

@@ -36,6 +36,19 @@ def fmt_count(x: float) -> str:
     return f"{x:.0f}"
 
 
+def hardware_str(hw: dict) -> str:
+    """A plan's hardware for people: ``2 x aws:p5.48xlarge (16 x H100-SXM-80GB)`` for catalog instances; a
+    bare-GPU cluster has no instance name, so its node is spelt out (``256 nodes x 8 H100-SXM-80GB (2,048
+    GPUs)``) or, where a reference system sets the node (a GB200 NVL72 rack), named (``2 x
+    nvidia:DGX-GB200-NVL72 (144 x GB200-B200)``) -- "2 x GB200-B200 (144 x GB200-B200)" read as two GPUs."""
+    nodes, gpus, gpu = hw["nodes"], hw["gpus"], hw["gpu"]
+    if hw["name"] != gpu:
+        return f"{nodes} x {hw['name']} ({gpus} x {gpu})"
+    if hw.get("gpus_per_host") and hw.get("reference_system"):
+        return f"{nodes} x {hw['reference_system']} ({gpus} x {gpu})"
+    return f"{nodes} node{'s' if nodes != 1 else ''} x {hw['gpus_per_node']} {gpu} ({gpus:,} GPU{'s' if gpus != 1 else ''})"
+
+
 def config_str(cfg: dict) -> str:
     parts = [f"TP{cfg['tp']}", f"PP{cfg['pp']}", f"DP{cfg['dp']}"]
     if cfg.get("cp", 1) > 1:

@@ -1,5 +1,6 @@
 """The CLI end to end: the estimate JSON contract, tables, CSV, catalog and presets."""
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -61,6 +62,27 @@ def test_catalog_tables(cli):
     assert code == 0 and out.startswith("key,")
     code, _, err = cli("catalog", "instances", "--cloud", "nocloud")
     assert code == 2 and "--cloud" in err
+    for what in ("gpus", "systems", "links"):  # the README's `catalog gpus|instances|links|systems [--csv]`
+        code, out, err = cli("catalog", what, "--csv")
+        assert code == 0 and out.splitlines()[0].split(",")[0] in ("name", "key"), (what, err)
+
+
+def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
+    """The names are what people copy into cluster.gpu: the table cut them ("B200-SXM-180…", "A100-PCIe-40…")
+    and wrapped each row's form factor over up to five lines (95 lines for 38 GPUs at 150 columns)."""
+    from rich.console import Console
+
+    from hardware_catalog import load_catalog
+    from hardware_catalog.tables import format_gpus_table
+
+    cat = load_catalog()
+    con = Console(width=150, record=True, file=open(os.devnull, "w"))
+    con.print(format_gpus_table(cat))
+    text = con.export_text()
+    rows = [ln for ln in text.splitlines() if ln.startswith("│")]
+    assert len(rows) == len(cat.gpus), len(rows)
+    for g in cat.gpus.values():
+        assert f"│ {g.name} " in text, g.name
 
 
 def test_presets_listed(cli):
@@ -74,7 +96,10 @@ def test_presets_listed(cli):
     (["simulate", "examples/llama3-8b-estimate.yaml", "--steps", "-3"], "--steps"),
     (["recommend"], "job_path"),
     (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "--bogus"),
-    (["frobnicate"], "frobnicate"),
+    (["frobnicate"], "error: frobnicate: "),
+    (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "error: --bogus: "),
+    (["recommend", "examples/llama3-8b-estimate.yaml", "--top"], "error: --top: "),
+    (["catalog", "systems", "--cloud", "aws"], "error: --cloud: "),
 ])
 def test_usage_errors_are_one_line_exit_2(args, field):
     """What the console script does (planner.cli.main): a usage error is one line naming the
@@ -90,3 +115,240 @@ def test_usage_errors_are_one_line_exit_2(args, field):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], r.stderr
     assert "Traceback" not in r.stderr and "╭" not in r.stderr
+
+
+def test_python_dash_m_planner_is_the_cli():
+    """``python -m planner`` runs the same CLI as the console script (it used to fail with "No module
+    named planner.__main__"), and usage lines name ``planner``, not the interpreter's argv[0]."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "planner", "presets"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "llama3-8b" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "planner", "--help"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and "Usage: planner " in r.stdout, r.stdout
+
+
+def test_search_error_is_exactly_one_stderr_line(tmp_path):
+    """A search that finds nothing, run as scripts run it (stderr a pipe): stderr is the one `error:` line.
+    The progress bar, drawn to a non-terminal, used to leave a blank line before it."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e12}\n"
+                   "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8, deadline_hours: 0.01}\n")
+    r = subprocess.run([sys.executable, "-m", "planner", "recommend", str(job)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("error: constraints.deadline_hours:"), repr(r.stderr[:200])
+    assert len(r.stderr.strip("\n").splitlines()) == 1 and r.stdout == ""
+
+
+def test_estimate_names_a_bare_cluster_node_and_the_memory_limit(cli, tmp_path):
+    """A bare-GPU cluster has no instance name: the summary said "2 x GB200-B200 (144 x GB200-B200)" (two GPUs?)
+    and "256 x H100-SXM-80GB (2048 x ...)"; "fits" printed the capacity while it is decided against the limit
+    (capacity less the headroom), and a bare GPU's cost read "- on-demand, - spot"."""
+    gb = tmp_path / "gb200.yaml"
+    gb.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                  "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
+    code, out, _ = cli("estimate", gb)
+    assert code == 0
+    assert "2 x nvidia:DGX-GB200-NVL72 (144 x GB200-B200)" in out
+    h100 = tmp_path / "h100.yaml"
+    h100.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 32, tokens: 1.0e10}\n"
+                    "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 4}\n")
+    code, out, _ = cli("estimate", h100)
+    assert code == 0
+    assert "4 nodes x 8 H100-SXM-80GB (32 GPUs)" in out
+    assert "of 76.0 allowed: 80 GiB less 5% headroom" in out
+    assert "no price for a bare GPU" in out and "- on-demand" not in out
+
+
+@pytest.mark.parametrize("framework,advised", [("megatron-core", False), ("hf-trainer", True)])
+def test_vocab_padding_advice_only_where_the_stack_does_not_pad(cli, tmp_path, framework, advised):
+    """Megatron-LM pads the vocabulary to a multiple of 128 x TP itself (--make-vocab-size-divisible-by,
+    tokenizer.py _vocab_size_with_padding), so "pad the vocabulary" was advice a Megatron user cannot act on
+    (it was in the README's first run); HF model code keeps the model's vocabulary, so it still gets it."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {family: decoder, layers: 4, hidden: 1024, heads: 8, kv_heads: 8, ffn_hidden: 2816, "
+                   "vocab: 50257}\n"
+                   f"training: {{seq_len: 2048, global_batch: 8, precision: bf16, tokens: 1.0e9, framework: {framework}}}\n"
+                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    vocab_advice = [a for a in json.loads(out)["advice"] if "vocab" in a]
+    assert bool(vocab_advice) == advised, vocab_advice
+
+
+def test_does_not_fit_names_the_limit_it_was_judged_against(cli, tmp_path):
+    """78.1 GiB on an 80 GiB H100 is over the 76.0 GiB limit (5% headroom): the advice said "needs 78.1 GiB of
+    80 GiB", which reads as fitting."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 64, micro_batch: 1, "
+                   "precision: bf16, recompute: none, tokens: 1.0e10}\nparallel: {tp: 1, pp: 1, zero: 1}\n"
+                   "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    mem = res["memory_per_gpu_bytes"]
+    assert not res["fits"] and mem["limit"] < mem["total"] < mem["capacity"]
+    line = next(a for a in res["advice"] if a.startswith("does not fit"))
+    assert f"{mem['limit'] / 2**30:.1f} GiB allowed" in line, line
+
+
+def test_outputs_never_replace_the_commands_inputs(cli, tmp_path):
+    """`recommend job.yaml --csv job.yaml` replaced the job file with the CSV (and `--csv` onto a --catalog
+    override, or through a link to the job, likewise): an input is refused as an output, exit 2, untouched."""
+    import os
+
+    job = tmp_path / "job.yaml"
+    text = "model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n" \
+           "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8}\n"
+    job.write_text(text)
+    link = tmp_path / "plans.csv"
+    os.symlink(job, link)
+    for target in (job, link):
+        code, out, err = cli("recommend", job, "--csv", target)
+        assert code == 2 and err.startswith("error: --csv:") and "input of this command" in err, err
+        assert len(err.strip().splitlines()) == 1
+        assert job.read_text() == text
+    cat = tmp_path / "cat.yaml"
+    cat.write_text("gpus: []\n")
+    code, _, err = cli("recommend", job, "--csv", cat, "--catalog", cat)
+    assert code == 2 and "input of this command" in err and cat.read_text() == "gpus: []\n"
+
+
+@pytest.mark.parametrize("args", [[], ["catalog"]])
+def test_no_arguments_prints_help_without_an_empty_error_line(args):
+    """`planner` / `planner catalog` alone print the help; stderr used to get a bare "error: " line."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "Usage: planner" in r.stdout
+    assert "error" not in r.stderr, r.stderr
+
+
+def test_report_on_an_unpriced_cluster_says_it_has_no_price(cli, tmp_path):
+    """The report's first line read "Rent 2 x ... : 30.0 d to train for - (on-demand)"."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   "parallel: {tp: 1, pp: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+    out = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", out, "--no-simulate")
+    assert code == 0, err
+    first = out.read_text().split("## Recommendation", 1)[1].strip().splitlines()[0]
+    assert first.startswith("Run on 1 node x 8 H100-SXM-80GB (8 GPUs)") and "no price" in first, first
+    assert "for -" not in first
+
+
+@pytest.mark.parametrize("command", ["estimate", "recommend", "simulate"])
+def test_a_serving_job_is_not_planned_as_pretraining(cli, tmp_path, command):
+    """A job with a serving section and no training section went through estimate/recommend/simulate as
+    pre-training on defaulted tokens (recommend --emit slurm wrote a pretrain_gpt.py launch for it)."""
+    job = tmp_path / "serve.yaml"
+    job.write_text("model: {preset: gpt2}\nserving: {p99_latency_ms: 60, qps: 5, prompt_tokens: 500, output_tokens: 100, "
+                   "max_batch: 32}\ncluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
+    code, out, err = cli(command, job)
+    assert code == 2 and out == "" and err.startswith("error: serving:") and "planner serve" in err, err
+    both = tmp_path / "both.yaml"  # a training section says training is the question
+    both.write_text(job.read_text() + "training: {seq_len: 1024, global_batch: 64, tokens: 1.0e8}\nparallel: {tp: 1, pp: 1}\n")
+    code, _, err = cli(command, both, *(["--steps", "5"] if command == "simulate" else []))
+    assert code == 0, err
+
+
+def test_long_context_mfu_says_what_the_causal_kernel_executes(cli, tmp_path):
+    """MFU/HFU count causal attention in full (PaLM App. B), so at 1M tokens they pass what a GPU can do
+    (Llama-3-8B, CP 8: MFU 90%, HFU 105%) with nothing said. The masked share is checked by hand: forward
+    linear 2 x 7.50e9 FLOPs per token (8.03e9 params less the 0.525e9 input embedding), attention in full
+    4 L h s = 5.50e11; causal keeps half of it: (1.50e10 + 2.75e11) / (1.50e10 + 5.50e11) = 0.513."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 1048576, global_batch: 8, micro_batch: 1, "
+                   "precision: bf16, recompute: none, tokens: 1.0e10, framework: {name: megatron-core, "
+                   "activation_offload: true}}\nparallel: {tp: 4, pp: 1, cp: 8, zero: 1}\n"
+                   "cluster: {instance: aws:p5.48xlarge, nodes: 32}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    line = next(a for a in res["advice"] if "count causal attention in full" in a)
+    lin, attn = 2 * (8.030e9 - 128256 * 4096), 4 * 32 * 4096 * 1048576
+    kept = (lin + attn / 2) / (lin + attn)
+    assert f"{1 - kept:.0%} of the model FLOPs" in line, line
+    assert f"about {res['mfu'] * kept:.0%} /" in line, line
+    code, out, _ = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")  # 8K tokens: not said
+    assert not any("causal attention in full" in a for a in json.loads(out)["advice"])
+
+
+def test_emitted_plan_line_of_a_bare_cluster(cli, tmp_path):
+    """The launch spec's first comment read "..., 30.0 d, - on-demand" for an unpriced bare-GPU plan, and named
+    the hardware as "2 x GB200-B200 (144 x GB200-B200)"; hosts and GPUs per host are the GB200 trays."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
+    code, out, err = cli("recommend", job, "--emit", "torchrun", "--no-simulate")
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("# planner plan: 2 x nvidia:DGX-GB200-NVL72 (144 x GB200-B200)"), first
+    assert first.endswith("no price (bare GPU)") and "- on-demand" not in first, first
+    assert "--nnodes=36 --nproc-per-node=4" in out
+
+
+def test_serve_errors_name_the_option_the_user_gave(cli, tmp_path):
+    """`serve --precisions foo` said "error: precisions: ..." and a bad `--trace` "error: trace: ...": the field
+    is the option typed (or serving.trace when the job file names the trace)."""
+    job = tmp_path / "serve.yaml"
+    job.write_text("model: {preset: gpt2}\nserving: {p99_latency_ms: 60, qps: 5, prompt_tokens: 500, output_tokens: 100}\n"
+                   "constraints: {instances: [aws:p5.48xlarge]}\n")
+    bad = tmp_path / "t.csv"
+    bad.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\nabc,1,1\n")
+    code, _, err = cli("serve", job, "--precisions", "foo", "--no-simulate")
+    assert code == 2 and err.startswith("error: --precisions: "), err
+    code, _, err = cli("serve", job, "--trace", bad)
+    assert code == 2 and err.startswith("error: --trace: line 3"), err
+    job.write_text(job.read_text().replace("output_tokens: 100}", "output_tokens: 100, trace: t.csv}"))
+    code, _, err = cli("serve", job)
+    assert code == 2 and err.startswith("error: serving.trace: line 3"), err
+
+
+def test_by_framework_without_auto_fails_before_printing(cli, tmp_path):
+    """`recommend --by framework` on a job that does not search stacks printed the whole recommendation, then
+    "error: --by: ..." and exit 2: an error must come with nothing on stdout."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8}\n")
+    code, out, err = cli("recommend", job, "--by", "framework", "--no-simulate")
+    assert code == 2 and err.startswith("error: --by:") and out == "", (out[:200], err)
+
+
+def test_a_refused_emit_writes_no_csv(cli, tmp_path):
+    """`--csv plans.csv --emit torchrun:fsdp` on a ZeRO-1 winner wrote the CSV, then refused the launch spec
+    with exit 2: an error leaves nothing written."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   "parallel: {zero: 1}\nconstraints: {gpus: [H100-SXM-80GB], clouds: [aws], min_gpus: 8, max_gpus: 8}\n")
+    csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", job, "--csv", csv, "--emit", "torchrun:fsdp", "--no-simulate")
+    assert code == 2 and err.startswith("error: --emit:"), err
+    assert not csv.exists() and out == ""
+
+
+def test_ranking_table_names_its_price_and_a_rack_node(cli, tmp_path):
+    """README: the cost column is "at the price named in the title" (the title named none); a bare GB200
+    cluster's row read "GB200-B200 | 2" (two GPUs?) where a node is a 72-GPU NVL72 rack."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 144, tokens: 1.0e10}\n"
+                   "parallel: {tp: 1, pp: 1, zero: 1}\ncluster: {gpu: GB200, nodes: 2}\n")
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 0, err
+    assert "on-demand prices" in out.splitlines()[0]
+    assert "│ nvidia:DGX-GB200-NVL72 │     2 │" in out

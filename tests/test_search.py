@@ -128,3 +128,72 @@ def test_layout_string_shows_etp_only_when_it_differs_from_tp():
     base = dict(tp=2, pp=1, dp=32, cp=1, ep=8, vpp=1, zero=1, micro_batch=1, recompute="none")
     assert config_str({**base, "etp": 1}) == "TP2 PP1 DP32 EP8 ETP1 z1 mb1"
     assert config_str({**base, "etp": 2}) == config_str(base) == "TP2 PP1 DP32 EP8 z1 mb1"
+
+
+def test_a_fixed_zero_stage_is_kept_where_its_layout_has_one_replica(catalog):
+    """The pruning "ZeRO with one replica is ZeRO-0" dropped every layout when the job fixed the stage: TP16
+    on 16 GPUs with parallel.zero: 1 (a layout estimate plans at 10.7 GiB per GPU) came back as "no
+    configuration fits in GPU memory"."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e10},
+                         "parallel": {"tp": 16, "pp": 1, "zero": 1},
+                         "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}})
+    res = recommend(job, catalog, simulate=False)
+    assert all(r["config"]["tp"] == 16 and r["config"]["zero"] == 1 and r["config"]["dp"] == 1 for r in res["ranked"])
+
+
+@pytest.mark.parametrize("fixed,field,words", [
+    ({"parallel": {"tp": 16}}, "parallel", "does not divide the 8 GPUs"),
+    ({"training": {"seq_len": 4096, "global_batch": 100, "tokens": 1e10}, "parallel": {"tp": 1, "pp": 1, "zero": 1}},
+     "training.global_batch", "not a multiple of micro_batch*dp"),
+])
+def test_no_valid_layout_names_the_rule_not_memory(catalog, fixed, field, words):
+    """When the fixed fields leave no valid layout, the search names the layout rule (as estimate does), not
+    "no configuration fits in GPU memory" for layouts it never evaluated."""
+    raw = {"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 64, "tokens": 1e10},
+           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}, **fixed}
+    with pytest.raises(InfeasibleError) as e:
+        recommend(load_job_dict(raw), catalog, simulate=False)
+    assert e.value.field == field and words in str(e.value), str(e.value)
+
+
+def test_why_trade_off_on_spot_uses_the_expected_hours_the_table_shows():
+    """On spot the table's days are the expected hours with interruptions; the trade-off line quoted the
+    uninterrupted hours instead ("finishes 8.0x sooner (3.6 d)" beside a row of 3.7 d)."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    def row(nodes, hours, expected, cost):
+        return {"hardware": {"nodes": nodes, "name": "aws:p5.48xlarge"}, "mfu": 0.5,
+                "cost": {"hours": hours, "cost_spot_usd": cost, "cost_ondemand_usd": 3 * cost,
+                         "spot_risk": {"expected_hours": expected}}}
+    best, fast = row(1, 700.0, 702.0, 1000.0), row(8, 87.0, 100.0, 1050.0)
+    line = why(best, [best, fast], pd.DataFrame(), "cost", spot=True)
+    assert "7.0x sooner (4.2 d)" in line, line
+
+
+def test_why_for_an_unpriced_single_option_says_what_was_compared():
+    """A fixed bare-GPU cluster: one (hardware, node count) and no price. The line read "only feasible option:
+    30.0 d for - at 52% MFU" beside "1,089 feasible configurations"."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    best = {"hardware": {"nodes": 2, "name": "GB200-B200"}, "mfu": 0.52,
+            "cost": {"hours": 720.0, "cost_spot_usd": None, "cost_ondemand_usd": None}}
+    line = why(best, [best], pd.DataFrame({"x": range(1089)}), "time", spot=False)
+    assert line == "best of 1,089 feasible layouts on the only feasible hardware and node count: 30.0 d at 52% MFU"
+
+
+def test_gpus_asked_for_but_not_searched_are_named(catalog):
+    """constraints.gpus [Gaudi3, A100, H100] under fp8 on aws: Gaudi3 has no priced instance and A100 no fp8 peak,
+    so only H100 was searched, and the answer said nothing of the other two."""
+    job = load_job_dict({"model": {"preset": "gpt2"}, "training": {"seq_len": 1024, "global_batch": 64, "precision": "fp8",
+                                                                     "tokens": 1e9},
+                         "constraints": {"gpus": ["Gaudi3-128GB", "A100-SXM-80GB", "H100-SXM-80GB"], "clouds": ["aws"],
+                                         "max_gpus": 8}})
+    res = recommend(job, catalog, top=2, simulate=False)
+    left = [a for a in res["assumptions"] if a.startswith("left out")]
+    assert any("Gaudi3-128GB" in a and "no instance" in a for a in left), left
+    assert any(a.startswith("left out: A100-SXM-80GB: no fp8 peak") for a in left), left
+    assert not any("H100" in a for a in left)

@@ -362,3 +362,42 @@ def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
         assert fast["simulated"][k] == step["simulated"][k], k
     for k in ("ttft_ms", "tpot_ms"):
         assert fast["simulated"][k]["p99"] == pytest.approx(step["simulated"][k]["p99"], rel=1e-9)
+
+
+def test_gpus_asked_for_without_an_instance_are_named():
+    """constraints.gpus [H100, MI300X]: no priced instance carries MI300X, and the plan used to drop it silently."""
+    job = _job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+               model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB", "MI300X-192GB"], "clouds": ["aws"]})
+    res = _plan(job)
+    assert any(a.startswith("left out:") and "MI300X-192GB" in a for a in res.assumptions), res.assumptions
+    assert all(o.gpu == "H100-SXM-80GB" for o in res.options)
+
+
+def test_why_counts_replicas_and_nodes_in_words():
+    """"1 replicas on 1 node(s)" read as a template."""
+    job = _job({"p99_latency_ms": 60, "qps": 1, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+               model="llama3-8b", constraints={"instances": ["aws:p5.48xlarge"]})
+    why = _plan(job).why
+    assert "1 replica on 1 node" in why and "node(s)" not in why, why
+
+
+def test_serving_trace_is_relative_to_the_job_file(tmp_path, monkeypatch):
+    """schema.py: serving.trace is "relative to the job file" (as model.hf_config is); it was opened relative to
+    the working directory, so `planner serve jobs/chat.yaml` could not find jobs/trace.csv."""
+    from planner.spec import load_job
+
+    d = tmp_path / "jobs"
+    d.mkdir()
+    (d / "trace.csv").write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n0.5,200,20\n")
+    (d / "chat.yaml").write_text("model: {preset: gpt2}\nserving: {p99_latency_ms: 60, qps: 2, trace: trace.csv}\n")
+    monkeypatch.chdir(tmp_path)
+    job = load_job(d / "chat.yaml")
+    assert open(job.serving.trace).read().startswith("arrival_s")
+
+
+def test_generic_model_why_speaks_of_request_latency():
+    """A ResNet-50 replica's line said "meets TPOT 19.9 ms" beside a "p99 ms" column: a CNN has no output tokens."""
+    job = _job({"p99_latency_ms": 20, "qps": 100, "max_batch": 64}, model="resnet50",
+               constraints={"instances": ["aws:p5.48xlarge"]})
+    why = _plan(job).why
+    assert "p99 latency" in why and "TPOT" not in why, why

@@ -203,3 +203,44 @@ def test_fuzz_valid_jobs_give_finite_estimates(catalog, layers, heads, hd, vocab
         assert math.isfinite(res[k]) and res[k] > 0
     assert res["memory_per_gpu_bytes"]["total"] > 0
     assert res["mfu"] < 1.0
+
+
+def test_fp8_recipe_on_a_16_bit_job_is_said_to_change_nothing():
+    """`precision: bf16` with `framework: {fp8_recipe: delayed}` is timed in bf16: the recipe the user named
+    changes nothing, and that was not said (refusing it would break jobs that flip only the precision)."""
+    from planner.spec import load_job_dict
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"precision": "bf16", "framework": {"name": "megatron-core", "fp8_recipe": "delayed"}}})
+    assert any(a.startswith("training.framework.fp8_recipe delayed changes nothing") for a in job.assumptions), job.assumptions
+    job = load_job_dict({"model": {"preset": "llama3-8b"},  # the same recipe in an fp8 run: nothing to say
+                         "training": {"precision": "fp8", "framework": {"name": "megatron-core", "fp8_recipe": "delayed"}}})
+    assert not any("fp8_recipe" in a for a in job.assumptions)
+
+
+def test_whole_numbers_in_exponent_notation_fill_integer_fields():
+    """PyYAML reads `steps: 1e4` as the string "1e4" (YAML 1.1 floats need a dot and a signed exponent);
+    float fields took it, integer fields refused it ("unable to parse string as an integer, got '1e4'")."""
+    import yaml
+
+    from planner.spec import load_job_dict
+
+    raw = yaml.safe_load("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 1e3, steps: 1e4, micro_batch: 1}\n")
+    assert raw["training"]["steps"] == "1e4"  # the premise: a string, not a number
+    job = load_job_dict(raw)
+    assert (job.training.global_batch, job.training.steps) == (1000, 10000)
+    assert isinstance(job.training.steps, int)
+    with pytest.raises(InputError) as e:  # not a whole number: still refused, naming the field
+        load_job_dict(yaml.safe_load("model: {preset: gpt2}\ntraining: {global_batch: 1.5e0}\n"))
+    assert e.value.field == "training.global_batch"
+
+
+@pytest.mark.parametrize("gpu", ["T4", "V100-SXM2-32GB"])
+def test_bf16_on_a_gpu_without_bf16_names_the_precision(cli, tmp_path, gpu):
+    """bf16 (the default precision) on a T4 / V100 said "error: gpus.T4-16GB.bf16_tflops: ..." -- a catalog
+    column, not the job field to change; fp8 on an A100 already named training.precision."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9}\n"
+                   f"parallel: {{tp: 1, pp: 1, zero: 0}}\ncluster: {{gpu: {gpu}, gpus_per_node: 1, nodes: 1}}\n")
+    code, _, err = cli("estimate", job)
+    assert code == 2 and err.startswith("error: training.precision:") and "fp16" in err, err

@@ -255,7 +255,7 @@ def test_hybrid_has_no_virtual_pipeline(tmp_path, cli):
     p.write_text("model: {preset: nemotron-h-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e10}\n"
                  "parallel: {pp: 2, vpp: 2}\ncluster: {gpu: H100, nodes: 2}\n")
     code, out, err = cli("estimate", p)
-    assert code == 2 and err.strip().startswith("error: parallelism.vpp:") and "Mamba" in err, (out, err)
+    assert code == 2 and err.strip().startswith("error: parallel.vpp:") and "Mamba" in err, (out, err)
     p.write_text("model: {preset: nemotron-h-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e10}\n"
                  "parallel: {pp: 4}\ncluster: {gpu: H100, nodes: 2}\n")
     code, out, err = cli("recommend", p, "--json")

@@ -241,18 +241,46 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
     return insts
 
 
+def _gpu_unmatched(cat: Catalog, con: ConstraintsSpec, g: str, gpu_only: bool = True) -> InputError | None:
+    """Why no instance the constraints allow carries GPU ``g`` (none in the catalog; none on the clouds
+    asked), or None when one does."""
+    name = cat.gpu(g).name
+    if not cat.instances_for(gpu_names=[g], gpu_only=gpu_only):
+        return InputError("constraints.gpus", f"no instance in the catalog has {clip(g)}"
+                                              + (f" ({name})" if name != g else "")
+                                              + "; use a bare-GPU cluster (cluster.gpu) or a catalog override")
+    if con.clouds and not cat.instances_for(clouds=con.clouds, gpu_names=[g], gpu_only=gpu_only):
+        where = sorted({i.cloud for i in cat.instances_for(gpu_names=[g], gpu_only=gpu_only)})
+        return InputError("constraints.gpus", f"{clip(g)} is not offered on {', '.join(map(clip, con.clouds))} "
+                                              f"in the catalog; it is on {', '.join(where)}")
+    return None
+
+
+def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[str]:
+    """The GPUs ``constraints.gpus`` names that no searched option carries, each with why: a search over
+    [Gaudi3, MI300X, TPU-v5p] answered with TPU plans only and said nothing of the other two (no priced
+    instance carries them)."""
+    have = {o.gpu.name for o in opts}
+    out = []
+    for g in con.gpus or []:
+        name = cat.gpu(g).name
+        if name in have:
+            continue
+        e = _gpu_unmatched(cat, con, g)
+        out.append(e.message if e is not None else f"{name}: " + (
+            "no spot price in the catalog" if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=[g], spot=True)
+            else f"no {precision} peak" if cat.instances_for(clouds=con.clouds, gpu_names=[g])
+            else "no instance matches the constraints"))
+    return out
+
+
 def _nothing_matches(cat: Catalog, con: ConstraintsSpec, gpu_names, gpu_only: bool, what: str) -> InputError:
     """The error naming the constraint value that matched nothing: each GPU on its own, then the
     clouds with it, then spot."""
     for g in gpu_names or []:
-        name = cat.gpu(g).name
-        if not cat.instances_for(gpu_names=[g], gpu_only=gpu_only):
-            return InputError("constraints.gpus", f"no instance in the catalog has {clip(g)} ({name}); "
-                                                  "use a bare-GPU cluster (cluster.gpu) or a catalog override")
-        if con.clouds and not cat.instances_for(clouds=con.clouds, gpu_names=[g], gpu_only=gpu_only):
-            where = sorted({i.cloud for i in cat.instances_for(gpu_names=[g], gpu_only=gpu_only)})
-            return InputError("constraints.gpus", f"{clip(g)} is not offered on {', '.join(map(clip, con.clouds))} "
-                                                  f"in the catalog; it is on {', '.join(where)}")
+        e = _gpu_unmatched(cat, con, g, gpu_only)
+        if e is not None:
+            return e
     if con.spot and not cat.instances_for(clouds=con.clouds, gpu_names=gpu_names, gpu_only=gpu_only):
         return InputError("constraints.spot", f"no {what} matches clouds/gpus even on demand")
     if con.spot:

@@ -125,6 +125,13 @@ def datasheet_peak(gpu, dtype: str) -> float:
         # catalog row (whose missing fp8 column is the datasheet's answer)
         raise InputError("training.precision", f"fp8 needs FP8 tensor cores (Hopper, Ada, Blackwell, MI300-class); "
                                                f"{gpu.name} has none")
+    if dtype in ("bf16", "fp16", "fp32") and dtype not in gpu.peak_flops:
+        # likewise bf16 on a V100 or T4 (no BF16 tensor cores): the job's precision, defaulted to bf16 or given, is
+        # at fault; the catalog-row error ("gpus.T4-16GB.bf16_tflops: ...") named no field the user can change
+        have = [d for d in ("fp16", "bf16", "fp32") if d in gpu.peak_flops]
+        raise InputError("training.precision", f"{gpu.name} has no {dtype} peak (its 16/32-bit peaks: "
+                                               f"{', '.join(have) or 'none'}); set training.precision"
+                                               + (f" to {have[0]}" if have else ""))
     return gpu.peak(dtype)
 
 

@@ -221,7 +221,7 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision == "fp8",
               ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
-    StackRule("hybrid-vpp", "megatron", "parallelism.vpp",
+    StackRule("hybrid-vpp", "megatron", "parallel.vpp",
               "a virtual (interleaved) pipeline for a hybrid (Mamba) model",
               f"{_MAMBA}: MambaStack._select_layers_for_pipeline_parallel asserts 'The Mamba hybrid model does not "
               "currently support virtual/interleaved pipeline parallelism'",

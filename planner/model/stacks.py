@@ -252,6 +252,11 @@ class Stack:
     #: stacks); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor loss parallel
     #: under TP
     loss: str = "cast_ce"
+    #: the launcher pads the vocabulary to a multiple of this x TP before building the model (Megatron-LM
+    #: ``--make-vocab-size-divisible-by``, default 128: megatron/training/tokenizer/tokenizer.py
+    #: ``_vocab_size_with_padding``); 0: the model's own vocabulary (HF code, torchtitan). The advice to pad
+    #: the vocabulary is moot where it is set (search/explain.advice)
+    vocab_pad: int = 0
     #: the loss runs under torch.compile when ``compile`` is on (``loss`` + "_compiled" in
     #: activations.LOSS_TRANSIENT_BYTES): torchtitan compiles its cross-entropy with the model since PR #1033
     #: (merged 2025-04-01, ``build_loss_fn``; later ``compile.components``, default model and loss)
@@ -528,7 +533,7 @@ assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
-        "megatron-core", loss="megatron_ce", layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        "megatron-core", loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
@@ -540,11 +545,11 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", loss="megatron_ce", overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", loss="megatron_ce", overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
@@ -593,7 +598,7 @@ STACKS: dict[str, Stack] = {
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", loss="megatron_ce", overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }

@@ -53,7 +53,7 @@ from planner.model import stack_rules
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
-from planner.units import config_str, fmt_time, fmt_usd
+from planner.units import config_str, hardware_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
@@ -582,9 +582,10 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     name = "".join(ch if (ch.isascii() and ch.isalnum()) else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")
     inst = hw["name"].split(":", 1)[1] if ":" in hw["name"] else None
     price = hw.get("price_ondemand_usd_hr")
-    summary = (f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']}), "
+    summary = (f"{hardware_str(hw)}, "
                f"{config_str(cfg)}; {fmt_time(cost.get('hours', float('nan')) * 3600)}, "
-               f"{fmt_usd(cost.get('cost_ondemand_usd'))} on-demand")
+               + (f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand" if cost.get("cost_ondemand_usd") is not None
+                  else "no price (bare GPU)"))
     # a launcher's node is an OS host: a plan's node that is a larger NVLink domain (GB200 NVL72: 72 GPUs on 18
     # trays of 4) launches as its hosts
     per_host = int(hw.get("gpus_per_host") or hw["gpus_per_node"])

@@ -32,7 +32,7 @@ from planner.errors import InputError
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
-from planner.units import config_str, fmt_count, fmt_time, fmt_usd
+from planner.units import config_str, hardware_str, fmt_count, fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
@@ -85,8 +85,7 @@ def _pct(x: Optional[float]) -> str:
 
 
 def _hw_line(row: dict) -> str:
-    hw = row["hardware"]
-    return f"{hw['nodes']} x {hw['name']} ({hw['gpus']} x {hw['gpu']})"
+    return hardware_str(row["hardware"])
 
 
 def summary_of(rec: dict) -> dict:
@@ -149,7 +148,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
         if blocked.empty:
             return None
         # the layout cannot grow at all: that is the next limit (often the global batch)
-        return (f"this layout cannot scale beyond {cur_n} nodes — at {int(blocked.iloc[0]['value'])}: "
+        return (f"this layout cannot scale beyond {cur_n} node{'s' if cur_n != 1 else ''} — at {int(blocked.iloc[0]['value'])}: "
                 f"{blocked.iloc[0]['note']}; a faster run needs a larger global batch or more TP/PP per replica")
     nxt = bigger.iloc[0]
     bd0, st0 = best["breakdown_s"], best["step_time_s"]
@@ -194,9 +193,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
 
     # --- recommendation
     s = Section("Recommendation")
-    s.blocks.append(f"Rent {_hw_line(best)} with layout {config_str(best['config'])}: "
-                    f"{fmt_time(cost['hours'] * 3600)} to train for {fmt_usd(_cost(best, spot))} "
-                    f"({'spot' if spot else 'on-demand'}). Objective: {rec['objective']}. Why: {rec['why']}.")
+    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot' if spot else 'on-demand'})" if _cost(best, spot) is not None
+             else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
+    s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
+                    f"{config_str(best['config'])}: {fmt_time(cost['hours'] * 3600)} to train{price}. "
+                    f"Objective: {rec['objective']}. Why: {rec['why']}.")
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],

@@ -8,7 +8,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
-from planner.units import GiB, config_str, fmt_count, fmt_time, fmt_usd
+from planner.units import GiB, config_str, hardware_str, fmt_count, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
@@ -45,18 +45,26 @@ def summary_table(res: dict) -> Table:
     cost = res["cost"]
     t.add_row("model", f"{esc(res['model'])}: {fmt_count(res['params'])} params"
               + (f" ({fmt_count(res['params_active'])} active)" if res["params_active"] != res["params"] else ""))
-    t.add_row("hardware", f"{hw['nodes']} x {esc(hw['name'])} ({hw['gpus']} x {esc(hw['gpu'])})")
+    t.add_row("hardware", esc(hardware_str(hw)))
     t.add_row("layout", config_str(res["config"]))
     t.add_row("FLOPs/step", f"{res['flops_per_step']:.3e} model, {res['hw_flops_per_step']:.3e} hardware")
     t.add_row("step time", fmt_time(res["step_time_s"]))
     unit = res.get("throughput_unit", "tokens")
     t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per GPU)")
     t.add_row("MFU / HFU", f"{res['mfu']:.1%} / {res['hfu']:.1%}")
-    t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]")
-              + f" ({res['memory_per_gpu_bytes']['total'] / GiB:.1f} of {res['memory_per_gpu_bytes']['capacity'] / GiB:.0f} GiB)")
+    mem = res["memory_per_gpu_bytes"]
+    # "fits" is against the limit (capacity less the headroom), so the limit is what the line shows: "no (77.0 of
+    # 80 GiB)" read as a contradiction
+    room = (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} allowed: {mem['capacity'] / GiB:.0f} GiB less "
+            f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
+            else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
+    t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room})")
     t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})")
-    t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
-              f"{cost['gpu_hours']:,.0f} GPU-hours")
+    if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
+        t.add_row("cost", f"no price for a bare GPU (set cluster.price_usd_hr, per node), {cost['gpu_hours']:,.0f} GPU-hours")
+    else:
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
+                  f"{cost['gpu_hours']:,.0f} GPU-hours")
     if cost.get("buy"):
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's hours on owned nodes "
@@ -83,8 +91,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     rows = res["ranked"][:top]
     unit = "tok" if rows and rows[0].get("throughput_unit", "tokens") == "tokens" else "samples"
     spot = bool(res.get("spot"))
+    # the title names the price the cost column is at (README "How to read a plan": "at the price named in the
+    # title"; it named none)
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
-                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}")
+                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}, "
+                    + ("expected spot cost" if spot else "on-demand prices"))
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             ("days", "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
@@ -100,7 +111,10 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         hours = risk["expected_hours"] if risk else cost["hours"]
         limit = mem.get("limit") or mem["capacity"]
         margin = mem.get("margin")
-        cells = [str(i), esc(r["hardware"]["name"]), str(r["hardware"]["nodes"]), config_str(r["config"]),
+        hw = r["hardware"]  # a bare GB200/GB300 cluster's node is its reference system's rack: name that, not the GPU
+        name = hw["reference_system"] if hw["name"] == hw["gpu"] and hw.get("gpus_per_host") and hw.get("reference_system") \
+            else hw["name"]
+        cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
                  f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
@@ -111,7 +125,9 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         t.add_row(*cells)
     con.print(t)
     best = res["best"]
-    con.print(f"[bold green]recommended:[/] {best['hardware']['nodes']} x {esc(best['hardware']['name'])}, "
+    bhw = best["hardware"]
+    con.print(f"[bold green]recommended:[/] "
+              + (f"{bhw['nodes']} x {esc(bhw['name'])}" if bhw["name"] != bhw["gpu"] else esc(hardware_str(bhw))) + ", "
               f"{config_str(best['config'])} — {esc(res['why'])}")
     if res.get("stacks"):
         con.print(stack_table(res["stacks"], res["objective"]))

@@ -105,7 +105,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
     )
-    return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw)),
+    return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw, ev.get("stack"))),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
 
 

@@ -51,18 +51,20 @@ def bottleneck_line(res: dict, hw) -> str:
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
-def advice(job: JobSpec, res: dict, hw) -> list[str]:
-    """Known pitfalls that apply to this configuration."""
+def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
+    """Known pitfalls that apply to this configuration. ``stack`` (planner.model.stacks.Stack): a launcher
+    that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it."""
     m, cfg = job.model, res["config"]
     out = []
+    pads_vocab = bool(getattr(stack, "vocab_pad", 0))
     if m.is_transformer:
         for name, val, mult in (("hidden", m.hidden, 128), ("head_dim", m.head_dim, 64),
                                 ("vocab", m.vocab, 128), ("ffn_hidden", m.ffn_hidden, 128)):
-            if val % mult:
+            if val % mult and not (name == "vocab" and pads_vocab):
                 out.append(f"model.{name}={val} is not a multiple of {mult}: tensor-core tiles run "
                            f"partly empty (pad {name} to {((val + mult - 1) // mult) * mult})")
         tp = cfg["tp"]
-        if (m.vocab // max(tp, 1)) % 64:
+        if (m.vocab // max(tp, 1)) % 64 and not pads_vocab:
             out.append(f"vocab/tp = {m.vocab / tp:.0f} is not a multiple of 64: pad the vocabulary")
     mem = res["memory_per_gpu_bytes"]
     headroom = 1 - mem["total"] / mem["capacity"]
@@ -72,13 +74,39 @@ def advice(job: JobSpec, res: dict, hw) -> list[str]:
     if cfg["micro_batch"] == 1 and headroom > 0.5 and cfg["pp"] == 1 and cfg["recompute"] == "none":
         out.append("micro_batch=1 leaves over half the memory free: a larger micro-batch runs bigger GEMMs")
     if not res["fits"]:
-        out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB of {mem['capacity'] / 2**30:.0f} GiB")
+        limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
+        out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
+                   f"({mem['capacity'] / 2**30:.0f} GiB HBM less the headroom)")
     bd = res["breakdown_s"]
+    out += causal_count_lines(job, res)
     out += finetune_lines(job, res) + moe_lines(job, res, hw)
     if bd["bubble"] / res["step_time_s"] > 0.15:
         out.append("pipeline bubble over 15%: more micro-batches (smaller micro-batch or larger global "
                    "batch) or interleaving (vpp > 1) shrink it")
     return out
+
+
+def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
+    """MFU and HFU count a causal model's attention in full (PaLM App. B; planner.model.flops), while its
+    causal kernel skips the masked half: at long sequences that half is most of the step, and the
+    percentages pass what the GPU executes (Llama-3-8B at 1M tokens, CP 8: MFU 90%, HFU 105%). Said, with
+    the executed share (the same step_flops with ``causal_half``), where the masked half is a quarter or more
+    of the model FLOPs (8B from ~32K tokens)."""
+    m, t = job.model, job.training
+    if not (m.is_transformer and m.causal):
+        return []
+    from planner.model.flops import step_flops
+
+    rc, flash = res["config"]["recompute"], t.flash_attention
+    full = step_flops(m, t.seq_len, t.global_batch, rc, flash)
+    half = step_flops(m, t.seq_len, t.global_batch, rc, flash, causal_half=True)
+    model = float(half["model"]) / float(full["model"])
+    if model > 0.75:
+        return []
+    hw = float(half["hardware"]) / float(full["hardware"])
+    return [f"MFU {res['mfu']:.0%} / HFU {res['hfu']:.0%} count causal attention in full (PaLM convention); the "
+            f"causal kernel skips its masked half, {1 - model:.0%} of the model FLOPs here: about "
+            f"{res['mfu'] * model:.0%} / {res['hfu'] * hw:.0%} of peak is executed"]
 
 
 def finetune_lines(job: JobSpec, res: dict) -> list[str]:

@@ -58,9 +58,11 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     cost = cost_of(best, spot)
     alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
     alt = alt or (ranked[1] if len(ranked) > 1 else None)
-    base = f"{fmt_time(hours * 3600)} for {fmt_usd(cost)} at {best['mfu']:.0%} MFU"
+    base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}' if cost is not None else ''} at {best['mfu']:.0%} MFU"
     if alt is None:
-        return f"only feasible option: {base}"
+        # ranked holds the best layout per (hardware, node count): one of them, not one layout
+        return (f"best of {len(df):,} feasible layouts on the only feasible hardware and node count: {base}"
+                if len(df) > 1 else f"only feasible option: {base}")
     a_cost, a_hours = cost_of(alt, spot), hours_of(alt, spot)
     alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
     if objective == "time":
@@ -70,7 +72,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
         if cheaper:
             r = cheaper[0]
             why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
-                    f"{(cost_of(r, spot) / cost - 1):+.0%} for {(r['cost']['hours'] / hours - 1):+.0%} time")
+                    f"{(cost_of(r, spot) / cost - 1):+.0%} for {(hours_of(r, spot) / hours - 1):+.0%} time")
         return why
     if not (cost and a_cost):
         return base
@@ -81,7 +83,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     if faster:
         r = max(faster, key=lambda r: hours / hours_of(r, spot))
         why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
-                f"{hours / r['cost']['hours']:.1f}x sooner ({fmt_time(r['cost']['hours'] * 3600)}) for "
+                f"{hours / hours_of(r, spot):.1f}x sooner ({fmt_time(hours_of(r, spot) * 3600)}) for "
                 f"{(cost_of(r, spot) / cost - 1):+.0%} cost")
     return why
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import options_for_search
+from planner.hardware.options import options_for_search, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.model import physics
 from planner.model.activations import SELECTIVE
@@ -27,7 +27,7 @@ from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, stack_choice_line, stack_comparison, why
-from planner.search.space import (is_auto, module_lists_note, refusal_error, refusal_note, searched_options,
+from planner.search.space import (empty_reason, is_auto, module_lists_note, refusal_error, refusal_note, searched_options,
                                   space_chunks, stack_groups, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
@@ -172,6 +172,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     all_refused = [refusal_error(grp.variants[0].stack, refused[g]) for g, grp in live]
     if not frames and not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
+    if not frames and not evaluated:  # no layout to evaluate: a layout rule, not memory, is why
+        for hw in opts:
+            reason = empty_reason(job, hw)
+            if reason is not None:
+                raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
+                                                 "allow is valid)")
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
         base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
@@ -185,6 +191,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)
+    for line in unmatched_gpus(cat, con, opts, job.training.precision):  # asked for, but nothing to search on
+        assumptions.append(f"left out: {line}")
     if left_out:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(sorted(left_out))} ({'; '.join(sorted(set(left_out.values())))})")
     for g, grp in live:

@@ -28,7 +28,7 @@ import numpy as np
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
 from planner.hardware.options import HardwareOption
-from planner.layout import Candidates, valid_mask
+from planner.layout import Candidates, check_layout, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
@@ -66,11 +66,9 @@ def pp_degrees(layers: int) -> list[int]:
     return [d for d in D.PP_DEGREES if d <= layers and (math.ceil(layers / d) * (d - 1) < layers)]
 
 
-def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:
-    """Every layout on ``hw`` allowed by the job's fixed fields and the layout rules, in chunks:
-    the Cartesian product of the axes is enumerated ``chunk_rows`` flat indices at a time
-    (``np.unravel_index``), so memory stays bounded however large the product (a big MoE's
-    nodes x TP x PP x CP x EP x ZeRO x micro-batch x recompute x vpp runs to millions of rows)."""
+def _grid(job: JobSpec, hw: HardwareOption):
+    """The axes of ``hw``'s layout product (nodes, (tp, etp) pair, pp, cp, ep, vpp, zero, micro-batch,
+    recompute) with the (tp, etp) pairs, from the job's fixed fields and the search defaults."""
     m, t, p, cl, con = job.model, job.training, job.parallel, job.cluster, job.constraints
     g = hw.gpus_per_node
     max_gpus = con.max_gpus or D.MAX_GPUS
@@ -107,6 +105,40 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     pairs = list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
     tp_of, etp_of = (np.array([q[k] for q in pairs], dtype=np.int64) for k in (0, 1))
     axes = [np.asarray(a, dtype=np.int64) for a in (nodes, np.arange(len(pairs)), pps, cps, eps, vpps, zeros, mbs, rcs)]
+    return axes, tp_of, etp_of
+
+
+def empty_reason(job: JobSpec, hw: HardwareOption):
+    """Why ``space_chunks`` leaves nothing on ``hw``: the first layout rule (planner.layout.RULES, the
+    ones ``estimate`` applies) that the product's first layout breaks, as an ``InputError`` naming its field;
+    None when that layout breaks none (it was pruned, not invalid). Only asked when every layout failed, so
+    the first one is as good a witness as any: a search over a fixed TP 16 on one 8-GPU node said "no
+    configuration fits in GPU memory" where estimate said "tp*pp*cp = 16 does not divide the 8 GPUs"."""
+    try:
+        axes, tp_of, etp_of = _grid(job, hw)
+    except InputError as e:
+        return e
+    if any(len(a) == 0 for a in axes):
+        return None
+    n_, pair, pp, cp, ep, vpp, _zero, mb, _rc = (int(a[0]) for a in axes)
+    tp, gpus = int(tp_of[pair]), n_ * hw.gpus_per_node
+    layout = dict(tp=tp, pp=pp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus,
+                  etp=int(etp_of[pair]) if (job.parallel.etp or job.model.moe is not None) else None)
+    if gpus % (tp * pp * cp) == 0:
+        layout["dp"] = job.parallel.dp or gpus // (tp * pp * cp)
+    try:
+        check_layout(job.model, job.training, **layout)
+    except InputError as e:
+        return e
+    return None
+
+
+def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:
+    """Every layout on ``hw`` allowed by the job's fixed fields and the layout rules, in chunks:
+    the Cartesian product of the axes is enumerated ``chunk_rows`` flat indices at a time
+    (``np.unravel_index``), so memory stays bounded however large the product (a big MoE's
+    nodes x TP x PP x CP x EP x ZeRO x micro-batch x recompute x vpp runs to millions of rows)."""
+    axes, tp_of, etp_of = _grid(job, hw)
     shape = tuple(len(a) for a in axes)
     total = int(np.prod(shape, dtype=np.float64))
     if total == 0:
@@ -147,7 +179,8 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     given_etp = etp if (p.etp or m.moe is not None) else None
     ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus, etp=given_etp), m, t)
     # pruning, not validity: choices that equal or lose to one already in the space
-    ok &= ~((zero > 0) & (dp * cp == 1))  # ZeRO with one replica is ZeRO-0
+    if p.zero is None:  # ZeRO with one replica is ZeRO-0 (a stage the job fixes is kept: it is its layout)
+        ok &= ~((zero > 0) & (dp * cp == 1))
     if m.is_transformer:
         ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
     n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[ok] for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp))

@@ -85,6 +85,12 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
                 raise InputError(unknown[0], "unknown section (expected model, training, parallel, cluster, data, constraints)")
             raise InputError("model", "required section is missing")
     raw = dict(raw)
+    srv = raw.get("serving")
+    if isinstance(srv, dict) and isinstance(srv.get("trace"), str) and srv["trace"] \
+            and not Path(srv["trace"]).is_absolute():
+        # the schema's promise (serving.trace is relative to the job file, as model.hf_config is): it was read
+        # relative to the working directory, so a job run from elsewhere could not find its own trace
+        raw["serving"] = {**srv, "trace": str(base_dir / srv["trace"])}
     model_fields, notes = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
@@ -157,6 +163,10 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
     for f, v in (("precision", t.precision), ("optimizer", t.optimizer)):
         if f not in given:
             notes.append(f"training.{f} defaulted to {v}")
+    recipe = getattr(t.framework, "fp8_recipe", None)
+    if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
+        notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "
+                     "(set precision fp8 to use it)")
 
 
 def load_job(path: str | Path) -> JobSpec:

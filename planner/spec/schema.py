@@ -10,6 +10,7 @@ filled-in defaults are ``planner.spec.load`` and ``planner.spec.hf``.
 from __future__ import annotations
 
 import math
+import re
 import typing
 from typing import Any, Literal, Optional, Union
 
@@ -40,6 +41,9 @@ def _takes(annotation, kinds) -> bool:
     return any(_takes(a, kinds) for a in typing.get_args(annotation))
 
 
+_EXP_INT = re.compile(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+")
+
+
 class _Strict(BaseModel):
     # allow_inf_nan=False: ``.inf``/``.nan`` in YAML (or NaN in JSON) are refused with the field
     # named; an infinite evaluation set or budget would otherwise surface as an internal error
@@ -55,6 +59,16 @@ class _Strict(BaseModel):
                 if isinstance(v, bool) and f is not None and _takes(f.annotation, (int, float)) \
                         and not _takes(f.annotation, (bool,)):
                     raise ValueError(f"{k}: must be a number, not {str(v).lower()}")
+            # YAML 1.1 (PyYAML) reads `steps: 1e5` as the string "1e5" (its floats need a dot and a signed
+            # exponent); float fields parse it, integer fields refused it ("unable to parse string as an
+            # integer"). A whole number in exponent notation is that integer.
+            fixed = {k: int(float(v)) for k, v in data.items()
+                     if isinstance(v, str) and _EXP_INT.fullmatch(v.strip()) and isinstance(k, str)
+                     and (f := cls.model_fields.get(k)) is not None and _takes(f.annotation, (int,))
+                     and not _takes(f.annotation, (float, str)) and math.isfinite(float(v))
+                     and float(v) == int(float(v))}
+            if fixed:
+                data = {**data, **fixed}
         return data
 
 

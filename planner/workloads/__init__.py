@@ -94,12 +94,24 @@ WORKLOADS = {w.name: w for w in (
     Workload("simulation", _simulation),
 )}
 
+def _trains(name: str, command: str) -> Callable[[JobSpec], str]:
+    """A training command's workload. A job with a ``serving`` section and no ``training`` one describes
+    serving: planning it as pre-training on defaulted tokens (what recommend/estimate/simulate did, down to
+    a `recommend --emit slurm` of pretrain_gpt.py) answers a question nobody asked."""
+    def pick(job: JobSpec) -> str:
+        if job.serving is not None and job.tabular is None and "training" not in job.model_fields_set:
+            raise InputError("serving", f"the job has a serving section and no training section: plan it with "
+                                        f"`planner serve`; `planner {command}` plans training (add a training section)")
+        return name
+    return pick
+
+
 #: which workload answers a command, given the job's sections
 COMMANDS: dict[str, Callable[[JobSpec], str]] = {
-    "estimate": lambda job: "estimate",
-    "recommend": lambda job: "tabular" if job.tabular is not None else "training",
+    "estimate": _trains("estimate", "estimate"),
+    "recommend": lambda job: "tabular" if job.tabular is not None else _trains("training", "recommend")(job),
     "serve": lambda job: "serving",
-    "simulate": lambda job: "simulation",
+    "simulate": _trains("simulation", "simulate"),
 }
 
 

@@ -54,7 +54,8 @@ from typing import Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import option_from_cluster, option_from_instance, profile_matches, select_instances
+from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
+                                      unmatched_gpus)
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.model.serving_efficiency import TILE_ROWS, ServingEfficiency, engine_efficiency
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -667,7 +668,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         wl = _workload(s, 1.0, 1.0, 1, sim, 0)
         qps = len(wl) / max(wl.span_s, 1e-9)
     rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
-    for hw in _options(job, cat, profile):
+    hws = _options(job, cat, profile)
+    # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
+    left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
+    for hw in hws:
         for prec in precs:
             sp = s.model_copy(update={"precision": prec})
             if m.is_transformer:
@@ -752,17 +756,19 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
            if simulated else ""),
         # training defaults the loader filled in do not apply to serving
         assumptions=tuple([a for a in job.assumptions if not a.startswith("training.")]
+                          + [f"left out: {x}" for x in left_out]
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
-        why=_why(options[0], rejected, realtime, bool(sim.trace)),
+        why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
     )
 
 
-def _why(b: ServingOption, rejected, realtime: bool, trace: bool) -> str:
+def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
     """The recommendation in one line: the best option, its simulated check, and why a smaller
-    TP on the same GPU does not work."""
+    TP on the same GPU does not work. A generic model (a CNN) has one request latency, not a time per
+    output token: its line says "p99 latency", as its table column does."""
     sim = b.simulated
     if not realtime:
         out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} costs "
@@ -772,14 +778,14 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool) -> str:
                     + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
         return out
-    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets TPOT {b.tpot_ms:.1f} ms"
+    s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
     if sim:
         s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replicas "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.replicas:
-        s += f"; {b.replicas} replicas on {b.nodes} node(s)"
+        s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"
     smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp]
     if smaller:
         r = max(smaller, key=lambda r: r.tp)
