@@ -129,7 +129,7 @@ def test_bad_output_path_is_one_line_and_writes_nothing(cli, tmp_path):
 
 
 @pytest.mark.parametrize("example, says", [
-    ("serving-resnet50.yaml", "Latency margin: p99 latency"),  # a generic model: one latency, no TTFT
+    ("serving-resnet50.yaml", "Latency margin (analytic): p99 latency"),  # a generic model: one latency, no TTFT
     ("serving-batch-llama3-8b.yaml", "No latency target"),  # offline: sized by node-hours, no replicas
 ])
 def test_serving_review_of_generic_and_offline_jobs(example, says):
@@ -157,3 +157,74 @@ def test_report_no_simulate_reaches_the_serving_planner(monkeypatch):
 
     monkeypatch.setattr(serving, "simulate_serving", boom)
     report_for_job(load_job(EXAMPLES / "serving-llama3-8b-chat.yaml"), simulate=False)
+
+
+# ---------------------------------------------------------------------------- what the reviews say (qa2)
+DATA_BOUND = {  # ResNet-50 on local NVMe shards with 4 vCPUs per GPU: the loaders, not the GPUs, set the step
+    "model": {"preset": "resnet50"},
+    "training": {"global_batch": 2048, "micro_batch": 256, "precision": "bf16", "optimizer": "sgd_momentum",
+                 "epochs": 10, "dataset_samples": 1281167},
+    "parallel": {"tp": 1, "pp": 1, "zero": 0},
+    "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
+    "data": {"storage": "local_nvme", "format": "shards", "shard_mb": 256, "sample_bytes": 110000,
+             "dataset_samples": 1281167, "decode_ms_per_sample": 5.25, "vcpus_per_gpu": 4},
+}
+
+
+def _md(job, **kw):
+    from planner.present.report import render_markdown, report_for_job
+
+    rep, res = report_for_job(job, top=3, **kw)
+    return render_markdown(rep, "x_files")[0], res
+
+
+def test_data_bound_report_times_are_readable_and_say_what_is_analytic():
+    """A 48-minute data-bound run: its tables printed "days 0.0", the cost line "x 1 h", and the
+    Pareto front and sensitivity rows (compute-bound, 48 ms a step, $4.60) sat next to the plan
+    (simulated, 456 ms, $43.62) with nothing saying they differ."""
+    from planner.spec import load_job_dict
+
+    md, rec = _md(load_job_dict(DATA_BOUND))
+    best = rec["best"]
+    sim = best["simulated"]
+    assert sim["step_time_s"] > 3 * sim["analytic_step_time_s"]  # the premise: data-bound
+    hours = best["cost"]["hours"]
+    assert hours < 2
+    top = next(l for l in md.splitlines() if l.startswith("| 1 | "))
+    assert fmt_time(hours * 3600) in top and "| 0.0 |" not in top
+    assert f" x {hours:.3g} h)" in md and " x 1 h)" not in md
+    assert md.count("leave out the simulated data-loading stall") == 2  # Pareto caption and sensitivity intro
+    assert fmt_time(sim["step_time_s"]) in md and fmt_time(sim["analytic_step_time_s"]) in md
+
+
+def test_compute_bound_report_has_no_analytic_caveat(reports):
+    assert "data-loading stall" not in reports["md"].read_text(encoding="utf-8")
+
+
+def test_serving_review_shows_the_simulated_latencies():
+    """The serving review printed only the analytic one-iteration TTFT (87 ms) and judged the
+    latency margin on it, while the simulated p99 TTFT users would see was 300 ms."""
+    from planner.spec import load_job
+
+    md, res = _md(load_job(EXAMPLES / "serving-llama3-8b-chat.yaml"))
+    sim = res.best.simulated
+    assert sim and sim["meets_targets"]
+    section = md.split("## Simulated latency")[1].split("\n## ")[0]
+    for k in ("ttft_ms", "tpot_ms"):
+        assert f"{sim[k]['p99']:,.1f}" in section
+    assert f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms" in md
+    assert f"{sim['saturated_rps_per_replica']:,.2f}" in section
+    summary = _summary_md(md)
+    assert summary["best"]["simulated"]["ttft_ms"]["p99"] == pytest.approx(sim["ttft_ms"]["p99"])
+    assert "| True |" not in md and "0.5" not in md.split("| utilisation (analytic) |")[1].split("\n")[0]
+
+
+def test_tabular_review_shows_cents_and_minutes():
+    """A GBDT run costs cents: the review printed "$0.01" for every option and "0.018" hours."""
+    from planner.spec import load_job
+    from planner.units import fmt_usd_cents
+
+    md, res = _md(load_job(EXAMPLES / "gbdt-tabular.yaml"))
+    costs = [fmt_usd_cents(r.cost_usd) for r in res.ranked[:3]]
+    assert len(set(costs)) == 3 and all(c in md for c in costs)
+    assert "| 0.018 |" not in md and "min |" in md
