@@ -142,6 +142,21 @@ def test_adding_gpus_to_io_bound_job_raises_cost_not_throughput():
     assert gpu_s_per_sample[32] > 1.8 * gpu_s_per_sample[16]
 
 
+def test_storage_request_rate_never_exceeds_the_cap():
+    """The reported storage request rate is what the store served: it used to count the loaders'
+    bookings ahead of the clock (a prefetch's worth), so the files job, capped at S3's 5,500 GET/s,
+    printed 5,578-5,813 requests/s in the workers and shard-size answers."""
+    job = load_job(EXAMPLES / "resnet50-objectstore-files.yaml")
+    cfg = SimConfig.from_estimate(estimate_job(job), job)
+    for workers in (23, 64):  # the configured loader, and one the request cap binds hard
+        r = simulate(replace(cfg, loader=replace(cfg.loader, workers=workers)), steps=200, seed=0)
+        rps = r.data["storage_requests_per_s"]
+        assert rps <= 5_500 * (1 + 1e-9)
+        # one GET per image: served requests match the images delivered, within the loaders' in-flight work
+        assert rps == pytest.approx(r.samples_per_s, rel=0.05)
+        assert r.data["storage_read_Bps"] == pytest.approx(rps * 110_000, rel=0.05)
+
+
 def test_shards_cache_and_filtering_reduce_stall():
     job = load_job(EXAMPLES / "resnet50-objectstore-files.yaml")
     cfg = SimConfig.from_estimate(estimate_job(job), job)
@@ -265,6 +280,20 @@ def test_cli_simulate_answers(cli):
     assert code == 0, se
     for text in ("loader workers:", "caching:", "shards:", "evaluation:", "saves"):
         assert text in so
+
+
+def test_cli_evaluation_answer_names_the_jobs_own_tier(cli, tmp_path):
+    """The evaluation answer printed "a stratified 10% holdout with the full set every 10th
+    evaluation" whatever the job's evaluation.holdout_fraction / full_every said."""
+    doc = yaml.safe_load((EXAMPLES / "resnet50-eval-cadence.yaml").read_text())
+    doc["evaluation"].update(holdout_fraction=0.25, full_every=3)
+    job = tmp_path / "tier.yaml"
+    job.write_text(yaml.safe_dump(doc))
+    code, so, se = cli("simulate", str(job), "--steps", "100")
+    assert code == 0, se
+    line = " ".join(so[so.index("evaluation:"):].split())
+    assert "a stratified 25% holdout with the full set every 3rd evaluation" in line, line
+    assert "10th" not in line
 
 
 @pytest.mark.parametrize("args,field", [

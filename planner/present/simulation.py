@@ -8,6 +8,7 @@ from pathlib import Path
 
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
+from planner.units import ordinal
 
 
 def timeline_text(result: SimResult, fmt: str = "csv") -> str:
@@ -127,7 +128,8 @@ def format_answers(ans: dict):
     if e and e.get("rows"):
         parts.append(Text(
             f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']} steps, full set); "
-            f"a stratified 10% holdout with the full set every 10th evaluation: {e['eval_share_tiered']:.1%} "
+            f"a stratified {e['subset_fraction']:.0%} holdout with the full set every {ordinal(e['full_every'])} "
+            f"evaluation: {e['eval_share_tiered']:.1%} "
             f"— saves {e['wall_saving_share']:.1%} of wall time"))
     k = ans.get("checkpoint")
     if k and k.get("rows"):
