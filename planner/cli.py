@@ -91,6 +91,9 @@ def _progress(what: str):
     workload calls ``progress(done, total, description)``. Gone when the work ends."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    if not err.is_terminal:  # piped/captured stderr shows no bar, but rich's Live still wrote a stray
+        yield lambda done, total, desc: None  # newline there, so an error was two lines, not one
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
                   transient=True) as bar:
         task = bar.add_task(what, total=1)
@@ -293,7 +296,7 @@ def calibrate(
         f = prof.fitted
         out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
                   + (f" (catalog GPU {esc(prof.fingerprint.catalog_gpu)})" if prof.fingerprint.catalog_gpu else "")
-                  + f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else "")
+                  + (f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else ""))
     _run(go)
 
 
