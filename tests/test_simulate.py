@@ -330,3 +330,29 @@ def test_recommend_says_data_bound(catalog):
     if 1 in by_nodes and 4 in by_nodes:
         assert by_nodes[4]["cost"]["cost_ondemand_usd"] > 1.5 * by_nodes[1]["cost"]["cost_ondemand_usd"] * 0.9
         assert by_nodes[4]["cost"]["hours"] > by_nodes[1]["cost"]["hours"] / 4 * 1.5
+
+
+def test_goodput_of_a_cycle_far_longer_than_the_mtbf_is_zero_not_an_overflow(cli, tmp_path):
+    """qa2: the app died with 'math range error' (and `planner recommend` with an internal error) on
+    a spot job whose candidates include steps of hours on a 0.001 Gb/s network: exp(c / MTBF)
+    overflowed in the goodput formula. Such a cycle almost never completes: goodput 0, the plan's
+    expected spot time and cost infinite (ranked last), and no numpy warning on the terminal."""
+    import warnings
+
+    import numpy as np
+
+    from planner.simulate.interruptions import SpotRate, spot_expectation
+
+    assert expected_goodput(1e9, 10.0, 3600.0, 600.0) == 0.0
+    assert 0 < expected_goodput(3600.0, 10.0, 3600.0 * 700 / 1.01, 600.0) < 1  # just under the cut: finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = spot_expectation(SpotRate(1.0, 1.0, 1.0, 0.0, "test"), np.array([1e6, 10.0]), np.array([8, 8]),
+                             np.array([1e6, 1.0]), 10.0, 60.0, 600.0, every_steps=1)
+    assert np.isinf(e["hours"][0]) and np.isinf(e["cost"][0]) and np.isfinite(e["hours"][1])
+    job = tmp_path / "spot.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 131072, global_batch: 8192, tokens: 1.0e6}\n"
+                   "cluster: {inter_node_gbps: 0.001}\nconstraints: {spot: true, clouds: [aws]}\n")
+    code, so, se = cli("recommend", job, "--json")
+    assert code == 0, se
+    assert json.loads(so)["best"]["cost"]["spot_risk"]["expected_cost_usd"] > 0
