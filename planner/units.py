@@ -16,7 +16,9 @@ def fmt_time(s: float | None) -> str:
         return f"{s / 60:.1f} min"
     if s < 3 * 86400:
         return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
+    if s < 1000 * 86400:
+        return f"{s / 86400:.1f} d"
+    return f"{s / (365.25 * 86400):,.1f} years"  # "2212281.9 d" is not read as 6,057 years
 
 
 def ordinal(n: int) -> str:
