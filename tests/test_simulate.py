@@ -356,3 +356,12 @@ def test_goodput_of_a_cycle_far_longer_than_the_mtbf_is_zero_not_an_overflow(cli
     code, so, se = cli("recommend", job, "--json")
     assert code == 0, se
     assert json.loads(so)["best"]["cost"]["spot_risk"]["expected_cost_usd"] > 0
+
+
+@pytest.mark.parametrize("steps, wall", [("1", " s"), ("100000000", " d")])
+def test_cli_simulate_wall_is_a_readable_duration(cli, steps, wall):
+    """The wall line printed '1.27e+04 h' for 1e8 steps and '0.000488 h' for one."""
+    code, so, se = cli("simulate", str(EXAMPLES / "resnet50-eval-cadence.yaml"), "--steps", steps, "--no-answers")
+    assert code == 0, se
+    line = next(l for l in so.splitlines() if l.strip().startswith("wall"))
+    assert line.rstrip().endswith(wall) and "e+" not in line and "0.000" not in line, line
