@@ -391,3 +391,13 @@ def test_a_large_fleet_is_simulated_as_a_slice_and_scales_with_qps(monkeypatch):
         sizes[qps] = b["replicas"]
     assert max(seen) <= ws.MAX_SIM_REPLICAS * FAST.max_replica_factor
     assert sizes[20_000] == pytest.approx(10 * sizes[2_000], rel=0.08)
+
+
+def test_deadline_hours_on_a_realtime_job_is_refused(cli):
+    """qa2: `planner serve <realtime job> --deadline-hours 5` was silently ignored."""
+    from tests.conftest import EXAMPLES
+
+    code, so, se = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--deadline-hours", "5", "--no-simulate")
+    assert code == 2 and so == ""
+    lines = se.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --deadline-hours: applies to offline jobs"), se

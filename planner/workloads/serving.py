@@ -395,6 +395,10 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
     that are not None) on top."""
     s = job.serving
+    if overrides.get("deadline_hours") is not None and s is not None and s.mode != "batch":
+        # a real-time job is sized for its QPS; the flag was silently ignored
+        raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
+                                             "sized for serving.qps")
     base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
                 deadline_hours=s.deadline_hours) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
