@@ -228,3 +228,22 @@ def test_tabular_review_shows_cents_and_minutes():
     costs = [fmt_usd_cents(r.cost_usd) for r in res.ranked[:3]]
     assert len(set(costs)) == 3 and all(c in md for c in costs)
     assert "| 0.018 |" not in md and "min |" in md
+
+
+def test_campaign_section_compares_the_two_strategies():
+    """The campaign section listed raw keys ('fetch_hours 0.08889', 'invalidation_rate 0.15') and
+    left out what each strategy costs; it now has the terminal's comparison and verdict."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.spec import load_job
+
+    rep, _ = report_for_job(load_job(EXAMPLES / "preprocess-campaign.yaml"), top=3)
+    md = render_markdown(rep, "x_files")[0]
+    section = md.split("## Campaign: preprocessing vs training")[1].split("\n## ")[0]
+    from planner.workloads import Context, plan
+    from hardware_catalog import load_catalog
+
+    camp = plan("recommend", load_job(EXAMPLES / "preprocess-campaign.yaml"), Context(catalog=load_catalog(), top=3)).campaign
+    for key in ("no_cache", "cache"):
+        assert fmt_usd(camp[key]["cost_usd"]) in section
+    assert f"Caching saves {fmt_usd(camp['savings_usd'])}" in section
+    assert "fetch_hours" not in section and "invalidation rate 15%" in section
