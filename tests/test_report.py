@@ -247,3 +247,18 @@ def test_campaign_section_compares_the_two_strategies():
         assert fmt_usd(camp[key]["cost_usd"]) in section
     assert f"Caching saves {fmt_usd(camp['savings_usd'])}" in section
     assert "fetch_hours" not in section and "invalidation rate 15%" in section
+
+
+def test_serving_review_says_when_a_fleet_slice_was_simulated():
+    """A 481-replica fleet is simulated as 37 replicas at 1/13 of the QPS: the review must not say
+    '27,036 requests at 10000 requests/s on 481 replicas' of a run that had 37."""
+    from planner.present.report import _serving_simulated
+
+    lat = {"p50": 1.0, "p90": 2.0, "p99": 3.0}
+    sim = dict(requests=27_036, qps=10_000.0, replicas=481, simulated_s=42.0, max_num_batched_tokens=512, max_num_seqs=64,
+               ttft_ms=lat, tpot_ms=lat, e2e_ms=lat, meets_targets=True, goodput=1.0, saturated_rps_per_replica=30.0,
+               utilisation=0.69, kv_used_max=0.1, queue_max=3, preemptions=0, unfinished=0,
+               fleet_slice=dict(replicas=37, qps=10_000 / 13, replicas_per_simulated=13.0))
+    head = _serving_simulated(sim, {"ttft_ms": 500, "tpot_ms": 50}, 0.1).blocks[0]
+    assert "on 37 replicas (a slice of the 481-replica fleet at 10,000 requests/s" in head, head
+    assert "standing for 13" in head

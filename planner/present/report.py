@@ -653,8 +653,12 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
             f"{tgt[t]:g}" if tgt.get(t) is not None else "-"]
            for key, name, t in (("ttft_ms", "TTFT ms", "ttft_ms"), ("tpot_ms", "TPOT ms", "tpot_ms"),
                                 ("e2e_ms", "end-to-end ms", None))]
-    head = (f"{sim.get('requests', 0):,} requests at {sim.get('qps', 0):g} requests/s on {sim.get('replicas')} replicas, "
-            f"{sim.get('simulated_s', 0) / 60:.1f} simulated minutes; token budget {sim.get('max_num_batched_tokens')}, "
+    sl = sim.get("fleet_slice")  # a large fleet is simulated as a slice at its share of the QPS
+    where = (f"{sim.get('requests', 0):,} requests at {sl['qps']:,.6g} requests/s on {sl['replicas']} replicas (a slice "
+             f"of the {sim.get('replicas'):,}-replica fleet at {sim.get('qps', 0):,.6g} requests/s, each simulated replica "
+             f"standing for {sl['replicas_per_simulated']:.3g})" if sl else
+             f"{sim.get('requests', 0):,} requests at {sim.get('qps', 0):g} requests/s on {sim.get('replicas')} replicas")
+    head = (f"{where}, {sim.get('simulated_s', 0) / 60:.1f} simulated minutes; token budget {sim.get('max_num_batched_tokens')}, "
             f"at most {sim.get('max_num_seqs')} sequences per replica"
             + (f"; sized so that each p99 sits {margin:.0%} under its target" if margin else ""))
     kv = [["meets the targets", "yes" if sim.get("meets_targets") else "NO"],
