@@ -262,3 +262,15 @@ def test_serving_review_says_when_a_fleet_slice_was_simulated():
     head = _serving_simulated(sim, {"ttft_ms": 500, "tpot_ms": 50}, 0.1).blocks[0]
     assert "on 37 replicas (a slice of the 481-replica fleet at 10,000 requests/s" in head, head
     assert "standing for 13" in head
+
+
+def test_offline_serving_review_shows_simulated_throughput_not_latency():
+    """An offline (mode: batch) job's simulated backlog has no latency target: the review printed
+    its queueing latencies as 'meets the targets: NO' with 'saturated requests/s: nan'."""
+    from planner.spec import load_job
+
+    md, res = _md(load_job(EXAMPLES / "serving-batch-llama3-8b.yaml"))
+    sim = res.best.simulated
+    assert "## Simulated latency" not in md and "## Simulated throughput" in md
+    assert f"{sim['throughput_rps']:,.3g} requests/s" in md and f"{sim['replica_hours']:,.1f} replica-hours" in md
+    assert "nan" not in md

@@ -695,8 +695,16 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         [*(labels.get(k, (k, ""))[:1]), f"{v:g}" if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
         for k, v in tgt.items() if v is not None])]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
-    if sim and sim.get("ttft_ms"):
+    if realtime and sim and sim.get("ttft_ms"):
         secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin")))
+    elif sim and sim.get("throughput_rps"):  # offline: a simulated backlog gives the throughput, not latencies
+        secs.append(Section("Simulated throughput (a backlog, continuous batching, KV cache)", [
+            f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "
+            f"{sim.get('output_tokens_per_s') or 0:,.0f} output tokens/s per replica"
+            + (f"; the job's requests take {sim['replica_hours']:,.1f} replica-hours" if sim.get("replica_hours") else "")
+            + (f" ({fmt_usd(sim['usd'])})" if sim.get("usd") else "")
+            + (f"; {sim['replicas']} replicas finish them in {fmt_time(sim['hours'] * 3600)}"
+               if sim.get("hours") and sim.get("replicas") else "") + "."]))
     opts = res.get("options") or []
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency"],
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas", "-")), str(o.get("batch")),
@@ -706,7 +714,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                            for o in opts[:top]], "analytic steady state of each option (replicas: "
                                           "simulated where the option was simulated)")]))
     risks = []
-    if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see
+    if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
                      f"{tgt.get('ttft_ms', '-')}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target {tgt.get('tpot_ms', '-')}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
@@ -724,7 +732,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                         + [f"{k}: {v}" for k, v in _pairs(res.get("definitions"))]
                                         + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]]))
     summary = {k: best.get(k) for k, _ in SERVING_ROWS}
-    if sim and sim.get("ttft_ms"):
+    if realtime and sim and sim.get("ttft_ms"):
         summary["simulated"] = {k: sim.get(k) for k in ("ttft_ms", "tpot_ms", "e2e_ms", "goodput", "replicas", "qps",
                                                         "saturated_rps_per_replica", "utilisation", "meets_targets")}
     return Report(title, secs, {"workload": "serving", "best": summary})
