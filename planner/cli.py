@@ -308,7 +308,7 @@ def calibrate(
         f = prof.fitted
         out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
                   + (f" (catalog GPU {esc(prof.fingerprint.catalog_gpu)})" if prof.fingerprint.catalog_gpu else "")
-                  + f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else "")
+                  + (f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else ""))
     _run(go)
 
 

@@ -394,14 +394,32 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
         return None
 
 
+def _duration(hours) -> tuple[str, list]:
+    """A column of times to train in one unit a table can still sort by: minutes when the longest
+    is under two hours, hours under two days, else days ("days 0.0" for a 30-minute run said nothing)."""
+    h = pd.Series(hours, dtype=float)
+    if h.max(skipna=True) < 2:
+        return "minutes to train", (h * 60).round(1).tolist()
+    if h.max(skipna=True) < 48:
+        return "hours to train", h.round(2).tolist()
+    return "days to train", (h / 24).round(2).tolist()
+
+
+def _dollars(x) -> list:
+    """Dollars to the cent under $100 (a $1.51 run is not "$2"), whole dollars above."""
+    x = pd.Series(x, dtype=float)
+    return x.round(2 if x.max(skipna=True) < 100 else 0).tolist()
+
+
 def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     """The sensitivity frame in people's units."""
+    dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
         "step": [fmt_time(x) for x in df["step_time_s"]],
-        "days to train": (df["hours"] / 24).round(2),
-        "on-demand $": df["cost_ondemand_usd"].round(0),
-        "spot $": df["cost_spot_usd"].round(0),
+        dur: hours,
+        "on-demand $": _dollars(df["cost_ondemand_usd"]),
+        "spot $": _dollars(df["cost_spot_usd"]),
         "MFU": (df["mfu"] * 100).round(1),
         "mem GiB": df["mem_gib"].round(1),
         "fits": df["fits"],
@@ -411,13 +429,15 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
 
 def ranked_display(rec: dict) -> pd.DataFrame:
     rows = []
-    for i, r in enumerate(rec["ranked"], 1):
+    dur, hours = _duration([r["cost"]["hours"] for r in rec["ranked"]])
+    for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      "GPUs": r["hardware"]["gpus"], "layout": config_str(r["config"]),
                      "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
-                     "mem GiB": round(m["total"] / 2**30, 1), "days": round(c["hours"] / 24, 2),
-                     "on-demand $": c["cost_ondemand_usd"], "spot $": c["cost_spot_usd"]})
+                     "mem GiB": round(m["total"] / 2**30, 1), dur: h,
+                     "on-demand $": round(c["cost_ondemand_usd"], 2),
+                     "spot $": round(c["cost_spot_usd"], 2) if c["cost_spot_usd"] is not None else None})
     return pd.DataFrame(rows)
 
 
@@ -456,9 +476,10 @@ def scaling_display(rec) -> pd.DataFrame:
     from planner.units import config_str
 
     rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
+    dur, hours = _duration([r["days"] * 24 for r in rows]) if rows else ("days to train", [])
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
-                          "MFU": f"{r['mfu']:.0%}", "days": round(r["days"], 2), "cost $": round(r["cost"], 2)}
-                         for r in rows])
+                          "MFU": f"{r['mfu']:.0%}", dur: h, "cost $": round(r["cost"], 2)}
+                         for r, h in zip(rows, hours)])
 
 
 def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
@@ -466,6 +487,8 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     from planner.search.rank import best_per
     from planner.units import config_str
 
+    rows = best_per(rec["table"], by)
+    dur, hours = _duration([r["days"] * 24 for r in rows]) if rows else ("days to train", [])
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
-                          "MFU": f"{r['mfu']:.0%}", "days": round(r["days"], 2), "cost $": round(r["cost"], 2)}
-                         for r in best_per(rec["table"], by)])
+                          "MFU": f"{r['mfu']:.0%}", dur: h, "cost $": round(r["cost"], 2)}
+                         for r, h in zip(rows, hours)])

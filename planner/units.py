@@ -16,7 +16,19 @@ def fmt_time(s: float | None) -> str:
         return f"{s / 60:.1f} min"
     if s < 3 * 86400:
         return f"{s / 3600:.1f} h"
-    return f"{s / 86400:.1f} d"
+    if s < 1000 * 86400:
+        return f"{s / 86400:.1f} d"
+    return f"{s / (365.25 * 86400):,.1f} years"  # "2212281.9 d" is not read as 6,057 years
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st: the job's own tier, not always "10th".
+
+    >>> [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 102)]
+    ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '102nd']
+    """
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def fmt_usd(x: float | None) -> str:

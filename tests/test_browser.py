@@ -108,3 +108,30 @@ def test_app_renders_charts_in_chromium(app_url, browser, tmp_path):
     shot = Path(os.environ.get("PLANNER_APP_SCREENSHOT") or tmp_path / "app.png")
     browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 50_000  # a blank page compresses to a few kB
+
+
+def test_a_sidebar_change_in_the_browser_redraws_without_errors(app_url, browser):
+    """qa2: a widget moved in the real page (the preset selectbox, typed and chosen as a user does)
+    reruns the app: the model caption and the metrics follow, the charts draw again, and no
+    exception box appears (AppTest covers every widget; this checks the browser round trip)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(app_url)
+    metrics = lambda d: [m.text for m in d.find_elements(By.CSS_SELECTOR, "[data-testid='stMetric']")]  # noqa: E731
+    WebDriverWait(browser, 120, poll_frequency=0.5).until(lambda d: len(metrics(d)) >= 6)
+    before = metrics(browser)
+    box = browser.find_element(By.CSS_SELECTOR, "[data-testid='stSidebar'] [data-testid='stSelectbox'] input")
+    box.click()
+    box.send_keys("resnet50")
+    box.send_keys(Keys.ENTER)
+    WebDriverWait(browser, 120, poll_frequency=0.5).until(
+        lambda d: "resnet50" in d.find_element(By.TAG_NAME, "body").text and len(metrics(d)) >= 6
+        and metrics(d) != before and not d.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"))
+    body = browser.find_element(By.TAG_NAME, "body").text
+    assert "Traceback" not in body and not browser.find_elements(By.CSS_SELECTOR, "[data-testid='stException']")
+    views = browser.find_elements(By.CSS_SELECTOR, ".vega-embed svg, .vega-embed canvas")
+    assert len(views) >= 5
+    ttt = next(m for m in metrics(browser) if m.startswith("time to train"))
+    assert ttt.endswith((" min", " h", " s")), ttt  # a ResNet-50 run is short: shown in its own unit

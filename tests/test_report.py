@@ -129,7 +129,7 @@ def test_bad_output_path_is_one_line_and_writes_nothing(cli, tmp_path):
 
 
 @pytest.mark.parametrize("example, says", [
-    ("serving-resnet50.yaml", "Latency margin: p99 latency"),  # a generic model: one latency, no TTFT
+    ("serving-resnet50.yaml", "Latency margin (analytic): p99 latency"),  # a generic model: one latency, no TTFT
     ("serving-batch-llama3-8b.yaml", "No latency target"),  # offline: sized by node-hours, no replicas
 ])
 def test_serving_review_of_generic_and_offline_jobs(example, says):
@@ -157,3 +157,120 @@ def test_report_no_simulate_reaches_the_serving_planner(monkeypatch):
 
     monkeypatch.setattr(serving, "simulate_serving", boom)
     report_for_job(load_job(EXAMPLES / "serving-llama3-8b-chat.yaml"), simulate=False)
+
+
+# ---------------------------------------------------------------------------- what the reviews say (qa2)
+DATA_BOUND = {  # ResNet-50 on local NVMe shards with 4 vCPUs per GPU: the loaders, not the GPUs, set the step
+    "model": {"preset": "resnet50"},
+    "training": {"global_batch": 2048, "micro_batch": 256, "precision": "bf16", "optimizer": "sgd_momentum",
+                 "epochs": 10, "dataset_samples": 1281167},
+    "parallel": {"tp": 1, "pp": 1, "zero": 0},
+    "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
+    "data": {"storage": "local_nvme", "format": "shards", "shard_mb": 256, "sample_bytes": 110000,
+             "dataset_samples": 1281167, "decode_ms_per_sample": 5.25, "vcpus_per_gpu": 4},
+}
+
+
+def _md(job, **kw):
+    from planner.present.report import render_markdown, report_for_job
+
+    rep, res = report_for_job(job, top=3, **kw)
+    return render_markdown(rep, "x_files")[0], res
+
+
+def test_data_bound_report_times_are_readable_and_say_what_is_analytic():
+    """A 48-minute data-bound run: its tables printed "days 0.0", the cost line "x 1 h", and the
+    Pareto front and sensitivity rows (compute-bound, 48 ms a step, $4.60) sat next to the plan
+    (simulated, 456 ms, $43.62) with nothing saying they differ."""
+    from planner.spec import load_job_dict
+
+    md, rec = _md(load_job_dict(DATA_BOUND))
+    best = rec["best"]
+    sim = best["simulated"]
+    assert sim["step_time_s"] > 3 * sim["analytic_step_time_s"]  # the premise: data-bound
+    hours = best["cost"]["hours"]
+    assert hours < 2
+    top = next(l for l in md.splitlines() if l.startswith("| 1 | "))
+    assert fmt_time(hours * 3600) in top and "| 0.0 |" not in top
+    assert f" x {hours:.3g} h)" in md and " x 1 h)" not in md
+    assert md.count("leave out the simulated data-loading stall") == 2  # Pareto caption and sensitivity intro
+    assert fmt_time(sim["step_time_s"]) in md and fmt_time(sim["analytic_step_time_s"]) in md
+
+
+def test_compute_bound_report_has_no_analytic_caveat(reports):
+    assert "data-loading stall" not in reports["md"].read_text(encoding="utf-8")
+
+
+def test_serving_review_shows_the_simulated_latencies():
+    """The serving review printed only the analytic one-iteration TTFT (87 ms) and judged the
+    latency margin on it, while the simulated p99 TTFT users would see was 300 ms."""
+    from planner.spec import load_job
+
+    md, res = _md(load_job(EXAMPLES / "serving-llama3-8b-chat.yaml"))
+    sim = res.best.simulated
+    assert sim and sim["meets_targets"]
+    section = md.split("## Simulated latency")[1].split("\n## ")[0]
+    for k in ("ttft_ms", "tpot_ms"):
+        assert f"{sim[k]['p99']:,.1f}" in section
+    assert f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms" in md
+    assert f"{sim['saturated_rps_per_replica']:,.2f}" in section
+    summary = _summary_md(md)
+    assert summary["best"]["simulated"]["ttft_ms"]["p99"] == pytest.approx(sim["ttft_ms"]["p99"])
+    assert "| True |" not in md and "0.5" not in md.split("| utilisation (analytic) |")[1].split("\n")[0]
+
+
+def test_tabular_review_shows_cents_and_minutes():
+    """A GBDT run costs cents: the review printed "$0.01" for every option and "0.018" hours."""
+    from planner.spec import load_job
+    from planner.units import fmt_usd_cents
+
+    md, res = _md(load_job(EXAMPLES / "gbdt-tabular.yaml"))
+    costs = [fmt_usd_cents(r.cost_usd) for r in res.ranked[:3]]
+    assert len(set(costs)) == 3 and all(c in md for c in costs)
+    assert "| 0.018 |" not in md and "min |" in md
+
+
+def test_campaign_section_compares_the_two_strategies():
+    """The campaign section listed raw keys ('fetch_hours 0.08889', 'invalidation_rate 0.15') and
+    left out what each strategy costs; it now has the terminal's comparison and verdict."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.spec import load_job
+
+    rep, _ = report_for_job(load_job(EXAMPLES / "preprocess-campaign.yaml"), top=3)
+    md = render_markdown(rep, "x_files")[0]
+    section = md.split("## Campaign: preprocessing vs training")[1].split("\n## ")[0]
+    from planner.workloads import Context, plan
+    from hardware_catalog import load_catalog
+
+    camp = plan("recommend", load_job(EXAMPLES / "preprocess-campaign.yaml"), Context(catalog=load_catalog(), top=3)).campaign
+    for key in ("no_cache", "cache"):
+        assert fmt_usd(camp[key]["cost_usd"]) in section
+    assert f"Caching saves {fmt_usd(camp['savings_usd'])}" in section
+    assert "fetch_hours" not in section and "invalidation rate 15%" in section
+
+
+def test_serving_review_says_when_a_fleet_slice_was_simulated():
+    """A 481-replica fleet is simulated as 37 replicas at 1/13 of the QPS: the review must not say
+    '27,036 requests at 10000 requests/s on 481 replicas' of a run that had 37."""
+    from planner.present.report import _serving_simulated
+
+    lat = {"p50": 1.0, "p90": 2.0, "p99": 3.0}
+    sim = dict(requests=27_036, qps=10_000.0, replicas=481, simulated_s=42.0, max_num_batched_tokens=512, max_num_seqs=64,
+               ttft_ms=lat, tpot_ms=lat, e2e_ms=lat, meets_targets=True, goodput=1.0, saturated_rps_per_replica=30.0,
+               utilisation=0.69, kv_used_max=0.1, queue_max=3, preemptions=0, unfinished=0,
+               fleet_slice=dict(replicas=37, qps=10_000 / 13, replicas_per_simulated=13.0))
+    head = _serving_simulated(sim, {"ttft_ms": 500, "tpot_ms": 50}, 0.1).blocks[0]
+    assert "on 37 replicas (a slice of the 481-replica fleet at 10,000 requests/s" in head, head
+    assert "standing for 13" in head
+
+
+def test_offline_serving_review_shows_simulated_throughput_not_latency():
+    """An offline (mode: batch) job's simulated backlog has no latency target: the review printed
+    its queueing latencies as 'meets the targets: NO' with 'saturated requests/s: nan'."""
+    from planner.spec import load_job
+
+    md, res = _md(load_job(EXAMPLES / "serving-batch-llama3-8b.yaml"))
+    sim = res.best.simulated
+    assert "## Simulated latency" not in md and "## Simulated throughput" in md
+    assert f"{sim['throughput_rps']:,.3g} requests/s" in md and f"{sim['replica_hours']:,.1f} replica-hours" in md
+    assert "nan" not in md

@@ -401,3 +401,42 @@ def test_generic_model_why_speaks_of_request_latency():
                constraints={"instances": ["aws:p5.48xlarge"]})
     why = _plan(job).why
     assert "p99 latency" in why and "TPOT" not in why, why
+
+
+def test_a_large_fleet_is_simulated_as_a_slice_and_scales_with_qps(monkeypatch):
+    """qa2: serving time grew with the replica count (10,000 QPS of llama3-8b: 478 replicas, 27 s;
+    100,000 QPS: minutes; qps 1e9: 4e7 engine processes, killed for memory). A fleet above
+    MAX_SIM_REPLICAS is simulated as a slice at its share of the QPS, so 10x the QPS gives ~10x
+    the replicas (each replica sees the same load) and no simulation runs more than the slice."""
+    import planner.workloads.serving as ws
+
+    seen = []
+    real = ws.simulate_serving
+
+    def counted(cfg, wl):
+        seen.append(cfg.replicas)
+        return real(cfg, wl)
+
+    monkeypatch.setattr(ws, "simulate_serving", counted)
+    serving = {"p99_latency_ms": 50, "prompt_tokens": 1000, "output_tokens": 100}
+    gpus = {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}
+    sizes = {}
+    for qps in (2_000, 20_000):
+        b = plan_serving(_job({**serving, "qps": qps}, model="llama3-8b", constraints=gpus), sim=FAST)["best"]
+        d = b["simulated"]
+        assert d["meets_targets"] and d["qps"] == qps and b["replicas"] == d["replicas"]
+        assert d["fleet_slice"]["qps"] == pytest.approx(qps / d["fleet_slice"]["replicas_per_simulated"])
+        assert d["utilisation"] == pytest.approx(qps / (d["replicas"] * d["saturated_rps_per_replica"]))
+        sizes[qps] = b["replicas"]
+    assert max(seen) <= ws.MAX_SIM_REPLICAS * FAST.max_replica_factor
+    assert sizes[20_000] == pytest.approx(10 * sizes[2_000], rel=0.08)
+
+
+def test_deadline_hours_on_a_realtime_job_is_refused(cli):
+    """qa2: `planner serve <realtime job> --deadline-hours 5` was silently ignored."""
+    from tests.conftest import EXAMPLES
+
+    code, so, se = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--deadline-hours", "5", "--no-simulate")
+    assert code == 2 and so == ""
+    lines = se.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --deadline-hours: applies to offline jobs"), se

@@ -142,6 +142,21 @@ def test_adding_gpus_to_io_bound_job_raises_cost_not_throughput():
     assert gpu_s_per_sample[32] > 1.8 * gpu_s_per_sample[16]
 
 
+def test_storage_request_rate_never_exceeds_the_cap():
+    """The reported storage request rate is what the store served: it used to count the loaders'
+    bookings ahead of the clock (a prefetch's worth), so the files job, capped at S3's 5,500 GET/s,
+    printed 5,578-5,813 requests/s in the workers and shard-size answers."""
+    job = load_job(EXAMPLES / "resnet50-objectstore-files.yaml")
+    cfg = SimConfig.from_estimate(estimate_job(job), job)
+    for workers in (23, 64):  # the configured loader, and one the request cap binds hard
+        r = simulate(replace(cfg, loader=replace(cfg.loader, workers=workers)), steps=200, seed=0)
+        rps = r.data["storage_requests_per_s"]
+        assert rps <= 5_500 * (1 + 1e-9)
+        # one GET per image: served requests match the images delivered, within the loaders' in-flight work
+        assert rps == pytest.approx(r.samples_per_s, rel=0.05)
+        assert r.data["storage_read_Bps"] == pytest.approx(rps * 110_000, rel=0.05)
+
+
 def test_shards_cache_and_filtering_reduce_stall():
     job = load_job(EXAMPLES / "resnet50-objectstore-files.yaml")
     cfg = SimConfig.from_estimate(estimate_job(job), job)
@@ -267,6 +282,20 @@ def test_cli_simulate_answers(cli):
         assert text in so
 
 
+def test_cli_evaluation_answer_names_the_jobs_own_tier(cli, tmp_path):
+    """The evaluation answer printed "a stratified 10% holdout with the full set every 10th
+    evaluation" whatever the job's evaluation.holdout_fraction / full_every said."""
+    doc = yaml.safe_load((EXAMPLES / "resnet50-eval-cadence.yaml").read_text())
+    doc["evaluation"].update(holdout_fraction=0.25, full_every=3)
+    job = tmp_path / "tier.yaml"
+    job.write_text(yaml.safe_dump(doc))
+    code, so, se = cli("simulate", str(job), "--steps", "100")
+    assert code == 0, se
+    line = " ".join(so[so.index("evaluation:"):].split())
+    assert "a stratified 25% holdout with the full set every 3rd evaluation" in line, line
+    assert "10th" not in line
+
+
 @pytest.mark.parametrize("args,field", [
     (["--timeline", "out.txt"], "--timeline"),
     (["--timeline", "/nonexistent-dir/x.csv"], "--timeline"),
@@ -301,3 +330,38 @@ def test_recommend_says_data_bound(catalog):
     if 1 in by_nodes and 4 in by_nodes:
         assert by_nodes[4]["cost"]["cost_ondemand_usd"] > 1.5 * by_nodes[1]["cost"]["cost_ondemand_usd"] * 0.9
         assert by_nodes[4]["cost"]["hours"] > by_nodes[1]["cost"]["hours"] / 4 * 1.5
+
+
+def test_goodput_of_a_cycle_far_longer_than_the_mtbf_is_zero_not_an_overflow(cli, tmp_path):
+    """qa2: the app died with 'math range error' (and `planner recommend` with an internal error) on
+    a spot job whose candidates include steps of hours on a 0.001 Gb/s network: exp(c / MTBF)
+    overflowed in the goodput formula. Such a cycle almost never completes: goodput 0, the plan's
+    expected spot time and cost infinite (ranked last), and no numpy warning on the terminal."""
+    import warnings
+
+    import numpy as np
+
+    from planner.simulate.interruptions import SpotRate, spot_expectation
+
+    assert expected_goodput(1e9, 10.0, 3600.0, 600.0) == 0.0
+    assert 0 < expected_goodput(3600.0, 10.0, 3600.0 * 700 / 1.01, 600.0) < 1  # just under the cut: finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        e = spot_expectation(SpotRate(1.0, 1.0, 1.0, 0.0, "test"), np.array([1e6, 10.0]), np.array([8, 8]),
+                             np.array([1e6, 1.0]), 10.0, 60.0, 600.0, every_steps=1)
+    assert np.isinf(e["hours"][0]) and np.isinf(e["cost"][0]) and np.isfinite(e["hours"][1])
+    job = tmp_path / "spot.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 131072, global_batch: 8192, tokens: 1.0e6}\n"
+                   "cluster: {inter_node_gbps: 0.001}\nconstraints: {spot: true, clouds: [aws]}\n")
+    code, so, se = cli("recommend", job, "--json")
+    assert code == 0, se
+    assert json.loads(so)["best"]["cost"]["spot_risk"]["expected_cost_usd"] > 0
+
+
+@pytest.mark.parametrize("steps, wall", [("1", " s"), ("100000000", " d")])
+def test_cli_simulate_wall_is_a_readable_duration(cli, steps, wall):
+    """The wall line printed '1.27e+04 h' for 1e8 steps and '0.000488 h' for one."""
+    code, so, se = cli("simulate", str(EXAMPLES / "resnet50-eval-cadence.yaml"), "--steps", steps, "--no-answers")
+    assert code == 0, se
+    line = next(l for l in so.splitlines() if l.strip().startswith("wall"))
+    assert line.rstrip().endswith(wall) and "e+" not in line and "0.000" not in line, line

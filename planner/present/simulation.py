@@ -8,6 +8,7 @@ from pathlib import Path
 
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
+from planner.units import fmt_time, ordinal
 
 
 def timeline_text(result: SimResult, fmt: str = "csv") -> str:
@@ -50,7 +51,7 @@ def format_result(result: SimResult):
     head.add_row("GPU busy", f"{result.gpu_busy_share:.1%}")
     head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({result.failures} failures, "
                                                         f"{result.lost_steps} steps redone)" if result.failures else ""))
-    head.add_row("wall", f"{result.wall_s / 3600:.3g} h")
+    head.add_row("wall", fmt_time(result.wall_s))  # "1.27e+04 h" for 1e8 steps; "0.000488 h" for one
     t = Table(title="where the time goes (critical path)")
     t.add_column("cause")
     t.add_column("seconds", justify="right")
@@ -127,7 +128,8 @@ def format_answers(ans: dict):
     if e and e.get("rows"):
         parts.append(Text(
             f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']} steps, full set); "
-            f"a stratified 10% holdout with the full set every 10th evaluation: {e['eval_share_tiered']:.1%} "
+            f"a stratified {e['subset_fraction']:.0%} holdout with the full set every {ordinal(e['full_every'])} "
+            f"evaluation: {e['eval_share_tiered']:.1%} "
             f"— saves {e['wall_saving_share']:.1%} of wall time"))
     k = ans.get("checkpoint")
     if k and k.get("rows"):

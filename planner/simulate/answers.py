@@ -29,6 +29,7 @@ from planner.simulate.config import SimConfig
 from planner.simulate.engine import simulate
 from planner.simulate.resources import STORAGE_PROFILES
 from planner.simulate.failures import simulate_goodput, young_daly_interval_s
+from planner.units import ordinal
 
 WORKER_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
 SHARD_MB_GRID = (1, 4, 16, 64, 256, 1024)
@@ -257,13 +258,14 @@ def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fracti
                     steps=steps, seed=seed)
     rows = []
     for label, r in (("full set every evaluation", full),
-                     (f"{subset_fraction:.0%} holdout, full set every {full_every}th", tier)):
+                     (f"{subset_fraction:.0%} holdout, full set every {ordinal(full_every)}", tier)):
         rows.append({"variant": label, "wall_s": r.wall_s, "eval_s": r.time_by_cause_s["eval"],
                      "eval_share": r.time_by_cause_s["eval"] / r.wall_s})
     # the saving is the evaluation time removed; the simulated walls can differ by less when the
     # job is data-bound (training loaders keep prefetching during an evaluation pause)
     saved = rows[0]["eval_s"] - rows[1]["eval_s"]
-    return {"steps": steps, "every_steps": e.every_steps, "eval_share_full": rows[0]["eval_share"],
+    return {"steps": steps, "every_steps": e.every_steps, "subset_fraction": subset_fraction, "full_every": full_every,
+            "eval_share_full": rows[0]["eval_share"],
             "eval_share_tiered": rows[1]["eval_s"] / (rows[0]["wall_s"] - saved),
             "wall_saving_share": saved / rows[0]["wall_s"],
             "simulated_wall_saving_share": 1 - rows[1]["wall_s"] / rows[0]["wall_s"], "rows": rows}

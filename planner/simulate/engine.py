@@ -626,9 +626,10 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     ld, st = cfg.loader, run.storage
     data = {"data_wait_share": totals["data"] / wall, "steady_data_wait_share": steady_wait}
     if st is not None:
+        served_bytes, served_req = st.served()  # rates over what was served by the end, not booked ahead
         data.update(storage_bytes_read=st.bytes_read, storage_requests=st.requests,
-                    storage_requests_per_s=st.requests / max(env.now, 1e-30),
-                    storage_read_Bps=st.bytes_read / max(env.now, 1e-30),
+                    storage_requests_per_s=served_req / max(env.now, 1e-30),
+                    storage_read_Bps=served_bytes / max(env.now, 1e-30),
                     loader_blocked_share=run.loader_blocked_s / max(env.now * p.dp * max(ld.workers, 1), 1e-30),
                     loader_workers=run.loaders[0].W if run.loaders and run.loaders[0] else ld.workers)
     if cfg.failures.enabled:

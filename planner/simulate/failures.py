@@ -46,6 +46,8 @@ def expected_goodput(interval_s: float, block_s: float, mtbf_s: float, restart_s
     ``c + (1/p - 1)(M - c p/(1-p) + R) = (exp(c/M) - 1)(M + R)`` and goodput ``tau / that``
     (the renewal argument of Daly 2006 §3, without failures during the restart)."""
     c = interval_s + block_s
+    if c / mtbf_s > 700.0:  # exp overflows (OverflowError): a cycle ~700 MTBFs long almost never completes
+        return 0.0
     return interval_s / (math.expm1(c / mtbf_s) * (mtbf_s + restart_s))
 
 

@@ -94,9 +94,12 @@ def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float
     compute time is ``hours`` (arrays welcome). ``overhead`` = expected hours / compute hours - 1."""
     out = {}
     for name, r in (("low", rate.low), ("mid", rate.mid), ("high", rate.high)):
-        g, n_int = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps)
-        h = np.asarray(hours, dtype=np.float64) / g
-        out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int)
+        # goodput 0 (a step or checkpoint cycle far longer than the job's MTBF) never finishes: inf
+        # hours and cost, ranked last, not numpy warnings on the user's terminal
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            g, n_int = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps)
+            h = np.asarray(hours, dtype=np.float64) / g
+            out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int)
     mid = out["mid"]
     return dict(hours=mid["hours"], cost=mid["cost"], interruptions=mid["interruptions"],
                 hours_low=out["low"]["hours"], hours_high=out["high"]["hours"],
