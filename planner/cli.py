@@ -137,7 +137,7 @@ def recommend(
     def go():
         _check_by(by)  # before the search, not after
         if csv_path is not None:
-            output_target(csv_path, "--csv", [job_path, *(catalog or ()), profile])  # fails before the search
+            output_target(csv_path, "--csv", _inputs(job_path, catalog, profile))  # fails before the search
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
@@ -173,6 +173,11 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
         from planner.present.terminal import render_views
 
         render_views(out, views, by, planned.result.best.hardware.name)
+
+
+def _inputs(job_path, catalog, profile) -> list:
+    """The files a command reads, which no output option may replace (planner.outputs.output_target)."""
+    return [job_path, *(catalog or ()), profile]
 
 
 def _check_by(by: Optional[str]) -> None:
@@ -277,7 +282,7 @@ def simulate(
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
-            output_target(timeline, "--timeline", [job_path, *(catalog or ()), profile])
+            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile))
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
@@ -327,7 +332,7 @@ def report(
         from planner.present.report import report_for_job, report_format, write_report
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        output_target(out_path, "--out", [job_path, *(catalog or ()), profile])
+        output_target(out_path, "--out", _inputs(job_path, catalog, profile))
         job, ctx = _context(job_path, catalog, profile, objective)
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
         files = write_report(rep, out_path)

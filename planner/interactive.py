@@ -476,7 +476,7 @@ def scaling_display(rec) -> pd.DataFrame:
     from planner.units import config_str
 
     rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
-    dur, hours = _duration([r["days"] * 24 for r in rows]) if rows else ("days to train", [])
+    dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
                           "MFU": f"{r['mfu']:.0%}", dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])
@@ -488,7 +488,7 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     from planner.units import config_str
 
     rows = best_per(rec["table"], by)
-    dur, hours = _duration([r["days"] * 24 for r in rows]) if rows else ("days to train", [])
+    dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
                           "MFU": f"{r['mfu']:.0%}", dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])

@@ -8,23 +8,44 @@ from planner.results import CampaignPlan
 from planner.units import fmt_time, fmt_usd
 
 
-def render_campaign(con, res: CampaignPlan) -> None:
-    """The preprocessing-tax comparison: re-run every time vs cache by hash."""
-    t = Table(title=f"preprocessing tax: {res['experiments']:g} experiments over {res['weeks']:g} week(s), "
-                    f"invalidation rate {res['invalidation_rate']:.0%}")
-    for col in ("strategy", "preprocess runs", "iteration gap", "experiments/week", "preprocess $", "storage $", "train $", "total $"):
-        t.add_column(col, justify="left" if col == "strategy" else "right")
+#: the comparison's columns, terminal and report alike
+COLUMNS = ("strategy", "preprocess runs", "iteration gap", "experiments/week", "preprocess $", "storage $", "train $",
+           "total $")
+
+
+def campaign_caption(res) -> str:
+    return (f"{res['experiments']:g} experiments over {res['weeks']:g} week(s), "
+            f"invalidation rate {res['invalidation_rate']:.0%}")
+
+
+def campaign_rows(res) -> list[list[str]]:
+    """One row per strategy: re-run every time vs cache by hash(inputs, code)."""
+    rows = []
     for name, key in (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache")):
         s = res[key]
-        t.add_row(name, f"{s['preprocess_runs']:.1f}", fmt_time(s["iteration_gap_hours"] * 3600),
-                  f"{s['experiments_per_week']:.1f} (max {s['experiments_per_week_max']:.1f})",
-                  fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"]))
+        rows.append([name, f"{s['preprocess_runs']:.1f}", fmt_time(s["iteration_gap_hours"] * 3600),
+                     f"{s['experiments_per_week']:.1f} (max {s['experiments_per_week_max']:.1f})",
+                     fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"])])
+    return rows
+
+
+def campaign_verdict(res) -> str:
+    """Whether caching pays, from which experiment, and what a cache hit saves per iteration."""
+    w, sav = res["cache_wins_from_experiment"], res["savings_usd"]
+    return ((f"caching saves {fmt_usd(sav)} over the campaign" if sav >= 0 else
+             f"caching costs {fmt_usd(-sav)} more over the campaign")
+            + (f" and wins from experiment {w} on" if w else " — it never pays off here")
+            + f"; a hit fetches the artifact in {fmt_time(res['fetch_hours'] * 3600)} instead of "
+            f"{fmt_time(res['preprocess_hours'] * 3600)} of preprocessing")
+
+
+def render_campaign(con, res: CampaignPlan) -> None:
+    """The preprocessing-tax comparison: re-run every time vs cache by hash."""
+    t = Table(title=f"preprocessing tax: {campaign_caption(res)}")
+    for col in COLUMNS:
+        t.add_column(col, justify="left" if col == "strategy" else "right")
+    for row in campaign_rows(res):
+        t.add_row(*row)
     con.print(t)
-    w = res["cache_wins_from_experiment"]
-    sav = res["savings_usd"]
-    con.print((f"caching saves {fmt_usd(sav)} over the campaign" if sav >= 0 else
-               f"caching costs {fmt_usd(-sav)} more over the campaign")
-              + (f" and wins from experiment {w} on" if w else " — it never pays off here")
-              + f"; a hit fetches the artifact in {fmt_time(res['fetch_hours'] * 3600)} instead of "
-              f"{fmt_time(res['preprocess_hours'] * 3600)} of preprocessing")
+    con.print(campaign_verdict(res))
     con.print(f"[dim]storage {esc(res['sources']['storage'])}; artifact fetch at {esc(res['sources']['fetch'])}[/]")

@@ -252,11 +252,12 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["table"], best, spot),
                               "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
     pareto = rec.get("pareto") or []
+    caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train", "cost"],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
-                              + (f"; {_analytic_caveat(best)}" if _analytic_caveat(best) else "")))
+                              + (f"; {caveat}" if caveat else "")))
     secs.append(s)
 
     # --- cost
@@ -326,7 +327,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     s = Section("Sensitivity")
     s.blocks.append("Each row changes one input of the recommended plan and holds the rest "
                     "(same analytic model as the search; impossible layouts say why)."
-                    + (f" These are {_analytic_caveat(best)}." if _analytic_caveat(best) else ""))
+                    + (f" These are {caveat}." if caveat else ""))
     sweeps = {}
     for what in sensitivity_inputs:
         df = sensitivity(job, best, what, catalog, profile)
@@ -762,26 +763,14 @@ def _campaign_section(camp: CampaignPlan) -> Section:
     """The preprocessing tax as the terminal shows it (present/campaign.py): both strategies side by
     side and the verdict. It used to be the raw scalar keys (``fetch_hours 0.08889``,
     ``invalidation_rate 0.15``) without the two strategies' costs it is about."""
+    from planner.present.campaign import COLUMNS, campaign_caption, campaign_rows, campaign_verdict
+
     c = jsonable(camp)
-    rows = []
-    for name, key in (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache")):
-        st = c[key]
-        rows.append([name, f"{st['preprocess_runs']:.1f}", fmt_time(st["iteration_gap_hours"] * 3600),
-                     f"{st['experiments_per_week']:.1f} (max {st['experiments_per_week_max']:.1f})",
-                     fmt_usd(st["preprocess_usd"]), fmt_usd(st["storage_usd"]), fmt_usd(st["train_usd"]),
-                     fmt_usd(st["cost_usd"])])
-    w, sav = c["cache_wins_from_experiment"], c["savings_usd"]
-    verdict = ((f"Caching saves {fmt_usd(sav)} over the campaign" if sav >= 0 else
-                f"Caching costs {fmt_usd(-sav)} more over the campaign")
-               + (f" and wins from experiment {w} on" if w else " — it never pays off here")
-               + f"; a hit fetches the artifact in {fmt_time(c['fetch_hours'] * 3600)} instead of "
-               f"{fmt_time(c['preprocess_hours'] * 3600)} of preprocessing.")
+    verdict = campaign_verdict(c)
     src = c.get("sources") or {}
     return Section("Campaign: preprocessing vs training", [
-        verdict,
-        Table(["strategy", "preprocess runs", "iteration gap", "experiments/week", "preprocess $", "storage $",
-               "train $", "total $"], rows,
-              f"{c['experiments']:g} experiments over {c['weeks']:g} week(s), invalidation rate {c['invalidation_rate']:.0%}"),
+        verdict[0].upper() + verdict[1:] + ".",
+        Table(list(COLUMNS), campaign_rows(c), campaign_caption(c)),
         [f"storage {src.get('storage', '-')}; artifact fetch at {src.get('fetch', '-')}"]])
 
 

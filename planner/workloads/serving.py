@@ -508,6 +508,11 @@ def _fleet_slice(replicas: int) -> float:
     return max(1.0, replicas / MAX_SIM_REPLICAS)
 
 
+def _slice_replicas(replicas: int, fleet: float) -> int:
+    """The replicas simulated for a fleet of ``replicas`` when each stands for ``fleet`` (``_fleet_slice``)."""
+    return max(1, round(replicas / fleet))
+
+
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
@@ -523,7 +528,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     qps = qps_all / fleet  # below: the simulated slice of the fleet (all of it up to MAX_SIM_REPLICAS)
     wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
     warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
-    r_sl = max(1, round(r_an / fleet))
+    r_sl = _slice_replicas(r_an, fleet)
     cap = max(r_sl + 2, int(math.ceil(r_sl * sim.max_replica_factor)))
     trials = 0
     settings = [(budget, B) for budget in sim.token_budgets]
@@ -612,13 +617,13 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
+    fleet = _fleet_slice(d["replicas"])  # a large fleet as its slice, as plan_serving sized it
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
-        fleet = _fleet_slice(d["replicas"])  # a large fleet as its slice, as plan_serving sized it
         wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed)
         res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
-                                           max(1, round(d["replicas"] / fleet)), target, sim, min(30.0, wl.span_s / 6)), wl)
+                                           _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
         mu = d.get("saturated_rps_per_replica")
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
                                                 e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
