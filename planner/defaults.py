@@ -111,10 +111,17 @@ FRAMEWORK = "megatron-core"
 #: model code; Megatron-Core / NeMo / Megatron-Bridge have no bitsandbytes base (their PEFT adapts a
 #: 16-bit or FP8 base), so an open ``training.framework`` with ``mode: qlora`` is the HF Trainer
 FRAMEWORK_BY_MODE = {"qlora": "hf-trainer"}
+#: ... and on an accelerator the default stack's code does not run on (planner.model.stacks ``RUNS_ON``: Megatron-Core
+#: is CUDA/ROCm code), that platform's stack (planner.hardware.options ``PLATFORMS``): Google TPUs run JAX, whose
+#: reference LLM trainer is MaxText; AWS Trainium runs the Neuron SDK, whose LLM trainer is NeuronX Distributed
+FRAMEWORK_BY_PLATFORM = {"tpu": "maxtext", "neuron": "neuronx-distributed"}
 #: the stacks ``training.framework: auto`` searches (planner.search.space.stack_groups), ranked together on
 #: the job's objective: the current stacks whose launch limits the planner knows
 #: (planner.model.stack_rules.RUNTIMES), one per code base -- so a plan is never one its launcher refuses.
 #: Left out: nemo and megatron-bridge (launchers of Megatron-Core: the same entry, the same numbers), the
 #: 2021-22 code bases kept to reproduce published rows (megatron-lm, megatron-deepspeed, metaseq) and
 #: llm-foundry (its entry is the benchmark-era Triton attention, and no rules: no PP/TP limits known)
+#: These are GPU stacks: where the search has accelerators none of them runs on (TPU, Trainium), the platform's
+#: stack (``FRAMEWORK_BY_PLATFORM``) is searched on those, and each stack only on the accelerators its code runs on
+#: (planner.search.space.stack_groups)
 AUTO_FRAMEWORKS = ("megatron-core", "torchtitan", "deepspeed", "hf-trainer")

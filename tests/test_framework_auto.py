@@ -160,10 +160,14 @@ def test_emit_for_an_auto_plan_uses_the_chosen_stack(cli):
     assert f"TP{c['tp']} PP{c['pp']} DP{c['dp']}" in out and f"--tensor-model-parallel-size {c['tp']}" in out
 
 
-def test_by_framework_needs_auto(cli):
+def test_by_framework_needs_auto(cli, tmp_path):
     code, out, _ = cli("recommend", EXAMPLES / "llama3-8b-auto.yaml", "--by", "framework")
     assert code == 0 and "best plan per framework" in out and "(torchtitan)" in out
-    code, _, err = cli("recommend", EXAMPLES / "llama2-13b-budget.yaml", "--by", "framework")
+    # framework left out, GPUs only: one stack (an open framework over GPUs and TPUs is a search over each
+    # platform's stack: tests/test_accelerator_stacks.py)
+    job = tmp_path / "job.yaml"
+    job.write_text((EXAMPLES / "llama2-13b-budget.yaml").read_text() + "  gpus: [H100-SXM-80GB, A100-SXM4-80GB]\n")
+    code, _, err = cli("recommend", job, "--by", "framework")
     assert code == 2 and err.strip().startswith("error: --by: framework: only for a search over stacks")
 
 

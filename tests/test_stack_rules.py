@@ -109,6 +109,13 @@ CASES = [
     # hybrid (Mamba) models: Megatron-Core 0.16.1 MambaStack (no virtual pipeline), no MambaModel schedule plan
     ("hybrid-vpp", ("megatron-core", {}), "nemotron-h-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
     ("hybrid-a2a-overlap", ("megatron-core", MOE_A2A), "nemotron-3-nano-30b-a3b", {}, dict(ep=8), None),
+    # MaxText: data axis (ZeRO-0), shard_optimizer_over_data (ZeRO-1) or fsdp axis (ZeRO-3), no ZeRO-2
+    ("maxtext-zero2", ("maxtext", {}), "llama3-8b", {}, dict(zero=2), dict(zero=3)),
+    # NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
+    ("nxd-zero", ("neuronx-distributed", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # neither's fp8 path is a recipe priced here
+    ("maxtext-fp8-recipe", ("maxtext", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("nxd-fp8-recipe", ("neuronx-distributed", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
 ]
 
 

@@ -290,6 +290,19 @@ FAMILY_OF = {
 }
 
 
+#: Accelerators whose training code is not CUDA/ROCm and for which no public matmul microbenchmark was found (searched
+#: 2026-12-01: Google's TPU pages give peaks only; MaxText's published MFU tables are whole-step fractions, not a
+#: GEMM ceiling, and are not used as one; AWS's Neuron docs give peaks and NKI guides, no measured GEMM fraction).
+#: They keep the generic prior (its GPU tile / SM wave model included), and every output says so: the prior's
+#: source line, by platform (planner.hardware.options ``PLATFORMS``)
+UNMEASURED_PRIOR = {
+    "tpu": "prior: generic GPU fractions, UNMEASURED for this TPU (no published matmul microbenchmark found; MaxText "
+           "step-level MFU is not a GEMM fraction; GPU wave model, not the MXU's); a calibration profile replaces it",
+    "neuron": "prior: generic GPU fractions, UNMEASURED for Trainium (no published matmul microbenchmark found; GPU "
+              "wave model, not the NeuronCore's); a calibration profile replaces it",
+}
+
+
 def _match(gpu_name: str):
     """(family, why) for a catalog GPU name: a family in its name, or an export SKU's die."""
     name = gpu_name.upper()

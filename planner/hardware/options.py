@@ -8,11 +8,27 @@ from typing import Optional
 from hardware_catalog import load_catalog
 from planner import defaults as D
 from hardware_catalog.catalog import GPU, Catalog, Instance, System
-from planner.hardware.efficiency import Efficiency, prior_for
+from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
 from planner.spec import ClusterSpec, ConstraintsSpec
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
+
+#: the software platform an accelerator runs training code on (what a training stack is built for:
+#: planner.model.stacks ``RUNS_ON``), by the catalog row's vendor. NVIDIA GPUs run CUDA (cuBLAS, cuDNN,
+#: NCCL, Transformer Engine); AMD Instinct GPUs ROCm (hipBLASLt, RCCL and the ROCm ports of the CUDA
+#: stacks); Intel Gaudi its SynapseAI / PyTorch bridge (HPU); Google TPUs only XLA (JAX, PyTorch/XLA:
+#: no CUDA kernel runs on them); AWS Trainium the Neuron SDK (neuronx-cc, PyTorch/XLA through
+#: torch-neuronx, NKI kernels). A vendor not listed (a measured profile's device) has no platform: no
+#: pairing is checked for it
+PLATFORMS = {"cuda": "NVIDIA GPUs (CUDA)", "rocm": "AMD GPUs (ROCm)", "gaudi": "Intel Gaudi (SynapseAI)",
+             "tpu": "Google TPUs (XLA)", "neuron": "AWS Trainium (Neuron SDK)"}
+VENDOR_PLATFORM = {"NVIDIA": "cuda", "AMD": "rocm", "Intel": "gaudi", "Google": "tpu", "AWS": "neuron"}
+
+
+def platform_of(gpu: GPU) -> str | None:
+    """The platform (``PLATFORMS`` key) training code runs on for catalog accelerator ``gpu``, or None."""
+    return VENDOR_PLATFORM.get(getattr(gpu, "vendor", None))
 
 
 @dataclass
@@ -82,6 +98,9 @@ def efficiency_for(gpu: GPU, profile=None, precision: str | None = None) -> Effi
     from planner.hardware.profile import efficiency_from_profile, shipped_profile_for  # lazy: optional
 
     base = prior_for(gpu.name)
+    unmeasured = UNMEASURED_PRIOR.get(platform_of(gpu))
+    if unmeasured and gpu_family(gpu.name) is None:  # a TPU / Trainium: the generic prior, said to be unmeasured
+        base = base.with_(sources={"*": unmeasured})
     prof = profile if profile_matches(profile, gpu) else shipped_profile_for(gpu.name)
     if prof is None:
         return base
@@ -135,7 +154,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     host = None
     if system is not None and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
         host = system.gpus_per_host if system.gpus_per_host < g else None
-        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one NVLink domain"
+        link = "NVLink" if platform_of(gpu) in (None, "cuda") else gpu.intra_node_link
+        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one {link} domain"
                      + (f" of {g // host} hosts with {host} GPUs each (launch specs count hosts)" if host else "")
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")

@@ -44,9 +44,10 @@ from planner.vocab import RECOMPUTE
 
 #: the code a training stack runs, whose rules apply to it
 RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan",
-            "hf-trainer": "hf", "deepspeed": "hf"}
+            "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd"}
 #: the runtime's name in messages ("Megatron refuses ...")
-RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code"}
+RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
+                 "maxtext": "MaxText", "nxd": "NeuronX Distributed"}
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
@@ -60,9 +61,11 @@ _FULL = RECOMPUTE.code["full"]
 #: The HF code (HF Trainer / accelerate, DeepSpeed under accelerate): accelerate's FP8 backends
 #: (usage_guides/low_precision_training: TransformerEngine with ``FP8RecipeKwargs`` -> DelayedScaling, MS-AMP,
 #: torchao ``Float8LinearConfig`` tensorwise/rowwise) -- no MX or NVFP4 recipe
+#: MaxText and NeuronX Distributed: their fp8 paths (MaxText's qwix/AQT quantization, Neuron's FP8 on Trainium2) are
+#: not the TE/torchao recipes priced here: none modelled
 FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"),
                "torchtitan": ("tensorwise", "rowwise", "mxfp8"),
-               "hf": ("tensorwise", "delayed", "rowwise")}
+               "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": ()}
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
     # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)
     *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe",
-                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run])})",
+                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run]) or 'none modelled'})",
                 "planner.model.stack_rules FP8_RECIPES (sources there)",
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run])
       for run in FP8_RECIPES),
@@ -318,6 +321,19 @@ RULES: tuple[StackRule, ...] = (
               "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, DeepSeek-V3): "
               "'for expert_idx in expert_hit' runs each expert on all its routed tokens; no capacity in their configs",
               lambda st, m, t: _moe(m) and not m.moe.dropless),
+    # ---- MaxText (JAX): data parallelism is the mesh's data axis (ZeRO-0), fsdp axis (ZeRO-3) or
+    # shard_optimizer_over_data (ZeRO-1); nothing shards gradients without the parameters
+    StackRule("maxtext-zero2", "maxtext", "parallel.zero",
+              "ZeRO-2 (its data parallelism is the mesh's data axis, ZeRO-0, with shard_optimizer_over_data ZeRO-1, "
+              "or its fsdp axis, which shards parameters, gradients and optimizer state alike: ZeRO-3)",
+              "MaxText configs/types.py ici_data_parallelism, ici_fsdp_parallelism, shard_optimizer_over_data",
+              lambda st, m, t: True, lambda c, m, t: (c.zero != 2) | (c.dp * c.cp == 1)),
+    # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
+    StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
+              "ZeRO-1, NeuronZero1Optimizer)",
+              "AWS Neuron docs, NxD Core Distributed Strategies APIs: '3D parallelism: Tensor-Parallelism, "
+              "Pipeline-Parallelism and Data-Parallelism. We also support Zero1 optimizer'",
+              lambda st, m, t: True, lambda c, m, t: (c.zero < 2) | (c.dp * c.cp == 1)),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
@@ -334,6 +350,8 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     "default", i.e. resharded after forward (ZeRO-3) without PP and kept (ZeRO-2) with it."""
     if runtime(stack) == "torchtitan":
         return 0 if dp * cp <= 1 else (2 if pp > 1 else 3)
+    if runtime(stack) == "maxtext":  # its default mesh puts the data-parallel devices on the fsdp axis
+        return 0 if dp * cp <= 1 else 3
     return 1 if dp > 1 else 0
 
 

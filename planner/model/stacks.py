@@ -124,6 +124,9 @@ class Stack:
 
     name: str
     sources: str = ""
+    #: the platforms (planner.hardware.options ``PLATFORMS``) the stack's code runs on; each entry's are in
+    #: ``RUNS_ON``, with sources. A job's accelerator must be one of them (``check_platform``)
+    platforms: tuple[str, ...] = ("cuda",)
     layer_ops: float = 40.0  # host-dispatched ops per layer forward (eager)
     head_ops: float = 30.0  # embedding + final norm + logits + loss ops
     kernels_layer: float = 16.0  # GPU kernels per layer forward (launch tails)
@@ -605,11 +608,89 @@ STACKS: dict[str, Stack] = {
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
+
+#: The stacks for the accelerators that run no CUDA/ROCm code: Google TPUs (JAX / MaxText) and AWS Trainium
+#: (NeuronX Distributed). Both compile the whole training step into one XLA program that the host launches once
+#: per step (``jax.jit`` of MaxText's train_step; torch-neuronx's lazy tensors traced into one graph compiled by
+#: neuronx-cc), so no host op is dispatched per layer (``layer_ops`` = ``head_ops`` = ``tp_ops`` = 0) and the
+#: elementwise chains are fused into their producers (``compile``). What is *not* known from a source is set to
+#: the conservative side and said so: TP collectives exposed (``tp_overlap`` none), ``kernels_layer`` 12 (a fused
+#: layer's GEMMs, attention and a few fusions, as megatron-core's count: not counted from an XLA dump), the
+#: attention kernel at the accelerator's prior (``attn_kernel`` prior: no measured Splash / NKI flash attention
+#: fraction). The efficiency priors of these chips are the generic ones, unmeasured (planner.hardware.efficiency
+#: ``UNMEASURED_PLATFORMS``), and every output says so.
+STACKS["maxtext"] = Stack(
+    "maxtext", platforms=("tpu",), layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
+    doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
+    tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
+    sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "
+            "'data' axis (replicated, ZeRO-0), 'fsdp' axis (parameters, gradients and optimizer state sharded alike: "
+            "ZeRO-3) or shard_optimizer_over_data ('Enable ZeRO-1 optimizer sharding over the data axis', "
+            "configs/types.py), no ZeRO-2; FSDP all-gathers / reduce-scatters overlapped by XLA's latency-hiding "
+            "scheduler (configs/tpu/v4/22b.sh LIBTPU_INIT_ARGS --xla_enable_async_all_gather=true; maxtext issue "
+            "#1005 'good overlap with FSDP'); attention=flash on TPU is the Pallas splash kernel, packed rows masked "
+            "per example by segment ids; MoE experts as megablox grouped matmuls. Modelled on TPU only (MaxText on "
+            "GPUs runs cuDNN/TE attention: not this entry)")
+STACKS["neuronx-distributed"] = Stack(
+    "neuronx-distributed", platforms=("neuron",), layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
+    compile=True, loss="megatron_ce", tp_overlap="none", overlap_grad_reduce=False, overlap_param_gather=False,
+    reshard_after_forward=True, offloads=(),
+    sources="aws-neuron/neuronx-distributed (NxD Core / NxD Training, torch-neuronx): 'we support 3D parallelism: "
+            "Tensor-Parallelism, Pipeline-Parallelism and Data-Parallelism. We also support Zero1 optimizer to shard "
+            "the optimizer weights. To support tensor-parallelism on Neuron, we adopted the Apex Library built for "
+            "CUDA devices' (Distributed Strategies APIs, awsdocs-neuron libraries/neuronx-distributed/api_guide, "
+            "read 2026-12-01): ZeRO-0/1 only; Megatron-style column/row-parallel linears with sequence parallelism "
+            "and parallel cross-entropy (GPT-NeoX 20B tutorial); gradient reduction at the step's end (no "
+            "overlap assumed), selective activation checkpointing of the attention core (Korthikanti et al.)")
 assert set(FRAMEWORK.names) <= set(STACKS)
+
+#: Which platforms (planner.hardware.options ``PLATFORMS``) each stack's code runs on, and the source. Transformer
+#: Engine, NCCL, cuDNN / FlashAttention kernels and torch.compile's Triton kernels are CUDA code with ROCm ports
+#: (ROCm/TransformerEngine: 'enables Transformer Engine (TE) on ROCm ... FP8 ... on MI300', fused attention via
+#: AOTriton/CK, TP/SP/CP supported; RCCL for NCCL; PyTorch ROCm builds); none of it runs on a TPU or on Trainium,
+#: whose only code path is XLA. AMD's ROCm docs ("Use ROCm for AI: Training", rocm.docs.amd.com 6.4-7.1, read
+#: 2026-12-01) list "Train a model with Primus and Megatron-Core/Megatron-LM", "Primus and PyTorch" (torchtitan
+#: backend), "JAX MaxText", "LLM Foundry", and "Stanford Megatron-LM compatibility" (the legacy code base); Hugging
+#: Face transformers runs on MI300 ("Hugging Face on AMD Instinct MI300 GPU", huggingface.co/blog, 2024-05-21);
+#: DeepSpeed builds for ROCm (its op builders' HIP path). Intel Gaudi runs forks: HabanaAI/Megatron-LM,
+#: HabanaAI/Megatron-DeepSpeed, HabanaAI/DeepSpeed, and the HF Trainer as optimum-habana's GaudiTrainer (on these the
+#: planner prices the stack's CUDA-era behaviour: a caveat, not a measured port). Not found for a platform: not
+#: listed (torchtitan, llm-foundry and metaseq on Gaudi; metaseq, DeepLearningExamples and Megatron-DeepSpeed on ROCm).
+RUNS_ON = {
+    "megatron-core": ("cuda", "rocm", "gaudi"), "nemo": ("cuda",), "megatron-bridge": ("cuda",),
+    "megatron-lm": ("cuda", "rocm"), "megatron": ("cuda", "rocm"), "megatron-deepspeed": ("cuda", "gaudi"),
+    "torchtitan": ("cuda", "rocm"), "deepspeed": ("cuda", "rocm", "gaudi"), "hf-trainer": ("cuda", "rocm", "gaudi"),
+    "dle-convnets": ("cuda",), "llm-foundry": ("cuda", "rocm"), "metaseq": ("cuda",), "fsdp": ("cuda", "rocm"),
+    "maxtext": ("tpu",), "neuronx-distributed": ("neuron",),
+}
+for _n, _st in STACKS.items():
+    STACKS[_n] = replace(_st, platforms=RUNS_ON[_n])
+assert set(RUNS_ON) == set(STACKS)
 
 #: the pre-registry name of the old ``Framework`` dataclass, for callers that import it
 Framework = Stack
 FRAMEWORKS = STACKS
+
+
+def stacks_for_platform(platform: str | None, names=None) -> tuple[str, ...]:
+    """The registry's stacks (of ``names``, default all current ones in ``FRAMEWORK``) that run on ``platform``."""
+    return tuple(n for n in (names or FRAMEWORK.names) if platform is None or platform in RUNS_ON.get(n, ()))
+
+
+def check_platform(stack: "Stack | str", gpu, field: str = "training.framework") -> None:
+    """Refuse ``stack`` on accelerator ``gpu`` (a catalog GPU) when its code does not run on the GPU's platform
+    (``RUNS_ON``): one line naming the stacks that do. An accelerator without a known platform passes."""
+    from planner.hardware.options import PLATFORMS, platform_of
+
+    name = getattr(stack, "name", stack)
+    plat = platform_of(gpu)
+    if plat is None or plat in RUNS_ON.get(name, (plat,)):
+        return
+    ok = stacks_for_platform(plat)
+    runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
+    raise InputError(field, f"{name} runs on {runs}, not on {gpu.name} ({PLATFORMS[plat]}); "
+                            f"stacks for it: {', '.join(ok) or 'none in the registry'} (or leave training.framework out "
+                            "for its default)")
 
 
 def stacks_where(has) -> str:

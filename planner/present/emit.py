@@ -538,8 +538,13 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
 
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
-    if is_auto(job):  # training.framework auto: the plan's stack, the one the search chose
-        job = job_for_plan(job, best["stack"])
+    if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
+        job = job_for_plan(job, best.get("stack") or {})
+    st = from_training(job.training)
+    if not {"cuda", "rocm"} & set(st.platforms):  # the launch specs are torchrun launches of CUDA/ROCm code
+        raise InputError("--emit", f"no launch spec for a {st.name} plan: the emitter writes torchrun launches of "
+                                   "Megatron-LM / torchtitan (CUDA and ROCm code); launch it with its own trainer "
+                                   "and the plan's layout")
     cfg, hw, cost = best["config"], best["hardware"], best.get("cost", {})
     for opt in ("reshard_after_forward", "megatron_fsdp"):  # stack options the search may have chosen
         if (best.get("stack") or {}).get(opt) is not None:

@@ -27,8 +27,9 @@ from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import cost_bucket, pareto_mask, rank_key, stack_choice_line, stack_comparison, why
-from planner.search.space import (empty_reason, is_auto, module_lists_note, refusal_error, refusal_note, searched_options,
-                                  space_chunks, stack_groups, variant_job)
+from planner.model.stacks import check_platform
+from planner.search.space import (empty_reason, is_auto, module_lists_note, platform_note, refusal_error, refusal_note,
+                                  searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
 from planner.vocab import RECOMPUTE
@@ -53,8 +54,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     batches = {}  # (option index, chunk index, stack group, stack variant) -> the fitting candidates of that chunk
     # the stacks searched: the job's own, or with training.framework auto each one that runs the job
     # (space.stack_groups); each group's variants are the open stack options' combinations (space.stack_variants)
-    groups = stack_groups(job)
-    auto = is_auto(job)
+    groups = stack_groups(job, [o.gpu for o in opts])
+    # an open training.framework over accelerators of several platforms (GPUs and TPUs): one group per platform's
+    # stack (space.stack_groups), each row says which
+    auto = is_auto(job) or len(groups) > 1
     live = [(g, grp) for g, grp in enumerate(groups) if not grp.refused]
     lists = {g: module_lists_note(list(grp.variants)) for g, grp in live}  # recompute_modules lists searched
     any_lists = any(lists.values())
@@ -65,7 +68,15 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     closest = {}  # the same per stack group (framework auto's comparison)
     too_big = []  # options whose single node already exceeds constraints.max_gpus
     left_out = {}  # GPU name -> the low-precision peak it lacks (physics.peak_need), left out of the search
+    off_platform = {}  # GPU name -> why no searched stack's code runs on it (stacks.check_platform)
     for k, hw in enumerate(opts):
+        if not any(stack_runs_on(grp.name, hw.gpu) for _, grp in live):
+            try:
+                check_platform(live[0][1].name, hw.gpu)
+            except InputError as e:
+                off_platform[hw.gpu.name] = e.message
+                too_big.append(e)
+            continue
         if progress:
             progress(k, len(opts), hw.name)
         try:
@@ -77,6 +88,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             continue
         runs_here, no_peak = [], None
         for g, grp in live:
+            if not stack_runs_on(grp.name, hw.gpu):  # each stack only on the accelerators its code runs on
+                continue
             try:
                 if job.training.precision == "fp8":
                     # the recipe's GEMM peak on this GPU: NVFP4 on a part without FP4 tensor cores is
@@ -193,6 +206,13 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     assumptions = list(job.assumptions)
     for line in unmatched_gpus(cat, con, opts, job.training.precision):  # asked for, but nothing to search on
         assumptions.append(f"left out: {line}")
+    for msg in dict.fromkeys(off_platform.values()):  # accelerators none of the searched stacks runs on
+        assumptions.append(f"left out: {msg}")
+    for _, grp in live:  # an open training.framework timed on a TPU / Trainium stack (space.open_stack)
+        if job.training.framework is None and grp.job.training.framework is not None:
+            gpu = next((o.gpu for o in opts if stack_runs_on(grp.name, o.gpu) and not stack_runs_on(D.FRAMEWORK, o.gpu)), None)
+            if gpu is not None:
+                assumptions.append(platform_note(gpu, grp.name))
     if left_out:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(sorted(left_out))} ({'; '.join(sorted(set(left_out.values())))})")
     for g, grp in live:
@@ -253,7 +273,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
     searched = searched_options(list(best_group.variants))
     stacks = ()
-    if auto:  # each stack's best plan under the same objective and constraints, against the chosen one
+    if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
         per = {int(r.group): plan_of(r) for r in df.drop_duplicates("group").itertuples()}
         per[int(shown.iloc[0]["group"])] = ranked[0]
         stacks = stack_comparison(groups, per, ranked[0], objective, con, fitting, closest, refused)

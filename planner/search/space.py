@@ -27,13 +27,13 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
-from planner.hardware.options import HardwareOption
+from planner.hardware.options import PLATFORMS, HardwareOption, platform_of
 from planner.layout import Candidates, check_layout, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, SEARCHED, Stack, from_training,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training,
                                    open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -323,21 +323,89 @@ def stack_job(job: JobSpec, name: str) -> JobSpec:
     return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
 
 
-def stack_groups(job: JobSpec) -> list[StackGroup]:
+def open_stack(job: JobSpec, platform: str | None) -> str:
+    """The stack a job whose ``training.framework`` is open runs on ``platform``: the training mode's
+    (``defaults.FRAMEWORK_BY_MODE``), else the default stack where its code runs there, else the platform's
+    (``defaults.FRAMEWORK_BY_PLATFORM``: maxtext on TPUs, neuronx-distributed on Trainium)."""
+    mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
+    if mode:
+        return mode
+    if platform is None or platform in RUNS_ON[D.FRAMEWORK]:
+        return D.FRAMEWORK
+    return D.FRAMEWORK_BY_PLATFORM.get(platform, D.FRAMEWORK)
+
+
+def named_stack_job(job: JobSpec, name: str) -> JobSpec:
+    """``job`` with ``training.framework`` named ``name`` (its other stack options left open)."""
+    from planner.spec.schema import FrameworkSpec
+
+    fw = job.training.framework.model_copy(update={"name": name}) if job.training.framework else FrameworkSpec(name=name)
+    return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
+
+
+def platform_note(gpu, name: str) -> str:
+    """The assumption line of an open ``training.framework`` run on its platform's stack."""
+    plat = platform_of(gpu)
+    return (f"training.framework open on {gpu.name} ({PLATFORMS[plat]}): its platform's stack {name}, not "
+            f"{D.FRAMEWORK} (Megatron-Core / Transformer Engine / NCCL are CUDA and ROCm code; planner.model.stacks "
+            "RUNS_ON); name another with training.framework")
+
+
+def for_accelerator(job: JobSpec, gpu) -> JobSpec:
+    """``job`` as it runs on accelerator ``gpu``: a named stack whose code does not run there is refused
+    (``stacks.check_platform``: one line naming those that do); an open ``training.framework`` becomes the
+    platform's stack (``open_stack``), with an assumption line saying so, where the default's code does not
+    run there. ``training.framework: auto`` is left to ``stack_groups``."""
+    if is_auto(job):
+        return job
+    fw = job.training.framework
+    if fw is not None:
+        check_platform(fw.name, gpu)
+        return job
+    name = open_stack(job, platform_of(gpu))
+    mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
+    check_platform(name, gpu, "training.mode" if mode else "training.framework")
+    if name == from_training(job.training).name:
+        return job
+    j = named_stack_job(job, name)
+    return j.model_copy(update={"assumptions": list(job.assumptions) + [platform_note(gpu, name)]})
+
+
+def stack_runs_on(name: str, gpu) -> bool:
+    """Stack ``name``'s code runs on accelerator ``gpu`` (an accelerator of unknown platform: assumed so)."""
+    plat = platform_of(gpu)
+    return plat is None or plat in RUNS_ON.get(name, (plat,))
+
+
+def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
     """The stacks to search: the job's own, or for ``training.framework: auto`` each of
     ``defaults.AUTO_FRAMEWORKS`` with the job's options, built and checked alone (``stack_variants``:
     its rules, its options; ``finetune.check_targets``: LoRA targets its model code has). A stack that
     refuses the job is kept with its reason, for the comparison; when every one does, the first
-    refusal is the error."""
+    refusal is the error. ``gpus``: the accelerators searched. Where one of them runs none of those stacks'
+    code (a TPU, Trainium), its platform's stack (``defaults.FRAMEWORK_BY_PLATFORM``) is searched as well --
+    for ``auto`` beside the others, for an open ``training.framework`` as that platform's default (one group
+    per platform's stack, each searched only on the accelerators it runs on: planner.search.recommend)."""
+    plats = list(dict.fromkeys(p for p in (platform_of(g) for g in gpus) if p is not None))
     if not is_auto(job):
+        if job.training.framework is None and plats:
+            names = list(dict.fromkeys(open_stack(job, p) for p in plats))
+            if names != [from_training(job.training).name]:
+                return [StackGroup(n, named_stack_job(job, n), tuple(stack_variants(named_stack_job(job, n))))
+                        for n in names]
         return [StackGroup(from_training(job.training).name, job, tuple(stack_variants(job)))]
     if not job.model.is_transformer:  # the registry's stacks differ in how they run transformer layers only
         raise InputError("training.framework", "auto compares stacks by their transformer layers (planner.model.stacks); "
                                                "for this model they time alike: name the stack or leave it out")
+    names = list(D.AUTO_FRAMEWORKS) + [D.FRAMEWORK_BY_PLATFORM[p] for p in plats if p in D.FRAMEWORK_BY_PLATFORM
+                                       and not any(p in RUNS_ON[n] for n in D.AUTO_FRAMEWORKS)]
     out, first = [], None
-    for name in D.AUTO_FRAMEWORKS:
+    for name in dict.fromkeys(names):
         j = stack_job(job, name)
         try:
+            if plats and not any(p in RUNS_ON[name] for p in plats):
+                runs = ", ".join(PLATFORMS[p] for p in RUNS_ON[name])
+                raise InputError("training.framework", f"{name} runs on {runs}, none of which the search has")
             check_targets(j.model, j.training, stack_rules.RUNTIMES.get(name))
             out.append(StackGroup(name, j, tuple(stack_variants(j))))
         except InputError as e:
@@ -351,8 +419,8 @@ def stack_groups(job: JobSpec) -> list[StackGroup]:
 def job_for_plan(job: JobSpec, stack: dict) -> JobSpec:
     """``job`` as a plan runs it: on the plan's stack (``Plan.stack``: its name, options, and the
     options the search chose) -- for ``training.framework: auto`` the stack the search picked."""
-    if not (stack.get("searched") or is_auto(job)):
-        return job
+    if not (stack.get("searched") or is_auto(job) or (stack.get("name") and stack["name"] != from_training(job.training).name)):
+        return job  # (an open framework timed on its platform's stack, space.for_accelerator, takes that stack's name)
     from planner.spec.schema import FrameworkSpec
 
     fw = job.training.framework or FrameworkSpec(name=stack["name"])

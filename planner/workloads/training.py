@@ -21,7 +21,7 @@ from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated
 from planner.search.recommend import recommend as search_plans
-from planner.search.space import is_auto
+from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
 from planner.spec import JobSpec
@@ -73,6 +73,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out, each noted), evaluated."""
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
+    job = for_accelerator(job, hw.gpu)  # a stack whose code runs on this accelerator (a TPU's, Trainium's)
     c, notes = resolve_single(job, hw)
     stack = from_training(job.training)
     check_targets(job.model, job.training, stack_rules.RUNTIMES.get(stack.name))  # LoRA targets that adapt nothing
