@@ -291,8 +291,9 @@ FAMILY_OF = {
 
 
 #: Accelerators whose training code is not CUDA/ROCm and for which no public matmul microbenchmark was found (searched
-#: 2026-12-01: Google's TPU pages give peaks only; MaxText's published MFU tables are whole-step fractions, not a
-#: GEMM ceiling, and are not used as one; AWS's Neuron docs give peaks and NKI guides, no measured GEMM fraction).
+#: 2026-12-01: the ml-engineering MAMF table behind ``MAMF_BF16_TFLOPS`` has no TPU or Trainium row; Google's TPU
+#: pages give peaks only; MaxText's published MFU tables are whole-step fractions, not a GEMM ceiling, and are not
+#: used as one; AWS's Neuron docs give peaks and NKI guides, no measured GEMM fraction).
 #: They keep the generic prior (its GPU tile / SM wave model included), and every output says so: the prior's
 #: source line, by platform (planner.hardware.options ``PLATFORMS``)
 UNMEASURED_PRIOR = {

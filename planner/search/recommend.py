@@ -210,9 +210,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         assumptions.append(f"left out: {msg}")
     for _, grp in live:  # an open training.framework timed on a TPU / Trainium stack (space.open_stack)
         if job.training.framework is None and grp.job.training.framework is not None:
-            gpu = next((o.gpu for o in opts if stack_runs_on(grp.name, o.gpu) and not stack_runs_on(D.FRAMEWORK, o.gpu)), None)
-            if gpu is not None:
-                assumptions.append(platform_note(gpu, grp.name))
+            on = [o.gpu for o in opts if stack_runs_on(grp.name, o.gpu) and not stack_runs_on(D.FRAMEWORK, o.gpu)]
+            if on:
+                assumptions.append(platform_note(on[0], grp.name, tuple(sorted({g.name for g in on}))))
     if left_out:  # hardware the low-precision recipe cannot run on, left out of the search
         assumptions.append(f"left out: {', '.join(sorted(left_out))} ({'; '.join(sorted(set(left_out.values())))})")
     for g, grp in live:

@@ -343,10 +343,11 @@ def named_stack_job(job: JobSpec, name: str) -> JobSpec:
     return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
 
 
-def platform_note(gpu, name: str) -> str:
-    """The assumption line of an open ``training.framework`` run on its platform's stack."""
+def platform_note(gpu, name: str, names: tuple[str, ...] = ()) -> str:
+    """The assumption line of an open ``training.framework`` run on its platform's stack (``names``: every
+    accelerator of that platform it was run on, where a search had several)."""
     plat = platform_of(gpu)
-    return (f"training.framework open on {gpu.name} ({PLATFORMS[plat]}): its platform's stack {name}, not "
+    return (f"training.framework open on {', '.join(names or (gpu.name,))} ({PLATFORMS[plat]}): its platform's stack {name}, not "
             f"{D.FRAMEWORK} (Megatron-Core / Transformer Engine / NCCL are CUDA and ROCm code; planner.model.stacks "
             "RUNS_ON); name another with training.framework")
 
