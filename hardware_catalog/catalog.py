@@ -191,7 +191,9 @@ class SystemRow(_Row):
     gpus_per_host: int = Field(ge=1, le=100000)
     ram_gib: Optional[float] = Field(default=None, gt=0, le=1e7)
     network_gbps: float = Field(gt=0, le=1e7)
-    fabric: Literal["efa", "infiniband", "roce", "ethernet"]
+    fabric: Literal["efa", "infiniband", "roce", "ethernet", "tpu-ici"]
+    #: the most chips one ICI slice holds (a TPU pod's largest single-slice job); None = no such limit
+    max_chips: Optional[int] = Field(default=None, ge=1, le=1000000)
     source: str = Field(min_length=1)
     notes: Optional[str] = None
 
@@ -397,6 +399,9 @@ class System:
     source: str
     notes: str = ""
     cluster: bool = True  # built for multi-node training
+    #: a TPU host row (``fabric == "tpu-ici"``): the node is one host of a slice whose chips all talk over
+    #: ICI, ``network_bw`` is the ICI its chips carry out of the host, and one slice holds at most this many
+    max_chips: Optional[int] = None
     network_is_default: bool = False  # its network is sourced (the row requires it)
 
     @property
@@ -525,8 +530,8 @@ class Catalog:
         """The reference systems (``systems.csv``) as a table, one row each."""
         return pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,
                               "ram_gib": s.ram_bytes / GIB if s.ram_bytes is not None else None,
-                              "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "source": s.source,
-                              "notes": s.notes} for s in self.systems.values()])
+                              "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "max_chips": s.max_chips,
+                              "source": s.source, "notes": s.notes} for s in self.systems.values()])
 
     def instances_df(self, cloud: str | None = None) -> pd.DataFrame:
         rows = []
@@ -861,5 +866,6 @@ def _systems(rows, gpus: dict[str, GPU], alias: dict[str, str]) -> dict[str, Sys
             raise CatalogError(f"{where}.gpus_per_host", f"{r.gpus_per_host} does not divide gpu_count {r.gpu_count}")
         out[r.key] = System(key=r.key, gpu=gpus[target], gpu_count=r.gpu_count, gpus_per_host=r.gpus_per_host,
                             ram_bytes=int(r.ram_gib * GIB) if r.ram_gib is not None else None,
-                            network_bw=r.network_gbps * 1e9 / 8, fabric=r.fabric, source=r.source, notes=r.notes or "")
+                            network_bw=r.network_gbps * 1e9 / 8, fabric=r.fabric, source=r.source, notes=r.notes or "",
+                            max_chips=r.max_chips)
     return out

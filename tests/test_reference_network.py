@@ -130,3 +130,40 @@ def test_json_names_the_reference_system(tmp_path):
                    "cluster: {instance: aws:p5.48xlarge, nodes: 2}\n")
     r = CliRunner().invoke(app, ["estimate", str(job), "--json"])
     assert json.loads(r.output)["hardware"]["reference_system"] is None
+
+
+@pytest.mark.parametrize("gpu, host, per_chip_gbps, max_chips", [("TPU-v5p", 4, 4800.0, 6144),
+                                                               ("TPU-v6e", 8, 3200.0, 256),
+                                                               ("TPU-v5e", 8, 1600.0, 256)])
+def test_bare_tpu_cluster_is_hosts_of_one_ici_slice(catalog, gpu, host, per_chip_gbps, max_chips):
+    """A bare TPU cluster is hosts of one ICI slice (Google's v5p / v6e / v5e pages: chips per host, the largest
+    slice, per-chip ICI): host-to-host traffic at the chips' ICI rate, the rate a catalog slice row gets inside
+    its slice, not the 100 Gb/s default for an unknown NIC (a llama3-8b ZeRO-3 plan on 2 x v5p hosts spent
+    58% of its step in exposed parameter gathers on it)."""
+    o = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2), catalog)
+    chip = catalog.gpu(gpu)
+    assert o.gpus_per_node == host and o.gpus_per_host is None
+    assert o.inter_node_bw * 8 / 1e9 == pytest.approx(per_chip_gbps * host)
+    assert o.inter_node_bw / host == pytest.approx(chip.intra_node_bw)  # the same rate as inside a slice
+    assert o.network_assumed and "ICI slice" in o.network_note and f"{max_chips:,} chips" in o.network_note
+    assert not any("one NVLink domain" in n for n in o.notes)
+    with pytest.raises(Exception) as e:
+        option_from_cluster(ClusterSpec(gpu=gpu, nodes=max_chips // host + 1), catalog)
+    assert getattr(e.value, "field", "") == "cluster.nodes" and "multislice" in str(e.value)
+    # a stated fabric and node size win
+    o2 = option_from_cluster(ClusterSpec(gpu=gpu, nodes=2, gpus_per_node=host, inter_node_gbps=200), catalog)
+    assert o2.inter_node_bw * 8 / 1e9 == pytest.approx(200.0) and not o2.network_assumed
+
+
+def test_bare_tpu_cluster_past_one_slice_is_one_line_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from planner.cli import app
+
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {tokens: 1e9, global_batch: 4096, seq_len: 4096}\n"
+                   "cluster: {gpu: TPU-v6e, nodes: 64}\n")
+    r = CliRunner().invoke(app, ["estimate", str(job)])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: cluster.nodes: ") and "256 chips" in lines[0]

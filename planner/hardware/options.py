@@ -135,10 +135,21 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     g = cluster.gpus_per_node or (system.gpu_count if system else D.GPUS_PER_NODE)
     notes = []
     note = ""
+    ici = system is not None and system.fabric == "tpu-ici"  # hosts of one ICI slice, no NIC between them
+    if ici and cluster.nodes and system.max_chips and cluster.nodes * g > system.max_chips:
+        raise InputError("cluster.nodes", f"{cluster.nodes} x {g} {gpu.name} chips = {cluster.nodes * g:,} exceeds the "
+                         f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); multislice "
+                         "training over the data-center network is not modelled")
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
-        if ref is not None:
+        if ici:
+            inter = ref[0] * g
+            note = (f"{gpu.name}: a node is one {g}-chip host of an ICI slice ({system.key}; source: `planner catalog "
+                    f"systems`): hosts exchange over ICI at the chips' {ref[0] * 8 / 1e9:g} Gb/s each per direction, "
+                    f"as inside a catalog slice row, not over a NIC; one slice holds at most {system.max_chips:,} chips; "
+                    "set cluster.inter_node_gbps for another fabric")
+        elif ref is not None:
             per_gpu, inst = ref
             inter = per_gpu * g
             what = (f"its reference system {inst.key} (no priced instance row carries this GPU; source: "
@@ -152,7 +163,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
             note = network_assumption(gpu.name)
         notes.append(note)
     host = None
-    if system is not None and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
+    if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
         host = system.gpus_per_host if system.gpus_per_host < g else None
         link = "NVLink" if platform_of(gpu) in (None, "cuda") else gpu.intra_node_link
         notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one {link} domain"
