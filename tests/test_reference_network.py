@@ -167,3 +167,22 @@ def test_bare_tpu_cluster_past_one_slice_is_one_line_exit_2(tmp_path):
     assert r.exit_code == 2, r.output
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: cluster.nodes: ") and "256 chips" in lines[0]
+
+
+def test_recommend_on_a_bare_tpu_searches_one_slice_at_most(catalog):
+    """The search's node counts stop at one ICI slice (256 v6e chips = 32 hosts), and a floor above it is refused."""
+    from planner.search.recommend import recommend
+    from planner.spec import load_job_dict, parse_yaml_text
+
+    def load_job_text(text):
+        return load_job_dict(parse_yaml_text(text))
+
+    job = load_job_text("model: {preset: llama3-8b}\ntraining: {tokens: 1e11, global_batch: 1024, seq_len: 4096}\n"
+                        "cluster: {gpu: TPU-v6e, price_usd_hr: 20}\n")
+    res = recommend(job, catalog)
+    assert res.table["nodes"].max() * 8 <= 256 and res.table["nodes"].max() == 32
+    job2 = load_job_text("model: {preset: llama3-8b}\ntraining: {tokens: 1e11, global_batch: 1024, seq_len: 4096}\n"
+                         "cluster: {gpu: TPU-v6e, price_usd_hr: 20}\nconstraints: {min_gpus: 512}\n")
+    with pytest.raises(Exception) as e:
+        recommend(job2, catalog)
+    assert getattr(e.value, "field", "") == "constraints.min_gpus" and "256 chips" in str(e.value)

@@ -62,6 +62,8 @@ class HardwareOption:
     #: GPUs one OS host holds where that is fewer than a node's (a GB200 NVL72 "node" is its 72-GPU NVLink domain,
     #: 18 compute trays of 4): what launch specs count as a node (planner.present.emit); None: ``gpus_per_node``
     gpus_per_host: Optional[int] = None
+    #: the most GPUs one cluster of this option may hold (a TPU ICI slice: ``System.max_chips``); None: no limit
+    max_gpus: Optional[int] = None
 
     @property
     def network_reference(self) -> bool:
@@ -175,7 +177,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         name=gpu.name, gpu=gpu, gpus_per_node=g, inter_node_bw=inter, intra_bw=intra,
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
         network_assumed=not cluster.inter_node_gbps, network_note=note, reference=ref[1] if ref else None,
-        gpus_per_host=host,
+        gpus_per_host=host, max_gpus=system.max_chips if ici else None,
     )
 
 

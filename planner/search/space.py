@@ -73,6 +73,11 @@ def _grid(job: JobSpec, hw: HardwareOption):
     g = hw.gpus_per_node
     max_gpus = con.max_gpus or D.MAX_GPUS
     min_gpus = con.min_gpus or 1
+    if hw.max_gpus and not cl.nodes and hw.max_gpus < max_gpus:  # one TPU slice: no more chips than it holds
+        if hw.max_gpus < min_gpus:
+            raise InputError("constraints.min_gpus", f"min_gpus={min_gpus} exceeds the largest {hw.name} slice "
+                                                     f"({hw.max_gpus} chips); multislice training is not modelled")
+        max_gpus = hw.max_gpus
     nodes = [cl.nodes] if cl.nodes else [n for n in D.NODE_COUNTS if min_gpus <= n * g <= max_gpus]
     if not hw.multi_node:  # no cluster fabric in the catalog: one node only
         if cl.nodes and cl.nodes > 1:
