@@ -210,6 +210,30 @@ def test_onprem_tco_is_configurable_in_the_job(catalog):
     assert estimate_job(staff, catalog).cost.buy["node_hour_usd"] > buy["node_hour_usd"]
 
 
+def test_buy_breakeven_and_capex_agree_with_the_hourly_cost(catalog):
+    """By hand, HGX H100 (catalog defaults) against p5.48xlarge on-demand 55.04 $/node-h: an owned node
+    costs 18.99 $ per useful hour at 80% utilisation, i.e. 15.19 $ per owned hour, every hour (capex,
+    staff, power and hosting are all divided by the utilisation), so the break-even is 15.19 / 55.04 =
+    27.6% — not 22.8% (power and hosting taken as paid per useful hour in the break-even alone). At that
+    utilisation the owned hour costs exactly the rent; buying commits the servers plus the network share."""
+    from planner.model.cost import owned_node_hour_cost
+
+    plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1}), catalog)
+    buy, rent = plan.cost.buy, plan.hardware.price_ondemand_usd_hr
+    assert buy["node_hour_usd"] == pytest.approx(18.9927, abs=1e-3)
+    assert buy["breakeven_utilisation"] == pytest.approx(18.992688 * 0.8 / 55.04, rel=1e-6)  # 0.2761
+    at = _job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, onprem={"utilisation": buy["breakeven_utilisation"]})
+    own = owned_node_hour_cost(catalog, plan.hardware.gpu, 8, at.onprem)
+    assert own["total_hr"] == pytest.approx(rent, rel=1e-9)
+    for u in (0.25, 0.3):  # either side of the break-even: the verdict and the break-even agree
+        b = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1},
+                              onprem={"utilisation": u}), catalog).cost.buy
+        assert (b["cheaper"] == "buy") == (u > b["breakeven_utilisation"])
+    share = catalog.onprem_value("network_cost_share")
+    assert buy["server_capex_usd"] == pytest.approx(4 * 300000) and share > 0
+    assert buy["capex_usd"] == pytest.approx(4 * 300000 * (1 + share))
+
+
 def test_committed_prices_in_the_cost(catalog):
     plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}), catalog)
     terms = {c["term"]: c for c in plan.cost.committed}
