@@ -183,10 +183,37 @@ def test_spot_plans_show_and_rank_on_interruption_overhead(catalog):
                      catalog, simulate=False, top=5)
     assert calm.best.cost.spot_risk["expected_cost_usd"] < risk["expected_cost_usd"]
     assert any(c.startswith("spot:") for c in rec.caveats)
-    # $ per million tokens at the price the plan is ranked at, not the on-demand sticker
+    # $ per million tokens at the price the plan is ranked at: the expected spot cost with interruptions,
+    # not the on-demand sticker nor the spot sticker (the search table's usd_per_token, the cost column)
     cost = rec.best.cost
-    assert cost.usd_per_million_tokens == pytest.approx(cost.cost_spot_usd / cost.tokens * 1e6)
+    assert cost.usd_per_million_tokens == pytest.approx(risk["expected_cost_usd"] / cost.tokens * 1e6)
+    assert cost.usd_per_million_tokens > cost.cost_spot_usd / cost.tokens * 1e6
     assert cost.usd_per_million_tokens < cost.cost_ondemand_usd / cost.tokens * 1e6
+    row = rec.table.iloc[0]
+    assert row["usd_per_token"] * 1e6 == pytest.approx(cost.usd_per_million_tokens)
+
+
+def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
+    """One fixed spot plan: estimate prices it with the interruption model as recommend ranks it (it
+    gave the spot sticker price with no interruptions), and the report's headline, time to train and
+    alternatives are the expected figures the ranking and its "why" use (they mixed in the sticker)."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.units import fmt_time, fmt_usd
+
+    job = _job(training={"tokens": 1e11, "micro_batch": 1, "recompute": "full"}, parallel={"tp": 2, "pp": 1, "zero": 1},
+               cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, constraints={"spot": True})
+    est = estimate_job(job, catalog)
+    rec = recommend(job, catalog, simulate=False, top=1)
+    assert est.cost.spot_risk is not None and est.cost.spot_risk == rec.best.cost.spot_risk
+    assert est.cost.usd_per_million_tokens == rec.best.cost.usd_per_million_tokens
+    risk = est.cost.spot_risk
+    assert risk["expected_cost_usd"] > est.cost.cost_spot_usd and risk["expected_hours"] > est.cost.hours
+    rep, _ = report_for_job(job, catalog, top=1, simulate=False, job_name="spot")
+    md, _assets = render_markdown(rep, "x_files")
+    head = md.split("## Recommendation", 1)[1].split("\n\n", 2)[1]
+    assert (f"{fmt_time(risk['expected_hours'] * 3600)} to train for {fmt_usd(risk['expected_cost_usd'])} "
+            "(spot, expected with interruptions)") in head
+    assert f"| cost spot (before interruptions) | {fmt_usd(est.cost.cost_spot_usd)} |" in md
 
 
 # ---------------------------------------------------------------------------- 3. prices

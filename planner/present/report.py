@@ -32,6 +32,7 @@ from planner.errors import InputError
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
+from planner.search.rank import cost_of, hours_of
 from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
@@ -76,8 +77,9 @@ class Report:
 
 
 def _cost(row: dict, spot: bool):
-    c = row["cost"]
-    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+    """The run's cost at the price the plan is ranked at: a spot plan's expected cost with
+    interruptions where modelled (``planner.search.rank.cost_of``), as in ``why`` and the ranking."""
+    return cost_of(row, spot)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -210,19 +212,23 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
 
     # --- recommendation
     s = Section("Recommendation")
-    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot' if spot else 'on-demand'})" if _cost(best, spot) is not None
+    risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
+    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'})"
+             if _cost(best, spot) is not None
              else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
-                    f"{config_str(best['config'])}: {fmt_time(cost['hours'] * 3600)} to train{price}. "
+                    f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
           ["memory per GPU", _memory_line(mem)],
-          ["time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})"],
-          ["GPU-hours", f"{cost['gpu_hours']:,.0f}"],
-          ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])], ["cost spot", fmt_usd(cost["cost_spot_usd"])],
+          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit}"
+                            + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else ")")],
+          ["GPU-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else "")],
+          ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])],
+          ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           ["$ per 1M " + unit, f"{cost['usd_per_million_tokens']:.3f}" if cost.get("usd_per_million_tokens") else "-"],
           ["limits", best.get("bottleneck", "")],
@@ -243,9 +249,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
                      config_str(r["config"]), f"{r['step_time_s']:,.3g}", _pct(r["mfu"]),
-                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(c["hours"] * 3600),
+                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c.price(True) if hasattr(c, "price") else c["cost_spot_usd"])])
-    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB", "time to train",
+    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB",
+                           "time to train" + (" (expected)" if spot else ""),
                            "on-demand", "spot" + (" (expected)" if spot else "")], rows,
                           "best layout per (hardware, node count), ranked by the objective"))
     if with_charts and "table" in rec:
@@ -551,8 +558,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         from planner.workloads.campaign import plan_campaign
 
         best = rec["best"]["cost"]
-        camp = plan_campaign(job, {"hours": best["hours"], "usd": (rec["best"]["cost"].price(rec["spot"])
-                                                                   if hasattr(best, "price") else best["cost_ondemand_usd"]) or 0.0}, cat)
+        camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"]) or 0.0}, cat)
         rep.sections.insert(1, _campaign_section(camp))
     return rep, rec
 

@@ -75,6 +75,9 @@ def summary_table(res: dict) -> Table:
 
 def render_estimate(con: Console, res: dict) -> None:
     con.print(Panel(summary_table(res), title="planner estimate", expand=False))
+    risk = res["cost"].get("spot_risk")
+    if risk:  # a spot job: the expected cost and time with interruptions, as recommend ranks it
+        con.print(esc(spot_line(risk)), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
     for a in res.get("advice", []):
         con.print(f"[yellow]advice:[/] {esc(a)}")

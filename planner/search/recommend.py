@@ -296,7 +296,7 @@ def with_spot_risk(plan, hw, spot_model):
     if spot_model is None or not hw.price_spot:
         return plan
     risk = spot_model.risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s, hw.price_spot)
-    return replace(plan, cost=replace(plan.cost, spot_risk=risk))
+    return replace(plan, cost=plan.cost.with_spot_risk(risk))
 
 
 def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:

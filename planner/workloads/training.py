@@ -20,7 +20,7 @@ from planner.model.cost import cost_summary
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated
-from planner.search.recommend import recommend as search_plans
+from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
@@ -68,6 +68,15 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     return c, notes
 
 
+def spot_model_for(job: JobSpec):
+    """The interruption model of a spot job (``constraints.spot``), None otherwise: ``estimate`` and
+    ``recommend`` price a spot plan the same way (expected cost and time with interruptions)."""
+    if not (job.constraints.spot and job.model is not None):
+        return None
+    from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
+    return SpotModel(job, _checkpoint_bytes({}, job))
+
+
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
     out, each noted), evaluated."""
@@ -86,6 +95,9 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
                          f"parallel.zero {int(c.zero[0])} it changes nothing: set parallel.zero to 2 or 3, or leave it out")
     ev = evaluate(job, c, hw, **time_kw)
     out = row_result(job, c, hw, ev, 0, cat)
+    spot_model = spot_model_for(job)
+    if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
+        out = with_spot_risk(out, hw, spot_model)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),
                   inputs=inputs_provenance(hw, job))
     return out
@@ -95,10 +107,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
               progress=None) -> Recommendation:
     """``planner recommend``: the search (``planner.search.recommend``), then, when the job has a
     data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans."""
-    spot_model = None
-    if job.constraints.spot and job.model is not None:
-        from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
-        spot_model = SpotModel(job, _checkpoint_bytes({}, job))
+    spot_model = spot_model_for(job)
     if job.model is not None and not is_auto(job):  # LoRA targets that adapt nothing: refused before the search, as in
         # estimate (framework auto: per stack, planner.search.space.stack_groups)
         check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
@@ -141,7 +150,7 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                         cost=cost_summary(job, sim_step, hw.nodes, hw.gpus_per_node, hw.price_ondemand_usd_hr,
                                           hw.price_spot_usd_hr, catalog, hw.gpu))
             if spot and spot_model is not None:  # the expected spot cost follows the simulated step
-                r = replace(r, cost=replace(r.cost, spot_risk=spot_model.risk_for_plan(r)))
+                r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(r)))
         if wait > 0.05:
             r = replace(r, bottleneck=(f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
                                        f"analytic compute-bound step {analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)"
