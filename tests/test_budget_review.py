@@ -261,6 +261,23 @@ def test_buy_breakeven_and_capex_agree_with_the_hourly_cost(catalog):
     assert buy["capex_usd"] == pytest.approx(4 * 300000 * (1 + share))
 
 
+def test_committed_prices_survive_the_simulators_re_timing(catalog):
+    """A job with a data section is re-timed by the simulator, which recomputes the cost: the
+    instance's committed prices were dropped there (the report then said "no committed price for
+    this instance in the catalog" for p5.48xlarge, which has a capacity-block price)."""
+    from conftest import EXAMPLES
+    from planner.spec import load_job
+
+    rec = recommend(load_job(EXAMPLES / "resnet50-objectstore-files.yaml"), catalog, simulate=True, top=2)
+    assert any(p.simulated is not None for p in rec.ranked)
+    for p in rec.ranked:
+        assert p.hardware.name == "aws:p5.48xlarge"
+        terms = {c["term"]: c for c in p.cost.committed}
+        assert "capacity-block" in terms, p.hardware.nodes
+        c = terms["capacity-block"]
+        assert c["run_cost_usd"] == pytest.approx(p.cost.hours * p.hardware.nodes * c["price_usd_hr"])
+
+
 def test_committed_prices_in_the_cost(catalog):
     plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}), catalog)
     terms = {c["term"]: c for c in plan.cost.committed}

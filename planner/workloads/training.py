@@ -148,7 +148,10 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                         tokens_per_s=r.tokens_per_s / scale, tokens_per_s_per_gpu=r.tokens_per_s_per_gpu / scale,
                         mfu=r.mfu / scale, hfu=r.hfu / scale,
                         cost=cost_summary(job, sim_step, hw.nodes, hw.gpus_per_node, hw.price_ondemand_usd_hr,
-                                          hw.price_spot_usd_hr, catalog, hw.gpu))
+                                          hw.price_spot_usd_hr, catalog, hw.gpu,
+                                          # the instance's committed prices too (they were dropped: "no committed
+                                          # price for this instance" in the report of a data-bound plan)
+                                          hw.name if hw.cloud != "-" else None))
             if spot and spot_model is not None:  # the expected spot cost follows the simulated step
                 r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(r)))
         if wait > 0.05:
