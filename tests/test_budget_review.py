@@ -193,6 +193,20 @@ def test_spot_plans_show_and_rank_on_interruption_overhead(catalog):
     assert row["usd_per_token"] * 1e6 == pytest.approx(cost.usd_per_million_tokens)
 
 
+def test_cost_time_chart_rings_the_spot_plan_at_its_point(catalog):
+    """The cost-vs-time chart plots the search table (expected spot cost and time); the ring of the
+    recommended plan sat at its sticker spot price and uninterrupted time, off its own point."""
+    from planner.present import charts
+
+    rec = recommend(_job(training={"tokens": 1e11}, constraints={"spot": True, "clouds": ["aws"]}), catalog,
+                    simulate=False, top=2)
+    spec = charts.cost_time_chart(rec.table, rec.best, True).to_dict()
+    ring = [v for v in spec["datasets"].values() if len(v) == 1 and v[0].get("label") == "recommended"][0][0]
+    assert ring["cost"] == pytest.approx(rec.table.iloc[0]["cost"])
+    assert ring["days"] == pytest.approx(rec.table.iloc[0]["train_hours"] / 24)
+    assert ring["cost"] == pytest.approx(rec.best.cost.spot_risk["expected_cost_usd"])
+
+
 def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
     """One fixed spot plan: estimate prices it with the interruption model as recommend ranks it (it
     gave the spot sticker price with no interruptions), and the report's headline, time to train and
@@ -214,6 +228,12 @@ def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
     assert (f"{fmt_time(risk['expected_hours'] * 3600)} to train for {fmt_usd(risk['expected_cost_usd'])} "
             "(spot, expected with interruptions)") in head
     assert f"| cost spot (before interruptions) | {fmt_usd(est.cost.cost_spot_usd)} |" in md
+    # the sensitivity table's current row is the same plan: the same expected spot cost and time
+    from planner.workloads.sensitivity import sensitivity
+
+    cur = sensitivity(job, rec.best, "nodes", catalog).query("current").iloc[0]
+    assert cur["cost_spot_usd"] == pytest.approx(risk["expected_cost_usd"])
+    assert cur["hours"] == pytest.approx(risk["expected_hours"])
 
 
 # ---------------------------------------------------------------------------- 3. prices

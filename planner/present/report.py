@@ -183,7 +183,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
+def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False) -> Table:
     rows = []
     for r in df.itertuples():
         v = f"{r.value:g}" + (" (current)" if r.current else "")
@@ -193,7 +193,8 @@ def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
         rows.append([v, str(int(r.gpus)), fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, "GPUs", "step", "time to train", "on-demand", "spot", "MFU", "mem GiB", "fits"], rows)
+    return Table([label, "GPUs", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
+                  "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
@@ -340,7 +341,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
-        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
