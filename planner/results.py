@@ -179,6 +179,10 @@ class Cost(Record):
     spot_risk: Optional[dict] = None
     #: reserved / committed-use prices of the instance, each with the run's cost at it
     committed: tuple = ()
+    #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
+    #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
+    #: costs above are the uninterrupted compute time
+    checkpoint_failures: Optional[dict] = None
 
     def price(self, spot: bool) -> Optional[float]:
         """The run's cost at spot or on-demand prices (``None`` where no price is known); a spot
@@ -202,7 +206,8 @@ class Cost(Record):
 
     def keys(self) -> list[str]:  # "buy", "spot_risk", "committed" only where computed, as in the JSON
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
-                and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)]
+                and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
+                and (k != "checkpoint_failures" or self.checkpoint_failures is not None)]
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from planner.search.rank import cost_of, hours_of
 from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
+from planner.present.terminal import checkpoint_line
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -231,6 +232,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])],
           ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
+          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"]).split(": ", 1)[1]]]
+            if cost.get("checkpoint_failures") else []),
           ["$ per 1M " + unit, f"{cost['usd_per_million_tokens']:.3f}" if cost.get("usd_per_million_tokens") else "-"],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
@@ -282,6 +285,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      "since the last checkpoint plus a restart.")
     else:
         lines.append("Spot: no spot price in the catalog for this instance.")
+    if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
+        lines.append(checkpoint_line(cost["checkpoint_failures"])[0].upper() + checkpoint_line(cost["checkpoint_failures"])[1:] + ".")
     buy = cost.get("buy")
     if buy:
         lines.append(f"Buy: this run's {_hours(cost['hours'])} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "

@@ -28,6 +28,7 @@ from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
+from planner.simulate.failures import run_overhead
 from planner.simulate.interruptions import SpotModel
 
 
@@ -77,6 +78,23 @@ def spot_model_for(job: JobSpec):
     return SpotModel(job, _checkpoint_bytes({}, job))
 
 
+def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
+    """The plan with the expected time and on-demand cost of its checkpoint pauses and node failures
+    (``Cost.checkpoint_failures``) when the job's ``checkpoint`` section sets a cadence or an MTBF: the
+    simulator's model in closed form (``failures.run_overhead``), so that ``estimate``, ``recommend``
+    and the report say what ``simulate`` would (they ignored the section: a 180 s blocking save every
+    100 steps of 14 s cost 12.7% more time than they printed)."""
+    if getattr(job, "checkpoint", None) is None or job.model is None:
+        return plan
+    c = plan.cost
+    o = run_overhead(SimConfig.from_estimate(plan, job), plan.step_time_s, c.hours)
+    if o is None:
+        return plan
+    od = plan.hardware.price_ondemand_usd_hr
+    o["expected_cost_ondemand_usd"] = o["expected_hours"] * plan.hardware.nodes * od if od else None
+    return replace(plan, cost=replace(c, checkpoint_failures=o))
+
+
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
     out, each noted), evaluated."""
@@ -98,6 +116,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     spot_model = spot_model_for(job)
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
         out = with_spot_risk(out, hw, spot_model)
+    out = with_checkpoint_failures(out, job)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),
                   inputs=inputs_provenance(hw, job))
     return out
@@ -113,8 +132,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
     rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
-        return rec
+        ranked = tuple(with_checkpoint_failures(p, job) for p in rec.ranked)
+        return replace(rec, ranked=ranked, best=with_checkpoint_failures(rec.best, job))
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
+    ranked = [with_checkpoint_failures(p, job) for p in ranked]
     if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
         note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
                                            "simulator's re-check of the shown plans") if x)
