@@ -87,6 +87,11 @@ def _pct(x: Optional[float]) -> str:
     return "-" if x is None or x != x else f"{x:.0%}"
 
 
+def _input_value(v: float) -> str:
+    """An on-prem input as a person reads it: 300,000 (a server price was "3e+05"), 0.035, 10.2."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.4g}"
+
+
 def _hours(h: float) -> str:
     """Billed hours as a person reads them: 0.79 h, 12.5 h, 1,862 h (a 48-minute run is not "1 h")."""
     return f"{h:,.0f} h" if h >= 100 else f"{h:.3g} h"
@@ -309,7 +314,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     s.blocks.append(lines)
     if buy and buy.get("inputs"):
         s.blocks.append(Table(["on-prem input", "value", "from"],
-                              [[k, f"{v['value']:,.4g}", v["source"]] for k, v in buy["inputs"].items()],
+                              [[k, _input_value(v["value"]), v["source"]] for k, v in buy["inputs"].items()],
                               "buy-vs-rent inputs used (set them in the job's onprem: section or a catalog override)"))
     secs.append(s)
 
