@@ -207,6 +207,19 @@ def test_cost_time_chart_rings_the_spot_plan_at_its_point(catalog):
     assert ring["cost"] == pytest.approx(rec.best.cost.spot_risk["expected_cost_usd"])
 
 
+def test_csv_columns_of_a_spot_job_extend_those_of_any_job(catalog):
+    """``recommend --csv`` is the search table: a spot job's extra columns (uninterrupted hours, cost
+    range, overhead) come after the ones every job has, so a script reading columns by position reads
+    the same columns from both (they came first, shifting every other column)."""
+    base = recommend(_job(training={"tokens": 1e11}, constraints={"clouds": ["aws"]}), catalog, simulate=False, top=1)
+    spot = recommend(_job(training={"tokens": 1e11}, constraints={"spot": True, "clouds": ["aws"]}), catalog,
+                     simulate=False, top=1)
+    cols, scols = list(base.table.columns), list(spot.table.columns)
+    assert cols[-1] == scols[-1] == "pareto"
+    assert scols == cols[:-1] + ["compute_hours", "cost_low", "cost_high", "spot_overhead", "pareto"]
+    assert cols[:3] == ["hardware", "cloud", "gpu"] and "usd_per_token" in cols
+
+
 def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
     """One fixed spot plan: estimate prices it with the interruption model as recommend ranks it (it
     gave the spot sticker price with no interruptions), and the report's headline, time to train and
