@@ -207,6 +207,26 @@ def test_cost_time_chart_rings_the_spot_plan_at_its_point(catalog):
     assert ring["cost"] == pytest.approx(rec.best.cost.spot_risk["expected_cost_usd"])
 
 
+def test_campaign_trains_at_the_spot_plans_expected_time_and_cost(catalog):
+    """A spot job's campaign: each experiment's training is the plan's expected time and cost with
+    interruptions, from estimate and recommend alike (estimate took the on-demand cost, recommend the
+    expected cost with the uninterrupted hours)."""
+    from planner.workloads import Context, plan
+
+    job = load_job_dict({**{k: dict(v) for k, v in BUDGET_13B.items()},
+                         "training": {**BUDGET_13B["training"], "tokens": 1e10, "micro_batch": 1, "recompute": "full"},
+                         "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4},
+                         "constraints": {"spot": True},
+                         "campaign": {"experiments_per_week": 5, "weeks": 2,
+                                      "preprocess": {"hours": 6, "usd_per_hour": 3.0}}})
+    ctx = Context(catalog=catalog, simulate=False, top=1)
+    est, rec = plan("estimate", job, ctx), plan("recommend", job, ctx)
+    risk = est.result.cost.spot_risk
+    for camp in (est.campaign, rec.campaign):
+        assert camp.train_hours == pytest.approx(risk["expected_hours"])
+        assert camp.train_usd == pytest.approx(risk["expected_cost_usd"])
+
+
 def test_csv_columns_of_a_spot_job_extend_those_of_any_job(catalog):
     """``recommend --csv`` is the search table: a spot job's extra columns (uninterrupted hours, cost
     range, overhead) come after the ones every job has, so a script reading columns by position reads
