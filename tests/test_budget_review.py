@@ -410,6 +410,18 @@ def test_published_3yr_commitment_flows_into_the_cost_and_report(catalog):
                             catalog, top=1, simulate=False, job_name="a3-mega")
     md, _assets = render_markdown(rep, "x_files")
     assert "Committed (3yr, no upfront)" in md and "40.49 $/node-h" in md and "Cyclenerd" in md
+    # what signing the 3-year term commits to (it bills all 26,280 h of 4 nodes, busy or not), not only the
+    # run's $13.4k; and the busy share at which it beats on-demand (40.49 / 92.21 = 44%)
+    assert three["billed_hours"] == 26280 and three["commitment_usd"] == pytest.approx(26280 * 4 * three["price_usd_hr"])
+    assert three["run_share"] == pytest.approx(plan.cost.hours / 26280)
+    assert three["breakeven_busy"] == pytest.approx(three["price_usd_hr"] / plan.hardware.price_ondemand_usd_hr)
+    from planner.units import fmt_usd
+
+    assert f"the 3yr term bills {fmt_usd(three['commitment_usd'])} (4 nodes x 26,280 h, busy or not)" in md
+    assert "busy more than 44% of the term" in md
+    block = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}),
+                         catalog).cost.committed[0]
+    assert block["term"] == "capacity-block" and block["commitment_usd"] == pytest.approx(block["run_cost_usd"])
 
 
 # ---------------------------------------------------------------------------- 6. launch specs

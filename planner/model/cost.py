@@ -154,14 +154,34 @@ def breakeven_utilisation(own: dict, price_ondemand) -> float | None:
     return own["total_hr"] * own["utilisation"] / price_ondemand
 
 
-def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int) -> tuple:
+#: hours a 1- or 3-year commitment bills, busy or not (a capacity block is bought for the run's own hours)
+TERM_HOURS = {"1yr": HOURS_PER_YEAR, "3yr": 3 * HOURS_PER_YEAR}
+
+
+def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int, price_ondemand=None) -> tuple:
     """The run's cost at each reserved / committed-use / capacity-block price the catalog has for
-    the instance (``hardware_catalog/data/commitments.csv`` or an override's ``commitments:``)."""
+    the instance (``hardware_catalog/data/commitments.csv`` or an override's ``commitments:``), and
+    what the commitment itself bills:
+
+        run_cost_usd   = hours x nodes x committed price        (this run's share)
+        billed_hours   = hours (capacity block) | ceil(hours / term) x term (1yr = 8,760 h, 3yr = 26,280 h)
+        commitment_usd = billed_hours x nodes x committed price (what signing commits to)
+        run_share      = hours / billed_hours
+        breakeven_busy = committed price / on-demand price      (share of the term the nodes must be busy
+                                                                 for the commitment to beat on-demand)
+    """
     if catalog is None or not instance_key or not hasattr(catalog, "commitments_for"):
         return ()
-    return tuple(dict(term=c.term, payment=c.payment, price_usd_hr=c.price, run_cost_usd=hours * nodes * c.price,
-                      region=c.region, price_date=c.price_date, source=c.source)
-                 for c in catalog.commitments_for(instance_key))
+    out = []
+    for c in catalog.commitments_for(instance_key):
+        term = TERM_HOURS.get(c.term)
+        billed = hours if term is None else max(1.0, float(np.ceil(hours / term))) * term
+        out.append(dict(term=c.term, payment=c.payment, price_usd_hr=c.price, run_cost_usd=hours * nodes * c.price,
+                        billed_hours=billed, commitment_usd=billed * nodes * c.price,
+                        run_share=hours / billed if billed else None,
+                        breakeven_busy=(c.price / price_ondemand) if (term and price_ondemand) else None,
+                        region=c.region, price_date=c.price_date, source=c.source))
+    return tuple(out)
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
@@ -196,4 +216,4 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
-                committed=committed_costs(catalog, instance_key, hours, nodes))
+                committed=committed_costs(catalog, instance_key, hours, nodes, price_ondemand))

@@ -87,6 +87,11 @@ def _pct(x: Optional[float]) -> str:
     return "-" if x is None or x != x else f"{x:.0%}"
 
 
+def _share(x: float) -> str:
+    """A share that may be tiny: 0.3%, 12%, not "0%"."""
+    return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+
+
 def _input_value(v: float) -> str:
     """An on-prem input as a person reads it: 300,000 (a server price was "3e+05"), 0.035, 10.2."""
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.4g}"
@@ -306,8 +311,15 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     else:
         lines.append("Buy: no on-prem server price for this GPU in the catalog.")
     for c in cost.get("committed") or ():
-        lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} at "
-                     f"{c['price_usd_hr']:.2f} $/node-h ({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+        # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
+        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
+                f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
+                + (f"; it beats on-demand only if the nodes are busy more than {_pct(c['breakeven_busy'])} of the term"
+                   if c.get("breakeven_busy") else "")
+                if c.get("commitment_usd") is not None and c["term"] != "capacity-block" else "")
+        lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
+                     f"hours at {c['price_usd_hr']:.2f} $/node-h{term} ({c.get('region') or '-'}, "
+                     f"{c.get('price_date') or 'undated'}; {c['source']}).")
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")
