@@ -261,6 +261,12 @@ def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
     assert (f"{fmt_time(risk['expected_hours'] * 3600)} to train for {fmt_usd(risk['expected_cost_usd'])} "
             "(spot, expected with interruptions)") in head
     assert f"| cost spot (before interruptions) | {fmt_usd(est.cost.cost_spot_usd)} |" in md
+    import json
+    import re
+
+    summary = json.loads(re.search(r"<!-- planner-summary: (.*) -->", md).group(1))["best"]
+    assert summary["cost_usd"] == pytest.approx(risk["expected_cost_usd"])
+    assert summary["train_hours"] == pytest.approx(risk["expected_hours"])
     # the sensitivity table's current row is the same plan: the same expected spot cost and time
     from planner.workloads.sensitivity import sensitivity
 

@@ -127,6 +127,8 @@ def summary_of(rec: dict) -> dict:
                             if k in r["config"]},
                     step_time_s=r["step_time_s"], mfu=r["mfu"], hours=r["cost"]["hours"],
                     cost_ondemand_usd=r["cost"]["cost_ondemand_usd"], cost_spot_usd=r["cost"]["cost_spot_usd"],
+                    # what the plan is ranked and quoted at (a spot plan: expected, with interruptions)
+                    cost_usd=cost_of(r, rec["spot"]), train_hours=hours_of(r, rec["spot"]),
                     memory_total_bytes=r["memory_per_gpu_bytes"]["total"])
     return dict(objective=rec["objective"], spot=rec["spot"], evaluated=rec["evaluated"], feasible=rec["feasible"],
                 best=row(rec["best"]), ranked=[row(r) for r in rec["ranked"]], why=rec["why"])
