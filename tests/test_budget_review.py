@@ -227,6 +227,27 @@ def test_campaign_trains_at_the_spot_plans_expected_time_and_cost(catalog):
         assert camp.train_usd == pytest.approx(risk["expected_cost_usd"])
 
 
+def test_price_per_million_tokens_keeps_three_figures(catalog):
+    """$/1M tok to three significant figures in the table and the report alike: two decimals printed
+    "0.03" for every plan of the spot example (0.0338, 0.0337, 0.0340) and "0.00" for a 10B-token run."""
+    import io
+
+    from planner.present.terminal import render_recommendation
+    from planner.results import jsonable
+    from planner.present.safe import SafeConsole
+    from planner.units import fmt_rate
+
+    assert (fmt_rate(0.033576), fmt_rate(1.7553), fmt_rate(26.32), fmt_rate(None)) == ("0.0336", "1.76", "26.3", "-")
+    rec = recommend(_job(training={"tokens": 1e10}, constraints={"spot": True, "clouds": ["aws"]}), catalog,
+                    simulate=False, top=3)
+    buf = io.StringIO()
+    render_recommendation(SafeConsole(file=buf, width=250), jsonable(rec), 3)
+    text = buf.getvalue()
+    for p in rec.ranked:
+        assert fmt_rate(p.cost.usd_per_million_tokens) in text
+    assert "0.00 " not in text
+
+
 def test_csv_columns_of_a_spot_job_extend_those_of_any_job(catalog):
     """``recommend --csv`` is the search table: a spot job's extra columns (uninterrupted hours, cost
     range, overhead) come after the ones every job has, so a script reading columns by position reads

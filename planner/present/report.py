@@ -33,7 +33,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_time, fmt_usd, fmt_usd_cents
+from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.terminal import checkpoint_line
@@ -246,7 +246,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"]).split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
-          ["$ per 1M " + unit, f"{cost['usd_per_million_tokens']:.3f}" if cost.get("usd_per_million_tokens") else "-"],
+          ["$ per 1M " + unit, fmt_rate(cost["usd_per_million_tokens"]) if cost.get("usd_per_million_tokens") else "-"],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]

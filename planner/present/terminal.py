@@ -8,7 +8,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
-from planner.units import GiB, config_str, hardware_str, fmt_count, fmt_time, fmt_usd
+from planner.units import GiB, config_str, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
@@ -124,7 +124,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  f"{hours / 24:,.1f}", fmt_usd(c),
-                 f"{cost['usd_per_million_tokens']:.2f}" if cost["usd_per_million_tokens"] else "-"]
+                 fmt_rate(cost["usd_per_million_tokens"]) if cost["usd_per_million_tokens"] else "-"]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
         t.add_row(*cells)
