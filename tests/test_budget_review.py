@@ -392,6 +392,10 @@ def test_checkpoint_section_prices_its_pauses_and_failures(catalog):
     md, _ = render_markdown(report_for_job(job, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
     assert "| with checkpoints and failures |" in md and fmt_usd(o["expected_cost_ondemand_usd"]) in md
     assert "| server_price_usd | 300,000 | catalog" in md  # was "3e+05"
+    assert "Checkpoints and failures add 12.7% to the time (88.4 d expected)." in md
+    tight = load_job_dict({**CKPT_JOB, "constraints": {"deadline_hours": 2000}})  # 1,882 h fits, 2,122 h does not
+    md, _ = render_markdown(report_for_job(tight, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
+    assert "beyond the 83.3 d deadline (the search checked the uninterrupted time and cost)" in md
     # checkpoints alone (no MTBF): only the pauses
     plain = load_job_dict({**CKPT_JOB, "checkpoint": {"every_steps": 100, "write_gbps": 5}})
     o2 = estimate_job(plain, catalog).cost.checkpoint_failures

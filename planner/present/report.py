@@ -389,6 +389,16 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
+    cf, con = cost.get("checkpoint_failures"), job.constraints
+    if cf:  # the search's deadline and budget checks use the uninterrupted time and cost
+        over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
+                if con.deadline_hours is not None and cf["expected_hours"] > con.deadline_hours else []) + (
+               [f"over the {fmt_usd(con.budget_usd)} budget"]
+               if con.budget_usd is not None and (cf.get("expected_cost_ondemand_usd") or 0) > con.budget_usd else [])
+        risks.append(f"Checkpoints and failures add {cf['overhead']:.1%} to the time "
+                     f"({fmt_time(cf['expected_hours'] * 3600)} expected)"
+                     + (": " + " and ".join(over) + " (the search checked the uninterrupted time and cost)" if over else "")
+                     + ".")
     for a in best.get("advice", []):
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
