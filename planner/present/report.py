@@ -277,7 +277,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     pareto = rec.get("pareto") or []
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
-        s.blocks.append(Table(["hardware", "nodes", "time to train", "cost"],
+        s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
+                               "cost" + (" (expected spot)" if spot else " (on-demand)")],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
