@@ -288,6 +288,12 @@ def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
     summary = json.loads(re.search(r"<!-- planner-summary: (.*) -->", md).group(1))["best"]
     assert summary["cost_usd"] == pytest.approx(risk["expected_cost_usd"])
     assert summary["train_hours"] == pytest.approx(risk["expected_hours"])
+    # the app's table of alternatives: the same expected cost and time
+    from planner.interactive import ranked_display
+
+    row = ranked_display(rec).iloc[0]
+    assert row["spot $"] == pytest.approx(risk["expected_cost_usd"], abs=0.01)
+    assert row["days to train"] == pytest.approx(risk["expected_hours"] / 24, abs=0.01)
     # the sensitivity table's current row is the same plan: the same expected spot cost and time
     from planner.workloads.sensitivity import sensitivity
 
