@@ -440,7 +440,8 @@ def main():  # console-script entry point
             sys.exit(e.exit_code)
         if name is None:  # an unknown option or command names no parameter: name what the user typed
             name = getattr(e, "option_name", None)
-            unknown = re.match(r"No such command '(.*)'", msg)
+            # the name up to its closing quote: the greedy '(.*)' took "gpuz'. Did you mean 'gpus" when click suggests one
+            unknown = re.match(r"No such command '([^']*)'", msg)
             if name is None and unknown:
                 name = unknown.group(1)
         err.print(f"[bold red]error:[/] {esc(name + ': ' if name else '')}{esc(msg)}", highlight=False, soft_wrap=True)

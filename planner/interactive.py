@@ -37,6 +37,7 @@ from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
 from planner.vocab import OBJECTIVE, RECOMPUTE
+from planner.search.rank import hours_of
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
 from planner.spec import ModelSpec, looks_like_hf_config
@@ -429,15 +430,17 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
 
 def ranked_display(rec: dict) -> pd.DataFrame:
     rows = []
-    dur, hours = _duration([r["cost"]["hours"] for r in rec["ranked"]])
+    # a spot plan at its expected time and cost with interruptions, as the search ranks it and the report quotes it
+    dur, hours = _duration([hours_of(r, rec["spot"]) for r in rec["ranked"]])
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
+        spot = c.price(True) if hasattr(c, "price") else c["cost_spot_usd"]
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      "GPUs": r["hardware"]["gpus"], "layout": config_str(r["config"]),
                      "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      "on-demand $": round(c["cost_ondemand_usd"], 2),
-                     "spot $": round(c["cost_spot_usd"], 2) if c["cost_spot_usd"] is not None else None})
+                     "spot $": round(spot, 2) if spot is not None else None})
     return pd.DataFrame(rows)
 
 

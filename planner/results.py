@@ -15,7 +15,7 @@ simulator's re-ranking) makes a new one with ``dataclasses.replace``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any, Optional
 
 import numpy as np
@@ -179,6 +179,10 @@ class Cost(Record):
     spot_risk: Optional[dict] = None
     #: reserved / committed-use prices of the instance, each with the run's cost at it
     committed: tuple = ()
+    #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
+    #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
+    #: costs above are the uninterrupted compute time
+    checkpoint_failures: Optional[dict] = None
 
     def price(self, spot: bool) -> Optional[float]:
         """The run's cost at spot or on-demand prices (``None`` where no price is known); a spot
@@ -187,9 +191,23 @@ class Cost(Record):
             return self.spot_risk["expected_cost_usd"]
         return self.cost_spot_usd if spot else self.cost_ondemand_usd
 
+    def with_spot_risk(self, risk: Optional[dict]) -> "Cost":
+        """The cost of a spot plan with its interruption model (``planner.simulate.interruptions``):
+        ``usd_per_million_tokens`` follows the expected cost the plan is ranked at, as the search
+        table's ``usd_per_token`` and the cost column do (it stayed at the sticker spot price)."""
+        if not risk:
+            return replace(self, spot_risk=None)
+        per_m = risk["expected_cost_usd"] / self.tokens * 1e6 if self.tokens else self.usd_per_million_tokens
+        return replace(self, spot_risk=risk, usd_per_million_tokens=per_m)
+
+    def hours_at(self, spot: bool) -> float:
+        """Wall hours of the run: a spot plan's expected hours with interruptions where modelled."""
+        return self.spot_risk["expected_hours"] if spot and self.spot_risk else self.hours
+
     def keys(self) -> list[str]:  # "buy", "spot_risk", "committed" only where computed, as in the JSON
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
-                and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)]
+                and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
+                and (k != "checkpoint_failures" or self.checkpoint_failures is not None)]
 
 
 @dataclass(frozen=True)

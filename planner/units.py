@@ -41,6 +41,14 @@ def fmt_usd(x: float | None) -> str:
     return f"${x:.2f}"
 
 
+def fmt_rate(x: float | None) -> str:
+    """A small price such as $ per million tokens, to three significant figures: 1.75, 0.0338, 26.3
+    (two decimals printed 0.03 for every plan of a cheap run; the report printed three, the table two)."""
+    if x is None or x != x:
+        return "-"
+    return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}"
+
+
 def fmt_count(x: float) -> str:
     for unit, div in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= div:

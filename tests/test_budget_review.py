@@ -183,10 +183,123 @@ def test_spot_plans_show_and_rank_on_interruption_overhead(catalog):
                      catalog, simulate=False, top=5)
     assert calm.best.cost.spot_risk["expected_cost_usd"] < risk["expected_cost_usd"]
     assert any(c.startswith("spot:") for c in rec.caveats)
-    # $ per million tokens at the price the plan is ranked at, not the on-demand sticker
+    # $ per million tokens at the price the plan is ranked at: the expected spot cost with interruptions,
+    # not the on-demand sticker nor the spot sticker (the search table's usd_per_token, the cost column)
     cost = rec.best.cost
-    assert cost.usd_per_million_tokens == pytest.approx(cost.cost_spot_usd / cost.tokens * 1e6)
+    assert cost.usd_per_million_tokens == pytest.approx(risk["expected_cost_usd"] / cost.tokens * 1e6)
+    assert cost.usd_per_million_tokens > cost.cost_spot_usd / cost.tokens * 1e6
     assert cost.usd_per_million_tokens < cost.cost_ondemand_usd / cost.tokens * 1e6
+    row = rec.table.iloc[0]
+    assert row["usd_per_token"] * 1e6 == pytest.approx(cost.usd_per_million_tokens)
+
+
+def test_cost_time_chart_rings_the_spot_plan_at_its_point(catalog):
+    """The cost-vs-time chart plots the search table (expected spot cost and time); the ring of the
+    recommended plan sat at its sticker spot price and uninterrupted time, off its own point."""
+    from planner.present import charts
+
+    rec = recommend(_job(training={"tokens": 1e11}, constraints={"spot": True, "clouds": ["aws"]}), catalog,
+                    simulate=False, top=2)
+    spec = charts.cost_time_chart(rec.table, rec.best, True).to_dict()
+    ring = [v for v in spec["datasets"].values() if len(v) == 1 and v[0].get("label") == "recommended"][0][0]
+    assert ring["cost"] == pytest.approx(rec.table.iloc[0]["cost"])
+    assert ring["days"] == pytest.approx(rec.table.iloc[0]["train_hours"] / 24)
+    assert ring["cost"] == pytest.approx(rec.best.cost.spot_risk["expected_cost_usd"])
+
+
+def test_campaign_trains_at_the_spot_plans_expected_time_and_cost(catalog):
+    """A spot job's campaign: each experiment's training is the plan's expected time and cost with
+    interruptions, from estimate and recommend alike (estimate took the on-demand cost, recommend the
+    expected cost with the uninterrupted hours)."""
+    from planner.workloads import Context, plan
+
+    job = load_job_dict({**{k: dict(v) for k, v in BUDGET_13B.items()},
+                         "training": {**BUDGET_13B["training"], "tokens": 1e10, "micro_batch": 1, "recompute": "full"},
+                         "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4},
+                         "constraints": {"spot": True},
+                         "campaign": {"experiments_per_week": 5, "weeks": 2,
+                                      "preprocess": {"hours": 6, "usd_per_hour": 3.0}}})
+    ctx = Context(catalog=catalog, simulate=False, top=1)
+    est, rec = plan("estimate", job, ctx), plan("recommend", job, ctx)
+    risk = est.result.cost.spot_risk
+    for camp in (est.campaign, rec.campaign):
+        assert camp.train_hours == pytest.approx(risk["expected_hours"])
+        assert camp.train_usd == pytest.approx(risk["expected_cost_usd"])
+
+
+def test_price_per_million_tokens_keeps_three_figures(catalog):
+    """$/1M tok to three significant figures in the table and the report alike: two decimals printed
+    "0.03" for every plan of the spot example (0.0338, 0.0337, 0.0340) and "0.00" for a 10B-token run."""
+    import io
+
+    from planner.present.terminal import render_recommendation
+    from planner.results import jsonable
+    from planner.present.safe import SafeConsole
+    from planner.units import fmt_rate
+
+    assert (fmt_rate(0.033576), fmt_rate(1.7553), fmt_rate(26.32), fmt_rate(None)) == ("0.0336", "1.76", "26.3", "-")
+    rec = recommend(_job(training={"tokens": 1e10}, constraints={"spot": True, "clouds": ["aws"]}), catalog,
+                    simulate=False, top=3)
+    buf = io.StringIO()
+    render_recommendation(SafeConsole(file=buf, width=250), jsonable(rec), 3)
+    text = buf.getvalue()
+    for p in rec.ranked:
+        assert fmt_rate(p.cost.usd_per_million_tokens) in text
+    assert "0.00 " not in text
+
+
+def test_csv_columns_of_a_spot_job_extend_those_of_any_job(catalog):
+    """``recommend --csv`` is the search table: a spot job's extra columns (uninterrupted hours, cost
+    range, overhead) come after the ones every job has, so a script reading columns by position reads
+    the same columns from both (they came first, shifting every other column)."""
+    base = recommend(_job(training={"tokens": 1e11}, constraints={"clouds": ["aws"]}), catalog, simulate=False, top=1)
+    spot = recommend(_job(training={"tokens": 1e11}, constraints={"spot": True, "clouds": ["aws"]}), catalog,
+                     simulate=False, top=1)
+    cols, scols = list(base.table.columns), list(spot.table.columns)
+    assert cols[-1] == scols[-1] == "pareto"
+    assert scols == cols[:-1] + ["compute_hours", "cost_low", "cost_high", "spot_overhead", "pareto"]
+    assert cols[:3] == ["hardware", "cloud", "gpu"] and "usd_per_token" in cols
+
+
+def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
+    """One fixed spot plan: estimate prices it with the interruption model as recommend ranks it (it
+    gave the spot sticker price with no interruptions), and the report's headline, time to train and
+    alternatives are the expected figures the ranking and its "why" use (they mixed in the sticker)."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.units import fmt_time, fmt_usd
+
+    job = _job(training={"tokens": 1e11, "micro_batch": 1, "recompute": "full"}, parallel={"tp": 2, "pp": 1, "zero": 1},
+               cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, constraints={"spot": True})
+    est = estimate_job(job, catalog)
+    rec = recommend(job, catalog, simulate=False, top=1)
+    assert est.cost.spot_risk is not None and est.cost.spot_risk == rec.best.cost.spot_risk
+    assert est.cost.usd_per_million_tokens == rec.best.cost.usd_per_million_tokens
+    risk = est.cost.spot_risk
+    assert risk["expected_cost_usd"] > est.cost.cost_spot_usd and risk["expected_hours"] > est.cost.hours
+    rep, _ = report_for_job(job, catalog, top=1, simulate=False, job_name="spot")
+    md, _assets = render_markdown(rep, "x_files")
+    head = md.split("## Recommendation", 1)[1].split("\n\n", 2)[1]
+    assert (f"{fmt_time(risk['expected_hours'] * 3600)} to train for {fmt_usd(risk['expected_cost_usd'])} "
+            "(spot, expected with interruptions)") in head
+    assert f"| cost spot (before interruptions) | {fmt_usd(est.cost.cost_spot_usd)} |" in md
+    import json
+    import re
+
+    summary = json.loads(re.search(r"<!-- planner-summary: (.*) -->", md).group(1))["best"]
+    assert summary["cost_usd"] == pytest.approx(risk["expected_cost_usd"])
+    assert summary["train_hours"] == pytest.approx(risk["expected_hours"])
+    # the app's table of alternatives: the same expected cost and time
+    from planner.interactive import ranked_display
+
+    row = ranked_display(rec).iloc[0]
+    assert row["spot $"] == pytest.approx(risk["expected_cost_usd"], abs=0.01)
+    assert row["days to train"] == pytest.approx(risk["expected_hours"] / 24, abs=0.01)
+    # the sensitivity table's current row is the same plan: the same expected spot cost and time
+    from planner.workloads.sensitivity import sensitivity
+
+    cur = sensitivity(job, rec.best, "nodes", catalog).query("current").iloc[0]
+    assert cur["cost_spot_usd"] == pytest.approx(risk["expected_cost_usd"])
+    assert cur["hours"] == pytest.approx(risk["expected_hours"])
 
 
 # ---------------------------------------------------------------------------- 3. prices
@@ -208,6 +321,93 @@ def test_onprem_tco_is_configurable_in_the_job(catalog):
     staff = _job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1},
                  onprem={"staff_share_per_year": 0.2})
     assert estimate_job(staff, catalog).cost.buy["node_hour_usd"] > buy["node_hour_usd"]
+
+
+def test_buy_breakeven_and_capex_agree_with_the_hourly_cost(catalog):
+    """By hand, HGX H100 (catalog defaults) against p5.48xlarge on-demand 55.04 $/node-h: an owned node
+    costs 18.99 $ per useful hour at 80% utilisation, i.e. 15.19 $ per owned hour, every hour (capex,
+    staff, power and hosting are all divided by the utilisation), so the break-even is 15.19 / 55.04 =
+    27.6% — not 22.8% (power and hosting taken as paid per useful hour in the break-even alone). At that
+    utilisation the owned hour costs exactly the rent; buying commits the servers plus the network share."""
+    from planner.model.cost import owned_node_hour_cost
+
+    plan = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1}), catalog)
+    buy, rent = plan.cost.buy, plan.hardware.price_ondemand_usd_hr
+    assert buy["node_hour_usd"] == pytest.approx(18.9927, abs=1e-3)
+    assert buy["breakeven_utilisation"] == pytest.approx(18.992688 * 0.8 / 55.04, rel=1e-6)  # 0.2761
+    at = _job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, onprem={"utilisation": buy["breakeven_utilisation"]})
+    own = owned_node_hour_cost(catalog, plan.hardware.gpu, 8, at.onprem)
+    assert own["total_hr"] == pytest.approx(rent, rel=1e-9)
+    for u in (0.25, 0.3):  # either side of the break-even: the verdict and the break-even agree
+        b = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, training={"micro_batch": 1},
+                              onprem={"utilisation": u}), catalog).cost.buy
+        assert (b["cheaper"] == "buy") == (u > b["breakeven_utilisation"])
+    share = catalog.onprem_value("network_cost_share")
+    assert buy["server_capex_usd"] == pytest.approx(4 * 300000) and share > 0
+    assert buy["capex_usd"] == pytest.approx(4 * 300000 * (1 + share))
+
+
+def test_committed_prices_survive_the_simulators_re_timing(catalog):
+    """A job with a data section is re-timed by the simulator, which recomputes the cost: the
+    instance's committed prices were dropped there (the report then said "no committed price for
+    this instance in the catalog" for p5.48xlarge, which has a capacity-block price)."""
+    from conftest import EXAMPLES
+    from planner.spec import load_job
+
+    rec = recommend(load_job(EXAMPLES / "resnet50-objectstore-files.yaml"), catalog, simulate=True, top=2)
+    assert any(p.simulated is not None for p in rec.ranked)
+    for p in rec.ranked:
+        assert p.hardware.name == "aws:p5.48xlarge"
+        terms = {c["term"]: c for c in p.cost.committed}
+        assert "capacity-block" in terms, p.hardware.nodes
+        c = terms["capacity-block"]
+        assert c["run_cost_usd"] == pytest.approx(p.cost.hours * p.hardware.nodes * c["price_usd_hr"])
+
+
+CKPT_JOB = {"model": {"preset": "llama3-8b"},
+            "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e12},
+            "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
+            "checkpoint": {"every_steps": 100, "write_gbps": 5, "mtbf_hours_per_node": 2000, "restart_minutes": 20}}
+
+
+def test_checkpoint_section_prices_its_pauses_and_failures(catalog):
+    """A job whose checkpoint section sets a 3-minute blocking save every 100 steps and a node MTBF:
+    estimate, recommend and the report gave the uninterrupted 78.4 days as if the section were not
+    there, while simulate showed goodput 88.7%. By hand: tau = 100 x 14.21 s, delta = 14 B x 8.03e9
+    params / 5 Gb/s = 179.9 s, job MTBF 1,000 h, R = 20 min: goodput = tau / (expm1((tau + delta) / M)
+    (M + R)) = 0.8871, so 1,882 h -> 2,122 h and $207.2k -> $233.5k on-demand."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.simulate import SimConfig
+    from planner.simulate.answers import checkpoint_interval_sweep
+    from planner.units import fmt_usd
+
+    job = load_job_dict(CKPT_JOB)
+    plan = estimate_job(job, catalog)
+    o = plan.cost.checkpoint_failures
+    tau, delta, M, R = 100 * plan.step_time_s, 8030261248 * 14 / (5e9 / 8), 2000 * 3600 / 2, 20 * 60
+    g = tau / (math.expm1((tau + delta) / M) * (M + R))
+    assert o["checkpoint_block_s"] == pytest.approx(delta, rel=1e-6) and o["goodput"] == pytest.approx(g, rel=1e-9)
+    assert o["expected_hours"] == pytest.approx(plan.cost.hours / g)
+    assert o["expected_cost_ondemand_usd"] == pytest.approx(plan.cost.hours / g * 2 * 55.04)
+    assert o["expected_failures"] == pytest.approx(plan.cost.hours / g / 1000)
+    # what simulate's checkpoint answer says for the job's own interval
+    sweep = checkpoint_interval_sweep(SimConfig.from_estimate(plan, job), step_s=plan.step_time_s)
+    assert sweep["goodput_at_current"] == pytest.approx(o["goodput"], rel=2e-3)
+    rec = recommend(job, catalog, simulate=False, top=1)
+    assert rec.best.cost.checkpoint_failures == o
+    md, _ = render_markdown(report_for_job(job, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
+    assert "| with checkpoints and failures |" in md and fmt_usd(o["expected_cost_ondemand_usd"]) in md
+    assert "| server_price_usd | 300,000 | catalog" in md  # was "3e+05"
+    assert "Checkpoints and failures add 12.7% to the time (88.4 d expected)." in md
+    tight = load_job_dict({**CKPT_JOB, "constraints": {"deadline_hours": 2000}})  # 1,882 h fits, 2,122 h does not
+    md, _ = render_markdown(report_for_job(tight, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
+    assert "beyond the 83.3 d deadline (the search checked the uninterrupted time and cost)" in md
+    # checkpoints alone (no MTBF): only the pauses
+    plain = load_job_dict({**CKPT_JOB, "checkpoint": {"every_steps": 100, "write_gbps": 5}})
+    o2 = estimate_job(plain, catalog).cost.checkpoint_failures
+    assert o2["goodput"] == pytest.approx(tau / (tau + delta)) and o2["expected_failures"] == 0
+    assert estimate_job(load_job_dict({k: v for k, v in CKPT_JOB.items() if k != "checkpoint"}),
+                        catalog).cost.checkpoint_failures is None
 
 
 def test_committed_prices_in_the_cost(catalog):
@@ -247,6 +447,18 @@ def test_published_3yr_commitment_flows_into_the_cost_and_report(catalog):
                             catalog, top=1, simulate=False, job_name="a3-mega")
     md, _assets = render_markdown(rep, "x_files")
     assert "Committed (3yr, no upfront)" in md and "40.49 $/node-h" in md and "Cyclenerd" in md
+    # what signing the 3-year term commits to (it bills all 26,280 h of 4 nodes, busy or not), not only the
+    # run's $13.4k; and the busy share at which it beats on-demand (40.49 / 92.21 = 44%)
+    assert three["billed_hours"] == 26280 and three["commitment_usd"] == pytest.approx(26280 * 4 * three["price_usd_hr"])
+    assert three["run_share"] == pytest.approx(plan.cost.hours / 26280)
+    assert three["breakeven_busy"] == pytest.approx(three["price_usd_hr"] / plan.hardware.price_ondemand_usd_hr)
+    from planner.units import fmt_usd
+
+    assert f"the 3yr term bills {fmt_usd(three['commitment_usd'])} (4 nodes x 26,280 h, busy or not)" in md
+    assert "busy more than 44% of the term" in md
+    block = estimate_job(_job(cluster={"instance": "aws:p5.48xlarge", "nodes": 2}, training={"micro_batch": 1}),
+                         catalog).cost.committed[0]
+    assert block["term"] == "capacity-block" and block["commitment_usd"] == pytest.approx(block["run_cost_usd"])
 
 
 # ---------------------------------------------------------------------------- 6. launch specs

@@ -97,6 +97,7 @@ def test_presets_listed(cli):
     (["recommend"], "job_path"),
     (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "--bogus"),
     (["frobnicate"], "error: frobnicate: "),
+    (["catalog", "gpuz"], "error: gpuz: No such command 'gpuz'. Did you mean 'gpus'?"),  # click's suggestion
     (["estimate", "examples/llama3-8b-estimate.yaml", "--bogus"], "error: --bogus: "),
     (["recommend", "examples/llama3-8b-estimate.yaml", "--top"], "error: --top: "),
     (["catalog", "systems", "--cloud", "aws"], "error: --cloud: "),

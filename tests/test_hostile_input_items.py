@@ -331,6 +331,22 @@ def test_json_output_is_strict(tmp_path):
     assert not math.isnan(1.5)
 
 
+@pytest.mark.parametrize("cmd", ["estimate", "simulate"])
+def test_json_with_control_characters_in_user_text_still_parses(tmp_path, cli, cmd):
+    """A C1 control (U+0085), DEL or a bidi override in a model name: ``--json`` writes it as a JSON
+    ``\\u`` escape, so the output parses and gives the name back (the terminal cleaning turned a raw
+    U+0085 inside the JSON string into ``\\x85``, an invalid escape) and the terminal still gets no
+    raw control code."""
+    name = "a\u0085b\x7fc\u202ed\x1be"
+    extra = ("--steps", "5", "--no-answers") if cmd == "simulate" else ()
+    code, out, err = cli(cmd, write(tmp_path, "j.yaml", named(name)), "--json", *extra)
+    assert code == 0, err
+    obj = json.loads(out, parse_constant=lambda c: pytest.fail(c))
+    if cmd == "estimate":
+        assert obj["model"] == name  # the name comes back as typed
+    assert not any(c in out for c in "\u0085\x7f\u202e\x1b")
+
+
 @pytest.mark.parametrize("text,field", [
     ("campaign: {experiments_per_week: true, preprocess: {hours: 6, usd_per_hour: 3}}", "campaign.experiments_per_week"),
     ("campaign: {experiments_per_week: .nan, preprocess: {hours: 6, usd_per_hour: 3}}", "campaign.experiments_per_week"),

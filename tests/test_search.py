@@ -172,6 +172,24 @@ def test_why_trade_off_on_spot_uses_the_expected_hours_the_table_shows():
     assert "7.0x sooner (4.2 d)" in line, line
 
 
+def test_why_a_cheaper_next_best_is_named_a_tie():
+    """The spot budget example read "cheapest: 44.1 d for $33.8k; next best 1 x ... costs $33.7k (-0%)": the
+    next best is cheaper, inside the ranking's 0.5% cost tie, where the faster plan ranks first. Say so, and
+    to a tenth of a percent."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    def row(nodes, hours, cost):
+        return {"hardware": {"nodes": nodes, "name": "aws:p6-b300.48xlarge"}, "mfu": 0.64,
+                "cost": {"hours": hours, "cost_spot_usd": None, "cost_ondemand_usd": cost}}
+    best = row(2, 1058.0, 33823.0)
+    line = why(best, [best, row(1, 2108.0, 33701.0)], pd.DataFrame(), "cost", spot=False)
+    assert "costs $33.7k (-0.4%, a tie within 0.5%: the faster plan ranks first) and takes" in line, line
+    line = why(best, [best, row(1, 2108.0, 37000.0)], pd.DataFrame(), "cost", spot=False)
+    assert "costs $37.0k (+9%) and takes" in line, line
+
+
 def test_why_for_an_unpriced_single_option_says_what_was_compared():
     """A fixed bare-GPU cluster: one (hardware, node count) and no price. The line read "only feasible option:
     30.0 d for - at 52% MFU" beside "1,089 feasible configurations"."""

@@ -9,10 +9,12 @@
 
 Buy: an owned node costs, per useful hour, capex * (1 + network share) * (1 - residual) / (years *
 8760 * utilisation) + capex * (staff + support share per year) / (8760 * utilisation) + power
-(kW * PUE * $/kWh) + hosting ($/kW/month * kW / 730), the last two per utilised hour too. The
-inputs come from the job's ``onprem:`` section, else hardware_catalog/data/onprem.csv (stated
-assumptions unless sourced; a catalog override file's ``onprem:`` section replaces rows). The
-break-even utilisation is where buying equals renting.
+(kW * PUE * $/kWh) + hosting ($/kW/month * kW / 730), all four paid every hour owned and so
+divided by the utilisation. The inputs come from the job's ``onprem:`` section, else
+hardware_catalog/data/onprem.csv (stated assumptions unless sourced; a catalog override file's
+``onprem:`` section replaces rows). The
+break-even utilisation is where buying equals renting (``breakeven_utilisation``); the capex
+committed up front is the servers plus their network share (``capex_usd``).
 """
 from __future__ import annotations
 
@@ -130,19 +132,56 @@ def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=
     staff_hr = capex * (v["staff_share_per_year"] + v["support_share_per_year"]) / (HOURS_PER_YEAR * util)
     power_hr = kw * v["pue"] * v["power_price_usd_per_kwh"] / util
     hosting_hr = kw * v["hosting_usd_per_kw_month"] / 730.0 / util
-    return dict(capex_per_node=capex, capex_hr=capex_hr, staff_support_hr=staff_hr, power_hr=power_hr,
+    return dict(capex_per_node=capex * (1 + v["network_cost_share"]), server_price_per_node=capex, capex_hr=capex_hr, staff_support_hr=staff_hr, power_hr=power_hr,
                 hosting_hr=hosting_hr, total_hr=capex_hr + staff_hr + power_hr + hosting_hr, kw=kw, years=years,
                 utilisation=util, inputs={k: dict(value=val, source=src) for k, (val, src) in inp.items()})
 
 
-def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int) -> tuple:
+def breakeven_utilisation(own: dict, price_ondemand) -> float | None:
+    """The utilisation at which an owned node's cost per useful hour equals the on-demand price.
+
+    Every owned cost is paid per wall-clock hour whether the node works or idles (capex and staff
+    amortised per year, power and hosting per hour: ``owned_node_hour_cost`` divides all four by
+    the utilisation), so at utilisation ``u`` a useful hour costs ``total_hr(u0) x u0 / u``.
+    Setting that equal to the rent ``R`` gives ``u* = total_hr(u0) x u0 / R``; above ``u*`` buying
+    is cheaper (``cheaper == "buy"`` exactly when the assumed utilisation exceeds ``u*``). Until
+    2026-12-01 power and hosting were taken as paid per useful hour here only, which put the
+    break-even below the utilisation at which the report's own per-hour costs were equal
+    (22.8% vs 27.6% for an HGX H100 node against p5.48xlarge on-demand).
+    """
+    if not price_ondemand:
+        return None
+    return own["total_hr"] * own["utilisation"] / price_ondemand
+
+
+#: hours a 1- or 3-year commitment bills, busy or not (a capacity block is bought for the run's own hours)
+TERM_HOURS = {"1yr": HOURS_PER_YEAR, "3yr": 3 * HOURS_PER_YEAR}
+
+
+def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int, price_ondemand=None) -> tuple:
     """The run's cost at each reserved / committed-use / capacity-block price the catalog has for
-    the instance (``hardware_catalog/data/commitments.csv`` or an override's ``commitments:``)."""
+    the instance (``hardware_catalog/data/commitments.csv`` or an override's ``commitments:``), and
+    what the commitment itself bills:
+
+        run_cost_usd   = hours x nodes x committed price        (this run's share)
+        billed_hours   = hours (capacity block) | ceil(hours / term) x term (1yr = 8,760 h, 3yr = 26,280 h)
+        commitment_usd = billed_hours x nodes x committed price (what signing commits to)
+        run_share      = hours / billed_hours
+        breakeven_busy = committed price / on-demand price      (share of the term the nodes must be busy
+                                                                 for the commitment to beat on-demand)
+    """
     if catalog is None or not instance_key or not hasattr(catalog, "commitments_for"):
         return ()
-    return tuple(dict(term=c.term, payment=c.payment, price_usd_hr=c.price, run_cost_usd=hours * nodes * c.price,
-                      region=c.region, price_date=c.price_date, source=c.source)
-                 for c in catalog.commitments_for(instance_key))
+    out = []
+    for c in catalog.commitments_for(instance_key):
+        term = TERM_HOURS.get(c.term)
+        billed = hours if term is None else max(1.0, float(np.ceil(hours / term))) * term
+        out.append(dict(term=c.term, payment=c.payment, price_usd_hr=c.price, run_cost_usd=hours * nodes * c.price,
+                        billed_hours=billed, commitment_usd=billed * nodes * c.price,
+                        run_share=hours / billed if billed else None,
+                        breakeven_busy=(c.price / price_ondemand) if (term and price_ondemand) else None,
+                        region=c.region, price_date=c.price_date, source=c.source))
+    return tuple(out)
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
@@ -161,13 +200,12 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
             buy_run = hours * nodes * own["total_hr"]
             buy = dict(
                 node_hour_usd=own["total_hr"], run_cost_usd=buy_run,
-                capex_usd=own["capex_per_node"] * nodes, amortisation_years=own["years"],
+                # what buying commits up front: the servers and their share of the network (the capex the
+                # hourly rate amortises), not the servers alone
+                capex_usd=own["capex_per_node"] * nodes, server_capex_usd=own["server_price_per_node"] * nodes,
+                amortisation_years=own["years"],
                 utilisation=own["utilisation"],
-                breakeven_utilisation=(
-                    ((own["capex_hr"] + own["staff_support_hr"]) * own["utilisation"])
-                    / max(price_ondemand - (own["power_hr"] + own["hosting_hr"]) * own["utilisation"], 1e-9)
-                    if price_ondemand else None
-                ),
+                breakeven_utilisation=breakeven_utilisation(own, price_ondemand),
                 cheaper=("buy" if od and buy_run < od else "rent") if od else None,
                 per_hour=dict(capex=own["capex_hr"], staff_support=own["staff_support_hr"], power=own["power_hr"],
                               hosting=own["hosting_hr"]),
@@ -178,4 +216,4 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
-                committed=committed_costs(catalog, instance_key, hours, nodes))
+                committed=committed_costs(catalog, instance_key, hours, nodes, price_ondemand))

@@ -17,6 +17,7 @@ import altair as alt
 import pandas as pd
 
 from planner.search.explain import LABELS
+from planner.search.rank import cost_of, hours_of
 from planner.units import config_str
 
 GiB = 2**30
@@ -109,7 +110,7 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
                alt.Tooltip("mfu:Q", format=".0%", title="MFU"), alt.Tooltip("mem_gib:Q", format=".1f", title="mem GiB"),
                alt.Tooltip("days:Q", format=".1f"), alt.Tooltip("cost:Q", format="$,.0f")]
     x = alt.X("days:Q", title="days to train", scale=alt.Scale(type="log"))
-    y = alt.Y("cost:Q", title=("spot" if spot else "on-demand") + " cost (USD)", scale=alt.Scale(type="log"),
+    y = alt.Y("cost:Q", title=("expected spot" if spot else "on-demand") + " cost (USD)", scale=alt.Scale(type="log"),
               axis=alt.Axis(format="$~s"))
     pts = alt.Chart(df).mark_circle(size=45, opacity=0.55).encode(
         x=x, y=y, color=alt.Color("gpu:N", legend=alt.Legend(title="GPU", orient="right")), tooltip=tooltip)
@@ -118,10 +119,10 @@ def cost_time_chart(table: pd.DataFrame, best: dict | None = None, spot: bool = 
         x=x, y=y, tooltip=tooltip)
     layers = [pts, front]
     if best is not None:
-        c = best["cost"]
-        cost = c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+        # at the plan's point in the table: a spot plan's expected cost and time (the ring sat at the sticker price)
+        cost = cost_of(best, spot)
         if cost:
-            b = pd.DataFrame([dict(days=c["hours"] / 24, cost=cost, hardware=best["hardware"]["name"],
+            b = pd.DataFrame([dict(days=hours_of(best, spot) / 24, cost=cost, hardware=best["hardware"]["name"],
                                    nodes=best["hardware"]["nodes"], label="recommended")])
             layers.append(alt.Chart(b).mark_point(shape="circle", size=320, strokeWidth=3, color="#d62728", filled=False)
                           .encode(x=x, y=y, tooltip=["label:N", "hardware:N", "nodes:Q",

@@ -32,9 +32,11 @@ from planner.errors import InputError
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
-from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_time, fmt_usd, fmt_usd_cents
+from planner.search.rank import cost_of, hours_of
+from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
+from planner.present.terminal import checkpoint_line
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -76,12 +78,23 @@ class Report:
 
 
 def _cost(row: dict, spot: bool):
-    c = row["cost"]
-    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+    """The run's cost at the price the plan is ranked at: a spot plan's expected cost with
+    interruptions where modelled (``planner.search.rank.cost_of``), as in ``why`` and the ranking."""
+    return cost_of(row, spot)
 
 
 def _pct(x: Optional[float]) -> str:
     return "-" if x is None or x != x else f"{x:.0%}"
+
+
+def _share(x: float) -> str:
+    """A share that may be tiny: 0.3%, 12%, not "0%"."""
+    return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+
+
+def _input_value(v: float) -> str:
+    """An on-prem input as a person reads it: 300,000 (a server price was "3e+05"), 0.035, 10.2."""
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.4g}"
 
 
 def _hours(h: float) -> str:
@@ -114,6 +127,8 @@ def summary_of(rec: dict) -> dict:
                             if k in r["config"]},
                     step_time_s=r["step_time_s"], mfu=r["mfu"], hours=r["cost"]["hours"],
                     cost_ondemand_usd=r["cost"]["cost_ondemand_usd"], cost_spot_usd=r["cost"]["cost_spot_usd"],
+                    # what the plan is ranked and quoted at (a spot plan: expected, with interruptions)
+                    cost_usd=cost_of(r, rec["spot"]), train_hours=hours_of(r, rec["spot"]),
                     memory_total_bytes=r["memory_per_gpu_bytes"]["total"])
     return dict(objective=rec["objective"], spot=rec["spot"], evaluated=rec["evaluated"], feasible=rec["feasible"],
                 best=row(rec["best"]), ranked=[row(r) for r in rec["ranked"]], why=rec["why"])
@@ -181,7 +196,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
+def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False) -> Table:
     rows = []
     for r in df.itertuples():
         v = f"{r.value:g}" + (" (current)" if r.current else "")
@@ -191,7 +206,8 @@ def _sensitivity_table(df: pd.DataFrame, label: str) -> Table:
         rows.append([v, str(int(r.gpus)), fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, "GPUs", "step", "time to train", "on-demand", "spot", "MFU", "mem GiB", "fits"], rows)
+    return Table([label, "GPUs", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
+                  "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
@@ -210,21 +226,27 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
 
     # --- recommendation
     s = Section("Recommendation")
-    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot' if spot else 'on-demand'})" if _cost(best, spot) is not None
+    risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
+    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'})"
+             if _cost(best, spot) is not None
              else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
-                    f"{config_str(best['config'])}: {fmt_time(cost['hours'] * 3600)} to train{price}. "
+                    f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
           ["memory per GPU", _memory_line(mem)],
-          ["time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})"],
-          ["GPU-hours", f"{cost['gpu_hours']:,.0f}"],
-          ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])], ["cost spot", fmt_usd(cost["cost_spot_usd"])],
+          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit}"
+                            + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else ")")],
+          ["GPU-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else "")],
+          ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])],
+          ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
-          ["$ per 1M " + unit, f"{cost['usd_per_million_tokens']:.3f}" if cost.get("usd_per_million_tokens") else "-"],
+          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"]).split(": ", 1)[1]]]
+            if cost.get("checkpoint_failures") else []),
+          ["$ per 1M " + unit, fmt_rate(cost["usd_per_million_tokens"]) if cost.get("usd_per_million_tokens") else "-"],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
@@ -243,9 +265,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
                      config_str(r["config"]), f"{r['step_time_s']:,.3g}", _pct(r["mfu"]),
-                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(c["hours"] * 3600),
+                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c.price(True) if hasattr(c, "price") else c["cost_spot_usd"])])
-    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB", "time to train",
+    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB",
+                           "time to train" + (" (expected)" if spot else ""),
                            "on-demand", "spot" + (" (expected)" if spot else "")], rows,
                           "best layout per (hardware, node count), ranked by the objective"))
     if with_charts and "table" in rec:
@@ -254,7 +277,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     pareto = rec.get("pareto") or []
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
-        s.blocks.append(Table(["hardware", "nodes", "time to train", "cost"],
+        s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
+                               "cost" + (" (expected spot)" if spot else " (on-demand)")],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
@@ -274,6 +298,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      "since the last checkpoint plus a restart.")
     else:
         lines.append("Spot: no spot price in the catalog for this instance.")
+    if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
+        lines.append(checkpoint_line(cost["checkpoint_failures"])[0].upper() + checkpoint_line(cost["checkpoint_failures"])[1:] + ".")
     buy = cost.get("buy")
     if buy:
         lines.append(f"Buy: this run's {_hours(cost['hours'])} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
@@ -288,15 +314,22 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     else:
         lines.append("Buy: no on-prem server price for this GPU in the catalog.")
     for c in cost.get("committed") or ():
-        lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} at "
-                     f"{c['price_usd_hr']:.2f} $/node-h ({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+        # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
+        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
+                f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
+                + (f"; it beats on-demand only if the nodes are busy more than {_pct(c['breakeven_busy'])} of the term"
+                   if c.get("breakeven_busy") else "")
+                if c.get("commitment_usd") is not None and c["term"] != "capacity-block" else "")
+        lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
+                     f"hours at {c['price_usd_hr']:.2f} $/node-h{term} ({c.get('region') or '-'}, "
+                     f"{c.get('price_date') or 'undated'}; {c['source']}).")
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")
     s.blocks.append(lines)
     if buy and buy.get("inputs"):
         s.blocks.append(Table(["on-prem input", "value", "from"],
-                              [[k, f"{v['value']:,.4g}", v["source"]] for k, v in buy["inputs"].items()],
+                              [[k, _input_value(v["value"]), v["source"]] for k, v in buy["inputs"].items()],
                               "buy-vs-rent inputs used (set them in the job's onprem: section or a catalog override)"))
     secs.append(s)
 
@@ -333,7 +366,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
-        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
@@ -357,6 +390,16 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
+    cf, con = cost.get("checkpoint_failures"), job.constraints
+    if cf:  # the search's deadline and budget checks use the uninterrupted time and cost
+        over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
+                if con.deadline_hours is not None and cf["expected_hours"] > con.deadline_hours else []) + (
+               [f"over the {fmt_usd(con.budget_usd)} budget"]
+               if con.budget_usd is not None and (cf.get("expected_cost_ondemand_usd") or 0) > con.budget_usd else [])
+        risks.append(f"Checkpoints and failures add {cf['overhead']:.1%} to the time "
+                     f"({fmt_time(cf['expected_hours'] * 3600)} expected)"
+                     + (": " + " and ".join(over) + " (the search checked the uninterrupted time and cost)" if over else "")
+                     + ".")
     for a in best.get("advice", []):
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
@@ -551,8 +594,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         from planner.workloads.campaign import plan_campaign
 
         best = rec["best"]["cost"]
-        camp = plan_campaign(job, {"hours": best["hours"], "usd": (rec["best"]["cost"].price(rec["spot"])
-                                                                   if hasattr(best, "price") else best["cost_ondemand_usd"]) or 0.0}, cat)
+        camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"]) or 0.0}, cat)
         rep.sections.insert(1, _campaign_section(camp))
     return rep, rec
 

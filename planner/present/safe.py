@@ -35,6 +35,10 @@ def _show(m: re.Match) -> str:
     return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
 
 
+def _json_escape(m: re.Match) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
 def clean(s) -> str:
     """``s`` as a string with every control character replaced by its visible escape."""
     return _CONTROL.sub(_show, str(s))
@@ -60,12 +64,21 @@ class SafeConsole(Console):
             kwargs["markup"] = False
             return super().render_str(text, *args, **kwargs)
 
-    def print_json(self, json=None, *, data=None, **kwargs) -> None:
+    def print_json(self, json=None, *, data=None, indent=2, highlight: bool = True) -> None:
         """Strict JSON only: a non-finite number (which ``json.dumps`` writes as ``NaN``/``Infinity``,
-        which no JSON parser accepts) is printed as ``null``, as the simulator's ``to_dict`` does."""
+        which no JSON parser accepts) is printed as ``null``, as the simulator's ``to_dict`` does; and a
+        control character in a string (DEL, C1, bidi overrides: ``json.dumps`` writes them raw) is
+        written as its JSON escape ``\\u0085``. Left raw, ``_render_buffer`` showed it as ``\\x85``,
+        which is not a JSON escape: a model name with U+0085 made ``--json`` unparseable. The same
+        bytes as rich's ``print_json`` otherwise."""
+        from rich.highlighter import JSONHighlighter, NullHighlighter
+
         if json is not None:
-            data, json = _json.loads(json), None
-        super().print_json(_json.dumps(_finite(data), allow_nan=False), **kwargs)
+            data = _json.loads(json)
+        s = _json.dumps(_finite(data), indent=indent, ensure_ascii=False, allow_nan=False)
+        text = (JSONHighlighter() if highlight else NullHighlighter())(_CONTROL.sub(_json_escape, s))
+        text.no_wrap, text.overflow = True, None
+        self.print(text, soft_wrap=True)
 
     def _render_buffer(self, buffer) -> str:
         safe = [seg if seg.control else Segment(clean(seg.text), seg.style, seg.control) for seg in buffer]

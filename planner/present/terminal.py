@@ -8,7 +8,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
-from planner.units import GiB, config_str, hardware_str, fmt_count, fmt_time, fmt_usd
+from planner.units import GiB, config_str, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
@@ -75,6 +75,11 @@ def summary_table(res: dict) -> Table:
 
 def render_estimate(con: Console, res: dict) -> None:
     con.print(Panel(summary_table(res), title="planner estimate", expand=False))
+    risk = res["cost"].get("spot_risk")
+    if risk:  # a spot job: the expected cost and time with interruptions, as recommend ranks it
+        con.print(esc(spot_line(risk)), highlight=False)
+    if res["cost"].get("checkpoint_failures"):
+        con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
     for a in res.get("advice", []):
         con.print(f"[yellow]advice:[/] {esc(a)}")
@@ -119,7 +124,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  f"{hours / 24:,.1f}", fmt_usd(c),
-                 f"{cost['usd_per_million_tokens']:.2f}" if cost["usd_per_million_tokens"] else "-"]
+                 fmt_rate(cost["usd_per_million_tokens"]) if cost["usd_per_million_tokens"] else "-"]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
         t.add_row(*cells)
@@ -136,6 +141,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     risk = best["cost"].get("spot_risk")
     if risk:
         con.print(esc(spot_line(risk)), highlight=False)
+    if best["cost"].get("checkpoint_failures"):
+        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
     for a in best.get("advice", []):
@@ -219,6 +226,25 @@ def spot_line(risk: dict) -> str:
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
             f"per node-day from {risk['source']}")
+
+
+def checkpoint_line(o: dict) -> str:
+    """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
+    expected wall time and on-demand cost, beside the uninterrupted figures the plan quotes."""
+    parts = []
+    if o.get("checkpoint_every_steps"):
+        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
+    else:
+        parts.append("no checkpoints: a failure restarts the run")
+    if o.get("job_mtbf_hours") is not None:
+        parts.append(f"{o['expected_failures']:,.1f} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
+                     f"{o['restart_minutes']:.0f} min restart + lost work each)")
+    if o["expected_hours"] == float("inf"):
+        return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
+    cost = o.get("expected_cost_ondemand_usd")
+    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{o['overhead']:.1%} time: "
+            f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
+            + " (the time and costs above are without them)")
 
 
 def view_table(rows: list[dict], title: str) -> Table:

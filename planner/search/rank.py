@@ -76,8 +76,13 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
         return why
     if not (cost and a_cost):
         return base
-    why = (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({(a_cost / cost - 1):+.0%}) "
-           f"and takes {fmt_time(a_hours * 3600)}")
+    d = a_cost / cost - 1
+    # a cheaper "next best" is a tie on the cost grid (COST_TIE): say so, and to a tenth of a percent ("(-0%)" read
+    # as a contradiction of "cheapest")
+    why = (f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({d:+.1%}" if abs(d) < 0.01 else
+           f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({d:+.0%}") + (
+           f", a tie within {COST_TIE:.1%}: the faster plan ranks first" if d < 0 else "") + (
+           f") and takes {fmt_time(a_hours * 3600)}")
     faster = [r for r in ranked[1:] if cost_of(r, spot) and cost_of(r, spot) <= 1.10 * cost
               and hours_of(r, spot) <= hours / 1.5]
     if faster:

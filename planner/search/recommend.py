@@ -164,7 +164,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
-                    frames.append((len(cf), dict(**extra,
+                    frames.append((len(cf), dict(
                         opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
                         hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
@@ -176,6 +176,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                         mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                         train_hours=hours, cost=cost, usd_per_token=cost / tokens,
+                        # spot: the uninterrupted hours and the cost range, after the columns every job has (they came
+                        # first, shifting every column of a spot job's --csv; and first only when the first hardware
+                        # option had a spot price)
+                        **extra,
                     )))
                     batches[(k, j, g, v)] = cf
     if progress:
@@ -316,7 +320,7 @@ def with_spot_risk(plan, hw, spot_model):
     if spot_model is None or not hw.price_spot:
         return plan
     risk = spot_model.risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s, hw.price_spot)
-    return replace(plan, cost=replace(plan.cost, spot_risk=risk))
+    return replace(plan, cost=plan.cost.with_spot_risk(risk))
 
 
 def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:

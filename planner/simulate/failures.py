@@ -51,6 +51,36 @@ def expected_goodput(interval_s: float, block_s: float, mtbf_s: float, restart_s
     return interval_s / (math.expm1(c / mtbf_s) * (mtbf_s + restart_s))
 
 
+def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
+    """The whole run's checkpoint and node-failure overhead, in closed form, for a job whose
+    ``checkpoint`` section sets a cadence or an MTBF (``cfg``: its ``SimConfig``; None otherwise).
+
+    The same model as ``simulate_goodput``/``expected_goodput``: work comes in intervals of
+    ``every_steps x step_s`` followed by the blocking pause (``CheckpointConfig.pause_s``); failures
+    arrive at the job MTBF (per-node MTBF / nodes) and cost ``restart_s`` plus the work since the
+    last checkpoint. Without ``every_steps`` there is no checkpoint, so a failure rolls the run back
+    to its start (interval = the whole run). Expected wall hours = compute hours / goodput.
+
+    >>> from types import SimpleNamespace as NS
+    >>> ck = NS(every_steps=100, pause_s=lambda interval: (10.0, 0.0))
+    >>> run_overhead(NS(checkpoint=ck, failures=NS(enabled=False)), 1.0, 11.0)["goodput"]  # 100 s of work per 110 s
+    0.9090909090909091
+    """
+    ck, fl = cfg.checkpoint, cfg.failures
+    if not (ck.every_steps or fl.enabled):
+        return None
+    interval_s = ck.every_steps * step_s if ck.every_steps else compute_hours * 3600.0
+    block_s = ck.pause_s(interval_s)[0] if ck.every_steps else 0.0
+    mtbf_s = fl.mtbf_s if fl.enabled else math.inf
+    restart_s = fl.restart_s if fl.enabled else 0.0
+    g = interval_s / (interval_s + block_s) if math.isinf(mtbf_s) else expected_goodput(interval_s, block_s, mtbf_s, restart_s)
+    hours = compute_hours / g if g > 0 else math.inf
+    return dict(goodput=g, expected_hours=hours, overhead=hours / compute_hours - 1 if compute_hours else 0.0,
+                checkpoint_every_steps=ck.every_steps or None, checkpoint_block_s=block_s,
+                job_mtbf_hours=mtbf_s / 3600.0 if fl.enabled else None, restart_minutes=restart_s / 60.0,
+                expected_failures=hours * 3600.0 / mtbf_s if fl.enabled else 0.0)
+
+
 def simulate_goodput(step_s: float, interval_steps: int, block_s: float, persist_s: float,
                      mtbf_s: float, restart_s: float, horizon_s: float, seed: int = 0) -> dict:
     """Run the segment-level model for ``horizon_s`` simulated seconds (see module docstring).

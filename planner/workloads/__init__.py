@@ -87,8 +87,10 @@ def _simulation(job, ctx):
 
 
 WORKLOADS = {w.name: w for w in (
-    Workload("estimate", _estimate, lambda r: (r.cost.hours, r.cost.cost_ondemand_usd or 0.0)),
-    Workload("training", _training, lambda r: (r.best.cost.hours, r.best.cost.price(r.spot) or 0.0)),
+    # a campaign's training part at the price and time the plan is quoted at: a spot job's expected ones
+    Workload("estimate", _estimate, lambda r: (r.cost.hours_at(bool(r.cost.spot_risk)),
+                                               r.cost.price(bool(r.cost.spot_risk)) or 0.0)),
+    Workload("training", _training, lambda r: (r.best.cost.hours_at(r.spot), r.best.cost.price(r.spot) or 0.0)),
     Workload("tabular", _tabular, lambda r: (r.best.hours, r.best.cost_usd)),
     Workload("serving", _serving),
     Workload("simulation", _simulation),

@@ -138,10 +138,11 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
                        mfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
             rows.append(rec)
             continue
-        c = r["cost"]
-        rec.update(step_time_s=r["step_time_s"], hours=c["hours"],
+        c = r.cost
+        spot = c.price(True)  # a spot job's expected cost with interruptions, as its plan is ranked (else the sticker)
+        rec.update(step_time_s=r["step_time_s"], hours=c.hours_at(bool(j.constraints.spot)),
                    cost_ondemand_usd=c["cost_ondemand_usd"] if c["cost_ondemand_usd"] is not None else np.nan,
-                   cost_spot_usd=c["cost_spot_usd"] if c["cost_spot_usd"] is not None else np.nan,
+                   cost_spot_usd=spot if spot is not None else np.nan,
                    mfu=r["mfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
                    bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],
                    breakdown=jsonable(r["breakdown_s"]))
