@@ -369,3 +369,116 @@ def test_layer_boundary_syncs_cost_one_gap_per_checkpoint_call(catalog):
     # host + GPU would add at least every layer op's launch of the forward and the re-run forward
     assert b[0] - a[0] < 0.2 * neox.layers * m * 2 * off.layer_ops * hw.eff.launch_s
     assert np.array_equal(a[1:], b[1:])
+
+
+def _neox_attention_extra_elements(flash: bool, s=16, b=2, heads=4, hn=8, rot=2):
+    """Elements per token that GPT-NeoX's attention code (megatron/model/transformer.py ``ParallelSelfAttention``
+    of the Pythia / NeoX-20B releases) moves in its own re-joins and copies, counted op by op with a
+    TorchDispatchMode on real torch ops: the mixed QKV output viewed ``[s, b, np, 3 hn]`` and split; q and k cut at
+    ``rotary_ndims`` into rotated and passed slices, the rotated part through a rotary product, re-joined by
+    ``torch.cat``; on the flash path q, k, v each ``transpose(0, 1).reshape(b * s, 1, np, hn)`` and packed by
+    ``torch.concat(dim=1)`` for a packed-QKV kernel (a stand-in autograd function here: it writes its output and its
+    packed input gradient, as the kernel does), its output viewed back ``[b, s, np, hn]`` and transposed; then
+    the output's ``permute(2, 0, 1, 3).contiguous()``. Counted: reads + writes of the full-head-width ``cat`` and
+    ``clone`` kernels (less the output permute's copy, which step_time's layout copy already is), and in the
+    backward every full-width ``slice_backward`` (a zero-fill of the whole width, a copy of its part) and
+    gradient sum (``add``: two reads, one write), and the output gradient's ``clone``. Not counted: the rotary
+    arithmetic on the rotated part (step_time's RoPE bytes), the split's backward ``cat`` (any Megatron layer
+    splits its mixed QKV) and the stand-in kernel's own ops."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Packed(torch.autograd.Function):  # the packed-QKV kernel's interface: [b*s, 3, np, hn] -> [b*s, np, hn]
+        @staticmethod
+        def forward(ctx, qkv):
+            return qkv.sum(1)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+    def rotary(x, cos, sin):
+        x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+        return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+    def layer(mixed):
+        q, k, v = torch.split(mixed.view(s, b, heads, 3 * hn), hn, dim=-1)
+        cos, sin = torch.rand(s, 1, 1, rot), torch.rand(s, 1, 1, rot)
+        q = torch.cat((rotary(q[..., :rot], cos, sin), q[..., rot:]), dim=-1)
+        k = torch.cat((rotary(k[..., :rot], cos, sin), k[..., rot:]), dim=-1)
+        if flash:
+            q, k, v = (t.transpose(0, 1).reshape(b * s, 1, heads, hn) for t in (q, k, v))
+            out = Packed.apply(torch.concat([q, k, v], dim=1)).view(b, s, heads, hn).transpose(1, 2)
+        else:  # Megatron's baddbmm / bmm path takes transposed views of q, k, v: a stand-in product of them
+            out = (q * k + v).permute(1, 2, 0, 3)
+        return out.permute(2, 0, 1, 3).contiguous()
+
+    n = {"fwd": 0, "bwd": 0}
+    phase = ["fwd"]
+    full = lambda t: isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[-1] == hn  # noqa: E731
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            x = args[0] if args else None
+            if phase[0] == "fwd":
+                if func is torch.ops.aten.cat.default and full(out) and out.shape[1] == b:  # the rotary re-joins
+                    n["fwd"] += 2 * out.numel()
+                elif func is torch.ops.aten.cat.default and full(out) and out.shape[1] == 3:  # the q/k/v pack
+                    n["fwd"] += 2 * out.numel()
+                elif func is torch.ops.aten.clone.default and full(out) and tuple(x.shape) == (b, s, heads, hn):
+                    n["fwd"] += 2 * out.numel()  # the reshapes to batch-first rows
+            else:
+                if func is torch.ops.aten.slice_backward.default and full(out):
+                    n["bwd"] += out.numel() + 2 * x.numel()
+                elif func is torch.ops.aten.add.Tensor and full(out):
+                    n["bwd"] += 3 * out.numel()
+                elif func is torch.ops.aten.clone.default and full(out) and tuple(x.shape) == (b, s, heads, hn):
+                    n["bwd"] += 2 * out.numel()  # the output gradient made contiguous for the kernel
+            return out
+
+    x = torch.randn(s, b, 3 * heads * hn, requires_grad=True)
+    with Ops():
+        y = layer(x)
+        phase[0] = "bwd"
+        y.backward(torch.ones_like(y))
+    return {k: v / (s * b) for k, v in n.items()}
+
+
+@pytest.mark.parametrize("flash", [True, False])
+def test_neox_attention_bytes_match_real_ops(flash):
+    """GPT-NeoX's partial-rotary re-joins and flash-path packing (step_time.neox_attention_bytes) are what the
+    torch ops of that code move per token, with the flash path and without (the fused-softmax path keeps only the
+    rotary re-joins); a model without RoPE has no re-joins."""
+    from planner.model.step_time import neox_attention_bytes
+
+    m = ModelSpec(name="neox-tiny", layers=1, hidden=32, heads=4, ffn_hidden=128, vocab=64, mlp="gelu",
+                  norm="layernorm", position="rope")
+    real = _neox_attention_extra_elements(flash)
+    assert neox_attention_bytes(m, 1.0, flash) == (real["fwd"], real["bwd"])
+    assert real["fwd"] > 0 and real["bwd"] > 0
+    assert neox_attention_bytes(m, 2.0, flash, tp=2) == neox_attention_bytes(m, 1.0, flash)  # act_b x elements / tp
+    learned = m.model_copy(update={"position": "learned"})
+    assert neox_attention_bytes(learned, 1.0, False) == (0.0, 0.0)
+
+
+def test_neox_attention_priced_only_on_its_rows(catalog):
+    """``Stack.neox_attention`` adds exactly memory_time(tokens x layers x bytes) to each GPU-bound pass, the
+    forward bytes to the forward (and again to the recomputed forward under full recompute) and the backward bytes
+    to the backward; off, the stack's step is unchanged."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.step_time import neox_attention_bytes
+
+    neox = ModelSpec(name="neox-160m", layers=12, hidden=768, heads=12, ffn_hidden=3072, vocab=50304, mlp="gelu",
+                     norm="layernorm", position="rope")
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    off = stacks.resolve("megatron-deepspeed")
+    on = replace(off, neox_attention=True)
+    for flash in (True, False):
+        t = TrainingSpec(seq_len=2048, global_batch=16, micro_batch=16, precision="fp16", flash_attention=flash)
+        a, b = (step_time(neox, t, cands(mb=16, zero=0), hw, framework=s) for s in (off, on))
+        f, bw = neox_attention_bytes(neox, 2.0, flash)
+        tokens = 16 * 2048 * neox.layers
+        assert b["t_fwd_mb"] - a["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * f, hw.gpu.hbm_bw), rel=1e-9)
+        assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)

@@ -172,6 +172,13 @@ class Stack:
     #: with full recompute. Off everywhere in the registry; validate's open_reports rows set it where the
     #: run's config does (validate.ROW_STACK_FIELDS; step_time._layer_terms prices it)
     sync_each_layer: bool = False
+    #: GPT-NeoX's own attention code (megatron/model/transformer.py ``ParallelSelfAttention`` of the 2022-23 Pythia /
+    #: NeoX-20B releases): its partial rotary splits q and k into ``[..., :rotary_ndims]`` / ``[..., rotary_ndims:]``
+    #: slices and ``torch.cat``s them back, and its flash path copies q, k, v into ``[b * s, 1, np, hn]``
+    #: (``transpose(0, 1).reshape``) and packs them with ``torch.concat`` for ``flash_attn_unpadded_qkvpacked_func``;
+    #: priced by step_time.neox_attention_bytes. Off everywhere in the registry; validate's open_reports rows set it
+    #: for the GPT-NeoX runs (validate.ROW_STACK_FIELDS)
+    neox_attention: bool = False
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
     fused_glu: bool = False

@@ -145,6 +145,30 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
+def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
+    """(forward, backward) HBM bytes per token of one layer that GPT-NeoX's attention code moves beyond the
+    elementwise count in ``_layer_terms`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
+    ``ParallelSelfAttention.forward`` / ``flash_attention`` as the Pythia and NeoX-20B runs used it):
+
+    * partial rotary (``rotary_pct`` < 1, every GPT-NeoX config): q and k are cut into a rotated and a passed
+      slice and re-joined by ``torch.cat((query_layer, query_pass), dim=-1)`` (likewise k): forward one read +
+      one write of q and k; backward, autograd's ``SliceBackward`` of each slice allocates a zeroed full-width
+      gradient and copies its part in (two zero-fills, one read + one write of the width between them), and the
+      two are summed (two reads, one write): 7 accesses per q and k element;
+    * the flash path (``flash`` True): q, k and v each copied by ``transpose(0, 1).reshape(b * s, 1, np, hn)``
+      (one read + one write) and packed by ``torch.concat(..., dim=1)`` (one read + one write) into the
+      ``[b * s, 3, np, hn]`` tensor the FlashAttention-1 ``qkvpacked`` kernel takes; backward, the output gradient
+      arrives through ``permute`` and ``transpose`` views and the ``view`` back to ``[b * s, np, hn]`` copies it (one
+      read + one write of q's width); the packed input gradient is narrowed and viewed back, no copy.
+
+    The output's ``permute(2, 0, 1, 3).contiguous()`` is the layout copy ``_layer_terms`` already counts.
+    Counted op by op on real torch ops: tests/test_step_time.py ``test_neox_attention_bytes_match_real_ops``."""
+    q, kv = m.q_dim / tp, m.kv_dim / tp
+    rope = (q + kv) if m.position == "rope" else 0.0
+    fwd = 2.0 * rope + (4.0 * (q + 2.0 * kv) if flash else 0.0)
+    return act_b * fwd, act_b * (7.0 * rope + (2.0 * q if flash else 0.0))
+
+
 def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     """Whether the MTP modules run their GEMMs unquantised in a low-precision job: with ``Stack.lp_bf16_mtp``
     (Megatron-Bridge ``keep_mtp_spec_in_bf16``), and always under an FP4 recipe. Megatron-Core enters the MTP
@@ -342,6 +366,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
         hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(wgrad))
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
+    if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
+        nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
+        mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * nx_f, hbm), mb_bwd + eff.memory_time(T * nx_b, hbm)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq

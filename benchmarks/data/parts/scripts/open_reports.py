@@ -37,7 +37,8 @@ rows.append(dict(
     interconnect="12 Supermicro AS-4124GO-NART (HGX A100 8-GPU, NVSwitch); each GPU reaches InfiniBand through one of four ConnectX-6 HCAs (GPUDirect RDMA); 4 x 200 Gb/s HDR per node assumed (HDR rate of ConnectX-6 not stated in the excerpt)",
     tp=2, pp=4, dp=12, zero=1, precision="fp16", recompute="full", flash_attention=False,
     # configs/20B.yml "synchronize-each-layer": true (DeepSpeed's checkpoint syncs at each layer call's ends)
-    stack_options="sync_each_layer=True",
+    # GPT-NeoX's own attention code: partial-rotary re-joins (stacks.Stack.neox_attention)
+    stack_options="sync_each_layer=True;neox_attention=True",
     stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine, ZeRO-1), PyTorch 1.10, NCCL 2.10.3",
     metric="tflops_per_gpu", value=117, flop_formula="neox_2022",
     source_url="https://arxiv.org/abs/2204.06745",
@@ -70,7 +71,8 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # flash_attn_unpadded_qkvpacked_func, the FA1 name FA2 renamed varlen): at half FA2's rate, the FA1-era
         # factor the llm-foundry stack already uses (Dao 2023 abstract: FA2 ~2x FA1)
         # every Pythia config sets "synchronize-each-layer": true (stacks.Stack.sync_each_layer)
-        stack_options=("attn_rel=0.5;" if flash else "") + "sync_each_layer=True",
+        # and GPT-NeoX's own attention code: partial-rotary re-joins, flash-path q/k/v packing (Stack.neox_attention)
+        stack_options=("attn_rel=0.5;" if flash else "") + "sync_each_layer=True;neox_attention=True",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
