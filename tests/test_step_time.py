@@ -482,3 +482,109 @@ def test_neox_attention_priced_only_on_its_rows(catalog):
         tokens = 16 * 2048 * neox.layers
         assert b["t_fwd_mb"] - a["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * f, hw.gpu.hbm_bw), rel=1e-9)
         assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)
+
+
+def _megatron_ce_elements(tokens=6, vocab=40, act_dtype="float16"):
+    """Bytes per logit that Megatron's vocab-parallel cross-entropy moves when the training script hands it an fp32
+    copy of 16-bit logits (``vocab_parallel_cross_entropy(output.float(), labels)``), counted op by op with a
+    TorchDispatchMode on real torch ops. The function is the one of megatron/mpu/cross_entropy.py
+    ``_VocabParallelCrossEntropy`` at TP 1 (the all-reduces are identities on one rank): ``torch.max(dim=-1)``,
+    ``sub_`` of the max, the target gather, ``torch.exp(out=)``, ``sum(dim=-1)``, ``div_`` saved for the
+    backward, which adds -1 at the targets and ``mul_``s by the incoming gradient in place; the logits come out of a
+    head GEMM (not counted: priced as a GEMM). Counted: every op
+    whose input or output is logit-sized (reads of its logit-sized inputs, writes of its logit-sized output, or of
+    its first argument when it works in place), by the bytes of each tensor's dtype; not the target gather and
+    scatter (``index`` / ``index_put_``: one logit per token)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class VocabParallelCE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits, target):
+            logits_max = torch.max(logits, dim=-1)[0]
+            logits.sub_(logits_max.unsqueeze(dim=-1))
+            logits_2d = logits.view(-1, logits.size(-1))
+            arange_1d = torch.arange(logits_2d.size(0))
+            predicted = logits_2d[arange_1d, target.view(-1)].clone().view_as(target)
+            exp_logits = logits
+            torch.exp(logits, out=exp_logits)
+            sum_exp = exp_logits.sum(dim=-1)
+            loss = torch.log(sum_exp) - predicted
+            exp_logits.div_(sum_exp.unsqueeze(dim=-1))
+            ctx.save_for_backward(exp_logits, target)
+            return loss
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            softmax, target = ctx.saved_tensors
+            grad_input = softmax
+            grad_2d = grad_input.view(-1, softmax.size(-1))
+            grad_2d[torch.arange(grad_2d.size(0)), target.view(-1)] -= 1.0
+            grad_input.mul_(grad_output.unsqueeze(dim=-1))
+            return grad_input, None
+
+    n = {"fwd": 0.0, "bwd": 0.0}
+    phase = ["fwd"]
+    size = tokens * vocab
+    big = lambda t: isinstance(t, torch.Tensor) and t.numel() == size  # noqa: E731
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            views = (torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default, torch.ops.aten.detach.default,
+                     torch.ops.aten.alias.default, torch.ops.aten.unsqueeze.default)
+            gathers = (torch.ops.aten.index.Tensor, torch.ops.aten.index_put_.default)  # one logit per token
+            head = (torch.ops.aten.mm.default,)  # the LM head's GEMM (priced as a GEMM)
+            out = func(*args, **(kwargs or {}))
+            if func not in views + gathers + head:
+                ins = [a for a in list(args) + list((kwargs or {}).values()) if big(a)]
+                read = sum(a.numel() * a.element_size() for a in {id(a): a for a in ins}.values())
+                outs = out if isinstance(out, (tuple, list)) else (out,)
+                wrote = sum(o.numel() * o.element_size() for o in outs if big(o))
+                n[phase[0]] += (read + wrote) / size
+            return out
+
+    dtype = getattr(torch, act_dtype)
+    x = torch.randn(tokens, 8, dtype=dtype, requires_grad=True)
+    w = torch.randn(8, vocab, dtype=dtype, requires_grad=True)
+    target = torch.randint(0, vocab, (tokens,))
+    with Ops():
+        logits = x @ w  # the head's output, as the model hands it to the loss
+        loss = VocabParallelCE.apply(logits.float(), target).sum()
+        phase[0] = "bwd"
+        loss.backward()
+    return n
+
+
+def test_cross_entropy_bytes_match_real_ops():
+    """The unfused Megatron loss (step_time.cross_entropy_bytes, ``Stack.ce_unfused``) moves what the torch ops of
+    that code move per logit, forward and backward, from 16-bit and from 32-bit logits; the fused / generic form
+    stays at act_b + 12 in all."""
+    from planner.model.step_time import cross_entropy_bytes
+
+    for dtype, act_b in (("float16", 2.0), ("bfloat16", 2.0), ("float32", 4.0)):
+        real = _megatron_ce_elements(act_dtype=dtype)
+        assert cross_entropy_bytes(act_b, True) == (real["fwd"], real["bwd"]), dtype
+    assert sum(cross_entropy_bytes(2.0, False)) == 14.0
+
+
+def test_unfused_cross_entropy_on_the_legacy_megatron_stacks_only(catalog):
+    """``Stack.ce_unfused`` is set on the 2021-23 Megatron stacks (megatron-lm, megatron-deepspeed and the
+    pre-registry ``megatron``), not on Megatron-Core (NeMo / Megatron-Bridge set ``cross_entropy_loss_fusion``) or
+    the others; on a pass the head dominates it adds exactly memory_time(tokens x vocab x the byte difference)."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.step_time import cross_entropy_bytes
+
+    assert {n for n, s in stacks.STACKS.items() if s is not None and s.ce_unfused} == {
+        "megatron-lm", "megatron-deepspeed", "megatron"}
+    m = ModelSpec(name="tiny-vocab", layers=1, hidden=512, heads=8, ffn_hidden=2048, vocab=50304, mlp="gelu",
+                  norm="layernorm")
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    t = TrainingSpec(seq_len=2048, global_batch=16, micro_batch=16, precision="fp16", flash_attention=True)
+    off = replace(stacks.resolve("megatron-deepspeed"), ce_unfused=False)
+    on = stacks.resolve("megatron-deepspeed")
+    a, b = (step_time(m, t, cands(mb=16, zero=0), hw, framework=s) for s in (off, on))
+    logits = 16 * 2048 * m.vocab
+    (uf, ub), (gf, gb) = cross_entropy_bytes(2.0, True), cross_entropy_bytes(2.0, False)
+    assert b["t_fwd_mb"] - a["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(logits * (uf - gf), hw.gpu.hbm_bw), rel=1e-6)
+    assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(logits * (ub - gb), hw.gpu.hbm_bw), rel=1e-6)

@@ -259,6 +259,12 @@ class Stack:
     #: stacks); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor loss parallel
     #: under TP
     loss: str = "cast_ce"
+    #: the loss is Megatron's vocab-parallel cross-entropy run unfused on an fp32 copy of the logits, as the
+    #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
+    #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
+    #: ``_VocabParallelCrossEntropy``): one HBM pass per step of it (step_time.cross_entropy_bytes). Megatron-Core
+    #: as NeMo / Megatron-Bridge configure it sets ``cross_entropy_loss_fusion`` (the fused loss): off there
+    ce_unfused: bool = False
     #: the launcher pads the vocabulary to a multiple of this x TP before building the model (Megatron-LM
     #: ``--make-vocab-size-divisible-by``, default 128: megatron/training/tokenizer/tokenizer.py
     #: ``_vocab_size_with_padding``); 0: the model's own vocabulary (HF code, torchtitan). The advice to pad
@@ -552,11 +558,11 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
@@ -605,7 +611,7 @@ STACKS: dict[str, Stack] = {
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }

@@ -169,6 +169,25 @@ def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
     return act_b * fwd, act_b * (7.0 * rope + (2.0 * q if flash else 0.0))
 
 
+def cross_entropy_bytes(act_b: float, unfused: bool) -> tuple[float, float]:
+    """(forward, backward) HBM bytes per logit of the rank's vocabulary shard that the loss moves.
+
+    * ``unfused`` (``Stack.ce_unfused``): Megatron's vocab-parallel cross-entropy on an fp32 copy of the logits,
+      op by op as megatron/mpu/cross_entropy.py ``_VocabParallelCrossEntropy`` runs it after the training
+      script's ``output.float()``: forward the cast (read act_b, write 4), ``torch.max(dim=-1)`` (read 4),
+      ``sub_`` of the max (read 4, write 4), ``torch.exp(out=)`` (read 4, write 4), ``sum(dim=-1)`` (read 4),
+      ``div_`` by the sum, the saved softmax (read 4, write 4): act_b + 36; backward the in-place
+      ``grad_input.mul_(grad_output)`` (read 4, write 4) and the cast's backward to the logits' dtype (read 4,
+      write act_b): act_b + 12. Of fp32 logits ``.float()`` is the tensor itself: no cast either way (32 and 8).
+      The target gathers and the per-token reductions' outputs are per token, not per logit (left out). Counted on real torch ops: tests/test_step_time.py ``test_cross_entropy_bytes_match_real_ops``.
+    * otherwise (a fused or compiled loss, the registry's other stacks): the 16-bit logits read once and about
+      three fp32 passes, act_b + 12 in all, half forward and half backward (the prior form, unchanged)."""
+    if unfused:
+        cast = act_b + 4.0 if act_b < 4.0 else 0.0  # the fp32 copy and, backward, its gradient cast back
+        return 32.0 + cast, 8.0 + cast
+    return (act_b + 12.0) / 2, (act_b + 12.0) / 2
+
+
 def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     """Whether the MTP modules run their GEMMs unquantised in a low-precision job: with ``Stack.lp_bf16_mtp``
     (Megatron-Bridge ``keep_mtp_spec_in_bf16``), and always under an FP4 recipe. Megatron-Core enters the MTP
@@ -510,10 +529,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
     T_head = T if t.head_tokens_per_seq is None else np.minimum(T, mb * t.head_tokens_per_seq / cp)
     lg_f, lg_b = gemm(T_head, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
-    ce = eff.memory_time(T_head * m.vocab / tp * (act_b + 3 * 4), hbm)
+    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
-    head_fwd = combine(lg_f + ce / 2, head_host)
-    head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
+    head_fwd = combine(lg_f + ce_f, head_host)
+    head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
     head_gemm = lg_f + lg_b
     # multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
     # with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM
