@@ -182,7 +182,10 @@ rows.append(dict(
     num_gpus=512, gpu="A100-SXM-80GB", gpus_per_node=8, inter_node_gbps=1600,
     interconnect="512 A100 80GB on 64 nodes (paper); fabric not stated in what was read: 8 x 200 Gb/s assumed (the A100 default of validate.pr2_case); at 400 Gb/s the prediction is 0.66 s slower",
     tp=4, pp=4, dp=32, zero=0, precision="bf16", grad_reduce="fp32", recompute="none", flash_attention=True,
-    stack="megatron-lm", stack_options="",
+    # FlashAttention-1: the run (2023-03/04; paper 2023-05-09) predates FlashAttention-2 (2023-07), and the fork's
+    # FlashSelfAttention calls FA1's flash_attn_unpadded_func (``_forward_v1``) when flash-attn < 2: the FA1-era
+    # factor, as for GPT-NeoX's Pythia rows (stacks.Stack.attn_rel)
+    stack="megatron-lm", stack_options="attn_rel=0.5",
     stack_as_run="BigCode's Megatron-LM fork (legacy Megatron layers with multi-query attention and FlashAttention), 3D parallel",
     metric="gpu_hours_total", value=320256, flop_formula="",
     source_url="https://arxiv.org/abs/2305.06161",
