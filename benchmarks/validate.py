@@ -1756,7 +1756,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: the experts as one GEMM per local expert (a config's ``moe_grouped_gemm: false``: Megatron-Core's SequentialMLP,
 #: stacks.Stack.moe_grouped_gemm); the attention kernel's speed relative to ``attn_kernel``'s (open_reports.csv: GPT-NeoX's
 #: FlashAttention-1, stacks.Stack.attn_rel); DeepSpeed's per-layer checkpoint syncs (GPT-NeoX ``synchronize-each-layer``,
-#: stacks.Stack.sync_each_layer)
+#: stacks.Stack.sync_each_layer); GPT-NeoX's own attention copies (partial-rotary re-joins, flash-path q/k/v packing:
+#: stacks.Stack.neox_attention)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention")
 
 
