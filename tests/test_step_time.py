@@ -588,3 +588,28 @@ def test_unfused_cross_entropy_on_the_legacy_megatron_stacks_only(catalog):
     (uf, ub), (gf, gb) = cross_entropy_bytes(2.0, True), cross_entropy_bytes(2.0, False)
     assert b["t_fwd_mb"] - a["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(logits * (uf - gf), hw.gpu.hbm_bw), rel=1e-6)
     assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(logits * (ub - gb), hw.gpu.hbm_bw), rel=1e-6)
+
+
+def test_flash_kernels_built_for_fixed_head_dims_compute_the_padded_one(catalog):
+    """``Stack.attn_hdim_tiles``: FlashAttention-1 dispatches ``d <= 32`` / ``<= 64`` / ``<= 128`` to kernels built for
+    32 / 64 / 128 (fmha_api.cpp ``run_fmha_fwd``), the Triton kernel pads to the next power of two, at least 16
+    (``BLOCK_HEADDIM``); a stack with such kernels prices the attention of a head dim in between at the padded
+    width (Pythia-2.8B's 80 on FA1's 128 kernel: 1.6x), and a head dim the kernels are built for as before."""
+    from dataclasses import replace
+    from planner.model import physics, stacks
+
+    fa1, triton = stacks.FA1_HEAD_DIM_TILES, stacks.TRITON_FA_HEAD_DIM_TILES
+    assert [physics.padded_head_dim(d, fa1) for d in (24, 32, 40, 64, 80, 128)] == [32.0, 32.0, 64.0, 64.0, 128.0, 128.0]
+    assert [physics.padded_head_dim(d, triton) for d in (8, 24, 80, 112)] == [16.0, 32.0, 128.0, 128.0]
+    assert physics.padded_head_dim(80, ()) == 80.0 and physics.padded_head_dim(256, fa1) == 256.0
+    assert stacks.resolve("llm-foundry").attn_hdim_tiles == triton and stacks.resolve("megatron-lm").attn_hdim_tiles == ()
+
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    t = TrainingSpec(seq_len=2048, global_batch=8, micro_batch=8, precision="fp16", flash_attention=True)
+    base = stacks.resolve("megatron-deepspeed")
+    fa1_stack = replace(base, attn_hdim_tiles=fa1)
+    for hidden, heads, ratio in ((2560, 32, 128 / 80), (2048, 16, 1.0)):  # head dims 80 and 128
+        m = ModelSpec(name="hd", layers=4, hidden=hidden, heads=heads, ffn_hidden=4 * hidden, vocab=50304,
+                      mlp="gelu", norm="layernorm")
+        a, b = (step_time(m, t, cands(mb=8, zero=0), hw, framework=s)["compute_attention"] for s in (base, fa1_stack))
+        assert b[0] == pytest.approx(ratio * a[0], rel=1e-9)

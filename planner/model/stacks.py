@@ -129,6 +129,11 @@ class Stack:
     kernels_layer: float = 16.0  # GPU kernels per layer forward (launch tails)
     tp_ops: float = 2.0  # extra host ops per TP collective
     attn_rel: float = 1.0  # attention kernel speed relative to the one ``attn_kernel`` names
+    #: head dims the flash kernels are built for, where the stack's kernel pads the model's head dim up to the next
+    #: (physics.padded_head_dim): FlashAttention-1's ``FA1_HEAD_DIM_TILES``, the Triton flash kernel's
+    #: ``TRITON_FA_HEAD_DIM_TILES`` (llm-foundry); () = a kernel for the exact head dim.
+    #: Off in the registry; validate's open_reports rows that ran FA1 set it (validate.ROW_STACK_FIELDS)
+    attn_hdim_tiles: tuple = ()
     #: the flash-attention kernel the stack calls (planner.model.physics.ATTN_KERNELS): TE's
     #: DotProductAttention picks cuDNN fused attention on Hopper/Blackwell; PyTorch SDPA's flash
     #: backend (torchtitan 2024, HF ``attn_implementation="sdpa"``) is FlashAttention-2;
@@ -544,6 +549,14 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
+#: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
+#: kernels for head dims 32, 64 and 128 and dispatches ``d <= 32`` / ``d <= 64`` / ``d <= 128`` to them: a head dim in
+#: between runs the next kernel.
+FA1_HEAD_DIM_TILES = (32, 64, 128)
+#: the Triton flash kernel (flash_attn_triton.py, which llm-foundry's ``attn_impl: triton`` copies): ``BLOCK_HEADDIM =
+#: max(triton.next_power_of_2(d), 16)``, its head dim at most 128
+TRITON_FA_HEAD_DIM_TILES = (16, 32, 64, 128)
+
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
@@ -599,7 +612,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
                 "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
                 "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "

@@ -295,6 +295,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
+        # a kernel built for fixed head dims computes the padded one (Stack.attn_hdim_tiles: FlashAttention-1)
+        hd = score_dim(m) / m.heads
+        kernel_flops = kernel_flops * physics.padded_head_dim(hd, fw.attn_hdim_tiles) / hd
         # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)

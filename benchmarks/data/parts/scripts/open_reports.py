@@ -72,7 +72,9 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # factor the llm-foundry stack already uses (Dao 2023 abstract: FA2 ~2x FA1)
         # every Pythia config sets "synchronize-each-layer": true (stacks.Stack.sync_each_layer)
         # and GPT-NeoX's own attention code: partial-rotary re-joins, flash-path q/k/v packing (Stack.neox_attention)
-        stack_options=("attn_rel=0.5;" if flash else "") + "sync_each_layer=True;neox_attention=True",
+        # FA1 builds kernels for head dims 32 / 64 / 128 and runs a head dim in between on the next (2.8B: 80 on
+        # the 128 kernel; stacks.FA1_HEAD_DIM_TILES, stacks.Stack.attn_hdim_tiles)
+        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
@@ -185,7 +187,7 @@ rows.append(dict(
     # FlashAttention-1: the run (2023-03/04; paper 2023-05-09) predates FlashAttention-2 (2023-07), and the fork's
     # FlashSelfAttention calls FA1's flash_attn_unpadded_func (``_forward_v1``) when flash-attn < 2: the FA1-era
     # factor, as for GPT-NeoX's Pythia rows (stacks.Stack.attn_rel)
-    stack="megatron-lm", stack_options="attn_rel=0.5",
+    stack="megatron-lm", stack_options="attn_rel=0.5;attn_hdim_tiles=32/64/128",
     stack_as_run="BigCode's Megatron-LM fork (legacy Megatron layers with multi-query attention and FlashAttention), 3D parallel",
     metric="gpu_hours_total", value=320256, flop_formula="",
     source_url="https://arxiv.org/abs/2305.06161",
