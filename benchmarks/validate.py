@@ -1172,7 +1172,10 @@ def open_reports_options(text) -> dict:
 
 
 def _number_or_text(v: str):
-    """A stack option's value as written: a number ("0.5") as a float, anything else as text."""
+    """A stack option's value as written: a number ("0.5") as a float, numbers joined by "/" ("32/64/128") as a
+    tuple of ints, anything else as text."""
+    if "/" in v and all(p.isdigit() for p in v.split("/")):
+        return tuple(int(p) for p in v.split("/"))
     try:
         return float(v)
     except ValueError:
@@ -1756,8 +1759,9 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: the experts as one GEMM per local expert (a config's ``moe_grouped_gemm: false``: Megatron-Core's SequentialMLP,
 #: stacks.Stack.moe_grouped_gemm); the attention kernel's speed relative to ``attn_kernel``'s (open_reports.csv: GPT-NeoX's
 #: FlashAttention-1, stacks.Stack.attn_rel); DeepSpeed's per-layer checkpoint syncs (GPT-NeoX ``synchronize-each-layer``,
-#: stacks.Stack.sync_each_layer)
-ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer")
+#: stacks.Stack.sync_each_layer); GPT-NeoX's own attention copies (partial-rotary re-joins, flash-path q/k/v packing:
+#: stacks.Stack.neox_attention); FlashAttention-1's head-dim kernels ("32/64/128": stacks.Stack.attn_hdim_tiles)
+ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles")
 
 
 def row_stack(stack: str, options: dict):

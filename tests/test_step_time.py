@@ -369,3 +369,247 @@ def test_layer_boundary_syncs_cost_one_gap_per_checkpoint_call(catalog):
     # host + GPU would add at least every layer op's launch of the forward and the re-run forward
     assert b[0] - a[0] < 0.2 * neox.layers * m * 2 * off.layer_ops * hw.eff.launch_s
     assert np.array_equal(a[1:], b[1:])
+
+
+def _neox_attention_extra_elements(flash: bool, s=16, b=2, heads=4, hn=8, rot=2):
+    """Elements per token that GPT-NeoX's attention code (megatron/model/transformer.py ``ParallelSelfAttention``
+    of the Pythia / NeoX-20B releases) moves in its own re-joins and copies, counted op by op with a
+    TorchDispatchMode on real torch ops: the mixed QKV output viewed ``[s, b, np, 3 hn]`` and split; q and k cut at
+    ``rotary_ndims`` into rotated and passed slices, the rotated part through a rotary product, re-joined by
+    ``torch.cat``; on the flash path q, k, v each ``transpose(0, 1).reshape(b * s, 1, np, hn)`` and packed by
+    ``torch.concat(dim=1)`` for a packed-QKV kernel (a stand-in autograd function here: it writes its output and its
+    packed input gradient, as the kernel does), its output viewed back ``[b, s, np, hn]`` and transposed; then
+    the output's ``permute(2, 0, 1, 3).contiguous()``. Counted: reads + writes of the full-head-width ``cat`` and
+    ``clone`` kernels (less the output permute's copy, which step_time's layout copy already is), and in the
+    backward every full-width ``slice_backward`` (a zero-fill of the whole width, a copy of its part) and
+    gradient sum (``add``: two reads, one write), and the output gradient's ``clone``. Not counted: the rotary
+    arithmetic on the rotated part (step_time's RoPE bytes), the split's backward ``cat`` (any Megatron layer
+    splits its mixed QKV) and the stand-in kernel's own ops."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Packed(torch.autograd.Function):  # the packed-QKV kernel's interface: [b*s, 3, np, hn] -> [b*s, np, hn]
+        @staticmethod
+        def forward(ctx, qkv):
+            return qkv.sum(1)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()
+
+    def rotary(x, cos, sin):
+        x1, x2 = x[..., : x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+        return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+    def layer(mixed):
+        q, k, v = torch.split(mixed.view(s, b, heads, 3 * hn), hn, dim=-1)
+        cos, sin = torch.rand(s, 1, 1, rot), torch.rand(s, 1, 1, rot)
+        q = torch.cat((rotary(q[..., :rot], cos, sin), q[..., rot:]), dim=-1)
+        k = torch.cat((rotary(k[..., :rot], cos, sin), k[..., rot:]), dim=-1)
+        if flash:
+            q, k, v = (t.transpose(0, 1).reshape(b * s, 1, heads, hn) for t in (q, k, v))
+            out = Packed.apply(torch.concat([q, k, v], dim=1)).view(b, s, heads, hn).transpose(1, 2)
+        else:  # Megatron's baddbmm / bmm path takes transposed views of q, k, v: a stand-in product of them
+            out = (q * k + v).permute(1, 2, 0, 3)
+        return out.permute(2, 0, 1, 3).contiguous()
+
+    n = {"fwd": 0, "bwd": 0}
+    phase = ["fwd"]
+    full = lambda t: isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[-1] == hn  # noqa: E731
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            x = args[0] if args else None
+            if phase[0] == "fwd":
+                if func is torch.ops.aten.cat.default and full(out) and out.shape[1] == b:  # the rotary re-joins
+                    n["fwd"] += 2 * out.numel()
+                elif func is torch.ops.aten.cat.default and full(out) and out.shape[1] == 3:  # the q/k/v pack
+                    n["fwd"] += 2 * out.numel()
+                elif func is torch.ops.aten.clone.default and full(out) and tuple(x.shape) == (b, s, heads, hn):
+                    n["fwd"] += 2 * out.numel()  # the reshapes to batch-first rows
+            else:
+                if func is torch.ops.aten.slice_backward.default and full(out):
+                    n["bwd"] += out.numel() + 2 * x.numel()
+                elif func is torch.ops.aten.add.Tensor and full(out):
+                    n["bwd"] += 3 * out.numel()
+                elif func is torch.ops.aten.clone.default and full(out) and tuple(x.shape) == (b, s, heads, hn):
+                    n["bwd"] += 2 * out.numel()  # the output gradient made contiguous for the kernel
+            return out
+
+    x = torch.randn(s, b, 3 * heads * hn, requires_grad=True)
+    with Ops():
+        y = layer(x)
+        phase[0] = "bwd"
+        y.backward(torch.ones_like(y))
+    return {k: v / (s * b) for k, v in n.items()}
+
+
+@pytest.mark.parametrize("flash", [True, False])
+def test_neox_attention_bytes_match_real_ops(flash):
+    """GPT-NeoX's partial-rotary re-joins and flash-path packing (step_time.neox_attention_bytes) are what the
+    torch ops of that code move per token, with the flash path and without (the fused-softmax path keeps only the
+    rotary re-joins); a model without RoPE has no re-joins."""
+    from planner.model.step_time import neox_attention_bytes
+
+    m = ModelSpec(name="neox-tiny", layers=1, hidden=32, heads=4, ffn_hidden=128, vocab=64, mlp="gelu",
+                  norm="layernorm", position="rope")
+    real = _neox_attention_extra_elements(flash)
+    assert neox_attention_bytes(m, 1.0, flash) == (real["fwd"], real["bwd"])
+    assert real["fwd"] > 0 and real["bwd"] > 0
+    assert neox_attention_bytes(m, 2.0, flash, tp=2) == neox_attention_bytes(m, 1.0, flash)  # act_b x elements / tp
+    learned = m.model_copy(update={"position": "learned"})
+    assert neox_attention_bytes(learned, 1.0, False) == (0.0, 0.0)
+
+
+def test_neox_attention_priced_only_on_its_rows(catalog):
+    """``Stack.neox_attention`` adds exactly memory_time(tokens x layers x bytes) to each GPU-bound pass, the
+    forward bytes to the forward (and again to the recomputed forward under full recompute) and the backward bytes
+    to the backward; off, the stack's step is unchanged."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.step_time import neox_attention_bytes
+
+    neox = ModelSpec(name="neox-160m", layers=12, hidden=768, heads=12, ffn_hidden=3072, vocab=50304, mlp="gelu",
+                     norm="layernorm", position="rope")
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    off = stacks.resolve("megatron-deepspeed")
+    on = replace(off, neox_attention=True)
+    for flash in (True, False):
+        t = TrainingSpec(seq_len=2048, global_batch=16, micro_batch=16, precision="fp16", flash_attention=flash)
+        a, b = (step_time(neox, t, cands(mb=16, zero=0), hw, framework=s) for s in (off, on))
+        f, bw = neox_attention_bytes(neox, 2.0, flash)
+        tokens = 16 * 2048 * neox.layers
+        assert b["t_fwd_mb"] - a["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * f, hw.gpu.hbm_bw), rel=1e-9)
+        assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(tokens * bw, hw.gpu.hbm_bw), rel=1e-9)
+
+
+def _megatron_ce_elements(tokens=6, vocab=40, act_dtype="float16"):
+    """Bytes per logit that Megatron's vocab-parallel cross-entropy moves when the training script hands it an fp32
+    copy of 16-bit logits (``vocab_parallel_cross_entropy(output.float(), labels)``), counted op by op with a
+    TorchDispatchMode on real torch ops. The function is the one of megatron/mpu/cross_entropy.py
+    ``_VocabParallelCrossEntropy`` at TP 1 (the all-reduces are identities on one rank): ``torch.max(dim=-1)``,
+    ``sub_`` of the max, the target gather, ``torch.exp(out=)``, ``sum(dim=-1)``, ``div_`` saved for the
+    backward, which adds -1 at the targets and ``mul_``s by the incoming gradient in place; the logits come out of a
+    head GEMM (not counted: priced as a GEMM). Counted: every op
+    whose input or output is logit-sized (reads of its logit-sized inputs, writes of its logit-sized output, or of
+    its first argument when it works in place), by the bytes of each tensor's dtype; not the target gather and
+    scatter (``index`` / ``index_put_``: one logit per token)."""
+    torch = pytest.importorskip("torch")
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class VocabParallelCE(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, logits, target):
+            logits_max = torch.max(logits, dim=-1)[0]
+            logits.sub_(logits_max.unsqueeze(dim=-1))
+            logits_2d = logits.view(-1, logits.size(-1))
+            arange_1d = torch.arange(logits_2d.size(0))
+            predicted = logits_2d[arange_1d, target.view(-1)].clone().view_as(target)
+            exp_logits = logits
+            torch.exp(logits, out=exp_logits)
+            sum_exp = exp_logits.sum(dim=-1)
+            loss = torch.log(sum_exp) - predicted
+            exp_logits.div_(sum_exp.unsqueeze(dim=-1))
+            ctx.save_for_backward(exp_logits, target)
+            return loss
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            softmax, target = ctx.saved_tensors
+            grad_input = softmax
+            grad_2d = grad_input.view(-1, softmax.size(-1))
+            grad_2d[torch.arange(grad_2d.size(0)), target.view(-1)] -= 1.0
+            grad_input.mul_(grad_output.unsqueeze(dim=-1))
+            return grad_input, None
+
+    n = {"fwd": 0.0, "bwd": 0.0}
+    phase = ["fwd"]
+    size = tokens * vocab
+    big = lambda t: isinstance(t, torch.Tensor) and t.numel() == size  # noqa: E731
+
+    class Ops(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            views = (torch.ops.aten.view.default, torch.ops.aten._unsafe_view.default, torch.ops.aten.detach.default,
+                     torch.ops.aten.alias.default, torch.ops.aten.unsqueeze.default)
+            gathers = (torch.ops.aten.index.Tensor, torch.ops.aten.index_put_.default)  # one logit per token
+            head = (torch.ops.aten.mm.default,)  # the LM head's GEMM (priced as a GEMM)
+            out = func(*args, **(kwargs or {}))
+            if func not in views + gathers + head:
+                ins = [a for a in list(args) + list((kwargs or {}).values()) if big(a)]
+                read = sum(a.numel() * a.element_size() for a in {id(a): a for a in ins}.values())
+                outs = out if isinstance(out, (tuple, list)) else (out,)
+                wrote = sum(o.numel() * o.element_size() for o in outs if big(o))
+                n[phase[0]] += (read + wrote) / size
+            return out
+
+    dtype = getattr(torch, act_dtype)
+    x = torch.randn(tokens, 8, dtype=dtype, requires_grad=True)
+    w = torch.randn(8, vocab, dtype=dtype, requires_grad=True)
+    target = torch.randint(0, vocab, (tokens,))
+    with Ops():
+        logits = x @ w  # the head's output, as the model hands it to the loss
+        loss = VocabParallelCE.apply(logits.float(), target).sum()
+        phase[0] = "bwd"
+        loss.backward()
+    return n
+
+
+def test_cross_entropy_bytes_match_real_ops():
+    """The unfused Megatron loss (step_time.cross_entropy_bytes, ``Stack.ce_unfused``) moves what the torch ops of
+    that code move per logit, forward and backward, from 16-bit and from 32-bit logits; the fused / generic form
+    stays at act_b + 12 in all."""
+    from planner.model.step_time import cross_entropy_bytes
+
+    for dtype, act_b in (("float16", 2.0), ("bfloat16", 2.0), ("float32", 4.0)):
+        real = _megatron_ce_elements(act_dtype=dtype)
+        assert cross_entropy_bytes(act_b, True) == (real["fwd"], real["bwd"]), dtype
+    assert sum(cross_entropy_bytes(2.0, False)) == 14.0
+
+
+def test_unfused_cross_entropy_on_the_legacy_megatron_stacks_only(catalog):
+    """``Stack.ce_unfused`` is set on the 2021-23 Megatron stacks (megatron-lm, megatron-deepspeed and the
+    pre-registry ``megatron``), not on Megatron-Core (NeMo / Megatron-Bridge set ``cross_entropy_loss_fusion``) or
+    the others; on a pass the head dominates it adds exactly memory_time(tokens x vocab x the byte difference)."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.step_time import cross_entropy_bytes
+
+    assert {n for n, s in stacks.STACKS.items() if s is not None and s.ce_unfused} == {
+        "megatron-lm", "megatron-deepspeed", "megatron"}
+    m = ModelSpec(name="tiny-vocab", layers=1, hidden=512, heads=8, ffn_hidden=2048, vocab=50304, mlp="gelu",
+                  norm="layernorm")
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    t = TrainingSpec(seq_len=2048, global_batch=16, micro_batch=16, precision="fp16", flash_attention=True)
+    off = replace(stacks.resolve("megatron-deepspeed"), ce_unfused=False)
+    on = stacks.resolve("megatron-deepspeed")
+    a, b = (step_time(m, t, cands(mb=16, zero=0), hw, framework=s) for s in (off, on))
+    logits = 16 * 2048 * m.vocab
+    (uf, ub), (gf, gb) = cross_entropy_bytes(2.0, True), cross_entropy_bytes(2.0, False)
+    assert b["t_fwd_mb"] - a["t_fwd_mb"] == pytest.approx(hw.eff.memory_time(logits * (uf - gf), hw.gpu.hbm_bw), rel=1e-6)
+    assert b["t_bwd_mb"] - a["t_bwd_mb"] == pytest.approx(hw.eff.memory_time(logits * (ub - gb), hw.gpu.hbm_bw), rel=1e-6)
+
+
+def test_flash_kernels_built_for_fixed_head_dims_compute_the_padded_one(catalog):
+    """``Stack.attn_hdim_tiles``: FlashAttention-1 dispatches ``d <= 32`` / ``<= 64`` / ``<= 128`` to kernels built for
+    32 / 64 / 128 (fmha_api.cpp ``run_fmha_fwd``), the Triton kernel pads to the next power of two, at least 16
+    (``BLOCK_HEADDIM``); a stack with such kernels prices the attention of a head dim in between at the padded
+    width (Pythia-2.8B's 80 on FA1's 128 kernel: 1.6x), and a head dim the kernels are built for as before."""
+    from dataclasses import replace
+    from planner.model import physics, stacks
+
+    fa1, triton = stacks.FA1_HEAD_DIM_TILES, stacks.TRITON_FA_HEAD_DIM_TILES
+    assert [physics.padded_head_dim(d, fa1) for d in (24, 32, 40, 64, 80, 128)] == [32.0, 32.0, 64.0, 64.0, 128.0, 128.0]
+    assert [physics.padded_head_dim(d, triton) for d in (8, 24, 80, 112)] == [16.0, 32.0, 128.0, 128.0]
+    assert physics.padded_head_dim(80, ()) == 80.0 and physics.padded_head_dim(256, fa1) == 256.0
+    assert stacks.resolve("llm-foundry").attn_hdim_tiles == triton and stacks.resolve("megatron-lm").attn_hdim_tiles == ()
+
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    t = TrainingSpec(seq_len=2048, global_batch=8, micro_batch=8, precision="fp16", flash_attention=True)
+    base = stacks.resolve("megatron-deepspeed")
+    fa1_stack = replace(base, attn_hdim_tiles=fa1)
+    for hidden, heads, ratio in ((2560, 32, 128 / 80), (2048, 16, 1.0)):  # head dims 80 and 128
+        m = ModelSpec(name="hd", layers=4, hidden=hidden, heads=heads, ffn_hidden=4 * hidden, vocab=50304,
+                      mlp="gelu", norm="layernorm")
+        a, b = (step_time(m, t, cands(mb=8, zero=0), hw, framework=s)["compute_attention"] for s in (base, fa1_stack))
+        assert b[0] == pytest.approx(ratio * a[0], rel=1e-9)

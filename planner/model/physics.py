@@ -197,6 +197,15 @@ _HD64_H100 = {"cudnn": (0.72, 0.84), "fa3": (0.77, 0.845), "fa2": (0.89, 0.90)}
 ATTN_HEAD_DIM_REL = {k: {fam: {64: v} for fam in ("H100", "H200")} for k, v in _HD64_H100.items()}
 
 
+def padded_head_dim(head_dim: float, tiles: tuple = ()) -> float:
+    """The head dim the stack's flash kernel computes over: the smallest of ``tiles`` (``Stack.attn_hdim_tiles``:
+    stacks.FA1_HEAD_DIM_TILES, stacks.TRITON_FA_HEAD_DIM_TILES) at least ``head_dim``, the kernel's tiles loaded and
+    multiplied up to that width; the head dim itself with no tiles or above the largest (such a kernel refuses it; the
+    planner does not)."""
+    fit = [t for t in sorted(tiles) if t >= head_dim]
+    return float(fit[0]) if fit else float(head_dim)
+
+
 def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, default_bwd: float,
                          head_dim: float = 128.0):
     """(fwd, bwd) fraction of peak of the stack's attention kernel at ``keys`` per call and head

@@ -132,6 +132,11 @@ class Stack:
     kernels_layer: float = 16.0  # GPU kernels per layer forward (launch tails)
     tp_ops: float = 2.0  # extra host ops per TP collective
     attn_rel: float = 1.0  # attention kernel speed relative to the one ``attn_kernel`` names
+    #: head dims the flash kernels are built for, where the stack's kernel pads the model's head dim up to the next
+    #: (physics.padded_head_dim): FlashAttention-1's ``FA1_HEAD_DIM_TILES``, the Triton flash kernel's
+    #: ``TRITON_FA_HEAD_DIM_TILES`` (llm-foundry); () = a kernel for the exact head dim.
+    #: Off in the registry; validate's open_reports rows that ran FA1 set it (validate.ROW_STACK_FIELDS)
+    attn_hdim_tiles: tuple = ()
     #: the flash-attention kernel the stack calls (planner.model.physics.ATTN_KERNELS): TE's
     #: DotProductAttention picks cuDNN fused attention on Hopper/Blackwell; PyTorch SDPA's flash
     #: backend (torchtitan 2024, HF ``attn_implementation="sdpa"``) is FlashAttention-2;
@@ -175,6 +180,13 @@ class Stack:
     #: with full recompute. Off everywhere in the registry; validate's open_reports rows set it where the
     #: run's config does (validate.ROW_STACK_FIELDS; step_time._layer_terms prices it)
     sync_each_layer: bool = False
+    #: GPT-NeoX's own attention code (megatron/model/transformer.py ``ParallelSelfAttention`` of the 2022-23 Pythia /
+    #: NeoX-20B releases): its partial rotary splits q and k into ``[..., :rotary_ndims]`` / ``[..., rotary_ndims:]``
+    #: slices and ``torch.cat``s them back, and its flash path copies q, k, v into ``[b * s, 1, np, hn]``
+    #: (``transpose(0, 1).reshape``) and packs them with ``torch.concat`` for ``flash_attn_unpadded_qkvpacked_func``;
+    #: priced by step_time.neox_attention_bytes. Off everywhere in the registry; validate's open_reports rows set it
+    #: for the GPT-NeoX runs (validate.ROW_STACK_FIELDS)
+    neox_attention: bool = False
     #: the gated MLP's activation is one fused op that saves only its input (Megatron-Core
     #: ``bias_activation_fusion``: fusions/fused_bias_swiglu.py), set by NeMo/Megatron-Bridge configs
     fused_glu: bool = False
@@ -255,6 +267,12 @@ class Stack:
     #: stacks); torchtitan: eager ``F.cross_entropy`` on the model's fp32 logits, DTensor loss parallel
     #: under TP
     loss: str = "cast_ce"
+    #: the loss is Megatron's vocab-parallel cross-entropy run unfused on an fp32 copy of the logits, as the
+    #: 2021-23 Megatron-LM / Megatron-DeepSpeed / GPT-NeoX training scripts call it (``vocab_parallel_cross_entropy(
+    #: output.float(), labels)`` unless ``--fp16-lm-cross-entropy``; megatron/mpu/cross_entropy.py
+    #: ``_VocabParallelCrossEntropy``): one HBM pass per step of it (step_time.cross_entropy_bytes). Megatron-Core
+    #: as NeMo / Megatron-Bridge configure it sets ``cross_entropy_loss_fusion`` (the fused loss): off there
+    ce_unfused: bool = False
     #: the launcher pads the vocabulary to a multiple of this x TP before building the model (Megatron-LM
     #: ``--make-vocab-size-divisible-by``, default 128: megatron/training/tokenizer/tokenizer.py
     #: ``_vocab_size_with_padding``); 0: the model's own vocabulary (HF code, torchtitan). The advice to pad
@@ -534,6 +552,14 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
+#: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
+#: kernels for head dims 32, 64 and 128 and dispatches ``d <= 32`` / ``d <= 64`` / ``d <= 128`` to them: a head dim in
+#: between runs the next kernel.
+FA1_HEAD_DIM_TILES = (32, 64, 128)
+#: the Triton flash kernel (flash_attn_triton.py, which llm-foundry's ``attn_impl: triton`` copies): ``BLOCK_HEADDIM =
+#: max(triton.next_power_of_2(d), 16)``, its head dim at most 128
+TRITON_FA_HEAD_DIM_TILES = (16, 32, 64, 128)
+
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
@@ -548,11 +574,11 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True,
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
@@ -589,7 +615,7 @@ STACKS: dict[str, Stack] = {
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
-        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", recompute_early_stop=True, torch_checkpoint=True,
+        "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
                 "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
                 "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
@@ -601,7 +627,7 @@ STACKS: dict[str, Stack] = {
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", loss="megatron_ce", vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }

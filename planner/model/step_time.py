@@ -145,6 +145,49 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
+def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
+    """(forward, backward) HBM bytes per token of one layer that GPT-NeoX's attention code moves beyond the
+    elementwise count in ``_layer_terms`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
+    ``ParallelSelfAttention.forward`` / ``flash_attention`` as the Pythia and NeoX-20B runs used it):
+
+    * partial rotary (``rotary_pct`` < 1, every GPT-NeoX config): q and k are cut into a rotated and a passed
+      slice and re-joined by ``torch.cat((query_layer, query_pass), dim=-1)`` (likewise k): forward one read +
+      one write of q and k; backward, autograd's ``SliceBackward`` of each slice allocates a zeroed full-width
+      gradient and copies its part in (two zero-fills, one read + one write of the width between them), and the
+      two are summed (two reads, one write): 7 accesses per q and k element;
+    * the flash path (``flash`` True): q, k and v each copied by ``transpose(0, 1).reshape(b * s, 1, np, hn)``
+      (one read + one write) and packed by ``torch.concat(..., dim=1)`` (one read + one write) into the
+      ``[b * s, 3, np, hn]`` tensor the FlashAttention-1 ``qkvpacked`` kernel takes; backward, the output gradient
+      arrives through ``permute`` and ``transpose`` views and the ``view`` back to ``[b * s, np, hn]`` copies it (one
+      read + one write of q's width); the packed input gradient is narrowed and viewed back, no copy.
+
+    The output's ``permute(2, 0, 1, 3).contiguous()`` is the layout copy ``_layer_terms`` already counts.
+    Counted op by op on real torch ops: tests/test_step_time.py ``test_neox_attention_bytes_match_real_ops``."""
+    q, kv = m.q_dim / tp, m.kv_dim / tp
+    rope = (q + kv) if m.position == "rope" else 0.0
+    fwd = 2.0 * rope + (4.0 * (q + 2.0 * kv) if flash else 0.0)
+    return act_b * fwd, act_b * (7.0 * rope + (2.0 * q if flash else 0.0))
+
+
+def cross_entropy_bytes(act_b: float, unfused: bool) -> tuple[float, float]:
+    """(forward, backward) HBM bytes per logit of the rank's vocabulary shard that the loss moves.
+
+    * ``unfused`` (``Stack.ce_unfused``): Megatron's vocab-parallel cross-entropy on an fp32 copy of the logits,
+      op by op as megatron/mpu/cross_entropy.py ``_VocabParallelCrossEntropy`` runs it after the training
+      script's ``output.float()``: forward the cast (read act_b, write 4), ``torch.max(dim=-1)`` (read 4),
+      ``sub_`` of the max (read 4, write 4), ``torch.exp(out=)`` (read 4, write 4), ``sum(dim=-1)`` (read 4),
+      ``div_`` by the sum, the saved softmax (read 4, write 4): act_b + 36; backward the in-place
+      ``grad_input.mul_(grad_output)`` (read 4, write 4) and the cast's backward to the logits' dtype (read 4,
+      write act_b): act_b + 12. Of fp32 logits ``.float()`` is the tensor itself: no cast either way (32 and 8).
+      The target gathers and the per-token reductions' outputs are per token, not per logit (left out). Counted on real torch ops: tests/test_step_time.py ``test_cross_entropy_bytes_match_real_ops``.
+    * otherwise (a fused or compiled loss, the registry's other stacks): the 16-bit logits read once and about
+      three fp32 passes, act_b + 12 in all, half forward and half backward (the prior form, unchanged)."""
+    if unfused:
+        cast = act_b + 4.0 if act_b < 4.0 else 0.0  # the fp32 copy and, backward, its gradient cast back
+        return 32.0 + cast, 8.0 + cast
+    return (act_b + 12.0) / 2, (act_b + 12.0) / 2
+
+
 def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
     """Whether the MTP modules run their GEMMs unquantised in a low-precision job: with ``Stack.lp_bf16_mtp``
     (Megatron-Bridge ``keep_mtp_spec_in_bf16``), and always under an FP4 recipe. Megatron-Core enters the MTP
@@ -252,6 +295,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     causal = causal_kernels and m.causal
     if t.flash_attention:
         kernel_flops = attn_flops / 2 if causal else attn_flops
+        # a kernel built for fixed head dims computes the padded one (Stack.attn_hdim_tiles: FlashAttention-1)
+        hd = score_dim(m) / m.heads
+        kernel_flops = kernel_flops * physics.padded_head_dim(hd, fw.attn_hdim_tiles) / hd
         # the stack's kernel at its efficiency for the keys one call sees (ring CP: seq/cp
         # per step; the causal load-balanced split calls it on half-chunks; PyTorch's ring:
         # the calls' work-weighted keys, comm.torch_ring_profile)
@@ -342,6 +388,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
         hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(wgrad))
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * hf_f, hbm), mb_bwd + eff.memory_time(T * hf_b, hbm)
+    if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
+        nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
+        mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * nx_f, hbm), mb_bwd + eff.memory_time(T * nx_b, hbm)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
@@ -483,10 +532,10 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the positions the head runs on (``TrainingSpec.head_tokens_per_seq``: BERT's masked ones)
     T_head = T if t.head_tokens_per_seq is None else np.minimum(T, mb * t.head_tokens_per_seq / cp)
     lg_f, lg_b = gemm(T_head, m.vocab / tp, h, peak, float(act_b))  # the LM head stays 16-bit
-    ce = eff.memory_time(T_head * m.vocab / tp * (act_b + 3 * 4), hbm)
+    ce_f, ce_b = (eff.memory_time(T_head * m.vocab / tp * b, hbm) for b in cross_entropy_bytes(act_b, fw.ce_unfused))
     head_host = 0.0 if "full_iteration" in graphs else fw.head_ops * eff.launch_s
-    head_fwd = combine(lg_f + ce / 2, head_host)
-    head_bwd = combine(lg_b + ce / 2, BWD_HOST_FACTOR * head_host)
+    head_fwd = combine(lg_f + ce_f, head_host)
+    head_bwd = combine(lg_b + ce_b, BWD_HOST_FACTOR * head_host)
     head_gemm = lg_f + lg_b
     # multi-token prediction (DeepSeek-V3 §2.2; Megatron-Core multi_token_prediction.py, placed
     # with the loss on the last stage, pp_layout "...mL"): per module the eh_proj GEMM

@@ -37,7 +37,8 @@ rows.append(dict(
     interconnect="12 Supermicro AS-4124GO-NART (HGX A100 8-GPU, NVSwitch); each GPU reaches InfiniBand through one of four ConnectX-6 HCAs (GPUDirect RDMA); 4 x 200 Gb/s HDR per node assumed (HDR rate of ConnectX-6 not stated in the excerpt)",
     tp=2, pp=4, dp=12, zero=1, precision="fp16", recompute="full", flash_attention=False,
     # configs/20B.yml "synchronize-each-layer": true (DeepSpeed's checkpoint syncs at each layer call's ends)
-    stack_options="sync_each_layer=True",
+    # GPT-NeoX's own attention code: partial-rotary re-joins (stacks.Stack.neox_attention)
+    stack_options="sync_each_layer=True;neox_attention=True",
     stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine, ZeRO-1), PyTorch 1.10, NCCL 2.10.3",
     metric="tflops_per_gpu", value=117, flop_formula="neox_2022",
     source_url="https://arxiv.org/abs/2204.06745",
@@ -70,7 +71,10 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # flash_attn_unpadded_qkvpacked_func, the FA1 name FA2 renamed varlen): at half FA2's rate, the FA1-era
         # factor the llm-foundry stack already uses (Dao 2023 abstract: FA2 ~2x FA1)
         # every Pythia config sets "synchronize-each-layer": true (stacks.Stack.sync_each_layer)
-        stack_options=("attn_rel=0.5;" if flash else "") + "sync_each_layer=True",
+        # and GPT-NeoX's own attention code: partial-rotary re-joins, flash-path q/k/v packing (Stack.neox_attention)
+        # FA1 builds kernels for head dims 32 / 64 / 128 and runs a head dim in between on the next (2.8B: 80 on
+        # the 128 kernel; stacks.FA1_HEAD_DIM_TILES, stacks.Stack.attn_hdim_tiles)
+        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
@@ -180,7 +184,10 @@ rows.append(dict(
     num_gpus=512, gpu="A100-SXM-80GB", gpus_per_node=8, inter_node_gbps=1600,
     interconnect="512 A100 80GB on 64 nodes (paper); fabric not stated in what was read: 8 x 200 Gb/s assumed (the A100 default of validate.pr2_case); at 400 Gb/s the prediction is 0.66 s slower",
     tp=4, pp=4, dp=32, zero=0, precision="bf16", grad_reduce="fp32", recompute="none", flash_attention=True,
-    stack="megatron-lm", stack_options="",
+    # FlashAttention-1: the run (2023-03/04; paper 2023-05-09) predates FlashAttention-2 (2023-07), and the fork's
+    # FlashSelfAttention calls FA1's flash_attn_unpadded_func (``_forward_v1``) when flash-attn < 2: the FA1-era
+    # factor, as for GPT-NeoX's Pythia rows (stacks.Stack.attn_rel)
+    stack="megatron-lm", stack_options="attn_rel=0.5;attn_hdim_tiles=32/64/128",
     stack_as_run="BigCode's Megatron-LM fork (legacy Megatron layers with multi-query attention and FlashAttention), 3D parallel",
     metric="gpu_hours_total", value=320256, flop_formula="",
     source_url="https://arxiv.org/abs/2305.06161",
