@@ -993,11 +993,12 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
     mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods)
+        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
+                                 causal_kernel=causal_kernels)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
         fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
-                                 modules=mods)  # per recompute code
+                                 modules=mods, causal_kernel=causal_kernels)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
     gpus = c.gpus.astype(np.float64)
     out.update(
