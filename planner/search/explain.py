@@ -29,7 +29,8 @@ def expert_grid(cfg) -> int:
 
 def bottleneck_line(res: dict, hw) -> str:
     """One line naming the largest non-GEMM cost, e.g. "exposed data-parallel gradient reduce on
-    400 Gb/s network: 18% of the step" — or that compute dominates."""
+    400 Gb/s network: 18% of the step" — or that compute dominates. A network that is the catalog's
+    default for an unknown fabric (``options.network_assumption``) is called assumed right there."""
     bd = {k: v for k, v in res["breakdown_s"].items() if k in LABELS}
     step = res["step_time_s"]
     if step <= 0:
@@ -46,6 +47,9 @@ def bottleneck_line(res: dict, hw) -> str:
     if link:
         if link == "inter" and res["hardware"]["nodes"] > 1:
             where = f" on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s network"
+            if hw.network_assumed and not hw.network_reference:  # the default for an unknown fabric: say so here
+                where = (f" on an ASSUMED {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s per-node network (no sourced fabric "
+                         f"for {hw.gpu.name}; set cluster.inter_node_gbps)")
         elif link == "intra":
             where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per GPU)"
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
