@@ -293,6 +293,9 @@ class _Run:
             self.record(-1, "comm", "dp_reduce", max(bwd_start, E - p.t_dp_comm), fin)
         else:
             comm = 0.0
+        if p.t_dp_tail > 0:  # the rest of the step's DP time (PipelineConfig.t_dp_tail)
+            self.record(-1, "comm", "dp_tail", E + comm, E + comm + p.t_dp_tail)
+            comm += p.t_dp_tail
         fbar = sum(a[2] for a in arr) / len(arr)
         sp = self.split
         parts = {"compute": sp["compute"] * fbar, "bubble": sp["bubble"] * fbar,
