@@ -9,14 +9,15 @@ peak); measured MFU = predicted MFU x predicted / measured step time (same FLOPs
 Signed error = (predicted - measured) / measured step time: negative = the model is optimistic.
 
 The *executed* FLOP rate is what the GPU actually ran per second, so rows with and without
-recompute, short and long sequences compare on one scale: the hardware FLOPs (recompute
-included) with causal attention at half where a causal flash kernel skips the masked blocks
-(``step_flops(causal_half=True)``; FlashAttention-2 §3.1.1: blocks above the diagonal are not
+recompute, short and long sequences compare on one scale: the hardware FLOPs behind HFU (recompute
+included, causal attention at half where a causal flash kernel skips the masked blocks:
+``step_flops``' ``hardware``; FlashAttention-2 §3.1.1: blocks above the diagonal are not
 computed; Megatron's non-flash fused softmax computes the full score matmuls), less the MLP down
 projection that a non-reentrant checkpoint with early stop does not re-run (``Stack.
 recompute_early_stop``, planner.model.stacks: llm-foundry's amp_bf16 rows). MFU counts neither
 saving, so a no-recompute, long-sequence plan shows a higher MFU than a full-recompute step at
-the same executed rate.
+the same executed rate. ``hfu_full_meas``: HFU at the full attention count (``causal_kernel=False``),
+the convention of llm-foundry's printed HFU.
 
 Run: ``PYTHONPATH=$PWD python benchmarks/mfu_frontier.py [--family A100] [--csv out.csv]``
 """
@@ -45,14 +46,15 @@ from planner.vocab import RECOMPUTE  # noqa: E402
 BREAKDOWN = ("compute_gemm", "compute_attention", "compute_memory_bound")
 
 
-def executed_flops(m, t, rc, stack) -> np.ndarray:
-    """FLOPs a step executes (module docstring): hardware FLOPs with causal flash attention at half,
-    less the down projection an early-stopping checkpoint does not re-run. ``rc``: recompute codes."""
+def executed_flops(m, t, rc, stack, causal_kernel: bool = True) -> np.ndarray:
+    """FLOPs a step executes (module docstring): hardware FLOPs (causal flash attention at half),
+    less the down projection an early-stopping checkpoint does not re-run. ``rc``: recompute codes.
+    ``causal_kernel=False``: the full attention count and the whole recomputed forward (llm-foundry's HFU)."""
     rc = np.asarray(rc)
     mods = recompute_modules(t, stack, m) if stack.module_recompute and m.is_transformer else None
-    hw = step_flops(m, t.seq_len, t.global_batch, rc, t.flash_attention, causal_half=t.flash_attention,
-                    modules=mods)["hardware"]
-    if not (stack.recompute_early_stop and m.is_transformer):
+    hw = step_flops(m, t.seq_len, t.global_batch, rc, t.flash_attention, modules=mods,
+                    causal_kernel=causal_kernel)["hardware"]
+    if not (causal_kernel and stack.recompute_early_stop and m.is_transformer):
         return hw
     # the dense MLP's last GEMM (ffn x hidden MACs per token and dense layer): what step_time's
     # ``re_skip`` leaves out of the recomputed forward
@@ -74,12 +76,14 @@ def rows(family: str = "A100", cat=None) -> pd.DataFrame:
         n = len(np.atleast_1d(out["step_time_s"]))
         # a convolutional network's FLOPs have no attention or MLP to adjust: left out (NaN)
         ex = np.broadcast_to(executed_flops(m, t, c.rc, stack) if m.is_transformer else np.nan, (n,))
+        full = np.broadcast_to(executed_flops(m, t, c.rc, stack, False) if m.is_transformer else np.nan, (n,))
         peak = physics.datasheet_peak(hw.gpu, t.precision)
         for i in range(n):
             seen[float(np.atleast_1d(out["step_time_s"])[i])] = dict(
                 gpu=hw.gpu.name, stk=stack.name, layers=m.layers, hidden=m.hidden, seq=t.seq_len,
                 gb=t.global_batch,
                 rc=int(np.broadcast_to(c.rc, (n,))[i]), executed=float(ex[i]) / (c.gpus[i] * peak),
+                hfu_full=float(full[i]) / (c.gpus[i] * peak),
                 mfu_pred=float(out["mfu"][i]), hfu_pred=float(out["hfu"][i]),
                 **{k: float(out[k][i]) for k in BREAKDOWN})
         return out
@@ -97,7 +101,8 @@ def rows(family: str = "A100", cat=None) -> pd.DataFrame:
     df["mfu_meas"], df["hfu_meas"] = df["mfu_pred"] * ratio, df["hfu_pred"] * ratio
     # ``executed`` above holds FLOPs per (GPU x peak); over the step: predicted, then measured
     df["exec_pred"], df["exec_meas"] = df["executed"] / df["predicted_s"], df["executed"] / df["measured_s"]
-    return df.drop(columns=["executed"])
+    df["hfu_full_meas"] = df["hfu_full"] / df["measured_s"]
+    return df.drop(columns=["executed", "hfu_full"])
 
 
 def spearman(a, b) -> float:

@@ -15,9 +15,10 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     ap.add_argument("--storage", default=None, help="file or folder whose read throughput to measure")
     ap.add_argument("-o", "--out", default="profile.json")
+    ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")
     a = ap.parse_args(argv)
     try:
-        prof = run_calibration(device=a.device, quick=a.quick, out_path=a.out, storage_path=a.storage)
+        prof = run_calibration(device=a.device, quick=a.quick, out_path=a.out, storage_path=a.storage, force=a.force)
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -456,12 +456,13 @@ def resolve_device(device: str) -> str:
 
 
 def run_calibration(device: str = "auto", quick: bool = False, out_path=None, storage_path=None,
-                    progress: bool = True, collectives_nproc: Optional[int] = None) -> Profile:
+                    progress: bool = True, collectives_nproc: Optional[int] = None, force: bool = False) -> Profile:
     """Measure this machine and return (and, given ``out_path``, write) its calibration profile.
 
     ``quick`` runs a smaller grid (<= 60 s on one GPU or a 2-core CPU). ``storage_path`` is a file
     or folder whose read throughput is measured (default: a temporary folder). Collectives run in
     ``collectives_nproc`` local processes (default: the GPU count, at least 2; 2 on CPU).
+    ``force``: replace an existing ``out_path`` (planner.outputs).
     """
     from calibration import collectives, datapipe
 
@@ -515,7 +516,7 @@ def run_calibration(device: str = "auto", quick: bool = False, out_path=None, st
     raw["wall_s"] = time.perf_counter() - t_start
     prof = Profile(schema_version=SCHEMA_VERSION, fingerprint=fp, raw=raw, fitted=fitted, notes=notes)
     if out_path is not None:
-        save_profile(prof, out_path)
+        save_profile(prof, out_path, force)
     return prof
 
 

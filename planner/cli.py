@@ -103,6 +103,7 @@ def _progress(what: str):
 CatalogOpt = typer.Option(None, "--catalog", help="extra catalog YAML/CSV file(s) adding or overriding rows")
 ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
 ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
+ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
 
 
 @app.command()
@@ -132,12 +133,13 @@ def recommend(
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
     by: Optional[str] = typer.Option(None, "--by", help="gpu | cloud | hardware | framework (auto): also show the best plan of each, side by side"),
     scaling: bool = typer.Option(False, "--scaling", help="also show the best layout at each node count of the winner's hardware"),
+    force: bool = ForceOpt,
 ):
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
         _check_by(by)  # before the search, not after
         if csv_path is not None:
-            output_target(csv_path, "--csv", _inputs(job_path, catalog, profile))  # fails before the search
+            output_target(csv_path, "--csv", _inputs(job_path, catalog, profile), force)  # fails before the search
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
@@ -150,7 +152,7 @@ def recommend(
 
             spec = emit_launch_spec(job, planned.result.best, emit)
         if csv_path is not None:
-            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv")
+            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv", force)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
@@ -273,6 +275,7 @@ def simulate(
     no_answers: bool = typer.Option(False, "--no-answers", help="skip the workers/cache/shard/eval/checkpoint questions"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
+    force: bool = ForceOpt,
 ):
     """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync,
     evaluation, checkpoints, failures; where the time goes and what to change."""
@@ -282,13 +285,14 @@ def simulate(
         if timeline is not None:
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
-            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile))
+            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
             planned = workloads.plan("simulate", job, ctx)
         if timeline is not None:
-            write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline")
+            write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline",
+                       force)
         _show(planned, as_json)
     _run(go)
 
@@ -299,6 +303,7 @@ def calibrate(
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
     device: str = typer.Option("auto", "--device", help="auto | cuda | cpu"),
     storage: Optional[Path] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
+    force: bool = ForceOpt,
 ):
     """Run microbenchmarks on this machine and write a calibration profile."""
     def go():
@@ -306,10 +311,11 @@ def calibrate(
             from calibration.bench import run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
-        output_target(out_path, "--out", [storage])  # before minutes of measuring, not after
+        output_target(out_path, "--out", [storage], force)  # before minutes of measuring, not after
         if storage is not None and not storage.exists():
             raise InputError("--storage", f"{storage} does not exist")
-        prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True)
+        prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True,
+                               force=force)
         f = prof.fitted
         out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
                   + (f" (catalog GPU {esc(prof.fingerprint.catalog_gpu)})" if prof.fingerprint.catalog_gpu else "")
@@ -326,16 +332,17 @@ def report(
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
+    force: bool = ForceOpt,
 ):
     """Budget-review report: recommendation, alternatives, cost (rent/spot/buy), charts, risks, assumptions."""
     def go():
         from planner.present.report import report_for_job, report_format, write_report
 
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
-        output_target(out_path, "--out", _inputs(job_path, catalog, profile))
+        output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
         job, ctx = _context(job_path, catalog, profile, objective)
         rep, _ = report_for_job(job, ctx.catalog, ctx.profile, top=top, simulate=not no_simulate, job_name=job_path.name)
-        files = write_report(rep, out_path)
+        files = write_report(rep, out_path, force)
         out.print(f"[green]wrote[/] {', '.join(esc(f) for f in files[:1])}"
                   + (f" and {len(files) - 1} chart files" if len(files) > 1 else ""))
     _run(go)

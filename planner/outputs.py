@@ -3,14 +3,21 @@
 
 The rules (each one a defect once):
 
-- a path is either new or an existing *regular* file; a directory, a device (``/dev/null``), a FIFO
-  or a socket is refused — a rename onto ``/dev/null`` would replace the device with a plain file;
+- nothing of the user's is overwritten: an output path must be new; an existing file — the user's, or
+  one an earlier run wrote, which cannot be told apart — is refused with one line naming the option
+  (``error: --csv: plans.csv exists; ...``, exit 2) unless the command was given ``--force``
+  (``report -o`` replaced a file silently). The policy is the same for every output: ``recommend
+  --csv``, ``simulate --timeline``, ``report -o`` and each chart file in its ``<name>_files/``
+  folder, ``calibrate -o``; launch specs (``--emit``) and ``--json`` go to standard output only;
+- with ``--force`` an existing *regular* file may be replaced; a directory, a device
+  (``/dev/null``), a FIFO or a socket is refused either way — a rename onto ``/dev/null`` would
+  replace the device with a plain file;
 - a symbolic link is written *through*: its target is updated, the link stays a link;
 - every file is written to a temporary name beside its target and renamed into place only when
   all files of the output are complete, so nothing is left half-written; on any failure (disk full,
   permission, interrupted) every temporary file and every folder this call created is removed;
 - nothing the program did not create is deleted: a report's ``<name>_files/`` folder that already
-  exists is written into (same-named charts replaced), never emptied or removed;
+  exists is written into (same-named charts replaced only with ``--force``), never emptied or removed;
 - a command's own inputs (the job file, catalog overrides, the profile, a trace) are never outputs:
   ``recommend job.yaml --csv job.yaml`` replaced the job with the CSV;
 - an existing file keeps its permission bits; a new one gets the usual ``0666 & ~umask``;
@@ -36,10 +43,15 @@ from planner.errors import InputError
 Data = Union[str, bytes]
 
 
-def output_target(path, field: str, inputs: Iterable = ()) -> Path:
+#: what the one-line refusal of an existing file tells the user to do
+FORCE_HINT = "refusing to replace it (give --force to replace it, or another name)"
+
+
+def output_target(path, field: str, inputs: Iterable = (), force: bool = False) -> Path:
     """The file that writing ``path`` will really replace (a symlink resolved to its target),
-    checked before any long work starts: a new path in an existing folder, or a regular file that is
-    none of ``inputs`` (the files the command reads; a link or another name for one counts)."""
+    checked before any long work starts: a new path in an existing folder or, with ``force``, a
+    regular file that is none of ``inputs`` (the files the command reads; a link or another name for
+    one counts)."""
     if str(path) == "":
         raise InputError(field, "an empty path")
     p = Path(path)
@@ -69,6 +81,8 @@ def output_target(path, field: str, inputs: Iterable = ()) -> Path:
             same = False
         if same:
             raise InputError(field, f"{p} is an input of this command ({src}); refusing to replace it")
+    if not force:
+        raise InputError(field, f"{p} exists; {FORCE_HINT}")
     return Path(os.path.realpath(p))
 
 
@@ -85,9 +99,11 @@ def _umask() -> int:
     return mask
 
 
-def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = ()) -> list[Path]:
+def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path] = (),
+                  force: bool = False) -> list[Path]:
     """Write every file of one output, all or nothing (module docstring). ``folders`` may be
-    created (a report's chart folder); an existing one is written into, never emptied.
+    created (a report's chart folder); an existing one is written into, never emptied. An existing
+    file among ``files`` is refused before anything is written unless ``force``.
     Returns the paths written, in the order given."""
     created: list[Path] = []
     staged: list[tuple[Path, Path]] = []  # (temporary, final target)
@@ -104,7 +120,7 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
                 raise InputError(field, f"directory {d.parent} does not exist")
             d.mkdir()
             created.append(d)
-        targets = [(output_target(p, field), data) for p, data in files.items()]
+        targets = [(output_target(p, field, force=force), data) for p, data in files.items()]
         for target, data in targets:
             current = target
             raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
@@ -144,6 +160,6 @@ def write_outputs(files: Mapping[Path, Data], field: str, folders: Iterable[Path
                     pass
 
 
-def write_text(path, text: str, field: str) -> None:
+def write_text(path, text: str, field: str, force: bool = False) -> None:
     """One text file, by the rules above."""
-    write_outputs({Path(path): text}, field)
+    write_outputs({Path(path): text}, field, force=force)

@@ -335,7 +335,7 @@ def test_bottleneck_line_places_the_all_to_all_where_the_expert_grid_is():
 
     from planner.search.explain import bottleneck_line
 
-    hw = SimpleNamespace(gpus_per_node=8, inter_node_bw=400e9 / 8, intra_bw=450e9,
+    hw = SimpleNamespace(gpus_per_node=8, inter_node_bw=400e9 / 8, intra_bw=450e9, network_assumed=False,
                          gpu=SimpleNamespace(intra_node_link="NVLink4"))
     bd = dict(compute_gemm=6.0, comm_ep=3.0)
 

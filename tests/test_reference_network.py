@@ -186,3 +186,33 @@ def test_recommend_on_a_bare_tpu_searches_one_slice_at_most(catalog):
     with pytest.raises(Exception) as e:
         recommend(job2, catalog)
     assert getattr(e.value, "field", "") == "constraints.min_gpus" and "256 chips" in str(e.value)
+
+
+def test_bare_h800_cluster_takes_deepseeks_h800_node(catalog):
+    """`cluster: {gpu: H800, nodes: 2}` assumed 100 Gb/s per node (the default for an unknown fabric), 1/32 of what
+    H800 training nodes carry: DeepSeek's DeepEP README runs H800s "each connected to a CX7 InfiniBand 400 Gb/s RDMA
+    network card", 8 per node (systems.csv deepseek:H800-node, its source and read date in the row)."""
+    bw, ref = reference_network(catalog, catalog.gpu("H800"))
+    assert ref.key == "deepseek:H800-node" and bw * 8 / 1e9 == pytest.approx(400.0)
+    assert "deepseek-ai/DeepEP" in ref.source and "read 2026-12-01" in ref.source and "400 Gb/s" in ref.source
+    o = option_from_cluster(ClusterSpec(gpu="H800", nodes=2), catalog)
+    assert o.gpus_per_node == 8 and o.inter_node_bw * 8 / 1e9 == pytest.approx(3200.0) and o.network_reference
+    assert "deepseek:H800-node" in o.network_note and o.reference.ram_bytes is None  # RAM not stated: the prior
+
+
+def test_mi325x_without_a_sourced_fabric_says_the_network_is_assumed_in_the_limits_line(cli, tmp_path):
+    """No source found offline states an MI325X cluster's NIC speed (AMD's ROCm docs name 8 ConnectX-7 NICs per
+    MI300X/MI325X node, 1:1, without a rate): the 100 Gb/s default stays, and the estimate's limits line, not only the
+    assumptions at the bottom, calls it assumed and says how to set it."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 64, tokens: 1.0e10}\n"
+                   "parallel: {tp: 1, pp: 1}\ncluster: {gpu: MI325X, nodes: 2}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    import json
+    res = json.loads(out)
+    assert "ASSUMED 100 Gb/s per-node network" in res["bottleneck"] and "cluster.inter_node_gbps" in res["bottleneck"]
+    stated = tmp_path / "stated.yaml"
+    stated.write_text(job.read_text().replace("nodes: 2}", "nodes: 2, inter_node_gbps: 3200}"))
+    code, out, err = cli("estimate", stated, "--json")
+    assert code == 0 and "ASSUMED" not in json.loads(out)["bottleneck"]

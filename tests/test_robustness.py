@@ -47,7 +47,9 @@ def test_csv_through_a_symlink_updates_the_target_and_keeps_the_link(tmp_path, c
     real.write_text("old\n")
     link = tmp_path / "link.csv"
     link.symlink_to(real)
-    code, _, err = cli("recommend", search_job, "--no-simulate", "--csv", link)
+    one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", link), "--csv", "exists")
+    assert real.read_text() == "old\n"  # its target exists: refused without --force
+    code, _, err = cli("recommend", search_job, "--no-simulate", "--csv", link, "--force")
     assert code == 0, err
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert real.read_text().startswith("hardware,")
@@ -81,7 +83,7 @@ def test_report_keeps_files_it_did_not_create(tmp_path, cli, search_job):
     folder.mkdir()
     (folder / "mine.txt").write_text("precious")
     (tmp_path / "notes.md").write_text("old report")
-    code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "notes.md")
+    code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "notes.md", "--force")
     assert code == 0, err
     assert (folder / "mine.txt").read_text() == "precious"
     assert (tmp_path / "notes.md").read_text() != "old report"
@@ -97,7 +99,8 @@ def test_write_failure_is_one_line_and_leaves_nothing(tmp_path, cli, search_job,
 
     monkeypatch.setattr(w, "_write_all", fail)
     (tmp_path / "keep.csv").write_text("user data")
-    one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", tmp_path / "keep.csv"), "--csv", words)
+    one_line_error(*cli("recommend", search_job, "--no-simulate", "--csv", tmp_path / "keep.csv", "--force"), "--csv",
+                   words)
     assert (tmp_path / "keep.csv").read_text() == "user data"
     one_line_error(*cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md"), "--out", words)
     assert not (tmp_path / "r.md").exists() and not (tmp_path / "r_files").exists()
@@ -113,7 +116,7 @@ def test_new_files_get_umask_permissions_and_existing_keep_theirs(tmp_path):
     os.umask(mask)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o666 & ~mask
     os.chmod(p, 0o600)
-    write_text(p, "y", "--csv")
+    write_text(p, "y", "--csv", force=True)
     assert stat.S_IMODE(os.stat(p).st_mode) == 0o600 and p.read_text() == "y"
 
 
@@ -231,3 +234,57 @@ def test_bom_and_latin1_catalog_csv(tmp_path, cli, search_job):
     binary = tmp_path / "bin.csv"
     binary.write_bytes(b"\x00\x01\x02" * 100)
     one_line_error(*cli("catalog", "gpus", "--catalog", binary), "binary")
+
+
+# ------------------------------------------------------------------------------ one policy: never replace
+def _outputs(tmp_path, search_job):
+    """Every file-writing option: (command line without the path, option named in the error)."""
+    est = tmp_path / "est.yaml"
+    est.write_text(ESTIMATE_JOB)
+    return {"--csv": (("recommend", search_job, "--no-simulate", "--csv"), "--csv", "plans.csv"),
+            "--timeline": (("simulate", est, "--steps", "5", "--no-answers", "--timeline"), "--timeline", "t.csv"),
+            "report -o": (("report", search_job, "--no-simulate", "-o"), "--out", "r.md")}
+
+
+@pytest.mark.parametrize("which", ["--csv", "--timeline", "report -o"])
+def test_an_existing_file_is_never_replaced_without_force(tmp_path, cli, search_job, which):
+    """`report -o FILE` (and --csv, --timeline) replaced an existing file silently. One policy for every output
+    (planner.outputs): refused in one line naming the option, exit 2, the file untouched, nothing left behind;
+    --force replaces it."""
+    cmd, field, name = _outputs(tmp_path, search_job)[which]
+    target = tmp_path / name
+    target.write_text("the user's own file\n")
+    line = one_line_error(*cli(*cmd, target), field, "exists")
+    assert "--force" in line, line
+    assert target.read_text() == "the user's own file\n"
+    assert leftovers(tmp_path) == [] and not (tmp_path / "r_files").exists()
+    code, _, err = cli(*cmd, target, "--force")
+    assert code == 0, err
+    assert target.read_text() != "the user's own file\n"
+
+
+def test_a_report_chart_that_exists_is_not_replaced_without_force(tmp_path, cli, search_job):
+    """The Markdown report's charts are outputs too: a same-named file in <name>_files/ is the user's until
+    --force; the refusal comes before anything is written (no report, no new chart)."""
+    code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md")
+    assert code == 0, err
+    charts = sorted((tmp_path / "r_files").iterdir())
+    assert charts
+    (tmp_path / "r.md").unlink()
+    charts[0].write_text("edited by hand")
+    before = {p.name: p.read_bytes() for p in charts}
+    one_line_error(*cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md"), "--out", "exists")
+    assert not (tmp_path / "r.md").exists()
+    assert {p.name: p.read_bytes() for p in (tmp_path / "r_files").iterdir()} == before
+    code, _, err = cli("report", search_job, "--no-simulate", "-o", tmp_path / "r.md", "--force")
+    assert code == 0, err
+    assert charts[0].read_text() != "edited by hand"
+
+
+def test_calibrate_refuses_an_existing_profile_before_measuring(tmp_path, cli, monkeypatch):
+    import calibration.bench as bench
+
+    monkeypatch.setattr(bench, "run_calibration", lambda **kw: pytest.fail("measured before checking -o"))
+    (tmp_path / "p.json").write_text("{}")
+    one_line_error(*cli("calibrate", "--quick", "-o", tmp_path / "p.json"), "--out", "exists")
+    assert (tmp_path / "p.json").read_text() == "{}"

@@ -193,7 +193,8 @@ def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System]
     100 Gb/s per node of a plain Ethernet host (``DEFAULT_NETWORK_GBPS``, kept for GPUs no such row
     carries). Per GPU, so that ``cluster.gpus_per_node`` scales it. A GPU no such row carries takes its
     reference system (``Catalog.systems``: DGX GB200 NVL72 72 x 400 Gb/s, GB300 NVL72 72 x 800 Gb/s, Azure
-    ND MI300X v5 8 x 400 Gb/s; each row's source), which also gives the node's size and host RAM."""
+    ND MI300X v5 8 x 400 Gb/s, DeepSeek's H800 node 8 x 400 Gb/s; each row's source), which also gives the node's size
+    and host RAM (where the source states it)."""
     # priced instance rows first; the reference systems only for a GPU none of them carries
     for nodes in (cat.instances.values(), cat.systems.values()):
         ok = [n for n in nodes if n.gpu is not None and n.gpu.name == gpu.name and n.cluster and not n.network_is_default]

@@ -164,10 +164,11 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
         raise InputError(where, f"{err.message} in {p}") from None
 
 
-def save_profile(profile: Profile, path: str | Path) -> None:
-    """Write by the output rules of ``planner.outputs``: a partial file never replaces a good
-    one, a symlink is written through, a device or folder is refused."""
-    write_text(path, profile.model_dump_json(indent=1), "--out")
+def save_profile(profile: Profile, path: str | Path, force: bool = False) -> None:
+    """Write by the output rules of ``planner.outputs``: an existing file replaced only with
+    ``force``, a partial file never replaces a good one, a symlink is written through, a device or
+    folder is refused."""
+    write_text(path, profile.model_dump_json(indent=1), "--out", force)
 
 
 def shipped_profile_for(gpu_name: str) -> Optional[Profile]:

@@ -11,12 +11,28 @@ Convention (the one ``FlopCounterMode`` uses, and PaLM App. B / Narayanan et al.
   does; PaLM, Narayanan eq. 3, llm-foundry and FlopCounterMode do not);
 * backward = 2 x forward (gradient w.r.t. inputs and w.r.t. weights).
 
-Model FLOPs (for MFU) = 3 x forward. Hardware FLOPs (for HFU) add what is executed again:
-full recompute repeats every layer's forward (not the logits); selective recompute repeats the
-attention core (Korthikanti et al. 2022 §5), or on Megatron-Core the matmuls of the listed
-``recompute_modules`` (``recompute_module_flops_per_token``); flash attention's backward recomputes QK^T
-(FlashAttention, Dao et al. 2022 §3.1), which is 0.5 x the attention core forward — exactly what
-``torch.utils.flop_counter`` charges for ``scaled_dot_product_attention`` backward (5 bmm vs 4).
+Model FLOPs (for MFU) = 3 x forward, the attention core counted in full as above (PaLM's
+convention: MFU compares runs whatever their kernels do, and at long causal sequences it may pass
+what the GPU executes).
+
+Hardware FLOPs (for HFU) are what the kernels execute, so HFU cannot pass 100% of peak:
+
+* the attention core at the keys its kernel computes: a causal flash kernel (FlashAttention-2,
+  Dao 2023 §3.1.1: "for blocks where all the column indices are more than the row indices ... we
+  can skip the computation of that block"; cuDNN's fused attention and Transformer Engine's ring
+  context parallelism with causal load balancing likewise run only the blocks on or below the
+  diagonal) executes the ``causal_half`` count, about half of the scores and of the P V work, in
+  the forward, the backward and every recompute; Megatron's unfused ``CoreAttention`` (no flash)
+  multiplies the full score matrix and masks in the softmax, so it runs the full count;
+* then what is executed again: full recompute repeats every layer's forward (not the logits);
+  selective recompute repeats the attention core (Korthikanti et al. 2022 §5), or on Megatron-Core
+  the matmuls of the listed ``recompute_modules`` (``recompute_module_flops_per_token``); flash
+  attention's backward recomputes QK^T (FlashAttention, Dao et al. 2022 §3.1), which is 0.5 x the
+  attention core forward — what ``torch.utils.flop_counter`` charges for
+  ``scaled_dot_product_attention`` backward (5 bmm vs 4).
+
+``FlopCounterMode`` charges sdpa the full matrix even when causal: ``step_flops(causal_kernel=False)``
+gives its count (the tests compare with it).
 
 Checked in tests/test_flops.py against ``FlopCounterMode`` on real forward+backward runs of the
 reference models in calibration/reference_models.py, and against Narayanan eq. 3 by hand.
@@ -276,7 +292,7 @@ def attention_span(t, doc_masking: bool) -> float:
 
 
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
-               windowed=True, attn_span=None, modules=None):
+               windowed=True, attn_span=None, modules=None, causal_kernel=True):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
     ``attn_span``: the tokens each query's attention covers (``attention_span``; default ``seq``).
@@ -284,9 +300,13 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     ``stacks.recompute_modules`` resolves the job's; None: the attention core, its default): the hardware
     FLOPs add each listed module's forward matmuls once (``recompute_module_flops_per_token``).
 
-    Returns a dict of arrays: ``fwd``, ``model`` (3 x fwd, for MFU), ``hardware`` (with recompute
-    and flash's backward score recompute, for HFU), ``attention_fwd``, ``linear_fwd``,
-    ``logits_fwd``.
+    ``causal_kernel``: the flash kernel skips a causal model's masked blocks (module docstring), so
+    ``hardware`` counts its attention at ``causal_half`` keys; False: the full matrix, as
+    ``FlopCounterMode`` counts sdpa. Without ``flash`` the attention runs in full either way.
+
+    Returns a dict of arrays: ``fwd``, ``model`` (3 x fwd, for MFU), ``hardware`` (the attention as
+    executed, with recompute and flash's backward score recompute, for HFU), ``attention_fwd``,
+    ``linear_fwd``, ``logits_fwd``.
     """
     rc = np.asarray(RECOMPUTE.code[recompute] if isinstance(recompute, str) else recompute)
     gb = np.asarray(global_batch, dtype=np.float64)
@@ -307,15 +327,20 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     ssd = m.mamba_layers * ssd_flops(m, span) / np.asarray(span, dtype=np.float64) * tokens if m.mamba else 0.0
     fwd = layer_lin + logits + attn + ssd
     model = 3 * fwd
+    # the attention the kernels execute (module docstring): a causal flash kernel skips the masked blocks
+    run = attn
+    if flash and causal_kernel and m.causal and not causal_half:
+        run = attention_flops_per_token(m, span, True, windowed) * tokens
     mods = distinct_recompute_modules(DEFAULT_RECOMPUTE_MODULES if modules is None else modules)
     per_mod = recompute_module_flops_per_token(m)
-    sel = (attn if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
-    extra = np.where(rc == 2, layer_lin + attn + ssd, np.where(rc == 1, sel, 0.0))
+    sel = (run if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
+    extra = np.where(rc == 2, layer_lin + run + ssd, np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
     # its own backward kernel, so the extra half is charged in every case with flash on
-    extra = extra + (0.5 * attn if flash else 0.0)
-    return dict(fwd=fwd, model=model, hardware=model + extra, attention_fwd=attn,
+    extra = extra + (0.5 * run if flash else 0.0)
+    hardware = model - 3 * (attn - run) + extra
+    return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=attn,
                 linear_fwd=layer_lin, logits_fwd=logits, ssd_fwd=ssd + 0.0 * fwd)
 
 

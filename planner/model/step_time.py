@@ -1042,16 +1042,23 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
     mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods)
+        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
+                                 causal_kernel=causal_kernels)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
         fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
-                                 modules=mods)  # per recompute code
+                                 modules=mods, causal_kernel=causal_kernels)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
         t_param_gather_exposed=pg_exposed,
+        # the DP time of the step beyond the bucketed reduce's exposed tail (``comm_dp`` less it): the
+        # reduce's hidden cost on the compute, the exposed ZeRO-1/2 parameter all-gather and ZeRO-2's
+        # per-micro-batch reduce-scatters; with ``dp_buckets`` and ``overlap_grad_reduce`` what the
+        # simulator needs to compose the same step (simulate.config.SimConfig.from_detail)
+        t_dp_tail=dp_slow + pg_exposed + m_micro * z2_exposed_mb, dp_buckets=per_layer + 0.0 * step,
+        overlap_grad_reduce=np.broadcast_to(bool(overlap_grad_reduce), (n,)),
         t_pp_p2p=t_pp / 2, num_microbatches=m_micro, model_flops=model_flops, hw_flops=hw_flops,
     )
     inv_step = 1.0 / (step * gpus * peak)

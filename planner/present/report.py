@@ -554,13 +554,14 @@ def report_format(path: Path) -> str:
     raise InputError("--out", f"{path.name}: the report is .html or .md (got {suf or 'no suffix'!r})")
 
 
-def write_report(rep: Report, path: str | Path) -> list[Path]:
+def write_report(rep: Report, path: str | Path, force: bool = False) -> list[Path]:
     """Write the report (and, for Markdown, its chart files in ``<stem>_files/``) by the output
-    rules of ``planner.outputs``: all or nothing, an existing chart folder written into and
-    never emptied, symlinks written through, devices and folders refused."""
+    rules of ``planner.outputs``: all or nothing, an existing file (the report or a chart) replaced
+    only with ``force``, an existing chart folder written into and never emptied, symlinks written
+    through, devices and folders refused."""
     path = Path(path)
     fmt = report_format(path)
-    output_target(path, "--out")
+    output_target(path, "--out", force=force)
     if fmt == "html":
         text, assets = render_html(rep), {}
     else:
@@ -568,7 +569,7 @@ def write_report(rep: Report, path: str | Path) -> list[Path]:
     folder = path.parent / f"{path.stem}_files"
     files = {folder / Path(rel).name: data for rel, data in assets.items()}
     files[path] = text  # last: the report appears only once its charts are in place
-    written = write_outputs(files, "--out", folders=[folder] if assets else [])
+    written = write_outputs(files, "--out", folders=[folder] if assets else [], force=force)
     return [path] + [p for p in written if p != path]
 
 

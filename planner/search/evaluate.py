@@ -93,14 +93,16 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           gpus_per_host=hw.gpus_per_host),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
-            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i] + st["t_param_gather_exposed"][i]),
-            # offload copies and the exposed ZeRO-1/2 parameter all-gather: step tails
-            # for the simulator (activation offload runs at pp = 1 only, so no bubble moves)
+            t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),
+            # offload copies: a step tail for the simulator (activation offload runs at pp = 1 only, so no
+            # bubble moves); the DP time beyond the bucketed reduce (step_time's t_dp_tail), its buckets and
+            # whether it overlaps: the simulator composes the step the analytic model does
+            t_dp_tail=float(st["t_dp_tail"][i]), dp_buckets=int(st["dp_buckets"][i]),
             t_pp_p2p=float(st["t_pp_p2p"][i]), num_microbatches=float(st["num_microbatches"][i]),
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
             micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,
             gpus_per_node=hw.gpus_per_node, nodes=nodes, vcpus_per_node=hw.vcpus_per_node,
-            step_time_s=step, overlap_grad_reduce=True,
+            step_time_s=step, overlap_grad_reduce=bool(st["overlap_grad_reduce"][i]),
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),

@@ -29,7 +29,8 @@ def expert_grid(cfg) -> int:
 
 def bottleneck_line(res: dict, hw) -> str:
     """One line naming the largest non-GEMM cost, e.g. "exposed data-parallel gradient reduce on
-    400 Gb/s network: 18% of the step" — or that compute dominates."""
+    400 Gb/s network: 18% of the step" — or that compute dominates. A network that is the catalog's
+    default for an unknown fabric (``options.network_assumption``) is called assumed right there."""
     bd = {k: v for k, v in res["breakdown_s"].items() if k in LABELS}
     step = res["step_time_s"]
     if step <= 0:
@@ -46,6 +47,9 @@ def bottleneck_line(res: dict, hw) -> str:
     if link:
         if link == "inter" and res["hardware"]["nodes"] > 1:
             where = f" on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s network"
+            if hw.network_assumed and not hw.network_reference:  # the default for an unknown fabric: say so here
+                where = (f" on an ASSUMED {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s per-node network (no sourced fabric "
+                         f"for {hw.gpu.name}; set cluster.inter_node_gbps)")
         elif link == "intra":
             where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per GPU)"
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
@@ -87,11 +91,11 @@ def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
 
 
 def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
-    """MFU and HFU count a causal model's attention in full (PaLM App. B; planner.model.flops), while its
-    causal kernel skips the masked half: at long sequences that half is most of the step, and the
-    percentages pass what the GPU executes (Llama-3-8B at 1M tokens, CP 8: MFU 90%, HFU 105%). Said, with
-    the executed share (the same step_flops with ``causal_half``), where the masked half is a quarter or more
-    of the model FLOPs (8B from ~32K tokens)."""
+    """MFU counts a causal model's attention in full (PaLM App. B; planner.model.flops), while its causal
+    kernel skips the masked half: at long sequences that half is most of the step, and MFU passes what the
+    GPU executes (Llama-3-8B at 1M tokens, CP 8: MFU 90%). HFU counts what the kernels execute (flops.
+    step_flops' ``hardware``). Said, with the executed share of the model FLOPs (the same step_flops with
+    ``causal_half``), where the masked half is a quarter or more of the model FLOPs (8B from ~32K tokens)."""
     m, t = job.model, job.training
     if not (m.is_transformer and m.causal):
         return []
@@ -103,10 +107,9 @@ def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
     model = float(half["model"]) / float(full["model"])
     if model > 0.75:
         return []
-    hw = float(half["hardware"]) / float(full["hardware"])
-    return [f"MFU {res['mfu']:.0%} / HFU {res['hfu']:.0%} count causal attention in full (PaLM convention); the "
-            f"causal kernel skips its masked half, {1 - model:.0%} of the model FLOPs here: about "
-            f"{res['mfu'] * model:.0%} / {res['hfu'] * hw:.0%} of peak is executed"]
+    return [f"MFU {res['mfu']:.0%} counts causal attention in full (PaLM convention); the causal kernel skips "
+            f"its masked half, {1 - model:.0%} of the model FLOPs here: about {res['mfu'] * model:.0%} of peak "
+            f"is model work executed (HFU {res['hfu']:.0%} counts what the kernels run, recompute included)"]
 
 
 def finetune_lines(job: JobSpec, res: dict) -> list[str]:

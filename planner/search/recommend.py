@@ -233,6 +233,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
     keep = np.ones(len(df), dtype=bool)
+    if con.spot:  # expected goodput 0 (interruptions outpace every checkpoint cycle): never finishes
+        never = ~np.isfinite(df["train_hours"].to_numpy(dtype=np.float64))
+        if never.all():
+            raise InfeasibleError(*_spot_never_finishes(con))
+        if never.any():
+            keep &= ~never
+            assumptions.append(f"spot: {never.sum():,} configurations never finish under the interruption rate "
+                               "(each is interrupted before a checkpoint interval completes): excluded")
     if con.deadline_hours is None:
         # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
         # does not stop it); say so and cap
@@ -292,6 +300,17 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched),
         table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
     )
+
+
+def _spot_never_finishes(con) -> tuple[str, str]:
+    """The one-line refusal when no spot plan finishes: interruptions come faster than any checkpoint
+    interval completes (interruptions.expected_goodput is 0: infinite hours and cost, which used to
+    print as "inf years for $infM")."""
+    field = "constraints.spot_interruptions_per_node_day" if con.spot_interruptions_per_node_day is not None \
+        else "constraints.spot"
+    return field, ("no plan finishes on spot: the job is interrupted before a checkpoint interval completes "
+                   "— checkpoint more often or faster (checkpoint.every_steps, checkpoint.write_gbps), "
+                   "fewer nodes, or on-demand (constraints.spot: false)")
 
 
 def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:

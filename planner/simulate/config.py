@@ -40,6 +40,9 @@ class PipelineConfig:
     ``p2p_in_stage``: the share of ``t_fwd_mb``/``t_bwd_mb`` that is pipeline sends already folded
     into the stage time (the analytic model does this); only used to attribute time to "comm".
     ``dp_buckets``: gradient buckets of the DP reduce (the analytic model uses one per layer).
+    ``t_dp_tail``: DP time after the reduce that is not the bucketed reduce itself (the analytic
+    model's ``t_dp_tail``: the reduce's hidden cost on the compute, the exposed ZeRO-1/2 parameter
+    all-gather, ZeRO-2's per-micro-batch reduce-scatters), paid once per step as "comm".
     ``jitter_cv``: per-rank per-step multiplicative noise on the compute (a straggler stalls the
     all-reduce: step = max over ranks). ``rank_slowdown``: fixed per-rank factors (1.0 = nominal).
     """
@@ -54,6 +57,7 @@ class PipelineConfig:
     t_pp_p2p: float = 0.0
     p2p_in_stage: float = 0.0
     t_dp_comm: float = 0.0
+    t_dp_tail: float = 0.0
     t_optimizer: float = 0.0
     overlap_grad_reduce: bool = True
     dp_buckets: int = DDP_BUCKETS
@@ -76,7 +80,7 @@ class PipelineConfig:
         which ``planner.model.step_time`` uses too): no link p2p, no data."""
         return float(step_composition(self.m, self.pp, self.vpp, self.schedule == "interleaved", self.t_fwd_mb,
                                       self.t_bwd_mb, self.t_dp_comm, self.dp_buckets, self.overlap_grad_reduce,
-                                      self.t_optimizer)["step"])
+                                      self.t_optimizer)["step"] + self.t_dp_tail)
 
 
 @dataclass
@@ -222,11 +226,12 @@ class SimConfig:
             t_f, t_b = t_f + z3 * t_f / (t_f + t_b), t_b + z3 * t_b / (t_f + t_b)
         layers = getattr(job.model, "layers", None) if job is not None else None
         buckets = max(1, math.ceil(layers / pp)) if (is_tf and layers) else (1 if job is not None else DDP_BUCKETS)
+        buckets = int(d.get("dp_buckets") or buckets)  # the analytic model's own (its slowest stage's layers)
         pipe = PipelineConfig(
             t_fwd_mb=t_f, t_bwd_mb=t_b, pp=pp,
             vpp=int(d.get("vpp", 1) or 1), m=m, dp=dp, schedule=str(d.get("schedule", "1f1b")),
             t_pp_p2p=0.0, p2p_in_stage=2 * float(d.get("t_pp_p2p", 0.0)),
-            t_dp_comm=float(d.get("t_dp_comm", 0.0)),
+            t_dp_comm=float(d.get("t_dp_comm", 0.0)), t_dp_tail=float(d.get("t_dp_tail", 0.0)),
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
             tokens_per_sample=seq if is_tf else 1,

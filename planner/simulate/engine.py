@@ -293,6 +293,9 @@ class _Run:
             self.record(-1, "comm", "dp_reduce", max(bwd_start, E - p.t_dp_comm), fin)
         else:
             comm = 0.0
+        if p.t_dp_tail > 0:  # the rest of the step's DP time (PipelineConfig.t_dp_tail)
+            self.record(-1, "comm", "dp_tail", E + comm, E + comm + p.t_dp_tail)
+            comm += p.t_dp_tail
         fbar = sum(a[2] for a in arr) / len(arr)
         sp = self.split
         parts = {"compute": sp["compute"] * fbar, "bubble": sp["bubble"] * fbar,
@@ -534,12 +537,22 @@ def check_failures(cfg: SimConfig, steps: int) -> None:
     every = min(ck.every_steps, steps) if (ck.every_steps and ck.bytes > 0) else steps
     c = every * step_s + (ck.pause_s()[0] if every < steps else 0.0)
     x = c / fl.mtbf_s
-    expected = (steps / every) * math.expm1(x) if x < 700 else math.inf
-    if expected > MAX_FAILURES:
+    # log10 of the count: exp(x) overflows a float past x ~ 709 (the message said "about inf failures")
+    log10 = math.log10(steps / every) + (math.log10(math.expm1(x)) if x < 700 else x / math.log(10))
+    if log10 > math.log10(MAX_FAILURES):
         raise TooLargeError("checkpoint.mtbf_hours_per_node", (
-            f"too large: about {expected:.3g} failures expected before {steps:,} steps complete (job MTBF "
+            f"too large: {failures_text(log10)} failures expected before {steps:,} steps complete (job MTBF "
             f"{fl.mtbf_s:.3g} s = per-node MTBF / {fl.nodes:,} nodes, {c:.3g} s of work between durable "
-            f"checkpoints); the simulator stops at {MAX_FAILURES:,} — raise the MTBF or checkpoint more often"))
+            f"checkpoints, {x:,.0f} MTBFs); the simulator stops at {MAX_FAILURES:,} — raise the MTBF or "
+            "checkpoint more often"))
+
+
+def failures_text(log10: float) -> str:
+    """A failure count given as its log10, in words a person reads: "about 36,000" below a
+    million, "about 10^17" above (never "inf": the count itself can overflow a float)."""
+    if log10 < 6:
+        return f"about {10 ** log10:,.0f}"
+    return f"about 10^{log10:.0f}" if log10 < 1e6 else f"about 10^({log10:.3g})"
 
 
 def _event_count(env) -> int:

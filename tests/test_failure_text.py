@@ -1,0 +1,67 @@
+"""Failure, goodput and spot-interruption text never shows "inf" or "nan": the simulator's refusal
+said "about inf failures expected" once exp(work / MTBF) overflowed, and a spot plan that never
+finishes (expected goodput 0) printed "inf years for $infM", "+inf%" and "expected inf interruptions"."""
+import re
+
+import pytest
+
+from planner.simulate.engine import failures_text
+
+NON_FINITE = re.compile(r"\b(inf|nan)\b|inf%|\$inf", re.I)
+
+SIM_JOB = ("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 32, micro_batch: 4, tokens: 1e9}\n"
+           "parallel: {tp: 1, pp: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 1}\n"
+           "checkpoint: {mtbf_hours_per_node: MTBF}\n")
+SPOT_JOB = ("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 64, tokens: 1e10}\n"
+            "parallel: {tp: 1, pp: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 4}\n"
+            "constraints: {spot: true, spot_interruptions_per_node_day: RATE}\ncheckpoint: {write_gbps: 0.001}\n")
+
+
+def test_failures_text_reads_as_a_number_at_any_size():
+    assert failures_text(4.0) == "about 10,000"
+    assert failures_text(17.2) == "about 10^17"
+    assert failures_text(1755.4) == "about 10^1755"
+    assert failures_text(3.0e8) == "about 10^(3e+08)"
+
+
+@pytest.mark.parametrize("mtbf,steps,count", [("1.0e-6", 1000, "about 10^1755"), ("1.0e-6", 300, "about 10^527"),
+                                              ("1.0e-5", 100, "about 10^18")])
+def test_simulator_refusal_gives_a_finite_count(cli, tmp_path, mtbf, steps, count):
+    """1,000 steps of gpt2 (14.6 s of work, no checkpoints) against a 0.0036 s job MTBF: exp(4,042) failures,
+    past a float's range; the count is written as a power of ten (log10 = 4,042 / ln 10 = 1,755)."""
+    job = tmp_path / "job.yaml"
+    job.write_text(SIM_JOB.replace("MTBF", mtbf))
+    code, out, err = cli("simulate", job, "--steps", str(steps), "--no-answers")
+    assert code == 2 and err.startswith("error: checkpoint.mtbf_hours_per_node: too large: "), err
+    assert len(err.strip().splitlines()) == 1
+    assert f"{count} failures expected" in err, err
+    assert not NON_FINITE.search(err), err
+
+
+@pytest.mark.parametrize("mtbf", ["0.03", "0.3", "100"])
+def test_simulated_failures_and_checkpoint_answers_are_finite_text(cli, tmp_path, mtbf):
+    job = tmp_path / "job.yaml"
+    job.write_text(SIM_JOB.replace("MTBF", mtbf).replace("checkpoint: {", "checkpoint: {every_steps: 50, "))
+    code, out, err = cli("simulate", job, "--steps", "200")
+    assert code == 0, err
+    assert "goodput" in out and not NON_FINITE.search(out + err), out
+
+
+def test_spot_plan_that_never_finishes_is_refused_not_printed_as_inf(cli, tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(SPOT_JOB.replace("RATE", "10000"))
+    for cmd in (("recommend", job, "--no-simulate"), ("report", job, "--no-simulate", "-o", tmp_path / "r.md")):
+        code, out, err = cli(*cmd)
+        assert code == 2 and err.startswith("error: constraints.spot_interruptions_per_node_day: no plan finishes on "
+                                            "spot"), err
+        assert len(err.strip().splitlines()) == 1 and not NON_FINITE.search(out + err)
+    code, out, err = cli("estimate", job)
+    assert code == 0 and not NON_FINITE.search(out), out
+
+
+def test_spot_plan_at_an_ordinary_rate_still_ranks(cli, tmp_path):
+    job = tmp_path / "job.yaml"
+    job.write_text(SPOT_JOB.replace("RATE", "0.05").replace("write_gbps: 0.001", "write_gbps: 20"))
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 0, err
+    assert "spot: expected" in " ".join(out.split()) and not NON_FINITE.search(out)
