@@ -57,6 +57,7 @@ def test_spot_plan_that_never_finishes_is_refused_not_printed_as_inf(cli, tmp_pa
         assert len(err.strip().splitlines()) == 1 and not NON_FINITE.search(out + err)
     code, out, err = cli("estimate", job)
     assert code == 0 and not NON_FINITE.search(out), out
+    assert "never finishes on spot" in " ".join(out.split())  # estimate prices the spot risk too (spot_model_for)
 
 
 def test_spot_plan_at_an_ordinary_rate_still_ranks(cli, tmp_path):

@@ -1,6 +1,8 @@
 """Terminal rendering (rich) of estimates and recommendations: tables a person can read."""
 from __future__ import annotations
 
+import math
+
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -220,7 +222,12 @@ def render(con: Console, planned, top: int = 10) -> None:
 
 
 def spot_line(risk: dict) -> str:
-    """One line: a spot plan's interruption overhead, its spread and where the rate comes from."""
+    """One line: a spot plan's interruption overhead, its spread and where the rate comes from; a plan whose
+    expected goodput is 0 (interrupted before a checkpoint interval completes) says so instead of 'inf days'."""
+    if not math.isfinite(risk["expected_hours"]):
+        return (f"spot: this run never finishes on spot — at {risk['rate_per_node_day']:.3f} interruptions per node-day "
+                f"(from {risk['source']}) it is interrupted before a checkpoint interval completes; the figures "
+                "above are on-demand (checkpoint more often or use on-demand capacity)")
     return (f"spot: expected {risk['interruptions']:.1f} interruptions (+{risk['overhead']:.1%} time: lost work since "
             f"the last checkpoint, restart and ~{risk['capacity_wait_minutes']:.0f} min capacity wait each) -> "
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
