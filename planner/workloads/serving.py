@@ -762,9 +762,19 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             near = min(rows, key=lambda r: r.weights_gib_per_gpu)
             raise InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
                                   f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision) or allow more GPUs")
-        near = min(fit, key=lambda r: r.tpot_batch1_ms)
-        raise InfeasibleError("serving.p99_latency_ms", f"no option meets the latency target; fastest is "
-                              f"{near.hardware} TP{near.tp}: {near.reason}")
+        # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
+        # latency) when none meets it, else TTFT when none meets that; else each target is met by
+        # some option but none meets both (or the simulation rejected every one)
+        tpot_ok = [r for r in fit if target.tpot_s is None or r.tpot_batch1_ms <= target.tpot_s * 1e3]
+        ttft_ok = [r for r in tpot_ok if target.ttft_s is None or r.ttft_batch1_ms is None
+                   or r.ttft_batch1_ms <= target.ttft_s * 1e3]
+        if not tpot_ok:
+            field, what, near = "serving.p99_latency_ms", "the latency target", min(fit, key=lambda r: r.tpot_batch1_ms)
+        elif not ttft_ok:
+            field, what, near = "serving.ttft_ms", "the TTFT target", min(tpot_ok, key=lambda r: r.ttft_batch1_ms)
+        else:
+            field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
+        raise InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
     options = tuple(rows[i] for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected])
