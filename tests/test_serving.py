@@ -452,3 +452,20 @@ def test_infeasible_latency_names_the_target_no_option_meets():
     with pytest.raises(InfeasibleError) as e:
         _plan(_job({"p99_latency_ms": 1, "ttft_ms": 1000, "qps": 5}, model="llama3-8b"))
     assert e.value.field == "serving.p99_latency_ms"
+
+
+def test_a_low_qps_is_simulated_over_enough_requests():
+    """At 0.001 QPS the 180 s search run held no request and `planner serve` stopped with "arrivals: the
+    workload has no requests"; a run now lasts long enough for ``min_requests`` on average, and the
+    simulated percentiles are ordered."""
+    from planner.workloads.serving import _workload
+
+    job = _job({"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 0.001}, model="llama3-8b")
+    sim = SimSettings()
+    wl = _workload(job.serving, 0.001, sim.search_s, sim.search_requests, sim, sim.seed)
+    assert len(wl) > sim.min_requests / 2
+    res = plan_serving(job, sim=FAST)
+    b = res["best"]["simulated"]
+    assert b["replicas"] == 1
+    for k in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert b[k]["p50"] <= b[k]["p90"] <= b[k]["p99"]

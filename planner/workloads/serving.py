@@ -415,7 +415,8 @@ class SimSettings:
     ``length_cv`` (clipped at 4x the mean) unless ``trace`` gives the requests. ``margin``: the
     simulated p99s must sit this far under the targets (0.1 = 10% headroom). The search simulates
     ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
-    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``).
+    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``); either run
+    is stretched to hold ``min_requests`` requests on average at a low QPS.
     ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
     chunk size). ``candidates``: at most this many of the cheapest analytic options are simulated
     (fewer once the next one's analytic cost cannot beat the best simulated cost)."""
@@ -429,6 +430,9 @@ class SimSettings:
     search_requests: int = 8_000
     confirm_s: float = 600.0
     confirm_requests: int = 30_000
+    #: a run lasts long enough for this many requests on average, however low the QPS (a p99 of
+    #: the handful of requests 180 s hold at 0.01 QPS means nothing, and at 0.001 QPS there were none)
+    min_requests: int = 200
     token_budgets: tuple = (2048, 512, 8192)
     candidates: int = 4
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
@@ -445,7 +449,7 @@ class SimSettings:
 def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int):
     if sim.trace:
         return load_trace(sim.trace)
-    dur = min(seconds, cap / qps)
+    dur = min(max(seconds, sim.min_requests / qps), cap / qps)
     dist = "fixed" if sim.length_cv == 0 else "lognormal"
     return make_workload(ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur),
                          LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
@@ -823,7 +827,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
     if sim:
-        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replicas "
+        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.replicas:
