@@ -68,13 +68,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         error_box(e)
         st.stop()
     res, s_job = view["plan"], view["job"]
-    best, sim = res["best"], res["best"].get("simulated") or {}
-    c = st.columns(4)
-    c[0].metric("hardware", f"{best['hardware']} TP{best['tp']}")
-    c[1].metric("replicas", str(sim.get("replicas", best.get("replicas"))))
-    c[2].metric("p99 TTFT / TPOT", f"{(sim.get('ttft_ms') or {}).get('p99', float('nan')):,.0f} / "
-                f"{(sim.get('tpot_ms') or {}).get('p99', float('nan')):,.1f} ms")
-    c[3].metric("$ per 1M requests", fmt_usd(best.get("usd_per_million_requests")))
+    for col, (label, value) in zip(st.columns(4), wi.serving_metrics(view)):
+        col.metric(label, value)
     st.caption(res.get("why", ""))
     if view["curve"]:
         sv = s_job.serving

@@ -46,7 +46,7 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import fmt_time
+from planner.units import fmt_time, fmt_usd
 from planner.units import config_str
 from planner.present.report import build_report, render_html
 
@@ -471,6 +471,28 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) ->
         sim = replace(settings_for(job), search_s=60.0, search_requests=3_000)  # a quick curve, not the sizing run
         points = latency_vs_qps(job, best, [qps * f for f in factors], sim, cat, profile)
     return dict(job=job, plan=res, curve=points)
+
+def serving_metrics(view: dict) -> list[tuple[str, str]]:
+    """The serving view's headline numbers as (label, value), as ``planner serve`` says them: real-time, the
+    simulated replicas, p99 TTFT / TPOT and $ per million requests; offline (``mode: batch``), the simulated
+    backlog's requests/s per replica, p50 TPOT and $ per million (a backlog's TTFT is its queue, not a latency;
+    the real-time $ was shown as "-")."""
+    best = view["plan"]["best"]
+    sim = best.get("simulated") or {}
+    hw = ("hardware", f"{best['hardware']} TP{best['tp']}")
+    if view["job"].serving.mode == "batch":
+        rps = sim.get("requests_per_s_per_replica", best.get("requests_per_s_offline"))
+        usd = sim.get("usd_per_million_requests", best.get("usd_per_million_requests_offline"))
+        tpot = (sim.get("tpot_ms") or {}).get("p50")
+        return [hw, ("requests/s per replica", f"{rps:,.2f}" if rps is not None else "-"),
+                ("p50 TPOT", f"{tpot:,.1f} ms" if tpot is not None else "-"), ("$ per 1M requests", fmt_usd(usd))]
+    ttft, tpot = (sim.get("ttft_ms") or {}).get("p99"), (sim.get("tpot_ms") or {}).get("p99")
+    if ttft is None and tpot is None:  # analytic only
+        ttft, tpot = best.get("ttft_ms"), best.get("tpot_ms")
+    lat = f"{ttft:,.0f} / {tpot:,.1f} ms" if ttft is not None and tpot is not None else "-"
+    return [hw, ("replicas", str(sim.get("replicas", best.get("replicas")))), ("p99 TTFT / TPOT", lat),
+            ("$ per 1M requests", fmt_usd(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
+
 
 def scaling_display(rec) -> pd.DataFrame:
     """The winner's hardware at each node count with the layout re-optimised (not held), in

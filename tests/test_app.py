@@ -305,3 +305,18 @@ def test_centuries_are_said_in_years():
 
     assert fmt_time(2_212_281.9 * 86400) == "6,056.9 years"
     assert fmt_time(999 * 86400) == "999.0 d" and fmt_time(47.6 * 60) == "47.6 min"
+
+
+def test_offline_serving_job_shows_the_backlog_numbers_the_cli_prints():
+    """An offline (mode: batch) job's headline: the simulated backlog's requests/s per replica, p50 TPOT and $ per
+    million requests, the numbers `planner serve` recommends with. The app showed "$ per 1M requests: -" (it read
+    the real-time field) and a backlog's p99 TTFT (its queue: 351,533 ms) as a latency."""
+    data = (EXAMPLES / "serving-batch-llama3-8b.yaml").read_bytes()
+    at = _app()
+    at.file_uploader(key="upload").set_value(("batch.yaml", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    m = _metrics(at)
+    sim = wi.serving_view(wi.parse_upload("batch.yaml", data))["plan"]["best"]["simulated"]
+    assert m["$ per 1M requests"] not in ("-", "") and m["$ per 1M requests"] == wi.fmt_usd(sim["usd_per_million_requests"])
+    assert m["requests/s per replica"] == f"{sim['requests_per_s_per_replica']:,.2f}"
+    assert "p99 TTFT / TPOT" not in m

@@ -314,7 +314,7 @@ def test_lora_plan_flops_use_the_searched_micro_batch(catalog):
     from tests.test_step_time import cands, hw_for
 
     job = load_job_dict({"model": {"preset": "mixtral-8x7b"},
-                         "training": {"mode": "lora", "lora": {"rank": 16, "targets": "all-linear"}, "seq_len": 1024,
+                         "training": {"mode": "lora", "lora": {"rank": 16, "targets": "all-linear"}, "seq_len": 1024, "tokens": 1e9,
                                       "global_batch": 64, "precision": "bf16", "framework": {"name": "hf-trainer"}},
                          "constraints": {"gpus": ["H100-SXM-80GB"], "max_gpus": 8}})
     m, t = job.model, job.training
@@ -384,7 +384,7 @@ def test_qlora_with_the_stack_open_plans_on_hf_code():
 
     def stack(**t):
         return from_training(load_job_dict({"model": {"preset": "llama3-8b"},
-                                            "training": {"seq_len": 2048, "global_batch": 8, **t}}).training).name
+                                            "training": {"seq_len": 2048, "global_batch": 8, "tokens": 1e9, **t}}).training).name
 
     assert stack(mode="qlora") == "hf-trainer"
     assert stack(mode="lora") == "megatron-core"

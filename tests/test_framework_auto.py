@@ -72,7 +72,7 @@ def test_qlora_auto_runs_on_hugging_face_code_only(catalog):
     # named, the refusal is an error (estimate and recommend alike)
     with pytest.raises(InputError, match="QLoRA"):
         estimate_job(load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1},
-                                    "training": {"mode": "qlora", "framework": "megatron-core"},
+                                    "training": {"mode": "qlora", "framework": "megatron-core", "tokens": 1e9},
                                     "parallel": {"tp": 1, "pp": 1, "dp": 8}}), catalog)
 
 

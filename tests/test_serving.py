@@ -440,3 +440,32 @@ def test_deadline_hours_on_a_realtime_job_is_refused(cli):
     assert code == 2 and so == ""
     lines = se.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --deadline-hours: applies to offline jobs"), se
+
+
+def test_infeasible_latency_names_the_target_no_option_meets():
+    """Llama-3-8B on p5.48xlarge meets a 50 ms TPOT at batch 1 on every TP (2.9 ms at TP8), but an 8000-token
+    prompt cannot be prefilled in 1 ms: the error names serving.ttft_ms, not p99_latency_ms (it used to blame
+    the TPOT target whichever failed). A 1 ms TPOT still names p99_latency_ms."""
+    with pytest.raises(InfeasibleError) as e:
+        _plan(_job({"p99_latency_ms": 50, "ttft_ms": 1, "qps": 5, "prompt_tokens": 8000}, model="llama3-8b"))
+    assert e.value.field == "serving.ttft_ms" and "TTFT target" in str(e.value)
+    with pytest.raises(InfeasibleError) as e:
+        _plan(_job({"p99_latency_ms": 1, "ttft_ms": 1000, "qps": 5}, model="llama3-8b"))
+    assert e.value.field == "serving.p99_latency_ms"
+
+
+def test_a_low_qps_is_simulated_over_enough_requests():
+    """At 0.001 QPS the 180 s search run held no request and `planner serve` stopped with "arrivals: the
+    workload has no requests"; a run now lasts long enough for ``min_requests`` on average, and the
+    simulated percentiles are ordered."""
+    from planner.workloads.serving import _workload
+
+    job = _job({"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 0.001}, model="llama3-8b")
+    sim = SimSettings()
+    wl = _workload(job.serving, 0.001, sim.search_s, sim.search_requests, sim, sim.seed)
+    assert len(wl) > sim.min_requests / 2
+    res = plan_serving(job, sim=FAST)
+    b = res["best"]["simulated"]
+    assert b["replicas"] == 1
+    for k in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert b[k]["p50"] <= b[k]["p90"] <= b[k]["p99"]

@@ -340,3 +340,19 @@ def test_fast_forwarded_decode_spans_give_the_step_by_step_answer(engine, replic
         assert runs[0].preemptions > 0
     if engine.get("policy") == "prefill_first":
         assert runs[0].unfinished > 0  # the run stopped at the horizon, inside spans
+
+
+def test_tpot_percentiles_leave_out_one_token_requests():
+    """TPOT = (finish - first token) / (output - 1) exists only for requests with a second token (vllm bench
+    serve appends a TPOT ``if output_len > 1``). Half the requests of this workload have one output token:
+    they used to count as 0 ms and pulled p50 and the mean to 0. The others decode 10 tokens at 1 ms per
+    iteration, alone (batch 1, arrivals 1 s apart): TPOT 1 ms at every percentile."""
+    n = 200
+    wl = Workload(np.arange(n, dtype=np.float64), np.full(n, 10, dtype=np.int64),
+                  np.where(np.arange(n) % 2 == 0, 1, 11).astype(np.int64))
+    res = simulate_serving(_batch1(IterationModel.constant(1e-3)), wl)
+    assert res.unfinished == 0
+    for v in (res.tpot.p50, res.tpot.p99, res.tpot.mean):
+        assert v == pytest.approx(1e-3, rel=1e-6)
+    ones = Workload(wl.arrival_s, wl.prompt, np.ones(n, dtype=np.int64))  # no TPOT at all: 0, not NaN
+    assert simulate_serving(_batch1(IterationModel.constant(1e-3)), ones).tpot.p99 == 0.0

@@ -31,6 +31,11 @@ BAD = [
     ("", "job", "empty"),
     ("model: {preset: llama3-8b}\ntraining: {tokens: 1e12, steps: 10}\n", "training", "one of"),
     ("model: {preset: llama3-8b}\ncluster: {instance: aws:p99.bigxlarge}\n", "cluster.instance", "unknown instance"),
+    # a fine-tune's length is its dataset's: Chinchilla's 20 tokens per parameter made an 8B QLoRA a
+    # 161B-token, 26-day job
+    ("model: {preset: llama3-8b}\ntraining: {mode: qlora, seq_len: 2048, global_batch: 16}\n", "training.tokens",
+     "a fine-tune (mode qlora) needs its length"),
+    ("model: {preset: llama3-8b}\ntraining: {mode: full_finetune}\n", "training.tokens", "training.epochs with"),
 ]
 
 
@@ -92,7 +97,7 @@ def test_recommend_on_a_gpu_without_the_precision_names_the_precision(tmp_path, 
 
 
 def test_recommend_refuses_lora_targets_that_adapt_nothing(tmp_path, cli):
-    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, mode: lora, "
+    job = write(tmp_path, "model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, tokens: 1e9, mode: lora, "
                           "lora: {targets: [nope]}}\ncluster: {gpu: H100, gpus_per_node: 8, nodes: 1}\n")
     code, out, err = cli("recommend", job, "--no-simulate", "--json")
     assert code == 2 and err.strip().startswith("error: training.lora.targets: ['nope'] adapt no linear"), err
@@ -117,7 +122,7 @@ def test_lora_targets_match_like_peft(tmp_path):
     only a list that matches nothing is refused."""
     from planner.model.finetune import adapter_params
 
-    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"mode": "lora", "lora": {"targets": ["q_proj", "nope"]}}})
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"mode": "lora", "tokens": 1e9, "lora": {"targets": ["q_proj", "nope"]}}})
     # q_proj alone: r (h + q_dim) per layer = 16 * (4096 + 4096) * 32 layers
     assert adapter_params(job.model, job.training) == 16 * (4096 + 4096) * 32
 

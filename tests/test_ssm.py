@@ -228,7 +228,7 @@ def test_bad_patterns_are_one_line_errors(tmp_path, cli, model, field, fragment)
 
 @pytest.mark.parametrize("training,field", [
     ("{optimizer: muon}", "training.optimizer"),
-    ("{mode: lora}", "training.mode"),
+    ("{mode: lora, tokens: 1.0e+9}", "training.mode"),
     ("{framework: torchtitan}", "training.framework"),
     ("{framework: auto}", "training.framework"),
     ("{framework: megatron-lm}", "training.framework"),

@@ -168,3 +168,54 @@ def test_optimizer_offload_needs_a_sharded_optimizer_and_is_emitted(catalog):
     for flag in ("--optimizer-cpu-offload", "--use-precision-aware-optimizer", "--use-distributed-optimizer"):
         assert flag in args
     assert args[args.index("--optimizer-offload-fraction") + 1] == "1.0"
+
+
+# ------------------------------------------------------------- offload under a frozen base (LoRA / QLoRA)
+def _qlora_l40s(framework, rank=64, constraints=None):
+    """QLoRA of Llama-2-70B at seq 512, micro-batch 1, gradient checkpointing on one L40S (48 GB): the QLoRA
+    paper's setting (Dettmers et al. 2023: a 65B model fine-tuned on one 48 GB GPU, rank 64 on every linear,
+    paged optimizer). Rank 64 all-linear is 828M fp32 adapter parameters: 3.1 GiB of weights, 3.1 GiB of
+    gradients and 6.2 GiB of AdamW moments."""
+    t = {"mode": "qlora", "lora": {"rank": rank, "alpha": 16, "targets": "all-linear"}, "seq_len": 512,
+         "global_batch": 16, "precision": "bf16", "recompute": "full", "tokens": 1e7}
+    if framework is not None:
+        t["framework"] = framework
+    job = {"model": {"preset": "llama2-70b"}, "training": t}
+    if constraints is None:
+        t["micro_batch"] = 1
+        job["cluster"] = {"gpu": "L40S-48GB", "gpus_per_node": 1, "nodes": 1}
+    else:
+        job["constraints"] = constraints
+    return load_job_dict(job)
+
+
+def test_optimizer_offload_under_a_frozen_base_moves_the_adapter_state(catalog):
+    """The adapters' AdamW moments are what an optimizer offload moves under LoRA/QLoRA (DeepSpeed
+    ZeRO-Offload / FSDP CPUOffload hold the trainable parameters' state on the host); they used to stay
+    on the GPU while the plan was charged the CPU Adam step (memory and time disagreed)."""
+    from planner.model.finetune import adapter_params
+    from planner.model.memory import OPTIMIZER_STATE
+
+    off = estimate_job(_qlora_l40s({"name": "hf-trainer", "optimizer_offload": False}), catalog)
+    on = estimate_job(_qlora_l40s({"name": "hf-trainer", "optimizer_offload": True}), catalog)
+    adapters = adapter_params(off_job := _qlora_l40s(None).model, _qlora_l40s(None).training)
+    assert off_job.layers == 80 and adapters == pytest.approx(828e6, rel=0.01)
+    moved = off.memory_per_gpu_bytes.optimizer
+    assert moved == pytest.approx(adapters * OPTIMIZER_STATE["adamw"], rel=1e-9)
+    assert on.memory_per_gpu_bytes.optimizer == 0
+    assert off.memory_per_gpu_bytes.total - on.memory_per_gpu_bytes.total == pytest.approx(moved)
+    assert on.memory_per_gpu_bytes.host == pytest.approx(moved * (1 + 4 / 8))  # + the fp32 gradient copy
+    assert on.step_time_s > off.step_time_s  # the CPU step is charged as before
+
+
+def test_recommend_searches_optimizer_offload_under_a_frozen_base(catalog):
+    """Rank 32 on one L40S: 43.7 GiB with the adapters' optimizer state on the GPU (42.5 allowed), so the
+    search (optimizer offload left open) plans it with the state on the host; before, no plan fitted and
+    the error suggested the offload the search had not tried. At rank 64 nothing fits even so, and the
+    error no longer suggests recompute to a job that fixes recompute: full."""
+    con = {"gpus": ["L40S-48GB"], "max_gpus": 1}
+    best = recommend(_qlora_l40s(None, rank=32, constraints=con), catalog=catalog, top=1).best
+    assert best.config.offload == "optimizer" and best.memory_per_gpu_bytes.optimizer == 0
+    with pytest.raises(InfeasibleError) as e:
+        recommend(_qlora_l40s(None, rank=64, constraints=con), catalog=catalog, top=1)
+    assert "recompute" not in str(e.value).split("—")[-1]

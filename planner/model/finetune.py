@@ -327,6 +327,20 @@ def base_weights(t: TrainingSpec) -> str:
     return "fp32" if t.precision == "fp32" else "bf16"
 
 
+#: frozen-base storages that are bitsandbytes layers under peft (``prepare_model_for_kbit_training``): NF4
+#: ``bnb.nn.Linear4bit`` (QLoRA) and int8 ``bnb.nn.Linear8bitLt`` (LLM.int8) -- Hugging Face model code
+BITSANDBYTES_BASES = ("nf4", "int8")
+
+
+def bitsandbytes_base(t: TrainingSpec) -> bool:
+    """A frozen base stored as bitsandbytes layers: ``mode: qlora``, or ``mode: lora`` with
+    ``base_weights`` nf4 / int8 (the same peft + bitsandbytes code as QLoRA). Only the stacks that run the
+    Hugging Face model code run it (planner.model.stack_rules), and its base GEMMs dequantise to
+    bitsandbytes' 16/32-bit compute dtype (``Linear4bit.forward``: ``bnb.matmul_4bit`` in
+    ``bnb_4bit_compute_dtype``; ``Linear8bitLt``: int8 matmul with fp16 outliers), never FP8."""
+    return getattr(t, "mode", None) in ("lora", "qlora") and base_weights(t) in BITSANDBYTES_BASES
+
+
 def quantized_bytes(n: float, out_rows: float, kind: str, double_quant: bool = True) -> float:
     """Bytes of one stored weight tensor of ``n`` elements (``out_rows`` output rows)."""
     if kind == "nf4":

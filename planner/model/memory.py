@@ -294,6 +294,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if t.precision == "fp8" and t.weights == "megatron" and st.fp8_weight_bytes is not None:
         w_b = st.fp8_weight_bytes  # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes)
     frozen = frozen_base(m, t)
+    state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
         adapter_opt_b = opt_b
         w_b, g_b, master_b, opt_b = frozen_storage_bytes(m, t) / count_params(m).total, 0.0, 0.0, 0.0
@@ -367,8 +368,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         fo, lo = fo + ad * adapter_opt_b, lo + ad * adapter_opt_b
     groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))[sinv]
     host_f = host_l = 0.0
-    if st.optimizer_offload and master_b + opt_b > 0:  # master + moments move to host RAM (model.offload)
-        host_f, host_l = (offload.host_optimizer_bytes(x, master_b + opt_b) for x in (fo, lo))
+    # master + moments move to host RAM (model.offload); under a frozen base, the adapters' state
+    # (fp32 adapters keep no master: their optimizer state alone, added to fo/lo above)
+    if st.optimizer_offload and state_b > 0:
+        host_f, host_l = (offload.host_optimizer_bytes(x, adapter_opt_b if frozen else state_b) for x in (fo, lo))
         fo, lo = fo * 0.0, lo * 0.0
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)

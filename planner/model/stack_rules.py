@@ -52,6 +52,12 @@ RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the 
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
 _FULL = RECOMPUTE.code["full"]
+
+
+def _bnb(t) -> bool:
+    """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
+    from planner.model.finetune import bitsandbytes_base
+    return bitsandbytes_base(t)
 #: the low-precision recipes (planner.model.stacks.RECIPES) each runtime's code offers for its linears.
 #: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|mxfp8``,
 #: ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, MXFP8BlockScaling,
@@ -241,6 +247,19 @@ RULES: tuple[StackRule, ...] = (
               "Trainer and by DeepSpeed ZeRO-1/2/3 (peft docs accelerate/deepspeed.md, bitsandbytes + LoRA table): "
               "planner.defaults.FRAMEWORK_BY_MODE",
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
+    StackRule("megatron-bnb-base", "megatron", "training.base_weights",
+              "a bitsandbytes base (nf4 / int8 under LoRA is QLoRA's peft + bitsandbytes code)",
+              "as megatron-qlora: Megatron-Core PEFT adapts its own 16-bit or FP8 linears (planner.model.finetune "
+              "bitsandbytes_base)",
+              lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)),
+    # ---- the HF code: a bitsandbytes base's GEMMs run in its 16/32-bit compute dtype
+    StackRule("hf-bnb-fp8", "hf", "training.precision",
+              "fp8 training over a bitsandbytes (nf4 / int8) base: its GEMMs dequantise to bitsandbytes' 16/32-bit "
+              "compute dtype, so no fp8 recipe reaches them (use precision bf16)",
+              "bitsandbytes Linear4bit.forward: bnb.matmul_4bit(x, weight.t(), quant_state) in bnb_4bit_compute_dtype "
+              "(float16 / bfloat16 / float32); Linear8bitLt: int8 matmul with fp16 outliers; accelerate's FP8 "
+              "backends (Transformer Engine, torchao Float8Linear) swap 16-bit torch linears",
+              lambda st, m, t: t.precision == "fp8" and _bnb(t)),
     # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)
     *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe",
                 f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run]) or 'none modelled'})",
@@ -293,6 +312,9 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 has no PEFT converter; LoRA and QLoRA are proposed in pytorch/torchtitan issue #2515 "
               "(2026-03, open), PR #2484",
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
+    StackRule("titan-bnb-base", "torchtitan", "training.base_weights", "a bitsandbytes (nf4 / int8) base",
+              "as titan-qlora (planner.model.finetune bitsandbytes_base)",
+              lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)),
     StackRule("titan-pp-stages", "torchtitan", "parallel.pp",
               "a pipeline of other than PP x VPP stages (layers per stage ceil(layers / stages) must give that many)",
               "torchtitan 0.3 torchtitan/distributed/pipeline_parallel.py _get_pipeline_metadata: num_virtual_stages = "

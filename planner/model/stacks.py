@@ -734,6 +734,13 @@ def resolve(name: str | Stack | None = None, **options) -> Stack:
     return STACKS[name].with_options(**options) if options else STACKS[name]
 
 
+def default_stack_mode(t) -> str | None:
+    """The training mode whose default stack an open ``training.framework`` takes (defaults.FRAMEWORK_BY_MODE):
+    a LoRA over a bitsandbytes base (``base_weights`` nf4 / int8) is QLoRA's code, so QLoRA's stack."""
+    from planner.model.finetune import bitsandbytes_base
+    return "qlora" if bitsandbytes_base(t) else getattr(t, "mode", None)
+
+
 def from_training(t, name: str | Stack | None = None) -> Stack:
     """The stack a ``TrainingSpec`` names (``training.framework``), or the default."""
     spec = getattr(t, "framework", None)
@@ -744,7 +751,7 @@ def from_training(t, name: str | Stack | None = None) -> Stack:
                          f"{', '.join(D.AUTO_FRAMEWORKS)}; estimate and simulate time one stack: name it (or leave "
                          "training.framework out for the default)")
     if spec is None:  # the default stack, or the one the training mode needs (defaults.FRAMEWORK_BY_MODE)
-        st = resolve(D.FRAMEWORK_BY_MODE.get(getattr(t, "mode", None)))
+        st = resolve(D.FRAMEWORK_BY_MODE.get(default_stack_mode(t)))
     else:
         st = resolve(spec.name, **{k: getattr(spec, k) for k in OPTIONS if getattr(spec, k, None) is not None})
     recompute_modules(t, st)  # refuse a module list the stack cannot run before anything is timed

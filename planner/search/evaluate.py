@@ -7,11 +7,11 @@ from planner import defaults as D
 from planner.hardware.options import HardwareOption
 from planner.layout import Candidates
 from planner.model.cost import cost_summary
-from planner.model.finetune import training_step_flops
+from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.stacks import Stack, from_training, recompute_modules
+from planner.model.stacks import Stack, default_stack_mode, from_training, recompute_modules
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -144,9 +144,12 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
     """The training stack and options the step times assume, as one line for the output; for a
     search, ``stack`` is the best plan's and ``searched`` the options the search chose."""
     fw = stack or from_training(job.training)
-    mode = job.training.mode if job.training.mode in D.FRAMEWORK_BY_MODE else None
+    mode = default_stack_mode(job.training)
+    mode = mode if mode in D.FRAMEWORK_BY_MODE else None
+    what = (f"training.mode {mode}" if mode == job.training.mode
+            else f"a bitsandbytes base, training.base_weights {base_weights(job.training)}")
     given = "" if job.training.framework is not None else (
-        f" (training.framework open: the default stack for training.mode {mode})" if mode
+        f" (training.framework open: the default stack for {what})" if mode
         else " (training.framework open: the default stack)")
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")

@@ -257,8 +257,8 @@ class StackVariant:
 def stack_variants(job: JobSpec) -> list[StackVariant]:
     """The stack option combinations to search, the job's own (base) stack first. Which options:
     those in ``stacks.SEARCHED`` the job leaves open and the stack implements
-    (``Stack.offloads``), where they can change a plan: optimizer offload when there is optimizer
-    state to move (not LoRA/QLoRA's frozen base), activation offload for transformers where
+    (``Stack.offloads``), where they can change a plan: optimizer offload (under LoRA/QLoRA's frozen
+    base it moves the adapters' state: memory.memory_per_gpu), activation offload for transformers where
     Megatron-Core allows it (pp = 1, no recompute), reshard_after_forward when the job fixes ZeRO-3,
     megatron_fsdp on the Megatron-Core stacks when the job leaves ZeRO open or fixes 2/3.
     A small outer product (at most 2 x 2 x 2 x 2), evaluated variant by variant on whole chunks; then the
@@ -282,7 +282,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     if ("megatron_fsdp" in open_ and base.has_megatron_fsdp and m.is_transformer
             and (p.zero is None or p.zero >= 2)):
         axes["megatron_fsdp"] = (base.megatron_fsdp, not base.megatron_fsdp)
-    if "optimizer_offload" in open_ and "optimizer" in base.offloads and not frozen_base(m, t):
+    if "optimizer_offload" in open_ and "optimizer" in base.offloads:
         axes["optimizer_offload"] = (False, True)
     if ("activation_offload" in open_ and "activation" in base.offloads and m.is_transformer
             and (p.pp or 1) == 1 and t.recompute in (None, "none")):

@@ -1033,6 +1033,10 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     with np.errstate(invalid="ignore", divide="ignore"):
         tpot = np.where(outp > 1, (fin - first) / np.maximum(outp - 1, 1), 0.0)
     tpot = np.where(finished, tpot, np.inf)
+    # TPOT percentiles over the requests with a second token (vllm bench serve: ``if output_len > 1``):
+    # a one-token request has none (it counted as 0 ms, pulling the percentiles down); unfinished ones
+    # count (inf); a workload of one-token requests only keeps its 0s (no TPOT to miss)
+    timed = (outp > 1) | ~finished
     span = max(end - (cfg.warmup_s if cfg.warmup_s > 0 else float(arr.min()) if len(arr) else 0.0), 1e-9)
     good = goodput = None
     if cfg.slo_ttft_s is not None or cfg.slo_tpot_s is not None:
@@ -1049,7 +1053,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     return ServingSimResult(
         requests=int(m.sum()), completed=int(finished.sum()), unfinished=int((~finished).sum()),
         window_s=float(arr.max() - arr.min()) if len(arr) else 0.0,
-        ttft=Percentiles.of(ttft), tpot=Percentiles.of(tpot), e2e=Percentiles.of(e2e),
+        ttft=Percentiles.of(ttft), tpot=Percentiles.of(tpot[timed] if timed.any() else tpot), e2e=Percentiles.of(e2e),
         throughput_rps=float(finished.sum() / span),
         output_tokens_per_s=float(outp[finished].sum() / span),
         total_tokens_per_s=float((outp[finished].sum() + prompt[finished].sum()) / span),

@@ -151,6 +151,11 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
             t.global_batch = 1024
             notes.append("training.global_batch defaulted to 1024 samples")
     if t.tokens is None and t.steps is None and t.epochs is None:
+        if t.mode != "pretrain" and job.serving is None:
+            # Chinchilla's 20 tokens per parameter sizes a pre-training run; a fine-tune's length is its
+            # dataset's (it made an 8B LoRA a 161B-token, 26-day job)
+            raise InputError("training.tokens", f"a fine-tune (mode {t.mode}) needs its length: give training.tokens, "
+                             "training.steps, or training.epochs with training.dataset_samples")
         if m.is_transformer:
             n = count_params(m).total
             t.tokens = float(20 * n)  # Chinchilla compute-optimal: ~20 tokens per parameter

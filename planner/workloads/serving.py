@@ -415,7 +415,8 @@ class SimSettings:
     ``length_cv`` (clipped at 4x the mean) unless ``trace`` gives the requests. ``margin``: the
     simulated p99s must sit this far under the targets (0.1 = 10% headroom). The search simulates
     ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
-    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``).
+    confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``); either run
+    is stretched to hold ``min_requests`` requests on average at a low QPS.
     ``token_budgets``: the ``max_num_batched_tokens`` values tried (vLLM's knob; Sarathi-Serve's
     chunk size). ``candidates``: at most this many of the cheapest analytic options are simulated
     (fewer once the next one's analytic cost cannot beat the best simulated cost)."""
@@ -429,6 +430,9 @@ class SimSettings:
     search_requests: int = 8_000
     confirm_s: float = 600.0
     confirm_requests: int = 30_000
+    #: a run lasts long enough for this many requests on average, however low the QPS (a p99 of
+    #: the handful of requests 180 s hold at 0.01 QPS means nothing, and at 0.001 QPS there were none)
+    min_requests: int = 200
     token_budgets: tuple = (2048, 512, 8192)
     candidates: int = 4
     max_replica_factor: float = 4.0  # give up on an option needing more than 4x the analytic replicas
@@ -445,7 +449,7 @@ class SimSettings:
 def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int):
     if sim.trace:
         return load_trace(sim.trace)
-    dur = min(seconds, cap / qps)
+    dur = min(max(seconds, sim.min_requests / qps), cap / qps)
     dist = "fixed" if sim.length_cv == 0 else "lognormal"
     return make_workload(ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur),
                          LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
@@ -762,9 +766,19 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             near = min(rows, key=lambda r: r.weights_gib_per_gpu)
             raise InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
                                   f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision) or allow more GPUs")
-        near = min(fit, key=lambda r: r.tpot_batch1_ms)
-        raise InfeasibleError("serving.p99_latency_ms", f"no option meets the latency target; fastest is "
-                              f"{near.hardware} TP{near.tp}: {near.reason}")
+        # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
+        # latency) when none meets it, else TTFT when none meets that; else each target is met by
+        # some option but none meets both (or the simulation rejected every one)
+        tpot_ok = [r for r in fit if target.tpot_s is None or r.tpot_batch1_ms <= target.tpot_s * 1e3]
+        ttft_ok = [r for r in tpot_ok if target.ttft_s is None or r.ttft_batch1_ms is None
+                   or r.ttft_batch1_ms <= target.ttft_s * 1e3]
+        if not tpot_ok:
+            field, what, near = "serving.p99_latency_ms", "the latency target", min(fit, key=lambda r: r.tpot_batch1_ms)
+        elif not ttft_ok:
+            field, what, near = "serving.ttft_ms", "the TTFT target", min(tpot_ok, key=lambda r: r.ttft_batch1_ms)
+        else:
+            field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
+        raise InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
     options = tuple(rows[i] for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected])
@@ -813,7 +827,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
     if sim:
-        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replicas "
+        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.replicas:
