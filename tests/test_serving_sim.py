@@ -344,7 +344,7 @@ def test_fast_forwarded_decode_spans_give_the_step_by_step_answer(engine, replic
         assert runs[0].engine_events < runs[0].iterations / 2, (runs[0].engine_events, runs[0].iterations)
     if blocks:
         assert runs[0].preemptions > 0
-    if engine.get("policy") == "prefill_first":
+    if engine.get("policy") == "prefill_first" and engine["max_num_seqs"] == 1:
         assert runs[0].unfinished > 0  # the run stopped at the horizon, inside spans
 
 
