@@ -469,3 +469,17 @@ def test_a_low_qps_is_simulated_over_enough_requests():
     assert b["replicas"] == 1
     for k in ("ttft_ms", "tpot_ms", "e2e_ms"):
         assert b[k]["p50"] <= b[k]["p90"] <= b[k]["p99"]
+
+
+def test_runs_drain_long_enough_for_the_longest_request():
+    """qa5: 2,000-token outputs at a 200 ms TPOT target drained for 60 s after the last arrival: the
+    last requests (up to 8,000 tokens, the 4x clip) were still decoding, so every confirmation
+    counted them as unfinished and the search grew replicas to its cap, a run of minutes. The drain
+    now covers the longest request at the targets; short outputs keep 60 s."""
+    from planner.workloads.serving import _drain_s
+    job = _job({"qps": 40, "p99_latency_ms": 200, "ttft_ms": 2000, "prompt_tokens": 1, "output_tokens": 2000},
+               model="llama3-8b")
+    assert _drain_s(job.serving, ServeTarget(0.2, 2.0, 40)) == pytest.approx(4 * 2000 * 0.2 + 2.0)
+    chat = _job({"qps": 40, "p99_latency_ms": 50, "prompt_tokens": 800, "output_tokens": 200}, model="llama3-8b")
+    assert _drain_s(chat.serving, ServeTarget(0.05, 1.0, 40)) == 60.0
+    assert _drain_s(job.serving, ServeTarget(None, 1.0, 40)) == 60.0

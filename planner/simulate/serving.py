@@ -63,7 +63,9 @@ Bounds: at most :data:`MAX_REQUESTS` requests and :data:`MAX_ITERATIONS` engine 
 run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ..."). Events: a full batch
 (``max_num_seqs`` running, nothing prefilling, KV blocks to spare) decodes untouched until its next
 finish, so those iterations run as one event (``Engine._decode_span``, same times and answers): at
-batch 1 a request costs one event per prefill chunk plus one, not one per output token.
+batch 1 a request costs one event per prefill chunk plus one, not one per output token. The same holds
+for a batch that is not full while nothing waits (the span also ends after the step an arrival lands
+in) or while the queue's head waits for KV blocks; a span's steps are computed with numpy.
 
 Example — an M/D/1 queue (batch 1, every request 10 iterations of 10 ms, Poisson at 5 req/s,
 so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.15 s):
@@ -79,6 +81,7 @@ so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.
 """
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 import heapq
@@ -101,6 +104,10 @@ MAX_ITERATIONS = 20_000_000  # engine iterations in one simulation (all engines 
 MAX_EVENTS = 10_000  # preemption events kept for the timeline (all are counted)
 MAX_SAMPLES = 4_000  # monitor samples kept (the sampling interval stretches to fit)
 MAX_TRACE_BYTES = 64 << 20
+#: an interruptible decode span (Engine._decode_span: the batch not full, nothing waiting) looks at
+#: most this many steps ahead; the next span continues where it stopped. An arrival usually ends it
+#: within a few steps, and the steps it did not run were computed for nothing (O(steps) each)
+SPAN_STEPS = 256
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,6 +504,7 @@ class Engine:
         self.wake = env.event()
         self.outstanding = 0
         self.span = None  # the fast-forwarded decode steps in flight (_run_span)
+        self.lookahead = SPAN_STEPS  # steps an interruptible span computes ahead (halved when cut short)
         env.process(self.run())
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -697,6 +705,8 @@ class Engine:
         if not interruptible and not self._head_blocked():
             return 0, 0, False
         k = self.heap[0][0] - self.j + 1
+        if interruptible:  # an arrival may end it after a few steps: look ahead as far as the last ones ran
+            k = min(k, self.lookahead)
         cycles, rest = divmod(k, self.bs)  # cnt[] repeats every block_size steps; sum(cnt) = n_dec
         need = cycles * self.n_dec + sum(self.cnt[(self.j + i) % self.bs] for i in range(rest))
         ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
@@ -709,7 +719,7 @@ class Engine:
         advances ``env.now``). ``span`` keeps each step's start and time, and the starts of the
         steps that take KV blocks with the blocks taken by then: the span's blocks are taken
         when it ends (nothing else touches this engine's cache meanwhile), and the monitor
-        (:func:`_kv_free`) and a run stopping mid-span (:meth:`stop`) see what the loop would.
+        (:func:`_occupancy`) and a run stopping mid-span (:meth:`stop`) see what the loop would.
         An interruptible span also ends on :meth:`submit`: the step running at that moment
         completes (the loop would admit the request after it) and the rest are un-counted."""
         env, stats, j = self.env, self.stats, self.j
@@ -723,7 +733,7 @@ class Engine:
         stats.busy_s = float(busy[-1])
         per = np.asarray(self.cnt, dtype=np.int64)[(j + np.arange(k)) % self.bs]
         nz = per > 0
-        take_t, taken = starts[nz], np.cumsum(per[nz])
+        take_t, taken = starts[nz].tolist(), np.cumsum(per[nz]).tolist()  # lists: the monitor bisects them
         self.span = (starts, dts, take_t, taken)
         stats.engine_events += 1
         done = k
@@ -734,18 +744,21 @@ class Engine:
             if not end_ev.processed:  # a request arrived during step i: finish that step only
                 i = int(np.searchsorted(starts, env.now, "right")) - 1
                 done = i + 1
-                if done < k:
-                    stats.iterations -= k - done
-                    stats.busy_s -= float(dts[done:].sum())
-                    m = int(np.searchsorted(take_t, starts[done], "left"))
-                    self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
-                rest = float(clock[done]) - env.now
-                if rest > 0:
-                    yield env.timeout(rest)
+                self.lookahead = max(8, self.lookahead // 2)
+            else:
+                self.lookahead = min(SPAN_STEPS, self.lookahead * 2)
+            if done < k:
+                stats.iterations -= k - done
+                stats.busy_s -= float(dts[done:].sum())
+                m = bisect.bisect_left(take_t, float(starts[done]))
+                self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
+            rest = float(clock[done]) - env.now
+            if rest > 0:  # interrupted: the rest of the step it was in
+                yield env.timeout(rest)
         else:
             yield env.timeout(float(clock[-1]) - now)
         sp = self.span
-        self.kv.take(int(sp[3][-1]) if len(sp[3]) else 0)
+        self.kv.take(sp[3][-1] if sp[3] else 0)
         self.span = None
         self.alloc_j = j + done - 1
         self.j = j + done - 1
@@ -894,19 +907,23 @@ def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
         lb.route(reqs[i])
 
 
-def _kv_free(engines: list, t: float) -> int:
-    """Free KV blocks of all engines at ``t`` as the step-by-step loop has them: a fast-forwarded
-    span (Engine._run_span) takes its blocks when it ends; take off those of its steps that start
-    at or before ``t``. (Inline, not a method: the monitor runs it for every engine at every sample.)"""
-    free = 0
+def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
+    """(waiting, running, free KV blocks) of all engines at ``t`` in one pass, as the step-by-step
+    loop has them: a fast-forwarded span (Engine._run_span) takes its blocks when it ends; take off
+    those of its steps that start at or before ``t``. (Inline, not methods: the monitor runs it for
+    every engine at every sample.)"""
+    waiting = running = free = 0
+    right = bisect.bisect_right
     for e in engines:
+        waiting += len(e.waiting)
+        running += len(e.running)
         free += e.kv.free
         sp = e.span
-        if sp is not None and len(sp[3]):
-            i = int(np.searchsorted(sp[2], t, "right"))
+        if sp is not None and sp[3]:
+            i = right(sp[2], t)
             if i:
-                free -= int(sp[3][i - 1])
-    return free
+                free -= sp[3][i - 1]
+    return waiting, running, free
 
 
 def _monitor(env, engines: list, every: float, out: dict):
@@ -920,10 +937,11 @@ def _monitor(env, engines: list, every: float, out: dict):
             for v in out.values():
                 del v[1::2]
             every *= 2
+        waiting, running, free = _occupancy(engines, env.now)
         out["t"].append(env.now)
-        out["waiting"].append(sum(len(e.waiting) for e in engines))
-        out["running"].append(sum(len(e.running) for e in engines))
-        out["kv_used"].append(1.0 - _kv_free(engines, env.now) / total)
+        out["waiting"].append(waiting)
+        out["running"].append(running)
+        out["kv_used"].append(1.0 - free / total)
         out["preemptions"].append(stats.preemptions)
         yield env.timeout(every)
 

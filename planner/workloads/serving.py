@@ -456,11 +456,22 @@ def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSett
                          LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=seed)
 
 
+def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
+    """Seconds a run goes on after the last arrival: 60, or long enough for the longest simulated
+    request (4x the mean output, the lengths' clip) to decode at the TPOT target after its TTFT. A
+    request that meets the targets has finished by then, so one still running is a miss, not an
+    artefact of stopping (2,000-token outputs at a 200 ms TPOT need up to 1,600 s: with 60 s the
+    last arrivals never finished, every confirmation failed and the search added replicas to its cap)."""
+    if target.tpot_s is None:
+        return 60.0
+    return max(60.0, 4 * s.output_tokens * target.tpot_s + (target.ttft_s or 0.0))
+
+
 def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup):
     spec = replica_spec(m, s, hw, tp)
     return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
                             replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
-                            warmup_s=warmup, drain_s=60.0, seed=sim.seed)
+                            warmup_s=warmup, drain_s=_drain_s(s, target), seed=sim.seed)
 
 
 def _sim_summary(res, replicas, budget, batch) -> dict:
