@@ -741,7 +741,8 @@ class Engine:
             self.wake = env.event()
             end_ev = env.timeout(float(clock[-1]) - now)
             yield end_ev | self.wake
-            if not end_ev.processed:  # a request arrived during step i: finish that step only
+            cut = not end_ev.processed
+            if cut:  # a request arrived during step i: finish that step only
                 i = int(np.searchsorted(starts, env.now, "right")) - 1
                 done = i + 1
                 self.lookahead = max(8, self.lookahead // 2)
@@ -753,7 +754,7 @@ class Engine:
                 m = bisect.bisect_left(take_t, float(starts[done]))
                 self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
             rest = float(clock[done]) - env.now
-            if rest > 0:  # interrupted: the rest of the step it was in
+            if cut and rest > 0:  # the rest of the step the arrival landed in
                 yield env.timeout(rest)
         else:
             yield env.timeout(float(clock[-1]) - now)
