@@ -469,3 +469,33 @@ def test_a_low_qps_is_simulated_over_enough_requests():
     assert b["replicas"] == 1
     for k in ("ttft_ms", "tpot_ms", "e2e_ms"):
         assert b[k]["p50"] <= b[k]["p90"] <= b[k]["p99"]
+
+
+def test_runs_drain_long_enough_for_the_longest_request():
+    """qa5: 2,000-token outputs at a 200 ms TPOT target drained for 60 s after the last arrival: the
+    last requests (up to 8,000 tokens, the 4x clip) were still decoding, so every confirmation
+    counted them as unfinished and the search grew replicas to its cap, a run of minutes. The drain
+    now covers the longest request at the targets; short outputs keep 60 s."""
+    from planner.workloads.serving import _drain_s
+    job = _job({"qps": 40, "p99_latency_ms": 200, "ttft_ms": 2000, "prompt_tokens": 1, "output_tokens": 2000},
+               model="llama3-8b")
+    assert _drain_s(job.serving, ServeTarget(0.2, 2.0, 40)) == pytest.approx(4 * 2000 * 0.2 + 2.0)
+    chat = _job({"qps": 40, "p99_latency_ms": 50, "prompt_tokens": 800, "output_tokens": 200}, model="llama3-8b")
+    assert _drain_s(chat.serving, ServeTarget(0.05, 1.0, 40)) == 60.0
+    assert _drain_s(job.serving, ServeTarget(None, 1.0, 40)) == 60.0
+
+
+def test_same_gpu_on_two_instances_is_simulated_once(monkeypatch):
+    """qa5: the bursty 2,000-token job on L4 ran the same search twice, for g6.24xlarge and g6.48xlarge
+    (both 4 x L4: the same replica, simulation for simulation). A plan looks the repeats up: here three
+    single-L4 instances (g6.xlarge, g6.4xlarge, g6.8xlarge) are simulated and all miss the targets
+    after the same 12 trials, at the cost of one search."""
+    from dataclasses import replace as dc_replace
+    seen = _count_simulations(monkeypatch)
+    job = _job({"qps": 4, "p99_latency_ms": 100, "prompt_tokens": 256, "output_tokens": 64, "max_batch": 32},
+               model="llama3-8b", constraints={"clouds": ["aws"], "gpus": ["L4-24GB"]})
+    plan = plan_serving(job, sim=dc_replace(FAST, candidates=3))
+    refined = [o for o in plan.rejected if o.refined]
+    assert len(refined) == 3 and len({o.gpu for o in refined}) == 1 and len({o.hardware for o in refined}) == 3
+    assert len({o.reason for o in refined}) == 1 and "(12 runs)" in refined[0].reason
+    assert seen["sims"] <= 12 + 4  # one search (12 trials) and its capacity runs, not three

@@ -309,6 +309,9 @@ def _flat(d: dict, pre="") -> dict:
     (dict(max_num_seqs=1, policy="prefill_first", max_num_batched_tokens=512), 16, None),  # overloaded: stops mid-span
     (dict(max_num_seqs=8, preemption="swap"), 2, 300),  # KV too small: spans, single steps and preemptions mix
     (dict(max_num_seqs=8), 2, 300),  # the same with recompute
+    (dict(max_num_seqs=64), 2, None),  # never full: spans end at each arrival (interruptible)
+    (dict(max_num_seqs=64, policy="prefill_first"), 1, None),
+    (dict(max_num_seqs=64), 1, 600),  # KV-bound: the queue's head waits for blocks during spans
 ])
 def test_fast_forwarded_decode_spans_give_the_step_by_step_answer(engine, replicas, blocks):
     """A full batch decodes untouched until its next finish, so those steps run as one event
@@ -336,9 +339,12 @@ def test_fast_forwarded_decode_spans_give_the_step_by_step_answer(engine, replic
     assert runs[0].engine_events < runs[0].iterations
     if engine["max_num_seqs"] == 1:
         assert runs[0].engine_events < runs[0].iterations / 20  # ~200 output tokens: ~2 events a request
+    if engine["max_num_seqs"] == 64 and not blocks:
+        # an event per prefill step, one per span that an arrival or finish ends: not one per step
+        assert runs[0].engine_events < runs[0].iterations / 2, (runs[0].engine_events, runs[0].iterations)
     if blocks:
         assert runs[0].preemptions > 0
-    if engine.get("policy") == "prefill_first":
+    if engine.get("policy") == "prefill_first" and engine["max_num_seqs"] == 1:
         assert runs[0].unfinished > 0  # the run stopped at the horizon, inside spans
 
 
@@ -356,3 +362,22 @@ def test_tpot_percentiles_leave_out_one_token_requests():
         assert v == pytest.approx(1e-3, rel=1e-6)
     ones = Workload(wl.arrival_s, wl.prompt, np.ones(n, dtype=np.int64))  # no TPOT at all: 0, not NaN
     assert simulate_serving(_batch1(IterationModel.constant(1e-3)), ones).tpot.p99 == 0.0
+
+
+@pytest.mark.parametrize("cfg", [dict(disaggregate=(1, 2)), dict(replicas=2, pp=2)])
+def test_spans_give_the_step_by_step_answer_disaggregated_and_pipelined(cfg):
+    """Interruptible spans on disaggregated decode engines (requests arrive already prefilled) and on
+    PP virtual engines: the step-by-step answer, in fewer engine events."""
+    m, s = _llama8b()
+    spec = replica_spec(m, s, H100, 1)
+    spec = ReplicaSpec(spec.iteration, spec.num_blocks, cfg.get("pp", 1), 1e-5)
+    wl = make_workload(ArrivalSpec("poisson", 10, 40), LengthDist("lognormal", 512, 0.6, max=2048),
+                       LengthDist("lognormal", 200, 0.6, max=800), seed=5)
+    runs = [simulate_serving(ServingSimConfig(spec, EngineConfig(max_num_seqs=64, fast_forward=ff),
+                                              replicas=cfg.get("replicas", 1), disaggregate=cfg.get("disaggregate"),
+                                              warmup_s=5, drain_s=20), wl) for ff in (True, False)]
+    fast, step = (_flat({k: v for k, v in r.summary().items() if k not in ("wall_s", "engine_events")})
+                  for r in runs)
+    for k in fast:
+        assert fast[k] == pytest.approx(step[k], rel=1e-9, nan_ok=True), k
+    assert runs[0].unfinished == 0 and runs[0].engine_events < runs[0].iterations / 3

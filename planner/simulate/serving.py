@@ -63,7 +63,9 @@ Bounds: at most :data:`MAX_REQUESTS` requests and :data:`MAX_ITERATIONS` engine 
 run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ..."). Events: a full batch
 (``max_num_seqs`` running, nothing prefilling, KV blocks to spare) decodes untouched until its next
 finish, so those iterations run as one event (``Engine._decode_span``, same times and answers): at
-batch 1 a request costs one event per prefill chunk plus one, not one per output token.
+batch 1 a request costs one event per prefill chunk plus one, not one per output token. The same holds
+for a batch that is not full while nothing waits (the span also ends after the step an arrival lands
+in) or while the queue's head waits for KV blocks; a span's steps are computed with numpy.
 
 Example — an M/D/1 queue (batch 1, every request 10 iterations of 10 ms, Poisson at 5 req/s,
 so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.15 s):
@@ -102,6 +104,10 @@ MAX_ITERATIONS = 20_000_000  # engine iterations in one simulation (all engines 
 MAX_EVENTS = 10_000  # preemption events kept for the timeline (all are counted)
 MAX_SAMPLES = 4_000  # monitor samples kept (the sampling interval stretches to fit)
 MAX_TRACE_BYTES = 64 << 20
+#: an interruptible decode span (Engine._decode_span: the batch not full, nothing waiting) looks at
+#: most this many steps ahead; the next span continues where it stopped. An arrival usually ends it
+#: within a few steps, and the steps it did not run were computed for nothing (O(steps) each)
+SPAN_STEPS = 256
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,6 +504,7 @@ class Engine:
         self.wake = env.event()
         self.outstanding = 0
         self.span = None  # the fast-forwarded decode steps in flight (_run_span)
+        self.lookahead = SPAN_STEPS  # steps an interruptible span computes ahead (halved when cut short)
         env.process(self.run())
 
     # -- arrivals ------------------------------------------------------------------------------
@@ -657,54 +664,105 @@ class Engine:
         need = r.blocks if r.swapped else _ceil_div(r.target, self.bs)  # prefill_first: the whole prompt
         return need <= self.kv.free - self.watermark
 
-    def _decode_span(self) -> tuple[int, int]:
-        """(k, blocks): k decode steps from step ``j`` that can run as ONE event (0: none) and the
-        KV blocks their new tokens take. Possible when the batch is full
-        (``max_num_seqs`` running, so nothing queued can be admitted — arrivals only join the
-        waiting queue), nothing is prefilling, and the free KV blocks cover every new block the
-        span takes (so no preemption). Nothing the scheduler reads changes until the first
-        finish (the heap's head; a stale head only ends the span early), so steps j .. that
-        finish are the same iterations the step-by-step loop would run, with the same times.
-        At batch 1 a request costs one event per prefill chunk plus one for its decode span
-        instead of one per output token. A span that would cross MAX_ITERATIONS runs step by
-        step, so the limit trips where it did."""
-        if (not self.cfg.fast_forward or self.prefilling or not self.n_dec or not self.heap
-                or len(self.running) < self.cfg.max_num_seqs):
-            return 0, 0
+    def _head_blocked(self) -> bool:
+        """Nothing waiting can be admitted now, nor at any step until the next finish: the batch is
+        full (``max_num_seqs`` running), or the head of the queue (FCFS: nothing behind it goes
+        first) needs more free KV blocks than there are. Decode steps only take blocks, so a head
+        that does not fit now does not fit later in the span either."""
+        if len(self.running) >= self.cfg.max_num_seqs:
+            return True
+        r = self.waiting[0]
+        free = self.kv.free - self.watermark
+        if r.swapped:
+            return r.blocks > free
+        if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in self.kv.cached:
+            return False  # resumes onto its cached blocks at once
+        if self.cfg.policy == "chunked":
+            budget = self.cfg.max_num_batched_tokens - self.n_dec
+            if budget <= 0:
+                return True
+            c = min(r.target - r.computed, budget)  # 0: prefilled elsewhere, admitted to decode
+            return _ceil_div(r.computed + c, self.bs) > free
+        return _ceil_div(r.target, self.bs) > free  # prefill_first admits the whole prompt
+
+    def _decode_span(self) -> tuple[int, int, bool]:
+        """(k, blocks, interruptible): k decode steps from step ``j`` that can run as ONE event
+        (0: none), the KV blocks their new tokens take, and whether an arrival can end the span
+        early. Possible when nothing is prefilling and the free KV blocks cover every new block
+        the span takes (so no preemption), and either nothing waiting can be admitted
+        (:meth:`_head_blocked`: arrivals only join the queue behind it) or nothing waits at all
+        (then the span is *interruptible*: a request submitted during step i is admitted after
+        step i, as the step-by-step loop admits it, :meth:`_run_span`). Nothing the scheduler
+        reads changes until the first finish (the heap's head; a stale head only ends the span
+        early), so steps j .. that finish are the same iterations the step-by-step loop would
+        run, with the same times. At batch 1 a request costs one event per prefill chunk plus
+        one for its decode span instead of one per output token; a batch that is not full costs
+        one event per arrival and finish, not one per step. A span that would cross
+        MAX_ITERATIONS runs step by step, so the limit trips where it did."""
+        if not self.cfg.fast_forward or self.prefilling or not self.n_dec or not self.heap:
+            return 0, 0, False
+        interruptible = not self.waiting and len(self.running) < self.cfg.max_num_seqs
+        if not interruptible and not self._head_blocked():
+            return 0, 0, False
         k = self.heap[0][0] - self.j + 1
+        if interruptible:  # an arrival may end it after a few steps: look ahead as far as the last ones ran
+            k = min(k, self.lookahead)
         cycles, rest = divmod(k, self.bs)  # cnt[] repeats every block_size steps; sum(cnt) = n_dec
         need = cycles * self.n_dec + sum(self.cnt[(self.j + i) % self.bs] for i in range(rest))
         ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
-        return (k, need) if ok else (0, 0)
+        return (k, need, interruptible) if ok else (0, 0, False)
 
-    def _run_span(self, k: int, blocks: int):
-        """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout. Each step's time is
-        :meth:`IterationModel.time` at that step's context (one vectorised call), summed in step
-        order as the step-by-step loop advances the clock. The span's blocks are taken at its start;
-        ``span`` keeps each step's start and time, and the starts of the steps that take blocks
-        with the blocks taken by then, so the monitor (:func:`_kv_free`) and a run stopping
-        mid-span (:meth:`stop`) see what the loop would."""
+    def _run_span(self, k: int, blocks: int, interruptible: bool = False):
+        """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout, vectorised: each step's
+        time is :meth:`IterationModel.time` at that step's context (one call), and the clock is
+        their running sum in step order (``np.cumsum`` adds in order, as the step-by-step loop
+        advances ``env.now``). ``span`` keeps each step's start and time, and the starts of the
+        steps that take KV blocks with the blocks taken by then: the span's blocks are taken
+        when it ends (nothing else touches this engine's cache meanwhile), and the monitor
+        (:func:`_occupancy`) and a run stopping mid-span (:meth:`stop`) see what the loop would.
+        An interruptible span also ends on :meth:`submit`: the step running at that moment
+        completes (the loop would admit the request after it) and the rest are un-counted."""
         env, stats, j = self.env, self.stats, self.j
         stats.iterations += k
-        self.kv.take(blocks)
-        self.alloc_j = j + k - 1
         ctx = self.S0 + self.n_dec * (np.arange(j, j + k, dtype=np.float64) + 1)
-        now = end = env.now
-        starts, dts = [], (self.im.time(self.n_dec, ctx) + self.p2p).tolist()
-        take_t, taken, cum, cnt, bs = [], [], 0, self.cnt, self.bs
-        for i, dt in enumerate(dts):
-            starts.append(end)
-            if cnt[(j + i) % bs]:
-                cum += cnt[(j + i) % bs]
-                take_t.append(end)
-                taken.append(cum)
-            end += dt
-            stats.busy_s += dt
+        now = env.now
+        dts = np.asarray(self.im.time(self.n_dec, ctx), dtype=np.float64) + self.p2p
+        clock = np.cumsum(np.concatenate(([now], dts)))
+        starts = clock[:-1]
+        busy = np.cumsum(np.concatenate(([stats.busy_s], dts)))
+        stats.busy_s = float(busy[-1])
+        per = np.asarray(self.cnt, dtype=np.int64)[(j + np.arange(k)) % self.bs]
+        nz = per > 0
+        take_t, taken = starts[nz].tolist(), np.cumsum(per[nz]).tolist()  # lists: the monitor bisects them
         self.span = (starts, dts, take_t, taken)
         stats.engine_events += 1
-        yield env.timeout(end - now)
+        done = k
+        if interruptible:
+            self.wake = env.event()
+            end_ev = env.timeout(float(clock[-1]) - now)
+            yield end_ev | self.wake
+            cut = not end_ev.processed
+            if cut:  # a request arrived during step i: finish that step only
+                i = int(np.searchsorted(starts, env.now, "right")) - 1
+                done = i + 1
+                self.lookahead = max(8, self.lookahead // 2)
+            else:
+                self.lookahead = min(SPAN_STEPS, self.lookahead * 2)
+            if done < k:
+                stats.iterations -= k - done
+                stats.busy_s -= float(dts[done:].sum())
+                m = bisect.bisect_left(take_t, float(starts[done]))
+                self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
+            rest = float(clock[done]) - env.now
+            if cut and rest > 0:  # the rest of the step the arrival landed in
+                yield env.timeout(rest)
+        else:
+            yield env.timeout(float(clock[-1]) - now)
+        sp = self.span
+        self.kv.take(sp[3][-1] if sp[3] else 0)
         self.span = None
-        self.j = j + k - 1
+        self.alloc_j = j + done - 1
+        self.j = j + done - 1
         self._finish_decodes(env.now)
 
     def stop(self, t: float):
@@ -714,9 +772,9 @@ class Engine:
         if self.span is None:
             return
         starts, dts = self.span[:2]
-        for i in range(bisect.bisect_left(starts, t), len(starts)):
-            self.stats.iterations -= 1
-            self.stats.busy_s -= dts[i]
+        i = int(np.searchsorted(starts, t, "left"))
+        self.stats.iterations -= len(starts) - i
+        self.stats.busy_s -= float(dts[i:].sum())
 
     def _finish_decodes(self, now: float):
         """After decode step ``j``: the sequences whose last token it was finish; then j + 1."""
@@ -733,9 +791,9 @@ class Engine:
     def run(self):
         env, stats = self.env, self.stats
         while True:
-            k, blocks = self._decode_span()
+            k, blocks, interruptible = self._decode_span()
             if k:
-                yield from self._run_span(k, blocks)
+                yield from self._run_span(k, blocks, interruptible)
                 continue
             decode, chunks, extra = self._schedule()
             if not decode and not chunks:
@@ -850,20 +908,23 @@ def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
         lb.route(reqs[i])
 
 
-def _kv_free(engines: list, t: float) -> int:
-    """Free KV blocks of all engines at ``t`` as the step-by-step loop has them: a fast-forwarded
-    span (Engine._run_span) took its blocks at its start; give back those of its steps that start
-    after ``t``. (Inline, not a method: the monitor runs it for every engine at every sample.)"""
-    free = 0
+def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
+    """(waiting, running, free KV blocks) of all engines at ``t`` in one pass, as the step-by-step
+    loop has them: a fast-forwarded span (Engine._run_span) takes its blocks when it ends; take off
+    those of its steps that start at or before ``t``. (Inline, not methods: the monitor runs it for
+    every engine at every sample.)"""
+    waiting = running = free = 0
     right = bisect.bisect_right
     for e in engines:
+        waiting += len(e.waiting)
+        running += len(e.running)
         free += e.kv.free
         sp = e.span
         if sp is not None and sp[3]:
-            taken = sp[3]
             i = right(sp[2], t)
-            free += taken[-1] - (taken[i - 1] if i else 0)
-    return free
+            if i:
+                free -= sp[3][i - 1]
+    return waiting, running, free
 
 
 def _monitor(env, engines: list, every: float, out: dict):
@@ -877,10 +938,11 @@ def _monitor(env, engines: list, every: float, out: dict):
             for v in out.values():
                 del v[1::2]
             every *= 2
+        waiting, running, free = _occupancy(engines, env.now)
         out["t"].append(env.now)
-        out["waiting"].append(sum(len(e.waiting) for e in engines))
-        out["running"].append(sum(len(e.running) for e in engines))
-        out["kv_used"].append(1.0 - _kv_free(engines, env.now) / total)
+        out["waiting"].append(waiting)
+        out["running"].append(running)
+        out["kv_used"].append(1.0 - free / total)
         out["preemptions"].append(stats.preemptions)
         yield env.timeout(every)
 

@@ -456,11 +456,22 @@ def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSett
                          LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=seed)
 
 
+def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
+    """Seconds a run goes on after the last arrival: 60, or long enough for the longest simulated
+    request (4x the mean output, the lengths' clip) to decode at the TPOT target after its TTFT. A
+    request that meets the targets has finished by then, so one still running is a miss, not an
+    artefact of stopping (2,000-token outputs at a 200 ms TPOT need up to 1,600 s: with 60 s the
+    last arrivals never finished, every confirmation failed and the search added replicas to its cap)."""
+    if target.tpot_s is None:
+        return 60.0
+    return max(60.0, 4 * s.output_tokens * target.tpot_s + (target.ttft_s or 0.0))
+
+
 def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup):
     spec = replica_spec(m, s, hw, tp)
     return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
                             replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
-                            warmup_s=warmup, drain_s=60.0, seed=sim.seed)
+                            warmup_s=warmup, drain_s=_drain_s(s, target), seed=sim.seed)
 
 
 def _sim_summary(res, replicas, budget, batch) -> dict:
@@ -517,7 +528,8 @@ def _slice_replicas(replicas: int, fleet: float) -> int:
     return max(1, round(replicas / fleet))
 
 
-def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float) -> ServingOption:
+def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
+                     cache: Optional[dict] = None) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
@@ -540,16 +552,26 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     if B2 > B:
         settings.append((sim.token_budgets[0], B2))
     mu: dict = {}
+    # one plan's simulations by (config, workload): options on two instances of the same GPU (g6.24xlarge
+    # and g6.48xlarge: 4 x L4) run the same search, simulation for simulation; the second is looked up
+    cache = {} if cache is None else cache
 
     def stable(k) -> int:  # fewer replicas would run over max_utilisation
         if k not in mu:
-            mu[k] = _capacity(m, s, hw, row.tp, k[1], k[0], sim)
+            ck = ("capacity", replica_spec(m, s, hw, row.tp), k)
+            if ck not in cache:
+                cache[ck] = _capacity(m, s, hw, row.tp, k[1], k[0], sim)
+            mu[k] = cache[ck]
         return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
 
     def ok(r, k, workload=wl, w=warm):
         nonlocal trials
         trials += 1
-        res = simulate_serving(_sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w), workload)
+        cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w)
+        ck = (cfg, "search" if workload is wl else "confirm", qps)
+        if ck not in cache:
+            cache[ck] = simulate_serving(cfg, workload)
+        res = cache[ck]
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
@@ -737,6 +759,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     sim_rejected: list[int] = []
     if simulate and m.is_transformer and ok and (not realtime or qps):
         best_key = None
+        sim_cache: dict = {}
         for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
             # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
@@ -746,7 +769,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             if realtime:
                 if rows[i].replicas is None:
                     rows[i] = _costs(rows[i], sp, qps, job.constraints.spot)
-                rows[i] = _refine_realtime(rows[i], m, sp, hw, target, sim, qps)
+                rows[i] = _refine_realtime(rows[i], m, sp, hw, target, sim, qps, sim_cache)
                 if rows[i].simulated and rows[i].meets_latency and (best_key is None or key(rows[i]) < best_key):
                     best_key = key(rows[i])
             else:
