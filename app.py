@@ -11,6 +11,7 @@ import hashlib
 import streamlit as st
 
 from planner.present import charts
+from planner.present.terminal import accuracy_line
 from planner import interactive as wi
 from planner.errors import InputError
 from planner.spec.presets import PRESETS
@@ -187,6 +188,8 @@ m[4].metric(f"memory per GPU (of {(mem.get('limit') or mem['capacity']) / GiB:.0
 m[5].metric("GPUs", f"{hw['gpus']:,}")
 st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
            f"in {rec['search_seconds']:.2f} s")
+if best.get("accuracy"):  # the model's own error on published runs of this kind (planner.model.accuracy)
+    st.info(accuracy_line(best["accuracy"]))
 
 left, right = st.columns(2)
 left.altair_chart(charts.memory_chart(best, width=COL_W), width="stretch", theme=None)

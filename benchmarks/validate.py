@@ -96,8 +96,9 @@ from planner.hardware.efficiency import BLACKWELL_ULTRA_GEMM_GAIN, gpu_family  #
 from planner.hardware.options import HardwareOption, efficiency_for  # noqa: E402
 from planner.spec import ModelSpec, TrainingSpec  # noqa: E402
 from planner.model.step_time import step_time  # noqa: E402
-from planner.model import stacks  # noqa: E402
+from planner.model import accuracy, stacks  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
@@ -141,6 +142,16 @@ def hw_option(cat, gpu_name, gpus_per_node, inter_gbps, intra_gbps=None, power_l
     return HardwareOption(name=gpu.name, gpu=gpu, gpus_per_node=gpus_per_node,
                           inter_node_bw=inter_gbps * 1e9 / 8, intra_bw=intra, eff=_eff(gpu),
                           power_limit_w=power_limit_w)
+
+
+#: the columns each row carries for the accuracy bands (planner.model.accuracy.run_kind)
+KIND_COLUMNS = ("gpu", "arch", "gpu_family")
+
+
+def kind(model, hw) -> dict:
+    """A row's GPU and kind of run (architecture class, GPU generation): what ``--bands`` cuts the
+    error table by, and what ``planner.model.accuracy`` matches a user's plan on."""
+    return {"gpu": hw.gpu.name, **accuracy.run_kind(model, hw.gpu.name)}
 
 
 def predict_group(model, training, df, hw, **kw):
@@ -193,7 +204,9 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     d["predicted_s"] = pred
     d["source"] = f"vtrain_{which}"
     d["model"] = d["layers"].astype(str) + "x" + d["hidden"].astype(str) + "/s" + d["seq"].astype(str) + "/gb" + d["gb"].astype(str)
-    return d[["source", "model", "gpus", "tp", "pp", "dp", "mb", "measured_s", "predicted_s"]]
+    for k, v in kind(model, hw).items():  # every vTrain model is a dense GPT on A100
+        d[k] = v
+    return d[["source", "model", "gpus", "tp", "pp", "dp", "mb", "measured_s", "predicted_s", *KIND_COLUMNS]]
 
 
 def published(cat) -> pd.DataFrame:
@@ -213,7 +226,7 @@ def published(cat) -> pd.DataFrame:
                                  sp=False, schedule=SCHEDULE.code["interleaved" if layers_ok else "1f1b"])])
         p = predict_group(model, tr, row, hw, framework="megatron-lm")[0]
         measured = narayanan_eq3(gb, s, r.layers, r.hidden, r.vocab) / (r.value * 1e12 * r.num_gpus)
-        rows.append(dict(source="nar21", model=r.model, gpus=int(r.num_gpus), tp=int(r.tp), pp=pp, dp=int(r.dp), mb=1,
+        rows.append(dict(source="nar21", model=r.model, **kind(model, hw), gpus=int(r.num_gpus), tp=int(r.tp), pp=pp, dp=int(r.dp), mb=1,
                          measured_s=measured, predicted_s=p))
     # --- llm-foundry (MPT, FSDP)
     lf = d[d["id"].str.startswith("lf_")].copy()
@@ -246,7 +259,7 @@ def published(cat) -> pd.DataFrame:
                                  rc=2 if r.recompute.startswith("full") else 0, sp=False, schedule=0)])
         p = predict_group(model, tr, row, hw, framework=lf_stack)[0]
         measured = gb * r.seq_len / (r.value * r.num_gpus)
-        rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", gpus=int(r.num_gpus),
+        rows.append(dict(source=f"llm-foundry {gpu.split('-')[0]}", model=r.model + f"/s{int(r.seq_len)}", **kind(model, hw), gpus=int(r.num_gpus),
                          tp=1, pp=1, dp=int(r.num_gpus), mb=mb, measured_s=measured, predicted_s=p))
     return pd.DataFrame(rows)
 
@@ -271,7 +284,7 @@ def resnet50(cat) -> pd.DataFrame:
         # configs.yml: the AMP recipes run channels-last (memory_format: nhwc), TF32 / FP32 the NCHW default
         fw = stacks.resolve("dle-convnets", channels_last=r.memory_format == "nhwc")
         p = predict_group(model, tr, row, hw, framework=fw)[0]
-        rows.append(dict(source="resnet50 (DLE)", model="resnet50", gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
+        rows.append(dict(source="resnet50 (DLE)", model="resnet50", **kind(model, hw), gpus=int(r.gpus), tp=1, pp=1, dp=int(r.gpus),
                          mb=int(r.batch_per_gpu), measured_s=gb / r.images_per_s, predicted_s=p))
     return pd.DataFrame(rows)
 
@@ -367,7 +380,7 @@ def bert_dle(cat) -> pd.DataFrame:
                           head_tokens_per_seq=BERT_DLE_MAX_PREDICTIONS.get(seq) if r.task.startswith("pretrain") else None)
         row = pd.DataFrame([dict(tp=1, pp=1, dp=gpus, vpp=1, zero=0, mb=mb, rc=0, sp=False, schedule=0)])
         p = predict_group(model, tr, row, hw, framework=stack)[0]
-        rows.append(dict(source="bert (DLE)", model=f"bert-large/{r.gpu.split('-')[0]}/s{seq}", id=r.id,
+        rows.append(dict(source="bert (DLE)", model=f"bert-large/{r.gpu.split('-')[0]}/s{seq}", id=r.id, **kind(model, hw),
                          stack=stack.name, options="overlap_grad_reduce=off", gpus=gpus, tp=1, pp=1, dp=gpus, mb=mb,
                          measured_s=gb / float(r.sequences_per_s), predicted_s=p))
     return pd.DataFrame(rows)
@@ -513,7 +526,7 @@ def nemo_longseq(cat) -> pd.DataFrame:
     for k in nemo_longseq_cases(cat):
         pred = float(step_time(k.model, k.training, k.layout, k.hw, framework=k.stack)["step_time_s"][0])
         r, c = k.row, k.layout
-        rows.append(dict(source="nemo_longseq", model=f"{k.container}/{r['model']}", id=r["id"], stack=k.stack.name,
+        rows.append(dict(source="nemo_longseq", model=f"{k.container}/{r['model']}", id=r["id"], **kind(k.model, k.hw), stack=k.stack.name,
                          options=f"fp8_recipe={k.stack.fp8_recipe},cp={int(c.cp[0])},attn={k.stack.attn_kernel}",
                          gpus=k.gpus, tp=int(c.tp[0]), pp=int(c.pp[0]), dp=int(c.dp[0]), mb=1,
                          measured_s=k.measured_s, predicted_s=pred))
@@ -601,7 +614,7 @@ def nemo2407_ft(cat, example_tokens: float | None = None) -> pd.DataFrame:
                        rc=RECOMPUTE.code["none"], sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=8,
                        nodes=1)
         pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
-        rows.append(dict(source="nemo2407_ft", model=f"{r.model}/{r.task}", id=r.id, stack=stack.name,
+        rows.append(dict(source="nemo2407_ft", model=f"{r.model}/{r.task}", id=r.id, **kind(model, hw), stack=stack.name,
                          options=f"fp8_recipe={stack.fp8_recipe},mode={task['mode']}", gpus=gpus, tp=tp, pp=pp,
                          dp=dp, mb=int(r.micro_batch),
                          measured_s=gb * seq / (float(r.tokens_per_s_per_gpu) * gpus), predicted_s=pred))
@@ -904,7 +917,7 @@ def pr2_rows(cat, path=None, stack_fn=None) -> pd.DataFrame:
             measured = fl / (r.value * 312e12 * gpus)
         else:  # tflops_per_gpu_reported (OPT): no FLOP definition, README says skip
             measured, scored = float("nan"), False
-        out.append(dict(source=pr2_source(r.id), model=pr2_group(r), id=r.id, stack=stack,
+        out.append(dict(source=pr2_source(r.id), model=pr2_group(r), id=r.id, **kind(case.model, case.hw), stack=stack,
                         options=",".join(f"{k}={v}" for k, v in sorted(options.items())),
                         gpus=gpus, tp=int(c.tp[0]), pp=int(c.pp[0]), dp=int(c.dp[0]), mb=int(c.mb[0]),
                         measured_s=measured, predicted_s=pred, scored=scored))
@@ -1261,7 +1274,7 @@ def open_reports(cat) -> pd.DataFrame:
     for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
         model, tr, c, hw, stack = open_reports_case(cat, r)
         pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
-        out.append(dict(source="open_reports", model=r.id.split("_")[0], id=r.id, stack=r.stack,
+        out.append(dict(source="open_reports", model=r.id.split("_")[0], id=r.id, **kind(model, hw), stack=r.stack,
                         gpus=int(r.num_gpus), tp=int(r.tp), pp=int(r.pp), dp=int(r.dp), mb=int(r.micro_batch),
                         measured_s=OPEN_REPORTS_STEP[r.metric](r), predicted_s=pred))
     return pd.DataFrame(out)
@@ -1858,13 +1871,42 @@ def text_table(tab: pd.DataFrame) -> str:
     return fmt.to_string(index=False)
 
 
+def bands(df: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy bands (planner.model.accuracy.bands_table) of the scored rows."""
+    rows = df.assign(err=(df["predicted_s"] - df["measured_s"]) / df["measured_s"])
+    return accuracy.bands_table(rows[np.isfinite(rows["err"])])
+
+
+def write_bands(df: pd.DataFrame, path=None) -> None:
+    """Write ``bands(df)`` with its provenance (the commit and date it was made at) as ``#`` lines."""
+    import datetime
+    import subprocess
+
+    path = Path(path or accuracy.BANDS_CSV)
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or "unknown"
+    text = (f"# planner step-time error by kind of run: `python benchmarks/validate.py --bands` at commit {head} "
+            f"(plus working-tree changes, if any), {datetime.date.today().isoformat()}\n"
+            "# err = predicted / measured step time - 1 over every scored row of the validation table; each source "
+            "counted as at most accuracy.SOURCE_CAP rows per cut; q10/q50/q90 signed, median_abs absolute; arch/gpu_family '*' = any\n"
+            + bands(df).to_csv(index=False, float_format="%.6f"))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    print(f"wrote {path.relative_to(ROOT)}", file=sys.stderr)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--csv", help="write every row's prediction here")
     ap.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     ap.add_argument("--loso", action="store_true", help="add leave-one-source-out errors (refits FITTED; ~15 runs)")
+    ap.add_argument("--bands", action="store_true",
+                    help=f"rewrite the shipped accuracy bands ({accuracy.BANDS_CSV.relative_to(ROOT)}) from this table")
     args = ap.parse_args(argv)
     df = run_all()
+    if args.bands:
+        write_bands(df)
     tab = error_table(df)
     if args.loso:
         tab = tab.merge(loso(), on="source", how="left")

@@ -253,6 +253,10 @@ class Plan(Record):
     #: the training stack the plan assumes: ``name``, every option's value, and ``searched`` (the
     #: options the job left open that ``recommend`` chose)
     stack: Optional[dict] = None
+    #: how far the step-time model has been on published runs of this kind (planner.model.accuracy.apply_band):
+    #: the runs, the signed-error quantiles and the ranges of step time, hours and cost they imply; None where no
+    #: run of any kind is in the table
+    accuracy: Optional[dict] = None
 
     def to_json(self) -> dict:
         out = super().to_json()

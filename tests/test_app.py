@@ -54,6 +54,9 @@ def test_runs_with_defaults(started):
     rec = wi.search(job, wi.cached_catalog(), None, top=10)
     assert m["GPUs"] == f"{rec['best']['hardware']['gpus']:,}"
     assert rec["best"]["hardware"]["name"] in at.success[0].value
+    # the model's own error on runs of this kind, with the range it implies (planner.model.accuracy)
+    assert any(i.value.startswith("accuracy: on ") and f"{rec['best']['accuracy']['rows']:,} published" in i.value
+               for i in at.info), [i.value for i in at.info]
     assert len(at.get("download_button")) == 1
     # memory, step time, cost vs time, timeline, sensitivity
     assert len(_charts(at)) >= 5

@@ -3,6 +3,8 @@ stays at or below what the model reached when this test was written, plus a smal
 rank correlation does not drop. Numbers reached: README, "Accuracy of the step-time model"."""
 import sys
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from tests.conftest import ROOT
@@ -122,10 +124,34 @@ RHO_MARGIN = 0.02
 
 
 @pytest.fixture(scope="module")
-def table():
+def rows():
     import validate
 
-    return validate.error_table(validate.run_all()).set_index("source")
+    return validate.run_all()
+
+
+@pytest.fixture(scope="module")
+def table(rows):
+    import validate
+
+    return validate.error_table(rows).set_index("source")
+
+
+def test_shipped_accuracy_bands_are_the_validation_table(rows):
+    """planner/model/data/accuracy_bands.csv (what estimate / recommend / report print as the likely range) is the
+    current validation table cut by kind of run: a change to the model or the data that moves it fails here until
+    `python benchmarks/validate.py --bands` rewrites it."""
+    import validate
+    from planner.model import accuracy
+
+    assert set(validate.KIND_COLUMNS) <= set(rows.columns) and rows[list(validate.KIND_COLUMNS)].notna().all().all()
+    fresh = validate.bands(rows).set_index(["arch", "gpu_family"])
+    shipped = pd.read_csv(accuracy.BANDS_CSV, comment="#", keep_default_na=False).set_index(["arch", "gpu_family"])
+    assert list(fresh.index) == list(shipped.index)
+    assert (fresh["rows"] == shipped["rows"]).all() and (fresh["source_names"] == shipped["source_names"]).all()
+    for c in ("q10", "q50", "q90", "median_abs"):
+        np.testing.assert_allclose(fresh[c].to_numpy(), shipped[c].to_numpy(), atol=2e-6, err_msg=c)
+    assert shipped.loc[("*", "*"), "rows"] == int(np.isfinite(rows["predicted_s"] / rows["measured_s"]).sum())
 
 
 @pytest.mark.parametrize("source", sorted(REACHED))

@@ -36,7 +36,7 @@ from planner.search.rank import cost_of, hours_of
 from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.terminal import checkpoint_line
+from planner.present.terminal import accuracy_line, checkpoint_line
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -246,6 +246,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"]).split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
+          *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, fmt_rate(cost["usd_per_million_tokens"]) if cost.get("usd_per_million_tokens") else "-"],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
@@ -400,6 +401,15 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"({fmt_time(cf['expected_hours'] * 3600)} expected)"
                      + (": " + " and ".join(over) + " (the search checked the uninterrupted time and cost)" if over else "")
                      + ".")
+    acc = best.get("accuracy")
+    if acc:  # the step-time model's error on published runs of this kind: the range a budget should allow for
+        hi_h, hi_c = acc["hours_range"][1], (acc["cost_usd_range"] or [None, None])[1]
+        over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
+                if con.deadline_hours is not None and hi_h > con.deadline_hours else []) + (
+               [f"over the {fmt_usd(con.budget_usd)} budget"] if con.budget_usd is not None and hi_c and hi_c > con.budget_usd
+               else [])
+        risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1]
+                     + (". At the slow end the run would be " + " and ".join(over) if over else "") + ".")
     for a in best.get("advice", []):
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
@@ -609,6 +619,13 @@ def _memory_line(mem: dict) -> str:
     return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB HBM, "
             f"{mem['headroom']:.0%} headroom; context, NCCL buffers and fragmentation counted in the total); "
             f"margin {mem['margin'] / GiB:.1f} GiB")
+
+
+def _accuracy_cell(a: dict) -> str:
+    """The time and cost a real run like the plan has taken (``Plan.accuracy``), in one table cell."""
+    h, c = a["hours_range"], a["cost_usd_range"]
+    return (f"{fmt_time(h[0] * 3600)} to {fmt_time(h[1] * 3600)}" + (f", {fmt_usd(c[0])} to {fmt_usd(c[1])}" if c else "")
+            + f" (10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']}; Risks)")
 
 
 def _spot_risk_line(r: dict) -> str:

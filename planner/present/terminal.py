@@ -82,6 +82,8 @@ def render_estimate(con: Console, res: dict) -> None:
         con.print(esc(spot_line(risk)), highlight=False)
     if res["cost"].get("checkpoint_failures"):
         con.print(esc(checkpoint_line(res["cost"]["checkpoint_failures"])), highlight=False)
+    if res.get("accuracy"):
+        con.print(esc(accuracy_line(res["accuracy"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
     for a in res.get("advice", []):
         con.print(f"[yellow]advice:[/] {esc(a)}")
@@ -145,6 +147,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(spot_line(risk)), highlight=False)
     if best["cost"].get("checkpoint_failures"):
         con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"])), highlight=False)
+    if best.get("accuracy"):
+        con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
     for a in best.get("advice", []):
@@ -233,6 +237,19 @@ def spot_line(risk: dict) -> str:
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
             f"per node-day from {risk['source']}")
+
+
+def accuracy_line(a: dict) -> str:
+    """One line: how far the step-time model has been on published runs of this kind (``Plan.accuracy``)
+    and the step time, training time and cost a real run like this has fallen in."""
+    def pct(x):
+        return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
+    st, hr, cu = a["step_time_s_range"], a["hours_range"], a["cost_usd_range"]
+    return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} sources) predicted step times ran "
+            f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
+            f"{a['median_signed_err']:+.0%}): a real run like this takes {st[0]:,.3g} to {st[1]:,.3g} s per step, "
+            f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}"
+            + (f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu else "") + f"; {a['basis']}")
 
 
 def checkpoint_line(o: dict) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from planner.errors import InputError
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
-from planner.model import offload, stack_rules
+from planner.model import accuracy, offload, stack_rules
 from planner.model.cost import cost_summary
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
@@ -95,6 +95,20 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     return replace(plan, cost=replace(c, checkpoint_failures=o))
 
 
+def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
+    """The plan with the step-time model's error on published runs of its kind (``Plan.accuracy``:
+    planner.model.accuracy): the range of step time, hours and cost real runs like it have fallen in,
+    at the price the plan is quoted at (a spot plan: its expected spot cost and hours)."""
+    if job.model is None:
+        return plan
+    band = accuracy.band_for(job.model, plan.hardware.gpu)
+    if band is None:
+        return plan
+    spot = bool(job.constraints.spot)
+    return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
+                                                      plan.cost.price(spot)))
+
+
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
     out, each noted), evaluated."""
@@ -117,7 +131,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     spot_model = spot_model_for(job)
     if spot_model is not None:  # a spot job: the expected cost with interruptions, as recommend ranks the same plan
         out = with_spot_risk(out, hw, spot_model)
-    out = with_checkpoint_failures(out, job)
+    out = with_accuracy(with_checkpoint_failures(out, job), job)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),),
                   inputs=inputs_provenance(hw, job))
     return out
@@ -133,10 +147,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
     rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
     if not (simulate and job.data is not None):
-        ranked = tuple(with_checkpoint_failures(p, job) for p in rec.ranked)
-        return replace(rec, ranked=ranked, best=with_checkpoint_failures(rec.best, job))
+        ranked = tuple(with_accuracy(with_checkpoint_failures(p, job), job) for p in rec.ranked)
+        return replace(rec, ranked=ranked, best=with_accuracy(with_checkpoint_failures(rec.best, job), job))
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
-    ranked = [with_checkpoint_failures(p, job) for p in ranked]
+    ranked = [with_accuracy(with_checkpoint_failures(p, job), job) for p in ranked]
     if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
         note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
                                            "simulator's re-check of the shown plans") if x)

@@ -1,0 +1,96 @@
+"""The step-time model's error on published runs of a plan's kind (planner.model.accuracy): how a plan is
+classified, which cut of the validation table it takes, and the range it turns into. That the shipped table is
+the current validation table: tests/test_validation.py::test_shipped_accuracy_bands_are_the_validation_table."""
+import json
+from types import SimpleNamespace as NS
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from planner.model import accuracy
+from planner.model.accuracy import Band, _wquantile, apply_band, band_for, bands_table, run_kind
+from tests.conftest import ROOT
+
+
+def band(arch, fam, rows, q10=-0.2, q50=-0.05, q90=0.1):
+    return Band(arch, fam, rows, 1, q10, q50, q90, abs(q50), ("s",))
+
+
+DENSE = NS(family="decoder", moe=None, hybrid_pattern=None)
+MOE = NS(family="moe", moe=object(), hybrid_pattern=None)
+HYBRID = NS(family="moe", moe=object(), hybrid_pattern="M*M-")
+CNN = NS(family="generic", moe=None, hybrid_pattern=None)
+
+
+def test_run_kind_by_architecture_and_generation():
+    assert run_kind(DENSE, "A100-SXM-80GB") == {"arch": "dense", "gpu_family": "Ampere"}
+    assert run_kind(HYBRID, "GB300-B300") == {"arch": "hybrid", "gpu_family": "Blackwell"}  # hybrid before MoE
+    assert run_kind(MOE, "H800-SXM-80GB")["gpu_family"] == "Hopper"  # an export SKU takes its die's generation
+    assert run_kind(CNN, "MI300X-192GB") == {"arch": "generic", "gpu_family": "AMD Instinct"}
+    assert run_kind(DENSE, "L4-24GB")["gpu_family"] == "other"
+
+
+def test_band_falls_back_to_coarser_cuts():
+    bands = (band("moe", "Hopper", accuracy.MIN_ROWS - 1, q50=-0.9), band("moe", "*", 40, q50=-0.3),
+             band("dense", "Hopper", 100, q50=0.01), band("*", "*", 500, q50=0.0))
+    assert band_for(DENSE, "H100-SXM-80GB", bands).q50 == 0.01  # specific cut, enough rows
+    assert band_for(MOE, "H100-SXM-80GB", bands).q50 == -0.3  # too few MoE Hopper rows: MoE on any GPU
+    assert band_for(CNN, "A100-SXM-80GB", bands).q50 == 0.0  # no generic cut: every run
+    assert band_for(CNN, "A100-SXM-80GB", (band("moe", "*", 40),)) is None
+
+
+def test_range_inverts_the_signed_error():
+    """err = predicted / measured - 1, so a real run takes predicted / (1 + err): a model 20% fast (err -0.2) means
+    the real step is 1.25x the prediction; 10% slow (err +0.1) means 1/1.1 of it."""
+    a = apply_band(band("dense", "Hopper", 100, q10=-0.2, q90=0.1), 10.0, 100.0, 1000.0)
+    assert a["step_time_s_range"] == pytest.approx([10 / 1.1, 10 / 0.8])
+    assert a["hours_range"] == pytest.approx([100 / 1.1, 125.0]) and a["cost_usd_range"] == pytest.approx([1000 / 1.1, 1250.0])
+    assert apply_band(band("dense", "Hopper", 100), 1.0, 1.0, None)["cost_usd_range"] is None
+
+
+def test_weighted_quantile():
+    x = np.array([3.0, 1.0, 2.0])
+    assert _wquantile(x, np.ones(3), 0.5) == 2.0
+    # one row weighted as much as the other two together pulls the median to it
+    assert _wquantile(np.array([0.0, 0.0, 10.0]), np.array([1.0, 1.0, 2.0]), 0.6) > 5.0
+
+
+def test_sources_capped_so_one_big_source_does_not_decide():
+    """A source counts at most SOURCE_CAP rows: 1,000 rows at -0.5 against 100 rows at +0.1 from two other sources
+    give a median between them, not -0.5 (and, unweighted, it would be -0.5)."""
+    rows = pd.DataFrame({"source": ["big"] * 1000 + ["a"] * 50 + ["b"] * 50, "arch": "dense",
+                         "gpu_family": "Hopper", "err": [-0.5] * 1000 + [0.1] * 100})
+    t = bands_table(rows).set_index(["arch", "gpu_family"])
+    assert t.loc[("dense", "Hopper"), "rows"] == 1100 and t.loc[("dense", "Hopper"), "sources"] == 3
+    assert t.loc[("dense", "Hopper"), "q50"] > 0.0 and np.median(rows["err"]) == -0.5
+    assert t.loc[("*", "*"), "q50"] == t.loc[("dense", "Hopper"), "q50"]
+
+
+def test_shipped_bands_have_provenance_and_every_level():
+    text = accuracy.BANDS_CSV.read_text()
+    assert text.startswith("# ") and "benchmarks/validate.py --bands" in text.splitlines()[0]
+    bands = accuracy.load_bands()
+    assert any(b.arch == "*" and b.gpu_family == "*" for b in bands)
+    assert all(b.q10 <= b.q50 <= b.q90 and b.rows >= 1 for b in bands)
+
+
+def test_estimate_prints_and_returns_the_range(cli):
+    code, out, _ = cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml", "--json")
+    assert code == 0
+    plan = json.loads(out)
+    a = plan["accuracy"]
+    b = band_for(NS(family="decoder", moe=None, hybrid_pattern=None), plan["hardware"]["gpu"])
+    assert a["rows"] == b.rows and a["p10_signed_err"] == b.q10
+    assert a["step_time_s_range"] == pytest.approx([plan["step_time_s"] / (1 + b.q90), plan["step_time_s"] / (1 + b.q10)])
+    assert a["cost_usd_range"][1] == pytest.approx(plan["cost"]["cost_ondemand_usd"] / (1 + b.q10))
+    code, text, _ = cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml")
+    assert "accuracy: on " in text and "runs it has not seen have missed by more" in " ".join(text.split())
+
+
+def test_report_names_the_likely_range(cli, tmp_path):
+    out = tmp_path / "r.md"
+    code, _, err = cli("report", ROOT / "examples" / "llama2-13b-budget.yaml", "-o", out, "--no-simulate")
+    assert code == 0, err
+    md = out.read_text()
+    assert "likely range (model error)" in md and "- Model error: on " in md
