@@ -30,6 +30,11 @@ gpu_memory_utilization default), and the engine's documented scheduler defaults 
 The workload is the row's: ``num_prompts`` requests of ``input_len`` + ``output_len`` tokens
 arriving together.
 
+Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
+(Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
+Llama-3.1-8B on one H100 at batch 1-16, 256 + 32 tokens — simulated the same way and printed with
+the int4 / bf16 latency ratio; they are not part of the fit (the engine parameters are bf16/fp8 ones).
+
 Run: ``python benchmarks/validate_serving.py [--csv out.csv]``. Prints one line per row and, per
 source, the median and p90 absolute percentage error of throughput (requests/s), of the p50
 latencies (TTFT, TPOT and E2E p50 pooled, where published) and of the p99 latencies (same);
@@ -58,6 +63,7 @@ from planner.workloads.serving import IterationModel, replica_spec  # noqa: E402
 from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"
+INT4 = ROOT / "benchmarks" / "data" / "serving_int4.csv"
 PARTS = ROOT / "benchmarks" / "data" / "parts" / "serving.csv"
 
 #: parts-table model names the planner can express (presets); the rest are skipped (see PARTS_SKIPPED)
@@ -388,6 +394,23 @@ def evaluate(rows: list[dict], effs: dict | None = None, show: bool = True) -> l
     return out
 
 
+def int4_check(show: bool = True) -> list[dict]:
+    """Simulate the int4 / bf16 pairs of serving_int4.csv; print each row and, per batch, the
+    published and predicted int4 / bf16 latency ratio."""
+    rows = list(csv.DictReader(INT4.open()))
+    out = evaluate(rows, show=show)
+    if show:
+        summarise(out, "weight-only int4 rows and their bf16 baselines (not fitted), absolute % error")
+        by = {(r["precision"], r["num_prompts"]): r for r in out}
+        print(f"\n{'batch':>5}  {'int4/bf16 E2E published':>24}  {'predicted':>9}")
+        for (prec, n), r in by.items():
+            if prec == "int4" and ("bf16", n) in by:
+                b = by[("bf16", n)]
+                print(f"{n:>5}  {float(r['e2e_p50_ms']) / float(b['e2e_p50_ms']):>24.3f}  "
+                      f"{r['pred_e2e_p50_ms'] / b['pred_e2e_p50_ms']:>9.3f}")
+    return out
+
+
 def _fmt(effs: dict) -> str:
     return "; ".join(f"{e}: hbm {v.hbm:.3f}, host {v.host_s * 1e3:.2f} ms, fp8 {v.fp8:.2f}x, compute {v.compute:.2f}"
                      for e, v in effs.items()) + \
@@ -399,7 +422,12 @@ def main(argv=None):
     ap.add_argument("--csv", type=Path, help="write per-row predictions and errors here")
     ap.add_argument("--fit", action="store_true", help="fit the engine parameters on all sources and "
                     "leave-one-source-out; print the in-sample and LOSO error tables")
+    ap.add_argument("--int4", action="store_true", help="only the weight-only int4 rows (serving_int4.csv) "
+                    "and their bf16 baselines, with the int4 / bf16 ratios")
     args = ap.parse_args(argv)
+    if args.int4:
+        int4_check()
+        return
     rows = load_rows()
     t0 = time.perf_counter()
     if args.fit:

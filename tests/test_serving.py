@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 
 from planner.errors import InfeasibleError, InputError
+from planner.model.serving_efficiency import ENGINES
 from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
-from planner.workloads.serving import (WEIGHT_BYTES, ServeTarget, SimSettings, _llm_iteration, _sim_config,
-                                       _workload, kv_bytes_per_token, latency_vs_qps, llm_option, plan_serving)
+from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget, SimSettings, _llm_iteration,
+                                       _sim_config, _workload, int4_params, kv_bytes_per_token, latency_vs_qps,
+                                       llm_option, plan_serving, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
@@ -65,8 +67,87 @@ def test_quantisation_changes_batch_that_fits():
         hw = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
         rows[prec] = llm_option(job.model, job.serving, hw, 2, ServeTarget(None, None, None))
     assert rows["bf16"]["batch_memory_limit"] < rows["fp8"]["batch_memory_limit"] < rows["int4"]["batch_memory_limit"]
-    n = count_params(_job({"p99_latency_ms": 1}).model).total
-    assert rows["int4"]["weights_gib_per_gpu"] == pytest.approx(n * WEIGHT_BYTES["int4"] / 2 / 2**30)
+    m = _job({"p99_latency_ms": 1}).model
+    assert rows["int4"]["weights_gib_per_gpu"] == pytest.approx(weight_bytes(m, "int4") / 2 / 2**30)
+    assert rows["fp8"]["weights_gib_per_gpu"] == pytest.approx(count_params(m).total * WEIGHT_BYTES["fp8"] / 2 / 2**30)
+
+
+def test_int4_quantises_block_linears_only():
+    """AWQ / GPTQ (as vLLM, AutoAWQ and GPTQModel load them) keep the embedding table, the LM head
+    and the norms in 16 bits; only the transformer blocks' linear weights are 4-bit (+ an fp16
+    scale and a 4-bit zero per 128). Llama-3-70B: 2.1 B embedding + head parameters at 2 B, not
+    0.52 B: ~3.1 GB more than 4 bits for everything."""
+    m = _job({"p99_latency_ms": 1}).model
+    pc = count_params(m)
+    assert WEIGHT_BYTES["int4"] == pytest.approx(0.5 + 2 / 128 + 0.5 / 128)  # qweight + fp16 scale + 4-bit zero
+    q, keep = int4_params(m)
+    assert q + keep == pc.total
+    assert keep == pc.embedding + pc.lm_head + pc.final_norm + 80 * 2 * 8192  # + 2 RMSNorms per layer
+    want = q * WEIGHT_BYTES["int4"] + (pc.embedding + pc.lm_head) * 2.0
+    assert weight_bytes(m, "int4") == pytest.approx(want, rel=1e-4)
+    assert weight_bytes(m, "int4") - pc.total * WEIGHT_BYTES["int4"] > 3.0e9
+    # tied embedding: the one table is counted once, in 16 bits
+    tied = _job({"p99_latency_ms": 1}, model="qwen2.5-0.5b").model
+    pt = count_params(tied)
+    assert pt.lm_head == 0 and int4_params(tied)[1] == pytest.approx(pt.embedding, rel=0.01)
+    # MoE: the experts are 4-bit, the router stays 16-bit; the iteration model reads the same bytes
+    moe = _job({"p99_latency_ms": 1}, model="mixtral-8x7b").model
+    pm = count_params(moe)
+    assert int4_params(moe)[1] > pm.embedding + pm.lm_head + 32 * 4096 * 8
+    hw = option_from_cluster(ClusterSpec(instance="aws:p4de.24xlarge"))
+    im = IterationModel.build(moe, hw, 2, "int4", "bf16")
+    all_experts = im.dense_bytes + im.moe_layers * im.experts * im.expert_bytes
+    assert all_experts == pytest.approx(weight_bytes(moe, "int4") / 2)
+    assert im.expert_bytes == pytest.approx(pm.expert * WEIGHT_BYTES["int4"] / 2)
+
+
+def test_int4_decode_is_memory_bound_at_small_batch():
+    """Weight-only int4 GEMMs (Marlin: the batch in 16-row blocks, ``ceildiv(prob_m, 16)``) stream
+    the 4-bit weights at small batch: Llama-3-70B int4 on one A100 decodes at batch 1 in ~
+    (int4 weights + 16-bit embedding/head + KV) / achieved HBM bandwidth, not at the 64-row-padded
+    bf16 GEMM rate (it came out compute-bound at 50.5 ms). Memory-bound up to batch 16, where
+    Marlin keeps its near-ideal speed-up (README: "close to ideal (4x) speedups up to batchsizes
+    of 16-32")."""
+    job = _job({"p99_latency_ms": 1000, "precision": "int4", "prompt_tokens": 1024, "output_tokens": 256})
+    m, s = job.model, job.serving
+    hw = option_from_cluster(ClusterSpec(instance="aws:p4de.24xlarge"))
+    im = IterationModel.build(m, hw, 1, "int4", "bf16")
+    assert im.tile_rows == 16 and IterationModel.build(m, hw, 1, "bf16", "bf16").tile_rows == 64
+    ctx = 1024 + 128
+    one = im.parts(decode_seqs=1, decode_ctx=ctx)
+    assert one["memory"] > 2 * one["compute"]
+    assert hw.gpu.name == "A100-SXM-80GB" and im.bytes_rate == pytest.approx(hw.gpu.hbm_bw * ENGINES["vllm"].hbm)
+    ideal = (weight_bytes(m, "int4") + kv_bytes_per_token(m, "bf16") * ctx) / im.bytes_rate
+    assert one["memory"] == pytest.approx(ideal)
+    overhead = one["comm"] + one["kernels"] + one["host"]
+    assert float(one["step"]) == pytest.approx(ideal + overhead)
+    assert 25e-3 < float(one["step"]) < 40e-3  # ~ 39.8 GB / (2.04 TB/s x 0.618) + gaps
+    row = llm_option(m, s, hw, 1, ServeTarget(None, None, None))
+    assert row["tpot_batch1_ms"] == pytest.approx(float(_llm_iteration(m, s, hw, 1, np.array([1.0]))["step"][0]) * 1e3)
+    assert row["tpot_batch1_ms"] < 40
+    sixteen = im.parts(decode_seqs=16, decode_ctx=16 * ctx)
+    assert sixteen["memory"] > sixteen["compute"]
+    # a W8A8 fp8 GEMM on a GPU with fp8 units keeps the 64-row tile; fp8 on an A100 is weight-only (Marlin)
+    h100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
+    assert IterationModel.build(m, h100, 1, "fp8", "bf16").tile_rows == 64
+    assert IterationModel.build(m, hw, 1, "fp8", "bf16").tile_rows == 16
+
+
+def test_int4_against_published_marlin_latency():
+    """vLLM PR #23197 (benchmarks/data/serving_int4.csv): Llama-3.1-8B on one H100, benchmark_latency
+    256 + 32 tokens, bf16 vs int4 through Marlin kernels (LM head in bf16) at batch 1-16. Simulated
+    as validate_serving.py does. With int4 counted right (16-bit head, 16-row tiles) the int4
+    errors are -17 / -20 / -10 / +2 %; counting the head as int4 they were -27 / -28 / -18 / -6 %.
+    The model is still too fast at batch 1-4 (the bf16 rows are 18-26% slow): Marlin reaches less
+    of the H100's bandwidth than bf16 GEMV at batch 1, which is not modelled."""
+    from benchmarks.validate_serving import int4_check
+    out = {(r["precision"], int(r["num_prompts"])): r for r in int4_check(show=False)}
+    assert {b for p, b in out if p == "int4"} == {1, 4, 8, 16}
+    for b in (1, 4, 8, 16):
+        i4, bf = out[("int4", b)], out[("bf16", b)]
+        assert "pull/23197" in i4["url"] and i4["err_e2e_p50_ms"] is not None
+        assert i4["err_e2e_p50_ms"] < 0.22
+        assert i4["pred_e2e_p50_ms"] < bf["pred_e2e_p50_ms"]  # int4 faster at small batch, as published
 
 
 def test_latency_grows_with_batch_and_tighter_target_needs_more_gpus():

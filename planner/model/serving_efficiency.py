@@ -10,7 +10,8 @@ per-GPU-class priors; the engine parameters here scale on top of them.
 Per step (one forward pass of the running batch; ``n`` = tokens in the step, ``c`` = attention
 (query, key) pairs):
 
-* GEMMs: ``lin x ceil(n / TILE_ROWS) x TILE_ROWS / (peak_bf16 x fp8 x gemm_max x compute)`` — ``fp8`` is the
+* GEMMs: ``lin x ceil(n / TILE_ROWS) x TILE_ROWS / (peak_bf16 x fp8 x gemm_max x compute)`` (16-row
+  tiles, :data:`WEIGHT_ONLY_TILE_ROWS`, for the weight-only int4 / Marlin kernels) — ``fp8`` is the
   engine's reachable FP8-over-BF16 GEMM speed-up (1 for bf16 weights); the ``(n + n_half)/n``
   factor is the small-M efficiency loss of tile/wave quantisation (a GEMM with ``n`` rows reaches
   ``n / (n + n_half)`` of its large-M rate — the saturating form of Efficiency.gemm_util);
@@ -49,6 +50,16 @@ class ServingEfficiency:
 #: Matrix Multiply-Accumulate", shapes m64nNk16); cuBLAS/CUTLASS tiles are whole multiples of it.
 #: Used for every GPU (an approximation for Ampere/Ada, whose CTA tiles are 64-256 rows too).
 TILE_ROWS = 64
+
+#: GEMM row tile of the weight-only (W4A16 int4, and W8A16 fp8 on a GPU without fp8 units) kernels:
+#: 16. Marlin (Frantar & Alistarh 2024, github.com/IST-DASLab/marlin ``marlin/marlin_cuda_kernel.cu``
+#: ``marlin_cuda``: ``tot_m_blocks = ceildiv(prob_m, 16)``, launched as 1-4 ``thread_m_blocks`` of
+#: 16 rows, tensor-core ``mma.m16n8k16``) pads the batch to whole 16-row blocks; vLLM runs AWQ and
+#: GPTQ checkpoints through it (``awq_marlin`` / ``gptq_marlin``, ``GPTQ_MARLIN_TILE = 16``) and
+#: so does its FP8 path on Ampere. At small batch the GEMM then streams the 4-bit weights at
+#: near HBM bandwidth — the Marlin README's "close to ideal (4x) speedups up to batchsizes of 16-32"
+#: (3.87x with the group scales) — instead of paying for 64 padded rows of bf16 math.
+WEIGHT_ONLY_TILE_ROWS = 16
 
 _ZERO_FP8 = ("prior: 1.39, torchao float8 Linear speed-up at 4096x8192x16384 on H100 "
              "(benchmarks/data/parts/fp8_gemm.csv); not identifiable: no bf16 and fp8 rows of this engine together")

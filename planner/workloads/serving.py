@@ -13,7 +13,7 @@ to LLM inference in "LLM Inference Unveiled: Survey and Roofline Model Insights"
 and a GPU-side gap per kernel (CUDA graphs remove host launch cost in decode), at the GPU class's
 priors times the serving engine's efficiency (``serving.engine``; planner/model/serving_efficiency.py:
 achieved HBM fraction, prefill compute factor, reachable FP8 speed-up, host time per step, GEMM rows
-in 64-row tiles):
+in 64-row tiles, 16-row for the weight-only int4 kernels):
 
 * decode: each of the B sequences adds one token: FLOPs = 2 x weights-per-token FLOPs + the
   attention core over its context (4 x ctx x q_dim per layer); bytes = the weights once (MoE: only
@@ -25,10 +25,14 @@ in 64-row tiles):
 KV cache per token (NVIDIA, "Mastering LLM Techniques: Inference Optimization", 2023):
 ``2 (K and V) x layers x kv_heads x head_dim x bytes`` — GQA-aware; with tp > kv_heads each GPU
 keeps one whole KV head (vLLM replicates KV heads). Weights: params x bytes of the quantisation
-(bf16 2, fp8/int8 1, int4 0.5 + one fp16 scale per group of 128 — GPTQ/AWQ's default group).
+(bf16 2, fp8/int8 1); int4 (AWQ / GPTQ) stores only the transformer blocks' linear weights in 4
+bits (+ an fp16 scale and a 4-bit zero per group of 128) and keeps the embedding table, the LM
+head and the norms in 16 bits (``weight_bytes``, ``int4_params``).
 GEMMs run at the bf16 peak x the engine's reachable FP8 speed-up for W8A8 fp8/int8 (not the
 catalog's 2x); int4 is weight-only (W4A16: bf16 math, 4-bit
-reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere).
+reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere); weight-only
+GEMMs pad the batch to 16-row tiles (Marlin's), not 64 (serving_efficiency.WEIGHT_ONLY_TILE_ROWS),
+so a small-batch int4 decode is memory-bound, as Marlin measures it.
 
 **Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
 (prompt + output/2) plus its prefill share — the slowest steady-state iteration, an upper bound used
@@ -57,17 +61,29 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
-from planner.model.serving_efficiency import TILE_ROWS, ServingEfficiency, engine_efficiency
+from planner.model.serving_efficiency import TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency, engine_efficiency
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
-from planner.spec.params import count_params
+from planner.spec.params import _norm, count_params
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
                                        make_workload, simulate_serving)
 from hardware_catalog import load_catalog
 
 GiB = 2**30
-#: bytes per weight by quantisation; int4 adds one fp16 scale per 128 weights (GPTQ/AWQ group size)
-WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 + 2.0 / 128}
+#: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
+#: of AutoAWQ (``q_group_size=128``) and GPTQModel / AutoGPTQ (``group_size=128``)
+INT4_GROUP = 128
+#: bytes per weight by quantisation. int4 (W4A16, AWQ layout as vLLM loads it,
+#: vllm/model_executor/layers/quantization/awq.py ``AWQLinearMethod.create_weights``): ``qweight``
+#: 8 weights per int32 (0.5 B), ``scales`` one fp16 per (group of 128 inputs, output) (2/128 B) and
+#: ``qzeros`` one 4-bit zero per (group, output) packed 8 per int32 (0.5/128 B): 0.5195 B. GPTQ
+#: with symmetric quantisation under Marlin keeps no zeros (0.5156 B, 0.8% less). int4 applies to
+#: the transformer blocks' linear weights only (``INT4_KEEPS_16BIT``).
+WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0,
+                "int4": 0.5 + (2.0 + 0.5) / INT4_GROUP}
+#: precisions that quantise only the transformer blocks' linear weights and keep the rest in 16 bits
+INT4_KEEPS_16BIT = frozenset({"int4"})
+BYTES_16BIT = 2.0
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 #: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
 COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
@@ -117,7 +133,41 @@ def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
     return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
 
 
+def int4_params(m) -> tuple[float, float]:
+    """(parameters an int4 AWQ / GPTQ checkpoint stores in 4 bits, parameters it keeps in 16 bits).
+
+    Quantised: the linear layers of the transformer blocks (attention projections, MLPs, MoE
+    experts). Kept in 16 bits: the token embedding table, the LM head (none of its own when tied
+    to the embedding: counted once), the final and per-layer norms, and the MoE router.
+    Sources: vLLM ``AWQConfig.get_quant_method`` / ``AWQMarlinConfig`` quantise ``LinearBase`` and
+    ``FusedMoE`` layers only — ``VocabParallelEmbedding`` and ``ParallelLMHead`` are not
+    ``LinearBase`` and load unquantised, and GPTQ's LM head only with ``lm_head: true`` in the
+    checkpoint's quantize_config (vllm/model_executor/layers/quantization/awq.py, gptq.py,
+    utils/gptq_utils.py ``get_linear_quant_method``); AutoAWQ quantises the named linears of each
+    decoder block (``get_named_linears`` over ``get_model_layers``; ``modules_to_not_convert``
+    leaves Mixtral's ``gate`` router) and GPTQModel the modules of its ``layers_node`` blocks, the
+    LM head only on request; vLLM's Mixtral builds its router with ``quant_config=None``. Biases
+    and q/k norms (< 0.01% of a layer) are counted with the 4-bit part.
+
+    >>> from planner.spec import load_job_dict
+    >>> q, keep = int4_params(load_job_dict({"model": {"preset": "llama3-70b"}}).model)
+    >>> round(keep / 1e9, 2)  # 2 x 128,256 x 8,192 (embedding + untied head) + norms
+    2.1
+    """
+    pc = count_params(m)
+    norms = m.layers * max(m.layer_norms, 1) * _norm(m)
+    router = pc.n_moe_layers * m.hidden * m.moe.experts if m.moe is not None else 0
+    keep = pc.embedding + pc.lm_head + pc.final_norm + norms + router
+    return float(pc.total - keep), float(keep)
+
+
 def weight_bytes(m, precision: str) -> float:
+    """Bytes of the model's weights in ``precision``: params x WEIGHT_BYTES, except int4, whose
+    4-bit bytes cover only the transformer blocks' linear weights (``int4_params``) and the rest
+    stays 16-bit."""
+    if precision in INT4_KEEPS_16BIT and m.is_transformer:
+        q, keep = int4_params(m)
+        return q * WEIGHT_BYTES[precision] + keep * BYTES_16BIT
     return count_params(m).total * WEIGHT_BYTES[precision]
 
 
@@ -190,9 +240,11 @@ class IterationModel:
             peak = bf16 * min(se.fp8, peak / bf16)
         e = m.moe
         expert_total = pc.n_moe_layers * pc.expert * e.experts if e is not None else 0.0
+        # weight-only kernels (int4; fp8 with no fp8 units) pad the batch to Marlin's 16-row tiles
+        weight_only = precision not in ("bf16", "fp16") and dtype in ("bf16", "fp16")
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
-                   dense_bytes=(pc.total - expert_total) * wb / tp,
+                   dense_bytes=(weight_bytes(m, precision) - expert_total * wb) / tp,
                    expert_bytes=(pc.expert * wb / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
@@ -200,7 +252,8 @@ class IterationModel:
                    bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
                    layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
-                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute, tile_rows=TILE_ROWS, host_s=se.host_s)
+                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute,
+                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -812,7 +865,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
-        weights_gib=pc.total * WEIGHT_BYTES[s.precision] / GiB,
+        weights_gib=weight_bytes(m, s.precision) / GiB,
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
         targets=ServingTargets(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
                                qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
