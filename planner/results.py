@@ -288,6 +288,9 @@ class Recommendation(Record):
     #: ``training.framework: auto``: each stack searched, its best plan against the chosen one, or why it
     #: has none (planner.search.rank.stack_comparison); absent from the JSON when the job names its stack
     stacks: tuple[dict, ...] = ()
+    #: what the ranked cost (the table's ``cost``, the ``--by`` / ``--scaling`` / ``compare`` rows' ``cost``) is
+    #: priced at: "on-demand", "spot" or "cluster.price_usd_hr" (planner.search.rank.PRICE_BASES)
+    price_basis: str = "on-demand"
 
     _not_json = ("table",)
 
