@@ -3,8 +3,11 @@ all-to-all and send/recv over message sizes, NCCL on GPUs and gloo on CPU.
 
 Entry points:
 
-* ``torchrun --nproc_per_node=N -m calibration.collectives [--sizes ...] [-o rows.json]`` — any
-  topology torchrun can launch, including several nodes (``--nnodes``); rank 0 writes the rows;
+* ``torchrun --nproc_per_node=N -m calibration.collectives [--sizes ...] [-o rows.json [--force]]`` — any
+  topology torchrun can launch, including several nodes (``--nnodes``); rank 0 writes the rows by the
+  output rules of ``planner.outputs`` (a new file, or an existing one replaced only with ``--force``;
+  a temporary file renamed into place); a bad ``-o`` or ``--sizes`` is one line ``error: <field>: ...``
+  and exit 2 on every rank, before the process group starts;
 * ``run_local(nproc, device, sizes)`` — what ``run_calibration`` uses: spawns ``nproc`` local
   processes (``torch.multiprocessing``) and returns the rows.
 
@@ -150,22 +153,55 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m calibration.collectives")
     ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     ap.add_argument("--sizes", default="", help="comma-separated byte counts (default 4 KiB .. 256 MiB)")
-    ap.add_argument("-o", "--out", default="collectives.json")
+    ap.add_argument("-o", "--out", default="collectives.json", help="where rank 0 writes the rows (a new file)")
+    ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")
     a = ap.parse_args(argv)
+    from planner.errors import InputError
+    from planner.outputs import output_target, write_text
+    from planner.present.safe import clean_line
+
+    try:  # every rank checks (the same answer on each): none starts the process group to wait for a rank that quit
+        output_target(a.out, "--out", force=a.force)
+        sizes = _sizes(a.sizes)
+    except InputError as e:
+        print(f"error: {clean_line(e)}", file=sys.stderr)
+        return 2
     device = "cuda" if a.device == "auto" and torch.cuda.is_available() else ("cpu" if a.device == "auto" else a.device)
-    sizes = [int(x) for x in a.sizes.split(",") if x] or [1 << p for p in range(12, 29, 2)]
     backend = _init(device)
     world = dist.get_world_size()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
     rows = measure(sizes, device)
+    code = 0
     if dist.get_rank() == 0:
-        with open(a.out, "w") as fh:
-            json.dump(dict(backend=backend, world_size=world, nodes=max(1, world // local), device=device,
-                           rows=rows), fh, indent=1)
         for r in rows:
             print(f"{r['op']:>15} {r['bytes']:>11} B  {r['seconds'] * 1e6:10.1f} us  busbw {r['busbw'] / 1e9:8.2f} GB/s")
+        try:
+            write_text(a.out, json.dumps(dict(backend=backend, world_size=world, nodes=max(1, world // local),
+                                              device=device, rows=rows), indent=1), "--out", a.force)
+        except InputError as e:  # the path changed while measuring (made by someone else, its folder removed, disk full)
+            print(f"error: {clean_line(e)}", file=sys.stderr)
+            code = 2
     dist.destroy_process_group()
-    return 0
+    return code
+
+
+def _sizes(text: str) -> list[int]:
+    """``--sizes``: comma-separated positive byte counts; empty = 4 KiB .. 256 MiB in steps of 4x."""
+    from planner.errors import InputError, clip
+
+    out = []
+    for x in text.split(","):
+        x = x.strip()
+        if not x:
+            continue
+        try:
+            n = int(x)
+        except ValueError:
+            raise InputError("--sizes", f"not a byte count: {clip(x)}") from None
+        if not 1 <= n <= 1 << 40:
+            raise InputError("--sizes", f"{n} is outside 1 .. 2^40 bytes")
+        out.append(n)
+    return out or [1 << p for p in range(12, 29, 2)]
 
 
 if __name__ == "__main__":

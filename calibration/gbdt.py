@@ -1,7 +1,7 @@
 """GBDT calibration: measure XGBoost ``hist`` (CPU) training speed on synthetic data and fit the
 cost model ``planner/workloads/tabular.py`` uses.
 
-    python -m calibration.gbdt -o planner/hardware/profiles/gbdt-cpu.json     # measure + fit (~1 min)
+    python -m calibration.gbdt -o planner/hardware/profiles/gbdt-cpu.json [--force]  # measure + fit (~1 min)
     python -m calibration.gbdt --check planner/hardware/profiles/gbdt-cpu.json  # error table vs real runs
 
 Cost model (Chen & Guestrin 2016, "XGBoost: A Scalable Tree Boosting System", §4.1: the
@@ -103,8 +103,14 @@ def amdahl_fraction(speedup: float, n: int) -> float:
     return float(min(max(p, 0.0), 1.0))
 
 
-def run(out_path: Path | None = None, progress=print) -> dict:
+def run(out_path: Path | None = None, progress=print, force: bool = False) -> dict:
+    """Measure, fit and return the profile; with ``out_path``, also write it by the output rules of
+    ``planner.outputs`` (a new file, or an existing one replaced only with ``force``)."""
     import xgboost as xgb
+    from planner.outputs import output_target, write_text
+
+    if out_path is not None:  # before a minute of measuring, not after
+        output_target(out_path, "--out", force=force)
 
     n = os.cpu_count() or 1
     points = []
@@ -132,7 +138,7 @@ def run(out_path: Path | None = None, progress=print) -> dict:
         points=points, measured_at=time.strftime("%Y-%m-%d"),
     )
     if out_path is not None:
-        Path(out_path).write_text(json.dumps(prof, indent=1), encoding="utf-8")
+        write_text(out_path, json.dumps(prof, indent=1), "--out", force)
     return prof
 
 
@@ -151,6 +157,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("-o", "--out", type=Path, help="write the fitted profile JSON here")
     ap.add_argument("--check", type=Path, help="print the error table of this profile at held-out sizes")
+    ap.add_argument("--force", action="store_true", help="replace --out if it exists (planner.outputs)")
     a = ap.parse_args(argv)
     if a.check:
         prof = json.loads(a.check.read_text())
@@ -159,10 +166,18 @@ def main(argv=None):
         for r in rows:
             print(f"{r['rows']:>8} {r['features']:>5} {r['depth']:>5} {r['measured_ms']:>17.2f} {r['predicted_ms']:>10.2f} {r['error']:>+7.1%}")
         print(f"mean |error| {np.mean([abs(r['error']) for r in rows]):.1%} over {len(rows)} held-out sizes")
-        return
-    prof = run(a.out)
+        return 0
+    from planner.errors import InputError
+    from planner.present.safe import clean_line
+
+    try:
+        prof = run(a.out, force=a.force)
+    except InputError as e:
+        print(f"error: {clean_line(e)}", file=sys.stderr)
+        return 2
     print(json.dumps({k: v for k, v in prof.items() if k != "points"}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,7 +3,11 @@ profile), predict the step time and peak memory of small real transformers with 
 own models (``planner.model.step_time.step_time``, ``planner.model.memory.memory_per_gpu``) on a
 ``HardwareOption`` built from the profile, run those steps with torch, and print the errors.
 
-    python -m calibration.loop [--quick] [--profile p.json] [--device cpu|cuda]
+    python -m calibration.loop [--quick] [--profile p.json] [--device cpu|cuda] [--json rows.json [--force]]
+
+``--json`` writes the rows by the output rules of ``planner.outputs`` (a new file, or an existing one
+replaced only with ``--force``; written to a temporary name and renamed; a bad path is one line
+``error: --json: ...`` and exit 2, before any measuring).
 
 What a row runs (one device, tp = pp = dp = 1): the reference models of
 ``calibration/reference_models.py`` (GPT-2 style: learned positions, LayerNorm, biases, GELU, tied
@@ -279,12 +283,17 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="CI size (< 60 s on a 2-core CPU)")
     ap.add_argument("--profile", default=None, help="use this profile instead of calibrating now")
     ap.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
-    ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--json", default=None, help="also write the rows here (a new file)")
+    ap.add_argument("--force", action="store_true", help="replace --json if it exists (planner.outputs)")
     a = ap.parse_args(argv)
     from calibration.bench import resolve_device, run_calibration
     from planner.errors import InputError
+    from planner.outputs import output_target, write_text
+    from planner.present.safe import clean_line
 
     try:
+        if a.json is not None:  # before minutes of calibrating and measuring, not after
+            output_target(a.json, "--json", [a.profile], a.force)
         device = resolve_device(a.device)
         t0 = time.perf_counter()
         if a.profile:
@@ -295,14 +304,14 @@ def main(argv=None) -> int:
             prof = run_calibration(device=device, quick=True, out_path=None, progress=sys.stderr.isatty())
         t_cal = time.perf_counter() - t0
         rows = run_loop(prof, quick=a.quick, device=device)
+        print(error_table(rows, prof))
+        print(f"(calibration {t_cal:.1f} s, loop {time.perf_counter() - t0 - t_cal:.1f} s)")
+        if a.json is not None:
+            write_text(a.json, json.dumps([asdict(r) | {"err_s": r.err_s, "err_mem": r.err_mem} for r in rows],
+                                          indent=1), "--json", a.force)
     except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {clean_line(e)}", file=sys.stderr)
         return 2
-    print(error_table(rows, prof))
-    print(f"(calibration {t_cal:.1f} s, loop {time.perf_counter() - t0 - t_cal:.1f} s)")
-    if a.json:
-        with open(a.json, "w") as fh:
-            json.dump([asdict(r) | {"err_s": r.err_s, "err_mem": r.err_mem} for r in rows], fh, indent=1)
     return 0
 
 

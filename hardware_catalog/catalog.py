@@ -508,6 +508,9 @@ class Catalog:
         return float(self.onprem[key]["value"])
 
     # tables --------------------------------------------------------------------------------
+    #: the count columns of the tables below: whole numbers, written as ``8`` not ``8.0`` (``--csv``)
+    COUNT_COLUMNS = ("gpu_count", "vcpus", "gpus_per_host", "max_chips")
+
     def gpus_df(self) -> pd.DataFrame:
         rows = []
         for g in self.gpus.values():
@@ -528,10 +531,10 @@ class Catalog:
 
     def systems_df(self) -> pd.DataFrame:
         """The reference systems (``systems.csv``) as a table, one row each."""
-        return pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,
+        return _counts(pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,
                               "ram_gib": s.ram_bytes / GIB if s.ram_bytes is not None else None,
                               "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "max_chips": s.max_chips,
-                              "source": s.source, "notes": s.notes} for s in self.systems.values()])
+                              "source": s.source, "notes": s.notes} for s in self.systems.values()]))
 
     def instances_df(self, cloud: str | None = None) -> pd.DataFrame:
         rows = []
@@ -546,7 +549,21 @@ class Catalog:
                          "local_nvme_tb": i.local_nvme_bytes / TB if i.local_nvme_bytes is not None else None,
                          "price_ondemand_usd_hr": i.price_ondemand, "price_spot_usd_hr": i.price_spot,
                          "region": i.region, "price_date": i.price_date, "source": i.source, "notes": i.notes})
-        return pd.DataFrame(rows)
+        return _counts(pd.DataFrame(rows))
+
+
+def _counts(df: pd.DataFrame) -> pd.DataFrame:
+    """``Catalog.COUNT_COLUMNS`` as integers: pandas holds a column with a missing value (or the catalog's
+    float ``gpu_count``) as float, and ``to_csv`` wrote ``1.0`` GPUs. A missing count stays empty (nullable
+    ``Int64``); a column with a fractional value (an override's shared GPU) is left as it is."""
+    for col in Catalog.COUNT_COLUMNS:
+        if col not in df.columns:
+            continue
+        v = pd.to_numeric(df[col], errors="coerce")
+        known = v.dropna()
+        if v.isna().sum() == df[col].isna().sum() and (known == known.round()).all():
+            df[col] = v.round().astype("Int64")
+    return df
 
 
 def _alias_index(gpus: Iterable[GPU]) -> dict[str, str]:

@@ -160,6 +160,9 @@ class Hardware(Record):
     #: GPUs one OS host holds when a node is a larger NVLink domain (a bare GB200 / GB300 cluster: 72-GPU racks of
     #: 4-GPU trays); launch specs count hosts; None: a host is a node
     gpus_per_host: Optional[int] = None
+    #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.options.device_noun);
+    #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
+    device: str = "GPU"
 
 
 @dataclass(frozen=True)
@@ -292,6 +295,9 @@ class Recommendation(Record):
     #: ``training.framework: auto``: each stack searched, its best plan against the chosen one, or why it
     #: has none (planner.search.rank.stack_comparison); absent from the JSON when the job names its stack
     stacks: tuple[dict, ...] = ()
+    #: what the ranked cost (the table's ``cost``, the ``--by`` / ``--scaling`` / ``compare`` rows' ``cost``) is
+    #: priced at: "on-demand", "spot" or "cluster.price_usd_hr" (planner.search.rank.PRICE_BASES)
+    price_basis: str = "on-demand"
 
     _not_json = ("table",)
 

@@ -60,13 +60,24 @@ def hardware_str(hw: dict) -> str:
     """A plan's hardware for people: ``2 x aws:p5.48xlarge (16 x H100-SXM-80GB)`` for catalog instances; a
     bare-GPU cluster has no instance name, so its node is spelt out (``256 nodes x 8 H100-SXM-80GB (2,048
     GPUs)``) or, where a reference system sets the node (a GB200 NVL72 rack), named (``2 x
-    nvidia:DGX-GB200-NVL72 (144 x GB200-B200)``) -- "2 x GB200-B200 (144 x GB200-B200)" read as two GPUs."""
+    nvidia:DGX-GB200-NVL72 (144 x GB200-B200)``) -- "2 x GB200-B200 (144 x GB200-B200)" read as two GPUs.
+    TPUs and Trainium count chips (``hw["device"]``): ``2 nodes x 4 TPU-v5p (8 chips)``."""
     nodes, gpus, gpu = hw["nodes"], hw["gpus"], hw["gpu"]
     if hw["name"] != gpu:
         return f"{nodes} x {hw['name']} ({gpus} x {gpu})"
     if hw.get("gpus_per_host") and hw.get("reference_system"):
         return f"{nodes} x {hw['reference_system']} ({gpus} x {gpu})"
-    return f"{nodes} node{'s' if nodes != 1 else ''} x {hw['gpus_per_node']} {gpu} ({gpus:,} GPU{'s' if gpus != 1 else ''})"
+    return f"{nodes} node{'s' if nodes != 1 else ''} x {hw['gpus_per_node']} {gpu} ({count_of(gpus, device_of(hw))})"
+
+
+def device_of(hw: dict) -> str:
+    """What a plan's hardware calls one accelerator: "GPU" or "chip" (``Hardware.device``)."""
+    return hw.get("device") or "GPU"
+
+
+def count_of(n: int, noun: str) -> str:
+    """``8 chips``, ``1 GPU``, ``2,048 GPUs``."""
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"
 
 
 def config_str(cfg: dict) -> str:

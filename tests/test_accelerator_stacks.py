@@ -161,3 +161,25 @@ def test_emit_refuses_a_tpu_plan(catalog):
     with pytest.raises(InputError) as e:
         emit_launch_spec(_search_job(["TPU-v5e", "TPU-v5p"]), rec.best, "torchrun")
     assert e.value.field == "--emit" and "maxtext" in e.value.message
+
+
+@pytest.mark.parametrize("gpu, noun", [("TPU-v5p", "chip"), ("Trainium2", "chip"), ("H100", "GPU"), ("MI300X", "GPU")])
+def test_text_counts_chips_on_tpus_and_trainium(catalog, cli, tmp_path, gpu, noun):
+    """The hardware line said "2 nodes x 4 TPU-v5p (8 GPUs)": a TPU or Trainium is counted in chips, by its
+    platform (planner.hardware.options.device_noun), in the plan's text and its JSON ``hardware.device``."""
+    from planner.hardware.options import device_noun
+    from planner.units import hardware_str
+
+    assert device_noun(catalog.gpu(gpu)) == noun
+    plan = estimate_job(_estimate_job(gpu), catalog).to_json()
+    hw = plan["hardware"]
+    assert hw["device"] == noun
+    assert hardware_str(hw).endswith(f"({hw['gpus']:,} {noun}s)")
+    job = tmp_path / "job.yaml"
+    job.write_text(f"model: {{preset: llama3-8b}}\ntraining: {{seq_len: 4096, global_batch: 256, tokens: 2.0e10}}\n"
+                   f"cluster: {{gpu: {gpu}, nodes: 2}}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    assert f" {noun}s)" in out and f"per {noun})" in out and f"memory per {noun}" in out
+    if noun == "chip":
+        assert " GPUs)" not in out and "per GPU)" not in out and "GPU-hours" not in out

@@ -1,5 +1,6 @@
 """Plans a budget review can sign: cluster fabrics, memory headroom, spot risk, on-prem TCO and
 commitments, horizon, comparisons and scaling views, named constraint errors, torchtitan PP launch."""
+import json
 import math
 import shlex
 from dataclasses import replace
@@ -118,6 +119,38 @@ def test_compare_by_gpu_and_cloud_and_scaling(budget_rec):
     assert nodes == sorted(set(nodes)) and len(nodes) >= 3
     layouts = {(r["zero"], r["micro_batch"], r["pp"], r["recompute"]) for r in sc}
     assert len(layouts) > 1  # not frozen
+
+
+SMALL = {"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1e10}}
+
+
+@pytest.mark.parametrize("extra, basis", [
+    ({"constraints": {"clouds": ["aws"], "gpus": ["H100"]}}, "on-demand"),
+    ({"constraints": {"clouds": ["aws"], "gpus": ["H100"], "spot": True}}, "spot"),
+    ({"cluster": {"gpu": "H100", "price_usd_hr": 31.0}}, "cluster.price_usd_hr"),
+])
+def test_comparison_rows_say_what_price_their_cost_is(catalog, extra, basis):
+    """``compare --json`` rows gave a ``cost`` without saying at which price: on-demand, spot or the
+    job's own rate. Each row (and the recommendation) now carries ``price_basis``, and the cost is that
+    rate x nodes x hours (no spot model here: the sticker spot rate)."""
+    rec = recommend(load_job_dict({**SMALL, **extra}), catalog, simulate=False, top=3)
+    assert rec.price_basis == basis and rec.to_json()["price_basis"] == basis
+    for rows in (best_per(rec.table, "hardware", rec.price_basis), scaling_view(rec.table, rec.best.hardware.name, rec.price_basis)):
+        assert rows and all(r["price_basis"] == basis for r in rows)
+        for r in rows:
+            if basis == "cluster.price_usd_hr":
+                rate = 31.0
+            else:
+                inst = catalog.instance(r["hardware"])
+                rate = inst.price_spot if basis == "spot" else inst.price_ondemand
+            assert r["cost"] == pytest.approx(rate * r["nodes"] * r["days"] * 24, rel=1e-9)
+
+
+def test_cli_compare_json_rows_carry_the_price_basis(cli):
+    code, out, err = cli("compare", "examples/llama2-13b-budget.yaml", "--by", "gpu", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and {r["price_basis"] for r in rows} == {"on-demand"}
 
 
 @pytest.mark.parametrize("constraints, field, words", [

@@ -206,3 +206,94 @@ def test_loop_tiny_runs_with_finite_errors(quick_profile, monkeypatch):
         assert r.pred_s > 0 and r.meas_s > 0, r
         assert abs(r.err_mem) < 0.3, r
     assert "llama-mini" in loop.error_table(rows, prof)
+
+
+# ------------------------------------------------------------------------------ developer scripts' outputs
+# calibration.loop --json, calibration.collectives -o and calibration.gbdt -o wrote with a plain open():
+# an existing file was replaced without a word, and a half-written file was left on failure. They now
+# write through planner.outputs, as `planner calibrate -o` does.
+def _one_error_line(err: str, field: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {field}: "), err
+
+
+@pytest.fixture
+def fake_loop(monkeypatch):
+    """calibration.loop.main without measuring: a fixed profile, two made-up rows."""
+    from calibration import bench, loop
+
+    calls = []
+
+    def calibrate(**kw):
+        calls.append(kw)
+        return make_profile()
+
+    rows = [loop.Row("gpt2-mini", "fp32", 1, 64, 1000, 0.011, 0.010, 2.2e6, 2.0e6)]
+    monkeypatch.setattr(bench, "run_calibration", calibrate)
+    monkeypatch.setattr(bench, "resolve_device", lambda device: "cpu")
+    monkeypatch.setattr(loop, "run_loop", lambda prof, quick, device: rows)
+    return loop, calls
+
+
+def test_loop_json_never_replaces_an_existing_file(fake_loop, tmp_path, capsys):
+    loop, calls = fake_loop
+    f = tmp_path / "rows.json"
+    f.write_text("mine")
+    assert loop.main(["--json", str(f)]) == 2
+    _one_error_line(capsys.readouterr().err, "--json")
+    assert f.read_text() == "mine" and calls == []  # refused before calibrating
+    assert loop.main(["--json", str(f), "--force"]) == 0
+    got = json.loads(f.read_text())
+    assert got[0]["model"] == "gpt2-mini" and got[0]["err_s"] == pytest.approx(0.1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]  # no temporary file left
+
+
+@pytest.mark.parametrize("where", ["missing/rows.json", "."])
+def test_loop_json_bad_path_is_one_line(fake_loop, tmp_path, capsys, where):
+    loop, calls = fake_loop
+    assert loop.main(["--json", str(tmp_path / where)]) == 2
+    _one_error_line(capsys.readouterr().err, "--json")
+    assert calls == []
+
+
+def test_collectives_out_never_replaces_an_existing_file(monkeypatch, tmp_path, capsys):
+    from calibration import collectives as C
+
+    def no_group(device):
+        raise AssertionError("the process group started before the output path was checked")
+
+    monkeypatch.setattr(C, "_init", no_group)
+    f = tmp_path / "coll.json"
+    f.write_text("mine")
+    assert C.main(["--device", "cpu", "-o", str(f)]) == 2
+    _one_error_line(capsys.readouterr().err, "--out")
+    assert f.read_text() == "mine"
+    assert C.main(["--device", "cpu", "-o", str(tmp_path / "no" / "coll.json")]) == 2
+    _one_error_line(capsys.readouterr().err, "--out")
+    assert C.main(["--device", "cpu", "-o", str(tmp_path / "new.json"), "--sizes", "4096,abc"]) == 2
+    _one_error_line(capsys.readouterr().err, "--sizes")
+
+    rows = [dict(op="all_reduce", bytes=4096, seconds=1e-5, busbw=4e8)]
+    monkeypatch.setattr(C, "_init", lambda device: "gloo")
+    monkeypatch.setattr(C, "measure", lambda sizes, device: rows)
+    monkeypatch.setattr(C.dist, "get_world_size", lambda: 1)
+    monkeypatch.setattr(C.dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(C.dist, "destroy_process_group", lambda: None)
+    assert C.main(["--device", "cpu", "-o", str(f), "--sizes", "4096", "--force"]) == 0
+    assert json.loads(f.read_text())["rows"] == rows
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coll.json"]
+
+
+def test_gbdt_out_never_replaces_an_existing_file(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("xgboost")
+    from calibration import gbdt
+
+    def no_measuring(*a, **kw):
+        raise AssertionError("measured before the output path was checked")
+
+    monkeypatch.setattr(gbdt, "time_training", no_measuring)
+    f = tmp_path / "gbdt.json"
+    f.write_text("mine")
+    assert gbdt.main(["-o", str(f)]) == 2
+    _one_error_line(capsys.readouterr().err, "--out")
+    assert f.read_text() == "mine"

@@ -83,6 +83,15 @@ def test_known_gpu_facts(cat):
         cat.gpu("B300").peak("int8")  # sources disagree by 30x: left empty on purpose
 
 
+def test_t4_memory_is_what_cuda_can_use(cat):
+    """``memory_gib`` is the capacity a process sees. The T4 row had 16 (AWS g4dn GpuInfo 16384 MiB, the
+    physical GDDR6): with ECC on, the datacenter default, 6.25% of a GDDR part's DRAM holds ECC bits and
+    nvidia-smi on g4dn shows 15 GB (15079-15360 MiB; deviceQuery 14.76 GiB). 15 GiB, sourced in the row."""
+    t4 = cat.gpu("T4")
+    assert t4.memory_bytes == 16 * 2**30 * (1 - 0.0625) == 15 * 2**30
+    assert "ECC" in t4.source and "exafunction.com/blog/ecc-gpu" in t4.source and "173099" in t4.source
+
+
 # --------------------------------------------------------------------------- instance / network data
 
 def test_fabric_values_and_cluster_rows(cat):

@@ -68,6 +68,26 @@ def test_catalog_tables(cli):
         assert code == 0 and out.splitlines()[0].split(",")[0] in ("name", "key"), (what, err)
 
 
+def test_catalog_csv_counts_are_integers(cli):
+    """`catalog instances --csv` wrote `1.0` GPUs and `8.0` vCPUs (pandas holds a column with a missing value
+    as float); `catalog systems --csv` wrote `6144.0` chips. Counts are whole numbers; a missing one is empty."""
+    import csv
+    import io
+
+    for what, cols in (("instances", ("gpu_count", "vcpus")), ("systems", ("gpu_count", "gpus_per_host", "max_chips"))):
+        code, out, err = cli("catalog", what, "--csv")
+        assert code == 0, err
+        rows = list(csv.DictReader(io.StringIO(out)))
+        for c in cols:
+            vals = [r[c] for r in rows]
+            assert all(v == "" or v.isdigit() for v in vals), (what, c, sorted(set(vals))[:5])
+            assert any(v.isdigit() for v in vals), (what, c)
+        if what == "instances":
+            assert "" in [r["vcpus"] for r in rows]  # a missing count stays missing, not 0
+            p5 = next(r for r in rows if r["key"] == "aws:p5.48xlarge")
+            assert (p5["gpu_count"], p5["vcpus"]) == ("8", "192")
+
+
 def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
     """The names are what people copy into cluster.gpu: the table cut them ("B200-SXM-180…", "A100-PCIe-40…")
     and wrapped each row's form factor over up to five lines (95 lines for 38 GPUs at 150 columns)."""

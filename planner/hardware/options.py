@@ -24,11 +24,20 @@ PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp3
 PLATFORMS = {"cuda": "NVIDIA GPUs (CUDA)", "rocm": "AMD GPUs (ROCm)", "gaudi": "Intel Gaudi (SynapseAI)",
              "tpu": "Google TPUs (XLA)", "neuron": "AWS Trainium (Neuron SDK)"}
 VENDOR_PLATFORM = {"NVIDIA": "cuda", "AMD": "rocm", "Intel": "gaudi", "Google": "tpu", "AWS": "neuron"}
+#: what one accelerator of a platform is called in text, where it is not a GPU: Google's TPU docs count
+#: TPU "chips" (a v5p slice of 8,960 chips), AWS's Neuron docs Trainium "chips" (trn2.48xlarge: 16
+#: Trainium2 chips); the catalog's form_factor says the same ("TPU chip", "Trainium2 chip")
+DEVICE_NOUN = {"tpu": "chip", "neuron": "chip"}
 
 
 def platform_of(gpu: GPU) -> str | None:
     """The platform (``PLATFORMS`` key) training code runs on for catalog accelerator ``gpu``, or None."""
     return VENDOR_PLATFORM.get(getattr(gpu, "vendor", None))
+
+
+def device_noun(gpu: GPU) -> str:
+    """What text calls one of ``gpu``: "GPU", or "chip" for a TPU or Trainium (``DEVICE_NOUN``)."""
+    return DEVICE_NOUN.get(platform_of(gpu), "GPU")
 
 
 @dataclass
@@ -158,8 +167,9 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
                     "`planner catalog systems`)" if system else
                     f"the best-networked training instance with this GPU in the catalog ({inst.key}; its source: "
                     "`planner catalog instances`)")
-            note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per GPU "
-                    f"({inter * 8 / 1e9:g} Gb/s per {g}-GPU node), {what}; set cluster.inter_node_gbps")
+            noun = device_noun(gpu)
+            note = (f"{gpu.name}: inter-node network not stated — assumed {per_gpu * 8 / 1e9:g} Gb/s per {noun} "
+                    f"({inter * 8 / 1e9:g} Gb/s per {g}-{noun} node), {what}; set cluster.inter_node_gbps")
         else:
             inter = D.DEFAULT_NETWORK_GBPS * 1e9 / 8
             note = network_assumption(gpu.name)
@@ -168,8 +178,9 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     if system is not None and not ici and not cluster.gpus_per_node and g != D.GPUS_PER_NODE:
         host = system.gpus_per_host if system.gpus_per_host < g else None
         link = "NVLink" if platform_of(gpu) in (None, "cuda") else gpu.intra_node_link
-        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} GPUs, one {link} domain"
-                     + (f" of {g // host} hosts with {host} GPUs each (launch specs count hosts)" if host else "")
+        noun = device_noun(gpu)
+        notes.append(f"{gpu.name}: a node is taken as {system.key}'s {g} {noun}s, one {link} domain"
+                     + (f" of {g // host} hosts with {host} {noun}s each (launch specs count hosts)" if host else "")
                      + "; cluster.nodes counts these domains, and cluster.price_usd_hr and inter_node_gbps are per "
                        "domain; set cluster.gpus_per_node for another node")
     intra = cluster.intra_node_gbps * 1e9 if cluster.intra_node_gbps else (gpu.intra_node_bw or gpu.pcie_bw or D.INTRA_NODE_FALLBACK_BPS)

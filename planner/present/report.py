@@ -33,7 +33,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import config_str, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
+from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.terminal import accuracy_line, checkpoint_line
@@ -233,14 +233,15 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
                     f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
+    noun = device_of(best["hardware"])
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
-          ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per GPU)"],
+          ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
-          ["memory per GPU", _memory_line(mem)],
+          [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else ")")],
-          ["GPU-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else "")],
+          [f"{noun}-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else "")],
           ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])],
           ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
@@ -335,7 +336,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     secs.append(s)
 
     # --- breakdowns
-    s = Section("Memory per GPU")
+    s = Section(f"Memory per {device_of(best['hardware'])}")
     if with_charts:
         s.blocks.append(Chart("memory", charts.memory_chart(best), "memory of the most loaded rank by part vs GPU capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],

@@ -10,12 +10,12 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
-from planner.units import GiB, config_str, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
+from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
-    t = Table(title="memory per GPU", caption=f"most loaded rank: {mem['most_loaded_stage']} pipeline stage", show_edge=False)
+    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=f"most loaded rank: {mem['most_loaded_stage']} pipeline stage", show_edge=False)
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
@@ -52,7 +52,8 @@ def summary_table(res: dict) -> Table:
     t.add_row("FLOPs/step", f"{res['flops_per_step']:.3e} model, {res['hw_flops_per_step']:.3e} hardware")
     t.add_row("step time", fmt_time(res["step_time_s"]))
     unit = res.get("throughput_unit", "tokens")
-    t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per GPU)")
+    noun = device_of(hw)
+    t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per {noun})")
     t.add_row("MFU / HFU", f"{res['mfu']:.1%} / {res['hfu']:.1%}")
     mem = res["memory_per_gpu_bytes"]
     # "fits" is against the limit (capacity less the headroom), so the limit is what the line shows: "no (77.0 of
@@ -63,10 +64,10 @@ def summary_table(res: dict) -> Table:
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room})")
     t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})")
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
-        t.add_row("cost", f"no price for a bare GPU (set cluster.price_usd_hr, per node), {cost['gpu_hours']:,.0f} GPU-hours")
+        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {cost['gpu_hours']:,.0f} {noun}-hours")
     else:
         t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
-                  f"{cost['gpu_hours']:,.0f} GPU-hours")
+                  f"{cost['gpu_hours']:,.0f} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's hours on owned nodes "

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from planner import defaults as D
-from planner.hardware.options import HardwareOption
+from planner.hardware.options import HardwareOption, device_noun
 from planner.layout import Candidates
 from planner.model.cost import cost_summary
 from planner.model.finetune import base_weights, training_step_flops
@@ -90,7 +90,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                           price_ondemand_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot,
                           network_assumed=hw.network_assumed, network_reference=hw.network_reference,
                           multi_node=hw.multi_node, reference_system=hw.reference.key if hw.reference else None,
-                          gpus_per_host=hw.gpus_per_host),
+                          gpus_per_host=hw.gpus_per_host, device=device_noun(hw.gpu)),
         detail=dict(
             t_fwd_mb=float(st["t_fwd_mb"][i]), t_bwd_mb=float(st["t_bwd_mb"][i]),
             t_dp_comm=float(st["t_dp_comm"][i]), t_optimizer=float(st["t_optimizer"][i] + st["offload"][i]),

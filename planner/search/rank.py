@@ -36,6 +36,21 @@ def rank_key(df: pd.DataFrame, objective: str):
     return ["cost_bucket", "train_hours"]
 
 
+#: what a comparison row's ``cost`` (and the search table's) is priced at: the catalog's on-demand
+#: rate; its spot rate (``constraints.spot``: the expected cost with interruptions where they are
+#: modelled); or the job's own ``cluster.price_usd_hr`` (which replaces the on-demand rate). Reserved /
+#: committed rates and buying are never what a plan is ranked at: each plan's ``cost.committed`` and
+#: ``cost.buy`` give the run at those
+PRICE_BASES = ("on-demand", "spot", "cluster.price_usd_hr")
+
+
+def price_basis(spot: bool, stated_price) -> str:
+    """The ``PRICE_BASES`` entry a search's costs are at: spot when the job asks for spot (its rate
+    replaces any other: ``HardwareOption.price``), else the job's stated node price if it gives one,
+    else the catalog's on-demand rate."""
+    return "spot" if spot else ("cluster.price_usd_hr" if stated_price else "on-demand")
+
+
 def cost_of(row: dict, spot: bool):
     c = row["cost"]
     if hasattr(c, "price"):  # a Cost: a spot plan's expected cost with interruptions
@@ -101,17 +116,21 @@ VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", 
                 "recompute", "recompute_modules", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
 
 
-def _rows(df: pd.DataFrame) -> list[dict]:
+def _rows(df: pd.DataFrame, basis: str | None = None) -> list[dict]:
+    """The view's rows; with ``basis`` (``price_basis``), each says what its ``cost`` is priced at."""
     cols = [c for c in VIEW_COLUMNS if c in df.columns]
     out = df[cols].to_dict(orient="records")
     for r in out:
         r["days"] = r.pop("train_hours") / 24.0
+        if basis is not None:
+            r["price_basis"] = basis
     return out
 
 
-def best_per(table: pd.DataFrame, by: str) -> list[dict]:
+def best_per(table: pd.DataFrame, by: str, basis: str | None = None) -> list[dict]:
     """The best plan per GPU type, cloud or instance type, in rank order (``table`` is the search's
-    ranked table: its first row per group is that group's winner under the same objective)."""
+    ranked table: its first row per group is that group's winner under the same objective); ``basis``:
+    the search's ``Recommendation.price_basis``, put in each row."""
     if by not in COMPARE_BY:
         from planner.errors import InputError
 
@@ -120,13 +139,13 @@ def best_per(table: pd.DataFrame, by: str) -> list[dict]:
         from planner.errors import InputError
 
         raise InputError("--by", "framework: only for a search over stacks (training.framework: auto)")
-    return _rows(table.drop_duplicates(COMPARE_BY[by]))
+    return _rows(table.drop_duplicates(COMPARE_BY[by]), basis)
 
 
-def scaling_view(table: pd.DataFrame, hardware: str) -> list[dict]:
+def scaling_view(table: pd.DataFrame, hardware: str, basis: str | None = None) -> list[dict]:
     """The best layout at each node count of one hardware option, fewest nodes first: the layout
     (TP/PP/DP/ZeRO/micro-batch/recompute) is re-optimised at each count, not frozen."""
-    return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"))
+    return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"), basis)
 
 
 def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting: set, closest: dict,

@@ -26,7 +26,7 @@ from planner.model.step_time import step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
-from planner.search.rank import cost_bucket, pareto_mask, rank_key, stack_choice_line, stack_comparison, why
+from planner.search.rank import cost_bucket, pareto_mask, price_basis, rank_key, stack_choice_line, stack_comparison, why
 from planner.model.stacks import check_platform
 from planner.search.space import (empty_reason, is_auto, module_lists_note, platform_note, refusal_error, refusal_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
@@ -301,6 +301,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched),
         table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
+        price_basis=price_basis(con.spot, job.cluster.price_usd_hr),
     )
 
 
