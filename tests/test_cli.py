@@ -86,6 +86,9 @@ def test_catalog_csv_counts_are_integers(cli):
             assert "" in [r["vcpus"] for r in rows]  # a missing count stays missing, not 0
             p5 = next(r for r in rows if r["key"] == "aws:p5.48xlarge")
             assert (p5["gpu_count"], p5["vcpus"]) == ("8", "192")
+        else:  # GiB from bytes: 448 GB is 417.2 GiB, not the round trip's 417.19999999925494
+            v5p = next(r for r in rows if r["key"] == "google:tpu-v5p-host")
+            assert v5p["ram_gib"] == "417.2"
 
 
 def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
