@@ -450,7 +450,8 @@ def main(argv=None):
     print(f"\n{len(out)} runs simulated in {wall:.1f} s wall ({sum(int(r['num_prompts']) for r in out):,} requests)")
     if args.csv:
         with args.csv.open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(out[0]))
+            # rows of different sources carry different columns (the parts table's kv_mem_fraction, pp, mode)
+            w = csv.DictWriter(f, fieldnames=list(dict.fromkeys(k for r in out for k in r)))
             w.writeheader()
             w.writerows(out)
 

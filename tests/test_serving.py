@@ -12,8 +12,8 @@ from planner.hardware.options import option_from_cluster
 from planner.spec.params import count_params
 from planner.simulate.serving import simulate_serving
 from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget, SimSettings, _llm_iteration,
-                                       _sim_config, _workload, int4_params, kv_bytes_per_token, latency_vs_qps,
-                                       llm_option, plan_serving, weight_bytes)
+                                       _sim_config, _workload, kv_bytes_per_token, latency_vs_qps, llm_option,
+                                       plan_serving, quantised_params, quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
@@ -53,8 +53,10 @@ def test_70b_at_200ms_needs_two_80gb_gpus_in_bf16_one_in_fp8():
     tp1 = [r for r in res["rejected"] if r["tp"] == 1]
     assert tp1 and not tp1[0]["fits"] and "exceed" in tp1[0]["reason"]
     fp8 = _plan(_job({"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 5, "precision": "fp8"}))
-    assert fp8["weights_gib"] == pytest.approx(res["weights_gib"] / 2)
-    assert _min_tp(fp8) == 1  # fp8 halves the weights: one GPU holds them, with room for KV
+    # fp8 halves the blocks' linears; the embedding, LM head and norms (2.1 B params) stay 16-bit
+    keep = quantised_params(_job({"p99_latency_ms": 1}).model)[1]
+    assert fp8["weights_gib"] == pytest.approx(res["weights_gib"] / 2 + keep / 2**30)
+    assert _min_tp(fp8) == 1  # one GPU holds the fp8 weights, with room for KV
     # on 40 GB A100s bf16 needs four GPUs per replica
     a100 = _plan(_job({"p99_latency_ms": 200, "precision": "bf16"}, constraints={"instances": ["aws:p4d.24xlarge"]}))
     assert _min_tp(a100) == 4
@@ -69,7 +71,44 @@ def test_quantisation_changes_batch_that_fits():
     assert rows["bf16"]["batch_memory_limit"] < rows["fp8"]["batch_memory_limit"] < rows["int4"]["batch_memory_limit"]
     m = _job({"p99_latency_ms": 1}).model
     assert rows["int4"]["weights_gib_per_gpu"] == pytest.approx(weight_bytes(m, "int4") / 2 / 2**30)
-    assert rows["fp8"]["weights_gib_per_gpu"] == pytest.approx(count_params(m).total * WEIGHT_BYTES["fp8"] / 2 / 2**30)
+    assert rows["fp8"]["weights_gib_per_gpu"] == pytest.approx(weight_bytes(m, "fp8") / 2 / 2**30)
+
+
+def _llama3_8b_shapes():
+    """Llama-3-8B counted from its published config (hidden 4096, 32 layers, 32 query / 8 KV heads
+    of 128, SwiGLU 14336, vocabulary 128,256, untied head, RMSNorm), independently of count_params:
+    (block linear weights, embedding + LM head, norms)."""
+    h, layers, kv, ffn, vocab = 4096, 32, 8 * 128, 14336, 128256
+    linears = layers * (h * h + 2 * h * kv + h * h + 3 * h * ffn)  # q, k, v, o; gate, up, down
+    return linears, 2 * vocab * h, (2 * layers + 1) * h
+
+
+def test_fp8_and_int8_quantise_block_linears_only():
+    """fp8 (vLLM Fp8LinearMethod, ModelOpt / TensorRT-LLM FP8) and int8 (W8A8 / SmoothQuant)
+    checkpoints store only the blocks' linear weights in 8 bits; the embedding table and the LM
+    head (and the norms) stay 16-bit. Llama-3-8B fp8: 6.98 B linear params x 1 B + 1.05 B
+    embedding + head params x 2 B = 9.08 GB, not 8.03 GB (every parameter at 1 B). int8 adds
+    one fp32 scale per output row."""
+    m = _job({"p99_latency_ms": 1}, model="llama3-8b").model
+    linears, embed_head, norms = _llama3_8b_shapes()
+    assert (m.hidden, m.layers, m.vocab) == (4096, 32, 128256)
+    q, keep = quantised_params(m)
+    assert (q, keep) == (linears, embed_head + norms)
+    fp8 = linears * 1.0 + (embed_head + norms) * 2.0
+    assert weight_bytes(m, "fp8") == fp8
+    assert weight_bytes(m, "fp8") == pytest.approx(9.081e9, rel=1e-3)
+    assert weight_bytes(m, "fp8") - count_params(m).total * 1.0 == pytest.approx(embed_head + norms)
+    # int8: + 4 B per output row of hidden inputs; the exact per-row count (43,008 rows a layer)
+    # is smaller — down_proj's rows are 14,336 wide — and both are ~0.07% of the weights
+    int8_scales = weight_bytes(m, "int8") - fp8
+    exact = 4.0 * 32 * (4096 + 2 * 1024 + 4096 + 2 * 14336 + 4096)
+    assert exact <= int8_scales <= 1.25 * exact
+    assert int8_scales == pytest.approx(4.0 * linears / 4096)
+    assert quantised_weight_bytes("int8", 4096) == 1.0 + 4.0 / 4096
+    # the iteration model streams the same bytes every decode step
+    h100 = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
+    assert IterationModel.build(m, h100, 2, "fp8", "bf16").dense_bytes == pytest.approx(fp8 / 2)
+    assert IterationModel.build(m, h100, 1, "bf16", "bf16").dense_bytes == count_params(m).total * 2.0
 
 
 def test_int4_quantises_block_linears_only():
@@ -80,7 +119,7 @@ def test_int4_quantises_block_linears_only():
     m = _job({"p99_latency_ms": 1}).model
     pc = count_params(m)
     assert WEIGHT_BYTES["int4"] == pytest.approx(0.5 + 2 / 128 + 0.5 / 128)  # qweight + fp16 scale + 4-bit zero
-    q, keep = int4_params(m)
+    q, keep = quantised_params(m)
     assert q + keep == pc.total
     assert keep == pc.embedding + pc.lm_head + pc.final_norm + 80 * 2 * 8192  # + 2 RMSNorms per layer
     want = q * WEIGHT_BYTES["int4"] + (pc.embedding + pc.lm_head) * 2.0
@@ -89,11 +128,11 @@ def test_int4_quantises_block_linears_only():
     # tied embedding: the one table is counted once, in 16 bits
     tied = _job({"p99_latency_ms": 1}, model="qwen2.5-0.5b").model
     pt = count_params(tied)
-    assert pt.lm_head == 0 and int4_params(tied)[1] == pytest.approx(pt.embedding, rel=0.01)
+    assert pt.lm_head == 0 and quantised_params(tied)[1] == pytest.approx(pt.embedding, rel=0.01)
     # MoE: the experts are 4-bit, the router stays 16-bit; the iteration model reads the same bytes
     moe = _job({"p99_latency_ms": 1}, model="mixtral-8x7b").model
     pm = count_params(moe)
-    assert int4_params(moe)[1] > pm.embedding + pm.lm_head + 32 * 4096 * 8
+    assert quantised_params(moe)[1] > pm.embedding + pm.lm_head + 32 * 4096 * 8
     hw = option_from_cluster(ClusterSpec(instance="aws:p4de.24xlarge"))
     im = IterationModel.build(moe, hw, 2, "int4", "bf16")
     all_experts = im.dense_bytes + im.moe_layers * im.experts * im.expert_bytes

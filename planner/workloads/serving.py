@@ -24,10 +24,11 @@ in 64-row tiles, 16-row for the weight-only int4 kernels):
 
 KV cache per token (NVIDIA, "Mastering LLM Techniques: Inference Optimization", 2023):
 ``2 (K and V) x layers x kv_heads x head_dim x bytes`` — GQA-aware; with tp > kv_heads each GPU
-keeps one whole KV head (vLLM replicates KV heads). Weights: params x bytes of the quantisation
-(bf16 2, fp8/int8 1); int4 (AWQ / GPTQ) stores only the transformer blocks' linear weights in 4
-bits (+ an fp16 scale and a 4-bit zero per group of 128) and keeps the embedding table, the LM
-head and the norms in 16 bits (``weight_bytes``, ``int4_params``).
+keeps one whole KV head (vLLM replicates KV heads). Weights: a quantised checkpoint (fp8, int8,
+int4 AWQ / GPTQ) stores only the transformer blocks' linear weights in its format — fp8 / int8 1 B
+(int8 + one fp32 scale per output row), int4 0.5 B + an fp16 scale and a 4-bit zero per group of
+128 — and keeps the embedding table, the LM head and the norms in 16 bits, as vLLM, ModelOpt /
+TensorRT-LLM and the AWQ / GPTQ quantisers do (``weight_bytes``, ``quantised_params``).
 GEMMs run at the bf16 peak x the engine's reachable FP8 speed-up for W8A8 fp8/int8 (not the
 catalog's 2x); int4 is weight-only (W4A16: bf16 math, 4-bit
 reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere); weight-only
@@ -73,17 +74,63 @@ GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
 #: of AutoAWQ (``q_group_size=128``) and GPTQModel / AutoGPTQ (``group_size=128``)
 INT4_GROUP = 128
-#: bytes per weight by quantisation. int4 (W4A16, AWQ layout as vLLM loads it,
-#: vllm/model_executor/layers/quantization/awq.py ``AWQLinearMethod.create_weights``): ``qweight``
-#: 8 weights per int32 (0.5 B), ``scales`` one fp16 per (group of 128 inputs, output) (2/128 B) and
-#: ``qzeros`` one 4-bit zero per (group, output) packed 8 per int32 (0.5/128 B): 0.5195 B. GPTQ
-#: with symmetric quantisation under Marlin keeps no zeros (0.5156 B, 0.8% less). int4 applies to
-#: the transformer blocks' linear weights only (``INT4_KEEPS_16BIT``).
-WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0,
-                "int4": 0.5 + (2.0 + 0.5) / INT4_GROUP}
-#: precisions that quantise only the transformer blocks' linear weights and keep the rest in 16 bits
-INT4_KEEPS_16BIT = frozenset({"int4"})
+#: bytes of a parameter a quantised checkpoint keeps unquantised (bf16 / fp16): the embedding table,
+#: the LM head, the norms and the MoE router (``quantised_params``)
 BYTES_16BIT = 2.0
+
+
+@dataclass(frozen=True)
+class WeightFormat:
+    """How a serving precision stores one quantised linear weight: ``data`` bytes per weight, plus
+    ``scale`` bytes (scale and zero point) per group of ``group`` inputs of each output row; ``group``
+    0 = one group per output row (per-channel scales)."""
+    data: float
+    scale: float = 0.0
+    group: int = 0
+
+
+#: the stored formats, as vLLM creates the parameters of a quantised ``LinearBase``:
+#:
+#: * bf16 / fp16: the weight alone (no scales).
+#: * fp8 (W8A8 FP8; vllm/model_executor/layers/quantization/fp8.py ``Fp8LinearMethod.create_weights``):
+#:   an ``float8_e4m3fn`` weight (1 B) and a per-tensor fp32 ``weight_scale`` per logical shard (q, k,
+#:   v; gate, up) — a few numbers per layer, not counted; DeepSeek-style 128 x 128 block scales would
+#:   add 4/16384 B per weight, not counted either. The same for ModelOpt / TensorRT-LLM FP8
+#:   (``FP8_DEFAULT_CFG``: ``"axis": None``, per tensor).
+#: * int8 (W8A8 INT8, SmoothQuant; vLLM compressed-tensors ``CompressedTensorsW8A8Int8.create_weights``):
+#:   an int8 weight (1 B) and, with the channel strategy, one fp32 ``weight_scale`` per output row
+#:   (``ChannelQuantScaleParameter`` of shape (rows, 1)); ModelOpt ``INT8_SMOOTHQUANT_CFG`` quantises
+#:   weights per output channel too (``"axis": 0``). 4 B per row of ``row_inputs`` weights
+#:   (``quantised_weight_bytes``).
+#: * int4 (W4A16, AWQ layout as vLLM loads it, vllm/model_executor/layers/quantization/awq.py
+#:   ``AWQLinearMethod.create_weights``): ``qweight`` 8 weights per int32 (0.5 B), ``scales`` one
+#:   fp16 per (group of 128 inputs, output) (2/128 B) and ``qzeros`` one 4-bit zero per (group,
+#:   output) packed 8 per int32 (0.5/128 B): 0.5195 B. GPTQ with symmetric quantisation under
+#:   Marlin keeps no zeros (0.5156 B, 0.8% less).
+#:
+#: Every one applies to the transformer blocks' linear weights only (``quantised_params``).
+WEIGHT_FORMATS = {"bf16": WeightFormat(2.0), "fp16": WeightFormat(2.0), "fp8": WeightFormat(1.0),
+                  "int8": WeightFormat(1.0, scale=4.0), "int4": WeightFormat(0.5, scale=2.0 + 0.5, group=INT4_GROUP)}
+
+
+def quantised_weight_bytes(precision: str, row_inputs: float | None = None) -> float:
+    """Bytes one quantised linear weight occupies with its share of the scales: ``data`` +
+    ``scale / group`` (per-channel formats: ``scale / row_inputs``, the inputs one output row
+    holds; not counted when ``row_inputs`` is None).
+
+    >>> quantised_weight_bytes("int4"), quantised_weight_bytes("fp8")
+    (0.51953125, 1.0)
+    >>> quantised_weight_bytes("int8", 4096) * 4096  # 4096 int8 weights + one fp32 scale
+    4100.0
+    """
+    f = WEIGHT_FORMATS[precision]
+    group = f.group or row_inputs
+    return f.data + (f.scale / group if f.scale and group else 0.0)
+
+
+#: bytes per parameter by precision where the model's shapes are unknown (generic models): the
+#: weight + its group scales (per-channel scales not counted)
+WEIGHT_BYTES = {p: quantised_weight_bytes(p) for p in WEIGHT_FORMATS}
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 #: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
 COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
@@ -133,24 +180,34 @@ def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
     return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
 
 
-def int4_params(m) -> tuple[float, float]:
-    """(parameters an int4 AWQ / GPTQ checkpoint stores in 4 bits, parameters it keeps in 16 bits).
+def quantised_params(m) -> tuple[float, float]:
+    """(parameters a quantised checkpoint — int4 AWQ / GPTQ, int8 W8A8, fp8 — stores in its
+    quantised format, parameters it keeps in 16 bits).
 
     Quantised: the linear layers of the transformer blocks (attention projections, MLPs, MoE
     experts). Kept in 16 bits: the token embedding table, the LM head (none of its own when tied
     to the embedding: counted once), the final and per-layer norms, and the MoE router.
-    Sources: vLLM ``AWQConfig.get_quant_method`` / ``AWQMarlinConfig`` quantise ``LinearBase`` and
-    ``FusedMoE`` layers only — ``VocabParallelEmbedding`` and ``ParallelLMHead`` are not
-    ``LinearBase`` and load unquantised, and GPTQ's LM head only with ``lm_head: true`` in the
-    checkpoint's quantize_config (vllm/model_executor/layers/quantization/awq.py, gptq.py,
-    utils/gptq_utils.py ``get_linear_quant_method``); AutoAWQ quantises the named linears of each
-    decoder block (``get_named_linears`` over ``get_model_layers``; ``modules_to_not_convert``
-    leaves Mixtral's ``gate`` router) and GPTQModel the modules of its ``layers_node`` blocks, the
-    LM head only on request; vLLM's Mixtral builds its router with ``quant_config=None``. Biases
-    and q/k norms (< 0.01% of a layer) are counted with the 4-bit part.
+    Sources, vLLM: every quantisation config's ``get_quant_method`` returns a quantised method
+    for ``LinearBase`` and ``FusedMoE`` layers only — ``Fp8Config`` (quantization/fp8.py:
+    ``Fp8LinearMethod`` / ``Fp8MoEMethod``, ``ignored_layers`` unquantised), ``AWQConfig`` /
+    ``AWQMarlinConfig`` (awq.py), GPTQ (utils/gptq_utils.py ``get_linear_quant_method``, the LM
+    head only with ``lm_head: true`` in the checkpoint's quantize_config) and
+    ``CompressedTensorsConfig`` (compressed_tensors/compressed_tensors.py: W8A8 int8 / fp8
+    schemes for ``LinearBase``; an embedding only with its own explicit scheme,
+    compressed_tensors_embedding.py). ``VocabParallelEmbedding`` and ``ParallelLMHead`` (its
+    subclass) are not ``LinearBase``: ``get_quant_method`` returns None for them and they load
+    with ``UnquantizedEmbeddingMethod`` (vocab_parallel_embedding.py); vLLM's Mixtral builds its
+    router with ``quant_config=None``. Quantisers: NVIDIA ModelOpt (TensorRT-LLM's FP8 / INT8
+    SmoothQuant / INT4 AWQ checkpoints) inserts quantisers into linear layers and disables
+    ``*lm_head*``, ``*router*``, ``*block_sparse_moe.gate*`` and ``*mlp.gate.*`` in every default
+    config (modelopt/torch/quantization/config.py ``_default_disabled_quantizer_cfg``);
+    AutoAWQ quantises the named linears of each decoder block (``get_named_linears`` over
+    ``get_model_layers``; ``modules_to_not_convert`` leaves Mixtral's ``gate`` router) and
+    GPTQModel the modules of its ``layers_node`` blocks, the LM head only on request. Biases
+    and q/k norms (< 0.01% of a layer) are counted with the quantised part.
 
     >>> from planner.spec import load_job_dict
-    >>> q, keep = int4_params(load_job_dict({"model": {"preset": "llama3-70b"}}).model)
+    >>> q, keep = quantised_params(load_job_dict({"model": {"preset": "llama3-70b"}}).model)
     >>> round(keep / 1e9, 2)  # 2 x 128,256 x 8,192 (embedding + untied head) + norms
     2.1
     """
@@ -162,13 +219,15 @@ def int4_params(m) -> tuple[float, float]:
 
 
 def weight_bytes(m, precision: str) -> float:
-    """Bytes of the model's weights in ``precision``: params x WEIGHT_BYTES, except int4, whose
-    4-bit bytes cover only the transformer blocks' linear weights (``int4_params``) and the rest
-    stays 16-bit."""
-    if precision in INT4_KEEPS_16BIT and m.is_transformer:
-        q, keep = int4_params(m)
-        return q * WEIGHT_BYTES[precision] + keep * BYTES_16BIT
-    return count_params(m).total * WEIGHT_BYTES[precision]
+    """Bytes of the model's weights in ``precision``, the one formula for every precision:
+    quantised parameters (``quantised_params``) x ``quantised_weight_bytes`` (per-channel scales
+    over rows of ``hidden`` inputs: the width the q/k/v, gate/up and — when q_dim = hidden —
+    o_proj rows have; down_proj's rows are ffn wide, so this over-counts its scales, on a term of
+    ~0.1%) + the 16-bit rest x 2 B. Generic (non-transformer) models: params x ``WEIGHT_BYTES``."""
+    if not m.is_transformer:
+        return count_params(m).total * WEIGHT_BYTES[precision]
+    q, keep = quantised_params(m)
+    return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
 
 
 @dataclass(frozen=True)
@@ -233,7 +292,7 @@ class IterationModel:
         HBM at the engine's achieved fraction."""
         se = eff or engine_efficiency(engine)
         pc = count_params(m)
-        wb = WEIGHT_BYTES[precision]
+        wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
         peak, dtype = _compute_peak(hw.gpu, precision)
         bf16 = _compute_peak(hw.gpu, "bf16")[0]
         if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
