@@ -192,3 +192,11 @@ def test_spot_job_ranks_on_one_expectation(catalog):
     assert b.cost.hours_at(True) == pytest.approx(t.iloc[0]["expected_hours"], rel=1e-12)
     assert b.cost.price(True) == pytest.approx(t.iloc[0]["expected_cost"], rel=1e-12)
     assert math.isfinite(b.cost.checkpoint_failures["expected_hours"])  # the on-demand view, still carried
+
+
+def test_no_plan_finishes_under_the_failures(catalog):
+    """No checkpoints and a 30-minute per-node MTBF: a failure restarts a run of hours, goodput 0 everywhere:
+    the search says so naming the field (before, it ranked them on the uninterrupted time)."""
+    with pytest.raises(InfeasibleError) as e:
+        recommend(_job({"mtbf_hours_per_node": 0.5}, max_gpus=64), catalog, simulate=False, top=1)
+    assert e.value.field == "checkpoint.mtbf_hours_per_node" and "no plan finishes" in e.value.message
