@@ -224,8 +224,9 @@ def ranked_price(cost, spot: bool) -> Optional[float]:
     """The run's cost as ``recommend`` ranks it (``None`` where no price is known): a spot plan with an
     interruption model costs its expected cost; otherwise the spot or on-demand price for
     ``ranked_hours`` (the hours with checkpoint pauses and node failures where the job sets them)."""
-    if spot and cost.get("spot_risk"):
-        return cost["spot_risk"]["expected_cost_usd"]
+    risk = cost.get("spot_risk") if spot else None
+    if risk and "expected_cost_usd" in risk:
+        return risk["expected_cost_usd"]
     usd = cost.get("cost_spot_usd") if spot else cost.get("cost_ondemand_usd")
     cf = cost.get("checkpoint_failures")
     if not cf or usd is None:
