@@ -184,15 +184,13 @@ class Cost(Record):
     committed: tuple = ()
     #: the job's checkpoint section (cadence, MTBF): expected wall time and on-demand cost with its
     #: checkpoint pauses and node failures (planner.simulate.failures.run_overhead); ``hours`` and the
-    #: costs above are the uninterrupted compute time
+    #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these
+    #: expected figures (``price``/``hours_at``)
     checkpoint_failures: Optional[dict] = None
 
     def price(self, spot: bool) -> Optional[float]:
-        """The run's cost at spot or on-demand prices (``None`` where no price is known); a spot
-        plan with an interruption model costs its expected cost."""
-        if spot and self.spot_risk:
-            return self.spot_risk["expected_cost_usd"]
-        return self.cost_spot_usd if spot else self.cost_ondemand_usd
+        """The cost the plan is ranked at (``None`` where no price is known): see ``ranked_price``."""
+        return ranked_price(self, spot)
 
     def with_spot_risk(self, risk: Optional[dict]) -> "Cost":
         """The cost of a spot plan with its interruption model (``planner.simulate.interruptions``):
@@ -204,13 +202,41 @@ class Cost(Record):
         return replace(self, spot_risk=risk, usd_per_million_tokens=per_m)
 
     def hours_at(self, spot: bool) -> float:
-        """Wall hours of the run: a spot plan's expected hours with interruptions where modelled."""
-        return self.spot_risk["expected_hours"] if spot and self.spot_risk else self.hours
+        """Wall hours the plan is ranked at: see ``ranked_hours``."""
+        return ranked_hours(self, spot)
 
     def keys(self) -> list[str]:  # "buy", "spot_risk", "committed" only where computed, as in the JSON
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
                 and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
                 and (k != "checkpoint_failures" or self.checkpoint_failures is not None)]
+
+
+def ranked_hours(cost, spot: bool) -> float:
+    """Wall hours of a run as ``recommend`` ranks it (``cost``: a ``Cost`` or its JSON object): a spot
+    plan's expected hours with interruptions (and the job's node failures) where modelled, else the
+    expected hours with the job's checkpoint pauses and node failures (``checkpoint_failures``) where
+    its ``checkpoint`` section sets them, else the uninterrupted compute hours."""
+    risk = cost.get("spot_risk") if spot else None
+    if risk:
+        return risk["expected_hours"]
+    cf = cost.get("checkpoint_failures")
+    return cf["expected_hours"] if cf else cost["hours"]
+
+
+def ranked_price(cost, spot: bool) -> Optional[float]:
+    """The run's cost as ``recommend`` ranks it (``None`` where no price is known): a spot plan with an
+    interruption model costs its expected cost; otherwise the spot or on-demand price for
+    ``ranked_hours`` (the hours with checkpoint pauses and node failures where the job sets them)."""
+    risk = cost.get("spot_risk") if spot else None
+    if risk and "expected_cost_usd" in risk:
+        return risk["expected_cost_usd"]
+    usd = cost.get("cost_spot_usd") if spot else cost.get("cost_ondemand_usd")
+    cf = cost.get("checkpoint_failures")
+    if not cf or usd is None:
+        return usd
+    if not spot and cf.get("expected_cost_ondemand_usd") is not None:
+        return cf["expected_cost_ondemand_usd"]
+    return usd * cf["expected_hours"] / cost["hours"] if cost["hours"] else usd
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from planner import defaults as D
-from planner.errors import InputError
+from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import option_from_instance, options_for_search
 from planner.search.rank import best_per, scaling_view
 from planner.search.space import space_for
@@ -406,7 +406,7 @@ CKPT_JOB = {"model": {"preset": "llama3-8b"},
 def test_checkpoint_section_prices_its_pauses_and_failures(catalog):
     """A job whose checkpoint section sets a 3-minute blocking save every 100 steps and a node MTBF:
     estimate, recommend and the report gave the uninterrupted 78.4 days as if the section were not
-    there, while simulate showed goodput 88.7%. By hand: tau = 100 x 14.21 s, delta = 14 B x 8.03e9
+    there, while simulate showed goodput 88.7%; recommend now ranks and checks its deadline on 88.4 days. By hand: tau = 100 x 14.21 s, delta = 14 B x 8.03e9
     params / 5 Gb/s = 179.9 s, job MTBF 1,000 h, R = 20 min: goodput = tau / (expm1((tau + delta) / M)
     (M + R)) = 0.8871, so 1,882 h -> 2,122 h and $207.2k -> $233.5k on-demand."""
     from planner.present.report import render_markdown, report_for_job
@@ -431,10 +431,15 @@ def test_checkpoint_section_prices_its_pauses_and_failures(catalog):
     md, _ = render_markdown(report_for_job(job, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
     assert "| with checkpoints and failures |" in md and fmt_usd(o["expected_cost_ondemand_usd"]) in md
     assert "| server_price_usd | 300,000 | catalog" in md  # was "3e+05"
-    assert "Checkpoints and failures add 12.7% to the time (88.4 d expected)." in md
+    assert ("Checkpoints and failures add 12.7% to the time (88.4 d expected, 2.1 failures); the ranking, the budget "
+            "and the deadline use the expected time and cost with them.") in md
+    assert "the search checked the uninterrupted" not in md
+    # the headline and the time to train are the expected figures the plan is ranked on
+    assert f"88.4 d to train for {fmt_usd(o['expected_cost_ondemand_usd'])} (on-demand, with checkpoint pauses" in md
     tight = load_job_dict({**CKPT_JOB, "constraints": {"deadline_hours": 2000}})  # 1,882 h fits, 2,122 h does not
-    md, _ = render_markdown(report_for_job(tight, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
-    assert "beyond the 83.3 d deadline (the search checked the uninterrupted time and cost)" in md
+    with pytest.raises(InfeasibleError) as e:  # the search checks the deadline with the pauses and failures
+        recommend(tight, catalog, simulate=False, top=1)
+    assert e.value.field == "constraints.deadline_hours" and "78.4 d without them" in e.value.message
     # checkpoints alone (no MTBF): only the pauses
     plain = load_job_dict({**CKPT_JOB, "checkpoint": {"every_steps": 100, "write_gbps": 5}})
     o2 = estimate_job(plain, catalog).cost.checkpoint_failures

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from planner.errors import InputError
-from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable
+from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
@@ -227,7 +227,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     # --- recommendation
     s = Section("Recommendation")
     risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
-    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'})"
+    cf = cost.get("checkpoint_failures")  # the job's checkpoint section: ranked with its pauses and failures
+    price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'}"
+             + (", with checkpoint pauses and node failures" if cf else "") + ")"
              if _cost(best, spot) is not None
              else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
@@ -240,12 +242,14 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
           [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit}"
-                            + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else ")")],
-          [f"{noun}-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else "")],
-          ["cost on-demand", fmt_usd(cost["cost_ondemand_usd"])],
+                            + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else
+                               f"; {fmt_time(cost['hours'] * 3600)} without checkpoint pauses and failures)" if cf else ")")],
+          [f"{noun}-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else
+                                                      " (without checkpoint pauses and failures)" if cf else "")],
+          ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
           ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
-          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"]).split(": ", 1)[1]]]
+          *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, fmt_rate(cost["usd_per_million_tokens"]) if cost.get("usd_per_million_tokens") else "-"],
@@ -268,11 +272,13 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
                      config_str(r["config"]), f"{r['step_time_s']:,.3g}", _pct(r["mfu"]),
                      f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
-                     fmt_usd(c["cost_ondemand_usd"]), fmt_usd(c.price(True) if hasattr(c, "price") else c["cost_spot_usd"])])
+                     # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
+                     fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB",
-                           "time to train" + (" (expected)" if spot else ""),
-                           "on-demand", "spot" + (" (expected)" if spot else "")], rows,
-                          "best layout per (hardware, node count), ranked by the objective"))
+                           "time to train" + (" (expected)" if spot or cf else ""),
+                           "on-demand" + (" (expected)" if cf else ""), "spot" + (" (expected)" if spot or cf else "")], rows,
+                          "best layout per (hardware, node count), ranked by the objective"
+                          + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
     if with_charts and "table" in rec:
         s.blocks.append(Chart("cost_vs_time", charts.cost_time_chart(rec["table"], best, spot),
                               "cost vs time to train of the candidates, Pareto front dashed, recommendation ringed"))
@@ -281,7 +287,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
                                "cost" + (" (expected spot)" if spot else " (on-demand)")],
-                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600), fmt_usd(p["cost"])]
+                              [[p["hardware"], str(p["nodes"]), fmt_time(p.get("expected_hours", p["train_hours"]) * 3600),
+                                fmt_usd(p.get("expected_cost", p["cost"]))]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
     secs.append(s)
@@ -301,7 +308,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     else:
         lines.append("Spot: no spot price in the catalog for this instance.")
     if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
-        lines.append(checkpoint_line(cost["checkpoint_failures"])[0].upper() + checkpoint_line(cost["checkpoint_failures"])[1:] + ".")
+        line = checkpoint_line(cost["checkpoint_failures"], " (the time to train and the headline include them; the "
+                                                             "on-demand figure above is without them)")
+        lines.append(line[0].upper() + line[1:] + ".")
     buy = cost.get("buy")
     if buy:
         lines.append(f"Buy: this run's {_hours(cost['hours'])} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
@@ -392,17 +401,13 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
-    cf, con = cost.get("checkpoint_failures"), job.constraints
-    if cf:  # the search's deadline and budget checks use the uninterrupted time and cost
-        over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
-                if con.deadline_hours is not None and cf["expected_hours"] > con.deadline_hours else []) + (
-               [f"over the {fmt_usd(con.budget_usd)} budget"]
-               if con.budget_usd is not None and (cf.get("expected_cost_ondemand_usd") or 0) > con.budget_usd else [])
+    if cf:  # the ranking, the budget and the deadline already use the expected time and cost with them
         risks.append(f"Checkpoints and failures add {cf['overhead']:.1%} to the time "
-                     f"({fmt_time(cf['expected_hours'] * 3600)} expected)"
-                     + (": " + " and ".join(over) + " (the search checked the uninterrupted time and cost)" if over else "")
-                     + ".")
-    acc = best.get("accuracy")
+                     f"({fmt_time(cf['expected_hours'] * 3600)} expected"
+                     + (f", {cf['expected_failures']:,.1f} failures" if cf.get("job_mtbf_hours") is not None else "")
+                     + "); the ranking, the budget and the deadline use the expected time and cost with them. "
+                     "They are expectations: the failures are random, so the actual run can take longer.")
+    acc, con = best.get("accuracy"), job.constraints
     if acc:  # the step-time model's error on published runs of this kind: the range a budget should allow for
         hi_h, hi_c = acc["hours_range"][1], (acc["cost_usd_range"] or [None, None])[1]
         over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
@@ -631,7 +636,9 @@ def _accuracy_cell(a: dict) -> str:
 
 def _spot_risk_line(r: dict) -> str:
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {r['expected_hours'] / 24:,.1f} days with "
-            f"{r['interruptions']:.1f} interruptions (+{r['overhead']:.1%} time: work since the last checkpoint, restart, "
+            f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
+                                                         if r.get("node_failures") is not None else "")
+            + f" (+{r['overhead']:.1%} time: work since the last checkpoint, restart, "
             f"~{r['capacity_wait_minutes']:.0f} min capacity wait each); range {fmt_usd(r['cost_low_usd'])}-"
             f"{fmt_usd(r['cost_high_usd'])}")
 

@@ -10,6 +10,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
+from planner.results import ranked_hours, ranked_price
 from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
 
 
@@ -117,8 +118,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         mem = r["memory_per_gpu_bytes"]
         cost = r["cost"]
         risk = cost.get("spot_risk") if spot else None
-        c = risk["expected_cost_usd"] if risk else (cost["cost_spot_usd"] if spot else cost["cost_ondemand_usd"])
-        hours = risk["expected_hours"] if risk else cost["hours"]
+        # the figures the plan is ranked at: expected with interruptions, checkpoint pauses and node failures where modelled
+        c, hours = ranked_price(cost, spot), ranked_hours(cost, spot)
         limit = mem.get("limit") or mem["capacity"]
         margin = mem.get("margin")
         hw = r["hardware"]  # a bare GB200/GB300 cluster's node is its reference system's rack: name that, not the GPU
@@ -129,7 +130,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  f"{hours / 24:,.1f}", fmt_usd(c),
-                 fmt_rate(cost["usd_per_million_tokens"]) if cost["usd_per_million_tokens"] else "-"]
+                 _per_million(cost, c)]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
         t.add_row(*cells)
@@ -147,7 +148,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     if risk:
         con.print(esc(spot_line(risk)), highlight=False)
     if best["cost"].get("checkpoint_failures"):
-        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"])), highlight=False)
+        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_RANKED)), highlight=False)
     if best.get("accuracy"):
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
@@ -233,7 +234,9 @@ def spot_line(risk: dict) -> str:
         return (f"spot: this run never finishes on spot — at {risk['rate_per_node_day']:.3f} interruptions per node-day "
                 f"(from {risk['source']}) it is interrupted before a checkpoint interval completes; the figures "
                 "above are on-demand (checkpoint more often or use on-demand capacity)")
-    return (f"spot: expected {risk['interruptions']:.1f} interruptions (+{risk['overhead']:.1%} time: lost work since "
+    return (f"spot: expected {risk['interruptions']:.1f} interruptions"
+            + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
+            + f" (+{risk['overhead']:.1%} time: lost work since "
             f"the last checkpoint, restart and ~{risk['capacity_wait_minutes']:.0f} min capacity wait each) -> "
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
@@ -253,9 +256,23 @@ def accuracy_line(a: dict) -> str:
             + (f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu else "") + f"; {a['basis']}")
 
 
-def checkpoint_line(o: dict) -> str:
+def _per_million(cost, usd) -> str:
+    """$ per 1M tokens at the price the plan is ranked at (``usd``): with the checkpoint pauses and node
+    failures where the job sets them; else the plan's own ``usd_per_million_tokens``."""
+    if cost.get("checkpoint_failures") and usd and cost.get("tokens"):
+        return fmt_rate(usd / cost["tokens"] * 1e6)
+    return fmt_rate(cost["usd_per_million_tokens"]) if cost["usd_per_million_tokens"] else "-"
+
+
+CKPT_WITHOUT = " (the time and costs above are without them)"
+CKPT_RANKED = " (the days and costs above include them: plans are ranked and filtered on them)"
+
+
+def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
-    expected wall time and on-demand cost, beside the uninterrupted figures the plan quotes."""
+    expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
+    ``estimate`` quotes (``CKPT_WITHOUT``), or the figures ``recommend``'s table shows and ranks on
+    (``CKPT_RANKED``)."""
     parts = []
     if o.get("checkpoint_every_steps"):
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
@@ -269,7 +286,7 @@ def checkpoint_line(o: dict) -> str:
     cost = o.get("expected_cost_ondemand_usd")
     return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{o['overhead']:.1%} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
-            + " (the time and costs above are without them)")
+            + note)
 
 
 def view_table(rows: list[dict], title: str) -> Table:

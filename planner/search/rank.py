@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from planner import defaults as D
+from planner.results import ranked_hours, ranked_price
 from planner.units import fmt_time, fmt_usd
 
 def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
@@ -28,12 +29,22 @@ def cost_bucket(usd):
         return np.where(usd > 0, np.floor(np.log(usd) / np.log1p(COST_TIE)), np.inf)
 
 
+def ranked_columns(df: pd.DataFrame) -> tuple[str, str, str]:
+    """The (hours, cost, USD per token) columns the search ranks and filters on: the expected ones
+    with the job's checkpoint pauses and node failures where the table has them (a ``checkpoint``
+    section sets a cadence or an MTBF), else ``train_hours``, ``cost``, ``usd_per_token``."""
+    if "expected_hours" in df.columns:
+        return "expected_hours", "expected_cost", "expected_usd_per_token"
+    return "train_hours", "cost", "usd_per_token"
+
+
 def rank_key(df: pd.DataFrame, objective: str):
+    hours, cost, _ = ranked_columns(df)
     if objective == "time":
-        return ["train_hours", "cost"]
+        return [hours, cost]
     if objective == "tokens_per_dollar":
-        return ["usd_per_token_bucket", "train_hours"]
-    return ["cost_bucket", "train_hours"]
+        return ["usd_per_token_bucket", hours]
+    return ["cost_bucket", hours]
 
 
 #: what a comparison row's ``cost`` (and the search table's) is priced at: the catalog's on-demand
@@ -52,17 +63,16 @@ def price_basis(spot: bool, stated_price) -> str:
 
 
 def cost_of(row: dict, spot: bool):
-    c = row["cost"]
-    if hasattr(c, "price"):  # a Cost: a spot plan's expected cost with interruptions
-        return c.price(spot)
-    return c["cost_spot_usd"] if spot else c["cost_ondemand_usd"]
+    """The cost a plan (a ``Plan`` or its JSON) is ranked at: a spot plan's expected cost with
+    interruptions, the expected cost with the job's checkpoint pauses and node failures
+    (``results.ranked_price``)."""
+    return ranked_price(row["cost"], spot)
 
 
 def hours_of(row: dict, spot: bool) -> float:
-    """Wall hours of a plan: a spot plan's expected hours with interruptions where modelled."""
-    c = row["cost"]
-    risk = c.get("spot_risk") if spot else None
-    return risk["expected_hours"] if risk else c["hours"]
+    """Wall hours a plan is ranked at: a spot plan's expected hours with interruptions, the expected
+    hours with the job's checkpoint pauses and node failures (``results.ranked_hours``)."""
+    return ranked_hours(row["cost"], spot)
 
 
 def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: bool) -> str:
@@ -117,9 +127,12 @@ VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", 
 
 
 def _rows(df: pd.DataFrame, basis: str | None = None) -> list[dict]:
-    """The view's rows; with ``basis`` (``price_basis``), each says what its ``cost`` is priced at."""
+    """View rows; ``days`` and ``cost`` are the figures the plan is ranked at (with the job's checkpoint
+    pauses and node failures where it sets them, ``ranked_columns``); with ``basis`` (``price_basis``),
+    each says what its ``cost`` is priced at."""
+    hours, cost, _ = ranked_columns(df)
     cols = [c for c in VIEW_COLUMNS if c in df.columns]
-    out = df[cols].to_dict(orient="records")
+    out = df[cols].assign(train_hours=df[hours], cost=df[cost]).to_dict(orient="records")
     for r in out:
         r["days"] = r.pop("train_hours") / 24.0
         if basis is not None:

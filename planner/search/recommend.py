@@ -26,7 +26,8 @@ from planner.model.step_time import step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
-from planner.search.rank import cost_bucket, pareto_mask, price_basis, rank_key, stack_choice_line, stack_comparison, why
+from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
+                                 stack_comparison, why)
 from planner.model.stacks import check_platform
 from planner.search.space import (empty_reason, is_auto, module_lists_note, platform_note, refusal_error, refusal_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
@@ -37,14 +38,22 @@ from hardware_catalog import load_catalog
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
-              spot_model=None) -> Recommendation:
+              spot_model=None, overhead=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
     the Pareto front, counts, and ``table`` (every feasible configuration, best first).
 
     ``spot_model(hw, hours, nodes, step_s, price) -> dict(hours, cost, cost_low, cost_high, ...)``
     (``planner.simulate.interruptions.SpotModel``, passed in by the workload: the search sits below
     the simulator) turns spot plans' compute time into expected wall time and cost with
-    interruptions; spot plans are then ranked on those."""
+    interruptions; spot plans are then ranked on those.
+
+    ``overhead`` (``planner.workloads.training.CheckpointOverhead``, or None: a job without a
+    ``checkpoint`` cadence or MTBF) prices the job's checkpoint pauses and node failures on every
+    candidate that fits (``overhead.table``, vectorised) and on each plan (``overhead.plan``); the
+    table then has ``expected_hours``, ``expected_cost``, ``expected_usd_per_token`` and ``goodput``,
+    and the filters (budget, deadline, horizon), the ranking, the Pareto front and ``why`` use them
+    (more nodes fail more often, so the overhead can reorder plans). A spot plan's expected figures
+    already hold them (the spot model adds the node failures to the interruptions)."""
     t0 = time.perf_counter()
     cat = catalog or load_catalog()
     con = job.constraints
@@ -159,11 +168,22 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     hours = steps * st["step_time_s"] / 3600.0
                     cost = rent_cost(hours, cf.nodes, price)
                     extra = {}
-                    if con.spot and spot_model is not None and price:
+                    compute_hours = hours
+                    spot_priced = con.spot and spot_model is not None and price
+                    if spot_priced:
                         e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
                         extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
+                    if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
+                        if spot_priced:  # the spot model's expectation already holds them
+                            x_hours, x_cost = hours, cost
+                        else:
+                            x_hours = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)["expected_hours"]
+                            x_cost = rent_cost(x_hours, cf.nodes, price)
+                        with np.errstate(divide="ignore", invalid="ignore"):
+                            extra.update(expected_hours=x_hours, expected_cost=x_cost, expected_usd_per_token=x_cost / tokens,
+                                         goodput=compute_hours / x_hours)
                     frames.append((len(cf), dict(
                         opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
@@ -231,22 +251,25 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     assumptions.append(f"memory: plans leave {head:.0%} of GPU memory free for the memory model's error (the CUDA "
                        f"context, NCCL buffers and fragmentation are counted in the plan; constraints.memory_headroom"
                        + (", default" if con.memory_headroom is None else "") + ")")
+    hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
     if df["cost"].isna().all() and objective != "time":
         objective = "time"
         assumptions.append("no price known for any option: ranked by time")
     keep = np.ones(len(df), dtype=bool)
-    if con.spot:  # expected goodput 0 (interruptions outpace every checkpoint cycle): never finishes
-        never = ~np.isfinite(df["train_hours"].to_numpy(dtype=np.float64))
+    if con.spot or overhead is not None:  # expected goodput 0 (failures outpace every checkpoint cycle): never finishes
+        never = ~np.isfinite(df[hcol].to_numpy(dtype=np.float64))
         if never.all():
-            raise InfeasibleError(*_spot_never_finishes(con))
+            raise InfeasibleError(*(_spot_never_finishes(con) if con.spot else _never_finishes(job)))
         if never.any():
             keep &= ~never
             assumptions.append(f"spot: {never.sum():,} configurations never finish under the interruption rate "
-                               "(each is interrupted before a checkpoint interval completes): excluded")
+                               "(each is interrupted before a checkpoint interval completes): excluded" if con.spot else
+                               f"checkpoint: {never.sum():,} configurations never finish (node failures come before "
+                               "a checkpoint interval completes): excluded")
     if con.deadline_hours is None:
         # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
         # does not stop it); say so and cap
-        within = (df["train_hours"] <= D.HORIZON_HOURS).to_numpy()
+        within = (df[hcol] <= D.HORIZON_HOURS).to_numpy()
         if within.any():
             keep &= within
             assumptions.append(f"no deadline given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
@@ -256,23 +279,24 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             assumptions.append(f"no deadline given and every plan runs longer than {D.HORIZON_HOURS / 24:.0f} days: "
                                "shown anyway (set constraints.deadline_hours)")
     if con.budget_usd is not None:
-        keep &= ~(df["cost"] > con.budget_usd).to_numpy()
+        keep &= ~(df[ccol] > con.budget_usd).to_numpy()
     if con.deadline_hours is not None:
-        keep &= (df["train_hours"] <= con.deadline_hours).to_numpy()
+        keep &= (df[hcol] <= con.deadline_hours).to_numpy()
     if not keep.any():
         raise _nothing_meets(df, con)
     fitting = set(df["group"])  # stack groups with a plan that fits, before the constraints
     df = df[keep]
-    df = df.assign(cost_bucket=cost_bucket(df["cost"]), usd_per_token_bucket=cost_bucket(df["usd_per_token"] * 1e12))
+    df = df.assign(cost_bucket=cost_bucket(df[ccol]), usd_per_token_bucket=cost_bucket(df[ucol] * 1e12))
     df = df.sort_values(rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
     df = df.drop(columns=["cost_bucket", "usd_per_token_bucket"])
-    df["pareto"] = pareto_mask(df["train_hours"].to_numpy(), np.nan_to_num(df["cost"].to_numpy(), nan=np.inf))
+    df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
 
     def plan_of(r):  # a table row as a full Plan, under its stack group's job and variant
         grp = groups[int(r.group)]
         var = grp.variants[int(r.variant)]
-        return _plan(variant_job(grp.job, var), opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.group), int(r.variant))],
-                     int(r.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
+        p = _plan(variant_job(grp.job, var), opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.group), int(r.variant))],
+                  int(r.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
+        return overhead.plan(p) if overhead is not None else p
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
     shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
@@ -316,6 +340,13 @@ def _spot_never_finishes(con) -> tuple[str, str]:
                    "fewer nodes, or on-demand (constraints.spot: false)")
 
 
+def _never_finishes(job) -> tuple[str, str]:
+    """The one-line refusal when no plan finishes under the job's node failures (goodput 0)."""
+    return "checkpoint.mtbf_hours_per_node", (
+        "no plan finishes: node failures come before a checkpoint interval completes (goodput 0) — checkpoint, or "
+        "more often (checkpoint.every_steps), fewer nodes, or a longer per-node MTBF")
+
+
 def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
     """One DataFrame from the per-batch columns (arrays, or scalars meaning the whole batch),
     built once: a search has tens of batches per hardware option and stack variant, and a
@@ -346,16 +377,32 @@ def with_spot_risk(plan, hw, spot_model):
 
 
 def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
-    """The error when plans fit in memory but none meets the budget or deadline: the nearest ones."""
+    """The error when plans fit in memory but none meets the budget or deadline: the nearest ones (at
+    the ranked figures: with the job's checkpoint pauses and node failures where it sets them, the
+    figures without them beside)."""
+    hcol, ccol, _ = ranked_columns(df)
+    ck = hcol != "train_hours"
+    with_ck = " with checkpoint pauses and node failures" if ck else ""
     parts = []
     if con.budget_usd is not None:
-        i = df["cost"].idxmin()
-        parts.append(f"cheapest fitting plan costs {fmt_usd(df.at[i, 'cost'])} ({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, "
-                     f"{fmt_time(df.at[i, 'train_hours'] * 3600)}) vs budget {fmt_usd(con.budget_usd)}")
+        i = df[ccol].idxmin()
+        parts.append(f"cheapest fitting plan costs {fmt_usd(df.at[i, ccol])}{with_ck} ({df.at[i, 'nodes']} x "
+                     f"{df.at[i, 'hardware']}, {fmt_time(df.at[i, hcol] * 3600)}"
+                     + (f"; {fmt_usd(df.at[i, 'cost'])} without them" if ck and df.at[i, "cost"] != df.at[i, ccol] else "")
+                     + f") vs budget {fmt_usd(con.budget_usd)}")
     if con.deadline_hours is not None:
-        i = df["train_hours"].idxmin()
-        parts.append(f"fastest plan takes {fmt_time(df.at[i, 'train_hours'] * 3600)} ({df.at[i, 'nodes']} x {df.at[i, 'hardware']}, "
-                     f"{fmt_usd(df.at[i, 'cost'])}) vs deadline {con.deadline_hours:g} h")
+        i = df[hcol].idxmin()
+        parts.append(f"fastest plan takes {fmt_time(df.at[i, hcol] * 3600)}{with_ck} ({df.at[i, 'nodes']} x "
+                     f"{df.at[i, 'hardware']}, {fmt_usd(df.at[i, ccol])}"
+                     + (f"; {fmt_time(df.at[i, 'train_hours'] * 3600)} without them"
+                        if ck and df.at[i, "train_hours"] != df.at[i, hcol] else "")
+                     + f") vs deadline {con.deadline_hours:g} h")
+        met = df["train_hours"] <= con.deadline_hours
+        if ck and met.any():  # the deadline is lost to the checkpoint pauses and failures: say so
+            j = df.loc[met, "train_hours"].idxmin()
+            parts.append(f"{int(met.sum()):,} configurations would meet it without them (fastest {df.at[j, 'nodes']} x "
+                         f"{df.at[j, 'hardware']}: {fmt_time(df.at[j, 'train_hours'] * 3600)}, "
+                         f"{fmt_time(df.at[j, hcol] * 3600)} with them)")
     field = "constraints.budget_usd" if con.budget_usd is not None else "constraints.deadline_hours"
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
 
@@ -385,6 +432,10 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         out.append("fp8: only the linear GEMMs run low-precision, at the recipe's share of the bf16 GEMM efficiency on "
                    "the low-precision peak, plus its quantisation traffic (planner.model.stacks.RECIPES: gemm_rel and "
                    "cast_bytes are priors from public GEMM and TE measurements, not measured on this GPU)")
+    if any(p.cost.checkpoint_failures for p in ranked):
+        out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
+                   "pauses and node failures (checkpoint section; planner/simulate/failures.run_overhead): more nodes "
+                   "fail more often, so the per-node MTBF moves the ranking")
     if any(p.cost.spot_risk for p in ranked):
         src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
         out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "

@@ -19,6 +19,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
+import numpy as np
+
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.pipeline import step_composition
 from planner.model.memory import model_state_bytes_per_param
@@ -155,17 +157,25 @@ class CheckpointConfig:
         return self.bytes / self.write_bw
 
     def snapshot_s(self) -> float:
-        return self.bytes / max(self.n_gpus, 1) / self.d2h_bw
+        """Per-GPU snapshot time; ``n_gpus`` may be an array (the search's candidates), then so is this."""
+        n = max(self.n_gpus, 1) if np.ndim(self.n_gpus) == 0 else np.maximum(self.n_gpus, 1)
+        return self.bytes / n / self.d2h_bw
 
     def pause_s(self, interval_s: Optional[float] = None) -> tuple[float, float]:
         """(seconds training is blocked per checkpoint, seconds more until it is durable).
 
         Blocking: (write, 0). Asynchronous: (snapshot, write) — and, in steady state with a
         checkpoint every ``interval_s`` of training, a persist longer than the interval makes the
-        next save wait for it, so the pause grows by ``max(0, write - interval)``."""
+        next save wait for it, so the pause grows by ``max(0, write - interval)``. ``interval_s`` (and
+        ``n_gpus``) may be arrays: the search prices every candidate with this same formula."""
         if not self.asynchronous:
             return self.write_s(), 0.0
-        late = max(0.0, self.write_s() - interval_s) if interval_s is not None else 0.0
+        if interval_s is None:
+            late = 0.0
+        elif np.ndim(interval_s) == 0:
+            late = max(0.0, self.write_s() - interval_s)
+        else:
+            late = np.maximum(0.0, self.write_s() - np.asarray(interval_s, dtype=np.float64))
         return self.snapshot_s() + late, self.write_s()
 
 
@@ -184,7 +194,9 @@ class FailureConfig:
 
     @property
     def mtbf_s(self) -> float:
-        return self.mtbf_node_s / max(self.nodes, 1)
+        """The job's MTBF: per-node MTBF / nodes (``nodes`` may be an array)."""
+        n = max(self.nodes, 1) if np.ndim(self.nodes) == 0 else np.maximum(self.nodes, 1)
+        return self.mtbf_node_s / n
 
 
 @dataclass
@@ -272,17 +284,23 @@ class SimConfig:
             # it with the job's tier (holdout_fraction, full_every)
             ev = EvalConfig(every_steps=e.every_steps, samples=e.samples, full_every=1,
                             subset_fraction=e.holdout_fraction, tier_full_every=e.full_every)
-        ck, fl = CheckpointConfig(n_gpus=n_gpus), FailureConfig(nodes=nodes)
         c = getattr(job, "checkpoint", None) if job is not None else None
-        if c is not None:
-            ck = CheckpointConfig(every_steps=c.every_steps, bytes=_checkpoint_bytes(d, job),
-                                  write_bw=c.write_gbps * GBIT, asynchronous=c.asynchronous,
-                                  n_gpus=n_gpus)
-            fl = FailureConfig(
-                mtbf_node_s=c.mtbf_hours_per_node * 3600 if c.mtbf_hours_per_node else None,
-                nodes=nodes, restart_s=c.restart_minutes * 60)
+        ck, fl = checkpoint_sections(c, _checkpoint_bytes(d, job) if c is not None else 0.0, n_gpus, nodes)
         return cls(pipeline=pipe, loader=loader, evaluation=ev, checkpoint=ck, failures=fl,
                    analytic_step_time_s=d.get("step_time_s"), gpus_per_replica=max(n_gpus // max(dp, 1), 1))
+
+
+def checkpoint_sections(c: Any, ckpt_bytes: float, n_gpus, nodes) -> tuple[CheckpointConfig, FailureConfig]:
+    """The simulator's checkpoint and failure settings from a job's ``checkpoint`` section ``c``
+    (None: no checkpoints, no failures). ``n_gpus`` and ``nodes`` may be arrays (the search prices
+    every candidate at once, ``planner.workloads.training.CheckpointOverhead``)."""
+    if c is None:
+        return CheckpointConfig(n_gpus=n_gpus), FailureConfig(nodes=nodes)
+    ck = CheckpointConfig(every_steps=c.every_steps, bytes=ckpt_bytes, write_bw=c.write_gbps * GBIT,
+                          asynchronous=c.asynchronous, n_gpus=n_gpus)
+    fl = FailureConfig(mtbf_node_s=c.mtbf_hours_per_node * 3600 if c.mtbf_hours_per_node else None,
+                       nodes=nodes, restart_s=c.restart_minutes * 60)
+    return ck, fl
 
 
 def _checkpoint_bytes(detail: dict, job: Any) -> float:

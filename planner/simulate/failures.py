@@ -51,6 +51,47 @@ def expected_goodput(interval_s: float, block_s: float, mtbf_s: float, restart_s
     return interval_s / (math.expm1(c / mtbf_s) * (mtbf_s + restart_s))
 
 
+def goodput_array(interval_s, block_s, mtbf_s, restart_s) -> np.ndarray:
+    """``expected_goodput`` over arrays (the search's candidates), with ``mtbf_s = inf`` meaning no
+    failures (goodput ``tau / (tau + delta)``): the same renewal formula
+    ``tau / (expm1((tau + delta) / M) (M + R))`` and the same cut (0 beyond 700 MTBFs per cycle).
+    ``tests/test_failures_vector.py`` holds it to ``expected_goodput`` within 1e-12."""
+    interval_s, block_s, mtbf_s, restart_s = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64)
+                                                                  for x in (interval_s, block_s, mtbf_s, restart_s)))
+    c = interval_s + block_s
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = c / mtbf_s
+        g = np.where(np.isinf(mtbf_s), interval_s / c,
+                     np.where(x > 700.0, 0.0, interval_s / (np.expm1(np.minimum(x, 700.0)) * (mtbf_s + restart_s))))
+    return g
+
+
+def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict:
+    """The whole run's checkpoint and node-failure overhead for arrays of candidates (the formula
+    ``run_overhead`` documents; ``run_overhead`` is this on one row).
+
+    ``ck``: a ``CheckpointConfig`` (its ``n_gpus`` may be an array, for an asynchronous save's
+    snapshot); ``step_s``, ``compute_hours``: arrays; ``mtbf_s``: the job MTBF per candidate
+    (per-node MTBF / nodes; ``inf``: no failures); ``restart_s``: seconds per restart. Returns
+    arrays: goodput, expected_hours (``inf`` where goodput is 0), overhead, checkpoint_block_s,
+    expected_failures."""
+    step_s = np.asarray(step_s, dtype=np.float64)
+    compute_hours = np.asarray(compute_hours, dtype=np.float64)
+    if ck.every_steps:
+        interval = ck.every_steps * step_s
+        block = np.broadcast_to(np.asarray(ck.pause_s(interval)[0], dtype=np.float64), interval.shape)
+    else:  # no checkpoint: a failure rolls the run back to its start
+        interval = compute_hours * 3600.0
+        block = np.zeros_like(interval)
+    mtbf = np.broadcast_to(np.asarray(mtbf_s, dtype=np.float64), interval.shape)
+    g = goodput_array(interval, block, mtbf, restart_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hours = np.where(g > 0, compute_hours / np.where(g > 0, g, 1.0), np.inf)
+        overhead = np.where(compute_hours != 0, hours / np.where(compute_hours != 0, compute_hours, 1.0) - 1, 0.0)
+        failures = np.where(np.isfinite(mtbf), hours * 3600.0 / mtbf, 0.0)
+    return dict(goodput=g, expected_hours=hours, overhead=overhead, checkpoint_block_s=block, expected_failures=failures)
+
+
 def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
     """The whole run's checkpoint and node-failure overhead, in closed form, for a job whose
     ``checkpoint`` section sets a cadence or an MTBF (``cfg``: its ``SimConfig``; None otherwise).
@@ -59,7 +100,8 @@ def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
     ``every_steps x step_s`` followed by the blocking pause (``CheckpointConfig.pause_s``); failures
     arrive at the job MTBF (per-node MTBF / nodes) and cost ``restart_s`` plus the work since the
     last checkpoint. Without ``every_steps`` there is no checkpoint, so a failure rolls the run back
-    to its start (interval = the whole run). Expected wall hours = compute hours / goodput.
+    to its start (interval = the whole run). Expected wall hours = compute hours / goodput. One row
+    of ``overhead_arrays`` (the search prices its candidates with that, so the two cannot differ).
 
     >>> from types import SimpleNamespace as NS
     >>> ck = NS(every_steps=100, pause_s=lambda interval: (10.0, 0.0))
@@ -69,16 +111,14 @@ def run_overhead(cfg, step_s: float, compute_hours: float) -> dict | None:
     ck, fl = cfg.checkpoint, cfg.failures
     if not (ck.every_steps or fl.enabled):
         return None
-    interval_s = ck.every_steps * step_s if ck.every_steps else compute_hours * 3600.0
-    block_s = ck.pause_s(interval_s)[0] if ck.every_steps else 0.0
     mtbf_s = fl.mtbf_s if fl.enabled else math.inf
     restart_s = fl.restart_s if fl.enabled else 0.0
-    g = interval_s / (interval_s + block_s) if math.isinf(mtbf_s) else expected_goodput(interval_s, block_s, mtbf_s, restart_s)
-    hours = compute_hours / g if g > 0 else math.inf
-    return dict(goodput=g, expected_hours=hours, overhead=hours / compute_hours - 1 if compute_hours else 0.0,
-                checkpoint_every_steps=ck.every_steps or None, checkpoint_block_s=block_s,
+    a = {k: float(v[0]) for k, v in overhead_arrays(ck, np.array([step_s]), np.array([compute_hours]),
+                                                    mtbf_s, restart_s).items()}
+    return dict(goodput=a["goodput"], expected_hours=a["expected_hours"], overhead=a["overhead"],
+                checkpoint_every_steps=ck.every_steps or None, checkpoint_block_s=a["checkpoint_block_s"],
                 job_mtbf_hours=mtbf_s / 3600.0 if fl.enabled else None, restart_minutes=restart_s / 60.0,
-                expected_failures=hours * 3600.0 / mtbf_s if fl.enabled else 0.0)
+                expected_failures=a["expected_failures"])
 
 
 def simulate_goodput(step_s: float, interval_steps: int, block_s: float, persist_s: float,

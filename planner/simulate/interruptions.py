@@ -14,7 +14,7 @@ sets none. Expected wall time = compute time / goodput, expected cost = that x n
 the low/high ends of the rate give the spread.
 
     >>> r = SpotRate(0.0, 0.0, 0.0, 0.0, "none")
-    >>> spot_expectation(r, hours=10.0, nodes=4, step_s=1.0, price=2.0, block_s=30.0, restart_s=600.0)["overhead"]
+    >>> float(spot_expectation(r, hours=10.0, nodes=4, step_s=1.0, price=2.0, block_s=30.0, restart_s=600.0)["overhead"])
     0.0
 """
 from __future__ import annotations
@@ -76,32 +76,47 @@ _goodput = np.vectorize(expected_goodput, otypes=[float])
 _young = np.vectorize(young_daly_interval_s, otypes=[float])
 
 
-def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps):
+def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=0.0, node_restart_s=0.0):
+    """(goodput, expected interruptions, expected node failures). ``node_rate``: node failures per
+    node-hour (the job's ``checkpoint.mtbf_hours_per_node``), each costing ``node_restart_s`` (no
+    capacity wait): the two Poisson processes add up to one of rate ``lam`` whose restart is their
+    rate-weighted mean, so the same renewal formula (``failures.expected_goodput``) holds."""
     hours, nodes, step_s = (np.asarray(x, dtype=np.float64) for x in (hours, nodes, step_s))
     lam = rate * nodes  # interruptions per hour of the whole job
-    if rate <= 0:
-        return np.ones_like(hours), np.zeros_like(hours)
-    mtbf_s = 3600.0 / lam
+    if rate <= 0 and node_rate <= 0:
+        return np.ones_like(hours), np.zeros_like(hours), np.zeros_like(hours)
+    if node_rate > 0:  # interruptions and node failures compete: one Poisson process, a mean restart
+        lam_n = node_rate * nodes
+        lam_all = lam + lam_n
+        restart_s = (lam * restart_s + lam_n * node_restart_s) / lam_all
+    else:
+        lam_n, lam_all = np.zeros_like(hours), lam
+    mtbf_s = 3600.0 / lam_all
     interval = every_steps * step_s if every_steps else np.maximum(_young(block_s, mtbf_s), step_s)
     g = _goodput(interval, block_s, mtbf_s, restart_s)
     # checkpoints cost time even without interruptions: goodput is against pure compute time
-    return g, hours / g * lam
+    return g, hours / g * lam, hours / g * lam_n
 
 
 def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float, restart_s: float,
-                     every_steps: int = 0) -> dict:
+                     every_steps: int = 0, node_mtbf_s: float | None = None) -> dict:
     """Expected (mid rate) and low/high wall hours, cost and interruptions of runs whose pure
-    compute time is ``hours`` (arrays welcome). ``overhead`` = expected hours / compute hours - 1."""
+    compute time is ``hours`` (arrays welcome). ``overhead`` = expected hours / compute hours - 1.
+    ``node_mtbf_s``: the job's per-node MTBF (``checkpoint.mtbf_hours_per_node``): node failures
+    then add to the interruptions (each costs ``restart_s`` without the capacity wait)."""
     out = {}
+    node_rate = 3600.0 / node_mtbf_s if node_mtbf_s else 0.0
     for name, r in (("low", rate.low), ("mid", rate.mid), ("high", rate.high)):
         # goodput 0 (a step or checkpoint cycle far longer than the job's MTBF) never finishes: inf
         # hours and cost, ranked last, not numpy warnings on the user's terminal
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            g, n_int = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps)
+            g, n_int, n_fail = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps,
+                                    node_rate, restart_s)
             h = np.asarray(hours, dtype=np.float64) / g
-            out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int)
+            out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int,
+                             node_failures=n_fail)
     mid = out["mid"]
-    return dict(hours=mid["hours"], cost=mid["cost"], interruptions=mid["interruptions"],
+    return dict(hours=mid["hours"], cost=mid["cost"], interruptions=mid["interruptions"], node_failures=mid["node_failures"],
                 hours_low=out["low"]["hours"], hours_high=out["high"]["hours"],
                 cost_low=out["low"]["cost"], cost_high=out["high"]["cost"],
                 overhead=mid["hours"] / np.asarray(hours, dtype=np.float64) - 1.0)
@@ -121,6 +136,8 @@ class SpotModel:
         self.block_s = 0.0 if (ck and ck.asynchronous) else checkpoint_bytes / bps
         self.rows = load_rates()
         self.user = job.constraints.spot_interruptions_per_node_day
+        # the job's node failures (checkpoint.mtbf_hours_per_node) come on top of the interruptions
+        self.node_mtbf_s = ck.mtbf_hours_per_node * 3600.0 if (ck and ck.mtbf_hours_per_node) else None
 
     def rate(self, hw) -> SpotRate:
         return rate_for(hw.cloud, hw.gpu.name, self.user, self.rows)
@@ -135,7 +152,7 @@ class SpotModel:
 
     def __call__(self, hw, hours, nodes, step_s, price) -> dict:
         return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,
-                                self.every_steps)
+                                self.every_steps, self.node_mtbf_s)
 
     def risk(self, hw, hours: float, nodes: int, step_s: float, price: float) -> dict:
         e = self(hw, np.array([hours]), np.array([nodes]), np.array([step_s]), price)
@@ -144,6 +161,7 @@ class SpotModel:
         return dict(expected_cost_usd=one["cost"], expected_hours=one["hours"], cost_low_usd=one["cost_low"],
                     cost_high_usd=one["cost_high"], hours_low=one["hours_low"], hours_high=one["hours_high"],
                     interruptions=one["interruptions"], overhead=one["overhead"],
+                    **({"node_failures": one["node_failures"]} if self.node_mtbf_s else {}),
                     rate_per_node_day=r.mid * 24, capacity_wait_minutes=r.capacity_wait_s / 60,
                     checkpoint_every_steps=self.every_steps or None, source=r.source,
                     capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "

@@ -139,9 +139,11 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
             rows.append(rec)
             continue
         c = r.cost
-        spot = c.price(True)  # a spot job's expected cost with interruptions, as its plan is ranked (else the sticker)
+        # as the plan is ranked: a spot job's expected cost with interruptions (else the sticker), and with the job's
+        # checkpoint pauses and node failures where its checkpoint section sets them (results.ranked_price)
+        spot, od = c.price(True), c.price(False)
         rec.update(step_time_s=r["step_time_s"], hours=c.hours_at(bool(j.constraints.spot)),
-                   cost_ondemand_usd=c["cost_ondemand_usd"] if c["cost_ondemand_usd"] is not None else np.nan,
+                   cost_ondemand_usd=od if od is not None else np.nan,
                    cost_spot_usd=spot if spot is not None else np.nan,
                    mfu=r["mfu"], mem_gib=r["memory_per_gpu_bytes"]["total"] / 2**30, fits=r["fits"],
                    bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],

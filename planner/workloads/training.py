@@ -28,7 +28,7 @@ from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
-from planner.simulate.failures import run_overhead
+from planner.simulate.failures import overhead_arrays, run_overhead
 from planner.simulate.interruptions import SpotModel
 
 
@@ -76,6 +76,36 @@ def spot_model_for(job: JobSpec):
         return None
     from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
     return SpotModel(job, _checkpoint_bytes({}, job))
+
+
+class CheckpointOverhead:
+    """What the search calls to price a job's ``checkpoint`` section (cadence, node MTBF) on every
+    candidate (injected by ``recommend``, as the spot model is: the search sits below the
+    simulator): ``table(nodes, gpus, step_s, compute_hours)`` gives arrays of goodput and expected
+    wall hours (``failures.overhead_arrays``, the formula ``run_overhead`` runs on one plan), and
+    ``plan(p)`` the plan with ``Cost.checkpoint_failures`` (``with_checkpoint_failures``). ``None``
+    from ``for_job`` where the job has no such section: the search is then as without one."""
+
+    def __init__(self, job: JobSpec):
+        from planner.simulate.config import _checkpoint_bytes, checkpoint_sections  # the simulator's own size
+        self.job = job
+        self._sections = checkpoint_sections
+        self.bytes = _checkpoint_bytes({}, job)
+
+    @classmethod
+    def for_job(cls, job: JobSpec):
+        c = getattr(job, "checkpoint", None)
+        if c is None or job.model is None or not (c.every_steps or c.mtbf_hours_per_node):
+            return None
+        return cls(job)
+
+    def table(self, nodes, gpus, step_s, compute_hours) -> dict:
+        ck, fl = self._sections(self.job.checkpoint, self.bytes, np.asarray(gpus), np.asarray(nodes))
+        return overhead_arrays(ck, step_s, compute_hours, fl.mtbf_s if fl.enabled else np.inf,
+                               fl.restart_s if fl.enabled else 0.0)
+
+    def plan(self, plan: Plan) -> Plan:
+        return with_checkpoint_failures(plan, self.job)
 
 
 def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
@@ -145,12 +175,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
     if job.model is not None and not is_auto(job):  # LoRA targets that adapt nothing: refused before the search, as in
         # estimate (framework auto: per stack, planner.search.space.stack_groups)
         check_targets(job.model, job.training, stack_rules.RUNTIMES.get(from_training(job.training).name))
-    rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model)
+    # the job's checkpoint pauses and node failures: priced on every candidate, ranked and filtered on
+    rec = search_plans(job, catalog, profile, top=top, progress=progress, spot_model=spot_model,
+                       overhead=CheckpointOverhead.for_job(job))
     if not (simulate and job.data is not None):
-        ranked = tuple(with_accuracy(with_checkpoint_failures(p, job), job) for p in rec.ranked)
-        return replace(rec, ranked=ranked, best=with_accuracy(with_checkpoint_failures(rec.best, job), job))
+        # the model's own error on runs of each plan's kind, on the time and cost it is ranked at
+        return replace(rec, ranked=tuple(with_accuracy(p, job) for p in rec.ranked), best=with_accuracy(rec.best, job))
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
-    ranked = [with_accuracy(with_checkpoint_failures(p, job), job) for p in ranked]
+    ranked = [with_accuracy(p, job) for p in ranked]
     if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
         note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
                                            "simulator's re-check of the shown plans") if x)
@@ -190,6 +222,7 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                                           hw.name if hw.cloud != "-" else None))
             if spot and spot_model is not None:  # the expected spot cost follows the simulated step
                 r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(r)))
+            r = with_checkpoint_failures(r, job)  # and so do the checkpoint pauses and failures
         if wait > 0.05:
             r = replace(r, bottleneck=(f"data pipeline: the GPUs wait for data {wait:.0%} of each step (simulated; "
                                        f"analytic compute-bound step {analytic * 1e3:,.4g} ms, simulated {sim_step * 1e3:,.4g} ms)"
@@ -197,14 +230,16 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
             data_bound.append(r)
         out.append(r)
 
-    def key(r):
+    def key(r):  # the ranked figures: with the checkpoint pauses and node failures where the job sets them
         c = r.cost
+        # (without a checkpoint section: the uninterrupted hours, as before, also for a spot plan)
+        hours = c.hours_at(spot) if c.checkpoint_failures else c.hours
         if objective == "time":
-            return (c.hours,)
+            return (hours,)
         usd = c.price(spot)
         if objective == "tokens_per_dollar":
-            return (float(cost_bucket(usd / c.tokens * 1e12)) if usd and c.tokens else np.inf, c.hours)
-        return (float(cost_bucket(usd)) if usd is not None else np.inf, c.hours)
+            return (float(cost_bucket(usd / c.tokens * 1e12)) if usd and c.tokens else np.inf, hours)
+        return (float(cost_bucket(usd)) if usd is not None else np.inf, hours)
 
     out = sorted(out, key=key)
     note = None
