@@ -232,8 +232,9 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
 
     def key(r):  # the ranked figures: with the checkpoint pauses and node failures where the job sets them
         c = r.cost
-        # (without a checkpoint section: the uninterrupted hours, as before, also for a spot plan)
-        hours = c.hours_at(spot) if c.checkpoint_failures else c.hours
+        # (a spot plan: its expected hours with interruptions, as the analytic search ranks it; they were the
+        # uninterrupted hours here, so the simulator's re-rank could order spot plans differently from the search)
+        hours = c.hours_at(spot)
         if objective == "time":
             return (hours,)
         usd = c.price(spot)
