@@ -831,14 +831,23 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     span = attention_span(t, fw.doc_masking)  # the attention's keys per query (packed examples)
 
     if m.is_transformer:
-        # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back; with 16-bit end layers
-        # also per model-chunk count, which decides the stages that hold them (end_layers_on_stage)
+        # per-stage terms once per distinct stage key, gathered back: the stage key is the layer key (tp, cp, ep,
+        # mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline sends; with 16-bit end layers also the
+        # stages that hold them, end_layers_on_stage), whether the schedule interleaves and whether the sends cross
+        # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
         low = t.precision == "fp8"
         n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
-        inter = c.schedule == SCHEDULE.code["interleaved"]
-        chunks = np.where(inter, np.maximum(c.vpp, 1), 1)
-        cols = (c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp) + ((chunks,) if n16 else ())
-        (ktp, kcp, kep, kmb, ksp, krc, kpp, ketp, *kch), inv = distinct_rows(*cols)
+        inter_r = c.schedule == SCHEDULE.code["interleaved"]
+        (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter), inv = distinct_rows(
+            c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, np.where(inter_r, np.maximum(c.vpp, 1), 1), inter_r,
+            (c.tp * c.cp * c.dp) >= g)
+        inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
+        (ktp, kcp, kep, kmb, ksp, krc, ketp), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp)
+
+        def up(terms):
+            """layer-key terms at the stage keys"""
+            return {k: (v[linv] if np.ndim(v) else v) for k, v in terms.items()}
+
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
                          etp=ketp)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
@@ -847,26 +856,27 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         mtp16 = mtp_runs_16bit(fw, t.precision)
         K16 = K if mtp16 and not m.hybrid else 0.0
         # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
-        L16 = (_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
-                            etp=ketp, bf16_share=1.0) if n16 or K16 else L)
+        L16 = (up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap,
+                               causal_kernels, etp=ketp, bf16_share=1.0)) if n16 or K16 else None)
+        L = up(L)
+        L16 = L if L16 is None else L16
         t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
             mtp = ssm.mtp_block_model(m)
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-            blk = _layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
-                               tp_comm_overlap, causal_kernels, etp=ketp,
-                               bf16_share=1.0 if mtp16 else 0.0,
-                               graph_parts=cuda_graph_parts(fw, m) & held)
+            blk = up(_layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
+                                  tp_comm_overlap, causal_kernels, etp=ketp,
+                                  bf16_share=1.0 if mtp16 else 0.0,
+                                  graph_parts=cuda_graph_parts(fw, m) & held))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch[0] if kch else 1)
+                                       n16, t16, kch if n16 else 1)
         nb = nb + K16 * head_w
-        layers_max = nl[inv]
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 
         def stage_layers(k):
@@ -876,21 +886,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # pipeline sends: one activation tensor per micro-batch each way between stages
         # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
         # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
-        split = np.where(c.sp | fw.pp_scatter_gather, c.tp, 1)
-        full_bytes = (mb * (seq * m.hidden * act_b)) / c.cp
+        split = np.where(ssp | fw.pp_scatter_gather, stp, 1)
+        full_bytes = (smb.astype(np.float64) * (seq * m.hidden * act_b)) / scp
         pp_bytes = full_bytes / split
-        pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-        regather = collective_time("all_gather", full_bytes, c.tp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
+        regather = collective_time("all_gather", full_bytes, stp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
                                    eff.intra_alpha_s, eff.inter_alpha_s)
-        regather = np.where(fw.pp_scatter_gather & ~c.sp.astype(bool), regather, 0.0)
+        regather = np.where(fw.pp_scatter_gather & ~ssp, regather, 0.0)
         # each of a stage's v model chunks sends its activation on and its gradient back: the
         # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
         # §2.2: "the amount of communication also increases by v")
-        t_pp = np.where(pp > 1, 2 * chunks * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
-        t_fwd_mb = (stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv]
-        t_bwd_mb = (stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv]
+        t_pp = np.where(kpp > 1, 2 * kch * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
+        t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
+        t_bwd_mb = stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"]
         # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
         # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
         if fw.overlap_p2p:
@@ -902,11 +911,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             compute_memory_bound=stage_layers("membound") + heads * L["head_membound"],
             comm_tp=stage_layers("tp"), comm_cp=stage_layers("cp"), comm_ep=stage_layers("ep"),
         )
+        ep_hide = stage_layers("ep_hide")
+        # the stage keys' terms at the rows
         per_mb = {k: v[inv] for k, v in per_mb.items()}
-        # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches
-        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * stage_layers("ep_hide")[inv]
-        t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
-        per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
+        t_fwd_mb, t_bwd_mb, t_pp, layers_max = t_fwd_mb[inv], t_bwd_mb[inv], t_pp[inv], nl[inv]
+        # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
+        # terms stay as they are, as subtracting zeros would leave them)
+        if np.any(ep_hide != 0):
+            ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * ep_hide[inv]
+            t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
+            per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     else:
         # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
         # activation traffic of the memory-bound layers (batch-norm, ReLU, adds, pooling), which
