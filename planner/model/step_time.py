@@ -804,6 +804,19 @@ def nchw_transpose_bytes(m: ModelSpec, fw, conv_dtype: str, act_b: float) -> tup
     return per_pass, 2.0 * per_pass
 
 
+def _on_rows(mask, fn):
+    """``np.where(mask, fn(rows), 0.0)`` over every row, with ``fn`` evaluated only on the rows where ``mask``
+    holds (it takes their indices and returns their values): the same numbers, without the work on the rest."""
+    n = len(mask)
+    rows = np.flatnonzero(mask)
+    if len(rows) == n:
+        return np.broadcast_to(np.asarray(fn(slice(None)), dtype=np.float64), (n,)).copy()
+    out = np.zeros(n)
+    if len(rows):
+        out[rows] = fn(rows)
+    return out
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
@@ -951,16 +964,15 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
-    ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
-    t_opt = t_opt + eager_optimizer_host_s(m, t, fw, eff)
+    t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
     # PP", and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``) turns off reshard after
     # backward and gradient sync until the last backward. So the stage's weights are all-gathered once, in
     # the first forward, and its gradients reduce-scattered once, in the last backward -- per step, not per
     # micro-batch: the gather takes ZeRO-1/2's parameter-gather place below, the reduce-scatter the DP reduce's
-    pp_held = (c.zero >= 3) & (c.pp > 1) & fw.pp_fsdp_unsharded
-    t_dp = np.where(pp_held, rs, t_dp)
+    held = (dz >= 3) & (dpp > 1) & fw.pp_fsdp_unsharded  # per DP key, as the terms below until gathered
+    t_dp = np.where(held, D["rs3"], D["t_dp"])[dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
@@ -988,15 +1000,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under)
-    z3 = (c.zero >= 3) & ~pp_held
+    z3 = (dz >= 3) & ~held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
-    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
+    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * D["ag3"] + D["rs3"]
     per_layer = np.maximum(layers_max, 1)
-    # the hidden part still costs compute: NCCL's kernels hold SMs while they run
-    z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count, nccl_sms)
-    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
+
+    def z3_exposed(rows):
+        """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
+        zk, ts, ag = z3_mb[dinv[rows]], t_stage[rows], D["ag3"][dinv[rows]]
+        z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
+        return np.maximum(0.0, zk - ts) + ag / per_layer[rows] + z3_slow
+
+    z3_exposed_mb = _on_rows(z3[dinv], z3_exposed)
     # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
     # full accumulator: every micro-batch's backward reduce-scatters its gradients, not only the
     # last (DeepSpeed maintainer, deepspeedai/DeepSpeed#2252: "For zero stage 2 (and 3), gradient
@@ -1009,9 +1026,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         NCCL holds its SMs (physics.nccl_overlap_slowdown)."""
         return physics.nccl_overlap_slowdown(np.maximum(comm - exposed, 0.0), eff.sm_count, nccl_sms)
 
-    rs_mb = np.where(c.zero == 2, D["rs"][dinv], 0.0)
-    z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb, per_layer, overlap_grad_reduce)
-    z2_exposed_mb = (m_micro - 1.0) / m_micro * (z2_exp + hidden_cost(rs_mb, z2_exp))
+    def z2_exposed(rows):
+        """ZeRO-2's exposed per-micro-batch reduce-scatters on ``rows``"""
+        rs_mb, mm = D["rs"][dinv[rows]], m_micro[rows]
+        z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb[rows], per_layer[rows], overlap_grad_reduce)
+        hidden = physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms[rows])
+        return (mm - 1.0) / mm * (z2_exp + hidden)
+
+    z2_exposed_mb = _on_rows((dz == 2)[dinv], z2_exposed)
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
@@ -1036,10 +1058,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
-    pg = np.where(pp_held, ag, D["param_gather"][dinv])
+    pg = np.where(held, D["ag3"], D["param_gather"])[dinv]
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, pp_held | bool(fw.overlap_param_gather))
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dinv] | bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 
