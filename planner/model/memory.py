@@ -397,8 +397,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
             if not frozen:  # a frozen base keeps its own set (above)
                 per_layer, rws = hf_layer, hf_rws
-        sp_div = np.where(c.sp, tp, 1.0)
-        emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
+        # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
+        sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
+        emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
         held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
         host_f = host_f + (layers - held) * per_layer
         host_l = host_l + (layers - held) * per_layer
@@ -410,8 +411,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
         last_act = (held + mtp_layers) * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
-        last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
-                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b, loss=st.loss_code))
+        last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
+                       + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]
         if hf and (walked is None or not walked.all()):
             last_logits = hf_logits
         first_logits = np.where(c.pp == 1, last_logits, 0.0)
