@@ -62,10 +62,14 @@ efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipe
 uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting), and the layers the stack keeps 16-bit under
 the fp8/fp4 recipe are priced on the stages that hold them (``end_layers_on_stage``).
 
-Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
+Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc, etp), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
-distinct key (``distinct_rows``) and is gathered back; the DP/ZeRO collectives likewise run once per
-distinct (pp, tp, cp, dp, ep, zero).
+distinct key (``distinct_rows``) and is gathered back; the pacing stage's per-micro-batch terms and the
+pipeline sends once per distinct stage key (that key with pp, the model chunks, whether the schedule
+interleaves, whether the sends cross nodes); the DP/ZeRO collectives once per distinct (pp, tp, cp, dp, ep,
+zero, etp). What stays per row (the micro-batch count, the bubble, the exposed DP and ZeRO terms) is computed
+on the rows it applies to (``_on_rows``); tests/test_step_time_batch.py holds each row to the numbers it gets
+alone.
 """
 from __future__ import annotations
 
