@@ -5,9 +5,12 @@ hardware option (the hot path of the search), for a dense model and an MoE one (
 expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
 example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
 the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched). Run: ``python benchmarks/bench_search.py``.
+It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap);
+``BENCH_DEFAULT_MALLOC=1`` runs it under glibc's default policy instead.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hardware_catalog import load_catalog  # noqa: E402
+from planner.alloc import keep_freed_memory  # noqa: E402
 from planner.layout import Candidates  # noqa: E402
 from planner.hardware.options import option_from_instance  # noqa: E402
 from planner.model.memory import memory_per_gpu  # noqa: E402
@@ -84,6 +88,8 @@ def timed_recommend(job, cat, what: str, tail: str = "") -> str:
 
 
 def main():
+    # the allocator policy the CLI runs the search under (planner.alloc); BENCH_DEFAULT_MALLOC=1 leaves glibc's
+    print(f"allocator: {'glibc default' if os.environ.get('BENCH_DEFAULT_MALLOC') else 'freed memory kept in the heap (planner.alloc): ' + str(keep_freed_memory())}")
     cat = load_catalog()
     job = load_job(ROOT / "examples" / "llama3-70b.yaml")
     hw = option_from_instance(cat.instance("aws:p5.48xlarge"))

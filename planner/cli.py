@@ -432,6 +432,9 @@ def presets():
 def main():  # console-script entry point
     """Run the CLI; a usage error (bad option value, unknown option, missing argument) is one line
     and exit 2, like every other input error, instead of the boxed help panel."""
+    from planner.alloc import keep_freed_memory
+
+    keep_freed_memory()  # the search's numpy temporaries reuse the heap (planner.alloc)
     try:
         rv = app(standalone_mode=False, prog_name="planner")
     except typer.Abort:

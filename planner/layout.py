@@ -216,6 +216,13 @@ def check_fields(model, training, parallel) -> None:
     check_layout(model, training, **{k: v for k, v in given.items() if v is not None})
 
 
+#: a column whose values span at most this many integers enters the row code as ``value - min`` directly;
+#: a wider one is ranked first (``_compact``)
+RAW_SPAN = 64
+#: the largest code range ``distinct_rows`` marks in a presence table (bytes); wider ranges are sorted
+TABLE_MAX = 1 << 22
+
+
 def _compact(col):
     """Dense ranks of a non-negative integer column: (distinct values, rank of each row). O(n)
     through a presence table when the values are small, else a sort."""
@@ -227,37 +234,70 @@ def _compact(col):
         present = np.zeros(hi + 1, dtype=bool)
         present[col] = True
         vals = np.flatnonzero(present)
-        rank = np.cumsum(present, dtype=np.int32) - 1
+        rank = np.cumsum(present, dtype=np.intp) - 1
         return vals, rank[col]
     vals, inv = np.unique(col, return_inverse=True)
-    return vals, inv.astype(np.int32)
+    return vals, inv.astype(np.intp)
 
 
 def distinct_rows(*cols):
     """Distinct rows of small non-negative integer columns: (list of distinct columns, inverse).
 
-    Each column is ranked densely (``_compact``), the ranks combine into one mixed-radix code
-    whose range is the product of the per-column distinct counts, and a presence table over
-    that range gives the distinct rows — O(n), no sort over the candidates."""
+    The columns combine into one mixed-radix code: a column spanning few values (at most
+    ``RAW_SPAN``, e.g. tp, pp, the recompute code) as its offset from its minimum, a constant one not
+    at all, a wider one (dp) by its dense rank (``_compact``). A presence table over the code's range
+    gives the distinct rows in lexicographic order of the columns, and a lookup table over it each
+    row's index among them — O(n), no sort over the candidates (a sort only when the range exceeds
+    ``TABLE_MAX``). Returns the distinct columns as int64 and the inverse as ``intp`` (numpy's index
+    type, so gathers with it need no conversion)."""
     n = len(cols[0])
     if n == 0:
-        return [np.asarray(c)[:0] for c in cols], np.zeros(0, dtype=np.int64)
-    comp = [_compact(c) for c in cols]
-    radix = [len(v) for v, _ in comp]
-    code = comp[0][1].astype(np.int64)
-    for (_, r), k in zip(comp[1:], radix[1:]):
+        return [np.asarray(c)[:0] for c in cols], np.zeros(0, dtype=np.intp)
+    digits = []  # per column: (lo, radix, compacted values or None, digit array or None when constant)
+    for col in cols:
+        col = np.asarray(col)
+        if col.dtype == bool:
+            col = col.view(np.int8)
+        lo, hi = int(col.min()), int(col.max())
+        if hi == lo:
+            digits.append((lo, 1, None, None))
+        elif hi - lo < RAW_SPAN:
+            digits.append((lo, hi - lo + 1, None, col))
+        else:
+            vals, rank = _compact(col)
+            digits.append((0, len(vals), vals, rank))
+    code = None
+    for lo, k, _, d in digits:
+        if d is None:
+            continue
+        if code is None:
+            code = d.astype(np.int64)
+            if lo:
+                code -= lo
+            continue
         code *= k
-        code += r
-    total = int(np.prod(radix, dtype=np.float64))
-    if total <= (1 << 24):
+        code += d
+        if lo:
+            code -= lo
+    total = int(np.prod([k for _, k, _, _ in digits], dtype=np.float64))
+    if code is None:  # every column constant
+        keys, inv = np.zeros(1, dtype=np.int64), np.zeros(n, dtype=np.intp)
+    elif total <= TABLE_MAX:
         present = np.zeros(total, dtype=bool)
         present[code] = True
         keys = np.flatnonzero(present)
-        inv = (np.cumsum(present, dtype=np.int32) - 1)[code]
+        lookup = np.empty(total, dtype=np.intp)  # only the entries of present codes are written and read
+        lookup[keys] = np.arange(len(keys), dtype=np.intp)
+        inv = lookup[code]
     else:
         keys, inv = np.unique(code, return_inverse=True)
+        inv = inv.astype(np.intp, copy=False)
     out = []
-    for (vals, _), k in zip(reversed(comp), reversed(radix)):
-        out.append(vals[keys % k])
+    for lo, k, vals, _ in reversed(digits):
+        if k == 1:
+            out.append(np.full(len(keys), lo, dtype=np.int64))
+            continue
+        d = keys % k
+        out.append(vals[d] if vals is not None else d + lo)
         keys = keys // k
     return out[::-1], inv

@@ -28,6 +28,7 @@ from hardware_catalog.catalog import builtin_gpu
 
 # (tile_m, tile_n, relative per-tile efficiency) — large tiles reuse operands best
 TILES = ((256, 128, 1.0), (128, 128, 0.92), (64, 128, 0.78), (64, 64, 0.6))
+_TILE_M, _TILE_N, _TILE_REL = (np.array(x, dtype=np.float64) for x in zip(*TILES))
 
 
 @dataclass(frozen=True)
@@ -72,12 +73,15 @@ class Efficiency:
         """Best wave-quantisation utilisation over the tile options, times tile efficiency."""
         m = np.asarray(m, dtype=np.float64)
         n = np.asarray(n, dtype=np.float64)
-        best = np.zeros(np.broadcast(m, n).shape)
-        for tm, tn, rel in TILES:
-            tiles = np.ceil(m / tm) * np.ceil(n / tn)
-            waves = np.ceil(tiles / self.sm_count)
-            util = tiles / (waves * self.sm_count) * rel
-            best = np.maximum(best, util)
+        # the tile options along a last axis (one numpy call per step for all four, the same operations per
+        # element); the best is the running maximum over them from 0, as a loop over TILES would take it
+        shape = np.broadcast(m, n).shape
+        tiles = np.ceil(m[..., None] / _TILE_M) * np.ceil(n[..., None] / _TILE_N)
+        waves = np.ceil(tiles / self.sm_count)
+        util = tiles / (waves * self.sm_count) * _TILE_REL
+        best = np.zeros(shape)
+        for j in range(len(TILES)):
+            best = np.maximum(best, util[..., j])
         return best
 
     def gemm_efficiency(self, m, n, k):

@@ -35,6 +35,7 @@ import numpy as np
 from planner.model.activations import (logits_bytes, loss_transient_bytes, mean_layer_activation_bytes,
                                  megatron_softmax_is_fp32, recompute_working_set, stack_table_kw)
 from planner.layout import Candidates, distinct_rows
+from planner.npfast import select, where0
 from planner.spec.params import count_params, hybrid_block_params, mtp_modules
 from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
@@ -265,7 +266,7 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
     chunks = (pp - rank - 1) * 2 + (v - 1) * pp + 1 + (1.0 if a2a_overlap else 0.0)
     inter = chunks / v
-    return np.where(c.schedule == 2, m_micro, np.where(c.schedule == 1, np.minimum(inter, m_micro), plain))
+    return select(c.schedule == 2, m_micro, select(c.schedule == 1, np.minimum(inter, m_micro), plain))
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
@@ -397,8 +398,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
             if not frozen:  # a frozen base keeps its own set (above)
                 per_layer, rws = hf_layer, hf_rws
-        sp_div = np.where(c.sp, tp, 1.0)
-        emb_out = seq * c.mb / c.cp * m.hidden * act_b / sp_div
+        # the embedding output, the logits and the loss transient likewise per (tp, cp, sp, mb) key, gathered
+        sp_div = np.where(ksp.astype(bool), ktp.astype(np.float64), 1.0)
+        emb_out = (seq * kmb / kcp * m.hidden * act_b / sp_div)[inv]
         held = offload.resident_layers(layers, st)  # activation offload keeps a few layers
         host_f = host_f + (layers - held) * per_layer
         host_l = host_l + (layers - held) * per_layer
@@ -410,11 +412,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
         last_act = (held + mtp_layers) * per_layer * last_inflight + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
-        last_logits = (logits_bytes(m, seq, c.mb, c.tp, c.cp, act_b, sp=c.sp)
-                       + loss_transient_bytes(m, seq, c.mb, c.tp, c.cp, act_b, loss=st.loss_code))
+        last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
+                       + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]
         if hf and (walked is None or not walked.all()):
             last_logits = hf_logits
-        first_logits = np.where(c.pp == 1, last_logits, 0.0)
+        first_logits = where0(c.pp == 1, last_logits)
         if walked is not None and walked.any():
             w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro)
             first_act = np.where(walked, w_act, first_act)
@@ -434,7 +436,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     first_total = fw + fg + fo + first_act + first_logits + other(first_act + first_logits)
     last_total = lw + lg + lo + last_act + last_logits + other(last_act + last_logits)
     last = last_total > first_total
-    pick = lambda a, b: np.where(last, b, a)  # noqa: E731
+    pick = lambda a, b: select(last, b, a)  # noqa: E731 (np.where, branch-free: planner.npfast)
     act = pick(first_act, last_act)
     lg_ = pick(first_logits, last_logits)
     return dict(

@@ -31,6 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from planner.npfast import select, where0
 from planner.vocab import SCHEDULE
 
 
@@ -162,6 +163,17 @@ def bubble_time(pp, m, vpp, t_stage, interleaved=True):
     ``(v - 1)(pp - m mod pp) / (v pp) * t_stage`` (Calculon, Isaev et al. 2023, §3.2)."""
     pp = np.asarray(pp, dtype=np.float64)
     inter = np.asarray(interleaved, dtype=bool) & (np.asarray(vpp) > 1)
+    if inter.ndim == 1 and all(np.shape(x) == inter.shape for x in (pp, m, vpp, t_stage)) and np.all(pp >= 1):
+        # rows of one column each: the formula below only where the schedule interleaves; elsewhere v = 1 and
+        # extra = 0, where it reads (pp - 1) / 1 + 0 / pp = pp - 1 exactly (pp >= 1), so the rows get the same bits
+        coef = pp - 1
+        rows = np.flatnonzero(inter)
+        if len(rows):
+            p, v = pp[rows], np.maximum(np.asarray(vpp)[rows], 1).astype(np.float64)
+            rem = np.mod(np.asarray(m)[rows], p)
+            extra = np.where(rem != 0, (v - 1) * (p - rem) / v, 0.0)
+            coef[rows] = (p - 1) / v + extra / p
+        return coef * t_stage
     v = np.where(inter, np.maximum(vpp, 1), 1).astype(np.float64)
     rem = np.mod(m, pp)
     extra = np.where(inter & (rem != 0), (v - 1) * (pp - rem) / v, 0.0)
@@ -194,11 +206,12 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
     t_dp = np.asarray(t_dp, dtype=np.float64)
     if np.any(overlap):
         k = np.asarray(buckets, dtype=np.float64)
-        out = np.where(np.asarray(overlap) & (k > 1), np.maximum(t_dp / np.maximum(k, 1), t_dp - t_bwd), t_dp)
+        out = select(np.asarray(overlap) & (k > 1), np.maximum(t_dp / np.maximum(k, 1), t_dp - t_bwd), t_dp)
     else:
         out = t_dp
-    out = np.where(t_dp > 0, out, 0.0)
+    out = where0(t_dp > 0, out)
     return float(out) if scalar else out
+
 
 
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,

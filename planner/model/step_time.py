@@ -62,10 +62,14 @@ efficiency by sequence length, TP overlap decomposition, CP ring exposure). Pipe
 uneven (``slowest_stage``: Megatron-Core's embedding/loss accounting), and the layers the stack keeps 16-bit under
 the fp8/fp4 recipe are priced on the stages that hold them (``end_layers_on_stage``).
 
-Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc), of which a search has a few
+Speed: every per-layer term depends only on (tp, cp, ep, mb, sp, rc, etp), of which a search has a few
 hundred distinct combinations among millions of candidates, so the layer model runs once per
-distinct key (``distinct_rows``) and is gathered back; the DP/ZeRO collectives likewise run once per
-distinct (pp, tp, cp, dp, ep, zero).
+distinct key (``distinct_rows``) and is gathered back; the pacing stage's per-micro-batch terms and the
+pipeline sends once per distinct stage key (that key with pp, the model chunks, whether the schedule
+interleaves, whether the sends cross nodes); the DP/ZeRO collectives once per distinct (pp, tp, cp, dp, ep,
+zero, etp). What stays per row (the micro-batch count, the bubble, the exposed DP and ZeRO terms) is computed
+on the rows it applies to (``_on_rows``); tests/test_step_time_batch.py holds each row to the numbers it gets
+alone.
 """
 from __future__ import annotations
 
@@ -804,6 +808,19 @@ def nchw_transpose_bytes(m: ModelSpec, fw, conv_dtype: str, act_b: float) -> tup
     return per_pass, 2.0 * per_pass
 
 
+def _on_rows(mask, fn):
+    """``np.where(mask, fn(rows), 0.0)`` over every row, with ``fn`` evaluated only on the rows where ``mask``
+    holds (it takes their indices and returns their values): the same numbers, without the work on the rest."""
+    n = len(mask)
+    rows = np.flatnonzero(mask)
+    if len(rows) == n:
+        return np.broadcast_to(np.asarray(fn(slice(None)), dtype=np.float64), (n,)).copy()
+    out = np.zeros(n)
+    if len(rows):
+        out[rows] = fn(rows)
+    return out
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
@@ -831,14 +848,23 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     span = attention_span(t, fw.doc_masking)  # the attention's keys per query (packed examples)
 
     if m.is_transformer:
-        # per-stage terms once per distinct (tp, cp, ep, mb, sp, rc, pp), gathered back; with 16-bit end layers
-        # also per model-chunk count, which decides the stages that hold them (end_layers_on_stage)
+        # per-stage terms once per distinct stage key, gathered back: the stage key is the layer key (tp, cp, ep,
+        # mb, sp, rc, etp) with pp, the model chunks per stage (the pipeline sends; with 16-bit end layers also the
+        # stages that hold them, end_layers_on_stage), whether the schedule interleaves and whether the sends cross
+        # nodes; the layer model runs once per distinct layer key (it does not depend on the others)
         low = t.precision == "fp8"
         n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
-        inter = c.schedule == SCHEDULE.code["interleaved"]
-        chunks = np.where(inter, np.maximum(c.vpp, 1), 1)
-        cols = (c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp) + ((chunks,) if n16 else ())
-        (ktp, kcp, kep, kmb, ksp, krc, kpp, ketp, *kch), inv = distinct_rows(*cols)
+        inter_r = c.schedule == SCHEDULE.code["interleaved"]
+        (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter), inv = distinct_rows(
+            c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, np.where(inter_r, np.maximum(c.vpp, 1), 1), inter_r,
+            (c.tp * c.cp * c.dp) >= g)
+        inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
+        (ktp, kcp, kep, kmb, ksp, krc, ketp), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp)
+
+        def up(terms):
+            """layer-key terms at the stage keys"""
+            return {k: (v[linv] if np.ndim(v) else v) for k, v in terms.items()}
+
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
                          etp=ketp)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
@@ -847,26 +873,27 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         mtp16 = mtp_runs_16bit(fw, t.precision)
         K16 = K if mtp16 and not m.hybrid else 0.0
         # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
-        L16 = (_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
-                            etp=ketp, bf16_share=1.0) if n16 or K16 else L)
+        L16 = (up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap,
+                               causal_kernels, etp=ketp, bf16_share=1.0)) if n16 or K16 else None)
+        L = up(L)
+        L16 = L if L16 is None else L16
         t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
             mtp = ssm.mtp_block_model(m)
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-            blk = _layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
-                               tp_comm_overlap, causal_kernels, etp=ketp,
-                               bf16_share=1.0 if mtp16 else 0.0,
-                               graph_parts=cuda_graph_parts(fw, m) & held)
+            blk = up(_layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
+                                  tp_comm_overlap, causal_kernels, etp=ketp,
+                                  bf16_share=1.0 if mtp16 else 0.0,
+                                  graph_parts=cuda_graph_parts(fw, m) & held))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch[0] if kch else 1)
+                                       n16, t16, kch if n16 else 1)
         nb = nb + K16 * head_w
-        layers_max = nl[inv]
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 
         def stage_layers(k):
@@ -876,21 +903,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # pipeline sends: one activation tensor per micro-batch each way between stages
         # (split across the TP ranks under sequence parallelism, or by the stack's scatter/gather
         # optimisation, which all-gathers the pieces on NVLink after receipt: Stack.pp_scatter_gather)
-        split = np.where(c.sp | fw.pp_scatter_gather, c.tp, 1)
-        full_bytes = (mb * (seq * m.hidden * act_b)) / c.cp
+        split = np.where(ssp | fw.pp_scatter_gather, stp, 1)
+        full_bytes = (smb.astype(np.float64) * (seq * m.hidden * act_b)) / scp
         pp_bytes = full_bytes / split
-        pp_inter = (c.tp * c.cp * c.dp) >= g
         bw = np.where(pp_inter, hw.inter_bw_per_gpu, hw.intra_bw_eff)
         alpha = np.where(pp_inter, eff.inter_alpha_s, eff.intra_alpha_s)
-        regather = collective_time("all_gather", full_bytes, c.tp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
+        regather = collective_time("all_gather", full_bytes, stp, 1, g, hw.intra_bw_eff, hw.inter_bw_per_gpu,
                                    eff.intra_alpha_s, eff.inter_alpha_s)
-        regather = np.where(fw.pp_scatter_gather & ~c.sp.astype(bool), regather, 0.0)
+        regather = np.where(fw.pp_scatter_gather & ~ssp, regather, 0.0)
         # each of a stage's v model chunks sends its activation on and its gradient back: the
         # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
         # §2.2: "the amount of communication also increases by v")
-        t_pp = np.where(pp > 1, 2 * chunks * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
-        t_fwd_mb = (stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"])[inv]
-        t_bwd_mb = (stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"])[inv]
+        t_pp = np.where(kpp > 1, 2 * kch * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
+        t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
+        t_bwd_mb = stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"]
         # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
         # one chunk later (``overlap_p2p_comm``): only what exceeds the stage's compute is exposed
         if fw.overlap_p2p:
@@ -902,11 +928,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             compute_memory_bound=stage_layers("membound") + heads * L["head_membound"],
             comm_tp=stage_layers("tp"), comm_cp=stage_layers("cp"), comm_ep=stage_layers("ep"),
         )
+        ep_hide = stage_layers("ep_hide")
+        # the stage keys' terms at the rows
         per_mb = {k: v[inv] for k, v in per_mb.items()}
-        # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches
-        ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * stage_layers("ep_hide")[inv]
-        t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
-        per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
+        t_fwd_mb, t_bwd_mb, t_pp, layers_max = t_fwd_mb[inv], t_bwd_mb[inv], t_pp[inv], nl[inv]
+        # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
+        # terms stay as they are, as subtracting zeros would leave them)
+        if np.any(ep_hide != 0):
+            ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * ep_hide[inv]
+            t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
+            per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     else:
         # generic model (CNNs): convolutions at large-GEMM efficiency for their FLOPs, plus the
         # activation traffic of the memory-bound layers (batch-norm, ReLU, adds, pooling), which
@@ -937,16 +968,15 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
-    ag, rs, t_dp, t_opt = D["ag3"][dinv], D["rs3"][dinv], D["t_dp"][dinv], D["t_opt"][dinv]
-    t_opt = t_opt + eager_optimizer_host_s(m, t, fw, eff)
+    t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
     # PP", and torch.distributed.pipelining (stage.py ``backward_maybe_with_nosync``) turns off reshard after
     # backward and gradient sync until the last backward. So the stage's weights are all-gathered once, in
     # the first forward, and its gradients reduce-scattered once, in the last backward -- per step, not per
     # micro-batch: the gather takes ZeRO-1/2's parameter-gather place below, the reduce-scatter the DP reduce's
-    pp_held = (c.zero >= 3) & (c.pp > 1) & fw.pp_fsdp_unsharded
-    t_dp = np.where(pp_held, rs, t_dp)
+    held = (dz >= 3) & (dpp > 1) & fw.pp_fsdp_unsharded  # per DP key, as the terms below until gathered
+    t_dp = np.where(held, D["rs3"], D["t_dp"])[dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
@@ -974,15 +1004,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
     # first layer's gather (nothing to hide it under)
-    z3 = (c.zero >= 3) & ~pp_held
+    z3 = (dz >= 3) & ~held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
-    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * ag + rs
+    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * D["ag3"] + D["rs3"]
     per_layer = np.maximum(layers_max, 1)
-    # the hidden part still costs compute: NCCL's kernels hold SMs while they run
-    z3_slow = physics.nccl_overlap_slowdown(np.minimum(z3_mb, t_stage), eff.sm_count, nccl_sms)
-    z3_exposed_mb = np.where(z3, np.maximum(0.0, z3_mb - t_stage) + ag / per_layer + z3_slow, 0.0)
+
+    def z3_exposed(rows):
+        """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
+        zk, ts, ag = z3_mb[dinv[rows]], t_stage[rows], D["ag3"][dinv[rows]]
+        z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
+        return np.maximum(0.0, zk - ts) + ag / per_layer[rows] + z3_slow
+
+    z3_exposed_mb = _on_rows(z3[dinv], z3_exposed)
     # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
     # full accumulator: every micro-batch's backward reduce-scatters its gradients, not only the
     # last (DeepSpeed maintainer, deepspeedai/DeepSpeed#2252: "For zero stage 2 (and 3), gradient
@@ -995,9 +1030,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         NCCL holds its SMs (physics.nccl_overlap_slowdown)."""
         return physics.nccl_overlap_slowdown(np.maximum(comm - exposed, 0.0), eff.sm_count, nccl_sms)
 
-    rs_mb = np.where(c.zero == 2, D["rs"][dinv], 0.0)
-    z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb, per_layer, overlap_grad_reduce)
-    z2_exposed_mb = (m_micro - 1.0) / m_micro * (z2_exp + hidden_cost(rs_mb, z2_exp))
+    def z2_exposed(rows):
+        """ZeRO-2's exposed per-micro-batch reduce-scatters on ``rows``"""
+        rs_mb, mm = D["rs"][dinv[rows]], m_micro[rows]
+        z2_exp = exposed_dp_comm(rs_mb, t_bwd_mb[rows], per_layer[rows], overlap_grad_reduce)
+        hidden = physics.nccl_overlap_slowdown(np.maximum(rs_mb - z2_exp, 0.0), eff.sm_count, nccl_sms[rows])
+        return (mm - 1.0) / mm * (z2_exp + hidden)
+
+    z2_exposed_mb = _on_rows((dz == 2)[dinv], z2_exposed)
     # offload to host memory (planner.model.offload): activation copies per micro-batch, the CPU
     # optimizer step and its gradient/parameter copies per step
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
@@ -1022,10 +1062,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # all-gather runs synchronously after the optimizer step (Megatron ``start_param_sync`` with
     # ``overlap_param_gather=False``; DeepSpeed ZeRO-1/2 ``step()`` -> ``all_gather_dp_groups``),
     # all exposed.
-    pg = np.where(pp_held, ag, D["param_gather"][dinv])
+    pg = np.where(held, D["ag3"], D["param_gather"])[dinv]
     # (Megatron's layer-wise Muon all-gathers inside its step(): ``fw`` comes from from_training ->
     # optimizers.stack_for with overlap_param_gather already off); FSDP prefetches its held gather
-    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, pp_held | bool(fw.overlap_param_gather))
+    pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dinv] | bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
 

@@ -1,0 +1,49 @@
+"""Keep freed numpy temporaries in the process heap: the search's arrays are allocated and freed by the
+hundred per call, and glibc's default policy hands most of them back to the kernel.
+
+glibc malloc serves a request of at least ``M_MMAP_THRESHOLD`` bytes (128 KiB, raised dynamically up to
+32 MiB as such blocks are freed) with a fresh ``mmap`` and unmaps it on free, and returns the top of the heap
+to the kernel once more than ``M_TRIM_THRESHOLD`` bytes (twice the mmap threshold) are free there (mallopt(3),
+"M_MMAP_THRESHOLD", "M_TRIM_THRESHOLD"). A vectorised evaluation of 10^5-10^6 candidates makes hundreds of
+temporaries of 1-8 MB each; under the default policy most of them come from pages the kernel must map and
+zero again (a page fault per 4 KiB page), which costs about as much as the arithmetic on them: on the 2-vCPU
+VM of the README's "Speed" section the memory + step-time core ran at about half the rate it reaches when
+the freed blocks stay in the heap (``benchmarks/bench_search.py``).
+
+``keep_freed_memory`` raises both thresholds with ``mallopt`` so that blocks up to ``MMAP_THRESHOLD`` come
+from the heap and up to ``TRIM_THRESHOLD`` of free heap stays mapped for reuse. It changes where memory comes
+from, never a number the planner computes. The CLI (``planner.cli.main``) and the benchmark call it; a
+program importing ``planner`` keeps its own allocator policy unless it calls it too. Elsewhere than glibc
+(musl, macOS, Windows) it does nothing.
+"""
+from __future__ import annotations
+
+import ctypes
+import sys
+
+#: mallopt parameter numbers (glibc malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+#: blocks up to this size come from the heap: glibc accepts at most HEAP_MAX_SIZE / 2 = 32 MiB on 64-bit
+#: (malloc.c ``do_set_mmap_threshold``), the size of a 4M-row float64 column
+MMAP_THRESHOLD = 32 << 20
+#: free heap kept mapped before glibc trims it
+TRIM_THRESHOLD = 256 << 20
+
+_done: bool | None = None
+
+
+def keep_freed_memory() -> bool:
+    """Set the glibc malloc thresholds above (once per process); True where they took effect."""
+    global _done
+    if _done is not None:
+        return _done
+    _done = False
+    if sys.platform.startswith("linux"):
+        try:
+            mallopt = ctypes.CDLL("libc.so.6").mallopt
+        except (OSError, AttributeError):  # not glibc
+            return _done
+        mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+        _done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    return _done

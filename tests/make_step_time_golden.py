@@ -1,0 +1,83 @@
+"""Reference outputs of the analytic core for tests/test_step_time_batch.py (``test_matches_stored_reference``).
+
+Run by hand, from the repository root, when the model's numbers change on purpose (and say so in the commit)::
+
+    python tests/make_step_time_golden.py      # seconds; writes tests/data/step_time_golden.npz
+
+It evaluates ``step_time`` and ``memory_per_gpu`` on the fixed candidate sets of ``CASES`` (seeded, built by
+``candidates``) and stores every float output. The stored file was made at commit 99e4656 (before the speed
+work on distinct_rows / step_time's key-level terms, which changed no number).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "data" / "step_time_golden.npz"
+#: (example, precision override, stack name and options)
+CASES = (
+    ("llama3-70b", None, None, {}),
+    ("llama3-70b", "fp8", "megatron-core", {"lp_bf16_layers": 2}),
+    ("llama3-70b", None, "torchtitan", {}),
+    ("llama3-70b", None, "hf-trainer", {}),
+    ("mixtral-8x7b", None, None, {}),
+    ("deepseek-v3-pretrain", None, None, {}),
+    ("nemotron-3-nano-pretrain", None, None, {}),
+)
+HARDWARE = ("aws:p5.48xlarge", "aws:g6.48xlarge")
+ROWS = 64
+
+
+def candidates(n: int, seed: int, moe: bool):
+    """Layouts spread over every column the core groups by (ZeRO 0-3, interleaving, SP, CP, EP, expert-TP)."""
+    from planner.layout import Candidates
+
+    rng = np.random.default_rng(seed)
+    tp = rng.choice([1, 2, 4, 8], n)
+    pp = rng.choice([1, 2, 4, 8], n)
+    cp = rng.choice([1, 1, 2], n)
+    nodes = rng.choice([1, 2, 16, 64], n)
+    dp = np.maximum(nodes * 8 // (tp * pp * cp), 1)
+    return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=rng.choice([1, 2, 8], n) if moe else 1, vpp=rng.choice([1, 2], n),
+                      zero=rng.integers(0, 4, n), mb=rng.choice([1, 2, 4], n), rc=rng.integers(0, 3, n),
+                      sp=rng.random(n) < 0.5, schedule=rng.integers(0, 2, n), gpus_per_node=8, nodes=nodes,
+                      etp=np.where(rng.random(n) < 0.5, tp, 1) if moe else None)
+
+
+def evaluate_cases(catalog) -> dict:
+    """``{"<case>|<hardware>|<st or mem>|<key>": float array}`` over CASES x HARDWARE."""
+    from planner.hardware.options import option_from_instance
+    from planner.model.memory import memory_per_gpu
+    from planner.model.stacks import resolve
+    from planner.model.step_time import step_time
+    from planner.spec import load_job
+
+    out = {}
+    for i, (example, precision, stack, options) in enumerate(CASES):
+        job = load_job(ROOT / "examples" / f"{example}.yaml")
+        if precision:
+            job = job.model_copy(update={"training": job.training.model_copy(update={"precision": precision})})
+        fw = resolve(stack, **options) if stack else None
+        c = candidates(ROWS, 100 + i, job.model.moe is not None)
+        for name in HARDWARE:
+            hw = option_from_instance(catalog.instance(name))
+            st = step_time(job.model, job.training, c, hw, framework=fw)
+            mem = memory_per_gpu(job.model, job.training, c, stack=fw)
+            for part, res in (("st", st), ("mem", mem)):
+                for k, v in res.items():
+                    v = np.asarray(v)
+                    if v.dtype.kind in "fi" and v.ndim <= 1:
+                        out[f"{i}:{example}|{name}|{part}|{k}"] = np.broadcast_to(v, (ROWS,)).astype(np.float64)
+    return out
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    from hardware_catalog import load_catalog
+
+    res = evaluate_cases(load_catalog())
+    np.savez_compressed(OUT, **res)
+    print(f"{OUT.relative_to(ROOT)}: {len(res)} arrays of {ROWS} rows")

@@ -1,0 +1,110 @@
+"""The vectorised core gives every candidate the numbers it gets evaluated alone, bit for bit.
+
+step_time and memory_per_gpu group candidates by distinct keys (planner.layout.distinct_rows), compute per key
+and gather back, and evaluate some terms only on the rows they apply to (step_time ``_on_rows``). The
+reference path here is the plainest one: each candidate on its own (a one-row batch, where every key is its
+own and every row subset is all or nothing). Any grouping, gathering or subsetting that mixes rows up, or
+changes an operation's order, shows as a difference in some output bit.
+"""
+import numpy as np
+import pytest
+
+from planner.hardware.options import option_from_instance
+from planner.layout import Candidates, distinct_rows
+from planner.model.memory import memory_per_gpu
+from planner.model.stacks import resolve
+from planner.model.step_time import step_time
+from planner.spec import load_job
+
+from conftest import EXAMPLES
+
+
+def _candidates(n, rng, moe):
+    tp = rng.choice([1, 2, 4, 8], n)
+    pp = rng.choice([1, 2, 4, 8], n)
+    cp = rng.choice([1, 1, 2], n)
+    nodes = rng.choice([1, 2, 16, 64], n)
+    dp = np.maximum(nodes * 8 // (tp * pp * cp), 1)
+    return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=rng.choice([1, 2, 8], n) if moe else 1, vpp=rng.choice([1, 2], n),
+                      zero=rng.integers(0, 4, n), mb=rng.choice([1, 2, 4], n), rc=rng.integers(0, 3, n),
+                      sp=rng.random(n) < 0.5, schedule=rng.integers(0, 2, n), gpus_per_node=8, nodes=nodes,
+                      etp=np.where(rng.random(n) < 0.5, tp, 1) if moe else None)
+
+
+def _bits(x):
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float64)).view(np.uint64)
+
+
+def _assert_rows_equal(batch: dict, rows: list, keys):
+    for k in keys:
+        whole = np.broadcast_to(batch[k], (len(rows),))
+        alone = np.array([np.broadcast_to(r[k], (1,))[0] for r in rows])
+        bad = np.flatnonzero(_bits(whole) != _bits(alone))
+        assert not len(bad), f"{k}: row {bad[0]} is {whole[bad[0]]!r} in the batch, {alone[bad[0]]!r} alone"
+
+
+@pytest.mark.parametrize("example,precision,stack", [
+    ("llama3-70b", None, None),
+    ("llama3-70b", "fp8", resolve("megatron-core", lp_bf16_layers=2)),  # 16-bit end layers: chunks in the key
+    ("llama3-70b", None, "torchtitan"),  # FSDP held across pipeline stages
+    ("llama3-70b", None, "hf-trainer"),  # unfused gradient accumulation, autocast weight casts
+    ("mixtral-8x7b", None, None),  # MoE: EP, expert-TP, the combined-1F1B hiding term
+    ("nemotron-3-nano-pretrain", None, None),  # hybrid Mamba/attention/MoE, fp8
+])
+def test_batch_matches_each_row_alone(catalog, example, precision, stack):
+    job = load_job(EXAMPLES / f"{example}.yaml")
+    if precision:
+        job = job.model_copy(update={"training": job.training.model_copy(update={"precision": precision})})
+    hw = option_from_instance(catalog.instance("aws:p5.48xlarge"))
+    c = _candidates(48, np.random.default_rng(7), job.model.moe is not None)
+    st = step_time(job.model, job.training, c, hw, framework=stack)
+    mem = memory_per_gpu(job.model, job.training, c, stack=None if stack is None else resolve(stack))
+    st_rows, mem_rows = [], []
+    for i in range(len(c)):
+        one = c.take(np.array([i]))
+        st_rows.append(step_time(job.model, job.training, one, hw, framework=stack))
+        mem_rows.append(memory_per_gpu(job.model, job.training, one, stack=None if stack is None else resolve(stack)))
+    _assert_rows_equal(st, st_rows, [k for k in st if np.asarray(st[k]).dtype.kind == "f"])
+    _assert_rows_equal(mem, mem_rows, [k for k in mem if np.asarray(mem[k]).dtype.kind in "fi"])
+    # and a reordered batch gives each row the same numbers again
+    perm = np.random.default_rng(8).permutation(len(c))
+    st_p = step_time(job.model, job.training, c.take(perm), hw, framework=stack)
+    _assert_rows_equal(st_p, [st_rows[i] for i in perm], ["step_time_s", "comm_dp", "comm_zero3", "bubble", "mfu"])
+
+
+def test_distinct_rows_match_a_sort():
+    """distinct_rows against np.unique over the stacked rows: the same distinct rows in the same
+    (lexicographic) order and the same inverse, for constant, boolean, narrow, wide (ranked) and very wide
+    (sorted) columns."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    cols = [np.full(n, 3), rng.random(n) < 0.3, rng.choice([1, 2, 4, 8, 16], n), rng.integers(2, 40, n),
+            rng.integers(0, 3000, n).astype(np.int32), rng.integers(0, 1 << 40, n) // (1 << 36)]
+    for pick in ([0], [1, 2], [2, 3, 1], [4, 2], [0, 5, 1], [5, 4, 3, 2, 1, 0], [3, 0]):
+        sub = [cols[j] for j in pick]
+        keys, inv = distinct_rows(*sub)
+        ref, ref_inv = np.unique(np.stack([np.asarray(x, dtype=np.int64) for x in sub], axis=1), axis=0,
+                                 return_inverse=True)
+        assert np.array_equal(np.stack(keys, axis=1), ref), pick
+        assert np.array_equal(inv, ref_inv.ravel()), pick
+        for k, x in zip(keys, sub):
+            assert np.array_equal(k[inv], np.asarray(x, dtype=np.int64))
+    wide = [rng.integers(0, 1 << 30, n), rng.integers(0, 1 << 30, n)]  # a code range beyond the presence table
+    keys, inv = distinct_rows(*wide)
+    assert all(np.array_equal(k[inv], x) for k, x in zip(keys, wide)) and len(keys[0]) == len({*zip(*wide)})
+
+
+def test_matches_stored_reference(catalog):
+    """step_time and memory_per_gpu on fixed candidate sets (tests/make_step_time_golden.py: dense, fp8 with
+    16-bit end layers, FSDP, the HF stack, MoE, MTP, hybrid; two GPUs) against the outputs stored in
+    tests/data/step_time_golden.npz. Equal to 1e-12 relative (exactly on the machine that made the file; the
+    margin is for another CPU's libm); a number the model changes on purpose means regenerating the file."""
+    from make_step_time_golden import OUT, evaluate_cases
+
+    ref = np.load(OUT)
+    got = evaluate_cases(catalog)
+    assert sorted(got) == sorted(ref.files)
+    for k in ref.files:
+        a, b = ref[k], got[k]
+        ok = np.isclose(b, a, rtol=1e-12, atol=0.0, equal_nan=True)
+        assert ok.all(), f"{k}: row {np.flatnonzero(~ok)[0]} is {b[~ok][0]!r}, stored {a[~ok][0]!r}"
