@@ -94,3 +94,43 @@ def test_report_names_the_likely_range(cli, tmp_path):
     assert code == 0, err
     md = out.read_text()
     assert "likely range (model error)" in md and "- Model error: on " in md
+
+
+CKPT_JOB = """model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, optimizer: adamw, recompute: selective,
+           tokens: 1.0e12}
+parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
+cluster: {instance: aws:p5.48xlarge, nodes: 2}
+checkpoint: {every_steps: EVERY, write_gbps: 2, asynchronous: false, mtbf_hours_per_node: MTBF, restart_minutes: 20}
+"""
+
+
+def test_estimate_range_names_the_checkpointed_time_it_brackets(cli, tmp_path):
+    """estimate's table prints the uninterrupted time; the range is around the expected time with the
+    checkpoint pauses and failures: the line says which figures it is around (it read as a range of the
+    table's 78 days that did not contain them)."""
+    job = tmp_path / "ck.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "100").replace("MTBF", "50"))
+    code, out, _ = cli("estimate", job, "--json")
+    assert code == 0
+    plan = json.loads(out)
+    a, cf = plan["accuracy"], plan["cost"]["checkpoint_failures"]
+    assert a["hours"] == pytest.approx(cf["expected_hours"]) and a["hours"] > plan["cost"]["hours"] * 1.1
+    assert a["cost_usd"] == pytest.approx(cf["expected_cost_ondemand_usd"])
+    assert a["quoted"] == "on-demand, with checkpoint pauses and node failures"
+    code, text, _ = cli("estimate", job)
+    text = " ".join(text.split())
+    assert code == 0 and f"(around the predicted {a['hours'] / 24:.1f} d, $" in text
+    assert "on-demand, with checkpoint pauses and node failures)" in text
+
+
+def test_estimate_of_a_run_that_never_finishes_prints_no_inf(cli, tmp_path):
+    job = tmp_path / "inf.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "100000").replace("MTBF", "1"))
+    code, text, _ = cli("estimate", job)
+    assert code == 0
+    text = " ".join(text.split())
+    assert "inf" not in text.replace("info", "")
+    assert "the run never finishes" in text and "a failure every 30.0 min" in text
+    code, out, _ = cli("estimate", job, "--json")
+    assert json.loads(out)["accuracy"]["hours_range"] == [None, None]

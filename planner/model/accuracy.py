@@ -157,10 +157,13 @@ def band_for(model, gpu_name: str, bands: tuple[Band, ...] | None = None) -> Ban
     return None
 
 
-def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | None) -> dict:
+def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | None, quoted: str = "") -> dict:
     """The band as a plan's ``accuracy`` record: the runs it comes from, the signed-error quantiles and
     the range of step time, training time and cost a real run has fallen in (real = predicted / (1 +
-    e); cost at a fixed hourly price scales with the time)."""
+    e); cost at a fixed hourly price scales with the time). ``hours`` and ``cost_usd`` (the predicted
+    figures the range is around) and ``quoted`` (which figures they are: "on-demand, with checkpoint
+    pauses and node failures") are kept, so that text beside a table of other figures (``estimate``
+    prints the uninterrupted time) can say what the range brackets."""
     lo, hi = 1.0 / (1.0 + band.q90), 1.0 / (1.0 + band.q10)  # q90 > q10: the faster real run first
     return {
         "runs": band.label,
@@ -173,6 +176,9 @@ def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | N
         "step_time_s_range": [step_time_s * lo, step_time_s * hi],
         "hours_range": [hours * lo, hours * hi],
         "cost_usd_range": [cost_usd * lo, cost_usd * hi] if cost_usd is not None else None,
+        "hours": hours,
+        "cost_usd": cost_usd,
+        "quoted": quoted,
         "basis": "development data: the model's parameters were set on these runs, and runs it has not seen have "
                  "missed by more",
     }

@@ -36,7 +36,7 @@ from planner.search.rank import cost_of, hours_of
 from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.terminal import accuracy_line, checkpoint_line
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -411,7 +411,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if acc:  # the step-time model's error on published runs of this kind: the range a budget should allow for
         hi_h, hi_c = acc["hours_range"][1], (acc["cost_usd_range"] or [None, None])[1]
         over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
-                if con.deadline_hours is not None and hi_h > con.deadline_hours else []) + (
+                if con.deadline_hours is not None and (hi_h is None or hi_h > con.deadline_hours) else []) + (
                [f"over the {fmt_usd(con.budget_usd)} budget"] if con.budget_usd is not None and hi_c and hi_c > con.budget_usd
                else [])
         risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1]
@@ -629,9 +629,8 @@ def _memory_line(mem: dict) -> str:
 
 def _accuracy_cell(a: dict) -> str:
     """The time and cost a real run like the plan has taken (``Plan.accuracy``), in one table cell."""
-    h, c = a["hours_range"], a["cost_usd_range"]
-    return (f"{fmt_time(h[0] * 3600)} to {fmt_time(h[1] * 3600)}" + (f", {fmt_usd(c[0])} to {fmt_usd(c[1])}" if c else "")
-            + f" (10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']}; Risks)")
+    return (accuracy_range(a) + f"; 10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']} "
+            "(Risks)")
 
 
 def _spot_risk_line(r: dict) -> str:

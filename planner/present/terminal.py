@@ -248,12 +248,28 @@ def accuracy_line(a: dict) -> str:
     and the step time, training time and cost a real run like this has fallen in."""
     def pct(x):
         return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
-    st, hr, cu = a["step_time_s_range"], a["hours_range"], a["cost_usd_range"]
+    st = a["step_time_s_range"]
     return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} sources) predicted step times ran "
             f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
             f"{a['median_signed_err']:+.0%}): a real run like this takes {st[0]:,.3g} to {st[1]:,.3g} s per step, "
-            f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}"
-            + (f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu else "") + f"; {a['basis']}")
+            f"{accuracy_range(a)}; {a['basis']}")
+
+
+def accuracy_range(a: dict) -> str:
+    """The training time and cost range of ``Plan.accuracy`` and the predicted figures it is around, named
+    (the range is around the plan's expected time with checkpoint pauses, failures or spot interruptions
+    where the job models them, which ``estimate``'s table does not show); a run that never finishes (an
+    infinite or missing time: JSON writes inf as null) says so instead of "inf years"."""
+    hr, cu = a["hours_range"], a["cost_usd_range"]
+    if hr[1] is None or not math.isfinite(hr[1]):
+        return "but the run never finishes (checkpoints and failures)"
+    text = f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}" + (
+        f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu and cu[1] is not None else "")
+    if a.get("hours") is None:  # a record from before the predicted figures were kept
+        return text
+    return (text + f" (around the predicted {fmt_time(a['hours'] * 3600)}"
+            + (f", {fmt_usd(a['cost_usd'])}" if a.get("cost_usd") is not None else "")
+            + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
 
 
 def _per_million(cost, usd) -> str:
@@ -278,10 +294,14 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
     else:
         parts.append("no checkpoints: a failure restarts the run")
-    if o.get("job_mtbf_hours") is not None:
-        parts.append(f"{o['expected_failures']:,.1f} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
+    n_fail = o.get("expected_failures")
+    if o.get("job_mtbf_hours") is not None and (n_fail is None or not math.isfinite(n_fail)):  # it never finishes
+        parts.append(f"a failure every {fmt_time(o['job_mtbf_hours'] * 3600)} on average (job MTBF), "
+                     f"{o['restart_minutes']:.0f} min restart + lost work each")
+    elif o.get("job_mtbf_hours") is not None:
+        parts.append(f"{n_fail:,.1f} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
-    if o["expected_hours"] == float("inf"):
+    if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
     cost = o.get("expected_cost_ondemand_usd")
     return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{o['overhead']:.1%} time: "

@@ -136,7 +136,17 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
         return plan
     spot = bool(job.constraints.spot)
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
-                                                      plan.cost.price(spot)))
+                                                      plan.cost.price(spot), quoted_basis(plan.cost, spot)))
+
+
+def quoted_basis(cost, spot: bool) -> str:
+    """Which time and cost ``ranked_hours`` / ``ranked_price`` give for this plan, in words: the figures
+    its likely range (``Plan.accuracy``) is around."""
+    if spot and cost.spot_risk:
+        return "expected spot, with interruptions" + (" and node failures" if cost.spot_risk.get("node_failures")
+                                                      is not None else "")
+    time = "with checkpoint pauses and node failures" if cost.checkpoint_failures else "uninterrupted"
+    return (f"{'spot' if spot else 'on-demand'}, " if cost.price(spot) is not None else "") + time
 
 
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
