@@ -134,3 +134,18 @@ def test_estimate_of_a_run_that_never_finishes_prints_no_inf(cli, tmp_path):
     assert "the run never finishes" in text and "a failure every 30.0 min" in text
     code, out, _ = cli("estimate", job, "--json")
     assert json.loads(out)["accuracy"]["hours_range"] == [None, None]
+
+
+def test_a_band_from_other_generations_says_none_were_this_chip():
+    """A TPU (or MI300X, with too few AMD rows) takes the every-GPU cut: the record and the line say how
+    many of its runs were on this chip's generation, so GPU runs are not read as measured on a TPU."""
+    from planner.present.terminal import accuracy_line
+
+    bands = (band("dense", "Hopper", 20), band("dense", "AMD Instinct", 4), band("dense", "*", 30))
+    assert accuracy.coverage(band_for(DENSE, "H100-SXM-80GB", bands), DENSE, "H100-SXM-80GB", bands) == ""
+    b = band_for(DENSE, "MI300X-192GB", bands)
+    assert b.gpu_family == "*" and accuracy.coverage(b, DENSE, "MI300X-192GB", bands) == "4 on AMD Instinct"
+    assert accuracy.coverage(b, DENSE, "TPU-v5p", bands) == "none on TPU-v5p"
+    assert accuracy.coverage(b, DENSE, "V100-SXM2-32GB", bands) == "none on Volta"
+    rec = apply_band(b, 1.0, 10.0, 100.0, "on-demand, uninterrupted", "none on TPU-v5p")
+    assert "(1 sources; none on TPU-v5p)" in accuracy_line(rec)

@@ -629,8 +629,8 @@ def _memory_line(mem: dict) -> str:
 
 def _accuracy_cell(a: dict) -> str:
     """The time and cost a real run like the plan has taken (``Plan.accuracy``), in one table cell."""
-    return (accuracy_range(a) + f"; 10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']} "
-            "(Risks)")
+    return (accuracy_range(a) + f"; 10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']}"
+            + (f" ({a['coverage']})" if a.get("coverage") else "") + " (Risks)")
 
 
 def _spot_risk_line(r: dict) -> str:

@@ -136,7 +136,8 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
         return plan
     spot = bool(job.constraints.spot)
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
-                                                      plan.cost.price(spot), quoted_basis(plan.cost, spot)))
+                                                      plan.cost.price(spot), quoted_basis(plan.cost, spot),
+                                                      accuracy.coverage(band, job.model, plan.hardware.gpu)))
 
 
 def quoted_basis(cost, spot: bool) -> str:
