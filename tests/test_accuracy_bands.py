@@ -120,7 +120,7 @@ def test_estimate_range_names_the_checkpointed_time_it_brackets(cli, tmp_path):
     assert a["quoted"] == "on-demand, with checkpoint pauses and node failures"
     code, text, _ = cli("estimate", job)
     text = " ".join(text.split())
-    assert code == 0 and f"(around the predicted {a['hours'] / 24:.1f} d, $" in text
+    assert code == 0 and f"(predicted {a['hours'] / 24:.1f} d, $" in text
     assert "on-demand, with checkpoint pauses and node failures)" in text
 
 

@@ -178,7 +178,7 @@ def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | N
     """The band as a plan's ``accuracy`` record: the runs it comes from, the signed-error quantiles and
     the range of step time, training time and cost a real run has fallen in (real = predicted / (1 +
     e); cost at a fixed hourly price scales with the time). ``hours`` and ``cost_usd`` (the predicted
-    figures the range is around) and ``quoted`` (which figures they are: "on-demand, with checkpoint
+    figures the range comes from) and ``quoted`` (which figures they are: "on-demand, with checkpoint
     pauses and node failures") are kept, so that text beside a table of other figures (``estimate``
     prints the uninterrupted time) can say what the range brackets; ``covers`` is :func:`coverage`."""
     lo, hi = 1.0 / (1.0 + band.q90), 1.0 / (1.0 + band.q10)  # q90 > q10: the faster real run first

@@ -257,8 +257,8 @@ def accuracy_line(a: dict) -> str:
 
 
 def accuracy_range(a: dict) -> str:
-    """The training time and cost range of ``Plan.accuracy`` and the predicted figures it is around, named
-    (the range is around the plan's expected time with checkpoint pauses, failures or spot interruptions
+    """The training time and cost range of ``Plan.accuracy`` and the predicted figures it comes from, named
+    (the range comes from the plan's expected time with checkpoint pauses, failures or spot interruptions
     where the job models them, which ``estimate``'s table does not show); a run that never finishes (an
     infinite or missing time: JSON writes inf as null) says so instead of "inf years"."""
     hr, cu = a["hours_range"], a["cost_usd_range"]
@@ -268,7 +268,7 @@ def accuracy_range(a: dict) -> str:
         f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu and cu[1] is not None else "")
     if a.get("hours") is None:  # a record from before the predicted figures were kept
         return text
-    return (text + f" (around the predicted {fmt_time(a['hours'] * 3600)}"
+    return (text + f" (predicted {fmt_time(a['hours'] * 3600)}"
             + (f", {fmt_usd(a['cost_usd'])}" if a.get("cost_usd") is not None else "")
             + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
 

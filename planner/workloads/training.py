@@ -142,7 +142,7 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
 
 def quoted_basis(cost, spot: bool) -> str:
     """Which time and cost ``ranked_hours`` / ``ranked_price`` give for this plan, in words: the figures
-    its likely range (``Plan.accuracy``) is around."""
+    its likely range (``Plan.accuracy``) comes from."""
     if spot and cost.spot_risk:
         return "expected spot, with interruptions" + (" and node failures" if cost.spot_risk.get("node_failures")
                                                       is not None else "")
