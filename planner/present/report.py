@@ -33,7 +33,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable, ra
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
+from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line
@@ -402,9 +402,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
     if cf:  # the ranking, the budget and the deadline already use the expected time and cost with them
-        risks.append(f"Checkpoints and failures add {cf['overhead']:.1%} to the time "
+        risks.append(f"Checkpoints and failures add {fmt_share(cf['overhead'])} to the time "
                      f"({fmt_time(cf['expected_hours'] * 3600)} expected"
-                     + (f", {cf['expected_failures']:,.1f} failures" if cf.get("job_mtbf_hours") is not None else "")
+                     + (f", {fmt_many(cf['expected_failures'])} failures" if cf.get("job_mtbf_hours") is not None else "")
                      + "); the ranking, the budget and the deadline use the expected time and cost with them. "
                      "They are expectations: the failures are random, so the actual run can take longer.")
     acc, con = best.get("accuracy"), job.constraints

@@ -11,7 +11,7 @@ from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.results import ranked_hours, ranked_price
-from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
+from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
@@ -300,12 +300,12 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
         parts.append(f"a failure every {fmt_time(o['job_mtbf_hours'] * 3600)} on average (job MTBF), "
                      f"{o['restart_minutes']:.0f} min restart + lost work each")
     elif o.get("job_mtbf_hours") is not None:
-        parts.append(f"{n_fail:,.1f} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
+        parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
     cost = o.get("expected_cost_ondemand_usd")
-    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{o['overhead']:.1%} time: "
+    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{fmt_share(o['overhead'])} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
             + note)
 
