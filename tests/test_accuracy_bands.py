@@ -149,3 +149,12 @@ def test_a_band_from_other_generations_says_none_were_this_chip():
     assert accuracy.coverage(b, DENSE, "V100-SXM2-32GB", bands) == "none on Volta"
     rec = apply_band(b, 1.0, 10.0, 100.0, "on-demand, uninterrupted", "none on TPU-v5p")
     assert "(1 sources; none on TPU-v5p)" in accuracy_line(rec)
+
+
+def test_one_source_is_singular():
+    from planner.present.terminal import accuracy_line
+
+    one = apply_band(band("generic", "*", 12), 1.0, 10.0, None, "uninterrupted", "none on Hopper")
+    assert "(1 source; none on Hopper)" in accuracy_line(one)
+    two = apply_band(Band("dense", "*", 12, 2, -0.1, 0.0, 0.1, 0.05, ("a", "b")), 1.0, 10.0, None)
+    assert "(2 sources)" in accuracy_line(two)
