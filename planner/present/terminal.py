@@ -11,7 +11,7 @@ from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.results import ranked_hours, ranked_price
-from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
+from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
@@ -129,7 +129,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
-                 f"{hours / 24:,.1f}", fmt_usd(c),
+                 fmt_days(hours / 24), fmt_usd(c),
                  _per_million(cost, c)]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
@@ -319,7 +319,7 @@ def view_table(rows: list[dict], title: str) -> Table:
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "recompute",
                                                "recompute_modules") if k in r})
         t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
-                  f"{r['mem_gib']:.0f}", f"{r['days']:,.1f}", fmt_usd(r["cost"]))
+                  f"{r['mem_gib']:.0f}", fmt_days(r['days']), fmt_usd(r["cost"]))
     return t
 
 
