@@ -158,3 +158,11 @@ def test_one_source_is_singular():
     assert "(1 source; none on Hopper)" in accuracy_line(one)
     two = apply_band(Band("dense", "*", 12, 2, -0.1, 0.0, 0.1, 0.05, ("a", "b")), 1.0, 10.0, None)
     assert "(2 sources)" in accuracy_line(two)
+
+
+def test_generic_band_does_not_call_a_vit_a_non_transformer(cli):
+    """vit-b16 is a generic model (params and FLOPs given); its band was labelled "non-transformer runs"."""
+    assert band("generic", "*", 12).label == "generic-model (params and FLOPs given) runs"
+    code, out, _ = cli("estimate", ROOT / "examples" / "vit-b16-objectstore-shards.yaml", "--json")
+    assert code == 0
+    assert "non-transformer" not in json.loads(out)["accuracy"]["runs"]

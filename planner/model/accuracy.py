@@ -128,7 +128,9 @@ class Band:
     def label(self) -> str:
         """Which runs, in words ("MoE runs on Blackwell", "every run")."""
         arch = {"dense": "dense-transformer", "moe": "MoE", "hybrid": "hybrid (Mamba / attention)",
-                "generic": "non-transformer"}.get(self.arch)
+                # a model given by its parameter and FLOP counts (family generic): ResNet-50, but also ViT-B/16,
+                # a transformer, so not "non-transformer"
+                "generic": "generic-model (params and FLOPs given)"}.get(self.arch)
         what = f"{arch} runs" if arch else "runs of every kind"
         return what + (f" on {self.gpu_family}" if self.gpu_family != "*" else "")
 
