@@ -610,3 +610,18 @@ def test_days_column_of_a_short_run_is_not_zero(cli):
     row = next(line for line in out.splitlines() if line.startswith("│ 1 "))
     cells = [c.strip() for c in row.strip("│").split("│")]
     assert cells[8] == "0.031", cells
+
+
+def test_compare_table_title_names_the_price(cli, tmp_path):
+    """The JSON rows carry price_basis; the terminal table of a spot job gave no sign its cost column was
+    at spot prices (recommend's title names its price)."""
+    job = tmp_path / "spot.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 2.0e11}\n"
+                   "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], spot: true}\n")
+    code, out, err = cli("compare", job)
+    assert code == 0, err
+    assert "— cost at spot prices" in out.splitlines()[0]
+    job.write_text(job.read_text().replace("spot: true", "spot: false"))
+    code, out, err = cli("compare", job)
+    assert code == 0, err
+    assert "— cost at on-demand prices" in out.splitlines()[0]

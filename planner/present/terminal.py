@@ -311,7 +311,12 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
 
 
 def view_table(rows: list[dict], title: str) -> Table:
-    """A comparison (best per GPU / cloud) or scaling view (best layout per node count)."""
+    """A comparison (best per GPU / cloud) or scaling view (best layout per node count); the title names
+    the price the cost column is at (the rows' ``price_basis``), as recommend's table does: a spot job's
+    compare read as on-demand."""
+    bases = list(dict.fromkeys(r["price_basis"] for r in rows if r.get("price_basis")))
+    if bases:
+        title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
     t = Table(title=title)
     for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
         t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right")
@@ -322,6 +327,9 @@ def view_table(rows: list[dict], title: str) -> Table:
                   f"{r['mem_gib']:.0f}", fmt_days(r['days']), fmt_usd(r["cost"]))
     return t
 
+
+#: a view row's ``price_basis`` in a table title
+PRICE_WORDS = {"on-demand": "on-demand prices", "spot": "spot prices", "cluster.price_usd_hr": "the job's cluster.price_usd_hr"}
 
 VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
