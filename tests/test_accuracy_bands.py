@@ -148,7 +148,7 @@ def test_a_band_from_other_generations_says_none_were_this_chip():
     assert accuracy.coverage(b, DENSE, "TPU-v5p", bands) == "none on TPU-v5p"
     assert accuracy.coverage(b, DENSE, "V100-SXM2-32GB", bands) == "none on Volta"
     rec = apply_band(b, 1.0, 10.0, 100.0, "on-demand, uninterrupted", "none on TPU-v5p")
-    assert "(1 sources; none on TPU-v5p)" in accuracy_line(rec)
+    assert "(1 source; none on TPU-v5p)" in accuracy_line(rec)
 
 
 def test_one_source_is_singular():
