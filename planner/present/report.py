@@ -36,7 +36,7 @@ from planner.search.rank import cost_of, hours_of
 from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, spot_causes
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -637,8 +637,7 @@ def _spot_risk_line(r: dict) -> str:
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {r['expected_hours'] / 24:,.1f} days with "
             f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
                                                          if r.get("node_failures") is not None else "")
-            + f" (+{r['overhead']:.1%} time: work since the last checkpoint, restart, "
-            f"~{r['capacity_wait_minutes']:.0f} min capacity wait each); range {fmt_usd(r['cost_low_usd'])}-"
+            + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); range {fmt_usd(r['cost_low_usd'])}-"
             f"{fmt_usd(r['cost_high_usd'])}")
 
 
