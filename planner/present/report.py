@@ -196,7 +196,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False) -> Table:
+def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
     rows = []
     for r in df.itertuples():
         v = f"{r.value:g}" + (" (current)" if r.current else "")
@@ -206,7 +206,7 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False) -> Tabl
         rows.append([v, str(int(r.gpus)), fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, "GPUs", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
+    return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
                   "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
 
 
@@ -274,7 +274,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
-    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB",
+    nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
+    s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", "MFU", "mem/limit GiB",
                            "time to train" + (" (expected)" if spot or cf else ""),
                            "on-demand" + (" (expected)" if cf else ""), "spot" + (" (expected)" if spot or cf else "")], rows,
                           "best layout per (hardware, node count), ranked by the objective"
@@ -323,7 +324,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                          f"front, {buy['capex_usd'] / cost['cost_ondemand_usd']:.1f}x this run's rent."
                          if cost["cost_ondemand_usd"] else "; no rental price to compare with."))
     else:
-        lines.append("Buy: no on-prem server price for this GPU in the catalog.")
+        lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
     for c in cost.get("committed") or ():
         # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
         term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
@@ -347,7 +348,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     # --- breakdowns
     s = Section(f"Memory per {device_of(best['hardware'])}")
     if with_charts:
-        s.blocks.append(Chart("memory", charts.memory_chart(best), "memory of the most loaded rank by part vs GPU capacity"))
+        s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
                           [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", _pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
@@ -377,7 +378,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
-        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"])))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
@@ -393,11 +394,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         nb = _next_bottleneck(best, sweeps["nodes"])
         if nb:
             risks.append(f"Next: {nb}.")
-    risks.append(f"Memory headroom: {headroom:.0%} free on the most loaded GPU "
+    risks.append(f"Memory headroom: {headroom:.0%} free on the most loaded {device_of(best['hardware'])} "
                  f"({(mem['capacity'] - mem['total']) / GiB:.1f} GiB)"
                  + (" — thin: allocator fragmentation, a longer sequence or a larger micro-batch can run out of memory."
                     if headroom < HEADROOM_WARN else ".")
-                 + (f" Required: {mem['headroom']:.0%} of GPU memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
+                 + (f" Required: {mem['headroom']:.0%} of {device_of(best['hardware'])} memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
@@ -420,7 +421,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
     if not inp.get("efficiencies_measured"):
-        risks.append("No calibration was measured on this GPU type: efficiencies are priors from public "
+        risks.append(f"No calibration was measured on this {device_of(best['hardware'])} type: efficiencies are priors from public "
                      "measurements, so step time can be off by the prior's error (run `planner calibrate` on one node).")
     s.blocks.append(risks)
     secs.append(s)
