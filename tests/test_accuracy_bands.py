@@ -166,3 +166,21 @@ def test_generic_band_does_not_call_a_vit_a_non_transformer(cli):
     code, out, _ = cli("estimate", ROOT / "examples" / "vit-b16-objectstore-shards.yaml", "--json")
     assert code == 0
     assert "non-transformer" not in json.loads(out)["accuracy"]["runs"]
+
+
+def test_quoted_figures_name_only_the_overheads_the_job_sets(cli, tmp_path):
+    """A cadence without an MTBF has no node failures: the range and the report headline said "with
+    checkpoint pauses and node failures" for it."""
+    from planner.results import checkpoint_words
+
+    assert checkpoint_words({"checkpoint_every_steps": 100, "job_mtbf_hours": None}) == "checkpoint pauses"
+    assert checkpoint_words({"checkpoint_every_steps": 0, "job_mtbf_hours": 25.0}) == "node failures"
+    assert checkpoint_words({"checkpoint_every_steps": 100, "job_mtbf_hours": 25.0}) == "checkpoint pauses and node failures"
+    job = tmp_path / "async.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "100").replace(", mtbf_hours_per_node: MTBF", ""))
+    code, out, _ = cli("estimate", job, "--json")
+    assert code == 0 and json.loads(out)["accuracy"]["quoted"] == "on-demand, with checkpoint pauses"
+    md = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", md, "--no-simulate")
+    assert code == 0, err
+    assert "(on-demand, with checkpoint pauses)." in md.read_text()

@@ -29,7 +29,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from planner.errors import InputError
-from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable, ranked_price
+from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
@@ -229,7 +229,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
     cf = cost.get("checkpoint_failures")  # the job's checkpoint section: ranked with its pauses and failures
     price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'}"
-             + (", with checkpoint pauses and node failures" if cf else "") + ")"
+             + (f", with {checkpoint_words(cf)}" if cf else "") + ")"
              if _cost(best, spot) is not None
              else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "

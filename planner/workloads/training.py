@@ -19,7 +19,7 @@ from planner.model import accuracy, offload, stack_rules
 from planner.model.cost import cost_summary
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
-from planner.results import Plan, Recommendation, Simulated
+from planner.results import Plan, Recommendation, Simulated, checkpoint_words
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
@@ -146,7 +146,7 @@ def quoted_basis(cost, spot: bool) -> str:
     if spot and cost.spot_risk:
         return "expected spot, with interruptions" + (" and node failures" if cost.spot_risk.get("node_failures")
                                                       is not None else "")
-    time = "with checkpoint pauses and node failures" if cost.checkpoint_failures else "uninterrupted"
+    time = f"with {checkpoint_words(cost.checkpoint_failures)}" if cost.checkpoint_failures else "uninterrupted"
     return (f"{'spot' if spot else 'on-demand'}, " if cost.price(spot) is not None else "") + time
 
 
