@@ -58,6 +58,8 @@ def test_spot_plan_that_never_finishes_is_refused_not_printed_as_inf(cli, tmp_pa
     code, out, err = cli("estimate", job)
     assert code == 0 and not NON_FINITE.search(out), out
     assert "never finishes on spot" in " ".join(out.split())  # estimate prices the spot risk too (spot_model_for)
+    # the likely range names why it has no range: spot interruptions, not "checkpoints and failures"
+    assert "but the run never finishes (expected spot, with interruptions)" in " ".join(out.split())
 
 
 def test_spot_plan_at_an_ordinary_rate_still_ranks(cli, tmp_path):

@@ -275,7 +275,7 @@ def accuracy_range(a: dict) -> str:
     infinite or missing time: JSON writes inf as null) says so instead of "inf years"."""
     hr, cu = a["hours_range"], a["cost_usd_range"]
     if hr[1] is None or not math.isfinite(hr[1]):
-        return "but the run never finishes (checkpoints and failures)"
+        return "but the run never finishes" + (f" ({a['quoted']})" if a.get("quoted") else "")
     text = f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}" + (
         f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu and cu[1] is not None else "")
     if a.get("hours") is None:  # a record from before the predicted figures were kept
