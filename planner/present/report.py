@@ -755,7 +755,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     title = f"Serving review: {res.get('model', job.model.name if job.model else 'model')} ({res.get('mode', '')})"
     realtime = res.get("mode") != "batch"
     # an offline option is sized by node-hours, not replicas (it has replicas only when simulated to a deadline)
-    where = (f"Serve on {best['replicas']} x {best['hardware']} replicas (TP{best['tp']})" if best.get("replicas") else
+    # replicas and nodes are different counts (6 TP4 replicas fill 3 eight-GPU nodes): "6 x p4de replicas" read as 6 nodes
+    where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
+             f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
              f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
     tgt = res.get("targets") or {}
