@@ -643,3 +643,33 @@ def test_spot_line_names_the_checkpoint_pauses_in_its_added_time():
     plain = {**risk, "checkpoint_every_steps": None}
     plain.pop("node_failures")
     assert "checkpoint pauses at the optimal cadence" in spot_line(plain) and "node failure" not in spot_line(plain)
+
+
+def test_per_million_is_at_the_ranked_price_in_table_and_report(cli, tmp_path):
+    """The report's "$ per 1M tokens" row printed the uninterrupted on-demand rate (0.207) beside a headline
+    and a recommend table with the checkpoint pauses and failures (0.279); a spot job on a cluster priced
+    only on-demand printed an on-demand rate beside a "-" cost."""
+    ck = tmp_path / "ck.yaml"
+    ck.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, micro_batch: 1, tokens: 1.0e12}\n"
+                  "parallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
+                  "checkpoint: {every_steps: 100, write_gbps: 2, mtbf_hours_per_node: 50, restart_minutes: 20}\n")
+    code, out, err = cli("estimate", ck, "--json")
+    assert code == 0, err
+    c = json.loads(out)["cost"]
+    want = c["checkpoint_failures"]["expected_cost_ondemand_usd"] / c["tokens"] * 1e6
+    md = tmp_path / "ck.md"
+    code, _, err = cli("report", ck, "-o", md, "--no-simulate")
+    assert code == 0, err
+    assert f"| $ per 1M tokens | {want:.3g} |" in md.read_text()
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 1.0e11}\n"
+                    "parallel: {tp: 2, pp: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2, price_usd_hr: 20}\n"
+                    "constraints: {spot: true}\n")
+    code, out, err = cli("recommend", bare, "--no-simulate")
+    assert code == 0, err
+    row = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("│ 1 ")).strip("│").split("│")]
+    assert row[9] == "-" and row[10] == "-", row
+    md = tmp_path / "bare.md"
+    code, _, err = cli("report", bare, "-o", md, "--no-simulate")
+    assert code == 0, err
+    assert "| $ per 1M tokens | - |" in md.read_text()

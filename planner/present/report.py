@@ -36,7 +36,7 @@ from planner.search.rank import cost_of, hours_of
 from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, spot_causes
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -252,7 +252,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
-          ["$ per 1M " + unit, fmt_rate(cost["usd_per_million_tokens"]) if cost.get("usd_per_million_tokens") else "-"],
+          ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]

@@ -130,7 +130,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  fmt_days(hours / 24), fmt_usd(c),
-                 _per_million(cost, c)]
+                 per_million(cost, c)]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
         t.add_row(*cells)
@@ -285,10 +285,14 @@ def accuracy_range(a: dict) -> str:
             + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
 
 
-def _per_million(cost, usd) -> str:
-    """$ per 1M tokens at the price the plan is ranked at (``usd``): with the checkpoint pauses and node
-    failures where the job sets them; else the plan's own ``usd_per_million_tokens``."""
-    if cost.get("checkpoint_failures") and usd and cost.get("tokens"):
+def per_million(cost, usd) -> str:
+    """$ per 1M tokens (samples) at the price the plan is ranked at (``usd``: with spot interruptions, the
+    checkpoint pauses and node failures where modelled), "-" where there is no price at that basis; the
+    plan's own ``usd_per_million_tokens`` only without a token count. The recommend table and the report
+    row both use it (the report printed the uninterrupted on-demand rate beside an expected headline)."""
+    if usd is None:  # no price at the ranked basis (a spot job on a cluster priced only on-demand): no rate either
+        return "-"
+    if cost.get("tokens"):
         return fmt_rate(usd / cost["tokens"] * 1e6)
     return fmt_rate(cost["usd_per_million_tokens"]) if cost["usd_per_million_tokens"] else "-"
 
