@@ -673,3 +673,5 @@ def test_per_million_is_at_the_ranked_price_in_table_and_report(cli, tmp_path):
     code, _, err = cli("report", bare, "-o", md, "--no-simulate")
     assert code == 0, err
     assert "| $ per 1M tokens | - |" in md.read_text()
+    # the price was set: the headline says it is not a spot rate, not "set cluster.price_usd_hr"
+    assert "(no spot price: cluster.price_usd_hr is an on-demand rate; leave out constraints.spot" in md.read_text()

@@ -231,7 +231,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'}"
              + (f", with {checkpoint_words(cf)}" if cf else "") + ")"
              if _cost(best, spot) is not None
-             else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
+             else " (no spot price: cluster.price_usd_hr is an on-demand rate; leave out constraints.spot to be costed "
+                  "at it)" if spot and cost.get("cost_ondemand_usd") is not None  # it was set: not "set it"
+             else f" (no price: a bare {device_of(best['hardware'])}; set cluster.price_usd_hr)")  # not "for - (on-demand)"
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
                     f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
