@@ -83,6 +83,11 @@ def _cost(row: dict, spot: bool):
     return cost_of(row, spot)
 
 
+def _num(x: Optional[float], spec: str) -> str:
+    """A number in a table cell, "-" where it is missing or NaN."""
+    return "-" if x is None or x != x else format(x, spec)
+
+
 def _pct(x: Optional[float]) -> str:
     return "-" if x is None or x != x else f"{x:.0%}"
 
@@ -781,8 +786,11 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     opts = res.get("options") or []
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency"],
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas", "-")), str(o.get("batch")),
-                                            f"{o.get('ttft_ms') or 0:,.0f}", f"{o.get('tpot_ms') or 0:,.0f}",
-                                            f"{o.get('usd_per_million_requests') or o.get('usd_per_million_requests_offline') or float('nan'):,.2f}",
+                                            # a generic model has no TTFT (its one latency is the TPOT column), an
+                                            # unpriced option no $: "-", not "0" ms or "nan"
+                                            _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
+                                            _num(o.get("usd_per_million_requests") or o.get("usd_per_million_requests_offline"),
+                                                 ",.2f"),
                                             "yes" if o.get("meets_latency") else "no"]
                                            for o in opts[:top]], "analytic steady state of each option (replicas: "
                                           "simulated where the option was simulated)")]))
