@@ -69,7 +69,7 @@ def fmt_rate(x: float | None) -> str:
     (two decimals printed 0.03 for every plan of a cheap run; the report printed three, the table two)."""
     if x is None or x != x:
         return "-"
-    return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}"
+    return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}" if x < 1e9 else f"{x:.1e}"  # past a billion: powers of ten
 
 
 def fmt_count(x: float) -> str:
