@@ -14,6 +14,7 @@ from planner.present import charts
 from planner.present.terminal import accuracy_line
 from planner import interactive as wi
 from planner.errors import InputError
+from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
 from planner.units import config_str, fmt_time, fmt_usd
 from planner import defaults as D
@@ -180,8 +181,12 @@ st.success(f"**{hw['nodes']} x {hw['name']}** ({hw['gpus']} x {hw['gpu']}), {con
 for cv in rec.get("caveats", ()):
     st.warning(f"moves the ranking: {cv}")
 m = st.columns(6)
-m[0].metric("time to train", fmt_time(cost["hours"] * 3600))
-m[1].metric("cost " + ("(spot)" if spot else "(on-demand)"), fmt_usd(cost["cost_spot_usd"] if spot else cost["cost_ondemand_usd"]))
+# the time and cost the plan is ranked at, as the recommendation line, the CLI's table and the likely range quote them:
+# expected with spot interruptions and the job's checkpoint pauses and node failures where modelled (results.ranked_*)
+expected = bool((spot and cost.get("spot_risk")) or cost.get("checkpoint_failures"))
+m[0].metric("time to train" + (" (expected)" if expected else ""), fmt_time(ranked_hours(cost, spot) * 3600))
+m[1].metric("cost " + ("(spot" if spot else "(on-demand") + (", expected)" if expected else ")"),
+            fmt_usd(ranked_price(cost, spot)))
 m[2].metric("step time", fmt_time(best["step_time_s"]))
 m[3].metric("MFU", f"{best['mfu']:.1%}")
 m[4].metric(f"memory per GPU (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB")

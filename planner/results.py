@@ -211,6 +211,17 @@ class Cost(Record):
                 and (k != "checkpoint_failures" or self.checkpoint_failures is not None)]
 
 
+def checkpoint_words(cf: Optional[dict]) -> str:
+    """What a ``Cost.checkpoint_failures`` record adds to the time, in words: "checkpoint pauses and node
+    failures", or only the one the job's section sets (a cadence without an MTBF has no failures; an
+    MTBF without a cadence no pauses); "" without a record."""
+    if not cf:
+        return ""
+    parts = (["checkpoint pauses"] if cf.get("checkpoint_every_steps") else []) + (
+        ["node failures"] if cf.get("job_mtbf_hours") is not None else [])
+    return " and ".join(parts) or "checkpoint pauses and node failures"
+
+
 def ranked_hours(cost, spot: bool) -> float:
     """Wall hours of a run as ``recommend`` ranks it (``cost``: a ``Cost`` or its JSON object): a spot
     plan's expected hours with interruptions (and the job's node failures) where modelled, else the

@@ -18,7 +18,10 @@ def fmt_time(s: float | None) -> str:
         return f"{s / 3600:.1f} h"
     if s < 1000 * 86400:
         return f"{s / 86400:.1f} d"
-    return f"{s / (365.25 * 86400):,.1f} years"  # "2212281.9 d" is not read as 6,057 years
+    years = s / (365.25 * 86400)
+    if years >= 1e6:  # a run without checkpoints under frequent failures: e^75 restarts, not 31 digits of years
+        return f"{years:.1e} years"
+    return f"{years:,.1f} years"  # "2212281.9 d" is not read as 6,057 years
 
 
 def ordinal(n: int) -> str:
@@ -34,6 +37,8 @@ def ordinal(n: int) -> str:
 def fmt_usd(x: float | None) -> str:
     if x is None or x != x:
         return "-"
+    if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
+        return f"${x:.1e}"
     if x >= 1e6:
         return f"${x / 1e6:.2f}M"
     if x >= 1e3:
@@ -41,12 +46,30 @@ def fmt_usd(x: float | None) -> str:
     return f"${x:.2f}"
 
 
+def fmt_days(d: float) -> str:
+    """A table's days column: one decimal from a day up ("44.1"), two significant figures below it
+    ("0.048" for a 68-minute run, which one decimal printed as "0.0")."""
+    return f"{d:,.1f}" if d >= 0.95 else f"{d:.2g}"
+
+
+def fmt_share(x: float) -> str:
+    """A share or an overhead as a percentage, one decimal ("34.8%"); past a million percent in powers
+    of ten ("6.7e+32%"), where a run without checkpoints waits e^75 restarts."""
+    return f"{x:.1%}" if abs(x) < 1e4 else f"{x * 100:.1e}%"
+
+
+def fmt_many(x: float) -> str:
+    """An expected count, one decimal with thousands separators ("101.5", "1,234.5"); past a billion in
+    powers of ten ("5.0e+32")."""
+    return f"{x:,.1f}" if abs(x) < 1e9 else f"{x:.1e}"
+
+
 def fmt_rate(x: float | None) -> str:
     """A small price such as $ per million tokens, to three significant figures: 1.75, 0.0338, 26.3
     (two decimals printed 0.03 for every plan of a cheap run; the report printed three, the table two)."""
     if x is None or x != x:
         return "-"
-    return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}"
+    return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}" if x < 1e9 else f"{x:.1e}"  # past a billion: powers of ten
 
 
 def fmt_count(x: float) -> str:

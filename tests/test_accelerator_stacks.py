@@ -183,3 +183,19 @@ def test_text_counts_chips_on_tpus_and_trainium(catalog, cli, tmp_path, gpu, nou
     assert f" {noun}s)" in out and f"per {noun})" in out and f"memory per {noun}" in out
     if noun == "chip":
         assert " GPUs)" not in out and "per GPU)" not in out and "GPU-hours" not in out
+
+
+def test_report_on_tpu_counts_chips_in_tables_and_risks(cli, tmp_path):
+    """The report's alternatives and sensitivity tables headed their count "GPUs", and Buy, the memory chart,
+    the headroom and calibration Risks said "GPU", on a TPU plan whose summary rows count chips."""
+    job = tmp_path / "tpu.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 1.0e11}\n"
+                   "constraints: {gpus: [TPU-v5p], objective: cost}\n")
+    md = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", md, "--no-simulate")
+    assert code == 0, err
+    body = md.read_text().split("<!-- planner-summary")[0]
+    assert "| nodes | chips | layout |" in body and "| nodes | chips | step |" in body
+    assert "most loaded chip" in body and "this chip type" in body
+    for said in ("| GPUs |", "this GPU", "most loaded GPU", "vs GPU capacity"):
+        assert said not in body, said

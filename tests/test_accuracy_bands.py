@@ -94,3 +94,93 @@ def test_report_names_the_likely_range(cli, tmp_path):
     assert code == 0, err
     md = out.read_text()
     assert "likely range (model error)" in md and "- Model error: on " in md
+
+
+CKPT_JOB = """model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 256, micro_batch: 1, precision: bf16, optimizer: adamw, recompute: selective,
+           tokens: 1.0e12}
+parallel: {tp: 2, pp: 1, cp: 1, zero: 1, sequence_parallel: true}
+cluster: {instance: aws:p5.48xlarge, nodes: 2}
+checkpoint: {every_steps: EVERY, write_gbps: 2, asynchronous: false, mtbf_hours_per_node: MTBF, restart_minutes: 20}
+"""
+
+
+def test_estimate_range_names_the_checkpointed_time_it_brackets(cli, tmp_path):
+    """estimate's table prints the uninterrupted time; the range is around the expected time with the
+    checkpoint pauses and failures: the line says which figures it is around (it read as a range of the
+    table's 78 days that did not contain them)."""
+    job = tmp_path / "ck.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "100").replace("MTBF", "50"))
+    code, out, _ = cli("estimate", job, "--json")
+    assert code == 0
+    plan = json.loads(out)
+    a, cf = plan["accuracy"], plan["cost"]["checkpoint_failures"]
+    assert a["hours"] == pytest.approx(cf["expected_hours"]) and a["hours"] > plan["cost"]["hours"] * 1.1
+    assert a["cost_usd"] == pytest.approx(cf["expected_cost_ondemand_usd"])
+    assert a["quoted"] == "on-demand, with checkpoint pauses and node failures"
+    code, text, _ = cli("estimate", job)
+    text = " ".join(text.split())
+    assert code == 0 and f"(predicted {a['hours'] / 24:.1f} d, $" in text
+    assert "on-demand, with checkpoint pauses and node failures)" in text
+
+
+def test_estimate_of_a_run_that_never_finishes_prints_no_inf(cli, tmp_path):
+    job = tmp_path / "inf.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "100000").replace("MTBF", "1"))
+    code, text, _ = cli("estimate", job)
+    assert code == 0
+    text = " ".join(text.split())
+    assert "inf" not in text.replace("info", "")
+    assert "the run never finishes" in text and "a failure every 30.0 min" in text
+    code, out, _ = cli("estimate", job, "--json")
+    assert json.loads(out)["accuracy"]["hours_range"] == [None, None]
+
+
+def test_a_band_from_other_generations_says_none_were_this_chip():
+    """A TPU (or MI300X, with too few AMD rows) takes the every-GPU cut: the record and the line say how
+    many of its runs were on this chip's generation, so GPU runs are not read as measured on a TPU."""
+    from planner.present.terminal import accuracy_line
+
+    bands = (band("dense", "Hopper", 20), band("dense", "AMD Instinct", 4), band("dense", "*", 30))
+    assert accuracy.coverage(band_for(DENSE, "H100-SXM-80GB", bands), DENSE, "H100-SXM-80GB", bands) == ""
+    b = band_for(DENSE, "MI300X-192GB", bands)
+    assert b.gpu_family == "*" and accuracy.coverage(b, DENSE, "MI300X-192GB", bands) == "4 on AMD Instinct"
+    assert accuracy.coverage(b, DENSE, "TPU-v5p", bands) == "none on TPU-v5p"
+    assert accuracy.coverage(b, DENSE, "V100-SXM2-32GB", bands) == "none on Volta"
+    rec = apply_band(b, 1.0, 10.0, 100.0, "on-demand, uninterrupted", "none on TPU-v5p")
+    assert "(1 source; none on TPU-v5p)" in accuracy_line(rec)
+
+
+def test_one_source_is_singular():
+    from planner.present.terminal import accuracy_line
+
+    one = apply_band(band("generic", "*", 12), 1.0, 10.0, None, "uninterrupted", "none on Hopper")
+    assert "(1 source; none on Hopper)" in accuracy_line(one)
+    two = apply_band(Band("dense", "*", 12, 2, -0.1, 0.0, 0.1, 0.05, ("a", "b")), 1.0, 10.0, None)
+    assert "(2 sources)" in accuracy_line(two)
+
+
+def test_generic_band_does_not_call_a_vit_a_non_transformer(cli):
+    """vit-b16 is a generic model (params and FLOPs given); its band was labelled "non-transformer runs"."""
+    assert band("generic", "*", 12).label == "generic-model (params and FLOPs given) runs"
+    code, out, _ = cli("estimate", ROOT / "examples" / "vit-b16-objectstore-shards.yaml", "--json")
+    assert code == 0
+    assert "non-transformer" not in json.loads(out)["accuracy"]["runs"]
+
+
+def test_quoted_figures_name_only_the_overheads_the_job_sets(cli, tmp_path):
+    """A cadence without an MTBF has no node failures: the range and the report headline said "with
+    checkpoint pauses and node failures" for it."""
+    from planner.results import checkpoint_words
+
+    assert checkpoint_words({"checkpoint_every_steps": 100, "job_mtbf_hours": None}) == "checkpoint pauses"
+    assert checkpoint_words({"checkpoint_every_steps": 0, "job_mtbf_hours": 25.0}) == "node failures"
+    assert checkpoint_words({"checkpoint_every_steps": 100, "job_mtbf_hours": 25.0}) == "checkpoint pauses and node failures"
+    job = tmp_path / "async.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "100").replace(", mtbf_hours_per_node: MTBF", ""))
+    code, out, _ = cli("estimate", job, "--json")
+    assert code == 0 and json.loads(out)["accuracy"]["quoted"] == "on-demand, with checkpoint pauses"
+    md = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", md, "--no-simulate")
+    assert code == 0, err
+    assert "(on-demand, with checkpoint pauses)." in md.read_text()

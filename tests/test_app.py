@@ -323,3 +323,22 @@ def test_offline_serving_job_shows_the_backlog_numbers_the_cli_prints():
     assert m["$ per 1M requests"] not in ("-", "") and m["$ per 1M requests"] == wi.fmt_usd(sim["usd_per_million_requests"])
     assert m["requests/s per replica"] == f"{sim['requests_per_s_per_replica']:,.2f}"
     assert "p99 TTFT / TPOT" not in m
+
+
+def test_spot_metrics_are_the_expected_figures_the_plan_is_ranked_at():
+    """With spot on, the recommendation line, the CLI and the likely range quote the expected time and
+    cost with interruptions; the metrics showed the sticker spot price and the uninterrupted time."""
+    from planner.results import ranked_hours, ranked_price
+    from planner.units import fmt_time, fmt_usd
+
+    at = _app()
+    at.checkbox(key="w_spot").check().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    job = wi.build_job(wi.preset_base(wi.DEFAULT_PRESET), _inputs_of(at))
+    best = wi.search(job, wi.cached_catalog(), None, top=10)["best"]
+    cost = best["cost"]
+    assert cost["spot_risk"]
+    m = _metrics(at)
+    assert m["time to train (expected)"] == fmt_time(ranked_hours(cost, True) * 3600)
+    assert m["cost (spot, expected)"] == fmt_usd(ranked_price(cost, True))
+    assert ranked_hours(cost, True) > cost["hours"]

@@ -597,3 +597,81 @@ def test_fp8_and_efficiency_priors_are_printed_under_the_recommendation(catalog)
                     simulate=False, top=3)
     assert any(c.startswith("fp8:") and "priors" in c and "quantisation" in c for c in rec.caveats)
     assert any("efficiencies are a prior, not measured" in c for c in rec.caveats)
+
+
+def test_days_column_of_a_short_run_is_not_zero(cli):
+    """A 44-minute ResNet-50 run printed 0.0 in recommend's days column (one decimal)."""
+    from planner.units import fmt_days
+    from tests.conftest import ROOT
+
+    assert fmt_days(44.1) == "44.1" and fmt_days(1.0) == "1.0" and fmt_days(44.4 / 60 / 24) == "0.031"
+    code, out, err = cli("recommend", ROOT / "examples" / "resnet50-eval-cadence.yaml", "--no-simulate")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith("│ 1 "))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[8] == "0.031", cells
+
+
+def test_compare_table_title_names_the_price(cli, tmp_path):
+    """The JSON rows carry price_basis; the terminal table of a spot job gave no sign its cost column was
+    at spot prices (recommend's title names its price)."""
+    job = tmp_path / "spot.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 2.0e11}\n"
+                   "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], spot: true}\n")
+    code, out, err = cli("compare", job)
+    assert code == 0, err
+    assert "— cost at spot prices" in out.splitlines()[0]
+    job.write_text(job.read_text().replace("spot: true", "spot: false"))
+    code, out, err = cli("compare", job)
+    assert code == 0, err
+    assert "— cost at on-demand prices" in out.splitlines()[0]
+
+
+def test_spot_line_names_the_checkpoint_pauses_in_its_added_time():
+    """A spot plan's added time includes its checkpoint pauses (the job's cadence or the optimal one); at
+    a 5.7 min save every 100 steps of 0.8 s they are most of +506%, which the line put down to lost work,
+    restarts and capacity waits alone."""
+    from planner.present.report import _spot_risk_line
+    from planner.present.terminal import spot_line
+
+    risk = dict(expected_cost_usd=34630.7, expected_hours=63.84, cost_low_usd=34423.6, cost_high_usd=34996.2,
+                interruptions=1.1, overhead=5.057, node_failures=20.4, rate_per_node_day=0.0129,
+                capacity_wait_minutes=30.0, checkpoint_every_steps=100, source="interruptions.csv aws/*")
+    for text in (spot_line(risk), _spot_risk_line(risk)):
+        assert "+505.7% time: a checkpoint pause every 100 steps; each interruption loses" in text
+        assert "each node failure the work and a restart" in text
+    plain = {**risk, "checkpoint_every_steps": None}
+    plain.pop("node_failures")
+    assert "checkpoint pauses at the optimal cadence" in spot_line(plain) and "node failure" not in spot_line(plain)
+
+
+def test_per_million_is_at_the_ranked_price_in_table_and_report(cli, tmp_path):
+    """The report's "$ per 1M tokens" row printed the uninterrupted on-demand rate (0.207) beside a headline
+    and a recommend table with the checkpoint pauses and failures (0.279); a spot job on a cluster priced
+    only on-demand printed an on-demand rate beside a "-" cost."""
+    ck = tmp_path / "ck.yaml"
+    ck.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, micro_batch: 1, tokens: 1.0e12}\n"
+                  "parallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
+                  "checkpoint: {every_steps: 100, write_gbps: 2, mtbf_hours_per_node: 50, restart_minutes: 20}\n")
+    code, out, err = cli("estimate", ck, "--json")
+    assert code == 0, err
+    c = json.loads(out)["cost"]
+    want = c["checkpoint_failures"]["expected_cost_ondemand_usd"] / c["tokens"] * 1e6
+    md = tmp_path / "ck.md"
+    code, _, err = cli("report", ck, "-o", md, "--no-simulate")
+    assert code == 0, err
+    assert f"| $ per 1M tokens | {want:.3g} |" in md.read_text()
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 1.0e11}\n"
+                    "parallel: {tp: 2, pp: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2, price_usd_hr: 20}\n"
+                    "constraints: {spot: true}\n")
+    code, out, err = cli("recommend", bare, "--no-simulate")
+    assert code == 0, err
+    row = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("│ 1 ")).strip("│").split("│")]
+    assert row[9] == "-" and row[10] == "-", row
+    md = tmp_path / "bare.md"
+    code, _, err = cli("report", bare, "-o", md, "--no-simulate")
+    assert code == 0, err
+    assert "| $ per 1M tokens | - |" in md.read_text()
+    # the price was set: the headline says it is not a spot rate, not "set cluster.price_usd_hr"
+    assert "(no spot price: cluster.price_usd_hr is an on-demand rate; leave out constraints.spot" in md.read_text()

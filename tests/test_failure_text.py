@@ -58,6 +58,8 @@ def test_spot_plan_that_never_finishes_is_refused_not_printed_as_inf(cli, tmp_pa
     code, out, err = cli("estimate", job)
     assert code == 0 and not NON_FINITE.search(out), out
     assert "never finishes on spot" in " ".join(out.split())  # estimate prices the spot risk too (spot_model_for)
+    # the likely range names why it has no range: spot interruptions, not "checkpoints and failures"
+    assert "but the run never finishes (expected spot, with interruptions)" in " ".join(out.split())
 
 
 def test_spot_plan_at_an_ordinary_rate_still_ranks(cli, tmp_path):
@@ -66,3 +68,27 @@ def test_spot_plan_at_an_ordinary_rate_still_ranks(cli, tmp_path):
     code, out, err = cli("recommend", job, "--no-simulate")
     assert code == 0, err
     assert "spot: expected" in " ".join(out.split()) and not NON_FINITE.search(out)
+
+
+LONG_DIGITS = re.compile(r"\d[\d,]{14,}")  # 12+ digits: 1,436,465,148,736,675,... years
+
+
+def test_a_run_without_checkpoints_under_failures_prints_readable_numbers(cli, tmp_path):
+    """every_steps 0 (no checkpoints) on a 78-day run with a 25 h job MTBF: e^75 restarts, finite. The
+    checkpoint line, the likely range and the report printed 31-digit years, dollars, failure counts
+    and percentages ("$1386133248600332617709112000512.00M")."""
+    job = tmp_path / "j.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, micro_batch: 1, "
+                   "tokens: 1.0e12}\nparallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: aws:p5.48xlarge, nodes: 2}\n"
+                   "checkpoint: {every_steps: 0, mtbf_hours_per_node: 50, restart_minutes: 20}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "expected failures" in text and "years" in text
+    assert not LONG_DIGITS.search(text), LONG_DIGITS.search(text).group()
+    assert not NON_FINITE.search(text)
+    md = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", md, "--no-simulate")
+    assert code == 0, err
+    body = md.read_text().split("<!-- planner-summary")[0]
+    assert not LONG_DIGITS.search(body), LONG_DIGITS.search(body).group()

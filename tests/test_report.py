@@ -274,3 +274,33 @@ def test_offline_serving_review_shows_simulated_throughput_not_latency():
     assert "## Simulated latency" not in md and "## Simulated throughput" in md
     assert f"{sim['throughput_rps']:,.3g} requests/s" in md and f"{sim['replica_hours']:,.1f} replica-hours" in md
     assert "nan" not in md
+
+
+def test_serving_review_headline_counts_replicas_and_nodes_apart():
+    """"Serve on 6 x aws:p4de.24xlarge replicas (TP4)" read as six 8-GPU nodes; the plan is 6 TP4 replicas
+    on 3 nodes."""
+    from planner.present.report import build_serving_report, render_markdown
+    from planner.spec import load_job
+    from planner.workloads.serving import plan_serving
+
+    job = load_job(EXAMPLES / "serving-llama3-70b.yaml")
+    res = plan_serving(job, simulate=False)
+    b = res.best
+    assert b.replicas != b.nodes  # the example packs several replicas per node
+    text = render_markdown(build_serving_report(job, res, "serving"), "files")[0]
+    assert f"Serve {b.replicas} TP{b.tp} replicas on {b.nodes} x {b.hardware}." in text
+
+
+def test_serving_review_options_of_a_generic_model_show_no_zero_ttft():
+    """A generic model has no TTFT: its options table printed "0" ms (and "nan" $ for an unpriced option)."""
+    from planner.present.report import build_serving_report, render_markdown
+    from planner.spec import load_job
+    from planner.workloads.serving import plan_serving
+
+    job = load_job(EXAMPLES / "serving-resnet50.yaml")
+    res = plan_serving(job, simulate=False)
+    text = render_markdown(build_serving_report(job, res, "r"), "files")[0]
+    options = text.split("## Options")[1].split("##")[0]
+    rows = [line for line in options.splitlines() if line.startswith(f"| {res.best.hardware} |")]
+    assert rows and rows[0].split("|")[5].strip() == "-", rows
+    assert "nan" not in options

@@ -128,7 +128,9 @@ class Band:
     def label(self) -> str:
         """Which runs, in words ("MoE runs on Blackwell", "every run")."""
         arch = {"dense": "dense-transformer", "moe": "MoE", "hybrid": "hybrid (Mamba / attention)",
-                "generic": "non-transformer"}.get(self.arch)
+                # a model given by its parameter and FLOP counts (family generic): ResNet-50, but also ViT-B/16,
+                # a transformer, so not "non-transformer"
+                "generic": "generic-model (params and FLOPs given)"}.get(self.arch)
         what = f"{arch} runs" if arch else "runs of every kind"
         return what + (f" on {self.gpu_family}" if self.gpu_family != "*" else "")
 
@@ -157,13 +159,34 @@ def band_for(model, gpu_name: str, bands: tuple[Band, ...] | None = None) -> Ban
     return None
 
 
-def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | None) -> dict:
+def coverage(band: Band, model, gpu_name: str, bands: tuple[Band, ...] | None = None) -> str:
+    """Where a band is not cut by GPU generation (the plan's generation has fewer than :data:`MIN_ROWS`
+    runs of its kind, or it is a TPU, Trainium or a GPU outside :data:`GENERATION`), the words that say
+    so -- "none on TPU-v5p", "4 on AMD Instinct" -- so that a range from GPU runs is not read as measured
+    on this chip; "" where the band is the plan's own generation."""
+    kind = run_kind(model, gpu_name)
+    if band.gpu_family != "*":
+        return ""
+    gen = kind["gpu_family"]
+    if gen == "other":
+        return f"none on {gpu_name}"
+    bands = load_bands() if bands is None else bands
+    n = next((b.rows for b in bands if b.arch == band.arch and b.gpu_family == gen), 0)
+    return f"{n:,} on {gen}" if n else f"none on {gen}"
+
+
+def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | None, quoted: str = "",
+               covers: str = "") -> dict:
     """The band as a plan's ``accuracy`` record: the runs it comes from, the signed-error quantiles and
     the range of step time, training time and cost a real run has fallen in (real = predicted / (1 +
-    e); cost at a fixed hourly price scales with the time)."""
+    e); cost at a fixed hourly price scales with the time). ``hours`` and ``cost_usd`` (the predicted
+    figures the range comes from) and ``quoted`` (which figures they are: "on-demand, with checkpoint
+    pauses and node failures") are kept, so that text beside a table of other figures (``estimate``
+    prints the uninterrupted time) can say what the range brackets; ``covers`` is :func:`coverage`."""
     lo, hi = 1.0 / (1.0 + band.q90), 1.0 / (1.0 + band.q10)  # q90 > q10: the faster real run first
     return {
         "runs": band.label,
+        "coverage": covers,
         "rows": band.rows,
         "sources": list(band.source_names),
         "median_signed_err": band.q50,
@@ -173,6 +196,9 @@ def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | N
         "step_time_s_range": [step_time_s * lo, step_time_s * hi],
         "hours_range": [hours * lo, hours * hi],
         "cost_usd_range": [cost_usd * lo, cost_usd * hi] if cost_usd is not None else None,
+        "hours": hours,
+        "cost_usd": cost_usd,
+        "quoted": quoted,
         "basis": "development data: the model's parameters were set on these runs, and runs it has not seen have "
                  "missed by more",
     }

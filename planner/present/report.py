@@ -29,14 +29,14 @@ from typing import Any, Optional
 import pandas as pd
 
 from planner.errors import InputError
-from planner.results import CampaignPlan, ServingPlan, TabularPlan, jsonable, ranked_price
+from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_rate, fmt_time, fmt_usd, fmt_usd_cents
+from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd, fmt_usd_cents
 from planner.spec import JobSpec
 from planner.present import charts
-from planner.present.terminal import accuracy_line, checkpoint_line
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -81,6 +81,11 @@ def _cost(row: dict, spot: bool):
     """The run's cost at the price the plan is ranked at: a spot plan's expected cost with
     interruptions where modelled (``planner.search.rank.cost_of``), as in ``why`` and the ranking."""
     return cost_of(row, spot)
+
+
+def _num(x: Optional[float], spec: str) -> str:
+    """A number in a table cell, "-" where it is missing or NaN."""
+    return "-" if x is None or x != x else format(x, spec)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -196,7 +201,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False) -> Table:
+def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
     rows = []
     for r in df.itertuples():
         v = f"{r.value:g}" + (" (current)" if r.current else "")
@@ -206,7 +211,7 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False) -> Tabl
         rows.append([v, str(int(r.gpus)), fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, "GPUs", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
+    return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
                   "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
 
 
@@ -229,9 +234,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
     cf = cost.get("checkpoint_failures")  # the job's checkpoint section: ranked with its pauses and failures
     price = (f" for {fmt_usd(_cost(best, spot))} ({'spot, expected with interruptions' if risk else 'spot' if spot else 'on-demand'}"
-             + (", with checkpoint pauses and node failures" if cf else "") + ")"
+             + (f", with {checkpoint_words(cf)}" if cf else "") + ")"
              if _cost(best, spot) is not None
-             else " (no price: a bare GPU; set cluster.price_usd_hr)")  # not "for - (on-demand)"
+             else " (no spot price: cluster.price_usd_hr is an on-demand rate; leave out constraints.spot to be costed "
+                  "at it)" if spot and cost.get("cost_ondemand_usd") is not None  # it was set: not "set it"
+             else f" (no price: a bare {device_of(best['hardware'])}; set cluster.price_usd_hr)")  # not "for - (on-demand)"
     s.blocks.append(f"{'Rent' if _cost(best, spot) is not None else 'Run on'} {_hw_line(best)} with layout "
                     f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
@@ -252,7 +259,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
-          ["$ per 1M " + unit, fmt_rate(cost["usd_per_million_tokens"]) if cost.get("usd_per_million_tokens") else "-"],
+          ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
           ["limits", best.get("bottleneck", "")],
           ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
@@ -274,7 +281,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
-    s.blocks.append(Table(["#", "hardware", "nodes", "GPUs", "layout", "step s", "MFU", "mem/limit GiB",
+    nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
+    s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", "MFU", "mem/limit GiB",
                            "time to train" + (" (expected)" if spot or cf else ""),
                            "on-demand" + (" (expected)" if cf else ""), "spot" + (" (expected)" if spot or cf else "")], rows,
                           "best layout per (hardware, node count), ranked by the objective"
@@ -323,7 +331,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                          f"front, {buy['capex_usd'] / cost['cost_ondemand_usd']:.1f}x this run's rent."
                          if cost["cost_ondemand_usd"] else "; no rental price to compare with."))
     else:
-        lines.append("Buy: no on-prem server price for this GPU in the catalog.")
+        lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
     for c in cost.get("committed") or ():
         # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
         term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
@@ -347,7 +355,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     # --- breakdowns
     s = Section(f"Memory per {device_of(best['hardware'])}")
     if with_charts:
-        s.blocks.append(Chart("memory", charts.memory_chart(best), "memory of the most loaded rank by part vs GPU capacity"))
+        s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
                           [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", _pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
@@ -377,7 +385,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
-        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"])))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
@@ -393,25 +401,25 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         nb = _next_bottleneck(best, sweeps["nodes"])
         if nb:
             risks.append(f"Next: {nb}.")
-    risks.append(f"Memory headroom: {headroom:.0%} free on the most loaded GPU "
+    risks.append(f"Memory headroom: {headroom:.0%} free on the most loaded {device_of(best['hardware'])} "
                  f"({(mem['capacity'] - mem['total']) / GiB:.1f} GiB)"
                  + (" — thin: allocator fragmentation, a longer sequence or a larger micro-batch can run out of memory."
                     if headroom < HEADROOM_WARN else ".")
-                 + (f" Required: {mem['headroom']:.0%} of GPU memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
+                 + (f" Required: {mem['headroom']:.0%} of {device_of(best['hardware'])} memory (constraints.memory_headroom)." if mem.get("headroom") is not None else ""))
     risks.append(_network_risk(best, rec, sweeps.get("inter_node_gbps")))
     if cost.get("spot_risk"):
         risks.append("Spot: " + cost["spot_risk"]["capacity"] + f"; rate from {cost['spot_risk']['source']}.")
     if cf:  # the ranking, the budget and the deadline already use the expected time and cost with them
-        risks.append(f"Checkpoints and failures add {cf['overhead']:.1%} to the time "
+        risks.append(f"Checkpoints and failures add {fmt_share(cf['overhead'])} to the time "
                      f"({fmt_time(cf['expected_hours'] * 3600)} expected"
-                     + (f", {cf['expected_failures']:,.1f} failures" if cf.get("job_mtbf_hours") is not None else "")
+                     + (f", {fmt_many(cf['expected_failures'])} failures" if cf.get("job_mtbf_hours") is not None else "")
                      + "); the ranking, the budget and the deadline use the expected time and cost with them. "
                      "They are expectations: the failures are random, so the actual run can take longer.")
     acc, con = best.get("accuracy"), job.constraints
     if acc:  # the step-time model's error on published runs of this kind: the range a budget should allow for
         hi_h, hi_c = acc["hours_range"][1], (acc["cost_usd_range"] or [None, None])[1]
         over = ([f"beyond the {fmt_time(con.deadline_hours * 3600)} deadline"]
-                if con.deadline_hours is not None and hi_h > con.deadline_hours else []) + (
+                if con.deadline_hours is not None and (hi_h is None or hi_h > con.deadline_hours) else []) + (
                [f"over the {fmt_usd(con.budget_usd)} budget"] if con.budget_usd is not None and hi_c and hi_c > con.budget_usd
                else [])
         risks.append("Model error: " + accuracy_line(acc).split(": ", 1)[1]
@@ -420,7 +428,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         risks.append(f"Advice: {a}.")
     inp = rec.get("inputs") or {}
     if not inp.get("efficiencies_measured"):
-        risks.append("No calibration was measured on this GPU type: efficiencies are priors from public "
+        risks.append(f"No calibration was measured on this {device_of(best['hardware'])} type: efficiencies are priors from public "
                      "measurements, so step time can be off by the prior's error (run `planner calibrate` on one node).")
     s.blocks.append(risks)
     secs.append(s)
@@ -629,17 +637,15 @@ def _memory_line(mem: dict) -> str:
 
 def _accuracy_cell(a: dict) -> str:
     """The time and cost a real run like the plan has taken (``Plan.accuracy``), in one table cell."""
-    h, c = a["hours_range"], a["cost_usd_range"]
-    return (f"{fmt_time(h[0] * 3600)} to {fmt_time(h[1] * 3600)}" + (f", {fmt_usd(c[0])} to {fmt_usd(c[1])}" if c else "")
-            + f" (10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']}; Risks)")
+    return (accuracy_range(a) + f"; 10th-90th percentile of the step-time error on {a['rows']:,} published {a['runs']}"
+            + (f" ({a['coverage']})" if a.get("coverage") else "") + " (Risks)")
 
 
 def _spot_risk_line(r: dict) -> str:
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {r['expected_hours'] / 24:,.1f} days with "
             f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
                                                          if r.get("node_failures") is not None else "")
-            + f" (+{r['overhead']:.1%} time: work since the last checkpoint, restart, "
-            f"~{r['capacity_wait_minutes']:.0f} min capacity wait each); range {fmt_usd(r['cost_low_usd'])}-"
+            + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); range {fmt_usd(r['cost_low_usd'])}-"
             f"{fmt_usd(r['cost_high_usd'])}")
 
 
@@ -756,7 +762,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     title = f"Serving review: {res.get('model', job.model.name if job.model else 'model')} ({res.get('mode', '')})"
     realtime = res.get("mode") != "batch"
     # an offline option is sized by node-hours, not replicas (it has replicas only when simulated to a deadline)
-    where = (f"Serve on {best['replicas']} x {best['hardware']} replicas (TP{best['tp']})" if best.get("replicas") else
+    # replicas and nodes are different counts (6 TP4 replicas fill 3 eight-GPU nodes): "6 x p4de replicas" read as 6 nodes
+    where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
+             f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
              f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
     tgt = res.get("targets") or {}
@@ -778,8 +786,11 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     opts = res.get("options") or []
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency"],
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas", "-")), str(o.get("batch")),
-                                            f"{o.get('ttft_ms') or 0:,.0f}", f"{o.get('tpot_ms') or 0:,.0f}",
-                                            f"{o.get('usd_per_million_requests') or o.get('usd_per_million_requests_offline') or float('nan'):,.2f}",
+                                            # a generic model has no TTFT (its one latency is the TPOT column), an
+                                            # unpriced option no $: "-", not "0" ms or "nan"
+                                            _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
+                                            _num(o.get("usd_per_million_requests") or o.get("usd_per_million_requests_offline"),
+                                                 ",.2f"),
                                             "yes" if o.get("meets_latency") else "no"]
                                            for o in opts[:top]], "analytic steady state of each option (replicas: "
                                           "simulated where the option was simulated)")]))

@@ -11,7 +11,7 @@ from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.results import ranked_hours, ranked_price
-from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_rate, fmt_time, fmt_usd
+from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
 
 
 def memory_table(res: dict) -> Table:
@@ -129,8 +129,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
-                 f"{hours / 24:,.1f}", fmt_usd(c),
-                 _per_million(cost, c)]
+                 fmt_days(hours / 24), fmt_usd(c),
+                 per_million(cost, c)]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
         t.add_row(*cells)
@@ -227,6 +227,19 @@ def render(con: Console, planned, top: int = 10) -> None:
         render_campaign(con, planned.campaign)
 
 
+def spot_causes(risk: dict) -> str:
+    """What a spot plan's added time is made of, in words: the checkpoint pauses (the job's cadence, or
+    the optimal one the spot model assumes without one; at a short cadence they are most of it: a
+    5.7 min save every 100 steps of 0.8 s read as +506% of interruptions), then per interruption the
+    work since the last checkpoint, a restart and the capacity wait, and per node failure the work and
+    a restart."""
+    every = risk.get("checkpoint_every_steps")
+    pauses = f"a checkpoint pause every {every:,} steps" if every else "checkpoint pauses at the optimal cadence"
+    return (pauses + f"; each interruption loses the work since the last checkpoint, a restart and "
+            f"~{risk['capacity_wait_minutes']:.0f} min capacity wait"
+            + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
+
+
 def spot_line(risk: dict) -> str:
     """One line: a spot plan's interruption overhead, its spread and where the rate comes from; a plan whose
     expected goodput is 0 (interrupted before a checkpoint interval completes) says so instead of 'inf days'."""
@@ -236,8 +249,7 @@ def spot_line(risk: dict) -> str:
                 "above are on-demand (checkpoint more often or use on-demand capacity)")
     return (f"spot: expected {risk['interruptions']:.1f} interruptions"
             + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
-            + f" (+{risk['overhead']:.1%} time: lost work since "
-            f"the last checkpoint, restart and ~{risk['capacity_wait_minutes']:.0f} min capacity wait each) -> "
+            + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
             f"per node-day from {risk['source']}")
@@ -248,18 +260,39 @@ def accuracy_line(a: dict) -> str:
     and the step time, training time and cost a real run like this has fallen in."""
     def pct(x):
         return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
-    st, hr, cu = a["step_time_s_range"], a["hours_range"], a["cost_usd_range"]
-    return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} sources) predicted step times ran "
+    st = a["step_time_s_range"]
+    cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
+    return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} source{'' if len(a['sources']) == 1 else 's'}{cover}) predicted step times ran "
             f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
             f"{a['median_signed_err']:+.0%}): a real run like this takes {st[0]:,.3g} to {st[1]:,.3g} s per step, "
-            f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}"
-            + (f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu else "") + f"; {a['basis']}")
+            f"{accuracy_range(a)}; {a['basis']}")
 
 
-def _per_million(cost, usd) -> str:
-    """$ per 1M tokens at the price the plan is ranked at (``usd``): with the checkpoint pauses and node
-    failures where the job sets them; else the plan's own ``usd_per_million_tokens``."""
-    if cost.get("checkpoint_failures") and usd and cost.get("tokens"):
+def accuracy_range(a: dict) -> str:
+    """The training time and cost range of ``Plan.accuracy`` and the predicted figures it comes from, named
+    (the range comes from the plan's expected time with checkpoint pauses, failures or spot interruptions
+    where the job models them, which ``estimate``'s table does not show); a run that never finishes (an
+    infinite or missing time: JSON writes inf as null) says so instead of "inf years"."""
+    hr, cu = a["hours_range"], a["cost_usd_range"]
+    if hr[1] is None or not math.isfinite(hr[1]):
+        return "but the run never finishes" + (f" ({a['quoted']})" if a.get("quoted") else "")
+    text = f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}" + (
+        f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu and cu[1] is not None else "")
+    if a.get("hours") is None:  # a record from before the predicted figures were kept
+        return text
+    return (text + f" (predicted {fmt_time(a['hours'] * 3600)}"
+            + (f", {fmt_usd(a['cost_usd'])}" if a.get("cost_usd") is not None else "")
+            + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
+
+
+def per_million(cost, usd) -> str:
+    """$ per 1M tokens (samples) at the price the plan is ranked at (``usd``: with spot interruptions, the
+    checkpoint pauses and node failures where modelled), "-" where there is no price at that basis; the
+    plan's own ``usd_per_million_tokens`` only without a token count. The recommend table and the report
+    row both use it (the report printed the uninterrupted on-demand rate beside an expected headline)."""
+    if usd is None:  # no price at the ranked basis (a spot job on a cluster priced only on-demand): no rate either
+        return "-"
+    if cost.get("tokens"):
         return fmt_rate(usd / cost["tokens"] * 1e6)
     return fmt_rate(cost["usd_per_million_tokens"]) if cost["usd_per_million_tokens"] else "-"
 
@@ -278,19 +311,28 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
     else:
         parts.append("no checkpoints: a failure restarts the run")
-    if o.get("job_mtbf_hours") is not None:
-        parts.append(f"{o['expected_failures']:,.1f} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
+    n_fail = o.get("expected_failures")
+    if o.get("job_mtbf_hours") is not None and (n_fail is None or not math.isfinite(n_fail)):  # it never finishes
+        parts.append(f"a failure every {fmt_time(o['job_mtbf_hours'] * 3600)} on average (job MTBF), "
+                     f"{o['restart_minutes']:.0f} min restart + lost work each")
+    elif o.get("job_mtbf_hours") is not None:
+        parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
-    if o["expected_hours"] == float("inf"):
+    if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
     cost = o.get("expected_cost_ondemand_usd")
-    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{o['overhead']:.1%} time: "
+    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{fmt_share(o['overhead'])} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
             + note)
 
 
 def view_table(rows: list[dict], title: str) -> Table:
-    """A comparison (best per GPU / cloud) or scaling view (best layout per node count)."""
+    """A comparison (best per GPU / cloud) or scaling view (best layout per node count); the title names
+    the price the cost column is at (the rows' ``price_basis``), as recommend's table does: a spot job's
+    compare read as on-demand."""
+    bases = list(dict.fromkeys(r["price_basis"] for r in rows if r.get("price_basis")))
+    if bases:
+        title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
     t = Table(title=title)
     for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
         t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right")
@@ -298,9 +340,12 @@ def view_table(rows: list[dict], title: str) -> Table:
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "recompute",
                                                "recompute_modules") if k in r})
         t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
-                  f"{r['mem_gib']:.0f}", f"{r['days']:,.1f}", fmt_usd(r["cost"]))
+                  f"{r['mem_gib']:.0f}", fmt_days(r['days']), fmt_usd(r["cost"]))
     return t
 
+
+#: a view row's ``price_basis`` in a table title
+PRICE_WORDS = {"on-demand": "on-demand prices", "spot": "spot prices", "cluster.price_usd_hr": "the job's cluster.price_usd_hr"}
 
 VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}

@@ -19,7 +19,7 @@ from planner.model import accuracy, offload, stack_rules
 from planner.model.cost import cost_summary
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
-from planner.results import Plan, Recommendation, Simulated
+from planner.results import Plan, Recommendation, Simulated, checkpoint_words
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
@@ -136,7 +136,18 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
         return plan
     spot = bool(job.constraints.spot)
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
-                                                      plan.cost.price(spot)))
+                                                      plan.cost.price(spot), quoted_basis(plan.cost, spot),
+                                                      accuracy.coverage(band, job.model, plan.hardware.gpu)))
+
+
+def quoted_basis(cost, spot: bool) -> str:
+    """Which time and cost ``ranked_hours`` / ``ranked_price`` give for this plan, in words: the figures
+    its likely range (``Plan.accuracy``) comes from."""
+    if spot and cost.spot_risk:
+        return "expected spot, with interruptions" + (" and node failures" if cost.spot_risk.get("node_failures")
+                                                      is not None else "")
+    time = f"with {checkpoint_words(cost.checkpoint_failures)}" if cost.checkpoint_failures else "uninterrupted"
+    return (f"{'spot' if spot else 'on-demand'}, " if cost.price(spot) is not None else "") + time
 
 
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
