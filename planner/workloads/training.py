@@ -191,7 +191,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
                        overhead=CheckpointOverhead.for_job(job))
     if not (simulate and job.data is not None):
         # the model's own error on runs of each plan's kind, on the time and cost it is ranked at
-        return replace(rec, ranked=tuple(with_accuracy(p, job) for p in rec.ranked), best=with_accuracy(rec.best, job))
+        ranked = tuple(with_accuracy(p, job) for p in rec.ranked)
+        # the winner stays the first ranked plan, the same object (Recommendation: best is ranked[0])
+        best = ranked[0] if ranked and rec.best is rec.ranked[0] else with_accuracy(rec.best, job)
+        return replace(rec, ranked=ranked, best=best)
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
     ranked = [with_accuracy(p, job) for p in ranked]
     if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
