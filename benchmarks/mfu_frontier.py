@@ -94,6 +94,7 @@ def rows(family: str = "A100", cat=None) -> pd.DataFrame:
     finally:
         validate.step_time = orig
     extra = pd.DataFrame([seen[float(p)] for p in df["predicted_s"]])
+    extra = extra.drop(columns=[c for c in extra.columns if c in df.columns])  # validate's rows carry ``gpu`` already
     df = pd.concat([df.reset_index(drop=True), extra], axis=1)
     df = df[df["gpu"].map(gpu_family) == family].copy()
     df["err"] = (df["predicted_s"] - df["measured_s"]) / df["measured_s"]
