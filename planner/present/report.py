@@ -295,8 +295,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
                                "cost" + (" (expected spot)" if spot else " (on-demand)")],
-                              [[p["hardware"], str(p["nodes"]), fmt_time(p.get("expected_hours", p["train_hours"]) * 3600),
-                                fmt_usd(p.get("expected_cost", p["cost"]))]
+                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
+                                fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
     secs.append(s)
