@@ -251,3 +251,27 @@ def test_csv_and_json_figures_are_the_ranked_ones_on_one_rule(catalog, cli, tmp_
     assert code == 0, err
     rows = json.loads(out)
     assert rows and all(x["figures_include"] == "checkpoint pauses and node failures" for x in rows)
+
+
+def test_goodput_has_one_definition_on_a_spot_job(cli, tmp_path):
+    """On a spot job the CSV's goodput was compute / expected spot hours (0.9623, with the interruptions) while the
+    terminal's checkpoints line printed the checkpoint goodput (96.3%, without them): now both are the checkpoint
+    pauses' and node failures' alone, and the terminal line says so."""
+    import pandas as pd
+
+    d = {k: dict(v) for k, v in BASE.items()}
+    d["constraints"].update(max_gpus=64, spot=True)
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({**d, "checkpoint": {**CKPT, "mtbf_hours_per_node": 2000, "write_gbps": 50}}))
+    csv = tmp_path / "out.csv"
+    code, out, err = cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "1")
+    assert code == 0, err
+    t = pd.read_csv(csv)
+    cf = json.loads(out)["ranked"][0]["cost"]["checkpoint_failures"]
+    row = t.iloc[0]
+    assert row["goodput"] == pytest.approx(cf["goodput"], rel=1e-9)
+    assert row["compute_hours"] / row["train_hours"] < row["goodput"] - 1e-4  # the interruptions are not in it
+    code, out, err = cli("recommend", f, "--no-simulate", "--top", "1")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert f"goodput {cf['goodput']:.1%} (without spot interruptions)" in text

@@ -148,7 +148,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     if risk:
         con.print(esc(spot_line(risk)), highlight=False)
     if best["cost"].get("checkpoint_failures"):
-        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_RANKED)), highlight=False)
+        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_SPOT if risk else CKPT_RANKED,
+                                      spot=bool(risk))), highlight=False)
     if best.get("accuracy"):
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
@@ -299,13 +300,17 @@ def per_million(cost, usd) -> str:
 
 CKPT_WITHOUT = " (the time and costs above are without them)"
 CKPT_RANKED = " (the days and costs above include them: plans are ranked and filtered on them)"
+CKPT_SPOT = (" (the same run on-demand; the spot days and costs above include these and the spot interruptions: "
+             "plans are ranked and filtered on them)")
 
 
-def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
+def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
     expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
     ``estimate`` quotes (``CKPT_WITHOUT``), or the figures ``recommend``'s table shows and ranks on
-    (``CKPT_RANKED``)."""
+    (``CKPT_RANKED``; ``CKPT_SPOT`` on a spot plan). Its goodput is the one definition the ``--csv``
+    ``goodput`` column and ``checkpoint_failures.goodput`` share: compute time / wall time under the
+    checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
     if o.get("checkpoint_every_steps"):
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
@@ -321,7 +326,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
         return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
     cost = o.get("expected_cost_ondemand_usd")
-    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{fmt_share(o['overhead'])} time: "
+    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
             + note)
 

@@ -52,7 +52,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     ``checkpoint`` cadence or MTBF) prices the job's checkpoint pauses and node failures on every
     candidate that fits (``overhead.table``, vectorised) and on each plan (``overhead.plan``); the
     table's ``train_hours``, ``cost`` and ``usd_per_token`` are then the expected figures with them
-    (``compute_hours``: the uninterrupted hours; ``goodput``: their ratio), and the filters (budget,
+    (``compute_hours``: the uninterrupted hours; ``goodput``: the useful share of wall time under the
+    checkpoint pauses and node failures alone, spot interruptions aside), and the filters (budget,
     deadline, horizon), the ranking, the Pareto front and ``why`` use them (more nodes fail more often,
     so the overhead can reorder plans). A spot plan's expected figures already hold them (the spot
     model adds the node failures to the interruptions).
@@ -182,12 +183,15 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
                     if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
+                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)
                         if not spot_priced:  # (the spot model's expectation already holds them)
-                            hours = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)["expected_hours"]
+                            hours = ot["expected_hours"]
                             cost = rent_cost(hours, cf.nodes, price)
                             extra = dict(compute_hours=compute_hours)
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            extra.update(goodput=compute_hours / hours)
+                        # one goodput everywhere (this column, cost.checkpoint_failures.goodput, the terminal's
+                        # checkpoints line): the checkpoint pauses' and node failures' alone, spot interruptions
+                        # aside (spot_overhead holds those)
+                        extra.update(goodput=ot["goodput"])
                     frames.append((len(cf), dict(
                         opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
