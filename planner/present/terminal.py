@@ -71,7 +71,9 @@ def summary_table(res: dict) -> Table:
                   f"{cost['gpu_hours']:,.0f} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
-        t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's hours on owned nodes "
+        t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
+                  + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
+                  + " on owned nodes "
                   f"(capex {fmt_usd(b['capex_usd'])}, {b['amortisation_years']:.0f}-year amortisation)")
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
