@@ -275,3 +275,33 @@ def test_goodput_has_one_definition_on_a_spot_job(cli, tmp_path):
     assert code == 0, err
     text = " ".join(out.split())
     assert f"goodput {cf['goodput']:.1%} (without spot interruptions)" in text
+
+
+def test_an_astronomical_expected_time_counts_as_never_finishing(catalog, cli, tmp_path):
+    """No checkpoints, a 50 h per-node MTBF on 2 nodes (job MTBF 25 h) and a 1,880 h run: the closed form gives a
+    finite expectation of e^75 restarts, and estimate, recommend and report planned it. Beyond 1,000 x the
+    uninterrupted time (goodput under failures.MIN_GOODPUT) the run never finishes in practice: estimate says so,
+    recommend and report stop naming checkpoint.mtbf_hours_per_node, as for goodput 0."""
+    from planner.simulate.failures import MIN_GOODPUT
+
+    ck = CheckpointConfig(every_steps=None, bytes=1e11, write_bw=1e9, asynchronous=False, n_gpus=16)
+    a = overhead_arrays(ck, np.array([14.0, 14.0]), np.array([1880.0, 1.0]), 25 * 3600.0, 1200.0)
+    assert a["goodput"][0] == 0 and a["expected_hours"][0] == np.inf
+    assert 0.9 < a["goodput"][1] < 1 and a["expected_hours"][1] < 1.1  # a 1 h run at a 25 h MTBF still plans
+    assert goodput_array(1880 * 3600.0, 0.0, 25 * 3600.0, 1200.0) > 0  # finite before the cut ...
+    assert goodput_array(1880 * 3600.0, 0.0, 25 * 3600.0, 1200.0) < MIN_GOODPUT  # ... and far under it
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({
+        "model": {"preset": "llama3-8b"},
+        "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e12},
+        "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
+        "checkpoint": {"mtbf_hours_per_node": 50, "restart_minutes": 20}}))
+    code, out, err = cli("estimate", f)
+    assert code == 0, err
+    assert "the run never finishes in practice" in " ".join(out.split())
+    for cmd in (("recommend", f, "--no-simulate"), ("report", f, "--no-simulate", "-o", tmp_path / "r.md")):
+        code, out, err = cli(*cmd)
+        lines = [x for x in (out + err).splitlines() if x.strip()]
+        assert code == 2 and len(lines) == 1, (cmd, out + err)
+        assert lines[0].startswith("error: checkpoint.mtbf_hours_per_node: no plan finishes")
+    assert not (tmp_path / "r.md").exists()

@@ -10,6 +10,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
+from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
 
@@ -326,7 +327,8 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
         parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
-        return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
+        return ("checkpoints and failures: " + "; ".join(parts) + ": the run never finishes in practice (expected "
+                f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")
     cost = o.get("expected_cost_ondemand_usd")
     return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")

@@ -351,7 +351,8 @@ def _spot_never_finishes(con) -> tuple[str, str]:
 def _never_finishes(job) -> tuple[str, str]:
     """The one-line refusal when no plan finishes under the job's node failures (goodput 0)."""
     return "checkpoint.mtbf_hours_per_node", (
-        "no plan finishes: node failures come before a checkpoint interval completes (goodput 0) — checkpoint, or "
+        "no plan finishes: node failures come before a checkpoint interval completes (goodput 0, or an expected time "
+        "over 1,000x the uninterrupted one: simulate.failures.MIN_GOODPUT) — checkpoint, or "
         "more often (checkpoint.every_steps), fewer nodes, or a longer per-node MTBF")
 
 
