@@ -305,3 +305,19 @@ def test_an_astronomical_expected_time_counts_as_never_finishing(catalog, cli, t
         assert code == 2 and len(lines) == 1, (cmd, out + err)
         assert lines[0].startswith("error: checkpoint.mtbf_hours_per_node: no plan finishes")
     assert not (tmp_path / "r.md").exists()
+
+
+def test_the_spot_overhead_column_names_what_it_holds(cli, tmp_path):
+    """The spot table's "spot +time" column is compute -> expected wall time, which holds the checkpoint pauses
+    (the job's cadence or the optimal one) and node failures as well as the interruptions: its header and caption
+    say so."""
+    d = {k: dict(v) for k, v in BASE.items()}
+    d["constraints"].update(max_gpus=32, spot=True)
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({**d, "checkpoint": {**CKPT, "mtbf_hours_per_node": 2000, "write_gbps": 50}}))
+    code, out, err = cli("recommend", f, "--no-simulate", "--top", "2")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "spot +time" not in out and "+time vs compute" in out
+    assert ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint pauses, spot "
+            "interruptions and node failures") in text

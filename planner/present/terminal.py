@@ -113,8 +113,12 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             ("days", "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
-    if spot:
-        cols += [("spot +time", "right")]
+    if spot:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
+        # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
+        cols += [("+time vs compute", "right")]
+        nf = any((r["cost"].get("spot_risk") or {}).get("node_failures") is not None for r in rows)
+        t.caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
+                     "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)")
     for col, j in cols:
         t.add_column(col, justify=j)
     for i, r in enumerate(rows, 1):
