@@ -194,9 +194,9 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
 
     views = {}
     if by:
-        views["by"] = best_per(rec.table, by, rec.price_basis)
+        views["by"] = best_per(rec.table, by, rec.price_basis, rec.figures_include)
     if scaling:
-        views["scaling"] = scaling_view(rec.table, rec.best.hardware.name, rec.price_basis)
+        views["scaling"] = scaling_view(rec.table, rec.best.hardware.name, rec.price_basis, rec.figures_include)
     return views
 
 

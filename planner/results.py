@@ -222,6 +222,29 @@ def checkpoint_words(cf: Optional[dict]) -> str:
     return " and ".join(parts) or "checkpoint pauses and node failures"
 
 
+def figures_include(cost, spot: bool) -> str:
+    """What the figures a plan is ranked at (``ranked_hours`` / ``ranked_price``: the ``--csv``
+    ``train_hours``/``cost``/``usd_per_token``, the JSON's ``ranked`` and the comparison rows'
+    ``days``/``cost``) include, in words: "spot interruptions, checkpoint pauses[ and node failures]"
+    for a spot plan with an interruption model, the job's checkpoint pauses and/or node failures
+    (``checkpoint_words``) where its ``checkpoint`` section sets them, else "none (uninterrupted)"."""
+    risk = cost.get("spot_risk") if spot else None
+    if risk:
+        return "spot interruptions, checkpoint pauses" + (" and node failures" if risk.get("node_failures")
+                                                           is not None else "")
+    return checkpoint_words(cost.get("checkpoint_failures")) or "none (uninterrupted)"
+
+
+def ranked_figures(cost, spot: bool) -> dict:
+    """A plan's ranked time and cost with what they include (``Recommendation.to_json`` puts this in
+    each ranked row's ``cost`` as ``ranked``; ``cost.hours`` and ``cost.cost_*_usd`` stay uninterrupted)."""
+    usd = ranked_price(cost, spot)
+    tokens = cost.get("tokens")
+    return dict(hours=ranked_hours(cost, spot), cost_usd=usd,
+                usd_per_million_tokens=usd / tokens * 1e6 if usd is not None and tokens else None,
+                includes=figures_include(cost, spot))
+
+
 def ranked_hours(cost, spot: bool) -> float:
     """Wall hours of a run as ``recommend`` ranks it (``cost``: a ``Cost`` or its JSON object): a spot
     plan's expected hours with interruptions (and the job's node failures) where modelled, else the
@@ -335,11 +358,22 @@ class Recommendation(Record):
     #: what the ranked cost (the table's ``cost``, the ``--by`` / ``--scaling`` / ``compare`` rows' ``cost``) is
     #: priced at: "on-demand", "spot" or "cluster.price_usd_hr" (planner.search.rank.PRICE_BASES)
     price_basis: str = "on-demand"
+    #: what the ranked time and cost (the table's ``train_hours``/``cost``, the view rows' ``days``/``cost``,
+    #: each ranked row's ``cost.ranked``) include: ``figures_include`` of the best plan
+    figures_include: str = "none (uninterrupted)"
 
     _not_json = ("table",)
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if k != "stacks" or self.stacks]
+
+    def to_json(self) -> dict:
+        """The JSON, with each ranked plan's (and the best one's) ``cost.ranked``: the time and cost it is
+        ranked at and what they include (``ranked_figures``)."""
+        out = super().to_json()
+        for plan, row in [(self.best, out["best"])] + list(zip(self.ranked, out["ranked"])):
+            row["cost"]["ranked"] = jsonable(ranked_figures(plan.cost, self.spot))
+        return out
 
 
 # ------------------------------------------------------------------------------------------------

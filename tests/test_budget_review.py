@@ -675,3 +675,29 @@ def test_per_million_is_at_the_ranked_price_in_table_and_report(cli, tmp_path):
     assert "| $ per 1M tokens | - |" in md.read_text()
     # the price was set: the headline says it is not a spot rate, not "set cluster.price_usd_hr"
     assert "(no spot price: cluster.price_usd_hr is an on-demand rate; leave out constraints.spot" in md.read_text()
+
+
+def test_buy_and_committed_are_priced_at_the_expected_wall_hours(catalog):
+    """Owned or committed nodes sit through the checkpoint pauses and failure restarts too: the report's Buy and
+    Committed lines (and cost.buy / cost.committed) priced the uninterrupted 1,882 h, and "N x this run's rent"
+    the uninterrupted rent, while the headline said 2,122 h with the overheads. Now they use the expected wall
+    hours and say so."""
+    from planner.present.report import render_markdown, report_for_job
+    from planner.units import fmt_usd
+
+    job = load_job_dict(CKPT_JOB)
+    plan = estimate_job(job, catalog)
+    c, o = plan.cost, plan.cost.checkpoint_failures
+    wall = o["expected_hours"]
+    assert wall > 1.1 * c.hours
+    assert c.buy["hours"] == pytest.approx(wall) and c.buy["hours_include"] == "with checkpoint pauses and node failures"
+    assert c.buy["run_cost_usd"] == pytest.approx(wall * 2 * c.buy["node_hour_usd"])
+    assert c.committed
+    for t in c.committed:
+        assert t["run_cost_usd"] == pytest.approx(wall * 2 * t["price_usd_hr"]) and t["hours"] == pytest.approx(wall)
+    md, _ = render_markdown(report_for_job(job, catalog, top=1, simulate=False, job_name="ck")[0], "x_files")
+    text = " ".join(md.split())
+    assert f"Buy: this run's {wall:,.0f} h (with checkpoint pauses and node failures: owned nodes sit through" in text
+    assert fmt_usd(c.buy["run_cost_usd"]) in text
+    assert f"{c.buy['capex_usd'] / o['expected_cost_ondemand_usd']:.1f}x this run's rent (on-demand, same wall hours)" in text
+    assert f"for this run's {wall:,.0f} h (with checkpoint pauses and node failures: committed nodes" in text

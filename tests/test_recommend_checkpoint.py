@@ -93,22 +93,23 @@ def test_failures_reorder_the_top_plan(plain, ckpt):
     assert by_nodes[64].cost.hours_at(False) > 1.3 * by_nodes[16].cost.hours_at(False)
     cf = ckpt.best.cost.checkpoint_failures
     assert ckpt.best.cost.price(False) == cf["expected_cost_ondemand_usd"]
-    # the table: the uninterrupted columns as before, the expected ones added before `pareto`
+    # the table: the same columns as without the section, train_hours/cost/usd_per_token the ranked (expected)
+    # figures, the uninterrupted hours and the goodput added before `pareto`
     cols = list(ckpt.table.columns)
     assert cols[:cols.index("usd_per_token") + 1] == list(plain.table.columns)[:-1]
-    assert cols[-5:] == ["expected_hours", "expected_cost", "expected_usd_per_token", "goodput", "pareto"]
+    assert cols[-3:] == ["compute_hours", "goodput", "pareto"]
     row = ckpt.table.iloc[0]
     assert row["nodes"] == 16
-    assert row["expected_hours"] == pytest.approx(cf["expected_hours"], rel=1e-12)
-    assert row["expected_cost"] == pytest.approx(cf["expected_cost_ondemand_usd"], rel=1e-12)
+    assert row["train_hours"] == pytest.approx(cf["expected_hours"], rel=1e-12)
+    assert row["cost"] == pytest.approx(cf["expected_cost_ondemand_usd"], rel=1e-12)
     assert row["goodput"] == pytest.approx(cf["goodput"], rel=1e-12)
-    assert row["train_hours"] == pytest.approx(ckpt.best.cost.hours, rel=1e-12)
-    assert (np.diff(ckpt.table["expected_hours"].to_numpy()) >= 0).all()  # ranked on it
+    assert row["compute_hours"] == pytest.approx(ckpt.best.cost.hours, rel=1e-12)
+    assert (np.diff(ckpt.table["train_hours"].to_numpy()) >= 0).all()  # ranked on it
     assert ckpt.why.startswith(f"fastest: {fmt_time(cf['expected_hours'] * 3600)}")
     # the Pareto front is on the expected figures: nothing both faster and cheaper with failures
     t = ckpt.table
     for p in ckpt.pareto:
-        assert not ((t["expected_hours"] < p["expected_hours"]) & (t["expected_cost"] < p["expected_cost"])).any()
+        assert not ((t["train_hours"] < p["train_hours"]) & (t["cost"] < p["cost"])).any()
     assert any("checkpoints and failures: ranked and filtered" in c for c in ckpt.caveats)
 
 
@@ -135,7 +136,7 @@ def test_a_budget_counts_the_failures(catalog, ckpt):
     mid = (b.cost_ondemand_usd + b.price(False)) / 2
     rec = recommend(_job(CKPT, budget_usd=mid), catalog, simulate=False, top=5)
     assert all(p.cost.price(False) <= mid for p in rec.ranked)
-    assert (rec.table["expected_cost"] <= mid).all() and not (rec.table["nodes"] == 16).all()
+    assert (rec.table["cost"] <= mid).all() and not (rec.table["nodes"] == 16).all()
 
 
 def test_without_the_section_nothing_changes(catalog, cli, tmp_path):
@@ -186,11 +187,11 @@ def test_spot_job_ranks_on_one_expectation(catalog):
     t = rec.table
     priced = t["cost_low"].notna()
     assert priced.any()
-    assert (t.loc[priced, "expected_hours"] == t.loc[priced, "train_hours"]).all()
+    assert (t.loc[priced, "train_hours"] > t.loc[priced, "compute_hours"]).all()
     b = rec.best
     assert b.cost.spot_risk["node_failures"] > 0
-    assert b.cost.hours_at(True) == pytest.approx(t.iloc[0]["expected_hours"], rel=1e-12)
-    assert b.cost.price(True) == pytest.approx(t.iloc[0]["expected_cost"], rel=1e-12)
+    assert b.cost.hours_at(True) == pytest.approx(t.iloc[0]["train_hours"], rel=1e-12)
+    assert b.cost.price(True) == pytest.approx(t.iloc[0]["cost"], rel=1e-12)
     assert math.isfinite(b.cost.checkpoint_failures["expected_hours"])  # the on-demand view, still carried
 
 
@@ -218,3 +219,105 @@ def test_simulator_rerank_of_a_spot_job_uses_the_expected_hours():
     expected = [p.cost.hours_at(True) for p in rec.ranked]
     assert rec.ranked[0].simulated is not None and expected == sorted(expected)
     assert [p.cost.hours for p in rec.ranked] != sorted(p.cost.hours for p in rec.ranked)  # the order it had before
+
+
+def test_csv_and_json_figures_are_the_ranked_ones_on_one_rule(catalog, cli, tmp_path):
+    """One rule for spot and non-spot jobs alike: the CSV's train_hours / cost / usd_per_token are the figures the
+    plan is ranked at (before, a non-spot job with a checkpoint section had the uninterrupted ones there and the
+    ranked ones in expected_* columns, while a spot job had the ranked ones); compute_hours is the uninterrupted
+    time; the JSON's ranked rows and compare rows say what their figures include."""
+    import pandas as pd
+
+    d = {k: dict(v) for k, v in BASE.items()}
+    d["constraints"]["max_gpus"] = 128
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({**d, "checkpoint": CKPT}))
+    csv = tmp_path / "out.csv"
+    code, out, err = cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "3")
+    assert code == 0, err
+    t = pd.read_csv(csv)
+    assert not any(c.startswith("expected_") for c in t.columns)
+    j = json.loads(out)
+    best = j["ranked"][0]
+    cf = best["cost"]["checkpoint_failures"]
+    assert t.iloc[0]["train_hours"] == pytest.approx(cf["expected_hours"], rel=1e-9)
+    assert t.iloc[0]["cost"] == pytest.approx(cf["expected_cost_ondemand_usd"], rel=1e-9)
+    assert t.iloc[0]["usd_per_token"] == pytest.approx(cf["expected_cost_ondemand_usd"] / best["cost"]["tokens"], rel=1e-9)
+    assert t.iloc[0]["compute_hours"] == pytest.approx(best["cost"]["hours"], rel=1e-9)
+    r = best["cost"]["ranked"]
+    assert r["hours"] == pytest.approx(cf["expected_hours"]) and r["cost_usd"] == pytest.approx(t.iloc[0]["cost"])
+    assert r["includes"] == "checkpoint pauses and node failures" == j["figures_include"]
+    code, out, err = cli("compare", f, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and all(x["figures_include"] == "checkpoint pauses and node failures" for x in rows)
+
+
+def test_goodput_has_one_definition_on_a_spot_job(cli, tmp_path):
+    """On a spot job the CSV's goodput was compute / expected spot hours (0.9623, with the interruptions) while the
+    terminal's checkpoints line printed the checkpoint goodput (96.3%, without them): now both are the checkpoint
+    pauses' and node failures' alone, and the terminal line says so."""
+    import pandas as pd
+
+    d = {k: dict(v) for k, v in BASE.items()}
+    d["constraints"].update(max_gpus=64, spot=True)
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({**d, "checkpoint": {**CKPT, "mtbf_hours_per_node": 2000, "write_gbps": 50}}))
+    csv = tmp_path / "out.csv"
+    code, out, err = cli("recommend", f, "--no-simulate", "--json", "--csv", csv, "--top", "1")
+    assert code == 0, err
+    t = pd.read_csv(csv)
+    cf = json.loads(out)["ranked"][0]["cost"]["checkpoint_failures"]
+    row = t.iloc[0]
+    assert row["goodput"] == pytest.approx(cf["goodput"], rel=1e-9)
+    assert row["compute_hours"] / row["train_hours"] < row["goodput"] - 1e-4  # the interruptions are not in it
+    code, out, err = cli("recommend", f, "--no-simulate", "--top", "1")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert f"goodput {cf['goodput']:.1%} (without spot interruptions)" in text
+
+
+def test_an_astronomical_expected_time_counts_as_never_finishing(catalog, cli, tmp_path):
+    """No checkpoints, a 50 h per-node MTBF on 2 nodes (job MTBF 25 h) and a 1,880 h run: the closed form gives a
+    finite expectation of e^75 restarts, and estimate, recommend and report planned it. Beyond 1,000 x the
+    uninterrupted time (goodput under failures.MIN_GOODPUT) the run never finishes in practice: estimate says so,
+    recommend and report stop naming checkpoint.mtbf_hours_per_node, as for goodput 0."""
+    from planner.simulate.failures import MIN_GOODPUT
+
+    ck = CheckpointConfig(every_steps=None, bytes=1e11, write_bw=1e9, asynchronous=False, n_gpus=16)
+    a = overhead_arrays(ck, np.array([14.0, 14.0]), np.array([1880.0, 1.0]), 25 * 3600.0, 1200.0)
+    assert a["goodput"][0] == 0 and a["expected_hours"][0] == np.inf
+    assert 0.9 < a["goodput"][1] < 1 and a["expected_hours"][1] < 1.1  # a 1 h run at a 25 h MTBF still plans
+    assert goodput_array(1880 * 3600.0, 0.0, 25 * 3600.0, 1200.0) > 0  # finite before the cut ...
+    assert goodput_array(1880 * 3600.0, 0.0, 25 * 3600.0, 1200.0) < MIN_GOODPUT  # ... and far under it
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({
+        "model": {"preset": "llama3-8b"},
+        "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e12},
+        "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
+        "checkpoint": {"mtbf_hours_per_node": 50, "restart_minutes": 20}}))
+    code, out, err = cli("estimate", f)
+    assert code == 0, err
+    assert "the run never finishes in practice" in " ".join(out.split())
+    for cmd in (("recommend", f, "--no-simulate"), ("report", f, "--no-simulate", "-o", tmp_path / "r.md")):
+        code, out, err = cli(*cmd)
+        lines = [x for x in (out + err).splitlines() if x.strip()]
+        assert code == 2 and len(lines) == 1, (cmd, out + err)
+        assert lines[0].startswith("error: checkpoint.mtbf_hours_per_node: no plan finishes")
+    assert not (tmp_path / "r.md").exists()
+
+
+def test_the_spot_overhead_column_names_what_it_holds(cli, tmp_path):
+    """The spot table's "spot +time" column is compute -> expected wall time, which holds the checkpoint pauses
+    (the job's cadence or the optimal one) and node failures as well as the interruptions: its header and caption
+    say so."""
+    d = {k: dict(v) for k, v in BASE.items()}
+    d["constraints"].update(max_gpus=32, spot=True)
+    f = tmp_path / "job.json"
+    f.write_text(json.dumps({**d, "checkpoint": {**CKPT, "mtbf_hours_per_node": 2000, "write_gbps": 50}}))
+    code, out, err = cli("recommend", f, "--no-simulate", "--top", "2")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "spot +time" not in out and "+time vs compute" in out
+    assert ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint pauses, spot "
+            "interruptions and node failures") in text

@@ -174,14 +174,35 @@ def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int,
         return ()
     out = []
     for c in catalog.commitments_for(instance_key):
-        term = TERM_HOURS.get(c.term)
-        billed = hours if term is None else max(1.0, float(np.ceil(hours / term))) * term
-        out.append(dict(term=c.term, payment=c.payment, price_usd_hr=c.price, run_cost_usd=hours * nodes * c.price,
-                        billed_hours=billed, commitment_usd=billed * nodes * c.price,
-                        run_share=hours / billed if billed else None,
-                        breakeven_busy=(c.price / price_ondemand) if (term and price_ondemand) else None,
+        out.append(dict(term=c.term, payment=c.payment, price_usd_hr=c.price,
+                        **_commitment(c.term, c.price, hours, nodes, price_ondemand),
                         region=c.region, price_date=c.price_date, source=c.source))
     return tuple(out)
+
+
+def _commitment(term_name: str, price: float, hours: float, nodes: int, price_ondemand) -> dict:
+    """``committed_costs``'s figures for one commitment and a run of ``hours`` wall hours (the formulas there)."""
+    term = TERM_HOURS.get(term_name)
+    billed = hours if term is None else max(1.0, float(np.ceil(hours / term))) * term
+    return dict(run_cost_usd=hours * nodes * price, billed_hours=billed, commitment_usd=billed * nodes * price,
+                run_share=hours / billed if billed else None,
+                breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None)
+
+
+def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand, rent_usd, include: str):
+    """``(buy, committed)`` re-priced for a run of ``hours`` wall hours instead of its uninterrupted
+    compute hours: owned or committed nodes sit through the job's checkpoint pauses and node-failure
+    restarts too (not through spot interruptions: they are not spot), so their run cost is
+    ``hours x nodes x rate`` at the expected wall hours (``planner.simulate.failures.run_overhead``).
+    ``rent_usd``: the on-demand rent for the same hours (``buy.cheaper`` compares with it); ``include``:
+    what the hours hold, in words, kept as ``hours_include`` beside ``hours`` in each."""
+    if buy is not None:
+        run = hours * nodes * buy["node_hour_usd"]
+        buy = dict(buy, run_cost_usd=run, hours=hours, hours_include=include,
+                   cheaper=("buy" if rent_usd and run < rent_usd else "rent") if rent_usd else None)
+    committed = tuple(dict(c, **_commitment(c["term"], c["price_usd_hr"], hours, nodes, price_ondemand),
+                           hours=hours, hours_include=include) for c in committed)
+    return buy, committed
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,

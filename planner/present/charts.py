@@ -92,8 +92,6 @@ def candidates_frame(table: pd.DataFrame, max_points: int = 1500) -> pd.DataFram
     pts = table.drop_duplicates(["hardware", "nodes"]).head(max_points)
     front = table[table["pareto"]]
     df = pd.concat([pts, front]).drop_duplicates().copy()
-    if "expected_hours" in df.columns:  # the job's checkpoint section: the figures the plans are ranked at
-        df["train_hours"], df["cost"] = df["expected_hours"], df["expected_cost"]
     df["days"] = df["train_hours"] / 24
     df["layout"] = [config_str(dict(tp=r.tp, pp=r.pp, dp=r.dp, cp=r.cp, ep=r.ep, etp=getattr(r, "etp", None), vpp=r.vpp, zero=r.zero,
                                     micro_batch=r.micro_batch, recompute=r.recompute))

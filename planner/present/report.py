@@ -295,8 +295,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if pareto:
         s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
                                "cost" + (" (expected spot)" if spot else " (on-demand)")],
-                              [[p["hardware"], str(p["nodes"]), fmt_time(p.get("expected_hours", p["train_hours"]) * 3600),
-                                fmt_usd(p.get("expected_cost", p["cost"]))]
+                              [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
+                                fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
     secs.append(s)
@@ -320,16 +320,24 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                                                              "on-demand figure above is without them)")
         lines.append(line[0].upper() + line[1:] + ".")
     buy = cost.get("buy")
+    cf = cost.get("checkpoint_failures")
+    # owned and committed nodes sit through the checkpoint pauses and restarts too: their run costs are at the
+    # expected wall hours (buy/committed "hours"), and the rent they are set against is the same hours' on-demand
+    rent = (cf.get("expected_cost_ondemand_usd") if cf and buy and buy.get("hours") is not None
+            else cost["cost_ondemand_usd"])
     if buy:
-        lines.append(f"Buy: this run's {_hours(cost['hours'])} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
+        wall = (f"{_hours(buy['hours'])} ({buy['hours_include']}: owned nodes sit through them too)"
+                if buy.get("hours") is not None else _hours(cost["hours"]))
+        lines.append(f"Buy: this run's {wall} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
                      f"at {buy['node_hour_usd']:.2f} $/node-h (capex {fmt_usd(buy['capex_usd'])} amortised over "
                      f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
                      f"hosting)" + (
                          f": per hour of use, {buy['cheaper']} is cheaper. Owning beats renting only if the "
                          f"cluster stays busy above {_pct(buy['breakeven_utilisation'])} of its "
                          f"{buy['amortisation_years']:.0f}-year life — buying commits {fmt_usd(buy['capex_usd'])} up "
-                         f"front, {buy['capex_usd'] / cost['cost_ondemand_usd']:.1f}x this run's rent."
-                         if cost["cost_ondemand_usd"] else "; no rental price to compare with."))
+                         f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
+                         + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
+                         if rent else "; no rental price to compare with."))
     else:
         lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
     for c in cost.get("committed") or ():
@@ -340,7 +348,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                    if c.get("breakeven_busy") else "")
                 if c.get("commitment_usd") is not None and c["term"] != "capacity-block" else "")
         lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
-                     f"hours at {c['price_usd_hr']:.2f} $/node-h{term} ({c.get('region') or '-'}, "
+                     + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
+                        if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{term} ({c.get('region') or '-'}, "
                      f"{c.get('price_date') or 'undated'}; {c['source']}).")
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "

@@ -10,6 +10,7 @@ from rich.table import Table
 from planner.present.safe import esc
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
+from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
 
@@ -71,7 +72,9 @@ def summary_table(res: dict) -> Table:
                   f"{cost['gpu_hours']:,.0f} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
-        t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's hours on owned nodes "
+        t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
+                  + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
+                  + " on owned nodes "
                   f"(capex {fmt_usd(b['capex_usd'])}, {b['amortisation_years']:.0f}-year amortisation)")
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
@@ -110,8 +113,12 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
             ("days", "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
-    if spot:
-        cols += [("spot +time", "right")]
+    if spot:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
+        # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
+        cols += [("+time vs compute", "right")]
+        nf = any((r["cost"].get("spot_risk") or {}).get("node_failures") is not None for r in rows)
+        t.caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
+                     "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)")
     for col, j in cols:
         t.add_column(col, justify=j)
     for i, r in enumerate(rows, 1):
@@ -148,7 +155,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     if risk:
         con.print(esc(spot_line(risk)), highlight=False)
     if best["cost"].get("checkpoint_failures"):
-        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_RANKED)), highlight=False)
+        con.print(esc(checkpoint_line(best["cost"]["checkpoint_failures"], CKPT_SPOT if risk else CKPT_RANKED,
+                                      spot=bool(risk))), highlight=False)
     if best.get("accuracy"):
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
@@ -299,13 +307,17 @@ def per_million(cost, usd) -> str:
 
 CKPT_WITHOUT = " (the time and costs above are without them)"
 CKPT_RANKED = " (the days and costs above include them: plans are ranked and filtered on them)"
+CKPT_SPOT = (" (the same run on-demand; the spot days and costs above include these and the spot interruptions: "
+             "plans are ranked and filtered on them)")
 
 
-def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
+def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> str:
     """One line: the job's checkpoint pauses and node failures (``Cost.checkpoint_failures``) as
     expected wall time and on-demand cost, then ``note``: beside the uninterrupted figures
     ``estimate`` quotes (``CKPT_WITHOUT``), or the figures ``recommend``'s table shows and ranks on
-    (``CKPT_RANKED``)."""
+    (``CKPT_RANKED``; ``CKPT_SPOT`` on a spot plan). Its goodput is the one definition the ``--csv``
+    ``goodput`` column and ``checkpoint_failures.goodput`` share: compute time / wall time under the
+    checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
     if o.get("checkpoint_every_steps"):
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
@@ -319,9 +331,10 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT) -> str:
         parts.append(f"{fmt_many(n_fail)} expected failures (job MTBF {fmt_time(o['job_mtbf_hours'] * 3600)}, "
                      f"{o['restart_minutes']:.0f} min restart + lost work each)")
     if o["expected_hours"] is None or o["expected_hours"] == float("inf"):
-        return "checkpoints and failures: " + "; ".join(parts) + ": the run never finishes (goodput 0)"
+        return ("checkpoints and failures: " + "; ".join(parts) + ": the run never finishes in practice (expected "
+                f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")
     cost = o.get("expected_cost_ondemand_usd")
-    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}, +{fmt_share(o['overhead'])} time: "
+    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
             + note)
 

@@ -30,11 +30,10 @@ def cost_bucket(usd):
 
 
 def ranked_columns(df: pd.DataFrame) -> tuple[str, str, str]:
-    """The (hours, cost, USD per token) columns the search ranks and filters on: the expected ones
-    with the job's checkpoint pauses and node failures where the table has them (a ``checkpoint``
-    section sets a cadence or an MTBF), else ``train_hours``, ``cost``, ``usd_per_token``."""
-    if "expected_hours" in df.columns:
-        return "expected_hours", "expected_cost", "expected_usd_per_token"
+    """The (hours, cost, USD per token) columns the search ranks and filters on: ``train_hours``,
+    ``cost``, ``usd_per_token``, which are always the ranked figures (the expected ones with spot
+    interruptions, checkpoint pauses and node failures where modelled; ``compute_hours`` beside them
+    is the uninterrupted time)."""
     return "train_hours", "cost", "usd_per_token"
 
 
@@ -126,10 +125,11 @@ VIEW_COLUMNS = ("framework", "hardware", "cloud", "gpu", "nodes", "gpus", "tp", 
                 "recompute", "recompute_modules", "step_time_s", "mfu", "mem_gib", "train_hours", "cost")
 
 
-def _rows(df: pd.DataFrame, basis: str | None = None) -> list[dict]:
-    """View rows; ``days`` and ``cost`` are the figures the plan is ranked at (with the job's checkpoint
-    pauses and node failures where it sets them, ``ranked_columns``); with ``basis`` (``price_basis``),
-    each says what its ``cost`` is priced at."""
+def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = None) -> list[dict]:
+    """View rows; ``days`` and ``cost`` are the figures the plan is ranked at (with spot interruptions,
+    the job's checkpoint pauses and node failures where modelled, ``ranked_columns``); with ``basis``
+    (``price_basis``), each says what its ``cost`` is priced at, with ``includes``
+    (``Recommendation.figures_include``) what its ``days`` and ``cost`` include."""
     hours, cost, _ = ranked_columns(df)
     cols = [c for c in VIEW_COLUMNS if c in df.columns]
     out = df[cols].assign(train_hours=df[hours], cost=df[cost]).to_dict(orient="records")
@@ -137,10 +137,12 @@ def _rows(df: pd.DataFrame, basis: str | None = None) -> list[dict]:
         r["days"] = r.pop("train_hours") / 24.0
         if basis is not None:
             r["price_basis"] = basis
+        if includes is not None:
+            r["figures_include"] = includes
     return out
 
 
-def best_per(table: pd.DataFrame, by: str, basis: str | None = None) -> list[dict]:
+def best_per(table: pd.DataFrame, by: str, basis: str | None = None, includes: str | None = None) -> list[dict]:
     """The best plan per GPU type, cloud or instance type, in rank order (``table`` is the search's
     ranked table: its first row per group is that group's winner under the same objective); ``basis``:
     the search's ``Recommendation.price_basis``, put in each row."""
@@ -152,13 +154,13 @@ def best_per(table: pd.DataFrame, by: str, basis: str | None = None) -> list[dic
         from planner.errors import InputError
 
         raise InputError("--by", "framework: only for a search over stacks (training.framework: auto)")
-    return _rows(table.drop_duplicates(COMPARE_BY[by]), basis)
+    return _rows(table.drop_duplicates(COMPARE_BY[by]), basis, includes)
 
 
-def scaling_view(table: pd.DataFrame, hardware: str, basis: str | None = None) -> list[dict]:
+def scaling_view(table: pd.DataFrame, hardware: str, basis: str | None = None, includes: str | None = None) -> list[dict]:
     """The best layout at each node count of one hardware option, fewest nodes first: the layout
     (TP/PP/DP/ZeRO/micro-batch/recompute) is re-optimised at each count, not frozen."""
-    return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"), basis)
+    return _rows(table[table["hardware"] == hardware].drop_duplicates("nodes").sort_values("nodes"), basis, includes)
 
 
 def stack_comparison(groups, best_per: dict, best, objective: str, con, fitting: set, closest: dict,

@@ -18,6 +18,7 @@ from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import options_for_search, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
+from planner.results import figures_include
 from planner.model import physics
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu
@@ -50,10 +51,16 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     ``overhead`` (``planner.workloads.training.CheckpointOverhead``, or None: a job without a
     ``checkpoint`` cadence or MTBF) prices the job's checkpoint pauses and node failures on every
     candidate that fits (``overhead.table``, vectorised) and on each plan (``overhead.plan``); the
-    table then has ``expected_hours``, ``expected_cost``, ``expected_usd_per_token`` and ``goodput``,
-    and the filters (budget, deadline, horizon), the ranking, the Pareto front and ``why`` use them
-    (more nodes fail more often, so the overhead can reorder plans). A spot plan's expected figures
-    already hold them (the spot model adds the node failures to the interruptions)."""
+    table's ``train_hours``, ``cost`` and ``usd_per_token`` are then the expected figures with them
+    (``compute_hours``: the uninterrupted hours; ``goodput``: the useful share of wall time under the
+    checkpoint pauses and node failures alone, spot interruptions aside), and the filters (budget,
+    deadline, horizon), the ranking, the Pareto front and ``why`` use them (more nodes fail more often,
+    so the overhead can reorder plans). A spot plan's expected figures already hold them (the spot
+    model adds the node failures to the interruptions).
+
+    One rule for the table (``recommend --csv``): ``train_hours``, ``cost`` and ``usd_per_token`` are
+    always the figures the plan is ranked and filtered at; ``compute_hours`` (present where they differ:
+    a spot price or a checkpoint section) the uninterrupted time."""
     t0 = time.perf_counter()
     cat = catalog or load_catalog()
     con = job.constraints
@@ -176,14 +183,15 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
                     if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
-                        if spot_priced:  # the spot model's expectation already holds them
-                            x_hours, x_cost = hours, cost
-                        else:
-                            x_hours = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)["expected_hours"]
-                            x_cost = rent_cost(x_hours, cf.nodes, price)
-                        with np.errstate(divide="ignore", invalid="ignore"):
-                            extra.update(expected_hours=x_hours, expected_cost=x_cost, expected_usd_per_token=x_cost / tokens,
-                                         goodput=compute_hours / x_hours)
+                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)
+                        if not spot_priced:  # (the spot model's expectation already holds them)
+                            hours = ot["expected_hours"]
+                            cost = rent_cost(hours, cf.nodes, price)
+                            extra = dict(compute_hours=compute_hours)
+                        # one goodput everywhere (this column, cost.checkpoint_failures.goodput, the terminal's
+                        # checkpoints line): the checkpoint pauses' and node failures' alone, spot interruptions
+                        # aside (spot_overhead holds those)
+                        extra.update(goodput=ot["goodput"])
                     frames.append((len(cf), dict(
                         opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
@@ -325,7 +333,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched),),
         inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched),
         table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
-        price_basis=price_basis(con.spot, job.cluster.price_usd_hr),
+        price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )
 
 
@@ -343,7 +351,8 @@ def _spot_never_finishes(con) -> tuple[str, str]:
 def _never_finishes(job) -> tuple[str, str]:
     """The one-line refusal when no plan finishes under the job's node failures (goodput 0)."""
     return "checkpoint.mtbf_hours_per_node", (
-        "no plan finishes: node failures come before a checkpoint interval completes (goodput 0) — checkpoint, or "
+        "no plan finishes: node failures come before a checkpoint interval completes (goodput 0, or an expected time "
+        "over 1,000x the uninterrupted one: simulate.failures.MIN_GOODPUT) — checkpoint, or "
         "more often (checkpoint.every_steps), fewer nodes, or a longer per-node MTBF")
 
 
@@ -381,8 +390,14 @@ def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
     the ranked figures: with the job's checkpoint pauses and node failures where it sets them, the
     figures without them beside)."""
     hcol, ccol, _ = ranked_columns(df)
-    ck = hcol != "train_hours"
+    ck = "goodput" in df.columns  # the job's checkpoint section is priced: the ranked figures include it
     with_ck = " with checkpoint pauses and node failures" if ck else ""
+    if ck:  # the figures without the pauses and failures (a spot-priced row's expectation keeps them: no "without")
+        spot_row = df["cost_low"].notna() if "cost_low" in df.columns else pd.Series(False, index=df.index)
+        base_h = df[hcol].where(spot_row, df["compute_hours"])
+        base_c = df[ccol].where(spot_row, df[ccol] * df["compute_hours"] / df[hcol])
+        df = df.assign(train_hours=base_h, cost=base_c, **{f"_r{hcol}": df[hcol], f"_r{ccol}": df[ccol]})
+        hcol, ccol = f"_r{hcol}", f"_r{ccol}"
     parts = []
     if con.budget_usd is not None:
         i = df[ccol].idxmin()

@@ -66,6 +66,14 @@ def goodput_array(interval_s, block_s, mtbf_s, restart_s) -> np.ndarray:
     return g
 
 
+#: below this goodput the expected wall time is more than 1,000 x the uninterrupted time: such a run is
+#: treated as never finishing (goodput 0), as the 700-MTBF cut of ``goodput_array`` is. Without a
+#: checkpoint a failure rolls a run back to its start, so a run of many job MTBFs has a finite but
+#: astronomical expectation (a 1,882 h run at a 25 h job MTBF: e^75 restarts); the planner used to plan
+#: it. The horizon is a stated choice, not a measured one: no one waits 1,000 times the run's length.
+MIN_GOODPUT = 1e-3
+
+
 def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict:
     """The whole run's checkpoint and node-failure overhead for arrays of candidates (the formula
     ``run_overhead`` documents; ``run_overhead`` is this on one row).
@@ -74,7 +82,8 @@ def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict
     snapshot); ``step_s``, ``compute_hours``: arrays; ``mtbf_s``: the job MTBF per candidate
     (per-node MTBF / nodes; ``inf``: no failures); ``restart_s``: seconds per restart. Returns
     arrays: goodput, expected_hours (``inf`` where goodput is 0), overhead, checkpoint_block_s,
-    expected_failures."""
+    expected_failures. A goodput under ``MIN_GOODPUT`` (an expected time over 1,000 x the
+    uninterrupted one) counts as 0: the run never finishes in practice."""
     step_s = np.asarray(step_s, dtype=np.float64)
     compute_hours = np.asarray(compute_hours, dtype=np.float64)
     if ck.every_steps:
@@ -85,6 +94,7 @@ def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict
         block = np.zeros_like(interval)
     mtbf = np.broadcast_to(np.asarray(mtbf_s, dtype=np.float64), interval.shape)
     g = goodput_array(interval, block, mtbf, restart_s)
+    g = np.where(g < MIN_GOODPUT, 0.0, g)
     with np.errstate(divide="ignore", invalid="ignore"):
         hours = np.where(g > 0, compute_hours / np.where(g > 0, g, 1.0), np.inf)
         overhead = np.where(compute_hours != 0, hours / np.where(compute_hours != 0, compute_hours, 1.0) - 1, 0.0)

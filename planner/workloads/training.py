@@ -16,7 +16,7 @@ from planner.errors import InputError
 from planner.hardware.options import HardwareOption, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model import accuracy, offload, stack_rules
-from planner.model.cost import cost_summary
+from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words
@@ -113,7 +113,9 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
     (``Cost.checkpoint_failures``) when the job's ``checkpoint`` section sets a cadence or an MTBF: the
     simulator's model in closed form (``failures.run_overhead``), so that ``estimate``, ``recommend``
     and the report say what ``simulate`` would (they ignored the section: a 180 s blocking save every
-    100 steps of 14 s cost 12.7% more time than they printed)."""
+    100 steps of 14 s cost 12.7% more time than they printed). ``buy`` and ``committed`` are re-priced at
+    the expected wall hours (``cost.owned_at_wall_hours``): owned or committed nodes sit through the
+    pauses and restarts too (they priced the uninterrupted hours while the headline held the overheads)."""
     if getattr(job, "checkpoint", None) is None or job.model is None:
         return plan
     c = plan.cost
@@ -122,7 +124,11 @@ def with_checkpoint_failures(plan: Plan, job: JobSpec) -> Plan:
         return plan
     od = plan.hardware.price_ondemand_usd_hr
     o["expected_cost_ondemand_usd"] = o["expected_hours"] * plan.hardware.nodes * od if od else None
-    return replace(plan, cost=replace(c, checkpoint_failures=o))
+    buy, committed = c.buy, c.committed
+    if np.isfinite(o["expected_hours"]) and (buy or committed):  # owned / committed nodes sit through them too
+        buy, committed = owned_at_wall_hours(buy, committed, o["expected_hours"], plan.hardware.nodes, od,
+                                             o["expected_cost_ondemand_usd"], f"with {checkpoint_words(o)}")
+    return replace(plan, cost=replace(c, checkpoint_failures=o, buy=buy, committed=committed))
 
 
 def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
