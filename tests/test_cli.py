@@ -378,3 +378,25 @@ def test_ranking_table_names_its_price_and_a_rack_node(cli, tmp_path):
     assert code == 0, err
     assert "on-demand prices" in out.splitlines()[0]
     assert "│ nvidia:DGX-GB200-NVL72 │     2 │" in out
+
+
+def test_spot_on_a_priced_bare_gpu_says_the_plans_are_unpriced(cli, tmp_path):
+    """Review find: constraints.spot with a bare cluster.gpu priced by cluster.price_usd_hr (an
+    on-demand rate; no spot rate exists for it) gave unpriced plans ranked by time, and the
+    terminal said only "no price known for any option". A caveat line now says why and what to do;
+    without spot the plans are costed at the price and no such line is printed."""
+    job = tmp_path / "bare.yaml"
+    body = ("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 1.0e11}\n"
+            "parallel: {tp: 2, pp: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2, price_usd_hr: 20}\n")
+    job.write_text(body + "constraints: {spot: true}\n")
+    for args in (("recommend", "--no-simulate"), ("compare",)):
+        code, out, err = cli(args[0], job, *args[1:])
+        assert code == 0, err
+        text = " ".join(out.split())
+        assert "moves the ranking: constraints.spot: no spot price for these plans — cluster.price_usd_hr is an on-demand rate" in text, text
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 0, err
+    assert any(c.startswith("constraints.spot: no spot price") for c in json.loads(out)["caveats"])
+    job.write_text(body)
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 0 and "constraints.spot" not in out, err

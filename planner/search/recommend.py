@@ -436,6 +436,12 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
                    "pauses and node failures (checkpoint section; planner/simulate/failures.run_overhead): more nodes "
                    "fail more often, so the per-node MTBF moves the ranking")
+    if (job.constraints.spot and job.cluster.price_usd_hr is not None and ranked
+            and all(p.cost.cost_spot_usd is None and p.cost.cost_ondemand_usd is not None for p in ranked)):
+        # a bare cluster.gpu priced by the job: that price is on-demand, and no spot rate exists for it
+        out.append("constraints.spot: no spot price for these plans — cluster.price_usd_hr is an on-demand rate, so "
+                   "they are unpriced and ranked by time; leave out constraints.spot to be costed at it, or name "
+                   "constraints.clouds/instances for the catalog's spot rates")
     if any(p.cost.spot_risk for p in ranked):
         src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
         out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "
