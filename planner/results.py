@@ -501,6 +501,9 @@ class ServingPlan(Record):
     assumptions: tuple[str, ...]
     why: str
     ranking: str = ""  # how ``options`` are ordered, one line (printed under the table)
+    #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
+    #: constraints.gpus names that were left out, and why
+    caveats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -655,3 +655,20 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path):
     out = con.export_text()
     assert "sized" in out and "ranked by $/h" in out and "analytic" in out and " sim " in out
 
+
+def test_gpus_listed_but_left_out_are_a_visible_caveat():
+    """Review find: a GPU named in constraints.gpus with no priced instance (MI300X here) was said
+    only in the assumptions; serve now prints it as a "moves the ranking:" line (``caveats``, also
+    in --json)."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    job = _job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+               model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB", "MI300X-192GB"], "clouds": ["aws"]})
+    res = _plan(job)
+    assert len(res.caveats) == 1 and res.caveats[0].startswith("constraints.gpus: left out") and "MI300X" in res.caveats[0]
+    assert res.to_json()["caveats"] == list(res.caveats)
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    assert "moves the ranking: constraints.gpus: left out" in con.export_text()
+    assert _plan(_job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+                      model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]})).caveats == ()

@@ -8,6 +8,7 @@ import math
 from rich.table import Table
 
 from planner.results import ServingPlan
+from planner.present.safe import esc
 from planner.units import fmt_usd
 
 
@@ -50,6 +51,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]{res['ranking']}[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
+    for cv in res.get("caveats", ()):
+        con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     seen = set()
     for r in res["rejected"]:
         key = (r["gpu"], r["tp"])

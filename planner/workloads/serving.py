@@ -954,6 +954,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates),
+        caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
     )
 
 
