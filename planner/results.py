@@ -458,6 +458,9 @@ class ServingOption(Sparse):
     #: the simulator's answer (planner.simulate.serving's summary: percentiles in ms, a <= 200-point
     #: queue/KV timeline, preemptions, and how it was sized); None where no size passed
     simulated: Optional[dict] = None
+    #: how an option that meets the targets was sized: "simulated" (confirmed in simulation) or
+    #: "analytic" (not simulated); the plan ranks them by cost (``ServingPlan.ranking``)
+    sized_by: Optional[str] = None
     generic: bool = False  # a generic model (``generic_option``), not an LLM: not in the JSON
     refined: bool = False  # the simulation sized it (``simulated`` is then in the JSON): not in the JSON
 
@@ -531,6 +534,10 @@ class ServingPlan(Record):
     definitions: str
     assumptions: tuple[str, ...]
     why: str
+    ranking: str = ""  # how ``options`` are ordered, one line (printed under the table)
+    #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
+    #: constraints.gpus names that were left out, and why
+    caveats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

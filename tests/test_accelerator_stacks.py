@@ -148,7 +148,9 @@ def test_recommend_never_pairs_a_gpu_stack_with_a_tpu(catalog):
 def test_recommend_named_gpu_stack_leaves_tpus_out(catalog):
     with pytest.raises(InputError) as e:
         recommend(_search_job(["TPU-v5e", "TPU-v5p"], "megatron-core"), catalog, simulate=False)
-    assert e.value.field == "training.framework" and "maxtext" in e.value.message
+    # every GPU constraints.gpus lists is left out: the list is named, with each GPU's reason (the stack's line)
+    assert e.value.field == "constraints.gpus" and "maxtext" in e.value.message and "training.framework" in e.value.message
+    assert "TPU-v5e" in e.value.message and "TPU-v5p" in e.value.message
     rec = recommend(_search_job(["TPU-v5e", "H100-SXM-80GB"], "megatron-core"), catalog, simulate=False)
     assert not rec.table["gpu"].str.startswith("TPU").any()
     assert any(a.startswith("left out: megatron-core runs on") and "TPU-v5e" in a for a in rec.assumptions)

@@ -378,3 +378,51 @@ def test_ranking_table_names_its_price_and_a_rack_node(cli, tmp_path):
     assert code == 0, err
     assert "on-demand prices" in out.splitlines()[0]
     assert "│ nvidia:DGX-GB200-NVL72 │     2 │" in out
+
+
+def test_spot_on_a_priced_bare_gpu_says_the_plans_are_unpriced(cli, tmp_path):
+    """Review find: constraints.spot with a bare cluster.gpu priced by cluster.price_usd_hr (an
+    on-demand rate; no spot rate exists for it) gave unpriced plans ranked by time, and the
+    terminal said only "no price known for any option". A caveat line now says why and what to do;
+    without spot the plans are costed at the price and no such line is printed."""
+    job = tmp_path / "bare.yaml"
+    body = ("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 1.0e11}\n"
+            "parallel: {tp: 2, pp: 1}\ncluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 2, price_usd_hr: 20}\n")
+    job.write_text(body + "constraints: {spot: true}\n")
+    for args in (("recommend", "--no-simulate"), ("compare",)):
+        code, out, err = cli(args[0], job, *args[1:])
+        assert code == 0, err
+        text = " ".join(out.split())
+        assert "moves the ranking: constraints.spot: no spot price for these plans — cluster.price_usd_hr is an on-demand rate" in text, text
+    code, out, err = cli("recommend", job, "--no-simulate", "--json")
+    assert code == 0, err
+    assert any(c.startswith("constraints.spot: no spot price") for c in json.loads(out)["caveats"])
+    job.write_text(body)
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 0 and "constraints.spot" not in out, err
+
+
+def test_gpus_listed_but_left_out_are_a_caveat_and_all_left_out_is_an_error(cli, tmp_path):
+    """Review find: a GPU named in constraints.gpus that the search drops (no fp8 peak, no priced
+    instance, a stack that does not run on it) was said only among the assumptions. It is now a
+    "moves the ranking:" line (and in --json caveats); when every listed GPU is dropped the error
+    names constraints.gpus and each GPU's reason (it named training.precision / training.framework)."""
+    def job(gpus, precision="bf16", clouds="aws", extra=""):
+        p = tmp_path / "job.yaml"
+        p.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e9, precision: %s%s}\n"
+                     "constraints: {clouds: [%s], gpus: [%s], max_gpus: 8}\n" % (precision, extra, clouds, gpus))
+        return p
+    code, out, err = cli("recommend", job("H100-SXM-80GB, A100-SXM-80GB", "fp8"), "--no-simulate")
+    assert code == 0, err
+    assert "moves the ranking: constraints.gpus: left out — A100-SXM-80GB: no fp8 peak" in " ".join(out.split()), out
+    code, out, err = cli("recommend", job("H100-SXM-80GB, A100-SXM-80GB", "fp8"), "--no-simulate", "--json")
+    assert any(c == "constraints.gpus: left out — A100-SXM-80GB: no fp8 peak" for c in json.loads(out)["caveats"])
+    code, out, err = cli("recommend", job("H100-SXM-80GB"), "--no-simulate")
+    assert code == 0 and "constraints.gpus: left out" not in out, err
+    for gpus, precision, clouds, extra, names in (
+            ("Trainium2, A100-SXM-80GB", "fp8", "aws", "", ("Trainium2", "A100-SXM-80GB: no fp8 peak")),
+            ("TPU-v5p", "bf16", "gcp", ", framework: {name: megatron-core}", ("TPU-v5p: megatron-core does not run on", "maxtext"))):
+        code, out, err = cli("recommend", job(gpus, precision, clouds, extra), "--no-simulate")
+        line = err.strip()
+        assert code == 2 and "\n" not in line and line.startswith("error: constraints.gpus: every GPU it lists is left out"), line
+        assert all(n in line for n in names), line

@@ -619,3 +619,56 @@ def test_same_gpu_on_two_instances_is_simulated_once(monkeypatch):
     assert len(refined) == 3 and len({o.gpu for o in refined}) == 1 and len({o.hardware for o in refined}) == 3
     assert len({o.reason for o in refined}) == 1 and "(12 runs)" in refined[0].reason
     assert seen["sims"] <= 12 + 4  # one search (12 trials) and its capacity runs, not three
+
+
+def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path):
+    """Review find: a 70B int8 job listed p4de at $82/h (simulated) as #2 above an unsimulated
+    p5 at $55/h, with nothing saying why (every simulated option came first). #1 is now the
+    cheapest option confirmed in simulation and the rest rank by cost — the simulated size's where
+    simulated, the analytic size's otherwise; each says how it was sized (``sized_by``, the table's
+    "sized" column) and the plan says the rule (``ranking``, printed under the table)."""
+    serving = {"p99_latency_ms": 200, "ttft_ms": 2000, "qps": 20, "prompt_tokens": 1024, "output_tokens": 256,
+               "max_batch": 256, "precision": "int8"}
+    constraints = {"instances": ["aws:p5.48xlarge", "aws:p4de.24xlarge"]}
+    res = plan_serving(_job(serving, constraints=constraints))
+    costs = [o.usd_per_hr for o in res.options]
+    assert res.options[0].simulated and costs[1:] == sorted(costs[1:]), [
+        (o.hardware, o.tp, o.usd_per_hr, o.sized_by) for o in res.options]
+    assert costs[0] == min(o.usd_per_hr for o in res.options if o.simulated)
+    assert {o.sized_by for o in res.options} == {"simulated", "analytic"}
+    assert all((o.sized_by == "simulated") == (o.simulated is not None) for o in res.options)
+    # the simulation made p4de dearer than an unsimulated p5 option: it now ranks below it
+    p4de = next(i for i, o in enumerate(res.options) if o.simulated and o.hardware == "aws:p4de.24xlarge")
+    assert any(o.sized_by == "analytic" and o.usd_per_hr < res.options[p4de].usd_per_hr for o in res.options[:p4de])
+    assert res.best.sized_by == "simulated" and res.ranking.startswith("#1 is the cheapest option confirmed")
+    assert "ranked by $/h" in res.ranking
+    job = tmp_path / "serve.yaml"
+    job.write_text(json.dumps({"model": {"preset": "llama3-70b"}, "serving": serving, "constraints": constraints}))
+    code, out, _ = cli("serve", job, "--json")
+    d = json.loads(out)
+    assert code == 0 and d["ranking"] == res.ranking
+    assert [o["sized_by"] for o in d["options"]] == [o.sized_by for o in res.options]
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    out = con.export_text()
+    assert "sized" in out and "ranked by $/h" in out and "analytic" in out and " sim " in out
+
+
+def test_gpus_listed_but_left_out_are_a_visible_caveat():
+    """Review find: a GPU named in constraints.gpus with no priced instance (MI300X here) was said
+    only in the assumptions; serve now prints it as a "moves the ranking:" line (``caveats``, also
+    in --json)."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    job = _job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+               model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB", "MI300X-192GB"], "clouds": ["aws"]})
+    res = _plan(job)
+    assert len(res.caveats) == 1 and res.caveats[0].startswith("constraints.gpus: left out") and "MI300X" in res.caveats[0]
+    assert res.to_json()["caveats"] == list(res.caveats)
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    assert "moves the ranking: constraints.gpus: left out" in con.export_text()
+    assert _plan(_job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
+                      model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]})).caveats == ()

@@ -20,7 +20,7 @@ from tests.conftest import EXAMPLES
 
 SERVING_PLAN = ["model", "params", "mode", "precision", "precisions", "kv_precision", "weights_gib",
                 "kv_bytes_per_token", "targets", "best", "options", "rejected", "simulated", "simulation",
-                "definitions", "assumptions", "why"]
+                "definitions", "assumptions", "why", "ranking", "caveats"]
 _HEAD = ["hardware", "gpu", "tp", "gpus_per_node", "weights_gib_per_gpu"]
 _LLM_HEAD = _HEAD + ["kv_mib_per_token_per_gpu", "kv_capacity_tokens", "batch_memory_limit", "price_usd_hr",
                      "price_spot_usd_hr", "fits"]
@@ -34,16 +34,16 @@ OPTION_LAYOUTS = {
     "llm does not fit": _LLM_HEAD + ["reason", "precision"],
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
                                                    "meets_latency", "reason", "precision"],
-    "llm sized for the QPS": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision"],
+    "llm sized for the QPS": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision", "sized_by"],
     "llm simulated for the QPS": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
-                                                                              "simulated"],
-    "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision"],
+                                                                              "simulated", "sized_by"],
+    "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by"],
     "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
-                                                                 "simulated"],
+                                                                 "simulated", "sized_by"],
     "generic sized for the QPS": _HEAD + ["batch_memory_limit", "price_usd_hr", "price_spot_usd_hr", "compute_dtype",
                                           "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
                                           "bound", "requests_per_s_per_replica", "batch_offline",
-                                          "requests_per_s_offline"] + _FOR_QPS + _PRICED + ["precision"],
+                                          "requests_per_s_offline"] + _FOR_QPS + _PRICED + ["precision", "sized_by"],
 }
 TABULAR_PLAN = ["kind", "library", "rows", "features", "trees_cap", "depth", "runs", "trees_expected",
                 "trees_saved_by_early_stopping", "objective", "best", "why", "ranked", "rejected", "memory_host_gib",

@@ -355,6 +355,11 @@ def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, preci
             continue
         out.append(o)
     if not out:
+        if lacking and constraints.gpus and not cluster.gpu and not cluster.instance:
+            # the job named the GPUs: each one it lists, and why it is left out
+            raise InputError("constraints.gpus", "every GPU it lists is left out: "
+                             + "; ".join(unmatched_gpus(cat, constraints, [], precision))
+                             + "; choose another precision or GPU")
         if lacking:  # every GPU the cluster/constraints allow lacks the precision: the precision is at fault
             names = ", ".join(sorted(set(lacking))[:6])
             raise InputError("training.precision", f"{precision}: no {precision} peak on {names} (the GPUs the "

@@ -8,6 +8,7 @@ import math
 from rich.table import Table
 
 from planner.results import ServingPlan
+from planner.present.safe import esc
 from planner.units import fmt_usd
 
 
@@ -35,7 +36,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(f"[bold]{head}[/]\n{goal}")
     tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
     cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
-            "$/h", "$/1M req", "$/1M req batch"]
+            "$/h", "$/1M req", "$/1M req batch", "sized"]
     for c in cols:
         tab.add_column(c, justify="left" if c == "hardware" else "right")
     for i, r in enumerate(res["options"][:top], 1):
@@ -43,10 +44,15 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
                     f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
                     f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
                     fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-                    fmt_usd(r.get("usd_per_million_requests_offline")))
+                    fmt_usd(r.get("usd_per_million_requests_offline")),
+                    "sim" if r.get("sized_by") == "simulated" else "analytic")
     con.print(tab)
+    if res.get("ranking"):
+        con.print(f"[dim]{res['ranking']}[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
+    for cv in res.get("caveats", ()):
+        con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     seen = set()
     for r in res["rejected"]:
         key = (r["gpu"], r["tp"])

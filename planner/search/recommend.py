@@ -212,6 +212,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     batches[(k, j, g, v)] = cf
     if progress:
         progress(len(opts), len(opts), "done")
+    listed_out = _listed_left_out(cat, job, opts, off_platform, left_out)
+    listed = {cat.gpu(g).name for g in job.constraints.gpus or []}
+    searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
+    if not frames and listed_out and not (listed & searched):
+        # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer
+        raise InputError("constraints.gpus", "every GPU it lists is left out: " + "; ".join(listed_out))
     if not frames and too_big and len(too_big) == len(opts):
         raise too_big[0]
     all_refused = [refusal_error(grp.variants[0].stack, refused[g]) for g, grp in live]
@@ -313,7 +319,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
     notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
-    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts})
+    # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
+    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
+        f"constraints.gpus: left out — {x}" for x in listed_out)
     hidden = ["opt", "chunk", "group", "variant", "idx"]
     best_group = groups[int(shown.iloc[0]["group"])]
     best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
@@ -422,6 +430,32 @@ def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
 
 
+def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict) -> list[str]:
+    """Why each GPU ``constraints.gpus`` names was not searched, one line each: no instance carries
+    it or lacks the precision (``unmatched_gpus``), no searched stack runs on it (``off_platform``),
+    or it lacks the recipe's low-precision peak (``left_out``). Empty for a job that fixes
+    cluster.gpu/instance (the list does not choose the hardware then)."""
+    con = job.constraints
+    if not con.gpus or job.cluster.gpu or job.cluster.instance:
+        return []
+    from planner.hardware.options import PLATFORMS, platform_of
+    from planner.model.stacks import stacks_for_platform
+    out = list(unmatched_gpus(cat, con, opts, job.training.precision))
+    stack = job.training.framework.name if job.training.framework is not None else D.FRAMEWORK
+    off = {}  # one line per platform no searched stack runs on: "TPU-v5e, TPU-v5p: megatron-core does not run on ..."
+    for g in dict.fromkeys(cat.gpu(x).name for x in con.gpus):
+        if g in off_platform:
+            plat = platform_of(cat.gpu(g))
+            off.setdefault(plat, []).append(g)
+        elif g in left_out:
+            out.append(f"{g}: no {left_out[g]} peak")
+    for plat, gs in off.items():
+        out.append(f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
+                   f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
+                   "or leave training.framework out)")
+    return out
+
+
 def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
     """The assumptions that move this ranking, one line each, for the shown plans: efficiencies
     that are priors (not measured here), fp8, an assumed network under a multi-node plan,
@@ -451,6 +485,12 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         out.append("checkpoints and failures: ranked and filtered on the expected time and cost with the job's checkpoint "
                    "pauses and node failures (checkpoint section; planner/simulate/failures.run_overhead): more nodes "
                    "fail more often, so the per-node MTBF moves the ranking")
+    if (job.constraints.spot and job.cluster.price_usd_hr is not None and ranked
+            and all(p.cost.cost_spot_usd is None and p.cost.cost_ondemand_usd is not None for p in ranked)):
+        # a bare cluster.gpu priced by the job: that price is on-demand, and no spot rate exists for it
+        out.append("constraints.spot: no spot price for these plans — cluster.price_usd_hr is an on-demand rate, so "
+                   "they are unpriced and ranked by time; leave out constraints.spot to be costed at it, or name "
+                   "constraints.clouds/instances for the catalog's spot rates")
     if any(p.cost.spot_risk for p in ranked):
         src = next(p.cost.spot_risk["source"] for p in ranked if p.cost.spot_risk)
         out.append(f"spot: ranked on expected cost and time with interruptions ({src}); capacity for all nodes "

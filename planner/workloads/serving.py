@@ -808,12 +808,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     The analytic model sizes every option (a first guess at ~100% utilisation, no queueing). With
     ``simulate`` (the default) the cheapest ``sim.candidates`` LLM options are then simulated
     (planner/simulate/serving.py): the replica count and token budget are searched until the
-    simulated p99 TTFT and TPOT meet the targets with ``sim.margin``, and re-ranked by their
-    simulated cost; offline jobs get their throughput from a simulated backlog. ``precisions``
-    (default: the job's) are searched too.
+    simulated p99 TTFT and TPOT meet the targets with ``sim.margin``; offline jobs get their
+    throughput from a simulated backlog. ``precisions`` (default: the job's) are searched too.
 
     Ranking: options that meet the latency target, by $/h for the QPS (or $ per million requests
-    when no QPS is given); ties by fewer GPUs per replica.
+    when no QPS is given; offline, per million requests); ties by fewer GPUs per replica. After a
+    simulation, #1 is the cheapest option it confirmed and the rest go by cost (the simulated
+    size's where simulated), each with ``sized_by``; ``ranking`` says so in one line.
     """
 
     s = job.serving
@@ -889,12 +890,21 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         simulated = True
         sim_rejected = [i for i in ok if rows[i].meets_latency is False]
         ok = [i for i in ok if rows[i].meets_latency]
-        # simulated options first (their size is confirmed), then the analytic-only ones
+        # #1 is the cheapest option the simulation confirmed (an analytic size is a lower bound
+        # the simulation usually raises, so an unsimulated option is not known to meet the targets
+        # at its cost); the rest by cost alone — the simulated size's where simulated, else the
+        # analytic one's, a simulated option first at equal cost. Each option says which it is
+        # (``sized_by``) and the plan says the rule (``ranking``).
         if realtime:
-            ok.sort(key=lambda i: (rows[i].simulated is None, *key(rows[i])))
+            ok.sort(key=lambda i: (key(rows[i])[0], rows[i].simulated is None, *key(rows[i])[1:]))
         else:
-            ok.sort(key=lambda i: (rows[i].simulated is None,
-                                   (rows[i].simulated or {}).get("usd_per_million_requests") or math.inf, rows[i].tp))
+            ok.sort(key=lambda i: ((rows[i].simulated or {}).get("usd_per_million_requests")
+                                   or rows[i].usd_per_million_requests_offline or math.inf,
+                                   rows[i].simulated is None, rows[i].tp))
+        first = next((i for i in ok if rows[i].simulated), None)
+        if first is not None:
+            ok.remove(first)
+            ok.insert(0, first)
     if not ok:
         fit = [r for r in rows if r.fits]
         if not fit:
@@ -914,7 +924,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         else:
             field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
         raise InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
-    options = tuple(rows[i] for i in ok)
+    options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic") for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
@@ -943,7 +953,24 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
+        ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates),
+        caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
     )
+
+
+def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int) -> str:
+    """The order of ``options`` in one line (``ServingPlan.ranking``, printed under the table): by
+    cost, the simulated size's where the simulation sized an option, else the analytic one's."""
+    what = ("$/1M requests offline" if not realtime else "$/h for the QPS" if qps else "$/1M requests at full load")
+    if not simulated:
+        return f"ranked by {what} at the analytic size (not simulated)"
+    if not options or options[0].simulated is None:
+        return (f"ranked by {what}, cheapest first; no option was confirmed in simulation (sized: analytic, a lower "
+                "bound on the size the simulation would give)")
+    return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}, cheapest first. "
+            f"sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost a lower bound (the "
+            f"simulation usually adds replicas); the cheapest analytic options are simulated, at most {candidates}, "
+            "stopping once the next cannot beat the best simulated cost")
 
 
 def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
