@@ -426,3 +426,14 @@ def test_gpus_listed_but_left_out_are_a_caveat_and_all_left_out_is_an_error(cli,
         line = err.strip()
         assert code == 2 and "\n" not in line and line.startswith("error: constraints.gpus: every GPU it lists is left out"), line
         assert all(n in line for n in names), line
+
+
+def test_single_node_slice_above_max_gpus_blames_max_gpus(cli, tmp_path):
+    """A 512-chip TPU v5p slice (one catalog "node") under max_gpus 64 was refused as "below min_gpus=1"."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, precision: bf16, "
+                   "tokens: 1e11}\nconstraints: {gpus: [TPU-v5p], clouds: [gcp], instances: [gcp:tpu-v5p-1024], "
+                   "max_gpus: 64}\n")
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 2 and err.startswith("error: constraints.max_gpus: max_gpus=64 is smaller than gcp:tpu-v5p-1024"), err
+    assert "512 chips" in err and len(err.strip().splitlines()) == 1
