@@ -31,11 +31,11 @@ HARDWARE = ("aws:p5.48xlarge", "aws:g6.48xlarge")
 ROWS = 64
 
 
-def candidates(n: int, seed: int, moe: bool):
-    """Layouts spread over every column the core groups by (ZeRO 0-3, interleaving, SP, CP, EP, expert-TP)."""
+def candidates(n: int, rng: np.random.Generator, moe: bool):
+    """Layouts spread over every column the core groups by (ZeRO 0-3, interleaving, SP, CP, EP, expert-TP), drawn
+    from ``rng`` (also tests/test_step_time_batch.py's candidate sets)."""
     from planner.layout import Candidates
 
-    rng = np.random.default_rng(seed)
     tp = rng.choice([1, 2, 4, 8], n)
     pp = rng.choice([1, 2, 4, 8], n)
     cp = rng.choice([1, 1, 2], n)
@@ -61,7 +61,7 @@ def evaluate_cases(catalog) -> dict:
         if precision:
             job = job.model_copy(update={"training": job.training.model_copy(update={"precision": precision})})
         fw = resolve(stack, **options) if stack else None
-        c = candidates(ROWS, 100 + i, job.model.moe is not None)
+        c = candidates(ROWS, np.random.default_rng(100 + i), job.model.moe is not None)
         for name in HARDWARE:
             hw = option_from_instance(catalog.instance(name))
             st = step_time(job.model, job.training, c, hw, framework=fw)

@@ -10,25 +10,14 @@ import numpy as np
 import pytest
 
 from planner.hardware.options import option_from_instance
-from planner.layout import Candidates, distinct_rows
+from planner.layout import distinct_rows
 from planner.model.memory import memory_per_gpu
 from planner.model.stacks import resolve
 from planner.model.step_time import step_time
 from planner.spec import load_job
 
 from conftest import EXAMPLES
-
-
-def _candidates(n, rng, moe):
-    tp = rng.choice([1, 2, 4, 8], n)
-    pp = rng.choice([1, 2, 4, 8], n)
-    cp = rng.choice([1, 1, 2], n)
-    nodes = rng.choice([1, 2, 16, 64], n)
-    dp = np.maximum(nodes * 8 // (tp * pp * cp), 1)
-    return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=rng.choice([1, 2, 8], n) if moe else 1, vpp=rng.choice([1, 2], n),
-                      zero=rng.integers(0, 4, n), mb=rng.choice([1, 2, 4], n), rc=rng.integers(0, 3, n),
-                      sp=rng.random(n) < 0.5, schedule=rng.integers(0, 2, n), gpus_per_node=8, nodes=nodes,
-                      etp=np.where(rng.random(n) < 0.5, tp, 1) if moe else None)
+from make_step_time_golden import candidates
 
 
 def _bits(x):
@@ -56,7 +45,7 @@ def test_batch_matches_each_row_alone(catalog, example, precision, stack):
     if precision:
         job = job.model_copy(update={"training": job.training.model_copy(update={"precision": precision})})
     hw = option_from_instance(catalog.instance("aws:p5.48xlarge"))
-    c = _candidates(48, np.random.default_rng(7), job.model.moe is not None)
+    c = candidates(48, np.random.default_rng(7), job.model.moe is not None)
     st = step_time(job.model, job.training, c, hw, framework=stack)
     mem = memory_per_gpu(job.model, job.training, c, stack=None if stack is None else resolve(stack))
     st_rows, mem_rows = [], []
