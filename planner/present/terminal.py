@@ -286,8 +286,6 @@ def accuracy_range(a: dict) -> str:
         return "but the run never finishes" + (f" ({a['quoted']})" if a.get("quoted") else "")
     text = f"{fmt_time(hr[0] * 3600)} to {fmt_time(hr[1] * 3600)}" + (
         f", {fmt_usd(cu[0])} to {fmt_usd(cu[1])}" if cu and cu[1] is not None else "")
-    if a.get("hours") is None:  # a record from before the predicted figures were kept
-        return text
     return (text + f" (predicted {fmt_time(a['hours'] * 3600)}"
             + (f", {fmt_usd(a['cost_usd'])}" if a.get("cost_usd") is not None else "")
             + (f": {a['quoted']}" if a.get("quoted") else "") + ")")
