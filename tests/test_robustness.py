@@ -288,3 +288,13 @@ def test_calibrate_refuses_an_existing_profile_before_measuring(tmp_path, cli, m
     (tmp_path / "p.json").write_text("{}")
     one_line_error(*cli("calibrate", "--quick", "-o", tmp_path / "p.json"), "--out", "exists")
     assert (tmp_path / "p.json").read_text() == "{}"
+
+
+def test_single_gpu_instance_below_min_gpus_counts_in_singular(tmp_path, cli):
+    """A one-GPU instance under min_gpus says "(1 GPU)", not "(1 GPUs)" (found by a random sweep)."""
+    job = tmp_path / "job.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 64, tokens: 1.0e9}\n"
+                   "constraints: {instances: ['aws:g6.xlarge'], min_gpus: 128}\n")
+    code, out, err = cli("recommend", job)
+    assert code == 2
+    assert err.startswith("error: constraints.min_gpus:") and "(1 GPU)" in err and "GPUs)" not in err, err

@@ -40,6 +40,11 @@ def device_noun(gpu: GPU) -> str:
     return DEVICE_NOUN.get(platform_of(gpu), "GPU")
 
 
+def device_count(gpu: GPU, n: int) -> str:
+    """``n`` of ``gpu`` in words: "1 GPU", "8 GPUs", "4 chips" (``device_noun``, plural unless one)."""
+    return f"{n:,} {device_noun(gpu)}{'' if n == 1 else 's'}"
+
+
 @dataclass
 class HardwareOption:
     """One kind of node a job can run on."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
-from planner.hardware.options import PLATFORMS, HardwareOption, device_noun, platform_of
+from planner.hardware.options import PLATFORMS, HardwareOption, device_count, platform_of
 from planner.layout import Candidates, check_layout, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
@@ -86,13 +86,13 @@ def _grid(job: JobSpec, hw: HardwareOption):
         nodes = [n for n in nodes if n == 1]
         if not nodes and g > max_gpus:  # the one node is too big (a 512-chip TPU slice under max_gpus 64)
             raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than {hw.name}, which is "
-                                                     f"single-node only ({g} {device_noun(hw.gpu)}s)")
+                                                     f"single-node only ({device_count(hw.gpu, g)})")
         if not nodes:
-            raise InputError("constraints.min_gpus", f"{hw.name} is single-node only ({g} {device_noun(hw.gpu)}s), "
+            raise InputError("constraints.min_gpus", f"{hw.name} is single-node only ({device_count(hw.gpu, g)}), "
                                                      f"below min_gpus={min_gpus}")
     if not nodes:
         raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node "
-                                                 f"({g} {device_noun(hw.gpu)}s)")
+                                                 f"({device_count(hw.gpu, g)})")
     if m.is_transformer:
         tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
                                    and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
