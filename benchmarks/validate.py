@@ -1794,16 +1794,39 @@ def spearman(a, b) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
+#: what makes two rows of one model the same configuration: the layout, the GPU, the stack and its options,
+#: and the prediction (rows the model is given identical inputs for get bit-identical predictions)
+CONFIG_KEY = ("gpus", "tp", "pp", "dp", "mb", "gpu", "stack", "options", "predicted_s")
+
+
+def distinct_configs(g: pd.DataFrame) -> pd.DataFrame:
+    """``g``'s rows with one row per configuration (``CONFIG_KEY``), its measured step the median of the rows.
+
+    Several sources measure the same configuration again with each software release (mbridge_all's 25.09 ...
+    26.08 tables, dgxc's per-release pages): the planner is given identical inputs for them, so it cannot order
+    them, and a Spearman over those rows scores release-to-release drift, not how well the model ranks the
+    configurations a user chooses between. Merging them measures the latter."""
+    key = [c for c in CONFIG_KEY if c in g]
+    return g.assign(options=g["options"].fillna("")).groupby(key, dropna=False, sort=False, as_index=False)[
+        "measured_s"].median() if "options" in g else g.groupby(key, sort=False, as_index=False)["measured_s"].median()
+
+
 def error_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per source: rows, median / p90 absolute and mean signed error of the step time, and the mean Spearman of
+    predicted against measured step time within each model (groups of >= 3 rows) -- over all rows, and over
+    distinct configurations (``distinct_configs``: a release's re-measurement of the same configuration merged)."""
     df = df.copy()
     df["err"] = (df["predicted_s"] - df["measured_s"]) / df["measured_s"]
     out = []
     for src, g in df.groupby("source", sort=False):
         rhos = [spearman(x["predicted_s"], x["measured_s"]) for _, x in g.groupby("model")]
         rhos = [r for r in rhos if r == r]
+        cfg = [spearman(c["predicted_s"], c["measured_s"]) for c in map(distinct_configs, (x for _, x in g.groupby("model")))]
+        cfg = [r for r in cfg if r == r]
         out.append(dict(source=src, rows=len(g), median_abs_err=np.median(np.abs(g["err"])),
                         p90_abs_err=np.quantile(np.abs(g["err"]), 0.9), mean_signed_err=g["err"].mean(),
-                        spearman_within_model=np.mean(rhos) if rhos else np.nan, models_ranked=len(rhos)))
+                        spearman_within_model=np.mean(rhos) if rhos else np.nan, models_ranked=len(rhos),
+                        spearman_distinct_configs=np.mean(cfg) if cfg else np.nan, models_ranked_distinct=len(cfg)))
     return pd.DataFrame(out)
 
 
@@ -1848,10 +1871,12 @@ def markdown(tab: pd.DataFrame) -> str:
     """The error table as a Markdown table (for the README)."""
     lo = "loso_median_abs_err" in tab
     lines = ["| source | rows | median abs err | p90 abs err | mean signed err | Spearman within model (models) |"
-             + (" LOSO median / p90 (refit value) |" if lo else ""),
-             "|---|---:|---:|---:|---:|---:|" + ("---:|" if lo else "")]
+             " same, distinct configs (models) |" + (" LOSO median / p90 (refit value) |" if lo else ""),
+             "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if lo else "")]
     for r in tab.itertuples():
         rho = "-" if r.spearman_within_model != r.spearman_within_model else f"{r.spearman_within_model:.3f} ({r.models_ranked})"
+        rho += (" | -" if r.spearman_distinct_configs != r.spearman_distinct_configs
+                else f" | {r.spearman_distinct_configs:.3f} ({r.models_ranked_distinct})")
         extra = (f" {r.loso_median_abs_err * 100:.1f}% / {r.loso_p90_abs_err * 100:.1f}% ({r.loso_value:.2f}) |"
                  if lo else "")
         lines.append(f"| {r.source} | {r.rows} | {r.median_abs_err * 100:.1f}% | {r.p90_abs_err * 100:.1f}% | "
@@ -1866,8 +1891,9 @@ def text_table(tab: pd.DataFrame) -> str:
     for c in ("median_abs_err", "p90_abs_err", "mean_signed_err", "loso_median_abs_err", "loso_p90_abs_err"):
         if c in fmt:
             fmt[c] = (fmt[c] * 100).map(lambda x: f"{x:.1f}%")
-    if "spearman_within_model" in fmt:
-        fmt["spearman_within_model"] = fmt["spearman_within_model"].map(lambda x: "-" if x != x else f"{x:.3f}")
+    for c in ("spearman_within_model", "spearman_distinct_configs"):
+        if c in fmt:
+            fmt[c] = fmt[c].map(lambda x: "-" if x != x else f"{x:.3f}")
     return fmt.to_string(index=False)
 
 
