@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from planner import defaults as D
 from planner.hardware.options import HardwareOption, device_noun
 from planner.layout import Candidates
@@ -17,6 +19,7 @@ from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
 from planner.spec import JobSpec
 from planner.spec.params import count_params
+from planner.vocab import RECOMPUTE
 
 MEMORY_KEYS = ("weights", "grads", "optimizer", "activations", "logits", "other")
 
@@ -107,8 +110,41 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
     )
-    return replace(plan, bottleneck=bottleneck_line(plan, hw), advice=tuple(advice(job, plan, hw, ev.get("stack"))),
+    lighter = lighter_recompute(job, c, hw, stack, i, step) if int(c.rc[i]) > 0 else ()
+    return replace(plan, bottleneck=bottleneck_line(plan, hw),
+                   advice=tuple(advice(job, plan, hw, ev.get("stack"), lighter=lighter)),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
+
+
+def lighter_recompute(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
+                      step: float) -> tuple[dict, ...]:
+    """Row ``i`` again with each recompute setting lighter than its own (full -> selective -> none) that the
+    stack runs (``stack_rules``, ``offload.RULES``) and that fits (``fits_memory``): ``{"recompute", "total",
+    "limit", "step_time_s"}`` each, the step scaled to the plan's own (same model, same inputs, only the
+    recompute code changed). What ``explain.advice`` offers in place of a rule of thumb on free memory: a
+    plan half empty at full recompute may still need 16x its memory without it (GPT-3 175B under ZeRO-3)."""
+    from planner.errors import InputError
+    from planner.model import stack_rules
+
+    row = c.take([i])
+    base = float(step_time(job.model, job.training, row, hw, framework=stack)["step_time_s"][0])
+    limit = memory_limit(job, hw)[0]
+    out = []
+    for code in range(int(c.rc[i]) - 1, -1, -1):
+        alt = replace(row, rc=np.array([code]))
+        try:
+            stack_rules.check(stack, job.model, job.training, alt)
+        except InputError:
+            continue
+        if not all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
+            continue
+        mem = memory_per_gpu(job.model, job.training, alt, stack=stack)
+        if not bool(fits_memory(job, hw, mem, limit)[0]):
+            continue
+        t = float(step_time(job.model, job.training, alt, hw, framework=stack)["step_time_s"][0])
+        out.append(dict(recompute=RECOMPUTE.names[code], total=float(mem["total"][0]), limit=limit,
+                        step_time_s=step * t / base if base > 0 else t))
+    return tuple(out)
 
 
 def offload_label(stack: Stack) -> str:

@@ -55,9 +55,10 @@ def bottleneck_line(res: dict, hw) -> str:
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
-def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
+def advice(job: JobSpec, res: dict, hw, stack=None, lighter=()) -> list[str]:
     """Known pitfalls that apply to this configuration. ``stack`` (planner.model.stacks.Stack): a launcher
-    that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it."""
+    that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it.
+    ``lighter``: the lighter recompute settings that fit, evaluated (``evaluate.lighter_recompute``)."""
     m, cfg = job.model, res["config"]
     out = []
     pads_vocab = bool(getattr(stack, "vocab_pad", 0))
@@ -72,9 +73,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
             out.append(f"vocab/tp = {m.vocab / tp:.0f} is not a multiple of 64: pad the vocabulary")
     mem = res["memory_per_gpu_bytes"]
     headroom = 1 - mem["total"] / mem["capacity"]
-    if cfg["recompute"] != "none" and headroom > 0.45:
-        out.append(f"recompute={cfg['recompute']} may be unnecessary: {headroom:.0%} of memory is free; "
-                   "try recompute=none for up to ~25% less compute")
+    out += lighter_recompute_lines(cfg["recompute"], res["step_time_s"], mem["total"], lighter)
     if cfg["micro_batch"] == 1 and headroom > 0.5 and cfg["pp"] == 1 and cfg["recompute"] == "none":
         out.append("micro_batch=1 leaves over half the memory free: a larger micro-batch runs bigger GEMMs")
     if not res["fits"]:
@@ -88,6 +87,19 @@ def advice(job: JobSpec, res: dict, hw, stack=None) -> list[str]:
         out.append("pipeline bubble over 15%: more micro-batches (smaller micro-batch or larger global "
                    "batch) or interleaving (vpp > 1) shrink it")
     return out
+
+
+def lighter_recompute_lines(recompute: str, step: float, total: float, lighter) -> list[str]:
+    """The lighter recompute setting that fits and runs fastest, in numbers: its memory and step time against
+    the plan's (``total`` bytes, ``step`` seconds); no line when none fits or none saves 1% of the step."""
+    for alt in sorted(lighter, key=lambda a: a["step_time_s"]):
+        if alt["step_time_s"] < 0.99 * step:
+            saved = total - alt["total"]
+            what = (f"saves {-saved / 2**30:.1f} GiB per GPU" if saved < -0.05 * 2**30 else "saves no memory")
+            return [f"recompute={alt['recompute']} also fits ({alt['total'] / 2**30:.1f} of {alt['limit'] / 2**30:.1f} "
+                    f"GiB allowed) and takes {alt['step_time_s']:.4g} s per step instead of {step:.4g} s "
+                    f"({alt['step_time_s'] / step - 1:+.0%}): recompute={recompute} {what} here"]
+    return []
 
 
 def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
