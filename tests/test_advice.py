@@ -1,4 +1,5 @@
-"""Advice lines are computed, not rules of thumb: a lighter recompute setting is offered only where it fits."""
+"""Advice lines are computed, not rules of thumb: a lighter recompute setting or a larger micro-batch is offered
+only where the same layout with it fits and is faster, with the numbers the plan would have."""
 from planner.spec import load_job_dict
 from planner.workloads.training import estimate_job
 
@@ -10,8 +11,8 @@ def _plan(preset, recompute, parallel, cluster, **training):
                                        "cluster": cluster}))
 
 
-def _lines(plan):
-    return [a for a in plan.advice if a.startswith("recompute=")]
+def _lines(plan, field="recompute"):
+    return [a for a in plan.advice if a.startswith(field + "=")]
 
 
 def test_half_empty_full_recompute_that_needs_far_more_without_it_gets_no_recompute_advice():
@@ -46,3 +47,18 @@ def test_no_advice_when_the_lighter_setting_does_not_fit():
                  {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 16}, seq_len=8192, micro_batch=2)
     assert p.fits and not none.fits  # the case: a plan that fits only at full recompute
     assert not any(a.startswith("recompute=none") for a in p.advice)
+
+
+def test_larger_micro_batch_is_offered_with_the_numbers_of_that_plan():
+    """ZeRO-3 re-gathers the parameters per micro-batch: GPT-3 175B at micro-batch 2 on 384 A100s leaves memory
+    for 4, which halves the gathers; the line quotes the micro-batch-4 plan's own memory and step."""
+    kw = dict(global_batch=1536, framework="deepspeed")
+    par, cl = {"tp": 1, "pp": 1, "zero": 3}, {"gpu": "A100-SXM-80GB", "gpus_per_node": 8, "nodes": 48,
+                                               "inter_node_gbps": 1600}
+    p2 = _plan("gpt3-175b", "full", par, cl, micro_batch=2, **kw)
+    p4 = _plan("gpt3-175b", "full", par, cl, micro_batch=4, **kw)
+    assert p4.fits and p4.step_time_s < 0.99 * p2.step_time_s
+    [line] = _lines(p2, "micro_batch")
+    assert line.startswith(f"micro_batch=4 also fits ({p4.memory_per_gpu_bytes.total / 2**30:.1f} of 76.0 GiB")
+    assert f"takes {p4.step_time_s:.4g} s per step instead of {p2.step_time_s:.4g} s" in line
+    assert _lines(p4, "micro_batch") == []  # 1536 sequences / 384 GPUs = 4 each: micro-batch 8 is not a layout

@@ -110,39 +110,45 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
     )
-    lighter = lighter_recompute(job, c, hw, stack, i, step) if int(c.rc[i]) > 0 else ()
     return replace(plan, bottleneck=bottleneck_line(plan, hw),
-                   advice=tuple(advice(job, plan, hw, ev.get("stack"), lighter=lighter)),
+                   advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(job, c, hw, stack, i, step))),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
 
 
-def lighter_recompute(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
-                      step: float) -> tuple[dict, ...]:
-    """Row ``i`` again with each recompute setting lighter than its own (full -> selective -> none) that the
-    stack runs (``stack_rules``, ``offload.RULES``) and that fits (``fits_memory``): ``{"recompute", "total",
-    "limit", "step_time_s"}`` each, the step scaled to the plan's own (same model, same inputs, only the
-    recompute code changed). What ``explain.advice`` offers in place of a rule of thumb on free memory: a
-    plan half empty at full recompute may still need 16x its memory without it (GPT-3 175B under ZeRO-3)."""
+def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,
+                 step: float) -> tuple[dict, ...]:
+    """Row ``i`` again with one setting changed -- each recompute setting lighter than its own (full ->
+    selective -> none), and twice the micro-batch -- kept where the layout rules on the changed field
+    (``layout.RULES`` that read it: the global batch must divide into micro-batches x DP) and
+    the stack (``stack_rules``, ``offload.RULES``) accept it and it fits (``fits_memory``):
+    ``{"field", "value", "total", "limit", "step_time_s"}`` each, the step scaled to the plan's own (same
+    model and inputs, one setting changed). What ``explain.advice`` offers in place of rules of thumb on free
+    memory: a plan half empty at full recompute may need 30x its memory without it (GPT-3 175B, ZeRO-3)."""
     from planner.errors import InputError
+    from planner.layout import RULES
     from planner.model import stack_rules
 
     row = c.take([i])
     base = float(step_time(job.model, job.training, row, hw, framework=stack)["step_time_s"][0])
     limit = memory_limit(job, hw)[0]
+    changes = [("recompute", RECOMPUTE.names[code], dict(rc=np.array([code])))
+               for code in range(int(c.rc[i]) - 1, -1, -1)]
+    changes.append(("micro_batch", int(c.mb[i]) * 2, dict(mb=row.mb * 2)))
     out = []
-    for code in range(int(c.rc[i]) - 1, -1, -1):
-        alt = replace(row, rc=np.array([code]))
+    for field, value, cols in changes:
+        alt = replace(row, **cols)
         try:
             stack_rules.check(stack, job.model, job.training, alt)
         except InputError:
             continue
-        if not all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
+        layout_ok = all(np.all(r.ok(alt, job.model, job.training)) for r in RULES if set(r.needs) & set(cols))
+        if not (layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values())):
             continue
         mem = memory_per_gpu(job.model, job.training, alt, stack=stack)
         if not bool(fits_memory(job, hw, mem, limit)[0]):
             continue
         t = float(step_time(job.model, job.training, alt, hw, framework=stack)["step_time_s"][0])
-        out.append(dict(recompute=RECOMPUTE.names[code], total=float(mem["total"][0]), limit=limit,
+        out.append(dict(field=field, value=value, total=float(mem["total"][0]), limit=limit,
                         step_time_s=step * t / base if base > 0 else t))
     return tuple(out)
 

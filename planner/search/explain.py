@@ -55,10 +55,10 @@ def bottleneck_line(res: dict, hw) -> str:
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
-def advice(job: JobSpec, res: dict, hw, stack=None, lighter=()) -> list[str]:
+def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str]:
     """Known pitfalls that apply to this configuration. ``stack`` (planner.model.stacks.Stack): a launcher
     that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it.
-    ``lighter``: the lighter recompute settings that fit, evaluated (``evaluate.lighter_recompute``)."""
+    ``alternatives``: the plan with one setting changed, evaluated where it fits (``evaluate.alternatives``)."""
     m, cfg = job.model, res["config"]
     out = []
     pads_vocab = bool(getattr(stack, "vocab_pad", 0))
@@ -72,10 +72,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, lighter=()) -> list[str]:
         if (m.vocab // max(tp, 1)) % 64 and not pads_vocab:
             out.append(f"vocab/tp = {m.vocab / tp:.0f} is not a multiple of 64: pad the vocabulary")
     mem = res["memory_per_gpu_bytes"]
-    headroom = 1 - mem["total"] / mem["capacity"]
-    out += lighter_recompute_lines(cfg["recompute"], res["step_time_s"], mem["total"], lighter)
-    if cfg["micro_batch"] == 1 and headroom > 0.5 and cfg["pp"] == 1 and cfg["recompute"] == "none":
-        out.append("micro_batch=1 leaves over half the memory free: a larger micro-batch runs bigger GEMMs")
+    out += alternative_lines(cfg, res["step_time_s"], mem["total"], alternatives)
     if not res["fits"]:
         limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
         out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
@@ -89,17 +86,23 @@ def advice(job: JobSpec, res: dict, hw, stack=None, lighter=()) -> list[str]:
     return out
 
 
-def lighter_recompute_lines(recompute: str, step: float, total: float, lighter) -> list[str]:
-    """The lighter recompute setting that fits and runs fastest, in numbers: its memory and step time against
-    the plan's (``total`` bytes, ``step`` seconds); no line when none fits or none saves 1% of the step."""
-    for alt in sorted(lighter, key=lambda a: a["step_time_s"]):
-        if alt["step_time_s"] < 0.99 * step:
-            saved = total - alt["total"]
-            what = (f"saves {-saved / 2**30:.1f} GiB per GPU" if saved < -0.05 * 2**30 else "saves no memory")
-            return [f"recompute={alt['recompute']} also fits ({alt['total'] / 2**30:.1f} of {alt['limit'] / 2**30:.1f} "
-                    f"GiB allowed) and takes {alt['step_time_s']:.4g} s per step instead of {step:.4g} s "
-                    f"({alt['step_time_s'] / step - 1:+.0%}): recompute={recompute} {what} here"]
-    return []
+def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> list[str]:
+    """Per setting (recompute, micro-batch), the fastest changed value that fits, in numbers: its memory and
+    step time against the plan's (``total`` bytes, ``step`` seconds); none when it would not save 1% of the
+    step."""
+    out = []
+    for field in ("recompute", "micro_batch"):
+        alts = sorted((a for a in alternatives if a["field"] == field), key=lambda a: a["step_time_s"])
+        if not alts or alts[0]["step_time_s"] >= 0.99 * step:
+            continue
+        a, saved = alts[0], total - alts[0]["total"]
+        line = (f"{field}={a['value']} also fits ({a['total'] / 2**30:.1f} of {a['limit'] / 2**30:.1f} GiB allowed) "
+                f"and takes {a['step_time_s']:.4g} s per step instead of {step:.4g} s ({a['step_time_s'] / step - 1:+.0%})")
+        if field == "recompute":
+            line += (f": recompute={cfg['recompute']} "
+                     f"{f'saves {-saved / 2**30:.1f} GiB per GPU' if saved < -0.05 * 2**30 else 'saves no memory'} here")
+        out.append(line)
+    return out
 
 
 def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
