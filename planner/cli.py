@@ -401,7 +401,7 @@ def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
 
 
 @catalog_app.command("instances")
-def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="aws | gcp | azure | lambda | runpod"),
+def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="a cloud in the catalog: aws | gcp | azure | lambda | runpod | shadeform, or one a --catalog override adds"),
                       catalog: Optional[List[Path]] = CatalogOpt,
                       as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
     """Cloud instances with GPUs, network and prices."""

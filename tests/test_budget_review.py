@@ -154,7 +154,7 @@ def test_cli_compare_json_rows_carry_the_price_basis(cli):
 
 
 @pytest.mark.parametrize("constraints, field, words", [
-    ({"gpus": ["MI300X"], "clouds": ["runpod"]}, "constraints.gpus", "MI300X"),
+    ({"gpus": ["Gaudi3"], "clouds": ["runpod"]}, "constraints.gpus", "Gaudi3"),
     ({"gpus": ["H100"], "clouds": ["runpod"]}, "constraints.gpus", "not offered on 'runpod'"),
     ({"clouds": ["coreweave"]}, "constraints.clouds", "coreweave"),
     ({"gpus": ["NoSuchGPU"]}, "constraints.gpus", "NoSuchGPU"),

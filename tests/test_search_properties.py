@@ -139,8 +139,10 @@ def test_first_row_is_the_recommendation_and_every_row_fits(catalog):
 
 def test_cli_table_json_csv_and_emit_describe_the_same_plans(cli, tmp_path):
     job = tmp_path / "job.yaml"
+    # GPUs only: since the TPU v6e slices were priced (2026-12-01) a v6e-8 is gcp's cheapest plan, and --emit
+    # writes torchrun launches of CUDA / ROCm stacks, not MaxText
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 512}\n"
-                   "constraints: {clouds: [gcp], max_gpus: 16}\n")
+                   "constraints: {clouds: [gcp], gpus: [B200, A100, L4], max_gpus: 16}\n")
     out_csv = tmp_path / "plans.csv"
     code, out, err = cli("recommend", job, "--no-simulate", "--json", "--top", "5", "--csv", out_csv)
     assert code == 0, err

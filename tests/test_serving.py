@@ -485,7 +485,8 @@ def test_bounded_search_picks_the_unbounded_answer(monkeypatch):
 
 
 def test_gpus_asked_for_without_an_instance_are_named():
-    """constraints.gpus [H100, MI300X]: no priced instance carries MI300X, and the plan used to drop it silently."""
+    """constraints.gpus [H100, MI300X] on aws: no priced aws instance carries MI300X (its one priced row is on
+    RunPod), and the plan used to drop it silently."""
     job = _job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
                model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB", "MI300X-192GB"], "clouds": ["aws"]})
     res = _plan(job)
@@ -657,7 +658,7 @@ def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path):
 
 
 def test_gpus_listed_but_left_out_are_a_visible_caveat():
-    """Review find: a GPU named in constraints.gpus with no priced instance (MI300X here) was said
+    """Review find: a GPU named in constraints.gpus with no priced instance on the clouds asked (MI300X on aws here) was said
     only in the assumptions; serve now prints it as a "moves the ranking:" line (``caveats``, also
     in --json)."""
     from rich.console import Console

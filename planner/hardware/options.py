@@ -309,7 +309,7 @@ def _gpu_unmatched(cat: Catalog, con: ConstraintsSpec, g: str, gpu_only: bool = 
 def unmatched_gpus(cat: Catalog, con: ConstraintsSpec, opts, precision: str) -> list[str]:
     """The GPUs ``constraints.gpus`` names that no searched option carries, each with why: a search over
     [Gaudi3, MI300X, TPU-v5p] answered with TPU plans only and said nothing of the other two (no priced
-    instance carries them)."""
+    instance carried them then)."""
     have = {o.gpu.name for o in opts}
     out = []
     for g in con.gpus or []:

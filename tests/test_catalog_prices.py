@@ -1,0 +1,73 @@
+"""Priced rows for accelerators that had none (added 2026-12-01): TPU v6e slices (GCP), 8 x MI300X (RunPod),
+8 x Gaudi 2 (Denvr via Shadeform). Each row is read from a SkyPilot catalog snapshot named in its ``source``;
+the numbers below are the snapshot's (see each row's notes for the line quoted), so a changed CSV fails here."""
+import csv
+from pathlib import Path
+
+import pytest
+
+import hardware_catalog
+from planner.hardware.options import options_for_search
+from planner.spec import load_job_dict
+
+DATA = Path(hardware_catalog.__file__).parent / "data" / "instances.csv"
+
+# key, canonical GPU, count, on-demand USD/h, spot USD/h (None: none published), fabric, commit in source
+NEW_ROWS = [
+    ("gcp:tpu-v6e-1", "TPU-v6e", 1, 2.7, 0.59266, "tpu-ici", "2c3d7ea7"),
+    ("gcp:tpu-v6e-8", "TPU-v6e", 8, 21.6, 4.74132, "tpu-ici", "2c3d7ea7"),
+    ("gcp:tpu-v6e-64", "TPU-v6e", 64, 172.8, 37.93056, "tpu-ici", "2c3d7ea7"),
+    ("gcp:tpu-v6e-256", "TPU-v6e", 256, 691.2, 151.72224, "tpu-ici", "2c3d7ea7"),
+    ("runpod:8x_MI300X_SECURE", "MI300X-192GB", 8, 19.12, None, "none", "01acdfd4"),
+    ("shadeform:denvr_Gaudi2x8", "Gaudi2-96GB", 8, 8.8, None, "ethernet", "002363da"),
+]
+
+
+@pytest.mark.parametrize("key, gpu, count, od, spot, fabric, commit", NEW_ROWS)
+def test_new_priced_row_parses_with_provenance(catalog, key, gpu, count, od, spot, fabric, commit):
+    i = catalog.instance(key)
+    assert (i.gpu.name, i.gpu_count, i.fabric) == (gpu, count, fabric)
+    assert i.price_ondemand == pytest.approx(od) and i.price_spot == (pytest.approx(spot) if spot else None)
+    # no sourced inter-node network: single node, no assumed bandwidth dressed up as a cluster (catalog rule)
+    assert not i.cluster and i.network_bw is None
+    assert "skypilot-catalog" in i.source and commit in i.source and i.price_date
+    assert "ADDED 2026-12-01" in i.notes and f"{od:g}" in i.notes
+
+
+def test_tpu_v6e_slices_are_priced_per_chip():
+    """fetch_gcp.py prices v6e per chip-hour (core_per_sku = 1): every us-central1 slice is 2.70 USD/chip-h on
+    demand, 0.59266 spot, so the slice price is linear in chips, unlike a copy-paste slip in one row."""
+    rows = [r for r in csv.DictReader(DATA.open()) if r["name"].startswith("tpu-v6e-")]
+    assert len(rows) == 4
+    for r in rows:
+        chips = int(r["gpu_count"])
+        assert r["name"] == f"tpu-v6e-{chips}" and r["region"] == "us-central1"
+        assert float(r["price_ondemand_usd_hr"]) == pytest.approx(2.7 * chips)
+        assert float(r["price_spot_usd_hr"]) == pytest.approx(0.59266 * chips, rel=1e-5)
+
+
+@pytest.mark.parametrize("gpu, keys", [
+    ("TPU-v6e", {"gcp:tpu-v6e-1", "gcp:tpu-v6e-8", "gcp:tpu-v6e-64", "gcp:tpu-v6e-256"}),
+    ("MI300X", {"runpod:8x_MI300X_SECURE"}),
+    ("Gaudi2", {"shadeform:denvr_Gaudi2x8"}),
+])
+def test_search_offers_the_new_rows_for_their_gpu(catalog, gpu, keys):
+    """Before these rows a constraint naming the GPU found no priced instance ("use a bare-GPU cluster")."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
+                         "constraints": {"gpus": [gpu]}})
+    opts = options_for_search(job.cluster, job.constraints, "bf16", catalog)
+    assert {o.name for o in opts} == keys
+    assert all(o.price_ondemand > 0 and not o.multi_node for o in opts)
+
+
+def test_spot_search_keeps_only_rows_with_a_spot_price(catalog):
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
+                         "constraints": {"gpus": ["TPU-v6e", "MI300X"], "spot": True}})
+    opts = options_for_search(job.cluster, job.constraints, "bf16", catalog)
+    assert {o.name for o in opts} == {"gcp:tpu-v6e-1", "gcp:tpu-v6e-8", "gcp:tpu-v6e-64", "gcp:tpu-v6e-256"}
+
+
+def test_new_cloud_is_listed_and_filterable(cli):
+    code, out, err = cli("catalog", "instances", "--cloud", "shadeform")
+    assert code == 0, err
+    assert "denvr_Gaudi2x8" in out and "p5.48xlarge" not in out
