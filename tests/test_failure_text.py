@@ -93,3 +93,23 @@ def test_a_run_without_checkpoints_under_failures_prints_readable_numbers(cli, t
     code, out, err = cli("report", job, "-o", md, "--no-simulate")
     assert code == 2 and (out + err).strip().startswith("error: checkpoint.mtbf_hours_per_node: ")
     assert not md.exists()
+
+
+def test_spot_goodput_under_the_cut_counts_as_never_finishing():
+    """A spot run whose expected time is over 1,000x its uninterrupted time never finishes, as under node failures
+    (failures.MIN_GOODPUT): at 5,000 interruptions per node-day the search used to rank 117-year plans first."""
+    import numpy as np
+
+    from planner.simulate.failures import MIN_GOODPUT
+    from planner.simulate.interruptions import _one
+
+    args = dict(hours=np.array([100.0]), nodes=np.array([1.0]), step_s=np.array([10.0]), block_s=30.0,
+                restart_s=2400.0, every_steps=0)  # 10 min restart + 30 min capacity wait
+    g_hi = _one(5000 / 24.0, **args)[0][0]  # per node-hour
+    g_lo = _one(20 / 24.0, **args)[0][0]
+    assert g_hi == 0.0 and g_lo > MIN_GOODPUT
+    # the raw renewal goodput at the high rate is positive but below the cut: the cut, not overflow, refuses it
+    from planner.simulate.failures import expected_goodput, young_daly_interval_s
+    mtbf = 3600.0 / (5000 / 24.0)
+    raw = expected_goodput(max(young_daly_interval_s(30.0, mtbf), 10.0), 30.0, mtbf, 2400.0)
+    assert 0.0 < raw < MIN_GOODPUT

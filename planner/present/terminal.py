@@ -248,18 +248,24 @@ def spot_causes(risk: dict) -> str:
             + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
 
 
+def _rate(x: float) -> str:
+    """An interruption rate per node-day: 3 significant digits, whole numbers from 100 ("5,000", "0.0333")."""
+    return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def spot_line(risk: dict) -> str:
     """One line: a spot plan's interruption overhead, its spread and where the rate comes from; a plan whose
     expected goodput is 0 (interrupted before a checkpoint interval completes) says so instead of 'inf days'."""
     if not math.isfinite(risk["expected_hours"]):
-        return (f"spot: this run never finishes on spot — at {risk['rate_per_node_day']:.3f} interruptions per node-day "
-                f"(from {risk['source']}) it is interrupted before a checkpoint interval completes; the figures "
+        return (f"spot: this run never finishes on spot — at {_rate(risk['rate_per_node_day'])} interruptions per node-day "
+                f"(from {risk['source']}) it is interrupted before a checkpoint interval completes, or expects over "
+                f"{1 / MIN_GOODPUT:,.0f}x its uninterrupted time; the figures "
                 "above are on-demand (checkpoint more often or use on-demand capacity)")
     return (f"spot: expected {risk['interruptions']:.1f} interruptions"
             + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
             f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
-            f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {risk['rate_per_node_day']:.3f} "
+            f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {_rate(risk['rate_per_node_day'])} "
             f"per node-day from {risk['source']}")
 
 

@@ -277,7 +277,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         if never.any():
             keep &= ~never
             assumptions.append(f"spot: {never.sum():,} configurations never finish under the interruption rate "
-                               "(each is interrupted before a checkpoint interval completes): excluded" if con.spot else
+                               "(each is interrupted before a checkpoint interval completes, or its expected time is "
+                               "over 1,000x the uninterrupted one): excluded" if con.spot else
                                f"checkpoint: {never.sum():,} configurations never finish (node failures come before "
                                "a checkpoint interval completes): excluded")
     if con.deadline_hours is None:
@@ -351,7 +352,8 @@ def _spot_never_finishes(con) -> tuple[str, str]:
     print as "inf years for $infM")."""
     field = "constraints.spot_interruptions_per_node_day" if con.spot_interruptions_per_node_day is not None \
         else "constraints.spot"
-    return field, ("no plan finishes on spot: the job is interrupted before a checkpoint interval completes "
+    return field, ("no plan finishes on spot: the job is interrupted before a checkpoint interval completes (goodput 0, "
+                   "or an expected time over 1,000x the uninterrupted one: simulate.failures.MIN_GOODPUT) "
                    "— checkpoint more often or faster (checkpoint.every_steps, checkpoint.write_gbps), "
                    "fewer nodes, or on-demand (constraints.spot: false)")
 
