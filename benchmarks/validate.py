@@ -1096,41 +1096,58 @@ MAXTEXT_HOST_CHIPS = 8
 MAXTEXT_ICI_GBPS_PER_CHIP = 400 * 8
 
 
+#: MaxText models of ``maxtext_runs.csv`` that are no planner preset: (layers, hidden, heads, vocab, positions) of a
+#: GPT (gelu MLP 4h, LayerNorm, biases, learned positions, tied logits): MaxText ``configs/models/gpt3-175b.yml``
+#: (the row's notes; its printed TFLOP/s is this model's FLOP count over the step, tests/test_maxtext_data.py)
+MAXTEXT_MODELS = {"gpt3-175b": (96, 12288, 96, 50304, 16384)}
+
+
+def maxtext_model(r) -> ModelSpec:
+    """The planner model of a ``maxtext_runs.csv`` row: its preset (``MAXTEXT_MODELS`` otherwise); a MoE row's
+    token dropping at the row's capacity factor, each expert padded to capacity (MaxText's dropping path)."""
+    from planner.spec.presets import PRESETS
+
+    if r.model in MAXTEXT_MODELS:
+        return gpt_model(*MAXTEXT_MODELS[r.model]).model_copy(update={"name": r.id})
+    kw = dict(PRESETS[r.model], name=r.id)
+    if "capacity_factor" in str(r.moe):
+        cf = float(re.search(r"capacity_factor ([0-9.]+)", r.moe).group(1))
+        kw["moe"] = dict(kw["moe"], dropless=False, capacity_factor=cf, pad_to_capacity=True)
+    return ModelSpec(**kw)
+
+
 def maxtext(cat) -> pd.DataFrame:
     """Google Cloud's TPU training recipes (AI-Hypercomputer/tpu-recipes ``training/trillium``; ``MAXTEXT_CSV``,
     builder data/parts/scripts/maxtext.py, which keeps each README's step line verbatim with its workload and
     lists what it leaves out; tests/test_maxtext_data.py): the MaxText step time of Llama 3.1 8B on v6e-8 ... v6e-256,
-    Llama 3.1 70B on v6e-32 ... v6e-256, Llama 2 70B and Mixtral 8x7B on v6e-256 and Mistral 7B on v6e-8, bf16, one
-    ICI slice each. One logged step each, not an average.
+    Llama 3.1 70B on v6e-32 ... v6e-256, Llama 2 70B, GPT-3 175B and Mixtral 8x7B on v6e-256 and Mistral 7B on v6e-8,
+    bf16, one ICI slice each. One logged step each, not an average.
 
     Mapped as the rows state (nothing fitted; the TPU's efficiency is the generic unmeasured prior,
     planner.hardware.efficiency ``UNMEASURED_PRIOR``): stack ``maxtext``; the model by planner preset (vocabularies
     as MaxText's model configs: Llama 3.1 128256, Llama 2 / Mistral / Mixtral 32000); every chip on the FSDP mesh
     axes (``ici_fsdp_parallelism -1``; Llama 2 70B: ``ici_fsdp_transpose_parallelism -1``) -> ZeRO-3 over all chips,
     TP 1, PP 1; micro-batch = ``per_device_batch_size`` with no gradient accumulation (global batch = chips x it);
-    splash flash attention; AdamW (MaxText's default ``opt_type``) with float32 parameters and bf16 compute
-    (``amp``), ``weight_dtype: bfloat16`` -> ``pure``; gradients in the parameters' dtype; no dropout. Recompute
-    ``full`` for the recipes' ``custom`` / ``qkv_proj_offloaded`` policies, which offload the layer input and the
+    splash flash attention; AdamW (MaxText's default ``opt_type``; GPT-3's config runs ``adam_pax``, the same states) with float32 parameters and bf16 compute
+    (``amp``), ``weight_dtype: bfloat16`` -> ``pure``; gradients in the parameters' dtype; no dropout (MaxText
+    base.yml ``dropout_rate: 0.0``, as remembered, not re-read). Recompute
+    ``full`` (GPT-3's ``remat_policy: full``; likewise for the recipes' ``custom`` / ``qkv_proj_offloaded`` policies, which offload the layer input and the
     q/k/v(/o) projections to host and rematerialise everything else (the builder's docstring: the nearest of
-    none/selective/full, over-counting at most the projections' share of one forward). Mixtral: token dropping at
+    none/selective/full, over-counting at most the projections' share of one forward)). Mixtral: token dropping at
     capacity factor 1.25 padded to capacity (MaxText's dropping path computes every expert at capacity), EP 1
     (experts FSDP-sharded). Fabric: ``MAXTEXT_HOST_CHIPS`` / ``MAXTEXT_ICI_GBPS_PER_CHIP``.
 
     Held-out: scored first with nothing in planner/ changed (README "Sources")."""
     d = pd.read_csv(MAXTEXT_CSV)
-    from planner.spec.presets import PRESETS
-
     rows = []
     for r in d.itertuples():
-        kw = dict(PRESETS[r.model], name=r.id)
-        if "capacity_factor" in str(r.moe):
-            cf = float(re.search(r"capacity_factor ([0-9.]+)", r.moe).group(1))
-            kw["moe"] = dict(kw["moe"], dropless=False, capacity_factor=cf, pad_to_capacity=True)
-        model = ModelSpec(**kw)
+        model = maxtext_model(r)
         g = MAXTEXT_HOST_CHIPS
         hw = hw_option(cat, r.tpu, g, MAXTEXT_ICI_GBPS_PER_CHIP * g)
         chips, mb = int(r.chips), int(r.per_device_batch)
         gb = chips * mb
+        # recompute: full for every row (the recipes' remat_policy "full", or the offloading "custom" /
+        # "qkv_proj_offloaded" policies that rematerialise all but the offloaded projections: builder docstring)
         tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, micro_batch=mb, precision="bf16",
                           weights="pure" if str(r.weight_dtype).startswith("bfloat16") else "amp", grad_dtype="same",
                           optimizer="adamw", flash_attention=True, dropout=False, recompute="full")

@@ -61,18 +61,17 @@ def test_tokens_per_device_times_chips_times_step_is_the_global_batch(rows):
 def test_printed_tflops_is_the_planners_flop_count(rows):
     """MaxText's TFLOP/s/device (calculate_tflops_training_per_device of these releases: 6 x the matmul FLOPs incl. the
     logits, attention at the full s^2 -- before its PR #1988 halved causal attention) equals the planner's model FLOPs
-    (planner.model.flops.step_flops ``model``, causal_half False) of the row's preset, sequence and global batch over
+    (planner.model.flops.step_flops ``model``, causal_half False) of the row's model (validate.maxtext_model), sequence and global batch over
     step x chips, within 0.1%: the preset (layers, widths, vocabulary, MoE top-k) and batch are the run's. And the
     MFU MaxText's tiering.md lists for three of these runs is that over the v6e's 918 TFLOP/s bf16 peak."""
+    import validate
     from hardware_catalog import load_catalog
     from planner.model.flops import step_flops
-    from planner.spec import ModelSpec
-    from planner.spec.presets import PRESETS
 
     peak = load_catalog().gpu("TPU-v6e").peak_flops["bf16"]
     mfu = {}
     for r in rows.itertuples():
-        f = float(step_flops(ModelSpec(**PRESETS[r.model]), r.seq_len, r.global_batch_seqs)["model"])
+        f = float(step_flops(validate.maxtext_model(r), r.seq_len, r.global_batch_seqs)["model"])
         per_dev = f / (r.step_s * r.chips) / 1e12
         assert per_dev == pytest.approx(r.tflops_per_device_printed, rel=1e-3), r.id
         mfu[r.id] = r.tflops_per_device_printed * 1e12 / peak

@@ -40,7 +40,11 @@ Left out (listed, not scored):
 * Mixtral 8x22B v6e-256 (24.706 s, @03fb496c): its README names MaxText @261a8be0 and no config; the stored
   ``mixtral_8x22b_dropped`` (EP 4 x FSDP 64, custom_mesh hybrid_ring_64x4, bf16 weights) is a later version of
   that workload, not shown to be the run's.
-* GPT3-175B bf16/fp8, Gemma3-12B v6e-256, Llama3.1-70B-MaxText-with-Storage: not read in the time available.
+* GPT3-175B fp8 (a quantised run: no planner precision for MaxText's fp8/int8 quantisation), Gemma3-12B v6e-256,
+  Llama3.1-70B-MaxText-with-Storage: not read in the time available.
+* The older Llama2-70B README (MaxText @e7292a3a / @2e1ebad7, libtpu 20241028, workload ``llama2_70b_4096``: "completed
+  step: 17, seconds: 17.373, ... total_weights: 4194304"): it prints no config, and that workload at those commits
+  is not in the index.
 * MaxText docs/reference/models/tiering.md (@20a91e12): its v6e rows repeat these lines (Llama 3.1 8B 7,207 and 70B
   960 tokens/s/device, Mixtral 8x22B 1,326; Llama 2 70B "900" vs 905.021 here); its Llama 3.1 405B 256-chip
   (123 tokens/s/device), Mixtral 8x7B 3,899 and v5p rows (Llama 2 70B 512 chips 692, Mixtral 8x7B 2,909) point at
@@ -117,6 +121,15 @@ RUNS = [
      "INFERRED batch: the README's config says per_device_batch_size 3, but its log line's total_weights 2097152 = "
      "256 x 2 x 4096 and 905.021 x 256 x 9.052 = 2,097,198: the line is a per_device_batch_size 2 run; the line decides. "
      "MaxText tiering.md (v6e Gold) lists Llama 2 70B: 256, BF16, SL=4096, MFU 43.8%, 900 tokens/s/device."),
+    ("maxtext_v6e_gpt3-175b_256", "gpt3-175b", 256, "gpt_3_175b_bf16",
+     "completed step: 15, seconds: 17.182, TFLOP/s/device: 384.891, Tokens/s/device: 357.580, total_weights: 1572864, loss: 388.622",
+     "training/trillium/GPT3-175B-MaxText/bf16/README.md", "c855fe6b669fb691ea98ca8ff7b2ea81d3d27f38",
+     2048, 3, "ici_fsdp_parallelism -1", "full (every layer rematerialised)", "float32 (default)",
+     "flash (Pallas splash attention, sa_block_q 1024, sa_block_q_dkv/dq 2048)", "", V012,
+     "Sequence 2048: MaxText's gpt3-175b model config (the workload sets no max_target_length); total_weights "
+     "1572864 = 256 x 3 x 2048. XLA flags add DISABLE_BUNDLE_AWARE_COST_MODEL. Model not a planner preset: 96 layers, "
+     "d 12288, 96 heads, MLP 4d GELU, LayerNorm, biases, learned positions, vocab 50304, logits via the embedding "
+     "(validate.MAXTEXT_MODELS; the printed TFLOP/s is its FLOP count to 0.01%, tests/test_maxtext_data.py)."),
     ("maxtext_v6e_mistral-7b_8", "mistral-7b", 8, "mistral_7b",
      "completed step: 6, seconds: 6.320, TFLOP/s/device: 431.981, Tokens/s/device: 7776.813, total_weights: 393216, loss: 7.378",
      "training/trillium/Mistral-7B-MaxText/README.md", "7f2f5e62e140401c1c2acf56dbc21cecf80512bd",
