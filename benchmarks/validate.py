@@ -64,6 +64,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
 * h200 — Google Cloud's GPU training recipes (AI-Hypercomputer/gpu-recipes): the DLLogger step times
   their NeMo READMEs print for A3 Ultra (H200) and the A3 Mega (H100) pair of one of them (``h200``).
 * automodel — NVIDIA NeMo AutoModel's DGX-H100 BF16 pre-training table (PyTorch FSDP2 + TE + DeepEP; ``automodel``).
+* maxtext — Google Cloud's TPU training recipes (AI-Hypercomputer/tpu-recipes): the MaxText step lines their
+  Trillium READMEs print, TPU v6e 8-256 chips, one slice, with each recipe's MaxText workload (``maxtext``).
 * mi300x — public AMD CDNA 3 training logs with their configs: Primus / ROCm Megatron-LM on MI325X (AMD
   Accelerator Cloud AAC11) and Primus on 8 MI300X (``mi300x``); scored against the microbenchmark priors.
 
@@ -109,6 +111,7 @@ OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open
 TECH_REPORTS_CSV = DATA / "tech_reports.csv"  # transcribed from the reports' layout tables (``tech_reports``)
 AUTOMODEL_CSV = DATA / "automodel_runs.csv"  # NeMo AutoModel's performance summary, copied by hand (``automodel``)
 MI300X_CSV = DATA / "mi300x_runs.csv"  # built by data/parts/scripts/mi300x.py (``mi300x``)
+MAXTEXT_CSV = DATA / "maxtext_runs.csv"  # built by data/parts/scripts/maxtext.py (``maxtext``)
 
 
 def gpt_model(layers, hidden, heads, vocab, positions, ffn=None):
@@ -1086,6 +1089,77 @@ def mi300x(cat) -> pd.DataFrame:
     return out[out["scored"]].drop(columns=["scored"])
 
 
+#: how a MaxText TPU row maps to the planner (``maxtext``): a node is one 8-chip v6e host, hosts exchange over the
+#: slice's ICI at the chip's own rate (hardware_catalog systems.csv ``google:tpu-v6e-host``: 8 chips x 400 GB/s per
+#: direction x 8 = 25,600 Gb/s per host, as ``planner.hardware.options.option_from_cluster`` prices a v6e slice)
+MAXTEXT_HOST_CHIPS = 8
+MAXTEXT_ICI_GBPS_PER_CHIP = 400 * 8
+
+
+#: MaxText models of ``maxtext_runs.csv`` that are no planner preset: (layers, hidden, heads, vocab, positions) of a
+#: GPT (gelu MLP 4h, LayerNorm, biases, learned positions, tied logits): MaxText ``configs/models/gpt3-175b.yml``
+#: (the row's notes; its printed TFLOP/s is this model's FLOP count over the step, tests/test_maxtext_data.py)
+MAXTEXT_MODELS = {"gpt3-175b": (96, 12288, 96, 50304, 16384)}
+
+
+def maxtext_model(r) -> ModelSpec:
+    """The planner model of a ``maxtext_runs.csv`` row: its preset (``MAXTEXT_MODELS`` otherwise); a MoE row's
+    token dropping at the row's capacity factor, each expert padded to capacity (MaxText's dropping path)."""
+    from planner.spec.presets import PRESETS
+
+    if r.model in MAXTEXT_MODELS:
+        return gpt_model(*MAXTEXT_MODELS[r.model]).model_copy(update={"name": r.id})
+    kw = dict(PRESETS[r.model], name=r.id)
+    if "capacity_factor" in str(r.moe):
+        cf = float(re.search(r"capacity_factor ([0-9.]+)", r.moe).group(1))
+        kw["moe"] = dict(kw["moe"], dropless=False, capacity_factor=cf, pad_to_capacity=True)
+    return ModelSpec(**kw)
+
+
+def maxtext(cat) -> pd.DataFrame:
+    """Google Cloud's TPU training recipes (AI-Hypercomputer/tpu-recipes ``training/trillium``; ``MAXTEXT_CSV``,
+    builder data/parts/scripts/maxtext.py, which keeps each README's step line verbatim with its workload and
+    lists what it leaves out; tests/test_maxtext_data.py): the MaxText step time of Llama 3.1 8B on v6e-8 ... v6e-256,
+    Llama 3.1 70B on v6e-32 ... v6e-256, Llama 2 70B, GPT-3 175B and Mixtral 8x7B on v6e-256 and Mistral 7B on v6e-8,
+    bf16, one ICI slice each. One logged step each, not an average.
+
+    Mapped as the rows state (nothing fitted; the TPU's efficiency is the generic unmeasured prior,
+    planner.hardware.efficiency ``UNMEASURED_PRIOR``): stack ``maxtext``; the model by planner preset (vocabularies
+    as MaxText's model configs: Llama 3.1 128256, Llama 2 / Mistral / Mixtral 32000); every chip on the FSDP mesh
+    axes (``ici_fsdp_parallelism -1``; Llama 2 70B: ``ici_fsdp_transpose_parallelism -1``) -> ZeRO-3 over all chips,
+    TP 1, PP 1; micro-batch = ``per_device_batch_size`` with no gradient accumulation (global batch = chips x it);
+    splash flash attention; AdamW (MaxText's default ``opt_type``; GPT-3's config runs ``adam_pax``, the same states) with float32 parameters and bf16 compute
+    (``amp``), ``weight_dtype: bfloat16`` -> ``pure``; gradients in the parameters' dtype; no dropout (MaxText
+    base.yml ``dropout_rate: 0.0``, as remembered, not re-read). Recompute
+    ``full`` (GPT-3's ``remat_policy: full``; likewise for the recipes' ``custom`` / ``qkv_proj_offloaded`` policies, which offload the layer input and the
+    q/k/v(/o) projections to host and rematerialise everything else (the builder's docstring: the nearest of
+    none/selective/full, over-counting at most the projections' share of one forward)). Mixtral: token dropping at
+    capacity factor 1.25 padded to capacity (MaxText's dropping path computes every expert at capacity), EP 1
+    (experts FSDP-sharded). Fabric: ``MAXTEXT_HOST_CHIPS`` / ``MAXTEXT_ICI_GBPS_PER_CHIP``.
+
+    Held-out: scored first with nothing in planner/ changed (README "Sources")."""
+    d = pd.read_csv(MAXTEXT_CSV)
+    rows = []
+    for r in d.itertuples():
+        model = maxtext_model(r)
+        g = MAXTEXT_HOST_CHIPS
+        hw = hw_option(cat, r.tpu, g, MAXTEXT_ICI_GBPS_PER_CHIP * g)
+        chips, mb = int(r.chips), int(r.per_device_batch)
+        gb = chips * mb
+        # recompute: full for every row (the recipes' remat_policy "full", or the offloading "custom" /
+        # "qkv_proj_offloaded" policies that rematerialise all but the offloaded projections: builder docstring)
+        tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, micro_batch=mb, precision="bf16",
+                          weights="pure" if str(r.weight_dtype).startswith("bfloat16") else "amp", grad_dtype="same",
+                          optimizer="adamw", flash_attention=True, dropout=False, recompute="full")
+        c = Candidates(tp=np.array([1]), pp=1, dp=chips, cp=1, ep=1, vpp=1, zero=3, mb=mb, rc=RECOMPUTE.code["full"],
+                       sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=g, nodes=1)
+        stack = stacks.resolve("maxtext")
+        pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
+        rows.append(dict(source="maxtext", model=f"maxtext/{r.model}", id=r.id, **kind(model, hw), stack=stack.name,
+                         options="", gpus=chips, tp=1, pp=1, dp=chips, mb=mb, measured_s=float(r.step_s), predicted_s=pred))
+    return pd.DataFrame(rows)
+
+
 def mbridge_all(cat) -> pd.DataFrame:
     """Every other stored version of Megatron-Bridge's published pre-training tables
     (``MBRIDGE_ALL_CSV``: docs/performance-summary.md and -archive.md of NVIDIA-NeMo/Megatron-Bridge and
@@ -1841,6 +1915,7 @@ def run_all(cat=None) -> pd.DataFrame:
                       h200(cat),  # Google Cloud's A3 Ultra (H200) recipe steps (h200_runs.csv)
                       automodel(cat),  # NeMo AutoModel's DGX-H100 table (benchmarks/data/automodel_runs.csv)
                       mi300x(cat),  # MI325X / MI300X Primus and ROCm Megatron-LM logs (benchmarks/data/mi300x_runs.csv)
+                      maxtext(cat),  # MaxText on TPU v6e, tpu-recipes README step lines (benchmarks/data/maxtext_runs.csv)
                       ], ignore_index=True)
 
 
