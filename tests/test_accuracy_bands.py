@@ -29,6 +29,18 @@ def test_run_kind_by_architecture_and_generation():
     assert run_kind(MOE, "H800-SXM-80GB")["gpu_family"] == "Hopper"  # an export SKU takes its die's generation
     assert run_kind(CNN, "MI300X-192GB") == {"arch": "generic", "gpu_family": "AMD Instinct"}
     assert run_kind(DENSE, "L4-24GB")["gpu_family"] == "other"
+    assert run_kind(DENSE, "TPU-v6e")["gpu_family"] == "TPU v6e" and run_kind(MOE, "TPU-v5p")["gpu_family"] == "TPU v5p"
+    assert run_kind(DENSE, "Trainium2")["gpu_family"] == "other"
+
+
+def test_tpu_v6e_plans_take_the_maxtext_band_and_other_tpus_do_not():
+    """The shipped bands hold a dense TPU v6e cut (the maxtext source's v6e runs); a v5p plan falls back to every
+    dense run and says none of them were on its TPU."""
+    shipped = accuracy.load_bands()
+    v6e = band_for(DENSE, "TPU-v6e", shipped)
+    assert v6e.gpu_family == "TPU v6e" and v6e.source_names == ("maxtext",) and v6e.rows >= accuracy.MIN_ROWS
+    v5p = band_for(DENSE, "TPU-v5p", shipped)
+    assert v5p.gpu_family == "*" and accuracy.coverage(v5p, DENSE, "TPU-v5p", shipped) == "none on TPU v5p"
 
 
 def test_band_falls_back_to_coarser_cuts():
@@ -145,7 +157,8 @@ def test_a_band_from_other_generations_says_none_were_this_chip():
     assert accuracy.coverage(band_for(DENSE, "H100-SXM-80GB", bands), DENSE, "H100-SXM-80GB", bands) == ""
     b = band_for(DENSE, "MI300X-192GB", bands)
     assert b.gpu_family == "*" and accuracy.coverage(b, DENSE, "MI300X-192GB", bands) == "4 on AMD Instinct"
-    assert accuracy.coverage(b, DENSE, "TPU-v5p", bands) == "none on TPU-v5p"
+    assert accuracy.coverage(b, DENSE, "TPU-v5p", bands) == "none on TPU v5p"
+    assert accuracy.coverage(b, DENSE, "Trainium2", bands) == "none on Trainium2"
     assert accuracy.coverage(b, DENSE, "V100-SXM2-32GB", bands) == "none on Volta"
     rec = apply_band(b, 1.0, 10.0, 100.0, "on-demand, uninterrupted", "none on TPU-v5p")
     assert "(1 source; none on TPU-v5p)" in accuracy_line(rec)

@@ -73,10 +73,19 @@ def arch_of(model) -> str:
     return "generic" if getattr(model, "family", "decoder") == "generic" else "dense"
 
 
+def generation(gpu_name: str) -> str:
+    """A catalog accelerator's generation (:data:`GENERATION`); a TPU is its own version ("TPU v6e": the
+    maxtext source's runs are all v6e, and a v5p plan should not read them as its own); ``other`` for
+    anything else (Trainium, L4, ...)."""
+    gen = GENERATION.get(gpu_family(gpu_name) or "")
+    if gen is None and gpu_name.upper().startswith("TPU-"):
+        return "TPU " + gpu_name.split("-", 1)[1]
+    return gen or "other"
+
+
 def run_kind(model, gpu_name: str) -> dict:
-    """The keys a run is cut by: its architecture class and its GPU generation (``other`` for a GPU
-    outside :data:`GENERATION`)."""
-    return {"arch": arch_of(model), "gpu_family": GENERATION.get(gpu_family(gpu_name) or "", "other")}
+    """The keys a run is cut by: its architecture class and its accelerator's :func:`generation`."""
+    return {"arch": arch_of(model), "gpu_family": generation(gpu_name)}
 
 
 def _wquantile(x: np.ndarray, w: np.ndarray, q: float) -> float:
