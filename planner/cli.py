@@ -205,7 +205,7 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
 @app.command()
 def compare(
     job_path: Path = typer.Argument(..., help="job YAML (as for recommend)"),
-    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware"),
+    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware | framework (auto)"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -239,7 +239,10 @@ def serve(
     arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
     trace: Optional[Path] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
-    deadline_hours: Optional[float] = typer.Option(None, "--deadline-hours", min=0.001, help="offline jobs: finish within"),
+    deadline_hours: Optional[float] = typer.Option(
+        None, "--deadline-hours", min=0.001,  # it said "offline jobs: finish within"
+        help="offline jobs (serving.mode: batch): hours to finish serving.requests in, which sets the replicas "
+             "(overrides serving.deadline_hours)"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):

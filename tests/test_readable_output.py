@@ -136,3 +136,16 @@ def test_help_names_no_python_types(cli, command):
     code, out, err = cli(command, "--help")
     assert code == 0, err
     assert "--catalog" in out and "list[" not in out and "Path]" not in out
+
+
+def test_serve_help_says_what_the_deadline_is(cli):
+    """`planner serve --help` described --deadline-hours as "offline jobs: finish within" (within what?)."""
+    code, out, err = cli("serve", "--help")
+    assert code == 0, err
+    assert "serving.requests" in " ".join(out.replace("│", " ").split())
+
+
+def test_compare_help_lists_every_by_it_accepts(cli, tmp_path):
+    """`compare --help` listed gpu | cloud | hardware, and compare --by framework runs (on an auto job)."""
+    code, out, err = cli("compare", "--help")
+    assert code == 0 and "framework" in out, err
