@@ -149,3 +149,14 @@ def test_compare_help_lists_every_by_it_accepts(cli, tmp_path):
     """`compare --help` listed gpu | cloud | hardware, and compare --by framework runs (on an auto job)."""
     code, out, err = cli("compare", "--help")
     assert code == 0 and "framework" in out, err
+
+
+def test_recommend_title_says_why_fewer_rows_than_asked(cli):
+    """QLoRA Llama-3.1-70B printed "top 2 of 4 feasible configurations" under --top 10 with no word of
+    why two feasible ones are not shown: the rows are one per hardware and node count."""
+    code, out, err = cli("recommend", EXAMPLES / "qlora-llama3.1-70b.yaml", "--top", "10")
+    assert code == 0, err
+    title = " ".join(out.split("┏")[0].split())
+    n, feasible = (int(x.replace(",", "")) for x in re.match(r"top (\d+) of ([\d,]+)", title).groups())
+    assert n < min(10, feasible)
+    assert "one row per hardware and node count, its best layout" in title

@@ -113,8 +113,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     spot = bool(res.get("spot"))
     # the title names the price the cost column is at (README "How to read a plan": "at the price named in the
     # title"; it named none)
+    # fewer rows than asked for and than feasible: the rows are the best layout per (hardware, node count); "top 2
+    # of 4 feasible configurations" under --top 10 did not say why the other two are not shown
+    per = "; one row per hardware and node count, its best layout" if len(rows) < min(top, res["feasible"]) else ""
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
-                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}, "
+                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
                     + ("expected spot cost" if spot else "on-demand prices"))
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
