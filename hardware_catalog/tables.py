@@ -21,62 +21,96 @@ def _net(i) -> str:
     return f"{DEFAULT_NETWORK_GBPS:,.0f}*" if i.cluster else "-"
 
 
-def format_gpus_table(cat: Catalog) -> Table:
-    t = Table(title=f"GPUs ({len(cat.gpus)}) - dense peaks", show_lines=False)
+def _fit(cols: list[tuple], rows: list[list[str]], width: int | None, drop_order: tuple[str, ...]) -> tuple[list[int], list[str]]:
+    """Which columns to show on a ``width``-character terminal: all of them where they fit (every cell whole,
+    headers at their longest line, 3 characters of rule and padding a column), else the ``drop_order``
+    ones left out in turn until they do (a 100-column terminal printed "…" in every cell of ``catalog
+    instances`` but the name and GPU). Returns the kept column indices and the names left out."""
+    keep = list(range(len(cols)))
+    if width is None:
+        return keep, []
+
+    def need() -> int:
+        return sum(max(max(len(x) for x in cols[j][0].split("\n")), max((len(r[j]) for r in rows), default=0))
+                   for j in keep) + 3 * len(keep) + 1
+
+    names = [c[0] for c in cols]
+    dropped = []
+    for name in drop_order:
+        if need() <= width:
+            break
+        keep.remove(names.index(name))
+        dropped.append(name.replace("\n", " "))
+    return keep, dropped
+
+
+def _table(title: str, caption: str | None, cols: list[tuple], rows: list[list[str]], width: int | None,
+           drop_order: tuple[str, ...]) -> Table:
+    """A catalog table of ``cols`` (header, justify[, gives way]) with the columns ``_fit`` keeps; the caption names
+    any left out (``--csv`` has them all). Cells stay on one line (names are what people copy: never cut), but
+    for a column marked to give way, which wraps."""
+    keep, dropped = _fit(cols, rows, width, drop_order)
+    if dropped:
+        caption = ((caption + " ") if caption else "") + (f"Left out at {width} columns: {', '.join(dropped)} "
+                                                          "(a wider terminal or --csv shows every column).")
+    t = Table(title=title, caption=caption)
+    for j in keep:  # one line a row: only a column marked to give way (a note such as the form factor) wraps
+        gives_way = len(cols[j]) > 2 and cols[j][2]
+        t.add_column(cols[j][0], justify=cols[j][1], no_wrap=not gives_way, overflow="fold" if gives_way else "ellipsis")
+    for r in rows:
+        t.add_row(*(r[j] for j in keep))
+    return t
+
+
+def format_gpus_table(cat: Catalog, width: int | None = None) -> Table:
     # the names are what people copy into cluster.gpu / constraints.gpus: never cut ("B200-SXM-180…" was),
-    # nor the numbers; the form factor, a note, is the column that gives way
-    t.add_column("name", justify="left", no_wrap=True, min_width=max((len(g.name) for g in cat.gpus.values()), default=4))
-    for col, just in [("vendor", "left"), ("mem\nGiB", "right"), ("HBM\nTB/s", "right"),
-                      ("BF16\nTFLOP/s", "right"), ("FP8\nTFLOP/s", "right"), ("FP32\nTFLOP/s", "right"),
-                      ("intra-node\nGB/s/dir", "right"), ("link", "left"), ("power\nW", "right")]:
-        t.add_column(col, justify=just, no_wrap=True)
-    t.add_column("form factor", justify="left")  # the only wrapping column: the first to give way
+    # nor the numbers; on a narrow terminal the form factor, the link, the power and the vendor give way first
+    cols = [("name", "left"), ("vendor", "left"), ("mem\nGiB", "right"), ("HBM\nTB/s", "right"),
+            ("BF16\nTFLOP/s", "right"), ("FP8\nTFLOP/s", "right"), ("FP32\nTFLOP/s", "right"),
+            ("intra-node\nGB/s/dir", "right"), ("link", "left"), ("power\nW", "right"), ("form factor", "left", True)]
+    rows = []
     for g in sorted(cat.gpus.values(), key=lambda g: (g.vendor, g.name)):
         pf = g.peak_flops
-        t.add_row(g.name, g.vendor, _num(g.memory_bytes / GIB, "{:,.1f}"), _num(g.hbm_bw / TB, "{:.2f}"),
-                  _num(pf.get("bf16", None) and pf["bf16"] / TERA),
-                  _num(pf.get("fp8", None) and pf["fp8"] / TERA),
-                  _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
-                  _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),
-                  _clip(g.form_factor or "-", 24))
-    return t
+        rows.append([g.name, g.vendor, _num(g.memory_bytes / GIB, "{:,.1f}"), _num(g.hbm_bw / TB, "{:.2f}"),
+                     _num(pf.get("bf16", None) and pf["bf16"] / TERA),
+                     _num(pf.get("fp8", None) and pf["fp8"] / TERA),
+                     _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
+                     _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),
+                     _clip(g.form_factor or "-", 24)])
+    return _table(f"GPUs ({len(cat.gpus)}) - dense peaks", None, cols, rows, width,
+                  ("form factor", "link", "power\nW", "vendor", "FP32\nTFLOP/s"))
 
 
-def format_instances_table(cat: Catalog, cloud: str | None = None) -> Table:
+def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | None = None) -> Table:
     rows = sorted((i for i in cat.instances.values() if not cloud or i.cloud == cloud.lower()),
                   key=lambda i: (i.cloud, i.gpu is None, i.gpu.name if i.gpu else "", i.gpu_count, i.price_ondemand))
-    t = Table(title=f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
-              caption=f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
-                      "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)")
-    key_width = max((len(i.key) for i in rows), default=8)
-    gpu_width = max((len(i.gpu.name) for i in rows if i.gpu), default=5)
-    t.add_column("instance", justify="left", no_wrap=True, min_width=key_width)  # the names are what people copy
-    t.add_column("GPU", justify="left", no_wrap=True, min_width=gpu_width)
-    for col, just in [("#", "right"), ("vCPU", "right"), ("RAM GiB", "right"),
-                      ("net Gb/s", "right"), ("fabric", "left"), ("cluster", "left"),
-                      ("$/h on-demand", "right"), ("$/h spot", "right"),
-                      ("$/GPU-h", "right"), ("region", "left"), ("price date", "left")]:
-        t.add_column(col, justify=just)
+    # the names are what people copy (never cut); on a narrow terminal the price date, the region, the
+    # fabric, $/GPU-h, RAM and vCPUs give way first
+    cols = [("instance", "left"), ("GPU", "left"), ("#", "right"), ("vCPU", "right"), ("RAM\nGiB", "right"),
+            ("net\nGb/s", "right"), ("fabric", "left"), ("cluster", "left"), ("$/h\non-demand", "right"),
+            ("$/h\nspot", "right"), ("$/GPU-h", "right"), ("region", "left"), ("price date", "left")]
+    cells = []
     for i in rows:
         per_gpu = i.price_ondemand / i.gpu_count if i.gpu_count else None
-        t.add_row(i.key, i.gpu.name if i.gpu else "(CPU)", _num(i.gpu_count, "{:g}"), _num(i.vcpus, "{:g}"),
-                  _num(i.ram_bytes and i.ram_bytes / GIB), _net(i), i.fabric or "?", "yes" if i.cluster else "no",
-                  _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
-                  i.region, (i.price_date or "-").split(":")[0])
-    return t
+        cells.append([i.key, i.gpu.name if i.gpu else "(CPU)", _num(i.gpu_count, "{:g}"), _num(i.vcpus, "{:g}"),
+                      _num(i.ram_bytes and i.ram_bytes / GIB), _net(i), i.fabric or "?", "yes" if i.cluster else "no",
+                      _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
+                      i.region, (i.price_date or "-").split(":")[0]])
+    return _table(f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
+                  f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
+                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)",
+                  cols, cells, width, ("price date", "region", "fabric", "$/GPU-h", "RAM\nGiB", "vCPU"))
 
 
-def format_systems_table(cat: Catalog) -> Table:
+def format_systems_table(cat: Catalog, width: int | None = None) -> Table:
     """The reference systems (``data/systems.csv``): what a bare-GPU cluster's node is taken to be for a GPU
     no priced clustered instance row carries (planner.hardware.options ``reference_network``)."""
-    t = Table(title="reference systems (no price: a bare cluster's node where the job does not say)")
-    t.add_column("system", justify="left", no_wrap=True, min_width=max((len(s.key) for s in cat.systems.values()), default=6))
-    for c in ("gpu", "GPUs", "RAM GiB", "network Gb/s", "fabric", "source"):
-        t.add_column(c, justify="right" if c in ("GPUs", "RAM GiB", "network Gb/s") else "left")
-    for s in cat.systems.values():
-        t.add_row(s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),
-                  f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, s.source[:60])
-    return t
+    cols = [("system", "left"), ("gpu", "left"), ("GPUs", "right"), ("RAM GiB", "right"), ("network Gb/s", "right"),
+            ("fabric", "left"), ("source", "left", True)]
+    rows = [[s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),
+             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, s.source[:60]] for s in cat.systems.values()]
+    return _table("reference systems (no price: a bare cluster's node where the job does not say)", None, cols, rows,
+                  width, ("source", "fabric"))
 
 
 def format_links_table(cat: Catalog) -> Table:

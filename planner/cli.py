@@ -100,7 +100,9 @@ def _progress(what: str):
         yield lambda done, total, desc: bar.update(task, completed=done, total=total, description=clip(desc)[1:-1])
 
 
-CatalogOpt = typer.Option(None, "--catalog", help="extra catalog YAML/CSV file(s) adding or overriding rows")
+# metavar: the help printed the Python type, "<list[Path]>"
+CatalogOpt = typer.Option(None, "--catalog", metavar="<path>",
+                          help="extra catalog YAML/CSV file(s) adding or overriding rows (repeat for more)")
 ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
 ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
 ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
@@ -203,7 +205,7 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
 @app.command()
 def compare(
     job_path: Path = typer.Argument(..., help="job YAML (as for recommend)"),
-    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware"),
+    by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware | framework (auto)"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -237,7 +239,10 @@ def serve(
     arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
     trace: Optional[Path] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
-    deadline_hours: Optional[float] = typer.Option(None, "--deadline-hours", min=0.001, help="offline jobs: finish within"),
+    deadline_hours: Optional[float] = typer.Option(
+        None, "--deadline-hours", min=0.001,  # it said "offline jobs: finish within"
+        help="offline jobs (serving.mode: batch): hours to finish serving.requests in, which sets the replicas "
+             "(overrides serving.deadline_hours)"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):
@@ -363,7 +368,7 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
         if as_csv:
             sys.stdout.write(cat.gpus_df().to_csv(index=False))
         else:
-            out.print(format_gpus_table(cat))
+            out.print(format_gpus_table(cat, width=out.width))
     _run(go)
 
 
@@ -396,7 +401,7 @@ def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
             # %.10g: 417.2 GiB, not its bytes round trip 417.19999999925494
             sys.stdout.write(cat.systems_df().to_csv(index=False, float_format="%.10g"))
         else:
-            out.print(format_systems_table(cat))
+            out.print(format_systems_table(cat, width=out.width))
     _run(go)
 
 
@@ -414,7 +419,7 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
         if as_csv:
             sys.stdout.write(cat.instances_df(cloud).to_csv(index=False, float_format="%.10g"))
         else:
-            out.print(format_instances_table(cat, cloud))
+            out.print(format_instances_table(cat, cloud, width=out.width))
     _run(go)
 
 

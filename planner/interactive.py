@@ -46,7 +46,7 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import fmt_time, fmt_usd
+from planner.units import fmt_pct, fmt_time, fmt_usd
 from planner.units import config_str
 from planner.present.report import build_report, render_html
 
@@ -503,7 +503,7 @@ def scaling_display(rec) -> pd.DataFrame:
     rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
-                          "MFU": f"{r['mfu']:.0%}", dur: h, "cost $": round(r["cost"], 2)}
+                          "MFU": fmt_pct(r['mfu']), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])
 
 
@@ -515,5 +515,5 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     rows = best_per(rec["table"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
-                          "MFU": f"{r['mfu']:.0%}", dur: h, "cost $": round(r["cost"], 2)}
+                          "MFU": fmt_pct(r['mfu']), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])

@@ -2,6 +2,8 @@
 GiB, TFLOP/s, hours and dollars only when shown."""
 from __future__ import annotations
 
+import math
+
 GiB = 2**30
 
 
@@ -46,10 +48,33 @@ def fmt_usd(x: float | None) -> str:
     return f"${x:.2f}"
 
 
+def fmt_sig(x: float, n: int = 3) -> str:
+    """``x`` to ``n`` significant figures, trailing zeros kept so a column reads at one precision ("0.130"
+    beside "0.182", "2.00" beside "1.96", "13.0 to 15.2"; Python's ``g`` format printed "0.13", "2", "13"),
+    thousands separated, whole units from ``n`` digits up ("1,234", not "1.23e+03"); 0 is "0"."""
+    if x == 0 or x != x or x in (float("inf"), float("-inf")):
+        return "0" if x == 0 else str(x)
+    decimals = n - 1 - math.floor(math.log10(abs(x)))
+    if decimals <= 0:  # n digits or more before the point: whole units, not rounded away ("1,234")
+        return f"{x:,.0f}"
+    r = round(x, decimals)
+    if r != 0 and math.floor(math.log10(abs(r))) != math.floor(math.log10(abs(x))):  # 0.0999 -> 0.100, 99.96 -> 100
+        decimals -= 1
+    return f"{r:,.{max(decimals, 0)}f}"
+
+
+def fmt_pct(x: float | None) -> str:
+    """A share such as MFU in a table or a sentence: a whole percent ("53%"), one decimal below 10% ("0.4%",
+    "7.5%"), so a 0.4% MFU does not print as "0%"; "-" for none."""
+    if x is None or x != x:
+        return "-"
+    return f"{x:.1%}" if abs(x) < 0.0995 else f"{x:.0%}"
+
+
 def fmt_days(d: float) -> str:
     """A table's days column: one decimal from a day up ("44.1"), two significant figures below it
-    ("0.048" for a 68-minute run, which one decimal printed as "0.0")."""
-    return f"{d:,.1f}" if d >= 0.95 else f"{d:.2g}"
+    ("0.048" for a 68-minute run, which one decimal printed as "0.0"; "0.50", not "0.5")."""
+    return f"{d:,.1f}" if d >= 0.95 else fmt_sig(d, 2)
 
 
 def fmt_share(x: float) -> str:
@@ -69,7 +94,7 @@ def fmt_rate(x: float | None) -> str:
     (two decimals printed 0.03 for every plan of a cheap run; the report printed three, the table two)."""
     if x is None or x != x:
         return "-"
-    return f"{x:,.3g}" if x < 1000 else f"{x:,.0f}" if x < 1e9 else f"{x:.1e}"  # past a billion: powers of ten
+    return fmt_sig(x, 3) if x < 1e9 else f"{x:.1e}"  # past a billion: powers of ten
 
 
 def fmt_count(x: float) -> str:
@@ -87,9 +112,9 @@ def hardware_str(hw: dict) -> str:
     TPUs and Trainium count chips (``hw["device"]``): ``2 nodes x 4 TPU-v5p (8 chips)``."""
     nodes, gpus, gpu = hw["nodes"], hw["gpus"], hw["gpu"]
     if hw["name"] != gpu:
-        return f"{nodes} x {hw['name']} ({gpus} x {gpu})"
+        return f"{nodes} x {hw['name']} ({gpus:,} x {gpu})"
     if hw.get("gpus_per_host") and hw.get("reference_system"):
-        return f"{nodes} x {hw['reference_system']} ({gpus} x {gpu})"
+        return f"{nodes} x {hw['reference_system']} ({gpus:,} x {gpu})"
     return f"{nodes} node{'s' if nodes != 1 else ''} x {hw['gpus_per_node']} {gpu} ({count_of(gpus, device_of(hw))})"
 
 
@@ -101,6 +126,10 @@ def device_of(hw: dict) -> str:
 def count_of(n: int, noun: str) -> str:
     """``8 chips``, ``1 GPU``, ``2,048 GPUs``."""
     return f"{n:,} {noun}{'s' if n != 1 else ''}"
+
+
+#: recompute in a layout string: "rc:sel", "rc:full" (the first three letters printed "rc:ful")
+RECOMPUTE_SHORT = {"selective": "sel", "full": "full"}
 
 
 def config_str(cfg: dict) -> str:
@@ -115,7 +144,7 @@ def config_str(cfg: dict) -> str:
         parts.append(f"v{cfg['vpp']}")
     s = " ".join(parts) + f" z{cfg['zero']} mb{cfg['micro_batch']}"
     if cfg["recompute"] != "none":
-        s += f" rc:{cfg['recompute'][:3]}"
+        s += f" rc:{RECOMPUTE_SHORT.get(cfg['recompute'], cfg['recompute'])}"
         mods = cfg.get("recompute_modules")  # Megatron-Core per-module recompute (a table row: "a+b")
         if mods:
             s += "(" + (mods if isinstance(mods, str) else "+".join(mods)) + ")"

@@ -572,7 +572,7 @@ def test_training_report_risks_name_the_network_and_memory_limit(catalog):
     risks = next(s for s in rep.sections if s.title == "Risks")
     text = " ".join(b for block in risks.blocks for b in (block if isinstance(block, list) else [block]) if isinstance(b, str))
     assert "Network:" in text and "Gb/s per node" in text
-    assert "allowed" in md and "margin" in md and "Moves the ranking:" in md
+    assert "allowed" in md and "GiB free of the" in md and "Moves the ranking:" in md  # the margin, to the HBM
 
 
 def test_user_commitments_and_onprem_from_a_catalog_override(tmp_path):

@@ -43,7 +43,8 @@ def render_campaign(con, res: CampaignPlan) -> None:
     """The preprocessing-tax comparison: re-run every time vs cache by hash."""
     t = Table(title=f"preprocessing tax: {campaign_caption(res)}")
     for col in COLUMNS:
-        t.add_column(col, justify="left" if col == "strategy" else "right")
+        # folded onto more lines, never cut: at 100 columns "cache by hash(inpu… code)" and "experimen…"
+        t.add_column(col, justify="left" if col == "strategy" else "right", overflow="fold")
     for row in campaign_rows(res):
         t.add_row(*row)
     con.print(t)

@@ -33,7 +33,8 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd, fmt_usd_cents
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes
@@ -89,7 +90,7 @@ def _num(x: Optional[float], spec: str) -> str:
 
 
 def _pct(x: Optional[float]) -> str:
-    return "-" if x is None or x != x else f"{x:.0%}"
+    return fmt_pct(x)  # a whole percent, one decimal below 10% (a 0.4% MFU read "0%")
 
 
 def _share(x: float) -> str:
@@ -204,11 +205,12 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
     rows = []
     for r in df.itertuples():
-        v = f"{r.value:g}" + (" (current)" if r.current else "")
+        # thousands separated, as everywhere else ("12800" and, past a million, "1e+06" were :g)
+        v = (f"{r.value:,.0f}" if float(r.value).is_integer() else f"{r.value:,g}") + (" (current)" if r.current else "")
         if r.step_time_s != r.step_time_s:  # NaN: the layout is impossible at this value
             rows.append([v, "-", "-", "-", "-", "-", "-", "-", r.note])
             continue
-        rows.append([v, str(int(r.gpus)), fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
+        rows.append([v, f"{int(r.gpus):,}", fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
     return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
@@ -276,8 +278,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     rows = []
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
-        rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), str(r["hardware"]["gpus"]),
-                     config_str(r["config"]), f"{r['step_time_s']:,.3g}", _pct(r["mfu"]),
+        rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
+                     config_str(r["config"]), f"{r['step_time_s']:,.2f}", _pct(r["mfu"]),  # as recommend's table
                      f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
@@ -375,8 +377,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
     bdf = charts.breakdown_frame(best)
     s.blocks.append(Table(["part", "seconds", "share"],
-                          [[r.part, f"{r.seconds:,.4g}", f"{r.share:.1%}"] for r in bdf.itertuples()]
-                          + [["step", f"{best['step_time_s']:,.4g}", "100%"]]))
+                          [[r.part, fmt_sig(r.seconds, 4), f"{r.share:.1%}"] for r in bdf.itertuples()]
+                          + [["step", fmt_sig(best['step_time_s'], 4), "100%"]]))
     if best.get("simulated"):
         sim = best["simulated"]
         s.blocks.append(f"Simulated ({sim.get('steps') or sim.get('simulated_steps') or 'some'} steps of the data pipeline "
@@ -641,7 +643,8 @@ def _memory_line(mem: dict) -> str:
         return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
     return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB HBM, "
             f"{mem['headroom']:.0%} headroom; context, NCCL buffers and fragmentation counted in the total); "
-            f"margin {mem['margin'] / GiB:.1f} GiB")
+            # to the HBM, not to the limit: "67.4 GiB of 76.0 allowed; margin 12.6 GiB" read as a sum that does not add up
+            f"{mem['margin'] / GiB:.1f} GiB free of the {mem['capacity'] / GiB:.0f} GiB HBM")
 
 
 def _accuracy_cell(a: dict) -> str:
@@ -670,7 +673,7 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
                  "in the catalog, or its reference system's where no instance row carries it)")
     else:
         basis = f"ASSUMED (no sourced figure for this fabric; the default for an unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)"
-    what = f"Network: {gbps:g} Gb/s per node {basis}"
+    what = f"Network: {gbps:,g} Gb/s per node {basis}"
     if hw.get("multi_node") is False:
         return what + "; this hardware is single-node only (no cluster fabric in the catalog), so the plan cannot grow past one node."
     if hw["nodes"] <= 1:
@@ -682,7 +685,7 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     if half.empty:
         return what + "."
     r = half.iloc[-1]
-    return what + (f"; at {r['value']:g} Gb/s the step takes {r['step_time_s'] / cur - 1:+.0%} "
+    return what + (f"; at {r['value']:,g} Gb/s the step takes {r['step_time_s'] / cur - 1:+.0%} "
                    f"({fmt_time(r['step_time_s'])} vs {fmt_time(cur)}).")
 
 

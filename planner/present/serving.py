@@ -34,19 +34,18 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
              f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
             f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
     con.print(f"[bold]{head}[/]\n{goal}")
-    tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
     cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
             "$/h", "$/1M req", "$/1M req batch", "sized"]
-    for c in cols:
-        tab.add_column(c, justify="left" if c == "hardware" else "right")
-    for i, r in enumerate(res["options"][:top], 1):
-        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
-                    f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-                    f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
-                    fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-                    fmt_usd(r.get("usd_per_million_requests_offline")),
-                    "sim" if r.get("sized_by") == "simulated" else "analytic")
+    rows = [[str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
+             f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
+             f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
+             fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
+             fmt_usd(r.get("usd_per_million_requests_offline")),
+             "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
+    tab, dropped = _table(con, f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)", cols, rows)
     con.print(tab)
+    if dropped:
+        con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
     if res.get("ranking"):
         con.print(f"[dim]{res['ranking']}[/]")
     render_simulated(con, res, top)
@@ -73,29 +72,70 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
         return
     sim = res.get("simulation") or {}
     realtime = res["mode"] == "realtime"
-    tab = Table(title=f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
-                      f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
-                f"simulated offline backlog (seed {sim.get('seed', 0)})")
+    title = (f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
+             f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
+             f"simulated offline backlog (seed {sim.get('seed', 0)})")
     cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
              "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
             if realtime else
             ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
              "replica-h", "replicas", "$/1M req"])
-    for c in cols:
-        tab.add_column(c, justify="left" if c == "hardware" else "right", no_wrap=c == "hardware")
+    cells = []
     for r in rows:
         d = r["simulated"]
         if realtime:
-            tab.add_row(r["hardware"], str(r["tp"]), r["precision"], f"{d['replicas']} ({r['analytic_replicas']})",
-                        str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
-                        _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
-                        f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
-                        f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
-                        fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests")))
+            cells.append([r["hardware"], str(r["tp"]), r["precision"], f"{d['replicas']} ({r['analytic_replicas']})",
+                          str(d["max_num_batched_tokens"]), _ms(d["ttft_ms"]["p50"]), _ms(d["ttft_ms"]["p99"]),
+                          _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
+                          f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
+                          f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
+                          fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests"))])
         else:
-            tab.add_row(r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
-                        f"{d['requests_per_s_per_replica']:.2f}", _ms(d["tpot_ms"]["p50"]),
-                        f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
-                        f"{d['replica_hours']:.1f}" if d.get("replica_hours") else "-",
-                        str(d.get("replicas", "-")), fmt_usd(d.get("usd_per_million_requests")))
+            cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
+                          f"{d['requests_per_s_per_replica']:.2f}", _ms(d["tpot_ms"]["p50"]),
+                          f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
+                          f"{d['replica_hours']:.1f}" if d.get("replica_hours") else "-",
+                          str(d.get("replicas", "-")), fmt_usd(d.get("usd_per_million_requests"))])
+    tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
+    if dropped:
+        con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
+
+
+#: the hardware column's width when a narrow terminal folds it
+HARDWARE_FOLDED = 14
+
+
+def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$/1M req batch", "bound", "nodes")):
+    """The options as a table without the columns no shown row fills ("-" in every row: TTFT for a model
+    that is not an LLM, replicas, nodes and $/h for an offline job). Where the terminal is narrower than
+    the table, the headers break at their spaces and slashes, the hardware name folds onto more lines and
+    every other cell stays whole; the ``optional`` columns are left out, in that order, until it fits. 14
+    columns at 100 terminal columns printed "aws…" and "$13.…" in every cell, and at 130 "aws:p4d…" for
+    both p4d and p4de. Returns the table and the columns left out."""
+    keep = [j for j, c in enumerate(cols) if c in ("#", "hardware") or any(row[j] != "-" for row in rows)]
+
+    def head(c: str, split: bool) -> str:
+        return c.replace(" ", "\n").replace("s/r", "s/\nr") if split else c
+
+    def width(split: bool) -> int:  # 3 characters of rule and padding a column
+        return sum((HARDWARE_FOLDED if split else max([len(c)] + [len(r[j]) for r in rows])) if (c := cols[j]) == "hardware"
+                   else max([len(x) for x in head(c, split).split("\n")] + [len(r[j]) for r in rows])
+                   for j in keep) + 3 * len(keep) + 1
+
+    split = width(False) > con.width
+    dropped = []
+    for c in optional:
+        if not split or width(True) <= con.width:
+            break
+        if c in cols and cols.index(c) in keep:
+            keep.remove(cols.index(c))
+            dropped.append(c)
+    tab = Table(title=title)
+    for j in keep:
+        c = cols[j]
+        tab.add_column(head(c, split), justify="left" if c == "hardware" else "right",
+                       overflow="fold", no_wrap=split and c != "hardware")  # only the hardware name gives way
+    for row in rows:
+        tab.add_row(*(row[j] for j in keep))
+    return tab, dropped

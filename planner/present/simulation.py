@@ -8,7 +8,7 @@ from pathlib import Path
 
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import fmt_time, ordinal
+from planner.units import fmt_sig, fmt_time, ordinal
 
 
 def timeline_text(result: SimResult, fmt: str = "csv") -> str:
@@ -43,16 +43,19 @@ def format_result(result: SimResult):
     head.add_column()
     head.add_row("steps", f"{result.steps:,}" + (f" ({result.simulated_steps:,} simulated, rest "
                                                   "extrapolated from steady state)" if result.extrapolated else ""))
-    head.add_row("step time", f"mean {st['mean']:.4g} s   p50 {st['p50']:.4g} s   p99 {st['p99']:.4g} s")
+    head.add_row("step time", f"mean {fmt_sig(st['mean'], 4)} s   p50 {fmt_sig(st['p50'], 4)} s   p99 {fmt_sig(st['p99'], 4)} s"
+                 # the step recommend's re-ranking quotes (``steady_step_time_s``), which differed from the mean unexplained
+                 + (f"   steady state {fmt_sig(result.steady_step_time_s, 4)} s" if result.steady_step_time_s else ""))
     if result.analytic_step_time_s:
-        head.add_row("analytic step", f"{result.analytic_step_time_s:.4g} s")
+        head.add_row("analytic step", f"{fmt_sig(result.analytic_step_time_s, 4)} s")
     tok = f"   {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s != result.samples_per_s else ""
     head.add_row("throughput", f"{result.samples_per_s:,.1f} samples/s{tok}")
     head.add_row("GPU busy", f"{result.gpu_busy_share:.1%}")
     head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({result.failures} failures, "
                                                         f"{result.lost_steps} steps redone)" if result.failures else ""))
     head.add_row("wall", fmt_time(result.wall_s))  # "1.27e+04 h" for 1e8 steps; "0.000488 h" for one
-    t = Table(title="where the time goes (critical path)")
+    title = "where the time goes (critical path)"
+    t = Table(title=title, min_width=len(title))  # a narrow table wrapped its own title ("(critical\n path)")
     t.add_column("cause")
     t.add_column("seconds", justify="right")
     t.add_column("share", justify="right")

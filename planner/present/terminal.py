@@ -12,7 +12,8 @@ from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_rate, fmt_share, fmt_time, fmt_usd
+from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_pct, fmt_rate,
+                           fmt_share, fmt_sig, fmt_time, fmt_usd)
 
 
 def memory_table(res: dict) -> Table:
@@ -36,8 +37,8 @@ def breakdown_table(res: dict) -> Table:
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
         if v > 0:
-            t.add_row(label, f"{v:,.4g}", f"{v / step:.1%}")
-    t.add_row("[bold]step[/]", f"[bold]{step:,.4g}[/]", "100%")
+            t.add_row(label, fmt_sig(v, 4), f"{v / step:.1%}")
+    t.add_row("[bold]step[/]", f"[bold]{fmt_sig(step, 4)}[/]", "100%")
     return t
 
 
@@ -101,14 +102,22 @@ def render_estimate(con: Console, res: dict) -> None:
                   f"others {esc(inp['efficiencies_prior'])}[/]")
 
 
+#: columns whose text must stay whole on a narrow terminal: folded onto more lines, not cut with an ellipsis
+#: ("aws:p5.4…" at 100 columns; "azure:Standard_ND96is…" at 130 hid whether the row was H100, H200 or MI300X)
+FOLD = {"hardware": "fold", "layout": "fold", "gpu": "fold"}
+
+
 def render_recommendation(con: Console, res: dict, top: int) -> None:
     rows = res["ranked"][:top]
     unit = "tok" if rows and rows[0].get("throughput_unit", "tokens") == "tokens" else "samples"
     spot = bool(res.get("spot"))
     # the title names the price the cost column is at (README "How to read a plan": "at the price named in the
     # title"; it named none)
+    # fewer rows than asked for and than feasible: the rows are the best layout per (hardware, node count); "top 2
+    # of 4 feasible configurations" under --top 10 did not say why the other two are not shown
+    per = "; one row per hardware and node count, its best layout" if len(rows) < min(top, res["feasible"]) else ""
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
-                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s) — objective: {res['objective']}, "
+                    f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
                     + ("expected spot cost" if spot else "on-demand prices"))
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
@@ -120,7 +129,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         t.caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
                      "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)")
     for col, j in cols:
-        t.add_column(col, justify=j)
+        t.add_column(col, justify=j, overflow=FOLD.get(col, "ellipsis"))
     for i, r in enumerate(rows, 1):
         mem = r["memory_per_gpu_bytes"]
         cost = r["cost"]
@@ -133,7 +142,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         name = hw["reference_system"] if hw["name"] == hw["gpu"] and hw.get("gpus_per_host") and hw.get("reference_system") \
             else hw["name"]
         cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
-                 f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
+                 f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  fmt_days(hours / 24), fmt_usd(c),
@@ -278,7 +287,7 @@ def accuracy_line(a: dict) -> str:
     cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
     return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} source{'' if len(a['sources']) == 1 else 's'}{cover}) predicted step times ran "
             f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
-            f"{a['median_signed_err']:+.0%}): a real run like this takes {st[0]:,.3g} to {st[1]:,.3g} s per step, "
+            f"{a['median_signed_err']:+.0%}): a real run like this takes {fmt_sig(st[0])} to {fmt_sig(st[1])} s per step, "
             f"{accuracy_range(a)}; {a['basis']}")
 
 
@@ -352,11 +361,11 @@ def view_table(rows: list[dict], title: str) -> Table:
         title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
     t = Table(title=title)
     for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
-        t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right")
+        t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right", overflow=FOLD.get(col, "ellipsis"))
     for r in rows:
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "recompute",
                                                "recompute_modules") if k in r})
-        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", f"{r['mfu']:.0%}",
+        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", fmt_days(r['days']), fmt_usd(r["cost"]))
     return t
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from planner.spec import JobSpec
-from planner.units import fmt_usd
+from planner.units import fmt_pct, fmt_usd
 
 LABELS = {
     "compute_gemm": "GEMM compute",
@@ -39,7 +39,7 @@ def bottleneck_line(res: dict, hw) -> str:
     share = bd[top] / step
     gemm_share = bd["compute_gemm"] / step
     if share < 0.05:
-        return f"compute-bound: GEMMs {gemm_share:.0%} of the step; MFU {res['mfu']:.0%}"
+        return f"compute-bound: GEMMs {gemm_share:.0%} of the step; MFU {fmt_pct(res['mfu'])}"
     where = ""
     link = COMM_LINK.get(top)
     if top == "comm_ep":  # the expert grid fits in a node: NVLink, not the NIC

@@ -6,7 +6,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.results import ranked_hours, ranked_price
-from planner.units import fmt_time, fmt_usd
+from planner.units import fmt_pct, fmt_time, fmt_usd
 
 def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Rows no other row beats on both time and cost (the time-vs-cost Pareto front)."""
@@ -82,7 +82,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     cost = cost_of(best, spot)
     alt = next((r for r in ranked[1:] if r["hardware"]["name"] != best["hardware"]["name"]), None)
     alt = alt or (ranked[1] if len(ranked) > 1 else None)
-    base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}' if cost is not None else ''} at {best['mfu']:.0%} MFU"
+    base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}' if cost is not None else ''} at {fmt_pct(best['mfu'])} MFU"
     if alt is None:
         # ranked holds the best layout per (hardware, node count): one of them, not one layout
         return (f"best of {len(df):,} feasible layouts on the only feasible hardware and node count: {base}"

@@ -1,0 +1,162 @@
+"""What a person reads at a 100-column terminal and in the report (qa9): numbers at one precision per
+column, no cell cut with an ellipsis, and the same plan quoted with the same figures."""
+import io
+import re
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+
+def _console(width):
+    from planner.present.safe import SafeConsole
+
+    buf = io.StringIO()
+    return SafeConsole(file=buf, width=width, soft_wrap=False), buf
+
+
+def test_numbers_keep_their_trailing_zeros():
+    """"0.13" beside "0.182", "2" beside "1.96", "0.5" in a column of two-figure days, "13 to 15.2 s",
+    "0%" for a 0.4% MFU and "rc:ful" were what Python's g / .0% formats and a three-letter cut printed."""
+    from planner.units import config_str, fmt_days, fmt_pct, fmt_rate, fmt_sig
+
+    assert (fmt_rate(0.13), fmt_rate(2.0), fmt_rate(0.0338), fmt_rate(1234.5)) == ("0.130", "2.00", "0.0338", "1,234")
+    assert (fmt_days(0.5), fmt_days(0.031), fmt_days(44.1)) == ("0.50", "0.031", "44.1")
+    assert (fmt_sig(13.02), fmt_sig(15.17), fmt_sig(99.96), fmt_sig(30.1, 4)) == ("13.0", "15.2", "100", "30.10")
+    assert (fmt_pct(0.004), fmt_pct(0.075), fmt_pct(0.53), fmt_pct(None)) == ("0.4%", "7.5%", "53%", "-")
+    cfg = dict(tp=1, pp=1, dp=1, zero=0, micro_batch=2, recompute="full")
+    assert config_str(cfg).endswith("rc:full")
+    from planner.units import hardware_str  # "512 x aws:p5.48xlarge (4096 x H100-SXM-80GB)" beside "4,461,544 tokens/s"
+    assert hardware_str(dict(nodes=512, gpus=4096, gpu="H100-SXM-80GB", name="aws:p5.48xlarge")) == \
+        "512 x aws:p5.48xlarge (4,096 x H100-SXM-80GB)"
+
+
+def _column(text: str, col: int) -> list[str]:
+    """A rich table's column ``col`` (0-based), a row's folded lines joined: one string per row."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells[0]:  # a new row (its number)
+            out.append(cells[col])
+        elif out:
+            out[-1] += cells[col]
+    return out
+
+
+def test_recommend_table_names_every_instance_at_100_columns(catalog):
+    """At 100 columns the hardware column printed "aws:p5.4…", "lambda:g…" (three different Lambda
+    instances alike), and at 130 "azure:Standard_ND96is…" hid whether a row was H100, H200 or MI300X:
+    a name is folded onto more lines, never cut."""
+    from planner.present.terminal import render_recommendation
+    from planner.results import jsonable
+    from planner.spec.load import load_job_dict
+    from planner.workloads.training import recommend
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
+                         "constraints": {"clouds": ["azure"]}})
+    res = jsonable(recommend(job, catalog, simulate=False, top=10))
+    names = [r["hardware"]["name"] for r in res["ranked"]]
+    assert any(len(n) > 20 for n in names), names  # the check needs a long name
+    con, buf = _console(100)
+    render_recommendation(con, res, 10)
+    table = buf.getvalue().split("recommended:")[0]
+    assert "…" not in table
+    assert _column(table, 1) == names
+
+
+def test_serve_table_fits_100_columns_without_cut_cells():
+    """14 columns at 100 terminal columns printed "aws…", "$13.…" and "anal…" in every cell (and at 130
+    "aws:p4d…" for p4d and p4de alike): columns no row fills are left out, then the optional ones, with
+    a line naming them; every other cell is whole and every line fits."""
+    from planner.present.serving import render_serving
+    from planner.results import jsonable
+    from planner.spec import load_job
+    from planner.workloads.serving import plan_serving
+
+    res = jsonable(plan_serving(load_job(EXAMPLES / "serving-resnet50.yaml"), simulate=False))
+    for width in (100, 130):
+        con, buf = _console(width)
+        render_serving(con, res, 12)
+        text = buf.getvalue()
+        table = text.split("ranked by")[0]
+        assert "…" not in table, width
+        assert all(len(line) <= width for line in table.splitlines()), width
+        assert "TTFT" not in table  # not an LLM: no time to first token in any row
+        assert _column(table, 1) == [r["hardware"] for r in res["options"][:12]]
+    assert "left out on this 100-column terminal" in text or width == 130
+
+
+def test_report_alternatives_quote_the_step_as_recommend_does(tmp_path, cli):
+    """The report's alternatives printed the step to three figures ("14.2", "102") where recommend's
+    table prints two decimals ("14.21", "101.51") for the same plan."""
+    path = tmp_path / "r.md"
+    code, out, err = cli("report", EXAMPLES / "llama3-8b-estimate.yaml", "-o", path, "--no-simulate")
+    assert code == 0, err
+    code, js, err = cli("recommend", EXAMPLES / "llama3-8b-estimate.yaml", "--json")
+    import json
+
+    step = json.loads(js)["best"]["step_time_s"]
+    assert step >= 10
+    md = path.read_text()
+    alt = md.split("## Top alternatives")[1].split("\n\n## ")[0]
+    assert f"| {step:,.2f} |" in alt
+    # the memory row's margin is to the HBM, not to the limit beside it ("50.3 GiB of 76.0 allowed ...; margin 29.7")
+    assert re.search(r"GiB allowed \(80 GiB HBM, [^|]*\); \d+\.\d GiB free of the 80 GiB HBM \|", md)
+
+
+@pytest.mark.parametrize("which", ["gpus", "instances", "systems"])
+def test_catalog_tables_fit_100_columns(catalog, which):
+    """`planner catalog instances` at 100 columns printed "…" in every cell but the name and the GPU (11
+    columns squeezed into 45 characters), and `catalog gpus` overran the terminal: columns are left out
+    in a stated order until the rest fit whole, and the caption names them."""
+    from hardware_catalog import tables
+
+    table = {"gpus": lambda w: tables.format_gpus_table(catalog, width=w),
+             "instances": lambda w: tables.format_instances_table(catalog, width=w),
+             "systems": lambda w: tables.format_systems_table(catalog, width=w)}[which]
+    con, buf = _console(100)
+    con.print(table(100))
+    text = buf.getvalue()
+    assert "…" not in text
+    assert all(len(line) <= 100 for line in text.splitlines())
+    assert "Left out at 100 columns: " in " ".join(text.split())
+    names = {"gpus": catalog.gpus, "instances": catalog.instances, "systems": catalog.systems}[which]
+    for key in names:
+        assert f"│ {key} " in text, key
+    con, buf = _console(250)  # wide enough: every column, no caption about it
+    con.print(table(250))
+    assert "Left out" not in buf.getvalue()
+
+
+@pytest.mark.parametrize("command", ["estimate", "recommend", "report", "serve", "simulate", "compare"])
+def test_help_names_no_python_types(cli, command):
+    """`--help` printed the --catalog option's type as Python spells it: "<list[Path]>"."""
+    code, out, err = cli(command, "--help")
+    assert code == 0, err
+    assert "--catalog" in out and "list[" not in out and "Path]" not in out
+
+
+def test_serve_help_says_what_the_deadline_is(cli):
+    """`planner serve --help` described --deadline-hours as "offline jobs: finish within" (within what?)."""
+    code, out, err = cli("serve", "--help")
+    assert code == 0, err
+    assert "serving.requests" in " ".join(out.replace("│", " ").split())
+
+
+def test_compare_help_lists_every_by_it_accepts(cli, tmp_path):
+    """`compare --help` listed gpu | cloud | hardware, and compare --by framework runs (on an auto job)."""
+    code, out, err = cli("compare", "--help")
+    assert code == 0 and "framework" in out, err
+
+
+def test_recommend_title_says_why_fewer_rows_than_asked(cli):
+    """QLoRA Llama-3.1-70B printed "top 2 of 4 feasible configurations" under --top 10 with no word of
+    why two feasible ones are not shown: the rows are one per hardware and node count."""
+    code, out, err = cli("recommend", EXAMPLES / "qlora-llama3.1-70b.yaml", "--top", "10")
+    assert code == 0, err
+    title = " ".join(out.split("┏")[0].split())
+    n, feasible = (int(x.replace(",", "")) for x in re.match(r"top (\d+) of ([\d,]+)", title).groups())
+    assert n < min(10, feasible)
+    assert "one row per hardware and node count, its best layout" in title
