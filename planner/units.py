@@ -43,8 +43,10 @@ def fmt_usd(x: float | None) -> str:
         return f"${x:.1e}"
     if x >= 1e6:
         return f"${x / 1e6:.2f}M"
-    if x >= 1e3:
+    if x >= 1e4:
         return f"${x / 1e3:.1f}k"
+    if x >= 1e3:  # three significant figures, as from $10.0k up ("$1.35k", not "$1.4k" beside "$552.63")
+        return f"${x / 1e3:.2f}k"
     return f"${x:.2f}"
 
 

@@ -160,3 +160,11 @@ def test_recommend_title_says_why_fewer_rows_than_asked(cli):
     n, feasible = (int(x.replace(",", "")) for x in re.match(r"top (\d+) of ([\d,]+)", title).groups())
     assert n < min(10, feasible)
     assert "one row per hardware and node count, its best layout" in title
+
+
+def test_dollars_between_1k_and_10k_keep_three_significant_figures():
+    """$1,350 read "$1.4k" beside "$552.63" (two significant figures where every other range shows three or more)."""
+    from planner.units import fmt_usd
+
+    assert fmt_usd(1350) == "$1.35k" and fmt_usd(9994) == "$9.99k" and fmt_usd(10_040) == "$10.0k"
+    assert fmt_usd(552.63) == "$552.63" and fmt_usd(2.5e6) == "$2.50M"
