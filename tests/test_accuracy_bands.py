@@ -197,3 +197,17 @@ def test_quoted_figures_name_only_the_overheads_the_job_sets(cli, tmp_path):
     code, _, err = cli("report", job, "-o", md, "--no-simulate")
     assert code == 0, err
     assert "(on-demand, with checkpoint pauses)." in md.read_text()
+
+
+def test_simulated_data_stall_is_not_scaled_by_the_step_time_error():
+    """A data-bound plan's step is mostly the simulator's data stall, which the step-time model's error does not
+    describe: only the modelled part is scaled (ResNet-50 from S3 files: 93% of the step waits for data)."""
+    b = band("generic", "*", 12, q10=-0.2, q50=0.0, q90=0.25)
+    plain = apply_band(b, 10.0, 100.0, 1000.0)
+    assert plain["step_time_s_range"] == pytest.approx([8.0, 12.5]) and plain["data_stall_share"] == 0.0
+    stalled = apply_band(b, 10.0, 100.0, 1000.0, data_stall_s=9.0)  # 1 s modelled, 9 s waiting
+    assert stalled["step_time_s_range"] == pytest.approx([9.8, 10.25])
+    assert stalled["hours_range"] == pytest.approx([98.0, 102.5]) and stalled["cost_usd_range"] == pytest.approx([980, 1025])
+    assert stalled["data_stall_share"] == pytest.approx(0.9)
+    from planner.present.terminal import accuracy_line
+    assert "the simulated data stall, 90% of the step, kept" in accuracy_line(stalled)

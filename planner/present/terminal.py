@@ -287,7 +287,10 @@ def accuracy_line(a: dict) -> str:
     cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
     return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} source{'' if len(a['sources']) == 1 else 's'}{cover}) predicted step times ran "
             f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
-            f"{a['median_signed_err']:+.0%}): a real run like this takes {fmt_sig(st[0])} to {fmt_sig(st[1])} s per step, "
+            f"{a['median_signed_err']:+.0%}): a real run like this takes {fmt_sig(st[0])} to {fmt_sig(st[1])} s per step"
+            + (f" (the error applied to the modelled part; the simulated data stall, "
+               f"{a['data_stall_share']:.0%} of the step, "
+               f"kept)" if a.get("data_stall_s") else "") + ", "
             f"{accuracy_range(a)}; {a['basis']}")
 
 

@@ -143,7 +143,8 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
     spot = bool(job.constraints.spot)
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
                                                       plan.cost.price(spot), quoted_basis(plan.cost, spot),
-                                                      accuracy.coverage(band, job.model, plan.hardware.gpu)))
+                                                      accuracy.coverage(band, job.model, plan.hardware.gpu),
+                                                      data_stall_s=plan.breakdown_s.data_stall))
 
 
 def quoted_basis(cost, spot: bool) -> str:
