@@ -45,6 +45,9 @@ def test_report_names_the_basis_not_the_number(catalog):
     assert "best-networked training instance" in _network_risk({"hardware": hw}, {}, None)
     hw["network_reference"] = False
     assert "default for an unknown fabric" in _network_risk({"hardware": hw}, {}, None)
+    hw["multi_node"] = False  # single-node hardware: no fabric, nothing assumed about one
+    line = _network_risk({"hardware": hw}, {}, None)
+    assert line.startswith("Network: none between nodes") and "ASSUMED" not in line and "Gb/s" not in line
 
 
 def test_bare_cluster_host_ram_is_its_reference_systems(catalog):

@@ -664,6 +664,9 @@ def _spot_risk_line(r: dict) -> str:
 def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     """The network the plan assumes and how much the step time moves with it."""
     hw = best["hardware"]
+    if hw.get("multi_node") is False:  # no fabric to assume: the plan's figures do not depend on one
+        return ("Network: none between nodes — this hardware is single-node only (no cluster fabric in the catalog), "
+                "so the plan cannot grow past one node and its figures do not depend on a network.")
     gbps = hw["inter_node_gbps"]
     assumed = hw.get("network_assumed")
     if not assumed:
@@ -674,8 +677,6 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     else:
         basis = f"ASSUMED (no sourced figure for this fabric; the default for an unknown fabric is {DEFAULT_NETWORK_GBPS:g} Gb/s)"
     what = f"Network: {gbps:,g} Gb/s per node {basis}"
-    if hw.get("multi_node") is False:
-        return what + "; this hardware is single-node only (no cluster fabric in the catalog), so the plan cannot grow past one node."
     if hw["nodes"] <= 1:
         return what + "; the plan is one node, so it does not depend on it."
     if sweep is None or sweep.empty:
