@@ -168,3 +168,11 @@ def test_dollars_between_1k_and_10k_keep_three_significant_figures():
 
     assert fmt_usd(1350) == "$1.35k" and fmt_usd(9994) == "$9.99k" and fmt_usd(10_040) == "$10.0k"
     assert fmt_usd(552.63) == "$552.63" and fmt_usd(2.5e6) == "$2.50M"
+
+
+def test_gbdt_header_counts_runs_and_trees_in_words(cli):
+    """The GBDT header printed '1 run(s)' and '2000 trees expected of 2000'."""
+    code, out, err = cli("recommend", "examples/gbdt-large.yaml")
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "run(s)" not in text and "2,000 trees expected of 2,000" in text and " 20 runs;" in text
