@@ -172,7 +172,9 @@ def test_dollars_between_1k_and_10k_keep_three_significant_figures():
 
 def test_gbdt_header_counts_runs_and_trees_in_words(cli):
     """The GBDT header printed '1 run(s)' and '2000 trees expected of 2000'."""
-    code, out, err = cli("recommend", "examples/gbdt-large.yaml")
+    from tests.conftest import ROOT
+
+    code, out, err = cli("recommend", ROOT / "examples" / "gbdt-large.yaml")
     assert code == 0, err
     text = " ".join(out.split())
     assert "run(s)" not in text and "2,000 trees expected of 2,000" in text and " 20 runs;" in text
