@@ -673,3 +673,72 @@ def test_gpus_listed_but_left_out_are_a_visible_caveat():
     assert "moves the ranking: constraints.gpus: left out" in con.export_text()
     assert _plan(_job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
                       model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]})).caveats == ()
+
+
+def test_offline_table_shows_the_cost_it_ranks_by():
+    """QA find (examples/serving-batch-llama3-8b.yaml): offline options rank by the simulated
+    backlog's $/1M where simulated, but the table's "$/1M req batch" column printed the analytic
+    figure for every row, so the rows looked unsorted ($24.44, $40.37, $37.52, ...). The column now
+    shows the cost the row is ranked by, and the rule line says so."""
+    import re
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    job = _job({"mode": "batch", "requests": 1e6, "prompt_tokens": 2048, "output_tokens": 256, "max_batch": 512,
+                "precision": "fp8", "kv_precision": "fp8"}, model="llama3-8b",
+               constraints={"instances": ["aws:g6e.48xlarge", "aws:g6e.xlarge", "aws:p5.48xlarge"], "spot": True})
+    res = plan_serving(job, sim=SimSettings(candidates=2))
+    assert res.best.simulated and res.best.simulated["usd_per_million_requests"] != pytest.approx(
+        res.best.usd_per_million_requests_offline, rel=0.01)  # the simulation moved #1's cost
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    out = con.export_text()
+    assert "(the simulated backlog's where simulated)" in out and "stopping once" not in res.ranking
+    col = None
+    shown = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if "$/1M req batch" in line:
+            col = [c.strip() for c in re.split("[┃│]", line)].index("$/1M req batch")
+        elif col and len(cells) > col and cells[1].isdigit():
+            shown.append(float(cells[col].lstrip("$").replace("k", "e3")))
+    assert len(shown) == len(res.options[:12]) >= 3
+    assert shown[1:] == sorted(shown[1:]), shown
+    assert shown[0] == pytest.approx(res.best.simulated["usd_per_million_requests"], abs=0.006)
+
+
+def test_trace_rate_replaces_the_jobs_qps_in_the_header(cli, tmp_path):
+    """QA find: `planner serve examples/serving-llama3-8b-chat.yaml --trace examples/serving-trace.csv`
+    printed "targets: ... 40.0 QPS" while every option was sized (replicas, $/h, $/1M req) for the
+    trace's 7.88 QPS. The header now says the trace's rate is the one sized for."""
+    p = tmp_path / "s.yaml"
+    p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 40, ttft_ms: 800, qps: 2, prompt_tokens: 512,"
+                 " output_tokens: 128}\nconstraints: {instances: [aws:p5.48xlarge]}\n")
+    tr = tmp_path / "t.csv"
+    tr.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i * 0.05},512,128\n" for i in range(400)))
+    code, out, err = cli("serve", p, "--trace", tr, "--top", "3")
+    assert code == 0, err
+    text = " ".join(out.split())
+    import re
+    assert re.search(r"replays 20\.\d QPS", text) and "not the job's 2.0 QPS" in text, text[:600]
+
+
+def test_precision_search_table_names_each_rows_precision():
+    """QA find: `planner serve ... --precisions int4,int8,fp8` printed two identical-looking rows
+    (g6e.xlarge TP1, batch 144, $7.44/h: one int8, one fp8) with no precision column, under a
+    header giving the weights "in bf16", a precision not searched. The table now has a prec column
+    and the header names the precisions searched."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["int8", "fp8"])
+    con = Console(record=True, width=250)
+    render_serving(con, res, top=50)
+    out = con.export_text()
+    assert "precisions searched: int8, fp8" in out
+    rows = [[c.strip() for c in line.split("│")] for line in out.splitlines() if line.startswith("│")]
+    head = next(line for line in out.splitlines() if "hardware" in line and "┃" in line)
+    col = [c.strip() for c in head.split("┃")].index("prec")
+    shown = [r[col] for r in rows if len(r) > col and r[1].isdigit()]
+    assert shown == [o.precision for o in res.options[:50]] and set(shown) == {"int8", "fp8"}
+    con = Console(record=True, width=250)
+    render_serving(con, _plan(_job({"p99_latency_ms": 100, "qps": 5})))  # one precision: no column
+    assert "prec " not in con.export_text() and "precisions searched" not in con.export_text()

@@ -20,6 +20,16 @@ def _ms(x) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
 
 
+def _offline_usd(r, realtime: bool):
+    """The "$/1M req batch" cell: offline, the cost the options are ranked by — the simulated
+    backlog's where simulated (``sized: sim``), else the analytic one; real-time, the analytic
+    offline figure (a comparison, not the ranking)."""
+    sim = r.get("simulated") or {}
+    if not realtime and sim.get("usd_per_million_requests") is not None:
+        return sim["usd_per_million_requests"]
+    return r.get("usd_per_million_requests_offline")
+
+
 def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     """A readable table of the options (best first), the winner and the definitions."""
     t = res["targets"]
@@ -29,22 +39,33 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
             f" params, weights {res['weights_gib']:.2f} GiB in {res['precision']}"
             + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
     llm = res.get("kv_bytes_per_token") is not None
+    # a precision search (--precisions) lists several precisions per hardware: say which row is which
+    precs = tuple(res.get("precisions") or (res["precision"],))
+    multi = precs != (res["precision"],)
+    if multi:
+        head += f"; precisions searched: {', '.join(precs)} (the prec column)"
     goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
              f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
              f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
             f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+    sim = res.get("simulation") or {}
+    trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
+    if realtime and sim.get("trace") and trace_qps:
+        # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
+        goal += (f"\n[yellow]trace:[/] {esc(str(sim['trace']))} replays {trace_qps:.3g} QPS with its own lengths: "
+                 f"options are sized for that rate, not the job's {t['qps']} QPS")
     con.print(f"[bold]{head}[/]\n{goal}")
     tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
-    cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
-            "$/h", "$/1M req", "$/1M req batch", "sized"]
+    cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h", "$/1M req", "$/1M req batch", "sized"]
     for c in cols:
         tab.add_column(c, justify="left" if c == "hardware" else "right")
     for i, r in enumerate(res["options"][:top], 1):
-        tab.add_row(str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
+        tab.add_row(str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
                     f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
                     f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
                     fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-                    fmt_usd(r.get("usd_per_million_requests_offline")),
+                    fmt_usd(_offline_usd(r, realtime)),
                     "sim" if r.get("sized_by") == "simulated" else "analytic")
     con.print(tab)
     if res.get("ranking"):

@@ -967,10 +967,14 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
     if not options or options[0].simulated is None:
         return (f"ranked by {what}, cheapest first; no option was confirmed in simulation (sized: analytic, a lower "
                 "bound on the size the simulation would give)")
-    return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}, cheapest first. "
-            f"sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost a lower bound (the "
-            f"simulation usually adds replicas); the cheapest analytic options are simulated, at most {candidates}, "
-            "stopping once the next cannot beat the best simulated cost")
+    # offline, a simulated option's cost is its backlog's (the table's "$/1M req batch" shows that one) and
+    # every one of the cheapest ``candidates`` is simulated (no early stop: plan_serving's loop)
+    return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}"
+            + (" (the simulated backlog's where simulated)" if not realtime else "") + ", cheapest first. "
+            "sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost a lower bound ("
+            + ("the simulation usually adds replicas" if realtime else "the simulated backlog usually runs slower")
+            + f"); the cheapest analytic options are simulated, at most {candidates}"
+            + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
 
 
 def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
