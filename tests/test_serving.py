@@ -704,6 +704,14 @@ def test_offline_table_shows_the_cost_it_ranks_by():
     assert len(shown) == len(res.options[:12]) >= 3
     assert shown[1:] == sorted(shown[1:]), shown
     assert shown[0] == pytest.approx(res.best.simulated["usd_per_million_requests"], abs=0.006)
+    # the budget-review report's Options table: the same costs, the same order, the rule in its caption
+    from planner.present.report import build_serving_report, render_markdown
+    md, _ = render_markdown(build_serving_report(job, res, top=12), "x_files")
+    opts = md[md.index("## Options"):]
+    assert "(the simulated backlog's where simulated)" in opts
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in opts.splitlines()[4:] if line.startswith("| aws")]
+    assert [float(r[6]) for r in rows] == pytest.approx(shown, abs=0.006)
+    assert [r[8] for r in rows] == ["sim" if o.simulated else "analytic" for o in res.options[:12]]
 
 
 def test_trace_rate_replaces_the_jobs_qps_in_the_header(cli, tmp_path):

@@ -20,7 +20,7 @@ def _ms(x) -> str:
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
 
 
-def _offline_usd(r, realtime: bool):
+def offline_usd(r, realtime: bool):
     """The "$/1M req batch" cell: offline, the cost the options are ranked by — the simulated
     backlog's where simulated (``sized: sim``), else the analytic one; real-time, the analytic
     offline figure (a comparison, not the ranking)."""
@@ -65,7 +65,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
                     f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
                     f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
                     fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-                    fmt_usd(_offline_usd(r, realtime)),
+                    fmt_usd(offline_usd(r, realtime)),
                     "sim" if r.get("sized_by") == "simulated" else "analytic")
     con.print(tab)
     if res.get("ranking"):
