@@ -750,3 +750,21 @@ def test_precision_search_table_names_each_rows_precision():
     con = Console(record=True, width=250)
     render_serving(con, _plan(_job({"p99_latency_ms": 100, "qps": 5})))  # one precision: no column
     assert "prec " not in con.export_text() and "precisions searched" not in con.export_text()
+
+
+def test_targets_line_leaves_out_what_the_job_does_not_set():
+    """QA find: a job with a TPOT target and neither ttft_ms nor qps printed
+    "targets: TPOT p99 <= 30.0 ms, TTFT p99 <= None ms, None QPS, ...". Unset targets are left out."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    res = _plan(_job({"p99_latency_ms": 30, "prompt_tokens": 512, "output_tokens": 128}, model="llama3-8b"))
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
+    assert "None" not in line and "TPOT p99 <= 30.0 ms" in line and "TTFT" not in line, line
+    assert "no QPS given" in line and "512 prompt + 128 output tokens" in line
+    res = _plan(_job({"p99_latency_ms": 20, "qps": 100, "max_batch": 64}, model="resnet50"))
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
+    assert line == "targets: request latency p99 <= 20.0 ms, 100.0 QPS", line

@@ -44,10 +44,14 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     multi = precs != (res["precision"],)
     if multi:
         head += f"; precisions searched: {', '.join(precs)} (the prec column)"
-    goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
-             f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
-             f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
-            f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+    # a target the job does not set (no TTFT, no QPS) is left out, not printed as "None"
+    goal = ("targets: " + ", ".join(
+        ([f"TPOT p99 <= {t['tpot_ms']} ms" if llm else f"request latency p99 <= {t['tpot_ms']} ms"] if t.get("tpot_ms") is not None else [])
+        + ([f"TTFT p99 <= {t['ttft_ms']} ms"] if llm and t.get("ttft_ms") is not None else [])
+        + ([f"{t['qps']} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
+        + ([f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens"] if llm else []))
+        if realtime else
+        f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
     sim = res.get("simulation") or {}
     trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
     if realtime and sim.get("trace") and trace_qps:
