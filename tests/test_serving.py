@@ -768,3 +768,15 @@ def test_targets_line_leaves_out_what_the_job_does_not_set():
     render_serving(con, res)
     line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
     assert line == "targets: request latency p99 <= 20.0 ms, 100.0 QPS", line
+
+
+def test_why_writes_a_large_qps_in_full():
+    """QA find: a 2,000-QPS job's recommendation read "simulated at 2e+03 QPS"."""
+    from dataclasses import replace as dc_replace
+    from planner.workloads.serving import _why
+    best = _plan(_job({"p99_latency_ms": 50, "qps": 2000}, model="llama3-8b"))["best"]
+    sim = {"qps": 2000.0, "replicas": 83, "max_num_batched_tokens": 512,
+           "ttft_ms": {"p99": 368.0}, "tpot_ms": {"p99": 18.9}}
+    line = _why(dc_replace(best, simulated=sim, analytic_replicas=75), (), True, False)
+    assert "simulated at 2,000 QPS" in line and "e+" not in line, line
+    assert "simulated at 0.01 QPS" in _why(dc_replace(best, simulated={**sim, "qps": 0.01}, analytic_replicas=1), (), True, False)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from planner.results import ServingPlan
 from planner.present.safe import esc
-from planner.units import fmt_usd
+from planner.units import fmt_rate, fmt_usd
 
 
 def _ms(x) -> str:
@@ -56,7 +56,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
     if realtime and sim.get("trace") and trace_qps:
         # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
-        goal += (f"\n[yellow]trace:[/] {esc(str(sim['trace']))} replays {trace_qps:.3g} QPS with its own lengths: "
+        goal += (f"\n[yellow]trace:[/] {esc(str(sim['trace']))} replays {fmt_rate(trace_qps)} QPS with its own lengths: "
                  f"options are sized for that rate, not the job's {t['qps']} QPS")
     con.print(f"[bold]{head}[/]\n{goal}")
     tab = Table(title=f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)")
