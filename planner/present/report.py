@@ -305,7 +305,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     # --- cost
     s = Section("Cost: on-demand, spot, or buy")
     lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
-             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} nodes x "
+             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} "
+             f"node{'s' if best['hardware']['nodes'] != 1 else ''} x "
              f"{_hours(cost['hours'])})."]
     if cost.get("spot_risk"):
         lines.append("Spot: " + _spot_risk_line(cost["spot_risk"]) + ".")
