@@ -766,8 +766,11 @@ def test_targets_line_leaves_out_what_the_job_does_not_set():
     res = _plan(_job({"p99_latency_ms": 20, "qps": 100, "max_batch": 64}, model="resnet50"))
     con = Console(record=True, width=250)
     render_serving(con, res)
-    line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
+    text = con.export_text()
+    line = next(x for x in text.splitlines() if x.startswith("targets:"))
     assert line == "targets: request latency p99 <= 20.0 ms, 100.0 QPS", line
+    # a real-time table's "$/1M req batch" column is the offline figure: the output says so
+    assert "$/1M req batch: the same option run offline" in " ".join(text.split())
 
 
 def test_why_writes_a_large_qps_in_full():

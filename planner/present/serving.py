@@ -74,6 +74,10 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(tab)
     if res.get("ranking"):
         con.print(f"[dim]{res['ranking']}[/]")
+    if realtime and res["options"]:  # the last $ column is not the real-time cost: say what it is
+        price = res["options"][0].get("offline_price") or "on-demand"
+        con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
+                  f"memory-limited batch, {price} price; not the real-time cost[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for cv in res.get("caveats", ()):
