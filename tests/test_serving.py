@@ -747,6 +747,13 @@ def test_precision_search_table_names_each_rows_precision():
     col = [c.strip() for c in head.split("┃")].index("prec")
     shown = [r[col] for r in rows if len(r) > col and r[1].isdigit()]
     assert shown == [o.precision for o in res.options[:50]] and set(shown) == {"int8", "fp8"}
+    # a rejected option names its precision: "H100-SXM-80GB TP1" read as TP1 failing in int4 too
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["bf16", "int4"])
+    assert any(o.tp == 1 and o.precision == "int4" for o in res.options)
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    out = " ".join(con.export_text().split())
+    assert "does not work: H100-SXM-80GB TP1 bf16: weights" in out, out[-800:]
     con = Console(record=True, width=250)
     render_serving(con, _plan(_job({"p99_latency_ms": 100, "qps": 5})))  # one precision: no column
     assert "prec " not in con.export_text() and "precisions searched" not in con.export_text()
@@ -783,3 +790,15 @@ def test_why_writes_a_large_qps_in_full():
     line = _why(dc_replace(best, simulated=sim, analytic_replicas=75), (), True, False)
     assert "simulated at 2,000 QPS" in line and "e+" not in line, line
     assert "simulated at 0.01 QPS" in _why(dc_replace(best, simulated={**sim, "qps": 0.01}, analytic_replicas=1), (), True, False)
+
+
+def test_why_names_a_smaller_tp_that_failed_in_the_recommended_precision_only():
+    """A precision search: bf16 TP1 not fitting says nothing about an int4 plan's TP1."""
+    from dataclasses import replace as dc_replace
+    from planner.workloads.serving import _why
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["bf16", "int4"])
+    bf16_tp1 = next(r for r in res.rejected if r.tp == 1 and r.precision == "bf16")
+    int4_tp2 = next(o for o in res.options if o.tp == 2 and o.precision == "int4")
+    assert "TP1 does not work" not in _why(int4_tp2, (bf16_tp1,), True, False)
+    bf16_tp2 = next(o for o in res.options if o.tp == 2 and o.precision == "bf16")
+    assert "TP1 does not work" in _why(bf16_tp2, (bf16_tp1,), True, False)

@@ -84,11 +84,13 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     seen = set()
     for r in res["rejected"]:
-        key = (r["gpu"], r["tp"])
+        key = (r["gpu"], r["tp"], r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)
-        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}: {r.get('reason', '')}[/]")
+        # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them
+        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}{' ' + r['precision'] if multi and r.get('precision') else ''}: "
+                  f"{r.get('reason', '')}[/]")
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {a}[/]")

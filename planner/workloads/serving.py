@@ -999,7 +999,7 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"
-    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp]
+    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp and r.precision == b.precision]
     if smaller:
         r = max(smaller, key=lambda r: r.tp)
         s += f"; TP{r.tp} does not work: {r.get('reason', '')}"
