@@ -211,3 +211,16 @@ def test_simulated_data_stall_is_not_scaled_by_the_step_time_error():
     assert stalled["data_stall_share"] == pytest.approx(0.9)
     from planner.present.terminal import accuracy_line
     assert "the simulated data stall, 90% of the step, kept" in accuracy_line(stalled)
+
+
+def test_a_median_that_rounds_to_zero_is_not_signed():
+    """QA find: the budget-review report for examples/llama2-13b-budget.yaml said "median -0%" (a
+    median signed error of -0.3%): a '-0' leak. A median that rounds to 0% prints "0%"."""
+    from planner.present.terminal import accuracy_line
+
+    for med in (-0.003, 0.0, 0.004):
+        rec = apply_band(Band("dense", "*", 12, 2, -0.1, med, 0.1, 0.05, ("a", "b")), 1.0, 10.0, None)
+        line = accuracy_line(rec)
+        assert "median 0%)" in line and "-0%" not in line and "+0%" not in line, line
+    rec = apply_band(Band("dense", "*", 12, 2, -0.1, -0.02, 0.1, 0.05, ("a", "b")), 1.0, 10.0, None)
+    assert "median -2%)" in accuracy_line(rec)

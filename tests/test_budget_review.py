@@ -702,3 +702,13 @@ def test_buy_and_committed_are_priced_at_the_expected_wall_hours(catalog):
     assert fmt_usd(c.buy["run_cost_usd"]) in text
     assert f"{c.buy['capex_usd'] / o['expected_cost_ondemand_usd']:.1f}x this run's rent (on-demand, same wall hours)" in text
     assert f"for this run's {wall:,.0f} h (with checkpoint pauses and node failures: committed nodes" in text
+
+
+def test_one_node_cost_line_says_node(catalog):
+    """QA find: the llama2-13b budget report's cost section said "19.12 $/node-h x 1 nodes x 6,646 h"."""
+    from planner.present.report import render_markdown, report_for_job
+
+    job = load_job_dict({**SMALL, "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 8}})
+    md, _ = render_markdown(report_for_job(job, catalog, top=1, simulate=False, job_name="one")[0], "x_files")
+    line = next(x for x in md.splitlines() if x.startswith("- On-demand:"))
+    assert "$/node-h x 1 node x " in line and "1 nodes" not in line, line

@@ -673,3 +673,132 @@ def test_gpus_listed_but_left_out_are_a_visible_caveat():
     assert "moves the ranking: constraints.gpus: left out" in con.export_text()
     assert _plan(_job({"p99_latency_ms": 100, "qps": 2, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 32},
                       model="llama3-8b", constraints={"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]})).caveats == ()
+
+
+def test_offline_table_shows_the_cost_it_ranks_by():
+    """QA find (examples/serving-batch-llama3-8b.yaml): offline options rank by the simulated
+    backlog's $/1M where simulated, but the table's "$/1M req batch" column printed the analytic
+    figure for every row, so the rows looked unsorted ($24.44, $40.37, $37.52, ...). The column now
+    shows the cost the row is ranked by, and the rule line says so."""
+    import re
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    job = _job({"mode": "batch", "requests": 1e6, "prompt_tokens": 2048, "output_tokens": 256, "max_batch": 512,
+                "precision": "fp8", "kv_precision": "fp8"}, model="llama3-8b",
+               constraints={"instances": ["aws:g6e.48xlarge", "aws:g6e.xlarge", "aws:p5.48xlarge"], "spot": True})
+    res = plan_serving(job, sim=SimSettings(candidates=2))
+    assert res.best.simulated and res.best.simulated["usd_per_million_requests"] != pytest.approx(
+        res.best.usd_per_million_requests_offline, rel=0.01)  # the simulation moved #1's cost
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    out = con.export_text()
+    assert "(the simulated backlog's where simulated)" in out and "stopping once" not in res.ranking
+    col = None
+    shown = []
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if "$/1M req batch" in line:
+            col = [c.strip() for c in re.split("[┃│]", line)].index("$/1M req batch")
+        elif col and len(cells) > col and cells[1].isdigit():
+            shown.append(float(cells[col].lstrip("$").replace("k", "e3")))
+    assert len(shown) == len(res.options[:12]) >= 3
+    assert shown[1:] == sorted(shown[1:]), shown
+    assert shown[0] == pytest.approx(res.best.simulated["usd_per_million_requests"], abs=0.006)
+    # the budget-review report's Options table: the same costs, the same order, the rule in its caption
+    from planner.present.report import build_serving_report, render_markdown
+    md, _ = render_markdown(build_serving_report(job, res, top=12), "x_files")
+    opts = md[md.index("## Options"):]
+    assert "(the simulated backlog's where simulated)" in opts
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in opts.splitlines()[4:] if line.startswith("| aws")]
+    assert [float(r[6]) for r in rows] == pytest.approx(shown, abs=0.006)
+    assert [r[8] for r in rows] == ["sim" if o.simulated else "analytic" for o in res.options[:12]]
+
+
+def test_trace_rate_replaces_the_jobs_qps_in_the_header(cli, tmp_path):
+    """QA find: `planner serve examples/serving-llama3-8b-chat.yaml --trace examples/serving-trace.csv`
+    printed "targets: ... 40.0 QPS" while every option was sized (replicas, $/h, $/1M req) for the
+    trace's 7.88 QPS. The header now says the trace's rate is the one sized for."""
+    p = tmp_path / "s.yaml"
+    p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 40, ttft_ms: 800, qps: 2, prompt_tokens: 512,"
+                 " output_tokens: 128}\nconstraints: {instances: [aws:p5.48xlarge]}\n")
+    tr = tmp_path / "t.csv"
+    tr.write_text("arrival_s,prompt_tokens,output_tokens\n" + "".join(f"{i * 0.05},512,128\n" for i in range(400)))
+    code, out, err = cli("serve", p, "--trace", tr, "--top", "3")
+    assert code == 0, err
+    text = " ".join(out.split())
+    import re
+    assert re.search(r"replays 20\.\d QPS", text) and "not the job's 2.0 QPS" in text, text[:600]
+
+
+def test_precision_search_table_names_each_rows_precision():
+    """QA find: `planner serve ... --precisions int4,int8,fp8` printed two identical-looking rows
+    (g6e.xlarge TP1, batch 144, $7.44/h: one int8, one fp8) with no precision column, under a
+    header giving the weights "in bf16", a precision not searched. The table now has a prec column
+    and the header names the precisions searched."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["int8", "fp8"])
+    con = Console(record=True, width=250)
+    render_serving(con, res, top=50)
+    out = con.export_text()
+    assert "precisions searched: int8, fp8" in out
+    rows = [[c.strip() for c in line.split("│")] for line in out.splitlines() if line.startswith("│")]
+    head = next(line for line in out.splitlines() if "hardware" in line and "┃" in line)
+    col = [c.strip() for c in head.split("┃")].index("prec")
+    shown = [r[col] for r in rows if len(r) > col and r[1].isdigit()]
+    assert shown == [o.precision for o in res.options[:50]] and set(shown) == {"int8", "fp8"}
+    # a rejected option names its precision: "H100-SXM-80GB TP1" read as TP1 failing in int4 too
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["bf16", "int4"])
+    assert any(o.tp == 1 and o.precision == "int4" for o in res.options)
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    out = " ".join(con.export_text().split())
+    assert "does not work: H100-SXM-80GB TP1 bf16: weights" in out, out[-800:]
+    con = Console(record=True, width=250)
+    render_serving(con, _plan(_job({"p99_latency_ms": 100, "qps": 5})))  # one precision: no column
+    assert "prec " not in con.export_text() and "precisions searched" not in con.export_text()
+
+
+def test_targets_line_leaves_out_what_the_job_does_not_set():
+    """QA find: a job with a TPOT target and neither ttft_ms nor qps printed
+    "targets: TPOT p99 <= 30.0 ms, TTFT p99 <= None ms, None QPS, ...". Unset targets are left out."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    res = _plan(_job({"p99_latency_ms": 30, "prompt_tokens": 512, "output_tokens": 128}, model="llama3-8b"))
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
+    assert "None" not in line and "TPOT p99 <= 30.0 ms" in line and "TTFT" not in line, line
+    assert "no QPS given" in line and "512 prompt + 128 output tokens" in line
+    res = _plan(_job({"p99_latency_ms": 20, "qps": 100, "max_batch": 64}, model="resnet50"))
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    text = con.export_text()
+    line = next(x for x in text.splitlines() if x.startswith("targets:"))
+    assert line == "targets: request latency p99 <= 20.0 ms, 100.0 QPS", line
+    # a real-time table's "$/1M req batch" column is the offline figure: the output says so
+    assert "$/1M req batch: the same option run offline" in " ".join(text.split())
+
+
+def test_why_writes_a_large_qps_in_full():
+    """QA find: a 2,000-QPS job's recommendation read "simulated at 2e+03 QPS"."""
+    from dataclasses import replace as dc_replace
+    from planner.workloads.serving import _why
+    best = _plan(_job({"p99_latency_ms": 50, "qps": 2000}, model="llama3-8b"))["best"]
+    sim = {"qps": 2000.0, "replicas": 83, "max_num_batched_tokens": 512,
+           "ttft_ms": {"p99": 368.0}, "tpot_ms": {"p99": 18.9}}
+    line = _why(dc_replace(best, simulated=sim, analytic_replicas=75), (), True, False)
+    assert "simulated at 2,000 QPS" in line and "e+" not in line, line
+    assert "simulated at 0.0100 QPS" in _why(dc_replace(best, simulated={**sim, "qps": 0.01}, analytic_replicas=1), (), True, False)
+
+
+def test_why_names_a_smaller_tp_that_failed_in_the_recommended_precision_only():
+    """A precision search: bf16 TP1 not fitting says nothing about an int4 plan's TP1."""
+    from dataclasses import replace as dc_replace
+    from planner.workloads.serving import _why
+    res = _plan(_job({"p99_latency_ms": 100, "qps": 5}), precisions=["bf16", "int4"])
+    bf16_tp1 = next(r for r in res.rejected if r.tp == 1 and r.precision == "bf16")
+    int4_tp2 = next(o for o in res.options if o.tp == 2 and o.precision == "int4")
+    assert "TP1 does not work" not in _why(int4_tp2, (bf16_tp1,), True, False)
+    bf16_tp2 = next(o for o in res.options if o.tp == 2 and o.precision == "bf16")
+    assert "TP1 does not work" in _why(bf16_tp2, (bf16_tp1,), True, False)

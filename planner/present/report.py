@@ -37,6 +37,7 @@ from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_h
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
+from planner.present.serving import offline_usd
 from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
@@ -306,7 +307,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     # --- cost
     s = Section("Cost: on-demand, spot, or buy")
     lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
-             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} nodes x "
+             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} "
+             f"node{'s' if best['hardware']['nodes'] != 1 else ''} x "
              f"{_hours(cost['hours'])})."]
     if cost.get("spot_risk"):
         lines.append("Spot: " + _spot_risk_line(cost["spot_risk"]) + ".")
@@ -797,16 +799,21 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
             + (f"; {sim['replicas']} replicas finish them in {fmt_time(sim['hours'] * 3600)}"
                if sim.get("hours") and sim.get("replicas") else "") + "."]))
     opts = res.get("options") or []
-    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency"],
-                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas", "-")), str(o.get("batch")),
+    # the $ each option is ranked by (``planner serve``'s table): real-time at its size (the simulated one where
+    # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
+    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency",
+                                           "sized"],
+                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or "-"),
+                                            str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
                                             # unpriced option no $: "-", not "0" ms or "nan"
                                             _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
-                                            _num(o.get("usd_per_million_requests") or o.get("usd_per_million_requests_offline"),
-                                                 ",.2f"),
-                                            "yes" if o.get("meets_latency") else "no"]
-                                           for o in opts[:top]], "analytic steady state of each option (replicas: "
-                                          "simulated where the option was simulated)")]))
+                                            _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
+                                                 else offline_usd(o, False), ",.2f"),
+                                            "yes" if o.get("meets_latency") else "no",
+                                            "sim" if o.get("sized_by") == "simulated" else "analytic"]
+                                           for o in opts[:top]], "analytic latency of each option; "
+                                          + (res.get("ranking") or "replicas: simulated where the option was simulated"))]))
     risks = []
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from planner.results import ServingPlan
 from planner.present.safe import esc
-from planner.units import fmt_usd
+from planner.units import fmt_rate, fmt_usd
 
 
 def _ms(x) -> str:
@@ -18,6 +18,16 @@ def _ms(x) -> str:
     if x == math.inf:
         return "inf"
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def offline_usd(r, realtime: bool):
+    """The "$/1M req batch" cell: offline, the cost the options are ranked by — the simulated
+    backlog's where simulated (``sized: sim``), else the analytic one; real-time, the analytic
+    offline figure (a comparison, not the ranking)."""
+    sim = r.get("simulated") or {}
+    if not realtime and sim.get("usd_per_million_requests") is not None:
+        return sim["usd_per_million_requests"]
+    return r.get("usd_per_million_requests_offline")
 
 
 def render_serving(con, res: ServingPlan, top: int = 12) -> None:
@@ -29,18 +39,35 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
             f" params, weights {res['weights_gib']:.2f} GiB in {res['precision']}"
             + (f", KV {res['kv_bytes_per_token'] / 2**10:.0f} KiB/token in {res['kv_precision']}" if res.get("kv_bytes_per_token") else ""))
     llm = res.get("kv_bytes_per_token") is not None
-    goal = ((f"targets: TPOT p99 <= {t['tpot_ms']} ms, TTFT p99 <= {t['ttft_ms']} ms, {t['qps']} QPS, "
-             f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens" if llm else
-             f"targets: request latency p99 <= {t['tpot_ms']} ms, {t['qps']} QPS") if realtime else
-            f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+    # a precision search (--precisions) lists several precisions per hardware: say which row is which
+    precs = tuple(res.get("precisions") or (res["precision"],))
+    multi = precs != (res["precision"],)
+    if multi:
+        head += f"; precisions searched: {', '.join(precs)} (the prec column)"
+    # a target the job does not set (no TTFT, no QPS) is left out, not printed as "None"
+    goal = ("targets: " + ", ".join(
+        ([f"TPOT p99 <= {t['tpot_ms']} ms" if llm else f"request latency p99 <= {t['tpot_ms']} ms"] if t.get("tpot_ms") is not None else [])
+        + ([f"TTFT p99 <= {t['ttft_ms']} ms"] if llm and t.get("ttft_ms") is not None else [])
+        + ([f"{t['qps']} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
+        + ([f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens"] if llm else []))
+        if realtime else
+        f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+    sim = res.get("simulation") or {}
+    trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
+    if realtime and sim.get("trace") and trace_qps:
+        # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
+        goal += (f"\n[yellow]trace:[/] {esc(str(sim['trace']))} replays {fmt_rate(trace_qps)} QPS with its own lengths: "
+                 f"options are sized for that rate, not the job's {t['qps']} QPS")
     con.print(f"[bold]{head}[/]\n{goal}")
-    cols = ["#", "hardware", "TP", "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes",
-            "$/h", "$/1M req", "$/1M req batch", "sized"]
-    rows = [[str(i), r["hardware"], str(r["tp"]), str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
+    cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
+            "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h",
+            "$/1M req", "$/1M req batch", "sized"]
+    rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
+             str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
              f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
              fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")),
-             fmt_usd(r.get("usd_per_million_requests_offline")),
+             fmt_usd(offline_usd(r, realtime)),
              "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
     tab, dropped = _table(con, f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)", cols, rows)
     con.print(tab)
@@ -48,17 +75,23 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
     if res.get("ranking"):
         con.print(f"[dim]{res['ranking']}[/]")
+    if realtime and res["options"]:  # the last $ column is not the real-time cost: say what it is
+        price = res["options"][0].get("offline_price") or "on-demand"
+        con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
+                  f"memory-limited batch, {price} price; not the real-time cost[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for cv in res.get("caveats", ()):
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     seen = set()
     for r in res["rejected"]:
-        key = (r["gpu"], r["tp"])
+        key = (r["gpu"], r["tp"], r.get("precision") if multi else None)
         if key in seen:
             continue
         seen.add(key)
-        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}: {r.get('reason', '')}[/]")
+        # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them
+        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}{' ' + r['precision'] if multi and r.get('precision') else ''}: "
+                  f"{r.get('reason', '')}[/]")
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {a}[/]")

@@ -285,9 +285,11 @@ def accuracy_line(a: dict) -> str:
         return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
     st = a["step_time_s_range"]
     cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
+    med = f"{a['median_signed_err']:+.0%}"
+    med = "0%" if med in ("+0%", "-0%") else med  # a median that rounds to zero is not signed ('-0%' read as a leak)
     return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} source{'' if len(a['sources']) == 1 else 's'}{cover}) predicted step times ran "
             f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
-            f"{a['median_signed_err']:+.0%}): a real run like this takes {fmt_sig(st[0])} to {fmt_sig(st[1])} s per step"
+            f"{med}): a real run like this takes {fmt_sig(st[0])} to {fmt_sig(st[1])} s per step"
             + (f" (the error applied to the modelled part; the simulated data stall, "
                f"{a['data_stall_share']:.0%} of the step, "
                f"kept)" if a.get("data_stall_s") else "") + ", "

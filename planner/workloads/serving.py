@@ -69,6 +69,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
                                        make_workload, simulate_serving)
 from hardware_catalog import load_catalog
+from planner.units import fmt_rate
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -967,10 +968,14 @@ def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: in
     if not options or options[0].simulated is None:
         return (f"ranked by {what}, cheapest first; no option was confirmed in simulation (sized: analytic, a lower "
                 "bound on the size the simulation would give)")
-    return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}, cheapest first. "
-            f"sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost a lower bound (the "
-            f"simulation usually adds replicas); the cheapest analytic options are simulated, at most {candidates}, "
-            "stopping once the next cannot beat the best simulated cost")
+    # offline, a simulated option's cost is its backlog's (the table's "$/1M req batch" shows that one) and
+    # every one of the cheapest ``candidates`` is simulated (no early stop: plan_serving's loop)
+    return (f"#1 is the cheapest option confirmed in simulation; the rest ranked by {what}"
+            + (" (the simulated backlog's where simulated)" if not realtime else "") + ", cheapest first. "
+            "sized: sim = sized and confirmed in simulation; analytic = not simulated, its cost a lower bound ("
+            + ("the simulation usually adds replicas" if realtime else "the simulated backlog usually runs slower")
+            + f"); the cheapest analytic options are simulated, at most {candidates}"
+            + (", stopping once the next cannot beat the best simulated cost" if realtime else ""))
 
 
 def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = True) -> str:
@@ -989,12 +994,12 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
     if sim:
-        s += (f"; simulated at {sim['qps']:.3g} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
+        s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
               f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"
-    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp]
+    smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp and r.precision == b.precision]
     if smaller:
         r = max(smaller, key=lambda r: r.tp)
         s += f"; TP{r.tp} does not work: {r.get('reason', '')}"
