@@ -471,7 +471,7 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         prior = hw.eff.sources.get("*", "prior")
         if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
             seen.add(p.hardware.gpu)
-            out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); run `planner calibrate` on one")
+            out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); run `planner calibrate` on one of its nodes to measure them")
         if p is ranked[0] and not hw.multi_node:
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
                        "out; `--by gpu` or `--scaling` show the multi-node alternatives")
