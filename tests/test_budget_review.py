@@ -573,6 +573,8 @@ def test_training_report_risks_name_the_network_and_memory_limit(catalog):
     text = " ".join(b for block in risks.blocks for b in (block if isinstance(block, list) else [block]) if isinstance(b, str))
     # the winner is single-node (RunPod's 8 x MI300X, no cluster fabric): no network figure to assume
     assert "single-node" in md and "Network: none between nodes" in text and "ASSUMED" not in text
+    # and no network sweep whose every row is the same plan
+    assert "**inter-node network (Gb/s per node)**: not swept" in md
     assert "allowed" in md and "GiB free of the" in md and "Moves the ranking:" in md  # the margin, to the HBM
 
 

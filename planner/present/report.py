@@ -395,6 +395,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                     + (f" These are {caveat}." if caveat else ""))
     sweeps = {}
     for what in sensitivity_inputs:
+        if what == "inter_node_gbps" and best["hardware"].get("multi_node") is False:
+            # single-node hardware has no fabric: every row of the sweep was the same plan
+            s.blocks.append(f"**{SENSITIVITY[what].label}**: not swept: {best['hardware']['name']} is single-node "
+                            "only, so no figure of the plan depends on a network.")
+            continue
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
