@@ -178,3 +178,18 @@ def test_gbdt_header_counts_runs_and_trees_in_words(cli):
     assert code == 0, err
     text = " ".join(out.split())
     assert "run(s)" not in text and "2,000 trees expected of 2,000" in text and " 20 runs;" in text
+
+
+def test_offline_serve_table_shows_only_the_offline_cost():
+    """An offline job's table printed the real-time full-load $/1M req ($160.12) beside the offline cost it is
+    ranked by ($30.67): a second price for the same job. Offline, only "$/1M req batch" is shown."""
+    from planner.present.serving import render_serving
+    from planner.results import jsonable
+    from planner.spec import load_job
+    from planner.workloads.serving import plan_serving
+
+    res = jsonable(plan_serving(load_job(EXAMPLES / "serving-batch-llama3-8b.yaml"), simulate=False))
+    con, buf = _console(200)
+    render_serving(con, res, 5)
+    header = next(line for line in buf.getvalue().splitlines() if "hardware" in line)
+    assert "$/1M req batch" in header and "$/1M req ┃" not in header.replace("$/1M req batch", ""), header
