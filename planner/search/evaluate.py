@@ -129,12 +129,11 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
     from planner.model import stack_rules
 
     row = c.take([i])
-    base = float(step_time(job.model, job.training, row, hw, framework=stack)["step_time_s"][0])
     limit = memory_limit(job, hw)[0]
     changes = [("recompute", RECOMPUTE.names[code], dict(rc=np.array([code])))
                for code in range(int(c.rc[i]) - 1, -1, -1)]
     changes.append(("micro_batch", int(c.mb[i]) * 2, dict(mb=row.mb * 2)))
-    out = []
+    kept = []
     for field, value, cols in changes:
         alt = replace(row, **cols)
         try:
@@ -142,14 +141,22 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
         except InputError:
             continue
         layout_ok = all(np.all(r.ok(alt, job.model, job.training)) for r in RULES if set(r.needs) & set(cols))
-        if not (layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values())):
-            continue
-        mem = memory_per_gpu(job.model, job.training, alt, stack=stack)
-        if not bool(fits_memory(job, hw, mem, limit)[0]):
-            continue
-        t = float(step_time(job.model, job.training, alt, hw, framework=stack)["step_time_s"][0])
-        out.append(dict(field=field, value=value, total=float(mem["total"][0]), limit=limit,
-                        step_time_s=step * t / base if base > 0 else t))
+        if layout_ok and all(bool(ok[0]) for ok in offload.valid_masks(stack, alt).values()):
+            kept.append((field, value, alt))
+    if not kept:
+        return ()
+    # one batch: the plan's own row (the base the steps are scaled to) and every alternative the rules accept
+    batch = row.take(np.zeros(len(kept) + 1, dtype=int))
+    for k, (_, _, alt) in enumerate(kept, 1):
+        for f in ("rc", "mb"):
+            getattr(batch, f)[k] = getattr(alt, f)[0]
+    mem = memory_per_gpu(job.model, job.training, batch, stack=stack)
+    st = step_time(job.model, job.training, batch, hw, framework=stack)["step_time_s"]
+    fits = fits_memory(job, hw, mem, limit)
+    base = float(st[0])
+    out = [dict(field=field, value=value, total=float(mem["total"][k]), limit=limit,
+                step_time_s=step * float(st[k]) / base if base > 0 else float(st[k]))
+           for k, (field, value, _) in enumerate(kept, 1) if bool(fits[k])]
     return tuple(out)
 
 
