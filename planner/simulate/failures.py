@@ -74,6 +74,12 @@ def goodput_array(interval_s, block_s, mtbf_s, restart_s) -> np.ndarray:
 MIN_GOODPUT = 1e-3
 
 
+def finishing(goodput):
+    """``goodput`` with every value under ``MIN_GOODPUT`` taken as 0 (never finishes): the one cut node failures
+    (``overhead_arrays``) and spot interruptions (``interruptions``) both apply."""
+    return np.where(goodput < MIN_GOODPUT, 0.0, goodput)
+
+
 def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict:
     """The whole run's checkpoint and node-failure overhead for arrays of candidates (the formula
     ``run_overhead`` documents; ``run_overhead`` is this on one row).
@@ -94,7 +100,7 @@ def overhead_arrays(ck, step_s, compute_hours, mtbf_s, restart_s: float) -> dict
         block = np.zeros_like(interval)
     mtbf = np.broadcast_to(np.asarray(mtbf_s, dtype=np.float64), interval.shape)
     g = goodput_array(interval, block, mtbf, restart_s)
-    g = np.where(g < MIN_GOODPUT, 0.0, g)
+    g = finishing(g)
     with np.errstate(divide="ignore", invalid="ignore"):
         hours = np.where(g > 0, compute_hours / np.where(g > 0, g, 1.0), np.inf)
         overhead = np.where(compute_hours != 0, hours / np.where(compute_hours != 0, compute_hours, 1.0) - 1, 0.0)

@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner import defaults as D
-from planner.simulate.failures import MIN_GOODPUT, expected_goodput, young_daly_interval_s
+from planner.simulate.failures import expected_goodput, finishing, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 HOURS_PER_MONTH = 730.0
@@ -95,8 +95,8 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
     interval = every_steps * step_s if every_steps else np.maximum(_young(block_s, mtbf_s), step_s)
     g = _goodput(interval, block_s, mtbf_s, restart_s)
     # an expected time over 1,000x the uninterrupted one counts as never finishing, as for node failures
-    # (failures.MIN_GOODPUT): 5,000 interruptions per node-day planned a 117-year run before
-    g = np.where(g < MIN_GOODPUT, 0.0, g)
+    # (failures.finishing): 5,000 interruptions per node-day planned a 117-year run before
+    g = finishing(g)
     # checkpoints cost time even without interruptions: goodput is against pure compute time
     return g, hours / g * lam, hours / g * lam_n
 
