@@ -1880,9 +1880,8 @@ def distinct_configs(g: pd.DataFrame) -> pd.DataFrame:
     26.08 tables, dgxc's per-release pages): the planner is given identical inputs for them, so it cannot order
     them, and a Spearman over those rows scores release-to-release drift, not how well the model ranks the
     configurations a user chooses between. Merging them measures the latter."""
-    key = [c for c in CONFIG_KEY if c in g]
-    return g.assign(options=g["options"].fillna("")).groupby(key, dropna=False, sort=False, as_index=False)[
-        "measured_s"].median() if "options" in g else g.groupby(key, sort=False, as_index=False)["measured_s"].median()
+    key = [c for c in CONFIG_KEY if c in g]  # dropna=False: rows without options (NaN) are one group
+    return g.groupby(key, dropna=False, sort=False, as_index=False)["measured_s"].median()
 
 
 def error_table(df: pd.DataFrame) -> pd.DataFrame:
