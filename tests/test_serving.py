@@ -1,6 +1,8 @@
 """Serving (planner/workloads/serving.py): memory, latency, replicas and quantisation move the right
 way; the simulation confirms and refines the size."""
 import json
+import subprocess
+import sys
 import math
 
 import numpy as np
@@ -15,6 +17,7 @@ from planner.workloads.serving import (WEIGHT_BYTES, IterationModel, ServeTarget
                                        _sim_config, _workload, kv_bytes_per_token, latency_vs_qps, llm_option,
                                        plan_serving, quantised_params, quantised_weight_bytes, weight_bytes)
 from planner.spec import ClusterSpec, load_job_dict
+from planner.spec.schema import ServingSpec
 
 H100 = {"instances": ["aws:p5.48xlarge"]}
 
@@ -564,11 +567,12 @@ def test_deadline_hours_on_a_realtime_job_is_refused(cli):
 
 
 def test_infeasible_latency_names_the_target_no_option_meets():
-    """Llama-3-8B on p5.48xlarge meets a 50 ms TPOT at batch 1 on every TP (2.9 ms at TP8), but an 8000-token
+    """Llama-3-8B on p5.48xlarge meets a 50 ms TPOT at batch 1 on every TP (2.9 ms at TP8), but a 7900-token
     prompt cannot be prefilled in 1 ms: the error names serving.ttft_ms, not p99_latency_ms (it used to blame
     the TPOT target whichever failed). A 1 ms TPOT still names p99_latency_ms."""
     with pytest.raises(InfeasibleError) as e:
-        _plan(_job({"p99_latency_ms": 50, "ttft_ms": 1, "qps": 5, "prompt_tokens": 8000}, model="llama3-8b"))
+        _plan(_job({"p99_latency_ms": 50, "ttft_ms": 1, "qps": 5, "prompt_tokens": 7900, "output_tokens": 256},
+                    model="llama3-8b"))
     assert e.value.field == "serving.ttft_ms" and "TTFT target" in str(e.value)
     with pytest.raises(InfeasibleError) as e:
         _plan(_job({"p99_latency_ms": 1, "ttft_ms": 1000, "qps": 5}, model="llama3-8b"))
@@ -802,3 +806,58 @@ def test_why_names_a_smaller_tp_that_failed_in_the_recommended_precision_only():
     assert "TP1 does not work" not in _why(int4_tp2, (bf16_tp1,), True, False)
     bf16_tp2 = next(o for o in res.options if o.tp == 2 and o.precision == "bf16")
     assert "TP1 does not work" in _why(bf16_tp2, (bf16_tp1,), True, False)
+
+
+def test_a_request_longer_than_the_models_context_is_refused(tmp_path):
+    """vLLM refuses a prompt + max_tokens over max_model_len (the config's max_position_embeddings): a 32,000-token
+    prompt on Llama-3-8B (8,192) was planned silently. Now one `error:` line naming the field; the same job on
+    Llama 3.1 (131,072) plans, and a job may state a longer context (RoPE-scaled deployment) itself."""
+    from planner.spec.load import load_job_dict
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "llama3-8b"}, "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
+    assert e.value.field == "serving.prompt_tokens" and "8,192-token context" in str(e.value)
+    load_job_dict({"model": {"preset": "llama3.1-8b"}, "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
+    load_job_dict({"model": {"preset": "llama3-8b", "context_length": 32768},
+                   "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
+    p = tmp_path / "j.yaml"
+    p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, prompt_tokens: 8000, output_tokens: 500}\n")
+    r = subprocess.run([sys.executable, "-m", "planner", "serve", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: serving.prompt_tokens: 8,000 prompt + 500 output tokens exceed llama3-8b's 8,192-token context "
+        "(model.context_length)"]
+
+
+def test_simulated_lengths_stay_within_the_context():
+    """The simulated lengths are lognormal clipped at 4x their means; near the context the clip is the context
+    split in the means' proportion, so no simulated request is one vLLM would reject."""
+    from planner.simulate.serving import ArrivalSpec, make_workload
+    from planner.workloads.serving import SimSettings, length_dists
+    s = ServingSpec(prompt_tokens=6000, output_tokens=1000)
+    wl = make_workload(ArrivalSpec("burst", count=3000), *length_dists(s, SimSettings(length_cv=1.0), 8192), seed=1)
+    assert (wl.prompt + wl.output).max() <= 8192 and wl.prompt.max() > 6000 and wl.output.max() > 1000
+    p, o = length_dists(s, SimSettings(length_cv=1.0))  # no stated context: 4x the means
+    assert (p.max, o.max) == (24000, 4000)
+
+
+def test_a_trace_with_requests_over_the_context_is_refused(tmp_path):
+    tr = tmp_path / "t.csv"
+    tr.write_text("arrival_s,prompt_tokens,output_tokens\n0,512,128\n0.5,8100,200\n1.0,9000,10\n")
+    p = tmp_path / "j.yaml"
+    p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, ttft_ms: 2000, trace: t.csv}\n")
+    r = subprocess.run([sys.executable, "-m", "planner", "serve", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == (
+        "error: serving.trace: 2 of 3 requests exceed llama3-8b's 8,192-token context (model.context_length; "
+        "the longest: 9,010 tokens)")
+
+
+def test_a_fine_tune_past_the_models_context_says_so():
+    """A LoRA at seq 16,384 on Llama-3-8B (8,192) is priced as given, with the assumption printed; pre-training
+    (a new model of that shape) and a fine-tune within the context say nothing."""
+    from planner.spec.load import load_job_dict
+    def notes(**t):
+        job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": dict(tokens=1e8, **t)})
+        return [a for a in job.assumptions if "context" in a]
+    assert notes(mode="lora", seq_len=16384) == [
+        "training.seq_len 16,384 is beyond llama3-8b's 8,192-token context (model.context_length): a lora that long "
+        "needs RoPE scaling, priced here as plain attention over the sequence"]
+    assert notes(mode="pretrain", seq_len=16384) == [] and notes(mode="lora", seq_len=8192) == []

@@ -44,6 +44,9 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
     except KeyError as e:
         raise InputError(field, f"config.json lacks {e.args[0]!r} needed for model_type {clip(mtype)}") from None
     out.setdefault("name", cfg.get("_name_or_path") or mtype)
+    ctx = cfg.get("max_position_embeddings") or cfg.get("n_positions")
+    if ctx is not None and "context_length" not in out:
+        out["context_length"] = ctx  # ModelSpec.context_length: what vLLM would serve as max_model_len
     return out
 
 

@@ -168,6 +168,14 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
     for f, v in (("precision", t.precision), ("optimizer", t.optimizer)):
         if f not in given:
             notes.append(f"training.{f} defaulted to {v}")
+    ctx = m.context_length
+    if t.mode != "pretrain" and ctx and t.seq_len > ctx and job.serving is None:
+        # fine-tuning a published model past the context it was trained for needs position scaling
+        # (RoPE scaling / YaRN, or a longer learned table): the planner prices the sequence as given
+        notes.append(f"training.seq_len {t.seq_len:,} is beyond {m.name}'s {ctx:,}-token context "
+                     f"(model.context_length): a {t.mode} that long needs "
+                     f"{'RoPE scaling' if m.position == 'rope' else 'a longer position table'}, priced here as "
+                     "plain attention over the sequence")
     recipe = getattr(t.framework, "fp8_recipe", None)
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "

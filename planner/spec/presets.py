@@ -156,8 +156,33 @@ PRESETS: dict[str, dict] = {
     "vit-b16": dict(family="generic", params=86_567_656, fwd_flops_per_sample=35_127_656_448,
                     activation_bytes_per_sample=117_558_568, input_bytes_per_sample=3 * 224 * 224 * 4),
 }
+#: The longest sequence each preset's published model takes (``ModelSpec.context_length``): its
+#: config.json ``max_position_embeddings`` -- what vLLM serves as ``max_model_len`` -- copied in
+#: tests/data/hf_configs / hf_configs_ssm where named "config", else the model card / paper named.
+#: Learned-position presets (GPT-2/3, BERT) take their table size; models not listed state none
+#: (the Nemotron 3 Super / 3.5 Lightning / Nemotron-H providers do not carry one offline).
+CONTEXT_LENGTHS: dict[str, int] = {
+    **dict.fromkeys(("llama2-7b", "llama2-13b", "llama2-70b"), 4096),  # Llama 2 paper Table 1 ("4k")
+    **dict.fromkeys(("llama3-8b", "llama3-70b"), 8192),  # config (llama3-8b.json)
+    **dict.fromkeys(("llama3.1-8b", "llama3.1-70b", "llama3.1-405b"), 131072),  # Llama 3.1 model card ("128k")
+    "mistral-7b": 32768, "mixtral-8x7b": 32768,  # config
+    "mixtral-8x22b": 65536,  # Mistral AI's Mixtral 8x22B announcement ("64K tokens context window")
+    "qwen2.5-0.5b": 32768, "qwen2.5-7b": 131072,  # config
+    "qwen2.5-1.5b": 32768,  # Qwen2.5-1.5B model card ("Context Length: Full 32,768 tokens")
+    **dict.fromkeys(("qwen2.5-14b", "qwen2.5-32b", "qwen2.5-72b"), 131072),  # base model cards ("131,072 tokens")
+    **dict.fromkeys(("qwen3-8b", "qwen3-32b", "qwen3-30b-a3b", "qwen3-235b-a22b"), 40960),  # config
+    "deepseek-v3": 163840, "deepseek-v2-lite": 163840,  # config
+    "kimi-k2": 131072,  # kimi-k2.json (tests/data/README.md: the K2-Instruct value, not from a quoted file)
+    "llama4-scout": 10485760,  # config (the text config quoted in vllm-project/vllm issue #20581)
+    "gemma2-9b": 8192, "gemma3-12b": 131072,  # config
+    "gpt-oss-20b": 131072, "gpt-oss-120b": 131072,  # config
+    "olmo2-7b": 4096, "phi3-mini": 4096,  # config (phi3-mini-4k)
+    "nemotron-3-nano-30b-a3b": 262144,  # config (hf_configs_ssm)
+}
 for _name, _p in PRESETS.items():
     _p.setdefault("name", _name)
+    if _name in CONTEXT_LENGTHS:
+        _p.setdefault("context_length", CONTEXT_LENGTHS[_name])
 
 
 def preset_summaries() -> list[dict]:

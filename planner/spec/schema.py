@@ -181,6 +181,11 @@ class ModelSpec(_Strict):
     linear_bias: bool = False  # bias on attention-out and MLP linears (GPT-2, BERT)
     position: V.POSITION.literal = "rope"
     max_positions: Optional[int] = Field(None, gt=0, le=1 << 24)  # learned position table size
+    #: the longest sequence (prompt + generated tokens) the published model takes: its config.json's
+    #: ``max_position_embeddings`` (``n_positions`` for GPT-2), which vLLM takes as the default
+    #: ``max_model_len`` and refuses longer requests against (vllm/config ``_get_and_verify_max_len``);
+    #: learned positions: the table size. None = not stated (serving then checks nothing)
+    context_length: Optional[int] = Field(None, gt=0, le=1 << 24)
     type_vocab: int = Field(0, ge=0, le=1024)  # BERT token-type embeddings
     mlm_head: bool = False  # BERT MLM head: dense h*h + norm + decoder bias
     moe: Optional[MoESpec] = None
@@ -253,6 +258,12 @@ class ModelSpec(_Strict):
             )
         if self.position == "learned" and self.max_positions is None:
             raise ValueError("max_positions: required when position is 'learned'")
+        if self.position == "learned":
+            if self.context_length is not None and self.context_length > self.max_positions:
+                raise ValueError(f"context_length: {self.context_length} exceeds the {self.max_positions} learned "
+                                 "positions (max_positions)")
+            if self.context_length is None:
+                self.__dict__["context_length"] = self.max_positions
         if self.mamba is not None and self.mamba.heads is None and (self.mamba.expand * self.hidden) % self.mamba.head_dim:
             # mamba_ssm Mamba2: ``assert self.d_inner % self.headdim == 0`` (d_inner = expand x d_model); a
             # head_dim above d_inner would leave no head at all
@@ -706,6 +717,12 @@ class JobSpec(_Strict):
         if m.hybrid and self.serving is not None:
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")
+        s = self.serving
+        if s is not None and m.context_length and s.prompt_tokens + s.output_tokens > m.context_length:
+            # vLLM refuses a request whose prompt + max_tokens exceeds max_model_len ("This model's maximum
+            # context length is ... tokens"); a plan for it would size replicas for requests no engine serves
+            raise ValueError(f"serving.prompt_tokens: {s.prompt_tokens:,} prompt + {s.output_tokens:,} output tokens "
+                             f"exceed {m.name}'s {m.context_length:,}-token context (model.context_length)")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
         return self

@@ -525,7 +525,7 @@ class SimSettings:
     (planner/simulate/serving.py).
 
     Lengths are lognormal around the job's prompt/output means with coefficient of variation
-    ``length_cv`` (clipped at 4x the mean) unless ``trace`` gives the requests. ``margin``: the
+    ``length_cv`` (``length_dists``: clipped at 4x the mean and to the model's context) unless ``trace`` gives the requests. ``margin``: the
     simulated p99s must sit this far under the targets (0.1 = 10% headroom). The search simulates
     ``search_s`` seconds (at most ``search_requests`` requests) per trial; the chosen size is then
     confirmed on a fresh seed over ``confirm_s`` seconds (at most ``confirm_requests``); either run
@@ -559,25 +559,62 @@ class SimSettings:
     deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
 
 
-def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int):
-    if sim.trace:
-        return load_trace(sim.trace)
-    dur = min(max(seconds, sim.min_requests / qps), cap / qps)
+#: simulated prompt / output lengths are clipped at this multiple of their means
+LENGTH_CLIP = 4
+
+
+def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -> tuple[LengthDist, LengthDist]:
+    """The simulated (prompt, output) length distributions: lognormal around the job's means with
+    ``sim.length_cv`` (fixed when 0), each clipped at ``LENGTH_CLIP`` x its mean and, for a model with a
+    stated context (``ModelSpec.context_length``), so that no request's prompt + output exceeds it: the
+    context is split in the means' proportion (each share >= its mean, since the job's P + O fits), as a
+    client that respects vLLM's ``max_model_len`` sends.
+
+    >>> p, o = length_dists(ServingSpec(prompt_tokens=6000, output_tokens=1000), SimSettings(), context=8192)
+    >>> p.max, o.max, p.max + o.max <= 8192
+    (7021, 1171, True)
+    """
+    P, O = s.prompt_tokens, s.output_tokens
+    p_max, o_max = LENGTH_CLIP * P, LENGTH_CLIP * O
+    if context:
+        p_max = min(p_max, int(context * P / (P + O)))
+        o_max = min(o_max, context - p_max)
     dist = "fixed" if sim.length_cv == 0 else "lognormal"
+    return LengthDist(dist, P, sim.length_cv, max=p_max), LengthDist(dist, O, sim.length_cv, max=o_max)
+
+
+def _trace_within_context(wl, m) -> None:
+    """A trace's requests must fit the model's context: vLLM rejects a prompt + max_tokens over
+    ``max_model_len``, so a plan sized for them would count requests no engine serves."""
+    ctx = getattr(m, "context_length", None)
+    if not ctx:
+        return
+    total = wl.prompt + wl.output
+    over = int((total > ctx).sum())
+    if over:
+        raise InputError("serving.trace", f"{over:,} of {len(total):,} requests exceed {m.name}'s {ctx:,}-token "
+                                          f"context (model.context_length; the longest: {int(total.max()):,} tokens)")
+
+
+def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSettings, seed: int, m=None):
+    if sim.trace:
+        wl = load_trace(sim.trace)
+        _trace_within_context(wl, m)
+        return wl
+    dur = min(max(seconds, sim.min_requests / qps), cap / qps)
     return make_workload(ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur),
-                         LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
-                         LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=seed)
+                         *length_dists(s, sim, getattr(m, "context_length", None)), seed=seed)
 
 
 def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
     """Seconds a run goes on after the last arrival: 60, or long enough for the longest simulated
-    request (4x the mean output, the lengths' clip) to decode at the TPOT target after its TTFT. A
+    request (``LENGTH_CLIP`` x the mean output, the lengths' clip) to decode at the TPOT target after its TTFT. A
     request that meets the targets has finished by then, so one still running is a miss, not an
     artefact of stopping (2,000-token outputs at a 200 ms TPOT need up to 1,600 s: with 60 s the
     last arrivals never finished, every confirmation failed and the search added replicas to its cap)."""
     if target.tpot_s is None:
         return 60.0
-    return max(60.0, 4 * s.output_tokens * target.tpot_s + (target.ttft_s or 0.0))
+    return max(60.0, LENGTH_CLIP * s.output_tokens * target.tpot_s + (target.ttft_s or 0.0))
 
 
 def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup):
@@ -612,10 +649,7 @@ def _finite(x):
 def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
     n = int(min(2000, max(10 * batch, 500)))
-    dist = "fixed" if sim.length_cv == 0 else "lognormal"
-    wl = make_workload(ArrivalSpec("burst", count=n),
-                       LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
-                       LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
+    wl = make_workload(ArrivalSpec("burst", count=n), *length_dists(s, sim, m.context_length), seed=sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0)
     return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
 
@@ -655,7 +689,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     r_an = row.replicas
     fleet, qps_all = _fleet_slice(r_an), qps
     qps = qps_all / fleet  # below: the simulated slice of the fleet (all of it up to MAX_SIM_REPLICAS)
-    wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed)
+    wl = _workload(s, qps, sim.search_s, sim.search_requests, sim, sim.seed, m)
     warm = min(30.0, wl.span_s / 6)  # the first sixth (at most 30 s) fills the batch: not measured
     r_sl = _slice_replicas(r_an, fleet)
     cap = max(r_sl + 2, int(math.ceil(r_sl * sim.max_replica_factor)))
@@ -719,7 +753,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         return replace(row, refined=True, simulated=None, meets_latency=False,
                        reason=f"simulated p99s miss the targets even with {math.ceil(cap * fleet)} replicas ({trials} runs)")
     r, k = best
-    wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1)
+    wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
     while True:
         passed, res = ok(r, k, wl2, min(60.0, wl2.span_s / 10))
         if passed or r >= cap:
@@ -760,7 +794,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
-        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed)
+        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, job.model)
         res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                            _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
         mu = d.get("saturated_rps_per_replica")
@@ -774,9 +808,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings) -> ServingOp
     """Offline: a backlog on one replica at the memory-limited batch gives the simulated
     throughput; replicas to meet the deadline (if any) and the node-hours follow."""
     n = int(min(s.requests or 2000, 2000))
-    dist = "fixed" if sim.length_cv == 0 else "lognormal"
-    wl = make_workload(ArrivalSpec("burst", count=n), LengthDist(dist, s.prompt_tokens, sim.length_cv, max=4 * s.prompt_tokens),
-                       LengthDist(dist, s.output_tokens, sim.length_cv, max=4 * s.output_tokens), seed=sim.seed)
+    wl = make_workload(ArrivalSpec("burst", count=n), *length_dists(s, sim, m.context_length), seed=sim.seed)
     target = ServeTarget(None, None, None)
     cfg = _sim_config(m, s, hw, row.tp, row.batch_offline, 8192, 1, target, sim, 0.0)
     res = simulate_serving(replace(cfg, drain_s=1e7), wl)
@@ -837,7 +869,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
-        wl = _workload(s, 1.0, 1.0, 1, sim, 0)
+        wl = _workload(s, 1.0, 1.0, 1, sim, 0, job.model)
         qps = len(wl) / max(wl.span_s, 1e-9)
     rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
     hws = _options(job, cat, profile)
