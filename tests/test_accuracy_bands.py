@@ -224,3 +224,30 @@ def test_a_median_that_rounds_to_zero_is_not_signed():
         assert "median 0%)" in line and "-0%" not in line and "+0%" not in line, line
     rec = apply_band(Band("dense", "*", 12, 2, -0.1, -0.02, 0.1, 0.05, ("a", "b")), 1.0, 10.0, None)
     assert "median -2%)" in accuracy_line(rec)
+
+
+def test_checkpoint_pauses_keep_their_seconds_across_the_range(cli, tmp_path):
+    """The range's ends re-price the checkpoint pauses and failures at their own step times: a blocking save
+    takes its seconds however fast the steps run, so where pauses are a large share of the wall time the
+    range is narrower than the step time's (it scaled the whole expected time). Each end equals the closed-form
+    overhead (`failures.run_overhead`) at that end's step time."""
+    from planner.simulate.failures import run_overhead
+    from planner.simulate import SimConfig
+    from planner.spec import load_job
+    from planner.workloads.training import estimate_job
+    job = tmp_path / "ck.yaml"
+    job.write_text(CKPT_JOB.replace("EVERY", "20").replace("MTBF", "200"))
+    code, out, _ = cli("estimate", job, "--json")
+    plan = json.loads(out)
+    a, st = plan["accuracy"], plan["step_time_s"]
+    lo, hi = (x / st for x in a["step_time_s_range"])
+    assert lo < 1 < hi
+    h_lo, h_hi = a["hours_range"]
+    assert a["hours"] * lo < h_lo < a["hours"] < h_hi < a["hours"] * hi  # narrower than proportional
+    spec = load_job(job)
+    p = estimate_job(spec)
+    cfg = SimConfig.from_estimate(p, spec)
+    for f, h in ((lo, h_lo), (hi, h_hi)):
+        assert h == pytest.approx(run_overhead(cfg, p.step_time_s * f, p.cost.hours * f)["expected_hours"])
+    per_hour = a["cost_usd"] / a["hours"]
+    assert a["cost_usd_range"] == pytest.approx([h_lo * per_hour, h_hi * per_hour])

@@ -185,7 +185,7 @@ def coverage(band: Band, model, gpu_name: str, bands: tuple[Band, ...] | None = 
 
 
 def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | None, quoted: str = "",
-               covers: str = "", data_stall_s: float = 0.0) -> dict:
+               covers: str = "", data_stall_s: float = 0.0, hours_for=None) -> dict:
     """The band as a plan's ``accuracy`` record: the runs it comes from, the signed-error quantiles and
     the range of step time, training time and cost a real run has fallen in (real = predicted / (1 +
     e); cost at a fixed hourly price scales with the time). ``hours`` and ``cost_usd`` (the predicted
@@ -194,11 +194,17 @@ def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | N
     prints the uninterrupted time) can say what the range brackets; ``covers`` is :func:`coverage`.
     ``data_stall_s``: seconds of the step the GPUs wait for input (the simulator's, ``breakdown_s.data_stall``):
     the step-time model's error does not apply to them, so only the rest of the step is scaled (ResNet-50 from
-    S3 files waits for data 93% of its step: scaling all of it moved the range by the compute model's error)."""
+    S3 files waits for data 93% of its step: scaling all of it moved the range by the compute model's error).
+    ``hours_for(f)``: the plan's wall hours were its step time f x as long, where they are not proportional to it
+    (checkpoint pauses take the same seconds however fast the steps run; node failures come with wall time:
+    ``workloads.training.with_accuracy`` re-prices them); None: ``hours`` x f. Cost at a fixed hourly price
+    follows the hours."""
     lo, hi = 1.0 / (1.0 + band.q90), 1.0 / (1.0 + band.q10)  # q90 > q10: the faster real run first
     stall = min(max(float(data_stall_s), 0.0), step_time_s)
     if step_time_s > 0 and stall > 0:  # the modelled part scaled, the data stall kept
         lo, hi = ((step_time_s - stall) * f / step_time_s + stall / step_time_s for f in (lo, hi))
+    h_range = [hours_for(f) for f in (lo, hi)] if hours_for is not None else [hours * lo, hours * hi]
+    per_hour = cost_usd / hours if (cost_usd is not None and hours) else None
     return {
         "runs": band.label,
         "coverage": covers,
@@ -209,8 +215,9 @@ def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | N
         "p90_signed_err": band.q90,
         "median_abs_err": band.median_abs,
         "step_time_s_range": [step_time_s * lo, step_time_s * hi],
-        "hours_range": [hours * lo, hours * hi],
-        "cost_usd_range": [cost_usd * lo, cost_usd * hi] if cost_usd is not None else None,
+        "hours_range": h_range,
+        "cost_usd_range": ([h * per_hour for h in h_range] if per_hour is not None
+                           else [cost_usd * lo, cost_usd * hi] if cost_usd is not None else None),
         "hours": hours,
         "cost_usd": cost_usd,
         "quoted": quoted,

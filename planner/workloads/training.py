@@ -141,10 +141,15 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
     if band is None:
         return plan
     spot = bool(job.constraints.spot)
+    hours_for = None
+    if plan.cost.checkpoint_failures and not (spot and plan.cost.spot_risk):
+        # the range's ends re-priced at their step times: the pauses keep their seconds, failures follow wall time
+        cfg, c = SimConfig.from_estimate(plan, job), plan.cost
+        hours_for = lambda f: run_overhead(cfg, plan.step_time_s * f, c.hours * f)["expected_hours"]  # noqa: E731
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
                                                       plan.cost.price(spot), quoted_basis(plan.cost, spot),
                                                       accuracy.coverage(band, job.model, plan.hardware.gpu),
-                                                      data_stall_s=plan.breakdown_s.data_stall))
+                                                      data_stall_s=plan.breakdown_s.data_stall, hours_for=hours_for))
 
 
 def quoted_basis(cost, spot: bool) -> str:
