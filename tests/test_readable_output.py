@@ -66,6 +66,34 @@ def test_recommend_table_names_every_instance_at_100_columns(catalog):
     assert _column(table, 1) == names
 
 
+def test_recommend_table_keeps_names_on_one_line_where_the_table_fits(catalog):
+    """At 130 columns "runpod:8x_MI300X_SECURE" folded its last character ("...SECUR" / "E") although the layout
+    column could wrap instead: a name stays on one line wherever rich can still give every other column its
+    longest word (no header cut to "mem/lim…"), and folds only where it cannot."""
+    from planner.present.terminal import render_recommendation
+    from planner.results import jsonable
+    from planner.spec.load import load_job_dict
+    from planner.workloads.training import recommend
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
+                         "constraints": {"clouds": ["azure"]}})
+    res = jsonable(recommend(job, catalog, simulate=False, top=10))
+    names = [r["hardware"]["name"] for r in res["ranked"]]
+    longest = max(map(len, names))
+    whole = {}
+    for width in (100, 120, 134, 150):
+        con, buf = _console(width)
+        render_recommendation(con, res, 10)
+        table = buf.getvalue().split("recommended:")[0]
+        assert "…" not in table, width  # no header or cell cut
+        assert all(len(line) <= width for line in table.splitlines()), width
+        assert _column(table, 1) == names, width
+        rows = [ln for ln in table.splitlines() if ln.startswith("│")]
+        whole[width] = all(any(n in ln for ln in rows) for n in names)  # each name whole on one line
+    assert whole[134] and whole[150] and not whole[100], whole  # 134: folded before (the layout now wraps)
+    assert longest > 25  # the check needs a name the narrow tables must fold
+
+
 def test_serve_table_fits_100_columns_without_cut_cells():
     """14 columns at 100 terminal columns printed "aws…", "$13.…" and "anal…" in every cell (and at 130
     "aws:p4d…" for p4d and p4de alike): columns no row fills are left out, then the optional ones, with

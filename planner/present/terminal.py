@@ -105,6 +105,33 @@ def render_estimate(con: Console, res: dict) -> None:
 #: columns whose text must stay whole on a narrow terminal: folded onto more lines, not cut with an ellipsis
 #: ("aws:p5.4…" at 100 columns; "azure:Standard_ND96is…" at 130 hid whether the row was H100, H200 or MI300X)
 FOLD = {"hardware": "fold", "layout": "fold", "gpu": "fold"}
+#: of those, the names that stay on one line wherever the table still fits the terminal with them whole
+WHOLE = ("hardware", "gpu")
+
+
+def keep_names_whole(con: Console, t: Table, names=WHOLE) -> Table:
+    """Keep the ``names`` columns on one line (``no_wrap``) when rich can then still give every other column at
+    least its narrowest width (its longest word); otherwise leave them folding. rich shrinks the widest wrapping
+    columns with no regard to their words, so a name kept whole where the rest cannot give way cut a header
+    ("mem/lim…") or the last column; without this, "gcp:a3-ultragpu-8g" folded its last character onto a second
+    line at 120 columns. Checked with rich's own width calculation (``Table._calculate_column_widths``); if that
+    is not there, the columns fold as before."""
+    cols = [c for c in t.columns if c.header in names]
+    if not cols:
+        return t
+    try:
+        for c in cols:
+            c.no_wrap = True
+        opts = con.options.update_width(con.width - t._extra_width)  # as Table.__rich_console__ lays it out
+        widths = t._calculate_column_widths(con, opts)
+        ok = all(w >= t._measure_column(con, opts, c).minimum for w, c in zip(widths, t.columns)
+                 if c.header not in names)
+    except AttributeError:  # a rich without these: fold as before
+        ok = False
+    if not ok:
+        for c in cols:
+            c.no_wrap = False
+    return t
 
 
 def render_recommendation(con: Console, res: dict, top: int) -> None:
@@ -150,7 +177,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
         t.add_row(*cells)
-    con.print(t)
+    con.print(keep_names_whole(con, t))
     best = res["best"]
     bhw = best["hardware"]
     con.print(f"[bold green]recommended:[/] "
@@ -385,6 +412,6 @@ VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
 def render_views(con: Console, views: dict, by, hw: str, caveats=()) -> None:
     """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats."""
     for name, rows in views.items():
-        con.print(view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw)))
+        con.print(keep_names_whole(con, view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw))))
     for cv in caveats:
         con.print(f"moves the ranking: {cv}", highlight=False)
