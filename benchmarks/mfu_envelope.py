@@ -77,8 +77,10 @@ PUBLISHED = {
                              "benchmark files are held out"),
     "B200-SXM-180GB": (None, "no bf16 figure in the development sources (Megatron-Bridge 25.11 B200 dense rows are "
                              "FP8)"),
-    # MI300X: its bf16 figure is published_mfu.csv's mi300x_tprimat_* row (AMD's ROCm performance-results page and
-    # MI355X blog give training figures only as charts or ratios; SemiAnalysis' is an FP8 4-layer proxy, not used)
+    # a published_mfu.csv bf16 row replaces the text below (mi300x_tprimat_*: a small single-node Primus run)
+    "MI300X-192GB": (None, "AMD's ROCm performance-results page and MI355X blog give training figures as charts or "
+                           "ratios; SemiAnalysis' stated rate is FP8 on a 4-layer Llama-3-70B proxy (published_mfu.csv "
+                           "mi300x_sa_*, not used)"),
 }
 
 #: best published HFU per GPU: hardware FLOP/s (recomputed forward included) / dense bf16 peak over a

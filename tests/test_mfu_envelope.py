@@ -134,3 +134,14 @@ def test_b200_best_recommended_plan_stays_under_the_published_sustained_rate(env
     mfu, desc = envelope.best_plan(cat, "B200-SXM-180GB")
     assert mfu is not None, desc
     assert 0.4 < mfu <= hfu
+
+
+def test_every_gpu_the_issue_names_has_an_envelope_row(envelope):
+    """The README's envelope rows are the GPUs of ``PUBLISHED`` (issue #12: A100, H100, H200, B200, MI300X): a GPU
+    whose published figure moved to published_mfu.csv keeps its row, and MI300X's bf16 figure is that file's."""
+    from hardware_catalog import load_catalog
+
+    assert set(envelope.PUBLISHED) >= {"A100-SXM-80GB", "H100-SXM-80GB", "H200-SXM-141GB", "B200-SXM-180GB",
+                                       "MI300X-192GB"}
+    mfu, text = envelope.published(load_catalog(), "MI300X-192GB")
+    assert mfu == pytest.approx(0.249, abs=0.001) and "mi300x_tprimat_llama31_8b_bf16_8" in text
