@@ -65,7 +65,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   their NeMo READMEs print for A3 Ultra (H200) and the A3 Mega (H100) pair of one of them (``h200``).
 * automodel — NVIDIA NeMo AutoModel's DGX-H100 BF16 pre-training table (PyTorch FSDP2 + TE + DeepEP; ``automodel``).
 * maxtext — Google Cloud's TPU training recipes (AI-Hypercomputer/tpu-recipes): the MaxText step lines their
-  Trillium READMEs print, TPU v6e 8-256 chips, one slice, with each recipe's MaxText workload (``maxtext``).
+  Trillium READMEs print, TPU v6e 8-256 chips in one slice and 2-4 v6e-256 slices over the data-center
+  network (multislice), with each recipe's MaxText workload (``maxtext``).
 * mi300x — public AMD CDNA 3 training logs with their configs: Primus / ROCm Megatron-LM on MI325X (AMD
   Accelerator Cloud AAC11) and Primus on 8 MI300X (``mi300x``); scored against the microbenchmark priors.
 
