@@ -65,7 +65,8 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   their NeMo READMEs print for A3 Ultra (H200) and the A3 Mega (H100) pair of one of them (``h200``).
 * automodel — NVIDIA NeMo AutoModel's DGX-H100 BF16 pre-training table (PyTorch FSDP2 + TE + DeepEP; ``automodel``).
 * maxtext — Google Cloud's TPU training recipes (AI-Hypercomputer/tpu-recipes): the MaxText step lines their
-  Trillium READMEs print, TPU v6e 8-256 chips, one slice, with each recipe's MaxText workload (``maxtext``).
+  Trillium READMEs print, TPU v6e 8-256 chips in one slice and 2-4 v6e-256 slices over the data-center
+  network (multislice), with each recipe's MaxText workload (``maxtext``).
 * mi300x — public AMD CDNA 3 training logs with their configs: Primus / ROCm Megatron-LM on MI325X (AMD
   Accelerator Cloud AAC11) and Primus on 8 MI300X (``mi300x``); scored against the microbenchmark priors.
 
@@ -1096,6 +1097,20 @@ MAXTEXT_HOST_CHIPS = 8
 MAXTEXT_ICI_GBPS_PER_CHIP = 400 * 8
 
 
+def maxtext_multislice_hw(cat, r):
+    """The hardware of a multislice ``maxtext_runs.csv`` row (``num_slices`` > 1): as ``recommend`` prices
+    ``num_slices`` x the catalog's slice row (``gcp:tpu-v6e-<chips per slice>``, fabric ``tpu-dcn``): a node is one
+    whole ICI slice (chips inside it over ICI at the chip's 400 GB/s per direction, gpus.csv), and slices exchange
+    over the data-center network at the slice row's ``network_gbps`` (Google's v6e page: 4 x 200 Gbps NICs per
+    8-chip host = 100 Gb/s per chip; instances.csv ``network_source``). Two levels, not three: inside the slice
+    every chip is one ICI domain here, where the single-slice rows take 8-chip hosts exchanging at the same ICI
+    rate (``MAXTEXT_HOST_CHIPS``)."""
+    per_slice = int(r.chips) // int(r.num_slices)
+    inst = cat.instance(f"gcp:tpu-v6e-{per_slice}")
+    assert inst.fabric == "tpu-dcn" and inst.cluster and int(inst.gpu_count) == per_slice, inst.key
+    return hw_option(cat, r.tpu, per_slice, inst.network_bw * 8 / 1e9), per_slice
+
+
 #: MaxText models of ``maxtext_runs.csv`` that are no planner preset: (layers, hidden, heads, vocab, positions) of a
 #: GPT (gelu MLP 4h, LayerNorm, biases, learned positions, tied logits): MaxText ``configs/models/gpt3-175b.yml``
 #: (the row's notes; its printed TFLOP/s is this model's FLOP count over the step, tests/test_maxtext_data.py)
@@ -1116,12 +1131,27 @@ def maxtext_model(r) -> ModelSpec:
     return ModelSpec(**kw)
 
 
+def maxtext_case(r, gpus_per_node: int):
+    """(model, training, layout, stack) of a ``maxtext_runs.csv`` row as ``maxtext`` maps it: FSDP (ZeRO-3) over
+    every chip, TP = PP = 1, micro-batch = the per-device batch, full recompute (the recipes' remat_policy "full",
+    or the offloading "custom" / "qkv_proj_offloaded" policies that rematerialise all but the offloaded projections:
+    builder docstring); ``gpus_per_node`` places the groups (8-chip hosts, or a whole slice)."""
+    chips, mb = int(r.chips), int(r.per_device_batch)
+    tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=chips * mb, micro_batch=mb, precision="bf16",
+                      weights="pure" if str(r.weight_dtype).startswith("bfloat16") else "amp", grad_dtype="same",
+                      optimizer="adamw", flash_attention=True, dropout=False, recompute="full")
+    c = Candidates(tp=np.array([1]), pp=1, dp=chips, cp=1, ep=1, vpp=1, zero=3, mb=mb, rc=RECOMPUTE.code["full"],
+                   sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=gpus_per_node, nodes=1)
+    return maxtext_model(r), tr, c, stacks.resolve("maxtext")
+
+
 def maxtext(cat) -> pd.DataFrame:
     """Google Cloud's TPU training recipes (AI-Hypercomputer/tpu-recipes ``training/trillium``; ``MAXTEXT_CSV``,
     builder data/parts/scripts/maxtext.py, which keeps each README's step line verbatim with its workload and
     lists what it leaves out; tests/test_maxtext_data.py): the MaxText step time of Llama 3.1 8B on v6e-8 ... v6e-256,
-    Llama 3.1 70B on v6e-32 ... v6e-256, Llama 2 70B, GPT-3 175B and Mixtral 8x7B on v6e-256 and Mistral 7B on v6e-8,
-    bf16, one ICI slice each. One logged step each, not an average.
+    Llama 3.1 70B on v6e-32 ... v6e-256, Llama 2 70B, GPT-3 175B, Mixtral 8x7B and Gemma3 12B on v6e-256 and
+    Mistral 7B on v6e-8, bf16, one ICI slice each; and three multislice runs (Llama 3.1 405B on 2 x v6e-256, Gemma3
+    12B on 2 and 4 x v6e-256: ``num_slices`` > 1). One logged step each, not an average.
 
     Mapped as the rows state (nothing fitted; the TPU's efficiency is the generic unmeasured prior,
     planner.hardware.efficiency ``UNMEASURED_PRIOR``): stack ``maxtext``; the model by planner preset (vocabularies
@@ -1135,25 +1165,25 @@ def maxtext(cat) -> pd.DataFrame:
     q/k/v(/o) projections to host and rematerialise everything else (the builder's docstring: the nearest of
     none/selective/full, over-counting at most the projections' share of one forward)). Mixtral: token dropping at
     capacity factor 1.25 padded to capacity (MaxText's dropping path computes every expert at capacity), EP 1
-    (experts FSDP-sharded). Fabric: ``MAXTEXT_HOST_CHIPS`` / ``MAXTEXT_ICI_GBPS_PER_CHIP``.
+    (experts FSDP-sharded). Fabric: ``MAXTEXT_HOST_CHIPS`` / ``MAXTEXT_ICI_GBPS_PER_CHIP``; a multislice row
+    ``maxtext_multislice_hw`` (a node = one slice, DCN between slices at the catalog slice row's sourced rate), with
+    ZeRO-3 over every chip of every slice: Llama 3.1 405B's ``dcn_fsdp_parallelism 2`` is that; Gemma3's default
+    ``dcn_data_parallelism -1`` (FSDP inside each slice, plain data parallelism across) has no planner layout
+    (no hybrid sharding): ZeRO-3 over all chips is the nearest, and it over-counts (its parameter gathers span the
+    slices: their DCN phase, N/256 per chip, and the ring latency of 512 / 1,024 ranks instead of 256).
 
-    Held-out: scored first with nothing in planner/ changed (README "Sources")."""
+    Held-out: scored first with nothing in planner/ changed (README "Sources"); the multislice rows first scored
+    with nothing fitted to them, the DCN figure from Google's v6e page (2026-12-01)."""
     d = pd.read_csv(MAXTEXT_CSV)
     rows = []
     for r in d.itertuples():
-        model = maxtext_model(r)
-        g = MAXTEXT_HOST_CHIPS
-        hw = hw_option(cat, r.tpu, g, MAXTEXT_ICI_GBPS_PER_CHIP * g)
+        if int(r.num_slices) > 1:  # slices over DCN: a node is a slice (maxtext_multislice_hw)
+            hw, g = maxtext_multislice_hw(cat, r)
+        else:
+            g = MAXTEXT_HOST_CHIPS
+            hw = hw_option(cat, r.tpu, g, MAXTEXT_ICI_GBPS_PER_CHIP * g)
+        model, tr, c, stack = maxtext_case(r, g)
         chips, mb = int(r.chips), int(r.per_device_batch)
-        gb = chips * mb
-        # recompute: full for every row (the recipes' remat_policy "full", or the offloading "custom" /
-        # "qkv_proj_offloaded" policies that rematerialise all but the offloaded projections: builder docstring)
-        tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, micro_batch=mb, precision="bf16",
-                          weights="pure" if str(r.weight_dtype).startswith("bfloat16") else "amp", grad_dtype="same",
-                          optimizer="adamw", flash_attention=True, dropout=False, recompute="full")
-        c = Candidates(tp=np.array([1]), pp=1, dp=chips, cp=1, ep=1, vpp=1, zero=3, mb=mb, rc=RECOMPUTE.code["full"],
-                       sp=False, schedule=SCHEDULE.code["1f1b"], gpus_per_node=g, nodes=1)
-        stack = stacks.resolve("maxtext")
         pred = float(step_time(model, tr, c, hw, framework=stack)["step_time_s"][0])
         rows.append(dict(source="maxtext", model=f"maxtext/{r.model}", id=r.id, **kind(model, hw), stack=stack.name,
                          options="", gpus=chips, tp=1, pp=1, dp=chips, mb=mb, measured_s=float(r.step_s), predicted_s=pred))

@@ -54,8 +54,11 @@ TERA = 1e12
 DEFAULT_NETWORK_GBPS = 100.0
 
 #: Inter-node fabrics an instance row may name (``fabric`` column). ``none`` = the instance cannot be
-#: networked into a training cluster at all (e.g. a RunPod single pod).
-FABRICS = ("efa", "infiniband", "roce", "ethernet", "tpu-ici", "none")
+#: networked into a training cluster at all (e.g. a RunPod single pod). ``tpu-ici``: a TPU slice whose chips
+#: talk over ICI and which joins no other slice; ``tpu-dcn``: a whole TPU ICI slice that joins other slices over
+#: the data-center network (Cloud TPU multislice): the row's node is the slice, ``network_gbps`` the NICs of its
+#: hosts (TPU v6e: 4 x 200 Gbps per 8-chip host, Google's v6e page), ICI inside it at the chip's own rate.
+FABRICS = ("efa", "infiniband", "roce", "ethernet", "tpu-ici", "tpu-dcn", "none")
 
 #: Commitment terms in ``commitments.csv``: 1-/3-year reserved or committed-use prices, and AWS
 #: EC2 Capacity Blocks (short reservations priced per instance-hour).
@@ -152,7 +155,7 @@ class InstanceRow(_Row):
     vcpus: Optional[float] = Field(default=None, ge=0, le=100000)
     ram_gib: Optional[float] = Field(default=None, ge=0, le=1e6)
     network_gbps: Optional[float] = _pos(hi=1e6)
-    fabric: Optional[Literal["efa", "infiniband", "roce", "ethernet", "tpu-ici", "none"]] = None
+    fabric: Optional[Literal["efa", "infiniband", "roce", "ethernet", "tpu-ici", "tpu-dcn", "none"]] = None
     cluster: Optional[bool] = None
     network_source: Optional[str] = None
     local_nvme_tb: Optional[float] = Field(default=None, ge=0, le=1e4)

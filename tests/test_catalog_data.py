@@ -95,7 +95,7 @@ def test_t4_memory_is_what_cuda_can_use(cat):
 # --------------------------------------------------------------------------- instance / network data
 
 def test_fabric_values_and_cluster_rows(cat):
-    assert set(FABRICS) == {"efa", "infiniband", "roce", "ethernet", "tpu-ici", "none"}
+    assert set(FABRICS) == {"efa", "infiniband", "roce", "ethernet", "tpu-ici", "tpu-dcn", "none"}
     for i in cat.instances.values():
         assert i.fabric in FABRICS, i.key
         assert i.network_source.strip(), i.key

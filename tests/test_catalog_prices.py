@@ -15,9 +15,9 @@ DATA = Path(hardware_catalog.__file__).parent / "data" / "instances.csv"
 # key, canonical GPU, count, on-demand USD/h, spot USD/h (None: none published), fabric, commit in source
 NEW_ROWS = [
     ("gcp:tpu-v6e-1", "TPU-v6e", 1, 2.7, 0.59266, "tpu-ici", "2c3d7ea7"),
-    ("gcp:tpu-v6e-8", "TPU-v6e", 8, 21.6, 4.74132, "tpu-ici", "2c3d7ea7"),
-    ("gcp:tpu-v6e-64", "TPU-v6e", 64, 172.8, 37.93056, "tpu-ici", "2c3d7ea7"),
-    ("gcp:tpu-v6e-256", "TPU-v6e", 256, 691.2, 151.72224, "tpu-ici", "2c3d7ea7"),
+    ("gcp:tpu-v6e-8", "TPU-v6e", 8, 21.6, 4.74132, "tpu-dcn", "2c3d7ea7"),
+    ("gcp:tpu-v6e-64", "TPU-v6e", 64, 172.8, 37.93056, "tpu-dcn", "2c3d7ea7"),
+    ("gcp:tpu-v6e-256", "TPU-v6e", 256, 691.2, 151.72224, "tpu-dcn", "2c3d7ea7"),
     ("runpod:8x_MI300X_SECURE", "MI300X-192GB", 8, 19.12, None, "none", "01acdfd4"),
     ("shadeform:denvr_Gaudi2x8", "Gaudi2-96GB", 8, 8.8, None, "ethernet", "002363da"),
 ]
@@ -28,8 +28,10 @@ def test_new_priced_row_parses_with_provenance(catalog, key, gpu, count, od, spo
     i = catalog.instance(key)
     assert (i.gpu.name, i.gpu_count, i.fabric) == (gpu, count, fabric)
     assert i.price_ondemand == pytest.approx(od) and i.price_spot == (pytest.approx(spot) if spot else None)
-    # no sourced inter-node network: single node, no assumed bandwidth dressed up as a cluster (catalog rule)
-    assert not i.cluster and i.network_bw is None
+    if fabric == "tpu-dcn":  # a whole v6e slice that joins others over DCN (test_tpu_v6e_multislice_network)
+        assert i.cluster and i.network_bw * 8 / 1e9 == pytest.approx(100.0 * count)
+    else:  # no sourced inter-node network: single node, no assumed bandwidth dressed up as a cluster (catalog rule)
+        assert not i.cluster and i.network_bw is None
     assert "skypilot-catalog" in i.source and commit in i.source and i.price_date
     assert "ADDED 2026-12-01" in i.notes and f"{od:g}" in i.notes
 
@@ -57,7 +59,30 @@ def test_search_offers_the_new_rows_for_their_gpu(catalog, gpu, keys):
                          "constraints": {"gpus": [gpu]}})
     opts = options_for_search(job.cluster, job.constraints, "bf16", catalog)
     assert {o.name for o in opts} == keys
-    assert all(o.price_ondemand > 0 and not o.multi_node for o in opts)
+    # multi-node: only the v6e slices of whole hosts, joined over the data-center network (multislice)
+    assert all(o.price_ondemand > 0 and o.multi_node == (o.name in MULTISLICE) for o in opts)
+
+
+#: the v6e slice rows that join other slices over the data-center network (fabric tpu-dcn)
+MULTISLICE = {"gcp:tpu-v6e-8", "gcp:tpu-v6e-64", "gcp:tpu-v6e-256"}
+
+
+def test_tpu_v6e_multislice_network(catalog):
+    """The v6e slice rows of whole hosts cluster over DCN at Google's figure: 'Per-host NIC configuration 4 x 200
+    Gbps NIC' with 'Chips per host 8' (800 Gb/s per host = 100 Gb/s per chip), the same as 'Data center network
+    bandwidth per Pod 25.6 Tbps' over the 256-chip pod; the row says where it read it. The 1-chip sub-host slice
+    stays single (its share of the host's NICs is not stated)."""
+    for key in MULTISLICE:
+        i = catalog.instance(key)
+        assert i.fabric == "tpu-dcn" and i.cluster
+        per_chip = i.network_bw * 8 / 1e9 / i.gpu_count
+        assert per_chip == pytest.approx(4 * 200 / 8) == pytest.approx(25.6e3 / 256)
+        src = i.network_source
+        assert "https://cloud.google.com/tpu/docs/v6e" in src and "read 2026-12-01" in src
+        assert "4 x 200 Gbps NIC" in src and "25.6 Tbps" in src and "Chips per host | 8" in src
+        assert i.gpu.intra_node_bw * 8 / 1e9 / per_chip == pytest.approx(32.0)  # ICI 3,200 Gb/s per chip per direction
+    one = catalog.instance("gcp:tpu-v6e-1")
+    assert one.fabric == "tpu-ici" and not one.cluster and one.network_bw is None
 
 
 def test_spot_search_keeps_only_rows_with_a_spot_price(catalog):

@@ -76,3 +76,29 @@ def test_cross_node_ring_latency_counts_every_rank_like_nccl():
     assert ar == pytest.approx(2 * (7 * ai + 63 * ae))
     # inside one node nothing changes
     assert float(collective_time("reduce_scatter", 0.0, 8, 1, 8, 1e11, 1e10, ai, ae)) == pytest.approx(7 * ai)
+
+
+def test_tpu_multislice_gradient_reduce_crosses_dcn_at_its_bandwidth(catalog):
+    """2 x gcp:tpu-v6e-256 (fabric tpu-dcn): a node is one 256-chip ICI slice, slices over the data-center network
+    at the catalog's 100 Gb/s per chip (Google's v6e page: 4 x 200 Gbps NICs per 8-chip host). A gradient
+    all-reduce between two chips of different slices (the DP axis MaxText puts across slices: stride 256) runs at
+    the chip's DCN share; between two chips of one slice on ICI (400 GB/s per direction): slower by the ratio of
+    the achieved bandwidths (latency aside), ICI x intra efficiency / (DCN x inter efficiency), ~28x."""
+    from planner.hardware.options import option_from_instance
+    from planner.spec import ClusterSpec
+
+    hw = option_from_instance(catalog.instance("gcp:tpu-v6e-256"), ClusterSpec(nodes=2))
+    g = hw.gpus_per_node
+    assert g == 256 and hw.multi_node and hw.intra_bw == pytest.approx(400e9)
+    assert hw.inter_node_bw / g == pytest.approx(100e9 / 8)  # 12.5 GB/s per chip, line rate
+    args = (g, hw.intra_bw_eff, hw.inter_bw_per_gpu)
+    dcn = float(collective_time("all_reduce", N, 2, 256, *args, 0.0, 0.0))
+    ici = float(collective_time("all_reduce", N, 2, 1, *args, 0.0, 0.0))
+    assert dcn / ici == pytest.approx(hw.intra_bw_eff / hw.inter_bw_per_gpu)
+    assert dcn / ici == pytest.approx(400e9 * hw.eff.intra_bw / (12.5e9 * hw.eff.inter_bw)) and dcn / ici > 20
+    # with latency: still slower; and an FSDP group over both slices pays its DCN phase on N/256 per chip
+    eff = hw.eff
+    assert collective_time("all_reduce", N, 2, 256, *args, eff.intra_alpha_s, eff.inter_alpha_s) > \
+        collective_time("all_reduce", N, 2, 1, *args, eff.intra_alpha_s, eff.inter_alpha_s)
+    both = float(collective_time("all_gather", N, 512, 1, *args, 0.0, 0.0))
+    assert both == pytest.approx(255 / 256 * N / hw.intra_bw_eff + 1 / 2 * (N / 256) / hw.inter_bw_per_gpu)

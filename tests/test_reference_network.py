@@ -219,3 +219,62 @@ def test_mi325x_without_a_sourced_fabric_says_the_network_is_assumed_in_the_limi
     stated.write_text(job.read_text().replace("nodes: 2}", "nodes: 2, inter_node_gbps: 3200}"))
     code, out, err = cli("estimate", stated, "--json")
     assert code == 0 and "ASSUMED" not in json.loads(out)["bottleneck"]
+
+
+def _job(text):
+    from planner.spec import load_job_dict, parse_yaml_text
+
+    return load_job_dict(parse_yaml_text(text))
+
+
+def test_recommend_proposes_tpu_multislice_over_dcn(catalog):
+    """A v6e job past one 256-chip slice: the slice rows of whole hosts cluster over the data-center network
+    (fabric tpu-dcn), so the search proposes 2+ slices (nodes = slices); at the same 512 chips, 8 x v6e-64 (its
+    FSDP group over 8 slices of DCN) is slower than 2 x v6e-256 (2 slices), as the comm model prices DCN under ICI."""
+    from planner.search.recommend import recommend
+
+    job = _job("model: {preset: llama3.1-70b}\ntraining: {tokens: 1e11, global_batch: 1024, seq_len: 8192}\n"
+               "constraints: {gpus: [TPU-v6e], min_gpus: 512}\n")
+    t = recommend(job, catalog).table
+    assert (t["gpus"] >= 512).all() and (t["nodes"] >= 2).all()
+    assert set(t["hardware"]) <= {"gcp:tpu-v6e-8", "gcp:tpu-v6e-64", "gcp:tpu-v6e-256"}
+    same = t[(t["gpus"] == 512) & (t["tp"] == 1) & (t["pp"] == 1) & (t["micro_batch"] == 1) & (t["recompute"] == "full")]
+    by = same.groupby("hardware")["step_time_s"].min()
+    assert by["gcp:tpu-v6e-256"] < by["gcp:tpu-v6e-64"]
+
+
+def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
+    """`cluster: {instance: gcp:tpu-v6e-256, nodes: 2}`: 512 chips in two ICI slices joined over DCN at 100 Gb/s per
+    chip (25,600 Gb/s per slice); the output says so. The same job with ICI's rate between the slices (as if one
+    512-chip slice) is faster: the DCN is what the second slice costs."""
+    import json
+
+    base = ("model: {preset: llama3.1-70b}\ntraining: {tokens: 1e11, global_batch: 1024, seq_len: 8192, "
+            "micro_batch: 2, recompute: full}\nparallel: {tp: 1, pp: 1, zero: 3}\n")
+    out = {}
+    for name, cl in (("dcn", "{instance: gcp:tpu-v6e-256, nodes: 2}"),
+                     ("ici", "{instance: gcp:tpu-v6e-256, nodes: 2, inter_node_gbps: 819200}")):
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(base + f"cluster: {cl}\n")
+        code, o, err = cli("estimate", str(p), "--json")
+        assert code == 0, err
+        out[name] = json.loads(o)
+    hw = out["dcn"]["hardware"]
+    assert (hw["gpus_per_node"], hw["nodes"], hw["gpus"], hw["inter_node_gbps"]) == (256, 2, 512, 25600.0)
+    assert hw["multi_node"] and not hw["network_assumed"]
+    assert any("data-center network" in a for a in out["dcn"]["assumptions"])
+    assert out["dcn"]["step_time_s"] > out["ici"]["step_time_s"]
+    assert out["dcn"]["breakdown_s"]["comm_zero3"] > out["ici"]["breakdown_s"]["comm_zero3"]
+
+
+def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
+    """A bare v6e cluster stays hosts of one ICI slice (the tpu-dcn slice rows are not its reference network); past
+    256 chips the refusal names the slice rows that do multislice. v5p has none: the message says so."""
+    o = option_from_cluster(ClusterSpec(gpu="TPU-v6e", nodes=2), catalog)
+    assert o.gpus_per_node == 8 and o.reference.key == "google:tpu-v6e-host"
+    with pytest.raises(Exception) as e:
+        option_from_cluster(ClusterSpec(gpu="TPU-v6e", nodes=33), catalog)
+    assert "gcp:tpu-v6e-256" in str(e.value) and "multislice" in str(e.value)
+    with pytest.raises(Exception) as e:
+        option_from_cluster(ClusterSpec(gpu="TPU-v5p", nodes=2000), catalog)
+    assert "has none" in str(e.value)

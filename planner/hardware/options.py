@@ -154,8 +154,8 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
     ici = system is not None and system.fabric == "tpu-ici"  # hosts of one ICI slice, no NIC between them
     if ici and cluster.nodes and system.max_chips and cluster.nodes * g > system.max_chips:
         raise InputError("cluster.nodes", f"{cluster.nodes} x {g} {gpu.name} chips = {cluster.nodes * g:,} exceeds the "
-                         f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); multislice "
-                         "training over the data-center network is not modelled")
+                         f"largest {gpu.name} ICI slice ({system.max_chips:,} chips, {system.key}); "
+                         + multislice_hint(cat, gpu))
     if cluster.inter_node_gbps:
         inter = cluster.inter_node_gbps * 1e9 / 8
     else:
@@ -211,13 +211,32 @@ def reference_network(cat: Catalog, gpu: GPU) -> tuple[float, Instance | System]
     reference system (``Catalog.systems``: DGX GB200 NVL72 72 x 400 Gb/s, GB300 NVL72 72 x 800 Gb/s, Azure
     ND MI300X v5 8 x 400 Gb/s, DeepSeek's H800 node 8 x 400 Gb/s; each row's source), which also gives the node's size
     and host RAM (where the source states it)."""
-    # priced instance rows first; the reference systems only for a GPU none of them carries
+    # priced instance rows first; the reference systems only for a GPU none of them carries. A TPU slice row that
+    # joins others over DCN (fabric tpu-dcn: its node is a whole slice) is no host: a bare TPU cluster stays hosts
+    # of one ICI slice (its tpu-ici system), and multislice is asked for by naming the slice row
     for nodes in (cat.instances.values(), cat.systems.values()):
-        ok = [n for n in nodes if n.gpu is not None and n.gpu.name == gpu.name and n.cluster and not n.network_is_default]
+        ok = [n for n in nodes if n.gpu is not None and n.gpu.name == gpu.name and n.cluster and not n.network_is_default
+              and n.fabric != "tpu-dcn"]
         if ok:
             best = max(ok, key=lambda n: n.network_bw / n.gpu_count)
             return best.network_bw / best.gpu_count, best
     return None
+
+
+def multislice_instances(cat: Catalog, gpu: GPU) -> list[Instance]:
+    """The catalog's TPU slice rows of ``gpu`` that join other slices over the data-center network (fabric
+    ``tpu-dcn``, Cloud TPU multislice), largest slice first."""
+    return sorted((i for i in cat.instances.values() if i.gpu is not None and i.gpu.name == gpu.name
+                   and i.fabric == "tpu-dcn" and i.cluster), key=lambda i: -i.gpu_count)
+
+
+def multislice_hint(cat: Catalog, gpu: GPU) -> str:
+    """What a job past one ICI slice of ``gpu`` can do: name a multislice slice row, where the catalog has one."""
+    rows = multislice_instances(cat, gpu)
+    if not rows:
+        return "multislice training over the data-center network is modelled only through a slice row with fabric tpu-dcn, and the catalog has none for this chip"
+    return (f"for multislice training over the data-center network name a slice row ({', '.join(i.key for i in rows)}; "
+            f"cluster.instance, cluster.nodes = slices)")
 
 
 def network_assumption(name: str) -> str:
@@ -244,6 +263,11 @@ def option_from_instance(inst: Instance, cluster: ClusterSpec | None = None, pro
         if assumed and inst.cluster:
             note = network_assumption(inst.key)
             notes.append(note)
+    if inst.fabric == "tpu-dcn" and inst.cluster and not cluster.inter_node_gbps:
+        notes.append(f"{inst.key}: a node is one {g}-chip ICI slice; slices exchange over the data-center network at "
+                     f"{inst.network_bw / g * 8 / 1e9:g} Gb/s per chip ({inst.network_bw * 8 / 1e9:,.0f} Gb/s per slice; "
+                     "source: `planner catalog instances`), chips inside a slice over ICI; a parallel group that "
+                     "spans slices (MaxText puts only data / FSDP parallelism there) crosses the slower network")
     if not inst.cluster:
         notes.append(f"{inst.key}: single node only — the catalog gives it no multi-node cluster fabric "
                      f"(fabric {inst.fabric or 'not stated'}; a catalog override with cluster: true and network_gbps lifts this)")

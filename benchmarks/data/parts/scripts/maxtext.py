@@ -18,7 +18,12 @@ What a row's columns mean (``validate.maxtext`` maps them to the planner; tests/
   Where the README's config and its log line disagree, the log line's ``total_weights`` decides (``pdb_from``).
 * Layout: ``ici_fsdp_parallelism: -1`` (and ``ici_fsdp_transpose_parallelism: -1``, the second FSDP mesh axis) puts
   every chip of the slice on FSDP axes: parameters, gradients and optimizer state sharded over all chips (ZeRO-3),
-  no tensor parallelism, no pipeline. One slice (``num_slices=1``): every chip on ICI.
+  no tensor parallelism, no pipeline. One slice (``num_slices=1``): every chip on ICI. Multislice rows
+  (``MULTISLICE_RUNS``, added 2026-12-01): ``num_slices`` v6e-256 slices joined over the data-center network,
+  ``chips`` = every chip of every slice; the workload's DCN axis in ``mesh`` (``dcn_fsdp_parallelism 2``: FSDP over
+  both slices; none set: MaxText's default ``dcn_data_parallelism -1``, data parallelism across slices).
+* ``tflops_attention``: how the release's TFLOP/s/device counts attention: ``full`` (s^2, tpu-recipes-v0.1.2 /
+  v0.1.4) or ``causal half`` (v0.1.5, after MaxText PR #1988: the whole attention term halved).
 * ``remat_policy``: kept verbatim with the tensors it offloads; the planner's recompute is ``none`` / ``selective``
   (the attention core) / ``full``. The recipes' ``custom`` policies offload the decoder-layer input and the
   q/k/v (and o) projections to host memory and rematerialise every other tensor (MaxText ``remat_policy: custom``:
@@ -34,13 +39,16 @@ What a row's columns mean (``validate.maxtext`` maps them to the planner; tests/
 Run: ``python benchmarks/data/parts/scripts/maxtext.py`` (rewrites the CSV).
 
 Left out (listed, not scored):
-* Llama 3.1 405B (training/trillium/Llama3.1-405B-MaxText @21efcc21: 54.803 s, 2 x v6e-256 with dcn_fsdp 2) and
-  Llama3-405B-MaxText 2x/4x/8x v6e-256 scripts, Gemma3-12B 2x/4x v6e-256: multislice over the data-center network,
-  which the planner does not model (a TPU cluster is one ICI slice).
+* Llama3-405B-MaxText (the older README @b28e5994: "completed step: 5, seconds: 58.805, ..." on 2 x v6e-256,
+  workload ``llama3_1_405b_8192_fsdp_dcn`` at MaxText @5c45ca38, earlier @e7292a3a): that commit's config is not in
+  the index (the stored versions of the workload set ici_fsdp 64 x ici_tensor 4 x dcn_fsdp 2 with the
+  hybrid_ring_64x4 custom mesh, not shown to be the run's); its 4x / 8x v6e-256 scripts print no step line.
+  (Before 2026-12-01 every multislice run was left out: the planner had no data-center network between slices.
+  Llama 3.1 405B @21efcc21 and Gemma3-12B 2x / 4x v6e-256 are now ``MULTISLICE_RUNS``.)
 * Mixtral 8x22B v6e-256 (24.706 s, @03fb496c): its README names MaxText @261a8be0 and no config; the stored
   ``mixtral_8x22b_dropped`` (EP 4 x FSDP 64, custom_mesh hybrid_ring_64x4, bf16 weights) is a later version of
   that workload, not shown to be the run's.
-* GPT3-175B fp8 (a quantised run: no planner precision for MaxText's fp8/int8 quantisation), Gemma3-12B v6e-256,
+* GPT3-175B fp8 (a quantised run: no planner precision for MaxText's fp8/int8 quantisation),
   Llama3.1-70B-MaxText-with-Storage: not read in the time available.
 * The older Llama2-70B README (MaxText @e7292a3a / @2e1ebad7, libtpu 20241028, workload ``llama2_70b_4096``: "completed
   step: 17, seconds: 17.373, ... total_weights: 4194304"): it prints no config, and that workload at those commits
@@ -62,6 +70,18 @@ OFFLOAD_QKV = "custom (offload: decoder_layer_input, query_proj, key_proj, value
 SA2048 = "flash (Pallas splash attention, sa_block_* 2048, sa_use_fused_bwd_kernel)"
 V014 = ("tpu-recipes-v0.1.4", "JAX 0.6.1 (jax-ai-image/tpu:jax0.6.1-rev1)")
 V012 = ("tpu-recipes-v0.1.2", "JAX 0.5.2 (jax-stable-stack/tpu:jax0.5.2-rev1)")
+V015 = ("tpu-recipes-v0.1.5", "JAX 0.7.0 (docker_build_dependency_image.sh MODE=stable JAX_VERSION=0.7.0)")
+#: the Gemma3 recipes' README links the workload file at this MaxText commit (the tag's, "as found in
+#: MaxText@tpu-recipes-v0.1.5")
+GEMMA3_CFG = "https://github.com/AI-Hypercomputer/maxtext/blob/50bafeb98299458f73d853b1325787a6d241d10c/benchmarks/maxtext_trillium_model_configs.py"
+GEMMA3_REMAT = ("custom (decoder_layer_input device, query_proj/key_proj/value_proj remat; every other tensor at "
+                "base.yml's remat default: all rematerialised but the layer input)")
+GEMMA3_SA = ("flash (Pallas splash attention, sa_block_q/kv/kv_compute 1024, sa_block_q_dkv 512, sa_block_kv_dkv 2048, "
+             "sa_block_kv_dkv_compute 512, sa_block_q_dq/kv_dq 1024)")
+GEMMA3_NOTES = ("num_vocab_tiling 16 (the loss over the 262,144-token vocabulary in 16 chunks; not modelled); "
+                "XLA flag CUSTOM_VMEM_LIMIT 122880; tokenizer gemma3; planner preset gemma3-12b (vocab 262,208 as "
+                "Hugging Face's; MaxText's gemma3-12b.yml 262,144: 0.02% of the logits). MaxText at this tag counts "
+                "causal attention at half (tflops_attention)")
 
 # (id, preset, chips, workload, line, readme path, readme commit, seq, pdb, fsdp, remat, weight_dtype, attention,
 #  moe, maxtext tag, notes)
@@ -143,7 +163,47 @@ RUNS = [
      "token dropping: capacity_factor 1.25, megablox false, sparse_matmul false (dense dispatch einsums)", V012,
      "MoE experts FSDP-sharded (no expert axis). tiering.md's Mixtral 8X7B v6e row (3,899 tokens/s/device, 35.23%) is a "
      "later run than this line (3,645.203)."),
+    ("maxtext_v6e_gemma3-12b_256", "gemma3-12b", 256, "gemma3_12b_32768_v6e256",
+     "completed step: 29, seconds: 7.318, TFLOP/s/device: 349.442, Tokens/s/device: 4477.768, total_weights: 8388608, loss: 10.495",
+     "training/trillium/Gemma3-12B-MaxText/v6e-256/README.md", "f8456e2810329f5de304fb72390f1865201bee27",
+     32768, 1, "ici_fsdp_parallelism -1", GEMMA3_REMAT, "float32 (default)", GEMMA3_SA, "", V015,
+     "ADDED 2026-12-01 with the multislice rows: the one-slice run of the Gemma3 12B recipes (--num_slices=1). "
+     + GEMMA3_NOTES),
 ]
+
+
+#: multislice runs (Cloud TPU multislice: ``--num_slices`` v6e-256 slices joined over the data-center network),
+#: the same tuple as ``RUNS`` with ``chips`` = every chip of every slice; the number of slices in ``NUM_SLICES``.
+#: Llama 3.1 405B: FSDP over both slices (``dcn_fsdp_parallelism: 2``); Gemma3 12B: the workload sets no dcn_*
+#: axis, so MaxText's base.yml default ``dcn_data_parallelism: -1`` puts pure data parallelism across the slices
+#: (MaxText getting_started/Sharding.md: "These are the default values from base.yml ... Following sharding
+#: values dictate how training will happen across multiple TPU Pods. dcn_data_parallelism: -1  # recommended DCN
+#: axis to be auto-sharded"). The single-slice Gemma3 12B run of the same recipe set (tpu-recipes-v0.1.5, same
+#: per-device batch and sequence) is a ``RUNS`` row: the 1 -> 2 -> 4 slice series.
+MULTISLICE_RUNS = [
+    ("maxtext_v6e_llama31-405b_2x256", "llama3.1-405b", 512, "llama3_1_405b_8192_pure_fsdp_ici",
+     "completed step: 14, seconds: 54.803, TFLOP/s/device: 392.454, Tokens/s/device: 149.482, total_weights: 4194304, loss: 0.297",
+     "training/trillium/Llama3.1-405B-MaxText/README.md", "21efcc212df0744372b3bbba53d016b2cc01bf2a",
+     8192, 1, "ici_fsdp_parallelism 256, dcn_fsdp_parallelism 2",
+     "custom (offload: decoder_layer_input; rest rematerialised)", "float32 (default)",
+     "flash (Pallas splash attention, sa_block_q 1024, sa_block_q_dkv/dq 2048)", "", V012,
+     "Two v6e-256 slices (benchmark_runner --num_slices=2) over the data-center network, FSDP across both "
+     "(dcn_fsdp_parallelism 2 x ici_fsdp_parallelism 256). XLA flags DENSE_VMEM_LIMIT, CF_FOR_ALL_GATHER, "
+     "HOST_OFFLOAD_FLAGS."),
+    ("maxtext_v6e_gemma3-12b_2x256", "gemma3-12b", 512, "gemma3_12b_32768_2x_v6e256",
+     "completed step: 29, seconds: 7.793, TFLOP/s/device: 328.139, Tokens/s/device: 4204.799, total_weights: 16777216, loss: 11.151",
+     "training/trillium/Gemma3-12B-MaxText/2x-v6e-256/README.md", "20795240d939015330ed95a2f6f5e442c8b6bce4",
+     32768, 1, "ici_fsdp_parallelism 1, ici_fsdp_transpose_parallelism -1; dcn_data_parallelism -1 (base.yml default)",
+     GEMMA3_REMAT, "float32 (default)", GEMMA3_SA, "", V015,
+     "Two v6e-256 slices (--num_slices=2) over the data-center network, data parallelism across them. " + GEMMA3_NOTES),
+    ("maxtext_v6e_gemma3-12b_4x256", "gemma3-12b", 1024, "gemma3_12b_32768_4x_v6e256",
+     "completed step: 29, seconds: 8.390, TFLOP/s/device: 304.788, Tokens/s/device: 3905.572, total_weights: 33554432, loss: 11.643",
+     "training/trillium/Gemma3-12B-MaxText/4x-v6e-256/README.md", "5a49e2fb98167cc0e1aeff4d3d02ae55ea5cc78b",
+     32768, 1, "ici_fsdp_parallelism 1, ici_fsdp_transpose_parallelism -1; dcn_data_parallelism -1 (base.yml default)",
+     GEMMA3_REMAT, "float32 (default)", GEMMA3_SA, "", V015,
+     "Four v6e-256 slices (--num_slices=4) over the data-center network, data parallelism across them. " + GEMMA3_NOTES),
+]
+NUM_SLICES = {"maxtext_v6e_llama31-405b_2x256": 2, "maxtext_v6e_gemma3-12b_2x256": 2, "maxtext_v6e_gemma3-12b_4x256": 4}
 
 
 def parse(line: str) -> dict:
@@ -155,16 +215,19 @@ def parse(line: str) -> dict:
 
 def main():
     rows = []
-    for (rid, preset, chips, workload, line, path, commit, seq, pdb, fsdp, remat, wdt, attn, moe, (tag, jax), notes) in RUNS:
+    for (rid, preset, chips, workload, line, path, commit, seq, pdb, fsdp, remat, wdt, attn, moe, (tag, jax), notes) in RUNS + MULTISLICE_RUNS:
         p = parse(line)
+        ns = NUM_SLICES.get(rid, 1)
+        cfg = GEMMA3_CFG if tag == V015[0] else CFG.format(tag=tag)
         rows.append(dict(
             id=rid, source="AI-Hypercomputer/tpu-recipes (Google Cloud TPU training recipes), README example step line",
-            model=preset, tpu="TPU-v6e", chips=chips, slice=f"v6e-{chips}", num_slices=1, seq_len=seq,
+            model=preset, tpu="TPU-v6e", chips=chips, slice=f"v6e-{chips // ns}", num_slices=ns, seq_len=seq,
             per_device_batch=pdb, config_per_device_batch=3 if rid == "maxtext_v6e_llama2-70b_256" else pdb, pdb_from="log total_weights" if p["total_weights"] != chips * pdb * seq or "INFERRED" in notes else "config",
             global_batch_seqs=chips * pdb, **p, metric="iteration_time_s", value=p["step_s"],
             mesh=fsdp, remat_policy=remat, weight_dtype=wdt, dtype="bfloat16", attention=attn, moe=moe,
             workload=workload, maxtext_version=tag, jax=jax, log_line=line,
-            provenance=README.format(c=commit, p=path), config_provenance=CFG.format(tag=tag) + f" ({workload}, as the README copies it)",
+            provenance=README.format(c=commit, p=path), config_provenance=cfg + f" ({workload}, as the README copies it)",
+            tflops_attention="causal half" if tag == V015[0] else "full",
             notes=notes, read_date="2026-12-01"))
     with OUT.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
