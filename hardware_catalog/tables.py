@@ -85,7 +85,7 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
     rows = sorted((i for i in cat.instances.values() if not cloud or i.cloud == cloud.lower()),
                   key=lambda i: (i.cloud, i.gpu is None, i.gpu.name if i.gpu else "", i.gpu_count, i.price_ondemand))
     # the names are what people copy (never cut); on a narrow terminal the price date, the region, the
-    # fabric, $/GPU-h, RAM and vCPUs give way first
+    # fabric, $/GPU-h, RAM, vCPUs and (with the TPU slices' 25,600 Gb/s DCN) the cluster flag give way first
     cols = [("instance", "left"), ("GPU", "left"), ("#", "right"), ("vCPU", "right"), ("RAM\nGiB", "right"),
             ("net\nGb/s", "right"), ("fabric", "left"), ("cluster", "left"), ("$/h\non-demand", "right"),
             ("$/h\nspot", "right"), ("$/GPU-h", "right"), ("region", "left"), ("price date", "left")]
@@ -99,7 +99,7 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
     return _table(f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
                   f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
                   "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)",
-                  cols, cells, width, ("price date", "region", "fabric", "$/GPU-h", "RAM\nGiB", "vCPU"))
+                  cols, cells, width, ("price date", "region", "fabric", "$/GPU-h", "RAM\nGiB", "vCPU", "cluster"))
 
 
 def format_systems_table(cat: Catalog, width: int | None = None) -> Table:

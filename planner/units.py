@@ -65,6 +65,18 @@ def fmt_sig(x: float, n: int = 3) -> str:
     return f"{r:,.{max(decimals, 0)}f}"
 
 
+def fmt_given(x: float) -> str:
+    """A figure the user gave (a target, a token count), as given: whole numbers without a decimal and with
+    thousands separators ("5,000 ms", "32,000 prompt", "2 QPS"; they printed "5000.0", "32000", "2.0"), others to
+    six significant figures ("0.5", "57.9").
+
+    >>> fmt_given(5000.0), fmt_given(32000), fmt_given(2.0), fmt_given(0.5), fmt_given(57.9)
+    ('5,000', '32,000', '2', '0.5', '57.9')
+    """
+    x = float(x)
+    return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:,.6g}"
+
+
 def fmt_pct(x: float | None) -> str:
     """A share such as MFU in a table or a sentence: a whole percent ("53%"), one decimal below 10% ("0.4%",
     "7.5%"), so a 0.4% MFU does not print as "0%"; "-" for none."""

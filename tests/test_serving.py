@@ -731,7 +731,7 @@ def test_trace_rate_replaces_the_jobs_qps_in_the_header(cli, tmp_path):
     assert code == 0, err
     text = " ".join(out.split())
     import re
-    assert re.search(r"replays 20\.\d QPS", text) and "not the job's 2.0 QPS" in text, text[:600]
+    assert re.search(r"replays 20\.\d QPS", text) and "not the job's 2 QPS" in text, text[:600]
 
 
 def test_precision_search_table_names_each_rows_precision():
@@ -772,14 +772,14 @@ def test_targets_line_leaves_out_what_the_job_does_not_set():
     con = Console(record=True, width=250)
     render_serving(con, res)
     line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
-    assert "None" not in line and "TPOT p99 <= 30.0 ms" in line and "TTFT" not in line, line
+    assert "None" not in line and "TPOT p99 <= 30 ms" in line and "TTFT" not in line, line
     assert "no QPS given" in line and "512 prompt + 128 output tokens" in line
     res = _plan(_job({"p99_latency_ms": 20, "qps": 100, "max_batch": 64}, model="resnet50"))
     con = Console(record=True, width=250)
     render_serving(con, res)
     text = con.export_text()
     line = next(x for x in text.splitlines() if x.startswith("targets:"))
-    assert line == "targets: request latency p99 <= 20.0 ms, 100.0 QPS", line
+    assert line == "targets: request latency p99 <= 20 ms, 100 QPS", line
     # a real-time table's "$/1M req batch" column is the offline figure: the output says so
     assert "$/1M req batch: the same option run offline" in " ".join(text.split())
 
@@ -861,3 +861,16 @@ def test_a_fine_tune_past_the_models_context_says_so():
         "training.seq_len 16,384 is beyond llama3-8b's 8,192-token context (model.context_length): a lora that long "
         "needs RoPE scaling, priced here as plain attention over the sequence"]
     assert notes(mode="pretrain", seq_len=16384) == [] and notes(mode="lora", seq_len=8192) == []
+
+
+def test_targets_line_writes_the_figures_as_given():
+    """"TTFT p99 <= 5000.0 ms, 2.0 QPS, 32000 prompt + 512 output tokens": the targets line now reads as the job
+    wrote them, thousands separated ("5,000 ms", "2 QPS", "32,000 prompt")."""
+    from rich.console import Console
+    from planner.present.serving import render_serving
+    res = _plan(_job({"p99_latency_ms": 60, "ttft_ms": 5000, "qps": 2, "prompt_tokens": 32000, "output_tokens": 512},
+                     model="llama3.1-8b"))
+    con = Console(record=True, width=250)
+    render_serving(con, res)
+    line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
+    assert line == "targets: TPOT p99 <= 60 ms, TTFT p99 <= 5,000 ms, 2 QPS, 32,000 prompt + 512 output tokens", line

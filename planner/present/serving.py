@@ -9,7 +9,7 @@ from rich.table import Table
 
 from planner.results import ServingPlan
 from planner.present.safe import esc
-from planner.units import fmt_rate, fmt_usd
+from planner.units import fmt_given, fmt_rate, fmt_usd
 
 
 def _ms(x) -> str:
@@ -46,18 +46,20 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         head += f"; precisions searched: {', '.join(precs)} (the prec column)"
     # a target the job does not set (no TTFT, no QPS) is left out, not printed as "None"
     goal = ("targets: " + ", ".join(
-        ([f"TPOT p99 <= {t['tpot_ms']} ms" if llm else f"request latency p99 <= {t['tpot_ms']} ms"] if t.get("tpot_ms") is not None else [])
-        + ([f"TTFT p99 <= {t['ttft_ms']} ms"] if llm and t.get("ttft_ms") is not None else [])
-        + ([f"{t['qps']} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
-        + ([f"{t['prompt_tokens']} prompt + {t['output_tokens']} output tokens"] if llm else []))
+        ([f"TPOT p99 <= {fmt_given(t['tpot_ms'])} ms" if llm else f"request latency p99 <= {fmt_given(t['tpot_ms'])} ms"]
+         if t.get("tpot_ms") is not None else [])
+        + ([f"TTFT p99 <= {fmt_given(t['ttft_ms'])} ms"] if llm and t.get("ttft_ms") is not None else [])
+        + ([f"{fmt_given(t['qps'])} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
+        + ([f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens"] if llm else []))
         if realtime else
-        f"offline batch inference: {t['prompt_tokens']} prompt + {t['output_tokens']} output tokens, no latency target")
+        f"offline batch inference: {fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens, "
+        "no latency target")
     sim = res.get("simulation") or {}
     trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
     if realtime and sim.get("trace") and trace_qps:
         # a trace brings its own rate (plan_serving sizes for it) and lengths (the simulation replays them)
         goal += (f"\n[yellow]trace:[/] {esc(str(sim['trace']))} replays {fmt_rate(trace_qps)} QPS with its own lengths: "
-                 f"options are sized for that rate, not the job's {t['qps']} QPS")
+                 f"options are sized for that rate, not the job's {fmt_given(t['qps'])} QPS")
     con.print(f"[bold]{head}[/]\n{goal}")
     cols = ["#", "hardware", "TP"] + (["prec"] if multi else []) + [
             "batch", "TPOT ms" if llm else "p99 ms", "TTFT ms", "bound", "req/s/replica", "replicas", "nodes", "$/h",
