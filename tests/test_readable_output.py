@@ -221,3 +221,16 @@ def test_offline_serve_table_shows_only_the_offline_cost():
     render_serving(con, res, 5)
     header = next(line for line in buf.getvalue().splitlines() if "hardware" in line)
     assert "$/1M req batch" in header and "$/1M req ┃" not in header.replace("$/1M req batch", ""), header
+
+
+def test_calibrate_hint_is_offered_only_where_calibrate_measures():
+    """`planner calibrate` runs on torch.cuda (CUDA or ROCm builds): a TPU, Gaudi or Trainium plan was told to "run
+    `planner calibrate` on one of its nodes", which cannot measure it."""
+    from planner.hardware.options import calibrate_hint
+
+    assert calibrate_hint("H100-SXM-80GB") == "run `planner calibrate` on one of its nodes to measure them"
+    assert calibrate_hint("MI300X-192GB", "on one node") == "run `planner calibrate` on one node to measure them"
+    for gpu, platform in (("TPU-v6e", "Google TPUs (XLA)"), ("Gaudi2-96GB", "Intel Gaudi (SynapseAI)")):
+        hint = calibrate_hint(gpu)
+        assert "planner calibrate` measures CUDA / ROCm GPUs only" in hint and platform in hint, hint
+    assert calibrate_hint("a-gpu-only-my-catalog-has").startswith("run `planner calibrate`")

@@ -7,7 +7,7 @@ from typing import Optional
 
 from hardware_catalog import load_catalog
 from planner import defaults as D
-from hardware_catalog.catalog import GPU, Catalog, Instance, System
+from hardware_catalog.catalog import GPU, Catalog, Instance, System, builtin_gpu
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
 from planner.spec import ClusterSpec, ConstraintsSpec
@@ -33,6 +33,27 @@ DEVICE_NOUN = {"tpu": "chip", "neuron": "chip"}
 def platform_of(gpu: GPU) -> str | None:
     """The platform (``PLATFORMS`` key) training code runs on for catalog accelerator ``gpu``, or None."""
     return VENDOR_PLATFORM.get(getattr(gpu, "vendor", None))
+
+
+#: platforms whose accelerators ``planner calibrate`` measures: its benchmarks run on ``torch.cuda``, which is
+#: torch's CUDA or ROCm (HIP) build; TPUs (XLA), Gaudi (HPU) and Trainium (Neuron) have no ``torch.cuda`` device
+CALIBRATED_PLATFORMS = ("cuda", "rocm")
+
+
+def calibrate_hint(gpu: "GPU | str", where: str = "on one of its nodes") -> str:
+    """What to do about ``gpu``'s unmeasured efficiencies (a catalog GPU, or a shipped GPU's name): run ``planner
+    calibrate`` there, or, on a platform it does not measure (``CALIBRATED_PLATFORMS``), say that the prior stays (it
+    told TPU users to calibrate)."""
+    if isinstance(gpu, str):
+        try:
+            gpu = builtin_gpu(gpu)
+        except KeyError:  # a GPU only a user's catalog knows: no platform to tell
+            gpu = None
+    plat = platform_of(gpu)
+    if plat is None or plat in CALIBRATED_PLATFORMS:
+        return f"run `planner calibrate` {where} to measure them"
+    return (f"`planner calibrate` measures CUDA / ROCm GPUs only (torch.cuda), not {PLATFORMS[plat]}, so this prior "
+            "stays unmeasured")
 
 
 def device_noun(gpu: GPU) -> str:

@@ -29,6 +29,7 @@ from typing import Any, Optional
 import pandas as pd
 
 from planner.errors import InputError
+from planner.hardware.options import calibrate_hint
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
@@ -447,7 +448,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     inp = rec.get("inputs") or {}
     if not inp.get("efficiencies_measured"):
         risks.append(f"No calibration was measured on this {device_of(best['hardware'])} type: efficiencies are priors from public "
-                     "measurements, so step time can be off by the prior's error (run `planner calibrate` on one node).")
+                     f"measurements, so step time can be off by the prior's error ({calibrate_hint(best['hardware']['gpu'], 'on one node')}).")
     s.blocks.append(risks)
     secs.append(s)
 

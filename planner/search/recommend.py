@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import options_for_search, unmatched_gpus
+from planner.hardware.options import calibrate_hint, options_for_search, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
 from planner.model import physics
@@ -471,7 +471,7 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         prior = hw.eff.sources.get("*", "prior")
         if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
             seen.add(p.hardware.gpu)
-            out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); run `planner calibrate` on one of its nodes to measure them")
+            out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); {calibrate_hint(hw.gpu)}")
         if p is ranked[0] and not hw.multi_node:
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
                        "out; `--by gpu` or `--scaling` show the multi-node alternatives")
