@@ -85,6 +85,17 @@ def test_tpu_v6e_multislice_network(catalog):
     assert one.fabric == "tpu-ici" and not one.cluster and one.network_bw is None
 
 
+def test_tpu_v5p_multislice_network(catalog):
+    """The v5p 512-chip slice row joins other slices over DCN at Google's 'Data center network (DCN) bandwidth per
+    chip (Gbps) | 50' (a 24x smaller share of the chip's 1,200 GB/s bidirectional ICI); v5e and v4 stay single."""
+    i = catalog.instance("gcp:tpu-v5p-1024")
+    assert i.fabric == "tpu-dcn" and i.cluster and i.gpu_count == 512
+    assert i.network_bw * 8 / 1e9 / i.gpu_count == pytest.approx(50.0)
+    assert "https://docs.cloud.google.com/tpu/docs/v5p" in i.network_source and "| 50'" in i.network_source
+    for key in ("gcp:tpu-v5litepod-8", "gcp:tpu-v4-5120"):
+        assert not catalog.instance(key).cluster
+
+
 def test_spot_search_keeps_only_rows_with_a_spot_price(catalog):
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
                          "constraints": {"gpus": ["TPU-v6e", "MI300X"], "spot": True}})

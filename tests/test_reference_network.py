@@ -269,7 +269,8 @@ def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
 
 def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
     """A bare v6e cluster stays hosts of one ICI slice (the tpu-dcn slice rows are not its reference network); past
-    256 chips the refusal names the slice rows that do multislice. v5p has none: the message says so."""
+    256 chips the refusal names the slice rows that do multislice (v5p: its 512-chip row). v5e has none: the message
+    says so."""
     o = option_from_cluster(ClusterSpec(gpu="TPU-v6e", nodes=2), catalog)
     assert o.gpus_per_node == 8 and o.reference.key == "google:tpu-v6e-host"
     with pytest.raises(Exception) as e:
@@ -277,4 +278,7 @@ def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
     assert "gcp:tpu-v6e-256" in str(e.value) and "multislice" in str(e.value)
     with pytest.raises(Exception) as e:
         option_from_cluster(ClusterSpec(gpu="TPU-v5p", nodes=2000), catalog)
+    assert "gcp:tpu-v5p-1024" in str(e.value) and "multislice" in str(e.value)
+    with pytest.raises(Exception) as e:
+        option_from_cluster(ClusterSpec(gpu="TPU-v5e", nodes=2000), catalog)
     assert "has none" in str(e.value)
