@@ -190,6 +190,27 @@ def test_why_a_cheaper_next_best_is_named_a_tie():
     assert "costs $37.0k (+9%) and takes" in line, line
 
 
+def test_why_names_a_cheaper_tie_on_the_same_hardware():
+    """The README's first run: #1 512 x p5 at $26.32M, #2 256 x p5 at $26.23M (a tie on the cost grid, the faster
+    first), and the line named only the next *other* hardware ($29.34M, +11%), so the cheaper row under
+    "cheapest" read as a mistake. It names the tie too."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    def row(nodes, name, hours, cost):
+        return {"hardware": {"nodes": nodes, "name": name}, "mfu": 0.53,
+                "cost": {"hours": hours, "cost_spot_usd": None, "cost_ondemand_usd": cost}}
+    best = row(512, "aws:p5.48xlarge", 933.6, 26.32e6)
+    tie, other = row(256, "aws:p5.48xlarge", 1862.4, 26.23e6), row(256, "aws:p5en.48xlarge", 1812.0, 29.34e6)
+    line = why(best, [best, tie, other], pd.DataFrame(), "cost", spot=False)
+    assert "next best 256 x aws:p5en.48xlarge costs $29.34M (+11%)" in line, line
+    assert "256 x aws:p5.48xlarge costs $26.23M (-0.3%, a tie within 0.5%: the faster plan ranks first) and takes" \
+        in line, line
+    line = why(best, [best, row(256, "aws:p5.48xlarge", 1862.4, 26.9e6), other], pd.DataFrame(), "cost", spot=False)
+    assert "a tie" not in line, line  # a dearer same-hardware plan is just lower in the table
+
+
 def test_why_for_an_unpriced_single_option_says_what_was_compared():
     """A fixed bare-GPU cluster: one (hardware, node count) and no price. The line read "only feasible option:
     30.0 d for - at 52% MFU" beside "1,089 feasible configurations"."""

@@ -107,6 +107,13 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
            f"cheapest: {base}; next best {alt_name} costs {fmt_usd(a_cost)} ({d:+.0%}") + (
            f", a tie within {COST_TIE:.1%}: the faster plan ranks first" if d < 0 else "") + (
            f") and takes {fmt_time(a_hours * 3600)}")
+    # a cheaper plan on the same hardware (another node count) sits right under the best when the two tie on the cost
+    # grid: the table shows it cheaper, so say why it is second ("cheapest: $26.32M" above a "$26.23M" row read wrong)
+    tie = next((r for r in ranked[1:] if r is not alt and cost_of(r, spot) and cost_of(r, spot) < cost), None)
+    if tie is not None:
+        why += (f"; {tie['hardware']['nodes']} x {tie['hardware']['name']} costs {fmt_usd(cost_of(tie, spot))} "
+                f"({cost_of(tie, spot) / cost - 1:+.1%}, a tie within {COST_TIE:.1%}: the faster plan ranks first) and "
+                f"takes {fmt_time(hours_of(tie, spot) * 3600)}")
     faster = [r for r in ranked[1:] if cost_of(r, spot) and cost_of(r, spot) <= 1.10 * cost
               and hours_of(r, spot) <= hours / 1.5]
     if faster:
