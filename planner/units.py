@@ -163,3 +163,29 @@ def fmt_usd_cents(x: float) -> str:
 def fmt_hours_short(h: float) -> str:
     """Minutes under two hours, else hours: 12.5 min, 3.2 h."""
     return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
+
+
+def fmt_hours_column(hours) -> list[str]:
+    """A table column of durations in one unit, the one ``fmt_hours_short`` gives its longest entry:
+    minutes when every entry is under two hours, else hours. Each entry went its own way before, so a
+    column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that would
+    read 0.0 in the column's unit keeps a significant figure ("0.002 h").
+
+    >>> fmt_hours_column([6.725, 1.825])
+    ['6.7 h', '1.8 h']
+    >>> fmt_hours_column([0.5, 1.2])
+    ['30.0 min', '72.0 min']
+    >>> fmt_hours_column([0.002, 300.0])
+    ['0.002 h', '300.0 h']
+    """
+    hs = [float(h) for h in hours]
+    finite = [h for h in hs if h == h]
+    minutes = not finite or max(finite) < 2
+    out = []
+    for h in hs:
+        if h != h:
+            out.append("-")
+            continue
+        v, unit = (h * 60, "min") if minutes else (h, "h")
+        out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")
+    return out

@@ -33,7 +33,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_hours_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -855,8 +855,9 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
     secs = [Section("Recommendation", [f"Run on {best['instance']}. Why: {res.get('why', '-')}.", Table(["", ""], rows)]),
             Section("Options", [Table(["instance", "kind", "vCPUs", "GPU", "$/h", "time per run", "cost per run"],
                                       [[r["instance"], r["kind"], f"{r.get('vcpus') or 0:g}", r.get("gpu") or "-",
-                                        f"{r.get('price_usd_hr') or float('nan'):.3f}", fmt_hours_short(r["hours"]),
-                                        fmt_usd_cents(r["cost_usd"])] for r in ranked[:top]])]),
+                                        f"{r.get('price_usd_hr') or float('nan'):.3f}", time,
+                                        fmt_usd_cents(r["cost_usd"])]
+                                       for r, time in zip(ranked[:top], fmt_hours_column([r["hours"] for r in ranked[:top]]))])]),
             Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
                                     + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]])]
     return Report(f"Tabular review: {res.get('library', 'GBDT')} on {fmt_count(res.get('rows') or 0)} rows", secs,

@@ -5,7 +5,7 @@ from rich.table import Table
 
 from planner.present.safe import esc
 from planner.results import TabularPlan
-from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
+from planner.units import fmt_hours_column, fmt_usd_cents as _usd
 
 
 def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
@@ -18,9 +18,11 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}")
     for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
         t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
-    for i, r in enumerate(res["ranked"][:top], 1):
+    shown = res["ranked"][:top]
+    times = fmt_hours_column([r["hours"] for r in shown])  # one unit for the column ("4.4 h" above "98.6 min")
+    for i, (r, time) in enumerate(zip(shown, times), 1):
         t.add_row(str(i), esc(r["instance"]), r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
-                  f"{r['price_usd_hr']:.3f}", _fmt_h(r["hours"]), _usd(r["cost_usd"]))
+                  f"{r['price_usd_hr']:.3f}", time, _usd(r["cost_usd"]))
     con.print(t)
     con.print(f"[bold green]recommended:[/] {esc(res['why'])}")
     con.print(f"[dim]CPU rate: {esc(res['cpu_rate_source'])}[/]")
