@@ -97,8 +97,9 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
                       _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
                       i.region, (i.price_date or "-").split(":")[0]])
     return _table(f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
-                  f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
-                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)",
+                  f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed; "
+                  "- = not published and not a cluster node. "
+                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated).",
                   cols, cells, width, ("price date", "region", "fabric", "$/GPU-h", "RAM\nGiB", "vCPU"))
 
 

@@ -127,3 +127,14 @@ def test_simulate_failure_note_plural():
             break
     assert notes, "no seed gave exactly one failure"
     assert any(n.startswith("1 failure,") for n in notes), notes
+
+
+def test_catalog_instances_caption_reads_as_sentences():
+    """The caption ran into the left-out note ("(? = fabric not stated) Left out at 100 columns") and
+    explained '*' but not the '-' most single-node rows show in the net column."""
+    from hardware_catalog import format_instances_table, load_catalog
+
+    text = _text(format_instances_table(load_catalog(), "aws", width=100))
+    flat = " ".join(text.split())
+    assert "stated). Left out at 100 columns" in flat, flat[-400:]
+    assert "- = not published" in flat
