@@ -313,13 +313,16 @@ def calibrate(
     """Run microbenchmarks on this machine and write a calibration profile."""
     def go():
         try:
-            from calibration.bench import run_calibration
+            from calibration.bench import resolve_device, run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
         output_target(out_path, "--out", [storage], force)  # before minutes of measuring, not after
         if storage is not None and not storage.exists():
             raise InputError("--storage", f"{storage} does not exist")
-        prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True,
+        dev = resolve_device(device)
+        if dev == "cpu" and device == "auto":  # it measured the CPU without a word; the profile fits no GPU type
+            out.print("no CUDA device on this machine: measuring this CPU (a CPU profile; it applies to no GPU type)")
+        prof = run_calibration(device=dev, quick=quick, out_path=out_path, storage_path=storage, progress=True,
                                force=force)
         f = prof.fitted
         out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"

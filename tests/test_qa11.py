@@ -138,3 +138,61 @@ def test_catalog_instances_caption_reads_as_sentences():
     flat = " ".join(text.split())
     assert "stated). Left out at 100 columns" in flat, flat[-400:]
     assert "- = not published" in flat
+
+
+torch = pytest.importorskip("torch")
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only behaviour")
+
+
+@no_gpu
+def test_calibrate_on_a_cpu_only_machine_says_so(cli, monkeypatch, tmp_path):
+    """--device auto measured the CPU without a word; --device cuda named the field "device", not the option."""
+    from calibration import bench
+    from tests.test_calibration import make_profile
+
+    calls = []
+    monkeypatch.setattr(bench, "run_calibration", lambda **kw: calls.append(kw) or make_profile())
+    code, out, err = cli("calibrate", "-o", tmp_path / "p.json", "--quick")
+    assert code == 0, err
+    notes = [line for line in out.splitlines() if "no CUDA device" in line]
+    assert len(notes) == 1 and "measuring this CPU" in notes[0], out
+    assert calls and calls[0]["device"] == "cpu"
+    code, out, err = cli("calibrate", "-o", tmp_path / "q.json", "--device", "cuda")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: --device: cuda requested") and "--device cpu" in err
+    assert len(calls) == 1 and not (tmp_path / "q.json").exists()
+
+
+def test_python_m_calibration_refuses_an_existing_out_before_measuring(monkeypatch, tmp_path, capsys):
+    """``python -m calibration -o existing.json`` measured for half a minute, then refused to write."""
+    from calibration import __main__ as M, bench
+
+    def no_measuring(*a, **k):
+        raise AssertionError("measured before checking --out")
+
+    monkeypatch.setattr(bench, "plan", no_measuring)
+    f = tmp_path / "p.json"
+    f.write_text("mine")
+    assert M.main(["--device", "cpu", "-o", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out: ") and len(err.strip().splitlines()) == 1, err
+    assert f.read_text() == "mine"
+
+
+def test_app_headline_names_a_bare_gpu_cluster_as_the_cli_does():
+    from planner import interactive as wi
+    from planner.units import hardware_str
+
+    hw = {"nodes": 256, "name": "H100-SXM-80GB", "gpu": "H100-SXM-80GB", "gpus": 2048, "gpus_per_node": 8}
+    cfg = {"tp": 8, "pp": 1, "dp": 256, "zero": 1, "micro_batch": 1, "recompute": "none"}
+    line = wi.headline({"best": {"hardware": hw, "config": cfg}, "why": "cheapest"})
+    assert line.startswith(f"**{hardware_str(hw)}**") and "2,048 GPUs" in line
+    assert "256 x H100-SXM-80GB" not in line  # read as 256 GPUs
+
+
+def test_app_source_names_its_modules_and_labels():
+    from tests.conftest import ROOT
+
+    src = (ROOT / "app.py").read_text()
+    for stale in ("planner/whatif.py", "planner/charts.py", "planner/report.py", "(see Assumptions)"):
+        assert stale not in src, stale
