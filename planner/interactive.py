@@ -47,7 +47,7 @@ from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
 from planner.units import fmt_pct, fmt_time, fmt_usd
-from planner.units import config_str
+from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -442,6 +442,14 @@ def ranked_display(rec: dict) -> pd.DataFrame:
                      "on-demand $": round(c["cost_ondemand_usd"], 2),
                      "spot $": round(spot, 2) if spot is not None else None})
     return pd.DataFrame(rows)
+
+
+def headline(rec: dict) -> str:
+    """The app's recommendation line (markdown): the hardware as every output names it (``units.hardware_str``)
+    and why. The app spelt it ``{nodes} x {name} ({gpus} x {gpu})``, which for a bare-GPU cluster read
+    "2 x H100-SXM-80GB (16 x H100-SXM-80GB)" -- two GPUs -- and "2048" without its thousands separator."""
+    best = rec["best"]
+    return f"**{hardware_str(best['hardware'])}**, {config_str(best['config'])} — {rec['why']}"
 
 
 def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
