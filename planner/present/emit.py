@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 import yaml
 
 from planner.errors import InputError, clip
+from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
@@ -529,11 +530,26 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     (planner.model.stack_rules, the same the search and ``estimate`` apply to the plan's own stack)."""
     if job.model is None or not job.model.is_transformer:
         return
-    try:
-        stack_rules.check(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
-                          run=STYLE_RUNTIME[style], field="--emit")
-    except InputError as e:
-        raise InputError("--emit", f"{e.message}; {OTHER_STYLE_HINT[style]}") from None
+
+    def refusal(st: str) -> str | None:
+        try:
+            stack_rules.check(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
+                              run=STYLE_RUNTIME[st], field="--emit")
+        except InputError as e:
+            return e.message
+        return None
+
+    msg = refusal(style)
+    if msg is None:
+        return
+    other = next(s for s in STYLES if s != style)
+    # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
+    # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
+    hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
+            f"the {other} style refuses it too: no launch spec for this plan (run it with its own trainer and the "
+            "plan's layout)")
+    room = MESSAGE_CHARS - len(hint) - 2
+    raise InputError("--emit", f"{msg if len(msg) <= room else msg[:room - 1] + '…'}; {hint}")
 
 
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
