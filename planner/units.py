@@ -166,26 +166,26 @@ def fmt_hours_short(h: float) -> str:
 
 
 def fmt_hours_column(hours) -> list[str]:
-    """A table column of durations in one unit, the one ``fmt_hours_short`` gives its longest entry:
-    minutes when every entry is under two hours, else hours. Each entry went its own way before, so a
-    column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that would
-    read 0.0 in the column's unit keeps a significant figure ("0.002 h").
+    """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry: minutes when
+    every entry is under two hours, hours under three days, else days. Each entry went its own way before,
+    so a column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that
+    would read 0.0 in the column's unit keeps a significant figure ("0.0001 h").
 
     >>> fmt_hours_column([6.725, 1.825])
     ['6.7 h', '1.8 h']
     >>> fmt_hours_column([0.5, 1.2])
     ['30.0 min', '72.0 min']
-    >>> fmt_hours_column([0.002, 300.0])
-    ['0.002 h', '300.0 h']
+    >>> fmt_hours_column([1888.2, 12.0])
+    ['78.7 d', '0.5 d']
     """
     hs = [float(h) for h in hours]
-    finite = [h for h in hs if h == h]
-    minutes = not finite or max(finite) < 2
+    top = max((h for h in hs if h == h), default=0.0)
+    scale, unit = (60, "min") if top < 2 else (1, "h") if top < 72 else (1 / 24, "d")
     out = []
     for h in hs:
         if h != h:
             out.append("-")
             continue
-        v, unit = (h * 60, "min") if minutes else (h, "h")
+        v = h * scale
         out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")
     return out

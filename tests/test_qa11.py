@@ -24,8 +24,21 @@ def _units(cells) -> set:
 def test_hours_column_has_one_unit():
     assert fmt_hours_column([6.725, 1.825]) == ["6.7 h", "1.8 h"]  # was "6.7 h" above "109.5 min"
     assert fmt_hours_column([0.5, 1.2]) == ["30.0 min", "72.0 min"]
-    assert fmt_hours_column([0.0001, 300.0]) == ["0.0001 h", "300.0 h"]  # never "0.0 h"
+    assert fmt_hours_column([0.0001, 30.0]) == ["0.0001 h", "30.0 h"]  # never "0.0 h"
     assert fmt_hours_column([]) == []
+    assert fmt_hours_column([1888.2, 12.0]) == ["78.7 d", "0.5 d"]  # not "1,888.2 h"
+
+
+def test_campaign_experiments_per_week_keeps_its_figures():
+    """A 78-day iteration gap allows 0.089 experiments a week: printed "0.1 (max 0.1)" of the 2 asked for."""
+    from planner.present.campaign import campaign_rows
+    from planner.spec import load_job_dict
+    from planner.workloads.campaign import plan_campaign
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "campaign": {
+        "experiments_per_week": 2, "weeks": 1, "preprocess": {"hours": 6, "usd_per_hour": 2.856, "output_gb": 400}}})
+    rows = campaign_rows(plan_campaign(job, {"hours": 1882.0, "usd": 207_000.0}))
+    assert rows[0][2] == "78.7 d" and rows[0][3] == "0.0890 (max 0.0890)", rows[0]
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +209,24 @@ def test_app_source_names_its_modules_and_labels():
     src = (ROOT / "app.py").read_text()
     for stale in ("planner/whatif.py", "planner/charts.py", "planner/report.py", "(see Assumptions)"):
         assert stale not in src, stale
+
+
+def test_emit_refusal_hint_is_true_and_survives_the_message_cap():
+    """A QLoRA plan: the megatron style said "use the fsdp style", the fsdp style "use the megatron style" (each
+    refuses it), and the megatron message was cut at 300 characters inside its source, losing the hint."""
+    from planner.errors import InputError
+    from planner.present.emit import launch_plan
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    job = load_job_dict({"model": {"preset": "llama3.1-8b"},
+                         "training": {"mode": "qlora", "lora": {"rank": 16}, "seq_len": 2048, "global_batch": 16,
+                                      "micro_batch": 2, "recompute": "full", "tokens": 1e8},
+                         "parallel": {"tp": 1, "pp": 1, "zero": 0}, "cluster": {"instance": "aws:p5.4xlarge", "nodes": 1}})
+    best = estimate_job(job)
+    for style, other in (("megatron", "fsdp"), ("fsdp", "megatron")):
+        with pytest.raises(InputError) as e:
+            launch_plan(job, best, style)
+        msg = e.value.message
+        assert msg.endswith("no launch spec for this plan (run it with its own trainer and the plan's layout)"), msg
+        assert f"the {other} style refuses it too" in msg and f"FORMAT:{other}" not in msg

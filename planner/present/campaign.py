@@ -5,7 +5,7 @@ from rich.table import Table
 
 from planner.present.safe import esc
 from planner.results import CampaignPlan
-from planner.units import fmt_hours_column, fmt_time, fmt_usd
+from planner.units import fmt_hours_column, fmt_sig, fmt_time, fmt_usd
 
 
 #: the comparison's columns, terminal and report alike
@@ -28,7 +28,8 @@ def campaign_rows(res) -> list[list[str]]:
     for (name, key), gap in zip(strategies, gaps):
         s = res[key]
         rows.append([name, f"{s['preprocess_runs']:.1f}", gap,
-                     f"{s['experiments_per_week']:.1f} (max {s['experiments_per_week_max']:.1f})",
+                     # three significant figures: a 78-day gap's 0.089 a week printed "0.1 (max 0.1)" of 2 asked for
+                     f"{fmt_sig(s['experiments_per_week'], 3)} (max {fmt_sig(s['experiments_per_week_max'], 3)})",
                      fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"])])
     return rows
 
