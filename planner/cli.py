@@ -299,6 +299,8 @@ def simulate(
             write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline",
                        force)
         _show(planned, as_json)
+        if timeline is not None and not as_json:  # it wrote the file without a word (report and calibrate say so)
+            out.print(f"[green]wrote[/] {esc(timeline)} ({len(planned.result.result.timeline or []):,} timeline rows)")
     _run(go)
 
 

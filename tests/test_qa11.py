@@ -230,3 +230,20 @@ def test_emit_refusal_hint_is_true_and_survives_the_message_cap():
         msg = e.value.message
         assert msg.endswith("no launch spec for this plan (run it with its own trainer and the plan's layout)"), msg
         assert f"the {other} style refuses it too" in msg and f"FORMAT:{other}" not in msg
+
+
+def test_simulate_says_where_it_wrote_the_timeline(cli, tmp_path):
+    """--timeline wrote the file without a word (report and calibrate say 'wrote ...'); --json stays pure JSON."""
+    import json
+
+    from tests.conftest import EXAMPLES
+
+    tl = tmp_path / "tl.csv"
+    code, so, se = cli("simulate", EXAMPLES / "llama3-8b-estimate.yaml", "--steps", "5", "--timeline", tl, "--no-answers")
+    assert code == 0, se
+    rows = len(tl.read_text().splitlines()) - 1
+    assert f"wrote {tl} ({rows:,} timeline rows)" in " ".join(so.split())
+    code, so, se = cli("simulate", EXAMPLES / "llama3-8b-estimate.yaml", "--steps", "5", "--timeline", tmp_path / "t.json",
+                       "--no-answers", "--json")
+    assert code == 0, se
+    json.loads(so)
