@@ -125,6 +125,11 @@ def device_of(hw: dict) -> str:
     return hw.get("device") or "GPU"
 
 
+def fmt_steps(n: float) -> str:
+    """``1 step``, ``3,205 steps`` (a whole count from a float step count; "1 steps" was printed)."""
+    return f"{n:,.0f} step{'' if round(n) == 1 else 's'}"
+
+
 def count_of(n: int, noun: str) -> str:
     """``8 chips``, ``1 GPU``, ``2,048 GPUs``."""
     return f"{n:,} {noun}{'s' if n != 1 else ''}"

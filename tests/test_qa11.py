@@ -247,3 +247,21 @@ def test_simulate_says_where_it_wrote_the_timeline(cli, tmp_path):
                        "--no-answers", "--json")
     assert code == 0, se
     json.loads(so)
+
+
+def test_one_step_lora_estimate_reads_right(cli, tmp_path):
+    """A one-step LoRA run: "1 steps", "0 GPU-hours" and "0M adapter parameters" (rank 1 on q/v: 426k)."""
+    import yaml
+
+    job = tmp_path / "lora.yaml"
+    job.write_text(yaml.safe_dump({
+        "model": {"preset": "llama3.1-8b"},
+        "training": {"mode": "lora", "lora": {"rank": 1, "targets": ["q_proj", "v_proj"]}, "seq_len": 4096,
+                     "global_batch": 32, "micro_batch": 1, "recompute": "full", "steps": 1},
+        "parallel": {"tp": 1, "pp": 1, "zero": 0}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}))
+    code, so, se = cli("estimate", job)
+    assert code == 0, se
+    text = " ".join(so.split())
+    assert "(1 step," in text and "1 steps" not in text
+    assert re.search(r"spot, 0\.\d+ GPU-hours", text), text
+    assert "0M adapter" not in text and re.search(r"[\d.]+k adapter parameters", text), text

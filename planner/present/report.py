@@ -33,7 +33,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_hours_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -251,10 +251,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
           [f"memory per {noun}", _memory_line(mem)],
-          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit}"
+          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else
                                f"; {fmt_time(cost['hours'] * 3600)} without checkpoint pauses and failures)" if cf else ")")],
-          [f"{noun}-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else
+          [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (" (without interruptions)" if risk else
                                                       " (without checkpoint pauses and failures)" if cf else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
           ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],

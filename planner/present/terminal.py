@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_steps, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd)
 
 
@@ -65,12 +65,13 @@ def summary_table(res: dict) -> Table:
             f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
             else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room})")
-    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})")
+    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit})")
+    # GPU-hours to three significant figures: a one-step LoRA run's 0.0025 printed "0 GPU-hours"
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
-        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {cost['gpu_hours']:,.0f} {noun}-hours")
+        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     else:
         t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
-                  f"{cost['gpu_hours']:,.0f} {noun}-hours")
+                  f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
