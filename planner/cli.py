@@ -370,8 +370,8 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
         from hardware_catalog import format_gpus_table, load_catalog
 
         cat = load_catalog(catalog or None)
-        if as_csv:
-            sys.stdout.write(cat.gpus_df().to_csv(index=False))
+        if as_csv:  # %.10g as instances and systems: A10G's 22.35 GiB printed as 22.34999999962747
+            sys.stdout.write(cat.gpus_df().to_csv(index=False, float_format="%.10g"))
         else:
             out.print(format_gpus_table(cat, width=out.width))
     _run(go)

@@ -265,3 +265,14 @@ def test_one_step_lora_estimate_reads_right(cli, tmp_path):
     assert "(1 step," in text and "1 steps" not in text
     assert re.search(r"spot, 0\.\d+ GPU-hours", text), text
     assert "0M adapter" not in text and re.search(r"[\d.]+k adapter parameters", text), text
+
+
+def test_catalog_gpus_csv_has_no_float_noise(cli):
+    code, so, se = cli("catalog", "gpus", "--csv")
+    assert code == 0, se
+    assert not re.search(r"\d\.\d{9,}", so), re.findall(r"[\d]+\.\d{9,}", so)[:3]  # 22.34999999962747 for A10G
+    import csv
+    import io as _io
+
+    rows = {r["name"]: r for r in csv.DictReader(_io.StringIO(so))}
+    assert rows["A10G-24GB"]["memory_gib"] == "22.35"
