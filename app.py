@@ -221,8 +221,12 @@ st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_inde
 
 st.subheader("scaling (layout re-optimised at each node count)")
 st.dataframe(wi.scaling_display(rec), hide_index=True, width="stretch")
+if rec.get("views_note"):  # a data-bound job: these views are compute-bound, the ranked plans simulated
+    st.caption(rec["views_note"])
 st.subheader("best plan per GPU type")
 st.dataframe(wi.comparison_display(rec, "gpu"), hide_index=True, width="stretch")
+if rec.get("views_note"):
+    st.caption(rec["views_note"])
 
 st.subheader("top alternatives")
 st.dataframe(wi.ranked_display(rec), hide_index=True, width="stretch")

@@ -176,7 +176,7 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if by or scaling:
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, planned.result.best.hardware.name)
+        render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note,))
 
 
 def _inputs(job_path, catalog, profile) -> list:
@@ -199,6 +199,10 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
         views["by"] = best_per(rec.table, by, rec.price_basis, rec.figures_include)
     if scaling:
         views["scaling"] = scaling_view(rec.table, rec.best.hardware.name, rec.price_basis, rec.figures_include)
+    for rows in views.values():  # a data-bound job's views are compute-bound: each row says so (--json too)
+        for r in rows:
+            if rec.views_note:
+                r["note"] = rec.views_note
     return views
 
 
@@ -225,7 +229,7 @@ def compare(
             return
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, "", planned.result.caveats)
+        render_views(out, views, by, "", planned.result.caveats, notes=(planned.result.views_note,))
     _run(go)
 
 

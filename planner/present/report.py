@@ -708,6 +708,8 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     if len(rows) < 2:
         return None
     s = Section("Scaling (layout re-optimised at each node count)")
+    if rec.get("views_note"):  # a data-bound job: the scaling table is compute-bound, the recommendation simulated
+        s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
     s.blocks.append(Table(["nodes", "layout", "step s", "MFU", "time to train", "cost"],
                           [[str(r["nodes"]), config_str(r), f"{r['step_time_s']:,.2f}", _pct(r["mfu"]), fmt_time(r["days"] * 86400),
                             fmt_usd(r["cost"])] for r in rows],

@@ -383,9 +383,13 @@ VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
 
 
-def render_views(con: Console, views: dict, by, hw: str, caveats=()) -> None:
-    """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats."""
+def render_views(con: Console, views: dict, by, hw: str, caveats=(), notes=()) -> None:
+    """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats and ``notes``
+    (``Recommendation.views_note``: what the views' figures leave out)."""
     for name, rows in views.items():
         con.print(view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw)))
+    for n in notes:
+        if n:
+            con.print(f"note: {esc(n)}", highlight=False)
     for cv in caveats:
         con.print(f"moves the ranking: {cv}", highlight=False)
