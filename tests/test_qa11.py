@@ -302,3 +302,15 @@ def test_views_of_a_data_bound_job_say_they_are_compute_bound(cli):
     assert code == 0, se
     d = json.loads(so)
     assert "views_note" not in d and all("note" not in r for r in d["by"])
+
+
+def test_checkpoint_answer_interval_in_readable_units():
+    """The best interval was always minutes: 2 days printed "(2880.0 min)", 20 s "(0.3 min)"."""
+    from planner.present.simulation import format_answers
+
+    k = {"rows": [1], "best_interval_steps": 1000, "best_interval_s": 2 * 86400.0, "best_goodput": 0.99,
+         "checkpoint_block_s": 30.0, "mtbf_s": 1e7, "young_daly_interval_steps": 900, "goodput_at_young_daly": 0.99}
+    text = " ".join(_text(format_answers({"checkpoint": k})).split())
+    assert "every 1,000 steps (48.0 h)" in text, text
+    k.update(best_interval_steps=2, best_interval_s=20.0)
+    assert "every 2 steps (20.00 s)" in " ".join(_text(format_answers({"checkpoint": k})).split())

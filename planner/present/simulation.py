@@ -144,7 +144,7 @@ def format_answers(ans: dict):
             f"— saves {e['wall_saving_share']:.1%} of wall time"))
     k = ans.get("checkpoint")
     if k and k.get("rows"):
-        line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({k['best_interval_s'] / 60:.1f} min) "
+        line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({fmt_time(k['best_interval_s'])}) "
                 f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {k['checkpoint_block_s']:.3g} s x "
                 f"{k['mtbf_s'] / 3600:.3g} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
         if "current_interval_steps" in k:
