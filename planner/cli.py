@@ -312,7 +312,7 @@ def simulate(
 def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
-    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu"),
+    device: str = typer.Option("auto", "--device", help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
     storage: Optional[Path] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
     force: bool = ForceOpt,
 ):

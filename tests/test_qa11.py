@@ -314,3 +314,16 @@ def test_checkpoint_answer_interval_in_readable_units():
     assert "every 1,000 steps (48.0 h)" in text, text
     k.update(best_interval_steps=2, best_interval_s=20.0)
     assert "every 2 steps (20.00 s)" in " ".join(_text(format_answers({"checkpoint": k})).split())
+
+
+def test_app_time_by_cause_caption_keeps_three_figures():
+    from planner import interactive as wi
+
+    text = wi.causes_caption({"compute": 0.564, "optimizer": 0.000952, "data": 14.96})
+    assert text == "time by cause (s): compute 0.564, optimizer 0.000952, data 15.0", text  # ".3g" printed "data 15"
+
+
+def test_calibrate_help_says_what_auto_does(cli):
+    code, so, se = cli("calibrate", "--help")
+    assert code == 0
+    assert "else this CPU" in " ".join(so.replace("│", " ").split())  # "auto | cuda | cpu" left auto unexplained
