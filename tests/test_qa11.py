@@ -327,3 +327,23 @@ def test_calibrate_help_says_what_auto_does(cli):
     code, so, se = cli("calibrate", "--help")
     assert code == 0
     assert "else this CPU" in " ".join(so.replace("│", " ").split())  # "auto | cuda | cpu" left auto unexplained
+
+
+def test_k8s_manifest_has_no_yaml_anchors_and_names_the_image():
+    import yaml
+
+    from planner.present.emit import emit_launch_spec
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "recompute": "selective",
+                                      "tokens": 1e12},
+                         "parallel": {"tp": 2, "pp": 1, "zero": 1, "sequence_parallel": True},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}})
+    text = emit_launch_spec(job, estimate_job(job), "k8s")
+    assert "&id0" not in text and "*id0" not in text, text  # the Worker's env was "*id001"
+    assert "# set the container image: REPLACE_WITH_TRAINING_IMAGE" in text
+    doc = yaml.safe_load(text)
+    specs = doc["spec"]["pytorchReplicaSpecs"]
+    assert specs["Worker"]["template"]["spec"]["containers"][0]["env"] == specs["Master"]["template"]["spec"]["containers"][0]["env"]

@@ -728,7 +728,9 @@ def emit_k8s(plan: LaunchPlan) -> str:
         spec: dict = {
             "containers": [{
                 "name": "pytorch", "image": "REPLACE_WITH_TRAINING_IMAGE",
-                "command": ["bash", "-c", script], "env": env,
+                # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
+                # "env: *id001" in the Worker), which people read and edit as one more thing to decode
+                "command": ["bash", "-c", script], "env": [dict(e) for e in env],
                 "resources": {"limits": {vendor_gpu: plan.gpus_per_node}},
                 "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
             }],
@@ -743,7 +745,8 @@ def emit_k8s(plan: LaunchPlan) -> str:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    return _header(plan) + "\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return (_header(plan) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+            + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
 EMITTERS = {"torchrun": emit_torchrun, "slurm": emit_slurm, "skypilot": emit_skypilot, "k8s": emit_k8s}
