@@ -531,12 +531,12 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     if job.model is None or not job.model.is_transformer:
         return
 
-    def refusal(st: str) -> str | None:
-        try:
-            stack_rules.check(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
-                              run=STYLE_RUNTIME[st], field="--emit")
-        except InputError as e:
-            return e.message
+    stack, c = plan_stack(job, cfg), stack_rules.layout_of(cfg)
+
+    def refusal(st: str) -> str | None:  # stack_rules.check's loop, for the whole message (InputError cuts it)
+        for r in stack_rules.rules_for(STYLE_RUNTIME[st], stack, job.model, job.training):
+            if r.refused(c, job.model, job.training, stack)[0]:
+                return r.message(c, job.model, job.training)
         return None
 
     msg = refusal(style)
@@ -546,10 +546,25 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
     # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
     hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
-            f"the {other} style refuses it too: no launch spec for this plan (run it with its own trainer and the "
-            "plan's layout)")
-    room = MESSAGE_CHARS - len(hint) - 2
-    raise InputError("--emit", f"{msg if len(msg) <= room else msg[:room - 1] + '…'}; {hint}")
+            f"the {other} style refuses it too: no launch spec for this plan")
+    raise InputError("--emit", f"{_fit(msg, MESSAGE_CHARS - len(hint) - 2)}; {hint}")
+
+
+def _fit(msg: str, room: int) -> str:
+    """``msg`` in ``room`` characters: a rule's message ends with its source in parentheses, which gives way
+    first (what is refused and why stay); cut with an ellipsis only if that is not enough."""
+    if len(msg) <= room:
+        return msg
+    if msg.endswith(")"):
+        depth = 0
+        for i in range(len(msg) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(msg[i], 0)
+            if depth == 0:
+                short = msg[:i].rstrip()
+                if len(short) <= room:
+                    return short
+                break
+    return msg[:room - 1] + "…"
 
 
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
