@@ -207,7 +207,7 @@ if tl["ok"]:
     st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
                                           title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
                     width="stretch", theme=None)
-    st.caption("time by cause (s): " + ", ".join(f"{k} {v:.3g}" for k, v in tl["time_by_cause_s"].items()))
+    st.caption(wi.causes_caption(tl["time_by_cause_s"]))
 else:
     st.info(tl["message"])
 
