@@ -348,3 +348,13 @@ def test_k8s_manifest_has_no_yaml_anchors_and_names_the_image():
     doc = yaml.safe_load(text)
     specs = doc["spec"]["pytorchReplicaSpecs"]
     assert specs["Worker"]["template"]["spec"]["containers"][0]["env"] == specs["Master"]["template"]["spec"]["containers"][0]["env"]
+
+
+def test_simulate_seconds_column_keeps_four_figures():
+    from planner.present.simulation import format_result
+    from planner.simulate.config import PipelineConfig, SimConfig
+    from planner.simulate.engine import simulate
+
+    res = simulate(SimConfig(PipelineConfig(t_fwd_mb=0.05, t_bwd_mb=0.1, micro_batch=16, t_optimizer=0.0123)), steps=1)
+    text = _text(format_result(res))
+    assert re.search(r"optimizer\s+│\s+0\.0123\d?\s+│", text), text  # was "0.0"

@@ -68,7 +68,8 @@ def format_result(result: SimResult):
         # an idle cause only where it took time: the critical-path sums leave rounding residue (a 7e-12 s
         # "bubble" at PP 1, 6e-11 s of "data" without a data section printed as "0.0  0.0%" rows)
         if v > RESIDUE * result.wall_s or k in BUSY:
-            t.add_row(k + ("" if k in BUSY else " (idle)"), f"{v:,.1f}", f"{v / result.wall_s:.1%}")
+            # four significant figures, as estimate's "where the step goes": a short run printed "0.2" and "0.0" s
+            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), f"{v / result.wall_s:.1%}")
     parts = [head, t]
     for n in result.notes:
         parts.append(Text(n, style="dim"))
