@@ -358,3 +358,14 @@ def test_simulate_seconds_column_keeps_four_figures():
     res = simulate(SimConfig(PipelineConfig(t_fwd_mb=0.05, t_bwd_mb=0.1, micro_batch=16, t_optimizer=0.0123)), steps=1)
     text = _text(format_result(res))
     assert re.search(r"optimizer\s+│\s+0\.0123\d?\s+│", text), text  # was "0.0"
+
+
+def test_tabular_headline_without_early_stopping():
+    from planner.present.tabular import render_tabular
+    from planner.spec import load_job_dict
+    from planner.workloads.tabular import plan_tabular
+
+    job = load_job_dict({"tabular": {"library": "xgboost", "rows": 2.0e6, "features": 50, "trees": 500, "depth": 8},
+                         "constraints": {"clouds": ["aws"]}})
+    head = " ".join(_render(render_tabular, plan_tabular(job)).split())
+    assert "depth 8, 500 trees, 1 run;" in head and "saved by early stopping" not in head, head[:200]

@@ -11,9 +11,11 @@ from planner.units import fmt_hours_column, fmt_usd_cents as _usd
 def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     """The GBDT plan: the ranked instances, the recommendation, where the rates come from."""
     con.print(f"[bold]{esc(res['library'])}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
-              f"{res['trees_expected']:,.0f} trees expected of {res['trees_cap']:,} "
-              f"({res['trees_saved_by_early_stopping']:,.0f} saved by early stopping), "
-              f"{res['runs']:,} run{'' if res['runs'] == 1 else 's'}; "
+              # "(0 saved by early stopping)" was printed for a job without early stopping: said only when it saves trees
+              + (f"{res['trees_expected']:,.0f} trees expected of {res['trees_cap']:,} "
+                 f"({res['trees_saved_by_early_stopping']:,.0f} saved by early stopping), "
+                 if round(res['trees_saved_by_early_stopping']) > 0 else f"{res['trees_cap']:,} trees, ")
+              + f"{res['runs']:,} run{'' if res['runs'] == 1 else 's'}; "
               f"data {res['memory_host_gib']:.2f} GiB in RAM")
     t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}")
     for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
