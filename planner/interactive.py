@@ -46,7 +46,7 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import fmt_pct, fmt_sig, fmt_time, fmt_usd
+from planner.units import fmt_sig, fmt_time, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
 
@@ -421,7 +421,7 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
         dur: hours,
         "on-demand $": _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
-        "MFU": (df["mfu"] * 100).round(1),
+        "MFU %": (df["mfu"] * 100).round(1),  # was "MFU" over 54.3: a percent without its unit
         "mem GiB": df["mem_gib"].round(1),
         "fits": df["fits"],
         "note": df["note"],
@@ -517,7 +517,7 @@ def scaling_display(rec) -> pd.DataFrame:
     rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
-                          "MFU": fmt_pct(r['mfu']), dur: h, "cost $": round(r["cost"], 2)}
+                          "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])
 
 
@@ -529,5 +529,5 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     rows = best_per(rec["table"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
-                          "MFU": fmt_pct(r['mfu']), dur: h, "cost $": round(r["cost"], 2)}
+                          "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])

@@ -369,3 +369,20 @@ def test_tabular_headline_without_early_stopping():
                          "constraints": {"clouds": ["aws"]}})
     head = " ".join(_render(render_tabular, plan_tabular(job)).split())
     assert "depth 8, 500 trees, 1 run;" in head and "saved by early stopping" not in head, head[:200]
+
+
+def test_app_tables_say_mfu_in_one_way_with_its_unit():
+    """Three ways in one page: "MFU %" 54.3 (alternatives), "MFU" 54.3 (sensitivity: a percent without its unit)
+    and "MFU" "54%" (scaling, per GPU)."""
+    from planner import interactive as wi
+    from planner.spec import load_job_dict
+    from hardware_catalog import load_catalog
+
+    catalog = load_catalog()
+    job = load_job_dict({"model": {"preset": "resnet50"}, "training": {"global_batch": 2048, "epochs": 1,
+                         "dataset_samples": 1281167}, "constraints": {"clouds": ["aws"]}})
+    rec = wi.search(job, catalog, None, top=5)
+    for df in (wi.ranked_display(rec), wi.scaling_display(rec), wi.comparison_display(rec),
+               wi.sensitivity_display(wi.sensitivity(job, rec["best"], "micro_batch", catalog, None), "micro-batch")):
+        assert "MFU %" in df.columns and "MFU" not in df.columns, list(df.columns)
+        assert df["MFU %"].dropna().map(lambda v: isinstance(v, float)).all()
