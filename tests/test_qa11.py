@@ -386,3 +386,16 @@ def test_app_tables_say_mfu_in_one_way_with_its_unit():
                wi.sensitivity_display(wi.sensitivity(job, rec["best"], "micro_batch", catalog, None), "micro-batch")):
         assert "MFU %" in df.columns and "MFU" not in df.columns, list(df.columns)
         assert df["MFU %"].dropna().map(lambda v: isinstance(v, float)).all()
+
+
+def test_catalog_links_say_where_a_source_is_cut():
+    from hardware_catalog import load_catalog
+    from hardware_catalog.tables import format_links_table
+
+    cat = load_catalog()
+    t = format_links_table(cat)
+    sources = list(t.columns[-1]._cells)
+    long = [name for name, r in cat.interconnects.items() if len(r.get("source") or "") > 60]
+    assert long  # the case
+    cut = [c for c in sources if len(c) == 60]
+    assert cut and all(c.endswith("…") for c in cut), cut[:3]
