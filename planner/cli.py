@@ -250,8 +250,8 @@ def serve(
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):
-    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests
-    (analytic first guess, confirmed and refined in a discrete-event simulation)."""
+    # one line: a newline in the docstring broke the help mid-sentence ("... $ per million requests" / "(analytic ...")
+    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
         from planner.workloads.serving import settings_for
 
@@ -286,8 +286,7 @@ def simulate(
     profile: Optional[Path] = ProfileOpt,
     force: bool = ForceOpt,
 ):
-    """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync,
-    evaluation, checkpoints, failures; where the time goes and what to change."""
+    """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync, evaluation, checkpoints, failures; where the time goes and what to change."""
     def go():
         from planner.present.simulation import timeline_text
 

@@ -399,3 +399,12 @@ def test_catalog_links_say_where_a_source_is_cut():
     assert long  # the case
     cut = [c for c in sources if len(c) == 60]
     assert cut and all(c.endswith("…") for c in cut), cut[:3]
+
+
+def test_command_help_has_no_hard_line_breaks():
+    """simulate's and serve's docstrings broke `planner --help` mid-sentence ("DP sync," / "evaluation, ...")."""
+    from planner.cli import app
+
+    for c in app.registered_commands:
+        doc = (c.callback.__doc__ or "").strip()
+        assert "\n" not in doc.split("\n\n")[0], (c.callback.__name__, doc)
