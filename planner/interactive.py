@@ -46,7 +46,7 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import fmt_sig, fmt_time, fmt_usd
+from planner.units import fmt_sig, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
 
@@ -417,7 +417,8 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
-        "step": [fmt_time(x) for x in df["step_time_s"]],
+        # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"
+        "step s": df["step_time_s"].round(3),
         dur: hours,
         "on-demand $": _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
@@ -529,5 +530,6 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     rows = best_per(rec["table"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
+                          "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
                           "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])

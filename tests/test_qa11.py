@@ -386,6 +386,9 @@ def test_app_tables_say_mfu_in_one_way_with_its_unit():
                wi.sensitivity_display(wi.sensitivity(job, rec["best"], "micro_batch", catalog, None), "micro-batch")):
         assert "MFU %" in df.columns and "MFU" not in df.columns, list(df.columns)
         assert df["MFU %"].dropna().map(lambda v: isinstance(v, float)).all()
+        # step time in seconds, numbers: the sensitivity table's "step" read "99.13 s" above "3.3 min"
+        assert "step s" in df.columns and "step" not in df.columns, list(df.columns)
+        assert df["step s"].dropna().map(lambda v: isinstance(v, float)).all()
 
 
 def test_catalog_links_say_where_a_source_is_cut():
