@@ -411,3 +411,19 @@ def test_command_help_has_no_hard_line_breaks():
     for c in app.registered_commands:
         doc = (c.callback.__doc__ or "").strip()
         assert "\n" not in doc.split("\n\n")[0], (c.callback.__name__, doc)
+
+
+def test_simulate_names_the_plan_it_simulated(cli):
+    """Neither the text nor the JSON said which hardware and layout were simulated (the ResNet example leaves
+    cluster.nodes out: simulate takes one node)."""
+    import json
+
+    from tests.conftest import EXAMPLES
+
+    job = EXAMPLES / "llama3-8b-estimate.yaml"
+    code, so, se = cli("simulate", job, "--steps", "5", "--no-answers")
+    assert code == 0, se
+    assert so.lstrip().startswith("simulated plan: 2 x aws:p5.48xlarge (16 x H100-SXM-80GB), TP2 PP1 DP8 z1 mb1 rc:sel"), so[:200]
+    code, so, se = cli("simulate", job, "--steps", "5", "--no-answers", "--json")
+    d = json.loads(so)
+    assert d["hardware"]["name"] == "aws:p5.48xlarge" and d["hardware"]["nodes"] == 2 and d["config"]["tp"] == 2

@@ -209,6 +209,9 @@ def presets_table(rows: list[dict]) -> Table:
 def _render_simulation(con: Console, sim, top: int) -> None:
     from planner.present.simulation import format_answers, format_result
 
+    est = sim.estimate
+    if est is not None:  # what was simulated: it never said (a job without cluster.nodes is simulated on one node)
+        con.print(f"simulated plan: {esc(hardware_str(est['hardware']))}, {config_str(est['config'])}", highlight=False)
     con.print(format_result(sim.result))
     for part in format_answers(sim.answers):
         con.print(part)

@@ -23,6 +23,11 @@ class Simulation(Record):
     def to_json(self) -> dict:
         out = self.result.to_dict()
         out["answers"] = self.answers
+        if self.estimate is not None:  # the plan simulated, as estimate's JSON names it (the text's first line)
+            from planner.results import jsonable
+
+            out["hardware"] = jsonable(self.estimate.hardware)
+            out["config"] = jsonable(self.estimate.config)
         return out
 
 
