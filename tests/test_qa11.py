@@ -427,3 +427,9 @@ def test_simulate_names_the_plan_it_simulated(cli):
     code, so, se = cli("simulate", job, "--steps", "5", "--no-answers", "--json")
     d = json.loads(so)
     assert d["hardware"]["name"] == "aws:p5.48xlarge" and d["hardware"]["nodes"] == 2 and d["config"]["tp"] == 2
+
+
+def test_recommend_help_names_the_emit_styles(cli):
+    code, so, se = cli("recommend", "--help")
+    assert code == 0
+    assert ":megatron or :fsdp" in " ".join(so.replace("│", " ").split())  # the style suffix was only in the README
