@@ -433,3 +433,13 @@ def test_recommend_help_names_the_emit_styles(cli):
     code, so, se = cli("recommend", "--help")
     assert code == 0
     assert ":megatron or :fsdp" in " ".join(so.replace("│", " ").split())  # the style suffix was only in the README
+
+
+def test_evaluation_answer_not_simulated_is_said():
+    """An evaluation every 2,000,000 steps: one tier cycle is past MAX_TIER_STEPS and the answer was dropped unsaid."""
+    from planner.present.simulation import format_answers
+
+    e = {"note": "evaluation every 2,000,000 steps: one tier cycle (10 evaluations) is longer than 10,000,000 steps, "
+                 "not simulated", "rows": [], "eval_share": 0.001}
+    text = " ".join(_text(format_answers({"evaluation": e})).split())
+    assert text.startswith("evaluation: 0.1% of wall time; tiered evaluation: evaluation every 2,000,000 steps"), text

@@ -137,9 +137,12 @@ def format_answers(ans: dict):
             parts.append(Text(f"shards: {sh['best_shard_mb']:g} MB is the smallest shard size within {tol:.0%} of the best "
                               f"throughput; individual files reach {sh['files_vs_best']:.0%} of it"))
     e = ans.get("evaluation")
+    if e and not e.get("rows") and e.get("note"):  # the tier cycle was too long to simulate: it was dropped unsaid
+        parts.append(Text(f"evaluation: {e['eval_share']:.1%} of wall time; tiered evaluation: {e['note']}"
+                          if "eval_share" in e else f"evaluation: {e['note']}"))
     if e and e.get("rows"):
         parts.append(Text(
-            f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']} steps, full set); "
+            f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']:,} steps, full set); "
             f"a stratified {e['subset_fraction']:.0%} holdout with the full set every {ordinal(e['full_every'])} "
             f"evaluation: {e['eval_share_tiered']:.1%} "
             f"— saves {e['wall_saving_share']:.1%} of wall time"))
