@@ -443,3 +443,15 @@ def test_evaluation_answer_not_simulated_is_said():
                  "not simulated", "rows": [], "eval_share": 0.001}
     text = " ".join(_text(format_answers({"evaluation": e})).split())
     assert text.startswith("evaluation: 0.1% of wall time; tiered evaluation: evaluation every 2,000,000 steps"), text
+
+
+def test_evaluation_share_of_a_run_shorter_than_the_cadence(cli):
+    """--steps 10 with an evaluation every 39 steps: "0.0% of wall time (full set) ... tiered: 1.8%"."""
+    from tests.conftest import EXAMPLES
+
+    code, so, se = cli("simulate", EXAMPLES / "resnet50-eval-cadence.yaml", "--steps", "10")
+    assert code == 0, se
+    line = " ".join(so[so.index("evaluation:"):].split())
+    m = re.search(r"evaluation: ([\d.]+)% of wall time .* evaluation: ([\d.]+)% —", line)
+    full, tiered = float(m.group(1)), float(m.group(2))
+    assert full > tiered > 0, line
