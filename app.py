@@ -1,8 +1,8 @@
 """The what-if app: ``streamlit run app.py``.
 
 A thin shell: widgets and layout only. Jobs, uploads, the search, sensitivity sweeps and the
-simulator timeline live in ``planner/whatif.py``; charts in ``planner/charts.py``; the report in
-``planner/report.py`` — the same code the CLI runs.
+simulator timeline live in ``planner/interactive.py``; charts in ``planner/present/charts.py``; the
+report in ``planner/present/report.py`` — the same code the CLI runs.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from planner import interactive as wi
 from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
-from planner.units import config_str, fmt_time, fmt_usd
+from planner.units import device_of, fmt_time, fmt_usd
 from planner import defaults as D
 from planner.vocab import OPTIMIZER, PRECISION, TRAINING_MODE
 
@@ -156,7 +156,7 @@ try:
 except InputError as e:
     error_box(e)
     st.stop()
-st.caption(f"{source_name}: {job.model.name}" + (f" · {len(job.assumptions)} defaults filled in (see Assumptions)" if job.assumptions else ""))
+st.caption(f"{source_name}: {job.model.name}" + (f" · {len(job.assumptions)} defaults filled in (see 'assumptions and inputs' below)" if job.assumptions else ""))
 
 bar = st.progress(0.0, text="searching…")
 try:
@@ -177,7 +177,7 @@ best, spot = rec["best"], rec["spot"]
 cost = best["cost"]
 mem = best["memory_per_gpu_bytes"]
 hw = best["hardware"]
-st.success(f"**{hw['nodes']} x {hw['name']}** ({hw['gpus']} x {hw['gpu']}), {config_str(best['config'])} — {rec['why']}")
+st.success(wi.headline(rec))
 for cv in rec.get("caveats", ()):
     st.warning(f"moves the ranking: {cv}")
 m = st.columns(6)
@@ -189,8 +189,8 @@ m[1].metric("cost " + ("(spot" if spot else "(on-demand") + (", expected)" if ex
             fmt_usd(ranked_price(cost, spot)))
 m[2].metric("step time", fmt_time(best["step_time_s"]))
 m[3].metric("MFU", f"{best['mfu']:.1%}")
-m[4].metric(f"memory per GPU (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB")
-m[5].metric("GPUs", f"{hw['gpus']:,}")
+m[4].metric(f"memory per {device_of(hw)} (of {(mem.get('limit') or mem['capacity']) / GiB:.0f} GiB allowed)", f"{mem['total'] / GiB:.1f} GiB")
+m[5].metric(f"{device_of(hw)}s", f"{hw['gpus']:,}")  # "chips" for TPUs and Trainium, as the CLI says
 st.caption(f"limits: {best['bottleneck']} · {rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible "
            f"in {rec['search_seconds']:.2f} s")
 if best.get("accuracy"):  # the model's own error on published runs of this kind (planner.model.accuracy)
@@ -207,7 +207,7 @@ if tl["ok"]:
     st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
                                           title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
                     width="stretch", theme=None)
-    st.caption("time by cause (s): " + ", ".join(f"{k} {v:.3g}" for k, v in tl["time_by_cause_s"].items()))
+    st.caption(wi.causes_caption(tl["time_by_cause_s"]))
 else:
     st.info(tl["message"])
 
@@ -221,8 +221,12 @@ st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_inde
 
 st.subheader("scaling (layout re-optimised at each node count)")
 st.dataframe(wi.scaling_display(rec), hide_index=True, width="stretch")
+if rec.get("views_note"):  # a data-bound job: these views are compute-bound, the ranked plans simulated
+    st.caption(rec["views_note"])
 st.subheader("best plan per GPU type")
 st.dataframe(wi.comparison_display(rec, "gpu"), hide_index=True, width="stretch")
+if rec.get("views_note"):
+    st.caption(rec["views_note"])
 
 st.subheader("top alternatives")
 st.dataframe(wi.ranked_display(rec), hide_index=True, width="stretch")

@@ -448,10 +448,12 @@ class _Progress:
 def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    # the field is the option people type (``--device``), as ``--out`` and ``--storage`` are
     if device not in ("cuda", "cpu"):
-        raise InputError("device", f"must be auto, cuda or cpu, not {device!r}")
+        raise InputError("--device", f"must be auto, cuda or cpu, not {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("device", "cuda requested but torch sees no CUDA device on this machine")
+        raise InputError("--device", "cuda requested but torch sees no CUDA device on this machine "
+                                     "(--device cpu or auto measures this CPU)")
     return device
 
 
@@ -465,8 +467,11 @@ def run_calibration(device: str = "auto", quick: bool = False, out_path=None, st
     ``force``: replace an existing ``out_path`` (planner.outputs).
     """
     from calibration import collectives, datapipe
+    from planner.outputs import output_target
 
     device = resolve_device(device)
+    if out_path is not None:  # refused before minutes of measuring (``python -m calibration`` measured, then refused)
+        output_target(out_path, "--out", [storage_path] if storage_path else [], force)
     t_start = time.perf_counter()
     p = plan(device, quick)
     fp = fingerprint(device)

@@ -14,6 +14,12 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
 
 
+def _cut(source: str, n: int = 60) -> str:
+    """A source in a table: its first ``n`` characters, and "…" where it goes on (it was cut silently, mid-word:
+    "(via /work/shared/reference/gp"); ``--csv`` has it whole."""
+    return source if len(source) <= n else source[:n - 1] + "…"
+
+
 def _net(i) -> str:
     """Sourced Gb/s, or the default marked with '*' (see the table caption)."""
     if i.network_bw is not None:
@@ -97,8 +103,9 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
                       _num(i.price_ondemand, "{:,.2f}"), _num(i.price_spot, "{:,.2f}"), _num(per_gpu, "{:,.2f}"),
                       i.region, (i.price_date or "-").split(":")[0]])
     return _table(f"Instances ({len(rows)}){' on ' + cloud if cloud else ''} - USD per node-hour",
-                  f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed. "
-                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated)",
+                  f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed; "
+                  "- = not published and not a cluster node. "
+                  "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated).",
                   cols, cells, width, ("price date", "region", "fabric", "$/GPU-h", "RAM\nGiB", "vCPU", "cluster"))
 
 
@@ -108,7 +115,7 @@ def format_systems_table(cat: Catalog, width: int | None = None) -> Table:
     cols = [("system", "left"), ("gpu", "left"), ("GPUs", "right"), ("RAM GiB", "right"), ("network Gb/s", "right"),
             ("fabric", "left"), ("source", "left", True)]
     rows = [[s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),
-             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, s.source[:60]] for s in cat.systems.values()]
+             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, _cut(s.source)] for s in cat.systems.values()]
     return _table("reference systems (no price: a bare cluster's node where the job does not say)", None, cols, rows,
                   width, ("source", "fabric"))
 
@@ -121,5 +128,5 @@ def format_links_table(cat: Catalog) -> Table:
         t.add_column(c, justify="right" if c in ("Gb/s", "GB/s", "latency µs") else "left")
     for name, r in cat.interconnects.items():
         t.add_row(name, r.get("kind", ""), r.get("gbps_per_dir", ""), r.get("gbytes_per_dir", ""),
-                  r.get("latency_us", ""), (r.get("source") or "")[:60])
+                  r.get("latency_us", ""), _cut(r.get("source") or ""))
     return t

@@ -129,7 +129,7 @@ def recommend(
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the ranked feasible candidates as CSV"),
-    emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner"),
+    emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron or :fsdp to pick the launcher style"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
     no_simulate: bool = typer.Option(False, "--no-simulate", help="skip re-ranking the top candidates with the simulator"),
@@ -176,7 +176,7 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if by or scaling:
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, planned.result.best.hardware.name)
+        render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note,))
 
 
 def _inputs(job_path, catalog, profile) -> list:
@@ -199,6 +199,10 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
         views["by"] = best_per(rec.table, by, rec.price_basis, rec.figures_include)
     if scaling:
         views["scaling"] = scaling_view(rec.table, rec.best.hardware.name, rec.price_basis, rec.figures_include)
+    for rows in views.values():  # a data-bound job's views are compute-bound: each row says so (--json too)
+        for r in rows:
+            if rec.views_note:
+                r["note"] = rec.views_note
     return views
 
 
@@ -225,7 +229,7 @@ def compare(
             return
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, "", planned.result.caveats)
+        render_views(out, views, by, "", planned.result.caveats, notes=(planned.result.views_note,))
     _run(go)
 
 
@@ -246,8 +250,8 @@ def serve(
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):
-    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests
-    (analytic first guess, confirmed and refined in a discrete-event simulation)."""
+    # one line: a newline in the docstring broke the help mid-sentence ("... $ per million requests" / "(analytic ...")
+    """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
         from planner.workloads.serving import settings_for
 
@@ -282,8 +286,7 @@ def simulate(
     profile: Optional[Path] = ProfileOpt,
     force: bool = ForceOpt,
 ):
-    """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync,
-    evaluation, checkpoints, failures; where the time goes and what to change."""
+    """Discrete-event simulation of the training steps: data pipeline, pipeline schedule, DP sync, evaluation, checkpoints, failures; where the time goes and what to change."""
     def go():
         from planner.present.simulation import timeline_text
 
@@ -299,6 +302,8 @@ def simulate(
             write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline",
                        force)
         _show(planned, as_json)
+        if timeline is not None and not as_json:  # it wrote the file without a word (report and calibrate say so)
+            out.print(f"[green]wrote[/] {esc(timeline)} ({len(planned.result.result.timeline or []):,} timeline rows)")
     _run(go)
 
 
@@ -306,20 +311,23 @@ def simulate(
 def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
-    device: str = typer.Option("auto", "--device", help="auto | cuda | cpu"),
+    device: str = typer.Option("auto", "--device", help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
     storage: Optional[Path] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
     force: bool = ForceOpt,
 ):
     """Run microbenchmarks on this machine and write a calibration profile."""
     def go():
         try:
-            from calibration.bench import run_calibration
+            from calibration.bench import resolve_device, run_calibration
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
         output_target(out_path, "--out", [storage], force)  # before minutes of measuring, not after
         if storage is not None and not storage.exists():
             raise InputError("--storage", f"{storage} does not exist")
-        prof = run_calibration(device=device, quick=quick, out_path=out_path, storage_path=storage, progress=True,
+        dev = resolve_device(device)
+        if dev == "cpu" and device == "auto":  # it measured the CPU without a word; the profile fits no GPU type
+            out.print("no CUDA device on this machine: measuring this CPU (a CPU profile; it applies to no GPU type)")
+        prof = run_calibration(device=dev, quick=quick, out_path=out_path, storage_path=storage, progress=True,
                                force=force)
         f = prof.fitted
         out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
@@ -365,8 +373,8 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
         from hardware_catalog import format_gpus_table, load_catalog
 
         cat = load_catalog(catalog or None)
-        if as_csv:
-            sys.stdout.write(cat.gpus_df().to_csv(index=False))
+        if as_csv:  # %.10g as instances and systems: A10G's 22.35 GiB printed as 22.34999999962747
+            sys.stdout.write(cat.gpus_df().to_csv(index=False, float_format="%.10g"))
         else:
             out.print(format_gpus_table(cat, width=out.width))
     _run(go)

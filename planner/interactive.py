@@ -46,8 +46,8 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import fmt_pct, fmt_time, fmt_usd
-from planner.units import config_str
+from planner.units import fmt_sig, fmt_usd
+from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
 
 MAX_UPLOAD_BYTES = 1 << 20  # a job file or config.json is a few kB; anything larger is a mistake
@@ -417,11 +417,12 @@ def sensitivity_display(df: pd.DataFrame, label: str) -> pd.DataFrame:
     dur, hours = _duration(df["hours"])
     return pd.DataFrame({
         label: [f"{v:g}" + (" (current)" if c else "") for v, c in zip(df["value"], df["current"])],
-        "step": [fmt_time(x) for x in df["step_time_s"]],
+        # seconds, as the other tables' "step s": each row in its own unit read "99.13 s" above "3.3 min"
+        "step s": df["step_time_s"].round(3),
         dur: hours,
         "on-demand $": _dollars(df["cost_ondemand_usd"]),
         "spot $": _dollars(df["cost_spot_usd"]),
-        "MFU": (df["mfu"] * 100).round(1),
+        "MFU %": (df["mfu"] * 100).round(1),  # was "MFU" over 54.3: a percent without its unit
         "mem GiB": df["mem_gib"].round(1),
         "fits": df["fits"],
         "note": df["note"],
@@ -442,6 +443,20 @@ def ranked_display(rec: dict) -> pd.DataFrame:
                      "on-demand $": round(c["cost_ondemand_usd"], 2),
                      "spot $": round(spot, 2) if spot is not None else None})
     return pd.DataFrame(rows)
+
+
+def causes_caption(time_by_cause_s: dict) -> str:
+    """The simulated timeline's time by cause, three significant figures each ("data 15.0", not the ``.3g``
+    "data 15" beside "optimizer 0.000952")."""
+    return "time by cause (s): " + ", ".join(f"{k} {fmt_sig(v, 3)}" for k, v in time_by_cause_s.items())
+
+
+def headline(rec: dict) -> str:
+    """The app's recommendation line (markdown): the hardware as every output names it (``units.hardware_str``)
+    and why. The app spelt it ``{nodes} x {name} ({gpus} x {gpu})``, which for a bare-GPU cluster read
+    "2 x H100-SXM-80GB (16 x H100-SXM-80GB)" -- two GPUs -- and "2048" without its thousands separator."""
+    best = rec["best"]
+    return f"**{hardware_str(best['hardware'])}**, {config_str(best['config'])} — {rec['why']}"
 
 
 def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str = "job") -> str:
@@ -503,7 +518,7 @@ def scaling_display(rec) -> pd.DataFrame:
     rows = scaling_view(rec["table"], rec["best"]["hardware"]["name"])
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{"nodes": r["nodes"], "layout": config_str(r), "step s": round(r["step_time_s"], 3),
-                          "MFU": fmt_pct(r['mfu']), dur: h, "cost $": round(r["cost"], 2)}
+                          "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])
 
 
@@ -515,5 +530,6 @@ def comparison_display(rec, by: str = "gpu") -> pd.DataFrame:
     rows = best_per(rec["table"], by)
     dur, hours = _duration([r["days"] * 24 for r in rows])
     return pd.DataFrame([{by: r[by], "hardware": r["hardware"], "nodes": r["nodes"], "layout": config_str(r),
-                          "MFU": fmt_pct(r['mfu']), dur: h, "cost $": round(r["cost"], 2)}
+                          "step s": round(r["step_time_s"], 3),  # as `planner compare` and the scaling table
+                          "MFU %": round(r["mfu"] * 100, 1), dur: h, "cost $": round(r["cost"], 2)}
                          for r, h in zip(rows, hours)])

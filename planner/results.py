@@ -361,11 +361,15 @@ class Recommendation(Record):
     #: what the ranked time and cost (the table's ``train_hours``/``cost``, the view rows' ``days``/``cost``,
     #: each ranked row's ``cost.ranked``) include: ``figures_include`` of the best plan
     figures_include: str = "none (uninterrupted)"
+    #: what the ``--by`` / ``--scaling`` / ``compare`` views (rows of the analytic search's ``table``) leave out
+    #: that the ranked plans have: a data-bound job's input pipeline (the views quoted 44.4 min and $40.68 for
+    #: the plan recommend ranks at 10.0 h and $552.63). Empty, and absent from the JSON, when there is nothing.
+    views_note: str = ""
 
     _not_json = ("table",)
 
     def keys(self) -> list[str]:
-        return [k for k in super().keys() if k != "stacks" or self.stacks]
+        return [k for k in super().keys() if (k != "stacks" or self.stacks) and (k != "views_note" or self.views_note)]
 
     def to_json(self) -> dict:
         """The JSON, with each ranked plan's (and the best one's) ``cost.ranked``: the time and cost it is

@@ -137,6 +137,11 @@ def device_of(hw: dict) -> str:
     return hw.get("device") or "GPU"
 
 
+def fmt_steps(n: float) -> str:
+    """``1 step``, ``3,205 steps`` (a whole count from a float step count; "1 steps" was printed)."""
+    return f"{n:,.0f} step{'' if round(n) == 1 else 's'}"
+
+
 def count_of(n: int, noun: str) -> str:
     """``8 chips``, ``1 GPU``, ``2,048 GPUs``."""
     return f"{n:,} {noun}{'s' if n != 1 else ''}"
@@ -175,3 +180,29 @@ def fmt_usd_cents(x: float) -> str:
 def fmt_hours_short(h: float) -> str:
     """Minutes under two hours, else hours: 12.5 min, 3.2 h."""
     return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
+
+
+def fmt_hours_column(hours) -> list[str]:
+    """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry: minutes when
+    every entry is under two hours, hours under three days, else days. Each entry went its own way before,
+    so a column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that
+    would read 0.0 in the column's unit keeps a significant figure ("0.0001 h").
+
+    >>> fmt_hours_column([6.725, 1.825])
+    ['6.7 h', '1.8 h']
+    >>> fmt_hours_column([0.5, 1.2])
+    ['30.0 min', '72.0 min']
+    >>> fmt_hours_column([1888.2, 12.0])
+    ['78.7 d', '0.5 d']
+    """
+    hs = [float(h) for h in hours]
+    top = max((h for h in hs if h == h), default=0.0)
+    scale, unit = (60, "min") if top < 2 else (1, "h") if top < 72 else (1 / 24, "d")
+    out = []
+    for h in hs:
+        if h != h:
+            out.append("-")
+            continue
+        v = h * scale
+        out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")
+    return out

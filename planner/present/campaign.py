@@ -5,26 +5,31 @@ from rich.table import Table
 
 from planner.present.safe import esc
 from planner.results import CampaignPlan
-from planner.units import fmt_time, fmt_usd
+from planner.units import fmt_hours_column, fmt_sig, fmt_time, fmt_usd
 
 
 #: the comparison's columns, terminal and report alike
-COLUMNS = ("strategy", "preprocess runs", "iteration gap", "experiments/week", "preprocess $", "storage $", "train $",
+COLUMNS = ("strategy", "preprocess runs", "iteration gap", "experiments per week", "preprocess $", "storage $", "train $",
            "total $")
 
 
 def campaign_caption(res) -> str:
-    return (f"{res['experiments']:g} experiments over {res['weeks']:g} week(s), "
+    weeks = res["weeks"]
+    return (f"{res['experiments']:g} experiments over {weeks:g} week{'' if weeks == 1 else 's'}, "
             f"invalidation rate {res['invalidation_rate']:.0%}")
 
 
 def campaign_rows(res) -> list[list[str]]:
-    """One row per strategy: re-run every time vs cache by hash(inputs, code)."""
+    """One row per strategy: re-run every time vs cache by hash(inputs, code). The iteration gaps share
+    one unit (they read "6.7 h" above "109.5 min")."""
     rows = []
-    for name, key in (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache")):
+    strategies = (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache"))
+    gaps = fmt_hours_column([res[key]["iteration_gap_hours"] for _, key in strategies])
+    for (name, key), gap in zip(strategies, gaps):
         s = res[key]
-        rows.append([name, f"{s['preprocess_runs']:.1f}", fmt_time(s["iteration_gap_hours"] * 3600),
-                     f"{s['experiments_per_week']:.1f} (max {s['experiments_per_week_max']:.1f})",
+        rows.append([name, f"{s['preprocess_runs']:.1f}", gap,
+                     # three significant figures: a 78-day gap's 0.089 a week printed "0.1 (max 0.1)" of 2 asked for
+                     f"{fmt_sig(s['experiments_per_week'], 3)} (max {fmt_sig(s['experiments_per_week_max'], 3)})",
                      fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"])])
     return rows
 
@@ -40,12 +45,19 @@ def campaign_verdict(res) -> str:
 
 
 def render_campaign(con, res: CampaignPlan) -> None:
-    """The preprocessing-tax comparison: re-run every time vs cache by hash."""
+    """The preprocessing-tax comparison: re-run every time vs cache by hash. Where the table is wider
+    than the terminal, the headers go onto one word a line and only the strategy and experiments-per-week
+    cells wrap, between words: rich's even squeeze printed "hash(input / s, code)" and "experiment / s/week"
+    at 100 columns."""
+    rows = campaign_rows(res)
+    natural = sum(max([len(c)] + [len(r[j]) for r in rows]) for j, c in enumerate(COLUMNS)) + 3 * len(COLUMNS) + 1
+    split = natural > con.width
+    wraps = ("strategy", "experiments per week")
     t = Table(title=f"preprocessing tax: {campaign_caption(res)}")
     for col in COLUMNS:
-        # folded onto more lines, never cut: at 100 columns "cache by hash(inpu… code)" and "experimen…"
-        t.add_column(col, justify="left" if col == "strategy" else "right", overflow="fold")
-    for row in campaign_rows(res):
+        t.add_column(col.replace(" ", "\n") if split else col, justify="left" if col == "strategy" else "right",
+                     overflow="fold", no_wrap=split and col not in wraps)
+    for row in rows:
         t.add_row(*row)
     con.print(t)
     con.print(campaign_verdict(res))

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field, replace
 import yaml
 
 from planner.errors import InputError, clip
+from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
@@ -529,11 +530,41 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     (planner.model.stack_rules, the same the search and ``estimate`` apply to the plan's own stack)."""
     if job.model is None or not job.model.is_transformer:
         return
-    try:
-        stack_rules.check(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
-                          run=STYLE_RUNTIME[style], field="--emit")
-    except InputError as e:
-        raise InputError("--emit", f"{e.message}; {OTHER_STYLE_HINT[style]}") from None
+
+    stack, c = plan_stack(job, cfg), stack_rules.layout_of(cfg)
+
+    def refusal(st: str) -> str | None:  # stack_rules.check's loop, for the whole message (InputError cuts it)
+        for r in stack_rules.rules_for(STYLE_RUNTIME[st], stack, job.model, job.training):
+            if r.refused(c, job.model, job.training, stack)[0]:
+                return r.message(c, job.model, job.training)
+        return None
+
+    msg = refusal(style)
+    if msg is None:
+        return
+    other = next(s for s in STYLES if s != style)
+    # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
+    # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
+    hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
+            f"the {other} style refuses it too: no launch spec for this plan")
+    raise InputError("--emit", f"{_fit(msg, MESSAGE_CHARS - len(hint) - 2)}; {hint}")
+
+
+def _fit(msg: str, room: int) -> str:
+    """``msg`` in ``room`` characters: a rule's message ends with its source in parentheses, which gives way
+    first (what is refused and why stay); cut with an ellipsis only if that is not enough."""
+    if len(msg) <= room:
+        return msg
+    if msg.endswith(")"):
+        depth = 0
+        for i in range(len(msg) - 1, -1, -1):
+            depth += {")": 1, "(": -1}.get(msg[i], 0)
+            if depth == 0:
+                short = msg[:i].rstrip()
+                if len(short) <= room:
+                    return short
+                break
+    return msg[:room - 1] + "…"
 
 
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
@@ -712,7 +743,9 @@ def emit_k8s(plan: LaunchPlan) -> str:
         spec: dict = {
             "containers": [{
                 "name": "pytorch", "image": "REPLACE_WITH_TRAINING_IMAGE",
-                "command": ["bash", "-c", script], "env": env,
+                # a copy per replica: one shared list was dumped as a YAML anchor ("env: &id001" in the Master,
+                # "env: *id001" in the Worker), which people read and edit as one more thing to decode
+                "command": ["bash", "-c", script], "env": [dict(e) for e in env],
                 "resources": {"limits": {vendor_gpu: plan.gpus_per_node}},
                 "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
             }],
@@ -727,7 +760,8 @@ def emit_k8s(plan: LaunchPlan) -> str:
         replicas["Worker"] = replica(plan.nodes - 1)
     doc = {"apiVersion": "kubeflow.org/v1", "kind": "PyTorchJob", "metadata": {"name": plan.name},
            "spec": {"nprocPerNode": str(plan.gpus_per_node), "pytorchReplicaSpecs": replicas}}
-    return _header(plan) + "\n" + yaml.safe_dump(doc, sort_keys=False, width=1000)
+    return (_header(plan) + "\n# set the container image: REPLACE_WITH_TRAINING_IMAGE (and each REPLACE_ME)\n"
+            + yaml.safe_dump(doc, sort_keys=False, width=1000))
 
 
 EMITTERS = {"torchrun": emit_torchrun, "slurm": emit_slurm, "skypilot": emit_skypilot, "k8s": emit_k8s}

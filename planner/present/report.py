@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -252,10 +252,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
           [f"memory per {noun}", _memory_line(mem)],
-          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit}"
+          ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else
                                f"; {fmt_time(cost['hours'] * 3600)} without checkpoint pauses and failures)" if cf else ")")],
-          [f"{noun}-hours", f"{cost['gpu_hours']:,.0f}" + (" (without interruptions)" if risk else
+          [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (" (without interruptions)" if risk else
                                                       " (without checkpoint pauses and failures)" if cf else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
           ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
@@ -709,6 +709,8 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     if len(rows) < 2:
         return None
     s = Section("Scaling (layout re-optimised at each node count)")
+    if rec.get("views_note"):  # a data-bound job: the scaling table is compute-bound, the recommendation simulated
+        s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
     s.blocks.append(Table(["nodes", "layout", "step s", "MFU", "time to train", "cost"],
                           [[str(r["nodes"]), config_str(r), f"{r['step_time_s']:,.2f}", _pct(r["mfu"]), fmt_time(r["days"] * 86400),
                             fmt_usd(r["cost"])] for r in rows],
@@ -856,8 +858,9 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
     secs = [Section("Recommendation", [f"Run on {best['instance']}. Why: {res.get('why', '-')}.", Table(["", ""], rows)]),
             Section("Options", [Table(["instance", "kind", "vCPUs", "GPU", "$/h", "time per run", "cost per run"],
                                       [[r["instance"], r["kind"], f"{r.get('vcpus') or 0:g}", r.get("gpu") or "-",
-                                        f"{r.get('price_usd_hr') or float('nan'):.3f}", fmt_hours_short(r["hours"]),
-                                        fmt_usd_cents(r["cost_usd"])] for r in ranked[:top]])]),
+                                        f"{r.get('price_usd_hr') or float('nan'):.3f}", time,
+                                        fmt_usd_cents(r["cost_usd"])]
+                                       for r, time in zip(ranked[:top], fmt_hours_column([r["hours"] for r in ranked[:top]]))])]),
             Section("Assumptions", [["Assumed: " + a for a in res.get("assumptions") or []]
                                     + [f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner."]])]
     return Report(f"Tabular review: {res.get('library', 'GBDT')} on {fmt_count(res.get('rows') or 0)} rows", secs,

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import fmt_sig, fmt_time, ordinal
+from planner.units import count_of, fmt_sig, fmt_time, ordinal
+
+#: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
+RESIDUE = 1e-9
 
 
 def timeline_text(result: SimResult, fmt: str = "csv") -> str:
@@ -49,10 +52,11 @@ def format_result(result: SimResult):
     if result.analytic_step_time_s:
         head.add_row("analytic step", f"{fmt_sig(result.analytic_step_time_s, 4)} s")
     tok = f"   {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s != result.samples_per_s else ""
-    head.add_row("throughput", f"{result.samples_per_s:,.1f} samples/s{tok}")
+    # four significant figures, as the step times: one decimal printed a QLoRA run's 0.488 samples/s as "0.5"
+    head.add_row("throughput", f"{fmt_sig(result.samples_per_s, 4)} samples/s{tok}")
     head.add_row("GPU busy", f"{result.gpu_busy_share:.1%}")
-    head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({result.failures} failures, "
-                                                        f"{result.lost_steps} steps redone)" if result.failures else ""))
+    head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({count_of(result.failures, 'failure')}, "
+                                                        f"{count_of(result.lost_steps, 'step')} redone)" if result.failures else ""))
     head.add_row("wall", fmt_time(result.wall_s))  # "1.27e+04 h" for 1e8 steps; "0.000488 h" for one
     title = "where the time goes (critical path)"
     t = Table(title=title, min_width=len(title))  # a narrow table wrapped its own title ("(critical\n path)")
@@ -61,8 +65,11 @@ def format_result(result: SimResult):
     t.add_column("share", justify="right")
     for k in CAUSES:
         v = result.time_by_cause_s.get(k, 0.0)
-        if v > 0 or k in BUSY:
-            t.add_row(k + ("" if k in BUSY else " (idle)"), f"{v:,.1f}", f"{v / result.wall_s:.1%}")
+        # an idle cause only where it took time: the critical-path sums leave rounding residue (a 7e-12 s
+        # "bubble" at PP 1, 6e-11 s of "data" without a data section printed as "0.0  0.0%" rows)
+        if v > RESIDUE * result.wall_s or k in BUSY:
+            # four significant figures, as estimate's "where the step goes": a short run printed "0.2" and "0.0" s
+            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), f"{v / result.wall_s:.1%}")
     parts = [head, t]
     for n in result.notes:
         parts.append(Text(n, style="dim"))
@@ -122,21 +129,26 @@ def format_answers(ans: dict):
             t.add_row(r["variant"], f"{r['samples_per_s']:,.0f}", f"{r['data_wait_share']:.0%}",
                       f"{r['requests_per_s']:,.0f}")
         parts.append(t)
-        if sh["best_shard_mb"] is None:  # individual files were the fastest format
-            parts.append(Text("shards: no shard size beats individual files here"))
+        tol = sh.get("tolerance", 0.02)
+        if sh["best_shard_mb"] is None:  # individual files within tolerance of the fastest format
+            parts.append(Text(f"shards: individual files are within {tol:.0%} of the best throughput; sharding "
+                              "does not speed this job up"))
         else:
-            parts.append(Text(f"shards: {sh['best_shard_mb']:g} MB is the smallest shard size within 2% of the best "
+            parts.append(Text(f"shards: {sh['best_shard_mb']:g} MB is the smallest shard size within {tol:.0%} of the best "
                               f"throughput; individual files reach {sh['files_vs_best']:.0%} of it"))
     e = ans.get("evaluation")
+    if e and not e.get("rows") and e.get("note"):  # the tier cycle was too long to simulate: it was dropped unsaid
+        parts.append(Text(f"evaluation: {e['eval_share']:.1%} of wall time; tiered evaluation: {e['note']}"
+                          if "eval_share" in e else f"evaluation: {e['note']}"))
     if e and e.get("rows"):
         parts.append(Text(
-            f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']} steps, full set); "
+            f"evaluation: {e['eval_share']:.1%} of wall time (every {e['every_steps']:,} steps, full set); "
             f"a stratified {e['subset_fraction']:.0%} holdout with the full set every {ordinal(e['full_every'])} "
             f"evaluation: {e['eval_share_tiered']:.1%} "
             f"— saves {e['wall_saving_share']:.1%} of wall time"))
     k = ans.get("checkpoint")
     if k and k.get("rows"):
-        line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({k['best_interval_s'] / 60:.1f} min) "
+        line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({fmt_time(k['best_interval_s'])}) "
                 f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {k['checkpoint_block_s']:.3g} s x "
                 f"{k['mtbf_s'] / 3600:.3g} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
         if "current_interval_steps" in k:

@@ -5,22 +5,26 @@ from rich.table import Table
 
 from planner.present.safe import esc
 from planner.results import TabularPlan
-from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
+from planner.units import fmt_hours_column, fmt_usd_cents as _usd
 
 
 def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     """The GBDT plan: the ranked instances, the recommendation, where the rates come from."""
     con.print(f"[bold]{esc(res['library'])}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
-              f"{res['trees_expected']:,.0f} trees expected of {res['trees_cap']:,} "
-              f"({res['trees_saved_by_early_stopping']:,.0f} saved by early stopping), "
-              f"{res['runs']:,} run{'' if res['runs'] == 1 else 's'}; "
+              # "(0 saved by early stopping)" was printed for a job without early stopping: said only when it saves trees
+              + (f"{res['trees_expected']:,.0f} trees expected of {res['trees_cap']:,} "
+                 f"({res['trees_saved_by_early_stopping']:,.0f} saved by early stopping), "
+                 if round(res['trees_saved_by_early_stopping']) > 0 else f"{res['trees_cap']:,} trees, ")
+              + f"{res['runs']:,} run{'' if res['runs'] == 1 else 's'}; "
               f"data {res['memory_host_gib']:.2f} GiB in RAM")
     t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}")
     for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
         t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
-    for i, r in enumerate(res["ranked"][:top], 1):
+    shown = res["ranked"][:top]
+    times = fmt_hours_column([r["hours"] for r in shown])  # one unit for the column ("4.4 h" above "98.6 min")
+    for i, (r, time) in enumerate(zip(shown, times), 1):
         t.add_row(str(i), esc(r["instance"]), r["kind"], f"{r['vcpus']:.0f}" if r["vcpus"] else "-", r["gpu"] or "-",
-                  f"{r['price_usd_hr']:.3f}", _fmt_h(r["hours"]), _usd(r["cost_usd"]))
+                  f"{r['price_usd_hr']:.3f}", time, _usd(r["cost_usd"]))
     con.print(t)
     con.print(f"[bold green]recommended:[/] {esc(res['why'])}")
     con.print(f"[dim]CPU rate: {esc(res['cpu_rate_source'])}[/]")

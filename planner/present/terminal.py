@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_steps, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd)
 
 
@@ -65,12 +65,13 @@ def summary_table(res: dict) -> Table:
             f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
             else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room})")
-    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({cost['steps']:,.0f} steps, {fmt_count(cost['tokens'])} {unit})")
+    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit})")
+    # GPU-hours to three significant figures: a one-step LoRA run's 0.0025 printed "0 GPU-hours"
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
-        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {cost['gpu_hours']:,.0f} {noun}-hours")
+        t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     else:
         t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
-                  f"{cost['gpu_hours']:,.0f} {noun}-hours")
+                  f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
@@ -235,6 +236,9 @@ def presets_table(rows: list[dict]) -> Table:
 def _render_simulation(con: Console, sim, top: int) -> None:
     from planner.present.simulation import format_answers, format_result
 
+    est = sim.estimate
+    if est is not None:  # what was simulated: it never said (a job without cluster.nodes is simulated on one node)
+        con.print(f"simulated plan: {esc(hardware_str(est['hardware']))}, {config_str(est['config'])}", highlight=False)
     con.print(format_result(sim.result))
     for part in format_answers(sim.answers):
         con.print(part)
@@ -409,9 +413,13 @@ VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
 
 
-def render_views(con: Console, views: dict, by, hw: str, caveats=()) -> None:
-    """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats."""
+def render_views(con: Console, views: dict, by, hw: str, caveats=(), notes=()) -> None:
+    """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats and ``notes``
+    (``Recommendation.views_note``: what the views' figures leave out)."""
     for name, rows in views.items():
         con.print(keep_names_whole(con, view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw))))
+    for n in notes:
+        if n:
+            con.print(f"note: {esc(n)}", highlight=False)
     for cv in caveats:
         con.print(f"moves the ranking: {cv}", highlight=False)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from planner.spec import JobSpec
-from planner.units import fmt_pct, fmt_usd
+from planner.units import fmt_count, fmt_pct, fmt_usd
 
 LABELS = {
     "compute_gemm": "GEMM compute",
@@ -140,7 +140,7 @@ def finetune_lines(job: JobSpec, res: dict) -> list[str]:
     dq = " with double quantisation" if kind == "nf4" and t.double_quant else ""
     return [
         f"{t.mode}: frozen base stored as {kind}{dq}: {frozen_storage_bytes(m, t) / 2**30:.1f} GiB "
-        f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {a / 1e6:.0f}M adapter parameters "
+        f"({frozen_storage_bytes(m, t) / n:.2f} bytes/param); {fmt_count(a)} adapter parameters "
         f"(rank {t.lora.rank}, {t.lora.targets if isinstance(t.lora.targets, str) else ','.join(t.lora.targets)}; "
         f"{a / n:.2%} of {n / 1e9:.1f}B) carry the gradients and optimizer state",
         f"frozen base: backward computes input gradients only, {res['flops_per_step'] / (t.global_batch * t.seq_len) / n:.1f} "

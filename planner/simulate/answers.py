@@ -184,10 +184,12 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
         rows.append(_summary(r, f"{mb:g} MB shards", shard_mb=mb,
                              requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
     top = max(x["samples_per_s"] for x in rows)
-    ok = [x for x in rows[1:] if x["samples_per_s"] >= (1 - tolerance) * top]
-    best = min(ok, key=lambda x: x["shard_mb"]) if ok else max(rows, key=lambda x: x["samples_per_s"])
-    # individual files can be the best (no shard size within tolerance): best_shard_mb is then None
-    return {"best_shard_mb": best["shard_mb"],
+    ok = [x for x in rows if x["samples_per_s"] >= (1 - tolerance) * top]
+    # individual files are the smallest "shard" (one sample per request): when they are within tolerance of
+    # the best, no shard size is needed and best_shard_mb is None. Before, the smallest shard within
+    # tolerance was named even where files beat it ("64 MB ...; individual files reach 101% of it").
+    best = ok[0] if ok[0] is rows[0] else min(ok, key=lambda x: x["shard_mb"])
+    return {"best_shard_mb": best["shard_mb"], "tolerance": tolerance,
             "files_vs_best": rows[0]["samples_per_s"] / best["samples_per_s"] if best["samples_per_s"] > 0 else 1.0,
             "rows": rows}
 

@@ -34,6 +34,7 @@ import numpy as np
 import simpy
 
 from planner.errors import TooLargeError
+from planner.units import count_of
 from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
@@ -646,7 +647,7 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
                     loader_blocked_share=run.loader_blocked_s / max(env.now * p.dp * max(ld.workers, 1), 1e-30),
                     loader_workers=run.loaders[0].W if run.loaders and run.loaders[0] else ld.workers)
     if cfg.failures.enabled:
-        notes.append(f"{run.failures} failures, {run.lost_steps} steps redone")
+        notes.append(f"{count_of(run.failures, 'failure')}, {count_of(run.lost_steps, 'step')} redone")  # not "1 failures"
     return SimResult(
         steps=steps, simulated_steps=simulated_steps, wall_s=wall,
         step_time_s={"mean": float(d.mean()), "p50": float(np.percentile(d, 50)),

@@ -23,6 +23,11 @@ class Simulation(Record):
     def to_json(self) -> dict:
         out = self.result.to_dict()
         out["answers"] = self.answers
+        if self.estimate is not None:  # the plan simulated, as estimate's JSON names it (the text's first line)
+            from planner.results import jsonable
+
+            out["hardware"] = jsonable(self.estimate.hardware)
+            out["config"] = jsonable(self.estimate.config)
         return out
 
 
@@ -46,7 +51,10 @@ def job_answers(job, cfg: SimConfig, result: SimResult, steps: int = 300, seed: 
     if e.every_steps and e.samples > 0:
         tick("evaluation cadence")
         t = A.eval_tiering(cfg, steps=max(steps, e.tier_full_every * e.every_steps), seed=seed)
-        t["eval_share"] = result.time_by_cause_s["eval"] / result.wall_s
+        # the run's own share when it evaluated; a run shorter than the cadence did not ("0.0% of wall time ...
+        # tiered: 1.8%"): the tier comparison's full-set share then
+        t["eval_share"] = (result.time_by_cause_s["eval"] / result.wall_s if result.steps >= e.every_steps
+                           else t.get("eval_share_full", 0.0))
         out["evaluation"] = t
     if cfg.failures.enabled:
         tick("checkpoint interval")

@@ -24,6 +24,7 @@ from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
+from planner.units import fmt_time
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
@@ -225,15 +226,35 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         ranked = tuple(with_accuracy(p, job) for p in rec.ranked)
         # the winner stays the first ranked plan, the same object (Recommendation: best is ranked[0])
         best = ranked[0] if ranked and rec.best is rec.ranked[0] else with_accuracy(rec.best, job)
-        return replace(rec, ranked=ranked, best=best, assumptions=rec.assumptions + left_out(job, simulated=False))
+        return replace(rec, ranked=ranked, best=best, assumptions=rec.assumptions + left_out(job, simulated=False),
+                       views_note=views_note(job, None))
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
     ranked = [with_accuracy(p, job) for p in ranked]
     if rec.stacks:  # framework auto: each stack's best plan was chosen before the data pipeline was simulated
         note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
                                            "simulator's re-check of the shown plans") if x)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
-                   assumptions=rec.assumptions + left_out(job, simulated=True),
+                   assumptions=rec.assumptions + left_out(job, simulated=True), views_note=views_note(job, ranked[0]),
                    why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
+
+
+def views_note(job: JobSpec, best: Plan | None) -> str:
+    """What the comparison and scaling views (``--by``, ``--scaling``, ``compare``, the app's and the report's
+    tables: rows of the analytic search's table) leave out for a job with a data pipeline: the input pipeline,
+    which only the ranked plans were re-checked with (``best``: the re-ranked winner; None when the simulator
+    did not run). "" when the job has no data section or its pipeline keeps up."""
+    if job.data is None:
+        return ""
+    if best is None:
+        return ("compute-bound figures: the job's data section (input pipeline) is not simulated here; "
+                "`planner recommend` re-ranks its top plans with it")
+    sim = best.simulated
+    if sim is None or sim.data_wait_share <= 0.05:
+        return ""
+    return (f"compute-bound figures from the search's table: the input pipeline is not simulated in this view; "
+            f"simulated, the recommended plan's step is {sim.step_time_s / sim.analytic_step_time_s:.1f}x the analytic one "
+            f"({fmt_time(sim.step_time_s)} vs {fmt_time(sim.analytic_step_time_s)}: the GPUs wait for data "
+            f"{sim.data_wait_share:.0%} of it), as the ranked plans show")
 
 
 def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot=False, steps=300, spot_model=None):
