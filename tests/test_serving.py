@@ -817,6 +817,9 @@ def test_a_request_longer_than_the_models_context_is_refused(tmp_path):
         load_job_dict({"model": {"preset": "llama3-8b"}, "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
     assert e.value.field == "serving.prompt_tokens" and "8,192-token context" in str(e.value)
     load_job_dict({"model": {"preset": "llama3.1-8b"}, "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
+    # an encoder gets serving's own refusal ("describe an encoder as a generic model"), not a context error on the
+    # default 512 + 256 tokens
+    load_job_dict({"model": {"preset": "bert-base"}, "serving": {"p99_latency_ms": 20}})
     load_job_dict({"model": {"preset": "llama3-8b", "context_length": 32768},
                    "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
     p = tmp_path / "j.yaml"

@@ -718,7 +718,9 @@ class JobSpec(_Strict):
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")
         s = self.serving
-        if s is not None and m.context_length and s.prompt_tokens + s.output_tokens > m.context_length:
+        # (an encoder is refused for serving with its own message: planner.workloads.serving)
+        if (s is not None and m.context_length and m.family != "encoder"
+                and s.prompt_tokens + s.output_tokens > m.context_length):
             # vLLM refuses a request whose prompt + max_tokens exceeds max_model_len ("This model's maximum
             # context length is ... tokens"); a plan for it would size replicas for requests no engine serves
             raise ValueError(f"serving.prompt_tokens: {s.prompt_tokens:,} prompt + {s.output_tokens:,} output tokens "
