@@ -363,52 +363,72 @@ def report(
 
 catalog_app = typer.Typer(help="Print the hardware catalog.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+CatalogJsonOpt = typer.Option(False, "--json", help="JSON (one object per row; missing values null) instead of a table")
+
+
+def _frame_out(df, as_csv: bool, as_json: bool, float_format: str | None = "%.10g") -> bool:
+    """Write a catalog frame as CSV or as JSON records for scripts; False when neither was asked for. %.10g: A10G's
+    22.35 GiB, not its bytes round trip 22.34999999962747 (JSON keeps 10 significant digits the same way)."""
+    if as_csv and as_json:
+        raise InputError("--json", "--json and --csv each replace the table: choose one")
+    if as_csv:
+        sys.stdout.write(df.to_csv(index=False, float_format=float_format))
+    elif as_json:
+        import pandas as pd
+
+        df = df.copy()
+        for c in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:  # text of numbers ("2400")
+            try:
+                df[c] = pd.to_numeric(df[c].replace("", None))
+            except (TypeError, ValueError):
+                pass
+        rows = json.loads(df.to_json(orient="records"))  # NaN -> null; through json: pandas escapes "/" in URLs
+        rows = [{k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in r.items()} for r in rows]
+        sys.stdout.write(json.dumps(rows, indent=1) + "\n")
+    return as_csv or as_json
 
 
 @catalog_app.command("gpus")
 def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
-                 as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
+                 as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
+                 as_json: bool = CatalogJsonOpt):
     """Accelerators with memory, bandwidth and dense peaks."""
     def go():
         from hardware_catalog import format_gpus_table, load_catalog
 
         cat = load_catalog(catalog or None)
-        if as_csv:  # %.10g as instances and systems: A10G's 22.35 GiB printed as 22.34999999962747
-            sys.stdout.write(cat.gpus_df().to_csv(index=False, float_format="%.10g"))
-        else:
+        if not _frame_out(cat.gpus_df(), as_csv, as_json):
             out.print(format_gpus_table(cat, width=out.width))
     _run(go)
 
 
 @catalog_app.command("links")
 def catalog_links(catalog: Optional[List[Path]] = CatalogOpt,
-                  as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources uncut)")):
+                  as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources uncut)"),
+                  as_json: bool = CatalogJsonOpt):
     """Interconnects (NVLink, InfiniBand, EFA, Ethernet …) with bandwidths, latencies and sources."""
     def go():
         from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_links_table
 
         cat = load_catalog(catalog or None)
-        if as_csv:  # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
-            sys.stdout.write(cat.links_df().to_csv(index=False))
-        else:
+        # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
+        if not _frame_out(cat.links_df(), as_csv, as_json, float_format=None):
             out.print(format_links_table(cat))
     _run(go)
 
 
 @catalog_app.command("systems")
 def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
-                    as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
+                    as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
+                    as_json: bool = CatalogJsonOpt):
     """Reference systems: the unpriced node a bare-GPU cluster of a GPU without instance rows is taken to be."""
     def go():
         from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_systems_table
 
         cat = load_catalog(catalog or None)
-        if as_csv:
-            # %.10g: 417.2 GiB, not its bytes round trip 417.19999999925494
-            sys.stdout.write(cat.systems_df().to_csv(index=False, float_format="%.10g"))
-        else:
+        if not _frame_out(cat.systems_df(), as_csv, as_json):  # 417.2 GiB, not 417.19999999925494
             out.print(format_systems_table(cat, width=out.width))
     _run(go)
 
@@ -416,7 +436,8 @@ def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
 @catalog_app.command("instances")
 def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help="a cloud in the catalog: aws | gcp | azure | lambda | runpod | shadeform, or one a --catalog override adds"),
                       catalog: Optional[List[Path]] = CatalogOpt,
-                      as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table")):
+                      as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
+                      as_json: bool = CatalogJsonOpt):
     """Cloud instances with GPUs, network and prices."""
     def go():
         from hardware_catalog import format_instances_table, load_catalog
@@ -424,9 +445,7 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
         cat = load_catalog(catalog or None)
         if cloud and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
-        if as_csv:
-            sys.stdout.write(cat.instances_df(cloud).to_csv(index=False, float_format="%.10g"))
-        else:
+        if not _frame_out(cat.instances_df(cloud), as_csv, as_json):
             out.print(format_instances_table(cat, cloud, width=out.width))
     _run(go)
 

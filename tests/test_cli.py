@@ -438,3 +438,27 @@ def test_single_node_slice_above_max_gpus_blames_max_gpus(cli, tmp_path):
     assert code == 2 and err.startswith("error: constraints.max_gpus: max_gpus=64 is smaller than"), err
     assert "gcp:tpu-v5p-1024" in err  # a multislice row now (one slice is its node): "smaller than one ... node"
     assert "512 chips" in err and len(err.strip().splitlines()) == 1
+
+
+def test_catalog_json_for_scripts(cli):
+    """`planner catalog gpus|instances|systems|links --json` (qa11: the catalog had --csv only): one JSON object per
+    row, the same rows and columns as --csv, numbers as numbers (links' "2400" too), missing values null, floats to
+    10 significant figures (A10G 22.35 GiB), URLs unescaped; --json with --csv is one error line."""
+    import csv as _csv
+    import io
+    import json as _json
+
+    for what in ("gpus", "instances", "systems", "links"):
+        code, out, err = cli("catalog", what, "--json")
+        assert code == 0, err
+        rows = _json.loads(out)
+        code, text, _ = cli("catalog", what, "--csv")
+        table = list(_csv.DictReader(io.StringIO(text)))
+        assert len(rows) == len(table) and list(rows[0]) == list(table[0]), what
+        assert "\\/" not in out and "NaN" not in out, what
+    gpus = {r["name"]: r for r in _json.loads(cli("catalog", "gpus", "--json")[1])}
+    assert gpus["A10G-24GB"]["memory_gib"] == 22.35 and gpus["V100-SXM2-16GB"]["bf16_tflops"] is None
+    links = _json.loads(cli("catalog", "links", "--json")[1])
+    assert all(isinstance(r["gbps_per_dir"], (int, float)) for r in links)
+    code, out, err = cli("catalog", "gpus", "--json", "--csv")
+    assert code == 2 and err.strip() == "error: --json: --json and --csv each replace the table: choose one"
