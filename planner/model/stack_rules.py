@@ -423,12 +423,20 @@ def job_refusal(stack, model, training) -> StackRule | None:
                 None)
 
 
+def first_refusal(stack, model, training, c, run: str | None = None):
+    """(the rule, its whole message) for the first rule row 0 of ``c`` breaks, or None."""
+    for r in rules_for(runtime(stack) if run is None else run, stack, model, training):
+        if r.refused(c, model, training, stack)[0]:
+            return r, r.message(c, model, training)
+    return None
+
+
 def check(stack, model, training, c, run: str | None = None, field: str | None = None) -> None:
     """Raise ``InputError`` for the first rule row 0 of ``c`` breaks (``field`` overrides the
     rule's field, e.g. ``--emit``)."""
-    for r in rules_for(runtime(stack) if run is None else run, stack, model, training):
-        if r.refused(c, model, training, stack)[0]:
-            raise InputError(field or r.field, r.message(c, model, training))
+    hit = first_refusal(stack, model, training, c, run)
+    if hit is not None:
+        raise InputError(field or hit[0].field, hit[1])
 
 
 def layout_of(cfg: dict) -> SimpleNamespace:

@@ -533,11 +533,9 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
 
     stack, c = plan_stack(job, cfg), stack_rules.layout_of(cfg)
 
-    def refusal(st: str) -> str | None:  # stack_rules.check's loop, for the whole message (InputError cuts it)
-        for r in stack_rules.rules_for(STYLE_RUNTIME[st], stack, job.model, job.training):
-            if r.refused(c, job.model, job.training, stack)[0]:
-                return r.message(c, job.model, job.training)
-        return None
+    def refusal(st: str) -> str | None:  # the whole message (InputError cuts it)
+        hit = stack_rules.first_refusal(stack, job.model, job.training, c, run=STYLE_RUNTIME[st])
+        return None if hit is None else hit[1]
 
     msg = refusal(style)
     if msg is None:
