@@ -10,14 +10,13 @@ def _num(x, fmt: str = "{:,.0f}") -> str:
     return "-" if x is None else fmt.format(x)
 
 
+#: a source in a table is cut to this many characters, ending in "…" where it goes on (it was cut silently,
+#: mid-word: "(via /work/shared/reference/gp"); ``--csv`` has it whole
+SOURCE_CHARS = 60
+
+
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[:n - 1] + "…"
-
-
-def _cut(source: str, n: int = 60) -> str:
-    """A source in a table: its first ``n`` characters, and "…" where it goes on (it was cut silently, mid-word:
-    "(via /work/shared/reference/gp"); ``--csv`` has it whole."""
-    return source if len(source) <= n else source[:n - 1] + "…"
 
 
 def _net(i) -> str:
@@ -115,7 +114,7 @@ def format_systems_table(cat: Catalog, width: int | None = None) -> Table:
     cols = [("system", "left"), ("gpu", "left"), ("GPUs", "right"), ("RAM GiB", "right"), ("network Gb/s", "right"),
             ("fabric", "left"), ("source", "left", True)]
     rows = [[s.key, s.gpu.name, str(s.gpu_count), _num(s.ram_bytes and s.ram_bytes / GIB),
-             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, _cut(s.source)] for s in cat.systems.values()]
+             f"{s.network_bw * 8 / 1e9:,.0f}", s.fabric, _clip(s.source, SOURCE_CHARS)] for s in cat.systems.values()]
     return _table("reference systems (no price: a bare cluster's node where the job does not say)", None, cols, rows,
                   width, ("source", "fabric"))
 
@@ -128,5 +127,5 @@ def format_links_table(cat: Catalog) -> Table:
         t.add_column(c, justify="right" if c in ("Gb/s", "GB/s", "latency µs") else "left")
     for name, r in cat.interconnects.items():
         t.add_row(name, r.get("kind", ""), r.get("gbps_per_dir", ""), r.get("gbytes_per_dir", ""),
-                  r.get("latency_us", ""), _cut(r.get("source") or ""))
+                  r.get("latency_us", ""), _clip(r.get("source") or "", SOURCE_CHARS))
     return t

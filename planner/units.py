@@ -139,7 +139,7 @@ def device_of(hw: dict) -> str:
 
 def fmt_steps(n: float) -> str:
     """``1 step``, ``3,205 steps`` (a whole count from a float step count; "1 steps" was printed)."""
-    return f"{n:,.0f} step{'' if round(n) == 1 else 's'}"
+    return count_of(round(n), "step")
 
 
 def count_of(n: int, noun: str) -> str:
