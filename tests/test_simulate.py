@@ -184,6 +184,39 @@ def test_example_answers_files_vs_shards():
     assert wk["bound"] == "storage" and wk["workers_needed"] is None
 
 
+def test_cache_answer_is_sized_by_the_nodes_ram():
+    """12 M samples of 300 kB (3.6 TB raw, 21.6 TB decoded) on a g5.48xlarge (768 GiB RAM, 80% usable):
+    the caches shrink to the 660 GB that fit (hit rate = that share), the configured whole-dataset
+    cache is flagged, and the RAM figure names the instance it comes from."""
+    raw = load_job(EXAMPLES / "resnet50-objectstore-files.yaml").model_dump()
+    raw["cluster"] = {"instance": "aws:g5.48xlarge"}
+    raw["data"].update(sample_bytes=300_000, dataset_samples=12_000_000, cache_fraction=1.0)
+    raw["training"].update(dataset_samples=12_000_000, epochs=1)
+    job = load_job_dict(raw)
+    cfg = SimConfig.from_estimate(estimate_job(job), job)
+    cap = 768 * 2**30 * 0.8
+    assert cfg.loader.cache_ram_bytes == pytest.approx(cap) and cfg.loader.cache_ram_source == "aws:g5.48xlarge"
+    c = A.cache_worth_it(cfg, steps=120)
+    configured, rawc, decoded = c["rows"]
+    assert c["configured_fits"] is False and configured["cache_fraction"] == 1.0
+    assert rawc["fits"] is False and rawc["cache_bytes"] == pytest.approx(cap)
+    assert rawc["cache_fraction"] == pytest.approx(cap / 3.6e12)
+    assert decoded["cache_fraction"] == pytest.approx(cap / (3.6e12 * A.DECODED_SIZE_FACTOR))
+    assert "that fits" in rawc["variant"] and "that fits" in decoded["variant"]
+    # a partial cache is slower than the (impossible) whole one the job configured
+    assert rawc["samples_per_s"] < configured["samples_per_s"]
+
+
+def test_cache_answer_without_ram_or_size_checks_nothing():
+    cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=32),
+                    loader=LoaderConfig(workers=2, decode_s=0.004, decode_cv=0.0, dataset_samples=1e6))
+    c = A.cache_worth_it(cfg, steps=100)
+    assert c["cache_ram_bytes"] is None and all(r["fits"] is None for r in c["rows"])
+    assert [r["cache_fraction"] for r in c["rows"]] == [0.0, 1.0, 1.0]
+    small = replace(cfg, loader=replace(cfg.loader, cache_ram_bytes=1e12))  # 200 GB raw fits in 1 TB
+    assert [r["fits"] for r in A.cache_worth_it(small, steps=100)["rows"]] == [True, True, False]
+
+
 def test_vit_keeps_up_where_resnet_starves():
     """Same pipeline, ~4.3x the FLOPs per image: ViT-B/16 waits for data far less than ResNet-50."""
     out = {}

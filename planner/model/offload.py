@@ -81,8 +81,9 @@ HOST_GRAD_BYTES = 4.0
 #: layers whose activations stay on the GPU under activation offload: the last layer (never
 #: offloaded, ``cpu_offloading_num_layers < num_layers``) and the two groups of the double buffer
 RESIDENT_LAYERS = 3.0
-#: share of the host's RAM a plan may fill with offloaded state (the rest: OS, data loaders, the
-#: framework's pinned staging buffers) — an assumption
+#: share of the host's RAM a plan may fill with offloaded state, or a dataset cache in RAM
+#: (planner.simulate.answers ``cache_worth_it``); the rest: OS, data loaders, the framework's pinned
+#: staging buffers — an assumption
 HOST_RAM_USABLE = 0.8
 #: host RAM per GPU of a bare-GPU cluster (``cluster.gpu``: no instance row to read it from) whose GPU has no
 #: reference system in the catalog (``HardwareOption.reference``, else that system's RAM per GPU): AWS
@@ -180,13 +181,19 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     return cpu, np.maximum(d2h - t_bwd_mb, 0.0) + h2d
 
 
-def host_fits(host_bytes_per_gpu, hw):
-    """Rows whose offloaded state fits the node's RAM (``HOST_RAM_USABLE`` of it); a node the
+def host_ram(hw) -> tuple[float, str]:
+    """(bytes, where the figure comes from) of one node's host RAM: the instance's catalog row; a node the
     catalog gives no RAM figure for (a bare-GPU cluster) is taken to have its reference system's RAM per GPU
     (``HardwareOption.reference``: the instance its network comes from), else ``REF_HOST_RAM_PER_GPU``."""
     ram = getattr(hw.instance, "ram_bytes", None) if hw.instance is not None else None
+    if ram:
+        return float(ram), hw.instance.key
     ref = getattr(hw, "reference", None)
-    if not ram and ref is not None and ref.ram_bytes:
-        ram = ref.ram_bytes / ref.gpu_count * hw.gpus_per_node
-    ram = ram or REF_HOST_RAM_PER_GPU * hw.gpus_per_node
-    return host_bytes_per_gpu * hw.gpus_per_node <= ram * HOST_RAM_USABLE
+    if ref is not None and ref.ram_bytes:
+        return ref.ram_bytes / ref.gpu_count * hw.gpus_per_node, f"{ref.key}'s RAM per GPU (assumed)"
+    return REF_HOST_RAM_PER_GPU * hw.gpus_per_node, f"{REF_HOST_RAM_PER_GPU / 2**30:g} GiB per GPU (assumed)"
+
+
+def host_fits(host_bytes_per_gpu, hw):
+    """Rows whose offloaded state fits the node's RAM (``host_ram``, ``HOST_RAM_USABLE`` of it)."""
+    return host_bytes_per_gpu * hw.gpus_per_node <= host_ram(hw)[0] * HOST_RAM_USABLE

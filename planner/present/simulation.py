@@ -6,6 +6,7 @@ import io
 import json
 from pathlib import Path
 
+from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
 from planner.units import count_of, fmt_sig, fmt_time, ordinal
@@ -78,7 +79,10 @@ def format_result(result: SimResult):
 
 
 def _gb(x):
-    return f"{x / 1e9:,.0f} GB" if x else "?"
+    """Bytes in GB, 3 significant figures below 100 GB ("0 GB" for an empty cache, "?" unknown)."""
+    if x is None:
+        return "?"
+    return f"{x / 1e9:,.0f} GB" if x >= 100e9 else f"{fmt_sig(x / 1e9)} GB"
 
 
 def format_answers(ans: dict):
@@ -116,10 +120,18 @@ def format_answers(ans: dict):
     c = ans.get("cache")
     if c and c.get("rows"):
         base = c["rows"][0]["samples_per_s"]
-        bits = [f"{r['variant']}: {r['samples_per_s'] / base:.2f}x ({_gb(r['cache_bytes'])} of host RAM)"
+        bits = [f"{r['variant']}: {r['samples_per_s'] / base:.2f}x ({_gb(r['cache_bytes'])} of host RAM per node)"
                 for r in c["rows"][1:]]
         verdict = "worth it" if c["worth_it"] else "not worth it (< 5% faster)"
-        parts.append(Text(f"caching: {verdict} — " + "; ".join(bits)))
+        line = f"caching: {verdict} — " + "; ".join(bits)
+        if c.get("cache_ram_bytes"):  # what the caches were sized against, and where the figure comes from
+            line += (f". RAM for a cache: {_gb(c['cache_ram_bytes'])} per node ({HOST_RAM_USABLE:.0%} of the node's; "
+                     f"RAM of {c['cache_ram_source']})")
+            if c.get("configured_fits") is False:
+                line += f"; the configured cache ({_gb(c['rows'][0]['cache_bytes'])}) is larger: simulated as given"
+        elif c.get("raw_dataset_bytes") is None:
+            line += " (dataset size unknown: data.dataset_samples sizes the caches against the node's RAM)"
+        parts.append(Text(line))
     sh = ans.get("shards")
     if sh and sh.get("rows"):
         t = Table(title="storage format", box=None)

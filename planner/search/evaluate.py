@@ -74,6 +74,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
                              modules=recompute_modules(t, stack, m) if stack.module_recompute else None)
+    ram = offload.host_ram(hw)  # one node's host RAM: the simulator's dataset-cache answer sizes the cache by it
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",
@@ -105,6 +106,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
             micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,
             gpus_per_node=hw.gpus_per_node, nodes=nodes, vcpus_per_node=hw.vcpus_per_node,
+            host_ram_bytes=ram[0], host_ram_source=ram[1],
             step_time_s=step, overlap_grad_reduce=bool(st["overlap_grad_reduce"][i]),
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,

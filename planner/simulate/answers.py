@@ -141,28 +141,48 @@ def cache_worth_it(cfg: SimConfig, steps: int = 300, seed: int = 0) -> dict:
     """Compare: as configured; the raw (encoded) dataset cached in host RAM (never-evict, so the
     hit rate is the cached fraction — Mohan et al. Eq. 1-2); decoded samples cached (decode skipped,
     random augmentation still paid, ``DECODED_SIZE_FACTOR`` x the bytes). Worth it when the
-    simulated throughput rises by more than 5%."""
+    simulated throughput rises by more than 5%.
+
+    Each cache is sized against the RAM one node may give it (``LoaderConfig.cache_ram_bytes``: the
+    page cache is per node, so every node holds its own copy): a variant larger than that caches the
+    share that fits, and its hit rate is that share; a decoded cache's hits skip the decode, so its mean
+    CPU time per sample is ``decode_s`` x (1 - ``DECODE_SHARE`` x the share). The configured cache is
+    simulated as given and flagged (``configured_fits``) when it is larger than the RAM. With the
+    dataset's size or the node's RAM unknown nothing is sized (``fits`` None)."""
     cfg = _data_only(cfg)
     if cfg.loader is None:
         return {"worth_it": False, "rows": [], "note": "no data section"}
     ld = cfg.loader
     n = ld.dataset_samples
     raw_bytes = n * ld.sample_bytes if n else None
+    cap = ld.cache_ram_bytes
+
+    def variant(label: str, whole_bytes, fraction: float, decoded: bool, configured: bool = False):
+        """(label, loader, cache bytes, fits) of a cache of ``fraction`` of a dataset whose whole cache
+        takes ``whole_bytes``; shrunk to the RAM unless it is the configured one."""
+        need = fraction * whole_bytes if whole_bytes else None
+        fits = None if (need is None or cap is None) else bool(need <= cap)
+        if fits is False and not configured:
+            fraction, need = cap / whole_bytes, cap
+            label = f"{label} (the {fraction:.0%} that fits)"
+        decode = ld.decode_s * (1 - DECODE_SHARE * fraction) if decoded else ld.decode_s
+        return label, replace(ld, cache_fraction=fraction, decode_s=decode), need, fits
+
     variants = [
-        ("as configured", ld, ld.cache_fraction * raw_bytes if raw_bytes else None),
-        ("raw samples cached in RAM", replace(ld, cache_fraction=1.0), raw_bytes),
-        ("decoded samples cached in RAM", replace(ld, cache_fraction=1.0, decode_s=ld.decode_s * (1 - DECODE_SHARE)),
-         raw_bytes * DECODED_SIZE_FACTOR if raw_bytes else None),
+        variant("as configured", raw_bytes, ld.cache_fraction, False, configured=True),
+        variant("raw samples cached in RAM", raw_bytes, 1.0, False),
+        variant("decoded samples cached in RAM", raw_bytes * DECODED_SIZE_FACTOR if raw_bytes else None, 1.0, True),
     ]
     rows = []
-    for label, lc, mem in variants:
+    for label, lc, mem, fits in variants:
         r = simulate(replace(cfg, loader=lc), steps=_steps_for(steps, lc), seed=seed)
-        rows.append(_summary(r, label, cache_bytes=mem))
+        rows.append(_summary(r, label, cache_bytes=mem, cache_fraction=lc.cache_fraction, fits=fits))
     base = rows[0]["samples_per_s"]
     best = max(rows[1:], key=lambda x: x["samples_per_s"])
     gain = best["samples_per_s"] / base - 1 if base > 0 else 0.0
     return {"worth_it": gain > 0.05, "best": best["variant"], "speedup": 1 + gain,
-            "raw_dataset_bytes": raw_bytes, "rows": rows}
+            "raw_dataset_bytes": raw_bytes, "cache_ram_bytes": cap, "cache_ram_source": ld.cache_ram_source,
+            "configured_fits": rows[0]["fits"], "rows": rows}
 
 
 def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_MB_GRID,

@@ -24,6 +24,7 @@ import numpy as np
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.pipeline import step_composition
 from planner.model.memory import model_state_bytes_per_param
+from planner.model.offload import HOST_RAM_USABLE
 from planner.spec.params import count_params
 
 GBIT = 1e9 / 8  # bytes/s per Gb/s
@@ -116,6 +117,11 @@ class LoaderConfig:
     cache_fraction: float = 0.0
     read_fraction: float = 1.0
     dataset_samples: Optional[float] = None
+    #: host RAM one node may give a dataset cache (``planner.model.offload.HOST_RAM_USABLE`` of the node's RAM,
+    #: ``offload.host_ram``); the OS page cache is per node and shared by its loaders, so a cached fraction is
+    #: this over the dataset's bytes. None: unknown (the cache answer then checks nothing)
+    cache_ram_bytes: Optional[float] = None
+    cache_ram_source: str = ""  # where the node's RAM figure comes from (an instance, or an assumption)
 
     def h2d_s(self, batch: int) -> float:
         return batch * self.device_bytes / self.h2d_bw if self.device_bytes else 0.0
@@ -276,6 +282,8 @@ class SimConfig:
                 format=data.format, shard_bytes=data.shard_mb * 1e6,
                 cache_fraction=data.cache_fraction, read_fraction=data.read_fraction,
                 dataset_samples=data.dataset_samples or getattr(job.training, "dataset_samples", None),
+                cache_ram_bytes=(float(d["host_ram_bytes"]) * HOST_RAM_USABLE if d.get("host_ram_bytes") else None),
+                cache_ram_source=str(d.get("host_ram_source", "")),
             )
         ev = EvalConfig()
         e = getattr(job, "evaluation", None) if job is not None else None
