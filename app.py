@@ -218,18 +218,27 @@ sens = wi.sensitivity(job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(charts.sensitivity_chart(sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
 st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
+unpriced = wi.unpriced_caption(rec)  # said under each table with cost cells, so an empty cell is not read as $0
+if unpriced:
+    st.caption(unpriced)
 
 st.subheader("scaling (layout re-optimised at each node count)")
 st.dataframe(wi.scaling_display(rec), hide_index=True, width="stretch")
+if unpriced:
+    st.caption(unpriced)
 if rec.get("views_note"):  # a data-bound job: these views are compute-bound, the ranked plans simulated
     st.caption(rec["views_note"])
 st.subheader("best plan per GPU type")
 st.dataframe(wi.comparison_display(rec, "gpu"), hide_index=True, width="stretch")
 if rec.get("views_note"):
     st.caption(rec["views_note"])
+if unpriced:
+    st.caption(unpriced)
 
 st.subheader("top alternatives")
 st.dataframe(wi.ranked_display(rec), hide_index=True, width="stretch")
+if unpriced:
+    st.caption(unpriced)
 
 st.download_button("download the budget-review report (HTML)",
                    data=lambda: wi.report_html(job, rec, catalog, profile, source_name),

@@ -440,9 +440,28 @@ def ranked_display(rec: dict) -> pd.DataFrame:
                      "GPUs": r["hardware"]["gpus"], "layout": config_str(r["config"]),
                      "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
-                     "on-demand $": round(c["cost_ondemand_usd"], 2),
-                     "spot $": round(spot, 2) if spot is not None else None})
-    return pd.DataFrame(rows)
+                     "on-demand $": c["cost_ondemand_usd"], "spot $": spot})
+    df = pd.DataFrame(rows)
+    if rows:  # None (an unpriced option: a bare GPU, or no spot price) stays empty: round(None) raised here
+        for col in ("on-demand $", "spot $"):
+            df[col] = _dollars(df[col])
+    return df
+
+
+def unpriced_caption(rec: dict) -> str:
+    """The line the app prints under its tables when a plan has no price, so an empty cost cell is read as
+    "no price in the catalog", not as free or as an error ("" when every plan is priced)."""
+    from planner.search.rank import best_per
+
+    plans = [rec["best"], *rec.get("ranked", ())]
+    bare = {p["hardware"]["name"] for p in plans if p["cost"]["cost_ondemand_usd"] is None}
+    if rec.get("table") is not None:  # the per-GPU comparison and the scaling view read the whole table
+        bare |= {r["hardware"] for r in best_per(rec["table"], "gpu") if not (r["cost"] == r["cost"])}
+    bare = sorted(bare)
+    if not bare:
+        return ""
+    return (f"empty cost cells: no price for {', '.join(bare)} (a bare GPU or a reference system the catalog "
+            "does not price); set cluster.price_usd_hr (per node) or pass a priced catalog row to cost it")
 
 
 def causes_caption(time_by_cause_s: dict) -> str:

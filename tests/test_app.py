@@ -342,3 +342,30 @@ def test_spot_metrics_are_the_expected_figures_the_plan_is_ranked_at():
     assert m["time to train (expected)"] == fmt_time(ranked_hours(cost, True) * 3600)
     assert m["cost (spot, expected)"] == fmt_usd(ranked_price(cost, True))
     assert ranked_hours(cost, True) > cost["hours"]
+
+
+def test_unpriced_hardware_shows_empty_cost_cells_and_says_why(catalog):
+    """A bare GB200 cluster has no price: the app's "top alternatives" table raised TypeError (round(None)), and
+    the other tables showed bare NaN / None cost cells with nothing to say why."""
+    data = (b"model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 576, tokens: 1.0e+11}\n"
+            b"cluster: {gpu: GB200-B200}\n")
+    from planner.spec import load_job_dict
+
+    job = load_job_dict(wi.parse_upload("gb200.yaml", data))
+    rec = wi.search(job, catalog, None, top=5)
+    ranked = wi.ranked_display(rec)
+    assert ranked["on-demand $"].isna().all() and ranked["spot $"].isna().all()
+    cap = wi.unpriced_caption(rec)
+    assert cap.startswith("empty cost cells: no price for GB200-B200") and "cluster.price_usd_hr" in cap
+    at = _app()
+    at.file_uploader(key="upload").set_value(("gb200.yaml", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    assert sum(c.value == cap for c in at.caption) == 4  # under sensitivity, scaling, per-GPU and alternatives
+
+
+def test_every_priced_plan_needs_no_unpriced_caption(catalog):
+    from planner.spec import load_job_dict
+
+    job = load_job_dict({"model": {"preset": "resnet50"}, "training": {"global_batch": 2048, "epochs": 1,
+                         "dataset_samples": 1281167}, "constraints": {"clouds": ["aws"]}})
+    assert wi.unpriced_caption(wi.search(job, catalog, None, top=3)) == ""
