@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 
 from planner.errors import InputError
@@ -46,7 +47,7 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import fmt_sig, fmt_usd
+from planner.units import duration_unit, fmt_sig, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
 
@@ -396,14 +397,14 @@ def estimate_if_pinned(job: JobSpec, catalog=None, profile=None) -> Optional[dic
 
 
 def _duration(hours) -> tuple[str, list]:
-    """A column of times to train in one unit a table can still sort by: minutes when the longest
-    is under two hours, hours under two days, else days ("days 0.0" for a 30-minute run said nothing)."""
+    """A column of times to train in one unit a table can still sort by: the unit ``units.duration_unit``
+    gives its longest entry, as the terminal's and the report's columns (``fmt_hours_column``) -- minutes
+    under two hours, hours under three days, days under 1,000, then years ("days 0.0" for a 30-minute run
+    said nothing; the app switched to days at 48 h where the terminal switched at 72 h)."""
     h = pd.Series(hours, dtype=float)
-    if h.max(skipna=True) < 2:
-        return "minutes to train", (h * 60).round(1).tolist()
-    if h.max(skipna=True) < 48:
-        return "hours to train", h.round(2).tolist()
-    return "days to train", (h / 24).round(2).tolist()
+    finite = h[np.isfinite(h)]  # a spot plan that never finishes (inf) does not set the column's unit
+    scale, _, name = duration_unit(float(finite.max()) if len(finite) else 0.0)
+    return f"{name} to train", (h * scale).round(1 if name == "minutes" else 2).tolist()
 
 
 def _dollars(x) -> list:
@@ -444,7 +445,7 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if rows:  # None (an unpriced option: a bare GPU, or no spot price) stays empty: round(None) raised here
         for col in ("on-demand $", "spot $"):
-            df[col] = _dollars(df[col])
+            df[col] = pd.Series(df[col], dtype=float).round(2)
     return df
 
 

@@ -182,9 +182,28 @@ def fmt_hours_short(h: float) -> str:
     return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
 
 
+#: the unit of a column of durations, by its longest entry in hours: (below, scale from hours, short, long) --
+#: ``fmt_time``'s thresholds (minutes under 2 h, hours under 3 days, days under 1,000, then years)
+DURATION_UNITS = ((2.0, 60.0, "min", "minutes"), (72.0, 1.0, "h", "hours"),
+                  (1000 * 24.0, 1 / 24, "d", "days"), (math.inf, 1 / (365.25 * 24), "years", "years"))
+
+
+def duration_unit(top_hours: float) -> tuple[float, str, str]:
+    """(scale from hours, short unit, long unit) of a column whose longest entry is ``top_hours``
+    (``DURATION_UNITS``): the terminal's and report's ``fmt_hours_column`` and the app's sortable columns.
+
+    >>> duration_unit(1.5), duration_unit(50.0), duration_unit(float("inf"))[1:]
+    ((60.0, 'min', 'minutes'), (1.0, 'h', 'hours'), ('years', 'years'))
+    """
+    # the last unit past every limit: an infinite entry (a spot plan that never finishes) is "inf years"
+    return next(((scale, short, long) for below, scale, short, long in DURATION_UNITS if top_hours < below),
+                DURATION_UNITS[-1][1:])
+
+
 def fmt_hours_column(hours) -> list[str]:
-    """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry: minutes when
-    every entry is under two hours, hours under three days, else days. Each entry went its own way before,
+    """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry
+    (``duration_unit``): minutes when every entry is under two hours, hours under three days, days under
+    1,000, then years. Each entry went its own way before,
     so a column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that
     would read 0.0 in the column's unit keeps a significant figure ("0.0001 h").
 
@@ -196,12 +215,12 @@ def fmt_hours_column(hours) -> list[str]:
     ['78.7 d', '0.5 d']
     """
     hs = [float(h) for h in hours]
-    top = max((h for h in hs if h == h), default=0.0)
-    scale, unit = (60, "min") if top < 2 else (1, "h") if top < 72 else (1 / 24, "d")
+    top = max((h for h in hs if math.isfinite(h)), default=0.0)  # an infinite entry does not set the unit
+    scale, unit, _ = duration_unit(top)
     out = []
     for h in hs:
-        if h != h:
-            out.append("-")
+        if h != h or math.isinf(h):  # unknown, or a plan that never finishes (spot interrupted faster than it saves)
+            out.append("-" if h != h else "never")
             continue
         v = h * scale
         out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")

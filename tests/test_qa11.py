@@ -455,3 +455,19 @@ def test_evaluation_share_of_a_run_shorter_than_the_cadence(cli):
     m = re.search(r"evaluation: ([\d.]+)% of wall time .* evaluation: ([\d.]+)% —", line)
     full, tiered = float(m.group(1)), float(m.group(2))
     assert full > tiered > 0, line
+
+
+def test_one_duration_unit_rule_for_terminal_and_app():
+    """The app's sortable columns switched to days at 48 h where the terminal's and the report's switched at 72 h
+    (``fmt_time``'s); both now ask ``units.duration_unit``. An infinite entry (a spot plan that never finishes)
+    does not set the unit (the app raised StopIteration on one) and reads "never" in the text columns."""
+    from planner.interactive import _duration
+    from planner.units import duration_unit, fmt_hours_column
+
+    for hours, unit in ((1.9, "min"), (2.0, "h"), (71.9, "h"), (72.0, "d"), (23_999.0, "d"), (24_000.0, "years")):
+        assert duration_unit(hours)[1] == unit
+        assert fmt_hours_column([hours])[0].endswith(f" {unit}")
+        assert _duration([hours])[0] == f"{duration_unit(hours)[2]} to train"
+    inf = float("inf")
+    assert _duration([inf, 50.0]) == ("hours to train", [inf, 50.0])
+    assert fmt_hours_column([inf, 50.0, float("nan")]) == ["never", "50.0 h", "-"]
