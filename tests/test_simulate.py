@@ -398,3 +398,14 @@ def test_cli_simulate_wall_is_a_readable_duration(cli, steps, wall):
     assert code == 0, se
     line = next(l for l in so.splitlines() if l.strip().startswith("wall"))
     assert line.rstrip().endswith(wall) and "e+" not in line and "0.000" not in line, line
+
+
+def test_image_model_simulation_has_no_tokens_per_second():
+    """An image model's simulation JSON said tokens_per_s = samples_per_s (1 "token" per image); it is null now,
+    and a transformer's is samples/s x its sequence length."""
+    job = load_job(EXAMPLES / "resnet50-objectstore-shards.yaml")
+    r = simulate(A._data_only(SimConfig.from_estimate(estimate_job(job), job)), steps=60, seed=0)
+    assert r.tokens_per_s is None and r.samples_per_s > 0
+    cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=4, tokens_per_sample=2048))
+    r = simulate(cfg, steps=20)
+    assert r.tokens_per_s == pytest.approx(r.samples_per_s * 2048)

@@ -52,7 +52,8 @@ def format_result(result: SimResult):
                  + (f"   steady state {fmt_sig(result.steady_step_time_s, 4)} s" if result.steady_step_time_s else ""))
     if result.analytic_step_time_s:
         head.add_row("analytic step", f"{fmt_sig(result.analytic_step_time_s, 4)} s")
-    tok = f"   {result.tokens_per_s:,.0f} tokens/s" if result.tokens_per_s != result.samples_per_s else ""
+    tok = (f"   {result.tokens_per_s:,.0f} tokens/s"
+           if result.tokens_per_s is not None and result.tokens_per_s != result.samples_per_s else "")
     # four significant figures, as the step times: one decimal printed a QLoRA run's 0.488 samples/s as "0.5"
     head.add_row("throughput", f"{fmt_sig(result.samples_per_s, 4)} samples/s{tok}")
     head.add_row("GPU busy", f"{result.gpu_busy_share:.1%}")

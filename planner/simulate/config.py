@@ -65,7 +65,7 @@ class PipelineConfig:
     overlap_grad_reduce: bool = True
     dp_buckets: int = DDP_BUCKETS
     micro_batch: int = 1  # samples per micro-batch per replica
-    tokens_per_sample: int = 1
+    tokens_per_sample: int = 1  # 0: the samples are not token sequences (an image model: no tokens/s)
     jitter_cv: float = 0.0
     jitter_dist: str = "lognormal"  # lognormal | exponential (mean 1)
     rank_slowdown: tuple[float, ...] = ()
@@ -252,7 +252,7 @@ class SimConfig:
             t_dp_comm=float(d.get("t_dp_comm", 0.0)), t_dp_tail=float(d.get("t_dp_tail", 0.0)),
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
-            tokens_per_sample=seq if is_tf else 1,
+            tokens_per_sample=seq if is_tf else 0,
         )
         gpn, nodes = int(d.get("gpus_per_node", 8)), int(d.get("nodes", 1))
         n_gpus = gpn * nodes

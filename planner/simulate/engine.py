@@ -69,7 +69,7 @@ class SimResult:
     wall_s: float
     step_time_s: dict
     samples_per_s: float
-    tokens_per_s: float
+    tokens_per_s: Optional[float]  # None where the samples are not token sequences (tokens_per_sample 0)
     gpu_busy_share: float
     time_by_cause_s: dict
     idle_share_by_cause: dict
@@ -652,7 +652,7 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
         steps=steps, simulated_steps=simulated_steps, wall_s=wall,
         step_time_s={"mean": float(d.mean()), "p50": float(np.percentile(d, 50)),
                      "p99": float(np.percentile(d, 99)), "std": float(d.std())},
-        samples_per_s=samples / wall, tokens_per_s=samples * p.tokens_per_sample / wall,
+        samples_per_s=samples / wall, tokens_per_s=samples * p.tokens_per_sample / wall if p.tokens_per_sample else None,
         steady_step_time_s=steady_step,
         steady_samples_per_s=p.samples_per_step / steady_step if steady_step else None,
         gpu_busy_share=busy, time_by_cause_s=totals, idle_share_by_cause=idle,
