@@ -409,3 +409,23 @@ def test_image_model_simulation_has_no_tokens_per_second():
     cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=4, tokens_per_sample=2048))
     r = simulate(cfg, steps=20)
     assert r.tokens_per_s == pytest.approx(r.samples_per_s * 2048)
+
+
+def test_answer_tables_mark_the_jobs_own_row():
+    """The workers and storage-format tables did not say which row was the job's own: the configured worker
+    count (23, off the grid) joins the grid and both tables mark "(configured)"."""
+    from rich.console import Console
+
+    from planner.present.simulation import format_answers
+
+    job = load_job(EXAMPLES / "resnet50-objectstore-shards.yaml")
+    cfg = SimConfig.from_estimate(estimate_job(job), job)
+    w, sh = A.workers_needed(cfg, steps=120), A.best_shard_size(cfg, steps=120)
+    assert cfg.loader.workers == 23 and 23 in [r["workers"] for r in w["rows"]]
+    assert sh["configured_shard_mb"] == 256
+    con = Console(record=True, width=120)
+    for part in format_answers({"workers": w, "shards": sh}):
+        con.print(part)
+    text = con.export_text()
+    assert "23 (configured)" in text and "256 MB shards (configured)" in text
+    assert text.count("(configured)") == 2

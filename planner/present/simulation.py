@@ -115,7 +115,8 @@ def format_answers(ans: dict):
         for c in ("workers", "samples/s", "of GPU-bound", "data wait", "storage requests/s"):
             t.add_column(c, justify="right")
         for r in w["rows"]:
-            t.add_row(str(r["workers"]), f"{r['samples_per_s']:,.0f}", f"{r['share_of_gpu_bound']:.0%}",
+            mark = " (configured)" if r["workers"] == w.get("current_workers") else ""
+            t.add_row(f"{r['workers']}{mark}", f"{r['samples_per_s']:,.0f}", f"{r['share_of_gpu_bound']:.0%}",
                       f"{r['data_wait_share']:.0%}", f"{r['requests_per_s']:,.0f}")
         parts.append(t)
     c = ans.get("cache")
@@ -139,7 +140,8 @@ def format_answers(ans: dict):
         for col in ("format", "samples/s", "data wait", "requests/s"):
             t.add_column(col, justify="right")
         for r in sh["rows"]:
-            t.add_row(r["variant"], f"{r['samples_per_s']:,.0f}", f"{r['data_wait_share']:.0%}",
+            mark = " (configured)" if "configured_shard_mb" in sh and r["shard_mb"] == sh["configured_shard_mb"] else ""
+            t.add_row(r["variant"] + mark, f"{r['samples_per_s']:,.0f}", f"{r['data_wait_share']:.0%}",
                       f"{r['requests_per_s']:,.0f}")
         parts.append(t)
         tol = sh.get("tolerance", 0.02)

@@ -108,6 +108,8 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     t_build = p.micro_batch * ld.decode_s + ld.collate_s
     first_order = math.ceil(t_build / t_gpu_batch) if t_gpu_batch > 0 else None
     rows, best, found, flat = [], 0.0, None, 0
+    # the job's own count joins the grid (up to its largest), so its row is in the table to compare with
+    grid = sorted(set(grid) | ({ld.workers} if 0 < ld.workers <= max(grid) else set()))
     for w in grid:
         c = replace(cfg, loader=replace(ld, workers=w, cores=None))
         r = simulate(c, steps=_steps_for(steps, c.loader), seed=seed)
@@ -210,6 +212,8 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
     # tolerance was named even where files beat it ("64 MB ...; individual files reach 101% of it").
     best = ok[0] if ok[0] is rows[0] else min(ok, key=lambda x: x["shard_mb"])
     return {"best_shard_mb": best["shard_mb"], "tolerance": tolerance,
+            # the job's own format, so the table can mark its row (None: individual files)
+            "configured_shard_mb": None if ld.format == "files" else ld.shard_bytes / 1e6,
             "files_vs_best": rows[0]["samples_per_s"] / best["samples_per_s"] if best["samples_per_s"] > 0 else 1.0,
             "rows": rows}
 
