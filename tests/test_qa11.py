@@ -471,3 +471,20 @@ def test_one_duration_unit_rule_for_terminal_and_app():
     inf = float("inf")
     assert _duration([inf, 50.0]) == ("hours to train", [inf, 50.0])
     assert fmt_hours_column([inf, 50.0, float("nan")]) == ["never", "50.0 h", "-"]
+
+
+def test_campaign_table_marks_the_jobs_strategy(campaign_plan):
+    """The campaign table did not say which strategy the job chose (``campaign.cache``, default true)."""
+    from planner.present.campaign import campaign_rows, render_campaign
+    from planner.spec import load_job_dict
+    from planner.workloads.campaign import plan_campaign
+
+    rows = campaign_rows(campaign_plan)
+    assert [r[0] for r in rows] == ["re-run every time", "cache by hash(inputs, code) (configured)"]
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "campaign": {
+        "experiments_per_week": 10, "weeks": 4, "cache": False,
+        "preprocess": {"hours": 6, "usd_per_hour": 2.856, "output_gb": 400}}})
+    rows = campaign_rows(plan_campaign(job, {"hours": 0.725, "usd": 0.8782}))
+    assert rows[0][0] == "re-run every time (configured)" and "configured" not in rows[1][0]
+    text = _render(render_campaign, campaign_plan)
+    assert max(len(line) for line in text.splitlines()) <= 100 and "(configured)" in text

@@ -20,13 +20,14 @@ def campaign_caption(res) -> str:
 
 
 def campaign_rows(res) -> list[list[str]]:
-    """One row per strategy: re-run every time vs cache by hash(inputs, code). The iteration gaps share
-    one unit (they read "6.7 h" above "109.5 min")."""
+    """One row per strategy: re-run every time vs cache by hash(inputs, code), the job's own (``campaign.cache``)
+    marked "(configured)". The iteration gaps share one unit (they read "6.7 h" above "109.5 min")."""
     rows = []
     strategies = (("re-run every time", "no_cache"), ("cache by hash(inputs, code)", "cache"))
     gaps = fmt_hours_column([res[key]["iteration_gap_hours"] for _, key in strategies])
     for (name, key), gap in zip(strategies, gaps):
         s = res[key]
+        name = name + (" (configured)" if res.get("chosen") == key else "")  # the job's campaign.cache
         rows.append([name, f"{s['preprocess_runs']:.1f}", gap,
                      # three significant figures: a 78-day gap's 0.089 a week printed "0.1 (max 0.1)" of 2 asked for
                      f"{fmt_sig(s['experiments_per_week'], 3)} (max {fmt_sig(s['experiments_per_week_max'], 3)})",
