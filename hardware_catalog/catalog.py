@@ -8,8 +8,8 @@ bytes, bytes/s, FLOP/s, USD/h; the CSVs use GiB, TB/s, TFLOP/s, GB/s, Gbit/s as 
     >>> cat = load_catalog()
     >>> cat.gpu("h100").name
     'H100-SXM-80GB'
-    >>> cat.instance("aws:p5.48xlarge").gpu_count
-    8
+    >>> cat.instance("aws:p5.48xlarge").gpu_count  # a float: some cloud VMs hold a fraction of a GPU
+    8.0
     >>> cat.instance("aws:p5.48xlarge").fabric, cat.instance("aws:p5.48xlarge").cluster
     ('efa', True)
 

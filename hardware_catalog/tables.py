@@ -6,6 +6,31 @@ from rich.table import Table
 from hardware_catalog.catalog import DEFAULT_NETWORK_GBPS, GB, GIB, TB, TERA, Catalog
 
 
+#: characters a rich table with its default box adds per column (a rule and a space each side) and once
+#: (the closing rule): ``table_width``
+RULE_PER_COLUMN, RULE_PER_TABLE = 3, 1
+
+
+def column_width(header: str, cells) -> int:
+    """Characters a column takes with every cell whole: its longest header line or cell.
+
+    >>> column_width("GPU", ["H100-SXM-80GB", "A10G-24GB"])
+    13
+    """
+    return max([len(x) for x in header.split("\n")] + [len(c) for c in cells])
+
+
+def table_width(widths) -> int:
+    """A rich table's width on screen from its columns' widths (``column_width``): the catalog's, serving's and
+    the campaign's tables ask it whether they fit the terminal.
+
+    >>> table_width([9, 5])
+    21
+    """
+    widths = list(widths)
+    return sum(widths) + RULE_PER_COLUMN * len(widths) + RULE_PER_TABLE
+
+
 def _num(x, fmt: str = "{:,.0f}") -> str:
     return "-" if x is None else fmt.format(x)
 
@@ -36,8 +61,7 @@ def _fit(cols: list[tuple], rows: list[list[str]], width: int | None, drop_order
         return keep, []
 
     def need() -> int:
-        return sum(max(max(len(x) for x in cols[j][0].split("\n")), max((len(r[j]) for r in rows), default=0))
-                   for j in keep) + 3 * len(keep) + 1
+        return table_width(column_width(cols[j][0], [r[j] for r in rows]) for j in keep)
 
     names = [c[0] for c in cols]
     dropped = []

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from rich.table import Table
 
+from hardware_catalog.tables import column_width, table_width
+
 from planner.present.safe import esc
 from planner.results import CampaignPlan
 from planner.units import fmt_hours_column, fmt_sig, fmt_time, fmt_usd
@@ -51,8 +53,7 @@ def render_campaign(con, res: CampaignPlan) -> None:
     cells wrap, between words: rich's even squeeze printed "hash(input / s, code)" and "experiment / s/week"
     at 100 columns."""
     rows = campaign_rows(res)
-    natural = sum(max([len(c)] + [len(r[j]) for r in rows]) for j, c in enumerate(COLUMNS)) + 3 * len(COLUMNS) + 1
-    split = natural > con.width
+    split = table_width(column_width(c, [r[j] for r in rows]) for j, c in enumerate(COLUMNS)) > con.width
     wraps = ("strategy", "experiments per week")
     t = Table(title=f"preprocessing tax: {campaign_caption(res)}")
     for col in COLUMNS:

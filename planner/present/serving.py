@@ -7,6 +7,8 @@ import math
 
 from rich.table import Table
 
+from hardware_catalog.tables import column_width, table_width
+
 from planner.results import ServingPlan
 from planner.present.safe import esc
 from planner.units import fmt_given, fmt_rate, fmt_usd
@@ -156,10 +158,9 @@ def _table(con, title: str, cols: list[str], rows: list[list[str]], optional=("$
     def head(c: str, split: bool) -> str:
         return c.replace(" ", "\n").replace("s/r", "s/\nr") if split else c
 
-    def width(split: bool) -> int:  # 3 characters of rule and padding a column
-        return sum((HARDWARE_FOLDED if split else max([len(c)] + [len(r[j]) for r in rows])) if (c := cols[j]) == "hardware"
-                   else max([len(x) for x in head(c, split).split("\n")] + [len(r[j]) for r in rows])
-                   for j in keep) + 3 * len(keep) + 1
+    def width(split: bool) -> int:  # folded, the hardware name takes HARDWARE_FOLDED characters
+        return table_width(HARDWARE_FOLDED if split and cols[j] == "hardware"
+                           else column_width(head(cols[j], split), [r[j] for r in rows]) for j in keep)
 
     split = width(False) > con.width
     dropped = []
