@@ -91,10 +91,6 @@ def _num(x: Optional[float], spec: str) -> str:
     return "-" if x is None or x != x else format(x, spec)
 
 
-def _pct(x: Optional[float]) -> str:
-    return fmt_pct(x)  # a whole percent, one decimal below 10% (a 0.4% MFU read "0%")
-
-
 def _share(x: float) -> str:
     """A share that may be tiny: 0.3%, 12%, not "0%"."""
     return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
@@ -213,7 +209,7 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
             rows.append([v, "-", "-", "-", "-", "-", "-", "-", r.note])
             continue
         rows.append([v, f"{int(r.gpus):,}", fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
-                     fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
+                     fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), fmt_pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
     return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
                   "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
@@ -281,7 +277,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
-                     config_str(r["config"]), f"{r['step_time_s']:,.2f}", _pct(r["mfu"]),  # as recommend's table
+                     config_str(r["config"]), f"{r['step_time_s']:,.2f}", fmt_pct(r["mfu"]),  # as recommend's table
                      f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
@@ -315,7 +311,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         lines.append("Spot: " + _spot_risk_line(cost["spot_risk"]) + ".")
     elif cost["cost_spot_usd"]:
         save = 1 - cost["cost_spot_usd"] / cost["cost_ondemand_usd"] if cost["cost_ondemand_usd"] else float("nan")
-        lines.append(f"Spot: {fmt_usd(cost['cost_spot_usd'])} ({_pct(save)} less), before interruptions: "
+        lines.append(f"Spot: {fmt_usd(cost['cost_spot_usd'])} ({fmt_pct(save)} less), before interruptions: "
                      "spot capacity for many nodes at once is not guaranteed, and each preemption costs the work "
                      "since the last checkpoint plus a restart.")
     else:
@@ -338,7 +334,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
                      f"hosting)" + (
                          f": per hour of use, {buy['cheaper']} is cheaper. Owning beats renting only if the "
-                         f"cluster stays busy above {_pct(buy['breakeven_utilisation'])} of its "
+                         f"cluster stays busy above {fmt_pct(buy['breakeven_utilisation'])} of its "
                          f"{buy['amortisation_years']:.0f}-year life — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
                          + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
@@ -349,7 +345,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
         term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
                 f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
-                + (f"; it beats on-demand only if the nodes are busy more than {_pct(c['breakeven_busy'])} of the term"
+                + (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} of the term"
                    if c.get("breakeven_busy") else "")
                 if c.get("commitment_usd") is not None and c["term"] != "capacity-block" else "")
         lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
@@ -371,7 +367,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if with_charts:
         s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
-                          [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", _pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
+                          [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", fmt_pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
                           f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"))
     secs.append(s)
@@ -385,8 +381,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if best.get("simulated"):
         sim = best["simulated"]
         s.blocks.append(f"Simulated ({sim.get('steps') or sim.get('simulated_steps') or 'some'} steps of the data pipeline "
-                        f"and synchronisation): GPU busy {_pct(sim.get('gpu_busy_share'))} of the time, waiting for data "
-                        f"{_pct(sim.get('data_wait_share'))}.")
+                        f"and synchronisation): GPU busy {fmt_pct(sim.get('gpu_busy_share'))} of the time, waiting for data "
+                        f"{fmt_pct(sim.get('data_wait_share'))}.")
     secs.append(s)
 
     # --- sensitivity
@@ -712,7 +708,7 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     if rec.get("views_note"):  # a data-bound job: the scaling table is compute-bound, the recommendation simulated
         s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
     s.blocks.append(Table(["nodes", "layout", "step s", "MFU", "time to train", "cost"],
-                          [[str(r["nodes"]), config_str(r), f"{r['step_time_s']:,.2f}", _pct(r["mfu"]), fmt_time(r["days"] * 86400),
+                          [[str(r["nodes"]), config_str(r), f"{r['step_time_s']:,.2f}", fmt_pct(r["mfu"]), fmt_time(r["days"] * 86400),
                             fmt_usd(r["cost"])] for r in rows],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
                           + (" (expected spot cost)" if spot else "")))
@@ -726,7 +722,7 @@ def _kv(d: dict, keys) -> list[list[str]]:
         if v is None:
             continue
         if k == "utilisation":  # a share: 57%, not 0.5725
-            out.append([label, _pct(v)])
+            out.append([label, fmt_pct(v)])
             continue
         out.append([label, f"{v:,.4g}" if isinstance(v, float) else str(v)])
     return out
@@ -761,10 +757,10 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
             f"at most {sim.get('max_num_seqs')} sequences per replica"
             + (f"; sized so that each p99 sits {margin:.0%} under its target" if margin else ""))
     kv = [["meets the targets", "yes" if sim.get("meets_targets") else "NO"],
-          ["goodput (requests meeting both targets)", _pct(sim.get("goodput"))],
+          ["goodput (requests meeting both targets)", fmt_pct(sim.get("goodput"))],
           ["saturated requests/s per replica", f"{sim.get('saturated_rps_per_replica') or float('nan'):,.2f}"],
-          ["utilisation at the stated load", _pct(sim.get("utilisation"))],
-          ["KV cache used (max)", _pct(sim.get("kv_used_max"))], ["queue (max requests waiting)", str(sim.get("queue_max", "-"))],
+          ["utilisation at the stated load", fmt_pct(sim.get("utilisation"))],
+          ["KV cache used (max)", fmt_pct(sim.get("kv_used_max"))], ["queue (max requests waiting)", str(sim.get("queue_max", "-"))],
           ["preemptions", str(sim.get("preemptions", "-"))], ["unfinished requests", str(sim.get("unfinished", "-"))]]
     return Section("Simulated latency (queueing, continuous batching, KV cache)",
                    [head + ".", Table(["latency", "p50", "p90", "p99", "target (p99)"], lat), Table(["", ""], kv)])
