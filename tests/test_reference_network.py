@@ -282,3 +282,15 @@ def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
     with pytest.raises(Exception) as e:
         option_from_cluster(ClusterSpec(gpu="TPU-v5e", nodes=2000), catalog)
     assert "has none" in str(e.value)
+
+
+def test_min_gpus_past_one_slice_names_the_slice_rows(cli, tmp_path):
+    """The search's min_gpus refusal for a bare TPU said only "name a TPU slice row with fabric tpu-dcn"; it names
+    the rows now (v6e), or says the catalog has none (v5e), as the cluster.nodes refusal does."""
+    job = tmp_path / "tpu.yaml"
+    for chip, says in (("TPU-v6e", "gcp:tpu-v6e-256, gcp:tpu-v6e-64, gcp:tpu-v6e-8"), ("TPU-v5e", "has none for this chip")):
+        job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 1024, tokens: 1.0e+10}\n"
+                       f"cluster: {{gpu: {chip}}}\nconstraints: {{min_gpus: 512}}\n")
+        code, out, err = cli("recommend", job)
+        assert code == 2 and err.startswith("error: constraints.min_gpus: min_gpus=512 exceeds the largest"), err
+        assert says in err and len(err.strip().splitlines()) == 1, err

@@ -99,6 +99,9 @@ class HardwareOption:
     gpus_per_host: Optional[int] = None
     #: the most GPUs one cluster of this option may hold (a TPU ICI slice: ``System.max_chips``); None: no limit
     max_gpus: Optional[int] = None
+    #: what a job wider than ``max_gpus`` can do instead (``multislice_hint``: the slice rows to name), said where
+    #: the search refuses such a job (planner.search.space, which has no catalog to ask)
+    past_max_hint: str = ""
 
     @property
     def network_reference(self) -> bool:
@@ -215,6 +218,7 @@ def option_from_cluster(cluster: ClusterSpec, catalog: Catalog | None = None, pr
         eff=efficiency_for(gpu, profile, precision), price_ondemand=cluster.price_usd_hr, notes=notes,
         network_assumed=not cluster.inter_node_gbps, network_note=note, reference=ref[1] if ref else None,
         gpus_per_host=host, max_gpus=system.max_chips if ici else None,
+        past_max_hint=multislice_hint(cat, gpu) if ici else "",
     )
 
 

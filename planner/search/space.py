@@ -76,9 +76,9 @@ def _grid(job: JobSpec, hw: HardwareOption):
     if hw.max_gpus and not cl.nodes and hw.max_gpus < max_gpus:  # one TPU slice: no more chips than it holds
         if hw.max_gpus < min_gpus:
             raise InputError("constraints.min_gpus", f"min_gpus={min_gpus} exceeds the largest {hw.name} slice "
-                                                     f"({hw.max_gpus} chips); for multislice training over the "
-                                                     "data-center network name a TPU slice row with fabric tpu-dcn "
-                                                     "(`planner catalog instances`)")
+                                                     f"({hw.max_gpus} chips); " + (hw.past_max_hint or
+                                                     "for multislice training over the data-center network name a "
+                                                     "TPU slice row with fabric tpu-dcn (`planner catalog instances`)"))
         max_gpus = hw.max_gpus
     nodes = [cl.nodes] if cl.nodes else [n for n in D.NODE_COUNTS if min_gpus <= n * g <= max_gpus]
     if not hw.multi_node:  # no cluster fabric in the catalog: one node only
