@@ -200,6 +200,8 @@ left, right = st.columns(2)
 left.altair_chart(charts.memory_chart(best, width=COL_W), width="stretch", theme=None)
 left.altair_chart(charts.breakdown_chart(best, width=COL_W), width="stretch", theme=None)
 right.altair_chart(charts.cost_time_chart(rec["table"], best, spot, width=COL_W - 90), width="stretch", theme=None)
+if rec.get("views_note"):  # a data-bound job: the chart's points are the analytic search's compute-bound ones
+    right.caption(rec["views_note"])
 
 st.subheader("simulated timeline")
 tl = wi.simulated_timeline(job, best, steps=3)

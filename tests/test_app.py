@@ -369,3 +369,14 @@ def test_every_priced_plan_needs_no_unpriced_caption(catalog):
     job = load_job_dict({"model": {"preset": "resnet50"}, "training": {"global_batch": 2048, "epochs": 1,
                          "dataset_samples": 1281167}, "constraints": {"clouds": ["aws"]}})
     assert wi.unpriced_caption(wi.search(job, catalog, None, top=3)) == ""
+
+
+def test_data_bound_job_says_the_chart_and_views_are_compute_bound():
+    """For a job with a data pipeline the ranked plans are simulated, but the cost-vs-time chart (like the scaling
+    and per-GPU tables) plots the analytic search's compute-bound points: the chart now carries the same caption."""
+    data = (EXAMPLES / "resnet50-objectstore-files.yaml").read_bytes()
+    at = _app()
+    at.file_uploader(key="upload").set_value(("files.yaml", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    notes = [c.value for c in at.caption if c.value.startswith("compute-bound figures")]
+    assert len(notes) == 3 and len(set(notes)) == 1, [c.value for c in at.caption]  # chart, scaling, per-GPU
