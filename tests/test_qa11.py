@@ -504,3 +504,13 @@ def test_checkpoint_answer_says_its_goodput_is_long_run():
     for p in format_answers({"checkpoint": k}):
         con.print(p)
     assert "configured every 500: 55.8% (long-run expected goodput; the simulated run above is one short draw" in " ".join(con.export_text().split())
+
+
+def test_low_precision_refusal_reads_as_a_sentence(cli, tmp_path):
+    """fp4 (NVFP4) on GPUs without FP4 tensor cores: the refusal said "L4-24GB: no nvfp4 needs FP4 tensor cores peak"."""
+    job = tmp_path / "fp4.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch: 32, precision: fp4, tokens: 1.0e+8}\n"
+                   "constraints: {gpus: [L4-24GB, H100-SXM-80GB], max_gpus: 8}\n")
+    code, out, err = cli("recommend", job)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "L4-24GB: nvfp4 needs FP4 tensor cores, which it lacks" in err and "no nvfp4" not in err, err

@@ -450,7 +450,7 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
             plat = platform_of(cat.gpu(g))
             off.setdefault(plat, []).append(g)
         elif g in left_out:
-            out.append(f"{g}: no {left_out[g]} peak")
+            out.append(f"{g}: {left_out[g]}, which it lacks")  # "nvfp4 needs FP4 tensor cores" (physics.peak_need)
     for plat, gs in off.items():
         out.append(f"{', '.join(gs)}: {stack} does not run on {PLATFORMS.get(plat, plat)} (stacks for "
                    f"{'them' if len(gs) > 1 else 'it'}: {', '.join(stacks_for_platform(plat)) or 'none'}; "
