@@ -91,6 +91,14 @@ def _table(title: str, caption: str | None, cols: list[tuple], rows: list[list[s
     return t
 
 
+def _sixteen_bit(pf: dict) -> str:
+    """The BF16 column: the bf16 peak, or a part's fp16 one marked as such where it has no bf16 (V100, T4:
+    "125 (FP16)"; the column showed "-", as if they had no tensor-core peak at all)."""
+    if pf.get("bf16"):
+        return _num(pf["bf16"] / TERA)
+    return f"{_num(pf['fp16'] / TERA)} (FP16)" if pf.get("fp16") else "-"
+
+
 def format_gpus_table(cat: Catalog, width: int | None = None) -> Table:
     # the names are what people copy into cluster.gpu / constraints.gpus: never cut ("B200-SXM-180…" was),
     # nor the numbers; on a narrow terminal the form factor, the link, the power and the vendor give way first
@@ -101,7 +109,7 @@ def format_gpus_table(cat: Catalog, width: int | None = None) -> Table:
     for g in sorted(cat.gpus.values(), key=lambda g: (g.vendor, g.name)):
         pf = g.peak_flops
         rows.append([g.name, g.vendor, _num(g.memory_bytes / GIB, "{:,.1f}"), _num(g.hbm_bw / TB, "{:.2f}"),
-                     _num(pf.get("bf16", None) and pf["bf16"] / TERA),
+                     _sixteen_bit(pf),
                      _num(pf.get("fp8", None) and pf["fp8"] / TERA),
                      _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
                      _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),

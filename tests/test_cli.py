@@ -107,6 +107,10 @@ def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
     assert len(rows) == len(cat.gpus), len(rows)
     for g in cat.gpus.values():
         assert f"│ {g.name} " in text, g.name
+    # a part without bf16 shows its fp16 peak, marked (the column read "-" for V100 and T4)
+    v100 = next(r for r in rows if r.startswith("│ V100-SXM2-16GB "))
+    assert "125 (FP16)" in v100
+    assert "(FP16)" not in next(r for r in rows if r.startswith("│ H100-SXM-80GB "))
 
 
 def test_presets_listed(cli):
