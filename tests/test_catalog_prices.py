@@ -87,13 +87,26 @@ def test_tpu_v6e_multislice_network(catalog):
 
 def test_tpu_v5p_multislice_network(catalog):
     """The v5p 512-chip slice row joins other slices over DCN at Google's 'Data center network (DCN) bandwidth per
-    chip (Gbps) | 50' (a 24x smaller share of the chip's 1,200 GB/s bidirectional ICI); v5e and v4 stay single."""
+    chip (Gbps) | 50' (a 24x smaller share of the chip's 1,200 GB/s bidirectional ICI); v4 and the 1-chip v5e stay single."""
     i = catalog.instance("gcp:tpu-v5p-1024")
     assert i.fabric == "tpu-dcn" and i.cluster and i.gpu_count == 512
     assert i.network_bw * 8 / 1e9 / i.gpu_count == pytest.approx(50.0)
     assert "https://docs.cloud.google.com/tpu/docs/v5p" in i.network_source and "| 50'" in i.network_source
-    for key in ("gcp:tpu-v5litepod-8", "gcp:tpu-v4-5120"):
+    for key in ("gcp:tpu-v5litepod-1", "gcp:tpu-v4-5120"):
         assert not catalog.instance(key).cluster
+
+
+def test_tpu_v5e_multislice_network(catalog):
+    """The v5e slice rows (8 / 64 / 256 chips) join over DCN at Google's v5e page: 'Per-host NIC configuration |
+    2 x 100 Gbps NIC', 8 chips a host = 25 Gb/s per chip ('Data center network bandwidth per Pod | 6.4 Tbps' / 256,
+    the same); prices from the SkyPilot snapshot (1.2 USD/chip-hr on demand in us-central1); RAM 512 GiB a host."""
+    for chips, od in ((8, 9.6), (64, 76.8), (256, 307.2)):
+        i = catalog.instance(f"gcp:tpu-v5litepod-{chips}")
+        assert i.fabric == "tpu-dcn" and i.cluster and i.gpu_count == chips
+        assert i.network_bw * 8 / 1e9 == pytest.approx(25.0 * chips)
+        assert i.price_ondemand == pytest.approx(od) and i.price_ondemand / chips == pytest.approx(1.2)
+        assert i.ram_bytes == 512 * 2**30 * chips // 8
+        assert "2 x 100 Gbps NIC" in i.network_source
 
 
 def test_spot_search_keeps_only_rows_with_a_spot_price(catalog):

@@ -269,8 +269,8 @@ def test_estimate_on_two_v6e_slices_prices_the_dcn(cli, tmp_path):
 
 def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
     """A bare v6e cluster stays hosts of one ICI slice (the tpu-dcn slice rows are not its reference network); past
-    256 chips the refusal names the slice rows that do multislice (v5p: its 512-chip row). v5e has none: the message
-    says so."""
+    256 chips the refusal names the slice rows that do multislice (v5p: its 512-chip row; v5e: its 8 / 64 / 256-chip
+    rows since 2026-12-01)."""
     o = option_from_cluster(ClusterSpec(gpu="TPU-v6e", nodes=2), catalog)
     assert o.gpus_per_node == 8 and o.reference.key == "google:tpu-v6e-host"
     with pytest.raises(Exception) as e:
@@ -279,16 +279,17 @@ def test_bare_tpu_past_one_slice_names_the_multislice_rows(catalog):
     with pytest.raises(Exception) as e:
         option_from_cluster(ClusterSpec(gpu="TPU-v5p", nodes=2000), catalog)
     assert "gcp:tpu-v5p-1024" in str(e.value) and "multislice" in str(e.value)
-    with pytest.raises(Exception) as e:
+    with pytest.raises(Exception) as e:  # v5e: its 8 / 64 / 256-chip slice rows (2026-12-01)
         option_from_cluster(ClusterSpec(gpu="TPU-v5e", nodes=2000), catalog)
-    assert "has none" in str(e.value)
+    assert "gcp:tpu-v5litepod-256" in str(e.value) and "multislice" in str(e.value)
 
 
 def test_min_gpus_past_one_slice_names_the_slice_rows(cli, tmp_path):
     """The search's min_gpus refusal for a bare TPU said only "name a TPU slice row with fabric tpu-dcn"; it names
-    the rows now (v6e), or says the catalog has none (v5e), as the cluster.nodes refusal does."""
+    the rows now (v6e, v5e), as the cluster.nodes refusal does."""
     job = tmp_path / "tpu.yaml"
-    for chip, says in (("TPU-v6e", "gcp:tpu-v6e-256, gcp:tpu-v6e-64, gcp:tpu-v6e-8"), ("TPU-v5e", "has none for this chip")):
+    for chip, says in (("TPU-v6e", "gcp:tpu-v6e-256, gcp:tpu-v6e-64, gcp:tpu-v6e-8"),
+                       ("TPU-v5e", "gcp:tpu-v5litepod-256, gcp:tpu-v5litepod-64, gcp:tpu-v5litepod-8")):
         job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 1024, tokens: 1.0e+10}\n"
                        f"cluster: {{gpu: {chip}}}\nconstraints: {{min_gpus: 512}}\n")
         code, out, err = cli("recommend", job)
