@@ -146,12 +146,14 @@ def test_reshard_after_forward_is_searched_on_zero3_rows_only(catalog):
 
 
 def test_host_ram_bounds_offload():
-    hw = SimpleNamespace(instance=SimpleNamespace(ram_bytes=2048 * 2**30), gpus_per_node=8)
+    hw = SimpleNamespace(instance=SimpleNamespace(ram_bytes=2048 * 2**30, key="test:node"), gpus_per_node=8)
     per_gpu = np.array([100, 204, 205]) * 2**30  # 8 x 205 GiB > 0.8 x 2 TiB
     assert offload.host_fits(per_gpu, hw).tolist() == [True, True, False]
+    assert offload.host_ram(hw) == (2048 * 2**30, "test:node")
     # no RAM figure (a bare-GPU cluster): the reference node, p5.48xlarge's 2,048 GiB per 8 GPUs
     bare = SimpleNamespace(instance=None, gpus_per_node=8)
     assert offload.host_fits(per_gpu, bare).tolist() == [True, True, False]
+    assert offload.host_ram(bare) == (2048 * 2**30, "256 GiB per GPU (assumed)")
 
 
 def test_optimizer_offload_needs_a_sharded_optimizer_and_is_emitted(catalog):
