@@ -1344,10 +1344,12 @@ def open_reports_case(cat, r):
                       weights="megatron", grad_dtype=r.grad_reduce, flash_attention=bool(r.flash_attention), dropout=False,
                       recompute=r.recompute, recompute_modules=modules or None)
     ep = int(r.ep)
+    shard = getattr(r, "dp_shard", float("nan"))  # HSDP (fms-fsdp 7B/13B): ZeRO-3 over one node's 8 GPUs
     c = Candidates(tp=np.array([int(r.tp)]), pp=int(r.pp), dp=int(r.dp), cp=1, ep=ep, vpp=1, zero=int(r.zero),
                    mb=int(r.micro_batch), rc=RECOMPUTE.code[r.recompute], sp=False, schedule=SCHEDULE.code["1f1b"],
                    gpus_per_node=int(r.gpus_per_node), nodes=1,
-                   etp=1 if model.moe is not None else int(r.tp))  # experts unsplit by TP (TP is 1 in every MoE row)
+                   etp=1 if model.moe is not None else int(r.tp),  # experts unsplit by TP (TP is 1 in every MoE row)
+                   dp_shard=None if shard != shard else int(shard))
     hw = hw_option(cat, r.gpu, int(r.gpus_per_node), float(r.inter_node_gbps))
     stack = row_stack(r.stack, open_reports_options(r.stack_options))
     return model, tr, c, hw, stack
@@ -1361,8 +1363,8 @@ def open_reports(cat) -> pd.DataFrame:
     32-256 A100-40GB), TinyLlama-1.1B (its README's 24k tokens/s per A100-40G, FSDP, 16 GPUs), BloombergGPT
     (Wu et al. 2023 Table 4: 32.5 s per step on 512 A100-40GB, ZeRO-3 / MiCS), IBM's fms-fsdp Llama-2-shape
     runs (PyTorch FSDP on 128 A100-80GB / 96 H100-80GB: the fms-fsdp README table and the PyTorch blog "Maximizing
-    training throughput using PyTorch FSDP" Table 1; its 7B/13B HSDP rows stored, not scored: HSDP is not
-    representable) and StarCoderBase (Li et al. 2023: 320,256 GPU-hours on 512 A100-80GB, TP 4 PP 4 DP 32,
+    training throughput using PyTorch FSDP" Table 1; its 7B/13B rows ran HSDP, FSDP1 HYBRID_SHARD: ``dp_shard`` 8,
+    scored since the planner models it, 2026-12-01) and StarCoderBase (Li et al. 2023: 320,256 GPU-hours on 512 A100-80GB, TP 4 PP 4 DP 32,
     micro-batch 1, 250k iterations: a whole-run figure) and DeepSeek-V3 (its report: 180K H800 GPU-hours per trillion
     tokens on 2048 H800, PP 16, EP 64, ZeRO-1; its DualPipe schedule is not modelled: 1F1B with Megatron-Core's
     all-to-all overlap stands for it). Not in another source here: the
@@ -1371,7 +1373,7 @@ def open_reports(cat) -> pd.DataFrame:
     Held-out-style data: nothing in planner/ was changed for these rows. Not representable, so not modelled
     (each named in the row's notes): GPT-NeoX's parallel attention + MLP (one TP all-reduce per layer forward,
     the planner charges two: NeoX-20B TP 2, Pythia 6.9B/12B TP 2/4), MiCS's 128-GPU sharding group (modelled as
-    ZeRO-3 over all 512), the hand-fused kernels of TinyLlama (as torchtitan compiled), HSDP (fms-fsdp 7B/13B: not scored). Whole-run figures (Pythia
+    ZeRO-3 over all 512), the hand-fused kernels of TinyLlama (as torchtitan compiled). Whole-run figures (Pythia
     GPU-hours) include what the logged iteration time includes; the others are steady-state throughput."""
     d = pd.read_csv(OPEN_REPORTS_CSV)
     out = []

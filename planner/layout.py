@@ -46,11 +46,20 @@ class Candidates:
     #: expert-tensor-parallel degree (Megatron-Core ``--expert-tensor-parallel-size``); left out
     #: it is tp, as Megatron-LM's arguments.py defaults it
     etp: np.ndarray | None = None
+    #: the ZeRO sharding group's DP degree (hybrid sharded data parallelism, HSDP): ZeRO-1/2/3 shard the
+    #: model states over ``dp_shard`` x cp ranks and the dp / dp_shard such groups are replicas that
+    #: all-reduce their gradient shards (PyTorch FSDP2 ``fully_shard`` on a 2-D (replicate, shard) mesh,
+    #: torchtitan ``data_parallel_replicate_degree`` x ``data_parallel_shard_degree``; DeepSpeed MiCS
+    #: ``mics_shard_size``; Megatron-Core ``--num-distributed-optimizer-instances`` = dp / dp_shard).
+    #: Left out it is dp: ZeRO over the whole data-parallel group
+    dp_shard: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.tp)
         if self.etp is None:
             self.etp = np.array(self.tp, copy=True)
+        if self.dp_shard is None:
+            self.dp_shard = np.array(self.dp, copy=True)
         for f in fields(self):
             v = np.asarray(getattr(self, f.name))
             if v.ndim == 0:
@@ -68,11 +77,11 @@ class Candidates:
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
     @staticmethod
-    def layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=1, etp=None) -> "Candidates":
+    def layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=1, etp=None, dp_shard=None) -> "Candidates":
         """Candidates that carry only a parallel layout (one micro-batch, no recompute, 1F1B):
         for per-layout terms computed once per distinct key (model states, DP collectives)."""
         return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=1, rc=0, sp=False,
-                          schedule=0, gpus_per_node=gpus_per_node, nodes=1, etp=etp)
+                          schedule=0, gpus_per_node=gpus_per_node, nodes=1, etp=etp, dp_shard=dp_shard)
 
     def row(self, i: int) -> dict:
         d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
@@ -153,6 +162,12 @@ RULES = (
                          "builds the expert grid etp x ep x edp on the ranks of one pipeline stage)"),
     Rule("training.global_batch", ("mb", "dp"), lambda v, m, t: t.global_batch % (v.mb * v.dp) == 0,
          lambda v, m, t: f"global_batch={t.global_batch} is not a multiple of micro_batch*dp = {v.mb}*{v.dp}"),
+    Rule("parallel.dp_shard", ("dp", "dp_shard"), lambda v, m, t: v.dp % v.dp_shard == 0,
+         lambda v, m, t: f"dp_shard={v.dp_shard} must divide dp={v.dp} (the ZeRO shard groups tile the "
+                         "data-parallel ranks; dp / dp_shard of them are replicas)"),
+    Rule("parallel.dp_shard", ("dp", "dp_shard", "zero"), lambda v, m, t: (v.dp_shard == v.dp) | (v.zero >= 1),
+         lambda v, m, t: f"dp_shard={v.dp_shard} below dp={v.dp} needs parallel.zero >= 1 (at ZeRO-0 nothing is "
+                         f"sharded; zero={v.zero})"),
     Rule("parallel.vpp", ("vpp", "pp"), lambda v, m, t: _vpp_ok(v, m),
          lambda v, m, t: f"vpp={v.vpp} needs pp > 1 and at least one layer per virtual stage: pp*vpp = "
                          f"{v.pp * v.vpp} exceeds model.layers={m.layers} plus the embedding and the loss"),
@@ -193,9 +208,12 @@ def _vpp_ok(v, m):
 
 
 def valid_mask(v, model, training) -> np.ndarray:
-    """Rows of ``v`` (any object with the layout columns as attributes) that obey every rule."""
+    """Rows of ``v`` (any object with the layout columns as attributes) that obey every rule; a rule
+    reading a column ``v`` lacks (``dp_shard``, ``zero`` in the search's first pass) is skipped."""
     ok = np.ones(len(v.tp), dtype=bool)
     for r in RULES:
+        if any(getattr(v, k, None) is None for k in r.needs if k in ("dp_shard", "zero")):
+            continue
         ok &= np.asarray(r.ok(v, model, training), dtype=bool)
     return ok
 
@@ -211,7 +229,7 @@ def check_layout(model, training, **layout) -> None:
 
 def check_fields(model, training, parallel) -> None:
     """The job validator's share: the rules whose fields the job file fixes."""
-    given = {k: getattr(parallel, k, None) for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp")}
+    given = {k: getattr(parallel, k, None) for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "dp_shard", "zero")}
     given["mb"] = training.micro_batch
     check_layout(model, training, **{k: v for k, v in given.items() if v is not None})
 

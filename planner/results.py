@@ -133,9 +133,13 @@ class Layout(Record):
     #: Megatron-Core's per-module selective recompute (training.recompute_modules), when the job
     #: sets it; in the JSON only then
     recompute_modules: Optional[tuple[str, ...]] = None
+    #: hybrid sharded data parallelism: ZeRO's shard group's DP degree when below dp (``parallel.dp_shard``;
+    #: dp / dp_shard replicas); None: ZeRO over the whole DP group. In the JSON only when set
+    dp_shard: Optional[int] = None
 
     def keys(self) -> list[str]:
-        return [k for k in super().keys() if k != "recompute_modules" or self.recompute_modules is not None]
+        return [k for k in super().keys() if (k != "recompute_modules" or self.recompute_modules is not None)
+                and (k != "dp_shard" or self.dp_shard is not None)]
 
 
 @dataclass(frozen=True)

@@ -161,7 +161,10 @@ def config_str(cfg: dict) -> str:
         parts.append(f"ETP{cfg['etp']}")
     if cfg.get("vpp", 1) > 1:
         parts.append(f"v{cfg['vpp']}")
-    s = " ".join(parts) + f" z{cfg['zero']} mb{cfg['micro_batch']}"
+    # HSDP (``dp_shard`` below dp): "z3/8" = ZeRO-3 sharded over 8 DP ranks, replicated across the rest
+    hsdp = cfg.get("dp_shard")
+    z = f"z{cfg['zero']}" + (f"/{hsdp}" if hsdp is not None and hsdp != cfg["dp"] else "")
+    s = " ".join(parts) + f" {z} mb{cfg['micro_batch']}"
     if cfg["recompute"] != "none":
         s += f" rc:{RECOMPUTE_SHORT.get(cfg['recompute'], cfg['recompute'])}"
         mods = cfg.get("recompute_modules")  # Megatron-Core per-module recompute (a table row: "a+b")

@@ -118,6 +118,11 @@ CASES = [
     ("maxtext-zero2", ("maxtext", {}), "llama3-8b", {}, dict(zero=2), dict(zero=3)),
     # NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     ("nxd-zero", ("neuronx-distributed", {}), "llama3-8b", {}, dict(zero=3), dict(zero=1)),
+    # HSDP (dp_shard < dp): Megatron's FSDP2 path is a 1-D mesh (its distributed optimizer takes
+    # --num-distributed-optimizer-instances), Muon has no distributed optimizer, DeepSpeed's MiCS is stage 3
+    ("fsdp2-hsdp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, dp_shard=8), dict(zero=1, dp_shard=8)),
+    ("muon-hsdp", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon"}, dict(zero=1, dp_shard=8), dict(zero=1)),
+    ("hf-hsdp", ("deepspeed", {}), "llama3-8b", {}, dict(zero=2, dp_shard=8), dict(zero=3, dp_shard=8)),
     # neither's fp8 path is a recipe priced here
     ("maxtext-fp8-recipe", ("maxtext", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("nxd-fp8-recipe", ("neuronx-distributed", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),

@@ -15,7 +15,11 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   optim_grads = ZeRO-2, optim_grads_params = ZeRO-3, the same shards) holds a window of about 1e9
   elements of gathered weights and of unsharded gradient buckets instead (``mfsdp_buffer_elems``).
 * Sharding group: ZeRO shards over data-parallel x context-parallel ranks (Megatron's distributed
-  optimizer group); expert weights over the expert-data-parallel group (dp*cp/ep).
+  optimizer group); expert weights over the expert-data-parallel group (dp*cp/ep). Under hybrid
+  sharded data parallelism (HSDP, ``parallel.dp_shard`` < dp: FSDP2 on a 2-D (replicate, shard) mesh,
+  DeepSpeed MiCS, Megatron-Core's ``--num-distributed-optimizer-instances``) the states are sharded
+  over dp_shard x cp ranks only (``zero_bytes_per_param`` at n = dp_shard x cp) and replicated across
+  the dp / dp_shard groups (``hsdp_groups``).
 
 Pipeline stages: layers are split ceil(L/pp) on the most loaded stage; the first stage also
 holds the embeddings, the last the final norm, LM head (a second copy when tied and pp > 1) and the
@@ -96,6 +100,21 @@ def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096):
     if opt is None:  # Adafactor keeps one fp32 value per row and per column of each matrix
         opt = 4.0 * 2.0 / hidden
     return float(w), float(g), float(master), float(opt)
+
+
+def hsdp_groups(tp, dp, cp, ep, etp, dp_shard):
+    """ZeRO's sharding groups under hybrid sharded data parallelism (arrays welcome): (dense, expert).
+    The dense states are sharded over ``dp_shard`` x cp ranks (the DP x CP group when dp_shard = dp);
+    the experts' over the expert-data-parallel group tp*cp*dp / (etp*ep) (Megatron-Core's expert grid)
+    cut to the shard group's share, dp_shard / dp of it, at least one rank. The expert part is a
+    simplification: torchtitan's efsdp = dp_shard x cp x tp / ep (parallel_dims.py) is this when dp_shard
+    x cp x tp is a multiple of ep."""
+    tp = np.asarray(tp, dtype=np.float64)
+    full = np.maximum(tp * (np.asarray(dp) * np.asarray(cp)).astype(np.float64) / (np.asarray(etp) * np.asarray(ep)), 1.0)
+    dense = (np.asarray(dp_shard) * np.asarray(cp)).astype(np.float64)
+    same = np.asarray(dp_shard) == np.asarray(dp)
+    part = np.maximum(tp * dense / (np.asarray(etp) * np.asarray(ep)), 1.0)
+    return dense, np.where(same, full, part)
 
 
 def zero_bytes_per_param(zero, n, weights=2.0, grads=2.0, optimizer=12.0):
@@ -304,12 +323,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    (kpp, ktp, kdp, kcp, kep, kz, ketp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
+                                                                     c.dp_shard)
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
     ktpf = ktp.astype(np.float64)
-    dps = (kdp * kcp).astype(np.float64)  # ZeRO sharding group
-    # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state)
-    edps = np.maximum(ktpf * dps / (ketp * kep), 1.0)  # expert data-parallel group
+    dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
+    # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
+    # shard group's share of it (``hsdp_groups``)
+    edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
 
@@ -367,7 +388,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         fw, lw = fw + ad * ADAPTER_BYTES, lw + ad * ADAPTER_BYTES
         fg, lg = fg + ad * ADAPTER_BYTES, lg + ad * ADAPTER_BYTES
         fo, lo = fo + ad * adapter_opt_b, lo + ad * adapter_opt_b
-    groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))[sinv]
+    groups = sum((x > 1).astype(np.float64) for x in (ktp, kpp, kdp, kcp, kep))
+    groups = (groups + (kdsh < kdp))[sinv]  # HSDP: the replica group's communicator too
     host_f = host_l = 0.0
     # master + moments move to host RAM (model.offload); under a frozen base, the adapters' state
     # (fp32 adapters keep no master: their optimizer state alone, added to fo/lo above)

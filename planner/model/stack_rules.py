@@ -121,10 +121,29 @@ def _fsdp2(st) -> bool:
     return not getattr(st, "megatron_fsdp", False)
 
 
+def _dp_shard(c):
+    """The ZeRO shard group's DP degree (``Candidates.dp_shard``; a layout without one: dp)."""
+    s = getattr(c, "dp_shard", None)
+    return c.dp if s is None else s
+
+
+def _hsdp(c):
+    """Hybrid sharded data parallelism: ZeRO over part of the DP group (dp_shard < dp)."""
+    return _dp_shard(c) < c.dp
+
+
 def _shard(c):
-    """torchtitan's FSDP shard degree: the DP ranks at ZeRO-2/3 (FSDP2, reshard never/always),
-    none at ZeRO-0/1 (replicated, ``data_parallel_replicate_degree``) — planner.present.emit."""
-    return np.where(c.zero >= 2, c.dp, 1)
+    """torchtitan's FSDP shard degree: the shard group's DP ranks at ZeRO-2/3 (FSDP2, reshard never/always;
+    ``dp_shard``, all of DP unless HSDP), none at ZeRO-0/1 (replicated, ``data_parallel_replicate_degree``)
+    — planner.present.emit."""
+    return np.where(c.zero >= 2, _dp_shard(c), 1)
+
+
+def _hf_hsdp_ok(c, m, t, st):
+    """Where the HF-code stacks shard over part of the DP group: ZeRO-3 (DeepSpeed MiCS ``mics_shard_size``;
+    accelerate's FSDP ``HYBRID_SHARD``), and ZeRO-2 under the HF Trainer's FSDP (``_HYBRID_SHARD_ZERO2``)."""
+    z = c.zero
+    return ~_hsdp(c) | (z >= 3) | ((z == 2) & (getattr(st, "name", "") != "deepspeed"))
 
 
 _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
@@ -162,6 +181,18 @@ RULES: tuple[StackRule, ...] = (
               "Megatron-Core docs/source/api-guide/dist_optimizer.md and megatron/core/distributed/"
               "param_and_grad_buffer.py: the gradient buffer holds all of a rank's parameters' gradients",
               lambda st, m, t: _fsdp2(st), lambda c, m, t: c.zero != 2),
+    # ---- Megatron-Core stacks: HSDP (parallel.dp_shard < dp). The distributed optimizer (ZeRO-1) shards over part
+    # of the DP group with --num-distributed-optimizer-instances = dp / dp_shard (DistributedDataParallelConfig
+    # num_distributed_optimizer_instances; param_and_grad_buffer.py ``partial_distopt``: reduce-scatter in the
+    # intra-instance group, all-reduce across instances), Megatron-FSDP likewise (its HSDP is enabled by the same
+    # option, outer_dp_sharding_strategy no_shard); the --use-torch-fsdp2 path wraps a 1-D mesh
+    StackRule("fsdp2-hsdp", "megatron", "parallel.dp_shard",
+              "ZeRO-3 (Megatron's --use-torch-fsdp2) over part of the data-parallel group (HSDP: dp_shard < dp)",
+              "Megatron-Core megatron/core/distributed/torch_fully_sharded_data_parallel.py (0.x releases): "
+              "fully_shard(mesh=DeviceMesh.from_group(get_data_parallel_group(with_context_parallel=True))), a 1-D "
+              "mesh over the whole DP x CP group; a later Megatron-LM revision builds a (replicate, shard) mesh "
+              "from --num-distributed-optimizer-instances, not modelled; use training.framework.megatron_fsdp",
+              lambda st, m, t: _fsdp2(st), lambda c, m, t: ~(_hsdp(c) & (c.zero >= 2))),
     # ---- Megatron-Core stacks: Muon (planner.model.optimizers; megatron/core/optimizer/muon.py 0.16.1)
     StackRule("muon-zero", "megatron", "parallel.zero",
               "Muon with ZeRO-2/3 (its data-parallel sharding is LayerWiseDistributedOptimizer over DDP's whole "
@@ -169,6 +200,11 @@ RULES: tuple[StackRule, ...] = (
               f"{_MUON} get_megatron_muon_optimizer: 'muon with dist optimizer is not supported.'; Megatron-FSDP "
               "keeps gradients in its own sharded buffers, FSDP2 needs the distributed optimizer",
               lambda st, m, t: t.optimizer == "muon", lambda c, m, t: c.zero <= 1),
+    StackRule("muon-hsdp", "megatron", "parallel.dp_shard",
+              "Muon over part of the data-parallel group (HSDP: --num-distributed-optimizer-instances is an option of "
+              "the distributed optimizer, which Muon refuses)",
+              f"{_MUON} get_megatron_muon_optimizer: 'muon with dist optimizer is not supported.'",
+              lambda st, m, t: t.optimizer == "muon", lambda c, m, t: ~_hsdp(c)),
     StackRule("muon-fp16", "megatron", "training.precision", "Muon in fp16",
               f"{_MUON} get_megatron_muon_optimizer: 'muon with fp16 is not supported.'",
               lambda st, m, t: t.optimizer == "muon" and t.precision == "fp16"),
@@ -338,6 +374,13 @@ RULES: tuple[StackRule, ...] = (
               "transformers tp_plan 'colwise' on k_proj/v_proj (e.g. models/llama/configuration_llama.py "
               "base_model_tp_plan) with modeling_llama.py LlamaAttention: k_proj(...).view(*input_shape, -1, head_dim)",
               lambda st, m, t: bool(m.is_transformer and m.kv_heads), lambda c, m, t: m.kv_heads % c.tp == 0),
+    StackRule("hf-hsdp", "hf", "parallel.dp_shard",
+              "ZeRO-1/2 over part of the data-parallel group (HSDP: dp_shard < dp; DeepSpeed shards stage 1/2 over "
+              "the whole DP group, its MiCS and ZeRO++ hpZ partitions are stage-3 options; the HF Trainer's FSDP has "
+              "HYBRID_SHARD and _HYBRID_SHARD_ZERO2, no ZeRO-1)",
+              "DeepSpeed docs config-json 'mics_shard_size' and ZeRO++ tutorial 'zero_hpz_partition_size' (stage 3); "
+              "torch.distributed.fsdp ShardingStrategy.HYBRID_SHARD / _HYBRID_SHARD_ZERO2",
+              lambda st, m, t: True, ok_stack=_hf_hsdp_ok),
     StackRule("hf-token-drop", "hf", "model.moe.dropless",
               "MoE token dropping (a capacity factor: its sparse MoE blocks compute every routed token)",
               "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, DeepSeek-V3): "
@@ -444,6 +487,8 @@ def layout_of(cfg: dict) -> SimpleNamespace:
     one-row candidate columns for the rules."""
     tp = int(cfg["tp"])
     etp = cfg.get("etp")
+    dp_shard = cfg.get("dp_shard")
     return SimpleNamespace(**{k: np.array([int(cfg.get(k, 1) or 1)]) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")},
                            zero=np.array([int(cfg["zero"])]), rc=np.array([RECOMPUTE.code[cfg["recompute"]]]),
-                           etp=np.array([tp if etp is None else int(etp)]))
+                           etp=np.array([tp if etp is None else int(etp)]),
+                           dp_shard=np.array([int(cfg.get("dp", 1) or 1) if dp_shard is None else int(dp_shard)]))

@@ -287,6 +287,14 @@ class Stack:
     #: ``apply_fsdp`` sets ``reshard_after_forward=False`` "for PP"; torch.distributed.pipelining
     #: ``backward_maybe_with_nosync`` disables gradient sync and reshard until the last backward)
     pp_fsdp_unsharded: bool = False
+    #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
+    #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
+    #: reduce-scatter unless ``set_requires_all_reduce(False)``, FSDPModule's "gradient accumulation with only
+    #: reduce-scatter but not all-reduce for HSDP", which torchtitan's training loop does not call: train.py
+    #: ``train_step`` @000204a4 runs ``forward_backward_step`` per micro-batch with no sync toggles); False: once
+    #: per step, at the accumulation boundary (DeepSpeed MiCS's hierarchical sync, Megatron's partial distributed
+    #: optimizer, OLMo-core's FSDP2 trainer: ``set_requires_all_reduce(is_last_mb)``)
+    hsdp_all_reduce_per_microbatch: bool = False
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     #: eager ops the optimizer step and ``zero_grad`` launch per parameter tensor when the optimizer loops
@@ -584,7 +592,7 @@ STACKS: dict[str, Stack] = {
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "

@@ -82,7 +82,7 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
                                     trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
-from planner.model.memory import ACT_BYTES, model_state_bytes_per_param, stage_params
+from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    cuda_graph_host_ops, cuda_graph_parts, from_training, recompute_modules)
@@ -680,21 +680,23 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     ``Stack.zero3_bucket_params`` parameters (DeepSpeed ``stage3_prefetch_bucket_size``,
     default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
     this latency, not the bandwidth, is what the step waits on."""
-    pp, tp, cp, dp, ep, zero = c_cols
+    pp, tp, cp, dp, ep, zero = c_cols[:6]
+    dp_shard = dp if len(c_cols) < 7 else c_cols[6]
     etp = tp if etp is None else etp
     eff = hw.eff
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
     cc = Candidates.layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=int(g))
-    tpf, dps = tp.astype(np.float64), (dp * cp).astype(np.float64)
+    tpf = tp.astype(np.float64)
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc)
     stage_p_dense = np.maximum(f_dense, l_dense) / tpf
     etpf = etp.astype(np.float64)
     stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
-    # expert data-parallel group: the stage's tp*cp*dp ranks over the etp*ep expert grid
-    edps = np.maximum(tpf * dps / (etpf * ep), 1.0)
+    # the ZeRO sharding groups: dense over dp_shard x cp ranks (HSDP; dp x cp when dp_shard = dp), experts over
+    # the expert data-parallel group (the stage's tp*cp*dp ranks over the etp*ep expert grid) cut to its share
+    dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
     grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
@@ -712,9 +714,24 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     lat = collective_time("all_gather", 0.0, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
     ag3 = ag + np.maximum(units - 1, 0) * lat
     rs3 = rs + np.maximum(units - 1, 0) * lat
-    # the gradient reduce (ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter) and, separately, ZeRO-1/2's
-    # all-gather of the updated parameters after the optimizer step (``param_gather``): they overlap
-    # different compute (the last backward vs the next step's first forward), step_time below
+    # HSDP's replica all-reduce: each shard group's 1/dp_shard gradient shard all-reduced across the dp / dp_shard
+    # replicas, a group of stride tp x cp x dp_shard (the shard group innermost in DP, so the replicas are the
+    # same shard rank in other shard groups: inter-node once the shard group fills a node). FSDP2 ``fully_shard`` on
+    # a 2-D mesh reduce-scatters over the shard dim then all-reduces over the replicate dim (torch
+    # _fsdp_collectives.py ``foreach_reduce``: ``all_reduce_group``); Megatron-Core's partial distributed optimizer
+    # the same (param_and_grad_buffer.py ``partial_distopt``); DeepSpeed MiCS ("hierarchical" gradient sync across
+    # replication groups, Zhang et al. 2022, arXiv 2205.00119 §4). Zero when dp_shard = dp (one replica). Once
+    # per step in the DP reduce's place (step_time adds it), or per micro-batch with ZeRO-3's reduce-scatters
+    # (``Stack.hsdp_all_reduce_per_microbatch``).
+    reps = (dp // np.maximum(dp_shard, 1)).astype(np.float64)
+    ar_rep = (collective_time("all_reduce", stage_p_dense * grad_bytes * share / dps, reps, tpf * dps, g, intra_bw,
+                              inter_bw, a_in, a_out)
+              + collective_time("all_reduce", stage_p_exp * grad_bytes * share / edps, reps, tpe * edps, g, intra_bw,
+                                inter_bw, a_in, a_out))
+    # the gradient reduce (ZeRO-0: all-reduce; ZeRO-1/2: reduce-scatter; HSDP adds the replica all-reduce, once per
+    # step under the DP reduce's overlap) and, separately, ZeRO-1/2's all-gather of the updated parameters after the
+    # optimizer step (``param_gather``): they overlap different compute (the last backward vs the next step's first
+    # forward), step_time below
     t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs, 0.0))
     param_gather = np.where((zero >= 1) & (zero <= 2), ag, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
@@ -731,7 +748,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
@@ -966,8 +983,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     t_stage = t_fwd_mb + t_bwd_mb
 
-    (dpp, dtp, dcp, ddp, dep, dz, detp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp)
-    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz), dp_grad_bytes, fw, etp=detp)
+    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp,
+                                                                    c.dp_shard)
+    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz, ddsh), dp_grad_bytes, fw, etp=detp)
     t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for
@@ -976,7 +994,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # the first forward, and its gradients reduce-scattered once, in the last backward -- per step, not per
     # micro-batch: the gather takes ZeRO-1/2's parameter-gather place below, the reduce-scatter the DP reduce's
     held = (dz >= 3) & (dpp > 1) & fw.pp_fsdp_unsharded  # per DP key, as the terms below until gathered
-    t_dp = np.where(held, D["rs3"], D["t_dp"])[dinv]
+    # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
+    # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
+    rep_mb = (dz >= 3) & ~held & bool(getattr(fw, "hsdp_all_reduce_per_microbatch", False))
+    t_dp = (np.where(held, D["rs3"], D["t_dp"]) + np.where((dz >= 1) & ~rep_mb, D["ar_rep"], 0.0))[dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
@@ -1008,7 +1029,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
-    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * D["ag3"] + D["rs3"]
+    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * D["ag3"] + D["rs3"] + np.where(rep_mb, D["ar_rep"], 0.0)
     per_layer = np.maximum(layers_max, 1)
 
     def z3_exposed(rows):

@@ -312,6 +312,12 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:
         a += MEGATRON_FSDP2_FLAGS
+    hsdp = cfg.get("dp_shard")
+    if hsdp is not None and hsdp < cfg["dp"] and cfg["zero"] >= 1:
+        # HSDP: the distributed optimizer (or Megatron-FSDP) sharded over dp_shard x cp ranks, dp / dp_shard
+        # instances (Megatron-LM arguments.py --num-distributed-optimizer-instances; DistributedDataParallelConfig
+        # num_distributed_optimizer_instances: the intra-instance group is contiguous DP x CP ranks)
+        a += _flag("--num-distributed-optimizer-instances", cfg["dp"] // hsdp)
     if cfg["dp"] > 1:
         a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
     offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
@@ -459,19 +465,25 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     if reshard == "always" and cfg.get("reshard_after_forward") is False:  # the plan's stack option
         reshard = "never"
     sharded = reshard is not None
+    # HSDP (the plan's dp_shard below dp): FSDP over dp_shard ranks, replicated over dp / dp_shard (torchtitan's
+    # 2-D mesh dp_replicate x dp_shard, parallel_dims.py; FSDP1 HYBRID_SHARD / _HYBRID_SHARD_ZERO2)
+    dp_shard = cfg.get("dp_shard") or cfg["dp"]
+    hsdp = sharded and dp_shard < cfg["dp"]
     if job.model is not None and not job.model.is_transformer:
         strategy = {0: "NO_SHARD", 1: "NO_SHARD", 2: "SHARD_GRAD_OP", 3: "FULL_SHARD"}[cfg["zero"]]
+        if hsdp:
+            strategy = {2: "_HYBRID_SHARD_ZERO2", 3: "HYBRID_SHARD"}[cfg["zero"]]
         return (["$TRAIN_SCRIPT"] + _flag("--micro-batch-size", cfg["micro_batch"])
                 + _flag("--global-batch-size", t.global_batch) + _flag("--fsdp-sharding-strategy", strategy)
                 + _flag("--precision", t.precision) + _flag("--steps", int(steps))
                 + (["--activation-checkpointing"] if cfg["recompute"] != "none" else []))
     # what torchtitan refuses (offloads without FSDP, EP without FSDP ranks, its expert-TP, uneven stages) was
     # checked by check_stack_rules (planner.model.stack_rules)
-    shard = cfg["dp"] if sharded else 1
+    shard = dp_shard if sharded else 1
     # torchtitan 0.3 (PyPI): the model and data come from a config_registry function of a module
     a = ["-m", "torchtitan.train", "--module", "$TITAN_MODULE", "--config", "$TITAN_CONFIG"]
     a += _flag("--parallelism.data_parallel_shard_degree", shard)
-    a += _flag("--parallelism.data_parallel_replicate_degree", 1 if sharded else cfg["dp"])
+    a += _flag("--parallelism.data_parallel_replicate_degree", cfg["dp"] // shard)
     a += _flag("--parallelism.tensor_parallel_degree", cfg["tp"])
     a += _flag("--parallelism.pipeline_parallel_degree", cfg["pp"])
     local = titan_local_batch(t.global_batch, cfg)

@@ -127,8 +127,8 @@ def summary_of(rec: dict) -> dict:
     with ``planner recommend --json``)."""
     def row(r):
         return dict(hardware=r["hardware"]["name"], nodes=r["hardware"]["nodes"], gpus=r["hardware"]["gpus"],
-                    config={k: r["config"][k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "recompute")
-                            if k in r["config"]},
+                    config={k: r["config"][k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
+                                                           "recompute") if k in r["config"]},
                     step_time_s=r["step_time_s"], mfu=r["mfu"], hours=r["cost"]["hours"],
                     cost_ondemand_usd=r["cost"]["cost_ondemand_usd"], cost_spot_usd=r["cost"]["cost_spot_usd"],
                     # what the plan is ranked and quoted at (a spot plan: expected, with interruptions)

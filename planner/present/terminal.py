@@ -399,8 +399,8 @@ def view_table(rows: list[dict], title: str) -> Table:
     for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
         t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right", overflow=FOLD.get(col, "ellipsis"))
     for r in rows:
-        layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "micro_batch", "recompute",
-                                               "recompute_modules") if k in r})
+        layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
+                                               "recompute", "recompute_modules") if k in r})
         t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", fmt_days(r['days']), fmt_usd(r["cost"]))
     return t

@@ -58,6 +58,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     step = float(st["step_time_s"][i])
     nodes = int(c.nodes[i])
     cfg = c.row(i)
+    if cfg.get("dp_shard") == cfg["dp"]:  # ZeRO over the whole DP group: no HSDP (Layout.dp_shard None)
+        cfg["dp_shard"] = None
     stack = ev.get("stack") or from_training(t)
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
                offload=offload_label(stack))

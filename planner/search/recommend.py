@@ -197,7 +197,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
                         hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
                         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
-                        zero=cf.zero, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
+                        zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
                         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
                         **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")
                                                  if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
@@ -241,6 +241,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
                               + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
     df = _table(frames)
+    if (df["dp_shard"] == df["dp"]).all():  # no HSDP row: the table (and --csv) as without the option
+        df = df.drop(columns="dp_shard")
     n_fit = len(df)
     objective = con.objective
     assumptions = list(job.assumptions)

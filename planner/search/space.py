@@ -196,10 +196,39 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     if m.is_transformer:
         ok &= tp * cp <= max(g, 1) * 8  # TP*CP beyond 8 nodes is never sensible
     n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[ok] for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp))
+    dp_shard = dp
+    if p.dp_shard is not None:  # the job's shard group: rows where it tiles DP (and ZeRO shards, if it is below)
+        keep = (dp % p.dp_shard == 0) & ((dp == p.dp_shard) | (zero >= 1))
+        n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = (x[keep] for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc,
+                                                                            dp))
+        dp_shard = np.full(len(dp), p.dp_shard, dtype=np.int64)
+    elif m.is_transformer:
+        # HSDP (``hsdp_rows``): each ZeRO row on more than one node also with ZeRO sharded over one node's DP ranks
+        extra = hsdp_rows(tp, cp, dp, zero, g)
+        if extra.any():
+            cols = [np.concatenate([x, x[extra]]) for x in (n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp)]
+            dp_shard = np.concatenate([dp, (g // (tp * cp))[extra]])
+            n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = cols
     sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
-                      schedule=sched, gpus_per_node=g, nodes=n_, etp=etp)
+                      schedule=sched, gpus_per_node=g, nodes=n_, etp=etp, dp_shard=dp_shard)
+
+
+def hsdp_rows(tp, cp, dp, zero, gpus_per_node):
+    """Rows the search also tries as hybrid sharded data parallelism: ZeRO-3 sharded over the DP ranks of one
+    node, ``g // (tp x cp)`` (the shard group is innermost in DP, so it is those ranks: its gathers and
+    reduce-scatters stay on NVLink) and replicated across nodes (torchtitan's ``data_parallel_shard_degree`` = the
+    node's ranks, ``data_parallel_replicate_degree`` = the nodes; DeepSpeed MiCS with ``mics_shard_size`` = a node;
+    the FSDP docs' HYBRID_SHARD "shard within a node, replicate across nodes"). Only where that group holds two or
+    more ranks and is a proper divisor of dp; dp_shard in {dp, one node's DP ranks} keeps the growth to the ZeRO-3
+    rows on more than one node (the stack's rules then drop what it cannot run). ZeRO-1/2 are left to a job that
+    sets ``parallel.dp_shard`` (the search grew by a third with them, benchmarks/bench_search.py): ZeRO-1's one
+    reduce-scatter and all-gather per step move the same bytes per NIC as HSDP's replica all-reduce (2 (n-1)/n of
+    the gradient shard either way), so it gains only ring latency while its optimizer state grows by dp / dp_shard;
+    ZeRO-3 gathers the weights twice and reduce-scatters every micro-batch, which HSDP keeps on NVLink."""
+    local = gpus_per_node // np.maximum(tp * cp, 1)
+    return (zero >= 3) & (gpus_per_node % np.maximum(tp * cp, 1) == 0) & (local >= 2) & (local < dp) & (dp % np.maximum(local, 1) == 0)
 
 
 # ------------------------------------------------------------------------------ stack options

@@ -534,6 +534,10 @@ class ParallelSpec(_Strict):
     etp: Optional[int] = Field(None, gt=0, le=1024)  # expert-tensor-parallel; None: tp (Megatron default)
     vpp: Optional[int] = Field(None, gt=0, le=128)
     zero: Optional[int] = Field(None, ge=0, le=3)  # 3 == FSDP FULL_SHARD, 2 == SHARD_GRAD_OP
+    # hybrid sharded data parallelism (HSDP): the ZeRO sharding group's DP degree; None: the whole DP group.
+    # dp / dp_shard replicas all-reduce their gradient shards (FSDP2 on a 2-D mesh, torchtitan
+    # data_parallel_replicate_degree x data_parallel_shard_degree, DeepSpeed MiCS, FSDP1 HYBRID_SHARD)
+    dp_shard: Optional[int] = Field(None, gt=0, le=1 << 20)
     sequence_parallel: Optional[bool] = None
     schedule: V.SCHEDULE.literal = "1f1b"
 

@@ -58,6 +58,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     zero = p.zero if p.zero is not None else stack_rules.default_zero(from_training(t), dp, cp, pp)
     if p.zero is None:
         notes.append(f"parallel.zero defaulted to {zero}")
+    dp_shard = p.dp_shard or dp  # HSDP: the ZeRO shard group's DP degree; left out, the whole DP group
+    if p.dp_shard is not None:
+        check_layout(m, t, dp=dp, dp_shard=dp_shard, zero=zero)
     rc = t.recompute or "none"
     if t.recompute is None:
         notes.append("training.recompute defaulted to none")
@@ -65,7 +68,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
         rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
-        gpus_per_node=g, nodes=nodes, etp=etp,
+        gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard,
     )
     return c, notes
 

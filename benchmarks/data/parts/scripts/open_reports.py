@@ -9,7 +9,7 @@ OUT = Path(__file__).resolve().parents[2] / "open_reports.csv"
 READ = "2026-12-01"
 cols = ["id","model","preset","layers","hidden","heads","kv_heads","ffn_hidden","vocab","mlp","norm","position","tied_embeddings",
         "parallel_residual","params_total","seq_len","global_batch_seqs","micro_batch","grad_accum","train_iters",
-        "num_gpus","gpu","gpus_per_node","inter_node_gbps","interconnect","tp","pp","dp","ep","zero","precision","grad_reduce","recompute","recompute_modules",
+        "num_gpus","gpu","gpus_per_node","inter_node_gbps","interconnect","tp","pp","dp","ep","zero","dp_shard","precision","grad_reduce","recompute","recompute_modules",
         "flash_attention","stack","stack_options","stack_as_run","metric","value","flop_formula","measured_step_s",
         "source_url","source_loc","layout_source","read_date","scored","not_scored_reason","cross_check","notes"]
 rows = []
@@ -154,7 +154,7 @@ for suffix, size, gpu, g, inter, shard, ac, mb, tps, table, mfu in FMS:
         ffn_hidden=f, vocab=32000, mlp="swiglu", norm="rmsnorm", position="rope", tied_embeddings=False,
         parallel_residual=False, params_total="", seq_len=4096, global_batch_seqs=mb * g, micro_batch=mb, grad_accum=1,
         train_iters="", num_gpus=g, gpu=gpu, gpus_per_node=8, inter_node_gbps=inter, interconnect=hw_note,
-        tp=1, pp=1, dp=g, zero=3, precision="bf16", recompute=ac, flash_attention=True,
+        tp=1, pp=1, dp=g, zero=3, dp_shard=8 if hsdp else "", precision="bf16", recompute=ac, flash_attention=True,
         stack="torchtitan", stack_options=opts,
         stack_as_run="IBM fms-fsdp: PyTorch FSDP (FSDP1, per LLaMABlock, bf16 MixedPrecision), SDPA FlashAttention-2, eager "
                      "(use_torch_compile=False), non-reentrant checkpoint_wrapper (torch >= 2.2 nightlies: early stop on)",
@@ -166,13 +166,13 @@ for suffix, size, gpu, g, inter, shard, ac, mb, tps, table, mfu in FMS:
                        "(selective = AC on a fraction p of the blocks), fms_fsdp/utils/config_utils.py get_model_config "
                        "(34b/70b kvheads 8); blog: '1 million tokens per batch for 128 GPUs' = 2 x 4096 x 128, no accumulation"),
         read_date=READ,
-        scored=not hsdp,
-        not_scored_reason=("HSDP (FSDP within a node, replicated across nodes) is not representable: the planner's ZeRO-3 "
-                           "shards over the whole DP axis and would put every parameter gather on the 400/800 Gb/s fabric"
-                           if hsdp else ""),
+        # HSDP (FSDP1 HYBRID_SHARD: sharded within a node, replicated across): parallel.dp_shard = the node's 8 GPUs.
+        # Stored unscored until the planner modelled HSDP; scored since (2026-12-01), first with nothing fitted to them
+        scored=True, not_scored_reason="",
         cross_check=(f"published MFU {mfu}" if mfu is not None else ""),
         notes=("Sharding " + ("stated (README)" if table == "readme" else f"not in the blog table: the README's {shard.upper()} "
-               "for this size taken") + ". The 13B 'Selective' fraction is not stated: every 2nd block (p = 1/2, "
+               "for this size taken") + (" (HSDP: dp_shard 8, one node, as FSDP1 HYBRID_SHARD places it)" if hsdp else "")
+               + ". The 13B 'Selective' fraction is not stated: every 2nd block (p = 1/2, "
                "torchtitan's layer SAC) assumed. 34B is a Llama-2-style 34B (CodeLlama-34B shape, GQA 8) as fms-fsdp "
                "configures it; GQA for 34B/70B from the config version with kvheads (its MFU agrees, MHA would not).")))
 
@@ -224,6 +224,7 @@ for r in rows:
 for r in rows:
     r.setdefault("preset", "")
     r.setdefault("ep", 1)
+    r.setdefault("dp_shard", "")  # ZeRO over the whole DP group
     r.setdefault("recompute_modules", "")
     r.setdefault("grad_reduce", "same")
     r.setdefault("scored", True)
