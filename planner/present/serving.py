@@ -80,10 +80,18 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
     if res.get("ranking"):
         con.print(f"[dim]{res['ranking']}[/]")
-    if realtime and res["options"]:  # the last $ column is not the real-time cost: say what it is
+    shown = res["options"][:top]
+    if realtime and any(offline_usd(r, True) is not None for r in shown) and "$/1M req batch" not in dropped:
+        # the last $ column is not the real-time cost: say what it is (not when no row has it: a bare GPU has
+        # no price, and the line described a column the table did not show)
         price = res["options"][0].get("offline_price") or "on-demand"
         con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
-                  f"memory-limited batch, {price} price; not the real-time cost[/]")
+                  f"batch limit (memory, or serving.max_batch), {price} price; not the real-time cost[/]")
+    elif not realtime and any(offline_usd(r, False) is not None for r in shown):
+        # an offline job is priced at spot when constraints.spot is set: the table did not say which price
+        price = res["options"][0].get("offline_price") or "on-demand"
+        con.print(f"[dim]$/1M req batch: at the {price} price"
+                  + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for cv in res.get("caveats", ()):

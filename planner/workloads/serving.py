@@ -69,7 +69,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
                                        make_workload, simulate_serving)
 from hardware_catalog import load_catalog
-from planner.units import fmt_rate
+from planner.units import fmt_rate, fmt_usd
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -1016,11 +1016,16 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     output token: its line says "p99 latency", as its table column does."""
     sim = b.simulated
     if not realtime:
-        out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} costs "
-               f"${b.usd_per_million_requests_offline or float('nan'):.2f} per million requests (analytic)")
+        # a bare GPU has no price: "$nan per million requests" was printed; a spot job's figures are spot prices
+        price = f" at the {b.offline_price} price" if b.offline_price else ""
+        out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} "
+               + (f"costs {fmt_usd(b.usd_per_million_requests_offline)} per million requests{price} (analytic)"
+                  if b.usd_per_million_requests_offline is not None else
+                  f"runs {b.requests_per_s_offline:.2f} req/s per replica (analytic; no price: a bare GPU has none, "
+                  "set cluster.price_usd_hr)"))
         if sim:
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
-                    + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
+                    + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
