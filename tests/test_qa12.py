@@ -54,3 +54,45 @@ def test_offline_serving_on_spot_says_the_price_is_spot():
     assert plan["best"]["offline_price"] == "spot"
     assert "spot price" in plan["why"], plan["why"]
     assert "$/1M req batch: at the spot price" in _text(render_serving, plan, width=200)
+
+
+def test_catalog_override_price_is_said_and_sourced(cli, tmp_path):
+    """A user's price file changed the prices used but nothing said so: the row kept the shipped
+    SkyPilot source (the report's price table cited it for the user's price) and no command named the file."""
+    from hardware_catalog import load_catalog
+
+    f = tmp_path / "mine.csv"
+    f.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,40\n")
+    cat = load_catalog([f])
+    assert cat.instance("aws:p5.48xlarge").price_ondemand == 40
+    assert cat.instance("aws:p5.48xlarge").source.startswith("user override (mine.csv: price_ondemand_usd_hr)")
+    assert cat.overrides == ["mine.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 40"]
+    assert load_catalog().overrides == []
+    code, out, err = cli("catalog", "instances", "--cloud", "aws", "--catalog", f)
+    assert code == 0 and "40.00" in out
+    assert "catalog override mine.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 40" in err
+    code, out, err = cli("estimate", "examples/llama3-8b-estimate.yaml", "--catalog", f, "--json")
+    assert code == 0 and json.loads(out)["hardware"]["price_ondemand_usd_hr"] == 40  # stdout stays JSON
+    assert "catalog override mine.csv" in err
+
+
+def test_catalog_override_bad_cells_read_as_one_clear_line(cli, tmp_path):
+    cases = {"nan": "must be a finite number, got 'nan'",  # was "must be at most 100000.0 (absurd value)"
+             "inf": "must be a finite number, got 'inf'",
+             "": "is empty; give a value"}  # was "Input should be a valid number, got None"
+    for cell, msg in cases.items():
+        f = tmp_path / "p.csv"
+        f.write_text(f"cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,{cell}\n")
+        code, out, err = cli("catalog", "instances", "--catalog", f)
+        assert code == 2 and out == "", (cell, out)
+        assert err == f"error: catalog override p.csv: instances[0].price_ondemand_usd_hr: {msg}\n", err
+    f.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge\n")  # a short row
+    code, out, err = cli("catalog", "instances", "--catalog", f)
+    assert code == 2 and err.endswith("price_ondemand_usd_hr: is empty; give a value\n"), err
+
+
+def test_catalog_override_note_does_not_break_the_one_line_error(cli, tmp_path):
+    f = tmp_path / "mine.csv"
+    f.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,40\n")
+    code, out, err = cli("estimate", "examples/qlora-llama3.1-70b.yaml", "--catalog", f)  # no cluster: an error
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: cluster:"), err
