@@ -200,6 +200,29 @@ def duration_unit(top_hours: float) -> tuple[float, str, str]:
                 DURATION_UNITS[-1][1:])
 
 
+def fmt_seconds_column(seconds) -> list[str]:
+    """A table column of short durations (step times) in one unit, by its longest finite entry: ms under a
+    second, seconds under two minutes, else minutes; "-" for an unknown one. A sensitivity table's step
+    column read "54.16 s" above "895.3 ms".
+
+    >>> fmt_seconds_column([54.16, 0.8953, float("nan")])
+    ['54.16 s', '0.90 s', '-']
+    >>> fmt_seconds_column([0.5, 0.0123])
+    ['500.0 ms', '12.3 ms']
+    """
+    xs = [float(x) for x in seconds]
+    top = max((x for x in xs if math.isfinite(x)), default=0.0)
+    scale, unit, digits = (1e3, "ms", 1) if top < 1 else (1.0, "s", 2) if top < 120 else (1 / 60, "min", 1)
+    out = []
+    for x in xs:
+        if not math.isfinite(x):
+            out.append("-")
+            continue
+        v = x * scale
+        out.append(f"{fmt_sig(v, 2) if 0 < abs(v) < 10 ** -digits else f'{v:,.{digits}f}'} {unit}")
+    return out
+
+
 def fmt_hours_column(hours) -> list[str]:
     """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry
     (``duration_unit``): minutes when every entry is under two hours, hours under three days, days under

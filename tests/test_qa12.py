@@ -96,3 +96,36 @@ def test_catalog_override_note_does_not_break_the_one_line_error(cli, tmp_path):
     f.write_text("cloud,name,price_ondemand_usd_hr\naws,p5.48xlarge,40\n")
     code, out, err = cli("estimate", "examples/qlora-llama3.1-70b.yaml", "--catalog", f)  # no cluster: an error
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: cluster:"), err
+
+
+def test_report_risks_keep_small_shares_apart():
+    """The report's risks read "grows from 1% to 1% of the step" (0.6% -> 1.3%) and "the step takes +0%"
+    (+0.4%): both to a tenth of a percent now."""
+    import pandas as pd
+
+    from planner.present.report import _network_risk, _next_bottleneck
+
+    best = {"hardware": {"nodes": 8, "inter_node_gbps": 3200, "network_assumed": False, "multi_node": True},
+            "step_time_s": 6.811, "breakdown_s": {"compute_gemm": 5.2, "comm_dp": 0.043}}
+    sweep = pd.DataFrame({"value": [16.0], "step_time_s": [3.43], "note": [""],
+                          "breakdown": [{"compute_gemm": 2.6, "comm_dp": 0.0446}]})
+    text = _next_bottleneck(best, sweep)
+    assert "grows from 0.6% to 1.3% of the step" in text, text
+    net = pd.DataFrame({"value": [1600.0], "step_time_s": [6.84]})
+    assert "the step takes +0.4% (6.84 s vs 6.81 s)" in _network_risk(best, {}, net)
+
+
+def test_report_sensitivity_columns_have_one_unit():
+    """The nodes sweep printed "895.3 ms" under "1.74 s" and "59.3 h" under "4.8 d"."""
+    import pandas as pd
+
+    from planner.present.report import _sensitivity_table
+
+    df = pd.DataFrame({"value": [32.0, 64.0, 128.0], "current": [True, False, False], "gpus": [256, 512, 0],
+                       "step_time_s": [1.74, 0.8953, float("nan")], "hours": [115.2, 59.3, float("nan")],
+                       "cost_ondemand_usd": [2.0e5, 2.1e5, float("nan")], "cost_spot_usd": [6e4, 6.4e4, float("nan")],
+                       "mfu": [0.55, 0.54, float("nan")], "mem_gib": [66.1, 66.0, float("nan")],
+                       "fits": [True, True, False], "note": ["", "", "global batch"]})
+    rows = _sensitivity_table(df, "nodes").rows
+    assert [r[2] for r in rows] == ["1.74 s", "0.90 s", "-"], rows
+    assert [r[3] for r in rows] == ["4.8 d", "2.5 d", "-"], rows

@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -199,20 +199,24 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
     if grow[k] <= 0.005:
         return (f"scaling to {int(nxt['value'])} nodes keeps the same balance (step {fmt_time(st0)} -> "
                 f"{fmt_time(st1)}, {speed:.0%} scaling efficiency); compute stays the limit")
-    return (f"at {int(nxt['value'])} nodes, {LABELS[k]} grows from {bd0.get(k, 0.0) / st0:.0%} to "
-            f"{bd1.get(k, 0.0) / st1:.0%} of the step (step {fmt_time(st0)} -> {fmt_time(st1)}, "
+    # shares under 10% to a tenth of a percent: "grows from 1% to 1%" was printed for 0.6% -> 1.2%
+    return (f"at {int(nxt['value'])} nodes, {LABELS[k]} grows from {fmt_pct(bd0.get(k, 0.0) / st0)} to "
+            f"{fmt_pct(bd1.get(k, 0.0) / st1)} of the step (step {fmt_time(st0)} -> {fmt_time(st1)}, "
             f"{speed:.0%} scaling efficiency)")
 
 
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
     rows = []
+    # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
+    steps = dict(zip(df.index, fmt_seconds_column(df["step_time_s"])))
+    hours = dict(zip(df.index, fmt_hours_column(df["hours"].where(df["step_time_s"].notna()))))
     for r in df.itertuples():
         # thousands separated, as everywhere else ("12800" and, past a million, "1e+06" were :g)
         v = (f"{r.value:,.0f}" if float(r.value).is_integer() else f"{r.value:,g}") + (" (current)" if r.current else "")
         if r.step_time_s != r.step_time_s:  # NaN: the layout is impossible at this value
             rows.append([v, "-", "-", "-", "-", "-", "-", "-", r.note])
             continue
-        rows.append([v, f"{int(r.gpus):,}", fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
+        rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), _pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
     return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
@@ -694,7 +698,8 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     if half.empty:
         return what + "."
     r = half.iloc[-1]
-    return what + (f"; at {r['value']:,g} Gb/s the step takes {r['step_time_s'] / cur - 1:+.0%} "
+    d = r["step_time_s"] / cur - 1  # "+0%" was printed for a 0.4% slower step
+    return what + (f"; at {r['value']:,g} Gb/s the step takes {'+' if d >= 0 else ''}{fmt_pct(d)} "
                    f"({fmt_time(r['step_time_s'])} vs {fmt_time(cur)}).")
 
 
