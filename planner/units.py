@@ -200,6 +200,22 @@ def duration_unit(top_hours: float) -> tuple[float, str, str]:
                 DURATION_UNITS[-1][1:])
 
 
+def fmt_gib(x_bytes: float) -> str:
+    """A memory-table cell in GiB: two decimals, a non-zero amount that would read "0.00" to two
+    significant figures (a rank-1 LoRA's gradients: "0.0016", not "0.00").
+
+    >>> fmt_gib(14.96 * 2**30), fmt_gib(1.7e6), fmt_gib(0)
+    ('14.96', '0.0016', '0.00')
+    """
+    g = x_bytes / GiB
+    return fmt_sig(g, 2) if 0 < abs(g) < 0.005 else f"{g:,.2f}"
+
+
+def fmt_step_share(x: float) -> str:
+    """A part's share of the step to a tenth of a percent; a non-zero share under that "<0.1%", not "0.0%"."""
+    return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}"
+
+
 def fmt_seconds_column(seconds) -> list[str]:
     """A table column of short durations (step times) in one unit, by its longest finite entry: ms under a
     second, seconds under two minutes, else minutes; "-" for an unknown one. A sensitivity table's step

@@ -129,3 +129,21 @@ def test_report_sensitivity_columns_have_one_unit():
     rows = _sensitivity_table(df, "nodes").rows
     assert [r[2] for r in rows] == ["1.74 s", "0.90 s", "-"], rows
     assert [r[3] for r in rows] == ["4.8 d", "2.5 d", "-"], rows
+
+
+def test_estimate_memory_and_step_tables_do_not_print_zero_for_small_parts(cli, tmp_path):
+    """A rank-1 LoRA on q/v: the memory table read "grads 0.00" and "optimizer 0.00" (1.6 and 3.2 MiB),
+    the step table "optimizer step 0.0%"."""
+    import re
+
+    job = tmp_path / "lora.yaml"
+    with open(job, "w") as fh:
+        fh.write("model: {preset: llama3-8b}\n"
+                 "training: {mode: lora, lora: {rank: 1, alpha: 2, targets: [q_proj, v_proj]}, seq_len: 2048,\n"
+                 "  global_batch: 16, micro_batch: 1, precision: bf16, recompute: full, tokens: 1.0e8}\n"
+                 "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 1, nodes: 1}\nparallel: {tp: 1, pp: 1}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    rows = dict(re.findall(r"^ (grads|optimizer)\s+│\s+(\S+)", out, re.M))
+    assert rows and all(float(v) > 0 for v in rows.values()), rows
+    assert not re.search(r"optimizer step .*\b0\.0%", out), out

@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_gib, fmt_step_share, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -375,7 +375,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if with_charts:
         s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
-                          [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", _pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
+                          [[charts.MEMORY_LABELS[k], fmt_gib(mem[k]),
+                            "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else _pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
                           f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"))
     secs.append(s)
@@ -384,7 +385,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
     bdf = charts.breakdown_frame(best)
     s.blocks.append(Table(["part", "seconds", "share"],
-                          [[r.part, fmt_sig(r.seconds, 4), f"{r.share:.1%}"] for r in bdf.itertuples()]
+                          [[r.part, fmt_sig(r.seconds, 4), fmt_step_share(r.share)] for r in bdf.itertuples()]
                           + [["step", fmt_sig(best['step_time_s'], 4), "100%"]]))
     if best.get("simulated"):
         sim = best["simulated"]

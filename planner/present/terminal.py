@@ -13,7 +13,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_steps, fmt_many, fmt_pct, fmt_rate,
-                           fmt_share, fmt_sig, fmt_time, fmt_usd)
+                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share)
 
 
 def memory_table(res: dict) -> Table:
@@ -22,7 +22,7 @@ def memory_table(res: dict) -> Table:
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
-        t.add_row(k, f"{mem[k] / GiB:.2f}")
+        t.add_row(k, fmt_gib(mem[k]))  # a rank-1 adapter's gradients read "0.00"
     t.add_row("[bold]total[/]", f"[bold]{mem['total'] / GiB:.2f}[/] of {mem['capacity'] / GiB:.0f}")
     return t
 
@@ -37,7 +37,7 @@ def breakdown_table(res: dict) -> Table:
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
         if v > 0:
-            t.add_row(label, fmt_sig(v, 4), f"{v / step:.1%}")
+            t.add_row(label, fmt_sig(v, 4), fmt_step_share(v / step))
     t.add_row("[bold]step[/]", f"[bold]{fmt_sig(step, 4)}[/]", "100%")
     return t
 
