@@ -32,7 +32,7 @@ from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
 from planner.present.safe import clean
-from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 from planner.search.rank import cost_of, hours_of
 from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_gib, fmt_step_share, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
@@ -254,7 +254,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
-          ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
+          ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else

@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.present.safe import esc
-from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
@@ -57,7 +57,7 @@ def summary_table(res: dict) -> Table:
     unit = res.get("throughput_unit", "tokens")
     noun = device_of(hw)
     t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per {noun})")
-    t.add_row("MFU / HFU", f"{res['mfu']:.1%} / {res['hfu']:.1%}")
+    t.add_row("MFU / HFU", mfu_hfu(res))
     mem = res["memory_per_gpu_bytes"]
     # "fits" is against the limit (capacity less the headroom), so the limit is what the line shows: "no (77.0 of
     # 80 GiB)" read as a contradiction

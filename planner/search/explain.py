@@ -105,6 +105,17 @@ def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> lis
     return out
 
 
+def mfu_hfu(res: dict) -> str:
+    """The "MFU / HFU" cell. HFU below MFU reads as a contradiction (hardware FLOPs include recompute, so
+    they are usually the larger); it happens when the causal kernel skips the masked half of attention
+    that MFU counts in full (``causal_count_lines``), and the cell says so."""
+    cell = f"{res['mfu']:.1%} / {res['hfu']:.1%}"
+    if res["hfu"] < res["mfu"] - 5e-4:
+        cell += (" (HFU below MFU: MFU counts causal attention in full, the PaLM convention; HFU counts what the "
+                 "kernels run, the masked half skipped)")
+    return cell
+
+
 def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
     """MFU counts a causal model's attention in full (PaLM App. B; planner.model.flops), while its causal
     kernel skips the masked half: at long sequences that half is most of the step, and MFU passes what the
