@@ -90,8 +90,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     elif not realtime and any(offline_usd(r, False) is not None for r in shown):
         # an offline job is priced at spot when constraints.spot is set: the table did not say which price
         price = res["options"][0].get("offline_price") or "on-demand"
-        con.print(f"[dim]$/1M req batch: at the {price} price"
-                  + (" (constraints.spot)" if price == "spot" else "") + "[/]")
+        con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for cv in res.get("caveats", ()):

@@ -983,12 +983,26 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + [f"left out: {x}" for x in left_out]
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
+                          + _max_batch_note(s, options, realtime)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
     )
+
+
+def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
+    """The default ``serving.max_batch`` (64) caps an option's batch below what its memory and latency
+    allow: said, with how many options it caps (the batch column stopped at 64 with nothing saying why)."""
+    if "max_batch" in s.model_fields_set:
+        return []
+    capped = [o for o in options if (o.batch if realtime else o.batch_offline) == s.max_batch]
+    if not capped:
+        return []
+    return [f"serving.max_batch defaulted to {s.max_batch}: it caps the batch of {len(capped)} of the {len(options)} "
+            f"options{' (the recommended one too)' if capped[0] is options[0] else ''}; set it to let a replica "
+            "run more sequences at once"]
 
 
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int) -> str:
