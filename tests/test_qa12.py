@@ -169,3 +169,13 @@ def test_default_max_batch_cap_is_said():
     assert any(a.startswith("serving.max_batch defaulted to 64: it caps the batch") for a in plan["assumptions"])
     job["serving"]["max_batch"] = 64  # the user's own cap: nothing to say
     assert not any("max_batch" in a for a in _serve(job)["assumptions"])
+
+
+def test_serving_says_why_it_did_not_simulate():
+    """Without serving.qps (or for a generic model) `planner serve` skipped its simulation and the rule line
+    said "(not simulated)" as if --no-simulate had been given."""
+    plan = _serve({"model": {"preset": "mixtral-8x7b"},
+                   "serving": {"p99_latency_ms": 30, "prompt_tokens": 100, "output_tokens": 2000, "precision": "fp8"},
+                   "constraints": {"clouds": ["gcp"], "gpus": ["TPU-v6e"]}}, simulate=True)
+    assert not plan["simulated"]
+    assert plan["ranking"].endswith("(not simulated: no serving.qps to simulate arrivals at)"), plan["ranking"]

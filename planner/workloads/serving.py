@@ -987,7 +987,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
-        ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates),
+        ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
+                         why_not=("" if simulated or not simulate else
+                                  "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
+                                  "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
     )
 
@@ -1005,12 +1008,13 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
             "run more sequences at once"]
 
 
-def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int) -> str:
+def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
     """The order of ``options`` in one line (``ServingPlan.ranking``, printed under the table): by
-    cost, the simulated size's where the simulation sized an option, else the analytic one's."""
+    cost, the simulated size's where the simulation sized an option, else the analytic one's. ``why_not``:
+    why a plan the user did not ask to leave unsimulated (--no-simulate) was not simulated."""
     what = ("$/1M requests offline" if not realtime else "$/h for the QPS" if qps else "$/1M requests at full load")
     if not simulated:
-        return f"ranked by {what} at the analytic size (not simulated)"
+        return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"
     if not options or options[0].simulated is None:
         return (f"ranked by {what}, cheapest first; no option was confirmed in simulation (sized: analytic, a lower "
                 "bound on the size the simulation would give)")
