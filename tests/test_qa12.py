@@ -179,3 +179,11 @@ def test_serving_says_why_it_did_not_simulate():
                    "constraints": {"clouds": ["gcp"], "gpus": ["TPU-v6e"]}}, simulate=True)
     assert not plan["simulated"]
     assert plan["ranking"].endswith("(not simulated: no serving.qps to simulate arrivals at)"), plan["ranking"]
+
+
+def test_recommend_trade_off_keeps_a_small_cost_difference():
+    """bare-model.yaml: "next best 1 x shadeform:denvr_Gaudi2x8 costs $290.88 (+0.4%) ... trade-off: 1 x
+    shadeform:denvr_Gaudi2x8 finishes 3.8x sooner (33.1 h) for +0% cost"."""
+    from planner.search.rank import _change
+
+    assert _change(0.004) == "+0.4%" and _change(-0.002) == "-0.2%" and _change(0.07) == "+7%"
