@@ -187,3 +187,29 @@ def test_recommend_trade_off_keeps_a_small_cost_difference():
     from planner.search.rank import _change
 
     assert _change(0.004) == "+0.4%" and _change(-0.002) == "-0.2%" and _change(0.07) == "+7%"
+
+
+def test_offline_serving_report_states_its_costs():
+    """The serving review of an offline job had no $ row in its Recommendation table (only real-time $/h and
+    $/1M keys, unset offline); the risks printed "vs target 1000.0" without a unit."""
+    from planner.present.report import build_serving_report
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import plan_serving
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "serving": {"mode": "batch", "requests": 5e6, "prompt_tokens": 2048, "output_tokens": 256,
+                                     "precision": "fp8", "kv_precision": "fp8"},
+                         "constraints": {"clouds": ["aws"], "gpus": ["L40S-48GB"], "spot": True}})
+    plan = plan_serving(job, simulate=False)
+    rep = build_serving_report(job, plan)
+    table = rep.sections[0].blocks[1]
+    cells = dict(table.rows)
+    assert cells["$ per 1M requests (analytic, spot)"] == f"${plan['best']['usd_per_million_requests_offline']:.2f}"
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 10, "prompt_tokens": 800,
+                                     "output_tokens": 200},
+                         "constraints": {"clouds": ["aws"], "gpus": ["L40S-48GB"]}})
+    rep = build_serving_report(job, plan_serving(job, simulate=False))
+    risks = next(s for s in rep.sections if s.title == "Risks").blocks[0][0]
+    assert "vs target 1,000 ms" in risks and "vs target 50 ms" in risks, risks

@@ -35,7 +35,7 @@ from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 from planner.search.rank import cost_of, hours_of
 from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_gib, fmt_step_share, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
-                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
+                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd
@@ -755,7 +755,7 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
     lat = [[name, *(f"{(sim.get(key) or {}).get(q, float('nan')):,.1f}" for q in ("p50", "p90", "p99")),
-            f"{tgt[t]:g}" if tgt.get(t) is not None else "-"]
+            fmt_given(tgt[t]) if tgt.get(t) is not None else "-"]
            for key, name, t in (("ttft_ms", "TTFT ms", "ttft_ms"), ("tpot_ms", "TPOT ms", "tpot_ms"),
                                 ("e2e_ms", "end-to-end ms", None))]
     sl = sim.get("fleet_slice")  # a large fleet is simulated as a slice at its share of the QPS
@@ -784,6 +784,11 @@ def _pairs(x) -> list:
     return [(k, v) for k, v in (x or ())] if isinstance(x, (list, tuple)) else []
 
 
+def _target_ms(v) -> str:
+    """A latency target as the user gave it, with its unit; "none" where the job sets none."""
+    return f"{fmt_given(v)} ms" if v is not None else "none"
+
+
 def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10) -> Report:
     """A serving review: the replica, latency against its targets, cost per request, the options."""
     res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
@@ -795,11 +800,23 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
              f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
              f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
-    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
+    rows = _kv(best, SERVING_ROWS)
+    if not realtime:
+        # an offline job's costs are per million requests (analytic and the simulated backlog's) and for the job's
+        # requests: the table had no $ row at all (usd_per_hr and the real-time $/1M are not set offline)
+        price = f", {best['offline_price']}" if best.get("offline_price") else ""
+        sim_b = best.get("simulated") if isinstance(best.get("simulated"), dict) else {}
+        rows += [[f"{label} ({how}{price})", fmt_usd(v)] for label, how, v in (
+            ("$ per 1M requests", "analytic", best.get("usd_per_million_requests_offline")),
+            ("$ per 1M requests", "simulated backlog", sim_b.get("usd_per_million_requests")),
+            ("$ for the job's requests", "simulated backlog", sim_b.get("usd"))) if v is not None]
+        if not any(r[0].startswith("$") for r in rows):
+            rows.append(["$", "no price (a bare GPU: set cluster.price_usd_hr)"])
+    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows)])]
     tgt = res.get("targets") or {}
     labels = {k: (name, unit) for k, name, unit in SERVING_TARGETS}
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
-        [*(labels.get(k, (k, ""))[:1]), f"{v:g}" if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
+        [*(labels.get(k, (k, ""))[:1]), fmt_given(v) if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
         for k, v in tgt.items() if v is not None])]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     if realtime and sim and sim.get("ttft_ms"):
@@ -830,12 +847,14 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                           + (res.get("ranking") or "replicas: simulated where the option was simulated"))]))
     risks = []
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
+        # the targets as given, with their unit: "vs target 1000.0" was printed
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
-                     f"{tgt.get('ttft_ms', '-')}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target {tgt.get('tpot_ms', '-')}.")
+                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target "
+                     f"{_target_ms(tgt.get('tpot_ms'))}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
-        margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {tgt.get('ttft_ms', '-')}"] if best.get("ttft_ms") is not None else []) + [
+        margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {_target_ms(tgt.get('ttft_ms'))}"] if best.get("ttft_ms") is not None else []) + [
             f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} {best['tpot_ms']:,.0f} ms "
-            f"vs target {tgt.get('tpot_ms', '-')}"]
+            f"vs target {_target_ms(tgt.get('tpot_ms'))}"]
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
         risks.append("No latency target (offline batch inference): the cost assumes the memory-limited batch stays full.")
