@@ -213,3 +213,15 @@ def test_offline_serving_report_states_its_costs():
     rep = build_serving_report(job, plan_serving(job, simulate=False))
     risks = next(s for s in rep.sections if s.title == "Risks").blocks[0][0]
     assert "vs target 1,000 ms" in risks and "vs target 50 ms" in risks, risks
+
+
+def test_trace_without_a_rate_is_refused(cli, tmp_path):
+    """A trace whose arrivals are all at 0 s replayed "3.0e+09 QPS" and sized 396,780,142 replicas ($738.41M/h)."""
+    t = tmp_path / "t.csv"
+    t.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n0,100,10\n0,100,10\n")
+    code, out, err = cli("serve", "examples/serving-llama3-8b-chat.yaml", "--trace", t)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: --trace: its 3 requests all arrive at 0 s"), err
+    t.write_text("arrival_s,prompt_tokens,output_tokens\n0.1,100,10\n")
+    code, out, err = cli("serve", "examples/serving-llama3-8b-chat.yaml", "--trace", t)
+    assert code == 2 and err.startswith("error: --trace: its one request gives no arrival rate"), err

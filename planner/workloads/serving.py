@@ -870,7 +870,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = _workload(s, 1.0, 1.0, 1, sim, 0, job.model)
-        qps = len(wl) / max(wl.span_s, 1e-9)
+        if len(wl) < 2 or wl.span_s <= 0:
+            # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
+            # sized 396 million replicas
+            raise InputError("trace", (f"its {len(wl):,} requests " if len(wl) != 1 else "its one request ")
+                             + ("all arrive at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
+                             + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
+                             "at least two requests spread over time")
+        qps = len(wl) / wl.span_s
     rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
     hws = _options(job, cat, profile)
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
