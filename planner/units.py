@@ -41,6 +41,8 @@ def fmt_usd(x: float | None) -> str:
         return "-"
     if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
         return f"${x:.1e}"
+    if x >= 1e9:  # "$1.06B", not "$1059.58M" (four digits and no separator before the M)
+        return f"${x / 1e9:.2f}B"
     if x >= 1e6:
         return f"${x / 1e6:.2f}M"
     if x >= 1e4:

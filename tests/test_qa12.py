@@ -225,3 +225,10 @@ def test_trace_without_a_rate_is_refused(cli, tmp_path):
     t.write_text("arrival_s,prompt_tokens,output_tokens\n0.1,100,10\n")
     code, out, err = cli("serve", "examples/serving-llama3-8b-chat.yaml", "--trace", t)
     assert code == 2 and err.startswith("error: --trace: its one request gives no arrival rate"), err
+
+
+def test_usd_past_a_billion():
+    """$/h of a huge serving fleet printed "$1059.58M"."""
+    from planner.units import fmt_usd
+
+    assert fmt_usd(1.05958e9) == "$1.06B" and fmt_usd(9.99e8) == "$999.00M" and fmt_usd(2e12) == "$2.0e+12"
