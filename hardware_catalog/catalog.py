@@ -683,7 +683,8 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
     except InputError as e:
         if isinstance(e, CatalogError):
             raise
-        raise CatalogError(e.field, e.message, origin) from None
+        # the file is named once: "catalog override o.yaml: yaml: o.yaml: malformed YAML ..." was printed
+        raise CatalogError(e.field, e.message.removeprefix(f"{origin}: "), origin) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

@@ -232,3 +232,10 @@ def test_usd_past_a_billion():
     from planner.units import fmt_usd
 
     assert fmt_usd(1.05958e9) == "$1.06B" and fmt_usd(9.99e8) == "$999.00M" and fmt_usd(2e12) == "$2.0e+12"
+
+
+def test_malformed_catalog_yaml_names_the_file_once(cli, tmp_path):
+    f = tmp_path / "o.yaml"
+    f.write_text("gpus:\n  - {name: H100, memory_gib: 96\n")
+    code, out, err = cli("catalog", "gpus", "--catalog", f)
+    assert code == 2 and err.startswith("error: catalog override o.yaml: yaml: malformed YAML at line 3"), err
