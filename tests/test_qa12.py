@@ -239,3 +239,21 @@ def test_malformed_catalog_yaml_names_the_file_once(cli, tmp_path):
     f.write_text("gpus:\n  - {name: H100, memory_gib: 96\n")
     code, out, err = cli("catalog", "gpus", "--catalog", f)
     assert code == 2 and err.startswith("error: catalog override o.yaml: yaml: malformed YAML at line 3"), err
+
+
+def test_next_best_on_other_hardware_is_named_as_such():
+    """mixtral-8x7b report: "next best 8 x gcp:a3-highgpu-8g costs $523.4k (+68%)" above a table whose #2 is
+    8 x aws:p5.48xlarge at $315.0k (+0.9%): the line compares with other hardware and now says so."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    def row(nodes, name, hours, cost):
+        return {"hardware": {"nodes": nodes, "name": name}, "mfu": 0.51,
+                "cost": {"hours": hours, "cost_spot_usd": None, "cost_ondemand_usd": cost}}
+    best = row(4, "aws:p5.48xlarge", 1418.0, 312.1e3)
+    ranked = [best, row(8, "aws:p5.48xlarge", 715.0, 315.0e3), row(8, "gcp:a3-highgpu-8g", 744.0, 523.4e3)]
+    line = why(best, ranked, pd.DataFrame(), "cost", spot=False)
+    assert "next best on other hardware 8 x gcp:a3-highgpu-8g costs $523.4k (+68%)" in line, line
+    line = why(best, [best, ranked[2]], pd.DataFrame(), "cost", spot=False)  # the #2 itself: no qualifier
+    assert "next best 8 x gcp:a3-highgpu-8g costs" in line, line
