@@ -257,3 +257,8 @@ def test_next_best_on_other_hardware_is_named_as_such():
     assert "next best on other hardware 8 x gcp:a3-highgpu-8g costs $523.4k (+68%)" in line, line
     line = why(best, [best, ranked[2]], pd.DataFrame(), "cost", spot=False)  # the #2 itself: no qualifier
     assert "next best 8 x gcp:a3-highgpu-8g costs" in line, line
+
+
+def test_catalog_links_numbers_are_thousands_separated(cli):
+    code, out, err = cli("catalog", "links")
+    assert code == 0 and "7,200" in out and "│ 7200 " not in out and "12.5" in out
