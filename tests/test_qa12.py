@@ -262,3 +262,19 @@ def test_next_best_on_other_hardware_is_named_as_such():
 def test_catalog_links_numbers_are_thousands_separated(cli):
     code, out, err = cli("catalog", "links")
     assert code == 0 and "7,200" in out and "│ 7200 " not in out and "12.5" in out
+
+
+def test_padded_fine_tune_says_how_much_is_padding(cli, tmp_path):
+    """full-finetune-llama3.1-8b.yaml (packing: padded, 1,000-token examples, 4,096-token rows): "time to train
+    5.4 h (6,250 steps, 1.64B tokens)" for 0.4B tokens of data, nothing saying 76% of it was padding."""
+    job = tmp_path / "ff.yaml"
+    text = open("examples/full-finetune-llama3.1-8b.yaml").read().split("constraints:")[0]
+    job.write_text(text + "cluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "training.packing padded: each ~1,000-token example is padded to a 4,096-token row, so 76% of the tokens" \
+        in flat, flat[-1500:]
+    job.write_text(text.replace("packing: padded", "packing: packed") + "cluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0 and "packing padded" not in out
