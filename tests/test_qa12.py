@@ -278,3 +278,16 @@ def test_padded_fine_tune_says_how_much_is_padding(cli, tmp_path):
     job.write_text(text.replace("packing: padded", "packing: packed") + "cluster: {instance: aws:p5.48xlarge, nodes: 1}\n")
     code, out, err = cli("estimate", job)
     assert code == 0 and "packing padded" not in out
+
+
+def test_mla_kv_cache_is_the_latent():
+    """`planner serve` of deepseek-v3 printed "KV 2928 KiB/token in fp8": 128 heads of full K and V. MLA caches
+    the latent (kv_lora_rank 512 + rope 64 per layer, 61 layers): 34 KiB in fp8 (DeepSeek-V2 §2.1.3)."""
+    from planner.spec import load_job_dict
+    from planner.workloads.serving import kv_bytes_per_token
+
+    m = load_job_dict({"model": {"preset": "deepseek-v3"}}).model
+    assert kv_bytes_per_token(m, "fp8") == 61 * (512 + 64) == kv_bytes_per_token(m, "fp8", tp=8)
+    assert kv_bytes_per_token(m, "bf16") == 2 * 61 * 576
+    llama = load_job_dict({"model": {"preset": "llama3-8b"}}).model  # GQA unchanged: 2 x 32 x 8 x 128 x 2
+    assert kv_bytes_per_token(llama, "bf16") == 131072

@@ -176,7 +176,15 @@ def _compute_peak(gpu, precision: str) -> tuple[float, str]:
 
 def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
     """KV-cache bytes one token occupies on one GPU of a TP group: 2 x L x kv_heads/tp x d x bytes
-    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads)."""
+    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads).
+
+    Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2: ``model.mla``) caches the compressed latent
+    c_kv and the shared RoPE key, not per-head K and V: L x (kv_lora_rank + qk_rope_head_dim) x bytes
+    (DeepSeek-V2, arXiv 2405.04434 §2.1.3 and Table 1: "(d_c + d_h^R) l" elements per token; vLLM's MLA
+    backends cache that one latent per layer, whole on every TP rank). Counting 128 heads of full K and V
+    made DeepSeek-V3's cache 2,928 KiB a token instead of 34 KiB (fp8), ~85x."""
+    if getattr(m, "mla", None) is not None:
+        return float(m.layers * (m.mla.kv_lora_rank + m.mla.qk_rope_head_dim) * KV_BYTES[kv_precision])
     heads_per_gpu = max(m.kv_heads / tp, 1.0)
     return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
 
