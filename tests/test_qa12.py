@@ -291,3 +291,11 @@ def test_mla_kv_cache_is_the_latent():
     assert kv_bytes_per_token(m, "bf16") == 2 * 61 * 576
     llama = load_job_dict({"model": {"preset": "llama3-8b"}}).model  # GQA unchanged: 2 x 32 x 8 x 128 x 2
     assert kv_bytes_per_token(llama, "bf16") == 131072
+
+
+def test_serving_reason_names_a_tpu_chip():
+    plan = _serve({"model": {"preset": "mixtral-8x7b"},
+                   "serving": {"p99_latency_ms": 80, "qps": 10, "prompt_tokens": 2048, "output_tokens": 512},
+                   "constraints": {"clouds": ["gcp"], "gpus": ["TPU-v6e"]}})
+    reasons = [r["reason"] for r in plan["rejected"] if r["tp"] == 1]
+    assert reasons and all("GiB/chip + KV" in r for r in reasons), reasons  # was "GiB/GPU" for TPU v6e

@@ -59,7 +59,7 @@ from typing import Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
+from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.model.serving_efficiency import TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency, engine_efficiency
@@ -410,7 +410,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
                 kv_capacity_tokens=max(free, 0) / kv_tok, batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
     if b_mem < 1:
-        return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/GPU + KV of one sequence "
+        # per chip on a TPU or Trainium ("GiB/GPU" was printed for TPU v6e)
+        return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/{device_noun(hw.gpu)} + KV of one sequence "
                              f"exceed {cap / GiB:.0f} GiB usable")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
     it = _llm_iteration(m, s, hw, tp, B)
