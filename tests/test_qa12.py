@@ -299,3 +299,15 @@ def test_serving_reason_names_a_tpu_chip():
                    "constraints": {"clouds": ["gcp"], "gpus": ["TPU-v6e"]}})
     reasons = [r["reason"] for r in plan["rejected"] if r["tp"] == 1]
     assert reasons and all("GiB/chip + KV" in r for r in reasons), reasons  # was "GiB/GPU" for TPU v6e
+
+
+def test_report_cost_section_of_an_unpriced_bare_gpu(cli, tmp_path):
+    """The report of a bare MI300X cluster said "On-demand: - (0.00 $/node-h x 4 nodes x 215 h)"."""
+    job = tmp_path / "j.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 256, tokens: 2.0e11}\n"
+                   "cluster: {gpu: MI300X-192GB, gpus_per_node: 8, nodes: 4}\n")
+    code, out, err = cli("report", job, "-o", tmp_path / "r.md", "--no-simulate")
+    assert code == 0, err
+    md = (tmp_path / "r.md").read_text()
+    line = next(x for x in md.splitlines() if x.startswith("- On-demand:"))
+    assert "0.00 $/node-h" not in line and line.startswith("- On-demand: no price (a bare GPU cluster"), line

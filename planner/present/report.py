@@ -311,10 +311,14 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
 
     # --- cost
     s = Section("Cost: on-demand, spot, or buy")
+    # a bare GPU has no price: "On-demand: - (0.00 $/node-h x 4 nodes x 215 h)" was printed
     lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
-             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} "
+             f"({best['hardware']['price_ondemand_usd_hr']:.2f} $/node-h x {best['hardware']['nodes']} "
              f"node{'s' if best['hardware']['nodes'] != 1 else ''} x "
-             f"{_hours(cost['hours'])})."]
+             f"{_hours(cost['hours'])})." if cost.get("cost_ondemand_usd") is not None and best["hardware"].get("price_ondemand_usd_hr")
+             else f"On-demand: no price (a bare {device_of(best['hardware'])} cluster has none; set cluster.price_usd_hr, "
+                  f"per node): {best['hardware']['nodes']} node{'s' if best['hardware']['nodes'] != 1 else ''} x "
+                  f"{_hours(cost['hours'])}."]
     if cost.get("spot_risk"):
         lines.append("Spot: " + _spot_risk_line(cost["spot_risk"]) + ".")
     elif cost["cost_spot_usd"]:
