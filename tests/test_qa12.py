@@ -311,3 +311,15 @@ def test_report_cost_section_of_an_unpriced_bare_gpu(cli, tmp_path):
     md = (tmp_path / "r.md").read_text()
     line = next(x for x in md.splitlines() if x.startswith("- On-demand:"))
     assert "0.00 $/node-h" not in line and line.startswith("- On-demand: no price (a bare GPU cluster"), line
+
+
+def test_accuracy_line_step_range_in_the_step_times_unit():
+    """estimate of ResNet-50: "step time 189.1 ms" above "a real run like this takes 0.173 to 0.226 s per step"."""
+    from planner.present.terminal import accuracy_line
+
+    a = {"rows": 12, "runs": "generic-model runs", "sources": ["x"], "median_signed_err": -0.04,
+         "p10_signed_err": -0.16, "p90_signed_err": 0.09, "step_time_s_range": [0.173, 0.226],
+         "hours_range": [0.677, 0.883], "cost_usd_range": [37.22, 48.65], "hours": 0.74, "cost_usd": 40.68,
+         "basis": "development data"}
+    line = accuracy_line(a)
+    assert "takes 173.0 ms to 226.0 ms per step" in line, line
