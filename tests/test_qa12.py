@@ -323,3 +323,19 @@ def test_accuracy_line_step_range_in_the_step_times_unit():
          "basis": "development data"}
     line = accuracy_line(a)
     assert "takes 173.0 ms to 226.0 ms per step" in line, line
+
+
+def test_report_next_limit_of_a_capped_plan_gives_no_batch_advice():
+    """qlora-llama3.1-70b (max_gpus: 1): "cannot scale beyond 1 node — at 2: ... exceeds constraints.max_gpus (1);
+    a faster run needs a larger global batch or more TP/PP per replica": the cap is the job's own."""
+    import pandas as pd
+
+    from planner.present.report import _next_bottleneck
+
+    best = {"hardware": {"nodes": 1}, "step_time_s": 32.8, "breakdown_s": {}}
+    sweep = pd.DataFrame({"value": [2.0], "step_time_s": [float("nan")], "note": [
+        "cluster.nodes: 2 nodes exceeds constraints.max_gpus (1)"]})
+    text = _next_bottleneck(best, sweep)
+    assert text.endswith("exceeds constraints.max_gpus (1) (the job's constraint)"), text
+    sweep["note"] = ["training.global_batch: 16 is not a multiple of micro_batch*dp"]
+    assert "a faster run needs a larger global batch" in _next_bottleneck(best, sweep)

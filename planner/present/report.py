@@ -188,8 +188,12 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
         if blocked.empty:
             return None
         # the layout cannot grow at all: that is the next limit (often the global batch)
-        return (f"this layout cannot scale beyond {cur_n} node{'s' if cur_n != 1 else ''} — at {int(blocked.iloc[0]['value'])}: "
-                f"{blocked.iloc[0]['note']}; a faster run needs a larger global batch or more TP/PP per replica")
+        note = str(blocked.iloc[0]["note"])
+        head = (f"this layout cannot scale beyond {cur_n} node{'s' if cur_n != 1 else ''} — at "
+                f"{int(blocked.iloc[0]['value'])}: {note}")
+        if "constraints." in note:  # the job's own limit (max_gpus, a budget): the batch/TP advice did not apply
+            return head + " (the job's constraint)"
+        return head + "; a faster run needs a larger global batch or more TP/PP per replica"
     nxt = bigger.iloc[0]
     bd0, st0 = best["breakdown_s"], best["step_time_s"]
     bd1, st1 = nxt["breakdown"], nxt["step_time_s"]
