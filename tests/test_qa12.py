@@ -339,3 +339,19 @@ def test_report_next_limit_of_a_capped_plan_gives_no_batch_advice():
     assert text.endswith("exceeds constraints.max_gpus (1) (the job's constraint)"), text
     sweep["note"] = ["training.global_batch: 16 is not a multiple of micro_batch*dp"]
     assert "a faster run needs a larger global batch" in _next_bottleneck(best, sweep)
+
+
+def test_serving_table_small_costs_and_large_rates_read_right():
+    """serving-resnet50.yaml: "$/1M req $0.07", "$/1M req batch $0.02" (two decimals of $0.0216) and
+    "req/s/replica 10340.99"."""
+    from planner.present.serving import render_serving
+    from planner.spec import load_job
+
+    from planner.workloads.serving import plan_serving
+
+    plan = plan_serving(load_job("examples/serving-resnet50.yaml"), simulate=False)
+    text = _text(render_serving, plan, width=200)
+    row = next(x for x in text.splitlines() if x.startswith("│  1 │"))
+    cells = [c.strip() for c in row.split("│")]
+    assert any(c.startswith("$0.0") and len(c) == 7 for c in cells), cells  # "$0.0216", not "$0.02"
+    assert any("," in c and c.replace(",", "").isdigit() for c in cells), cells  # "10,341"
