@@ -355,3 +355,18 @@ def test_serving_table_small_costs_and_large_rates_read_right():
     cells = [c.strip() for c in row.split("│")]
     assert any(c.startswith("$0.0") and len(c) == 7 for c in cells), cells  # "$0.0216", not "$0.02"
     assert any("," in c and c.replace(",", "").isdigit() for c in cells), cells  # "10,341"
+
+
+def test_serving_report_options_of_a_cnn():
+    """serving-resnet50 report: the Options table's $/1M read "0.02" (of $0.0216) and its latency column was
+    headed "TPOT ms" for a model with no tokens."""
+    from planner.present.report import build_serving_report
+    from planner.spec import load_job
+    from planner.workloads.serving import plan_serving
+
+    job = load_job("examples/serving-resnet50.yaml")
+    rep = build_serving_report(job, plan_serving(job, simulate=False))
+    opts = next(s for s in rep.sections if s.title == "Options").blocks[0]
+    assert "p99 ms" in opts.columns and "TPOT ms" not in opts.columns
+    usd = [r[opts.columns.index("$/1M req")] for r in opts.rows]
+    assert all(len(u) >= 5 for u in usd if u.startswith("0.")), usd  # "0.0745", not "0.07"

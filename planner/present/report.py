@@ -86,9 +86,12 @@ def _cost(row: dict, spot: bool):
     return cost_of(row, spot)
 
 
-def _num(x: Optional[float], spec: str) -> str:
-    """A number in a table cell, "-" where it is missing or NaN."""
-    return "-" if x is None or x != x else format(x, spec)
+def _num(x: Optional[float], spec: str, small: bool = False) -> str:
+    """A number in a table cell, "-" where it is missing or NaN; ``small``: a value under 1 to three
+    significant figures (a CNN's $0.0216 per million requests read "0.02")."""
+    if x is None or x != x:
+        return "-"
+    return fmt_sig(x, 3) if small and 0 < abs(x) < 1 else format(x, spec)
 
 
 def _pct(x: Optional[float]) -> str:
@@ -840,7 +843,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     opts = res.get("options") or []
     # the $ each option is ranked by (``planner serve``'s table): real-time at its size (the simulated one where
     # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
-    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency",
+    # a generic model (a CNN) has one request latency, in the TPOT field: the terminal calls it "p99 ms"
+    lat_col = "TPOT ms" if res.get("kv_bytes_per_token") is not None else "p99 ms"
+    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
                                            "sized"],
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or "-"),
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
@@ -848,7 +853,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             # unpriced option no $: "-", not "0" ms or "nan"
                                             _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
                                             _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
-                                                 else offline_usd(o, False), ",.2f"),
+                                                 else offline_usd(o, False), ",.2f", small=True),
                                             "yes" if o.get("meets_latency") else "no",
                                             "sim" if o.get("sized_by") == "simulated" else "analytic"]
                                            for o in opts[:top]], "analytic latency of each option; "
