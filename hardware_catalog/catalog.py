@@ -107,7 +107,9 @@ def _blank_to_none(v: Any) -> Any:
 
 
 class _Row(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # nan / inf are refused as such: "nan" failed the upper bound and read "must be at most 100000.0
+    # (absurd value), got 'nan'"
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -241,6 +243,7 @@ _SCHEMA_MESSAGES = {
     "less_than_equal": "must be at most {le} (absurd value)",
     "missing": "is required",
     "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
     "int_parsing": "must be an integer",
     "bool_parsing": "must be true or false",
     "literal_error": "must be one of {expected}",
@@ -258,6 +261,11 @@ def _validate(model: type[_Row], raw: dict, where: str, origin: str | None) -> _
         return model.model_validate(raw)
     except ValidationError as exc:
         e = from_validation(exc, where, _SCHEMA_MESSAGES, model_field=_MODEL_ERROR_FIELD.get(model, "?"))
+        first = exc.errors()[0]
+        if first.get("type") != "missing" and "input" in first and first["input"] is None:
+            # an empty cell (a blank CSV field, a short row, YAML null) where a value is needed: pydantic's
+            # "Input should be a valid number, got None" named neither the cell nor what to put there
+            raise CatalogError(e.field, "is empty; give a value", origin) from None
         raise CatalogError(e.field, e.message, origin) from None
 
 
@@ -444,6 +452,10 @@ class Catalog:
     #: reference systems (``systems.csv``), by key: unpriced nodes for GPUs no clustered instance row carries
     systems: dict[str, System] = field(default_factory=dict)
     _inst_index: Optional[tuple[int, dict, dict]] = field(default=None, repr=False, compare=False)
+    #: one line per override row, what it changed or added ("ok.csv: instance aws:p5.48xlarge:
+    #: price_ondemand_usd_hr 55.04 -> 40"): the planning commands print them, so a plan priced from a
+    #: user's file says so
+    overrides: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self._alias:
@@ -671,7 +683,8 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
     except InputError as e:
         if isinstance(e, CatalogError):
             raise
-        raise CatalogError(e.field, e.message, origin) from None
+        # the file is named once: "catalog override o.yaml: yaml: o.yaml: malformed YAML ..." was printed
+        raise CatalogError(e.field, e.message.removeprefix(f"{origin}: "), origin) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -744,6 +757,12 @@ class _Duplicates:
             self.seen[k] = where
 
 
+def _short(v: Any, limit: int = 24) -> str:
+    """A cell for an override note: control characters escaped (repr), cut to ``limit``; "-" when empty."""
+    text = repr(str(v).strip())[1:-1] if v is not None else ""
+    return "-" if not text else text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins).
 
@@ -763,8 +782,25 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if a != _norm(n):
             aliases_of.setdefault(n, set()).add(a)
 
+    notes: list[str] = []
+    kinds = {"gpu": "GPU", "inst": "instance", "onprem": "on-prem key"}
+
     def override(raw: dict, key: str, row: dict, model: type[_Row], tag: str, where: str, org: str) -> None:
-        """An override row on top of the row it replaces (if any): validated once, origin kept."""
+        """An override row on top of the row it replaces (if any): validated once, origin kept, and
+        what it changed noted (``Catalog.overrides``); a row it changes keeps no built-in ``source``
+        for the new figures: the source says the user's file gave them."""
+        if key in raw:
+            old = raw[key]
+            changed = [c for c, v in row.items() if c not in ("cloud", "name", "key", "source", "notes")
+                       and str(v).strip() != str(old.get(c) if old.get(c) is not None else "").strip()]
+            row = dict(row)
+            if changed and not str(row.get("source") or "").strip():
+                row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"
+            notes.append(f"{_short(org, 80)}: {kinds[tag]} {_short(key, 80)}: " + (", ".join(
+                f"{c} {_short(old.get(c))} -> {_short(row[c])}"
+                for c in changed) if changed else "restated, nothing changed"))
+        else:
+            notes.append(f"{_short(org, 80)}: adds {kinds[tag]} {_short(key, 80)}")
         merged = {**raw[key], **row} if key in raw else dict(row)
         valid[f"{tag}:{key}"] = _validate(model, merged, where, org)
         raw[key] = merged
@@ -869,6 +905,8 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
                                       price=r.price_usd_hr, region=r.region or "", price_date=r.price_date or "",
                                       source=r.source, notes=r.notes or ""))
     cat.commitments = commitments
+    cat.overrides = notes + [f"{_short(org, 80)}: adds {_short(c.term)} commitment for {_short(c.instance_key, 80)}"
+                             for c, (_, org, _) in zip(commitments, commit_raw) if org is not None]
     cat.systems = _systems(b_systems, gpus, alias)
     return cat
 

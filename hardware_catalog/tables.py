@@ -158,6 +158,16 @@ def format_links_table(cat: Catalog) -> Table:
     for c in ("link", "kind", "Gb/s", "GB/s", "latency µs", "source"):
         t.add_column(c, justify="right" if c in ("Gb/s", "GB/s", "latency µs") else "left")
     for name, r in cat.interconnects.items():
-        t.add_row(name, r.get("kind", ""), r.get("gbps_per_dir", ""), r.get("gbytes_per_dir", ""),
+        # thousands separated as in the other catalog tables ("2400" beside the instances' "3,200")
+        t.add_row(name, r.get("kind", ""), _thousands(r.get("gbps_per_dir", "")), _thousands(r.get("gbytes_per_dir", "")),
                   r.get("latency_us", ""), _clip(r.get("source") or "", SOURCE_CHARS))
     return t
+
+
+def _thousands(cell) -> str:
+    """A CSV number cell with thousands separators, as written otherwise ("12.5" stays); "" stays empty."""
+    try:
+        x = float(cell)
+    except (TypeError, ValueError):
+        return str(cell or "")
+    return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else str(cell)

@@ -38,9 +38,13 @@ def _fail(e: Exception, code: int = 2):
 
 def _run(fn, *a, **kw):
     """Call ``fn``, turning input errors into the one-line contract."""
+    _OVERRIDE_NOTES.clear()
     try:
-        return fn(*a, **kw)
+        done = fn(*a, **kw)
+        _say_overrides()
+        return done
     except InputError as e:
+        _OVERRIDE_NOTES.clear()
         _fail(e)
     except typer.Exit:
         raise
@@ -56,7 +60,6 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
              **options):
     """Load the job, the catalog (with overrides) and a profile; ``--objective`` overrides the
     job's ``constraints.objective``."""
-    from hardware_catalog import load_catalog
     from planner.spec import load_job
     from planner.workloads import Context
 
@@ -70,7 +73,31 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
         from planner.hardware.profile import load_profile
 
         prof = load_profile(profile, "--profile")
-    return job, Context(catalog=load_catalog(catalog or None), profile=prof, **options)
+    return job, Context(catalog=_load_catalog(catalog), profile=prof, **options)
+
+
+def _load_catalog(catalog: Optional[List[Path]]):
+    """The catalog with the ``--catalog`` files and ``$PLANNER_CATALOG`` on top; each override row's
+    change is said on stderr ("catalog override ok.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr
+    55.04 -> 40"), so a plan priced from a user's file says so (the text or JSON on stdout unchanged)."""
+    from hardware_catalog import load_catalog
+
+    cat = load_catalog(catalog or None)
+    _OVERRIDE_NOTES[:] = cat.overrides
+    return cat
+
+
+#: the loaded catalog's override notes, said on stderr once the command has succeeded (``_run``): a
+#: command that then fails still prints its one ``error:`` line alone
+_OVERRIDE_NOTES: list[str] = []
+
+
+def _say_overrides() -> None:
+    notes, _OVERRIDE_NOTES[:] = list(_OVERRIDE_NOTES), []
+    for note in notes[:20]:
+        err.print(f"catalog override {note}", markup=False, highlight=False, soft_wrap=True)
+    if len(notes) > 20:
+        err.print(f"catalog override: ... and {len(notes) - 20:,} more rows", markup=False, highlight=False)
 
 
 def _show(planned, as_json: bool, top: int = 10) -> None:
@@ -394,9 +421,9 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
                  as_json: bool = CatalogJsonOpt):
     """Accelerators with memory, bandwidth and dense peaks."""
     def go():
-        from hardware_catalog import format_gpus_table, load_catalog
+        from hardware_catalog import format_gpus_table
 
-        cat = load_catalog(catalog or None)
+        cat = _load_catalog(catalog)
         if not _frame_out(cat.gpus_df(), as_csv, as_json):
             out.print(format_gpus_table(cat, width=out.width))
     _run(go)
@@ -408,10 +435,9 @@ def catalog_links(catalog: Optional[List[Path]] = CatalogOpt,
                   as_json: bool = CatalogJsonOpt):
     """Interconnects (NVLink, InfiniBand, EFA, Ethernet …) with bandwidths, latencies and sources."""
     def go():
-        from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_links_table
 
-        cat = load_catalog(catalog or None)
+        cat = _load_catalog(catalog)
         # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
         if not _frame_out(cat.links_df(), as_csv, as_json, float_format=None):
             out.print(format_links_table(cat))
@@ -424,10 +450,9 @@ def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
                     as_json: bool = CatalogJsonOpt):
     """Reference systems: the unpriced node a bare-GPU cluster of a GPU without instance rows is taken to be."""
     def go():
-        from hardware_catalog import load_catalog
         from hardware_catalog.tables import format_systems_table
 
-        cat = load_catalog(catalog or None)
+        cat = _load_catalog(catalog)
         if not _frame_out(cat.systems_df(), as_csv, as_json):  # 417.2 GiB, not 417.19999999925494
             out.print(format_systems_table(cat, width=out.width))
     _run(go)
@@ -440,9 +465,9 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
                       as_json: bool = CatalogJsonOpt):
     """Cloud instances with GPUs, network and prices."""
     def go():
-        from hardware_catalog import format_instances_table, load_catalog
+        from hardware_catalog import format_instances_table
 
-        cat = load_catalog(catalog or None)
+        cat = _load_catalog(catalog)
         if cloud and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
         if not _frame_out(cat.instances_df(cloud), as_csv, as_json):

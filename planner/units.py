@@ -41,6 +41,8 @@ def fmt_usd(x: float | None) -> str:
         return "-"
     if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
         return f"${x:.1e}"
+    if x >= 1e9:  # "$1.06B", not "$1059.58M" (four digits and no separator before the M)
+        return f"${x / 1e9:.2f}B"
     if x >= 1e6:
         return f"${x / 1e6:.2f}M"
     if x >= 1e4:
@@ -201,6 +203,45 @@ def duration_unit(top_hours: float) -> tuple[float, str, str]:
     # the last unit past every limit: an infinite entry (a spot plan that never finishes) is "inf years"
     return next(((scale, short, long) for below, scale, short, long in DURATION_UNITS if top_hours < below),
                 DURATION_UNITS[-1][1:])
+
+
+def fmt_gib(x_bytes: float) -> str:
+    """A memory-table cell in GiB: two decimals, a non-zero amount that would read "0.00" to two
+    significant figures (a rank-1 LoRA's gradients: "0.0016", not "0.00").
+
+    >>> fmt_gib(14.96 * 2**30), fmt_gib(1.7e6), fmt_gib(0)
+    ('14.96', '0.0016', '0.00')
+    """
+    g = x_bytes / GiB
+    return fmt_sig(g, 2) if 0 < abs(g) < 0.005 else f"{g:,.2f}"
+
+
+def fmt_step_share(x: float) -> str:
+    """A part's share of the step to a tenth of a percent; a non-zero share under that "<0.1%", not "0.0%"."""
+    return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}"
+
+
+def fmt_seconds_column(seconds) -> list[str]:
+    """A table column of short durations (step times) in one unit, by its longest finite entry: ms under a
+    second, seconds under two minutes, else minutes; "-" for an unknown one. A sensitivity table's step
+    column read "54.16 s" above "895.3 ms".
+
+    >>> fmt_seconds_column([54.16, 0.8953, float("nan")])
+    ['54.16 s', '0.90 s', '-']
+    >>> fmt_seconds_column([0.5, 0.0123])
+    ['500.0 ms', '12.3 ms']
+    """
+    xs = [float(x) for x in seconds]
+    top = max((x for x in xs if math.isfinite(x)), default=0.0)
+    scale, unit, digits = (1e3, "ms", 1) if top < 1 else (1.0, "s", 2) if top < 120 else (1 / 60, "min", 1)
+    out = []
+    for x in xs:
+        if not math.isfinite(x):
+            out.append("-")
+            continue
+        v = x * scale
+        out.append(f"{fmt_sig(v, 2) if 0 < abs(v) < 10 ** -digits else f'{v:,.{digits}f}'} {unit}")
+    return out
 
 
 def fmt_hours_column(hours) -> list[str]:

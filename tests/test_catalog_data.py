@@ -186,7 +186,9 @@ def test_onprem_override_accepted(tmp_path):
     base = load_catalog()
     cat = _load_text(tmp_path, "onprem:\n  - {key: pue, value: 1.2}\n  - {key: my_rack_fee, value: 900, "
                                "unit: USD per month, basis: sourced, source: colo quote}\n")
-    assert cat.onprem_value("pue") == 1.2 and cat.onprem["pue"]["source"] == base.onprem["pue"]["source"]
+    # the user's value is not the built-in source's: the source says so and keeps the built-in one after it
+    assert cat.onprem_value("pue") == 1.2
+    assert cat.onprem["pue"]["source"] == f"user override (o.yaml: value); built-in row: {base.onprem['pue']['source']}"
     assert cat.onprem_value("my_rack_fee") == 900 and cat.onprem["my_rack_fee"]["basis"] == "sourced"
     assert base.onprem_value("pue") == 1.3  # built-in untouched
     cat = _load_text(tmp_path, "onprem: {power_price_usd_per_kwh: 0.07, amortisation_years: 5}\n")

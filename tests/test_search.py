@@ -204,7 +204,7 @@ def test_why_names_a_cheaper_tie_on_the_same_hardware():
     best = row(512, "aws:p5.48xlarge", 933.6, 26.32e6)
     tie, other = row(256, "aws:p5.48xlarge", 1862.4, 26.23e6), row(256, "aws:p5en.48xlarge", 1812.0, 29.34e6)
     line = why(best, [best, tie, other], pd.DataFrame(), "cost", spot=False)
-    assert "next best 256 x aws:p5en.48xlarge costs $29.34M (+11%)" in line, line
+    assert "next best on other hardware 256 x aws:p5en.48xlarge costs $29.34M (+11%)" in line, line
     assert "256 x aws:p5.48xlarge costs $26.23M (-0.3%, a tie within 0.5%: the faster plan ranks first) and takes" \
         in line, line
     line = why(best, [best, row(256, "aws:p5.48xlarge", 1862.4, 26.9e6), other], pd.DataFrame(), "cost", spot=False)

@@ -32,10 +32,10 @@ from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
 from planner.present.safe import clean
-from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
-                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents)
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_gib, fmt_step_share, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd
@@ -86,9 +86,12 @@ def _cost(row: dict, spot: bool):
     return cost_of(row, spot)
 
 
-def _num(x: Optional[float], spec: str) -> str:
-    """A number in a table cell, "-" where it is missing or NaN."""
-    return "-" if x is None or x != x else format(x, spec)
+def _num(x: Optional[float], spec: str, small: bool = False) -> str:
+    """A number in a table cell, "-" where it is missing or NaN; ``small``: a value under 1 to three
+    significant figures (a CNN's $0.0216 per million requests read "0.02")."""
+    if x is None or x != x:
+        return "-"
+    return fmt_sig(x, 3) if small and 0 < abs(x) < 1 else format(x, spec)
 
 
 def _share(x: float) -> str:
@@ -184,8 +187,12 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
         if blocked.empty:
             return None
         # the layout cannot grow at all: that is the next limit (often the global batch)
-        return (f"this layout cannot scale beyond {cur_n} node{'s' if cur_n != 1 else ''} — at {int(blocked.iloc[0]['value'])}: "
-                f"{blocked.iloc[0]['note']}; a faster run needs a larger global batch or more TP/PP per replica")
+        note = str(blocked.iloc[0]["note"])
+        head = (f"this layout cannot scale beyond {cur_n} node{'s' if cur_n != 1 else ''} — at "
+                f"{int(blocked.iloc[0]['value'])}: {note}")
+        if "constraints." in note:  # the job's own limit (max_gpus, a budget): the batch/TP advice did not apply
+            return head + " (the job's constraint)"
+        return head + "; a faster run needs a larger global batch or more TP/PP per replica"
     nxt = bigger.iloc[0]
     bd0, st0 = best["breakdown_s"], best["step_time_s"]
     bd1, st1 = nxt["breakdown"], nxt["step_time_s"]
@@ -195,20 +202,24 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
     if grow[k] <= 0.005:
         return (f"scaling to {int(nxt['value'])} nodes keeps the same balance (step {fmt_time(st0)} -> "
                 f"{fmt_time(st1)}, {speed:.0%} scaling efficiency); compute stays the limit")
-    return (f"at {int(nxt['value'])} nodes, {LABELS[k]} grows from {bd0.get(k, 0.0) / st0:.0%} to "
-            f"{bd1.get(k, 0.0) / st1:.0%} of the step (step {fmt_time(st0)} -> {fmt_time(st1)}, "
+    # shares under 10% to a tenth of a percent: "grows from 1% to 1%" was printed for 0.6% -> 1.2%
+    return (f"at {int(nxt['value'])} nodes, {LABELS[k]} grows from {fmt_pct(bd0.get(k, 0.0) / st0)} to "
+            f"{fmt_pct(bd1.get(k, 0.0) / st1)} of the step (step {fmt_time(st0)} -> {fmt_time(st1)}, "
             f"{speed:.0%} scaling efficiency)")
 
 
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
     rows = []
+    # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
+    steps = dict(zip(df.index, fmt_seconds_column(df["step_time_s"])))
+    hours = dict(zip(df.index, fmt_hours_column(df["hours"].where(df["step_time_s"].notna()))))
     for r in df.itertuples():
         # thousands separated, as everywhere else ("12800" and, past a million, "1e+06" were :g)
         v = (f"{r.value:,.0f}" if float(r.value).is_integer() else f"{r.value:,g}") + (" (current)" if r.current else "")
         if r.step_time_s != r.step_time_s:  # NaN: the layout is impossible at this value
             rows.append([v, "-", "-", "-", "-", "-", "-", "-", r.note])
             continue
-        rows.append([v, f"{int(r.gpus):,}", fmt_time(r.step_time_s), fmt_time(r.hours * 3600),
+        rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), fmt_pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
     return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
@@ -246,7 +257,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
-          ["MFU / HFU", f"{best['mfu']:.1%} / {best['hfu']:.1%}"],
+          ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else
@@ -303,10 +314,14 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
 
     # --- cost
     s = Section("Cost: on-demand, spot, or buy")
+    # a bare GPU has no price: "On-demand: - (0.00 $/node-h x 4 nodes x 215 h)" was printed
     lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
-             f"({best['hardware']['price_ondemand_usd_hr'] or 0:.2f} $/node-h x {best['hardware']['nodes']} "
+             f"({best['hardware']['price_ondemand_usd_hr']:.2f} $/node-h x {best['hardware']['nodes']} "
              f"node{'s' if best['hardware']['nodes'] != 1 else ''} x "
-             f"{_hours(cost['hours'])})."]
+             f"{_hours(cost['hours'])})." if cost.get("cost_ondemand_usd") is not None and best["hardware"].get("price_ondemand_usd_hr")
+             else f"On-demand: no price (a bare {device_of(best['hardware'])} cluster has none; set cluster.price_usd_hr, "
+                  f"per node): {best['hardware']['nodes']} node{'s' if best['hardware']['nodes'] != 1 else ''} x "
+                  f"{_hours(cost['hours'])}."]
     if cost.get("spot_risk"):
         lines.append("Spot: " + _spot_risk_line(cost["spot_risk"]) + ".")
     elif cost["cost_spot_usd"]:
@@ -367,7 +382,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if with_charts:
         s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
     s.blocks.append(Table(["part", "GiB", "share"],
-                          [[charts.MEMORY_LABELS[k], f"{mem[k] / GiB:.2f}", fmt_pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
+                          [[charts.MEMORY_LABELS[k], fmt_gib(mem[k]),
+                            "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else fmt_pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
                           f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"))
     secs.append(s)
@@ -376,7 +392,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
     bdf = charts.breakdown_frame(best)
     s.blocks.append(Table(["part", "seconds", "share"],
-                          [[r.part, fmt_sig(r.seconds, 4), f"{r.share:.1%}"] for r in bdf.itertuples()]
+                          [[r.part, fmt_sig(r.seconds, 4), fmt_step_share(r.share)] for r in bdf.itertuples()]
                           + [["step", fmt_sig(best['step_time_s'], 4), "100%"]]))
     if best.get("simulated"):
         sim = best["simulated"]
@@ -690,7 +706,8 @@ def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:
     if half.empty:
         return what + "."
     r = half.iloc[-1]
-    return what + (f"; at {r['value']:,g} Gb/s the step takes {r['step_time_s'] / cur - 1:+.0%} "
+    d = r["step_time_s"] / cur - 1  # "+0%" was printed for a 0.4% slower step
+    return what + (f"; at {r['value']:,g} Gb/s the step takes {'+' if d >= 0 else ''}{fmt_pct(d)} "
                    f"({fmt_time(r['step_time_s'])} vs {fmt_time(cur)}).")
 
 
@@ -745,7 +762,7 @@ def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section
     user will see against the targets, and the load a replica really sustains (its simulated
     saturated throughput, below the analytic steady state when prefill bursts interrupt decode)."""
     lat = [[name, *(f"{(sim.get(key) or {}).get(q, float('nan')):,.1f}" for q in ("p50", "p90", "p99")),
-            f"{tgt[t]:g}" if tgt.get(t) is not None else "-"]
+            fmt_given(tgt[t]) if tgt.get(t) is not None else "-"]
            for key, name, t in (("ttft_ms", "TTFT ms", "ttft_ms"), ("tpot_ms", "TPOT ms", "tpot_ms"),
                                 ("e2e_ms", "end-to-end ms", None))]
     sl = sim.get("fleet_slice")  # a large fleet is simulated as a slice at its share of the QPS
@@ -774,6 +791,11 @@ def _pairs(x) -> list:
     return [(k, v) for k, v in (x or ())] if isinstance(x, (list, tuple)) else []
 
 
+def _target_ms(v) -> str:
+    """A latency target as the user gave it, with its unit; "none" where the job sets none."""
+    return f"{fmt_given(v)} ms" if v is not None else "none"
+
+
 def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", top: int = 10) -> Report:
     """A serving review: the replica, latency against its targets, cost per request, the options."""
     res = jsonable(res)  # read as the JSON (NaN as None); the summary embedded in the report is that JSON
@@ -785,11 +807,23 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
              f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
              f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
-    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], _kv(best, SERVING_ROWS))])]
+    rows = _kv(best, SERVING_ROWS)
+    if not realtime:
+        # an offline job's costs are per million requests (analytic and the simulated backlog's) and for the job's
+        # requests: the table had no $ row at all (usd_per_hr and the real-time $/1M are not set offline)
+        price = f", {best['offline_price']}" if best.get("offline_price") else ""
+        sim_b = best.get("simulated") if isinstance(best.get("simulated"), dict) else {}
+        rows += [[f"{label} ({how}{price})", fmt_usd(v)] for label, how, v in (
+            ("$ per 1M requests", "analytic", best.get("usd_per_million_requests_offline")),
+            ("$ per 1M requests", "simulated backlog", sim_b.get("usd_per_million_requests")),
+            ("$ for the job's requests", "simulated backlog", sim_b.get("usd"))) if v is not None]
+        if not any(r[0].startswith("$") for r in rows):
+            rows.append(["$", "no price (a bare GPU: set cluster.price_usd_hr)"])
+    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows)])]
     tgt = res.get("targets") or {}
     labels = {k: (name, unit) for k, name, unit in SERVING_TARGETS}
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
-        [*(labels.get(k, (k, ""))[:1]), f"{v:g}" if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
+        [*(labels.get(k, (k, ""))[:1]), fmt_given(v) if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
         for k, v in tgt.items() if v is not None])]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     if realtime and sim and sim.get("ttft_ms"):
@@ -805,7 +839,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     opts = res.get("options") or []
     # the $ each option is ranked by (``planner serve``'s table): real-time at its size (the simulated one where
     # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
-    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", "TPOT ms", "$/1M req", "meets latency",
+    # a generic model (a CNN) has one request latency, in the TPOT field: the terminal calls it "p99 ms"
+    lat_col = "TPOT ms" if res.get("kv_bytes_per_token") is not None else "p99 ms"
+    secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
                                            "sized"],
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or "-"),
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
@@ -813,19 +849,21 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             # unpriced option no $: "-", not "0" ms or "nan"
                                             _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
                                             _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
-                                                 else offline_usd(o, False), ",.2f"),
+                                                 else offline_usd(o, False), ",.2f", small=True),
                                             "yes" if o.get("meets_latency") else "no",
                                             "sim" if o.get("sized_by") == "simulated" else "analytic"]
                                            for o in opts[:top]], "analytic latency of each option; "
                                           + (res.get("ranking") or "replicas: simulated where the option was simulated"))]))
     risks = []
     if realtime and sim and sim.get("ttft_ms"):  # the simulated p99s are what users will see (realtime only)
+        # the targets as given, with their unit: "vs target 1000.0" was printed
         risks.append(f"Latency margin (simulated p99): TTFT {sim['ttft_ms']['p99']:,.0f} ms vs target "
-                     f"{tgt.get('ttft_ms', '-')}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target {tgt.get('tpot_ms', '-')}.")
+                     f"{_target_ms(tgt.get('ttft_ms'))}, TPOT {sim['tpot_ms']['p99']:,.1f} ms vs target "
+                     f"{_target_ms(tgt.get('tpot_ms'))}.")
     elif realtime:  # a generic model has one request latency (its tpot_ms) and no TTFT
-        margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {tgt.get('ttft_ms', '-')}"] if best.get("ttft_ms") is not None else []) + [
+        margin = ([f"TTFT {best['ttft_ms']:,.0f} ms vs target {_target_ms(tgt.get('ttft_ms'))}"] if best.get("ttft_ms") is not None else []) + [
             f"{'TPOT' if res.get('kv_bytes_per_token') is not None else 'p99 latency'} {best['tpot_ms']:,.0f} ms "
-            f"vs target {tgt.get('tpot_ms', '-')}"]
+            f"vs target {_target_ms(tgt.get('tpot_ms'))}"]
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
         risks.append("No latency target (offline batch inference): the cost assumes the memory-limited batch stays full.")

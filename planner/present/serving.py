@@ -11,7 +11,7 @@ from hardware_catalog.tables import column_width, table_width
 
 from planner.results import ServingPlan
 from planner.present.safe import esc
-from planner.units import fmt_given, fmt_rate, fmt_usd
+from planner.units import fmt_given, fmt_rate, fmt_sig, fmt_usd
 
 
 def _ms(x) -> str:
@@ -20,6 +20,18 @@ def _ms(x) -> str:
     if x == math.inf:
         return "inf"
     return f"{x:.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def _usd_small(x) -> str:
+    """A $ per million requests cell: under a dollar to three significant figures ("$0.0215"; two decimals printed
+    a CNN's $0.0215 and $0.0349 as "$0.02" and "$0.03"), else ``fmt_usd``."""
+    return f"${fmt_sig(x, 3)}" if x is not None and x == x and 0 < x < 1 else fmt_usd(x)
+
+
+def _rps(x: float) -> str:
+    """Requests per second per replica: two decimals under 100, whole and thousands separated above
+    ("10,341", not "10340.99")."""
+    return f"{x:.2f}" if x < 100 else f"{x:,.0f}"
 
 
 def offline_usd(r, realtime: bool):
@@ -69,12 +81,12 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-             f"{r['requests_per_s_per_replica']:.2f}", str(r.get("replicas", "-")), str(r.get("nodes", "-")),
+             _rps(r['requests_per_s_per_replica']), str(r.get("replicas", "-")), str(r.get("nodes", "-")),
              fmt_usd(r.get("usd_per_hr")),
              # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
              # to the ranked $30.67) read as a second price for the same job
-             fmt_usd(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")) if realtime else "-",
-             fmt_usd(offline_usd(r, realtime)),
+             _usd_small(r.get("usd_per_million_requests") or r.get("usd_per_million_requests_full")) if realtime else "-",
+             _usd_small(offline_usd(r, realtime)),
              "sim" if r.get("sized_by") == "simulated" else "analytic"] for i, r in enumerate(res["options"][:top], 1)]
     tab, dropped = _table(con, f"serving options ({len(res['options'])} meet the targets, {len(res['rejected'])} do not)", cols, rows)
     con.print(tab)
@@ -82,10 +94,17 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
     if res.get("ranking"):
         con.print(f"[dim]{res['ranking']}[/]")
-    if realtime and res["options"]:  # the last $ column is not the real-time cost: say what it is
+    shown = res["options"][:top]
+    if realtime and any(offline_usd(r, True) is not None for r in shown) and "$/1M req batch" not in dropped:
+        # the last $ column is not the real-time cost: say what it is (not when no row has it: a bare GPU has
+        # no price, and the line described a column the table did not show)
         price = res["options"][0].get("offline_price") or "on-demand"
         con.print(f"[dim]$/1M req batch: the same option run offline (mode: batch, no latency target) at its "
-                  f"memory-limited batch, {price} price; not the real-time cost[/]")
+                  f"batch limit (memory, or serving.max_batch), {price} price; not the real-time cost[/]")
+    elif not realtime and any(offline_usd(r, False) is not None for r in shown):
+        # an offline job is priced at spot when constraints.spot is set: the table did not say which price
+        price = res["options"][0].get("offline_price") or "on-demand"
+        con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for cv in res.get("caveats", ()):
@@ -129,13 +148,13 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           _ms(d["tpot_ms"]["p50"]), _ms(d["tpot_ms"]["p99"]),
                           f"{100 * d['goodput']:.1f}%" if d.get("goodput") is not None else "-",
                           f"{100 * d['kv_used_max']:.0f}%", str(d["queue_max"]), str(d["preemptions"]),
-                          fmt_usd(r.get("usd_per_hr")), fmt_usd(r.get("usd_per_million_requests"))])
+                          fmt_usd(r.get("usd_per_hr")), _usd_small(r.get("usd_per_million_requests"))])
         else:
             cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
-                          f"{d['requests_per_s_per_replica']:.2f}", _ms(d["tpot_ms"]["p50"]),
+                          _rps(d['requests_per_s_per_replica']), _ms(d["tpot_ms"]["p50"]),
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
                           f"{d['replica_hours']:.1f}" if d.get("replica_hours") else "-",
-                          str(d.get("replicas", "-")), fmt_usd(d.get("usd_per_million_requests"))])
+                          str(d.get("replicas", "-")), _usd_small(d.get("usd_per_million_requests"))])
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
     if dropped:

@@ -8,12 +8,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.present.safe import esc
-from planner.search.explain import LABELS, STACK_COLUMNS, stack_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_steps, fmt_many, fmt_pct, fmt_rate,
-                           fmt_share, fmt_sig, fmt_time, fmt_usd)
+                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_seconds_column)
 
 
 def memory_table(res: dict) -> Table:
@@ -22,7 +22,7 @@ def memory_table(res: dict) -> Table:
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
-        t.add_row(k, f"{mem[k] / GiB:.2f}")
+        t.add_row(k, fmt_gib(mem[k]))  # a rank-1 adapter's gradients read "0.00"
     t.add_row("[bold]total[/]", f"[bold]{mem['total'] / GiB:.2f}[/] of {mem['capacity'] / GiB:.0f}")
     return t
 
@@ -37,7 +37,7 @@ def breakdown_table(res: dict) -> Table:
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
         if v > 0:
-            t.add_row(label, fmt_sig(v, 4), f"{v / step:.1%}")
+            t.add_row(label, fmt_sig(v, 4), fmt_step_share(v / step))
     t.add_row("[bold]step[/]", f"[bold]{fmt_sig(step, 4)}[/]", "100%")
     return t
 
@@ -57,7 +57,7 @@ def summary_table(res: dict) -> Table:
     unit = res.get("throughput_unit", "tokens")
     noun = device_of(hw)
     t.add_row("throughput", f"{res['tokens_per_s']:,.0f} {unit}/s ({res['tokens_per_s_per_gpu']:,.0f} per {noun})")
-    t.add_row("MFU / HFU", f"{res['mfu']:.1%} / {res['hfu']:.1%}")
+    t.add_row("MFU / HFU", mfu_hfu(res))
     mem = res["memory_per_gpu_bytes"]
     # "fits" is against the limit (capacity less the headroom), so the limit is what the line shows: "no (77.0 of
     # 80 GiB)" read as a contradiction
@@ -315,12 +315,14 @@ def accuracy_line(a: dict) -> str:
     def pct(x):
         return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
     st = a["step_time_s_range"]
+    # in the step time's own unit: "0.173 to 0.226 s per step" sat under "step time 189.1 ms"
+    lo, hi = fmt_seconds_column([st[0], st[1]])
     cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
     med = f"{a['median_signed_err']:+.0%}"
     med = "0%" if med in ("+0%", "-0%") else med  # a median that rounds to zero is not signed ('-0%' read as a leak)
     return (f"accuracy: on {a['rows']:,} published {a['runs']} ({len(a['sources'])} source{'' if len(a['sources']) == 1 else 's'}{cover}) predicted step times ran "
             f"{pct(a['p10_signed_err'])} to {pct(a['p90_signed_err'])} the measured (10th-90th percentile, median "
-            f"{med}): a real run like this takes {fmt_sig(st[0])} to {fmt_sig(st[1])} s per step"
+            f"{med}): a real run like this takes {lo} to {hi} per step"
             + (f" (the error applied to the modelled part; the simulated data stall, "
                f"{a['data_stall_share']:.0%} of the step, "
                f"kept)" if a.get("data_stall_s") else "") + ", "

@@ -79,7 +79,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
                    f"({mem['capacity'] / 2**30:.0f} GiB HBM less the headroom)")
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res)
-    out += finetune_lines(job, res) + moe_lines(job, res, hw)
+    out += finetune_lines(job, res) + padding_lines(job) + moe_lines(job, res, hw)
     if bd["bubble"] / res["step_time_s"] > 0.15:
         out.append("pipeline bubble over 15%: more micro-batches (smaller micro-batch or larger global "
                    "batch) or interleaving (vpp > 1) shrink it")
@@ -105,6 +105,17 @@ def alternative_lines(cfg: dict, step: float, total: float, alternatives) -> lis
     return out
 
 
+def mfu_hfu(res: dict) -> str:
+    """The "MFU / HFU" cell. HFU below MFU reads as a contradiction (hardware FLOPs include recompute, so
+    they are usually the larger); it happens when the causal kernel skips the masked half of attention
+    that MFU counts in full (``causal_count_lines``), and the cell says so."""
+    cell = f"{res['mfu']:.1%} / {res['hfu']:.1%}"
+    if res["hfu"] < res["mfu"] - 5e-4:
+        cell += (" (HFU below MFU: MFU counts causal attention in full, the PaLM convention; HFU counts what the "
+                 "kernels run, the masked half skipped)")
+    return cell
+
+
 def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
     """MFU counts a causal model's attention in full (PaLM App. B; planner.model.flops), while its causal
     kernel skips the masked half: at long sequences that half is most of the step, and MFU passes what the
@@ -125,6 +136,21 @@ def causal_count_lines(job: JobSpec, res: dict) -> list[str]:
     return [f"MFU {res['mfu']:.0%} counts causal attention in full (PaLM convention); the causal kernel skips "
             f"its masked half, {1 - model:.0%} of the model FLOPs here: about {res['mfu'] * model:.0%} of peak "
             f"is model work executed (HFU {res['hfu']:.0%} counts what the kernels run, recompute included)"]
+
+
+def padding_lines(job: JobSpec) -> list[str]:
+    """``training.packing: padded`` pays for every padded position (``cost.dataset_sequences``: one example a
+    row): the time, tokens and throughput count the padding. Said, with the share and what packing would
+    take, where the examples are shorter than the row (a full fine-tune of 1,000-token examples in 4,096-token
+    rows read "1.64B tokens" for 0.4B of data, nothing saying 76% of the compute was padding)."""
+    m, t = job.model, job.training
+    if not (m.is_transformer and t is not None and t.packing == "padded" and t.mean_example_tokens
+            and t.dataset_samples and t.mean_example_tokens < t.seq_len):
+        return []
+    pad = 1.0 - t.mean_example_tokens / t.seq_len
+    return [f"training.packing padded: each ~{t.mean_example_tokens:,.0f}-token example is padded to a {t.seq_len:,}-token "
+            f"row, so {pad:.0%} of the tokens above (and about that share of the time and cost) are padding; packed "
+            f"rows would take about {t.mean_example_tokens / t.seq_len:.2f}x the steps (training.packing: packed)"]
 
 
 def finetune_lines(job: JobSpec, res: dict) -> list[str]:

@@ -89,14 +89,18 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
                 if len(df) > 1 else f"only feasible option: {base}")
     a_cost, a_hours = cost_of(alt, spot), hours_of(alt, spot)
     alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
+    if alt is not ranked[1]:
+        # the alternative is the best on other hardware, not the table's #2 (another node count of the same
+        # hardware): "next best 8 x gcp:a3-highgpu-8g costs $523.4k (+68%)" sat over a #2 at +0.9%
+        alt_name = f"on other hardware {alt_name}"
     if objective == "time":
-        why = f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({(a_hours / hours - 1):+.0%})"
+        why = f"fastest: {base}; next best {alt_name} takes {fmt_time(a_hours * 3600)} ({_change(a_hours / hours - 1)})"
         cheaper = [r for r in ranked[1:] if cost_of(r, spot) and cost and cost_of(r, spot) < 0.8 * cost
                    and hours_of(r, spot) < 1.15 * hours]
         if cheaper:
             r = cheaper[0]
             why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
-                    f"{(cost_of(r, spot) / cost - 1):+.0%} for {(hours_of(r, spot) / hours - 1):+.0%} time")
+                    f"{_change(cost_of(r, spot) / cost - 1)} for {_change(hours_of(r, spot) / hours - 1)} time")
         return why
     if not (cost and a_cost):
         return base
@@ -120,8 +124,14 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
         r = max(faster, key=lambda r: hours / hours_of(r, spot))
         why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
                 f"{hours / hours_of(r, spot):.1f}x sooner ({fmt_time(hours_of(r, spot) * 3600)}) for "
-                f"{(cost_of(r, spot) / cost - 1):+.0%} cost")
+                f"{_change(cost_of(r, spot) / cost - 1)} cost")
     return why
+
+
+def _change(d: float) -> str:
+    """A signed relative change, to a tenth of a percent under 1%: "for +0% cost" was printed a sentence
+    after the same plan's "(+0.4%)"."""
+    return f"{d:+.1%}" if abs(d) < 0.01 else f"{d:+.0%}"
 
 
 #: what ``recommend --by`` may group the best plans by (a column of the search's table)

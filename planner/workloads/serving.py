@@ -59,7 +59,7 @@ from typing import Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
-from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
+from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
 from planner.model.flops import attention_flops_per_token, linear_flops_per_token
 from planner.model.serving_efficiency import TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency, engine_efficiency
@@ -69,7 +69,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
                                        make_workload, simulate_serving)
 from hardware_catalog import load_catalog
-from planner.units import fmt_rate
+from planner.units import fmt_rate, fmt_usd
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -176,7 +176,15 @@ def _compute_peak(gpu, precision: str) -> tuple[float, str]:
 
 def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
     """KV-cache bytes one token occupies on one GPU of a TP group: 2 x L x kv_heads/tp x d x bytes
-    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads)."""
+    (at least one KV head per GPU: vLLM replicates KV heads when tp > kv_heads).
+
+    Multi-head latent attention (DeepSeek-V2/V3, Kimi-K2: ``model.mla``) caches the compressed latent
+    c_kv and the shared RoPE key, not per-head K and V: L x (kv_lora_rank + qk_rope_head_dim) x bytes
+    (DeepSeek-V2, arXiv 2405.04434 §2.1.3 and Table 1: "(d_c + d_h^R) l" elements per token; vLLM's MLA
+    backends cache that one latent per layer, whole on every TP rank). Counting 128 heads of full K and V
+    made DeepSeek-V3's cache 2,928 KiB a token instead of 34 KiB (fp8), ~85x."""
+    if getattr(m, "mla", None) is not None:
+        return float(m.layers * (m.mla.kv_lora_rank + m.mla.qk_rope_head_dim) * KV_BYTES[kv_precision])
     heads_per_gpu = max(m.kv_heads / tp, 1.0)
     return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
 
@@ -402,7 +410,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
                 kv_capacity_tokens=max(free, 0) / kv_tok, batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
     if b_mem < 1:
-        return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/GPU + KV of one sequence "
+        # per chip on a TPU or Trainium ("GiB/GPU" was printed for TPU v6e)
+        return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/{device_noun(hw.gpu)} + KV of one sequence "
                              f"exceed {cap / GiB:.0f} GiB usable")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
     it = _llm_iteration(m, s, hw, tp, B)
@@ -870,7 +879,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = _workload(s, 1.0, 1.0, 1, sim, 0, job.model)
-        qps = len(wl) / max(wl.span_s, 1e-9)
+        if len(wl) < 2 or wl.span_s <= 0:
+            # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
+            # sized 396 million replicas
+            raise InputError("trace", (f"its {len(wl):,} requests " if len(wl) != 1 else "its one request ")
+                             + ("all arrive at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
+                             + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
+                             "at least two requests spread over time")
+        qps = len(wl) / wl.span_s
     rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
     hws = _options(job, cat, profile)
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
@@ -983,20 +999,38 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + [f"left out: {x}" for x in left_out]
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
+                          + _max_batch_note(s, options, realtime)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
-        ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates),
+        ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
+                         why_not=("" if simulated or not simulate else
+                                  "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
+                                  "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
     )
 
 
-def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int) -> str:
+def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
+    """The default ``serving.max_batch`` (64) caps an option's batch below what its memory and latency
+    allow: said, with how many options it caps (the batch column stopped at 64 with nothing saying why)."""
+    if "max_batch" in s.model_fields_set:
+        return []
+    capped = [o for o in options if (o.batch if realtime else o.batch_offline) == s.max_batch]
+    if not capped:
+        return []
+    return [f"serving.max_batch defaulted to {s.max_batch}: it caps the batch of {len(capped)} of the {len(options)} "
+            f"options{' (the recommended one too)' if capped[0] is options[0] else ''}; set it to let a replica "
+            "run more sequences at once"]
+
+
+def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
     """The order of ``options`` in one line (``ServingPlan.ranking``, printed under the table): by
-    cost, the simulated size's where the simulation sized an option, else the analytic one's."""
+    cost, the simulated size's where the simulation sized an option, else the analytic one's. ``why_not``:
+    why a plan the user did not ask to leave unsimulated (--no-simulate) was not simulated."""
     what = ("$/1M requests offline" if not realtime else "$/h for the QPS" if qps else "$/1M requests at full load")
     if not simulated:
-        return f"ranked by {what} at the analytic size (not simulated)"
+        return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"
     if not options or options[0].simulated is None:
         return (f"ranked by {what}, cheapest first; no option was confirmed in simulation (sized: analytic, a lower "
                 "bound on the size the simulation would give)")
@@ -1016,11 +1050,16 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     output token: its line says "p99 latency", as its table column does."""
     sim = b.simulated
     if not realtime:
-        out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} costs "
-               f"${b.usd_per_million_requests_offline or float('nan'):.2f} per million requests (analytic)")
+        # a bare GPU has no price: "$nan per million requests" was printed; a spot job's figures are spot prices
+        price = f" at the {b.offline_price} price" if b.offline_price else ""
+        out = (f"offline: {b.hardware} TP{b.tp} ({b.precision}) at batch {b.batch_offline} "
+               + (f"costs {fmt_usd(b.usd_per_million_requests_offline)} per million requests{price} (analytic)"
+                  if b.usd_per_million_requests_offline is not None else
+                  f"runs {b.requests_per_s_offline:.2f} req/s per replica (analytic; no price: a bare GPU has none, "
+                  "set cluster.price_usd_hr)"))
         if sim:
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
-                    + (f", ${sim['usd_per_million_requests']:.2f} per million" if sim.get("usd_per_million_requests") else "")
+                    + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
