@@ -154,3 +154,17 @@ def test_search_proposes_hsdp_where_it_wins_and_emits_it():
     # on one node there is nothing to replicate: no HSDP row, and the table has no dp_shard column
     one = recommend(load_job_dict({**job.model_dump(exclude_none=True), "cluster": dict(CLUSTER, nodes=1)}), top=1)
     assert "dp_shard" not in one.table.columns and "dp_shard" not in one.best.to_json()["config"]
+
+
+def test_limits_line_names_hsdp_links(cli, tmp_path):
+    """An HSDP plan's limits line said its ZeRO-3 gathers ran "on 3200 Gb/s network"; the shard group fits a node, so
+    they run over NVLink and only the replicas' gradient all-reduce crosses the network."""
+    job = tmp_path / "hsdp.yaml"
+    job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e+10, "
+                   "framework: torchtitan}\nparallel: {tp: 1, pp: 1, zero: 3, dp_shard: 8}\n"
+                   "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n")
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    import json
+    line = json.loads(out)["bottleneck"]
+    assert "HSDP: shard groups of 8 ranks over NVLink4, gradient all-reduce across 4 replicas on the 3200 Gb/s network" in line

@@ -52,6 +52,16 @@ def bottleneck_line(res: dict, hw) -> str:
                          f"for {hw.gpu.name}; set cluster.inter_node_gbps)")
         elif link == "intra":
             where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per GPU)"
+    cfg = res["config"]
+    shard, dp = cfg.get("dp_shard"), cfg.get("dp", 1)
+    if top in ("comm_zero3", "comm_dp") and shard and shard < dp and res["hardware"]["nodes"] > 1:
+        # HSDP (parallel.dp_shard): the shard group's gathers / reduce-scatters stay on NVLink when it fits a node
+        # (innermost in DP); only the replicas' gradient all-reduce crosses the network -- "on the network" alone
+        # named the wrong link for the gathers
+        inside = shard * cfg.get("tp", 1) * cfg.get("cp", 1) <= hw.gpus_per_node
+        net = f"{hw.inter_node_bw * 8 / 1e9:.0f} Gb/s network"
+        where = (f" (HSDP: shard groups of {shard} ranks {'over ' + hw.gpu.intra_node_link if inside else 'on the ' + net}, "
+                 f"gradient all-reduce across {dp // shard} replicas on the {net})")
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
