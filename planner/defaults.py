@@ -111,6 +111,10 @@ FRAMEWORK = "megatron-core"
 #: model code; Megatron-Core / NeMo / Megatron-Bridge have no bitsandbytes base (their PEFT adapts a
 #: 16-bit or FP8 base), so an open ``training.framework`` with ``mode: qlora`` is the HF Trainer
 FRAMEWORK_BY_MODE = {"qlora": "hf-trainer"}
+#: ... and for a model without transformer layers (a CNN, a generic model), whose step the stacks above price alike
+#: but whose code none of them is: plain PyTorch DDP + AMP (planner.model.stacks "pytorch-ddp", the settings the
+#: ResNet-50 validation rows run); "training stack: megatron-core (tp_overlap=te, ...)" read wrong for a ResNet
+FRAMEWORK_NON_TRANSFORMER = "pytorch-ddp"
 #: ... and on an accelerator the default stack's code does not run on (planner.model.stacks ``RUNS_ON``: Megatron-Core
 #: is CUDA/ROCm code), that platform's stack (planner.hardware.options ``PLATFORMS``): Google TPUs run JAX, whose
 #: reference LLM trainer is MaxText; AWS Trainium runs the Neuron SDK, whose LLM trainer is NeuronX Distributed

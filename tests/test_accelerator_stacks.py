@@ -201,3 +201,28 @@ def test_report_on_tpu_counts_chips_in_tables_and_risks(cli, tmp_path):
     assert "most loaded chip" in body and "this chip type" in body
     for said in ("| GPUs |", "this GPU", "most loaded GPU", "vs GPU capacity"):
         assert said not in body, said
+
+
+def test_model_without_transformer_layers_defaults_to_plain_pytorch_ddp(catalog):
+    """A ResNet / ViT job with training.framework open was timed and labelled "training stack: megatron-core
+    (tp_overlap=te, ...)"; it now runs on plain PyTorch DDP + AMP (defaults.FRAMEWORK_NON_TRANSFORMER), the settings of
+    the stack the ResNet-50 validation rows run, said in an assumption line -- with the same step time (the stacks
+    price a model without transformer layers alike) -- and on ROCm too."""
+    from planner.spec import load_job, load_job_dict
+    from planner.workloads.training import estimate_job
+    from conftest import EXAMPLES
+
+    job = load_job(EXAMPLES / "resnet50-objectstore-shards.yaml")
+    est = estimate_job(job, catalog)
+    assert est.stack["name"] == "pytorch-ddp"
+    assert any(a.startswith("training stack: pytorch-ddp (") for a in est.assumptions)
+    assert any(a.startswith("training.framework open for resnet50, a model without transformer layers") for a in est.assumptions)
+    for name in ("dle-convnets", "megatron-core"):
+        fw = {"name": name}
+        named = load_job_dict({**job.model_dump(exclude_none=True), "training": {**job.training.model_dump(exclude_none=True), "framework": fw}})
+        assert estimate_job(named, catalog).step_time_s == pytest.approx(est.step_time_s, rel=1e-12)
+    rocm = load_job_dict({"model": {"preset": "resnet50"}, "training": {"global_batch": 2048, "epochs": 1, "dataset_samples": 1281167},
+                          "cluster": {"gpu": "MI300X-192GB", "nodes": 1}})
+    assert estimate_job(rocm, catalog).stack["name"] == "pytorch-ddp"
+    llm = load_job(EXAMPLES / "llama3-8b-estimate.yaml")  # a transformer keeps the LLM default
+    assert estimate_job(llm, catalog).stack["name"] == "megatron-core"

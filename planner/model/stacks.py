@@ -622,6 +622,15 @@ STACKS: dict[str, Stack] = {
                 "optimizer.zero_grad() zeroes each .grad (set_to_none=False before torch 2.0): 4 launches a tensor "
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
+    "pytorch-ddp": Stack(
+        "pytorch-ddp", optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
+        sources="plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): "
+                "torch.nn.parallel.DistributedDataParallel (bucketed gradient all-reduce overlapped with the "
+                "backward), torch.autocast + GradScaler, torch.optim with one update per parameter tensor; the "
+                "settings of the dle-convnets entry (the stack the ResNet-50 validation rows run, "
+                "benchmarks/validate.py resnet50), without its channels_last recipe option and not tied to "
+                "NVIDIA's ConvNets code: the default an open training.framework takes for such a model "
+                "(defaults.FRAMEWORK_NON_TRANSFORMER)"),
     "llm-foundry": Stack(
         "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
@@ -694,7 +703,7 @@ RUNS_ON = {
     "megatron-core": ("cuda", "rocm", "gaudi"), "nemo": ("cuda",), "megatron-bridge": ("cuda",),
     "megatron-lm": ("cuda", "rocm"), "megatron": ("cuda", "rocm"), "megatron-deepspeed": ("cuda", "gaudi"),
     "torchtitan": ("cuda", "rocm"), "deepspeed": ("cuda", "rocm", "gaudi"), "hf-trainer": ("cuda", "rocm", "gaudi"),
-    "dle-convnets": ("cuda",), "llm-foundry": ("cuda", "rocm"), "metaseq": ("cuda",), "fsdp": ("cuda", "rocm"),
+    "dle-convnets": ("cuda",), "pytorch-ddp": ("cuda", "rocm"), "llm-foundry": ("cuda", "rocm"), "metaseq": ("cuda",), "fsdp": ("cuda", "rocm"),
     "maxtext": ("tpu",), "neuronx-distributed": ("neuron",),
 }
 for _n, _st in STACKS.items():

@@ -30,7 +30,7 @@ from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, m
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
 from planner.model.stacks import check_platform
-from planner.search.space import (empty_reason, is_auto, module_lists_note, platform_note, refusal_error, refusal_note,
+from planner.search.space import (empty_reason, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, fmt_time, fmt_usd
@@ -251,6 +251,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     for msg in dict.fromkeys(off_platform.values()):  # accelerators none of the searched stacks runs on
         assumptions.append(f"left out: {msg}")
     for _, grp in live:  # an open training.framework timed on a TPU / Trainium stack (space.open_stack)
+        if job.training.framework is None and grp.name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:
+            assumptions.append(non_transformer_note(job))  # a CNN / generic model: plain PyTorch DDP, not Megatron-Core
+            continue
         if job.training.framework is None and grp.job.training.framework is not None:
             on = [o.gpu for o in opts if stack_runs_on(grp.name, o.gpu) and not stack_runs_on(D.FRAMEWORK, o.gpu)]
             if on:

@@ -371,9 +371,11 @@ def open_stack(job: JobSpec, platform: str | None) -> str:
     mode = D.FRAMEWORK_BY_MODE.get(getattr(job.training, "mode", None))
     if mode:
         return mode
-    if platform is None or platform in RUNS_ON[D.FRAMEWORK]:
-        return D.FRAMEWORK
-    return D.FRAMEWORK_BY_PLATFORM.get(platform, D.FRAMEWORK)
+    # a model without transformer layers: plain PyTorch DDP (defaults.FRAMEWORK_NON_TRANSFORMER) where its code runs
+    default = D.FRAMEWORK if job.model.is_transformer else D.FRAMEWORK_NON_TRANSFORMER
+    if platform is None or platform in RUNS_ON[default]:
+        return default
+    return D.FRAMEWORK_BY_PLATFORM.get(platform, default)
 
 
 def named_stack_job(job: JobSpec, name: str) -> JobSpec:
@@ -382,6 +384,14 @@ def named_stack_job(job: JobSpec, name: str) -> JobSpec:
 
     fw = job.training.framework.model_copy(update={"name": name}) if job.training.framework else FrameworkSpec(name=name)
     return job.model_copy(update={"training": job.training.model_copy(update={"framework": fw})})
+
+
+def non_transformer_note(job: JobSpec) -> str:
+    """The assumption line of an open ``training.framework`` on a model without transformer layers, which runs on
+    plain PyTorch DDP (``defaults.FRAMEWORK_NON_TRANSFORMER``), not the LLM stacks' default."""
+    return (f"training.framework open for {job.model.name}, a model without transformer layers: plain PyTorch DDP + AMP "
+            f"({D.FRAMEWORK_NON_TRANSFORMER}, the settings the ResNet-50 validation rows run), not {D.FRAMEWORK}; "
+            "name another with training.framework")
 
 
 def platform_note(gpu, name: str, names: tuple[str, ...] = ()) -> str:
@@ -410,6 +420,8 @@ def for_accelerator(job: JobSpec, gpu) -> JobSpec:
     if name == from_training(job.training).name:
         return job
     j = named_stack_job(job, name)
+    if name == D.FRAMEWORK_NON_TRANSFORMER and not job.model.is_transformer:  # the model's default, not the platform's
+        return j.model_copy(update={"assumptions": list(job.assumptions) + [non_transformer_note(job)]})
     return j.model_copy(update={"assumptions": list(job.assumptions) + [platform_note(gpu, name)]})
 
 
