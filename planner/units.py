@@ -41,15 +41,15 @@ def fmt_usd(x: float | None) -> str:
         return "-"
     if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
         return f"${x:.1e}"
-    if x >= 1e9:  # "$1.06B", not "$1059.58M" (four digits and no separator before the M)
-        return f"${x / 1e9:.2f}B"
-    if x >= 1e6:
-        return f"${x / 1e6:.2f}M"
-    if x >= 1e4:
-        return f"${x / 1e3:.1f}k"
-    if x >= 1e3:  # three significant figures, as from $10.0k up ("$1.35k", not "$1.4k" beside "$552.63")
-        return f"${x / 1e3:.2f}k"
-    return f"${x:.2f}"
+    # (from, divisor, decimals, suffix): "$1.06B", not "$1059.58M" (four digits and no separator before the M); three
+    # significant figures from $1k ("$1.35k", not "$1.4k" beside "$552.63"). A value that rounds up to 1000 of its
+    # unit reads in the next one: "$1.00B", not "$1000.00M" (999.996e6), "$1.00k", not "$1000.00"
+    tiers = ((1e9, 1e9, 2, "B"), (1e6, 1e6, 2, "M"), (1e4, 1e3, 1, "k"), (1e3, 1e3, 2, "k"), (0.0, 1.0, 2, ""))
+    k = next(i for i, (lo, *_) in enumerate(tiers) if x >= lo or lo == 0.0)
+    _, div, nd, suffix = tiers[k]
+    if k > 0 and round(x / div, nd) >= 1000 and tiers[k - 1][3] != suffix:
+        _, div, nd, suffix = tiers[k - 1]
+    return f"${x / div:.{nd}f}{suffix}"
 
 
 def fmt_sig(x: float, n: int = 3) -> str:

@@ -232,6 +232,10 @@ def test_usd_past_a_billion():
     from planner.units import fmt_usd
 
     assert fmt_usd(1.05958e9) == "$1.06B" and fmt_usd(9.99e8) == "$999.00M" and fmt_usd(2e12) == "$2.0e+12"
+    # a value that rounds up to 1000 of its unit reads in the next one ("$1000.00M", "$1000.0k", "$1000.00" were)
+    assert fmt_usd(999.996e6) == "$1.00B" and fmt_usd(999.994e6) == "$999.99M"
+    assert fmt_usd(999_996.0) == "$1.00M" and fmt_usd(999.996) == "$1.00k" and fmt_usd(999.5) == "$999.50"
+    assert fmt_usd(12.345) == "$12.35" and fmt_usd(1350.0) == "$1.35k" and fmt_usd(12_345.0) == "$12.3k"
 
 
 def test_malformed_catalog_yaml_names_the_file_once(cli, tmp_path):
