@@ -374,3 +374,20 @@ def test_serving_report_options_of_a_cnn():
     assert "p99 ms" in opts.columns and "TPOT ms" not in opts.columns
     usd = [r[opts.columns.index("$/1M req")] for r in opts.rows]
     assert all(len(u) >= 5 for u in usd if u.startswith("0.")), usd  # "0.0745", not "0.07"
+
+
+def test_spot_risk_line_says_time_as_the_report_does():
+    """The spot risk line read "44.1 days" beside the report's "44.1 d" (fmt_time) elsewhere."""
+    from planner.present.report import _spot_risk_line
+
+    r = {"expected_cost_usd": 1.2e6, "expected_hours": 44.1 * 24, "interruptions": 3.0, "overhead": 0.05,
+         "cost_low_usd": 1.1e6, "cost_high_usd": 1.4e6}
+    from planner.present import report
+
+    causes = report.spot_causes
+    try:
+        report.spot_causes = lambda _r: "interruptions"
+        line = _spot_risk_line(r)
+    finally:
+        report.spot_causes = causes
+    assert line.startswith("expected $1.20M and 44.1 d with 3.0 interruptions") and " days" not in line

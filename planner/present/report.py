@@ -674,7 +674,8 @@ def _accuracy_cell(a: dict) -> str:
 
 
 def _spot_risk_line(r: dict) -> str:
-    return (f"expected {fmt_usd(r['expected_cost_usd'])} and {r['expected_hours'] / 24:,.1f} days with "
+    # the time as everywhere else in the report ("44.1 d", fmt_time: it read "44.1 days" beside "44.1 d")
+    return (f"expected {fmt_usd(r['expected_cost_usd'])} and {fmt_time(r['expected_hours'] * 3600)} with "
             f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
                                                          if r.get("node_failures") is not None else "")
             + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); range {fmt_usd(r['cost_low_usd'])}-"
