@@ -684,7 +684,9 @@ def _read_override(path: Path) -> dict[str, list[dict]]:
         if isinstance(e, CatalogError):
             raise
         # the file is named once: "catalog override o.yaml: yaml: o.yaml: malformed YAML ..." was printed
-        raise CatalogError(e.field, e.message.removeprefix(f"{origin}: "), origin) from None
+        # (and not twice by name and full path: "catalog override nope.csv: file: /tmp/nope.csv: file not found")
+        msg = e.message.removeprefix(f"{origin}: ").removeprefix(f"{path}: ")
+        raise CatalogError(e.field, msg, origin) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

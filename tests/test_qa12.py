@@ -391,3 +391,10 @@ def test_spot_risk_line_says_time_as_the_report_does():
     finally:
         report.spot_causes = causes
     assert line.startswith("expected $1.20M and 44.1 d with 3.0 interruptions") and " days" not in line
+
+
+def test_missing_override_file_is_named_once(cli, tmp_path):
+    """A missing --catalog file was named twice: "catalog override nope.csv: file: /…/nope.csv: file not found"."""
+    missing = tmp_path / "nope.csv"
+    code, out, err = cli("catalog", "gpus", "--catalog", missing)
+    assert code == 2 and err.strip() == "error: catalog override nope.csv: file: file not found (no such file or directory)", err
