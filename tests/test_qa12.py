@@ -398,3 +398,13 @@ def test_missing_override_file_is_named_once(cli, tmp_path):
     missing = tmp_path / "nope.csv"
     code, out, err = cli("catalog", "gpus", "--catalog", missing)
     assert code == 2 and err.strip() == "error: catalog override nope.csv: file: file not found (no such file or directory)", err
+
+
+def test_offline_serving_has_no_latency_target_to_meet(cli):
+    """An offline (mode: batch) job has no latency target: its options table said "53 meet the targets" and the
+    report's Options table "meets latency yes"."""
+    from conftest import EXAMPLES
+
+    code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate")
+    assert code == 0, err
+    assert "meet the targets" not in out and "serving options (" in out and " run, " in out

@@ -851,7 +851,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
                                             _num(o.get("ttft_ms"), ",.0f"), _num(o.get("tpot_ms"), ",.0f"),
                                             _num((o.get("usd_per_million_requests") or o.get("usd_per_million_requests_full")) if realtime
                                                  else offline_usd(o, False), ",.2f", small=True),
-                                            "yes" if o.get("meets_latency") else "no",
+                                            # offline: no latency target to meet ("yes" read as a target met)
+                                            ("yes" if o.get("meets_latency") else "no") if realtime else "-",
                                             "sim" if o.get("sized_by") == "simulated" else "analytic"]
                                            for o in opts[:top]], "analytic latency of each option; "
                                           + (res.get("ranking") or "replicas: simulated where the option was simulated"))]))
