@@ -622,15 +622,6 @@ STACKS: dict[str, Stack] = {
                 "optimizer.zero_grad() zeroes each .grad (set_to_none=False before torch 2.0): 4 launches a tensor "
                 "(the weight-decay add on the decayed tensors left out); torch.cuda.amp autocast + GradScaler "
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
-    "pytorch-ddp": Stack(
-        "pytorch-ddp", optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
-        sources="plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): "
-                "torch.nn.parallel.DistributedDataParallel (bucketed gradient all-reduce overlapped with the "
-                "backward), torch.autocast + GradScaler, torch.optim with one update per parameter tensor; the "
-                "settings of the dle-convnets entry (the stack the ResNet-50 validation rows run, "
-                "benchmarks/validate.py resnet50), without its channels_last recipe option and not tied to "
-                "NVIDIA's ConvNets code: the default an open training.framework takes for such a model "
-                "(defaults.FRAMEWORK_NON_TRANSFORMER)"),
     "llm-foundry": Stack(
         "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
@@ -648,6 +639,16 @@ STACKS: dict[str, Stack] = {
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
+#: plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): the
+#: dle-convnets entry's settings (the stack the ResNet-50 validation rows run), derived so the two cannot drift
+STACKS["pytorch-ddp"] = replace(
+    STACKS["dle-convnets"], name="pytorch-ddp",
+    sources="plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): "
+            "torch.nn.parallel.DistributedDataParallel (bucketed gradient all-reduce overlapped with the backward), "
+            "torch.autocast + GradScaler, torch.optim with one update per parameter tensor; the settings of the "
+            "dle-convnets entry (the stack the ResNet-50 validation rows run, benchmarks/validate.py resnet50), not "
+            "tied to NVIDIA's ConvNets code: the default an open training.framework takes for such a model "
+            "(defaults.FRAMEWORK_NON_TRANSFORMER)")
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
