@@ -3,27 +3,81 @@ GiB, TFLOP/s, hours and dollars only when shown."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 GiB = 2**30
 
 
+@dataclass(frozen=True)
+class TimeUnit:
+    """One unit of ``fmt_time``'s ladder: used for durations shorter than ``below`` seconds."""
+    below: float  # seconds: the first duration too long for this unit
+    seconds: float  # seconds in one unit
+    short: str
+    long: str
+    decimals: int
+
+
+#: how people read durations, shortest first: ms under a second, seconds under two minutes, minutes under
+#: two hours, hours under three days, days under 1,000, then years -- one ladder for a single duration
+#: (``fmt_time``), a table column (``fmt_time_column``) and the app's sortable columns (``duration_unit``)
+TIME_UNITS = (TimeUnit(1.0, 1e-3, "ms", "milliseconds", 1), TimeUnit(120.0, 1.0, "s", "seconds", 2),
+              TimeUnit(7200.0, 60.0, "min", "minutes", 1), TimeUnit(3 * 86400.0, 3600.0, "h", "hours", 1),
+              TimeUnit(1000 * 86400.0, 86400.0, "d", "days", 1),
+              TimeUnit(math.inf, 365.25 * 86400, "years", "years", 1))
+
+
+def time_unit(top_s: float, shortest: str = "ms") -> TimeUnit:
+    """The unit of ``TIME_UNITS`` for a duration (or a column whose longest entry is) ``top_s`` seconds,
+    never shorter than ``shortest`` (run times are not shown in ms).
+
+    >>> time_unit(0.5).short, time_unit(54.2).short, time_unit(3 * 86400).short, time_unit(5.0, "min").short
+    ('ms', 's', 'd', 'min')
+    """
+    units = TIME_UNITS[[u.short for u in TIME_UNITS].index(shortest):]
+    # the last unit past every limit: an infinite duration does not fall off the ladder
+    return next((u for u in units if top_s < u.below), units[-1])
+
+
+def _in_unit(s: float, u: TimeUnit) -> str:
+    """``s`` seconds in unit ``u``: its decimals; an entry that would read 0 keeps one significant figure
+    ("0.0001 h", not "0.0 h"); years thousands-separated ("2212281.9 d" was not read as 6,057 years) and
+    from a million in exponent form (a run without checkpoints under frequent failures: e^75 restarts)."""
+    v = s / u.seconds
+    if 0 < abs(v) < 0.5 * 10.0 ** -u.decimals:
+        return f"{fmt_sig(v, 1)} {u.short}"
+    if abs(v) >= 1e6:
+        return f"{v:.1e} {u.short}"
+    return f"{v:,.{u.decimals}f} {u.short}"
+
+
 def fmt_time(s: float | None) -> str:
+    """A duration in the unit ``TIME_UNITS`` gives it; "-" unknown, "never" infinite.
+
+    >>> fmt_time(0.0123), fmt_time(54.16), fmt_time(5400), fmt_time(30 * 86400), fmt_time(float("inf"))
+    ('12.3 ms', '54.16 s', '90.0 min', '30.0 d', 'never')
+    """
     if s is None or s != s:
         return "-"
-    if s < 1:
-        return f"{s * 1e3:.1f} ms"
-    if s < 120:
-        return f"{s:.2f} s"
-    if s < 7200:
-        return f"{s / 60:.1f} min"
-    if s < 3 * 86400:
-        return f"{s / 3600:.1f} h"
-    if s < 1000 * 86400:
-        return f"{s / 86400:.1f} d"
-    years = s / (365.25 * 86400)
-    if years >= 1e6:  # a run without checkpoints under frequent failures: e^75 restarts, not 31 digits of years
-        return f"{years:.1e} years"
-    return f"{years:,.1f} years"  # "2212281.9 d" is not read as 6,057 years
+    if math.isinf(s):
+        return "never"
+    return _in_unit(s, time_unit(s))
+
+
+def fmt_time_column(seconds, shortest: str = "ms") -> list[str]:
+    """A table column of durations in one unit, the one ``fmt_time`` gives its longest finite entry (each
+    entry went its own way before, so a column read "6.7 h" above "109.5 min" and "54.16 s" above
+    "895.3 ms"); "-" for an unknown entry, "never" for an infinite one (a spot plan interrupted faster than
+    it checkpoints), which does not set the unit.
+
+    >>> fmt_time_column([54.16, 0.8953, float("nan")])
+    ['54.16 s', '0.90 s', '-']
+    >>> fmt_time_column([6.725 * 3600, 1.825 * 3600, float("inf")])
+    ['6.7 h', '1.8 h', 'never']
+    """
+    xs = [float(x) for x in seconds]
+    u = time_unit(max((x for x in xs if math.isfinite(x)), default=0.0), shortest)
+    return ["-" if x != x else "never" if math.isinf(x) else _in_unit(x, u) for x in xs]
 
 
 def ordinal(n: int) -> str:
@@ -182,27 +236,15 @@ def fmt_usd_cents(x: float) -> str:
     return f"${x:.4f}" if x < 1 else f"${x:,.2f}"
 
 
-def fmt_hours_short(h: float) -> str:
-    """Minutes under two hours, else hours: 12.5 min, 3.2 h."""
-    return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
-
-
-#: the unit of a column of durations, by its longest entry in hours: (below, scale from hours, short, long) --
-#: ``fmt_time``'s thresholds (minutes under 2 h, hours under 3 days, days under 1,000, then years)
-DURATION_UNITS = ((2.0, 60.0, "min", "minutes"), (72.0, 1.0, "h", "hours"),
-                  (1000 * 24.0, 1 / 24, "d", "days"), (math.inf, 1 / (365.25 * 24), "years", "years"))
-
-
 def duration_unit(top_hours: float) -> tuple[float, str, str]:
-    """(scale from hours, short unit, long unit) of a column whose longest entry is ``top_hours``
-    (``DURATION_UNITS``): the terminal's and report's ``fmt_hours_column`` and the app's sortable columns.
+    """(scale from hours, short unit, long unit) of a column of run times whose longest entry is
+    ``top_hours``: ``time_unit`` from minutes up, for the app's sortable columns.
 
     >>> duration_unit(1.5), duration_unit(50.0), duration_unit(float("inf"))[1:]
     ((60.0, 'min', 'minutes'), (1.0, 'h', 'hours'), ('years', 'years'))
     """
-    # the last unit past every limit: an infinite entry (a spot plan that never finishes) is "inf years"
-    return next(((scale, short, long) for below, scale, short, long in DURATION_UNITS if top_hours < below),
-                DURATION_UNITS[-1][1:])
+    u = time_unit(top_hours * 3600.0, "min")
+    return 3600.0 / u.seconds, u.short, u.long
 
 
 def fmt_gib(x_bytes: float) -> str:
@@ -221,51 +263,10 @@ def fmt_step_share(x: float) -> str:
     return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}"
 
 
-def fmt_seconds_column(seconds) -> list[str]:
-    """A table column of short durations (step times) in one unit, by its longest finite entry: ms under a
-    second, seconds under two minutes, else minutes; "-" for an unknown one. A sensitivity table's step
-    column read "54.16 s" above "895.3 ms".
-
-    >>> fmt_seconds_column([54.16, 0.8953, float("nan")])
-    ['54.16 s', '0.90 s', '-']
-    >>> fmt_seconds_column([0.5, 0.0123])
-    ['500.0 ms', '12.3 ms']
-    """
-    xs = [float(x) for x in seconds]
-    top = max((x for x in xs if math.isfinite(x)), default=0.0)
-    scale, unit, digits = (1e3, "ms", 1) if top < 1 else (1.0, "s", 2) if top < 120 else (1 / 60, "min", 1)
-    out = []
-    for x in xs:
-        if not math.isfinite(x):
-            out.append("-")
-            continue
-        v = x * scale
-        out.append(f"{fmt_sig(v, 2) if 0 < abs(v) < 10 ** -digits else f'{v:,.{digits}f}'} {unit}")
-    return out
-
-
 def fmt_hours_column(hours) -> list[str]:
-    """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry
-    (``duration_unit``): minutes when every entry is under two hours, hours under three days, days under
-    1,000, then years. Each entry went its own way before,
-    so a column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that
-    would read 0.0 in the column's unit keeps a significant figure ("0.0001 h").
+    """``fmt_time_column`` of durations given in hours, from minutes up (run times, not step times).
 
-    >>> fmt_hours_column([6.725, 1.825])
-    ['6.7 h', '1.8 h']
-    >>> fmt_hours_column([0.5, 1.2])
-    ['30.0 min', '72.0 min']
-    >>> fmt_hours_column([1888.2, 12.0])
-    ['78.7 d', '0.5 d']
+    >>> fmt_hours_column([0.5, 1.2]), fmt_hours_column([1888.2, 12.0])
+    (['30.0 min', '72.0 min'], ['78.7 d', '0.5 d'])
     """
-    hs = [float(h) for h in hours]
-    top = max((h for h in hs if math.isfinite(h)), default=0.0)  # an infinite entry does not set the unit
-    scale, unit, _ = duration_unit(top)
-    out = []
-    for h in hs:
-        if h != h or math.isinf(h):  # unknown, or a plan that never finishes (spot interrupted faster than it saves)
-            out.append("-" if h != h else "never")
-            continue
-        v = h * scale
-        out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")
-    return out
+    return fmt_time_column([float(h) * 3600.0 for h in hours], "min")

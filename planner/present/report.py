@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_seconds_column, fmt_gib, fmt_step_share, fmt_hours_short, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -211,7 +211,7 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
 def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
     rows = []
     # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
-    steps = dict(zip(df.index, fmt_seconds_column(df["step_time_s"])))
+    steps = dict(zip(df.index, fmt_time_column(df["step_time_s"])))
     hours = dict(zip(df.index, fmt_hours_column(df["hours"].where(df["step_time_s"].notna()))))
     for r in df.itertuples():
         # thousands separated, as everywhere else ("12800" and, past a million, "1e+06" were :g)
@@ -888,7 +888,7 @@ def build_tabular_report(job: JobSpec, res: TabularPlan, job_name: str = "job", 
     res = jsonable(res)  # read as the JSON; the summary embedded in the report is that JSON
     best = res["best"]
     # a GBDT run costs cents and takes minutes: fmt_usd / hours to three decimals made every option "$0.01" / "0.018"
-    rows = [["instance", best["instance"]], ["kind", best["kind"]], ["time per run", fmt_hours_short(best["hours"])],
+    rows = [["instance", best["instance"]], ["kind", best["kind"]], ["time per run", fmt_time(best["hours"] * 3600)],
             ["cost per run", fmt_usd_cents(best["cost_usd"])], ["rate source", str(best.get("rate_source", "-"))]]
     ranked = res.get("ranked") or []
     secs = [Section("Recommendation", [f"Run on {best['instance']}. Why: {res.get('why', '-')}.", Table(["", ""], rows)]),

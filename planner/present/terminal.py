@@ -13,7 +13,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_steps, fmt_many, fmt_pct, fmt_rate,
-                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_seconds_column)
+                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
 def memory_table(res: dict) -> Table:
@@ -316,7 +316,7 @@ def accuracy_line(a: dict) -> str:
         return f"{abs(x):.0%} {'under' if x < 0 else 'over'}"
     st = a["step_time_s_range"]
     # in the step time's own unit: "0.173 to 0.226 s per step" sat under "step time 189.1 ms"
-    lo, hi = fmt_seconds_column([st[0], st[1]])
+    lo, hi = fmt_time_column([st[0], st[1]])
     cover = f"; {a['coverage']}" if a.get("coverage") else ""  # a band from other GPUs' runs: says none were this chip
     med = f"{a['median_signed_err']:+.0%}"
     med = "0%" if med in ("+0%", "-0%") else med  # a median that rounds to zero is not signed ('-0%' read as a leak)

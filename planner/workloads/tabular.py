@@ -54,7 +54,7 @@ from planner.spec.schema import _Strict
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
-from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
+from planner.units import fmt_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
 from planner.model.gbdt import predict_tree_s  # the cost model, written once
@@ -213,12 +213,12 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
     best = ok[0]
     fastest = min(ok, key=lambda r: r.hours)
     best_other = next((r for r in ok if r.kind != best.kind), None)
-    why = f"{best.instance} ({best.kind.upper()}): {_fmt_h(best.hours)} for {_usd(best.cost_usd)}"
+    why = f"{best.instance} ({best.kind.upper()}): {fmt_time(best.hours * 3600)} for {_usd(best.cost_usd)}"
     if best_other:
-        why += (f"; best {best_other.kind.upper()} option {best_other.instance} takes {_fmt_h(best_other.hours)} "
+        why += (f"; best {best_other.kind.upper()} option {best_other.instance} takes {fmt_time(best_other.hours * 3600)} "
                 f"for {_usd(best_other.cost_usd)} ({best_other.cost_usd / best.cost_usd - 1:+.0%} cost)")
     if fastest is not best:
-        why += f"; fastest is {fastest.instance} ({_fmt_h(fastest.hours)}, {_usd(fastest.cost_usd)})"
+        why += f"; fastest is {fastest.instance} ({fmt_time(fastest.hours * 3600)}, {_usd(fastest.cost_usd)})"
     return TabularPlan(
         kind="tabular", library=spec.library, rows=spec.rows, features=spec.features, trees_cap=spec.trees,
         depth=spec.depth, runs=spec.runs, trees_expected=trees, trees_saved_by_early_stopping=spec.trees - trees,
