@@ -996,7 +996,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     held = (dz >= 3) & (dpp > 1) & fw.pp_fsdp_unsharded  # per DP key, as the terms below until gathered
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
-    rep_mb = (dz >= 3) & ~held & bool(getattr(fw, "hsdp_all_reduce_per_microbatch", False))
+    rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
     t_dp = (np.where(held, D["rs3"], D["t_dp"]) + np.where((dz >= 1) & ~rep_mb, D["ar_rep"], 0.0))[dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
