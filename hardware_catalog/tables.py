@@ -99,7 +99,19 @@ def _sixteen_bit(pf: dict) -> str:
     return f"{_num(pf['fp16'] / TERA)} (FP16)" if pf.get("fp16") else "-"
 
 
-def format_gpus_table(cat: Catalog, width: int | None = None) -> Table:
+def _fp8(g, derive) -> str:
+    """The FP8 column: the row's fp8 peak, or the one the planner derives for a part whose row leaves it
+    empty (``derive(g)``: H100 96 GB's 2x BF16), marked as derived -- the column showed "-" while its FP8
+    plans ran at 1,600."""
+    if g.peak_flops.get("fp8"):
+        return _num(g.peak_flops["fp8"] / TERA)
+    d = derive(g) if derive else None
+    return f"{_num(d / TERA)} (2x BF16)" if d else "-"
+
+
+def format_gpus_table(cat: Catalog, width: int | None = None, derive_fp8=None) -> Table:
+    """The ``catalog gpus`` table. ``derive_fp8(gpu)`` gives the FP8 peak plans use where the row has none
+    (None: the part has no FP8), so the table shows what the planner computes with."""
     # the names are what people copy into cluster.gpu / constraints.gpus: never cut ("B200-SXM-180…" was),
     # nor the numbers; on a narrow terminal the form factor, the link, the power and the vendor give way first
     cols = [("name", "left"), ("vendor", "left"), ("mem\nGiB", "right"), ("HBM\nTB/s", "right"),
@@ -110,7 +122,7 @@ def format_gpus_table(cat: Catalog, width: int | None = None) -> Table:
         pf = g.peak_flops
         rows.append([g.name, g.vendor, _num(g.memory_bytes / GIB, "{:,.1f}"), _num(g.hbm_bw / TB, "{:.2f}"),
                      _sixteen_bit(pf),
-                     _num(pf.get("fp8", None) and pf["fp8"] / TERA),
+                     _fp8(g, derive_fp8),
                      _num(pf.get("fp32", None) and pf["fp32"] / TERA, "{:,.1f}"),
                      _num(g.intra_node_bw and g.intra_node_bw / GB), g.intra_node_link, _num(g.power_limit_w),
                      _clip(g.form_factor or "-", 24)])

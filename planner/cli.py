@@ -423,9 +423,11 @@ def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
     def go():
         from hardware_catalog import format_gpus_table
 
+        from planner.model.physics import derived_fp8_peak
+
         cat = _load_catalog(catalog)
         if not _frame_out(cat.gpus_df(), as_csv, as_json):
-            out.print(format_gpus_table(cat, width=out.width))
+            out.print(format_gpus_table(cat, width=out.width, derive_fp8=derived_fp8_peak))
     _run(go)
 
 

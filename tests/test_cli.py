@@ -113,6 +113,17 @@ def test_catalog_gpus_table_keeps_names_whole_and_one_line_per_gpu():
     assert "(FP16)" not in next(r for r in rows if r.startswith("│ H100-SXM-80GB "))
 
 
+def test_catalog_gpus_shows_the_fp8_peak_plans_use(cli):
+    """H100 SXM 96 GB's row quotes no fp8 peak; its FP8 plans run at the derived 2x BF16 (1,600), which the
+    table showed as "-". A part without FP8 (A100) keeps "-"; a quoted peak is unmarked."""
+    code, out, err = cli("catalog", "gpus")
+    assert code == 0, err
+    row = {ln.split("│")[1].strip(): ln for ln in out.splitlines() if ln.startswith("│")}
+    assert "1,600 (2x BF16)" in row["H100-SXM-96GB"]
+    assert "(2x BF16)" not in row["H100-SXM-80GB"] and "1,979" in row["H100-SXM-80GB"]
+    assert "2x BF16" not in row["A100-SXM-80GB"]
+
+
 def test_presets_listed(cli):
     code, out, _ = cli("presets")
     assert code == 0

@@ -106,6 +106,19 @@ def clock_fraction(gpu, power_limit_w=None) -> float:
     return float(base * min(1.0, (power_limit_w / rated) ** CLOCK_POWER_EXP))
 
 
+def derived_fp8_peak(gpu) -> float | None:
+    """The FP8 peak ``datasheet_peak`` derives for a part whose catalog row leaves it empty (2x its 16-bit
+    peak on an FP8-capable part: H100 SXM 96 GB), None where the row has one or the part has no FP8.
+
+    >>> class G: name, peak_flops = "H100-SXM-96GB", {"bf16": 800e12}
+    >>> derived_fp8_peak(G()) / 1e12
+    1600.0
+    """
+    if "fp8" in gpu.peak_flops or not gpu.name.upper().startswith(FP8_CAPABLE) or "bf16" not in gpu.peak_flops:
+        return None
+    return datasheet_peak(gpu, "fp8")
+
+
 def datasheet_peak(gpu, dtype: str) -> float:
     """The catalog peak, deriving FP8 (2x 16-bit) and FP4 (2x FP8) on parts that have them."""
     name = gpu.name.upper()
