@@ -216,6 +216,9 @@ def test_model_without_transformer_layers_defaults_to_plain_pytorch_ddp(catalog)
     est = estimate_job(job, catalog)
     assert est.stack["name"] == "pytorch-ddp"
     assert any(a.startswith("training stack: pytorch-ddp (") for a in est.assumptions)
+    # DDP has no TP or sharded-parameter collectives: their options are not listed for a model without transformer layers
+    line = next(a for a in est.assumptions if a.startswith("training stack:"))
+    assert "overlap_grad_reduce=on" in line and not any(o in line for o in ("tp_overlap", "overlap_param_gather", "reshard"))
     assert any(a.startswith("training.framework open for resnet50, a model without transformer layers") for a in est.assumptions)
     for name in ("dle-convnets", "megatron-core"):
         fw = {"name": name}
@@ -226,3 +229,4 @@ def test_model_without_transformer_layers_defaults_to_plain_pytorch_ddp(catalog)
     assert estimate_job(rocm, catalog).stack["name"] == "pytorch-ddp"
     llm = load_job(EXAMPLES / "llama3-8b-estimate.yaml")  # a transformer keeps the LLM default
     assert estimate_job(llm, catalog).stack["name"] == "megatron-core"
+    assert "tp_overlap=" in next(a for a in estimate_job(llm, catalog).assumptions if a.startswith("training stack:"))

@@ -501,11 +501,17 @@ class Stack:
         """The option values of this stack (``OPTIONS``), for outputs."""
         return {k: getattr(self, k) for k in OPTIONS}
 
-    def describe(self, precision: str | None = None) -> str:
-        opts = [f"compile={'on' if self.compile else 'off'}", f"tp_overlap={self.tp_overlap}",
-                f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}",
-                f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}",
-                f"reshard_after_forward={'on' if self.reshard_after_forward else 'off'}"]
+    def describe(self, precision: str | None = None, transformer: bool = True) -> str:
+        """The stack and the options that move the answer, as the output's "training stack:" line. A model
+        without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
+        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it."""
+        opts = [f"compile={'on' if self.compile else 'off'}"]
+        if transformer:
+            opts.append(f"tp_overlap={self.tp_overlap}")
+        opts.append(f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}")
+        if transformer:
+            opts += [f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}",
+                     f"reshard_after_forward={'on' if self.reshard_after_forward else 'off'}"]
         # (training.precision fp4 reaches the model as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
         if precision == "fp8":
             opts.append(f"fp8_recipe={self.fp8_recipe}")

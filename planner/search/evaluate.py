@@ -206,7 +206,7 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
         else " (training.framework open: the default stack)")
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
-    return fw.describe(job.training.precision) + given + chosen + packed_attention_note(job.training, fw)
+    return fw.describe(job.training.precision, job.model.is_transformer) + given + chosen + packed_attention_note(job.training, fw)
 
 
 def packed_attention_note(t, fw: Stack) -> str:
