@@ -33,10 +33,13 @@ def time_unit(top_s: float, shortest: str = "ms") -> TimeUnit:
 
     >>> time_unit(0.5).short, time_unit(54.2).short, time_unit(3 * 86400).short, time_unit(5.0, "min").short
     ('ms', 's', 'd', 'min')
+    >>> fmt_time(0.99996), fmt_time(7199.9)
+    ('1.00 s', '2.0 h')
     """
     units = TIME_UNITS[[u.short for u in TIME_UNITS].index(shortest):]
-    # the last unit past every limit: an infinite duration does not fall off the ladder
-    return next((u for u in units if top_s < u.below), units[-1])
+    # judged as shown (rounded to the unit's decimals: 0.99996 s is "1.00 s", not "1,000.0 ms"); the last unit
+    # past every limit, so an infinite duration does not fall off the ladder
+    return next((u for u in units if round(top_s / u.seconds, u.decimals) * u.seconds < u.below), units[-1])
 
 
 def _in_unit(s: float, u: TimeUnit) -> str:

@@ -460,11 +460,12 @@ def test_evaluation_share_of_a_run_shorter_than_the_cadence(cli):
 def test_one_duration_unit_rule_for_terminal_and_app():
     """The app's sortable columns switched to days at 48 h where the terminal's and the report's switched at 72 h
     (``fmt_time``'s); both now ask ``units.duration_unit``. An infinite entry (a spot plan that never finishes)
-    does not set the unit (the app raised StopIteration on one) and reads "never" in the text columns."""
+    does not set the unit (the app raised StopIteration on one) and reads "never" in the text columns. 23,999 h is
+    999.96 d, shown as 1,000.0 d: years (a unit is judged as shown)."""
     from planner.interactive import _duration
     from planner.units import duration_unit, fmt_hours_column
 
-    for hours, unit in ((1.9, "min"), (2.0, "h"), (71.9, "h"), (72.0, "d"), (23_999.0, "d"), (24_000.0, "years")):
+    for hours, unit in ((1.9, "min"), (2.0, "h"), (71.9, "h"), (72.0, "d"), (23_990.0, "d"), (23_999.0, "years"), (24_000.0, "years")):
         assert duration_unit(hours)[1] == unit
         assert fmt_hours_column([hours])[0].endswith(f" {unit}")
         assert _duration([hours])[0] == f"{duration_unit(hours)[2]} to train"
