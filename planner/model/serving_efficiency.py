@@ -57,7 +57,8 @@ class LocalKV:
 
 
 #: vLLM V1's hybrid KV cache manager (vllm/v1/core/single_type_kv_cache_manager.py; PR #17996, in
-#: v0.10.0; chunked local attention PR #19351): ``SlidingWindowManager.get_num_skipped_tokens`` =
+#: releases by v0.9.2, whose API docs' FullAttentionSpec already names "the hybrid allocator"; chunked
+#: local attention PR #19351): ``SlidingWindowManager.get_num_skipped_tokens`` =
 #: max(0, computed - w + 1) tokens before the window, whose whole blocks ``remove_skipped_blocks``
 #: frees before each step's allocation, so a sequence at context c holds cdiv(c, bs) - (c - w) // bs
 #: blocks of a sliding layer (at most cdiv(w, bs) + 1; ``SlidingWindowSpec.max_memory_usage_bytes``
@@ -71,7 +72,7 @@ class LocalKV:
 VLLM_LOCAL_KV = LocalKV(
     "window", pad_groups=True, what="vLLM V1 hybrid KV cache manager",
     source="vllm/v1/core/single_type_kv_cache_manager.py SlidingWindowManager / ChunkedLocalAttentionManager "
-           "(PR #17996, v0.10.0; chunked: PR #19351, on by default since PR #29627); groups: "
+           "(PR #17996, by v0.9.2; chunked: PR #19351, on by default since PR #29627); groups: "
            "vllm/v1/core/kv_cache_utils.py")
 #: SGLang's SWA memory pool (python/sglang/srt/model_executor/model_runner.py ``set_num_token_hybrid``,
 #: mem_cache/swa_memory_pool.py ``SWAKVPool``): solves swa_tokens x swa_layers + full_tokens x
