@@ -221,20 +221,23 @@ def test_simulation_gives_every_block_back():
     assert used.max() > 0
 
 
-@pytest.mark.parametrize("engine,blocks", [
-    (dict(max_num_seqs=64), None),  # spans end where a window stops growing
-    (dict(max_num_seqs=64), 30000),  # KV-bound: preemptions (recompute, prefix cache of window blocks)
-    (dict(max_num_seqs=64, preemption="swap"), 30000),
-    (dict(max_num_seqs=64, policy="prefill_first", max_num_batched_tokens=4096), 30000),
+@pytest.mark.parametrize("engine,blocks,disaggregate", [
+    (dict(max_num_seqs=64), None, None),  # spans end where a window stops growing
+    (dict(max_num_seqs=64), 30000, None),  # KV-bound: preemptions (recompute, prefix cache of window blocks)
+    (dict(max_num_seqs=64, preemption="swap"), 30000, None),
+    (dict(max_num_seqs=64, policy="prefill_first", max_num_batched_tokens=4096), 30000, None),
+    (dict(max_num_seqs=64), None, (1, 1)),  # decode engines admit prefilled requests (their window's blocks)
 ])
-def test_local_blocks_spans_give_the_step_by_step_answer(engine, blocks):
+def test_local_blocks_spans_give_the_step_by_step_answer(engine, blocks, disaggregate):
     """The fast-forwarded decode spans count the window's blocks as the step-by-step loop does."""
     spec, _ = _gemma_spec(blocks)
     wl = make_workload(ArrivalSpec("poisson", 4, 40), LengthDist("lognormal", 1500, 0.6, max=4000),
                        LengthDist("lognormal", 300, 0.6, max=1500), seed=7)
     runs = [simulate_serving(ServingSimConfig(spec, EngineConfig(**{"max_num_batched_tokens": 2048, **engine,
                                                                      "fast_forward": ff}),
-                                              warmup_s=5, drain_s=60), wl) for ff in (True, False)]
+                                              warmup_s=5, drain_s=60, disaggregate=disaggregate), wl)
+            for ff in (True, False)]
+    assert runs[0].unfinished == 0
     a, b = (r.summary() for r in runs)
     for k in a:
         if k in ("wall_s", "engine_events"):

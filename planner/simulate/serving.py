@@ -1193,9 +1193,14 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
         # a FIFO shared bandwidth, so transfers that overlap queue behind each other
         links = [RateLimiter(env, cfg.kv_link_bw) for _ in range(n_pre * spec.pp)]
 
+        def kv_sent(r: Req) -> float:  # the prompt's KV; local layers: only their window's blocks
+            if spec.blocks.local_units and spec.unit_bytes is not None:
+                return spec.blocks.held(r.computed, e.block_size) * e.block_size * spec.unit_bytes * spec.pp
+            return r.computed * spec.iteration.kv_bytes
+
         def hand_over(engine: int, r: Req):
             def move():
-                yield env.timeout(links[engine].reserve(r.computed * spec.iteration.kv_bytes))
+                yield env.timeout(links[engine].reserve(kv_sent(r)))
                 dlb.route(r)
             env.process(move())
 
