@@ -427,8 +427,14 @@ class ServingOption(Sparse):
     tp: int  # GPUs per replica (tensor parallel)
     gpus_per_node: int
     weights_gib_per_gpu: float
-    kv_mib_per_token_per_gpu: Optional[float] = None  # LLMs
-    kv_capacity_tokens: Optional[float] = None  # LLMs
+    #: LLMs: KV of one token with every layer keeping the whole context (``kv_bytes_per_token``)
+    kv_mib_per_token_per_gpu: Optional[float] = None
+    #: LLMs: tokens of KV the free memory holds — models with sliding-window / chunked layers: as
+    #: sequences at the job's context (prompt + output), whose local layers keep only their window
+    kv_capacity_tokens: Optional[float] = None
+    #: models with sliding-window / chunked layers only: one sequence's KV at the job's context as the
+    #: engine keeps it (global layers the whole context, local layers the window)
+    kv_mib_per_sequence_per_gpu: Optional[float] = None
     batch_memory_limit: int
     price_usd_hr: Optional[float]  # on-demand, per node (instance)
     price_spot_usd_hr: Optional[float]
@@ -532,7 +538,9 @@ class ServingPlan(Record):
     precisions: tuple[str, ...]  # the precisions searched
     kv_precision: Optional[str]  # LLMs
     weights_gib: float
-    kv_bytes_per_token: Optional[float]  # LLMs, one GPU holding every KV head
+    #: LLMs, one GPU holding every KV head, every layer keeping the whole context (a model with
+    #: sliding-window / chunked layers keeps less: the options' ``kv_mib_per_sequence_per_gpu``)
+    kv_bytes_per_token: Optional[float]
     targets: ServingTargets
     best: ServingOption
     options: tuple[ServingOption, ...]  # meet the targets, best first

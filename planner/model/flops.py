@@ -249,14 +249,27 @@ def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool =
     n_full = m.attention_layers + m.mtp_layers - n_local  # hybrid models: the "*" layers only
     if not n_local:
         return n_full * full
-    w = float(m.sliding_window)
-    if causal_half and m.causal and m.local_attention == "chunked":
-        local = np.minimum(s, w) / 2
-    elif causal_half and m.causal:
-        local = np.where(s > w, w - w * w / (2 * s), s / 2)
-    else:
-        local = np.minimum(s, w)
-    return n_full * full + n_local * local
+    return n_full * full + n_local * local_keys(s, m.sliding_window, m.local_attention, causal_half and m.causal)
+
+
+def local_keys(seq, window, kind: str = "sliding", causal_half: bool = False):
+    """Mean keys per query of ONE local layer (window ``w`` tokens) over a sequence of ``s`` tokens —
+    the rule ``attention_keys`` applies to its ``local_layers`` and the serving roofline
+    (planner/workloads/serving.py ``IterationModel``) to a decode step or a prefill chunk:
+
+    * full count (``causal_half`` False; a decode query at context s): min(s, w) — a sliding-window
+      query sees the last w tokens; a chunked one (Llama 4's ``attention_chunk_size``) sees its own
+      chunk, at most w tokens (min(s, w) is exact for s <= w and the chunk's end otherwise);
+    * causal (``causal_half``; a whole causal sequence of s tokens, per query on average):
+      sliding, w - w^2 / (2 s) for s > w (s/2 below); chunked, min(s, w) / 2 (each chunk a causal
+      block of its own)."""
+    s = np.asarray(seq, dtype=np.float64)
+    w = float(window)
+    if causal_half and kind == "chunked":
+        return np.minimum(s, w) / 2
+    if causal_half:
+        return np.where(s > w, w - w * w / (2 * s), s / 2)
+    return np.minimum(s, w)
 
 
 def attention_core_flops(queries, keys, q_dim):

@@ -35,12 +35,73 @@ FIT = ("fitted by benchmarks/validate_serving.py --fit (least squares on log err
 
 
 @dataclass(frozen=True)
+class LocalKV:
+    """How an engine's KV cache keeps the KV of a model's local layers (sliding-window or chunked
+    attention: ``ModelSpec.local_layers``, window ``sliding_window``); the global layers always keep
+    the whole context. ``rule``:
+
+    * ``"window"``: the local layers hold only the tokens their queries can still see — the last w
+      of a sliding window, the current chunk of a chunked layer — freeing blocks as the window
+      moves, out of one memory pool shared with the global layers. ``pad_groups``: layers are
+      grouped into KV-cache groups of equal size and each kind is padded to whole groups (vLLM's
+      ``_get_kv_cache_groups_uniform_page_size``), so a block of either kind costs the same;
+    * ``"pool_ratio"``: two fixed pools, full-layer tokens and local-layer tokens = ``ratio`` x the
+      full-layer tokens, memory split between them at start-up; a sequence takes c slots of the full
+      pool and min(c, w) of the local one, so the pool that runs out first sets the batch;
+    * ``"full"``: local layers keep the whole context like global ones (no saving)."""
+    rule: str = "window"
+    pad_groups: bool = False
+    ratio: float = 0.0
+    what: str = ""  # the mechanism in a few words, for the serve output's assumption line
+    source: str = ""
+
+
+#: vLLM V1's hybrid KV cache manager (vllm/v1/core/single_type_kv_cache_manager.py; PR #17996, in
+#: releases by v0.9.2, whose API docs' FullAttentionSpec already names "the hybrid allocator"; chunked
+#: local attention PR #19351): ``SlidingWindowManager.get_num_skipped_tokens`` =
+#: max(0, computed - w + 1) tokens before the window, whose whole blocks ``remove_skipped_blocks``
+#: frees before each step's allocation, so a sequence at context c holds cdiv(c, bs) - (c - w) // bs
+#: blocks of a sliding layer (at most cdiv(w, bs) + 1; ``SlidingWindowSpec.max_memory_usage_bytes``
+#: "+1 ... the sliding window may not start from the beginning of the block");
+#: ``ChunkedLocalAttentionManager``: every token before the current chunk is skipped. Layers are
+#: grouped (vllm/v1/core/kv_cache_utils.py: group size = the fewest layers of one kind, or the most
+#: when most < 1.5 x fewest; each kind padded to whole groups). Chunked layers use it by default
+#: since PR #29627 (``VLLM_ALLOW_CHUNKED_LOCAL_ATTN_WITH_HYBRID_KV_CACHE``, off from PR #21761 of
+#: July 2025 until then); ``--disable-hybrid-kv-cache-manager`` and KV connectors without hybrid
+#: support turn it off (every layer then keeps the whole context: not modelled).
+VLLM_LOCAL_KV = LocalKV(
+    "window", pad_groups=True, what="vLLM V1 hybrid KV cache manager",
+    source="vllm/v1/core/single_type_kv_cache_manager.py SlidingWindowManager / ChunkedLocalAttentionManager "
+           "(PR #17996, by v0.9.2; chunked: PR #19351, on by default since PR #29627); groups: "
+           "vllm/v1/core/kv_cache_utils.py")
+#: SGLang's SWA memory pool (python/sglang/srt/model_executor/model_runner.py ``set_num_token_hybrid``,
+#: mem_cache/swa_memory_pool.py ``SWAKVPool``): solves swa_tokens x swa_layers + full_tokens x
+#: full_layers = the pool's layer-tokens with swa_tokens = ``swa_full_tokens_ratio`` (0.8 by default,
+#: server_args.py) x full_tokens; ``--disable-hybrid-swa-memory`` turns it off.
+SGLANG_LOCAL_KV = LocalKV(
+    "pool_ratio", ratio=0.8, what="SGLang SWA memory pool, swa_full_tokens_ratio 0.8",
+    source="sglang python/sglang/srt/model_executor/model_runner.py set_num_token_hybrid, "
+           "server_args.py swa_full_tokens_ratio = 0.8")
+#: TensorRT-LLM: "A separate pool is created for each combination of attention window size and
+#: number of heads ... available memory is divided among the pools ... static" (docs, "KV Cache
+#: System", features/kvcache.html); a window layer's blocks cycle within its window. The static
+#: split is taken as the one the job's context needs (the window rule, no group padding) — an
+#: assumption: the documented split rule is not modelled.
+TRTLLM_LOCAL_KV = LocalKV(
+    "window", what="TensorRT-LLM one KV pool per attention window",
+    source="TensorRT-LLM docs, KV Cache System (features/kvcache.html): one pool per window size, memory "
+           "split statically; the split assumed to match the job's context")
+
+
+@dataclass(frozen=True)
 class ServingEfficiency:
     hbm: float  # achieved fraction of HBM peak bandwidth over a decode step (weights + KV)
     fp8: float  # reachable FP8 GEMM speed-up over BF16 (catalog peaks say 2.0)
     host_s: float  # host/scheduler seconds per iteration not overlapped with the GPU
     compute: float = 1.0  # the engine's GEMM + attention rate relative to the GPU class's gemm_max / attn_fwd
     sources: dict = field(default_factory=dict, compare=False)
+    #: how the KV of sliding-window / chunked layers is kept (:class:`LocalKV`)
+    local_kv: LocalKV = VLLM_LOCAL_KV
 
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
@@ -70,17 +131,20 @@ _ZERO_FP8 = ("prior: 1.39, torchao float8 Linear speed-up at 4096x8192x16384 on 
 ENGINES: dict[str, ServingEfficiency] = {
     # 3 sources (GPUStack H100 / A100 Qwen3-14B, vLLM CI H200 latency): 9 fitted rows
     "vllm": ServingEfficiency(hbm=0.618, fp8=1.39, host_s=0.32e-3, compute=0.71,
-                              sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8}),
+                              sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8},
+                              local_kv=VLLM_LOCAL_KV),
     # 1 source (GPUStack H100 Qwen3-14B FP8): 3 fitted rows; host_s sits on its 20 ms bound (it
     # absorbs the slow TPOT of SGLang's prefill-first schedule there) — weakly determined
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,
                                 sources={"hbm": FIT, "host_s": FIT + " (on its 20 ms bound)", "compute": FIT,
-                                         "fp8": _ZERO_FP8}),
+                                         "fp8": _ZERO_FP8},
+                                local_kv=SGLANG_LOCAL_KV),
     # 4 sources (GPUStack A100, TRT-LLM v1.0 offline, v0.9 static batch, v0.9 batch-1 TTFT): 159 rows;
     # hbm on its 0.92 bound
     "tensorrt-llm": ServingEfficiency(hbm=0.92, fp8=1.80, host_s=5.40e-3, compute=0.84,
                                       sources={"hbm": FIT + " (on its 0.92 bound)", "host_s": FIT, "compute": FIT,
-                                               "fp8": FIT}),
+                                               "fp8": FIT},
+                                      local_kv=TRTLLM_LOCAL_KV),
 }
 
 

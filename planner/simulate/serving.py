@@ -40,7 +40,9 @@ boundary; when none is free the scheduler preempts the most recently admitted ru
 (``self.waiting.prepend_request``). ``preemption="recompute"`` (V1's only mode) frees its blocks
 and later re-prefills prompt + generated tokens; ``"swap"`` (V0's ``PreemptionMode.SWAP``) copies
 its blocks to host memory over PCIe (``swap_bw``) and back when it resumes, both times added to the
-iteration that does the copy.
+iteration that does the copy. A model with sliding-window / chunked layers counts its blocks per
+:class:`BlockCost` (vLLM V1's hybrid KV cache manager: the local layers' blocks stop growing once
+the window is full; a prompt chunk holds slots for all its tokens while it is prefilled).
 
 Parallelism: one replica is ``tp`` GPUs (tensor parallel, inside the IterationModel) times ``pp``
 pipeline stages. A PP replica runs ``pp`` batches in flight (vLLM V0's virtual engines): it is
@@ -316,14 +318,62 @@ PREEMPTION = ("recompute", "swap")
 
 
 @dataclass(frozen=True)
+class BlockCost:
+    """Units of the KV pool one sequence holds at context c (blocks of ``bs`` tokens): every layer's
+    block per ``bs`` tokens for a model whose layers all keep the whole context (the default: one
+    unit = one block of every layer, vLLM's PagedAttention); with local (sliding-window / chunked)
+    layers, vLLM V1's hybrid KV cache manager (vllm/v1/core/single_type_kv_cache_manager.py):
+    ``global_units`` per block of the context (the global layers' slots; one unit = one layer's
+    block) plus ``local_units`` per block of the window — ``SlidingWindowManager`` frees the blocks
+    wholly before ``computed - w + 1`` before each step's allocation, so a decoding sequence holds
+    cdiv(c, bs) - (c - w) // bs of them, at most cdiv(w, bs) + 1 (:meth:`window_blocks`). Counted as
+    min(cdiv(c, bs), cdiv(w, bs) + 1): exact at the steps that take a block, one block over at the
+    steps between the free and the next take. A chunked layer is counted as a sliding window of
+    its chunk (an upper bound: vLLM keeps the current chunk only). While a prompt chunk is
+    prefilled every token of the chunk has a slot (:meth:`during`)."""
+
+    global_units: int = 1
+    local_units: int = 0
+    window: int = 0  # tokens; 0: no local layers
+
+    def window_blocks(self, bs: int) -> int:
+        return _ceil_div(self.window, bs) + 1
+
+    def held(self, c: int, bs: int) -> int:
+        """Units held by a sequence of ``c`` stored tokens (decoding, or between prefill chunks)."""
+        n = _ceil_div(c, bs)
+        return self.global_units * n + self.local_units * min(n, self.window_blocks(bs))
+
+    def during(self, computed: int, c: int, bs: int) -> int:
+        """Units held while ``c`` tokens after ``computed`` are prefilled: slots for all of them
+        (vLLM ``allocate_slots``), less the local blocks wholly before ``computed - w + 1``."""
+        n = _ceil_div(computed + c, bs)
+        skipped = max(0, computed - self.window + 1) // bs
+        return self.global_units * n + self.local_units * max(n - skipped, min(n, self.window_blocks(bs)))
+
+    def tokens_for(self, k: int, bs: int) -> int:
+        """Tokens (whole blocks) of the longest prefix whose held units fit in ``k`` (a prefix-cache
+        hit on ``k`` units a preempted request left)."""
+        per, wb = self.global_units + self.local_units, self.window_blocks(bs)
+        if k < per * wb:
+            return k // per * bs
+        if not self.global_units:  # every layer local: the window's blocks hold any prefix
+            return 1 << 62
+        return (wb + (k - per * wb) // self.global_units) * bs
+
+
+@dataclass(frozen=True)
 class ReplicaSpec:
     """One replica: its iteration-time model (TP inside), KV blocks per replica, PP stages and the
-    latency of one stage-to-stage send."""
+    latency of one stage-to-stage send; a model with local layers: what a sequence's blocks cost
+    (``blocks``, in units of ``unit_bytes`` per token per GPU; planner.workloads.serving.KVLayout)."""
 
     iteration: object  # planner.workloads.serving.IterationModel
     num_blocks: int
     pp: int = 1
     p2p_s: float = 0.0
+    blocks: BlockCost = BlockCost()
+    unit_bytes: Optional[float] = None  # KV bytes per token of one pool unit per GPU (None: iteration.kv_bytes)
 
 
 @dataclass(frozen=True)
@@ -439,7 +489,7 @@ class Req:
     recompute preemption); ``computed`` = of those, already in the KV cache."""
 
     __slots__ = ("rid", "arrival", "prompt", "output", "target", "computed", "generated", "blocks",
-                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted")
+                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo")
 
     def __init__(self, rid, arrival, prompt, output):
         self.rid, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
@@ -447,6 +497,7 @@ class Req:
         self.s0 = self.j0 = self.key = self.ver = 0
         self.first = self.finish = math.inf
         self.swapped, self.preempted = False, 0
+        self.lo = False  # decoding with its local-layer window still growing (Engine, local layers only)
 
 
 class Stats:
@@ -493,6 +544,16 @@ class Engine:
         self.watermark = int(cfg.watermark * self.kv.total)
         self.bs = cfg.block_size
         self.swap_s_per_block = cfg.block_size * spec.iteration.kv_bytes / cfg.swap_bw
+        # local layers (BlockCost): a new block of context costs g units, l more while the window grows
+        self.cost = spec.blocks
+        self.local = spec.blocks.local_units > 0
+        self.g, self.l = spec.blocks.global_units, spec.blocks.local_units
+        self.wb = spec.blocks.window_blocks(cfg.block_size) if self.local else 0
+        self.cnt_lo = [0] * cfg.block_size  # decoding sequences whose window still grows, by residue
+        self.n_lo = 0
+        self.lo_heap: list = []  # (last decode step whose new block still grows the window, rid, version, req)
+        if self.local and spec.unit_bytes is not None:
+            self.swap_s_per_block = cfg.block_size * spec.unit_bytes / cfg.swap_bw
         self.waiting: deque[Req] = deque()
         self.running: dict[int, Req] = {}  # admission order, every phase
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
@@ -523,12 +584,28 @@ class Engine:
         self.S0 += r.computed - self.j
         self.cnt[r.key] += 1
         heapq.heappush(self.heap, (self.j + r.output - r.generated - 1, r.rid, r.ver, r))
+        if self.local:
+            keep = self.cost.held(r.computed, self.bs)  # a prefill's chunk slots past the window go back
+            if r.blocks > keep:
+                self.kv.give(r.blocks - keep)
+            r.blocks = keep
+            # the new block at step j is block (s0 + j - j0) // bs + 1: it grows the window up to block wb
+            last = self.j - r.computed + (self.wb - 1) * self.bs
+            r.lo = last >= self.j
+            if r.lo:
+                self.cnt_lo[r.key] += 1
+                self.n_lo += 1
+                heapq.heappush(self.lo_heap, (last, r.rid, r.ver, r))
 
     def _leave_decode(self, r: Req, steps_done: int) -> int:
         """Remove a decoding sequence after ``steps_done`` of its decode steps; its stored tokens."""
         self.n_dec -= 1
         self.S0 -= r.s0 - r.j0
         self.cnt[r.key] -= 1
+        if r.lo:
+            self.cnt_lo[r.key] -= 1
+            self.n_lo -= 1
+            r.lo = False
         r.ver += 1
         r.generated += steps_done
         r.computed = r.s0 + steps_done
@@ -545,9 +622,13 @@ class Engine:
             blocks = r.blocks
         else:
             stored = self._leave_decode(r, self.j - r.j0)
-            blocks = _ceil_div(stored, self.bs)
-            if self.alloc_j == self.j and r.key == self.j % self.bs:
-                blocks += 1  # the block taken for this step's token, before it was preempted
+            taken = self.alloc_j == self.j and r.key == self.j % self.bs
+            if self.local:
+                blocks = self.cost.held(stored + taken, self.bs)
+            else:
+                blocks = _ceil_div(stored, self.bs)
+                if taken:
+                    blocks += 1  # the block taken for this step's token, before it was preempted
         r.preempted += 1
         cost = 0.0
         if self.cfg.preemption == "swap":
@@ -555,7 +636,9 @@ class Engine:
             r.swapped, r.blocks = True, blocks
             cost = blocks * self.swap_s_per_block
         else:  # recompute: prompt and the tokens generated so far are prefilled again
-            full = min(r.computed // self.bs, blocks) if self.cfg.prefix_caching else 0  # hashed (full) blocks
+            # hashed (full) blocks
+            full = (min(self.cost.held(r.computed // self.bs * self.bs, self.bs) if self.local else r.computed // self.bs,
+                        blocks) if self.cfg.prefix_caching else 0)
             self.kv.give(full, owner=r.rid)
             self.kv.give(blocks - full)
             r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
@@ -583,13 +666,39 @@ class Engine:
     def _alloc_decode(self) -> float:
         """Blocks for this decode step's new tokens, preempting the newest requests until they fit."""
         extra = 0.0
-        need = self.cnt[self.j % self.bs] if self.n_dec else 0
+        if self.local:
+            self._advance_lo(self.j)
+        need = self._decode_need()
         while need > self.kv.free:
             extra += self._preempt_newest()[1]
-            need = self.cnt[self.j % self.bs] if self.n_dec else 0
+            need = self._decode_need()
         self.kv.take(need)
         self.alloc_j = self.j
         return extra
+
+    def _decode_need(self) -> int:
+        """Units this decode step's new tokens take: one block per sequence crossing a block boundary
+        (g units each, l more for those whose window still grows)."""
+        if not self.n_dec:
+            return 0
+        i = self.j % self.bs
+        if self.local:
+            return self.g * self.cnt[i] + self.l * self.cnt_lo[i]
+        return self.cnt[i]
+
+    def _advance_lo(self, j: int):
+        """Sequences whose window stopped growing before step ``j``: their new blocks now cost g."""
+        h = self.lo_heap
+        while h and h[0][0] < j:
+            _, _, ver, r = heapq.heappop(h)
+            if ver == r.ver and r.lo:
+                r.lo = False
+                self.cnt_lo[r.key] -= 1
+                self.n_lo -= 1
+
+    def _need(self, computed: int, c: int) -> int:
+        """Units a request holds while ``c`` tokens after ``computed`` are prefilled."""
+        return self.cost.during(computed, c, self.bs) if self.local else _ceil_div(computed + c, self.bs)
 
     def _prefills(self, budget: int):
         """Prompt chunks for this step: running partial prefills, then waiting requests (FCFS)."""
@@ -600,7 +709,7 @@ class Engine:
             if r.rid not in self.prefilling:
                 continue
             c = min(r.target - r.computed, budget)
-            need = max(0, _ceil_div(r.computed + c, self.bs) - r.blocks)  # prefill_first took them all
+            need = max(0, self._need(r.computed, c) - r.blocks)  # prefill_first took them all
             while need > kv.free and r.rid in self.running:
                 extra += self._preempt_newest()[1]
             if r.rid not in self.running:
@@ -631,7 +740,7 @@ class Engine:
             c = min(r.target - r.computed, budget)
             # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
             # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
-            need = _ceil_div(r.computed + (c if self.cfg.policy == "chunked" else r.target - r.computed), self.bs)
+            need = self._need(r.computed, c if self.cfg.policy == "chunked" else r.target - r.computed)
             if need > kv.free - self.watermark:
                 break
             self.waiting.popleft()
@@ -651,7 +760,7 @@ class Engine:
         its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
         k = self.kv.reuse(r.rid)
         r.blocks = k
-        r.computed = min(k * self.bs, r.target - 1)
+        r.computed = min(self.cost.tokens_for(k, self.bs) if self.local else k * self.bs, r.target - 1)
         self.waiting.popleft()
         self.running[r.rid] = r
         self.prefilling[r.rid] = r
@@ -661,7 +770,7 @@ class Engine:
         if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
             return False
         r = self.waiting[0]
-        need = r.blocks if r.swapped else _ceil_div(r.target, self.bs)  # prefill_first: the whole prompt
+        need = r.blocks if r.swapped else self._need(r.computed, r.target - r.computed)  # prefill_first: the whole prompt
         return need <= self.kv.free - self.watermark
 
     def _head_blocked(self) -> bool:
@@ -682,8 +791,8 @@ class Engine:
             if budget <= 0:
                 return True
             c = min(r.target - r.computed, budget)  # 0: prefilled elsewhere, admitted to decode
-            return _ceil_div(r.computed + c, self.bs) > free
-        return _ceil_div(r.target, self.bs) > free  # prefill_first admits the whole prompt
+            return self._need(r.computed, c) > free
+        return self._need(r.computed, r.target - r.computed) > free  # prefill_first admits the whole prompt
 
     def _decode_span(self) -> tuple[int, int, bool]:
         """(k, blocks, interruptible): k decode steps from step ``j`` that can run as ONE event
@@ -707,8 +816,15 @@ class Engine:
         k = self.heap[0][0] - self.j + 1
         if interruptible:  # an arrival may end it after a few steps: look ahead as far as the last ones ran
             k = min(k, self.lookahead)
+        if self.local:  # a window that stops growing changes the blocks' cost: the span ends there
+            self._advance_lo(self.j)
+            if self.lo_heap:
+                k = min(k, self.lo_heap[0][0] - self.j + 1)
         cycles, rest = divmod(k, self.bs)  # cnt[] repeats every block_size steps; sum(cnt) = n_dec
         need = cycles * self.n_dec + sum(self.cnt[(self.j + i) % self.bs] for i in range(rest))
+        if self.local:
+            need = self.g * need + self.l * (cycles * self.n_lo
+                                             + sum(self.cnt_lo[(self.j + i) % self.bs] for i in range(rest)))
         ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
         return (k, need, interruptible) if ok else (0, 0, False)
 
@@ -732,6 +848,8 @@ class Engine:
         busy = np.cumsum(np.concatenate(([stats.busy_s], dts)))
         stats.busy_s = float(busy[-1])
         per = np.asarray(self.cnt, dtype=np.int64)[(j + np.arange(k)) % self.bs]
+        if self.local:
+            per = self.g * per + self.l * np.asarray(self.cnt_lo, dtype=np.int64)[(j + np.arange(k)) % self.bs]
         nz = per > 0
         take_t, taken = starts[nz].tolist(), np.cumsum(per[nz]).tolist()  # lists: the monitor bisects them
         self.span = (starts, dts, take_t, taken)
@@ -809,7 +927,10 @@ class Engine:
             for r, c in chunks:
                 p_tok += c
                 p_ctx += c * r.computed + c * (c + 1) / 2
-            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx)) + self.p2p + extra
+            # local layers: their causal pairs inside the window (IterationModel.local_pairs)
+            p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \
+                if getattr(self.im, "window", None) else None
+            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc)) + self.p2p + extra
             stats.iterations += 1
             if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
                 stats.aborted = True
@@ -822,6 +943,11 @@ class Engine:
             now = env.now
             for r, c in chunks:  # prefills that finish emit a token
                 r.computed += c
+                if self.local and r.rid in self.prefilling:  # the chunk's slots past the window go back
+                    keep = self.cost.held(r.computed, self.bs)
+                    if r.blocks > keep:
+                        self.kv.give(r.blocks - keep)
+                        r.blocks = keep
                 if r.computed < r.target or r.rid not in self.prefilling:
                     continue
                 del self.prefilling[r.rid]
@@ -844,7 +970,7 @@ class Engine:
     def _finish(self, r: Req, stored: int, now: float):
         del self.running[r.rid]
         self.prefilling.pop(r.rid, None)
-        self.kv.give(_ceil_div(stored, self.bs))
+        self.kv.give(self.cost.held(stored, self.bs) if self.local else _ceil_div(stored, self.bs))
         r.finish = now
         self.outstanding -= 1
         st = self.stats
@@ -1036,7 +1162,15 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
     spec, e = cfg.replica, cfg.engine
     per_engine_blocks = spec.num_blocks // spec.pp
     longest = int(np.max(wl.prompt + wl.output))
-    if _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
+    cost = spec.blocks
+    if cost.local_units:  # local layers: a prompt chunk holds slots for all its tokens (BlockCost.during)
+        chunk = int(np.max(wl.prompt))
+        peak = max(cost.held(longest, e.block_size),
+                   cost.during(0, min(chunk, e.max_num_batched_tokens) if e.policy == "chunked" else chunk, e.block_size))
+        if peak > per_engine_blocks * (1 - e.watermark):
+            raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
+                             f"engine holds ({peak:,} of {per_engine_blocks:,} blocks)")
+    elif _ceil_div(longest, e.block_size) > per_engine_blocks * (1 - e.watermark):
         raise InputError("replica.num_blocks", f"a request of {longest:,} tokens needs more KV cache than one "
                          f"engine holds ({per_engine_blocks * e.block_size:,} tokens)")
     t0 = time.perf_counter()
@@ -1059,9 +1193,14 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
         # a FIFO shared bandwidth, so transfers that overlap queue behind each other
         links = [RateLimiter(env, cfg.kv_link_bw) for _ in range(n_pre * spec.pp)]
 
+        def kv_sent(r: Req) -> float:  # the prompt's KV; local layers: only their window's blocks
+            if spec.blocks.local_units and spec.unit_bytes is not None:
+                return spec.blocks.held(r.computed, e.block_size) * e.block_size * spec.unit_bytes * spec.pp
+            return r.computed * spec.iteration.kv_bytes
+
         def hand_over(engine: int, r: Req):
             def move():
-                yield env.timeout(links[engine].reserve(r.computed * spec.iteration.kv_bytes))
+                yield env.timeout(links[engine].reserve(kv_sent(r)))
                 dlb.route(r)
             env.process(move())
 

@@ -41,6 +41,18 @@ as the p99 (queueing randomness is not modelled). TTFT p99 := prefill of one pro
 loaded iteration (the running iteration it must wait for). Memory: the KV cache of B sequences at
 full context (prompt + output) must fit in ``gpu_memory_utilization`` x HBM - weights.
 
+**Sliding-window and chunked local attention** (``model.local_layers`` with ``sliding_window``:
+Gemma 2/3, gpt-oss, Llama 4, Phi-3): a local layer's query sees at most its window of w tokens, so
+its KV beyond the window is dead. vLLM V1's hybrid KV cache manager frees it: a sequence at context
+c keeps the global layers' KV of c tokens and the local layers' of min(c, w) (``KVLayout``; each
+engine's rule is ``ServingEfficiency.local_kv``, planner/model/serving_efficiency.py: SGLang splits
+two fixed pools, TensorRT-LLM keeps one pool per window). That sets the memory-limited batch, the
+KV capacity (in tokens of sequences at the job's context), the simulation's blocks per sequence,
+and — for every engine, since the attention kernel skips keys outside the window — the decode
+step's KV read and attention FLOPs (the local layers' min(ctx, w) keys,
+``planner.model.flops.local_keys``). ``kv_bytes_per_token`` keeps its meaning: every layer, whole
+context. MLA models keep their one latent per layer whole (unchanged).
+
 A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
@@ -54,6 +66,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Optional
 
 import numpy as np
@@ -61,13 +74,14 @@ import numpy as np
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
-from planner.model.flops import attention_flops_per_token, linear_flops_per_token
-from planner.model.serving_efficiency import TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, ServingEfficiency, engine_efficiency
+from planner.model.flops import attention_flops_per_token, linear_flops_per_token, local_keys
+from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, LocalKV, ServingEfficiency,
+                                              engine_efficiency)
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
-from planner.simulate.serving import (ArrivalSpec, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig, load_trace,
-                                       make_workload, simulate_serving)
+from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
+                                       load_trace, make_workload, simulate_serving)
 from hardware_catalog import load_catalog
 from planner.units import fmt_rate, fmt_usd
 
@@ -189,6 +203,127 @@ def kv_bytes_per_token(m, kv_precision: str, tp: int = 1) -> float:
     return 2.0 * m.layers * heads_per_gpu * m.head_dim * KV_BYTES[kv_precision]
 
 
+@dataclass(frozen=True)
+class KVLayout:
+    """One sequence's KV cache on one GPU of a TP group for a model with local (sliding-window or
+    chunked) attention layers, as an engine keeps it (``ServingEfficiency.local_kv``,
+    planner/model/serving_efficiency.py :class:`LocalKV`). ``layer_bytes``: one layer's KV of one
+    token (``kv_bytes_per_token`` / layers); ``global_slots`` / ``local_slots``: the layers that keep
+    the whole context / only the window — vLLM pads each kind to whole KV-cache groups, so these
+    may exceed the layer counts; ``window``: the local layers' window (or chunk) in tokens."""
+    layer_bytes: float
+    global_layers: int
+    local_layers: int
+    global_slots: int
+    local_slots: int
+    window: int
+    kind: str  # "sliding" | "chunked"
+    rule: LocalKV
+
+    def local_tokens(self, ctx):
+        """Tokens a local layer keeps at context ``ctx``: min(ctx, w). Sliding: the last w (vLLM
+        frees whole blocks before ``computed - w + 1``, so up to one more block is held: counted
+        by the simulation's blocks, not here). Chunked: the current chunk's ``ctx mod w`` tokens,
+        taken at its peak, min(ctx, w) — exact for ctx <= w, otherwise an upper bound (w/2 on
+        average over a sequence's positions): the batch must fit at every point of a sequence."""
+        return np.minimum(np.asarray(ctx, dtype=np.float64), float(self.window))
+
+    def seq_bytes(self, ctx):
+        """KV bytes of one sequence at context ``ctx`` on one GPU:
+
+        * ``window``: layer_bytes x (global_slots x ctx + local_slots x min(ctx, w));
+        * ``pool_ratio`` (two fixed pools, local = ratio r x full tokens): the share of the memory a
+          sequence uses up, layer_bytes x (G + r S) x max(ctx, min(ctx, w) / r) — the full pool
+          runs out first when ctx > min(ctx, w) / r, else the local one (G, S: the layer counts);
+        * ``full``: every layer keeps the whole context, layer_bytes x layers x ctx."""
+        c = np.asarray(ctx, dtype=np.float64)
+        r = self.rule
+        if r.rule == "pool_ratio":
+            return (self.layer_bytes * (self.global_layers + r.ratio * self.local_layers)
+                    * np.maximum(c, self.local_tokens(c) / r.ratio))
+        if r.rule == "full":
+            return self.layer_bytes * (self.global_layers + self.local_layers) * c
+        return self.layer_bytes * (self.global_slots * c + self.local_slots * self.local_tokens(c))
+
+    def block_cost(self, pp: int = 1) -> tuple[BlockCost, float]:
+        """The simulation's view (planner.simulate.serving.BlockCost) and the bytes of one unit
+        of its pool (per token of a block, per GPU of a ``pp``-stage replica). ``window``: one
+        unit = one layer's block, ``global_slots`` units per new block of context and
+        ``local_slots`` more while the window still grows (vLLM's exact rule); ``full``: one unit =
+        every layer's block; ``pool_ratio``: one unit = 1/q of a layer's block (r = p/q) and
+        q G + p S units per new block — the full pool taken as the one that runs out (contexts
+        over w / r), the local pool's limit at shorter contexts not simulated."""
+        if self.rule.rule == "full":
+            return BlockCost(), self.layer_bytes * (self.global_layers + self.local_layers) / pp
+        if self.rule.rule == "pool_ratio":
+            fr = Fraction(self.rule.ratio).limit_denominator(64)
+            return (BlockCost(self.global_layers * fr.denominator + self.local_layers * fr.numerator),
+                    self.layer_bytes / fr.denominator / pp)
+        return BlockCost(self.global_slots, self.local_slots, self.window), self.layer_bytes / pp
+
+    def describe(self, ctx: int) -> str:
+        """The serve output's assumption line."""
+        w = f"{self.window:,}"
+        if self.kind == "chunked":
+            what = f"chunked local attention ({w}-token chunks): they keep the current chunk (at most {w} tokens)"
+        else:
+            what = f"sliding-window ({w} tokens): they keep the last {w} tokens"
+        if self.rule.rule == "full":
+            what += " in attention, but the engine's KV cache keeps the whole context"
+        elif self.rule.rule == "pool_ratio":
+            what += (f", in a separate pool of {self.rule.ratio:g} x the full layers' tokens (memory split at start-up: "
+                     "the pool that fills first sets the batch)")
+        pad = (f"; padded to {self.global_slots} + {self.local_slots} layers of equal KV-cache groups"
+               if (self.global_slots, self.local_slots) != (self.global_layers, self.local_layers)
+               and self.rule.rule == "window" else "")
+        full = self.layer_bytes * (self.global_layers + self.local_layers) * ctx
+        kept = float(self.seq_bytes(ctx))
+        return (f"KV cache: {self.local_layers} of {self.global_layers + self.local_layers} layers {what} "
+                f"({self.rule.what}){pad}; one sequence at {ctx:,} tokens keeps "
+                + (f"{kept / 2**20:,.0f} MiB of KV per GPU at TP1 instead of {full / 2**20:,.0f} MiB" if kept < full else
+                   f"{kept / 2**20:,.0f} MiB of KV per GPU at TP1, no less than with full attention at this context"))
+
+
+def _vllm_group_slots(n_global: int, n_local: int) -> tuple[int, int]:
+    """Layer slots per kind after vLLM's KV-cache grouping (vllm/v1/core/kv_cache_utils.py
+    ``_get_kv_cache_groups_uniform_page_size``): group size = the fewer layers of the two kinds (the
+    more when more < 1.5 x fewer); each kind padded to whole groups.
+
+    >>> _vllm_group_slots(10, 52), _vllm_group_slots(12, 12), _vllm_group_slots(0, 32)
+    ((10, 60), (12, 12), (0, 32))
+    """
+    if not n_global or not n_local:
+        return n_global, n_local
+    lo, hi = min(n_global, n_local), max(n_global, n_local)
+    g = hi if hi < 1.5 * lo else lo
+    return -(-n_global // g) * g, -(-n_local // g) * g
+
+
+def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = None) -> Optional[KVLayout]:
+    """The :class:`KVLayout` of a model with sliding-window / chunked layers (``local_layers`` with a
+    ``sliding_window``), kept as ``local_kv`` says (default: vLLM's); None for a model without them and
+    for MLA models (their one latent per layer is kept whole: unchanged)."""
+    n_local = m.local_layers if getattr(m, "sliding_window", None) else 0
+    if not n_local or getattr(m, "mla", None) is not None:
+        return None
+    rule = local_kv or engine_efficiency("vllm").local_kv
+    n_global = m.layers - n_local
+    gs, ls = _vllm_group_slots(n_global, n_local) if rule.pad_groups else (n_global, n_local)
+    return KVLayout(layer_bytes=kv_bytes_per_token(m, kv_precision, tp) / m.layers, global_layers=n_global,
+                    local_layers=n_local, global_slots=gs, local_slots=ls, window=int(m.sliding_window),
+                    kind=m.local_attention, rule=rule)
+
+
+def kv_bytes_per_sequence(m, kv_precision: str, ctx, tp: int = 1, local_kv: Optional[LocalKV] = None):
+    """KV bytes one sequence at context ``ctx`` keeps on one GPU of a TP group: ``kv_bytes_per_token``
+    x ctx (every layer keeps the whole context), or for a model with local layers the global layers'
+    ctx tokens and the local layers' window (:meth:`KVLayout.seq_bytes`)."""
+    lay = kv_layout(m, kv_precision, tp, local_kv)
+    if lay is None:
+        return kv_bytes_per_token(m, kv_precision, tp) * ctx
+    return float(lay.seq_bytes(ctx))
+
+
 def quantised_params(m) -> tuple[float, float]:
     """(parameters a quantised checkpoint — int4 AWQ / GPTQ, int8 W8A8, fp8 — stores in its
     quantised format, parameters it keeps in 16 bits).
@@ -260,6 +395,14 @@ class IterationModel:
       E x (1 - (1 - k/E)^tokens) per MoE layer) + kv x (decode_ctx + prefill_tokens) — the decode
       sequences' KV read and the new prefill KV written.
 
+    Local (sliding-window / chunked) layers (``window`` set; ``attn_local`` of the attention FLOPs
+    and ``kv_local`` of the KV bytes per token are theirs): a query there attends to at most w
+    keys (``planner.model.flops.local_keys``, the rule training's ``attention_keys`` uses), so
+    their share of the decode pairs and of the decode KV read is B x min(ctx, w) at the decode
+    sequences' mean context (exact when every sequence is on the same side of w, an upper bound
+    otherwise: min is concave), and their share of the prefill pairs is ``prefill_local_ctx``
+    (the causal pairs inside the window; default min(prefill_ctx, prefill_tokens x w)).
+
     >>> im = IterationModel(lin_flops=2e9, attn_flops=1e5, dense_bytes=2e9, expert_bytes=0.0,
     ...                     moe_layers=0, experts=1, top_k=1, kv_bytes=1e5, flops_rate=5e14,
     ...                     bytes_rate=2e12, act_bytes=8e3, layers=32, tp=1, ar_bw=1e11,
@@ -290,6 +433,10 @@ class IterationModel:
     attn_rate: Optional[float] = None  # achieved attention-core FLOP/s per GPU (None: flops_rate)
     tile_rows: int = 1  # GEMM rows are padded to whole tiles of this many (serving_efficiency.TILE_ROWS)
     host_s: float = 0.0  # host/scheduler seconds per step (ServingEfficiency.host_s)
+    window: Optional[float] = None  # the local layers' window / chunk (tokens); None: no local layers
+    local_kind: str = "sliding"  # "sliding" | "chunked"
+    attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
+    kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -310,6 +457,10 @@ class IterationModel:
         expert_total = pc.n_moe_layers * pc.expert * e.experts if e is not None else 0.0
         # weight-only kernels (int4; fp8 with no fp8 units) pad the batch to Marlin's 16-row tiles
         weight_only = precision not in ("bf16", "fp16") and dtype in ("bf16", "fp16")
+        n_local = m.local_layers if (m.sliding_window and m.mla is None) else 0
+        local = dict(window=float(m.sliding_window), local_kind=m.local_attention,
+                     attn_local=n_local / (m.attention_layers + m.mtp_layers),
+                     kv_local=n_local / m.layers) if n_local else {}
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    dense_bytes=(weight_bytes(m, precision) - expert_total * wb) / tp,
@@ -321,7 +472,7 @@ class IterationModel:
                    layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
                    dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute,
-                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s)
+                   tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s, **local)
 
     @classmethod
     def constant(cls, seconds: float) -> "IterationModel":
@@ -334,10 +485,32 @@ class IterationModel:
                    experts=1, top_k=1, kv_bytes=0.0, flops_rate=1.0, bytes_rate=1.0, act_bytes=0.0,
                    layers=1, tp=1, ar_bw=1.0, ar_alpha=0.0, kernel_s=float(seconds))
 
-    def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0) -> dict:
-        """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome."""
+    def local_pairs(self, computed, tokens):
+        """(query, key) pairs one local layer computes prefilling ``tokens`` tokens after ``computed``
+        ones (causal, inside the window): F(computed + tokens) - F(computed), F(s) = s x
+        ``local_keys(s, causal)`` (s^2/2 up to w, s w - w^2/2 past it; chunked s min(s, w)/2)."""
+        def f(x):
+            x = np.asarray(x, dtype=np.float64)
+            safe = np.maximum(x, 1.0)
+            return np.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
+        return f(np.asarray(computed, dtype=np.float64) + tokens) - f(computed)
+
+    def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
+              prefill_local_ctx=None) -> dict:
+        """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
+        ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
+        local layers only)."""
         tokens = np.asarray(decode_seqs, dtype=np.float64) + prefill_tokens
         pairs = np.asarray(decode_ctx) + prefill_ctx
+        kv_ctx = np.asarray(decode_ctx)
+        if self.window:
+            n = np.asarray(decode_seqs, dtype=np.float64)
+            mean = np.divide(decode_ctx, n, out=np.zeros(np.broadcast(n, decode_ctx).shape), where=n > 0)
+            dec_local = n * local_keys(mean, self.window, self.local_kind)
+            pf_local = (np.minimum(prefill_ctx, np.asarray(prefill_tokens, dtype=np.float64) * self.window)
+                        if prefill_local_ctx is None else prefill_local_ctx)
+            pairs = (1.0 - self.attn_local) * pairs + self.attn_local * (dec_local + pf_local)
+            kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
         # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
         rows = np.ceil(tokens / self.tile_rows) * self.tile_rows
         flops = (self.lin_flops * tokens + self.attn_flops * pairs) / self.tp
@@ -347,16 +520,16 @@ class IterationModel:
         if self.moe_layers:
             touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
             weights = weights + self.moe_layers * self.expert_bytes * touched
-        nbytes = weights + self.kv_bytes * (np.asarray(decode_ctx) + prefill_tokens)
+        nbytes = weights + self.kv_bytes * (kv_ctx + prefill_tokens)
         t_memory = nbytes / self.bytes_rate
         t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
         step = np.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
-    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0):
+    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None):
         """Seconds of one step with this batch composition (see the class docstring)."""
-        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx)["step"]
+        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx)["step"]
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
@@ -367,15 +540,17 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
     B = np.asarray(B, dtype=np.float64)
     prefill_tokens = B * P / O
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+    local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(0.0, P)) / P) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
-                    prefill_ctx=prefill_tokens * P / 2.0)
+                    prefill_ctx=prefill_tokens * P / 2.0, **local)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
     """One prompt of P tokens prefilled alone (no decodes in the step)."""
     P = s.prompt_tokens
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
-    return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0))
+    local = dict(prefill_local_ctx=im.local_pairs(0.0, P)) if im.window else {}
+    return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0, **local))
 
 
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
@@ -389,11 +564,18 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     """The simulation's view of one replica (planner.simulate.serving.ReplicaSpec): the iteration
     model, KV blocks = free bytes / (KV bytes per token per GPU x block size) — each of the tp x pp
     GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
-    boundary (latency + a 256-token activation message over the intra-node link; an assumption)."""
-    kv_gpu = kv_bytes_per_token(m, s.kv_precision, tp) / pp
+    boundary (latency + a 256-token activation message over the intra-node link; an assumption).
+    A model with local layers counts its pool in the units of ``KVLayout.block_cost`` (one layer's
+    block under vLLM) and a sequence's blocks by its context (``BlockCost``)."""
+    lay = kv_layout(m, s.kv_precision, tp, (eff or engine_efficiency(s.engine)).local_kv)
+    if lay is None:
+        cost, kv_gpu = BlockCost(), kv_bytes_per_token(m, s.kv_precision, tp) / pp
+    else:  # local layers: the pool's unit and a sequence's blocks as the engine keeps them (KVLayout.block_cost)
+        cost, kv_gpu = lay.block_cost(pp)
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
-    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff), blocks, pp, p2p)
+    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff), blocks, pp, p2p,
+                       cost, None if lay is None else kv_gpu)
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOption:
@@ -404,10 +586,16 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
-    b_mem = int(max(free, 0) // (kv_tok * ctx_max))
+    lay = kv_layout(m, s.kv_precision, tp, engine_efficiency(s.engine).local_kv)
+    # one sequence at full context: every layer's KV of ctx_max tokens, or (local layers) the global
+    # layers' ctx_max and the local layers' window; capacity in tokens: sequences at the job's context
+    kv_seq = kv_tok * ctx_max if lay is None else float(lay.seq_bytes(ctx_max))
+    b_mem = int(max(free, 0) // kv_seq)
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
-                kv_capacity_tokens=max(free, 0) / kv_tok, batch_memory_limit=min(b_mem, s.max_batch),
+                kv_capacity_tokens=max(free, 0) / kv_tok if lay is None else max(free, 0) / kv_seq * ctx_max,
+                kv_mib_per_sequence_per_gpu=None if lay is None else kv_seq / 2**20,
+                batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
     if b_mem < 1:
         # per chip on a TPU or Trainium ("GiB/GPU" was printed for TPU v6e)
@@ -1000,6 +1188,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime)
+                          + _local_kv_note(m, s)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
@@ -1009,6 +1198,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
     )
+
+
+def _local_kv_note(m, s: ServingSpec) -> list[str]:
+    """A model with sliding-window / chunked layers: how the engine keeps their KV (``KVLayout.describe``)."""
+    lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
+    return [] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)]
 
 
 def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
