@@ -551,6 +551,9 @@ class ServingPlan(Record):
     assumptions: tuple[str, ...]
     why: str
     ranking: str = ""  # how ``options`` are ordered, one line (printed under the table)
+    #: a model with sliding-window / chunked layers: the KV one sequence at the job's full context (prompt +
+    #: output) keeps on one GPU holding every KV head, as the engine keeps it (None for every other model)
+    kv_bytes_per_sequence: Optional[float] = None
     #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
     #: constraints.gpus names that were left out, and why
     caveats: tuple[str, ...] = ()

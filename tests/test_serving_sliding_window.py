@@ -272,6 +272,8 @@ def test_serve_states_the_kv_rule_for_local_models_only(tmp_path):
         term = runner.invoke(app, ["serve", str(p), "--no-simulate"], env={"COLUMNS": "400"})
         assert term.exit_code == 0
         assert ("KV cache: 40 of 48 layers sliding-window (1,024 tokens)" in term.output) == (preset == "gemma3-12b")
+        # the headline's per-token KV is every layer's; it says what one sequence at the job's context keeps
+        assert ("one 8,192-token sequence keeps 832 MiB, 104 KiB/token" in term.output) == (preset == "gemma3-12b")
     line = [a for a in out["gemma3-12b"]["assumptions"] if a.startswith("KV cache:")]
     assert len(line) == 1 and "keep the last 1,024 tokens (vLLM V1 hybrid KV cache manager)" in line[0]
     assert not any(a.startswith("KV cache:") for a in out["llama3-8b"]["assumptions"])
@@ -279,6 +281,9 @@ def test_serve_states_the_kv_rule_for_local_models_only(tmp_path):
     assert g["kv_bytes_per_token"] == kv_bytes_per_token(_job({"preset": "gemma3-12b"}).model, "bf16")
     assert all(o["kv_mib_per_sequence_per_gpu"] > 0 for o in g["options"])
     assert all("kv_mib_per_sequence_per_gpu" not in o for o in out["llama3-8b"]["options"])
+    tp1 = next(o for o in g["options"] if o["tp"] == 1)
+    assert g["kv_bytes_per_sequence"] == pytest.approx(tp1["kv_mib_per_sequence_per_gpu"] * 2**20) == 832 * 2**20
+    assert out["llama3-8b"].get("kv_bytes_per_sequence") is None
 
 
 def test_plan_for_a_local_model_simulates():

@@ -1197,6 +1197,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
+        kv_bytes_per_sequence=(kv_bytes_per_sequence(m, s.kv_precision, s.prompt_tokens + s.output_tokens, 1,
+                                                     engine_efficiency(s.engine).local_kv)
+                               if m.is_transformer and kv_layout(m, s.kv_precision) is not None else None),
     )
 
 
