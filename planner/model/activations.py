@@ -163,6 +163,14 @@ def layer_saved_tensors(m: ModelSpec, seq: float, flash: bool, dropout: bool, mo
         add("mla.up_norm_out", ranks, None, "sp", True, True, modules=("mla_up_proj",))
         add("mla.up_norm_stats", 2 * stat, 4, "sp", True, modules=("mla_up_proj",))
     add("q,k,v", q + 2 * kv, None, "tp", True, modules=("mla_up_proj",) if m.mla is not None else ())
+    if m.qk_norm != "none" and m.mla is None:
+        # q/k norms (Qwen3 per head, OLMo 2 over the whole projection) between the QKV projection and RoPE:
+        # each keeps its input (the projected q and k, as wide as q and kv) and its fp32 statistics, one
+        # per head (per token for a full-width norm) -- TE's RMSNorm backward reads (dy, x, rsigma, gamma);
+        # outside core attention, so kept under selective recompute (measured on Megatron-Core 0.16.1's
+        # qk_layernorm, tests/test_mcore_qknorm_activations.py)
+        add("qk_norm.input", q + kv, None, "tp", True)
+        add("qk_norm.stats", stat * ((m.heads + m.kv_heads) if m.qk_norm == "head" else 2), 4, "tp", True)
     if flash:
         # the kernel writes O token-major (b, s, a, d), so O *is* the out-projection's input:
         # one buffer, kept under selective recompute like proj.input below
