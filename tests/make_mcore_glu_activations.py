@@ -34,7 +34,10 @@ OUT = HERE / "data" / "mcore_glu_activations.json"
 L, H, HEADS, KV_HEADS, FFN, VOCAB, SEQ, MB = base.L, base.H, base.HEADS, 2, 512, base.VOCAB, base.SEQ, base.MB
 
 
-def build(case):
+def build_llama(case, spec_kw=None, **config):
+    """The tiny Llama-style GPTModel (RMSNorm, SwiGLU, GQA, RoPE, no biases, no dropout) in the case's
+    precision; ``config`` adds TransformerConfig fields, ``spec_kw`` arguments of the local layer spec.
+    tests/make_mcore_qknorm_activations.py builds its model with it too."""
     from megatron.core.models.gpt.gpt_layer_specs import get_gpt_layer_local_spec
     from megatron.core.models.gpt.gpt_model import GPTModel
     from megatron.core.transformer.transformer_config import TransformerConfig
@@ -44,15 +47,46 @@ def build(case):
                             ffn_hidden_size=FFN, use_cpu_initialization=True, params_dtype=dtype,
                             bf16=dtype == torch.bfloat16, hidden_dropout=0.0, attention_dropout=0.0,
                             normalization="RMSNorm", gated_linear_unit=True, activation_func=F.silu,
-                            add_bias_linear=False, bias_activation_fusion=case["fused_glu"],
-                            bias_dropout_fusion=False, masked_softmax_fusion=False)
+                            add_bias_linear=False, bias_dropout_fusion=False, masked_softmax_fusion=False,
+                            **config)
     torch.manual_seed(0)
-    model = GPTModel(cfg, get_gpt_layer_local_spec(normalization="RMSNorm"), vocab_size=VOCAB,
+    model = GPTModel(cfg, get_gpt_layer_local_spec(normalization="RMSNorm", **(spec_kw or {})), vocab_size=VOCAB,
                      max_sequence_length=SEQ, position_embedding_type="rope")
     if dtype == torch.bfloat16:
         model.bfloat16()
     model.train()
     return model
+
+
+def build(case):
+    return build_llama(case, bias_activation_fusion=case["fused_glu"])
+
+
+def measure_one_rank(todo, builder, port: int) -> list:
+    """``base.measure`` of each case on one gloo rank (TP=1)."""
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    base._cpu_safe()
+    from megatron.core import parallel_state
+    with tempfile.TemporaryDirectory() as d:
+        dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
+        parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
+        res = [base.measure(c, builder) for c in todo]
+        parallel_state.destroy_model_parallel()
+        dist.destroy_process_group()
+    return res
+
+
+def model_doc(spec: str, activation: str) -> dict:
+    """The tiny model's shape, as the truth JSON records it."""
+    return dict(layers=L, hidden=H, heads=HEADS, kv_heads=KV_HEADS, ffn_hidden=FFN, vocab=VOCAB, seq=SEQ,
+                micro_batch=MB, spec=spec, norm="RMSNorm (torch)", activation=activation, add_bias_linear=False,
+                position="rope")
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+    return {"megatron-core": md.version("megatron-core"), "torch": torch.__version__, "python": sys.version.split()[0]}
 
 
 def cases():
@@ -61,23 +95,8 @@ def cases():
 
 
 def main():
-    import importlib.metadata as md
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT="29613")
-    torch.set_num_threads(1)
-    base._cpu_safe()
-    from megatron.core import parallel_state
-    with tempfile.TemporaryDirectory() as d:
-        dist.init_process_group("gloo", rank=0, world_size=1, init_method=f"file://{d}/rdv")
-        parallel_state.initialize_model_parallel(tensor_model_parallel_size=1)
-        res = [base.measure(c, build) for c in cases()]
-        parallel_state.destroy_model_parallel()
-        dist.destroy_process_group()
-    doc = {"versions": {"megatron-core": md.version("megatron-core"), "torch": torch.__version__,
-                        "python": sys.version.split()[0]},
-           "model": dict(layers=L, hidden=H, heads=HEADS, kv_heads=KV_HEADS, ffn_hidden=FFN, vocab=VOCAB,
-                         seq=SEQ, micro_batch=MB, spec="get_gpt_layer_local_spec(normalization='RMSNorm')",
-                         norm="RMSNorm (torch)", activation="swiglu", add_bias_linear=False,
-                         position="rope"),
+    res = measure_one_rank(cases(), build, 29613)
+    doc = {"versions": versions(), "model": model_doc("get_gpt_layer_local_spec(normalization='RMSNorm')", "swiglu"),
            "cases": res}
     OUT.write_text(json.dumps(doc, indent=1) + "\n")
     for r in res:
