@@ -553,7 +553,8 @@ def module_lists_note(variants: list[StackVariant]) -> str | None:
     if not lists:
         return None
     shown = ", ".join("[" + ", ".join(x) + "]" for x in [DEFAULT_RECOMPUTE_MODULES, *lists])
-    return (f"training.recompute open on {variants[0].stack.name}: selective recompute searched over Megatron-Core "
+    # "on megatron-core plans": a search over GPUs and TPUs gives its MaxText (TPU) plans no module lists
+    return (f"training.recompute open on {variants[0].stack.name} plans: selective recompute searched over Megatron-Core "
             f"recompute_modules {shown} (the lists Megatron-Bridge/NeMo recipes run that Megatron-Core accepts and "
             "that free memory on this model; a longer list only where its sub-lists do not fit)")
 
