@@ -2005,8 +2005,15 @@ def text_table(tab: pd.DataFrame) -> str:
 
 def bands(df: pd.DataFrame) -> pd.DataFrame:
     """The accuracy bands (planner.model.accuracy.bands_table) of the scored rows."""
-    rows = df.assign(err=(df["predicted_s"] - df["measured_s"]) / df["measured_s"])
+    rows = df.assign(err=(df["predicted_s"] - df["measured_s"]) / df["measured_s"],
+                     mode=training_mode(df))
     return accuracy.bands_table(rows[np.isfinite(rows["err"])])
+
+
+def training_mode(df: pd.DataFrame) -> pd.Series:
+    """Each row's training mode (vocab.TRAINING_MODE) from its stack options ("mode=lora"); pretrain where unsaid."""
+    opts = df["options"] if "options" in df else pd.Series("", index=df.index)
+    return opts.fillna("").astype(str).str.extract(r"(?:^|,)mode=(\w+)")[0].fillna("pretrain")
 
 
 def write_bands(df: pd.DataFrame, path=None) -> None:

@@ -251,3 +251,29 @@ def test_checkpoint_pauses_keep_their_seconds_across_the_range(cli, tmp_path):
         assert h == pytest.approx(run_overhead(cfg, p.step_time_s * f, p.cost.hours * f)["expected_hours"])
     per_hour = a["cost_usd"] / a["hours"]
     assert a["cost_usd_range"] == pytest.approx([h_lo * per_hour, h_hi * per_hour])
+
+
+def test_a_fine_tuning_plan_says_how_many_runs_like_it_the_band_holds(catalog):
+    """The range of a QLoRA plan came from dense pre-training runs and did not say so; now the accuracy record's
+    coverage names how many of the band's runs were of the plan's training mode (the shipped bands' ``modes``:
+    NeMo's 3 LoRA and 3 SFT rows on Hopper), and says nothing for pre-training."""
+    from planner.spec import load_job
+    from planner.workloads.training import estimate_job
+    from conftest import EXAMPLES
+
+    band = next(b for b in accuracy.load_bands() if (b.arch, b.gpu_family) == ("dense", "Hopper"))
+    assert dict(band.modes)["lora"] >= 1 and "qlora" not in dict(band.modes)
+    assert sum(n for _, n in band.modes) == band.rows
+    import yaml
+
+    from planner.spec import load_job_dict
+    d = yaml.safe_load((EXAMPLES / "qlora-llama3.1-70b.yaml").read_text())
+    d.pop("constraints", None)
+    qlora = estimate_job(load_job_dict({**d, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1}}), catalog)
+    assert "none of them QLoRA fine-tuning" in qlora.accuracy["coverage"]
+    pre = estimate_job(load_job(EXAMPLES / "llama3-8b-estimate.yaml"), catalog)
+    assert "of them" not in (pre.accuracy["coverage"] or "")
+    lora = Band("dense", "Hopper", 12, 2, -0.1, 0.0, 0.1, 0.05, ("a", "b"), (("lora", 3), ("pretrain", 9)))
+    model = load_job(EXAMPLES / "llama3-8b-estimate.yaml").model
+    assert accuracy.coverage(lora, model, "H100-SXM-80GB", mode="lora") == "3 of them LoRA fine-tuning"
+    assert accuracy.coverage(lora, model, "H100-SXM-80GB") == ""

@@ -155,6 +155,7 @@ def test_shipped_accuracy_bands_are_the_validation_table(rows):
     shipped = pd.read_csv(accuracy.BANDS_CSV, comment="#", keep_default_na=False).set_index(["arch", "gpu_family"])
     assert list(fresh.index) == list(shipped.index)
     assert (fresh["rows"] == shipped["rows"]).all() and (fresh["source_names"] == shipped["source_names"]).all()
+    assert (fresh["modes"] == shipped["modes"]).all()  # the fine-tuning runs each cut holds (accuracy.coverage)
     for c in ("q10", "q50", "q90", "median_abs"):
         np.testing.assert_allclose(fresh[c].to_numpy(), shipped[c].to_numpy(), atol=2e-6, err_msg=c)
     assert shipped.loc[("*", "*"), "rows"] == int(np.isfinite(rows["predicted_s"] / rows["measured_s"]).sum())

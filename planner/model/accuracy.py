@@ -114,7 +114,11 @@ def bands_table(rows) -> "pd.DataFrame":
             rec.update(rows=len(g), sources=len(set(g["source"])),
                        **{f"q{int(q * 100):02d}": _wquantile(e, w, q) for q in QUANTILES},
                        median_abs=_wquantile(np.abs(e), w, 0.5),
-                       source_names=";".join(sorted(set(g["source"]))))
+                       source_names=";".join(sorted(set(g["source"]))),
+                       # how many of the cut's runs were of each training mode (pretrain, lora, ...): a fine-tuning
+                       # plan's range says how many runs like it the cut holds (``coverage``)
+                       modes=";".join(f"{k}:{n}" for k, n in sorted(g["mode"].value_counts().items()))
+                       if "mode" in g else "")
             out.append(rec)
     return pd.DataFrame(out)
 
@@ -132,6 +136,8 @@ class Band:
     q90: float
     median_abs: float
     source_names: tuple[str, ...]
+    #: (training mode, runs) of the cut: ("pretrain", 2387), ("lora", 3), ... (``vocab.TRAINING_MODE``)
+    modes: tuple[tuple[str, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -152,7 +158,8 @@ def load_bands(path: str = str(BANDS_CSV)) -> tuple[Band, ...]:
     d = pd.read_csv(path, comment="#", keep_default_na=False)
     return tuple(Band(arch=r.arch, gpu_family=r.gpu_family, rows=int(r.rows), sources=int(r.sources), q10=float(r.q10),
                       q50=float(r.q50), q90=float(r.q90), median_abs=float(r.median_abs),
-                      source_names=tuple(str(r.source_names).split(";")))
+                      source_names=tuple(str(r.source_names).split(";")),
+                      modes=tuple((k, int(n)) for k, n in (x.split(":") for x in str(getattr(r, "modes", "")).split(";") if x)))
                  for r in d.itertuples())
 
 
@@ -168,20 +175,35 @@ def band_for(model, gpu_name: str, bands: tuple[Band, ...] | None = None) -> Ban
     return None
 
 
-def coverage(band: Band, model, gpu_name: str, bands: tuple[Band, ...] | None = None) -> str:
-    """Where a band is not cut by GPU generation (the plan's generation has fewer than :data:`MIN_ROWS`
-    runs of its kind, or it is a TPU, Trainium or a GPU outside :data:`GENERATION`), the words that say
-    so -- "none on TPU-v5p", "4 on AMD Instinct" -- so that a range from GPU runs is not read as measured
-    on this chip; "" where the band is the plan's own generation."""
-    kind = run_kind(model, gpu_name)
-    if band.gpu_family != "*":
-        return ""
-    gen = kind["gpu_family"]
-    if gen == "other":
-        return f"none on {gpu_name}"
-    bands = load_bands() if bands is None else bands
-    n = next((b.rows for b in bands if b.arch == band.arch and b.gpu_family == gen), 0)
-    return f"{n:,} on {gen}" if n else f"none on {gen}"
+#: a training mode's runs in words, for ``coverage`` (pre-training, most runs, goes unsaid)
+MODE_WORDS = {"full_finetune": "full fine-tuning", "lora": "LoRA fine-tuning", "qlora": "QLoRA fine-tuning"}
+
+
+def coverage(band: Band, model, gpu_name: str, bands: tuple[Band, ...] | None = None, mode: str = "pretrain") -> str:
+    """The words that keep a band from being read as measured on runs it does not hold: where it is not cut by
+    GPU generation (the plan's generation has fewer than :data:`MIN_ROWS` runs of its kind, or it is a TPU,
+    Trainium or a GPU outside :data:`GENERATION`) -- "none on TPU-v5p", "4 on AMD Instinct" -- and for a
+    fine-tuning plan how many of the band's runs were of its training ``mode`` -- "none of them QLoRA
+    fine-tuning", "3 of them LoRA fine-tuning"; "" for a pre-training plan on the band's own generation.
+
+    >>> b = Band("dense", "Hopper", 252, 12, -0.07, 0.02, 0.09, 0.05, ("s",), (("lora", 3), ("pretrain", 246)))
+    >>> from types import SimpleNamespace as NS
+    >>> coverage(b, NS(family="decoder", moe=None, hybrid_pattern=None), "H100-SXM-80GB", mode="qlora")
+    'none of them QLoRA fine-tuning'
+    """
+    said = []
+    if band.gpu_family == "*":
+        gen = run_kind(model, gpu_name)["gpu_family"]
+        if gen == "other":
+            said.append(f"none on {gpu_name}")
+        else:
+            bands = load_bands() if bands is None else bands
+            n = next((b.rows for b in bands if b.arch == band.arch and b.gpu_family == gen), 0)
+            said.append(f"{n:,} on {gen}" if n else f"none on {gen}")
+    if mode in MODE_WORDS:
+        n = dict(band.modes).get(mode, 0)
+        said.append(f"{n:,} of them {MODE_WORDS[mode]}" if n else f"none of them {MODE_WORDS[mode]}")
+    return "; ".join(said)
 
 
 def apply_band(band: Band, step_time_s: float, hours: float, cost_usd: float | None, quoted: str = "",

@@ -152,7 +152,7 @@ def with_accuracy(plan: Plan, job: JobSpec) -> Plan:
         hours_for = lambda f: run_overhead(cfg, plan.step_time_s * f, c.hours * f)["expected_hours"]  # noqa: E731
     return replace(plan, accuracy=accuracy.apply_band(band, plan.step_time_s, plan.cost.hours_at(spot),
                                                       plan.cost.price(spot), quoted_basis(plan.cost, spot),
-                                                      accuracy.coverage(band, job.model, plan.hardware.gpu),
+                                                      accuracy.coverage(band, job.model, plan.hardware.gpu, mode=job.training.mode),
                                                       data_stall_s=plan.breakdown_s.data_stall, hours_for=hours_for))
 
 
