@@ -30,6 +30,19 @@ gpu_memory_utilization default), and the engine's documented scheduler defaults 
 The workload is the row's: ``num_prompts`` requests of ``input_len`` + ``output_len`` tokens
 arriving together.
 
+Held out, not fitted (``--swa``; also printed after the main tables): models with sliding-window or
+chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only for the window
+(planner.workloads.serving.KVLayout) — :func:`swa_rows`:
+
+* trtllm-v1.0-scout — the TensorRT-LLM v1.0 perf-overview's Llama 4 Scout FP8 rows (H100 / H200,
+  TP4; 36 of 48 layers chunked local attention, 8192-token chunks), from
+  benchmarks/data/parts/serving.csv, simulated as ``trtllm-v1.0-offline``;
+* gpustack-gptoss-h100 / -a100 — benchmarks/data/serving_swa.csv: GPUStack performance-lab
+  baselines of gpt-oss-20b / gpt-oss-120b on one H100 / A100 (vLLM 0.10.2 / 0.11.0, same
+  ``vllm bench serve`` random cases as gpustack-h100); recorded with their URL and commit but
+  skipped (:data:`SWA_SKIPPED`): the checkpoint's MoE experts are MXFP4, not a serving precision
+  of the planner.
+
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
 Llama-3.1-8B on one H100 at batch 1-16, 256 + 32 tokens — simulated the same way and printed with
@@ -63,6 +76,7 @@ from planner.workloads.serving import IterationModel, replica_spec  # noqa: E402
 from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"
+SWA = ROOT / "benchmarks" / "data" / "serving_swa.csv"
 INT4 = ROOT / "benchmarks" / "data" / "serving_int4.csv"
 PARTS = ROOT / "benchmarks" / "data" / "parts" / "serving.csv"
 
@@ -76,8 +90,10 @@ PARTS_GPUS = (("H200", "H200-SXM-141GB"), ("H100", "H100-SXM-80GB"), ("B200", "B
 #: what the parts rows not used are, and why (printed with --list-skipped; in README "Serving: simulated tail latency")
 PARTS_SKIPPED = {
     "fp4": "FP4 (NVFP4) precision: not a serving precision of the planner yet",
-    "model": "Llama 4 Scout/Maverick, Qwen3 235B/30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "
+    "model": "Llama 4 Maverick, Qwen3 235B/30B MoE, DeepSeek-V3, GPT-J, Falcon 180B: no preset "
              "(fine-grained/shared-expert MoE, MLA, parallel attention) the planner expresses",
+    "held_out": "Llama 4 Scout FP8 (H100/H200): simulated held out with the sliding-window rows (swa_rows, "
+                "--swa), not fitted",
     "gpu": "RTX PRO 6000 Blackwell: not in the hardware catalog",
     "scenario": "ShareGPT-length online runs, PD disaggregation, speculative decoding, Azure rows with no "
                 "engine stated, blog per-GPU max-throughput rows without lengths: no fixed workload to simulate",
@@ -91,7 +107,18 @@ def _parts_gpu(name: str):
     return None
 
 
-def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
+#: parts-table models with local (sliding-window / chunked) attention layers: not in the fitted rows,
+#: simulated held out by :func:`swa_rows` (source ``trtllm-v1.0-scout``)
+SWA_PARTS_MODELS = {"Llama 4 Scout": "llama4-scout"}
+#: why rows of serving_swa.csv are recorded but not simulated (their ``skip`` column)
+SWA_SKIPPED = {
+    "mxfp4": "MXFP4 weights (openai/gpt-oss-20b / -120b as released: MoE expert weights MXFP4 — 4-bit "
+             "values, one 8-bit scale per 32 — the rest bf16; vLLM runs them weight-only on H100/A100): not a "
+             "serving precision of the planner (planner.vocab.SERVE_PRECISION)",
+}
+
+
+def parts_rows(path: Path = PARTS, held_out: bool = False) -> tuple[list[dict], dict]:
     """The parts-table serving rows the planner can express, in serving_published.csv's columns.
 
     * ``trtllm-v1.0-offline``: TensorRT-LLM v1.0 perf-overview, ``trtllm-bench`` offline max
@@ -100,6 +127,8 @@ def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
     * ``trtllm-v0.9-static``: TensorRT-LLM 0.9 perf-overview, ``gptSessionBenchmark`` static batch of
       ``batch_size`` (prefilled together, decoded together): output tokens/s per GPU x tp / O.
     * ``trtllm-v0.9-ttft``: same page, batch 1, output 1: first-token latency (TTFT p50).
+    ``held_out``: only the :data:`SWA_PARTS_MODELS` rows (source ``trtllm-v1.0-scout``), which the
+    default call skips (reason ``held_out``).
     FP8 rows are taken to use an FP8 KV cache too (the pages do not say; ModelOpt's FP8 recipe
     quantises the KV cache by default — an assumption; with a bf16 KV cache the MHA LLaMA-7B rows
     come out ~40% slower than published while the GQA Mistral-7B rows do not move).
@@ -120,7 +149,11 @@ def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
             why = "scenario"
         elif prec == "fp4":
             why = "fp4"
-        elif r["model"] not in PARTS_MODELS:
+        elif held_out and r["model"] not in SWA_PARTS_MODELS:
+            continue
+        elif r["model"] in SWA_PARTS_MODELS and not held_out:
+            why = "held_out"
+        elif r["model"] not in PARTS_MODELS and r["model"] not in SWA_PARTS_MODELS:
             why = "model"
         elif gpu is None:
             why = "gpu"
@@ -130,9 +163,10 @@ def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
         prec = "bf16" if prec in ("fp16", "float16") else prec  # A100 fp16 runs: same speed as bf16
         tp, pp = int(r["tp"]), int(r["pp"] or 1)
         P, O, v = int(r["input_len"]), int(r["output_len"]), float(r["value"])
+        preset = SWA_PARTS_MODELS[r["model"]] if held_out else PARTS_MODELS[r["model"]]
         row = {k: "" for k in COLUMNS}
         row.update(source=src, url=r["provenance"], engine="tensorrt-llm", engine_version=r["engine_version"],
-                   model=r["model"], arch="preset=" + PARTS_MODELS[r["model"]], gpu=gpu, gpus=str(tp * pp), tp=str(tp),
+                   model=r["model"], arch="preset=" + preset, gpu=gpu, gpus=str(tp * pp), tp=str(tp),
                    pp=str(pp), precision=prec, kv_precision=prec,
                    dataset="fixed", input_len=str(P), output_len=str(O), request_rate="inf", notes=r["id"])
         if src == "trtllm-v1.0-offline":
@@ -143,8 +177,24 @@ def parts_rows(path: Path = PARTS) -> tuple[list[dict], dict]:
             row.update(num_prompts=str(bs), max_concurrency=str(bs), req_per_s=str(v * tp / O), mode="static")
         else:
             row.update(num_prompts="1", ttft_p50_ms=str(v), mode="static")
+        if held_out:
+            row["source"] = "trtllm-v1.0-scout" if src == "trtllm-v1.0-offline" else src + "-swa"
         out.append(row)
     return out, skipped
+
+
+def swa_rows(path: Path = SWA) -> tuple[list[dict], dict]:
+    """The held-out rows of models with local attention layers (module docstring): the parts
+    table's :data:`SWA_PARTS_MODELS` rows the planner can express, then serving_swa.csv's rows
+    without a ``skip`` reason. Returns (rows, counts of skipped serving_swa.csv rows by reason)."""
+    rows, _ = parts_rows(held_out=True)
+    skipped = {}
+    for r in csv.DictReader(path.open()):
+        if r.get("skip"):
+            skipped[r["skip"]] = skipped.get(r["skip"], 0) + 1
+        else:
+            rows.append(r)
+    return rows, skipped
 
 #: each engine's scheduler defaults for the row's server command, keyed (engine, GPU prefix);
 #: "*" is any GPU.
@@ -218,7 +268,10 @@ def predict(row: dict, eff: ServingEfficiency | None = None) -> dict:
     else:
         eng = engine_for(row["engine"], row["gpu"])
     if row["engine"] in NO_EVICT:  # admit only what fits at full length
-        fit_seqs = spec.num_blocks // max(spec.pp, 1) * eng.block_size // (P + O)
+        if spec.unit_bytes is None:
+            fit_seqs = spec.num_blocks // max(spec.pp, 1) * eng.block_size // (P + O)
+        else:  # local layers: the pool's units a sequence holds at full length (BlockCost.held)
+            fit_seqs = spec.num_blocks // max(spec.pp, 1) // spec.blocks.held(P + O, eng.block_size)
         eng = replace(eng, max_num_seqs=int(max(1, min(eng.max_num_seqs, fit_seqs))))
     res = simulate_serving(ServingSimConfig(spec, eng, drain_s=1e7, max_concurrency=conc), wl)
     return dict(req_per_s=res.throughput_rps, ttft_p50_ms=res.ttft.p50 * 1e3, ttft_p99_ms=res.ttft.p99 * 1e3,
@@ -411,6 +464,18 @@ def int4_check(show: bool = True) -> list[dict]:
     return out
 
 
+def swa_check(show: bool = True) -> list[dict]:
+    """Simulate the held-out rows of models with local attention layers (:func:`swa_rows`) with the
+    shipped engine parameters; print each row, the error table and the skipped rows' reasons."""
+    rows, skipped = swa_rows()
+    out = evaluate(rows, show=show)
+    if show:
+        summarise(out, "held out (not fitted): models with sliding-window / chunked local attention, absolute % error")
+        for why, k in skipped.items():
+            print(f"skipped {k} rows of {SWA.name}: {SWA_SKIPPED.get(why, why)}")
+    return out
+
+
 def _fmt(effs: dict) -> str:
     return "; ".join(f"{e}: hbm {v.hbm:.3f}, host {v.host_s * 1e3:.2f} ms, fp8 {v.fp8:.2f}x, compute {v.compute:.2f}"
                      for e, v in effs.items()) + \
@@ -422,11 +487,16 @@ def main(argv=None):
     ap.add_argument("--csv", type=Path, help="write per-row predictions and errors here")
     ap.add_argument("--fit", action="store_true", help="fit the engine parameters on all sources and "
                     "leave-one-source-out; print the in-sample and LOSO error tables")
+    ap.add_argument("--swa", action="store_true", help="only the held-out rows of models with sliding-window / "
+                    "chunked local attention (swa_rows; not fitted)")
     ap.add_argument("--int4", action="store_true", help="only the weight-only int4 rows (serving_int4.csv) "
                     "and their bf16 baselines, with the int4 / bf16 ratios")
     args = ap.parse_args(argv)
     if args.int4:
         int4_check()
+        return
+    if args.swa:
+        swa_check()
         return
     rows = load_rows()
     t0 = time.perf_counter()
@@ -446,6 +516,8 @@ def main(argv=None):
         out = evaluate(rows)
         summarise(out, "absolute % error, all rows")
         summarise([r for r in out if int(r["output_len"]) > 8], "absolute % error, rows with > 8 output tokens")
+        print()
+        swa_check()
     wall = time.perf_counter() - t0
     print(f"\n{len(out)} runs simulated in {wall:.1f} s wall ({sum(int(r['num_prompts']) for r in out):,} requests)")
     if args.csv:
