@@ -41,7 +41,9 @@ chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only 
   baselines of gpt-oss-20b / gpt-oss-120b on one H100 / A100 (vLLM 0.10.2 / 0.11.0, same
   ``vllm bench serve`` random cases as gpustack-h100); recorded with their URL and commit but
   skipped (:data:`SWA_SKIPPED`): the checkpoint's MoE experts are MXFP4, not a serving precision
-  of the planner.
+  of the planner;
+* trtllm-perf-gptoss — same file: the TensorRT-LLM perf-overview's (commit 03e27c7d) gpt-oss-20b /
+  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), skipped for the same reason.
 
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
