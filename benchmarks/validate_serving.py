@@ -39,11 +39,10 @@ chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only 
   benchmarks/data/parts/serving.csv, simulated as ``trtllm-v1.0-offline``;
 * gpustack-gptoss-h100 / -a100 — benchmarks/data/serving_swa.csv: GPUStack performance-lab
   baselines of gpt-oss-20b / gpt-oss-120b on one H100 / A100 (vLLM 0.10.2 / 0.11.0, same
-  ``vllm bench serve`` random cases as gpustack-h100); recorded with their URL and commit but
-  skipped (:data:`SWA_SKIPPED`): the checkpoint's MoE experts are MXFP4, not a serving precision
-  of the planner;
+  ``vllm bench serve`` random cases as gpustack-h100), with their URL and commit, run at
+  ``serving.precision: mxfp4`` (the released checkpoints' MoE experts are MXFP4);
 * trtllm-perf-gptoss — same file: the TensorRT-LLM perf-overview's (commit 03e27c7d) gpt-oss-20b /
-  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), skipped for the same reason.
+  -120b TP1 columns on H100 / H200 (offline max throughput per GPU), mxfp4 too.
 
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
@@ -113,11 +112,7 @@ def _parts_gpu(name: str):
 #: simulated held out by :func:`swa_rows` (source ``trtllm-v1.0-scout``)
 SWA_PARTS_MODELS = {"Llama 4 Scout": "llama4-scout"}
 #: why rows of serving_swa.csv are recorded but not simulated (their ``skip`` column)
-SWA_SKIPPED = {
-    "mxfp4": "MXFP4 weights (openai/gpt-oss-20b / -120b as released: MoE expert weights MXFP4 — 4-bit "
-             "values, one 8-bit scale per 32 — the rest bf16; vLLM runs them weight-only on H100/A100): not a "
-             "serving precision of the planner (planner.vocab.SERVE_PRECISION)",
-}
+SWA_SKIPPED: dict[str, str] = {}  # none since serving.precision mxfp4 (the gpt-oss rows were skipped before it)
 
 
 def parts_rows(path: Path = PARTS, held_out: bool = False) -> tuple[list[dict], dict]:

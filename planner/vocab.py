@@ -76,7 +76,7 @@ POSITION = Vocab("rope", "learned", "none")
 WEIGHTS = Vocab("amp", "megatron", "pure")
 GRAD_DTYPE = Vocab("same", "fp32")
 #: serving quantisation of weights and of the KV cache
-SERVE_PRECISION = Vocab("bf16", "fp16", "fp8", "int8", "int4")
+SERVE_PRECISION = Vocab("bf16", "fp16", "fp8", "int8", "int4", "mxfp4")
 KV_PRECISION = Vocab("bf16", "fp16", "fp8", "int8")
 #: serving engines with their own per-iteration efficiency (planner.model.serving_efficiency.ENGINES)
 SERVE_ENGINE = Vocab("vllm", "sglang", "tensorrt-llm")

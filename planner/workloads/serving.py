@@ -89,6 +89,8 @@ GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
 #: of AutoAWQ (``q_group_size=128``) and GPTQModel / AutoGPTQ (``group_size=128``)
 INT4_GROUP = 128
+#: MX block size: one E8M0 scale per 32 elements (OCP Microscaling Formats v1.0, Table 1: k = 32 for MXFP4)
+MX_BLOCK = 32
 #: bytes of a parameter a quantised checkpoint keeps unquantised (bf16 / fp16): the embedding table,
 #: the LM head, the norms and the MoE router (``quantised_params``)
 BYTES_16BIT = 2.0
@@ -102,6 +104,9 @@ class WeightFormat:
     data: float
     scale: float = 0.0
     group: int = 0
+    #: which weights the checkpoint stores in the format: "linear" = every linear of the transformer blocks
+    #: (``quantised_params``), "experts" = the MoE routed experts only, every other linear in 16 bits
+    scope: str = "linear"
 
 
 #: the stored formats, as vLLM creates the parameters of a quantised ``LinearBase``:
@@ -122,10 +127,16 @@ class WeightFormat:
 #:   fp16 per (group of 128 inputs, output) (2/128 B) and ``qzeros`` one 4-bit zero per (group,
 #:   output) packed 8 per int32 (0.5/128 B): 0.5195 B. GPTQ with symmetric quantisation under
 #:   Marlin keeps no zeros (0.5156 B, 0.8% less).
-#:
+#: * mxfp4 (OCP Microscaling Formats v1.0: FP4 E2M1 elements, one shared E8M0 scale per block of 32): 0.5 B
+#:   + 1/32 B = 0.53125 B, on the MoE experts only -- gpt-oss's released checkpoints and vLLM's ``Mxfp4Config``
+#:   (vllm/model_executor/layers/quantization/mxfp4.py: ``Mxfp4MoEMethod`` for ``FusedMoE``, the unquantised
+#:   method for every ``LinearBase``, so attention projections stay bf16). Weight-only on the GEMM side
+#:   (``COMPUTE_DTYPE``: bf16 math, as vLLM's Hopper / Ampere MXFP4 MoE kernels run it); Blackwell's native
+#:   FP4 tensor-core path is not modelled (its GEMMs would be faster).
 #: Every one applies to the transformer blocks' linear weights only (``quantised_params``).
 WEIGHT_FORMATS = {"bf16": WeightFormat(2.0), "fp16": WeightFormat(2.0), "fp8": WeightFormat(1.0),
-                  "int8": WeightFormat(1.0, scale=4.0), "int4": WeightFormat(0.5, scale=2.0 + 0.5, group=INT4_GROUP)}
+                  "int8": WeightFormat(1.0, scale=4.0), "int4": WeightFormat(0.5, scale=2.0 + 0.5, group=INT4_GROUP),
+                  "mxfp4": WeightFormat(0.5, scale=1.0, group=MX_BLOCK, scope="experts")}
 
 
 def quantised_weight_bytes(precision: str, row_inputs: float | None = None) -> float:
@@ -148,7 +159,7 @@ def quantised_weight_bytes(precision: str, row_inputs: float | None = None) -> f
 WEIGHT_BYTES = {p: quantised_weight_bytes(p) for p in WEIGHT_FORMATS}
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 #: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
-COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
+COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16", "mxfp4": "bf16"}
 ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces (bf16)
 #: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
 #: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
@@ -370,8 +381,19 @@ def weight_bytes(m, precision: str) -> float:
     ~0.1%) + the 16-bit rest x 2 B. Generic (non-transformer) models: params x ``WEIGHT_BYTES``."""
     if not m.is_transformer:
         return count_params(m).total * WEIGHT_BYTES[precision]
-    q, keep = quantised_params(m)
+    q, keep = quantised_params(m) if WEIGHT_FORMATS[precision].scope == "linear" else expert_params(m)
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
+
+
+def expert_params(m) -> tuple[float, float]:
+    """(the MoE routed experts' parameters, the rest): what an experts-only format (mxfp4) quantises. A model
+    without routed experts has nothing such a checkpoint quantises: refused, not served as bf16 unsaid."""
+    pc = count_params(m)
+    if m.moe is None or not pc.n_moe_layers:
+        raise InputError("serving.precision", f"mxfp4 quantises the MoE experts only (gpt-oss's checkpoints, vLLM "
+                                              f"Mxfp4Config); {m.name} has no routed experts: use int4, fp8 or bf16")
+    experts = float(pc.n_moe_layers * pc.expert * m.moe.experts)
+    return experts, float(pc.total - experts)
 
 
 @dataclass(frozen=True)
