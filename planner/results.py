@@ -554,6 +554,9 @@ class ServingPlan(Record):
     #: a model with sliding-window / chunked layers: the KV one sequence at the job's full context (prompt +
     #: output) keeps on one GPU holding every KV head, as the engine keeps it (None for every other model)
     kv_bytes_per_sequence: Optional[float] = None
+    #: how far the serving model has been on held-out published runs of models like this one ("" where no
+    #: such line is known; models with local attention layers: ``serving.LOCAL_ATTENTION_HELD_OUT``)
+    accuracy: str = ""
     #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
     #: constraints.gpus names that were left out, and why
     caveats: tuple[str, ...] = ()

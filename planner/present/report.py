@@ -869,6 +869,8 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         risks.append("Latency margin (analytic): " + ", ".join(margin) + ".")
     else:
         risks.append("No latency target (offline batch inference): the cost assumes the memory-limited batch stays full.")
+    if res.get("accuracy"):  # held-out published runs of models like this one (serving.LOCAL_ATTENTION_HELD_OUT)
+        risks.append("Model accuracy: " + res["accuracy"] + ".")
     util = (sim or {}).get("utilisation", best.get("utilisation"))
     if util is not None and util > 0.9:
         risks.append(f"Utilisation {util:.0%}: a burst above the stated QPS queues requests.")

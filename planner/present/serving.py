@@ -121,6 +121,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
+    if res.get("accuracy"):
+        con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
         con.print(f"[yellow]moves the ranking:[/] {esc(cv)}", highlight=False)
     seen = set()

@@ -1219,10 +1219,19 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
+        accuracy=(LOCAL_ATTENTION_HELD_OUT if m.is_transformer and kv_layout(m, s.kv_precision) is not None else ""),
         kv_bytes_per_sequence=(kv_bytes_per_sequence(m, s.kv_precision, s.prompt_tokens + s.output_tokens, 1,
                                                      engine_efficiency(s.engine).local_kv)
                                if m.is_transformer and kv_layout(m, s.kv_precision) is not None else None),
     )
+
+
+#: what the held-out published runs of models with local attention layers showed (benchmarks/validate_serving.py
+#: --swa; README "Held out: models with sliding-window / chunked attention"), said beside such a plan
+LOCAL_ATTENTION_HELD_OUT = ("on held-out published runs of models like this one (gpt-oss on vLLM / TensorRT-LLM, "
+                            "Llama 4 Scout on TensorRT-LLM: `python benchmarks/validate_serving.py --swa`) the model "
+                            "over-predicted throughput by a median of about half: read this plan's throughput, replicas "
+                            "and cost as optimistic")
 
 
 def _local_kv_note(m, s: ServingSpec) -> list[str]:
