@@ -271,3 +271,23 @@ def test_plan_with_a_shared_prefix_simulates():
     assert b.simulated["ttft_ms"]["p50"] < a.simulated["ttft_ms"]["p50"]
     assert b.gpus <= a.gpus
     assert math.isfinite(b.simulated["tpot_ms"]["p99"])
+
+
+@pytest.mark.parametrize("disaggregate", [None, (1, 1)])
+def test_short_prompts_share_their_whole_blocks_and_decode_replicas_hold_their_own(disaggregate):
+    """A trace's prompts may be shorter than the prefix (half are here): each shares the prefix's whole
+    blocks before its last token. Disaggregated, the prefill replica holds the prefix blocks once and the
+    decode replica keeps every sequence's whole prompt. Idle, only the prefill side's 32 blocks are held."""
+    wl = make_workload(ArrivalSpec("poisson", 20, 30), LengthDist("lognormal", 600, 0.8, max=2000),
+                       LengthDist("lognormal", 100, 0.6, max=400), seed=5)
+    late = wl.span_s + 200
+    wl = Workload(np.append(wl.arrival_s, late), np.append(wl.prompt | 1, 601), np.append(wl.output, 10))
+    assert 0.3 < np.mean(wl.prompt < 513) < 0.7
+    spec = ReplicaSpec(IterationModel.constant(0.01), num_blocks=100_000, shared_prefix=512)
+    r = simulate_serving(ServingSimConfig(spec, EngineConfig(max_num_seqs=64, max_num_batched_tokens=2048),
+                                          drain_s=600, sample_s=0.5, disaggregate=disaggregate), wl)
+    assert r.unfinished == 0
+    tl = r.timeline
+    idle = (tl["t"] > late - 50) & (tl["t"] < late)
+    engines = 2 if disaggregate else 1
+    assert set(np.rint(tl["kv_used"][idle] * 100_000 * engines).astype(int).tolist()) == {32}
