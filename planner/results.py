@@ -432,9 +432,15 @@ class ServingOption(Sparse):
     #: LLMs: tokens of KV the free memory holds — models with sliding-window / chunked layers: as
     #: sequences at the job's context (prompt + output), whose local layers keep only their window
     kv_capacity_tokens: Optional[float] = None
-    #: models with sliding-window / chunked layers only: one sequence's KV at the job's context as the
-    #: engine keeps it (global layers the whole context, local layers the window)
+    #: models with sliding-window / chunked layers, and jobs with a shared prefix, only: one sequence's KV
+    #: at the job's context as the engine keeps it (global layers the whole context, local layers the
+    #: window; less the shared prefix's blocks, held once per replica)
     kv_mib_per_sequence_per_gpu: Optional[float] = None
+    #: a job with ``serving.shared_prefix_tokens``: the prompt tokens the engine's prefix cache serves
+    #: (whole blocks of the shared prefix) and their KV, held once per replica (the sequence's own KV,
+    #: ``kv_mib_per_sequence_per_gpu``, is then the rest); absent otherwise
+    prefix_cached_tokens: Optional[int] = None
+    kv_mib_shared_prefix_per_gpu: Optional[float] = None
     batch_memory_limit: int
     price_usd_hr: Optional[float]  # on-demand, per node (instance)
     price_spot_usd_hr: Optional[float]
@@ -511,6 +517,13 @@ class ServingTargets(Record):
     qps: Optional[float]
     prompt_tokens: int
     output_tokens: int
+    #: tokens at the start of every prompt that every request shares (``serving.shared_prefix_tokens``);
+    #: not in the JSON when 0
+    shared_prefix_tokens: int = 0
+
+    def keys(self) -> list[str]:
+        ks = super().keys()
+        return ks if self.shared_prefix_tokens else [k for k in ks if k != "shared_prefix_tokens"]
 
 
 @dataclass(frozen=True)

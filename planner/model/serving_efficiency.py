@@ -94,6 +94,39 @@ TRTLLM_LOCAL_KV = LocalKV(
 
 
 @dataclass(frozen=True)
+class PrefixCache:
+    """How an engine reuses the KV of a prompt prefix that many requests share (a system prompt):
+    ``block`` tokens is the granularity it shares at — only whole blocks of the shared prefix are
+    found in the cache (prefilled once, their KV held once per replica); the prefix's last partial
+    block is recomputed and held per sequence. ``what`` names the mechanism for the serve output."""
+    block: int
+    what: str
+    source: str = ""
+
+
+#: vLLM V1 automatic prefix caching, on by default in V1 (``enable_prefix_caching``): full blocks are
+#: hashed (vllm/v1/core/kv_cache_utils.py ``hash_block_tokens``, vllm/v1/core/kv_cache_manager.py
+#: ``get_computed_blocks``: the longest run of cached full blocks), 16-token blocks by default on CUDA
+#: (CacheConfig ``block_size``); a cache hit is reference-counted, so a shared block is held once.
+VLLM_PREFIX = PrefixCache(16, "vLLM automatic prefix caching",
+                          "vllm/v1/core/kv_cache_manager.py get_computed_blocks; kv_cache_utils.py hash_block_tokens "
+                          "(full blocks only); block_size 16")
+#: SGLang RadixAttention (Zheng et al., "SGLang", NeurIPS 2024; python/sglang/srt/mem_cache/radix_cache.py):
+#: a radix tree over token ids, on by default (``--disable-radix-cache`` turns it off); with the default
+#: ``page_size`` 1 (server_args.py) any token of the prefix matches.
+SGLANG_PREFIX = PrefixCache(1, "SGLang RadixAttention",
+                            "sglang python/sglang/srt/mem_cache/radix_cache.py; server_args.py page_size 1")
+#: TensorRT-LLM KV cache reuse: ``KvCacheConfig.enable_block_reuse`` True and ``tokens_per_block`` 32 by
+#: default (LLM API reference, KvCacheConfig); filled blocks are stored in a radix search tree and
+#: reused by later requests with a matching prefix (docs, "KV Cache System", features/kvcache.html).
+#: ``enable_partial_reuse`` copies a partly matching block (compute saved, memory not shared): not
+#: modelled, the partial block is recomputed.
+TRTLLM_PREFIX = PrefixCache(32, "TensorRT-LLM KV cache reuse",
+                            "TensorRT-LLM LLM API KvCacheConfig (enable_block_reuse=True, tokens_per_block=32); "
+                            "docs features/kvcache.html")
+
+
+@dataclass(frozen=True)
 class ServingEfficiency:
     hbm: float  # achieved fraction of HBM peak bandwidth over a decode step (weights + KV)
     fp8: float  # reachable FP8 GEMM speed-up over BF16 (catalog peaks say 2.0)
@@ -102,6 +135,8 @@ class ServingEfficiency:
     sources: dict = field(default_factory=dict, compare=False)
     #: how the KV of sliding-window / chunked layers is kept (:class:`LocalKV`)
     local_kv: LocalKV = VLLM_LOCAL_KV
+    #: how a prompt prefix shared by every request is cached (:class:`PrefixCache`)
+    prefix: PrefixCache = VLLM_PREFIX
 
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
@@ -132,19 +167,19 @@ ENGINES: dict[str, ServingEfficiency] = {
     # 3 sources (GPUStack H100 / A100 Qwen3-14B, vLLM CI H200 latency): 9 fitted rows
     "vllm": ServingEfficiency(hbm=0.618, fp8=1.39, host_s=0.32e-3, compute=0.71,
                               sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8},
-                              local_kv=VLLM_LOCAL_KV),
+                              local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX),
     # 1 source (GPUStack H100 Qwen3-14B FP8): 3 fitted rows; host_s sits on its 20 ms bound (it
     # absorbs the slow TPOT of SGLang's prefill-first schedule there) — weakly determined
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,
                                 sources={"hbm": FIT, "host_s": FIT + " (on its 20 ms bound)", "compute": FIT,
                                          "fp8": _ZERO_FP8},
-                                local_kv=SGLANG_LOCAL_KV),
+                                local_kv=SGLANG_LOCAL_KV, prefix=SGLANG_PREFIX),
     # 4 sources (GPUStack A100, TRT-LLM v1.0 offline, v0.9 static batch, v0.9 batch-1 TTFT): 159 rows;
     # hbm on its 0.92 bound
     "tensorrt-llm": ServingEfficiency(hbm=0.92, fp8=1.80, host_s=5.40e-3, compute=0.84,
                                       sources={"hbm": FIT + " (on its 0.92 bound)", "host_s": FIT, "compute": FIT,
                                                "fp8": FIT},
-                                      local_kv=TRTLLM_LOCAL_KV),
+                                      local_kv=TRTLLM_LOCAL_KV, prefix=TRTLLM_PREFIX),
 }
 
 

@@ -42,7 +42,10 @@ and later re-prefills prompt + generated tokens; ``"swap"`` (V0's ``PreemptionMo
 its blocks to host memory over PCIe (``swap_bw``) and back when it resumes, both times added to the
 iteration that does the copy. A model with sliding-window / chunked layers counts its blocks per
 :class:`BlockCost` (vLLM V1's hybrid KV cache manager: the local layers' blocks stop growing once
-the window is full; a prompt chunk holds slots for all its tokens while it is prefilled).
+the window is full; a prompt chunk holds slots for all its tokens while it is prefilled). A prompt
+prefix every request shares (``ReplicaSpec.shared_prefix``, prefix caching on): its whole blocks are
+held once per engine — the first request whose prefill passes them hands them over, later requests
+start their prefill after them and hold only their own blocks — and kept from then on (never evicted).
 
 Parallelism: one replica is ``tp`` GPUs (tensor parallel, inside the IterationModel) times ``pp``
 pipeline stages. A PP replica runs ``pp`` batches in flight (vLLM V0's virtual engines): it is
@@ -374,6 +377,9 @@ class ReplicaSpec:
     p2p_s: float = 0.0
     blocks: BlockCost = BlockCost()
     unit_bytes: Optional[float] = None  # KV bytes per token of one pool unit per GPU (None: iteration.kv_bytes)
+    #: tokens at the start of every prompt that every request shares (a system prompt): with prefix
+    #: caching its whole blocks are held once per engine and reused (Engine: ``_hit``, ``_share``)
+    shared_prefix: int = 0
 
 
 @dataclass(frozen=True)
@@ -489,7 +495,7 @@ class Req:
     recompute preemption); ``computed`` = of those, already in the KV cache."""
 
     __slots__ = ("rid", "arrival", "prompt", "output", "target", "computed", "generated", "blocks",
-                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo")
+                 "s0", "j0", "key", "ver", "first", "finish", "swapped", "preempted", "lo", "shared")
 
     def __init__(self, rid, arrival, prompt, output):
         self.rid, self.arrival, self.prompt, self.output = rid, arrival, prompt, output
@@ -498,6 +504,7 @@ class Req:
         self.first = self.finish = math.inf
         self.swapped, self.preempted = False, 0
         self.lo = False  # decoding with its local-layer window still growing (Engine, local layers only)
+        self.shared = 0  # tokens of the engine's shared prefix blocks it uses (not in ``blocks``: held once)
 
 
 class Stats:
@@ -554,6 +561,16 @@ class Engine:
         self.lo_heap: list = []  # (last decode step whose new block still grows the window, rid, version, req)
         if self.local and spec.unit_bytes is not None:
             self.swap_s_per_block = cfg.block_size * spec.unit_bytes / cfg.swap_bw
+        # a prompt prefix every request shares (prefix caching): its whole blocks, ``H`` tokens, are
+        # held once per engine — taken over from the first request whose prefill passes them
+        # (``_share``) and kept from then on (a steady stream of requests keeps them in use; vLLM
+        # could evict them while no running request uses them: not modelled) — and every later
+        # request starts its prefill after them (``_hit``). One block of them costs ``gu`` units:
+        # the whole-context layers' (local layers keep their window per sequence, the prefix's
+        # part included). A request's ``blocks`` count only its own units.
+        self.H = spec.shared_prefix // self.bs * self.bs if cfg.prefix_caching else 0
+        self.gu = self.g if self.local else 1
+        self.prefix_ready = False
         self.waiting: deque[Req] = deque()
         self.running: dict[int, Req] = {}  # admission order, every phase
         self.prefilling: dict[int, Req] = {}  # admitted, prompt not all computed
@@ -585,7 +602,7 @@ class Engine:
         self.cnt[r.key] += 1
         heapq.heappush(self.heap, (self.j + r.output - r.generated - 1, r.rid, r.ver, r))
         if self.local:
-            keep = self.cost.held(r.computed, self.bs)  # a prefill's chunk slots past the window go back
+            keep = self.cost.held(r.computed, self.bs) - self._sh(r)  # a prefill's chunk slots past the window go back
             if r.blocks > keep:
                 self.kv.give(r.blocks - keep)
             r.blocks = keep
@@ -596,6 +613,32 @@ class Engine:
                 self.cnt_lo[r.key] += 1
                 self.n_lo += 1
                 heapq.heappush(self.lo_heap, (last, r.rid, r.ver, r))
+
+    def _hit(self, r: Req) -> int:
+        """Tokens of ``r``'s prompt the shared prefix blocks serve once they are cached: the prefix's
+        whole blocks before its prompt's last token (vLLM recomputes at least the last one)."""
+        return min(self.H, (r.prompt - 1) // self.bs * self.bs) if self.prefix_ready else 0
+
+    def _start(self, r: Req) -> tuple[int, int]:
+        """(computed, shared tokens) a waiting request starts its prefill from: after the shared prefix
+        when it is cached (a request that never ran, or one preempted by recompute)."""
+        if r.computed:
+            return r.computed, r.shared
+        sh = self._hit(r)
+        return sh, sh
+
+    def _sh(self, r: Req) -> int:
+        """Units of the shared prefix blocks ``r`` uses (held by the engine, not by ``r``)."""
+        return self.gu * (r.shared // self.bs)
+
+    def _share(self, r: Req):
+        """``r``'s prefill passed the whole shared prefix: its first ``H`` tokens' blocks become the
+        engine's shared prefix blocks (vLLM: its full blocks are hashed, later requests hit them)."""
+        if (not self.prefix_ready and not r.shared and r.computed >= self.H
+                and min(self.H, (r.prompt - 1) // self.bs * self.bs) == self.H):
+            r.shared = self.H
+            r.blocks -= self._sh(r)
+            self.prefix_ready = True
 
     def _leave_decode(self, r: Req, steps_done: int) -> int:
         """Remove a decoding sequence after ``steps_done`` of its decode steps; its stored tokens."""
@@ -624,9 +667,9 @@ class Engine:
             stored = self._leave_decode(r, self.j - r.j0)
             taken = self.alloc_j == self.j and r.key == self.j % self.bs
             if self.local:
-                blocks = self.cost.held(stored + taken, self.bs)
+                blocks = self.cost.held(stored + taken, self.bs) - self._sh(r)
             else:
-                blocks = _ceil_div(stored, self.bs)
+                blocks = _ceil_div(stored, self.bs) - self._sh(r)
                 if taken:
                     blocks += 1  # the block taken for this step's token, before it was preempted
         r.preempted += 1
@@ -637,8 +680,8 @@ class Engine:
             cost = blocks * self.swap_s_per_block
         else:  # recompute: prompt and the tokens generated so far are prefilled again
             # hashed (full) blocks
-            full = (min(self.cost.held(r.computed // self.bs * self.bs, self.bs) if self.local else r.computed // self.bs,
-                        blocks) if self.cfg.prefix_caching else 0)
+            full = (min((self.cost.held(r.computed // self.bs * self.bs, self.bs) if self.local else r.computed // self.bs)
+                        - self._sh(r), blocks) if self.cfg.prefix_caching else 0)
             self.kv.give(full, owner=r.rid)
             self.kv.give(blocks - full)
             r.target, r.computed, r.blocks = r.prompt + r.generated, 0, 0
@@ -696,9 +739,11 @@ class Engine:
                 self.cnt_lo[r.key] -= 1
                 self.n_lo -= 1
 
-    def _need(self, computed: int, c: int) -> int:
-        """Units a request holds while ``c`` tokens after ``computed`` are prefilled."""
-        return self.cost.during(computed, c, self.bs) if self.local else _ceil_div(computed + c, self.bs)
+    def _need(self, computed: int, c: int, shared: int = 0) -> int:
+        """Units a request holds while ``c`` tokens after ``computed`` are prefilled (less the shared
+        prefix blocks of its first ``shared`` tokens: the engine holds them)."""
+        n = self.cost.during(computed, c, self.bs) if self.local else _ceil_div(computed + c, self.bs)
+        return n - self.gu * (shared // self.bs) if shared else n
 
     def _prefills(self, budget: int):
         """Prompt chunks for this step: running partial prefills, then waiting requests (FCFS)."""
@@ -709,7 +754,7 @@ class Engine:
             if r.rid not in self.prefilling:
                 continue
             c = min(r.target - r.computed, budget)
-            need = max(0, self._need(r.computed, c) - r.blocks)  # prefill_first took them all
+            need = max(0, self._need(r.computed, c, r.shared) - r.blocks)  # prefill_first took them all
             while need > kv.free and r.rid in self.running:
                 extra += self._preempt_newest()[1]
             if r.rid not in self.running:
@@ -737,13 +782,15 @@ class Engine:
                 if not self._resume_cached(r):
                     break
                 continue
-            c = min(r.target - r.computed, budget)
+            comp, sh = self._start(r)
+            c = min(r.target - comp, budget)
             # chunked (V1 allocate_slots): blocks for this chunk; prefill_first (V0 can_allocate,
             # SGLang's admission): blocks for the whole prompt, so a half-prefilled request never waits
-            need = self._need(r.computed, c if self.cfg.policy == "chunked" else r.target - r.computed)
+            need = self._need(comp, c if self.cfg.policy == "chunked" else r.target - comp, sh)
             if need > kv.free - self.watermark:
                 break
             self.waiting.popleft()
+            r.computed, r.shared = comp, sh
             kv.take(need)
             r.blocks = need
             self.running[r.rid] = r
@@ -760,6 +807,7 @@ class Engine:
         its prefill restarts after them (at least its last token is recomputed, as in vLLM)."""
         k = self.kv.reuse(r.rid)
         r.blocks = k
+        k += self._sh(r)  # the shared prefix blocks it used are still held: its cached blocks follow them
         r.computed = min(self.cost.tokens_for(k, self.bs) if self.local else k * self.bs, r.target - 1)
         self.waiting.popleft()
         self.running[r.rid] = r
@@ -770,7 +818,11 @@ class Engine:
         if not self.waiting or len(self.running) >= self.cfg.max_num_seqs:
             return False
         r = self.waiting[0]
-        need = r.blocks if r.swapped else self._need(r.computed, r.target - r.computed)  # prefill_first: the whole prompt
+        if r.swapped:
+            need = r.blocks
+        else:
+            comp, sh = self._start(r)
+            need = self._need(comp, r.target - comp, sh)  # prefill_first: the whole prompt
         return need <= self.kv.free - self.watermark
 
     def _head_blocked(self) -> bool:
@@ -786,13 +838,14 @@ class Engine:
             return r.blocks > free
         if r.preempted and r.computed == 0 and self.cfg.prefix_caching and r.rid in self.kv.cached:
             return False  # resumes onto its cached blocks at once
+        comp, sh = self._start(r)
         if self.cfg.policy == "chunked":
             budget = self.cfg.max_num_batched_tokens - self.n_dec
             if budget <= 0:
                 return True
-            c = min(r.target - r.computed, budget)  # 0: prefilled elsewhere, admitted to decode
-            return self._need(r.computed, c) > free
-        return self._need(r.computed, r.target - r.computed) > free  # prefill_first admits the whole prompt
+            c = min(r.target - comp, budget)  # 0: prefilled elsewhere, admitted to decode
+            return self._need(comp, c, sh) > free
+        return self._need(comp, r.target - comp, sh) > free  # prefill_first admits the whole prompt
 
     def _decode_span(self) -> tuple[int, int, bool]:
         """(k, blocks, interruptible): k decode steps from step ``j`` that can run as ONE event
@@ -943,8 +996,10 @@ class Engine:
             now = env.now
             for r, c in chunks:  # prefills that finish emit a token
                 r.computed += c
+                if self.H and not self.prefix_ready and r.rid in self.prefilling:
+                    self._share(r)
                 if self.local and r.rid in self.prefilling:  # the chunk's slots past the window go back
-                    keep = self.cost.held(r.computed, self.bs)
+                    keep = self.cost.held(r.computed, self.bs) - self._sh(r)
                     if r.blocks > keep:
                         self.kv.give(r.blocks - keep)
                         r.blocks = keep
@@ -970,7 +1025,7 @@ class Engine:
     def _finish(self, r: Req, stored: int, now: float):
         del self.running[r.rid]
         self.prefilling.pop(r.rid, None)
-        self.kv.give(self.cost.held(stored, self.bs) if self.local else _ceil_div(stored, self.bs))
+        self.kv.give((self.cost.held(stored, self.bs) if self.local else _ceil_div(stored, self.bs)) - self._sh(r))
         r.finish = now
         self.outstanding -= 1
         st = self.stats
@@ -1199,6 +1254,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
             return r.computed * spec.iteration.kv_bytes
 
         def hand_over(engine: int, r: Req):
+            r.shared = 0  # the decode replica holds the whole prompt's KV per sequence (no shared prefix there)
+
             def move():
                 yield env.timeout(links[engine].reserve(kv_sent(r)))
                 dlb.route(r)

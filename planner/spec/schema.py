@@ -634,6 +634,10 @@ class ServingSpec(_Strict):
     engine: V.SERVE_ENGINE.literal = "vllm"  # whose iteration efficiency (planner.model.serving_efficiency)
     prompt_tokens: int = Field(512, gt=0, le=1 << 24)
     output_tokens: int = Field(256, gt=0, le=1 << 24)
+    # tokens at the start of every prompt that every request shares (a system prompt, few-shot examples):
+    # the engine's prefix cache prefills them once and keeps their whole KV blocks once per replica
+    # (planner/workloads/serving.py ``shared_prefix``); must be < prompt_tokens
+    shared_prefix_tokens: int = Field(0, ge=0, le=1 << 24)
     mode: V.SERVE_MODE.literal = "realtime"  # batch = offline: throughput, no latency target
     requests: Optional[float] = Field(None, gt=0, le=1e15)  # offline job size (requests)
     gpu_memory_utilization: float = Field(0.90, gt=0, le=1.0)  # vLLM's default share of HBM
@@ -643,6 +647,15 @@ class ServingSpec(_Strict):
     length_cv: float = Field(0.5, ge=0, le=4)  # spread of prompt/output lengths around their means
     margin: float = Field(0.10, ge=0, lt=1)  # simulated p99s must sit this far under the targets
     deadline_hours: Optional[float] = Field(None, gt=0, le=1e5)  # offline jobs: finish within
+
+    @model_validator(mode="after")
+    def _prefix_within_prompt(self):
+        if self.shared_prefix_tokens and self.shared_prefix_tokens >= self.prompt_tokens:
+            # every request adds at least one token of its own (vLLM recomputes a fully cached prompt's last token)
+            raise ValueError(f"serving.shared_prefix_tokens: {self.shared_prefix_tokens:,} must be less than "
+                             f"serving.prompt_tokens ({self.prompt_tokens:,}): every request has at least one token "
+                             "of its own")
+        return self
 
 
 class OnpremSpec(_Strict):

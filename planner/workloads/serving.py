@@ -53,6 +53,19 @@ step's KV read and attention FLOPs (the local layers' min(ctx, w) keys,
 ``planner.model.flops.local_keys``). ``kv_bytes_per_token`` keeps its meaning: every layer, whole
 context. MLA models keep their one latent per layer whole (unchanged).
 
+**Shared prompt prefix** (``serving.shared_prefix_tokens`` = P_s: a system prompt, few-shot examples
+every request starts with): the engine's prefix cache (vLLM V1 automatic prefix caching, on by default;
+SGLang RadixAttention; TensorRT-LLM KV cache reuse) finds the prefix's whole blocks — H tokens,
+``shared_prefix``, the engine's granularity ``ServingEfficiency.prefix`` — already computed, so (1) a
+prefill computes only its N = P - H new tokens (attending to all P keys: N x H + N^2/2 pairs), in TTFT
+and in the prefill share of every iteration; (2) the prefix's KV is held once per replica, not per
+sequence (``kv_prefix_bytes``; the rest ``kv_bytes_per_sequence(..., shared=H)``), which sets the
+memory-limited batch and the KV capacity; for a model with local layers only the whole-context
+layers' prefix is counted once (the local layers keep their window per sequence: an upper bound);
+(3) decode still reads every sequence's whole KV, the prefix included (paged attention reads each
+sequence's blocks; vLLM's FlashAttention cascade attention, which can read a common prefix once per
+batch, is not modelled). The simulation holds the prefix's blocks once per engine (Engine ``_share``).
+
 A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
@@ -239,22 +252,40 @@ class KVLayout:
         average over a sequence's positions): the batch must fit at every point of a sequence."""
         return np.minimum(np.asarray(ctx, dtype=np.float64), float(self.window))
 
-    def seq_bytes(self, ctx):
+    def seq_bytes(self, ctx, shared: int = 0):
         """KV bytes of one sequence at context ``ctx`` on one GPU:
 
         * ``window``: layer_bytes x (global_slots x ctx + local_slots x min(ctx, w));
         * ``pool_ratio`` (two fixed pools, local = ratio r x full tokens): the share of the memory a
           sequence uses up, layer_bytes x (G + r S) x max(ctx, min(ctx, w) / r) — the full pool
           runs out first when ctx > min(ctx, w) / r, else the local one (G, S: the layer counts);
-        * ``full``: every layer keeps the whole context, layer_bytes x layers x ctx."""
+        * ``full``: every layer keeps the whole context, layer_bytes x layers x ctx.
+
+        ``shared``: tokens of a prompt prefix every sequence shares (``shared_prefix``): the layers
+        that keep the whole context hold its KV once per replica (:meth:`prefix_bytes`), so a sequence
+        holds ctx - shared of them. The local layers keep their window per sequence, the prefix's part
+        of it included: a sliding layer's prefix blocks are shared only while the prefix is still in the
+        window (context < shared + w), not counted — an upper bound, exact past that point."""
         c = np.asarray(ctx, dtype=np.float64)
+        g = c - shared  # the whole-context layers' tokens of this sequence's own
         r = self.rule
         if r.rule == "pool_ratio":
             return (self.layer_bytes * (self.global_layers + r.ratio * self.local_layers)
-                    * np.maximum(c, self.local_tokens(c) / r.ratio))
+                    * np.maximum(g, self.local_tokens(c) / r.ratio))
         if r.rule == "full":
-            return self.layer_bytes * (self.global_layers + self.local_layers) * c
-        return self.layer_bytes * (self.global_slots * c + self.local_slots * self.local_tokens(c))
+            return self.layer_bytes * (self.global_layers + self.local_layers) * g
+        return self.layer_bytes * (self.global_slots * g + self.local_slots * self.local_tokens(c))
+
+    def prefix_bytes(self, shared: int) -> float:
+        """KV bytes on one GPU of a ``shared``-token prefix held once per replica (:meth:`seq_bytes`):
+        the whole-context layers' (``window``: the global slots; ``full``: every layer;
+        ``pool_ratio``: its tokens of the full pool, as the share of memory they use up)."""
+        r = self.rule
+        if r.rule == "pool_ratio":
+            return self.layer_bytes * (self.global_layers + r.ratio * self.local_layers) * shared
+        if r.rule == "full":
+            return self.layer_bytes * (self.global_layers + self.local_layers) * shared
+        return self.layer_bytes * self.global_slots * shared
 
     def block_cost(self, pp: int = 1) -> tuple[BlockCost, float]:
         """The simulation's view (planner.simulate.serving.BlockCost) and the bytes of one unit
@@ -325,14 +356,40 @@ def kv_layout(m, kv_precision: str, tp: int = 1, local_kv: Optional[LocalKV] = N
                     kind=m.local_attention, rule=rule)
 
 
-def kv_bytes_per_sequence(m, kv_precision: str, ctx, tp: int = 1, local_kv: Optional[LocalKV] = None):
+def kv_bytes_per_sequence(m, kv_precision: str, ctx, tp: int = 1, local_kv: Optional[LocalKV] = None,
+                          shared: int = 0):
     """KV bytes one sequence at context ``ctx`` keeps on one GPU of a TP group: ``kv_bytes_per_token``
     x ctx (every layer keeps the whole context), or for a model with local layers the global layers'
-    ctx tokens and the local layers' window (:meth:`KVLayout.seq_bytes`)."""
+    ctx tokens and the local layers' window (:meth:`KVLayout.seq_bytes`). ``shared``: tokens of a
+    prefix held once per replica (``shared_prefix``, :func:`kv_prefix_bytes`), not by the sequence."""
     lay = kv_layout(m, kv_precision, tp, local_kv)
     if lay is None:
-        return kv_bytes_per_token(m, kv_precision, tp) * ctx
-    return float(lay.seq_bytes(ctx))
+        return kv_bytes_per_token(m, kv_precision, tp) * (ctx - shared)
+    return float(lay.seq_bytes(ctx, shared))
+
+
+def kv_prefix_bytes(m, kv_precision: str, shared: int, tp: int = 1, local_kv: Optional[LocalKV] = None) -> float:
+    """KV bytes on one GPU of a TP group of a ``shared``-token prefix every sequence reuses, held once
+    per replica: ``kv_bytes_per_token`` x shared, or the whole-context layers' share for a model with
+    local layers (:meth:`KVLayout.prefix_bytes`)."""
+    lay = kv_layout(m, kv_precision, tp, local_kv)
+    if lay is None:
+        return kv_bytes_per_token(m, kv_precision, tp) * shared
+    return float(lay.prefix_bytes(shared))
+
+
+def shared_prefix(s: ServingSpec, eff: Optional[ServingEfficiency] = None) -> int:
+    """Tokens of every prompt the engine's prefix cache serves: the whole blocks of
+    ``serving.shared_prefix_tokens`` (``ServingEfficiency.prefix``: vLLM hashes full 16-token blocks,
+    TensorRT-LLM reuses 32-token blocks, SGLang's radix tree matches any token). They are prefilled
+    once per replica and their KV held once per replica; the prefix's partial last block is
+    recomputed and held by every sequence (planner.model.serving_efficiency.PrefixCache).
+
+    >>> shared_prefix(ServingSpec(prompt_tokens=2560, shared_prefix_tokens=2050))
+    2048
+    """
+    blk = (eff or engine_efficiency(s.engine)).prefix.block
+    return s.shared_prefix_tokens // blk * blk
 
 
 def quantised_params(m) -> tuple[float, float]:
@@ -556,23 +613,32 @@ class IterationModel:
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
     """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
-    ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x P/O`` prompt tokens
-    are prefilled in each (P prompt, O output tokens; causal: P/2 context each)."""
+    ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x N/O`` prompt tokens
+    are prefilled in each (P prompt, O output tokens; N = P - H new tokens after the H tokens the
+    prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
+    average). Decode reads each sequence's whole KV, the shared prefix's included."""
     P, O = s.prompt_tokens, s.output_tokens
+    H = shared_prefix(s)
+    N = P - H
     B = np.asarray(B, dtype=np.float64)
-    prefill_tokens = B * P / O
+    prefill_tokens = B * N / O
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
-    local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(0.0, P)) / P) if im.window else {}
+    local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
-                    prefill_ctx=prefill_tokens * P / 2.0, **local)
+                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, **local)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
-    """One prompt of P tokens prefilled alone (no decodes in the step)."""
+    """One prompt prefilled alone (no decodes in the step): its N = P - H new tokens (H: the tokens the
+    prefix cache serves, ``shared_prefix``), each attending to the H cached keys and, causally, the new
+    ones before it: N x H + N^2/2 (query, key) pairs. Reading the cached prefix's KV is not counted (a
+    prefill is compute-bound)."""
     P = s.prompt_tokens
+    H = shared_prefix(s)
+    N = P - H
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
-    local = dict(prefill_local_ctx=im.local_pairs(0.0, P)) if im.window else {}
-    return float(im.time(prefill_tokens=P, prefill_ctx=P * P / 2.0, **local))
+    local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
+    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, **local))
 
 
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
@@ -588,8 +654,11 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
     boundary (latency + a 256-token activation message over the intra-node link; an assumption).
     A model with local layers counts its pool in the units of ``KVLayout.block_cost`` (one layer's
-    block under vLLM) and a sequence's blocks by its context (``BlockCost``)."""
-    lay = kv_layout(m, s.kv_precision, tp, (eff or engine_efficiency(s.engine)).local_kv)
+    block under vLLM) and a sequence's blocks by its context (``BlockCost``). ``shared_prefix``: the
+    tokens of every prompt the prefix cache serves (the simulation counts whole blocks of them once
+    per engine, planner.simulate.serving.Engine)."""
+    se = eff or engine_efficiency(s.engine)
+    lay = kv_layout(m, s.kv_precision, tp, se.local_kv)
     if lay is None:
         cost, kv_gpu = BlockCost(), kv_bytes_per_token(m, s.kv_precision, tp) / pp
     else:  # local layers: the pool's unit and a sequence's blocks as the engine keeps them (KVLayout.block_cost)
@@ -597,7 +666,7 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
     return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff), blocks, pp, p2p,
-                       cost, None if lay is None else kv_gpu)
+                       cost, None if lay is None else kv_gpu, shared_prefix=shared_prefix(s, se))
 
 
 def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOption:
@@ -611,18 +680,32 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     lay = kv_layout(m, s.kv_precision, tp, engine_efficiency(s.engine).local_kv)
     # one sequence at full context: every layer's KV of ctx_max tokens, or (local layers) the global
     # layers' ctx_max and the local layers' window; capacity in tokens: sequences at the job's context
-    kv_seq = kv_tok * ctx_max if lay is None else float(lay.seq_bytes(ctx_max))
-    b_mem = int(max(free, 0) // kv_seq)
+    H = shared_prefix(s)
+    if not H:
+        kv_seq = kv_tok * ctx_max if lay is None else float(lay.seq_bytes(ctx_max))
+        b_mem = int(max(free, 0) // kv_seq)
+        cap_tokens = max(free, 0) / kv_tok if lay is None else max(free, 0) / kv_seq * ctx_max
+        prefix = {}
+    else:
+        # a shared prefix (prefix caching): its whole blocks' KV once per replica, the rest per sequence
+        # (kv_bytes_per_sequence / kv_prefix_bytes); capacity: sequences at the job's context, each
+        # counting the prefix it reads
+        local_kv = engine_efficiency(s.engine).local_kv
+        kv_seq = kv_bytes_per_sequence(m, s.kv_precision, ctx_max, tp, local_kv, H)
+        kv_pre = kv_prefix_bytes(m, s.kv_precision, H, tp, local_kv)
+        b_mem = int(max(free - kv_pre, 0) // kv_seq)
+        cap_tokens = max(free - kv_pre, 0) / kv_seq * ctx_max
+        prefix = dict(prefix_cached_tokens=H, kv_mib_shared_prefix_per_gpu=kv_pre / 2**20)
     base = dict(hardware=hw.name, gpu=hw.gpu.name, tp=tp, gpus_per_node=hw.gpus_per_node,
                 weights_gib_per_gpu=w_gpu / GiB, kv_mib_per_token_per_gpu=kv_tok / 2**20,
-                kv_capacity_tokens=max(free, 0) / kv_tok if lay is None else max(free, 0) / kv_seq * ctx_max,
-                kv_mib_per_sequence_per_gpu=None if lay is None else kv_seq / 2**20,
+                kv_capacity_tokens=cap_tokens,
+                kv_mib_per_sequence_per_gpu=None if (lay is None and not H) else kv_seq / 2**20, **prefix,
                 batch_memory_limit=min(b_mem, s.max_batch),
                 price_usd_hr=hw.price_ondemand, price_spot_usd_hr=hw.price_spot, precision=s.precision)
     if b_mem < 1:
         # per chip on a TPU or Trainium ("GiB/GPU" was printed for TPU v6e)
         return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/{device_noun(hw.gpu)} + KV of one sequence "
-                             f"exceed {cap / GiB:.0f} GiB usable")
+                             + ("and of the shared prefix " if H else "") + f"exceed {cap / GiB:.0f} GiB usable")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
     it = _llm_iteration(m, s, hw, tp, B)
     step = it["step"]
@@ -802,6 +885,18 @@ def length_dists(s: ServingSpec, sim: SimSettings, context: int | None = None) -
     return LengthDist(dist, P, sim.length_cv, max=p_max), LengthDist(dist, O, sim.length_cv, max=o_max)
 
 
+def _draw(s: ServingSpec, arrivals: ArrivalSpec, sim: SimSettings, context: int | None, seed: int):
+    """A simulated workload at the job's lengths (``length_dists``). With a shared prefix of P_s tokens
+    every prompt is the prefix + its own part, drawn around P - P_s with the same spread and clip
+    (a prompt shorter than the system prompt it starts with does not exist)."""
+    pd, od = length_dists(s, sim, context)
+    ps = s.shared_prefix_tokens
+    if not ps:
+        return make_workload(arrivals, pd, od, seed=seed)
+    wl = make_workload(arrivals, replace(pd, mean=s.prompt_tokens - ps, max=pd.max - ps), od, seed=seed)
+    return replace(wl, prompt=wl.prompt + ps)
+
+
 def _trace_within_context(wl, m) -> None:
     """A trace's requests must fit the model's context: vLLM rejects a prompt + max_tokens over
     ``max_model_len``, so a plan sized for them would count requests no engine serves."""
@@ -821,8 +916,7 @@ def _workload(s: ServingSpec, qps: float, seconds: float, cap: int, sim: SimSett
         _trace_within_context(wl, m)
         return wl
     dur = min(max(seconds, sim.min_requests / qps), cap / qps)
-    return make_workload(ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur),
-                         *length_dists(s, sim, getattr(m, "context_length", None)), seed=seed)
+    return _draw(s, ArrivalSpec(sim.arrivals, rate=qps, duration_s=dur), sim, getattr(m, "context_length", None), seed)
 
 
 def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
@@ -868,7 +962,7 @@ def _finite(x):
 def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
     n = int(min(2000, max(10 * batch, 500)))
-    wl = make_workload(ArrivalSpec("burst", count=n), *length_dists(s, sim, m.context_length), seed=sim.seed)
+    wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0)
     return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
 
@@ -1027,7 +1121,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings) -> ServingOp
     """Offline: a backlog on one replica at the memory-limited batch gives the simulated
     throughput; replicas to meet the deadline (if any) and the node-hours follow."""
     n = int(min(s.requests or 2000, 2000))
-    wl = make_workload(ArrivalSpec("burst", count=n), *length_dists(s, sim, m.context_length), seed=sim.seed)
+    wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     target = ServeTarget(None, None, None)
     cfg = _sim_config(m, s, hw, row.tp, row.batch_offline, 8192, 1, target, sim, 0.0)
     res = simulate_serving(replace(cfg, drain_s=1e7), wl)
@@ -1196,7 +1290,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         weights_gib=weight_bytes(m, s.precision) / GiB,
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
         targets=ServingTargets(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
-                               qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens),
+                               qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens,
+                               shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
         definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
                      "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
@@ -1211,6 +1306,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime)
                           + _local_kv_note(m, s)
+                          + _prefix_note(m, s, sim.trace if simulated else None)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
@@ -1238,6 +1334,32 @@ def _local_kv_note(m, s: ServingSpec) -> list[str]:
     """A model with sliding-window / chunked layers: how the engine keeps their KV (``KVLayout.describe``)."""
     lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
     return [] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)]
+
+
+def _prefix_note(m, s: ServingSpec, trace: Optional[str] = None) -> list[str]:
+    """A job with a shared prompt prefix: what the engine's prefix cache does with it (``shared_prefix``)."""
+    if not s.shared_prefix_tokens or not m.is_transformer:
+        return []
+    pc = engine_efficiency(s.engine).prefix
+    H = shared_prefix(s)
+    lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv)
+    unit = "token" if pc.block == 1 else f"{pc.block}-token block"
+    held = f"its {H // pc.block:,} KV {unit}s" if pc.block > 1 else f"its {H:,} tokens' KV"
+    out = (f"prefix caching: {s.shared_prefix_tokens:,} of {s.prompt_tokens:,} prompt tokens shared by every request "
+           f"({pc.what}"
+           + (f"; whole {pc.block}-token blocks only: {H:,} tokens cached, the other {s.shared_prefix_tokens - H:,} "
+              "recomputed per request" if H != s.shared_prefix_tokens else "")
+           + f"): prefilled once, {held} held once per replica"
+           + (" (global layers; the local layers keep their window per sequence)" if lay is not None and lay.rule.rule != "full" else "")
+           + "; decode still reads them per sequence (paged attention reads each sequence's blocks; vLLM's "
+             "FlashAttention cascade attention, which can read a common prefix once per batch, is not modelled)")
+    if H == 0:
+        out = (f"prefix caching: {s.shared_prefix_tokens:,} of {s.prompt_tokens:,} prompt tokens shared by every request, "
+               f"less than one {pc.block}-token block ({pc.what} caches whole blocks only): nothing is reused")
+    if trace:
+        out += (f"; the trace's requests are taken to share the first {H:,} tokens too (less for a prompt "
+                "shorter than that: its whole blocks before its last token)")
+    return [out]
 
 
 def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
