@@ -206,6 +206,26 @@ def test_simulation_runs_the_batch_the_window_allows():
     assert res.kv_used_max <= 1.0
 
 
+def test_sglang_pool_counts_layer_blocks_in_simulation():
+    """SGLang's pool rule makes the simulator count the full-layer pool in layer-blocks (``BlockCost(g, 0)``);
+    the engine took any cost without local units for one unit a block, and a backlog of gemma3-12b fitted
+    thousands of sequences where the analytic memory limit is ~50. Now the simulated batch stays at it."""
+    from planner.model.serving_efficiency import ENGINES
+
+    job = _job({"preset": "gemma3-12b"}, precision="fp8", kv_precision="fp8", engine="sglang")
+    spec = replica_spec(job.model, job.serving, H100, 1, eff=ENGINES["sglang"])
+    assert spec.blocks.local_units == 0 and spec.blocks.global_units > 1 and not spec.blocks.per_block
+    opt = llm_option(job.model, job.serving, H100, 1, ServeTarget(None, None, None))
+    wl = make_workload(ArrivalSpec("burst", count=200), LengthDist("fixed", 6144), LengthDist("fixed", 2048))
+    res = simulate_serving(ServingSimConfig(spec, EngineConfig(max_num_seqs=400, max_num_batched_tokens=8192),
+                                            drain_s=1e6), wl)
+    assert res.unfinished == 0
+    # within 1.5x of the analytic limit (47 at the full 8,192 tokens; the engine runs 63: running sequences are
+    # short of their full context, and the simulator counts the one pool SGLang fills first); the bug ran all 200
+    running = int(np.max(res.timeline["running"]))
+    assert opt.batch_memory_limit <= running <= 1.5 * opt.batch_memory_limit, (running, opt.batch_memory_limit)
+
+
 def test_simulation_gives_every_block_back():
     """Requests one at a time, far apart: between them the pool is empty (a chunk's slots past the
     window, the window's freed blocks and the finished sequence's all returned)."""
