@@ -602,22 +602,27 @@ class Engine:
             self.wake.succeed()
 
     # -- decode aggregates -----------------------------------------------------------------------
-    def _enter_decode(self, r: Req):
-        r.s0, r.j0 = r.computed, self.j
-        r.key = (self.j - r.computed) % self.bs
+    def _enter_decode(self, r: Req, j: Optional[int] = None):
+        """``r`` decodes from step ``j`` on (default: the current step ``self.j``, for a request entering
+        before it runs; a prefill that finished in a step that also decoded enters at the next one, or
+        that step counted as its first decode: it finished a step early and gave back a block it never
+        took, -2 blocks in use once idle over 40 Poisson requests)."""
+        j = self.j if j is None else j
+        r.s0, r.j0 = r.computed, j
+        r.key = (j - r.computed) % self.bs
         r.ver += 1
         self.n_dec += 1
-        self.S0 += r.computed - self.j
+        self.S0 += r.computed - j
         self.cnt[r.key] += 1
-        heapq.heappush(self.heap, (self.j + r.output - r.generated - 1, r.rid, r.ver, r))
+        heapq.heappush(self.heap, (j + r.output - r.generated - 1, r.rid, r.ver, r))
         if self.local:
             keep = self.cost.held(r.computed, self.bs) - self._sh(r)  # a prefill's chunk slots past the window go back
             if r.blocks > keep:
                 self.kv.give(r.blocks - keep)
             r.blocks = keep
             # the new block at step j is block (s0 + j - j0) // bs + 1: it grows the window up to block wb
-            last = self.j - r.computed + (self.wb - 1) * self.bs
-            r.lo = last >= self.j
+            last = j - r.computed + (self.wb - 1) * self.bs
+            r.lo = last >= j
             if r.lo:
                 self.cnt_lo[r.key] += 1
                 self.n_lo += 1
@@ -1027,7 +1032,7 @@ class Engine:
                     self.outstanding -= 1
                     self.on_prefilled(r)
                 else:
-                    self._enter_decode(r)
+                    self._enter_decode(r, self.j + 1 if decode else self.j)
             if decode:
                 self._finish_decodes(now)
 
