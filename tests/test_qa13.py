@@ -45,3 +45,32 @@ def test_horizon_line_only_when_it_excludes_something(cli):
     code, out, err = cli("recommend", "examples/qlora-llama3.1-70b.yaml", "--no-simulate")
     assert code == 0, err
     assert "(0 configurations)" not in out
+
+
+def _launch(job: dict, cfg: dict, style: str = "megatron"):
+    from planner.present.emit import launch_plan
+    from planner.spec import load_job_dict
+
+    best = {"config": {"tp": 1, "pp": 1, "cp": 1, "ep": 1, "etp": 1, "vpp": 1, "sp": False, "schedule": "1f1b",
+                       "micro_batch": 1, "recompute": "none", "offload": "none", "gpus_per_node": 8, **cfg},
+            "hardware": {"name": "aws:p5.48xlarge", "gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": cfg["nodes"],
+                         "gpus": 8 * cfg["nodes"]},
+            "step_time_s": 5.0, "cost": {"hours": 10.0, "cost_ondemand_usd": 100.0, "steps": 1000}}
+    return launch_plan(load_job_dict(job), best, style)
+
+
+@pytest.mark.parametrize("framework, expect", [(None, True), ({"name": "megatron-core", "overlap_param_gather": False}, False),
+                                               ({"name": "megatron-lm"}, False)])
+def test_emit_sets_overlap_param_gather_as_the_plan_was_timed(framework, expect):
+    """`recommend --emit slurm` of a ZeRO-1 megatron-core plan: the stack (overlap_param_gather=on, as its
+    assumption line prints) hides the distributed optimizer's parameter all-gather under the next forward,
+    but the launch line had no --overlap-param-gather, so Megatron gathered synchronously after every step."""
+    job = {"model": {"preset": "llama3-8b"}, "training": {"seq_len": 8192, "global_batch": 512, "tokens": 1e11}}
+    if framework:
+        job["training"]["framework"] = framework
+    plan = _launch(job, {"dp": 16, "zero": 1, "nodes": 2})
+    args = plan.program
+    assert "--use-distributed-optimizer" in args and "--overlap-grad-reduce" in args
+    assert ("--overlap-param-gather" in args) is expect, args
+    # ZeRO-0 (no distributed optimizer): Megatron refuses the flag
+    assert "--overlap-param-gather" not in _launch(job, {"dp": 16, "zero": 0, "nodes": 2}).program

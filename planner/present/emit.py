@@ -51,6 +51,7 @@ import yaml
 from planner.errors import InputError, clip
 from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
+from planner.model.optimizers import stack_for
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -318,8 +319,14 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         # instances (Megatron-LM arguments.py --num-distributed-optimizer-instances; DistributedDataParallelConfig
         # num_distributed_optimizer_instances: the intra-instance group is contiguous DP x CP ranks)
         a += _flag("--num-distributed-optimizer-instances", cfg["dp"] // hsdp)
-    if cfg["dp"] > 1:
-        a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
+    st = stack_for(plan_stack(job, cfg), t)  # the stack the plan was timed with, as its optimizer runs it
+    if cfg["dp"] > 1 and st.overlap_grad_reduce:
+        a.append("--overlap-grad-reduce")  # the time model overlaps the DP reduce with backward (Stack option)
+        if st.overlap_param_gather and cfg["zero"] >= 1 and "--use-distributed-optimizer" in a:
+            # the time model hides the distributed optimizer's parameter all-gather under the next forward
+            # (step_time: Stack.overlap_param_gather); without the flag Megatron gathers synchronously after
+            # the step. Megatron-LM validate_args: needs the distributed optimizer and --overlap-grad-reduce
+            a.append("--overlap-param-gather")
     offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
     if "optimizer" in offload:  # HybridDeviceOptimizer, the whole optimizer on the CPU (arguments.py: needs the
         # precision-aware optimizer, which needs the distributed one)
