@@ -217,7 +217,8 @@ def fmt_gib(x_bytes: float) -> str:
 
 
 def fmt_step_share(x: float) -> str:
-    """A part's share of the step to a tenth of a percent; a non-zero share under that "<0.1%", not "0.0%"."""
+    """A part's share of the step (or of a simulated run's wall time) to a tenth of a percent; a non-zero share
+    under that "<0.1%", not "0.0%"."""
     return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}"
 
 

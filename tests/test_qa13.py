@@ -74,3 +74,20 @@ def test_emit_sets_overlap_param_gather_as_the_plan_was_timed(framework, expect)
     assert ("--overlap-param-gather" in args) is expect, args
     # ZeRO-0 (no distributed optimizer): Megatron refuses the flag
     assert "--overlap-param-gather" not in _launch(job, {"dp": 16, "zero": 0, "nodes": 2}).program
+
+
+LLM_CHECKPOINTED = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 512, micro_batch: 1, precision: bf16, tokens: 1.0e11, recompute: selective}
+parallel: {tp: 2, pp: 1, zero: 1}
+cluster: {instance: aws:p5.48xlarge, nodes: 8}
+checkpoint: {every_steps: 200, write_gbps: 10, mtbf_hours_per_node: 500, restart_minutes: 15}
+"""
+
+
+def test_simulate_small_share_is_not_zero(cli, tmp_path):
+    """`planner simulate`: "optimizer  3.060 s  0.0%" (recommend's step table prints such a share "<0.1%")."""
+    code, out, err = cli("simulate", _write(tmp_path, LLM_CHECKPOINTED), "--steps", "200")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "optimizer" in line and "│" in line)
+    assert "<0.1%" in row and "0.0%" not in row, row

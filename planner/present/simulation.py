@@ -9,7 +9,7 @@ from pathlib import Path
 from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import count_of, fmt_sig, fmt_time, ordinal
+from planner.units import count_of, fmt_sig, fmt_step_share, fmt_time, ordinal
 
 #: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
 RESIDUE = 1e-9
@@ -71,7 +71,7 @@ def format_result(result: SimResult):
         # "bubble" at PP 1, 6e-11 s of "data" without a data section printed as "0.0  0.0%" rows)
         if v > RESIDUE * result.wall_s or k in BUSY:
             # four significant figures, as estimate's "where the step goes": a short run printed "0.2" and "0.0" s
-            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), f"{v / result.wall_s:.1%}")
+            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), fmt_step_share(v / result.wall_s))
     parts = [head, t]
     for n in result.notes:
         parts.append(Text(n, style="dim"))
