@@ -229,7 +229,11 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
         gpu_rate_source=next((r.rate_source for r in rows if r.kind == "gpu"), None),
         assumptions=(f"CPU cores = vCPUs / {VCPUS_PER_CORE} (hyper-threads); per-core speed as on the calibration machine",
                      f"billing per second with a {MIN_BILLED_S:.0f} s minimum per run; instance start-up and "
-                     "data loading from storage not included"),
+                     "data loading from storage not included")
+        # the $/h column was spot rates (a tenth of on-demand) and nothing said so
+        + (("prices: spot rates (constraints.spot), only instances with one; interruptions are not modelled "
+            "(an interrupted run restarts)",) if con.spot else ()),
+        spot=bool(con.spot),
     )
 
 
