@@ -183,13 +183,23 @@ def fmt_usd_cents(x: float) -> str:
 
 
 def fmt_hours_short(h: float) -> str:
-    """Minutes under two hours, else hours: 12.5 min, 3.2 h."""
+    """Seconds under two minutes, minutes under two hours, else hours: 45.2 s, 12.5 min, 3.2 h. A GBDT run
+    of seconds read "0.0 min"; under a tenth of a second two significant figures, under a millisecond
+    "<0.001 s" (the rate model has no per-round floor below that).
+
+    >>> fmt_hours_short(0.6 / 3600), fmt_hours_short(0.02 / 3600), fmt_hours_short(1e-12), fmt_hours_short(0.5)
+    ('0.6 s', '0.020 s', '<0.001 s', '30.0 min')
+    """
+    if h < 2 / 60:
+        s = h * 3600
+        return "<0.001 s" if 0 < s < 0.001 else f"{fmt_sig(s, 2)} s" if s < 0.1 else f"{s:.1f} s"
     return f"{h * 60:.1f} min" if h < 2 else f"{h:.1f} h"
 
 
 #: the unit of a column of durations, by its longest entry in hours: (below, scale from hours, short, long) --
-#: ``fmt_time``'s thresholds (minutes under 2 h, hours under 3 days, days under 1,000, then years)
-DURATION_UNITS = ((2.0, 60.0, "min", "minutes"), (72.0, 1.0, "h", "hours"),
+#: ``fmt_time``'s thresholds (seconds under 2 min, minutes under 2 h, hours under 3 days, days under 1,000,
+#: then years)
+DURATION_UNITS = ((2 / 60, 3600.0, "s", "seconds"), (2.0, 60.0, "min", "minutes"), (72.0, 1.0, "h", "hours"),
                   (1000 * 24.0, 1 / 24, "d", "days"), (math.inf, 1 / (365.25 * 24), "years", "years"))
 
 
@@ -247,13 +257,16 @@ def fmt_seconds_column(seconds) -> list[str]:
 
 def fmt_hours_column(hours) -> list[str]:
     """A table column of durations in one unit, the one ``fmt_time`` gives its longest entry
-    (``duration_unit``): minutes when every entry is under two hours, hours under three days, days under
-    1,000, then years. Each entry went its own way before,
+    (``duration_unit``): seconds when every entry is under two minutes, minutes under two hours, hours under
+    three days, days under 1,000, then years. Each entry went its own way before,
     so a column read "6.7 h" above "109.5 min" and "4.4 h" above "98.6 min". One decimal; an entry that
-    would read 0.0 in the column's unit keeps a significant figure ("0.0001 h").
+    would read 0.0 in the column's unit keeps a significant figure ("0.0001 h"), in seconds down to a
+    millisecond ("<0.001 s" below).
 
     >>> fmt_hours_column([6.725, 1.825])
     ['6.7 h', '1.8 h']
+    >>> fmt_hours_column([0.6 / 3600, 0.02 / 3600, 1e-15])
+    ['0.6 s', '0.02 s', '<0.001 s']
     >>> fmt_hours_column([0.5, 1.2])
     ['30.0 min', '72.0 min']
     >>> fmt_hours_column([1888.2, 12.0])
@@ -268,5 +281,8 @@ def fmt_hours_column(hours) -> list[str]:
             out.append("-" if h != h else "never")
             continue
         v = h * scale
+        if unit == "s" and 0 < v < 0.001:  # "0.000000000003 min" for a one-row GBDT fit: under a millisecond
+            out.append("<0.001 s")
+            continue
         out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")
     return out
