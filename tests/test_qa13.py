@@ -91,3 +91,50 @@ def test_simulate_small_share_is_not_zero(cli, tmp_path):
     assert code == 0, err
     row = next(line for line in out.splitlines() if "optimizer" in line and "│" in line)
     assert "<0.1%" in row and "0.0%" not in row, row
+
+
+def _tabular(job: dict):
+    from planner.spec import load_job_dict
+    from planner.workloads.tabular import plan_tabular
+
+    return plan_tabular(load_job_dict(job))
+
+
+SMALL_GBDT = {"library": "xgboost", "rows": 1e6, "features": 5, "trees": 10, "depth": 4}
+
+
+def test_tabular_spot_prices_are_said():
+    """constraints.spot on a GBDT job: the $/h column held spot rates (Azure D8as_v5 at $0.038/h against
+    $0.344 on-demand) under the title "objective: cost", and neither the assumptions nor the JSON said so."""
+    from planner.present.tabular import render_tabular
+
+    spot = _tabular({"tabular": SMALL_GBDT, "constraints": {"spot": True}})
+    assert spot["spot"] is True and any("spot" in a for a in spot["assumptions"]), spot["assumptions"]
+    assert "objective: cost, spot prices" in _text(render_tabular, spot)
+    ondemand = _tabular({"tabular": SMALL_GBDT})
+    assert ondemand["spot"] is False and not any("spot" in a for a in ondemand["assumptions"])
+    assert "objective: cost, on-demand prices" in _text(render_tabular, ondemand)
+
+
+def test_tabular_seconds_long_runs_read_in_seconds():
+    """gbdt-tabular.yaml: "1.1 min" in the table and "0.0 min" in the recommendation for sub-minute fits; a
+    one-row job printed "0.000000000003 min"."""
+    from planner.present.tabular import render_tabular
+
+    res = _tabular({"tabular": SMALL_GBDT})
+    text = _text(render_tabular, res)
+    assert "0.0 min" not in text and " min " not in text.split("recommended:")[0], text
+    assert res["best"]["seconds_per_run"] < 120 and " s for $" in res["why"], res["why"]
+    tiny = _text(render_tabular, _tabular({"tabular": {"library": "xgboost", "rows": 1, "features": 1, "trees": 1,
+                                                       "depth": 1}}))
+    assert "0.00000" not in tiny and "<0.001 s" in tiny, tiny
+
+
+def test_tabular_and_model_sections_together_are_refused(cli, tmp_path):
+    """A job with both a tabular and a model section: recommend planned the GBDT part and estimate the model,
+    each ignoring the other without a word."""
+    job = _write(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 5, trees: 10, depth: 4}\n"
+                           "model: {preset: llama3-8b}\ntraining: {tokens: 1e9}\n")
+    for cmd in ("recommend", "estimate"):
+        code, out, err = cli(cmd, job)
+        assert code == 2 and err.startswith("error: tabular: ") and err.count("\n") == 1, (cmd, out, err)
