@@ -138,3 +138,12 @@ def test_tabular_and_model_sections_together_are_refused(cli, tmp_path):
     for cmd in ("recommend", "estimate"):
         code, out, err = cli(cmd, job)
         assert code == 2 and err.startswith("error: tabular: ") and err.count("\n") == 1, (cmd, out, err)
+
+
+def test_single_node_caveat_not_under_a_one_node_gpu_cap(cli):
+    """qlora-llama3.1-70b (constraints.max_gpus: 1): "moves the ranking: lambda:gpu_1x_h100_sxm5 is single-node
+    only ...: this plan cannot be scaled out; `--by gpu` or `--scaling` show the multi-node alternatives": the
+    job itself allows one GPU, so there are none and nothing it moves."""
+    code, out, err = cli("recommend", "examples/qlora-llama3.1-70b.yaml", "--no-simulate")
+    assert code == 0, err
+    assert "single-node only" not in out and "multi-node alternatives" not in out

@@ -491,7 +491,11 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
             seen.add(p.hardware.gpu)
             out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); {calibrate_hint(hw.gpu)}")
-        if p is ranked[0] and not hw.multi_node:
+        # single-node hardware only moves a ranking the job lets grow past one node: under constraints.max_gpus
+        # of one node (or cluster.nodes: 1) "--by gpu or --scaling show the multi-node alternatives" had none
+        one_node = (job.cluster.nodes == 1 or (job.constraints.max_gpus is not None
+                                               and job.constraints.max_gpus <= p.hardware.gpus_per_node))
+        if p is ranked[0] and not hw.multi_node and not one_node:
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
                        "out; `--by gpu` or `--scaling` show the multi-node alternatives")
         if p.hardware.nodes > 1 and hw.network_assumed:
