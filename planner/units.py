@@ -272,9 +272,23 @@ def fmt_hours_column(hours) -> list[str]:
     >>> fmt_hours_column([1888.2, 12.0])
     ['78.7 d', '0.5 d']
     """
+    unit, _, cells = duration_column(hours)
+    return [c if c in ("-", "never") else f"{c} {unit}" for c in cells]
+
+
+def duration_column(hours) -> tuple[str, str, list[str]]:
+    """``fmt_hours_column``'s cells without their unit, with the unit (short, long): a table that names the
+    unit once in its header (recommend's and compare's, whose fixed "days" column printed an 11-hour TPU run
+    as "0.47" and a 6-minute fine-tune as "0.0043").
+
+    >>> duration_column([0.7, 11.3])
+    ('h', 'hours', ['0.7', '11.3'])
+    >>> duration_column([6646.0, float("nan"), float("inf")])
+    ('d', 'days', ['276.9', '-', 'never'])
+    """
     hs = [float(h) for h in hours]
     top = max((h for h in hs if math.isfinite(h)), default=0.0)  # an infinite entry does not set the unit
-    scale, unit, _ = duration_unit(top)
+    scale, unit, long = duration_unit(top)
     out = []
     for h in hs:
         if h != h or math.isinf(h):  # unknown, or a plan that never finishes (spot interrupted faster than it saves)
@@ -282,7 +296,7 @@ def fmt_hours_column(hours) -> list[str]:
             continue
         v = h * scale
         if unit == "s" and 0 < v < 0.001:  # "0.000000000003 min" for a one-row GBDT fit: under a millisecond
-            out.append("<0.001 s")
+            out.append("<0.001")
             continue
-        out.append(f"{fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f'{v:,.1f}'} {unit}")
-    return out
+        out.append(fmt_sig(v, 1) if 0 < abs(v) < 0.05 else f"{v:,.1f}")
+    return unit, long, out
