@@ -147,3 +147,136 @@ def test_single_node_caveat_not_under_a_one_node_gpu_cap(cli):
     code, out, err = cli("recommend", "examples/qlora-llama3.1-70b.yaml", "--no-simulate")
     assert code == 0, err
     assert "single-node only" not in out and "multi-node alternatives" not in out
+
+
+TPU_DEADLINE = """
+model: {preset: llama3-8b}
+training: {seq_len: 8192, global_batch: 512, precision: bf16, tokens: 1.0e11}
+constraints: {gpus: [TPU-v5p], objective: cost, deadline_hours: 100}
+"""
+
+
+def _header(out: str, word: str) -> str:
+    return next(line for line in out.splitlines() if word in line and "┃" in line)
+
+
+def test_duration_column_is_in_the_unit_of_its_longest_plan(cli, tmp_path):
+    """An 11-hour TPU plan under a 100-hour deadline: the fixed "days" column read "0.47", "0.24", "0.078"
+    (and `compare` of a LoRA run "0.0043" for six minutes). The header now names the unit."""
+    code, out, err = cli("recommend", _write(tmp_path, TPU_DEADLINE), "--no-simulate", "--top", "3", "--by", "gpu")
+    assert code == 0, err
+    head = _header(out, "hardware")
+    assert "hours" in head and "days" not in head, head
+    row = next(line for line in out.splitlines() if line.startswith("│ 1 "))
+    assert "11.3" in row and "0.47" not in row, row
+    by = out.split("best plan per gpu")[1]
+    assert "hours" in _header(by, "hardware"), by
+
+
+def test_stack_table_duration_in_one_named_unit(capsys):
+    """training.framework auto: the stacks table's "days" column printed a 14-minute fine-tune as "0.0"."""
+    from planner.present.terminal import stack_table
+
+    rows = [{"framework": "megatron-core", "nodes": 1, "hardware": "aws:p5.48xlarge", "layout": "TP1 PP1 DP8 z0 mb1",
+             "step_time_s": 2.23, "train_hours": 0.237, "cost_usd": 13.0, "chosen": True, "tie": False,
+             "vs_chosen": {}, "limits": "x"},
+            {"framework": "deepspeed", "reason": "refused"}]
+    text = _text(lambda con: con.print(stack_table(rows, "cost")))
+    assert "minutes" in _header(text, "stack") and "14.2" in text, text
+
+
+A100_OFFLOAD = """
+model: {preset: llama3-8b}
+training: {seq_len: 4096, global_batch: 1024, precision: bf16, tokens: 1.0e11}
+constraints: {instances: ["runpod:2x_A100-80GB-SXM_SECURE"], objective: cost}
+"""
+
+
+def test_view_tables_keep_the_offload_of_the_layout(cli, tmp_path):
+    """The same plan read "TP1 PP1 DP2 z1 mb1 off:optimizer" in the ranked table and "TP1 PP1 DP2 z1 mb1" in the
+    --by gpu and --scaling tables (and the app's): the view rows dropped what the layout offloads."""
+    code, out, err = cli("recommend", _write(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
+                         "--scaling", "--json")
+    assert code == 0, err
+    import json
+
+    d = json.loads(out)
+    assert d["best"]["config"]["offload"] == "optimizer"
+    for view in ("by", "scaling"):
+        assert d[view][0]["offload"] == "optimizer", d[view][0]
+    code, out, err = cli("recommend", _write(tmp_path, A100_OFFLOAD), "--no-simulate", "--top", "1", "--by", "gpu",
+                         "--scaling")
+    rows = [line for line in out.splitlines() if line.startswith("│") and "DP2 z1 mb1" in line]
+    assert len(rows) == 3 and all("off:optimizer" in line for line in rows), out
+
+
+@pytest.mark.parametrize("example", ["gbdt-tabular.yaml", "preprocess-campaign.yaml"])
+def test_app_refuses_a_tabular_upload_in_one_message(example):
+    """Uploading a GBDT job to the app: parse_upload accepted it, build_job made a job without a model, and the
+    page died on ``job.model.name`` (an AttributeError traceback, not the upload's one-line error box)."""
+    from planner import interactive as wi
+    from planner.errors import InputError
+    from tests.conftest import EXAMPLES
+
+    with pytest.raises(InputError) as e:
+        wi.parse_upload(example, (EXAMPLES / example).read_bytes())
+    assert e.value.field == "upload" and "planner recommend" in e.value.message
+
+
+def test_named_instance_that_fails_a_constraint_says_which(cli, tmp_path):
+    """constraints.instances [lambda:gpu_8x_h100_sxm5] with spot: true: "none of 'lambda:gpu_8x_h100_sxm5'
+    matches the other constraints" — which one (it has no spot price) was left to guess."""
+    job = _write(tmp_path, "model: {preset: llama3-8b}\ntraining: {tokens: 1e10}\n"
+                           "constraints: {instances: [\"lambda:gpu_8x_h100_sxm5\"], spot: true}\n")
+    code, out, err = cli("recommend", job)
+    assert code == 2 and err.startswith("error: constraints.instances:") and err.count("\n") == 1, err
+    assert "no spot price" in err and "constraints.spot" in err, err
+
+
+def test_lora_checkpoint_holds_the_adapters_not_the_frozen_base():
+    """`planner simulate` of a 70B QLoRA with a checkpoint section: "Young/Daly sqrt(2 x 395 s x 2e+03 h)":
+    each save was sized as the whole model's weights, master copy and moments (988 GB at 20 Gb/s), and the
+    answer advised one save per 21 hours. peft saves the adapters (and the Trainer their optimizer state)."""
+    from planner.model.finetune import trainable_params
+    from planner.model.memory import model_state_bytes_per_param
+    from planner.simulate.config import _checkpoint_bytes
+    from planner.spec import load_job_dict
+
+    job = load_job_dict({"model": {"preset": "llama3.1-70b"},
+                         "training": {"mode": "qlora", "seq_len": 2048, "global_batch": 16, "tokens": 1e8},
+                         "checkpoint": {"every_steps": 100}})
+    w, _, master, opt = model_state_bytes_per_param(job.training)
+    n = trainable_params(job.model, job.training)
+    assert 1e8 < n < 1e9  # the rank-16 adapters, not 70B
+    assert _checkpoint_bytes({"params": 70.6e9}, job) == pytest.approx(n * (w + master + opt))
+    full = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"mode": "full_finetune", "tokens": 1e8}})
+    assert _checkpoint_bytes({}, full) > 8e9 * (w + master + opt) * 0.9  # a full fine-tune saves every weight
+
+
+def test_small_shards_on_local_nvme_are_not_slower_than_files():
+    """resnet50-eval-cadence (local NVMe, 2 GB/s): the storage-format answer read "individual files 18,168
+    samples/s" above "1 MB shards 2,686" — a batch spanning 28 shards summed each shard read's queueing
+    behind the shared bandwidth, counting the backlog 28 times. Bytes are bytes on one 2 GB/s device."""
+    from planner.simulate import SimConfig
+    from planner.simulate import answers as A
+    from planner.spec import load_job
+    from planner.workloads.training import estimate_job
+    from tests.conftest import EXAMPLES
+
+    job = load_job(EXAMPLES / "resnet50-eval-cadence.yaml")
+    sh = A.best_shard_size(SimConfig.from_estimate(estimate_job(job), job), steps=150)
+    rate = {r["shard_mb"]: r["samples_per_s"] for r in sh["rows"]}
+    files = rate.pop(None)
+    assert min(rate.values()) > 0.9 * files, (files, rate)
+
+
+def test_storage_reads_in_sequence_queue_once():
+    """``Storage.read_sequence``: one worker's reads share the servers' queue; the last booking ends the wait."""
+    import simpy
+
+    from planner.simulate.resources import Storage, StorageProfile
+
+    st = Storage(simpy.Environment(), StorageProfile(latency_s=0.0, conn_bw=1e12, aggregate_bw=100.0,
+                                                     max_requests_per_s=float("inf")))
+    st.read_delay(1000.0, 1)  # another worker's 10 s ahead in the queue
+    assert st.read_sequence([(100.0, 1)] * 5) == pytest.approx(15.0)  # not 11 + 12 + ... + 15
