@@ -280,3 +280,17 @@ def test_storage_reads_in_sequence_queue_once():
                                                      max_requests_per_s=float("inf")))
     st.read_delay(1000.0, 1)  # another worker's 10 s ahead in the queue
     assert st.read_sequence([(100.0, 1)] * 5) == pytest.approx(15.0)  # not 11 + 12 + ... + 15
+
+
+def test_step_breakdown_of_a_tiny_model_has_no_long_decimals(cli, tmp_path):
+    """estimate of a one-layer, 64-wide model (a 1.9 ms step): "where the step goes" printed the attention as
+    "0.000000008573" and the GEMMs as "0.000002628" seconds. The column is in the step's unit now."""
+    job = _write(tmp_path, "model: {layers: 1, hidden: 64, heads: 1, vocab: 100}\n"
+                           "training: {seq_len: 16, global_batch: 1, tokens: 16}\n"
+                           "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 1, nodes: 1, price_usd_hr: 2}\n"
+                           "parallel: {tp: 1, pp: 1, zero: 0}\n")
+    code, out, err = cli("estimate", job)
+    assert code == 0, err
+    table = out.split("where the step goes")[1].split("advice:")[0]
+    assert "0.00000" not in table, table
+    assert " ms " in table.splitlines()[1], table
