@@ -294,3 +294,16 @@ def test_step_breakdown_of_a_tiny_model_has_no_long_decimals(cli, tmp_path):
     table = out.split("where the step goes")[1].split("advice:")[0]
     assert "0.00000" not in table, table
     assert " ms " in table.splitlines()[1], table
+
+
+def test_memory_table_caption_is_one_line():
+    """estimate's memory table: a narrow table wrapped its caption into "most loaded rank: first" and a lone
+    "pipeline stage" line that read as the heading of the next table."""
+    from planner.present.terminal import memory_table
+
+    gib = 2**30
+    res = {"hardware": {"device": "GPU"}, "memory_per_gpu_bytes": {
+        "weights": 1e5, "grads": 1e5, "optimizer": 1e5, "activations": 1e4, "logits": 1e4, "other": 0.75 * gib,
+        "total": 0.75 * gib, "capacity": 80 * gib, "most_loaded_stage": "first"}}
+    text = _text(lambda con: con.print(memory_table(res)), width=120)
+    assert "most loaded rank: first pipeline stage" in text, text

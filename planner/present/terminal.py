@@ -18,7 +18,9 @@ from planner.units import (GiB, config_str, device_of, duration_column, hardware
 
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
-    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=f"most loaded rank: {mem['most_loaded_stage']} pipeline stage", show_edge=False)
+    caption = f"most loaded rank: {mem['most_loaded_stage']} pipeline stage"
+    # a narrow table wrapped its caption into "most loaded rank: first" over a lone "pipeline stage"
+    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=caption, show_edge=False, min_width=len(caption))
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
