@@ -307,3 +307,17 @@ def test_memory_table_caption_is_one_line():
         "total": 0.75 * gib, "capacity": 80 * gib, "most_loaded_stage": "first"}}
     text = _text(lambda con: con.print(memory_table(res)), width=120)
     assert "most loaded rank: first pipeline stage" in text, text
+
+
+def test_spot_launch_header_quotes_the_spot_plan(cli):
+    """`recommend --emit skypilot` of llama2-13b-spot.yaml wrote `use_spot: true` under "# planner plan: ...;
+    43.8 d, $299.2k on-demand", the uninterrupted on-demand figures, where recommend ranked the plan at
+    44.1 d and $33.8k expected on spot."""
+    code, out, err = cli("recommend", "examples/llama2-13b-spot.yaml", "--emit", "skypilot", "--no-simulate")
+    assert code == 0, err
+    head = out.splitlines()[0]
+    assert "use_spot: true" in out and "expected on spot" in head and "on-demand" not in head, head
+    code, table, err = cli("recommend", "examples/llama2-13b-spot.yaml", "--no-simulate", "--top", "1")
+    row = next(line for line in table.splitlines() if line.startswith("│ 1 "))
+    cost = [c.strip() for c in row.strip("│").split("│")][9]
+    assert cost in head, (cost, head)

@@ -55,6 +55,7 @@ from planner.model.optimizers import stack_for
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
+from planner.results import ranked_hours, ranked_price
 from planner.units import config_str, hardware_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
@@ -635,9 +636,13 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     name = "".join(ch if (ch.isascii() and ch.isalnum()) else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")
     inst = hw["name"].split(":", 1)[1] if ":" in hw["name"] else None
     price = hw.get("price_ondemand_usd_hr")
-    summary = (f"{hardware_str(hw)}, "
-               f"{config_str(cfg)}; {fmt_time(cost.get('hours', float('nan')) * 3600)}, "
-               + (f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand" if cost.get("cost_ondemand_usd") is not None
+    # the time and cost the plan was ranked at (results.ranked_*): a spot launch (use_spot: true) was headed by
+    # its uninterrupted on-demand "43.8 d, $299.2k" against recommend's "44.1 d, $33.8k" expected on spot
+    on_spot = bool(job.constraints.spot and cost.get("cost_spot_usd") is not None)
+    hours = ranked_hours(cost, on_spot) if "hours" in cost else float("nan")
+    usd = ranked_price(cost, on_spot) if "hours" in cost else None
+    summary = (f"{hardware_str(hw)}, {config_str(cfg)}; {fmt_time(hours * 3600)}, "
+               + (f"{fmt_usd(usd)} " + ("expected on spot" if on_spot else "on-demand") if usd is not None
                   else "no price (bare GPU)"))
     # a launcher's node is an OS host: a plan's node that is a larger NVLink domain (GB200 NVL72: 72 GPUs on 18
     # trays of 4) launches as its hosts
