@@ -321,3 +321,13 @@ def test_spot_launch_header_quotes_the_spot_plan(cli):
     row = next(line for line in table.splitlines() if line.startswith("│ 1 "))
     cost = [c.strip() for c in row.strip("│").split("│")][9]
     assert cost in head, (cost, head)
+
+
+def test_simulate_of_a_tpu_plan_says_chip(cli, tmp_path):
+    """`planner simulate` of a TPU v5p plan printed "GPU busy 93.5%" (recommend and estimate say "chip")."""
+    job = _write(tmp_path, "model: {preset: llama3-8b}\n"
+                           "training: {seq_len: 8192, global_batch: 512, tokens: 1.0e11, micro_batch: 2}\n"
+                           "parallel: {tp: 2, pp: 1, zero: 1}\ncluster: {instance: \"gcp:tpu-v5p-1024\", nodes: 1}\n")
+    code, out, err = cli("simulate", job, "--steps", "20", "--no-answers")
+    assert code == 0, err
+    assert "chip busy" in out and "GPU busy" not in out, out

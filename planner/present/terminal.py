@@ -248,7 +248,7 @@ def _render_simulation(con: Console, sim, top: int) -> None:
     est = sim.estimate
     if est is not None:  # what was simulated: it never said (a job without cluster.nodes is simulated on one node)
         con.print(f"simulated plan: {esc(hardware_str(est['hardware']))}, {config_str(est['config'])}", highlight=False)
-    con.print(format_result(sim.result))
+    con.print(format_result(sim.result, device_of(est["hardware"]) if est is not None else "GPU"))
     for part in format_answers(sim.answers):
         con.print(part)
 
