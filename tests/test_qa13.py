@@ -331,3 +331,15 @@ def test_simulate_of_a_tpu_plan_says_chip(cli, tmp_path):
     code, out, err = cli("simulate", job, "--steps", "20", "--no-answers")
     assert code == 0, err
     assert "chip busy" in out and "GPU busy" not in out, out
+
+
+def test_spot_line_of_a_short_run_is_not_zero_days():
+    """A 6-minute spot LoRA run: "spot: expected 0.0 interruptions (...) -> 0.0 days, $1.23" (the accuracy line
+    under it said "5.6 min")."""
+    from planner.present.terminal import spot_line
+
+    risk = {"interruptions": 0.01, "overhead": 0.001, "expected_hours": 0.094, "expected_cost_usd": 1.23,
+            "cost_low_usd": 1.2, "cost_high_usd": 1.3, "rate_per_node_day": 0.0129, "source": "interruptions.csv aws/*",
+            "capacity_wait_minutes": 30, "checkpoint": "optimal"}
+    line = spot_line(risk)
+    assert "0.0 days" not in line and "-> 5.6 min," in line, line

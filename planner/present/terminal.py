@@ -313,7 +313,8 @@ def spot_line(risk: dict) -> str:
     return (f"spot: expected {risk['interruptions']:.1f} interruptions"
             + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
-            f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
+            # fmt_time, as the accuracy line under it: a 14-minute spot fine-tune read "-> 0.0 days"
+            f"{fmt_time(risk['expected_hours'] * 3600)}, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {_rate(risk['rate_per_node_day'])} "
             f"per node-day from {risk['source']}")
 
