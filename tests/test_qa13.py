@@ -343,3 +343,19 @@ def test_spot_line_of_a_short_run_is_not_zero_days():
             "capacity_wait_minutes": 30, "checkpoint": "optimal"}
     line = spot_line(risk)
     assert "0.0 days" not in line and "-> 5.6 min," in line, line
+
+
+@pytest.mark.parametrize("constraint, words", [
+    ("deadline_hours: 0.0001", ["no instance finishes within the deadline (360.0 ms); fastest: ", " takes "]),
+    ("budget_usd: 0.0001", ["no instance fits the budget ($0.0001); cheapest: ", " costs $"]),
+])
+def test_tabular_nothing_meets_in_words(cli, tmp_path, constraint, words):
+    """A GBDT job no instance finishes in time: "no instance meets 0.0001; nearest: lambda:gpu_1x_b200_sxm6 with
+    hours=0.000411" (a bare number, a field name for a unit)."""
+    job = _write(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 50, trees: 500, depth: 8}\n"
+                           f"constraints: {{{constraint}}}\n" if "deadline" in constraint else
+                 "tabular: {library: xgboost, rows: 1e6, features: 5, trees: 10, depth: 4}\n"
+                 f"constraints: {{{constraint}}}\n")
+    code, out, err = cli("recommend", job)
+    assert code == 2 and err.count("\n") == 1 and "=" not in err, err
+    assert all(w in err for w in words), err

@@ -54,7 +54,7 @@ from planner.spec.schema import _Strict
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
-from planner.units import fmt_hours_short as _fmt_h, fmt_usd_cents as _usd
+from planner.units import fmt_hours_short as _fmt_h, fmt_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
 from planner.model.gbdt import predict_tree_s  # the cost model, written once
@@ -238,8 +238,14 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
 
 
 def _none(rows, field, key, limit):
+    """No instance within the deadline (``key`` hours) or the budget (``cost_usd``): the nearest, in words and
+    units, as the training search says it ("no instance meets 0.0001; nearest: ... with hours=0.000411")."""
     best = min(rows, key=lambda r: r[key])
-    raise InfeasibleError(field, f"no instance meets {limit:g}; nearest: {best.instance} with {key}={best[key]:.3g}")
+    if key == "hours":
+        raise InfeasibleError(field, f"no instance finishes within the deadline ({fmt_time(limit * 3600)}); fastest: "
+                                     f"{best.instance} takes {fmt_time(best.hours * 3600)} for {_usd(best.cost_usd)}")
+    raise InfeasibleError(field, f"no instance fits the budget ({_usd(limit)}); cheapest: {best.instance} costs "
+                                 f"{_usd(best.cost_usd)} ({fmt_time(best.hours * 3600)})")
 
 
 def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> TabularOption:
