@@ -141,7 +141,10 @@ def parse_upload(name: str, data: bytes) -> dict:
     if not isinstance(raw, dict):
         raise InputError("upload", f"{name} must hold a mapping (got {type(raw).__name__})")
     base = _normalise(raw)
-    load_job_dict(copy.deepcopy(base))  # validate now, so the error names the upload's field
+    job = load_job_dict(copy.deepcopy(base))  # validate now, so the error names the upload's field
+    if job.model is None:  # a tabular (GBDT) job: the page's search, charts and caption all need a model
+        raise InputError("upload", f"{name} is a tabular (GBDT) job, which the app does not plan (it plans a "
+                                   f"model's training or serving): run `planner recommend {name}`")
     return base
 
 

@@ -631,6 +631,7 @@ class TabularPlan(Record):
     cpu_rate_source: Optional[str]
     gpu_rate_source: Optional[str]
     assumptions: tuple[str, ...]
+    spot: bool = False  # constraints.spot: $/h and costs are spot rates (said in the table title and assumptions)
 
 
 @dataclass(frozen=True)

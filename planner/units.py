@@ -25,6 +25,8 @@ TIME_UNITS = (TimeUnit(1.0, 1e-3, "ms", "milliseconds", 1), TimeUnit(120.0, 1.0,
               TimeUnit(7200.0, 60.0, "min", "minutes", 1), TimeUnit(3 * 86400.0, 3600.0, "h", "hours", 1),
               TimeUnit(1000 * 86400.0, 86400.0, "d", "days", 1),
               TimeUnit(math.inf, 365.25 * 86400, "years", "years", 1))
+#: the shortest unit of a column of run times (training, a GBDT fit): seconds -- milliseconds are for steps
+RUN_TIME_SHORTEST = "s"
 
 
 def time_unit(top_s: float, shortest: str = "ms") -> TimeUnit:
@@ -47,6 +49,8 @@ def _in_unit(s: float, u: TimeUnit) -> str:
     ("0.0001 h", not "0.0 h"); years thousands-separated ("2212281.9 d" was not read as 6,057 years) and
     from a million in exponent form (a run without checkpoints under frequent failures: e^75 restarts)."""
     v = s / u.seconds
+    if u.short == "s" and 0 < v < 0.001:  # run times start at seconds: under a millisecond is below the models' floor
+        return "<0.001 s"
     if 0 < abs(v) < 0.5 * 10.0 ** -u.decimals:
         return f"{fmt_sig(v, 1)} {u.short}"
     if abs(v) >= 1e6:
@@ -241,12 +245,12 @@ def fmt_usd_cents(x: float) -> str:
 
 def duration_unit(top_hours: float) -> tuple[float, str, str]:
     """(scale from hours, short unit, long unit) of a column of run times whose longest entry is
-    ``top_hours``: ``time_unit`` from minutes up, for the app's sortable columns.
+    ``top_hours``: ``time_unit`` from seconds up (``RUN_TIME_SHORTEST``), for the app's sortable columns.
 
     >>> duration_unit(1.5), duration_unit(50.0), duration_unit(float("inf"))[1:]
     ((60.0, 'min', 'minutes'), (1.0, 'h', 'hours'), ('years', 'years'))
     """
-    u = time_unit(top_hours * 3600.0, "min")
+    u = time_unit(top_hours * 3600.0, RUN_TIME_SHORTEST)
     return 3600.0 / u.seconds, u.short, u.long
 
 
@@ -262,14 +266,44 @@ def fmt_gib(x_bytes: float) -> str:
 
 
 def fmt_step_share(x: float) -> str:
-    """A part's share of the step to a tenth of a percent; a non-zero share under that "<0.1%", not "0.0%"."""
+    """A part's share of the step (or of a simulated run's wall time) to a tenth of a percent; a non-zero share
+    under that "<0.1%", not "0.0%"."""
     return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}"
 
 
 def fmt_hours_column(hours) -> list[str]:
-    """``fmt_time_column`` of durations given in hours, from minutes up (run times, not step times).
+    """``fmt_time_column`` of durations given in hours, from seconds up (run times, not step times: no ms).
+    A GBDT fit of seconds read "0.0 min", a one-row job "0.000000000003 min".
 
     >>> fmt_hours_column([0.5, 1.2]), fmt_hours_column([1888.2, 12.0])
     (['30.0 min', '72.0 min'], ['78.7 d', '0.5 d'])
+    >>> fmt_hours_column([0.6 / 3600, 0.02 / 3600, 1e-15])
+    ['0.60 s', '0.02 s', '<0.001 s']
     """
-    return fmt_time_column([float(h) * 3600.0 for h in hours], "min")
+    return fmt_time_column([float(h) * 3600.0 for h in hours], RUN_TIME_SHORTEST)
+
+
+def fmt_run_time(hours: float) -> str:
+    """One run time (hours) as a run-time column shows it, from seconds up: a GBDT fit's recommendation line read
+    "614.8 ms" beside its table's "0.61 s".
+
+    >>> fmt_run_time(0.6148 / 3600), fmt_run_time(78.5)
+    ('0.61 s', '3.3 d')
+    """
+    return fmt_hours_column([hours])[0]
+
+
+def duration_column(hours) -> tuple[str, str, list[str]]:
+    """``fmt_hours_column``'s cells without their unit, with the unit (short, long): a table that names the
+    unit once in its header (recommend's and compare's, whose fixed "days" column printed an 11-hour TPU run
+    as "0.47" and a 6-minute fine-tune as "0.0043").
+
+    >>> duration_column([0.7, 11.3])
+    ('h', 'hours', ['0.7', '11.3'])
+    >>> duration_column([6646.0, float("nan"), float("inf")])
+    ('d', 'days', ['276.9', '-', 'never'])
+    """
+    xs = [float(h) * 3600.0 for h in hours]
+    u = time_unit(max((x for x in xs if math.isfinite(x)), default=0.0), RUN_TIME_SHORTEST)
+    cells = ["-" if x != x else "never" if math.isinf(x) else _in_unit(x, u) for x in xs]
+    return u.short, u.long, [c if c in ("-", "never") else c.rsplit(" ", 1)[0] for c in cells]

@@ -341,6 +341,7 @@ MEGATRON_FLAGS = {
     "--no-gradient-accumulation-fusion": ("no_gradient_accumulation_fusion", bool),
     "--ckpt-format": ("ckpt_format", str),
     "--overlap-grad-reduce": ("overlap_grad_reduce", bool),
+    "--overlap-param-gather": ("overlap_param_gather", bool),
     "--use-precision-aware-optimizer": ("use_precision_aware_optimizer", bool),
     "--optimizer-cpu-offload": ("optimizer_cpu_offload", bool),
     "--optimizer-offload-fraction": ("optimizer_offload_fraction", float),
@@ -485,6 +486,9 @@ def megatron_validate_args(a: dict, world: int) -> dict:
         assert counted % pp == 0, "Number of layers should be divisible by the pipeline-model-parallel size"
     vpp = None if vpp == 1 else vpp
     assert a["micro_batch_size"] > 0 and a["global_batch_size"] > 0 and a["train_iters"] > 0
+    if a["overlap_param_gather"]:  # validate_args: "--overlap-param-gather only supported with distributed optimizer"
+        assert a["use_distributed_optimizer"], "--overlap-param-gather only supported with distributed optimizer"
+        assert a["overlap_grad_reduce"], "Must use --overlap-param-gather with --overlap-grad-reduce"
     if a["optimizer"] in ("muon", "dist_muon"):  # Megatron-Core 0.16.1 optimizer/muon.py get_megatron_muon_optimizer
         assert not a["use_distributed_optimizer"], "muon with dist optimizer is not supported."
     if a["use_torch_fsdp2"]:
@@ -560,6 +564,7 @@ def megatron_accepts(script: str, argv: list[str], world: int, env: dict) -> dic
         cfg = config_class(**kw)  # __post_init__: Megatron's own config rules
         DistributedDataParallelConfig(use_distributed_optimizer=a["use_distributed_optimizer"],
                                       overlap_grad_reduce=a["overlap_grad_reduce"],
+                                      overlap_param_gather=a["overlap_param_gather"],
                                       use_megatron_fsdp=a["use_megatron_fsdp"],
                                       data_parallel_sharding_strategy=a["data_parallel_sharding_strategy"])
         # OptimizerConfig asks Transformer Engine's version for the precision-aware optimizer; TE is CUDA-only

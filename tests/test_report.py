@@ -227,7 +227,7 @@ def test_tabular_review_shows_cents_and_minutes():
     md, res = _md(load_job(EXAMPLES / "gbdt-tabular.yaml"))
     costs = [fmt_usd_cents(r.cost_usd) for r in res.ranked[:3]]
     assert len(set(costs)) == 3 and all(c in md for c in costs)
-    assert "| 0.018 |" not in md and "min |" in md
+    assert "| 0.018 |" not in md and " s |" in md  # a 65-second fit in seconds (units.DURATION_UNITS)
 
 
 def test_campaign_section_compares_the_two_strategies():

@@ -35,8 +35,9 @@ def test_unknown_and_infinite_entries():
     assert fmt_time_column([math.inf, 90.0, math.nan]) == ["never", "90.00 s", "-"]  # inf does not set the unit
 
 
-def test_run_times_start_at_minutes_and_the_app_uses_the_same_ladder():
-    assert fmt_hours_column([30 / 3600]) == ["0.5 min"]  # a 30-second run is not a step time in ms or s
+def test_run_times_start_at_seconds_and_the_app_uses_the_same_ladder():
+    assert fmt_hours_column([30 / 3600]) == ["30.00 s"]  # a 30-second run in seconds, never in ms
+    assert fmt_hours_column([0.5 / 3600]) == ["0.50 s"] and fmt_hours_column([1e-9]) == ["<0.001 s"]
     assert fmt_time(100 * 3600) == "4.2 d"  # a 100-hour GBDT run read "100.0 h" (its own minutes/hours rule)
     for hours in (0.5, 5.0, 100.0, 2e5):
         scale, short, _ = duration_unit(hours)

@@ -331,13 +331,29 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
     if con.instances:
         wanted = {cat.instance(n).key for n in con.instances}
         insts = [i for i in insts if i.key in wanted]
-        if not insts:
-            raise InputError("constraints.instances", f"none of {', '.join(map(clip, con.instances))} matches the other constraints")
+        if not insts:  # which constraint each named instance fails ("matches the other constraints" named none)
+            raise InputError("constraints.instances", "none matches the other constraints: " + "; ".join(
+                _instance_unmatched(cat, con, cat.instance(n), gpu_names, gpu_only) for n in con.instances))
     if con.regions:
         insts = [i for i in insts if i.region in con.regions]
         if not insts:
             raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}")
     return insts
+
+
+def _instance_unmatched(cat: Catalog, con: ConstraintsSpec, inst, gpu_names, gpu_only: bool) -> str:
+    """Why instance ``inst``, named in constraints.instances, is not among those the other constraints allow
+    (the tests of ``Catalog.instances_for``, in its order)."""
+    if con.clouds and inst.cloud not in {c.lower() for c in con.clouds}:
+        return f"{inst.key} is on {inst.cloud}, not constraints.clouds"
+    if gpu_only and not inst.is_gpu:
+        return f"{inst.key} has no GPU"
+    if gpu_names and (inst.gpu is None or inst.gpu.name not in {cat.gpu(g).name for g in gpu_names}):
+        return f"{inst.key} carries {inst.gpu.name if inst.gpu else 'no GPU'}, not one of " + (
+            "constraints.gpus" if con.gpus else "cluster.gpu")
+    if con.spot and inst.price_spot is None:
+        return f"{inst.key} has no spot price in the catalog (constraints.spot)"
+    return f"{inst.key} does not match"
 
 
 def _gpu_unmatched(cat: Catalog, con: ConstraintsSpec, g: str, gpu_only: bool = True) -> InputError | None:

@@ -51,9 +51,11 @@ import yaml
 from planner.errors import InputError, clip
 from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
+from planner.model.optimizers import stack_for
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
+from planner.results import ranked_hours, ranked_price
 from planner.units import config_str, hardware_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
@@ -318,8 +320,14 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         # instances (Megatron-LM arguments.py --num-distributed-optimizer-instances; DistributedDataParallelConfig
         # num_distributed_optimizer_instances: the intra-instance group is contiguous DP x CP ranks)
         a += _flag("--num-distributed-optimizer-instances", cfg["dp"] // hsdp)
-    if cfg["dp"] > 1:
-        a.append("--overlap-grad-reduce")  # the time model assumes the DP reduce overlaps backward
+    st = stack_for(plan_stack(job, cfg), t)  # the stack the plan was timed with, as its optimizer runs it
+    if cfg["dp"] > 1 and st.overlap_grad_reduce:
+        a.append("--overlap-grad-reduce")  # the time model overlaps the DP reduce with backward (Stack option)
+        if st.overlap_param_gather and cfg["zero"] >= 1 and "--use-distributed-optimizer" in a:
+            # the time model hides the distributed optimizer's parameter all-gather under the next forward
+            # (step_time: Stack.overlap_param_gather); without the flag Megatron gathers synchronously after
+            # the step. Megatron-LM validate_args: needs the distributed optimizer and --overlap-grad-reduce
+            a.append("--overlap-param-gather")
     offload = cfg.get("offload", "none")  # training.framework offload options (planner.model.offload)
     if "optimizer" in offload:  # HybridDeviceOptimizer, the whole optimizer on the CPU (arguments.py: needs the
         # precision-aware optimizer, which needs the distributed one)
@@ -628,9 +636,13 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     name = "".join(ch if (ch.isascii() and ch.isalnum()) else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")
     inst = hw["name"].split(":", 1)[1] if ":" in hw["name"] else None
     price = hw.get("price_ondemand_usd_hr")
-    summary = (f"{hardware_str(hw)}, "
-               f"{config_str(cfg)}; {fmt_time(cost.get('hours', float('nan')) * 3600)}, "
-               + (f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand" if cost.get("cost_ondemand_usd") is not None
+    # the time and cost the plan was ranked at (results.ranked_*): a spot launch (use_spot: true) was headed by
+    # its uninterrupted on-demand "43.8 d, $299.2k" against recommend's "44.1 d, $33.8k" expected on spot
+    on_spot = bool(job.constraints.spot and cost.get("cost_spot_usd") is not None)
+    hours = ranked_hours(cost, on_spot) if "hours" in cost else float("nan")
+    usd = ranked_price(cost, on_spot) if "hours" in cost else None
+    summary = (f"{hardware_str(hw)}, {config_str(cfg)}; {fmt_time(hours * 3600)}, "
+               + (f"{fmt_usd(usd)} " + ("expected on spot" if on_spot else "on-demand") if usd is not None
                   else "no price (bare GPU)"))
     # a launcher's node is an OS host: a plan's node that is a larger NVLink domain (GB200 NVL72: 72 GPUs on 18
     # trays of 4) launches as its hosts

@@ -32,7 +32,7 @@ from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
 from planner.present.safe import clean
-from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
+from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
 from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
@@ -276,7 +276,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"in {rec['search_seconds']:.2f} s"]]
     s.blocks.append(Table(["", ""], kv))
     if rec.get("stacks"):  # training.framework auto: each stack's best plan (planner.search.rank.stack_comparison)
-        s.blocks.append(Table(list(STACK_COLUMNS), [stack_cells(r, rec["objective"]) for r in rec["stacks"]],
+        s.blocks.append(Table(*map(list, stack_table_cells(rec["stacks"], rec["objective"])),
                               f"training.framework auto: the best plan of each stack on {rec['objective']}"))
     if rec.get("caveats"):
         s.blocks.append(["Moves the ranking: " + c for c in rec["caveats"]])

@@ -9,7 +9,7 @@ from pathlib import Path
 from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import count_of, fmt_sig, fmt_time, ordinal
+from planner.units import count_of, fmt_sig, fmt_step_share, fmt_time, ordinal
 
 #: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
 RESIDUE = 1e-9
@@ -35,8 +35,9 @@ def write_timeline(result: SimResult, path: str | Path) -> int:
     return len(result.timeline or [])
 
 
-def format_result(result: SimResult):
-    """A rich renderable: headline numbers and the time split by cause (critical path)."""
+def format_result(result: SimResult, device: str = "GPU"):
+    """A rich renderable: headline numbers and the time split by cause (critical path); ``device``: what the
+    plan calls one accelerator (``units.device_of``: "chip" on a TPU, whose run read "GPU busy")."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -56,7 +57,7 @@ def format_result(result: SimResult):
            if result.tokens_per_s is not None and result.tokens_per_s != result.samples_per_s else "")
     # four significant figures, as the step times: one decimal printed a QLoRA run's 0.488 samples/s as "0.5"
     head.add_row("throughput", f"{fmt_sig(result.samples_per_s, 4)} samples/s{tok}")
-    head.add_row("GPU busy", f"{result.gpu_busy_share:.1%}")
+    head.add_row(f"{device} busy", f"{result.gpu_busy_share:.1%}")
     head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({count_of(result.failures, 'failure')}, "
                                                         f"{count_of(result.lost_steps, 'step')} redone)" if result.failures else ""))
     head.add_row("wall", fmt_time(result.wall_s))  # "1.27e+04 h" for 1e8 steps; "0.000488 h" for one
@@ -71,7 +72,7 @@ def format_result(result: SimResult):
         # "bubble" at PP 1, 6e-11 s of "data" without a data section printed as "0.0  0.0%" rows)
         if v > RESIDUE * result.wall_s or k in BUSY:
             # four significant figures, as estimate's "where the step goes": a short run printed "0.2" and "0.0" s
-            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), f"{v / result.wall_s:.1%}")
+            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), fmt_step_share(v / result.wall_s))
     parts = [head, t]
     for n in result.notes:
         parts.append(Text(n, style="dim"))

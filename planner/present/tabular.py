@@ -17,7 +17,8 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
                  if round(res['trees_saved_by_early_stopping']) > 0 else f"{res['trees_cap']:,} trees, ")
               + f"{res['runs']:,} run{'' if res['runs'] == 1 else 's'}; "
               f"data {res['memory_host_gib']:.2f} GiB in RAM")
-    t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}")
+    t = Table(title=f"top {min(top, len(res['ranked']))} of {len(res['ranked'])} instances — objective: {res['objective']}, "
+                    + ("spot prices" if res.get("spot") else "on-demand prices"))
     for c in ("#", "instance", "kind", "vCPUs", "GPU", "$/h", "time", "cost"):
         t.add_column(c, justify="left" if c in ("instance", "kind", "GPU") else "right")
     shown = res["ranked"][:top]

@@ -8,17 +8,19 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.present.safe import esc
-from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (GiB, config_str, device_of, hardware_str, fmt_count, fmt_days, fmt_steps, fmt_many, fmt_pct, fmt_rate,
-                           fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
+from planner.units import (GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+                           fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
 def memory_table(res: dict) -> Table:
     mem = res["memory_per_gpu_bytes"]
-    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=f"most loaded rank: {mem['most_loaded_stage']} pipeline stage", show_edge=False)
+    caption = f"most loaded rank: {mem['most_loaded_stage']} pipeline stage"
+    # a narrow table wrapped its caption into "most loaded rank: first" over a lone "pipeline stage"
+    t = Table(title=f"memory per {device_of(res['hardware'])}", caption=caption, show_edge=False, min_width=len(caption))
     t.add_column("part")
     t.add_column("GiB", justify="right")
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
@@ -31,14 +33,17 @@ def breakdown_table(res: dict) -> Table:
     bd = res["breakdown_s"]
     step = res["step_time_s"]
     t = Table(title="where the step goes", show_edge=False)
+    # one unit per column, the step's own: a 1.9 ms step of a tiny model printed its attention as
+    # "0.000000008573" seconds; a part under 1e-4 of the unit reads "<0.0001" (its share says "<0.1%")
+    scale, unit = (1.0, "seconds") if step >= 1 else (1e3, "ms") if step >= 1e-3 else (1e6, "µs")
     t.add_column("part")
-    t.add_column("seconds", justify="right")  # one unit per column
+    t.add_column(unit, justify="right")
     t.add_column("share", justify="right")
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
         if v > 0:
-            t.add_row(label, fmt_sig(v, 4), fmt_step_share(v / step))
-    t.add_row("[bold]step[/]", f"[bold]{fmt_sig(step, 4)}[/]", "100%")
+            t.add_row(label, "<0.0001" if v * scale < 1e-4 else fmt_sig(v * scale, 4), fmt_step_share(v / step))
+    t.add_row("[bold]step[/]", f"[bold]{fmt_sig(step * scale, 4)}[/]", "100%")
     return t
 
 
@@ -147,9 +152,12 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
                     + ("expected spot cost" if spot else "on-demand prices"))
+    # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
+    # 11-hour run as "0.47" and a 6-minute fine-tune as "0.0043"
+    dur_unit, dur_name, durations = duration_column([ranked_hours(r["cost"], spot) for r in rows])
     cols = [("#", "right"), ("hardware", "left"), ("nodes", "right"), ("layout", "left"),
             ("step s", "right"), ("MFU", "right"), ("mem/limit GiB", "right"), ("free", "right"),
-            ("days", "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
+            (dur_name, "right"), ("cost", "right"), (f"$/1M {unit}", "right")]
     if spot:  # the spot model's overhead: its checkpoint pauses (the job's cadence or the optimal one) and
         # interruptions (and node failures where the job sets an MTBF), not the interruptions alone
         cols += [("+time vs compute", "right")]
@@ -158,12 +166,12 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                      "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)")
     for col, j in cols:
         t.add_column(col, justify=j, overflow=FOLD.get(col, "ellipsis"))
-    for i, r in enumerate(rows, 1):
+    for i, (r, duration) in enumerate(zip(rows, durations), 1):
         mem = r["memory_per_gpu_bytes"]
         cost = r["cost"]
         risk = cost.get("spot_risk") if spot else None
         # the figures the plan is ranked at: expected with interruptions, checkpoint pauses and node failures where modelled
-        c, hours = ranked_price(cost, spot), ranked_hours(cost, spot)
+        c = ranked_price(cost, spot)
         limit = mem.get("limit") or mem["capacity"]
         margin = mem.get("margin")
         hw = r["hardware"]  # a bare GB200/GB300 cluster's node is its reference system's rack: name that, not the GPU
@@ -173,7 +181,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
-                 fmt_days(hours / 24), fmt_usd(c),
+                 duration, fmt_usd(c),
                  per_million(cost, c)]
         if spot:
             cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
@@ -210,10 +218,11 @@ def stack_table(rows: list[dict], objective: str) -> Table:
     """``training.framework: auto``: each stack's best plan against the chosen one, or why it has none
     (planner.search.rank.stack_comparison)."""
     t = Table(title=f"training stacks (training.framework auto), best plan of each on {objective}")
-    for col in STACK_COLUMNS:
-        t.add_column(col, justify="right" if col in ("step s", "days", "cost", "vs chosen") else "left")
-    for r in rows:
-        cells = [esc(c) for c in stack_cells(r, objective)]
+    cols, table = stack_table_cells(rows, objective)
+    for i, col in enumerate(cols):
+        t.add_column(col, justify="right" if STACK_COLUMNS[i] in ("step s", "days", "cost", "vs chosen") else "left")
+    for r, row in zip(rows, table):
+        cells = [esc(c) for c in row]
         if r.get("chosen"):
             cells[0] = f"[bold]{cells[0]}[/]"
         t.add_row(*cells)
@@ -239,7 +248,7 @@ def _render_simulation(con: Console, sim, top: int) -> None:
     est = sim.estimate
     if est is not None:  # what was simulated: it never said (a job without cluster.nodes is simulated on one node)
         con.print(f"simulated plan: {esc(hardware_str(est['hardware']))}, {config_str(est['config'])}", highlight=False)
-    con.print(format_result(sim.result))
+    con.print(format_result(sim.result, device_of(est["hardware"]) if est is not None else "GPU"))
     for part in format_answers(sim.answers):
         con.print(part)
 
@@ -304,7 +313,8 @@ def spot_line(risk: dict) -> str:
     return (f"spot: expected {risk['interruptions']:.1f} interruptions"
             + (f" and {risk['node_failures']:.1f} node failures" if risk.get("node_failures") is not None else "")
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
-            f"{risk['expected_hours'] / 24:,.1f} days, {fmt_usd(risk['expected_cost_usd'])} "
+            # fmt_time, as the accuracy line under it: a 14-minute spot fine-tune read "-> 0.0 days"
+            f"{fmt_time(risk['expected_hours'] * 3600)}, {fmt_usd(risk['expected_cost_usd'])} "
             f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {_rate(risk['rate_per_node_day'])} "
             f"per node-day from {risk['source']}")
 
@@ -398,13 +408,14 @@ def view_table(rows: list[dict], title: str) -> Table:
     if bases:
         title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
     t = Table(title=title)
-    for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", "days", "cost"):
+    _, dur_name, durations = duration_column([r["days"] * 24 for r in rows])  # one unit, named in the header
+    for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name, "cost"):
         t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right", overflow=FOLD.get(col, "ellipsis"))
-    for r in rows:
+    for r, duration in zip(rows, durations):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
-                                               "recompute", "recompute_modules") if k in r})
+                                               "recompute", "recompute_modules", "offload") if k in r})
         t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
-                  f"{r['mem_gib']:.0f}", fmt_days(r['days']), fmt_usd(r["cost"]))
+                  f"{r['mem_gib']:.0f}", duration, fmt_usd(r["cost"]))
     return t
 
 

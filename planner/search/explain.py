@@ -205,6 +205,23 @@ def moe_lines(job: JobSpec, res: dict, hw) -> list[str]:
 STACK_COLUMNS = ("stack", "best plan", "step s", "days", "cost", "vs chosen", "why not chosen")
 
 
+def stack_table_cells(rows: list[dict], objective: str) -> tuple[tuple[str, ...], list[list[str]]]:
+    """The stack comparison as a table: ``STACK_COLUMNS`` with the duration column named by its one unit
+    (``units.duration_column``: a fixed "days" to one decimal printed a 40-minute fine-tune as "0.0"), and
+    each row's cells (``stack_cells``)."""
+    from planner.units import duration_column
+
+    _, name, durations = duration_column([r["train_hours"] for r in rows if "step_time_s" in r])
+    it = iter(durations)
+    cells = []
+    for r in rows:
+        c = stack_cells(r, objective)
+        if "step_time_s" in r:
+            c[STACK_COLUMNS.index("days")] = next(it)
+        cells.append(c)
+    return tuple(name if c == "days" else c for c in STACK_COLUMNS), cells
+
+
 def stack_cells(r: dict, objective: str) -> list[str]:
     """One stack's row of the comparison as plain text, for the terminal table and the report alike:
     its best plan, or '-' and the reason where it has none; the difference to the chosen plan, the

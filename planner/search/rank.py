@@ -150,7 +150,13 @@ def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = Non
     hours, cost, _ = ranked_columns(df)
     cols = [c for c in VIEW_COLUMNS if c in df.columns]
     out = df[cols].assign(train_hours=df[hours], cost=df[cost]).to_dict(orient="records")
-    for r in out:
+    # what the layout offloads, as the ranked plans' ``offload`` (evaluate.offload_label): the --by / --scaling
+    # tables and the app's printed "TP1 PP1 DP2 z1 mb1" for the plan the ranked table showed "... off:optimizer"
+    parts = ("optimizer", "activation")  # evaluate.offload_label's order
+    flags = {k: (df[f"{k}_offload"].fillna(False).astype(bool).tolist() if f"{k}_offload" in df.columns
+                 else [False] * len(df)) for k in parts}
+    for i, r in enumerate(out):
+        r["offload"] = "+".join(k for k in parts if flags[k][i]) or "none"
         r["days"] = r.pop("train_hours") / 24.0
         if basis is not None:
             r["price_basis"] = basis

@@ -286,15 +286,18 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                                "over 1,000x the uninterrupted one): excluded" if con.spot else
                                f"checkpoint: {never.sum():,} configurations never finish (node failures come before "
                                "a checkpoint interval completes): excluded")
+    horizon = None  # the rows inside the horizon, where it is applied
     if con.deadline_hours is None:
         # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
         # does not stop it); say so and cap
         within = (df[hcol] <= D.HORIZON_HOURS).to_numpy()
         if within.any():
             keep &= within
-            assumptions.append(f"no deadline given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
-                               f"({(~within).sum():,} configurations) are excluded (defaults.HORIZON_HOURS; "
-                               "set constraints.deadline_hours)")
+            horizon = within
+            if not within.all():  # "(0 configurations) are excluded" said nothing that moved the answer
+                assumptions.append(f"no deadline given: plans longer than {D.HORIZON_HOURS / 24:.0f} days "
+                                   f"({(~within).sum():,} configurations) are excluded (defaults.HORIZON_HOURS; "
+                                   "set constraints.deadline_hours)")
         else:
             assumptions.append(f"no deadline given and every plan runs longer than {D.HORIZON_HOURS / 24:.0f} days: "
                                "shown anyway (set constraints.deadline_hours)")
@@ -303,7 +306,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     if con.deadline_hours is not None:
         keep &= (df[hcol] <= con.deadline_hours).to_numpy()
     if not keep.any():
-        raise _nothing_meets(df, con)
+        raise _nothing_meets(df, con, horizon)
     fitting = set(df["group"])  # stack groups with a plan that fits, before the constraints
     df = df[keep]
     df = df.assign(cost_bucket=cost_bucket(df[ccol]), usd_per_token_bucket=cost_bucket(df[ucol] * 1e12))
@@ -400,11 +403,15 @@ def with_spot_risk(plan, hw, spot_model):
     return replace(plan, cost=plan.cost.with_spot_risk(risk))
 
 
-def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
+def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> InfeasibleError:
     """The error when plans fit in memory but none meets the budget or deadline: the nearest ones (at
     the ranked figures: with the job's checkpoint pauses and node failures where it sets them, the
-    figures without them beside)."""
+    figures without them beside). ``horizon``: the rows within ``defaults.HORIZON_HOURS`` where that cap
+    was applied (no deadline): the nearest plan is one of them, and plans the cap alone excluded that
+    meet the budget are said as such (the error read "costs $94.5k vs budget $100.0k" for a plan the
+    cap had dropped)."""
     hcol, ccol, _ = ranked_columns(df)
+    inside = pd.Series(True if horizon is None else horizon, index=df.index)
     ck = "goodput" in df.columns  # the job's checkpoint section is priced: the ranked figures include it
     with_ck = " with checkpoint pauses and node failures" if ck else ""
     if ck:  # the figures without the pauses and failures (a spot-priced row's expectation keeps them: no "without")
@@ -415,11 +422,18 @@ def _nothing_meets(df: pd.DataFrame, con) -> InfeasibleError:
         hcol, ccol = f"_r{hcol}", f"_r{ccol}"
     parts = []
     if con.budget_usd is not None:
-        i = df[ccol].idxmin()
-        parts.append(f"cheapest fitting plan costs {fmt_usd(df.at[i, ccol])}{with_ck} ({df.at[i, 'nodes']} x "
+        days = f"{D.HORIZON_HOURS / 24:.0f} days"
+        i = df.loc[inside, ccol].idxmin()
+        parts.append(f"cheapest fitting plan{'' if horizon is None else ' within ' + days} costs "
+                     f"{fmt_usd(df.at[i, ccol])}{with_ck} ({df.at[i, 'nodes']} x "
                      f"{df.at[i, 'hardware']}, {fmt_time(df.at[i, hcol] * 3600)}"
                      + (f"; {fmt_usd(df.at[i, 'cost'])} without them" if ck and df.at[i, "cost"] != df.at[i, ccol] else "")
                      + f") vs budget {fmt_usd(con.budget_usd)}")
+        over = ~inside & (df[ccol] <= con.budget_usd)
+        if over.any():  # within budget, dropped only by the no-deadline horizon
+            j = df.loc[over, ccol].idxmin()
+            parts.append(f"{int(over.sum()):,} more meet it but run over {days} (from {fmt_usd(df.at[j, ccol])}, "
+                         f"{fmt_time(df.at[j, hcol] * 3600)}), the cap without constraints.deadline_hours")
     if con.deadline_hours is not None:
         i = df[hcol].idxmin()
         parts.append(f"fastest plan takes {fmt_time(df.at[i, hcol] * 3600)}{with_ck} ({df.at[i, 'nodes']} x "
@@ -477,7 +491,11 @@ def ranking_caveats(job: JobSpec, ranked, opts: dict) -> tuple[str, ...]:
         if p.hardware.gpu not in seen and not any(str(v).startswith("measured") for v in hw.eff.sources.values()):
             seen.add(p.hardware.gpu)
             out.append(f"{p.hardware.gpu}: efficiencies are a prior, not measured ({prior}); {calibrate_hint(hw.gpu)}")
-        if p is ranked[0] and not hw.multi_node:
+        # single-node hardware only moves a ranking the job lets grow past one node: under constraints.max_gpus
+        # of one node (or cluster.nodes: 1) "--by gpu or --scaling show the multi-node alternatives" had none
+        one_node = (job.cluster.nodes == 1 or (job.constraints.max_gpus is not None
+                                               and job.constraints.max_gpus <= p.hardware.gpus_per_node))
+        if p is ranked[0] and not hw.multi_node and not one_node:
             out.append(f"{hw.name} is single-node only (no cluster fabric in the catalog): this plan cannot be scaled "
                        "out; `--by gpu` or `--scaling` show the multi-node alternatives")
         if p.hardware.nodes > 1 and hw.network_assumed:

@@ -139,13 +139,10 @@ class Loader:
         return plan
 
     def fetch_delay(self, plan) -> float:
-        t = 0.0
-        for nbytes, nreq, cached in plan:
-            if cached:
-                t += nbytes / CACHE_PROFILE.conn_bw
-            else:
-                t += self.storage.read_delay(nbytes, nreq)
-        return t
+        """Cache hits at RAM speed, then the misses as one worker's sequence of storage reads
+        (``Storage.read_sequence``: their shared-server queueing counted once, not once per shard)."""
+        hits = sum(nbytes for nbytes, _, cached in plan if cached) / CACHE_PROFILE.conn_bw
+        return hits + self.storage.read_sequence([(nbytes, nreq) for nbytes, nreq, cached in plan if not cached])
 
     # ---- processes ---------------------------------------------------------------------
     def _credit(self, seq: int):

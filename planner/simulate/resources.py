@@ -173,9 +173,20 @@ class Storage:
         return self.bytes_read * done, self.requests * done
 
     def read_delay(self, nbytes: float, nreq: float) -> float:
-        if nbytes <= 0 and nreq <= 0:
-            return 0.0
-        self.bytes_read += nbytes
-        self.requests += nreq
-        own = nreq * self.p.latency_s + nbytes / self.p.conn_bw
-        return max(own, self.bw.reserve(nbytes), self.req.reserve(nreq))
+        return self.read_sequence([(nbytes, nreq)])
+
+    def read_sequence(self, reads) -> float:
+        """The delay of one worker's reads ``[(nbytes, nreq), ...]`` done one after another (a batch that
+        spans several shards): its connection's times add up, while the shared servers' bookings queue
+        behind each other, so the last one ends when they all do. Summing each read's own ``read_delay``
+        counted the backlog ahead once per shard: a batch of 256 samples from 1 MB shards (28 reads) on
+        local NVMe loaded at 2,686 samples/s against 18,168 from individual files."""
+        own = shared = 0.0
+        for nbytes, nreq in reads:
+            if nbytes <= 0 and nreq <= 0:
+                continue
+            self.bytes_read += nbytes
+            self.requests += nreq
+            own += nreq * self.p.latency_s + nbytes / self.p.conn_bw
+            shared = max(shared, self.bw.reserve(nbytes), self.req.reserve(nreq))
+        return max(own, shared)

@@ -713,6 +713,9 @@ class JobSpec(_Strict):
             if self.tabular is None:
                 raise ValueError("model: required section is missing")
             return self
+        if self.tabular is not None:  # recommend planned the tabular part and estimate the model, each silently
+            raise ValueError("tabular: a job is a tabular (GBDT) workload or a model's training, not both; "
+                             "drop the model section or the tabular one")
         fw = self.training.framework
         if fw is not None and getattr(fw, "lp_bf16_mtp", None) and not m.mtp_layers:
             raise ValueError("training.framework.lp_bf16_mtp: the model has no MTP module (model.mtp_layers)")

@@ -54,7 +54,7 @@ from planner.spec.schema import _Strict
 
 from planner.errors import InfeasibleError, InputError
 from planner.hardware.options import select_instances
-from planner.units import fmt_time, fmt_usd_cents as _usd
+from planner.units import fmt_run_time, fmt_usd_cents as _usd
 from planner.spec import validate_section
 from planner.errors import read_json_object
 from planner.model.gbdt import predict_tree_s  # the cost model, written once
@@ -213,12 +213,12 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
     best = ok[0]
     fastest = min(ok, key=lambda r: r.hours)
     best_other = next((r for r in ok if r.kind != best.kind), None)
-    why = f"{best.instance} ({best.kind.upper()}): {fmt_time(best.hours * 3600)} for {_usd(best.cost_usd)}"
+    why = f"{best.instance} ({best.kind.upper()}): {fmt_run_time(best.hours)} for {_usd(best.cost_usd)}"
     if best_other:
-        why += (f"; best {best_other.kind.upper()} option {best_other.instance} takes {fmt_time(best_other.hours * 3600)} "
+        why += (f"; best {best_other.kind.upper()} option {best_other.instance} takes {fmt_run_time(best_other.hours)} "
                 f"for {_usd(best_other.cost_usd)} ({best_other.cost_usd / best.cost_usd - 1:+.0%} cost)")
     if fastest is not best:
-        why += f"; fastest is {fastest.instance} ({fmt_time(fastest.hours * 3600)}, {_usd(fastest.cost_usd)})"
+        why += f"; fastest is {fastest.instance} ({fmt_run_time(fastest.hours)}, {_usd(fastest.cost_usd)})"
     return TabularPlan(
         kind="tabular", library=spec.library, rows=spec.rows, features=spec.features, trees_cap=spec.trees,
         depth=spec.depth, runs=spec.runs, trees_expected=trees, trees_saved_by_early_stopping=spec.trees - trees,
@@ -229,13 +229,23 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
         gpu_rate_source=next((r.rate_source for r in rows if r.kind == "gpu"), None),
         assumptions=(f"CPU cores = vCPUs / {VCPUS_PER_CORE} (hyper-threads); per-core speed as on the calibration machine",
                      f"billing per second with a {MIN_BILLED_S:.0f} s minimum per run; instance start-up and "
-                     "data loading from storage not included"),
+                     "data loading from storage not included")
+        # the $/h column was spot rates (a tenth of on-demand) and nothing said so
+        + (("prices: spot rates (constraints.spot), only instances with one; interruptions are not modelled "
+            "(an interrupted run restarts)",) if con.spot else ()),
+        spot=bool(con.spot),
     )
 
 
 def _none(rows, field, key, limit):
+    """No instance within the deadline (``key`` hours) or the budget (``cost_usd``): the nearest, in words and
+    units, as the training search says it ("no instance meets 0.0001; nearest: ... with hours=0.000411")."""
     best = min(rows, key=lambda r: r[key])
-    raise InfeasibleError(field, f"no instance meets {limit:g}; nearest: {best.instance} with {key}={best[key]:.3g}")
+    if key == "hours":
+        raise InfeasibleError(field, f"no instance finishes within the deadline ({fmt_run_time(limit)}); fastest: "
+                                     f"{best.instance} takes {fmt_run_time(best.hours)} for {_usd(best.cost_usd)}")
+    raise InfeasibleError(field, f"no instance fits the budget ({_usd(limit)}); cheapest: {best.instance} costs "
+                                 f"{_usd(best.cost_usd)} ({fmt_run_time(best.hours)})")
 
 
 def _row(inst, kind, seconds, src, host_need, gpu_need, spec, spot) -> TabularOption:
