@@ -217,3 +217,23 @@ def test_a_bare_nvl72_cluster_launches_its_hosts_not_its_racks():
                       training={"seq_len": 4096, "global_batch": 128, "tokens": 1e10},
                       cluster={"gpu": "GB200", "nodes": 8, "gpus_per_node": 4})
     assert best["hardware"]["gpus_per_host"] is None and (launch_plan(job, best).nodes, launch_plan(job, best).gpus_per_node) == (8, 4)
+
+
+def test_slurm_time_covers_checkpoint_pauses_and_failures():
+    """sbatch --time came from the uninterrupted hours: a job whose blocking saves and node failures make it run
+    longer than that was given too little time. It now comes from the expected hours the plan is ranked at."""
+    from planner.results import ranked_hours
+
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 8192, "global_batch": 256, "tokens": 2e10},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4},
+                         "checkpoint": {"every_steps": 20, "write_gbps": 1.0, "mtbf_hours_per_node": 200}})
+    best = estimate_job(job)
+    expected, plain = ranked_hours(best["cost"], False), best["cost"]["hours"]
+    assert expected > 1.3 * plain  # pauses and failures add a third or more
+    sb = dict((line[len("#SBATCH "):] + "=").split("=")[:2]
+              for line in emit_launch_spec(job, best, "slurm").splitlines() if line.startswith("#SBATCH "))
+    days, hms = sb["--time"].split("-")
+    h, m, _ = hms.split(":")
+    limit_h = int(days) * 24 + int(h) + int(m) / 60
+    assert expected < limit_h <= expected * 1.15 + 1 / 60

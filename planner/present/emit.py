@@ -650,7 +650,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     return LaunchPlan(
         name=f"{name[:40] or 'job'}-train", nodes=int(hw["nodes"]) * int(hw["gpus_per_node"]) // per_host,
         gpus_per_node=per_host,
-        style=style, program=prog, env=env, placeholders=ph, hours=float(cost.get("hours", float("nan"))),
+        # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
+        # pauses and node failures (a run with a 7.5-minute save every 20 steps would be killed before its end)
+        style=style, program=prog, env=env, placeholders=ph, hours=float(hours),
         cloud=hw.get("cloud", "-"), instance=inst, gpu=hw["gpu"],
         vcpus_per_node=best.get("detail", {}).get("vcpus_per_node"), spot=bool(job.constraints.spot and price),
         summary=summary,
@@ -721,7 +723,8 @@ def emit_slurm(plan: LaunchPlan) -> str:
     if plan.vcpus_per_node:
         sb.append(f"--cpus-per-task={int(plan.vcpus_per_node)}")
     body = ["#!/bin/bash"] + [f"#SBATCH {s}" for s in sb] + [_header(plan),
-            f"# --time is the plan's {fmt_time(plan.hours * 3600)} x {SLURM_TIME_HEADROOM} headroom",
+            f"# --time is the plan's expected {fmt_time(plan.hours * 3600)} (checkpoint pauses and failures included where "
+            f"the job models them) x {SLURM_TIME_HEADROOM} headroom",
             "set -euo pipefail",
             'export MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
             f"export MASTER_PORT={MASTER_PORT}"]
