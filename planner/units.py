@@ -254,6 +254,16 @@ def duration_unit(top_hours: float) -> tuple[float, str, str]:
     return 3600.0 / u.seconds, u.short, u.long
 
 
+def fmt_step_s(x: float) -> str:
+    """A "step s" cell: two decimals from a second up, three significant figures below it (a search on 4,096
+    GPUs read "0.09" above "0.08").
+
+    >>> fmt_step_s(12.345), fmt_step_s(0.0912), fmt_step_s(0.5)
+    ('12.35', '0.0912', '0.500')
+    """
+    return f"{x:,.2f}" if abs(x) >= 1 or x == 0 else fmt_sig(x, 3)
+
+
 def fmt_gib(x_bytes: float) -> str:
     """A memory-table cell in GiB: two decimals, a non-zero amount that would read "0.00" to two
     significant figures (a rank-1 LoRA's gradients: "0.0016", not "0.00").

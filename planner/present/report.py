@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -288,7 +288,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     for i, r in enumerate(rec["ranked"], 1):
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
-                     config_str(r["config"]), f"{r['step_time_s']:,.2f}", fmt_pct(r["mfu"]),  # as recommend's table
+                     config_str(r["config"]), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]),  # as recommend's table
                      f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
@@ -726,7 +726,7 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
     if rec.get("views_note"):  # a data-bound job: the scaling table is compute-bound, the recommendation simulated
         s.blocks.append(rec["views_note"][0].upper() + rec["views_note"][1:] + ".")
     s.blocks.append(Table(["nodes", "layout", "step s", "MFU", "time to train", "cost"],
-                          [[str(r["nodes"]), config_str(r), f"{r['step_time_s']:,.2f}", fmt_pct(r["mfu"]), fmt_time(r["days"] * 86400),
+                          [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]), fmt_time(r["days"] * 86400),
                             fmt_usd(r["cost"])] for r in rows],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
                           + (" (expected spot cost)" if spot else "")))

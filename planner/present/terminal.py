@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (fmt_step_s, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -178,7 +178,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         name = hw["reference_system"] if hw["name"] == hw["gpu"] and hw.get("gpus_per_host") and hw.get("reference_system") \
             else hw["name"]
         cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
-                 f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
+                 fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                  f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  duration, fmt_usd(c),
@@ -414,7 +414,7 @@ def view_table(rows: list[dict], title: str) -> Table:
     for r, duration in zip(rows, durations):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "offload") if k in r})
-        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, f"{r['step_time_s']:,.2f}", fmt_pct(r['mfu']),
+        t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, fmt_usd(r["cost"]))
     return t
 
