@@ -179,7 +179,7 @@ mem = best["memory_per_gpu_bytes"]
 hw = best["hardware"]
 st.success(wi.headline(rec))
 for cv in rec.get("caveats", ()):
-    st.warning(f"moves the ranking: {cv}")
+    st.warning(f"moves the ranking: {wi.app_caveat(cv)}")
 m = st.columns(6)
 # the time and cost the plan is ranked at, as the recommendation line, the CLI's table and the likely range quote them:
 # expected with spot interruptions and the job's checkpoint pauses and node failures where modelled (results.ranked_*)

@@ -468,6 +468,21 @@ def unpriced_caption(rec: dict) -> str:
             "does not price); set cluster.price_usd_hr (per node) or pass a priced catalog row to cost it")
 
 
+#: CLI options a shared caveat names, as the app's own views that show the same (the app has no --by / --scaling)
+APP_VIEWS = {"`--by gpu` or `--scaling` show": 'the "scaling" and "best plan per GPU type" tables below show'}
+
+
+def app_caveat(text: str) -> str:
+    """A recommendation caveat as the app shows it: the CLI options it names replaced by the app's views.
+
+    >>> app_caveat("x is single-node only; `--by gpu` or `--scaling` show the multi-node alternatives")
+    'x is single-node only; the "scaling" and "best plan per GPU type" tables below show the multi-node alternatives'
+    """
+    for cli, view in APP_VIEWS.items():
+        text = text.replace(cli, view)
+    return text
+
+
 def causes_caption(time_by_cause_s: dict) -> str:
     """The simulated timeline's time by cause, three significant figures each ("data 15.0", not the ``.3g``
     "data 15" beside "optimizer 0.000952")."""
