@@ -359,7 +359,9 @@ def calibrate(
         f = prof.fitted
         out.print(f"[green]wrote[/] {esc(out_path)}: {esc(prof.fingerprint.device_name)}"
                   + (f" (catalog GPU {esc(prof.fingerprint.catalog_gpu)})" if prof.fingerprint.catalog_gpu else "")
-                  + (f"; gemm_max {f.gemm_max:.2f}" if f.gemm_max else ""))
+                  # a bare "gemm_max 0.07" did not say of what: the share of the profile's recorded peak
+                  + (f"; the largest GEMMs reach {f.gemm_max:.0%} of the peak it records (gemm_max {f.gemm_max:.2f})"
+                     if f.gemm_max else ""))
     _run(go)
 
 
