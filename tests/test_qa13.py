@@ -359,15 +359,3 @@ def test_tabular_nothing_meets_in_words(cli, tmp_path, constraint, words):
     code, out, err = cli("recommend", job)
     assert code == 2 and err.count("\n") == 1 and "=" not in err, err
     assert all(w in err for w in words), err
-
-
-def test_tabular_best_iteration_past_the_last_tree_is_refused(cli, tmp_path):
-    """early_stopping.best_iteration above trees was accepted and the run planned as if it trained every tree."""
-    job = _write(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 50, trees: 500, depth: 8, "
-                           "early_stopping: {patience: 50, best_iteration: [100, 700]}}\n")
-    code, out, err = cli("recommend", job)
-    assert code == 2 and err.strip() == ("error: tabular.early_stopping.best_iteration: 700 is past the last round of "
-                                         "500 trees (0-based: at most 499)"), err
-    ok = _write(tmp_path, "tabular: {library: xgboost, rows: 1e6, features: 50, trees: 500, depth: 8, "
-                          "early_stopping: {patience: 50, best_iteration: 499}}\n")
-    assert cli("recommend", ok)[0] == 0

@@ -115,18 +115,6 @@ class TabularSpec(_Strict):
     early_stopping: Optional[EarlyStopping] = None
     measured_rows_per_s: Optional[MeasuredRates] = None
 
-    @model_validator(mode="after")
-    def _best_within_trees(self):
-        """A best round past the last one (0-based: trees - 1) cannot be: the run was planned as if it trained
-        every tree, silently."""
-        es = self.early_stopping
-        top = max(es.best_iteration) if es is not None and isinstance(es.best_iteration, list) else \
-            (es.best_iteration if es is not None else None)
-        if top is not None and top > self.trees - 1:
-            raise ValueError(f"tabular.early_stopping.best_iteration: {top:g} is past the last round of {self.trees:,} trees "
-                             f"(0-based: at most {self.trees - 1:,})")
-        return self
-
 
 def parse_tabular(raw: dict) -> TabularSpec:
     """Validate the job's ``tabular`` section (one-line errors naming the field)."""
