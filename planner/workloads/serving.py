@@ -442,14 +442,20 @@ def weight_bytes(m, precision: str) -> float:
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
 
 
+def routed_expert_params(m, pc=None) -> float:
+    """Parameters of the MoE routed experts (every expert of every MoE layer); 0 for a dense model."""
+    pc = pc or count_params(m)
+    return float(pc.n_moe_layers * pc.expert * m.moe.experts) if m.moe is not None else 0.0
+
+
 def expert_params(m) -> tuple[float, float]:
     """(the MoE routed experts' parameters, the rest): what an experts-only format (mxfp4) quantises. A model
     without routed experts has nothing such a checkpoint quantises: refused, not served as bf16 unsaid."""
     pc = count_params(m)
-    if m.moe is None or not pc.n_moe_layers:
+    experts = routed_expert_params(m, pc)
+    if not experts:
         raise InputError("serving.precision", f"mxfp4 quantises the MoE experts only (gpt-oss's checkpoints, vLLM "
                                               f"Mxfp4Config); {m.name} has no routed experts: use int4, fp8 or bf16")
-    experts = float(pc.n_moe_layers * pc.expert * m.moe.experts)
     return experts, float(pc.total - experts)
 
 
@@ -533,7 +539,7 @@ class IterationModel:
         if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
             peak = bf16 * min(se.fp8, peak / bf16)
         e = m.moe
-        expert_total = pc.n_moe_layers * pc.expert * e.experts if e is not None else 0.0
+        expert_total = routed_expert_params(m, pc)
         # weight-only kernels (int4; fp8 with no fp8 units) pad the batch to Marlin's 16-row tiles
         weight_only = precision not in ("bf16", "fp16") and dtype in ("bf16", "fp16")
         n_local = m.local_layers if (m.sliding_window and m.mla is None) else 0
