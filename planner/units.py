@@ -148,12 +148,6 @@ def fmt_pct(x: float | None) -> str:
     return f"{x:.1%}" if abs(x) < 0.0995 else f"{x:.0%}"
 
 
-def fmt_days(d: float) -> str:
-    """A table's days column: one decimal from a day up ("44.1"), two significant figures below it
-    ("0.048" for a 68-minute run, which one decimal printed as "0.0"; "0.50", not "0.5")."""
-    return f"{d:,.1f}" if d >= 0.95 else fmt_sig(d, 2)
-
-
 def fmt_share(x: float) -> str:
     """A share or an overhead as a percentage, one decimal ("34.8%"); past a million percent in powers
     of ten ("6.7e+32%"), where a run without checkpoints waits e^75 restarts."""

@@ -293,7 +293,7 @@ def test_step_breakdown_of_a_tiny_model_has_no_long_decimals(cli, tmp_path):
     assert code == 0, err
     table = out.split("where the step goes")[1].split("advice:")[0]
     assert "0.00000" not in table, table
-    assert " ms " in table.splitlines()[1], table
+    assert " milliseconds " in table.splitlines()[1], table
 
 
 def test_memory_table_caption_is_one_line():

@@ -16,12 +16,11 @@ def _console(width):
 
 
 def test_numbers_keep_their_trailing_zeros():
-    """"0.13" beside "0.182", "2" beside "1.96", "0.5" in a column of two-figure days, "13 to 15.2 s",
+    """"0.13" beside "0.182", "2" beside "1.96", "13 to 15.2 s",
     "0%" for a 0.4% MFU and "rc:ful" were what Python's g / .0% formats and a three-letter cut printed."""
-    from planner.units import config_str, fmt_days, fmt_pct, fmt_rate, fmt_sig
+    from planner.units import config_str, fmt_pct, fmt_rate, fmt_sig
 
     assert (fmt_rate(0.13), fmt_rate(2.0), fmt_rate(0.0338), fmt_rate(1234.5)) == ("0.130", "2.00", "0.0338", "1,234")
-    assert (fmt_days(0.5), fmt_days(0.031), fmt_days(44.1)) == ("0.50", "0.031", "44.1")
     assert (fmt_sig(13.02), fmt_sig(15.17), fmt_sig(99.96), fmt_sig(30.1, 4)) == ("13.0", "15.2", "100", "30.10")
     assert (fmt_pct(0.004), fmt_pct(0.075), fmt_pct(0.53), fmt_pct(None)) == ("0.4%", "7.5%", "53%", "-")
     cfg = dict(tp=1, pp=1, dp=1, zero=0, micro_batch=2, recompute="full")

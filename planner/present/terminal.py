@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (fmt_step_s, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -33,11 +33,13 @@ def breakdown_table(res: dict) -> Table:
     bd = res["breakdown_s"]
     step = res["step_time_s"]
     t = Table(title="where the step goes", show_edge=False)
-    # one unit per column, the step's own: a 1.9 ms step of a tiny model printed its attention as
-    # "0.000000008573" seconds; a part under 1e-4 of the unit reads "<0.0001" (its share says "<0.1%")
-    scale, unit = (1.0, "seconds") if step >= 1 else (1e3, "ms") if step >= 1e-3 else (1e6, "µs")
+    # one unit per column, the step's own (units.time_unit, the ladder every duration uses): a 1.9 ms step of a
+    # tiny model printed its attention as "0.000000008573" seconds; a part under 1e-4 of the unit reads "<0.0001"
+    # (its share says "<0.1%")
+    u = time_unit(step)
+    scale = 1.0 / u.seconds
     t.add_column("part")
-    t.add_column(unit, justify="right")
+    t.add_column(u.long, justify="right")
     t.add_column("share", justify="right")
     for k, label in LABELS.items():
         v = bd.get(k, 0.0)
