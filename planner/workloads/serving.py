@@ -1290,6 +1290,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
                                   deadline_hours=sim.deadline_hours) if simulated else None)
     pc = count_params(m)
+    # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
+    lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
     return ServingPlan(
         model=m.name, params=int(pc.total), mode=s.mode, precision=s.precision, precisions=tuple(precs),
         kv_precision=s.kv_precision if m.is_transformer else None,
@@ -1311,8 +1313,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime)
-                          + _local_kv_note(m, s)
-                          + _prefix_note(m, s, sim.trace if simulated else None)
+                          + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
+                          + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
@@ -1321,10 +1323,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
         caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
-        accuracy=(LOCAL_ATTENTION_HELD_OUT if m.is_transformer and kv_layout(m, s.kv_precision) is not None else ""),
-        kv_bytes_per_sequence=(kv_bytes_per_sequence(m, s.kv_precision, s.prompt_tokens + s.output_tokens, 1,
-                                                     engine_efficiency(s.engine).local_kv)
-                               if m.is_transformer and kv_layout(m, s.kv_precision) is not None else None),
+        accuracy=LOCAL_ATTENTION_HELD_OUT if lay is not None else "",
+        kv_bytes_per_sequence=None if lay is None else float(lay.seq_bytes(s.prompt_tokens + s.output_tokens, 0)),
     )
 
 
@@ -1336,19 +1336,13 @@ LOCAL_ATTENTION_HELD_OUT = ("on held-out published runs of models like this one 
                             "and cost as optimistic")
 
 
-def _local_kv_note(m, s: ServingSpec) -> list[str]:
-    """A model with sliding-window / chunked layers: how the engine keeps their KV (``KVLayout.describe``)."""
-    lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
-    return [] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)]
-
-
-def _prefix_note(m, s: ServingSpec, trace: Optional[str] = None) -> list[str]:
-    """A job with a shared prompt prefix: what the engine's prefix cache does with it (``shared_prefix``)."""
+def _prefix_note(m, s: ServingSpec, lay: Optional[KVLayout], trace: Optional[str] = None) -> list[str]:
+    """A job with a shared prompt prefix: what the engine's prefix cache does with it (``shared_prefix``);
+    ``lay`` the model's local-layer KV layout (``kv_layout``) or None."""
     if not s.shared_prefix_tokens or not m.is_transformer:
         return []
     pc = engine_efficiency(s.engine).prefix
     H = shared_prefix(s)
-    lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv)
     unit = "token" if pc.block == 1 else f"{pc.block}-token block"
     held = f"its {H // pc.block:,} KV {unit}s" if pc.block > 1 else f"its {H:,} tokens' KV"
     out = (f"prefix caching: {s.shared_prefix_tokens:,} of {s.prompt_tokens:,} prompt tokens shared by every request "
