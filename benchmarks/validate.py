@@ -1264,6 +1264,20 @@ def mbridge_all(cat) -> pd.DataFrame:
       planner too fast, as for the other fine-grained MoE, Qwen3-30B-A3B -20..-38%). Megatron-Bridge's
       TFLOP/s column for these rows counts 7% more than the model's FLOPs (its hybrid formula takes the
       Mamba width as 2 x hidden; tests/test_mbridge_all_data.py).
+    * The fine-grained ("thin") MoE gap, looked into 2026-12-02, no mechanism found (nothing changed): the rows
+      split by the dispatched row's width -- ``ModelSpec.expert_io`` <= 2880 (Qwen3-30B 2048, gpt-oss 2880, Nano
+      and Lightning 2688, Super's latent 1024) median signed -18..-30% without full-iteration graphs, >= 4096
+      (Qwen3-235B, DeepSeek-V3, Kimi K2) -6..+4%. Measured model TFLOP/s per GPU, 26.04: Qwen3-30B / Qwen3-235B
+      0.70x on GB300 (724 / 1035), 0.71x on GB200 (599 / 840); the planner 0.87x / 0.96x. Ruled out, with the
+      planner's own numbers: the host (``Efficiency.launch_s`` x8 moves the GB300 / GB200 Qwen3-30B rows 1 / 13
+      points: their host time is far below the GPU's); missing HBM passes (the GB300 Qwen3-30B gap, 4.2 ms per
+      layer and micro-batch, is ~27 GB at the reached HBM rate, ~100 KB per routed 4 KB row); grouped-GEMM shape
+      efficiency (TE 2.7's multi-stream cuBLAS on Qwen3-30B-shaped groups, parts/grouped_gemm.csv ``te2045_*``,
+      measures 554-628 TFLOP/s on H100 where the planner's in-step price is 379-429: thin groups are priced slow,
+      not fast); per-local-expert costs (gpt-oss runs EP 64 on Blackwell, 2 local experts, and is -19..-37%); a
+      per-token or per-routed-row cost (sized to the GB300 Qwen3-30B gap it adds +8% to Qwen3-235B GB300, same
+      tokens per expert, now 0%). Layer level, parts/moe_profiles.csv ``marin_h100_ep8_*`` (one noisy run each):
+      Megatron-Core's MoE layer at Qwen3-30B's shape takes 3.35x the planner's price, at Qwen3-235B's 1.17x.
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
       the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
       prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""
