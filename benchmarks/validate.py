@@ -1893,8 +1893,10 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: stacks.Stack.moe_grouped_gemm); the attention kernel's speed relative to ``attn_kernel``'s (open_reports.csv: GPT-NeoX's
 #: FlashAttention-1, stacks.Stack.attn_rel); DeepSpeed's per-layer checkpoint syncs (GPT-NeoX ``synchronize-each-layer``,
 #: stacks.Stack.sync_each_layer); GPT-NeoX's own attention copies (partial-rotary re-joins, flash-path q/k/v packing:
-#: stacks.Stack.neox_attention); FlashAttention-1's head-dim kernels ("32/64/128": stacks.Stack.attn_hdim_tiles)
-ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles")
+#: stacks.Stack.neox_attention); FlashAttention-1's head-dim kernels ("32/64/128": stacks.Stack.attn_hdim_tiles); the
+#: pipeline engine's all-reduce of every gradient at any precision (GPT-NeoX-20B's pinned DeeperSpeed: stacks.Stack.grad_all_reduce)
+ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
+                    "grad_all_reduce")
 
 
 def row_stack(stack: str, options: dict):

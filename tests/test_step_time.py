@@ -371,6 +371,42 @@ def test_layer_boundary_syncs_cost_one_gap_per_checkpoint_call(catalog):
     assert np.array_equal(a[1:], b[1:])
 
 
+def test_pipeline_engine_all_reduces_bf16_gradients_at_zero1(catalog):
+    """``Stack.grad_all_reduce``: DeepSpeed's pipeline engine (megatron-deepspeed) reduces a bf16 job's gradients in
+    ``_exec_reduce_grads`` -> ``_bf16_reduce_grads`` -> ``buffered_allreduce_fallback``, an all-reduce of every fp32
+    gradient, although its bf16 optimizer shards the states (ZeRO <= 1); fp16 ZeRO-1 goes to the ZeRO-1 optimizer's
+    own reduce. GPT-NeoX's pinned DeeperSpeed all-reduces at any precision ("always"). So at ZeRO-1 the DP reduce
+    is ZeRO-0's all-reduce for bf16 on megatron-deepspeed, the reduce-scatter for fp16, and, exposed (the stack
+    does not overlap it), the step grows by exactly the difference."""
+    from dataclasses import replace
+    from planner.model import stacks
+
+    neox = ModelSpec(name="neox-1b", layers=16, hidden=2048, heads=16, ffn_hidden=8192, vocab=50304, mlp="gelu",
+                     norm="layernorm")
+    hw = hw_for(catalog, "A100-SXM-80GB", 1600.0)
+    md = stacks.resolve("megatron-deepspeed")
+    assert md.grad_all_reduce == "bf16"
+    never, always = replace(md, grad_all_reduce="never"), replace(md, grad_all_reduce="always")
+    c1, c0 = cands(dp=16, zero=1, mb=2), cands(dp=16, zero=0, mb=2)
+    out = {}
+    for prec in ("bf16", "fp16"):
+        t = TrainingSpec(seq_len=2048, global_batch=64, micro_batch=2, precision=prec, recompute="full")
+        out[prec] = {name: step_time(neox, t, c, hw, framework=s)
+                     for name, s, c in (("md", md, c1), ("never", never, c1), ("always", always, c1), ("z0", md, c0))}
+    bf, fp = out["bf16"], out["fp16"]
+    assert bf["md"]["t_dp_comm"][0] == pytest.approx(bf["z0"]["t_dp_comm"][0], rel=1e-12)
+    assert bf["md"]["t_dp_comm"][0] > 1.5 * bf["never"]["t_dp_comm"][0]  # ring all-reduce: twice the bytes
+    assert bf["md"]["step_time_s"][0] - bf["never"]["step_time_s"][0] == pytest.approx(
+        bf["md"]["t_dp_comm"][0] - bf["never"]["t_dp_comm"][0], rel=1e-9)
+    assert fp["md"]["t_dp_comm"][0] == pytest.approx(fp["never"]["t_dp_comm"][0], rel=1e-12)
+    assert fp["always"]["t_dp_comm"][0] == pytest.approx(fp["z0"]["t_dp_comm"][0], rel=1e-12)
+    # ZeRO-1's parameter all-gather after the step stays (the optimizer still steps its partition)
+    assert bf["md"]["t_param_gather_exposed"][0] == pytest.approx(bf["never"]["t_param_gather_exposed"][0], rel=1e-12)
+    assert bf["md"]["t_param_gather_exposed"][0] > 0
+    with pytest.raises(ValueError, match="grad_all_reduce"):
+        stacks.all_reduces_grads(replace(md, grad_all_reduce="sometimes"), "bf16")
+
+
 def _neox_attention_extra_elements(flash: bool, s=16, b=2, heads=4, hn=8, rot=2):
     """Elements per token that GPT-NeoX's attention code (megatron/model/transformer.py ``ParallelSelfAttention``
     of the Pythia / NeoX-20B releases) moves in its own re-joins and copies, counted op by op with a

@@ -295,6 +295,19 @@ class Stack:
     #: per step, at the accumulation boundary (DeepSpeed MiCS's hierarchical sync, Megatron's partial distributed
     #: optimizer, OLMo-core's FSDP2 trainer: ``set_requires_all_reduce(is_last_mb)``)
     hsdp_all_reduce_per_microbatch: bool = False
+    #: when the data-parallel gradient reduce of a ZeRO-0/1 job is an all-reduce of every gradient, although the
+    #: optimizer shards its states (then steps its 1/dp share and all-gathers the updated weights, the parameter
+    #: gather priced as ZeRO-1's): "never" (the optimizer's own reduce-scatter at ZeRO-1), "bf16" (bf16 jobs only),
+    #: "always". DeepSpeed's pipeline engine, which Megatron-DeepSpeed and GPT-NeoX train on, reduces in
+    #: ``PipelineEngine._exec_reduce_grads``: with bf16 its BF16_Optimizer path (ZeRO <= 1) calls ``_bf16_reduce_grads``
+    #: -> ``buffered_allreduce_fallback`` on the optimizer's fp32 gradients (deepspeed/runtime/pipe/engine.py, every
+    #: version with the bf16 optimizer, 2022 to today: BLOOM's ZeRO-0 + bf16 optimizer), while fp16 ZeRO-1 goes to
+    #: ``allreduce_gradients`` -> the ZeRO-1 optimizer's reduce: "bf16" on megatron-deepspeed. The 2021-22 DeeperSpeed
+    #: GPT-NeoX pinned (EleutherAI/gpt-neox requirements/requirements.txt @00c4fb7e: DeeperSpeed @eb7f5cff) all-reduces
+    #: at any precision (``_exec_reduce_grads`` -> ``buffered_allreduce_fallback``) and its ZeRO-1 optimizer
+    #: (deepspeed/runtime/zero/stage1.py ``step``) then takes its partition of the all-reduced gradients: "always",
+    #: a row option (validate's open_reports NeoX-20B row)
+    grad_all_reduce: str = "never"
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     #: eager ops the optimizer step and ``zero_grad`` launch per parameter tensor when the optimizer loops
@@ -566,6 +579,19 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
+#: ``Stack.grad_all_reduce``'s values
+GRAD_ALL_REDUCE = ("never", "bf16", "always")
+
+
+def all_reduces_grads(fw, precision: str) -> bool:
+    """Whether ``fw`` reduces a ZeRO-0/1 job's gradients by an all-reduce of all of them at ``precision``
+    (``Stack.grad_all_reduce``)."""
+    mode = getattr(fw, "grad_all_reduce", "never")
+    if mode not in GRAD_ALL_REDUCE:
+        raise ValueError(f"Stack.grad_all_reduce: {mode!r} is not one of {GRAD_ALL_REDUCE}")
+    return mode == "always" or (mode == "bf16" and precision == "bf16")
+
+
 #: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
 #: kernels for head dims 32, 64 and 128 and dispatches ``d <= 32`` / ``d <= 64`` / ``d <= 128`` to them: a head dim in
 #: between runs the next kernel.
@@ -593,10 +619,11 @@ STACKS: dict[str, Stack] = {
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
         "megatron-deepspeed", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
-        grad_accum_pass=True,
+        grad_accum_pass=True, grad_all_reduce="bf16",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
-                "_exec_reduce_grads)"),
+                "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
+                "_bf16_reduce_grads)"),
     "torchtitan": Stack(
         "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
@@ -645,6 +672,7 @@ STACKS: dict[str, Stack] = {
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
+assert all(st.grad_all_reduce in GRAD_ALL_REDUCE for st in STACKS.values() if st is not None)
 #: plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): the
 #: dle-convnets entry's settings (the stack the ResNet-50 validation rows run), derived so the two cannot drift
 STACKS["pytorch-ddp"] = replace(

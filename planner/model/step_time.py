@@ -85,7 +85,7 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
-                                   cuda_graph_host_ops, cuda_graph_parts, from_training, recompute_modules)
+                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, from_training, recompute_modules)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -732,7 +732,10 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # step under the DP reduce's overlap) and, separately, ZeRO-1/2's all-gather of the updated parameters after the
     # optimizer step (``param_gather``): they overlap different compute (the last backward vs the next step's first
     # forward), step_time below
-    t_dp = np.where(zero == 0, ar, np.where(zero <= 2, rs, 0.0))
+    # a stack whose engine all-reduces every gradient whatever the optimizer shards (stacks.all_reduces_grads:
+    # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
+    z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
+    t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
     param_gather = np.where((zero >= 1) & (zero <= 2), ag, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)

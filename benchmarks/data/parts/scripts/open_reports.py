@@ -38,7 +38,10 @@ rows.append(dict(
     tp=2, pp=4, dp=12, zero=1, precision="fp16", recompute="full", flash_attention=False,
     # configs/20B.yml "synchronize-each-layer": true (DeepSpeed's checkpoint syncs at each layer call's ends)
     # GPT-NeoX's own attention code: partial-rotary re-joins (stacks.Stack.neox_attention)
-    stack_options="sync_each_layer=True;neox_attention=True",
+    # the DeeperSpeed gpt-neox pinned for it (requirements/requirements.txt @00c4fb7e: DeeperSpeed @eb7f5cff): the
+    # pipeline engine's _exec_reduce_grads all-reduces every gradient (buffered_allreduce_fallback), ZeRO-1's stage1.py
+    # steps its partition of them (stacks.Stack.grad_all_reduce)
+    stack_options="sync_each_layer=True;neox_attention=True;grad_all_reduce=always",
     stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine, ZeRO-1), PyTorch 1.10, NCCL 2.10.3",
     metric="tflops_per_gpu", value=117, flop_formula="neox_2022",
     source_url="https://arxiv.org/abs/2204.06745",
