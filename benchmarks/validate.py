@@ -1210,9 +1210,16 @@ def mbridge_all(cat) -> pd.DataFrame:
 
     Not modelled: CUDA graphs (most Blackwell recipes), the Llama 3 70B Megatron-FSDP recipes'
     activation offload to the Grace CPU (``cpu_offloading_num_layers`` 20 on GB300, 40 on GB200: the
-    planner's ``activation_offload`` offloads all but its resident layers over PCIe), fused grouped-MLP
-    and FP8 attention kernels (``cutedsl_fused_grouped_mlp``, ``fp8_dot_product_attention``); recipe
-    versions older than the 2026 configs read (per release the dispatcher/recompute may differ).
+    planner's ``activation_offload`` offloads all but its resident layers over PCIe), FP8 attention kernels
+    (``fp8_dot_product_attention``); recipe versions older than the 2026 configs read (per release the
+    dispatcher/recompute may differ).
+
+    The fused grouped MLP (``cutedsl_fused_grouped_mlp``: ``MBRIDGE_FUSED_MLP``, the bytes it removes
+    planner.model.moe ``fused_mlp_bytes``), added 2026-12-02 for the DeepSeek-V3 and Qwen3 FP8-MX GB300 / GB200
+    (DeepSeek-V3 also B300) rows from 26.06 and priced for gpt-oss's: DeepSeek-V3 GB300 +15 -> +12%, GB200 +13 ->
+    +11%, B300 -4 -> -5%; Qwen3-30B-A3B GB300 / GB200 +12..+16% -> +7..+11%; Qwen3-235B-A22B +26..+29% ->
+    +22..+25%; gpt-oss-120b MXFP8 (already mapped) -25..-54% -> -31..-58% (the planner's gpt-oss is too fast
+    before it); mbridge_all 14.2 / 33.5% -> 12.4 / 33.5%, Spearman 0.597 -> 0.631.
 
     The 13 25.09 "(tokendrop)" rows run token dropping as Megatron-Bridge's ``apply_moe_token_drop`` sets it
     (``MBRIDGE_TOKENDROP``: capacity factor 1.0, each expert's input padded to capacity -- every expert
@@ -1235,7 +1242,7 @@ def mbridge_all(cat) -> pd.DataFrame:
       the clamped GLU's chain outside the fused activation, the fc2 bias per local expert) and H100's
       head-dim-64 attention rate, the bf16 rows are H100 -20..-23%, GB300 -19..-22%, B200 -14..-34%, B300
       -36..-45%, GB200 -37..-41% (before Blackwell Ultra's gains below), the mxfp8 rows (fused grouped
-      MLP: not charged) unchanged -23..-55%. Qwen3-30B-A3B -15..-38%, DeepSeek-V3 -6..+14%, Qwen3-235B
+      MLP: none of these eager ops) unchanged -23..-55% (-31..-58% with the fused MLP's bytes, above). Qwen3-30B-A3B -15..-38%, DeepSeek-V3 -6..+14%, Qwen3-235B
       -35..+3%, Llama 3/3.1 -13..+12%.
     * GB300 vs GB200 at the same release, model, precision, GPUs, TP, PP and micro-batch (23 pairs):
       measured 1.20x median (1.03-1.27), predicted 1.12x (dense Llama 1.12x, GPT-OSS BF16 0.91x: the
@@ -1563,6 +1570,8 @@ def pr2_options(r, stack: str) -> dict:
         if pr2_tokendrop(r):
             opts.update(MBRIDGE_TOKENDROP[2])
         opts.update(mbridge_cuda_graphs(r))
+        if mbridge_fused_mlp(r):
+            opts["moe_fused_mlp"] = True
         if nemo_cuda_graphs(r):
             opts["cuda_graph_impl"] = "local"
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
@@ -1599,8 +1608,7 @@ def pr2_options(r, stack: str) -> dict:
 #: ``moe_token_dispatcher_type="alltoall"``, no overlap; Qwen3-30B GB300/GB200/B300 hybridep, no
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
-#: ``moe_a2a_overlap=True`` and ``cutedsl_fused_grouped_mlp=True`` (the experts' MLP as one fused
-#: TE op chain: ``moe_fused_mlp``, none of TEGroupedMLP's eager clamp / bias ops, moe.eager_expert_ops).
+#: ``moe_a2a_overlap=True`` (and ``cutedsl_fused_grouped_mlp=True``: ``MBRIDGE_FUSED_MLP``).
 #: Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
 #: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
 #: Kimi K2 GB300 (kimi/kimi_workload_base_configs.py @013180a7 ``KIMI_K2_PRETRAIN_CONFIG_GB300``): hybridep,
@@ -1631,9 +1639,9 @@ MBRIDGE_MOE_RECIPES = {
     ("gpt-oss", "GB300", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=False),
     ("gpt-oss", "GB200", "bf16"): dict(moe_dispatcher="alltoall", moe_a2a_overlap=True),
     ("gpt-oss", "B300", "bf16"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
-    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
-    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
-    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True, moe_fused_mlp=True),
+    ("gpt-oss", "GB300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "GB200", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
+    ("gpt-oss", "B300", "mxfp8"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=True),
     ("kimi k2", "GB300"): dict(moe_dispatcher="hybridep", moe_a2a_overlap=False),
     # Nemotron 3 (Megatron-Bridge scripts/performance/configs/nemotronh/nemotron_3_workload_base_configs.py, the
     # revision whose layout (TP, EP, micro-batch, GBS, GPUs) is the row's, ``MBRIDGE_NEMOTRON3_REVISIONS``):
@@ -1752,6 +1760,37 @@ MBRIDGE_CUDA_GRAPHS = {
     ("nemotron 3 super", "B200", "nvfp4"): [(_R2602, _CG_ATTN_MAMBA_ROUTER)],
     ("nemotron 3 super", "B200", "mxfp8"): [(_R2602, _CG_NONE)],
 }
+#: The recipes that run the experts' MLP as Transformer Engine's fused grouped MLP (Megatron-Bridge
+#: ``cutedsl_fused_grouped_mlp=True``, which scripts/performance/utils/overrides.py turns into
+#: ``use_transformer_engine_op_fuser`` + ``moe_mlp_glu_interleave_size=32``, and perf_plugins.py into
+#: ``NVTE_CUTEDSL_FUSED_GROUPED_MLP=1``: Megatron-Bridge PR #3983; planner.model.stacks ``Stack.moe_fused_mlp``,
+#: priced by planner.model.moe ``fused_mlp_bytes`` and ``eager_expert_ops``), per (model, GPU, precision) key as
+#: ``MBRIDGE_MOE_RECIPES``, with the first release taken (as ``MBRIDGE_CUDA_GRAPHS``):
+#: * GPT-OSS 120B FP8-MX on GB300 / GB200 / B300 (gpt_oss_workload_base_configs.py @07eea52d; its MXFP8 rows start
+#:   at 26.06);
+#: * DeepSeek-V3 FP8-MX on GB300 (PR #3983, 2026-05-27: ``DEEPSEEK_V3_PRETRAIN_CONFIG_GB300_FP8_MX_V1``), GB200 and
+#:   B300 (``..._GB200_FP8_MX_V1`` / ``..._B300_FP8_MX_V1``: deepseek_workload_base_configs.py @04264182, the same
+#:   configs that turn on the full-iteration graphs, taken from 26.06 like them); B200 FP8-MX and every BF16 /
+#:   FP8-CS config do not set it;
+#: * Qwen3-30B-A3B and Qwen3-235B-A22B FP8-MX on GB300 / GB200 from 26.06 (PR #4249 "Enable Qwen3
+#:   GB200/GB300/GB300 MXFP8 CuTeDSL Fusion and Full-Iter CUDA Graphs for 26.06", the r26.06 port of PR #4211).
+#:   Qwen3 B200 / B300 FP8-MX got it later (PR #4606, 2026-06-30/07, "enables CuteDSL fused grouped MLP" on the
+#:   r0.5.0 branch after the 26.06 tables' runs: the 26.06 B300 row's TE ``moe_router`` graphs are the pre-#4606
+#:   config), not taken.
+MBRIDGE_FUSED_MLP = {
+    **{("gpt-oss", gpu, "mxfp8"): _R2511 for gpu in ("GB300", "GB200", "B300")},
+    **{("deepseek-v3", gpu, "mxfp8"): _R2606 for gpu in ("GB300", "GB200", "B300")},
+    **{(m, gpu, "mxfp8"): _R2606 for m in ("qwen3-30b", "qwen3-235b") for gpu in ("GB300", "GB200")},
+}
+
+
+def mbridge_fused_mlp(r) -> bool:
+    """Whether row ``r``'s recipe runs the fused grouped MLP at its release (``MBRIDGE_FUSED_MLP``)."""
+    first = mbridge_recipe(MBRIDGE_FUSED_MLP, r)
+    rel = mbridge_release(r)
+    return bool(first and rel and rel >= first)
+
+
 #: The layout (TP, EP, micro-batch, global batch, GPUs) of each Nemotron 3 config in the revision taken (@d063066b;
 #: Lightning: the Nano configs it is built on, perf_recipes/nemotronh/{gb200,gb300}/nemotronh.py), per (model, GPU,
 #: precision kind); tests/test_mbridge_all_data.py checks every Nemotron row of the tables against it

@@ -699,3 +699,54 @@ def test_a2a_overlap_hides_hybridep_extras_in_the_forward_dispatch_phase():
     slow = moe.A2A_COMM_SMS / (132 - moe.A2A_COMM_SMS)
     assert moe.a2a_overlap_hidden(1.0, 2, 2, 2, 2, 132, extra=0.5) == pytest.approx(4.5 * (1 - slow))
     assert moe.a2a_overlap_hidden(1.0, 2, 2, 2, 1.2, 132, extra=0.5) == pytest.approx(4.2 * (1 - slow))
+
+
+# ------------------------------------------------------------------------------- fused grouped MLP
+def test_fused_mlp_bytes_are_the_activation_pass_and_two_cast_reads():
+    """TE's fused grouped MLP (moe.fused_mlp_bytes) under MXFP8 removes the routed experts' activation pass
+    (read fc1's 2f outputs, write f: 3f 16-bit elements per routed row), adds back the dgrad epilogue's read of
+    the saved fc1 output (2f), and cuts the 16-bit reads (2 x 2 B per element) of fc2's input cast and of fc1's
+    output-gradient cast. Only with ``moe_fused_mlp`` on a grouped-GEMM stack, under a recipe the fuser takes
+    (MXFP8; bf16 and the other fp8 recipes run the ops unfused; NVFP4 not modelled)."""
+    q = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    f = q.ffn_hidden
+    fused = resolve("megatron-core", moe_fused_mlp=True)
+    b = moe.fused_mlp_bytes(q, fused, "mxfp8", 1000.0, 2.0)
+    assert float(b.act_fwd) == pytest.approx(1000 * 3 * f * 2)
+    assert float(b.bwd_epilogue) == pytest.approx(1000 * 2 * f * 2)
+    assert b.cast_cut == 4.0
+    for st, rec in ((resolve("megatron-core"), "mxfp8"), (fused, None), (fused, "tensorwise"), (fused, "nvfp4"),
+                    (resolve("hf-trainer"), "mxfp8")):
+        z = moe.fused_mlp_bytes(q, st, rec, 1000.0, 2.0)
+        assert float(z.act_fwd) == 0.0 and float(z.bwd_epilogue) == 0.0 and z.cast_cut == 0.0
+
+
+def test_fused_mlp_step_saves_exactly_the_named_passes(catalog):
+    """On B200 under MXFP8, Qwen3-30B-A3B with the fused grouped MLP runs faster than without by exactly the HBM
+    time of the passes ``fused_mlp_bytes`` names: forward, the activation over T k routed rows and the 16-bit
+    reads of fc2's input cast over the busiest expert's rows; backward, twice the activation
+    (step_time.BWD_MEMBOUND_FACTOR) less the epilogue's read of fc1's saved output, plus the 16-bit reads of
+    fc1's output-gradient cast (2f wide). Under bf16 the option changes nothing (the fuser needs MXFP8 / NVFP4)."""
+    from planner.model.step_time import BWD_MEMBOUND_FACTOR
+    q = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    hw = hw_for(catalog, "B200-SXM-180GB", launch_s=0.0)  # no host time: the option's host ops drop out too
+    c = cands(tp=[1], pp=1, dp=8, ep=8, gpus_per_node=8)
+    seq, f, k = 4096, q.ffn_hidden, q.moe.top_k
+    mem = lambda b: float(hw.eff.memory_time(b, hw.gpu.hbm_bw))  # noqa: E731
+    t = TrainingSpec(seq_len=seq, global_batch=64, micro_batch=1, precision="fp8")
+    opts = dict(fp8_recipe="mxfp8", moe_dispatcher="hybridep")
+    on = step_time(q, t, c, hw, framework=resolve("megatron-core", moe_fused_mlp=True, **opts))
+    off = step_time(q, t, c, hw, framework=resolve("megatron-core", **opts))
+    local, tok, _ = moe.expert_shapes(seq, 1, 1, 8, q.moe.experts, k, moe.expert_load(q.moe))
+    busy = local * tok  # the rows the grouped GEMMs (and their casts) see
+    act = seq * k * 3 * f * 2.0
+    want_f = mem(act) + mem(busy * f * 4.0)
+    want_b = BWD_MEMBOUND_FACTOR * mem(act) - mem(seq * k * 2 * f * 2.0) + mem(busy * 2 * f * 4.0)
+    n = q.moe_layers
+    assert off["t_fwd_mb"][0] - on["t_fwd_mb"][0] == pytest.approx(n * want_f, rel=1e-6)
+    assert off["t_bwd_mb"][0] - on["t_bwd_mb"][0] == pytest.approx(n * want_b, rel=1e-6)
+    assert on["step_time_s"][0] < off["step_time_s"][0]
+    tb = TrainingSpec(seq_len=seq, global_batch=64, micro_batch=1, precision="bf16")
+    same = [float(step_time(q, tb, c, hw, framework=resolve("megatron-core", moe_dispatcher="hybridep", **x))["step_time_s"][0])
+            for x in ({}, {"moe_fused_mlp": True})]
+    assert same[0] == same[1]

@@ -4,6 +4,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 * ``grouped_gemm_time`` — the local experts' GEMMs as one grouped GEMM; ``grouped_gemm_host_ops`` its
   per-expert host cost (``TE_GROUPED_GEMM_PER_EXPERT_S``).
 * ``moe_layer`` — composes the rest into one MoE layer's times on one rank.
+* ``eager_expert_ops`` / ``fused_mlp_bytes`` — what TEGroupedMLP's eager ops add, and what Transformer
+  Engine's fused grouped MLP (``Stack.moe_fused_mlp``) takes out of the experts' memory-bound passes.
 * ``expert_load`` — the busiest expert's rows over the mean (imbalance, capacity factor, padding).
 * ``expert_shapes`` — which tokens and which weight shard each rank's expert GEMMs see, under
   expert parallelism (EP) and expert-tensor parallelism (ETP; Megatron-Core "MoE parallel
@@ -200,6 +202,65 @@ def eager_expert_ops(m, stack, rows, f_rank, local) -> EagerExpertOps:
         fwd, bwd = fwd + rows * m.hidden * bf, bwd + rows * m.hidden * bb
         host = host + EAGER_EXPERT_HOST_OPS["bias"] + EAGER_EXPERT_HOST_OPS["bias_per_expert"] * np.asarray(local)
     return EagerExpertOps(fwd_bytes=fwd, bwd_bytes=bwd, act_fwd_bytes=act, host_ops=host, syncs=syncs)
+
+
+#: What Transformer Engine's fused grouped MLP (``Stack.moe_fused_mlp``: Megatron-Bridge
+#: ``cutedsl_fused_grouped_mlp`` -> ``use_transformer_engine_op_fuser``, ``NVTE_CUTEDSL_FUSED_GROUPED_MLP=1``)
+#: takes out of the experts' memory-bound traffic, per element, for the low-precision recipes it fuses.
+#: TE's op fuser replaces GroupedLinear + ScaledSwiGLU (or ScaledClampedQGeGLU) + GroupedLinear with the
+#: cuDNN-frontend CuTe DSL kernels on SM100-class GPUs for MXFP8 (and NVFP4) only
+#: (NVIDIA/TransformerEngine transformer_engine/pytorch/ops/fused/forward_grouped_mlp.py
+#: ``ForwardGroupedMLP_CuTeGEMMSwiGLU_MXFP8``, backward_grouped_mlp.py ``BackwardGroupedMLP_CuTeGEMMDSwiGLU_MXFP8``,
+#: later merged into ops/fused/grouped_mlp.py; ops/_common.py ``fuse_grouped_mlp_ops``: ``recipe.mxfp8() or
+#: recipe.nvfp4()``, else the ops run unfused):
+#:
+#: * forward: fc1's grouped GEMM runs the GLU and the probability post-scale in its epilogue
+#:   (``grouped_gemm_swiglu_wrapper_sm100``: ``c_tensor`` = fc1's 16-bit output, still written and saved
+#:   for the backward; ``d_tensor`` / ``d_col_tensor`` + ``sfd_row`` / ``sfd_col`` = fc2's input, already
+#:   MXFP8 in both orientations). Gone: the activation kernel (read 2f, write f: ``act`` bytes, what the
+#:   layer charges for it) and the two 16-bit reads of fc2's input cast (``cast_reads``); the cast's fp8
+#:   writes stay (the epilogue writes them).
+#: * backward: fc2's dgrad GEMM runs the GLU backward, the probability gradient (``dprob``) and the MXFP8
+#:   quantisation of fc1's output gradient in its epilogue (``grouped_gemm_dglu_wrapper_sm100`` with
+#:   ``c_tensor`` = the saved fc1 output, ``d_row`` / ``d_col`` fp8 outputs). Gone: the activation
+#:   backward (charged as ``step_time.BWD_MEMBOUND_FACTOR`` x the forward's) and the two 16-bit reads of
+#:   fc1's output-gradient cast; the epilogue still reads the saved fc1 output (``up`` 16-bit elements per
+#:   row), which is added back. fc2's output-gradient and fc1's input casts are unchanged (separate
+#:   ``group_quantize`` / ``split_quantize`` calls in the same files).
+#:
+#: ``cast_reads``: of MXFP8's ``cast_bytes`` (planner.model.stacks.RECIPES: 2 x (2 read + 1 written)), the
+#: 4 B per element that read the 16-bit tensor. NVFP4 is not modelled: there the backward still quantises
+#: fc1's output gradient in a separate pass (grouped_mlp.py ``_group_quantize_for_grouped_mlp(fc1_dy_bf16, ...)``)
+#: and the forward's amax / Hadamard path differs; it keeps the unfused bytes (conservative).
+#: NVIDIA's blog "Boosting MoE Training Throughput with Advanced Fusion Kernels" (2026-06-15) names the same
+#: three passes (GLU activation in the GEMM epilogue "avoiding memory round-trips", quantisation "removing a
+#: separate, memory-intensive pass", the dActivation + quantize/transpose backward).
+FUSED_MLP_CAST_READS = {"mxfp8": 4.0}
+
+
+@dataclass(frozen=True)
+class FusedMLPBytes:
+    """What the fused grouped MLP (``fused_mlp_bytes``) changes in one MoE layer on one rank, per micro-batch."""
+
+    act_fwd: Any = 0.0  # forward activation bytes no longer run as their own kernel (removed)
+    bwd_epilogue: Any = 0.0  # backward bytes the fused dgrad epilogue reads (the saved fc1 output; added)
+    cast_cut: float = 0.0  # bytes per element cut from fc2's input cast (fwd) and fc1's output-gradient cast (bwd)
+
+
+def fused_mlp_bytes(m, stack, recipe: str | None, rows, act_bytes: float) -> FusedMLPBytes:
+    """The memory-bound bytes the fused grouped MLP removes (``FUSED_MLP_CAST_READS``): with
+    ``Stack.moe_fused_mlp`` under a recipe the fuser takes, the routed experts' activation pass over ``rows``
+    routed rows (the layer charges it as (3 if gated else 2) x f elements of ``act_bytes`` per row, read
+    fc1's output and write the activation: ``act_fwd``), what the fused dgrad epilogue reads instead
+    (fc1's saved output, (2 if gated else 1) x f elements per row: ``bwd_epilogue``) and the 16-bit reads of
+    the two casts that move into the epilogues (``cast_cut`` per element). Nothing otherwise."""
+    if not getattr(stack, "moe_fused_mlp", False) or not stack.moe_grouped_gemm or recipe not in FUSED_MLP_CAST_READS:
+        return FusedMLPBytes()
+    rows = np.asarray(rows, dtype=np.float64)
+    f = m.ffn_hidden
+    act = rows * (3 if m.gated else 2) * f * act_bytes
+    up = rows * (2 if m.gated else 1) * f * act_bytes
+    return FusedMLPBytes(act_fwd=act, bwd_epilogue=up, cast_cut=FUSED_MLP_CAST_READS[recipe])
 
 
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
@@ -460,6 +521,7 @@ class MoELayerTimes:
     a2a_extra: Any = 0.0  # EP traffic beyond the four all-to-alls' token rows, forward + backward (s)
     fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
     eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
+    bwd_membound_bytes: Any = 0.0  # backward-only HBM bytes beyond BWD_MEMBOUND_FACTOR x the forward's (fused_mlp_bytes)
 
 
 def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable, stack, links,
@@ -486,6 +548,11 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     load = expert_load(e)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
+    # the fused grouped MLP (fused_mlp_bytes): the activation and the 16-bit reads of fc2's input cast and of
+    # fc1's output-gradient cast move into the GEMM epilogues
+    fused = fused_mlp_bytes(m, stack, recipe, T * e.top_k / tp, act_bytes)
+    if fused.cast_cut:
+        w_up, w_down = {**w_up, "cast_cut": (0.0, fused.cast_cut)}, {**w_down, "cast_cut": (fused.cast_cut, 0.0)}
     if stack.moe_grouped_gemm:
         ex = [gemm(tok, up / wdiv, io, groups=local, **w_up), gemm(tok, io, f / wdiv, groups=local, **w_down)]
     else:  # one GEMM per expert, one after another
@@ -517,11 +584,12 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
     mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
-                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp))
+                + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp)
+                - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue
     host = MOE_HOST_OPS_GROUPED if stack.moe_grouped_gemm else 4.0 * local
     host = host + grouped_gemm_host_ops(stack, local, launch_s, recipe)
     eager = eager_expert_ops(m, stack, local * tok, f / wdiv, local)
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
-                         fwd_shared=shared, eager=eager)
+                         fwd_shared=shared, eager=eager, bwd_membound_bytes=fused.bwd_epilogue)

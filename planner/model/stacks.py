@@ -384,7 +384,8 @@ class Stack:
     moe_a2a_overlap: bool = False
     #: the experts' grouped MLP as one fused Transformer Engine op chain (Megatron-Bridge
     #: ``cutedsl_fused_grouped_mlp``, ``use_transformer_engine_op_fuser``): no eager activation or
-    #: expert-bias ops around the grouped GEMMs (planner.model.moe ``EAGER_EXPERT_OPS``)
+    #: expert-bias ops around the grouped GEMMs (planner.model.moe ``eager_expert_ops``) and, under MXFP8, the
+    #: activation pass and two casts' 16-bit reads inside the GEMM epilogues (planner.model.moe ``fused_mlp_bytes``)
     moe_fused_mlp: bool = False
     #: transformer layers whose linears stay 16-bit under the fp8/fp4 recipe: Megatron-Core
     #: ``--first-last-layers-bf16`` with ``--num-layers-at-start-in-bf16`` + ``--num-layers-at-end-in-bf16``

@@ -236,12 +236,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # the MTP module's eh_proj: 16-bit with Stack.lp_bf16_mtp or under an FP4 recipe (mtp_runs_16bit)
     mtp_share = 1.0 if mtp_runs_16bit(fw, t.precision) else 0.0
 
-    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None):
+    def gemm(M, N, K, pk=None, b=None, groups=None, wg=None, batch=1.0, s16=None, cast_cut=(0.0, 0.0)):
         """forward, backward (dgrad + wgrad) of one GEMM, or of ``groups`` same-shape GEMMs run
         as one grouped GEMM (moe.grouped_gemm_time; the totals over the groups), or of ``batch``
         as one batched kernel; ``wg`` overrides whether the weight gradient runs (frozen base:
         adapters and peft's ``ParamWrapper`` tensors, finetune.py); ``s16`` overrides the share
-        of it that runs 16-bit under the recipe (``bf16_share``)"""
+        of it that runs 16-bit under the recipe (``bf16_share``); ``cast_cut``: bytes per element taken
+        off the input cast (forward) and the output-gradient cast (backward) where another kernel's
+        epilogue does that part (moe.fused_mlp_bytes)"""
         s16 = bf16_share if s16 is None else s16
         pk = lin_peak if pk is None else pk
         b = gemm_b if b is None else b
@@ -253,8 +255,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         bwd = g_t(M, K, N, pk, hbm, b) + (wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
-            fwd = fwd + eff.memory_time(n_g * (M * K + w_casts * K * N) * recipe.cast_bytes, hbm)
-            bwd = bwd + eff.memory_time(n_g * M * N * recipe.cast_bytes, hbm)
+            fwd = fwd + eff.memory_time(n_g * (M * K * (recipe.cast_bytes - cast_cut[0])
+                                               + w_casts * K * N * recipe.cast_bytes), hbm)
+            bwd = bwd + eff.memory_time(n_g * M * N * (recipe.cast_bytes - cast_cut[1]), hbm)
             if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
                 f16, b16 = gemm(M, N, K, pk=peak, b=float(act_b), groups=groups, wg=wg, batch=batch)
                 fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
@@ -363,6 +366,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         moe_hide = (moe_mech.a2a_overlap_hidden(ml.a2a, fwd_g_attn + fwd_attn, ml.fwd_mlp, bwd_g_attn + bwd_attn,
                                                 ml.bwd_mlp, eff.sm_count, ml.a2a_extra) if fw.moe_a2a_overlap else 0.0)
         mb_moe_extra = eff.memory_time(ml.membound_bytes, hbm)
+        moe_bwd_extra = eff.memory_time(ml.bwd_membound_bytes, hbm)  # the fused dgrad epilogue's read (moe.fused_mlp_bytes)
         # TEGroupedMLP's eager clamp / expert-bias ops, forward and backward as counted (moe.eager_expert_ops)
         moe_eager_f, moe_eager_b = (eff.memory_time(b, hbm) for b in (ml.eager.fwd_bytes, ml.eager.bwd_bytes))
         moe_act_eager = eff.memory_time(ml.eager.act_fwd_bytes, hbm) + ml.eager.syncs * moe_mech.MOE_SYNC_OPS * eff.launch_s
@@ -371,7 +375,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         moe_shared = ml.fwd_shared
     else:
         fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = moe_shared = 0.0
-        moe_eager_f = moe_eager_b = moe_act_eager = 0.0
+        moe_eager_f = moe_eager_b = moe_act_eager = moe_bwd_extra = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
     bwd_gemm = (1 - moe_share) * bwd_g_dense + moe_share * bwd_moe
@@ -387,7 +391,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
     ep_layer = moe_share * ep_comm_layer
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
-    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * moe_eager_b
+    mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe_eager_b + moe_bwd_extra)
     mb_fwd = mb_fwd + moe_share * moe_eager_f
     if unfused and not m.hybrid:  # the eager HF code's own dropout kernels and bias-gradient reductions
         hf_f, hf_b = eager_hf_layer_bytes(m, act_b, bool(t.dropout), tp, sp_div, bias_grads=bool(wgrad))
