@@ -2,6 +2,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# no hypothesis example may fail for its wall time (its default 200 ms deadline is a timing assert, and the
+# suite runs on busy machines and beside other workers); each test's example count is set where it is written
+settings.register_profile("planner", deadline=None)
+settings.load_profile("planner")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
