@@ -516,6 +516,8 @@ def main():  # console-script entry point
             unknown = re.match(r"No such command '([^']*)'", msg)
             if name is None and unknown:
                 name = unknown.group(1)
+            if name is None and msg.startswith("Got unexpected extra argument"):
+                name = "arguments"  # `planner estimate a.yaml b.yaml`: one line names what to fix, as every other error
         err.print(f"[bold red]error:[/] {esc(name + ': ' if name else '')}{esc(msg)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     # without standalone mode the framework returns a command's exit code instead of exiting

@@ -57,6 +57,15 @@ DEFAULT_PRESET = "llama3-8b"
 DEFAULT_GPUS = ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB")
 
 # widget vocabularies (None = "auto": the field is left out, so the search chooses it)
+
+
+def schema_bound(spec, name: str, which: str = "le") -> float:
+    """The bound pydantic enforces on ``spec.name`` (``le`` or ``gt``): a number widget takes the job file's
+    own range, so a job's value is never replaced by the widget's. Streamlit resets an out-of-range value to
+    the widget's minimum without a word: an uploaded ``tokens: 2e14`` became 0.001 B tokens (one step, $0.43)."""
+    return next(getattr(m, which) for m in spec.model_fields[name].metadata if getattr(m, which, None) is not None)
+
+
 SEQ_LENS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 GLOBAL_BATCHES = tuple(2**k for k in range(3, 15))
 MICRO_BATCHES = (None, *D.MICRO_BATCHES)  # None: searched
