@@ -141,3 +141,18 @@ def test_app_keeps_an_uploaded_jobs_network_figure():
     at = _upload("job.yaml", b"model: {preset: llama3-8b}\ntraining: {tokens: 1.0e9}\n"
                              b"cluster: {gpu: H100, gpus_per_node: 8, nodes: 1, inter_node_gbps: 200000}\n")
     assert at.number_input(key="w_inter_node_gbps").value == 200000
+
+
+def test_report_sensitivity_notes_are_one_sentence_not_pydantic_text(cli, tmp_path):
+    """A micro-batch past the global batch in the report's sensitivity table read "1 validation error for
+    TrainingSpec Value error, ... [type=value_error, input_value=TrainingSpec(seq_len=1, ...)] For further
+    information visit https://errors.pydantic.dev/..." (the shipped qlora-llama3.1-70b example too)."""
+    job = _write(tmp_path, "model: {family: decoder, layers: 1, hidden: 8, heads: 1, ffn_hidden: 16, vocab: 10}\n"
+                           "training: {seq_len: 1, global_batch: 1, tokens: 100}\n"
+                           "cluster: {gpu: H100, gpus_per_node: 1, nodes: 1}\n")
+    out = tmp_path / "r.md"
+    code, _, err = cli("report", job, "-o", out, "--no-simulate")
+    assert code == 0, err
+    text = out.read_text()
+    assert "| training: micro_batch (2) exceeds global_batch (1) |" in text
+    assert "validation error" not in text and "errors.pydantic.dev" not in text and "TrainingSpec(" not in text
