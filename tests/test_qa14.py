@@ -156,3 +156,23 @@ def test_report_sensitivity_notes_are_one_sentence_not_pydantic_text(cli, tmp_pa
     text = out.read_text()
     assert "| training: micro_batch (2) exceeds global_batch (1) |" in text
     assert "validation error" not in text and "errors.pydantic.dev" not in text and "TrainingSpec(" not in text
+
+
+def test_estimate_names_the_constraints_its_configuration_breaks(cli, tmp_path):
+    """``estimate`` of a fixed 2 x p5.48xlarge job under ``budget_usd: 1000, deadline_hours: 1, clouds: [gcp]``
+    printed $207.2k and 78 days without a word about the constraints."""
+    text = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
+        "constraints: {budget_usd: 1000, deadline_hours: 1, clouds: [gcp], min_gpus: 32}\n"
+    code, out, err = cli("estimate", _write(tmp_path, text), "--json")
+    assert code == 0, err
+    advice = json.loads(out)["advice"]
+    broken = [a.split(":")[0] for a in advice if a.startswith("constraints.")]
+    assert broken == ["constraints.budget_usd", "constraints.deadline_hours", "constraints.min_gpus",
+                      "constraints.clouds"], advice
+    assert "this plan costs $207.2k, over the $1.00k budget" in advice[broken.index("constraints.budget_usd") - len(broken)]
+    assert advice[-1].endswith("`planner recommend` searches within the constraints)")
+    # constraints the configuration meets add nothing
+    ok = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
+        "constraints: {budget_usd: 1.0e7, deadline_hours: 1.0e5, clouds: [aws], min_gpus: 8}\n"
+    code, out, err = cli("estimate", _write(tmp_path, ok, "ok.yaml"), "--json")
+    assert code == 0 and not [a for a in json.loads(out)["advice"] if a.startswith("constraints.")], out

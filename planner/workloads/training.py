@@ -24,7 +24,7 @@ from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
-from planner.units import fmt_time
+from planner.units import fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
@@ -209,8 +209,34 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out = with_accuracy(with_checkpoint_failures(out, job), job)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),)
                   + left_out(job, simulated=False),
-                  inputs=inputs_provenance(hw, job))
+                  inputs=inputs_provenance(hw, job), advice=out.advice + constraints_broken(job, out, cat))
     return out
+
+
+def constraints_broken(job: JobSpec, plan: Plan, cat) -> tuple[str, ...]:
+    """The job's constraints the one configuration ``estimate`` evaluates breaks, each named: estimate does
+    not search, and it printed a $207.2k plan under ``budget_usd: 1000``, 78 days under ``deadline_hours: 1``
+    and an AWS instance under ``clouds: [gcp]`` without a word. The figures are the ones the plan is quoted
+    (and ``recommend`` ranks) at: ``Cost.price`` / ``Cost.hours_at``, spot when the job asks for spot."""
+    con, hw, spot = job.constraints, plan.hardware, bool(job.constraints.spot)
+    usd, hours = plan.cost.price(spot), plan.cost.hours_at(spot)
+    out = []
+    if con.budget_usd is not None and usd is not None and usd > con.budget_usd:
+        out.append(f"constraints.budget_usd: this plan costs {fmt_usd(usd)}, over the {fmt_usd(con.budget_usd)} budget")
+    if con.deadline_hours is not None and hours > con.deadline_hours:
+        out.append(f"constraints.deadline_hours: this plan takes {fmt_time(hours * 3600)}, past the "
+                   f"{fmt_time(con.deadline_hours * 3600)} deadline")
+    if con.min_gpus is not None and hw.gpus < con.min_gpus:
+        out.append(f"constraints.min_gpus: this plan has {hw.gpus:,} GPUs, under the {con.min_gpus:,} asked for")
+    if con.clouds and job.cluster.instance and hw.cloud not in con.clouds:
+        out.append(f"constraints.clouds: {hw.name} is on {hw.cloud}, not {', '.join(con.clouds)}")
+    if con.instances and job.cluster.instance and hw.name not in {cat.instance(n).key for n in con.instances}:
+        out.append(f"constraints.instances: {hw.name} is not one of them")
+    if con.gpus and hw.gpu not in {cat.gpu(g).name for g in con.gpus}:
+        out.append(f"constraints.gpus: {hw.gpu} is not one of them")
+    if out:  # the last item says what to do about all of them
+        out[-1] += " (estimate evaluates the configuration the job fixes; `planner recommend` searches within the constraints)"
+    return tuple(out)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
