@@ -169,6 +169,12 @@ def _normalise(raw: dict) -> dict:
     if isinstance(model, dict) and "hf_config" in model:
         # an upload has no folder: a path in it would point into the server's file system
         raise InputError("model.hf_config", "an uploaded job cannot refer to a local file; upload the config.json itself")
+    serving = raw.get("serving")
+    if isinstance(serving, dict) and serving.get("trace") is not None:
+        # the same for a request trace: ``trace: /etc/passwd`` was read from the server (its first line named in
+        # the error), and a relative one from the app's working folder
+        raise InputError("serving.trace", "an uploaded job cannot refer to a local file; replay the trace with "
+                                          "`planner serve job.yaml --trace F.csv`, or drop it to simulate arrivals")
     return copy.deepcopy(raw)
 
 
@@ -552,7 +558,8 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
     if ttft is None and tpot is None:  # analytic only
         ttft, tpot = best.get("ttft_ms"), best.get("tpot_ms")
     lat = f"{ttft:,.0f} / {tpot:,.1f} ms" if ttft is not None and tpot is not None else "-"
-    return [hw, ("replicas", str(sim.get("replicas", best.get("replicas")))), ("p99 TTFT / TPOT", lat),
+    replicas = sim.get("replicas", best.get("replicas"))  # None without serving.qps: no count to size ("None" was shown)
+    return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), ("p99 TTFT / TPOT", lat),
             ("$ per 1M requests", fmt_usd(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
 
 

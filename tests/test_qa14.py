@@ -176,3 +176,23 @@ def test_estimate_names_the_constraints_its_configuration_breaks(cli, tmp_path):
         "constraints: {budget_usd: 1.0e7, deadline_hours: 1.0e5, clouds: [aws], min_gpus: 8}\n"
     code, out, err = cli("estimate", _write(tmp_path, ok, "ok.yaml"), "--json")
     assert code == 0 and not [a for a in json.loads(out)["advice"] if a.startswith("constraints.")], out
+
+
+@pytest.mark.parametrize("trace", ["/etc/passwd", "examples/serving-trace.csv"])
+def test_app_upload_cannot_read_a_server_file_as_a_trace(trace):
+    """An uploaded serving job's ``trace: /etc/passwd`` was read from the server's file system (as
+    ``model.hf_config`` already is not)."""
+    from planner import interactive as wi
+    from planner.errors import InputError
+
+    data = f"model: {{preset: llama3-8b}}\nserving: {{qps: 10, p99_latency_ms: 100, trace: {trace}}}\n".encode()
+    with pytest.raises(InputError) as e:
+        wi.parse_upload("job.yaml", data)
+    assert e.value.field == "serving.trace" and "cannot refer to a local file" in e.value.message
+
+
+def test_app_serving_without_a_qps_shows_no_python_none():
+    """A serving upload with a latency target and no ``qps`` showed the metric "replicas: None"."""
+    at = _upload("s.yaml", b"model: {preset: llama3-8b}\nserving: {p99_latency_ms: 100}\n")
+    m = {x.label: x.value for x in at.metric}
+    assert m["replicas"] == "-", m
