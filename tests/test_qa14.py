@@ -60,6 +60,17 @@ def test_serve_refuses_constraints_it_does_not_apply(cli, tmp_path, constraint, 
     assert err.startswith(f"error: {field}: not applied by `planner serve`") and err.count("\n") == 1, err
 
 
+def test_serve_refuses_a_node_count_it_does_not_apply(cli, tmp_path):
+    """``cluster: {instance: aws:p5.48xlarge, nodes: 4}`` was served on 1 node without a word; the instance alone is
+    the hardware serve plans on."""
+    code, out, err = cli("serve", _write(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge, nodes: 4}\n"), "--no-simulate")
+    assert code == 2 and err.startswith("error: cluster.nodes: not applied by `planner serve`"), (out, err)
+    code, out, err = cli("serve", _write(tmp_path, SERVE + "cluster: {instance: aws:p5.48xlarge}\n", "one.yaml"),
+                         "--no-simulate", "--json")
+    assert code == 0, err
+    assert {o["hardware"] for o in json.loads(out)["options"]} == {"aws:p5.48xlarge"}
+
+
 def test_serve_keeps_training_constraints_of_a_job_that_also_trains(cli, tmp_path):
     """A job with a training section keeps its constraints for recommend; serve plans its serving part."""
     text = SERVE + "training: {tokens: 1.0e9}\nconstraints: {max_gpus: 64}\n"

@@ -831,6 +831,9 @@ def _refuse_training_constraints(job: JobSpec) -> None:
     ``recommend``)."""
     if "training" in job.model_fields_set:
         return
+    if job.cluster.nodes is not None:  # {instance: aws:p5.48xlarge, nodes: 4} was planned on 1 node, without a word
+        raise InputError("cluster.nodes", "not applied by `planner serve`: the replicas (and the nodes they take) are "
+                                          "sized for serving.qps; remove it")
     for k, why in SERVING_IGNORES.items():
         if getattr(job.constraints, k) is not None:
             raise InputError(f"constraints.{k}", f"not applied by `planner serve`: {why}; remove it")
