@@ -472,7 +472,8 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
         from hardware_catalog import format_instances_table
 
         cat = _load_catalog(catalog)
-        if cloud and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
+        if cloud is not None and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
+            # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
         if not _frame_out(cat.instances_df(cloud), as_csv, as_json):
             out.print(format_instances_table(cat, cloud, width=out.width))

@@ -207,3 +207,9 @@ def test_app_serving_without_a_qps_shows_no_python_none():
     at = _upload("s.yaml", b"model: {preset: llama3-8b}\nserving: {p99_latency_ms: 100}\n")
     m = {x.label: x.value for x in at.metric}
     assert m["replicas"] == "-", m
+
+
+def test_catalog_instances_refuses_an_empty_cloud(cli):
+    """``planner catalog instances --cloud "$CLOUD"`` with the variable unset listed all 82 instances."""
+    code, out, err = cli("catalog", "instances", "--cloud", "")
+    assert code == 2 and err.startswith("error: --cloud: unknown cloud ''"), (out[:200], err)
