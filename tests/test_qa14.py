@@ -169,24 +169,40 @@ def test_report_sensitivity_notes_are_one_sentence_not_pydantic_text(cli, tmp_pa
     assert "validation error" not in text and "errors.pydantic.dev" not in text and "TrainingSpec(" not in text
 
 
-def test_estimate_names_the_constraints_its_configuration_breaks(cli, tmp_path):
-    """``estimate`` of a fixed 2 x p5.48xlarge job under ``budget_usd: 1000, deadline_hours: 1, clouds: [gcp]``
-    printed $207.2k and 78 days without a word about the constraints."""
+def test_estimate_names_the_budget_and_deadline_its_configuration_breaks(cli, tmp_path):
+    """``estimate`` of a fixed 2 x p5.48xlarge job under ``budget_usd: 1000, deadline_hours: 1`` printed $207.2k
+    and 78 days without a word about the constraints."""
     text = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
-        "constraints: {budget_usd: 1000, deadline_hours: 1, clouds: [gcp], min_gpus: 32}\n"
+        "constraints: {budget_usd: 1000, deadline_hours: 1}\n"
     code, out, err = cli("estimate", _write(tmp_path, text), "--json")
     assert code == 0, err
-    advice = json.loads(out)["advice"]
-    broken = [a.split(":")[0] for a in advice if a.startswith("constraints.")]
-    assert broken == ["constraints.budget_usd", "constraints.deadline_hours", "constraints.min_gpus",
-                      "constraints.clouds"], advice
-    assert "this plan costs $207.2k, over the $1.00k budget" in advice[broken.index("constraints.budget_usd") - len(broken)]
+    advice = [a for a in json.loads(out)["advice"] if a.startswith("constraints.")]
+    assert [a.split(":")[0] for a in advice] == ["constraints.budget_usd", "constraints.deadline_hours"], advice
+    assert advice[0] == "constraints.budget_usd: this plan costs $207.2k, over the $1.00k budget"
+    assert advice[-1].startswith("constraints.deadline_hours: this plan takes 78.4 d, past the 60.0 min deadline")
     assert advice[-1].endswith("`planner recommend` searches within the constraints)")
     # constraints the configuration meets add nothing
     ok = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + \
-        "constraints: {budget_usd: 1.0e7, deadline_hours: 1.0e5, clouds: [aws], min_gpus: 8}\n"
+        "constraints: {budget_usd: 1.0e7, deadline_hours: 1.0e5, clouds: [aws], min_gpus: 8, max_gpus: 16}\n"
     code, out, err = cli("estimate", _write(tmp_path, ok, "ok.yaml"), "--json")
     assert code == 0 and not [a for a in json.loads(out)["advice"] if a.startswith("constraints.")], out
+
+
+@pytest.mark.parametrize("cmd", ["estimate", "recommend"])
+@pytest.mark.parametrize("constraint,line", [
+    # the schema counted an instance node as one GPU: 2 x p5.48xlarge passed max_gpus 8, and recommend planned 16 GPUs
+    ("max_gpus: 8", "cluster.nodes: 2 nodes x 8 GPUs = 16 GPUs exceeds constraints.max_gpus (8)"),
+    ("min_gpus: 32", "cluster.nodes: 2 nodes x 8 GPUs = 16 GPUs is below constraints.min_gpus (32)"),
+    # an AWS instance under clouds: [gcp] was planned on AWS without a word
+    ("clouds: [gcp]", "constraints.clouds: cluster.instance aws:p5.48xlarge is on aws, not gcp"),
+    ("instances: ['gcp:a3-highgpu-8g']", "constraints.instances: cluster.instance aws:p5.48xlarge is not one of them"),
+    ("gpus: [A100-SXM-80GB]", "constraints.gpus: the cluster's H100-SXM-80GB is not one of them"),
+])
+def test_a_fixed_cluster_that_contradicts_a_constraint_is_refused(cli, tmp_path, cmd, constraint, line):
+    text = (ROOT / "examples" / "llama3-8b-estimate.yaml").read_text() + f"constraints: {{{constraint}}}\n"
+    code, out, err = cli(cmd, _write(tmp_path, text), *(["--no-simulate"] if cmd == "recommend" else []))
+    assert code == 2, out[-500:]
+    assert err.strip() == f"error: {line}", err
 
 
 @pytest.mark.parametrize("trace", ["/etc/passwd", "examples/serving-trace.csv"])

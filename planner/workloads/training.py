@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner.errors import InputError
-from planner.hardware.options import HardwareOption, option_from_cluster
+from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model import accuracy, offload, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
@@ -189,6 +189,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out, each noted), evaluated."""
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
+    check_fixed_cluster(job.cluster, job.constraints, hw, cat)
     job = for_accelerator(job, hw.gpu)  # a stack whose code runs on this accelerator (a TPU's, Trainium's)
     c, notes = resolve_single(job, hw)
     stack = from_training(job.training)
@@ -209,16 +210,17 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out = with_accuracy(with_checkpoint_failures(out, job), job)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),)
                   + left_out(job, simulated=False),
-                  inputs=inputs_provenance(hw, job), advice=out.advice + constraints_broken(job, out, cat))
+                  inputs=inputs_provenance(hw, job), advice=out.advice + constraints_broken(job, out))
     return out
 
 
-def constraints_broken(job: JobSpec, plan: Plan, cat) -> tuple[str, ...]:
-    """The job's constraints the one configuration ``estimate`` evaluates breaks, each named: estimate does
-    not search, and it printed a $207.2k plan under ``budget_usd: 1000``, 78 days under ``deadline_hours: 1``
-    and an AWS instance under ``clouds: [gcp]`` without a word. The figures are the ones the plan is quoted
-    (and ``recommend`` ranks) at: ``Cost.price`` / ``Cost.hours_at``, spot when the job asks for spot."""
-    con, hw, spot = job.constraints, plan.hardware, bool(job.constraints.spot)
+def constraints_broken(job: JobSpec, plan: Plan) -> tuple[str, ...]:
+    """The budget and deadline the one configuration ``estimate`` evaluates breaks, each named: estimate does
+    not search, and it printed a $207.2k plan under ``budget_usd: 1000`` and 78 days under ``deadline_hours: 1``
+    without a word (a fixed cluster that contradicts the other constraints is refused: ``check_fixed_cluster``).
+    The figures are the ones the plan is quoted (and ``recommend`` ranks) at: ``Cost.price`` / ``Cost.hours_at``,
+    spot when the job asks for spot."""
+    con, spot = job.constraints, bool(job.constraints.spot)
     usd, hours = plan.cost.price(spot), plan.cost.hours_at(spot)
     out = []
     if con.budget_usd is not None and usd is not None and usd > con.budget_usd:
@@ -226,14 +228,6 @@ def constraints_broken(job: JobSpec, plan: Plan, cat) -> tuple[str, ...]:
     if con.deadline_hours is not None and hours > con.deadline_hours:
         out.append(f"constraints.deadline_hours: this plan takes {fmt_time(hours * 3600)}, past the "
                    f"{fmt_time(con.deadline_hours * 3600)} deadline")
-    if con.min_gpus is not None and hw.gpus < con.min_gpus:
-        out.append(f"constraints.min_gpus: this plan has {hw.gpus:,} GPUs, under the {con.min_gpus:,} asked for")
-    if con.clouds and job.cluster.instance and hw.cloud not in con.clouds:
-        out.append(f"constraints.clouds: {hw.name} is on {hw.cloud}, not {', '.join(con.clouds)}")
-    if con.instances and job.cluster.instance and hw.name not in {cat.instance(n).key for n in con.instances}:
-        out.append(f"constraints.instances: {hw.name} is not one of them")
-    if con.gpus and hw.gpu not in {cat.gpu(g).name for g in con.gpus}:
-        out.append(f"constraints.gpus: {hw.gpu} is not one of them")
     if out:  # the last item says what to do about all of them
         out[-1] += " (estimate evaluates the configuration the job fixes; `planner recommend` searches within the constraints)"
     return tuple(out)
