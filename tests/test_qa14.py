@@ -229,3 +229,11 @@ def test_catalog_instances_refuses_an_empty_cloud(cli):
     """``planner catalog instances --cloud "$CLOUD"`` with the variable unset listed all 82 instances."""
     code, out, err = cli("catalog", "instances", "--cloud", "")
     assert code == 2 and err.startswith("error: --cloud: unknown cloud ''"), (out[:200], err)
+
+
+def test_incomplete_hf_config_says_what_it_lacks(cli, tmp_path):
+    """A config.json with model_type but no vocab_size/architectures read "error: hidden_size: unknown section
+    (expected model, training, ...)"."""
+    p = _write(tmp_path, '{"model_type": "llama", "hidden_size": 4096}', "config.json")
+    code, out, err = cli("recommend", p, "--no-simulate")
+    assert code == 2 and err.startswith("error: vocab_size: a Hugging Face config.json needs vocab_size"), err
