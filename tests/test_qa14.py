@@ -237,3 +237,12 @@ def test_incomplete_hf_config_says_what_it_lacks(cli, tmp_path):
     p = _write(tmp_path, '{"model_type": "llama", "hidden_size": 4096}', "config.json")
     code, out, err = cli("recommend", p, "--no-simulate")
     assert code == 2 and err.startswith("error: vocab_size: a Hugging Face config.json needs vocab_size"), err
+
+
+def test_app_max_gpus_below_an_uploaded_fixed_cluster_is_one_error():
+    """Moving "max GPUs" to 8 under an uploaded 2 x p5.48xlarge job kept planning 16 GPUs."""
+    at = _upload("fixed.yaml", (ROOT / "examples" / "llama3-8b-estimate.yaml").read_bytes())
+    at.select_slider(key="w_max_gpus").set_value(8).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["**cluster.nodes**: 2 nodes x 8 GPUs = 16 GPUs exceeds constraints.max_gpus (8)"]
+    assert not at.metric
