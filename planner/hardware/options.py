@@ -413,7 +413,8 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
     con = constraints
     if cluster.nodes:
         n = cluster.nodes * hw.gpus_per_node
-        what = f"{cluster.nodes} nodes x {hw.gpus_per_node} GPUs = {n:,} GPUs"
+        what = (f"{cluster.nodes:,} node{'' if cluster.nodes == 1 else 's'} x {device_count(hw.gpu, hw.gpus_per_node)}"
+                f" = {device_count(hw.gpu, n)}")
         if con.max_gpus is not None and n > con.max_gpus:
             raise InputError("cluster.nodes", f"{what} exceeds constraints.max_gpus ({con.max_gpus:,})")
         if con.min_gpus is not None and n < con.min_gpus:
