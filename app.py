@@ -16,6 +16,7 @@ from planner import interactive as wi
 from planner.errors import InputError
 from planner.results import ranked_hours, ranked_price
 from planner.spec.presets import PRESETS
+from planner.spec.schema import ClusterSpec, TrainingSpec
 from planner.units import device_of, fmt_time, fmt_usd
 from planner import defaults as D
 from planner.vocab import OPTIMIZER, PRECISION, TRAINING_MODE
@@ -103,7 +104,9 @@ sb.header("Training")
 sb.select_slider("sequence length", wi.with_value(wi.SEQ_LENS, s["w_seq_len"]), key="w_seq_len")
 sb.select_slider("global batch (sequences)", wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
 if s["w_tokens"] is not None:
-    sb.number_input("training tokens (billions)", min_value=0.001, max_value=1e5, key="w_tokens_b", format="%.3f")
+    # from one token to the job file's limit (``wi.schema_bound``), so an uploaded job's own count is kept
+    sb.number_input("training tokens (billions)", min_value=1e-9, key="w_tokens_b", format="%g",
+                    max_value=wi.schema_bound(TrainingSpec, "tokens") / 1e9)
 c1, c2 = sb.columns(2)
 c1.selectbox("precision", PRECISION.names, key="w_precision")
 c2.selectbox("optimizer", OPTIMIZER.names, key="w_optimizer")
@@ -129,7 +132,8 @@ sb.selectbox("instance type", insts, key="w_instance", format_func=auto)
 sb.selectbox("nodes", wi.with_value((None, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512), s["w_nodes"]), key="w_nodes", format_func=auto)
 sb.select_slider("max GPUs", wi.with_value(tuple(2**k for k in range(0, 14)), s["w_max_gpus"]), key="w_max_gpus",
                  help=f"without a deadline or budget, plans over {D.HORIZON_HOURS / 24:.0f} days are left out")
-sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, max_value=1e5, step=100.0, key="w_inter_node_gbps")
+sb.number_input("inter-node network, Gb/s per node (0 = catalog)", min_value=0.0, step=100.0, key="w_inter_node_gbps",
+                max_value=wi.schema_bound(ClusterSpec, "inter_node_gbps"))
 sb.header("Budget")
 sb.checkbox("spot instances", key="w_spot")
 sb.number_input("budget, $M (0 = none)", min_value=0.0, step=0.1, key="w_budget_musd")

@@ -77,6 +77,7 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
         field, msg = (head, rest) if "." in head else (".".join(p for p in (field, head) if p), rest)
     if kind == "extra_forbidden" and not template:
         msg = "unknown field"
-    elif "input" in err and kind != "missing" and not isinstance(err["input"], dict):
+    elif "input" in err and kind != "missing" and not isinstance(err["input"], dict) and not hasattr(err["input"], "model_fields"):
+        # a mapping, or a validated model (an assignment's model validator: its repr is the whole section), is no input to quote
         msg += f", got {clip(err['input'])}"
     return InputError(field or default, msg)

@@ -472,7 +472,8 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
         from hardware_catalog import format_instances_table
 
         cat = _load_catalog(catalog)
-        if cloud and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
+        if cloud is not None and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
+            # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
         if not _frame_out(cat.instances_df(cloud), as_csv, as_json):
             out.print(format_instances_table(cat, cloud, width=out.width))
@@ -516,6 +517,8 @@ def main():  # console-script entry point
             unknown = re.match(r"No such command '([^']*)'", msg)
             if name is None and unknown:
                 name = unknown.group(1)
+            if name is None and msg.startswith("Got unexpected extra argument"):
+                name = "arguments"  # `planner estimate a.yaml b.yaml`: one line names what to fix, as every other error
         err.print(f"[bold red]error:[/] {esc(name + ': ' if name else '')}{esc(msg)}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
     # without standalone mode the framework returns a command's exit code instead of exiting

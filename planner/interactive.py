@@ -57,6 +57,15 @@ DEFAULT_PRESET = "llama3-8b"
 DEFAULT_GPUS = ("H100-SXM-80GB", "H200-SXM-141GB", "A100-SXM-80GB")
 
 # widget vocabularies (None = "auto": the field is left out, so the search chooses it)
+
+
+def schema_bound(spec, name: str, which: str = "le") -> float:
+    """The bound pydantic enforces on ``spec.name`` (``le`` or ``gt``): a number widget takes the job file's
+    own range, so a job's value is never replaced by the widget's. Streamlit resets an out-of-range value to
+    the widget's minimum without a word: an uploaded ``tokens: 2e14`` became 0.001 B tokens (one step, $0.43)."""
+    return next(getattr(m, which) for m in spec.model_fields[name].metadata if getattr(m, which, None) is not None)
+
+
 SEQ_LENS = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 GLOBAL_BATCHES = tuple(2**k for k in range(3, 15))
 MICRO_BATCHES = (None, *D.MICRO_BATCHES)  # None: searched
@@ -160,6 +169,12 @@ def _normalise(raw: dict) -> dict:
     if isinstance(model, dict) and "hf_config" in model:
         # an upload has no folder: a path in it would point into the server's file system
         raise InputError("model.hf_config", "an uploaded job cannot refer to a local file; upload the config.json itself")
+    serving = raw.get("serving")
+    if isinstance(serving, dict) and serving.get("trace") is not None:
+        # the same for a request trace: ``trace: /etc/passwd`` was read from the server (its first line named in
+        # the error), and a relative one from the app's working folder
+        raise InputError("serving.trace", "an uploaded job cannot refer to a local file; replay the trace with "
+                                          "`planner serve job.yaml --trace F.csv`, or drop it to simulate arrivals")
     return copy.deepcopy(raw)
 
 
@@ -543,7 +558,8 @@ def serving_metrics(view: dict) -> list[tuple[str, str]]:
     if ttft is None and tpot is None:  # analytic only
         ttft, tpot = best.get("ttft_ms"), best.get("tpot_ms")
     lat = f"{ttft:,.0f} / {tpot:,.1f} ms" if ttft is not None and tpot is not None else "-"
-    return [hw, ("replicas", str(sim.get("replicas", best.get("replicas")))), ("p99 TTFT / TPOT", lat),
+    replicas = sim.get("replicas", best.get("replicas"))  # None without serving.qps: no count to size ("None" was shown)
+    return [hw, ("replicas", f"{replicas:,}" if replicas is not None else "-"), ("p99 TTFT / TPOT", lat),
             ("$ per 1M requests", fmt_usd(sim.get("usd_per_million_requests") or best.get("usd_per_million_requests")))]
 
 

@@ -185,12 +185,14 @@ def _etp_ok(v, m):
     """An ETP given explicitly: 1 always; above 1 only for a model with experts, whose width it
     must divide — ETP splits each expert's MLP like a dense TP MLP (column-parallel fc1,
     row-parallel fc2; megatron/core/transformer/moe/experts.py builds
-    ``moe_ffn_hidden_size // expert_tensor_parallel_size`` columns per rank)."""
+    ``moe_ffn_hidden_size // expert_tensor_parallel_size`` columns per rank). On a dense model
+    ``etp == tp`` is accepted too: it is the default (``_etp``) that every plan's ``config.etp``
+    reports, so a plan's config fed back as ``parallel`` runs the same layout."""
     e = getattr(v, "etp", None)
     if e is None:
         return True
     if m.moe is None:
-        return e == 1
+        return (e == 1) | (e == v.tp)
     return m.ffn_hidden % e == 0
 
 

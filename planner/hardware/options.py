@@ -405,12 +405,38 @@ def _nothing_matches(cat: Catalog, con: ConstraintsSpec, gpu_names, gpu_only: bo
     return InputError("constraints", f"no {what} in the catalog matches {', '.join(bits) or 'the constraints'}")
 
 
+def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: HardwareOption, cat: Catalog) -> None:
+    """A cluster the job fixes must sit within its constraints: a contradiction is one line naming it. The
+    schema checks ``nodes x gpus_per_node`` against ``max_gpus``, but an instance's GPUs per node are the
+    catalog's (2 x p5.48xlarge = 16 GPUs passed as "2" under ``max_gpus: 8``, and recommend planned 16), and a
+    fixed instance on another cloud than ``constraints.clouds`` was planned there without a word."""
+    con = constraints
+    if cluster.nodes:
+        n = cluster.nodes * hw.gpus_per_node
+        what = (f"{cluster.nodes:,} node{'' if cluster.nodes == 1 else 's'} x {device_count(hw.gpu, hw.gpus_per_node)}"
+                f" = {device_count(hw.gpu, n)}")
+        if con.max_gpus is not None and n > con.max_gpus:
+            raise InputError("cluster.nodes", f"{what} exceeds constraints.max_gpus ({con.max_gpus:,})")
+        if con.min_gpus is not None and n < con.min_gpus:
+            raise InputError("cluster.nodes", f"{what} is below constraints.min_gpus ({con.min_gpus:,})")
+    inst = hw.instance
+    if inst is not None and cluster.instance:
+        if con.clouds and inst.cloud not in con.clouds:
+            raise InputError("constraints.clouds", f"cluster.instance {inst.key} is on {inst.cloud}, not "
+                                                   f"{', '.join(con.clouds)}")
+        if con.instances and inst.key not in {cat.instance(n).key for n in con.instances}:
+            raise InputError("constraints.instances", f"cluster.instance {inst.key} is not one of them")
+    if con.gpus and hw.gpu.name not in {cat.gpu(g).name for g in con.gpus}:
+        raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
+
+
 def options_for_search(cluster: ClusterSpec, constraints: ConstraintsSpec, precision: str,
                        catalog: Catalog | None = None, profile=None) -> list[HardwareOption]:
     """Every hardware option ``recommend`` should consider under the constraints."""
     cat = catalog or load_catalog()
     if cluster.instance or (cluster.gpu and not constraints.clouds and not constraints.instances):
         opts = [option_from_cluster(cluster, cat, profile, precision)]
+        check_fixed_cluster(cluster, constraints, opts[0], cat)
     else:
         insts = select_instances(cat, constraints, [cluster.gpu] if cluster.gpu else None)
         check_profile_applies(profile, [i.gpu for i in insts])

@@ -236,8 +236,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         off = "" if (base.optimizer_offload or "optimizer_offload" in searched0) else (
             ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
             else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
-        # recompute is worth naming unless the job already fixes the most memory-saving one
-        rc = "" if job.training.recompute == "full" else ", recompute (training.recompute: full)"
+        # recompute is worth naming only when the job fixes a lighter one: left open, full recompute was
+        # searched (the nearest plan may already run it: "nearest: ... rc:full ... — recompute (training.recompute: full)")
+        rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
                               + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
     df = _table(frames)

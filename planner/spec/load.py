@@ -81,6 +81,9 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
             assumptions.append("file holds a bare model spec")
         else:
             unknown = sorted(set(raw) - set(JobSpec.model_fields))
+            if "model_type" in raw:  # a config.json without the keys that mark one: "hidden_size: unknown section" said nothing
+                raise InputError("vocab_size", "a Hugging Face config.json needs vocab_size (or architectures) besides "
+                                               "model_type; is the file complete?")
             if unknown:
                 raise InputError(unknown[0], "unknown section (expected model, training, parallel, cluster, data, constraints)")
             raise InputError("model", "required section is missing")

@@ -8,7 +8,9 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
+from hardware_catalog.errors import from_validation
 from planner.errors import InputError, clip
 from planner.results import jsonable
 from planner.spec import JobSpec, load_job_dict
@@ -56,6 +58,10 @@ def _set_gb(j: JobSpec, v):
 
 def _set_seq(j: JobSpec, v):
     j.training.seq_len = int(v)
+
+
+#: the job section of each model a sweep assigns to (``Sweep.apply``), for its validation errors' field names
+SECTION_OF = {"TrainingSpec": "training", "ClusterSpec": "cluster", "ParallelSpec": "parallel"}
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,11 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
             j = load_job_dict(_reloadable(j))  # re-run the cross-field checks on the changed job
             r = estimate_job(j, catalog, profile)
         except (InputError, ValueError) as e:
+            if isinstance(e, ValidationError):
+                # a value the section's own validator refuses on assignment: its first problem in the loader's
+                # words ("training: micro_batch (2) exceeds global_batch (1)"), not pydantic's multi-line text
+                # with the model's repr and a URL, which the report's and the app's tables showed
+                e = from_validation(e, SECTION_OF.get(e.title, ""), default="job")
             rec.update(step_time_s=np.nan, hours=np.nan, cost_ondemand_usd=np.nan, cost_spot_usd=np.nan,
                        mfu=np.nan, mem_gib=np.nan, fits=False, bottleneck="", note=str(e))
             rows.append(rec)

@@ -813,6 +813,32 @@ def _options(job: JobSpec, catalog, profile):
             for i in insts]
 
 
+#: constraints the training search applies and ``plan_serving`` does not: serving sizes replicas for
+#: ``serving.qps`` and prices per hour and per million requests (an offline job's deadline is
+#: ``serving.deadline_hours``). On a serving-only job they were silently ignored: ``max_gpus: 1`` at
+#: 10,000 QPS recommended 606 replicas on 76 nodes.
+SERVING_IGNORES = {
+    "max_gpus": "the replicas are sized for serving.qps (lower it, or pick the hardware with constraints.gpus / instances)",
+    "min_gpus": "the replicas are sized for serving.qps",
+    "budget_usd": "a serving plan is priced per hour and per million requests, not as one total",
+    "deadline_hours": "an offline job's deadline is serving.deadline_hours (or --deadline-hours)",
+}
+
+
+def _refuse_training_constraints(job: JobSpec) -> None:
+    """A serving-only job (no ``training`` section) that sets a constraint serving does not apply is
+    refused in one line, not planned as if it held (a job with a training section keeps them for
+    ``recommend``)."""
+    if "training" in job.model_fields_set:
+        return
+    if job.cluster.nodes is not None:  # {instance: aws:p5.48xlarge, nodes: 4} was planned on 1 node, without a word
+        raise InputError("cluster.nodes", "not applied by `planner serve`: the replicas (and the nodes they take) are "
+                                          "sized for serving.qps; remove it")
+    for k, why in SERVING_IGNORES.items():
+        if getattr(job.constraints, k) is not None:
+            raise InputError(f"constraints.{k}", f"not applied by `planner serve`: {why}; remove it")
+
+
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
     that are not None) on top."""
@@ -1175,6 +1201,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     m = job.model
     if m is None:
         raise InputError("model", "serving needs a model")
+    _refuse_training_constraints(job)
     sim = sim or settings_for(job)
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"

@@ -173,12 +173,29 @@ def gpu_seconds(spec: TabularSpec, hbm_bw, trees: float):
     return spec.rows * spec.features * spec.depth * trees / rate, GPU_PRIOR_SOURCE
 
 
+def _with_cluster_instance(job):
+    """The job's constraints with ``cluster.instance`` as the one instance searched: a tabular run is one
+    instance, so a named one is the plan's hardware (it was silently ignored: ``cluster: {instance:
+    aws:g5.xlarge}`` recommended lambda:gpu_1x_gh200). The other cluster fields (a bare GPU, node
+    counts, prices, links) describe a training cluster and are refused in one line."""
+    cl, con = job.cluster, job.constraints
+    other = [k for k in type(cl).model_fields if k != "instance" and getattr(cl, k) is not None]
+    if other:
+        raise InputError(f"cluster.{other[0]}", "a tabular (GBDT) job runs on one catalog instance: name it with "
+                                                "cluster.instance (or constraints.instances), nothing else")
+    if not cl.instance:
+        return con
+    if con.instances:
+        raise InputError("cluster.instance", "give cluster.instance or constraints.instances, not both")
+    return con.model_copy(update={"instances": [cl.instance]})
+
+
 def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> TabularPlan:
     """Every catalog instance (CPU-only and one-GPU) with time, $ and memory fit; ranked."""
     spec = parse_tabular(job.tabular)
     cat = catalog or load_catalog()
     prof = load_gbdt_profile(profile_path)
-    con = job.constraints
+    con = _with_cluster_instance(job)
     insts = select_instances(cat, con, gpu_names=[], gpu_only=False, what="instance")
     if not con.instances:
         insts = [i for i in insts if not i.is_gpu or i.gpu_count == 1]  # xgboost uses one GPU

@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner.errors import InputError
-from planner.hardware.options import HardwareOption, option_from_cluster
+from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model import accuracy, offload, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
@@ -24,7 +24,7 @@ from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
 from planner.search.rank import cost_bucket, why
-from planner.units import fmt_time
+from planner.units import fmt_time, fmt_usd
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
@@ -189,6 +189,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out, each noted), evaluated."""
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
+    check_fixed_cluster(job.cluster, job.constraints, hw, cat)
     job = for_accelerator(job, hw.gpu)  # a stack whose code runs on this accelerator (a TPU's, Trainium's)
     c, notes = resolve_single(job, hw)
     stack = from_training(job.training)
@@ -209,8 +210,27 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     out = with_accuracy(with_checkpoint_failures(out, job), job)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),)
                   + left_out(job, simulated=False),
-                  inputs=inputs_provenance(hw, job))
+                  inputs=inputs_provenance(hw, job), advice=out.advice + constraints_broken(job, out))
     return out
+
+
+def constraints_broken(job: JobSpec, plan: Plan) -> tuple[str, ...]:
+    """The budget and deadline the one configuration ``estimate`` evaluates breaks, each named: estimate does
+    not search, and it printed a $207.2k plan under ``budget_usd: 1000`` and 78 days under ``deadline_hours: 1``
+    without a word (a fixed cluster that contradicts the other constraints is refused: ``check_fixed_cluster``).
+    The figures are the ones the plan is quoted (and ``recommend`` ranks) at: ``Cost.price`` / ``Cost.hours_at``,
+    spot when the job asks for spot."""
+    con, spot = job.constraints, bool(job.constraints.spot)
+    usd, hours = plan.cost.price(spot), plan.cost.hours_at(spot)
+    out = []
+    if con.budget_usd is not None and usd is not None and usd > con.budget_usd:
+        out.append(f"constraints.budget_usd: this plan costs {fmt_usd(usd)}, over the {fmt_usd(con.budget_usd)} budget")
+    if con.deadline_hours is not None and hours > con.deadline_hours:
+        out.append(f"constraints.deadline_hours: this plan takes {fmt_time(hours * 3600)}, past the "
+                   f"{fmt_time(con.deadline_hours * 3600)} deadline")
+    if out:  # the last item says what to do about all of them
+        out[-1] += " (estimate evaluates the configuration the job fixes; `planner recommend` searches within the constraints)"
+    return tuple(out)
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
