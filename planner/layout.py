@@ -192,7 +192,7 @@ def _etp_ok(v, m):
     if e is None:
         return True
     if m.moe is None:
-        return (e == 1) | (e == v.tp)
+        return (e == 1) | (e == getattr(v, "tp", None))  # tp not given (a searched column): only etp 1
     return m.ffn_hidden % e == 0
 
 

@@ -828,15 +828,22 @@ SERVING_IGNORES = {
 def _refuse_training_constraints(job: JobSpec) -> None:
     """A serving-only job (no ``training`` section) that sets a constraint serving does not apply is
     refused in one line, not planned as if it held (a job with a training section keeps them for
-    ``recommend``)."""
+    ``recommend``). ``cluster.nodes`` is said in the plan's assumptions instead (``_nodes_note``)."""
     if "training" in job.model_fields_set:
         return
-    if job.cluster.nodes is not None:  # {instance: aws:p5.48xlarge, nodes: 4} was planned on 1 node, without a word
-        raise InputError("cluster.nodes", "not applied by `planner serve`: the replicas (and the nodes they take) are "
-                                          "sized for serving.qps; remove it")
     for k, why in SERVING_IGNORES.items():
         if getattr(job.constraints, k) is not None:
             raise InputError(f"constraints.{k}", f"not applied by `planner serve`: {why}; remove it")
+
+
+def _nodes_note(job: JobSpec) -> list[str]:
+    """``cluster.nodes`` on a serving job: the replicas set the nodes, so the plan says the field is not applied
+    (``{instance: aws:p5.48xlarge, nodes: 4}`` was planned on 1 node without a word; "nodes: 1" beside a GPU is a
+    common way to name the hardware, so it is said, not refused)."""
+    if job.cluster.nodes is None:
+        return []
+    return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for "
+            "serving.qps (each option's nodes column)"]
 
 
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
@@ -1340,6 +1347,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime)
+                          + _nodes_note(job)
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
