@@ -96,7 +96,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        load_trace, make_workload, simulate_serving)
 from hardware_catalog import load_catalog
-from planner.units import fmt_rate, fmt_usd
+from planner.units import fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -1438,7 +1438,8 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
         if sim:
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
-                    + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
+                    + (f", {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} in {fmt_run_time(sim['hours'])}"
+                       if sim.get("hours") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
