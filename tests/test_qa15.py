@@ -34,3 +34,20 @@ def test_small_offline_backlog_time_is_not_zero_hours(cli, tmp_path):
     text = md.read_text()
     assert "0.0 replica-hours" not in text and "1 replicas" not in text
     assert re.search(r"take [\d.]+ s of replica time", text), text
+
+
+def test_spot_on_a_realtime_job_says_its_costs_are_on_demand(cli, tmp_path):
+    """constraints.spot with serving.qps: the table's $/h ($6.88, p5.4xlarge on-demand) and $/1M req stayed
+    on-demand while the batch column went to spot; nothing said the constraint was applied to one column."""
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"p99_latency_ms": 50, "qps": 10, "prompt_tokens": 1000, "output_tokens": 200, "max_batch": 256},
+           "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"], "spot": True}}
+    code, out, err = cli("serve", _write(tmp_path, job), "--no-simulate", "--json")
+    assert code == 0, err
+    import json
+    d = json.loads(out)
+    assert d["best"]["usd_per_hr"] == d["best"]["price_usd_hr"] * d["best"]["nodes"]  # on-demand, as stated
+    assert any(a.startswith("constraints.spot:") and "on-demand" in a for a in d["assumptions"]), d["assumptions"]
+    job["constraints"]["spot"] = False
+    code, out, err = cli("serve", _write(tmp_path, job), "--no-simulate", "--json")
+    assert not any(a.startswith("constraints.spot:") for a in json.loads(out)["assumptions"])

@@ -1340,6 +1340,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime)
+                          # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
+                          + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
+                               "replica drops its requests); spot prices only the offline $/1M req batch column"]
+                             if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
