@@ -51,3 +51,25 @@ def test_spot_on_a_realtime_job_says_its_costs_are_on_demand(cli, tmp_path):
     job["constraints"]["spot"] = False
     code, out, err = cli("serve", _write(tmp_path, job), "--no-simulate", "--json")
     assert not any(a.startswith("constraints.spot:") for a in json.loads(out)["assumptions"])
+
+
+def test_trace_on_an_offline_job_is_refused(cli, tmp_path):
+    """``serve`` of a ``mode: batch`` job with ``--trace``: the same plan as without it (5.23 req/s per replica),
+    the trace silently ignored (``--deadline-hours`` on a real-time job is refused the same way)."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n0.0,100,10\n1.0,200,20\n")
+    code, out, err = cli("serve", _write(tmp_path, _SMALL_BACKLOG), "--trace", trace)
+    assert code == 2 and "Traceback" not in out + err
+    assert (out + err).strip().startswith("error: --trace: applies to real-time jobs"), out + err
+
+
+def test_one_request_trace_error_reads_in_the_singular(cli, tmp_path):
+    """A one-request trace: "error: --trace: its one request all arrive at 0 s"."""
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n0.0,100,10\n")
+    job = {"model": {"preset": "llama3-8b"},
+           "serving": {"p99_latency_ms": 50, "qps": 10, "prompt_tokens": 100, "output_tokens": 10},
+           "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}}
+    code, out, err = cli("serve", _write(tmp_path, job), "--trace", trace)
+    assert code == 2
+    assert "its one request arrives at 0 s" in out + err and "all arrive" not in out + err, out + err

@@ -847,6 +847,12 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
         # a real-time job is sized for its QPS; the flag was silently ignored
         raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
                                              "sized for serving.qps")
+    trace = overrides.get("trace") or (s.trace if s is not None else None)
+    if trace and s is not None and s.mode == "batch":
+        # an offline backlog queues every request at once at the job's lengths: the trace was silently ignored
+        raise InputError("--trace" if overrides.get("trace") else "serving.trace",
+                         "applies to real-time jobs (serving.mode: realtime); an offline backlog queues its requests "
+                         "at once, at serving.prompt_tokens + output_tokens")
     base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
                 deadline_hours=s.deadline_hours) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
@@ -1220,7 +1226,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
             # sized 396 million replicas
             raise InputError("trace", (f"its {len(wl):,} requests " if len(wl) != 1 else "its one request ")
-                             + ("all arrive at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
+                             + (("arrives" if len(wl) == 1 else "all arrive") + " at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
                              + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
                              "at least two requests spread over time")
         qps = len(wl) / wl.span_s
