@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from planner.units import config_str, fmt_time, fmt_usd
+from planner.units import config_str, fmt_run_time, fmt_time, fmt_usd
 from tests.conftest import EXAMPLES
 
 JOB = EXAMPLES / "llama3-70b.yaml"
@@ -272,7 +272,7 @@ def test_offline_serving_review_shows_simulated_throughput_not_latency():
     md, res = _md(load_job(EXAMPLES / "serving-batch-llama3-8b.yaml"))
     sim = res.best.simulated
     assert "## Simulated latency" not in md and "## Simulated throughput" in md
-    assert f"{sim['throughput_rps']:,.3g} requests/s" in md and f"{sim['replica_hours']:,.1f} replica-hours" in md
+    assert f"{sim['throughput_rps']:,.3g} requests/s" in md and f"{fmt_run_time(sim['replica_hours'])} of replica time" in md
     assert "nan" not in md
 
 

@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -833,9 +833,9 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
         secs.append(Section("Simulated throughput (a backlog, continuous batching, KV cache)", [
             f"{sim.get('requests', 0):,} requests queued at once on one replica: {sim['throughput_rps']:,.3g} requests/s, "
             f"{sim.get('output_tokens_per_s') or 0:,.0f} output tokens/s per replica"
-            + (f"; the job's requests take {sim['replica_hours']:,.1f} replica-hours" if sim.get("replica_hours") else "")
+            + (f"; the job's requests take {fmt_run_time(sim['replica_hours'])} of replica time" if sim.get("replica_hours") else "")
             + (f" ({fmt_usd(sim['usd'])})" if sim.get("usd") else "")
-            + (f"; {sim['replicas']} replicas finish them in {fmt_time(sim['hours'] * 3600)}"
+            + (f"; {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} them in {fmt_run_time(sim['hours'])}"
                if sim.get("hours") and sim.get("replicas") else "") + "."]))
     opts = res.get("options") or []
     # the $ each option is ranked by (``planner serve``'s table): real-time at its size (the simulated one where

@@ -11,7 +11,7 @@ from hardware_catalog.tables import column_width, table_width
 
 from planner.results import ServingPlan
 from planner.present.safe import esc
-from planner.units import fmt_given, fmt_rate, fmt_sig, fmt_usd
+from planner.units import duration_column, fmt_given, fmt_rate, fmt_sig, fmt_usd
 
 
 def _ms(x) -> str:
@@ -150,13 +150,15 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     title = (f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
              f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
              f"simulated offline backlog (seed {sim.get('seed', 0)})")
+    # the replica time in the unit of its longest row (a 1,000-request backlog of 17 s read "replica-h 0.0")
+    rep_unit, _, rep_cells = duration_column([r["simulated"].get("replica_hours") or float("nan") for r in rows])
     cols = (["hardware", "TP", "prec", "replicas", "budget", "TTFT p50 ms", "TTFT p99 ms",
              "TPOT p50 ms", "TPOT p99 ms", "goodput", "KV max", "queue max", "preempt", "$/h", "$/1M req"]
             if realtime else
             ["hardware", "TP", "prec", "batch", "req/s/replica", "TPOT p50 ms", "KV max", "preempt",
-             "replica-h", "replicas", "$/1M req"])
+             f"replica-{rep_unit}", "replicas", "$/1M req"])
     cells = []
-    for r in rows:
+    for r, rep_cell in zip(rows, rep_cells):
         d = r["simulated"]
         if realtime:
             cells.append([r["hardware"], str(r["tp"]), r["precision"], f"{d['replicas']} ({r['analytic_replicas']})",
@@ -169,7 +171,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
             cells.append([r["hardware"], str(r["tp"]), r["precision"], str(d["max_num_seqs"]),
                           _rps(d['requests_per_s_per_replica']), _ms(d["tpot_ms"]["p50"]),
                           f"{100 * d['kv_used_max']:.0f}%", str(d["preemptions"]),
-                          f"{d['replica_hours']:.1f}" if d.get("replica_hours") else "-",
+                          rep_cell,
                           str(d.get("replicas", "-")), _usd_small(d.get("usd_per_million_requests"))])
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)

@@ -96,7 +96,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        load_trace, make_workload, simulate_serving)
 from hardware_catalog import load_catalog
-from planner.units import fmt_rate, fmt_usd
+from planner.units import fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -854,6 +854,12 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
         # a real-time job is sized for its QPS; the flag was silently ignored
         raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
                                              "sized for serving.qps")
+    trace = overrides.get("trace") or (s.trace if s is not None else None)
+    if trace and s is not None and s.mode == "batch":
+        # an offline backlog queues every request at once at the job's lengths: the trace was silently ignored
+        raise InputError("--trace" if overrides.get("trace") else "serving.trace",
+                         "applies to real-time jobs (serving.mode: realtime); an offline backlog queues its requests "
+                         "at once, at serving.prompt_tokens + output_tokens")
     base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
                 deadline_hours=s.deadline_hours) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
@@ -1227,7 +1233,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
             # sized 396 million replicas
             raise InputError("trace", (f"its {len(wl):,} requests " if len(wl) != 1 else "its one request ")
-                             + ("all arrive at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
+                             + (("arrives" if len(wl) == 1 else "all arrive") + " at 0 s" if wl.span_s <= 0 else "gives no arrival rate")
                              + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
                              "at least two requests spread over time")
         qps = len(wl) / wl.span_s
@@ -1348,6 +1354,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
                           + _max_batch_note(s, options, realtime)
                           + _nodes_note(job)
+                          # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
+                          + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
+                               "replica drops its requests); spot prices only the offline $/1M req batch column"]
+                             if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
@@ -1446,7 +1456,8 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
         if sim:
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
-                    + (f", {sim['replicas']} replicas finish in {sim['hours']:.1f} h" if sim.get("hours") else ""))
+                    + (f", {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} in {fmt_run_time(sim['hours'])}"
+                       if sim.get("hours") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
