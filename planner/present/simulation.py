@@ -111,6 +111,8 @@ def format_answers(ans: dict):
                     f"the {w['bound']} binds at {last.get('samples_per_s', 0):,.0f} samples/s "
                     f"({last.get('share_of_gpu_bound', 0):.0%} of what the GPUs take); fix the data path "
                     f"(shards, cache, filtering) — more GPUs add cost, not throughput")
+            if w.get("note"):  # the grid was not scanned: the CPU ceiling settled it (answers.workers_needed)
+                line += f" ({w['note']})"
         parts.append(Text(line))
         t = Table(title="workers per replica (each on its own vCPU)", box=None)
         for c in ("workers", "samples/s", "of GPU-bound", "data wait", "storage requests/s"):
