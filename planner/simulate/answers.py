@@ -145,9 +145,8 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     extra = {}
     if settled:
         bound = "cpu"
-        extra["note"] = (f"first-order estimate {first_order} workers per replica: {grid[-1]} workers reach at most "
-                         f"{settled:.1%} of the GPU-bound throughput (target {target:.0%}), so the grid was not "
-                         f"scanned; simulated: {', '.join(str(w) for w in grid)}")
+        extra["note"] = (f"grid not scanned: by the CPU ceiling {grid[-1]} workers reach at most {settled:.1%} of the "
+                         f"GPU-bound throughput (target {target:.0%}); simulated: {', '.join(str(w) for w in grid)}")
     return {
         "workers_needed": found, "vcpus_per_gpu": _vcpus_per_gpu(cfg, found + 1) if found else None,
         "target_share_of_gpu_bound": target, "gpu_bound_samples_per_s": _rate(gpu),
