@@ -104,6 +104,16 @@ def format_answers(ans: dict):
             if have and w["vcpus_per_gpu"] > have:
                 line += (f" — more than the {have:g} vCPUs per GPU this machine has: cache decoded samples, "
                          "decode on the GPU (DALI/nvJPEG), or pick an instance with more vCPUs per GPU")
+        elif w["bound"] == "cpu" and w["rows"]:
+            # still climbing at the grid's largest count: more workers would help, just more than the grid has
+            last = w["rows"][-1]
+            line = (f"loader workers: even {last['workers']} per replica do not let the GPU bind — they reach "
+                    f"{fmt_sig(last['samples_per_s'])} samples/s ({last['share_of_gpu_bound']:.0%} of the "
+                    f"{fmt_sig(w['gpu_bound_samples_per_s'])} the GPUs take); first-order estimate (batch build time / "
+                    f"GPU time per batch): {w['first_order_workers']} per replica; configured: {w['current_workers']} "
+                    "— cache decoded samples, decode on the GPU (DALI/nvJPEG) or make the per-sample CPU work cheaper")
+            if w.get("note"):  # the grid was not scanned: the CPU ceiling settled it (answers.workers_needed)
+                line += f" ({w['note']})"
         else:
             top = max((r["samples_per_s"] for r in w["rows"]), default=0.0)
             last = next((r for r in w["rows"] if r["samples_per_s"] >= 0.99 * top), {})

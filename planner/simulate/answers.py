@@ -32,6 +32,11 @@ from planner.simulate.failures import simulate_goodput, young_daly_interval_s
 from planner.units import ordinal
 
 WORKER_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
+# workers_needed skips its grid scan when the CPU ceiling (below) leaves even the grid's largest count
+# below target / CEILING_MARGIN: the margin covers the batch-time noise of a finite run (the simulated
+# rate sits below the ceiling: storage reads, in-order delivery and the DP sync only add time), and the
+# storage must be at least CEILING_MARGIN x faster than that CPU ceiling for "cpu" to be the binding side.
+CEILING_MARGIN = 1.25
 SHARD_MB_GRID = (1, 4, 16, 64, 256, 1024)
 # Share of the per-sample CPU cost that is JPEG decode (the rest is crop/flip/normalise, which a
 # decoded-sample cache still pays because random augmentation cannot be cached): Pillow decode
@@ -97,7 +102,17 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     throughput. Stops early when more workers stop helping (storage- or request-bound).
 
     Also gives the first-order estimate ``W >= G * t_batch`` (data_pipeline.md §1.5): the batch
-    build time over the GPU's time per batch."""
+    build time over the GPU's time per batch.
+
+    The grid is scanned from its smallest count, one simulation per count, unless the first-order
+    estimate already settles it (``_cpu_ceiling_settles``): each worker builds at most one batch per
+    ``t_build`` on average, so ``w`` workers reach at most ``w x t_gpu_batch / t_build`` of the
+    GPU-bound throughput; when that is below ``target / CEILING_MARGIN`` at the grid's largest count
+    and the storage's own ceiling is ``CEILING_MARGIN`` x above the CPU's there, no count in the grid
+    can reach the target and the CPU binds: the answer is None / "cpu" (what the scan returns), and
+    only the configured count and the grid's largest are simulated, for the table. A decode-bound
+    job needing 2,252 workers per replica ran 19 simulations here (the largest 2,000 steps, 256
+    batches each), about 160 of its 185 s."""
     cfg = _data_only(cfg)
     if cfg.loader is None:
         return {"workers_needed": 0, "vcpus_per_gpu": None, "bound": "gpu", "rows": [],
@@ -110,6 +125,9 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     rows, best, found, flat = [], 0.0, None, 0
     # the job's own count joins the grid (up to its largest), so its row is in the table to compare with
     grid = sorted(set(grid) | ({ld.workers} if 0 < ld.workers <= max(grid) else set()))
+    settled = _cpu_ceiling_settles(cfg, grid[-1], t_gpu_batch, t_build, _rate(gpu), target)
+    if settled:  # no count in the grid reaches the target: simulate only the rows the table needs
+        grid = [w for w in grid if w == ld.workers or w == grid[-1]]
     for w in grid:
         c = replace(cfg, loader=replace(ld, workers=w, cores=None))
         r = simulate(c, steps=_steps_for(steps, c.loader), seed=seed)
@@ -124,13 +142,48 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
         if flat >= 2:  # two more steps of the grid gained < 1% each: something else binds
             break
     bound = "gpu" if found is not None else ("storage" if flat >= 2 else "cpu")
+    extra = {}
+    if settled:
+        bound = "cpu"
+        extra["note"] = (f"grid not scanned: by the CPU ceiling {grid[-1]} workers reach at most {settled:.1%} of the "
+                         f"GPU-bound throughput (target {target:.0%}); simulated: {', '.join(str(w) for w in grid)}")
     return {
         "workers_needed": found, "vcpus_per_gpu": _vcpus_per_gpu(cfg, found + 1) if found else None,
         "target_share_of_gpu_bound": target, "gpu_bound_samples_per_s": _rate(gpu),
         "first_order_workers": first_order, "bound": bound, "rows": rows,
         "current_workers": ld.workers,
-        "current_vcpus_per_gpu": _vcpus_per_gpu(cfg, ld.cores) if ld.cores else None,
+        "current_vcpus_per_gpu": _vcpus_per_gpu(cfg, ld.cores) if ld.cores else None, **extra,
     }
+
+
+def _storage_ceiling(ld) -> float:
+    """Samples/s the storage can serve the whole job at most: its aggregate bandwidth over the bytes
+    of a sample that misses the cache, and its request-rate cap over the requests per such sample (one
+    per file; one per shard, spread over the shard's samples) — ``Storage``'s two shared servers. inf
+    when every sample is a cache hit."""
+    miss = 1.0 - ld.cache_fraction
+    if miss <= 0:
+        return math.inf
+    per_sample_req = 1.0 if ld.format == "files" else 1.0 / max(1.0, ld.shard_bytes / ld.sample_bytes)
+    by_bw = ld.storage.aggregate_bw / (miss * ld.sample_bytes * ld.read_fraction) if ld.sample_bytes > 0 else math.inf
+    return min(by_bw, ld.storage.max_requests_per_s / (miss * per_sample_req))
+
+
+def _cpu_ceiling_settles(cfg: SimConfig, w_max: int, t_gpu_batch: float, t_build: float, gpu_rate: float,
+                         target: float) -> float:
+    """The CPU ceiling's share of the GPU-bound throughput at ``w_max`` workers when it settles
+    ``workers_needed`` without a scan (0.0 when it does not): ``w_max`` workers, each building at most
+    one batch per ``t_build`` (data_pipeline.md §1.5: ``W >= G * t_batch`` inverted), reach at most
+    ``w_max * t_gpu_batch / t_build`` of it. Settled when that is below ``target / CEILING_MARGIN``
+    and the storage's ceiling (``_storage_ceiling``) is ``CEILING_MARGIN`` x the CPU's samples/s."""
+    if t_build <= 0 or t_gpu_batch <= 0 or gpu_rate <= 0:
+        return 0.0
+    share = w_max * t_gpu_batch / t_build
+    if share * CEILING_MARGIN >= target:
+        return 0.0
+    if _storage_ceiling(cfg.loader) < CEILING_MARGIN * share * gpu_rate:
+        return 0.0
+    return share
 
 
 def _vcpus_per_gpu(cfg: SimConfig, per_loader: float) -> float:
