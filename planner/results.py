@@ -520,10 +520,13 @@ class ServingTargets(Record):
     #: tokens at the start of every prompt that every request shares (``serving.shared_prefix_tokens``);
     #: not in the JSON when 0
     shared_prefix_tokens: int = 0
+    #: an offline job's size (``serving.requests``), on which its "$ for the job's requests" and replica-hours
+    #: rest; not in the JSON when None (a real-time job, or an offline one without it)
+    requests: Optional[float] = None
 
     def keys(self) -> list[str]:
-        ks = super().keys()
-        return ks if self.shared_prefix_tokens else [k for k in ks if k != "shared_prefix_tokens"]
+        drop = {k for k, v in (("shared_prefix_tokens", self.shared_prefix_tokens), ("requests", self.requests)) if not v}
+        return [k for k in super().keys() if k not in drop]
 
 
 @dataclass(frozen=True)

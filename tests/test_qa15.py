@@ -73,3 +73,24 @@ def test_one_request_trace_error_reads_in_the_singular(cli, tmp_path):
     code, out, err = cli("serve", _write(tmp_path, job), "--trace", trace)
     assert code == 2
     assert "its one request arrives at 0 s" in out + err and "all arrive" not in out + err, out + err
+
+
+def test_offline_job_states_its_request_count(cli, tmp_path):
+    """The offline report's "Latency and load targets" listed the prompt and output tokens but not the job's
+    requests, on which its "$ for the job's requests" and replica-hours rest; the JSON and the terminal had no
+    count either. A real-time job has none (not in its JSON)."""
+    import json
+
+    from tests.conftest import EXAMPLES
+
+    code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate", "--json")
+    assert code == 0, err
+    assert json.loads(out)["targets"]["requests"] == 5e6
+    code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate")
+    assert code == 0 and "offline batch inference: 5,000,000 requests of 2,048 prompt" in out, out
+    report = tmp_path / "r.md"
+    code, out, err = cli("report", EXAMPLES / "serving-batch-llama3-8b.yaml", "-o", report, "--no-simulate")
+    assert code == 0, err
+    assert "| requests | 5,000,000 | in the job |" in report.read_text()
+    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--no-simulate", "--json")
+    assert code == 0 and "requests" not in json.loads(out)["targets"], out

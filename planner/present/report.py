@@ -755,7 +755,8 @@ SERVING_ROWS = (("hardware", "hardware"), ("gpu", "GPU"), ("tp", "tensor paralle
                 ("utilisation", "utilisation (analytic)"), ("weights_gib_per_gpu", "weights GiB per GPU"))
 #: the serving targets as a person reads them: (key, label, unit)
 SERVING_TARGETS = (("tpot_ms", "TPOT p99", "ms"), ("ttft_ms", "TTFT p99", "ms"), ("qps", "load", "requests/s"),
-                   ("prompt_tokens", "prompt", "tokens (mean)"), ("output_tokens", "output", "tokens (mean)"))
+                   ("prompt_tokens", "prompt", "tokens (mean)"), ("output_tokens", "output", "tokens (mean)"),
+                   ("shared_prefix_tokens", "shared prompt prefix", "tokens"), ("requests", "requests", "in the job"))
 
 
 def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section:

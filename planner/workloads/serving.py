@@ -1339,7 +1339,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         kv_bytes_per_token=kv_bytes_per_token(m, s.kv_precision) if m.is_transformer else None,
         targets=ServingTargets(tpot_ms=s.p99_latency_ms if realtime else None, ttft_ms=s.ttft_ms if realtime else None,
                                qps=s.qps, prompt_tokens=s.prompt_tokens, output_tokens=s.output_tokens,
-                               shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0),
+                               shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0,
+                               requests=None if realtime else s.requests),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
         definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
                      "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
