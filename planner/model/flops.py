@@ -88,8 +88,8 @@ def score_dim(m: ModelSpec) -> float:
 
 
 def dense_mlp_macs(m: ModelSpec) -> int:
-    """Multiply-adds per token of one dense layer's MLP: (3 gated, else 2) x h x the dense width."""
-    return (3 if m.gated else 2) * m.hidden * m.dense_width
+    """Multiply-adds per token of one dense layer's MLP: ``mlp_matrices`` (3 gated, else 2) x h x the dense width."""
+    return m.mlp_matrices * m.hidden * m.dense_width
 
 
 def moe_block_macs(m: ModelSpec) -> dict[str, float]:
@@ -98,7 +98,7 @@ def moe_block_macs(m: ModelSpec) -> dict[str, float]:
     all experts), ``shared_experts`` the shared experts and their gate (Megatron-Core
     ``SharedExpertMLP.forward`` applies the gate inside the module)."""
     e, h, f = m.moe, m.hidden, m.ffn_hidden
-    mlp_w = (3 if m.gated else 2) * h
+    mlp_w = m.mlp_matrices * h
     routed = e.experts if e.all_experts_compute else e.top_k
     shared = 0.0
     if e.shared_experts:
@@ -106,7 +106,7 @@ def moe_block_macs(m: ModelSpec) -> dict[str, float]:
         shared = mlp_w * sw + (h if e.shared_expert_gate else 0)
     # LatentMoE: the routed experts at the latent width, and ``latent_proj`` h*l + l*h on every token
     # (Megatron-Core moe_layer.py fc1/fc2_latent_proj; HF NemotronHMoE); the router reads the full width
-    out = {"router": h * e.experts, "experts": routed * (3 if m.gated else 2) * m.expert_io * f,
+    out = {"router": h * e.experts, "experts": routed * m.mlp_matrices * m.expert_io * f,
            "shared_experts": shared}
     if e.latent_size:
         out["latent_proj"] = 2 * h * e.latent_size

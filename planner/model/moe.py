@@ -250,17 +250,16 @@ class FusedMLPBytes:
 def fused_mlp_bytes(m, stack, recipe: str | None, rows, act_bytes: float) -> FusedMLPBytes:
     """The memory-bound bytes the fused grouped MLP removes (``FUSED_MLP_CAST_READS``): with
     ``Stack.moe_fused_mlp`` under a recipe the fuser takes, the routed experts' activation pass over ``rows``
-    routed rows (the layer charges it as (3 if gated else 2) x f elements of ``act_bytes`` per row, read
+    routed rows (the layer charges it as ``mlp_act_factor`` x f elements of ``act_bytes`` per row, read
     fc1's output and write the activation: ``act_fwd``), what the fused dgrad epilogue reads instead
-    (fc1's saved output, (2 if gated else 1) x f elements per row: ``bwd_epilogue``) and the 16-bit reads of
+    (fc1's saved output, ``mlp_up_factor`` x f elements per row: ``bwd_epilogue``) and the 16-bit reads of
     the two casts that move into the epilogues (``cast_cut`` per element). Nothing otherwise."""
     if not getattr(stack, "moe_fused_mlp", False) or not stack.moe_grouped_gemm or recipe not in FUSED_MLP_CAST_READS:
         return FusedMLPBytes()
     rows = np.asarray(rows, dtype=np.float64)
     f = m.ffn_hidden
-    act = rows * (3 if m.gated else 2) * f * act_bytes
-    up = rows * (2 if m.gated else 1) * f * act_bytes
-    return FusedMLPBytes(act_fwd=act, bwd_epilogue=up, cast_cut=FUSED_MLP_CAST_READS[recipe])
+    return FusedMLPBytes(act_fwd=rows * m.mlp_act_factor * f * act_bytes, bwd_epilogue=rows * m.mlp_up_factor * f * act_bytes,
+                         cast_cut=FUSED_MLP_CAST_READS[recipe])
 
 
 def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
@@ -544,7 +543,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     # LatentMoE (Megatron-Core moe_layer.py projects before ``dispatch_preprocess`` and after
     # ``combine_postprocess``), else h
     io = m.expert_io
-    up = (2 if m.gated else 1) * f
+    up = m.mlp_up_factor * f
     load = expert_load(e)
     local, tok, wdiv = expert_shapes(T, tp, etp, ep, e.experts, e.top_k, load)
     w_up, w_down = wg.get("experts_up", {}), wg.get("experts_down", {})
@@ -566,7 +565,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     shared = 0.0
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
-        ex += [gemm(T, (2 if m.gated else 1) * sw / tp, h), gemm(T, h, sw / tp)]
+        ex += [gemm(T, m.mlp_up_factor * sw / tp, h), gemm(T, h, sw / tp)]
         shared = ex[-2][0] + ex[-1][0]
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
     # etp innermost, so an EP group has min(ep, g / etp) members per node
@@ -582,7 +581,7 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     etp_ag = collective_time("all_gather", tok_rank * e.top_k * io * act_bytes * etp, etp, 1, gpus_per_node,
                              intra, inter, a_in, a_out)
     # the routed MLP's activation traffic scales with top_k, plus the token permutation
-    mb_bytes = (T * act_bytes * (e.top_k - 1) * (3 * f if m.gated else 2 * f) / tp
+    mb_bytes = (T * act_bytes * (e.top_k - 1) * m.mlp_act_factor * f / tp
                 + permute_bytes(tok_rank, e.top_k, io, act_bytes)
                 + chunk_sort_bytes(tok_rank, e.top_k, io, act_bytes, local, dedup, etp)
                 - fused.act_fwd)  # the top-k activation (the layer's own term counts one copy) runs in fc1's epilogue

@@ -145,7 +145,7 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     dense = 1.0 - m.moe_layers / m.layers
     widths = (m.q_dim + 2 * m.kv_dim) / tp if m.qkv_bias else 0.0
     if m.linear_bias:
-        widths = widths + h / sp_div + dense * ((2 if m.gated else 1) * f / tp + h / sp_div)
+        widths = widths + h / sp_div + dense * (m.mlp_up_factor * f / tp + h / sp_div)
     return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
@@ -283,7 +283,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     else:
         mla_up_fwd = 0.0
     fd = m.dense_width  # dense layers of MoE models (DeepSeek, Qwen3-MoE, Llama 4) are wider
-    dense_mlp = [gemm(T, (2 if m.gated else 1) * fd / tp, h), gemm(T, h, fd / tp)]
+    dense_mlp = [gemm(T, m.mlp_up_factor * fd / tp, h), gemm(T, h, fd / tp)]
     # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
     sh = ssm.layer_shares(m)
     mam = (ssm.mamba_layer(m, T, seq, tp, cp, gemm, eff, hbm, peak, (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel),
@@ -346,7 +346,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     else:
         full_b = 2 * norm_b * h + act_b * 2 * 3 * h
     full_b = full_b + (2 * h if t.dropout else 0)
-    act_fn_b = (EAGER_FP32_BYTES["swiglu"] if unfused else 3 * act_b) if m.gated else 2 * act_b
+    act_fn_b = EAGER_FP32_BYTES["swiglu"] if unfused and m.gated else m.mlp_act_factor * act_b
     rope_b = (EAGER_FP32_BYTES["rope"] if unfused else 2 * act_b) if m.position == "rope" else 0
     shard_b = act_fn_b * f + rope_b * (q + kv) + (0 if fw.elementwise_fused else act_b * 2 * q)
     if m.hybrid:  # one norm and residual add per layer; RoPE and layout copy on the attention layers only

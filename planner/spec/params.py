@@ -60,7 +60,7 @@ def mlp_params(m: ModelSpec, width: int, io: int | None = None) -> int:
     """An MLP h -> width -> h; ``io``: the width it reads and writes when not ``hidden`` (LatentMoE's
     routed experts: ``ModelSpec.expert_io``)."""
     h = io or m.hidden
-    w = (3 if m.gated else 2) * h * width
+    w = m.mlp_matrices * h * width
     b = (width + h) if m.linear_bias else 0
     if m.gated and m.linear_bias:
         b += width  # the second up-projection's bias

@@ -388,6 +388,23 @@ class ModelSpec(_Strict):
         return self.dense_ffn_hidden or self.ffn_hidden
 
     @property
+    def mlp_up_factor(self) -> int:
+        """fc1's output columns per unit of MLP width f: gate and up side by side in a gated MLP
+        (SwiGLU, GeGLU: 2), else 1 (Shazeer 2020, "GLU Variants Improve Transformer", eq. 5-6)."""
+        return 2 if self.gated else 1
+
+    @property
+    def mlp_matrices(self) -> int:
+        """Weight matrices of one MLP: fc1's ``mlp_up_factor`` (gate and up, or up) and the down projection."""
+        return self.mlp_up_factor + 1
+
+    @property
+    def mlp_act_factor(self) -> int:
+        """Elements the MLP's activation pass moves per unit of MLP width f when it runs as its own
+        kernel: a gated MLP reads gate and up and writes their product (3), else read and write (2)."""
+        return 3 if self.gated else 2
+
+    @property
     def expert_io(self) -> int:
         """The width the routed experts read and write (and the dispatch carries): ``moe.latent_size``
         under LatentMoE, else ``hidden``."""
