@@ -407,18 +407,18 @@ def _nothing_matches(cat: Catalog, con: ConstraintsSpec, gpu_names, gpu_only: bo
 
 def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: HardwareOption, cat: Catalog) -> None:
     """A cluster the job fixes must sit within its constraints: a contradiction is one line naming it. The
-    schema checks ``nodes x gpus_per_node`` against ``max_gpus``, but an instance's GPUs per node are the
-    catalog's (2 x p5.48xlarge = 16 GPUs passed as "2" under ``max_gpus: 8``, and recommend planned 16), and a
-    fixed instance on another cloud than ``constraints.clouds`` was planned there without a word."""
+    schema holds ``nodes x gpus_per_node`` to the GPU caps (``ConstraintsSpec.cluster_gpus_broken``), but an
+    instance's GPUs per node are the catalog's (2 x p5.48xlarge = 16 GPUs passed as "2" under ``max_gpus: 8``,
+    and recommend planned 16), and a fixed instance on another cloud than ``constraints.clouds`` was planned
+    there without a word."""
     con = constraints
     if cluster.nodes:
         n = cluster.nodes * hw.gpus_per_node
         what = (f"{cluster.nodes:,} node{'' if cluster.nodes == 1 else 's'} x {device_count(hw.gpu, hw.gpus_per_node)}"
                 f" = {device_count(hw.gpu, n)}")
-        if con.max_gpus is not None and n > con.max_gpus:
-            raise InputError("cluster.nodes", f"{what} exceeds constraints.max_gpus ({con.max_gpus:,})")
-        if con.min_gpus is not None and n < con.min_gpus:
-            raise InputError("cluster.nodes", f"{what} is below constraints.min_gpus ({con.min_gpus:,})")
+        broken = con.cluster_gpus_broken(n, what)
+        if broken:
+            raise InputError("cluster.nodes", broken)
     inst = hw.instance
     if inst is not None and cluster.instance:
         if con.clouds and inst.cloud not in con.clouds:

@@ -636,6 +636,17 @@ class ConstraintsSpec(_Strict):
     #: hardware_catalog/data/interruptions.csv for the cloud and GPU)
     spot_interruptions_per_node_day: Optional[float] = Field(None, ge=0, le=1e4)
 
+    def cluster_gpus_broken(self, gpus: int, what: str, floor: bool = True) -> Optional[str]:
+        """Why a fixed cluster of ``gpus`` GPUs (``what`` says how they were counted) breaks ``max_gpus``, or
+        (``floor``) ``min_gpus``; None when it does not. The one statement of the rule: the job's own cross-checks
+        count ``nodes x cluster.gpus_per_node`` against the cap only (``serve`` sizes the nodes itself),
+        ``hardware.options.check_fixed_cluster`` counts an instance's GPUs from the catalog."""
+        if self.max_gpus is not None and gpus > self.max_gpus:
+            return f"{what} exceeds constraints.max_gpus ({self.max_gpus:,})"
+        if floor and self.min_gpus is not None and gpus < self.min_gpus:
+            return f"{what} is below constraints.min_gpus ({self.min_gpus:,})"
+        return None
+
 
 class ServingSpec(_Strict):
     """Inference targets (planner/workloads/serving.py). For LLMs ``p99_latency_ms`` is the p99 time per
@@ -715,12 +726,13 @@ class JobSpec(_Strict):
         cl, con = self.cluster, self.constraints
         if con.min_gpus and con.max_gpus and con.min_gpus > con.max_gpus:
             raise ValueError(f"constraints.min_gpus: {con.min_gpus} exceeds constraints.max_gpus ({con.max_gpus})")
-        if cl.nodes and con.max_gpus:
-            # a fixed cluster larger than the GPU cap is a contradiction, not a plan of nodes x gpus
+        if cl.nodes:
+            # a fixed cluster outside the GPU caps is a contradiction, not a plan of nodes x gpus
             gpus = cl.nodes * (cl.gpus_per_node or 1)
-            if gpus > con.max_gpus:
-                what = f"{cl.nodes} nodes x {cl.gpus_per_node} GPUs = {gpus:,} GPUs" if cl.gpus_per_node else f"{cl.nodes} nodes"
-                raise ValueError(f"cluster.nodes: {what} exceeds constraints.max_gpus ({con.max_gpus})")
+            what = f"{cl.nodes} nodes x {cl.gpus_per_node} GPUs = {gpus:,} GPUs" if cl.gpus_per_node else f"{cl.nodes} nodes"
+            broken = con.cluster_gpus_broken(gpus, what, floor=False)
+            if broken:
+                raise ValueError(f"cluster.nodes: {broken}")
         if (con.budget_usd and cl.gpu and not cl.instance and cl.price_usd_hr is None
                 and not con.clouds and not con.instances):
             # a bare GPU has no rental price in the catalog: the budget could not be checked
