@@ -11,11 +11,16 @@ from __future__ import annotations
 from hardware_catalog.errors import ECHO_CHARS, InputError, clip
 from hardware_catalog.files import read_json_object
 
-__all__ = ["ECHO_CHARS", "InfeasibleError", "InputError", "TooLargeError", "clip", "read_json_object"]
+__all__ = ["ECHO_CHARS", "InfeasibleError", "InputError", "NoPeakError", "TooLargeError", "clip", "read_json_object"]
 
 
 class InfeasibleError(InputError):
     """The request is well formed but nothing satisfies it (memory, budget, deadline)."""
+
+
+class NoPeakError(InputError):
+    """The job's low-precision recipe needs tensor cores this GPU lacks (NVFP4 or MXFP8 on Hopper): a search over
+    several GPU types leaves the GPU out and says so, a fixed cluster is refused."""
 
 
 class TooLargeError(InputError):

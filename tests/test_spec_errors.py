@@ -66,7 +66,10 @@ STACK_BAD = [
     # fp8/fp4 on a GPU without FP8 tensor cores named the catalog column (gpus.A800-SXM-80GB.fp8_tflops)
     (", precision: fp8", "A800", "training.precision", "A800-SXM-80GB has none"),
     (", precision: fp4", "A800-SXM4-80GB", "training.precision", "A800-SXM-80GB has none"),
-    (", precision: fp4", "H800", "training.framework.fp8_recipe", "training.precision fp4"),
+    # fp4 on an FP8-only part named training.framework.fp8_recipe, a field the job never wrote
+    (", precision: fp4", "H800", "training.precision", "training.precision fp4"),
+    (", precision: fp8, framework: {name: megatron-core, fp8_recipe: mxfp8}", "H100", "training.framework.fp8_recipe",
+     "MX block-scaled"),
     # options of Megatron-Core's MoE code were applied to stacks that do not have them
     (", framework: {name: hf-trainer, moe_dispatcher: deepep}", "H100", "training.framework.moe_dispatcher",
      "hf-trainer has no deepep"),

@@ -363,7 +363,7 @@ def test_fp4_precision_is_nvfp4_and_skips_gpus_without_fp4(catalog):
                           "parallel": {"tp": 1, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
     with pytest.raises(InputError) as e:
         estimate_job(h100)
-    assert e.value.field == "training.framework.fp8_recipe"
+    assert e.value.field == "training.precision"  # the field the job wrote (it named fp8_recipe, which it did not)
     with pytest.raises(InputError, match="contradicts"):
         load_job_dict({"model": {"preset": "llama3-8b"},
                        "training": {"precision": "fp4", "framework": {"name": "torchtitan", "fp8_recipe": "rowwise"}}})

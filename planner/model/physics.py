@@ -9,7 +9,7 @@ import functools
 
 import numpy as np
 
-from planner.errors import InputError
+from planner.errors import InputError, NoPeakError
 from planner.hardware.efficiency import gpu_family
 from planner.model.comm import torch_ring_columns
 
@@ -35,10 +35,13 @@ FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 MX_CAPABLE = FP4_CAPABLE
 #: The GEMM peaks a low-precision recipe runs at beyond plain FP8, one row each: peak key -> (the recipe that
 #: selects it, how the job names it, the parts that have it, what a part needs for it, its rate over the FP8
-#: peak). ``datasheet_peak`` refuses a part without it in one line, and ``recommend`` says which parts it left out.
+#: peak, the job field a refusal names). ``datasheet_peak`` refuses a part without it in one line, and
+#: ``recommend`` says which parts it left out. NVFP4 is named by ``training.precision: fp4`` (the loader rewrites
+#: it to the nvfp4 recipe, planner.spec.load._fp4_alias), so its refusal names that field, which the user wrote.
 LOW_PRECISION_PEAKS = {
-    "fp4": ("nvfp4", "nvfp4 (what training.precision fp4 selects)", FP4_CAPABLE, "FP4 tensor cores", 2.0),
-    "mxfp8": ("mxfp8", "mxfp8", MX_CAPABLE, "MX block-scaled tensor cores", 1.0),
+    "fp4": ("nvfp4", "nvfp4 (what training.precision fp4 selects)", FP4_CAPABLE, "FP4 tensor cores", 2.0,
+            "training.precision"),
+    "mxfp8": ("mxfp8", "mxfp8", MX_CAPABLE, "MX block-scaled tensor cores", 1.0, "training.framework.fp8_recipe"),
 }
 
 
@@ -47,7 +50,7 @@ def peak_need(dtype: str) -> str:
     tensor cores"; "" for the peaks every FP8 part has."""
     if dtype not in LOW_PRECISION_PEAKS:
         return ""
-    recipe, _, _, needs, _ = LOW_PRECISION_PEAKS[dtype]
+    recipe, _, _, needs, _, _ = LOW_PRECISION_PEAKS[dtype]
     return f"{recipe} needs {needs}"
 
 
@@ -127,11 +130,9 @@ def datasheet_peak(gpu, dtype: str) -> float:
     if dtype == "fp8" and name.startswith(FP8_CAPABLE) and "bf16" in gpu.peak_flops:
         return 2.0 * gpu.peak_flops["bf16"]
     if dtype in LOW_PRECISION_PEAKS:  # NVFP4 at 2x the FP8 rate, MXFP8 at it, on the parts that have them
-        _, asked, capable, needs, rate = LOW_PRECISION_PEAKS[dtype]
+        _, asked, capable, needs, rate, field = LOW_PRECISION_PEAKS[dtype]
         if not name.startswith(capable):
-            # (training.precision fp4 is the nvfp4 recipe, planner.spec.load._fp4_alias: ``asked`` names both)
-            raise InputError("training.framework.fp8_recipe",
-                             f"{asked} needs {needs} (Blackwell, MI350-class); {gpu.name} has none")
+            raise NoPeakError(field, f"{asked} needs {needs} (Blackwell, MI350-class); {gpu.name} has none")
         return rate * datasheet_peak(gpu, "fp8")
     if dtype == "fp8" and not name.startswith(FP8_CAPABLE):
         # a part without FP8 tensor cores (A100, A800, V100): the job's precision is at fault, not the

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from planner import defaults as D
-from planner.errors import InfeasibleError, InputError
+from planner.errors import InfeasibleError, InputError, NoPeakError
 from planner.hardware.options import calibrate_hint, options_for_search, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
@@ -112,9 +112,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     # refused here, so a search over several GPU types skips it rather than failing
                     physics.datasheet_peak(hw.gpu, grp.variants[0].stack.recipe.peak)
                 runs_here.append((g, grp))
-            except InputError as e:
-                if e.field != "training.framework.fp8_recipe":
-                    raise
+            except NoPeakError as e:
                 no_peak = (e, physics.peak_need(grp.variants[0].stack.recipe.peak))
         if not runs_here:
             too_big.append(no_peak[0])
