@@ -3,6 +3,8 @@ import json
 import os
 
 import pandas as pd
+import re
+
 import pytest
 
 from tests.conftest import EXAMPLES
@@ -209,6 +211,8 @@ def test_estimate_names_a_bare_cluster_node_and_the_memory_limit(cli, tmp_path):
     assert code == 0
     assert "4 nodes x 8 H100-SXM-80GB (32 GPUs)" in out
     assert "of 76.0 allowed: 80 GiB less 5% headroom" in out
+    # the memory table states the limit "fits" is judged against, not only the HBM ("total 50.33 of 80")
+    assert re.search(r"allowed \(5% headroom\)\s+│\s+76\.00", out), out
     assert "no price for a bare GPU" in out and "- on-demand" not in out
 
 

@@ -26,6 +26,10 @@ def memory_table(res: dict) -> Table:
     for k in ("weights", "grads", "optimizer", "activations", "logits", "other"):
         t.add_row(k, fmt_gib(mem[k]))  # a rank-1 adapter's gradients read "0.00"
     t.add_row("[bold]total[/]", f"[bold]{mem['total'] / GiB:.2f}[/] of {mem['capacity'] / GiB:.0f}")
+    if mem.get("limit") is not None and mem.get("headroom"):
+        # "fits" is judged against the limit, which the table showed only as the HBM: "50.33 of 80" beside
+        # "50.3 GiB of 76.0 allowed" read as two different answers
+        t.add_row(f"allowed ({mem['headroom']:.0%} headroom)", fmt_gib(mem["limit"]))
     return t
 
 
