@@ -174,9 +174,12 @@ def vtrain(cat, which: str) -> pd.DataFrame:
 
     Known residue, not modelled (multi-node): the 39.1B (48x8192) TP2 rows run 15-37% slower than
     predicted and 8 of its 14 TP4 rows 10-19% slower, while its 26 TP8 rows are within -5..+8%;
-    the same layouts of the 175B model are within 0-6%. Ruled out, with the repository as the
-    source: rank order (DeepSpeed ``PipeModelDataParallelTopology`` puts model innermost, then
-    data, then pipe: Megatron's order, as modelled); 2-rank NVLink all-reduce (trace/a100/
+    the same layouts of the 175B model are within 0-6%. The 18.4B TP4 PP2 DP32 rows are 11-18%
+    slow, the 3.6B TP2 / TP4 rows 6-9% (a near-constant 0.24-0.42 s a step, whatever the
+    micro-batch; TP4 mb2 27%). Ruled out, with the repository as the source: rank order (DeepSpeed
+    ``PipeModelDataParallelTopology`` puts model innermost, then data, then pipe: Megatron's order,
+    as modelled; Megatron-DeepSpeed's ``GPTModelPipe`` builds its PipelineModule on exactly that
+    topology, megatron/model/gpt_model.py); 2-rank NVLink all-reduce (trace/a100/
     AR_GPU2_1M_1024M_LUT: 166-185 GB/s bus bandwidth at 64-300 MB, adds ~0.1 s to a 14 s step);
     pipeline sends (TP8 PP16 DP4 moves more bytes per GPU than TP2 PP8 DP32 and is predicted
     within 8%); memory near capacity (the slow rows hold 28-56 GiB, rows at 55-72 GiB fit); DP
@@ -184,7 +187,36 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     0.25 s reduce). The residue is not monotone in micro-batch (TP2 PP8: mb2 21.9 s, mb3 19.1 s,
     mb6 23.1 s; TP4 PP16: +0 s at mb2-4, +2.5/+5 s at mb6/12), which no per-layout mechanism
     produces. ``benchmarks/inverted_pairs.py`` lists the pairs this misorders: of the 39.1B's 245,
-    209 have such a TP <= 4 row as the (measured) slower one (README, "Still missing")."""
+    209 have such a TP <= 4 row as the (measured) slower one (README, "Still missing").
+
+    A fifth look (the node's NICs, the DeepSpeed pipeline engine's extra traffic, micro-batch
+    kernels) found nothing either; numbers at 800 Gb/s a node (85 GB/s achieved, 10.6 GB/s a GPU
+    when all eight talk):
+    NIC sharing of the DP all-reduce: every node holds TP groups of one stage only, so its t DP
+    groups of 8/t ranks push 2 (n-1)/n * 2 P/(t pp) bytes each through its NICs, 4 P/pp (n-1)/n in
+    all, whatever t: TP8 PP2 DP32 moves 76 GB a node (0.9 s modelled) and is within +1%, TP2 PP8
+    DP32 19 GB (0.25 s), so its 3.3-7.8 s gap would need the NICs at 2.4-5.4 GB/s. NIC sharing of
+    the pipeline sends: all 8 GPUs of a node send at once, each its 1/t of an mb*s*h*2 activation,
+    268 MB a node each way per tick at TP2 mb2 (3.2 ms a send, 6 ms of a 446 ms tick; the
+    +250 ms/tick residue would need the node at ~2 GB/s), while 175B TP2 PP32 mb2 sends 400 MB a
+    tick and is +6%. Full activations per TP rank (no ``is_pipe_partitioned`` scatter/gather):
+    vtrain_multi 4.0/16.6% (0.812) -> 7.9/18.6% (0.772), 39.1B 0.656 -> 0.588, 175B 0.906 ->
+    0.820. The tuple GPTModelPipe passes between stages also carries the [1, 1, s, s] bool
+    attention mask, unsplit: 4 MB a micro-batch (0.4 ms) at every TP. DeepSpeed's
+    ``ReduceTiedGrads`` (the embedding ``TiedLayerSpec('embed')`` on the first and last stage): a
+    2-rank all-reduce of the padded vocabulary x h / t fp16 gradients, 413 MB at TP2 (~40 ms a
+    step), 105 MB at TP8. Small-micro-batch kernel efficiency: the per-sample cost of a 1F1B tick
+    (step / (nmb + pp - 1) / mb) at mb2 over mb6 is 1.08 at TP8 PP8, 1.38 at TP2 PP8 (1.08 at
+    mb3), 1.25 at TP4 PP8 and 0.92 at TP4 PP16: the same TP4 kernels and sends differ by 36%
+    between PP8 and PP16, and TP2's mb2 GEMMs are 4x TP8's. No quantity the layout and micro-batch
+    fix orders the 39.1B TP4 rows: measured/predicted 1.17/1.23/1.18/0.98/0.98 at PP8 mb2/3/4/6/12
+    (micro-batches 48/32/24/16/8, 25-30 GiB slow, 34-47 fine) and 0.99/0.98/0.98/1.13/1.21 at PP16
+    (96/64/48/32/16, 16-21 GiB fine, 25-38 slow). What it would take, not applied (no NCCL or
+    hardware source gives the factor; isolated NCCL tests with fewer GPUs a node use only those
+    GPUs' NICs, which the 1/8-of-the-node share already prices): the DP all-reduce of groups with
+    2-4 ranks a node 3x / 4x slower gives vtrain_multi 3.2/12.5% (0.856) / 3.9/11.5% (0.878;
+    39.1B 0.768, 18.4B 0.882, 175B 0.897): it covers the 3.6B and 18.4B gaps, but adds only
+    0.4-1.4 s to the 39.1B rows' 2-9 s."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
