@@ -56,6 +56,17 @@ def test_patience_rule_matches_xgboost_early_stopping():
     assert 50 + 11 < expected_trees(spec) < 100
 
 
+def test_early_stopping_that_saves_no_tree_is_said():
+    """A best round that reaches the tree budget with its patience trains every tree: the plan says so (it read
+    "100 trees" as for a job without early stopping); a job whose early stopping saves trees has no such line."""
+    never = plan_tabular(_job({"rows": 1e5, "features": 20, "trees": 100, "depth": 6,
+                               "early_stopping": {"patience": 50, "best_iteration": [90, 150]}}))
+    assert any("early stopping saves no tree" in a and "100-tree budget" in a for a in never["assumptions"]), never["assumptions"]
+    saves = plan_tabular(_job({"rows": 1e5, "features": 20, "trees": 500, "depth": 6,
+                               "early_stopping": {"patience": 50, "best_iteration": [150, 350]}}))
+    assert not any("early stopping" in a for a in saves["assumptions"])
+
+
 def test_small_gbdt_job_picks_a_cpu_instance():
     res = plan_tabular(_job({"rows": 1e5, "features": 20, "trees": 200, "depth": 6}))
     assert res["best"]["kind"] == "cpu"

@@ -249,9 +249,23 @@ def plan_tabular(job, catalog=None, profile_path: Path | None = None) -> Tabular
                      "data loading from storage not included")
         # the $/h column was spot rates (a tenth of on-demand) and nothing said so
         + (("prices: spot rates (constraints.spot), only instances with one; interruptions are not modelled "
-            "(an interrupted run restarts)",) if con.spot else ()),
+            "(an interrupted run restarts)",) if con.spot else ())
+        + _early_stop_note(spec, trees),
         spot=bool(con.spot),
     )
+
+
+def _early_stop_note(spec: TabularSpec, trees: float) -> tuple[str, ...]:
+    """The line a job with early stopping gets when it saves no tree (``expected_trees``): a best round that
+    reaches the budget once ``patience`` rounds follow it means every tree trains, which the plan said nowhere
+    (the header reads "N trees" as for a job without early stopping)."""
+    es = spec.early_stopping
+    if es is None or round(spec.trees - trees) > 0:
+        return ()
+    b = es.best_iteration
+    best = f"{b[0]:,.0f}-{b[1]:,.0f}" if isinstance(b, list) else f"{b:,.0f}"
+    return (f"early stopping saves no tree: best round {best} + 1 + patience {es.patience:,} reaches the "
+            f"{spec.trees:,}-tree budget, so every tree trains",)
 
 
 def _none(rows, field, key, limit):
