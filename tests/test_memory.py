@@ -165,3 +165,103 @@ def test_megatron_fsdp_off_keeps_the_fsdp2_zero3_memory():
     n, layer = 8_030_261_248, 218_112_000
     assert m["weights"][0] == pytest.approx(2 * n / 8 + 2 * layer * 2)
     assert m["grads"][0] == pytest.approx(4 * n / 8)
+
+
+# ------------------------------------------------------------------------------------------ DeepSpeed model states
+#: bytes per parameter of 16-bit weights + gradients + master/moments (Adam, K = 12) on N ranks, read from
+#: DeepSpeed's source (planner.model.stacks ``ZERO_STATES``), without the reduce buckets (per rank, not per
+#: parameter) and ZeRO-3's gathered layers: (stack table, precision, zero) -> f(N)
+DEEPSPEED_BYTES = {
+    # BF16_Optimizer: bf16 params whole (2), bf16 .grad whole (2), fp32 gradient accumulation buffer the size of
+    # the whole flat group (fp32_groups_gradients_flat, 4), fp32 master + moments of its partition only (12/N)
+    ("megatron-deepspeed", "bf16", 0): lambda n: 2 + 2 + 4 + 12 / n,
+    ("megatron-deepspeed", "bf16", 1): lambda n: 2 + 2 + 4 + 12 / n,  # the pipeline engine's bf16 ZeRO-1: the same
+    # FP16_Optimizer: fp16 params and .grad whole, fp32 master (fp32_groups_flat) and moments whole
+    ("megatron-deepspeed", "fp16", 0): lambda n: 2 + 2 + 12,
+    # DeepSpeedZeroOptimizer stage 1: no hooks at stage 1 (overlap_comm forced off), .grad whole until the boundary
+    ("megatron-deepspeed", "fp16", 1): lambda n: 2 + 2 + 12 / n,
+    # stage 2: the contiguous 16-bit partition (grads_in_partition); stage 3: everything partitioned
+    ("megatron-deepspeed", "bf16", 2): lambda n: 2 + 2 / n + 12 / n,
+    ("megatron-deepspeed", "fp16", 2): lambda n: 2 + 2 / n + 12 / n,
+}
+
+
+def _ds_one(framework, precision, zero, dp=8, **kw):
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+        "seq_len": 2048, "global_batch": 64, "precision": precision, "weights": "megatron", "grad_dtype": "fp32",
+        "framework": {"name": framework, **kw}}})
+    return job, one(job, dp=dp, zero=zero, rc=2)
+
+
+@pytest.mark.parametrize("key", sorted(DEEPSPEED_BYTES))
+@pytest.mark.parametrize("dp", [2, 8, 64])
+def test_deepspeed_model_states_per_stage_follow_its_optimizer_wrappers(key, dp):
+    """Megatron-DeepSpeed (DeepSpeed's engine, never the HF walk): weights + gradients + optimizer state per
+    parameter are the bytes DeepSpeed's wrapper allocates at each ZeRO stage (``DEEPSPEED_BYTES``), not the ZeRO
+    paper's convention the other stacks keep (18 B at ZeRO-0 with fp32 gradients, 6 + 12/N at ZeRO-1)."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    fw, precision, zero = key
+    job, m = _ds_one(fw, precision, zero, dp=dp)
+    n = count_params(job.model).total
+    bucket = ZERO_REDUCE_BUCKET_ELEMS * 2 if zero >= 2 else 0.0  # one bucket: the pipeline engine has no overlap
+    got = (m["weights"][0] + m["grads"][0] - bucket + m["optimizer"][0]) / n
+    assert got == pytest.approx(DEEPSPEED_BYTES[key](dp))
+
+
+def test_deepspeed_zero3_keeps_a_16bit_gradient_partition_and_one_reduce_bucket():
+    """stage3.py ``_setup_for_real_optimizer``: the gradient partition buffer is 16-bit (2/N, not the fp32
+    convention's 4/N) and one contiguous reduce bucket of ``reduce_bucket_size`` (5e8) elements is held all run;
+    master + moments 12/N."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    for fw in ("deepspeed", "megatron-deepspeed"):
+        job, m = _ds_one(fw, "bf16", 3)
+        n = count_params(job.model).total
+        assert m["grads"][0] == pytest.approx(2 * n / 8 + ZERO_REDUCE_BUCKET_ELEMS * 2)
+        assert m["optimizer"][0] == pytest.approx(12 * n / 8)
+
+
+def test_deepspeed_zero2_reduce_buckets_double_with_overlap_comm():
+    """stage_1_and_2.py ``backward``: ``ipg_buffer`` of ``reduce_bucket_size`` 16-bit elements, a second one ``if
+    self.overlap_comm`` (the stack's overlapped gradient reduce)."""
+    from planner.model.stacks import ZERO_REDUCE_BUCKET_ELEMS
+
+    job, on = _ds_one("deepspeed", "bf16", 2)
+    _, off = _ds_one("deepspeed", "bf16", 2, overlap_grad_reduce=False)
+    n = count_params(job.model).total
+    assert on["grads"][0] == pytest.approx(2 * n / 8 + 2 * ZERO_REDUCE_BUCKET_ELEMS * 2)
+    assert off["grads"][0] == pytest.approx(2 * n / 8 + ZERO_REDUCE_BUCKET_ELEMS * 2)
+
+
+def test_deepspeed_bf16_zero0_partitions_the_optimizer_and_holds_an_fp32_gradient_buffer():
+    """The HF-code deepspeed stack at bf16 ZeRO-0 runs BF16_Optimizer (engine.py: bf16 without ZeRO accumulates in
+    fp32): the fp32 buffer of the whole model (4 B) is the gradient term, master + moments are the rank's 12/N,
+    and the bf16 ``.grad`` (2 B, never freed at the step) are in the walked activations even without gradient
+    accumulation. bf16 ZeRO-1 is DeepSpeedZeroOptimizer (bf16 accumulation by default): no fp32 buffer, and its
+    ``.grad`` are kept until the boundary (stage 1 registers no reduce-and-remove hooks)."""
+    for gb in (8, 64):  # one micro-batch per step (8 / dp 8), and eight
+        job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+            "seq_len": 2048, "global_batch": gb, "precision": "bf16", "framework": {"name": "deepspeed"}}})
+        n = count_params(job.model).total
+        z0, z1, z2 = (one(job, dp=8, zero=z, rc=2) for z in (0, 1, 2))
+        assert z0["grads"][0] == pytest.approx(4 * n)
+        assert z0["optimizer"][0] == pytest.approx(12 * n / 8)
+        assert z1["grads"][0] == 0.0 and z1["optimizer"][0] == pytest.approx(12 * n / 8)
+        # the bf16 .grad of the whole model (2 B/param) in the walk: BF16_Optimizer's at any accumulation
+        assert z0["activations"][0] - z2["activations"][0] == pytest.approx(2 * n, rel=0.02)
+        if gb > 8:  # ZeRO-1's from the second micro-batch on
+            assert z1["activations"][0] - z2["activations"][0] == pytest.approx(2 * n, rel=0.02)
+
+
+def test_stacks_without_a_zero_table_keep_the_paper_convention():
+    """megatron-core (no ``Stack.zero_states``): 2 + 4 + 12 at ZeRO-0 with fp32 gradients, unchanged; a DeepSpeed
+    stack off the 16-bit + fp32-master convention (fp8, or ``weights: pure``) keeps it too."""
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 2048, "global_batch": 64}})
+    n = count_params(job.model).total
+    m = one(job, dp=8, zero=0, rc=2)
+    assert (m["weights"][0], m["grads"][0], m["optimizer"][0]) == pytest.approx((2 * n, 4 * n, 12 * n))
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {
+        "seq_len": 2048, "global_batch": 64, "weights": "pure", "framework": {"name": "megatron-deepspeed"}}})
+    m = one(job, dp=8, zero=0, rc=2)
+    assert (m["weights"][0], m["grads"][0], m["optimizer"][0]) == pytest.approx((2 * n, 2 * n, 8 * n))

@@ -8,6 +8,11 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   (2 + 14/N), ZeRO-3 everything (16/N). ``weights='megatron', grad_dtype='same'`` reproduces this
   exactly (tests/test_memory.py); Megatron's default keeps fp32 gradient buffers (main_grad),
   ``grad_dtype='fp32'``, giving 18 bytes/param (Megatron ``compute_weight_and_optimizer_memory``).
+* DeepSpeed (``Stack.zero_states``): its optimizer wrappers hold other buffers than the paper's convention --
+  ``BF16_Optimizer`` an fp32 gradient buffer of the whole model and a partitioned optimizer at ZeRO-0,
+  ``FP16_Optimizer`` nothing partitioned, ZeRO-1 the 16-bit ``.grad`` whole, ZeRO-2/3 a 16-bit gradient
+  partition and contiguous reduce buckets: ``zero_stage_states`` with the tables (and their sources) in
+  planner.model.stacks ``ZERO_STATES``.
 * PyTorch AMP (``weights='amp'``): fp32 weights and gradients, optimizer moments, and the 16-bit
   copies autocast makes of each weight and autograd keeps for backward (+2 bytes/param).
 * FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; ZeRO-3 also holds the gathered 16-bit weights
@@ -126,6 +131,41 @@ def zero_bytes_per_param(zero, n, weights=2.0, grads=2.0, optimizer=12.0):
     g = np.where(zero >= 2, grads / n, grads)
     o = np.where(zero >= 1, optimizer / n, optimizer)
     return w + g + o
+
+
+#: ``zero_stage_states``' codes of ``ZeroStageStates.grads_kept`` (planner.model.stacks.GRADS_KEPT)
+KEPT_NONE, KEPT_ACCUMULATED, KEPT_PERSIST = range(3)
+
+
+def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: float = 2.0):
+    """Per ZeRO stage 0..3 (index), what the gradients and the optimizer state cost per trained parameter
+    beyond the weights, as arrays: (gradient bytes held unsharded, gradient bytes held as the 1/N shard, optimizer
+    state sharded (bool), reduce-bucket bytes per rank (not per parameter), ``.grad`` kept (``KEPT_*``), 16-bit
+    ``.grad`` bytes per parameter). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
+    ``weights`` the 16-bit weight bytes.
+
+    The ZeRO paper's convention (Rajbhandari et al. 2020 §5): the gradient buffer whole below ZeRO-2 and sharded
+    from it, the optimizer state sharded from ZeRO-1; ``.grad`` kept where DDP keeps it (ZeRO-0; ZeRO-1 without
+    overlapped reduction). A stack whose optimizer wrapper holds other buffers says so (``Stack.zero_states``: a
+    ``planner.model.stacks.ZERO_STATES`` table, DeepSpeed's, read from its source there) and takes that table's rows
+    for 16-bit training with fp32 master weights (``weights: megatron``); any other precision or convention keeps
+    the paper's. The table replaces ``training.grad_dtype``: DeepSpeed chooses its accumulation dtype itself
+    (engine.py ``get_data_types``, the defaults the table is read at)."""
+    from planner.model.stacks import GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS, ZERO_STATES
+
+    table = ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {})
+    rows = table.get(training.precision) if training.weights == "megatron" else None
+    if rows is None:
+        keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
+        return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, grads, grads]),
+                np.array([False, True, True, True]), np.zeros(4),
+                np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4))
+    overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))
+    return (np.array([r.acc_bytes for r in rows]), np.array([r.shard_grad_bytes for r in rows]),
+            np.array([r.optimizer_sharded for r in rows]),
+            np.array([r.reduce_buckets[overlap] * ZERO_REDUCE_BUCKET_ELEMS * weights for r in rows]),
+            np.array([GRADS_KEPT.index(r.grads_kept) for r in rows]),
+            np.array([weights if r.grads_kept != "none" else 0.0 for r in rows]))
 
 
 #: Megatron-FSDP's communication window, in elements: without ``--suggested-communication-unit-size``
@@ -334,15 +374,21 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
 
+    # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
+    # a frozen base trains only its adapters (added below), so the paper's rows
+    g_whole, g_shard, o_shard, g_bucket, g_kept, g_autograd = (
+        zero_stage_states(st, t, g_b, min(w_b, 2.0)) if not frozen else zero_stage_states(None, t, g_b))
+    kzi = np.clip(kz, 0, 3).astype(np.intp)
+
     def states(dense, expert, w_b=w_b):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
-        grads = np.where(kz >= 2, d / dps + e / edps, d + e) * g_b
+        grads = (d + e) * g_whole[kzi] + (d / dps + e / edps) * g_shard[kzi] + g_bucket[kzi]
         # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
         od, oe = (optimizers.state_bytes(m, dense, expert, k_layers, master_b + opt_b,
                                          master_b + OPTIMIZER_STATE["adamw"]) if muon else (master_b + opt_b,) * 2)
-        optim = np.where(kz >= 1, d / dps * od + e / edps * oe, d * od + e * oe)
+        optim = np.where(o_shard[kzi], d / dps * od + e / edps * oe, d * od + e * oe)
         # ZeRO-3 / FSDP gathers the current layer's weights and prefetches the next one; without
         # reshard_after_forward every layer stays gathered from its forward to its backward
         # (FSDP SHARD_GRAD_OP: ZeRO-2's weights at the end of the forward)
@@ -370,6 +416,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
     # offload, the whole model trained (a frozen base keeps finetune.py's table)
     walked = (c.pp == 1) & (not st.activation_offload) if (hf and not frozen and m.is_transformer) else None
+    # the 16-bit ``.grad`` tensors a stack's wrapper leaves whole (``zero_stage_states``; none under the paper's
+    # convention, whose buffer is the gradient term): in the gradient term, except where the walk holds them
+    kept_grads = [((dense / ktpf + expert / (ketp * kep)) * g_autograd[kzi])[sinv]
+                  for dense, expert in ((f_dense, f_exp), (l_dense, l_exp))]
+    fg, lg = (g + (k if walked is None else np.where(walked, 0.0, k)) for g, k in zip((fg, lg), kept_grads))
     if walked is not None and hf == "amp_bf16":
         # the AMP convention's +2 bytes/param (autocast's bf16 copies) leave the weight term: the
         # walk holds the copies as autocast caches them (zero < 3) or there are none (ZeRO-3)
@@ -440,7 +491,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             last_logits = hf_logits
         first_logits = where0(c.pp == 1, last_logits)
         if walked is not None and walked.any():
-            w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro)
+            w_act, w_logits = _hf_walk_arrays(m, t, c, seq, hf, st, m_micro, g_kept[np.clip(c.zero, 0, 3)])
             first_act = np.where(walked, w_act, first_act)
             last_act = np.where(walked, w_act, last_act)
             first_logits = np.where(walked, w_logits, first_logits)
@@ -505,7 +556,7 @@ def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, pre
     return arr[:, 0], arr[:, 1], arr[:, 2]
 
 
-def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack, m_micro):
+def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str, stack, m_micro, kept=None):
     """What one training step of the HF model code creates on a GPU, per candidate, as
     (activations, logits): the walked peak of ``activations_hf.hf_step_memory`` (the larger of
     the forward's and the step's; within 5% of real transformers runs for all 360 case
@@ -521,26 +572,36 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
       (``m_micro`` > 1) they exist from the first micro-batch on: walk without them + all of them.
       ZeRO-1 without overlapped reduction (DeepSpeed ``stage_1_and_2.py`` registers its
       reduce-and-remove hooks only ``if self.partition_gradients or self.overlap_comm``): the same;
+      so DeepSpeed's ZeRO-1 at any ``overlap_comm`` (its engine forces it off at stage 1:
+      ``ZeroStageStates`` in planner.model.stacks);
+    * DeepSpeed's ``BF16_Optimizer`` (ZeRO-0; the pipeline engine's ZeRO-1): nothing frees the bf16
+      ``.grad`` at the step, so the last backward's are held through every forward: walk without
+      them + all of them, with or without accumulation;
     * ZeRO-1 with overlap, ZeRO-2: each gradient is reduced in a bucket and removed
       (``reduce_ready_partitions_and_remove_grads``; the rank's partition is DeepSpeed's
       contiguous gradient buffer, FSDP SHARD_GRAD_OP's sharded gradient: the plan's term); the
       walk keeps each weight gradient only until its block's phase ends (the in-flight
-      reduction bucket itself is not modelled);
+      reduction bucket is the plan's gradient term where the stack's table has one,
+      ``zero_stage_states``);
     * ZeRO-3 / FSDP: reduce-scatter per block and free (FSDP's post-backward hook; DeepSpeed
       stage3.py), as ZeRO-2; and no autocast copies: accelerate's FSDP plugin gathers the weights
       in bf16 (``MixedPrecision(param_dtype=bf16)``, ``set_mixed_precision``), the gathered
       layers being the plan's weight term (DeepSpeed ZeRO-3 under torch autocast is taken the same).
 
-    The HF code has no tensor/context parallelism: a tp/cp split (rare on these stacks) divides
-    the walk evenly (first order, as ``_hf_activation_arrays``). Computed once per distinct
-    (micro-batch, recompute, tp, cp): the walk is O(layers)."""
+    ``kept``: per candidate, which of these holds (``KEPT_*`` of ``zero_stage_states``, the stack's rows);
+    None: the paper convention's rows. The HF code has no tensor/context parallelism: a tp/cp split (rare
+    on these stacks) divides the walk evenly (first order, as ``_hf_activation_arrays``). Computed once
+    per distinct (micro-batch, recompute, tp, cp): the walk is O(layers)."""
     from planner.model.activations_hf import hf_model_type
 
     impl = "sdpa" if t.flash_attention else "eager"
     mt = hf_model_type(m)
     spec = m.model_dump_json()
     zero = np.asarray(c.zero)
-    keep = (zero == 0) | ((zero == 1) & (not stack.overlap_grad_reduce))
+    if kept is None:
+        kept = zero_stage_states(stack, t, 0.0)[4][np.clip(zero, 0, 3)]
+    kept = np.asarray(kept)
+    keep = kept != KEPT_NONE
     # the walks a key needs: with kept gradients (DDP), without, without autocast copies (ZeRO-3)
     variants = [(False, True)] + [(True, True)] * bool(keep.any())
     if precision == "amp_bf16" and (zero >= 3).any():
@@ -553,9 +614,9 @@ def _hf_walk_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision
         passed, grads, vocab = got[(False, True)]
         rows.append((passed / div, got.get((True, True), got[(False, True)])[0] / div,
                      got.get((False, False), got[(False, True)])[0] / div, grads / div, vocab / div))
-    passed, kept, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
-    accumulating = np.asarray(m_micro) > 1
-    peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(accumulating, passed + grads, kept), passed))
+    passed, kept_walk, no_casts, grads, vocab = np.asarray(rows, dtype=np.float64)[inv].T
+    held_all = (np.asarray(m_micro) > 1) | (kept == KEPT_PERSIST)  # every .grad held from the first forward on
+    peak = np.where(zero >= 3, no_casts, np.where(keep, np.where(held_all, passed + grads, kept_walk), passed))
     return peak - vocab, vocab
 
 

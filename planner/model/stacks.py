@@ -308,6 +308,11 @@ class Stack:
     #: (deepspeed/runtime/zero/stage1.py ``step``) then takes its partition of the all-reduced gradients: "always",
     #: a row option (validate's open_reports NeoX-20B row)
     grad_all_reduce: str = "never"
+    #: the model states its optimizer wrapper holds per ZeRO stage and 16-bit precision, where they differ from the
+    #: ZeRO paper's convention (planner.model.memory.PRECISION_CONVENTIONS): a key of ``ZERO_STATES`` (DeepSpeed's
+    #: BF16_Optimizer / FP16_Optimizer / DeepSpeedZeroOptimizer / stage 3, read from its source there); None = the
+    #: convention
+    zero_states: str | None = None
     # options (the job may override; ``OPTIONS`` lists them)
     compile: bool = False
     #: eager ops the optimizer step and ``zero_grad`` launch per parameter tensor when the optimizer loops
@@ -593,6 +598,115 @@ def all_reduces_grads(fw, precision: str) -> bool:
     return mode == "always" or (mode == "bf16" and precision == "bf16")
 
 
+@dataclass(frozen=True)
+class ZeroStageStates:
+    """What a ZeRO optimizer wrapper holds on the GPU per trained parameter at one stage, besides the 16-bit
+    weights (whole below ZeRO-3, the rank's 1/N shard at ZeRO-3) and the optimizer's fp32 master + state
+    (planner.model.memory ``OPTIMIZER_STATE``, so any optimizer), where N is the ZeRO sharding group
+    (planner.model.memory ``memory_per_gpu``). Bytes per parameter:
+
+    * ``grads_kept``: the 16-bit ``.grad`` tensors autograd makes (2 B each): "none" when each is reduced in a
+      bucket and removed during the backward (reduce-and-remove hooks); "accumulated" when they stay whole until
+      the accumulation boundary's reduce and the step's ``zero_grad`` (as DDP's); "persist" when nothing frees
+      them at the step, so the last backward's are still held through the next forward (cleared only when the
+      next backward starts). A stack that runs the Hugging Face model code has them in its walked step
+      (planner.model.memory ``_hf_walk_arrays``), any other in its gradient term;
+    * ``acc_bytes``: an unsharded gradient-accumulation buffer of its own;
+    * ``shard_grad_bytes``: the rank's gradient partition (1/N of it);
+    * ``optimizer_sharded``: the fp32 master and optimizer state are partitioned over the N ranks;
+    * ``reduce_buckets``: contiguous reduce buffers of ``ZERO_REDUCE_BUCKET_ELEMS`` 16-bit elements each, without
+      and with overlapped reduction (``Stack.overlap_grad_reduce``: DeepSpeed ``overlap_comm``).
+    """
+
+    wrapper: str
+    grads_kept: str = "none"
+    acc_bytes: float = 0.0
+    shard_grad_bytes: float = 0.0
+    optimizer_sharded: bool = True
+    reduce_buckets: tuple[int, int] = (0, 0)
+
+
+#: ``ZeroStageStates.grads_kept``'s values
+GRADS_KEPT = ("none", "accumulated", "persist")
+#: DeepSpeed's ``zero_optimization.reduce_bucket_size`` default, 5e8 elements (deepspeed/runtime/zero/config.py
+#: ``DeepSpeedZeroConfig.reduce_bucket_size = Field(pp_int(5e8))``; stage3.py ``DeepSpeedZeroOptimizer_Stage3.__init__``
+#: ``reduce_bucket_size=500000000``). The Hugging Face Trainer's "auto" config fills hidden x hidden instead
+#: (transformers integrations/deepspeed.py ``trainer_config_finalize``); the planner takes DeepSpeed's own default, as
+#: ``Stack.zero3_bucket_params`` does for ``stage3_prefetch_bucket_size``
+ZERO_REDUCE_BUCKET_ELEMS = 5e8
+
+# DeepSpeed, read from microsoft/DeepSpeed (the stored versions of deepspeed/runtime/engine.py, bf16_optimizer.py,
+# fp16/fused_optimizer.py, zero/stage_1_and_2.py and zero/stage3.py, 2022-2025):
+_BF16_OPTIMIZER = ZeroStageStates(
+    # bf16_optimizer.py ``BF16_Optimizer._setup_for_real_optimizer``: the flat bf16 parameters whole
+    # (``bf16_groups_flat``); the fp32 master only for the rank's partition (``fp32_groups_flat_partition`` =
+    # ``bf16_dp_partitions[partition_id].clone().float()``), so the optimizer state too; and an fp32 gradient
+    # accumulation buffer the size of the whole flat group (``fp32_groups_gradients_flat`` = ``torch.zeros_like(
+    # self.bf16_groups_flat[i], dtype=torch.float32)``; later ``dtype=self.grad_acc_dtype``), into which
+    # ``update_hp_grads`` adds each bf16 ``.grad`` after the backward. The bf16 ``.grad`` are set to None only by
+    # ``clear_lp_grads`` at the start of the next ``backward`` (and, with ``immediate_grad_update``, zeroed in place,
+    # not freed); the engine's ``_take_model_step`` calls no ``zero_grad`` for bf16 without ZeRO ("pass")
+    "BF16_Optimizer", grads_kept="persist", acc_bytes=4.0, optimizer_sharded=True)
+_ZERO_1 = ZeroStageStates(
+    # stage_1_and_2.py ``DeepSpeedZeroOptimizer`` with ``partition_grads`` False: the flat 16-bit parameters whole,
+    # the fp32 master partition (``single_partition_of_fp32_groups``) and its state. engine.py
+    # ``_configure_zero_optimizer``: "Overlap and contiguous grads are meaningless in stage 1" -- ``overlap_comm`` and
+    # (non-MoE) ``contiguous_gradients`` forced False, so no reduce-and-remove hooks (registered only ``if
+    # self.partition_gradients or self.overlap_comm``) and no contiguous bucket: autograd accumulates the 16-bit
+    # ``.grad`` whole until ``reduce_gradients`` at the boundary; ``zero_grad`` after the step frees them
+    "DeepSpeedZeroOptimizer", grads_kept="accumulated", optimizer_sharded=True)
+_ZERO_2 = ZeroStageStates(
+    # stage_1_and_2.py with ``partition_grads``: each gradient is copied into the reduce bucket and removed by its
+    # hook (``reduce_ready_partitions_and_remove_grads``); the rank's partition accumulates in one contiguous 16-bit
+    # buffer (``copy_grads_in_partition``: ``grads_in_partition = torch.empty(total_size, dtype=self.dtype)``), held
+    # by ``averaged_gradients`` until the step; ``backward`` allocates the contiguous reduce buffer
+    # (``ipg_buffer``: ``torch.empty(int(self.reduce_bucket_size), dtype=self.dtype)``, a second one ``if
+    # self.overlap_comm``) before ``loss.backward`` -- at the activations' peak
+    "DeepSpeedZeroOptimizer", grads_kept="none", shard_grad_bytes=2.0, optimizer_sharded=True, reduce_buckets=(1, 2))
+_ZERO_3 = ZeroStageStates(
+    # stage3.py ``DeepSpeedZeroOptimizer_Stage3._setup_for_real_optimizer``: the 16-bit parameter partitions
+    # (``ds_tensor``), the fp32 partitions and their state, one flat gradient partition buffer
+    # (``grad_partitions_flat_buffer`` = ``torch.zeros(sum(p.ds_tensor.ds_numel ...), dtype=self.dtype)``, sliced into
+    # ``__param_id_to_grad_partition``; later in ``gradient_accumulation_dtype``) and one contiguous reduce bucket held
+    # all run (``__ipg_bucket_flat_buffer = torch.empty(self.reduce_bucket_size, dtype=self.dtype)`` with
+    # ``contiguous_gradients``, the default). The gathered weights in flight are memory_per_gpu's ZeRO-3 term
+    "DeepSpeedZeroOptimizer_Stage3", grads_kept="none", shard_grad_bytes=2.0, optimizer_sharded=True,
+    reduce_buckets=(1, 1))
+
+#: per ``Stack.zero_states``: per 16-bit precision, the ``ZeroStageStates`` of ZeRO stages 0, 1, 2, 3.
+#: Which wrapper a stage gets is engine.py ``_do_optimizer_sanity_check`` with ``get_data_types`` (DeepSpeed
+#: 0.9-0.16, e.g. commit 2ef4fd57): ``grad_accum_dtype`` defaults to fp32 for bf16 without ZeRO, the model dtype
+#: otherwise; bf16 with fp32 accumulation runs ``BF16_Optimizer`` (ZeRO-0, and ZeRO-1 when ``data_types.
+#: grad_accum_dtype`` is fp32 without CPU offload); fp16 without ZeRO runs ``FP16_Optimizer`` (fp16/fused_optimizer.py
+#: with FusedAdam: ``fp32_groups_flat`` = the whole flat group ``.clone().float()``, nothing partitioned, the fp16
+#: ``.grad`` whole until ``zero_grad``; its step's fp32 flat gradient is a transient of the step, when the
+#: activations are gone); ZeRO 1-3 run ``DeepSpeedZeroOptimizer`` / ``_Stage3``. The newest stored engine.py
+#: defaults ``grad_accum_dtype`` to the model dtype and sends bf16 ZeRO-0 to ``FP16_Optimizer`` (``DDP_BFLOAT16``):
+#: not this table.
+#:
+#: * "deepspeed": ``deepspeed.initialize`` on a module (the HF Trainer / accelerate path): bf16 ZeRO-1 accumulates
+#:   in bf16 by default, so ``DeepSpeedZeroOptimizer``.
+#: * "deepspeed-pipe": DeepSpeed's pipeline engine (Megatron-DeepSpeed): bf16 at ZeRO <= 1 is ``BF16_Optimizer``
+#:   -- pipe/engine.py reduces bf16 gradients only through it (``_exec_reduce_grads`` -> ``_bf16_reduce_grads``;
+#:   engine.py ``allreduce_gradients`` asserts "not valid when bfloat+pipeline_parallelism"), so its bf16 ZeRO-1 jobs
+#:   set fp32 gradient accumulation (BLOOM ran ZeRO "stage 0" with bf16: this wrapper's partitioned optimizer).
+#:
+#: Bytes per parameter with Adam (12 B of master + moments), N ranks, besides the reduce buckets:
+#: bf16 ZeRO-0 2 + 2 + 4 + 12/N (both), ZeRO-1 2 + 2 + 12/N ("deepspeed") or 2 + 2 + 4 + 12/N ("deepspeed-pipe");
+#: fp16 ZeRO-0 2 + 2 + 12, ZeRO-1 2 + 2 + 12/N; ZeRO-2 2 + 14/N; ZeRO-3 16/N.
+ZERO_STATES: dict[str, dict[str, tuple[ZeroStageStates, ...]]] = {
+    "deepspeed": {
+        "bf16": (_BF16_OPTIMIZER, _ZERO_1, _ZERO_2, _ZERO_3),
+        "fp16": (ZeroStageStates("FP16_Optimizer", grads_kept="accumulated", optimizer_sharded=False),
+                 _ZERO_1, _ZERO_2, _ZERO_3),
+    },
+}
+ZERO_STATES["deepspeed-pipe"] = {**ZERO_STATES["deepspeed"],
+                                 "bf16": (_BF16_OPTIMIZER, _BF16_OPTIMIZER, _ZERO_2, _ZERO_3)}
+assert all(s.grads_kept in GRADS_KEPT and len(rows) == 4
+           for table in ZERO_STATES.values() for rows in table.values() for s in rows)
+
+
 #: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
 #: kernels for head dims 32, 64 and 128 and dispatches ``d <= 32`` / ``d <= 64`` / ``d <= 128`` to them: a head dim in
 #: between runs the next kernel.
@@ -620,7 +734,7 @@ STACKS: dict[str, Stack] = {
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
         "megatron-deepspeed", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
-        grad_accum_pass=True, grad_all_reduce="bf16",
+        grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
@@ -632,7 +746,7 @@ STACKS: dict[str, Stack] = {
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
-        "deepspeed", zero3_bucket_params=5e7, layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", zero3_bucket_params=5e7, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
