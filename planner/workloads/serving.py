@@ -69,7 +69,9 @@ batch, is not modelled). The simulation holds the prefix's blocks once per engin
 A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
-the job allows it.
+the job allows it. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
+replicas x GPUs per replica, ``min_gpus`` raises the replicas to a floor, and an offline job's
+``budget_usd`` caps its total $ and ``deadline_hours`` is its deadline (``serving.deadline_hours``).
 
 **Generic models** (``fwd_flops_per_sample``): dynamic batching on one GPU; a batch of B takes
 ``max(B x fwd_flops / (peak x eff), (weights + B x input) / HBM)``; a request waits for the running
@@ -828,7 +830,7 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
             hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
             new["offline_node_hours"] = hours
             new["offline_usd"] = hours * (off_price * row.gpus_per_node)
-    if s.requests and not qps:
+    if s.requests and s.mode == "batch":
         replica_hours = s.requests / row.requests_per_s_offline / 3600
         reps = lim.offline_replicas(row.tp, replica_hours)
         if reps:
@@ -861,7 +863,7 @@ def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.
     """An offline job's one deadline: ``given`` (``serving.deadline_hours``, or the --deadline-hours flag that
     overrides it) or ``constraints.deadline_hours``, the same thing in the training section's words; both set and
     different is refused, naming both (which one would a plan keep?)."""
-    con = job.constraints.deadline_hours
+    con = job.constraints.deadline_hours if "training" not in job.model_fields_set else None  # else training's
     if con is not None and given is not None and con != given:
         raise InputError("constraints.deadline_hours", f"{con:g} h differs from {given_field} ({given:g} h): they are "
                                                        "the same deadline of an offline job; give one")
