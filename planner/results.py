@@ -485,8 +485,9 @@ class ServingOption(Sparse):
     #: how an option that meets the targets was sized: "simulated" (confirmed in simulation) or
     #: "analytic" (not simulated); the plan ranks them by cost (``ServingPlan.ranking``)
     sized_by: Optional[str] = None
-    #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus", "constraints.budget_usd"):
-    #: not recommended, listed with the rejected ones, ``reason`` saying what the limit reaches; absent when none
+    #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus",
+    #: "constraints.budget_usd"): not recommended, listed with the rejected ones, ``reason`` saying what the limit
+    #: reaches; absent when none
     constraint_broken: Optional[str] = None
     generic: bool = False  # a generic model (``generic_option``), not an LLM: not in the JSON
     refined: bool = False  # the simulation sized it (``simulated`` is then in the JSON): not in the JSON

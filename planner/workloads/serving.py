@@ -1002,9 +1002,13 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
     reps, hours, usd = (b.replicas, None, None) if realtime else _offline_fleet(b)
     fleet = (f"{_reps(reps, b.tp)} ({_gpus(reps * b.tp)})"
              + (f" finish in {fmt_run_time(hours)}" if hours else "")) if reps else ""
-    # offline there are no targets to meet: the options are the ones that run
-    kind = "that meet the targets" if realtime else "that run"
-    counted = lambda n, what: (f"{n} of {sized} options {kind} {what}" if n else f"no option {kind} {what}")  # noqa: E731
+    def counted(n: int, verb: str, rest: str) -> str:
+        """"no option that meets the targets needs more", "1 of 4 options that meet the targets needs more"; offline
+        there are no targets to meet: the options are the ones that run."""
+        s = "s" if not n else ""  # "no option that meets", "options that meet"
+        kind = f"meet{s} the targets" if realtime else f"run{s}"
+        return f"{f'{n} of {sized} options' if n else 'no option'} that {kind} {verb}{'s' if n <= 1 else ''} {rest}"
+
     lines, notes = [], []
     if lim.max_gpus:
         n = over("constraints.max_gpus")
@@ -1017,7 +1021,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
                                                    ": with no deadline, the replicas are the most it allows and the "
                                                    "finishing time follows")
         lines.append(f"constraints.max_gpus: at most {lim.max_gpus:,} GPUs for {what}; "
-                     + counted(n, "need more" + (" to meet the deadline" if not realtime and lim.deadline_hours else ""))
+                     + counted(n, "need", "more to meet the deadline" if not realtime and lim.deadline_hours else "more")
                      # an offline deadline's line says the recommended fleet
                      + (f"; the recommended one: {fleet}" if fleet and (realtime or not lim.deadline_hours) else ""))
     if lim.min_gpus:
@@ -1038,7 +1042,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
                                        if b in raised else ""))
     if lim.budget_usd is not None:
         lines.append(f"constraints.budget_usd: the job's {fmt_given(s.requests)} requests within "
-                     f"{fmt_usd(lim.budget_usd)}; " + counted(over("constraints.budget_usd"), "cost more")
+                     f"{fmt_usd(lim.budget_usd)}; " + counted(over("constraints.budget_usd"), "cost", "more")
                      + (f"; the recommended one costs {fmt_usd(usd)}" if usd is not None else ""))
     if lim.deadline_hours and not realtime:
         field = ("constraints.deadline_hours" if job.constraints.deadline_hours is not None
@@ -1378,7 +1382,8 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     return out
 
 
-def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings, lim: ServingLimits = ServingLimits()) -> ServingOption:
+def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
+                    lim: ServingLimits = ServingLimits()) -> ServingOption:
     """Offline: a backlog on one replica at the memory-limited batch gives the simulated
     throughput; replicas to meet the deadline (or as ``lim``'s GPU cap / floor set them) and the node-hours follow."""
     n = int(min(s.requests or 2000, 2000))
