@@ -222,3 +222,14 @@ def test_a_simulated_option_over_the_cap_is_not_recommended():
     assert d.best.simulated["replicas"] == b.simulated["replicas"] and d.best.replicas == math.ceil(floor / b.tp)
     assert any(a.startswith(f"constraints.min_gpus ({floor}) raised") and f"from {b.replicas} to" in a
                for a in d.assumptions)
+
+
+def test_a_job_that_also_trains_keeps_its_constraints_for_training(cli, tmp_path):
+    """With a training section the constraints are recommend's (a training deadline, a training budget): serve
+    neither applies nor refuses them, and a serving deadline that differs is no conflict."""
+    job = {**_job(OFFLINE, {"deadline_hours": 24}, deadline_hours=720, budget_usd=1.0, max_gpus=1),
+           "training": {"tokens": 1.0e9}}
+    d = _plan(cli, tmp_path, job)
+    assert [c.split(":")[0] for c in d["constraints"]] == ["serving.deadline_hours"]  # serving's own deadline only
+    assert not any(o.get("constraint_broken") for o in d["rejected"])
+    assert all(o["offline_hours"] <= 24 for o in d["options"])  # the serving deadline holds

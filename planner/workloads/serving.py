@@ -875,9 +875,9 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
     are ``recommend``'s), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
     service (it runs without an end, sized for its QPS), a GPU floor with no load to size replicas for, a budget or
     deadline on an offline job that does not say how many requests it has."""
-    if "training" in job.model_fields_set:
-        return ServingLimits()
     con, s = job.constraints, job.serving
+    if "training" in job.model_fields_set:  # the serving deadline still holds (``serving.deadline_hours``)
+        return ServingLimits(deadline_hours=sim.deadline_hours if s.mode == "batch" else None)
     if s.mode == "realtime":
         if con.budget_usd is not None:
             raise InputError("constraints.budget_usd", "a real-time service runs without an end, so a total budget "
@@ -1045,7 +1045,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
                      f"{fmt_usd(lim.budget_usd)}; " + counted(over("constraints.budget_usd"), "cost", "more")
                      + (f"; the recommended one costs {fmt_usd(usd)}" if usd is not None else ""))
     if lim.deadline_hours and not realtime:
-        field = ("constraints.deadline_hours" if job.constraints.deadline_hours is not None
+        field = ("constraints.deadline_hours" if _deadline(job, None) is not None
                  else "serving.deadline_hours" if sim.deadline_hours == s.deadline_hours else "--deadline-hours")
         lines.append(f"{field}: the job's {fmt_given(s.requests)} requests within {fmt_run_time(lim.deadline_hours)}"
                      + (f"; the recommended one: {fleet}" if fleet else ""))
