@@ -776,7 +776,8 @@ class ServingLimits:
     replicas x GPUs per replica; ``min_gpus`` is a floor (redundancy) the replicas are raised to; ``budget_usd`` caps an
     offline job's total $ for its requests; ``deadline_hours`` is an offline job's (``serving.deadline_hours`` or
     ``constraints.deadline_hours``, one value). An option that meets the targets but breaks one is shown, not
-    recommended (``_hold``). On a job with a training section the constraints are the training search's: none here."""
+    recommended (``_hold``). On a job with a training section the constraints are the training search's: only
+    ``serving.deadline_hours`` here."""
 
     max_gpus: Optional[int] = None
     min_gpus: Optional[int] = None
@@ -871,8 +872,8 @@ def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.
 
 
 def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> ServingLimits:
-    """The :class:`ServingLimits` of a serving-only job (none for a job with a training section: its constraints
-    are ``recommend``'s), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
+    """The :class:`ServingLimits` of a serving-only job (a job with a training section keeps its constraints for
+    ``recommend``: only its serving deadline here), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
     service (it runs without an end, sized for its QPS), a GPU floor with no load to size replicas for, a budget or
     deadline on an offline job that does not say how many requests it has."""
     con, s = job.constraints, job.serving
@@ -890,7 +891,7 @@ def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> Se
             raise InputError("constraints.min_gpus", "a floor on the replicas sized for serving.qps; this job gives "
                              "no serving.qps to size them for")
         return ServingLimits(max_gpus=con.max_gpus, min_gpus=con.min_gpus)
-    deadline = sim.deadline_hours if sim.deadline_hours is not None else con.deadline_hours
+    deadline = sim.deadline_hours if sim.deadline_hours is not None else _deadline(job, None)
     if not s.requests:
         for field, v in (("constraints.budget_usd", con.budget_usd), ("constraints.min_gpus", con.min_gpus),
                          ("constraints.deadline_hours" if con.deadline_hours else "serving.deadline_hours", deadline)):
