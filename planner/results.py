@@ -473,6 +473,10 @@ class ServingOption(Sparse):
     offline_price: Optional[str] = None  # "spot" | "on-demand"
     offline_node_hours: Optional[float] = None
     offline_usd: Optional[float] = None
+    #: an offline job with a deadline or a GPU floor / cap (``ServingLimits``): the replicas it runs on and the hours
+    #: they take for its requests (analytic; the simulated backlog's are in ``simulated``)
+    offline_replicas: Optional[int] = None
+    offline_hours: Optional[float] = None
     precision: str  # weight precision
     analytic_replicas: Optional[int] = None  # the analytic size the simulation started from
     #: the simulator's answer (planner.simulate.serving's summary: percentiles in ms, a <= 200-point
@@ -481,6 +485,10 @@ class ServingOption(Sparse):
     #: how an option that meets the targets was sized: "simulated" (confirmed in simulation) or
     #: "analytic" (not simulated); the plan ranks them by cost (``ServingPlan.ranking``)
     sized_by: Optional[str] = None
+    #: the job constraint this option breaks though it meets the targets ("constraints.max_gpus",
+    #: "constraints.budget_usd"): not recommended, listed with the rejected ones, ``reason`` saying what the limit
+    #: reaches; absent when none
+    constraint_broken: Optional[str] = None
     generic: bool = False  # a generic model (``generic_option``), not an LLM: not in the JSON
     refined: bool = False  # the simulation sized it (``simulated`` is then in the JSON): not in the JSON
 
@@ -502,7 +510,7 @@ class ServingOption(Sparse):
         if self.generic and "compute_dtype" in ks:
             ks.remove("compute_dtype")
             ks.insert(ks.index("fits"), "compute_dtype")
-        if self.refined and "reason" in ks:
+        if (self.refined or self.constraint_broken) and "reason" in ks:  # the verdict after the figures it rests on
             ks.remove("reason")
             ks.append("reason")
         return ks
@@ -576,6 +584,12 @@ class ServingPlan(Record):
     #: what can change the answer, one line each (printed as "moves the ranking:"): GPUs the job's
     #: constraints.gpus names that were left out, and why
     caveats: tuple[str, ...] = ()
+    #: the job's limits the plan holds to (constraints.max_gpus / min_gpus / budget_usd, an offline job's deadline),
+    #: one line each, printed beside the answer; absent from the JSON when the job sets none
+    constraints: tuple[str, ...] = ()
+
+    def keys(self) -> list[str]:
+        return [k for k in super().keys() if k != "constraints" or self.constraints]
 
 
 @dataclass(frozen=True)

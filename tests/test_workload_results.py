@@ -40,6 +40,14 @@ OPTION_LAYOUTS = {
     "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by"],
     "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
                                                                  "simulated", "sized_by"],
+    # an offline job with a deadline or a GPU floor / cap: its replicas and the hours they take
+    "llm offline sized": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
+                                                            "offline_hours", "precision", "sized_by"],
+    # meets the targets but breaks a job constraint (max_gpus, budget_usd): the constraint, then why
+    "llm over a constraint": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision", "constraint_broken", "reason"],
+    "llm offline over a constraint": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd",
+                                                                        "offline_replicas", "offline_hours", "precision",
+                                                                        "constraint_broken", "reason"],
     "generic sized for the QPS": _HEAD + ["batch_memory_limit", "price_usd_hr", "price_spot_usd_hr", "compute_dtype",
                                           "fits", "tpot_batch1_ms", "meets_latency", "batch", "tpot_ms", "ttft_ms",
                                           "bound", "requests_per_s_per_replica", "batch_offline",
@@ -112,6 +120,28 @@ def test_serving_json_keeps_its_keys_order_and_types(cli, example, layouts):
     seen = {_layout(row) for row in d["options"] + d["rejected"]}
     assert layouts <= seen
     assert d["best"] == d["options"][0]
+
+
+@pytest.mark.parametrize("example, constraints, layouts", [
+    ("serving-llama3-8b-chat", {"max_gpus": 2, "min_gpus": 2}, {"llm sized for the QPS", "llm over a constraint"}),
+    ("serving-batch-llama3-8b", {"max_gpus": 4, "deadline_hours": 48},
+     {"llm offline sized", "llm offline over a constraint"}),
+])
+def test_a_constrained_serving_json_adds_its_limits_last(cli, tmp_path, example, constraints, layouts):
+    """The job's limits the plan holds to close the plan (``constraints``, absent without any); an option over one
+    names it (``constraint_broken``) before its ``reason``."""
+    import yaml
+
+    job = yaml.safe_load((EXAMPLES / f"{example}.yaml").read_text())
+    job["constraints"] = {**job.get("constraints", {}), **constraints}
+    p = tmp_path / "job.yaml"
+    p.write_text(yaml.safe_dump(job))
+    code, out, err = cli("serve", p, "--json", "--no-simulate")
+    assert code == 0, err
+    d = json.loads(out)
+    assert list(d) == SERVING_PLAN + ["constraints"] and len(d["constraints"]) == len(constraints)
+    _types_ok(d, ServingPlan)
+    assert layouts <= {_layout(row) for row in d["options"] + d["rejected"]}
 
 
 def test_simulated_options_keep_their_layout():

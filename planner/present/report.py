@@ -821,7 +821,14 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
             ("$ for the job's requests", "simulated backlog", sim_b.get("usd"))) if v is not None]
         if not any(r[0].startswith("$") for r in rows):
             rows.append(["$", "no price (a bare GPU: set cluster.price_usd_hr)"])
-    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows)])]
+        # a deadline or a GPU floor / cap sets the replicas: how many, and how long they take (analytic; the
+        # simulated backlog's in its own section)
+        if best.get("offline_replicas"):
+            rows += [["replicas (analytic)", str(best["offline_replicas"])],
+                     ["finishes in (analytic)", fmt_run_time(best["offline_hours"])]]
+    # the job's limits the answer holds to (constraints.max_gpus / min_gpus / budget_usd, an offline deadline)
+    held = [["Held to " + c for c in res["constraints"]]] if res.get("constraints") else []
+    secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows), *held])]
     tgt = res.get("targets") or {}
     labels = {k: (name, unit) for k, name, unit in SERVING_TARGETS}
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
@@ -845,7 +852,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     lat_col = "TPOT ms" if res.get("kv_bytes_per_token") is not None else "p99 ms"
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
                                            "sized"],
-                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or "-"),
+                                          [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or o.get("offline_replicas") or "-"),
                                             str(o.get("batch") if realtime else o.get("batch_offline", o.get("batch"))),
                                             # a generic model has no TTFT (its one latency is the TPOT column), an
                                             # unpriced option no $: "-", not "0" ms or "nan"

@@ -93,7 +93,9 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-             _rps(r['requests_per_s_per_replica']), str(r.get("replicas", "-")), str(r.get("nodes", "-")),
+             # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``)
+             _rps(r['requests_per_s_per_replica']), str(r.get("replicas", r.get("offline_replicas", "-"))),
+             str(r.get("nodes", "-")),
              fmt_usd(r.get("usd_per_hr")),
              # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
              # to the ranked $30.67) read as a second price for the same job
@@ -121,6 +123,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     render_simulated(con, res, top)
     con.print(f"[bold green]recommended:[/] {res['why']}")
+    for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it
+        con.print(f"[bold]held to[/] {esc(c)}", highlight=False)
     if res.get("accuracy"):
         con.print(f"[yellow]accuracy:[/] {esc(res['accuracy'])}", highlight=False)
     for cv in res.get("caveats", ()):
@@ -131,9 +135,11 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         if key in seen:
             continue
         seen.add(key)
-        # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them
-        con.print(f"[dim]does not work: {r['gpu']} TP{r['tp']}{' ' + r['precision'] if multi and r.get('precision') else ''}: "
-                  f"{r.get('reason', '')}[/]")
+        # in a precision search, which precision failed: "H100 TP1" alone read as TP1 failing in all of them;
+        # one that meets the targets but breaks a job limit names the limit
+        broken = f" ({r['constraint_broken']})" if r.get("constraint_broken") else ""
+        con.print(f"[dim]does not work{broken}: {r['gpu']} TP{r['tp']}"
+                  f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}[/]")
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {a}[/]")

@@ -69,7 +69,9 @@ batch, is not modelled). The simulation holds the prefix's blocks once per engin
 A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
-the job allows it.
+the job allows it. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
+replicas x GPUs per replica, ``min_gpus`` raises the replicas to a floor, and an offline job's
+``budget_usd`` caps its total $ and ``deadline_hours`` is its deadline (``serving.deadline_hours``).
 
 **Generic models** (``fwd_flops_per_sample``): dynamic batching on one GPU; a batch of B takes
 ``max(B x fwd_flops / (peak x eff), (weights + B x input) / HBM)``; a request waits for the running
@@ -96,7 +98,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        load_trace, make_workload, simulate_serving)
 from hardware_catalog import load_catalog
-from planner.units import fmt_rate, fmt_run_time, fmt_usd
+from planner.units import fmt_given, fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -768,8 +770,49 @@ def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
                          requests_per_s_offline=float(B[j] / t[j]))
 
 
-def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool) -> ServingOption:
-    """Replicas and nodes for the QPS, $/h and $ per million requests (real-time and offline)."""
+@dataclass(frozen=True)
+class ServingLimits:
+    """The job's constraints a serving plan holds to (``serving_limits``). ``max_gpus`` caps the whole deployment,
+    replicas x GPUs per replica; ``min_gpus`` is a floor (redundancy) the replicas are raised to; ``budget_usd`` caps an
+    offline job's total $ for its requests; ``deadline_hours`` is an offline job's (``serving.deadline_hours`` or
+    ``constraints.deadline_hours``, one value). An option that meets the targets but breaks one is shown, not
+    recommended (``_hold``). On a job with a training section the constraints are the training search's: only
+    ``serving.deadline_hours`` here."""
+
+    max_gpus: Optional[int] = None
+    min_gpus: Optional[int] = None
+    budget_usd: Optional[float] = None
+    deadline_hours: Optional[float] = None
+
+    def cap(self, tp: int) -> Optional[int]:
+        """The most TP``tp`` replicas ``max_gpus`` allows (0 when one replica is over it); None: no cap."""
+        return self.max_gpus // tp if self.max_gpus else None
+
+    def floor(self, tp: int, replicas: int) -> int:
+        """``replicas`` raised to hold at least ``min_gpus`` GPUs (whole replicas: ceil(min_gpus / tp))."""
+        return max(replicas, -(-self.min_gpus // tp)) if self.min_gpus else replicas
+
+    def offline_replicas(self, tp: int, replica_hours: float) -> Optional[int]:
+        """Replicas an offline job of ``replica_hours`` runs on: enough to finish within the deadline, else (no
+        deadline) the most ``max_gpus`` allows — the finishing time follows — raised to ``min_gpus``; None when the
+        job sets none of them (it is then priced by replica-hours alone). Not capped here: ``_hold`` says when the
+        deadline needs more than the cap."""
+        if self.deadline_hours:
+            need = math.ceil(replica_hours / self.deadline_hours)
+        elif self.max_gpus:
+            need = self.cap(tp)
+        elif self.min_gpus:
+            need = 1
+        else:
+            return None
+        return self.floor(tp, max(1, need))
+
+
+def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
+           lim: ServingLimits = ServingLimits()) -> ServingOption:
+    """Replicas and nodes for the QPS (raised to ``lim.min_gpus``), $/h and $ per million requests (real-time and
+    offline); offline, the replicas and hours of a job with a deadline or a GPU floor / cap
+    (``ServingLimits.offline_replicas``)."""
     if not row.meets_latency:
         return row
     per_node = row.gpus_per_node // row.tp
@@ -777,8 +820,7 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool) ->
     spot_gpu = row.price_spot_usd_hr / row.gpus_per_node if row.price_spot_usd_hr else None
     new = {}
     if qps:
-        replicas = max(1, math.ceil(qps / row.requests_per_s_per_replica))
-        new.update(_sized(row, replicas, qps))
+        new.update(_sized(row, lim.floor(row.tp, _load_replicas(row, qps)), qps))
     # real-time at full utilisation (the floor of the provisioned figure) vs offline batch
     if price_gpu:
         new["usd_per_million_requests_full"] = price_gpu * row.tp / (row.requests_per_s_per_replica * 3600) * 1e6
@@ -789,6 +831,11 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool) ->
             hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
             new["offline_node_hours"] = hours
             new["offline_usd"] = hours * (off_price * row.gpus_per_node)
+    if s.requests and s.mode == "batch":
+        replica_hours = s.requests / row.requests_per_s_offline / 3600
+        reps = lim.offline_replicas(row.tp, replica_hours)
+        if reps:
+            new.update(offline_replicas=reps, offline_hours=replica_hours / reps)
     return replace(row, **new)
 
 
@@ -813,27 +860,197 @@ def _options(job: JobSpec, catalog, profile):
             for i in insts]
 
 
-#: constraints the training search applies and ``plan_serving`` does not: serving sizes replicas for
-#: ``serving.qps`` and prices per hour and per million requests (an offline job's deadline is
-#: ``serving.deadline_hours``). On a serving-only job they were silently ignored: ``max_gpus: 1`` at
-#: 10,000 QPS recommended 606 replicas on 76 nodes.
-SERVING_IGNORES = {
-    "max_gpus": "the replicas are sized for serving.qps (lower it, or pick the hardware with constraints.gpus / instances)",
-    "min_gpus": "the replicas are sized for serving.qps",
-    "budget_usd": "a serving plan is priced per hour and per million requests, not as one total",
-    "deadline_hours": "an offline job's deadline is serving.deadline_hours (or --deadline-hours)",
-}
+def _deadline(job: JobSpec, given: Optional[float], given_field: str = "serving.deadline_hours") -> Optional[float]:
+    """An offline job's one deadline: ``given`` (``serving.deadline_hours``, or the --deadline-hours flag that
+    overrides it) or ``constraints.deadline_hours``, the same thing in the training section's words; both set and
+    different is refused, naming both (which one would a plan keep?)."""
+    con = job.constraints.deadline_hours if "training" not in job.model_fields_set else None  # else training's
+    if con is not None and given is not None and con != given:
+        raise InputError("constraints.deadline_hours", f"{con:g} h differs from {given_field} ({given:g} h): they are "
+                                                       "the same deadline of an offline job; give one")
+    return given if given is not None else con
 
 
-def _refuse_training_constraints(job: JobSpec) -> None:
-    """A serving-only job (no ``training`` section) that sets a constraint serving does not apply is
-    refused in one line, not planned as if it held (a job with a training section keeps them for
-    ``recommend``). ``cluster.nodes`` is said in the plan's assumptions instead (``_nodes_note``)."""
-    if "training" in job.model_fields_set:
-        return
-    for k, why in SERVING_IGNORES.items():
-        if getattr(job.constraints, k) is not None:
-            raise InputError(f"constraints.{k}", f"not applied by `planner serve`: {why}; remove it")
+def serving_limits(job: JobSpec, sim: "SimSettings", qps: Optional[float]) -> ServingLimits:
+    """The :class:`ServingLimits` of a serving-only job (a job with a training section keeps its constraints for
+    ``recommend``: only its serving deadline here), each refused in one line where it cannot hold: a total budget or a deadline on a real-time
+    service (it runs without an end, sized for its QPS), a GPU floor with no load to size replicas for, a budget or
+    deadline on an offline job that does not say how many requests it has."""
+    con, s = job.constraints, job.serving
+    if "training" in job.model_fields_set:  # the serving deadline still holds (``serving.deadline_hours``)
+        return ServingLimits(deadline_hours=sim.deadline_hours if s.mode == "batch" else None)
+    if s.mode == "realtime":
+        if con.budget_usd is not None:
+            raise InputError("constraints.budget_usd", "a real-time service runs without an end, so a total budget "
+                             "has no duration to cover; cap its $/h through its GPUs (constraints.max_gpus), or plan "
+                             "a job of a known size offline (serving.mode: batch, serving.requests)")
+        if con.deadline_hours is not None:
+            raise InputError("constraints.deadline_hours", "a real-time service is sized for serving.qps and has no "
+                             "end to meet; a deadline applies to offline jobs (serving.mode: batch)")
+        if con.min_gpus is not None and not qps:
+            raise InputError("constraints.min_gpus", "a floor on the replicas sized for serving.qps; this job gives "
+                             "no serving.qps to size them for")
+        return ServingLimits(max_gpus=con.max_gpus, min_gpus=con.min_gpus)
+    deadline = sim.deadline_hours if sim.deadline_hours is not None else _deadline(job, None)
+    if not s.requests:
+        for field, v in (("constraints.budget_usd", con.budget_usd), ("constraints.min_gpus", con.min_gpus),
+                         ("constraints.deadline_hours" if con.deadline_hours else "serving.deadline_hours", deadline)):
+            if v is not None:
+                raise InputError(field, "holds an offline job of a known size to it; set serving.requests (how many "
+                                        "requests the job has)")
+    return ServingLimits(max_gpus=con.max_gpus, min_gpus=con.min_gpus, budget_usd=con.budget_usd,
+                         deadline_hours=deadline)
+
+
+def _load_replicas(row: ServingOption, qps: float) -> int:
+    """The replicas a real-time option needs for ``qps`` before the ``min_gpus`` floor: the simulation's where it
+    sized the option, else ceil(QPS / one replica's requests/s)."""
+    return (row.simulated or {}).get("replicas") or max(1, math.ceil(qps / row.requests_per_s_per_replica))
+
+
+def _offline_fleet(row: ServingOption) -> tuple[Optional[int], Optional[float], Optional[float]]:
+    """(replicas, hours, $) of an offline option for the job's requests: the simulated backlog's where simulated,
+    else the analytic ones; None where not worked out (no deadline or GPU limit: no replicas; no price: no $)."""
+    if row.refined:
+        d = row.simulated or {}
+        return d.get("replicas"), d.get("hours"), d.get("usd")
+    return row.offline_replicas, row.offline_hours, row.offline_usd
+
+
+def _gpus(n: int) -> str:
+    return f"{n:,} GPU{'s' if n != 1 else ''}"
+
+
+def _reps(n: int, tp: int) -> str:
+    return f"{n:,} TP{tp} replica{'s' if n != 1 else ''}"
+
+
+def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> ServingOption:
+    """``row`` held to the job's limits: one that meets the targets but needs more GPUs than ``max_gpus`` (real-time:
+    the replicas for the QPS; offline: the replicas the deadline needs, or one replica over the cap) or costs an
+    offline job more than ``budget_usd`` gets ``constraint_broken`` and a ``reason`` saying what the limit reaches.
+    The figures are the simulated ones where the option was simulated (its size and $ stand in for the analytic)."""
+    if not row.meets_latency or row.constraint_broken:
+        return row
+    why = _over_cap(row, lim, qps, requests) if lim.max_gpus else None
+    if why:
+        return replace(row, constraint_broken="constraints.max_gpus", reason=why)
+    if lim.budget_usd is not None and requests:
+        usd = _offline_fleet(row)[2]
+        if usd is None or usd > lim.budget_usd:
+            why = ("no price to hold the budget to (set cluster.price_usd_hr)" if usd is None else
+                   f"costs {fmt_usd(usd)} for the job's {fmt_given(requests)} requests, over the "
+                   f"{fmt_usd(lim.budget_usd)} budget (budget_usd)")
+            return replace(row, constraint_broken="constraints.budget_usd", reason=why)
+    return row
+
+
+def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> Optional[str]:
+    """Why ``row`` needs more GPUs than ``lim.max_gpus``, in one phrase that says what the cap reaches (real-time: the
+    QPS its GPUs serve; offline: the time the job takes on them), or None when it does not."""
+    cap, tp = lim.cap(row.tp), row.tp
+    if cap == 0:
+        return f"one TP{tp} replica needs {_gpus(tp)}, over max_gpus ({lim.max_gpus:,})"
+    # what the cap holds, in whole replicas: "16 GPUs (max_gpus)", or fewer where TP does not divide it
+    held = (f"{_gpus(lim.max_gpus)} (max_gpus)" if cap * tp == lim.max_gpus else
+            f"{_gpus(cap * tp)} ({_reps(cap, tp)}, the most within max_gpus {lim.max_gpus:,})")
+    floored = lambda reps: (f"min_gpus {lim.min_gpus:,} takes {_reps(reps, tp)} ({_gpus(reps * tp)}), "  # noqa: E731
+                            f"over max_gpus ({lim.max_gpus:,})")
+    if row.replicas:  # real-time, sized for the QPS
+        if row.gpus <= lim.max_gpus:
+            return None
+        if _load_replicas(row, qps) <= cap:  # the floor, in whole replicas, is what goes over
+            return floored(row.replicas)
+        # the load a replica was sized at: the simulation's where simulated, else full load (Little's law)
+        sim = row.simulated or {}
+        per = qps / sim["replicas"] if sim.get("replicas") else row.requests_per_s_per_replica
+        return (f"needs {_gpus(row.gpus)} ({_reps(row.replicas, tp)}) for {fmt_rate(qps)} QPS; "
+                f"{held} serve about {fmt_rate(cap * per)} QPS")
+    reps, hours, _ = _offline_fleet(row)  # offline: the replicas the deadline (or the floor) needs
+    if not (requests and reps and reps > cap):
+        return None
+    replica_hours = hours * reps
+    if lim.deadline_hours and math.ceil(replica_hours / lim.deadline_hours) > cap:
+        return (f"needs {_gpus(reps * tp)} ({_reps(reps, tp)}) to finish {fmt_given(requests)} requests in "
+                f"{fmt_run_time(lim.deadline_hours)}; {held} take {fmt_run_time(replica_hours / cap)}")
+    return floored(reps)
+
+
+def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
+    """No option that meets the targets holds to the job's limits: the nearest in one line, as the training search
+    says it (planner.search.recommend ``_nothing_meets``: "no configuration meets the constraints; nearest: ...").
+    Nearest: the least over its limit — GPUs needed / max_gpus, or $ / budget_usd."""
+    def over(r) -> float:
+        if r.constraint_broken == "constraints.budget_usd":
+            usd = _offline_fleet(r)[2]
+            return usd / lim.budget_usd if usd is not None else math.inf
+        if r.replicas:  # real-time, sized for the QPS
+            return r.gpus / lim.max_gpus
+        return max(_offline_fleet(r)[0] or 1, 1) * r.tp / lim.max_gpus
+
+    near = min((r for r in rows if r.constraint_broken), key=over)
+    return InfeasibleError(near.constraint_broken, f"no option meets the constraints; nearest: {near.hardware} "
+                                                   f"TP{near.tp} ({near.precision}): {near.reason}")
+
+
+def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, rejected, realtime: bool,
+                 qps: Optional[float]) -> tuple[tuple[str, ...], list[str]]:
+    """(the limits the plan held to, one line each, printed beside the answer — ``ServingPlan.constraints``; the
+    assumption a ``min_gpus`` floor adds where it raised replicas above what the load or deadline needs)."""
+    b, s = options[0], job.serving
+    sized = len(options) + sum(1 for r in rejected if r.constraint_broken)  # the options that meet the targets
+    over = lambda field: sum(1 for r in rejected if r.constraint_broken == field)  # noqa: E731
+    reps, hours, usd = (b.replicas, None, None) if realtime else _offline_fleet(b)
+    fleet = (f"{_reps(reps, b.tp)} ({_gpus(reps * b.tp)})"
+             + (f" finish in {fmt_run_time(hours)}" if hours else "")) if reps else ""
+    def counted(n: int, verb: str, rest: str) -> str:
+        """"no option that meets the targets needs more", "1 of 4 options that meet the targets needs more"; offline
+        there are no targets to meet: the options are the ones that run."""
+        s = "s" if not n else ""  # "no option that meets", "options that meet"
+        kind = f"meet{s} the targets" if realtime else f"run{s}"
+        return f"{f'{n} of {sized} options' if n else 'no option'} that {kind} {verb}{'s' if n <= 1 else ''} {rest}"
+
+    lines, notes = [], []
+    if lim.max_gpus:
+        n = over("constraints.max_gpus")
+        if realtime and qps:
+            what = "the whole deployment (replicas x GPUs per replica)"
+        elif realtime:
+            what = "one replica: with no serving.qps there are no replicas to size"
+        else:
+            what = "the job's replicas at once" + ("" if lim.deadline_hours else
+                                                   ": with no deadline, the replicas are the most it allows and the "
+                                                   "finishing time follows")
+        lines.append(f"constraints.max_gpus: at most {lim.max_gpus:,} GPUs for {what}; "
+                     + counted(n, "need", "more to meet the deadline" if not realtime and lim.deadline_hours else "more")
+                     # an offline deadline's line says the recommended fleet
+                     + (f"; the recommended one: {fleet}" if fleet and (realtime or not lim.deadline_hours) else ""))
+    if lim.min_gpus:
+        lines.append(f"constraints.min_gpus: at least {lim.min_gpus:,} GPUs, the replicas raised to it where "
+                     + ("the load" if realtime else "the deadline" if lim.deadline_hours else "the job")
+                     + f" needs fewer; the recommended one: {fleet}")
+        bare = replace(lim, min_gpus=None)
+
+        def need(r) -> int:  # the replicas without the floor
+            if realtime:
+                return _load_replicas(r, qps)
+            return bare.offline_replicas(r.tp, (_offline_fleet(r)[1] or 0.0) * (_offline_fleet(r)[0] or 0)) or 1
+        raised = [r for r in options if (r.replicas if realtime else _offline_fleet(r)[0] or 0) > need(r)]
+        if raised:
+            notes.append(f"constraints.min_gpus ({lim.min_gpus:,}) raised the replicas of {len(raised)} of the "
+                         f"{len(options)} options above what " + ("the load" if realtime else "the job")
+                         + " needs" + (f" (the recommended one from {need(b):,} to {_reps(reps, b.tp)})"
+                                       if b in raised else ""))
+    if lim.budget_usd is not None:
+        lines.append(f"constraints.budget_usd: the job's {fmt_given(s.requests)} requests within "
+                     f"{fmt_usd(lim.budget_usd)}; " + counted(over("constraints.budget_usd"), "cost", "more")
+                     + (f"; the recommended one costs {fmt_usd(usd)}" if usd is not None else ""))
+    if lim.deadline_hours and not realtime:
+        field = ("constraints.deadline_hours" if _deadline(job, None) is not None
+                 else "serving.deadline_hours" if sim.deadline_hours == s.deadline_hours else "--deadline-hours")
+        lines.append(f"{field}: the job's {fmt_given(s.requests)} requests within {fmt_run_time(lim.deadline_hours)}"
+                     + (f"; the recommended one: {fleet}" if fleet else ""))
+    return tuple(lines), notes
 
 
 def _nodes_note(job: JobSpec) -> list[str]:
@@ -863,6 +1080,10 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
                 deadline_hours=s.deadline_hours) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
+    if s is not None and s.mode == "batch":  # constraints.deadline_hours is the same deadline (``_deadline``)
+        flag = overrides.get("deadline_hours") is not None
+        base["deadline_hours"] = _deadline(job, base.get("deadline_hours"),
+                                           "--deadline-hours" if flag else "serving.deadline_hours")
     return SimSettings(**base)
 
 
@@ -1034,7 +1255,7 @@ def _slice_replicas(replicas: int, fleet: float) -> int:
 
 
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
-                     cache: Optional[dict] = None) -> ServingOption:
+                     cache: Optional[dict] = None, lim: ServingLimits = ServingLimits()) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
@@ -1126,7 +1347,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     row = replace(row, refined=True, analytic_replicas=r_an, simulated=d)
     if not passed:
         row = replace(row, meets_latency=False, reason=f"simulated p99s miss the targets with {r_all} replicas")
-    return _resize(row, qps_all)
+    return _resize(row, qps_all, lim)
 
 
 def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[SimSettings] = None,
@@ -1162,9 +1383,10 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     return out
 
 
-def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings) -> ServingOption:
+def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
+                    lim: ServingLimits = ServingLimits()) -> ServingOption:
     """Offline: a backlog on one replica at the memory-limited batch gives the simulated
-    throughput; replicas to meet the deadline (if any) and the node-hours follow."""
+    throughput; replicas to meet the deadline (or as ``lim``'s GPU cap / floor set them) and the node-hours follow."""
     n = int(min(s.requests or 2000, 2000))
     wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     target = ServeTarget(None, None, None)
@@ -1177,8 +1399,8 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings) -> ServingOp
     if s.requests:
         replica_hours = s.requests / rps / 3600
         d["replica_hours"] = replica_hours
-        if sim.deadline_hours:
-            reps = max(1, math.ceil(replica_hours / sim.deadline_hours))
+        reps = lim.offline_replicas(row.tp, replica_hours)
+        if reps:
             d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=replica_hours / reps)
         price = row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr
         if price:
@@ -1187,9 +1409,9 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings) -> ServingOp
     return replace(row, refined=True, simulated=d)
 
 
-def _resize(row: ServingOption, qps) -> ServingOption:
-    """Nodes, GPUs and $ at the simulated replica count."""
-    return replace(row, **_sized(row, row.simulated["replicas"], qps))
+def _resize(row: ServingOption, qps, lim: ServingLimits = ServingLimits()) -> ServingOption:
+    """Nodes, GPUs and $ at the simulated replica count, raised to ``lim.min_gpus``."""
+    return replace(row, **_sized(row, lim.floor(row.tp, row.simulated["replicas"]), qps))
 
 
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
@@ -1214,7 +1436,6 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     m = job.model
     if m is None:
         raise InputError("model", "serving needs a model")
-    _refuse_training_constraints(job)
     sim = sim or settings_for(job)
     cat = catalog or load_catalog()
     realtime = s.mode == "realtime"
@@ -1237,6 +1458,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              + ": the replicas are sized for the trace's rate (requests / last arrival_s), so it needs "
                              "at least two requests spread over time")
         qps = len(wl) / wl.span_s
+    lim = serving_limits(job, sim, qps if realtime else None)
+    sim = replace(sim, deadline_hours=lim.deadline_hours)  # constraints.deadline_hours is the same deadline
     rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
     hws = _options(job, cat, profile)
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
@@ -1251,12 +1474,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 for tp in TP_DEGREES:
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
-                    rows.append(_costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
-                                       job.constraints.spot))
+                    rows.append(_hold(_costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
+                                             job.constraints.spot, lim), lim, qps, s.requests))
                     where.append((hw, sp))
             else:
-                rows.append(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
-                                   job.constraints.spot))
+                rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
+                                         job.constraints.spot, lim), lim, qps, s.requests))
                 where.append((hw, sp))
     if not realtime:
         key = lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
@@ -1266,7 +1489,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         key = lambda r: (r.usd_per_million_requests_full or math.inf, r.tp)
     # indices into ``rows``: a simulated option replaces its analytic one there, so the error
     # messages and the rejected list below see the simulation's verdict
-    ok = sorted((i for i, r in enumerate(rows) if r.meets_latency), key=lambda i: key(rows[i]))
+    usable = lambda r: r.meets_latency and not r.constraint_broken  # noqa: E731
+    ok = sorted((i for i, r in enumerate(rows) if usable(r)), key=lambda i: key(rows[i]))
     simulated = False
     sim_rejected: list[int] = []
     if simulate and m.is_transformer and ok and (not realtime or qps):
@@ -1279,16 +1503,16 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 break
             hw, sp = where[i]
             if realtime:
-                if rows[i].replicas is None:
-                    rows[i] = _costs(rows[i], sp, qps, job.constraints.spot)
-                rows[i] = _refine_realtime(rows[i], m, sp, hw, target, sim, qps, sim_cache)
-                if rows[i].simulated and rows[i].meets_latency and (best_key is None or key(rows[i]) < best_key):
+                # the simulation sizes for the load (no floor): ``_resize`` raises it to min_gpus after
+                rows[i] = _hold(_refine_realtime(_costs(rows[i], sp, qps, job.constraints.spot), m, sp, hw, target,
+                                                 sim, qps, sim_cache, lim), lim, qps, s.requests)
+                if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
                     best_key = key(rows[i])
             else:
-                rows[i] = _refine_offline(rows[i], m, sp, hw, sim)
+                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests)
         simulated = True
         sim_rejected = [i for i in ok if rows[i].meets_latency is False]
-        ok = [i for i in ok if rows[i].meets_latency]
+        ok = [i for i in ok if usable(rows[i])]
         # #1 is the cheapest option the simulation confirmed (an analytic size is a lower bound
         # the simulation usually raises, so an unsimulated option is not known to meet the targets
         # at its cost); the rest by cost alone — the simulated size's where simulated, else the
@@ -1304,6 +1528,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         if first is not None:
             ok.remove(first)
             ok.insert(0, first)
+    if not ok and any(r.constraint_broken for r in rows):
+        raise _nothing_within(rows, lim)
     if not ok:
         fit = [r for r in rows if r.fits]
         if not fit:
@@ -1325,10 +1551,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
     options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic") for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
-                     + [rows[i] for i in sim_rejected])
+                     + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
                                   deadline_hours=sim.deadline_hours) if simulated else None)
+    limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
     lay = kv_layout(m, s.kv_precision, 1, engine_efficiency(s.engine).local_kv) if m.is_transformer else None
@@ -1353,7 +1580,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                           + [f"left out: {x}" for x in left_out]
                           + ([f"simulated lengths: lognormal around the means, cv {sim.length_cv}" if sim.length_cv else
                               "simulated lengths: fixed at the means"] if simulated and not sim.trace else [])
-                          + _max_batch_note(s, options, realtime)
+                          + _max_batch_note(s, options, realtime) + floor_notes
                           + _nodes_note(job)
                           # constraints.spot on a real-time job: its $/h and $/1M req stayed on-demand without a word
                           + (["constraints.spot: the real-time $/h and $/1M req are on-demand prices (a reclaimed spot "
@@ -1368,7 +1595,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                          why_not=("" if simulated or not simulate else
                                   "the serving simulation models LLMs, not a generic model" if not m.is_transformer else
                                   "no serving.qps to simulate arrivals at" if realtime and not qps else "")),
-        caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out),
+        caveats=tuple(f"constraints.gpus: left out — {x}" for x in left_out), constraints=limits,
         accuracy=LOCAL_ATTENTION_HELD_OUT if lay is not None else "",
         kv_bytes_per_sequence=None if lay is None else float(lay.seq_bytes(s.prompt_tokens + s.output_tokens, 0)),
     )
@@ -1454,6 +1681,9 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                   if b.usd_per_million_requests_offline is not None else
                   f"runs {b.requests_per_s_offline:.2f} req/s per replica (analytic; no price: a bare GPU has none, "
                   "set cluster.price_usd_hr)"))
+        if b.offline_replicas and not sim:  # a deadline or a GPU floor / cap set the replicas
+            out += (f"; {b.offline_replicas} replica{'s finish' if b.offline_replicas != 1 else ' finishes'} "
+                    f"in {fmt_run_time(b.offline_hours)} (analytic)")
         if sim:
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
