@@ -77,7 +77,14 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # and GPT-NeoX's own attention code: partial-rotary re-joins, flash-path q/k/v packing (Stack.neox_attention)
         # FA1 builds kernels for head dims 32 / 64 / 128 and runs a head dim in between on the next (2.8B: 80 on
         # the 128 kernel; stacks.FA1_HEAD_DIM_TILES, stacks.Stack.attn_hdim_tiles)
-        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True",
+        # the DeeperSpeed they ran all-reduces every gradient in the pipeline engine, as NeoX-20B's
+        # (stacks.Stack.grad_all_reduce "always"): gpt-neox README and DeeperSpeed README, "Versions": "Version 1.0
+        # of GPT-NeoX and DeeperSpeed maintain snapshots of the old stable versions that GPT-NeoX-20B and the Pythia
+        # Suite were trained on", DeeperSpeed "prior to 3/9/2023 ... based on an old version of DeepSpeed (0.3.15)";
+        # that pre-3/9/2023 DeeperSpeed's PipelineEngine._exec_reduce_grads is the HEAD side of the upstream merge
+        # EleutherAI/DeeperSpeed @1622ff0f: "if self.is_data_parallel and self.pipeline_enable_backward_allreduce:
+        # self.buffered_allreduce_fallback(...)", at any precision, as NeoX-20B's @eb7f5cff (early 2022)
+        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True;grad_all_reduce=always",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
