@@ -1432,7 +1432,9 @@ def open_reports(cat) -> pd.DataFrame:
     Which GPT-NeoX / DeeperSpeed the nine GPT-NeoX rows ran (2026-12-02): the gpt-neox README and the DeeperSpeed
     README, section "Versions": "Prior to 3/9/2023, DeeperSpeed was based on an old version of DeepSpeed (0.3.15)
     ... Version 1.0 of GPT-NeoX and DeeperSpeed maintain snapshots of the old stable versions that GPT-NeoX-20B and
-    the Pythia Suite were trained on". That DeeperSpeed is the HEAD side of its upstream merge EleutherAI/DeeperSpeed
+    the Pythia Suite were trained on"; and the pythia README, "Reproducing Training" step 3: "run `git checkout v1.0`
+    to switch to the 1.0 branch which Pythia was trained with" (step 8 installs its requirements-flashattention.txt;
+    search-index file 35989414992, the version with the Oct 6, 2023 changelog). That DeeperSpeed is the HEAD side of its upstream merge EleutherAI/DeeperSpeed
     @1622ff0f: deepspeed/runtime/pipe/engine.py ``_exec_reduce_grads`` -> ``if self.is_data_parallel and
     self.pipeline_enable_backward_allreduce: self.buffered_allreduce_fallback(...)`` (an all-reduce of every
     gradient at any precision, as NeoX-20B's pin @eb7f5cff of early 2022), and engine.py ``_configure_zero_optimizer``

@@ -91,6 +91,7 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # (stacks.Stack.grad_all_reduce "always"): gpt-neox README and DeeperSpeed README, "Versions": "Version 1.0
         # of GPT-NeoX and DeeperSpeed maintain snapshots of the old stable versions that GPT-NeoX-20B and the Pythia
         # Suite were trained on", DeeperSpeed "prior to 3/9/2023 ... based on an old version of DeepSpeed (0.3.15)";
+        # pythia README "Reproducing Training": "git checkout v1.0 to switch to the 1.0 branch which Pythia was trained with";
         # that pre-3/9/2023 DeeperSpeed's PipelineEngine._exec_reduce_grads is the HEAD side of the upstream merge
         # EleutherAI/DeeperSpeed @1622ff0f: "if self.is_data_parallel and self.pipeline_enable_backward_allreduce:
         # self.buffered_allreduce_fallback(...)", at any precision, as NeoX-20B's @eb7f5cff (early 2022)
