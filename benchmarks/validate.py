@@ -1427,7 +1427,40 @@ def open_reports(cat) -> pd.DataFrame:
     (each named in the row's notes): GPT-NeoX's parallel attention + MLP (one TP all-reduce per layer forward,
     the planner charges two: NeoX-20B TP 2, Pythia 6.9B/12B TP 2/4), MiCS's 128-GPU sharding group (modelled as
     ZeRO-3 over all 512), the hand-fused kernels of TinyLlama (as torchtitan compiled). Whole-run figures (Pythia
-    GPU-hours) include what the logged iteration time includes; the others are steady-state throughput."""
+    GPU-hours) include what the logged iteration time includes; the others are steady-state throughput.
+
+    Which GPT-NeoX / DeeperSpeed the nine GPT-NeoX rows ran (2026-12-02): the gpt-neox README and the DeeperSpeed
+    README, section "Versions": "Prior to 3/9/2023, DeeperSpeed was based on an old version of DeepSpeed (0.3.15)
+    ... Version 1.0 of GPT-NeoX and DeeperSpeed maintain snapshots of the old stable versions that GPT-NeoX-20B and
+    the Pythia Suite were trained on"; and the pythia README, "Reproducing Training" step 3: "run `git checkout v1.0`
+    to switch to the 1.0 branch which Pythia was trained with" (step 8 installs its requirements-flashattention.txt;
+    search-index file 35989414992, the version with the Oct 6, 2023 changelog). That DeeperSpeed is the HEAD side of its upstream merge EleutherAI/DeeperSpeed
+    @1622ff0f: deepspeed/runtime/pipe/engine.py ``_exec_reduce_grads`` -> ``if self.is_data_parallel and
+    self.pipeline_enable_backward_allreduce: self.buffered_allreduce_fallback(...)`` (an all-reduce of every
+    gradient at any precision, as NeoX-20B's pin @eb7f5cff of early 2022), and engine.py ``_configure_zero_optimizer``
+    builds ZeRO-1 as ``FP16_DeepSpeedZeroOptimizer_Stage1(..., precision=self.precision())`` (stage1.py, which steps
+    its partition of the all-reduced gradients). GPT-NeoX with ``pipe-parallel-size`` >= 1 (every Pythia config: 1)
+    builds a PipelineModule and so runs the PipelineEngine (the released neox-ckpt checkpoints are
+    ``layer_XX-model_00-model_states.pt`` files, PipelineModule's layout). So all nine rows take
+    ``grad_all_reduce=always`` (stacks.Stack.grad_all_reduce): Pythia 160M-12B 1-8 points slower, 12B -19.4 ->
+    -11.7%; the source 12.3 / 20.4 -> 10.1 / 20.4%.
+
+    The Pythia runs are the retrained suite (pythia README changelog, April 3, 2023, the paper's models: uniform 2M
+    token batches, checkpoints at steps 0, 1, 2, 4, ..., 512): "Flash Attention was used in the new retrained
+    suite" and "the new EleutherAI/pythia-1b is trained with bf16". Mapped: flash attention (FlashAttention-1, GPT-NeoX
+    v1.0's ``flash_attn_unpadded_qkvpacked_func``) on every size whose head dim FA1 runs (<= 128): 70M too, from its
+    config version @ddad623a (``attention-config`` flash, ``extra-save-iters`` [0, 1, 2, ..., 512], the retrained
+    suite's schedule), not @ae1ce75d (70M +24.8 -> -16.2%; the source's p90 20.4 -> 18.5%); 1B (head dim 256) left
+    without it, though its @ddad623a config lists flash, since FA1 could not run it; 1B in bf16 (no step-time change:
+    the all-reduce and peak are the same). Every Pythia row is then -10..-16% (too fast), like NeoX-20B (-17%).
+
+    Looked at for BloombergGPT and StarCoderBase, nothing changed: BloombergGPT's flash attention is an assumption
+    (ALiBi, which FlashAttention-1 did not take); without it the row moves only -19.7 -> -18.6%, its gap is in MiCS
+    (modelled as ZeRO-3 over 512) and the fabric. StarCoderBase: a BigCode Megatron-LM fine-tuning script of the same
+    15.5B shape (TP 4, PP 4, micro-batch 1, global 512; Jean Zay, ``finetune_mtf.py``, search-index file 2526026498)
+    sets ``--sequence-parallel --recompute-activations --use-distributed-optimizer``, listing what it changed from
+    pre-training (no flash, doubled LR, steps) but not those; with all three the row is -19.1% (-20.9% as mapped): a
+    lead for the pre-training flags, not a source for them."""
     d = pd.read_csv(OPEN_REPORTS_CSV)
     out = []
     for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
@@ -1965,7 +1998,8 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: FlashAttention-1, stacks.Stack.attn_rel); DeepSpeed's per-layer checkpoint syncs (GPT-NeoX ``synchronize-each-layer``,
 #: stacks.Stack.sync_each_layer); GPT-NeoX's own attention copies (partial-rotary re-joins, flash-path q/k/v packing:
 #: stacks.Stack.neox_attention); FlashAttention-1's head-dim kernels ("32/64/128": stacks.Stack.attn_hdim_tiles); the
-#: pipeline engine's all-reduce of every gradient at any precision (GPT-NeoX-20B's pinned DeeperSpeed: stacks.Stack.grad_all_reduce)
+#: pipeline engine's all-reduce of every gradient at any precision (GPT-NeoX's DeeperSpeed v1.0, NeoX-20B and Pythia:
+#: stacks.Stack.grad_all_reduce)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
                     "grad_all_reduce")
 

@@ -135,3 +135,25 @@ def test_architecture_columns_reproduce_published_parameter_counts(rows):
         # DeepSeek-V3's 671B is the main model; its MTP module (14B) is on top (report §1 / HF model card 685B)
         got = n.total - n.mtp if r.id.startswith("deepseek") else n.total
         assert got == pytest.approx(want, rel=rel), r.id
+
+
+def test_gpt_neox_rows_run_deeperspeed_v1(rows):
+    """Every GPT-NeoX row (NeoX-20B and the eight Pythia runs) ran DeeperSpeed v1.0, "the old stable versions that
+    GPT-NeoX-20B and the Pythia Suite were trained on" (gpt-neox and DeeperSpeed READMEs, "Versions"), whose pipeline
+    engine all-reduces every gradient at any precision (Stack.grad_all_reduce "always"); the Pythia runs are the
+    retrained suite, which used flash attention (pythia README changelog, April 3, 2023) except where
+    FlashAttention-1 cannot run the head dim (1B: 256 > 128), and whose 1B ran bf16."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.stacks import all_reduces_grads
+
+    cat = load_catalog()
+    neox = rows[rows["stack_as_run"].str.startswith("EleutherAI GPT-NeoX")]
+    assert len(neox) == 9
+    for r in neox.itertuples():
+        stack = validate.open_reports_case(cat, r)[4]
+        assert stack.grad_all_reduce == "always" and all_reduces_grads(stack, r.precision), r.id
+    pythia = neox[neox["id"].str.startswith("pythia_")]
+    for r in pythia.itertuples():
+        assert bool(r.flash_attention) == (r.hidden // r.heads <= 128), r.id
+        assert r.precision == ("bf16" if r.id == "pythia_1b" else "fp16"), r.id

@@ -306,7 +306,12 @@ class Stack:
     #: GPT-NeoX pinned (EleutherAI/gpt-neox requirements/requirements.txt @00c4fb7e: DeeperSpeed @eb7f5cff) all-reduces
     #: at any precision (``_exec_reduce_grads`` -> ``buffered_allreduce_fallback``) and its ZeRO-1 optimizer
     #: (deepspeed/runtime/zero/stage1.py ``step``) then takes its partition of the all-reduced gradients: "always",
-    #: a row option (validate's open_reports NeoX-20B row)
+    #: a row option (validate's open_reports GPT-NeoX rows). The same code through DeeperSpeed v1.0, "the old stable
+    #: versions that GPT-NeoX-20B and the Pythia Suite were trained on" (gpt-neox and DeeperSpeed READMEs,
+    #: "Versions"; DeeperSpeed "prior to 3/9/2023 ... based on ... DeepSpeed (0.3.15)"): the pre-merge (HEAD) side of
+    #: EleutherAI/DeeperSpeed @1622ff0f, its upstream merge, still has ``_exec_reduce_grads`` ->
+    #: ``buffered_allreduce_fallback`` (pipe/engine.py) and ZeRO-1 as ``FP16_DeepSpeedZeroOptimizer_Stage1(...,
+    #: precision=self.precision())`` (engine.py ``_configure_zero_optimizer``), fp16 or bf16
     grad_all_reduce: str = "never"
     #: the model states its optimizer wrapper holds per ZeRO stage and 16-bit precision, where they differ from the
     #: ZeRO paper's convention (planner.model.memory.PRECISION_CONVENTIONS): a key of ``ZERO_STATES`` (DeepSpeed's

@@ -51,9 +51,15 @@ rows.append(dict(
     notes="FLOP definition not in the paper text read: the GPT-NeoX get_flops of 2021-22 (megatron/logging.py: batch*seq*(6*total_params + 60*seq*hidden*layers)/(time*world)) is taken; Narayanan eq. 3 with recompute (what gpt-neox logs since 2023) gives a step 8.7% longer (47.7 s). Global batch: config 4 x 32 x 12 = 1536 (paper: '~3.15M tokens, 1538 contexts'). Parallel attention+MLP (gpt_j_residual: one TP all-reduce per layer forward instead of two) is not representable in ModelSpec: the planner charges two."))
 
 PY = [  # name, layers, hidden, heads, gpus, gpu_hours, tp, mb, gas, flash, config commit
-    ("70m", 6, 512, 8, 32, 510, 1, 32, 1, False, "ae1ce75d"),
+    # 70M: the config version of the released (retrained) suite, @ddad623a (attention-config flash; checkpoint-factor
+    # 1000 with extra-save-iters [0, 1, 2, 4, ..., 512], the step-0..512 checkpoints the retrained suite added), not
+    # @ae1ce75d (no attention-config, save-interval 1000): the pythia README changelog (April 3, 2023), "Flash
+    # Attention was used in the new retrained suite"; head dim 64 runs FA1's 64 kernel
+    ("70m", 6, 512, 8, 32, 510, 1, 32, 1, True, "ddad623a"),
     ("160m", 12, 768, 12, 32, 1030, 1, 32, 1, True, "00753222"),
     ("410m", 24, 1024, 16, 32, 2540, 1, 32, 1, True, "ddad623a"),
+    # 1B: no flash although @ddad623a lists it and the changelog says the retrained suite used it: its head dim 256
+    # exceeds what FlashAttention-1 runs ('head dimensions ... up to 128', flash-attention README of the period)
     ("1b", 16, 2048, 8, 64, 4830, 1, 16, 1, False, "b14d5af9"),
     ("1.4b", 24, 2048, 16, 64, 7120, 1, 16, 1, True, "4d0c9018"),
     ("2.8b", 32, 2560, 32, 64, 14240, 1, 16, 1, True, "2d898509"),
@@ -69,7 +75,11 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         **neox_arch, params_total="", seq_len=2048, global_batch_seqs=1024, micro_batch=mb, grad_accum=gas, train_iters=143000,
         num_gpus=g, gpu="A100-SXM-40GB", gpus_per_node=8, inter_node_gbps=400,
         interconnect="not stated in what was read; the configs' /fsx data paths (AWS FSx for Lustre) point at AWS: p4d.24xlarge assumed (8 A100-SXM4-40GB, NVSwitch, 400 Gb/s EFA: hardware_catalog instances.csv)",
-        tp=tp, pp=1, dp=dp, zero=1, precision="fp16", recompute="full", flash_attention=flash,
+        # precision: fp16 as every config says, but 1B: the pythia README changelog (April 3, 2023) and the
+        # EleutherAI/pythia-1b model card, "the new EleutherAI/pythia-1b is trained with bf16, because in fp16 the
+        # model corrupted due to loss spikes late in training" (DeeperSpeed v1.0's ZeRO-1 takes either:
+        # FP16_DeepSpeedZeroOptimizer_Stage1(..., precision=self.precision()), engine.py HEAD side @1622ff0f)
+        tp=tp, pp=1, dp=dp, zero=1, precision="bf16" if name == "1b" else "fp16", recompute="full", flash_attention=flash,
         # GPT-NeoX's "flash" attention-config calls FlashAttention-1 (megatron/model/flash_attention.py wraps
         # flash_attn_unpadded_qkvpacked_func, the FA1 name FA2 renamed varlen): at half FA2's rate, the FA1-era
         # factor the llm-foundry stack already uses (Dao 2023 abstract: FA2 ~2x FA1)
@@ -77,14 +87,22 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # and GPT-NeoX's own attention code: partial-rotary re-joins, flash-path q/k/v packing (Stack.neox_attention)
         # FA1 builds kernels for head dims 32 / 64 / 128 and runs a head dim in between on the next (2.8B: 80 on
         # the 128 kernel; stacks.FA1_HEAD_DIM_TILES, stacks.Stack.attn_hdim_tiles)
-        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True",
+        # the DeeperSpeed they ran all-reduces every gradient in the pipeline engine, as NeoX-20B's
+        # (stacks.Stack.grad_all_reduce "always"): gpt-neox README and DeeperSpeed README, "Versions": "Version 1.0
+        # of GPT-NeoX and DeeperSpeed maintain snapshots of the old stable versions that GPT-NeoX-20B and the Pythia
+        # Suite were trained on", DeeperSpeed "prior to 3/9/2023 ... based on an old version of DeepSpeed (0.3.15)";
+        # pythia README "Reproducing Training": "git checkout v1.0 to switch to the 1.0 branch which Pythia was trained with";
+        # that pre-3/9/2023 DeeperSpeed's PipelineEngine._exec_reduce_grads is the HEAD side of the upstream merge
+        # EleutherAI/DeeperSpeed @1622ff0f: "if self.is_data_parallel and self.pipeline_enable_backward_allreduce:
+        # self.buffered_allreduce_fallback(...)", at any precision, as NeoX-20B's @eb7f5cff (early 2022)
+        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True;grad_all_reduce=always",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
         source_loc=f"Biderman et al. 2023, Appendix D Table 5 (PDF p21): {name.upper()} GPU count {g}, total GPU hours {gh:,} (the caption: iteration time x iterations x GPUs / 3600, from logged iteration time); read via a public held-out-run dataset builder that cites the PDF page (search-index file 71571056092); 1B's 4,830 also quoted by github.com/jzhang38/TinyLlama README",
-        layout_source=f"github.com/EleutherAI/pythia models/{cfgdir}/pythia-{name}.yml @{commit}: model-parallel {tp}, pipe 1, micro {mb}, grad-accum {gas} ('trained on {g} gpus'), ZeRO stage 1, fp16, checkpoint-activations (checkpoint-num-layers 1, partition-activations, synchronize-each-layer true; wall_clock_breakdown true), attention-config flash: {'yes' if flash else 'absent in the version read'}; train-iters 143000; README: 299,892,736,000 tokens = 143000 x 1024 x 2048",
+        layout_source=f"github.com/EleutherAI/pythia models/{cfgdir}/pythia-{name}.yml @{commit}: model-parallel {tp}, pipe 1, micro {mb}, grad-accum {gas} ('trained on {g} gpus'), ZeRO stage 1, fp16{' (bf16 as run: README changelog / model card)' if name == '1b' else ''}, checkpoint-activations (checkpoint-num-layers 1, partition-activations, synchronize-each-layer true; wall_clock_breakdown true), attention-config flash: {'yes' if flash else 'absent in the version read'}; train-iters 143000; README: 299,892,736,000 tokens = 143000 x 1024 x 2048",
         read_date=READ,
-        notes="GPU-hours cover the whole run at the logged iteration time (checkpoint saves every 1000 steps and evaluation included if logged in it). The builder notes '1B in bf16'; the config read says fp16 (same A100 peak). Flash attention as each stored config version says (70M and 1B versions read have no attention-config line). Parallel attention+MLP as GPT-NeoX-20B (not representable)."))
+        notes="GPU-hours cover the whole run at the logged iteration time (checkpoint saves every 1000 steps and evaluation included if logged in it). 1B ran bf16 (README changelog, model card; its config says fp16; same A100 peak). Flash attention: the retrained suite used it (README changelog, April 3, 2023), as FlashAttention-1 (GPT-NeoX v1.0's flash_attn_unpadded_qkvpacked_func); 1B (head dim 256, over FA1's 128) without it. DeeperSpeed v1.0 (the snapshot the README 'Versions' names for Pythia) all-reduces every gradient in its pipeline engine (grad_all_reduce=always). Parallel attention+MLP as GPT-NeoX-20B (not representable)."))
 
 rows.append(dict(
     id="tinyllama_1.1b", model="TinyLlama-1.1B", layers=22, hidden=2048, heads=32, kv_heads=4, ffn_hidden=5632, vocab=32000,
