@@ -469,7 +469,7 @@ def mxfp4_expert_pad(m, precision: str, se: ServingEfficiency, gpu, tp: int = 1)
     ``Mxfp4MoEMethod.create_weights`` pads the hidden dim to a multiple of 256 and the per-rank intermediate
     dim to a multiple of 128 (vllm/model_executor/layers/quantization/mxfp4.py, MARLIN branch;
     ``get_mxfp4_backend``: Marlin when ``get_device_capability()[0] < 9``): ratio = round_up(h, 256) / h x
-    round_up(f / tp, 128) / (f / tp). The padded weights are stored, read in decode and multiplied (zeros
+    round_up(f / tp, 128) / (f / tp) (h: the experts' input width ``expert_io``). The padded weights are stored, read in decode and multiplied (zeros
     included). gpt-oss-120b on one GPU: 2880 -> 3072 and 2880 -> 2944, 1.090x the experts, 65.9 GiB of
     weights instead of 60.7 — vLLM logs "Model loading took 65.9651 GiB" for it on the Marlin path
     (vllm-project/vllm issue #23278). 1 for every other engine, precision and GPU (Hopper's Triton path
@@ -488,8 +488,8 @@ def mxfp4_expert_pad(m, precision: str, se: ServingEfficiency, gpu, tp: int = 1)
     if (precision != "mxfp4" or not se.mxfp4_marlin or m.moe is None or gpu.vendor != "NVIDIA"
             or gpu_family(gpu.name) in TRITON_MXFP4_FAMILIES):
         return 1.0
-    f = m.ffn_hidden / tp
-    return _round_up(m.hidden, 256) / m.hidden * _round_up(f, 128) / f
+    h, f = m.expert_io, m.ffn_hidden / tp  # an expert's input/output width (hidden, or a latent MoE's latent)
+    return _round_up(h, 256) / h * _round_up(f, 128) / f
 
 
 def routed_expert_params(m, pc=None) -> float:
