@@ -44,6 +44,45 @@ chunked local attention layers, whose KV cache vLLM V1 / TensorRT-LLM keep only 
 * trtllm-perf-gptoss — same file: the TensorRT-LLM perf-overview's (commit 03e27c7d) gpt-oss-20b /
   -120b TP1 columns on H100 / H200 (offline max throughput per GPU), mxfp4 too.
 
+What moves these rows and what does not (2026-12-02; throughput median / p90 absolute error, all 49
+held-out rows 63 / 126% before): (1) attention at head dim 64 (gpt-oss) on H100/H200 runs at the
+engine kernel's measured fraction of its head-dim-128 rate (FA3 0.77; ServingEfficiency.attn_kernel,
+physics.attention_head_dim_rel): gpustack-gptoss-h100 60 -> 57, trtllm-perf-gptoss 63 -> 60; (2) vLLM
+stores and multiplies MXFP4 experts at Marlin's padded dims below compute capability 9
+(serving.mxfp4_expert_pad; 65.9 GiB for gpt-oss-120b, vLLM's own log 65.97): gpustack-gptoss-a100
+79 -> 42 (its 120b rows lose half their KV room). The fitted sources (all head dim 128, no mxfp4) do not
+move. Left (58 / 122 over all 49): a gap the sliding-window rule does not make (with the rule off the rows
+are still over-predicted: README, held-out serving rows), measured against each engine's dense rows on the
+same page and GPU: vLLM H100 over-predicts Qwen3-14B by
++17-21% at 4000/200 and 2000/100 and gpt-oss-20b by +47-65% (x1.26-1.36 on top); TensorRT-LLM at
+1000/1000 predicts Llama-3.1-8B FP8 to -1% (H100) / +19% (H200) and gpt-oss-20b +125% / +109% (x2.3 /
+x1.8). The 20b H100 vLLM run at 4000/200 reaches 8.1 req/s x 4,200 tokens x 7.2 GFLOP = 245 TFLOP/s of
+linear work where the planner prices 421 (bf16 peak x gemm_max x compute). Examined and not applied:
+(a) the MXFP4 MoE GEMMs at prefill sizes — triton_kernels ``matmul_ogs`` (bf16 x mxfp4, upcast in the
+kernel) on Hopper in vLLM (``get_mxfp4_backend``: Triton on capability 9-10 with triton_kernels) and in
+TensorRT-LLM (``moe_config.backend: TRITON`` on Hopper, the page's llm_options), Marlin on Ampere — are
+priced at the bf16 GEMM rate; carrying the gap alone they would run at ~0.7 of it (vLLM rows) and
+~0.35-0.45 (TensorRT-LLM rows), but no kernel measurement of either at large M on H100/A100 was found (triton bench_mlp, vLLM PR #23369,
+FlashInfer SM90 MXFP4 PRs give end-to-end or Blackwell/AMD figures only), so no rate is set;
+(b) attention sinks: one extra logit per head per query (no FLOPs to speak of); what they change is
+the kernel: FA3 on Hopper (priced, (1)), vLLM's Triton attention on Ampere (FA2 has no sinks:
+``flash_attn_supports_sinks``); the A100 20b 32000/100 row puts that kernel well below the FA2 prior
+(TTFT 219.7 s published vs 105.8 predicted, 2.1x, against 1.3-1.4x at 2000-4000 tokens) but no A100
+rate of it is published: not applied;
+(c) MoE decode with few tokens per expert: the experts' weight bytes a step reads are priced (the
+experts some token routes to, E(1 - (1 - k/E)^tokens) per layer); per-expert tile padding is not, and
+does not bind here (gpt-oss-120b decode at 256 sequences: 8 tokens per expert, GEMMs 7 ms against 51 ms
+of HBM); (d) the LM head runs only on the sampled positions (vLLM V1 ``logits_indices``; TensorRT-LLM
+``gather_context_logits`` off) while the planner charges it on every prompt token: 16% of gpt-oss-20b's
+prefill FLOPs (1.16 of 7.2 GFLOP/token), 5% of Qwen3-14B's — fixing it moves gpt-oss the wrong way and
+changes the fitted engines (a refit): not done; (e) gpt-oss-120b on H100 with vLLM's Triton path loads
+64.38 GiB (vLLM issue #33155, v0.14.1), 3.7 GiB over the checkpoint, unexplained; if the GPUStack 0.10.2
+run took Marlin (no triton_kernels installed: vLLM issue #23278's H100 log, 65.97 GiB) its rows go
+57 -> 44% (a scratch run, TPOT 24 published vs 50 predicted at 32000/100, 115 with Triton) — the
+backend that run used is not stated, so H100 keeps the Triton path. Llama 4 Scout (TensorRT-LLM, head
+dim 128, FP8) moves with none of these: H100 over-predicted ~1.75x (median), H200 ~1.3x (published H200 / H100
+2.27x at 128/2048, predicted 1.65x); the page does not print the EP size it ran.
+
 Weight-only int4 (``--int4``): benchmarks/data/serving_int4.csv holds published bf16 and int4
 (Marlin-kernel) runs of the same model and batch — vLLM PR #23197, ``benchmark_latency`` of
 Llama-3.1-8B on one H100 at batch 1-16, 256 + 32 tokens — simulated the same way and printed with

@@ -59,3 +59,51 @@ def test_gpt_oss_120b_serves_on_one_h100_in_mxfp4():
     bf16 = plan_serving(job.model_copy(update={"serving": job.serving.model_copy(update={"precision": "bf16"})}),
                         simulate=False)
     assert min(o.tp for o in bf16.options) >= 4  # 233 GB of bf16 weights need four H100s
+
+
+def _hw(gpu):
+    from planner.hardware.options import option_from_cluster
+    from planner.spec import ClusterSpec
+    return option_from_cluster(ClusterSpec(gpu=gpu, gpus_per_node=1))
+
+
+def test_vllm_marlin_pads_mxfp4_experts_below_hopper():
+    """vLLM runs MXFP4 MoE through Marlin below compute capability 9 and pads hidden to 256, the per-rank
+    intermediate to 128 (mxfp4.py create_weights); Hopper's Triton path and other engines keep the
+    checkpoint's dims."""
+    from planner.model.serving_efficiency import ENGINES
+    from planner.workloads.serving import mxfp4_expert_pad
+
+    m = _model("gpt-oss-120b")
+    a100, h100 = _hw("A100-SXM-80GB").gpu, _hw("H100-SXM-80GB").gpu
+    assert mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], a100) == pytest.approx(3072 / 2880 * 2944 / 2880)
+    assert mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], a100, tp=2) == pytest.approx(3072 / 2880 * 1536 / 1440)
+    assert mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], h100) == 1.0
+    assert mxfp4_expert_pad(m, "mxfp4", ENGINES["sglang"], a100) == 1.0
+    assert mxfp4_expert_pad(m, "bf16", ENGINES["vllm"], a100) == 1.0
+    assert mxfp4_expert_pad(_model("llama3.1-8b"), "mxfp4", ENGINES["vllm"], a100) == 1.0  # no experts
+    # vLLM's log on the Marlin path: "Model loading took 65.9651 GiB" (vllm-project/vllm issue #23278)
+    pad = mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], a100)
+    assert weight_bytes(m, "mxfp4", pad) / 2**30 == pytest.approx(65.9651, rel=0.005)
+    assert weight_bytes(m, "mxfp4") / 2**30 == pytest.approx(60.7, abs=0.1)  # the checkpoint's size
+
+
+def test_marlin_padding_costs_decode_bytes_flops_and_kv_memory_on_a100():
+    from planner.model.serving_efficiency import ENGINES
+    from planner.workloads.serving import kv_free_bytes
+
+    job = load_job_dict({"model": {"preset": "gpt-oss-120b"}, "serving": {"precision": "mxfp4", "engine": "vllm"}})
+    m, hw = job.model, _hw("A100-SXM-80GB")
+    pad = 3072 / 2880 * 2944 / 2880
+    im = IterationModel.build(m, hw, 1, "mxfp4", "bf16", "vllm")
+    plain = IterationModel.build(m, hw, 1, "mxfp4", "bf16", "vllm", eff=ENGINES["vllm"].with_(mxfp4_marlin=False))
+    assert im.expert_bytes == pytest.approx(plain.expert_bytes * pad)
+    assert im.dense_bytes == pytest.approx(plain.dense_bytes)
+    pc = count_params(m)
+    assert im.lin_flops - plain.lin_flops == pytest.approx(2 * pc.n_moe_layers * m.moe.top_k * pc.expert * (pad - 1))
+    # the padding's ~5.3 GB comes out of the KV cache: about half of what the checkpoint's size leaves
+    free = kv_free_bytes(m, job.serving, hw, 1)
+    extra = weight_bytes(m, "mxfp4", pad) - weight_bytes(m, "mxfp4")
+    assert 5.0e9 < extra < 5.8e9
+    assert free + extra == pytest.approx(hw.gpu.memory_bytes * job.serving.gpu_memory_utilization
+                                         - weight_bytes(m, "mxfp4") - 2**30)

@@ -220,17 +220,30 @@ def padded_head_dim(head_dim: float, tiles: tuple = ()) -> float:
     return float(fit[0]) if fit else float(head_dim)
 
 
+def attention_head_dim_rel(kernel: str, gpu_name: str, head_dim: float = 128.0) -> tuple[float, float]:
+    """(fwd, bwd) rate of ``kernel`` on ``gpu_name`` at head dim ``head_dim`` relative to its head-dim-128
+    rate (``ATTN_HEAD_DIM_REL``: linear in d between the measured dims and 128, 1 at and above 128 and
+    for a kernel or GPU family not measured). Training's ``attention_efficiency`` and serving's
+    ``IterationModel.build`` (planner/workloads/serving.py) both read it.
+
+    >>> attention_head_dim_rel("fa3", "H100-SXM-80GB", 64), attention_head_dim_rel("fa3", "A100-SXM-80GB", 64)
+    ((0.77, 0.845), (1.0, 1.0))
+    """
+    rel = ATTN_HEAD_DIM_REL.get(kernel, {}).get(gpu_family(gpu_name), {})
+    dims = sorted(rel) + [128]
+    r_f = float(np.interp(head_dim, dims, [rel[d][0] for d in sorted(rel)] + [1.0]))
+    r_b = float(np.interp(head_dim, dims, [rel[d][1] for d in sorted(rel)] + [1.0]))
+    return r_f, r_b
+
+
 def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, default_bwd: float,
                          head_dim: float = 128.0):
     """(fwd, bwd) fraction of peak of the stack's attention kernel at ``keys`` per call and head
-    dim ``head_dim`` (``ATTN_HEAD_DIM_REL``)."""
+    dim ``head_dim`` (``attention_head_dim_rel``)."""
     fwd, bwd = ATTN_KERNELS.get(kernel, {}).get(gpu_family(gpu_name), (default_fwd, default_bwd))
     shape = np.asarray(keys, dtype=np.float64) / (np.asarray(keys, dtype=np.float64) + ATTN_S_HALF)
     long = 16384.0 / (16384.0 + ATTN_S_HALF)  # the table's values are at 16k keys
-    rel = ATTN_HEAD_DIM_REL.get(kernel, {}).get(gpu_family(gpu_name), {})
-    dims = sorted(rel) + [128]
-    r_f = np.interp(head_dim, dims, [rel[d][0] for d in sorted(rel)] + [1.0])
-    r_b = np.interp(head_dim, dims, [rel[d][1] for d in sorted(rel)] + [1.0])
+    r_f, r_b = attention_head_dim_rel(kernel, gpu_name, head_dim)
     return fwd * r_f * shape / long, bwd * r_b * shape / long
 
 

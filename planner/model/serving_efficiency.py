@@ -126,6 +126,21 @@ TRTLLM_PREFIX = PrefixCache(32, "TensorRT-LLM KV cache reuse",
                             "docs features/kvcache.html")
 
 
+#: which attention kernel each engine runs on Hopper, the family whose head-dim rates are measured
+#: (planner.model.physics.ATTN_HEAD_DIM_REL, FlashAttention-3 paper Fig. 5: at head dim 64 the softmax's
+#: exponentials bind as much as the matmuls on an H100, FA3 forward 473 of 616 TFLOP/s at hd 128, 0.77;
+#: cuDNN 0.72, FA2 0.89); on other GPUs no head-dim ratio is measured and none is applied.
+ATTN_KERNEL_SOURCES = {
+    "vllm": "fa3: vLLM's FlashAttention backend runs vllm-flash-attn version 3 on compute capability 9 "
+            "(vllm/v1/attention/backends/fa_utils.py get_flash_attn_version), the only version with attention "
+            "sinks (FlashAttentionImpl: 'Sinks are only supported in FlashAttention 3'), so gpt-oss runs it too",
+    "sglang": "fa3: SGLang's default attention backend on Hopper (docs, attention backends: 'Hopper (H100, "
+              "H200): Defaults to fa3')",
+    "tensorrt-llm": "fa3 (assumption): TensorRT-LLM's own context FMHA kernels are not in the measured table; "
+                    "FA3's head-dim ratio is taken, the bound (the SFU's exponential rate) being the GPU's",
+}
+
+
 @dataclass(frozen=True)
 class ServingEfficiency:
     hbm: float  # achieved fraction of HBM peak bandwidth over a decode step (weights + KV)
@@ -137,6 +152,12 @@ class ServingEfficiency:
     local_kv: LocalKV = VLLM_LOCAL_KV
     #: how a prompt prefix shared by every request is cached (:class:`PrefixCache`)
     prefix: PrefixCache = VLLM_PREFIX
+    #: the attention kernel, as planner.model.physics names it (``ATTN_HEAD_DIM_REL``): its rate at the
+    #: model's head dim relative to head dim 128 scales the attention core (:data:`ATTN_KERNEL_SOURCES`)
+    attn_kernel: str = "fa3"
+    #: MXFP4 MoE experts run through Marlin (padded dims) on NVIDIA GPUs below compute capability 9
+    #: (planner.workloads.serving.mxfp4_expert_pad): vLLM's ``get_mxfp4_backend``; not known for the others
+    mxfp4_marlin: bool = False
 
     def with_(self, **kw) -> "ServingEfficiency":
         return replace(self, **kw)
@@ -167,7 +188,7 @@ ENGINES: dict[str, ServingEfficiency] = {
     # 3 sources (GPUStack H100 / A100 Qwen3-14B, vLLM CI H200 latency): 9 fitted rows
     "vllm": ServingEfficiency(hbm=0.618, fp8=1.39, host_s=0.32e-3, compute=0.71,
                               sources={"hbm": FIT, "host_s": FIT, "compute": FIT, "fp8": _ZERO_FP8},
-                              local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX),
+                              local_kv=VLLM_LOCAL_KV, prefix=VLLM_PREFIX, mxfp4_marlin=True),
     # 1 source (GPUStack H100 Qwen3-14B FP8): 3 fitted rows; host_s sits on its 20 ms bound (it
     # absorbs the slow TPOT of SGLang's prefill-first schedule there) — weakly determined
     "sglang": ServingEfficiency(hbm=0.781, fp8=1.39, host_s=20.0e-3, compute=0.70,

@@ -33,7 +33,10 @@ GEMMs run at the bf16 peak x the engine's reachable FP8 speed-up for W8A8 fp8/in
 catalog's 2x); int4 is weight-only (W4A16: bf16 math, 4-bit
 reads) and so is fp8 on a GPU with no fp8 units (vLLM's Marlin FP8 path on Ampere); weight-only
 GEMMs pad the batch to 16-row tiles (Marlin's), not 64 (serving_efficiency.WEIGHT_ONLY_TILE_ROWS),
-so a small-batch int4 decode is memory-bound, as Marlin measures it.
+so a small-batch int4 decode is memory-bound, as Marlin measures it. MXFP4 experts under vLLM below
+compute capability 9 (A100, Ada) run through Marlin at its padded dims (``mxfp4_expert_pad``: stored,
+read and multiplied, gpt-oss 1.09x). Attention runs at the engine kernel's rate for the model's head
+dim (``ServingEfficiency.attn_kernel``; FA3 at head dim 64 on H100/H200: 0.77 of its head-dim-128 rate).
 
 **Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
 (prompt + output/2) plus its prefill share — the slowest steady-state iteration, an upper bound used
@@ -87,9 +90,11 @@ from typing import Optional
 import numpy as np
 
 from planner.errors import InfeasibleError, InputError
+from planner.hardware.efficiency import gpu_family
 from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
-from planner.model.flops import attention_flops_per_token, linear_flops_per_token, local_keys
+from planner.model.flops import attention_flops_per_token, linear_flops_per_token, local_keys, score_dim
+from planner.model.physics import attention_head_dim_rel
 from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, LocalKV, ServingEfficiency,
                                               engine_efficiency)
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
@@ -106,6 +111,10 @@ GiB = 2**30
 INT4_GROUP = 128
 #: MX block size: one E8M0 scale per 32 elements (OCP Microscaling Formats v1.0, Table 1: k = 32 for MXFP4)
 MX_BLOCK = 32
+#: GPU families (planner.hardware.efficiency.gpu_family) of compute capability 9 and 10 (Hopper, Blackwell),
+#: where vLLM runs MXFP4 MoE through triton_kernels / FlashInfer; every other NVIDIA GPU gets Marlin
+#: (``mxfp4_expert_pad``)
+TRITON_MXFP4_FAMILIES = ("H100", "H200", "B200", "B300")
 #: bytes of a parameter a quantised checkpoint keeps unquantised (bf16 / fp16): the embedding table,
 #: the LM head, the norms and the MoE router (``quantised_params``)
 BYTES_16BIT = 2.0
@@ -432,16 +441,57 @@ def quantised_params(m) -> tuple[float, float]:
     return float(pc.total - keep), float(keep)
 
 
-def weight_bytes(m, precision: str) -> float:
+def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
     """Bytes of the model's weights in ``precision``, the one formula for every precision:
     quantised parameters (``quantised_params``) x ``quantised_weight_bytes`` (per-channel scales
     over rows of ``hidden`` inputs: the width the q/k/v, gate/up and — when q_dim = hidden —
     o_proj rows have; down_proj's rows are ffn wide, so this over-counts its scales, on a term of
-    ~0.1%) + the 16-bit rest x 2 B. Generic (non-transformer) models: params x ``WEIGHT_BYTES``."""
+    ~0.1%) + the 16-bit rest x 2 B. Generic (non-transformer) models: params x ``WEIGHT_BYTES``.
+    ``expert_pad``: the engine's kernel stores the experts-only format's experts padded to this many
+    times their parameters (``mxfp4_expert_pad``); 1 = as the checkpoint stores them."""
     if not m.is_transformer:
         return count_params(m).total * WEIGHT_BYTES[precision]
-    q, keep = quantised_params(m) if WEIGHT_FORMATS[precision].scope == "linear" else expert_params(m)
+    if WEIGHT_FORMATS[precision].scope == "linear":
+        q, keep = quantised_params(m)
+    else:
+        q, keep = expert_params(m)
+        q *= expert_pad
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
+
+
+def _round_up(x: float, k: int) -> float:
+    return float(-(-int(math.ceil(x)) // k) * k)
+
+
+def mxfp4_expert_pad(m, precision: str, se: ServingEfficiency, gpu, tp: int = 1) -> float:
+    """How many times its parameters an MXFP4 MoE expert takes in the engine's kernel on ``gpu`` (one TP
+    rank's shard: ``ffn_hidden / tp`` wide): vLLM (``ServingEfficiency.mxfp4_marlin``) runs MXFP4 experts
+    through Marlin on an NVIDIA GPU below compute capability 9 — every family but Hopper and Blackwell
+    (:data:`TRITON_MXFP4_FAMILIES`) — and Marlin's MoE kernel needs n % 256 and k % 128 of each linear, so
+    ``Mxfp4MoEMethod.create_weights`` pads the hidden dim to a multiple of 256 and the per-rank intermediate
+    dim to a multiple of 128 (vllm/model_executor/layers/quantization/mxfp4.py, MARLIN branch;
+    ``get_mxfp4_backend``: Marlin when ``get_device_capability()[0] < 9``): ratio = round_up(h, 256) / h x
+    round_up(f / tp, 128) / (f / tp) (h: the experts' input width ``expert_io``). The padded weights are stored, read in decode and multiplied (zeros
+    included). gpt-oss-120b on one GPU: 2880 -> 3072 and 2880 -> 2944, 1.090x the experts, 65.9 GiB of
+    weights instead of 60.7 — vLLM logs "Model loading took 65.9651 GiB" for it on the Marlin path
+    (vllm-project/vllm issue #23278). 1 for every other engine, precision and GPU (Hopper's Triton path
+    rounds the intermediate dim to 64 only, which gpt-oss's 2880 already is).
+
+    >>> from planner.spec import load_job_dict
+    >>> from planner.model.serving_efficiency import ENGINES
+    >>> from hardware_catalog import load_catalog
+    >>> m = load_job_dict({"model": {"preset": "gpt-oss-120b"}}).model
+    >>> gpus = load_catalog()
+    >>> round(mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], gpus.gpu("A100-SXM-80GB")), 4)
+    1.0904
+    >>> mxfp4_expert_pad(m, "mxfp4", ENGINES["vllm"], gpus.gpu("H100-SXM-80GB"))
+    1.0
+    """
+    if (precision != "mxfp4" or not se.mxfp4_marlin or m.moe is None or gpu.vendor != "NVIDIA"
+            or gpu_family(gpu.name) in TRITON_MXFP4_FAMILIES):
+        return 1.0
+    h, f = m.expert_io, m.ffn_hidden / tp  # an expert's input/output width (hidden, or a latent MoE's latent)
+    return _round_up(h, 256) / h * _round_up(f, 128) / f
 
 
 def routed_expert_params(m, pc=None) -> float:
@@ -531,11 +581,15 @@ class IterationModel:
         """The coefficients of model ``m`` on hardware option ``hw`` with ``tp`` GPUs per replica,
         served by ``engine`` (its :class:`~planner.model.serving_efficiency.ServingEfficiency`, or
         ``eff`` when given): GEMMs at the bf16 peak x the engine's reachable FP8 speed-up (fp8 on a
-        GPU with fp8 units) x the GPU's ``gemm_max``; attention at the bf16 peak x ``attn_fwd``;
+        GPU with fp8 units) x the GPU's ``gemm_max``; attention at the bf16 peak x ``attn_fwd`` x the
+        engine kernel's rate at the model's head dim relative to 128 (``ServingEfficiency.attn_kernel``,
+        planner.model.physics.attention_head_dim_rel: 0.77 for FA3 at head dim 64 on H100/H200, 1 elsewhere);
         HBM at the engine's achieved fraction."""
         se = eff or engine_efficiency(engine)
         pc = count_params(m)
         wb = quantised_weight_bytes(precision, m.hidden)  # the experts are quantised linears
+        # an MXFP4 expert as the engine's kernel stores and multiplies it (Marlin's padded dims; 1 elsewhere)
+        pad = mxfp4_expert_pad(m, precision, se, hw.gpu, tp)
         peak, dtype = _compute_peak(hw.gpu, precision)
         bf16 = _compute_peak(hw.gpu, "bf16")[0]
         if dtype in ("fp8", "int8"):  # the engine's reachable speed-up, not the catalog's 2x
@@ -544,21 +598,25 @@ class IterationModel:
         expert_total = routed_expert_params(m, pc)
         # weight-only kernels (int4; fp8 with no fp8 units) pad the batch to Marlin's 16-row tiles
         weight_only = precision not in ("bf16", "fp16") and dtype in ("bf16", "fp16")
+        # attention at the engine kernel's rate for the model's head dim (physics.attention_head_dim_rel:
+        # at head dim 64 an H100's exponentials bind as much as its matmuls; 1 at >= 128 and off Hopper)
+        hd_rel = attention_head_dim_rel(se.attn_kernel, hw.gpu.name, score_dim(m) / m.heads)[0]
         n_local = m.local_layers if (m.sliding_window and m.mla is None) else 0
         local = dict(window=float(m.sliding_window), local_kind=m.local_attention,
                      attn_local=n_local / (m.attention_layers + m.mtp_layers),
                      kv_local=n_local / m.layers) if n_local else {}
-        return cls(lin_flops=float(sum(linear_flops_per_token(m).values())),
+        routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
+        return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    dense_bytes=(weight_bytes(m, precision) - expert_total * wb) / tp,
-                   expert_bytes=(pc.expert * wb / tp) if e is not None else 0.0,
+                   expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
                    kv_bytes=kv_bytes_per_token(m, kv_precision, tp), flops_rate=peak * hw.eff.gemm_max * se.compute,
                    bytes_rate=hw.gpu.hbm_bw * se.hbm, act_bytes=m.hidden * ACTIVATION_BYTES_BF16,
                    layers=m.layers, tp=tp, ar_bw=hw.intra_bw_eff, ar_alpha=hw.eff.intra_alpha_s,
                    kernel_s=KERNELS_PER_LAYER * m.layers * getattr(hw.eff, "kernel_gap_s", 2e-6),
-                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute,
+                   dtype=dtype, attn_rate=bf16 * hw.eff.attn_fwd * se.compute * hd_rel,
                    tile_rows=WEIGHT_ONLY_TILE_ROWS if weight_only else TILE_ROWS, host_s=se.host_s, **local)
 
     @classmethod
@@ -651,8 +709,11 @@ def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
 
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
     """HBM left for the KV cache on each GPU: ``gpu_memory_utilization`` x HBM - weights / (tp x pp)
-    - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks)."""
-    return hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision) / (tp * pp) - RESERVED_BYTES
+    - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks); the
+    weights as the engine's kernels store them (``mxfp4_expert_pad``)."""
+    pad = mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)
+    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision, pad) / (tp * pp)
+            - RESERVED_BYTES)
 
 
 def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 16,
@@ -681,7 +742,7 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     """Serve an LLM with TP=tp replicas on ``hw`` in ``s.precision``: memory, the batch, latency
     (replicas and $ are ``_costs``)."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
-    w_gpu = weight_bytes(m, s.precision) / tp
+    w_gpu = weight_bytes(m, s.precision, mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)) / tp
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
