@@ -62,6 +62,11 @@ FILES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("id", "gpu", "metric", "definition", "value", "unit", "source", "provenance", "notes"),
         ("num_gpus", "value", "sigma_pct_derived"),
     ),
+    "ssd_kernels": (
+        ("id", "gpu", "kernel", "implementation", "direction", "tokens", "heads", "head_dim", "groups", "d_state",
+         "chunk_size", "metric", "value", "unit", "time_ms", "source", "provenance", "notes"),
+        ("batch", "seq_len", "tokens", "heads", "head_dim", "groups", "d_state", "chunk_size", "value", "time_ms"),
+    ),
     "xla_collectives": (
         ("id", "gpu", "collective", "tensor_size_bytes", "xla_network_throughput_bytes_per_s", "throughput_gbps", "source", "provenance", "notes"),
         ("num_gpus", "num_nodes", "group_size", "num_groups", "shape_elements", "tensor_size_bytes",

@@ -6,7 +6,8 @@ Run by hand, from the repository root, when the model's numbers change on purpos
 
 It evaluates ``step_time`` and ``memory_per_gpu`` on the fixed candidate sets of ``CASES`` (seeded, built by
 ``candidates``) and stores every float output. The stored file was made at commit 99e4656 (before the speed
-work on distinct_rows / step_time's key-level terms, which changed no number).
+work on distinct_rows / step_time's key-level terms, which changed no number); regenerated on the mamba branch
+(2026-12-02) for ssm.SSD_ROOFLINE_FACTOR: only the hybrid case (nemotron-3-nano-pretrain) moved, 28 of 574 arrays.
 """
 from __future__ import annotations
 

@@ -29,6 +29,7 @@ REQUIRED_NUMERIC = {
     "xla_collectives": ("tensor_size_bytes", "xla_network_throughput_bytes_per_s"),
     "moe_profiles": ("value",),
     "gpu_variability": ("value",),
+    "ssd_kernels": ("value", "time_ms", "tokens", "heads", "head_dim", "groups", "d_state", "chunk_size"),
     "peak_memory": ("measured_gib", "num_gpus", "seq_len", "tp", "pp", "dp"),  # micro-batch: unstated for the PP rows
 }
 

@@ -26,7 +26,11 @@ The Mamba-2 mixer in training (Megatron-Core megatron/core/ssm/mamba_mixer.py ``
   per chunk in fp32, the conv, gate and norm passes, Megatron's layout copies of the in_proj output
   and of y — so each pass costs the larger of its FLOPs at
   the stack's attention-kernel rate (a chunked tensor-core kernel, the closest measured kind) and its
-  bytes at the HBM bandwidth reached (``SCAN_BYTES``): memory-bound for Nemotron shapes. The
+  bytes at the HBM bandwidth reached (``SCAN_BYTES``): memory-bound for Nemotron shapes. The SSD's
+  Triton kernels do not stream at that bandwidth: measured alone (vLLM PR #27299, H100, the five-kernel
+  forward at 8K-262K tokens) they take ``SSD_ROOFLINE_FACTOR`` = 2.38 x their bytes' streaming time
+  (0.33-0.40 of the HBM datasheet reached, ~100 TFLOP/s), which prices them (tests/test_ssd_parts.py).
+  The
   backward (the conv and four of the five forward SSD kernels re-run, eleven backward kernels,
   causal_conv1d_bwd) moves the bytes ``SCAN_BWD_BYTES`` counts kernel by kernel (2.5 x the forward's
   for Nano at micro-batch 2-4, 3.1 x at micro-batch 1, where the layout copies are no-ops) and runs
@@ -62,10 +66,11 @@ SCAN_BYTES = {
     "state_passing": lambda di, gn, H, P, N, Q, g, a: H * P * N * (4 + a) / Q,
     # _bmm_chunk_fwd: read C and B, write C B^T per chunk and group, fp32 (output_dtype=torch.float32)
     "bmm_chunk": lambda di, gn, H, P, N, Q, g, a: 2 * gn * a + g * Q * 4,
-    # _chunk_scan_fwd: read C B^T, x, C, the passed states, dt, dA_cumsum, z; write y gated by silu(z)
-    # and, z given (HAS_Z), the ungated y ``out_x`` too (the tensor the autograd function saves)
-    "chunk_scan": lambda di, gn, H, P, N, Q, g, a: g * Q * 4 + 2 * di * a + gn * a + H * P * N * a / Q
-    + 2 * H * 4 + di * a + di * a,
+    # _chunk_scan_fwd: read C B^T, x, C, the passed states, dt, dA_cumsum; write y
+    "chunk_scan": lambda di, gn, H, P, N, Q, g, a: g * Q * 4 + 2 * di * a + gn * a + H * P * N * a / Q + 2 * H * 4,
+    # ... z given (HAS_Z, as Megatron-Core calls it): read z, gate y by silu(z), and write the ungated y
+    # ``out_x`` too (the tensor the autograd function saves)
+    "chunk_scan_z": lambda di, gn, H, P, N, Q, g, a: di * a + di * a,
     # Megatron's (l b d) rearrange copy of y back (``LAYOUT_COPIES``)
     "y_layout": lambda di, gn, H, P, N, Q, g, a: 2 * di * a,
     # the group RMSNorm (read y, write the normed output)
@@ -122,6 +127,31 @@ SCAN_BWD_BYTES = {
 #: of size-1 dimensions; tests/test_ssm.py checks it), so ``.contiguous()`` returns it without a copy
 LAYOUT_COPIES = ("in_proj_layout", "y_layout")
 
+#: the SSD chunked scan's Triton kernels (mamba_ssm ops/triton/ssd_*.py), forward and backward: the entries of
+#: ``SCAN_BYTES`` / ``SCAN_BWD_BYTES`` whose bytes move at ``SSD_ROOFLINE_FACTOR`` x the streaming roofline; the
+#: rest (causal_conv1d, the norm, the layout copies, dt's clone, the torch ops on ddA) are plain streaming kernels
+SSD_FWD_KERNELS = ("chunk_cumsum", "chunk_state", "state_passing", "bmm_chunk", "chunk_scan", "chunk_scan_z")
+SSD_BWD_KERNELS = ("chunk_cumsum", "bmm_chunk", "chunk_state", "state_passing", "bwd_dz", "bwd_dstates",
+                   "state_passing_bwd", "bwd_dx", "bwd_db", "bwd_dC", "bwd_dcb", "bmm_chunk_bwd", "ddAcs_stable",
+                   "chunk_cumsum_bwd")
+
+#: how many times its bytes' streaming time (``Efficiency.memory_time``) the SSD chunked scan's Triton kernels take:
+#: 2.38, measured. vllm-project/vllm PR #27299 (comment of 2025-10-25, one H100) times the unfused five-kernel
+#: forward (``mamba_chunk_scan_combined``, vLLM's copy of mamba_ssm's kernels, "Original") at granite-4.0-h-small's
+#: shape (128 heads x 64, 1 group, d_state 128, chunk 256, bf16) from 1,024 to 262,144 tokens: 10.7-12.9 M tokens/s
+#: from 8,192 tokens on, where the GPU is full (below, the time is flat at ~0.3 ms: launch- and latency-bound). Those
+#: kernels' ``SCAN_BYTES`` (105 KB per token, 8.5 MFLOP) at H100's reached bandwidth give 29-33 ns per token against
+#: the measured 77-93: 2.10-2.54 x, median 2.38 over the six saturated sizes (benchmarks/data/parts/ssd_kernels.csv,
+#: tests/test_ssd_parts.py), i.e. 0.33-0.40 of the HBM datasheet reached on the bytes counted, or 91-109 TFLOP/s
+#: (0.09-0.11 of the bf16 peak): neither the FLOPs at the attention kernels' rate nor the bytes at streaming speed
+#: set their time (tile loops over chunk x head grids, exp and masking of the Q x Q decay block in fp32, the serial
+#: state passing). Consistent with it: TileLang's own chunk_scan forward (tile-ai/tilelang benchmark/mamba2, H800,
+#: 80 heads) runs at 2.0-2.1 x that kernel's streaming time, and flash-linear-attention PR #50's
+#: ``mamba_chunk_scan_combined`` forward (8 heads x 128, 8 groups, chunk 64; GPU not stated) at 3.1 x H100's or
+#: 1.9 x A100's. Measured on H100 only; taken for the backward's kernels (the same authors' Triton kernels over the
+#: same grids, no public timing found) and for every GPU (no Blackwell timing of the Triton kernels found).
+SSD_ROOFLINE_FACTOR = 2.38
+
 
 #: host-dispatched ops of one Mamba block's forward on Megatron-Core, counted as ``stacks.ATTN_OPS_SHARE`` counts a
 #: transformer layer's 20 (named ops plus TE's quantize / workspace ops, 2 per linear): in_proj (the norm fused,
@@ -150,17 +180,30 @@ def layer_shares(m: ModelSpec) -> dict[str, float]:
     return {k: m.kind_layers(k) / n for k in ("M", "*", "-", "E")}
 
 
-def scan_bytes_per_token(m: ModelSpec, tp, act_b: float, mb=2.0, table=None):
+def scan_bytes_per_token(m: ModelSpec, tp, act_b: float, mb=2.0, table=None, kernels=None, exclude=()):
     """HBM bytes per token of one Mamba-2 layer's conv1d, SSD, norm and layout kernels on one TP rank,
-    forward (``SCAN_BYTES``) or the ``table`` given (``SCAN_BWD_BYTES``), summed; the layout copies only
-    for a micro-batch ``mb`` above one (``LAYOUT_COPIES``)."""
+    forward (``SCAN_BYTES``) or the ``table`` given (``SCAN_BWD_BYTES``), summed (only the entries named in
+    ``kernels`` where given, none named in ``exclude``); the layout copies only for a micro-batch ``mb`` above
+    one (``LAYOUT_COPIES``)."""
     a = m.mamba
     tp = np.asarray(tp, dtype=np.float64)
     copies = np.where(np.asarray(mb, dtype=np.float64) > 1, 1.0, 0.0)
     di, gn, H, g = m.mamba_inner / tp, a.groups * a.d_state / tp, m.mamba_heads / tp, a.groups / tp
     P, N, Q = float(a.head_dim), float(a.d_state), float(a.chunk_size)
     return sum((copies if k in LAYOUT_COPIES else 1.0) * f(di, gn, H, P, N, Q, g, float(act_b))
-               for k, f in (SCAN_BYTES if table is None else table).items())
+               for k, f in (SCAN_BYTES if table is None else table).items()
+               if (kernels is None or k in kernels) and k not in exclude)
+
+
+def scan_memory_time(m: ModelSpec, T, tp, act_b: float, mb, eff, hbm, table=None, kernels=None):
+    """Seconds of one Mamba-2 layer's non-GEMM kernels' HBM traffic for ``T`` tokens on one TP rank (only the
+    entries named in ``kernels`` where given): the streaming kernels' bytes at the reached bandwidth
+    (``Efficiency.memory_time``), the SSD Triton kernels' (``SSD_FWD_KERNELS`` / ``SSD_BWD_KERNELS``) at
+    ``SSD_ROOFLINE_FACTOR`` x that."""
+    ssd = SSD_FWD_KERNELS if table is None else SSD_BWD_KERNELS
+    other = scan_bytes_per_token(m, tp, act_b, mb, table, kernels=kernels, exclude=ssd)
+    scan = scan_bytes_per_token(m, tp, act_b, mb, table, kernels=ssd if kernels is None else set(ssd) & set(kernels))
+    return eff.memory_time(T * (other + SSD_ROOFLINE_FACTOR * scan), hbm)
 
 
 def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, act_b, comm):
@@ -168,7 +211,8 @@ def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, ac
     of ``seq`` tokens): ``proj`` the in_proj / out_proj GEMMs as ((fwd, bwd), (fwd, bwd)) — the
     column and the row GEMM that carry the TP collectives — ``scan_fwd``/``scan_bwd`` the conv1d +
     SSD + norm kernels (roofline: FLOPs at the attention kernel's rate ``attn_eff`` = (fwd, bwd)
-    fractions of ``peak``, bytes at the HBM bandwidth reached), ``cp_fwd``/``cp_bwd`` the
+    fractions of ``peak``, bytes at the HBM bandwidth reached, the SSD kernels' at ``SSD_ROOFLINE_FACTOR``
+    x their streaming time: ``scan_memory_time``), ``cp_fwd``/``cp_bwd`` the
     context-parallel all-to-alls (``comm`` = (gpus_per_node, intra_bw, inter_bw, a_in, a_out))."""
     a, h = m.mamba, m.hidden
     di, gn, H = m.mamba_inner, a.groups * a.d_state, m.mamba_heads
@@ -179,10 +223,8 @@ def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, ac
     per_tok = (ssd_flops(m, seq) / seq + mamba_conv_flops(m, 1.0)) / tp
     fl = T * per_tok
     mb = T * np.asarray(cp, dtype=np.float64) / seq  # sequences per micro-batch (the layout copies)
-    mem_f = T * scan_bytes_per_token(m, tp, act_b, mb)
-    mem_b = T * scan_bytes_per_token(m, tp, act_b, mb, SCAN_BWD_BYTES)
-    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), eff.memory_time(mem_f, hbm))
-    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), eff.memory_time(mem_b, hbm))
+    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm))
+    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm, SCAN_BWD_BYTES))
     g, intra_bw, inter_bw, a_in, a_out = comm
     cp = np.asarray(cp, dtype=np.float64)
     a2a = (collective_time("all_to_all", T * in_w / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in, a_out)
