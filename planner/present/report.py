@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (count_of, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -119,6 +119,18 @@ def _analytic_caveat(best: dict) -> str:
         return ""
     return (f"analytic (compute-bound) times: they leave out the simulated data-loading stall, which makes "
             f"the recommended plan's step {fmt_time(t)} instead of {fmt_time(a)}")
+
+
+def _cheaper_words(buy: dict, hw: dict) -> str:
+    """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
+    naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
+    is cheaper" sat beside a spot plan that cost less than buying."""
+    words = "buying is cheaper than on-demand" if buy["cheaper"] == "buy" else "on-demand is cheaper than buying"
+    spot = hw.get("price_spot_usd_hr")
+    if spot and spot < buy["node_hour_usd"]:
+        words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
+                  f"{buy['node_hour_usd']:.2f}")
+    return words
 
 
 def _hw_line(row: dict) -> str:
@@ -254,25 +266,28 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                     f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
     noun = device_of(best["hardware"])
+    # what the uninterrupted hours leave out: on a spot plan with a checkpoint section, both (the time to train
+    # said "without interruptions" beside compute hours that also leave out the checkpoint pauses and failures)
+    left_out = ("interruptions, checkpoint pauses and failures" if risk and cf else "interruptions" if risk
+                else "checkpoint pauses and failures" if cf else None)
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
-                            + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else
-                               f"; {fmt_time(cost['hours'] * 3600)} without checkpoint pauses and failures)" if cf else ")")],
-          [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (" (without interruptions)" if risk else
-                                                      " (without checkpoint pauses and failures)" if cf else "")],
+                            + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
+          [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
-          ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
+          ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")") if cost.get("spot_risk")
+                          else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
           ["limits", best.get("bottleneck", "")],
-          ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
+          ["search", f"{count_of(rec['evaluated'], 'configuration')} evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
     s.blocks.append(Table(["", ""], kv))
     if rec.get("stacks"):  # training.framework auto: each stack's best plan (planner.search.rank.stack_comparison)
@@ -348,7 +363,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"at {buy['node_hour_usd']:.2f} $/node-h (capex {fmt_usd(buy['capex_usd'])} amortised over "
                      f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
                      f"hosting)" + (
-                         f": per hour of use, {buy['cheaper']} is cheaper. Owning beats renting only if the "
+                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. Owning beats renting "
+                         f"on-demand only if the "
                          f"cluster stays busy above {fmt_pct(buy['breakeven_utilisation'])} of its "
                          f"{buy['amortisation_years']:.0f}-year life — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"

@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (count_of, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -151,7 +151,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     # fewer rows than asked for and than feasible: the rows are the best layout per (hardware, node count); "top 2
     # of 4 feasible configurations" under --top 10 did not say why the other two are not shown
     per = "; one row per hardware and node count, its best layout" if len(rows) < min(top, res["feasible"]) else ""
-    t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
+    # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
+    t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
                     + ("expected spot cost" if spot else "on-demand prices"))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
@@ -383,7 +384,8 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
     if o.get("checkpoint_every_steps"):
-        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
+        n = o["checkpoint_every_steps"]  # "a pause every 1 steps" was printed for every_steps: 1
+        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every " + ("step" if n == 1 else f"{n:,} steps"))
     else:
         parts.append("no checkpoints: a failure restarts the run")
     n_fail = o.get("expected_failures")
