@@ -136,3 +136,26 @@ def test_report_spot_plan_with_checkpoints_names_what_the_compute_hours_leave_ou
     buy = next(line for line in text.splitlines() if line.startswith("- Buy:"))
     assert "buy is cheaper" not in buy and "buying is cheaper than on-demand" in buy, buy
     assert re.search(r"spot, at 15\.86 \$/node-h before interruptions, is below owning's 21\.26", buy), buy
+
+
+def test_report_tables_of_a_checkpointed_job_say_their_figures_are_expected(cli, tmp_path):
+    """A job (not on spot) with a checkpoint section: the sensitivity tables held the expected time and costs
+    (88.4 d, $233.5k for the current plan) under bare "time to train" / "on-demand" headers, the Pareto table's
+    "cost (on-demand)" was the expected one, the scaling caption said nothing, and the alternatives' "spot
+    (expected)" column read as with interruptions though a job not on spot has no interruption model."""
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 8192, "global_batch": 512, "precision": "bf16", "optimizer": "adamw",
+                        "tokens": 3e11},
+           "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 32, "deadline_hours": 2000},
+           "checkpoint": {"every_steps": 100, "write_gbps": 5, "mtbf_hours_per_node": 2000}}
+    md = tmp_path / "r.md"
+    code, _, err = cli("report", _write(tmp_path, job), "-o", md, "--no-simulate", "--top", "3")
+    assert code == 0, err
+    text = md.read_text()
+    expected = "| time to train (expected) | on-demand (expected) | spot (expected, before interruptions) |"
+    assert re.search(r"\| # \| hardware \| nodes \| GPUs \| layout \| step s \| MFU \| mem/limit GiB " + re.escape(expected),
+                     text), text
+    assert re.search(r"\| nodes \| GPUs \| step " + re.escape(expected) + r" MFU \| mem GiB \| fits \|", text)
+    assert "| hardware | nodes | time to train (expected) | cost (expected on-demand) |" in text
+    assert re.search(r"\*best layout per node count on aws:p5\.48xlarge \(times and costs with the checkpoint pauses "
+                     r"and node failures\)\*", text)

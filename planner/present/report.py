@@ -220,7 +220,18 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
+def _expected_headers(spot: bool, cf: bool) -> tuple[str, str, str]:
+    """The (time to train, on-demand, spot) column headers of a table of ranked figures (the alternatives, the
+    sensitivity sweeps): "(expected)" where a column holds the spot interruptions (a spot job) or the job's
+    checkpoint pauses and node failures (``cf``). A job not on spot has no interruption model, so its spot column
+    with checkpoints is "before interruptions" (the sensitivity tables of a checkpointed job held the expected
+    figures under bare headers, and the alternatives' "spot (expected)" read as with interruptions)."""
+    return ("time to train" + (" (expected)" if spot or cf else ""), "on-demand" + (" (expected)" if cf else ""),
+            "spot" + (" (expected)" if spot else " (expected, before interruptions)" if cf else ""))
+
+
+def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU",
+                       cf: bool = False) -> Table:
     rows = []
     # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
     steps = dict(zip(df.index, fmt_time_column(df["step_time_s"])))
@@ -234,8 +245,7 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
         rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), fmt_pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
-                  "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
+    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf), "MFU", "mem GiB", "fits"], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
@@ -309,8 +319,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
     s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", "MFU", "mem/limit GiB",
-                           "time to train" + (" (expected)" if spot or cf else ""),
-                           "on-demand" + (" (expected)" if cf else ""), "spot" + (" (expected)" if spot or cf else "")], rows,
+                           *_expected_headers(spot, bool(cf))], rows,
                           "best layout per (hardware, node count), ranked by the objective"
                           + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
     if with_charts and "table" in rec:
@@ -319,8 +328,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     pareto = rec.get("pareto") or []
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
-        s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
-                               "cost" + (" (expected spot)" if spot else " (on-demand)")],
+        s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot or cf else ""),
+                               "cost" + (" (expected spot)" if spot else " (expected on-demand)" if cf else " (on-demand)")],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
                                 fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
@@ -432,7 +441,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
-        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"])))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"]),
+                                                bool(cost.get("checkpoint_failures"))))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
@@ -745,7 +755,11 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
                           [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]), fmt_time(r["days"] * 86400),
                             fmt_usd(r["cost"])] for r in rows],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
-                          + (" (expected spot cost)" if spot else "")))
+                          + (" (expected spot cost)" if spot else "")
+                          # the search's ranked figures: with the job's checkpoint pauses and failures, as the
+                          # alternatives say (this caption did not)
+                          + (" (times and costs with the checkpoint pauses and node failures)"
+                             if rec["best"]["cost"].get("checkpoint_failures") else "")))
     return s
 
 
