@@ -159,3 +159,20 @@ def test_report_tables_of_a_checkpointed_job_say_their_figures_are_expected(cli,
     assert "| hardware | nodes | time to train (expected) | cost (expected on-demand) |" in text
     assert re.search(r"\*best layout per node count on aws:p5\.48xlarge \(times and costs with the checkpoint pauses "
                      r"and node failures\)\*", text)
+
+
+def test_one_node_is_singular_in_the_cap_error_and_the_committed_line(cli, tmp_path):
+    """A one-node cluster over max_gpus: "error: cluster.nodes: 1 nodes x 8 GPUs = 8 GPUs exceeds ..."; the
+    report's committed line of a one-node plan: "the 3yr term bills $1.06M (1 nodes x 26,280 h, busy or not)"."""
+    job = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
+           "cluster": {"instance": "gcp:a3-megagpu-8g", "nodes": 1}}
+    bare = {**job, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
+            "constraints": {"max_gpus": 4}}
+    code, _, err = cli("estimate", _write(tmp_path, bare, "bare.yaml"))
+    assert code == 2
+    assert "error: cluster.nodes: 1 node x 8 GPUs = 8 GPUs exceeds constraints.max_gpus (4)" in err, err
+    md = tmp_path / "r.md"
+    code, _, err = cli("report", _write(tmp_path, job), "-o", md, "--no-simulate")
+    assert code == 0, err
+    committed = [line for line in md.read_text().splitlines() if line.startswith("- Committed (3yr")]
+    assert committed and "(1 node x 26,280 h, busy or not)" in committed[0], committed

@@ -383,7 +383,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
     for c in cost.get("committed") or ():
         # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
-        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
+        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({count_of(best['hardware']['nodes'], 'node')} x "
                 f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
                 + (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} of the term"
                    if c.get("breakeven_busy") else "")
