@@ -60,7 +60,7 @@ def test_tiny_run_checkpoint_line_has_no_plural_one_or_zero_failures(cli, tmp_pa
     flat = _flat(out)
     assert "every 1 steps" not in flat and re.search(r"pause every step;", flat), flat
     assert "0.0 expected failures" not in flat and "<0.001 expected failures" in flat, flat
-    assert "$0.00 spot" not in flat and "<$0.01 spot" in flat, flat
+    assert "$0.00 spot" not in flat and "<$0.01 spot before interruptions" in flat, flat
 
 
 def test_small_counts_and_costs_format():
@@ -176,3 +176,12 @@ def test_one_node_is_singular_in_the_cap_error_and_the_committed_line(cli, tmp_p
     assert code == 0, err
     committed = [line for line in md.read_text().splitlines() if line.startswith("- Committed (3yr")]
     assert committed and "(1 node x 26,280 h, busy or not)" in committed[0], committed
+
+
+def test_estimate_spot_figure_says_it_is_before_interruptions(cli, tmp_path):
+    """estimate's cost row read "$207.2k on-demand, $63.8k spot, 30,115 GPU-hours": the spot figure is the sticker
+    rate over the uninterrupted hours, which the report calls "before interruptions"; the row now says so too."""
+    code, out, err = cli("estimate", _write(tmp_path, _FIXED))
+    assert code == 0, err
+    flat = _flat(out)
+    assert re.search(r"cost \$207\.2k on-demand, \$63\.8k spot before interruptions, 30,115 GPU-hours", flat), flat

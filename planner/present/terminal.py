@@ -77,8 +77,11 @@ def summary_table(res: dict) -> Table:
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
         t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     else:
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
-                  f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
+        # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
+        # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot"
+                  + (" before interruptions, " if cost["cost_spot_usd"] is not None else ", ")
+                  + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
