@@ -204,6 +204,11 @@ def fmt_steps(n: float) -> str:
     return count_of(round(n), "step")
 
 
+def every_steps(n: int) -> str:
+    """``every step``, ``every 500 steps`` (a cadence; "a pause every 1 steps" was printed for every_steps: 1)."""
+    return "every step" if n == 1 else f"every {n:,} steps"
+
+
 def count_of(n: int, noun: str) -> str:
     """``8 chips``, ``1 GPU``, ``2,048 GPUs``."""
     return f"{n:,} {noun}{'s' if n != 1 else ''}"

@@ -204,3 +204,12 @@ def test_mfu_peak_is_printed_and_recomputes_mfu(cli, tmp_path):
         d = json.loads(out)
         mfu = d["flops_per_step"] / (d["step_time_s"] * d["hardware"]["gpus"] * peak * 1e12)
         assert abs(mfu - d["mfu"]) < 1e-9 and f"{peak:,.1f} TFLOP/s" in d["inputs"]["peaks"]
+
+
+def test_spot_line_with_a_save_every_step_is_singular(cli, tmp_path):
+    """A spot job saving every step: the spot line said "a checkpoint pause every 1 steps"."""
+    job = {**_TINY, "constraints": {"spot": True}}
+    code, out, err = cli("estimate", _write(tmp_path, job))
+    assert code == 0, err
+    flat = _flat(out)
+    assert "every 1 steps" not in flat and "a checkpoint pause every step" in flat, flat

@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (count_of, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (count_of, every_steps, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -297,7 +297,7 @@ def spot_causes(risk: dict) -> str:
     work since the last checkpoint, a restart and the capacity wait, and per node failure the work and
     a restart."""
     every = risk.get("checkpoint_every_steps")
-    pauses = f"a checkpoint pause every {every:,} steps" if every else "checkpoint pauses at the optimal cadence"
+    pauses = f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence"
     return (pauses + f"; each interruption loses the work since the last checkpoint, a restart and "
             f"~{risk['capacity_wait_minutes']:.0f} min capacity wait"
             + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
@@ -387,8 +387,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
     if o.get("checkpoint_every_steps"):
-        n = o["checkpoint_every_steps"]  # "a pause every 1 steps" was printed for every_steps: 1
-        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every " + ("step" if n == 1 else f"{n:,} steps"))
+        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause {every_steps(o['checkpoint_every_steps'])}")
     else:
         parts.append("no checkpoints: a failure restarts the run")
     n_fail = o.get("expected_failures")
