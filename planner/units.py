@@ -102,6 +102,8 @@ def fmt_usd(x: float | None) -> str:
         return "-"
     if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
         return f"${x:.1e}"
+    if 0 < x < 0.005:  # a positive cost under half a cent: "<$0.01", not "$0.00" (a 1-second fine-tune's spot cost)
+        return "<$0.01"
     # (from, divisor, decimals, suffix): "$1.06B", not "$1059.58M" (four digits and no separator before the M); three
     # significant figures from $1k ("$1.35k", not "$1.4k" beside "$552.63"). A value that rounds up to 1000 of its
     # unit reads in the next one: "$1.00B", not "$1000.00M" (999.996e6), "$1.00k", not "$1000.00"
@@ -156,7 +158,10 @@ def fmt_share(x: float) -> str:
 
 def fmt_many(x: float) -> str:
     """An expected count, one decimal with thousands separators ("101.5", "1,234.5"); past a billion in
-    powers of ten ("5.0e+32")."""
+    powers of ten ("5.0e+32"); under 0.05, two significant figures ("0.0063", not "0.0": a short run's
+    expected failures are few, not none), and under 0.001 "<0.001"."""
+    if 0 < abs(x) < 0.05:
+        return "<0.001" if abs(x) < 0.001 else fmt_sig(x, 2)
     return f"{x:,.1f}" if abs(x) < 1e9 else f"{x:.1e}"
 
 
@@ -197,6 +202,11 @@ def device_of(hw: dict) -> str:
 def fmt_steps(n: float) -> str:
     """``1 step``, ``3,205 steps`` (a whole count from a float step count; "1 steps" was printed)."""
     return count_of(round(n), "step")
+
+
+def every_steps(n: int) -> str:
+    """``every step``, ``every 500 steps`` (a cadence; "a pause every 1 steps" was printed for every_steps: 1)."""
+    return "every step" if n == 1 else f"every {n:,} steps"
 
 
 def count_of(n: int, noun: str) -> str:

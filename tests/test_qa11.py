@@ -264,7 +264,7 @@ def test_one_step_lora_estimate_reads_right(cli, tmp_path):
     assert code == 0, se
     text = " ".join(so.split())
     assert "(1 step," in text and "1 steps" not in text
-    assert re.search(r"spot, 0\.\d+ GPU-hours", text), text
+    assert re.search(r"spot before interruptions, 0\.\d+ GPU-hours", text), text  # (qa16: "before interruptions")
     assert "0M adapter" not in text and re.search(r"[\d.]+k adapter parameters", text), text
 
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planner.errors import InputError
-from planner.search.rank import cost_bucket
+from planner.search.rank import COST_TIE
 from planner.workloads.training import recommend
 from planner.spec import load_job_dict
 
@@ -109,9 +109,7 @@ def test_recommend_properties_hold_for_random_constraints(raw):
             else (lambda r: _usd(r, spot))
         vals = [per(r) for r in ranked]
         if all(v is not None and np.isfinite(v) for v in vals):
-            b = cost_bucket(np.array(vals))
-            assert np.all(np.diff(b) >= 0)
-            assert all(hours[i] <= hours[i + 1] + 1e-9 for i in range(len(b) - 1) if b[i] == b[i + 1])
+            assert _in_cost_order(vals, hours)
 
 
 def test_option_without_rows_does_not_shift_later_options(catalog):
@@ -126,13 +124,21 @@ def test_option_without_rows_does_not_shift_later_options(catalog):
     assert all(r["fits"] for r in res["ranked"])
 
 
+def _in_cost_order(vals, hours) -> bool:
+    """Rows in cost order, a cheaper row below a dearer one only as a tie (rank.cost_bucket: the dearer within
+    COST_TIE of it and no slower). The tie groups are a set function of the costs searched together, so they are
+    not recomputed on the shown rows (a subset): the pairwise consequence is checked instead."""
+    return all(vals[i] <= vals[i + 1] or (vals[i] <= vals[i + 1] * (1 + COST_TIE) and hours[i] <= hours[i + 1] + 1e-9)
+               for i in range(len(vals) - 1))
+
+
 def test_first_row_is_the_recommendation_and_every_row_fits(catalog):
     """The second reported case: a slower, dearer plan was shown first and an unfitting one listed."""
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {"seq_len": 4096, "global_batch": 512},
                          "constraints": {"clouds": ["gcp"], "max_gpus": 16}})
     res = recommend(job, catalog, simulate=False)
     costs = [r["cost"]["cost_ondemand_usd"] for r in res["ranked"]]
-    assert np.all(np.diff(cost_bucket(np.array(costs))) >= 0)
+    assert _in_cost_order(costs, [r["cost"]["hours"] for r in res["ranked"]])
     for r in res["ranked"]:
         assert r["memory_per_gpu_bytes"]["total"] <= r["memory_per_gpu_bytes"]["capacity"]
 

@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (count_of, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -119,6 +119,18 @@ def _analytic_caveat(best: dict) -> str:
         return ""
     return (f"analytic (compute-bound) times: they leave out the simulated data-loading stall, which makes "
             f"the recommended plan's step {fmt_time(t)} instead of {fmt_time(a)}")
+
+
+def _cheaper_words(buy: dict, hw: dict) -> str:
+    """Which is cheaper per hour of use, owning or on-demand (``buy.cheaper``, against the on-demand rate),
+    naming the rate it is against, and spot's where the instance has one below the owned node-hour: "buy
+    is cheaper" sat beside a spot plan that cost less than buying."""
+    words = "buying is cheaper than on-demand" if buy["cheaper"] == "buy" else "on-demand is cheaper than buying"
+    spot = hw.get("price_spot_usd_hr")
+    if spot and spot < buy["node_hour_usd"]:
+        words += (f"; spot, at {spot:.2f} $/node-h before interruptions, is below owning's "
+                  f"{buy['node_hour_usd']:.2f}")
+    return words
 
 
 def _hw_line(row: dict) -> str:
@@ -208,7 +220,18 @@ def _next_bottleneck(best: dict, sweep: pd.DataFrame) -> Optional[str]:
             f"{speed:.0%} scaling efficiency)")
 
 
-def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU") -> Table:
+def _expected_headers(spot: bool, cf: bool) -> tuple[str, str, str]:
+    """The (time to train, on-demand, spot) column headers of a table of ranked figures (the alternatives, the
+    sensitivity sweeps): "(expected)" where a column holds the spot interruptions (a spot job) or the job's
+    checkpoint pauses and node failures (``cf``). A job not on spot has no interruption model, so its spot column
+    with checkpoints is "before interruptions" (the sensitivity tables of a checkpointed job held the expected
+    figures under bare headers, and the alternatives' "spot (expected)" read as with interruptions)."""
+    return ("time to train" + (" (expected)" if spot or cf else ""), "on-demand" + (" (expected)" if cf else ""),
+            "spot" + (" (expected)" if spot else " (expected, before interruptions)" if cf else ""))
+
+
+def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: str = "GPU",
+                       cf: bool = False) -> Table:
     rows = []
     # one unit a column: the step column read "54.16 s" above "895.3 ms", time to train "4.8 d" above "59.3 h"
     steps = dict(zip(df.index, fmt_time_column(df["step_time_s"])))
@@ -222,8 +245,7 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
         rows.append([v, f"{int(r.gpus):,}", steps[r.Index], hours[r.Index],
                      fmt_usd(r.cost_ondemand_usd), fmt_usd(r.cost_spot_usd), fmt_pct(r.mfu),
                      f"{r.mem_gib:.1f}", "yes" if r.fits else "NO"])
-    return Table([label, f"{noun}s", "step", "time to train" + (" (expected)" if spot else ""), "on-demand",
-                  "spot" + (" (expected)" if spot else ""), "MFU", "mem GiB", "fits"], rows)
+    return Table([label, f"{noun}s", "step", *_expected_headers(spot, cf), "MFU", "mem GiB", "fits"], rows)
 
 
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
@@ -254,25 +276,28 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                     f"{config_str(best['config'])}: {fmt_time(hours_of(best, spot) * 3600)} to train{price}. "
                     f"Objective: {rec['objective']}. Why: {rec['why']}.")
     noun = device_of(best["hardware"])
+    # what the uninterrupted hours leave out: on a spot plan with a checkpoint section, both (the time to train
+    # said "without interruptions" beside compute hours that also leave out the checkpoint pauses and failures)
+    left_out = ("interruptions, checkpoint pauses and failures" if risk and cf else "interruptions" if risk
+                else "checkpoint pauses and failures" if cf else None)
     kv = [["hardware", _hw_line(best)], ["layout", config_str(best["config"])],
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
           [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
-                            + (f"; {fmt_time(cost['hours'] * 3600)} without interruptions)" if risk else
-                               f"; {fmt_time(cost['hours'] * 3600)} without checkpoint pauses and failures)" if cf else ")")],
-          [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (" (without interruptions)" if risk else
-                                                      " (without checkpoint pauses and failures)" if cf else "")],
+                            + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
+          [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
-          ["cost spot" + (" (before interruptions)" if cost.get("spot_risk") else ""), fmt_usd(cost["cost_spot_usd"])],
+          ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")") if cost.get("spot_risk")
+                          else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
           ["limits", best.get("bottleneck", "")],
-          ["search", f"{rec['evaluated']:,} configurations evaluated, {rec['feasible']:,} feasible, "
+          ["search", f"{count_of(rec['evaluated'], 'configuration')} evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
     s.blocks.append(Table(["", ""], kv))
     if rec.get("stacks"):  # training.framework auto: each stack's best plan (planner.search.rank.stack_comparison)
@@ -294,8 +319,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say
     s.blocks.append(Table(["#", "hardware", "nodes", f"{nouns.pop()}s" if len(nouns) == 1 else "accelerators", "layout", "step s", "MFU", "mem/limit GiB",
-                           "time to train" + (" (expected)" if spot or cf else ""),
-                           "on-demand" + (" (expected)" if cf else ""), "spot" + (" (expected)" if spot or cf else "")], rows,
+                           *_expected_headers(spot, bool(cf))], rows,
                           "best layout per (hardware, node count), ranked by the objective"
                           + (" (times and costs with the checkpoint pauses and node failures)" if cf else "")))
     if with_charts and "table" in rec:
@@ -304,8 +328,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     pareto = rec.get("pareto") or []
     caveat = _analytic_caveat(best)  # the Pareto and sensitivity tables are analytic; the plan may be simulated
     if pareto:
-        s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot else ""),
-                               "cost" + (" (expected spot)" if spot else " (on-demand)")],
+        s.blocks.append(Table(["hardware", "nodes", "time to train" + (" (expected)" if spot or cf else ""),
+                               "cost" + (" (expected spot)" if spot else " (expected on-demand)" if cf else " (on-demand)")],
                               [[p["hardware"], str(p["nodes"]), fmt_time(p["train_hours"] * 3600),
                                 fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
@@ -348,7 +372,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                      f"at {buy['node_hour_usd']:.2f} $/node-h (capex {fmt_usd(buy['capex_usd'])} amortised over "
                      f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
                      f"hosting)" + (
-                         f": per hour of use, {buy['cheaper']} is cheaper. Owning beats renting only if the "
+                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. Owning beats renting "
+                         f"on-demand only if the "
                          f"cluster stays busy above {fmt_pct(buy['breakeven_utilisation'])} of its "
                          f"{buy['amortisation_years']:.0f}-year life — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
@@ -358,7 +383,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
     for c in cost.get("committed") or ():
         # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
-        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({best['hardware']['nodes']} nodes x "
+        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({count_of(best['hardware']['nodes'], 'node')} x "
                 f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
                 + (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} of the term"
                    if c.get("breakeven_busy") else "")
@@ -416,7 +441,8 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         df = sensitivity(job, best, what, catalog, profile)
         sweeps[what] = df
         s.blocks.append(Table([], [], f"**{SENSITIVITY[what].label}**"))
-        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"])))
+        s.blocks.append(_sensitivity_table(df, SENSITIVITY[what].label, spot, device_of(best["hardware"]),
+                                                bool(cost.get("checkpoint_failures"))))
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
@@ -729,7 +755,11 @@ def _scaling_section(rec: dict, spot: bool) -> Optional[Section]:
                           [[str(r["nodes"]), config_str(r), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]), fmt_time(r["days"] * 86400),
                             fmt_usd(r["cost"])] for r in rows],
                           f"best layout per node count on {rec['best']['hardware']['name']}"
-                          + (" (expected spot cost)" if spot else "")))
+                          + (" (expected spot cost)" if spot else "")
+                          # the search's ranked figures: with the job's checkpoint pauses and failures, as the
+                          # alternatives say (this caption did not)
+                          + (" (times and costs with the checkpoint pauses and node failures)"
+                             if rec["best"]["cost"].get("checkpoint_failures") else "")))
     return s
 
 

@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (count_of, every_steps, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -81,8 +81,11 @@ def summary_table(res: dict) -> Table:
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
         t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     else:
-        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot, "
-                  f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
+        # the spot figure is the sticker price over the uninterrupted hours, as the report's "before interruptions"
+        # says (a spot job's expected cost is on the spot: line below); "$63.8k spot" read as what spot costs
+        t.add_row("cost", f"{fmt_usd(cost['cost_ondemand_usd'])} on-demand, {fmt_usd(cost['cost_spot_usd'])} spot"
+                  + (" before interruptions, " if cost["cost_spot_usd"] is not None else ", ")
+                  + f"{fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")
     if cost.get("buy"):
         b = cost["buy"]
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
@@ -155,7 +158,8 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
     # fewer rows than asked for and than feasible: the rows are the best layout per (hardware, node count); "top 2
     # of 4 feasible configurations" under --top 10 did not say why the other two are not shown
     per = "; one row per hardware and node count, its best layout" if len(rows) < min(top, res["feasible"]) else ""
-    t = Table(title=f"top {len(rows)} of {res['feasible']:,} feasible configurations "
+    # (count_of: "top 1 of 1 feasible configurations" was printed for a fixed job)
+    t = Table(title=f"top {len(rows)} of {count_of(res['feasible'], 'feasible configuration')} "
                     f"({res['evaluated']:,} evaluated in {res['search_seconds']:.2f} s{per}) — objective: {res['objective']}, "
                     + ("expected spot cost" if spot else "on-demand prices"))
     # the duration column in one unit named in its header (units.duration_column): a fixed "days" printed an
@@ -297,7 +301,7 @@ def spot_causes(risk: dict) -> str:
     work since the last checkpoint, a restart and the capacity wait, and per node failure the work and
     a restart."""
     every = risk.get("checkpoint_every_steps")
-    pauses = f"a checkpoint pause every {every:,} steps" if every else "checkpoint pauses at the optimal cadence"
+    pauses = f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence"
     return (pauses + f"; each interruption loses the work since the last checkpoint, a restart and "
             f"~{risk['capacity_wait_minutes']:.0f} min capacity wait"
             + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
@@ -387,7 +391,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
     if o.get("checkpoint_every_steps"):
-        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause every {o['checkpoint_every_steps']:,} steps")
+        parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause {every_steps(o['checkpoint_every_steps'])}")
     else:
         parts.append("no checkpoints: a failure restarts the run")
     n_fail = o.get("expected_failures")

@@ -183,8 +183,16 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
     training stack the times assume."""
     src = hw.eff.sources
     measured = sorted(k for k, v in src.items() if k != "*" and str(v).startswith("measured"))
+    peaks = f"datasheet: {hw.gpu.name} ({hw.gpu.source.split(' ')[0]})"
+    if job is not None and job.model.is_transformer:
+        # MFU's and HFU's denominator, the one step_time divides by (physics.datasheet_peak at training.precision),
+        # so a reader can recompute MFU = model FLOPs per step / (step time x GPUs x peak) from the printed
+        # figures: the value was not printed, and an fp8 job's MFU is against the FP8 peak, twice the bf16 one
+        from planner.model.physics import datasheet_peak
+        peaks += (f"; MFU and HFU against its {job.training.precision} peak, "
+                  f"{datasheet_peak(hw.gpu, job.training.precision) / 1e12:,.1f} TFLOP/s per {device_noun(hw.gpu)}")
     out = dict(
-        peaks=f"datasheet: {hw.gpu.name} ({hw.gpu.source.split(' ')[0]})",
+        peaks=peaks,
         efficiencies_measured=measured,
         efficiencies_prior=src.get("*", "prior"),
     )

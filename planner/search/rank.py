@@ -22,11 +22,25 @@ COST_TIE = D.COST_TIE  # costs within ~0.5% rank as equal: then the faster plan 
 
 
 def cost_bucket(usd):
-    """Costs on a log grid of COST_TIE steps, so a plan that is 2x faster for +0.1% is not ranked
-    behind the slower one by a rounding difference (prices are quoted to the cent, times are not)."""
+    """Tie groups of costs, so a plan that is 2x faster for +0.1% is not ranked behind the slower one
+    by a rounding difference (prices are quoted to the cent, times are not): group 0 is every cost
+    within COST_TIE of the cheapest, group 1 every cost within COST_TIE of the cheapest cost above
+    group 0, and so on (the group numbers rise with cost; non-positive or missing costs are inf).
+    Ranking on (group, hours) makes the winner the fastest plan within COST_TIE of the cheapest,
+    which is what "a tie within 0.5%: the faster plan ranks first" says. A set function: the groups
+    depend on the costs passed together. (Until 2026-12-02 the groups were a fixed log grid,
+    floor(log(usd) / log1p(COST_TIE)), so two costs 0.01% apart on either side of a grid line were
+    not a tie: a $73.1k plan taking 11.9 h ranked below a $72.8k one taking 330 days.)"""
     usd = np.asarray(usd, dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(usd > 0, np.floor(np.log(usd) / np.log1p(COST_TIE)), np.inf)
+    out = np.full(usd.shape, np.inf)
+    ok = np.isfinite(usd) & (usd > 0)
+    vals = np.sort(usd[ok])
+    starts, i = [], 0
+    while i < len(vals):  # one pass per group: at most log(max / min) / log1p(COST_TIE) of them
+        starts.append(vals[i])
+        i = int(np.searchsorted(vals, vals[i] * (1 + COST_TIE), side="right"))
+    out[ok] = np.searchsorted(np.asarray(starts), usd[ok], side="right") - 1
+    return out
 
 
 def ranked_columns(df: pd.DataFrame) -> tuple[str, str, str]:

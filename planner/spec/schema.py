@@ -20,6 +20,7 @@ from hardware_catalog.errors import from_validation
 from planner import vocab as V
 from planner.errors import InputError
 from planner.layout import check_fields
+from planner.units import count_of
 
 # --------------------------------------------------------------------------------------------
 # Registries: the vocabulary of the job file, kept as data.
@@ -729,7 +730,9 @@ class JobSpec(_Strict):
         if cl.nodes:
             # a fixed cluster outside the GPU caps is a contradiction, not a plan of nodes x gpus
             gpus = cl.nodes * (cl.gpus_per_node or 1)
-            what = f"{cl.nodes} nodes x {cl.gpus_per_node} GPUs = {gpus:,} GPUs" if cl.gpus_per_node else f"{cl.nodes} nodes"
+            # (count_of: "1 nodes x 8 GPUs" was printed for a one-node cluster over max_gpus)
+            what = (f"{count_of(cl.nodes, 'node')} x {count_of(cl.gpus_per_node, 'GPU')} = {count_of(gpus, 'GPU')}"
+                    if cl.gpus_per_node else count_of(cl.nodes, "node"))
             broken = con.cluster_gpus_broken(gpus, what, floor=False)
             if broken:
                 raise ValueError(f"cluster.nodes: {broken}")

@@ -320,19 +320,19 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
             data_bound.append(r)
         out.append(r)
 
-    def key(r):  # the ranked figures: with the checkpoint pauses and node failures where the job sets them
+    def price(r):  # the ranked price: with the checkpoint pauses and node failures where the job sets them
         c = r.cost
-        # (a spot plan: its expected hours with interruptions, as the analytic search ranks it; they were the
-        # uninterrupted hours here, so the simulator's re-rank could order spot plans differently from the search)
-        hours = c.hours_at(spot)
-        if objective == "time":
-            return (hours,)
         usd = c.price(spot)
         if objective == "tokens_per_dollar":
-            return (float(cost_bucket(usd / c.tokens * 1e12)) if usd and c.tokens else np.inf, hours)
-        return (float(cost_bucket(usd)) if usd is not None else np.inf, hours)
+            return usd / c.tokens * 1e12 if usd and c.tokens else np.nan
+        return np.nan if usd is None else usd
 
-    out = sorted(out, key=key)
+    # (a spot plan: its expected hours with interruptions, as the analytic search ranks it; they were the
+    # uninterrupted hours here, so the simulator's re-rank could order spot plans differently from the search)
+    # the cost tie groups are a set function (rank.cost_bucket): over the plans re-ranked together
+    groups = cost_bucket([price(r) for r in out]) if objective != "time" else np.zeros(len(out))
+    order = sorted(range(len(out)), key=lambda i: (float(groups[i]), out[i].cost.hours_at(spot)))
+    out = [out[i] for i in order]
     note = None
     if data_bound:
         note = (f"data, not compute, is the bottleneck of {len(data_bound)} of the top {len(out)} plans "
