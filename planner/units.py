@@ -209,6 +209,19 @@ def every_steps(n: int) -> str:
     return "every step" if n == 1 else f"every {n:,} steps"
 
 
+def fmt_gib_pair(used_bytes: float, limit_bytes: float) -> str:
+    """A plan's memory against its limit for a table cell, ``used/limit`` in GiB: whole GiB, or one decimal
+    where whole GiB would read a plan under its limit as at it (29.6 of 30.4 printed "30/30").
+
+    >>> fmt_gib_pair(50.3 * GiB, 76 * GiB), fmt_gib_pair(29.6 * GiB, 30.4 * GiB)
+    ('50/76', '29.6/30.4')
+    """
+    u, lim = used_bytes / GiB, limit_bytes / GiB
+    if round(u) == round(lim) and u != lim:
+        return f"{u:.1f}/{lim:.1f}"
+    return f"{u:.0f}/{lim:.0f}"
+
+
 def count_of(n: int, noun: str) -> str:
     """``8 chips``, ``1 GPU``, ``2,048 GPUs``."""
     return f"{n:,} {noun}{'s' if n != 1 else ''}"

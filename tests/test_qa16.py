@@ -213,3 +213,11 @@ def test_spot_line_with_a_save_every_step_is_singular(cli, tmp_path):
     assert code == 0, err
     flat = _flat(out)
     assert "every 1 steps" not in flat and "a checkpoint pause every step" in flat, flat
+
+
+def test_memory_cell_does_not_read_a_plan_under_its_limit_as_at_it():
+    """The recommend table's mem/limit cell rounded 29.6 of 30.4 GiB to "30/30"; it keeps whole GiB otherwise."""
+    from planner.units import GiB, fmt_gib_pair
+    assert fmt_gib_pair(29.6 * GiB, 30.4 * GiB) == "29.6/30.4"
+    assert fmt_gib_pair(50.3 * GiB, 76 * GiB) == "50/76"
+    assert fmt_gib_pair(76 * GiB, 76 * GiB) == "76/76"

@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (count_of, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -314,7 +314,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         m, c = r["memory_per_gpu_bytes"], r["cost"]
         rows.append([str(i), r["hardware"]["name"], str(r["hardware"]["nodes"]), f"{r['hardware']['gpus']:,}",
                      config_str(r["config"]), fmt_step_s(r['step_time_s']), fmt_pct(r["mfu"]),  # as recommend's table
-                     f"{m['total'] / GiB:.0f}/{(m.get('limit') or m['capacity']) / GiB:.0f}", fmt_time(hours_of(r, spot) * 3600),
+                     fmt_gib_pair(m["total"], m.get("limit") or m["capacity"]), fmt_time(hours_of(r, spot) * 3600),
                      # with the checkpoint pauses and failures where the job sets them (results.ranked_price)
                      fmt_usd(ranked_price(c, False)), fmt_usd(ranked_price(c, True))])
     nouns = {device_of(r["hardware"]) for r in rec["ranked"]}  # "chips" for TPU / Trainium rows, as the rows above say

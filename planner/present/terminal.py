@@ -13,7 +13,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import (count_of, every_steps, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
-                           fmt_rate, fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
+                           fmt_rate, fmt_share, fmt_sig, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
 def memory_table(res: dict) -> Table:
@@ -189,7 +189,7 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
             else hw["name"]
         cells = [str(i), esc(name), str(hw["nodes"]), config_str(r["config"]),
                  fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
-                 f"{mem['total'] / GiB:.0f}/{limit / GiB:.0f}",
+                 fmt_gib_pair(mem["total"], limit),
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  duration, fmt_usd(c),
                  per_million(cost, c)]

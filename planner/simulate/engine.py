@@ -543,7 +543,7 @@ def check_failures(cfg: SimConfig, steps: int) -> None:
     if log10 > math.log10(MAX_FAILURES):
         raise TooLargeError("checkpoint.mtbf_hours_per_node", (
             f"too large: {failures_text(log10)} failures expected before {steps:,} steps complete (job MTBF "
-            f"{fl.mtbf_s:.3g} s = per-node MTBF / {fl.nodes:,} nodes, {c:.3g} s of work between durable "
+            f"{fl.mtbf_s:.3g} s = per-node MTBF / {count_of(fl.nodes, 'node')}, {c:.3g} s of work between durable "
             f"checkpoints, {x:,.0f} MTBFs); the simulator stops at {MAX_FAILURES:,} — raise the MTBF or "
             "checkpoint more often"))
 
