@@ -20,6 +20,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from planner.units import fmt_time, ordinal
+
 
 def jsonable(x: Any) -> Any:
     """Plain JSON values: dataclasses and mappings to dicts, numpy scalars to numbers; a NaN or
@@ -191,6 +193,10 @@ class Cost(Record):
     #: costs above are the uninterrupted compute time. ``recommend`` ranks and filters on these
     #: expected figures (``price``/``hours_at``)
     checkpoint_failures: Optional[dict] = None
+    #: the job's evaluation section: its passes over the run (planner.model.evaluation.eval_run: ``passes``,
+    #: ``full_passes``, ``mean_s`` per pass, ``seconds``, ``hours``, ``share`` of the time to train, and
+    #: ``tier_seconds``: the same run with the section's tier); ``hours`` and every cost above include them
+    evaluation: Optional[dict] = None
 
     def price(self, spot: bool) -> Optional[float]:
         """The cost the plan is ranked at (``None`` where no price is known): see ``ranked_price``."""
@@ -212,7 +218,8 @@ class Cost(Record):
     def keys(self) -> list[str]:  # "buy", "spot_risk", "committed" only where computed, as in the JSON
         return [k for k in super().keys() if (k != "buy" or self.buy is not None)
                 and (k != "spot_risk" or self.spot_risk is not None) and (k != "committed" or self.committed)
-                and (k != "checkpoint_failures" or self.checkpoint_failures is not None)]
+                and (k != "checkpoint_failures" or self.checkpoint_failures is not None)
+                and (k != "evaluation" or self.evaluation is not None)]
 
 
 def checkpoint_words(cf: Optional[dict]) -> str:
@@ -224,6 +231,22 @@ def checkpoint_words(cf: Optional[dict]) -> str:
     parts = (["checkpoint pauses"] if cf.get("checkpoint_every_steps") else []) + (
         ["node failures"] if cf.get("job_mtbf_hours") is not None else [])
     return " and ".join(parts) or "checkpoint pauses and node failures"
+
+
+def evaluation_line(ev: Optional[dict]) -> str:
+    """The job's evaluation passes (``Cost.evaluation``), in words with their numbers: what the time to
+    train and the cost hold beside the training steps ("" without an evaluation section). ``estimate``,
+    ``recommend`` and ``report`` said "evaluation left out" and quoted training steps only, while
+    ``simulate``'s wall time held the passes."""
+    if not ev:
+        return ""
+    line = (f"evaluation: {ev['passes']:,} passes x {fmt_time(ev['mean_s'])} = {fmt_time(ev['seconds'])} "
+            f"({ev['share']:.1%} of the run), in the time and cost (every {ev['every_steps']:,} steps, forward-only "
+            f"over the full {ev['samples']:,.0f}-sample set, as `planner simulate` plays it")
+    if ev.get("full_every", 1) > 1 and ev.get("tier_seconds") is not None:
+        line += (f"; the tier, a {ev['holdout_fraction']:.0%} holdout with the full set every "
+                 f"{ordinal(ev['full_every'])} pass, would take {fmt_time(ev['tier_seconds'])}")
+    return line + ")"
 
 
 def figures_include(cost, spot: bool) -> str:

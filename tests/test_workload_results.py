@@ -193,6 +193,26 @@ def test_campaign_on_a_training_estimate(cli, tmp_path):
     assert d["campaign"]["train_hours"] == pytest.approx(d["cost"]["hours"])
 
 
+#: a training plan's ``cost.evaluation`` (the job's evaluation section: planner.model.evaluation.job_eval, with
+#: its hours and share of the run from cost_summary), last in ``cost``, only where the job has the section
+EVALUATION = ["every_steps", "samples", "passes", "mean_s", "seconds", "holdout_fraction", "full_every", "tier_seconds",
+              "hours", "share"]
+
+
+def test_a_training_cost_holds_its_evaluation_last_and_only_with_the_section(cli):
+    code, out, err = cli("estimate", EXAMPLES / "llama3-8b-eval.yaml", "--json")
+    assert code == 0, err
+    cost = json.loads(out)["cost"]
+    assert list(cost)[-1] == "evaluation" and list(cost["evaluation"]) == EVALUATION
+    ev = cost["evaluation"]
+    assert all(isinstance(ev[k], int) for k in ("every_steps", "passes", "full_every"))
+    assert all(isinstance(ev[k], float) for k in EVALUATION if k not in ("every_steps", "passes", "full_every"))
+    assert cost["hours"] == pytest.approx(ev["hours"] / ev["share"])
+    code, out, err = cli("estimate", EXAMPLES / "llama3-8b-estimate.yaml", "--json")
+    assert code == 0, err
+    assert "evaluation" not in json.loads(out)["cost"]
+
+
 def _option(**kw) -> ServingOption:
     base = dict(hardware="aws:p5.48xlarge", gpu="H100-SXM-80GB", tp=1, gpus_per_node=8, weights_gib_per_gpu=15.0,
                 kv_mib_per_token_per_gpu=0.125, kv_capacity_tokens=4e5, batch_memory_limit=256, price_usd_hr=None,

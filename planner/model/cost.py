@@ -206,11 +206,20 @@ def owned_at_wall_hours(buy, committed, hours: float, nodes: int, price_ondemand
 
 
 def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: int,
-                 price_ondemand, price_spot, catalog=None, gpu_name: str = "", instance_key: str | None = None) -> Cost:
+                 price_ondemand, price_spot, catalog=None, gpu_name: str = "", instance_key: str | None = None,
+                 evaluation: dict | None = None) -> Cost:
     """Time and money of the whole run at ``step_time_s`` per step: rent (on-demand, spot) and,
-    where the catalog has on-prem figures for the GPU, buy."""
+    where the catalog has on-prem figures for the GPU, buy.
+
+    ``evaluation``: the job's evaluation passes over the run (``planner.model.evaluation.eval_run``:
+    ``passes``, ``seconds``, ...; None: no evaluation section): its ``seconds`` are added to the time to
+    train, so every figure priced from ``hours`` (rent, buy, committed, spot, checkpoint pauses and
+    failures) holds them once; ``Cost.evaluation`` keeps the record with its ``hours`` and ``share`` of the run."""
     steps = total_steps(job)
-    hours = steps * step_time_s / 3600.0
+    eval_s = float(evaluation["seconds"]) if evaluation else 0.0
+    hours = (steps * step_time_s + eval_s) / 3600.0
+    if evaluation:
+        evaluation = {**evaluation, "hours": eval_s / 3600.0, "share": eval_s / (hours * 3600.0) if hours > 0 else 0.0}
     tokens = total_tokens(job)
     od = float(rent_cost(hours, nodes, price_ondemand)) if price_ondemand else None
     sp = float(rent_cost(hours, nodes, price_spot)) if price_spot else None
@@ -237,4 +246,5 @@ def cost_summary(job: JobSpec, step_time_s: float, nodes: int, gpus_per_node: in
     return Cost(steps=steps, hours=hours, days=hours / 24, gpu_hours=hours * nodes * gpus_per_node,
                 tokens=tokens, cost_ondemand_usd=od, cost_spot_usd=sp,
                 usd_per_million_tokens=(ranked / tokens * 1e6) if ranked and tokens else None, buy=buy,
-                committed=committed_costs(catalog, instance_key, hours, nodes, price_ondemand))
+                committed=committed_costs(catalog, instance_key, hours, nodes, price_ondemand),
+                evaluation=evaluation or None)

@@ -30,7 +30,7 @@ import pandas as pd
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
-from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, jsonable, ranked_price
+from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
@@ -287,6 +287,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           [f"memory per {noun}", _memory_line(mem)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
+          *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
           [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
           ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")") if cost.get("spot_risk")

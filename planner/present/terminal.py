@@ -76,7 +76,9 @@ def summary_table(res: dict) -> Table:
             f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
             else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
     t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room})")
-    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit})")
+    ev = cost.get("evaluation")  # the evaluation passes are in the hours: say how much of them
+    t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
+              + (f"; evaluation {fmt_time(ev['seconds'])} of it)" if ev else ")"))
     # GPU-hours to three significant figures: a one-step LoRA run's 0.0025 printed "0 GPU-hours"
     if cost["cost_ondemand_usd"] is None and cost["cost_spot_usd"] is None:  # a bare GPU: no catalog price
         t.add_row("cost", f"no price for a bare {noun} (set cluster.price_usd_hr, per node), {fmt_sig(cost['gpu_hours'], 3)} {noun}-hours")

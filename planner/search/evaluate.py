@@ -8,7 +8,8 @@ import numpy as np
 from planner import defaults as D
 from planner.hardware.options import HardwareOption, device_noun
 from planner.layout import Candidates
-from planner.model.cost import cost_summary
+from planner.model.cost import cost_summary, total_steps
+from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span
 from planner.model import offload
@@ -112,11 +113,29 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             step_time_s=step, overlap_grad_reduce=bool(st["overlap_grad_reduce"][i]),
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
-                          catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None),
+                          catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None,
+                          evaluation=row_eval(job, st, c, hw, i)),
     )
     return replace(plan, bottleneck=bottleneck_line(plan, hw),
                    advice=tuple(advice(job, plan, hw, ev.get("stack"), alternatives(job, c, hw, stack, i, step))),
                    stack=stack_record(job, ev.get("stack"), ev.get("searched", ())))
+
+
+def candidates_eval(job: JobSpec, st: dict, c: Candidates, hw: HardwareOption) -> dict | None:
+    """The job's evaluation passes over the run on every candidate (``planner.model.evaluation.job_eval``:
+    arrays; None without an ``evaluation`` section): the search adds their ``seconds`` to each candidate's
+    time to train, as ``row_result`` does to the plan's (the same call)."""
+    return job_eval(job, total_steps(job), st["t_fwd_mb"], st["t_bwd_mb"], st["comm_zero3"], st["num_microbatches"],
+                    c.dp, c.mb, c.pp, c.nodes, hw.gpus_per_node, hw.vcpus_per_node)
+
+
+def row_eval(job: JobSpec, st: dict, c: Candidates, hw: HardwareOption, i: int) -> dict | None:
+    """``candidates_eval`` of row ``i``, as plain numbers (``Cost.evaluation``)."""
+    ev = candidates_eval(job, st, c, hw)
+    if ev is None:
+        return None
+    return {k: (float(np.asarray(v).reshape(-1)[i] if np.ndim(v) else v) if k in ("mean_s", "seconds", "tier_seconds")
+                else v) for k, v in ev.items()}
 
 
 def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, i: int,

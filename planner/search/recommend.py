@@ -25,7 +25,7 @@ from planner.model.memory import memory_per_gpu
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
 from planner.model.step_time import step_time
 from planner.results import Recommendation
-from planner.search.evaluate import (evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
+from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
@@ -171,13 +171,17 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     cf = cv.take(np.flatnonzero(fits))
                     st = step_time(job.model, var.training, cf, hw, framework=var.stack)
                     hours = steps * st["step_time_s"] / 3600.0
-                    cost = rent_cost(hours, cf.nodes, price)
                     extra = {}
+                    evj = candidates_eval(job, st, cf, hw)
+                    if evj is not None:  # the job's evaluation passes: in the time to train, before spot and checkpoints
+                        hours = hours + evj["seconds"] / 3600.0
+                        extra = dict(eval_hours=np.broadcast_to(evj["seconds"] / 3600.0, hours.shape))
+                    cost = rent_cost(hours, cf.nodes, price)
                     compute_hours = hours
                     spot_priced = con.spot and spot_model is not None and price
                     if spot_priced:
                         e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
-                        extra = dict(compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                        extra = dict(extra, compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
                     if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
@@ -185,7 +189,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         if not spot_priced:  # (the spot model's expectation already holds them)
                             hours = ot["expected_hours"]
                             cost = rent_cost(hours, cf.nodes, price)
-                            extra = dict(compute_hours=compute_hours)
+                            extra = dict(extra, compute_hours=compute_hours)
                         # one goodput everywhere (this column, cost.checkpoint_failures.goodput, the terminal's
                         # checkpoints line): the checkpoint pauses' and node failures' alone, spot interruptions
                         # aside (spot_overhead holds those)

@@ -22,6 +22,7 @@ from typing import Any, Optional
 import numpy as np
 
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
+from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
 from planner.model.pipeline import step_composition
 from planner.model.memory import model_state_bytes_per_param
 from planner.model.offload import HOST_RAM_USABLE
@@ -218,6 +219,19 @@ class SimConfig:
     def replace(self, **sections) -> "SimConfig":
         return replace(self, **sections)
 
+    def eval_pass_s(self, samples: float) -> float:
+        """Seconds of one evaluation pass over ``samples`` (``planner.model.evaluation.eval_pass_s``: forward-only
+        micro-batches through the pipeline, loader-bound where the input pipeline decodes slower)."""
+        p, ld = self.pipeline, self.loader
+        return eval_pass_s(samples, p.dp, p.micro_batch, p.pp, p.t_fwd_mb,
+                           ld.decode_s if ld is not None else 0.0, ld.workers if ld is not None else 1)
+
+    def eval_run(self, steps) -> dict:
+        """The evaluation passes of ``steps`` training steps as this config plays them
+        (``planner.model.evaluation.eval_run``)."""
+        e = self.evaluation
+        return eval_run(steps, e.every_steps, e.samples, e.full_every, e.subset_fraction, self.eval_pass_s)
+
     # ------------------------------------------------------------------------------------
     @classmethod
     def from_estimate(cls, est: dict, job: Any = None) -> "SimConfig":
@@ -240,8 +254,7 @@ class SimConfig:
         is_tf = True if job is None else job.model.is_transformer
         t_f, t_b = float(d["t_fwd_mb"]), float(d["t_bwd_mb"])
         z3 = float((breakdown or {}).get("comm_zero3", 0.0)) / m
-        if z3 > 0:  # spread over forward and backward in proportion (both wait on gathers)
-            t_f, t_b = t_f + z3 * t_f / (t_f + t_b), t_b + z3 * t_b / (t_f + t_b)
+        t_f, t_b = spread_zero3(t_f, t_b, z3)  # over forward and backward in proportion (both wait on gathers)
         layers = getattr(job.model, "layers", None) if job is not None else None
         buckets = max(1, math.ceil(layers / pp)) if (is_tf and layers) else (1 if job is not None else DDP_BUCKETS)
         buckets = int(d.get("dp_buckets") or buckets)  # the analytic model's own (its slowest stage's layers)
@@ -266,12 +279,10 @@ class SimConfig:
                 prof = replace(prof, latency_s=data.request_latency_ms / 1e3)
             if data.max_requests_per_s is not None:
                 prof = replace(prof, max_requests_per_s=data.max_requests_per_s)
-            vcpu_per_gpu = data.vcpus_per_gpu or (float(d.get("vcpus_per_node", 0) or 0) / gpn) or None
-            loaders_per_node = max(1, math.ceil(dp / nodes))
-            cores = vcpu_per_gpu * gpn / loaders_per_node if vcpu_per_gpu else None
-            workers = data.workers_per_gpu
-            if workers is None:  # a common choice: one worker per vCPU, one vCPU kept for the trainer
-                workers = max(1, int(cores) - 1) if cores else 4
+            # a common choice: one worker per vCPU, one vCPU kept for the trainer (the search's evaluation pricing
+            # counts the same workers: planner.model.evaluation.loader_workers)
+            workers, cores = loader_workers(data.workers_per_gpu, data.vcpus_per_gpu, d.get("vcpus_per_node", 0),
+                                            gpn, dp, nodes)
             dev_bytes = 0.0
             if job is not None:
                 dev_bytes = job.model.input_bytes_per_sample or (8.0 * seq if is_tf else 0.0)

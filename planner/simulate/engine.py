@@ -38,6 +38,7 @@ from planner.units import count_of
 from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
+from planner.model.evaluation import is_full_pass
 from planner.model.pipeline import pipeline_timing, sync_end
 from planner.model.pipeline import stage_orders
 
@@ -357,14 +358,10 @@ class _Run:
             self.done.succeed()
 
     def eval_time(self, idx: int) -> float:
-        e, p = self.cfg.evaluation, self.p
-        n = e.samples if (e.full_every <= 1 or idx % e.full_every == 0) else e.samples * e.subset_fraction
-        n_mb = math.ceil(n / max(p.dp * p.micro_batch, 1))
-        t = (n_mb + p.pp - 1) * p.t_fwd_mb if n_mb else 0.0
-        ld = self.cfg.loader
-        if ld is not None and ld.decode_s > 0 and n_mb:
-            t = max(t, n_mb * p.micro_batch * ld.decode_s / max(ld.workers, 1))
-        return t
+        """One evaluation pass (``planner.model.evaluation.eval_pass_s``: the analytic plan prices it the same way)."""
+        e = self.cfg.evaluation
+        n = e.samples if is_full_pass(idx, e.full_every) else e.samples * e.subset_fraction
+        return self.cfg.eval_pass_s(n)
 
     def ckpt_pause(self, t: float) -> tuple[float, float]:
         """(blocking pause, durable-at time) for a checkpoint taken at time t."""

@@ -19,7 +19,7 @@ from planner.model import accuracy, offload, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
-from planner.results import Plan, Recommendation, Simulated, checkpoint_words
+from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
 from planner.search.evaluate import evaluate, inputs_provenance, row_result, stack_assumption
@@ -166,10 +166,10 @@ def quoted_basis(cost, spot: bool) -> str:
     return (f"{'spot' if spot else 'on-demand'}, " if cost.price(spot) is not None else "") + time
 
 
-def left_out(job: JobSpec, simulated: bool) -> tuple[str, ...]:
+def left_out(job: JobSpec, simulated: bool, plan: Plan | None = None) -> tuple[str, ...]:
     """What the job describes that the quoted step time, time to train and cost leave out, in words: the input
-    pipeline (``data``) where the simulator did not run (``estimate``, ``recommend --no-simulate``), and the
-    evaluation pauses (``evaluation``), which only ``planner simulate`` plays out. ``estimate`` printed
+    pipeline (``data``) where the simulator did not run (``estimate``, ``recommend --no-simulate``); and what
+    they hold beside the training steps: the evaluation passes of ``plan`` (``evaluation_line``). ``estimate`` printed
     ResNet-50 from S3 files at 44.4 min and $40.68 with no word of its data section, while ``recommend``
     (the simulator: the GPUs wait for data 93% of each step) quoted the same plan at 10.0 h and $552.63."""
     out = []
@@ -177,10 +177,9 @@ def left_out(job: JobSpec, simulated: bool) -> tuple[str, ...]:
         out.append("the input pipeline keeps up: the job's data section is not simulated here, so the step time is the "
                    "GPUs' compute-bound one and a data-bound run takes longer; `planner simulate` runs this plan "
                    "through it and `planner recommend` (without --no-simulate) re-ranks its top plans with it")
-    ev = getattr(job, "evaluation", None)
-    if ev is not None and ev.every_steps:
-        out.append(f"evaluation left out: the time and cost are training steps only; the evaluation every "
-                   f"{ev.every_steps:,} steps (evaluation section) is in `planner simulate`'s wall time")
+    line = evaluation_line(plan.cost.evaluation if plan is not None else None)
+    if line:
+        out.append(line)
     return tuple(out)
 
 
@@ -209,7 +208,7 @@ def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
         out = with_spot_risk(out, hw, spot_model)
     out = with_accuracy(with_checkpoint_failures(out, job), job)
     out = replace(out, assumptions=tuple(job.assumptions) + tuple(notes) + tuple(hw.notes) + (stack_assumption(job),)
-                  + left_out(job, simulated=False),
+                  + left_out(job, simulated=False, plan=out),
                   inputs=inputs_provenance(hw, job), advice=out.advice + constraints_broken(job, out))
     return out
 
@@ -249,7 +248,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         ranked = tuple(with_accuracy(p, job) for p in rec.ranked)
         # the winner stays the first ranked plan, the same object (Recommendation: best is ranked[0])
         best = ranked[0] if ranked and rec.best is rec.ranked[0] else with_accuracy(rec.best, job)
-        return replace(rec, ranked=ranked, best=best, assumptions=rec.assumptions + left_out(job, simulated=False),
+        return replace(rec, ranked=ranked, best=best, assumptions=rec.assumptions + left_out(job, simulated=False, plan=best),
                        views_note=views_note(job, None))
     ranked, note = rerank_with_simulator(job, list(rec.ranked), rec.objective, catalog, rec.spot, spot_model=spot_model)
     ranked = [with_accuracy(p, job) for p in ranked]
@@ -257,7 +256,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate:
         note = "; ".join(x for x in (note, "the training-stack comparison (stacks) is the analytic search's, before the "
                                            "simulator's re-check of the shown plans") if x)
     return replace(rec, ranked=tuple(ranked), best=ranked[0], notes=rec.notes + ((note,) if note else ()),
-                   assumptions=rec.assumptions + left_out(job, simulated=True), views_note=views_note(job, ranked[0]),
+                   assumptions=rec.assumptions + left_out(job, simulated=True, plan=ranked[0]), views_note=views_note(job, ranked[0]),
                    why=why(ranked[0], ranked, rec.table, rec.objective, rec.spot))
 
 
@@ -309,7 +308,8 @@ def rerank_with_simulator(job, ranked: list[Plan], objective, catalog=None, spot
                                           hw.price_spot_usd_hr, catalog, hw.gpu,
                                           # the instance's committed prices too (they were dropped: "no committed
                                           # price for this instance" in the report of a data-bound plan)
-                                          hw.name if hw.cloud != "-" else None))
+                                          hw.name if hw.cloud != "-" else None,
+                                          evaluation=r.cost.evaluation))  # its passes' time: the forward, not the step
             if spot and spot_model is not None:  # the expected spot cost follows the simulated step
                 r = replace(r, cost=r.cost.with_spot_risk(spot_model.risk_for_plan(r)))
             r = with_checkpoint_failures(r, job)  # and so do the checkpoint pauses and failures
