@@ -157,3 +157,12 @@ def test_gpt_neox_rows_run_deeperspeed_v1(rows):
     for r in pythia.itertuples():
         assert bool(r.flash_attention) == (r.hidden // r.heads <= 128), r.id
         assert r.precision == ("bf16" if r.id == "pythia_1b" else "fp16"), r.id
+
+
+def test_bloomberggpt_runs_mics_as_hsdp(rows):
+    """BloombergGPT's MiCS (Wu et al. 2023: ZeRO-3 sharding within 128-GPU groups, the model replicated 4 times over
+    the 512 GPUs) is HSDP, dp_shard 128 of dp 512; it was mapped as ZeRO-3 over all 512 when HSDP was not
+    representable."""
+    b = rows.set_index("id").loc["bloomberggpt_50b"]
+    assert b.zero == 3 and b.dp == 512 and b.dp_shard == 128
+    assert "128-GPU groups, replicated across 4" in b.stack_as_run

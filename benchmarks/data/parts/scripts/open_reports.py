@@ -125,14 +125,14 @@ rows.append(dict(
     seq_len=2048, global_batch_seqs=2048, micro_batch=4, grad_accum=1, train_iters=139200, num_gpus=512, gpu="A100-SXM-40GB",
     gpus_per_node=8, inter_node_gbps=400,
     interconnect="64 x 8 A100 40GB (AWS SageMaker): p4d.24xlarge assumed, 400 Gb/s EFA per node (hardware_catalog instances.csv)",
-    tp=1, pp=1, dp=512, zero=3, precision="bf16", recompute="full", flash_attention=True,
+    tp=1, pp=1, dp=512, zero=3, dp_shard=128, precision="bf16", recompute="full", flash_attention=True,
     stack="deepspeed", stack_as_run="Amazon SageMaker model parallelism library with MiCS (ZeRO-3 sharding within 128-GPU groups, replicated across 4), bf16, activation checkpointing",
     metric="iteration_time_s", value=32.5, flop_formula="",
     source_url="https://arxiv.org/abs/2303.17564",
     source_loc="Wu et al. 2023 Table 4 (PDF p11: 64 x 8 A100 40GB, 70 layers, 40 heads, hidden 7,680, vocab 131,072, 50.6B parameters, 569B tokens, step time 32.5 s) and §3 (PDF p16: 139,200 steps, ~53 days; avg 102 TFLOPs per GPU); read via the held-out-run dataset builder citing the PDF pages (search-index file 71571056092) and a paper summary (search-index file 28214256127: ZeRO, BF16, activation checkpointing, 102 TFLOPs, 32.5 s)",
     layout_source="paper as summarised: ZeRO stage 3 (MiCS), bf16, activation checkpointing; batch 1024 for the first 7,200 steps then 2048 (7200 x 1024 + 132000 x 2048 sequences x 2048 tokens = 568.7B of the 569B)",
     read_date=READ,
-    notes="32.5 s is the GBS-2048 step: 102e12 x 512 x 32.5 = 8 x 50.6e9 x 2048 x 2048 within 0.1% (8N FLOPs per token: recompute counted). Not stated in what was read, so assumed: micro-batch 4 (no accumulation: 2048 / 512), flash attention (the deepspeed stack's), the fabric. MiCS's 128-GPU sharding group is not representable: modelled as ZeRO-3 over all 512 (more inter-node gather traffic than MiCS). ALiBi -> position none; FFN 4h GELU; the extra embedding LayerNorm ignored."))
+    notes="32.5 s is the GBS-2048 step: 102e12 x 512 x 32.5 = 8 x 50.6e9 x 2048 x 2048 within 0.1% (8N FLOPs per token: recompute counted). Not stated in what was read, so assumed: micro-batch 4 (no accumulation: 2048 / 512), flash attention (the deepspeed stack's), the fabric. MiCS's 128-GPU sharding group replicated 4 times is HSDP (parallel.dp_shard 128: ZeRO-3 within the group, gradients all-reduced across the 4 replicas), representable since 2026-12-01 and mapped so since 2026-12-02 (it was ZeRO-3 over all 512, whose 511-step gather rings over EFA priced 11.9 s of the 26.1 s predicted step, against 3.3 s over 128: the old mapping's -19.7% was closer for that wrong reason; now -46%). ALiBi -> position none; FFN 4h GELU; the extra embedding LayerNorm ignored."))
 
 # ---- IBM fms-fsdp (PyTorch FSDP, Llama 2 shapes): the fms-fsdp README table and the PyTorch blog's Table 1 ----
 LLAMA2 = {  # layers, hidden, heads, kv heads, ffn (fms_fsdp/utils/config_utils.py get_model_config)
