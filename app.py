@@ -74,6 +74,8 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
     for col, (label, value) in zip(st.columns(4), wi.serving_metrics(view)):
         col.metric(label, value)
     st.caption(res.get("why", ""))
+    for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it (as `planner serve` prints them)
+        st.caption(f"held to {c}")
     if view["curve"]:
         sv = s_job.serving
         st.altair_chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps),

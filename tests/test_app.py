@@ -220,6 +220,21 @@ def test_serving_job_shows_simulated_latency_against_qps():
     assert p99[-1] >= p99[0]  # latency does not fall as load rises
 
 
+def test_serving_view_says_the_constraints_the_plan_holds_to():
+    """A serving job's constraints (max_gpus, min_gpus, an offline budget or deadline) are printed beside the answer
+    by `planner serve` ("held to ..."); the app showed only the recommendation line."""
+    data = (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes().replace(b"constraints:\n", b"constraints:\n  max_gpus: 512\n")
+    view = wi.serving_view(wi.parse_upload("chat.yaml", data))
+    held = list(view["plan"].get("constraints", ()))
+    assert held and any("max_gpus" in c for c in held), held
+    at = _app()
+    at.file_uploader(key="upload").set_value(("chat.yaml", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    captions = [c.value for c in at.caption]
+    for c in held:
+        assert f"held to {c}" in captions, (c, captions)
+
+
 # ---------------------------------------------------------------------------- every widget once (qa2)
 def test_every_widget_once_including_extremes():
     """Each sidebar input moved once, to an extreme where it has one: no exception, either numbers or
