@@ -23,51 +23,46 @@ import numpy as np
 
 def spread_zero3(t_f, t_b, z3):
     """Forward and backward micro-batch times with ``z3`` seconds of exposed ZeRO-3 gathers per micro-batch
-    spread over both in proportion (both wait on gathers). Scalars or arrays."""
-    if np.ndim(t_f) == 0 and np.ndim(t_b) == 0 and np.ndim(z3) == 0:
-        if z3 > 0:
-            return t_f + z3 * t_f / (t_f + t_b), t_b + z3 * t_b / (t_f + t_b)
-        return t_f, t_b
+    spread over both in proportion (both wait on gathers). Scalars give floats, arrays arrays."""
+    scalar = all(np.ndim(x) == 0 for x in (t_f, t_b, z3))
     t_f, t_b, z3 = (np.asarray(x, dtype=np.float64) for x in (t_f, t_b, z3))
     tot = t_f + t_b
     on = (z3 > 0) & (tot > 0)
     safe = np.where(tot > 0, tot, 1.0)
-    return np.where(on, t_f + z3 * t_f / safe, t_f), np.where(on, t_b + z3 * t_b / safe, t_b)
+    f, b = np.where(on, t_f + z3 * t_f / safe, t_f), np.where(on, t_b + z3 * t_b / safe, t_b)
+    return (float(f), float(b)) if scalar else (f, b)
 
 
 def loader_workers(workers_per_gpu, vcpus_per_gpu, vcpus_per_node, gpus_per_node, dp, nodes):
     """Loader worker processes per replica and the cores they share (None: unknown): the job's
     ``data.workers_per_gpu``, else one worker per vCPU of the replica's loader share, one kept for the
-    trainer (4 where the vCPUs are unknown). ``dp`` / ``nodes`` may be arrays (the search's candidates)."""
+    trainer (4 where the vCPUs are unknown). ``dp`` / ``nodes`` may be arrays (the search's candidates);
+    scalars give an int and a float."""
     vpg = vcpus_per_gpu or (float(vcpus_per_node or 0) / gpus_per_node) or None
-    if np.ndim(dp) == 0 and np.ndim(nodes) == 0:
-        loaders_per_node = max(1, math.ceil(dp / nodes))
-        cores = vpg * gpus_per_node / loaders_per_node if vpg else None
-        if workers_per_gpu is not None:
-            return workers_per_gpu, cores
-        return (max(1, int(cores) - 1) if cores else 4), cores
-    loaders_per_node = np.maximum(1, np.ceil(np.asarray(dp) / np.asarray(nodes)))
+    loaders_per_node = np.maximum(1, np.ceil(np.asarray(dp, dtype=np.float64) / np.asarray(nodes, dtype=np.float64)))
     cores = vpg * gpus_per_node / loaders_per_node if vpg else None
     if workers_per_gpu is not None:
-        return np.full(np.shape(loaders_per_node), workers_per_gpu), cores
-    return (np.maximum(1, np.floor(cores) - 1) if cores is not None else np.full(np.shape(loaders_per_node), 4)), cores
+        workers = np.full(np.shape(loaders_per_node), workers_per_gpu)
+    elif cores is not None:
+        workers = np.maximum(1, np.floor(cores) - 1)
+    else:
+        workers = np.full(np.shape(loaders_per_node), 4)
+    if np.ndim(dp) == 0 and np.ndim(nodes) == 0:
+        return (workers_per_gpu if workers_per_gpu is not None else int(workers)), \
+            (float(cores) if cores is not None else None)
+    return workers, cores
 
 
 def eval_pass_s(samples, dp, micro_batch, pp, t_fwd_mb, decode_s: float = 0.0, workers=1):
     """Seconds of one evaluation pass over ``samples`` (module docstring). Scalars give a float; any
     array argument gives an array (the search prices every candidate with this same formula)."""
-    if all(np.ndim(x) == 0 for x in (samples, dp, micro_batch, pp, t_fwd_mb, workers)):
-        n_mb = math.ceil(samples / max(dp * micro_batch, 1))
-        t = (n_mb + pp - 1) * t_fwd_mb if n_mb else 0.0
-        if decode_s > 0 and n_mb:
-            t = max(t, n_mb * micro_batch * decode_s / max(workers, 1))
-        return t
+    scalar = all(np.ndim(x) == 0 for x in (samples, dp, micro_batch, pp, t_fwd_mb, workers))
     dp, mb, pp, t_f, w = (np.asarray(x, dtype=np.float64) for x in (dp, micro_batch, pp, t_fwd_mb, workers))
     n_mb = np.ceil(np.asarray(samples, dtype=np.float64) / np.maximum(dp * mb, 1))
     t = np.where(n_mb > 0, (n_mb + pp - 1) * t_f, 0.0)
     if decode_s > 0:
         t = np.where(n_mb > 0, np.maximum(t, n_mb * mb * decode_s / np.maximum(w, 1)), t)
-    return t
+    return float(t) if scalar else t
 
 
 def is_full_pass(idx: int, full_every: int) -> bool:

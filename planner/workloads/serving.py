@@ -103,7 +103,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        load_trace, make_workload, simulate_serving)
 from hardware_catalog import load_catalog
-from planner.units import fmt_given, fmt_rate, fmt_run_time, fmt_usd
+from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
@@ -979,11 +979,11 @@ def _offline_fleet(row: ServingOption) -> tuple[Optional[int], Optional[float], 
 
 
 def _gpus(n: int) -> str:
-    return f"{n:,} GPU{'s' if n != 1 else ''}"
+    return count_of(n, "GPU")
 
 
 def _reps(n: int, tp: int) -> str:
-    return f"{n:,} TP{tp} replica{'s' if n != 1 else ''}"
+    return count_of(n, f"TP{tp} replica")
 
 
 def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> ServingOption:
