@@ -254,12 +254,19 @@ def figures_include(cost, spot: bool) -> str:
     ``train_hours``/``cost``/``usd_per_token``, the JSON's ``ranked`` and the comparison rows'
     ``days``/``cost``) include, in words: "spot interruptions, checkpoint pauses[ and node failures]"
     for a spot plan with an interruption model, the job's checkpoint pauses and/or node failures
-    (``checkpoint_words``) where its ``checkpoint`` section sets them, else "none (uninterrupted)"."""
+    (``checkpoint_words``) where its ``checkpoint`` section sets them, else "none (uninterrupted)";
+    led by "evaluation passes" where the job's evaluation section put them in the time and cost
+    (``Cost.evaluation``): the comparison rows' days held them while this said "none"."""
     risk = cost.get("spot_risk") if spot else None
     if risk:
-        return "spot interruptions, checkpoint pauses" + (" and node failures" if risk.get("node_failures")
-                                                           is not None else "")
-    return checkpoint_words(cost.get("checkpoint_failures")) or "none (uninterrupted)"
+        words = "spot interruptions, checkpoint pauses" + (" and node failures" if risk.get("node_failures")
+                                                            is not None else "")
+    else:
+        words = checkpoint_words(cost.get("checkpoint_failures"))
+    ev = cost.get("evaluation")
+    if ev and ev.get("seconds", 0) > 0:
+        return f"evaluation passes, {words}" if words else "evaluation passes (otherwise uninterrupted)"
+    return words or "none (uninterrupted)"
 
 
 def ranked_figures(cost, spot: bool) -> dict:

@@ -124,3 +124,31 @@ def test_the_answer_says_what_evaluation_adds(cli):
     flat = " ".join(out.split())
     assert "assumed: evaluation: 1,907 passes x 2.4 min = 3.2 d (3.9% of the run), in the time and cost" in flat
     assert "evaluation 3.2 d of it" in flat and "evaluation left out" not in flat
+
+
+def test_the_comparison_views_say_the_days_hold_evaluation(catalog):
+    """``--by`` / ``--scaling`` rows and ``figures_include`` say the days hold the evaluation passes: the rows'
+    days did, while ``figures_include`` read "none (uninterrupted)" and no column showed the passes."""
+    from planner.present.terminal import view_table
+    from planner.search.rank import best_per, scaling_view
+    from rich.console import Console
+
+    rec = recommend(load_job(LLAMA_EVAL), catalog, simulate=False, top=3)
+    assert rec.figures_include == "evaluation passes (otherwise uninterrupted)"
+    rows = best_per(rec.table, "gpu", rec.price_basis, rec.figures_include)
+    rows += scaling_view(rec.table, rec.best.hardware.name, rec.price_basis, rec.figures_include)
+    for r in rows:
+        assert r["figures_include"] == rec.figures_include
+        assert 0 < r["eval_days"] < r["days"]
+    best = rows[0]
+    assert math.isclose(best["eval_days"] * 24, rec.best.cost.evaluation["seconds"] / 3600, rel_tol=1e-9)
+    con = Console(width=200, record=True)
+    con.print(view_table(rows[:1], "t"))
+    text = con.export_text()
+    assert "of which eval, days" in text and f"{best['eval_days']:.1f}" in text
+    # a job without an evaluation section: no column, and the figures include nothing
+    raw = yaml.safe_load(LLAMA_EVAL.read_text())
+    raw.pop("evaluation")
+    plain = recommend(load_job_dict(raw), catalog, simulate=False, top=3)
+    assert plain.figures_include == "none (uninterrupted)"
+    assert all("eval_days" not in r for r in best_per(plain.table, "gpu"))

@@ -420,14 +420,20 @@ def view_table(rows: list[dict], title: str) -> Table:
     if bases:
         title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
     t = Table(title=title)
-    _, dur_name, durations = duration_column([r["days"] * 24 for r in rows])  # one unit, named in the header
-    for col in ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name, "cost"):
+    # the job's evaluation passes, where its evaluation section put them in the days: their share in the same
+    # unit, named in the header (a plan's days held them with nothing to say so)
+    evals = [r["eval_days"] * 24 for r in rows if r.get("eval_days") is not None]
+    _, dur_name, durations = duration_column([r["days"] * 24 for r in rows] + evals)  # one unit, in the header
+    eval_cells = durations[len(rows):] if len(evals) == len(rows) else None
+    cols = ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name) + (
+        (f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
+    for col in cols:
         t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right", overflow=FOLD.get(col, "ellipsis"))
-    for r, duration in zip(rows, durations):
+    for i, (r, duration) in enumerate(zip(rows, durations)):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "offload") if k in r})
         t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
-                  f"{r['mem_gib']:.0f}", duration, fmt_usd(r["cost"]))
+                  f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t
 
 

@@ -160,18 +160,22 @@ def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = Non
     """View rows; ``days`` and ``cost`` are the figures the plan is ranked at (with spot interruptions,
     the job's checkpoint pauses and node failures where modelled, ``ranked_columns``); with ``basis``
     (``price_basis``), each says what its ``cost`` is priced at, with ``includes``
-    (``Recommendation.figures_include``) what its ``days`` and ``cost`` include."""
+    (``Recommendation.figures_include``) what its ``days`` and ``cost`` include; ``eval_days``: the job's
+    evaluation passes held in ``days``, where its evaluation section sets them."""
     hours, cost, _ = ranked_columns(df)
     cols = [c for c in VIEW_COLUMNS if c in df.columns]
     out = df[cols].assign(train_hours=df[hours], cost=df[cost]).to_dict(orient="records")
     # what the layout offloads, as the ranked plans' ``offload`` (evaluate.offload_label): the --by / --scaling
     # tables and the app's printed "TP1 PP1 DP2 z1 mb1" for the plan the ranked table showed "... off:optimizer"
     parts = ("optimizer", "activation")  # evaluate.offload_label's order
+    eval_hours = df["eval_hours"].to_numpy() if "eval_hours" in df.columns else None
     flags = {k: (df[f"{k}_offload"].fillna(False).astype(bool).tolist() if f"{k}_offload" in df.columns
                  else [False] * len(df)) for k in parts}
     for i, r in enumerate(out):
         r["offload"] = "+".join(k for k in parts if flags[k][i]) or "none"
         r["days"] = r.pop("train_hours") / 24.0
+        if eval_hours is not None:  # the job's evaluation passes, held in ``days`` (recommend's eval_hours column)
+            r["eval_days"] = float(eval_hours[i]) / 24.0
         if basis is not None:
             r["price_basis"] = basis
         if includes is not None:
