@@ -252,30 +252,39 @@ def test_cp_exchanges_expanded_kv_where_the_stack_repeats_heads(catalog):
     assert 3.0 < a / b <= LLAMA.heads / LLAMA.kv_heads
 
 
-@pytest.mark.parametrize("grad_dtype,m_micro", [("same", 8), ("fp32", 8), ("same", 1)])
-def test_unfused_gradient_accumulation_is_one_pass_over_the_stage_per_micro_batch(catalog, grad_dtype, m_micro):
-    """Megatron-DeepSpeed leaves accumulation to autograd (``grad += new`` per micro-batch):
-    6 B/param with 16-bit .grad on m - 1 micro-batches (the first steals the new gradient),
-    10 B/param into an fp32 accumulator on all m. A stack that fuses it into the wgrad GEMM
-    (Megatron-Core/TE) pays nothing; the difference is exactly that pass over the rank's
-    parameters (the Llama-8B-shaped test model on TP 4: ~2e9 / 4 each)."""
+@pytest.mark.parametrize("precision,table,m_micro,per_b,passes", [
+    ("fp16", True, 8, 6.0, 7),   # FP16_Optimizer (ZeRO-0): the 16-bit .grad, stolen by the first micro-batch
+    ("bf16", True, 8, 10.0, 8),  # BF16_Optimizer: its fp32 accumulator, added to by every micro-batch
+    ("fp16", True, 1, 6.0, 0),
+    ("fp16", False, 8, 10.0, 8),  # no wrapper table: the convention's gradient dtype (grad_dtype fp32)
+])
+def test_unfused_gradient_accumulation_is_one_pass_over_the_stage_per_micro_batch(catalog, precision, table, m_micro,
+                                                                                   per_b, passes):
+    """Megatron-DeepSpeed leaves accumulation to autograd (``grad += new`` per micro-batch) into the buffer its
+    optimizer wrapper keeps (``stacks.ZERO_STATES``, the table its memory follows too): 6 B/param with 16-bit
+    .grad on m - 1 micro-batches (the first steals the new gradient), 10 B/param into an fp32 accumulator on
+    all m; without a wrapper table, the convention's gradient dtype. A stack that fuses it into the wgrad GEMM
+    (Megatron-Core/TE) pays nothing; the difference is exactly that pass over the rank's parameters (the
+    Llama-8B-shaped test model on TP 4: ~2e9 / 4 each). The time followed ``grad_dtype`` while the memory
+    followed the wrapper: a bf16 job accumulated in bf16 in the time and in fp32 in the memory."""
     from dataclasses import replace
 
-    from planner.model.step_time import grad_accum_bytes
+    from planner.model.step_time import grad_accum_pass
 
-    t = TrainingSpec(seq_len=2048, global_batch=8 * m_micro, micro_batch=1, precision="fp16", grad_dtype=grad_dtype,
+    t = TrainingSpec(seq_len=2048, global_batch=8 * m_micro, micro_batch=1, precision=precision, grad_dtype="fp32",
                      recompute="full", flash_attention=False)
     hw = hw_for(catalog, "A100-SXM-80GB")
     c = cands(tp=4, pp=1, dp=8, mb=1, nodes=4, zero=0)
     ds = stacks.resolve("megatron-deepspeed")
     assert ds.grad_accum_pass and not stacks.resolve("megatron-core").grad_accum_pass
+    if not table:
+        ds = replace(ds, zero_states=None)
     on = step_time(LLAMA, t, c, hw, framework=ds)
     off = step_time(LLAMA, t, c, hw, framework=replace(ds, grad_accum_pass=False))
-    per_b = grad_accum_bytes(t, LLAMA.hidden)
-    assert per_b == (6.0 if grad_dtype == "same" else 10.0)
+    bytes_, stolen = grad_accum_pass(ds, t, LLAMA.hidden)
+    assert bytes_[0] == per_b and bool(stolen[0]) == (passes == m_micro - 1)
     grow = on["step_time_s"][0] - off["step_time_s"][0]
     assert on["compute_memory_bound"][0] - off["compute_memory_bound"][0] == pytest.approx(grow, rel=1e-6)
-    passes = (m_micro - 1) if grad_dtype == "same" else m_micro
     if passes == 0:
         assert grow == pytest.approx(0.0, abs=1e-12)
         return
@@ -283,6 +292,8 @@ def test_unfused_gradient_accumulation_is_one_pass_over_the_stage_per_micro_batc
     params = LLAMA.layers * (h * (q + 2 * kv) + q * h + 3 * h * f) + 2 * v * h
     implied = grow / passes * hw.gpu.hbm_bw * hw.eff.hbm / per_b
     assert implied == pytest.approx(params / 4, rel=0.05)
+    # ZeRO-2/3 accumulate into their 1/dp partition: no whole-model pass
+    assert list(bytes_[2:]) == [0.0, 0.0]
 
 
 #: cuDNN SDPA on SM90, BF16, causal, head dim 128, 16 heads, batch x seq = 16-64k tokens, TFLOP/s

@@ -759,13 +759,36 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
-def grad_accum_bytes(t: TrainingSpec, hidden: int) -> float:
-    """HBM bytes per parameter of one micro-batch's gradient accumulation pass where the stack
-    runs it unfused (``Stack.grad_accum_pass``): read the accumulated gradient and the new 16-bit
-    one, write the sum (``accumulated += new``): 2 x the gradient dtype + the 16-bit new gradient
-    (fp16 .grad: 6 B; an fp32 accumulator: 10 B)."""
+def grad_accum_bytes(accumulator: float, new: float = 2.0) -> float:
+    """HBM bytes per parameter of one unfused gradient accumulation (``accumulated += new``): read the
+    accumulator and the new 16-bit gradient, write the accumulator (16-bit .grad: 6 B; an fp32 accumulator: 10 B)."""
+    return 2.0 * accumulator + new
+
+
+def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per ZeRO stage 0..3, the HBM bytes per parameter of one micro-batch's unfused gradient accumulation a
+    stack runs (``Stack.grad_accum_pass``; PyTorch ``AccumulateGrad``: ``variable.grad += new_grad``), and
+    whether the first micro-batch skips it (as the pair ``(bytes, stolen)``). A 16-bit ``.grad`` is stolen by
+    the first micro-batch after ``zero_grad(set_to_none)`` and added to by the other m - 1; a separate
+    accumulator is added to by all m (DeepSpeed bf16_optimizer ``update_hp_grads``: ``hp_grad.add_(lp.grad)``
+    per micro-batch). Which buffer a stage accumulates into is the stack's optimizer wrapper where it has a
+    table (``Stack.zero_states``: ``stacks.ZERO_STATES``, the rows planner.model.memory ``zero_stage_states``
+    holds the memory of: its ``acc_bytes`` buffer, else the kept 16-bit ``.grad``), else the precision
+    convention's gradient dtype (``training.grad_dtype``) below ZeRO-2; ZeRO-2/3 accumulate into their 1/dp
+    partition (not modelled: 0)."""
+    from planner.model.stacks import ZERO_STATES  # lazy, as the other stack tables here
+
     w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
-    return 2.0 * g_b + min(w_b, 2.0)
+    new = min(w_b, 2.0)
+    rows = (ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(t.precision)
+            if t.weights == "megatron" else None)
+    if rows is None:
+        one = grad_accum_bytes(g_b, new)
+        return np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0)
+    acc = np.array([r.acc_bytes for r in rows])
+    kept = np.array([r.grads_kept != "none" for r in rows])
+    return (np.where(acc > 0, grad_accum_bytes(acc, new), np.where(kept, grad_accum_bytes(2.0, new), 0.0)),
+            acc == 0)
 
 
 def autocast_cast_bytes(m: ModelSpec, rc) -> tuple:
@@ -1010,13 +1033,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
     # (not modelled)
     if fw.grad_accum_pass:
-        # a 16-bit .grad is stolen by the first micro-batch after zero_grad(set_to_none) and added
-        # to by the other m - 1 (AccumulateGrad); a separate fp32 accumulator is added to by all m
-        # (DeepSpeed bf16_optimizer ``update_hp_grads``: ``hp_grad.add_(lp.grad)`` per micro-batch)
-        g16 = model_state_bytes_per_param(t, m.hidden or 4096)[1] <= 2.0
-        share_mb = (m_micro - 1.0) / m_micro if g16 else 1.0
-        accum_mb = np.where(c.zero <= 1, share_mb * eff.memory_time(
-            D["stage_p"][dinv] * grad_accum_bytes(t, m.hidden or 4096), hw.gpu.hbm_bw), 0.0)
+        z = np.clip(c.zero, 0, 3)
+        per_b, stolen = grad_accum_pass(fw, t, m.hidden or 4096)
+        per_b = per_b[z] * np.where(stolen[z], (m_micro - 1.0) / m_micro, 1.0)
+        accum_mb = eff.memory_time(D["stage_p"][dinv] * per_b, hw.gpu.hbm_bw)
         t_bwd_mb = t_bwd_mb + accum_mb
         per_mb["compute_memory_bound"] = per_mb["compute_memory_bound"] + accum_mb
 
