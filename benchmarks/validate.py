@@ -1035,6 +1035,19 @@ def dgxc(cat) -> pd.DataFrame:
       prediction follows the layout, not the release: Megatron-Bridge 25.09 / 25.11 ran the same TP4 PP8
       CP2 VP8 GBS 64 layout on 128 GB200s (mbridge_all, MXFP8) at -26% / -28%, while the GB200 rows within
       -1..-10% are 25.11+'s GBS 1536 TP4 PP16 CP1 layout.
+    * Release (bwell pass): NVIDIA's NeMo performance summary prints the same GB200 configurations release by
+      release (fp8 per-tensor current scaling; docs.nvidia.com/nemo-framework .../performance-summary.html and
+      archive/25.04-performance-summary.html, read 2026-12-02), and later releases are not faster: Llama 3.1 405B
+      TP4 PP8 CP2 VP8 GBS 64 on 128 GB200s 665 tokens/s/GPU at 25.04 (6.16 s; the model 5.30 s, -13.9%), 638 at
+      25.07 (6.42 s, -17.4%), Megatron-Bridge 25.09 MXFP8 7.09 s (-26%); Nemotron-4 340B TP8 PP4 VP12 GBS 32 on 128,
+      737 at 25.04 (1.389 s; the model 1.216 s, -12.5%; this README's delayed-scaling 1.483 s, -19.6%); Llama 3 8B
+      TP 1 on 8 GB200s 3.96 / 4.13 / 4.18 s at 25.04 / 25.07 / 25.09 (the model 4.05 s: +2.3 / -1.9 / -3.1%). A
+      release factor from NVIDIA's own tables would be at most 1 for 25.04 and move these rows the wrong way; the
+      TP 1 layout sits within 3% at every release, the TP 4-8 PP layouts 12-26% fast at every release. The same
+      340B layout on DGX B200 (NeMo 25.02: 602 tokens/s/GPU, 1.701 s) is predicted 1.891 s (+11%), 0.62 s of it
+      exposed DP over InfiniBand (DP 4 across nodes): measured GB200 / B200 1.22x at this layout (two releases
+      apart), the model 1.56x. What the model prices too cheaply on NVL72 at these layouts is not found; no
+      release factor is applied.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
@@ -1051,16 +1064,54 @@ def together(cat) -> pd.DataFrame:
     overlap off, as stated), MBS 2, seq 4096, on nvidia+nemo+26.02.00 with the recipe's 25.09 configs.
     Mapped as ``dgxc`` (``pr2_case``): stack megatron-core, fp8 with TE's tensorwise (current)
     scaling as CONTEXT.md states, distributed Adam, no recompute (not stated; the dgxc Nemotron-4 15B
-    recipes set none), fp32 gradient reduction (not stated), 8 x 400 Gb/s InfiniBand per 8-GPU node
+    recipes set none), bf16 gradient reduction for fp8 and fp32 for bf16 (below), 8 x 400 Gb/s InfiniBand per 8-GPU node
     (results.md); CUDA graphs where the notes say enabled (the bf16 runs; ``nemo_cuda_graphs``).
     Left out: the NVLS experiment (NCCL NVLink SHARP) and the two profiler runs.
 
-    Known residue, not modelled: every row runs slower in the model than measured, +8% to +41%
-    (bf16 64 GPUs: 0.930 s measured). The runs' own TFLOP/s (1570 bf16 at 64 GPUs; NeMo's causal-
-    halved count, tests/test_dgxc_data.py) is 70% of the B200's 2250 dense peak at the planner's full
-    count, above what the planner's B200 GEMM efficiency (the H100 in-step fit) allows; the same
-    parameters put the GB200 NVL72 rows of ``dgxc GB200`` 17-25% too fast, so the two Blackwell
-    sources pull the shared efficiency in opposite directions."""
+    The fp8 rows reduce bf16 gradients (notes: ``grad_reduce_in_fp32=False``): the configs are what NeMo's
+    scripts/performance/llm/pretrain_nemotron4_15b.py writes (CONTEXT.md's experiment names are its ``exp_name``),
+    whose helpers.py ``set_precision_configs`` (@02a0e6a5) sets it under fp8 and ``use_precision_aware_optimizer``
+    under bf16 (CONTEXT.md: "BF16 has use_precision_aware_optimizer: true (FP8 has false)"), as for dgxc's NeMo 2 fp8
+    rows; the 256-GPU fp8 run's 77.0 GB peak allocated (profiler report) is below the 93.8 GB that bf16 weights plus
+    an fp32 gradient buffer of 15.63e9 parameters take alone (tests/test_dgxc_data.py). That moved the fp8 rows 2-12
+    points (median 15.3 -> 13.5%; TP 2 rows +7.5 / +0.3 -> -4.7 / -6.1%).
+
+    Known residue, not modelled (bwell pass, nothing fitted): the bf16 rows +41% (64 GPUs) / +30% (256), the TP 1
+    fp8 rows +5..+18%. What was checked:
+
+    * Is the bf16 figure physical? Together's own fp8 profile (worklog/profiler_reports/
+      nemotron4_15b_fp8_256gpu_profiler.md, job 81070, GBS 2048: 3 steps x 4 micro-batches on rank 0) gives per
+      micro-batch GEMM kernels 0.207 s (2489 ms / 12), cuDNN attention 0.046 s, FP8 amax / quantize / cast 0.027 s
+      and 0.071 s of the rest of the non-NCCL time (squared ReLU's pow + mul 0.020, which the report files under the
+      optimizer though Adam on a 61M-parameter shard is far smaller; LayerNorm backward 0.008; command-buffer
+      stalls 0.021); the model
+      prices 0.339 s of GEMM (with its casts), 0.048 s attention and 0.035 s memory-bound work. Attention agrees; the
+      excess is all GEMM (model 1.6x the profile), the rest is if anything under-priced. With the profile's non-GEMM
+      kernels and the fp8 64-GPU step (0.763 s = 2 x 0.351 + 0.06 s per step), the bf16 64-GPU step (0.930 s)
+      leaves 0.32 s per micro-batch for 0.69 PFLOP of GEMM: 1.9-2.2 PFLOP/s, 1.11-1.25x the B200's published bf16
+      matmul ceiling (ml-engineering MAMF 1745 TFLOP/s; OpenXLA's sm_100 table tops out at 1670). The measured
+      bf16 / fp8 step ratio (1.22 at 64 GPUs, 1.25 at 256 GPUs GBS 1024) is below the ~1.4-1.5 that the profile's
+      GEMM share and MAMF's fp8 / bf16 ratio (3432.5 / 1745 = 1.97) give. The bf16 rows are not consistent with
+      their fp8 siblings at any GEMM rate the B200 is measured to reach. Their memory report is odd too: 92.5 GB
+      peak allocated is below bf16 weights + fp32 gradients + the fc1 and squared-ReLU outputs kept for backward
+      (31.3 + 62.5 + 25.8 GB), though the helper leaves bf16 runs at the plugin's fp32 reduction (bf16 reduction
+      would move them only to +39 / +28%; not taken).
+    * Nemotron-4-specific pricing, part by part against the profile and Megatron-Core / TE: squared ReLU (eager
+      pow / mul, 0.020 s per micro-batch measured, inside the model's 0.035 s memory-bound total); the 256k-vocab
+      logits GEMM (16-bit, in compute_gemm) and loss (the helper sets ``cross_entropy_fusion_impl = "te"``; the
+      stack prices the fused loss); untied embeddings (one table's GEMM, the output layer); the distributed
+      optimizer's gather and reduce (GBS sweep at 256 GPUs, 1 / 2 / 4 / 5 micro-batches: 0.457 / 0.813 / 1.5395 /
+      1.899 s, a line of 0.361 s per micro-batch and 0.094 s per step; the model's 0.422 s and 0.058 s); CUDA graphs
+      (jobs 81057 / 81058 without / with: 0.457 / 0.456 s). None is over-priced: the excess is per micro-batch
+      (0.422 vs 0.361 s, fp8), i.e. the GEMMs', and the per-step part is if anything under-priced.
+    * NVIDIA's own numbers for this configuration (Nemotron-15B, 64 GPUs, GBS 256, MBS 2, TP 1, fp8 per-tensor
+      current scaling; NeMo performance summary, docs.nvidia.com/nemo-framework .../performance-summary.html and
+      archive/25.04-performance-summary.html, read 2026-12-02): DGX-B200 NeMo 25.02 14760 tokens/s/GPU = 1.110 s
+      (the model 0.924 s: -16.8%), DGX-GB200 NeMo 25.04 17809 = 0.920 s (model 0.831 s: -9.7%); Together's B200 on
+      26.02: 0.763 s (+17.7%). The same configuration on the same GPU measures 1.45x apart from NVIDIA's 25.02 to
+      Together's 26.02 and the model sits between. A software-release factor would need NVIDIA's table of this
+      configuration at 26.02; none is published (Megatron-Bridge's tables carry no Nemotron-4 15B), so none is
+      applied."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

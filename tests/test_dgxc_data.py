@@ -73,6 +73,29 @@ def test_together_step_times_match_their_tflops():
         assert fl / r.value / r.num_gpus / 1e12 == pytest.approx(r.tflops_per_gpu_printed, rel=0.01), r.id
 
 
+def test_together_fp8_rows_reduce_bf16_gradients():
+    """Together's configs are what NeMo's scripts/performance/llm/pretrain_nemotron4_15b.py writes (its
+    experiment names), whose helpers.py ``set_precision_configs`` sets ``grad_reduce_in_fp32 = False`` under fp8
+    only: the fp8 rows are mapped to bf16 gradient reduction (TrainingSpec.grad_dtype "same"), the bf16 rows keep
+    fp32. The fp8 256-GPU run's own memory report (77.0 GB peak allocated, jobs 81057-81059,
+    worklog/profiler_reports/nemotron4_15b_fp8_256gpu_profiler.md @d275be99) rules fp32 gradients out: bf16
+    weights (2 B) plus an fp32 gradient buffer (4 B) of the model's 15.63e9 parameters alone are 93.8 GB."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.spec.params import count_params
+
+    cat = load_catalog()
+    tog = pd.read_csv(ROOT / "benchmarks" / "data" / "together_b200_runs.csv")
+    grad = {r.id: validate.pr2_case(cat, r).training.grad_dtype for r in tog.itertuples()}
+    assert {k: v for k, v in grad.items() if "_fp8_" in k} == {k: "same" for k in grad if "_fp8_" in k}
+    assert {k: v for k, v in grad.items() if "_bf16_" in k} == {k: "fp32" for k in grad if "_bf16_" in k}
+    r = next(tog[tog["id"] == "together_nemotron4-15b_fp8_256_gbs512"].itertuples())
+    n = count_params(validate.pr2_case(cat, r).model).total
+    assert n == pytest.approx(15.63e9, rel=0.001)
+    peak_allocated_gb = 77.0
+    assert (2 + 4) * n / 1e9 > peak_allocated_gb > (2 + 2) * n / 1e9
+
+
 @pytest.mark.parametrize("prec", ["bf16", "fp8"])
 def test_nemotron340b_2024_config_runs_tp_overlap_like_nemo2(rows, prec):
     """The 2024 Nemotron-4 340B runs (nemo:24.09) had TE's TP comm overlap on: their yaml says

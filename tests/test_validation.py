@@ -61,7 +61,9 @@ REACHED = {
     # clock its datasheet peaks are quoted at)
     "dgxc GB200": (0.158, 0.203, 0.167),
     # Together AI's B200 runs of the dgxc Nemotron-4 15B recipe (benchmarks/data/together_b200_runs.csv)
-    "together B200": (0.153, 0.325, 1.000),  # 0.240 before the ZeRO-1 parameter gather split
+    # 0.240 before the ZeRO-1 parameter gather split; 0.153 / 0.325 before the fp8 rows reduced bf16 gradients
+    # (NeMo scripts/performance helpers.py set_precision_configs; the 256-GPU fp8 run's 77.0 GB peak allocated)
+    "together B200": (0.135, 0.325, 1.000),
     # Google Cloud gpu-recipes A3 Ultra H200 NeMo rows and their A3 Mega H100 pair (benchmarks/data/h200_runs.csv,
     # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),
     # Mixtral bf16 -1.6%, the H100 pair -6.7%

@@ -399,12 +399,26 @@ TOGETHER = [
 #: two profiler runs (81068, 81070: 'Due to overhead while profiling' runs are not performance runs)
 
 
+#: the fp8 runs reduce bf16 gradients: their configs are the ones NeMo's scripts/performance/llm/
+#: pretrain_nemotron4_15b.py generates (CONTEXT.md's experiment names, ``pretrain_nemotron4_15b_{dtype}_gpus64_tp1_
+#: pp1_cp1_vp1_mbs2_gbs256``, are that script's ``exp_name``), whose helpers.py ``set_precision_configs`` (@02a0e6a5)
+#: sets ``use_precision_aware_optimizer = True`` under bf16 (CONTEXT.md: "BF16 has use_precision_aware_optimizer:
+#: true (FP8 has false)") and ``grad_reduce_in_fp32 = False`` under fp8, as for dgxc's own NeMo 2 fp8 rows above.
+#: The fp8 256-GPU run's own memory report agrees: 77.0 GB peak allocated (profiler report, job 81057-81059) is
+#: below the 93.8 GB that bf16 weights (2 B) and an fp32 gradient buffer (4 B) of 15.63e9 parameters take alone.
+#: The bf16 runs keep the plugin's default fp32 reduction (the helper sets none for bf16).
+TOG_FP8_GRAD = (", grad_reduce_in_fp32=False (bf16 gradient reduction) for fp8 (performance scripts' helpers.py "
+                "set_precision_configs)")
+
+
 def together_rows():
     a = ARCH["Nemotron-4 15B"]
     out = []
     for prec, gpus, gbs, tp, step, tfl, jobs, path, note in TOGETHER:
         mbs, dp = 2, gpus // tp
         assert gbs % (dp * mbs) == 0
+        if prec == "fp8":
+            note = note + TOG_FP8_GRAD.replace(", ", " Recipe: ", 1) + "."
         rid = f"together_nemotron4-15b_{prec}_{gpus}_gbs{gbs}" + (f"_tp{tp}" if tp > 1 else "")
         out.append(dict(
             id=rid, source="Together AI runs of NVIDIA dgxc-benchmarking's Nemotron4-15B recipe (togethercomputer/together-dgxc-benchmarking)",
