@@ -219,24 +219,46 @@ def mamf_prior(fam: str) -> Efficiency:
                       f"{frac:.3f} / H100's {h100:.3f} (ml-engineering MAMF table: {MAMF_BF16_TFLOPS[fam]:g} TFLOP/s)"})
 
 
-#: CDNA 3 (MI300X; MI325X, the same die and Infinity Fabric) fields measured on Azure ND MI300X v5 by the
-#: Azure AI-benchmarking-guide (benchmarks/data/parts: attention_kernels.csv, nccl_bandwidth.csv, fp8_gemm.csv
-#: ``azure_mi300x_*``), the harness whose H100 rows match the H100 priors: FlashAttention-2 328.6 TFLOP/s at
-#: head dim 64, seq 8192 (H100: 327.9 at head dim 128, 0.33 of 989, the fa2 prior), 0.251 of 1307.4, the
-#: backward at H100 FA2's backward / forward (322 / 335); STREAM copy 4.11 of 5.3 TB/s (0.775); RCCL all-reduce
-#: bus bandwidth 316.8 GB/s at 8 GB over the 448 GB/s Infinity Fabric per direction (0.707). A consistency
-#: check, not an input: hipBLASLt FP8 peaks at 1159.5 of 2614.9 (0.44), where H100's cuBLASLt FP8 reaches
-#: 0.65-0.70 of its FP8 peak in the same harness (the MAMF-scaled GEMM fraction above, x the fp8 recipe's
-#: 0.92, gives MI300X FP8 0.35 in-step against H100's 0.55).
+#: CDNA 3 (MI300X; MI325X, the same die) flash attention, bf16, head dim 128, (forward, backward) fraction of the
+#: dense BF16 peak at 16k keys (the convention of ``planner.model.physics.ATTN_KERNELS``): AMD-AGI/Primus-Turbo's
+#: own MI300X benchmark of ``flash_attn_func`` (benchmark/results_optimized/attention_bf16_optimized.csv @221d75f1;
+#: its bf16 path is AITER's assembly flash kernel, the one Primus training calls through Primus-Turbo, and the CK /
+#: AITER family ROCm Transformer Engine's fused attention belongs to; PyTorch 2.10+rocm7.1, 2026-04), rows
+#: ``primus_turbo_mi300x_aiter_bf16_*`` in benchmarks/data/parts/attention_kernels.csv (builder
+#: scripts/primus_turbo.py). The value is the median over its 24 causal head-dim-128 cases (seq 4096 and 8192,
+#: batch 1-4, 28-128 query heads, MHA and GQA) of TFLOP/s / 1307.4, each taken to 16k keys by the model's own
+#: length factor (physics.ATTN_S_HALF): forward 0.366 (426-498 TFLOP/s measured), backward 0.285 (261-391).
+#: They replace Azure's FlashAttention-2 328.6 TFLOP/s (ND MI300X v5, ROCm 6.2), which was measured at head dim
+#: 64 and had been taken as the head-dim-128 rate (0.251; the backward at H100 FA2's 322 / 335 = 0.242): the
+#: same Primus-Turbo table puts head dim 64 at ``CDNA3_ATTN_HD64_REL`` of head dim 128, which predicts 372
+#: TFLOP/s for Azure's cell (causal forward, 8k keys); Azure's 328.6 (direction and mask not stated, older
+#: ROCm) is 0.88 of it (tests/test_cdna3_attention.py). The benchmark postdates the validation runs' software
+#: (rocm/primus v25.9, ROCm 7.0), whose AITER already carried these assembly kernels for gfx942.
+CDNA3_ATTN_HD128 = (0.366, 0.285)
+#: (forward, backward) head-dim-64 rate over head-dim-128 on CDNA 3 (physics.ATTN_HEAD_DIM_REL, ``fa2`` entry):
+#: the same Primus-Turbo table's medians of its 6 causal head-dim-64 cases (seq 8192) over the head-dim-128 ones,
+#: both taken to 16k keys: 0.797 and 0.948 (H100 FA2: 0.89 / 0.90)
+CDNA3_ATTN_HD64_REL = (0.80, 0.95)
+
+#: CDNA 3 HBM and Infinity Fabric fields measured on Azure ND MI300X v5 by the Azure AI-benchmarking-guide
+#: (benchmarks/data/parts: nccl_bandwidth.csv ``azure_mi300x_*``), the harness whose H100 rows match the H100
+#: priors: STREAM copy 4.11 of 5.3 TB/s (0.775); RCCL all-reduce bus bandwidth 316.8 GB/s at 8 GB over the
+#: 448 GB/s Infinity Fabric per direction (0.707); attention ``CDNA3_ATTN_HD128``. GEMMs keep the MAMF-scaled
+#: bf16 fraction (``mamf_prior``) and the fp8 recipe's 0.92 of it (planner.model.stacks.RECIPES): the public
+#: MI300-class FP8 GEMM measurements found do not agree on a different one (benchmarks/validate.py ``mi300x``).
+#: hipBLASLt FP8 peaks at 1159.5 of 2614.9 on ND MI300X v5 (0.44; fp8_gemm.csv ``azure_mi300x_*``), where H100's
+#: cuBLASLt FP8 reaches 0.65-0.70 of its FP8 peak in the same harness: the MAMF-scaled fraction x 0.92 gives
+#: MI300X FP8 0.351 in-step, and H100's in-step FP8 (0.552) scaled by the two FP8 ceilings (0.443 / 0.698) gives 0.350.
 _MI300X = builtin_gpu("MI300X-192GB")
-CDNA3_MEASURED = dict(attn_fwd=328.6e12 / _MI300X.peak("bf16"), attn_bwd=328.6e12 / _MI300X.peak("bf16") * 322.0 / 335.0,
+CDNA3_MEASURED = dict(attn_fwd=CDNA3_ATTN_HD128[0], attn_bwd=CDNA3_ATTN_HD128[1],
                       hbm=4.11e12 / _MI300X.hbm_bw, intra_bw=316.8e9 / _MI300X.intra_node_bw)
 
 for _fam in ("MI300X", "MI325X", "MI355X", "GAUDI2", "GAUDI3"):
     PRIORS[_fam] = mamf_prior(_fam)
 for _fam in ("MI300X", "MI325X"):
-    PRIORS[_fam] = PRIORS[_fam].with_(**CDNA3_MEASURED, sources={"*": PRIORS[_fam].sources["*"] + "; attention, HBM and "
-                                      "Infinity Fabric fractions measured on Azure ND MI300X v5 (AI-benchmarking-guide)"
+    PRIORS[_fam] = PRIORS[_fam].with_(**CDNA3_MEASURED, sources={"*": PRIORS[_fam].sources["*"] + "; flash attention "
+                                      "measured on MI300X (Primus-Turbo / AITER benchmark), HBM and Infinity Fabric on "
+                                      "Azure ND MI300X v5 (AI-benchmarking-guide)"
                                       + ("" if _fam == "MI300X" else ", MI300X's taken for its same die (its own 6.0 TB/s "
                                                                      "HBM3E fraction not measured)")})
 PRIORS["MI350X"] = PRIORS["MI355X"].with_(sources={"*": PRIORS["MI355X"].sources["*"] + " (MI355X's: same CDNA 4 die)"})

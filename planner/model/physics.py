@@ -10,7 +10,7 @@ import functools
 import numpy as np
 
 from planner.errors import InputError, NoPeakError
-from planner.hardware.efficiency import gpu_family
+from planner.hardware.efficiency import CDNA3_ATTN_HD64_REL, gpu_family
 from planner.model.comm import torch_ring_columns
 
 # ------------------------------------------------------------------------------- power and clocks
@@ -209,6 +209,9 @@ ATTN_S_HALF = 500.0
 #: backward at 256).
 _HD64_H100 = {"cudnn": (0.72, 0.84), "fa3": (0.77, 0.845), "fa2": (0.89, 0.90)}
 ATTN_HEAD_DIM_REL = {k: {fam: {64: v} for fam in ("H100", "H200")} for k, v in _HD64_H100.items()}
+#: CDNA 3 (MI300X, and MI325X on the same die): measured on MI300X's AITER flash kernel, the ``fa2`` entry the ROCm
+#: stacks run (efficiency.CDNA3_ATTN_HD64_REL: Primus-Turbo's benchmark, head dim 64 vs 128, causal, 8k keys)
+ATTN_HEAD_DIM_REL["fa2"].update({fam: {64: CDNA3_ATTN_HD64_REL} for fam in ("MI300X", "MI325X")})
 
 
 def padded_head_dim(head_dim: float, tiles: tuple = ()) -> float:
