@@ -303,8 +303,10 @@ def spot_causes(risk: dict) -> str:
     work since the last checkpoint, a restart and the capacity wait, and per node failure the work and
     a restart."""
     every = risk.get("checkpoint_every_steps")
-    pauses = f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence"
-    return (pauses + f"; each interruption loses the work since the last checkpoint, a restart and "
+    pauses = (f"no checkpoint (one {every_steps(every)} is longer than the run)" if risk.get("checkpoint_beyond_run")
+              else f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence")
+    lost = "all the work done" if risk.get("checkpoint_beyond_run") else "the work since the last checkpoint"
+    return (pauses + f"; each interruption loses {lost}, a restart and "
             f"~{risk['capacity_wait_minutes']:.0f} min capacity wait"
             + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
 
@@ -392,7 +394,10 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     ``goodput`` column and ``checkpoint_failures.goodput`` share: compute time / wall time under the
     checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
-    if o.get("checkpoint_every_steps"):
+    if o.get("checkpoint_beyond_run"):  # no save before the run ends (failures.run_segments): not "a 0.0 ms pause"
+        parts.append(f"a checkpoint {every_steps(o['checkpoint_every_steps'])} is longer than the run: none is taken, "
+                     "so a failure restarts the run")
+    elif o.get("checkpoint_every_steps"):
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause {every_steps(o['checkpoint_every_steps'])}")
     else:
         parts.append("no checkpoints: a failure restarts the run")

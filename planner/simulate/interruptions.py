@@ -10,7 +10,7 @@ Each interruption costs what a node failure costs in ``failures.expected_goodput
 the last checkpoint, plus a restart — here the job's ``checkpoint.restart_minutes`` plus the time
 to get spot capacity back (``capacity_wait_minutes``). Checkpoints come every
 ``checkpoint.every_steps`` steps, or at Young's optimum ``sqrt(2 * delta * MTBF)`` when the job
-sets none. Expected wall time = compute time / goodput, expected cost = that x nodes x spot price;
+sets none; an interval longer than the run takes no checkpoint (``failures.run_segments``). Expected wall time = compute time / goodput, expected cost = that x nodes x spot price;
 the low/high ends of the rate give the spread.
 
     >>> r = SpotRate(0.0, 0.0, 0.0, 0.0, "none")
@@ -28,7 +28,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner import defaults as D
-from planner.simulate.failures import expected_goodput, finishing, young_daly_interval_s
+from planner.simulate.failures import expected_goodput, finishing, run_segments, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 HOURS_PER_MONTH = 730.0
@@ -93,6 +93,8 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
         lam_n, lam_all = np.zeros_like(hours), lam
     mtbf_s = 3600.0 / lam_all
     interval = every_steps * step_s if every_steps else np.maximum(_young(block_s, mtbf_s), step_s)
+    # a cadence (or Young's interval) longer than the run saves nothing before it ends: the whole run is at risk
+    interval, block_s, _ = run_segments(interval, block_s, hours * 3600.0)
     g = _goodput(interval, block_s, mtbf_s, restart_s)
     # an expected time over 1,000x the uninterrupted one counts as never finishing, as for node failures
     # (failures.finishing): 5,000 interruptions per node-day planned a 117-year run before
@@ -167,5 +169,7 @@ class SpotModel:
                     **({"node_failures": one["node_failures"]} if self.node_mtbf_s else {}),
                     rate_per_node_day=r.mid * 24, capacity_wait_minutes=r.capacity_wait_s / 60,
                     checkpoint_every_steps=self.every_steps or None, source=r.source,
+                    checkpoint_beyond_run=bool(self.every_steps and run_segments(self.every_steps * step_s, 0.0,
+                                                                                 hours * 3600.0)[2]),
                     capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "
                               f"~{r.capacity_wait_s / 60:.0f} min for capacity (assumed)"))

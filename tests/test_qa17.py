@@ -1,0 +1,90 @@
+"""QA pass 17: fine-tuning jobs (LoRA / QLoRA / full fine-tune), data-bound ("hungry GPU") jobs and
+`planner simulate`'s failures, checkpoints, goodput and evaluation passes, recomputed by hand as an ML
+lead and a finance reviewer would — each defect with the check that failed before its fix."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Llama-3-8B on 2 p5.48xlarge, 4,000 steps of 14.21 s (15.8 h), a 45 s blocking save, 10 h per-node MTBF
+_CKPT = {"model": {"preset": "llama3-8b"},
+         "training": {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "precision": "bf16",
+                      "optimizer": "adamw", "recompute": "selective", "steps": 4000},
+         "parallel": {"tp": 2, "pp": 1, "cp": 1, "zero": 1, "sequence_parallel": True},
+         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
+         "checkpoint": {"every_steps": 200, "write_gbps": 20, "asynchronous": False,
+                        "mtbf_hours_per_node": 10, "restart_minutes": 10}}
+
+
+def _write(tmp_path, job: dict, name: str = "job.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(job))
+    return p
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _with(job: dict, section: str, **kw) -> dict:
+    out = json.loads(json.dumps(job))
+    out[section] = {**out.get(section, {}), **kw}
+    return out
+
+
+def test_checkpoint_cadence_longer_than_the_run_restarts_the_run(cli, tmp_path):
+    """A save every 10,000 steps on a 4,000-step run takes no checkpoint: a failure loses everything done.
+    The closed form charged 10,000-step segments that never exist: goodput 0.3%, 231.4 d and $611.5k, and
+    "a 44.97 s pause every 10,000 steps". By hand: the run is one segment of tau = 4,000 x 14.21 s =
+    56,840 s, M = 10 h / 2 nodes = 18,000 s, R = 600 s: goodput = tau / (expm1(tau / M) (M + R)) = 13.6%,
+    15.8 h -> 4.8 d, $1.74k -> $12.8k; 116 h / 5 h = 23 expected failures."""
+    job = _with(_CKPT, "checkpoint", every_steps=10_000)
+    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    o = d["cost"]["checkpoint_failures"]
+    tau, M, R = d["cost"]["hours"] * 3600, 18_000.0, 600.0
+    g = tau / (math.expm1(tau / M) * (M + R))
+    assert 0.13 < g < 0.14
+    assert o["goodput"] == pytest.approx(g, rel=1e-9)
+    assert o["expected_hours"] == pytest.approx(d["cost"]["hours"] / g, rel=1e-9)
+    assert o["expected_failures"] == pytest.approx(d["cost"]["hours"] / g / 5.0, rel=1e-9)
+    assert o["checkpoint_block_s"] == 0 and o["checkpoint_beyond_run"] is True
+    code, out, err = cli("estimate", _write(tmp_path, job))
+    flat = _flat(out)
+    assert "longer than the run: none is taken, so a failure restarts the run" in flat, flat
+    assert "pause every 10,000 steps" not in flat and "goodput 13.6%" in flat and "4.8 d" in flat
+    # a cadence inside the run is unchanged: the segment of every_steps x step_s with its pause
+    code, out, err = cli("estimate", _write(tmp_path, _CKPT), "--json")
+    o = json.loads(out)["cost"]["checkpoint_failures"]
+    step = json.loads(out)["step_time_s"]
+    tau, delta = 200 * step, o["checkpoint_block_s"]
+    assert delta > 40 and o["checkpoint_beyond_run"] is False
+    assert o["goodput"] == pytest.approx(tau / (math.expm1((tau + delta) / M) * (M + R)), rel=1e-9)
+
+
+def test_spot_checkpoint_cadence_longer_than_the_run(cli, tmp_path):
+    """The spot model took the same segments: at 3 interruptions per node-day (job MTBF 4 h) a save every
+    10,000 steps on the 15.8 h run priced 10,000-step segments; it is one segment of the whole run, and the
+    line said "a checkpoint pause every 10,000 steps"."""
+    job = _with(_CKPT, "checkpoint", every_steps=10_000, mtbf_hours_per_node=None)
+    job["checkpoint"].pop("mtbf_hours_per_node")
+    job["constraints"] = {"spot": True, "spot_interruptions_per_node_day": 3}
+    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    risk = d["cost"]["spot_risk"]
+    tau, M, R = d["cost"]["hours"] * 3600, 3600.0 / (3 / 24 * 2), 600.0 + risk["capacity_wait_minutes"] * 60
+    g = tau / (math.expm1(tau / M) * (M + R))
+    assert risk["expected_hours"] == pytest.approx(d["cost"]["hours"] / g, rel=1e-9)
+    assert risk["checkpoint_beyond_run"] is True
+    code, out, err = cli("estimate", _write(tmp_path, job))
+    flat = _flat(out)
+    assert "no checkpoint (one every 10,000 steps is longer than the run)" in flat, flat
+    assert "each interruption loses all the work done" in flat
