@@ -88,3 +88,37 @@ def test_spot_checkpoint_cadence_longer_than_the_run(cli, tmp_path):
     flat = _flat(out)
     assert "no checkpoint (one every 10,000 steps is longer than the run)" in flat, flat
     assert "each interruption loses all the work done" in flat
+
+
+_LORA_LONG = {"model": {"preset": "llama3.1-8b"},
+              "training": {"mode": "lora", "lora": {"rank": 16, "alpha": 32, "targets": ["q_proj", "v_proj"]},
+                           "seq_len": 32768, "global_batch": 8, "micro_batch": 1, "precision": "bf16",
+                           "optimizer": "adamw", "recompute": "full", "tokens": 1.0e8},
+              "parallel": {"tp": 1, "pp": 1, "zero": 0},
+              "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+
+
+def test_frozen_base_flops_are_set_beside_training_every_weight_on_the_same_step(cli, tmp_path):
+    """A rank-16 LoRA of Llama-3.1-8B at 32K tokens read "10.2 FLOPs per parameter per token instead of 6":
+    more than full training, because the 10.2 holds the attention core (unchanged by a frozen base: 3 x
+    4 x 32,768 x 4,096 x 32 layers = 51.5 GFLOPs a token) and the 6 does not. By hand: the full step is
+    6 x 7.505B matmul weights + 51.5G = 96.6 GFLOPs a token, 12.0 per parameter; the LoRA step 4 x 7.505B
+    + 51.5G + adapters = 81.6G, 10.2 (84%). The full figure is `estimate`'s own for the job with mode
+    full_finetune."""
+    code, out, err = cli("estimate", _write(tmp_path, _LORA_LONG), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    full_job = json.loads(json.dumps(_LORA_LONG))
+    full_job["training"]["mode"] = "full_finetune"
+    full_job["training"].pop("lora")
+    code, out, err = cli("estimate", _write(tmp_path, full_job, "full.yaml"), "--json")
+    assert code == 0, err
+    f = json.loads(out)
+    tokens = 8 * 32768
+    mine, full = d["flops_per_step"] / tokens / d["params"], f["flops_per_step"] / tokens / f["params"]
+    assert 10.1 < mine < 10.3 and 11.9 < full < 12.1
+    line = next(a for a in d["advice"] if a.startswith("frozen base:"))
+    assert "instead of 6" not in line
+    assert (f"{mine:.1f} FLOPs per parameter per token, {d['flops_per_step'] / f['flops_per_step']:.0%} of the "
+            f"{full:.1f} of training every weight on this step") in line, line
+
