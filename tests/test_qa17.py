@@ -122,3 +122,24 @@ def test_frozen_base_flops_are_set_beside_training_every_weight_on_the_same_step
     assert (f"{mine:.1f} FLOPs per parameter per token, {d['flops_per_step'] / f['flops_per_step']:.0%} of the "
             f"{full:.1f} of training every weight on this step") in line, line
 
+
+def test_simulate_checkpoint_answer_is_the_goodput_estimate_prices(cli, tmp_path):
+    """`simulate`'s checkpoint answer for a blocking save is labelled the long-run expected goodput, and the
+    README says it equals what `estimate` prices the section at; it was one 300-MTBF simulated draw: 88.4% at
+    the configured 200 steps against estimate's 87.8%. By hand (the renewal formula): tau = 200 x 14.21 s,
+    delta = 14 B x 8.03B / 2.5 GB/s = 45.0 s, M = 18,000 s, R = 600 s: tau / (expm1((tau + delta) / M)
+    (M + R)) = 87.8%; at Young's 90 steps (sqrt(2 x 45 x 18,000) = 1,273 s) 90.1%."""
+    job = _write(tmp_path, _CKPT)
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    o, step = d["cost"]["checkpoint_failures"], d["step_time_s"]
+    code, out, err = cli("simulate", job, "--json", "--steps", "300")
+    assert code == 0, err
+    k = json.loads(out)["answers"]["checkpoint"]
+    assert k["goodput_at_current"] == pytest.approx(o["goodput"], rel=1e-9)
+    M, R, delta = 18_000.0, 600.0, o["checkpoint_block_s"]
+    tau = k["young_daly_interval_steps"] * k["step_s"]
+    assert k["young_daly_interval_steps"] == round(math.sqrt(2 * delta * M) / k["step_s"]) == 90
+    assert k["goodput_at_young_daly"] == pytest.approx(tau / (math.expm1((tau + delta) / M) * (M + R)), rel=1e-9)
+    assert k["step_s"] == pytest.approx(step, rel=1e-6)
