@@ -35,6 +35,11 @@ def write_timeline(result: SimResult, path: str | Path) -> int:
     return len(result.timeline or [])
 
 
+#: causes that are neither training nor an idle GPU: an evaluation pass runs forward passes, which the "GPU busy" share
+#: counts (engine: ``busy_gpu_s``), so its row read "eval (idle)" under "GPU busy 99.8%" beside 95.8% of compute
+_CAUSE_NOTE = {"eval": " ({device} busy, not training)"}
+
+
 def format_result(result: SimResult, device: str = "GPU"):
     """A rich renderable: headline numbers and the time split by cause (critical path); ``device``: what the
     plan calls one accelerator (``units.device_of``: "chip" on a TPU, whose run read "GPU busy")."""
@@ -72,7 +77,8 @@ def format_result(result: SimResult, device: str = "GPU"):
         # "bubble" at PP 1, 6e-11 s of "data" without a data section printed as "0.0  0.0%" rows)
         if v > RESIDUE * result.wall_s or k in BUSY:
             # four significant figures, as estimate's "where the step goes": a short run printed "0.2" and "0.0" s
-            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), fmt_step_share(v / result.wall_s))
+            t.add_row(k + _CAUSE_NOTE.get(k, "" if k in BUSY else " (idle)").format(device=device), fmt_sig(v, 4),
+                      fmt_step_share(v / result.wall_s))
     parts = [head, t]
     for n in result.notes:
         parts.append(Text(n, style="dim"))
