@@ -158,3 +158,23 @@ def test_simulated_evaluation_is_not_called_idle_while_it_counts_as_busy(cli):
     code, out, err = cli("simulate", ROOT / "examples" / "llama3-8b-eval.yaml", "--steps", "500", "--no-answers")
     assert code == 0, err
     assert "eval (idle)" not in out and "eval (GPU busy, not training)" in out, out
+
+
+def test_young_daly_formula_writes_a_large_mtbf_out():
+    """A 100,000 h per-node MTBF on 2 nodes: the checkpoint answer read "Young/Daly sqrt(2 x 45 s x 5e+04 h)"."""
+    from rich.console import Console
+
+    from planner.present.simulation import format_answers
+
+    k = {"rows": [{}], "best_interval_steps": 8954, "best_interval_s": 127_235.0, "best_goodput": 0.999,
+         "checkpoint_block_s": 44.97, "mtbf_s": 1.8e8, "young_daly_interval_steps": 8954, "goodput_at_young_daly": 0.999}
+    con = Console(record=True, width=200)
+    for p in format_answers({"checkpoint": k}):
+        con.print(p)
+    text = " ".join(con.export_text().split())
+    assert "Young/Daly sqrt(2 x 45 s x 50,000 h) = 8,954 steps" in text and "e+0" not in text, text
+    k.update(checkpoint_block_s=0.97, mtbf_s=1.8e6)  # the ViT example's figures read as before
+    con = Console(record=True, width=200)
+    for p in format_answers({"checkpoint": k}):
+        con.print(p)
+    assert "sqrt(2 x 0.97 s x 500 h)" in " ".join(con.export_text().split())

@@ -9,7 +9,7 @@ from pathlib import Path
 from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import count_of, fmt_sig, fmt_step_share, fmt_time, ordinal
+from planner.units import count_of, fmt_given, fmt_sig, fmt_step_share, fmt_time, ordinal
 
 #: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
 RESIDUE = 1e-9
@@ -84,6 +84,11 @@ def format_result(result: SimResult, device: str = "GPU"):
         parts.append(Text(n, style="dim"))
     parts.append(Text(f"{result.events:,} events in {result.runtime_s:.2f} s, seed {result.seed}", style="dim"))
     return Group(*parts)
+
+
+def _sig3(x: float) -> str:
+    """Three significant figures, written out: a 50,000 h MTBF read "5e+04 h" in the Young/Daly formula (".3g")."""
+    return fmt_given(float(f"{x:.3g}"))
 
 
 def _gb(x):
@@ -181,8 +186,8 @@ def format_answers(ans: dict):
     k = ans.get("checkpoint")
     if k and k.get("rows"):
         line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({fmt_time(k['best_interval_s'])}) "
-                f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {k['checkpoint_block_s']:.3g} s x "
-                f"{k['mtbf_s'] / 3600:.3g} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
+                f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {_sig3(k['checkpoint_block_s'])} s x "
+                f"{_sig3(k['mtbf_s'] / 3600)} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
         if "current_interval_steps" in k:
             line += f"; configured every {k['current_interval_steps']:,}: {k['goodput_at_current']:.1%}"
         # these are expectations over a long run of failures; the goodput at the top is the one simulated draw (a
