@@ -9,7 +9,7 @@ from pathlib import Path
 from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import count_of, fmt_given, fmt_sig, fmt_step_share, fmt_time, ordinal
+from planner.units import count_of, fmt_given, fmt_goodput, fmt_sig, fmt_step_share, fmt_time, ordinal
 
 #: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
 RESIDUE = 1e-9
@@ -63,7 +63,7 @@ def format_result(result: SimResult, device: str = "GPU"):
     # four significant figures, as the step times: one decimal printed a QLoRA run's 0.488 samples/s as "0.5"
     head.add_row("throughput", f"{fmt_sig(result.samples_per_s, 4)} samples/s{tok}")
     head.add_row(f"{device} busy", f"{result.gpu_busy_share:.1%}")
-    head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({count_of(result.failures, 'failure')}, "
+    head.add_row("goodput", fmt_goodput(result.goodput) + (f"  ({count_of(result.failures, 'failure')}, "
                                                         f"{count_of(result.lost_steps, 'step')} redone)" if result.failures else ""))
     head.add_row("wall", fmt_time(result.wall_s))  # "1.27e+04 h" for 1e8 steps; "0.000488 h" for one
     title = "where the time goes (critical path)"
@@ -186,10 +186,10 @@ def format_answers(ans: dict):
     k = ans.get("checkpoint")
     if k and k.get("rows"):
         line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({fmt_time(k['best_interval_s'])}) "
-                f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {_sig3(k['checkpoint_block_s'])} s x "
-                f"{_sig3(k['mtbf_s'] / 3600)} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
+                f"maximises goodput ({fmt_goodput(k['best_goodput'])}); Young/Daly sqrt(2 x {_sig3(k['checkpoint_block_s'])} s x "
+                f"{_sig3(k['mtbf_s'] / 3600)} h) = {k['young_daly_interval_steps']:,} steps ({fmt_goodput(k['goodput_at_young_daly'])})")
         if "current_interval_steps" in k:
-            line += f"; configured every {k['current_interval_steps']:,}: {k['goodput_at_current']:.1%}"
+            line += f"; configured every {k['current_interval_steps']:,}: {fmt_goodput(k['goodput_at_current'])}"
         # these are expectations over a long run of failures; the goodput at the top is the one simulated draw (a
         # few steps may see no failure: 63% there beside 55.8% here read as a contradiction)
         line += " (long-run expected goodput; the simulated run above is one short draw of failures)"
