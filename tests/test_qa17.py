@@ -245,3 +245,17 @@ def test_tiny_checkpoint_overhead_is_not_zero(cli, tmp_path):
     flat = _flat(out)
     assert "+0.0% time" not in flat and "goodput 100.0%" not in flat, flat
     assert "goodput >99.9%, +<0.1% time" in flat
+
+
+def test_peaks_source_names_where_the_peaks_come_from(cli, tmp_path):
+    """On an A10G (AWS g5) every estimate's inputs line read "peaks from datasheet: A10G-24GB (memory:)": the first
+    word of a source whose compute figures are the NVIDIA A10 datasheet's (its "compute:" clause)."""
+    job = {"model": {"preset": "qwen2.5-0.5b"},
+           "training": {"seq_len": 1024, "global_batch": 8, "micro_batch": 8, "precision": "bf16", "tokens": 1e7},
+           "parallel": {"tp": 1, "pp": 1, "zero": 0},
+           "cluster": {"instance": "aws:g5.xlarge", "nodes": 1}}
+    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    assert code == 0, err
+    peaks = json.loads(out)["inputs"]["peaks"]
+    assert "(memory:)" not in peaks
+    assert peaks.startswith("datasheet: A10G-24GB (https://www.nvidia.com/en-us/data-center/products/a10-gpu/)"), peaks
