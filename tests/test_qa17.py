@@ -294,3 +294,22 @@ def test_async_checkpoint_goodput_is_one_figure(cli, tmp_path):
     tau, M, R = 200 * k["step_s"], 18_000.0, 600.0
     snapshot_only = tau / (math.expm1((tau + o["checkpoint_block_s"]) / M) * (M + R))
     assert o["goodput"] == pytest.approx(snapshot_only * math.exp(-112.42e9 / 2.5e9 / M), rel=2e-3)
+
+
+def test_spot_async_checkpoint_pays_its_durability_lag(cli, tmp_path):
+    """On spot, an asynchronous save was priced as if durable at once (its snapshot only): each interruption
+    within the 45 s write after a save loses the interval before it too. At 3 interruptions per node-day on 2
+    nodes (M = 4 h) the expected hours are the blocking-form ones over exp(-45 s / M)."""
+    job = _with(_CKPT, "checkpoint", asynchronous=True)
+    job["checkpoint"].pop("mtbf_hours_per_node")
+    job["constraints"] = {"spot": True, "spot_interruptions_per_node_day": 3}
+    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    risk, hours, step = d["cost"]["spot_risk"], d["cost"]["hours"], d["step_time_s"]
+    from planner import defaults as D
+
+    tau, M, R = 200 * step, 3600.0 / (3 / 24 * 2), 600.0 + risk["capacity_wait_minutes"] * 60
+    write = 14 * 8_030_261_248 / (20e9 / 8)
+    g = tau / (math.expm1((tau + D.SPOT_MIN_CHECKPOINT_S) / M) * (M + R)) * math.exp(-write / M)
+    assert risk["expected_hours"] == pytest.approx(hours / g, rel=1e-9)
