@@ -228,7 +228,8 @@ def checkpoint_words(cf: Optional[dict]) -> str:
     MTBF without a cadence no pauses); "" without a record."""
     if not cf:
         return ""
-    parts = (["checkpoint pauses"] if cf.get("checkpoint_every_steps") else []) + (
+    pauses = cf.get("checkpoint_every_steps") and not cf.get("checkpoint_beyond_run")  # a cadence past the run pauses never
+    parts = (["checkpoint pauses"] if pauses else []) + (
         ["node failures"] if cf.get("job_mtbf_hours") is not None else [])
     return " and ".join(parts) or "checkpoint pauses and node failures"
 

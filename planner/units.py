@@ -152,8 +152,25 @@ def fmt_pct(x: float | None) -> str:
 
 def fmt_share(x: float) -> str:
     """A share or an overhead as a percentage, one decimal ("34.8%"); past a million percent in powers
-    of ten ("6.7e+32%"), where a run without checkpoints waits e^75 restarts."""
+    of ten ("6.7e+32%"), where a run without checkpoints waits e^75 restarts; a positive one under a
+    twentieth of a percent "<0.1%" (a 1.3 ms save every 50 steps of 0.36 s read "+0.0% time").
+
+    >>> fmt_share(0.348), fmt_share(7e-5), fmt_share(0.0)
+    ('34.8%', '<0.1%', '0.0%')
+    """
+    if 0 < x < 0.0005:
+        return "<0.1%"
     return f"{x:.1%}" if abs(x) < 1e4 else f"{x * 100:.1e}%"
+
+
+def fmt_goodput(g: float) -> str:
+    """Goodput (useful time / wall time) to a tenth of a percent; under 100% by less than that ">99.9%", not
+    "100.0%" beside an overhead that is not zero.
+
+    >>> fmt_goodput(0.8783), fmt_goodput(0.99993), fmt_goodput(1.0)
+    ('87.8%', '>99.9%', '100.0%')
+    """
+    return ">99.9%" if 0.9995 <= g < 1 else f"{g:.1%}"
 
 
 def fmt_many(x: float) -> str:

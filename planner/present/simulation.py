@@ -9,7 +9,7 @@ from pathlib import Path
 from planner.model.offload import HOST_RAM_USABLE
 from planner.simulate.engine import BUSY, CAUSES, TIMELINE_FIELDS, SimResult
 from planner.outputs import write_text
-from planner.units import count_of, fmt_sig, fmt_step_share, fmt_time, ordinal
+from planner.units import count_of, fmt_given, fmt_goodput, fmt_sig, fmt_step_share, fmt_time, ordinal
 
 #: an idle cause under this share of the wall is floating-point residue of the critical-path sums, not time
 RESIDUE = 1e-9
@@ -35,6 +35,11 @@ def write_timeline(result: SimResult, path: str | Path) -> int:
     return len(result.timeline or [])
 
 
+#: causes that are neither training nor an idle GPU: an evaluation pass runs forward passes, which the "GPU busy" share
+#: counts (engine: ``busy_gpu_s``), so its row read "eval (idle)" under "GPU busy 99.8%" beside 95.8% of compute
+_CAUSE_NOTE = {"eval": " ({device} busy, not training)"}
+
+
 def format_result(result: SimResult, device: str = "GPU"):
     """A rich renderable: headline numbers and the time split by cause (critical path); ``device``: what the
     plan calls one accelerator (``units.device_of``: "chip" on a TPU, whose run read "GPU busy")."""
@@ -58,7 +63,7 @@ def format_result(result: SimResult, device: str = "GPU"):
     # four significant figures, as the step times: one decimal printed a QLoRA run's 0.488 samples/s as "0.5"
     head.add_row("throughput", f"{fmt_sig(result.samples_per_s, 4)} samples/s{tok}")
     head.add_row(f"{device} busy", f"{result.gpu_busy_share:.1%}")
-    head.add_row("goodput", f"{result.goodput:.1%}" + (f"  ({count_of(result.failures, 'failure')}, "
+    head.add_row("goodput", fmt_goodput(result.goodput) + (f"  ({count_of(result.failures, 'failure')}, "
                                                         f"{count_of(result.lost_steps, 'step')} redone)" if result.failures else ""))
     head.add_row("wall", fmt_time(result.wall_s))  # "1.27e+04 h" for 1e8 steps; "0.000488 h" for one
     title = "where the time goes (critical path)"
@@ -72,12 +77,18 @@ def format_result(result: SimResult, device: str = "GPU"):
         # "bubble" at PP 1, 6e-11 s of "data" without a data section printed as "0.0  0.0%" rows)
         if v > RESIDUE * result.wall_s or k in BUSY:
             # four significant figures, as estimate's "where the step goes": a short run printed "0.2" and "0.0" s
-            t.add_row(k + ("" if k in BUSY else " (idle)"), fmt_sig(v, 4), fmt_step_share(v / result.wall_s))
+            t.add_row(k + _CAUSE_NOTE.get(k, "" if k in BUSY else " (idle)").format(device=device), fmt_sig(v, 4),
+                      fmt_step_share(v / result.wall_s))
     parts = [head, t]
     for n in result.notes:
         parts.append(Text(n, style="dim"))
     parts.append(Text(f"{result.events:,} events in {result.runtime_s:.2f} s, seed {result.seed}", style="dim"))
     return Group(*parts)
+
+
+def _sig3(x: float) -> str:
+    """Three significant figures, written out: a 50,000 h MTBF read "5e+04 h" in the Young/Daly formula (".3g")."""
+    return fmt_given(float(f"{x:.3g}"))
 
 
 def _gb(x):
@@ -175,10 +186,10 @@ def format_answers(ans: dict):
     k = ans.get("checkpoint")
     if k and k.get("rows"):
         line = (f"checkpoint interval: every {k['best_interval_steps']:,} steps ({fmt_time(k['best_interval_s'])}) "
-                f"maximises goodput ({k['best_goodput']:.1%}); Young/Daly sqrt(2 x {k['checkpoint_block_s']:.3g} s x "
-                f"{k['mtbf_s'] / 3600:.3g} h) = {k['young_daly_interval_steps']:,} steps ({k['goodput_at_young_daly']:.1%})")
+                f"maximises goodput ({fmt_goodput(k['best_goodput'])}); Young/Daly sqrt(2 x {_sig3(k['checkpoint_block_s'])} s x "
+                f"{_sig3(k['mtbf_s'] / 3600)} h) = {k['young_daly_interval_steps']:,} steps ({fmt_goodput(k['goodput_at_young_daly'])})")
         if "current_interval_steps" in k:
-            line += f"; configured every {k['current_interval_steps']:,}: {k['goodput_at_current']:.1%}"
+            line += f"; configured every {k['current_interval_steps']:,}: {fmt_goodput(k['goodput_at_current'])}"
         # these are expectations over a long run of failures; the goodput at the top is the one simulated draw (a
         # few steps may see no failure: 63% there beside 55.8% here read as a contradiction)
         line += " (long-run expected goodput; the simulated run above is one short draw of failures)"

@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (count_of, every_steps, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -303,8 +303,10 @@ def spot_causes(risk: dict) -> str:
     work since the last checkpoint, a restart and the capacity wait, and per node failure the work and
     a restart."""
     every = risk.get("checkpoint_every_steps")
-    pauses = f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence"
-    return (pauses + f"; each interruption loses the work since the last checkpoint, a restart and "
+    pauses = (f"no checkpoint (one {every_steps(every)} is longer than the run)" if risk.get("checkpoint_beyond_run")
+              else f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence")
+    lost = "all the work done" if risk.get("checkpoint_beyond_run") else "the work since the last checkpoint"
+    return (pauses + f"; each interruption loses {lost}, a restart and "
             f"~{risk['capacity_wait_minutes']:.0f} min capacity wait"
             + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
 
@@ -392,7 +394,10 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
     ``goodput`` column and ``checkpoint_failures.goodput`` share: compute time / wall time under the
     checkpoint pauses and node failures alone; ``spot`` labels it so (spot interruptions aside)."""
     parts = []
-    if o.get("checkpoint_every_steps"):
+    if o.get("checkpoint_beyond_run"):  # no save before the run ends (failures.run_segments): not "a 0.0 ms pause"
+        parts.append(f"a checkpoint {every_steps(o['checkpoint_every_steps'])} is longer than the run: none is taken, "
+                     "so a failure restarts the run")
+    elif o.get("checkpoint_every_steps"):
         parts.append(f"a {fmt_time(o['checkpoint_block_s'])} pause {every_steps(o['checkpoint_every_steps'])}")
     else:
         parts.append("no checkpoints: a failure restarts the run")
@@ -407,7 +412,7 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
         return ("checkpoints and failures: " + "; ".join(parts) + ": the run never finishes in practice (expected "
                 f"time over {1 / MIN_GOODPUT:,.0f}x the uninterrupted: goodput under {MIN_GOODPUT:.1%}, taken as 0)")
     cost = o.get("expected_cost_ondemand_usd")
-    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {o['goodput']:.1%}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
+    return (f"checkpoints and failures: " + "; ".join(parts) + f" -> goodput {fmt_goodput(o['goodput'])}" + (" (without spot interruptions)" if spot else "") + f", +{fmt_share(o['overhead'])} time: "
             f"{fmt_time(o['expected_hours'] * 3600)}" + (f", {fmt_usd(cost)} on-demand" if cost else "")
             + note)
 

@@ -196,13 +196,34 @@ def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, 
     return dict(name=stack.name, **stack.options(), searched=list(searched))
 
 
+def peak_source(source: str) -> str:
+    """Where a GPU row's peaks come from, short: its "compute:" clause where the row splits its sources, else its
+    first clause (up to ";"); that clause's URL, or the clause itself clipped to 100 characters. The first word
+    stood for it, so the A10G's "memory: AWS g5 GpuInfo ...; compute: NVIDIA A10 datasheet https://..." read
+    "peaks from datasheet: A10G-24GB (memory:)", Gaudi 2's "(Intel,)".
+
+    >>> peak_source("memory: AWS g5 GpuInfo 22888 MiB; compute: NVIDIA A10 datasheet https://www.nvidia.com/a10/")
+    'https://www.nvidia.com/a10/'
+    >>> peak_source("NVIDIA PCI device-id table entry 10de:2338 'H100 SXM5 96GB' (public driver tables); other")
+    "NVIDIA PCI device-id table entry 10de:2338 'H100 SXM5 96GB' (public driver tables)"
+    """
+    import re
+
+    clauses = [c.strip() for c in (source or "").split(";")]
+    pick = next((c for c in clauses if c.lower().startswith("compute:")), clauses[0])
+    url = re.search(r"https?://[^\s,;)'\"]+", pick)
+    if url:
+        return url.group(0).rstrip(".")
+    return pick if len(pick) <= 100 else pick[:99] + "…"
+
+
 def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Stack | None = None,
                       searched: tuple[str, ...] = ()) -> dict:
     """Which inputs were measured (calibration profile) and which are datasheet priors, and the
     training stack the times assume."""
     src = hw.eff.sources
     measured = sorted(k for k, v in src.items() if k != "*" and str(v).startswith("measured"))
-    peaks = f"datasheet: {hw.gpu.name} ({hw.gpu.source.split(' ')[0]})"
+    peaks = f"datasheet: {hw.gpu.name} ({peak_source(hw.gpu.source)})"
     if job is not None and job.model.is_transformer:
         # MFU's and HFU's denominator, the one step_time divides by (physics.datasheet_peak at training.precision),
         # so a reader can recompute MFU = model FLOPs per step / (step time x GPUs x peak) from the printed

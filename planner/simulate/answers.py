@@ -28,7 +28,7 @@ from typing import Optional
 from planner.simulate.config import SimConfig
 from planner.simulate.engine import simulate
 from planner.simulate.resources import STORAGE_PROFILES
-from planner.simulate.failures import simulate_goodput, young_daly_interval_s
+from planner.simulate.failures import expected_goodput, young_daly_interval_s
 from planner.units import ordinal
 
 WORKER_GRID = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128)
@@ -275,10 +275,14 @@ def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, st
                               seed: int = 0, horizon_mtbf: float = 300.0, points: int = 13) -> dict:
     """Goodput against the checkpoint interval, and its maximiser vs Young's sqrt(2 delta MTBF).
 
-    The step time comes from the step-level simulation (or ``step_s``); failures, checkpoints and
-    restarts are simulated at segment level (failures.py) over ``horizon_mtbf`` job MTBFs, every
-    interval seeing the same failure draws (common random numbers). Intervals: a log grid from
-    1/8x to 8x Young's interval."""
+    The step time comes from the step-level simulation (or ``step_s``). Each interval's goodput is the
+    segment model's expectation in closed form (``failures.expected_goodput``, blocking or asynchronous), the
+    formula ``estimate``, ``recommend`` and the report price the job's checkpoint section with
+    (``failures.run_overhead``). It was a segment-level simulation over ``horizon_mtbf`` job MTBFs, and that
+    one draw is not the expectation it was labelled: Llama-3-8B saving 45 s every 200 steps of 14.2 s at a
+    5 h job MTBF read 88.4% against ``estimate``'s 87.8% for the same interval (``horizon_mtbf`` and
+    ``seed`` are kept for callers; ``failures.simulate_goodput`` is the formula's test oracle). Intervals: a
+    log grid from 1/8x to 8x Young's interval."""
     ck, fl = cfg.checkpoint, cfg.failures
     if not fl.enabled:
         return {"note": "no MTBF given (checkpoint.mtbf_hours_per_node)", "rows": []}
@@ -292,27 +296,29 @@ def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, st
     yd = young_daly_interval_s(block, mtbf) if block > 0 else step_s
     if ck.asynchronous:  # the next save waits for the previous persist: never checkpoint faster
         yd = max(yd, persist)
-    horizon = horizon_mtbf * mtbf
+
+    def at(n: int) -> dict:
+        """Goodput saving every ``n`` steps: the closed form, with the pause an asynchronous save takes at that
+        cadence (``CheckpointConfig.pause_s``: it waits for the previous write) and its durability lag."""
+        blk, lag = ck.pause_s(n * step_s)
+        return {"goodput": expected_goodput(n * step_s, float(blk), mtbf, fl.restart_s, float(lag))}
+
     rows = []
     for k in range(points):
         f = 2.0 ** (-3 + 6 * k / (points - 1))
         n = max(1, round(yd * f / step_s))
         if rows and rows[-1]["interval_steps"] == n:
             continue
-        g = simulate_goodput(step_s, n, block, persist, mtbf, fl.restart_s, horizon, seed)
-        rows.append({"interval_steps": n, "interval_s": n * step_s, "goodput": g["goodput"],
-                     "failures": g["failures"], "lost_s": g["lost_s"]})
+        rows.append({"interval_steps": n, "interval_s": n * step_s, **at(n)})
     best = max(rows, key=lambda r: r["goodput"])
     yd_steps = max(1, round(yd / step_s))
-    at_yd = simulate_goodput(step_s, yd_steps, block, persist, mtbf, fl.restart_s, horizon, seed)["goodput"]
     out = {"step_s": step_s, "checkpoint_block_s": block, "mtbf_s": mtbf, "restart_s": fl.restart_s,
            "young_daly_interval_s": yd, "young_daly_interval_steps": yd_steps,
-           "goodput_at_young_daly": at_yd,
+           "goodput_at_young_daly": at(yd_steps)["goodput"],
            "best_interval_steps": best["interval_steps"], "best_interval_s": best["interval_s"],
            "best_goodput": best["goodput"], "rows": rows}
     if ck.every_steps:
-        cur = simulate_goodput(step_s, ck.every_steps, block, persist, mtbf, fl.restart_s, horizon, seed)
-        out.update(current_interval_steps=ck.every_steps, goodput_at_current=cur["goodput"])
+        out.update(current_interval_steps=ck.every_steps, goodput_at_current=at(ck.every_steps)["goodput"])
     return out
 
 

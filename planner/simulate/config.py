@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from planner import defaults as D
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
 from planner.model.pipeline import step_composition
@@ -329,15 +330,18 @@ def _checkpoint_bytes(detail: dict, job: Any) -> float:
     ``save_pretrained`` writes adapter_model.safetensors only, which the Hugging Face Trainer's
     checkpoint holds beside optimizer.pt; Megatron-Bridge's PEFT checkpoints hold the adapter
     parameters): sizing it as the whole model made a 70B QLoRA checkpoint 988 GB, a 395 s pause
-    at 20 Gb/s, and the checkpoint answer advise one save per 21 hours."""
+    at 20 Gb/s, and the checkpoint answer advise one save per 21 hours. The adapters are fp32 with no
+    master copy (``defaults.ADAPTER_BYTES`` + the optimizer's state, as ``memory_per_gpu`` holds them)."""
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
         from planner.model.finetune import frozen_base, trainable_params
 
-        n = (trainable_params(job.model, job.training) if frozen_base(job.model, job.training)
-             else detail.get("params") or count_params(job.model).total)
         w, _g, master, opt = model_state_bytes_per_param(job.training, job.model.hidden or 4096)
+        if frozen_base(job.model, job.training):  # fp32 adapters keep no master copy: weights + moments, as
+            # memory_per_gpu holds them (defaults.ADAPTER_BYTES); 2 + 4 + 8 B sized a 70B QLoRA save at 14 B an adapter
+            return float(trainable_params(job.model, job.training)) * (D.ADAPTER_BYTES + opt)
+        n = detail.get("params") or count_params(job.model).total
         return float(n) * (w + master + opt)
     except Exception:  # generic model without params: nothing to size the checkpoint from
         p = getattr(job.model, "params", None) if job is not None else None

@@ -10,7 +10,8 @@ Each interruption costs what a node failure costs in ``failures.expected_goodput
 the last checkpoint, plus a restart — here the job's ``checkpoint.restart_minutes`` plus the time
 to get spot capacity back (``capacity_wait_minutes``). Checkpoints come every
 ``checkpoint.every_steps`` steps, or at Young's optimum ``sqrt(2 * delta * MTBF)`` when the job
-sets none. Expected wall time = compute time / goodput, expected cost = that x nodes x spot price;
+sets none; an interval longer than the run takes no checkpoint (``failures.run_segments``); an asynchronous
+save is durable only when its write ends (``failures.expected_goodput``'s ``persist_s``). Expected wall time = compute time / goodput, expected cost = that x nodes x spot price;
 the low/high ends of the rate give the spread.
 
     >>> r = SpotRate(0.0, 0.0, 0.0, 0.0, "none")
@@ -28,7 +29,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from planner import defaults as D
-from planner.simulate.failures import expected_goodput, finishing, young_daly_interval_s
+from planner.simulate.failures import expected_goodput, finishing, run_segments, young_daly_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "hardware_catalog" / "data" / "interruptions.csv"
 HOURS_PER_MONTH = 730.0
@@ -76,7 +77,7 @@ _goodput = np.vectorize(expected_goodput, otypes=[float])
 _young = np.vectorize(young_daly_interval_s, otypes=[float])
 
 
-def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=0.0, node_restart_s=0.0):
+def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=0.0, node_restart_s=0.0, persist_s=0.0):
     """(goodput, expected interruptions, expected node failures). ``node_rate``: node failures per
     node-hour (the job's ``checkpoint.mtbf_hours_per_node``), each costing ``node_restart_s`` (no
     capacity wait): the two Poisson processes add up to one of rate ``lam`` whose restart is their
@@ -93,7 +94,10 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
         lam_n, lam_all = np.zeros_like(hours), lam
     mtbf_s = 3600.0 / lam_all
     interval = every_steps * step_s if every_steps else np.maximum(_young(block_s, mtbf_s), step_s)
-    g = _goodput(interval, block_s, mtbf_s, restart_s)
+    # a cadence (or Young's interval) longer than the run saves nothing before it ends: the whole run is at risk
+    interval, block_s, beyond = run_segments(interval, block_s, hours * 3600.0)
+    # an asynchronous save is durable ``persist_s`` after its snapshot (failures.expected_goodput)
+    g = _goodput(interval, block_s, mtbf_s, restart_s, np.where(beyond, 0.0, persist_s))
     # an expected time over 1,000x the uninterrupted one counts as never finishing, as for node failures
     # (failures.finishing): 5,000 interruptions per node-day planned a 117-year run before
     g = finishing(g)
@@ -102,7 +106,7 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
 
 
 def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float, restart_s: float,
-                     every_steps: int = 0, node_mtbf_s: float | None = None) -> dict:
+                     every_steps: int = 0, node_mtbf_s: float | None = None, persist_s: float = 0.0) -> dict:
     """Expected (mid rate) and low/high wall hours, cost and interruptions of runs whose pure
     compute time is ``hours`` (arrays welcome). ``overhead`` = expected hours / compute hours - 1.
     ``node_mtbf_s``: the job's per-node MTBF (``checkpoint.mtbf_hours_per_node``): node failures
@@ -114,7 +118,7 @@ def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float
         # hours and cost, ranked last, not numpy warnings on the user's terminal
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             g, n_int, n_fail = _one(r, hours, nodes, step_s, block_s, restart_s + rate.capacity_wait_s, every_steps,
-                                    node_rate, restart_s)
+                                    node_rate, restart_s, persist_s)
             h = np.asarray(hours, dtype=np.float64) / g
             out[name] = dict(hours=h, cost=h * np.asarray(nodes, dtype=np.float64) * price, interruptions=n_int,
                              node_failures=n_fail)
@@ -137,6 +141,7 @@ class SpotModel:
         self.restart_s = (ck.restart_minutes if ck else D.SPOT_RESTART_MINUTES) * 60.0
         bps = (ck.write_gbps if ck else D.SPOT_CHECKPOINT_WRITE_GBPS) * 1e9 / 8
         self.block_s = 0.0 if (ck and ck.asynchronous) else checkpoint_bytes / bps
+        self.persist_s = checkpoint_bytes / bps if (ck and ck.asynchronous) else 0.0  # durable after its write
         self.rows = load_rates()
         self.user = job.constraints.spot_interruptions_per_node_day
         # the job's node failures (checkpoint.mtbf_hours_per_node) come on top of the interruptions
@@ -155,7 +160,7 @@ class SpotModel:
 
     def __call__(self, hw, hours, nodes, step_s, price) -> dict:
         return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,
-                                self.every_steps, self.node_mtbf_s)
+                                self.every_steps, self.node_mtbf_s, self.persist_s)
 
     def risk(self, hw, hours: float, nodes: int, step_s: float, price: float) -> dict:
         e = self(hw, np.array([hours]), np.array([nodes]), np.array([step_s]), price)
@@ -167,5 +172,7 @@ class SpotModel:
                     **({"node_failures": one["node_failures"]} if self.node_mtbf_s else {}),
                     rate_per_node_day=r.mid * 24, capacity_wait_minutes=r.capacity_wait_s / 60,
                     checkpoint_every_steps=self.every_steps or None, source=r.source,
+                    checkpoint_beyond_run=bool(self.every_steps and run_segments(self.every_steps * step_s, 0.0,
+                                                                                 hours * 3600.0)[2]),
                     capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "
                               f"~{r.capacity_wait_s / 60:.0f} min for capacity (assumed)"))
