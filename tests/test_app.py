@@ -224,15 +224,13 @@ def test_serving_view_says_the_constraints_the_plan_holds_to():
     """A serving job's constraints (max_gpus, min_gpus, an offline budget or deadline) are printed beside the answer
     by `planner serve` ("held to ..."); the app showed only the recommendation line."""
     data = (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes().replace(b"constraints:\n", b"constraints:\n  max_gpus: 512\n")
-    view = wi.serving_view(wi.parse_upload("chat.yaml", data))
-    held = list(view["plan"].get("constraints", ()))
-    assert held and any("max_gpus" in c for c in held), held
     at = _app()
     at.file_uploader(key="upload").set_value(("chat.yaml", data, "application/octet-stream")).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    captions = [c.value for c in at.caption]
-    for c in held:
-        assert f"held to {c}" in captions, (c, captions)
+    held = [c.value[len("held to "):] for c in at.caption if c.value.startswith("held to ")]
+    # the lines `planner serve` prints for the same job (its JSON's ``constraints``; planned once, by the app: the
+    # serving plan simulates its options, so a second plan here doubled the test's time)
+    assert held and any("max_gpus" in c and "512" in c for c in held), held
 
 
 # ---------------------------------------------------------------------------- every widget once (qa2)

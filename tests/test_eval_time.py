@@ -152,3 +152,19 @@ def test_the_comparison_views_say_the_days_hold_evaluation(catalog):
     plain = recommend(load_job_dict(raw), catalog, simulate=False, top=3)
     assert plain.figures_include == "none (uninterrupted)"
     assert all("eval_days" not in r for r in best_per(plain.table, "gpu"))
+
+
+@pytest.mark.parametrize("n_steps", [3001, 1_000_003])
+@pytest.mark.parametrize("full_every", [1, 4, 7])
+def test_extrapolated_evaluations_are_the_passes_the_run_holds(llama, n_steps, full_every):
+    """Past the steady state the simulator counts the remaining evaluation passes by kind in closed form: the
+    total is ``eval_run``'s (full passes 0, K, 2K, ... and holdout passes between) to 1e-9, at any step count.
+    The passes used to be priced one call each (~2.6M calls, two minutes, for `simulate --steps 100000000`)."""
+    job, plan = llama
+    cfg = SimConfig.from_estimate(plan, job)
+    cfg = cfg.replace(evaluation=cfg.evaluation.__class__(**{**cfg.evaluation.__dict__, "full_every": full_every}))
+    r = simulate(cfg, steps=n_steps, seed=0)
+    e = cfg.evaluation
+    expect = eval_run(n_steps, e.every_steps, e.samples, full_every, e.subset_fraction, cfg.eval_pass_s)["seconds"]
+    assert r.extrapolated
+    assert math.isclose(r.time_by_cause_s["eval"], expect, rel_tol=1e-9)
