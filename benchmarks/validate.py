@@ -688,7 +688,7 @@ PR2_STACKS = (
     ("opt", "metaseq"), ("llama1", "megatron-lm"), ("dgxc", "megatron-core"), ("together", "megatron-core"),
     ("techrep", "megatron-core"),
     ("h200", "megatron-core"),
-    ("automodel", "megatron-core"),  # NeMo AutoModel: why this entry, validate.automodel
+    ("automodel", "nemo-automodel"),  # NeMo AutoModel: its own entry (planner.model.stacks), validate.automodel
     ("mi3", "megatron-core"),  # Primus (Megatron-LM backend) and ROCm Megatron-LM: validate.mi300x
 )
 
@@ -1620,33 +1620,52 @@ def automodel(cat) -> pd.DataFrame:
     fine-tuning tables (another workload) and the "Nemotron V3 Ultra 550B (26.04)" row, of which the stored page copy
     shows only "128" GPUs before it is cut off.
 
-    The stack. AutoModel is PyTorch-native: FSDP2 ``fully_shard`` per decoder block with bf16 parameters and fp32
+    The stack: its own registry entry, ``nemo-automodel`` (planner.model.stacks, 2026-12-02; each field with its
+    source there). AutoModel is PyTorch-native: FSDP2 ``fully_shard`` per decoder block with bf16 parameters and fp32
     gradient reduction (nemo_automodel/components/moe/parallelizer.py ``apply_fsdp``: ``MixedPrecisionPolicy(
-    param_dtype=bf16, reduce_dtype=float32)``; the experts left out of the block's unit where EP owns them), TE
-    ``Linear`` / ``RMSNorm`` modules (``BackendConfig linear: te, rms_norm: te``), grouped-GEMM experts (``experts:
-    gmm`` / ``GroupedExpertsDeepEP``) fed by Megatron-Core's ``MoEFlexTokenDispatcher`` with DeepEP, which it vendors
-    (components/moe/megatron/token_dispatcher.py, fused_a2a.py), attention by the backend each row names (TE
+    param_dtype=bf16, reduce_dtype=float32)``; the experts left out of the block's unit where EP owns them), no
+    reshard after forward by default on the MoE path (``parallelize_model(..., reshard_after_forward=False)``), TE
+    ``Linear`` / ``RMSNorm`` as separate modules (``BackendConfig linear: te, rms_norm: te``: no LayerNormLinear),
+    grouped-GEMM experts (``GroupedExpertsDeepEP``: ``grouped_gemm.ops.gmm``, routing weights in the activation) fed
+    by Megatron-Core's ``MoEFlexTokenDispatcher`` with DeepEP, which it vendors (components/moe/megatron/
+    token_dispatcher.py, fused_a2a.py), Nemotron 3's Mamba mixers on mamba_ssm's ``mamba_split_conv1d_scan_combined``
+    (models/nemotron_v3/layers.py, the kernel Megatron-Core runs), attention by the backend each row names (TE
     DotProductAttention = cuDNN; torch SDPA's flash backend and FlexAttention at FlashAttention-2's rates, the latter
     ~0.85-0.9 of FA2 by its paper, not applied), eager (no torch.compile in these configs), full activation
-    checkpointing with torch's non-reentrant ``checkpoint_wrapper`` per block where the config turns it on (Super,
-    Nano, Qwen3, DeepSeek-V3, Kimi K2; not gpt-oss). Mapped to ``megatron-core`` with ZeRO-3 (the entry's ZeRO-3 is
-    Megatron's ``--use-torch-fsdp2``: FSDP2 per TransformerLayer), ``moe_dispatcher=deepep``, ``tp_overlap=none``
-    (TP 1), the row's attention kernel, fp32 gradient reduce and FSDP2's reshard after forward as the config sets it
-    (true for Super and gpt-oss-120b, else the MoE parallelizer's default, false): of the registry's entries it is the one that prices
-    grouped-GEMM experts and the DeepEP dispatch, which these MoE rows are mostly made of. ``torchtitan`` (eager,
-    early stop on) has the FSDP2 and checkpoint right but runs experts as one GEMM per local expert and only the
+    checkpointing with torch's non-reentrant ``ptd_checkpoint_wrapper`` per block (early stop on: torch's default)
+    where the config turns it on (Super, Nano, Qwen3, DeepSeek-V3, Kimi K2; not gpt-oss). Under PP (DeepSeek-V3,
+    Kimi K2) torch.distributed.pipelining's ``backward_maybe_with_nosync`` (or AutoModel's patched one, with
+    ``enable_fsdp_optimizations``) keeps the stage gathered and reduce-scatters once per step
+    (``pp_fsdp_unsharded``); without PP the deferred sync is the configs' ``enable_fsdp_optimizations`` (the
+    ``fsdp_defer_sync`` option: Nano @08a48f76, DeepSeek-V3 256 @037e04a6; the Qwen3 @092af93e and DeepSeek-V3 1024
+    @604375ac configs spell it ``enable_fsdp_optimization``, not the key recipes/llm/train_ft.py reads: off). Llama 3
+    70B runs the dense FSDP2 path (components/distributed/parallelizer.py), whose per-layer wrap reshards after
+    forward (``reshard_after_forward=True`` for it). Before 2026-12-02 the rows ran on ``megatron-core`` with ZeRO-3
+    and these options; the entry moved them (signed): Super +57.8 -> +58.4%, Nano +35.0 -> +35.1, DeepSeek-V3 1024
+    +10.8 -> +3.4 (PP stage held), 256 +24.4 -> +24.4, Kimi K2 +0.4 -> +0.2, Qwen3 +7.5 -> +9.6, gpt-oss-20b -14.9 ->
+    -13.9, -120b +14.0 -> +14.9, Llama 3 70B +10.8 -> +5.8 (early stop); median 14.0 -> 13.9%, p90 39.6 -> 39.8%,
+    mean +16.2 -> +15.3%. Field by field against megatron-core's value (the rest of the entry fixed): the held PP
+    stage -10.2 (DeepSeek-V3 1024), -3.2 (Kimi); ``fused_norm_linear`` off +0.5..+2.0 on every row (the norm's own
+    HBM pass); Megatron-Core's p2p overlap under the interleaved schedule off (``overlap_p2p``: not established for
+    torch.distributed.pipelining's schedules, off as in the torchtitan entry, which runs the same) +1.9..+2.3 on
+    the PP rows; ``fsdp_defer_sync`` Nano 35.98 ->
+    35.15 (NVLink FSDP collectives of an 8-GPU job mostly hidden already; Qwen3 with it on 9.63 -> 9.19); early stop
+    skips only a dense MLP's down projection, so nothing on the MoE rows (Llama 3 70B -5.6); host ops (the eager
+    registry default, 40 per layer, not counted from AutoModel's blocks), vocabulary padding, the loss: <= 0.1 point.
+    What the entry does not model: the separate q / k / v projections of AutoModel's attention (three GEMMs where
+    Megatron-Core runs one), its eager module count. ``torchtitan`` (eager,
+    early stop off) has the FSDP2 and checkpoint right but runs experts as one GEMM per local expert and only the
     all-to-all dispatcher; it predicts every MoE row 10-60 points slower still (Nano +48%, Qwen3 +48%, gpt-oss-120b
-    +26%), ``megatron-core`` with the all-to-all +12..+70 points. What the chosen entry gets wrong, not modelled: its
-    recompute is reentrant (torch's non-reentrant checkpoint stops before the MLP's down projection: faster), its 20
-    host ops per layer (AutoModel's eager modules issue more: slower), TE's fused norm + linear (separate modules
-    here). Models: the planner presets (``PR2_PRESETS``), DeepSeek-V3 and Nemotron 3 Super without their MTP modules
+    +26%). So nothing AutoModel's source says it runs differently moves the thin-MoE rows (Super +58%, Nano +35%)
+    by more than a point: that gap is not in the stack entry either. Models: the planner presets (``PR2_PRESETS``),
+    DeepSeek-V3 and Nemotron 3 Super without their MTP modules
     (AutoModel's DeepseekV3Model and NemotronV3Model of the period build ``num_hidden_layers`` blocks and no MTP;
     the table's TFLOP/s is the planner's causal count without MTP to 1%). gpt-oss's EP from the linked config
     (``ep_size`` 8 / 64; the table prints "-"). Llama 3 70B: its config is not linked; full recompute assumed (the
     row's notes). Routing: the configs set ``fake_balanced_gate`` (uniform routing), as the Megatron-Bridge perf
     recipes set ``moe_router_force_load_balancing``: the planner's balanced load for both.
 
-    What the error says (signed, predicted / measured - 1; held out: nothing in planner/ changed): Super +49%, Nano
+    What the error says (signed, predicted / measured - 1; first scored on megatron-core, held out): Super +49%, Nano
     +24%, DeepSeek-V3 +11% (1024 GPUs) / +24% (256), Kimi K2 +0.4%, Qwen3-30B-A3B +8%, gpt-oss-20b -15%, gpt-oss-120b
     +14%, Llama 3 70B +11%; since the Mamba-2 SSD kernels are priced at their measured speed
     (ssm.SSD_ROOFLINE_FACTOR, the same kernels AutoModel's NemotronV3Mamba2Mixer runs) Super +58%, Nano +35%, while

@@ -113,7 +113,7 @@ SEQUENCE_PACKING = Vocab("packed", "concatenated", "padded")
 #: training stacks (planner.model.stacks.STACKS; "nemo" and "megatron-bridge" run Megatron-Core)
 FRAMEWORK = Vocab("megatron-core", "nemo", "megatron-bridge", "megatron-lm", "megatron-deepspeed", "torchtitan",
                   "deepspeed", "hf-trainer", "llm-foundry", "metaseq", "dle-convnets", "pytorch-ddp", "maxtext",
-                  "neuronx-distributed")
+                  "neuronx-distributed", "nemo-automodel")
 #: how the linear GEMMs are quantised when training.precision is fp8 or fp4 (planner.model.stacks.RECIPES)
 FP8_RECIPE = Vocab("tensorwise", "delayed", "rowwise", "mxfp8", "nvfp4")
 #: TP communication overlap: none, Transformer Engine userbuffers, PyTorch async TP

@@ -130,7 +130,8 @@ def test_printed_tflops_are_the_planner_flop_count(rows):
 def test_rows_run_as_the_configs_say(rows):
     """The mapping reads what each benchmark config sets: DeepEP where EP > 1, ZeRO-3 (FSDP2), the attention backend,
     full recompute where ``activation_checkpointing: true`` (gpt-oss: false), fp32 gradient reduce (FSDP2
-    ``reduce_dtype=float32``), no MTP on DeepSeek-V3 / Super, FSDP2's reshard after forward, the megatron-core entry."""
+    ``reduce_dtype=float32``), no MTP on DeepSeek-V3 / Super, FSDP2's reshard after forward, AutoModel's deferred FSDP2 sync
+    where the config sets ``enable_fsdp_optimizations``, the nemo-automodel entry."""
     import validate
     from hardware_catalog import load_catalog
 
@@ -138,7 +139,7 @@ def test_rows_run_as_the_configs_say(rows):
     for r in rows.itertuples():
         case = validate.pr2_case(cat, r)
         c, t = case.candidates, case.training
-        assert case.stack == "megatron-core" and int(c.zero[0]) == 3, r.id
+        assert case.stack == "nemo-automodel" and int(c.zero[0]) == 3, r.id
         assert case.options["attn_kernel"] == ("cudnn" if "TorchSDPA" not in r.kernel_optimizations
                                                and "FlexAttn" not in r.kernel_optimizations else "fa2"), r.id
         assert (case.options.get("moe_dispatcher") == "deepep") == (int(r.ep) > 1) == (int(c.ep[0]) > 1), r.id
@@ -146,5 +147,7 @@ def test_rows_run_as_the_configs_say(rows):
         assert t.grad_dtype == "fp32" and t.precision == "bf16", r.id
         if "deepseek" in r.id or "super" in r.id:
             assert case.model.mtp_layers == 0, r.id
-        if "llama" not in r.id:  # reshard_after_forward: true in the gpt-oss-120b and Super configs only
-            assert case.options["reshard_after_forward"] == ("gpt-oss-120b" in r.id or "super" in r.id), r.id
+        # reshard_after_forward: true in the gpt-oss-120b and Super configs, and on the dense path (Llama 3 70B)
+        assert case.options["reshard_after_forward"] == ("gpt-oss-120b" in r.id or "super" in r.id or "llama" in r.id), r.id
+        # enable_fsdp_optimizations: true in the Nano (@08a48f76) and 256-GPU DeepSeek-V3 (@037e04a6) configs only
+        assert case.options.get("fsdp_defer_sync", False) == ("nano" in r.id or r.id.endswith("deepseek-v3_bf16_256")), r.id

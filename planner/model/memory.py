@@ -399,7 +399,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # backward) leaves each micro-batch's gradients unsharded, accumulated in the reduce dtype
         # (FSDPParam ``to_accumulated_grad_if_needed``: ``unsharded_grad.to(self.reduce_dtype)``) —
         # a whole unsharded gradient of the stage at the last backward, before its reduce-scatter
-        pp_held = (kz >= 2) & (kpp > 1) & st.pp_fsdp_unsharded
+        # AutoModel's deferred sync without PP (``Stack.fsdp_defer_sync``) holds the same unsharded gradients
+        pp_held = (kz >= 2) & (((kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
         held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
         weights = np.where(held, (d + e) * w_b, weights)
         grads = np.where(pp_held, (d + e) * g_b, grads)

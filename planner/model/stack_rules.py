@@ -44,10 +44,11 @@ from planner.vocab import RECOMPUTE
 
 #: the code a training stack runs, whose rules apply to it
 RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan",
-            "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd"}
+            "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd",
+            "nemo-automodel": "automodel"}
 #: the runtime's name in messages ("Megatron refuses ...")
 RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
-                 "maxtext": "MaxText", "nxd": "NeuronX Distributed"}
+                 "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel"}
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
@@ -69,7 +70,9 @@ def _bnb(t) -> bool:
 #: torchao ``Float8LinearConfig`` tensorwise/rowwise) -- no MX or NVFP4 recipe
 #: MaxText and NeuronX Distributed: their fp8 paths (MaxText's qwix/AQT quantization, Neuron's FP8 on Trainium2) are
 #: not the TE/torchao recipes priced here: none modelled
-FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"),
+#: NeMo AutoModel: TE through ``BackendConfig.te_fp8`` (models/common ``TEFp8Config.recipe``: "current" =
+#: Float8CurrentScaling, "block" = Float8BlockScaling (not priced here), "mxfp8" = MXFP8BlockScaling)
+FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"), "automodel": ("tensorwise", "mxfp8"),
                "torchtitan": ("tensorwise", "rowwise", "mxfp8"),
                "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": ()}
 
@@ -302,6 +305,12 @@ RULES: tuple[StackRule, ...] = (
                 "planner.model.stack_rules FP8_RECIPES (sources there)",
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run])
       for run in FP8_RECIPES),
+    # ---- NeMo AutoModel
+    StackRule("automodel-moe-tp", "automodel", "parallel.tp",
+              "tensor parallelism on its MoE models",
+              "NVIDIA-NeMo/Automodel nemo_automodel/components/moe/parallelizer.py parallelize_model: "
+              "'Tensor parallelism not supported for custom MoE models'",
+              lambda st, m, t: _moe(m), lambda c, m, t: c.tp == 1),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",

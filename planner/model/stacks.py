@@ -287,6 +287,17 @@ class Stack:
     #: ``apply_fsdp`` sets ``reshard_after_forward=False`` "for PP"; torch.distributed.pipelining
     #: ``backward_maybe_with_nosync`` disables gradient sync and reshard until the last backward)
     pp_fsdp_unsharded: bool = False
+    #: without pipeline parallelism, its FSDP2 skips the reduce-scatter and the reshard after backward of every
+    #: micro-batch but the last (``set_requires_gradient_sync(False)``, ``set_reshard_after_backward(False)``) and
+    #: accumulates unsharded gradients: NeMo AutoModel's ``BackendConfig.enable_fsdp_optimizations`` (default
+    #: False), nemo_automodel/components/moe/fsdp_mixin.py ``MoEFSDPSyncMixin.prepare_for_grad_accumulation`` /
+    #: ``prepare_for_final_backward``, called around the micro-batches by recipes/llm/benchmark.py and train_ft.py.
+    #: Without reshard after forward the stage's weights stay gathered from the first forward to the step's end and
+    #: its gradients are reduce-scattered once, as ``pp_fsdp_unsharded`` (planner.model.step_time); with it, each
+    #: micro-batch gathers once (its backward's; the next forward finds the weights still gathered)
+    fsdp_defer_sync: bool = False
+    #: the stack offers ``fsdp_defer_sync`` (NeMo AutoModel's MoE models: ``MoEFSDPSyncMixin``)
+    has_fsdp_defer_sync: bool = False
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
     #: reduce-scatter unless ``set_requires_all_reduce(False)``, FSDPModule's "gradient accumulation with only
@@ -457,6 +468,10 @@ class Stack:
                              f"the MoE all-to-all overlap is Megatron-Core's (only {ok}), not {self.name}'s")
         if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
             raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
+        if opts.get("fsdp_defer_sync") and not self.has_fsdp_defer_sync:
+            ok = stacks_where(lambda st: st.has_fsdp_defer_sync)
+            raise InputError("training.framework.fsdp_defer_sync",
+                             f"the deferred FSDP2 gradient sync is NeMo AutoModel's (only {ok}), not {self.name}'s")
         if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
             ok = stacks_where(lambda st: st.has_megatron_fsdp)
             raise InputError("training.framework.megatron_fsdp", f"Megatron-FSDP runs on {ok}, not {self.name}")
@@ -549,6 +564,8 @@ class Stack:
             opts.append("recompute_early_stop=on")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
+        if self.fsdp_defer_sync:
+            opts.append("fsdp_defer_sync=on")
         if self.moe_dispatcher != "alltoall" or self.moe_a2a_overlap:
             opts.append(f"moe_dispatcher={self.moe_dispatcher}")
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
@@ -587,7 +604,7 @@ AUTOCAST_CAST_BYTES = 6.0
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
-           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last")
+           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values
@@ -803,6 +820,67 @@ STACKS["pytorch-ddp"] = replace(
             "dle-convnets entry (the stack the ResNet-50 validation rows run, benchmarks/validate.py resnet50), not "
             "tied to NVIDIA's ConvNets code: the default an open training.framework takes for such a model "
             "(defaults.FRAMEWORK_NON_TRANSFORMER)")
+#: NVIDIA NeMo AutoModel (github.com/NVIDIA-NeMo/Automodel): PyTorch-native, FSDP2 over Hugging Face-layout model
+#: code with its own fused modules. Each field where it differs from the registry's default, read from its source
+#: (the stored versions of nemo_automodel/components/moe/{parallelizer,fsdp_mixin,experts}.py, models/common
+#: ``BackendConfig``, recipes/llm/{benchmark,train_ft}.py, and the benchmark configs of its performance summary,
+#: examples/benchmark/configs/*_te_deepep.yaml, 2025-10 .. 2026-02; read 2026-12-02). Not a Megatron-Core entry:
+#: no Megatron TransformerLayer, no TE userbuffers, no combined-1F1B EP overlap, no Megatron CUDA graphs, no
+#: per-module recompute list. What no source gives a number for is said so at the field.
+STACKS["nemo-automodel"] = Stack(
+    "nemo-automodel",
+    # TE modules where ``BackendConfig(linear="te", rms_norm="te", attn="te")`` (its defaults on CUDA with TE): the
+    # linears are te.Linear (te_linears) and the norm a separate TE RMSNorm module, not TE's LayerNormLinear
+    # (models build ``initialize_rms_norm_module`` and ``initialize_linear_module`` apart): fused_norm_linear off;
+    # attention TE DotProductAttention (cuDNN on Hopper/Blackwell; a row whose config says ``attn: sdpa|flex`` sets
+    # its kernel); GQA heads passed as they are (no repeat_kv before TE / SDPA)
+    te_linears=True, fused_norm_linear=False, attn_kernel="cudnn",
+    # host ops: eager module calls (no torch.compile in the benchmark configs, no Megatron fused layer); not counted
+    # from AutoModel's blocks -- the registry's eager default (40 per layer, 16 kernels), which moves no
+    # automodel row by more than 0.1 point against Megatron-Core's 20 / 12 (validate.automodel)
+    # the model's own vocabulary (HF AutoConfig, no --make-vocab-size-divisible-by)
+    vocab_pad=0,
+    # packed rows through TE THD (``squeeze_input_for_thd``, cu_seqlens into TE DotProductAttention)
+    doc_masking=True,
+    # experts: grouped GEMMs (``GroupedExpertsDeepEP``: ``grouped_gemm.ops.gmm`` per projection, experts="gmm"),
+    # the routing weights applied in the activation (``WeightedSwiGLUFunction.apply(output1, permuted_probs)``)
+    moe_grouped_gemm=True, moe_probs_in_experts=True,
+    # dispatch: "torch" (DTensor all-to-all) or DeepEP through the vendored Megatron-Core MoEFlexTokenDispatcher
+    # (components/moe/megatron/token_dispatcher.py, fused_a2a.py); BackendConfig's default is "torch"
+    moe_dispatchers=("alltoall", "deepep"), moe_dispatcher="alltoall",
+    # activation checkpointing: ``ptd_checkpoint_wrapper(block, preserve_rng_state=True)`` per decoder block
+    # (moe/parallelizer.py ``apply_ac``): torch's non-reentrant checkpoint with no early_stop argument, i.e.
+    # torch's default, early stop on; "selective" = the dense FSDP2 path's torchtitan-style per-op SAC policy
+    # (``make_selective_checkpoint_context_fn``, shared with the MoE ``apply_ac(selective=True)``)
+    torch_checkpoint=True, recompute_early_stop=True, selective="op",
+    # FSDP2 ``fully_shard`` per block, ``MixedPrecisionPolicy(param_dtype=bf16, reduce_dtype=float32)``
+    # (``apply_fsdp``); ``parallelize_model(..., reshard_after_forward=False)`` is the MoE path's default
+    reshard_after_forward=False, overlap_grad_reduce=True, overlap_param_gather=True,
+    # PP: torch.distributed.pipelining (``AutoPipeline``). Its ``backward_maybe_with_nosync`` turns off gradient
+    # sync and reshard after backward until the last backward when the stage module is an FSDPModule
+    # (``wrap_outer_model=True``, the default), and AutoModel's ``patched_backward_maybe_with_nosync`` does the same
+    # for its MoE models when ``enable_fsdp_optimizations`` is set (train_ft.py
+    # ``patch_stage_backward_maybe_with_nosync``): the stage gathered once and reduce-scattered once per step
+    pp_fsdp_unsharded=True,
+    # its schedules are torch.distributed.pipelining's (AutoPipeline ``pp_schedule: interleaved1f1b``): Megatron-Core's
+    # ``overlap_p2p_comm`` is not theirs, and no source here says their sends hide under compute: off, as torchtitan
+    overlap_p2p=False,
+    # without PP: ``MoEFSDPSyncMixin`` defers the same when the config's BackendConfig sets
+    # ``enable_fsdp_optimizations`` (default False): an option
+    has_fsdp_defer_sync=True, fsdp_defer_sync=False,
+    # TP: DTensor ``parallelize_module`` (no TE userbuffers, no async column-parallel backward); the MoE
+    # parallelizer asserts TP 1 ("Tensor parallelism not supported for custom MoE models")
+    tp_overlap="none", tp_bwd_async=False,
+    # CP: TE DotProductAttention ``set_context_parallel_group(..., cp_comm_type="p2p")`` (``apply_cp``)
+    cp_exchange="p2p",
+    # FSDP2 CPUOffloadPolicy
+    offloads=("optimizer",),
+    sources="NVIDIA-NeMo/Automodel (nemo_automodel/components/moe/parallelizer.py apply_fsdp / apply_ac / apply_cp, "
+            "moe/fsdp_mixin.py MoEFSDPSyncMixin and patched_backward_maybe_with_nosync, moe/experts.py "
+            "GroupedExpertsDeepEP (grouped_gemm gmm, Megatron-Core MoEFlexTokenDispatcher + DeepEP), models/common "
+            "BackendConfig (te linear / rms_norm / attention), recipes/llm/benchmark.py; read 2026-12-02): FSDP2 per "
+            "block with bf16 params and fp32 reduce, no reshard after forward by default, torch non-reentrant "
+            "checkpoint per block, eager")
 STACKS["nemo"] = replace(STACKS["megatron-core"], name="nemo", sources="NVIDIA NeMo 2.x on " + STACKS["megatron-core"].sources)
 STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-bridge",
                                     sources="NVIDIA Megatron-Bridge recipes on " + STACKS["megatron-core"].sources)
@@ -855,7 +933,7 @@ assert set(FRAMEWORK.names) <= set(STACKS)
 #: planner prices the stack's CUDA-era behaviour: a caveat, not a measured port). Not found for a platform: not
 #: listed (torchtitan, llm-foundry and metaseq on Gaudi; metaseq, DeepLearningExamples and Megatron-DeepSpeed on ROCm).
 RUNS_ON = {
-    "megatron-core": ("cuda", "rocm", "gaudi"), "nemo": ("cuda",), "megatron-bridge": ("cuda",),
+    "megatron-core": ("cuda", "rocm", "gaudi"), "nemo": ("cuda",), "megatron-bridge": ("cuda",), "nemo-automodel": ("cuda",),
     "megatron-lm": ("cuda", "rocm"), "megatron": ("cuda", "rocm"), "megatron-deepspeed": ("cuda", "gaudi"),
     "torchtitan": ("cuda", "rocm"), "deepspeed": ("cuda", "rocm", "gaudi"), "hf-trainer": ("cuda", "rocm", "gaudi"),
     "dle-convnets": ("cuda",), "pytorch-ddp": ("cuda", "rocm"), "llm-foundry": ("cuda", "rocm"), "metaseq": ("cuda",), "fsdp": ("cuda", "rocm"),

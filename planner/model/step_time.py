@@ -1023,11 +1023,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # backward and gradient sync until the last backward. So the stage's weights are all-gathered once, in
     # the first forward, and its gradients reduce-scattered once, in the last backward -- per step, not per
     # micro-batch: the gather takes ZeRO-1/2's parameter-gather place below, the reduce-scatter the DP reduce's
-    held = (dz >= 3) & (dpp > 1) & fw.pp_fsdp_unsharded  # per DP key, as the terms below until gathered
+    # AutoModel's deferred FSDP sync without PP (Stack.fsdp_defer_sync): the same once-per-step gather and
+    # reduce-scatter where the weights are not resharded after forward; with reshard after forward
+    # (``defer_rs``) one gather per micro-batch (the backward's) and the reduce-scatter once per step
+    defer = bool(getattr(fw, "fsdp_defer_sync", False))
+    held = (dz >= 3) & (((dpp > 1) & fw.pp_fsdp_unsharded) | (defer & (not fw.reshard_after_forward)))
+    defer_rs = (dz >= 3) & ~held & defer
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
     rep_mb = (dz >= 3) & ~held & fw.hsdp_all_reduce_per_microbatch
-    t_dp = (np.where(held, D["rs3"], D["t_dp"]) + np.where((dz >= 1) & ~rep_mb, D["ar_rep"], 0.0))[dinv]
+    t_dp = (np.where(held | defer_rs, D["rs3"], D["t_dp"]) + np.where((dz >= 1) & ~rep_mb, D["ar_rep"], 0.0))[dinv]
     nccl_sms = np.broadcast_to(D["sms"], np.shape(D["t_dp"]))[dinv]
     # unfused gradient accumulation (Stack.grad_accum_pass): one elementwise pass over the stage's
     # parameters per micro-batch, in the backward; ZeRO-2/3 accumulate into their 1/dp partition
@@ -1056,7 +1061,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
-    z3_mb = (2.0 if fw.reshard_after_forward else 1.0) * D["ag3"] + D["rs3"] + np.where(rep_mb, D["ar_rep"], 0.0)
+    z3_mb = (np.where(defer_rs, 1.0, 2.0 if fw.reshard_after_forward else 1.0) * D["ag3"]
+             + np.where(defer_rs, 0.0, D["rs3"]) + np.where(rep_mb, D["ar_rep"], 0.0))
     per_layer = np.maximum(layers_max, 1)
 
     def z3_exposed(rows):

@@ -465,6 +465,9 @@ class FrameworkSpec(_Strict):
     #: generic models (CNNs): activations channels-last (NHWC, ``model.to(memory_format=torch.channels_last)``,
     #: the default); false: PyTorch's NCHW default, which pays cuDNN's layout transposes on tensor cores
     channels_last: Optional[bool] = None
+    #: nemo-automodel: FSDP2 defers the reduce-scatter and the reshard after backward to the last micro-batch
+    #: (AutoModel ``BackendConfig.enable_fsdp_optimizations``; planner.model.stacks Stack.fsdp_defer_sync)
+    fsdp_defer_sync: Optional[bool] = None
 
     @model_validator(mode="before")
     @classmethod
@@ -760,12 +763,14 @@ class JobSpec(_Strict):
             # layer_matrices); the Mamba mixer's in/out projections are not in that table
             raise ValueError("training.optimizer: muon is not modelled for hybrid (hybrid_pattern) models")
         fwn = self.training.framework.name if self.training.framework is not None else None
-        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge"):
+        if m.hybrid and fwn not in (None, "megatron-core", "nemo", "megatron-bridge", "nemo-automodel"):
             # the Mamba mixer is priced as Megatron-Core runs it (mamba_ssm's fused kernels, MambaMixer's
-            # saved tensors); the HF-code stacks' per-op tables and torchtitan have no hybrid layers here,
-            # and the legacy megatron-lm stack (2021-22 Megatron-LM) predates megatron/core/ssm
+            # saved tensors); NeMo AutoModel's NemotronV3Mamba2Mixer calls the same fused kernel (models/nemotron_v3/
+            # layers.py: mamba_ssm ``mamba_split_conv1d_scan_combined``, mamba_ssm's gated ``rmsnorm_fn``); the
+            # HF-code stacks' per-op tables and torchtitan have no hybrid layers here, and the legacy megatron-lm
+            # stack (2021-22 Megatron-LM) predates megatron/core/ssm
             raise ValueError(f"training.framework: {fwn} is not modelled for hybrid (hybrid_pattern) models; "
-                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge)")
+                             "use a Megatron-Core stack (megatron-core, nemo, megatron-bridge) or nemo-automodel")
         if m.hybrid and self.serving is not None:
             raise ValueError("serving: hybrid (hybrid_pattern) models are not modelled for serving (no KV cache "
                              "in the Mamba layers, their state instead)")

@@ -85,6 +85,13 @@ R = [
   None, URL_NIGHTLY, MIRROR, True, ""),
 ]
 RESHARD = ("gpt-oss-120b", "nemotron-3-super-120b-a12b")  # configs that set reshard_after_forward: true
+# configs whose BackendConfig sets ``enable_fsdp_optimizations: true`` (AutoModel's deferred FSDP2 sync,
+# planner.model.stacks Stack.fsdp_defer_sync): nemotron_nano_v3_te_deepep.yaml @08a48f76 and
+# deepseek_v3_te_deepep.yaml @037e04a6. Not: qwen3_moe_30b_te_deepep.yaml @092af93e and
+# deepseek_v3_te_deepep_1024.yaml @604375ac, which spell it ``enable_fsdp_optimization`` (the key recipes/llm/train_ft.py
+# and moe/fsdp_mixin.py read is ``enable_fsdp_optimizations``); Super, Kimi K2, gpt-oss: not set (default False)
+FSDP_OPT = (("08a48f76cef67ca85c9e0a2caaf85059d349e5c6", "nemotron_nano_v3_te_deepep.yaml"),
+            ("037e04a6a256dff70ef1ac7ea4c73819b8aab6de", "deepseek_v3_te_deepep.yaml"))
 cols = ["id", "source", "table", "model", "model_printed", "layers", "hidden", "heads", "kv_heads", "ffn_hidden", "vocab",
         "seq_len", "moe_experts", "moe_topk", "global_batch_seqs", "micro_batch", "tp", "pp", "dp", "cp", "vpp", "ep",
         "zero_or_fsdp", "recompute", "precision", "gpu", "num_gpus", "gpus_per_node", "interconnect", "metric", "value",
@@ -119,9 +126,12 @@ with open(OUT, "w", newline="") as f:
         # FSDP2 reshard after forward: true where the config says so (gpt-oss-120b ``parallelizer.reshard_after_forward``,
         # Super ``distributed.moe.reshard_after_forward``), else the MoE parallelizer's default, False
         # (components/moe/parallelizer.py ``parallelize_model(..., reshard_after_forward=False)``; DeepSeek-V3 sets
-        # false explicitly); Llama 3 70B (dense path, config not linked): the stack default
-        if "llama" not in rid:
-            opts.append(f"reshard_after_forward={rid.split('_')[3] in RESHARD}")
+        # false explicitly); Llama 3 70B (config not linked) runs the dense FSDP2 path, whose per-layer wrap
+        # (components/distributed/parallelizer.py ``apply_fsdp2_sharding_recursively``: ``reshard_after_forward =
+        # int(layer_id) < len(module) - 1``) reshards every layer but the last: True
+        opts.append(f"reshard_after_forward={'llama' in rid or rid.split('_')[3] in RESHARD}")
+        if cfg in FSDP_OPT:
+            opts.append("fsdp_defer_sync=True")
         w.writerow([rid, "NVIDIA-NeMo/Automodel docs/performance-summary.md (docs.nvidia.com/nemo/automodel performance summary)",
                     TABLE, model, label, L, h, a, kv, ffn, V, seq, E, k, gbs, mbs, tp, pp, dp, cp, "" if vpp == "-" else vpp,
                     ep, f"FSDP2 (PyTorch fully_shard per decoder block), FSDP={fsdp}", rtxt, "bf16",

@@ -1,0 +1,96 @@
+"""The ``nemo-automodel`` stack entry (planner.model.stacks): NVIDIA NeMo AutoModel as its own registry entry, each
+field pinned to what its source runs (nemo_automodel/components/moe/parallelizer.py, moe/fsdp_mixin.py,
+moe/experts.py, models/common BackendConfig, recipes/llm/benchmark.py), where it differs from Megatron-Core; the
+job file names it (``training.framework: nemo-automodel``); its one option of its own (``fsdp_defer_sync``, AutoModel's
+``enable_fsdp_optimizations``) moves the FSDP2 collectives from every micro-batch to once per step; the validation
+rows of its performance summary run on it."""
+import sys
+
+import numpy as np
+import pytest
+
+from planner.errors import InputError
+from planner.model import stack_rules
+from planner.model.stacks import RUNS_ON, STACKS, resolve
+from planner.spec import load_job_dict
+from planner.vocab import FRAMEWORK
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+AM = "nemo-automodel"
+
+
+def test_registered_and_named_by_the_job_file():
+    assert AM in FRAMEWORK.names and AM in STACKS and RUNS_ON[AM] == ("cuda",)
+    assert "Automodel" in STACKS[AM].sources and stack_rules.runtime(STACKS[AM]) == "automodel"
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1e10,
+                                      "framework": {"name": AM, "fsdp_defer_sync": True}},
+                         "cluster": {"gpu": "H100", "nodes": 1}})
+    assert job.training.framework.name == AM and job.training.framework.fsdp_defer_sync is True
+
+
+def test_fields_pinned_to_the_source():
+    st, mc = STACKS[AM], STACKS["megatron-core"]
+    # moe/parallelizer.py apply_ac: ptd_checkpoint_wrapper(block, preserve_rng_state=True) -- torch's non-reentrant
+    # checkpoint with its default early stop (Megatron-Core's CheckpointFunction is reentrant)
+    assert st.torch_checkpoint and st.recompute_early_stop and not mc.torch_checkpoint
+    # parallelize_model(..., reshard_after_forward=False): the MoE path keeps blocks gathered forward to backward
+    assert st.reshard_after_forward is False and mc.reshard_after_forward is True
+    # torch.distributed.pipelining's backward_maybe_with_nosync / AutoModel's patched_backward_maybe_with_nosync
+    assert st.pp_fsdp_unsharded and not mc.pp_fsdp_unsharded
+    # BackendConfig(linear="te", rms_norm="te"): TE linears, the norm a module of its own (no LayerNormLinear)
+    assert st.te_linears and not st.fused_norm_linear and mc.fused_norm_linear
+    # GroupedExpertsDeepEP: grouped_gemm gmm experts, routing weights inside the activation; "torch" or DeepEP dispatch
+    assert st.moe_grouped_gemm and st.moe_probs_in_experts and st.moe_dispatchers == ("alltoall", "deepep")
+    # none of Megatron-Core's own machinery: no TE userbuffers, no combined-1F1B overlap, no CUDA graphs, no
+    # per-module recompute, no Megatron-FSDP; the HF config's vocabulary, eager
+    assert (st.tp_overlap, st.tp_bwd_async, st.compile, st.vocab_pad) == ("none", False, False, 0)
+    assert not (st.has_moe_a2a_overlap or st.has_cuda_graphs or st.module_recompute or st.has_megatron_fsdp)
+    assert st.has_fsdp_defer_sync and not st.fsdp_defer_sync  # BackendConfig.enable_fsdp_optimizations = False
+
+
+def test_deferred_sync_is_automodels_only():
+    assert resolve(AM, fsdp_defer_sync=True).fsdp_defer_sync
+    for other in ("megatron-core", "torchtitan"):
+        with pytest.raises(InputError, match="fsdp_defer_sync"):
+            resolve(other, fsdp_defer_sync=True)
+    with pytest.raises(InputError, match="hybridep"):
+        resolve(AM, moe_dispatcher="hybridep")
+    with pytest.raises(InputError, match="moe_a2a_overlap"):
+        resolve(AM, moe_a2a_overlap=True)
+
+
+def test_moe_tp_refused():
+    """moe/parallelizer.py parallelize_model: 'Tensor parallelism not supported for custom MoE models'."""
+    from types import SimpleNamespace
+
+    rule = next(r for r in stack_rules.RULES if r.name == "automodel-moe-tp")
+    c = SimpleNamespace(tp=np.array([1, 2, 8]))
+    moe = SimpleNamespace(moe=object())
+    assert rule.applies(STACKS[AM], moe, None) and not rule.applies(STACKS[AM], SimpleNamespace(moe=None), None)
+    assert list(rule.refused(c, moe, None)) == [False, True, True]
+
+
+def test_deferred_sync_moves_collectives_to_once_per_step(catalog):
+    """With ``fsdp_defer_sync`` (and no reshard after forward) the ZeRO-3 gather and reduce-scatter run once per step,
+    not per micro-batch (AutoModel's Nemotron 3 Nano benchmark config sets it; 16 micro-batches): no per-micro-batch
+    FSDP term is left, and the step is faster than with the collectives every micro-batch."""
+    import pandas as pd
+    import validate
+
+    from planner.model.step_time import step_time
+
+    d = pd.read_csv(validate.AUTOMODEL_CSV)
+    r = d[d.id == "automodel_2602_h100_nemotron-3-nano-30b-a3b_bf16_8"].copy()
+    assert "fsdp_defer_sync=True" in r.stack_options.iloc[0]
+    out = {}
+    for flag in (True, False):
+        r2 = r.copy()
+        r2["stack_options"] = r.stack_options.iloc[0].replace("fsdp_defer_sync=True", f"fsdp_defer_sync={flag}")
+        case = validate.pr2_case(catalog, next(r2.itertuples()))
+        st = step_time(case.model, case.training, case.candidates, case.hw, **validate.pr2_time_kw(case.stack, case.options))
+        out[flag] = st
+    assert float(out[True]["comm_zero3"][0]) == 0.0 < float(out[False]["comm_zero3"][0])
+    assert float(out[True]["step_time_s"][0]) < float(out[False]["step_time_s"][0])
