@@ -108,3 +108,35 @@ def test_hfu_counts_the_padding_rows_experts_padded_to_capacity_compute(recomput
     assert padded["flops_per_step"] == dropless["flops_per_step"]  # model FLOPs (MFU) count no padding
     assert dropped["hw_flops_per_step"] == dropless["hw_flops_per_step"]  # dropping without padding adds no rows
     assert padded["hfu"] > padded["mfu"]
+
+
+def test_limits_line_names_the_link_a_cp_group_crosses(cli, tmp_path):
+    """CP 16 of TP 1 on 8-GPU nodes is a group over two nodes, but the limits line read "exposed
+    context-parallel ring exchange over NVLink4 (450 GB/s per GPU): 32% of the step" (every CP exchange was
+    put on NVLink), and for torchtitan, whose CP all-gathers K/V (PyTorch's ring with the all-gather rotation),
+    it called it a ring. The group's span (tp x cp ranks) sets the link, as for the EP all-to-all; the label
+    says what moves (K/V) without naming the algorithm the stack may not run."""
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 16384, "global_batch": 16, "micro_batch": 1, "tokens": 1e10, "recompute": "full",
+                        "framework": "torchtitan"},
+           "parallel": {"tp": 1, "pp": 1, "cp": 16, "zero": 3}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}
+    p = tmp_path / "job.yaml"
+    p.write_text(yaml.safe_dump(job))
+    code, out, err = cli("estimate", p, "--json")
+    assert code == 0, err
+    import json
+
+    limits = json.loads(out)["bottleneck"]
+    assert limits.startswith("exposed context-parallel K/V exchange on 3200 Gb/s network:"), limits
+    # inside a node (TP 2 x CP 4 = 8 ranks) it stays NVLink
+    from types import SimpleNamespace
+
+    from planner.search.explain import bottleneck_line
+
+    hw = SimpleNamespace(gpus_per_node=8, inter_node_bw=400e9, intra_bw=450e9, network_assumed=False,
+                         gpu=SimpleNamespace(name="H100-SXM-80GB", intra_node_link="NVLink4"))
+    res = dict(breakdown_s=dict(compute_gemm=6.0, comm_cp=3.0), step_time_s=10.0, mfu=0.3, hardware=dict(nodes=2),
+               config=dict(tp=2, cp=4, dp=2))
+    assert "over NVLink4" in bottleneck_line(res, hw)
+    res["config"] = dict(tp=2, cp=8, dp=1)
+    assert "Gb/s network" in bottleneck_line(res, hw)
