@@ -140,3 +140,27 @@ def test_limits_line_names_the_link_a_cp_group_crosses(cli, tmp_path):
     assert "over NVLink4" in bottleneck_line(res, hw)
     res["config"] = dict(tp=2, cp=8, dp=1)
     assert "Gb/s network" in bottleneck_line(res, hw)
+
+
+def test_memory_table_shows_what_offload_puts_on_the_host(cli, tmp_path):
+    """Llama-3-8B at 128K tokens, CP 2, with Megatron-Core's activation offload (what recommend picks for it):
+    the memory table read "activations 13.01" GiB, the part left on the GPU, and the 123.4 GiB per GPU the plan
+    puts in host memory (987 GiB of the node's 2 TiB; JSON ``memory_per_gpu_bytes.host``) was printed nowhere.
+    By hand, without offload: ~34 s b h / t bytes per layer (Korthikanti et al. 2022) = 34 x 65,536 x 4,096 / 2
+    = 4.6 GB x 32 layers; 31 of the 32 layers go to the host."""
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 131072, "global_batch": 64, "micro_batch": 1, "tokens": 1e10, "recompute": "none",
+                        "framework": {"name": "megatron-core", "activation_offload": True}},
+           "parallel": {"tp": 2, "pp": 1, "cp": 2, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 8}}
+    p = tmp_path / "job.yaml"
+    p.write_text(yaml.safe_dump(job))
+    code, out, err = cli("estimate", p, "--json")
+    assert code == 0, err
+    import json
+
+    host = json.loads(out)["memory_per_gpu_bytes"]["host"] / 2**30
+    assert 100 < host < 150
+    code, out, err = cli("estimate", p)
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if "host memory" in line)
+    assert "not in the total" in row and f"{host:.2f}" in row

@@ -30,6 +30,10 @@ def memory_table(res: dict) -> Table:
         # "fits" is judged against the limit, which the table showed only as the HBM: "50.33 of 80" beside
         # "50.3 GiB of 76.0 allowed" read as two different answers
         t.add_row(f"allowed ({mem['headroom']:.0%} headroom)", fmt_gib(mem["limit"]))
+    if mem.get("host"):
+        # offload (planner.model.offload): the rows above are what stays on the GPU; a 128K-token plan with activation
+        # offload read "activations 13.01" with its 110 GiB of offloaded activations printed nowhere
+        t.add_row("offloaded to host memory (not in the total)", fmt_gib(mem["host"]))
     return t
 
 
