@@ -32,7 +32,7 @@ def memory_table(res: dict) -> Table:
         t.add_row(f"allowed ({mem['headroom']:.0%} headroom)", fmt_gib(mem["limit"]))
     if mem.get("host"):
         # offload (planner.model.offload): the rows above are what stays on the GPU; a 128K-token plan with activation
-        # offload read "activations 13.01" with its 110 GiB of offloaded activations printed nowhere
+        # offload read "activations 13.01" with the 123 GiB per GPU it offloads printed nowhere
         t.add_row("offloaded to host memory (not in the total)", fmt_gib(mem["host"]))
     return t
 
