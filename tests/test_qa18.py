@@ -164,3 +164,29 @@ def test_memory_table_shows_what_offload_puts_on_the_host(cli, tmp_path):
     assert code == 0, err
     row = next(line for line in out.splitlines() if "host memory" in line)
     assert "not in the total" in row and f"{host:.2f}" in row
+
+
+def test_model_line_says_how_much_of_the_total_is_mtp(cli, tmp_path):
+    """DeepSeek-V3 is published as 671B parameters, 37B active, without its multi-token-prediction module; estimate
+    printed "682.64B params (38.24B active)" and nothing to reconcile the two. By hand: main model 671.03B
+    (3 dense + 58 MoE layers of h 7168, 256 + 1 experts of 2048, MLA, vocab 129,280 untied); the MTP depth is one MoE
+    layer (11.507B) + eh_proj 2h x h (0.103B) = 11.61B; 671.03 + 11.61 = 682.64B. The line now says the MTP share;
+    models without MTP read as before, and the JSON carries ``params_mtp`` only where there is one."""
+    job = {"model": {"preset": "deepseek-v3"},
+           "training": {"seq_len": 4096, "global_batch": 15360, "micro_batch": 1, "tokens": 1.48e13,
+                        "recompute": "selective", "recompute_modules": ["mla_up_proj", "layernorm", "moe_act"]},
+           "parallel": {"tp": 2, "pp": 16, "ep": 8, "etp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 384}}
+    p = tmp_path / "job.yaml"
+    p.write_text(yaml.safe_dump(job))
+    code, out, err = cli("estimate", p)
+    assert code == 0, err
+    assert "682.64B params (38.24B active), 11.61B of them multi-token prediction (MTP)" in " ".join(out.split())
+    import json
+
+    code, out, err = cli("estimate", p, "--json")
+    d = json.loads(out)
+    assert d["params"] - d["params_mtp"] == pytest.approx(671.03e9, rel=1e-4)
+    mx = load_job_dict({"model": {"preset": "mixtral-8x7b"}, "training": {"seq_len": 4096, "global_batch": 1024,
+                        "micro_batch": 1, "tokens": 1e12, "recompute": "none"},
+                        "parallel": {"tp": 1, "pp": 2, "ep": 8, "zero": 1, "vpp": 4}, "cluster": P5})
+    assert "params_mtp" not in estimate_job(mx).to_json()

@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -63,8 +63,7 @@ def summary_table(res: dict) -> Table:
     t.add_column()
     hw = res["hardware"]
     cost = res["cost"]
-    t.add_row("model", f"{esc(res['model'])}: {fmt_count(res['params'])} params"
-              + (f" ({fmt_count(res['params_active'])} active)" if res["params_active"] != res["params"] else ""))
+    t.add_row("model", f"{esc(res['model'])}: {params_str(res)}")
     t.add_row("hardware", esc(hardware_str(hw)))
     t.add_row("layout", config_str(res["config"]))
     t.add_row("FLOPs/step", f"{res['flops_per_step']:.3e} model, {res['hw_flops_per_step']:.3e} hardware")
