@@ -355,11 +355,16 @@ class Plan(Record):
     #: the runs, the signed-error quantiles and the ranges of step time, hours and cost they imply; None where no
     #: run of any kind is in the table
     accuracy: Optional[dict] = None
+    #: of ``params``, the multi-token-prediction modules' (DeepSeek-V3's depth: 11.61B of 682.64B); absent from the
+    #: JSON where the model has none
+    params_mtp: int = 0
 
     def to_json(self) -> dict:
         out = super().to_json()
         if self.simulated is None:
             out.pop("simulated")
+        if not self.params_mtp:
+            out.pop("params_mtp", None)
         if self.inputs is None:  # a ranked row of a search: its assumptions are the search's
             out.pop("assumptions")
             out.pop("inputs")

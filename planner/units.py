@@ -197,6 +197,20 @@ def fmt_count(x: float) -> str:
     return f"{x:.0f}"
 
 
+def params_str(plan: dict) -> str:
+    """A plan's parameter count for people: ``46.70B params (12.88B active)``, and where the total holds
+    multi-token-prediction modules, their share (``682.64B params (38.24B active), 11.61B of them multi-token
+    prediction (MTP)``): DeepSeek-V3 is published as 671B / 37B without its MTP module, and "682.64B" beside it read as a
+    miscount."""
+    s = f"{fmt_count(plan['params'])} params"
+    if plan["params_active"] != plan["params"]:
+        s += f" ({fmt_count(plan['params_active'])} active)"
+    mtp = plan.get("params_mtp") or 0
+    if mtp:
+        s += f", {fmt_count(mtp)} of them multi-token prediction (MTP)"
+    return s
+
+
 def hardware_str(hw: dict) -> str:
     """A plan's hardware for people: ``2 x aws:p5.48xlarge (16 x H100-SXM-80GB)`` for catalog instances; a
     bare-GPU cluster has no instance name, so its node is spelt out (``256 nodes x 8 H100-SXM-80GB (2,048

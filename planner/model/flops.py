@@ -29,7 +29,9 @@ Hardware FLOPs (for HFU) are what the kernels execute, so HFU cannot pass 100% o
   the matmuls of the listed ``recompute_modules`` (``recompute_module_flops_per_token``); flash
   attention's backward recomputes QK^T (FlashAttention, Dao et al. 2022 §3.1), which is 0.5 x the
   attention core forward — what ``torch.utils.flop_counter`` charges for
-  ``scaled_dot_product_attention`` backward (5 bmm vs 4).
+  ``scaled_dot_product_attention`` backward (5 bmm vs 4);
+* the padding rows of MoE experts padded to capacity (``padded_expert_flops_per_token``): the expert
+  GEMMs run capacity_factor x the routed rows, in the forward, the backward and any recompute of them.
 
 ``FlopCounterMode`` charges sdpa the full matrix even when causal: ``step_flops(causal_kernel=False)``
 gives its count (the tests compare with it).
@@ -304,6 +306,21 @@ def attention_span(t, doc_masking: bool) -> float:
     return s
 
 
+def padded_expert_flops_per_token(m: ModelSpec) -> float:
+    """Forward matmul FLOPs per token, summed over the MoE layers (MTP's included), that the routed experts
+    run on padding rows: with ``pad_to_capacity`` every expert computes its whole capacity, ``capacity_factor``
+    x the mean T k / E rows, padding included (planner.model.moe ``padded_rows``, Megatron-Core
+    ``--moe-pad-expert-input-to-capacity``), so the kernels execute (padded_rows - 1) x the routed experts'
+    FLOPs more than the model's count. Hardware FLOPs (HFU) count them, model FLOPs (MFU) do not; the step
+    time already prices those rows (``moe.expert_load``). 0 without padding."""
+    if m.moe is None:
+        return 0.0
+    from planner.model.moe import padded_rows
+
+    n_moe = count_params(m).n_moe_layers + m.mtp_layers
+    return (padded_rows(m.moe) - 1.0) * 2.0 * moe_block_macs(m)["experts"] * n_moe
+
+
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
                windowed=True, attn_span=None, modules=None, causal_kernel=True):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
@@ -315,7 +332,8 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
 
     ``causal_kernel``: the flash kernel skips a causal model's masked blocks (module docstring), so
     ``hardware`` counts its attention at ``causal_half`` keys; False: the full matrix, as
-    ``FlopCounterMode`` counts sdpa. Without ``flash`` the attention runs in full either way.
+    ``FlopCounterMode`` counts sdpa. Without ``flash`` the attention runs in full either way. ``hardware``
+    also counts the padding rows of experts padded to capacity (``padded_expert_flops_per_token``).
 
     Returns a dict of arrays: ``fwd``, ``model`` (3 x fwd, for MFU), ``hardware`` (the attention as
     executed, with recompute and flash's backward score recompute, for HFU), ``attention_fwd``,
@@ -352,7 +370,10 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
     # its own backward kernel, so the extra half is charged in every case with flash on
     extra = extra + (0.5 * run if flash else 0.0)
-    hardware = model - 3 * (attn - run) + extra
+    # padding rows of experts padded to capacity: executed in the forward, the backward and every recompute of them
+    pad = padded_expert_flops_per_token(m) * tokens
+    extra = extra + np.where(rc == 2, pad, np.where((rc == 1) & ("moe" in mods), pad, 0.0))
+    hardware = model - 3 * (attn - run) + extra + 3 * pad
     return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=attn,
                 linear_fwd=layer_lin, logits_fwd=logits, ssd_fwd=ssd + 0.0 * fwd)
 

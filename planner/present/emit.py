@@ -267,6 +267,26 @@ def megatron_layout(layers: int, stages: int, mtp_layers: int = 0) -> str:
     return "|".join(parts)
 
 
+#: Megatron-LM ``--attention-backend`` (megatron/core/transformer/enums.py ``AttnBackend``: flash, fused, unfused, local,
+#: auto) of the attention kernel a stack's plan is timed with (``Stack.attn_kernel``, planner.model.physics
+#: ``ATTN_KERNELS``): ``cudnn`` is Transformer Engine's FusedAttention (cuDNN), ``fused``; the flash kernels
+#: (FlashAttention-2/3 through TE) ``flash``. ``flash`` forces TE's FlashAttention backend (NVTE_FUSED_ATTN=0), so a
+#: megatron-core plan, timed at cuDNN's rate (H100 0.545 / 0.52 of peak against FlashAttention-2's 0.34 / 0.33), ran
+#: a kernel about 1.6x slower in attention than planned, and an MLA model (DeepSeek-V3, Kimi-K2: q/k head dim 192,
+#: v 128) found no backend at all: TE's get_attention_backend (transformer_engine/pytorch/attention/
+#: dot_product_attention/utils.py) disables FlashAttention when head_dim_qk != head_dim_v ("Disabling
+#: FlashAttention as it does not support MLA.") and, with the others forced off, fails. Under ``auto`` TE itself
+#: prefers FusedAttention on Hopper+ ("Disabling FlashAttention to give FusedAttention preference on Hopper+");
+#: ``fused`` pins what the plan priced. A kernel the table does not name (the prior) keeps ``flash``.
+MEGATRON_ATTENTION_BACKEND = {"cudnn": "fused", "fa2": "flash", "fa3": "flash"}
+
+
+def megatron_attention_backend(stack) -> str:
+    """Megatron-LM ``--attention-backend`` value for the attention kernel ``stack`` was timed with
+    (``MEGATRON_ATTENTION_BACKEND``)."""
+    return MEGATRON_ATTENTION_BACKEND.get(stack.attn_kernel, "flash")
+
+
 def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
     """Steps between checkpoints: the job's ``checkpoint.every_steps``, else about one save per
     ``CHECKPOINT_DEFAULT_S`` of the plan's step time (Megatron refuses ``--save`` without an interval)."""
@@ -414,7 +434,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
     a += _flag("--seq-length", t.seq_len) + _flag("--max-position-embeddings", max(t.seq_len, m.max_positions or 0))
     a += _precision_flags(job)
     if t.flash_attention:
-        a += _flag("--attention-backend", "flash")
+        a += _flag("--attention-backend", megatron_attention_backend(plan_stack(job, cfg)))
     a += _flag("--train-iters", int(steps))
     a += ["--data-path", "$DATA_PATH", "--tokenizer-type", "HuggingFaceTokenizer",
           "--tokenizer-model", "$TOKENIZER", "--save", "$CKPT_DIR", "--save-interval", str(save_every),

@@ -34,7 +34,7 @@ from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_w
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -257,9 +257,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     mem = best["memory_per_gpu_bytes"]
     unit = best.get("throughput_unit", "tokens")
     headroom = 1 - mem["total"] / mem["capacity"]
-    params = fmt_count(best["params"]) + (f" ({fmt_count(best['params_active'])} active)"
-                                          if best["params_active"] != best["params"] else "")
-    title = f"Budget review: training {best['model']} ({params} parameters)"
+    title = f"Budget review: training {best['model']}: {params_str(best)}"
     secs: list[Section] = []
 
     # --- recommendation

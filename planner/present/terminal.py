@@ -12,7 +12,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
-from planner.units import (count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
+from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
                            fmt_rate, fmt_share, fmt_sig, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
@@ -30,6 +30,10 @@ def memory_table(res: dict) -> Table:
         # "fits" is judged against the limit, which the table showed only as the HBM: "50.33 of 80" beside
         # "50.3 GiB of 76.0 allowed" read as two different answers
         t.add_row(f"allowed ({mem['headroom']:.0%} headroom)", fmt_gib(mem["limit"]))
+    if mem.get("host"):
+        # offload (planner.model.offload): the rows above are what stays on the GPU; a 128K-token plan with activation
+        # offload read "activations 13.01" with the 123 GiB per GPU it offloads printed nowhere
+        t.add_row("offloaded to host memory (not in the total)", fmt_gib(mem["host"]))
     return t
 
 
@@ -59,8 +63,7 @@ def summary_table(res: dict) -> Table:
     t.add_column()
     hw = res["hardware"]
     cost = res["cost"]
-    t.add_row("model", f"{esc(res['model'])}: {fmt_count(res['params'])} params"
-              + (f" ({fmt_count(res['params_active'])} active)" if res["params_active"] != res["params"] else ""))
+    t.add_row("model", f"{esc(res['model'])}: {params_str(res)}")
     t.add_row("hardware", esc(hardware_str(hw)))
     t.add_row("layout", config_str(res["config"]))
     t.add_row("FLOPs/step", f"{res['flops_per_step']:.3e} model, {res['hw_flops_per_step']:.3e} hardware")

@@ -81,7 +81,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     plan = Plan(
         model=m.name,
         throughput_unit="tokens" if m.is_transformer else "samples",
-        params=int(pc.total), params_active=int(pc.active),
+        params=int(pc.total), params_active=int(pc.active), params_mtp=int(pc.mtp),
         flops_per_step=float(fl["model"]), hw_flops_per_step=float(fl["hardware"]),
         step_time_s=step,
         tokens_per_s=float(st["tokens_per_s"][i]),

@@ -9,7 +9,7 @@ LABELS = {
     "compute_attention": "attention compute",
     "compute_memory_bound": "memory-bound kernels (norms, activations, softmax, loss)",
     "comm_tp": "exposed tensor-parallel all-reduce",
-    "comm_cp": "exposed context-parallel ring exchange",
+    "comm_cp": "exposed context-parallel K/V exchange",
     "comm_ep": "expert-parallel all-to-all",
     "comm_pp": "pipeline point-to-point sends",
     "comm_zero3": "exposed ZeRO-3/FSDP parameter gathers",
@@ -27,6 +27,15 @@ def expert_grid(cfg) -> int:
     return (cfg.get("etp") or cfg.get("tp", 1)) * cfg.get("ep", 1)
 
 
+def group_span(top: str, cfg) -> int | None:
+    """Consecutive ranks that one group of the collective behind ``top`` spans, in Megatron's rank order
+    (planner.model.comm: tp innermost, then cp; the expert grid etp x ep, ``expert_grid``): TP tp ranks, CP
+    tp x cp (a CP group strides over the TP ranks), EP etp x ep. The group stays on NVLink when this fits a
+    node, else it crosses the network. None for the collectives that always span the DP / PP groups."""
+    tp = cfg.get("tp", 1)
+    return {"comm_tp": tp, "comm_cp": tp * cfg.get("cp", 1), "comm_ep": expert_grid(cfg)}.get(top)
+
+
 def bottleneck_line(res: dict, hw) -> str:
     """One line naming the largest non-GEMM cost, e.g. "exposed data-parallel gradient reduce on
     400 Gb/s network: 18% of the step" — or that compute dominates. A network that is the catalog's
@@ -42,8 +51,9 @@ def bottleneck_line(res: dict, hw) -> str:
         return f"compute-bound: GEMMs {gemm_share:.0%} of the step; MFU {fmt_pct(res['mfu'])}"
     where = ""
     link = COMM_LINK.get(top)
-    if top == "comm_ep":  # the expert grid fits in a node: NVLink, not the NIC
-        link = "intra" if expert_grid(res["config"]) <= hw.gpus_per_node else "inter"
+    span = group_span(top, res["config"])
+    if span is not None:  # the group fits in a node: NVLink, not the NIC (a CP group of 16 on 8-GPU nodes read NVLink)
+        link = "intra" if span <= hw.gpus_per_node else "inter"
     if link:
         if link == "inter" and res["hardware"]["nodes"] > 1:
             where = f" on {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s network"

@@ -34,6 +34,20 @@ def parse_yaml_text(text: str, field: str = "job", where: str = "input") -> Any:
     return _files.parse_yaml(text, field, where)
 
 
+def override_fields(base: dict, raw: dict) -> dict:
+    """The model fields of a preset or a Hugging Face config (``base``) with the job's own (``raw``) over them.
+    A section the job gives as a mapping where the base has one too (``moe``, ``mla``, ``mamba``) overrides
+    field by field: ``{preset: mixtral-8x7b, moe: {dropless: false, capacity_factor: 1.0}}`` is the preset's
+    experts with token dropping, as the job file's MoE line reads (README "The job file"). Replacing the
+    section whole refused that job (``model.moe.experts: Field required``) and, where the job restated only
+    ``experts`` and ``top_k``, planned another model without a word: DeepSeek-V3 without its shared expert,
+    group-limited routing and sigmoid scores. A non-mapping value (``moe: null``) still replaces."""
+    out = dict(base)
+    for k, v in raw.items():
+        out[k] = {**out[k], **v} if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
 def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
     notes: list[str] = []
     if not isinstance(raw, dict):
@@ -48,16 +62,12 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
             close = difflib.get_close_matches(name, PRESETS, n=3, cutoff=0.5)
             hint = f"; did you mean {', '.join(close)}?" if close else "; see `planner presets`"
             raise InputError("model.preset", f"unknown preset {name!r}{hint}")
-        base = dict(PRESETS[name])
-        base.update(raw)  # explicit fields override the preset
-        return base, notes
+        return override_fields(PRESETS[name], raw), notes  # explicit fields override the preset
     if "hf_config" in raw:
         path = Path(str(raw.pop("hf_config")))
         if not path.is_absolute():
             path = base_dir / path
-        base = load_hf_config(path)
-        base.update(raw)
-        return base, notes
+        return override_fields(load_hf_config(path), raw), notes
     return raw, notes
 
 
