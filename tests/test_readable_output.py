@@ -130,7 +130,7 @@ def test_report_alternatives_quote_the_step_as_recommend_does(tmp_path, cli):
     alt = md.split("## Top alternatives")[1].split("\n\n## ")[0]
     assert f"| {step:,.2f} |" in alt
     # the memory row's margin is to the HBM, not to the limit beside it ("50.3 GiB of 76.0 allowed ...; margin 29.7")
-    assert re.search(r"GiB allowed \(80 GiB HBM, [^|]*\); \d+\.\d GiB free of the 80 GiB HBM \|", md)
+    assert re.search(r"GiB allowed \(80 GiB GPU memory, [^|]*\); \d+\.\d GiB free of the 80 GiB GPU memory \|", md)
 
 
 @pytest.mark.parametrize("which", ["gpus", "instances", "systems"])

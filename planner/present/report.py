@@ -686,10 +686,11 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
 def _memory_line(mem: dict) -> str:
     if mem.get("limit") is None:
         return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
-    return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB HBM, "
+    return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB GPU memory, "
             f"{mem['headroom']:.0%} headroom; context, NCCL buffers and fragmentation counted in the total); "
-            # to the HBM, not to the limit: "67.4 GiB of 76.0 allowed; margin 12.6 GiB" read as a sum that does not add up
-            f"{mem['margin'] / GiB:.1f} GiB free of the {mem['capacity'] / GiB:.0f} GiB HBM")
+            # to the capacity, not to the limit: "67.4 GiB of 76.0 allowed; margin 12.6 GiB" read as a sum that does not
+            # add up; "GPU memory", not "HBM": an L4, A10G or T4 has GDDR6
+            f"{mem['margin'] / GiB:.1f} GiB free of the {mem['capacity'] / GiB:.0f} GiB GPU memory")
 
 
 def _accuracy_cell(a: dict) -> str:

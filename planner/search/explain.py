@@ -96,7 +96,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     if not res["fits"]:
         limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
         out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
-                   f"({mem['capacity'] / 2**30:.0f} GiB HBM less the headroom)")
+                   f"({mem['capacity'] / 2**30:.0f} GiB GPU memory less the headroom)")
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res)
     out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)

@@ -63,9 +63,9 @@ from hardware_catalog import load_catalog
 
 PROFILE_PATH = Path(__file__).resolve().parents[1] / "hardware" / "profiles" / "gbdt-cpu.json"
 GPU_PRIOR_RATE = 750_000 * 50 * 6 * 500 / 13.87  # row*feature*level per s, Titan X Pascal (XGBoost docs)
-GPU_PRIOR_HBM = 480e9  # Titan X Pascal HBM bytes/s
+GPU_PRIOR_HBM = 480e9  # Titan X Pascal memory bytes/s (GDDR5X)
 GPU_PRIOR_SOURCE = ("prior: XGBoost docs 'XGBoost GPU Support' benchmark (1M x 50, 500 rounds, gpu_hist "
-                    "13.87 s on Titan X Pascal), scaled by HBM bandwidth")
+                    "13.87 s on Titan X Pascal), scaled by memory bandwidth")
 VCPUS_PER_CORE = 2
 #: thread scaling used when the profile's own measurement cannot be extrapolated (fewer than
 #: MIN_THREADS_MEASURED threads, or a speedup under 1.3x: a shared or SMT-sibling machine).
