@@ -612,13 +612,9 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
         run.busy_gpu_s += busy_per_step * n_rest
         e, ck = cfg.evaluation, cfg.checkpoint
         if e.every_steps and e.samples > 0:
-            # the remaining passes a..b-1 in closed form, by kind (is_full_pass: idx % full_every == 0): one
-            # eval_time call per pass cost ~2.6M calls (two minutes) at 1e8 steps with the steady state found at 368
-            a, b = run.step // e.every_steps, steps // e.every_steps
-            k = e.full_every
-            n_full = (b - a) if k <= 1 else max(0, (b - 1) // k - (a - 1) // k)
-            te = (n_full * cfg.eval_pass_s(e.samples)
-                  + (b - a - n_full) * (cfg.eval_pass_s(e.samples * e.subset_fraction) if b - a > n_full else 0.0))
+            # the remaining passes: the run's minus those already played (SimConfig.eval_run counts them by kind,
+            # as the analytic plan does); one eval_time call per pass cost ~2.6M calls (two minutes) at 1e8 steps
+            te = cfg.eval_run(steps)["seconds"] - cfg.eval_run(run.step)["seconds"]
             totals["eval"] += te
             rest_wall += te
         if ck.every_steps and ck.bytes > 0:
