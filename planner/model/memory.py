@@ -151,10 +151,9 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     for 16-bit training with fp32 master weights (``weights: megatron``); any other precision or convention keeps
     the paper's. The table replaces ``training.grad_dtype``: DeepSpeed chooses its accumulation dtype itself
     (engine.py ``get_data_types``, the defaults the table is read at)."""
-    from planner.model.stacks import GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS, ZERO_STATES
+    from planner.model.stacks import GRADS_KEPT, ZERO_REDUCE_BUCKET_ELEMS, zero_state_rows
 
-    table = ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {})
-    rows = table.get(training.precision) if training.weights == "megatron" else None
+    rows = zero_state_rows(stack, training)
     if rows is None:
         keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
         return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, grads, grads]),

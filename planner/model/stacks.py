@@ -729,6 +729,17 @@ assert all(s.grads_kept in GRADS_KEPT and len(rows) == 4
            for table in ZERO_STATES.values() for rows in table.values() for s in rows)
 
 
+def zero_state_rows(stack, training) -> tuple[ZeroStageStates, ...] | None:
+    """The ``ZERO_STATES`` rows (ZeRO stages 0..3) a stack's optimizer wrapper holds for ``training``: its table
+    (``Stack.zero_states``) at the job's 16-bit precision with fp32 master weights (``weights: megatron``), the
+    defaults the table is read at; None where the stack has no table or the job another convention (the ZeRO
+    paper's layout and ``training.grad_dtype`` apply). The memory (planner.model.memory ``zero_stage_states``) and
+    the time of the unfused accumulation (planner.model.step_time ``grad_accum_pass``) both read it."""
+    if training.weights != "megatron":
+        return None
+    return ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(training.precision)
+
+
 #: FlashAttention-1 (flash_attn 0.2-1.0.x, csrc/flash_attn/fmha_api.cpp ``run_fmha_fwd`` / ``run_fmha_bwd``) builds its
 #: kernels for head dims 32, 64 and 128 and dispatches ``d <= 32`` / ``d <= 64`` / ``d <= 128`` to them: a head dim in
 #: between runs the next kernel.

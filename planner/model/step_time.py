@@ -772,16 +772,15 @@ def grad_accum_pass(stack, t: TrainingSpec, hidden: int) -> tuple[np.ndarray, np
     the first micro-batch after ``zero_grad(set_to_none)`` and added to by the other m - 1; a separate
     accumulator is added to by all m (DeepSpeed bf16_optimizer ``update_hp_grads``: ``hp_grad.add_(lp.grad)``
     per micro-batch). Which buffer a stage accumulates into is the stack's optimizer wrapper where it has a
-    table (``Stack.zero_states``: ``stacks.ZERO_STATES``, the rows planner.model.memory ``zero_stage_states``
+    table (``stacks.zero_state_rows``, the rows planner.model.memory ``zero_stage_states``
     holds the memory of: its ``acc_bytes`` buffer, else the kept 16-bit ``.grad``), else the precision
     convention's gradient dtype (``training.grad_dtype``) below ZeRO-2; ZeRO-2/3 accumulate into their 1/dp
     partition (not modelled: 0)."""
-    from planner.model.stacks import ZERO_STATES  # lazy, as the other stack tables here
+    from planner.model.stacks import zero_state_rows  # lazy, as the other stack tables here
 
     w_b, g_b = model_state_bytes_per_param(t, hidden)[:2]
     new = min(w_b, 2.0)
-    rows = (ZERO_STATES.get(getattr(stack, "zero_states", None) or "", {}).get(t.precision)
-            if t.weights == "megatron" else None)
+    rows = zero_state_rows(stack, t)
     if rows is None:
         one = grad_accum_bytes(g_b, new)
         return np.array([one, one, 0.0, 0.0]), np.full(4, g_b <= 2.0)
