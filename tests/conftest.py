@@ -15,6 +15,20 @@ EXAMPLES = ROOT / "examples"
 os.environ.setdefault("COLUMNS", "150")
 
 
+def write_job(tmp_path, job: dict, name: str = "job.yaml") -> Path:
+    """A job dict written as YAML under ``tmp_path`` (the QA passes' by-hand jobs)."""
+    import yaml
+
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(job))
+    return p
+
+
+def flat(text: str) -> str:
+    """CLI output with its line wrapping undone, for phrases a narrow terminal splits."""
+    return " ".join(text.split())
+
+
 @pytest.fixture(scope="session")
 def catalog():
     from hardware_catalog import load_catalog

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import re
 
-import yaml
 
-
-def _write(tmp_path, job: dict, name: str = "job.yaml"):
-    p = tmp_path / name
-    p.write_text(yaml.safe_dump(job))
-    return p
+from tests.conftest import write_job
 
 
 _SMALL_BACKLOG = {"model": {"preset": "llama3-8b"},
@@ -23,13 +18,13 @@ _SMALL_BACKLOG = {"model": {"preset": "llama3-8b"},
 def test_small_offline_backlog_time_is_not_zero_hours(cli, tmp_path):
     """1,000 offline requests at ~59 req/s (17 s): "1 replicas finish in 0.0 h" and a "replica-h 0.0"
     column; the report said "take 0.0 replica-hours"."""
-    code, out, err = cli("serve", _write(tmp_path, _SMALL_BACKLOG))
+    code, out, err = cli("serve", write_job(tmp_path, _SMALL_BACKLOG))
     assert code == 0, err
     assert "0.0 h" not in out and "1 replicas" not in out
     assert re.search(r"1 replica finishes in [\d.]+ s", " ".join(out.split())), out
     assert "replica-h" not in out and re.search(r"replica-(s|min)", out), out
     md = tmp_path / "r.md"
-    code, _, err = cli("report", _write(tmp_path, _SMALL_BACKLOG), "-o", md)
+    code, _, err = cli("report", write_job(tmp_path, _SMALL_BACKLOG), "-o", md)
     assert code == 0, err
     text = md.read_text()
     assert "0.0 replica-hours" not in text and "1 replicas" not in text
@@ -42,14 +37,14 @@ def test_spot_on_a_realtime_job_says_its_costs_are_on_demand(cli, tmp_path):
     job = {"model": {"preset": "llama3-8b"},
            "serving": {"p99_latency_ms": 50, "qps": 10, "prompt_tokens": 1000, "output_tokens": 200, "max_batch": 256},
            "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"], "spot": True}}
-    code, out, err = cli("serve", _write(tmp_path, job), "--no-simulate", "--json")
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
     assert code == 0, err
     import json
     d = json.loads(out)
     assert d["best"]["usd_per_hr"] == d["best"]["price_usd_hr"] * d["best"]["nodes"]  # on-demand, as stated
     assert any(a.startswith("constraints.spot:") and "on-demand" in a for a in d["assumptions"]), d["assumptions"]
     job["constraints"]["spot"] = False
-    code, out, err = cli("serve", _write(tmp_path, job), "--no-simulate", "--json")
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
     assert not any(a.startswith("constraints.spot:") for a in json.loads(out)["assumptions"])
 
 
@@ -58,7 +53,7 @@ def test_trace_on_an_offline_job_is_refused(cli, tmp_path):
     the trace silently ignored (``--deadline-hours`` on a real-time job is refused the same way)."""
     trace = tmp_path / "t.csv"
     trace.write_text("arrival_s,prompt_tokens,output_tokens\n0.0,100,10\n1.0,200,20\n")
-    code, out, err = cli("serve", _write(tmp_path, _SMALL_BACKLOG), "--trace", trace)
+    code, out, err = cli("serve", write_job(tmp_path, _SMALL_BACKLOG), "--trace", trace)
     assert code == 2 and "Traceback" not in out + err
     assert (out + err).strip().startswith("error: --trace: applies to real-time jobs"), out + err
 
@@ -70,7 +65,7 @@ def test_one_request_trace_error_reads_in_the_singular(cli, tmp_path):
     job = {"model": {"preset": "llama3-8b"},
            "serving": {"p99_latency_ms": 50, "qps": 10, "prompt_tokens": 100, "output_tokens": 10},
            "constraints": {"clouds": ["aws"], "gpus": ["H100-SXM-80GB"]}}
-    code, out, err = cli("serve", _write(tmp_path, job), "--trace", trace)
+    code, out, err = cli("serve", write_job(tmp_path, job), "--trace", trace)
     assert code == 2
     assert "its one request arrives at 0 s" in out + err and "all arrive" not in out + err, out + err
 

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from tests.conftest import flat as _flat
+from tests.conftest import write_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,20 +30,10 @@ _TINY = {"model": {"preset": "llama3-8b"},
          "checkpoint": {"every_steps": 1, "mtbf_hours_per_node": 50000}}
 
 
-def _write(tmp_path, job: dict, name: str = "job.yaml"):
-    p = tmp_path / name
-    p.write_text(yaml.safe_dump(job))
-    return p
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
-
-
 def test_one_configuration_is_singular(cli, tmp_path):
     """A fixed job: recommend's title said "top 1 of 1 feasible configurations" and the report's search row
     "1 configurations evaluated"."""
-    job = _write(tmp_path, _FIXED)
+    job = write_job(tmp_path, _FIXED)
     code, out, err = cli("recommend", job, "--no-simulate")
     assert code == 0, err
     assert "1 feasible configurations" not in out and "top 1 of 1 feasible configuration " in out, out
@@ -55,7 +47,7 @@ def test_one_configuration_is_singular(cli, tmp_path):
 def test_tiny_run_checkpoint_line_has_no_plural_one_or_zero_failures(cli, tmp_path):
     """every_steps: 1 printed "a 117.4 ms pause every 1 steps"; 7e-9 expected failures printed "0.0 expected
     failures" (read as none); the spot cost of $0.003 printed "$0.00 spot"."""
-    code, out, err = cli("estimate", _write(tmp_path, _TINY))
+    code, out, err = cli("estimate", write_job(tmp_path, _TINY))
     assert code == 0, err
     flat = _flat(out)
     assert "every 1 steps" not in flat and re.search(r"pause every step;", flat), flat
@@ -127,7 +119,7 @@ def test_report_spot_plan_with_checkpoints_names_what_the_compute_hours_leave_ou
            "checkpoint": {"every_steps": 500, "write_gbps": 20, "mtbf_hours_per_node": 5000, "restart_minutes": 15},
            "onprem": {"horizon_years": 5, "utilisation": 0.6, "server_price_usd": 280000}}
     md = tmp_path / "r.md"
-    code, _, err = cli("report", _write(tmp_path, job), "-o", md, "--no-simulate")
+    code, _, err = cli("report", write_job(tmp_path, job), "-o", md, "--no-simulate")
     assert code == 0, err
     text = md.read_text()
     assert re.search(r"\| time to train \| [^|]* without interruptions, checkpoint pauses and failures\) \|", text)
@@ -149,7 +141,7 @@ def test_report_tables_of_a_checkpointed_job_say_their_figures_are_expected(cli,
            "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 32, "deadline_hours": 2000},
            "checkpoint": {"every_steps": 100, "write_gbps": 5, "mtbf_hours_per_node": 2000}}
     md = tmp_path / "r.md"
-    code, _, err = cli("report", _write(tmp_path, job), "-o", md, "--no-simulate", "--top", "3")
+    code, _, err = cli("report", write_job(tmp_path, job), "-o", md, "--no-simulate", "--top", "3")
     assert code == 0, err
     text = md.read_text()
     expected = "| time to train (expected) | on-demand (expected) | spot (expected, before interruptions) |"
@@ -168,11 +160,11 @@ def test_one_node_is_singular_in_the_cap_error_and_the_committed_line(cli, tmp_p
            "cluster": {"instance": "gcp:a3-megagpu-8g", "nodes": 1}}
     bare = {**job, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1},
             "constraints": {"max_gpus": 4}}
-    code, _, err = cli("estimate", _write(tmp_path, bare, "bare.yaml"))
+    code, _, err = cli("estimate", write_job(tmp_path, bare, "bare.yaml"))
     assert code == 2
     assert "error: cluster.nodes: 1 node x 8 GPUs = 8 GPUs exceeds constraints.max_gpus (4)" in err, err
     md = tmp_path / "r.md"
-    code, _, err = cli("report", _write(tmp_path, job), "-o", md, "--no-simulate")
+    code, _, err = cli("report", write_job(tmp_path, job), "-o", md, "--no-simulate")
     assert code == 0, err
     committed = [line for line in md.read_text().splitlines() if line.startswith("- Committed (3yr")]
     assert committed and "(1 node x 26,280 h, busy or not)" in committed[0], committed
@@ -181,7 +173,7 @@ def test_one_node_is_singular_in_the_cap_error_and_the_committed_line(cli, tmp_p
 def test_estimate_spot_figure_says_it_is_before_interruptions(cli, tmp_path):
     """estimate's cost row read "$207.2k on-demand, $63.8k spot, 30,115 GPU-hours": the spot figure is the sticker
     rate over the uninterrupted hours, which the report calls "before interruptions"; the row now says so too."""
-    code, out, err = cli("estimate", _write(tmp_path, _FIXED))
+    code, out, err = cli("estimate", write_job(tmp_path, _FIXED))
     assert code == 0, err
     flat = _flat(out)
     assert re.search(r"cost \$207\.2k on-demand, \$63\.8k spot before interruptions, 30,115 GPU-hours", flat), flat
@@ -194,7 +186,7 @@ def test_mfu_peak_is_printed_and_recomputes_mfu(cli, tmp_path):
     import json
     for precision, peak in (("bf16", 989.4), ("fp8", 1978.9)):
         job = {**_FIXED, "training": {**_FIXED["training"], "precision": precision}}
-        path = _write(tmp_path, job, f"{precision}.yaml")
+        path = write_job(tmp_path, job, f"{precision}.yaml")
         code, out, err = cli("estimate", path)
         assert code == 0, err
         flat = _flat(out)
@@ -209,7 +201,7 @@ def test_mfu_peak_is_printed_and_recomputes_mfu(cli, tmp_path):
 def test_spot_line_with_a_save_every_step_is_singular(cli, tmp_path):
     """A spot job saving every step: the spot line said "a checkpoint pause every 1 steps"."""
     job = {**_TINY, "constraints": {"spot": True}}
-    code, out, err = cli("estimate", _write(tmp_path, job))
+    code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 0, err
     flat = _flat(out)
     assert "every 1 steps" not in flat and "a checkpoint pause every step" in flat, flat

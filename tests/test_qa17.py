@@ -8,7 +8,9 @@ import math
 from pathlib import Path
 
 import pytest
-import yaml
+
+from tests.conftest import flat as _flat
+from tests.conftest import write_job
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,16 +22,6 @@ _CKPT = {"model": {"preset": "llama3-8b"},
          "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2},
          "checkpoint": {"every_steps": 200, "write_gbps": 20, "asynchronous": False,
                         "mtbf_hours_per_node": 10, "restart_minutes": 10}}
-
-
-def _write(tmp_path, job: dict, name: str = "job.yaml"):
-    p = tmp_path / name
-    p.write_text(yaml.safe_dump(job))
-    return p
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _with(job: dict, section: str, **kw) -> dict:
@@ -45,7 +37,7 @@ def test_checkpoint_cadence_longer_than_the_run_restarts_the_run(cli, tmp_path):
     56,840 s, M = 10 h / 2 nodes = 18,000 s, R = 600 s: goodput = tau / (expm1(tau / M) (M + R)) = 13.6%,
     15.8 h -> 4.8 d, $1.74k -> $12.8k; 116 h / 5 h = 23 expected failures."""
     job = _with(_CKPT, "checkpoint", every_steps=10_000)
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     d = json.loads(out)
     o = d["cost"]["checkpoint_failures"]
@@ -56,12 +48,12 @@ def test_checkpoint_cadence_longer_than_the_run_restarts_the_run(cli, tmp_path):
     assert o["expected_hours"] == pytest.approx(d["cost"]["hours"] / g, rel=1e-9)
     assert o["expected_failures"] == pytest.approx(d["cost"]["hours"] / g / 5.0, rel=1e-9)
     assert o["checkpoint_block_s"] == 0 and o["checkpoint_beyond_run"] is True
-    code, out, err = cli("estimate", _write(tmp_path, job))
+    code, out, err = cli("estimate", write_job(tmp_path, job))
     flat = _flat(out)
     assert "longer than the run: none is taken, so a failure restarts the run" in flat, flat
     assert "pause every 10,000 steps" not in flat and "goodput 13.6%" in flat and "4.8 d" in flat
     # a cadence inside the run is unchanged: the segment of every_steps x step_s with its pause
-    code, out, err = cli("estimate", _write(tmp_path, _CKPT), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, _CKPT), "--json")
     o = json.loads(out)["cost"]["checkpoint_failures"]
     step = json.loads(out)["step_time_s"]
     tau, delta = 200 * step, o["checkpoint_block_s"]
@@ -76,7 +68,7 @@ def test_spot_checkpoint_cadence_longer_than_the_run(cli, tmp_path):
     job = _with(_CKPT, "checkpoint", every_steps=10_000, mtbf_hours_per_node=None)
     job["checkpoint"].pop("mtbf_hours_per_node")
     job["constraints"] = {"spot": True, "spot_interruptions_per_node_day": 3}
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     d = json.loads(out)
     risk = d["cost"]["spot_risk"]
@@ -84,7 +76,7 @@ def test_spot_checkpoint_cadence_longer_than_the_run(cli, tmp_path):
     g = tau / (math.expm1(tau / M) * (M + R))
     assert risk["expected_hours"] == pytest.approx(d["cost"]["hours"] / g, rel=1e-9)
     assert risk["checkpoint_beyond_run"] is True
-    code, out, err = cli("estimate", _write(tmp_path, job))
+    code, out, err = cli("estimate", write_job(tmp_path, job))
     flat = _flat(out)
     assert "no checkpoint (one every 10,000 steps is longer than the run)" in flat, flat
     assert "each interruption loses all the work done" in flat
@@ -105,13 +97,13 @@ def test_frozen_base_flops_are_set_beside_training_every_weight_on_the_same_step
     6 x 7.505B matmul weights + 51.5G = 96.6 GFLOPs a token, 12.0 per parameter; the LoRA step 4 x 7.505B
     + 51.5G + adapters = 81.6G, 10.2 (84%). The full figure is `estimate`'s own for the job with mode
     full_finetune."""
-    code, out, err = cli("estimate", _write(tmp_path, _LORA_LONG), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, _LORA_LONG), "--json")
     assert code == 0, err
     d = json.loads(out)
     full_job = json.loads(json.dumps(_LORA_LONG))
     full_job["training"]["mode"] = "full_finetune"
     full_job["training"].pop("lora")
-    code, out, err = cli("estimate", _write(tmp_path, full_job, "full.yaml"), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, full_job, "full.yaml"), "--json")
     assert code == 0, err
     f = json.loads(out)
     tokens = 8 * 32768
@@ -129,7 +121,7 @@ def test_simulate_checkpoint_answer_is_the_goodput_estimate_prices(cli, tmp_path
     the configured 200 steps against estimate's 87.8%. By hand (the renewal formula): tau = 200 x 14.21 s,
     delta = 14 B x 8.03B / 2.5 GB/s = 45.0 s, M = 18,000 s, R = 600 s: tau / (expm1((tau + delta) / M)
     (M + R)) = 87.8%; at Young's 90 steps (sqrt(2 x 45 x 18,000) = 1,273 s) 90.1%."""
-    job = _write(tmp_path, _CKPT)
+    job = write_job(tmp_path, _CKPT)
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err
     d = json.loads(out)
@@ -217,7 +209,7 @@ def test_adapter_checkpoint_is_the_state_memory_holds(cli, tmp_path):
            "parallel": {"tp": 1, "pp": 1, "zero": 0},
            "cluster": {"instance": "lambda:gpu_1x_h100_sxm5", "nodes": 1},
            "checkpoint": {"every_steps": 100, "write_gbps": 10}}
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     d = json.loads(out)
     n = 207_093_760  # 80 x 16 x (2 x (8,192 + 8,192) + 2 x (8,192 + 1,024) + 3 x (8,192 + 28,672))
@@ -237,11 +229,11 @@ def test_tiny_checkpoint_overhead_is_not_zero(cli, tmp_path):
            "parallel": {"tp": 1, "pp": 1, "zero": 0},
            "cluster": {"instance": "aws:g5.xlarge", "nodes": 1},
            "checkpoint": {"every_steps": 50, "mtbf_hours_per_node": 5000}}
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     o = json.loads(out)["cost"]["checkpoint_failures"]
     assert 0 < o["overhead"] < 5e-4 and o["goodput"] < 1
-    code, out, err = cli("estimate", _write(tmp_path, job))
+    code, out, err = cli("estimate", write_job(tmp_path, job))
     flat = _flat(out)
     assert "+0.0% time" not in flat and "goodput 100.0%" not in flat, flat
     assert "goodput >99.9%, +<0.1% time" in flat
@@ -254,7 +246,7 @@ def test_peaks_source_names_where_the_peaks_come_from(cli, tmp_path):
            "training": {"seq_len": 1024, "global_batch": 8, "micro_batch": 8, "precision": "bf16", "tokens": 1e7},
            "parallel": {"tp": 1, "pp": 1, "zero": 0},
            "cluster": {"instance": "aws:g5.xlarge", "nodes": 1}}
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     peaks = json.loads(out)["inputs"]["peaks"]
     assert "(memory:)" not in peaks
@@ -282,7 +274,7 @@ def test_asynchronous_save_is_durable_only_after_its_write():
 
 
 def test_async_checkpoint_goodput_is_one_figure(cli, tmp_path):
-    job = _write(tmp_path, _with(_CKPT, "checkpoint", asynchronous=True))
+    job = write_job(tmp_path, _with(_CKPT, "checkpoint", asynchronous=True))
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err
     o = json.loads(out)["cost"]["checkpoint_failures"]
@@ -303,7 +295,7 @@ def test_spot_async_checkpoint_pays_its_durability_lag(cli, tmp_path):
     job = _with(_CKPT, "checkpoint", asynchronous=True)
     job["checkpoint"].pop("mtbf_hours_per_node")
     job["constraints"] = {"spot": True, "spot_interruptions_per_node_day": 3}
-    code, out, err = cli("estimate", _write(tmp_path, job), "--json")
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert code == 0, err
     d = json.loads(out)
     risk, hours, step = d["cost"]["spot_risk"], d["cost"]["hours"], d["step_time_s"]
