@@ -522,6 +522,7 @@ def report_html(job: JobSpec, rec: dict, catalog=None, profile=None, name: str =
 # --------------------------------------------------------------------------------------------
 #: offered load as multiples of the job's QPS for the latency-vs-QPS view (up to saturation)
 QPS_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.15)
+_SERVING_VIEWS = _LRU(4)
 
 
 def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) -> dict:
@@ -531,6 +532,11 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) ->
 
     job = load_job_dict(copy.deepcopy(base))
     cat = catalog or cached_catalog()
+    # the app reruns its script on every widget change: a serving job's plan and curve simulate for ~10-40 s,
+    # so an unchanged job, catalog and profile are answered from the cache as ``search`` answers a training job
+    key = (job_key(job), id(cat), id(profile), tuple(factors))
+    if key in _SERVING_VIEWS:
+        return _SERVING_VIEWS[key]
     res = plan_serving(job, cat, profile)
     best = res["best"]
     points = []
@@ -538,7 +544,9 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) ->
     if qps and best.get("simulated"):
         sim = replace(settings_for(job), search_s=60.0, search_requests=3_000)  # a quick curve, not the sizing run
         points = latency_vs_qps(job, best, [qps * f for f in factors], sim, cat, profile)
-    return dict(job=job, plan=res, curve=points)
+    view = dict(job=job, plan=res, curve=points)
+    _SERVING_VIEWS.put(key, view)
+    return view
 
 def serving_metrics(view: dict) -> list[tuple[str, str]]:
     """The serving view's headline numbers as (label, value), as ``planner serve`` says them: real-time, the

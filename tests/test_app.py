@@ -203,17 +203,26 @@ def test_report_download_is_the_report_of_what_the_app_shows(catalog):
     assert rec["best"]["hardware"]["name"] in html
 
 
-def test_serving_job_shows_simulated_latency_against_qps():
+def test_serving_job_shows_simulated_latency_against_qps(monkeypatch):
     """A job with a serving section gets the serving view: the simulated size and p50/p99 TTFT and
     TPOT against offered load, with the targets (the issue's "app shows latency percentiles
-    against QPS")."""
+    against QPS"). The app reruns its script on every widget change: the serving plan (10-40 s of
+    simulation) is made once per job, not once per rerun."""
+    from planner.workloads import serving
+
+    calls = []
+    plan = serving.plan_serving
+    monkeypatch.setattr(serving, "plan_serving", lambda *a, **k: calls.append(1) or plan(*a, **k))
     at = _app()
     at.file_uploader(key="upload").set_value(
         ("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes(), "application/octet-stream")).run()
     assert not at.exception, [e.value for e in at.exception]
     labels = {m.label for m in at.metric}
     assert {"hardware", "replicas", "p99 TTFT / TPOT", "$ per 1M requests"} <= labels
+    at.run()  # a rerun (any widget) with the same job
     view = wi.serving_view(wi.parse_upload("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes()))
+    assert len(calls) == 1, "the serving plan was made again for an unchanged job"
+    assert [m.value for m in at.metric][:4] == [v for _, v in wi.serving_metrics(view)]
     curve = view["curve"]
     assert [p["qps"] for p in curve] == sorted(p["qps"] for p in curve) and len(curve) == len(wi.QPS_FACTORS)
     p99 = [p["ttft_ms"]["p99"] for p in curve if p["ttft_ms"]]
