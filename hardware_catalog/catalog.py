@@ -34,6 +34,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog import files
+from hardware_catalog.bounds import ANY_MAX, range_error
 from hardware_catalog.errors import InputError, from_validation
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -181,11 +182,6 @@ class InstanceRow(_Row):
         return self
 
 
-#: Bounds for on-prem parameters whose meaning fixes their range (others: any value >= 0).
-_ONPREM_BOUNDS = {"pue": (1.0, 3.0), "amortisation_years": (0.5, 30.0), "utilisation": (0.01, 1.0)}
-_ONPREM_FRACTION_SUFFIXES = ("_share", "_fraction", "_share_per_year")
-
-
 class SystemRow(_Row):
     """One reference system (``systems.csv``): the node a GPU's vendor or a cloud builds for multi-node
     training where the catalog has no priced instance row of it (``System``)."""
@@ -207,7 +203,7 @@ class OnpremRow(_Row):
     """One buy-vs-rent parameter (``onprem.csv`` or an override file's ``onprem:`` section)."""
 
     key: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_]+$")
-    value: float = Field(ge=0, le=1e9)
+    value: float = Field(ge=0, le=ANY_MAX)
     unit: Optional[str] = None
     basis: Optional[Literal["sourced", "assumption", "derived"]] = None
     source: str = Field(min_length=1)
@@ -215,11 +211,9 @@ class OnpremRow(_Row):
 
     @model_validator(mode="after")
     def _range(self) -> "OnpremRow":
-        lo, hi = _ONPREM_BOUNDS.get(self.key, (None, None))
-        if lo is None and self.key.endswith(_ONPREM_FRACTION_SUFFIXES):
-            lo, hi = 0.0, 1.0
-        if lo is not None and not lo <= self.value <= hi:
-            raise ValueError(f"{self.key} must be between {lo:g} and {hi:g}, got {self.value:g}")
+        why = range_error(self.key, self.value)  # the range a job's onprem: field of the same key has too
+        if why:
+            raise ValueError(why)
         return self
 
 
@@ -541,8 +535,14 @@ class Catalog:
         return pd.DataFrame(rows)
 
     def links_df(self) -> pd.DataFrame:
-        """The named interconnects (``interconnects.csv``) as a table, one row each, sources uncut."""
-        return pd.DataFrame([{"name": k, **r} for k, r in self.interconnects.items()])
+        """The named interconnects (``interconnects.csv``) as a table, one row each, sources uncut; bandwidths and
+        latencies as numbers (the CSV's text: ``catalog links --json`` turned every column of digits into numbers,
+        a user's text too)."""
+        df = pd.DataFrame([{"name": k, **r} for k, r in self.interconnects.items()])
+        for c in ("gbps_per_dir", "gbytes_per_dir", "latency_us"):
+            if c in df.columns:
+                df[c] = pd.to_numeric(df[c].replace("", None))
+        return df
 
     def systems_df(self) -> pd.DataFrame:
         """The reference systems (``systems.csv``) as a table, one row each."""
