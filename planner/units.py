@@ -115,6 +115,16 @@ def fmt_usd(x: float | None) -> str:
     return f"${x / div:.{nd}f}{suffix}"
 
 
+def fmt_years(y: float, unit: str = " years") -> str:
+    """An amortisation period as given ("-year" for the adjective): ``:.0f`` read a 2.5-year horizon as "2 years"
+    and 0.5 as "0 years".
+
+    >>> fmt_years(4), fmt_years(2.5), fmt_years(1), fmt_years(0.5, "-year")
+    ('4 years', '2.5 years', '1 year', '0.5-year')
+    """
+    return f"{y:g}{unit}" if unit == "-year" or y != 1 else "1 year"
+
+
 def fmt_sig(x: float, n: int = 3) -> str:
     """``x`` to ``n`` significant figures, trailing zeros kept so a column reads at one precision ("0.130"
     beside "0.182", "2.00" beside "1.96", "13.0 to 15.2"; Python's ``g`` format printed "0.13", "2", "13"),
