@@ -147,3 +147,38 @@ def test_catalog_json_keeps_text_columns_text(cli, tmp_path):
     links = json.loads(cli("catalog", "links", "--json")[1])
     assert links[0]["gbps_per_dir"] == 2400 and links[0]["gbytes_per_dir"] == 300
 
+
+def test_usd_per_million_tokens_is_the_ranked_rate_with_a_checkpoint_section(catalog):
+    """A job with a ``checkpoint`` section is ranked, tabled and reported at its expected cost (pauses and node
+    failures), and a spot job's ``cost.usd_per_million_tokens`` follows its expected cost; a checkpointed job's stayed
+    at the uninterrupted on-demand rate: 0.1812 $/1M tokens in ``--json`` beside the table's and report's 0.1829
+    (by hand: expected $18,288 / 100.0B tokens; uninterrupted $18,119)."""
+    job = load_job_dict({**P5, "checkpoint": {"every_steps": 500, "mtbf_hours_per_node": 2000}})
+    c = estimate_job(job, catalog).cost
+    expected = c.checkpoint_failures["expected_cost_ondemand_usd"]
+    assert expected > c.cost_ondemand_usd
+    assert c.usd_per_million_tokens == pytest.approx(expected / c.tokens * 1e6)
+    assert c.usd_per_million_tokens == pytest.approx(0.18288, abs=2e-4)
+
+
+def test_report_without_a_server_price_says_how_to_give_one(cli, tmp_path):
+    """A GB200 cluster now has no borrowed HGX B200 price; the report's Buy line says what to set instead of only
+    "no on-prem server price for this GPU in the catalog"."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10, "global_batch": 1152},
+                               "cluster": {"gpu": "GB200", "nodes": 1, "price_usd_hr": 400}})
+    code, _, err = cli("report", job, "-o", tmp_path / "r.md", "--no-simulate")
+    assert code == 0, err
+    line = next(x for x in (tmp_path / "r.md").read_text().splitlines() if x.startswith("- Buy"))
+    assert "give the job's onprem.server_price_usd, per node, to price buying" in line
+
+
+def test_breakeven_past_full_use_says_owning_never_wins(cli, tmp_path):
+    """With a $1.5M server the break-even utilisation is 77.85 x 0.8 / 55.04 = 113%, and the report read "Owning
+    beats renting on-demand only if the cluster stays busy above 113% of its 4-year life"."""
+    job = write_job(tmp_path, {**P5, "onprem": {"server_price_usd": 1.5e6}})
+    code, _, err = cli("report", job, "-o", tmp_path / "r.md", "--no-simulate")
+    assert code == 0, err
+    line = next(x for x in (tmp_path / "r.md").read_text().splitlines() if x.startswith("- Buy"))
+    assert "113%" not in line
+    assert ("Owning never beats renting on-demand at these inputs: busy every hour of its 4-year life, an owned "
+            "node-hour costs 62.28 $/node-h against 55.04") in line

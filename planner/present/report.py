@@ -145,6 +145,19 @@ def _buy_parts(buy: dict) -> str:
             f"power {per['power']:.2f}, hosting {per['hosting']:.2f}")
 
 
+def _breakeven_words(buy: dict, hw: dict) -> str:
+    """The break-even utilisation (``cost.breakeven_utilisation``) in words; at 1 or more owning never beats on-demand,
+    and the line says so with the owned node-hour when busy every hour (a $1.5M server read "only if the cluster
+    stays busy above 113% of its 4-year life")."""
+    u = buy["breakeven_utilisation"]
+    if u is not None and u >= 1:
+        return (f"Owning never beats renting on-demand at these inputs: busy every hour of its "
+                f"{fmt_years(buy['amortisation_years'], '-year')} life, an owned node-hour costs "
+                f"{buy['node_hour_usd'] * buy['utilisation']:.2f} $/node-h against {hw['price_ondemand_usd_hr']:.2f}")
+    return (f"Owning beats renting on-demand only if the cluster stays busy above {fmt_pct(u)} of its "
+            f"{fmt_years(buy['amortisation_years'], '-year')} life")
+
+
 def _committed_line(c: dict, hw: dict) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
@@ -408,15 +421,14 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                 if buy.get("hours") is not None else _hours(cost["hours"]))
         lines.append(f"Buy: this run's {wall} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
                      f"at {buy['node_hour_usd']:.2f} $/node-h ({_buy_parts(buy)})" + (
-                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. Owning beats renting "
-                         f"on-demand only if the "
-                         f"cluster stays busy above {fmt_pct(buy['breakeven_utilisation'])} of its "
-                         f"{fmt_years(buy['amortisation_years'], '-year')} life — buying commits {fmt_usd(buy['capex_usd'])} up "
+                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. {_breakeven_words(buy, best['hardware'])}"
+                         f" — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
                          + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
                          if rent else "; no rental price to compare with."))
     else:
-        lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
+        lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog (its server "
+                     "prices are HGX 8-GPU SXM servers); give the job's onprem.server_price_usd, per node, to price buying.")
     for c in cost.get("committed") or ():
         lines.append(_committed_line(c, best["hardware"]))
     if not cost.get("committed"):
