@@ -26,12 +26,13 @@ import difflib
 import functools
 import io
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hardware_catalog import files
 from hardware_catalog.bounds import ANY_MAX, range_error
@@ -114,8 +115,18 @@ class _Row(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _blank(cls, v: Any) -> Any:
+    def _blank(cls, v: Any, info: ValidationInfo) -> Any:
+        # YAML's true / yes is a typo in a number column, not 1 (pydantic's lax mode read `utilisation: yes` as 1.0 and
+        # `price_ondemand_usd_hr: true` as 1 $/node-h; a job's onprem: field refused the same value)
+        if isinstance(v, bool) and _number_column(cls.model_fields[info.field_name].annotation):
+            raise ValueError("must be a number")
         return _blank_to_none(v)
+
+
+def _number_column(annotation) -> bool:
+    """A column of numbers (int or float, not bool)."""
+    kinds = set(typing.get_args(annotation)) | {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
 
 
 def _pos(lo: float = 0.0, hi: float = float("inf")):
@@ -765,6 +776,18 @@ def _short(v: Any, limit: int = 24) -> str:
     return "-" if not text else text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _same_cell(new: Any, old: Any) -> bool:
+    """Whether an override cell restates the built-in one: YAML's ``true`` is the CSV's "true" and 30.0 is "30" (both
+    were noted as changes: "cluster true -> True")."""
+    a, b = ("" if x is None else str(x).strip().lower() if isinstance(x, bool) else str(x).strip() for x in (new, old))
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins).
 
@@ -794,7 +817,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if key in raw:
             old = raw[key]
             changed = [c for c, v in row.items() if c not in ("cloud", "name", "key", "source", "notes")
-                       and str(v).strip() != str(old.get(c) if old.get(c) is not None else "").strip()]
+                       and not _same_cell(v, old.get(c))]
             row = dict(row)
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"

@@ -182,3 +182,35 @@ def test_breakeven_past_full_use_says_owning_never_wins(cli, tmp_path):
     assert "113%" not in line
     assert ("Owning never beats renting on-demand at these inputs: busy every hour of its 4-year life, an owned "
             "node-hour costs 62.28 $/node-h against 55.04") in line
+
+
+@pytest.mark.parametrize("text, field", [
+    ("onprem: {utilisation: yes}\n", "onprem[0].value"),
+    ("instances:\n  - {cloud: aws, name: p5.48xlarge, price_ondemand_usd_hr: true}\n", "instances[0].price_ondemand_usd_hr"),
+    ("commitments:\n  - {cloud: aws, instance: p5.48xlarge, term: 1yr, price_usd_hr: false, source: q}\n",
+     "commitments[0].price_usd_hr"),
+])
+def test_override_yaml_booleans_are_not_numbers(cli, tmp_path, text, field):
+    """pydantic's lax mode read YAML's ``yes`` / ``true`` in a number column as 1: ``utilisation: yes`` became 100%
+    ("on-prem key utilisation: value 0.8 -> True") and ``price_ondemand_usd_hr: true`` 1 $/node-h, where a job's
+    ``onprem.utilisation: true`` is refused. One line, exit 2, the cell named."""
+    over = tmp_path / "b.yaml"
+    over.write_text(text)
+    code, out, err = cli("catalog", "instances", "--catalog", over)
+    assert code == 2 and out == ""
+    assert err.strip().startswith(f"error: catalog override b.yaml: {field}: must be a number, got ")
+    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, cluster: yes}\n")  # a true/false column takes it
+    assert cli("catalog", "instances", "--catalog", over)[0] == 0
+
+
+def test_override_note_does_not_report_a_restated_cell_as_changed(cli, tmp_path):
+    """Restating a built-in row's values in YAML was noted as a change of each ("cluster true -> True",
+    "price_ondemand_usd_hr 55.04 -> 55.040"), and the row's source became "user override" for figures that were the
+    shipped ones."""
+    from hardware_catalog import load_catalog
+
+    over = tmp_path / "same.yaml"
+    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, cluster: yes, price_ondemand_usd_hr: 55.040}\n")
+    cat = load_catalog([over])
+    assert cat.overrides == ["same.yaml: instance aws:p5.48xlarge: restated, nothing changed"]
+    assert not cat.instance("aws:p5.48xlarge").source.startswith("user override")
