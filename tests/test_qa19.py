@@ -214,3 +214,38 @@ def test_override_note_does_not_report_a_restated_cell_as_changed(cli, tmp_path)
     cat = load_catalog([over])
     assert cat.overrides == ["same.yaml: instance aws:p5.48xlarge: restated, nothing changed"]
     assert not cat.instance("aws:p5.48xlarge").source.startswith("user override")
+
+
+def test_report_spot_row_of_an_on_demand_job_says_before_interruptions(cli, tmp_path):
+    """On a job not on spot the report's summary row read "cost spot | $5.58k": the sticker rate over the uninterrupted
+    82.3 h (16.95 x 4 x 82.3), with no interruption in it, where ``estimate`` says "$5.58k spot before interruptions"
+    and the report's own Spot line "before interruptions"."""
+    job = write_job(tmp_path, P5)
+    code, _, err = cli("report", job, "-o", tmp_path / "r.md", "--no-simulate")
+    assert code == 0, err
+    assert "| cost spot (before interruptions) | $5.58k |" in (tmp_path / "r.md").read_text()
+
+
+def test_usd_that_rounds_up_to_ten_thousand_reads_at_that_tier():
+    """$9,999 read "$10.00k" (four significant figures, beside "$10.0k" for $10,000): a value that rounds up into
+    the next tier is written in it, as $999,960 already read "$1.00M"."""
+    from planner.units import fmt_usd
+
+    assert fmt_usd(9999) == fmt_usd(10_000) == "$10.0k"
+    assert fmt_usd(9994) == "$9.99k" and fmt_usd(999_960) == "$1.00M" and fmt_usd(999.996) == "$1.00k"
+
+
+def test_app_alternatives_price_the_hours_beside_them(catalog):
+    """The app's table of alternatives put the expected days (with the job's checkpoint pauses and node failures)
+    beside the uninterrupted on-demand cost ($18.12k for 4 x p5, where those days cost $18.29k: the report's
+    alternatives table and the app's own headline). Both columns now come from ``results.ranked_price``."""
+    from planner import interactive as wi
+    from planner.results import ranked_price
+
+    job = load_job_dict({**P5, "checkpoint": {"every_steps": 500, "mtbf_hours_per_node": 2000}})
+    rec = wi.search(job, catalog, None, top=3)
+    row, best = wi.ranked_display(rec).iloc[0], rec["ranked"][0]
+    cf = best["cost"]["checkpoint_failures"]
+    assert row["on-demand $"] == pytest.approx(cf["expected_cost_ondemand_usd"], abs=0.01)
+    assert row["on-demand $"] > best["cost"]["cost_ondemand_usd"] + 100
+    assert row["spot $"] == pytest.approx(ranked_price(best["cost"], True), abs=0.01)

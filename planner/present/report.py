@@ -340,8 +340,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
           [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
-          ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")") if cost.get("spot_risk")
-                          else ""), fmt_usd(cost["cost_spot_usd"])],
+          # the sticker spot rate over the uninterrupted hours on any job (estimate's row says so too): a job not
+          # on spot read a bare "cost spot | $5.58k" as what spot would cost
+          ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")")
+                          if cost.get("cost_spot_usd") is not None else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
