@@ -249,3 +249,16 @@ def test_app_alternatives_price_the_hours_beside_them(catalog):
     assert row["on-demand $"] == pytest.approx(cf["expected_cost_ondemand_usd"], abs=0.01)
     assert row["on-demand $"] > best["cost"]["cost_ondemand_usd"] + 100
     assert row["spot $"] == pytest.approx(ranked_price(best["cost"], True), abs=0.01)
+
+
+def test_capacity_block_line_names_aws_instance_limit(catalog):
+    """AWS allows at most 256 instances across Capacity Blocks; a 512-node p5 plan was quoted a capacity-block cost
+    ("$18.81M for this run's hours") with nothing saying no such block can be bought."""
+    from planner.present.report import _committed_line
+
+    (c,) = committed_costs(catalog, "aws:p5.48xlarge", 934.0, 512, 55.04)
+    assert c["billed_hours"] == 6 * 7 * 24  # 38.9 days: 6 weeks
+    line = _committed_line(c, {"nodes": 512, "price_ondemand_usd_hr": 55.04})
+    assert "the block to buy is 42 days (512 nodes x 1,008 h, paid up front): $20.30M, of which this run uses 93%" in line
+    assert "AWS allows at most 256 instances across Capacity Blocks, fewer than these 512 nodes" in line
+    assert "256 instances" not in _committed_line(c, {"nodes": 4, "price_ondemand_usd_hr": 55.04})
