@@ -26,14 +26,16 @@ import difflib
 import functools
 import io
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hardware_catalog import files
+from hardware_catalog.bounds import ANY_MAX, range_error
 from hardware_catalog.errors import InputError, from_validation
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -113,8 +115,18 @@ class _Row(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _blank(cls, v: Any) -> Any:
+    def _blank(cls, v: Any, info: ValidationInfo) -> Any:
+        # YAML's true / yes is a typo in a number column, not 1 (pydantic's lax mode read `utilisation: yes` as 1.0 and
+        # `price_ondemand_usd_hr: true` as 1 $/node-h; a job's onprem: field refused the same value)
+        if isinstance(v, bool) and _number_column(cls.model_fields[info.field_name].annotation):
+            raise ValueError("must be a number")
         return _blank_to_none(v)
+
+
+def _number_column(annotation) -> bool:
+    """A column of numbers (int or float, not bool)."""
+    kinds = set(typing.get_args(annotation)) | {annotation}
+    return bool(kinds & {int, float}) and bool not in kinds
 
 
 def _pos(lo: float = 0.0, hi: float = float("inf")):
@@ -181,11 +193,6 @@ class InstanceRow(_Row):
         return self
 
 
-#: Bounds for on-prem parameters whose meaning fixes their range (others: any value >= 0).
-_ONPREM_BOUNDS = {"pue": (1.0, 3.0), "amortisation_years": (0.5, 30.0), "utilisation": (0.01, 1.0)}
-_ONPREM_FRACTION_SUFFIXES = ("_share", "_fraction", "_share_per_year")
-
-
 class SystemRow(_Row):
     """One reference system (``systems.csv``): the node a GPU's vendor or a cloud builds for multi-node
     training where the catalog has no priced instance row of it (``System``)."""
@@ -207,7 +214,7 @@ class OnpremRow(_Row):
     """One buy-vs-rent parameter (``onprem.csv`` or an override file's ``onprem:`` section)."""
 
     key: str = Field(min_length=1, max_length=80, pattern=r"^[a-z0-9_]+$")
-    value: float = Field(ge=0, le=1e9)
+    value: float = Field(ge=0, le=ANY_MAX)
     unit: Optional[str] = None
     basis: Optional[Literal["sourced", "assumption", "derived"]] = None
     source: str = Field(min_length=1)
@@ -215,11 +222,9 @@ class OnpremRow(_Row):
 
     @model_validator(mode="after")
     def _range(self) -> "OnpremRow":
-        lo, hi = _ONPREM_BOUNDS.get(self.key, (None, None))
-        if lo is None and self.key.endswith(_ONPREM_FRACTION_SUFFIXES):
-            lo, hi = 0.0, 1.0
-        if lo is not None and not lo <= self.value <= hi:
-            raise ValueError(f"{self.key} must be between {lo:g} and {hi:g}, got {self.value:g}")
+        why = range_error(self.key, self.value)  # the range a job's onprem: field of the same key has too
+        if why:
+            raise ValueError(why)
         return self
 
 
@@ -541,8 +546,14 @@ class Catalog:
         return pd.DataFrame(rows)
 
     def links_df(self) -> pd.DataFrame:
-        """The named interconnects (``interconnects.csv``) as a table, one row each, sources uncut."""
-        return pd.DataFrame([{"name": k, **r} for k, r in self.interconnects.items()])
+        """The named interconnects (``interconnects.csv``) as a table, one row each, sources uncut; bandwidths and
+        latencies as numbers (the CSV's text: ``catalog links --json`` turned every column of digits into numbers,
+        a user's text too)."""
+        df = pd.DataFrame([{"name": k, **r} for k, r in self.interconnects.items()])
+        for c in ("gbps_per_dir", "gbytes_per_dir", "latency_us"):
+            if c in df.columns:
+                df[c] = pd.to_numeric(df[c].replace("", None))
+        return df
 
     def systems_df(self) -> pd.DataFrame:
         """The reference systems (``systems.csv``) as a table, one row each."""
@@ -765,6 +776,18 @@ def _short(v: Any, limit: int = 24) -> str:
     return "-" if not text else text if len(text) <= limit else text[:limit - 1] + "…"
 
 
+def _same_cell(new: Any, old: Any) -> bool:
+    """Whether an override cell restates the built-in one: YAML's ``true`` is the CSV's "true" and 30.0 is "30" (both
+    were noted as changes: "cluster true -> True")."""
+    a, b = ("" if x is None else str(x).strip().lower() if isinstance(x, bool) else str(x).strip() for x in (new, old))
+    if a == b:
+        return True
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
 def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     """Built-in catalog plus overrides (``extra_paths`` then ``$PLANNER_CATALOG``, later wins).
 
@@ -794,7 +817,7 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if key in raw:
             old = raw[key]
             changed = [c for c, v in row.items() if c not in ("cloud", "name", "key", "source", "notes")
-                       and str(v).strip() != str(old.get(c) if old.get(c) is not None else "").strip()]
+                       and not _same_cell(v, old.get(c))]
             row = dict(row)
             if changed and not str(row.get("source") or "").strip():
                 row["source"] = f"user override ({org}: {', '.join(changed)}); built-in row: {old.get('source') or '-'}"

@@ -406,11 +406,12 @@ def _frame_out(df, as_csv: bool, as_json: bool, float_format: str | None = "%.10
         import pandas as pd
 
         df = df.copy()
-        for c in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:  # text of numbers ("2400")
-            try:
-                df[c] = pd.to_numeric(df[c].replace("", None))
-            except (TypeError, ValueError):
-                pass
+        # a text column stays text: only a column with no value at all reads null. Every text column that parsed
+        # as numbers was made numbers, so an override's instance named "8" or price_date "2025" read 8 and 2025
+        # in JSON (its CSV: "8"); the link bandwidths it was for are numbers at their source (Catalog.links_df)
+        for c in [c for c in df.columns if not pd.api.types.is_numeric_dtype(df[c])]:
+            if df[c].replace("", None).isna().all():
+                df[c] = None
         rows = json.loads(df.to_json(orient="records"))  # NaN -> null; through json: pandas escapes "/" in URLs
         rows = [{k: float(f"{v:.10g}") if isinstance(v, float) else v for k, v in r.items()} for r in rows]
         sys.stdout.write(json.dumps(rows, indent=1) + "\n")
@@ -443,7 +444,7 @@ def catalog_links(catalog: Optional[List[Path]] = CatalogOpt,
 
         cat = _load_catalog(catalog)
         # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
-        if not _frame_out(cat.links_df(), as_csv, as_json, float_format=None):
+        if not _frame_out(cat.links_df(), as_csv, as_json):
             out.print(format_links_table(cat))
     _run(go)
 

@@ -39,6 +39,7 @@ from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
 from planner.vocab import OBJECTIVE, RECOMPUTE
 from planner.search.rank import hours_of
+from planner.results import ranked_price
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
 from planner.spec import ModelSpec, looks_like_hf_config
@@ -454,12 +455,13 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     dur, hours = _duration([hours_of(r, rec["spot"]) for r in rec["ranked"]])
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
-        spot = c.price(True) if hasattr(c, "price") else c["cost_spot_usd"]
+        # both prices for the hours beside them (results.ranked_price, as the report's alternatives): the on-demand
+        # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
                      "GPUs": r["hardware"]["gpus"], "layout": config_str(r["config"]),
                      "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
-                     "on-demand $": c["cost_ondemand_usd"], "spot $": spot})
+                     "on-demand $": ranked_price(c, False), "spot $": ranked_price(c, True)})
     df = pd.DataFrame(rows)
     if rows:  # None (an unpriced option: a bare GPU, or no spot price) stays empty: round(None) raised here
         for col in ("on-demand $", "spot $"):

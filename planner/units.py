@@ -110,9 +110,19 @@ def fmt_usd(x: float | None) -> str:
     tiers = ((1e9, 1e9, 2, "B"), (1e6, 1e6, 2, "M"), (1e4, 1e3, 1, "k"), (1e3, 1e3, 2, "k"), (0.0, 1.0, 2, ""))
     k = next(i for i, (lo, *_) in enumerate(tiers) if x >= lo or lo == 0.0)
     _, div, nd, suffix = tiers[k]
-    if k > 0 and round(x / div, nd) >= 1000 and tiers[k - 1][3] != suffix:
+    if k > 0 and round(x / div, nd) * div >= tiers[k - 1][0]:  # rounds up into the next tier: "$10.0k", not "$10.00k"
         _, div, nd, suffix = tiers[k - 1]
     return f"${x / div:.{nd}f}{suffix}"
+
+
+def fmt_years(y: float, unit: str = " years") -> str:
+    """An amortisation period as given ("-year" for the adjective): ``:.0f`` read a 2.5-year horizon as "2 years"
+    and 0.5 as "0 years".
+
+    >>> fmt_years(4), fmt_years(2.5), fmt_years(1), fmt_years(0.5, "-year")
+    ('4 years', '2.5 years', '1 year', '0.5-year')
+    """
+    return f"{y:g}{unit}" if unit == "-year" or y != 1 else "1 year"
 
 
 def fmt_sig(x: float, n: int = 3) -> str:

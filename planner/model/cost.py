@@ -61,13 +61,23 @@ def rent_cost(hours, nodes, price_per_node_hr):
     return np.asarray(hours, dtype=np.float64) * np.asarray(nodes, dtype=np.float64) * price
 
 
+#: the GPU families ``onprem.csv`` prices servers of (``server_price_hgx_{fam}_8gpu``)
+ONPREM_FAMILIES = ("H200", "H100", "A100", "B200")
+
+
 def _onprem_key(gpu_name: str) -> str | None:
-    """The server-price family of a catalog GPU (``onprem.csv`` keys). Not
-    ``efficiency.gpu_family``: that maps export SKUs (H800, A800) to the
+    """The server-price family of a catalog GPU (``onprem.csv`` keys): the SXM part an HGX 8-GPU
+    baseboard carries, named ``<family>-SXM...`` in ``gpus.csv`` (H100-SXM-80GB, H200-SXM-141GB,
+    A100-SXM-40GB, B200-SXM-180GB). Not ``efficiency.gpu_family``: that maps export SKUs (H800, A800) to the
     family whose *efficiencies* they share, but their servers are other products at other prices,
-    so they get none here and the job must give ``onprem`` prices."""
-    for fam in ("H200", "H100", "A100", "B200"):
-        if fam in gpu_name.upper():
+    so they get none here and the job must give ``onprem`` prices. The same holds for the PCIe / NVL
+    cards and the Grace superchips: until 2026-12-02 the family was any name *containing* it, so a
+    GH200 (Grace + one Hopper GPU) was priced as 1/8 of an HGX H200 server ($52.5k, "sourced"), a
+    GB200 NVL72 rack as nine HGX B200 servers ($4.05M, at DGX H100's power per GPU) and an H100 PCIe
+    box as an HGX H100."""
+    name = gpu_name.upper()
+    for fam in ONPREM_FAMILIES:
+        if name.startswith(fam + "-SXM"):
             return fam.lower()
     return None
 
@@ -154,8 +164,26 @@ def breakeven_utilisation(own: dict, price_ondemand) -> float | None:
     return own["total_hr"] * own["utilisation"] / price_ondemand
 
 
-#: hours a 1- or 3-year commitment bills, busy or not (a capacity block is bought for the run's own hours)
+#: hours a 1- or 3-year commitment bills, busy or not
 TERM_HOURS = {"1yr": HOURS_PER_YEAR, "3yr": 3 * HOURS_PER_YEAR}
+
+#: AWS EC2 Capacity Blocks are sold in whole days up to 14 days, then in whole weeks up to 182 days (26 weeks),
+#: paid up front ("You must specify reservation durations in 1-day increments up to 14 days, and in 7-day
+#: increments up to 182 days": EC2 User Guide, "Find and purchase Capacity Blocks"; the same increments extend one)
+BLOCK_DAY_STEPS_UP_TO_H, BLOCK_MAX_H = 14 * 24.0, 182 * 24.0
+#: "Each Capacity Block can have up to 64 instances, and you can have up to 256 instances across Capacity Blocks" (same page)
+BLOCK_MAX_INSTANCES = 256
+
+
+def capacity_block_hours(hours: float) -> float:
+    """The hours of the Capacity Blocks a run of ``hours`` must buy: whole days up to 14 days, whole weeks
+    from there to 182 days, and a longer run as back-to-back 182-day blocks plus the rest rounded the same way
+    (82.4 h: a 4-day block, 96 h; 340 h: 3 weeks, 504 h; 4,400 h: 182 days + 2 days)."""
+    full, rest = divmod(max(float(hours), 0.0), BLOCK_MAX_H)
+    if rest > 0:
+        step = 24.0 if rest <= BLOCK_DAY_STEPS_UP_TO_H else 7 * 24.0
+        rest = float(np.ceil(rest / step - 1e-9)) * step
+    return full * BLOCK_MAX_H + rest
 
 
 def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int, price_ondemand=None) -> tuple:
@@ -164,11 +192,16 @@ def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int,
     what the commitment itself bills:
 
         run_cost_usd   = hours x nodes x committed price        (this run's share)
-        billed_hours   = hours (capacity block) | ceil(hours / term) x term (1yr = 8,760 h, 3yr = 26,280 h)
-        commitment_usd = billed_hours x nodes x committed price (what signing commits to)
+        billed_hours   = capacity_block_hours(hours) (capacity block: whole days to 14 d, whole weeks to 182 d)
+                       | ceil(hours / term) x term (1yr = 8,760 h, 3yr = 26,280 h)
+        commitment_usd = billed_hours x nodes x committed price (what signing or buying the block commits to)
         run_share      = hours / billed_hours
         breakeven_busy = committed price / on-demand price      (share of the term the nodes must be busy
-                                                                 for the commitment to beat on-demand)
+                                                                 for the commitment to beat on-demand; 1 or
+                                                                 more: it never does)
+
+    Until 2026-12-02 a capacity block billed the run's own hours (82.4 h of p5.48xlarge at 39.33: $3,241 a node),
+    but AWS sells none shorter than a day nor between whole days: the block to buy is 4 days, $3,776 a node.
     """
     if catalog is None or not instance_key or not hasattr(catalog, "commitments_for"):
         return ()
@@ -183,7 +216,7 @@ def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int,
 def _commitment(term_name: str, price: float, hours: float, nodes: int, price_ondemand) -> dict:
     """``committed_costs``'s figures for one commitment and a run of ``hours`` wall hours (the formulas there)."""
     term = TERM_HOURS.get(term_name)
-    billed = hours if term is None else max(1.0, float(np.ceil(hours / term))) * term
+    billed = capacity_block_hours(hours) if term is None else max(1.0, float(np.ceil(hours / term))) * term
     return dict(run_cost_usd=hours * nodes * price, billed_hours=billed, commitment_usd=billed * nodes * price,
                 run_share=hours / billed if billed else None,
                 breakeven_busy=(price / price_ondemand) if (term and price_ondemand) else None)

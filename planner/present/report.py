@@ -30,11 +30,12 @@ import pandas as pd
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint
+from planner.model.cost import BLOCK_MAX_INSTANCES
 from planner.results import CampaignPlan, ServingPlan, TabularPlan, checkpoint_words, evaluation_line, jsonable, ranked_price
 from planner.present.safe import clean
 from planner.search.explain import LABELS, mfu_hfu, stack_table_cells
 from planner.search.rank import cost_of, hours_of
-from planner.units import (params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
+from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_run_time, fmt_step_s, config_str, device_of, hardware_str, fmt_count, fmt_steps, fmt_hours_column, fmt_time_column, fmt_gib, fmt_step_share, fmt_many, fmt_pct, fmt_rate,
                            fmt_share, fmt_sig, fmt_time, fmt_usd, fmt_usd_cents, fmt_given)
 from planner.spec import JobSpec
 from planner.present import charts
@@ -133,6 +134,57 @@ def _cheaper_words(buy: dict, hw: dict) -> str:
     return words
 
 
+def _buy_parts(buy: dict) -> str:
+    """What an owned node-hour is made of (``cost.owned_node_hour_cost``), each per useful hour, so the rate can be
+    added up: it read "capex $1.38M amortised over 4 years at 80% utilisation, plus power and hosting", leaving out
+    the staff and support share (3.64 of 18.99 $/node-h for an HGX H100 node) and the residual value."""
+    per, res = buy["per_hour"], (buy.get("inputs") or {}).get("residual_value_fraction", {}).get("value", 0.0)
+    return (f"per hour of use at {buy['utilisation']:.0%} utilisation: capex {per['capex']:.2f} "
+            f"({fmt_usd(buy['capex_usd'])}" + (f" less {res:.0%} residual value" if res else "")
+            + f" over {fmt_years(buy['amortisation_years'])}), staff and support {per['staff_support']:.2f}, "
+            f"power {per['power']:.2f}, hosting {per['hosting']:.2f}")
+
+
+def _breakeven_words(buy: dict, hw: dict) -> str:
+    """The break-even utilisation (``cost.breakeven_utilisation``) in words; at 1 or more owning never beats on-demand,
+    and the line says so with the owned node-hour when busy every hour (a $1.5M server read "only if the cluster
+    stays busy above 113% of its 4-year life")."""
+    u = buy["breakeven_utilisation"]
+    if u is not None and u >= 1:
+        return (f"Owning never beats renting on-demand at these inputs: busy every hour of its "
+                f"{fmt_years(buy['amortisation_years'], '-year')} life, an owned node-hour costs "
+                f"{buy['node_hour_usd'] * buy['utilisation']:.2f} $/node-h against {hw['price_ondemand_usd_hr']:.2f}")
+    return (f"Owning beats renting on-demand only if the cluster stays busy above {fmt_pct(u)} of its "
+            f"{fmt_years(buy['amortisation_years'], '-year')} life")
+
+
+def _committed_line(c: dict, hw: dict) -> str:
+    """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
+    1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
+    the committed rate is not below on-demand, that it never beats it ("busy more than 116% of the term" was
+    printed for a catalog override's on-demand rate below the shipped 1-year one)."""
+    nodes, od = hw["nodes"], hw.get("price_ondemand_usd_hr")
+    never = (f"; at {c['price_usd_hr']:.2f} $/node-h it is not below the on-demand {od:.2f}, so it never beats on-demand"
+             if od and c["price_usd_hr"] >= od else "")
+    if c.get("commitment_usd") is None:
+        bills = ""
+    elif c["term"] == "capacity-block":  # bought for the run, in whole days (then weeks), paid up front
+        bills = (f" — the block to buy is {c['billed_hours'] / 24:,.0f} days ({count_of(nodes, 'node')} x "
+                 f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
+                 f"{_share(c['run_share'])}" + (never or "")
+                 + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
+                    f"{nodes:,} nodes" if nodes > BLOCK_MAX_INSTANCES else ""))
+    else:  # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
+        bills = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({count_of(nodes, 'node')} x "
+                 f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
+                 + (never or (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} "
+                              "of the term" if c.get("breakeven_busy") else "")))
+    return (f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
+            + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
+               if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{bills} "
+            f"({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+
+
 def _hw_line(row: dict) -> str:
     return hardware_str(row["hardware"])
 
@@ -178,10 +230,10 @@ def _price_rows(rec: dict, catalog) -> Table:
 def _onprem_rows(catalog, gpu_name: str) -> list[list[str]]:
     if catalog is None:
         return []
-    from planner.model.cost import _onprem_key
+    from planner.model.cost import ONPREM_FAMILIES, _onprem_key
 
     fam = _onprem_key(gpu_name)
-    keys = [k for k in catalog.onprem if (fam and fam in k) or not any(f in k for f in ("h100", "h200", "a100", "b200"))]
+    keys = [k for k in catalog.onprem if (fam and fam in k) or not any(f.lower() in k for f in ONPREM_FAMILIES)]
     rows = []
     for k in keys:
         r = catalog.onprem[k]
@@ -288,8 +340,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
           [f"{noun}-hours", fmt_sig(cost['gpu_hours'], 3) + (f" (without {left_out})" if left_out else "")],
           ["cost on-demand" + (" (before checkpoints and failures)" if cf else ""), fmt_usd(cost["cost_ondemand_usd"])],
-          ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")") if cost.get("spot_risk")
-                          else ""), fmt_usd(cost["cost_spot_usd"])],
+          # the sticker spot rate over the uninterrupted hours on any job (estimate's row says so too): a job not
+          # on spot read a bare "cost spot | $5.58k" as what spot would cost
+          ["cost spot" + (" (before interruptions" + (", checkpoints and failures)" if cf else ")")
+                          if cost.get("cost_spot_usd") is not None else ""), fmt_usd(cost["cost_spot_usd"])],
           *([["spot with interruptions", _spot_risk_line(cost["spot_risk"])]] if cost.get("spot_risk") else []),
           *([["with checkpoints and failures", checkpoint_line(cost["checkpoint_failures"], "").split(": ", 1)[1]]]
             if cost.get("checkpoint_failures") else []),
@@ -368,29 +422,17 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         wall = (f"{_hours(buy['hours'])} ({buy['hours_include']}: owned nodes sit through them too)"
                 if buy.get("hours") is not None else _hours(cost["hours"]))
         lines.append(f"Buy: this run's {wall} on owned nodes costs {fmt_usd(buy['run_cost_usd'])} "
-                     f"at {buy['node_hour_usd']:.2f} $/node-h (capex {fmt_usd(buy['capex_usd'])} amortised over "
-                     f"{buy['amortisation_years']:.0f} years at {buy['utilisation']:.0%} utilisation, plus power and "
-                     f"hosting)" + (
-                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. Owning beats renting "
-                         f"on-demand only if the "
-                         f"cluster stays busy above {fmt_pct(buy['breakeven_utilisation'])} of its "
-                         f"{buy['amortisation_years']:.0f}-year life — buying commits {fmt_usd(buy['capex_usd'])} up "
+                     f"at {buy['node_hour_usd']:.2f} $/node-h ({_buy_parts(buy)})" + (
+                         f": per hour of use, {_cheaper_words(buy, best['hardware'])}. {_breakeven_words(buy, best['hardware'])}"
+                         f" — buying commits {fmt_usd(buy['capex_usd'])} up "
                          f"front, {buy['capex_usd'] / rent:.1f}x this run's rent"
                          + (" (on-demand, same wall hours)." if rent != cost["cost_ondemand_usd"] else ".")
                          if rent else "; no rental price to compare with."))
     else:
-        lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog.")
+        lines.append(f"Buy: no on-prem server price for this {device_of(best['hardware'])} in the catalog (its server "
+                     "prices are HGX 8-GPU SXM servers); give the job's onprem.server_price_usd, per node, to price buying.")
     for c in cost.get("committed") or ():
-        # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
-        term = (f" — the {c['term']} term bills {fmt_usd(c['commitment_usd'])} ({count_of(best['hardware']['nodes'], 'node')} x "
-                f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
-                + (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} of the term"
-                   if c.get("breakeven_busy") else "")
-                if c.get("commitment_usd") is not None and c["term"] != "capacity-block" else "")
-        lines.append(f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
-                     + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
-                        if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{term} ({c.get('region') or '-'}, "
-                     f"{c.get('price_date') or 'undated'}; {c['source']}).")
+        lines.append(_committed_line(c, best["hardware"]))
     if not cost.get("committed"):
         lines.append("Committed (1-/3-year, capacity blocks): no committed price for this instance in the catalog "
                      "(add one with a catalog override's commitments: section).")

@@ -13,7 +13,7 @@ from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_c
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
 from planner.units import (params_str, count_of, every_steps, fmt_goodput, fmt_step_s, time_unit, GiB, config_str, device_of, duration_column, hardware_str, fmt_count, fmt_steps, fmt_many, fmt_pct,
-                           fmt_rate, fmt_share, fmt_sig, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
+                           fmt_rate, fmt_share, fmt_years, fmt_sig, fmt_gib_pair, fmt_time, fmt_usd, fmt_gib, fmt_step_share, fmt_time_column)
 
 
 def memory_table(res: dict) -> Table:
@@ -96,7 +96,7 @@ def summary_table(res: dict) -> Table:
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
                   + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
                   + " on owned nodes "
-                  f"(capex {fmt_usd(b['capex_usd'])}, {b['amortisation_years']:.0f}-year amortisation)")
+                  f"(capex {fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
 

@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from hardware_catalog.bounds import onprem_range
 from hardware_catalog.errors import from_validation
 from planner import vocab as V
 from planner.errors import InputError
@@ -690,21 +691,28 @@ class ServingSpec(_Strict):
         return self
 
 
+def _onprem(catalog_key: str):
+    """A job ``onprem:`` field with the range of the catalog key it replaces (``hardware_catalog.bounds``: one range
+    for both; the job allowed a network share of up to 5 where the catalog stopped at 1)."""
+    lo, hi, open_lo = onprem_range(catalog_key)
+    return Field(None, gt=lo, le=hi) if open_lo else Field(None, ge=lo, le=hi)
+
+
 class OnpremSpec(_Strict):
     """Buy instead of rent: the on-prem TCO inputs of this job (each left out = the catalog's
     ``hardware_catalog/data/onprem.csv`` value, or a catalog override file's ``onprem:`` row)."""
 
-    horizon_years: Optional[float] = Field(None, ge=0.5, le=30)  # amortisation period
-    utilisation: Optional[float] = Field(None, ge=0.01, le=1)  # share of owned hours doing useful work
-    server_price_usd: Optional[float] = Field(None, gt=0, le=1e8)  # one node of this GPU (all its GPUs)
-    server_power_kw: Optional[float] = Field(None, gt=0, le=1e3)  # one node, max
-    network_cost_share: Optional[float] = Field(None, ge=0, le=5)  # fabric/switches/storage, share of server capex
-    power_price_usd_per_kwh: Optional[float] = Field(None, ge=0, le=10)
-    pue: Optional[float] = Field(None, ge=1, le=3)
-    hosting_usd_per_kw_month: Optional[float] = Field(None, ge=0, le=1e4)
-    staff_share_per_year: Optional[float] = Field(None, ge=0, le=1)  # share of server capex per year
-    support_share_per_year: Optional[float] = Field(None, ge=0, le=1)
-    residual_value_fraction: Optional[float] = Field(None, ge=0, le=1)  # resale share at the end
+    horizon_years: Optional[float] = _onprem("amortisation_years")  # amortisation period
+    utilisation: Optional[float] = _onprem("utilisation")  # share of owned hours doing useful work
+    server_price_usd: Optional[float] = _onprem("server_price_")  # one node of this GPU (all its GPUs)
+    server_power_kw: Optional[float] = _onprem("server_power_kw_")  # one node, max
+    network_cost_share: Optional[float] = _onprem("network_cost_share")  # fabric/switches/storage, share of server capex
+    power_price_usd_per_kwh: Optional[float] = _onprem("power_price_usd_per_kwh")
+    pue: Optional[float] = _onprem("pue")
+    hosting_usd_per_kw_month: Optional[float] = _onprem("hosting_usd_per_kw_month")
+    staff_share_per_year: Optional[float] = _onprem("staff_share_per_year")  # share of server capex per year
+    support_share_per_year: Optional[float] = _onprem("support_share_per_year")
+    residual_value_fraction: Optional[float] = _onprem("residual_value_fraction")  # resale share at the end
 
 
 class JobSpec(_Strict):
