@@ -93,6 +93,7 @@ import heapq
 import math
 import time
 from collections import deque
+from itertools import accumulate
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Optional
@@ -898,27 +899,36 @@ class Engine:
     def _run_span(self, k: int, blocks: int, interruptible: bool = False):
         """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout, vectorised: each step's
         time is :meth:`IterationModel.time` at that step's context (one call), and the clock is
-        their running sum in step order (``np.cumsum`` adds in order, as the step-by-step loop
-        advances ``env.now``). ``span`` keeps each step's start and time, and the starts of the
+        their running sum in step order (added one by one, as the step-by-step loop advances
+        ``env.now``). ``span`` keeps each step's start and time, and the starts of the
         steps that take KV blocks with the blocks taken by then: the span's blocks are taken
         when it ends (nothing else touches this engine's cache meanwhile), and the monitor
         (:func:`_occupancy`) and a run stopping mid-span (:meth:`stop`) see what the loop would.
         An interruptible span also ends on :meth:`submit`: the step running at that moment
         completes (the loop would admit the request after it) and the rest are un-counted."""
-        env, stats, j = self.env, self.stats, self.j
+        env, stats, j, n, bs = self.env, self.stats, self.j, self.n_dec, self.bs
         stats.iterations += k
-        ctx = self.S0 + self.n_dec * (np.arange(j, j + k, dtype=np.float64) + 1)
+        ctx = self.S0 + n * np.arange(j + 1, j + k + 1, dtype=np.float64)
         now = env.now
-        dts = np.asarray(self.im.time(self.n_dec, ctx), dtype=np.float64) + self.p2p
-        clock = np.cumsum(np.concatenate(([now], dts)))
+        dts = self.im.time(n, ctx)
+        if self.p2p:
+            dts = dts + self.p2p
+        # spans are short (half of them 2-5 steps): the running sums in plain floats, in step order
+        # (numpy's per-call overhead was most of a span's cost; the sums are the same)
+        steps = dts.tolist()
+        clock = list(accumulate(steps, initial=now))
         starts = clock[:-1]
-        busy = np.cumsum(np.concatenate(([stats.busy_s], dts)))
-        stats.busy_s = float(busy[-1])
-        per = np.asarray(self.cnt, dtype=np.int64)[(j + np.arange(k)) % self.bs]
+        busy = stats.busy_s
+        for dt in steps:
+            busy += dt
+        stats.busy_s = busy
+        cnt = self.cnt
+        residues = [(j + i) % bs for i in range(k)]
+        per = [cnt[x] for x in residues]
         if self.local:
-            per = self.g * per + self.l * np.asarray(self.cnt_lo, dtype=np.int64)[(j + np.arange(k)) % self.bs]
-        nz = per > 0
-        take_t, taken = starts[nz].tolist(), np.cumsum(per[nz]).tolist()  # lists: the monitor bisects them
+            per = [self.g * c + self.l * self.cnt_lo[x] for c, x in zip(per, residues)]
+        take_t = [t for t, c in zip(starts, per) if c > 0]  # lists: the monitor bisects them
+        taken = list(accumulate(c for c in per if c > 0))
         self.span = (starts, dts, take_t, taken)
         stats.engine_events += 1
         done = k
@@ -928,7 +938,7 @@ class Engine:
             yield end_ev | self.wake
             cut = not end_ev.processed
             if cut:  # a request arrived during step i: finish that step only
-                i = int(np.searchsorted(starts, env.now, "right")) - 1
+                i = bisect.bisect_right(starts, env.now) - 1
                 done = i + 1
                 self.lookahead = max(8, self.lookahead // 2)
             else:
@@ -936,7 +946,7 @@ class Engine:
             if done < k:
                 stats.iterations -= k - done
                 stats.busy_s -= float(dts[done:].sum())
-                m = bisect.bisect_left(take_t, float(starts[done]))
+                m = bisect.bisect_left(take_t, starts[done])
                 self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
             rest = float(clock[done]) - env.now
             if cut and rest > 0:  # the rest of the step the arrival landed in
@@ -957,7 +967,7 @@ class Engine:
         if self.span is None:
             return
         starts, dts = self.span[:2]
-        i = int(np.searchsorted(starts, t, "left"))
+        i = bisect.bisect_left(starts, t)
         self.stats.iterations -= len(starts) - i
         self.stats.busy_s -= float(dts[i:].sum())
 
