@@ -272,9 +272,12 @@ def config_str(cfg: dict) -> str:
         parts.append(f"ETP{cfg['etp']}")
     if cfg.get("vpp", 1) > 1:
         parts.append(f"v{cfg['vpp']}")
-    # HSDP (``dp_shard`` below dp): "z3/8" = ZeRO-3 sharded over 8 DP ranks, replicated across the rest
+    # HSDP (``dp_shard`` below dp): "z3/8" = ZeRO-3 sharded over 8 DP ranks, replicated across the rest;
+    # ZeRO-2/3 run as Megatron-FSDP (the stack option megatron_fsdp: optim_grads / optim_grads_params) "mfsdp:z2"
+    # / "mfsdp:z3", not the "z2"/"z3" of the stack's own ZeRO (a search over the option printed both alike)
     hsdp = cfg.get("dp_shard")
-    z = f"z{cfg['zero']}" + (f"/{hsdp}" if hsdp is not None and hsdp != cfg["dp"] else "")
+    mfsdp = "mfsdp:" if cfg.get("megatron_fsdp") and cfg["zero"] >= 2 else ""
+    z = f"{mfsdp}z{cfg['zero']}" + (f"/{hsdp}" if hsdp is not None and hsdp != cfg["dp"] else "")
     s = " ".join(parts) + f" {z} mb{cfg['micro_batch']}"
     if cfg["recompute"] != "none":
         s += f" rc:{RECOMPUTE_SHORT.get(cfg['recompute'], cfg['recompute'])}"
