@@ -1,6 +1,7 @@
 """Defects earlier QA passes noticed and left alone (helper "left"): each with the check that failed before its fix."""
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from planner.spec import load_job_dict
@@ -31,3 +32,40 @@ def test_megatron_fsdp_layout_says_megatron_fsdp():
     # the --by / --scaling rows (rank._rows) and HSDP
     assert config_str(dict(tp=8, pp=1, dp=64, zero=3, dp_shard=8, micro_batch=1, recompute="none",
                            megatron_fsdp=True)).startswith("TP8 PP1 DP64 mfsdp:z3/8 ")
+
+
+def _mixtral(moe: dict, recompute: str = "none"):
+    from planner.spec.presets import PRESETS
+
+    base = PRESETS["mixtral-8x7b"]
+    job = load_job_dict({"model": {**base, "moe": {**base["moe"], **moe}},
+                         "training": {"seq_len": 4096, "global_batch": 1024, "micro_batch": 1, "tokens": 1e12,
+                                      "recompute": recompute},
+                         "parallel": {"tp": 1, "pp": 2, "ep": 8, "zero": 1, "vpp": 4},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}})
+    return job, estimate_job(job)
+
+
+@pytest.mark.parametrize("pad", [False, True])
+@pytest.mark.parametrize("recompute, reruns", [("none", 0), ("full", 1)])
+def test_dropped_tokens_are_not_model_or_hardware_flops(pad, recompute, reruns):
+    """At capacity factor 0.5 every expert drops half its mean load and the step time prices only the kept rows
+    (``moe.expert_load``: Mixtral 21.40 -> 13.22 s), but model FLOPs still counted every routed token: MFU 83.1%
+    (dropless 51.3%), HFU 80.4% (drop only) or 46.6% (padded: MFU over HFU on work never done). The dropped rows
+    skip the experts: by hand, routed experts 2 x top_k x 3 h f = 704.6 MFLOP per token per layer x 32 layers x
+    4,194,304 tokens x 0.5 dropped = 4.729e16 per forward, x 3 off the model FLOPs (3.4785e17 -> 2.0599e17) and
+    x (3 + reruns) off the executed ones."""
+    from planner.model.flops import moe_block_macs
+
+    job, dropless = _mixtral({}, recompute)
+    _, dropped = _mixtral({"dropless": False, "capacity_factor": 0.5, "pad_to_capacity": pad}, recompute)
+    m = job.model
+    per_fwd = 0.5 * 2 * moe_block_macs(m)["experts"] * m.layers * 1024 * 4096
+    assert per_fwd == pytest.approx(4.729e16, rel=1e-3)
+    assert dropless["flops_per_step"] - dropped["flops_per_step"] == pytest.approx(3 * per_fwd, rel=1e-9)
+    assert dropless["hw_flops_per_step"] - dropped["hw_flops_per_step"] == pytest.approx((3 + reruns) * per_fwd,
+                                                                                         rel=1e-9)
+    assert dropped["mfu"] < dropless["mfu"]  # fewer FLOPs in a shorter step: not 83% MFU
+    # at capacity factor >= 1 nothing is dropped from the mean load: counts as before (tests/test_qa18.py)
+    _, cf1 = _mixtral({"dropless": False, "capacity_factor": 1.25}, recompute)
+    assert cf1["flops_per_step"] == dropless["flops_per_step"]
