@@ -69,3 +69,47 @@ def test_dropped_tokens_are_not_model_or_hardware_flops(pad, recompute, reruns):
     # at capacity factor >= 1 nothing is dropped from the mean load: counts as before (tests/test_qa18.py)
     _, cf1 = _mixtral({"dropless": False, "capacity_factor": 1.25}, recompute)
     assert cf1["flops_per_step"] == dropless["flops_per_step"]
+
+
+def _spec_flags(job, style=None) -> list[str]:
+    import shlex
+
+    from planner.present.emit import emit_launch_spec
+
+    best = estimate_job(job)
+    fmt = "torchrun" if style is None else f"torchrun:{style}"
+    return [tok for tok in shlex.split(emit_launch_spec(job, best, fmt), comments=True)]
+
+
+def test_megatron_spec_writes_the_numerics_the_plan_priced():
+    """A megatron-core plan prices the fused cross-entropy (Stack.ce_unfused False), TE's userbuffers TP overlap
+    (tp_overlap "te" on H100 with SP: the TP collectives hidden under the GEMMs), FP8 weights stored as FP8
+    (fp8_weight_bytes 2: NeMo's fp8_param_gather) and the gradient reduce at training.grad_dtype, but the spec
+    wrote none of --cross-entropy-loss-fusion, --tp-comm-overlap, --fp8-param-gather,
+    --accumulate-allreduce-grads-in-fp32 / --grad-reduce-in-bf16: Megatron-LM's defaults are all off (and fp16
+    reduces in fp16), so the launched job ran exposed TP collectives and a bf16-weight-copy memory it was not
+    planned with."""
+    mc = {"name": "megatron-core"}
+    f = _spec_flags(_job({"framework": mc, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 1}))
+    for flag in ("--cross-entropy-loss-fusion", "--tp-comm-overlap", "--fp8-param-gather",
+                 "--accumulate-allreduce-grads-in-fp32"):
+        assert flag in f, flag
+    assert "--grad-reduce-in-bf16" not in f
+    same = _spec_flags(_job({"framework": mc, "grad_dtype": "same"}, {"tp": 1, "pp": 1, "zero": 1}))
+    assert "--grad-reduce-in-bf16" in same and "--accumulate-allreduce-grads-in-fp32" not in same
+    assert "--tp-comm-overlap" not in same  # TP 1: nothing to overlap
+    # ZeRO-0: Megatron allows --fp8-param-gather only with a sharded optimizer / FSDP
+    z0 = _spec_flags(_job({"framework": mc, "precision": "fp8"}, {"tp": 2, "pp": 1, "zero": 0}))
+    assert "--fp8-param-gather" not in z0
+
+
+def test_torchtitan_spec_compiles_as_the_plan_was_timed():
+    """torchtitan plans are timed compiled (Stack.compile on: half the kernel tails, the compiled loss) and, at TP > 1,
+    with async TP (a compile pass); the spec wrote neither --compile.enable nor
+    --compile.enable_async_tensor_parallel, and torchtitan's CompileConfig defaults both off."""
+    tt = {"name": "torchtitan"}
+    f = _spec_flags(_job({"framework": tt}, {"tp": 2, "pp": 1, "zero": 3}))
+    assert "--compile.enable" in f and "--compile.enable_async_tensor_parallel" in f
+    eager = _spec_flags(_job({"framework": {"name": "torchtitan", "compile": False, "tp_overlap": "none"}},
+                             {"tp": 2, "pp": 1, "zero": 3}))
+    assert "--compile.enable" not in eager

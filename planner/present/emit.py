@@ -206,6 +206,45 @@ def _precision_flags(job: JobSpec) -> list[str]:
     return a
 
 
+def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str]:
+    """What the plan priced that Megatron-LM does not do by default (``a``: the flags so far, for the optimizer):
+
+    * the gradient buffer and DP reduce at ``training.grad_dtype`` (planner.model.memory
+      ``model_state_bytes_per_param``; step_time's DP reduce bytes): "fp32" is ``--accumulate-allreduce-grads-in-fp32``
+      (Megatron-LM validate_args forces it for --bf16, not for --fp16, whose default reduces in fp16), "same" under
+      bf16 / fp8 is ``--grad-reduce-in-bf16`` (without it validate_args sets accumulate_allreduce_grads_in_fp32:
+      "bfloat16 requires gradient accumulation and all-reduce to be done in fp32");
+    * the fused cross-entropy (``Stack.ce_unfused`` False: Megatron-Core as NeMo / Megatron-Bridge configure it,
+      ``cross_entropy_loss_fusion``): ``--cross-entropy-loss-fusion`` (arguments.py: store_true, default off);
+    * Transformer Engine's userbuffers TP overlap where the plan hid the TP collectives under it
+      (``Stack.tp_overlap`` "te" on a capable GPU with sequence parallelism: physics.tp_overlap_mode, step_time):
+      ``--tp-comm-overlap`` (validate_args: "Tensor parallel communication/GEMM overlap can happen only when
+      sequence parallelism is enabled");
+    * the FP8 weights stored as FP8 (``Stack.fp8_weight_bytes``, weights "megatron": planner.model.memory prices
+      2 bytes a parameter, NeMo / Megatron-Bridge's ``fp8_param_gather=True``): ``--fp8-param-gather``, which
+      validate_args allows only "with distributed optimizer, torch fsdp2, megatron fsdp" — a plan without one
+      (ZeRO-0) launches without it."""
+    from planner.model.physics import tp_overlap_mode
+
+    t = job.training
+    st = plan_stack(job, cfg)
+    out: list[str] = []
+    if t.precision in ("bf16", "fp16", "fp8"):
+        if t.grad_dtype == "fp32":
+            out.append("--accumulate-allreduce-grads-in-fp32")
+        elif t.precision != "fp16":
+            out.append("--grad-reduce-in-bf16")
+    if not st.ce_unfused:
+        out.append("--cross-entropy-loss-fusion")
+    if cfg["tp"] > 1 and cfg["sp"] and tp_overlap_mode(st.tp_overlap, gpu) == "te":
+        out.append("--tp-comm-overlap")
+    sharded_params = {"--use-distributed-optimizer", "--use-torch-fsdp2", "--use-megatron-fsdp"} & set(a)
+    if (t.precision == "fp8" and st.fp8_recipe != "nvfp4" and t.weights == "megatron"
+            and st.fp8_weight_bytes is not None and sharded_params):
+        out.append("--fp8-param-gather")
+    return out
+
+
 def _cuda_graph_flags(job: JobSpec) -> list[str]:
     """The CUDA graphs the plan was timed with (planner.model.stacks ``cuda_graph_parts``), as Megatron-Core 0.16.1's
     arguments.py spells them: ``--cuda-graph-impl`` none|local|transformer_engine and ``--cuda-graph-scope`` (nargs='+').
@@ -298,8 +337,9 @@ def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
     return max(1, round(CHECKPOINT_DEFAULT_S / step_time_s))
 
 
-def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
-    """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism)."""
+def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000, gpu: str = "") -> list[str]:
+    """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism, and the numerics the plan
+    priced: ``_numerics_flags``); ``gpu``: the plan's GPU (what TP overlap it gets)."""
     m, t = job.model, job.training
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
@@ -433,6 +473,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         raise InputError("training.seq_len", f"{t.seq_len} exceeds {m.name}'s {m.max_positions} learned positions")
     a += _flag("--seq-length", t.seq_len) + _flag("--max-position-embeddings", max(t.seq_len, m.max_positions or 0))
     a += _precision_flags(job)
+    a += _numerics_flags(job, cfg, a, gpu)
     if t.flash_attention:
         a += _flag("--attention-backend", megatron_attention_backend(plan_stack(job, cfg)))
     a += _flag("--train-iters", int(steps))
@@ -537,6 +578,12 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--training.seq_len", t.seq_len)
     a += _flag("--training.steps", int(steps))
     a += _flag("--training.mixed_precision_param", TITAN_PRECISION[t.precision])
+    st = plan_stack(job, cfg)
+    if st.compile:  # the plan's kernels and loss were timed compiled (Stack.compile; torchtitan CompileConfig,
+        # default off, components model + loss); async TP is a compile pass (CompileConfig.__post_init__)
+        a.append("--compile.enable")
+        if cfg["tp"] > 1 and st.tp_overlap == "async_tp":
+            a.append("--compile.enable_async_tensor_parallel")
     # checkpoints as in the megatron style: torchtitan writes them under <dump_folder>/checkpoint
     a += _flag("--dump_folder", "$CKPT_DIR") + ["--checkpoint.enable"] + _flag("--checkpoint.interval", save_every)
     if cfg["pp"] > 1 or cfg["ep"] > 1:
@@ -631,7 +678,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
     every = save_every_steps(job, step_s)
-    prog = megatron_args(job, cfg, steps, every) if style == "megatron" else fsdp_args(job, cfg, steps, every)
+    prog = (megatron_args(job, cfg, steps, every, hw.get("gpu", "")) if style == "megatron"
+            else fsdp_args(job, cfg, steps, every))
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
     # (ZeRO-3) and Megatron-FSDP (ZeRO-2/3 with megatron_fsdp) refuse that value
     fsdp = cfg["zero"] == 3 or (cfg["zero"] == 2 and cfg.get("megatron_fsdp"))
