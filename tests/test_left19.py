@@ -113,3 +113,29 @@ def test_torchtitan_spec_compiles_as_the_plan_was_timed():
     eager = _spec_flags(_job({"framework": {"name": "torchtitan", "compile": False, "tp_overlap": "none"}},
                              {"tp": 2, "pp": 1, "zero": 3}))
     assert "--compile.enable" not in eager
+
+
+def test_nemo_automodel_plans_launch_as_automodel():
+    """A nemo-automodel plan was emitted as a torchtitan launch (``-m torchtitan.train``, torchtitan's flags): the
+    default style fell through to fsdp. It now runs AutoModel's recipe with the layout as its dotted overrides, and
+    ZeRO-1, which AutoModel has no strategy for, is refused (rule automodel-zero1) rather than ranked."""
+    from planner.errors import InputError
+
+    am = {"name": "nemo-automodel"}
+    f = _spec_flags(_job({"framework": am}, {"tp": 1, "pp": 2, "vpp": 2, "zero": 3, "dp_shard": 4}))
+    assert "-m" not in f and "torchtitan.train" not in f
+    assert any(x.endswith("/examples/llm_pretrain/pretrain.py") for x in f)
+
+    def val(k):
+        return f[f.index(k) + 1]
+
+    assert val("--config") == "$AUTOMODEL_CONFIG" and val("--distributed.strategy") == "fsdp2"
+    assert (val("--distributed.dp_size"), val("--distributed.dp_replicate_size"), val("--distributed.pp_size")) == \
+        ("8", "2", "2")
+    assert val("--distributed.pipeline.pp_schedule") == "interleaved1f1b"
+    assert val("--step_scheduler.global_batch_size") == "256" and val("--step_scheduler.local_batch_size") == "32"
+    assert val("--distributed.activation_checkpointing") == "selective"
+    ddp = _spec_flags(_job({"framework": am}, {"tp": 1, "pp": 1, "zero": 0}))
+    assert ddp[ddp.index("--distributed.strategy") + 1] == "ddp"
+    with pytest.raises(InputError, match="ZeRO-1"):
+        estimate_job(_job({"framework": am}, {"tp": 1, "pp": 1, "zero": 1}))

@@ -6,8 +6,9 @@ turned into one ``LaunchPlan`` — nodes, GPUs per node, the training program an
 flags — and each format only wraps that plan in its platform's syntax, so the numbers are written
 once and every format carries the same ones.
 
-Two launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
-— megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp; any other stack by
+Three launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
+— megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp, nemo-automodel as automodel
+(its recipe script and YAML with the layout as overrides: ``automodel_args``); any other stack by
 its ZeRO stage, megatron for 0/1 and fsdp for 2/3; ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp``
 forces one, and the plan is then checked against that launcher's rules):
 
@@ -60,7 +61,7 @@ from planner.units import config_str, hardware_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
-STYLES = ("megatron", "fsdp")
+STYLES = ("megatron", "fsdp", "automodel")
 MASTER_PORT = 29500
 SLURM_TIME_HEADROOM = 1.15  # sbatch --time = plan hours x this (restarts, eval, checkpoints)
 # A job without checkpoint.every_steps still gets a Megatron save about hourly: losing at most an hour
@@ -103,11 +104,12 @@ def megatron_fsdp_flags(zero: int) -> list[str]:
     return ["--use-megatron-fsdp", "--data-parallel-sharding-strategy", MEGATRON_MFSDP_STRATEGY[zero],
             "--use-distributed-optimizer", "--ckpt-format", "fsdp_dtensor"]
 #: the launcher style of each runtime (planner.model.stack_rules.RUNTIMES): a stack is emitted for the code it runs
-RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp"}
+RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
 #: where a refused plan can go instead
 OTHER_STYLE_HINT = {"megatron": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)",
-                    "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)"}
+                    "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)",
+                    "automodel": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)"}
 #: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
 #: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
 #: normalises each head (attention.py builds q_layernorm with hidden_size_per_attention_head). A router bias
@@ -593,6 +595,68 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     return a
 
 
+#: NeMo AutoModel's recipe entry point for pre-training (examples/llm_pretrain/pretrain.py:
+#: ``parse_args_and_load_config`` then ``PretrainRecipeForNextTokenPrediction``), run from a checkout
+AUTOMODEL_SCRIPT = "$AUTOMODEL_DIR/examples/llm_pretrain/pretrain.py"
+#: the planner's recompute -> AutoModel ``distributed.activation_checkpointing`` (FSDP2Config: ``True``/"full" wraps
+#: each block in torch's checkpoint, "selective" the per-op SAC policy the stack's ``selective="op"`` prices)
+AUTOMODEL_AC = {"none": "False", "selective": "selective", "full": "full"}
+
+
+def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
+    """NeMo AutoModel arguments for the plan: its recipe script with ``--config $AUTOMODEL_CONFIG`` (the model, data
+    and optimizer: the user's recipe YAML) and the layout as dotted overrides, which its config loader applies on top
+    (components/config/_arg_parser.py ``parse_cli_argv``: ``--key.sub value`` -> ``ConfigNode.set_by_dotted``). Keys as
+    the recipe YAML names them (recipes/_dist_setup.py ``parse_distributed_section``, components/distributed/config.py
+    ``FSDP2Config``, examples/llm_pretrain/llama3_70b_pretrain.yaml; NVIDIA-NeMo/Automodel, read 2026-12-02):
+
+    * ``step_scheduler.global_batch_size`` / ``local_batch_size`` (per data-parallel rank; with PP the rank's whole
+      batch, split into ``distributed.pipeline.pp_microbatch_size`` micro-batches, train_ft.py ``_get_num_thd_chunks``,
+      as torchtitan: ``titan_local_batch``), ``max_steps``, ``ckpt_every_steps``;
+    * ``distributed.strategy`` fsdp2 (ZeRO-2/3: FSDP2 ``fully_shard``, ``reshard_after_forward`` False at ZeRO-2, the
+      stack option at ZeRO-3, and the MoE parallelizer's ``distributed.moe.reshard_after_forward``) or ddp (ZeRO-0);
+      ZeRO-1 has no AutoModel strategy and is refused;
+    * ``distributed.dp_size`` (the whole data-parallel group) and, under HSDP, ``dp_replicate_size`` = dp / dp_shard;
+      ``tp_size``, ``cp_size``, ``pp_size``, ``ep_size``, ``sequence_parallel``; ``distributed.pipeline.pp_schedule``
+      (1f1b / interleaved1f1b), ``pp_microbatch_size``, ``layers_per_stage`` (the fullest stage's, as torchtitan);
+    * ``distributed.activation_checkpointing`` (``AUTOMODEL_AC``) and ``defer_fsdp_grad_sync`` = the stack option
+      ``fsdp_defer_sync`` (written either way: its default differs between AutoModel releases);
+    * ``checkpoint.enabled`` / ``checkpoint_dir``."""
+    t = job.training
+    st = plan_stack(job, cfg)
+    zero = cfg["zero"]
+    if zero == 1:
+        raise InputError("--emit", "NeMo AutoModel has no ZeRO-1: its data parallelism is FSDP2 (ZeRO-2/3) or DDP "
+                                   "(ZeRO-0); plan with parallel.zero 0, 2 or 3")
+    a = [AUTOMODEL_SCRIPT, "--config", "$AUTOMODEL_CONFIG"]
+    a += _flag("--step_scheduler.global_batch_size", t.global_batch)
+    a += _flag("--step_scheduler.local_batch_size", titan_local_batch(t.global_batch, cfg))
+    a += _flag("--step_scheduler.max_steps", int(steps))
+    a += _flag("--step_scheduler.ckpt_every_steps", save_every)
+    a += _flag("--distributed.strategy", "fsdp2" if zero >= 2 else "ddp")
+    a += _flag("--distributed.dp_size", cfg["dp"])
+    dp_shard = cfg.get("dp_shard") or cfg["dp"]
+    if zero >= 2 and dp_shard < cfg["dp"]:  # HSDP: FSDP2 over dp_shard ranks, dp / dp_shard replicas
+        a += _flag("--distributed.dp_replicate_size", cfg["dp"] // dp_shard)
+    for key, k in (("tp_size", "tp"), ("cp_size", "cp"), ("pp_size", "pp"), ("ep_size", "ep")):
+        a += _flag(f"--distributed.{key}", cfg[k])
+    if zero >= 2:
+        a += _flag("--distributed.sequence_parallel", bool(cfg["sp"] and cfg["tp"] > 1))
+        reshard = zero == 3 and cfg.get("reshard_after_forward", st.reshard_after_forward)
+        a += _flag("--distributed.reshard_after_forward", bool(reshard))
+        if job.model.moe is not None:
+            a += _flag("--distributed.moe.reshard_after_forward", bool(reshard))
+        a += _flag("--distributed.defer_fsdp_grad_sync", bool(st.fsdp_defer_sync))
+    a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[cfg["recompute"]])
+    if cfg["pp"] > 1:
+        a += _flag("--distributed.pipeline.pp_schedule", "interleaved1f1b" if cfg["vpp"] > 1 else "1f1b")
+        a += _flag("--distributed.pipeline.pp_microbatch_size", cfg["micro_batch"])
+        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * cfg["vpp"]))
+        a += _flag("--distributed.pipeline.layers_per_stage", lps)
+    a += _flag("--checkpoint.enabled", True) + _flag("--checkpoint.checkpoint_dir", "$CKPT_DIR")
+    return a
+
+
 def plan_stack(job: JobSpec, cfg: dict):
     """The stack the plan was timed with: the job's, with the offloads the search chose."""
     st = from_training(job.training)
@@ -627,7 +691,7 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     msg = refusal(style)
     if msg is None:
         return
-    other = next(s for s in STYLES if s != style)
+    other = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp"}[style]  # OTHER_STYLE_HINT's
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
     # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
     hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
@@ -672,13 +736,14 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         style = default_style(job, cfg)
     if style not in STYLES:
         raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
-    if style == "megatron" and not transformer:
-        raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
+    if style in ("megatron", "automodel") and not transformer:
+        raise InputError("--emit", f"the {style} style needs a transformer model; use fsdp")
     check_stack_rules(job, cfg, style)
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
     every = save_every_steps(job, step_s)
     prog = (megatron_args(job, cfg, steps, every, hw.get("gpu", "")) if style == "megatron"
+            else automodel_args(job, cfg, steps, every) if style == "automodel"
             else fsdp_args(job, cfg, steps, every))
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
     # (ZeRO-3) and Megatron-FSDP (ZeRO-2/3 with megatron_fsdp) refuse that value
@@ -688,6 +753,21 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     if style == "megatron":
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}
+    elif style == "automodel":
+        ph = {"AUTOMODEL_DIR": "a NeMo AutoModel checkout (github.com/NVIDIA-NeMo/Automodel)",
+              "AUTOMODEL_CONFIG": (f"a recipe YAML with the model, data (sequences of {job.training.seq_len} tokens) and "
+                                   "optimizer, as examples/llm_pretrain/*.yaml (flags below override its layout)"),
+              "CKPT_DIR": "a shared checkpoint directory"}
+        st = plan_stack(job, cfg)
+        notes = []
+        if job.training.precision == "fp8":  # a recipe section (components/quantization/fp8), not a layout flag
+            notes.append(f"the plan is fp8 ({st.fp8_recipe}): give the config its fp8 section, or the run is bf16")
+        if st.moe_dispatcher != "alltoall":
+            notes.append(f"the plan's MoE dispatcher is {st.moe_dispatcher}: set it in the config's model.backend")
+        if "optimizer" in cfg.get("offload", "none"):
+            notes.append("the plan offloads the optimizer: give distributed an offload_policy (FSDP2 CPUOffloadPolicy)")
+        if notes:
+            ph["AUTOMODEL_CONFIG"] += "; " + "; ".join(notes)
     elif transformer:
         ph = {"TITAN_MODULE": "a torchtitan model module (llama3, deepseek_v3, ...)",
               "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)",
