@@ -139,3 +139,36 @@ def test_nemo_automodel_plans_launch_as_automodel():
     assert ddp[ddp.index("--distributed.strategy") + 1] == "ddp"
     with pytest.raises(InputError, match="ZeRO-1"):
         estimate_job(_job({"framework": am}, {"tp": 1, "pp": 1, "zero": 1}))
+
+
+def test_deepseek_v3_pp16_stages_hold_their_own_layers():
+    """DeepSeek-V3 (3 dense + 58 MoE layers) on PP16: Megatron builds the layers in order, 2 / 4 x 14 / 3 per stage
+    (the launched --decoder-first/last-pipeline-num-layers), so stage 0 holds the two dense layers and the embedding
+    (2.09B parameters) and the stages after it up to four MoE layers. The memory model gave the first stage four
+    layers of the model's mean composition (58/61 of the experts each) plus the embedding; it now takes the heaviest
+    stage before the last with the layers it holds: four MoE layers, 4 x 256 experts and 4 x the MoE layer's dense
+    part, no embedding. First-stage memory of the TP2 EP8 ZeRO-1 plan: 74.52 -> 73.36 GiB."""
+    import numpy as np
+
+    from planner.layout import Candidates
+    from planner.model.memory import stage_params
+    from planner.spec.params import count_params
+
+    job = load_job_dict({"model": {"preset": "deepseek-v3"},
+                         "training": {"seq_len": 4096, "global_batch": 15360, "micro_batch": 1, "tokens": 1.48e13,
+                                      "recompute": "selective",
+                                      "recompute_modules": ["mla_up_proj", "layernorm", "moe_act"]},
+                         "parallel": {"tp": 2, "pp": 16, "ep": 8, "etp": 1, "zero": 1},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 384}})
+    m = job.model
+    pc = count_params(m)
+    c = Candidates.layouts(np.array([2]), np.array([16]), np.array([96]), np.array([1]), np.array([8]), np.array([1]))
+    fd, fe, ld, le, layers, _ = stage_params(m, c)
+    e_exp = m.moe.experts * pc.expert
+    assert fe[0] == pytest.approx(4 * e_exp, rel=1e-12)
+    assert fd[0] == pytest.approx(4 * (pc.moe_layer - e_exp), rel=1e-12)
+    assert layers[0] == 4
+    # the last stage: its three MoE layers, the head and the MTP module
+    assert le[0] > 3 * e_exp
+    total = estimate_job(job)["memory_per_gpu_bytes"]["total"] / 2**30
+    assert total == pytest.approx(73.36, abs=0.01)
