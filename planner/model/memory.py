@@ -257,28 +257,26 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     each rank holds every pp-th of pp x vpp such runs."""
     e_exp = m.moe.experts * pc.expert
     moe_ids = set(m.moe_layer_ids)
-    dense_of = [pc.moe_layer - e_exp if i in moe_ids else pc.dense_layer for i in range(m.layers)]
-    exp_of = [e_exp if i in moe_ids else 0.0 for i in range(m.layers)]
+    dense_of = np.array([pc.moe_layer - e_exp if i in moe_ids else pc.dense_layer for i in range(m.layers)])
+    exp_of = np.array([e_exp if i in moe_ids else 0.0 for i in range(m.layers)])
+    dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
     n = len(c)
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
-    keys = np.stack([c.pp, np.maximum(c.vpp, 1), c.tp, c.ep]).T
-    for key in np.unique(keys, axis=0):
-        k, v, tp, ep = (int(x) for x in key)
-        sizes = hybrid_stage_sizes(m.layers, k * v)
-        edges = np.cumsum([0] + sizes)
-        dense = [0.0] * k
-        exp = [0.0] * k
-        for j, (a, b) in enumerate(zip(edges[:-1], edges[1:])):  # chunk j on rank j % k (interleaved)
-            dense[j % k] += sum(dense_of[a:b])
-            exp[j % k] += sum(exp_of[a:b])
-        dense[0] += pc.embedding  # the embedding sits on stage 0 only
+    vpp = np.maximum(c.vpp, 1)
+    for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
+        edges = np.cumsum([0] + hybrid_stage_sizes(m.layers, k * v))
+        # chunk j on rank j % k (interleaved); the embedding on stage 0 only
+        dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
+                      for cs in (dense_cs, exp_cs))
+        dense[0] += pc.embedding
+        rows = (c.pp == k) & (vpp == v)
+        tp, ep = c.tp[rows].astype(np.float64), c.ep[rows].astype(np.float64)
         if k == 1:
-            first = 0
-        else:
-            first = max(range(k - 1), key=lambda i: dense[i] / tp + exp[i] / ep)
-        rows = np.all(keys == key, axis=1)
-        # _with_pipeline_ends adds the embedding to "first": what it adds is taken off here (stage 0's own is in
-        # dense[0]; a later stage has none)
+            first = np.zeros(rows.sum(), dtype=np.intp)
+        else:  # the heaviest stage before the last, per GPU at each row's TP and EP
+            first = np.argmax(dense[None, :k - 1] / tp[:, None] + exp[None, :k - 1] / ep[:, None], axis=1)
+        # _with_pipeline_ends adds the embedding to "first" (and, on one stage, to "last"): what it adds is taken
+        # off here (stage 0's own is in dense[0]; a later stage has none)
         fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
         ld[rows], le[rows] = dense[-1] - (pc.embedding if k == 1 else 0.0), exp[-1]
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le)
