@@ -97,13 +97,20 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+#: the smallest positive cost ``fmt_usd`` shows in digits (below it: "<$0.0001")
+USD_SMALLEST = 1e-4
+
+
 def fmt_usd(x: float | None) -> str:
     if x is None or x != x:
         return "-"
     if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
         return f"${x:.1e}"
-    if 0 < x < 0.005:  # a positive cost under half a cent: "<$0.01", not "$0.00" (a 1-second fine-tune's spot cost)
-        return "<$0.01"
+    if 0 < x < USD_SMALLEST:  # a positive cost below the smallest shown: "<$0.0001", not "$0.00"
+        return f"<${USD_SMALLEST:.4f}"
+    if 0 < x < 0.1:  # under ten cents: two significant figures ("$0.0030", "$0.012"), not cents, which read a
+        # 1-second fine-tune's $0.003 as "$0.00" (later "<$0.01") and $0.006 and $0.014 both as "$0.01"
+        return "$" + fmt_sig(x, 2)
     # (from, divisor, decimals, suffix): "$1.06B", not "$1059.58M" (four digits and no separator before the M); three
     # significant figures from $1k ("$1.35k", not "$1.4k" beside "$552.63"). A value that rounds up to 1000 of its
     # unit reads in the next one: "$1.00B", not "$1000.00M" (999.996e6), "$1.00k", not "$1000.00"

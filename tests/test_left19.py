@@ -172,3 +172,14 @@ def test_deepseek_v3_pp16_stages_hold_their_own_layers():
     assert le[0] > 3 * e_exp
     total = estimate_job(job)["memory_per_gpu_bytes"]["total"] / 2**30
     assert total == pytest.approx(73.36, abs=0.01)
+
+
+def test_costs_under_ten_cents_show_two_significant_figures(cli, tmp_path):
+    """fmt_usd rounded every cost under $1 to cents: a 5-step LoRA run's $0.011 on-demand and $0.0034 spot printed
+    "$0.01" and "<$0.01", and $0.006 and $0.014 both "$0.01". Under ten cents it now shows two significant figures;
+    from ten cents cents are two of them; below $0.0001 "<$0.0001"."""
+    from planner.units import fmt_usd
+
+    assert fmt_usd(0.0034) == "$0.0034" and fmt_usd(0.006) == "$0.0060" and fmt_usd(0.0143) == "$0.014"
+    assert fmt_usd(0.37) == "$0.37" and fmt_usd(0.0999) == "$0.10" and fmt_usd(0.00003) == "<$0.0001"
+    assert fmt_usd(0) == "$0.00" and fmt_usd(12.345) == "$12.35"
