@@ -23,6 +23,8 @@ stall on one rank as barrier wait on the others (data_pipeline.md §0.10, Mohan 
 """
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 import math
 import time
 from array import array
@@ -560,6 +562,12 @@ def _event_count(env) -> int:
     return next(eid)
 
 
+#: where a simulation reports its steps when its caller passes no ``progress`` (``progress(done, steps)``): the
+#: answers' simulations inside ``planner simulate``'s progress bar (planner.workloads.simulation
+#: ``run_simulate_command``), without a progress argument threaded through every answer
+STEP_METER: ContextVar = ContextVar("planner_simulate_step_meter", default=None)
+
+
 def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = False,
              sample_level: bool = False, steady_state: bool = True, timeline_max: int = 200_000,
              microbatch_timeline: bool = False, progress=None) -> SimResult:
@@ -578,7 +586,7 @@ def simulate(cfg: SimConfig, steps: int = 1000, seed: int = 0, timeline: bool = 
     t_wall = time.perf_counter()
     check_failures(cfg, steps)
     run = _Run(cfg, steps, seed, timeline, sample_level, steady_state, timeline_max, microbatch_timeline)
-    run.progress = progress
+    run.progress = progress if progress is not None else STEP_METER.get()
     run.progress_every = max(1, steps // 200)
     env = run.env
     run.start_generation()
