@@ -944,5 +944,5 @@ def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
     """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``."""
     kind, _, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
-        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron or :fsdp), got {clip(fmt)}")
+        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
     return EMITTERS[kind](launch_plan(job, best, style or None))
