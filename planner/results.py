@@ -138,10 +138,13 @@ class Layout(Record):
     #: hybrid sharded data parallelism: ZeRO's shard group's DP degree when below dp (``parallel.dp_shard``;
     #: dp / dp_shard replicas); None: ZeRO over the whole DP group. In the JSON only when set
     dp_shard: Optional[int] = None
+    #: ZeRO-2/3 run as Megatron-FSDP (the stack option ``megatron_fsdp``: ``optim_grads`` / ``optim_grads_params``)
+    #: rather than the stack's own ZeRO; in the JSON only when True
+    megatron_fsdp: bool = False
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if (k != "recompute_modules" or self.recompute_modules is not None)
-                and (k != "dp_shard" or self.dp_shard is not None)]
+                and (k != "dp_shard" or self.dp_shard is not None) and (k != "megatron_fsdp" or self.megatron_fsdp)]
 
 
 @dataclass(frozen=True)

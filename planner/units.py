@@ -97,13 +97,20 @@ def ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+#: the smallest positive cost ``fmt_usd`` shows in digits (below it: "<$0.0001")
+USD_SMALLEST = 1e-4
+
+
 def fmt_usd(x: float | None) -> str:
     if x is None or x != x:
         return "-"
     if x >= 1e12:  # past a million $M: "$1.4e+39", not 31 digits before the M
         return f"${x:.1e}"
-    if 0 < x < 0.005:  # a positive cost under half a cent: "<$0.01", not "$0.00" (a 1-second fine-tune's spot cost)
-        return "<$0.01"
+    if 0 < x < USD_SMALLEST:  # a positive cost below the smallest shown: "<$0.0001", not "$0.00"
+        return f"<${USD_SMALLEST:.4f}"
+    if 0 < x < 0.1:  # under ten cents: two significant figures ("$0.0030", "$0.012"), not cents, which read a
+        # 1-second fine-tune's $0.003 as "$0.00" (later "<$0.01") and $0.006 and $0.014 both as "$0.01"
+        return "$" + fmt_sig(x, 2)
     # (from, divisor, decimals, suffix): "$1.06B", not "$1059.58M" (four digits and no separator before the M); three
     # significant figures from $1k ("$1.35k", not "$1.4k" beside "$552.63"). A value that rounds up to 1000 of its
     # unit reads in the next one: "$1.00B", not "$1000.00M" (999.996e6), "$1.00k", not "$1000.00"
@@ -282,9 +289,12 @@ def config_str(cfg: dict) -> str:
         parts.append(f"ETP{cfg['etp']}")
     if cfg.get("vpp", 1) > 1:
         parts.append(f"v{cfg['vpp']}")
-    # HSDP (``dp_shard`` below dp): "z3/8" = ZeRO-3 sharded over 8 DP ranks, replicated across the rest
+    # HSDP (``dp_shard`` below dp): "z3/8" = ZeRO-3 sharded over 8 DP ranks, replicated across the rest;
+    # ZeRO-2/3 run as Megatron-FSDP (the stack option megatron_fsdp: optim_grads / optim_grads_params) "mfsdp:z2"
+    # / "mfsdp:z3", not the "z2"/"z3" of the stack's own ZeRO (a search over the option printed both alike)
     hsdp = cfg.get("dp_shard")
-    z = f"z{cfg['zero']}" + (f"/{hsdp}" if hsdp is not None and hsdp != cfg["dp"] else "")
+    mfsdp = "mfsdp:" if cfg.get("megatron_fsdp") and cfg["zero"] >= 2 else ""
+    z = f"{mfsdp}z{cfg['zero']}" + (f"/{hsdp}" if hsdp is not None and hsdp != cfg["dp"] else "")
     s = " ".join(parts) + f" {z} mb{cfg['micro_batch']}"
     if cfg["recompute"] != "none":
         s += f" rc:{RECOMPUTE_SHORT.get(cfg['recompute'], cfg['recompute'])}"

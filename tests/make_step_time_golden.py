@@ -7,7 +7,10 @@ Run by hand, from the repository root, when the model's numbers change on purpos
 It evaluates ``step_time`` and ``memory_per_gpu`` on the fixed candidate sets of ``CASES`` (seeded, built by
 ``candidates``) and stores every float output. The stored file was made at commit 99e4656 (before the speed
 work on distinct_rows / step_time's key-level terms, which changed no number); regenerated on the mamba branch
-(2026-12-02) for ssm.SSD_ROOFLINE_FACTOR: only the hybrid case (nemotron-3-nano-pretrain) moved, 28 of 574 arrays.
+(2026-12-02) for ssm.SSD_ROOFLINE_FACTOR: only the hybrid case (nemotron-3-nano-pretrain) moved, 28 of 574 arrays;
+regenerated on the left branch (2026-12-02) for memory._mixed_stage_params (each pipeline stage of an MoE model with
+dense layers holds its own layers): only deepseek-v3-pretrain moved, 42 of 574 arrays (memory total x0.93-1.05, step
+time x0.93-1.05 through the DP reduce of the stage's dense parameters).
 """
 from __future__ import annotations
 

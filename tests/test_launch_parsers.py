@@ -400,6 +400,12 @@ MEGATRON_FLAGS = {
     "--num-layers-at-start-in-bf16": ("num_layers_at_start_in_bf16", int),
     "--num-layers-at-end-in-bf16": ("num_layers_at_end_in_bf16", int),
     "--attention-backend": ("attention_backend", str),
+    # the numerics the plan priced (emit._numerics_flags): arguments.py store_true flags
+    "--accumulate-allreduce-grads-in-fp32": ("accumulate_allreduce_grads_in_fp32", bool),
+    "--grad-reduce-in-bf16": ("grad_reduce_in_bf16", bool),
+    "--cross-entropy-loss-fusion": ("cross_entropy_loss_fusion", bool),
+    "--tp-comm-overlap": ("tp_comm_overlap", bool),
+    "--fp8-param-gather": ("fp8_param_gather", bool),
     "--train-iters": ("train_iters", int),
     "--data-path": ("data_path", str),
     "--tokenizer-type": ("tokenizer_type", str),
@@ -489,6 +495,14 @@ def megatron_validate_args(a: dict, world: int) -> dict:
     if a["overlap_param_gather"]:  # validate_args: "--overlap-param-gather only supported with distributed optimizer"
         assert a["use_distributed_optimizer"], "--overlap-param-gather only supported with distributed optimizer"
         assert a["overlap_grad_reduce"], "Must use --overlap-param-gather with --overlap-grad-reduce"
+    if a["tp_comm_overlap"]:  # validate_args
+        assert a["sequence_parallel"], \
+            "Tensor parallel communication/GEMM overlap can happen only when sequence parallelism is enabled"
+    if a["fp8_param_gather"]:  # validate_args
+        assert a["use_distributed_optimizer"] or a["use_torch_fsdp2"] or a["use_megatron_fsdp"], \
+            "--fp8-param-gather only supported with distributed optimizer, torch fsdp2, megatron fsdp, or inference mode"
+    if a["grad_reduce_in_bf16"]:  # validate_args: the bf16 branch's "if args.grad_reduce_in_bf16"
+        assert a["bf16"] and not a["accumulate_allreduce_grads_in_fp32"]
     if a["optimizer"] in ("muon", "dist_muon"):  # Megatron-Core 0.16.1 optimizer/muon.py get_megatron_muon_optimizer
         assert not a["use_distributed_optimizer"], "muon with dist optimizer is not supported."
     if a["use_torch_fsdp2"]:
@@ -663,7 +677,7 @@ def titan_probe_module():
 
     from torchtitan.components.checkpoint import CheckpointManager
     from torchtitan.components.checkpointer.base import BaseCheckpointManager
-    from torchtitan.config.configs import ParallelismConfig, TrainingConfig
+    from torchtitan.config.configs import CompileConfig, ParallelismConfig, TrainingConfig
     from torchtitan.distributed.activation_checkpoint import ActivationCheckpointingConfig, SelectiveAC
 
     name = "planner_titan_probe"
@@ -692,6 +706,7 @@ def titan_probe_module():
         ("checkpoint", BaseCheckpointManager.Config, field(default_factory=CheckpointManager.Config)),
         ("training", TrainingConfig, field(default_factory=TrainingConfig)),
         ("parallelism", ParallelismConfig, field(default_factory=ParallelismConfig)),
+        ("compile", CompileConfig, field(default_factory=CompileConfig)),  # __post_init__: async TP needs compile
         ("activation_checkpoint", ActivationCheckpointingConfig, field(default_factory=SelectiveAC.Config)),
     ], namespace={"__post_init__": post_init})
     module = types.ModuleType(name)
@@ -711,6 +726,7 @@ def test_titan_probe_has_trainer_config_fields():
     config = next(n for n in trainer.body if isinstance(n, ast.ClassDef) and n.name == "Config")
     fields = {n.target.id: (ast.unparse(n.annotation), ast.unparse(n.value)) for n in config.body if isinstance(n, ast.AnnAssign)}
     assert fields["training"][0] == "TrainingConfig" and fields["parallelism"][0] == "ParallelismConfig"
+    assert fields["compile"] == ("CompileConfig", "field(default_factory=CompileConfig)")
     assert fields["activation_checkpoint"] == ("ActivationCheckpointingConfig", "field(default_factory=SelectiveAC.Config)")
     assert fields["checkpoint"] == ("BaseCheckpointManager.Config", "field(default_factory=CheckpointManager.Config)")
     assert fields["dump_folder"][0] == "str" and "hf_assets_path" in fields

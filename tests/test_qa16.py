@@ -52,14 +52,15 @@ def test_tiny_run_checkpoint_line_has_no_plural_one_or_zero_failures(cli, tmp_pa
     flat = _flat(out)
     assert "every 1 steps" not in flat and re.search(r"pause every step;", flat), flat
     assert "0.0 expected failures" not in flat and "<0.001 expected failures" in flat, flat
-    assert "$0.00 spot" not in flat and "<$0.01 spot before interruptions" in flat, flat
+    # (since 2026-12-02 two significant figures under ten cents, tests/test_left19.py: "$0.0034", was "<$0.01")
+    assert "$0.00 spot" not in flat and "$0.0034 spot before interruptions" in flat, flat
 
 
 def test_small_counts_and_costs_format():
     from planner.units import fmt_many, fmt_usd
     assert fmt_many(0.0063) == "0.0063" and fmt_many(0.0004) == "<0.001" and fmt_many(0.04) == "0.040"
     assert fmt_many(0) == "0.0" and fmt_many(2.12) == "2.1" and fmt_many(1234.5) == "1,234.5"
-    assert fmt_usd(0.003) == "<$0.01" and fmt_usd(0) == "$0.00" and fmt_usd(0.006) == "$0.01"
+    assert fmt_usd(0.003) == "$0.0030" and fmt_usd(0) == "$0.00" and fmt_usd(0.006) == "$0.0060"
 
 
 def test_cost_tie_is_a_tie_wherever_the_costs_fall():

@@ -33,6 +33,9 @@ Hardware FLOPs (for HFU) are what the kernels execute, so HFU cannot pass 100% o
 * the padding rows of MoE experts padded to capacity (``padded_expert_flops_per_token``): the expert
   GEMMs run capacity_factor x the routed rows, in the forward, the backward and any recompute of them.
 
+Both count only the routed rows the experts keep: under a capacity factor below 1 the dropped tokens skip
+the experts (``dropped_expert_flops_per_token``), so they are neither model FLOPs nor executed.
+
 ``FlopCounterMode`` charges sdpa the full matrix even when causal: ``step_flops(causal_kernel=False)``
 gives its count (the tests compare with it).
 
@@ -306,19 +309,41 @@ def attention_span(t, doc_masking: bool) -> float:
     return s
 
 
+def routed_expert_flops_per_token(m: ModelSpec) -> float:
+    """Forward matmul FLOPs per token of the routed experts (top_k of them), summed over the MoE layers,
+    MTP's included: what every routed token costs when no token is dropped. 0 for a dense model."""
+    if m.moe is None:
+        return 0.0
+    n_moe = count_params(m).n_moe_layers + m.mtp_layers
+    return 2.0 * moe_block_macs(m)["experts"] * n_moe
+
+
+def dropped_expert_flops_per_token(m: ModelSpec) -> float:
+    """Forward matmul FLOPs per token, over the MoE layers, of the routed rows a capacity factor below 1
+    drops: (1 - ``moe.kept_rows``) x ``routed_expert_flops_per_token``. Dropped tokens skip the experts
+    (they ride the residual), so neither model FLOPs (MFU: the FLOPs the job needs, only the kept rows) nor
+    hardware FLOPs count them, as the step time does not price them (``moe.expert_load`` caps the busiest
+    expert's rows at the capacity). 0 dropless or at capacity_factor >= 1."""
+    if m.moe is None:
+        return 0.0
+    from planner.model.moe import kept_rows
+
+    return (1.0 - kept_rows(m.moe)) * routed_expert_flops_per_token(m)
+
+
 def padded_expert_flops_per_token(m: ModelSpec) -> float:
     """Forward matmul FLOPs per token, summed over the MoE layers (MTP's included), that the routed experts
     run on padding rows: with ``pad_to_capacity`` every expert computes its whole capacity, ``capacity_factor``
     x the mean T k / E rows, padding included (planner.model.moe ``padded_rows``, Megatron-Core
-    ``--moe-pad-expert-input-to-capacity``), so the kernels execute (padded_rows - 1) x the routed experts'
-    FLOPs more than the model's count. Hardware FLOPs (HFU) count them, model FLOPs (MFU) do not; the step
-    time already prices those rows (``moe.expert_load``). 0 without padding."""
-    if m.moe is None:
+    ``--moe-pad-expert-input-to-capacity``), so the kernels execute (padded_rows - kept_rows) x the routed
+    experts' FLOPs beyond the kept rows the model count holds (``dropped_expert_flops_per_token``; below
+    capacity factor 1 the capacity is all kept rows, no padding). Hardware FLOPs (HFU) count them, model
+    FLOPs (MFU) do not; the step time already prices those rows (``moe.expert_load``). 0 without padding."""
+    if m.moe is None or m.moe.dropless or not m.moe.pad_to_capacity:
         return 0.0
-    from planner.model.moe import padded_rows
+    from planner.model.moe import kept_rows, padded_rows
 
-    n_moe = count_params(m).n_moe_layers + m.mtp_layers
-    return (padded_rows(m.moe) - 1.0) * 2.0 * moe_block_macs(m)["experts"] * n_moe
+    return (padded_rows(m.moe) - kept_rows(m.moe)) * routed_expert_flops_per_token(m)
 
 
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
@@ -349,7 +374,9 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
         return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=z, linear_fwd=fwd, logits_fwd=z)
     tokens = gb * np.asarray(seq, dtype=np.float64)
     lin = linear_flops_per_token(m)
-    layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0) + lin.get("mamba", 0.0)) * tokens
+    # a capacity factor below 1 drops routed rows: the experts never run them (dropped_expert_flops_per_token)
+    dropped = dropped_expert_flops_per_token(m)
+    layer_lin = (lin["attn_proj"] + lin["mlp"] + lin.get("mtp", 0.0) + lin.get("mamba", 0.0) - dropped) * tokens
     logits = lin["logits"] * tokens
     span = seq if attn_span is None else attn_span
     attn = attention_flops_per_token(m, span, causal_half, windowed) * gb * np.asarray(seq, dtype=np.float64)
@@ -364,6 +391,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
         run = attention_flops_per_token(m, span, True, windowed) * tokens
     mods = distinct_recompute_modules(DEFAULT_RECOMPUTE_MODULES if modules is None else modules)
     per_mod = recompute_module_flops_per_token(m)
+    per_mod = dict(per_mod, moe=per_mod["moe"] - dropped) if dropped else per_mod  # "moe" re-runs the kept rows
     sel = (run if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
     extra = np.where(rc == 2, layer_lin + run + ssd, np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already

@@ -230,14 +230,56 @@ def stage_params(m: ModelSpec, c: Candidates):
     if m.hybrid:
         return _hybrid_stage_params(m, c, pc)
     layers = np.ceil(L / pp)  # most loaded stage
+    largest = max(pc.dense_layer, pc.moe_layer)
+    if m.moe is not None and pc.n_moe_layers < L:
+        return _mixed_stage_params(m, c, pc) + (layers, np.full(len(c), float(largest)))
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
     body_dense = layers * dense_per_layer
     body_expert = layers * expert_per_layer
-    largest = max(pc.dense_layer, pc.moe_layer)
     return _with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert) + (
         layers, np.full(len(c), float(largest)))
+
+
+def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
+    """(first dense, first expert, last dense, last expert) of an MoE model with dense layers among its MoE ones
+    (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
+    in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
+    pattern is per global layer index, ``--moe-layer-freq`` as --emit writes it), the runs sized as
+    ``hybrid_stage_sizes`` (even, else the launched ``--decoder-first/last-pipeline-num-layers``), and the embedding
+    on stage 0 only. So a stage's experts are those of its own MoE layers, not the model's mean share per layer:
+    DeepSeek-V3 on PP16 puts its two first (dense) layers and the embedding on stage 0 (2.09B parameters) and
+    1 dense + 3 MoE layers on stage 1 (35.1B), where the mean share gave stage 0 four 10.97B layers plus the
+    embedding (44.8B). "First" is the heaviest stage before the last, per GPU at the candidate's TP and EP (the
+    one whose states are largest; the activations keep the first stage's in-flight depth over the fullest
+    stage's layers, an upper bound on every stage before the last), "last" the last stage's. With interleaving
+    each rank holds every pp-th of pp x vpp such runs."""
+    e_exp = m.moe.experts * pc.expert
+    moe_ids = set(m.moe_layer_ids)
+    dense_of = np.array([pc.moe_layer - e_exp if i in moe_ids else pc.dense_layer for i in range(m.layers)])
+    exp_of = np.array([e_exp if i in moe_ids else 0.0 for i in range(m.layers)])
+    dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
+    n = len(c)
+    fd, fe, ld, le = (np.zeros(n) for _ in range(4))
+    vpp = np.maximum(c.vpp, 1)
+    for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
+        edges = np.cumsum([0] + hybrid_stage_sizes(m.layers, k * v))
+        # chunk j on rank j % k (interleaved); the embedding on stage 0 only
+        dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
+                      for cs in (dense_cs, exp_cs))
+        dense[0] += pc.embedding
+        rows = (c.pp == k) & (vpp == v)
+        tp, ep = c.tp[rows].astype(np.float64), c.ep[rows].astype(np.float64)
+        if k == 1:
+            first = np.zeros(rows.sum(), dtype=np.intp)
+        else:  # the heaviest stage before the last, per GPU at each row's TP and EP
+            first = np.argmax(dense[None, :k - 1] / tp[:, None] + exp[None, :k - 1] / ep[:, None], axis=1)
+        # _with_pipeline_ends adds the embedding to "first" (and, on one stage, to "last"): what it adds is taken
+        # off here (stage 0's own is in dense[0]; a later stage has none)
+        fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
+        ld[rows], le[rows] = dense[-1] - (pc.embedding if k == 1 else 0.0), exp[-1]
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le)
 
 
 def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e):

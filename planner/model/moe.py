@@ -303,6 +303,18 @@ def expert_load(e) -> float:
     return e.capacity_factor if e.pad_to_capacity else min(e.imbalance, e.capacity_factor)
 
 
+def kept_rows(e) -> float:
+    """Routed rows the experts keep (compute on real tokens) over the T k routed: 1 dropless, else
+    min(1, ``capacity_factor``): capacity = ceil(T k / E x cf) rows per expert (``expert_load``), so under a
+    capacity factor below 1 every expert drops at least (1 - cf) of the mean load T k / E; the dropped rows
+    skip the experts (Megatron-Core's dispatcher leaves them out of ``num_out_tokens``; Switch Transformer
+    §2.2: "the token representation is passed directly to the next layer through the residual
+    connection"). Exact for balanced routing (``imbalance`` 1), the step time's busiest-expert load
+    ``min(imbalance, cf)``; a stated imbalance drops more from the busiest experts, which ``MoESpec``
+    (busiest over mean only) cannot count, so this is the kept share's upper bound."""
+    return 1.0 if e.dropless else min(1.0, e.capacity_factor)
+
+
 def padded_rows(e) -> float:
     """Routed rows held over the T k routed tokens: ``capacity_factor`` when padded to capacity (every
     expert's input is its full capacity, padding rows included: the same ``drop_and_pad`` preprocess as

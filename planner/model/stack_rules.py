@@ -311,6 +311,12 @@ RULES: tuple[StackRule, ...] = (
               "NVIDIA-NeMo/Automodel nemo_automodel/components/moe/parallelizer.py parallelize_model: "
               "'Tensor parallelism not supported for custom MoE models'",
               lambda st, m, t: _moe(m), lambda c, m, t: c.tp == 1),
+    StackRule("automodel-zero1", "automodel", "parallel.zero",
+              "ZeRO-1 (a sharded optimizer over replicated parameters): its data parallelism is FSDP2 (ZeRO-2/3) or "
+              "DDP (ZeRO-0)",
+              "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, megatron_fsdp, "
+              "ddp) and config.py FSDP2Config / DDPConfig",
+              lambda st, m, t: True, lambda c, m, t: (c.zero != 1) | (c.dp * c.cp == 1)),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",

@@ -6,8 +6,9 @@ turned into one ``LaunchPlan`` — nodes, GPUs per node, the training program an
 flags — and each format only wraps that plan in its platform's syntax, so the numbers are written
 once and every format carries the same ones.
 
-Two launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
-— megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp; any other stack by
+Three launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
+— megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp, nemo-automodel as automodel
+(its recipe script and YAML with the layout as overrides: ``automodel_args``); any other stack by
 its ZeRO stage, megatron for 0/1 and fsdp for 2/3; ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp``
 forces one, and the plan is then checked against that launcher's rules):
 
@@ -60,7 +61,7 @@ from planner.units import config_str, hardware_str, fmt_time, fmt_usd
 from planner.spec import JobSpec
 
 FORMATS = ("torchrun", "slurm", "skypilot", "k8s")
-STYLES = ("megatron", "fsdp")
+STYLES = ("megatron", "fsdp", "automodel")
 MASTER_PORT = 29500
 SLURM_TIME_HEADROOM = 1.15  # sbatch --time = plan hours x this (restarts, eval, checkpoints)
 # A job without checkpoint.every_steps still gets a Megatron save about hourly: losing at most an hour
@@ -103,11 +104,12 @@ def megatron_fsdp_flags(zero: int) -> list[str]:
     return ["--use-megatron-fsdp", "--data-parallel-sharding-strategy", MEGATRON_MFSDP_STRATEGY[zero],
             "--use-distributed-optimizer", "--ckpt-format", "fsdp_dtensor"]
 #: the launcher style of each runtime (planner.model.stack_rules.RUNTIMES): a stack is emitted for the code it runs
-RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp"}
+RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
 #: where a refused plan can go instead
 OTHER_STYLE_HINT = {"megatron": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)",
-                    "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)"}
+                    "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)",
+                    "automodel": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)"}
 #: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
 #: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
 #: normalises each head (attention.py builds q_layernorm with hidden_size_per_attention_head). A router bias
@@ -206,6 +208,45 @@ def _precision_flags(job: JobSpec) -> list[str]:
     return a
 
 
+def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str]:
+    """What the plan priced that Megatron-LM does not do by default (``a``: the flags so far, for the optimizer):
+
+    * the gradient buffer and DP reduce at ``training.grad_dtype`` (planner.model.memory
+      ``model_state_bytes_per_param``; step_time's DP reduce bytes): "fp32" is ``--accumulate-allreduce-grads-in-fp32``
+      (Megatron-LM validate_args forces it for --bf16, not for --fp16, whose default reduces in fp16), "same" under
+      bf16 / fp8 is ``--grad-reduce-in-bf16`` (without it validate_args sets accumulate_allreduce_grads_in_fp32:
+      "bfloat16 requires gradient accumulation and all-reduce to be done in fp32");
+    * the fused cross-entropy (``Stack.ce_unfused`` False: Megatron-Core as NeMo / Megatron-Bridge configure it,
+      ``cross_entropy_loss_fusion``): ``--cross-entropy-loss-fusion`` (arguments.py: store_true, default off);
+    * Transformer Engine's userbuffers TP overlap where the plan hid the TP collectives under it
+      (``Stack.tp_overlap`` "te" on a capable GPU with sequence parallelism: physics.tp_overlap_mode, step_time):
+      ``--tp-comm-overlap`` (validate_args: "Tensor parallel communication/GEMM overlap can happen only when
+      sequence parallelism is enabled");
+    * the FP8 weights stored as FP8 (``Stack.fp8_weight_bytes``, weights "megatron": planner.model.memory prices
+      2 bytes a parameter, NeMo / Megatron-Bridge's ``fp8_param_gather=True``): ``--fp8-param-gather``, which
+      validate_args allows only "with distributed optimizer, torch fsdp2, megatron fsdp" — a plan without one
+      (ZeRO-0) launches without it."""
+    from planner.model.physics import tp_overlap_mode
+
+    t = job.training
+    st = plan_stack(job, cfg)
+    out: list[str] = []
+    if t.precision in ("bf16", "fp16", "fp8"):
+        if t.grad_dtype == "fp32":
+            out.append("--accumulate-allreduce-grads-in-fp32")
+        elif t.precision != "fp16":
+            out.append("--grad-reduce-in-bf16")
+    if not st.ce_unfused:
+        out.append("--cross-entropy-loss-fusion")
+    if cfg["tp"] > 1 and cfg["sp"] and tp_overlap_mode(st.tp_overlap, gpu) == "te":
+        out.append("--tp-comm-overlap")
+    sharded_params = {"--use-distributed-optimizer", "--use-torch-fsdp2", "--use-megatron-fsdp"} & set(a)
+    if (t.precision == "fp8" and st.fp8_recipe != "nvfp4" and t.weights == "megatron"
+            and st.fp8_weight_bytes is not None and sharded_params):
+        out.append("--fp8-param-gather")
+    return out
+
+
 def _cuda_graph_flags(job: JobSpec) -> list[str]:
     """The CUDA graphs the plan was timed with (planner.model.stacks ``cuda_graph_parts``), as Megatron-Core 0.16.1's
     arguments.py spells them: ``--cuda-graph-impl`` none|local|transformer_engine and ``--cuda-graph-scope`` (nargs='+').
@@ -298,8 +339,9 @@ def save_every_steps(job: JobSpec, step_time_s: float | None) -> int:
     return max(1, round(CHECKPOINT_DEFAULT_S / step_time_s))
 
 
-def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
-    """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism)."""
+def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000, gpu: str = "") -> list[str]:
+    """Megatron-LM ``pretrain_gpt.py`` arguments for the plan (architecture + parallelism, and the numerics the plan
+    priced: ``_numerics_flags``); ``gpu``: the plan's GPU (what TP overlap it gets)."""
     m, t = job.model, job.training
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
@@ -433,6 +475,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000)
         raise InputError("training.seq_len", f"{t.seq_len} exceeds {m.name}'s {m.max_positions} learned positions")
     a += _flag("--seq-length", t.seq_len) + _flag("--max-position-embeddings", max(t.seq_len, m.max_positions or 0))
     a += _precision_flags(job)
+    a += _numerics_flags(job, cfg, a, gpu)
     if t.flash_attention:
         a += _flag("--attention-backend", megatron_attention_backend(plan_stack(job, cfg)))
     a += _flag("--train-iters", int(steps))
@@ -537,12 +580,80 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--training.seq_len", t.seq_len)
     a += _flag("--training.steps", int(steps))
     a += _flag("--training.mixed_precision_param", TITAN_PRECISION[t.precision])
+    st = plan_stack(job, cfg)
+    if st.compile:  # the plan's kernels and loss were timed compiled (Stack.compile; torchtitan CompileConfig,
+        # default off, components model + loss); async TP is a compile pass (CompileConfig.__post_init__)
+        a.append("--compile.enable")
+        if cfg["tp"] > 1 and st.tp_overlap == "async_tp":
+            a.append("--compile.enable_async_tensor_parallel")
     # checkpoints as in the megatron style: torchtitan writes them under <dump_folder>/checkpoint
     a += _flag("--dump_folder", "$CKPT_DIR") + ["--checkpoint.enable"] + _flag("--checkpoint.interval", save_every)
     if cfg["pp"] > 1 or cfg["ep"] > 1:
         a.append("--training.disable_cuda_graphs")  # torchtitan 0.3 refuses CUDA graphs with PP (and most EP)
     # torchtitan 0.3 makes the activation-checkpoint mode a (tyro) subcommand, given last
     a.append(f"activation-checkpoint:{cfg['recompute']}")
+    return a
+
+
+#: NeMo AutoModel's recipe entry point for pre-training (examples/llm_pretrain/pretrain.py:
+#: ``parse_args_and_load_config`` then ``PretrainRecipeForNextTokenPrediction``), run from a checkout
+AUTOMODEL_SCRIPT = "$AUTOMODEL_DIR/examples/llm_pretrain/pretrain.py"
+#: the planner's recompute -> AutoModel ``distributed.activation_checkpointing`` (FSDP2Config: ``True``/"full" wraps
+#: each block in torch's checkpoint, "selective" the per-op SAC policy the stack's ``selective="op"`` prices)
+AUTOMODEL_AC = {"none": "False", "selective": "selective", "full": "full"}
+
+
+def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
+    """NeMo AutoModel arguments for the plan: its recipe script with ``--config $AUTOMODEL_CONFIG`` (the model, data
+    and optimizer: the user's recipe YAML) and the layout as dotted overrides, which its config loader applies on top
+    (components/config/_arg_parser.py ``parse_cli_argv``: ``--key.sub value`` -> ``ConfigNode.set_by_dotted``). Keys as
+    the recipe YAML names them (recipes/_dist_setup.py ``parse_distributed_section``, components/distributed/config.py
+    ``FSDP2Config``, examples/llm_pretrain/llama3_70b_pretrain.yaml; NVIDIA-NeMo/Automodel, read 2026-12-02):
+
+    * ``step_scheduler.global_batch_size`` / ``local_batch_size`` (per data-parallel rank; with PP the rank's whole
+      batch, split into ``distributed.pipeline.pp_microbatch_size`` micro-batches, train_ft.py ``_get_num_thd_chunks``,
+      as torchtitan: ``titan_local_batch``), ``max_steps``, ``ckpt_every_steps``;
+    * ``distributed.strategy`` fsdp2 (ZeRO-2/3: FSDP2 ``fully_shard``, ``reshard_after_forward`` False at ZeRO-2, the
+      stack option at ZeRO-3, and the MoE parallelizer's ``distributed.moe.reshard_after_forward``) or ddp (ZeRO-0);
+      ZeRO-1 has no AutoModel strategy and is refused;
+    * ``distributed.dp_size`` (the whole data-parallel group) and, under HSDP, ``dp_replicate_size`` = dp / dp_shard;
+      ``tp_size``, ``cp_size``, ``pp_size``, ``ep_size``, ``sequence_parallel``; ``distributed.pipeline.pp_schedule``
+      (1f1b / interleaved1f1b), ``pp_microbatch_size``, ``layers_per_stage`` (the fullest stage's, as torchtitan);
+    * ``distributed.activation_checkpointing`` (``AUTOMODEL_AC``) and ``defer_fsdp_grad_sync`` = the stack option
+      ``fsdp_defer_sync`` (written either way: its default differs between AutoModel releases);
+    * ``checkpoint.enabled`` / ``checkpoint_dir``."""
+    t = job.training
+    st = plan_stack(job, cfg)
+    zero = cfg["zero"]
+    if zero == 1:
+        raise InputError("--emit", "NeMo AutoModel has no ZeRO-1: its data parallelism is FSDP2 (ZeRO-2/3) or DDP "
+                                   "(ZeRO-0); plan with parallel.zero 0, 2 or 3")
+    a = [AUTOMODEL_SCRIPT, "--config", "$AUTOMODEL_CONFIG"]
+    a += _flag("--step_scheduler.global_batch_size", t.global_batch)
+    a += _flag("--step_scheduler.local_batch_size", titan_local_batch(t.global_batch, cfg))
+    a += _flag("--step_scheduler.max_steps", int(steps))
+    a += _flag("--step_scheduler.ckpt_every_steps", save_every)
+    a += _flag("--distributed.strategy", "fsdp2" if zero >= 2 else "ddp")
+    a += _flag("--distributed.dp_size", cfg["dp"])
+    dp_shard = cfg.get("dp_shard") or cfg["dp"]
+    if zero >= 2 and dp_shard < cfg["dp"]:  # HSDP: FSDP2 over dp_shard ranks, dp / dp_shard replicas
+        a += _flag("--distributed.dp_replicate_size", cfg["dp"] // dp_shard)
+    for key, k in (("tp_size", "tp"), ("cp_size", "cp"), ("pp_size", "pp"), ("ep_size", "ep")):
+        a += _flag(f"--distributed.{key}", cfg[k])
+    if zero >= 2:
+        a += _flag("--distributed.sequence_parallel", bool(cfg["sp"] and cfg["tp"] > 1))
+        reshard = zero == 3 and cfg.get("reshard_after_forward", st.reshard_after_forward)
+        a += _flag("--distributed.reshard_after_forward", bool(reshard))
+        if job.model.moe is not None:
+            a += _flag("--distributed.moe.reshard_after_forward", bool(reshard))
+        a += _flag("--distributed.defer_fsdp_grad_sync", bool(st.fsdp_defer_sync))
+    a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[cfg["recompute"]])
+    if cfg["pp"] > 1:
+        a += _flag("--distributed.pipeline.pp_schedule", "interleaved1f1b" if cfg["vpp"] > 1 else "1f1b")
+        a += _flag("--distributed.pipeline.pp_microbatch_size", cfg["micro_batch"])
+        lps = int(stack_rules.titan_layers_per_stage(job.model.layers, cfg["pp"] * cfg["vpp"]))
+        a += _flag("--distributed.pipeline.layers_per_stage", lps)
+    a += _flag("--checkpoint.enabled", True) + _flag("--checkpoint.checkpoint_dir", "$CKPT_DIR")
     return a
 
 
@@ -580,7 +691,7 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     msg = refusal(style)
     if msg is None:
         return
-    other = next(s for s in STYLES if s != style)
+    other = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp"}[style]  # OTHER_STYLE_HINT's
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
     # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
     hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
@@ -625,13 +736,15 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
         style = default_style(job, cfg)
     if style not in STYLES:
         raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
-    if style == "megatron" and not transformer:
-        raise InputError("--emit", "the megatron style needs a transformer model; use fsdp")
+    if style in ("megatron", "automodel") and not transformer:
+        raise InputError("--emit", f"the {style} style needs a transformer model; use fsdp")
     check_stack_rules(job, cfg, style)
     steps = cost.get("steps") or (job.training.steps or 1)
     step_s = best.get("step_time_s") if hasattr(best, "get") else None
     every = save_every_steps(job, step_s)
-    prog = megatron_args(job, cfg, steps, every) if style == "megatron" else fsdp_args(job, cfg, steps, every)
+    prog = (megatron_args(job, cfg, steps, every, hw.get("gpu", "")) if style == "megatron"
+            else automodel_args(job, cfg, steps, every) if style == "automodel"
+            else fsdp_args(job, cfg, steps, every))
     # Megatron-LM validate_args (before Blackwell): TP or CP needs CUDA_DEVICE_MAX_CONNECTIONS=1, and FSDP2
     # (ZeRO-3) and Megatron-FSDP (ZeRO-2/3 with megatron_fsdp) refuse that value
     fsdp = cfg["zero"] == 3 or (cfg["zero"] == 2 and cfg.get("megatron_fsdp"))
@@ -640,6 +753,21 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     if style == "megatron":
         ph = {"MEGATRON_DIR": "a Megatron-LM checkout", "DATA_PATH": "the tokenised dataset prefix",
               "TOKENIZER": "a Hugging Face tokenizer name or path", "CKPT_DIR": "a shared checkpoint directory"}
+    elif style == "automodel":
+        ph = {"AUTOMODEL_DIR": "a NeMo AutoModel checkout (github.com/NVIDIA-NeMo/Automodel)",
+              "AUTOMODEL_CONFIG": (f"a recipe YAML with the model, data (sequences of {job.training.seq_len} tokens) and "
+                                   "optimizer, as examples/llm_pretrain/*.yaml (flags below override its layout)"),
+              "CKPT_DIR": "a shared checkpoint directory"}
+        st = plan_stack(job, cfg)
+        notes = []
+        if job.training.precision == "fp8":  # a recipe section (components/quantization/fp8), not a layout flag
+            notes.append(f"the plan is fp8 ({st.fp8_recipe}): give the config its fp8 section, or the run is bf16")
+        if st.moe_dispatcher != "alltoall":
+            notes.append(f"the plan's MoE dispatcher is {st.moe_dispatcher}: set it in the config's model.backend")
+        if "optimizer" in cfg.get("offload", "none"):
+            notes.append("the plan offloads the optimizer: give distributed an offload_policy (FSDP2 CPUOffloadPolicy)")
+        if notes:
+            ph["AUTOMODEL_CONFIG"] += "; " + "; ".join(notes)
     elif transformer:
         ph = {"TITAN_MODULE": "a torchtitan model module (llama3, deepseek_v3, ...)",
               "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)",
@@ -816,5 +944,5 @@ def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
     """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``."""
     kind, _, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
-        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron or :fsdp), got {clip(fmt)}")
+        raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
     return EMITTERS[kind](launch_plan(job, best, style or None))

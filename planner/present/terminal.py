@@ -439,7 +439,7 @@ def view_table(rows: list[dict], title: str) -> Table:
         t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right", overflow=FOLD.get(col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
-                                               "recompute", "recompute_modules", "offload") if k in r})
+                                               "recompute", "recompute_modules", "offload", "megatron_fsdp") if k in r})
         t.add_row(r.get("gpu", "-") if "framework" not in r else f"{r['gpu']} ({r['framework']})", r["hardware"], str(r["nodes"]), layout, fmt_step_s(r['step_time_s']), fmt_pct(r['mfu']),
                   f"{r['mem_gib']:.0f}", duration, *((eval_cells[i],) if eval_cells else ()), fmt_usd(r["cost"]))
     return t

@@ -63,7 +63,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
         cfg["dp_shard"] = None
     stack = ev.get("stack") or from_training(t)
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
-               offload=offload_label(stack))
+               offload=offload_label(stack), megatron_fsdp=bool(stack.megatron_fsdp and cfg["zero"] >= 2))
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}

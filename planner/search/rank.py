@@ -171,8 +171,11 @@ def _rows(df: pd.DataFrame, basis: str | None = None, includes: str | None = Non
     eval_hours = df["eval_hours"].to_numpy() if "eval_hours" in df.columns else None
     flags = {k: (df[f"{k}_offload"].fillna(False).astype(bool).tolist() if f"{k}_offload" in df.columns
                  else [False] * len(df)) for k in parts}
+    mfsdp = (df["megatron_fsdp"].fillna(False).astype(bool).tolist() if "megatron_fsdp" in df.columns
+             else [False] * len(df))  # the stack option, for the layout's "mfsdp:z2" (units.config_str)
     for i, r in enumerate(out):
         r["offload"] = "+".join(k for k in parts if flags[k][i]) or "none"
+        r["megatron_fsdp"] = bool(mfsdp[i] and r.get("zero", 0) >= 2)
         r["days"] = r.pop("train_hours") / 24.0
         if eval_hours is not None:  # the job's evaluation passes, held in ``days`` (recommend's eval_hours column)
             r["eval_days"] = float(eval_hours[i]) / 24.0

@@ -162,7 +162,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         i = int(np.argmin(mem["total"]))
                         ratio = mem["total"][i] / max(limit, 1.0)
                         if g not in closest or ratio < closest[g][0]:
-                            closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules})} "
+                            closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
                                                  f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
                                                  f"({hw.gpu.memory_bytes / GiB:.0f} GiB GPU memory, {head:.0%} headroom)")
                             if closest_mem is None or ratio < closest_mem[0]:

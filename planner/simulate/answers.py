@@ -164,9 +164,9 @@ def _storage_ceiling(ld) -> float:
     miss = 1.0 - ld.cache_fraction
     if miss <= 0:
         return math.inf
-    per_sample_req = 1.0 if ld.format == "files" else 1.0 / max(1.0, ld.shard_bytes / ld.sample_bytes)
     by_bw = ld.storage.aggregate_bw / (miss * ld.sample_bytes * ld.read_fraction) if ld.sample_bytes > 0 else math.inf
-    return min(by_bw, ld.storage.max_requests_per_s / (miss * per_sample_req))
+    per_sample = ld.storage_requests_per_sample()
+    return min(by_bw, ld.storage.max_requests_per_s / per_sample if per_sample > 0 else math.inf)
 
 
 def _cpu_ceiling_settles(cfg: SimConfig, w_max: int, t_gpu_batch: float, t_build: float, gpu_rate: float,

@@ -128,6 +128,17 @@ class LoaderConfig:
     def h2d_s(self, batch: int) -> float:
         return batch * self.device_bytes / self.h2d_bw if self.device_bytes else 0.0
 
+    def storage_requests_per_sample(self) -> float:
+        """Storage requests a consumed sample costs: its miss share (1 - ``cache_fraction``) times one request per
+        file, or one per shard spread over the shard's samples (the loader opens a shard with one GET and streams
+        its samples, ``Loader.fetch_plan``). The storage's request-rate cap over this is its sample ceiling
+        (answers ``_storage_ceiling``), and the consumed sample rate times it the run's request rate
+        (engine ``storage_requests_per_s``)."""
+        if self.storage.latency_s == 0 and self.storage.conn_bw >= 1e10 and self.cache_fraction == 0:
+            return 0.0  # the data already in memory (Loader.fetch_plan): no request
+        miss = max(0.0, 1.0 - self.cache_fraction)
+        return miss * (1.0 if self.format == "files" else 1.0 / max(1.0, self.shard_bytes / self.sample_bytes))
+
     def pin_s(self, batch: int) -> float:
         return batch * self.device_bytes / self.pin_bw if (self.pin_memory and self.device_bytes) else 0.0
 
