@@ -4,7 +4,7 @@
    lengths, cv 0.5) at 50 QPS for 10 simulated minutes, TP4 replicas on H100 (p5.48xlarge),
    max_num_seqs 64, token budget 2048, 8 replicas behind a least-outstanding balancer.
 2. The same on one replica per 5 QPS (10 replicas) and with bursty (MMPP) arrivals.
-3. ``plan_serving`` on examples/serving-llama3-70b.yaml end to end (analytic + simulated search).
+3. ``plan_serving`` on examples/serving-llama3-70b.yaml and serving-llama3-8b-chat.yaml end to end (analytic + simulated search).
 
 Run: ``python benchmarks/bench_serve.py``. Prints requests, iterations, wall seconds and
 simulated-seconds per wall-second for each.
@@ -46,13 +46,13 @@ def main():
     run("70B chat, 50 QPS Poisson, 10 min, 8 x TP4", ArrivalSpec("poisson", 50, 600), 8)
     run("70B chat, 50 QPS Poisson, 10 min, 10 x TP4", ArrivalSpec("poisson", 50, 600), 10)
     run("70B chat, 50 QPS MMPP (x4 bursts), 10 min, 10 x TP4", ArrivalSpec("mmpp", 50, 600), 10)
-    t0 = time.perf_counter()
-    res = plan_serving(load_job(ROOT / "examples" / "serving-llama3-70b.yaml"))
-    b = res["best"]
-    print(f"{'plan_serving examples/serving-llama3-70b.yaml':<48} {time.perf_counter() - t0:>6.2f} s wall "
-          f"({sum(r['simulated']['trials'] for r in res['options'] if r.get('simulated'))} simulations; "
-          f"best {b['hardware']} TP{b['tp']} x {b['replicas']})")
-
+    for example in ("serving-llama3-70b.yaml", "serving-llama3-8b-chat.yaml"):
+        t0 = time.perf_counter()
+        res = plan_serving(load_job(ROOT / "examples" / example))
+        b = res["best"]
+        print(f"{'plan_serving examples/' + example:<48} {time.perf_counter() - t0:>6.2f} s wall "
+              f"({sum(r['simulated']['trials'] for r in res['options'] if r.get('simulated'))} simulations; "
+              f"best {b['hardware']} TP{b['tp']} x {b['replicas']})")
 
 if __name__ == "__main__":
     main()
