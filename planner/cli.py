@@ -288,9 +288,10 @@ def serve(
         sim = settings_for(job, arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
                            deadline_hours=deadline_hours)
         wanted = precisions.replace(" ", "").strip(",").split(",") if precisions else None
-        ctx = replace(ctx, serving=dict(sim=sim, precisions=wanted))
         try:
-            planned = workloads.plan("serve", job, ctx)
+            with _progress("simulating") as progress:
+                planned = workloads.plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),
+                                                               progress=progress))
         except InputError as e:  # the planner names "trace"/"precisions": say which input the user gave them in
             where = {"trace": "--trace" if trace is not None else "serving.trace",
                      "precisions": "--precisions"}.get(e.field)

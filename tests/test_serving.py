@@ -294,9 +294,16 @@ def test_analytic_size_at_full_utilisation_fails_in_simulation_and_the_planner_a
     job = _job({**CHAT8B, "qps": qps}, model="llama3-8b")
     analytic = _plan(job)["best"]
     assert analytic["replicas"] == 3 and analytic["utilisation"] > 0.99
-    res = plan_serving(job, sim=FAST)
+    calls = []
+    res = plan_serving(job, sim=FAST, progress=lambda done, total, desc: calls.append((done, total, desc)))
     b = res["best"]
     assert b["analytic_replicas"] == 3 and b["replicas"] > 3
+    # `planner serve` shows a progress bar over these simulations (10-40 s): it only moves forward, names
+    # the option and each run, and ends full
+    assert calls[-1] == (1, 1, "simulations done") and [c[0] for c in calls] == sorted(c[0] for c in calls)
+    runs = [d for _, _, d in calls if "replicas (run" in d]
+    assert len(runs) == b["simulated"]["trials"] and all(f"{b['hardware']} TP{b['tp']}" in d for d in runs)
+    assert ", trying " in runs[0] and "confirming" in runs[-1]
     # at the analytic size the simulated p99 TTFT misses the target by far
     row = {**b, "simulated": {**b["simulated"], "replicas": 3}}
     at3, target = _resimulate(job, row, seed=1, seconds=240)

@@ -72,7 +72,7 @@ def _serving(job, ctx):
     from planner.workloads.serving import plan_serving
 
     _needs_model(job, "serve")
-    return plan_serving(job, ctx.catalog, ctx.profile, simulate=ctx.simulate, **(ctx.serving or {}))
+    return plan_serving(job, ctx.catalog, ctx.profile, simulate=ctx.simulate, progress=ctx.progress, **(ctx.serving or {}))
 
 
 def _simulation(job, ctx):

@@ -85,7 +85,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -1322,7 +1322,8 @@ def _slice_replicas(replicas: int, fleet: float) -> int:
 
 
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
-                     cache: Optional[dict] = None, lim: ServingLimits = ServingLimits()) -> ServingOption:
+                     cache: Optional[dict] = None, lim: ServingLimits = ServingLimits(),
+                     note: Optional[Callable[[str], None]] = None) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
@@ -1360,6 +1361,9 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     def ok(r, k, workload=wl, w=warm):
         nonlocal trials
         trials += 1
+        if note:  # ``note(what)``: the progress bar's description of the run in hand
+            note(f"{'confirming' if workload is not wl else 'trying'} {math.ceil(r * fleet)} replicas "
+                 f"(run {trials}, token budget {k[0]}, {k[1]} sequences)")
         cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w)
         ck = (cfg, "search" if workload is wl else "confirm", qps)
         if ck not in cache:
@@ -1482,7 +1486,8 @@ def _resize(row: ServingOption, qps, lim: ServingLimits = ServingLimits()) -> Se
 
 
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
-                 sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None) -> ServingPlan:
+                 sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None,
+                 progress: Optional[Callable[[int, int, str], None]] = None) -> ServingPlan:
     """Every (hardware, TP, precision) option with its batch, latency, replicas and $; the best first.
 
     The analytic model sizes every option (a first guess at ~100% utilisation, no queueing). With
@@ -1563,20 +1568,28 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if simulate and m.is_transformer and ok and (not realtime or qps):
         best_key = None
         sim_cache: dict = {}
+        n_cand = min(sim.candidates, len(ok))
         for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
             # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
             if n_sim >= sim.candidates or (best_key is not None and realtime and key(rows[i]) >= best_key):
                 break
             hw, sp = where[i]
+            # the simulations are a plan's long part (10-40 s): the bar advances per option and names each run
+            label = f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} TP{rows[i].tp}"
+            note = (lambda what, n=n_sim, label=label: progress(n, n_cand, f"{label}, {what}")) if progress else None
+            if note:
+                note("analytic size")
             if realtime:
                 # the simulation sizes for the load (no floor): ``_resize`` raises it to min_gpus after
                 rows[i] = _hold(_refine_realtime(_costs(rows[i], sp, qps, job.constraints.spot), m, sp, hw, target,
-                                                 sim, qps, sim_cache, lim), lim, qps, s.requests)
+                                                 sim, qps, sim_cache, lim, note), lim, qps, s.requests)
                 if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
                     best_key = key(rows[i])
             else:
                 rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests)
+        if progress:
+            progress(n_cand, n_cand, "simulations done")
         simulated = True
         sim_rejected = [i for i in ok if rows[i].meets_latency is False]
         ok = [i for i in ok if usable(rows[i])]
