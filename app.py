@@ -65,11 +65,14 @@ else:
 
 if "serving" in base:  # a serving job: the simulated sizing and its latency against offered load
     st.title(f"planner — serving ({source_name})")
+    bar = st.progress(0.0, text="simulating…")  # the serving plan simulates its sizes: 10-40 s the first time
     try:
-        view = wi.serving_view(base, catalog)
+        view = wi.serving_view(base, catalog, progress=lambda k, n, what: bar.progress(min(k / max(n, 1), 1.0), text=what))
     except InputError as e:
+        bar.empty()
         error_box(e)
         st.stop()
+    bar.empty()
     res, s_job = view["plan"], view["job"]
     for col, (label, value) in zip(st.columns(4), wi.serving_metrics(view)):
         col.metric(label, value)

@@ -527,9 +527,11 @@ QPS_FACTORS = (0.25, 0.5, 0.75, 1.0, 1.15)
 _SERVING_VIEWS = _LRU(4)
 
 
-def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) -> dict:
+def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
+                 progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
     """``planner serve`` for the app: the plan (a ``results.ServingPlan``, simulation on) and, for its
-    recommended size, the simulated p50/p99 TTFT and TPOT at each offered QPS (``factors`` x the job's QPS)."""
+    recommended size, the simulated p50/p99 TTFT and TPOT at each offered QPS (``factors`` x the job's QPS).
+    ``progress(done, total, what)`` follows the plan's simulations (``plan_serving``)."""
     from planner.workloads.serving import latency_vs_qps, plan_serving, settings_for
 
     job = load_job_dict(copy.deepcopy(base))
@@ -539,7 +541,7 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS) ->
     key = (job_key(job), id(cat), id(profile), tuple(factors))
     if key in _SERVING_VIEWS:
         return _SERVING_VIEWS[key]
-    res = plan_serving(job, cat, profile)
+    res = plan_serving(job, cat, profile, progress=progress)
     best = res["best"]
     points = []
     qps = job.serving.qps
