@@ -1,0 +1,30 @@
+"""Defects a QA pass on the money and catalog paths noticed and left alone (left2 pass, 2026-12-02): each with the
+check that failed before its fix."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import write_job
+
+P5 = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e11},
+      "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}
+
+
+@pytest.mark.parametrize("field, key, value, words", [
+    ("utilisation", "utilisation", 5, "must be between 0.01 and 1 (a fraction of owned hours), got 5"),
+    ("server_price_usd", "server_price_hgx_h100_8gpu", 0, "must be above 0 and at most 1e+08 USD per node, got 0"),
+    ("horizon_years", "amortisation_years", 50, "must be between 0.5 and 30 years, got 50"),
+    ("power_price_usd_per_kwh", "power_price_usd_per_kwh", 11, "must be between 0 and 10 USD/kWh, got 11"),
+])
+def test_job_onprem_errors_speak_as_override_errors(cli, tmp_path, field, key, value, words):
+    """A job's ``onprem:`` field out of range read pydantic's "Input should be less than or equal to 1, got 5" where
+    the override row of the same key read "utilisation must be between 0.01 and 1, got 5": now both say the range
+    and its unit in the same words (``hardware_catalog.bounds.range_text``)."""
+    code, out, err = cli("estimate", write_job(tmp_path, {**P5, "onprem": {field: value}}))
+    assert code == 2 and out == ""
+    assert err.strip() == f"error: onprem.{field}: {words}"
+    over = tmp_path / "o.yaml"
+    over.write_text(f"onprem:\n  - {{key: {key}, value: {value}, source: me}}\n")
+    code, out, err = cli("estimate", write_job(tmp_path, P5), "--catalog", over)
+    assert code == 2
+    assert err.strip() == f"error: catalog override o.yaml: onprem[0].value: {key} {words}"
