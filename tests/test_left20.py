@@ -28,3 +28,22 @@ def test_job_onprem_errors_speak_as_override_errors(cli, tmp_path, field, key, v
     code, out, err = cli("estimate", write_job(tmp_path, P5), "--catalog", over)
     assert code == 2
     assert err.strip() == f"error: catalog override o.yaml: onprem[0].value: {key} {words}"
+
+
+def test_instances_table_heads_chip_prices_with_chip(cli, tmp_path, monkeypatch):
+    """``planner catalog instances`` headed TPU and Trainium rows' price per accelerator "$/GPU-h"; the head now
+    uses the rows' own noun (``planner.hardware.options.device_noun``): "$/chip-h" alone, both on a mixed table."""
+    monkeypatch.setenv("COLUMNS", "250")
+    over = tmp_path / "t.yaml"
+    over.write_text("instances:\n  - {cloud: mytpu, name: v6e-8, gpu: TPU-v6e, gpu_count: 8, price_ondemand_usd_hr: 20,"
+                    " source: quote}\n  - {cloud: mytrn, name: trn2, gpu: Trainium2, gpu_count: 16,"
+                    " price_ondemand_usd_hr: 40, source: quote}\n")
+    for cloud, per in (("mytpu", "2.50"), ("mytrn", "2.50")):
+        code, out, err = cli("catalog", "instances", "--cloud", cloud, "--catalog", over)
+        assert code == 0, err
+        assert "$/chip-h" in out and "GPU-h" not in out and per in out
+    code, out, err = cli("catalog", "instances", "--cloud", "gcp")
+    assert code == 0, err
+    assert "$/GPU-h" in out and "or chip-h" in out
+    code, out, err = cli("catalog", "instances", "--cloud", "aws")
+    assert "$/GPU-h" in out and "chip" not in out
