@@ -47,3 +47,20 @@ def test_instances_table_heads_chip_prices_with_chip(cli, tmp_path, monkeypatch)
     assert "$/GPU-h" in out and "or chip-h" in out
     code, out, err = cli("catalog", "instances", "--cloud", "aws")
     assert "$/GPU-h" in out and "chip" not in out
+
+
+def test_report_onprem_table_lists_only_the_rows_the_plan_read(cli, tmp_path):
+    """The report's assumptions table of on-prem parameters listed every catalog row but other HGX families' servers:
+    ``accelerator_kit_price_gaudi3_8``, ``pue_industry_average`` and ``gpu_price_h100_sxm`` under an H100 plan, and
+    ``pue`` though the job set it. It now lists the rows ``cost.onprem_inputs`` read (``onprem_catalog_keys``)."""
+    job = write_job(tmp_path, {**P5, "onprem": {"pue": 1.2}})
+    out_md = tmp_path / "r.md"
+    code, out, err = cli("report", job, "-o", out_md, "--no-simulate")
+    assert code == 0, err
+    lines = out_md.read_text().splitlines()
+    head = lines.index(next(x for x in lines if x.startswith("| on-prem parameter")))
+    body = lines[head + 2:]
+    keys = [x.split("|")[1].strip() for x in body[:next(i for i, x in enumerate(body) if not x.startswith("|"))]]
+    assert keys == ["amortisation_years", "utilisation", "server_price_hgx_h100_8gpu", "server_power_kw_hgx_h100_8gpu",
+                    "network_cost_share", "power_price_usd_per_kwh", "hosting_usd_per_kw_month",
+                    "staff_share_per_year", "support_share_per_year", "residual_value_fraction"]
