@@ -895,6 +895,15 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if r.price_spot_usd_hr is not None and r.price_spot_usd_hr > r.price_ondemand_usd_hr:
             raise CatalogError(f"{where}.price_spot_usd_hr",
                                f"spot {r.price_spot_usd_hr} exceeds on-demand {r.price_ondemand_usd_hr}", org)
+        if org is not None and r.price_spot_usd_hr is not None and r.price_spot_usd_hr == r.price_ondemand_usd_hr:
+            # the shipped catalog reads such a row as no spot offer (SkyPilot's snapshots fill SpotPrice with the
+            # on-demand price where a cloud quotes none: RunPod MI300X, Azure ND/NC H100 v5; the reference's
+            # catalogs.md flags them), so a user's row is read the same way, and said (until 2026-12-02 it was
+            # taken silently as a spot price with no discount, and a spot plan was priced at it)
+            notes.append(f"{_short(org, 80)}: instance {_short(key, 80)}: price_spot_usd_hr {r.price_spot_usd_hr:g} equals "
+                         "on-demand: read as no spot price, as the shipped catalog reads such rows (give the spot price, "
+                         "or leave it empty)")
+            r = r.model_copy(update={"price_spot_usd_hr": None})
         gpu = None
         if r.gpu:
             target = alias.get(_norm(r.gpu))

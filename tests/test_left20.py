@@ -64,3 +64,25 @@ def test_report_onprem_table_lists_only_the_rows_the_plan_read(cli, tmp_path):
     assert keys == ["amortisation_years", "utilisation", "server_price_hgx_h100_8gpu", "server_power_kw_hgx_h100_8gpu",
                     "network_cost_share", "power_price_usd_per_kwh", "hosting_usd_per_kw_month",
                     "staff_share_per_year", "support_share_per_year", "residual_value_fraction"]
+
+
+def test_override_spot_equal_to_ondemand_is_no_spot_price(cli, tmp_path):
+    """An override row whose spot price equals its on-demand price was taken silently as a spot offer at no discount
+    (a spot plan priced at it, "spot $18.1k" beside "$18.1k on-demand"), where the shipped catalog reads such rows
+    (SkyPilot's RunPod MI300X, Azure ND/NC H100 v5: SpotPrice == Price) as no spot price; now the override's is read
+    the same way, said in one line on stderr. Above on-demand stays an error."""
+    from hardware_catalog import load_catalog
+
+    over = tmp_path / "s.yaml"
+    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, price_spot_usd_hr: 55.04}\n")
+    cat = load_catalog([over])
+    assert cat.instance("aws:p5.48xlarge").price_spot is None
+    assert any("equals on-demand: read as no spot price" in n for n in cat.overrides)
+    code, out, err = cli("estimate", write_job(tmp_path, P5), "--catalog", over)
+    assert code == 0, err
+    warn = [x for x in err.splitlines() if "equals on-demand" in x]
+    assert len(warn) == 1 and warn[0].startswith("catalog override s.yaml: instance aws:p5.48xlarge: price_spot_usd_hr")
+    assert "- spot" in out
+    over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, price_spot_usd_hr: 60}\n")
+    code, out, err = cli("estimate", write_job(tmp_path, P5), "--catalog", over)
+    assert code == 2 and "exceeds on-demand" in err
