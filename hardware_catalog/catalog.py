@@ -228,6 +228,13 @@ class OnpremRow(_Row):
         return self
 
 
+#: the clouds a ``capacity-block`` commitment may name: the term is AWS EC2 Capacity Blocks, and its bill is AWS's
+#: (``planner.model.cost.capacity_block_hours``: whole days to 14 days, whole weeks to 182; at most 256 instances).
+#: Other clouds' short reservations (GCP calendar-mode future reservations, Azure capacity reservations) are
+#: billed by other rules not modelled here; until 2026-12-02 a gcp or azure row was accepted and billed by AWS's.
+CAPACITY_BLOCK_CLOUDS = ("aws",)
+
+
 class CommitmentRow(_Row):
     """A reserved / committed-use / capacity-block price for one catalog instance."""
 
@@ -932,6 +939,11 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             inst = cat.instance(f"{r.cloud}:{r.instance}")
         except CatalogError as e:
             raise CatalogError(f"{where}.instance", e.message, org) from None
+        if r.term == "capacity-block" and inst.cloud not in CAPACITY_BLOCK_CLOUDS:
+            raise CatalogError(f"{where}.term", f"capacity-block is AWS EC2 Capacity Blocks, billed by AWS's rules (whole "
+                                                f"days to 14 days, whole weeks to 182), not {inst.cloud}'s; give "
+                                                f"{inst.cloud}'s reservation as a 1yr or 3yr term, or as the instance's "
+                                                "on-demand price", org)
         if org is not None and r.price_usd_hr > inst.price_ondemand:  # a user's row; built-ins are tested
             raise CatalogError(f"{where}.price_usd_hr",
                                f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)

@@ -86,3 +86,24 @@ def test_override_spot_equal_to_ondemand_is_no_spot_price(cli, tmp_path):
     over.write_text("instances:\n  - {cloud: aws, name: p5.48xlarge, price_spot_usd_hr: 60}\n")
     code, out, err = cli("estimate", write_job(tmp_path, P5), "--catalog", over)
     assert code == 2 and "exceeds on-demand" in err
+
+
+def test_capacity_block_is_aws_only(cli, tmp_path):
+    """A ``capacity-block`` commitment was accepted for any cloud and billed by AWS EC2 Capacity Blocks' rules (whole
+    days to 14 days, whole weeks to 182, AWS's 256-instance limit): a gcp row is now refused, naming the term."""
+    from hardware_catalog import load_catalog
+    from planner.errors import InputError
+
+    over = tmp_path / "c.yaml"
+    over.write_text("commitments:\n  - {cloud: gcp, instance: a3-highgpu-8g, term: capacity-block, price_usd_hr: 50,"
+                    " source: quote}\n")
+    with pytest.raises(InputError) as e:
+        load_catalog([over])
+    assert e.value.field == "commitments[0].term" and "AWS EC2 Capacity Blocks" in e.value.message
+    code, out, err = cli("estimate", write_job(tmp_path, {**P5, "cluster": {"instance": "gcp:a3-highgpu-8g", "nodes": 4}}),
+                         "--catalog", over)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: catalog override c.yaml: commitments[0].term: capacity-block is AWS EC2 Capacity Blocks")
+    over.write_text("commitments:\n  - {cloud: AWS, instance: p4de.24xlarge, term: capacity-block, price_usd_hr: 20,"
+                    " source: quote}\n")
+    assert any(c.term == "capacity-block" for c in load_catalog([over]).commitments_for("aws:p4de.24xlarge"))
