@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hardware_catalog import files
+from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, range_error
 from hardware_catalog.errors import InputError, from_validation
 
@@ -628,7 +629,11 @@ _SECTIONS = ("gpus", "instances", "onprem", "commitments")
 
 
 def _csv_section(header: list[str]) -> str:
-    """Which table an override CSV holds, from its header."""
+    """Which table an override CSV holds, from its header: a SkyPilot catalog (``InstanceType`` and ``Price``
+    columns, ``hardware_catalog.skypilot``; it was read as a GPU table, "gpus[0].name: is required"), or one of
+    the catalog's own tables."""
+    if skypilot.is_skypilot(header):
+        return "skypilot"
     if "term" in header and "instance" in header:
         return "commitments"
     if "key" in header and "value" in header:
@@ -650,13 +655,16 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
             raise CatalogError(h, "column named twice in the header", origin)
         seen.add(h)
     rows = []
+    sky = _csv_section(header) == "skypilot"
     for i, cells in enumerate(reader):
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) > len(header):
+        if len(cells) > len(header) and not sky:  # (SkyPilot's AWS v9 rows carry 4 local-disk cells past its header)
             raise CatalogError(f"row {i + 2}", f"{len(cells)} cells but the header has {len(header)} columns", origin)
         rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
-        if len(rows) > MAX_OVERRIDE_ROWS:
+        # a SkyPilot catalog's rows are read for the few catalog instances it prices (one row per zone: AWS's file
+        # has tens of thousands); the 8 MiB input limit bounds it
+        if len(rows) > MAX_OVERRIDE_ROWS and not sky:
             raise CatalogError(_csv_section(header), _too_large(f"more than {MAX_OVERRIDE_ROWS:,}"), origin)
     if not rows:
         return {}
@@ -841,6 +849,12 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     for path in _override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
+        if doc.get("skypilot"):
+            repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(_norm(n)), org,
+                                                      lambda f, m: CatalogError(f, m, org))
+            notes.extend(said)
+            for key, row in repriced:
+                override(inst_raw, key, row, InstanceRow, "inst", f"{row['name']} (SkyPilot rows)", org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("gpus", [])):
             where = f"gpus[{i}]"

@@ -107,3 +107,53 @@ def test_capacity_block_is_aws_only(cli, tmp_path):
     over.write_text("commitments:\n  - {cloud: AWS, instance: p4de.24xlarge, term: capacity-block, price_usd_hr: 20,"
                     " source: quote}\n")
     assert any(c.term == "capacity-block" for c in load_catalog([over]).commitments_for("aws:p4de.24xlarge"))
+
+
+AWS_VMS = """InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,AvailabilityZone,Arch
+p5.48xlarge,H100,8.0,192.0,2048.0,"{'Gpus': []}",60.0,20.5,us-east-1,use1-az1,x86_64,ssd,True,3800.0,8.0
+p5.48xlarge,H100,8.0,192.0,2048.0,"{'Gpus': []}",60.0,18.25,us-east-1,use1-az2,x86_64,ssd,True,3800.0,8.0
+p5.48xlarge,H100,8.0,192.0,2048.0,"{'Gpus': []}",62.0,17.0,us-west-2,usw2-az1,x86_64,ssd,True,3800.0,8.0
+m5.large,,,2.0,8.0,,0.096,0.04,us-east-1,use1-az1,x86_64
+p5e.48xlarge,H200,8.0,192.0,2048.0,,,20.76,us-east-1,use1-az1,x86_64
+"""
+GCP_VMS = """InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice
+a2-highgpu-8g,96.0,680.0,,,,us-central1,us-central1-a,3.5,1.2
+,,,A100,8,{},us-central1,us-central1-a,23.47126,12.3192
+,,,tpu-v5p-8,,{},us-east5,us-east5-a,8.4,2.1
+"""
+
+
+def test_skypilot_catalog_csv_reprices_catalog_instances(cli, tmp_path):
+    """A SkyPilot ``vms.csv`` given as an override was read as a GPU table ("gpus[0].name: is required"). It is now
+    read as price overrides of the catalog's instances: the rows of the instance's catalog region (p5.48xlarge in
+    us-east-1: on demand 60, spot the lowest zone's 18.25; the us-west-2 row is another region's), AWS v9's extra
+    local-disk cells allowed; instance types the catalog lacks are named, not dropped silently."""
+    from hardware_catalog import load_catalog
+
+    vms = tmp_path / "vms.csv"
+    vms.write_text(AWS_VMS)
+    cat = load_catalog([vms])
+    p5 = cat.instance("aws:p5.48xlarge")
+    assert (p5.price_ondemand, p5.price_spot) == (60.0, 18.25)
+    assert "user override (vms.csv: price_ondemand_usd_hr, price_spot_usd_hr" in p5.source
+    said = "\n".join(cat.overrides)
+    assert "read as a SkyPilot catalog (5 rows, 3 instance types): 1 catalog instance repriced" in said
+    assert "2 instance types not in the catalog, not read: m5.large, p5e.48xlarge" in said
+    code, out, err = cli("estimate", write_job(tmp_path, P5), "--catalog", vms)
+    assert code == 0, err
+    assert "catalog override vms.csv: instance aws:p5.48xlarge: price_ondemand_usd_hr 55.04 -> 60" in err
+
+    gcp = tmp_path / "gcp.csv"  # GCP's composite rows: host (vCPU + RAM) + its GPUs' own row, as SkyPilot adds them
+    gcp.write_text(GCP_VMS)
+    cat = load_catalog([gcp])
+    a2 = cat.instance("gcp:a2-highgpu-8g")
+    assert a2.price_ondemand == pytest.approx(3.5 + 23.47126) and a2.price_spot == pytest.approx(1.2 + 12.3192)
+    assert any("accelerator-only rows not read" in n and "tpu-v5p-8" in n for n in cat.overrides)
+
+
+def test_skypilot_catalog_csv_missing_columns_is_one_line(cli, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("InstanceType,Price\np5.48xlarge,60\n")
+    code, out, err = cli("catalog", "instances", "--catalog", bad)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "a SkyPilot catalog CSV" in err and "Region, SpotPrice, AcceleratorName, AcceleratorCount missing" in err
