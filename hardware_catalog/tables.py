@@ -134,7 +134,7 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
     """The ``catalog instances`` table. ``noun(gpu)`` is what one accelerator is called ("GPU", "chip" for a TPU
     or Trainium: ``planner.hardware.options.device_noun``, passed in as the catalog does not import the planner;
     None: "GPU"); the per-accelerator price column is headed with the nouns of the rows shown ("$/chip-h" on
-    TPUs alone, "$/GPU-h\nor chip-h" on a mixed table; it read "$/GPU-h" over TPU and Trainium rows)."""
+    TPUs alone, "$/GPU-h or chip-h" on two lines on a mixed table; it read "$/GPU-h" over TPU and Trainium rows)."""
     rows = sorted((i for i in cat.instances.values() if not cloud or i.cloud == cloud.lower()),
                   key=lambda i: (i.cloud, i.gpu is None, i.gpu.name if i.gpu else "", i.gpu_count, i.price_ondemand))
     nouns = list(dict.fromkeys((noun(i.gpu) if noun else "GPU") for i in rows if i.gpu is not None)) or ["GPU"]
