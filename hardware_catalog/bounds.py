@@ -20,10 +20,28 @@ ONPREM_RANGES: dict[str, tuple[float, float, bool]] = {
     "power_price_usd_per_kwh": (0.0, 10.0, False),
     "hosting_usd_per_kw_month": (0.0, 1e4, False),
 }
+#: the unit each range is in (the ``unit`` column of ``onprem.csv``, cut to what holds for a job field too: a
+#: server price is per node in a job, per 8-GPU node in the catalog), said after the range in both errors
+ONPREM_UNITS: dict[str, str] = {
+    "amortisation_years": "years",
+    "utilisation": "(a fraction of owned hours)",
+    "pue": "(a ratio)",
+    "server_price_": "USD per node",
+    "server_power_kw_": "kW per node",
+    "power_price_usd_per_kwh": "USD/kWh",
+    "hosting_usd_per_kw_month": "USD per kW per month",
+}
 #: keys ending so are shares of something: 0 to 1 (``network_cost_share``, ``staff_share_per_year``, ...)
 FRACTION_SUFFIXES = ("_share", "_fraction", "_share_per_year")
 #: any other key (a user's own row, ``gpu_price_h100_sxm``): a number from 0 to this
 ANY_MAX = 1e9
+
+
+def _entry(key: str) -> str | None:
+    """The ``ONPREM_RANGES`` key that holds ``key`` (itself or its prefix), None for the other keys."""
+    if key in ONPREM_RANGES:
+        return key
+    return next((p for p in ONPREM_RANGES if p.endswith("_") and key.startswith(p)), None)
 
 
 def onprem_range(key: str) -> tuple[float, float, bool]:
@@ -32,17 +50,30 @@ def onprem_range(key: str) -> tuple[float, float, bool]:
     >>> onprem_range("pue"), onprem_range("server_price_hgx_h200_8gpu"), onprem_range("network_cost_share")
     ((1.0, 3.0, False), (0.0, 100000000.0, True), (0.0, 1.0, False))
     """
-    if key in ONPREM_RANGES:
-        return ONPREM_RANGES[key]
-    for prefix, r in ONPREM_RANGES.items():
-        if prefix.endswith("_") and key.startswith(prefix):
-            return r
+    entry = _entry(key)
+    if entry is not None:
+        return ONPREM_RANGES[entry]
     return (0.0, 1.0, False) if key.endswith(FRACTION_SUFFIXES) else (0.0, ANY_MAX, False)
 
 
-def range_error(key: str, value: float) -> str | None:
-    """Why ``value`` is out of ``key``'s range ("pue must be between 1 and 3, got 5"), None when it is in it."""
+def range_text(key: str) -> str:
+    """``key``'s range and unit in words, the one phrase both errors use.
+
+    >>> range_text("pue"), range_text("server_price_hgx_h200_8gpu"), range_text("network_cost_share")
+    ('between 1 and 3 (a ratio)', 'above 0 and at most 1e+08 USD per node', 'between 0 and 1 (a fraction)')
+    """
+    lo, hi, open_lo = onprem_range(key)
+    entry = _entry(key)
+    unit = ONPREM_UNITS.get(entry) if entry else ("(a fraction)" if key.endswith(FRACTION_SUFFIXES) else None)
+    text = f"above {lo:g} and at most {hi:g}" if open_lo else f"between {lo:g} and {hi:g}"
+    return f"{text} {unit}" if unit else text
+
+
+def range_error(key: str, value: float, name: str | None = None) -> str | None:
+    """Why ``value`` is out of ``key``'s range ("pue must be between 1 and 3 (a ratio), got 5"), None when it is
+    in it. ``name`` is what the message calls the input (a job's ``onprem:`` field: ``horizon_years`` for the
+    catalog's ``amortisation_years``); the rest of the message is the same words for a job and a catalog row."""
     lo, hi, open_lo = onprem_range(key)
     if (value > lo if open_lo else value >= lo) and value <= hi:
         return None
-    return f"{key} must be {'above' if open_lo else 'between'} {lo:g} {'and at most' if open_lo else 'and'} {hi:g}, got {value:g}"
+    return f"{name or key} must be {range_text(key)}, got {value:g}"

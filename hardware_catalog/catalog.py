@@ -35,6 +35,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hardware_catalog import files
+from hardware_catalog import skypilot
 from hardware_catalog.bounds import ANY_MAX, range_error
 from hardware_catalog.errors import InputError, from_validation
 
@@ -226,6 +227,13 @@ class OnpremRow(_Row):
         if why:
             raise ValueError(why)
         return self
+
+
+#: the clouds a ``capacity-block`` commitment may name: the term is AWS EC2 Capacity Blocks, and its bill is AWS's
+#: (``planner.model.cost.capacity_block_hours``: whole days to 14 days, whole weeks to 182; at most 256 instances).
+#: Other clouds' short reservations (GCP calendar-mode future reservations, Azure capacity reservations) are
+#: billed by other rules not modelled here; until 2026-12-02 a gcp or azure row was accepted and billed by AWS's.
+CAPACITY_BLOCK_CLOUDS = ("aws",)
 
 
 class CommitmentRow(_Row):
@@ -621,7 +629,11 @@ _SECTIONS = ("gpus", "instances", "onprem", "commitments")
 
 
 def _csv_section(header: list[str]) -> str:
-    """Which table an override CSV holds, from its header."""
+    """Which table an override CSV holds, from its header: a SkyPilot catalog (``InstanceType`` and ``Price``
+    columns, ``hardware_catalog.skypilot``; it was read as a GPU table, "gpus[0].name: is required"), or one of
+    the catalog's own tables."""
+    if skypilot.is_skypilot(header):
+        return "skypilot"
     if "term" in header and "instance" in header:
         return "commitments"
     if "key" in header and "value" in header:
@@ -643,13 +655,16 @@ def _csv_rows(text: str, origin: str) -> dict[str, list[dict]]:
             raise CatalogError(h, "column named twice in the header", origin)
         seen.add(h)
     rows = []
+    sky = _csv_section(header) == "skypilot"
     for i, cells in enumerate(reader):
         if not any(c.strip() for c in cells):
             continue
-        if len(cells) > len(header):
+        if len(cells) > len(header) and not sky:  # (SkyPilot's AWS v9 rows carry 4 local-disk cells past its header)
             raise CatalogError(f"row {i + 2}", f"{len(cells)} cells but the header has {len(header)} columns", origin)
         rows.append(dict(zip(header, cells + [""] * (len(header) - len(cells)))))
-        if len(rows) > MAX_OVERRIDE_ROWS:
+        # a SkyPilot catalog's rows are read for the few catalog instances it prices (one row per zone: AWS's file
+        # has tens of thousands); the 8 MiB input limit bounds it
+        if len(rows) > MAX_OVERRIDE_ROWS and not sky:
             raise CatalogError(_csv_section(header), _too_large(f"more than {MAX_OVERRIDE_ROWS:,}"), origin)
     if not rows:
         return {}
@@ -834,6 +849,12 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
     for path in _override_paths(extra_paths):
         doc = _read_override(path)
         org = path.name
+        if doc.get("skypilot"):
+            repriced, said = skypilot.price_overrides(doc["skypilot"], inst_raw, lambda n: alias.get(_norm(n)), org,
+                                                      lambda f, m: CatalogError(f, m, org))
+            notes.extend(said)
+            for key, row in repriced:
+                override(inst_raw, key, row, InstanceRow, "inst", f"{row['name']} (SkyPilot rows)", org)
         dups = _Duplicates(org)
         for i, row in enumerate(doc.get("gpus", [])):
             where = f"gpus[{i}]"
@@ -895,6 +916,15 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
         if r.price_spot_usd_hr is not None and r.price_spot_usd_hr > r.price_ondemand_usd_hr:
             raise CatalogError(f"{where}.price_spot_usd_hr",
                                f"spot {r.price_spot_usd_hr} exceeds on-demand {r.price_ondemand_usd_hr}", org)
+        if org is not None and r.price_spot_usd_hr is not None and r.price_spot_usd_hr == r.price_ondemand_usd_hr:
+            # the shipped catalog reads such a row as no spot offer (SkyPilot's snapshots fill SpotPrice with the
+            # on-demand price where a cloud quotes none: RunPod MI300X, Azure ND/NC H100 v5; the reference's
+            # catalogs.md flags them), so a user's row is read the same way, and said (until 2026-12-02 it was
+            # taken silently as a spot price with no discount, and a spot plan was priced at it)
+            notes.append(f"{_short(org, 80)}: instance {_short(key, 80)}: price_spot_usd_hr {r.price_spot_usd_hr:g} equals "
+                         "on-demand: read as no spot price, as the shipped catalog reads such rows (give the spot price, "
+                         "or leave it empty)")
+            r = r.model_copy(update={"price_spot_usd_hr": None})
         gpu = None
         if r.gpu:
             target = alias.get(_norm(r.gpu))
@@ -923,6 +953,11 @@ def load_catalog(extra_paths: list[str | Path] | None = None) -> Catalog:
             inst = cat.instance(f"{r.cloud}:{r.instance}")
         except CatalogError as e:
             raise CatalogError(f"{where}.instance", e.message, org) from None
+        if r.term == "capacity-block" and inst.cloud not in CAPACITY_BLOCK_CLOUDS:
+            raise CatalogError(f"{where}.term", f"capacity-block is AWS EC2 Capacity Blocks, billed by AWS's rules (whole "
+                                                f"days to 14 days, whole weeks to 182), not {inst.cloud}'s; give "
+                                                f"{inst.cloud}'s reservation as a 1yr or 3yr term, or as the instance's "
+                                                "on-demand price", org)
         if org is not None and r.price_usd_hr > inst.price_ondemand:  # a user's row; built-ins are tested
             raise CatalogError(f"{where}.price_usd_hr",
                                f"{r.term} price {r.price_usd_hr} exceeds on-demand {inst.price_ondemand} for {inst.key}", org)

@@ -130,14 +130,22 @@ def format_gpus_table(cat: Catalog, width: int | None = None, derive_fp8=None) -
                   ("form factor", "link", "power\nW", "vendor", "FP32\nTFLOP/s"))
 
 
-def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | None = None) -> Table:
+def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | None = None, noun=None) -> Table:
+    """The ``catalog instances`` table. ``noun(gpu)`` is what one accelerator is called ("GPU", "chip" for a TPU
+    or Trainium: ``planner.hardware.options.device_noun``, passed in as the catalog does not import the planner;
+    None: "GPU"); the per-accelerator price column is headed with the nouns of the rows shown ("$/chip-h" on
+    TPUs alone, "$/GPU-h or chip-h" on two lines on a mixed table; it read "$/GPU-h" over TPU and Trainium rows)."""
     rows = sorted((i for i in cat.instances.values() if not cloud or i.cloud == cloud.lower()),
                   key=lambda i: (i.cloud, i.gpu is None, i.gpu.name if i.gpu else "", i.gpu_count, i.price_ondemand))
+    nouns = list(dict.fromkeys((noun(i.gpu) if noun else "GPU") for i in rows if i.gpu is not None)) or ["GPU"]
+    nouns.sort(key=lambda n: n != "GPU")
+    per = "$/" + "\nor ".join(f"{n}-h" for n in nouns)
     # the names are what people copy (never cut); on a narrow terminal the price date, the region, the
-    # fabric, $/GPU-h, RAM, vCPUs and (with the TPU slices' 25,600 Gb/s DCN) the cluster flag give way first
+    # fabric, the per-accelerator price, RAM, vCPUs and (with the TPU slices' 25,600 Gb/s DCN) the cluster flag give
+    # way first
     cols = [("instance", "left"), ("GPU", "left"), ("#", "right"), ("vCPU", "right"), ("RAM\nGiB", "right"),
             ("net\nGb/s", "right"), ("fabric", "left"), ("cluster", "left"), ("$/h\non-demand", "right"),
-            ("$/h\nspot", "right"), ("$/GPU-h", "right"), ("region", "left"), ("price date", "left")]
+            ("$/h\nspot", "right"), (per, "right"), ("region", "left"), ("price date", "left")]
     cells = []
     for i in rows:
         per_gpu = i.price_ondemand / i.gpu_count if i.gpu_count else None
@@ -149,7 +157,7 @@ def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | 
                   f"net Gb/s per node; * = not published, the catalog default ({DEFAULT_NETWORK_GBPS:g} Gb/s) is assumed; "
                   "- = not published and not a cluster node. "
                   "cluster = can form a multi-node training cluster over its fabric (? = fabric not stated).",
-                  cols, cells, width, ("price date", "region", "fabric", "$/GPU-h", "RAM\nGiB", "vCPU", "cluster"))
+                  cols, cells, width, ("price date", "region", "fabric", per, "RAM\nGiB", "vCPU", "cluster"))
 
 
 def format_systems_table(cat: Catalog, width: int | None = None) -> Table:

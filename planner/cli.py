@@ -478,7 +478,8 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
             # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
         if not _frame_out(cat.instances_df(cloud), as_csv, as_json):
-            out.print(format_instances_table(cat, cloud, width=out.width))
+            from planner.hardware.options import device_noun
+            out.print(format_instances_table(cat, cloud, width=out.width, noun=device_noun))
     _run(go)
 
 

@@ -103,9 +103,9 @@ def test_buy_line_names_every_part_of_the_owned_hour(cli, tmp_path, catalog):
 
 
 @pytest.mark.parametrize("row, message", [
-    ("{key: power_price_usd_per_kwh, value: 1e9}", "power_price_usd_per_kwh must be between 0 and 10, got 1e+09"),
-    ("{key: server_price_hgx_h100_8gpu, value: 0}", "server_price_hgx_h100_8gpu must be above 0 and at most 1e+08, got 0"),
-    ("{key: hosting_usd_per_kw_month, value: 50000}", "hosting_usd_per_kw_month must be between 0 and 10000, got 50000"),
+    ("{key: power_price_usd_per_kwh, value: 1e9}", "power_price_usd_per_kwh must be between 0 and 10 USD/kWh, got 1e+09"),
+    ("{key: server_price_hgx_h100_8gpu, value: 0}", "server_price_hgx_h100_8gpu must be above 0 and at most 1e+08 USD per node, got 0"),
+    ("{key: hosting_usd_per_kw_month, value: 50000}", "hosting_usd_per_kw_month must be between 0 and 10000 USD per kW per month, got 50000"),
 ])
 def test_override_onprem_rows_take_the_job_fields_ranges(cli, tmp_path, row, message):
     """A job's ``onprem:`` could not set power above 10 $/kWh nor a server price of 0, but a catalog override could:

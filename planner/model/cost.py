@@ -125,6 +125,22 @@ def onprem_inputs(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -
     return out
 
 
+def onprem_catalog_keys(catalog, gpu_name: str, job_onprem=None) -> list[str]:
+    """The ``onprem.csv`` keys (or override rows) ``onprem_inputs`` reads for a node of ``gpu_name``: each
+    ``ONPREM_INPUTS`` key, the server rows of this GPU's family, that the job's ``onprem:`` does not set and the
+    catalog has. The report's assumptions table lists these and no others (it listed every row but the other
+    families' servers: ``accelerator_kit_price_gaudi3_8`` and ``pue_industry_average`` under an H100 plan)."""
+    fam = _onprem_key(gpu_name)
+    keys = []
+    for field, key, _ in ONPREM_INPUTS:
+        if "{fam}" in key and fam is None:
+            continue
+        key = key.format(fam=fam)
+        if getattr(job_onprem, field, None) is None and key in catalog.onprem:
+            keys.append(key)
+    return keys
+
+
 def owned_node_hour_cost(catalog, gpu_name: str, gpus_per_node: int, job_onprem=None) -> dict | None:
     """Hourly cost of owning one node of this GPU per useful hour (None when no server price is known):
 

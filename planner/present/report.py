@@ -227,15 +227,14 @@ def _price_rows(rec: dict, catalog) -> Table:
                  "catalog prices used (per node-hour)")
 
 
-def _onprem_rows(catalog, gpu_name: str) -> list[list[str]]:
+def _onprem_rows(catalog, gpu_name: str, job_onprem=None) -> list[list[str]]:
+    """The catalog's on-prem rows the plan's buy-vs-rent figure read (``cost.onprem_catalog_keys``)."""
     if catalog is None:
         return []
-    from planner.model.cost import ONPREM_FAMILIES, _onprem_key
+    from planner.model.cost import onprem_catalog_keys
 
-    fam = _onprem_key(gpu_name)
-    keys = [k for k in catalog.onprem if (fam and fam in k) or not any(f.lower() in k for f in ONPREM_FAMILIES)]
     rows = []
-    for k in keys:
+    for k in onprem_catalog_keys(catalog, gpu_name, job_onprem):
         r = catalog.onprem[k]
         rows.append([k, str(r.get("value", "")), str(r.get("unit", "")), str(r.get("basis", "")), str(r.get("source", ""))])
     return rows
@@ -534,9 +533,10 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     # --- assumptions
     s = Section("Assumptions")
     s.blocks.append(_price_rows(rec, catalog))
-    if buy:
+    onprem_rows = _onprem_rows(catalog, best["hardware"]["gpu"], job.onprem) if buy else []
+    if onprem_rows:
         s.blocks.append(Table(["on-prem parameter", "value", "unit", "basis", "source"],
-                              _onprem_rows(catalog, best["hardware"]["gpu"]), "buy-vs-rent inputs (override with a quote)"))
+                              onprem_rows, "buy-vs-rent inputs (override with a quote)"))
     calib = [f"Peak FLOP/s: {inp.get('peaks', '-')}.",
              "Measured efficiencies (calibration profile): " + (", ".join(inp.get("efficiencies_measured") or []) or "none") + ".",
              f"Everything else: {inp.get('efficiencies_prior', '-')}."]

@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from hardware_catalog.bounds import onprem_range
+from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation
 from planner import vocab as V
 from planner.errors import InputError
@@ -691,28 +691,42 @@ class ServingSpec(_Strict):
         return self
 
 
-def _onprem(catalog_key: str):
-    """A job ``onprem:`` field with the range of the catalog key it replaces (``hardware_catalog.bounds``: one range
-    for both; the job allowed a network share of up to 5 where the catalog stopped at 1)."""
-    lo, hi, open_lo = onprem_range(catalog_key)
-    return Field(None, gt=lo, le=hi) if open_lo else Field(None, ge=lo, le=hi)
+#: each job ``onprem:`` field by the catalog key it replaces, whose range (``hardware_catalog.bounds``) it takes
+ONPREM_KEYS = {"horizon_years": "amortisation_years", "utilisation": "utilisation",
+               "server_price_usd": "server_price_", "server_power_kw": "server_power_kw_",
+               "network_cost_share": "network_cost_share", "power_price_usd_per_kwh": "power_price_usd_per_kwh",
+               "pue": "pue", "hosting_usd_per_kw_month": "hosting_usd_per_kw_month",
+               "staff_share_per_year": "staff_share_per_year", "support_share_per_year": "support_share_per_year",
+               "residual_value_fraction": "residual_value_fraction"}
 
 
 class OnpremSpec(_Strict):
     """Buy instead of rent: the on-prem TCO inputs of this job (each left out = the catalog's
     ``hardware_catalog/data/onprem.csv`` value, or a catalog override file's ``onprem:`` row)."""
 
-    horizon_years: Optional[float] = _onprem("amortisation_years")  # amortisation period
-    utilisation: Optional[float] = _onprem("utilisation")  # share of owned hours doing useful work
-    server_price_usd: Optional[float] = _onprem("server_price_")  # one node of this GPU (all its GPUs)
-    server_power_kw: Optional[float] = _onprem("server_power_kw_")  # one node, max
-    network_cost_share: Optional[float] = _onprem("network_cost_share")  # fabric/switches/storage, share of server capex
-    power_price_usd_per_kwh: Optional[float] = _onprem("power_price_usd_per_kwh")
-    pue: Optional[float] = _onprem("pue")
-    hosting_usd_per_kw_month: Optional[float] = _onprem("hosting_usd_per_kw_month")
-    staff_share_per_year: Optional[float] = _onprem("staff_share_per_year")  # share of server capex per year
-    support_share_per_year: Optional[float] = _onprem("support_share_per_year")
-    residual_value_fraction: Optional[float] = _onprem("residual_value_fraction")  # resale share at the end
+    horizon_years: Optional[float] = None  # amortisation period
+    utilisation: Optional[float] = None  # share of owned hours doing useful work
+    server_price_usd: Optional[float] = None  # one node of this GPU (all its GPUs)
+    server_power_kw: Optional[float] = None  # one node, max
+    network_cost_share: Optional[float] = None  # fabric/switches/storage, share of server capex
+    power_price_usd_per_kwh: Optional[float] = None
+    pue: Optional[float] = None
+    hosting_usd_per_kw_month: Optional[float] = None
+    staff_share_per_year: Optional[float] = None  # share of server capex per year
+    support_share_per_year: Optional[float] = None
+    residual_value_fraction: Optional[float] = None  # resale share at the end
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        """Each field in the range of the catalog key it replaces, refused in the words an override file's row
+        is (``hardware_catalog.bounds.range_error``: "must be between 0.01 and 1 (a fraction of owned hours),
+        got 5"); until 2026-12-02 these were pydantic ``Field`` bounds, "Input should be less than or equal to 1"."""
+        for name, key in ONPREM_KEYS.items():
+            value = getattr(self, name)
+            why = None if value is None else range_error(key, value, name)
+            if why:
+                raise ValueError(f"{name}: {why.removeprefix(name + ' ')}")
+        return self
 
 
 class JobSpec(_Strict):

@@ -1,0 +1,142 @@
+"""A SkyPilot catalog CSV (``skypilot-org/skypilot-catalog`` ``catalogs/v*/<cloud>/vms.csv``) given as an override
+file: read as price overrides of the catalog's own instances, the file SkyPilot users already have.
+
+The format (``/work/shared/reference/catalogs.md``, "vms.csv schema", SkyPilot's Schema V8): one row per
+(``InstanceType``, ``Region``, ``AvailabilityZone``) with ``Price`` (on demand) and ``SpotPrice`` in USD per
+instance-hour, plus ``AcceleratorName``, ``AcceleratorCount``, ``vCPUs``, ``MemoryGiB``; the column order differs
+per cloud, so columns are read by name. How a file's rows become overrides:
+
+- an ``InstanceType`` is matched to the catalog instance of that name (names are unique across the catalog's clouds);
+  the rows in that instance's catalog ``region`` give its prices: on demand the lowest ``Price`` there (SkyPilot:
+  "On-demand price is constant within a region"), spot the lowest ``SpotPrice`` over the region's zones (the
+  shipped rows quote the same: "spot range 0.3644-0.3764 across use1-az1/2/5/6" with 0.3644);
+- GCP's file is composite: a GPU VM's host row has an empty ``AcceleratorName`` and prices vCPUs and RAM only, its
+  GPUs are a separate row with an empty ``InstanceType`` (``,,,A100,8,...,us-central1,...``); SkyPilot adds the two,
+  and so is done here (host + the accelerator row of the instance's GPU and count in the same region);
+- only prices change (a row's hardware stays the catalog's: the reference fixed several of SkyPilot's rows, Azure
+  ND96isr H100 v5's 12 GPUs for 8); a spot price equal to on demand is read as none by ``load_catalog`` as for any
+  override;
+- nothing is dropped silently: instance types the catalog has no row for, instances with no row in their region or
+  with no on-demand price there (AWS ``p5e.48xlarge``: spot only), and the accelerator-only rows no host row used
+  (GCP's TPU slices, priced per chip for v6e) are each counted and named in one note.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable
+
+#: a CSV header holding these is a SkyPilot catalog, not one of the override tables
+SIGNATURE = ("InstanceType", "Price")
+#: the columns a SkyPilot catalog must have to be read
+REQUIRED = ("InstanceType", "Region", "Price", "SpotPrice", "AcceleratorName", "AcceleratorCount")
+#: instance types named in a note before "... and N more"
+NAMED = 8
+
+
+def is_skypilot(header: Iterable[str]) -> bool:
+    return all(c in header for c in SIGNATURE)
+
+
+def _number(cell, where: str, column: str, fail) -> float | None:
+    """A price or count cell: empty = None; otherwise a finite number >= 0 (``fail(field, message)`` raises)."""
+    text = str(cell or "").strip()
+    if not text:
+        return None
+    try:
+        x = float(text)
+    except ValueError:
+        raise fail(f"{where}.{column}", f"must be a number, got {text[:40]!r}") from None
+    if not math.isfinite(x) or x < 0:
+        raise fail(f"{where}.{column}", f"must be a finite number >= 0, got {text[:40]!r}")
+    return x
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(sorted(names)[:NAMED])
+    return shown + (f" and {len(names) - NAMED:,} more" if len(names) > NAMED else "")
+
+
+def price_overrides(rows: list[dict], instances: dict[str, dict], gpu_of: Callable[[str], str | None],
+                    origin: str, fail) -> tuple[list[tuple[str, dict]], list[str]]:
+    """``(overrides, notes)``: for each catalog instance the file prices, ``(catalog key, instance override row)``
+    (``cloud``, ``name``, ``price_ondemand_usd_hr``, ``price_spot_usd_hr``), and the notes that say what was not
+    read. ``instances``: the catalog's raw instance rows by ``cloud:name``; ``gpu_of(name)``: a GPU name or alias ->
+    its canonical catalog name (None if unknown); ``fail(field, message)``: the error to raise for a bad cell."""
+    header = rows[0].keys() if rows else ()
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise fail(missing[0], f"a SkyPilot catalog CSV (it has InstanceType and Price columns) needs the columns "
+                               f"{', '.join(REQUIRED)}; {', '.join(missing)} missing")
+    by_name = {str(r.get("name", "")).strip(): key for key, r in instances.items()}
+    hosts: dict[tuple[str, str], list[tuple[float | None, float | None, bool]]] = {}
+    accels: dict[tuple[str, float, str], list[tuple[float | None, float | None]]] = {}
+    for i, r in enumerate(rows):
+        where = f"row {i + 2}"
+        it, region = str(r["InstanceType"] or "").strip(), str(r["Region"] or "").strip()
+        od = _number(r["Price"], where, "Price", fail)
+        sp = _number(r["SpotPrice"], where, "SpotPrice", fail)
+        acc = str(r["AcceleratorName"] or "").strip()
+        if it:
+            hosts.setdefault((it, region), []).append((od, sp, bool(acc)))
+        elif acc:
+            count = _number(r["AcceleratorCount"], where, "AcceleratorCount", fail) or 0.0
+            accels.setdefault((gpu_of(acc) or acc, count, region), []).append((od, sp))
+    types = {it for it, _ in hosts}
+    unknown = sorted(t for t in types if t not in by_name)
+    used_accels: set[tuple] = set()
+    out: list[tuple[str, dict]] = []
+    no_region, no_price, no_gpus = [], [], []
+    for it in sorted(types - set(unknown)):
+        key = by_name[it]
+        inst = instances[key]
+        region = str(inst.get("region") or "").strip()
+        here = hosts.get((it, region))
+        if not here:
+            no_region.append(f"{it} ({region or 'no region'})")
+            continue
+        ods = [od for od, _, _ in here if od is not None]
+        sps = [sp for _, sp, _ in here if sp is not None]
+        od, sp = (min(ods) if ods else None), (min(sps) if sps else None)
+        gpu = gpu_of(str(inst.get("gpu") or "").strip()) if str(inst.get("gpu") or "").strip() else None
+        try:
+            count = float(inst.get("gpu_count") or 0)
+        except ValueError:
+            count = 0.0
+        if gpu and count and not any(has_acc for _, _, has_acc in here):
+            # GCP's composite rows: the host prices vCPUs and RAM, its GPUs are their own row (SkyPilot adds them)
+            parts = accels.get((gpu, count, region))
+            if not parts:
+                no_gpus.append(it)
+                continue
+            used_accels.add((gpu, count, region))
+            a_od = [x for x, _ in parts if x is not None]
+            a_sp = [x for _, x in parts if x is not None]
+            od = od + min(a_od) if od is not None and a_od else None
+            sp = sp + min(a_sp) if sp is not None and a_sp else None
+        if not od:
+            no_price.append(it)
+            continue
+        out.append((key, {"cloud": inst["cloud"], "name": inst["name"], "price_ondemand_usd_hr": f"{od:.10g}",
+                          "price_spot_usd_hr": "" if sp is None else f"{sp:.10g}",
+                          "price_date": f"unknown: SkyPilot catalog {origin} (the file holds no snapshot date)"}))
+    notes = [f"{origin}: read as a SkyPilot catalog ({_count(len(rows), 'row')}, {_count(len(types), 'instance type')}): "
+             f"{_count(len(out), 'catalog instance')} repriced from the rows of their catalog region"]
+    if unknown:
+        notes.append(f"{origin}: SkyPilot catalog: {_count(len(unknown), 'instance type')} not in the catalog, not read: "
+                     f"{_names(unknown)} (add them as instances: rows to plan on them)")
+    if no_region:
+        notes.append(f"{origin}: SkyPilot catalog: no row in the catalog region of {_names(no_region)}: not repriced")
+    if no_price:
+        notes.append(f"{origin}: SkyPilot catalog: no on-demand Price for {_names(no_price)} in its region: not repriced")
+    if no_gpus:
+        notes.append(f"{origin}: SkyPilot catalog: no accelerator row for the GPUs of {_names(no_gpus)} "
+                     "(GCP prices them apart): not repriced")
+    left = sorted({name for name, _, _ in accels if not any(k[0] == name for k in used_accels)})
+    if left:
+        notes.append(f"{origin}: SkyPilot catalog: accelerator-only rows not read (GCP TPU slices, GPUs of no catalog "
+                     f"host row): {_names([str(x) for x in left])}")
+    return out, notes
