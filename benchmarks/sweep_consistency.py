@@ -245,6 +245,22 @@ def check_plan(s: Sweep, p: Plan, where: str, gb: int, seq: int | None, precisio
                    co.cost_spot_usd if spot and co.cost_spot_usd else co.cost_ondemand_usd)
             s.ok("$/1M tokens = cost / tokens", close(co.usd_per_million_tokens, usd / co.tokens * 1e6, 1e-9),
                  where, f"{co.usd_per_million_tokens} vs {usd / co.tokens * 1e6}")
+    buy = co.buy
+    if buy:
+        hrs = cf["expected_hours"] if cf and math.isfinite(cf["expected_hours"]) else co.hours
+        s.ok("buy: per-hour parts sum to the node-hour cost", close(sum(buy["per_hour"].values()), buy["node_hour_usd"], 1e-9),
+             where, str(buy["per_hour"]))
+        s.ok("buy: run cost = wall hours x nodes x node-hour cost",
+             close(buy["run_cost_usd"], hrs * p.hardware.nodes * buy["node_hour_usd"], 1e-9), where,
+             f"{buy['run_cost_usd']} vs {hrs} x {p.hardware.nodes} x {buy['node_hour_usd']}")
+    for cm in co.committed or ():
+        if cm.get("billed_hours") is not None and cm.get("price_usd_hr") is not None and cm.get("run_cost_usd") is not None:
+            s.ok("committed: commitment = billed hours x nodes x price",
+                 close(cm["commitment_usd"], cm["billed_hours"] * p.hardware.nodes * cm["price_usd_hr"], 1e-9), where, str(cm)[:200])
+            s.ok("committed: run cost = run share x commitment", close(cm["run_cost_usd"], cm["run_share"] * cm["commitment_usd"], 1e-9)
+                 and 0 < cm["run_share"] <= 1, where, str(cm)[:200])
+            s.ok("committed: billed hours >= hours", cm["billed_hours"] >= co.hours * (1 - 1e-9), where,
+                 f"{cm['billed_hours']} vs {co.hours}")
     s.ok("params_active <= params", 0 < p.params_active <= p.params, where, f"{p.params_active} / {p.params}")
 
 
@@ -322,6 +338,9 @@ def stack_variants(name: str) -> list[tuple[str, dict, dict, dict]]:
         ("megatron-deepspeed-z1", dict(tp=tp2, pp=1, zero=1), dict(framework="megatron-deepspeed", micro_batch=1,
                                                                     recompute="full"), {}),
         ("llm-foundry-z3", dict(tp=1, pp=1, zero=3), dict(framework="llm-foundry", micro_batch=1, recompute="full"), {}),
+        ("tokens-1e9", dict(tp=tp2, pp=1, zero=1, **moe), dict(steps=None, tokens=1e9, micro_batch=1, recompute="full"), {}),
+        ("epochs-2", dict(tp=tp2, pp=1, zero=1, **moe), dict(steps=None, epochs=2, dataset_samples=300_000, micro_batch=1,
+                                                           recompute="full"), {}),
     ]
     if layers % 4 == 0 and not spec.get("hybrid_pattern"):
         out.append(("mcore-pp2-vpp2", dict(tp=tp2, pp=2, vpp=2, zero=1, **moe), dict(micro_batch=1, recompute="selective"), {}))
@@ -335,7 +354,7 @@ def sweep_stacks(s: Sweep, cat, gpus: list[str], presets: list[str], labels=None
             for label, par, extra, sections in stack_variants(name):
                 if labels and label not in labels:
                     continue
-                tr = dict(base_training, **extra)
+                tr = {k: v for k, v in dict(base_training, **extra).items() if v is not None}
                 where = f"estimate {name} {gpu} x{NODES} {label}"
                 sections = dict(sections)
                 job = dict(model={"preset": name}, training=tr, parallel=par,
@@ -417,7 +436,11 @@ SCENARIOS = (
      dict(framework="auto"), {}),
     ("mcore-eval-ckpt-min16", dict(min_gpus=16, max_gpus=64, deadline_hours=24 * 90, budget_usd=1e7), dict(tp=2), {},
      dict(evaluation=dict(every_steps=500, samples=2000), checkpoint=dict(every_steps=250, mtbf_hours_per_node=2000))),
+    # the whole catalog (no GPU list): TPUs, Trainium, Gaudi, AMD and every cloud; run on OPEN_PRESETS only
+    ("open-catalog", dict(max_gpus=128, deadline_hours=24 * 60), {}, {}, {}),
 )
+OPEN_PRESETS = ("gpt2-xl", "llama3-8b", "mixtral-8x7b", "qwen3-30b-a3b", "gemma3-12b", "gpt-oss-20b", "nemotron-h-8b",
+                "bert-large", "resnet50", "llama2-13b")
 
 
 def _stack_options(stack: dict) -> dict:
@@ -619,10 +642,13 @@ def sweep_recommends(s: Sweep, cat, gpus: list[str], presets: list[str], scenari
                 par["tp"] = 1
             if not heads:  # a generic model: no tensor parallelism to fix
                 par.pop("tp", None)
-            for gpu in gpus:
-                where = f"recommend {name} {gpu} {label}"
+            open_catalog = label == "open-catalog"
+            if open_catalog and name not in OPEN_PRESETS:
+                continue
+            for gpu in ([None] if open_catalog else gpus):
+                where = f"recommend {name} {gpu or 'any GPU'} {label}"
                 job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par,
-                           constraints=dict(con, gpus=[gpu]), **sections)
+                           constraints=dict(con, **({"gpus": [gpu]} if gpu else {})), **sections)
                 s.checked["recommend"] += 1
                 try:
                     rec = recommend(load_job_dict(job), cat, simulate=False)
@@ -690,6 +716,71 @@ def sweep_simulated(s: Sweep, cat) -> None:
              all(b >= a * (1 - 0.0051) for a, b in zip(vals, vals[1:])), where, str([round(v, 4) for v in vals]))
 
 
+# -- serve: every preset on the recommend GPUs at three weight precisions (analytic) -----------------------------
+
+SERVE_GPUS = RECOMMEND_GPUS + ("L4-24GB",)
+
+
+def sweep_serving(s: Sweep, cat, gpus=SERVE_GPUS, presets=None) -> None:
+    from planner.results import ServingOption
+    from planner.workloads.serving import plan_serving
+
+    for name in presets or list(PRESETS):
+        generic = not PRESETS[name].get("heads")
+        target = dict(p99_latency_ms=100 if not generic else 50, qps=20)
+        if not generic:
+            target.update(ttft_ms=2000, prompt_tokens=1000, output_tokens=200, max_batch=128)
+        for gpu in gpus:
+            where = f"serve {name} {gpu}"
+            job = dict(model={"preset": name}, serving=target, constraints=dict(gpus=[gpu]))
+            s.checked["serve"] += 1
+            try:
+                plan = plan_serving(load_job_dict(job), cat, simulate=False,
+                                    precisions=None if generic else ["bf16", "fp8", "int4"])
+            except InputError as e:
+                s.refused["serve"] += 1
+                s.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"serve {e.field}: {e.message}")[:110]] += 1
+                continue
+            except Exception as e:  # noqa: BLE001
+                s.crash("serve", where, e)
+                continue
+            bad = list(_finite_walk(plan))
+            s.ok("serve: finite numbers", not bad, where, ", ".join(bad[:5]))
+            s.ok("serve: best = options[0]", plan.options and plan.options[0] is plan.best, where, "")
+            for i, o in enumerate(plan.options):
+                w = f"{where} option {i + 1} ({o.hardware} tp{o.tp} {o.precision})"
+                js = json.loads(json.dumps(jsonable(o), allow_nan=False))
+                probs = [p for p in validate_json(js, ServingOption) if "missing" not in p]  # Sparse: absent = None
+                s.ok("serve: option JSON validates against ServingOption", not probs, w, "; ".join(probs[:4]))
+                s.ok("serve: option fits and meets latency", o.fits and o.meets_latency, w, str(o.reason))
+                s.ok("serve: p99 TPOT within target", o.tpot_ms is not None and o.tpot_ms <= target["p99_latency_ms"] * (1 + 1e-9),
+                     w, f"{o.tpot_ms}")
+                if not generic:
+                    s.ok("serve: p99 TTFT within target", o.ttft_ms is not None and o.ttft_ms <= target["ttft_ms"] * (1 + 1e-9),
+                         w, f"{o.ttft_ms}")
+                    s.ok("serve: tokens/s = requests/s x output tokens",
+                         close(o.tokens_per_s_per_replica, o.requests_per_s_per_replica * target["output_tokens"], 1e-9), w,
+                         f"{o.tokens_per_s_per_replica} vs {o.requests_per_s_per_replica}")
+                s.ok("serve: 1 <= batch <= memory limit, max_batch", o.batch is not None and 1 <= o.batch <= o.batch_memory_limit
+                     and (generic or o.batch <= target["max_batch"]), w, f"{o.batch} / {o.batch_memory_limit}")
+                s.ok("serve: replicas carry the QPS (utilisation <= 1)",
+                     o.replicas * o.requests_per_s_per_replica >= target["qps"] * (1 - 1e-9)
+                     and close(o.utilisation, target["qps"] / (o.replicas * o.requests_per_s_per_replica), 1e-9), w,
+                     f"{o.replicas} x {o.requests_per_s_per_replica} util {o.utilisation}")
+                s.ok("serve: replicas are the fewest that carry the QPS",
+                     (o.replicas - 1) * o.requests_per_s_per_replica < target["qps"], w, f"{o.replicas}")
+                s.ok("serve: gpus = replicas x tp", o.gpus == o.replicas * o.tp, w, f"{o.gpus} {o.replicas} {o.tp}")
+                if o.usd_per_hr is not None:
+                    s.ok("serve: $/1M requests = $/h / (QPS x 3600) x 1e6",
+                         close(o.usd_per_million_requests, o.usd_per_hr / (target["qps"] * 3600) * 1e6, 1e-9), w,
+                         f"{o.usd_per_million_requests} vs {o.usd_per_hr}")
+                    s.ok("serve: $/h = nodes x node price", close(o.usd_per_hr, o.nodes * o.price_usd_hr, 1e-9), w,
+                         f"{o.usd_per_hr} vs {o.nodes} x {o.price_usd_hr}")
+            costs = [o.usd_per_hr for o in plan.options if o.usd_per_hr is not None]
+            s.ok("serve: options by $/h (ties within 0.5%)", all(b >= a * (1 - 0.0051) for a, b in zip(costs, costs[1:])),
+                 where, str(costs[:8]))
+
+
 # -- the examples through the CLI -------------------------------------------------------------------------------
 
 def sweep_examples(s: Sweep) -> None:
@@ -697,12 +788,19 @@ def sweep_examples(s: Sweep) -> None:
 
     from planner.cli import app
 
+    import tempfile
+
     runner = CliRunner()
-    for path in sorted((ROOT / "examples").glob("*.yaml")):
+    tmp = Path(tempfile.mkdtemp(prefix="sweep-"))
+    paths = sorted((ROOT / "examples").glob("*.yaml")) + sorted((ROOT / "examples" / "hf").glob("*.json"))
+    for n, path in enumerate(paths):
         text = path.read_text()
         serving = "serving:" in text and "training:" not in text
-        cmds = [["serve", "--json", "--no-simulate"]] if serving else [["estimate", "--json"],
-                                                                         ["recommend", "--json", "--no-simulate"]]
+        csv = tmp / f"{n}.csv"
+        cmds = [["serve", "--json", "--no-simulate"]] if serving else [
+            ["estimate", "--json"], ["recommend", "--json", "--no-simulate", "--by", "gpu", "--scaling"],
+            ["recommend", "--no-simulate", "--csv", str(csv)], ["compare", "--json"],
+            ["simulate", "--json", "--steps", "50"], ["report", "-o", str(tmp / f"{n}.md"), "--no-simulate"]]
         for cmd in cmds:
             where = f"cli {cmd[0]} examples/{path.name}"
             s.checked["cli"] += 1
@@ -718,6 +816,22 @@ def sweep_examples(s: Sweep) -> None:
                 continue
             if not s.ok("CLI exit 0 or 2", r.exit_code == 0, where, f"exit {r.exit_code}: {r.stderr[:300]}"):
                 continue
+            if "--csv" in cmd:
+                import pandas as pd
+
+                if s.ok("--csv wrote its file", csv.exists(), where, ""):
+                    df = pd.read_csv(csv)
+                    if "mem_gib" in df:
+                        s.ok("--csv: every row fits", bool((df["mem_gib"] <= df["mem_limit_gib"] * (1 + 1e-9)).all()), where, "")
+                    if "tokens_per_s" in df and "step_time_s" in df:
+                        per = df["tokens_per_s"] * df["step_time_s"]
+                        s.ok("--csv: tokens/s x step time constant (tokens per step)",
+                             bool(((per / per.iloc[0] - 1).abs() < 1e-6).all()), where, f"{per.min()} .. {per.max()}")
+                continue
+            if cmd[0] in ("report", "simulate") or "--csv" in cmd:
+                s.ok(f"CLI {cmd[0]} exit 0", r.exit_code == 0, where, r.stderr[:300])
+                if cmd[0] == "report":
+                    continue
             try:
                 js = json.loads(r.stdout)
             except ValueError as e:
@@ -742,7 +856,7 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", help="comma-separated preset names (default: all)")
     ap.add_argument("--variants", help="comma-separated estimate stack-variant labels (default: all)")
     ap.add_argument("--scenarios", help="comma-separated recommend scenario labels (default: all)")
-    ap.add_argument("--only", choices=("estimate", "stacks", "instances", "simulated", "recommend", "examples"), action="append")
+    ap.add_argument("--only", choices=("estimate", "stacks", "instances", "simulated", "serve", "recommend", "examples"), action="append")
     a = ap.parse_args(argv)
     cat = CAT
     gpus = list(cat.gpus_df()["name"])
@@ -754,13 +868,14 @@ def main(argv=None) -> int:
         rgpus = ["H100-SXM-80GB"]
     if a.presets:
         presets = a.presets.split(",")
-    only = set(a.only or ("estimate", "stacks", "instances", "simulated", "recommend", "examples")) - ({"examples"} if a.quick and not a.only else set())
+    only = set(a.only or ("estimate", "stacks", "instances", "simulated", "serve", "recommend", "examples")) - ({"examples"} if a.quick and not a.only else set())
     s = Sweep(verbose=a.verbose)
     times = {}
     for part, fn, args in (("estimate", sweep_estimates, (s, cat, gpus, presets)),
                            ("stacks", sweep_stacks, (s, cat, rgpus, presets, a.variants and a.variants.split(","))),
                            ("instances", sweep_instances, (s, cat)),
                            ("simulated", sweep_simulated, (s, cat)),
+                           ("serve", sweep_serving, (s, cat, SERVE_GPUS, presets)),
                            ("recommend", sweep_recommends, (s, cat, rgpus, presets, a.scenarios and a.scenarios.split(","))),
                            ("examples", sweep_examples, (s,))):
         if part in only:
@@ -770,7 +885,7 @@ def main(argv=None) -> int:
     print(f"sweep: {len(presets)} presets x {len(gpus)} GPUs (estimate), x {len(rgpus)} GPUs x {len(SCENARIOS)} "
           f"scenarios (recommend: {', '.join(rgpus)}), {len(list((ROOT / 'examples').glob('*.yaml')))} examples")
     print(f"{'part':<12}{'configs':>9}{'refused':>9}{'seconds':>10}")
-    for part in ("estimate", "stacks", "instances", "simulated", "recommend", "re-estimate", "cli"):
+    for part in ("estimate", "stacks", "instances", "simulated", "serve", "recommend", "re-estimate", "cli"):
         key = {"cli": "examples"}.get(part, part)
         print(f"{part:<12}{s.checked[part]:>9,}{s.refused[part]:>9,}{times.get(key, float('nan')):>10.1f}")
     print(f"\n{'invariant':<62}{'checked':>9}{'broken':>8}")
