@@ -86,6 +86,13 @@ def close(a, b, rel=REL, abs_=1e-12) -> bool:
     return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_)
 
 
+def same(a, b, rel=REL) -> bool:
+    """``close``, with "no number" (None or NaN: no price) equal only to itself."""
+    na = a is None or (isinstance(a, float) and math.isnan(a))
+    nb = b is None or (isinstance(b, float) and math.isnan(b))
+    return na and nb or (not na and not nb and close(a, b, rel))
+
+
 def _finite_walk(x, path=""):
     """Paths of non-finite floats in a result (before jsonable turns them into null)."""
     if is_dataclass(x) and not isinstance(x, type):
@@ -103,6 +110,14 @@ def _finite_walk(x, path=""):
         yield path
     elif hasattr(x, "dtype") and getattr(x, "shape", None) == () and not math.isfinite(float(x)):
         yield path
+
+
+def _strict_json(x) -> bool:
+    try:
+        json.dumps(jsonable(x), allow_nan=False)
+        return True
+    except ValueError:
+        return False
 
 
 def validate_json(obj: dict, cls, path: str = "") -> list[str]:
@@ -436,6 +451,9 @@ SCENARIOS = (
      dict(framework="auto"), {}),
     ("mcore-eval-ckpt-min16", dict(min_gpus=16, max_gpus=64, deadline_hours=24 * 90, budget_usd=1e7), dict(tp=2), {},
      dict(evaluation=dict(every_steps=500, samples=2000), checkpoint=dict(every_steps=250, mtbf_hours_per_node=2000))),
+    # a bare-GPU cluster, unpriced (ranked by time) and priced by the job (cluster.price_usd_hr)
+    ("bare-gpu-unpriced", dict(max_gpus=64), {}, {}, dict(cluster=dict(gpus_per_node=8))),
+    ("bare-gpu-priced", dict(max_gpus=64, budget_usd=1e6), {}, {}, dict(cluster=dict(gpus_per_node=8, price_usd_hr=25.0))),
     # the whole catalog (no GPU list): TPUs, Trainium, Gaudi, AMD and every cloud; run on OPEN_PRESETS only
     ("open-catalog", dict(max_gpus=128, deadline_hours=24 * 60), {}, {}, {}),
 )
@@ -461,8 +479,8 @@ def fixed_job(job: dict, p: Plan) -> dict:
               framework=_stack_options(p.stack or {}) if p.stack else job["training"].get("framework"))
     if c.recompute_modules:
         tr["recompute_modules"] = list(c.recompute_modules)
-    cl = dict(instance=hw.name, nodes=hw.nodes) if hw.cloud != "-" else dict(gpu=hw.gpu, nodes=hw.nodes,
-                                                                               gpus_per_node=hw.gpus_per_node)
+    cl = dict(instance=hw.name, nodes=hw.nodes) if hw.cloud != "-" else dict(
+        job.get("cluster", {}), gpu=hw.gpu, nodes=hw.nodes, gpus_per_node=hw.gpus_per_node)
     con = {k: v for k, v in job.get("constraints", {}).items() if k not in ("max_gpus", "gpus", "objective")}
     rest = {k: v for k, v in job.items() if k not in ("model", "training", "parallel", "cluster", "constraints")}
     return dict(model=job["model"], training=tr, parallel=par, cluster=cl, constraints=con, **rest)
@@ -478,6 +496,12 @@ def check_recommendation(s: Sweep, rec, job: dict, where: str, gb: int, seq: int
     import numpy as np
 
     t = rec.table
+    try:
+        js = json.loads(json.dumps(jsonable(rec), allow_nan=False))
+        probs = validate_json(js["best"], Plan, ".best")
+        s.ok("recommend JSON: strict, best validates against Plan", not probs, where, "; ".join(probs[:4]))
+    except Exception as e:  # noqa: BLE001
+        s.ok("recommend JSON: strict, best validates against Plan", False, where, f"{type(e).__name__}: {e}")
     con, par, tr = job.get("constraints", {}), job.get("parallel", {}), job["training"]
     best = rec.best
     s.ok("winner is ranked[0]", rec.ranked and rec.ranked[0] is best, where, "")
@@ -508,10 +532,11 @@ def check_recommendation(s: Sweep, rec, job: dict, where: str, gb: int, seq: int
         s.ok(f"--by {by}: first row is the winner's", bool(rows) and rows[0].get(by) == key, where,
              f"{rows[0] if rows else None} vs {key}")
         s.ok(f"--by {by}: one row per {by}", len({r.get(by) for r in rows}) == len(rows), where, "")
+        s.ok("views: JSON-strict through jsonable", _strict_json(rows), where, "")
         if rows and by == "gpu":  # each row's numbers are its group's first table row's
             first = rec.table.drop_duplicates("gpu").iloc[0]
             s.ok("--by gpu: row = its group's first table row (days, cost)",
-                 close(rows[0]["days"] * 24, first["train_hours"], 1e-9) and close(rows[0]["cost"], first["cost"], 1e-9),
+                 close(rows[0]["days"] * 24, first["train_hours"], 1e-9) and same(rows[0]["cost"], first["cost"], 1e-9),
                  where, f"{rows[0]} vs {dict(first)}")
     # the Pareto rows: on the time-cost front of the whole table, and each one a table row
     hrs, cst = t["train_hours"].to_numpy(dtype=float), np.nan_to_num(t["cost"].to_numpy(dtype=float), nan=np.inf)
@@ -581,6 +606,7 @@ def check_recommendation(s: Sweep, rec, job: dict, where: str, gb: int, seq: int
     s.ok("table: gpus = tp*pp*dp*cp", bool((t["tp"] * t["pp"] * t["dp"] * t["cp"] == t["gpus"]).all()), where, "")
     prices = {h: (cat.instance(h).price_spot if rec.spot else None) or cat.instance(h).price_ondemand
               for h in t["hardware"].unique() if ":" in str(h)}
+    prices.update({h: job.get("cluster", {}).get("price_usd_hr", float("nan")) for h in t["hardware"].unique() if ":" not in str(h)})
     pr = t["hardware"].map(prices).to_numpy(dtype=float)
     want = t["train_hours"].to_numpy(dtype=float) * t["nodes"].to_numpy(dtype=float) * pr
     got = t["cost"].to_numpy(dtype=float)
@@ -595,10 +621,10 @@ def check_recommendation(s: Sweep, rec, job: dict, where: str, gb: int, seq: int
         w = f"{where} rank {i + 1}"
         check_plan(s, p, w, gb, seq, tr.get("precision", "bf16"), spot=rec.spot)
         c = p.config
-        same = (row["hardware"] == p.hardware.name and int(row["nodes"]) == p.hardware.nodes
+        same_cfg = (row["hardware"] == p.hardware.name and int(row["nodes"]) == p.hardware.nodes
                 and all(int(row[k]) == getattr(c, k) for k in ("tp", "pp", "dp", "cp", "ep", "vpp", "zero", "micro_batch"))
                 and row["recompute"] == c.recompute)
-        s.ok("ranked plan = its table row (config)", same, w,
+        s.ok("ranked plan = its table row (config)", same_cfg, w,
              f"row {row['hardware']} n{row['nodes']} tp{row['tp']} pp{row['pp']} dp{row['dp']} z{row['zero']} mb{row['micro_batch']} "
              f"{row['recompute']} vs plan {p.hardware.name} n{p.hardware.nodes} {c}")
         for k, get in TABLE_VS_PLAN:
@@ -623,7 +649,7 @@ def check_recommendation(s: Sweep, rec, job: dict, where: str, gb: int, seq: int
              f"{e.step_time_s} vs {p.step_time_s}")
         s.ok("estimate of the chosen plan: same memory", close(e.memory_per_gpu_bytes.total, p.memory_per_gpu_bytes.total, 1e-9), w,
              f"{e.memory_per_gpu_bytes.total} vs {p.memory_per_gpu_bytes.total}")
-        s.ok("estimate of the chosen plan: same cost", close(e.cost.price(rec.spot), p.cost.price(rec.spot), 1e-9), w,
+        s.ok("estimate of the chosen plan: same cost", same(e.cost.price(rec.spot), p.cost.price(rec.spot), 1e-9), w,
              f"{e.cost.price(rec.spot)} vs {p.cost.price(rec.spot)}")
         s.ok("estimate of the chosen plan: same MFU/HFU", close(e.mfu, p.mfu, 1e-9) and close(e.hfu, p.hfu, 1e-9), w,
              f"{e.mfu}/{e.hfu} vs {p.mfu}/{p.hfu}")
@@ -647,8 +673,12 @@ def sweep_recommends(s: Sweep, cat, gpus: list[str], presets: list[str], scenari
                 continue
             for gpu in ([None] if open_catalog else gpus):
                 where = f"recommend {name} {gpu or 'any GPU'} {label}"
-                job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par,
-                           constraints=dict(con, **({"gpus": [gpu]} if gpu else {})), **sections)
+                if "cluster" in sections:  # the GPU named by the cluster, not by constraints.gpus
+                    job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par, constraints=con,
+                               **dict(sections, cluster=dict(sections["cluster"], gpu=gpu)))
+                else:
+                    job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par,
+                               constraints=dict(con, **({"gpus": [gpu]} if gpu else {})), **sections)
                 s.checked["recommend"] += 1
                 try:
                     rec = recommend(load_job_dict(job), cat, simulate=False)

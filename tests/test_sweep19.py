@@ -46,3 +46,28 @@ def test_sweep_slice_holds_every_invariant():
     sw.sweep_recommends(s, sw.CAT, ["H100-SXM-80GB"], ["llama3-8b"], ["titan-tp2-pp1-fp8"])
     assert s.checked["estimate"] == 12 and s.checked["recommend"] == 1 and s.checked["re-estimate"] == 3
     assert not s.broken, {k: v[:2] for k, v in s.broken.items()}
+
+
+def test_bubble_advice_offers_only_changes_the_plan_can_make():
+    """GPT-2 at PP 3 with an interleaved schedule (vpp 2) and micro-batch 1 spends 35% of its step in the pipeline
+    bubble; the advice said "more micro-batches (smaller micro-batch or larger global batch) or interleaving (vpp > 1)
+    shrink it" — the plan already interleaves, and its micro-batch cannot get smaller. It now names only the larger
+    global batch; a plan without interleaving and with micro-batch 2 still hears of both."""
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    def bubble_advice(parallel, mb):
+        job = load_job_dict({"model": {"preset": "gpt2"},
+                             "training": {"seq_len": 1024, "global_batch": 16, "micro_batch": mb, "steps": 100,
+                                          "recompute": "none"},
+                             "parallel": dict(parallel, tp=1, pp=3, zero=1),
+                             "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 3}})
+        plan = estimate_job(job)
+        assert plan.breakdown_s.bubble / plan.step_time_s > 0.15
+        return [a for a in plan.advice if a.startswith("pipeline bubble")]
+
+    (interleaved,) = bubble_advice({"vpp": 2}, 1)
+    assert "vpp > 1" not in interleaved and "smaller micro-batch" not in interleaved
+    assert "larger global batch" in interleaved
+    (plain,) = bubble_advice({}, 2)
+    assert "interleaving (vpp > 1)" in plain and "smaller micro-batch" in plain
