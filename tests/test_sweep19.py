@@ -71,3 +71,20 @@ def test_bubble_advice_offers_only_changes_the_plan_can_make():
     assert "larger global batch" in interleaved
     (plain,) = bubble_advice({}, 2)
     assert "interleaving (vpp > 1)" in plain and "smaller micro-batch" in plain
+
+
+def test_spot_table_overhead_column_holds_checkpoint_pauses_without_a_spot_price(cli, tmp_path):
+    """A spot job on a cluster priced only on-demand (``cluster.price_usd_hr``) has no spot model, so it is ranked on
+    its checkpoint pauses alone; the table's "+time vs compute" column (captioned "expected wall time over the
+    uninterrupted compute time, from checkpoint pauses, spot interruptions") printed "-" on every row while the
+    checkpoint line said "+131.4% time" and the time column held it. The cell is now that overhead."""
+    job = write_job(tmp_path, dict(BARE_GPU, cluster=dict(BARE_GPU["cluster"], price_usd_hr=20.0),
+                                   constraints={"spot": True, "max_gpus": 64}, checkpoint={"every_steps": 50}))
+    code, out, err = cli("recommend", job, "--no-simulate", "--top", "3")
+    assert code == 0, err
+    rows = [line for line in out.splitlines() if line.startswith("│ ") and line.split("│")[1].strip().isdigit()]
+    assert len(rows) == 3
+    code, js, err = cli("recommend", job, "--no-simulate", "--top", "3", "--json")
+    for row, plan in zip(rows, json.loads(js)["ranked"]):
+        cf = plan["cost"]["checkpoint_failures"]
+        assert row.split("│")[-2].strip() == f"+{cf['overhead']:.1%}"
