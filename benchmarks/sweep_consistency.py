@@ -54,6 +54,7 @@ from planner.workloads.training import estimate_job, recommend  # noqa: E402
 CAT = load_catalog()
 
 REL = 1e-9  # relative tolerance of "the same number computed two ways"
+TEXT = True  # also render every result as the terminal does (--no-text: skip)
 NODES = 4  # nodes of the estimate grid's clusters
 NODE_PRICE = 20.0  # $/node-hour given to bare-GPU clusters, so every estimate has a cost to check
 #: the GPUs each preset is searched on by recommend (one per vendor generation; the estimate grid takes all)
@@ -157,6 +158,28 @@ def validate_json(obj: dict, cls, path: str = "") -> list[str]:
             else:
                 out += validate_json(v, b, where)
     return out
+
+
+BAD_TEXT = re.compile(r"(?<![\w.-])(nan|NaN|inf|Infinity(?!\s+Fabric)|-inf)(?![\w-])")  # AMD's Infinity Fabric is a link
+
+
+def check_text(s: Sweep, workload: str, result, where: str) -> None:
+    """The terminal rendering of a result: no exception, no "nan"/"inf" printed."""
+    import io
+
+    from planner.present.safe import SafeConsole
+    from planner.present.terminal import render
+    from planner.workloads import Planned
+
+    buf = io.StringIO()
+    try:
+        render(SafeConsole(file=buf, width=150, soft_wrap=False), Planned(workload, result), 10)
+    except Exception as e:  # noqa: BLE001
+        s.crash("render", where + " (text)", e)
+        return
+    m = BAD_TEXT.search(buf.getvalue())
+    s.ok("text output prints no nan/inf", m is None, where,
+         buf.getvalue()[max(0, m.start() - 150):m.end() + 50].replace("\n", " | ") if m else "")
 
 
 PEAK = re.compile(r"([\d,.]+) TFLOP/s per (?:GPU|chip|device|accelerator)")
@@ -388,6 +411,8 @@ def sweep_stacks(s: Sweep, cat, gpus: list[str], presets: list[str], labels=None
                     continue
                 check_plan(s, plan, where, gb, tr["seq_len"], tr.get("precision", "bf16"), NODE_PRICE,
                            spot=bool(sections.get("constraints", {}).get("spot")))
+                if TEXT:
+                    check_text(s, "estimate", plan, where)
 
 
 INSTANCE_PRESETS = ("gpt2", "llama3-8b", "mixtral-8x7b", "qwen3-30b-a3b", "nemotron-h-8b", "resnet50")
@@ -438,6 +463,8 @@ def sweep_estimates(s: Sweep, cat, gpus: list[str], presets: list[str]) -> None:
                         s.crash("estimate", where, e)
                         continue
                     check_plan(s, plan, where, gb, seq, job["training"].get("precision", "bf16"), NODE_PRICE)
+                    if TEXT:
+                        check_text(s, "estimate", plan, where)
 
 
 # -- the recommend grid ---------------------------------------------------------------------------------------
@@ -692,6 +719,8 @@ def sweep_recommends(s: Sweep, cat, gpus: list[str], presets: list[str], scenari
                     s.crash("recommend", where, e)
                     continue
                 check_recommendation(s, rec, job, where, gb, seq, cat)
+                if TEXT:
+                    check_text(s, "training", rec, where)
 
 
 # -- recommend re-ranked by the simulator (jobs with a data section) -------------------------------------------
@@ -887,7 +916,10 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", help="comma-separated estimate stack-variant labels (default: all)")
     ap.add_argument("--scenarios", help="comma-separated recommend scenario labels (default: all)")
     ap.add_argument("--only", choices=("estimate", "stacks", "instances", "simulated", "serve", "recommend", "examples"), action="append")
+    ap.add_argument("--no-text", action="store_true", help="skip rendering each result as terminal text")
     a = ap.parse_args(argv)
+    global TEXT
+    TEXT = not a.no_text
     cat = CAT
     gpus = list(cat.gpus_df()["name"])
     presets = list(PRESETS)
