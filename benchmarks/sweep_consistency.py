@@ -878,6 +878,9 @@ def sweep_examples(s: Sweep) -> None:
             if "--csv" in cmd:
                 import pandas as pd
 
+                m = BAD_TEXT.search(r.stdout)
+                s.ok("text output prints no nan/inf", m is None, where, r.stdout[max(0, m.start() - 150):m.end() + 50] if m else "")
+
                 if s.ok("--csv wrote its file", csv.exists(), where, ""):
                     df = pd.read_csv(csv)
                     if "mem_gib" in df:
@@ -890,6 +893,10 @@ def sweep_examples(s: Sweep) -> None:
             if cmd[0] in ("report", "simulate") or "--csv" in cmd:
                 s.ok(f"CLI {cmd[0]} exit 0", r.exit_code == 0, where, r.stderr[:300])
                 if cmd[0] == "report":
+                    md = Path(cmd[cmd.index("-o") + 1])
+                    if s.ok("report written", md.exists(), where, ""):
+                        m = BAD_TEXT.search(md.read_text())
+                        s.ok("report prints no nan/inf", m is None, where, md.read_text()[max(0, m.start() - 150):m.end() + 50] if m else "")
                     continue
             try:
                 js = json.loads(r.stdout)
