@@ -196,7 +196,7 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     views = _views(planned.result, by, scaling) if (by or scaling) else {}  # before printing: an error here
     if as_json and (by or scaling):                                          # used to follow the whole table
         payload = jsonable(planned.result)
-        payload.update(views)
+        payload.update(jsonable(views))  # an unpriced plan's cost is NaN in the view rows: null, as compare --json prints it
         out.print_json(json.dumps(payload, allow_nan=False))
         return
     _show(planned, as_json, top)

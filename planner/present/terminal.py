@@ -178,7 +178,11 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         cols += [("+time vs compute", "right")]
         nf = any((r["cost"].get("spot_risk") or {}).get("node_failures") is not None for r in rows)
         t.caption = ("+time vs compute: expected wall time over the uninterrupted compute time, from checkpoint "
-                     "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)")
+                     "pauses, spot interruptions" + (" and node failures" if nf else "") + " (the spot: line below)"
+                     if any(r["cost"].get("spot_risk") for r in rows) else
+                     "+time vs compute: expected wall time over the uninterrupted compute time, from the job's checkpoint "
+                     "pauses and node failures (no spot price, so no spot interruptions: the checkpoints and failures: "
+                     "line below)")
     for col, j in cols:
         t.add_column(col, justify=j, overflow=FOLD.get(col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations), 1):
@@ -198,8 +202,9 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
                  f"{margin / GiB:.0f}" if margin is not None else "-",
                  duration, fmt_usd(c),
                  per_million(cost, c)]
-        if spot:
-            cells += [f"+{risk['overhead']:.1%}" if risk else "-"]
+        if spot:  # a plan without a spot price (no spot model) is ranked on its checkpoint pauses alone: theirs
+            over = risk or cost.get("checkpoint_failures")
+            cells += [f"+{over['overhead']:.1%}" if over else "-"]
         t.add_row(*cells)
     con.print(keep_names_whole(con, t))
     best = res["best"]

@@ -101,8 +101,11 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     out += causal_count_lines(job, res)
     out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)
     if bd["bubble"] / res["step_time_s"] > 0.15:
-        out.append("pipeline bubble over 15%: more micro-batches (smaller micro-batch or larger global "
-                   "batch) or interleaving (vpp > 1) shrink it")
+        # only the changes this plan can make: no smaller micro-batch than 1, no "interleaving" for a plan that
+        # already interleaves (it said both to a vpp-2, micro-batch-1 plan)
+        more = " or ".join((["a smaller micro-batch"] if cfg["micro_batch"] > 1 else []) + ["a larger global batch"])
+        out.append(f"pipeline bubble over 15%: more micro-batches ({more})"
+                   + (" or interleaving (vpp > 1)" if cfg["vpp"] == 1 else "") + " shrink it")
     return out
 
 
