@@ -39,6 +39,20 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
         v = cfg.get(key)
         if v is not None and not isinstance(v, bool):
             raise InputError(f"{field}.{key}", f"must be true or false, got {clip(v)}")
+    for key in _STRINGS:
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{field}.{key}", f"must be a string, got {clip(v)}")
+    for key in _INDEX_LISTS:
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                              and i >= 0 for i in v)):
+            raise InputError(f"{field}.{key}", f"must be a list of non-negative integers, got {clip(v)}")
+    for key in _NUMBERS:
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
+            raise InputError(f"{field}.{key}", f"must be a positive number, got {clip(v)}")
+    _check_layer_types(cfg, field)
     try:
         out = mapper(cfg)
     except KeyError as e:
@@ -58,6 +72,36 @@ _POSITIVE_INTS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "in
                   "num_experts", "shared_expert_intermediate_size", "decoder_sparse_step")
 _NONNEG_INTS = ("type_vocab_size",)
 _BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "norm_topk_prob")
+# the other numbers the mappers read (MLA, DeepSeek's MoE layout, windows, Llama-4's interleave): a string
+# "128" reached the arithmetic as an internal TypeError (or "1" x 2048 as a 2048-digit expert width), a 0
+# sliding_window_pattern divided by zero, "2" groups or a 0 window were quietly read as other values
+_POSITIVE_INTS += ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank", "q_lora_rank",
+                   "n_group", "topk_group", "moe_layer_freq", "sliding_window", "sliding_window_pattern",
+                   "attention_chunk_size", "interleave_moe_layer_step", "intermediate_size_mlp",
+                   "no_rope_layer_interval")
+_NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers", "num_nextn_predict_layers")
+_BOOLS += ("use_sliding_window",)
+_STRINGS = ("hidden_act", "hidden_activation", "scoring_func", "topk_method")
+_NUMBERS = ("swiglu_limit",)
+_INDEX_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
+#: transformers ``configuration_utils.ALLOWED_LAYER_TYPES`` the mapped families use
+_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
+
+
+def _check_layer_types(cfg: dict, field: str) -> None:
+    """``layer_types``: one known type per layer, as transformers' ``layer_type_validation`` requires
+    (a string, a short list or unknown names were counted as some other number of local layers)."""
+    types = cfg.get("layer_types")
+    if types is None:
+        return
+    if not isinstance(types, list):
+        raise InputError(f"{field}.layer_types", f"must be a list of layer types, got {clip(types)}")
+    bad = next((t for t in types if not isinstance(t, str) or t not in _LAYER_TYPES), None)
+    if bad is not None:
+        raise InputError(f"{field}.layer_types", f"{clip(bad)} is not a layer type; one of {', '.join(_LAYER_TYPES)}")
+    n = cfg.get("num_hidden_layers")
+    if isinstance(n, int) and len(types) != n:
+        raise InputError(f"{field}.layer_types", f"has {len(types)} entries for num_hidden_layers {n}")
 # nemotron_h's Mamba and MoE sizes: ModelSpec checks their range, but its lax ints would take "64"
 _POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_size", "conv_kernel", "expand",
                    "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size", "moe_latent_size")
@@ -80,9 +124,27 @@ def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
 
 
 def _mixtral(cfg: dict) -> dict:
-    out = _llama_like(cfg)
+    """Mixtral (``modeling_mixtral.py``): Mistral's attention (``sliding_window`` on every layer;
+    MixtralConfig's default is none) and ``num_local_experts`` experts."""
+    out = _phi3(cfg)
     out.update(family="moe", moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"]))
     return out
+
+
+def _qwen_window(cfg: dict) -> dict:
+    """Qwen2/Qwen3 (dense and MoE) sliding windows: transformers keeps ``sliding_window`` only with
+    ``use_sliding_window`` (default false) and puts it on the layers ``i >= max_window_layers``
+    (default 28), unless ``layer_types`` lists them (``configuration_qwen2.py``)."""
+    w = cfg.get("sliding_window", 4096)
+    if not (cfg.get("use_sliding_window", False) and w):
+        return {}
+    start = cfg.get("max_window_layers", 28)
+    return dict(sliding_window=w, local_layers=_local_layers(cfg, lambda i: i >= start))
+
+
+def _qwen2(cfg: dict) -> dict:
+    """Qwen2 (``modeling_qwen2.py``): Llama with biases on q, k, v; windows as ``_qwen_window``."""
+    return {**_llama_like(cfg, qkv_bias=True), **_qwen_window(cfg)}
 
 
 def _qwen2_moe(cfg: dict) -> dict:
@@ -91,7 +153,7 @@ def _qwen2_moe(cfg: dict) -> dict:
         # ModelSpec has one ffn_hidden, so refuse rather than miscount
         raise InputError("model.hf_config", "qwen2_moe with dense layers (decoder_sparse_step != 1 "
                          "or mlp_only_layers) is not supported")
-    out = _llama_like(cfg, qkv_bias=True)
+    out = _qwen2(cfg)
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"],
         moe=dict(
@@ -107,7 +169,8 @@ def _gpt2(cfg: dict) -> dict:
     return dict(
         family="decoder", layers=cfg["n_layer"], hidden=h, heads=cfg["n_head"],
         ffn_hidden=cfg.get("n_inner") or 4 * h, vocab=cfg["vocab_size"], mlp="gelu",
-        norm="layernorm", tied_embeddings=True, qkv_bias=True, linear_bias=True,
+        # GPT2Config ties by default; GPT2LMHeadModel keeps its own lm_head when the config says false
+        norm="layernorm", tied_embeddings=bool(cfg.get("tie_word_embeddings", True)), qkv_bias=True, linear_bias=True,
         position="learned", max_positions=cfg["n_positions"],
     )
 
@@ -117,7 +180,8 @@ def _bert(cfg: dict) -> dict:
     return dict(
         family="encoder", layers=cfg["num_hidden_layers"], hidden=h,
         heads=cfg["num_attention_heads"], ffn_hidden=cfg["intermediate_size"],
-        vocab=cfg["vocab_size"], mlp="gelu", norm="layernorm", tied_embeddings=True,
+        vocab=cfg["vocab_size"], mlp="gelu", norm="layernorm",
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         qkv_bias=True, linear_bias=True, position="learned",
         max_positions=cfg["max_position_embeddings"], type_vocab=cfg.get("type_vocab_size", 2),
         mlm_head=True,
@@ -139,7 +203,7 @@ def _local_layers(cfg: dict, default_types) -> int:
 
 def _qwen3(cfg: dict) -> dict:
     """Qwen3 dense (``modeling_qwen3.py``): Llama plus per-head q_norm/k_norm RMSNorm(head_dim)."""
-    out = _llama_like(cfg)
+    out = {**_llama_like(cfg), **_qwen_window(cfg)}
     out["qk_norm"] = "head"
     return out
 
@@ -204,14 +268,18 @@ def _llama4_text(cfg: dict) -> dict:
     moe_ids = cfg.get("moe_layers")
     if moe_ids is None:
         moe_ids = list(range(step - 1, L, step))
-    nope = cfg.get("no_rope_layers") or []
+    # Llama4TextConfig's defaults: RoPE (chunked) on every layer but each no_rope_layer_interval-th (4),
+    # 8192-token chunks; a config without these keys planned full attention on every layer
+    every = cfg.get("no_rope_layer_interval", 4)
+    nope = cfg.get("no_rope_layers") or [int((i + 1) % every != 0) for i in range(L)]
+    chunk = cfg.get("attention_chunk_size", 8192)
     out.update(
         family="moe", dense_ffn_hidden=cfg.get("intermediate_size_mlp"),
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], shared_experts=1,
                  shared_ffn_hidden=cfg["intermediate_size"],
                  dense_layers=sorted(set(range(L)) - set(moe_ids))),
-        sliding_window=cfg.get("attention_chunk_size"),
-        local_layers=(sum(1 for v in nope if v) if cfg.get("attention_chunk_size") else 0),
+        sliding_window=chunk,
+        local_layers=(sum(1 for v in nope if v) if chunk else 0),
         local_attention="chunked",
     )
     return out
@@ -225,8 +293,9 @@ def _gemma(cfg: dict, qk_norm: str, local) -> dict:
     out.update(
         mlp="geglu", layer_norms=4, qk_norm=qk_norm,
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
-        sliding_window=cfg.get("sliding_window"),
-        local_layers=_local_layers(cfg, local) if cfg.get("sliding_window") else 0,
+        # Gemma2Config / Gemma3TextConfig default to a 4096-token window when the key is absent
+        sliding_window=cfg.get("sliding_window", 4096),
+        local_layers=_local_layers(cfg, local) if cfg.get("sliding_window", 4096) else 0,
     )
     return out
 
@@ -238,8 +307,8 @@ def _gpt_oss(cfg: dict) -> dict:
     out.update(
         family="moe", qkv_bias=True, linear_bias=True, attention_sinks=True,
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], router_bias=True),
-        sliding_window=cfg.get("sliding_window"),
-        local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window") else 0,
+        sliding_window=cfg.get("sliding_window", 128),  # GptOssConfig's default
+        local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window", 128) else 0,
         glu_clamp=cfg.get("swiglu_limit"),
     )
     return out
@@ -253,13 +322,14 @@ def _olmo2(cfg: dict) -> dict:
     return out
 
 
-def _phi3(cfg: dict) -> dict:
+def _phi3(cfg: dict, default_window: int | None = None) -> dict:
     """Phi-3 (``modeling_phi3.py``): fused qkv_proj and gate_up_proj hold the same weights as
     Llama's separate linears; ``sliding_window`` masks every layer (as in Mistral,
     ``modeling_mistral.py``: Mistral-7B v0.1's 4096)."""
     out = _llama_like(cfg)
-    if cfg.get("sliding_window"):
-        out.update(sliding_window=cfg["sliding_window"], local_layers=cfg["num_hidden_layers"])
+    w = cfg.get("sliding_window", default_window)  # the config class's default when the key is absent
+    if w:
+        out.update(sliding_window=w, local_layers=cfg["num_hidden_layers"])
     return out
 
 
@@ -328,8 +398,8 @@ def _nemotron_h(cfg: dict) -> dict:
 HF_MAPPERS = {
     "nemotron_h": _nemotron_h,
     "llama": _llama_like,
-    "mistral": _phi3,  # Llama's weights; sliding_window on every layer
-    "qwen2": lambda c: _llama_like(c, qkv_bias=True),
+    "mistral": lambda c: _phi3(c, 4096),  # Llama's weights; sliding_window on every layer (MistralConfig: 4096)
+    "qwen2": _qwen2,
     "qwen3": _qwen3,
     "qwen3_moe": _qwen3_moe,
     "deepseek_v2": _deepseek,

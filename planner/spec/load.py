@@ -104,13 +104,36 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
         # the schema's promise (serving.trace is relative to the job file, as model.hf_config is): it was read
         # relative to the working directory, so a job run from elsewhere could not find its own trace
         raw["serving"] = {**srv, "trace": str(base_dir / srv["trace"])}
+    bare = isinstance(raw["model"], dict) and not ({"preset", "hf_config"} & set(raw["model"]))
     model_fields, notes = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
     _fp4_alias(raw, assumptions)
     job = _validate_job(raw, assumptions)
+    if bare:
+        _note_model_defaults(job.model, model_fields, job.assumptions)
     _fill_training_defaults(job, raw.get("training") or {}, job.assumptions)
     return job
+
+
+def _note_model_defaults(m: ModelSpec, given: dict, notes: list[str]) -> None:
+    """Say which architecture fields of a model given field by field were filled in by ModelSpec: the MLP
+    width (Llama's 8/3 x hidden rounded up to 256 for a gated MLP, ``ModelSpec``), the MLP kind and the
+    untied output head move the parameter count and FLOPs (examples/bare-model.yaml: 5632 x 3 matrices of
+    its 1.29B parameters' 45.1M per layer, and a 103M head) and were not printed (DESIGN.md: nothing
+    silently assumed)."""
+    if not m.is_transformer or (m.hybrid and not ({"-", "E"} & set(m.hybrid_pattern))):
+        return
+    said = []
+    if "ffn_hidden" not in given:
+        rule = "8/3 x hidden rounded up to a multiple of 256" if m.gated else "4 x hidden"
+        said.append(f"model.ffn_hidden defaulted to {m.ffn_hidden} ({rule})")
+    if "mlp" not in given:
+        said.append(f"model.mlp to {m.mlp}")
+    if "tied_embeddings" not in given:
+        said.append(f"model.tied_embeddings to {str(m.tied_embeddings).lower()}")
+    if said:
+        notes.append(", ".join(said))
 
 
 def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
