@@ -55,6 +55,8 @@ def _model(cfg: dict):
     (LLAMA4, "no_rope_layers", "1"),
     (LLAMA4, "attention_chunk_size", "16"),
     ({**LLAMA, "model_type": "gpt_oss", "num_local_experts": 4, "num_experts_per_tok": 2}, "swiglu_limit", "7"),
+    ({**LLAMA, "model_type": "gpt_oss", "num_local_experts": 4, "num_experts_per_tok": 2}, "swiglu_limit",
+     float("inf")),  # a YAML .inf
     (LLAMA, "hidden_act", 3),
 ])
 def test_odd_config_values_are_refused_by_name(base, key, value):
@@ -152,3 +154,31 @@ def test_bare_model_says_which_architecture_fields_it_filled():
     assert not any(a.startswith("model.") for a in given.assumptions)
     # a preset or a config.json states its own architecture: nothing to say
     assert not any(a.startswith("model.") for a in load_job_dict({"model": {"preset": "llama3-8b"}}).assumptions)
+
+
+def test_deepseek_mtp_in_the_config_is_said_not_dropped(tmp_path):
+    """A DeepSeek-V3 config.json has ``num_nextn_predict_layers: 1``: transformers builds no MTP module, so the
+    mapped count (671,026,404,352, exact) leaves it out — but the run trains it, and the deepseek-v3 preset plans
+    it (682,636,472,320). The config path dropped it without a word; it now says so, and ``mtp_layers`` beside
+    ``hf_config`` plans it (the preset's count)."""
+    from pathlib import Path
+
+    cfg = Path(__file__).parent / "data" / "hf_configs" / "deepseek-v3.json"
+    job = load_job_dict({"model": {"hf_config": str(cfg)}})
+    assert count_params(job.model).total == 671_026_404_352
+    assert any("num_nextn_predict_layers (1)" in a and "model.mtp_layers: 1" in a for a in job.assumptions)
+    assert any("num_nextn_predict_layers" in a for a in load_job_dict(json.loads(cfg.read_text())).assumptions)
+    with_mtp = load_job_dict({"model": {"hf_config": str(cfg), "mtp_layers": 1}})
+    assert count_params(with_mtp.model).total == 682_636_472_320
+    assert not any("num_nextn_predict_layers" in a for a in with_mtp.assumptions)
+
+
+@pytest.mark.parametrize("cfg, key", [
+    ({**DSV3, "attention_bias": True}, "attention_bias"),  # q_a / kv_a / o_proj biases: not in the MLA count
+    ({"model_type": "gpt2", "vocab_size": 1000, "n_embd": 64, "n_layer": 2, "n_head": 4, "n_positions": 128,
+      "add_cross_attention": True}, "add_cross_attention"),  # GPT2Block's crossattention + ln_cross_attn
+])
+def test_weights_the_count_cannot_hold_are_refused(cfg, key):
+    with pytest.raises(InputError) as e:
+        _model(cfg)
+    assert e.value.field == f"model.hf_config.{key}"

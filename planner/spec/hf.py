@@ -6,6 +6,7 @@ tests/make_hf_params.py).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from planner.errors import InputError, clip, read_json_object
@@ -13,8 +14,25 @@ from planner.errors import InputError, clip, read_json_object
 
 def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
     """Read a local Hugging Face ``config.json`` (never downloaded) into ModelSpec fields."""
+    return read_hf_config(path, field)[0]
+
+
+def read_hf_config(path: str | Path, field: str = "model.hf_config") -> tuple[dict, list[str]]:
+    """(ModelSpec fields, assumption lines) of a local ``config.json`` (``hf_config_notes``)."""
     cfg = read_json_object(path, field)
-    return hf_config_to_fields(cfg, field)
+    return hf_config_to_fields(cfg, field), hf_config_notes(cfg)
+
+
+def hf_config_notes(cfg: dict) -> list[str]:
+    """What a config.json holds that the mapped model leaves out, for the plan's assumptions: DeepSeek-V3's
+    MTP modules (``num_nextn_predict_layers``), which transformers does not build and the count therefore
+    leaves out, but which its training runs (DeepSeek-V3 report §2.2; the deepseek-v3 preset plans one:
+    11.6B parameters more, 682.6B against 671.0B)."""
+    n = cfg.get("num_nextn_predict_layers")
+    if cfg.get("model_type") in ("deepseek_v2", "deepseek_v3") and n:
+        return [f"model: the config's num_nextn_predict_layers ({n}) MTP module(s) are not planned (transformers "
+                f"builds none); set model.mtp_layers: {n} to train them"]
+    return []
 
 
 def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
@@ -50,7 +68,7 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
             raise InputError(f"{field}.{key}", f"must be a list of non-negative integers, got {clip(v)}")
     for key in _NUMBERS:
         v = cfg.get(key)
-        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0):
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf):
             raise InputError(f"{field}.{key}", f"must be a positive number, got {clip(v)}")
     _check_layer_types(cfg, field)
     try:
@@ -80,7 +98,7 @@ _POSITIVE_INTS += ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lor
                    "attention_chunk_size", "interleave_moe_layer_step", "intermediate_size_mlp",
                    "no_rope_layer_interval")
 _NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers", "num_nextn_predict_layers")
-_BOOLS += ("use_sliding_window",)
+_BOOLS += ("use_sliding_window", "add_cross_attention")
 _STRINGS = ("hidden_act", "hidden_activation", "scoring_func", "topk_method")
 _NUMBERS = ("swiglu_limit",)
 _INDEX_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
@@ -165,6 +183,8 @@ def _qwen2_moe(cfg: dict) -> dict:
 
 
 def _gpt2(cfg: dict) -> dict:
+    if cfg.get("add_cross_attention"):  # GPT2Block's crossattention + ln_cross_attn: an encoder-decoder's half
+        raise InputError("model.hf_config.add_cross_attention", "true (cross-attention layers) is not modelled")
     h = cfg["n_embd"]
     return dict(
         family="decoder", layers=cfg["n_layer"], hidden=h, heads=cfg["n_head"],
@@ -232,6 +252,8 @@ def _deepseek(cfg: dict) -> dict:
     no MTP module (the count matches what it builds); set ``mtp_layers`` to plan it."""
     if (cfg.get("moe_layer_freq") or 1) != 1:
         raise InputError("model.hf_config", "deepseek moe_layer_freq != 1 is not supported")
+    if cfg.get("attention_bias"):  # biases on q_a / kv_a / o_proj (DeepseekV3Attention): not in the MLA count
+        raise InputError("model.hf_config.attention_bias", "true is not modelled for MLA (deepseek)")
     h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     shared = cfg.get("n_shared_experts") or 0
     return dict(

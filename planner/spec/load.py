@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from hardware_catalog import files as _files
 from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
-from planner.spec.hf import hf_config_to_fields, load_hf_config, looks_like_hf_config
+from planner.spec.hf import hf_config_notes, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
 from planner.spec.schema import JobSpec, ModelSpec, _first_error
 
@@ -67,7 +67,10 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
         path = Path(str(raw.pop("hf_config")))
         if not path.is_absolute():
             path = base_dir / path
-        return override_fields(load_hf_config(path), raw), notes
+        fields, hf_notes = read_hf_config(path)
+        if "mtp_layers" in raw:
+            hf_notes = [n for n in hf_notes if "mtp_layers" not in n]
+        return override_fields(fields, raw), notes + hf_notes
     return raw, notes
 
 
@@ -80,8 +83,10 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
         raise InputError("job", f"must be a mapping (got {type(raw).__name__})")
     assumptions: list[str] = []
     if looks_like_hf_config(raw):
-        raw = {"model": hf_config_to_fields(raw, "model")}
+        cfg = raw
+        raw = {"model": hf_config_to_fields(cfg, "model")}
         assumptions.append("model read from a Hugging Face config.json")
+        assumptions += hf_config_notes(cfg)
     elif "model" not in raw and "tabular" in raw:
         return _validate_job(raw, assumptions)
     elif "model" not in raw:
