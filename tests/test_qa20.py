@@ -26,6 +26,8 @@ LLAMA4 = {**LLAMA, "model_type": "llama4_text", "num_hidden_layers": 8, "num_loc
           "num_experts_per_tok": 1, "intermediate_size_mlp": 256}
 QWEN3_MOE = {**LLAMA, "model_type": "qwen3_moe", "num_experts": 4, "num_experts_per_tok": 2,
              "moe_intermediate_size": 32}
+QWEN2_MOE = {**LLAMA, "model_type": "qwen2_moe", "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+             "shared_expert_intermediate_size": 64}
 
 
 def _model(cfg: dict):
@@ -46,7 +48,6 @@ def _model(cfg: dict):
     (DSV3, "first_k_dense_replace", "1"),
     (DSV3, "q_lora_rank", "32"),
     ({**LLAMA, "model_type": "mistral"}, "sliding_window", "4096"),
-    ({**LLAMA, "model_type": "mistral"}, "sliding_window", 0),
     (GEMMA3, "sliding_window", "16"),
     (GEMMA3, "layer_types", "sliding_attention"),
     (GEMMA3, "layer_types", ["sliding_attention"]),  # 1 entry for 6 layers
@@ -99,15 +100,11 @@ def test_mixtral_sliding_window_masks_every_layer():
     assert _model({**LLAMA, "model_type": "mixtral", "num_local_experts": 4, "num_experts_per_tok": 2}).sliding_window is None
 
 
-@pytest.mark.parametrize("base", [
-    {**LLAMA, "model_type": "qwen2"}, {**LLAMA, "model_type": "qwen3"}, QWEN3_MOE,
-    {**LLAMA, "model_type": "qwen2_moe", "num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
-     "shared_expert_intermediate_size": 64},
-])
+@pytest.mark.parametrize("base", [{**LLAMA, "model_type": "qwen2"}, {**LLAMA, "model_type": "qwen3"}])
 def test_qwen_use_sliding_window(base):
-    """Qwen2/Qwen3 (``configuration_qwen2.py``): with ``use_sliding_window`` the window holds on layers
-    ``i >= max_window_layers`` (or as ``layer_types`` lists them); without it none. The mappers ignored all three
-    keys, so a windowed Qwen was planned with full attention on every layer."""
+    """Qwen2/Qwen3 (``configuration_qwen2.py`` / ``configuration_qwen3.py``): with ``use_sliding_window`` the
+    window holds on layers ``i >= max_window_layers`` (or as ``layer_types`` lists them); without it none. The
+    mappers ignored all three keys, so a windowed Qwen was planned with full attention on every layer."""
     on = {**base, "use_sliding_window": True, "sliding_window": 16, "max_window_layers": 1}
     m = _model(on)
     assert (m.sliding_window, m.local_layers) == (16, 3)
@@ -115,6 +112,40 @@ def test_qwen_use_sliding_window(base):
     assert _model({**on, "layer_types": types}).local_layers == 2
     off = _model({**on, "use_sliding_window": False})  # the published Qwen configs: sliding_window kept, unused
     assert off.sliding_window is None and off.local_layers == 0
+
+
+def test_qwen_moe_sliding_window_rules():
+    """The MoE variants have their own rules: Qwen3MoeAttention windows every layer (Qwen3MoeConfig has no
+    max_window_layers), Qwen2MoeConfig the even layers below ``max_window_layers`` and writes
+    ``sliding_window: 0`` when off (a valid saved config, read as no window)."""
+    m = _model({**QWEN3_MOE, "use_sliding_window": True, "sliding_window": 16, "max_window_layers": 1})
+    assert (m.sliding_window, m.local_layers) == (16, 4)
+    m = _model({**QWEN2_MOE, "use_sliding_window": True, "sliding_window": 16, "max_window_layers": 3})
+    assert (m.sliding_window, m.local_layers) == (16, 2)  # layers 0 and 2
+    off = _model({**QWEN2_MOE, "sliding_window": 0})
+    assert (off.sliding_window, off.local_layers) == (None, 0)
+
+
+@pytest.mark.parametrize("base, head_dim", [
+    ({**LLAMA, "model_type": "qwen3"}, 128),  # Qwen3Config.head_dim = 128
+    ({**LLAMA, "model_type": "gemma2"}, 256),  # Gemma2Config.head_dim = 256
+    ({k: v for k, v in GEMMA3.items() if k != "head_dim"}, 256),  # Gemma3TextConfig.head_dim = 256
+    ({**LLAMA, "model_type": "gpt_oss", "num_local_experts": 4, "num_experts_per_tok": 2}, 64),  # GptOssConfig
+    (LLAMA4, 128),  # Llama4TextConfig.head_dim = 128
+    (QWEN3_MOE, 16),  # Qwen3MoeConfig has none: getattr(config, "head_dim", hidden // heads)
+    ({**LLAMA, "model_type": "qwen3", "head_dim": None}, 16),  # an explicit null: hidden / heads
+])
+def test_absent_head_dim_is_the_config_class_default(base, head_dim):
+    """A config.json without ``head_dim`` is built by transformers with the class default, which for Qwen3,
+    Gemma, gpt-oss and Llama 4 is not hidden / heads; the mapper always took hidden / heads (here 64 / 4 = 16:
+    a Qwen3 attention of 4 x 16 where transformers builds 4 x 128)."""
+    assert _model(base).head_dim == head_dim
+
+
+def test_qwen2_moe_qkv_bias_key():
+    """Qwen2MoeConfig.qkv_bias (default true) decides the q/k/v biases; the mapper always put them in."""
+    with_b, without = count_params(_model(QWEN2_MOE)), count_params(_model({**QWEN2_MOE, "qkv_bias": False}))
+    assert with_b.total - without.total == 4 * (64 + 2 * 64)  # 4 layers x (q + k + v) biases, no GQA here
 
 
 def test_llama4_text_class_defaults():

@@ -94,11 +94,13 @@ _BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "norm_topk_prob")
 # "128" reached the arithmetic as an internal TypeError (or "1" x 2048 as a 2048-digit expert width), a 0
 # sliding_window_pattern divided by zero, "2" groups or a 0 window were quietly read as other values
 _POSITIVE_INTS += ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank", "q_lora_rank",
-                   "n_group", "topk_group", "moe_layer_freq", "sliding_window", "sliding_window_pattern",
+                   "n_group", "topk_group", "moe_layer_freq", "sliding_window_pattern",
                    "attention_chunk_size", "interleave_moe_layer_step", "intermediate_size_mlp",
                    "no_rope_layer_interval")
-_NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers", "num_nextn_predict_layers")
-_BOOLS += ("use_sliding_window", "add_cross_attention")
+# sliding_window 0 = none (Qwen2MoeConfig writes 0 when use_sliding_window is off)
+_NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers", "num_nextn_predict_layers",
+                 "sliding_window")
+_BOOLS += ("use_sliding_window", "add_cross_attention", "qkv_bias")
 _STRINGS = ("hidden_act", "hidden_activation", "scoring_func", "topk_method")
 _NUMBERS = ("swiglu_limit",)
 _INDEX_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
@@ -125,11 +127,16 @@ _POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_s
                    "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size", "moe_latent_size")
 
 
-def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
+def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None) -> dict:
+    """Llama (``modeling_llama.py``) and the families built on it. ``head_dim``: the config class's default
+    when the key is absent (Qwen3Config 128, Gemma2Config / Gemma3TextConfig 256, GptOssConfig 64,
+    Llama4TextConfig 128; Llama, Mistral, Mixtral, Qwen2, Phi-3: hidden / heads); an explicit null is
+    hidden / heads. Reading the absent key as hidden / heads planned a hand-written Qwen3 of hidden 1024 and
+    16 heads with 64-wide heads where transformers builds 128."""
     h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     return dict(
         family="decoder", layers=cfg["num_hidden_layers"], hidden=h, heads=nh,
-        kv_heads=cfg.get("num_key_value_heads") or nh, head_dim=cfg.get("head_dim") or h // nh,
+        kv_heads=cfg.get("num_key_value_heads") or nh, head_dim=cfg.get("head_dim", head_dim) or h // nh,
         ffn_hidden=cfg["intermediate_size"], vocab=cfg["vocab_size"],
         mlp="swiglu" if cfg.get("hidden_act", "silu") in ("silu", "swish") else "geglu",
         norm="rmsnorm", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
@@ -149,15 +156,18 @@ def _mixtral(cfg: dict) -> dict:
     return out
 
 
-def _qwen_window(cfg: dict) -> dict:
-    """Qwen2/Qwen3 (dense and MoE) sliding windows: transformers keeps ``sliding_window`` only with
+def _qwen_window(cfg: dict, moe: bool = False) -> dict:
+    """Qwen2/Qwen3 dense sliding windows: transformers keeps ``sliding_window`` only with
     ``use_sliding_window`` (default false) and puts it on the layers ``i >= max_window_layers``
-    (default 28), unless ``layer_types`` lists them (``configuration_qwen2.py``)."""
+    (default 28), unless ``layer_types`` lists them (``configuration_qwen2.py`` /
+    ``configuration_qwen3.py``). ``moe=True``: Qwen2-MoE's rule (``configuration_qwen2_moe.py``): the
+    even layers ``i < max_window_layers``; its ``sliding_window`` is 0 when off."""
     w = cfg.get("sliding_window", 4096)
     if not (cfg.get("use_sliding_window", False) and w):
         return {}
     start = cfg.get("max_window_layers", 28)
-    return dict(sliding_window=w, local_layers=_local_layers(cfg, lambda i: i >= start))
+    rule = (lambda i: i % 2 == 0 and i < start) if moe else (lambda i: i >= start)
+    return dict(sliding_window=w, local_layers=_local_layers(cfg, rule))
 
 
 def _qwen2(cfg: dict) -> dict:
@@ -171,7 +181,8 @@ def _qwen2_moe(cfg: dict) -> dict:
         # ModelSpec has one ffn_hidden, so refuse rather than miscount
         raise InputError("model.hf_config", "qwen2_moe with dense layers (decoder_sparse_step != 1 "
                          "or mlp_only_layers) is not supported")
-    out = _qwen2(cfg)
+    # Qwen2MoeConfig.qkv_bias (default true) sets the q/k/v biases
+    out = {**_llama_like(cfg, qkv_bias=cfg.get("qkv_bias", True)), **_qwen_window(cfg, moe=True)}
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"],
         moe=dict(
@@ -223,7 +234,7 @@ def _local_layers(cfg: dict, default_types) -> int:
 
 def _qwen3(cfg: dict) -> dict:
     """Qwen3 dense (``modeling_qwen3.py``): Llama plus per-head q_norm/k_norm RMSNorm(head_dim)."""
-    out = {**_llama_like(cfg), **_qwen_window(cfg)}
+    out = {**_llama_like(cfg, head_dim=128), **_qwen_window(cfg)}
     out["qk_norm"] = "head"
     return out
 
@@ -232,7 +243,11 @@ def _qwen3_moe(cfg: dict) -> dict:
     """Qwen3-MoE (``modeling_qwen3_moe.py``): q/k norm, ``num_experts`` fine-grained experts of
     ``moe_intermediate_size``, no shared expert, dense layers (``mlp_only_layers``, or not a
     multiple of ``decoder_sparse_step``) of ``intermediate_size``."""
-    out = _qwen3(cfg)
+    out = _llama_like(cfg)  # Qwen3MoeConfig has no head_dim default: hidden / heads when absent
+    out["qk_norm"] = "head"
+    if cfg.get("use_sliding_window", False) and cfg.get("sliding_window", 4096):
+        # Qwen3MoeAttention: ``sliding_window`` on every layer (no max_window_layers / layer_types)
+        out.update(sliding_window=cfg.get("sliding_window", 4096), local_layers=cfg["num_hidden_layers"])
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"], dense_ffn_hidden=cfg["intermediate_size"],
         # transformers 5.x writes num_local_experts (num_experts is its attribute alias)
@@ -284,7 +299,7 @@ def _llama4_text(cfg: dict) -> dict:
     no-RoPE ones (every 4th) full attention. transformers' experts kernel computes every expert
     on every token; training stacks route top_k, which is what is planned (set
     ``moe.all_experts_compute`` to plan the HF kernel)."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, head_dim=128)
     L = cfg["num_hidden_layers"]
     step = cfg.get("interleave_moe_layer_step") or 1
     moe_ids = cfg.get("moe_layers")
@@ -311,12 +326,12 @@ def _gemma(cfg: dict, qk_norm: str, local) -> dict:
     """Gemma 2/3 (``modeling_gemma2.py`` / ``modeling_gemma3.py``): GeGLU, four norms per layer
     (pre/post attention and MLP), embeddings tied by default, local sliding-window and global
     layers; Gemma 3 adds q/k norm. Soft-capping and the embedding scale cost no parameters."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, head_dim=256)
     out.update(
         mlp="geglu", layer_norms=4, qk_norm=qk_norm,
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         # Gemma2Config / Gemma3TextConfig default to a 4096-token window when the key is absent
-        sliding_window=cfg.get("sliding_window", 4096),
+        sliding_window=cfg.get("sliding_window", 4096) or None,
         local_layers=_local_layers(cfg, local) if cfg.get("sliding_window", 4096) else 0,
     )
     return out
@@ -325,11 +340,11 @@ def _gemma(cfg: dict, qk_norm: str, local) -> dict:
 def _gpt_oss(cfg: dict) -> dict:
     """gpt-oss (``modeling_gpt_oss.py``): biases on q,k,v,o, attention sinks, alternating
     sliding/full layers, ``num_local_experts`` experts with biases and a router with bias."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, head_dim=64)
     out.update(
         family="moe", qkv_bias=True, linear_bias=True, attention_sinks=True,
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], router_bias=True),
-        sliding_window=cfg.get("sliding_window", 128),  # GptOssConfig's default
+        sliding_window=cfg.get("sliding_window", 128) or None,  # GptOssConfig's default
         local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window", 128) else 0,
         glu_clamp=cfg.get("swiglu_limit"),
     )
