@@ -14,7 +14,7 @@ from planner.spec.params import count_params
 from planner.workloads.serving import kv_bytes_per_sequence
 
 LLAMA = {"model_type": "llama", "vocab_size": 1000, "hidden_size": 64, "num_attention_heads": 4,
-         "num_hidden_layers": 4, "intermediate_size": 128}
+         "num_key_value_heads": 4, "num_hidden_layers": 4, "intermediate_size": 128}
 DSV3 = {"model_type": "deepseek_v3", "vocab_size": 1000, "hidden_size": 64, "num_attention_heads": 4,
         "num_hidden_layers": 3, "intermediate_size": 128, "moe_intermediate_size": 32, "n_routed_experts": 8,
         "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 1, "q_lora_rank": 32,
@@ -140,6 +140,29 @@ def test_absent_head_dim_is_the_config_class_default(base, head_dim):
     Gemma, gpt-oss and Llama 4 is not hidden / heads; the mapper always took hidden / heads (here 64 / 4 = 16:
     a Qwen3 attention of 4 x 16 where transformers builds 4 x 128)."""
     assert _model(base).head_dim == head_dim
+
+
+@pytest.mark.parametrize("model_type, kv", [("mistral", 8), ("mixtral", 8), ("qwen2", 32), ("qwen3", 32),
+                                             ("qwen3_moe", 4), ("qwen2_moe", 16), ("gemma2", 4), ("llama", 64),
+                                             ("phi3", 64)])
+def test_absent_num_key_value_heads_is_the_config_class_default(model_type, kv):
+    """MistralConfig builds 8 KV heads when ``num_key_value_heads`` is absent (only an explicit null means the
+    heads), Qwen2/Qwen3Config 32, Qwen3MoeConfig 4, Qwen2MoeConfig 16, Gemma2Config 4; the mapper took the
+    heads (MHA): a hand-written 64-head Mistral planned 8x its KV cache and 2 x 56 x h x head_dim more
+    parameters per layer."""
+    cfg = {**LLAMA, "model_type": model_type, "hidden_size": 2048, "num_attention_heads": 64,
+           "num_experts": 4, "num_local_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32,
+           "shared_expert_intermediate_size": 64}
+    del cfg["num_key_value_heads"]
+    assert _model(cfg).kv_heads == kv
+    assert _model({**cfg, "num_key_value_heads": None}).kv_heads == 64
+
+
+def test_absent_num_key_value_heads_default_that_cannot_divide_is_named():
+    cfg = {k: v for k, v in LLAMA.items() if k != "num_key_value_heads"}
+    with pytest.raises(InputError) as e:
+        _model({**cfg, "model_type": "qwen3"})  # 4 heads, Qwen3Config's 32 KV heads
+    assert e.value.field == "model.hf_config.num_key_value_heads" and "32" in str(e.value)
 
 
 def test_qwen2_moe_qkv_bias_key():

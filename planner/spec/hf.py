@@ -127,16 +127,24 @@ _POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_s
                    "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size", "moe_latent_size")
 
 
-def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None) -> dict:
+def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None, kv_heads: int | None = None) -> dict:
     """Llama (``modeling_llama.py``) and the families built on it. ``head_dim``: the config class's default
     when the key is absent (Qwen3Config 128, Gemma2Config / Gemma3TextConfig 256, GptOssConfig 64,
     Llama4TextConfig 128; Llama, Mistral, Mixtral, Qwen2, Phi-3: hidden / heads); an explicit null is
     hidden / heads. Reading the absent key as hidden / heads planned a hand-written Qwen3 of hidden 1024 and
-    16 heads with 64-wide heads where transformers builds 128."""
+    16 heads with 64-wide heads where transformers builds 128. ``kv_heads``: likewise the class default of
+    an absent ``num_key_value_heads`` (MistralConfig / MixtralConfig 8, Qwen2Config / Qwen3Config 32,
+    Qwen3MoeConfig 4, Qwen2MoeConfig 16, Gemma2Config 4; Llama, Phi-3, OLMo 2: the heads; an explicit null:
+    the heads): a hand-written Mistral of 32 heads is GQA with 8 KV heads in transformers, not MHA."""
     h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", kv_heads) or nh
+    if "num_key_value_heads" not in cfg and kv_heads and nh % kv_heads:
+        raise InputError("model.hf_config.num_key_value_heads",
+                         f"absent: transformers takes the {clip(cfg.get('model_type'))} default {kv_heads}, which "
+                         f"does not divide num_attention_heads {nh}; give num_key_value_heads")
     return dict(
         family="decoder", layers=cfg["num_hidden_layers"], hidden=h, heads=nh,
-        kv_heads=cfg.get("num_key_value_heads") or nh, head_dim=cfg.get("head_dim", head_dim) or h // nh,
+        kv_heads=kv, head_dim=cfg.get("head_dim", head_dim) or h // nh,
         ffn_hidden=cfg["intermediate_size"], vocab=cfg["vocab_size"],
         mlp="swiglu" if cfg.get("hidden_act", "silu") in ("silu", "swish") else "geglu",
         norm="rmsnorm", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
@@ -151,7 +159,7 @@ def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None) 
 def _mixtral(cfg: dict) -> dict:
     """Mixtral (``modeling_mixtral.py``): Mistral's attention (``sliding_window`` on every layer;
     MixtralConfig's default is none) and ``num_local_experts`` experts."""
-    out = _phi3(cfg)
+    out = _phi3(cfg, kv_heads=8)
     out.update(family="moe", moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"]))
     return out
 
@@ -172,7 +180,7 @@ def _qwen_window(cfg: dict, moe: bool = False) -> dict:
 
 def _qwen2(cfg: dict) -> dict:
     """Qwen2 (``modeling_qwen2.py``): Llama with biases on q, k, v; windows as ``_qwen_window``."""
-    return {**_llama_like(cfg, qkv_bias=True), **_qwen_window(cfg)}
+    return {**_llama_like(cfg, qkv_bias=True, kv_heads=32), **_qwen_window(cfg)}
 
 
 def _qwen2_moe(cfg: dict) -> dict:
@@ -182,7 +190,7 @@ def _qwen2_moe(cfg: dict) -> dict:
         raise InputError("model.hf_config", "qwen2_moe with dense layers (decoder_sparse_step != 1 "
                          "or mlp_only_layers) is not supported")
     # Qwen2MoeConfig.qkv_bias (default true) sets the q/k/v biases
-    out = {**_llama_like(cfg, qkv_bias=cfg.get("qkv_bias", True)), **_qwen_window(cfg, moe=True)}
+    out = {**_llama_like(cfg, qkv_bias=cfg.get("qkv_bias", True), kv_heads=16), **_qwen_window(cfg, moe=True)}
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"],
         moe=dict(
@@ -234,7 +242,7 @@ def _local_layers(cfg: dict, default_types) -> int:
 
 def _qwen3(cfg: dict) -> dict:
     """Qwen3 dense (``modeling_qwen3.py``): Llama plus per-head q_norm/k_norm RMSNorm(head_dim)."""
-    out = {**_llama_like(cfg, head_dim=128), **_qwen_window(cfg)}
+    out = {**_llama_like(cfg, head_dim=128, kv_heads=32), **_qwen_window(cfg)}
     out["qk_norm"] = "head"
     return out
 
@@ -243,7 +251,7 @@ def _qwen3_moe(cfg: dict) -> dict:
     """Qwen3-MoE (``modeling_qwen3_moe.py``): q/k norm, ``num_experts`` fine-grained experts of
     ``moe_intermediate_size``, no shared expert, dense layers (``mlp_only_layers``, or not a
     multiple of ``decoder_sparse_step``) of ``intermediate_size``."""
-    out = _llama_like(cfg)  # Qwen3MoeConfig has no head_dim default: hidden / heads when absent
+    out = _llama_like(cfg, kv_heads=4)  # Qwen3MoeConfig has no head_dim default: hidden / heads when absent
     out["qk_norm"] = "head"
     if cfg.get("use_sliding_window", False) and cfg.get("sliding_window", 4096):
         # Qwen3MoeAttention: ``sliding_window`` on every layer (no max_window_layers / layer_types)
@@ -322,11 +330,11 @@ def _llama4_text(cfg: dict) -> dict:
     return out
 
 
-def _gemma(cfg: dict, qk_norm: str, local) -> dict:
+def _gemma(cfg: dict, qk_norm: str, local, kv_heads: int | None = None) -> dict:
     """Gemma 2/3 (``modeling_gemma2.py`` / ``modeling_gemma3.py``): GeGLU, four norms per layer
     (pre/post attention and MLP), embeddings tied by default, local sliding-window and global
     layers; Gemma 3 adds q/k norm. Soft-capping and the embedding scale cost no parameters."""
-    out = _llama_like(cfg, head_dim=256)
+    out = _llama_like(cfg, head_dim=256, kv_heads=kv_heads)
     out.update(
         mlp="geglu", layer_norms=4, qk_norm=qk_norm,
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
@@ -359,11 +367,11 @@ def _olmo2(cfg: dict) -> dict:
     return out
 
 
-def _phi3(cfg: dict, default_window: int | None = None) -> dict:
+def _phi3(cfg: dict, default_window: int | None = None, kv_heads: int | None = None) -> dict:
     """Phi-3 (``modeling_phi3.py``): fused qkv_proj and gate_up_proj hold the same weights as
     Llama's separate linears; ``sliding_window`` masks every layer (as in Mistral,
     ``modeling_mistral.py``: Mistral-7B v0.1's 4096)."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, kv_heads=kv_heads)
     w = cfg.get("sliding_window", default_window)  # the config class's default when the key is absent
     if w:
         out.update(sliding_window=w, local_layers=cfg["num_hidden_layers"])
@@ -435,14 +443,14 @@ def _nemotron_h(cfg: dict) -> dict:
 HF_MAPPERS = {
     "nemotron_h": _nemotron_h,
     "llama": _llama_like,
-    "mistral": lambda c: _phi3(c, 4096),  # Llama's weights; sliding_window on every layer (MistralConfig: 4096)
+    "mistral": lambda c: _phi3(c, 4096, kv_heads=8),  # Llama's weights; sliding_window on every layer (MistralConfig: 4096)
     "qwen2": _qwen2,
     "qwen3": _qwen3,
     "qwen3_moe": _qwen3_moe,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     "llama4_text": _llama4_text,
-    "gemma2": lambda c: _gemma(c, "none", lambda i: i % 2 == 0),
+    "gemma2": lambda c: _gemma(c, "none", lambda i: i % 2 == 0, kv_heads=4),
     "gemma3_text": lambda c: _gemma(c, "head", lambda i: (i + 1) % c.get("sliding_window_pattern", 6) != 0),
     "gpt_oss": _gpt_oss,
     "olmo2": _olmo2,
