@@ -6,6 +6,7 @@ tests/make_hf_params.py).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from planner.errors import InputError, clip, read_json_object
@@ -13,8 +14,25 @@ from planner.errors import InputError, clip, read_json_object
 
 def load_hf_config(path: str | Path, field: str = "model.hf_config") -> dict:
     """Read a local Hugging Face ``config.json`` (never downloaded) into ModelSpec fields."""
+    return read_hf_config(path, field)[0]
+
+
+def read_hf_config(path: str | Path, field: str = "model.hf_config") -> tuple[dict, list[str]]:
+    """(ModelSpec fields, assumption lines) of a local ``config.json`` (``hf_config_notes``)."""
     cfg = read_json_object(path, field)
-    return hf_config_to_fields(cfg, field)
+    return hf_config_to_fields(cfg, field), hf_config_notes(cfg)
+
+
+def hf_config_notes(cfg: dict) -> list[str]:
+    """What a config.json holds that the mapped model leaves out, for the plan's assumptions: DeepSeek-V3's
+    MTP modules (``num_nextn_predict_layers``), which transformers does not build and the count therefore
+    leaves out, but which its training runs (DeepSeek-V3 report §2.2; the deepseek-v3 preset plans one:
+    11.6B parameters more, 682.6B against 671.0B)."""
+    n = cfg.get("num_nextn_predict_layers")
+    if cfg.get("model_type") in ("deepseek_v2", "deepseek_v3") and n:
+        return [f"model: the config's num_nextn_predict_layers ({n}) MTP module(s) are not planned (transformers "
+                f"builds none); set model.mtp_layers: {n} to train them"]
+    return []
 
 
 def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
@@ -39,6 +57,20 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
         v = cfg.get(key)
         if v is not None and not isinstance(v, bool):
             raise InputError(f"{field}.{key}", f"must be true or false, got {clip(v)}")
+    for key in _STRINGS:
+        v = cfg.get(key)
+        if v is not None and not isinstance(v, str):
+            raise InputError(f"{field}.{key}", f"must be a string, got {clip(v)}")
+    for key in _INDEX_LISTS:
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool)
+                                                              and i >= 0 for i in v)):
+            raise InputError(f"{field}.{key}", f"must be a list of non-negative integers, got {clip(v)}")
+    for key in _NUMBERS:
+        v = cfg.get(key)
+        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf):
+            raise InputError(f"{field}.{key}", f"must be a positive number, got {clip(v)}")
+    _check_layer_types(cfg, field)
     try:
         out = mapper(cfg)
     except KeyError as e:
@@ -58,16 +90,61 @@ _POSITIVE_INTS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "in
                   "num_experts", "shared_expert_intermediate_size", "decoder_sparse_step")
 _NONNEG_INTS = ("type_vocab_size",)
 _BOOLS = ("tie_word_embeddings", "attention_bias", "mlp_bias", "norm_topk_prob")
+# the other numbers the mappers read (MLA, DeepSeek's MoE layout, windows, Llama-4's interleave): a string
+# "128" reached the arithmetic as an internal TypeError (or "1" x 2048 as a 2048-digit expert width), a 0
+# sliding_window_pattern divided by zero, "2" groups or a 0 window were quietly read as other values
+_POSITIVE_INTS += ("qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim", "kv_lora_rank", "q_lora_rank",
+                   "n_group", "topk_group", "moe_layer_freq", "sliding_window_pattern",
+                   "attention_chunk_size", "interleave_moe_layer_step", "intermediate_size_mlp",
+                   "no_rope_layer_interval")
+# sliding_window 0 = none (Qwen2MoeConfig writes 0 when use_sliding_window is off)
+_NONNEG_INTS += ("n_shared_experts", "first_k_dense_replace", "max_window_layers", "num_nextn_predict_layers",
+                 "sliding_window")
+_BOOLS += ("use_sliding_window", "add_cross_attention", "qkv_bias")
+_STRINGS = ("hidden_act", "hidden_activation", "scoring_func", "topk_method")
+_NUMBERS = ("swiglu_limit",)
+_INDEX_LISTS = ("mlp_only_layers", "moe_layers", "no_rope_layers")
+#: transformers ``configuration_utils.ALLOWED_LAYER_TYPES`` the mapped families use
+_LAYER_TYPES = ("full_attention", "sliding_attention", "chunked_attention")
+
+
+def _check_layer_types(cfg: dict, field: str) -> None:
+    """``layer_types``: one known type per layer, as transformers' ``layer_type_validation`` requires
+    (a string, a short list or unknown names were counted as some other number of local layers)."""
+    types = cfg.get("layer_types")
+    if types is None:
+        return
+    if not isinstance(types, list):
+        raise InputError(f"{field}.layer_types", f"must be a list of layer types, got {clip(types)}")
+    bad = next((t for t in types if not isinstance(t, str) or t not in _LAYER_TYPES), None)
+    if bad is not None:
+        raise InputError(f"{field}.layer_types", f"{clip(bad)} is not a layer type; one of {', '.join(_LAYER_TYPES)}")
+    n = cfg.get("num_hidden_layers")
+    if isinstance(n, int) and len(types) != n:
+        raise InputError(f"{field}.layer_types", f"has {len(types)} entries for num_hidden_layers {n}")
 # nemotron_h's Mamba and MoE sizes: ModelSpec checks their range, but its lax ints would take "64"
 _POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_size", "conv_kernel", "expand",
                    "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size", "moe_latent_size")
 
 
-def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
+def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None, kv_heads: int | None = None) -> dict:
+    """Llama (``modeling_llama.py``) and the families built on it. ``head_dim``: the config class's default
+    when the key is absent (Qwen3Config 128, Gemma2Config / Gemma3TextConfig 256, GptOssConfig 64,
+    Llama4TextConfig 128; Llama, Mistral, Mixtral, Qwen2, Phi-3: hidden / heads); an explicit null is
+    hidden / heads. Reading the absent key as hidden / heads planned a hand-written Qwen3 of hidden 1024 and
+    16 heads with 64-wide heads where transformers builds 128. ``kv_heads``: likewise the class default of
+    an absent ``num_key_value_heads`` (MistralConfig / MixtralConfig 8, Qwen2Config / Qwen3Config 32,
+    Qwen3MoeConfig 4, Qwen2MoeConfig 16, Gemma2Config 4; Llama, Phi-3, OLMo 2: the heads; an explicit null:
+    the heads): a hand-written Mistral of 32 heads is GQA with 8 KV heads in transformers, not MHA."""
     h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    kv = cfg.get("num_key_value_heads", kv_heads) or nh
+    if "num_key_value_heads" not in cfg and kv_heads and nh % kv_heads:
+        raise InputError("model.hf_config.num_key_value_heads",
+                         f"absent: transformers takes the {clip(cfg.get('model_type'))} default {kv_heads}, which "
+                         f"does not divide num_attention_heads {nh}; give num_key_value_heads")
     return dict(
         family="decoder", layers=cfg["num_hidden_layers"], hidden=h, heads=nh,
-        kv_heads=cfg.get("num_key_value_heads") or nh, head_dim=cfg.get("head_dim") or h // nh,
+        kv_heads=kv, head_dim=cfg.get("head_dim", head_dim) or h // nh,
         ffn_hidden=cfg["intermediate_size"], vocab=cfg["vocab_size"],
         mlp="swiglu" if cfg.get("hidden_act", "silu") in ("silu", "swish") else "geglu",
         norm="rmsnorm", tied_embeddings=bool(cfg.get("tie_word_embeddings", False)),
@@ -80,9 +157,30 @@ def _llama_like(cfg: dict, qkv_bias: bool = False) -> dict:
 
 
 def _mixtral(cfg: dict) -> dict:
-    out = _llama_like(cfg)
+    """Mixtral (``modeling_mixtral.py``): Mistral's attention (``sliding_window`` on every layer;
+    MixtralConfig's default is none) and ``num_local_experts`` experts."""
+    out = _phi3(cfg, kv_heads=8)
     out.update(family="moe", moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"]))
     return out
+
+
+def _qwen_window(cfg: dict, moe: bool = False) -> dict:
+    """Qwen2/Qwen3 dense sliding windows: transformers keeps ``sliding_window`` only with
+    ``use_sliding_window`` (default false) and puts it on the layers ``i >= max_window_layers``
+    (default 28), unless ``layer_types`` lists them (``configuration_qwen2.py`` /
+    ``configuration_qwen3.py``). ``moe=True``: Qwen2-MoE's rule (``configuration_qwen2_moe.py``): the
+    even layers ``i < max_window_layers``; its ``sliding_window`` is 0 when off."""
+    w = cfg.get("sliding_window", 4096)
+    if not (cfg.get("use_sliding_window", False) and w):
+        return {}
+    start = cfg.get("max_window_layers", 28)
+    rule = (lambda i: i % 2 == 0 and i < start) if moe else (lambda i: i >= start)
+    return dict(sliding_window=w, local_layers=_local_layers(cfg, rule))
+
+
+def _qwen2(cfg: dict) -> dict:
+    """Qwen2 (``modeling_qwen2.py``): Llama with biases on q, k, v; windows as ``_qwen_window``."""
+    return {**_llama_like(cfg, qkv_bias=True, kv_heads=32), **_qwen_window(cfg)}
 
 
 def _qwen2_moe(cfg: dict) -> dict:
@@ -91,7 +189,8 @@ def _qwen2_moe(cfg: dict) -> dict:
         # ModelSpec has one ffn_hidden, so refuse rather than miscount
         raise InputError("model.hf_config", "qwen2_moe with dense layers (decoder_sparse_step != 1 "
                          "or mlp_only_layers) is not supported")
-    out = _llama_like(cfg, qkv_bias=True)
+    # Qwen2MoeConfig.qkv_bias (default true) sets the q/k/v biases
+    out = {**_llama_like(cfg, qkv_bias=cfg.get("qkv_bias", True), kv_heads=16), **_qwen_window(cfg, moe=True)}
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"],
         moe=dict(
@@ -103,11 +202,14 @@ def _qwen2_moe(cfg: dict) -> dict:
 
 
 def _gpt2(cfg: dict) -> dict:
+    if cfg.get("add_cross_attention"):  # GPT2Block's crossattention + ln_cross_attn: an encoder-decoder's half
+        raise InputError("model.hf_config.add_cross_attention", "true (cross-attention layers) is not modelled")
     h = cfg["n_embd"]
     return dict(
         family="decoder", layers=cfg["n_layer"], hidden=h, heads=cfg["n_head"],
         ffn_hidden=cfg.get("n_inner") or 4 * h, vocab=cfg["vocab_size"], mlp="gelu",
-        norm="layernorm", tied_embeddings=True, qkv_bias=True, linear_bias=True,
+        # GPT2Config ties by default; GPT2LMHeadModel keeps its own lm_head when the config says false
+        norm="layernorm", tied_embeddings=bool(cfg.get("tie_word_embeddings", True)), qkv_bias=True, linear_bias=True,
         position="learned", max_positions=cfg["n_positions"],
     )
 
@@ -117,7 +219,8 @@ def _bert(cfg: dict) -> dict:
     return dict(
         family="encoder", layers=cfg["num_hidden_layers"], hidden=h,
         heads=cfg["num_attention_heads"], ffn_hidden=cfg["intermediate_size"],
-        vocab=cfg["vocab_size"], mlp="gelu", norm="layernorm", tied_embeddings=True,
+        vocab=cfg["vocab_size"], mlp="gelu", norm="layernorm",
+        tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
         qkv_bias=True, linear_bias=True, position="learned",
         max_positions=cfg["max_position_embeddings"], type_vocab=cfg.get("type_vocab_size", 2),
         mlm_head=True,
@@ -139,7 +242,7 @@ def _local_layers(cfg: dict, default_types) -> int:
 
 def _qwen3(cfg: dict) -> dict:
     """Qwen3 dense (``modeling_qwen3.py``): Llama plus per-head q_norm/k_norm RMSNorm(head_dim)."""
-    out = _llama_like(cfg)
+    out = {**_llama_like(cfg, head_dim=128, kv_heads=32), **_qwen_window(cfg)}
     out["qk_norm"] = "head"
     return out
 
@@ -148,7 +251,11 @@ def _qwen3_moe(cfg: dict) -> dict:
     """Qwen3-MoE (``modeling_qwen3_moe.py``): q/k norm, ``num_experts`` fine-grained experts of
     ``moe_intermediate_size``, no shared expert, dense layers (``mlp_only_layers``, or not a
     multiple of ``decoder_sparse_step``) of ``intermediate_size``."""
-    out = _qwen3(cfg)
+    out = _llama_like(cfg, kv_heads=4)  # Qwen3MoeConfig has no head_dim default: hidden / heads when absent
+    out["qk_norm"] = "head"
+    if cfg.get("use_sliding_window", False) and cfg.get("sliding_window", 4096):
+        # Qwen3MoeAttention: ``sliding_window`` on every layer (no max_window_layers / layer_types)
+        out.update(sliding_window=cfg.get("sliding_window", 4096), local_layers=cfg["num_hidden_layers"])
     out.update(
         family="moe", ffn_hidden=cfg["moe_intermediate_size"], dense_ffn_hidden=cfg["intermediate_size"],
         # transformers 5.x writes num_local_experts (num_experts is its attribute alias)
@@ -168,6 +275,8 @@ def _deepseek(cfg: dict) -> dict:
     no MTP module (the count matches what it builds); set ``mtp_layers`` to plan it."""
     if (cfg.get("moe_layer_freq") or 1) != 1:
         raise InputError("model.hf_config", "deepseek moe_layer_freq != 1 is not supported")
+    if cfg.get("attention_bias"):  # biases on q_a / kv_a / o_proj (DeepseekV3Attention): not in the MLA count
+        raise InputError("model.hf_config.attention_bias", "true is not modelled for MLA (deepseek)")
     h, nh = cfg["hidden_size"], cfg["num_attention_heads"]
     shared = cfg.get("n_shared_experts") or 0
     return dict(
@@ -198,35 +307,40 @@ def _llama4_text(cfg: dict) -> dict:
     no-RoPE ones (every 4th) full attention. transformers' experts kernel computes every expert
     on every token; training stacks route top_k, which is what is planned (set
     ``moe.all_experts_compute`` to plan the HF kernel)."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, head_dim=128)
     L = cfg["num_hidden_layers"]
     step = cfg.get("interleave_moe_layer_step") or 1
     moe_ids = cfg.get("moe_layers")
     if moe_ids is None:
         moe_ids = list(range(step - 1, L, step))
-    nope = cfg.get("no_rope_layers") or []
+    # Llama4TextConfig's defaults: RoPE (chunked) on every layer but each no_rope_layer_interval-th (4),
+    # 8192-token chunks; a config without these keys planned full attention on every layer
+    every = cfg.get("no_rope_layer_interval", 4)
+    nope = cfg.get("no_rope_layers") or [int((i + 1) % every != 0) for i in range(L)]
+    chunk = cfg.get("attention_chunk_size", 8192)
     out.update(
         family="moe", dense_ffn_hidden=cfg.get("intermediate_size_mlp"),
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], shared_experts=1,
                  shared_ffn_hidden=cfg["intermediate_size"],
                  dense_layers=sorted(set(range(L)) - set(moe_ids))),
-        sliding_window=cfg.get("attention_chunk_size"),
-        local_layers=(sum(1 for v in nope if v) if cfg.get("attention_chunk_size") else 0),
+        sliding_window=chunk,
+        local_layers=(sum(1 for v in nope if v) if chunk else 0),
         local_attention="chunked",
     )
     return out
 
 
-def _gemma(cfg: dict, qk_norm: str, local) -> dict:
+def _gemma(cfg: dict, qk_norm: str, local, kv_heads: int | None = None) -> dict:
     """Gemma 2/3 (``modeling_gemma2.py`` / ``modeling_gemma3.py``): GeGLU, four norms per layer
     (pre/post attention and MLP), embeddings tied by default, local sliding-window and global
     layers; Gemma 3 adds q/k norm. Soft-capping and the embedding scale cost no parameters."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, head_dim=256, kv_heads=kv_heads)
     out.update(
         mlp="geglu", layer_norms=4, qk_norm=qk_norm,
         tied_embeddings=bool(cfg.get("tie_word_embeddings", True)),
-        sliding_window=cfg.get("sliding_window"),
-        local_layers=_local_layers(cfg, local) if cfg.get("sliding_window") else 0,
+        # Gemma2Config / Gemma3TextConfig default to a 4096-token window when the key is absent
+        sliding_window=cfg.get("sliding_window", 4096) or None,
+        local_layers=_local_layers(cfg, local) if cfg.get("sliding_window", 4096) else 0,
     )
     return out
 
@@ -234,12 +348,12 @@ def _gemma(cfg: dict, qk_norm: str, local) -> dict:
 def _gpt_oss(cfg: dict) -> dict:
     """gpt-oss (``modeling_gpt_oss.py``): biases on q,k,v,o, attention sinks, alternating
     sliding/full layers, ``num_local_experts`` experts with biases and a router with bias."""
-    out = _llama_like(cfg)
+    out = _llama_like(cfg, head_dim=64)
     out.update(
         family="moe", qkv_bias=True, linear_bias=True, attention_sinks=True,
         moe=dict(experts=cfg["num_local_experts"], top_k=cfg["num_experts_per_tok"], router_bias=True),
-        sliding_window=cfg.get("sliding_window"),
-        local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window") else 0,
+        sliding_window=cfg.get("sliding_window", 128) or None,  # GptOssConfig's default
+        local_layers=_local_layers(cfg, lambda i: i % 2 == 0) if cfg.get("sliding_window", 128) else 0,
         glu_clamp=cfg.get("swiglu_limit"),
     )
     return out
@@ -253,13 +367,14 @@ def _olmo2(cfg: dict) -> dict:
     return out
 
 
-def _phi3(cfg: dict) -> dict:
+def _phi3(cfg: dict, default_window: int | None = None, kv_heads: int | None = None) -> dict:
     """Phi-3 (``modeling_phi3.py``): fused qkv_proj and gate_up_proj hold the same weights as
     Llama's separate linears; ``sliding_window`` masks every layer (as in Mistral,
     ``modeling_mistral.py``: Mistral-7B v0.1's 4096)."""
-    out = _llama_like(cfg)
-    if cfg.get("sliding_window"):
-        out.update(sliding_window=cfg["sliding_window"], local_layers=cfg["num_hidden_layers"])
+    out = _llama_like(cfg, kv_heads=kv_heads)
+    w = cfg.get("sliding_window", default_window)  # the config class's default when the key is absent
+    if w:
+        out.update(sliding_window=w, local_layers=cfg["num_hidden_layers"])
     return out
 
 
@@ -328,14 +443,14 @@ def _nemotron_h(cfg: dict) -> dict:
 HF_MAPPERS = {
     "nemotron_h": _nemotron_h,
     "llama": _llama_like,
-    "mistral": _phi3,  # Llama's weights; sliding_window on every layer
-    "qwen2": lambda c: _llama_like(c, qkv_bias=True),
+    "mistral": lambda c: _phi3(c, 4096, kv_heads=8),  # Llama's weights; sliding_window on every layer (MistralConfig: 4096)
+    "qwen2": _qwen2,
     "qwen3": _qwen3,
     "qwen3_moe": _qwen3_moe,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     "llama4_text": _llama4_text,
-    "gemma2": lambda c: _gemma(c, "none", lambda i: i % 2 == 0),
+    "gemma2": lambda c: _gemma(c, "none", lambda i: i % 2 == 0, kv_heads=4),
     "gemma3_text": lambda c: _gemma(c, "head", lambda i: (i + 1) % c.get("sliding_window_pattern", 6) != 0),
     "gpt_oss": _gpt_oss,
     "olmo2": _olmo2,

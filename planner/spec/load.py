@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from hardware_catalog import files as _files
 from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
-from planner.spec.hf import hf_config_to_fields, load_hf_config, looks_like_hf_config
+from planner.spec.hf import hf_config_notes, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
 from planner.spec.schema import JobSpec, ModelSpec, _first_error
 
@@ -67,7 +67,10 @@ def _resolve_model(raw: Any, base_dir: Path) -> tuple[dict, list[str]]:
         path = Path(str(raw.pop("hf_config")))
         if not path.is_absolute():
             path = base_dir / path
-        return override_fields(load_hf_config(path), raw), notes
+        fields, hf_notes = read_hf_config(path)
+        if "mtp_layers" in raw:
+            hf_notes = [n for n in hf_notes if "mtp_layers" not in n]
+        return override_fields(fields, raw), notes + hf_notes
     return raw, notes
 
 
@@ -80,8 +83,10 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
         raise InputError("job", f"must be a mapping (got {type(raw).__name__})")
     assumptions: list[str] = []
     if looks_like_hf_config(raw):
-        raw = {"model": hf_config_to_fields(raw, "model")}
+        cfg = raw
+        raw = {"model": hf_config_to_fields(cfg, "model")}
         assumptions.append("model read from a Hugging Face config.json")
+        assumptions += hf_config_notes(cfg)
     elif "model" not in raw and "tabular" in raw:
         return _validate_job(raw, assumptions)
     elif "model" not in raw:
@@ -104,13 +109,36 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
         # the schema's promise (serving.trace is relative to the job file, as model.hf_config is): it was read
         # relative to the working directory, so a job run from elsewhere could not find its own trace
         raw["serving"] = {**srv, "trace": str(base_dir / srv["trace"])}
+    bare = isinstance(raw["model"], dict) and not ({"preset", "hf_config"} & set(raw["model"]))
     model_fields, notes = _resolve_model(raw["model"], base_dir)
     assumptions += notes
     raw["model"] = model_fields
     _fp4_alias(raw, assumptions)
     job = _validate_job(raw, assumptions)
+    if bare:
+        _note_model_defaults(job.model, model_fields, job.assumptions)
     _fill_training_defaults(job, raw.get("training") or {}, job.assumptions)
     return job
+
+
+def _note_model_defaults(m: ModelSpec, given: dict, notes: list[str]) -> None:
+    """Say which architecture fields of a model given field by field were filled in by ModelSpec: the MLP
+    width (Llama's 8/3 x hidden rounded up to 256 for a gated MLP, ``ModelSpec``), the MLP kind and the
+    untied output head move the parameter count and FLOPs (examples/bare-model.yaml: 5632 x 3 matrices of
+    its 1.29B parameters' 45.1M per layer, and a 103M head) and were not printed (DESIGN.md: nothing
+    silently assumed)."""
+    if not m.is_transformer or (m.hybrid and not ({"-", "E"} & set(m.hybrid_pattern))):
+        return
+    said = []
+    if "ffn_hidden" not in given:
+        rule = "8/3 x hidden rounded up to a multiple of 256" if m.gated else "4 x hidden"
+        said.append(f"model.ffn_hidden defaulted to {m.ffn_hidden} ({rule})")
+    if "mlp" not in given:
+        said.append(f"model.mlp to {m.mlp}")
+    if "tied_embeddings" not in given:
+        said.append(f"model.tied_embeddings to {str(m.tied_embeddings).lower()}")
+    if said:
+        notes.append(", ".join(said))
 
 
 def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
