@@ -11,7 +11,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model.memory import inflight_microbatches
-from planner.model.pipeline import analytic_makespan, pipeline_timing, stage_orders, vpp_group_size
+from planner.model.pipeline import analytic_makespan, pipeline_ops, pipeline_timing, stage_orders, vpp_group_size
 from planner.results import jsonable
 from planner.simulate.config import SimConfig
 from planner.simulate.engine import simulate
@@ -97,3 +97,29 @@ def test_simulate_agrees_with_estimate_on_torch_rounds(catalog, gb):
     res = simulate(cfg, steps=6)
     sim = res.steady_step_time_s or res.wall_s / 6
     assert sim == pytest.approx(plan.step_time_s, rel=1e-9)
+
+
+# ---- defect 2: the simulator's per-micro-batch timeline was a second copy of the list scheduling ----------------
+# It left out stage 0's non-overlapped H2D copy (``t_f_first``: the drawn F/B ops ended before the step's pipeline)
+# and the deadlock guard (a schedule that deadlocks spun forever). It now reads planner.model.pipeline_ops.
+
+def test_microbatch_timeline_is_the_timed_schedule():
+    from types import SimpleNamespace
+
+    from planner.simulate.engine import _ops_by_stage
+    p = SimpleNamespace(pp=4, m=8, vpp=1, t_fwd_mb=1.0, t_bwd_mb=2.0, t_pp_p2p=0.1, schedule="1f1b")
+    ops = _ops_by_stage(p, 1.5)  # stage 0's forwards take 1.5 with the H2D copy
+    want = pipeline_timing(4, 8, 1, 1.0, 2.0, 0.1, "1f1b", 1.5)
+    assert max(o[3] for st in ops for o in st) == pytest.approx(want.makespan)
+    assert [o[2] for o in ops[0] if o[0] == "F"] == pytest.approx(list(want.first_stage_fwd_start))
+    # 1F1B on stage 0: pp - 1 warm-up forwards, then F/B alternating, every micro-batch once each way
+    assert [o[0] for o in ops[0]][:5] == ["F", "F", "F", "F", "B"]
+    assert sorted(o[1] for o in ops[0] if o[0] == "B") == list(range(8))
+
+
+def test_microbatch_timeline_of_a_deadlocking_order_terminates():
+    """m = 7 on pp 3, v 2 (refused by every stack's rule: 7 is no multiple of its 2 rounds) — via the API the
+    timeline is still drawn, with the timing's extra warm-up, instead of looping."""
+    ops = pipeline_ops(3, 7, 2, 1.0, 2.0, 0.0, "interleaved")
+    assert max(o[3] for st in ops for o in st) == pytest.approx(pipeline_timing(3, 7, 2, 1.0, 2.0).makespan)
+    assert sum(len(st) for st in ops) == 3 * 7 * 2 * 2

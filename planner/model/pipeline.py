@@ -116,11 +116,25 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
                    t_f if t_f_first is None else t_f_first)
 
 
+def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0, t_p2p: float = 0.0,
+                 schedule: str | None = None, t_f_first: float | None = None) -> list[list[tuple[str, int, float, float]]]:
+    """Per stage, the (kind, micro-batch, start, end) of every operation of ``pipeline_timing``'s schedule (the
+    simulator's per-micro-batch timeline): the same list scheduling, so the last end is its makespan."""
+    schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
+    ops: list[list[tuple[str, int, float, float]]] = []
+    _timing.__wrapped__(schedule, pp, m, vpp if schedule == "interleaved" else 1, t_f, t_b, t_p2p,
+                        t_f if t_f_first is None else t_f_first, ops)
+    return ops
+
+
 @lru_cache(maxsize=256)
-def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
+def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
     for extra in range(0, m * vpp + 1):
         try:
-            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra), pp, m, vpp, t_f, t_b, t_p2p, t_f0)
+            if record is not None:
+                record[:] = [[] for _ in range(pp)]
+            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra), pp, m, vpp, t_f, t_b, t_p2p, t_f0,
+                                  record)
         except _Deadlock:
             if schedule != "interleaved":
                 raise
@@ -131,7 +145,7 @@ class _Deadlock(RuntimeError):
     pass
 
 
-def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
+def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
     nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
     end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
     pos = [0] * pp
@@ -159,6 +173,8 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
                     first_f[mb] = start
                 clock[s] = start + dur
                 end[(kind, mb, vs)] = clock[s]
+                if record is not None:
+                    record[s].append((kind, mb, start, clock[s]))
                 pos[s] += 1
                 remaining -= 1
                 progressed = True
