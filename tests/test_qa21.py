@@ -123,3 +123,33 @@ def test_microbatch_timeline_of_a_deadlocking_order_terminates():
     ops = pipeline_ops(3, 7, 2, 1.0, 2.0, 0.0, "interleaved")
     assert max(o[3] for st in ops for o in st) == pytest.approx(pipeline_timing(3, 7, 2, 1.0, 2.0).makespan)
     assert sum(len(st) for st in ops) == 3 * 7 * 2 * 2
+
+
+# ---- defect 3: --emit's uneven split put more layers on a rank than the step time paced ----------------------------
+# With VPP the middle ranks of a --decoder-first/last split hold a multiple of VPP: 32 layers on PP3 x VPP2 got
+# 10 / 12 / 10 and 12 on PP2 x VPP4 4 / 8, while step_time.slowest_stage prices ceil(L / PP) = 11 and 6.
+
+def _rank_layers(layers, pp, vpp):
+    from planner.present.emit import megatron_pipeline_split
+    flags = megatron_pipeline_split(layers, pp, vpp)
+    if not flags or flags[0] == "--num-layers-per-virtual-pipeline-stage":
+        return [layers // pp] * pp
+    if flags[0] == "--pipeline-model-parallel-layout":
+        per = [x.count("t") for x in flags[1].split("|")]
+        return [sum(per[r::pp]) for r in range(pp)]
+    if flags[0] == "--decoder-first-pipeline-num-layers":
+        first, last = int(flags[1]), int(flags[3])
+        return [first] + [(layers - first - last) // (pp - 2)] * (pp - 2) + [last] if pp > 2 else [first, last]
+    extra = sum(f.startswith("--account-for") for f in flags)
+    u = (layers + extra) // pp
+    return [u - 1] + [u] * (pp - 2) + [u - (extra == 2)]
+
+
+def test_no_emitted_rank_holds_more_than_the_paced_stage():
+    for layers in (12, 30, 32, 61, 62, 80, 96, 126):
+        for pp in range(2, 17):
+            for vpp in (1, 2, 3, 4, 8):
+                if pp * vpp > layers + 2:
+                    continue
+                ranks = _rank_layers(layers, pp, vpp)
+                assert sum(ranks) == layers and max(ranks) <= -(-layers // pp), (layers, pp, vpp, ranks)
