@@ -190,7 +190,13 @@ def test_megatron_uneven_pipeline_split():
     assert split(80, 4, 1) == []
     # DeepSeek-V3's 61 layers on PP8: 6 middle ranks of 8, then 6 + 7
     assert split(61, 8, 1) == ["--decoder-first-pipeline-num-layers", "6", "--decoder-last-pipeline-num-layers", "7"]
-    assert split(32, 3, 2)[-2:] == ["--num-virtual-stages-per-pipeline-rank", "2"]
+    # 32 on PP3 x VPP2: first/last 10 would leave 12 on the middle rank (its share a multiple of VPP) where the time
+    # model paces ceil(32 / 3) = 11 (qa21): the explicit layout, ranks of 10, 11, 11
+    lay = split(32, 3, 2)
+    assert lay[0] == "--pipeline-model-parallel-layout"
+    per = [x.count("t") for x in lay[1].split("|")]
+    assert [sum(per[r::3]) for r in range(3)] == [10, 11, 11]
+    assert split(96, 6, 3)[0] == "--pipeline-model-parallel-layout"  # was first/last 12, middle 18 (> 16)
     # Llama-3.1-405B's 126 on PP8 x VPP8: 126 + embedding + loss = 128 = 64 stages of 2
     assert split(126, 8, 8) == ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split",
                                 "--num-layers-per-virtual-pipeline-stage", "2"]

@@ -110,7 +110,8 @@ PLANS = {  # name -> (model, training, parallel, cluster)
     # layer counts PP does not divide (planner.layout accepts them; Megatron's uneven-split flags)
     "pp3-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
                    {"tp": 8, "pp": 3, "zero": 1}, {"instance": P5, "nodes": 3}),
-    "pp3-vpp2-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1, "recompute": "full"},
+    # m = 66 micro-batches: a multiple of pp 3, which Megatron-Core's interleaved schedule needs (64 is refused)
+    "pp3-vpp2-uneven": ({"preset": "llama3-8b"}, {**PRETRAIN, "global_batch": 66, "micro_batch": 1, "recompute": "full"},
                         {"tp": 8, "pp": 3, "vpp": 2, "zero": 1}, {"instance": P5, "nodes": 3}),
     "pp8-vpp8-405b-embedding-loss": ({"preset": "llama3.1-405b"}, {**PRETRAIN, "global_batch": 64, "micro_batch": 1,
                                                                  "recompute": "full"},

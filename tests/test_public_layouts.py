@@ -104,7 +104,12 @@ ESTIMATES = [
     case("llama3.1-405b/h100x16384/mcore-tp8-pp16-vpp8", "llama3.1-405b", "H100-SXM-80GB", 16384,
          {"tp": 8, "pp": 16, "dp": 128, "vpp": 8, "zero": 1, "sequence_parallel": True}, gbs=2048),
     case("llama3.1-405b/h100x16384/mcore-cp16-128k", "llama3.1-405b", "H100-SXM-80GB", 16384,
-         {"tp": 8, "pp": 16, "dp": 8, "cp": 16, "vpp": 8, "zero": 1, "sequence_parallel": True}, seq=131072, gbs=64),
+         {"tp": 8, "pp": 16, "dp": 8, "cp": 16, "vpp": 8, "zero": 1, "sequence_parallel": True}, seq=131072, gbs=128),
+    # the same at GBS 64: m = 8 micro-batches on PP16, which Megatron-Core's interleaved schedule refuses
+    # (schedules.py: "The number of contiguous micro-batches in a virtual pipeline stage should range in [PP=16, M=8]")
+    case("llama3.1-405b/h100x16384/mcore-cp16-128k-m8-refused", "llama3.1-405b", "H100-SXM-80GB", 16384,
+         {"tp": 8, "pp": 16, "dp": 8, "cp": 16, "vpp": 8, "zero": 1, "sequence_parallel": True}, seq=131072, gbs=64,
+         refuse="parallel.vpp"),
     case("llama3.1-405b/h100x1024/mcore-tp8-pp8-vpp2-fp8", "llama3.1-405b", "H100-SXM-80GB", 1024,
          {"tp": 8, "pp": 8, "dp": 16, "vpp": 2, "zero": 1, "sequence_parallel": True}, mc(fp8_recipe="tensorwise"),
          precision="fp8", gbs=256, recompute="selective"),

@@ -50,6 +50,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
+from planner.model.pipeline import vpp_group_size
 from planner.model.stacks import from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -353,9 +354,12 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     steady 1F1B step (the last stage: that one alone). Interleaved (Megatron-Core
     pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
     ``forward_backward_pipelining_with_interleaving``): rank r runs ``(pp - r - 1) * 2 + (v - 1) *
-    microbatch_group_size_per_vp_stage`` (default group size pp) warm-up chunk forwards plus one,
-    each chunk holding L/(pp v) of the stage's L/pp layers: on rank 0 pp (1 + (pp - 1)/(pp v))
-    micro-batches of the stage, on the last rank ((v - 1) pp + 1)/v; a warm-up count reaching the m v
+    microbatch_group_size_per_vp_stage`` warm-up chunk forwards plus one (the group size g
+    ``pipeline.vpp_group_size``: Megatron's default pp; torch's ``ScheduleInterleaved1F1B`` the same count with
+    its ``microbatches_per_round``, wider than pp when ``m % pp``), each chunk holding L/(pp v) of the stage's
+    L/pp layers: on rank 0 with g = pp, pp (1 + (pp - 1)/(pp v)) micro-batches of the stage (Megatron's
+    theoretical_memory_usage ``interleaved_schedule_memory_penalty``), on the last rank ((v - 1) pp + 1)/v;
+    torch with m = 10 on pp 4, v 2 (g = 5): 12/2 = 6, not 5.5; a warm-up count reaching the m v
     chunk forwards there are puts them all in the warm-up (``are_all_microbatches_in_warmup``); with
     the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``, ``a2a_overlap``) "we schedule
     one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m."""
@@ -364,7 +368,8 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     m_micro = np.asarray(m_micro, dtype=np.float64)
     rank = pp - 1 if last else 0.0
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
-    chunks = (pp - rank - 1) * 2 + (v - 1) * pp + 1 + (1.0 if a2a_overlap else 0.0)
+    g = vpp_group_size(np.maximum(m_micro, 1.0), pp)
+    chunks = (pp - rank - 1) * 2 + (v - 1) * g + 1 + (1.0 if a2a_overlap else 0.0)
     inter = chunks / v
     return select(c.schedule == 2, m_micro, select(c.schedule == 1, np.minimum(inter, m_micro), plain))
 

@@ -36,13 +36,24 @@ from planner.vocab import SCHEDULE
 
 
 
+def vpp_group_size(m, pp):
+    """Micro-batches a stage runs through one model chunk before the next under the interleaved schedule
+    (vectorised): ``m // max(1, m // pp)`` -- torch.distributed.pipelining ``ScheduleInterleaved1F1B``'s
+    ``microbatches_per_round`` (``number_of_rounds = max(1, n_microbatches // pp_group_size)``), and
+    Megatron-Core's default ``microbatch_group_size_per_vp_stage`` = pp wherever Megatron runs the schedule
+    (schedules.py refuses a final group of 1..pp-1 micro-batches, ``m % pp``; ``stack_rules`` "interleaved-m").
+    Every group then holds at least pp micro-batches, or (torch, m < pp) the one group holds all m."""
+    m = np.asarray(m)
+    return m // np.maximum(1, m // pp)
+
+
 def _virtual_order(m: int, pp: int, vpp: int, forward: bool) -> list[tuple[int, int]]:
-    """(micro-batch, chunk) in the order a stage runs them: groups of ``pp`` micro-batches, each
-    group through chunk 0, 1, ... (backward: chunks in reverse). When ``m % pp`` the last group is
-    smaller (Megatron-core's ``microbatch_group_size_per_vp_stage`` generalisation)."""
+    """(micro-batch, chunk) in the order a stage runs them: groups of ``vpp_group_size`` micro-batches,
+    each group through chunk 0, 1, ... (backward: chunks in reverse); Megatron-Core ``get_schedule_table``."""
+    g = int(vpp_group_size(m, pp))
     out = []
-    for g0 in range(0, m, pp):
-        group = range(g0, min(g0 + pp, m))
+    for g0 in range(0, m, g):
+        group = range(g0, min(g0 + g, m))
         chunks = range(vpp) if forward else range(vpp - 1, -1, -1)
         out += [(mb, c) for c in chunks for mb in group]
     return out
@@ -53,7 +64,7 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
     """Operation order on each stage for one step (list per stage of (kind, micro-batch, chunk)).
 
     ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (used
-    only if Megatron's warm-up count deadlocks for a small last group, ``m % pp != 0``)."""
+    only if the warm-up count deadlocks, which no group size of ``vpp_group_size`` does)."""
     if schedule not in SCHEDULE:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE)}")
     if schedule != "interleaved":
@@ -73,7 +84,7 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
                 ops.append(("B", b, 0))
         else:  # Megatron interleaved
             total = m * vpp
-            warm = min((pp - s - 1) * 2 + (vpp - 1) * pp + extra_warmup, total)
+            warm = min((pp - s - 1) * 2 + (vpp - 1) * int(vpp_group_size(m, pp)) + extra_warmup, total)
             fwd = [("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True)]
             bwd = [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False)]
             ops = fwd[:warm]
@@ -105,11 +116,25 @@ def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float 
                    t_f if t_f_first is None else t_f_first)
 
 
+def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0, t_p2p: float = 0.0,
+                 schedule: str | None = None, t_f_first: float | None = None) -> list[list[tuple[str, int, float, float]]]:
+    """Per stage, the (kind, micro-batch, start, end) of every operation of ``pipeline_timing``'s schedule (the
+    simulator's per-micro-batch timeline): the same list scheduling, so the last end is its makespan."""
+    schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
+    ops: list[list[tuple[str, int, float, float]]] = []
+    _timing.__wrapped__(schedule, pp, m, vpp if schedule == "interleaved" else 1, t_f, t_b, t_p2p,
+                        t_f if t_f_first is None else t_f_first, ops)
+    return ops
+
+
 @lru_cache(maxsize=256)
-def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
+def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
     for extra in range(0, m * vpp + 1):
         try:
-            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra), pp, m, vpp, t_f, t_b, t_p2p, t_f0)
+            if record is not None:
+                record[:] = [[] for _ in range(pp)]
+            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra), pp, m, vpp, t_f, t_b, t_p2p, t_f0,
+                                  record)
         except _Deadlock:
             if schedule != "interleaved":
                 raise
@@ -120,7 +145,7 @@ class _Deadlock(RuntimeError):
     pass
 
 
-def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
+def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
     nvs = pp * vpp  # virtual stages: chunk c of stage s is virtual stage c*pp + s
     end: dict[tuple[str, int, int], float] = {}  # (kind, mb, virtual stage) -> end time
     pos = [0] * pp
@@ -148,6 +173,8 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
                     first_f[mb] = start
                 clock[s] = start + dur
                 end[(kind, mb, vs)] = clock[s]
+                if record is not None:
+                    record[s].append((kind, mb, start, clock[s]))
                 pos[s] += 1
                 remaining -= 1
                 progressed = True
@@ -158,26 +185,28 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0) -> PipelineTiming:
 
 def bubble_time(pp, m, vpp, t_stage, interleaved=True):
     """Pipeline bubble of one step, vectorised: ``(pp - 1) / v * t_stage`` (Narayanan et al. 2021
-    §2.2: 1F1B/GPipe with v = 1, interleaved with v virtual stages), plus, for the interleaved
-    schedule when ``m % pp != 0``, the extra bubbles of the short last group
-    ``(v - 1)(pp - m mod pp) / (v pp) * t_stage`` (Calculon, Isaev et al. 2023, §3.2)."""
+    §2.2: 1F1B/GPipe with v = 1, interleaved with v virtual stages). The interleaved schedule's groups
+    (``vpp_group_size``) hold at least pp micro-batches when m >= pp, and then add nothing; with m < pp (one
+    group, torch's ``ScheduleInterleaved1F1B``; Megatron-Core refuses it) micro-batch 0 waits for each of its
+    chunks to cross all pp stages before its next, so the step is ``(pp + (m - 1)/v) t_stage``: a bubble of
+    ``(pp - 1)/v + (pp - m)(v - 1)/v`` stage times -- what ``pipeline_timing`` gives by list scheduling.
+    (Until 2026-12-02 Calculon's ``(v - 1)(pp - m mod pp)/(v pp)`` term for groups of exactly pp was added
+    whenever ``m % pp``, a schedule neither stack runs: Megatron-Core refuses it, torch widens the groups.)"""
     pp = np.asarray(pp, dtype=np.float64)
     inter = np.asarray(interleaved, dtype=bool) & (np.asarray(vpp) > 1)
     if inter.ndim == 1 and all(np.shape(x) == inter.shape for x in (pp, m, vpp, t_stage)) and np.all(pp >= 1):
         # rows of one column each: the formula below only where the schedule interleaves; elsewhere v = 1 and
-        # extra = 0, where it reads (pp - 1) / 1 + 0 / pp = pp - 1 exactly (pp >= 1), so the rows get the same bits
+        # extra = 0, where it reads (pp - 1) / 1 + 0 = pp - 1 exactly (pp >= 1), so the rows get the same bits
         coef = pp - 1
         rows = np.flatnonzero(inter)
         if len(rows):
             p, v = pp[rows], np.maximum(np.asarray(vpp)[rows], 1).astype(np.float64)
-            rem = np.mod(np.asarray(m)[rows], p)
-            extra = np.where(rem != 0, (v - 1) * (p - rem) / v, 0.0)
-            coef[rows] = (p - 1) / v + extra / p
+            extra = np.maximum(p - np.asarray(m, dtype=np.float64)[rows], 0.0) * (v - 1)
+            coef[rows] = (p - 1) / v + extra / v
         return coef * t_stage
     v = np.where(inter, np.maximum(vpp, 1), 1).astype(np.float64)
-    rem = np.mod(m, pp)
-    extra = np.where(inter & (rem != 0), (v - 1) * (pp - rem) / v, 0.0)
-    return ((pp - 1) / v + extra / pp) * t_stage
+    extra = np.where(inter, np.maximum(pp - np.asarray(m, dtype=np.float64), 0.0) * (v - 1), 0.0)
+    return ((pp - 1) / v + extra / v) * t_stage
 
 
 def analytic_makespan(pp: int, m: int, vpp: int, t_f: float, t_b: float) -> float:

@@ -55,6 +55,28 @@ MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 _FULL = RECOMPUTE.code["full"]
 
 
+def _micro_per_replica(c, t):
+    """global_batch / (micro_batch * dp) per row, or None where ``c`` has no micro-batch column."""
+    mb = getattr(c, "mb", None)
+    if mb is None:
+        return None
+    return np.asarray(t.global_batch) // (np.asarray(mb) * np.asarray(c.dp))
+
+
+def _interleaved_m_ok(c, t):
+    """Megatron-Core's interleaved schedule at its default group size pp: m a multiple of pp (which also
+    gives m >= pp, its ``microbatch_group_size_per_vp_stage > num_microbatches`` ValueError)."""
+    m = _micro_per_replica(c, t)
+    if m is None:
+        return np.ones(len(c.tp), dtype=bool)
+    return (np.asarray(c.vpp) == 1) | (np.asarray(c.pp) == 1) | (m % np.asarray(c.pp) == 0)
+
+
+def _m_detail(c, t):
+    m = _micro_per_replica(c, t)
+    return "" if m is None else f"m = {int(np.ravel(m)[0])} micro-batches on pp = {int(np.ravel(c.pp)[0])}"
+
+
 def _bnb(t) -> bool:
     """The frozen base is bitsandbytes layers (planner.model.finetune.bitsandbytes_base)."""
     from planner.model.finetune import bitsandbytes_base
@@ -268,6 +290,17 @@ RULES: tuple[StackRule, ...] = (
               "0 and number of layers per pipeline stage'",
               lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision == "fp8",
               ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
+    # ---- Megatron-Core: the interleaved schedule's micro-batch groups (--microbatch-group-size-per-virtual-
+    # pipeline-stage, default pp; --emit does not write it)
+    StackRule("interleaved-m", "megatron", "parallel.vpp",
+              "a virtual (interleaved) pipeline whose micro-batches per replica are not a multiple of pp",
+              "Megatron-Core megatron/core/pipeline_parallel/schedules.py forward_backward_pipelining_with_interleaving"
+              ": 'The remainder of M (the total micro-batches) divided by N (number of contiguous micro-batches in a "
+              "virtual pipeline stage) should be 0, or larger than or equal to the pipeline-parallel size', N = "
+              "microbatch_group_size_per_vp_stage, default pp, and N <= M",
+              lambda st, m, t: True,
+              lambda c, m, t: _interleaved_m_ok(c, t),
+              detail=lambda c, m, t: f" ({_m_detail(c, t)})"),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
     StackRule("hybrid-vpp", "megatron", "parallel.vpp",
               "a virtual (interleaved) pipeline for a hybrid (Mamba) model",
@@ -505,5 +538,6 @@ def layout_of(cfg: dict) -> SimpleNamespace:
     dp_shard = cfg.get("dp_shard")
     return SimpleNamespace(**{k: np.array([int(cfg.get(k, 1) or 1)]) for k in ("tp", "pp", "dp", "cp", "ep", "vpp")},
                            zero=np.array([int(cfg["zero"])]), rc=np.array([RECOMPUTE.code[cfg["recompute"]]]),
+                           **({"mb": np.array([int(cfg["micro_batch"])])} if cfg.get("micro_batch") else {}),
                            etp=np.array([tp if etp is None else int(etp)]),
                            dp_shard=np.array([int(cfg.get("dp", 1) or 1) if dp_shard is None else int(dp_shard)]))

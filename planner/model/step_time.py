@@ -3,7 +3,7 @@
 One optimizer step of a pipeline-parallel job (Narayanan et al. 2021, §2.2 and §3):
 
     step = m * t_stage + bubble + exposed DP reduce + optimizer
-    bubble = (pp - 1) / v * t_stage  (+ Calculon's extra interleaving bubbles when m % pp != 0)
+    bubble = (pp - 1) / v * t_stage  (+ (pp - m)(v - 1)/v with m < pp on torch's interleaved rounds: pipeline.bubble_time)
 
 where m = global_batch / (micro_batch * dp) micro-batches, v the interleaving degree, and t_stage
 the forward+backward time of one micro-batch on the slowest stage (the most layers, plus the
@@ -1098,7 +1098,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
 
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
-    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved short-group term)
+    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term)
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
                             t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]

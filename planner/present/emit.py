@@ -271,7 +271,11 @@ def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0)
     Uneven (the layout rules allow it, planner.layout ``_vpp_ok``; the time model charges the fullest stage):
     every middle rank gets the fullest share, ceil(layers / (PP x VPP)) per virtual stage, and the first and
     last ranks split the rest (``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``,
-    VPP then given as ``--num-virtual-stages-per-pipeline-rank``); where that cannot be, the embedding and the
+    VPP then given as ``--num-virtual-stages-per-pipeline-rank``) -- taken only where no rank gets more than
+    ceil(layers / PP), the fullest rank the time model paces the step by (with VPP the middle ranks' share rounds
+    up to a multiple of VPP: 32 layers on PP3 x VPP2 would put 12 on the middle rank where the layout below puts
+    11; 12 on PP2 x VPP4 gave 4 + 8, not 6 + 6; until 2026-12-02 such splits were emitted); where that cannot be, the
+    embedding and the
     loss count as a layer each (``--account-for-embedding-in-pipeline-split``, ``--account-for-loss-in-pipeline-split``:
     Llama-3.1-405B's 126 + 2 on PP8 x VPP8); where neither can, an explicit ``--pipeline-model-parallel-layout``
     (DeepSeek-V3's 61 on PP4 x VPP4). Megatron-Core TransformerConfig.__post_init__ (0.16.1, "Uneven PP"): the middle
@@ -283,7 +287,8 @@ def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0)
     rest = layers - full * (pp - 2)  # for the first and last ranks
     first = (rest // 2) // vpp * vpp
     last = rest - first
-    if vpp <= first <= full and vpp <= last <= full and last % vpp == 0:
+    cap = -(-layers // pp)  # the fullest rank of an even split, which planner.model.step_time prices (slowest_stage)
+    if vpp <= first <= full and vpp <= last <= full and last % vpp == 0 and max(full if pp > 2 else 0, last) <= cap:
         a = _flag("--decoder-first-pipeline-num-layers", first) + _flag("--decoder-last-pipeline-num-layers", last)
         return a + (_flag("--num-virtual-stages-per-pipeline-rank", vpp) if vpp > 1 else [])
     for extra, flags in ((2, ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]),

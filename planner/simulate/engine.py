@@ -41,8 +41,7 @@ from planner.simulate.config import SimConfig
 from planner.simulate.loader import Draws, Loader, lognormal_params
 from planner.simulate.resources import Storage
 from planner.model.evaluation import is_full_pass
-from planner.model.pipeline import pipeline_timing, sync_end
-from planner.model.pipeline import stage_orders
+from planner.model.pipeline import pipeline_ops, pipeline_timing, sync_end
 
 CAUSES = ("compute", "optimizer", "data", "comm", "bubble", "straggler", "eval", "checkpoint", "failure")
 BUSY = ("compute", "optimizer")
@@ -159,7 +158,7 @@ class _Run:
         }
         # the differences of equal makespans are rounding noise (-8e-17 s of bubble without a pipeline)
         self.split = {k: max(v, 0.0) for k, v in self.split.items()}
-        self.pipe_ops = _ops_by_stage(p) if microbatch_timeline else None
+        self.pipe_ops = _ops_by_stage(p, tf + h2d) if microbatch_timeline else None
 
         # state
         self.gen = 0
@@ -490,37 +489,12 @@ class _Run:
                 self.stop_now = True
 
 
-def _ops_by_stage(p):
-    out = []
-    # recompute per-op times from the orders (cheap, timeline mode only)
-    orders = stage_orders(p.schedule, p.pp, p.m, p.vpp)
-    nvs = p.pp * p.vpp
-    end = {}
-    pos = [0] * p.pp
-    clock = [0.0] * p.pp
-    res = [[] for _ in range(p.pp)]
-    remaining = sum(len(o) for o in orders)
-    while remaining:
-        for s in range(p.pp):
-            while pos[s] < len(orders[s]):
-                kind, mb, c = orders[s][pos[s]]
-                vs = c * p.pp + s
-                if kind == "F":
-                    dep = end.get(("F", mb, vs - 1)) if vs > 0 else 0.0
-                    dur = p.t_fwd_mb / p.vpp
-                else:
-                    dep = end.get(("B", mb, vs + 1)) if vs < nvs - 1 else end.get(("F", mb, vs))
-                    dur = p.t_bwd_mb / p.vpp
-                if dep is None:
-                    break
-                link = p.t_pp_p2p if (kind == "F" and vs > 0) or (kind == "B" and vs < nvs - 1) else 0.0
-                start = max(clock[s], dep + link)
-                clock[s] = start + dur
-                end[(kind, mb, vs)] = clock[s]
-                res[s].append((kind, mb, start, clock[s]))
-                pos[s] += 1
-                remaining -= 1
-    return res
+def _ops_by_stage(p, t_f_first):
+    """The per-micro-batch operations of each stage (timeline mode only): ``pipeline.pipeline_ops``, the list
+    scheduling ``pipeline_timing`` runs for the step's makespan (stage 0's forwards at ``t_f_first``, with a
+    non-overlapped H2D copy). Until 2026-12-02 a copy of that loop here left out the H2D copy (the drawn ops ended
+    before the step's pipeline did) and the deadlock guard (it spun forever on a schedule that deadlocks)."""
+    return pipeline_ops(p.pp, p.m, p.vpp, p.t_fwd_mb, p.t_bwd_mb, p.t_pp_p2p, p.schedule, t_f_first)
 
 
 def check_failures(cfg: SimConfig, steps: int) -> None:
