@@ -49,16 +49,16 @@ def test_sweep_slice_holds_every_invariant():
 
 
 def test_bubble_advice_offers_only_changes_the_plan_can_make():
-    """GPT-2 at PP 3 with an interleaved schedule (vpp 2) and micro-batch 1 spends 35% of its step in the pipeline
+    """GPT-2 at PP 3 with an interleaved schedule (vpp 2) and micro-batch 1 spends a third of its step in the pipeline
     bubble; the advice said "more micro-batches (smaller micro-batch or larger global batch) or interleaving (vpp > 1)
     shrink it" — the plan already interleaves, and its micro-batch cannot get smaller. It now names only the larger
     global batch; a plan without interleaving and with micro-batch 2 still hears of both."""
     from planner.spec import load_job_dict
     from planner.workloads.training import estimate_job
 
-    def bubble_advice(parallel, mb):
+    def bubble_advice(parallel, mb, global_batch):
         job = load_job_dict({"model": {"preset": "gpt2"},
-                             "training": {"seq_len": 1024, "global_batch": 16, "micro_batch": mb, "steps": 100,
+                             "training": {"seq_len": 1024, "global_batch": global_batch, "micro_batch": mb, "steps": 100,
                                           "recompute": "none"},
                              "parallel": dict(parallel, tp=1, pp=3, zero=1),
                              "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 3}})
@@ -66,10 +66,11 @@ def test_bubble_advice_offers_only_changes_the_plan_can_make():
         assert plan.breakdown_s.bubble / plan.step_time_s > 0.15
         return [a for a in plan.advice if a.startswith("pipeline bubble")]
 
-    (interleaved,) = bubble_advice({"vpp": 2}, 1)
+    # 3 micro-batches per replica (DP 8): Megatron's interleaved schedule needs a multiple of pp (qa21)
+    (interleaved,) = bubble_advice({"vpp": 2}, 1, 24)
     assert "vpp > 1" not in interleaved and "smaller micro-batch" not in interleaved
     assert "larger global batch" in interleaved
-    (plain,) = bubble_advice({}, 2)
+    (plain,) = bubble_advice({}, 2, 16)
     assert "interleaving (vpp > 1)" in plain and "smaller micro-batch" in plain
 
 
