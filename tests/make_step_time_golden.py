@@ -10,7 +10,12 @@ work on distinct_rows / step_time's key-level terms, which changed no number); r
 (2026-12-02) for ssm.SSD_ROOFLINE_FACTOR: only the hybrid case (nemotron-3-nano-pretrain) moved, 28 of 574 arrays;
 regenerated on the left branch (2026-12-02) for memory._mixed_stage_params (each pipeline stage of an MoE model with
 dense layers holds its own layers): only deepseek-v3-pretrain moved, 42 of 574 arrays (memory total x0.93-1.05, step
-time x0.93-1.05 through the DP reduce of the stage's dense parameters).
+time x0.93-1.05 through the DP reduce of the stage's dense parameters); regenerated on the pipe2 branch (2026-12-02) for
+memory.stage_layer_microbatches (the activations of the peak pipeline rank, each rank its own layers x its own
+micro-batches in flight): memory only, deepseek-v3-pretrain (61 layers) and nemotron-3-nano-pretrain (52) where pp does
+not divide the layers, 20 of 574 arrays (activations x0.80-0.98, total x0.88-1.0); no step-time array. The file as
+committed before it was already stale in nemotron-3-nano-pretrain (22 arrays: one row's bubble x1.43 and step time
+x1.17-1.19 since the interleaved-pipeline change, qa21), which this regeneration also takes up.
 """
 from __future__ import annotations
 

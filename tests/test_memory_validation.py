@@ -17,7 +17,10 @@ from benchmarks.validate_memory import DATA, comparable, error_table, rows
 
 #: (median, p90) absolute error of the prediction per source, as reached (benchmarks/validate_memory.py)
 REACHED = {
-    "torchtitan llama3 H100 (2024-12)": (0.06, 0.17),
+    # p90 0.17 -> 0.18 (pipe2, 2026-12-02): the 405B PP8 rows' activations are the peak rank's on torchtitan's own
+    # split (15 + 6 x 16 + 15, its generate_split_points): 1F1B rank 0 15 layers x 8 micro-batches = 120, not
+    # ceil(126 / 8) x 8 = 128 -- 0.6-1.0 GiB less on rows already 8-22% under their measurement
+    "torchtitan llama3 H100 (2024-12)": (0.06, 0.18),
     "torchao float8 README H100 (2025-03)": (0.02, 0.02),
     "torchao float8 README MI300X (2025-08)": (0.02, 0.02),
     "HF Trainer bert-large V100 (docs)": (0.07, 0.15),

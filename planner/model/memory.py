@@ -26,18 +26,24 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   over dp_shard x cp ranks only (``zero_bytes_per_param`` at n = dp_shard x cp) and replicated across
   the dp / dp_shard groups (``hsdp_groups``).
 
-Pipeline stages: layers are split ceil(L/pp) on the most loaded stage; the first stage also
-holds the embeddings, the last the final norm, LM head (a second copy when tied and pp > 1) and the
-logits/loss buffers. Under 1F1B the first stage keeps min(pp, m) micro-batches of activations in
-flight, interleaving multiplies that by 1 + (pp-1)/(pp*v) (Narayanan et al. 2021 §2.2; Megatron's
-memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap — Megatron-Core's
-warm-up count, checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe keeps all m. Both the first and the last stage are evaluated and the
-larger is reported.
+Pipeline stages: the model states count ceil(L/pp) layers on the most loaded stage (an upper bound where the
+first and last stages hold fewer); the first stage also holds the embeddings, the last the final norm, LM head (a
+second copy when tied and pp > 1) and the logits/loss buffers. The activations are each rank's own: rank r holds
+its layers of the split the step time prices (planner.model.pipeline ``stage_layer_split``: even, else the fullest
+share ceil(L/pp) in the middle and the first and last the rest) for the micro-batches it has in flight —
+under 1F1B min(pp - r, m), interleaved Megatron-Core's warm-up count (rank 0: pp (1 + (pp-1)/(pp*v)), Narayanan
+et al. 2021 §2.2; Megatron's memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap,
+checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe all m — and "first" is the peak of the
+ranks before the last (``stage_layer_microbatches``: rank 0 with the embedding's output, or rank 1). Until
+2026-12-02 ceil(L/pp) layers x rank 0's count: Llama-3.1-405B's 126 layers on PP16, 128 layer-micro-batches where
+rank 1's 8 x 15 = 120 is the peak. Both the first and the last stage are evaluated and the larger is reported.
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
 use, and a fragmentation allowance on the dynamic (activation) part.
 """
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -50,7 +56,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import vpp_group_size
+from planner.model.pipeline import stage_layer_ends, stage_layer_split, vpp_group_size
 from planner.model.stacks import from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -253,8 +259,8 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     DeepSeek-V3 on PP16 puts its two first (dense) layers and the embedding on stage 0 (2.09B parameters) and
     1 dense + 3 MoE layers on stage 1 (35.1B), where the mean share gave stage 0 four 10.97B layers plus the
     embedding (44.8B). "First" is the heaviest stage before the last, per GPU at the candidate's TP and EP (the
-    one whose states are largest; the activations keep the first stage's in-flight depth over the fullest
-    stage's layers, an upper bound on every stage before the last), "last" the last stage's. With interleaving
+    one whose states are largest; the activations are the peak rank's, ``stage_layer_microbatches``), "last" the last
+    stage's. With interleaving
     each rank holds every pp-th of pp x vpp such runs."""
     e_exp = m.moe.experts * pc.expert
     moe_ids = set(m.moe_layer_ids)
@@ -307,15 +313,11 @@ def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
 
 
 def hybrid_stage_sizes(layers: int, pp: int) -> list[int]:
-    """Layers on each of ``pp`` stages of a hybrid model: even where pp divides them (MambaStack's default),
-    else the middle stages the fullest share ceil(layers / pp) and the first and last the rest, halved -- the
-    split planner.present.emit ``megatron_pipeline_split`` launches (``--decoder-first-pipeline-num-layers`` /
-    ``--decoder-last-...``, which MambaStack honours as TransformerBlock does)."""
-    if layers % pp == 0:
-        return [layers // pp] * pp
-    full = -(-layers // pp)
-    rest = layers - full * (pp - 2)
-    return [rest // 2] + [full] * (pp - 2) + [rest - rest // 2]
+    """Layers on each of ``pp`` stages: planner.model.pipeline ``stage_layer_split`` (even where pp divides them,
+    MambaStack's default, else the middle stages the fullest share ceil(layers / pp) and the first and last the
+    rest, halved -- ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-...``, which MambaStack honours as
+    TransformerBlock does)."""
+    return stage_layer_split(layers, pp)
 
 
 def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
@@ -325,7 +327,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     layers, by ``--decoder-first/last-pipeline-num-layers`` (``hybrid_stage_sizes``, as --emit writes them)
     (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``). "First" is the heaviest
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
-    activations' in-flight depth is the first stage's), "last" the last stage's; ``largest`` the largest
+    activations are the peak rank's, ``stage_layer_microbatches``), "last" the last stage's; ``largest`` the largest
     block (ZeRO-3's gather buffer)."""
     blocks = hybrid_block_params(m)
     e_exp = m.moe.experts * pc.expert if m.moe is not None else 0
@@ -348,9 +350,9 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, np.full(n, float(largest)))
 
 
-def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False):
-    """Micro-batches whose activations the first (``last``: the last) stage holds at its peak (in
-    units of the stage's layers). 1F1B: the pp - 1 - rank warm-up forwards plus the one of the first
+def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False, rank=None):
+    """Micro-batches whose activations the first (``last``: the last; ``rank``: that pipeline rank) stage holds at
+    its peak (in units of the stage's layers). 1F1B: the pp - 1 - rank warm-up forwards plus the one of the first
     steady 1F1B step (the last stage: that one alone). Interleaved (Megatron-Core
     pipeline_parallel/schedules.py, ``get_pp_rank_microbatches`` /
     ``forward_backward_pipelining_with_interleaving``): rank r runs ``(pp - r - 1) * 2 + (v - 1) *
@@ -366,12 +368,40 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     pp = c.pp.astype(np.float64)
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
-    rank = pp - 1 if last else 0.0
+    rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
     g = vpp_group_size(np.maximum(m_micro, 1.0), pp)
     chunks = (pp - rank - 1) * 2 + (v - 1) * g + 1 + (1.0 if a2a_overlap else 0.0)
     inter = chunks / v
     return select(c.schedule == 2, m_micro, select(c.schedule == 1, np.minimum(inter, m_micro), plain))
+
+
+def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None):
+    """Activations the pipeline ranks hold at their peaks, in layer-micro-batches (one layer's saved activations
+    for one micro-batch), vectorised: (rank 0, rank 1, the last rank, the last rank's micro-batches in flight).
+    Rank r holds its own layers (planner.model.pipeline ``stage_layer_split``, the split the step time prices:
+    ``stage_layer_ends``) x its own micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under
+    1F1B, Megatron-Core's warm-up count interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
+    them under activation offload (``stack``). Rank 1 is the peak of the ranks between the ends: it holds their
+    fullest share and has the most in flight of them (the count falls with the rank); with pp <= 2 there are no
+    such ranks and it reads 0. The embedding's output (rank 0) and the logits and loss (the last) are the
+    caller's. Llama-3.1-405B's 126 layers on PP16 under 1F1B (7 + 14 x 8 + 7): rank 0 7 x 16 = 112, rank 1
+    8 x 15 = 120, where ceil(126 / 16) x 16 = 128 overstated it by 6.7%; Llama-3-8B's 32 on PP3 (10 + 11 + 11):
+    rank 0 30, not 33. Megatron's own estimator (megatron/training/theoretical_memory_usage.py
+    ``compute_activation_memory``, "all calculations in this function are for the first pipeline stage") assumes
+    even stages, num_layers / pp per stage x pp in flight = num_layers (126, and 32): exact where pp divides the
+    layers, where this gives the same L x (1 + (pp - 1)/(pp v)) (Korthikanti et al. 2022 per-layer bytes in
+    ``activations``), and neither the fuller middle rank nor the emptier first one otherwise."""
+    from planner.model.offload import resident_layers
+
+    def held(n):
+        return resident_layers(n, stack) if stack is not None else n
+
+    n0, n1, n_last = stage_layer_ends(layers, c.pp)
+    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap)
+    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1), 0.0)
+    last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True)
+    return r0, r1, held(n_last) * last_inflight, last_inflight
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
@@ -525,12 +555,20 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         host_f = host_f + (layers - held) * per_layer
         host_l = host_l + (layers - held) * per_layer
         a2a = bool(m.moe is not None and st.moe_a2a_overlap)
-        first_act = held * per_layer * inflight_microbatches(c, m_micro, a2a) + emb_out + rws
-        last_inflight = inflight_microbatches(c, m_micro, a2a, last=True)
+        # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
+        # or rank 1
+        if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
+            (kpp_, kv_, ks_, kmb_, kdp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp)
+            kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_)
+            parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st)
+            lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
+        else:
+            lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st)
+        first_act = np.maximum(lm0 * per_layer + emb_out, lm1 * per_layer) + rws
         # the MTP depths run after the decoder on the last stage and save their activations like layers: a
         # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)
         mtp_layers = m.mtp_layers * (2.0 if m.hybrid else 1.0)
-        last_act = (held + mtp_layers) * per_layer * last_inflight + rws
+        last_act = (lm_last + mtp_layers * last_inflight) * per_layer + rws
         # saved by the output layer and loss, plus the transient logits at the loss (the step's peak)
         last_logits = (logits_bytes(m, seq, kmb, ktp, kcp, act_b, sp=ksp.astype(bool))
                        + loss_transient_bytes(m, seq, kmb, ktp, kcp, act_b, loss=st.loss_code))[inv]

@@ -47,6 +47,44 @@ def vpp_group_size(m, pp):
     return m // np.maximum(1, m // pp)
 
 
+def stage_layer_split(layers: int, pp: int) -> list[int]:
+    """Decoder layers on each of ``pp`` pipeline ranks, the split the planner launches and prices: even where pp
+    divides them, else the middle ranks the fullest share ceil(layers / pp) and the first and last the rest, halved
+    (the first the smaller half) -- planner.present.emit ``megatron_pipeline_split`` (``--decoder-first/last-
+    pipeline-num-layers``; where (layers + 2) % pp == 0 the same counts as ``--account-for-embedding-in-pipeline-
+    split --account-for-loss-in-pipeline-split``, Megatron-Core transformer_block.py ``get_num_layers_to_build``:
+    Llama-3.1-405B's 126 on PP16 is 7 + 14 x 8 + 7 either way), whose fullest rank is the ceil(layers / pp) that
+    planner.model.step_time ``slowest_stage`` paces the step by. Where the first and last cannot take the rest
+    (it is negative: 9 layers on PP8), emit's explicit layout (``megatron_layout``): layers // pp each, one more
+    on ranks 1, 2, ... With interleaving each rank's layers are its v equal chunks (Megatron-Core requires a
+    rank's layers to divide by v)."""
+    if pp <= 1:
+        return [layers]
+    if layers % pp == 0:
+        return [layers // pp] * pp
+    full = -(-layers // pp)
+    rest = layers - full * (pp - 2)
+    if rest >= 0:
+        return [rest // 2] + [full] * (pp - 2) + [rest - rest // 2]
+    q, r = divmod(layers, pp)
+    return [q] + [q + 1 if i < r else q for i in range(pp - 1)]
+
+
+def stage_layer_ends(layers: int, pp):
+    """``stage_layer_split`` vectorised over ``pp``: (rank 0, rank 1, last rank) layers, as float arrays. Rank 1
+    holds the fullest share of the ranks between the ends and, with the most micro-batches in flight of them
+    (``memory.inflight_microbatches`` falls with the rank), their activation peak; with pp <= 2 it is the last
+    rank (pp 2) or rank 0 (pp 1)."""
+    pp = np.asarray(pp)
+    top = int(np.max(pp, initial=1))
+    tab = np.zeros((top + 1, 3))
+    for k in np.flatnonzero(np.bincount(pp.ravel(), minlength=1)):  # the distinct pp, no sort
+        s = stage_layer_split(layers, int(k))
+        tab[k] = s[0], s[min(1, len(s) - 1)], s[-1]
+    out = tab[pp]
+    return out[..., 0], out[..., 1], out[..., 2]
+
+
 def _virtual_order(m: int, pp: int, vpp: int, forward: bool) -> list[tuple[int, int]]:
     """(micro-batch, chunk) in the order a stage runs them: groups of ``vpp_group_size`` micro-batches,
     each group through chunk 0, 1, ... (backward: chunks in reverse); Megatron-Core ``get_schedule_table``."""

@@ -651,6 +651,9 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
       stage, the last stage holding ``u - 1`` layers and the head, middle stages ``u`` layers
       (Llama-3.1-405B: 126 layers on pp = 16 -> first and last stage 7 layers, the rest 8).
 
+    Either way the fullest rank holds ceil(L / pp) layers, the most of planner.model.pipeline ``stage_layer_split``,
+    the per-rank split the memory model's activation peak reads (``memory.stage_layer_microbatches``).
+
     ``n16`` end layers the stack keeps 16-bit under the fp8/fp4 recipe cost ``t16`` more each, on the stages
     that hold them (``end_layers_on_stage``: the last stage, and with ``chunks`` > 1 model chunks the stages
     before it too); the stage before the last is the middle stage that holds most of them. With pp = 1 the one
