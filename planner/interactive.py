@@ -42,6 +42,7 @@ from planner.search.rank import hours_of
 from planner.results import ranked_price
 from hardware_catalog import files as _files
 from planner.spec import JobSpec, hf_config_to_fields, load_job_dict
+from planner.spec.hf import hf_config_notes
 from planner.spec import ModelSpec, looks_like_hf_config
 from hardware_catalog import load_catalog
 from planner.hardware.profile import load_profile
@@ -131,6 +132,22 @@ class WhatIf:
 # --------------------------------------------------------------------------------------------
 # jobs: presets, uploads, widgets
 # --------------------------------------------------------------------------------------------
+#: an uploaded config.json's assumption lines (``hf_config_notes``: e.g. DeepSeek's MTP modules left out), kept in
+#: the base document beside the model fields it was turned into, which cannot carry them
+UPLOAD_NOTES = "_upload_notes"
+
+
+def _load(doc: dict) -> JobSpec:
+    """``load_job_dict`` for the app's documents: an upload's ``UPLOAD_NOTES`` lead the job's assumptions, so the
+    page says what `planner estimate config.json` says (the app dropped them: a DeepSeek-V3 config planned 671B
+    without the line that its MTP module is left out)."""
+    doc = dict(doc)
+    notes = list(doc.pop(UPLOAD_NOTES, ()))
+    job = load_job_dict(doc)
+    job.assumptions = notes + [a for a in job.assumptions if a not in notes]
+    return job
+
+
 def preset_base(name: str) -> dict:
     return {"model": {"preset": name}}
 
@@ -151,7 +168,7 @@ def parse_upload(name: str, data: bytes) -> dict:
     if not isinstance(raw, dict):
         raise InputError("upload", f"{name} must hold a mapping (got {type(raw).__name__})")
     base = _normalise(raw)
-    job = load_job_dict(copy.deepcopy(base))  # validate now, so the error names the upload's field
+    job = _load(copy.deepcopy(base))  # validate now, so the error names the upload's field
     if job.model is None:  # a tabular (GBDT) job: the page's search, charts and caption all need a model
         raise InputError("upload", f"{name} is a tabular (GBDT) job, which the app does not plan (it plans a "
                                    f"model's training or serving): run `planner recommend {name}`")
@@ -160,8 +177,9 @@ def parse_upload(name: str, data: bytes) -> dict:
 
 def _normalise(raw: dict) -> dict:
     """A full job document from a full job, a bare model or an HF config dict."""
-    if looks_like_hf_config(raw):
-        return {"model": hf_config_to_fields(raw, "model")}
+    if looks_like_hf_config(raw):  # its notes ride beside the fields (``UPLOAD_NOTES``), as `planner` prints them
+        return {"model": hf_config_to_fields(raw, "model"),
+                UPLOAD_NOTES: ["model read from a Hugging Face config.json", *hf_config_notes(raw)]}
     if "model" not in raw:
         model_keys = set(ModelSpec.model_fields) | {"preset"}
         if raw and set(raw) <= model_keys:
@@ -205,7 +223,7 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     """``base`` with the inputs ``w`` written over it, validated by the CLI's own loader."""
     doc = copy.deepcopy(base)
     if w is None:
-        return load_job_dict(doc)
+        return _load(doc)
     for s in ("training", "parallel", "cluster", "constraints"):
         doc[s] = dict(doc.get(s) or {})
     t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
@@ -245,7 +263,7 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     _set(con, "budget_usd", w.budget_usd or None)
     _set(con, "deadline_hours", w.deadline_hours or None)
     con["objective"] = w.objective
-    return load_job_dict(doc)
+    return _load(doc)
 
 
 def job_key(job: JobSpec) -> str:
@@ -534,7 +552,7 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
     ``progress(done, total, what)`` follows the plan's simulations (``plan_serving``)."""
     from planner.workloads.serving import latency_vs_qps, plan_serving, settings_for
 
-    job = load_job_dict(copy.deepcopy(base))
+    job = _load(copy.deepcopy(base))
     cat = catalog or cached_catalog()
     # the app reruns its script on every widget change: a serving job's plan and curve simulate for ~10-40 s,
     # so an unchanged job, catalog and profile are answered from the cache as ``search`` answers a training job

@@ -404,3 +404,19 @@ def test_data_bound_job_says_the_chart_and_views_are_compute_bound():
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     notes = [c.value for c in at.caption if c.value.startswith("compute-bound figures")]
     assert len(notes) == 3 and len(set(notes)) == 1, [c.value for c in at.caption]  # chart, scaling, per-GPU
+
+
+def test_uploaded_config_keeps_the_notes_the_cli_prints():
+    """An uploaded config.json was turned into model fields and its notes dropped: a DeepSeek-V3 config planned
+    671B parameters without the line `planner estimate config.json` prints, that its MTP module is left out, nor
+    that the model came from a config.json. The page's job now carries the CLI's lines, through every path the
+    app loads it (the upload check, the inputs, the serving view's loader)."""
+    from planner.spec import load_job
+
+    path = HF / "deepseek-v3.json"
+    cli_notes = [a for a in load_job(path).assumptions if "config.json" in a or "mtp_layers" in a]
+    assert len(cli_notes) == 2 and any("num_nextn_predict_layers" in a for a in cli_notes)
+    base = wi.parse_upload("deepseek-v3.json", path.read_bytes())
+    for job in (wi.build_job(base, None), wi.build_job(base, wi.inputs_from_job(wi.build_job(base, None)))):
+        assert [a for a in job.assumptions if a in cli_notes] == cli_notes
+    assert wi._load(base).assumptions[:2] == cli_notes  # serving_view's loader
