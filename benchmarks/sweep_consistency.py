@@ -82,6 +82,22 @@ class Sweep:
         tb = traceback.format_exception(type(e), e, e.__traceback__)
         self.ok("no exception", False, where, f"{type(e).__name__}: {e} | {tb[-2].strip() if len(tb) > 1 else ''}")
 
+    def attempt(self, kind: str, where: str, run, prefix: str = "", say: bool = False):
+        """``run()``'s result, or None: a one-line refusal (InputError) is counted under ``kind`` with its message,
+        numbers as N so alike ones group (``prefix`` before it; ``say``: printed too when verbose), and any other
+        exception is recorded as a broken "no exception" invariant."""
+        self.checked[kind] += 1
+        try:
+            return run()
+        except InputError as e:
+            if say and self.verbose:
+                print(f"REFUSED {where}: {e.field}: {e.message}", file=sys.stderr)
+            self.refused[kind] += 1
+            self.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"{prefix}{e.field}: {e.message}")[:110]] += 1
+        except Exception as e:  # noqa: BLE001
+            self.crash(kind, where, e)
+        return None
+
 
 def close(a, b, rel=REL, abs_=1e-12) -> bool:
     return a is not None and b is not None and math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_)
@@ -399,15 +415,8 @@ def sweep_stacks(s: Sweep, cat, gpus: list[str], presets: list[str], labels=None
                            cluster=dict(gpu=gpu, nodes=NODES, price_usd_hr=NODE_PRICE, **sections.pop("cluster", {})),
                            **sections)
                 gb = tr["global_batch"]
-                s.checked["stacks"] += 1
-                try:
-                    plan = estimate_job(load_job_dict(job), cat)
-                except InputError as e:
-                    s.refused["stacks"] += 1
-                    s.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"{e.field}: {e.message}")[:110]] += 1
-                    continue
-                except Exception as e:  # noqa: BLE001
-                    s.crash("stacks", where, e)
+                plan = s.attempt("stacks", where, lambda: estimate_job(load_job_dict(job), cat))
+                if plan is None:
                     continue
                 check_plan(s, plan, where, gb, tr["seq_len"], tr.get("precision", "bf16"), NODE_PRICE,
                            spot=bool(sections.get("constraints", {}).get("spot")))
@@ -430,15 +439,8 @@ def sweep_instances(s: Sweep, cat, presets=INSTANCE_PRESETS) -> None:
                     where = f"estimate {name} {key} x{nodes} {label}"
                     job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par,
                                cluster=dict(instance=key, nodes=nodes))
-                    s.checked["instances"] += 1
-                    try:
-                        plan = estimate_job(load_job_dict(job), cat)
-                    except InputError as e:
-                        s.refused["instances"] += 1
-                        s.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"{e.field}: {e.message}")[:110]] += 1
-                        continue
-                    except Exception as e:  # noqa: BLE001
-                        s.crash("instances", where, e)
+                    plan = s.attempt("instances", where, lambda: estimate_job(load_job_dict(job), cat))
+                    if plan is None:
                         continue
                     check_plan(s, plan, where, gb, seq, job["training"].get("precision", "bf16"), inst.price_ondemand)
 
@@ -452,15 +454,8 @@ def sweep_estimates(s: Sweep, cat, gpus: list[str], presets: list[str]) -> None:
                     where = f"estimate {name} {gpu} x{nodes} {label}"
                     job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par,
                                cluster=dict(gpu=gpu, nodes=nodes, price_usd_hr=NODE_PRICE))
-                    s.checked["estimate"] += 1
-                    try:
-                        plan = estimate_job(load_job_dict(job), cat)
-                    except InputError as e:
-                        s.refused["estimate"] += 1
-                        s.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"{e.field}: {e.message}")[:110]] += 1
-                        continue
-                    except Exception as e:  # noqa: BLE001
-                        s.crash("estimate", where, e)
+                    plan = s.attempt("estimate", where, lambda: estimate_job(load_job_dict(job), cat))
+                    if plan is None:
                         continue
                     check_plan(s, plan, where, gb, seq, job["training"].get("precision", "bf16"), NODE_PRICE)
                     if TEXT:
@@ -706,17 +701,8 @@ def sweep_recommends(s: Sweep, cat, gpus: list[str], presets: list[str], scenari
                 else:
                     job = dict(model={"preset": name}, training=dict(base_training, **extra), parallel=par,
                                constraints=dict(con, **({"gpus": [gpu]} if gpu else {})), **sections)
-                s.checked["recommend"] += 1
-                try:
-                    rec = recommend(load_job_dict(job), cat, simulate=False)
-                except InputError as e:
-                    if s.verbose:
-                        print(f"REFUSED {where}: {e.field}: {e.message}", file=sys.stderr)
-                    s.refused["recommend"] += 1
-                    s.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"{e.field}: {e.message}")[:110]] += 1
-                    continue
-                except Exception as e:  # noqa: BLE001
-                    s.crash("recommend", where, e)
+                rec = s.attempt("recommend", where, lambda: recommend(load_job_dict(job), cat, simulate=False), say=True)
+                if rec is None:
                     continue
                 check_recommendation(s, rec, job, where, gb, seq, cat)
                 if TEXT:
@@ -792,16 +778,10 @@ def sweep_serving(s: Sweep, cat, gpus=SERVE_GPUS, presets=None) -> None:
         for gpu in gpus:
             where = f"serve {name} {gpu}"
             job = dict(model={"preset": name}, serving=target, constraints=dict(gpus=[gpu]))
-            s.checked["serve"] += 1
-            try:
-                plan = plan_serving(load_job_dict(job), cat, simulate=False,
-                                    precisions=None if generic else ["bf16", "fp8", "int4"])
-            except InputError as e:
-                s.refused["serve"] += 1
-                s.refusal_msgs[re.sub(r"\d[\d.,]*", "N", f"serve {e.field}: {e.message}")[:110]] += 1
-                continue
-            except Exception as e:  # noqa: BLE001
-                s.crash("serve", where, e)
+            plan = s.attempt("serve", where, lambda: plan_serving(load_job_dict(job), cat, simulate=False,
+                                                                 precisions=None if generic else ["bf16", "fp8", "int4"]),
+                             prefix="serve ")
+            if plan is None:
                 continue
             bad = list(_finite_walk(plan))
             s.ok("serve: finite numbers", not bad, where, ", ".join(bad[:5]))
