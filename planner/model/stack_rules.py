@@ -164,6 +164,12 @@ def _shard(c):
     return np.where(c.zero >= 2, _dp_shard(c), 1)
 
 
+def _zero_without(*stages):
+    """A rule's check for a stack that has no such sharding: the layout's ZeRO stage is none of ``stages``, or its
+    data-parallel group (DP x CP) is one rank, where no stage shards anything."""
+    return lambda c, m, t: ~np.isin(c.zero, stages) | (c.dp * c.cp == 1)
+
+
 def _hf_hsdp_ok(c, m, t, st):
     """Where the HF-code stacks shard over part of the DP group: ZeRO-3 (DeepSpeed MiCS ``mics_shard_size``;
     accelerate's FSDP ``HYBRID_SHARD``), and ZeRO-2 under the HF Trainer's FSDP (``_HYBRID_SHARD_ZERO2``)."""
@@ -349,7 +355,7 @@ RULES: tuple[StackRule, ...] = (
               "DDP (ZeRO-0)",
               "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, megatron_fsdp, "
               "ddp) and config.py FSDP2Config / DDPConfig",
-              lambda st, m, t: True, lambda c, m, t: (c.zero != 1) | (c.dp * c.cp == 1)),
+              lambda st, m, t: True, _zero_without(1)),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",
@@ -375,7 +381,7 @@ RULES: tuple[StackRule, ...] = (
               "fsdp_reshard_after_forward) or replicated (ZeRO-0)",
               "torchtitan 0.3 ParallelismConfig: data_parallel_shard_degree (FSDP2 fully_shard), "
               "data_parallel_replicate_degree (DDP/HSDP), fsdp_reshard_after_forward",
-              lambda st, m, t: True, lambda c, m, t: (c.zero != 1) | (c.dp * c.cp == 1)),
+              lambda st, m, t: True, _zero_without(1)),
     # ---- torchtitan 0.3: Muon is DistMuon (torchtitan/distributed/flex_shard/dist_muon.py)
     StackRule("titan-muon-fsdp", "torchtitan", "parallel.zero", "Muon without FSDP (DistMuon needs ZeRO-2/3)",
               f"{_DISTMUON} _validate_parameter_storage: 'DistMuon requires DTensor parameters'",
@@ -440,13 +446,13 @@ RULES: tuple[StackRule, ...] = (
               "ZeRO-2 (its data parallelism is the mesh's data axis, ZeRO-0, with shard_optimizer_over_data ZeRO-1, "
               "or its fsdp axis, which shards parameters, gradients and optimizer state alike: ZeRO-3)",
               "MaxText configs/types.py ici_data_parallelism, ici_fsdp_parallelism, shard_optimizer_over_data",
-              lambda st, m, t: True, lambda c, m, t: (c.zero != 2) | (c.dp * c.cp == 1)),
+              lambda st, m, t: True, _zero_without(2)),
     # ---- NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer
     StackRule("nxd-zero", "nxd", "parallel.zero", "ZeRO-2/3 (its data parallelism shards the optimizer state only: "
               "ZeRO-1, NeuronZero1Optimizer)",
               "AWS Neuron docs, NxD Core Distributed Strategies APIs: '3D parallelism: Tensor-Parallelism, "
               "Pipeline-Parallelism and Data-Parallelism. We also support Zero1 optimizer'",
-              lambda st, m, t: True, lambda c, m, t: (c.zero < 2) | (c.dp * c.cp == 1)),
+              lambda st, m, t: True, _zero_without(2, 3)),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
