@@ -374,10 +374,10 @@ def test_hybrid_stages_follow_the_launched_split(layers, pp):
     """Where pp does not divide a hybrid model's layers, memory counts the stages --emit launches
     (``--decoder-first/last-pipeline-num-layers``, which MambaStack honours): every layer on one stage, none
     dropped (layers // pp per stage would leave the rest unbuilt)."""
-    from planner.model.memory import hybrid_stage_sizes
+    from planner.model.pipeline import stage_layer_split
     from planner.present.emit import megatron_pipeline_split
 
-    sizes = hybrid_stage_sizes(layers, pp)
+    sizes = stage_layer_split(layers, pp)
     assert sum(sizes) == layers and len(sizes) == pp and max(sizes) == -(-layers // pp)
     flags = megatron_pipeline_split(layers, pp, 1)
     if layers % pp:

@@ -254,7 +254,7 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
     in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
     pattern is per global layer index, ``--moe-layer-freq`` as --emit writes it), the runs sized as
-    ``hybrid_stage_sizes`` (even, else the launched ``--decoder-first/last-pipeline-num-layers``), and the embedding
+    ``pipeline.stage_layer_split`` (even, else the launched ``--decoder-first/last-pipeline-num-layers``), and the embedding
     on stage 0 only. So a stage's experts are those of its own MoE layers, not the model's mean share per layer:
     DeepSeek-V3 on PP16 puts its two first (dense) layers and the embedding on stage 0 (2.09B parameters) and
     1 dense + 3 MoE layers on stage 1 (35.1B), where the mean share gave stage 0 four 10.97B layers plus the
@@ -271,7 +271,7 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
     vpp = np.maximum(c.vpp, 1)
     for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
-        edges = np.cumsum([0] + hybrid_stage_sizes(m.layers, k * v))
+        edges = np.cumsum([0] + stage_layer_split(m.layers, k * v))
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
@@ -312,19 +312,11 @@ def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
     return float(pc.mtp - expert), float(expert)
 
 
-def hybrid_stage_sizes(layers: int, pp: int) -> list[int]:
-    """Layers on each of ``pp`` stages: planner.model.pipeline ``stage_layer_split`` (even where pp divides them,
-    MambaStack's default, else the middle stages the fullest share ceil(layers / pp) and the first and last the
-    rest, halved -- ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-...``, which MambaStack honours as
-    TransformerBlock does)."""
-    return stage_layer_split(layers, pp)
-
-
 def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     """``stage_params`` of a hybrid model: its blocks differ (an MoE "E" block holds the experts, a Mamba
     block ~3x an attention block's weights), so each stage counts the blocks it holds. Megatron-Core splits
     the pattern evenly, stage k holding layers [k n, (k + 1) n), n = layers // pp; where pp does not divide the
-    layers, by ``--decoder-first/last-pipeline-num-layers`` (``hybrid_stage_sizes``, as --emit writes them)
+    layers, by ``--decoder-first/last-pipeline-num-layers`` (``pipeline.stage_layer_split``, as --emit writes them)
     (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``). "First" is the heaviest
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
     activations are the peak rank's, ``stage_layer_microbatches``), "last" the last stage's; ``largest`` the largest
@@ -337,7 +329,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
     for p in np.unique(c.pp):
         k = int(p)
-        sizes = hybrid_stage_sizes(m.layers, k)
+        sizes = stage_layer_split(m.layers, k)
         edges = np.cumsum([0] + sizes)
         stages = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])]
         per = max(sizes)
