@@ -106,10 +106,9 @@ def megatron_fsdp_flags(zero: int) -> list[str]:
 #: the launcher style of each runtime (planner.model.stack_rules.RUNTIMES): a stack is emitted for the code it runs
 RUNTIME_STYLE = {"megatron": "megatron", "torchtitan": "fsdp", "automodel": "automodel"}
 STYLE_RUNTIME = {v: k for k, v in RUNTIME_STYLE.items()}
-#: where a refused plan can go instead
-OTHER_STYLE_HINT = {"megatron": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)",
-                    "fsdp": "change the plan, or use the megatron style (--emit FORMAT:megatron)",
-                    "automodel": "change the plan, or use the fsdp style (--emit FORMAT:fsdp)"}
+#: where a refused plan can go instead: the other style, and the hint that names it
+OTHER_STYLE = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp"}
+OTHER_STYLE_HINT = {s: f"change the plan, or use the {o} style (--emit FORMAT:{o})" for s, o in OTHER_STYLE.items()}
 #: model features the plan has that Megatron-Core 0.16.1 has no flag or config field for: refused at --emit,
 #: naming the feature. OLMo-2's q/k RMSNorm spans all heads (q_norm of heads x head_dim); Megatron's qk_layernorm
 #: normalises each head (attention.py builds q_layernorm with hidden_size_per_attention_head). A router bias
@@ -696,7 +695,7 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     msg = refusal(style)
     if msg is None:
         return
-    other = {"megatron": "fsdp", "fsdp": "megatron", "automodel": "fsdp"}[style]  # OTHER_STYLE_HINT's
+    other = OTHER_STYLE[style]
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
     # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
     hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
