@@ -40,6 +40,7 @@ from typing import Callable
 import numpy as np
 
 from planner.errors import InputError
+from planner.layout import micro_batches_per_replica
 from planner.vocab import RECOMPUTE
 
 #: the code a training stack runs, whose rules apply to it
@@ -57,10 +58,9 @@ _FULL = RECOMPUTE.code["full"]
 
 def _micro_per_replica(c, t):
     """global_batch / (micro_batch * dp) per row, or None where ``c`` has no micro-batch column."""
-    mb = getattr(c, "mb", None)
-    if mb is None:
+    if getattr(c, "mb", None) is None:
         return None
-    return np.asarray(t.global_batch) // (np.asarray(mb) * np.asarray(c.dp))
+    return micro_batches_per_replica(c, t)
 
 
 def _interleaved_m_ok(c, t):
