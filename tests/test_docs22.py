@@ -1,0 +1,116 @@
+"""README claims a newcomer follows, checked against the code (the docs22 audit).
+
+* README "Every field, its default and its choices": every field of the job schema
+  (planner/spec/schema.py ``JobSpec`` and its sections) is listed under its section with the schema's
+  default and, for a Literal field, every choice -- so a field added, renamed or re-defaulted in the
+  schema without the README fails here.
+* The loader's "unknown section" message names every section the schema takes (it named six of twelve).
+"""
+import re
+import typing
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from planner.errors import InputError
+from planner.spec import schema as S
+from planner.spec.load import load_job_dict
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _reference_rows() -> dict[str, str]:
+    """The field reference table's rows by section (``model.moe``, ``training``, ...)."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("### Every field, its default and its choices")
+    end = text.index("\n## ", start)
+    rows = {}
+    for line in text[start:end].splitlines():
+        m = re.match(r"\| (?:`([\w.]+)`|\(top level\)) \| (.*) \|$", line)
+        if m:
+            rows[m.group(1) or ""] = m.group(2)
+    return rows
+
+
+def _sub_model(ann):
+    for a in getattr(ann, "__args__", ()) + (ann,):
+        if isinstance(a, type) and issubclass(a, BaseModel):
+            return a
+    return None
+
+
+def _choices(ann) -> list:
+    if typing.get_origin(ann) is typing.Literal:
+        return list(ann.__args__)
+    out = []
+    for a in getattr(ann, "__args__", ()):
+        if not isinstance(a, str):
+            out += [v for v in _choices(a) if v not in out]
+    return out
+
+
+def _default(f) -> str | None:
+    """The default as the table writes it (None: a section, described in its own row)."""
+    if f.default is PydanticUndefined and f.default_factory is None:
+        return "required"
+    d = f.default_factory() if f.default_factory is not None else f.default
+    if d is None:
+        return "unset"
+    if isinstance(d, bool):
+        return str(d).lower()
+    if isinstance(d, list):
+        return "[]" if not d else None
+    if isinstance(d, float):
+        return f"{d:g}"
+    return str(d)
+
+
+def _fields(model=S.JobSpec, section=""):
+    """(section, name, default, choices) of every leaf field, and the sections themselves."""
+    for name, f in model.model_fields.items():
+        sub = _sub_model(f.annotation)
+        if sub is not None:
+            yield from _fields(sub, f"{section}.{name}".lstrip("."))
+            continue
+        yield section, name, _default(f), _choices(f.annotation)
+
+
+CASES = list(_fields())
+
+
+def test_the_walk_sees_every_section():
+    assert {s for s, *_ in CASES} >= {"", "model", "model.moe", "model.mla", "model.mamba", "training",
+                                      "training.framework", "training.lora", "parallel", "cluster", "data",
+                                      "evaluation", "checkpoint", "constraints", "serving", "onprem"}
+    assert len(CASES) > 190
+
+
+@pytest.mark.parametrize("section,name,default,choices", CASES,
+                         ids=[f"{s}.{n}".lstrip(".") for s, n, *_ in CASES])
+def test_readme_lists_field_with_default_and_choices(section, name, default, choices):
+    rows = _reference_rows()
+    assert section in rows, f"README field reference has no row for section {section or '(top level)'}"
+    row = rows[section]
+    entry = re.search(rf"(?:^|; )`{re.escape(name)}`( = ([^:;(]+?))?(?= \(|:|;|$)", row)
+    assert entry, f"README field reference: {section}.{name} is missing"
+    assert (entry.group(2) or "").strip() == default, \
+        f"README says {section}.{name} = {entry.group(2)!r}; the schema's default is {default!r}"
+    if choices:
+        after = row[entry.end():]
+        listed = re.match(r" \(([^)]*)\)", after)
+        assert listed, f"README field reference: {section}.{name} lists no choices"
+        assert [c.strip() for c in listed.group(1).split("\\|")] == [str(c) for c in choices]
+
+
+def test_unknown_section_message_names_every_section():
+    """A file without ``model`` but with an unknown key: the message listed six sections, leaving out
+    evaluation, checkpoint, serving, onprem, tabular and campaign, which a newcomer then took for unknown too."""
+    with pytest.raises(InputError) as e:
+        load_job_dict({"serving": {"qps": 1}, "foo": 1})
+    msg = str(e.value)
+    assert "foo" in msg and "unknown section" in msg
+    for sec in S.JobSpec.model_fields:
+        if sec != "assumptions":
+            assert sec in msg, f"{sec} missing from {msg!r}"
