@@ -114,3 +114,13 @@ def test_unknown_section_message_names_every_section():
     for sec in S.JobSpec.model_fields:
         if sec != "assumptions":
             assert sec in msg, f"{sec} missing from {msg!r}"
+
+
+def test_vpp_without_pipeline_names_the_cause():
+    """``vpp: 2`` on ``pp: 1`` (README "Defaults that used to disagree": `estimate` refuses it) said
+    "pp*vpp = 2 exceeds model.layers=32 plus the embedding and the loss", which is false; the cause is pp = 1."""
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "llama3-8b"}, "parallel": {"tp": 1, "pp": 1, "vpp": 2},
+                       "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    assert e.value.field == "parallel.vpp"
+    assert "needs pp > 1" in str(e.value) and "exceeds" not in str(e.value)
