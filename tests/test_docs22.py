@@ -124,3 +124,11 @@ def test_vpp_without_pipeline_names_the_cause():
                        "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
     assert e.value.field == "parallel.vpp"
     assert "needs pp > 1" in str(e.value) and "exceeds" not in str(e.value)
+
+
+def test_data_preprocess_is_refused_not_ignored():
+    """``data.preprocess`` was accepted and never read (the preprocessing tax is ``campaign.preprocess``): a job
+    that set it was planned without its preprocessing, silently. It is refused by name now."""
+    with pytest.raises(InputError) as e:
+        load_job_dict({"model": {"preset": "llama3-8b"}, "data": {"preprocess": {"hours": 6}}})
+    assert e.value.field == "data.preprocess" and "campaign" in str(e.value)
