@@ -57,7 +57,7 @@ from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_ac
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
 from planner.model.pipeline import stage_layer_ends, stage_layer_split, vpp_group_size
-from planner.model.stacks import from_training, recompute_modules
+from planner.model.stacks import fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -419,8 +419,6 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if hf == "amp_bf16" and t.weights != "amp":
         t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    if t.precision == "fp8" and t.weights == "megatron" and st.fp8_weight_bytes is not None:
-        w_b = st.fp8_weight_bytes  # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes)
     frozen = frozen_base(m, t)
     state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
@@ -447,8 +445,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     g_whole, g_shard, o_shard, g_bucket, g_kept, g_autograd = (
         zero_stage_states(st, t, g_b, min(w_b, 2.0)) if not frozen else zero_stage_states(None, t, g_b))
     kzi = np.clip(kz, 0, 3).astype(np.intp)
+    # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes) where it does at this ZeRO stage
+    # (stacks.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
+    w_held = w_b if frozen else np.where(fp8_weights_as_stored(st, t, kz), st.fp8_weight_bytes or w_b, w_b)
 
-    def states(dense, expert, w_b=w_b):
+    def states(dense, expert, w_b=w_held):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
@@ -475,8 +476,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
                                             np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
-            return (weights + w_el * min(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
-        weights = weights + np.where((kz >= 3) & ~held, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
+            return (weights + w_el * np.minimum(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
+        weights = weights + np.where((kz >= 3) & ~held, 2 * largest / ktpf * np.minimum(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
     fw, fg, fo = states(f_dense, f_exp)

@@ -224,8 +224,10 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
     * the FP8 weights stored as FP8 (``Stack.fp8_weight_bytes``, weights "megatron": planner.model.memory prices
       2 bytes a parameter, NeMo / Megatron-Bridge's ``fp8_param_gather=True``): ``--fp8-param-gather``, which
       validate_args allows only "with distributed optimizer, torch fsdp2, megatron fsdp" — a plan without one
-      (ZeRO-0) launches without it."""
+      (ZeRO-0) and an NVFP4 plan launch without it, and memory prices their 16-bit weights and cached copy
+      (planner.model.stacks ``fp8_param_gather_on``, the one rule for both)."""
     from planner.model.physics import tp_overlap_mode
+    from planner.model.stacks import fp8_param_gather_on
 
     t = job.training
     st = plan_stack(job, cfg)
@@ -240,8 +242,7 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
     if cfg["tp"] > 1 and cfg["sp"] and tp_overlap_mode(st.tp_overlap, gpu) == "te":
         out.append("--tp-comm-overlap")
     sharded_params = {"--use-distributed-optimizer", "--use-torch-fsdp2", "--use-megatron-fsdp"} & set(a)
-    if (t.precision == "fp8" and st.fp8_recipe != "nvfp4" and t.weights == "megatron"
-            and st.fp8_weight_bytes is not None and sharded_params):
+    if sharded_params and fp8_param_gather_on(st, t, cfg["zero"]):  # what planner.model.memory priced
         out.append("--fp8-param-gather")
     return out
 
