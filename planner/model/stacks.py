@@ -100,6 +100,13 @@ class LowPrecisionRecipe:
     weight (``fp4_quant_fwd_weight``, 16x16 2D scales) and the output gradient (``fp4_quant_bwd_grad``,
     stochastic rounding), so fprop, dgrad and wgrad are FP4 GEMMs; attention stays 16-bit (``fp8_dpa =
     False``). What the recipe leaves 16-bit is per model and run: ``Stack.lp_bf16_layers``, ``lp_bf16_mtp``.
+    ``param_gather_bytes``: bytes per parameter the ZeRO-1/2 all-gather of the updated parameters moves where
+    Megatron-Core's ``--fp8-param-gather`` is on (``fp8_param_gather_on``). The per-tensor recipes gather the FP8
+    parameter itself (the distributed optimizer casts its fp32 master shard to FP8 into the uint8 parameter buffer
+    and all-gathers that buffer: 1 B). MXFP8 gathers 16-bit values into the reused gradient buffer and casts them
+    to MXFP8 after the gather (megatron/core/distributed/distributed_data_parallel.py ``start_param_sync``: "The
+    parameters are cast from bf16 to MXFP8 during copy"; ``reuse_grad_buf_for_mxfp8_param_ag``): 2 B; NVFP4 runs
+    without the flag (2 B, unused).
     """
 
     name: str
@@ -107,11 +114,13 @@ class LowPrecisionRecipe:
     weight_casts: str  # "microbatch" | "step"
     gemm_rel: float
     peak: str = "fp8"
+    param_gather_bytes: float = 2.0
 
 
 RECIPES = {
-    "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
-    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92),
+    "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92,
+                                     param_gather_bytes=1.0),
+    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
     "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8"),
     "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4"),
