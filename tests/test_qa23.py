@@ -91,3 +91,22 @@ def test_fp8_param_gather_moves_fp8_bytes(gpu, recipe, halved):
     else:
         assert fp8["t_dp_tail"] == pytest.approx(bf16["t_dp_tail"])
 
+
+# ---- defect 3: every TE recipe's saved linear inputs counted at 1 byte an element ------------------------------------
+# Under Transformer Engine the linears keep, for the weight gradient, the quantised copy of their input (column-wise
+# usage only). An NVFP4 copy is packed E2M1 (0.5 B) with one E4M3 scale per 16 elements: 0.5625 B, not the FP8 copy's
+# 1 B; an MXFP8 copy adds one E8M0 scale per 32: 1.03125 B. Llama-3-8B TP2 SP, selective recompute, mb 1 x 8192 on
+# B200: the linear inputs are h + q + h + f = 26,624 elements a token (/2 under TP/SP) in 32 layers, so NVFP4 keeps
+# 0.4375 x 13,312 x 8192 x 32 = 1.42 GiB less than FP8 (activations 14.78 -> 13.36 GiB); MXFP8 0.10 GiB more.
+
+def test_saved_linear_inputs_take_the_recipes_width():
+    def act(recipe):
+        job = _job({"framework": {"name": "megatron-core", "fp8_recipe": recipe}, "precision": "fp8"},
+                   {"tp": 2, "zero": 1}, gpu="B200-SXM-180GB")
+        return estimate_job(job)["memory_per_gpu_bytes"]["activations"]
+
+    per_byte = 13312 * 8192 * 32  # linear-input elements a rank keeps per step (one micro-batch in flight)
+    fp8, mx, nv = act("tensorwise"), act("mxfp8"), act("nvfp4")
+    assert fp8 - nv == pytest.approx(per_byte * (1 - 0.5625), rel=0.02)
+    assert mx - fp8 == pytest.approx(per_byte / 32, rel=0.02)
+

@@ -107,6 +107,12 @@ class LowPrecisionRecipe:
     to MXFP8 after the gather (megatron/core/distributed/distributed_data_parallel.py ``start_param_sync``: "The
     parameters are cast from bf16 to MXFP8 during copy"; ``reuse_grad_buf_for_mxfp8_param_ag``): 2 B; NVFP4 runs
     without the flag (2 B, unused).
+    ``saved_bytes``: bytes per element of the quantised copy of a linear's input that Transformer Engine keeps for
+    the weight-gradient GEMM (planner.model.activations ``layer_saved_tensors`` ``te_fp8``: TE 2.x saves the
+    quantised input with its column-wise usage only). Per-tensor FP8: 1 B. MXFP8: 1 B + one E8M0 scale per 32
+    elements (OCP MX spec; TE ``MXFP8Tensor`` columnwise data + ``columnwise_scale_inv``) = 1.03125. NVFP4: packed
+    E2M1, 0.5 B, + one E4M3 scale per 16 elements (TE ``NVFP4Tensor``; the wgrad input is quantised 16x1 after the
+    random Hadamard transform, NVIDIA "Pretraining Large Language Models with NVFP4", arXiv 2509.25149) = 0.5625.
     """
 
     name: str
@@ -115,6 +121,7 @@ class LowPrecisionRecipe:
     gemm_rel: float
     peak: str = "fp8"
     param_gather_bytes: float = 2.0
+    saved_bytes: float = 1.0
 
 
 RECIPES = {
@@ -122,8 +129,10 @@ RECIPES = {
                                      param_gather_bytes=1.0),
     "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
-    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8"),
-    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4"),
+    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8",
+                                saved_bytes=1.0 + 1.0 / 32),
+    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4",
+                                saved_bytes=0.5 + 1.0 / 16),
 }
 assert set(RECIPES) == set(FP8_RECIPE.names)
 
