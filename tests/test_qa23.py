@@ -110,3 +110,17 @@ def test_saved_linear_inputs_take_the_recipes_width():
     assert fp8 - nv == pytest.approx(per_byte * (1 - 0.5625), rel=0.02)
     assert mx - fp8 == pytest.approx(per_byte / 32, rel=0.02)
 
+
+# ---- defect 4: MXFP8 launched in the hybrid format ---------------------------------------------------------------------
+# The emitted Megatron launch wrote --fp8-format hybrid (E5M2 gradients) for every FP8 recipe. MXFP8 runs E4M3 for
+# every tensor, gradients included (its per-32 E8M0 scales carry the range): TE's MXFP8BlockScaling defaults to
+# Format.E4M3 and Megatron-Bridge's bf16_with_mxfp8_mixed sets fp8 = "e4m3". The per-tensor recipes stay hybrid (TE's
+# DelayedScaling default, Megatron-Bridge's current/delayed scaling configs).
+
+@pytest.mark.parametrize("gpu,recipe,fmt", [("B200-SXM-180GB", "mxfp8", "e4m3"), ("H100-SXM-80GB", "tensorwise", "hybrid"),
+                                            ("H100-SXM-80GB", "delayed", "hybrid")])
+def test_fp8_format_is_the_recipes(gpu, recipe, fmt):
+    job = _job({"framework": {"name": "megatron-core", "fp8_recipe": recipe}, "precision": "fp8"},
+               {"tp": 2, "zero": 1}, gpu=gpu)
+    f = _spec_flags(job)
+    assert f[f.index("--fp8-format") + 1] == fmt and f[f.index("--fp8-recipe") + 1] == recipe
