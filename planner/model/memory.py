@@ -62,23 +62,28 @@ from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
 
+#: bytes per parameter of the compute copies the weights column below holds beside the weights themselves: autocast's
+#: 16-bit copy kept for backward (AMP) and the cached FP8 copy (fp8); a checkpoint writes neither
+#: (``stored_weight_bytes``)
+WEIGHT_COPY_BYTES = {("bf16", "amp"): 2, ("fp16", "amp"): 2, ("fp8", "amp"): 1, ("fp8", "megatron"): 1, ("fp8", "pure"): 1}
+_C = WEIGHT_COPY_BYTES
 # bytes per parameter: weights held on the GPU, gradients (accumulation buffer), master copy
 PRECISION_CONVENTIONS = {
     #            weights, grads(fp32 buffer), grads(same dtype), master
     ("fp32", "amp"): (4, 4, 4, 0),
     ("fp32", "megatron"): (4, 4, 4, 0),
     ("fp32", "pure"): (4, 4, 4, 0),
-    ("bf16", "amp"): (4 + 2, 4, 4, 0),  # fp32 weights + autocast's 16-bit copy kept for backward
+    ("bf16", "amp"): (4 + _C["bf16", "amp"], 4, 4, 0),  # fp32 weights + autocast's 16-bit copy kept for backward
     ("bf16", "megatron"): (2, 4, 2, 4),
     ("bf16", "pure"): (2, 2, 2, 0),
-    ("fp16", "amp"): (4 + 2, 4, 4, 0),
+    ("fp16", "amp"): (4 + _C["fp16", "amp"], 4, 4, 0),
     ("fp16", "megatron"): (2, 4, 2, 4),
     ("fp16", "pure"): (2, 2, 2, 0),
     # FP8: bf16 weights + fp32 master, plus the cached fp8 weight copy; a stack that stores its FP8
     # weights otherwise says so (Stack.fp8_weight_bytes: Megatron-Core's fp8_param_gather, torchao)
-    ("fp8", "amp"): (4 + 1, 4, 4, 0),
-    ("fp8", "megatron"): (2 + 1, 4, 2, 4),
-    ("fp8", "pure"): (2 + 1, 2, 2, 0),
+    ("fp8", "amp"): (4 + _C["fp8", "amp"], 4, 4, 0),
+    ("fp8", "megatron"): (2 + _C["fp8", "megatron"], 4, 2, 4),
+    ("fp8", "pure"): (2 + _C["fp8", "pure"], 2, 2, 0),
 }
 
 # optimizer state bytes per parameter, excluding any fp32 master copy (TM101; bitsandbytes docs)
@@ -102,6 +107,14 @@ ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
 FRAGMENTATION = 0.05  # caching-allocator fragmentation on the dynamic (activation) part
+
+
+def stored_weight_bytes(training: TrainingSpec) -> float:
+    """Bytes per parameter of the weights as a checkpoint writes them: the convention's weights less the compute
+    copies (``WEIGHT_COPY_BYTES``: autocast's 16-bit copy, TE's cached FP8 copy), e.g. 4 under AMP (the fp32
+    weights; HF Trainer's ``model.safetensors``), 2 under fp8 with a master copy (the 16-bit weights)."""
+    key = (training.precision, training.weights)
+    return float(PRECISION_CONVENTIONS[key][0] - WEIGHT_COPY_BYTES.get(key, 0))
 
 
 def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096):
