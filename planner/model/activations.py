@@ -295,10 +295,12 @@ def op_sac_saved_tensors(m: ModelSpec):
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
-                           modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None):
+                           modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
-    ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold).
+    ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
+    ``lp_bytes``: bytes per element of TE's quantised copy of a linear's input under ``te_fp8``
+    (the recipe's ``LowPrecisionRecipe.saved_bytes``: 1 for per-tensor FP8).
 
     Full recompute keeps only the layer input (Korthikanti §4: 2*s*b*h, sharded by t under SP).
     ``selective`` is what the stack's selective recompute keeps (``Stack.selective``): Megatron's
@@ -327,7 +329,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
             per_tok = t.per_token * seq  # a*s elements per token
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
         if te_fp8 and t.linear_input:
-            b = 1.0  # TE keeps the FP8 copy it made for the GEMM
+            b = lp_bytes  # TE keeps the quantised copy it made for the GEMM (LowPrecisionRecipe.saved_bytes)
         return tokens * per_tok * b / (tp if t.shard == "tp" else sp_div)
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
@@ -354,9 +356,12 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
     (``Stack.fused_glu``), ``selective``: what its selective recompute keeps (``Stack.selective``),
     ``modules``: the Megatron recompute modules (``planner.model.stacks.recompute_modules``) and
     ``fused_norm`` where the TE spec fuses the norms into the linears, ``probs_in_experts`` where the
-    experts apply the routing weights (``Stack.moe_probs_in_experts``)."""
+    experts apply the routing weights (``Stack.moe_probs_in_experts``), ``lp_bytes`` the bytes per element of
+    the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``)."""
     te = bool(getattr(stack, "te_linears", False))
-    return dict(te_fp8=te and precision == "fp8", fused_glu=bool(getattr(stack, "fused_glu", False)),
+    recipe = getattr(stack, "recipe", None)
+    return dict(te_fp8=te and precision == "fp8", lp_bytes=recipe.saved_bytes if recipe is not None else 1.0,
+                fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
                 probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)))
 
@@ -376,16 +381,16 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
-                          fused_norm=False, probs_in_experts=False, kind=None):
+                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
     one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
     args = (m, seq, micro_batch, tp, cp, sp)
     one = layer_activation_bytes(*args, NONE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
-                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind)
+                                 fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
-                                 probs_in_experts, kind=kind)
+                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes)
     rc = np.asarray(recompute)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 

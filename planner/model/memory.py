@@ -57,28 +57,33 @@ from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_ac
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
 from planner.model.pipeline import stage_layer_ends, stage_layer_split, vpp_group_size
-from planner.model.stacks import from_training, recompute_modules
+from planner.model.stacks import fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
 
+#: bytes per parameter of the compute copies the weights column below holds beside the weights themselves: autocast's
+#: 16-bit copy kept for backward (AMP) and the cached FP8 copy (fp8); a checkpoint writes neither
+#: (``stored_weight_bytes``)
+WEIGHT_COPY_BYTES = {("bf16", "amp"): 2, ("fp16", "amp"): 2, ("fp8", "amp"): 1, ("fp8", "megatron"): 1, ("fp8", "pure"): 1}
+_C = WEIGHT_COPY_BYTES
 # bytes per parameter: weights held on the GPU, gradients (accumulation buffer), master copy
 PRECISION_CONVENTIONS = {
     #            weights, grads(fp32 buffer), grads(same dtype), master
     ("fp32", "amp"): (4, 4, 4, 0),
     ("fp32", "megatron"): (4, 4, 4, 0),
     ("fp32", "pure"): (4, 4, 4, 0),
-    ("bf16", "amp"): (4 + 2, 4, 4, 0),  # fp32 weights + autocast's 16-bit copy kept for backward
+    ("bf16", "amp"): (4 + _C["bf16", "amp"], 4, 4, 0),  # fp32 weights + autocast's 16-bit copy kept for backward
     ("bf16", "megatron"): (2, 4, 2, 4),
     ("bf16", "pure"): (2, 2, 2, 0),
-    ("fp16", "amp"): (4 + 2, 4, 4, 0),
+    ("fp16", "amp"): (4 + _C["fp16", "amp"], 4, 4, 0),
     ("fp16", "megatron"): (2, 4, 2, 4),
     ("fp16", "pure"): (2, 2, 2, 0),
     # FP8: bf16 weights + fp32 master, plus the cached fp8 weight copy; a stack that stores its FP8
     # weights otherwise says so (Stack.fp8_weight_bytes: Megatron-Core's fp8_param_gather, torchao)
-    ("fp8", "amp"): (4 + 1, 4, 4, 0),
-    ("fp8", "megatron"): (2 + 1, 4, 2, 4),
-    ("fp8", "pure"): (2 + 1, 2, 2, 0),
+    ("fp8", "amp"): (4 + _C["fp8", "amp"], 4, 4, 0),
+    ("fp8", "megatron"): (2 + _C["fp8", "megatron"], 4, 2, 4),
+    ("fp8", "pure"): (2 + _C["fp8", "pure"], 2, 2, 0),
 }
 
 # optimizer state bytes per parameter, excluding any fp32 master copy (TM101; bitsandbytes docs)
@@ -102,6 +107,14 @@ ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
 FRAGMENTATION = 0.05  # caching-allocator fragmentation on the dynamic (activation) part
+
+
+def stored_weight_bytes(training: TrainingSpec) -> float:
+    """Bytes per parameter of the weights as a checkpoint writes them: the convention's weights less the compute
+    copies (``WEIGHT_COPY_BYTES``: autocast's 16-bit copy, TE's cached FP8 copy), e.g. 4 under AMP (the fp32
+    weights; HF Trainer's ``model.safetensors``), 2 under fp8 with a master copy (the 16-bit weights)."""
+    key = (training.precision, training.weights)
+    return float(PRECISION_CONVENTIONS[key][0] - WEIGHT_COPY_BYTES.get(key, 0))
 
 
 def model_state_bytes_per_param(training: TrainingSpec, hidden: int = 4096):
@@ -419,8 +432,6 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if hf == "amp_bf16" and t.weights != "amp":
         t = t.model_copy(update={"weights": "amp"})
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    if t.precision == "fp8" and t.weights == "megatron" and st.fp8_weight_bytes is not None:
-        w_b = st.fp8_weight_bytes  # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes)
     frozen = frozen_base(m, t)
     state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
     if frozen:  # lora/qlora: the base is stored only (finetune.py); adapters are added below
@@ -447,8 +458,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     g_whole, g_shard, o_shard, g_bucket, g_kept, g_autograd = (
         zero_stage_states(st, t, g_b, min(w_b, 2.0)) if not frozen else zero_stage_states(None, t, g_b))
     kzi = np.clip(kz, 0, 3).astype(np.intp)
+    # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes) where it does at this ZeRO stage
+    # (stacks.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
+    w_held = w_b if frozen else np.where(fp8_weights_as_stored(st, t, kz), st.fp8_weight_bytes or w_b, w_b)
 
-    def states(dense, expert, w_b=w_b):
+    def states(dense, expert, w_b=w_held):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
@@ -475,8 +489,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
                                             np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
-            return (weights + w_el * min(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
-        weights = weights + np.where((kz >= 3) & ~held, 2 * largest / ktpf * min(w_b, 2.0), 0.0)
+            return (weights + w_el * np.minimum(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
+        weights = weights + np.where((kz >= 3) & ~held, 2 * largest / ktpf * np.minimum(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
     fw, fg, fo = states(f_dense, f_exp)

@@ -48,6 +48,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+import numpy as np
+
 from planner import defaults as D
 from planner.errors import InputError
 from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
@@ -98,6 +100,19 @@ class LowPrecisionRecipe:
     weight (``fp4_quant_fwd_weight``, 16x16 2D scales) and the output gradient (``fp4_quant_bwd_grad``,
     stochastic rounding), so fprop, dgrad and wgrad are FP4 GEMMs; attention stays 16-bit (``fp8_dpa =
     False``). What the recipe leaves 16-bit is per model and run: ``Stack.lp_bf16_layers``, ``lp_bf16_mtp``.
+    ``param_gather_bytes``: bytes per parameter the ZeRO-1/2 all-gather of the updated parameters moves where
+    Megatron-Core's ``--fp8-param-gather`` is on (``fp8_param_gather_on``). The per-tensor recipes gather the FP8
+    parameter itself (the distributed optimizer casts its fp32 master shard to FP8 into the uint8 parameter buffer
+    and all-gathers that buffer: 1 B). MXFP8 gathers 16-bit values into the reused gradient buffer and casts them
+    to MXFP8 after the gather (megatron/core/distributed/distributed_data_parallel.py ``start_param_sync``: "The
+    parameters are cast from bf16 to MXFP8 during copy"; ``reuse_grad_buf_for_mxfp8_param_ag``): 2 B; NVFP4 runs
+    without the flag (2 B, unused).
+    ``saved_bytes``: bytes per element of the quantised copy of a linear's input that Transformer Engine keeps for
+    the weight-gradient GEMM (planner.model.activations ``layer_saved_tensors`` ``te_fp8``: TE 2.x saves the
+    quantised input with its column-wise usage only). Per-tensor FP8: 1 B. MXFP8: 1 B + one E8M0 scale per 32
+    elements (OCP MX spec; TE ``MXFP8Tensor`` columnwise data + ``columnwise_scale_inv``) = 1.03125. NVFP4: packed
+    E2M1, 0.5 B, + one E4M3 scale per 16 elements (TE ``NVFP4Tensor``; the wgrad input is quantised 16x1 after the
+    random Hadamard transform, NVIDIA "Pretraining Large Language Models with NVFP4", arXiv 2509.25149) = 0.5625.
     """
 
     name: str
@@ -105,16 +120,44 @@ class LowPrecisionRecipe:
     weight_casts: str  # "microbatch" | "step"
     gemm_rel: float
     peak: str = "fp8"
+    param_gather_bytes: float = 2.0
+    saved_bytes: float = 1.0
 
 
 RECIPES = {
-    "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92),
-    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92),
+    "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92,
+                                     param_gather_bytes=1.0),
+    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
-    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8"),
-    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4"),
+    "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8",
+                                saved_bytes=1.0 + 1.0 / 32),
+    "nvfp4": LowPrecisionRecipe("nvfp4", cast_bytes=7.125, weight_casts="step", gemm_rel=1.0, peak="fp4",
+                                saved_bytes=0.5 + 1.0 / 16),
 }
 assert set(RECIPES) == set(FP8_RECIPE.names)
+
+
+def fp8_param_gather_on(stack, training, zero):
+    """Whether Megatron-Core's ``--fp8-param-gather`` is on for ZeRO stage(s) ``zero`` (arrays welcome): the stack
+    stores its FP8-trained weights as FP8 (``Stack.fp8_param_gather``, weights "megatron"), the parameters are
+    sharded (ZeRO >= 1: validate_args allows the flag "only with distributed optimizer, torch fsdp2, megatron fsdp")
+    and the recipe is an FP8 one (NVFP4 runs without it: Megatron-Bridge ``bf16_with_nvfp4_mixed`` sets
+    ``fp8_param_gather = False``)."""
+    on = (bool(stack.fp8_param_gather) and stack.fp8_weight_bytes is not None and training.precision == "fp8"
+          and training.weights == "megatron" and stack.recipe.peak != "fp4")
+    return np.asarray(zero) >= 1 if on else np.zeros(np.shape(zero), dtype=bool)
+
+
+def fp8_weights_as_stored(stack, training, zero):
+    """Whether the GPU holds the FP8-trained weights as ``Stack.fp8_weight_bytes`` at ZeRO stage(s) ``zero`` (arrays
+    welcome) rather than as planner.model.memory's ``PRECISION_CONVENTIONS`` (16-bit weights and a cached FP8 copy):
+    a stack whose storage does not hang on ``--fp8-param-gather`` always, Megatron-Core where that flag is on
+    (``fp8_param_gather_on``)."""
+    if not (training.precision == "fp8" and training.weights == "megatron" and stack.fp8_weight_bytes is not None):
+        return np.zeros(np.shape(zero), dtype=bool)
+    if not stack.fp8_param_gather:
+        return np.ones(np.shape(zero), dtype=bool)
+    return fp8_param_gather_on(stack, training, zero)
 
 
 @dataclass(frozen=True)
@@ -201,6 +244,13 @@ class Stack:
     #: ``convert_to_float8_training``): the parameters stay 16-bit and each forward casts them
     #: anew (no persistent FP8 copy): 2.
     fp8_weight_bytes: float | None = None
+    #: ``fp8_weight_bytes`` is Megatron-Core's ``--fp8-param-gather`` storage, which holds only where that flag can be
+    #: on (``fp8_param_gather_on``): Megatron-LM validate_args allows it "only with distributed optimizer, torch fsdp2,
+    #: megatron fsdp" (ZeRO >= 1), and the NVFP4 path leaves it off (Megatron-Bridge training/mixed_precision.py
+    #: ``bf16_with_nvfp4_mixed``: ``fp8_param_gather = False``; the emitted launch likewise). Elsewhere the GPU
+    #: holds the 16-bit weights and TE's cached low-precision copy (memory.PRECISION_CONVENTIONS ``("fp8",
+    #: "megatron")``). False: ``fp8_weight_bytes`` holds at every ZeRO stage and recipe (torchtitan's 16-bit params)
+    fp8_param_gather: bool = False
     #: ZeRO-3 parameters per gather/reduce-scatter collective; None = one per transformer block
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
     #: (deepspeed/runtime/zero/config.py)
@@ -752,7 +802,8 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
+        caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
+        moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,

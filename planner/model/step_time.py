@@ -85,7 +85,8 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
-                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, from_training, recompute_modules)
+                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
+                                   recompute_modules)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -743,7 +744,11 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
     z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
     t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
-    param_gather = np.where((zero >= 1) & (zero <= 2), ag, 0.0)
+    # under Megatron-Core's --fp8-param-gather the updated parameters travel at the recipe's width (a per-tensor
+    # FP8 parameter: 1 B; LowPrecisionRecipe.param_gather_bytes)
+    fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
+    ag_params = np.where(fp8_pg, coll("all_gather", fw.recipe.param_gather_bytes) if fp8_pg.any() else ag, ag)
+    param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's

@@ -81,6 +81,10 @@ PRECISION_FLAGS = {  # Megatron-LM
     "bf16": ["--bf16"], "fp16": ["--fp16"], "fp32": [],
     "fp8": ["--bf16", "--fp8-format", "hybrid"],  # Transformer Engine: E4M3 fwd, E5M2 grads
 }
+#: the FP8 format a recipe runs in where it is not hybrid: MXFP8 in E4M3 throughout, gradients included, as
+#: Megatron-Bridge's ``bf16_with_mxfp8_mixed`` sets it (``fp8 = "e4m3"``) and TE's ``MXFP8BlockScaling`` defaults
+#: (``fp8_format = Format.E4M3``; the per-32 E8M0 scales give E4M3 the gradients' range)
+FP8_FORMAT = {"mxfp8": "e4m3"}
 # ZeRO-3 in Megatron is ``--use-torch-fsdp2`` (what the megatron-core stack's ZeRO-3 means: planner.model.stack_rules).
 # What Megatron and torchtitan refuse (FSDP2 with PP/EP/tied embeddings/fp16/optimizer offload, the MoE all-to-all
 # overlap's limits, torchtitan EP without FSDP ranks, ...) is stack_rules.RULES, checked by ``check_stack_rules``;
@@ -188,8 +192,9 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
 
 def _precision_flags(job: JobSpec) -> list[str]:
     """The precision the plan was timed in, as Megatron-LM spells it: ``PRECISION_FLAGS``, and under fp8 the
-    stack's recipe (``--fp8-recipe`` tensorwise | delayed | mxfp8; NVFP4 is TE's fp4 path instead: ``--fp4-format
-    e2m1 --fp4-recipe nvfp4``, TransformerConfig refuses fp4 with fp8) and the layers the recipe leaves 16-bit
+    stack's recipe (``--fp8-recipe`` tensorwise | delayed | mxfp8, in ``FP8_FORMAT``'s format or hybrid; NVFP4 is
+    TE's fp4 path instead: ``--fp4-format e2m1 --fp4-recipe nvfp4``, TransformerConfig refuses fp4 with fp8) and
+    the layers the recipe leaves 16-bit
     (``--first-last-layers-bf16``, all of them at the end: the count is what the plan was timed with)."""
     t = job.training
     if t.precision != "fp8":
@@ -198,7 +203,8 @@ def _precision_flags(job: JobSpec) -> list[str]:
     if st.fp8_recipe == "nvfp4":
         a = ["--bf16"] + _flag("--fp4-format", "e2m1") + _flag("--fp4-recipe", "nvfp4")
     else:
-        a = PRECISION_FLAGS["fp8"] + _flag("--fp8-recipe", st.fp8_recipe)
+        a = (["--bf16"] + _flag("--fp8-format", FP8_FORMAT.get(st.fp8_recipe, "hybrid"))
+             + _flag("--fp8-recipe", st.fp8_recipe))
     if st.lp_bf16_layers:
         a += (["--first-last-layers-bf16"] + _flag("--num-layers-at-start-in-bf16", 0)
               + _flag("--num-layers-at-end-in-bf16", st.lp_bf16_layers))
@@ -224,8 +230,10 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
     * the FP8 weights stored as FP8 (``Stack.fp8_weight_bytes``, weights "megatron": planner.model.memory prices
       2 bytes a parameter, NeMo / Megatron-Bridge's ``fp8_param_gather=True``): ``--fp8-param-gather``, which
       validate_args allows only "with distributed optimizer, torch fsdp2, megatron fsdp" — a plan without one
-      (ZeRO-0) launches without it."""
+      (ZeRO-0) and an NVFP4 plan launch without it, and memory prices their 16-bit weights and cached copy
+      (planner.model.stacks ``fp8_param_gather_on``, the one rule for both)."""
     from planner.model.physics import tp_overlap_mode
+    from planner.model.stacks import fp8_param_gather_on
 
     t = job.training
     st = plan_stack(job, cfg)
@@ -240,8 +248,7 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
     if cfg["tp"] > 1 and cfg["sp"] and tp_overlap_mode(st.tp_overlap, gpu) == "te":
         out.append("--tp-comm-overlap")
     sharded_params = {"--use-distributed-optimizer", "--use-torch-fsdp2", "--use-megatron-fsdp"} & set(a)
-    if (t.precision == "fp8" and st.fp8_recipe != "nvfp4" and t.weights == "megatron"
-            and st.fp8_weight_bytes is not None and sharded_params):
+    if sharded_params and fp8_param_gather_on(st, t, cfg["zero"]):  # what planner.model.memory priced
         out.append("--fp8-param-gather")
     return out
 
