@@ -29,8 +29,9 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
 Pipeline stages: the model states count ceil(L/pp) layers on the most loaded stage (an upper bound where the
 first and last stages hold fewer); the first stage also holds the embeddings, the last the final norm, LM head (a
 second copy when tied and pp > 1) and the logits/loss buffers. The activations are each rank's own: rank r holds
-its layers of the split the step time prices (planner.model.pipeline ``stage_layer_split``: even, else the fullest
-share ceil(L/pp) in the middle and the first and last the rest) for the micro-batches it has in flight —
+its layers of the split --emit launches and the step time prices (planner.model.pipeline ``pipeline_split``, per
+rank ``stage_layer_split``: even, else the fullest share ceil(L/pp) in the middle and the first and last the rest,
+with VPP the ranks' sums of their chunks) for the micro-batches it has in flight —
 under 1F1B min(pp - r, m), interleaved Megatron-Core's warm-up count (rank 0: pp (1 + (pp-1)/(pp*v)), Narayanan
 et al. 2021 §2.2; Megatron's memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap,
 checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe all m — and "first" is the peak of the
@@ -56,7 +57,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import stage_layer_ends, stage_layer_split, vpp_group_size
+from planner.model.pipeline import pipeline_split, stage_layer_ends, stage_layer_split, vpp_group_size
 from planner.model.stacks import from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -254,7 +255,8 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
     in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
     pattern is per global layer index, ``--moe-layer-freq`` as --emit writes it), the runs sized as
-    ``pipeline.stage_layer_split`` (even, else the launched ``--decoder-first/last-pipeline-num-layers``), and the embedding
+    ``pipeline.pipeline_split``, the virtual stages --emit launches (until 2026-12-02 pp x vpp stages of an even-or-
+    first/last split, not the launched one), and the embedding
     on stage 0 only. So a stage's experts are those of its own MoE layers, not the model's mean share per layer:
     DeepSeek-V3 on PP16 puts its two first (dense) layers and the embedding on stage 0 (2.09B parameters) and
     1 dense + 3 MoE layers on stage 1 (35.1B), where the mean share gave stage 0 four 10.97B layers plus the
@@ -271,7 +273,7 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
     vpp = np.maximum(c.vpp, 1)
     for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
-        edges = np.cumsum([0] + stage_layer_split(m.layers, k * v))
+        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v)[1])  # the virtual stages in layer order
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
@@ -371,8 +373,8 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
 def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None):
     """Activations the pipeline ranks hold at their peaks, in layer-micro-batches (one layer's saved activations
     for one micro-batch), vectorised: (rank 0, rank 1, the last rank, the last rank's micro-batches in flight).
-    Rank r holds its own layers (planner.model.pipeline ``stage_layer_split``, the split the step time prices:
-    ``stage_layer_ends``) x its own micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under
+    Rank r holds its own layers (planner.model.pipeline ``stage_layer_split`` at the candidate's pp and vpp, the
+    split --emit launches and the step time prices: ``stage_layer_ends``) x its own micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under
     1F1B, Megatron-Core's warm-up count interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
     them under activation offload (``stack``). Rank 1 is the peak of the ranks between the ends: it holds their
     fullest share and has the most in flight of them (the count falls with the rank); with pp <= 2 there are no
@@ -389,7 +391,7 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     def held(n):
         return resident_layers(n, stack) if stack is not None else n
 
-    n0, n1, n_last = stage_layer_ends(layers, c.pp)
+    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp)
     r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap)
     r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1), 0.0)
     last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True)
