@@ -112,3 +112,25 @@ def test_mixed_moe_stages_sum_the_launched_virtual_stages():
     per_layer = m.moe.experts * count_params(m).expert
     _, fe, _, le, *_ = stage_params(m, _cands(5, 2))
     assert (fe[0] / per_layer, le[0] / per_layer) == pytest.approx((13, 13))
+
+
+def test_memory_per_gpu_model_states_follow_the_vpp_split():
+    """memory_per_gpu priced a mixed MoE model's stage states on the PP-only split (its per-layout key dropped
+    VPP). DeepSeek-V3 on PP10 x VPP3 launches a layout of 30 virtual stages (2, 3, 2 x 28): the last rank runs
+    virtual stages 9, 19, 29, 6 MoE layers, plus the MTP module and the head -- the heaviest rank (81.6B
+    parameters); PP10 alone (2, 7 x 8, 3) has its last rank at 3 layers and a middle rank of 7 MoE layers the
+    heaviest (80.6B). The weights now follow the VPP split."""
+    from planner.model.memory import memory_per_gpu, stage_params
+    from planner.spec import load_job_dict
+    job = load_job_dict({"model": {"preset": "deepseek-v3"},
+                         "training": {"framework": "megatron-core", "tokens": 1e10, "seq_len": 4096,
+                                      "global_batch": 1020, "micro_batch": 1},
+                         "cluster": {"instance": "aws:p5.48xlarge", "nodes": 16}})
+    w, p = {}, {}
+    for v in (1, 3):
+        c = _cands(10, v)
+        w[v] = float(memory_per_gpu(job.model, job.training, c)["weights"][0])
+        fd, fe, ld, le, *_ = stage_params(job.model, c)
+        p[v] = max(fd[0] + fe[0], ld[0] + le[0])
+    assert p[3] > 1.01 * p[1]
+    assert w[3] > 1.005 * w[1]

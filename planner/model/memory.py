@@ -433,9 +433,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
-                                                                     c.dp_shard)
+    # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_mixed_stage_params``)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
+                                                                           c.dp_shard, np.maximum(c.vpp, 1))
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
+    kc.vpp = kvpp
     ktpf = ktp.astype(np.float64)
     dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
