@@ -134,3 +134,54 @@ def test_memory_per_gpu_model_states_follow_the_vpp_split():
         p[v] = max(fd[0] + fe[0], ld[0] + le[0])
     assert p[3] > 1.01 * p[1]
     assert w[3] > 1.005 * w[1]
+
+
+# ---- 2. torchtitan puts its leftover layers on the first stages; the memory model priced Megatron's split -----------
+
+def _titan_stages(layers, n_stages, input_weight=0, output_weight=0):
+    """torchtitan's ``generate_llm_fqn_per_model_part`` (torchtitan/distributed/pipeline_parallel.py), counting the
+    ``layers.i`` of each stage: effective layers (layers + the weights) // stages each, one more on the first
+    ``effective % stages`` stages, the input weight off the first stage and the output weight off the last."""
+    eff = layers + input_weight + output_weight
+    per, extra = divmod(eff, n_stages)
+    out, cur = [], 0
+    for i in range(n_stages):
+        n = per + (i < extra) - (input_weight if i == 0 else 0) - (output_weight if i == n_stages - 1 else 0)
+        take = max(0, min(n, layers - cur))
+        out.append(take)
+        cur += take
+    return out
+
+
+def test_torchtitan_split_is_the_one_its_launch_builds():
+    """The torchtitan launch (--emit torchrun:torchtitan) sets ``pipeline_parallel_layers_per_stage`` =
+    ceil(L / (PP x VPP)) and both "less layers" 0; torchtitan then builds ceil(L / lps) stages (the rule
+    "titan-pp-stages" refuses other counts) with the leftover layers on the first ones. ``stage_layer_split`` for the
+    torchtitan runtime is that split, rank r holding stages r, r + PP, ...; before, every stack was priced on
+    Megatron's (33 on PP8: 1, 5 x 6, 2 where torchtitan runs 5, 4 x 7)."""
+    from planner.model.pipeline import stage_layer_split
+    from planner.model.stack_rules import titan_layers_per_stage, titan_stages
+    for layers, pp, vpp in _grid():
+        n = pp * vpp
+        if int(titan_stages(layers, n)) != n:
+            continue  # refused by titan-pp-stages
+        lps = int(titan_layers_per_stage(layers, n))
+        virt = _titan_stages(layers, -(-layers // lps))
+        ranks = [sum(virt[r::pp]) for r in range(pp)]
+        assert stage_layer_split(layers, pp, vpp, "torchtitan") == ranks, (layers, pp, vpp)
+        assert max(ranks) == ranks[0] == math.ceil(layers / pp)
+    assert stage_layer_split(33, 8, 1, "torchtitan") == [5] + [4] * 7
+    # torchtitan's own defaults (weights 1, 1), for the record: 4, 5, 5, 4, 4, 4, 4, 3
+    assert _titan_stages(33, 8, 1, 1) == [4, 5, 5, 4, 4, 4, 4, 3]
+
+
+def test_torchtitan_memory_reads_rank_0_full():
+    """33 layers on PP8 under 1F1B with 32 micro-batches: torchtitan's rank 0 runs 5 layers x 8 in flight = 40
+    layer-micro-batches; Megatron's split (1, 5, ..., 2) read rank 1's 5 x 7 = 35 as the peak (-12.5%)."""
+    from planner.model.memory import stage_layer_microbatches
+    from planner.model.stacks import STACKS
+    c = _cands(8, 1)
+    r0, r1, _, _ = stage_layer_microbatches(33, c, np.array([32.0]), stack=STACKS["torchtitan"])
+    assert (r0[0], r1[0]) == (40.0, 28.0)
+    r0, r1, _, _ = stage_layer_microbatches(33, c, np.array([32.0]), stack=STACKS["megatron-core"])
+    assert (r0[0], r1[0]) == (8.0, 35.0)

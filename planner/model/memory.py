@@ -57,7 +57,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import pipeline_split, stage_layer_ends, stage_layer_split, vpp_group_size
+from planner.model.pipeline import pipeline_split, split_runtime, stage_layer_ends, stage_layer_split, vpp_group_size
 from planner.model.stacks import from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -224,9 +224,10 @@ def mfsdp_buffer_elems(zero, unit, bucket, stage):
     return weights, grads
 
 
-def stage_params(m: ModelSpec, c: Candidates):
+def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
-    expert parts, before any TP/EP/ZeRO division. Returns (first_dense, first_expert,
+    expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
+    ``pipeline_split``). Returns (first_dense, first_expert,
     last_dense, last_expert, layers_on_stage, largest_layer)."""
     pc = count_params(m)
     pp = c.pp.astype(np.float64)
@@ -240,7 +241,7 @@ def stage_params(m: ModelSpec, c: Candidates):
     layers = np.ceil(L / pp)  # most loaded stage
     largest = max(pc.dense_layer, pc.moe_layer)
     if m.moe is not None and pc.n_moe_layers < L:
-        return _mixed_stage_params(m, c, pc) + (layers, np.full(len(c), float(largest)))
+        return _mixed_stage_params(m, c, pc, runtime) + (layers, np.full(len(c), float(largest)))
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
@@ -250,7 +251,7 @@ def stage_params(m: ModelSpec, c: Candidates):
         layers, np.full(len(c), float(largest)))
 
 
-def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
+def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
     """(first dense, first expert, last dense, last expert) of an MoE model with dense layers among its MoE ones
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
     in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
@@ -273,7 +274,7 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
     vpp = np.maximum(c.vpp, 1)
     for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
-        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v)[1])  # the virtual stages in layer order
+        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v, runtime)[1])  # the virtual stages in layer order
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
@@ -391,7 +392,7 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     def held(n):
         return resident_layers(n, stack) if stack is not None else n
 
-    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp)
+    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp, split_runtime(stack))
     r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap)
     r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1), 0.0)
     last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True)
@@ -443,7 +444,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
-    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
+    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc, split_runtime(st))
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);

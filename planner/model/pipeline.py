@@ -47,14 +47,34 @@ def vpp_group_size(m, pp):
     return m // np.maximum(1, m // pp)
 
 
+#: the runtimes whose pipeline split ``pipeline_split`` knows (planner.model.stack_rules ``RUNTIMES``); every other
+#: stack is priced on Megatron's
+SPLIT_RUNTIMES = ("megatron", "torchtitan")
+
+
+def split_runtime(stack) -> str:
+    """The pipeline split a stack launches: ``torchtitan`` for the torchtitan runtime, else ``megatron``."""
+    from planner.model.stack_rules import runtime
+    return "torchtitan" if stack is not None and runtime(stack) == "torchtitan" else "megatron"
+
+
 @lru_cache(maxsize=None)
-def pipeline_split(layers: int, pp: int, vpp: int = 1) -> tuple[str, tuple[int, ...]]:
+def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> tuple[str, tuple[int, ...]]:
     """How ``layers`` decoder layers are placed on ``pp`` pipeline ranks x ``vpp`` model chunks: the one split the
-    planner both launches (planner.present.emit ``megatron_pipeline_split`` writes its flags) and prices (the memory
-    model's per-rank layers ``stage_layer_split`` / ``stage_layer_ends``, the mixed MoE stages' parameters). Returns
-    (form, layers of each of the pp x vpp virtual stages in layer order); virtual stage s runs on rank s % pp as its
-    chunk s // pp (Megatron-Core's interleaved placement: transformer_block.py ``get_transformer_layer_offset``,
-    ``offset = vp_stage * total_virtual_chunks + pp_rank * layers_per_virtual_rank``). The forms, first that fits:
+    planner both launches (planner.present.emit ``megatron_pipeline_split`` writes its flags; the torchtitan launch
+    its ``pipeline_parallel_layers_per_stage``) and prices (the memory model's per-rank layers ``stage_layer_split`` /
+    ``stage_layer_ends``, the mixed MoE stages' parameters). Returns (form, layers of each of the pp x vpp virtual
+    stages in layer order); virtual stage s runs on rank s % pp as its chunk s // pp (Megatron-Core's interleaved
+    placement: transformer_block.py ``get_transformer_layer_offset``, ``offset = vp_stage * total_virtual_chunks +
+    pp_rank * layers_per_virtual_rank``; torchtitan's looped schedules: ``pp_rank + s * pp_degree``).
+
+    ``runtime`` ``torchtitan`` (form ``torchtitan``): torchtitan's ``generate_llm_fqn_per_model_part``
+    (torchtitan/distributed/pipeline_parallel.py; ``generate_module_names_per_stage`` in the older pipeline.py) with
+    the first/last "less layers" 0 that --emit writes: floor(layers / (pp vpp)) per stage and the leftover layers one
+    each to the FIRST stages (``if stage_idx < extra_layers``), so rank 0 holds the fullest share: 33 layers on PP8
+    are 5, 4 x 7 (torchtitan's defaults, embedding and output weighted 1 each, would give 4, 5, 5, 4, 4, 4, 4, 3).
+
+    ``runtime`` ``megatron``, the forms, first that fits:
 
     * ``even``: pp x vpp divides the layers (``--num-layers-per-virtual-pipeline-stage``);
     * ``first_last``: every middle rank the fullest share, ceil(layers / (pp vpp)) per chunk, the first and last ranks
@@ -76,6 +96,9 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1) -> tuple[str, tuple[int, 
     stages = pp * vpp
     if layers % stages == 0:
         return "even", (layers // stages,) * stages
+    if runtime == "torchtitan":
+        per, extra = divmod(layers, stages)
+        return "torchtitan", tuple(per + (s < extra) for s in range(stages))
     if pp > 1:
         chunk = -(-layers // stages)  # the fullest share per virtual stage
         full = chunk * vpp  # a middle rank's layers, a multiple of vpp
@@ -107,20 +130,22 @@ def layout_counts(layers: int, stages: int) -> tuple[int, ...]:
     return tuple(counts)
 
 
-def stage_layer_split(layers: int, pp: int, vpp: int = 1) -> list[int]:
+def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> list[int]:
     """Decoder layers on each of ``pp`` pipeline ranks (all ``vpp`` chunks of a rank summed), as
-    ``pipeline_split`` places them: even where pp x vpp divides the layers, else the middle ranks the fullest share
-    and the first and last the rest, the embedding and loss counted as layers, or an explicit layout. The fullest
-    rank holds ceil(layers / pp), the count planner.model.step_time ``slowest_stage`` paces the step by."""
+    ``pipeline_split`` places them for ``runtime``: Megatron even where pp x vpp divides the layers, else the middle
+    ranks the fullest share and the first and last the rest, the embedding and loss counted as layers, or an
+    explicit layout; torchtitan the leftover layers on the first stages. The fullest rank holds ceil(layers / pp),
+    the count planner.model.step_time ``slowest_stage`` paces the step by."""
     if pp <= 1:
         return [layers]
-    counts = pipeline_split(layers, pp, max(int(vpp), 1))[1]
+    counts = pipeline_split(layers, pp, max(int(vpp), 1), runtime)[1]
     return [sum(counts[r::pp]) for r in range(pp)]
 
 
-def stage_layer_ends(layers: int, pp, vpp=1):
+def stage_layer_ends(layers: int, pp, vpp=1, runtime: str = "megatron"):
     """``stage_layer_split`` vectorised over ``pp`` and ``vpp``: (rank 0, rank 1, last rank) layers, as float arrays.
-    Rank 1 holds the fullest share of the ranks between the ends (a layout's extra layers start at virtual stage 1)
+    Rank 1 holds the fullest share of the ranks between the ends (a Megatron layout's extra layers start at virtual
+    stage 1; torchtitan's at stage 0, so its rank 1 holds no more than rank 0 and no less than the later ones)
     and, with the most micro-batches in flight of them (``memory.inflight_microbatches`` falls with the rank), their
     activation peak; with pp <= 2 it is the last rank (pp 2) or rank 0 (pp 1)."""
     pp, vpp = np.broadcast_arrays(np.asarray(pp, dtype=np.intp), np.maximum(np.asarray(vpp, dtype=np.intp), 1))
@@ -128,7 +153,7 @@ def stage_layer_ends(layers: int, pp, vpp=1):
     key = pp * top_v + vpp
     tab = np.zeros((int(np.max(key, initial=0)) + 1, 3))
     for kk in np.flatnonzero(np.bincount(key.ravel(), minlength=1)):  # the distinct (pp, vpp), no sort
-        s = stage_layer_split(layers, int(kk) // top_v, int(kk) % top_v)
+        s = stage_layer_split(layers, int(kk) // top_v, int(kk) % top_v, runtime)
         tab[kk] = s[0], s[min(1, len(s) - 1)], s[-1]
     out = tab[key]
     return out[..., 0], out[..., 1], out[..., 2]
