@@ -483,6 +483,34 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
     _run(go)
 
 
+@catalog_app.command("commitments")
+def catalog_commitments(catalog: Optional[List[Path]] = CatalogOpt,
+                        as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources and notes uncut)"),
+                        as_json: bool = CatalogJsonOpt):
+    """Commitment terms: 1-/3-year reserved or committed-use prices and AWS capacity blocks, per instance."""
+    def go():
+        from hardware_catalog.tables import format_commitments_table
+
+        cat = _load_catalog(catalog)
+        if not _frame_out(cat.commitments_df(), as_csv, as_json):
+            out.print(format_commitments_table(cat, width=out.width))
+    _run(go)
+
+
+@catalog_app.command("onprem")
+def catalog_onprem(catalog: Optional[List[Path]] = CatalogOpt,
+                   as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources and notes uncut)"),
+                   as_json: bool = CatalogJsonOpt):
+    """On-prem (buy vs rent) inputs: server prices, power, PUE, hosting, amortisation, utilisation, with sources."""
+    def go():
+        from hardware_catalog.tables import format_onprem_table
+
+        cat = _load_catalog(catalog)
+        if not _frame_out(cat.onprem_df(), as_csv, as_json):
+            out.print(format_onprem_table(cat, width=out.width))
+    _run(go)
+
+
 @app.command()
 def presets():
     """List the shipped model presets."""

@@ -185,3 +185,57 @@ def test_torchtitan_memory_reads_rank_0_full():
     assert (r0[0], r1[0]) == (40.0, 28.0)
     r0, r1, _, _ = stage_layer_microbatches(33, c, np.array([32.0]), stack=STACKS["megatron-core"])
     assert (r0[0], r1[0]) == (8.0, 35.0)
+
+
+# ---- 3. planner catalog commitments / onprem ------------------------------------------------------------------------
+
+def test_catalog_commitments_lists_every_term(cli, tmp_path, monkeypatch):
+    """``planner catalog`` listed GPUs, links, systems and instances but not the commitment terms a plan's cost per
+    term is read at, nor the buy-vs-rent inputs: ``catalog commitments`` lists commitments.csv (and an override
+    file's ``commitments:``) as a table, --csv or --json."""
+    import csv
+    import json
+
+    from hardware_catalog.catalog import DATA_DIR
+    shipped = list(csv.DictReader(open(DATA_DIR / "commitments.csv", encoding="utf-8")))
+    code, out, err = cli("catalog", "commitments", "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert len(rows) == len(shipped)
+    assert {(r["cloud"], r["instance"], r["term"], r["price_usd_hr"]) for r in rows} == \
+        {(r["cloud"], r["instance"], r["term"], float(r["price_usd_hr"])) for r in shipped}
+    p5 = next(r for r in rows if r["key"] == "aws:p5.48xlarge" and r["term"] == "capacity-block")
+    assert p5["price_ondemand_usd_hr"] > p5["price_usd_hr"] > 0
+    over = tmp_path / "c.yaml"
+    over.write_text("commitments:\n  - {cloud: aws, instance: p5.48xlarge, term: 1yr, payment: no upfront, "
+                    "price_usd_hr: 30, source: my quote}\n")
+    code, out, _ = cli("catalog", "commitments", "--json", "--catalog", over)
+    assert code == 0 and len(json.loads(out)) == len(shipped) + 1
+    code, out, _ = cli("catalog", "commitments", "--csv")
+    assert code == 0 and out.splitlines()[0].startswith("key,cloud,instance,term,payment,price_usd_hr")
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli("catalog", "commitments")
+    assert code == 0 and f"Commitments ({len(shipped)})" in out and "capacity-block" in out and "-29%" in out
+
+
+def test_catalog_onprem_lists_the_tco_inputs(cli, tmp_path, monkeypatch):
+    import csv
+    import json
+
+    from hardware_catalog.catalog import DATA_DIR
+    shipped = {r["key"]: r for r in csv.DictReader(open(DATA_DIR / "onprem.csv", encoding="utf-8"))}
+    code, out, err = cli("catalog", "onprem", "--json")
+    assert code == 0, err
+    rows = {r["key"]: r for r in json.loads(out)}
+    assert set(rows) == set(shipped)
+    assert rows["pue"]["value"] == float(shipped["pue"]["value"]) and rows["pue"]["basis"] == "sourced"
+    over = tmp_path / "o.yaml"
+    over.write_text("onprem:\n  - {key: pue, value: 1.1, source: my site}\n")
+    code, out, _ = cli("catalog", "onprem", "--json", "--catalog", over)
+    assert code == 0 and {r["key"]: r for r in json.loads(out)}["pue"]["value"] == 1.1
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli("catalog", "onprem")
+    assert code == 0 and "On-prem (buy vs rent) inputs" in out and "server_price_hgx_h100_8gpu" in out
+    assert "300,000" in out
+    code, out, err = cli("catalog", "onprem", "--json", "--csv")
+    assert code == 2 and err.strip() == "error: --json: --json and --csv each replace the table: choose one"
