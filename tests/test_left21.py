@@ -239,3 +239,68 @@ def test_catalog_onprem_lists_the_tco_inputs(cli, tmp_path, monkeypatch):
     assert "300,000" in out
     code, out, err = cli("catalog", "onprem", "--json", "--csv")
     assert code == 2 and err.strip() == "error: --json: --json and --csv each replace the table: choose one"
+
+
+# ---- 4. tables over TPU / Trainium rows headed "gpu" / "GPUs" ----------------------------------------------------------
+
+def _view_rows(*gpus):
+    return [{"gpu": g, "hardware": h, "nodes": 1, "tp": 1, "pp": 1, "dp": 8, "cp": 1, "ep": 1, "vpp": 1, "zero": 1,
+             "micro_batch": 1, "recompute": "none", "step_time_s": 1.0, "mfu": 0.4, "mem_gib": 20.0, "days": 1.0,
+             "cost": 100.0, "price_basis": "on-demand"} for g, h in gpus]
+
+
+def _headers(table):
+    return [c.header for c in table.columns]
+
+
+def test_compare_table_heads_chips_as_chips():
+    """``compare`` / ``recommend --by gpu`` / ``--scaling`` headed the accelerator column "gpu" and titled the view
+    "best plan per gpu" over TPU rows: now "chip" for TPU / Trainium rows alone, "accelerator" for a mix (the view
+    rows' JSON key stays ``gpu``)."""
+    from rich.console import Console
+
+    from planner.cli import _noun_of
+    from planner.present.terminal import render_views, view_table
+    from hardware_catalog import load_catalog
+    noun_of = _noun_of(load_catalog())
+    tpu, h100 = ("TPU-v6e", "gcp:tpu-v6e-8"), ("H100-SXM-80GB", "aws:p5.48xlarge")
+    assert _headers(view_table(_view_rows(tpu), "t", noun_of))[0] == "chip"
+    assert _headers(view_table(_view_rows(tpu, h100), "t", noun_of))[0] == "accelerator"
+    assert _headers(view_table(_view_rows(h100), "t", noun_of))[0] == "gpu"
+    assert _headers(view_table(_view_rows(("Trainium2", "aws:trn2.48xlarge")), "t", noun_of))[0] == "chip"
+    con = Console(width=200, record=True)
+    render_views(con, {"by": _view_rows(tpu)}, "gpu", "", noun_of=noun_of)
+    text = con.export_text()
+    assert "best plan per chip" in text and "best plan per gpu" not in text
+
+
+def test_app_and_report_lines_name_chips():
+    """The app's ranked table counted TPU chips under "GPUs"; the report's memory row and estimate's advice said
+    "32 GiB GPU memory" and the limits line "400 GB/s per GPU" of a TPU plan."""
+    from planner import interactive as wi
+    from planner.present.report import _memory_line
+    row = {"hardware": {"name": "gcp:tpu-v6e-8", "nodes": 1, "gpus": 8, "device": "chip"}, "config": {"tp": 1, "pp": 1,
+           "dp": 8, "cp": 1, "ep": 1, "zero": 1, "micro_batch": 1, "recompute": "none"}, "step_time_s": 1.0, "mfu": 0.4,
+           "memory_per_gpu_bytes": {"total": 2 ** 34}, "cost": {"hours": 2.0, "usd_ondemand": 10.0, "usd_spot": 3.0}}
+    df = wi.ranked_display({"ranked": [row], "spot": False})
+    assert "chips" in df.columns and "GPUs" not in df.columns
+    mem = {"total": 20 * 2 ** 30, "limit": 30 * 2 ** 30, "capacity": 32 * 2 ** 30, "headroom": 0.05,
+           "margin": 12 * 2 ** 30}
+    line = _memory_line(mem, "chip")
+    assert "32 GiB chip memory" in line and "GPU" not in line
+
+
+def test_estimate_on_a_tpu_speaks_of_chips(cli, tmp_path, monkeypatch):
+    """estimate on a TPU slice: the limits line's link bandwidth "per chip" and the does-not-fit advice's "chip
+    memory" (both said GPU)."""
+    from tests.conftest import write_job
+    monkeypatch.setenv("COLUMNS", "250")
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"tokens": 1e10, "framework": "maxtext", "seq_len": 8192, "global_batch": 256},
+           "cluster": {"instance": "gcp:tpu-v6e-64", "nodes": 1}, "parallel": {"tp": 4, "dp": 16, "zero": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 0, err
+    assert "(400 GB/s per chip)" in out and "per GPU" not in out
+    job["parallel"] = {"tp": 1, "dp": 64, "zero": 0}
+    code, out, _ = cli("estimate", write_job(tmp_path, job))
+    assert "GiB chip memory less the headroom" in out and "GPU memory" not in out
