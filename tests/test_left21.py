@@ -304,3 +304,41 @@ def test_estimate_on_a_tpu_speaks_of_chips(cli, tmp_path, monkeypatch):
     job["parallel"] = {"tp": 1, "dp": 64, "zero": 0}
     code, out, _ = cli("estimate", write_job(tmp_path, job))
     assert "GiB chip memory less the headroom" in out and "GPU memory" not in out
+
+
+# ---- 5. SkyPilot vms.csv TPU slice rows ------------------------------------------------------------------------------
+
+GCP_TPU_VMS = """InstanceType,vCPUs,MemoryGiB,AcceleratorName,AcceleratorCount,GpuInfo,Region,AvailabilityZone,Price,SpotPrice
+,,,tpu-v6e-8,1,tpu-v6e-8,us-central1,us-central1-a,24.0,5.0
+,,,tpu-v6e-8,1,tpu-v6e-8,us-central1,us-central1-b,24.0,4.8
+,,,tpu-v6e-8,1,tpu-v6e-8,europe-west4,europe-west4-a,20.0,4.0
+,,,tpu-v6e-1,1,tpu-v6e-1,us-central1,us-central1-a,0,0
+,,,tpu-v6e-1,1,tpu-v6e-1,us-central1,us-central1-b,700.0,700.0
+,,,tpu-v5litepod-8,1,tpu-v5litepod-8,europe-west4,europe-west4-b,10.0,2.5
+,,,tpu-v6e-16,1,tpu-v6e-16,us-central1,us-central1-a,48.0,9.6
+"""
+
+
+def test_skypilot_tpu_slice_rows_reprice_the_catalog_slices(cli, tmp_path):
+    """GCP's vms.csv prices TPU slices in accelerator-only rows (``,,,tpu-v6e-8,1,tpu-v6e-8,<region>,...``); they were
+    all put in one "accelerator-only rows not read" note. A catalog slice of the name is now repriced from its
+    region's rows (tpu-v6e-8 in us-central1: 24.0, spot the lowest zone's 4.8; europe-west4's 20.0 is another
+    region's), and each slice that is not read is named with why: a 0 price or SkyPilot's v6e placeholder 700
+    (tpu-v6e-1), no row in the catalog region
+    (tpu-v5litepod-8), not in the catalog (tpu-v6e-16)."""
+    from hardware_catalog import load_catalog
+    vms = tmp_path / "vms.csv"
+    vms.write_text(GCP_TPU_VMS)
+    cat = load_catalog([vms])
+    v6e8 = cat.instance("gcp:tpu-v6e-8")
+    assert (v6e8.price_ondemand, v6e8.price_spot) == (24.0, 4.8)
+    assert cat.instance("gcp:tpu-v6e-1").price_ondemand == 2.7  # the shipped price stays
+    said = "\n".join(cat.overrides)
+    assert "read as a SkyPilot catalog (7 rows, 0 instance types, 4 TPU slices): 1 catalog instance repriced" in said
+    assert "1 TPU slice not in the catalog, not read: tpu-v6e-16" in said
+    assert "no row in the catalog region of TPU slice tpu-v5litepod-8 (us-central1): not repriced" in said
+    assert "no on-demand Price (0, empty or the v6e placeholder 700) for TPU slice tpu-v6e-1 in its region" in said
+    assert "not read (GCP TPU slices" not in said
+    code, out, err = cli("catalog", "instances", "--cloud", "gcp", "--json", "--catalog", vms)
+    assert code == 0, err
+    assert "catalog override vms.csv: instance gcp:tpu-v6e-8: price_ondemand_usd_hr 21.6 -> 24" in err
