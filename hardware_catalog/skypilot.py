@@ -200,6 +200,6 @@ def _tpu_slices(slices: dict, instances: dict[str, dict], by_name: dict[str, str
         notes.append(f"{origin}: SkyPilot catalog: no row in the catalog region of TPU slice {_names(no_region)}: "
                      "not repriced")
     if no_price:
-        notes.append(f"{origin}: SkyPilot catalog: no on-demand Price (0, empty or the v6e placeholder 700) for TPU slice {_names(no_price)} "
-                     "in its region: not repriced")
+        notes.append(f"{origin}: SkyPilot catalog: no on-demand Price (0, empty or the v6e placeholder 700) for TPU "
+                     f"slice {_names(no_price)} in its region: not repriced")
     return out, notes

@@ -375,8 +375,9 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     """Activations the pipeline ranks hold at their peaks, in layer-micro-batches (one layer's saved activations
     for one micro-batch), vectorised: (rank 0, rank 1, the last rank, the last rank's micro-batches in flight).
     Rank r holds its own layers (planner.model.pipeline ``stage_layer_split`` at the candidate's pp and vpp, the
-    split --emit launches and the step time prices: ``stage_layer_ends``) x its own micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under
-    1F1B, Megatron-Core's warm-up count interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
+    split --emit launches and the step time prices, torchtitan's on its stack: ``stage_layer_ends``) x its own
+    micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under 1F1B, Megatron-Core's warm-up count
+    interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
     them under activation offload (``stack``). Rank 1 is the peak of the ranks between the ends: it holds their
     fullest share and has the most in flight of them (the count falls with the rank); with pp <= 2 there are no
     such ranks and it reads 0. The embedding's output (rank 0) and the logits and loss (the last) are the

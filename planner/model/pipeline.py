@@ -47,13 +47,9 @@ def vpp_group_size(m, pp):
     return m // np.maximum(1, m // pp)
 
 
-#: the runtimes whose pipeline split ``pipeline_split`` knows (planner.model.stack_rules ``RUNTIMES``); every other
-#: stack is priced on Megatron's
-SPLIT_RUNTIMES = ("megatron", "torchtitan")
-
-
 def split_runtime(stack) -> str:
-    """The pipeline split a stack launches: ``torchtitan`` for the torchtitan runtime, else ``megatron``."""
+    """The pipeline split a stack launches (``pipeline_split``'s ``runtime``): ``torchtitan`` for the torchtitan
+    runtime (planner.model.stack_rules ``RUNTIMES``), else ``megatron`` (every other stack is priced on Megatron's)."""
     from planner.model.stack_rules import runtime
     return "torchtitan" if stack is not None and runtime(stack) == "torchtitan" else "megatron"
 
