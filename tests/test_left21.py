@@ -158,7 +158,7 @@ def test_torchtitan_split_is_the_one_its_launch_builds():
     ceil(L / (PP x VPP)) and both "less layers" 0; torchtitan then builds ceil(L / lps) stages (the rule
     "titan-pp-stages" refuses other counts) with the leftover layers on the first ones. ``stage_layer_split`` for the
     torchtitan runtime is that split, rank r holding stages r, r + PP, ...; before, every stack was priced on
-    Megatron's (33 on PP8: 1, 5 x 6, 2 where torchtitan runs 5, 4 x 7)."""
+    Megatron's (Llama-3.1-405B's 126 on PP8: 15, 16 x 6, 15 where torchtitan runs 16 x 6, 15, 15)."""
     from planner.model.pipeline import stage_layer_split
     from planner.model.stack_rules import titan_layers_per_stage, titan_stages
     for layers, pp, vpp in _grid():
@@ -170,21 +170,21 @@ def test_torchtitan_split_is_the_one_its_launch_builds():
         ranks = [sum(virt[r::pp]) for r in range(pp)]
         assert stage_layer_split(layers, pp, vpp, "torchtitan") == ranks, (layers, pp, vpp)
         assert max(ranks) == ranks[0] == math.ceil(layers / pp)
-    assert stage_layer_split(33, 8, 1, "torchtitan") == [5] + [4] * 7
-    # torchtitan's own defaults (weights 1, 1), for the record: 4, 5, 5, 4, 4, 4, 4, 3
-    assert _titan_stages(33, 8, 1, 1) == [4, 5, 5, 4, 4, 4, 4, 3]
+    assert stage_layer_split(126, 8, 1, "torchtitan") == [16] * 6 + [15, 15]
+    # torchtitan's own defaults (the embedding and output weighted 1 each) would give Megatron's 15, 16 x 6, 15
+    assert _titan_stages(126, 8, 1, 1) == [15] + [16] * 6 + [15] == stage_layer_split(126, 8)
 
 
 def test_torchtitan_memory_reads_rank_0_full():
-    """33 layers on PP8 under 1F1B with 32 micro-batches: torchtitan's rank 0 runs 5 layers x 8 in flight = 40
-    layer-micro-batches; Megatron's split (1, 5, ..., 2) read rank 1's 5 x 7 = 35 as the peak (-12.5%)."""
+    """Llama-3.1-405B's 126 layers on PP8 under 1F1B with 32 micro-batches: torchtitan's rank 0 runs 16 layers x 8
+    in flight = 128 layer-micro-batches; Megatron's split (15, 16 x 6, 15) read rank 0's 15 x 8 = 120 (-6.3%)."""
     from planner.model.memory import stage_layer_microbatches
     from planner.model.stacks import STACKS
     c = _cands(8, 1)
-    r0, r1, _, _ = stage_layer_microbatches(33, c, np.array([32.0]), stack=STACKS["torchtitan"])
-    assert (r0[0], r1[0]) == (40.0, 28.0)
-    r0, r1, _, _ = stage_layer_microbatches(33, c, np.array([32.0]), stack=STACKS["megatron-core"])
-    assert (r0[0], r1[0]) == (8.0, 35.0)
+    r0, r1, _, _ = stage_layer_microbatches(126, c, np.array([32.0]), stack=STACKS["torchtitan"])
+    assert (r0[0], r1[0]) == (128.0, 112.0)
+    r0, r1, _, _ = stage_layer_microbatches(126, c, np.array([32.0]), stack=STACKS["megatron-core"])
+    assert (r0[0], r1[0]) == (120.0, 112.0)
 
 
 # ---- 3. planner catalog commitments / onprem ------------------------------------------------------------------------

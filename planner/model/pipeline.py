@@ -67,8 +67,9 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron"
     ``runtime`` ``torchtitan`` (form ``torchtitan``): torchtitan's ``generate_llm_fqn_per_model_part``
     (torchtitan/distributed/pipeline_parallel.py; ``generate_module_names_per_stage`` in the older pipeline.py) with
     the first/last "less layers" 0 that --emit writes: floor(layers / (pp vpp)) per stage and the leftover layers one
-    each to the FIRST stages (``if stage_idx < extra_layers``), so rank 0 holds the fullest share: 33 layers on PP8
-    are 5, 4 x 7 (torchtitan's defaults, embedding and output weighted 1 each, would give 4, 5, 5, 4, 4, 4, 4, 3).
+    each to the FIRST stages (``if stage_idx < extra_layers``), so rank 0 holds the fullest share: Llama-3.1-405B's
+    126 layers on PP8 are 16 x 6, 15, 15 (Megatron's 15, 16 x 6, 15; torchtitan's own defaults, the embedding and
+    the output weighted 1 each, give Megatron's).
 
     ``runtime`` ``megatron``, the forms, first that fits:
 
