@@ -175,8 +175,10 @@ RULES = (
                          "(torch.distributed.pipelining ScheduleInterleaved1F1B: 'Interleaved 1F1B requires the number "
                          "of microbatches to be a multiple of the number of rounds')"),
     Rule("parallel.vpp", ("vpp", "pp"), lambda v, m, t: _vpp_ok(v, m),
-         lambda v, m, t: f"vpp={v.vpp} needs pp > 1 and at least one layer per virtual stage: pp*vpp = "
-                         f"{v.pp * v.vpp} exceeds model.layers={m.layers} plus the embedding and the loss"),
+         lambda v, m, t: (f"vpp={v.vpp} needs pp > 1: interleaving splits each rank's pipeline stage into "
+                          "virtual stages, and pp=1 has no pipeline" if v.pp == 1 else
+                          f"vpp={v.vpp} needs at least one layer per virtual stage: pp*vpp = {v.pp * v.vpp} "
+                          f"exceeds model.layers={m.layers} plus the embedding and the loss")),
 )
 
 

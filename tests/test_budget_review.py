@@ -217,6 +217,13 @@ def test_spot_plans_show_and_rank_on_interruption_overhead(catalog):
                      catalog, simulate=False, top=5)
     assert calm.best.cost.spot_risk["expected_cost_usd"] < risk["expected_cost_usd"]
     assert any(c.startswith("spot:") for c in rec.caveats)
+    # the capacity wait is billed on every node: the cost is nodes x expected wall hours x spot price, an upper
+    # bound the plan says beside it (the node taken back is not billed; an orchestrator may release them all)
+    hw = rec.best.hardware
+    assert risk["expected_cost_usd"] == pytest.approx(risk["expected_hours"] * hw.nodes * hw.price_spot_usd_hr)
+    assert "all nodes billed while it waits" in risk["capacity"] and "upper bound" in risk["capacity"]
+    from planner.present.terminal import spot_causes
+    assert "every node billed through it" in spot_causes(risk)
     # $ per million tokens at the price the plan is ranked at: the expected spot cost with interruptions,
     # not the on-demand sticker nor the spot sticker (the search table's usd_per_token, the cost column)
     cost = rec.best.cost

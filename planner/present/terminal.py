@@ -315,7 +315,7 @@ def spot_causes(risk: dict) -> str:
               else f"a checkpoint pause {every_steps(every)}" if every else "checkpoint pauses at the optimal cadence")
     lost = "all the work done" if risk.get("checkpoint_beyond_run") else "the work since the last checkpoint"
     return (pauses + f"; each interruption loses {lost}, a restart and "
-            f"~{risk['capacity_wait_minutes']:.0f} min capacity wait"
+            f"~{risk['capacity_wait_minutes']:.0f} min capacity wait, every node billed through it"
             + ("; each node failure the work and a restart" if risk.get("node_failures") is not None else ""))
 
 

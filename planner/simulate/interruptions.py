@@ -11,7 +11,9 @@ the last checkpoint, plus a restart — here the job's ``checkpoint.restart_minu
 to get spot capacity back (``capacity_wait_minutes``). Checkpoints come every
 ``checkpoint.every_steps`` steps, or at Young's optimum ``sqrt(2 * delta * MTBF)`` when the job
 sets none; an interval longer than the run takes no checkpoint (``failures.run_segments``); an asynchronous
-save is durable only when its write ends (``failures.expected_goodput``'s ``persist_s``). Expected wall time = compute time / goodput, expected cost = that x nodes x spot price;
+save is durable only when its write ends (``failures.expected_goodput``'s ``persist_s``). Expected wall time = compute time / goodput, expected cost = that x nodes x spot price (every node
+billed through each capacity wait: the upper bound, said in ``risk['capacity']``, since whether the other
+nodes are held or released while capacity returns is the orchestrator's choice);
 the low/high ends of the rate give the spread.
 
     >>> r = SpotRate(0.0, 0.0, 0.0, 0.0, "none")
@@ -175,4 +177,6 @@ class SpotModel:
                     checkpoint_beyond_run=bool(self.every_steps and run_segments(self.every_steps * step_s, 0.0,
                                                                                  hours * 3600.0)[2]),
                     capacity=("spot capacity for all nodes at once is not guaranteed; each interruption waits "
-                              f"~{r.capacity_wait_s / 60:.0f} min for capacity (assumed)"))
+                              f"~{r.capacity_wait_s / 60:.0f} min for capacity (assumed), all nodes billed while it waits (an upper "
+                              "bound: the node taken back is not billed, and an orchestrator that releases the cluster "
+                              "until capacity returns pays for none)"))

@@ -100,7 +100,8 @@ def load_job_dict(raw: Any, base_dir: str | Path = ".") -> JobSpec:
                 raise InputError("vocab_size", "a Hugging Face config.json needs vocab_size (or architectures) besides "
                                                "model_type; is the file complete?")
             if unknown:
-                raise InputError(unknown[0], "unknown section (expected model, training, parallel, cluster, data, constraints)")
+                sections = ", ".join(k for k in JobSpec.model_fields if k != "assumptions")  # the schema's own list
+                raise InputError(unknown[0], f"unknown section (expected {sections})")
             raise InputError("model", "required section is missing")
     raw = dict(raw)
     srv = raw.get("serving")

@@ -598,7 +598,17 @@ class DataSpec(_Strict):
     storage_gbps: Optional[float] = Field(None, gt=0, le=1e6)  # aggregate read bandwidth, Gb/s
     request_latency_ms: Optional[float] = Field(None, ge=0, le=1e6)
     max_requests_per_s: Optional[float] = Field(None, gt=0, le=1e9)
-    preprocess: Optional[dict[str, Any]] = None  # offline stage (issue: preprocessing tax)
+    #: never read: the offline preprocessing stage is the ``campaign`` section's ``preprocess``
+    #: (planner/workloads/campaign.py). Kept only to refuse it by name: it was accepted and ignored,
+    #: so a job that set it was planned without its preprocessing and nothing said so
+    preprocess: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _preprocess_is_campaign(self):
+        if self.preprocess is not None:
+            raise ValueError("preprocess: not read here; the preprocessing stage and its cache are the campaign "
+                             "section's preprocess (README \"The preprocessing tax\")")
+        return self
 
 
 # Counts of steps are bounded by the largest run the planner models (training.steps <= 2^40);
