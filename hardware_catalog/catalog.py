@@ -570,6 +570,29 @@ class Catalog:
                               "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "max_chips": s.max_chips,
                               "source": s.source, "notes": s.notes} for s in self.systems.values()]))
 
+    def commitments_df(self) -> pd.DataFrame:
+        """The commitment terms (``commitments.csv`` and any override file's ``commitments:``), one row each: USD per
+        node-hour under the term, beside the instance's on-demand price (empty where the instance has none)."""
+        rows = []
+        for c in sorted(self.commitments, key=lambda c: (c.instance_key, c.term, c.price)):
+            inst = self.instances.get(c.instance_key)
+            cloud, _, name = c.instance_key.partition(":")
+            rows.append({"key": c.instance_key, "cloud": cloud, "instance": name, "term": c.term, "payment": c.payment,
+                         "price_usd_hr": c.price,
+                         "price_ondemand_usd_hr": inst.price_ondemand if inst is not None else None,
+                         "region": c.region, "price_date": c.price_date, "source": c.source, "notes": c.notes})
+        cols = ["key", "cloud", "instance", "term", "payment", "price_usd_hr", "price_ondemand_usd_hr", "region",
+                "price_date", "source", "notes"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def onprem_df(self) -> pd.DataFrame:
+        """The buy-vs-rent (on-prem TCO) inputs (``onprem.csv`` and any override file's ``onprem:``), one row each,
+        the value as a number."""
+        cols = ["key", "value", "unit", "basis", "source", "notes"]
+        df = pd.DataFrame([{c: r.get(c, "") for c in cols} for r in self.onprem.values()], columns=cols)
+        df["value"] = pd.to_numeric(df["value"])
+        return df
+
     def instances_df(self, cloud: str | None = None) -> pd.DataFrame:
         rows = []
         for i in self.instances.values():

@@ -13,12 +13,18 @@ per cloud, so columns are read by name. How a file's rows become overrides:
 - GCP's file is composite: a GPU VM's host row has an empty ``AcceleratorName`` and prices vCPUs and RAM only, its
   GPUs are a separate row with an empty ``InstanceType`` (``,,,A100,8,...,us-central1,...``); SkyPilot adds the two,
   and so is done here (host + the accelerator row of the instance's GPU and count in the same region);
+- GCP's TPU slices are accelerator-only rows too (empty ``InstanceType``, ``AcceleratorName`` the slice,
+  ``tpu-v6e-8``, ``AcceleratorCount`` 1, ``Price`` the whole slice's: SkyPilot's fetch_gcp.py multiplies the per-chip
+  (v5e, v6e) or per-core (v4, v5p) SKU by the slice's size; the host VM is not in it): a catalog TPU instance of
+  that name (the catalog's TPU rows were copied from these, ``gcp:tpu-v6e-8``) is repriced from the rows in its
+  region, as a host row is; a row priced 0, or a v6e row at SkyPilot's ``TPU_V6E_MAX_PRICE`` 700 (placeholders
+  where a region has no published price), is no price. Until 2026-12-02 they were all left in one "not read" note;
 - only prices change (a row's hardware stays the catalog's: the reference fixed several of SkyPilot's rows, Azure
   ND96isr H100 v5's 12 GPUs for 8); a spot price equal to on demand is read as none by ``load_catalog`` as for any
   override;
-- nothing is dropped silently: instance types the catalog has no row for, instances with no row in their region or
-  with no on-demand price there (AWS ``p5e.48xlarge``: spot only), and the accelerator-only rows no host row used
-  (GCP's TPU slices, priced per chip for v6e) are each counted and named in one note.
+- nothing is dropped silently: instance types and TPU slices the catalog has no row for, instances and slices with no
+  row in their region or with no on-demand price there (AWS ``p5e.48xlarge``: spot only), and the accelerator rows
+  no host row used are each named in a note that says why.
 """
 from __future__ import annotations
 
@@ -74,6 +80,7 @@ def price_overrides(rows: list[dict], instances: dict[str, dict], gpu_of: Callab
     by_name = {str(r.get("name", "")).strip(): key for key, r in instances.items()}
     hosts: dict[tuple[str, str], list[tuple[float | None, float | None, bool]]] = {}
     accels: dict[tuple[str, float, str], list[tuple[float | None, float | None]]] = {}
+    slices: dict[tuple[str, str], list[tuple[float | None, float | None]]] = {}  # GCP TPU slice rows, by (name, region)
     for i, r in enumerate(rows):
         where = f"row {i + 2}"
         it, region = str(r["InstanceType"] or "").strip(), str(r["Region"] or "").strip()
@@ -82,6 +89,8 @@ def price_overrides(rows: list[dict], instances: dict[str, dict], gpu_of: Callab
         acc = str(r["AcceleratorName"] or "").strip()
         if it:
             hosts.setdefault((it, region), []).append((od, sp, bool(acc)))
+        elif acc.lower().startswith("tpu-"):
+            slices.setdefault((acc, region), []).append((_slice_price(acc, od), _slice_price(acc, sp)))
         elif acc:
             count = _number(r["AcceleratorCount"], where, "AcceleratorCount", fail) or 0.0
             accels.setdefault((gpu_of(acc) or acc, count, region), []).append((od, sp))
@@ -123,7 +132,10 @@ def price_overrides(rows: list[dict], instances: dict[str, dict], gpu_of: Callab
         out.append((key, {"cloud": inst["cloud"], "name": inst["name"], "price_ondemand_usd_hr": f"{od:.10g}",
                           "price_spot_usd_hr": "" if sp is None else f"{sp:.10g}",
                           "price_date": f"unknown: SkyPilot catalog {origin} (the file holds no snapshot date)"}))
-    notes = [f"{origin}: read as a SkyPilot catalog ({_count(len(rows), 'row')}, {_count(len(types), 'instance type')}): "
+    slice_out, slice_notes = _tpu_slices(slices, instances, by_name, origin)
+    out += slice_out
+    notes = [f"{origin}: read as a SkyPilot catalog ({_count(len(rows), 'row')}, {_count(len(types), 'instance type')}"
+             + (f", {_count(len({n for n, _ in slices}), 'TPU slice')}" if slices else "") + "): "
              f"{_count(len(out), 'catalog instance')} repriced from the rows of their catalog region"]
     if unknown:
         notes.append(f"{origin}: SkyPilot catalog: {_count(len(unknown), 'instance type')} not in the catalog, not read: "
@@ -135,8 +147,59 @@ def price_overrides(rows: list[dict], instances: dict[str, dict], gpu_of: Callab
     if no_gpus:
         notes.append(f"{origin}: SkyPilot catalog: no accelerator row for the GPUs of {_names(no_gpus)} "
                      "(GCP prices them apart): not repriced")
+    notes += slice_notes
     left = sorted({name for name, _, _ in accels if not any(k[0] == name for k in used_accels)})
     if left:
-        notes.append(f"{origin}: SkyPilot catalog: accelerator-only rows not read (GCP TPU slices, GPUs of no catalog "
-                     f"host row): {_names([str(x) for x in left])}")
+        notes.append(f"{origin}: SkyPilot catalog: accelerator rows of no catalog host row, not read (GCP prices a "
+                     f"VM's GPUs apart; none of its VMs here is a catalog instance): {_names([str(x) for x in left])}")
+    return out, notes
+
+
+#: SkyPilot's fetch_gcp.py ``TPU_V6E_MAX_PRICE``: the price it writes for a v6e slice in a region without a SKU
+#: (/work/shared/reference/catalogs.md; hardware_catalog/README.md, the v6e rows), a placeholder, not a price
+TPU_V6E_PLACEHOLDER = 700.0
+
+
+def _slice_price(name: str, x: float | None) -> float | None:
+    """A TPU slice row's price, or None where it is none: empty, 0 (SkyPilot's "no price here") or the v6e
+    placeholder ``TPU_V6E_PLACEHOLDER``."""
+    if not x or (name.lower().startswith("tpu-v6e") and x == TPU_V6E_PLACEHOLDER):
+        return None
+    return x
+
+
+def _tpu_slices(slices: dict, instances: dict[str, dict], by_name: dict[str, str], origin: str):
+    """``(overrides, notes)`` of GCP's TPU slice rows (``price_overrides``): each catalog TPU instance named like a
+    slice (``tpu-v6e-8``) at the lowest ``Price`` and ``SpotPrice`` of the rows in its catalog region; the slices the
+    catalog has no instance for, or no priced row in its region, named in a note each."""
+    out, no_region, no_price = [], [], []
+    names = sorted({n for n, _ in slices})
+    unknown = [n for n in names if n not in by_name]
+    for n in names:
+        if n not in by_name:
+            continue
+        inst = instances[by_name[n]]
+        region = str(inst.get("region") or "").strip()
+        here = slices.get((n, region))
+        if not here:
+            no_region.append(f"{n} ({region or 'no region'})")
+            continue
+        ods = [od for od, _ in here if od is not None]
+        sps = [sp for _, sp in here if sp is not None]
+        if not ods:
+            no_price.append(n)
+            continue
+        out.append((by_name[n], {"cloud": inst["cloud"], "name": inst["name"], "price_ondemand_usd_hr": f"{min(ods):.10g}",
+                                 "price_spot_usd_hr": f"{min(sps):.10g}" if sps else "",
+                                 "price_date": f"unknown: SkyPilot catalog {origin} (the file holds no snapshot date)"}))
+    notes = []
+    if unknown:
+        notes.append(f"{origin}: SkyPilot catalog: {_count(len(unknown), 'TPU slice')} not in the catalog, not read: "
+                     f"{_names(unknown)} (add them as instances: rows, gpu_count the slice's chips, to plan on them)")
+    if no_region:
+        notes.append(f"{origin}: SkyPilot catalog: no row in the catalog region of TPU slice {_names(no_region)}: "
+                     "not repriced")
+    if no_price:
+        notes.append(f"{origin}: SkyPilot catalog: no on-demand Price (0, empty or the v6e placeholder 700) for TPU "
+                     f"slice {_names(no_price)} in its region: not repriced")
     return out, notes

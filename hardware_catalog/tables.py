@@ -171,6 +171,36 @@ def format_systems_table(cat: Catalog, width: int | None = None) -> Table:
                   width, ("source", "fabric"))
 
 
+def format_commitments_table(cat: Catalog, width: int | None = None) -> Table:
+    """The commitment terms (``data/commitments.csv``: 1-/3-year reserved or committed-use prices, AWS EC2 Capacity
+    Blocks) with the instance's on-demand price and the term's price against it: the prices a plan's cost per term
+    is read at (planner.model.cost ``committed_costs``)."""
+    cols = [("instance", "left"), ("term", "left"), ("payment", "left", True), ("$/h\nterm", "right"),
+            ("$/h\non-demand", "right"), ("vs\non-demand", "right"), ("region", "left"), ("price date", "left"),
+            ("source", "left", True)]
+    rows = []
+    for c in sorted(cat.commitments, key=lambda c: (c.instance_key, c.term, c.price)):
+        inst = cat.instances.get(c.instance_key)
+        od = inst.price_ondemand if inst is not None else None
+        rows.append([c.instance_key, c.term, c.payment or "-", _num(c.price, "{:,.2f}"), _num(od, "{:,.2f}"),
+                     f"{c.price / od - 1:+.0%}" if od else "-", c.region or "-", _clip(c.price_date or "-", 24),
+                     _clip(c.source, SOURCE_CHARS)])
+    return _table(f"Commitments ({len(rows)}) - USD per node-hour", "vs on-demand: the term's price against the "
+                  "instance's on-demand price in the catalog (their dates differ: see price date and --csv's notes).",
+                  cols, rows, width, ("source", "price date", "payment", "region"))
+
+
+def format_onprem_table(cat: Catalog, width: int | None = None) -> Table:
+    """The buy-vs-rent inputs (``data/onprem.csv``): server prices, power, PUE, hosting, amortisation, utilisation
+    ..., each with its unit and whether it is sourced, derived or an assumption; a job's ``onprem:`` field or an
+    override file's ``onprem:`` section replaces them."""
+    cols = [("key", "left"), ("value", "right"), ("unit", "left", True), ("basis", "left"), ("source", "left", True)]
+    rows = [[k, _thousands(r.get("value", "")), r.get("unit") or "-", r.get("basis") or "-",
+             _clip(r.get("source") or "", SOURCE_CHARS)] for k, r in cat.onprem.items()]
+    return _table(f"On-prem (buy vs rent) inputs ({len(rows)})", "A job's onprem: field or a --catalog file's onprem: "
+                  "section replaces a value; --csv has the notes.", cols, rows, width, ("source", "unit"))
+
+
 def format_links_table(cat: Catalog) -> Table:
     """The named interconnects (``data/interconnects.csv``): bandwidth per direction and the
     per-message latency assumed for them, with their sources."""

@@ -185,11 +185,24 @@ def recommend(
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return
-        _show_with_views(planned, as_json, top, by, scaling)
+        _show_with_views(planned, as_json, top, by, scaling, _noun_of(ctx.catalog))
     _run(go)
 
 
-def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool) -> None:
+def _noun_of(cat):
+    """``noun_of(accelerator name)`` for the catalog's accelerators: "GPU", or "chip" for a TPU or Trainium
+    (planner.hardware.options ``device_noun``); "GPU" for a name it does not know."""
+    from planner.hardware.options import device_noun
+
+    def noun_of(name: str) -> str:
+        try:
+            return device_noun(cat.gpu(name))
+        except InputError:  # CatalogError: a name the catalog does not know reads "GPU"
+            return "GPU"
+    return noun_of
+
+
+def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scaling: bool, noun_of=None) -> None:
     """The recommendation, plus the ``--by`` comparison and ``--scaling`` view when asked."""
     if (by or scaling) and planned.workload != "training":
         raise InputError("--by" if by else "--scaling", f"only for training plans, not {planned.workload}")
@@ -203,7 +216,8 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
     if by or scaling:
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note,))
+        render_views(out, views, by, planned.result.best.hardware.name, notes=(planned.result.views_note,),
+                     noun_of=noun_of)
 
 
 def _inputs(job_path, catalog, profile) -> list:
@@ -256,7 +270,8 @@ def compare(
             return
         from planner.present.terminal import render_views
 
-        render_views(out, views, by, "", planned.result.caveats, notes=(planned.result.views_note,))
+        render_views(out, views, by, "", planned.result.caveats, notes=(planned.result.views_note,),
+                     noun_of=_noun_of(ctx.catalog))
     _run(go)
 
 
@@ -480,6 +495,34 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
         if not _frame_out(cat.instances_df(cloud), as_csv, as_json):
             from planner.hardware.options import device_noun
             out.print(format_instances_table(cat, cloud, width=out.width, noun=device_noun))
+    _run(go)
+
+
+@catalog_app.command("commitments")
+def catalog_commitments(catalog: Optional[List[Path]] = CatalogOpt,
+                        as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources and notes uncut)"),
+                        as_json: bool = CatalogJsonOpt):
+    """Commitment terms: 1-/3-year reserved or committed-use prices and AWS capacity blocks, per instance."""
+    def go():
+        from hardware_catalog.tables import format_commitments_table
+
+        cat = _load_catalog(catalog)
+        if not _frame_out(cat.commitments_df(), as_csv, as_json):
+            out.print(format_commitments_table(cat, width=out.width))
+    _run(go)
+
+
+@catalog_app.command("onprem")
+def catalog_onprem(catalog: Optional[List[Path]] = CatalogOpt,
+                   as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources and notes uncut)"),
+                   as_json: bool = CatalogJsonOpt):
+    """On-prem (buy vs rent) inputs: server prices, power, PUE, hosting, amortisation, utilisation, with sources."""
+    def go():
+        from hardware_catalog.tables import format_onprem_table
+
+        cat = _load_catalog(catalog)
+        if not _frame_out(cat.onprem_df(), as_csv, as_json):
+            out.print(format_onprem_table(cat, width=out.width))
     _run(go)
 
 

@@ -49,7 +49,7 @@ from planner.hardware.profile import load_profile
 from planner.workloads.training import recommend
 from planner.simulate import SimConfig, simulate
 from planner.workloads.training import estimate_job
-from planner.units import duration_unit, fmt_sig, fmt_usd
+from planner.units import device_of, duration_unit, fmt_sig, fmt_usd
 from planner.units import config_str, hardware_str
 from planner.present.report import build_report, render_html
 
@@ -471,12 +471,16 @@ def ranked_display(rec: dict) -> pd.DataFrame:
     rows = []
     # a spot plan at its expected time and cost with interruptions, as the search ranks it and the report quotes it
     dur, hours = _duration([hours_of(r, rec["spot"]) for r in rec["ranked"]])
+    # the count column in the rows' own noun, as the report's alternatives: "chips" for TPU / Trainium rows alone,
+    # "accelerators" for a mix (it read "GPUs" over TPU slices)
+    nouns = {device_of(r["hardware"]) for r in rec["ranked"]}
+    count_col = f"{nouns.pop()}s" if len(nouns) == 1 else ("accelerators" if nouns else "GPUs")
     for i, (r, h) in enumerate(zip(rec["ranked"], hours), 1):
         c, m = r["cost"], r["memory_per_gpu_bytes"]
         # both prices for the hours beside them (results.ranked_price, as the report's alternatives): the on-demand
         # column held the uninterrupted cost beside the days with the job's checkpoint pauses and node failures
         rows.append({"#": i, "hardware": r["hardware"]["name"], "nodes": r["hardware"]["nodes"],
-                     "GPUs": r["hardware"]["gpus"], "layout": config_str(r["config"]),
+                     count_col: r["hardware"]["gpus"], "layout": config_str(r["config"]),
                      "step s": round(r["step_time_s"], 3), "MFU %": round(r["mfu"] * 100, 1),
                      "mem GiB": round(m["total"] / 2**30, 1), dur: h,
                      "on-demand $": ranked_price(c, False), "spot $": ranked_price(c, True)})

@@ -29,8 +29,9 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
 Pipeline stages: the model states count ceil(L/pp) layers on the most loaded stage (an upper bound where the
 first and last stages hold fewer); the first stage also holds the embeddings, the last the final norm, LM head (a
 second copy when tied and pp > 1) and the logits/loss buffers. The activations are each rank's own: rank r holds
-its layers of the split the step time prices (planner.model.pipeline ``stage_layer_split``: even, else the fullest
-share ceil(L/pp) in the middle and the first and last the rest) for the micro-batches it has in flight —
+its layers of the split --emit launches and the step time prices (planner.model.pipeline ``pipeline_split``, per
+rank ``stage_layer_split``: even, else the fullest share ceil(L/pp) in the middle and the first and last the rest,
+with VPP the ranks' sums of their chunks) for the micro-batches it has in flight —
 under 1F1B min(pp - r, m), interleaved Megatron-Core's warm-up count (rank 0: pp (1 + (pp-1)/(pp*v)), Narayanan
 et al. 2021 §2.2; Megatron's memory estimator), at most m, plus one model chunk under the MoE all-to-all overlap,
 checked in tests/test_real_runs_fit.py (``inflight_microbatches``); GPipe all m — and "first" is the peak of the
@@ -56,7 +57,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import stage_layer_ends, stage_layer_split, vpp_group_size
+from planner.model.pipeline import pipeline_split, split_runtime, stage_layer_ends, stage_layer_split, vpp_group_size
 from planner.model.stacks import fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -236,9 +237,10 @@ def mfsdp_buffer_elems(zero, unit, bucket, stage):
     return weights, grads
 
 
-def stage_params(m: ModelSpec, c: Candidates):
+def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
-    expert parts, before any TP/EP/ZeRO division. Returns (first_dense, first_expert,
+    expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
+    ``pipeline_split``). Returns (first_dense, first_expert,
     last_dense, last_expert, layers_on_stage, largest_layer)."""
     pc = count_params(m)
     pp = c.pp.astype(np.float64)
@@ -252,7 +254,7 @@ def stage_params(m: ModelSpec, c: Candidates):
     layers = np.ceil(L / pp)  # most loaded stage
     largest = max(pc.dense_layer, pc.moe_layer)
     if m.moe is not None and pc.n_moe_layers < L:
-        return _mixed_stage_params(m, c, pc) + (layers, np.full(len(c), float(largest)))
+        return _mixed_stage_params(m, c, pc, runtime) + (layers, np.full(len(c), float(largest)))
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
@@ -262,12 +264,13 @@ def stage_params(m: ModelSpec, c: Candidates):
         layers, np.full(len(c), float(largest)))
 
 
-def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
+def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
     """(first dense, first expert, last dense, last expert) of an MoE model with dense layers among its MoE ones
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
     in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
     pattern is per global layer index, ``--moe-layer-freq`` as --emit writes it), the runs sized as
-    ``pipeline.stage_layer_split`` (even, else the launched ``--decoder-first/last-pipeline-num-layers``), and the embedding
+    ``pipeline.pipeline_split``, the virtual stages --emit launches (until 2026-12-02 pp x vpp stages of an even-or-
+    first/last split, not the launched one), and the embedding
     on stage 0 only. So a stage's experts are those of its own MoE layers, not the model's mean share per layer:
     DeepSeek-V3 on PP16 puts its two first (dense) layers and the embedding on stage 0 (2.09B parameters) and
     1 dense + 3 MoE layers on stage 1 (35.1B), where the mean share gave stage 0 four 10.97B layers plus the
@@ -284,7 +287,7 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc):
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
     vpp = np.maximum(c.vpp, 1)
     for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
-        edges = np.cumsum([0] + stage_layer_split(m.layers, k * v))
+        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v, runtime)[1])  # the virtual stages in layer order
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
@@ -384,9 +387,10 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
 def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None):
     """Activations the pipeline ranks hold at their peaks, in layer-micro-batches (one layer's saved activations
     for one micro-batch), vectorised: (rank 0, rank 1, the last rank, the last rank's micro-batches in flight).
-    Rank r holds its own layers (planner.model.pipeline ``stage_layer_split``, the split the step time prices:
-    ``stage_layer_ends``) x its own micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under
-    1F1B, Megatron-Core's warm-up count interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
+    Rank r holds its own layers (planner.model.pipeline ``stage_layer_split`` at the candidate's pp and vpp, the
+    split --emit launches and the step time prices, torchtitan's on its stack: ``stage_layer_ends``) x its own
+    micro-batches in flight (``inflight_microbatches`` at rank r: pp - r under 1F1B, Megatron-Core's warm-up count
+    interleaved, m under GPipe); the GPU keeps ``offload.resident_layers`` of
     them under activation offload (``stack``). Rank 1 is the peak of the ranks between the ends: it holds their
     fullest share and has the most in flight of them (the count falls with the rank); with pp <= 2 there are no
     such ranks and it reads 0. The embedding's output (rank 0) and the logits and loss (the last) are the
@@ -402,7 +406,7 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     def held(n):
         return resident_layers(n, stack) if stack is not None else n
 
-    n0, n1, n_last = stage_layer_ends(layers, c.pp)
+    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp, split_runtime(stack))
     r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap)
     r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1), 0.0)
     last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True)
@@ -442,15 +446,17 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
-                                                                     c.dp_shard)
+    # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_mixed_stage_params``)
+    (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
+                                                                           c.dp_shard, np.maximum(c.vpp, 1))
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
+    kc.vpp = kvpp
     ktpf = ktp.astype(np.float64)
     dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
-    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc)
+    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc, split_runtime(st))
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);

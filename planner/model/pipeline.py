@@ -47,41 +47,112 @@ def vpp_group_size(m, pp):
     return m // np.maximum(1, m // pp)
 
 
-def stage_layer_split(layers: int, pp: int) -> list[int]:
-    """Decoder layers on each of ``pp`` pipeline ranks, the split the planner launches and prices: even where pp
-    divides them, else the middle ranks the fullest share ceil(layers / pp) and the first and last the rest, halved
-    (the first the smaller half) -- planner.present.emit ``megatron_pipeline_split`` (``--decoder-first/last-
-    pipeline-num-layers``; where (layers + 2) % pp == 0 the same counts as ``--account-for-embedding-in-pipeline-
-    split --account-for-loss-in-pipeline-split``, Megatron-Core transformer_block.py ``get_num_layers_to_build``:
-    Llama-3.1-405B's 126 on PP16 is 7 + 14 x 8 + 7 either way), whose fullest rank is the ceil(layers / pp) that
-    planner.model.step_time ``slowest_stage`` paces the step by. Where the first and last cannot take the rest
-    (it is negative: 9 layers on PP8), emit's explicit layout (``megatron_layout``): layers // pp each, one more
-    on ranks 1, 2, ... With interleaving each rank's layers are its v equal chunks (Megatron-Core requires a
-    rank's layers to divide by v)."""
+def split_runtime(stack) -> str:
+    """The pipeline split a stack launches (``pipeline_split``'s ``runtime``): ``torchtitan`` for the torchtitan
+    runtime (planner.model.stack_rules ``RUNTIMES``), else ``megatron`` (every other stack is priced on Megatron's)."""
+    from planner.model.stack_rules import runtime
+    return "torchtitan" if stack is not None and runtime(stack) == "torchtitan" else "megatron"
+
+
+@lru_cache(maxsize=None)
+def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> tuple[str, tuple[int, ...]]:
+    """How ``layers`` decoder layers are placed on ``pp`` pipeline ranks x ``vpp`` model chunks: the one split the
+    planner both launches (planner.present.emit ``megatron_pipeline_split`` writes its flags; the torchtitan launch
+    its ``pipeline_parallel_layers_per_stage``) and prices (the memory model's per-rank layers ``stage_layer_split`` /
+    ``stage_layer_ends``, the mixed MoE stages' parameters). Returns (form, layers of each of the pp x vpp virtual
+    stages in layer order); virtual stage s runs on rank s % pp as its chunk s // pp (Megatron-Core's interleaved
+    placement: transformer_block.py ``get_transformer_layer_offset``, ``offset = vp_stage * total_virtual_chunks +
+    pp_rank * layers_per_virtual_rank``; torchtitan's looped schedules: ``pp_rank + s * pp_degree``).
+
+    ``runtime`` ``torchtitan`` (form ``torchtitan``): torchtitan's ``generate_llm_fqn_per_model_part``
+    (torchtitan/distributed/pipeline_parallel.py; ``generate_module_names_per_stage`` in the older pipeline.py) with
+    the first/last "less layers" 0 that --emit writes: floor(layers / (pp vpp)) per stage and the leftover layers one
+    each to the FIRST stages (``if stage_idx < extra_layers``), so rank 0 holds the fullest share: Llama-3.1-405B's
+    126 layers on PP8 are 16 x 6, 15, 15 (Megatron's 15, 16 x 6, 15; torchtitan's own defaults, the embedding and
+    the output weighted 1 each, give Megatron's).
+
+    ``runtime`` ``megatron``, the forms, first that fits:
+
+    * ``even``: pp x vpp divides the layers (``--num-layers-per-virtual-pipeline-stage``);
+    * ``first_last``: every middle rank the fullest share, ceil(layers / (pp vpp)) per chunk, the first and last ranks
+      the rest, the first the smaller half rounded down to a multiple of vpp (``--decoder-first/last-pipeline-num-
+      layers``; Megatron-Core TransformerConfig.__post_init__ "Uneven PP": the middle layers divide the middle ranks,
+      with VPP the first, last and middle ranks' layers divide vpp; each rank's chunks are equal, ``get_transformer_
+      layer_offset`` ``num_layers_in_first_pipeline_stage // vp_size``) -- taken only where both ends hold at least one
+      layer per chunk and no rank more than ceil(layers / pp), the fullest rank planner.model.step_time
+      ``slowest_stage`` paces the step by;
+    * ``embedding_loss`` / ``embedding``: the embedding and the loss (or the embedding alone) count as a layer each
+      and pp x vpp divides the sum (``--account-for-embedding-in-pipeline-split`` [``--account-for-loss-in-pipeline-
+      split``]): every virtual stage (layers + extra) / (pp vpp), the first one (and the last) one layer short
+      (Llama-3.1-405B's 126 on PP16 is 7 + 14 x 8 + 7, on PP8 x VPP8 ranks of 15, 16 x 6, 15);
+    * ``layout``: an explicit ``--pipeline-model-parallel-layout`` (transformer/pipeline_parallel_layer_layout.py),
+      every virtual stage floor(layers / (pp vpp)) layers and one more on virtual stages 1, 2, ... (the first holds
+      the embedding): DeepSeek-V3's 61 on PP4 x VPP4 puts 15, 16, 15, 15 on the ranks.
+
+    With pp 1 the one rank's layers are split into its vpp chunks the same way."""
+    stages = pp * vpp
+    if layers % stages == 0:
+        return "even", (layers // stages,) * stages
+    if runtime == "torchtitan":
+        per, extra = divmod(layers, stages)
+        return "torchtitan", tuple(per + (s < extra) for s in range(stages))
+    if pp > 1:
+        chunk = -(-layers // stages)  # the fullest share per virtual stage
+        full = chunk * vpp  # a middle rank's layers, a multiple of vpp
+        rest = layers - full * (pp - 2)  # for the first and last ranks
+        first = (rest // 2) // vpp * vpp
+        last = rest - first
+        cap = -(-layers // pp)
+        if vpp <= first <= full and vpp <= last <= full and last % vpp == 0 and max(full if pp > 2 else 0, last) <= cap:
+            per_rank = [first] + [full] * (pp - 2) + [last]
+            return "first_last", tuple(per_rank[s % pp] // vpp for s in range(stages))
+        for extra, form in ((2, "embedding_loss"), (1, "embedding")):
+            if (layers + extra) % stages == 0:
+                counts = [(layers + extra) // stages] * stages
+                counts[0] -= 1
+                if extra == 2:
+                    counts[-1] -= 1
+                return form, tuple(counts)
+    return "layout", layout_counts(layers, stages)
+
+
+def layout_counts(layers: int, stages: int) -> tuple[int, ...]:
+    """Layers of each of ``stages`` virtual stages in ``pipeline_split``'s explicit-layout form: floor(layers /
+    stages) each and one more on stages 1, 2, ... (stage 0 holds the embedding), so a rank holds at most
+    ceil(layers / pp)."""
+    q, r = divmod(layers, stages)
+    counts = [q] * stages
+    for i in range(r):
+        counts[1 + i % max(stages - 1, 1)] += 1
+    return tuple(counts)
+
+
+def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> list[int]:
+    """Decoder layers on each of ``pp`` pipeline ranks (all ``vpp`` chunks of a rank summed), as
+    ``pipeline_split`` places them for ``runtime``: Megatron even where pp x vpp divides the layers, else the middle
+    ranks the fullest share and the first and last the rest, the embedding and loss counted as layers, or an
+    explicit layout; torchtitan the leftover layers on the first stages. The fullest rank holds ceil(layers / pp),
+    the count planner.model.step_time ``slowest_stage`` paces the step by."""
     if pp <= 1:
         return [layers]
-    if layers % pp == 0:
-        return [layers // pp] * pp
-    full = -(-layers // pp)
-    rest = layers - full * (pp - 2)
-    if rest >= 0:
-        return [rest // 2] + [full] * (pp - 2) + [rest - rest // 2]
-    q, r = divmod(layers, pp)
-    return [q] + [q + 1 if i < r else q for i in range(pp - 1)]
+    counts = pipeline_split(layers, pp, max(int(vpp), 1), runtime)[1]
+    return [sum(counts[r::pp]) for r in range(pp)]
 
 
-def stage_layer_ends(layers: int, pp):
-    """``stage_layer_split`` vectorised over ``pp``: (rank 0, rank 1, last rank) layers, as float arrays. Rank 1
-    holds the fullest share of the ranks between the ends and, with the most micro-batches in flight of them
-    (``memory.inflight_microbatches`` falls with the rank), their activation peak; with pp <= 2 it is the last
-    rank (pp 2) or rank 0 (pp 1)."""
-    pp = np.asarray(pp)
-    top = int(np.max(pp, initial=1))
-    tab = np.zeros((top + 1, 3))
-    for k in np.flatnonzero(np.bincount(pp.ravel(), minlength=1)):  # the distinct pp, no sort
-        s = stage_layer_split(layers, int(k))
-        tab[k] = s[0], s[min(1, len(s) - 1)], s[-1]
-    out = tab[pp]
+def stage_layer_ends(layers: int, pp, vpp=1, runtime: str = "megatron"):
+    """``stage_layer_split`` vectorised over ``pp`` and ``vpp``: (rank 0, rank 1, last rank) layers, as float arrays.
+    Rank 1 holds the fullest share of the ranks between the ends (a Megatron layout's extra layers start at virtual
+    stage 1; torchtitan's at stage 0, so its rank 1 holds no more than rank 0 and no less than the later ones)
+    and, with the most micro-batches in flight of them (``memory.inflight_microbatches`` falls with the rank), their
+    activation peak; with pp <= 2 it is the last rank (pp 2) or rank 0 (pp 1)."""
+    pp, vpp = np.broadcast_arrays(np.asarray(pp, dtype=np.intp), np.maximum(np.asarray(vpp, dtype=np.intp), 1))
+    top_v = int(np.max(vpp, initial=1)) + 1
+    key = pp * top_v + vpp
+    tab = np.zeros((int(np.max(key, initial=0)) + 1, 3))
+    for kk in np.flatnonzero(np.bincount(key.ravel(), minlength=1)):  # the distinct (pp, vpp), no sort
+        s = stage_layer_split(layers, int(kk) // top_v, int(kk) % top_v, runtime)
+        tab[kk] = s[0], s[min(1, len(s) - 1)], s[-1]
+    out = tab[key]
     return out[..., 0], out[..., 1], out[..., 2]
 
 

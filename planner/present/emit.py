@@ -53,6 +53,7 @@ from planner.errors import InputError, clip
 from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
+from planner.model.pipeline import layout_counts, pipeline_split
 from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
@@ -273,47 +274,40 @@ def _cuda_graph_flags(job: JobSpec) -> list[str]:
 
 
 def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0) -> list[str]:
-    """Megatron's flags for ``layers`` over PP x VPP stages. Even: ``--num-layers-per-virtual-pipeline-stage``.
-    Uneven (the layout rules allow it, planner.layout ``_vpp_ok``; the time model charges the fullest stage):
-    every middle rank gets the fullest share, ceil(layers / (PP x VPP)) per virtual stage, and the first and
-    last ranks split the rest (``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``,
-    VPP then given as ``--num-virtual-stages-per-pipeline-rank``) -- taken only where no rank gets more than
-    ceil(layers / PP), the fullest rank the time model paces the step by (with VPP the middle ranks' share rounds
-    up to a multiple of VPP: 32 layers on PP3 x VPP2 would put 12 on the middle rank where the layout below puts
-    11; 12 on PP2 x VPP4 gave 4 + 8, not 6 + 6; until 2026-12-02 such splits were emitted); where that cannot be, the
-    embedding and the
-    loss count as a layer each (``--account-for-embedding-in-pipeline-split``, ``--account-for-loss-in-pipeline-split``:
-    Llama-3.1-405B's 126 + 2 on PP8 x VPP8); where neither can, an explicit ``--pipeline-model-parallel-layout``
-    (DeepSeek-V3's 61 on PP4 x VPP4). Megatron-Core TransformerConfig.__post_init__ (0.16.1, "Uneven PP"): the middle
-    layers divide the middle ranks; with VPP the first, last and middle ranks' layers divide VPP."""
+    """Megatron's flags for ``layers`` over PP x VPP stages, written from planner.model.pipeline ``pipeline_split``,
+    the one split the memory and time models price: even, ``--num-layers-per-virtual-pipeline-stage``; uneven,
+    ``--decoder-first/last-pipeline-num-layers`` (VPP then given as ``--num-virtual-stages-per-pipeline-rank``), the
+    embedding and loss counted as layers (``--account-for-embedding-in-pipeline-split``,
+    ``--account-for-loss-in-pipeline-split``: Llama-3.1-405B's 126 + 2 on PP8 x VPP8), or an explicit
+    ``--pipeline-model-parallel-layout`` (DeepSeek-V3's 61 on PP4 x VPP4). Until 2026-12-02 this function chose the
+    split itself and the memory model priced another (the even-or-first/last split of the ranks, VPP ignored)."""
+    if pp == 1:
+        return _flag("--num-layers-per-virtual-pipeline-stage", layers // vpp) if vpp > 1 else []
+    form, counts = pipeline_split(layers, pp, vpp)
     stages = pp * vpp
-    if pp == 1 or layers % stages == 0:
-        return _flag("--num-layers-per-virtual-pipeline-stage", layers // stages) if vpp > 1 else []
-    full = -(-layers // stages) * vpp  # the fullest rank's layers, a multiple of VPP
-    rest = layers - full * (pp - 2)  # for the first and last ranks
-    first = (rest // 2) // vpp * vpp
-    last = rest - first
-    cap = -(-layers // pp)  # the fullest rank of an even split, which planner.model.step_time prices (slowest_stage)
-    if vpp <= first <= full and vpp <= last <= full and last % vpp == 0 and max(full if pp > 2 else 0, last) <= cap:
+    if form == "even":
+        return _flag("--num-layers-per-virtual-pipeline-stage", counts[0]) if vpp > 1 else []
+    if form == "first_last":
+        first, last = sum(counts[0::pp]), sum(counts[pp - 1::pp])
         a = _flag("--decoder-first-pipeline-num-layers", first) + _flag("--decoder-last-pipeline-num-layers", last)
         return a + (_flag("--num-virtual-stages-per-pipeline-rank", vpp) if vpp > 1 else [])
-    for extra, flags in ((2, ["--account-for-embedding-in-pipeline-split", "--account-for-loss-in-pipeline-split"]),
-                         (1, ["--account-for-embedding-in-pipeline-split"])):
-        if (layers + extra) % stages == 0:
-            return flags + (_flag("--num-layers-per-virtual-pipeline-stage", (layers + extra) // stages) if vpp > 1 else [])
+    if form in ("embedding_loss", "embedding"):
+        flags = ["--account-for-embedding-in-pipeline-split"]
+        extra = 1
+        if form == "embedding_loss":
+            flags.append("--account-for-loss-in-pipeline-split")
+            extra = 2
+        return flags + (_flag("--num-layers-per-virtual-pipeline-stage", (layers + extra) // stages) if vpp > 1 else [])
     return _flag("--pipeline-model-parallel-layout", megatron_layout(layers, stages, mtp_layers))
 
 
 def megatron_layout(layers: int, stages: int, mtp_layers: int = 0) -> str:
     """Megatron-Core's ``pipeline_model_parallel_layout`` string (transformer/pipeline_parallel_layer_layout.py:
     virtual stages in layer order, ``|`` between them, ``E`` embedding first, ``t`` a decoder layer, ``m`` an MTP
-    layer, ``L`` the loss last): every stage ceil(layers / stages) layers or one fewer, the fuller ones in the
-    middle, the MTP layers with the loss in the last stage (where Megatron requires them)."""
-    q, r = divmod(layers, stages)
-    counts = [q] * stages
-    for i in range(r):  # the extra layers to the stages after the first (the embedding's)
-        counts[1 + i % max(stages - 1, 1)] += 1
-    parts = ["t" * n for n in counts]
+    layer, ``L`` the loss last) of planner.model.pipeline ``layout_counts`` (every stage ceil(layers / stages) layers
+    or one fewer, the fuller ones after the first), the MTP layers with the loss in the last stage (where Megatron
+    requires them)."""
+    parts = ["t" * n for n in layout_counts(layers, stages)]
     parts[0] = "E" + parts[0]
     parts[-1] = parts[-1] + "m" * mtp_layers + "L"
     return "|".join(parts)

@@ -333,7 +333,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
-          [f"memory per {noun}", _memory_line(mem)],
+          [f"memory per {noun}", _memory_line(mem, noun)],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
@@ -725,14 +725,16 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
 # --------------------------------------------------------------------------------------------
 # budget-review pieces (memory limit, spot, network, scaling) and the reports of other workloads
 # --------------------------------------------------------------------------------------------
-def _memory_line(mem: dict) -> str:
+def _memory_line(mem: dict, noun: str = "GPU") -> str:
+    """The plan's memory against its limit; ``noun`` what one accelerator is called (``units.device_of``: a TPU's
+    "32 GiB chip memory", which read "GPU memory")."""
     if mem.get("limit") is None:
         return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
-    return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB GPU memory, "
+    return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB {noun} memory, "
             f"{mem['headroom']:.0%} headroom; context, NCCL buffers and fragmentation counted in the total); "
             # to the capacity, not to the limit: "67.4 GiB of 76.0 allowed; margin 12.6 GiB" read as a sum that does not
             # add up; "GPU memory", not "HBM": an L4, A10G or T4 has GDDR6
-            f"{mem['margin'] / GiB:.1f} GiB free of the {mem['capacity'] / GiB:.0f} GiB GPU memory")
+            f"{mem['margin'] / GiB:.1f} GiB free of the {mem['capacity'] / GiB:.0f} GiB {noun} memory")
 
 
 def _accuracy_cell(a: dict) -> str:

@@ -425,10 +425,19 @@ def checkpoint_line(o: dict, note: str = CKPT_WITHOUT, spot: bool = False) -> st
             + note)
 
 
-def view_table(rows: list[dict], title: str) -> Table:
+def accelerator_word(names, noun_of=None) -> str:
+    """What a column of accelerator ``names`` is headed: "gpu", "chip" (TPU / Trainium rows alone:
+    ``noun_of(name)``, planner.hardware.options ``device_noun``) or "accelerator" (both); "gpu" without ``noun_of``."""
+    nouns = {noun_of(n) for n in names if n} if noun_of else set()
+    nouns = nouns or {"GPU"}
+    return "accelerator" if len(nouns) > 1 else nouns.pop().lower()
+
+
+def view_table(rows: list[dict], title: str, noun_of=None) -> Table:
     """A comparison (best per GPU / cloud) or scaling view (best layout per node count); the title names
     the price the cost column is at (the rows' ``price_basis``), as recommend's table does: a spot job's
-    compare read as on-demand."""
+    compare read as on-demand. The accelerator column is headed by ``accelerator_word`` (it read "gpu" over
+    TPU rows; the JSON key stays ``gpu``)."""
     bases = list(dict.fromkeys(r["price_basis"] for r in rows if r.get("price_basis")))
     if bases:
         title += " — cost at " + " / ".join(PRICE_WORDS.get(b, b) for b in bases)
@@ -438,10 +447,12 @@ def view_table(rows: list[dict], title: str) -> Table:
     evals = [r["eval_days"] * 24 for r in rows if r.get("eval_days") is not None]
     _, dur_name, durations = duration_column([r["days"] * 24 for r in rows] + evals)  # one unit, in the header
     eval_cells = durations[len(rows):] if len(evals) == len(rows) else None
-    cols = ("gpu", "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name) + (
+    acc = accelerator_word([r.get("gpu") for r in rows], noun_of)
+    cols = (acc, "hardware", "nodes", "layout", "step s", "MFU", "mem GiB", dur_name) + (
         (f"of which eval, {dur_name}",) if eval_cells else ()) + ("cost",)
     for col in cols:
-        t.add_column(col, justify="left" if col in ("gpu", "hardware", "layout") else "right", overflow=FOLD.get(col, "ellipsis"))
+        t.add_column(col, justify="left" if col in (acc, "hardware", "layout") else "right",
+                     overflow=FOLD.get("gpu" if col == acc else col, "ellipsis"))
     for i, (r, duration) in enumerate(zip(rows, durations)):
         layout = config_str({k: r[k] for k in ("tp", "pp", "dp", "cp", "ep", "etp", "vpp", "zero", "dp_shard", "micro_batch",
                                                "recompute", "recompute_modules", "offload", "megatron_fsdp") if k in r})
@@ -457,11 +468,15 @@ VIEW_TITLES = {"by": "best plan per {by} (same objective and constraints)",
                "scaling": "scaling on {hw}: best layout at each node count (layout re-optimised)"}
 
 
-def render_views(con: Console, views: dict, by, hw: str, caveats=(), notes=()) -> None:
+def render_views(con: Console, views: dict, by, hw: str, caveats=(), notes=(), noun_of=None) -> None:
     """``recommend --by/--scaling`` and ``compare``: each view as a table, then the caveats and ``notes``
-    (``Recommendation.views_note``: what the views' figures leave out)."""
+    (``Recommendation.views_note``: what the views' figures leave out). ``noun_of(accelerator name)``: "GPU" or
+    "chip", for the accelerator column's head and ``--by gpu``'s title ("best plan per chip" on TPUs alone)."""
     for name, rows in views.items():
-        con.print(keep_names_whole(con, view_table(rows, VIEW_TITLES[name].format(by=by, hw=hw))))
+        word = by
+        if by == "gpu" and name == "by":
+            word = accelerator_word([r.get("gpu") for r in rows], noun_of)
+        con.print(keep_names_whole(con, view_table(rows, VIEW_TITLES[name].format(by=word, hw=hw), noun_of)))
     for n in notes:
         if n:
             con.print(f"note: {esc(n)}", highlight=False)

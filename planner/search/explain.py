@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from planner.spec import JobSpec
-from planner.units import fmt_count, fmt_pct, fmt_usd
+from planner.units import device_of, fmt_count, fmt_pct, fmt_usd
 
 LABELS = {
     "compute_gemm": "GEMM compute",
@@ -61,7 +61,7 @@ def bottleneck_line(res: dict, hw) -> str:
                 where = (f" on an ASSUMED {hw.inter_node_bw * 8 / 1e9:.0f} Gb/s per-node network (no sourced fabric "
                          f"for {hw.gpu.name}; set cluster.inter_node_gbps)")
         elif link == "intra":
-            where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per GPU)"
+            where = f" over {hw.gpu.intra_node_link} ({hw.intra_bw / 1e9:.0f} GB/s per {device_of(res['hardware'])})"
     cfg = res["config"]
     shard, dp = cfg.get("dp_shard"), cfg.get("dp", 1)
     if top in ("comm_zero3", "comm_dp") and shard and shard < dp and res["hardware"]["nodes"] > 1:
@@ -96,7 +96,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     if not res["fits"]:
         limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
         out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
-                   f"({mem['capacity'] / 2**30:.0f} GiB GPU memory less the headroom)")
+                   f"({mem['capacity'] / 2**30:.0f} GiB {device_of(res['hardware'])} memory less the headroom)")
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res)
     out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import calibrate_hint, options_for_search, unmatched_gpus
+from planner.hardware.options import calibrate_hint, device_noun, options_for_search, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
 from planner.model import physics
@@ -163,8 +163,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         ratio = mem["total"][i] / max(limit, 1.0)
                         if g not in closest or ratio < closest[g][0]:
                             closest[g] = (ratio, f"{cv.nodes[i]} x {hw.name} with {config_str({**cv.row(i), 'micro_batch': int(cv.mb[i]), 'offload': offload_label(var.stack), 'recompute_modules': var.modules, 'megatron_fsdp': var.stack.megatron_fsdp})} "
-                                                 f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per GPU "
-                                                 f"({hw.gpu.memory_bytes / GiB:.0f} GiB GPU memory, {head:.0%} headroom)")
+                                                 f"needs {mem['total'][i] / GiB:.1f} GiB; {limit / GiB:.1f} GiB allowed per {device_noun(hw.gpu)} "
+                                                 f"({hw.gpu.memory_bytes / GiB:.0f} GiB {device_noun(hw.gpu)} memory, {head:.0%} headroom)")
                             if closest_mem is None or ratio < closest_mem[0]:
                                 closest_mem = closest[g]
                         continue
@@ -270,7 +270,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
-    assumptions.append(f"memory: plans leave {head:.0%} of GPU memory free for the memory model's error (the CUDA "
+    nouns = {device_noun(o.gpu) for o in opts if o.gpu.name in searched} or {"GPU"}  # "chip" on TPU / Trainium
+    mem_noun = nouns.pop() if len(nouns) == 1 else "accelerator"
+    assumptions.append(f"memory: plans leave {head:.0%} of {mem_noun} memory free for the memory model's error (the CUDA "
                        f"context, NCCL buffers and fragmentation are counted in the plan; constraints.memory_headroom"
                        + (", default" if con.memory_headroom is None else "") + ")")
     hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them

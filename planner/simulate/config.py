@@ -139,6 +139,15 @@ class LoaderConfig:
         miss = max(0.0, 1.0 - self.cache_fraction)
         return miss * (1.0 if self.format == "files" else 1.0 / max(1.0, self.shard_bytes / self.sample_bytes))
 
+    def storage_bytes_per_sample(self) -> float:
+        """Storage bytes a consumed sample costs: its miss share (1 - ``cache_fraction``) times its bytes on storage,
+        ``sample_bytes`` (a file is one sample; a shard is streamed whole, ``shard_bytes`` over its shard_bytes /
+        sample_bytes samples), none for data already in memory -- the byte twin of ``storage_requests_per_sample``,
+        and the consumed sample rate times it the run's storage read rate (engine ``storage_read_Bps``)."""
+        if self.storage_requests_per_sample() == 0.0:
+            return 0.0
+        return max(0.0, 1.0 - self.cache_fraction) * self.sample_bytes
+
     def pin_s(self, batch: int) -> float:
         return batch * self.device_bytes / self.pin_bw if (self.pin_memory and self.device_bytes) else 0.0
 

@@ -25,12 +25,6 @@ class RateLimiter:
     def __init__(self, env: simpy.Environment, rate: float):
         self.env, self.rate, self.free_at, self.total = env, rate, 0.0, 0.0
 
-    def backlog(self) -> float:
-        """The amount booked but not yet served at ``env.now`` (bookings run ahead of the clock)."""
-        if self.rate == float("inf"):
-            return 0.0
-        return max(0.0, self.free_at - self.env.now) * self.rate
-
     def reserve(self, amount: float) -> float:
         self.total += amount
         if self.rate == float("inf") or amount <= 0:
@@ -160,17 +154,6 @@ class Storage:
         self.req = RateLimiter(env, profile.max_requests_per_s)
         self.bytes_read = 0.0
         self.requests = 0.0
-
-    def served(self) -> tuple[float, float]:
-        """(bytes, requests) served by ``env.now``: what was booked less what the aggregate-bandwidth
-        and request-rate servers still hold. ``requests / env.now`` counted the loaders' bookings up
-        to a prefetch ahead of the clock, so a run capped at S3's 5,500 GET/s reported 5,813/s."""
-        # each read books its bytes and its requests together, so the share of reads done is set by
-        # whichever server is further behind
-        done = min((1.0 - srv.backlog() / total) if total > 0 else 1.0
-                   for srv, total in ((self.bw, self.bytes_read), (self.req, self.requests)))
-        done = max(0.0, done)
-        return self.bytes_read * done, self.requests * done
 
     def read_delay(self, nbytes: float, nreq: float) -> float:
         return self.read_sequence([(nbytes, nreq)])
