@@ -539,6 +539,11 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     reshard = FSDP_RESHARD[cfg["zero"]]
     if reshard == "always" and cfg.get("reshard_after_forward") is False:  # the plan's stack option
         reshard = "never"
+    # under PP the plan was timed with the stage's weights kept gathered all step (Stack.pp_fsdp_unsharded:
+    # torchtitan's "default" policy, ``reshard_after_forward = not pp_enabled``); "always" sets reshard_after_forward
+    # True with PP too (parallelize.py apply_fsdp), a gather per micro-batch the plan did not price
+    if reshard == "always" and cfg["pp"] > 1 and plan_stack(job, cfg).pp_fsdp_unsharded:
+        reshard = "never"
     sharded = reshard is not None
     # HSDP (the plan's dp_shard below dp): FSDP over dp_shard ranks, replicated over dp / dp_shard (torchtitan's
     # 2-D mesh dp_replicate x dp_shard, parallel_dims.py; FSDP1 HYBRID_SHARD / _HYBRID_SHARD_ZERO2)
