@@ -72,7 +72,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
-                    host=float(mem["host"][i]))
+                    host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
