@@ -113,3 +113,25 @@ def test_host_ram_misfit_is_named_not_blamed_on_the_gpu(tmp_path, cli):
     code, out, _ = cli("estimate", path, "--json")
     mem = json.loads(out)["memory_per_gpu_bytes"]
     assert mem["host"] > mem["host_limit"] == pytest.approx(1152 * 2**30 * 0.8 / 8)
+
+
+def test_simulate_counts_fsdp_gathers_as_comm(tmp_path, cli):
+    """simulate folded the exposed ZeRO-3/FSDP gathers into the stage time and called them compute ('compute 99.9%,
+    GPU busy 100%') where estimate lists them apart ('exposed ZeRO-3/FSDP parameter gathers', 4.9% of the step):
+    Llama-3-8B torchtitan FSDP on 16 H100. They are comm now, as the pipeline sends folded the same way."""
+    job = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 8192, "global_batch": 64, "micro_batch": 1, "precision": "bf16", "optimizer": "adamw",
+                        "recompute": "full", "tokens": 1e11, "framework": "torchtitan"},
+           "parallel": {"tp": 1, "pp": 1, "zero": 3},
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}}
+    path = write_job(tmp_path, job)
+    code, out, _ = cli("estimate", path, "--json")
+    est = json.loads(out)
+    code, out, _ = cli("simulate", path, "--json")
+    sim = json.loads(out)
+    steps = sim["steps"]
+    bd = est["breakdown_s"]
+    assert bd["comm_zero3"] > 0.04 * est["step_time_s"]
+    assert sim["time_by_cause_s"]["compute"] / steps == pytest.approx(bd["compute"], rel=1e-3)
+    assert sim["time_by_cause_s"]["comm"] / steps == pytest.approx(bd["comm_zero3"], rel=1e-3)
+    assert sim["gpu_busy_share"] < 0.96
