@@ -135,3 +135,19 @@ def test_simulate_counts_fsdp_gathers_as_comm(tmp_path, cli):
     assert sim["time_by_cause_s"]["compute"] / steps == pytest.approx(bd["compute"], rel=1e-3)
     assert sim["time_by_cause_s"]["comm"] / steps == pytest.approx(bd["comm_zero3"], rel=1e-3)
     assert sim["gpu_busy_share"] < 0.96
+
+
+def test_automodel_optimizer_offload_needs_fsdp2():
+    """NeMo AutoModel's optimizer offload is FSDP2's CPUOffloadPolicy (FSDP2Config.offload_policy; its DDPConfig has
+    none). A one-GPU ZeRO-0 (DDP) plan with it was priced (52.6 GiB, 'off:optimizer', the optimizer on the host) as
+    if AutoModel could run it; ZeRO-3 keeps it."""
+    from planner.errors import InputError
+
+    am = {"framework": {"name": "nemo-automodel", "optimizer_offload": True}, "seq_len": 4096, "global_batch": 8,
+          "tokens": 1e8}
+    with pytest.raises(InputError, match="AutoModel refuses optimizer offload without FSDP2"):
+        estimate_job(_job({"tp": 1, "pp": 1, "zero": 0}, training=am,
+                          cluster={"gpu": "H100", "gpus_per_node": 1, "nodes": 1}))
+    best = estimate_job(_job({"tp": 1, "pp": 1, "zero": 3}, training=am,
+                             cluster={"instance": "aws:p5.48xlarge", "nodes": 1}))
+    assert best["config"]["offload"] == "optimizer"
