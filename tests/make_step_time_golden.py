@@ -17,7 +17,7 @@ not divide the layers, 20 of 574 arrays (activations x0.80-0.98, total x0.88-1.0
 committed before it was already stale in nemotron-3-nano-pretrain (22 arrays: one row's bubble x1.43 and step time
 x1.17-1.19 since the interleaved-pipeline change, qa21), which this regeneration also takes up. Regenerated on the
 qa22 branch (2026-12-02), 38 of 574 arrays: torchtitan's ZeRO-2 timed as the FSDP2 reshard_after_forward=False it
-launches (Stack.zero2_is_fsdp2; llama3-70b/torchtitan, the 12 ZeRO-2 rows: with PP the phantom per-micro-batch
+launches (Stack.fsdp2_dp; llama3-70b/torchtitan, the 12 ZeRO-2 rows: with PP the phantom per-micro-batch
 reduce-scatters gone, step time x0.78-0.99 on p5 and x0.35-0.99 on g6; without PP a gather per micro-batch, x1.02-1.15),
 and ZeRO-3's gather buffer as a rank's share of the largest layer (memory.largest_unit_params: its local experts,
 not all of them; the experts not split by TP at expert-TP 1): mixtral-8x7b, deepseek-v3-pretrain and

@@ -150,7 +150,9 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     beyond the weights, as arrays: (gradient bytes held unsharded, gradient bytes held as the 1/N shard, optimizer
     state sharded (bool), reduce-bucket bytes per rank (not per parameter), ``.grad`` kept (``KEPT_*``), 16-bit
     ``.grad`` bytes per parameter). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
-    ``weights`` the 16-bit weight bytes.
+    ``weights`` the 16-bit weight bytes. On an FSDP2 stack (``Stack.fsdp2_dp``) the ZeRO-2/3 gradient shard is in the
+    fp32 master's bytes whatever ``grads`` says (torch ``foreach_reduce`` casts the reduced shard to the parameter's
+    dtype).
 
     The ZeRO paper's convention (Rajbhandari et al. 2020 §5): the gradient buffer whole below ZeRO-2 and sharded
     from it, the optimizer state sharded from ZeRO-1; ``.grad`` kept where DDP keeps it (ZeRO-0; ZeRO-1 without
@@ -164,7 +166,11 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     rows = zero_state_rows(stack, training)
     if rows is None:
         keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
-        return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, grads, grads]),
+        # FSDP2 over fp32 parameters (Stack.fsdp2_dp) casts the reduced shard to the parameter's dtype: the master's
+        # fp32 where there is one, whatever training.grad_dtype reduces in
+        master = PRECISION_CONVENTIONS[(training.precision, training.weights)][3]
+        shard = master if (getattr(stack, "fsdp2_dp", False) and master) else grads
+        return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
                 np.array([False, True, True, True]), np.zeros(4),
                 np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4))
     overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))

@@ -298,15 +298,22 @@ class Stack:
     fsdp_defer_sync: bool = False
     #: the stack offers ``fsdp_defer_sync`` (NeMo AutoModel's MoE models: ``MoEFSDPSyncMixin``)
     has_fsdp_defer_sync: bool = False
-    #: its ZeRO-2 is FSDP2 ``fully_shard(reshard_after_forward=False)`` (torchtitan ``fsdp_reshard_after_forward
-    #: never``, AutoModel ``distributed.reshard_after_forward: false``, as planner.present.emit launches it), not a
-    #: replicated model with sharded gradients. FSDP2's post-backward hook frees the unsharded parameters (torch
-    #: docs, torch.distributed.fsdp.fully_shard: "After forward and backward passes, post-forward/backward hooks free
-    #: the unsharded parameters"; ``reshard_after_forward=False`` only skips the free after forward), so every
-    #: micro-batch's forward all-gathers them again and every backward reduce-scatters: the collectives of its
-    #: ZeRO-3 without reshard after forward, which planner.model.step_time times for it. DeepSpeed ZeRO-2 and
-    #: Megatron-FSDP's optim_grads keep the 16-bit weights whole and all-gather the updated ones once per step
-    zero2_is_fsdp2: bool = False
+    #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
+    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes two things:
+    #:
+    #: * its ZeRO-2 is ``reshard_after_forward=False`` (torchtitan ``fsdp_reshard_after_forward never``, AutoModel
+    #:   ``distributed.reshard_after_forward: false``, as planner.present.emit launches it), not a replicated model
+    #:   with sharded gradients: FSDP2's post-backward hook frees the unsharded parameters (torch docs,
+    #:   torch.distributed.fsdp.fully_shard: "After forward and backward passes, post-forward/backward hooks free the
+    #:   unsharded parameters"; ``reshard_after_forward=False`` only skips the free after forward), so every
+    #:   micro-batch's forward all-gathers them again and every backward reduce-scatters -- the collectives of its
+    #:   ZeRO-3 without reshard after forward, which planner.model.step_time times for it (DeepSpeed ZeRO-2 and
+    #:   Megatron-FSDP's optim_grads keep the 16-bit weights whole and gather the updated ones once per step);
+    #: * the sharded gradient is in the parameter's dtype, fp32, whatever the reduce dtype (torch
+    #:   _fsdp_collectives.py ``foreach_reduce``: ``reduce_output = _to_dtype_if_needed(reduce_output, orig_dtype)``
+    #:   before it becomes ``sharded_param.grad``): ``training.grad_dtype: same`` halves the reduce-scatter's bytes,
+    #:   not the gradient shard (planner.model.memory)
+    fsdp2_dp: bool = False
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
     #: reduce-scatter unless ``set_requires_all_reduce(False)``, FSDPModule's "gradient accumulation with only
@@ -782,7 +789,7 @@ STACKS: dict[str, Stack] = {
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
                 "_bf16_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, zero2_is_fsdp2=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
@@ -882,8 +889,8 @@ STACKS["nemo-automodel"] = Stack(
     # for its MoE models when ``enable_fsdp_optimizations`` is set (train_ft.py
     # ``patch_stage_backward_maybe_with_nosync``): the stage gathered once and reduce-scattered once per step
     pp_fsdp_unsharded=True,
-    # ZeRO-2 launches as fsdp2 with ``reshard_after_forward: false`` (planner.present.emit): FSDP2's collectives
-    zero2_is_fsdp2=True,
+    # ZeRO-2/3 are fsdp2 (``reshard_after_forward: false`` at ZeRO-2, planner.present.emit) over fp32 parameters
+    fsdp2_dp=True,
     # its schedules are torch.distributed.pipelining's (AutoPipeline ``pp_schedule: interleaved1f1b``): Megatron-Core's
     # ``overlap_p2p_comm`` is not theirs, and no source here says their sends hide under compute: off, as torchtitan
     overlap_p2p=False,

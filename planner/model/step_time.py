@@ -1017,9 +1017,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp,
                                                                     c.dp_shard)
-    # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.zero2_is_fsdp2: torchtitan, AutoModel) runs
+    # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
     # its ZeRO-3 collectives with reshard_after_forward off: those rows are timed as that (``dz`` below, ``raf``)
-    fsdp_z2 = (dz == 2) & bool(getattr(fw, "zero2_is_fsdp2", False))
+    fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))
     dz = np.where(fsdp_z2, 3, dz)
     raf = np.where(fsdp_z2, False, bool(fw.reshard_after_forward))  # reshard after forward, per DP key
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz, ddsh), dp_grad_bytes, fw, etp=detp)
