@@ -198,3 +198,19 @@ def test_megatron_fp8_param_gather_moves_one_byte_a_weight():
     fp8 = step_time(job.model, job.training, c, hw, framework=fw)["t_param_gather_exposed"][0]
     bf16 = step_time(job.model, job.training, c, hw, framework=replace(fw, fp8_param_gather=False))["t_param_gather_exposed"][0]
     assert fp8 / bf16 == pytest.approx(fp8_gather_bytes(job.model, fw) / 2, rel=0.05)
+
+
+def test_stack_line_says_how_the_plan_reshards():
+    """The assumptions' stack line printed reshard_after_forward=on for every plan: a torchtitan ZeRO-2 plan (which
+    launches fsdp_reshard_after_forward never), a ZeRO-3 plan under PP (kept gathered) and a Megatron ZeRO-1 plan
+    (nothing sharded to gather) alike."""
+    def line(parallel, **kw):
+        r = estimate_job(_job(parallel, **kw))
+        return next(a for a in r["assumptions"] if a.startswith("training stack:"))
+
+    assert "reshard_after_forward=off (ZeRO-2: FSDP2 without reshard)" in line({"tp": 1, "pp": 1, "zero": 2})
+    assert "reshard_after_forward=on" in line({"tp": 1, "pp": 1, "zero": 3})
+    pp = line({"tp": 8, "pp": 4, "zero": 3}, model={"preset": "llama3-70b"}, training={"global_batch": 256},
+              cluster={"instance": "aws:p5.48xlarge", "nodes": 8})
+    assert "reshard_after_forward=off (kept gathered under PP)" in pp
+    assert "reshard_after_forward" not in line({"tp": 2, "pp": 1, "zero": 1}, training={"framework": "megatron-core"})

@@ -562,17 +562,36 @@ class Stack:
         """The option values of this stack (``OPTIONS``), for outputs."""
         return {k: getattr(self, k) for k in OPTIONS}
 
-    def describe(self, precision: str | None = None, transformer: bool = True) -> str:
+    def reshard_label(self, zero: int | None = None, pp: int | None = None) -> str | None:
+        """``reshard_after_forward`` as a plan at ZeRO ``zero`` and PP ``pp`` runs it (``zero`` None: the option as
+        set). The option is ZeRO-3's: an FSDP2 stack's ZeRO-2 never reshards (``fsdp2_dp``), a stack that keeps the
+        stage gathered under PP does not either (``pp_fsdp_unsharded``), and below that there are no sharded weights
+        to gather (None: not listed)."""
+        on = "on" if self.reshard_after_forward else "off"
+        if zero is None:
+            return on
+        if zero >= 3:
+            return "off (kept gathered under PP)" if (pp or 1) > 1 and self.pp_fsdp_unsharded else on
+        if zero == 2 and self.fsdp2_dp:
+            return "off (ZeRO-2: FSDP2 without reshard)"
+        return None
+
+    def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
+                 pp: int | None = None) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
-        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it."""
+        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
+        ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
+        "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
         opts.append(f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}")
         if transformer:
-            opts += [f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}",
-                     f"reshard_after_forward={'on' if self.reshard_after_forward else 'off'}"]
+            opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
+            raf = self.reshard_label(zero, pp)
+            if raf is not None:
+                opts.append(f"reshard_after_forward={raf}")
         # (training.precision fp4 reaches the model as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
         if precision == "fp8":
             opts.append(f"fp8_recipe={self.fp8_recipe}")

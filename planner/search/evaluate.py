@@ -218,7 +218,7 @@ def peak_source(source: str) -> str:
 
 
 def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Stack | None = None,
-                      searched: tuple[str, ...] = ()) -> dict:
+                      searched: tuple[str, ...] = (), layout: dict | None = None) -> dict:
     """Which inputs were measured (calibration profile) and which are datasheet priors, and the
     training stack the times assume."""
     src = hw.eff.sources
@@ -237,13 +237,15 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         efficiencies_prior=src.get("*", "prior"),
     )
     if job is not None:
-        out["training_stack"] = stack_assumption(job, stack, searched)
+        out["training_stack"] = stack_assumption(job, stack, searched, layout)
     return out
 
 
-def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> str:
+def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = (),
+                     layout: dict | None = None) -> str:
     """The training stack and options the step times assume, as one line for the output; for a
-    search, ``stack`` is the best plan's and ``searched`` the options the search chose."""
+    search, ``stack`` is the best plan's and ``searched`` the options the search chose; ``layout`` the plan's
+    ``config`` (its ZeRO stage and PP say how it reshards: ``Stack.reshard_label``)."""
     fw = stack or from_training(job.training)
     mode = default_stack_mode(job.training)
     mode = mode if mode in D.FRAMEWORK_BY_MODE else None
@@ -254,7 +256,9 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
         else " (training.framework open: the default stack)")
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
-    return fw.describe(job.training.precision, job.model.is_transformer) + given + chosen + packed_attention_note(job.training, fw)
+    zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
+    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp) + given + chosen
+            + packed_attention_note(job.training, fw))
 
 
 def packed_attention_note(t, fw: Stack) -> str:
