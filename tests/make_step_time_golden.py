@@ -21,10 +21,7 @@ launches (Stack.fsdp2_dp; llama3-70b/torchtitan, the 12 ZeRO-2 rows: with PP the
 reduce-scatters gone, step time x0.78-0.99 on p5 and x0.35-0.99 on g6; without PP a gather per micro-batch, x1.02-1.15),
 and ZeRO-3's gather buffer as a rank's share of the largest layer (memory.largest_unit_params: its local experts,
 not all of them; the experts not split by TP at expert-TP 1): mixtral-8x7b, deepseek-v3-pretrain and
-nemotron-3-nano-pretrain ZeRO-3 rows' weights x0.16-3.5, totals x0.55-1.43; no other step-time array. Regenerated again
-on qa22 for the FP8 parameter all-gather (stacks.gathers_fp8, step_time.fp8_gather_bytes: Megatron-Core's
---fp8-param-gather gathers 1 byte a linear weight): the two fp8 Megatron-Core cases (llama3-70b fp8, nemotron-3-nano),
-36 of 574 arrays, their ZeRO >= 1 rows' step time x0.67-1.0 (t_param_gather_exposed x0.06-0.53, comm_zero3 x0.13-0.86).
+nemotron-3-nano-pretrain ZeRO-3 rows' weights x0.16-3.5, totals x0.55-1.43; no other step-time array.
 """
 from __future__ import annotations
 

@@ -170,36 +170,6 @@ def test_torchtitan_bf16_reduce_keeps_fp32_shards_and_is_launched():
     assert "--training.mixed_precision_reduce" not in fsdp_args(job32, estimate_job(job32)["config"], 100)
 
 
-def test_megatron_fp8_param_gather_moves_one_byte_a_weight():
-    """Megatron-Core fp8 plans launch with --fp8-param-gather (planner.present.emit; NeMo / Megatron-Bridge FP8
-    configs set fp8_param_gather), which all-gathers the FP8 weights as FP8; the ZeRO-1 parameter gather was timed at
-    2 bytes a parameter. With the gather synchronous (overlap_param_gather off) its exposed time is the whole gather:
-    (1 + the 16-bit ends' share) / 2 of the bf16 one, less latency."""
-    import numpy as np
-    from dataclasses import replace
-
-    from planner.hardware.options import option_from_instance
-    from planner.layout import Candidates
-    from planner.model.stacks import gathers_fp8, resolve
-    from planner.model.step_time import fp8_gather_bytes, step_time
-    from planner.spec.params import count_params
-    from hardware_catalog import load_catalog
-
-    job = _job({"tp": 8, "pp": 1, "zero": 1}, model={"preset": "llama3-70b"},
-               training={"precision": "fp8", "framework": "megatron-core", "global_batch": 256},
-               cluster={"instance": "aws:p5.48xlarge", "nodes": 8})
-    fw = resolve("megatron-core", overlap_param_gather=False)
-    assert gathers_fp8(fw, job.training) and not gathers_fp8(resolve("torchtitan"), job.training)
-    pc = count_params(job.model)
-    assert fp8_gather_bytes(job.model, fw) == pytest.approx(1 + (pc.embedding + pc.lm_head + pc.final_norm) / pc.total)
-    hw = option_from_instance(load_catalog().instance("aws:p5.48xlarge"))
-    c = Candidates(tp=np.array([8]), pp=1, dp=8, cp=1, ep=1, vpp=1, zero=1, mb=1, rc=1, sp=True, schedule=0,
-                   gpus_per_node=8, nodes=8)
-    fp8 = step_time(job.model, job.training, c, hw, framework=fw)["t_param_gather_exposed"][0]
-    bf16 = step_time(job.model, job.training, c, hw, framework=replace(fw, fp8_param_gather=False))["t_param_gather_exposed"][0]
-    assert fp8 / bf16 == pytest.approx(fp8_gather_bytes(job.model, fw) / 2, rel=0.05)
-
-
 def test_stack_line_says_how_the_plan_reshards():
     """The assumptions' stack line printed reshard_after_forward=on for every plan: a torchtitan ZeRO-2 plan (which
     launches fsdp_reshard_after_forward never), a ZeRO-3 plan under PP (kept gathered) and a Megatron ZeRO-1 plan

@@ -201,12 +201,6 @@ class Stack:
     #: ``convert_to_float8_training``): the parameters stay 16-bit and each forward casts them
     #: anew (no persistent FP8 copy): 2.
     fp8_weight_bytes: float | None = None
-    #: with a sharded optimizer or FSDP (ZeRO >= 1) its FP8 weights are all-gathered as FP8, one byte a linear weight
-    #: (Megatron-LM ``--fp8-param-gather``: "Keep the compute param in fp8 (do not use any other intermediate dtype)
-    #: and perform the param all-gather in fp8"; NeMo / Megatron-Bridge FP8 precision configs set
-    #: ``fp8_param_gather=True``, and planner.present.emit writes the flag): ``gathers_fp8``. torchtitan gathers the
-    #: 16-bit weights (its ``float8.enable_fsdp_float8_all_gather`` defaults off and the emitter does not set it)
-    fp8_param_gather: bool = False
     #: ZeRO-3 parameters per gather/reduce-scatter collective; None = one per transformer block
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
     #: (deepspeed/runtime/zero/config.py)
@@ -648,16 +642,6 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
-def gathers_fp8(stack, training) -> bool:
-    """Whether ``stack`` all-gathers a ZeRO >= 1 job's weights as FP8 (``Stack.fp8_param_gather``): an fp8 job with
-    fp32 master weights (``weights: megatron``) whose weights the stack stores as FP8 (``Stack.fp8_weight_bytes``),
-    under a recipe other than NVFP4 (Megatron's ``--fp4-param-gather`` is another flag, not written). What
-    planner.present.emit writes ``--fp8-param-gather`` for and planner.model.step_time gathers one byte a weight for."""
-    return (bool(getattr(stack, "fp8_param_gather", False)) and training.precision == "fp8"
-            and getattr(stack, "fp8_recipe", "") != "nvfp4" and training.weights == "megatron"
-            and getattr(stack, "fp8_weight_bytes", None) is not None)
-
-
 #: ``Stack.grad_all_reduce``'s values
 GRAD_ALL_REDUCE = ("never", "bf16", "always")
 
@@ -803,8 +787,7 @@ STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
         "megatron-core", loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
-        caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
-        moe_grouped_gemm=True,
+        caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, moe_grouped_gemm=True,
         module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,

@@ -85,8 +85,7 @@ from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
-                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, from_training, gathers_fp8,
-                                   recompute_modules)
+                                   all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, from_training, recompute_modules)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -707,8 +706,6 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
     grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
-    if fw is not None and m.is_transformer and gathers_fp8(fw, t):
-        param16 = fp8_gather_bytes(m, fw)
     tpe = etpf * ep
 
     def coll(kind, per_param_bytes):
@@ -763,19 +760,6 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
     return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
-
-
-def fp8_gather_bytes(m: ModelSpec, fw) -> float:
-    """Bytes per parameter of a ZeRO >= 1 weight all-gather in FP8 (``stacks.gathers_fp8``: Megatron
-    ``--fp8-param-gather``): one byte a Transformer Engine linear weight, two for what stays 16-bit -- the embedding,
-    the output layer and final norm, and the ``Stack.lp_bf16_layers`` end layers -- as the model's mean (the stages'
-    own shares of the ends are not told apart); the layers' norms are counted with their linears."""
-    pc = count_params(m)
-    ends = pc.embedding + pc.lm_head + pc.final_norm
-    body = pc.total - ends
-    n16 = min(int(getattr(fw, "lp_bf16_layers", 0) or 0), m.layers)
-    wide = ends + body * n16 / max(m.layers, 1)
-    return 1.0 + wide / pc.total
 
 
 def grad_accum_bytes(accumulator: float, new: float = 2.0) -> float:

@@ -53,7 +53,7 @@ from planner.errors import InputError, clip
 from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
-from planner.model.stacks import cuda_graph_parts, from_training, gathers_fp8
+from planner.model.stacks import cuda_graph_parts, from_training
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -221,9 +221,8 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
       (``Stack.tp_overlap`` "te" on a capable GPU with sequence parallelism: physics.tp_overlap_mode, step_time):
       ``--tp-comm-overlap`` (validate_args: "Tensor parallel communication/GEMM overlap can happen only when
       sequence parallelism is enabled");
-    * the FP8 weights stored and all-gathered as FP8 (``stacks.gathers_fp8``: planner.model.memory prices 2 bytes a
-      parameter, step_time gathers 1 a linear weight; NeMo / Megatron-Bridge's ``fp8_param_gather=True``):
-      ``--fp8-param-gather``, which
+    * the FP8 weights stored as FP8 (``Stack.fp8_weight_bytes``, weights "megatron": planner.model.memory prices
+      2 bytes a parameter, NeMo / Megatron-Bridge's ``fp8_param_gather=True``): ``--fp8-param-gather``, which
       validate_args allows only "with distributed optimizer, torch fsdp2, megatron fsdp" — a plan without one
       (ZeRO-0) launches without it."""
     from planner.model.physics import tp_overlap_mode
@@ -241,7 +240,8 @@ def _numerics_flags(job: JobSpec, cfg: dict, a: list[str], gpu: str) -> list[str
     if cfg["tp"] > 1 and cfg["sp"] and tp_overlap_mode(st.tp_overlap, gpu) == "te":
         out.append("--tp-comm-overlap")
     sharded_params = {"--use-distributed-optimizer", "--use-torch-fsdp2", "--use-megatron-fsdp"} & set(a)
-    if gathers_fp8(st, t) and sharded_params:
+    if (t.precision == "fp8" and st.fp8_recipe != "nvfp4" and t.weights == "megatron"
+            and st.fp8_weight_bytes is not None and sharded_params):
         out.append("--fp8-param-gather")
     return out
 
