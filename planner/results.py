@@ -88,6 +88,7 @@ class Memory(Record):
     headroom: Optional[float] = None  # the required free share of the GPU's memory
     margin: Optional[float] = None  # capacity - total: bytes left free on the most loaded rank
     host: float = 0.0  # bytes per GPU offloaded to host RAM (planner.model.offload)
+    host_limit: Optional[float] = None  # bytes per GPU of host RAM a plan may fill (offload.host_limit)
 
 
 @dataclass(frozen=True)

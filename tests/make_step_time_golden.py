@@ -21,6 +21,15 @@ LowPrecisionRecipe.param_gather_bytes) and the 16-bit weights + cached FP8 copy 
 stacks.fp8_weights_as_stored): only the two fp8 megatron-core cases moved (llama3-70b case 1, nemotron-3-nano-pretrain),
 44 of 574 arrays: ZeRO-1/2 rows' exposed parameter gather x0.06-0.51, step time x0.85-1.0, ZeRO-0 rows' weights x1.5
 and memory total x1.01-1.06.
+Also regenerated on the
+qa22 branch (2026-12-02), 38 of 574 arrays: torchtitan's ZeRO-2 timed as the FSDP2 reshard_after_forward=False it
+launches (Stack.fsdp2_dp; llama3-70b/torchtitan, the 12 ZeRO-2 rows: with PP the phantom per-micro-batch
+reduce-scatters gone, step time x0.78-0.99 on p5 and x0.35-0.99 on g6; without PP a gather per micro-batch, x1.02-1.15),
+and ZeRO-3's gather buffer as a rank's share of the largest layer (memory.largest_unit_params: its local experts,
+not all of them; the experts not split by TP at expert-TP 1): mixtral-8x7b, deepseek-v3-pretrain and
+nemotron-3-nano-pretrain ZeRO-3 rows' weights x0.16-3.5, totals x0.55-1.43; no other step-time array.
+Regenerated again on main after merging left3 (one pipeline split for launch and price: 16 arrays, memory
+only) and qa22 (the above).
 """
 from __future__ import annotations
 

@@ -105,6 +105,8 @@ CASES = [
     # NeMo AutoModel's MoE parallelizer asserts TP 1
     ("automodel-moe-tp", ("nemo-automodel", {}), "mixtral-8x7b", {}, dict(tp=2, dp=16, zero=3), dict(tp=1, zero=3)),
     ("automodel-zero1", ("nemo-automodel", {}), "llama3-8b", {}, dict(zero=1), dict(zero=2)),
+    ("automodel-optimizer-offload", ("nemo-automodel", {"optimizer_offload": True}), "llama3-8b", {}, dict(zero=0),
+     dict(zero=3)),
     # a capacity factor (token dropping) is Megatron-Core's; torchtitan's and transformers' MoE blocks compute
     # every routed token (no capacity field)
     ("titan-token-drop", ("torchtitan", {}), TOKEN_DROP, {}, dict(zero=2), None),

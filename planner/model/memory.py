@@ -16,7 +16,8 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
 * PyTorch AMP (``weights='amp'``): fp32 weights and gradients, optimizer moments, and the 16-bit
   copies autocast makes of each weight and autograd keeps for backward (+2 bytes/param).
 * FSDP FULL_SHARD = ZeRO-3, SHARD_GRAD_OP = ZeRO-2; ZeRO-3 also holds the gathered 16-bit weights
-  of the layers in flight (the current one and one prefetched). Megatron-FSDP (``Stack.megatron_fsdp``:
+  of the layers in flight (the current one and one prefetched), each the rank's share of the largest layer: its
+  TP slice and only its local experts (``largest_unit_params``). Megatron-FSDP (``Stack.megatron_fsdp``:
   optim_grads = ZeRO-2, optim_grads_params = ZeRO-3, the same shards) holds a window of about 1e9
   elements of gathered weights and of unsharded gradient buckets instead (``mfsdp_buffer_elems``).
 * Sharding group: ZeRO shards over data-parallel x context-parallel ranks (Megatron's distributed
@@ -163,7 +164,9 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     beyond the weights, as arrays: (gradient bytes held unsharded, gradient bytes held as the 1/N shard, optimizer
     state sharded (bool), reduce-bucket bytes per rank (not per parameter), ``.grad`` kept (``KEPT_*``), 16-bit
     ``.grad`` bytes per parameter). ``grads``: the convention's gradient bytes (``model_state_bytes_per_param``),
-    ``weights`` the 16-bit weight bytes.
+    ``weights`` the 16-bit weight bytes. On an FSDP2 stack (``Stack.fsdp2_dp``) the ZeRO-2/3 gradient shard is in the
+    fp32 master's bytes whatever ``grads`` says (torch ``foreach_reduce`` casts the reduced shard to the parameter's
+    dtype).
 
     The ZeRO paper's convention (Rajbhandari et al. 2020 §5): the gradient buffer whole below ZeRO-2 and sharded
     from it, the optimizer state sharded from ZeRO-1; ``.grad`` kept where DDP keeps it (ZeRO-0; ZeRO-1 without
@@ -177,7 +180,11 @@ def zero_stage_states(stack, training: TrainingSpec, grads: float, weights: floa
     rows = zero_state_rows(stack, training)
     if rows is None:
         keep1 = KEPT_NONE if getattr(stack, "overlap_grad_reduce", True) else KEPT_ACCUMULATED
-        return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, grads, grads]),
+        # FSDP2 over fp32 parameters (Stack.fsdp2_dp) casts the reduced shard to the parameter's dtype: the master's
+        # fp32 where there is one, whatever training.grad_dtype reduces in
+        master = PRECISION_CONVENTIONS[(training.precision, training.weights)][3]
+        shard = master if (getattr(stack, "fsdp2_dp", False) and master) else grads
+        return (np.array([grads, grads, 0.0, 0.0]), np.array([0.0, 0.0, shard, shard]),
                 np.array([False, True, True, True]), np.zeros(4),
                 np.array([KEPT_ACCUMULATED, keep1, KEPT_NONE, KEPT_NONE]), np.zeros(4))
     overlap = int(bool(getattr(stack, "overlap_grad_reduce", False)))
@@ -237,11 +244,31 @@ def mfsdp_buffer_elems(zero, unit, bucket, stage):
     return weights, grads
 
 
+def largest_unit_params(m: ModelSpec, pc, tp, etp, ep):
+    """Parameters one rank holds of the largest layer (a hybrid model's largest block), the unit ZeRO-3 / FSDP
+    gathers: its dense part over TP, its routed experts over expert-TP x EP -- with expert parallelism a rank
+    gathers only its local experts (torchtitan shards them on their own mesh, ``fully_shard(moe.experts, mesh=
+    edp_mesh)``, parallelize.py ``apply_fsdp``; planner.model.step_time gathers ``stage_p_exp / (etp x ep)`` the
+    same), not the layer's every expert. Layer kinds the model lacks are left out (a model of MoE layers only has
+    no dense layer to gather)."""
+    tp = np.asarray(tp, dtype=np.float64)
+    ex = np.asarray(etp, dtype=np.float64) * np.asarray(ep, dtype=np.float64)
+    e_exp = m.moe.experts * pc.expert if m.moe is not None else 0.0
+    moe_unit = (pc.moe_layer - e_exp) / tp + e_exp / ex
+    if m.hybrid:
+        units = [p / tp for k, p in hybrid_block_params(m).items() if m.kind_layers(k)]
+    else:
+        units = [pc.dense_layer / tp] if pc.n_dense_layers else []
+    if m.moe is not None and pc.n_moe_layers:
+        units.append(moe_unit)
+    return np.maximum.reduce([np.broadcast_to(u, np.broadcast(tp, ex).shape) for u in units])
+
+
 def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
-    ``pipeline_split``). Returns (first_dense, first_expert,
-    last_dense, last_expert, layers_on_stage, largest_layer)."""
+    ``pipeline_split``). Returns (first_dense, first_expert, last_dense, last_expert, layers_on_stage,
+    largest_unit): the last is per rank, ``largest_unit_params`` at the candidate's TP and EP."""
     pc = count_params(m)
     pp = c.pp.astype(np.float64)
     if not m.is_transformer:
@@ -252,16 +279,15 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     if m.hybrid:
         return _hybrid_stage_params(m, c, pc)
     layers = np.ceil(L / pp)  # most loaded stage
-    largest = max(pc.dense_layer, pc.moe_layer)
+    largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
     if m.moe is not None and pc.n_moe_layers < L:
-        return _mixed_stage_params(m, c, pc, runtime) + (layers, np.full(len(c), float(largest)))
+        return _mixed_stage_params(m, c, pc, runtime) + (layers, largest)
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
     body_dense = layers * dense_per_layer
     body_expert = layers * expert_per_layer
-    return _with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert) + (
-        layers, np.full(len(c), float(largest)))
+    return _with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert) + (layers, largest)
 
 
 def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
@@ -336,7 +362,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``). "First" is the heaviest
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
     activations are the peak rank's, ``stage_layer_microbatches``), "last" the last stage's; ``largest`` the largest
-    block (ZeRO-3's gather buffer)."""
+    block (ZeRO-3's gather buffer, a rank's share: ``largest_unit_params``)."""
     blocks = hybrid_block_params(m)
     e_exp = m.moe.experts * pc.expert if m.moe is not None else 0
     dense_of = {**blocks, "E": pc.moe_layer - e_exp}
@@ -354,8 +380,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
         rows = c.pp == p
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], per
-    largest = max([*blocks.values()] + ([pc.moe_layer] if m.moe is not None else []))
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, np.full(n, float(largest)))
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep))
 
 
 def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False, rank=None):
@@ -449,7 +474,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_mixed_stage_params``)
     (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
                                                                            c.dp_shard, np.maximum(c.vpp, 1))
-    kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz)
+    kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)
     kc.vpp = kvpp
     ktpf = ktp.astype(np.float64)
     dps = (kdsh * kcp).astype(np.float64)  # ZeRO sharding group (HSDP: dp_shard x cp, else dp x cp)
@@ -496,7 +521,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
                                             np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
             return (weights + w_el * np.minimum(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
-        weights = weights + np.where((kz >= 3) & ~held, 2 * largest / ktpf * np.minimum(w_b, 2.0), 0.0)
+        weights = weights + np.where((kz >= 3) & ~held, 2 * largest * np.minimum(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
     fw, fg, fo = states(f_dense, f_exp)

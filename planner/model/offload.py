@@ -194,6 +194,11 @@ def host_ram(hw) -> tuple[float, str]:
     return REF_HOST_RAM_PER_GPU * hw.gpus_per_node, f"{REF_HOST_RAM_PER_GPU / 2**30:g} GiB per GPU (assumed)"
 
 
+def host_limit(hw) -> float:
+    """Bytes per GPU a plan may offload: ``HOST_RAM_USABLE`` of the node's RAM (``host_ram``), shared by its GPUs."""
+    return host_ram(hw)[0] * HOST_RAM_USABLE / hw.gpus_per_node
+
+
 def host_fits(host_bytes_per_gpu, hw):
-    """Rows whose offloaded state fits the node's RAM (``host_ram``, ``HOST_RAM_USABLE`` of it)."""
-    return host_bytes_per_gpu * hw.gpus_per_node <= host_ram(hw)[0] * HOST_RAM_USABLE
+    """Rows whose offloaded state fits the node's RAM (``host_limit`` per GPU)."""
+    return host_bytes_per_gpu <= host_limit(hw)

@@ -356,6 +356,11 @@ RULES: tuple[StackRule, ...] = (
               "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/mesh.py STRATEGY_MAP (fsdp2, megatron_fsdp, "
               "ddp) and config.py FSDP2Config / DDPConfig",
               lambda st, m, t: True, _zero_without(1)),
+    StackRule("automodel-optimizer-offload", "automodel", "training.framework.optimizer_offload",
+              "optimizer offload without FSDP2 (ZeRO-2/3)",
+              "NVIDIA-NeMo/Automodel nemo_automodel/components/distributed/config.py: FSDP2Config.offload_policy "
+              "(torch CPUOffloadPolicy) is an FSDP2 option; DDPConfig has none",
+              lambda st, m, t: bool(st.optimizer_offload), lambda c, m, t: c.zero >= 2),
     # ---- torchtitan 0.3
     StackRule("titan-ep-fsdp", "torchtitan", "parallel.ep",
               "expert parallelism without FSDP ranks to take it from",

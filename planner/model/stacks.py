@@ -348,6 +348,22 @@ class Stack:
     fsdp_defer_sync: bool = False
     #: the stack offers ``fsdp_defer_sync`` (NeMo AutoModel's MoE models: ``MoEFSDPSyncMixin``)
     has_fsdp_defer_sync: bool = False
+    #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
+    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes two things:
+    #:
+    #: * its ZeRO-2 is ``reshard_after_forward=False`` (torchtitan ``fsdp_reshard_after_forward never``, AutoModel
+    #:   ``distributed.reshard_after_forward: false``, as planner.present.emit launches it), not a replicated model
+    #:   with sharded gradients: FSDP2's post-backward hook frees the unsharded parameters (torch docs,
+    #:   torch.distributed.fsdp.fully_shard: "After forward and backward passes, post-forward/backward hooks free the
+    #:   unsharded parameters"; ``reshard_after_forward=False`` only skips the free after forward), so every
+    #:   micro-batch's forward all-gathers them again and every backward reduce-scatters -- the collectives of its
+    #:   ZeRO-3 without reshard after forward, which planner.model.step_time times for it (DeepSpeed ZeRO-2 and
+    #:   Megatron-FSDP's optim_grads keep the 16-bit weights whole and gather the updated ones once per step);
+    #: * the sharded gradient is in the parameter's dtype, fp32, whatever the reduce dtype (torch
+    #:   _fsdp_collectives.py ``foreach_reduce``: ``reduce_output = _to_dtype_if_needed(reduce_output, orig_dtype)``
+    #:   before it becomes ``sharded_param.grad``): ``training.grad_dtype: same`` halves the reduce-scatter's bytes,
+    #:   not the gradient shard (planner.model.memory)
+    fsdp2_dp: bool = False
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
     #: reduce-scatter unless ``set_requires_all_reduce(False)``, FSDPModule's "gradient accumulation with only
@@ -590,17 +606,36 @@ class Stack:
         """The option values of this stack (``OPTIONS``), for outputs."""
         return {k: getattr(self, k) for k in OPTIONS}
 
-    def describe(self, precision: str | None = None, transformer: bool = True) -> str:
+    def reshard_label(self, zero: int | None = None, pp: int | None = None) -> str | None:
+        """``reshard_after_forward`` as a plan at ZeRO ``zero`` and PP ``pp`` runs it (``zero`` None: the option as
+        set). The option is ZeRO-3's: an FSDP2 stack's ZeRO-2 never reshards (``fsdp2_dp``), a stack that keeps the
+        stage gathered under PP does not either (``pp_fsdp_unsharded``), and below that there are no sharded weights
+        to gather (None: not listed)."""
+        on = "on" if self.reshard_after_forward else "off"
+        if zero is None:
+            return on
+        if zero >= 3:
+            return "off (kept gathered under PP)" if (pp or 1) > 1 and self.pp_fsdp_unsharded else on
+        if zero == 2 and self.fsdp2_dp:
+            return "off (ZeRO-2: FSDP2 without reshard)"
+        return None
+
+    def describe(self, precision: str | None = None, transformer: bool = True, zero: int | None = None,
+                 pp: int | None = None) -> str:
         """The stack and the options that move the answer, as the output's "training stack:" line. A model
         without transformer layers (a ResNet under DDP) has no tensor-parallel or sharded-parameter
-        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it."""
+        collectives, so TP overlap, parameter-gather overlap and resharding are not listed for it. ``zero`` /
+        ``pp``: the plan's, which say whether it reshards at all (``reshard_label``: a torchtitan ZeRO-2 plan read
+        "reshard_after_forward=on" where it launches fsdp_reshard_after_forward never)."""
         opts = [f"compile={'on' if self.compile else 'off'}"]
         if transformer:
             opts.append(f"tp_overlap={self.tp_overlap}")
         opts.append(f"overlap_grad_reduce={'on' if self.overlap_grad_reduce else 'off'}")
         if transformer:
-            opts += [f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}",
-                     f"reshard_after_forward={'on' if self.reshard_after_forward else 'off'}"]
+            opts.append(f"overlap_param_gather={'on' if self.overlap_param_gather else 'off'}")
+            raf = self.reshard_label(zero, pp)
+            if raf is not None:
+                opts.append(f"reshard_after_forward={raf}")
         # (training.precision fp4 reaches the model as fp8 with the nvfp4 recipe: planner.spec.load._fp4_alias)
         if precision == "fp8":
             opts.append(f"fp8_recipe={self.fp8_recipe}")
@@ -824,7 +859,7 @@ STACKS: dict[str, Stack] = {
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
                 "_bf16_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
@@ -924,6 +959,8 @@ STACKS["nemo-automodel"] = Stack(
     # for its MoE models when ``enable_fsdp_optimizations`` is set (train_ft.py
     # ``patch_stage_backward_maybe_with_nosync``): the stage gathered once and reduce-scattered once per step
     pp_fsdp_unsharded=True,
+    # ZeRO-2/3 are fsdp2 (``reshard_after_forward: false`` at ZeRO-2, planner.present.emit) over fp32 parameters
+    fsdp2_dp=True,
     # its schedules are torch.distributed.pipelining's (AutoPipeline ``pp_schedule: interleaved1f1b``): Megatron-Core's
     # ``overlap_p2p_comm`` is not theirs, and no source here says their sends hide under compute: off, as torchtitan
     overlap_p2p=False,

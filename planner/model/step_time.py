@@ -1022,6 +1022,11 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp,
                                                                     c.dp_shard)
+    # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
+    # its ZeRO-3 collectives with reshard_after_forward off: those rows are timed as that (``dz`` below, ``raf``)
+    fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))
+    dz = np.where(fsdp_z2, 3, dz)
+    raf = np.where(fsdp_z2, False, bool(fw.reshard_after_forward))  # reshard after forward, per DP key
     D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz, ddsh), dp_grad_bytes, fw, etp=detp)
     t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
@@ -1034,7 +1039,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # reduce-scatter where the weights are not resharded after forward; with reshard after forward
     # (``defer_rs``) one gather per micro-batch (the backward's) and the reduce-scatter once per step
     defer = bool(getattr(fw, "fsdp_defer_sync", False))
-    held = (dz >= 3) & (((dpp > 1) & fw.pp_fsdp_unsharded) | (defer & (not fw.reshard_after_forward)))
+    held = (dz >= 3) & (((dpp > 1) & fw.pp_fsdp_unsharded) | (defer & ~raf))
     defer_rs = (dz >= 3) & ~held & defer
     # HSDP's replica all-reduce (_dp_terms ``ar_rep``; 0 without HSDP): with the DP reduce once per step, or with
     # ZeRO-3's per-micro-batch reduce-scatters where the stack runs it so (Stack.hsdp_all_reduce_per_microbatch)
@@ -1068,7 +1073,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
     # memory for one more layer set, one gather per micro-batch)
-    z3_mb = (np.where(defer_rs, 1.0, 2.0 if fw.reshard_after_forward else 1.0) * D["ag3"]
+    z3_mb = (np.where(defer_rs, 1.0, np.where(raf, 2.0, 1.0)) * D["ag3"]
              + np.where(defer_rs, 0.0, D["rs3"]) + np.where(rep_mb, D["ar_rep"], 0.0))
     per_layer = np.maximum(layers_max, 1)
 

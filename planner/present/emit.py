@@ -540,6 +540,11 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     reshard = FSDP_RESHARD[cfg["zero"]]
     if reshard == "always" and cfg.get("reshard_after_forward") is False:  # the plan's stack option
         reshard = "never"
+    # under PP the plan was timed with the stage's weights kept gathered all step (Stack.pp_fsdp_unsharded:
+    # torchtitan's "default" policy, ``reshard_after_forward = not pp_enabled``); "always" sets reshard_after_forward
+    # True with PP too (parallelize.py apply_fsdp), a gather per micro-batch the plan did not price
+    if reshard == "always" and cfg["pp"] > 1 and plan_stack(job, cfg).pp_fsdp_unsharded:
+        reshard = "never"
     sharded = reshard is not None
     # HSDP (the plan's dp_shard below dp): FSDP over dp_shard ranks, replicated over dp / dp_shard (torchtitan's
     # 2-D mesh dp_replicate x dp_shard, parallel_dims.py; FSDP1 HYBRID_SHARD / _HYBRID_SHARD_ZERO2)
@@ -585,6 +590,11 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--training.seq_len", t.seq_len)
     a += _flag("--training.steps", int(steps))
     a += _flag("--training.mixed_precision_param", TITAN_PRECISION[t.precision])
+    if sharded and t.grad_dtype == "same" and t.precision != "fp32":
+        # the plan's 16-bit reduce-scatter (training.grad_dtype; step_time's DP bytes): FSDP2's reduce_dtype, float32
+        # unless set (torchtitan config training.mixed_precision_reduce; versions whose Literal has only "float32"
+        # refuse it at launch rather than run another reduce than the plan's)
+        a += _flag("--training.mixed_precision_reduce", "bfloat16")
     st = plan_stack(job, cfg)
     if st.compile:  # the plan's kernels and loss were timed compiled (Stack.compile; torchtitan CompileConfig,
         # default off, components model + loss); async TP is a compile pass (CompileConfig.__post_init__)
@@ -771,6 +781,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
             notes.append(f"the plan's MoE dispatcher is {st.moe_dispatcher}: set it in the config's model.backend")
         if "optimizer" in cfg.get("offload", "none"):
             notes.append("the plan offloads the optimizer: give distributed an offload_policy (FSDP2 CPUOffloadPolicy)")
+        if cfg["zero"] >= 2 and job.training.grad_dtype == "same" and job.training.precision != "fp32":
+            # FSDP2Config.mp_policy reduces in float32 unless the recipe's mp_policy says otherwise
+            notes.append("the plan reduces gradients in bf16: give distributed an mp_policy with reduce_dtype bfloat16")
         if notes:
             ph["AUTOMODEL_CONFIG"] += "; " + "; ".join(notes)
     elif transformer:

@@ -8,7 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from planner.present.safe import esc
-from planner.search.explain import LABELS, STACK_COLUMNS, mfu_hfu, stack_table_cells
+from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
 from planner.simulate.failures import MIN_GOODPUT
 from planner.results import ranked_hours, ranked_price
@@ -78,7 +78,9 @@ def summary_table(res: dict) -> Table:
     room = (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} allowed: {mem['capacity'] / GiB:.0f} GiB less "
             f"{mem['headroom']:.0%} headroom" if mem.get("limit") is not None and mem.get("headroom")
             else f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB")
-    t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room})")
+    host = host_misfit(mem)  # a plan within its GPU memory whose offload overfills the node's RAM
+    t.add_row("fits", ("[green]yes[/]" if res["fits"] else "[red]no[/]") + f" ({room}"
+              + (f"; host memory: {host})" if host else ")"))
     ev = cost.get("evaluation")  # the evaluation passes are in the hours: say how much of them
     t.add_row("time to train", f"{fmt_time(cost['hours'] * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
               + (f"; evaluation {fmt_time(ev['seconds'])} of it)" if ev else ")"))

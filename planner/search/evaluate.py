@@ -72,7 +72,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     memory = Memory(**{k: float(mem[k][i]) for k in MEMORY_KEYS}, total=float(mem["total"][i]),
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
-                    host=float(mem["host"][i]))
+                    host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)))
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
@@ -218,7 +218,7 @@ def peak_source(source: str) -> str:
 
 
 def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Stack | None = None,
-                      searched: tuple[str, ...] = ()) -> dict:
+                      searched: tuple[str, ...] = (), layout: dict | None = None) -> dict:
     """Which inputs were measured (calibration profile) and which are datasheet priors, and the
     training stack the times assume."""
     src = hw.eff.sources
@@ -237,13 +237,15 @@ def inputs_provenance(hw: HardwareOption, job: JobSpec | None = None, stack: Sta
         efficiencies_prior=src.get("*", "prior"),
     )
     if job is not None:
-        out["training_stack"] = stack_assumption(job, stack, searched)
+        out["training_stack"] = stack_assumption(job, stack, searched, layout)
     return out
 
 
-def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> str:
+def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = (),
+                     layout: dict | None = None) -> str:
     """The training stack and options the step times assume, as one line for the output; for a
-    search, ``stack`` is the best plan's and ``searched`` the options the search chose."""
+    search, ``stack`` is the best plan's and ``searched`` the options the search chose; ``layout`` the plan's
+    ``config`` (its ZeRO stage and PP say how it reshards: ``Stack.reshard_label``)."""
     fw = stack or from_training(job.training)
     mode = default_stack_mode(job.training)
     mode = mode if mode in D.FRAMEWORK_BY_MODE else None
@@ -254,7 +256,9 @@ def stack_assumption(job: JobSpec, stack: Stack | None = None, searched: tuple[s
         else " (training.framework open: the default stack)")
     chosen = (f"; searched, as training.framework leaves them open: {', '.join(searched)} (offload only for layouts "
               "that do not fit without it)" if searched else "")
-    return fw.describe(job.training.precision, job.model.is_transformer) + given + chosen + packed_attention_note(job.training, fw)
+    zero, pp = (layout.get("zero"), layout.get("pp")) if layout else (None, None)
+    return (fw.describe(job.training.precision, job.model.is_transformer, zero, pp) + given + chosen
+            + packed_attention_note(job.training, fw))
 
 
 def packed_attention_note(t, fw: Stack) -> str:

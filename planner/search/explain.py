@@ -1,6 +1,7 @@
 """Words for numbers: what limits a configuration, and advice where a known pitfall applies."""
 from __future__ import annotations
 
+from planner.model.offload import HOST_RAM_USABLE
 from planner.spec import JobSpec
 from planner.units import device_of, fmt_count, fmt_pct, fmt_usd
 
@@ -75,6 +76,17 @@ def bottleneck_line(res: dict, hw) -> str:
     return f"{LABELS[top]}{where}: {share:.0%} of the step (GEMMs {gemm_share:.0%})"
 
 
+def host_misfit(mem: dict) -> str | None:
+    """What an offloading plan puts in host memory beyond what it may (``Memory.host`` over ``host_limit``, the
+    second half of ``evaluate.fits_memory``), as "131.4 GiB per GPU offloaded, 115.2 GiB allowed"; None where it
+    fits. A plan within its GPU memory can fail here alone: estimate's fits line and advice then say so rather
+    than blame the GPU."""
+    lim = mem.get("host_limit")
+    if lim is None or mem.get("host", 0.0) <= lim:
+        return None
+    return f"{mem['host'] / 2**30:.1f} GiB per GPU offloaded, {lim / 2**30:.1f} GiB allowed"
+
+
 def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str]:
     """Known pitfalls that apply to this configuration. ``stack`` (planner.model.stacks.Stack): a launcher
     that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it.
@@ -95,8 +107,15 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     out += alternative_lines(cfg, res["step_time_s"], mem["total"], alternatives)
     if not res["fits"]:
         limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
-        out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
-                   f"({mem['capacity'] / 2**30:.0f} GiB {device_of(res['hardware'])} memory less the headroom)")
+        if mem["total"] > limit:
+            out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
+                       f"({mem['capacity'] / 2**30:.0f} GiB {device_of(res['hardware'])} memory less the headroom)")
+        host = host_misfit(mem)
+        if host:
+            d = res.get("detail", {})
+            node = (f" ({HOST_RAM_USABLE:.0%} of the node's {d['host_ram_bytes'] / 2**30:,.0f} GiB RAM over its "
+                    f"{res['hardware']['gpus_per_node']} GPUs)" if d.get("host_ram_bytes") else "")
+            out.append(f"does not fit host memory: {host}{node}")
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res)
     out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)

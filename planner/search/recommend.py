@@ -38,6 +38,13 @@ from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 
 
+
+def best_layout(plan) -> dict:
+    """The ZeRO stage and PP of a ranked plan, for its stack line (``evaluate.stack_assumption``)."""
+    cfg = plan.config if hasattr(plan, "config") else plan["config"]
+    get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
+    return {"zero": get("zero"), "pp": get("pp")}
+
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
               spot_model=None, overhead=None) -> Recommendation:
     """Search, rank, explain: the ``top`` ranked plans (best layout per hardware and node count),
@@ -354,8 +361,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
         best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
-        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched),),
-        inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched),
+        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched,
+                                                                         best_layout(ranked[0])),),
+        inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched, best_layout(ranked[0])),
         table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
         price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
     )

@@ -42,8 +42,9 @@ class PipelineConfig:
 
     ``t_fwd_mb``/``t_bwd_mb``: one micro-batch through the slowest stage, TP/CP/EP comm included.
     ``t_pp_p2p``: a stage-to-stage send paid as a link delay between stages in the schedule.
-    ``p2p_in_stage``: the share of ``t_fwd_mb``/``t_bwd_mb`` that is pipeline sends already folded
-    into the stage time (the analytic model does this); only used to attribute time to "comm".
+    ``comm_in_stage``: the seconds of ``t_fwd_mb`` + ``t_bwd_mb`` that are communication already folded into the
+    stage time -- the pipeline sends (the analytic model does this) and the exposed ZeRO-3/FSDP gathers
+    (``from_detail``); only used to attribute time to "comm" (not "compute", nor the GPU's busy share).
     ``dp_buckets``: gradient buckets of the DP reduce (the analytic model uses one per layer).
     ``t_dp_tail``: DP time after the reduce that is not the bucketed reduce itself (the analytic
     model's ``t_dp_tail``: the reduce's hidden cost on the compute, the exposed ZeRO-1/2 parameter
@@ -60,7 +61,7 @@ class PipelineConfig:
     dp: int = 1
     schedule: str = "1f1b"
     t_pp_p2p: float = 0.0
-    p2p_in_stage: float = 0.0
+    comm_in_stage: float = 0.0
     t_dp_comm: float = 0.0
     t_dp_tail: float = 0.0
     t_optimizer: float = 0.0
@@ -266,7 +267,8 @@ class SimConfig:
 
         The analytic stage times already include the pipeline sends (``t_pp_p2p`` per direction,
         planner/model/step_time.py), so they are not added again as link delays; per-micro-batch exposed
-        ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time."""
+        ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time, and both are attributed to "comm"
+        (``comm_in_stage``), as estimate's breakdown lists them apart from the compute."""
         d = detail  # the Plan's ``detail`` (one shape: from_estimate passes it)
         pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))
         m = max(1, int(round(float(d.get("num_microbatches", 1)))))
@@ -282,7 +284,7 @@ class SimConfig:
         pipe = PipelineConfig(
             t_fwd_mb=t_f, t_bwd_mb=t_b, pp=pp,
             vpp=int(d.get("vpp", 1) or 1), m=m, dp=dp, schedule=str(d.get("schedule", "1f1b")),
-            t_pp_p2p=0.0, p2p_in_stage=2 * float(d.get("t_pp_p2p", 0.0)),
+            t_pp_p2p=0.0, comm_in_stage=2 * float(d.get("t_pp_p2p", 0.0)) + z3,
             t_dp_comm=float(d.get("t_dp_comm", 0.0)), t_dp_tail=float(d.get("t_dp_tail", 0.0)),
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,

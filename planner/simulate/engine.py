@@ -149,8 +149,9 @@ class _Run:
         withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch)
         self.t_pipe = full.makespan
         self.offsets = full.first_stage_fwd_start
-        # sends folded into the stage time (analytic inputs) count as comm, not compute/bubble
-        folded = min(p.p2p_in_stage / (tf + tb), 1.0) if (tf + tb) > 0 else 0.0
+        # communication folded into the stage time (analytic inputs: sends, ZeRO-3 gathers) counts as comm, not
+        # compute/bubble
+        folded = min(p.comm_in_stage / (tf + tb), 1.0) if (tf + tb) > 0 else 0.0
         self.split = {  # nominal split of one replica's pipeline time
             "compute": full.ideal * (1 - folded), "bubble": (nop2p.makespan - full.ideal) * (1 - folded),
             "comm": withp2p.makespan - nop2p.makespan + folded * nop2p.makespan,
