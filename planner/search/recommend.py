@@ -153,7 +153,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         continue
                     cv = c if len(idx) == len(c) else c.take(idx)
                     evaluated += len(cv)
-                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack)  # training: its recompute list
+                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
                     fits = fits_memory(job, hw, mem, limit)
                     tried[idx[fits]] = False
                     misfit[v] = tried
