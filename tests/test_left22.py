@@ -47,3 +47,40 @@ def test_blackwell_per_tensor_fp8_weights_have_no_transpose(gpu, recipe):
 def test_fp8_weights_elsewhere_unchanged(gpu, recipe, zero, want):
     w, pc = _weights(gpu, recipe, zero, tp=2)
     assert w / (pc.total / 2) == pytest.approx(want, rel=0.01)
+
+
+# ---- 2. The memory assumption named CUDA and NCCL on TPU / Trainium plans ---------------------------------------------
+# recommend's "memory: plans leave 5% of chip memory free ... (the CUDA context, NCCL buffers and fragmentation are
+# counted in the plan ...)" and the report's memory row ("context, NCCL buffers and fragmentation counted in the total")
+# on TPU-v5p and Trainium2 searches: those chips run XLA / the Neuron runtime, no CUDA context, no NCCL. The words now
+# follow the platform (planner.model.memory.OTHER_WORDS); the allowances are the same.
+
+def _memory_assumption(gpus):
+    job = load_job_dict({"model": {"preset": "llama3-8b"},
+                         "training": {"seq_len": 4096, "global_batch": 256, "tokens": 2e10, "precision": "bf16"},
+                         "constraints": {"gpus": gpus, "max_gpus": 1024, "objective": "cost", "deadline_hours": 4000}})
+    from planner.workloads.training import recommend
+
+    rec = recommend(job, simulate=False)
+    return next(a for a in rec.assumptions if a.startswith("memory: plans leave")), rec
+
+
+def test_tpu_search_names_its_runtime_not_cuda():
+    line, _ = _memory_assumption(["TPU-v5p"])
+    assert "CUDA" not in line and "NCCL" not in line and "XLA runtime" in line, line
+
+
+@pytest.mark.parametrize("gpu,words", [("TPU-v5p", "XLA runtime"), ("Trainium2", "Neuron runtime"),
+                                       ("H100", "CUDA context, NCCL buffers"), ("MI300X", "HIP context, RCCL buffers")])
+def test_report_memory_row_names_the_platforms_runtime(gpu, words):
+    from planner.present.report import _memory_line
+
+    mem = {"total": 50 * 2**30, "limit": 90 * 2**30, "capacity": 95 * 2**30, "headroom": 0.05, "margin": 45 * 2**30}
+    row = _memory_line(mem, "GPU", gpu)
+    assert words in row, row
+    assert ("NCCL" in row) == (gpu == "H100"), row
+
+
+def test_gpu_plans_keep_cuda_and_nccl():
+    line, _ = _memory_assumption(["H100"])
+    assert "the CUDA context, NCCL buffers and fragmentation are counted" in line

@@ -40,7 +40,8 @@ ranks before the last (``stage_layer_microbatches``: rank 0 with the embedding's
 rank 1's 8 x 15 = 120 is the peak. Both the first and the last stage are evaluated and the larger is reported.
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
-use, and a fragmentation allowance on the dynamic (activation) part.
+use, and a fragmentation allowance on the dynamic (activation) part (the same allowances on other platforms,
+named for their runtimes in plan text: ``OTHER_WORDS``).
 """
 from __future__ import annotations
 
@@ -108,6 +109,25 @@ ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
 FRAGMENTATION = 0.05  # caching-allocator fragmentation on the dynamic (activation) part
+#: what ``other`` (``CUDA_CONTEXT_BYTES``, ``NCCL_BYTES_PER_GROUP`` per group, ``FRAGMENTATION``) stands for in plan text,
+#: per platform (planner.hardware.options ``PLATFORMS``): ROCm's HIP context and RCCL, Gaudi's HCCL; a TPU or Trainium
+#: has neither a CUDA context nor NCCL -- its runtime (XLA / PJRT, the Neuron runtime) reserves device memory and
+#: its collectives their buffers, which the model prices at the GPU allowances (none measured on those chips)
+OTHER_WORDS = {
+    "cuda": "the CUDA context, NCCL buffers and fragmentation",
+    "rocm": "the HIP context, RCCL buffers and fragmentation",
+    "gaudi": "the runtime's reserve, HCCL buffers and fragmentation",
+    "tpu": "the XLA runtime's reserve, collective buffers and fragmentation (at the GPU allowances)",
+    "neuron": "the Neuron runtime's reserve, collective buffers and fragmentation (at the GPU allowances)",
+}
+
+
+def other_words(platforms) -> str:
+    """``OTHER_WORDS`` for the platform(s) ``platforms`` (a key, or an iterable of keys; None or unknown: CUDA's);
+    several different: the runtime's reserve in general words."""
+    keys = {platforms} if platforms is None or isinstance(platforms, str) else set(platforms)
+    words = {OTHER_WORDS.get(k or "cuda", OTHER_WORDS["cuda"]) for k in keys} or {OTHER_WORDS["cuda"]}
+    return words.pop() if len(words) == 1 else "the runtime's reserve, communication buffers and fragmentation"
 
 
 def stored_weight_bytes(training: TrainingSpec) -> float:
