@@ -117,8 +117,8 @@ OTHER_WORDS = {
     "cuda": "the CUDA context, NCCL buffers and fragmentation",
     "rocm": "the HIP context, RCCL buffers and fragmentation",
     "gaudi": "the runtime's reserve, HCCL buffers and fragmentation",
-    "tpu": "the XLA runtime's reserve, collective buffers and fragmentation (at the GPU allowances)",
-    "neuron": "the Neuron runtime's reserve, collective buffers and fragmentation (at the GPU allowances)",
+    "tpu": "the XLA runtime's reserve, collective buffers and fragmentation, priced as a GPU's,",
+    "neuron": "the Neuron runtime's reserve, collective buffers and fragmentation, priced as a GPU's,",
 }
 
 
