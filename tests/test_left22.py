@@ -84,3 +84,30 @@ def test_report_memory_row_names_the_platforms_runtime(gpu, words):
 def test_gpu_plans_keep_cuda_and_nccl():
     line, _ = _memory_assumption(["H100"])
     assert "the CUDA context, NCCL buffers and fragmentation are counted" in line
+
+
+# ---- 3. HF Trainer's checkpoint sized with a master copy it does not have ----------------------------------------------
+# ``weights`` defaults to "megatron" (16-bit weights + fp32 master). The memory model already holds an HF Trainer bf16 job
+# as AMP (fp32 weights under autocast, no master copy), but the simulator's checkpoint took the job's convention:
+# 2 + 4 + 8 = 14 B a parameter, where the Trainer saves its fp32 model.safetensors and optimizer.pt's two fp32 moments,
+# 4 + 8 = 12 B. Llama-3-8B: 112.4 -> 96.4 GB a checkpoint (and the spot / failure pauses sized from it). DeepSpeed's
+# bf16 engine (bf16 module + fp32 master in the optimizer states) and Megatron-Core stay at 14.
+
+@pytest.mark.parametrize("framework,weights,want", [
+    ("hf-trainer", None, 12.0), ("hf-trainer", "megatron", 12.0), ("hf-trainer", "amp", 12.0),
+    ("deepspeed", None, 14.0), ("megatron-core", None, 14.0),
+])
+def test_checkpoint_follows_the_weights_the_stack_holds(framework, weights, want):
+    from planner.simulate.config import _checkpoint_bytes
+
+    t = {"framework": framework, "precision": "bf16", **({"weights": weights} if weights else {})}
+    job = _job(t, {"tp": 1, "zero": 0})
+    assert _checkpoint_bytes({}, job) == pytest.approx(count_params(job.model).total * want)
+
+
+def test_checkpoint_and_memory_take_one_convention():
+    from planner.model.memory import held_training, model_state_bytes_per_param
+
+    job = _job({"framework": "hf-trainer", "precision": "bf16"}, {"tp": 1, "zero": 0})
+    t = held_training(job.model, job.training)
+    assert t.weights == "amp" and model_state_bytes_per_param(t)[2] == 0.0  # no master copy

@@ -467,8 +467,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     hf = _hf_code(m, t, st)
-    if hf == "amp_bf16" and t.weights != "amp":
-        t = t.model_copy(update={"weights": "amp"})
+    t = held_training(m, t, st)
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     frozen = frozen_base(m, t)
     state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
@@ -675,6 +674,16 @@ def _hf_code(m: ModelSpec, t: TrainingSpec, stack=None) -> str | None:
     if t.precision == "fp32":
         return "fp32"
     return "amp_bf16" if fw.mixed_precision == "amp" else "bf16"
+
+
+def held_training(m: ModelSpec, t: TrainingSpec, stack=None) -> TrainingSpec:
+    """``t`` with the weights convention the stack really holds: a stack that runs transformers' code under autocast
+    (``_hf_code`` "amp_bf16": HF Trainer's ``TrainingArguments(bf16=True)``, autocast over the fp32 model) keeps fp32
+    weights and no separate master copy whatever ``training.weights`` says (``weights: amp``); otherwise ``t``. One
+    rule for the memory (``memory_per_gpu``) and the checkpoint (planner.simulate.config ``_checkpoint_bytes``)."""
+    if _hf_code(m, t, stack) == "amp_bf16" and t.weights != "amp":
+        return t.model_copy(update={"weights": "amp"})
+    return t
 
 
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str):
