@@ -704,7 +704,7 @@ def least_fitting_zero(model, r, hw, gb, tp, pp, dp, cp, ep, mb, rc, precision) 
     for zero in (0, 1, 3):
         c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=1, zero=zero, mb=mb, rc=rc, sp=tp > 1,
                        schedule=0, gpus_per_node=hw.gpus_per_node, nodes=1)
-        if float(np.ravel(memory_per_gpu(model, tr, c)["total"])[0]) <= hw.gpu.memory_bytes:
+        if float(np.ravel(memory_per_gpu(model, tr, c, gpu=hw.gpu.name)["total"])[0]) <= hw.gpu.memory_bytes:
             return zero
     return 3
 

@@ -88,7 +88,7 @@ def evaluate_cases(catalog) -> dict:
         for name in HARDWARE:
             hw = option_from_instance(catalog.instance(name))
             st = step_time(job.model, job.training, c, hw, framework=fw)
-            mem = memory_per_gpu(job.model, job.training, c, stack=fw)
+            mem = memory_per_gpu(job.model, job.training, c, stack=fw, gpu=hw.gpu.name)
             for part, res in (("st", st), ("mem", mem)):
                 for k, v in res.items():
                     v = np.asarray(v)

@@ -86,7 +86,7 @@ def _memory(case, **layout):
         fields.update({k: np.full(len(c), v, dtype=fields[k].dtype) for k, v in layout.items()})
         c = Candidates(**fields)
     st = stacks.resolve(case.stack, **case.options)
-    return memory_per_gpu(case.model, case.training, c, stack=st)
+    return memory_per_gpu(case.model, case.training, c, stack=st, gpu=case.hw.gpu.name)
 
 
 def _id(x):

@@ -41,7 +41,8 @@ ranks before the last (``stage_layer_microbatches``: rank 0 with the embedding's
 rank 1's 8 x 15 = 120 is the peak. Both the first and the last stage are evaluated and the larger is reported.
 
 ``other``: CUDA context and allocator reserve, NCCL communicator buffers per process group in
-use, and a fragmentation allowance on the dynamic (activation) part.
+use, and a fragmentation allowance on the dynamic (activation) part (the same allowances on other platforms,
+named for their runtimes in plan text: ``OTHER_WORDS``).
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_ac
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
 from planner.model.pipeline import pipeline_split, split_runtime, stage_layer_ends, stage_layer_split, vpp_group_size
-from planner.model.stacks import fp8_weights_as_stored, from_training, recompute_modules
+from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
 GiB = 2**30
@@ -109,6 +110,25 @@ ACT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 2}
 CUDA_CONTEXT_BYTES = 0.75 * GiB  # CUDA context + cuBLAS/cuDNN workspaces + allocator reserve
 NCCL_BYTES_PER_GROUP = 0.25 * GiB  # communicator buffers per process group of size > 1
 FRAGMENTATION = 0.05  # caching-allocator fragmentation on the dynamic (activation) part
+#: what ``other`` (``CUDA_CONTEXT_BYTES``, ``NCCL_BYTES_PER_GROUP`` per group, ``FRAGMENTATION``) stands for in plan text,
+#: per platform (planner.hardware.options ``PLATFORMS``): ROCm's HIP context and RCCL, Gaudi's HCCL; a TPU or Trainium
+#: has neither a CUDA context nor NCCL -- its runtime (XLA / PJRT, the Neuron runtime) reserves device memory and
+#: its collectives their buffers, which the model prices at the GPU allowances (none measured on those chips)
+OTHER_WORDS = {
+    "cuda": "the CUDA context, NCCL buffers and fragmentation",
+    "rocm": "the HIP context, RCCL buffers and fragmentation",
+    "gaudi": "the runtime's reserve, HCCL buffers and fragmentation",
+    "tpu": "the XLA runtime's reserve, collective buffers and fragmentation, priced as a GPU's,",
+    "neuron": "the Neuron runtime's reserve, collective buffers and fragmentation, priced as a GPU's,",
+}
+
+
+def other_words(platforms) -> str:
+    """``OTHER_WORDS`` for the platform(s) ``platforms`` (a key, or an iterable of keys; None or unknown: CUDA's);
+    several different: the runtime's reserve in general words."""
+    keys = {platforms} if platforms is None or isinstance(platforms, str) else set(platforms)
+    words = {OTHER_WORDS.get(k or "cuda", OTHER_WORDS["cuda"]) for k in keys} or {OTHER_WORDS["cuda"]}
+    return words.pop() if len(words) == 1 else "the runtime's reserve, communication buffers and fragmentation"
 
 
 def stored_weight_bytes(training: TrainingSpec) -> float:
@@ -331,15 +351,26 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le)
 
 
-def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e):
-    """(first dense, first expert, last dense, last expert) parameters: the stages' blocks plus what the pipeline's
-    ends hold -- the embedding on the first stage; the final norm, the LM head (a tied head its own copy of the
-    table) and the MTP modules (``mtp_stage_params``) on the last; with one stage (``pp`` 1) all of it, once."""
+def pipeline_end_params(m: ModelSpec, pc, pp):
+    """(first, last) stage's parameters outside the transformer blocks: the embedding on the first stage; the final
+    norm and the LM head (a tied head its own copy of the table) on the last; with one stage (``pp`` 1) all of it,
+    once (arrays welcome)."""
     single = np.asarray(pp) == 1
     head = pc.lm_head + pc.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)
+    first = pc.embedding + np.where(single, pc.lm_head + pc.final_norm, 0.0)
+    last = np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head)
+    return first, last
+
+
+def _with_pipeline_ends(m: ModelSpec, pc, pp, first_d, first_e, last_d, last_e):
+    """(first dense, first expert, last dense, last expert) parameters: the stages' blocks plus what the pipeline's
+    ends hold (``pipeline_end_params``) and the MTP modules (``mtp_stage_params``) on the last stage (on the only
+    one with ``pp`` 1)."""
+    single = np.asarray(pp) == 1
     mtp_d, mtp_e = mtp_stage_params(m, pc)
-    first_dense = first_d + pc.embedding + np.where(single, pc.lm_head + pc.final_norm + mtp_d, 0.0)
-    last_dense = last_d + np.where(single, pc.embedding + pc.lm_head + pc.final_norm, head) + mtp_d
+    first_ends, last_ends = pipeline_end_params(m, pc, pp)
+    first_dense = first_d + first_ends + np.where(single, mtp_d, 0.0)
+    last_dense = last_d + last_ends + mtp_d
     return first_dense, first_e + np.where(single, mtp_e, 0.0), last_dense, last_e + mtp_e
 
 
@@ -438,11 +469,14 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     return r0, r1, held(n_last) * last_inflight, last_inflight
 
 
-def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None):
+def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
+                   gpu: str | None = None):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
     ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
-    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework).
+    offloaded to host RAM, planner.model.offload) under ``stack`` (default: training.framework), on GPU ``gpu``
+    (a catalog name; it matters only for FP8-stored weights, stacks.fp8_linear_weight_bytes; None: Hopper's
+    layout rules).
 
     Stacks that run the Hugging Face model code (``Stack.mixed_precision`` set: hf-trainer,
     deepspeed) take their activations from ``planner.model.activations_hf`` (what transformers'
@@ -458,8 +492,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     hf = _hf_code(m, t, st)
-    if hf == "amp_bf16" and t.weights != "amp":
-        t = t.model_copy(update={"weights": "amp"})
+    t = held_training(m, t, st)
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     frozen = frozen_base(m, t)
     state_b = master_b + opt_b  # bytes per trained parameter the optimizer holds (offloaded below)
@@ -491,12 +524,21 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     kzi = np.clip(kz, 0, 3).astype(np.intp)
     # how the stack stores FP8-trained weights (Stack.fp8_weight_bytes) where it does at this ZeRO stage
     # (stacks.fp8_weights_as_stored: Megatron-Core's --fp8-param-gather needs sharded parameters and an FP8 recipe)
-    w_held = w_b if frozen else np.where(fp8_weights_as_stored(st, t, kz), st.fp8_weight_bytes or w_b, w_b)
+    # on a part without the transposed FP8 copy (stacks.fp8_linear_weight_bytes) the linears hold less than the
+    # stack's figure and the pipeline ends (embedding, head, final norm: 16-bit) keep it: w_end more per end parameter
+    stored = np.zeros(np.shape(kz), dtype=bool) if frozen else fp8_weights_as_stored(st, t, kz)
+    lin_b = fp8_linear_weight_bytes(st, t, gpu)
+    w_held = np.where(stored, lin_b or w_b, w_b) if not frozen else w_b
+    w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
+    if m.is_transformer:
+        ends_f, ends_l = (np.broadcast_to(x, np.shape(kpp)) / ktpf for x in pipeline_end_params(m, count_params(m), kpp))
+    else:
+        ends_f = ends_l = np.zeros(np.shape(kpp))
 
-    def states(dense, expert, w_b=w_held):
+    def states(dense, expert, w_b=w_held, ends=0.0):
         d = dense / ktpf
         e = expert / (ketp * kep)
-        weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b
+        weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b + np.where(kz >= 3, ends / dps, ends) * w_end
         grads = (d + e) * g_whole[kzi] + (d / dps + e / edps) * g_shard[kzi] + g_bucket[kzi]
         # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
         od, oe = (optimizers.state_bytes(m, dense, expert, k_layers, master_b + opt_b,
@@ -515,7 +557,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # AutoModel's deferred sync without PP (``Stack.fsdp_defer_sync``) holds the same unsharded gradients
         pp_held = (kz >= 2) & (((kpp > 1) & st.pp_fsdp_unsharded) | bool(getattr(st, "fsdp_defer_sync", False)))
         held = (kz >= 3) & ((not st.reshard_after_forward) | pp_held)
-        weights = np.where(held, (d + e) * w_b, weights)
+        weights = np.where(held, (d + e) * w_b + ends * w_end, weights)
         grads = np.where(pp_held, (d + e) * g_b, grads)
         if st.megatron_fsdp:  # Megatron-FSDP's gathered units and gradient buckets in flight
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
@@ -524,8 +566,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         weights = weights + np.where((kz >= 3) & ~held, 2 * largest * np.minimum(w_b, 2.0), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
-    fw, fg, fo = states(f_dense, f_exp)
-    lw, lg, lo = states(l_dense, l_exp)
+    fw, fg, fo = states(f_dense, f_exp, ends=ends_f)
+    lw, lg, lo = states(l_dense, l_exp, ends=ends_l)
     layers = k_layers[sinv]
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
     # offload, the whole model trained (a frozen base keeps finetune.py's table)
@@ -657,6 +699,16 @@ def _hf_code(m: ModelSpec, t: TrainingSpec, stack=None) -> str | None:
     if t.precision == "fp32":
         return "fp32"
     return "amp_bf16" if fw.mixed_precision == "amp" else "bf16"
+
+
+def held_training(m: ModelSpec, t: TrainingSpec, stack=None) -> TrainingSpec:
+    """``t`` with the weights convention the stack really holds: a stack that runs transformers' code under autocast
+    (``_hf_code`` "amp_bf16": HF Trainer's ``TrainingArguments(bf16=True)``, autocast over the fp32 model) keeps fp32
+    weights and no separate master copy whatever ``training.weights`` says (``weights: amp``); otherwise ``t``. One
+    rule for the memory (``memory_per_gpu``) and the checkpoint (planner.simulate.config ``_checkpoint_bytes``)."""
+    if _hf_code(m, t, stack) == "amp_bf16" and t.weights != "amp":
+        return t.model_copy(update={"weights": "amp"})
+    return t
 
 
 def _hf_activation_arrays(m: ModelSpec, t: TrainingSpec, c: Candidates, seq, precision: str):

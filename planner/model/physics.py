@@ -33,6 +33,14 @@ FP4_CAPABLE = ("B100", "B200", "GB200", "B300", "GB300", "MI350", "MI355")
 #: compute capability 10.0 (transformer_engine/pytorch/fp8.py ``check_mxfp8_support``: "Device compute
 #: capability 10.0 or higher required for MXFP8 execution"); torchao's MX training needs SM100 too
 MX_CAPABLE = FP4_CAPABLE
+#: ... whose FP8 GEMMs take either operand in either layout, so Transformer Engine's per-tensor FP8 (delayed or
+#: current scaling) keeps no transposed ("column-wise") copy of an FP8 tensor: TE common/transformer_engine.cpp
+#: ``nvte_is_non_tn_fp8_gemm_supported`` is true for compute capability 10.x-11.x and >= 13.0 (B100/B200/GB200
+#: SM100, B300/GB300 SM103; not SM120, the RTX Blackwell parts), and pytorch/csrc/quantizer.cpp
+#: ``Float8Quantizer::create_tensor`` / ``Float8CurrentScalingQuantizer::create_tensor`` allocate the column-wise
+#: data only ``if columnwise_usage && !nvte_is_non_tn_fp8_gemm_supported()``. Hopper (SM90) and Ada need the
+#: TN layout, hence the transpose
+NON_TN_FP8 = ("B100", "B200", "GB200", "B300", "GB300")
 #: The GEMM peaks a low-precision recipe runs at beyond plain FP8, one row each: peak key -> (the recipe that
 #: selects it, how the job names it, the parts that have it, what a part needs for it, its rate over the FP8
 #: peak, the job field a refusal names). ``datasheet_peak`` refuses a part without it in one line, and

@@ -160,6 +160,25 @@ def fp8_weights_as_stored(stack, training, zero):
     return fp8_param_gather_on(stack, training, zero)
 
 
+def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | None:
+    """Bytes per parameter of the FP8-stored linear weights (``Stack.fp8_weight_bytes`` where
+    ``fp8_weights_as_stored``) on GPU ``gpu`` (a catalog name; None: the stack's own figure). Megatron-Core's
+    ``--fp8-param-gather`` weights are TE ``Float8Tensor``s, the row-wise FP8 data (1 B) plus the transposed copy
+    the backward GEMMs need on Hopper (1 B): 2. On parts whose FP8 GEMMs take any layout (physics.NON_TN_FP8:
+    TE ``nvte_is_non_tn_fp8_gemm_supported``, Blackwell B100/B200/GB200/B300/GB300) the per-tensor recipes
+    (tensorwise, delayed: ``Float8Quantizer`` / ``Float8CurrentScalingQuantizer``) allocate no transposed copy: 1.
+    MXFP8 keeps its column-wise copy on every part (its scales run along the other dimension:
+    ``MXFP8Quantizer`` allocates both usages): 2. The embeddings, the head and the norms stay 16-bit (2 B)
+    whatever the part (planner.model.memory prices them apart)."""
+    from planner.model.physics import NON_TN_FP8
+
+    b = stack.fp8_weight_bytes
+    if (b is not None and stack.fp8_param_gather and gpu is not None and str(gpu).upper().startswith(NON_TN_FP8)
+            and stack.recipe.name in ("tensorwise", "delayed")):
+        return 1.0
+    return b
+
+
 @dataclass(frozen=True)
 class Stack:
     """One training stack with its options resolved. Field provenance in the module docstring
@@ -239,7 +258,8 @@ class Stack:
     #: precision configs set ``fp8_param_gather=True`` (Megatron-Bridge training/mixed_precision.py
     #: ``bf16_with_fp8_current_scaling_mixed``, ``bf16_with_fp8_delayed_scaling_mixed``; NeMo
     #: recipes/precision/mixed_precision.py the same), so the TE weights *are* FP8 tensors (1 byte)
-    #: with the transposed copy TE caches for the backward GEMM on Hopper (1 byte), no 16-bit copy
+    #: with the transposed copy TE caches for the backward GEMM on Hopper (1 byte; none on Blackwell under the
+    #: per-tensor recipes: ``fp8_linear_weight_bytes``), no 16-bit copy
     #: (embeddings and norms stay 16-bit: 2 bytes as well): 2. torchtitan (torchao
     #: ``convert_to_float8_training``): the parameters stay 16-bit and each forward casts them
     #: anew (no persistent FP8 copy): 2.

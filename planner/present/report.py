@@ -333,7 +333,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
           ["step time", fmt_time(best["step_time_s"])],
           ["throughput", f"{best['tokens_per_s']:,.0f} {unit}/s ({best['tokens_per_s_per_gpu']:,.0f} per {noun})"],
           ["MFU / HFU", mfu_hfu(best)],
-          [f"memory per {noun}", _memory_line(mem, noun)],
+          [f"memory per {noun}", _memory_line(mem, noun, best["hardware"].get("gpu"))],
           ["time to train", f"{fmt_time(hours_of(best, spot) * 3600)} ({fmt_steps(cost['steps'])}, {fmt_count(cost['tokens'])} {unit}"
                             + (f"; {fmt_time(cost['hours'] * 3600)} without {left_out})" if left_out else ")")],
           *([["evaluation", evaluation_line(cost["evaluation"]).split(": ", 1)[1]]] if cost.get("evaluation") else []),
@@ -725,13 +725,23 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
 # --------------------------------------------------------------------------------------------
 # budget-review pieces (memory limit, spot, network, scaling) and the reports of other workloads
 # --------------------------------------------------------------------------------------------
-def _memory_line(mem: dict, noun: str = "GPU") -> str:
+def _memory_line(mem: dict, noun: str = "GPU", gpu: str | None = None) -> str:
     """The plan's memory against its limit; ``noun`` what one accelerator is called (``units.device_of``: a TPU's
-    "32 GiB chip memory", which read "GPU memory")."""
+    "32 GiB chip memory", which read "GPU memory"); ``gpu`` the catalog accelerator, whose platform names what the
+    total's ``other`` holds (planner.model.memory ``other_words``: a TPU has no NCCL buffers)."""
     if mem.get("limit") is None:
         return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
+    from planner.hardware.options import platform_of
+    from planner.model.memory import other_words
+
+    try:
+        from hardware_catalog.catalog import builtin_gpu
+
+        plat = platform_of(builtin_gpu(gpu)) if gpu else None
+    except KeyError:  # a GPU only a user's catalog knows
+        plat = None
     return (f"{mem['total'] / GiB:.1f} GiB of {mem['limit'] / GiB:.1f} GiB allowed ({mem['capacity'] / GiB:.0f} GiB {noun} memory, "
-            f"{mem['headroom']:.0%} headroom; context, NCCL buffers and fragmentation counted in the total); "
+            f"{mem['headroom']:.0%} headroom; {other_words(plat).removeprefix('the ')} counted in the total); "
             # to the capacity, not to the limit: "67.4 GiB of 76.0 allowed; margin 12.6 GiB" read as a sum that does not
             # add up; "GPU memory", not "HBM": an L4, A10G or T4 has GDDR6
             f"{mem['margin'] / GiB:.1f} GiB free of the {mem['capacity'] / GiB:.0f} GiB {noun} memory")

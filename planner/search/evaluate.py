@@ -45,7 +45,7 @@ def evaluate(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack | Non
     """Memory + time arrays for a batch of candidates on one hardware option, under ``stack``
     (default: the job's ``training.framework``)."""
     stack = stack or from_training(job.training)
-    mem = memory_per_gpu(job.model, job.training, c, stack=stack)
+    mem = memory_per_gpu(job.model, job.training, c, stack=stack, gpu=hw.gpu.name)
     st = step_time(job.model, job.training, c, hw, framework=stack, **time_kw)
     return dict(mem=mem, time=st, fits=fits_memory(job, hw, mem), stack=stack)
 
@@ -173,7 +173,7 @@ def alternatives(job: JobSpec, c: Candidates, hw: HardwareOption, stack: Stack, 
     for k, (_, _, alt) in enumerate(kept, 1):
         for f in ("rc", "mb"):
             getattr(batch, f)[k] = getattr(alt, f)[0]
-    mem = memory_per_gpu(job.model, job.training, batch, stack=stack)
+    mem = memory_per_gpu(job.model, job.training, batch, stack=stack, gpu=hw.gpu.name)
     st = step_time(job.model, job.training, batch, hw, framework=stack)["step_time_s"]
     fits = fits_memory(job, hw, mem, limit)
     base = float(st[0])

@@ -16,12 +16,12 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import calibrate_hint, device_noun, options_for_search, unmatched_gpus
+from planner.hardware.options import calibrate_hint, device_noun, options_for_search, platform_of, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
 from planner.model import physics
 from planner.model.activations import SELECTIVE
-from planner.model.memory import memory_per_gpu
+from planner.model.memory import memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
 from planner.model.step_time import step_time
 from planner.results import Recommendation
@@ -160,7 +160,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         continue
                     cv = c if len(idx) == len(c) else c.take(idx)
                     evaluated += len(cv)
-                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack)  # training: its recompute list
+                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
                     fits = fits_memory(job, hw, mem, limit)
                     tried[idx[fits]] = False
                     misfit[v] = tried
@@ -279,8 +279,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom
     nouns = {device_noun(o.gpu) for o in opts if o.gpu.name in searched} or {"GPU"}  # "chip" on TPU / Trainium
     mem_noun = nouns.pop() if len(nouns) == 1 else "accelerator"
-    assumptions.append(f"memory: plans leave {head:.0%} of {mem_noun} memory free for the memory model's error (the CUDA "
-                       f"context, NCCL buffers and fragmentation are counted in the plan; constraints.memory_headroom"
+    plats = {platform_of(o.gpu) for o in opts if o.gpu.name in searched}
+    assumptions.append(f"memory: plans leave {head:.0%} of {mem_noun} memory free for the memory model's error "
+                       f"({other_words(plats)} are counted in the plan; constraints.memory_headroom"
                        + (", default" if con.memory_headroom is None else "") + ")")
     hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
     if df["cost"].isna().all() and objective != "time":

@@ -25,7 +25,7 @@ from planner import defaults as D
 from planner.simulate.resources import STORAGE_PROFILES, StorageProfile
 from planner.model.evaluation import eval_pass_s, eval_run, loader_workers, spread_zero3
 from planner.model.pipeline import step_composition
-from planner.model.memory import model_state_bytes_per_param, stored_weight_bytes
+from planner.model.memory import held_training, model_state_bytes_per_param, stored_weight_bytes
 from planner.model.offload import HOST_RAM_USABLE
 from planner.spec.params import count_params
 
@@ -356,14 +356,17 @@ def _checkpoint_bytes(detail: dict, job: Any) -> float:
     master copy (``defaults.ADAPTER_BYTES`` + the optimizer's state, as ``memory_per_gpu`` holds them). The weights
     count as stored (``memory.stored_weight_bytes``): autocast's 16-bit copy and TE's cached FP8 copy are compute
     copies no checkpoint holds (counted until qa23: an fp8 run's checkpoint at 15 B a parameter instead of 2 + 4 + 8,
-    an AMP run's at 14 instead of its fp32 weights and moments, 12)."""
+    an AMP run's at 14 instead of its fp32 weights and moments, 12), under the convention the stack holds
+    (``memory.held_training``: a Hugging Face Trainer job left at ``weights: megatron`` was sized at 2 + 4 + 8 = 14 B
+    a parameter until 2026-12-02, where the Trainer saves its fp32 weights and the moments, 12)."""
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
         from planner.model.finetune import frozen_base, trainable_params
 
-        _w, _g, master, opt = model_state_bytes_per_param(job.training, job.model.hidden or 4096)
-        w = stored_weight_bytes(job.training)  # not autocast's / TE's compute copies
+        t = held_training(job.model, job.training)  # HF Trainer's AMP: fp32 weights, no master copy
+        _w, _g, master, opt = model_state_bytes_per_param(t, job.model.hidden or 4096)
+        w = stored_weight_bytes(t)  # not autocast's / TE's compute copies
         if frozen_base(job.model, job.training):  # fp32 adapters keep no master copy: weights + moments, as
             # memory_per_gpu holds them (defaults.ADAPTER_BYTES); 2 + 4 + 8 B sized a 70B QLoRA save at 14 B an adapter
             return float(trainable_params(job.model, job.training)) * (D.ADAPTER_BYTES + opt)
