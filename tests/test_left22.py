@@ -49,6 +49,40 @@ def test_fp8_weights_elsewhere_unchanged(gpu, recipe, zero, want):
     assert w / (pc.total / 2) == pytest.approx(want, rel=0.01)
 
 
+@pytest.mark.parametrize("gpu,framework,recipe,want", [
+    ("B200-SXM-180GB", "megatron-core", "tensorwise", 5.0),  # amax read, cast read, row-wise write: no transpose
+    ("GB200-B200", "megatron-core", "delayed", 3.0),
+    ("H100-SXM-80GB", "megatron-core", "tensorwise", 6.0),  # Hopper's FP8 GEMMs take TN only: the transpose stays
+    ("B200-SXM-180GB", "megatron-core", "mxfp8", 6.0),  # block scales along one dimension: both orientations
+    ("B200-SXM-180GB", "torchtitan", "tensorwise", 6.0),  # torchao's casts are not TE's
+])
+def test_blackwell_te_casts_write_no_transpose(gpu, framework, recipe, want):
+    """The same TE rule for the quantisation passes: on Blackwell a per-tensor recipe's cast writes the row-wise FP8
+    copy only (LowPrecisionRecipe.transpose_bytes, stacks.te_cast_bytes), and the step prices that."""
+    from planner.model.stacks import resolve, te_cast_bytes
+
+    assert te_cast_bytes(resolve(framework, fp8_recipe=recipe), gpu) == want
+
+
+def test_blackwell_cast_saving_reaches_the_step_time():
+    """Llama-3-8B fp8 tensorwise on B200: the quantisation passes read/write 5 B an element, not 6, so the linears'
+    memory-bound share of the step falls (the GEMMs are unchanged)."""
+    from dataclasses import replace
+
+    from planner.model import stacks
+
+    job = _job({"framework": {"name": "megatron-core", "fp8_recipe": "tensorwise"}, "precision": "fp8"},
+               {"tp": 1, "zero": 1}, gpu="B200-SXM-180GB")
+    now = estimate_job(job)["step_time_s"]
+    old = replace(stacks.RECIPES["tensorwise"], transpose_bytes=0.0)
+    try:
+        stacks.RECIPES["tensorwise"] = old
+        before = estimate_job(job)["step_time_s"]
+    finally:
+        stacks.RECIPES["tensorwise"] = replace(old, transpose_bytes=1.0)
+    assert now < before
+
+
 # ---- 2. The memory assumption named CUDA and NCCL on TPU / Trainium plans ---------------------------------------------
 # recommend's "memory: plans leave 5% of chip memory free ... (the CUDA context, NCCL buffers and fragmentation are
 # counted in the plan ...)" and the report's memory row ("context, NCCL buffers and fragmentation counted in the total")

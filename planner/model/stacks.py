@@ -113,6 +113,12 @@ class LowPrecisionRecipe:
     elements (OCP MX spec; TE ``MXFP8Tensor`` columnwise data + ``columnwise_scale_inv``) = 1.03125. NVFP4: packed
     E2M1, 0.5 B, + one E4M3 scale per 16 elements (TE ``NVFP4Tensor``; the wgrad input is quantised 16x1 after the
     random Hadamard transform, NVIDIA "Pretraining Large Language Models with NVFP4", arXiv 2509.25149) = 0.5625.
+    ``transpose_bytes``: of ``cast_bytes``, the write of the transposed FP8 copy a per-tensor recipe makes for the
+    other GEMM's operand (1 B). Transformer Engine allocates that column-wise copy only where the FP8 GEMMs need
+    the TN layout (transformer_engine/pytorch/csrc/quantizer.cpp: ``columnwise_usage &&
+    !nvte_is_non_tn_fp8_gemm_supported()``, true from compute capability 10.0: Blackwell), so on those parts a TE
+    stack's cast writes only the row-wise copy (``te_cast_bytes``). MXFP8 and NVFP4 keep both orientations (their
+    block scales run along one dimension), torchao's casts are not TE's: 0 there.
     """
 
     name: str
@@ -122,12 +128,14 @@ class LowPrecisionRecipe:
     peak: str = "fp8"
     param_gather_bytes: float = 2.0
     saved_bytes: float = 1.0
+    transpose_bytes: float = 0.0
 
 
 RECIPES = {
     "tensorwise": LowPrecisionRecipe("tensorwise", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92,
-                                     param_gather_bytes=1.0),
-    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0),
+                                     param_gather_bytes=1.0, transpose_bytes=1.0),
+    "delayed": LowPrecisionRecipe("delayed", cast_bytes=4.0, weight_casts="step", gemm_rel=0.92, param_gather_bytes=1.0,
+                                  transpose_bytes=1.0),
     "rowwise": LowPrecisionRecipe("rowwise", cast_bytes=10.0, weight_casts="microbatch", gemm_rel=0.85),
     "mxfp8": LowPrecisionRecipe("mxfp8", cast_bytes=6.0, weight_casts="microbatch", gemm_rel=0.92, peak="mxfp8",
                                 saved_bytes=1.0 + 1.0 / 32),
@@ -160,6 +168,23 @@ def fp8_weights_as_stored(stack, training, zero):
     return fp8_param_gather_on(stack, training, zero)
 
 
+def te_skips_fp8_transpose(stack, gpu: str | None) -> bool:
+    """Whether Transformer Engine makes no transposed FP8 copy (weights or casts) for this stack's recipe on GPU
+    ``gpu`` (a catalog name): a per-tensor recipe (``LowPrecisionRecipe.transpose_bytes``) on a part whose FP8 GEMMs
+    take any layout (physics.NON_TN_FP8; TE quantizer.cpp ``nvte_is_non_tn_fp8_gemm_supported``)."""
+    from planner.model.physics import NON_TN_FP8
+
+    return gpu is not None and str(gpu).upper().startswith(NON_TN_FP8) and stack.recipe.transpose_bytes > 0
+
+
+def te_cast_bytes(stack, gpu: str | None) -> float:
+    """HBM bytes per element of a GEMM input's quantisation (``LowPrecisionRecipe.cast_bytes``) as the stack runs it
+    on GPU ``gpu``: less the transposed copy's write where a TE stack (``Stack.te_linears``) makes none
+    (``te_skips_fp8_transpose``). Dynamic tensorwise on B200: 6 - 1 = 5 B; delayed 4 - 1 = 3 B."""
+    r = stack.recipe
+    return r.cast_bytes - (r.transpose_bytes if stack.te_linears and te_skips_fp8_transpose(stack, gpu) else 0.0)
+
+
 def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | None:
     """Bytes per parameter of the FP8-stored linear weights (``Stack.fp8_weight_bytes`` where
     ``fp8_weights_as_stored``) on GPU ``gpu`` (a catalog name; None: the stack's own figure). Megatron-Core's
@@ -170,11 +195,8 @@ def fp8_linear_weight_bytes(stack, training, gpu: str | None = None) -> float | 
     MXFP8 keeps its column-wise copy on every part (its scales run along the other dimension:
     ``MXFP8Quantizer`` allocates both usages): 2. The embeddings, the head and the norms stay 16-bit (2 B)
     whatever the part (planner.model.memory prices them apart)."""
-    from planner.model.physics import NON_TN_FP8
-
     b = stack.fp8_weight_bytes
-    if (b is not None and stack.fp8_param_gather and gpu is not None and str(gpu).upper().startswith(NON_TN_FP8)
-            and stack.recipe.name in ("tensorwise", "delayed")):
+    if b is not None and stack.fp8_param_gather and te_skips_fp8_transpose(stack, gpu):
         return 1.0
     return b
 

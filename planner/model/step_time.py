@@ -86,7 +86,7 @@ from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_p
 from planner.model.pipeline import exposed_dp_comm, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
-                                   recompute_modules)
+                                   recompute_modules, te_cast_bytes)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -216,6 +216,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         # False), at the SIMT GEMM fraction of the fp32 peak, as the fp32 convolutions do
         eff = eff.with_(gemm_max=math_gemm_max(eff, t.precision))
     recipe = fw.recipe
+    cast_b = te_cast_bytes(fw, hw.gpu.name)  # the recipe's quantisation bytes as this stack runs them on this part
     # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
     peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
     lin_peak = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel if low else peak
@@ -256,9 +257,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         bwd = g_t(M, K, N, pk, hbm, b) + (wgrad if wg is None else wg) * g_t(K, N, M, pk, hbm, b)
         if low and pk is lin_peak:  # quantisation: input (fwd), output gradient (bwd), weight
             w_casts = 1.0 if recipe.weight_casts == "microbatch" and not fw.caches_fp8_weights else 0.0
-            fwd = fwd + eff.memory_time(n_g * (M * K * (recipe.cast_bytes - cast_cut[0])
-                                               + w_casts * K * N * recipe.cast_bytes), hbm)
-            bwd = bwd + eff.memory_time(n_g * M * N * (recipe.cast_bytes - cast_cut[1]), hbm)
+            fwd = fwd + eff.memory_time(n_g * (M * K * (cast_b - cast_cut[0]) + w_casts * K * N * cast_b), hbm)
+            bwd = bwd + eff.memory_time(n_g * M * N * (cast_b - cast_cut[1]), hbm)
             if s16:  # the layers the recipe keeps 16-bit (Stack.lp_bf16_layers) run this GEMM unquantised
                 f16, b16 = gemm(M, N, K, pk=peak, b=float(act_b), groups=groups, wg=wg, batch=batch)
                 fwd, bwd = (1 - s16) * fwd + s16 * f16, (1 - s16) * bwd + s16 * b16
