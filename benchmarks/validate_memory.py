@@ -37,6 +37,13 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   rotater (``_AllGatherRotater``: (cp - 1) x 268 MB, 0.3-1.9 GB at CP 2-8, against the measured growth
   of 0.6 / 1.8 / 9.6 GiB from CP 1). The interleaved row's micro-batch count is not stated (mapped as
   validate.py does, local batch / PP).
+* torchtitan's head / root FSDP unit (fsdpmem, 2026-12-02; looked at, not modelled): FSDP2 never reshards the root
+  after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward"), and the 2024-12
+  torchtitan (parallelisms/parallelize_llama.py ``apply_fsdp``) leaves the embedding, final norm and LM head in the
+  root unit: gathered in bf16 from the first forward to the end of backward, 1.96 GiB on Llama-3-8B (later
+  torchtitan wraps ``[norm, output]`` apart, ``reshard_after_forward=False``: the head alone at the loss). The planner
+  gathers only 2 x the largest decoder layer (0.81 GiB there); the 2/N bf16 shard it counted until 2026-12-02
+  (1.87 GiB on 8 GPUs) had stood in for it on the 8-GPU rows.
 * HF Trainer BERT (nvidia-smi): -4% to -12% (fp16 at batch 4: -22%); the page measures the CUDA context
   alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy
   module loading), on every row.

@@ -29,7 +29,11 @@ and ZeRO-3's gather buffer as a rank's share of the largest layer (memory.larges
 not all of them; the experts not split by TP at expert-TP 1): mixtral-8x7b, deepseek-v3-pretrain and
 nemotron-3-nano-pretrain ZeRO-3 rows' weights x0.16-3.5, totals x0.55-1.43; no other step-time array.
 Regenerated again on main after merging left3 (one pipeline split for launch and price: 16 arrays, memory
-only) and qa22 (the above).
+only) and qa22 (the above). Regenerated on the fsdpmem branch (2026-12-02) for FSDP2's memory (Stack.fsdp2_dp: no
+16-bit weight shard beside the fp32 master, a layer's bf16 unsharded gradient + reduce-scatter input held:
+memory.fsdp2_reduce_buffer_bytes): only llama3-70b/torchtitan moved, 8 of 574 arrays (mem weights, grads, total,
+total_last on both instances): ZeRO-3 rows' weights x0.046-1.0, ZeRO-2/3 rows' grads x1.0-10.3, totals x0.92-1.07;
+no step-time array.
 """
 from __future__ import annotations
 

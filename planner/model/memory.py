@@ -20,6 +20,11 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   TP slice and only its local experts (``largest_unit_params``). Megatron-FSDP (``Stack.megatron_fsdp``:
   optim_grads = ZeRO-2, optim_grads_params = ZeRO-3, the same shards) holds a window of about 1e9
   elements of gathered weights and of unsharded gradient buckets instead (``mfsdp_buffer_elems``).
+  FSDP2 over fp32 parameters (``Stack.fsdp2_dp``: torchtitan, NeMo AutoModel) keeps no 16-bit shard -- its
+  sharded parameter is the fp32 master, cast to bf16 only as each all-gather's input -- and holds, at ZeRO-2 and
+  ZeRO-3, the unsharded gradient and the reduce-scatter input of the units in backward
+  (``fsdp2_reduce_buffer_bytes``). Until 2026-12-02 it counted a bf16 shard (2/N bytes a parameter) and no
+  reduce buffers.
 * Sharding group: ZeRO shards over data-parallel x context-parallel ranks (Megatron's distributed
   optimizer group); expert weights over the expert-data-parallel group (dp*cp/ep). Under hybrid
   sharded data parallelism (HSDP, ``parallel.dp_shard`` < dp: FSDP2 on a 2-D (replicate, shard) mesh,
@@ -284,6 +289,23 @@ def largest_unit_params(m: ModelSpec, pc, tp, etp, ep):
     return np.maximum.reduce([np.broadcast_to(u, np.broadcast(tp, ex).shape) for u in units])
 
 
+def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes):
+    """Bytes an FSDP2 rank (``Stack.fsdp2_dp``, ZeRO-2 and ZeRO-3) holds for the gradients of the units in its
+    backward beyond its sharded gradients: ``unit`` x (``grad_bytes`` + ``reduce_bytes``) for ``unit`` the rank's
+    share of the largest layer (``largest_unit_params``). torch/distributed/fsdp/_fully_shard (pytorch/pytorch
+    010ae4a8, read 2026-12-02): autograd leaves each unit's unsharded gradient in the parameter dtype of its
+    ``MixedPrecisionPolicy`` (bf16, ``grad_bytes``) until the unit's post-backward; ``foreach_reduce``
+    (_fsdp_collectives.py) then allocates the reduce-scatter input, the whole unit in ``reduce_dtype``
+    (``reduce_bytes``: fp32 under torchtitan's ``mixed_precision_reduce = "float32"``, ``training.grad_dtype``),
+    copies the gradients into it and frees them; ``FSDPParamGroup.post_backward`` keeps that input in
+    ``comm_ctx.reduce_scatter_state`` until the next unit's post-backward, so while unit k computes its
+    gradients unit k+1's reduce-scatter input is still held. The all-gathered weights of the unit in use and
+    the one prefetched are the weight term's (2 x ``largest_unit_params``); the reduce-scatter output
+    (1/N of the unit) becomes the sharded gradient, the gradient term's; the bf16 cast of the all-gather input
+    (1/N) is left out. A Llama-3-70B layer (855.7M parameters) without TP: 855.7M x (2 + 4) = 5.1 GB."""
+    return np.asarray(unit, dtype=np.float64) * (grad_bytes + reduce_bytes)
+
+
 def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
@@ -535,10 +557,17 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     else:
         ends_f = ends_l = np.zeros(np.shape(kpp))
 
+    fsdp2 = bool(getattr(st, "fsdp2_dp", False))
+    # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
+    # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
+    # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
+    fsdp2_master = fsdp2 and master_b > 0 and not frozen
+
     def states(dense, expert, w_b=w_held, ends=0.0):
         d = dense / ktpf
         e = expert / (ketp * kep)
-        weights = np.where(kz >= 3, d / dps + e / edps, d + e) * w_b + np.where(kz >= 3, ends / dps, ends) * w_end
+        weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if fsdp2_master else 1.0), d + e) * w_b
+                   + np.where(kz >= 3, ends / dps, ends) * w_end)
         grads = (d + e) * g_whole[kzi] + (d / dps + e / edps) * g_shard[kzi] + g_bucket[kzi]
         # bytes per parameter of master + state; Muon's differ between its matrices and AdamW's rest
         od, oe = (optimizers.state_bytes(m, dense, expert, k_layers, master_b + opt_b,
@@ -564,6 +593,8 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
                                             np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
             return (weights + w_el * np.minimum(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
         weights = weights + np.where((kz >= 3) & ~held, 2 * largest * np.minimum(w_b, 2.0), 0.0)
+        if fsdp2 and not frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
+            grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
     fw, fg, fo = states(f_dense, f_exp, ends=ends_f)

@@ -391,7 +391,7 @@ class Stack:
     #: the stack offers ``fsdp_defer_sync`` (NeMo AutoModel's MoE models: ``MoEFSDPSyncMixin``)
     has_fsdp_defer_sync: bool = False
     #: its ZeRO-2/3 data parallelism is FSDP2 ``fully_shard`` over fp32 parameters with a 16-bit
-    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes two things:
+    #: ``MixedPrecisionPolicy`` (torchtitan ``apply_fsdp``; AutoModel ``FSDP2Config``), which changes three things:
     #:
     #: * its ZeRO-2 is ``reshard_after_forward=False`` (torchtitan ``fsdp_reshard_after_forward never``, AutoModel
     #:   ``distributed.reshard_after_forward: false``, as planner.present.emit launches it), not a replicated model
@@ -404,7 +404,11 @@ class Stack:
     #: * the sharded gradient is in the parameter's dtype, fp32, whatever the reduce dtype (torch
     #:   _fsdp_collectives.py ``foreach_reduce``: ``reduce_output = _to_dtype_if_needed(reduce_output, orig_dtype)``
     #:   before it becomes ``sharded_param.grad``): ``training.grad_dtype: same`` halves the reduce-scatter's bytes,
-    #:   not the gradient shard (planner.model.memory)
+    #:   not the gradient shard (planner.model.memory);
+    #: * the sharded parameter is the fp32 original's shard (torch _fsdp_param.py ``_init_sharded_param``;
+    #:   ``all_gather_inputs`` casts it to ``param_dtype`` per all-gather): no 16-bit shard beside the master, and
+    #:   the units in backward hold their bf16 unsharded gradient and a reduce-scatter input in the reduce dtype
+    #:   (planner.model.memory ``fsdp2_reduce_buffer_bytes``)
     fsdp2_dp: bool = False
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the

@@ -1,0 +1,89 @@
+"""FSDP2's per-rank memory (``Stack.fsdp2_dp``: torchtitan, NeMo AutoModel), counted by hand from torch's
+torch/distributed/fsdp/_fully_shard (planner.model.memory ``fsdp2_reduce_buffer_bytes``):
+
+* the sharded parameter is the fp32 original's shard (the optimizer term's master): no 16-bit shard is kept, the
+  16-bit weights are the all-gathered units alone (the one in use and the one prefetched at ZeRO-3);
+* the units in backward hold their unsharded gradient (bf16, the MixedPrecisionPolicy's param dtype) and the
+  previous unit's reduce-scatter input (the reduce dtype, fp32 with ``grad_dtype: fp32``) beyond the fp32 gradient
+  shards."""
+import numpy as np
+import pytest
+
+from planner.layout import Candidates
+from planner.model.memory import fsdp2_reduce_buffer_bytes, memory_per_gpu
+from planner.spec import load_job_dict
+from planner.spec.params import count_params
+
+#: Llama 3 8B: all parameters, and one decoder layer (2 h^2 + 2 h kv d + 3 h ffn + 2 h, tests/test_memory.py)
+N8B, LAYER8B = 8_030_261_248, 218_112_000
+
+
+def _job(framework, grad_dtype="fp32", preset="llama3-8b"):
+    return load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": 4096, "global_batch": 64, "weights": "megatron", "grad_dtype": grad_dtype, "optimizer": "adamw",
+        "framework": {"name": framework}}})
+
+
+def _mem(job, **kw):
+    base = dict(tp=1, pp=1, dp=8, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8, nodes=1)
+    base.update(kw)
+    return memory_per_gpu(job.model, job.training, Candidates(**{k: np.atleast_1d(v) for k, v in base.items()}))
+
+
+def test_counts_are_the_architectures():
+    job = _job("torchtitan")
+    assert count_params(job.model).total == N8B
+
+
+def test_fsdp2_zero3_keeps_no_16bit_shard():
+    """ZeRO-3 on 8 ranks: the weights are the two gathered layers (bf16) alone -- the old convention added the
+    2/8 bytes per parameter of a bf16 shard FSDP2 never allocates; the fp32 master is the optimizer term's 12/8."""
+    m = _mem(_job("torchtitan"))
+    assert m["weights"][0] == pytest.approx(2 * LAYER8B * 2)
+    assert m["optimizer"][0] == pytest.approx(12 * N8B / 8)
+
+
+def test_fsdp2_holds_the_unsharded_gradient_and_the_reduce_scatter_input():
+    """Gradients: the fp32 shard (4/8 B a parameter) + one layer's bf16 unsharded gradient (2 B) + one layer's fp32
+    reduce-scatter input (4 B), at ZeRO-3 and at FSDP2's ZeRO-2 (reshard_after_forward=False, the same reduce)."""
+    for zero in (2, 3):
+        m = _mem(_job("torchtitan"), zero=zero)
+        assert m["grads"][0] == pytest.approx(4 * N8B / 8 + LAYER8B * (2 + 4)), zero
+    # ZeRO-2: every layer gathered from its forward to its backward (2 B a parameter), no shard of its own either
+    assert _mem(_job("torchtitan"), zero=2)["weights"][0] == pytest.approx(2 * N8B)
+
+
+def test_reduce_dtype_follows_grad_dtype():
+    """``grad_dtype: same``: the reduce-scatter runs in bf16 (2 B input); the shard stays fp32 (the parameter's
+    dtype: foreach_reduce casts the reduced shard back)."""
+    m = _mem(_job("torchtitan", grad_dtype="same"))
+    assert m["grads"][0] == pytest.approx(4 * N8B / 8 + LAYER8B * (2 + 2))
+
+
+def test_tensor_parallel_splits_the_unit():
+    """A rank's unit is its TP slice of the largest layer (planner.model.memory.largest_unit_params)."""
+    one, tp4 = _mem(_job("torchtitan")), _mem(_job("torchtitan"), tp=4, dp=2, sp=True)
+    buf = fsdp2_reduce_buffer_bytes(LAYER8B, 2.0, 4.0)
+    assert buf == pytest.approx(6 * LAYER8B)
+    # fp32 shard of the TP slice over DP 2, plus a quarter of the layer's buffers
+    assert tp4["grads"][0] == pytest.approx(4 * N8B / 4 / 2 + buf / 4, rel=1e-3)
+    assert one["grads"][0] > tp4["grads"][0]
+
+
+def test_megatron_core_fsdp2_keeps_its_16bit_shard():
+    """Megatron-Core's --use-torch-fsdp2 wraps an already-bf16 model (its optimizer holds the fp32 main params):
+    not an fsdp2_dp stack, its ZeRO-3 is unchanged -- the bf16 shard, no FSDP2 reduce buffers."""
+    m = _mem(_job("megatron-core"))
+    assert m["weights"][0] == pytest.approx(2 * N8B / 8 + 2 * LAYER8B * 2)
+    assert m["grads"][0] == pytest.approx(4 * N8B / 8)
+
+
+def test_pipeline_held_stage_adds_the_buffers():
+    """Under PP torchtitan keeps the stage gathered and accumulates unsharded fp32 gradients (pp_fsdp_unsharded):
+    the last micro-batch's backward still holds a layer's bf16 gradient before accumulation and the previous unit's
+    fp32 reduce-scatter input beside them. PP 4, the last stage (8 layers, final norm, LM head) the fuller one."""
+    m = _mem(_job("torchtitan"), pp=4)
+    assert m["stage"][0] == 1
+    stage = 8 * LAYER8B + 4096 + 128256 * 4096
+    assert m["grads"][0] == pytest.approx(4 * stage + LAYER8B * (2 + 4))
+    assert m["weights"][0] == pytest.approx(2 * stage)  # gathered all step, no shard besides
