@@ -294,9 +294,12 @@ def check_plan(s: Sweep, p: Plan, where: str, gb: int, seq: int | None, precisio
         s.ok("cost = hours x nodes x price", close(co.cost_ondemand_usd, co.hours * p.hardware.nodes * price, 1e-9), where,
              f"{co.cost_ondemand_usd} vs {co.hours} x {p.hardware.nodes} x {price}")
         s.ok("cost > 0", co.cost_ondemand_usd is not None and co.cost_ondemand_usd > 0, where, f"{co.cost_ondemand_usd}")
-        if co.tokens:  # at the sticker price the plan is quoted at; a spot plan's expected cost (README "Spot")
+        if co.tokens:  # at the price the plan is ranked at: a spot plan's expected cost (README "Spot"), else the
+            # sticker price over the expected hours where the job's checkpoints and failures add to them
             usd = (co.spot_risk["expected_cost_usd"] if co.spot_risk else
                    co.cost_spot_usd if spot and co.cost_spot_usd else co.cost_ondemand_usd)
+            if not co.spot_risk and cf and math.isfinite(cf["expected_hours"]) and co.hours:
+                usd = usd * cf["expected_hours"] / co.hours
             s.ok("$/1M tokens = cost / tokens", close(co.usd_per_million_tokens, usd / co.tokens * 1e6, 1e-9),
                  where, f"{co.usd_per_million_tokens} vs {usd / co.tokens * 1e6}")
     buy = co.buy
