@@ -1,0 +1,76 @@
+"""DeepSpeed ZeRO-3's gathered parameters and FSDP2 CPU offload's per-unit copies, as the frameworks run them.
+
+* DeepSpeed ZeRO-3 (planner.model.memory ``ds_zero3_live_elems``): deepspeed/runtime/zero/
+  partitioned_param_coordinator.py gathers per submodule and prefetches whole parameters until
+  ``stage3_max_live_parameters`` (default 1e9 elements) are available, the last one added overshooting the cap by up
+  to one parameter; ``stage3_param_persistence_threshold`` (1e5) keeps the norms whole on every rank. Not the two
+  whole layers FSDP holds.
+"""
+import numpy as np
+import pytest
+
+from planner.layout import Candidates
+from planner.model.memory import ds_persistent_elems, ds_zero3_live_elems, largest_param_elems, memory_per_gpu
+from planner.spec import load_job_dict
+from planner.spec.params import count_params
+
+#: Llama 3 8B / 70B: all parameters, one decoder layer, the LM head (128256 x hidden)
+N8B, LAYER8B, HEAD8B = 8_030_261_248, 218_112_000, 128256 * 4096
+LAYER70B, HEAD70B = 855_654_400, 128256 * 8192
+
+
+def _job(framework, preset="llama3-8b", **fw):
+    return load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": 4096, "global_batch": 64, "optimizer": "adamw", "framework": {"name": framework, **fw}}})
+
+
+def _cands(**kw):
+    base = dict(tp=1, pp=1, dp=8, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8,
+                nodes=1)
+    base.update(kw)
+    return Candidates(**{k: np.atleast_1d(v) for k, v in base.items()})
+
+
+def _mem(job, **kw):
+    return memory_per_gpu(job.model, job.training, _cands(**kw))
+
+
+def test_largest_parameter_is_the_lm_head():
+    assert largest_param_elems(_job("deepspeed").model, 1) == pytest.approx(HEAD8B)
+    assert largest_param_elems(_job("deepspeed", "llama3-70b").model, 2) == pytest.approx(HEAD70B / 2)
+
+
+def test_persistent_params_are_the_norms():
+    """65 norms of 4096 (2 a layer + the final one) are under DeepSpeed's 1e5 threshold; none over it."""
+    m = _job("deepspeed").model
+    assert ds_persistent_elems(m, 1e5) == pytest.approx(65 * 4096)
+    assert ds_persistent_elems(m, 1e3) == 0.0
+
+
+def test_window_is_max_live_plus_one_parameter_capped_by_the_stage():
+    assert ds_zero3_live_elems(N8B, HEAD8B, 1e9) == pytest.approx(1e9 + HEAD8B)
+    assert ds_zero3_live_elems(5e8, HEAD8B, 1e9) == pytest.approx(5e8)
+
+
+@pytest.mark.parametrize("preset,n_dp", [("llama3-8b", 8), ("llama3-8b", 64), ("llama3-70b", 8), ("llama3-70b", 64)])
+def test_deepspeed_zero3_weights_are_the_shard_the_window_and_the_norms(preset, n_dp):
+    """Weights of a DeepSpeed ZeRO-3 rank: its bf16 shard (2/N B a parameter) + the prefetch window (1e9 elements
+    + the LM head, bf16) + the persistent norms whole (less the 1/N the shard already counts). The old rule held
+    two whole layers: 8B 2 x 218M x 2 B = 0.87 GB where DeepSpeed holds 3.05 GB."""
+    job = _job("deepspeed", preset)
+    n = count_params(job.model).total
+    head, layers = (HEAD8B, 32) if preset == "llama3-8b" else (HEAD70B, 80)
+    h = 4096 if preset == "llama3-8b" else 8192
+    persist = (2 * layers + 1) * h
+    w = _mem(job, dp=n_dp, nodes=n_dp // 8)["weights"][0]
+    assert w == pytest.approx(2 * n / n_dp + 2 * (1e9 + head) + 2 * persist * (1 - 1 / n_dp), rel=1e-6)
+
+
+def test_fsdp_stacks_keep_two_layers():
+    """FSDP (hf-trainer's accelerate FSDP, torchtitan's FSDP2) gathers per block: unchanged."""
+    w = _mem(_job("hf-trainer"))["weights"][0]
+    w_ds = _mem(_job("deepspeed"))["weights"][0]
+    assert w_ds - 2 * N8B / 8 > 3.0e9  # DeepSpeed's window
+    m = _mem(_job("torchtitan"))
+    assert m["weights"][0] == pytest.approx(2 * LAYER8B * 2)
+    assert w > 0
