@@ -74,3 +74,50 @@ def test_fsdp_stacks_keep_two_layers():
     m = _mem(_job("torchtitan"))
     assert m["weights"][0] == pytest.approx(2 * LAYER8B * 2)
     assert w > 0
+
+
+# --- FSDP2 CPUOffloadPolicy: host copies per all-gather and per reduce-scatter (planner.model.offload) ---
+
+P5 = "aws:p5.48xlarge"
+
+
+def _titan70(parallel, **fw):
+    from planner.workloads.training import estimate_job
+
+    from hardware_catalog import load_catalog
+    t = {"seq_len": 4096, "global_batch": 64, "tokens": 1e9, "micro_batch": 1, "recompute": "full",
+         "framework": {"name": "torchtitan", **fw}}
+    job = load_job_dict({"model": {"preset": "llama3-70b"}, "training": t,
+                         "cluster": {"instance": P5, "nodes": 1}, "parallel": parallel})
+    return estimate_job(job, load_catalog())
+
+
+def test_fsdp2_offload_copies_per_collective_exposed_where_they_accumulate():
+    """Llama-3-70B, torchtitan ZeRO-3 on 8 H100 (p5: PCIe Gen5 x16, 64 GB/s x 0.8), 8 micro-batches: each gather
+    copies the rank's fp32 shard in (70.6B / 8 x 4 B = 35 GB, 0.69 s), under the forward (1.1 s) and the backward
+    (3.3 s); the first micro-batch's gradient copy out overlaps its backward, the 7 that accumulate copy
+    synchronously: 7 x 0.69 s exposed. The old model priced one copy out beyond the last backward and one 16-bit
+    copy in: 0.35 s."""
+    on = _titan70({"tp": 1, "pp": 1, "dp": 8, "zero": 3}, optimizer_offload=True)
+    local = count_params(_job("torchtitan", "llama3-70b").model).total / 8
+    c = local * 4 / (64e9 * 0.8)
+    assert on.detail["t_fwd_mb"] > c and on.detail["t_bwd_mb"] > c  # each copy hides under its pass
+    assert on.breakdown_s.offload == pytest.approx(7 * c, rel=0.01)
+
+
+def test_fsdp2_copies_formula():
+    from types import SimpleNamespace
+
+    from planner.model import offload
+    hw = SimpleNamespace(gpu=SimpleNamespace(pcie_bw=64e9))
+    bw = 64e9 * offload.PCIE_EFF
+    c = 1e9 * 4 / bw  # 0.078 s
+    one = lambda **kw: float(offload.fsdp2_copies_exposed(hw, 1e9, 4.0, **kw))
+    # one micro-batch, copies shorter than the passes: all hidden
+    assert one(m_micro=1, gather_per_mb=True, gather_bwd=True, reduce_per_mb=True, t_fwd_mb=1.0, t_bwd_mb=2.0) == 0.0
+    # passes shorter than the copies: forward gathers m x (c - t_fwd), backward max(gather, reduce) - t_bwd
+    got = one(m_micro=2, gather_per_mb=True, gather_bwd=True, reduce_per_mb=True, t_fwd_mb=0.05, t_bwd_mb=0.06)
+    assert got == pytest.approx(2 * (c - 0.05) + (c - 0.06) + (c - 0.06) + c)
+    # reduce once a step (a stage held gathered): no synchronous copies
+    assert one(m_micro=4, gather_per_mb=False, gather_bwd=False, reduce_per_mb=False, t_fwd_mb=1.0,
+               t_bwd_mb=2.0) == 0.0
