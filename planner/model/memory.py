@@ -286,7 +286,9 @@ def ds_zero3_live_elems(stage, largest_param, max_live):
     (Llama 3 8B: 218M a layer, 70B 856M), so the window fills to the cap: taken as filled, an assumption the bucket
     size does not enter. Until 2026-12-02 the ``deepspeed`` stack held two whole layers gathered, as FSDP does
     (Llama 3 8B: 0.87 GB; 70B: 3.4 GB); at the 1e9 default with the 128256 x h LM head (8B: 525M, 70B: 1.05B)
-    the window is 3.05 GB and 4.1 GB."""
+    the window is 3.05 GB and 4.1 GB. A re-enactment of the coordinator over a HF Llama module trace (forward,
+    recomputed forward, backward; tests/test_dsz3.py) peaks at 1.515e9 (8B) and 1.990e9 (70B) elements at both
+    bucket sizes, against 1.525e9 and 2.05e9 here: the formula is an upper bound by 1-3%."""
     return np.minimum(max_live + np.asarray(largest_param, dtype=np.float64), stage)
 
 
