@@ -269,6 +269,48 @@ def mfsdp_buffer_elems(zero, unit, bucket, stage):
     return weights, grads
 
 
+def ds_zero3_live_elems(stage, largest_param, max_live):
+    """Gathered 16-bit parameter elements a DeepSpeed ZeRO-3 rank holds at its peak: min(``max_live`` +
+    ``largest_param``, ``stage``), for ``stage`` the rank's non-persistent parameters (TP slice, local experts),
+    ``largest_param`` its largest single parameter and ``max_live`` the stack's ``stage3_max_live_parameters``
+    (``Stack.zero3_max_live_params``). deepspeedai/DeepSpeed deepspeed/runtime/zero/partitioned_param_coordinator.py
+    (read 2026-12-02): ZeRO-3 gathers per submodule (each ``nn.Linear``, not per layer). ``fetch_sub_module`` gathers
+    the module's own parameters, then -- once the trace is recorded -- prefetches the next parameters of the trace,
+    whole ones, while the elements it adds are below min(``stage3_max_live_parameters`` - the elements already
+    available, ``stage3_prefetch_bucket_size``): the loop tests before it adds, so the last one added may overshoot
+    by up to one parameter. Nothing is released before its module's post-hook (``release_sub_module``), and a
+    parameter reused within ``stage3_max_reuse_distance`` (1e9) elements of the trace -- the LM head from its forward
+    to its backward -- is not released at all. Every hook of the trace prefetches afresh (a HF Llama layer fires
+    about 14 module hooks, its parameters 9), and the bucket (DeepSpeed's 5e7, HF Trainer "auto" 0.9 x hidden^2,
+    transformers integrations/deepspeed.py ``trainer_config_finalize``) times the hooks outgrows what a layer uses
+    (Llama 3 8B: 218M a layer, 70B 856M), so the window fills to the cap: taken as filled, an assumption the bucket
+    size does not enter. Until 2026-12-02 the ``deepspeed`` stack held two whole layers gathered, as FSDP does
+    (Llama 3 8B: 0.87 GB; 70B: 3.4 GB); at the 1e9 default with the 128256 x h LM head (8B: 525M, 70B: 1.05B)
+    the window is 3.05 GB and 4.1 GB. A re-enactment of the coordinator over a HF Llama module trace (forward,
+    recomputed forward, backward; tests/test_dsz3.py) peaks at 1.515e9 (8B) and 1.990e9 (70B) elements at both
+    bucket sizes, against 1.525e9 and 2.05e9 here: the formula is an upper bound by 1-3%."""
+    return np.minimum(max_live + np.asarray(largest_param, dtype=np.float64), stage)
+
+
+def largest_param_elems(m: ModelSpec, tp):
+    """Elements of a transformer's largest single weight matrix on one rank (its TP slice): the embedding / LM
+    head (vocab x hidden), an MLP projection (hidden x the widest FFN) or the attention's (hidden x heads x
+    head dim) -- DeepSpeed ZeRO-3's prefetch overshoot (``ds_zero3_live_elems``)."""
+    heads = (m.heads or 0) * (m.head_dim or ((m.hidden or 0) // max(m.heads or 1, 1)))
+    widest = max(m.vocab or 0, m.ffn_hidden or 0, m.dense_ffn_hidden or 0, heads)
+    return float(m.hidden or 0) * widest / np.asarray(tp, dtype=np.float64)
+
+
+def ds_persistent_elems(m: ModelSpec, threshold: float) -> float:
+    """Elements DeepSpeed ZeRO-3 keeps whole on every rank (``stage3_param_persistence_threshold``: parameters of
+    at most ``threshold`` elements are never partitioned, partition_parameters.py ``ds_persist``): the norm weights
+    (``layer_norms`` a layer and the final one, hidden elements each) where hidden <= threshold; biases and per-head
+    norms left out."""
+    if not m.is_transformer or not m.hidden or m.hidden > threshold:
+        return 0.0
+    return float((m.layer_norms * m.layers + 1) * m.hidden)
+
+
 def largest_unit_params(m: ModelSpec, pc, tp, etp, ep):
     """Parameters one rank holds of the largest layer (a hybrid model's largest block), the unit ZeRO-3 / FSDP
     gathers: its dense part over TP, its routed experts over expert-TP x EP -- with expert parallelism a rank
@@ -563,6 +605,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
     fsdp2_master = fsdp2 and master_b > 0 and not frozen
 
+    ds_live = getattr(st, "zero3_max_live_params", None)
+    ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
+
     def states(dense, expert, w_b=w_held, ends=0.0):
         d = dense / ktpf
         e = expert / (ketp * kep)
@@ -592,7 +637,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             w_el, g_el = mfsdp_buffer_elems(kz, mfsdp_unit_params(m, ktpf, ketp, kep),
                                             np.maximum(MFSDP_BUCKET_MIN, MFSDP_BUCKET_PER_DP * dps), d + e)
             return (weights + w_el * np.minimum(w_b, 2.0))[sinv], (grads + g_el * g_b)[sinv], optim[sinv]
-        weights = weights + np.where((kz >= 3) & ~held, 2 * largest * np.minimum(w_b, 2.0), 0.0)
+        if ds_live is not None and m.is_transformer:  # DeepSpeed ZeRO-3: its prefetch window, and persistent params whole
+            gathered = ds_zero3_live_elems(d + e, largest_param_elems(m, ktpf), ds_live)
+            gathered = gathered + ds_persist * (1.0 - 1.0 / dps)
+        else:  # FSDP: the block in use and the one prefetched
+            gathered = 2 * largest
+        weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
         if fsdp2 and not frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
             grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]

@@ -19,7 +19,9 @@ CPU's copy); the CPU Adam rate is ``CPU_ADAM``:
   ``overlap_comm``: each reduced bucket is copied out as it is ready): only what exceeds that
   backward is exposed; then the CPU Adam step, then the 16-bit parameters host-to-device
   (DeepSpeed ``stage_1_and_2.py`` copies the updated fp32 partition into the 16-bit one after
-  the CPU step). All ranks of a node step their shards on the node's cores at once.
+  the CPU step). All ranks of a node step their shards on the node's cores at once. FSDP2's
+  ``CPUOffloadPolicy`` keeps the sharded parameters themselves on the host and copies them in before
+  every all-gather and each reduced gradient shard out after every reduce-scatter: ``fsdp2_copies_exposed``.
 
 Activation offload — Megatron-Core ``--cpu-offloading`` (TE ``get_cpu_offload_context``,
 ``AsyncDoubleBufferGroupOffloadHandler``): the saved activations of each finished layer are
@@ -171,11 +173,14 @@ def optimizer_terms(stack, hw, local_params, t_opt_gpu, t_bwd_mb, grad_bytes: fl
     """(optimizer seconds, exposed host-link seconds) per step. Without optimizer offload:
     the GPU step ``t_opt_gpu`` and nothing. With it: the CPU Adam step of the node's shards
     (``local_params`` per GPU, all GPUs of the node at once), and the gradient copy out beyond
-    the last backward plus the 16-bit parameter copy back."""
+    the last backward plus the 16-bit parameter copy back (DeepSpeed, Megatron-Core; an FSDP2 stack,
+    ``Stack.fsdp2_dp``, copies per all-gather and per reduce-scatter instead: ``fsdp2_copies_exposed``)."""
     if not stack.optimizer_offload:
         return t_opt_gpu, np.zeros_like(t_opt_gpu)
     bw = host_link_bps(hw)
     cpu = local_params * hw.gpus_per_node / cpu_adam_params_per_s(hw)
+    if getattr(stack, "fsdp2_dp", False):  # FSDP2 copies per gather and per reduce: fsdp2_copies_exposed
+        return cpu, np.zeros_like(cpu)
     d2h = local_params * grad_bytes / bw
     h2d = local_params * param_bytes / bw
     return cpu, np.maximum(d2h - t_bwd_mb, 0.0) + h2d
@@ -202,3 +207,39 @@ def host_limit(hw) -> float:
 def host_fits(host_bytes_per_gpu, hw):
     """Rows whose offloaded state fits the node's RAM (``host_limit`` per GPU)."""
     return host_bytes_per_gpu <= host_limit(hw)
+
+
+def fsdp2_copies_exposed(hw, local_params, shard_bytes, m_micro, gather_per_mb, gather_bwd, reduce_per_mb,
+                         t_fwd_mb, t_bwd_mb):
+    """Exposed seconds per step of FSDP2 ``CPUOffloadPolicy``'s host copies (torchtitan
+    ``training.enable_cpu_offload``, NeMo AutoModel ``optimizer_offload`` on ZeRO-2/3), which are per collective,
+    not per step. torch/distributed/fsdp/_fully_shard (pytorch/pytorch, read 2026-12-02):
+
+    * ``FSDPParam.all_gather_inputs`` copies the unit's sharded parameter host-to-device
+      (``sharded_param_data.to(self.device, non_blocking=True)``, in its own dtype: ``shard_bytes``, fp32 where
+      the sharded parameter is the fp32 master) before every all-gather, on the all-gather copy-in stream, so
+      each copy overlaps the compute of the pass that prefetches it. The rank's units together copy
+      ``local_params`` x ``shard_bytes`` per gather pass; the optimizer updates the host copy in place, so there
+      is no separate copy back after the step.
+    * ``foreach_reduce`` copies each reduced gradient shard device-to-host (in the parameter's dtype, the
+      reduce output cast back to it) -- ``non_blocking = pin_memory and not to_accumulate_grad``: the
+      micro-batch whose shard has no gradient yet overlaps its copy with the backward (the other PCIe
+      direction from the backward's gathers), but a micro-batch that accumulates copies synchronously ("the
+      CPU add kernel depends on the copy result and we cannot run the add as a callback") and the CPU thread
+      launches nothing until the copy is done: those copies are exposed whole. The CPU ``+=`` itself and the
+      reduce-scatter that stalls with it are left out (no measured rate).
+
+    Gathers and reduces are counted as the step time prices them: per micro-batch on ZeRO-3 rows
+    (``gather_per_mb``; ``gather_bwd``: again in the backward under reshard_after_forward), else once a step
+    (a stage held gathered, ZeRO-2's gather); reduces per micro-batch where ``reduce_per_mb`` (ZeRO-2/3), else
+    once under the last backward. Each pass' copies are exposed beyond the pass (``t_fwd_mb``, ``t_bwd_mb``):
+    n_fwd x max(c - t_fwd, 0) + max(max(c_bwd, c) - t_bwd, 0) + (m - 1) x (max(c_bwd - t_bwd, 0) + [per-mb reduce] c),
+    c = local x shard_bytes / link, c_bwd = c where gathered again in the backward. Until 2026-12-02 one fp32
+    gradient copy out per step (beyond the last backward) and one 16-bit copy in (exposed) were priced: Llama-3-70B
+    on 8 H100 ZeRO-3, 8 micro-batches: 0.35 s where the 7 accumulating micro-batches' copies are 4.8 s."""
+    c = np.asarray(local_params, dtype=np.float64) * shard_bytes / host_link_bps(hw)
+    m = np.asarray(m_micro, dtype=np.float64)
+    c_bwd = np.where(gather_bwd, c, 0.0)
+    n_fwd = np.where(gather_per_mb, m, 1.0)
+    return (n_fwd * np.maximum(c - t_fwd_mb, 0.0) + np.maximum(np.maximum(c_bwd, c) - t_bwd_mb, 0.0)
+            + (m - 1.0) * (np.maximum(c_bwd - t_bwd_mb, 0.0) + np.where(reduce_per_mb, c, 0.0)))

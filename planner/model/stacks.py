@@ -297,6 +297,15 @@ class Stack:
     #: (FSDP/FSDP2 wrap per block). DeepSpeed: ``stage3_prefetch_bucket_size`` default 5e7
     #: (deepspeed/runtime/zero/config.py)
     zero3_bucket_params: float | None = None
+    #: DeepSpeed ZeRO-3's ``stage3_max_live_parameters``: the gathered (16-bit, whole) parameter elements a rank
+    #: holds at once, the window its prefetch fills (planner.model.memory ``ds_zero3_live_elems``); None: the stack
+    #: gathers per block, the block in use and one prefetched (FSDP / FSDP2 / Megatron-FSDP's own rules).
+    #: DeepSpeed's default 1e9 (deepspeed/runtime/zero/config.py ``max_live_parameters``)
+    zero3_max_live_params: float | None = None
+    #: DeepSpeed ZeRO-3's ``stage3_param_persistence_threshold``: parameters of at most this many elements are
+    #: not partitioned, every rank keeps them whole (deepspeed/runtime/zero/config.py ``param_persistence_threshold``,
+    #: default 1e5; partition_parameters.py ``ds_persist``). 0: none
+    zero3_persistence_params: float = 0.0
     #: context-parallel K/V exchange: "p2p" ring overlapped with the attention of the previous
     #: chunk (Megatron-Core ``cp_comm_type="p2p"``, its default) or "allgather" before the
     #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
@@ -911,7 +920,7 @@ STACKS: dict[str, Stack] = {
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
-        "deepspeed", zero3_bucket_params=5e7, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says

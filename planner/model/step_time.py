@@ -1109,6 +1109,12 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     w_b, g_b = model_state_bytes_per_param(t, m.hidden or 4096)[:2]
     t_opt, off_step = offload.optimizer_terms(fw, hw, D["local"][dinv], t_opt, t_bwd_mb, g_b, min(w_b, 2.0))
     off_mb = offload.activation_exposed_mb(fw, m, t, c, hw, act_b, layers_max, t_fwd_mb, t_bwd_mb)
+    if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
+        master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]
+        z3_row = z3[dinv]
+        off_step = off_step + offload.fsdp2_copies_exposed(
+            hw, D["local"][dinv], master_b if master_b > 0 else min(w_b, 2.0), m_micro, z3_row,
+            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv]) | (c.zero == 2), t_fwd_mb, t_bwd_mb)
 
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term)
