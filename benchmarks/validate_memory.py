@@ -42,11 +42,17 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   final norm and LM head in the root unit, gathered in bf16 all step (+1.96 GiB on Llama-3-8B); the 2025-08 runs'
   ``[norm, output]`` unit is gathered beside the prefetched last layer (+0.57 GiB). Still not modelled: the root's
   bf16 unsharded gradients of the 2024-12 layout (reduce-scattered only at the end of backward; 1.05 GB of head
-  gradient from the head's backward on), and the embedding unit's re-gather at the end of backward.
-* Gradient shards at the loss peak (titanroot, 2026-12-02; looked at, not changed): torchtitan's ``train_step``
-  calls ``optimizers.zero_grad()`` (torch's ``set_to_none=True``) before the forward, so with one micro-batch no
-  fp32 gradient shard exists at the loss, where the planner's peak sums them (3.74 GiB on 8B over 8 GPUs). See the
-  commit that added this note for the numbers.
+  gradient from the head's backward on), and the embedding unit's re-gather at the end of backward. Tried and left
+  out: since #1094 the head unit's own fp32 reduce-scatter input (525M x 4 B on 8B, held until the last layer's
+  post-backward) beside the last layer's bf16 gradient, max(6 x layer, 4 x head + 2 x layer) = +1.15 GiB on 8B,
+  moves the MI300X rows from 0.5 / 0.8% (median / p90) to 2.4 / 2.8%.
+* Gradient shards at the loss peak (titanroot, 2026-12-02; looked at, not changed): torchtitan's train loop calls
+  ``optimizers.zero_grad()`` (torch's ``set_to_none=True``) before each forward (train.py at 2024-12), so with one
+  micro-batch (every non-PP row here) no fp32 gradient shard exists at the loss, where ``memory_per_gpu`` sums the
+  states, activations and logits into one peak (3.74 GiB on 8B over 8 GPUs). Dropping them there makes every
+  torchtitan source worse: 2024-12 median / p90 4.0 / 13.5% -> 6.0 / 13.5% (mean -5.0 -> -7.1%), torchao H100
+  1.8 -> 6.1%, MI300X 0.5 -> 10.0%; the measured max_reserved (the caching allocator's pool, which keeps freed
+  blocks) is at or above the sum with them.
 * HF Trainer BERT (nvidia-smi): -4% to -12% (fp16 at batch 4: -22%); the page measures the CUDA context
   alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy
   module loading), on every row.
