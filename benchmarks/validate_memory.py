@@ -37,13 +37,22 @@ Known residue, not modelled (nothing fitted; numbers as of the commit adding thi
   rotater (``_AllGatherRotater``: (cp - 1) x 268 MB, 0.3-1.9 GB at CP 2-8, against the measured growth
   of 0.6 / 1.8 / 9.6 GiB from CP 1). The interleaved row's micro-batch count is not stated (mapped as
   validate.py does, local batch / PP).
-* torchtitan's head / root FSDP unit (fsdpmem, 2026-12-02; looked at, not modelled): FSDP2 never reshards the root
-  after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward"), and the 2024-12
-  torchtitan (parallelisms/parallelize_llama.py ``apply_fsdp``) leaves the embedding, final norm and LM head in the
-  root unit: gathered in bf16 from the first forward to the end of backward, 1.96 GiB on Llama-3-8B (later
-  torchtitan wraps ``[norm, output]`` apart, ``reshard_after_forward=False``: the head alone at the loss). The planner
-  gathers only 2 x the largest decoder layer (0.81 GiB there); the 2/N bf16 shard it counted until 2026-12-02
-  (1.87 GiB on 8 GPUs) had stood in for it on the 8-GPU rows.
+* torchtitan's head / root FSDP unit (fsdpmem, 2026-12-02; modelled since titanroot, 2026-12-02: ``Stack.fsdp2_root``,
+  ``TITAN_ROOT_UNIT``): FSDP2 never reshards the root after forward, and the 2024-12 torchtitan leaves the embedding,
+  final norm and LM head in the root unit, gathered in bf16 all step (+1.96 GiB on Llama-3-8B); the 2025-08 runs'
+  ``[norm, output]`` unit is gathered beside the prefetched last layer (+0.57 GiB). Still not modelled: the root's
+  bf16 unsharded gradients of the 2024-12 layout (reduce-scattered only at the end of backward; 1.05 GB of head
+  gradient from the head's backward on), and the embedding unit's re-gather at the end of backward. Tried and left
+  out: since #1094 the head unit's own fp32 reduce-scatter input (525M x 4 B on 8B, held until the last layer's
+  post-backward) beside the last layer's bf16 gradient, max(6 x layer, 4 x head + 2 x layer) = +1.15 GiB on 8B,
+  moves the MI300X rows from 0.5 / 0.8% (median / p90) to 2.4 / 2.8%.
+* Gradient shards at the loss peak (titanroot, 2026-12-02; looked at, not changed): torchtitan's train loop calls
+  ``optimizers.zero_grad()`` (torch's ``set_to_none=True``) before each forward (train.py at 2024-12), so with one
+  micro-batch (every non-PP row here) no fp32 gradient shard exists at the loss, where ``memory_per_gpu`` sums the
+  states, activations and logits into one peak (3.74 GiB on 8B over 8 GPUs). Dropping them there makes every
+  torchtitan source worse: 2024-12 median / p90 4.0 / 13.5% -> 6.0 / 13.5% (mean -5.0 -> -7.1%), torchao H100
+  1.8 -> 6.1%, MI300X 0.5 -> 10.0%; the measured max_reserved (the caching allocator's pool, which keeps freed
+  blocks) is at or above the sum with them.
 * HF Trainer BERT (nvidia-smi): -4% to -12% (fp16 at batch 4: -22%); the page measures the CUDA context
   alone as 1343 MB, 0.56 GiB above the planner's generic ``CUDA_CONTEXT_BYTES`` (CUDA 11.2, before lazy
   module loading), on every row.
@@ -107,6 +116,14 @@ def comparable(mem: dict, metric: str, rank: str = "max") -> float:
 TITAN_EAGER_LOSS = ("titan24", "titan25_ao_h100")
 
 
+#: torchtitan's FSDP2 units outside the blocks by the version a source ran (``Stack.fsdp2_root``): PR #1094 (merged
+#: 2025-07, after its "Rebase to merge" of 2025-07-29) wraps the embedding and ``[norm, output]`` apart; before it
+#: (the 2024-12 benchmark at 9dec370, the torchao README's H100 runs of 2025-03) they are the root unit, kept gathered
+#: all step ("embed_head"). The torchao README's MI300X runs (torchtitan 2c8b5947, torch nightly 2025-08-11) run the
+#: stack's default, "head"
+TITAN_ROOT_UNIT = ("titan24", "titan25_ao_h100")
+
+
 def titan_case(cat, r):
     """(model, training, candidates, stack) of a torchtitan row: ``validate.pr2_case`` on the row
     (its columns are published_runs_2.csv's), the stack with the options its source states, and the
@@ -115,6 +132,8 @@ def titan_case(cat, r):
     st = row_stack(case.stack, pr2_options(r, case.stack))
     if r.id.startswith(TITAN_EAGER_LOSS):
         st = replace(st, loss_compiles=False)
+    if r.id.startswith(TITAN_ROOT_UNIT):
+        st = replace(st, fsdp2_root="embed_head")
     return case.model, case.training, case.candidates, st
 
 

@@ -33,7 +33,10 @@ only) and qa22 (the above). Regenerated on the fsdpmem branch (2026-12-02) for F
 16-bit weight shard beside the fp32 master, a layer's bf16 unsharded gradient + reduce-scatter input held:
 memory.fsdp2_reduce_buffer_bytes): only llama3-70b/torchtitan moved, 8 of 574 arrays (mem weights, grads, total,
 total_last on both instances): ZeRO-3 rows' weights x0.046-1.0, ZeRO-2/3 rows' grads x1.0-10.3, totals x0.92-1.07;
-no step-time array.
+no step-time array. Regenerated on the titanroot branch (2026-12-02) for torchtitan's [norm, output] FSDP2 unit
+gathered beside the prefetched last layer (Stack.fsdp2_root "head", memory.fsdp2_root_gather_params): only
+llama3-70b/torchtitan moved, 6 of 574 arrays (mem weights, total, total_last on both instances): ZeRO-3 rows' weights
+x1.0-1.11, totals x1.0-1.002; no step-time array.
 """
 from __future__ import annotations
 

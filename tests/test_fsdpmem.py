@@ -39,7 +39,9 @@ def test_fsdp2_zero3_keeps_no_16bit_shard():
     """ZeRO-3 on 8 ranks: the weights are the two gathered layers (bf16) alone -- the old convention added the
     2/8 bytes per parameter of a bf16 shard FSDP2 never allocates; the fp32 master is the optimizer term's 12/8."""
     m = _mem(_job("torchtitan"))
-    assert m["weights"][0] == pytest.approx(2 * LAYER8B * 2)
+    # + the [norm, output] unit gathered beside the prefetched last layer (Stack.fsdp2_root "head", titanroot)
+    head = 128_256 * 4096 + 4096
+    assert m["weights"][0] == pytest.approx(2 * LAYER8B * 2 + (head - LAYER8B) * 2)
     assert m["optimizer"][0] == pytest.approx(12 * N8B / 8)
 
 

@@ -24,7 +24,8 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   sharded parameter is the fp32 master, cast to bf16 only as each all-gather's input -- and holds, at ZeRO-2 and
   ZeRO-3, the unsharded gradient and the reduce-scatter input of the units in backward
   (``fsdp2_reduce_buffer_bytes``). Until 2026-12-02 it counted a bf16 shard (2/N bytes a parameter) and no
-  reduce buffers.
+  reduce buffers. At ZeRO-3 it also holds gathered what the stack leaves outside its per-block units
+  (``Stack.fsdp2_root``, ``fsdp2_root_gather_params``: torchtitan's head unit, before 2025-07 its root unit).
 * Sharding group: ZeRO shards over data-parallel x context-parallel ranks (Megatron's distributed
   optimizer group); expert weights over the expert-data-parallel group (dp*cp/ep). Under hybrid
   sharded data parallelism (HSDP, ``parallel.dp_shard`` < dp: FSDP2 on a 2-D (replicate, shard) mesh,
@@ -348,6 +349,31 @@ def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes):
     return np.asarray(unit, dtype=np.float64) * (grad_bytes + reduce_bytes)
 
 
+def fsdp2_root_gather_params(kind: str, ends, head, largest):
+    """Parameters one rank holds gathered (16-bit) at the loss / start of backward beyond the two blocks in flight
+    (2 x ``largest_unit_params``), for what an FSDP2 stack leaves outside its per-block units (``Stack.fsdp2_root``),
+    at ZeRO-3 with reshard after forward. ``ends``: the stage's parameters outside its blocks (embedding, final norm,
+    LM head: ``pipeline_end_params``), ``head``: its final norm + LM head, ``largest``: its share of the largest
+    block, all per rank (over TP).
+
+    * "embed_head" (torchtitan before PR #1094, 2025-07; parallelize_llama.py ``apply_fsdp`` at 2024-12: ``fully_shard``
+      per block, then ``fully_shard(model)``): the embedding, final norm and head are the root unit, which FSDP2 never
+      reshards after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward") --
+      gathered from the first forward to the end of backward: all of ``ends`` (Llama-3-8B at TP 1: 1.05B parameters,
+      1.96 GiB in bf16).
+    * "head" (torchtitan since #1094: ``fully_shard([model.norm, model.output], reshard_after_forward=False)``, the
+      embedding its own unit resharded after forward, every block resharded after forward): at the head's backward
+      it is gathered beside the last block, prefetched -- head + largest where the blocks' window counts
+      2 x largest: max(head - largest, 0) more (Llama-3-8B: 525.3M - 218.1M = 307M, 0.57 GiB).
+    * anything else: 0."""
+    ends, head, largest = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (ends, head, largest)))
+    if kind == "embed_head":
+        return ends.copy()
+    if kind == "head":
+        return np.maximum(head - largest, 0.0)
+    return np.zeros(ends.shape)
+
+
 def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
@@ -596,10 +622,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     w_end = np.where(stored, (st.fp8_weight_bytes or w_b) - (lin_b or w_b), 0.0)
     if m.is_transformer:
         ends_f, ends_l = (np.broadcast_to(x, np.shape(kpp)) / ktpf for x in pipeline_end_params(m, count_params(m), kpp))
+        pc_ = count_params(m)
+        head_l = (pc_.lm_head + pc_.final_norm + (m.vocab * m.hidden if m.tied_embeddings else 0)) / ktpf
+        head_f = np.where(kpp == 1, head_l, 0.0)
     else:
-        ends_f = ends_l = np.zeros(np.shape(kpp))
+        ends_f = ends_l = head_f = head_l = np.zeros(np.shape(kpp))
 
     fsdp2 = bool(getattr(st, "fsdp2_dp", False))
+    w16 = w_b  # the precision's weight bytes, before any FP8 storage (w_held)
     # FSDP2 with a 16-bit MixedPrecisionPolicy over fp32 parameters (torch _fsdp_param.py: the sharded parameter
     # is the original parameter's dim-0 shard in its own dtype, ``all_gather_inputs`` casts it to ``param_dtype``
     # for each all-gather): at ZeRO-3 the fp32 master *is* the weight shard, no 16-bit copy of it is kept
@@ -608,7 +638,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     ds_live = getattr(st, "zero3_max_live_params", None)
     ds_persist = ds_persistent_elems(m, getattr(st, "zero3_persistence_params", 0.0)) if ds_live is not None else 0.0
 
-    def states(dense, expert, w_b=w_held, ends=0.0):
+    def states(dense, expert, w_b=w_held, ends=0.0, head=0.0):
         d = dense / ktpf
         e = expert / (ketp * kep)
         weights = (np.where(kz >= 3, (d / dps + e / edps) * (0.0 if fsdp2_master else 1.0), d + e) * w_b
@@ -643,12 +673,15 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         else:  # FSDP: the block in use and the one prefetched
             gathered = 2 * largest
         weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
+        if fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
+            weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
+                st.fsdp2_root, ends, head, largest) * np.minimum(w16, 2.0), 0.0)
         if fsdp2 and not frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
             grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
 
-    fw, fg, fo = states(f_dense, f_exp, ends=ends_f)
-    lw, lg, lo = states(l_dense, l_exp, ends=ends_l)
+    fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f)
+    lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l)
     layers = k_layers[sinv]
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
     # offload, the whole model trained (a frozen base keeps finetune.py's table)

@@ -419,6 +419,20 @@ class Stack:
     #:   the units in backward hold their bf16 unsharded gradient and a reduce-scatter input in the reduce dtype
     #:   (planner.model.memory ``fsdp2_reduce_buffer_bytes``)
     fsdp2_dp: bool = False
+    #: what an FSDP2 stack (``fsdp2_dp``) leaves outside its per-block units, gathered in 16 bits beyond the two
+    #: blocks in flight at ZeRO-3 (planner.model.memory ``fsdp2_root_gather_params``); FSDP2 never reshards the root
+    #: after forward (torch _fsdp_state.py ``_lazy_init``: "For the root, do not reshard after forward"):
+    #:
+    #: * "embed_head": torchtitan before PR #1094 (merged 2025-07, "improve reshard_after_forward logic", issue
+    #:   #1091; parallelisms/parallelize_llama.py ``apply_fsdp`` at 2024-12) wraps the blocks and then the model:
+    #:   the embedding, final norm and LM head are the root unit, gathered from the first forward to the end of
+    #:   backward;
+    #: * "head": torchtitan since #1094 (models/llama3/infra/parallelize.py ``apply_fsdp``) wraps the embedding
+    #:   apart (resharded after forward) and ``[norm, output]`` as one unit with ``reshard_after_forward=False``
+    #:   (unless the policy is "always"): the head is gathered from the end of the forward to its own backward,
+    #:   beside the last block prefetched for backward, while the last block is resharded after forward;
+    #: * "": not modelled (no such unit, or not read)
+    fsdp2_root: str = ""
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
     #: a 2-D mesh: torch ``_fsdp_collectives.py`` ``foreach_reduce`` all-reduces over the replicate group after the
     #: reduce-scatter unless ``set_requires_all_reduce(False)``, FSDPModule's "gradient accumulation with only
@@ -914,7 +928,7 @@ STACKS: dict[str, Stack] = {
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
                 "_bf16_reduce_grads)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
