@@ -49,3 +49,45 @@ def test_vpp_moves_the_dp_reduce_of_a_mixed_moe_model():
     r1, r2 = (estimate_job(_ds_job(vpp=v))["breakdown_s"].comm_dp for v in (1, 2))
     assert r1 == pytest.approx(0.0213, abs=5e-4)
     assert r2 == pytest.approx(0.0361, abs=5e-4)  # was r1's: the PP-only split
+
+
+# ---- 2. a hybrid model's stages on the launched split, VPP included ---------------------------------------------
+# memory._hybrid_stage_params cut the pattern into pp stages of the PP-only Megatron split, whatever vpp. NeMo
+# AutoModel runs Nemotron-H-8B (52 blocks) on PP4 x VPP2; the launched split (pipeline.pipeline_split) is 6, 7, 7, 7,
+# 7, 6, 6, 6 blocks, chunk j on rank j % 4: the last rank holds blocks 19-25 and 46-51, not 39-51, and its weights
+# are 4.398 GiB a GPU, not 4.272.
+
+def _hybrid_job(pp, vpp):
+    return load_job_dict({"model": {"preset": "nemotron-h-8b"},
+                          "training": {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "recompute": "full",
+                                       "tokens": 1e12, "optimizer": "adamw", "framework": {"name": "nemo-automodel"}},
+                          "parallel": {"pp": pp, "tp": 1, "cp": 1, "vpp": vpp, "zero": 2, "sequence_parallel": False},
+                          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 2, "gpus_per_node": 8}})
+
+
+def test_hybrid_stage_params_follow_the_virtual_stages():
+    from planner.model.pipeline import pipeline_split
+    from planner.spec.params import count_params, hybrid_block_params
+    m = _hybrid_job(4, 2).model
+    pc = count_params(m)
+    one = lambda x: np.array([x])
+    c = Candidates.layouts(one(1), one(4), one(4), one(1), one(1), one(2))
+    c.vpp = one(2)
+    counts = pipeline_split(m.layers, 4, 2, "megatron")[1]
+    assert counts == (6, 7, 7, 7, 7, 6, 6, 6)
+    edges = np.cumsum((0,) + counts)
+    blocks = hybrid_block_params(m)
+    ranks = [0.0] * 4
+    for j in range(8):
+        ranks[j % 4] += sum(blocks[b] for b in m.hybrid_pattern[edges[j]:edges[j + 1]])
+    fd, fe, ld, le, layers, _ = memory.stage_params(m, c, "megatron")
+    head = pc.lm_head + pc.final_norm
+    assert ld[0] == pytest.approx(ranks[3] + head, rel=1e-12)
+    assert fd[0] == pytest.approx(max(ranks[:3]) + pc.embedding, rel=1e-12)
+    assert layers[0] == 13
+
+
+def test_hybrid_vpp_weights_per_gpu():
+    w = [estimate_job(_hybrid_job(4, v))["memory_per_gpu_bytes"].weights / 2**30 for v in (1, 2)]
+    assert w[0] == pytest.approx(4.272, abs=1e-3)
+    assert w[1] == pytest.approx(4.398, abs=1e-3)  # was 4.272: the PP-only split
