@@ -91,3 +91,35 @@ def test_hybrid_vpp_weights_per_gpu():
     w = [estimate_job(_hybrid_job(4, v))["memory_per_gpu_bytes"].weights / 2**30 for v in (1, 2)]
     assert w[0] == pytest.approx(4.272, abs=1e-3)
     assert w[1] == pytest.approx(4.398, abs=1e-3)  # was 4.272: the PP-only split
+
+
+# ---- 3. the checkpoint sized on the plan's stack ----------------------------------------------------------------
+# simulate.config._checkpoint_bytes took the convention from the job's training.framework: under ``auto`` (no stack
+# named) that raised inside it and the size fell to the no-parameter fallback, 0 B for a preset: a Llama-3-8B plan's
+# checkpoint pauses were free (goodput 1.0); a plan the search put on the HF Trainer (fp32 weights + moments, 12 B a
+# parameter) was sized as the job's stack (14 B under megatron-core).
+
+def _ck_job(fw, **cluster):
+    return load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "tokens": 2e10,
+                                       "framework": {"name": fw}},
+                          "parallel": {"tp": 1, "pp": 1, "zero": 3},
+                          "checkpoint": {"every_steps": 100, "write_gbps": 20},
+                          "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1, **cluster}})
+
+
+def test_checkpoint_bytes_follow_the_plans_stack():
+    from planner.simulate.config import SimConfig
+    p = estimate_job(_ck_job("hf-trainer"))
+    for fw in ("megatron-core", "auto"):  # was 14 B and 0 B a parameter
+        assert SimConfig.from_estimate(p, _ck_job(fw)).checkpoint.bytes / p.params == pytest.approx(12.0)
+
+
+def test_auto_search_prices_checkpoint_pauses():
+    from planner.workloads.training import recommend
+    r = recommend(_ck_job("auto"), top=3, simulate=False)
+    best = r.best
+    ck = best.cost.checkpoint_failures
+    size = 14.0 if best.stack["name"] != "hf-trainer" else 12.0
+    assert ck["checkpoint_block_s"] == pytest.approx(size * best.params / 2.5e9, rel=0.05)  # was 0 s: goodput 1.0
+    assert ck["goodput"] < 0.99

@@ -192,7 +192,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
                     if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
-                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)
+                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours, stack=var.stack)
                         if not spot_priced:  # (the spot model's expectation already holds them)
                             hours = ot["expected_hours"]
                             cost = rent_cost(hours, cf.nodes, price)

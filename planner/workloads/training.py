@@ -96,7 +96,16 @@ class CheckpointOverhead:
         from planner.simulate.config import _checkpoint_bytes, checkpoint_sections  # the simulator's own size
         self.job = job
         self._sections = checkpoint_sections
-        self.bytes = _checkpoint_bytes({}, job)
+        self._size = _checkpoint_bytes
+        self._bytes = {}  # per stack: the checkpoint size under the convention the stack holds
+
+    def bytes_for(self, stack=None) -> float:
+        """The checkpoint's bytes on ``stack`` (the variant the search times; None: the job's
+        ``training.framework``), as the plan's (``SimConfig.from_estimate``, its ``stack``) will be sized."""
+        key = None if stack is None else (stack.name, stack.mixed_precision)
+        if key not in self._bytes:
+            self._bytes[key] = self._size({}, self.job, stack)
+        return self._bytes[key]
 
     @classmethod
     def for_job(cls, job: JobSpec):
@@ -105,8 +114,8 @@ class CheckpointOverhead:
             return None
         return cls(job)
 
-    def table(self, nodes, gpus, step_s, compute_hours) -> dict:
-        ck, fl = self._sections(self.job.checkpoint, self.bytes, np.asarray(gpus), np.asarray(nodes))
+    def table(self, nodes, gpus, step_s, compute_hours, stack=None) -> dict:
+        ck, fl = self._sections(self.job.checkpoint, self.bytes_for(stack), np.asarray(gpus), np.asarray(nodes))
         return overhead_arrays(ck, step_s, compute_hours, fl.mtbf_s if fl.enabled else np.inf,
                                fl.restart_s if fl.enabled else 0.0)
 
