@@ -123,3 +123,26 @@ def test_auto_search_prices_checkpoint_pauses():
     size = 14.0 if best.stack["name"] != "hf-trainer" else 12.0
     assert ck["checkpoint_block_s"] == pytest.approx(size * best.params / 2.5e9, rel=0.05)  # was 0 s: goodput 1.0
     assert ck["goodput"] < 0.99
+
+
+# ---- 4. the NVFP4 refusal names what the job wrote ----------------------------------------------------------------
+# ``training.precision: fp8`` with ``fp8_recipe: nvfp4`` on an H100 was refused as "training.precision: nvfp4 (what
+# training.precision fp4 selects) ...", a field and value the job never wrote; ``precision: fp4`` keeps that line.
+
+NVFP4_JOB = ("model: {preset: llama3-8b}\ntraining: {seq_len: 4096, global_batch: 256, tokens: 1.0e+10, %s}\n"
+             "cluster: {gpu: H100-SXM-80GB, gpus_per_node: 8, nodes: 1}\n")
+
+
+@pytest.mark.parametrize("cmd", ["estimate", "recommend"])
+@pytest.mark.parametrize("written,field,words", [
+    ("precision: fp8, framework: {name: megatron-core, fp8_recipe: nvfp4}", "training.framework.fp8_recipe",
+     "nvfp4 needs FP4 tensor cores"),
+    ("precision: fp4", "training.precision", "nvfp4 (what training.precision fp4 selects) needs FP4 tensor cores"),
+])
+def test_nvfp4_refusal_names_what_was_written(tmp_path, cli, cmd, written, field, words):
+    job = tmp_path / "job.yaml"
+    job.write_text(NVFP4_JOB % written)
+    code, out, err = cli(cmd, job)
+    line = err.strip()
+    assert code == 2 and "\n" not in line, (out[-300:], err)
+    assert line == f"error: {field}: {words} (Blackwell, MI350-class); H100-SXM-80GB has none", line
