@@ -83,7 +83,7 @@ def spot_model_for(job: JobSpec):
     if not (job.constraints.spot and job.model is not None):
         return None
     from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
-    return SpotModel(job, _checkpoint_bytes({}, job))
+    return SpotModel(job, _checkpoint_bytes({}, job), size_for=lambda stack: _checkpoint_bytes({}, job, stack))
 
 
 class CheckpointOverhead:
