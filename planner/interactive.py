@@ -394,7 +394,7 @@ def simulated_timeline(job: JobSpec, row: dict, steps: int = 3, max_ranks: int =
     ``{"ok": False, "message": ...}`` when the simulator cannot run this plan, so that the app
     shows a sentence rather than failing."""
     try:
-        cfg = SimConfig.from_detail(row["detail"], job)
+        cfg = SimConfig.from_detail(row["detail"], job, stack=row.get("stack"))  # the checkpoint on the plan's stack
         per_mb = row["config"]["pp"] > 1 and row["detail"]["num_microbatches"] <= 64
         res = simulate(cfg, steps=steps, seed=seed, timeline=True, microbatch_timeline=per_mb,
                        timeline_max=50_000)

@@ -37,6 +37,11 @@ no step-time array. Regenerated on the titanroot branch (2026-12-02) for torchti
 gathered beside the prefetched last layer (Stack.fsdp2_root "head", memory.fsdp2_root_gather_params): only
 llama3-70b/torchtitan moved, 6 of 574 arrays (mem weights, total, total_last on both instances): ZeRO-3 rows' weights
 x1.0-1.11, totals x1.0-1.002; no step-time array.
+Regenerated on the left5 branch (2026-12-02) for a hybrid model's stages on the launched split, VPP included
+(memory._hybrid_stage_params, and step_time._dp_terms on the same split): only nemotron-3-nano-pretrain moved, 18
+of its 64 rows (interleaved ones) on both instances, 42 of 574 arrays: weights/grads/optimizer x0.995-1.31, memory total x0.997-1.23
+(one row's peak moved to the first stage), optimizer and DP reduce x0.99-1.29 (comm_dp x1.47 on g6), step time
+x1.0-1.13 (p5) and x1.0-1.24 (g6).
 """
 from __future__ import annotations
 

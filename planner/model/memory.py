@@ -387,7 +387,7 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
         return total, z, total, z, np.ones(len(c)), total
     L = m.layers
     if m.hybrid:
-        return _hybrid_stage_params(m, c, pc)
+        return _hybrid_stage_params(m, c, pc, runtime)
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
     if m.moe is not None and pc.n_moe_layers < L:
@@ -475,12 +475,15 @@ def mtp_stage_params(m: ModelSpec, pc) -> tuple[float, float]:
     return float(pc.mtp - expert), float(expert)
 
 
-def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
+def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
     """``stage_params`` of a hybrid model: its blocks differ (an MoE "E" block holds the experts, a Mamba
-    block ~3x an attention block's weights), so each stage counts the blocks it holds. Megatron-Core splits
-    the pattern evenly, stage k holding layers [k n, (k + 1) n), n = layers // pp; where pp does not divide the
-    layers, by ``--decoder-first/last-pipeline-num-layers`` (``pipeline.stage_layer_split``, as --emit writes them)
-    (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``). "First" is the heaviest
+    block ~3x an attention block's weights), so each stage counts the blocks it holds. The pattern is cut in
+    order into the pp x vpp virtual stages ``pipeline.pipeline_split`` launches for ``runtime``, virtual stage j
+    on rank j % pp (as ``_mixed_stage_params``; until 2026-12-02 pp stages of the PP-only Megatron split, whatever
+    the stack and vpp): Megatron-Core's MambaStack splits the pattern evenly, stage k holding layers
+    [k n, (k + 1) n), n = layers // pp, where pp does not divide the layers by ``--decoder-first/last-pipeline-num-
+    layers`` (as --emit writes them) (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``;
+    it refuses VPP, stack_rules "hybrid-vpp"; NeMo AutoModel interleaves). "First" is the heaviest
     stage before the last (an upper bound on the first stage's, which also holds the embedding; the
     activations are the peak rank's, ``stage_layer_microbatches``), "last" the last stage's; ``largest`` the largest
     block (ZeRO-3's gather buffer, a rank's share: ``largest_unit_params``)."""
@@ -490,17 +493,19 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc):
     exp_of = {"E": e_exp}
     n = len(c)
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
-    for p in np.unique(c.pp):
-        k = int(p)
-        sizes = stage_layer_split(m.layers, k)
-        edges = np.cumsum([0] + sizes)
-        stages = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])]
-        per = max(sizes)
-        dense = [sum(dense_of[b] for b in st) for st in stages]
-        exp = [sum(exp_of.get(b, 0) for b in st) for st in stages]
+    vpp = np.maximum(c.vpp, 1) * np.ones(n, dtype=np.intp)
+    for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
+        counts = pipeline_split(m.layers, k, v, runtime)[1] if k > 1 else (m.layers,)
+        edges = np.cumsum((0,) + tuple(counts))
+        chunks = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])]
+        dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
+        for j, ch in enumerate(chunks):  # chunk j on rank j % k (interleaved)
+            dense[j % k] += sum(dense_of[b] for b in ch)
+            exp[j % k] += sum(exp_of.get(b, 0) for b in ch)
+            sizes[j % k] += len(ch)
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
-        rows = c.pp == p
-        fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], per
+        rows = (c.pp == k) & (vpp == v)
+        fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], max(sizes)
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep))
 
 

@@ -44,13 +44,37 @@ NON_TN_FP8 = ("B100", "B200", "GB200", "B300", "GB300")
 #: The GEMM peaks a low-precision recipe runs at beyond plain FP8, one row each: peak key -> (the recipe that
 #: selects it, how the job names it, the parts that have it, what a part needs for it, its rate over the FP8
 #: peak, the job field a refusal names). ``datasheet_peak`` refuses a part without it in one line, and
-#: ``recommend`` says which parts it left out. NVFP4 is named by ``training.precision: fp4`` (the loader rewrites
-#: it to the nvfp4 recipe, planner.spec.load._fp4_alias), so its refusal names that field, which the user wrote.
+#: ``recommend`` says which parts it left out. NVFP4 is named by ``training.framework.fp8_recipe: nvfp4`` or by
+#: ``training.precision: fp4`` (the loader rewrites the latter to the former, planner.spec.load._fp4_alias): the
+#: refusal names the recipe's field, and ``as_written`` the precision's where the job wrote fp4
+#: (``FP4_AS_PRECISION``; until 2026-12-02 every NVFP4 refusal named training.precision fp4, which a job writing
+#: ``fp8_recipe: nvfp4`` never wrote).
 LOW_PRECISION_PEAKS = {
-    "fp4": ("nvfp4", "nvfp4 (what training.precision fp4 selects)", FP4_CAPABLE, "FP4 tensor cores", 2.0,
-            "training.precision"),
+    "fp4": ("nvfp4", "nvfp4", FP4_CAPABLE, "FP4 tensor cores", 2.0, "training.framework.fp8_recipe"),
     "mxfp8": ("mxfp8", "mxfp8", MX_CAPABLE, "MX block-scaled tensor cores", 1.0, "training.framework.fp8_recipe"),
 }
+#: the field and words of the NVFP4 refusal for a job that wrote ``training.precision: fp4`` (``as_written``)
+FP4_AS_PRECISION = ("training.precision", "nvfp4 (what training.precision fp4 selects)")
+
+
+def no_peak_error(gpu_name: str, dtype: str, as_precision: bool = False) -> NoPeakError:
+    """The one-line refusal of low-precision peak ``dtype`` (``LOW_PRECISION_PEAKS``) on part ``gpu_name``, naming
+    the recipe's field, or with ``as_precision`` (fp4 only) ``training.precision``; the error carries ``peak`` and
+    ``gpu`` for ``as_written``."""
+    _, asked, _, needs, _, field = LOW_PRECISION_PEAKS[dtype]
+    if as_precision and dtype == "fp4":
+        field, asked = FP4_AS_PRECISION
+    e = NoPeakError(field, f"{asked} needs {needs} (Blackwell, MI350-class); {gpu_name} has none")
+    e.peak, e.gpu = dtype, gpu_name
+    return e
+
+
+def as_written(e: NoPeakError, wrote_fp4: bool) -> NoPeakError:
+    """``e`` naming what the job wrote: an NVFP4 refusal (peak ``fp4``) of a job that wrote ``training.precision:
+    fp4`` (``wrote_fp4``: planner.spec.load ``wrote_fp4``) names that field; any other refusal is ``e``."""
+    if wrote_fp4 and getattr(e, "peak", None) == "fp4":
+        return no_peak_error(e.gpu, "fp4", as_precision=True)
+    return e
 
 
 def peak_need(dtype: str) -> str:
@@ -138,9 +162,9 @@ def datasheet_peak(gpu, dtype: str) -> float:
     if dtype == "fp8" and name.startswith(FP8_CAPABLE) and "bf16" in gpu.peak_flops:
         return 2.0 * gpu.peak_flops["bf16"]
     if dtype in LOW_PRECISION_PEAKS:  # NVFP4 at 2x the FP8 rate, MXFP8 at it, on the parts that have them
-        _, asked, capable, needs, rate, field = LOW_PRECISION_PEAKS[dtype]
+        _, _, capable, _, rate, _ = LOW_PRECISION_PEAKS[dtype]
         if not name.startswith(capable):
-            raise NoPeakError(field, f"{asked} needs {needs} (Blackwell, MI350-class); {gpu.name} has none")
+            raise no_peak_error(gpu.name, dtype)
         return rate * datasheet_peak(gpu, "fp8")
     if dtype == "fp8" and not name.startswith(FP8_CAPABLE):
         # a part without FP8 tensor cores (A100, A800, V100): the job's precision is at fault, not the

@@ -83,7 +83,7 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
-from planner.model.pipeline import exposed_dp_comm, step_composition
+from planner.model.pipeline import exposed_dp_comm, split_runtime, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    recompute_modules, te_cast_bytes)
@@ -690,15 +690,19 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     this latency, not the bandwidth, is what the step waits on."""
     pp, tp, cp, dp, ep, zero = c_cols[:6]
     dp_shard = dp if len(c_cols) < 7 else c_cols[6]
+    vpp = np.ones_like(pp) if len(c_cols) < 8 else c_cols[7]
     etp = tp if etp is None else etp
     eff = hw.eff
     g = float(hw.gpus_per_node)
     intra_bw, inter_bw = hw.intra_bw_eff, hw.inter_bw_per_gpu
     a_in, a_out = eff.intra_alpha_s, eff.inter_alpha_s
     cc = Candidates.layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=int(g))
+    cc.vpp = vpp
     tpf = tp.astype(np.float64)
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
-    f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc)
+    # the stage's parameters on the split the stack launches, its virtual stages included (memory's
+    # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
+    f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc, split_runtime(fw))
     stage_p_dense = np.maximum(f_dense, l_dense) / tpf
     etpf = etp.astype(np.float64)
     stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
@@ -1020,14 +1024,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     t_stage = t_fwd_mb + t_bwd_mb
 
-    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero, c.etp,
-                                                                    c.dp_shard)
+    (dpp, dtp, dcp, ddp, dep, dz, detp, ddsh, dvpp), dinv = distinct_rows(c.pp, c.tp, c.cp, c.dp, c.ep, c.zero,
+                                                                          c.etp, c.dp_shard, np.maximum(c.vpp, 1))
     # a stack whose ZeRO-2 is FSDP2 without reshard after forward (Stack.fsdp2_dp: torchtitan, AutoModel) runs
     # its ZeRO-3 collectives with reshard_after_forward off: those rows are timed as that (``dz`` below, ``raf``)
     fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))
     dz = np.where(fsdp_z2, 3, dz)
     raf = np.where(fsdp_z2, False, bool(fw.reshard_after_forward))  # reshard after forward, per DP key
-    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz, ddsh), dp_grad_bytes, fw, etp=detp)
+    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz, ddsh, dvpp), dp_grad_bytes, fw, etp=detp)
     t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for

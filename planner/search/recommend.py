@@ -187,12 +187,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     compute_hours = hours
                     spot_priced = con.spot and spot_model is not None and price
                     if spot_priced:
-                        e = spot_model(hw, hours, cf.nodes, st["step_time_s"], price)
+                        e = _on_stack(spot_model, var.stack)(hw, hours, cf.nodes, st["step_time_s"], price)
                         extra = dict(extra, compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
                                      spot_overhead=e["overhead"])
                         hours, cost = e["hours"], e["cost"]
                     if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
-                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours)
+                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours, stack=var.stack)
                         if not spot_priced:  # (the spot model's expectation already holds them)
                             hours = ot["expected_hours"]
                             cost = rent_cost(hours, cf.nodes, price)
@@ -415,8 +415,15 @@ def with_spot_risk(plan, hw, spot_model):
     """The plan with its expected spot cost/time (``Cost.spot_risk``) when a model and a price exist."""
     if spot_model is None or not hw.price_spot:
         return plan
-    risk = spot_model.risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s, hw.price_spot)
+    risk = _on_stack(spot_model, plan.stack).risk(hw, plan.cost.hours, plan.hardware.nodes, plan.step_time_s,
+                                                  hw.price_spot)
     return replace(plan, cost=plan.cost.with_spot_risk(risk))
+
+
+def _on_stack(spot_model, stack):
+    """The spot model with the checkpoint ``stack`` writes (``SpotModel.for_stack``), where it sizes one per stack."""
+    on = getattr(spot_model, "for_stack", None)
+    return on(stack) if on is not None else spot_model
 
 
 def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> InfeasibleError:

@@ -259,16 +259,19 @@ class SimConfig:
     def from_estimate(cls, est: dict, job: Any = None) -> "SimConfig":
         """Build from a whole ``estimate_job``/``recommend`` row (uses ``detail`` and the
         ``breakdown_s`` terms that are not in ``detail``, such as exposed ZeRO-3 gathers)."""
-        return cls.from_detail(est["detail"], job, breakdown=est.get("breakdown_s"))
+        return cls.from_detail(est["detail"], job, breakdown=est.get("breakdown_s"), stack=est.get("stack"))
 
     @classmethod
-    def from_detail(cls, detail: dict, job: Any = None, breakdown: Optional[dict] = None) -> "SimConfig":
+    def from_detail(cls, detail: dict, job: Any = None, breakdown: Optional[dict] = None,
+                    stack: Any = None) -> "SimConfig":
         """Build from the estimator's ``detail`` dict and a JobSpec (``job`` may be None).
 
         The analytic stage times already include the pipeline sends (``t_pp_p2p`` per direction,
         planner/model/step_time.py), so they are not added again as link delays; per-micro-batch exposed
         ZeRO-3 traffic (``breakdown["comm_zero3"] / m``) is added to the stage time, and both are attributed to "comm"
-        (``comm_in_stage``), as estimate's breakdown lists them apart from the compute."""
+        (``comm_in_stage``), as estimate's breakdown lists them apart from the compute. ``stack``: the plan's
+        stack (its ``stack`` record or a ``Stack``; None: the job's ``training.framework``), which sizes the
+        checkpoint (``_checkpoint_bytes``)."""
         d = detail  # the Plan's ``detail`` (one shape: from_estimate passes it)
         pp, dp = int(d.get("pp", 1)), int(d.get("dp", 1))
         m = max(1, int(round(float(d.get("num_microbatches", 1)))))
@@ -327,7 +330,7 @@ class SimConfig:
             ev = EvalConfig(every_steps=e.every_steps, samples=e.samples, full_every=1,
                             subset_fraction=e.holdout_fraction, tier_full_every=e.full_every)
         c = getattr(job, "checkpoint", None) if job is not None else None
-        ck, fl = checkpoint_sections(c, _checkpoint_bytes(d, job) if c is not None else 0.0, n_gpus, nodes)
+        ck, fl = checkpoint_sections(c, _checkpoint_bytes(d, job, stack) if c is not None else 0.0, n_gpus, nodes)
         return cls(pipeline=pipe, loader=loader, evaluation=ev, checkpoint=ck, failures=fl,
                    analytic_step_time_s=d.get("step_time_s"), gpus_per_replica=max(n_gpus // max(dp, 1), 1))
 
@@ -345,7 +348,17 @@ def checkpoint_sections(c: Any, ckpt_bytes: float, n_gpus, nodes) -> tuple[Check
     return ck, fl
 
 
-def _checkpoint_bytes(detail: dict, job: Any) -> float:
+def plan_stack(stack: Any):
+    """The ``Stack`` a plan ran on from its ``stack`` record (planner.search.evaluate ``stack_record``: the name and
+    every option), a ``Stack`` as is, None for None."""
+    if stack is None or not isinstance(stack, dict):
+        return stack
+    from planner.model.stacks import OPTIONS, resolve
+
+    return resolve(stack["name"], **{k: v for k, v in stack.items() if k in OPTIONS and v is not None})
+
+
+def _checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
     """Model state written per checkpoint: weights + fp32 master + optimizer moments (gradients
     are not saved). Bytes per parameter come from planner.model.memory (ZeRO's 2+12 accounting).
     A LoRA / QLoRA run saves its adapters and their optimizer state, not the frozen base (peft's
@@ -358,13 +371,16 @@ def _checkpoint_bytes(detail: dict, job: Any) -> float:
     copies no checkpoint holds (counted until qa23: an fp8 run's checkpoint at 15 B a parameter instead of 2 + 4 + 8,
     an AMP run's at 14 instead of its fp32 weights and moments, 12), under the convention the stack holds
     (``memory.held_training``: a Hugging Face Trainer job left at ``weights: megatron`` was sized at 2 + 4 + 8 = 14 B
-    a parameter until 2026-12-02, where the Trainer saves its fp32 weights and the moments, 12)."""
+    a parameter until 2026-12-02, where the Trainer saves its fp32 weights and the moments, 12). The convention is
+    the plan's ``stack`` (``plan_stack``; None: the job's ``training.framework``): under ``training.framework: auto``
+    the job names no stack, and the size fell to the no-parameter fallback, 0 B for a preset (until 2026-12-02: a
+    Llama-3-8B plan's checkpoint pauses free), and a plan the search put on the HF Trainer was sized as the job's."""
     if "checkpoint_bytes" in detail:
         return float(detail["checkpoint_bytes"])
     try:
         from planner.model.finetune import frozen_base, trainable_params
 
-        t = held_training(job.model, job.training)  # HF Trainer's AMP: fp32 weights, no master copy
+        t = held_training(job.model, job.training, plan_stack(stack))  # HF Trainer's AMP: fp32 weights, no master
         _w, _g, master, opt = model_state_bytes_per_param(t, job.model.hidden or 4096)
         w = stored_weight_bytes(t)  # not autocast's / TE's compute copies
         if frozen_base(job.model, job.training):  # fp32 adapters keep no master copy: weights + moments, as

@@ -136,7 +136,7 @@ class SpotModel:
     layer sits below the simulator). ``__call__`` gives the expected hours and cost arrays for a
     batch; ``risk`` the record one plan carries."""
 
-    def __init__(self, job, checkpoint_bytes: float):
+    def __init__(self, job, checkpoint_bytes: float, size_for=None):
         self.job = job
         ck = job.checkpoint
         self.every_steps = ck.every_steps if ck else 0
@@ -144,10 +144,27 @@ class SpotModel:
         bps = (ck.write_gbps if ck else D.SPOT_CHECKPOINT_WRITE_GBPS) * 1e9 / 8
         self.block_s = 0.0 if (ck and ck.asynchronous) else checkpoint_bytes / bps
         self.persist_s = checkpoint_bytes / bps if (ck and ck.asynchronous) else 0.0  # durable after its write
+        # the checkpoint's bytes on a stack (simulate.config._checkpoint_bytes), for ``for_stack``; None: one size
+        self._size_for, self._per_stack = size_for, {}
         self.rows = load_rates()
         self.user = job.constraints.spot_interruptions_per_node_day
         # the job's node failures (checkpoint.mtbf_hours_per_node) come on top of the interruptions
         self.node_mtbf_s = ck.mtbf_hours_per_node * 3600.0 if (ck and ck.mtbf_hours_per_node) else None
+
+    def for_stack(self, stack) -> "SpotModel":
+        """This model with the checkpoint sized on ``stack`` (a ``Stack``, or a plan's ``stack`` record; None: as
+        built): the search prices each stack variant's plans, and each plan, with the checkpoint its stack writes
+        (until 2026-12-02 the job's ``training.framework``: under ``auto`` 0 B, the pause at its 1 s floor)."""
+        from planner.simulate.config import plan_stack  # lazy: config imports this module's siblings
+
+        stack = plan_stack(stack)
+        if stack is None or self._size_for is None:
+            return self
+        key = (stack.name, stack.mixed_precision)
+        if key not in self._per_stack:
+            self._per_stack[key] = SpotModel(self.job, self._size_for(stack))
+            self._per_stack[key].rows = self.rows
+        return self._per_stack[key]
 
     def rate(self, hw) -> SpotRate:
         return rate_for(hw.cloud, hw.gpu.name, self.user, self.rows)
@@ -158,7 +175,8 @@ class SpotModel:
         if not h.price_spot_usd_hr:
             return None
         hw = SimpleNamespace(cloud=h.cloud, gpu=SimpleNamespace(name=h.gpu))
-        return self.risk(hw, plan.cost.hours, h.nodes, plan.step_time_s, h.price_spot_usd_hr)
+        return self.for_stack(plan.get("stack")).risk(hw, plan.cost.hours, h.nodes, plan.step_time_s,
+                                                      h.price_spot_usd_hr)
 
     def __call__(self, hw, hours, nodes, step_s, price) -> dict:
         return spot_expectation(self.rate(hw), hours, nodes, step_s, price, max(self.block_s, D.SPOT_MIN_CHECKPOINT_S), self.restart_s,

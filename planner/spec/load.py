@@ -161,8 +161,18 @@ def _fp4_alias(raw: dict, assumptions: list[str]) -> None:
                          f"{fw['fp8_recipe']!r} contradicts training.precision fp4 (use nvfp4 or precision fp8)")
     fw["fp8_recipe"] = "nvfp4"
     raw["training"] = {**t, "precision": "fp8", "framework": fw}
-    assumptions.append("training.precision fp4: NVFP4 linears (the fp8 path with fp8_recipe nvfp4: FP4 GEMMs at the "
-                       "GPU's FP4 peak, attention and the rest as in FP8 training)")
+    assumptions.append(FP4_NOTE)
+
+
+#: the assumption line of a job that wrote ``training.precision: fp4`` (``_fp4_alias``), by which ``wrote_fp4`` knows it
+FP4_NOTE = ("training.precision fp4: NVFP4 linears (the fp8 path with fp8_recipe nvfp4: FP4 GEMMs at the GPU's FP4 "
+            "peak, attention and the rest as in FP8 training)")
+
+
+def wrote_fp4(job) -> bool:
+    """The job wrote ``training.precision: fp4`` (the loader made it fp8 with ``fp8_recipe: nvfp4`` and said so):
+    a refusal of the FP4 peak names that field (planner.model.physics ``as_written``)."""
+    return FP4_NOTE in (getattr(job, "assumptions", None) or ())
 
 
 def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:

@@ -8,16 +8,17 @@ stack refuses (planner.model.stack_rules) is an error naming the job field and t
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from dataclasses import replace
 
 import numpy as np
 
-from planner.errors import InputError
+from planner.errors import InputError, NoPeakError
 from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
 from planner.layout import Candidates, check_layout
-from planner.model import accuracy, offload, stack_rules
+from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
 from planner.model.stacks import from_training
@@ -28,6 +29,7 @@ from planner.search.evaluate import evaluate, inputs_provenance, row_result, sta
 from planner.search.rank import cost_bucket, why
 from planner.units import fmt_time, fmt_usd
 from planner.spec import JobSpec
+from planner.spec.load import wrote_fp4
 from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 from planner.simulate import SimConfig, simulate
@@ -81,7 +83,7 @@ def spot_model_for(job: JobSpec):
     if not (job.constraints.spot and job.model is not None):
         return None
     from planner.simulate.config import _checkpoint_bytes  # the simulator's own checkpoint size
-    return SpotModel(job, _checkpoint_bytes({}, job))
+    return SpotModel(job, _checkpoint_bytes({}, job), size_for=lambda stack: _checkpoint_bytes({}, job, stack))
 
 
 class CheckpointOverhead:
@@ -96,7 +98,16 @@ class CheckpointOverhead:
         from planner.simulate.config import _checkpoint_bytes, checkpoint_sections  # the simulator's own size
         self.job = job
         self._sections = checkpoint_sections
-        self.bytes = _checkpoint_bytes({}, job)
+        self._size = _checkpoint_bytes
+        self._bytes = {}  # per stack: the checkpoint size under the convention the stack holds
+
+    def bytes_for(self, stack=None) -> float:
+        """The checkpoint's bytes on ``stack`` (the variant the search times; None: the job's
+        ``training.framework``), as the plan's (``SimConfig.from_estimate``, its ``stack``) will be sized."""
+        key = None if stack is None else (stack.name, stack.mixed_precision)
+        if key not in self._bytes:
+            self._bytes[key] = self._size({}, self.job, stack)
+        return self._bytes[key]
 
     @classmethod
     def for_job(cls, job: JobSpec):
@@ -105,8 +116,8 @@ class CheckpointOverhead:
             return None
         return cls(job)
 
-    def table(self, nodes, gpus, step_s, compute_hours) -> dict:
-        ck, fl = self._sections(self.job.checkpoint, self.bytes, np.asarray(gpus), np.asarray(nodes))
+    def table(self, nodes, gpus, step_s, compute_hours, stack=None) -> dict:
+        ck, fl = self._sections(self.job.checkpoint, self.bytes_for(stack), np.asarray(gpus), np.asarray(nodes))
         return overhead_arrays(ck, step_s, compute_hours, fl.mtbf_s if fl.enabled else np.inf,
                                fl.restart_s if fl.enabled else 0.0)
 
@@ -191,6 +202,19 @@ def left_out(job: JobSpec, simulated: bool, plan: Plan | None = None) -> tuple[s
     return tuple(out)
 
 
+def _as_written(fn):
+    """``fn(job, ...)`` whose refusal of a low-precision peak names what ``job`` wrote (physics ``as_written``:
+    ``training.precision fp4`` or ``training.framework.fp8_recipe nvfp4``)."""
+    @functools.wraps(fn)
+    def run(job, *args, **kwargs):
+        try:
+            return fn(job, *args, **kwargs)
+        except NoPeakError as e:
+            raise physics.as_written(e, wrote_fp4(job)) from None
+    return run
+
+
+@_as_written
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
     out, each noted), evaluated."""
@@ -241,6 +265,7 @@ def constraints_broken(job: JobSpec, plan: Plan) -> tuple[str, ...]:
     return tuple(out)
 
 
+@_as_written
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
               progress=None) -> Recommendation:
     """``planner recommend``: the search (``planner.search.recommend``), then, when the job has a
