@@ -1,0 +1,58 @@
+"""FSDP2 follow-ups (amroot, 2026-12-02): NeMo AutoModel's units outside the blocks (``Stack.fsdp2_root``), and
+FSDP2 ``CPUOffloadPolicy``'s host copies (planner.model.offload ``fsdp2_copies_exposed``) on ZeRO-2 and on a frozen
+base."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from planner.layout import Candidates
+from planner.model import stacks
+from planner.model.memory import fsdp2_root_gather_params, memory_per_gpu
+from planner.spec import load_job_dict
+from planner.spec.params import count_params
+
+LAYER8B = 218_112_000
+EMB8B = 128_256 * 4096
+HEAD8B = EMB8B + 4096  # LM head + final norm
+
+
+def _mem(preset="llama3-8b", raf=True, root=None, **kw):
+    job = load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": 4096, "global_batch": 64, "weights": "megatron", "grad_dtype": "fp32", "optimizer": "adamw",
+        "framework": {"name": "nemo-automodel"}}})
+    st = replace(stacks.resolve("nemo-automodel"), reshard_after_forward=raf)
+    st = st if root is None else replace(st, fsdp2_root=root)
+    base = dict(tp=1, pp=1, dp=8, cp=1, ep=1, vpp=1, zero=3, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8, nodes=1)
+    base.update(kw)
+    return job, memory_per_gpu(job.model, job.training, Candidates(**{k: np.atleast_1d(v) for k, v in base.items()}),
+                               stack=st)
+
+
+# --- 1. NeMo AutoModel's FSDP2 root: dense models' root unit, MoE models' own head unit ---
+
+def test_automodel_root_by_model_kind():
+    """distributed/parallelizer.py (dense): blocks per unit, then fully_shard(model, reshard_after_forward=False):
+    the embedding, final norm and head gathered all step; moe/parallelizer.py apply_fsdp: embedding and head their
+    own units (the "head" case)."""
+    assert stacks.resolve("nemo-automodel").fsdp2_root == "embed_head|head"
+    assert fsdp2_root_gather_params("embed_head|head", 10.0, 4.0, 3.0) == 10.0
+    assert fsdp2_root_gather_params("embed_head|head", 10.0, 4.0, 3.0, moe=True) == 1.0
+
+
+def test_automodel_dense_root_unit_in_memory():
+    """Llama 3 8B, ZeRO-3 with reshard after forward on 8 GPUs: the two blocks in flight plus the whole root unit
+    (2 x 128256 x 4096 + 4096 parameters, 1.96 GiB in bf16). Was the two blocks only."""
+    _, m = _mem()
+    assert m["weights"][0] == pytest.approx(2 * (2 * LAYER8B) + 2 * (EMB8B + HEAD8B))
+
+
+def test_automodel_moe_head_unit_in_memory():
+    """Mixtral 8x7B (a MoE model: moe/parallelizer.py): the head (131M parameters) is gathered beside the last block
+    prefetched, which the blocks' window (2 x a 1.6B-parameter block) already covers: nothing more, where the dense
+    path's root unit would add the embedding and head."""
+    _, m = _mem("mixtral-8x7b")
+    _, none = _mem("mixtral-8x7b", root="")
+    assert m["weights"][0] == pytest.approx(none["weights"][0])
+    _, root = _mem("mixtral-8x7b", root="embed_head")
+    assert root["weights"][0] > m["weights"][0] + 2 * 2 * 32000 * 4096 * 0.99
