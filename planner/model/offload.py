@@ -231,8 +231,11 @@ def fsdp2_copies_exposed(hw, local_params, shard_bytes, m_micro, gather_per_mb, 
 
     Gathers and reduces are counted as the step time prices them: per micro-batch on ZeRO-3 rows
     (``gather_per_mb``; ``gather_bwd``: again in the backward under reshard_after_forward), else once a step
-    (a stage held gathered, ZeRO-2's gather); reduces per micro-batch where ``reduce_per_mb`` (ZeRO-2/3), else
-    once under the last backward. Each pass' copies are exposed beyond the pass (``t_fwd_mb``, ``t_bwd_mb``):
+    (a stage held gathered: PP with ``Stack.pp_fsdp_unsharded``, the deferred sync); reduces per micro-batch where
+    ``reduce_per_mb`` (ZeRO-2/3), else once under the last backward. An FSDP2 ZeRO-2 row is ZeRO-3 without
+    reshard after forward (``reshard_after_forward=False``: the post-backward hook still frees the unsharded
+    parameters, so every micro-batch's forward gathers, and copies in, again): step_time passes it as a ZeRO-3 row
+    (its ``fsdp_z2``), a gather per micro-batch and none in the backward. Each pass' copies are exposed beyond the pass (``t_fwd_mb``, ``t_bwd_mb``):
     n_fwd x max(c - t_fwd, 0) + max(max(c_bwd, c) - t_bwd, 0) + (m - 1) x (max(c_bwd - t_bwd, 0) + [per-mb reduce] c),
     c = local x shard_bytes / link, c_bwd = c where gathered again in the backward. Until 2026-12-02 one fp32
     gradient copy out per step (beyond the last backward) and one 16-bit copy in (exposed) were priced: Llama-3-70B
