@@ -87,3 +87,38 @@ def test_fsdp2_zero2_offload_gathers_every_micro_batch():
     assert c > tf and c > tb
     assert z2.breakdown_s.offload == pytest.approx(z3.breakdown_s.offload)
     assert z2.breakdown_s.offload == pytest.approx(8 * (c - tf) + (c - tb) + 7 * c, rel=0.01)
+
+
+def test_fsdp2_lora_offload_copies_the_frozen_base_in():
+    """Llama-3-70B LoRA, torchtitan ZeRO-3 (reshard after forward) on 8 H100, seq 512: CPUOffloadPolicy puts every
+    parameter's shard on the host (FSDPParam._init_sharded_param), the frozen bf16 base's too, so each gather --
+    the forward's and the backward's, per micro-batch -- copies it in (70.6B / 8 x 2 B over 51.2 GB/s = 0.34 s
+    against a 0.14 s forward and a 0.30 s backward); only the adapters' fp32 gradients are copied out
+    (post_backward reduces only parameters with a gradient). Was 0.014 s (the adapters' copies alone)."""
+    from planner.model.finetune import adapter_params, frozen_storage_bytes
+
+    job, r = _titan70(3, mode="lora")
+    m, t = job.model, job.training
+    total = count_params(m).total
+    bw = 64e9 * 0.8
+    assert frozen_storage_bytes(m, t) == pytest.approx(2 * total)  # the base in bf16
+    c = adapter_params(m, t) / 8 * 4 / bw
+    c_in = c + total / 8 * 2 / bw
+    tf, tb = r.detail["t_fwd_mb"], r.detail["t_bwd_mb"]
+    assert c_in > tb > tf
+    want = 8 * (c_in - tf) + (c_in - tb) + 7 * ((c_in - tb) + c)
+    assert r.breakdown_s.offload == pytest.approx(want, rel=0.01)
+    assert r.breakdown_s.offload > 1.0
+
+
+def test_fsdp2_copies_formula_frozen_bytes():
+    """The base goes in with every gather and never out: one micro-batch, passes shorter than the copies."""
+    from types import SimpleNamespace
+
+    from planner.model import offload
+    hw = SimpleNamespace(gpu=SimpleNamespace(pcie_bw=64e9))
+    bw = 64e9 * offload.PCIE_EFF
+    c, base = 1e7 * 4 / bw, 1e9 * 2 / bw
+    got = float(offload.fsdp2_copies_exposed(hw, 1e7, 4.0, m_micro=2, gather_per_mb=True, gather_bwd=False,
+                                             reduce_per_mb=True, t_fwd_mb=0.01, t_bwd_mb=0.01, frozen_bytes=2e9))
+    assert got == pytest.approx(2 * (c + base - 0.01) + 0.0 + 1 * (0.0 + c))
