@@ -122,3 +122,13 @@ def test_fsdp2_copies_formula_frozen_bytes():
     got = float(offload.fsdp2_copies_exposed(hw, 1e7, 4.0, m_micro=2, gather_per_mb=True, gather_bwd=False,
                                              reduce_per_mb=True, t_fwd_mb=0.01, t_bwd_mb=0.01, frozen_bytes=2e9))
     assert got == pytest.approx(2 * (c + base - 0.01) + 0.0 + 1 * (0.0 + c))
+
+
+def test_fsdp2_lora_offload_moves_the_base_shard_to_the_host():
+    """The same job at seq 4096: CPUOffloadPolicy keeps the frozen base's bf16 shard (70.6B / 8 x 2 B = 16.4 GiB) on
+    the host, not the GPU (it was counted on the GPU: weights 20.8 GiB, host 2.3 GiB)."""
+    job, r = _titan70(3, mode="lora", seq=4096)
+    mm = r.memory_per_gpu_bytes
+    shard = count_params(job.model).total / 8 * 2
+    assert mm.host > shard
+    assert mm.weights < 5 * 2**30  # two layers gathered and the head, no base shard

@@ -728,6 +728,13 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if st.optimizer_offload and state_b > 0:
         host_f, host_l = (offload.host_optimizer_bytes(x, adapter_opt_b if frozen else state_b) for x in (fo, lo))
         fo, lo = fo * 0.0, lo * 0.0
+        if frozen and fsdp2:
+            # FSDP2 CPUOffloadPolicy moves every parameter's shard to the host, the frozen base's too (torch
+            # _fsdp_param.py ``_init_sharded_param``: ``padded_sharded_param.cpu()`` under ``offload_to_cpu``,
+            # whatever ``requires_grad``): at ZeRO-3 its stored shard leaves the weight term for the host
+            base_f, base_l = (np.where(kz >= 3, (dd / ktpf / dps + ee / (ketp * kep) / edps) * w_b, 0.0)[sinv]
+                              for dd, ee in ((f_dense, f_exp), (l_dense, l_exp)))
+            fw, lw, host_f, host_l = fw - base_f, lw - base_l, host_f + base_f, host_l + base_l
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
