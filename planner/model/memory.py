@@ -25,7 +25,9 @@ Model states (bytes per parameter), as data in ``PRECISION_CONVENTIONS`` and ``O
   ZeRO-3, the unsharded gradient and the reduce-scatter input of the units in backward
   (``fsdp2_reduce_buffer_bytes``). Until 2026-12-02 it counted a bf16 shard (2/N bytes a parameter) and no
   reduce buffers. At ZeRO-3 it also holds gathered what the stack leaves outside its per-block units
-  (``Stack.fsdp2_root``, ``fsdp2_root_gather_params``: torchtitan's head unit, before 2025-07 its root unit).
+  (``Stack.fsdp2_root``, ``fsdp2_root_gather_params``: torchtitan's head unit, before 2025-07 its root unit;
+  NeMo AutoModel's root unit on dense models, its head unit on MoE models; until 2026-12-02 AutoModel's was not
+  counted: Llama-3-8B ZeRO-3 with reshard after forward, 1.96 GiB more).
 * Sharding group: ZeRO shards over data-parallel x context-parallel ranks (Megatron's distributed
   optimizer group); expert weights over the expert-data-parallel group (dp*cp/ep). Under hybrid
   sharded data parallelism (HSDP, ``parallel.dp_shard`` < dp: FSDP2 on a 2-D (replicate, shard) mesh,
@@ -349,7 +351,7 @@ def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes):
     return np.asarray(unit, dtype=np.float64) * (grad_bytes + reduce_bytes)
 
 
-def fsdp2_root_gather_params(kind: str, ends, head, largest):
+def fsdp2_root_gather_params(kind: str, ends, head, largest, moe: bool = False):
     """Parameters one rank holds gathered (16-bit) at the loss / start of backward beyond the two blocks in flight
     (2 x ``largest_unit_params``), for what an FSDP2 stack leaves outside its per-block units (``Stack.fsdp2_root``),
     at ZeRO-3 with reshard after forward. ``ends``: the stage's parameters outside its blocks (embedding, final norm,
@@ -365,7 +367,11 @@ def fsdp2_root_gather_params(kind: str, ends, head, largest):
       embedding its own unit resharded after forward, every block resharded after forward): at the head's backward
       it is gathered beside the last block, prefetched -- head + largest where the blocks' window counts
       2 x largest: max(head - largest, 0) more (Llama-3-8B: 525.3M - 218.1M = 307M, 0.57 GiB).
+    * "dense|moe": the first kind on a dense model, the second on a MoE model (NeMo AutoModel's "embed_head|head":
+      ``Stack.fsdp2_root``); ``moe`` says which.
     * anything else: 0."""
+    if "|" in kind:
+        kind = kind.split("|")[1 if moe else 0]
     ends, head, largest = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (ends, head, largest)))
     if kind == "embed_head":
         return ends.copy()
@@ -680,7 +686,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         weights = weights + np.where((kz >= 3) & ~held, gathered * np.minimum(w_b, 2.0), 0.0)
         if fsdp2 and m.is_transformer:  # the unit outside the blocks (Stack.fsdp2_root): 16-bit, never float8
             weights = weights + np.where((kz >= 3) & ~held, fsdp2_root_gather_params(
-                st.fsdp2_root, ends, head, largest) * np.minimum(w16, 2.0), 0.0)
+                st.fsdp2_root, ends, head, largest, m.moe is not None) * np.minimum(w16, 2.0), 0.0)
         if fsdp2 and not frozen:  # the unsharded gradient and the reduce-scatter input of the units in backward
             grads = grads + np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b), 0.0)
         return weights[sinv], grads[sinv], optim[sinv]
@@ -722,6 +728,13 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     if st.optimizer_offload and state_b > 0:
         host_f, host_l = (offload.host_optimizer_bytes(x, adapter_opt_b if frozen else state_b) for x in (fo, lo))
         fo, lo = fo * 0.0, lo * 0.0
+        if frozen and fsdp2:
+            # FSDP2 CPUOffloadPolicy moves every parameter's shard to the host, the frozen base's too (torch
+            # _fsdp_param.py ``_init_sharded_param``: ``padded_sharded_param.cpu()`` under ``offload_to_cpu``,
+            # whatever ``requires_grad``): at ZeRO-3 its stored shard leaves the weight term for the host
+            base_f, base_l = (np.where(kz >= 3, (dd / ktpf / dps + ee / (ketp * kep) / edps) * w_b, 0.0)[sinv]
+                              for dd, ee in ((f_dense, f_exp), (l_dense, l_exp)))
+            fw, lw, host_f, host_l = fw - base_f, lw - base_l, host_f + base_f, host_l + base_l
 
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:

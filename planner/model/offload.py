@@ -210,7 +210,7 @@ def host_fits(host_bytes_per_gpu, hw):
 
 
 def fsdp2_copies_exposed(hw, local_params, shard_bytes, m_micro, gather_per_mb, gather_bwd, reduce_per_mb,
-                         t_fwd_mb, t_bwd_mb):
+                         t_fwd_mb, t_bwd_mb, frozen_bytes=0.0):
     """Exposed seconds per step of FSDP2 ``CPUOffloadPolicy``'s host copies (torchtitan
     ``training.enable_cpu_offload``, NeMo AutoModel ``optimizer_offload`` on ZeRO-2/3), which are per collective,
     not per step. torch/distributed/fsdp/_fully_shard (pytorch/pytorch, read 2026-12-02):
@@ -231,15 +231,29 @@ def fsdp2_copies_exposed(hw, local_params, shard_bytes, m_micro, gather_per_mb, 
 
     Gathers and reduces are counted as the step time prices them: per micro-batch on ZeRO-3 rows
     (``gather_per_mb``; ``gather_bwd``: again in the backward under reshard_after_forward), else once a step
-    (a stage held gathered, ZeRO-2's gather); reduces per micro-batch where ``reduce_per_mb`` (ZeRO-2/3), else
-    once under the last backward. Each pass' copies are exposed beyond the pass (``t_fwd_mb``, ``t_bwd_mb``):
+    (a stage held gathered: PP with ``Stack.pp_fsdp_unsharded``, the deferred sync); reduces per micro-batch where
+    ``reduce_per_mb`` (ZeRO-2/3), else once under the last backward. An FSDP2 ZeRO-2 row is ZeRO-3 without
+    reshard after forward (``reshard_after_forward=False``: the post-backward hook still frees the unsharded
+    parameters, so every micro-batch's forward gathers, and copies in, again): step_time passes it as a ZeRO-3 row
+    (its ``fsdp_z2``), a gather per micro-batch and none in the backward. Each pass' copies are exposed beyond the pass (``t_fwd_mb``, ``t_bwd_mb``):
     n_fwd x max(c - t_fwd, 0) + max(max(c_bwd, c) - t_bwd, 0) + (m - 1) x (max(c_bwd - t_bwd, 0) + [per-mb reduce] c),
-    c = local x shard_bytes / link, c_bwd = c where gathered again in the backward. Until 2026-12-02 one fp32
+    c = local x shard_bytes / link, c_bwd = c where gathered again in the backward.
+
+    A frozen base (lora / qlora: ``frozen_bytes``, the rank's share of the base in its stored dtype) is offloaded
+    and gathered like the rest -- ``FSDPParam._init_sharded_param`` moves every parameter's shard to the host under
+    ``offload_to_cpu``, whatever its ``requires_grad`` -- but has no gradient to copy out
+    (``FSDPParamGroup.post_backward`` reduces only the parameters whose unsharded gradient is set): the copies in
+    are c_in = (local x shard_bytes + frozen_bytes) / link (c_in, c_in_bwd in the gathers' places above), the copies
+    out c, ``local_params`` being the trainable ones. Until 2026-12-02 (amroot) the base was left out: Llama-3-70B
+    LoRA on 8 H100, seq 512, ZeRO-3: 0.01 s where its 0.34 s bf16 shard per gather is mostly exposed. Until
+    2026-12-02 (c8432b7) one fp32
     gradient copy out per step (beyond the last backward) and one 16-bit copy in (exposed) were priced: Llama-3-70B
     on 8 H100 ZeRO-3, 8 micro-batches: 0.35 s where the 7 accumulating micro-batches' copies are 4.8 s."""
-    c = np.asarray(local_params, dtype=np.float64) * shard_bytes / host_link_bps(hw)
+    bw = host_link_bps(hw)
+    c = np.asarray(local_params, dtype=np.float64) * shard_bytes / bw  # out: the trainable shards' gradients
+    c_in = c + np.asarray(frozen_bytes, dtype=np.float64) / bw  # in: every parameter's shard
     m = np.asarray(m_micro, dtype=np.float64)
-    c_bwd = np.where(gather_bwd, c, 0.0)
+    c_bwd = np.where(gather_bwd, c_in, 0.0)
     n_fwd = np.where(gather_per_mb, m, 1.0)
-    return (n_fwd * np.maximum(c - t_fwd_mb, 0.0) + np.maximum(np.maximum(c_bwd, c) - t_bwd_mb, 0.0)
+    return (n_fwd * np.maximum(c_in - t_fwd_mb, 0.0) + np.maximum(np.maximum(c_bwd, c) - t_bwd_mb, 0.0)
             + (m - 1.0) * (np.maximum(c_bwd - t_bwd_mb, 0.0) + np.where(reduce_per_mb, c, 0.0)))

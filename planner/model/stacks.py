@@ -431,6 +431,13 @@ class Stack:
     #:   apart (resharded after forward) and ``[norm, output]`` as one unit with ``reshard_after_forward=False``
     #:   (unless the policy is "always"): the head is gathered from the end of the forward to its own backward,
     #:   beside the last block prefetched for backward, while the last block is resharded after forward;
+    #: * "embed_head|head": NeMo AutoModel, by its two parallelizers (read 2026-12-02): a dense HF model goes through
+    #:   components/distributed/parallelizer.py ``DefaultParallelizationStrategy`` -- ``fully_shard`` on each
+    #:   ModuleList child (the decoder blocks) and then ``fully_shard(model, reshard_after_forward=False)``, "because
+    #:   its parameters will be used in backward immediately": the embedding, final norm and LM head are the root
+    #:   unit ("embed_head"); a MoE model through components/moe/parallelizer.py ``apply_fsdp`` -- ``embed_tokens``
+    #:   and ``lm_head`` each their own unit with the blocks' ``reshard_after_forward``, the final norm left to the
+    #:   inner model's unit: the head gathered at its backward beside the last block prefetched ("head");
     #: * "": not modelled (no such unit, or not read)
     fsdp2_root: str = ""
     #: HSDP at ZeRO-3: the replica all-reduce follows every micro-batch's reduce-scatter (FSDP2 ``fully_shard`` on
@@ -1028,8 +1035,10 @@ STACKS["nemo-automodel"] = Stack(
     # for its MoE models when ``enable_fsdp_optimizations`` is set (train_ft.py
     # ``patch_stage_backward_maybe_with_nosync``): the stage gathered once and reduce-scattered once per step
     pp_fsdp_unsharded=True,
-    # ZeRO-2/3 are fsdp2 (``reshard_after_forward: false`` at ZeRO-2, planner.present.emit) over fp32 parameters
-    fsdp2_dp=True,
+    # ZeRO-2/3 are fsdp2 (``reshard_after_forward: false`` at ZeRO-2, planner.present.emit) over fp32 parameters;
+    # outside the blocks: dense models' root unit (embedding, norm, head; distributed/parallelizer.py), MoE models'
+    # own embedding and head units (moe/parallelizer.py ``apply_fsdp``): Stack.fsdp2_root
+    fsdp2_dp=True, fsdp2_root="embed_head|head",
     # its schedules are torch.distributed.pipelining's (AutoPipeline ``pp_schedule: interleaved1f1b``): Megatron-Core's
     # ``overlap_p2p_comm`` is not theirs, and no source here says their sends hide under compute: off, as torchtitan
     overlap_p2p=False,

@@ -79,8 +79,8 @@ from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
                                  distinct_recompute_modules, score_dim)
-from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, full_weight_grads,
-                                    trainable_share, training_step_flops)
+from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
+                                    full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
 from planner.model.pipeline import exposed_dp_comm, split_runtime, step_composition
@@ -767,7 +767,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
-    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share,
+    return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share, local_all=local,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
 
 
@@ -1116,9 +1116,14 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     if fw.optimizer_offload and getattr(fw, "fsdp2_dp", False):  # FSDP2 CPUOffloadPolicy: copies per collective
         master_b = model_state_bytes_per_param(t, m.hidden or 4096)[2]
         z3_row = z3[dinv]
+        # lora/qlora: the frozen base is offloaded and copied in with every gather too, in its stored dtype
+        # (offload.fsdp2_copies_exposed ``frozen_bytes``); its gradients are not (``local`` is the trainable share)
+        frozen_b = (D["local_all"][dinv] * frozen_storage_bytes(m, t) / count_params(m).total
+                    if frozen_base(m, t) else 0.0)
         off_step = off_step + offload.fsdp2_copies_exposed(
             hw, D["local"][dinv], master_b if master_b > 0 else min(w_b, 2.0), m_micro, z3_row,
-            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv]) | (c.zero == 2), t_fwd_mb, t_bwd_mb)
+            z3_row & (raf & ~defer_rs)[dinv], (z3_row & ~defer_rs[dinv]) | (c.zero == 2), t_fwd_mb, t_bwd_mb,
+            frozen_bytes=frozen_b)
 
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
     # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term)
