@@ -159,3 +159,11 @@ def test_recommend_says_a_group_size_would_run_the_refused_layouts(cli, tmp_path
     text = flat(out + err)
     assert code == 2 and "interleaved pipeline" in text, text
     assert "of them run with training.framework.microbatch_group_size set" in text, text
+
+
+def test_a2a_overlap_pairs_fewer_chunks_after_a_longer_warm_up():
+    """Combined 1F1B pairs the forward chunks past the warm-up: 2 (pp - 1) + (v - 1) N of the m v, so PP4 VPP2
+    m 10 pairs 1 - 11/20 at N = 5 (the default N = pp: 1 - 10/20)."""
+    from planner.model.moe import a2a_paired_share
+    assert float(a2a_paired_share(4, 2, 10, group=5)) == pytest.approx(1 - 11 / 20)
+    assert float(a2a_paired_share(4, 2, 8)) == pytest.approx(1 - 10 / 16) == float(a2a_paired_share(4, 2, 8, group=4))
