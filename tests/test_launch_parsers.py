@@ -315,6 +315,7 @@ MEGATRON_FLAGS = {
     "--pipeline-model-parallel-size": ("pipeline_model_parallel_size", int),
     "--num-layers-per-virtual-pipeline-stage": ("num_layers_per_virtual_pipeline_stage", int),
     "--num-virtual-stages-per-pipeline-rank": ("num_virtual_stages_per_pipeline_rank", int),
+    "--microbatch-group-size-per-virtual-pipeline-stage": ("microbatch_group_size_per_vp_stage", int),
     "--pipeline-model-parallel-layout": ("pipeline_model_parallel_layout", str),
     "--decoder-first-pipeline-num-layers": ("decoder_first_pipeline_num_layers", int),
     "--decoder-last-pipeline-num-layers": ("decoder_last_pipeline_num_layers", int),

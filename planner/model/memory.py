@@ -515,7 +515,8 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep))
 
 
-def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False, rank=None):
+def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, last: bool = False, rank=None,
+                          group=None):
     """Micro-batches whose activations the first (``last``: the last; ``rank``: that pipeline rank) stage holds at
     its peak (in units of the stage's layers). 1F1B: the pp - 1 - rank warm-up forwards plus the one of the first
     steady 1F1B step (the last stage: that one alone). Interleaved (Megatron-Core
@@ -529,13 +530,16 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     torch with m = 10 on pp 4, v 2 (g = 5): 12/2 = 6, not 5.5; a warm-up count reaching the m v
     chunk forwards there are puts them all in the warm-up (``are_all_microbatches_in_warmup``); with
     the MoE all-to-all overlap (``overlap_moe_expert_parallel_comm``, ``a2a_overlap``) "we schedule
-    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m."""
+    one extra micro-batch forward step before the 1f1b stages": one chunk more, 1/v. GPipe holds all m.
+    ``group``: Megatron's explicit ``--microbatch-group-size-per-virtual-pipeline-stage`` (``Stack.
+    microbatch_group_size``), the g of the warm-up count: pp 4, v 2, m 12 at g 6 holds (6 + 6 + 1)/2 = 6.5 on
+    rank 0, not 5.5."""
     pp = c.pp.astype(np.float64)
     v = np.maximum(c.vpp, 1).astype(np.float64)
     m_micro = np.asarray(m_micro, dtype=np.float64)
     rank = pp - 1 if last else (0.0 if rank is None else np.asarray(rank, dtype=np.float64))
     plain = np.minimum(pp - rank, m_micro)  # 1F1B: pp - 1 - rank warm-ups and one more
-    g = vpp_group_size(np.maximum(m_micro, 1.0), pp)
+    g = vpp_group_size(np.maximum(m_micro, 1.0), pp, group)
     chunks = (pp - rank - 1) * 2 + (v - 1) * g + 1 + (1.0 if a2a_overlap else 0.0)
     inter = chunks / v
     return select(c.schedule == 2, m_micro, select(c.schedule == 1, np.minimum(inter, m_micro), plain))
@@ -564,9 +568,10 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
         return resident_layers(n, stack) if stack is not None else n
 
     n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp, split_runtime(stack))
-    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap)
-    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1), 0.0)
-    last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True)
+    g = getattr(stack, "microbatch_group_size", None)  # Megatron's explicit interleaved group size, None: default
+    r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g)
+    r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g), 0.0)
+    last_inflight = inflight_microbatches(c, m_micro, a2a_overlap, last=True, group=g)
     return r0, r1, held(n_last) * last_inflight, last_inflight
 
 

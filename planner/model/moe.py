@@ -469,7 +469,7 @@ def chunk_sort_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, loca
     return np.where(on, 2 * 2 * rows, 0.0)  # two copies, each reads and writes the rows
 
 
-def a2a_paired_share(pp, vpp, m_micro):
+def a2a_paired_share(pp, vpp, m_micro, group=None):
     """Share of a stage's forward chunks that the combined-1F1B schedule pairs with a backward
     chunk of another micro-batch (Megatron-Core docs, "Combined 1F1B: Expert-Parallel All-to-All
     Overlap": the dispatch/combine of one micro-batch runs while the other computes, so each
@@ -477,11 +477,13 @@ def a2a_paired_share(pp, vpp, m_micro):
     backwards have no partner: on the first stage of an interleaved pipeline
     2 (pp - 1) + (vpp - 1) pp of the m * vpp forward chunks (megatron/core/pipeline_parallel/
     schedules.py ``get_schedule_table`` / warm-up count), without pipelining the first forward
-    and the last backward: 1 of m."""
+    and the last backward: 1 of m. ``group``: Megatron's explicit micro-batch group size N
+    (``Stack.microbatch_group_size``), whose warm-up is 2 (pp - 1) + (vpp - 1) N (``get_pp_rank_microbatches``)."""
     pp = np.asarray(pp, dtype=np.float64)
     v = np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)
     m = np.maximum(np.asarray(m_micro, dtype=np.float64), 1.0)
-    warm = np.where(pp > 1, 2 * (pp - 1) + (v - 1) * pp, 1.0)
+    g = pp if group is None else np.asarray(group, dtype=np.float64)
+    warm = np.where(pp > 1, 2 * (pp - 1) + (v - 1) * g, 1.0)
     return np.clip(1.0 - warm / (m * v), 0.0, 1.0)
 
 

@@ -36,14 +36,22 @@ from planner.vocab import SCHEDULE
 
 
 
-def vpp_group_size(m, pp):
+def vpp_group_size(m, pp, group=None):
     """Micro-batches a stage runs through one model chunk before the next under the interleaved schedule
     (vectorised): ``m // max(1, m // pp)`` -- torch.distributed.pipelining ``ScheduleInterleaved1F1B``'s
     ``microbatches_per_round`` (``number_of_rounds = max(1, n_microbatches // pp_group_size)``), and
     Megatron-Core's default ``microbatch_group_size_per_vp_stage`` = pp wherever Megatron runs the schedule
     (schedules.py refuses a final group of 1..pp-1 micro-batches, ``m % pp``; ``stack_rules`` "interleaved-m").
-    Every group then holds at least pp micro-batches, or (torch, m < pp) the one group holds all m."""
+    Every group then holds at least pp micro-batches, or (torch, m < pp) the one group holds all m.
+
+    ``group``: Megatron-Core's ``--microbatch-group-size-per-virtual-pipeline-stage`` set explicitly
+    (``Stack.microbatch_group_size``), which Megatron runs as given: groups of ``group`` micro-batches and a final
+    one of ``m % group`` (schedules.py ``get_schedule_table``), warm-up ``(v - 1) * group`` chunk forwards more
+    (``get_pp_rank_microbatches``). It accepts pp <= group <= m with ``m % group`` 0 or >= pp (stack_rules
+    "interleaved-m"), so every group again holds at least pp micro-batches. None: the default above."""
     m = np.asarray(m)
+    if group is not None:
+        return np.broadcast_to(np.asarray(group), m.shape).copy() if m.ndim else np.asarray(group)
     return m // np.maximum(1, m // pp)
 
 
@@ -156,10 +164,11 @@ def stage_layer_ends(layers: int, pp, vpp=1, runtime: str = "megatron"):
     return out[..., 0], out[..., 1], out[..., 2]
 
 
-def _virtual_order(m: int, pp: int, vpp: int, forward: bool) -> list[tuple[int, int]]:
-    """(micro-batch, chunk) in the order a stage runs them: groups of ``vpp_group_size`` micro-batches,
-    each group through chunk 0, 1, ... (backward: chunks in reverse); Megatron-Core ``get_schedule_table``."""
-    g = int(vpp_group_size(m, pp))
+def _virtual_order(m: int, pp: int, vpp: int, forward: bool, group: int | None = None) -> list[tuple[int, int]]:
+    """(micro-batch, chunk) in the order a stage runs them: groups of ``vpp_group_size`` micro-batches (the
+    last one the rest), each group through chunk 0, 1, ... (backward: chunks in reverse); Megatron-Core
+    ``get_schedule_table``."""
+    g = int(vpp_group_size(m, pp, group))
     out = []
     for g0 in range(0, m, g):
         group = range(g0, min(g0 + g, m))
@@ -169,11 +178,12 @@ def _virtual_order(m: int, pp: int, vpp: int, forward: bool) -> list[tuple[int, 
 
 
 def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
-                 extra_warmup: int = 0) -> list[list[tuple[str, int, int]]]:
+                 extra_warmup: int = 0, group: int | None = None) -> list[list[tuple[str, int, int]]]:
     """Operation order on each stage for one step (list per stage of (kind, micro-batch, chunk)).
 
     ``extra_warmup`` adds forwards before the first backward of the interleaved schedule (used
-    only if the warm-up count deadlocks, which no group size of ``vpp_group_size`` does)."""
+    only if the warm-up count deadlocks, which no group size of ``vpp_group_size`` does). ``group``:
+    Megatron's explicit micro-batch group size (``vpp_group_size``), None its default / torch's rounds."""
     if schedule not in SCHEDULE:
         raise ValueError(f"unknown schedule {schedule!r}; known: {', '.join(SCHEDULE)}")
     if schedule != "interleaved":
@@ -193,9 +203,9 @@ def stage_orders(schedule: str, pp: int, m: int, vpp: int = 1,
                 ops.append(("B", b, 0))
         else:  # Megatron interleaved
             total = m * vpp
-            warm = min((pp - s - 1) * 2 + (vpp - 1) * int(vpp_group_size(m, pp)) + extra_warmup, total)
-            fwd = [("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True)]
-            bwd = [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False)]
+            warm = min((pp - s - 1) * 2 + (vpp - 1) * int(vpp_group_size(m, pp, group)) + extra_warmup, total)
+            fwd = [("F", mb, c) for mb, c in _virtual_order(m, pp, vpp, True, group)]
+            bwd = [("B", mb, c) for mb, c in _virtual_order(m, pp, vpp, False, group)]
             ops = fwd[:warm]
             for k in range(total - warm):
                 ops.append(fwd[warm + k])
@@ -215,35 +225,39 @@ class PipelineTiming:
 
 def pipeline_timing(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0,
                     t_p2p: float = 0.0, schedule: str | None = None,
-                    t_f_first: float | None = None) -> PipelineTiming:
+                    t_f_first: float | None = None, group: int | None = None) -> PipelineTiming:
     """Exact timing of one step's schedule by list scheduling (see module docstring).
 
     ``t_f_first`` replaces the forward time of stage 0 (e.g. with a non-overlapped H2D copy added).
+    ``group``: Megatron's explicit interleaved micro-batch group size (``vpp_group_size``).
     """
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
-    return _timing(schedule, pp, m, vpp if schedule == "interleaved" else 1, t_f, t_b, t_p2p,
-                   t_f if t_f_first is None else t_f_first)
+    inter = schedule == "interleaved"
+    return _timing(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
+                   t_f if t_f_first is None else t_f_first, None, group if inter and vpp > 1 else None)
 
 
 def pipeline_ops(pp: int, m: int, vpp: int = 1, t_f: float = 1.0, t_b: float = 2.0, t_p2p: float = 0.0,
-                 schedule: str | None = None, t_f_first: float | None = None) -> list[list[tuple[str, int, float, float]]]:
+                 schedule: str | None = None, t_f_first: float | None = None,
+                 group: int | None = None) -> list[list[tuple[str, int, float, float]]]:
     """Per stage, the (kind, micro-batch, start, end) of every operation of ``pipeline_timing``'s schedule (the
     simulator's per-micro-batch timeline): the same list scheduling, so the last end is its makespan."""
     schedule = schedule or ("interleaved" if vpp > 1 else "1f1b")
+    inter = schedule == "interleaved"
     ops: list[list[tuple[str, int, float, float]]] = []
-    _timing.__wrapped__(schedule, pp, m, vpp if schedule == "interleaved" else 1, t_f, t_b, t_p2p,
-                        t_f if t_f_first is None else t_f_first, ops)
+    _timing.__wrapped__(schedule, pp, m, vpp if inter else 1, t_f, t_b, t_p2p,
+                        t_f if t_f_first is None else t_f_first, ops, group if inter and vpp > 1 else None)
     return ops
 
 
 @lru_cache(maxsize=256)
-def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> PipelineTiming:
+def _timing(schedule, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None, group=None) -> PipelineTiming:
     for extra in range(0, m * vpp + 1):
         try:
             if record is not None:
                 record[:] = [[] for _ in range(pp)]
-            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra), pp, m, vpp, t_f, t_b, t_p2p, t_f0,
-                                  record)
+            return _list_schedule(stage_orders(schedule, pp, m, vpp, extra, group), pp, m, vpp, t_f, t_b, t_p2p,
+                                  t_f0, record)
         except _Deadlock:
             if schedule != "interleaved":
                 raise
@@ -295,7 +309,9 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> Pi
 def bubble_time(pp, m, vpp, t_stage, interleaved=True):
     """Pipeline bubble of one step, vectorised: ``(pp - 1) / v * t_stage`` (Narayanan et al. 2021
     §2.2: 1F1B/GPipe with v = 1, interleaved with v virtual stages). The interleaved schedule's groups
-    (``vpp_group_size``) hold at least pp micro-batches when m >= pp, and then add nothing; with m < pp (one
+    (``vpp_group_size``) hold at least pp micro-batches when m >= pp, and then add nothing -- Megatron's
+    explicit ``microbatch_group_size_per_vp_stage`` too, whose groups and final group it keeps >= pp (list
+    scheduled for pp 2-8, v 2-4 and every group size it accepts: tests/test_mbgroup.py); with m < pp (one
     group, torch's ``ScheduleInterleaved1F1B``; Megatron-Core refuses it) micro-batch 0 waits for each of its
     chunks to cross all pp stages before its next, so the step is ``(pp + (m - 1)/v) t_stage``: a bubble of
     ``(pp - 1)/v + (pp - m)(v - 1)/v`` stage times -- what ``pipeline_timing`` gives by list scheduling.

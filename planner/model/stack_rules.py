@@ -63,18 +63,63 @@ def _micro_per_replica(c, t):
     return micro_batches_per_replica(c, t)
 
 
-def _interleaved_m_ok(c, t):
-    """Megatron-Core's interleaved schedule at its default group size pp: m a multiple of pp (which also
-    gives m >= pp, its ``microbatch_group_size_per_vp_stage > num_microbatches`` ValueError)."""
+def _interleaved_m_ok(c, t, group=None):
+    """Megatron-Core's interleaved schedule at micro-batch group size N (``group``: the stack option
+    ``microbatch_group_size``; None: Megatron's default pp): pp <= N <= m (schedules.py
+    forward_backward_pipelining_with_interleaving, 'The number of contiguous micro-batches in a virtual pipeline
+    stage should range in [PP, M]') and m % N 0 or >= pp (its 'remainder of M ... divided by N' RuntimeError). At
+    N = pp that is m a multiple of pp."""
     m = _micro_per_replica(c, t)
     if m is None:
         return np.ones(len(c.tp), dtype=bool)
-    return (np.asarray(c.vpp) == 1) | (np.asarray(c.pp) == 1) | (m % np.asarray(c.pp) == 0)
+    pp = np.asarray(c.pp)
+    n = pp if group is None else np.asarray(group)
+    r = m % n
+    return (np.asarray(c.vpp) == 1) | (pp == 1) | ((pp <= n) & (n <= m) & ((r == 0) | (r >= pp)))
 
 
-def _m_detail(c, t):
+def megatron_groups(m: int, pp: int) -> list[int]:
+    """The micro-batch group sizes N (``microbatch_group_size``) at which Megatron-Core runs the interleaved
+    schedule with m micro-batches per replica on pp ranks: pp <= N <= m, m % N 0 or >= pp (``_interleaved_m_ok``).
+    m itself always qualifies once m >= pp (one group)."""
+    return [n for n in range(pp, m + 1) if m % n == 0 or m % n >= pp]
+
+
+def regroup_runs(c, t) -> np.ndarray:
+    """Interleaved layouts (vpp > 1, pp > 1) that some ``microbatch_group_size`` runs on Megatron-Core: m >= pp,
+    where N = m (one group) always qualifies (``megatron_groups``). What ``recommend`` says of the layouts rule
+    "interleaved-m" refuses at the job's group size."""
     m = _micro_per_replica(c, t)
-    return "" if m is None else f"m = {int(np.ravel(m)[0])} micro-batches on pp = {int(np.ravel(c.pp)[0])}"
+    pp = np.asarray(c.pp)
+    inter = (np.asarray(c.vpp) > 1) & (pp > 1)
+    return inter if m is None else inter & (m >= pp)
+
+
+REGROUP_HINT = ("set training.framework.microbatch_group_size (Megatron-Core's --microbatch-group-size-per-virtual-"
+                "pipeline-stage) to a size N with pp <= N <= m and m % N 0 or >= pp, e.g. N = m")
+
+
+def _m_detail(c, t, group=None):
+    m = _micro_per_replica(c, t)
+    if m is None:
+        return ""
+    mi, pi = int(np.ravel(m)[0]), int(np.ravel(c.pp)[0])
+    out = f"m = {mi} micro-batches on pp = {pi}" + (f", N = {group}" if group is not None else "")
+    ok = megatron_groups(mi, pi)
+    if ok and group not in ok:
+        out += f"; microbatch_group_size {_group_list(ok)} runs it"
+    return out
+
+
+def _job_group(t):
+    """The job's ``training.framework.microbatch_group_size`` (None: not set)."""
+    return getattr(getattr(t, "framework", None), "microbatch_group_size", None)
+
+
+def _group_list(ok: list[int]) -> str:
+    """Group sizes for a message: the first few, then the largest."""
+    head = ok if len(ok) <= 4 else ok[:3] + ["...", ok[-1]]
+    return ", ".join(map(str, head[:-1])) + f" or {head[-1]}" if len(head) > 1 else str(head[0])
 
 
 def _bnb(t) -> bool:
@@ -297,16 +342,18 @@ RULES: tuple[StackRule, ...] = (
               lambda st, m, t: bool(getattr(st, "lp_bf16_layers", 0)) and t.precision == "fp8",
               ok_stack=lambda c, m, t, st: m.layers // c.pp >= st.lp_bf16_layers),
     # ---- Megatron-Core: the interleaved schedule's micro-batch groups (--microbatch-group-size-per-virtual-
-    # pipeline-stage, default pp; --emit does not write it)
+    # pipeline-stage, the stack option microbatch_group_size, default pp; --emit writes it when set)
     StackRule("interleaved-m", "megatron", "parallel.vpp",
-              "a virtual (interleaved) pipeline whose micro-batches per replica are not a multiple of pp",
+              "an interleaved pipeline whose m micro-batches per replica do not split into groups of "
+              "microbatch_group_size N (default pp): pp <= N <= m, a last group of 0 or >= pp",
               "Megatron-Core megatron/core/pipeline_parallel/schedules.py forward_backward_pipelining_with_interleaving"
               ": 'The remainder of M (the total micro-batches) divided by N (number of contiguous micro-batches in a "
               "virtual pipeline stage) should be 0, or larger than or equal to the pipeline-parallel size', N = "
-              "microbatch_group_size_per_vp_stage, default pp, and N <= M",
+              "microbatch_group_size_per_vp_stage (default pp), and 'The number of contiguous micro-batches in a "
+              "virtual pipeline stage should range in [PP, M]'",
               lambda st, m, t: True,
-              lambda c, m, t: _interleaved_m_ok(c, t),
-              detail=lambda c, m, t: f" ({_m_detail(c, t)})"),
+              ok_stack=lambda c, m, t, st: _interleaved_m_ok(c, t, getattr(st, "microbatch_group_size", None)),
+              detail=lambda c, m, t: f" ({_m_detail(c, t, _job_group(t))})"),
     # ---- Megatron-Core: hybrid (Mamba) models run as MambaModel / MambaStack, not GPTModel
     StackRule("hybrid-vpp", "megatron", "parallel.vpp",
               "a virtual (interleaved) pipeline for a hybrid (Mamba) model",

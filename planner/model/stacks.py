@@ -566,6 +566,13 @@ class Stack:
     #: layers take the global fp8 context, multi_token_prediction.py ``_proj_and_transformer_layer``); under
     #: NVFP4 it is 16-bit either way (step_time ``mtp_runs_16bit``)
     lp_bf16_mtp: bool = False
+    #: Megatron-Core's interleaved-schedule micro-batch group (``--microbatch-group-size-per-virtual-pipeline-stage``,
+    #: ModelParallelConfig ``microbatch_group_size_per_vp_stage``): micro-batches a rank runs through one model chunk
+    #: before the next. None: Megatron's default, pp (set in ``__post_init__``). Megatron runs pp <= g <= m with
+    #: ``m % g`` 0 or >= pp (planner.model.stack_rules "interleaved-m"); a larger g holds ``(v - 1)(g - pp)`` more
+    #: chunk forwards in the warm-up (planner.model.memory ``inflight_microbatches``) and, every group keeping >= pp
+    #: micro-batches, no more bubble (planner.model.pipeline ``vpp_group_size``)
+    microbatch_group_size: int | None = None
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False
     #: CUDA graphs (Megatron-Core ``--cuda-graph-impl``, megatron/training/arguments.py): "none"; "transformer_engine"
@@ -736,6 +743,8 @@ class Stack:
             opts.append(f"lp_bf16_layers={self.lp_bf16_layers}")
         if self.lp_bf16_mtp and precision == "fp8":
             opts.append("lp_bf16_mtp=on")
+        if self.microbatch_group_size is not None:
+            opts.append(f"microbatch_group_size={self.microbatch_group_size}")
         if self.cuda_graph_impl != "none":
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         return f"training stack: {self.name} ({', '.join(opts)})"
@@ -765,7 +774,8 @@ AUTOCAST_CAST_BYTES = 6.0
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
-           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync")
+           "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
+           "microbatch_group_size")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values
@@ -1255,7 +1265,7 @@ def open_options(t) -> tuple[str, ...]:
 #: 4 each. Attention (8 + 4) / 20 = 0.6
 ATTN_OPS_SHARE = 0.6
 #: stack options only the Megatron-Core stacks (``Stack.has_cuda_graphs``) run
-MCORE_ONLY_OPTIONS = ("moe_fused_mlp", "lp_bf16_layers", "lp_bf16_mtp")
+MCORE_ONLY_OPTIONS = ("moe_fused_mlp", "lp_bf16_layers", "lp_bf16_mtp", "microbatch_group_size")
 CUDA_GRAPH_DEFAULT_SCOPE = {"local": ("attn", "mlp", "moe"), "transformer_engine": ("attn", "mlp", "moe")}
 
 

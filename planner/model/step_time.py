@@ -993,7 +993,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
         # terms stay as they are, as subtracting zeros would leave them)
         if np.any(ep_hide != 0):
-            ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro) * ep_hide[inv]
+            ep_hidden = moe_mech.a2a_paired_share(pp, c.vpp, m_micro, getattr(fw, "microbatch_group_size", None)) \
+                * ep_hide[inv]
             t_fwd_mb, t_bwd_mb = t_fwd_mb - ep_hidden / 2, t_bwd_mb - ep_hidden / 2
             per_mb["comm_ep"] = per_mb["comm_ep"] - ep_hidden
     else:

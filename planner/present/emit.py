@@ -273,6 +273,17 @@ def _cuda_graph_flags(job: JobSpec) -> list[str]:
     return a
 
 
+def megatron_group_flags(job: JobSpec, cfg: dict) -> list[str]:
+    """The interleaved schedule's micro-batch group size the plan was priced at (the stack option
+    ``microbatch_group_size``): ``--microbatch-group-size-per-virtual-pipeline-stage`` (Megatron-LM arguments.py,
+    dest ``microbatch_group_size_per_vp_stage``), written only with VPP and when it is not Megatron's default, pp
+    (ModelParallelConfig ``__post_init__``)."""
+    g = getattr(from_training(job.training), "microbatch_group_size", None)
+    if g is None or cfg["vpp"] <= 1 or cfg["pp"] <= 1 or g == cfg["pp"]:
+        return []
+    return _flag("--microbatch-group-size-per-virtual-pipeline-stage", g)
+
+
 def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0) -> list[str]:
     """Megatron's flags for ``layers`` over PP x VPP stages, written from planner.model.pipeline ``pipeline_split``,
     the one split the memory and time models price: even, ``--num-layers-per-virtual-pipeline-stage``; uneven,
@@ -352,6 +363,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
     a += _flag("--pipeline-model-parallel-size", cfg["pp"])
     a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers)
+    a += megatron_group_flags(job, cfg)
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:
         a += _flag("--expert-model-parallel-size", cfg["ep"])

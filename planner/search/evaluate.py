@@ -111,6 +111,10 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             gpus_per_node=hw.gpus_per_node, nodes=nodes, vcpus_per_node=hw.vcpus_per_node,
             host_ram_bytes=ram[0], host_ram_source=ram[1],
             step_time_s=step, overlap_grad_reduce=bool(st["overlap_grad_reduce"][i]),
+            # Megatron's explicit interleaved micro-batch group size (Stack.microbatch_group_size): the schedule
+            # the simulator list-schedules; absent at the default
+            **({"vpp_group": int(stack.microbatch_group_size)}
+               if getattr(stack, "microbatch_group_size", None) is not None and int(c.vpp[i]) > 1 else {}),
         ),
         cost=cost_summary(job, step, nodes, hw.gpus_per_node, hw.price_ondemand, hw.price_spot,
                           catalog, hw.gpu.name, hw.instance.key if hw.instance is not None else None,

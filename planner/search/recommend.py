@@ -19,7 +19,7 @@ from planner.errors import InfeasibleError, InputError, NoPeakError
 from planner.hardware.options import calibrate_hint, device_noun, options_for_search, platform_of, unmatched_gpus
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
-from planner.model import physics
+from planner.model import physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
@@ -87,6 +87,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     evaluated = 0
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
+    regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
     closest_mem = None  # (overflow ratio, description) of the nearest-to-fitting layout
     closest = {}  # the same per stack group (framework auto's comparison)
     too_big = []  # options whose single node already exceeds constraints.max_gpus
@@ -142,6 +143,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                 for name, mask in variants[0].refusals(c).items():
                     mask = mask & ~runs
                     refused[g][name] = refused[g].get(name, 0) + int(mask.sum())
+                    if name == "interleaved-m":  # Megatron runs them at another micro-batch group size
+                        regroup[g] += int((mask & stack_rules.regroup_runs(c, job.training)).sum())
                     any_refused |= mask
                 refused_rows[g] += int(any_refused.sum())
                 for v, var in enumerate(variants):
@@ -229,7 +232,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         raise InputError("constraints.gpus", "every GPU it lists is left out: " + "; ".join(listed_out))
     if not frames and too_big and len(too_big) == len(opts):
         raise too_big[0]
-    all_refused = [refusal_error(grp.variants[0].stack, refused[g]) for g, grp in live]
+    all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
     if not frames and not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
     if not frames and not evaluated:  # no layout to evaluate: a layout rule, not memory, is why
@@ -273,7 +276,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     for g, grp in live:
         if lists[g]:
             assumptions.append(lists[g])
-        note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g])
+        note = refusal_note(grp.variants[0].stack, refused[g], refused_rows[g], regroup[g])
         if note:  # layouts the stack refuses (planner.model.stack_rules): not plans, counted like other exclusions
             assumptions.append(note)
     head = D.MEMORY_HEADROOM if con.memory_headroom is None else con.memory_headroom

@@ -559,26 +559,38 @@ def module_lists_note(variants: list[StackVariant]) -> str | None:
             "that free memory on this model; a longer list only where its sub-lists do not fit)")
 
 
-def refusal_note(stack: Stack, counts: dict[str, int], total: int) -> str | None:
+def _regroup_part(regroup: int) -> str:
+    """What a Megatron micro-batch group size would run of the layouts rule "interleaved-m" refused (``regroup``:
+    how many of them have m >= pp, planner.model.stack_rules ``regroup_runs``)."""
+    return f" ({regroup:,} of them would run: {stack_rules.REGROUP_HINT})" if regroup else ""
+
+
+def refusal_note(stack: Stack, counts: dict[str, int], total: int, regroup: int = 0) -> str | None:
     """The layouts the search left out because the stack refuses them (``counts``: rows per rule
     name, ``total``: rows refused by any, of the job's own stack variant), as one line for the
-    output's assumptions."""
+    output's assumptions; ``regroup``: the interleaved layouts among them a Megatron micro-batch group size
+    (``microbatch_group_size``) would run."""
     hit = {k: v for k, v in counts.items() if v}
     if not hit or not total:
         return None
     by_name = {r.name: r for r in stack_rules.RULES}
-    parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].source.split(':')[0]})" for k, v in hit.items())
+    parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].source.split(':')[0]})"
+                      + (_regroup_part(regroup) if k == "interleaved-m" else "") for k, v in hit.items())
     return (f"training stack {stack.name}: {total:,} layouts it refuses are excluded (planner.model.stack_rules) — "
             f"{parts}")
 
 
-def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=None) -> InputError | None:
-    """When the stack refused every layout: the error naming its most frequent rule."""
+def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=None,
+                  regroup: int = 0) -> InputError | None:
+    """When the stack refused every layout: the error naming its most frequent rule (and, for the interleaved
+    micro-batch groups, the group size that would run ``regroup`` of them)."""
     hit = {k: v for k, v in counts.items() if v}
     if not hit:
         return None
     rule = next(r for r in stack_rules.RULES if r.name == max(hit, key=hit.get))
-    return InputError(rule.field, f"the training stack {stack.name} refuses every layout left: {rule.message()}")
+    extra = (f" ({regroup:,} of them run with training.framework.microbatch_group_size set, e.g. to m)"
+             if regroup and rule.name == "interleaved-m" else "")
+    return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: {rule.message()}")
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:

@@ -72,10 +72,14 @@ class PipelineConfig:
     jitter_cv: float = 0.0
     jitter_dist: str = "lognormal"  # lognormal | exponential (mean 1)
     rank_slowdown: tuple[float, ...] = ()
+    #: Megatron's explicit interleaved micro-batch group size (``Stack.microbatch_group_size``, the detail's
+    #: ``vpp_group``); None: its default pp / torch's rounds (planner.model.pipeline ``vpp_group_size``)
+    vpp_group: Optional[int] = None
 
     def __post_init__(self):
         if self.schedule != "interleaved":
             self.vpp = 1
+            self.vpp_group = None
 
     @property
     def samples_per_step(self) -> int:
@@ -292,6 +296,7 @@ class SimConfig:
             t_optimizer=float(d.get("t_optimizer", 0.0)), dp_buckets=buckets,
             overlap_grad_reduce=bool(d.get("overlap_grad_reduce", True)), micro_batch=mb,
             tokens_per_sample=seq if is_tf else 0,
+            vpp_group=int(d["vpp_group"]) if d.get("vpp_group") else None,
         )
         gpn, nodes = int(d.get("gpus_per_node", 8)), int(d.get("nodes", 1))
         n_gpus = gpn * nodes

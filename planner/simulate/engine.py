@@ -144,9 +144,10 @@ class _Run:
         h2d = ld.h2d_s(p.micro_batch) if (ld and not ld.h2d_overlap) else 0.0
         tf, tb = p.t_fwd_mb, p.t_bwd_mb
         sch = p.schedule
-        full = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, tf + h2d)
-        nop2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, 0.0, sch)
-        withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch)
+        g = p.vpp_group  # Megatron's explicit interleaved micro-batch group size, None: the default
+        full = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, tf + h2d, group=g)
+        nop2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, 0.0, sch, group=g)
+        withp2p = pipeline_timing(p.pp, p.m, p.vpp, tf, tb, p.t_pp_p2p, sch, group=g)
         self.t_pipe = full.makespan
         self.offsets = full.first_stage_fwd_start
         # communication folded into the stage time (analytic inputs: sends, ZeRO-3 gathers) counts as comm, not
@@ -495,7 +496,8 @@ def _ops_by_stage(p, t_f_first):
     scheduling ``pipeline_timing`` runs for the step's makespan (stage 0's forwards at ``t_f_first``, with a
     non-overlapped H2D copy). Until 2026-12-02 a copy of that loop here left out the H2D copy (the drawn ops ended
     before the step's pipeline did) and the deadlock guard (it spun forever on a schedule that deadlocks)."""
-    return pipeline_ops(p.pp, p.m, p.vpp, p.t_fwd_mb, p.t_bwd_mb, p.t_pp_p2p, p.schedule, t_f_first)
+    return pipeline_ops(p.pp, p.m, p.vpp, p.t_fwd_mb, p.t_bwd_mb, p.t_pp_p2p, p.schedule, t_f_first,
+                        getattr(p, "vpp_group", None))
 
 
 def check_failures(cfg: SimConfig, steps: int) -> None:

@@ -469,6 +469,9 @@ class FrameworkSpec(_Strict):
     #: nemo-automodel: FSDP2 defers the reduce-scatter and the reshard after backward to the last micro-batch
     #: (AutoModel ``BackendConfig.enable_fsdp_optimizations``; planner.model.stacks Stack.fsdp_defer_sync)
     fsdp_defer_sync: Optional[bool] = None
+    #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
+    #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp
+    microbatch_group_size: Optional[int] = Field(None, gt=0, le=1 << 20)
 
     @model_validator(mode="before")
     @classmethod
