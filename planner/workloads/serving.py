@@ -403,6 +403,24 @@ def shared_prefix(s: ServingSpec, eff: Optional[ServingEfficiency] = None) -> in
     return s.shared_prefix_tokens // blk * blk
 
 
+def served_model(m):
+    """The model an engine serves: ``m`` without its multi-token-prediction modules (``mtp_layers``:
+    DeepSeek-V3's one MTP depth, Nemotron 3 Super's two). vLLM loads them only as a speculative-decoding
+    draft (``--speculative-config``), never in the main model: ``DeepseekV2ForCausalLM.load_weights``
+    (vllm/model_executor/models/deepseek_v2.py) skips every checkpoint tensor of an MTP layer
+    ("skip spec decode layers for main model", ``get_spec_layer_idx_from_weight_name``), so they take no
+    HBM and no step reads or multiplies them. DeepSeek-V3: 682.6B -> 671.0B parameters served, fp8
+    weights 637.6 -> 626.8 GiB (79.7 -> 78.4 GiB per GPU at TP8). A model without MTP is returned as is.
+
+    >>> from planner.spec import load_job_dict
+    >>> served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model).mtp_layers
+    0
+    """
+    if m is None or not getattr(m, "mtp_layers", 0):
+        return m
+    return m.model_copy(update={"mtp_layers": 0, "mtp_repeated": False})
+
+
 def quantised_params(m) -> tuple[float, float]:
     """(parameters a quantised checkpoint — int4 AWQ / GPTQ, int8 W8A8, fp8 — stores in its
     quantised format, parameters it keeps in 16 bits).
@@ -1437,6 +1455,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     if hw is None:
         raise InputError("row.hardware", f"{row['hardware']} is not among the job's hardware options")
     s = job.serving.model_copy(update={"precision": row["precision"]})
+    m = served_model(job.model)
     target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
@@ -1444,8 +1463,8 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
-        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, job.model)
-        res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
+        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
+        res = simulate_serving(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                            _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
         mu = d.get("saturated_rps_per_replica")
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
@@ -1505,7 +1524,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     s = job.serving
     if s is None:
         raise InputError("serving", "the job has no serving section")
-    m = job.model
+    m = served_model(job.model)  # without MTP modules: vLLM loads them only as a draft model
     if m is None:
         raise InputError("model", "serving needs a model")
     sim = sim or settings_for(job)
@@ -1521,7 +1540,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
-        wl = _workload(s, 1.0, 1.0, 1, sim, 0, job.model)
+        wl = _workload(s, 1.0, 1.0, 1, sim, 0, m)
         if len(wl) < 2 or wl.span_s <= 0:
             # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
             # sized 396 million replicas
