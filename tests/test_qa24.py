@@ -29,3 +29,25 @@ def test_deepseek_v3_served_without_mtp():
     assert res["weights_gib"] == pytest.approx(626.8, rel=2e-3)
     tp8 = [r for r in res["options"] if r["tp"] == 8]
     assert tp8 and tp8[0]["weights_gib_per_gpu"] == pytest.approx(626.8 / 8, rel=2e-3)
+
+
+# ---- defect 2: MLA decode priced at the prefill's attention width ---------------------------------------------------
+# vLLM's MLA backends (vllm/v1/attention/backends/mla/common.py) prefill "compute friendly" (MHA over up-projected K/V:
+# QK over 192 dims, PV over 128 for V3) but decode "data-movement friendly": W_UK / W_UV absorbed, an MQA over the
+# cached latent with QK head dim 512 + 64 and V head dim 512. A decode (query, context) pair costs 2 x 128 x 1,088 =
+# 278,528 FLOPs per layer, not 4 x 128 x 160 = 81,920: the IterationModel priced every decode pair 3.4x too cheap.
+# DeepSeek-V3 fp8 on 8 x H200, 64 sequences decoding at 128K: attention 4.19e13 -> 1.43e14 FLOPs a step (whole group).
+def test_mla_decode_pairs_at_the_absorbed_width():
+    from planner.hardware.options import option_from_cluster
+    from planner.spec import ClusterSpec
+    from planner.workloads.serving import IterationModel, served_model
+
+    hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
+    m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
+    im = IterationModel.build(m, hw, 8, "fp8", "fp8")
+    B, ctx = 64, 131072
+    attn = (im.parts(decode_seqs=B, decode_ctx=B * ctx)["flops"] - im.parts(decode_seqs=B)["flops"]) * 8
+    assert attn == pytest.approx(61 * 2 * 128 * (512 + 64 + 512) * B * ctx, rel=1e-9)
+    # the prefill keeps the compute-friendly width: 4 x 128 x (192 + 128) / 2 per pair per layer
+    pf = (im.parts(prefill_tokens=1, prefill_ctx=ctx)["flops"] - im.parts(prefill_tokens=1)["flops"]) * 8
+    assert pf == pytest.approx(61 * 4 * 128 * 160 * ctx, rel=1e-9)

@@ -93,7 +93,8 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.efficiency import gpu_family
 from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
-from planner.model.flops import attention_flops_per_token, linear_flops_per_token, local_keys, score_dim
+from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
+                                 score_dim)
 from planner.model.physics import attention_head_dim_rel
 from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, LocalKV, ServingEfficiency,
                                               engine_efficiency)
@@ -540,9 +541,10 @@ class IterationModel:
     §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` + 2 TP all-reduces per layer
     (``tp_allreduce_time``) + a GPU-side gap per kernel (``KERNELS_PER_LAYER`` per layer):
 
-    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn x (decode_ctx + prefill_ctx), all / tp,
+    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn_dec x decode_ctx + attn x prefill_ctx, all / tp,
       where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
-      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``);
+      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``); attn_dec
+      the same at ``decode_score_dim`` (= attn but for MLA, which decodes absorbed over its latent);
       ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
       prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
       c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
@@ -592,6 +594,7 @@ class IterationModel:
     local_kind: str = "sliding"  # "sliding" | "chunked"
     attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
     kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
+    attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -626,6 +629,8 @@ class IterationModel:
         routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
+                   # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
+                   attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
                    dense_bytes=(weight_bytes(m, precision) - expert_total * wb) / tp,
                    expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
@@ -666,7 +671,7 @@ class IterationModel:
         # (the simulator calls this once per engine step or decode span: ~20 us of numpy overhead per call was
         # a third of `planner serve`'s time, so scalars stay numpy scalars and nothing is converted twice)
         tokens = np.add(decode_seqs, prefill_tokens, dtype=np.float64)
-        pairs = np.add(decode_ctx, prefill_ctx)
+        dec_pairs, pf_pairs = decode_ctx, prefill_ctx
         kv_ctx = decode_ctx
         if self.window:
             n = np.asarray(decode_seqs, dtype=np.float64)
@@ -674,13 +679,15 @@ class IterationModel:
             dec_local = n * local_keys(mean, self.window, self.local_kind)
             pf_local = (np.minimum(prefill_ctx, np.asarray(prefill_tokens, dtype=np.float64) * self.window)
                         if prefill_local_ctx is None else prefill_local_ctx)
-            pairs = (1.0 - self.attn_local) * pairs + self.attn_local * (dec_local + pf_local)
+            dec_pairs = (1.0 - self.attn_local) * dec_pairs + self.attn_local * dec_local
+            pf_pairs = (1.0 - self.attn_local) * pf_pairs + self.attn_local * pf_local
             kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
         # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
         rows = np.ceil(tokens / self.tile_rows) * self.tile_rows
-        flops = (self.lin_flops * tokens + self.attn_flops * pairs) / self.tp
-        t_compute = (self.lin_flops * rows / self.flops_rate
-                     + self.attn_flops * pairs / (self.attn_rate or self.flops_rate)) / self.tp
+        dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
+        attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
+        flops = (self.lin_flops * tokens + attn) / self.tp
+        t_compute = (self.lin_flops * rows / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
             touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
