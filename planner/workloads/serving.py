@@ -478,6 +478,34 @@ def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
 
 
+def tp_replicated_params(m) -> tuple[float, float]:
+    """(quantised, 16-bit) parameters a serving engine keeps whole on every TP rank instead of 1/tp of them
+    (vLLM ``ReplicatedLinear``, vllm/model_executor/models/deepseek_v2.py): multi-head latent attention's
+    down-projections q_a_proj (h x q_lora_rank) and kv_a_proj_with_mqa (h x (kv_lora_rank + qk_rope_head_dim))
+    — quantised linears — on every attention layer, and the MoE router (h x experts, ``DeepseekV2MoE.gate`` /
+    ``MixtralMoE.gate`` / ``Qwen3MoeSparseMoeBlock.gate``: ``ReplicatedLinear`` with ``quant_config=None``,
+    16-bit) on every MoE layer. Each rank stores them, reads them every step and multiplies every token through
+    them: DeepSeek-V3 923.6M + 106.4M parameters, ~0.93 GiB more per GPU at TP8 in fp8 than an even 1/8 share.
+    Other replications (KV heads when tp > kv_heads, norms) are < 0.1% of a GPU's weights: not counted."""
+    if not m.is_transformer:
+        return 0.0, 0.0
+    q = 0.0
+    if m.mla is not None:
+        a = m.mla
+        q = float(m.attention_layers * m.hidden * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim))
+    router = float(count_params(m).n_moe_layers * m.hidden * m.moe.experts) if m.moe is not None else 0.0
+    return q, router
+
+
+def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0) -> float:
+    """Weight bytes on one GPU of a tp x pp replica: ``weight_bytes`` / (tp x pp), plus (1 - 1/tp) of the
+    parameters every TP rank keeps whole (``tp_replicated_params``; quantised ones in ``precision`` when it
+    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages."""
+    q, keep = tp_replicated_params(m)
+    qb = quantised_weight_bytes(precision, m.hidden) if WEIGHT_FORMATS[precision].scope == "linear" else BYTES_16BIT
+    return (weight_bytes(m, precision, expert_pad) / tp + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
+
+
 def _round_up(x: float, k: int) -> float:
     return float(-(-int(math.ceil(x)) // k) * k)
 
@@ -544,7 +572,9 @@ class IterationModel:
     * FLOPs = lin x (decode_seqs + prefill_tokens) + attn_dec x decode_ctx + attn x prefill_ctx, all / tp,
       where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
       4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``); attn_dec
-      the same at ``decode_score_dim`` (= attn but for MLA, which decodes absorbed over its latent);
+      the same at ``decode_score_dim`` (= attn but for MLA, which decodes absorbed over its latent); the
+      linears every rank holds whole (``tp_replicated_params``: MLA down-projections, MoE routers) run on
+      every rank, lin_rep x (tp - 1) more;
       ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
       prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
       c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
@@ -594,6 +624,7 @@ class IterationModel:
     local_kind: str = "sliding"  # "sliding" | "chunked"
     attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
     kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
+    lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
     attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
 
     @classmethod
@@ -631,7 +662,8 @@ class IterationModel:
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
                    # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
                    attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
-                   dense_bytes=(weight_bytes(m, precision) - expert_total * wb) / tp,
+                   dense_bytes=weight_bytes_per_gpu(m, precision, tp) - expert_total * wb / tp,
+                   lin_flops_replicated=2.0 * sum(tp_replicated_params(m)),
                    expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
@@ -686,8 +718,9 @@ class IterationModel:
         rows = np.ceil(tokens / self.tile_rows) * self.tile_rows
         dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
-        flops = (self.lin_flops * tokens + attn) / self.tp
-        t_compute = (self.lin_flops * rows / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
+        lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
+        flops = (lin * tokens + attn) / self.tp
+        t_compute = (lin * rows / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
             touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
@@ -743,7 +776,7 @@ def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
     - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks); the
     weights as the engine's kernels store them (``mxfp4_expert_pad``)."""
     pad = mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)
-    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision, pad) / (tp * pp)
+    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes_per_gpu(m, s.precision, tp, pp, pad)
             - RESERVED_BYTES)
 
 
@@ -773,7 +806,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     """Serve an LLM with TP=tp replicas on ``hw`` in ``s.precision``: memory, the batch, latency
     (replicas and $ are ``_costs``)."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
-    w_gpu = weight_bytes(m, s.precision, mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)) / tp
+    w_gpu = weight_bytes_per_gpu(m, s.precision, tp,
+                                 expert_pad=mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp))
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
