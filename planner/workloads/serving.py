@@ -406,7 +406,7 @@ def shared_prefix(s: ServingSpec, eff: Optional[ServingEfficiency] = None) -> in
 
 def served_model(m):
     """The model an engine serves: ``m`` without its multi-token-prediction modules (``mtp_layers``:
-    DeepSeek-V3's one MTP depth, Nemotron 3 Super's two). vLLM loads them only as a speculative-decoding
+    DeepSeek-V3's one MTP depth). vLLM loads them only as a speculative-decoding
     draft (``--speculative-config``), never in the main model: ``DeepseekV2ForCausalLM.load_weights``
     (vllm/model_executor/models/deepseek_v2.py) skips every checkpoint tensor of an MTP layer
     ("skip spec decode layers for main model", ``get_spec_layer_idx_from_weight_name``), so they take no
