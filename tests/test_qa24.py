@@ -82,3 +82,33 @@ def test_dense_gqa_weights_per_gpu_unchanged():
     for r in res["options"]:
         if r.get("weights_gib_per_gpu") is not None:
             assert r["weights_gib_per_gpu"] == pytest.approx(res["weights_gib"] / r["tp"], rel=1e-12)
+
+
+# ---- defect 4: MLA's chunked / prefix-cached prefill priced without re-projecting the cached latent -----------------
+# vLLM's MLA prefill is an MHA over K and V up-projected from the latent: a chunk that follows computed tokens (an
+# earlier chunk, a prefix-cache hit) runs kv_b_proj over every cached token it attends to
+# (mla/common.py _compute_prefill_context). 2 x 512 x 128 x (128 + 128) x 61 = 2.05 GFLOP a cached token for
+# DeepSeek-V3; serve priced a chunk's cached context as attention pairs only.
+def test_mla_prefill_reprojects_the_cached_context():
+    from planner.hardware.options import option_from_cluster
+    from planner.spec import ClusterSpec
+    from planner.workloads.serving import IterationModel, served_model
+
+    hw = option_from_cluster(ClusterSpec(instance="aws:p5en.48xlarge"))
+    m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
+    im = IterationModel.build(m, hw, 8, "fp8", "fp8")
+    c, p = 2048, 30720  # the last 2,048-token chunk of a 32K prompt
+    ctx = c * p + c * (c + 1) / 2
+    base = float(im.parts(prefill_tokens=c, prefill_ctx=ctx)["flops"])
+    with_prior = float(im.parts(prefill_tokens=c, prefill_ctx=ctx, prefill_prior=p)["flops"])
+    assert (with_prior - base) * 8 == pytest.approx(p * 2 * 512 * 128 * 256 * 61, rel=1e-9)
+    assert im.time(prefill_tokens=c, prefill_ctx=ctx, prefill_prior=p) > im.time(prefill_tokens=c, prefill_ctx=ctx)
+
+
+def test_mla_context_upproj_flops_by_hand():
+    """DeepSeek-V2-Lite re-projects 27 x 2 x 512 x 16 x 256 = 113 MFLOP a cached token; a GQA model nothing."""
+    from planner.workloads.serving import mla_context_upproj_flops
+
+    lite = load_job_dict({"model": {"preset": "deepseek-v2-lite"}}).model
+    assert mla_context_upproj_flops(lite) == 27 * 2 * 512 * 16 * 256
+    assert mla_context_upproj_flops(load_job_dict({"model": {"preset": "qwen3-30b-a3b"}}).model) == 0.0

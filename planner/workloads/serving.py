@@ -478,6 +478,21 @@ def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
 
 
+def mla_context_upproj_flops(m) -> float:
+    """FLOPs per cached context token of a prefill chunk that comes after computed tokens (an earlier chunk of
+    the prompt, or a prefix-cache hit), whole model: multi-head latent attention prefills "compute friendly",
+    an MHA over K and V up-projected from the cached latent, so vLLM re-projects every cached token through
+    kv_b_proj for every chunk that attends to it (vllm/v1/attention/backends/mla/common.py
+    ``_compute_prefill_context``: ``kv_b_proj`` of each workspace chunk of ``cache_kv_c``): 2 x kv_lora_rank x
+    heads x (qk_nope_head_dim + v_head_dim) per attention layer — DeepSeek-V3 2.05 GFLOP a cached token, a 32K
+    prompt in 2,048-token chunks re-projects 245,760 of them (~+10% of its prefill). 0 without MLA (K and V are
+    cached as such)."""
+    if getattr(m, "mla", None) is None:
+        return 0.0
+    a = m.mla
+    return 2.0 * m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)
+
+
 def tp_replicated_params(m) -> tuple[float, float]:
     """(quantised, 16-bit) parameters a serving engine keeps whole on every TP rank instead of 1/tp of them
     (vLLM ``ReplicatedLinear``, vllm/model_executor/models/deepseek_v2.py): multi-head latent attention's
@@ -624,7 +639,9 @@ class IterationModel:
     local_kind: str = "sliding"  # "sliding" | "chunked"
     attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
     kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
+    prior_flops: float = 0.0  # FLOPs per cached context token a prefill chunk up-projects (MLA), not / tp
     lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
+    # FLOPs per cached context token a prefill chunk re-projects, whole model (not / tp): MLA's kv_b_proj
     attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
 
     @classmethod
@@ -664,6 +681,7 @@ class IterationModel:
                    attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
                    dense_bytes=weight_bytes_per_gpu(m, precision, tp) - expert_total * wb / tp,
                    lin_flops_replicated=2.0 * sum(tp_replicated_params(m)),
+                   prior_flops=mla_context_upproj_flops(m),
                    expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
@@ -696,7 +714,7 @@ class IterationModel:
         return f(np.asarray(computed, dtype=np.float64) + tokens) - f(computed)
 
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
-              prefill_local_ctx=None) -> dict:
+              prefill_local_ctx=None, prefill_prior=0.0) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
         ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
         local layers only)."""
@@ -719,8 +737,9 @@ class IterationModel:
         dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
-        flops = (lin * tokens + attn) / self.tp
-        t_compute = (lin * rows / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
+        prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
+        flops = (lin * tokens + prior + attn) / self.tp
+        t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
             touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
@@ -736,9 +755,10 @@ class IterationModel:
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
-    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None):
+    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
+             prefill_prior=0.0):
         """Seconds of one step with this batch composition (see the class docstring)."""
-        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx)["step"]
+        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
@@ -755,7 +775,8 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
-                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, **local)
+                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
+                    **local)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
@@ -768,7 +789,7 @@ def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
     N = P - H
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
-    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, **local))
+    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
 
 
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
