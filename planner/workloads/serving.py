@@ -641,7 +641,6 @@ class IterationModel:
     kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
     prior_flops: float = 0.0  # FLOPs per cached context token a prefill chunk up-projects (MLA), not / tp
     lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
-    # FLOPs per cached context token a prefill chunk re-projects, whole model (not / tp): MLA's kv_b_proj
     attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
 
     @classmethod
@@ -717,7 +716,8 @@ class IterationModel:
               prefill_local_ctx=None, prefill_prior=0.0) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
         ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
-        local layers only)."""
+        local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
+        the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
         # (the simulator calls this once per engine step or decode span: ~20 us of numpy overhead per call was
         # a third of `planner serve`'s time, so scalars stay numpy scalars and nothing is converted twice)
         tokens = np.add(decode_seqs, prefill_tokens, dtype=np.float64)
