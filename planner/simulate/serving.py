@@ -1000,14 +1000,15 @@ class Engine:
                 continue
             n_dec = self.n_dec if decode else 0
             dec_ctx = (self.S0 + self.n_dec * self.j + self.n_dec) if decode else 0
-            p_tok = p_ctx = 0
+            p_tok = p_ctx = p_prior = 0
             for r, c in chunks:
                 p_tok += c
                 p_ctx += c * r.computed + c * (c + 1) / 2
+                p_prior += r.computed  # cached tokens the chunk attends to (MLA re-projects them)
             # local layers: their causal pairs inside the window (IterationModel.local_pairs)
             p_loc = (float(sum(self.im.local_pairs(r.computed, c) for r, c in chunks)) if chunks else 0.0) \
                 if getattr(self.im, "window", None) else None
-            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc)) + self.p2p + extra
+            dt = float(self.im.time(n_dec, dec_ctx, p_tok, p_ctx, p_loc, p_prior)) + self.p2p + extra
             stats.iterations += 1
             if stats.iterations > MAX_ITERATIONS:  # stop every process; simulate_serving raises
                 stats.aborted = True

@@ -93,7 +93,8 @@ from planner.errors import InfeasibleError, InputError
 from planner.hardware.efficiency import gpu_family
 from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
-from planner.model.flops import attention_flops_per_token, linear_flops_per_token, local_keys, score_dim
+from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
+                                 score_dim)
 from planner.model.physics import attention_head_dim_rel
 from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, LocalKV, ServingEfficiency,
                                               engine_efficiency)
@@ -403,6 +404,24 @@ def shared_prefix(s: ServingSpec, eff: Optional[ServingEfficiency] = None) -> in
     return s.shared_prefix_tokens // blk * blk
 
 
+def served_model(m):
+    """The model an engine serves: ``m`` without its multi-token-prediction modules (``mtp_layers``:
+    DeepSeek-V3's one MTP depth). vLLM loads them only as a speculative-decoding
+    draft (``--speculative-config``), never in the main model: ``DeepseekV2ForCausalLM.load_weights``
+    (vllm/model_executor/models/deepseek_v2.py) skips every checkpoint tensor of an MTP layer
+    ("skip spec decode layers for main model", ``get_spec_layer_idx_from_weight_name``), so they take no
+    HBM and no step reads or multiplies them. DeepSeek-V3: 682.6B -> 671.0B parameters served, fp8
+    weights 637.6 -> 626.8 GiB (79.7 -> 78.4 GiB per GPU at TP8). A model without MTP is returned as is.
+
+    >>> from planner.spec import load_job_dict
+    >>> served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model).mtp_layers
+    0
+    """
+    if m is None or not getattr(m, "mtp_layers", 0):
+        return m
+    return m.model_copy(update={"mtp_layers": 0, "mtp_repeated": False})
+
+
 def quantised_params(m) -> tuple[float, float]:
     """(parameters a quantised checkpoint — int4 AWQ / GPTQ, int8 W8A8, fp8 — stores in its
     quantised format, parameters it keeps in 16 bits).
@@ -457,6 +476,49 @@ def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
         q, keep = expert_params(m)
         q *= expert_pad
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
+
+
+def mla_context_upproj_flops(m) -> float:
+    """FLOPs per cached context token of a prefill chunk that comes after computed tokens (an earlier chunk of
+    the prompt, or a prefix-cache hit), whole model: multi-head latent attention prefills "compute friendly",
+    an MHA over K and V up-projected from the cached latent, so vLLM re-projects every cached token through
+    kv_b_proj for every chunk that attends to it (vllm/v1/attention/backends/mla/common.py
+    ``_compute_prefill_context``: ``kv_b_proj`` of each workspace chunk of ``cache_kv_c``): 2 x kv_lora_rank x
+    heads x (qk_nope_head_dim + v_head_dim) per attention layer — DeepSeek-V3 2.05 GFLOP a cached token, a 32K
+    prompt in 2,048-token chunks re-projects 245,760 of them (~+10% of its prefill). 0 without MLA (K and V are
+    cached as such)."""
+    if getattr(m, "mla", None) is None:
+        return 0.0
+    a = m.mla
+    return 2.0 * m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)
+
+
+def tp_replicated_params(m) -> tuple[float, float]:
+    """(quantised, 16-bit) parameters a serving engine keeps whole on every TP rank instead of 1/tp of them
+    (vLLM ``ReplicatedLinear``, vllm/model_executor/models/deepseek_v2.py): multi-head latent attention's
+    down-projections q_a_proj (h x q_lora_rank) and kv_a_proj_with_mqa (h x (kv_lora_rank + qk_rope_head_dim))
+    — quantised linears — on every attention layer, and the MoE router (h x experts, ``DeepseekV2MoE.gate`` /
+    ``MixtralMoE.gate`` / ``Qwen3MoeSparseMoeBlock.gate``: ``ReplicatedLinear`` with ``quant_config=None``,
+    16-bit) on every MoE layer. Each rank stores them, reads them every step and multiplies every token through
+    them: DeepSeek-V3 923.6M + 106.4M parameters, ~0.93 GiB more per GPU at TP8 in fp8 than an even 1/8 share.
+    Other replications (KV heads when tp > kv_heads, norms) are < 0.1% of a GPU's weights: not counted."""
+    if not m.is_transformer:
+        return 0.0, 0.0
+    q = 0.0
+    if m.mla is not None:
+        a = m.mla
+        q = float(m.attention_layers * m.hidden * ((a.q_lora_rank or 0) + a.kv_lora_rank + a.qk_rope_head_dim))
+    router = float(count_params(m).n_moe_layers * m.hidden * m.moe.experts) if m.moe is not None else 0.0
+    return q, router
+
+
+def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0) -> float:
+    """Weight bytes on one GPU of a tp x pp replica: ``weight_bytes`` / (tp x pp), plus (1 - 1/tp) of the
+    parameters every TP rank keeps whole (``tp_replicated_params``; quantised ones in ``precision`` when it
+    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages."""
+    q, keep = tp_replicated_params(m)
+    qb = quantised_weight_bytes(precision, m.hidden) if WEIGHT_FORMATS[precision].scope == "linear" else BYTES_16BIT
+    return (weight_bytes(m, precision, expert_pad) / tp + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
 
 
 def _round_up(x: float, k: int) -> float:
@@ -522,9 +584,12 @@ class IterationModel:
     §3): ``max(FLOPs / (peak x gemm_eff), bytes / (HBM x hbm_eff))`` + 2 TP all-reduces per layer
     (``tp_allreduce_time``) + a GPU-side gap per kernel (``KERNELS_PER_LAYER`` per layer):
 
-    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn x (decode_ctx + prefill_ctx), all / tp,
+    * FLOPs = lin x (decode_seqs + prefill_tokens) + attn_dec x decode_ctx + attn x prefill_ctx, all / tp,
       where lin = 2 x weights each token multiplies (``linear_flops_per_token``) and attn =
-      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``);
+      4 x q_dim x layers per (query token, context token) pair (``attention_flops_per_token``); attn_dec
+      the same at ``decode_score_dim`` (= attn but for MLA, which decodes absorbed over its latent); the
+      linears every rank holds whole (``tp_replicated_params``: MLA down-projections, MoE routers) run on
+      every rank, lin_rep x (tp - 1) more;
       ``decode_ctx`` = the sum of the decode sequences' contexts, ``prefill_ctx`` = the sum over
       prefill tokens of the context each attends to (a chunk of c tokens after p computed ones:
       c x (p + c/2); a whole prompt of P: P^2/2, the causal half);
@@ -574,6 +639,9 @@ class IterationModel:
     local_kind: str = "sliding"  # "sliding" | "chunked"
     attn_local: float = 0.0  # share of ``attn_flops`` (per pair at full context) in the local layers
     kv_local: float = 0.0  # share of ``kv_bytes`` in the local layers
+    prior_flops: float = 0.0  # FLOPs per cached context token a prefill chunk up-projects (MLA), not / tp
+    lin_flops_replicated: float = 0.0  # of lin_flops, through weights every TP rank holds whole (tp_replicated_params)
+    attn_flops_decode: Optional[float] = None  # FLOPs per decode (query, context) pair (MLA: absorbed); None: attn_flops
 
     @classmethod
     def build(cls, m, hw, tp: int, precision: str, kv_precision: str, engine: str = "vllm",
@@ -608,7 +676,11 @@ class IterationModel:
         routed_flops = 2.0 * pc.n_moe_layers * e.top_k * pc.expert if e is not None else 0.0
         return cls(lin_flops=float(sum(linear_flops_per_token(m).values())) + routed_flops * (pad - 1.0),
                    attn_flops=float(attention_flops_per_token(m, 1.0)),
-                   dense_bytes=(weight_bytes(m, precision) - expert_total * wb) / tp,
+                   # a decode pair at the engine's decode score width (MLA: the absorbed MQA over the latent)
+                   attn_flops_decode=float(attention_flops_per_token(m, 1.0)) * decode_score_dim(m) / score_dim(m),
+                   dense_bytes=weight_bytes_per_gpu(m, precision, tp) - expert_total * wb / tp,
+                   lin_flops_replicated=2.0 * sum(tp_replicated_params(m)),
+                   prior_flops=mla_context_upproj_flops(m),
                    expert_bytes=(pc.expert * wb * pad / tp) if e is not None else 0.0,
                    moe_layers=int(pc.n_moe_layers) if e is not None else 0,
                    experts=e.experts if e is not None else 1, top_k=e.top_k if e is not None else 1,
@@ -641,14 +713,15 @@ class IterationModel:
         return f(np.asarray(computed, dtype=np.float64) + tokens) - f(computed)
 
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
-              prefill_local_ctx=None) -> dict:
+              prefill_local_ctx=None, prefill_prior=0.0) -> dict:
         """compute / memory / comm / kernels seconds and ``step`` (their roofline sum); arrays welcome.
         ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
-        local layers only)."""
+        local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
+        the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
         # (the simulator calls this once per engine step or decode span: ~20 us of numpy overhead per call was
         # a third of `planner serve`'s time, so scalars stay numpy scalars and nothing is converted twice)
         tokens = np.add(decode_seqs, prefill_tokens, dtype=np.float64)
-        pairs = np.add(decode_ctx, prefill_ctx)
+        dec_pairs, pf_pairs = decode_ctx, prefill_ctx
         kv_ctx = decode_ctx
         if self.window:
             n = np.asarray(decode_seqs, dtype=np.float64)
@@ -656,13 +729,17 @@ class IterationModel:
             dec_local = n * local_keys(mean, self.window, self.local_kind)
             pf_local = (np.minimum(prefill_ctx, np.asarray(prefill_tokens, dtype=np.float64) * self.window)
                         if prefill_local_ctx is None else prefill_local_ctx)
-            pairs = (1.0 - self.attn_local) * pairs + self.attn_local * (dec_local + pf_local)
+            dec_pairs = (1.0 - self.attn_local) * dec_pairs + self.attn_local * dec_local
+            pf_pairs = (1.0 - self.attn_local) * pf_pairs + self.attn_local * pf_local
             kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
         # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
         rows = np.ceil(tokens / self.tile_rows) * self.tile_rows
-        flops = (self.lin_flops * tokens + self.attn_flops * pairs) / self.tp
-        t_compute = (self.lin_flops * rows / self.flops_rate
-                     + self.attn_flops * pairs / (self.attn_rate or self.flops_rate)) / self.tp
+        dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
+        attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
+        lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
+        prior = self.prior_flops * prefill_prior if self.prior_flops else 0.0  # MLA: the cached context re-projected
+        flops = (lin * tokens + prior + attn) / self.tp
+        t_compute = ((lin * rows + prior) / self.flops_rate + attn / (self.attn_rate or self.flops_rate)) / self.tp
         weights = self.dense_bytes
         if self.moe_layers:
             touched = self.experts * (1.0 - (1.0 - self.top_k / self.experts) ** tokens)
@@ -678,9 +755,10 @@ class IterationModel:
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
-    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None):
+    def time(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0, prefill_local_ctx=None,
+             prefill_prior=0.0):
         """Seconds of one step with this batch composition (see the class docstring)."""
-        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx)["step"]
+        return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
 
 
 def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
@@ -697,7 +775,8 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
-                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, **local)
+                    prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
+                    **local)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
@@ -710,7 +789,7 @@ def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
     N = P - H
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
-    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, **local))
+    return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
 
 
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
@@ -718,7 +797,7 @@ def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
     - RESERVED_BYTES (vLLM sizes its cache the same way: profile, then give the rest to blocks); the
     weights as the engine's kernels store them (``mxfp4_expert_pad``)."""
     pad = mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)
-    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes(m, s.precision, pad) / (tp * pp)
+    return (hw.gpu.memory_bytes * s.gpu_memory_utilization - weight_bytes_per_gpu(m, s.precision, tp, pp, pad)
             - RESERVED_BYTES)
 
 
@@ -748,7 +827,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     """Serve an LLM with TP=tp replicas on ``hw`` in ``s.precision``: memory, the batch, latency
     (replicas and $ are ``_costs``)."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
-    w_gpu = weight_bytes(m, s.precision, mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp)) / tp
+    w_gpu = weight_bytes_per_gpu(m, s.precision, tp,
+                                 expert_pad=mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp))
     kv_tok = kv_bytes_per_token(m, s.kv_precision, tp)
     free = kv_free_bytes(m, s, hw, tp)
     ctx_max = s.prompt_tokens + s.output_tokens
@@ -1437,6 +1517,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     if hw is None:
         raise InputError("row.hardware", f"{row['hardware']} is not among the job's hardware options")
     s = job.serving.model_copy(update={"precision": row["precision"]})
+    m = served_model(job.model)
     target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
@@ -1444,8 +1525,8 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
-        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, job.model)
-        res = simulate_serving(_sim_config(job.model, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
+        wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
+        res = simulate_serving(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                            _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
         mu = d.get("saturated_rps_per_replica")
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
@@ -1505,7 +1586,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     s = job.serving
     if s is None:
         raise InputError("serving", "the job has no serving section")
-    m = job.model
+    m = served_model(job.model)  # without MTP modules: vLLM loads them only as a draft model
     if m is None:
         raise InputError("model", "serving needs a model")
     sim = sim or settings_for(job)
@@ -1521,7 +1602,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
-        wl = _workload(s, 1.0, 1.0, 1, sim, 0, job.model)
+        wl = _workload(s, 1.0, 1.0, 1, sim, 0, m)
         if len(wl) < 2 or wl.span_s <= 0:
             # the rate is requests over the last arrival time: every arrival at 0 s read as 3.0e+09 QPS and
             # sized 396 million replicas
