@@ -451,8 +451,8 @@ RULES: tuple[StackRule, ...] = (
               "torchtitan 0.3 config: no activation offload option (Megatron-Core's --cpu-offloading has no counterpart)",
               lambda st, m, t: bool(st.activation_offload)),
     StackRule("titan-qlora", "torchtitan", "training.mode", "QLoRA (no NF4-quantised base)",
-              "torchtitan 0.3 has no PEFT converter; LoRA and QLoRA are proposed in pytorch/torchtitan issue #2515 "
-              "(2026-03, open), PR #2484",
+              "torchtitan's LoRA converter (pytorch/torchtitan PR #3264, merged 2026-05: LoRAConfig over any Linear, "
+              "composes with Float8 / MXFP8) has no NF4-quantised base; QLoRA is still proposed in issue #2515",
               lambda st, m, t: getattr(t, "mode", None) == "qlora"),
     StackRule("titan-bnb-base", "torchtitan", "training.base_weights", "a bitsandbytes (nf4 / int8) base",
               "as titan-qlora (planner.model.finetune bitsandbytes_base)",

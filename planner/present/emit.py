@@ -743,6 +743,37 @@ def _fit(msg: str, room: int) -> str:
     return msg[:room - 1] + "…"
 
 
+#: What a fine-tuning plan (``training.mode``) needs from the launch that its layout flags do not say, per launcher
+#: style: the emitted programs are the stacks' pre-training entry points. Megatron-LM's ``pretrain_gpt.py`` has no
+#: adapters (LoRA runs through Megatron-Bridge's / NeMo's PEFT recipes on the same layout); torchtitan adds LoRA as a
+#: model converter (pytorch/torchtitan PR #3264, merged 2026-05: ``LoRAConverter``) and starts a fine-tune from a
+#: checkpoint (``checkpoint.initial_load_path``); NeMo AutoModel takes a ``peft`` section and the pretrained model's
+#: name in its recipe YAML (examples/llm_finetune). Said beside the placeholder the user fills in, as the fp8 and
+#: Muon notes are, so that the run is not silently a pre-training run of every weight.
+FINETUNE_NOTES = {
+    "megatron": {"lora": "the plan is LoRA: Megatron-LM's pretrain_gpt.py has no adapters; run this layout through "
+                         "Megatron-Bridge's or NeMo's PEFT (LoRA) recipe, or every weight trains",
+                 "full_finetune": "the plan fine-tunes: load the pretrained checkpoint (--pretrained-checkpoint, "
+                                  "--finetune), or the run starts from random weights"},
+    "fsdp": {"lora": "the plan is LoRA: pick one whose model has torchtitan's LoRA converter (PR #3264), or every "
+                     "weight trains",
+             "full_finetune": "the plan fine-tunes: set checkpoint.initial_load_path to the pretrained weights, or the "
+                              "run starts from random weights"},
+    "automodel": {"lora": "the plan is LoRA: give the config a peft section (as examples/llm_finetune/*peft*.yaml), "
+                          "or every weight trains",
+                  "full_finetune": "the plan fine-tunes: name the pretrained model in the config (as "
+                                   "examples/llm_finetune/*.yaml), or the run starts from random weights"},
+}
+
+
+def finetune_note(job: JobSpec, style: str) -> str | None:
+    """``FINETUNE_NOTES`` for this plan's ``training.mode`` (QLoRA reads as LoRA: the launch styles that accept it
+    at all -- none today, stack_rules refuses QLoRA on each -- would need the same adapters), None for pre-training."""
+    mode = getattr(job.training, "mode", None)
+    mode = "lora" if mode == "qlora" else mode
+    return FINETUNE_NOTES.get(style, {}).get(mode)
+
+
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
     if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
@@ -810,6 +841,10 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
                                    "flex_shard/dist_muon.py, as kimi_k2_7's config_registry does), or the run is AdamW")
     else:
         ph = {"TRAIN_SCRIPT": "your training script (flags below are the planner's names for the layout)"}
+    note = finetune_note(job, style) if transformer else None
+    if note:  # beside the placeholder that names what the program loads (the checkout / config it runs)
+        key = next(iter(ph)) if style == "megatron" else ("AUTOMODEL_CONFIG" if style == "automodel" else "TITAN_CONFIG")
+        ph[key] += "; " + note
     # a DNS-1123 label (k8s, SkyPilot, Slurm job names): ASCII letters and digits only
     name = "".join(ch if (ch.isascii() and ch.isalnum()) else "-" for ch in (job.model.name if job.model else "job").lower()).strip("-")
     inst = hw["name"].split(":", 1)[1] if ":" in hw["name"] else None
