@@ -112,7 +112,7 @@ sys.path.insert(0, str(ROOT))
 from planner.hardware.options import option_from_cluster  # noqa: E402
 from planner.simulate.serving import EngineConfig, ServingSimConfig, Workload, simulate_serving  # noqa: E402
 from planner.spec import ClusterSpec, load_job_dict  # noqa: E402
-from planner.workloads.serving import IterationModel, replica_spec  # noqa: E402
+from planner.workloads.serving import IterationModel, replica_spec, served_model  # noqa: E402
 from planner.model.serving_efficiency import ENGINES as EFF, ServingEfficiency  # noqa: E402
 
 DATA = ROOT / "benchmarks" / "data" / "serving_published.csv"
@@ -294,7 +294,8 @@ def predict(row: dict, eff: ServingEfficiency | None = None) -> dict:
     throughput and percentiles (ms)."""
     n, P, O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
     job, hw = _setup(row)
-    spec = replica_spec(job.model, job.serving, hw, int(row["tp"]), int(row.get("pp") or 1), eff=eff)
+    # the model the engine serves (served_model: without DeepSeek's MTP modules, as plan_serving prices it)
+    spec = replica_spec(served_model(job.model), job.serving, hw, int(row["tp"]), int(row.get("pp") or 1), eff=eff)
     if row["request_rate"] != "inf":
         raise ValueError("only request rate inf rows are in the data so far")
     wl = Workload(np.zeros(n), np.full(n, P), np.full(n, O))
@@ -347,14 +348,14 @@ class _Proxy:
         self.job, self.hw = _setup(row)
         self.n, self.P, self.O = int(row["num_prompts"]), int(row["input_len"]), int(row["output_len"])
         self.tp, self.pp = int(row["tp"]), int(row.get("pp") or 1)
-        self.blocks = replica_spec(self.job.model, self.job.serving, self.hw, self.tp, self.pp).num_blocks
+        self.blocks = replica_spec(served_model(self.job.model), self.job.serving, self.hw, self.tp, self.pp).num_blocks
         self.metric = ("ttft_p50_ms" if row["ttft_p50_ms"] and not row["req_per_s"] else
                        "e2e_p50_ms" if row["e2e_p50_ms"] else "req_per_s")
         self.meas = float(row[self.metric])
 
     def __call__(self, eff: ServingEfficiency) -> float:
         s = self.job.serving
-        im = IterationModel.build(self.job.model, self.hw, self.tp, s.precision, s.kv_precision, s.engine, eff)
+        im = IterationModel.build(served_model(self.job.model), self.hw, self.tp, s.precision, s.kv_precision, s.engine, eff)
         P, O, n = self.P, self.O, self.n
         if self.row.get("mode") == "static" or self.row["max_concurrency"]:
             B, budget = n, n * P
