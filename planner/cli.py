@@ -434,20 +434,27 @@ def _frame_out(df, as_csv: bool, as_json: bool, float_format: str | None = "%.10
     return as_csv or as_json
 
 
+def _listing(catalog, as_csv: bool, as_json: bool, frame, table) -> None:
+    """One ``planner catalog`` listing: the catalog (with any override files) loaded, then ``frame(cat)`` as CSV or
+    JSON for scripts (``_frame_out``) or ``table(cat)`` printed, errors as one line (``_run``)."""
+    def go():
+        cat = _load_catalog(catalog)
+        if not _frame_out(frame(cat), as_csv, as_json):
+            out.print(table(cat))
+    _run(go)
+
+
 @catalog_app.command("gpus")
 def catalog_gpus(catalog: Optional[List[Path]] = CatalogOpt,
                  as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
                  as_json: bool = CatalogJsonOpt):
     """Accelerators with memory, bandwidth and dense peaks."""
-    def go():
-        from hardware_catalog import format_gpus_table
+    from hardware_catalog import format_gpus_table
 
-        from planner.model.physics import derived_fp8_peak
+    from planner.model.physics import derived_fp8_peak
 
-        cat = _load_catalog(catalog)
-        if not _frame_out(cat.gpus_df(), as_csv, as_json):
-            out.print(format_gpus_table(cat, width=out.width, derive_fp8=derived_fp8_peak))
-    _run(go)
+    _listing(catalog, as_csv, as_json, lambda cat: cat.gpus_df(),
+             lambda cat: format_gpus_table(cat, width=out.width, derive_fp8=derived_fp8_peak))
 
 
 @catalog_app.command("links")
@@ -455,14 +462,10 @@ def catalog_links(catalog: Optional[List[Path]] = CatalogOpt,
                   as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources uncut)"),
                   as_json: bool = CatalogJsonOpt):
     """Interconnects (NVLink, InfiniBand, EFA, Ethernet …) with bandwidths, latencies and sources."""
-    def go():
-        from hardware_catalog.tables import format_links_table
+    from hardware_catalog.tables import format_links_table
 
-        cat = _load_catalog(catalog)
-        # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
-        if not _frame_out(cat.links_df(), as_csv, as_json):
-            out.print(format_links_table(cat))
-    _run(go)
+    # the README's `catalog ... [--csv]`: links had none, and its table cuts sources at 60 characters
+    _listing(catalog, as_csv, as_json, lambda cat: cat.links_df(), format_links_table)
 
 
 @catalog_app.command("systems")
@@ -470,13 +473,10 @@ def catalog_systems(catalog: Optional[List[Path]] = CatalogOpt,
                     as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table"),
                     as_json: bool = CatalogJsonOpt):
     """Reference systems: the unpriced node a bare-GPU cluster of a GPU without instance rows is taken to be."""
-    def go():
-        from hardware_catalog.tables import format_systems_table
+    from hardware_catalog.tables import format_systems_table
 
-        cat = _load_catalog(catalog)
-        if not _frame_out(cat.systems_df(), as_csv, as_json):  # 417.2 GiB, not 417.19999999925494
-            out.print(format_systems_table(cat, width=out.width))
-    _run(go)
+    _listing(catalog, as_csv, as_json, lambda cat: cat.systems_df(),  # 417.2 GiB, not 417.19999999925494
+             lambda cat: format_systems_table(cat, width=out.width))
 
 
 @catalog_app.command("instances")
@@ -503,13 +503,10 @@ def catalog_commitments(catalog: Optional[List[Path]] = CatalogOpt,
                         as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources and notes uncut)"),
                         as_json: bool = CatalogJsonOpt):
     """Commitment terms: 1-/3-year reserved or committed-use prices and AWS capacity blocks, per instance."""
-    def go():
-        from hardware_catalog.tables import format_commitments_table
+    from hardware_catalog.tables import format_commitments_table
 
-        cat = _load_catalog(catalog)
-        if not _frame_out(cat.commitments_df(), as_csv, as_json):
-            out.print(format_commitments_table(cat, width=out.width))
-    _run(go)
+    _listing(catalog, as_csv, as_json, lambda cat: cat.commitments_df(),
+             lambda cat: format_commitments_table(cat, width=out.width))
 
 
 @catalog_app.command("onprem")
@@ -517,13 +514,9 @@ def catalog_onprem(catalog: Optional[List[Path]] = CatalogOpt,
                    as_csv: bool = typer.Option(False, "--csv", help="CSV instead of a table (sources and notes uncut)"),
                    as_json: bool = CatalogJsonOpt):
     """On-prem (buy vs rent) inputs: server prices, power, PUE, hosting, amortisation, utilisation, with sources."""
-    def go():
-        from hardware_catalog.tables import format_onprem_table
+    from hardware_catalog.tables import format_onprem_table
 
-        cat = _load_catalog(catalog)
-        if not _frame_out(cat.onprem_df(), as_csv, as_json):
-            out.print(format_onprem_table(cat, width=out.width))
-    _run(go)
+    _listing(catalog, as_csv, as_json, lambda cat: cat.onprem_df(), lambda cat: format_onprem_table(cat, width=out.width))
 
 
 @app.command()

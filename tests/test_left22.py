@@ -7,14 +7,7 @@ import pytest
 from planner.spec import load_job_dict
 from planner.spec.params import count_params
 from planner.workloads.training import estimate_job
-
-
-def _job(training: dict, parallel: dict, gpu="H100-SXM-80GB", model="llama3-8b"):
-    base = {"seq_len": 8192, "global_batch": 256, "micro_batch": 1, "recompute": "selective", "tokens": 1e12,
-            "optimizer": "adamw"}
-    return load_job_dict({"model": {"preset": model}, "training": {**base, **training},
-                          "parallel": {"pp": 1, "cp": 1, "sequence_parallel": True, **parallel},
-                          "cluster": {"gpu": gpu, "nodes": 2, "gpus_per_node": 8}})
+from tests.test_qa23 import _job  # the same Llama-3-8B fp8 job builder
 
 
 # ---- 1. Blackwell keeps no transposed FP8 weight --------------------------------------------------------------------
