@@ -576,8 +576,10 @@ def refusal_note(stack: Stack, counts: dict[str, int], total: int, regroup: int 
     by_name = {r.name: r for r in stack_rules.RULES}
     parts = "; ".join(f"{v:,} {by_name[k].what} ({by_name[k].source.split(':')[0]})"
                       + (_regroup_part(regroup) if k == "interleaved-m" else "") for k, v in hit.items())
-    return (f"training stack {stack.name}: {total:,} layouts it refuses are excluded (planner.model.stack_rules) — "
-            f"{parts}")
+    # a layout can break several rules (an interleaved ZeRO-3 pipeline), so the counts per rule may sum past the total
+    by_rule = "by rule, a layout counted under each it breaks" if sum(hit.values()) > total else "by rule"
+    return (f"training stack {stack.name}: {total:,} layouts it refuses are excluded (planner.model.stack_rules; "
+            f"{by_rule}) — {parts}")
 
 
 def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=None,
