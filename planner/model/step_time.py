@@ -82,7 +82,7 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
-from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
+from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
 from planner.model.pipeline import exposed_dp_comm, split_runtime, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
@@ -748,10 +748,17 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
     z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
     t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
-    # under Megatron-Core's --fp8-param-gather the updated parameters travel at the recipe's width (a per-tensor
-    # FP8 parameter: 1 B; LowPrecisionRecipe.param_gather_bytes)
+    # under Megatron-Core's --fp8-param-gather the updated FP8 parameters travel at the recipe's width (a per-tensor
+    # FP8 parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes)
     fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
-    ag_params = np.where(fp8_pg, coll("all_gather", fw.recipe.param_gather_bytes) if fp8_pg.any() else ag, ag)
+    if fp8_pg.any():
+        dense_b = fp8_param_gather_bytes(m, pp, f_dense, l_dense, fw.recipe.param_gather_bytes, param16) / tpf
+        ag_fp8 = (collective_time("all_gather", dense_b, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+                  + collective_time("all_gather", stage_p_exp * fw.recipe.param_gather_bytes, edps, tpe, g, intra_bw,
+                                    inter_bw, a_in, a_out))
+        ag_params = np.where(fp8_pg, ag_fp8, ag)
+    else:
+        ag_params = ag
     param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
@@ -769,6 +776,37 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
     return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share, local_all=local,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
+
+
+def fp8_param_gather_bytes(m, pp, first_dense, last_dense, fp8_bytes: float, bytes16: float):
+    """Bytes of the dense parameters the ZeRO-1/2 parameter all-gather moves under Megatron-Core's
+    ``--fp8-param-gather``, before the TP division, on the pipeline stage that moves most (vectorised over ``pp``):
+    the transformer layers' linear weights at ``fp8_bytes`` (``LowPrecisionRecipe.param_gather_bytes``), what the
+    pipeline ends hold (the embedding on the first stage, the final norm and the LM head on the last:
+    planner.model.memory ``pipeline_end_params``) at ``bytes16``.
+
+    Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
+    layer inside ``get_fp8_context(config, layer_no, is_init=True)`` (megatron/core/transformer/transformer_block.py
+    ``_build_layers``, Megatron-LM core_r0.12-r0.14), while the word embedding (``VocabParallelEmbedding``) and the
+    output layer (``tensor_parallel.ColumnParallelLinear``, megatron/core/models/gpt/gpt_model.py) are built outside
+    it and stay 16-bit. The distributed optimizer keeps the two kinds in separate buffers of one bucket group
+    (megatron/core/distributed/distributed_data_parallel.py ``_allocate_buffers_for_parameters``: ``param_dtype =
+    torch.uint8`` where ``is_float8tensor(param)``, the parameter's own dtype otherwise; Megatron-LM main @0011998),
+    so the gather moves 1 B per FP8 element and 2 B per embedding / head element. The norms and biases inside the
+    layers stay 16-bit too; at under 0.1% of a layer's parameters they are left at ``fp8_bytes``.
+
+    >>> from planner.spec import ModelSpec
+    >>> from planner.spec.presets import PRESETS
+    >>> m = ModelSpec(**PRESETS["llama3-8b"])
+    >>> pc = count_params(m)
+    >>> round(float(fp8_param_gather_bytes(m, 1, pc.total, pc.total, 1.0, 2.0) / pc.total), 3)  # 1.05B of 8.03B 16-bit
+    1.131
+    """
+    if not m.is_transformer:
+        return np.maximum(first_dense, last_dense) * fp8_bytes
+    ends_f, ends_l = pipeline_end_params(m, count_params(m), pp)
+    return np.maximum((first_dense - ends_f) * fp8_bytes + ends_f * bytes16,
+                      (last_dense - ends_l) * fp8_bytes + ends_l * bytes16)
 
 
 def grad_accum_bytes(accumulator: float, new: float = 2.0) -> float:
