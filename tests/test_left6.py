@@ -62,3 +62,64 @@ def test_fp8_param_gather_ends_on_either_pipeline_stage():
     bf16, _ = _param_gather(_fp8_job(pp=2, precision="bf16"), 2)
     # Llama-3-8B: 16 layers (3.49B) + 0.53B of embedding or head per stage: (3.49 + 2 x 0.53) / (2 x 4.02) = 0.57
     assert 0.55 * bf16 < got < 0.6 * bf16
+
+
+# ---- 5. DeepSpeed reduces gradients in the 16-bit training dtype -----------------------------------------------------
+# DeepSpeed's engine casts every gradient reduce to ``communication_data_type``, which defaults to the fp16 / bf16
+# module dtype (engine.py), whatever the accumulation buffer (BF16_Optimizer's fp32 gradients included). The planner
+# moved training.grad_dtype's buffer, fp32 by default: 4 B instead of 2.
+
+def _ds_job(zero, options=None, fw="deepspeed", precision="bf16", pp=1):
+    return load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 4096, "global_batch": 256, "micro_batch": 1, "precision": precision,
+                                       "tokens": 1e12, "framework": {"name": fw, **(options or {})}},
+                          "parallel": {"pp": pp, "tp": 1, "cp": 1, "dp": 16, "zero": zero, "sequence_parallel": False},
+                          "cluster": {"gpu": "H100-SXM-80GB", "nodes": 2 * pp, "gpus_per_node": 8}})
+
+
+def _dp(job, zero, pp=1):
+    hw = option_from_cluster(job.cluster, None, None, job.training.precision)
+    D = step_time._dp_terms(job.model, job.training, hw, (one(pp), one(1), one(1), one(16), one(1), one(zero), one(16),
+                                                          one(1)), None, from_training(job.training), etp=one(1))
+    return D, hw
+
+
+def _coll(kind, nbytes, hw):
+    eff = hw.eff
+    return sum(collective_time(kind, np.array([b]), np.array([16.0]), np.array([1.0]), float(hw.gpus_per_node),
+                               hw.intra_bw_eff, hw.inter_bw_per_gpu, eff.intra_alpha_s, eff.inter_alpha_s)[0]
+               for b in (nbytes, 0.0))
+
+
+@pytest.mark.parametrize("zero,kind", [(0, "all_reduce"), (1, "reduce_scatter"), (2, "reduce_scatter"),
+                                       (3, "reduce_scatter")])
+def test_deepspeed_reduces_gradients_in_bf16(zero, kind):
+    job = _ds_job(zero)
+    assert job.training.grad_dtype == "fp32"  # the planner's default buffer, which DeepSpeed does not communicate in
+    D, hw = _dp(job, zero)
+    n = float(count_params(job.model).total)
+    got = D["t_dp"] if kind == "all_reduce" else D["rs"]  # ZeRO-0's DP reduce is the all-reduce
+    assert float(got[0]) == pytest.approx(_coll(kind, 2.0 * n, hw), rel=1e-6)
+
+
+def test_deepspeed_communication_data_type_fp32_option():
+    D, hw = _dp(_ds_job(2, {"communication_data_type": "fp32"}), 2)
+    assert float(D["rs"][0]) == pytest.approx(_coll("reduce_scatter", 4.0 * float(count_params(_ds_job(2).model).total), hw),
+                                              rel=1e-6)
+
+
+def test_megatron_deepspeed_pipeline_reduce_in_fp16_and_megatron_core_unchanged():
+    """Megatron-DeepSpeed's pipeline engine (BF16_Optimizer's fp32 gradients cast down) likewise; Megatron-Core keeps
+    training.grad_dtype's buffer (--grad-reduce-in-bf16 off: fp32)."""
+    job = _ds_job(1, fw="megatron-deepspeed")
+    ds, hw = _dp(job, 1)
+    mc, _ = _dp(_ds_job(1, fw="megatron-core"), 1)
+    n = float(count_params(job.model).total)
+    # bf16 ZeRO-1 on DeepSpeed's pipeline engine is the BF16_Optimizer's all-reduce (Stack.grad_all_reduce), at 2 B
+    assert float(ds["t_dp"][0]) == pytest.approx(_coll("all_reduce", 2.0 * n, hw), rel=1e-6)
+    assert float(mc["rs"][0]) == pytest.approx(_coll("reduce_scatter", 4.0 * n, hw), rel=1e-6)
+
+
+def test_communication_data_type_refused_off_deepspeed():
+    with pytest.raises(Exception, match="communication_data_type"):
+        from_training(_ds_job(1, {"communication_data_type": "fp32"}, fw="megatron-core").training)

@@ -86,6 +86,7 @@ from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_p
 from planner.model.pipeline import exposed_dp_comm, split_runtime, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
+                                   grad_reduce_bytes,
                                    recompute_modules, te_cast_bytes)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -709,7 +710,9 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # the ZeRO sharding groups: dense over dp_shard x cp ranks (HSDP; dp x cp when dp_shard = dp), experts over
     # the expert data-parallel group (the stage's tp*cp*dp ranks over the etp*ep expert grid) cut to its share
     dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
-    grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
+    # the gradient buffer's dtype, or the stack's own communication dtype (stacks.grad_reduce_bytes: DeepSpeed's
+    # ``communication_data_type``, 16-bit by default whatever it accumulates in)
+    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b) if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
 
