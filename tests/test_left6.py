@@ -123,3 +123,66 @@ def test_megatron_deepspeed_pipeline_reduce_in_fp16_and_megatron_core_unchanged(
 def test_communication_data_type_refused_off_deepspeed():
     with pytest.raises(Exception, match="communication_data_type"):
         from_training(_ds_job(1, {"communication_data_type": "fp32"}, fw="megatron-core").training)
+
+
+# ---- 2. FSDP2's head unit is reduce-scattered in the fp32 reduce dtype too -------------------------------------------
+# torchtitan's one MixedPrecisionPolicy (reduce_dtype fp32) covers the [norm, output] unit as well as the blocks; it is
+# the first unit in backward and, for Llama-3-8B, 2.4x a layer: its bf16 gradient and fp32 reduce-scatter input are
+# the reduce buffers at its post-backward, once the loss's backward has freed the logits. The planner counted a
+# layer's buffers only; now the head's where they exceed a layer's plus the logits (planner.model.memory
+# fsdp2_reduce_buffer_bytes, memory_per_gpu) -- at short sequences (the logits of 8k tokens outweigh them).
+
+def _fsdp_mem(fw, preset="llama3-8b", zero=3, seq=512):
+    from planner.layout import Candidates
+    from planner.model.memory import memory_per_gpu
+    job = load_job_dict({"model": {"preset": preset}, "training": {
+        "seq_len": seq, "global_batch": 64, "weights": "megatron", "grad_dtype": "fp32", "optimizer": "adamw",
+        "framework": {"name": fw}}})
+    base = dict(tp=1, pp=1, dp=8, cp=1, ep=1, vpp=1, zero=zero, mb=1, rc=2, sp=False, schedule=0, gpus_per_node=8,
+                nodes=1)
+    c = Candidates(**{k: np.atleast_1d(v) for k, v in base.items()})
+    return memory_per_gpu(job.model, job.training, c), job.model
+
+
+def _layer_params(m):
+    """A Llama layer from its shape: q, o (h^2 each), k, v (h x kv x d each), gate, up, down (h x ffn each), 2 norms."""
+    d = m.hidden // m.heads
+    return 2 * m.hidden ** 2 + 2 * m.hidden * m.kv_heads * d + 3 * m.hidden * m.ffn_hidden + 2 * m.hidden
+
+
+@pytest.mark.parametrize("zero", [2, 3])
+def test_torchtitan_head_unit_sets_the_reduce_buffers(zero):
+    """At 512 tokens the head's bf16 gradient + fp32 reduce-scatter input (525.3M x 6 B) outweigh the logits: the
+    peak holds them instead of the logits, and not a layer's buffers beside."""
+    mem, m = _fsdp_mem("torchtitan", zero=zero)
+    n = float(count_params(m).total)
+    head = m.vocab * m.hidden + m.hidden  # output + final norm
+    assert head * 6 > _layer_params(m) * 6 + mem["logits"][0]
+    assert mem["grads"][0] + mem["logits"][0] == pytest.approx(4 * n / 8 + head * (2 + 4), rel=1e-9)
+
+
+def test_long_sequence_logits_outweigh_the_head_buffers():
+    """At 8k tokens the logits and their loss transient (freed before the head's gradient exists) are the larger: a
+    layer's buffers alone, as before."""
+    mem, m = _fsdp_mem("torchtitan", seq=8192)
+    n = float(count_params(m).total)
+    assert mem["grads"][0] == pytest.approx(4 * n / 8 + _layer_params(m) * (2 + 4), rel=1e-9)
+
+
+def test_automodel_root_unit_holds_the_head_gradient_through_backward():
+    """NeMo AutoModel's dense models: embedding, norm and head are the root unit, reduced only in the final callback:
+    the head's bf16 gradient (2 B) is held beside a layer's buffers (2 + 4 B) from the loss's backward on."""
+    mem, m = _fsdp_mem("nemo-automodel")
+    n = float(count_params(m).total)
+    head = m.vocab * m.hidden + m.hidden
+    layer = _layer_params(m)
+    assert mem["grads"][0] == pytest.approx(4 * n / 8 + layer * 6 + max(head * 2 - mem["logits"][0], 0.0), rel=1e-9)
+    assert head * 2 > mem["logits"][0]
+
+
+def test_head_smaller_than_a_layer_leaves_the_layer_buffers():
+    """GPT-3 175B: a layer (1.81B) outweighs the head (0.62B): the layer's buffers, as before."""
+    mem, m = _fsdp_mem("torchtitan", preset="gpt3-175b")
+    pc = count_params(m)
+    assert pc.dense_layer > m.vocab * m.hidden
+    assert mem["grads"][0] == pytest.approx(4 * pc.total / 8 + pc.dense_layer * (2 + 4), rel=1e-9)
