@@ -186,3 +186,62 @@ def test_head_smaller_than_a_layer_leaves_the_layer_buffers():
     pc = count_params(m)
     assert pc.dense_layer > m.vocab * m.hidden
     assert mem["grads"][0] == pytest.approx(4 * pc.total / 8 + pc.dense_layer * (2 + 4), rel=1e-9)
+
+
+# ---- 3. the pipeline pace on the split the plan launches ------------------------------------------------------------
+# step_time.slowest_stage priced the better of ceil(L / pp) + head and the embedding/loss-accounted split, whichever
+# split --emit launched: where the launched --decoder-first/last-pipeline-num-layers split gives the last rank fewer
+# layers (32 layers on pp 6: 4, 6, 6, 6, 6, 4), a heavy head was paced on 5 layers + head instead of max(6, 4 + head).
+
+def _megatron_layers_to_build(layers, pp, flags):
+    """Each rank's decoder layers as Megatron-Core's ``get_num_layers_to_build`` (transformer_block.py, no VPP) builds
+    them from the flags --emit writes: uneven first/last counts with the rest evenly in between; the embedding and
+    loss accounted as a layer each ((L + extra) / pp a rank, one less on the first / last, possibly 0); else even."""
+    from planner.present.emit import megatron_layout
+    f = dict(zip(flags[::2], flags[1::2]))
+    if "--decoder-first-pipeline-num-layers" in f:
+        first, last = int(f["--decoder-first-pipeline-num-layers"]), int(f["--decoder-last-pipeline-num-layers"])
+        mid = layers - first - last
+        assert pp == 2 or mid % (pp - 2) == 0
+        return [first] + [mid // (pp - 2)] * (pp - 2) + [last] if pp > 2 else [first, last]
+    if "--account-for-embedding-in-pipeline-split" in flags:
+        extra = 1 + ("--account-for-loss-in-pipeline-split" in flags)
+        assert (layers + extra) % pp == 0
+        per = [(layers + extra) // pp] * pp
+        per[0] -= 1
+        if extra == 2:
+            per[-1] -= 1
+        assert min(per) >= 0
+        return per
+    if "--pipeline-model-parallel-layout" in f:
+        return [part.count("t") for part in f["--pipeline-model-parallel-layout"].split("|")]
+    assert layers % pp == 0
+    return [layers // pp] * pp
+
+
+@pytest.mark.parametrize("layers", [2, 3, 11, 24, 32, 36, 61, 80, 126])
+@pytest.mark.parametrize("t_head", [0.3, 1.0, 2.5])
+def test_pace_is_megatrons_launched_split(layers, t_head):
+    from planner.model.step_time import slowest_stage
+    from planner.present.emit import megatron_pipeline_split
+    for pp in range(2, min(layers + 2, 16) + 1):
+        flags = megatron_pipeline_split(layers, pp, 1)
+        ranks = _megatron_layers_to_build(layers, pp, flags)
+        assert sum(ranks) == layers and len(ranks) == pp
+        want = max(max(ranks[:-1]), ranks[-1] + t_head)
+        n, head, _ = slowest_stage(layers, np.array([float(pp)]), 1.0, t_head)
+        assert n[0] + head[0] * t_head == pytest.approx(want), (layers, pp, ranks)
+
+
+def test_zero_layer_end_ranks():
+    """2 layers on pp 4 with the embedding and loss accounted: 0, 1, 1, 0 (Megatron asserts only >= 0). A light head
+    leaves a middle rank pacing; a heavy one the last rank, with no layer of its own."""
+    from planner.model.step_time import slowest_stage
+    n, head, _ = slowest_stage(2, np.array([4.0, 4.0]), 1.0, np.array([0.5, 2.0]))
+    assert n.tolist() == [1.0, 0.0] and head.tolist() == [0.0, 1.0]
+
+
+def test_heavy_head_on_a_short_last_rank():
+    from planner.model.step_time import slowest_stage
+    n, head, _ = slowest_stage(32, np.array([6.0]), 1.0, 2.5)
+    assert (n[0], head[0]) == (4.0, 1.0)  # 4, 6, 6, 6, 6, 4: 4 + 2.5 paces; was 5 + 2.5

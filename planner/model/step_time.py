@@ -83,7 +83,7 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import exposed_dp_comm, split_runtime, step_composition
+from planner.model.pipeline import exposed_dp_comm, pipeline_split, split_runtime, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -640,44 +640,52 @@ def end_layers_on_stage(layers: int, n16: int, chunks, held, after=0.0):
     return out
 
 
-def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1):
-    """(layers, head weight, 16-bit layers) of the pipeline stage that sets the pace, vectorised over ``pp``.
+def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime: str = "megatron"):
+    """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
+    ``chunks``, the model chunks per rank of an interleaved schedule).
 
-    Two splits real stacks run, the better one taken (a tuned job sets the flags when they help):
+    The ranks are the split the plan launches -- planner.model.pipeline ``pipeline_split`` for ``runtime``, the one
+    --emit writes (``--decoder-first/last-pipeline-num-layers``, ``--account-for-embedding-in-pipeline-split
+    --account-for-loss-in-pipeline-split``, an explicit layout) and the memory model holds
+    (``memory.stage_layer_microbatches``) -- each rank's layers summed over its chunks (virtual stage s on rank
+    s % pp), the LM head and loss on the last rank, and the ``n16`` end layers the stack keeps 16-bit under the
+    fp8/fp4 recipe (``t16`` more each) on the ranks that hold them by global layer number (Megatron-Core
+    fp8_utils.py ``is_first_last_bf16_layer``; ``end_layers_on_stage``). The pace is the largest of
+    ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
 
-    * plain: ``ceil(L / pp)`` layers on the most loaded stage, the LM head and loss on the last
-      (Megatron's default even split; with pp = 1 the one stage holds everything);
-    * embedding and loss counted as one layer each (Megatron-Core
-      ``--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split``,
-      transformer_block.py ``get_num_layers_to_build``): ``u = ceil((L + 2) / pp)`` units per
-      stage, the last stage holding ``u - 1`` layers and the head, middle stages ``u`` layers
-      (Llama-3.1-405B: 126 layers on pp = 16 -> first and last stage 7 layers, the rest 8).
+    Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
+    ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
+    rank, one less on the first and on the last (it asserts the division and ``num_layers_to_build >= 0``: a rank
+    may build 0 layers, e.g. 2 layers on pp 4 are 0, 1, 1, 0); with ``--decoder-first/last-pipeline-num-layers``
+    the given end counts and the rest evenly in between. Until 2026-12-02 (left6) the pace was the better of
+    ceil(L / pp) layers + head and the accounted split's ``ceil((L + 2) / pp)``-unit ranks, whichever split was
+    launched: where the launched first/last split gives the last rank fewer than ``u - 1`` layers (Llama-3-8B's 32
+    layers on pp 6: 4, 6, 6, 6, 6, 4) a heavy head (2.5 layers) was paced at 5 + 2.5, not at max(6, 4 + 2.5).
 
-    Either way the fullest rank holds ceil(L / pp) layers, the most of planner.model.pipeline ``stage_layer_split``,
-    the per-rank split the memory model's activation peak reads (``memory.stage_layer_microbatches``).
-
-    ``n16`` end layers the stack keeps 16-bit under the fp8/fp4 recipe cost ``t16`` more each, on the stages
-    that hold them (``end_layers_on_stage``: the last stage, and with ``chunks`` > 1 model chunks the stages
-    before it too); the stage before the last is the middle stage that holds most of them. With pp = 1 the one
-    stage holds all ``n16``.
+    >>> [x.tolist() for x in slowest_stage(126, np.array([16.0, 1.0]), 1.0, 2.0)]  # 7, 8 x 14, 7: the last paces
+    [[7.0, 126.0], [1.0, 1.0], [0.0, 0.0]]
+    >>> [x.tolist() for x in slowest_stage(32, np.array([6.0]), 1.0, 2.5)]  # 4, 6, 6, 6, 6, 4
+    [[4.0], [1.0], [0.0]]
     """
     pp = np.asarray(pp, dtype=np.float64)
-    plain_n = np.ceil(layers / pp)
-    u = np.ceil((layers + 2) / pp)
-    if n16:
-        b_plain, b_last = (end_layers_on_stage(layers, n16, chunks, x) for x in (plain_n, u - 1))
-        b_mid = end_layers_on_stage(layers, n16, chunks, u, after=u - 1)
-    else:
-        b_plain = b_last = b_mid = 0.0
-    plain = plain_n * t_layer + t_head + b_plain * t16
-    middle = np.where(pp > 2, u * t_layer + b_mid * t16, 0.0)
-    last = (u - 1) * t_layer + t_head + b_last * t16
-    acct = np.maximum(middle, last)
-    use_acct = (pp > 1) & (acct < plain)
-    mid_paces = use_acct & (middle >= last)
-    n = np.where(use_acct, np.where(middle >= last, u, u - 1), plain_n)
-    head = np.where(mid_paces, 0.0, 1.0)
-    b16 = np.where(use_acct, np.where(mid_paces, b_mid, b_last), b_plain)
+    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head), np.asarray(t16)).shape
+    ppi = np.broadcast_to(pp, shape).astype(np.int64)
+    vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
+    tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
+    n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for k, v in {(int(a), int(b)) for a, b in zip(ppi.ravel(), vi.ravel())}:
+        counts = pipeline_split(layers, k, v, runtime)[1] if k > 1 else (layers,)
+        rank_of = np.arange(len(counts)) % k
+        ranks = np.bincount(rank_of, counts, minlength=k)
+        # the 16-bit end layers by global number: layers [L - n16, L), virtual stages in layer order
+        ends = np.cumsum((0,) + tuple(counts))
+        held16 = np.clip(np.minimum(ends[1:], layers) - np.maximum(ends[:-1], layers - n16), 0, None)
+        r16 = np.bincount(rank_of, held16, minlength=k)
+        last = (np.arange(k) == k - 1).astype(np.float64)
+        rows = (ppi == k) & (vi == v)
+        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
+        top = np.argmax(pace, axis=1)
+        n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
     return n, head, b16
 
 
@@ -991,7 +999,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch if n16 else 1)
+                                       n16, t16, kch, split_runtime(fw))
         nb = nb + K16 * head_w
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 
