@@ -245,3 +245,71 @@ def test_heavy_head_on_a_short_last_rank():
     from planner.model.step_time import slowest_stage
     n, head, _ = slowest_stage(32, np.array([6.0]), 1.0, 2.5)
     assert (n[0], head[0]) == (4.0, 1.0)  # 4, 6, 6, 6, 6, 4: 4 + 2.5 paces; was 5 + 2.5
+
+
+# ---- 4. Megatron-DeepSpeed's pipeline split is DeepSpeed's PipelineModule partition ----------------------------------
+# GPTModelPipe passes partition_method='type:transformer' to DeepSpeed's PipelineModule, which balances the transformer
+# layer specs with partition_balanced (deepspeed/runtime/utils.py: the linear partition minimising heaviest - lightest,
+# ties to the later cut). The planner priced Megatron's split on it: 11 layers on PP5 were 1, 3, 3, 3, 1, not DeepSpeed's
+# 3, 2, 2, 2, 2.
+
+def _ds_partition_balanced(weights, num_parts):
+    """DeepSpeed's partition_balanced, as its source writes it (triple loop, ``>=`` update), for the comparison."""
+    n, m = len(weights), num_parts
+    if n <= m:
+        return [min(p, n) for p in range(m + 1)]
+    inf = float("inf")
+    dp_max = [[inf] * (m + 1) for _ in range(n + 1)]
+    dp_min = [[inf] * (m + 1) for _ in range(n + 1)]
+    dp_cost = [[inf] * (m + 1) for _ in range(n + 1)]
+    position = [[0] * (m + 1) for _ in range(n + 1)]
+    prefix = [0]
+    for w in weights:
+        prefix.append(prefix[-1] + w)
+    dp_max[0][0] = dp_cost[0][0] = 0
+    for i in range(1, n + 1):
+        for j in range(1, min(i, m) + 1):
+            for k in range(i):
+                max_sum = max(dp_max[k][j - 1], prefix[i] - prefix[k])
+                min_sum = min(dp_min[k][j - 1], prefix[i] - prefix[k])
+                cost = max_sum - min_sum
+                if dp_cost[i][j] >= cost:
+                    dp_cost[i][j], dp_max[i][j], dp_min[i][j], position[i][j] = cost, max_sum, min_sum, k
+    parts = [n]
+    for j in reversed(range(1, m + 1)):
+        parts.append(position[parts[-1]][j])
+    return parts[::-1]
+
+
+@pytest.mark.parametrize("layers", [3, 10, 11, 24, 30, 36, 44, 61, 70])
+def test_megatron_deepspeed_split_is_deepspeeds_type_transformer_partition(layers):
+    from planner.model.pipeline import pipeline_split, split_runtime, stage_layer_split
+    st = from_training(_ds_job(1, fw="megatron-deepspeed").training)
+    assert split_runtime(st) == "deepspeed"
+    for pp in range(2, min(layers, 16) + 1):
+        specs = ["embed"] + ["layer"] * layers + ["norm", "head"]  # GPTModelPipe's weighted specs, in order
+        b = _ds_partition_balanced([1 if s == "layer" else 0 for s in specs], pp)
+        want = [specs[b[s]:b[s + 1]].count("layer") for s in range(pp)]
+        assert list(pipeline_split(layers, pp, 1, "deepspeed")[1]) == want, (layers, pp)
+        assert stage_layer_split(layers, pp, 1, "deepspeed") == want
+
+
+def test_deepspeed_split_paces_and_holds():
+    from planner.model.step_time import slowest_stage
+    assert _ds_partition_balanced([0] + [1] * 11 + [0, 0], 5) == [0, 4, 6, 8, 10, 14]
+    # 3, 2, 2, 2, 2: a 2.5-layer head on the last stage's 2 layers paces (Megatron's 1, 3, 3, 3, 1: max(3, 3.5))
+    n, head, _ = slowest_stage(11, np.array([5.0]), 1.0, 2.5, runtime="deepspeed")
+    assert (n[0], head[0]) == (2.0, 1.0)
+    n, head, _ = slowest_stage(11, np.array([5.0]), 1.0, 0.5, runtime="deepspeed")
+    assert (n[0], head[0]) == (3.0, 0.0)  # the first stage's 3 layers
+
+
+def test_partition_method_option():
+    """BLOOM's launch counted the two embedding specs too (type:transformer|embedding): 70 layers + 2 on PP12 are
+    5 + embedding, 6 x 10, 5 + tied head."""
+    from planner.model.pipeline import pipeline_split, split_runtime
+    st = from_training(_ds_job(1, {"pp_partition_method": "type:transformer+embedding"}, fw="megatron-deepspeed").training)
+    assert pipeline_split(70, 12, 1, split_runtime(st))[1] == (5,) + (6,) * 10 + (5,)
+    assert pipeline_split(70, 12, 1, "deepspeed")[1] == (6,) * 10 + (5, 5)
+    with pytest.raises(Exception, match="pp_partition_method"):
+        from_training(_ds_job(1, {"pp_partition_method": "type:transformer"}, fw="megatron-core").training)

@@ -482,6 +482,9 @@ class Stack:
     #: DeepSpeed's ``communication_data_type`` config key as a job sets it (option): None = the stack's default
     #: (``grad_comm_dtype``); "fp32" | "bf16" | "fp16". Only on stacks whose reduce dtype is DeepSpeed's
     communication_data_type: str | None = None
+    #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
+    #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
+    pp_partition_method: str | None = None
     #: the model states its optimizer wrapper holds per ZeRO stage and 16-bit precision, where they differ from the
     #: ZeRO paper's convention (planner.model.memory.PRECISION_CONVENTIONS): a key of ``ZERO_STATES`` (DeepSpeed's
     #: BF16_Optimizer / FP16_Optimizer / DeepSpeedZeroOptimizer / stage 3, read from its source there); None = the
@@ -646,6 +649,15 @@ class Stack:
                 raise InputError("training.framework.communication_data_type",
                                  f"DeepSpeed's gradient communication dtype (only {ok}), not {self.name}'s: set "
                                  f"training.grad_dtype for the gradient reduce of {self.name}")
+        if opts.get("pp_partition_method") is not None:
+            from planner.model.pipeline import PARTITION_METHODS, SPLIT_RUNTIMES
+            if opts["pp_partition_method"] not in PARTITION_METHODS:
+                raise InputError("training.framework.pp_partition_method",
+                                 f"{opts['pp_partition_method']!r}; modelled: {', '.join(PARTITION_METHODS)}")
+            if SPLIT_RUNTIMES.get(self.name) not in set(PARTITION_METHODS.values()):
+                raise InputError("training.framework.pp_partition_method",
+                                 f"DeepSpeed's PipelineModule partition (only {', '.join(SPLIT_RUNTIMES)}), not "
+                                 f"{self.name}'s")
         if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
             ok = stacks_where(lambda st: st.has_megatron_fsdp)
             raise InputError("training.framework.megatron_fsdp", f"Megatron-FSDP runs on {ok}, not {self.name}")
@@ -800,7 +812,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
-           "microbatch_group_size", "communication_data_type")
+           "microbatch_group_size", "communication_data_type", "pp_partition_method")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values
