@@ -42,6 +42,12 @@ Regenerated on the left5 branch (2026-12-02) for a hybrid model's stages on the 
 of its 64 rows (interleaved ones) on both instances, 42 of 574 arrays: weights/grads/optimizer x0.995-1.31, memory total x0.997-1.23
 (one row's peak moved to the first stage), optimizer and DP reduce x0.99-1.29 (comm_dp x1.47 on g6), step time
 x1.0-1.13 (p5) and x1.0-1.24 (g6).
+Regenerated on the left6 branch (2026-12-02) for the --fp8-param-gather all-gather moving the embedding, final norm
+and LM head at 16 bits (step_time.fp8_param_gather_bytes): only the two fp8 megatron-core cases moved (llama3-70b
+case 1, nemotron-3-nano-pretrain), 32 of 574 arrays: exposed parameter gather x1.02-1.48, step time x1.0-1.002.
+Regenerated again on left6 for the pipeline pace on the launched split (step_time.slowest_stage: each rank's layers as
+pipeline.pipeline_split places them, VPP chunks included, not the better of ceil(L/pp) and the accounted split): only
+nemotron-3-nano-pretrain (52 blocks) moved, 38 of 574 arrays: step time x0.875-0.987, compute terms x0.68-1.17.
 """
 from __future__ import annotations
 

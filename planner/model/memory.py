@@ -334,7 +334,7 @@ def largest_unit_params(m: ModelSpec, pc, tp, etp, ep):
     return np.maximum.reduce([np.broadcast_to(u, np.broadcast(tp, ex).shape) for u in units])
 
 
-def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes):
+def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes, head=0.0, root: str = "", moe: bool = False):
     """Bytes an FSDP2 rank (``Stack.fsdp2_dp``, ZeRO-2 and ZeRO-3) holds for the gradients of the units in its
     backward beyond its sharded gradients: ``unit`` x (``grad_bytes`` + ``reduce_bytes``) for ``unit`` the rank's
     share of the largest layer (``largest_unit_params``). torch/distributed/fsdp/_fully_shard (pytorch/pytorch
@@ -347,8 +347,32 @@ def fsdp2_reduce_buffer_bytes(unit, grad_bytes, reduce_bytes):
     gradients unit k+1's reduce-scatter input is still held. The all-gathered weights of the unit in use and
     the one prefetched are the weight term's (2 x ``largest_unit_params``); the reduce-scatter output
     (1/N of the unit) becomes the sharded gradient, the gradient term's; the bf16 cast of the all-gather input
-    (1/N) is left out. A Llama-3-70B layer (855.7M parameters) without TP: 855.7M x (2 + 4) = 5.1 GB."""
-    return np.asarray(unit, dtype=np.float64) * (grad_bytes + reduce_bytes)
+    (1/N) is left out. A Llama-3-70B layer (855.7M parameters) without TP: 855.7M x (2 + 4) = 5.1 GB.
+
+    The unit outside the blocks that holds the LM head (``Stack.fsdp2_root``, ``head``: the rank's final norm + LM
+    head, 0 on a stage without it) is reduced the same way, in the same ``reduce_dtype`` -- torchtitan's
+    ``MixedPrecisionPolicy(param_dtype, reduce_dtype)`` is one policy for every ``fully_shard`` call of
+    ``apply_fsdp`` (torchtitan/models/llama3/infra/parallelize.py), ``mixed_precision_reduce`` "float32" its only
+    value (torchtitan/config/job_config.py ``Training``):
+
+    * "head" (torchtitan's ``[norm, output]`` unit, AutoModel's MoE ``lm_head``): the first unit in backward; its
+      post-backward holds its bf16 gradient and copies it into its reduce-scatter input (``foreach_reduce``: the
+      gradients are cleared only after the copy-in), and that input stays while the last block computes its
+      gradients: the buffer is ``max(unit, head)`` x (``grad_bytes`` + ``reduce_bytes``) -- Llama-3-8B at TP 1: the
+      head's 525.3M parameters, not a layer's 218.1M: 3.15 GB, not 1.31 GB. It exists only after the loss's backward
+      (``memory_per_gpu`` charges what it exceeds the logits and their loss transient by);
+    * "embed_head" (the root unit: torchtitan before #1094, AutoModel's dense models): the root's post-backward runs
+      in the final callback, after the embedding's backward, so the head's bf16 gradient stays unsharded through the
+      whole backward beside the blocks' buffers: + ``head`` x ``grad_bytes`` (the root's own reduce-scatter input at
+      the very end, when the activations are freed, is left out), again from the loss's backward on."""
+    unit = np.asarray(unit, dtype=np.float64)
+    head = np.broadcast_to(np.asarray(head, dtype=np.float64), unit.shape)
+    kind = root.split("|")[1 if moe else 0] if "|" in root else root
+    if kind == "head":
+        return np.maximum(unit, head) * (grad_bytes + reduce_bytes)
+    if kind == "embed_head":
+        return unit * (grad_bytes + reduce_bytes) + head * grad_bytes
+    return unit * (grad_bytes + reduce_bytes)
 
 
 def fsdp2_root_gather_params(kind: str, ends, head, largest, moe: bool = False):
@@ -698,6 +722,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     fw, fg, fo = states(f_dense, f_exp, ends=ends_f, head=head_f)
     lw, lg, lo = states(l_dense, l_exp, ends=ends_l, head=head_l)
+    # FSDP2's unit holding the LM head (Stack.fsdp2_root) reduced like the blocks: what its buffers add beyond a
+    # layer's, on the stage(s) holding the head; charged below against the loss transient it never coexists with
+    fsdp2_head = [np.zeros(len(c))] * 2
+    if fsdp2 and not frozen and m.is_transformer:
+        layer_buf = fsdp2_reduce_buffer_bytes(largest, act_b, g_b)
+        fsdp2_head = [np.where(kz >= 2, fsdp2_reduce_buffer_bytes(largest, act_b, g_b, h, st.fsdp2_root,
+                                                                  m.moe is not None) - layer_buf, 0.0)[sinv]
+                      for h in (head_f, head_l)]
     layers = k_layers[sinv]
     # HF-code plans whose step memory is walked (``_hf_walk_arrays``): one stage, no activation
     # offload, the whole model trained (a frozen base keeps finetune.py's table)
@@ -806,6 +838,13 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     def other(act):
         return CUDA_CONTEXT_BYTES + NCCL_BYTES_PER_GROUP * groups + FRAGMENTATION * act
+
+    # the head unit's gradient buffers come after the loss's backward has freed the logits and their transient (the
+    # output layer's weight gradient is the first the backward makes): the peak holds the larger of the two, so only
+    # what the head's buffers exceed the logits by counts (fsdp2_reduce_buffer_bytes; 0 where a micro-batch's tokens
+    # outnumber the hidden size, Llama-3-8B at 8k: logits 4.2 GB vs the head's 3.15 GB)
+    fg = fg + np.maximum(fsdp2_head[0] - first_logits, 0.0)
+    lg = lg + np.maximum(fsdp2_head[1] - last_logits, 0.0)
 
     first_total = fw + fg + fo + first_act + first_logits + other(first_act + first_logits)
     last_total = lw + lg + lo + last_act + last_logits + other(last_act + last_logits)

@@ -55,11 +55,70 @@ def vpp_group_size(m, pp, group=None):
     return m // np.maximum(1, m // pp)
 
 
+#: the pipeline split each stack launches where it is not Megatron's (``split_runtime``): the torchtitan runtime's, and
+#: DeepSpeed's ``PipelineModule`` partition for the stacks that build one. Megatron-DeepSpeed's ``GPTModelPipe``
+#: passes ``partition_method='type:transformer'`` (microsoft/Megatron-DeepSpeed megatron/model/gpt_model.py, every
+#: stored version), not PipelineModule's own default ``'parameters'`` (deepspeed/runtime/pipe/module.py, which only a
+#: hand-built PipelineModule takes; no stack here builds one: the HF-code ``deepspeed`` stack has no PP, stack_rules
+#: "hf-pp")
+SPLIT_RUNTIMES = {"megatron-deepspeed": "deepspeed"}
+#: DeepSpeed ``partition_method`` values a Megatron-DeepSpeed job may set (``Stack.pp_partition_method``; the
+#: bigscience fork's ``--pp-partition-method``) and the ``pipeline_split`` runtime of each: "type:transformer" (the
+#: default, ``GPTModelPipe``), "type:transformer+embedding" (DeepSpeed's regex ``type:transformer|embedding``, spelt
+#: without the bar a config table cannot hold: weight 1 on the embedding specs too -- the input embedding
+#: and the tied output embedding, so each end stage counts one unit more: BLOOM-176B's tr11 launch, 70 layers + 2 on
+#: PP12). "parameters" (PipelineModule's own default, the specs' parameter counts) and "uniform" (every spec, lambdas
+#: included, counted 1) are not modelled: refused
+PARTITION_METHODS = {"type:transformer": "deepspeed", "type:transformer+embedding": "deepspeed-embedding"}
+
+
 def split_runtime(stack) -> str:
     """The pipeline split a stack launches (``pipeline_split``'s ``runtime``): ``torchtitan`` for the torchtitan
-    runtime (planner.model.stack_rules ``RUNTIMES``), else ``megatron`` (every other stack is priced on Megatron's)."""
+    runtime (planner.model.stack_rules ``RUNTIMES``), ``SPLIT_RUNTIMES``' entry, else ``megatron`` (every other stack
+    is priced on Megatron's)."""
     from planner.model.stack_rules import runtime
-    return "torchtitan" if stack is not None and runtime(stack) == "torchtitan" else "megatron"
+    if stack is None:
+        return "megatron"
+    if runtime(stack) == "torchtitan":
+        return "torchtitan"
+    method = getattr(stack, "pp_partition_method", None)
+    if method is not None:
+        return PARTITION_METHODS[method]
+    return SPLIT_RUNTIMES.get(getattr(stack, "name", stack), "megatron")
+
+
+def deepspeed_partition_balanced(weights, parts: int) -> list[int]:
+    """Stage boundaries DeepSpeed's ``PipelineModule`` gives layer specs of ``weights`` on ``parts`` stages:
+    deepspeed/runtime/utils.py ``partition_balanced`` (deepspeedai/DeepSpeed master @12e65a6, "use dynamic programming
+    solve The Linear Partition Problem"): contiguous runs minimising the heaviest minus the lightest run, ties to the
+    later cut (``if dp_cost[i, j] >= cost``); ``partition_uniform``'s ``min(p, n)`` where there are no more specs than
+    stages. Returns ``parts + 1`` indices.
+
+    >>> deepspeed_partition_balanced([0] + [1] * 11 + [0, 0], 5)  # 11 layers on 5 stages: 3, 2, 2, 2, 2
+    [0, 4, 6, 8, 10, 14]
+    """
+    n, m = len(weights), parts
+    if n <= m:
+        return [min(p, n) for p in range(m + 1)]
+    dp_max = np.full((n + 1, m + 1), np.inf)
+    dp_min = np.full((n + 1, m + 1), np.inf)
+    dp_cost = np.full((n + 1, m + 1), np.inf)
+    position = np.zeros((n + 1, m + 1), dtype=int)
+    prefix = np.concatenate([[0.0], np.cumsum(weights)])
+    dp_max[0, 0] = dp_cost[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, min(i, m) + 1):
+            run = prefix[i] - prefix[:i]  # the last run (k, i] for each cut k
+            mx = np.maximum(dp_max[:i, j - 1], run)
+            mn = np.minimum(dp_min[:i, j - 1], run)
+            cost = mx - mn
+            k = int(np.flatnonzero(cost <= cost.min())[-1])  # the ``>=`` update keeps the last cut among equals
+            if np.isfinite(cost[k]):
+                dp_cost[i, j], dp_max[i, j], dp_min[i, j], position[i, j] = cost[k], mx[k], mn[k], k
+    out = [n]
+    for j in range(m, 0, -1):
+        out.append(int(position[out[-1], j]))
+    return out[::-1]
 
 
 @lru_cache(maxsize=None)
@@ -78,6 +137,11 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron"
     each to the FIRST stages (``if stage_idx < extra_layers``), so rank 0 holds the fullest share: Llama-3.1-405B's
     126 layers on PP8 are 16 x 6, 15, 15 (Megatron's 15, 16 x 6, 15; torchtitan's own defaults, the embedding and
     the output weighted 1 each, give Megatron's).
+
+    ``runtime`` ``deepspeed`` (form ``deepspeed``; DeepSpeed's pipeline engine has no interleaved schedule: with VPP
+    Megatron's forms below): Megatron-DeepSpeed's ``PipelineModule(partition_method='type:transformer')``, DeepSpeed's
+    ``deepspeed_partition_balanced`` over the layer specs with weight 1 on the transformer layers -- the fuller stages
+    first, the head's stage among the lighter: 11 layers on PP5 are 3, 2, 2, 2, 2 (Megatron's 1, 3, 3, 3, 1).
 
     ``runtime`` ``megatron``, the forms, first that fits:
 
@@ -104,6 +168,15 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron"
     if runtime == "torchtitan":
         per, extra = divmod(layers, stages)
         return "torchtitan", tuple(per + (s < extra) for s in range(stages))
+    if runtime in ("deepspeed", "deepspeed-embedding") and vpp == 1 and pp > 1:
+        # PipelineModule ``partition_method='type:transformer'``: weight 1 on each transformer layer spec, 0 on the
+        # embedding before them and the final norm and tied head after (GPTModelPipe's specs); ``|embedding``: 1 on the
+        # two embedding specs too
+        e = 1 if runtime == "deepspeed-embedding" else 0
+        weights = [e] + [1] * layers + [0, e]
+        layer = [0] + [1] * layers + [0, 0]
+        b = deepspeed_partition_balanced(weights, pp)
+        return "deepspeed", tuple(int(sum(layer[b[s]:b[s + 1]])) for s in range(pp))
     if pp > 1:
         chunk = -(-layers // stages)  # the fullest share per virtual stage
         full = chunk * vpp  # a middle rank's layers, a multiple of vpp

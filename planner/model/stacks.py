@@ -466,6 +466,25 @@ class Stack:
     #: ``buffered_allreduce_fallback`` (pipe/engine.py) and ZeRO-1 as ``FP16_DeepSpeedZeroOptimizer_Stage1(...,
     #: precision=self.precision())`` (engine.py ``_configure_zero_optimizer``), fp16 or bf16
     grad_all_reduce: str = "never"
+    #: the dtype the data-parallel gradient reduce (all-reduce, reduce-scatter) moves, where it is not the gradient
+    #: buffer's (``training.grad_dtype`` under the precision convention: Megatron's ``grad_reduce_in_fp32`` buffer,
+    #: FSDP's ``reduce_dtype``). ``GRAD_COMM_DTYPE``: None (the buffer's), "model" (the engine's 16-bit module dtype
+    #: whatever the accumulation dtype), "fp32". DeepSpeed: "model" -- its config's ``communication_data_type``,
+    #: default None, makes engine.py's ``communication_data_type`` property return torch.float16 under fp16 and
+    #: torch.bfloat16 under bf16 (deepspeedai/DeepSpeed deepspeed/runtime/engine.py, 0.6 to master @007cca6; the 2022
+    #: 0.6.x form returns float16 for any ZeRO stage > 0, 2 B alike), and every reduce casts to it before the
+    #: collective: ``allreduce_bucket`` (ZeRO-0 and the BF16_Optimizer's fp32 gradients, which the pipeline engine's
+    #: ``_bf16_reduce_grads`` hands to ``buffered_allreduce_fallback``: cast down to bf16, reduced, copied back),
+    #: zero/stage_1_and_2.py ``gradient_reduction_w_predivide`` / ``average_tensor`` (ZeRO-1/2, whose buckets are the
+    #: 16-bit ``self.dtype`` anyway) and zero/stage3.py ``__avg_scatter_grads`` (ZeRO-3). A job whose config sets
+    #: ``"communication_data_type": "fp32"`` says so with the option of that name (``communication_data_type``)
+    grad_comm_dtype: str | None = None
+    #: DeepSpeed's ``communication_data_type`` config key as a job sets it (option): None = the stack's default
+    #: (``grad_comm_dtype``); "fp32" | "bf16" | "fp16". Only on stacks whose reduce dtype is DeepSpeed's
+    communication_data_type: str | None = None
+    #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
+    #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
+    pp_partition_method: str | None = None
     #: the model states its optimizer wrapper holds per ZeRO stage and 16-bit precision, where they differ from the
     #: ZeRO paper's convention (planner.model.memory.PRECISION_CONVENTIONS): a key of ``ZERO_STATES`` (DeepSpeed's
     #: BF16_Optimizer / FP16_Optimizer / DeepSpeedZeroOptimizer / stage 3, read from its source there); None = the
@@ -621,6 +640,24 @@ class Stack:
             ok = stacks_where(lambda st: st.has_fsdp_defer_sync)
             raise InputError("training.framework.fsdp_defer_sync",
                              f"the deferred FSDP2 gradient sync is NeMo AutoModel's (only {ok}), not {self.name}'s")
+        if opts.get("communication_data_type") is not None:
+            if opts["communication_data_type"] not in COMM_DATA_TYPE_BYTES:
+                raise InputError("training.framework.communication_data_type",
+                                 f"{opts['communication_data_type']!r}; known: {', '.join(COMM_DATA_TYPE_BYTES)}")
+            if self.grad_comm_dtype != "model":
+                ok = stacks_where(lambda st: st.grad_comm_dtype == "model")
+                raise InputError("training.framework.communication_data_type",
+                                 f"DeepSpeed's gradient communication dtype (only {ok}), not {self.name}'s: set "
+                                 f"training.grad_dtype for the gradient reduce of {self.name}")
+        if opts.get("pp_partition_method") is not None:
+            from planner.model.pipeline import PARTITION_METHODS, SPLIT_RUNTIMES
+            if opts["pp_partition_method"] not in PARTITION_METHODS:
+                raise InputError("training.framework.pp_partition_method",
+                                 f"{opts['pp_partition_method']!r}; modelled: {', '.join(PARTITION_METHODS)}")
+            if SPLIT_RUNTIMES.get(self.name) not in set(PARTITION_METHODS.values()):
+                raise InputError("training.framework.pp_partition_method",
+                                 f"DeepSpeed's PipelineModule partition (only {', '.join(SPLIT_RUNTIMES)}), not "
+                                 f"{self.name}'s")
         if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
             ok = stacks_where(lambda st: st.has_megatron_fsdp)
             raise InputError("training.framework.megatron_fsdp", f"Megatron-FSDP runs on {ok}, not {self.name}")
@@ -775,11 +812,34 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
-           "microbatch_group_size")
+           "microbatch_group_size", "communication_data_type", "pp_partition_method")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values
 GRAD_ALL_REDUCE = ("never", "bf16", "always")
+#: ``Stack.grad_comm_dtype``'s values (None: the gradient buffer's dtype)
+GRAD_COMM_DTYPE = (None, "model", "fp32")
+#: bytes per element of DeepSpeed's ``communication_data_type`` values (deepspeed/runtime/config.py
+#: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
+COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
+
+
+def grad_reduce_bytes(fw, precision: str, buffer_bytes: float) -> float:
+    """Bytes per gradient element the data-parallel reduce moves on stack ``fw`` (``Stack.grad_comm_dtype``): the
+    gradient buffer's ``buffer_bytes`` (planner.model.memory ``model_state_bytes_per_param``), or DeepSpeed's
+    ``communication_data_type``: the job's setting (``Stack.communication_data_type``), else the engine's module
+    dtype -- 16-bit under fp16 / bf16 and under fp8 (Transformer Engine's FP8 linears inside the bf16 engine), fp32
+    only for an fp32 run.
+
+    >>> grad_reduce_bytes(STACKS["deepspeed"], "bf16", 4.0), grad_reduce_bytes(STACKS["megatron-core"], "bf16", 4.0)
+    (2.0, 4.0)
+    """
+    mode = getattr(fw, "grad_comm_dtype", None)
+    if mode is None:
+        return buffer_bytes
+    if getattr(fw, "communication_data_type", None) is not None:
+        return COMM_DATA_TYPE_BYTES[fw.communication_data_type]
+    return 4.0 if mode == "fp32" or precision == "fp32" else 2.0
 
 
 def all_reduces_grads(fw, precision: str) -> bool:
@@ -939,11 +999,11 @@ STACKS: dict[str, Stack] = {
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
         "megatron-deepspeed", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
-        grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe",
+        grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
-                "_bf16_reduce_grads)"),
+                "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type)"),
     "torchtitan": Stack(
         "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="tensorwise",
@@ -951,7 +1011,7 @@ STACKS: dict[str, Stack] = {
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
     "deepspeed": Stack(
-        "deepspeed", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
@@ -992,7 +1052,8 @@ STACKS: dict[str, Stack] = {
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
-assert all(st.grad_all_reduce in GRAD_ALL_REDUCE for st in STACKS.values() if st is not None)
+assert all(st.grad_all_reduce in GRAD_ALL_REDUCE and st.grad_comm_dtype in GRAD_COMM_DTYPE
+           for st in STACKS.values() if st is not None)
 #: plain PyTorch data parallelism for a model without transformer layers (a CNN, a generic model): the
 #: dle-convnets entry's settings (the stack the ResNet-50 validation rows run), derived so the two cannot drift
 STACKS["pytorch-ddp"] = replace(

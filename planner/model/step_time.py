@@ -82,10 +82,11 @@ from planner.model.flops import (attention_core_flops, attention_keys, attention
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
-from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, stage_params
-from planner.model.pipeline import exposed_dp_comm, split_runtime, step_composition
+from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
+from planner.model.pipeline import exposed_dp_comm, pipeline_split, split_runtime, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
+                                   grad_reduce_bytes,
                                    recompute_modules, te_cast_bytes)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
@@ -639,44 +640,52 @@ def end_layers_on_stage(layers: int, n16: int, chunks, held, after=0.0):
     return out
 
 
-def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1):
-    """(layers, head weight, 16-bit layers) of the pipeline stage that sets the pace, vectorised over ``pp``.
+def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime: str = "megatron"):
+    """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
+    ``chunks``, the model chunks per rank of an interleaved schedule).
 
-    Two splits real stacks run, the better one taken (a tuned job sets the flags when they help):
+    The ranks are the split the plan launches -- planner.model.pipeline ``pipeline_split`` for ``runtime``, the one
+    --emit writes (``--decoder-first/last-pipeline-num-layers``, ``--account-for-embedding-in-pipeline-split
+    --account-for-loss-in-pipeline-split``, an explicit layout) and the memory model holds
+    (``memory.stage_layer_microbatches``) -- each rank's layers summed over its chunks (virtual stage s on rank
+    s % pp), the LM head and loss on the last rank, and the ``n16`` end layers the stack keeps 16-bit under the
+    fp8/fp4 recipe (``t16`` more each) on the ranks that hold them by global layer number (Megatron-Core
+    fp8_utils.py ``is_first_last_bf16_layer``; ``end_layers_on_stage``). The pace is the largest of
+    ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
 
-    * plain: ``ceil(L / pp)`` layers on the most loaded stage, the LM head and loss on the last
-      (Megatron's default even split; with pp = 1 the one stage holds everything);
-    * embedding and loss counted as one layer each (Megatron-Core
-      ``--account-for-embedding-in-pipeline-split --account-for-loss-in-pipeline-split``,
-      transformer_block.py ``get_num_layers_to_build``): ``u = ceil((L + 2) / pp)`` units per
-      stage, the last stage holding ``u - 1`` layers and the head, middle stages ``u`` layers
-      (Llama-3.1-405B: 126 layers on pp = 16 -> first and last stage 7 layers, the rest 8).
+    Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
+    ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
+    rank, one less on the first and on the last (it asserts the division and ``num_layers_to_build >= 0``: a rank
+    may build 0 layers, e.g. 2 layers on pp 4 are 0, 1, 1, 0); with ``--decoder-first/last-pipeline-num-layers``
+    the given end counts and the rest evenly in between. Until 2026-12-02 (left6) the pace was the better of
+    ceil(L / pp) layers + head and the accounted split's ``ceil((L + 2) / pp)``-unit ranks, whichever split was
+    launched: where the launched first/last split gives the last rank fewer than ``u - 1`` layers (Llama-3-8B's 32
+    layers on pp 6: 4, 6, 6, 6, 6, 4) a heavy head (2.5 layers) was paced at 5 + 2.5, not at max(6, 4 + 2.5).
 
-    Either way the fullest rank holds ceil(L / pp) layers, the most of planner.model.pipeline ``stage_layer_split``,
-    the per-rank split the memory model's activation peak reads (``memory.stage_layer_microbatches``).
-
-    ``n16`` end layers the stack keeps 16-bit under the fp8/fp4 recipe cost ``t16`` more each, on the stages
-    that hold them (``end_layers_on_stage``: the last stage, and with ``chunks`` > 1 model chunks the stages
-    before it too); the stage before the last is the middle stage that holds most of them. With pp = 1 the one
-    stage holds all ``n16``.
+    >>> [x.tolist() for x in slowest_stage(126, np.array([16.0, 1.0]), 1.0, 2.0)]  # 7, 8 x 14, 7: the last paces
+    [[7.0, 126.0], [1.0, 1.0], [0.0, 0.0]]
+    >>> [x.tolist() for x in slowest_stage(32, np.array([6.0]), 1.0, 2.5)]  # 4, 6, 6, 6, 6, 4
+    [[4.0], [1.0], [0.0]]
     """
     pp = np.asarray(pp, dtype=np.float64)
-    plain_n = np.ceil(layers / pp)
-    u = np.ceil((layers + 2) / pp)
-    if n16:
-        b_plain, b_last = (end_layers_on_stage(layers, n16, chunks, x) for x in (plain_n, u - 1))
-        b_mid = end_layers_on_stage(layers, n16, chunks, u, after=u - 1)
-    else:
-        b_plain = b_last = b_mid = 0.0
-    plain = plain_n * t_layer + t_head + b_plain * t16
-    middle = np.where(pp > 2, u * t_layer + b_mid * t16, 0.0)
-    last = (u - 1) * t_layer + t_head + b_last * t16
-    acct = np.maximum(middle, last)
-    use_acct = (pp > 1) & (acct < plain)
-    mid_paces = use_acct & (middle >= last)
-    n = np.where(use_acct, np.where(middle >= last, u, u - 1), plain_n)
-    head = np.where(mid_paces, 0.0, 1.0)
-    b16 = np.where(use_acct, np.where(mid_paces, b_mid, b_last), b_plain)
+    shape = np.broadcast(pp, np.asarray(chunks), np.asarray(t_layer), np.asarray(t_head), np.asarray(t16)).shape
+    ppi = np.broadcast_to(pp, shape).astype(np.int64)
+    vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
+    tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
+    n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for k, v in {(int(a), int(b)) for a, b in zip(ppi.ravel(), vi.ravel())}:
+        counts = pipeline_split(layers, k, v, runtime)[1] if k > 1 else (layers,)
+        rank_of = np.arange(len(counts)) % k
+        ranks = np.bincount(rank_of, counts, minlength=k)
+        # the 16-bit end layers by global number: layers [L - n16, L), virtual stages in layer order
+        ends = np.cumsum((0,) + tuple(counts))
+        held16 = np.clip(np.minimum(ends[1:], layers) - np.maximum(ends[:-1], layers - n16), 0, None)
+        r16 = np.bincount(rank_of, held16, minlength=k)
+        last = (np.arange(k) == k - 1).astype(np.float64)
+        rows = (ppi == k) & (vi == v)
+        pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
+        top = np.argmax(pace, axis=1)
+        n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
     return n, head, b16
 
 
@@ -709,7 +718,9 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # the ZeRO sharding groups: dense over dp_shard x cp ranks (HSDP; dp x cp when dp_shard = dp), experts over
     # the expert data-parallel group (the stage's tp*cp*dp ranks over the etp*ep expert grid) cut to its share
     dps, edps = hsdp_groups(tpf, dp, cp, ep, etpf, dp_shard)
-    grad_bytes = g_b if dp_grad_bytes is None else dp_grad_bytes
+    # the gradient buffer's dtype, or the stack's own communication dtype (stacks.grad_reduce_bytes: DeepSpeed's
+    # ``communication_data_type``, 16-bit by default whatever it accumulates in)
+    grad_bytes = grad_reduce_bytes(fw, t.precision, g_b) if dp_grad_bytes is None else dp_grad_bytes
     param16 = min(w_b, 2.0)
     tpe = etpf * ep
 
@@ -748,10 +759,17 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     # DeepSpeed's pipeline engine with bf16, GPT-NeoX's DeeperSpeed): the ZeRO-1 reduce is that all-reduce
     z1_reduce = ar if fw is not None and all_reduces_grads(fw, t.precision) else rs
     t_dp = np.where(zero == 0, ar, np.where(zero == 1, z1_reduce, np.where(zero == 2, rs, 0.0)))
-    # under Megatron-Core's --fp8-param-gather the updated parameters travel at the recipe's width (a per-tensor
-    # FP8 parameter: 1 B; LowPrecisionRecipe.param_gather_bytes)
+    # under Megatron-Core's --fp8-param-gather the updated FP8 parameters travel at the recipe's width (a per-tensor
+    # FP8 parameter: 1 B; LowPrecisionRecipe.param_gather_bytes), the pipeline ends at 16 bits (fp8_param_gather_bytes)
     fp8_pg = fp8_param_gather_on(fw, t, zero) if fw is not None else np.zeros(np.shape(zero), dtype=bool)
-    ag_params = np.where(fp8_pg, coll("all_gather", fw.recipe.param_gather_bytes) if fp8_pg.any() else ag, ag)
+    if fp8_pg.any():
+        dense_b = fp8_param_gather_bytes(m, pp, f_dense, l_dense, fw.recipe.param_gather_bytes, param16) / tpf
+        ag_fp8 = (collective_time("all_gather", dense_b, dps, tpf, g, intra_bw, inter_bw, a_in, a_out)
+                  + collective_time("all_gather", stage_p_exp * fw.recipe.param_gather_bytes, edps, tpe, g, intra_bw,
+                                    inter_bw, a_in, a_out))
+        ag_params = np.where(fp8_pg, ag_fp8, ag)
+    else:
+        ag_params = ag
     param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     t_opt = eff.memory_time(local * share * OPTIMIZER_BYTES_PER_PARAM[t.optimizer], hbm_bw=hw.gpu.hbm_bw)
@@ -769,6 +787,37 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
     return dict(ag=ag, rs=rs, ag3=ag3, rs3=rs3, ar_rep=ar_rep, t_dp=t_dp, param_gather=param_gather, t_opt=t_opt, layers=layers, sms=sms, local=local * share, local_all=local,
                 stage_p=(stage_p_dense + stage_p_exp) * share)
+
+
+def fp8_param_gather_bytes(m, pp, first_dense, last_dense, fp8_bytes: float, bytes16: float):
+    """Bytes of the dense parameters the ZeRO-1/2 parameter all-gather moves under Megatron-Core's
+    ``--fp8-param-gather``, before the TP division, on the pipeline stage that moves most (vectorised over ``pp``):
+    the transformer layers' linear weights at ``fp8_bytes`` (``LowPrecisionRecipe.param_gather_bytes``), what the
+    pipeline ends hold (the embedding on the first stage, the final norm and the LM head on the last:
+    planner.model.memory ``pipeline_end_params``) at ``bytes16``.
+
+    Only TE modules built under TE's ``fp8_model_init`` hold FP8 parameters: Megatron-Core builds each transformer
+    layer inside ``get_fp8_context(config, layer_no, is_init=True)`` (megatron/core/transformer/transformer_block.py
+    ``_build_layers``, Megatron-LM core_r0.12-r0.14), while the word embedding (``VocabParallelEmbedding``) and the
+    output layer (``tensor_parallel.ColumnParallelLinear``, megatron/core/models/gpt/gpt_model.py) are built outside
+    it and stay 16-bit. The distributed optimizer keeps the two kinds in separate buffers of one bucket group
+    (megatron/core/distributed/distributed_data_parallel.py ``_allocate_buffers_for_parameters``: ``param_dtype =
+    torch.uint8`` where ``is_float8tensor(param)``, the parameter's own dtype otherwise; Megatron-LM main @0011998),
+    so the gather moves 1 B per FP8 element and 2 B per embedding / head element. The norms and biases inside the
+    layers stay 16-bit too; at under 0.1% of a layer's parameters they are left at ``fp8_bytes``.
+
+    >>> from planner.spec import ModelSpec
+    >>> from planner.spec.presets import PRESETS
+    >>> m = ModelSpec(**PRESETS["llama3-8b"])
+    >>> pc = count_params(m)
+    >>> round(float(fp8_param_gather_bytes(m, 1, pc.total, pc.total, 1.0, 2.0) / pc.total), 3)  # 1.05B of 8.03B 16-bit
+    1.131
+    """
+    if not m.is_transformer:
+        return np.maximum(first_dense, last_dense) * fp8_bytes
+    ends_f, ends_l = pipeline_end_params(m, count_params(m), pp)
+    return np.maximum((first_dense - ends_f) * fp8_bytes + ends_f * bytes16,
+                      (last_dense - ends_l) * fp8_bytes + ends_l * bytes16)
 
 
 def grad_accum_bytes(accumulator: float, new: float = 2.0) -> float:
@@ -950,7 +999,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch if n16 else 1)
+                                       n16, t16, kch, split_runtime(fw))
         nb = nb + K16 * head_w
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 

@@ -472,6 +472,12 @@ class FrameworkSpec(_Strict):
     #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp
     microbatch_group_size: Optional[int] = Field(None, gt=0, le=1 << 20)
+    #: DeepSpeed stacks: the config's ``communication_data_type`` (the gradient reduce's dtype); None: DeepSpeed's
+    #: default, the 16-bit training dtype (planner.model.stacks Stack.grad_comm_dtype)
+    communication_data_type: Optional[Literal["fp32", "bf16", "fp16"]] = None
+    #: megatron-deepspeed: DeepSpeed PipelineModule's partition_method (planner.model.pipeline PARTITION_METHODS);
+    #: None: Megatron-DeepSpeed's own, type:transformer
+    pp_partition_method: Optional[Literal["type:transformer", "type:transformer+embedding"]] = None
 
     @model_validator(mode="before")
     @classmethod
