@@ -162,7 +162,9 @@ def _committed_line(c: dict, hw: dict) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
     the committed rate is not below on-demand, that it never beats it ("busy more than 116% of the term" was
-    printed for a catalog override's on-demand rate below the shipped 1-year one)."""
+    printed for a catalog override's on-demand rate below the shipped 1-year one). Where the commitment's region is not
+    the on-demand rate's (``region_differs``), the comparison names both regions: gcp:a3-megagpu-8g's us-east4 terms
+    were set against a us-central1 rate with nothing saying so."""
     nodes, od = hw["nodes"], hw.get("price_ondemand_usd_hr")
     never = (f"; at {c['price_usd_hr']:.2f} $/node-h it is not below the on-demand {od:.2f}, so it never beats on-demand"
              if od and c["price_usd_hr"] >= od else "")
@@ -179,6 +181,10 @@ def _committed_line(c: dict, hw: dict) -> str:
                  f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
                  + (never or (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} "
                               "of the term" if c.get("breakeven_busy") else "")))
+    if c.get("region_differs") and (never or c.get("breakeven_busy")):
+        # the comparison is across regions: the catalog has the instance's on-demand rate in one region only
+        bills += (f", set against the catalog's on-demand rate, which is {c['ondemand_region']}'s, not {c['region']}'s "
+                  "(the two regions' rates may differ)")
     return (f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
                if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{bills} "
