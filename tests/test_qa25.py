@@ -55,3 +55,38 @@ def test_catalog_commitments_name_the_on_demand_region(cli, monkeypatch):
     assert a3 and all("*" in ln for ln in a3)
     assert not any("*" in ln for ln in out.splitlines() if "gcp:a3-highgpu-8g" in ln)
     assert "another region" in flat(out)
+
+
+# ---- defect 2: a campaign whose training plan has no price read "train $0.00" ---------------------------------------
+# A bare cluster.gpu without cluster.price_usd_hr has no price; the campaign took the missing training cost as 0
+# (``price(...) or 0.0``): estimate, recommend and the report printed "train $ $0.00" and a "total $" of preprocessing
+# and storage alone, as if training were free, with nothing saying so.
+CAMPAIGN = {"model": {"preset": "gpt2"}, "training": {"tokens": 1e9},
+            "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1},
+            "campaign": {"experiments_per_week": 10, "weeks": 2, "invalidation_rate": 0.2,
+                         "preprocess": {"hours": 2, "instance": "aws:c7i.16xlarge", "output_gb": 100}}}
+
+
+def test_campaign_with_an_unpriced_training_plan_says_so(cli, tmp_path, catalog):
+    job = write_job(tmp_path, CAMPAIGN)
+    code, out, err = cli("estimate", str(job), "--json")
+    assert code == 0, err
+    camp = json.loads(out)["campaign"]
+    assert camp["train_usd"] is None and camp["train_priced"] is False
+    assert camp["no_cache"]["train_usd"] is None and camp["cache"]["train_usd"] is None
+    # the savings do not depend on the training price: both strategies train every experiment
+    assert camp["savings_usd"] == pytest.approx(camp["no_cache"]["cost_usd"] - camp["cache"]["cost_usd"])
+    code, out, err = cli("estimate", str(job))
+    assert code == 0, err
+    text = flat(out)
+    assert "$0.00 │ $114" not in text and "unpriced" in text and "+ training" in text
+    md = _report_md(CAMPAIGN, catalog)
+    rows = [ln for ln in md.splitlines() if ln.startswith("| re-run every time") or ln.startswith("| cache by hash")]
+    assert len(rows) == 2 and all("| unpriced | " in r and "+ training" in r for r in rows)
+    assert "training unpriced" in md
+    # a priced plan keeps its dollars
+    priced = dict(CAMPAIGN, cluster={"gpu": "H100-SXM-80GB", "nodes": 1, "price_usd_hr": 20})
+    code, out, _ = cli("estimate", str(write_job(tmp_path, priced, "p.yaml")), "--json")
+    camp = json.loads(out)["campaign"]
+    assert camp["train_priced"] is True and camp["train_usd"] > 0
+    assert camp["no_cache"]["cost_usd"] == pytest.approx(camp["no_cache"]["preprocess_usd"] + camp["no_cache"]["train_usd"])

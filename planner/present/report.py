@@ -723,7 +723,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         from planner.workloads.campaign import plan_campaign
 
         best = rec["best"]["cost"]
-        camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"]) or 0.0}, cat)
+        camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"])}, cat)
         rep.sections.insert(1, _campaign_section(camp))
     return rep, rec
 
