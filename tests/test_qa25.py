@@ -90,3 +90,22 @@ def test_campaign_with_an_unpriced_training_plan_says_so(cli, tmp_path, catalog)
     camp = json.loads(out)["campaign"]
     assert camp["train_priced"] is True and camp["train_usd"] > 0
     assert camp["no_cache"]["cost_usd"] == pytest.approx(camp["no_cache"]["preprocess_usd"] + camp["no_cache"]["train_usd"])
+
+
+# ---- defect 3: estimate's "buy instead" left out the utilisation it assumed -----------------------------------------
+# Every owned cost is divided by the utilisation (cost.owned_node_hour_cost), so it moves the buy figure more than any
+# other input: at the job's 50% an HGX H100 node costs 38.21 $/node-h, at the catalog's 80% 18.99. The report's Buy
+# line names it; estimate's row printed "$12.5k for this run's hours on owned nodes (capex $644.0k, 2.5-year
+# amortisation)" — neither the utilisation nor the rate the dollars came from.
+def test_estimate_buy_row_names_utilisation_and_rate(cli, tmp_path):
+    onprem = {"utilisation": 0.5, "horizon_years": 2.5}
+    job = write_job(tmp_path, {**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}, "onprem": onprem})
+    code, out, err = cli("estimate", str(job), "--json")
+    assert code == 0, err
+    buy = json.loads(out)["cost"]["buy"]
+    assert buy["utilisation"] == 0.5
+    code, out, err = cli("estimate", str(job))
+    assert code == 0, err
+    text = flat(out)
+    assert f"at {buy['node_hour_usd']:.2f} $/node-h (50% utilisation" in text
+    assert "2.5-year amortisation" in text

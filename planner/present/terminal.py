@@ -98,7 +98,10 @@ def summary_table(res: dict) -> Table:
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
                   + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
                   + " on owned nodes "
-                  f"(capex {fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
+                  # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
+                  # here as in the report's Buy line (the row gave capex and years only)
+                  f"at {b['node_hour_usd']:.2f} $/node-h ({b['utilisation']:.0%} utilisation, capex "
+                  f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
 
