@@ -109,3 +109,31 @@ def test_estimate_buy_row_names_utilisation_and_rate(cli, tmp_path):
     text = flat(out)
     assert f"at {buy['node_hour_usd']:.2f} $/node-h (50% utilisation" in text
     assert "2.5-year amortisation" in text
+
+
+# ---- defect 4: the budget review did not state the budget or the deadline it was held to --------------------------
+# A job with constraints.budget_usd $3M and deadline_hours 1,440 got a report whose Recommendation named neither:
+# the budget appeared nowhere, the deadline only in a Risks sentence when the model's slow end broke it. The plan's
+# headline rows now carry both with what the plan uses of them, at the ranked (expected) figures the search held to.
+def test_report_states_budget_and_deadline_beside_the_plan(catalog):
+    from planner.present.report import report_for_job
+    from planner.search.rank import cost_of, hours_of
+
+    job = {**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4},
+           "constraints": {"budget_usd": 50000, "deadline_hours": 200, "spot": True},
+           "checkpoint": {"every_steps": 500}}
+    rep, rec = report_for_job(load_job_dict(job), catalog, top=1, simulate=False, job_name="qa25")
+    from planner.present.report import render_markdown
+
+    md = render_markdown(rep, "qa25_files")[0]
+    usd, hours = cost_of(rec["best"], True), hours_of(rec["best"], True)
+    budget = next(ln for ln in md.splitlines() if ln.startswith("| budget"))
+    deadline = next(ln for ln in md.splitlines() if ln.startswith("| deadline"))
+    from planner.units import fmt_pct, fmt_time, fmt_usd
+
+    assert f"$50.0k: this plan uses {fmt_usd(usd)} ({fmt_pct(usd / 50000)})" in budget
+    assert f"{fmt_usd(50000 - usd)} left" in budget
+    assert f"this plan takes {fmt_time(hours * 3600)} ({fmt_pct(hours / 200)})" in deadline
+    # no constraint, no row
+    md = _report_md({**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}, catalog)
+    assert "| budget" not in md and "| deadline" not in md

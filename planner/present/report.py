@@ -191,6 +191,22 @@ def _committed_line(c: dict, hw: dict) -> str:
             f"({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
 
 
+def _constraint_rows(con, usd: Optional[float], hours: float) -> list[list[str]]:
+    """The job's budget and deadline beside the plan's ranked cost and time (the figures the search held to them):
+    what is used and what is left. A budget review's report named neither (a $3M budget and a 60-day deadline
+    appeared only in a Risks line, and only when the model's slow end broke one)."""
+    rows = []
+    if con.budget_usd is not None:
+        rows.append(["budget (constraints.budget_usd)", f"{fmt_usd(con.budget_usd)}: " + (
+            f"this plan uses {fmt_usd(usd)} ({fmt_pct(usd / con.budget_usd)}), {fmt_usd(con.budget_usd - usd)} left"
+            if usd is not None else "not checked: the plan has no price")])
+    if con.deadline_hours is not None:
+        rows.append(["deadline (constraints.deadline_hours)",
+                     f"{fmt_time(con.deadline_hours * 3600)}: this plan takes {fmt_time(hours * 3600)} "
+                     f"({fmt_pct(hours / con.deadline_hours)}), {fmt_time((con.deadline_hours - hours) * 3600)} to spare"])
+    return rows
+
+
 def _hw_line(row: dict) -> str:
     return hardware_str(row["hardware"])
 
@@ -354,6 +370,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
+          *_constraint_rows(job.constraints, _cost(best, spot), hours_of(best, spot)),
           ["limits", best.get("bottleneck", "")],
           ["search", f"{count_of(rec['evaluated'], 'configuration')} evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
