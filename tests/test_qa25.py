@@ -137,3 +137,29 @@ def test_report_states_budget_and_deadline_beside_the_plan(catalog):
     # no constraint, no row
     md = _report_md({**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}}, catalog)
     assert "| budget" not in md and "| deadline" not in md
+
+
+# ---- defect 5: a spot cost "range" of one number ---------------------------------------------------------------------
+# With constraints.spot_interruptions_per_node_day the rate's low and high ends are the one rate the job gives, so the
+# expected cost has no spread; estimate, recommend and the report printed "range $5.92k-$5.92k" as if two ends had
+# been priced. The catalog's range (interruptions.csv low / high) still prints its two ends.
+def test_spot_range_of_one_rate_is_not_a_range(cli, tmp_path, catalog):
+    base = {**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4}, "checkpoint": {"every_steps": 500}}
+    job = write_job(tmp_path, {**base, "constraints": {"spot": True, "spot_interruptions_per_node_day": 0.2}})
+    code, out, err = cli("estimate", str(job), "--json")
+    risk = json.loads(out)["cost"]["spot_risk"]
+    assert code == 0 and risk["cost_low_usd"] == risk["cost_high_usd"]
+    code, out, err = cli("estimate", str(job))
+    text = flat(out)
+    assert code == 0 and "no range: one interruption rate" in text
+    assert "(range $" not in text
+    md = _report_md({**base, "constraints": {"spot": True, "spot_interruptions_per_node_day": 0.2}}, catalog)
+    assert "; range $" not in md and "no range: one interruption rate" in md
+    job = write_job(tmp_path, {**base, "constraints": {"spot": True}}, "c.yaml")
+    code, out, err = cli("estimate", str(job), "--json")
+    risk = json.loads(out)["cost"]["spot_risk"]
+    assert risk["cost_high_usd"] > risk["cost_low_usd"]
+    code, out, err = cli("estimate", str(job))
+    from planner.units import fmt_usd
+
+    assert f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])})" in flat(out)

@@ -40,7 +40,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -781,8 +781,7 @@ def _spot_risk_line(r: dict) -> str:
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {fmt_time(r['expected_hours'] * 3600)} with "
             f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
                                                          if r.get("node_failures") is not None else "")
-            + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); range {fmt_usd(r['cost_low_usd'])}-"
-            f"{fmt_usd(r['cost_high_usd'])}")
+            + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); {spot_range(r)}")
 
 
 def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:

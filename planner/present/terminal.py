@@ -329,6 +329,18 @@ def _rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
+def spot_range(risk: dict) -> str:
+    """The expected spot cost at the low and high ends of the interruption rate, in words. A job that gives its own
+    rate (``constraints.spot_interruptions_per_node_day``) has one rate, so no range: it printed "range $5.92k-$5.92k"
+    as if the two ends had been priced; ends that only round alike read "$33.8k at both ends of the rate"."""
+    lo, hi = risk["cost_low_usd"], risk["cost_high_usd"]
+    if lo == hi:
+        return "no range: one interruption rate"
+    if fmt_usd(lo) == fmt_usd(hi):
+        return f"{fmt_usd(lo)} at both ends of the rate"
+    return f"range {fmt_usd(lo)}-{fmt_usd(hi)}"
+
+
 def spot_line(risk: dict) -> str:
     """One line: a spot plan's interruption overhead, its spread and where the rate comes from; a plan whose
     expected goodput is 0 (interrupted before a checkpoint interval completes) says so instead of 'inf days'."""
@@ -342,7 +354,7 @@ def spot_line(risk: dict) -> str:
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
             # fmt_time, as the accuracy line under it: a 14-minute spot fine-tune read "-> 0.0 days"
             f"{fmt_time(risk['expected_hours'] * 3600)}, {fmt_usd(risk['expected_cost_usd'])} "
-            f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {_rate(risk['rate_per_node_day'])} "
+            f"({spot_range(risk)}); rate {_rate(risk['rate_per_node_day'])} "
             f"per node-day from {risk['source']}")
 
 
