@@ -163,3 +163,19 @@ def test_spot_range_of_one_rate_is_not_a_range(cli, tmp_path, catalog):
     from planner.units import fmt_usd
 
     assert f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])})" in flat(out)
+
+
+# ---- defect 6: "the block to buy is 1 days" and "this run uses 0.0%" ------------------------------------------------
+# The report's Committed line wrote a one-day capacity block as "1 days" (ResNet-50 for 53 min on one p5.48xlarge),
+# and a run's share of a 1-/3-year term under 0.05% as "0.0%" (a 20-step run on g2-standard-8): a share that is not
+# zero read as zero.
+def test_committed_line_one_day_block_and_tiny_share(catalog):
+    md = _report_md({"model": {"preset": "gpt2"}, "training": {"steps": 200, "global_batch": 8, "seq_len": 1024},
+                     "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}, catalog)
+    line = next(ln for ln in md.splitlines() if ln.startswith("- Committed (capacity-block"))
+    assert "the block to buy is 1 day (1 node x 24 h" in line and "1 days" not in line
+    md = _report_md({"model": {"preset": "gpt2"}, "training": {"steps": 20, "global_batch": 8, "seq_len": 1024},
+                     "cluster": {"instance": "gcp:g2-standard-8", "nodes": 1}}, catalog)
+    terms = [ln for ln in md.splitlines() if ln.startswith("- Committed (")]
+    assert len(terms) == 2 and all("this run uses &lt;0.1%" in ln for ln in terms)
+    assert not any("uses 0.0%" in ln for ln in terms)

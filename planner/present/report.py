@@ -96,8 +96,9 @@ def _num(x: Optional[float], spec: str, small: bool = False) -> str:
 
 
 def _share(x: float) -> str:
-    """A share that may be tiny: 0.3%, 12%, not "0%"."""
-    return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+    """A share that may be tiny: 0.3%, 12%, not "0%"; under 0.05% "<0.1%" (a 4-second run's share of a 3-year term
+    read "this run uses 0.0%")."""
+    return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
 
 
 def _input_value(v: float) -> str:
@@ -171,7 +172,7 @@ def _committed_line(c: dict, hw: dict) -> str:
     if c.get("commitment_usd") is None:
         bills = ""
     elif c["term"] == "capacity-block":  # bought for the run, in whole days (then weeks), paid up front
-        bills = (f" — the block to buy is {c['billed_hours'] / 24:,.0f} days ({count_of(nodes, 'node')} x "
+        bills = (f" — the block to buy is {count_of(round(c['billed_hours'] / 24), 'day')} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
                  f"{_share(c['run_share'])}" + (never or "")
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
