@@ -179,3 +179,22 @@ def test_committed_line_one_day_block_and_tiny_share(catalog):
     terms = [ln for ln in md.splitlines() if ln.startswith("- Committed (")]
     assert len(terms) == 2 and all("this run uses &lt;0.1%" in ln for ln in terms)
     assert not any("uses 0.0%" in ln for ln in terms)
+
+
+# ---- defect 7: recommend --csv did not say what price its cost column is at ----------------------------------------
+# `cost` is the expected spot cost on a spot job, the job's cluster.price_usd_hr where it gives one, else on-demand
+# (--json says so in price_basis); the CSV a budget sheet is built from had no column saying which.
+@pytest.mark.parametrize("constraints,cluster,basis", [
+    ({"spot": True}, {"instance": "aws:p5.48xlarge", "nodes": 2}, "spot"),
+    ({}, {"instance": "aws:p5.48xlarge", "nodes": 2}, "on-demand"),
+    ({}, {"gpu": "H100-SXM-80GB", "nodes": 2, "price_usd_hr": 30}, "cluster.price_usd_hr"),
+])
+def test_recommend_csv_names_its_price_basis(cli, tmp_path, constraints, cluster, basis):
+    job = write_job(tmp_path, {**LLAMA8, "cluster": cluster, "constraints": constraints})
+    out_csv = tmp_path / "plans.csv"
+    code, out, err = cli("recommend", str(job), "--no-simulate", "--json", "--csv", str(out_csv), "--top", "2")
+    assert code == 0, err
+    assert json.loads(out)["price_basis"] == basis
+    rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
+    assert rows and list(rows[0])[-2:] == ["pareto", "price_basis"]
+    assert {r["price_basis"] for r in rows} == {basis}
