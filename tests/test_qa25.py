@@ -198,3 +198,23 @@ def test_recommend_csv_names_its_price_basis(cli, tmp_path, constraints, cluster
     rows = list(csv.DictReader(io.StringIO(out_csv.read_text())))
     assert rows and list(rows[0])[-2:] == ["pareto", "price_basis"]
     assert {r["price_basis"] for r in rows} == {basis}
+
+
+# ---- defect 8: B200 and A100 nodes owned at DGX H100's power ---------------------------------------------------------
+# onprem.csv had server power for the H100 and H200 families only, so a B200 or A100 node's power and hosting (both
+# per kW) fell to defaults.ONPREM_KW_PER_GPU, DGX H100's 10.2 kW per 8 GPUs: a DGX B200 draws 14.3 kW max (NVIDIA's
+# DGX B200 user guide), a DGX A100 6.5 kW. An owned p6-b200 node-hour read 26.35 $/node-h (power 1.66, hosting 2.62)
+# instead of 28.07 (2.32, 3.67); an A100 node 11.64 instead of 10.08.
+@pytest.mark.parametrize("gpu,kw", [("B200-SXM-180GB", 14.3), ("A100-SXM-40GB", 6.5), ("A100-SXM-80GB", 6.5),
+                                    ("H100-SXM-80GB", 10.2)])
+def test_owned_node_power_is_its_own_family(catalog, gpu, kw):
+    from planner.model.cost import owned_node_hour_cost
+
+    own = owned_node_hour_cost(catalog, gpu, 8)
+    assert own["kw"] == pytest.approx(kw)
+    assert own["inputs"]["server_power_kw"]["source"].startswith("catalog server_power_kw_hgx_")
+    v = {k: i["value"] for k, i in own["inputs"].items()}
+    assert own["power_hr"] == pytest.approx(kw * v["pue"] * v["power_price_usd_per_kwh"] / v["utilisation"])
+    assert own["hosting_hr"] == pytest.approx(kw * v["hosting_usd_per_kw_month"] / 730 / v["utilisation"])
+    # a 4-GPU node of the family: half the server's power
+    assert owned_node_hour_cost(catalog, gpu, 4)["kw"] == pytest.approx(kw / 2)
