@@ -218,3 +218,27 @@ def test_owned_node_power_is_its_own_family(catalog, gpu, kw):
     assert own["hosting_hr"] == pytest.approx(kw * v["hosting_usd_per_kw_month"] / 730 / v["utilisation"])
     # a 4-GPU node of the family: half the server's power
     assert owned_node_hour_cost(catalog, gpu, 4)["kw"] == pytest.approx(kw / 2)
+
+
+# ---- defect 9: a capacity block never compared with on-demand ------------------------------------------------------
+# A capacity block is bought for the run in whole days (weeks past 14 days), so its bill is the block, not the run's
+# hours: ResNet-50's 53-minute run on one p5.48xlarge led with "$34.82 for this run's hours" and a $943.92 one-day
+# block, beside $48.73 on-demand, with nothing saying the block costs 19x renting those hours (1-/3-year terms say
+# at what busy share they beat on-demand; the block said nothing). The line now compares the block with on-demand for
+# the same hours, both ways.
+def test_capacity_block_line_compares_the_block_with_on_demand(catalog):
+    short = {"model": {"preset": "gpt2"}, "training": {"steps": 200, "global_batch": 8, "seq_len": 1024},
+             "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    md = _report_md(short, catalog)
+    line = next(ln for ln in md.splitlines() if ln.startswith("- Committed (capacity-block"))
+    assert "the block costs" in line and "x that, and pays only for a run that fills more of it" in line
+    job = load_job_dict({**LLAMA8, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}})
+    from planner.present.report import render_markdown, report_for_job
+    from planner.units import fmt_pct, fmt_usd
+
+    rep, rec = report_for_job(job, catalog, top=1, simulate=False, job_name="qa25")
+    block = next(c for c in rec["best"]["cost"]["committed"] if c["term"] == "capacity-block")
+    od = rec["best"]["cost"]["cost_ondemand_usd"]
+    line = next(ln for ln in render_markdown(rep, "x")[0].splitlines() if ln.startswith("- Committed (capacity-block"))
+    assert block["commitment_usd"] < od
+    assert f"on-demand for the same hours costs {fmt_usd(od)}, so the block saves {fmt_pct(1 - block['commitment_usd'] / od)}" in line

@@ -172,9 +172,18 @@ def _committed_line(c: dict, hw: dict) -> str:
     if c.get("commitment_usd") is None:
         bills = ""
     elif c["term"] == "capacity-block":  # bought for the run, in whole days (then weeks), paid up front
+        # what the block costs against renting the run's own hours on-demand: the block is the bill, and a short run
+        # pays for a whole day (a 53-minute run: a $943.92 block against $48.73 on-demand, where the line led with
+        # "$34.82 for this run's hours" and never compared the two)
+        od_run = c["run_cost_usd"] / c["price_usd_hr"] * od if od else None
+        versus = ("" if never or not od_run else
+                  f"; on-demand for the same hours costs {fmt_usd(od_run)}, so the block saves "
+                  f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
+                  f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
+                  "that, and pays only for a run that fills more of it")
         bills = (f" — the block to buy is {count_of(round(c['billed_hours'] / 24), 'day')} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
-                 f"{_share(c['run_share'])}" + (never or "")
+                 f"{_share(c['run_share'])}" + (never or versus)
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                     f"{nodes:,} nodes" if nodes > BLOCK_MAX_INSTANCES else ""))
     else:  # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
