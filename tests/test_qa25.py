@@ -242,3 +242,15 @@ def test_capacity_block_line_compares_the_block_with_on_demand(catalog):
     line = next(ln for ln in render_markdown(rep, "x")[0].splitlines() if ln.startswith("- Committed (capacity-block"))
     assert block["commitment_usd"] < od
     assert f"on-demand for the same hours costs {fmt_usd(od)}, so the block saves {fmt_pct(1 - block['commitment_usd'] / od)}" in line
+
+
+# ---- defect 10: "no spot price in the catalog for this instance" for a cluster that is no instance -----------------
+# A bare cluster.gpu (with or without cluster.price_usd_hr) is not a catalog instance; the report's Spot line blamed
+# "this instance" as if the catalog's row lacked a spot rate. It now says why and what to name; an instance whose row
+# has no spot rate (Lambda) keeps the old words.
+def test_spot_line_of_a_bare_gpu_cluster(catalog):
+    md = _report_md({**LLAMA8, "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1, "price_usd_hr": 20}}, catalog)
+    line = next(ln for ln in md.splitlines() if ln.startswith("- Spot"))
+    assert "this instance" not in line and "bare GPU cluster" in line and "cluster.instance" in line
+    md = _report_md({**LLAMA8, "cluster": {"instance": "lambda:gpu_8x_h100_sxm5", "nodes": 1}}, catalog)
+    assert "- Spot: no spot price in the catalog for this instance." in md

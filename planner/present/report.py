@@ -438,6 +438,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         lines.append(f"Spot: {fmt_usd(cost['cost_spot_usd'])} ({fmt_pct(save)} less), before interruptions: "
                      "spot capacity for many nodes at once is not guaranteed, and each preemption costs the work "
                      "since the last checkpoint plus a restart.")
+    elif best["hardware"].get("cloud") in (None, "-"):  # a bare cluster.gpu: no catalog instance to have a spot rate
+        lines.append(f"Spot: no spot price: a bare {device_of(best['hardware'])} cluster is no catalog instance "
+                     "(name one with cluster.instance for its spot rate).")
     else:
         lines.append("Spot: no spot price in the catalog for this instance.")
     if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
