@@ -254,3 +254,25 @@ def test_spot_line_of_a_bare_gpu_cluster(catalog):
     assert "this instance" not in line and "bare GPU cluster" in line and "cluster.instance" in line
     md = _report_md({**LLAMA8, "cluster": {"instance": "lambda:gpu_8x_h100_sxm5", "nodes": 1}}, catalog)
     assert "- Spot: no spot price in the catalog for this instance." in md
+
+
+# ---- defect 11: estimate showed no committed price ------------------------------------------------------------------
+# estimate printed on-demand, spot and "buy instead" but none of the reserved / committed-use / capacity-block prices
+# its own --json carries in cost.committed (and the report prints): a 4-node a3-megagpu-8g run's 3-year rate ($13.4k
+# for the run, a $4.26M term) and 1-year rate were only in the JSON.
+def test_estimate_prints_the_committed_prices(cli, tmp_path):
+    job = write_job(tmp_path, {**LLAMA8, "cluster": {"instance": "gcp:a3-megagpu-8g", "nodes": 4}})
+    code, out, err = cli("estimate", str(job), "--json")
+    assert code == 0, err
+    from planner.units import fmt_usd
+
+    committed = json.loads(out)["cost"]["committed"]
+    assert {c["term"] for c in committed} == {"1yr", "3yr"}
+    code, out, err = cli("estimate", str(job))
+    text = flat(out.replace("│", " "))  # a row the panel wraps: its lines joined
+    for c in committed:
+        assert (f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's hours at {c['price_usd_hr']:.2f} $/node-h, "
+                f"the term bills {fmt_usd(c['commitment_usd'])}") in text
+    job = write_job(tmp_path, {**LLAMA8, "cluster": {"instance": "lambda:gpu_8x_h100_sxm5", "nodes": 1}}, "l.yaml")
+    code, out, err = cli("estimate", str(job))
+    assert code == 0 and "committed" not in out

@@ -102,6 +102,16 @@ def summary_table(res: dict) -> Table:
                   # here as in the report's Buy line (the row gave capex and years only)
                   f"at {b['node_hour_usd']:.2f} $/node-h ({b['utilisation']:.0%} utilisation, capex "
                   f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
+    if cost.get("committed"):
+        # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
+        # spot and buy but no reserved / committed-use / capacity-block figure. Each: the run's hours at the rate,
+        # and what the term or block bills (whole terms; a block in whole days or weeks)
+        t.add_row("committed", "; ".join(
+            f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
+            + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
+            + f" at {c['price_usd_hr']:.2f} $/node-h"
+            + (f", the {'block to buy' if c['term'] == 'capacity-block' else 'term'} bills {fmt_usd(c['commitment_usd'])}"
+               if c.get("commitment_usd") is not None else "") for c in cost["committed"]))
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
 
