@@ -572,7 +572,8 @@ class Catalog:
 
     def commitments_df(self) -> pd.DataFrame:
         """The commitment terms (``commitments.csv`` and any override file's ``commitments:``), one row each: USD per
-        node-hour under the term, beside the instance's on-demand price (empty where the instance has none)."""
+        node-hour under the term, beside the instance's on-demand price (empty where the instance has none) and that
+        price's region (``ondemand_region``: gcp:a3-megagpu-8g's terms are us-east4's, its on-demand rate us-central1's)."""
         rows = []
         for c in sorted(self.commitments, key=lambda c: (c.instance_key, c.term, c.price)):
             inst = self.instances.get(c.instance_key)
@@ -580,9 +581,11 @@ class Catalog:
             rows.append({"key": c.instance_key, "cloud": cloud, "instance": name, "term": c.term, "payment": c.payment,
                          "price_usd_hr": c.price,
                          "price_ondemand_usd_hr": inst.price_ondemand if inst is not None else None,
-                         "region": c.region, "price_date": c.price_date, "source": c.source, "notes": c.notes})
+                         "region": c.region,
+                         "ondemand_region": (inst.region or None) if inst is not None else None,
+                         "price_date": c.price_date, "source": c.source, "notes": c.notes})
         cols = ["key", "cloud", "instance", "term", "payment", "price_usd_hr", "price_ondemand_usd_hr", "region",
-                "price_date", "source", "notes"]
+                "ondemand_region", "price_date", "source", "notes"]
         return pd.DataFrame(rows, columns=cols)
 
     def onprem_df(self) -> pd.DataFrame:

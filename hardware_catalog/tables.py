@@ -182,11 +182,14 @@ def format_commitments_table(cat: Catalog, width: int | None = None) -> Table:
     for c in sorted(cat.commitments, key=lambda c: (c.instance_key, c.term, c.price)):
         inst = cat.instances.get(c.instance_key)
         od = inst.price_ondemand if inst is not None else None
+        # a term quoted in another region than the catalog's on-demand rate: the difference is across regions
+        other = bool(od and c.region and inst.region and c.region != inst.region)
         rows.append([c.instance_key, c.term, c.payment or "-", _num(c.price, "{:,.2f}"), _num(od, "{:,.2f}"),
-                     f"{c.price / od - 1:+.0%}" if od else "-", c.region or "-", _clip(c.price_date or "-", 24),
-                     _clip(c.source, SOURCE_CHARS)])
+                     (f"{c.price / od - 1:+.0%}" + (" *" if other else "")) if od else "-", c.region or "-",
+                     _clip(c.price_date or "-", 24), _clip(c.source, SOURCE_CHARS)])
     return _table(f"Commitments ({len(rows)}) - USD per node-hour", "vs on-demand: the term's price against the "
-                  "instance's on-demand price in the catalog (their dates differ: see price date and --csv's notes).",
+                  "instance's on-demand price in the catalog (their dates differ: see price date and --csv's notes; "
+                  "* = the on-demand price is another region's, --csv's ondemand_region).",
                   cols, rows, width, ("source", "price date", "payment", "region"))
 
 

@@ -181,7 +181,11 @@ def recommend(
 
             spec = emit_launch_spec(job, planned.result.best, emit)
         if csv_path is not None:
-            write_text(csv_path, planned.result.table.to_csv(index=False), "--csv", force)
+            # the price every row's cost is at (--json's price_basis), last so that no column moves: a spot job's
+            # `cost` is the expected spot cost, a job's cluster.price_usd_hr replaces on-demand, and the file alone
+            # did not say which
+            table = planned.result.table.assign(price_basis=planned.result.price_basis)
+            write_text(csv_path, table.to_csv(index=False), "--csv", force)
         if spec is not None:
             sys.stdout.write(spec)  # verbatim: rich would wrap
             return

@@ -700,7 +700,7 @@ class CampaignScenario(Record):
     storage_usd: float
     cost_usd: float
     preprocess_usd: float  # runs and artifact fetches
-    train_usd: float
+    train_usd: Optional[float]  # None: the training plan has no price (cost_usd then leaves training out)
     iteration_gap_hours: float  # from a change to its result
     experiments_per_week_max: float
     experiments_per_week: float
@@ -728,7 +728,7 @@ class CampaignPlan(Record):
     fetch_hours: float  # one artifact fetch
     fetch_usd: float
     train_hours: float  # one experiment
-    train_usd: float
+    train_usd: Optional[float]  # None: unpriced (train_priced false)
     no_cache: CampaignScenario
     cache: CampaignScenario
     chosen: str  # "cache" | "no_cache"
@@ -737,3 +737,4 @@ class CampaignPlan(Record):
     savings_usd: float
     chosen_plan: CampaignScenario
     sources: dict  # where the storage price and fetch bandwidth come from ("storage", "fetch")
+    train_priced: bool = True  # False: the training plan has no price; totals leave training out

@@ -156,7 +156,8 @@ def test_without_the_section_nothing_changes(catalog, cli, tmp_path):
         outs.append((csv.read_text(), json.dumps(j, sort_keys=True)))
     assert outs[0] == outs[1]
     header = outs[0][0].splitlines()[0].split(",")
-    assert "expected_hours" not in header and header[-4:] == ["train_hours", "cost", "usd_per_token", "pareto"]
+    assert "expected_hours" not in header and header[-5:] == ["train_hours", "cost", "usd_per_token", "pareto",
+                                                              "price_basis"]
 
 
 def test_spot_plans_count_node_failures_with_the_interruptions():

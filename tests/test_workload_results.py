@@ -60,7 +60,7 @@ TABULAR_OPTION = ["instance", "kind", "vcpus", "gpu", "ram_gib", "price_usd_hr",
                   "fits", "reason", "rate_source"]
 CAMPAIGN = ["experiments", "weeks", "invalidation_rate", "preprocess_hours", "preprocess_usd", "fetch_hours", "fetch_usd",
             "train_hours", "train_usd", "no_cache", "cache", "chosen", "cache_wins_from_experiment", "cumulative",
-            "savings_usd", "chosen_plan", "sources"]
+            "savings_usd", "chosen_plan", "sources", "train_priced"]
 SCENARIO = ["preprocess_runs", "cache_hits", "storage_usd", "cost_usd", "preprocess_usd", "train_usd",
             "iteration_gap_hours", "experiments_per_week_max", "experiments_per_week", "wall_hours_serial"]
 

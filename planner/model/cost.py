@@ -216,16 +216,27 @@ def committed_costs(catalog, instance_key: str | None, hours: float, nodes: int,
                                                                  for the commitment to beat on-demand; 1 or
                                                                  more: it never does)
 
+    ``ondemand_region`` is the region of the catalog's on-demand rate, ``region_differs`` whether the commitment is
+    quoted in another one (gcp:a3-megagpu-8g: us-east4 commitments against a us-central1 on-demand rate; aws:p4d's
+    capacity block us-east-2 against us-east-1): ``breakeven_busy`` then compares prices of two regions, which
+    the report says beside it (until 2026-12-02 nothing said so).
+
     Until 2026-12-02 a capacity block billed the run's own hours (82.4 h of p5.48xlarge at 39.33: $3,241 a node),
     but AWS sells none shorter than a day nor between whole days: the block to buy is 4 days, $3,776 a node.
     """
     if catalog is None or not instance_key or not hasattr(catalog, "commitments_for"):
         return ()
+    try:  # the region of the on-demand rate the commitment is set against (breakeven_busy)
+        od_region = catalog.instance(instance_key).region or None
+    except Exception:  # noqa: BLE001 — an instance an override file names only by its commitments
+        od_region = None
     out = []
     for c in catalog.commitments_for(instance_key):
         out.append(dict(term=c.term, payment=c.payment, price_usd_hr=c.price,
                         **_commitment(c.term, c.price, hours, nodes, price_ondemand),
-                        region=c.region, price_date=c.price_date, source=c.source))
+                        region=c.region, price_date=c.price_date, source=c.source,
+                        ondemand_region=od_region,
+                        region_differs=bool(c.region and od_region and c.region != od_region)))
     return tuple(out)
 
 

@@ -15,10 +15,17 @@ COLUMNS = ("strategy", "preprocess runs", "iteration gap", "experiments per week
            "total $")
 
 
+#: the train / total cells of a campaign whose training plan has no price
+UNPRICED = "unpriced"
+
+
 def campaign_caption(res) -> str:
     weeks = res["weeks"]
     return (f"{res['experiments']:g} experiments over {weeks:g} week{'' if weeks == 1 else 's'}, "
-            f"invalidation rate {res['invalidation_rate']:.0%}")
+            f"invalidation rate {res['invalidation_rate']:.0%}"
+            + ("" if res.get("train_priced", True) else
+               "; training unpriced (no price for the training plan: set cluster.price_usd_hr or campaign.train.usd), "
+               "so total $ is preprocessing and storage only"))
 
 
 def campaign_rows(res) -> list[list[str]]:
@@ -33,7 +40,9 @@ def campaign_rows(res) -> list[list[str]]:
         rows.append([name, f"{s['preprocess_runs']:.1f}", gap,
                      # three significant figures: a 78-day gap's 0.089 a week printed "0.1 (max 0.1)" of 2 asked for
                      f"{fmt_sig(s['experiments_per_week'], 3)} (max {fmt_sig(s['experiments_per_week_max'], 3)})",
-                     fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]), fmt_usd(s["train_usd"]), fmt_usd(s["cost_usd"])])
+                     fmt_usd(s["preprocess_usd"]), fmt_usd(s["storage_usd"]),
+                     UNPRICED if s["train_usd"] is None else fmt_usd(s["train_usd"]),
+                     fmt_usd(s["cost_usd"]) + (" + training" if s["train_usd"] is None else "")])
     return rows
 
 

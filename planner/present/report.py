@@ -40,7 +40,7 @@ from planner.units import (fmt_years, params_str, count_of, fmt_gib_pair, fmt_ru
 from planner.spec import JobSpec
 from planner.present import charts
 from planner.present.serving import offline_usd
-from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes
+from planner.present.terminal import accuracy_line, accuracy_range, checkpoint_line, per_million, spot_causes, spot_range
 from planner.workloads.sensitivity import SENSITIVITY, sensitivity
 from planner.outputs import output_target, write_outputs
 from hardware_catalog import DEFAULT_NETWORK_GBPS, load_catalog
@@ -96,8 +96,9 @@ def _num(x: Optional[float], spec: str, small: bool = False) -> str:
 
 
 def _share(x: float) -> str:
-    """A share that may be tiny: 0.3%, 12%, not "0%"."""
-    return f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
+    """A share that may be tiny: 0.3%, 12%, not "0%"; under 0.05% "<0.1%" (a 4-second run's share of a 3-year term
+    read "this run uses 0.0%")."""
+    return "<0.1%" if 0 < x < 0.0005 else f"{x:.1%}" if x < 0.1 else f"{x:.0%}"
 
 
 def _input_value(v: float) -> str:
@@ -162,16 +163,27 @@ def _committed_line(c: dict, hw: dict) -> str:
     """The report's line for one committed price (``cost.committed_costs``): the run's share, what signing the
     1-/3-year term or buying the capacity block bills (whole terms; a block in whole days, then weeks), and where
     the committed rate is not below on-demand, that it never beats it ("busy more than 116% of the term" was
-    printed for a catalog override's on-demand rate below the shipped 1-year one)."""
+    printed for a catalog override's on-demand rate below the shipped 1-year one). Where the commitment's region is not
+    the on-demand rate's (``region_differs``), the comparison names both regions: gcp:a3-megagpu-8g's us-east4 terms
+    were set against a us-central1 rate with nothing saying so."""
     nodes, od = hw["nodes"], hw.get("price_ondemand_usd_hr")
     never = (f"; at {c['price_usd_hr']:.2f} $/node-h it is not below the on-demand {od:.2f}, so it never beats on-demand"
              if od and c["price_usd_hr"] >= od else "")
     if c.get("commitment_usd") is None:
         bills = ""
     elif c["term"] == "capacity-block":  # bought for the run, in whole days (then weeks), paid up front
-        bills = (f" — the block to buy is {c['billed_hours'] / 24:,.0f} days ({count_of(nodes, 'node')} x "
+        # what the block costs against renting the run's own hours on-demand: the block is the bill, and a short run
+        # pays for a whole day (a 53-minute run: a $943.92 block against $48.73 on-demand, where the line led with
+        # "$34.82 for this run's hours" and never compared the two)
+        od_run = c["run_cost_usd"] / c["price_usd_hr"] * od if od else None
+        versus = ("" if never or not od_run else
+                  f"; on-demand for the same hours costs {fmt_usd(od_run)}, so the block saves "
+                  f"{fmt_pct(1 - c['commitment_usd'] / od_run)}" if c["commitment_usd"] < od_run else
+                  f"; on-demand for the same hours costs {fmt_usd(od_run)}: the block costs {c['commitment_usd'] / od_run:,.1f}x "
+                  "that, and pays only for a run that fills more of it")
+        bills = (f" — the block to buy is {count_of(round(c['billed_hours'] / 24), 'day')} ({count_of(nodes, 'node')} x "
                  f"{c['billed_hours']:,.0f} h, paid up front): {fmt_usd(c['commitment_usd'])}, of which this run uses "
-                 f"{_share(c['run_share'])}" + (never or "")
+                 f"{_share(c['run_share'])}" + (never or versus)
                  + (f"; AWS allows at most {BLOCK_MAX_INSTANCES} instances across Capacity Blocks, fewer than these "
                     f"{nodes:,} nodes" if nodes > BLOCK_MAX_INSTANCES else ""))
     else:  # a 1-/3-year term bills every hour of it: what signing commits to, not only this run's hours
@@ -179,10 +191,30 @@ def _committed_line(c: dict, hw: dict) -> str:
                  f"{c['billed_hours']:,.0f} h, busy or not), of which this run uses {_share(c['run_share'])}"
                  + (never or (f"; it beats on-demand only if the nodes are busy more than {fmt_pct(c['breakeven_busy'])} "
                               "of the term" if c.get("breakeven_busy") else "")))
+    if c.get("region_differs") and (never or c.get("breakeven_busy")):
+        # the comparison is across regions: the catalog has the instance's on-demand rate in one region only
+        bills += (f", set against the catalog's on-demand rate, which is {c['ondemand_region']}'s, not {c['region']}'s "
+                  "(the two regions' rates may differ)")
     return (f"Committed ({c['term']}, {c.get('payment') or '-'}): {fmt_usd(c['run_cost_usd'])} for this run's "
             + (f"{_hours(c['hours'])} ({c['hours_include']}: committed nodes sit through them too)"
                if c.get("hours") is not None else "hours") + f" at {c['price_usd_hr']:.2f} $/node-h{bills} "
             f"({c.get('region') or '-'}, {c.get('price_date') or 'undated'}; {c['source']}).")
+
+
+def _constraint_rows(con, usd: Optional[float], hours: float) -> list[list[str]]:
+    """The job's budget and deadline beside the plan's ranked cost and time (the figures the search held to them):
+    what is used and what is left. A budget review's report named neither (a $3M budget and a 60-day deadline
+    appeared only in a Risks line, and only when the model's slow end broke one)."""
+    rows = []
+    if con.budget_usd is not None:
+        rows.append(["budget (constraints.budget_usd)", f"{fmt_usd(con.budget_usd)}: " + (
+            f"this plan uses {fmt_usd(usd)} ({fmt_pct(usd / con.budget_usd)}), {fmt_usd(con.budget_usd - usd)} left"
+            if usd is not None else "not checked: the plan has no price")])
+    if con.deadline_hours is not None:
+        rows.append(["deadline (constraints.deadline_hours)",
+                     f"{fmt_time(con.deadline_hours * 3600)}: this plan takes {fmt_time(hours * 3600)} "
+                     f"({fmt_pct(hours / con.deadline_hours)}), {fmt_time((con.deadline_hours - hours) * 3600)} to spare"])
+    return rows
 
 
 def _hw_line(row: dict) -> str:
@@ -348,6 +380,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
             if cost.get("checkpoint_failures") else []),
           *([["likely range (model error)", _accuracy_cell(best["accuracy"])]] if best.get("accuracy") else []),
           ["$ per 1M " + unit, per_million(cost, _cost(best, spot))],
+          *_constraint_rows(job.constraints, _cost(best, spot), hours_of(best, spot)),
           ["limits", best.get("bottleneck", "")],
           ["search", f"{count_of(rec['evaluated'], 'configuration')} evaluated, {rec['feasible']:,} feasible, "
                      f"in {rec['search_seconds']:.2f} s"]]
@@ -405,6 +438,9 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         lines.append(f"Spot: {fmt_usd(cost['cost_spot_usd'])} ({fmt_pct(save)} less), before interruptions: "
                      "spot capacity for many nodes at once is not guaranteed, and each preemption costs the work "
                      "since the last checkpoint plus a restart.")
+    elif best["hardware"].get("cloud") in (None, "-"):  # a bare cluster.gpu: no catalog instance to have a spot rate
+        lines.append(f"Spot: no spot price: a bare {device_of(best['hardware'])} cluster is no catalog instance "
+                     "(name one with cluster.instance for its spot rate).")
     else:
         lines.append("Spot: no spot price in the catalog for this instance.")
     if cost.get("checkpoint_failures"):  # the job's checkpoint section: what its pauses and failures add
@@ -717,7 +753,7 @@ def report_for_job(job: JobSpec, catalog=None, profile=None, top: int = 10, simu
         from planner.workloads.campaign import plan_campaign
 
         best = rec["best"]["cost"]
-        camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"]) or 0.0}, cat)
+        camp = plan_campaign(job, {"hours": hours_of(rec["best"], rec["spot"]), "usd": _cost(rec["best"], rec["spot"])}, cat)
         rep.sections.insert(1, _campaign_section(camp))
     return rep, rec
 
@@ -758,8 +794,7 @@ def _spot_risk_line(r: dict) -> str:
     return (f"expected {fmt_usd(r['expected_cost_usd'])} and {fmt_time(r['expected_hours'] * 3600)} with "
             f"{r['interruptions']:.1f} interruptions" + (f" and {r['node_failures']:.1f} node failures"
                                                          if r.get("node_failures") is not None else "")
-            + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); range {fmt_usd(r['cost_low_usd'])}-"
-            f"{fmt_usd(r['cost_high_usd'])}")
+            + f" (+{fmt_share(r['overhead'])} time: {spot_causes(r)}); {spot_range(r)}")
 
 
 def _network_risk(best: dict, rec: dict, sweep: Optional[pd.DataFrame]) -> str:

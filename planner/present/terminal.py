@@ -98,7 +98,20 @@ def summary_table(res: dict) -> Table:
         t.add_row("buy instead", f"{fmt_usd(b['run_cost_usd'])} for this run's "
                   + (f"{fmt_time(b['hours'] * 3600)} {b['hours_include']}" if b.get("hours") is not None else "hours")
                   + " on owned nodes "
-                  f"(capex {fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
+                  # the utilisation moves the owned node-hour most (every owned cost is divided by it): said
+                  # here as in the report's Buy line (the row gave capex and years only)
+                  f"at {b['node_hour_usd']:.2f} $/node-h ({b['utilisation']:.0%} utilisation, capex "
+                  f"{fmt_usd(b['capex_usd'])}, {fmt_years(b['amortisation_years'], '-year')} amortisation)")
+    if cost.get("committed"):
+        # the committed prices the report and --json price the run at; the row was missing, so estimate showed rent,
+        # spot and buy but no reserved / committed-use / capacity-block figure. Each: the run's hours at the rate,
+        # and what the term or block bills (whole terms; a block in whole days or weeks)
+        t.add_row("committed", "; ".join(
+            f"{c['term']}: {fmt_usd(c['run_cost_usd'])} for this run's "
+            + (f"{fmt_time(c['hours'] * 3600)} {c['hours_include']}" if c.get("hours") is not None else "hours")
+            + f" at {c['price_usd_hr']:.2f} $/node-h"
+            + (f", the {'block to buy' if c['term'] == 'capacity-block' else 'term'} bills {fmt_usd(c['commitment_usd'])}"
+               if c.get("commitment_usd") is not None else "") for c in cost["committed"]))
     t.add_row("limits", esc(res.get("bottleneck", "")))
     return t
 
@@ -326,6 +339,18 @@ def _rate(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.3g}"
 
 
+def spot_range(risk: dict) -> str:
+    """The expected spot cost at the low and high ends of the interruption rate, in words. A job that gives its own
+    rate (``constraints.spot_interruptions_per_node_day``) has one rate, so no range: it printed "range $5.92k-$5.92k"
+    as if the two ends had been priced; ends that only round alike read "$33.8k at both ends of the rate"."""
+    lo, hi = risk["cost_low_usd"], risk["cost_high_usd"]
+    if lo == hi:
+        return "no range: one interruption rate"
+    if fmt_usd(lo) == fmt_usd(hi):
+        return f"{fmt_usd(lo)} at both ends of the rate"
+    return f"range {fmt_usd(lo)}-{fmt_usd(hi)}"
+
+
 def spot_line(risk: dict) -> str:
     """One line: a spot plan's interruption overhead, its spread and where the rate comes from; a plan whose
     expected goodput is 0 (interrupted before a checkpoint interval completes) says so instead of 'inf days'."""
@@ -339,7 +364,7 @@ def spot_line(risk: dict) -> str:
             + f" (+{fmt_share(risk['overhead'])} time: {spot_causes(risk)}) -> "
             # fmt_time, as the accuracy line under it: a 14-minute spot fine-tune read "-> 0.0 days"
             f"{fmt_time(risk['expected_hours'] * 3600)}, {fmt_usd(risk['expected_cost_usd'])} "
-            f"(range {fmt_usd(risk['cost_low_usd'])}-{fmt_usd(risk['cost_high_usd'])}); rate {_rate(risk['rate_per_node_day'])} "
+            f"({spot_range(risk)}); rate {_rate(risk['rate_per_node_day'])} "
             f"per node-day from {risk['source']}")
 
 

@@ -88,9 +88,10 @@ def _simulation(job, ctx):
 
 WORKLOADS = {w.name: w for w in (
     # a campaign's training part at the price and time the plan is quoted at: a spot job's expected ones
+    # (None where the plan has no price: the campaign says its training is unpriced, not "$0.00")
     Workload("estimate", _estimate, lambda r: (r.cost.hours_at(bool(r.cost.spot_risk)),
-                                               r.cost.price(bool(r.cost.spot_risk)) or 0.0)),
-    Workload("training", _training, lambda r: (r.best.cost.hours_at(r.spot), r.best.cost.price(r.spot) or 0.0)),
+                                               r.cost.price(bool(r.cost.spot_risk)))),
+    Workload("training", _training, lambda r: (r.best.cost.hours_at(r.spot), r.best.cost.price(r.spot))),
     Workload("tabular", _tabular, lambda r: (r.best.hours, r.best.cost_usd)),
     Workload("serving", _serving),
     Workload("simulation", _simulation),

@@ -27,6 +27,10 @@ Per campaign of E = experiments_per_week x weeks experiments with invalidation r
     iteration gap         = preprocess-or-fetch + train  (wall time from a change to its result)
     experiments per week  = min(requested, 168 h / gap)  when experiments run one after another
 
+Training unpriced (the job's plan has no price: a bare ``cluster.gpu`` without ``cluster.price_usd_hr``): the
+train and total columns leave training out and say so (``train_priced`` false, ``train_usd`` None); the savings
+and the break-even do not depend on it (both strategies train every experiment).
+
 Storage price default: S3 Standard, $0.023 per GB-month (aws.amazon.com/s3/pricing, first 50 TB,
 us-east-1) — override with ``storage_usd_per_gb_month``.
 """
@@ -90,6 +94,11 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
     tr = c.train.model_dump() if c.train else train
     if tr is None:
         raise InputError("campaign.train", "give {hours, usd} per experiment (the job has no training plan to take it from)")
+    # a plan with no price (a bare cluster.gpu without cluster.price_usd_hr) trains at an unknown cost: it is left
+    # out of the totals and said to be (it read "train $0.00" and totals without training)
+    train_usd = tr.get("usd")
+    priced = train_usd is not None and bool(np.isfinite(train_usd))
+    tr = dict(tr, usd=float(train_usd) if priced else 0.0)
     price, net_gbps = pp.usd_per_hour, None
     if pp.instance:
         inst = (catalog or load_catalog()).instance(pp.instance)
@@ -113,7 +122,8 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
         gap = (p_miss * pp.hours + (1 - p_miss) * fetch_h if cache else pp.hours) + tr["hours"]
         cost = misses * pre_usd + hits * fetch_usd + storage + E * tr["usd"]
         return CampaignScenario(preprocess_runs=misses, cache_hits=hits, storage_usd=storage, cost_usd=cost,
-                                preprocess_usd=misses * pre_usd + hits * fetch_usd, train_usd=E * tr["usd"],
+                                preprocess_usd=misses * pre_usd + hits * fetch_usd,
+                                train_usd=E * tr["usd"] if priced else None,
                                 iteration_gap_hours=gap, experiments_per_week_max=HOURS_PER_WEEK / gap,
                                 experiments_per_week=min(c.experiments_per_week, HOURS_PER_WEEK / gap),
                                 wall_hours_serial=E * gap)
@@ -139,7 +149,7 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
     chosen = yes if c.cache else no
     return CampaignPlan(
         experiments=E, weeks=c.weeks, invalidation_rate=q, preprocess_hours=pp.hours, preprocess_usd=pre_usd,
-        fetch_hours=fetch_h, fetch_usd=fetch_usd, train_hours=tr["hours"], train_usd=tr["usd"],
+        fetch_hours=fetch_h, fetch_usd=fetch_usd, train_hours=tr["hours"], train_usd=tr["usd"] if priced else None,
         no_cache=no, cache=yes, chosen="cache" if c.cache else "no_cache",
         cache_wins_from_experiment=win,
         cumulative=CampaignCurve(experiments=tuple(k.tolist()), no_cache_usd=tuple(cum_no.tolist()),
@@ -148,6 +158,7 @@ def plan_campaign(job, train: dict | None = None, catalog=None) -> CampaignPlan:
         sources=dict(storage=f"${c.storage_usd_per_gb_month}/GB-month"
                      + (" (S3 Standard, aws.amazon.com/s3/pricing)" if c.storage_usd_per_gb_month == S3_STANDARD_USD_PER_GB_MONTH else " (given)"),
                      fetch=f"{fetch_gbps:g} Gb/s" + (" (given)" if c.fetch_gbps else " (instance network)" if net_gbps else " (default)")),
+        train_priced=priced,
     )
 
 
