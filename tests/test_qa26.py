@@ -25,3 +25,21 @@ def test_storage_read_rate_counts_only_the_filtered_bytes():
     booked = r["storage_bytes_read"] / r["storage_requests"]
     assert booked == pytest.approx(110_000 * 0.25)
     assert r["storage_read_Bps"] / r["storage_requests_per_s"] == pytest.approx(booked, rel=1e-9)
+
+
+# ---- 2. the first-order worker count left out the worker's own storage reads ---------------------------------------
+
+def test_first_order_workers_count_the_batch_reads():
+    """``W >= t_batch / t_gpu`` (data_pipeline.md §1.5) with ``t_batch`` the whole batch build, reads included; the
+    estimate used the decode alone, so a loader whose workers wait on 50 ms GETs was told 2 workers where the
+    simulation needs 64 (and the ResNet-50 shards job 25 where it needs 32). Now it is the hand-computed
+    32 x (1 ms decode + 50 ms latency + 110 kB / 88 MB/s) / 30 ms, and the simulated answer is the grid's next count."""
+    from planner.simulate.answers import WORKER_GRID, workers_needed
+
+    ld = LoaderConfig(workers=1, decode_s=0.001, decode_cv=0.0, format="files", sample_bytes=110_000,
+                      storage=STORAGE_PROFILES["object_store"])
+    cfg = SimConfig(PipelineConfig(t_fwd_mb=0.01, t_bwd_mb=0.02, micro_batch=32), loader=ld)
+    a = workers_needed(cfg, steps=100)
+    by_hand = math.ceil(32 * (0.001 + 0.05 + 110_000 / 88e6) / 0.03)
+    assert a["first_order_workers"] == by_hand == 56
+    assert a["workers_needed"] == min(w for w in WORKER_GRID if w >= by_hand)

@@ -110,7 +110,7 @@ def format_answers(ans: dict):
             line = (f"loader workers: {w['workers_needed']} per data-parallel replica "
                     f"({w['vcpus_per_gpu']:g} vCPUs per GPU incl. the training process) let the GPU bind "
                     f"({w['gpu_bound_samples_per_s']:,.0f} samples/s); configured: {w['current_workers']}; "
-                    f"first-order estimate (batch build time / GPU time per batch): {w['first_order_workers']}")
+                    f"first-order estimate (batch build time, storage reads + decode, / GPU time per batch): {w['first_order_workers']}")
             have = w.get("current_vcpus_per_gpu")
             if have and w["vcpus_per_gpu"] > have:
                 line += (f" — more than the {have:g} vCPUs per GPU this machine has: cache decoded samples, "
@@ -120,7 +120,7 @@ def format_answers(ans: dict):
             last = w["rows"][-1]
             line = (f"loader workers: even {last['workers']} per replica do not let the GPU bind — they reach "
                     f"{fmt_sig(last['samples_per_s'])} samples/s ({last['share_of_gpu_bound']:.0%} of the "
-                    f"{fmt_sig(w['gpu_bound_samples_per_s'])} the GPUs take); first-order estimate (batch build time / "
+                    f"{fmt_sig(w['gpu_bound_samples_per_s'])} the GPUs take); first-order estimate (batch build time, storage reads + decode, / "
                     f"GPU time per batch): {w['first_order_workers']} per replica; configured: {w['current_workers']} "
                     "— cache decoded samples, decode on the GPU (DALI/nvJPEG) or make the per-sample CPU work cheaper")
             if w.get("note"):  # the grid was not scanned: the CPU ceiling settled it (answers.workers_needed)

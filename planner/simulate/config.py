@@ -156,6 +156,21 @@ class LoaderConfig:
             return 0.0
         return max(0.0, 1.0 - self.cache_fraction) * self.sample_bytes * self.read_fraction
 
+    def read_s_per_sample(self) -> float:
+        """Mean seconds a loader worker spends reading one sample, on its own connection: ``Loader.fetch_plan`` /
+        ``fetch_delay`` without the shared servers' queueing -- a miss costs the storage's latency per request
+        (``storage_requests_per_sample``' share) and its filtered bytes over the per-connection bandwidth, a cache hit
+        (or data already in memory) its bytes at RAM speed. A worker reads and then decodes, one after the other
+        (data_pipeline.md §1.5: ``t_batch = sum(t_read + t_decode + t_aug) + t_collate``)."""
+        from planner.simulate.resources import CACHE_PROFILE
+
+        per = self.sample_bytes * self.read_fraction
+        if self.storage_requests_per_sample() == 0.0:
+            return per / CACHE_PROFILE.conn_bw
+        hit = min(max(self.cache_fraction, 0.0), 1.0)
+        return (hit * per / CACHE_PROFILE.conn_bw + (1.0 - hit) * per / self.storage.conn_bw
+                + self.storage_requests_per_sample() * self.storage.latency_s)
+
     def pin_s(self, batch: int) -> float:
         return batch * self.device_bytes / self.pin_bw if (self.pin_memory and self.device_bytes) else 0.0
 
