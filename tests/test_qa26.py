@@ -43,3 +43,33 @@ def test_first_order_workers_count_the_batch_reads():
     by_hand = math.ceil(32 * (0.001 + 0.05 + 110_000 / 88e6) / 0.03)
     assert a["first_order_workers"] == by_hand == 56
     assert a["workers_needed"] == min(w for w in WORKER_GRID if w >= by_hand)
+
+
+# ---- 3. tabular.max_bin was accepted and ignored ------------------------------------------------------------------
+
+def test_tabular_max_bin_prices_the_split_search(cli, tmp_path):
+    """``tabular.max_bin`` passed the schema and every job was priced at the profile's 256 bins: the per-tree
+    model's split-search term (features x bins x 2^depth) is per bin, so 100k rows x 200 features at depth 10 and 32
+    bins took 4x the time it models. The CPU time now follows the bins, and the header says the job's count."""
+    import json
+
+    def best_cpu_s(bins):
+        f = tmp_path / f"t{bins}.yaml"
+        f.write_text(f"tabular: {{rows: 1.0e5, features: 200, trees: 100, depth: 10, max_bin: {bins}}}\n"
+                     "constraints: {instances: [aws:c7i.12xlarge]}\n")
+        code, out, err = cli("recommend", str(f), "--json")
+        assert code == 0, err
+        plan = json.loads(out)
+        assert plan["max_bin"] == bins
+        return plan["best"]["seconds_per_run"]
+
+    from planner.model.gbdt import predict_tree_s
+    from planner.workloads.tabular import load_gbdt_profile
+    prof = load_gbdt_profile()
+    t32, t256 = (float(predict_tree_s(prof, 1e5, 200, 10, b)) for b in (32, 256))
+    sketch = prof["s_sketch_s_per_row_feature"] * 1e5 * 200
+    ratio = (sketch + 100 * t256) / (sketch + 100 * t32)
+    assert ratio > 2
+    assert best_cpu_s(256) / best_cpu_s(32) == pytest.approx(ratio, rel=1e-9)
+    code, out, _ = cli("recommend", str(tmp_path / "t32.yaml"))
+    assert "depth 10, max_bin 32, 100 trees" in out
