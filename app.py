@@ -229,6 +229,9 @@ sens = wi.sensitivity(job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(charts.sensitivity_chart(sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
 st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
+sens_note = wi.sensitivity_caption(best)  # a data-bound plan: each row is estimate_job's compute-bound figure
+if sens_note:
+    st.caption(sens_note)
 unpriced = wi.unpriced_caption(rec)  # said under each table with cost cells, so an empty cell is not read as $0
 if unpriced:
     st.caption(unpriced)
