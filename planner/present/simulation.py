@@ -125,6 +125,12 @@ def format_answers(ans: dict):
                     "— cache decoded samples, decode on the GPU (DALI/nvJPEG) or make the per-sample CPU work cheaper")
             if w.get("note"):  # the grid was not scanned: the CPU ceiling settled it (answers.workers_needed)
                 line += f" ({w['note']})"
+        elif w["bound"] == "shards":  # fewer shards than workers: the extra workers idle (answers.workers_needed)
+            top = max(w["rows"], key=lambda r: r["samples_per_s"])
+            line = (f"loader workers: more workers stop helping beyond {w['workers_reading']} per replica — the shard "
+                    f"count binds: {w['shards_total']:,} shards over {w['dp']} data-parallel replicas give each replica's "
+                    f"loader {w['workers_reading']} workers with a shard to read ({top['samples_per_s']:,.0f} samples/s, "
+                    f"{top['share_of_gpu_bound']:.0%} of what the GPUs take); smaller shards let more workers read")
         else:
             top = max((r["samples_per_s"] for r in w["rows"]), default=0.0)
             last = next((r for r in w["rows"] if r["samples_per_s"] >= 0.99 * top), {})

@@ -156,6 +156,22 @@ class LoaderConfig:
             return 0.0
         return max(0.0, 1.0 - self.cache_fraction) * self.sample_bytes * self.read_fraction
 
+    def shards_total(self) -> Optional[int]:
+        """Shards the dataset makes (``dataset_samples`` x ``sample_bytes`` / ``shard_bytes``, rounded up); None for
+        individual files or an unknown dataset size."""
+        if self.format != "shards" or not self.dataset_samples:
+            return None
+        return math.ceil(self.dataset_samples * self.sample_bytes / self.shard_bytes)
+
+    def workers_reading(self, dp: int) -> int:
+        """The workers of one replica's loader that read: shards are split across the workers of every replica
+        (WebDataset's ``split_by_worker`` after ``split_by_node``), so at most ``shards_total // dp`` per replica hold
+        one and the rest idle (at least one reads)."""
+        n = self.shards_total()
+        if self.workers <= 0 or n is None:
+            return self.workers
+        return max(1, min(self.workers, n // max(dp, 1)))
+
     def read_s_per_sample(self) -> float:
         """Mean seconds a loader worker spends reading one sample, on its own connection: ``Loader.fetch_plan`` /
         ``fetch_delay`` without the shared servers' queueing -- a miss costs the storage's latency per request
