@@ -218,7 +218,7 @@ if tl["ok"]:
     st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
                                           title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
                     width="stretch", theme=None)
-    st.caption(wi.causes_caption(tl["time_by_cause_s"]))
+    st.caption(wi.causes_caption(tl["time_by_cause_s"], tl["steps"], best["step_time_s"]))
 else:
     st.info(tl["message"])
 

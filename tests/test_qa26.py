@@ -106,6 +106,14 @@ def test_app_sensitivity_of_a_data_bound_plan_says_it_is_compute_bound(monkeypat
     notes = [c.value for c in at.caption if c.value.startswith("Analytic (compute-bound) times")]
     assert len(notes) == 1, [c.value for c in at.caption]
     assert f"step {step} instead of 189.1 ms" in notes[0]
+    # the timeline's 3 steps start with cold loaders: their time by cause is not the ranked step's, and says so
+    tl = next(c.value for c in at.caption if c.value.startswith("time by cause (s): "))
+    steps_s = sum(float(x.split()[-1].replace(",", "")) for x in tl.split(";")[0][len("time by cause (s): "):].split(", "))
+    assert steps_s / 3 > 1.5 * 2.57
+    import re
+    said = re.search(r"the first 3 steps from cold loaders \(([0-9.]+) s a step", tl)
+    assert said and float(said.group(1)) == pytest.approx(steps_s / 3, rel=0.01), tl  # the caption's 3 figures
+    assert f"the plan's {step} step is the steady state" in tl
     # the current row of the table is the compute-bound step the caption names
     cur = next(df.value for df in at.dataframe if "nodes" in df.value.columns)
     assert cur.loc[cur["nodes"].astype(str).str.contains("current"), "step s"].iloc[0] == pytest.approx(0.189, abs=5e-4)
