@@ -156,3 +156,24 @@ def test_recommend_limits_line_names_the_shard_count():
     line = data_bound_line(cfg, res, 0.3, 0.015, 0.02)
     assert "the shard count binds (10 shards over 2 data-parallel replicas: 5 of each loader's 8 workers" in line
     assert "more loader workers or GPUs do not" in line and "more loader workers/vCPUs per GPU" not in line
+
+
+# ---- 7. calibrate --storage took a device or an empty file, and said so after measuring, wrongly --------------------
+
+@pytest.mark.parametrize("target, words", [("/dev/null", "is not a regular file or a folder"), ("empty", "is empty")])
+def test_calibrate_storage_target_is_checked_before_measuring(cli, tmp_path, monkeypatch, target, words):
+    """``--storage /dev/null`` exists, so it passed the up-front check, the whole calibration ran, and then it
+    failed as "error: storage: no such file or folder: /dev/null" (neither the option's name nor true); an empty file
+    measured nothing and the profile silently had no storage rate. Both are now refused before anything runs."""
+    import calibration.bench as bench
+
+    def measured(*a, **k):
+        raise AssertionError("measured before the --storage check")
+    monkeypatch.setattr(bench, "run_calibration", measured)
+    if target == "empty":
+        target = tmp_path / "empty.bin"
+        target.write_bytes(b"")
+    out = tmp_path / "p.json"
+    code, _, err = cli("calibrate", "--quick", "--storage", target, "-o", out)
+    assert code == 2 and err.startswith(f"error: --storage: {target} {words}"), err
+    assert not out.exists()
