@@ -106,8 +106,11 @@ if st.session_state.get("_source") != source:
 
 s = st.session_state
 sb.header("Training")
-sb.select_slider("sequence length", wi.with_value(wi.SEQ_LENS, s["w_seq_len"]), key="w_seq_len")
-sb.select_slider("global batch (sequences)", wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
+seqs = wi.takes_sequences(base)  # an image model's plan has no sequence length: its input is shown off, not ignored
+sb.select_slider("sequence length", wi.with_value(wi.SEQ_LENS, s["w_seq_len"]), key="w_seq_len", disabled=not seqs,
+                 help=None if seqs else "this model reads images (samples), not token sequences: no sequence length")
+sb.select_slider("global batch (sequences)" if seqs else "global batch (samples)",
+                 wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
 if s["w_tokens"] is not None:
     # from one token to the job file's limit (``wi.schema_bound``), so an uploaded job's own count is kept
     sb.number_input("training tokens (billions)", min_value=1e-9, key="w_tokens_b", format="%g",

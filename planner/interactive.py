@@ -197,6 +197,12 @@ def _normalise(raw: dict) -> dict:
     return copy.deepcopy(raw)
 
 
+def takes_sequences(base: dict) -> bool:
+    """Whether the job's model reads token sequences, so that the sequence-length input means something: a
+    ResNet-50 job showed "sequence length 4096" in the sidebar, and moving it changed no figure of the plan."""
+    return bool(_load(copy.deepcopy(base)).model.is_transformer)
+
+
 def inputs_from_job(job: JobSpec) -> WhatIf:
     """The sidebar's starting values: the job's own, with the app's defaults where it is silent."""
     t, p, cl, con = job.training, job.parallel, job.cluster, job.constraints

@@ -177,3 +177,21 @@ def test_calibrate_storage_target_is_checked_before_measuring(cli, tmp_path, mon
     code, _, err = cli("calibrate", "--quick", "--storage", target, "-o", out)
     assert code == 2 and err.startswith(f"error: --storage: {target} {words}"), err
     assert not out.exists()
+
+
+# ---- 8. the app offered a sequence length for an image model ---------------------------------------------------------
+
+def test_app_sequence_length_is_off_for_an_image_model(monkeypatch):
+    """A ResNet-50 job showed "sequence length 4096" and "global batch (sequences)" in the sidebar, and moving the
+    slider changed nothing on the page (the plan has no sequence length). The slider is now disabled with a reason,
+    and the batch counts samples."""
+    pytest.importorskip("streamlit.testing.v1")
+    from tests.conftest import EXAMPLES
+    text = (EXAMPLES / "resnet50-objectstore-files.yaml").read_text().replace(
+        "cluster: {instance: aws:p5.48xlarge}", "cluster: {instance: aws:p5.48xlarge, nodes: 1}")
+    at = _app_on(monkeypatch, "files.yaml", text)
+    seq = at.select_slider(key="w_seq_len")
+    assert seq.disabled and "not token sequences" in seq.help
+    assert at.select_slider(key="w_global_batch").label == "global batch (samples)"
+    from planner import interactive as wi
+    assert wi.takes_sequences({"model": {"preset": "llama3-8b"}})  # a language model keeps the slider
