@@ -106,8 +106,11 @@ if st.session_state.get("_source") != source:
 
 s = st.session_state
 sb.header("Training")
-sb.select_slider("sequence length", wi.with_value(wi.SEQ_LENS, s["w_seq_len"]), key="w_seq_len")
-sb.select_slider("global batch (sequences)", wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
+seqs = wi.takes_sequences(base)  # an image model's plan has no sequence length: its input is shown off, not ignored
+sb.select_slider("sequence length", wi.with_value(wi.SEQ_LENS, s["w_seq_len"]), key="w_seq_len", disabled=not seqs,
+                 help=None if seqs else "this model reads images (samples), not token sequences: no sequence length")
+sb.select_slider("global batch (sequences)" if seqs else "global batch (samples)",
+                 wi.with_value(wi.GLOBAL_BATCHES, s["w_global_batch"]), key="w_global_batch")
 if s["w_tokens"] is not None:
     # from one token to the job file's limit (``wi.schema_bound``), so an uploaded job's own count is kept
     sb.number_input("training tokens (billions)", min_value=1e-9, key="w_tokens_b", format="%g",
@@ -218,7 +221,7 @@ if tl["ok"]:
     st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
                                           title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
                     width="stretch", theme=None)
-    st.caption(wi.causes_caption(tl["time_by_cause_s"]))
+    st.caption(wi.causes_caption(tl["time_by_cause_s"], tl["steps"], best["step_time_s"]))
 else:
     st.info(tl["message"])
 
@@ -229,6 +232,9 @@ sens = wi.sensitivity(job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(charts.sensitivity_chart(sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
 st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
+sens_note = wi.sensitivity_caption(best)  # a data-bound plan: each row is estimate_job's compute-bound figure
+if sens_note:
+    st.caption(sens_note)
 unpriced = wi.unpriced_caption(rec)  # said under each table with cost cells, so an empty cell is not read as $0
 if unpriced:
     st.caption(unpriced)

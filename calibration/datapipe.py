@@ -126,7 +126,7 @@ def storage_rows(path=None, nbytes: int = 64 << 20, chunk: int = 8 << 20) -> dic
     elif not target.is_file():
         from planner.errors import InputError
 
-        raise InputError("storage", f"no such file or folder: {target}")
+        raise InputError("--storage", f"{target} is not a regular file or a folder")
     try:
         dropped = _drop_cache(target)
         total = 0

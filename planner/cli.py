@@ -354,6 +354,22 @@ def simulate(
     _run(go)
 
 
+def storage_target(path: Path) -> None:
+    """``calibrate --storage``: a folder (a temporary file is written there) or a non-empty regular file. A device or
+    a pipe such as /dev/null passed the old existence check and was refused after the whole calibration, as
+    "storage: no such file or folder: /dev/null"; an empty file was read in no time and its rate left out unsaid."""
+    if not path.exists():
+        raise InputError("--storage", f"{path} does not exist")
+    if path.is_dir():
+        return
+    if not path.is_file():
+        raise InputError("--storage", f"{path} is not a regular file or a folder (a device, pipe or socket has no "
+                                      "read throughput to measure); give a file on the storage, or a folder on it")
+    if path.stat().st_size == 0:
+        raise InputError("--storage", f"{path} is empty: nothing to read; give a larger file, or a folder (a "
+                                      "64 MiB file is written there)")
+
+
 @app.command()
 def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
@@ -369,8 +385,8 @@ def calibrate(
         except ImportError as e:
             raise InputError("calibrate", f"needs the calibrate extra (pip install -e '.[calibrate]'): {e}") from None
         output_target(out_path, "--out", [storage], force)  # before minutes of measuring, not after
-        if storage is not None and not storage.exists():
-            raise InputError("--storage", f"{storage} does not exist")
+        if storage is not None:  # what storage_rows can read, checked before the minute of measuring (not after it)
+            storage_target(storage)
         dev = resolve_device(device)
         if dev == "cpu" and device == "auto":  # it measured the CPU without a word; the profile fits no GPU type
             out.print("no CUDA device on this machine: measuring this CPU (a CPU profile; it applies to no GPU type)")

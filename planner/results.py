@@ -689,6 +689,7 @@ class TabularPlan(Record):
     gpu_rate_source: Optional[str]
     assumptions: tuple[str, ...]
     spot: bool = False  # constraints.spot: $/h and costs are spot rates (said in the table title and assumptions)
+    max_bin: int = 256  # tabular.max_bin: histogram bins per feature (the split search's cost scales with it)
 
 
 @dataclass(frozen=True)

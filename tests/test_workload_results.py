@@ -55,7 +55,7 @@ OPTION_LAYOUTS = {
 }
 TABULAR_PLAN = ["kind", "library", "rows", "features", "trees_cap", "depth", "runs", "trees_expected",
                 "trees_saved_by_early_stopping", "objective", "best", "why", "ranked", "rejected", "memory_host_gib",
-                "memory_gpu_gib", "cpu_rate_source", "gpu_rate_source", "assumptions", "spot"]
+                "memory_gpu_gib", "cpu_rate_source", "gpu_rate_source", "assumptions", "spot", "max_bin"]
 TABULAR_OPTION = ["instance", "kind", "vcpus", "gpu", "ram_gib", "price_usd_hr", "seconds_per_run", "hours", "cost_usd",
                   "fits", "reason", "rate_source"]
 CAMPAIGN = ["experiments", "weeks", "invalidation_rate", "preprocess_hours", "preprocess_usd", "fetch_hours", "fetch_usd",

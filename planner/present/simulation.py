@@ -110,7 +110,7 @@ def format_answers(ans: dict):
             line = (f"loader workers: {w['workers_needed']} per data-parallel replica "
                     f"({w['vcpus_per_gpu']:g} vCPUs per GPU incl. the training process) let the GPU bind "
                     f"({w['gpu_bound_samples_per_s']:,.0f} samples/s); configured: {w['current_workers']}; "
-                    f"first-order estimate (batch build time / GPU time per batch): {w['first_order_workers']}")
+                    f"first-order estimate (batch build time, storage reads + decode, / GPU time per batch): {w['first_order_workers']}")
             have = w.get("current_vcpus_per_gpu")
             if have and w["vcpus_per_gpu"] > have:
                 line += (f" — more than the {have:g} vCPUs per GPU this machine has: cache decoded samples, "
@@ -120,11 +120,17 @@ def format_answers(ans: dict):
             last = w["rows"][-1]
             line = (f"loader workers: even {last['workers']} per replica do not let the GPU bind — they reach "
                     f"{fmt_sig(last['samples_per_s'])} samples/s ({last['share_of_gpu_bound']:.0%} of the "
-                    f"{fmt_sig(w['gpu_bound_samples_per_s'])} the GPUs take); first-order estimate (batch build time / "
+                    f"{fmt_sig(w['gpu_bound_samples_per_s'])} the GPUs take); first-order estimate (batch build time, storage reads + decode, / "
                     f"GPU time per batch): {w['first_order_workers']} per replica; configured: {w['current_workers']} "
                     "— cache decoded samples, decode on the GPU (DALI/nvJPEG) or make the per-sample CPU work cheaper")
             if w.get("note"):  # the grid was not scanned: the CPU ceiling settled it (answers.workers_needed)
                 line += f" ({w['note']})"
+        elif w["bound"] == "shards":  # fewer shards than workers: the extra workers idle (answers.workers_needed)
+            top = max(w["rows"], key=lambda r: r["samples_per_s"])
+            line = (f"loader workers: more workers stop helping beyond {w['workers_reading']} per replica — the shard "
+                    f"count binds: {w['shards_total']:,} shards over {w['dp']} data-parallel replicas give each replica's "
+                    f"loader {w['workers_reading']} workers with a shard to read ({top['samples_per_s']:,.0f} samples/s, "
+                    f"{top['share_of_gpu_bound']:.0%} of what the GPUs take); smaller shards let more workers read")
         else:
             top = max((r["samples_per_s"] for r in w["rows"]), default=0.0)
             last = next((r for r in w["rows"] if r["samples_per_s"] >= 0.99 * top), {})

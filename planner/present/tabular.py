@@ -11,6 +11,7 @@ from planner.units import fmt_hours_column, fmt_usd_cents as _usd
 def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     """The GBDT plan: the ranked instances, the recommendation, where the rates come from."""
     con.print(f"[bold]{esc(res['library'])}[/] hist: {res['rows']:,.0f} rows x {res['features']} features, depth {res['depth']}, "
+              + (f"max_bin {res['max_bin']}, " if res.get("max_bin", 256) != 256 else "")
               # "(0 saved by early stopping)" was printed for a job without early stopping: said only when it saves trees
               + (f"{res['trees_expected']:,.0f} trees expected of {res['trees_cap']:,} "
                  f"({res['trees_saved_by_early_stopping']:,.0f} saved by early stopping), "

@@ -102,7 +102,8 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     throughput. Stops early when more workers stop helping (storage- or request-bound).
 
     Also gives the first-order estimate ``W >= G * t_batch`` (data_pipeline.md §1.5): the batch
-    build time over the GPU's time per batch.
+    build time (the worker's storage reads, ``LoaderConfig.read_s_per_sample``, and its CPU work) over the GPU's
+    time per batch.
 
     The grid is scanned from its smallest count, one simulation per count, unless the first-order
     estimate already settles it (``_cpu_ceiling_settles``): each worker builds at most one batch per
@@ -120,8 +121,13 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     ld, p = cfg.loader, cfg.pipeline
     gpu = _gpu_bound(cfg, steps, seed)
     t_gpu_batch = (gpu.steady_step_time_s or gpu.step_time_s["mean"]) / p.m  # GPU time per micro-batch (= one loader batch)
-    t_build = p.micro_batch * ld.decode_s + ld.collate_s
-    first_order = math.ceil(t_build / t_gpu_batch) if t_gpu_batch > 0 else None
+    t_build = p.micro_batch * ld.decode_s + ld.collate_s  # the CPU's part (the ceiling below)
+    # the first-order count: the whole batch build, the worker's own storage reads included (data_pipeline.md §1.5);
+    # with the decode alone it said 25 workers for the ResNet-50 shards job whose simulation needs 32 (a 256-image
+    # batch reads 1.25 ms an image from S3 beside its 5.25 ms decode), and 25 for the files job whose 50 ms GETs
+    # make its workers wait ten times longer than they decode
+    t_batch = t_build + p.micro_batch * ld.read_s_per_sample()
+    first_order = math.ceil(t_batch / t_gpu_batch) if t_gpu_batch > 0 else None
     rows, best, found, flat = [], 0.0, None, 0
     # the job's own count joins the grid (up to its largest), so its row is in the table to compare with
     grid = sorted(set(grid) | ({ld.workers} if 0 < ld.workers <= max(grid) else set()))
@@ -143,6 +149,13 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
             break
     bound = "gpu" if found is not None else ("storage" if flat >= 2 else "cpu")
     extra = {}
+    reading = replace(ld, workers=rows[-1]["workers"]).workers_reading(p.dp) if rows else 0
+    if found is None and flat >= 2 and reading < rows[-1]["workers"]:
+        # the dataset has fewer shards than the workers asked for: the extra ones idle (``LoaderConfig.workers_reading``)
+        # and the rate stops at what the shard-holding ones read and decode, not at the storage, which "the storage
+        # binds" said of ResNet-50 on 1 GB shards (138 shards: 17 reading workers per replica, 2 GET/s of S3's 5,500)
+        bound = "shards"
+        extra.update(shards_total=ld.shards_total(), workers_reading=reading)
     if settled:
         bound = "cpu"
         extra["note"] = (f"grid not scanned: by the CPU ceiling {grid[-1]} workers reach at most {settled:.1%} of the "
@@ -151,7 +164,7 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
         "workers_needed": found, "vcpus_per_gpu": _vcpus_per_gpu(cfg, found + 1) if found else None,
         "target_share_of_gpu_bound": target, "gpu_bound_samples_per_s": _rate(gpu),
         "first_order_workers": first_order, "bound": bound, "rows": rows,
-        "current_workers": ld.workers,
+        "current_workers": ld.workers, "dp": p.dp,
         "current_vcpus_per_gpu": _vcpus_per_gpu(cfg, ld.cores) if ld.cores else None, **extra,
     }
 

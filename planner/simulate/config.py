@@ -148,10 +148,44 @@ class LoaderConfig:
         """Storage bytes a consumed sample costs: its miss share (1 - ``cache_fraction``) times its bytes on storage,
         ``sample_bytes`` (a file is one sample; a shard is streamed whole, ``shard_bytes`` over its shard_bytes /
         sample_bytes samples), none for data already in memory -- the byte twin of ``storage_requests_per_sample``,
-        and the consumed sample rate times it the run's storage read rate (engine ``storage_read_Bps``)."""
+        and the consumed sample rate times it the run's storage read rate (engine ``storage_read_Bps``). Filtering at
+        storage reads ``read_fraction`` of those bytes, as the loader reads them (``Loader.fetch_plan``) and the
+        storage's ceiling counts them (answers ``_storage_ceiling``): until qa26 this left it out, and a job reading
+        a quarter of each sample reported 361 MB/s where its loaders read 90 MB/s."""
         if self.storage_requests_per_sample() == 0.0:
             return 0.0
-        return max(0.0, 1.0 - self.cache_fraction) * self.sample_bytes
+        return max(0.0, 1.0 - self.cache_fraction) * self.sample_bytes * self.read_fraction
+
+    def shards_total(self) -> Optional[int]:
+        """Shards the dataset makes (``dataset_samples`` x ``sample_bytes`` / ``shard_bytes``, rounded up); None for
+        individual files or an unknown dataset size."""
+        if self.format != "shards" or not self.dataset_samples:
+            return None
+        return math.ceil(self.dataset_samples * self.sample_bytes / self.shard_bytes)
+
+    def workers_reading(self, dp: int) -> int:
+        """The workers of one replica's loader that read: shards are split across the workers of every replica
+        (WebDataset's ``split_by_worker`` after ``split_by_node``), so at most ``shards_total // dp`` per replica hold
+        one and the rest idle (at least one reads)."""
+        n = self.shards_total()
+        if self.workers <= 0 or n is None:
+            return self.workers
+        return max(1, min(self.workers, n // max(dp, 1)))
+
+    def read_s_per_sample(self) -> float:
+        """Mean seconds a loader worker spends reading one sample, on its own connection: ``Loader.fetch_plan`` /
+        ``fetch_delay`` without the shared servers' queueing -- a miss costs the storage's latency per request
+        (``storage_requests_per_sample``' share) and its filtered bytes over the per-connection bandwidth, a cache hit
+        (or data already in memory) its bytes at RAM speed. A worker reads and then decodes, one after the other
+        (data_pipeline.md §1.5: ``t_batch = sum(t_read + t_decode + t_aug) + t_collate``)."""
+        from planner.simulate.resources import CACHE_PROFILE
+
+        per = self.sample_bytes * self.read_fraction
+        if self.storage_requests_per_sample() == 0.0:
+            return per / CACHE_PROFILE.conn_bw
+        hit = min(max(self.cache_fraction, 0.0), 1.0)
+        return (hit * per / CACHE_PROFILE.conn_bw + (1.0 - hit) * per / self.storage.conn_bw
+                + self.storage_requests_per_sample() * self.storage.latency_s)
 
     def pin_s(self, batch: int) -> float:
         return batch * self.device_bytes / self.pin_bw if (self.pin_memory and self.device_bytes) else 0.0

@@ -63,11 +63,8 @@ class Loader:
         self.storage = run.storage
         self.normal, self.unif, self.expo = Draws(rng, "normal"), Draws(rng, "uniform"), Draws(rng, "exponential")
         self.rng = rng
-        w = c.workers
-        if w > 0 and c.format == "shards" and c.dataset_samples:
-            # shards are split across all workers of all replicas; a worker without one idles
-            n_shards = math.ceil(c.dataset_samples * c.sample_bytes / c.shard_bytes)
-            w = max(1, min(w, n_shards // max(run.cfg.pipeline.dp, 1)))
+        # shards are split across all workers of all replicas; a worker without one idles
+        w = c.workers_reading(run.cfg.pipeline.dp)
         self.W = w
         # credits: prefetch_factor x workers, but never more than the batches the run can consume
         # (identical behaviour — a credit for a batch past the run's end is never used — and the

@@ -333,6 +333,13 @@ def data_bound_line(cfg, res, wait: float, analytic: float, sim_step: float) -> 
     sps = res.steady_samples_per_s or res.samples_per_s
     ceiling = _storage_ceiling(cfg.loader) if cfg.loader is not None else float("inf")
     shards = "shards, " if cfg.loader is not None and cfg.loader.format == "files" else ""
+    ld, dp = cfg.loader, cfg.pipeline.dp
+    if ld is not None and ld.workers_reading(dp) < ld.workers:
+        # fewer shards than workers (``LoaderConfig.workers_reading``): the extra workers idle, so more of them, or more
+        # replicas splitting the same shards, do not help (the line said both did, for ResNet-50 on 1 GB shards)
+        return (f"{head} — the shard count binds ({ld.shards_total():,} shards over {dp} data-parallel replicas: "
+                f"{ld.workers_reading(dp)} of each loader's {ld.workers} workers have a shard to read; {sps:,.0f} "
+                "samples/s): smaller shards, caching or filtering help; more loader workers or GPUs do not")
     if math.isfinite(ceiling) and sps >= STORAGE_BINDS * ceiling:
         return (f"{head} — the storage binds ({sps:,.0f} of the {ceiling:,.0f} samples/s it can serve): {shards}"
                 "caching or filtering help; more GPUs or loader workers do not")
