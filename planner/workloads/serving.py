@@ -1456,10 +1456,17 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
+    missed_cap = []  # settings that missed the targets at the cap
+
     def smallest(k, hi=None):
         r0 = stable(k)
         lo, r = r0 - 1, r0  # lo: known to fail (or 0)
         fails = 0
+        if hi is None and missed_cap and r0 < cap and not ok(cap, k)[0]:
+            # another setting of this option missed at the cap already: this one is likely hopeless too, and
+            # one run at the cap settles it first (a setting that passes pays that run once on top of its growth)
+            missed_cap.append(k)
+            return None
         while hi is None:
             if ok(r, k)[0]:
                 hi = r
@@ -1467,12 +1474,14 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
                 lo = r
                 fails += 1
                 if r >= cap:
+                    missed_cap.append(k)
                     return None
                 # after FAIL_FAST_AFTER misses, one run at the cap decides whether growing can pass at all: the
                 # bisection below already takes more replicas never to raise a p99, so a miss at the cap is a miss
                 # at every size under it (a hopeless setting cost a run per 1.3x step up to the cap: 7 of its 25
                 # runs, 4 settings x 7 runs of up to 96 replicas, most of a 7-minute plan)
                 if fails == FAIL_FAST_AFTER and r < cap and not ok(cap, k)[0]:
+                    missed_cap.append(k)
                     return None
                 r = min(cap, max(r + 1, int(math.ceil(r * 1.3))))
         while hi - lo > 1:
