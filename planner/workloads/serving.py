@@ -478,6 +478,30 @@ def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
 
 
+def mla_kv_b_params(m) -> float:
+    """Parameters of multi-head latent attention's kv_b_proj, whole model: kv_lora_rank x heads x
+    (qk_nope_head_dim + v_head_dim) per attention layer (W_UK and W_UV side by side, DeepSeek-V2 §2.1.2;
+    vllm/v1/attention/backends/mla/common.py: ``kv_b_proj`` is [W_UK; W_UV] per head) — DeepSeek-V3 1.02B.
+    0 without MLA."""
+    if getattr(m, "mla", None) is None:
+        return 0.0
+    a = m.mla
+    return float(m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim))
+
+
+def mla_absorbed_bytes(m, precision: str) -> float:
+    """Bytes of the 16-bit W_UK / W_UV copies vLLM's MLA backends keep beside a quantised kv_b_proj, whole model
+    (split over TP by heads, as kv_b_proj is). The absorbed decode multiplies by W_UK_T and W_UV in batched
+    matmuls that have no quantised kernel, so ``process_weights_after_loading`` dequantises kv_b_proj to the
+    activation dtype and keeps W_UK_T / W_UV as views of that new tensor ("we just store fp16/bf16 copies and
+    perform the bmm's in 16-bit", vllm/v1/attention/backends/mla/common.py ``get_and_maybe_dequant_weights``);
+    kv_b_proj itself stays, quantised, for the prefill. An unquantised kv_b_proj (bf16 / fp16, or MXFP4, whose
+    checkpoints quantise the experts only) is returned as is: the views cost nothing. DeepSeek-V3 fp8: 2.05 GB,
+    0.24 GiB a GPU at TP8."""
+    f = WEIGHT_FORMATS[precision]
+    return mla_kv_b_params(m) * BYTES_16BIT if (f.scope == "linear" and f.data < BYTES_16BIT) else 0.0
+
+
 def mla_context_upproj_flops(m) -> float:
     """FLOPs per cached context token of a prefill chunk that comes after computed tokens (an earlier chunk of
     the prompt, or a prefix-cache hit), whole model: multi-head latent attention prefills "compute friendly",
@@ -487,10 +511,7 @@ def mla_context_upproj_flops(m) -> float:
     heads x (qk_nope_head_dim + v_head_dim) per attention layer — DeepSeek-V3 2.05 GFLOP a cached token, a 32K
     prompt in 2,048-token chunks re-projects 245,760 of them (~+10% of its prefill). 0 without MLA (K and V are
     cached as such)."""
-    if getattr(m, "mla", None) is None:
-        return 0.0
-    a = m.mla
-    return 2.0 * m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)
+    return 2.0 * mla_kv_b_params(m)
 
 
 def tp_replicated_params(m) -> tuple[float, float]:
@@ -515,10 +536,15 @@ def tp_replicated_params(m) -> tuple[float, float]:
 def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0) -> float:
     """Weight bytes on one GPU of a tp x pp replica: ``weight_bytes`` / (tp x pp), plus (1 - 1/tp) of the
     parameters every TP rank keeps whole (``tp_replicated_params``; quantised ones in ``precision`` when it
-    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages."""
+    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages, plus an MLA
+    model's 16-bit W_UK / W_UV copies beside a quantised kv_b_proj (``mla_absorbed_bytes``) / (tp x pp).
+    What a GPU holds; the iteration model reads it all every step (a decode step reads the copies, not
+    kv_b_proj, and a prefill the reverse: over by kv_b_proj's quantised bytes, 0.13 GB of DeepSeek-V3's
+    79 GB a GPU at TP8 in fp8)."""
     q, keep = tp_replicated_params(m)
     qb = quantised_weight_bytes(precision, m.hidden) if WEIGHT_FORMATS[precision].scope == "linear" else BYTES_16BIT
-    return (weight_bytes(m, precision, expert_pad) / tp + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
+    return ((weight_bytes(m, precision, expert_pad) + mla_absorbed_bytes(m, precision)) / tp
+            + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
 
 
 def _round_up(x: float, k: int) -> float:
