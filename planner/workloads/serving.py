@@ -1439,9 +1439,13 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
     simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
     ``sim.max_utilisation``. The first setting grows from the stable count until it passes and
-    bisects back; each other setting is tried only where it saves a replica. The winner is
-    confirmed on a new seed over a longer run (growing again if the confirmation fails); the
-    option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size."""
+    bisects back; each other setting is tried only where it saves a replica. After
+    ``FAIL_FAST_AFTER`` misses one run at the replica cap decides whether a setting can pass at all,
+    and once one setting missed there the next ones try the cap first. The winner is confirmed on a
+    new seed over a longer run (growing by 1, 1, 2, 4, ... replicas if the confirmation fails, then
+    bisecting back). Every shortcut relies on what the bisection does: more replicas never raise a
+    p99, so the sizes are those of a one-at-a-time search (tests/test_serving.py checks it against
+    one). The option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size."""
     B = row.batch
     r_an = row.replicas
     fleet, qps_all = _fleet_slice(r_an), qps
