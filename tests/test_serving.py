@@ -666,9 +666,9 @@ def test_same_gpu_on_two_instances_is_simulated_once(monkeypatch):
 def test_a_setting_that_misses_at_the_replica_cap_is_not_grown_to_it(monkeypatch):
     """The 7-minute plan (benchmarks/serving_sim_speed.py --plan): an option whose p99s miss the targets
     at every replica count grew each of its 4 settings by 1.3x steps up to the cap, a run per step. After
-    two misses one run at the cap now decides, and once a setting missed there the next ones try the cap first. The same job planned with the full growth (the old search,
-    FAIL_FAST_AFTER out of reach): the same verdict and, for the options that pass, the same size, in
-    fewer runs."""
+    two misses one run at the cap now decides, and once a setting missed there the next ones try the cap first. The same job planned with each first
+    setting grown to its cap (FAIL_FAST_AFTER out of reach): the same verdict and, for the options that pass,
+    the same size, in fewer runs. (The whole search against a one-at-a-time reference: below.)"""
     import planner.workloads.serving as ws
     from dataclasses import replace as dc_replace
     job = _job({"qps": 4, "p99_latency_ms": 100, "prompt_tokens": 256, "output_tokens": 64, "max_batch": 32},
