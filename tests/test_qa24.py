@@ -62,8 +62,9 @@ def test_mla_and_router_weights_replicated_on_every_tp_rank():
     q = 61 * 7168 * (1536 + 512 + 64)
     router = 58 * 7168 * 256
     extra = (1 - 1 / 8) * (q * 1.0 + router * 2.0)
+    absorbed = 61 * 512 * 128 * (128 + 128) * 2.0  # the bf16 W_UK / W_UV copies of the fp8 kv_b_proj (below)
     tp8 = [r for r in res["options"] if r["tp"] == 8][0]
-    assert tp8["weights_gib_per_gpu"] == pytest.approx(res["weights_gib"] / 8 + extra / GiB, rel=1e-6)
+    assert tp8["weights_gib_per_gpu"] == pytest.approx(res["weights_gib"] / 8 + (extra + absorbed / 8) / GiB, rel=1e-6)
 
     from planner.hardware.options import option_from_cluster
     from planner.spec import ClusterSpec
@@ -74,6 +75,24 @@ def test_mla_and_router_weights_replicated_on_every_tp_rank():
     im = IterationModel.build(m, hw, 8, "fp8", "fp8")
     per_rank = float(im.parts(decode_seqs=1)["flops"])
     assert per_rank == pytest.approx(im.lin_flops / 8 + (1 - 1 / 8) * 2 * (q + router), rel=1e-9)
+
+
+# ---- MLA's absorbed W_UK / W_UV: vLLM's MLA backends keep 16-bit copies beside a quantised kv_b_proj -------------------
+# (vllm/v1/attention/backends/mla/common.py process_weights_after_loading: get_and_maybe_dequant_weights(kv_b_proj)
+# makes a new activation-dtype tensor when kv_b_proj is quantised; W_UK_T / W_UV are views of it; kv_b_proj stays for
+# the prefill). DeepSeek-V3: 61 x 512 x 128 heads x (128 + 128) = 1.02B parameters, 2.05 GB in bf16, /8 at TP8.
+def test_mla_keeps_16_bit_absorbed_copies_beside_a_quantised_kv_b_proj():
+    from planner.workloads.serving import mla_absorbed_bytes, served_model, weight_bytes, weight_bytes_per_gpu
+    m = served_model(load_job_dict({"model": {"preset": "deepseek-v3"}}).model)
+    kv_b = 61 * 512 * 128 * (128 + 128)
+    assert mla_absorbed_bytes(m, "fp8") == kv_b * 2.0 and mla_absorbed_bytes(m, "int4") == kv_b * 2.0
+    assert mla_absorbed_bytes(m, "bf16") == 0.0 == mla_absorbed_bytes(m, "mxfp4")  # views of the 16-bit weight
+    # one GPU holds the fp8 weights and the bf16 copies; in bf16 nothing more than the weights
+    assert weight_bytes_per_gpu(m, "fp8", 1) == pytest.approx(weight_bytes(m, "fp8") + kv_b * 2.0, rel=1e-12)
+    assert weight_bytes_per_gpu(m, "bf16", 1) == pytest.approx(weight_bytes(m, "bf16"), rel=1e-12)
+    # at TP8 each GPU holds 1/8 of them, split by heads like kv_b_proj: test_mla_and_router_weights_replicated_...
+    dense = served_model(load_job_dict({"model": {"preset": "llama3-70b"}}).model)
+    assert mla_absorbed_bytes(dense, "fp8") == 0.0
 
 
 def test_dense_gqa_weights_per_gpu_unchanged():

@@ -650,7 +650,8 @@ def test_same_gpu_on_two_instances_is_simulated_once(monkeypatch):
     """qa5: the bursty 2,000-token job on L4 ran the same search twice, for g6.24xlarge and g6.48xlarge
     (both 4 x L4: the same replica, simulation for simulation). A plan looks the repeats up: here three
     single-L4 instances (g6.xlarge, g6.4xlarge, g6.8xlarge) are simulated and all miss the targets
-    after the same 12 trials, at the cost of one search."""
+    after the same 5 trials (12 before the search tried the replica cap after two misses, and first for the
+    settings after one that missed there), at the cost of one search."""
     from dataclasses import replace as dc_replace
     seen = _count_simulations(monkeypatch)
     job = _job({"qps": 4, "p99_latency_ms": 100, "prompt_tokens": 256, "output_tokens": 64, "max_batch": 32},
@@ -658,8 +659,44 @@ def test_same_gpu_on_two_instances_is_simulated_once(monkeypatch):
     plan = plan_serving(job, sim=dc_replace(FAST, candidates=3))
     refined = [o for o in plan.rejected if o.refined]
     assert len(refined) == 3 and len({o.gpu for o in refined}) == 1 and len({o.hardware for o in refined}) == 3
-    assert len({o.reason for o in refined}) == 1 and "(12 runs)" in refined[0].reason
-    assert seen["sims"] <= 12 + 4  # one search (12 trials) and its capacity runs, not three
+    assert len({o.reason for o in refined}) == 1 and "(5 runs)" in refined[0].reason
+    assert seen["sims"] <= 5 + 4  # one search (5 trials) and its capacity runs, not three
+
+
+def test_a_setting_that_misses_at_the_replica_cap_is_not_grown_to_it(monkeypatch):
+    """The 7-minute plan (benchmarks/serving_sim_speed.py --plan): an option whose p99s miss the targets
+    at every replica count grew each of its 4 settings by 1.3x steps up to the cap, a run per step. After
+    two misses one run at the cap now decides, and once a setting missed there the next ones try the cap first. The same job planned with each first
+    setting grown to its cap (FAIL_FAST_AFTER out of reach): the same verdict and, for the options that pass,
+    the same size, in fewer runs. (The whole search against a one-at-a-time reference: below.)"""
+    import planner.workloads.serving as ws
+    from dataclasses import replace as dc_replace
+    job = _job({"qps": 4, "p99_latency_ms": 100, "prompt_tokens": 256, "output_tokens": 64, "max_batch": 32},
+               model="llama3-8b", constraints={"clouds": ["aws"], "gpus": ["L4-24GB", "H100-SXM-80GB"]})
+    sim = dc_replace(FAST, candidates=3)
+    seen = _count_simulations(monkeypatch)
+    fast = plan_serving(job, sim=sim)
+    fast_sims = seen["sims"]
+    monkeypatch.setattr(ws, "FAIL_FAST_AFTER", 10**6)
+    seen.update(sims=0)
+    full = plan_serving(job, sim=sim)
+    assert fast_sims < seen["sims"]
+    f_rows = {(o["hardware"], o["tp"]): o for o in fast["options"]}
+    g_rows = {(o["hardware"], o["tp"]): o for o in full["options"]}
+    assert f_rows.keys() == g_rows.keys()
+    for key, o in g_rows.items():
+        for k in ("replicas", "meets_latency", "usd_per_hr", "sized_by"):
+            assert f_rows[key][k] == o[k], (key, k)
+    hopeless = [(a, b) for a, b in zip(sorted(plan_reasons(fast)), sorted(plan_reasons(full)))]
+    assert hopeless and all(a.split(" (")[0] == b.split(" (")[0] for a, b in hopeless)
+    runs = lambda r: int(r.rsplit("(", 1)[1].split()[0])  # noqa: E731
+    assert all(runs(a) < runs(b) for a, b in hopeless)
+    assert fast["best"]["hardware"] == full["best"]["hardware"] and fast["best"]["replicas"] == full["best"]["replicas"]
+
+
+def plan_reasons(plan) -> list[str]:
+    """The reasons of the options the simulation rejected after a search to the replica cap."""
+    return [o.reason for o in plan.rejected if o.refined and "even with" in (o.reason or "")]
 
 
 def test_options_rank_by_cost_and_say_which_were_simulated(cli, tmp_path):
@@ -913,3 +950,96 @@ def test_targets_line_writes_the_figures_as_given():
     render_serving(con, res)
     line = next(x for x in con.export_text().splitlines() if x.startswith("targets:"))
     assert line == "targets: TPOT p99 <= 60 ms, TTFT p99 <= 5,000 ms, 2 QPS, 32,000 prompt + 512 output tokens", line
+
+
+
+def _reference_search(r0: int, cap: int, passes_search, passes_confirm) -> tuple[int, bool, int]:
+    """The search as it was before the replica cap was tried early and the confirmation galloped: grow by
+    1.3x steps from ``r0`` until a run passes (None past the cap), bisect back, then confirm growing one
+    replica at a time. One setting. (replicas or None, confirmed, distinct runs)."""
+    runs = set()
+
+    def run(kind, r, f):
+        runs.add((kind, r))
+        return f(r)
+
+    lo, r, hi = r0 - 1, r0, None
+    while hi is None:
+        if run("search", r, passes_search):
+            hi = r
+        else:
+            lo = r
+            if r >= cap:
+                return None, False, len(runs)
+            r = min(cap, max(r + 1, int(math.ceil(r * 1.3))))
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mid >= 1 and run("search", mid, passes_search):
+            hi = mid
+        else:
+            lo = mid
+    r = hi
+    while not run("confirm", r, passes_confirm) and r < cap:
+        r += 1
+    return r, run("confirm", r, passes_confirm), len(runs)
+
+
+@pytest.mark.parametrize("more_search,more_confirm", [(0, 0), (0, 1), (2, 3), (0, 6), (3, 12), (1, 25), (10**6, 10**6)])
+def test_search_finds_the_replicas_of_the_one_at_a_time_search(monkeypatch, more_search, more_confirm):
+    """The search with each simulation replaced by a threshold (a search run passes with at least
+    ``more_search`` replicas more than the stable count it starts from, a 6,000-request confirmation with
+    ``more_confirm``): the size and verdict of the reference above (the search before the cap was tried
+    early and the confirmation galloped), in no more runs of the first setting (one more where a growth
+    that passes after two misses paid the cap's run), fewer where the confirmation grows 10+ replicas or nothing passes."""
+    import planner.workloads.serving as ws
+    job = _job({"qps": 40, "p99_latency_ms": 100, "ttft_ms": 2000, "prompt_tokens": 256, "output_tokens": 64,
+                "max_batch": 4}, model="llama3-8b", cluster={"instance": "aws:p5.4xlarge"})  # 6 replicas: cap 24
+    real = ws.simulate_serving
+    template, runs = {}, []
+
+    class Fake:  # a real result whose verdict is the threshold's
+        def __init__(self, res, ok):
+            self.res, self.ok = res, ok
+
+        def __getattr__(self, name):
+            return getattr(self.res, name)
+
+        def meets(self, *a, **k):
+            return self.ok
+
+    def fake(cfg, wl):
+        if cfg.drain_s == 1e7:  # the saturated-capacity run: real (it sets the stable count)
+            return real(cfg, wl)
+        if "res" not in template:
+            template.update(res=real(cfg, wl), n=len(wl), r0=cfg.replicas)
+        kind = "confirm" if len(wl) != template["n"] else "search"
+        k = (cfg.engine.max_num_batched_tokens, cfg.engine.max_num_seqs)
+        runs.append((k, kind, cfg.replicas))
+        need = template["r0"] + (more_confirm if kind == "confirm" else more_search)
+        return Fake(template["res"], cfg.replicas >= need)
+
+    monkeypatch.setattr(ws, "simulate_serving", fake)
+    analytic = _plan(job)["best"]
+    r_an = analytic["replicas"]
+    cap = max(r_an + 2, int(math.ceil(r_an * FAST.max_replica_factor)))
+    try:
+        plan = plan_serving(job, sim=FAST)
+    except InfeasibleError as e:
+        plan, reason = None, str(e)
+    first, r0 = runs[0][0], template["r0"]
+    want, confirmed, ref_runs = _reference_search(r0, cap, lambda r: r >= r0 + more_search,
+                                                  lambda r: r >= r0 + more_confirm)
+    mine = len({(kind, r) for k, kind, r in runs if k == first})
+    if want is None:
+        assert plan is None and f"even with {cap} replicas" in reason
+        assert mine < ref_runs
+        return
+    if not confirmed:  # the confirmation missed at the cap: the only option is rejected
+        assert plan is None and f"with {cap} replicas" in reason and want == cap
+        assert mine < ref_runs
+        return
+    d = plan["best"]["simulated"]
+    assert (d["replicas"], d["meets_targets"], d["max_num_batched_tokens"]) == (want, confirmed, first[0])
+    assert mine <= ref_runs + 1
+    if more_confirm - more_search >= 10:  # galloping pays off past ~8 confirmation misses
+        assert mine < ref_runs

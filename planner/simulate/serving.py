@@ -1086,10 +1086,17 @@ class LoadBalancer:
 
 ROUTING: dict[str, Callable] = {
     # fewest requests queued + running (vLLM production stack / most LLM gateways' default)
-    "least_outstanding": lambda lb: min(range(len(lb.engines)), key=lambda k: lb.engines[k].outstanding),
+    # (the first engine with the fewest, as min() picks; one list instead of a key call per engine: the
+    # routing ran once per request over every engine, ~5% of a 28-replica run)
+    "least_outstanding": lambda lb: _least(lb),
     "round_robin": lambda lb: _rr(lb),
     "random": lambda lb: int(lb.rng.integers(len(lb.engines))),
 }
+
+
+def _least(lb: LoadBalancer) -> int:
+    outs = [e.outstanding for e in lb.engines]
+    return outs.index(min(outs))
 
 
 def _rr(lb: LoadBalancer) -> int:

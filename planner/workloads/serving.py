@@ -478,6 +478,30 @@ def weight_bytes(m, precision: str, expert_pad: float = 1.0) -> float:
     return q * quantised_weight_bytes(precision, m.hidden) + keep * BYTES_16BIT
 
 
+def mla_kv_b_params(m) -> float:
+    """Parameters of multi-head latent attention's kv_b_proj, whole model: kv_lora_rank x heads x
+    (qk_nope_head_dim + v_head_dim) per attention layer (W_UK and W_UV side by side, DeepSeek-V2 §2.1.2;
+    vllm/v1/attention/backends/mla/common.py: ``kv_b_proj`` is [W_UK; W_UV] per head) — DeepSeek-V3 1.02B.
+    0 without MLA."""
+    if getattr(m, "mla", None) is None:
+        return 0.0
+    a = m.mla
+    return float(m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim))
+
+
+def mla_absorbed_bytes(m, precision: str) -> float:
+    """Bytes of the 16-bit W_UK / W_UV copies vLLM's MLA backends keep beside a quantised kv_b_proj, whole model
+    (split over TP by heads, as kv_b_proj is). The absorbed decode multiplies by W_UK_T and W_UV in batched
+    matmuls that have no quantised kernel, so ``process_weights_after_loading`` dequantises kv_b_proj to the
+    activation dtype and keeps W_UK_T / W_UV as views of that new tensor ("we just store fp16/bf16 copies and
+    perform the bmm's in 16-bit", vllm/v1/attention/backends/mla/common.py ``get_and_maybe_dequant_weights``);
+    kv_b_proj itself stays, quantised, for the prefill. An unquantised kv_b_proj (bf16 / fp16, or MXFP4, whose
+    checkpoints quantise the experts only) is returned as is: the views cost nothing. DeepSeek-V3 fp8: 2.05 GB,
+    0.24 GiB a GPU at TP8."""
+    f = WEIGHT_FORMATS[precision]
+    return mla_kv_b_params(m) * BYTES_16BIT if (f.scope == "linear" and f.data < BYTES_16BIT) else 0.0
+
+
 def mla_context_upproj_flops(m) -> float:
     """FLOPs per cached context token of a prefill chunk that comes after computed tokens (an earlier chunk of
     the prompt, or a prefix-cache hit), whole model: multi-head latent attention prefills "compute friendly",
@@ -487,10 +511,7 @@ def mla_context_upproj_flops(m) -> float:
     heads x (qk_nope_head_dim + v_head_dim) per attention layer — DeepSeek-V3 2.05 GFLOP a cached token, a 32K
     prompt in 2,048-token chunks re-projects 245,760 of them (~+10% of its prefill). 0 without MLA (K and V are
     cached as such)."""
-    if getattr(m, "mla", None) is None:
-        return 0.0
-    a = m.mla
-    return 2.0 * m.attention_layers * a.kv_lora_rank * m.heads * (a.qk_nope_head_dim + a.v_head_dim)
+    return 2.0 * mla_kv_b_params(m)
 
 
 def tp_replicated_params(m) -> tuple[float, float]:
@@ -515,10 +536,15 @@ def tp_replicated_params(m) -> tuple[float, float]:
 def weight_bytes_per_gpu(m, precision: str, tp: int, pp: int = 1, expert_pad: float = 1.0) -> float:
     """Weight bytes on one GPU of a tp x pp replica: ``weight_bytes`` / (tp x pp), plus (1 - 1/tp) of the
     parameters every TP rank keeps whole (``tp_replicated_params``; quantised ones in ``precision`` when it
-    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages."""
+    quantises every linear, else 16-bit, as ``weight_bytes`` stores them) over the pp stages, plus an MLA
+    model's 16-bit W_UK / W_UV copies beside a quantised kv_b_proj (``mla_absorbed_bytes``) / (tp x pp).
+    What a GPU holds; the iteration model reads it all every step (a decode step reads the copies, not
+    kv_b_proj, and a prefill the reverse: over by kv_b_proj's quantised bytes, 0.13 GB of DeepSeek-V3's
+    79 GB a GPU at TP8 in fp8)."""
     q, keep = tp_replicated_params(m)
     qb = quantised_weight_bytes(precision, m.hidden) if WEIGHT_FORMATS[precision].scope == "linear" else BYTES_16BIT
-    return (weight_bytes(m, precision, expert_pad) / tp + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
+    return ((weight_bytes(m, precision, expert_pad) + mla_absorbed_bytes(m, precision)) / tp
+            + (1.0 - 1.0 / tp) * (q * qb + keep * BYTES_16BIT)) / pp
 
 
 def _round_up(x: float, k: int) -> float:
@@ -1401,6 +1427,10 @@ def _slice_replicas(replicas: int, fleet: float) -> int:
     return max(1, round(replicas / fleet))
 
 
+#: misses in a row after which ``_refine_realtime`` tries the replica cap once before growing further
+FAIL_FAST_AFTER = 2
+
+
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
                      cache: Optional[dict] = None, lim: ServingLimits = ServingLimits(),
                      note: Optional[Callable[[str], None]] = None) -> ServingOption:
@@ -1409,9 +1439,13 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
     simulated p99 TTFT/TPOT meet the targets with ``sim.margin`` at utilisation <=
     ``sim.max_utilisation``. The first setting grows from the stable count until it passes and
-    bisects back; each other setting is tried only where it saves a replica. The winner is
-    confirmed on a new seed over a longer run (growing again if the confirmation fails); the
-    option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size."""
+    bisects back; each other setting is tried only where it saves a replica. After
+    ``FAIL_FAST_AFTER`` misses one run at the replica cap decides whether a setting can pass at all,
+    and once one setting missed there the next ones try the cap first. The winner is confirmed on a
+    new seed over a longer run (growing by 1, 1, 2, 4, ... replicas if the confirmation fails, then
+    bisecting back). Every shortcut relies on what the bisection does: more replicas never raise a
+    p99, so the sizes are those of a one-at-a-time search (tests/test_serving.py checks it against
+    one). The option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size."""
     B = row.batch
     r_an = row.replicas
     fleet, qps_all = _fleet_slice(r_an), qps
@@ -1452,15 +1486,32 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
+    missed_cap = []  # settings that missed the targets at the cap
+
     def smallest(k, hi=None):
         r0 = stable(k)
         lo, r = r0 - 1, r0  # lo: known to fail (or 0)
+        fails = 0
+        if hi is None and missed_cap and r0 < cap and not ok(cap, k)[0]:
+            # another setting of this option missed at the cap already: this one is likely hopeless too, and
+            # one run at the cap settles it first (a setting that passes pays that run once on top of its growth)
+            missed_cap.append(k)
+            return None
         while hi is None:
             if ok(r, k)[0]:
                 hi = r
             else:
                 lo = r
+                fails += 1
                 if r >= cap:
+                    missed_cap.append(k)
+                    return None
+                # after FAIL_FAST_AFTER misses, one run at the cap decides whether growing can pass at all: the
+                # bisection below already takes more replicas never to raise a p99, so a miss at the cap is a miss
+                # at every size under it (a hopeless setting cost a run per 1.3x step up to the cap: 7 of its 25
+                # runs, 4 settings x 7 runs of up to 96 replicas, most of a 7-minute plan)
+                if fails == FAIL_FAST_AFTER and r < cap and not ok(cap, k)[0]:
+                    missed_cap.append(k)
                     return None
                 r = min(cap, max(r + 1, int(math.ceil(r * 1.3))))
         while hi - lo > 1:
@@ -1484,11 +1535,24 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
                        reason=f"simulated p99s miss the targets even with {math.ceil(cap * fleet)} replicas ({trials} runs)")
     r, k = best
     wl2 = _workload(s, qps, sim.confirm_s, sim.confirm_requests, sim, sim.seed + 1, m)
+    w2 = min(60.0, wl2.span_s / 10)
+    # a confirmation that misses grows by 1, 1, 2, 4, ... replicas, then bisects back to the fewest that pass:
+    # the size one-at-a-time growth finds (more replicas never raise a p99, as above) in O(log cap) of these,
+    # the plan's longest runs (30,000 requests), where it took up to cap - r of them
+    lo, misses = r - 1, 0
     while True:
-        passed, res = ok(r, k, wl2, min(60.0, wl2.span_s / 10))
+        passed, res = ok(r, k, wl2, w2)
         if passed or r >= cap:
             break
-        r += 1
+        misses += 1
+        lo, r = r, min(cap, r + (1 if misses <= 2 else 2 ** (misses - 2)))
+    while passed and r - lo > 1:
+        mid = (lo + r) // 2
+        p, got = ok(mid, k, wl2, w2)
+        if p:
+            r, res = mid, got
+        else:
+            lo = mid
     r_all = r if fleet == 1 else math.ceil(r * fleet)
     d = _sim_summary(res, r_all, k[0], k[1])
     d.update(qps=qps_all, saturated_rps_per_replica=mu[k], utilisation=qps_all / (r_all * mu[k]),
