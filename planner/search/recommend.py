@@ -29,12 +29,14 @@ from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inp
                                      row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
-from planner.model.stacks import check_platform
+from planner.layout import distinct_rows
+from planner.model.pipeline import chunk_layers
+from planner.model.stacks import check_platform, recompute_split
 from planner.search.space import (empty_reason, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 
 
@@ -44,6 +46,88 @@ def best_layout(plan) -> dict:
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
     return {"zero": get("zero"), "pp": get("pp")}
+
+def picks_block_recompute(job: JobSpec, stack) -> bool:
+    """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):
+    a stack that runs it (``Stack.partial_recompute``), a transformer, and a job that leaves N open with recompute
+    full or open and no uniform method."""
+    t = job.training
+    return (bool(getattr(stack, "partial_recompute", False)) and job.model.is_transformer
+            and t.recompute in (None, "full") and t.recompute_num_layers is None
+            and getattr(t, "recompute_method", None) in (None, "block"))
+
+
+def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float):
+    """The full-recompute rows of ``cv`` that fit, each at the smallest Megatron ``--recompute-num-layers`` (method
+    block) that still fits: what Megatron users tune (Megatron-Bridge's Llama 3 8B H100 FP8 recipe recomputes 5 of 32
+    layers), and never slower than recomputing every layer (the time falls with N, planner.model.pipeline
+    .recomputed_fraction). Memory falls as N grows: the rows are evaluated together at N = 1, then at one below the
+    secant's N (usually the answer in three memory passes), a bisection settling what is left. Layouts that fit
+    without recompute are left alone (faster at any N). Returns (candidates, memory) with those rows' ``rn`` and
+    memory replaced; N equal to the chunk stays 0 (every layer)."""
+    m = job.model
+    chunks = np.where(cv.schedule == SCHEDULE.code["interleaved"], np.maximum(cv.vpp, 1), 1)
+    chunk = chunk_layers(m.layers, cv.pp, chunks).astype(np.int64)
+    want = fits & (cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (chunk > 1)
+    if not want.any():
+        return cv, mem
+    # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is
+    _, inv = distinct_rows(cv.nodes, cv.tp, cv.etp, cv.pp, cv.dp, cv.dp_shard, cv.cp, cv.ep, cv.vpp, cv.zero, cv.mb,
+                           cv.sp, cv.schedule)
+    plain_fits = np.zeros(int(inv.max()) + 1, dtype=bool)
+    plain_fits[inv[fits & (cv.rc == RECOMPUTE.code["none"])]] = True
+    rows = np.flatnonzero(want & ~plain_fits[inv])
+    if not len(rows):
+        return cv, mem
+    lo, hi = np.ones(len(rows), dtype=np.int64), chunk[rows].copy()  # hi: fits (every layer recomputed)
+    sub = cv.take(rows)
+
+    def probe(act, n):
+        """whether rows ``act`` of ``sub`` fit at N = ``n``, and their memory"""
+        p = sub.take(act)
+        p.rn = np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy()
+        got = memory_per_gpu(m, training, p, stack=stack, gpu=hw.gpu.name)
+        return fits_memory(job, hw, got, limit), got
+
+    # memory at N = 1, then the secant to N = chunk: a stage's total is linear in the recomputed share, or the larger
+    # of two such lines (the fullest of rank 0 and 1), so convex and the secant's N fits; one probe below it settles
+    # the linear case, a bisection the rest
+    ok1, m1 = probe(np.arange(len(rows)), 1)
+    hi[ok1] = 1
+    t1, tl = m1["total"], mem["total"][rows]
+    drop = np.maximum(t1 - tl, 1.0)
+    sec = np.ceil(1.0 + (t1 - limit) / drop * (chunk[rows] - 1.0))
+    hi = np.where(ok1, hi, np.clip(sec, 2, chunk[rows]).astype(np.int64))
+    lo = np.where(ok1, 1, 2)
+    act = np.flatnonzero(~ok1 & (hi - 1 >= lo))
+    if len(act):
+        ok, _ = probe(act, hi[act] - 1)
+        hi[act] = np.where(ok, hi[act] - 1, hi[act])
+        lo[act] = np.where(ok, lo[act], hi[act])
+    while (lo < hi).any():
+        act = np.flatnonzero(lo < hi)
+        mid = (lo[act] + hi[act]) // 2
+        ok, _ = probe(act, mid)
+        hi[act] = np.where(ok, mid, hi[act])
+        lo[act] = np.where(ok, lo[act], mid + 1)
+    n_pick = hi
+    part = n_pick < chunk[rows]
+    if not part.any():
+        return cv, mem
+    fin = sub.take(np.flatnonzero(part))
+    fin.rn = n_pick[part]
+    got = memory_per_gpu(m, training, fin, stack=stack, gpu=hw.gpu.name)
+    sel_ok = fits_memory(job, hw, got, limit)  # the secant assumed convexity: a row it misjudged keeps every layer
+    sel = rows[part][sel_ok]
+    got = {k: (v[sel_ok] if np.ndim(v) and len(v) == len(sel_ok) else v) for k, v in got.items()}
+    cv = cv.take(np.arange(len(cv)))  # a copy: the chunk's columns serve the other variants too
+    cv.rn[sel] = n_pick[part][sel_ok]
+    mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
+    for k, v in got.items():
+        if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
+            mem[k][sel] = v
+    return cv, mem
+
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
               spot_model=None, overhead=None) -> Recommendation:
@@ -84,6 +168,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     live = [(g, grp) for g, grp in enumerate(groups) if not grp.refused]
     lists = {g: module_lists_note(list(grp.variants)) for g, grp in live}  # recompute_modules lists searched
     any_lists = any(lists.values())
+    for _, grp in live:  # a partial full recompute the job sets: only on the stacks that run it
+        recompute_split(job.training, grp.variants[0].stack, job.model)
+    partial_cols = bool(job.training.recompute_num_layers) or any(
+        picks_block_recompute(job, grp.variants[0].stack) for _, grp in live)
     evaluated = 0
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
@@ -165,6 +253,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     evaluated += len(cv)
                     mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
                     fits = fits_memory(job, hw, mem, limit)
+                    if picks_block_recompute(job, var.stack):  # full-recompute rows: only the layers memory needs
+                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, var.stack, hw, limit)
                     tried[idx[fits]] = False
                     misfit[v] = tried
                     roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
@@ -213,6 +303,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
                         **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")
                                                  if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
+                        # Megatron's block --recompute-num-layers of the full rows (0: every layer), where it can be set
+                        **({"recompute_num_layers": cf.rn} if partial_cols else {}),
                         step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                         mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                         train_hours=hours, cost=cost, usd_per_token=cost / tokens,
