@@ -258,7 +258,7 @@ class Transformer(nn.Module):
     def _partial_checkpointed(self, x, cos, sin, mask):
         """Megatron-Core ``_checkpointed_forward``: block checkpoints layers ``l < N`` one by one and runs the rest
         plain; uniform checkpoints ``layers[l:l + N]`` as one call for l = 0, N, 2N, ... (early stop off, as above)."""
-        n, L = self.recompute_num_layers or 1, len(self.blocks)
+        n, L = (1 if self.recompute_num_layers is None else self.recompute_num_layers), len(self.blocks)
 
         def run(start, end):
             def f(h, cos, sin, mask):

@@ -67,7 +67,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import (pipeline_split, recomputed_fraction, split_runtime, stage_layer_ends,
+from planner.model.pipeline import (chunk_layers, pipeline_split, recomputed_fraction, split_runtime, stage_layer_ends,
                                     stage_layer_split, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
@@ -841,8 +841,10 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
     their recompute code, ``unrecomputed()`` the same rows' values without recompute (called only when needed).
 
     * block (``c.rn`` > 0): a stage's recomputed share ``f`` (pipeline.recomputed_fraction) keeps only its layers'
-      inputs, the other layers everything they save: per layer f x full + (1 - f) x none; a rebuilt layer's working
-      set on top (the plain layers' backward runs first, transformer_block.py checkpoints the chunk's first N).
+      inputs, the other layers everything they save: per layer f x full + (1 - f) x none. transformer_block.py
+      checkpoints a chunk's first N layers, so the backward reaches them after the chunk's plain layers have freed
+      their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
+      saves (none's own working set at least), nothing at N = 0, full's at N = chunk.
     * uniform (the job's ``recompute_method``): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a
       whole group of g layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers'
       full saves (pipeline.uniform_groups).
@@ -856,11 +858,12 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
     uniform = full & (getattr(t, "recompute_method", None) == "uniform") & ((t.recompute_num_layers or 1) > 1)
     if not (block.any() or uniform.any()):
         return per_layer, rws
-    pl0, _ = unrecomputed()
+    pl0, rws0 = unrecomputed()
     per_layer_b = f * per_layer + (1.0 - f) * pl0
+    rws_b = np.maximum(rws0, rws - (1.0 - f) * chunk_layers(m.layers, c.pp, chunks) * pl0)
     kept, g = uniform_groups(m.layers, t.recompute_num_layers or 1, c.pp, chunks)
     per_layer = np.where(block, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
-    rws = np.where(uniform, rws + (g - 1.0) * pl0, rws)
+    rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, rws))
     return per_layer, rws
 
 

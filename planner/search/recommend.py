@@ -29,7 +29,9 @@ from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inp
                                      row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
-from planner.layout import distinct_rows
+from dataclasses import fields
+
+from planner.layout import Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
 from planner.search.space import (empty_reason, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
@@ -57,18 +59,40 @@ def picks_block_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "block"))
 
 
-def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float):
+def with_block_one(cv):
+    """``cv`` with its full-recompute rows appended once more at Megatron block N = 1 (``smallest_block_recompute``'s
+    first probe, evaluated in the search's own memory pass)."""
+    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))
+    one = cv.take(full)
+    one.rn = np.ones(len(full), dtype=np.int64)
+    return Candidates(**{f.name: np.concatenate([getattr(cv, f.name), getattr(one, f.name)]) for f in fields(Candidates)})
+
+
+def split_rows(mem: dict, n: int):
+    """``memory_per_gpu``'s dict of ``with_block_one`` rows: (the first ``n`` rows, the rest)."""
+    head = {k: (v[:n] if np.ndim(v) else v) for k, v in mem.items()}
+    tail = {k: (v[n:] if np.ndim(v) else v) for k, v in mem.items()}
+    return head, tail
+
+
+def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: dict, stack, hw, limit: float):
     """The full-recompute rows of ``cv`` that fit, each at the smallest Megatron ``--recompute-num-layers`` (method
     block) that still fits: what Megatron users tune (Megatron-Bridge's Llama 3 8B H100 FP8 recipe recomputes 5 of 32
     layers), and never slower than recomputing every layer (the time falls with N, planner.model.pipeline
-    .recomputed_fraction). Memory falls as N grows: the rows are evaluated together at N = 1, then at one below the
-    secant's N (usually the answer in three memory passes), a bisection settling what is left. Layouts that fit
-    without recompute are left alone (faster at any N). Returns (candidates, memory) with those rows' ``rn`` and
-    memory replaced; N equal to the chunk stays 0 (every layer)."""
+    .recomputed_fraction). ``mem1``: the memory of the full rows at N = 1 (``with_block_one``, in ``cv``'s order).
+
+    Memory falls as N grows. A stage's total is linear in the recomputed share, or the larger of two such lines (rank
+    0 and rank 1, the logits' stage), so convex: the secant from N = 1 to N = chunk crosses the limit at an N that
+    fits. One pass evaluates that N and the one below it (the answer where the total is linear); a bisection settles
+    rows where the one below fits too. Layouts that fit without recompute are left alone (faster at any N). Returns
+    (candidates, memory) with the chosen rows' ``rn`` and memory replaced; N equal to the chunk stays 0."""
     m = job.model
     chunks = np.where(cv.schedule == SCHEDULE.code["interleaved"], np.maximum(cv.vpp, 1), 1)
     chunk = chunk_layers(m.layers, cv.pp, chunks).astype(np.int64)
-    want = fits & (cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (chunk > 1)
+    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))  # mem1's rows
+    at1 = np.full(len(cv), -1, dtype=np.intp)
+    at1[full] = np.arange(len(full))
+    want = fits & (at1 >= 0) & (chunk > 1)
     if not want.any():
         return cv, mem
     # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is
@@ -79,49 +103,54 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, stack,
     rows = np.flatnonzero(want & ~plain_fits[inv])
     if not len(rows):
         return cv, mem
-    lo, hi = np.ones(len(rows), dtype=np.int64), chunk[rows].copy()  # hi: fits (every layer recomputed)
-    sub = cv.take(rows)
+    sub, top = cv.take(rows), chunk[rows]
 
     def probe(act, n):
-        """whether rows ``act`` of ``sub`` fit at N = ``n``, and their memory"""
+        """rows ``act`` of ``sub`` at N = ``n``: whether they fit, and their memory"""
         p = sub.take(act)
         p.rn = np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy()
         got = memory_per_gpu(m, training, p, stack=stack, gpu=hw.gpu.name)
         return fits_memory(job, hw, got, limit), got
 
-    # memory at N = 1, then the secant to N = chunk: a stage's total is linear in the recomputed share, or the larger
-    # of two such lines (the fullest of rank 0 and 1), so convex and the secant's N fits; one probe below it settles
-    # the linear case, a bisection the rest
-    ok1, m1 = probe(np.arange(len(rows)), 1)
-    hi[ok1] = 1
-    t1, tl = m1["total"], mem["total"][rows]
-    drop = np.maximum(t1 - tl, 1.0)
-    sec = np.ceil(1.0 + (t1 - limit) / drop * (chunk[rows] - 1.0))
-    hi = np.where(ok1, hi, np.clip(sec, 2, chunk[rows]).astype(np.int64))
+    m1 = {k: (v[at1[rows]] if np.ndim(v) else v) for k, v in mem1.items()}
+    ok1 = fits_memory(job, hw, m1, limit)
+    drop = np.maximum(m1["total"] - mem["total"][rows], 1.0)
+    sec = np.clip(np.ceil(1.0 + (m1["total"] - limit) / drop * (top - 1.0)), 2, top).astype(np.int64)
+    hi = np.where(ok1, 1, sec)
     lo = np.where(ok1, 1, 2)
-    act = np.flatnonzero(~ok1 & (hi - 1 >= lo))
-    if len(act):
-        ok, _ = probe(act, hi[act] - 1)
-        hi[act] = np.where(ok, hi[act] - 1, hi[act])
-        lo[act] = np.where(ok, lo[act], hi[act])
-    while (lo < hi).any():
+    at_hi = {k: np.array(v, dtype=np.float64, copy=True) for k, v in m1.items() if np.ndim(v)}  # memory at N = hi
+
+    def keep(idx, got, ok):
+        """record the memory of rows ``idx`` of ``sub`` that fit (their N becomes the new hi)"""
+        for k in at_hi:
+            at_hi[k][idx[ok]] = np.asarray(got[k])[ok]
+
+    # one pass: every row at its secant N and the one below (where that is still above 1)
+    act = np.flatnonzero(~ok1)
+    below = act[hi[act] - 1 >= lo[act]]
+    ok, got = probe(np.concatenate([act, below]), np.concatenate([hi[act], hi[below] - 1]))
+    n = len(act)
+    ok_sec, ok_below = ok[:n], ok[n:]
+    keep(act, {k: np.asarray(v)[:n] for k, v in got.items() if k in at_hi}, ok_sec)
+    hi[act[~ok_sec]] = lo[act[~ok_sec]] = top[act[~ok_sec]]  # not convex after all (no such case known): every layer
+    lower = ok_below & ok_sec[np.searchsorted(act, below)]
+    keep(below, {k: np.asarray(v)[n:] for k, v in got.items() if k in at_hi}, lower)
+    hi[below] = np.where(lower, hi[below] - 1, hi[below])
+    lo[below] = np.where(lower, lo[below], hi[below])
+    while (lo < hi).any():  # where the total bends: bisect what is left
         act = np.flatnonzero(lo < hi)
         mid = (lo[act] + hi[act]) // 2
-        ok, _ = probe(act, mid)
+        ok, got = probe(act, mid)
+        keep(act, got, ok)
         hi[act] = np.where(ok, mid, hi[act])
         lo[act] = np.where(ok, lo[act], mid + 1)
-    n_pick = hi
-    part = n_pick < chunk[rows]
-    if not part.any():
+    part = np.flatnonzero(hi < top)
+    if not len(part):
         return cv, mem
-    fin = sub.take(np.flatnonzero(part))
-    fin.rn = n_pick[part]
-    got = memory_per_gpu(m, training, fin, stack=stack, gpu=hw.gpu.name)
-    sel_ok = fits_memory(job, hw, got, limit)  # the secant assumed convexity: a row it misjudged keeps every layer
-    sel = rows[part][sel_ok]
-    got = {k: (v[sel_ok] if np.ndim(v) and len(v) == len(sel_ok) else v) for k, v in got.items()}
+    got = {k: v[part] for k, v in at_hi.items()}
+    sel = rows[part]
     cv = cv.take(np.arange(len(cv)))  # a copy: the chunk's columns serve the other variants too
-    cv.rn[sel] = n_pick[part][sel_ok]
+    cv.rn[sel] = hi[part]
     mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
     for k, v in got.items():
         if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
@@ -251,10 +280,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         continue
                     cv = c if len(idx) == len(c) else c.take(idx)
                     evaluated += len(cv)
-                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
+                    picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
+                    ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
+                    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
+                    if picks:
+                        mem, mem1 = split_rows(mem, len(cv))
                     fits = fits_memory(job, hw, mem, limit)
-                    if picks_block_recompute(job, var.stack):  # full-recompute rows: only the layers memory needs
-                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, var.stack, hw, limit)
+                    if picks:
+                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit)
                     tried[idx[fits]] = False
                     misfit[v] = tried
                     roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
