@@ -164,6 +164,9 @@ def test_recommend_picks_the_smallest_block_that_fits(catalog):
     assert below is None or not below.fits
     assert best.step_time_s < estimate_job(job, catalog).step_time_s  # faster than every layer
     assert int(rec.table.iloc[0]["recompute_num_layers"]) == n
+    from planner.workloads.sensitivity import pinned_job  # the plan's JSON pinned back into a job: the same plan
+    pinned = estimate_job(pinned_job(job, best.to_json()), catalog)
+    assert pinned.config.recompute_num_layers == n and pinned.step_time_s == pytest.approx(best.step_time_s, rel=1e-9)
     # a fixed N is kept by the search as the job sets it
     fixed = recommend(_job(recompute="full", recompute_num_layers=30), catalog, simulate=False).best
     assert fixed.config.recompute_num_layers == 30
