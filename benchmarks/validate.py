@@ -854,6 +854,9 @@ def pr2_case(cat, r) -> PR2Case:
     modules = pr2_recompute_modules(r)
     if modules is not None:  # the recipe's per-module selective recompute
         rc = RECOMPUTE.code["selective"]
+    rn, method = pr2_partial_recompute(r, notes)
+    if rn:  # the recipe's full recompute of N layers per stage (Megatron --recompute-method block)
+        rc = RECOMPUTE.code["full"]
     z = str(r.zero_or_fsdp).lower()
     zero = 3 if ("fsdp" in z and "fsdp=0" not in z) else (1 if ("distributed optimizer" in z or "zero" in z or "shards optimizer" in z) else 0)
     if dp * cp == 1:  # the sharding group is dp x cp (torchtitan's dp_shard_cp mesh, Megatron's DO)
@@ -871,13 +874,29 @@ def pr2_case(cat, r) -> PR2Case:
                       grad_dtype="same" if bf16_reduce else "fp32", optimizer=optimizer,
                       flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
                       dropout=r.id.startswith(("kor22", "mtnlg", "bloom", "opt")), recompute=RECOMPUTE.names[rc],
-                      recompute_modules=modules)
+                      recompute_modules=modules, recompute_method=method, recompute_num_layers=rn)
     sched = "interleaved" if vpp > 1 else "1f1b"
     c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
                    sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
                    schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
-                   etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp)
+                   etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp,
+                   rn=rn if method == "block" else 0)
     return PR2Case(model, tr, c, hw, stack, options)
+
+
+#: a row's notes naming the recipe's partial full recompute: "recompute_num_layers=5 (full, block)"
+PARTIAL_RECOMPUTE_NOTE = re.compile(r"recompute_num_layers\s*=\s*(\d+)\s*\(full,\s*(block|uniform)\)")
+
+
+def pr2_partial_recompute(r, notes: str):
+    """(recompute_num_layers, recompute_method) a row's notes state for its recipe's full recompute
+    (``PARTIAL_RECOMPUTE_NOTE``: Megatron-Bridge recipes' ``recompute_granularity="full"`` with
+    ``recompute_method`` / ``recompute_num_layers``), or (None, None). Only where the table states no recompute
+    of its own: a row's own column wins over a recipe note."""
+    m = PARTIAL_RECOMPUTE_NOTE.search(notes)
+    if m is None or not str(r.recompute).lower().startswith("not stated"):
+        return None, None
+    return int(m.group(1)), m.group(2)
 
 
 #: the GPU families the Megatron-Bridge recipe tables are keyed on, most specific first ("GB200"

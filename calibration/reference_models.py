@@ -21,7 +21,9 @@ keeps). LayerNorm is ``F.layer_norm`` (saves input, mean, rstd). Cross-entropy u
 fp32 first, as Megatron and HF do.
 
 ``recompute='full'`` wraps every layer in ``torch.utils.checkpoint`` (non-reentrant), which keeps
-only each layer's input.
+only each layer's input; with ``recompute_method`` 'block' only the first ``recompute_num_layers`` layers
+(the rest keep their activations), with 'uniform' each group of ``recompute_num_layers`` layers as one call
+(only the group's input kept) -- Megatron-Core transformer_block.py ``_checkpointed_forward``'s two loops.
 
 Example::
 
@@ -206,10 +208,13 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, m: ModelSpec, attn_impl="sdpa", dropout=0.0, recompute="none"):
+    def __init__(self, m: ModelSpec, attn_impl="sdpa", dropout=0.0, recompute="none", recompute_method=None,
+                 recompute_num_layers=None):
         super().__init__()
         assert m.is_transformer and attn_impl in ("sdpa", "math") and recompute in ("none", "full")
+        assert recompute_method in (None, "block", "uniform")
         self.m, self.recompute = m, recompute
+        self.recompute_method, self.recompute_num_layers = recompute_method, recompute_num_layers
         self.wte = nn.Embedding(m.vocab, m.hidden)
         self.wpe = nn.Embedding(m.max_positions, m.hidden) if m.position == "learned" else None
         self.wtt = nn.Embedding(m.type_vocab, m.hidden) if m.type_vocab else None
@@ -250,6 +255,27 @@ class Transformer(nn.Module):
         ts = list(self.parameters()) + list(self.buffers()) + list(self._mask.values())
         return ts + [t for pair in self._rope.values() for t in pair]
 
+    def _partial_checkpointed(self, x, cos, sin, mask):
+        """Megatron-Core ``_checkpointed_forward``: block checkpoints layers ``l < N`` one by one and runs the rest
+        plain; uniform checkpoints ``layers[l:l + N]`` as one call for l = 0, N, 2N, ... (early stop off, as above)."""
+        n, L = (1 if self.recompute_num_layers is None else self.recompute_num_layers), len(self.blocks)
+
+        def run(start, end):
+            def f(h, cos, sin, mask):
+                for blk in self.blocks[start:end]:
+                    h = blk(h, cos, sin, mask)
+                return h
+            return f
+
+        with torch.utils.checkpoint.set_checkpoint_early_stop(False):
+            if self.recompute_method == "block":
+                for i, blk in enumerate(self.blocks):
+                    x = checkpoint(run(i, i + 1), x, cos, sin, mask, use_reentrant=False) if i < n else blk(x, cos, sin, mask)
+            else:
+                for i in range(0, L, n):
+                    x = checkpoint(run(i, min(i + n, L)), x, cos, sin, mask, use_reentrant=False)
+        return x
+
     def forward(self, idx, targets=None):
         b, s = idx.shape
         x = self.wte(idx)
@@ -264,7 +290,10 @@ class Transformer(nn.Module):
         if self.m.position == "rope":
             cos, sin = self.rope_tables(s, x.device, x.dtype)
         mask = self.causal_mask(s, x.device) if self.m.causal else None
-        for blk in self.blocks:
+        partial = self.recompute == "full" and self.recompute_method is not None
+        if partial:
+            x = self._partial_checkpointed(x, cos, sin, mask)
+        for blk in (() if partial else self.blocks):
             if self.recompute == "full":
                 # early stop off: the backward reruns the whole layer forward, as Megatron's full
                 # recompute does (early stop would skip the last matmul, whose output is unsaved)
@@ -285,12 +314,14 @@ class Transformer(nn.Module):
 
 
 def build_model(spec: ModelSpec, attn_impl="sdpa", dtype=torch.float32, dropout=0.0,
-                recompute="none", device="cpu") -> Transformer:
+                recompute="none", device="cpu", recompute_method=None, recompute_num_layers=None) -> Transformer:
     """A reference model for ``spec``: ``attn_impl`` 'sdpa' (flash kernel) or 'math'; ``dtype``
     of weights and activations; ``dropout`` probability (attention probs, residuals, embeddings);
-    ``recompute`` 'none' or 'full' (checkpoint every layer)."""
+    ``recompute`` 'none' or 'full' (checkpoint every layer, or with ``recompute_method`` 'block' /
+    'uniform' and ``recompute_num_layers`` as Megatron-Core does)."""
     torch.manual_seed(0)
-    return Transformer(spec, attn_impl, dropout, recompute).to(device=device, dtype=dtype)
+    return Transformer(spec, attn_impl, dropout, recompute, recompute_method,
+                       recompute_num_layers).to(device=device, dtype=dtype)
 
 
 # --------------------------------------------------------------------------------------------

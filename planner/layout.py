@@ -53,6 +53,10 @@ class Candidates:
     #: ``mics_shard_size``; Megatron-Core ``--num-distributed-optimizer-instances`` = dp / dp_shard).
     #: Left out it is dp: ZeRO over the whole data-parallel group
     dp_shard: np.ndarray | None = None
+    #: partial full recompute: Megatron's ``--recompute-num-layers`` under ``--recompute-method block`` on the rows
+    #: with ``rc`` 2 (layers re-run per model chunk, planner.model.pipeline.recomputed_fraction); 0 (the default):
+    #: every layer, the planner's plain full
+    rn: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.tp)
@@ -60,6 +64,8 @@ class Candidates:
             self.etp = np.array(self.tp, copy=True)
         if self.dp_shard is None:
             self.dp_shard = np.array(self.dp, copy=True)
+        if self.rn is None:
+            self.rn = np.zeros(n, dtype=np.int64)
         for f in fields(self):
             v = np.asarray(getattr(self, f.name))
             if v.ndim == 0:
@@ -86,6 +92,8 @@ class Candidates:
     def row(self, i: int) -> dict:
         d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
         d["recompute"] = RECOMPUTE.names[d.pop("rc")]
+        rn = d.pop("rn")  # block recompute of some layers (results.Layout recompute_method / _num_layers)
+        d["recompute_method"], d["recompute_num_layers"] = ("block", rn) if rn and d["recompute"] == "full" else (None, None)
         d["schedule"] = SCHEDULE.names[d["schedule"]]
         d["sp"] = bool(d["sp"])
         return d

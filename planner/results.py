@@ -142,9 +142,15 @@ class Layout(Record):
     #: ZeRO-2/3 run as Megatron-FSDP (the stack option ``megatron_fsdp``: ``optim_grads`` / ``optim_grads_params``)
     #: rather than the stack's own ZeRO; in the JSON only when True
     megatron_fsdp: bool = False
+    #: partial full recompute (training.recompute_method / recompute_num_layers, Megatron --recompute-method
+    #: block|uniform --recompute-num-layers N); None: every layer checkpointed (full) or no full recompute.
+    #: In the JSON only when set
+    recompute_method: Optional[str] = None
+    recompute_num_layers: Optional[int] = None
 
     def keys(self) -> list[str]:
         return [k for k in super().keys() if (k != "recompute_modules" or self.recompute_modules is not None)
+                and (k not in ("recompute_method", "recompute_num_layers") or self.recompute_method is not None)
                 and (k != "dp_shard" or self.dp_shard is not None) and (k != "megatron_fsdp" or self.megatron_fsdp)]
 
 

@@ -301,6 +301,8 @@ def config_str(cfg: dict) -> str:
         mods = cfg.get("recompute_modules")  # Megatron-Core per-module recompute (a table row: "a+b")
         if mods:
             s += "(" + (mods if isinstance(mods, str) else "+".join(mods)) + ")"
+        if cfg.get("recompute_method"):  # partial full recompute: "rc:full(block 5)" (Megatron's method and N)
+            s += f"({cfg['recompute_method']} {cfg.get('recompute_num_layers') or '?'})"
     if cfg.get("offload", "none") != "none":
         s += f" off:{cfg['offload']}"
     return s

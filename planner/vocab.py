@@ -50,6 +50,11 @@ RECOMPUTE = Vocab("none", "selective", "full")
 #: ``--recompute-modules``): the attention core (the default, = Korthikanti's selective), the MoE
 #: experts' activation function, the norms, MLA's up-projections and RoPE, the dense MLP, the whole
 #: MoE layer, the shared experts (planner.model.activations.RECOMPUTE_MODULE_ROWS)
+#: which layers ``recompute: full`` re-runs (Megatron-Core TransformerConfig ``recompute_method``,
+#: transformer_block.py ``_checkpointed_forward``): "block" checkpoints the first ``recompute_num_layers``
+#: layers of each model chunk and runs the rest plain, "uniform" checkpoints the input of every group of
+#: ``recompute_num_layers`` consecutive layers (planner.model.pipeline.recomputed_fraction)
+RECOMPUTE_METHOD = Vocab("block", "uniform")
 RECOMPUTE_MODULES = Vocab("core_attn", "moe_act", "layernorm", "mla_up_proj", "mlp", "moe", "shared_experts")
 #: pipeline schedules (1F1B: Narayanan et al. 2021 §2.2; interleaved: §2.2.1; GPipe: Huang et al. 2019)
 SCHEDULE = Vocab("1f1b", "interleaved", "gpipe")

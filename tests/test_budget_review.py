@@ -255,7 +255,9 @@ def test_campaign_trains_at_the_spot_plans_expected_time_and_cost(catalog):
     from planner.workloads import Context, plan
 
     job = load_job_dict({**{k: dict(v) for k, v in BUDGET_13B.items()},
-                         "training": {**BUDGET_13B["training"], "tokens": 1e10, "micro_batch": 1, "recompute": "full"},
+                         # every layer recomputed in both (recompute: full alone lets recommend pick a block N)
+                         "training": {**BUDGET_13B["training"], "tokens": 1e10, "micro_batch": 1, "recompute": "full",
+                                      "recompute_method": "uniform", "recompute_num_layers": 1},
                          "parallel": {"tp": 2, "pp": 1, "zero": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 4},
                          "constraints": {"spot": True},
                          "campaign": {"experiments_per_week": 5, "weeks": 2,
@@ -309,7 +311,9 @@ def test_spot_plan_costs_the_same_in_estimate_recommend_and_report(catalog):
     from planner.present.report import render_markdown, report_for_job
     from planner.units import fmt_time, fmt_usd
 
-    job = _job(training={"tokens": 1e11, "micro_batch": 1, "recompute": "full"}, parallel={"tp": 2, "pp": 1, "zero": 1},
+    # every layer recomputed in both (recompute: full alone lets recommend pick a block N)
+    job = _job(training={"tokens": 1e11, "micro_batch": 1, "recompute": "full", "recompute_method": "uniform",
+                         "recompute_num_layers": 1}, parallel={"tp": 2, "pp": 1, "zero": 1},
                cluster={"instance": "aws:p5.48xlarge", "nodes": 4}, constraints={"spot": True})
     est = estimate_job(job, catalog)
     rec = recommend(job, catalog, simulate=False, top=1)

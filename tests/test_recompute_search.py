@@ -43,7 +43,20 @@ TIGHT = [("qwen3-30b-a3b", {"tp": 2, "pp": 1, "ep": 8, "etp": 1, "zero": 1}, 409
          ("deepseek-v2-lite", {"tp": 1, "pp": 1, "ep": 8, "zero": 1}, 10240)]
 
 
-@pytest.mark.parametrize("preset,parallel,seq", TIGHT)
+def test_tight_qwen_moe_prefers_block_recompute_to_the_module_lists(catalog):
+    """Qwen3-30B-A3B at TP2 EP8: the fitting module list re-runs the MoE layer, the norms and the attention core on
+    all 48 layers; Megatron's block recompute of 27 of them (``--recompute-method block``, searched since
+    tests/test_precomp.py's change) re-runs less and fits, so it wins; the module lists are still searched."""
+    rec = recommend(_job(*TIGHT[0]), catalog, simulate=False)
+    best = rec.best
+    assert best.config.recompute == "full" and best.config.recompute_method == "block" and best.fits
+    assert 1 <= best.config.recompute_num_layers < 48
+    sel = rec.table[rec.table["recompute"] == "selective"]
+    assert len(sel) and tuple(sel.iloc[0]["recompute_modules"].split("+")) in D.RECOMPUTE_MODULE_LISTS
+    assert best.step_time_s < sel["step_time_s"].min()
+
+
+@pytest.mark.parametrize("preset,parallel,seq", TIGHT[1:])
 def test_tight_moe_picks_a_module_list_that_fits_where_core_attn_does_not(catalog, preset, parallel, seq):
     job = _job(preset, parallel, seq)
     rec = recommend(job, catalog, simulate=False)
@@ -86,7 +99,7 @@ def test_the_mla_model_searches_a_recipe_list_with_mla_up_proj(catalog):
 
 
 def test_emitted_launch_spec_carries_the_list(catalog):
-    job = _job(*TIGHT[0])
+    job = _job(*TIGHT[1])
     best = recommend(job, catalog, simulate=False).best
     spec = emit_launch_spec(job, best, "torchrun")
     assert "--recompute-granularity selective" in spec

@@ -411,7 +411,7 @@ def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
 
 
 def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True):
+                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0):
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
     i.e. gradient checkpointing) and flash's backward score recompute, less the masked half a causal
@@ -419,11 +419,11 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences (a
     number or an array over candidates: the plan's own; default ``training.micro_batch``, else 1:
     the most calls); they are in ``model`` because the FLOP counter sees them
-    (tests/data/peft_truth.json)."""
+    (tests/data/peft_truth.json). ``full_fraction``: as ``step_flops``."""
     from planner.model.flops import step_flops
 
     base = step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules,
-                      causal_kernel=causal_kernel)
+                      causal_kernel=causal_kernel, full_fraction=full_fraction)
     per = finetune_flops_per_token(m, t, seq if attn_span is None else attn_span)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
     mb = (t.micro_batch or 1) if micro_batch is None else micro_batch
@@ -432,23 +432,23 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     model = (per["fwd"] + per["bwd"]) * tokens + (per["fwd_call"] + per["bwd_call"]) * calls
     extra = base["hardware"] - base["model"]  # recompute + flash less the skipped causal half, as for the full model
     rc = np.asarray(recompute)
-    extra = extra + np.where(rc == 2, per["adapters_fwd"] * tokens + per["fwd_call"] * calls, 0.0)
+    extra = extra + np.where(rc == 2, full_fraction * (per["adapters_fwd"] * tokens + per["fwd_call"] * calls), 0.0)
     return dict(base, fwd=fwd, model=model, hardware=model + extra)
 
 
 def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True):
+                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0):
     """The step's FLOPs for the training mode: ``step_flops`` when every weight trains.
     ``attn_span``: keys per query of the attention (``flops.attention_span``; default ``seq``).
     ``modules``: what selective recompute re-runs (``stacks.recompute_modules`` of the job and
-    stack; None: the attention core). ``causal_kernel``: as ``step_flops``."""
+    stack; None: the attention core). ``causal_kernel``, ``full_fraction``: as ``step_flops``."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
         return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch, attn_span, modules,
-                                   causal_kernel)
+                                   causal_kernel, full_fraction)
     return step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules,
-                      causal_kernel=causal_kernel)
+                      causal_kernel=causal_kernel, full_fraction=full_fraction)
 
 
 def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:

@@ -361,9 +361,11 @@ def padded_expert_flops_per_token(m: ModelSpec) -> float:
 
 
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
-               windowed=True, attn_span=None, modules=None, causal_kernel=True):
+               windowed=True, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
+    ``full_fraction``: the share of the layers full recompute re-runs (planner.model.pipeline.recomputed_fraction:
+    Megatron's block method re-runs N per stage; 1, every layer, by default).
     ``attn_span``: the tokens each query's attention covers (``attention_span``; default ``seq``).
     ``modules``: what selective recompute re-runs (Megatron-Core ``recompute_modules``, as
     ``stacks.recompute_modules`` resolves the job's; None: the attention core, its default): the hardware
@@ -383,7 +385,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     if not m.is_transformer:
         fwd = m.fwd_flops_per_sample * gb
         model = 3 * fwd
-        hardware = model + np.where(rc == 2, fwd, 0.0)
+        hardware = model + np.where(rc == 2, full_fraction * fwd, 0.0)
         z = np.zeros_like(fwd)
         return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=z, linear_fwd=fwd, logits_fwd=z)
     tokens = gb * np.asarray(seq, dtype=np.float64)
@@ -407,14 +409,14 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     per_mod = recompute_module_flops_per_token(m)
     per_mod = dict(per_mod, moe=per_mod["moe"] - dropped) if dropped else per_mod  # "moe" re-runs the kept rows
     sel = (run if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
-    extra = np.where(rc == 2, layer_lin + run + ssd, np.where(rc == 1, sel, 0.0))
+    extra = np.where(rc == 2, full_fraction * (layer_lin + run + ssd), np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
     # its own backward kernel, so the extra half is charged in every case with flash on
     extra = extra + (0.5 * run if flash else 0.0)
     # padding rows of experts padded to capacity: executed in the forward, the backward and every recompute of them
     pad = padded_expert_flops_per_token(m) * tokens
-    extra = extra + np.where(rc == 2, pad, np.where((rc == 1) & ("moe" in mods), pad, 0.0))
+    extra = extra + np.where(rc == 2, full_fraction * pad, np.where((rc == 1) & ("moe" in mods), pad, 0.0))
     hardware = model - 3 * (attn - run) + extra + 3 * pad
     return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=attn,
                 linear_fwd=layer_lin, logits_fwd=logits, ssd_fwd=ssd + 0.0 * fwd)

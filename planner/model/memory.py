@@ -67,9 +67,11 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import pipeline_split, split_runtime, stage_layer_ends, stage_layer_split, vpp_group_size
+from planner.model.pipeline import (chunk_layers, pipeline_split, recomputed_fraction, split_runtime, stage_layer_ends,
+                                    stage_layer_split, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
+from planner.vocab import SCHEDULE
 
 GiB = 2**30
 
@@ -781,17 +783,24 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
         kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
                   fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
-        per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
-        if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
-            rws = np.maximum.reduce([recompute_working_set(m, seq, kmb, recompute=krc, moe=k == "E", kind=k, **kw)
-                                     for k in ("M", "*", "-", "E") if m.kind_layers(k)])
-        else:
-            rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
-            if moe_share:
-                rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
-        if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-            per_layer, rws = frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
-        per_layer, rws = per_layer[inv], rws[inv]
+
+        def layer_saves(krc):
+            """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at the keys, recompute ``krc``"""
+            if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
+                return frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
+            per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
+            if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
+                rws = np.maximum.reduce([recompute_working_set(m, seq, kmb, recompute=krc, moe=k == "E", kind=k, **kw)
+                                         for k in ("M", "*", "-", "E") if m.kind_layers(k)])
+            else:
+                rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
+                if moe_share:
+                    rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
+            return per_layer, rws
+
+        per_layer, rws = (x[inv] for x in layer_saves(krc))
+        per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
+            x[inv] for x in layer_saves(np.where(krc == 2, 0, krc))])
         if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
             hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
             if not frozen:  # a frozen base keeps its own set (above)
@@ -863,6 +872,38 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # Megatron-LM's tensorboard writer is rank world_size - 1)
         total_last=last_total * np.ones(len(c)), other_last=other(last_act + last_logits) * np.ones(len(c)),
     )
+
+
+def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed):
+    """Per-layer saves and rebuild peak of full-recompute rows that checkpoint only some layers (Megatron
+    ``--recompute-method block|uniform --recompute-num-layers N``); ``per_layer``/``rws`` are the rows' values at
+    their recompute code, ``unrecomputed()`` the same rows' values without recompute (called only when needed).
+
+    * block (``c.rn`` > 0): a stage's recomputed share ``f`` (pipeline.recomputed_fraction) keeps only its layers'
+      inputs, the other layers everything they save: per layer f x full + (1 - f) x none. transformer_block.py
+      checkpoints a chunk's first N layers, so the backward reaches them after the chunk's plain layers have freed
+      their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
+      saves (none's own working set at least), nothing at N = 0, full's at N = chunk.
+    * uniform (the job's ``recompute_method``): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a
+      whole group of g layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers'
+      full saves (pipeline.uniform_groups).
+    The in-flight micro-batches multiply the per-layer term as for any plan (stage_layer_microbatches)."""
+    if not (c.rn.any() or (getattr(t, "recompute_method", None) == "uniform" and (t.recompute_num_layers or 1) > 1)):
+        return per_layer, rws  # every full-recompute row checkpoints each layer on its own
+    full = c.rc == 2
+    chunks = np.where(c.schedule == SCHEDULE.code["interleaved"], np.maximum(c.vpp, 1), 1)
+    f = recomputed_fraction(c.rc, c.rn, m.layers, c.pp, chunks)
+    block = full & (f < 1.0)
+    uniform = full & (getattr(t, "recompute_method", None) == "uniform") & ((t.recompute_num_layers or 1) > 1)
+    if not (block.any() or uniform.any()):
+        return per_layer, rws
+    pl0, rws0 = unrecomputed()
+    per_layer_b = f * per_layer + (1.0 - f) * pl0
+    rws_b = np.maximum(rws0, rws - (1.0 - f) * chunk_layers(m.layers, c.pp, chunks) * pl0)
+    kept, g = uniform_groups(m.layers, t.recompute_num_layers or 1, c.pp, chunks)
+    per_layer = np.where(block, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
+    rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, rws))
+    return per_layer, rws
 
 
 def _hf_code(m: ModelSpec, t: TrainingSpec, stack=None) -> str | None:

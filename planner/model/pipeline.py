@@ -208,6 +208,46 @@ def layout_counts(layers: int, stages: int) -> tuple[int, ...]:
     return tuple(counts)
 
 
+def chunk_layers(layers: int, pp, vpp=1):
+    """Layers of the fullest model chunk (virtual pipeline stage): ceil(layers / (pp vpp)), ``pipeline_split``'s
+    fullest share, on the rank ``step_time.slowest_stage`` paces the step by (float arrays)."""
+    return np.ceil(layers / (np.asarray(pp, dtype=np.float64) * np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)))
+
+
+def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1):
+    """The share of a rank's decoder layers that full recompute re-runs in the backward (and whose saved activations
+    it drops to the layer input): the one definition step time, hardware FLOPs and memory read.
+
+    ``rc``: recompute codes (only 2, full, recomputes layers whole); ``rn``: Megatron's ``--recompute-num-layers``
+    under ``--recompute-method block``, 0 for every layer (uniform, or the planner's plain full). Megatron-Core
+    transformer_block.py ``TransformerBlock._checkpointed_forward`` (block): per model chunk (a TransformerBlock holds
+    one virtual stage's layers, ``num_layers_per_pipeline_rank``), layer ``l`` is checkpointed iff ``l <
+    recompute_num_layers`` and the rest run plain; an N at or above the chunk's layers checkpoints every one (the
+    loop clamps; TransformerConfig checks only that N is set). NeMo docs activation_recomputation.rst: "When training
+    with the pipeline parallelism, recompute_num_layers indicates the layers per pipeline stage. When using virtual
+    pipelining, recompute_num_layers specifies the number of layers per virtual pipeline stage." Priced on the
+    fullest chunk (``chunk_layers``): min(N, chunk) / chunk.
+
+    >>> float(recomputed_fraction(2, 5, 32)), float(recomputed_fraction(2, 0, 32)), float(recomputed_fraction(1, 5, 32))
+    (0.15625, 1.0, 0.0)
+    >>> float(recomputed_fraction(2, 3, 32, pp=4, vpp=2)), float(recomputed_fraction(2, 9, 32, pp=4))
+    (0.75, 1.0)
+    """
+    rn = np.asarray(rn, dtype=np.float64)
+    chunk = chunk_layers(layers, pp, vpp)
+    return np.where(np.asarray(rc) == 2, np.where(rn > 0, np.minimum(rn, chunk) / np.maximum(chunk, 1.0), 1.0), 0.0)
+
+
+def uniform_groups(layers: int, group: int, pp=1, vpp=1):
+    """Megatron's ``--recompute-method uniform --recompute-num-layers g`` on the fullest chunk: (checkpointed inputs
+    per layer, layers rebuilt at once). transformer_block.py ``_checkpointed_forward`` (uniform) checkpoints
+    ``custom(l, l + g)`` for l = 0, g, 2g, ... below the chunk's layers: ceil(chunk / g) group inputs are kept, and
+    the backward re-runs one whole group (min(g, chunk) layers) before differentiating it."""
+    chunk = chunk_layers(layers, pp, vpp)
+    g = np.minimum(float(group), chunk)
+    return np.ceil(chunk / g) / chunk, g
+
+
 def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> list[int]:
     """Decoder layers on each of ``pp`` pipeline ranks (all ``vpp`` chunks of a rank summed), as
     ``pipeline_split`` places them for ``runtime``: Megatron even where pp x vpp divides the layers, else the middle

@@ -514,6 +514,11 @@ class Stack:
     #: the stack takes Megatron-Core's per-module selective recompute (``training.recompute_modules``,
     #: TransformerConfig ``recompute_modules``; ``recompute_modules`` below checks a job's list)
     module_recompute: bool = False
+    #: the stack checkpoints only some layers under full recompute (``training.recompute_method`` /
+    #: ``recompute_num_layers``): Megatron ``--recompute-method block|uniform --recompute-num-layers N``
+    #: (Megatron-Core TransformerConfig recompute_method / recompute_num_layers, transformer_block.py
+    #: ``_checkpointed_forward``; the legacy megatron/model/transformer.py ParallelTransformer has the same loop)
+    partial_recompute: bool = False
     #: the MoE experts apply the routing weights inside their activation and the combine keeps no
     #: expert output (Megatron-Core 0.16.1 moe/experts.py ``activation_func_with_probs``;
     #: planner.model.activations.layer_saved_tensors ``probs_in_experts``)
@@ -985,7 +990,7 @@ STACKS: dict[str, Stack] = {
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True,
-        module_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
+        module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,
         tp_overlap="te", overlap_grad_reduce=True, overlap_param_gather=True, fp8_recipe="tensorwise",
@@ -995,6 +1000,7 @@ STACKS: dict[str, Stack] = {
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
         "megatron-lm", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        partial_recompute=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
@@ -1287,6 +1293,28 @@ def recompute_modules(t, stack: Stack, model=None, precision: str | None = None)
             if not need.get(mod, (True, ""))[0]:
                 raise InputError(field, f"{mod} recomputes {need[mod][1]}, which model {model.name or ''} has none of")
     return tuple(dict.fromkeys(mods))
+
+
+def recompute_split(t, stack: Stack, model=None) -> tuple[str | None, int | None]:
+    """The job's partial full recompute on ``stack``: (``training.recompute_method``, ``recompute_num_layers``),
+    (None, None) when it sets neither (every layer checkpointed on its own). A number without a method is
+    "block" (what Megatron-Bridge recipes set with it); a method without a number leaves N open (None) for
+    ``recommend`` to choose. Refuses a stack without ``Stack.partial_recompute`` and a model without transformer
+    layers. N is not checked against a stage's layers: Megatron-Core takes any N >= 1 (TransformerConfig only
+    requires it set; ``_checkpointed_forward``'s block loop checkpoints every layer below N, its uniform loop
+    stops at the chunk's last layer), so N above a stage's layers means every layer
+    (planner.model.pipeline.recomputed_fraction)."""
+    method, n = getattr(t, "recompute_method", None), getattr(t, "recompute_num_layers", None)
+    if method is None and n is None:
+        return None, None
+    field = "training.recompute_num_layers" if n is not None else "training.recompute_method"
+    if not getattr(stack, "partial_recompute", False):
+        ok = stacks_where(lambda st: st.partial_recompute)
+        raise InputError(field, f"partial full recompute (Megatron --recompute-method/--recompute-num-layers) runs on "
+                                f"{ok}, not {getattr(stack, 'name', stack)}")
+    if model is not None and not model.is_transformer:
+        raise InputError(field, "partial full recompute splits transformer layers; this model has none")
+    return method or "block", n
 
 
 #: the options ``recommend`` searches when the job leaves them open, and why only these: each

@@ -83,7 +83,7 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import exposed_dp_comm, pipeline_split, split_runtime, step_composition
+from planner.model.pipeline import exposed_dp_comm, pipeline_split, recomputed_fraction, split_runtime, step_composition
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -962,9 +962,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         low = t.precision == "fp8"
         n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
         inter_r = c.schedule == SCHEDULE.code["interleaved"]
-        (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter), inv = distinct_rows(
+        (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
             c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, np.where(inter_r, np.maximum(c.vpp, 1), 1), inter_r,
-            (c.tp * c.cp * c.dp) >= g)
+            (c.tp * c.cp * c.dp) >= g, c.rn)
         inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
         (ktp, kcp, kep, kmb, ksp, krc, ketp), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp)
 
@@ -984,6 +984,21 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                                causal_kernels, etp=ketp, bf16_share=1.0)) if n16 or K16 else None)
         L = up(L)
         L16 = L if L16 is None else L16
+        # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
+        # the full-recompute terms, the rest at no recompute (pipeline.recomputed_fraction, the one definition)
+        frac = recomputed_fraction(src, srn, m.layers, kpp, kch)
+        part = (src == 2) & (frac < 1.0)
+        if part.any():
+            krc0 = np.where(krc == 2, 0, krc)
+
+            def blend(full, bf16_share=None):
+                """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
+                none = up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc0, tp_comm_overlap,
+                                       causal_kernels, etp=ketp, bf16_share=bf16_share))
+                return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
+
+            L, L16 = blend(L), (blend(L16, 1.0) if L16 is not L else None)
+            L16 = L if L16 is None else L16
         t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
@@ -1212,14 +1227,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     })
     # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
     mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
+    # the share of layers full recompute re-runs (Megatron's block method: pipeline.recomputed_fraction)
+    f_rc = recomputed_fraction(c.rc, c.rn, m.layers or 1, c.pp, np.where(c.schedule == SCHEDULE.code["interleaved"],
+                                                                          np.maximum(c.vpp, 1), 1))
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
         fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
-                                 causal_kernel=causal_kernels)
+                                 causal_kernel=causal_kernels, full_fraction=f_rc)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
         fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
                                  modules=mods, causal_kernel=causal_kernels)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
+        if np.any(f_rc[c.rc == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
+            hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
+            hw_flops = np.where(c.rc == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,

@@ -380,8 +380,10 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         if mods is not None:
             a += ["--recompute-modules", *mods]
     elif cfg["recompute"] == "full":
-        # every layer's input kept, the layer recomputed in backward (the planner's "full")
-        a += ["--recompute-granularity", "full", "--recompute-method", "uniform", "--recompute-num-layers", "1"]
+        # every layer's input kept, the layer recomputed in backward (the planner's "full": uniform 1), or only N
+        # layers per stage (block) / groups of N (uniform): training.recompute_method / recompute_num_layers
+        method, n = cfg.get("recompute_method") or "uniform", cfg.get("recompute_num_layers") or 1
+        a += ["--recompute-granularity", "full", "--recompute-method", method, "--recompute-num-layers", str(n)]
     if cfg.get("megatron_fsdp") and cfg["zero"] >= 2:  # the stack option megatron_fsdp
         a += megatron_fsdp_flags(cfg["zero"])
     elif t.optimizer == "muon":

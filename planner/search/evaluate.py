@@ -14,6 +14,7 @@ from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
+from planner.model.pipeline import recomputed_fraction
 from planner.model.stacks import Stack, default_stack_mode, from_training, recompute_modules
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
@@ -66,6 +67,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                offload=offload_label(stack), megatron_fsdp=bool(stack.megatron_fsdp and cfg["zero"] >= 2))
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
+    if cfg["recompute"] == "full" and getattr(t, "recompute_method", None) == "uniform":  # its groups: the job's
+        cfg.update(recompute_method="uniform", recompute_num_layers=t.recompute_num_layers)
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}
     breakdown["compute"] = breakdown["compute_gemm"] + breakdown["compute_attention"] + breakdown["compute_memory_bound"]
     limit, head = memory_limit(job, hw)
@@ -76,7 +79,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
-                             modules=recompute_modules(t, stack, m) if stack.module_recompute else None)
+                             modules=recompute_modules(t, stack, m) if stack.module_recompute else None,
+                             full_fraction=float(recomputed_fraction(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
+                                                                     c.vpp[i] if cfg["schedule"] == "interleaved" else 1)))
     ram = offload.host_ram(hw)  # one node's host RAM: the simulator's dataset-cache answer sizes the cache by it
     plan = Plan(
         model=m.name,

@@ -29,12 +29,16 @@ from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inp
                                      row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
-from planner.model.stacks import check_platform
+from dataclasses import fields
+
+from planner.layout import Candidates, distinct_rows
+from planner.model.pipeline import chunk_layers
+from planner.model.stacks import check_platform, recompute_split
 from planner.search.space import (empty_reason, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
-from planner.vocab import RECOMPUTE
+from planner.vocab import RECOMPUTE, SCHEDULE
 from hardware_catalog import load_catalog
 
 
@@ -44,6 +48,115 @@ def best_layout(plan) -> dict:
     cfg = plan.config if hasattr(plan, "config") else plan["config"]
     get = cfg.get if isinstance(cfg, dict) else (lambda k: getattr(cfg, k))
     return {"zero": get("zero"), "pp": get("pp")}
+
+def picks_block_recompute(job: JobSpec, stack) -> bool:
+    """Whether the search chooses Megatron's block recompute N for the full-recompute rows (``smallest_block_recompute``):
+    a stack that runs it (``Stack.partial_recompute``), a transformer, and a job that leaves N open with recompute
+    full or open and no uniform method."""
+    t = job.training
+    return (bool(getattr(stack, "partial_recompute", False)) and job.model.is_transformer
+            and t.recompute in (None, "full") and t.recompute_num_layers is None
+            and getattr(t, "recompute_method", None) in (None, "block"))
+
+
+def with_block_one(cv):
+    """``cv`` with its full-recompute rows appended once more at Megatron block N = 1 (``smallest_block_recompute``'s
+    first probe, evaluated in the search's own memory pass)."""
+    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))
+    one = cv.take(full)
+    one.rn = np.ones(len(full), dtype=np.int64)
+    return Candidates(**{f.name: np.concatenate([getattr(cv, f.name), getattr(one, f.name)]) for f in fields(Candidates)})
+
+
+def split_rows(mem: dict, n: int):
+    """``memory_per_gpu``'s dict of ``with_block_one`` rows: (the first ``n`` rows, the rest)."""
+    head = {k: (v[:n] if np.ndim(v) else v) for k, v in mem.items()}
+    tail = {k: (v[n:] if np.ndim(v) else v) for k, v in mem.items()}
+    return head, tail
+
+
+def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: dict, stack, hw, limit: float):
+    """The full-recompute rows of ``cv`` that fit, each at the smallest Megatron ``--recompute-num-layers`` (method
+    block) that still fits: what Megatron users tune (Megatron-Bridge's Llama 3 8B H100 FP8 recipe recomputes 5 of 32
+    layers), and never slower than recomputing every layer (the time falls with N, planner.model.pipeline
+    .recomputed_fraction). ``mem1``: the memory of the full rows at N = 1 (``with_block_one``, in ``cv``'s order).
+
+    Memory falls as N grows. A stage's total is linear in the recomputed share, or the larger of two such lines (rank
+    0 and rank 1, the logits' stage), so convex: the secant from N = 1 to N = chunk crosses the limit at an N that
+    fits. One pass evaluates that N and the one below it (the answer where the total is linear); a bisection settles
+    rows where the one below fits too. Layouts that fit without recompute are left alone (faster at any N). Returns
+    (candidates, memory) with the chosen rows' ``rn`` and memory replaced; N equal to the chunk stays 0."""
+    m = job.model
+    chunks = np.where(cv.schedule == SCHEDULE.code["interleaved"], np.maximum(cv.vpp, 1), 1)
+    chunk = chunk_layers(m.layers, cv.pp, chunks).astype(np.int64)
+    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))  # mem1's rows
+    at1 = np.full(len(cv), -1, dtype=np.intp)
+    at1[full] = np.arange(len(full))
+    want = fits & (at1 >= 0) & (chunk > 1)
+    if not want.any():
+        return cv, mem
+    # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is
+    _, inv = distinct_rows(cv.nodes, cv.tp, cv.etp, cv.pp, cv.dp, cv.dp_shard, cv.cp, cv.ep, cv.vpp, cv.zero, cv.mb,
+                           cv.sp, cv.schedule)
+    plain_fits = np.zeros(int(inv.max()) + 1, dtype=bool)
+    plain_fits[inv[fits & (cv.rc == RECOMPUTE.code["none"])]] = True
+    rows = np.flatnonzero(want & ~plain_fits[inv])
+    if not len(rows):
+        return cv, mem
+    sub, top = cv.take(rows), chunk[rows]
+
+    def probe(act, n):
+        """rows ``act`` of ``sub`` at N = ``n``: whether they fit, and their memory"""
+        p = sub.take(act)
+        p.rn = np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy()
+        got = memory_per_gpu(m, training, p, stack=stack, gpu=hw.gpu.name)
+        return fits_memory(job, hw, got, limit), got
+
+    m1 = {k: (v[at1[rows]] if np.ndim(v) else v) for k, v in mem1.items()}
+    ok1 = fits_memory(job, hw, m1, limit)
+    drop = np.maximum(m1["total"] - mem["total"][rows], 1.0)
+    sec = np.clip(np.ceil(1.0 + (m1["total"] - limit) / drop * (top - 1.0)), 2, top).astype(np.int64)
+    hi = np.where(ok1, 1, sec)
+    lo = np.where(ok1, 1, 2)
+    at_hi = {k: np.array(v, dtype=np.float64, copy=True) for k, v in m1.items() if np.ndim(v)}  # memory at N = hi
+
+    def keep(idx, got, ok):
+        """record the memory of rows ``idx`` of ``sub`` that fit (their N becomes the new hi)"""
+        for k in at_hi:
+            at_hi[k][idx[ok]] = np.asarray(got[k])[ok]
+
+    # one pass: every row at its secant N and the one below (where that is still above 1)
+    act = np.flatnonzero(~ok1)
+    below = act[hi[act] - 1 >= lo[act]]
+    ok, got = probe(np.concatenate([act, below]), np.concatenate([hi[act], hi[below] - 1]))
+    n = len(act)
+    ok_sec, ok_below = ok[:n], ok[n:]
+    keep(act, {k: np.asarray(v)[:n] for k, v in got.items() if k in at_hi}, ok_sec)
+    hi[act[~ok_sec]] = lo[act[~ok_sec]] = top[act[~ok_sec]]  # not convex after all (no such case known): every layer
+    lower = ok_below & ok_sec[np.searchsorted(act, below)]
+    keep(below, {k: np.asarray(v)[n:] for k, v in got.items() if k in at_hi}, lower)
+    hi[below] = np.where(lower, hi[below] - 1, hi[below])
+    lo[below] = np.where(lower, lo[below], hi[below])
+    while (lo < hi).any():  # where the total bends: bisect what is left
+        act = np.flatnonzero(lo < hi)
+        mid = (lo[act] + hi[act]) // 2
+        ok, got = probe(act, mid)
+        keep(act, got, ok)
+        hi[act] = np.where(ok, mid, hi[act])
+        lo[act] = np.where(ok, lo[act], mid + 1)
+    part = np.flatnonzero(hi < top)
+    if not len(part):
+        return cv, mem
+    got = {k: v[part] for k, v in at_hi.items()}
+    sel = rows[part]
+    cv = cv.take(np.arange(len(cv)))  # a copy: the chunk's columns serve the other variants too
+    cv.rn[sel] = hi[part]
+    mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
+    for k, v in got.items():
+        if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
+            mem[k][sel] = v
+    return cv, mem
+
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
               spot_model=None, overhead=None) -> Recommendation:
@@ -84,6 +197,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     live = [(g, grp) for g, grp in enumerate(groups) if not grp.refused]
     lists = {g: module_lists_note(list(grp.variants)) for g, grp in live}  # recompute_modules lists searched
     any_lists = any(lists.values())
+    for _, grp in live:  # a partial full recompute the job sets: only on the stacks that run it
+        recompute_split(job.training, grp.variants[0].stack, job.model)
+    partial_cols = bool(job.training.recompute_num_layers) or any(
+        picks_block_recompute(job, grp.variants[0].stack) for _, grp in live)
     evaluated = 0
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
@@ -163,8 +280,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         continue
                     cv = c if len(idx) == len(c) else c.take(idx)
                     evaluated += len(cv)
-                    mem = memory_per_gpu(job.model, var.training, cv, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
+                    picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
+                    ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
+                    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
+                    if picks:
+                        mem, mem1 = split_rows(mem, len(cv))
                     fits = fits_memory(job, hw, mem, limit)
+                    if picks:
+                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit)
                     tried[idx[fits]] = False
                     misfit[v] = tried
                     roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
@@ -213,6 +336,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
                         **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")
                                                  if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
+                        # Megatron's block --recompute-num-layers of the full rows (0: every layer), where it can be set
+                        **({"recompute_num_layers": cf.rn} if partial_cols else {}),
                         step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                         mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                         train_hours=hours, cost=cost, usd_per_token=cost / tokens,

@@ -499,6 +499,13 @@ class TrainingSpec(_Strict):
     # what ``recompute: selective`` re-runs on the Megatron-Core stacks (Megatron ``--recompute-modules``);
     # None = ["core_attn"], the attention core (planner.model.stacks.recompute_modules)
     recompute_modules: Optional[list[V.RECOMPUTE_MODULES.literal]] = None
+    # partial full recompute (Megatron ``--recompute-method`` / ``--recompute-num-layers``, only with
+    # ``recompute: full`` on a stack with ``Stack.partial_recompute``): "block" re-runs the first N layers of
+    # each pipeline stage (virtual stage when interleaved) and keeps the others' activations, "uniform"
+    # checkpoints every group of N layers. None: every layer checkpointed on its own (uniform 1, the
+    # planner's full); a method without N lets ``recommend`` pick the smallest block N that fits
+    recompute_method: Optional[V.RECOMPUTE_METHOD.literal] = None
+    recompute_num_layers: Optional[int] = Field(None, ge=1, le=1 << 16)
     flash_attention: bool = True
     dropout: bool = False
     # None: planner.defaults.FRAMEWORK (or FRAMEWORK_BY_MODE); name "auto": recommend searches the stacks
@@ -547,6 +554,11 @@ class TrainingSpec(_Strict):
                 raise ValueError(f"training.framework.{k}: only with precision fp8 or fp4 (got {self.precision})")
         if self.recompute_modules is not None and self.recompute != "selective":
             raise ValueError(f"recompute_modules: only with recompute: selective (got {self.recompute or 'searched'})")
+        for k in ("recompute_num_layers", "recompute_method"):
+            # Megatron-Core TransformerConfig: recompute_num_layers "Must be None for 'selective'"; with no recompute
+            # there is nothing to split. Left open, recommend searches full with them (planner.search.space)
+            if getattr(self, k) is not None and self.recompute not in ("full", None):
+                raise ValueError(f"{k}: only with recompute: full (got {self.recompute})")
         if self.micro_batch is not None and self.micro_batch > self.global_batch:
             raise ValueError(
                 f"micro_batch ({self.micro_batch}) exceeds global_batch ({self.global_batch})"

@@ -102,6 +102,9 @@ def pinned_job(job: JobSpec, row: dict) -> JobSpec:
     j.training.recompute = cfg["recompute"]
     if cfg.get("recompute_modules"):  # a recompute list the search chose (planner.search.space)
         j.training.recompute_modules = list(cfg["recompute_modules"])
+    if cfg.get("recompute_method"):  # a partial full recompute the search chose or the job set
+        j.training.recompute_method = cfg["recompute_method"]
+        j.training.recompute_num_layers = cfg["recompute_num_layers"]
     st = row.get("stack") or {}
     if st:  # the stack and the options the search chose (offload, reshard; framework auto: the stack) are the plan's
         j.training.framework = job_for_plan(j, st).training.framework

@@ -21,7 +21,8 @@ from planner.layout import Candidates, check_layout
 from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
-from planner.model.stacks import from_training
+from planner.model.pipeline import chunk_layers
+from planner.model.stacks import from_training, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
 from planner.search.space import for_accelerator, is_auto
@@ -69,10 +70,24 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     if t.recompute is None:
         notes.append("training.recompute defaulted to none")
     sp = p.sequence_parallel if p.sequence_parallel is not None else tp > 1
+    rn = 0
+    method, n_rc = recompute_split(t, from_training(t), m)
+    if method is not None:
+        if rc != "full":
+            raise InputError("training.recompute_num_layers" if t.recompute_num_layers else "training.recompute_method",
+                             "only with recompute: full (estimate runs recompute none when it is left out)")
+        if n_rc is None:
+            raise InputError("training.recompute_num_layers", f"required with recompute_method {method} in estimate "
+                                                              "(Megatron-Core has no default; recommend picks one)")
+        chunk = int(chunk_layers(m.layers, pp, vpp))
+        if n_rc >= chunk:  # Megatron-Core's loops clamp: every layer of the chunk (pipeline.recomputed_fraction)
+            notes.append(f"training.recompute_num_layers {n_rc} covers all {chunk} layers of a pipeline stage"
+                         f"{' chunk' if vpp > 1 else ''}: every layer is recomputed")
+        rn = n_rc if method == "block" else 0  # uniform re-runs every layer (its groups: the memory model)
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
         rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
-        gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard,
+        gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn,
     )
     return c, notes
 
