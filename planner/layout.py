@@ -79,8 +79,18 @@ class Candidates:
     def gpus(self) -> np.ndarray:
         return self.tp * self.pp * self.dp * self.cp
 
+    @property
+    def chunks(self) -> np.ndarray:
+        """Model chunks (virtual pipeline stages) per pipeline rank: vpp on the interleaved-schedule rows, else 1."""
+        return np.where(self.schedule == SCHEDULE.code["interleaved"], np.maximum(self.vpp, 1), 1)
+
     def take(self, idx) -> "Candidates":
         return Candidates(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    @staticmethod
+    def concat(parts) -> "Candidates":
+        """The rows of ``parts`` (Candidates) one after another."""
+        return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
 
     @staticmethod
     def layouts(tp, pp, dp, cp, ep, zero, gpus_per_node=1, etp=None, dp_shard=None) -> "Candidates":

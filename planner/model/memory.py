@@ -71,7 +71,6 @@ from planner.model.pipeline import (chunk_layers, pipeline_split, recomputed_fra
                                     stage_layer_split, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
-from planner.vocab import SCHEDULE
 
 GiB = 2**30
 
@@ -891,7 +890,7 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
     if not (c.rn.any() or (getattr(t, "recompute_method", None) == "uniform" and (t.recompute_num_layers or 1) > 1)):
         return per_layer, rws  # every full-recompute row checkpoints each layer on its own
     full = c.rc == 2
-    chunks = np.where(c.schedule == SCHEDULE.code["interleaved"], np.maximum(c.vpp, 1), 1)
+    chunks = c.chunks
     f = recomputed_fraction(c.rc, c.rn, m.layers, c.pp, chunks)
     block = full & (f < 1.0)
     uniform = full & (getattr(t, "recompute_method", None) == "uniform") & ((t.recompute_num_layers or 1) > 1)

@@ -963,7 +963,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         n16 = min(int(fw.lp_bf16_layers or 0), m.layers) if low else 0
         inter_r = c.schedule == SCHEDULE.code["interleaved"]
         (stp, scp, sep, smb, ssp, src, kpp, setp, kch, inter, pp_inter, srn), inv = distinct_rows(
-            c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, np.where(inter_r, np.maximum(c.vpp, 1), 1), inter_r,
+            c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
             (c.tp * c.cp * c.dp) >= g, c.rn)
         inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
         (ktp, kcp, kep, kmb, ksp, krc, ketp), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp)
@@ -997,8 +997,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                                        causal_kernels, etp=ketp, bf16_share=bf16_share))
                 return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
-            L, L16 = blend(L), (blend(L16, 1.0) if L16 is not L else None)
-            L16 = L if L16 is None else L16
+            shared = L16 is L  # no 16-bit end layers: one set of terms serves both
+            L = blend(L)
+            L16 = L if shared else blend(L16, 1.0)
         t16 = (L16["fwd"] + L16["bwd"]) - (L["fwd"] + L["bwd"])
         if K and m.hybrid:
             # a hybrid model's MTP block is "*E" (an attention layer and an MoE layer, schema
@@ -1228,8 +1229,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
     mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
     # the share of layers full recompute re-runs (Megatron's block method: pipeline.recomputed_fraction)
-    f_rc = recomputed_fraction(c.rc, c.rn, m.layers or 1, c.pp, np.where(c.schedule == SCHEDULE.code["interleaved"],
-                                                                          np.maximum(c.vpp, 1), 1))
+    f_rc = recomputed_fraction(c.rc, c.rn, m.layers or 1, c.pp, c.chunks)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
         fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)

@@ -29,8 +29,6 @@ from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inp
                                      row_result, stack_assumption)
 from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key, ranked_columns, stack_choice_line,
                                  stack_comparison, why)
-from dataclasses import fields
-
 from planner.layout import Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
@@ -38,7 +36,7 @@ from planner.search.space import (empty_reason, is_auto, module_lists_note, non_
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
-from planner.vocab import RECOMPUTE, SCHEDULE
+from planner.vocab import RECOMPUTE
 from hardware_catalog import load_catalog
 
 
@@ -65,7 +63,7 @@ def with_block_one(cv):
     full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))
     one = cv.take(full)
     one.rn = np.ones(len(full), dtype=np.int64)
-    return Candidates(**{f.name: np.concatenate([getattr(cv, f.name), getattr(one, f.name)]) for f in fields(Candidates)})
+    return Candidates.concat([cv, one])
 
 
 def split_rows(mem: dict, n: int):
@@ -87,8 +85,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     rows where the one below fits too. Layouts that fit without recompute are left alone (faster at any N). Returns
     (candidates, memory) with the chosen rows' ``rn`` and memory replaced; N equal to the chunk stays 0."""
     m = job.model
-    chunks = np.where(cv.schedule == SCHEDULE.code["interleaved"], np.maximum(cv.vpp, 1), 1)
-    chunk = chunk_layers(m.layers, cv.pp, chunks).astype(np.int64)
+    chunk = chunk_layers(m.layers, cv.pp, cv.chunks).astype(np.int64)
     full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))  # mem1's rows
     at1 = np.full(len(cv), -1, dtype=np.intp)
     at1[full] = np.arange(len(full))

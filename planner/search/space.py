@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from itertools import product
 from types import SimpleNamespace
 from typing import Iterator
@@ -171,7 +171,7 @@ def space_for(job: JobSpec, hw: HardwareOption) -> Candidates:
     parts = list(space_chunks(job, hw))
     if not parts:
         return _layouts(job, hw, [np.zeros(0, dtype=np.int64)] * 10)
-    return Candidates(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(Candidates)})
+    return Candidates.concat(parts)
 
 
 def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
