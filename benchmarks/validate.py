@@ -1418,6 +1418,50 @@ def mbridge_all(cat) -> pd.DataFrame:
       per-token or per-routed-row cost (sized to the GB300 Qwen3-30B gap it adds +8% to Qwen3-235B GB300, same
       tokens per expert, now 0%). Layer level, parts/moe_profiles.csv ``marin_h100_ep8_*`` (one noisy run each):
       Megatron-Core's MoE layer at Qwen3-30B's shape takes 3.35x the planner's price, at Qwen3-235B's 1.17x.
+      Looked into again 2026-12-03, nothing changed (what-ifs patched in, mbridge_all median / p90 from 10.5 / 32.9%;
+      "partial" = TE-scoped or no CUDA graphs, "full" = full-iteration graphs, median signed per cluster): not the
+      dispatcher -- the 25.09 token-drop rows (all-to-all dispatcher, padded to capacity: static shapes, no
+      device-to-host sync, no HybridEP) split the same way, Qwen3-30B GB200 -21 / -25%, B200 -33%, H100 -20% against
+      Qwen3-235B GB200 +11%, B200 -17 / -22%, H100 -10%; not the Grace host -- DGX B300 (x86) Qwen3-30B -19..-22%,
+      GB300 -18..-22% at the same releases; not post-sync host starvation at the planner's host prices (the host's
+      lead is lost at the sync -- Megatron-Bridge perf_recipes/qwen/gb300/qwen3_moe.py on ``moe_use_grouped_tensor``:
+      "the legacy grouped MLP path syncs tokens_per_expert to the host every layer, which serializes the CPU behind
+      the GPU when dispatch is fast" -- so a layer forward pays max(0, host after the sync - GPU after it) on top):
+      the MoE block's host ops past the sync (median 0.55 ms per forward, 0.94 ms for Qwen3-30B MXFP8) exceed its
+      all-to-alls, expert GEMMs and memory-bound passes on 10 of 218 MoE rows (B200 Qwen3-30B micro-batch 1: 0.27 ms
+      per layer forward; Nemotron 3 Super B300: up to 0.9 ms), and added to the step it leaves mbridge_all at 10.5 /
+      32.9%. It is the one mechanism tried that moves thin rows and leaves thick ones (Qwen3-235B, DeepSeek-V3, Kimi
+      K2 medians unchanged), but only at a host price several times the planner's for the block past the sync: x3 10.7
+      / 30.2% (Nemotron 3 -20 -> -17%, worst -45 -> -28%; Qwen3-30B partial median unchanged), x5 9.7 / 30.8%
+      (Nemotron 3 -13%, Qwen3-30B partial -17%, gpt-oss partial -30 -> -26%; mbridge p90 44.0 -> 42.7%). Megatron's
+      router + preprocess run 17-31 kernels where the planner counts 6 host ops (parts/moe_profiles.csv
+      ``mlm_ds3_gb200_router*``), so an undercount past the sync is plausible, but no count or host time of that part
+      was found: not added; not the fp32 router / top-k / aux-loss over [tokens, experts] (32768 x 128 x 4 B = 17 MB a
+      pass, ~0.1 ms per layer and micro-batch for 20 passes on GB300: 2% of the 4.2 ms gap). What-ifs, none kept:
+      HybridEP / DeepEP all-to-all at DeepEP README's torch_api rate instead of the kernel's (x1.18, the GB200 / B200
+      torch_api rows at 0.75-0.88 of the planner): 11.9 / 32.6%, Qwen3-30B partial -22 -> -20%, Qwen3-235B full +23 ->
+      +30%, Kimi K2 +4 -> +9%, automodel DeepSeek-V3 +14 -> +22%; a HybridEP set-up of 0.57 ms per call (4 per layer
+      and micro-batch, sized to Megatron-Bridge PR #3561's gpt-oss GB200 A/B, where HybridEP runs 4% slower than the
+      all-to-all and the planner has it 3.7% faster): 9.6 / 33.6%, Qwen3-30B partial -22 -> -11%, Nemotron 3 -20 ->
+      -8%, but Qwen3-235B full +23 -> +53%, Qwen3-30B full +9 -> +30%, Kimi K2 +4 -> +13%; the same only where the
+      dispatch syncs (ragged HybridEP, not under full-iteration graphs), 2.3 ms per layer forward, a fit without a
+      source for its size: 9.7 / 31.4% (mbridge p90 44.0 -> 37.6%), Qwen3-30B partial -11%, Nemotron 3 -7%, but
+      Qwen3-235B GB200 256 GPUs -1.5 -> +27%, 64 GPUs +6 -> +52%, GB300 64 GPUs +25 -> +82%, Kimi K2 +13%; the token
+      permutation at 0.45 of the streaming HBM rate (parts/moe_profiles.csv ``tileops*`` H200 permute kernels): 12.1 /
+      31.4%, Qwen3-30B partial -22 -> -17%, full +9 -> +18%, Qwen3-235B full +23 -> +29%. What the 26.04 -> 26.06 step
+      says (same layout; the Qwen3 GB200 / GB300 MXFP8 recipes switch to full-iteration graphs, paged stash and the
+      fused grouped MLP, while Kimi K2 and Nemotron 3 Nano, recipes unchanged, gain 0.7% and 2-4%): measured 1.44x /
+      1.56x (Qwen3-30B GB300 / GB200), 1.29x / 1.30x (Qwen3-235B), 1.19x (DeepSeek-V3 GB200), the planner 1.02-1.05x
+      (the fused MLP's bytes). Net of the planner's fused-MLP share the time removed per layer and micro-batch grows
+      with the micro-batch's tokens -- Qwen3-30B 5.8 ms at 32k tokens (GB300), 4.3 ms at 16k (GB200); Qwen3-235B 2.4
+      ms at 8k, 1.55 ms at 4k; DeepSeek-V3 2.2 ms at 4k -- i.e. 33-45% of the planner's GPU time of a Qwen3-30B layer,
+      14-20% of a thick one: GPU work, not a per-layer host or launch cost. And the thick rows sit near 0% with
+      partial graphs but +22..+25% (Qwen3-235B) and +10..+12% (DeepSeek-V3) with full-iteration ones, Qwen3-30B -22%
+      -> +9%: a cost that the eager / partial-graph MoE layer pays and full-iteration capture removes is ~25-30% of
+      the step for thin and thick alike (less the fused MLP's real gain beyond its modelled bytes: NVIDIA's blog puts
+      DeepSeek-V3's at 8%, the planner 2%), while the planner prices thick MoE layers ~10-25% high in both modes.
+      Adding the first without finding the second moves the thin rows toward 0% and the thick ones to +20..+30% -- the
+      trade every what-if above but the post-sync one shows.
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
       the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
       prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""
