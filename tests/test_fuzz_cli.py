@@ -213,7 +213,7 @@ CASES = st.sampled_from(["fixed", "fixed", "fixed", "search", "search", "serve",
     lambda k: st.tuples(jobs(k), st.sampled_from(KINDS[k])))
 
 
-@fuzz_settings(200)
+@fuzz_settings(150)
 @given(case=CASES, fmt=st.sampled_from(["yaml", "json"]))
 def test_fuzz_job_sections(tmp_path_factory, case, fmt):
     job, cmd = case
@@ -318,7 +318,7 @@ STACK_COMMANDS = {"estimate --json": ("estimate", "{job}", "--json"), "estimate"
                   "recommend": ("recommend", "{job}", "--json", "--no-simulate", "--top", "3")}
 
 
-@fuzz_settings(300)
+@fuzz_settings(200)
 @given(job=stack_jobs(), cmd=st.sampled_from(sorted(STACK_COMMANDS)))
 def test_fuzz_training_stack_options(tmp_path_factory, job, cmd):
     d = tmp_path_factory.mktemp("stack")

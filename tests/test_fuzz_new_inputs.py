@@ -243,7 +243,7 @@ NEW_COMMANDS = {
 }
 
 
-@fuzz_settings(400)
+@fuzz_settings(250)
 @given(job=new_input_jobs(), cmd=st.sampled_from(["estimate", "estimate", "recommend", "emit", "simulate"]))
 def test_fuzz_new_inputs(tmp_path_factory, job, cmd):
     d = tmp_path_factory.mktemp("new")

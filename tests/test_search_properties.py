@@ -69,7 +69,7 @@ def _hours(row, spot):
     return risk["expected_hours"] if risk else row["cost"]["hours"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(raw=jobs)
 def test_recommend_properties_hold_for_random_constraints(raw):
     from hardware_catalog import load_catalog
