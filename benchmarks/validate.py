@@ -770,10 +770,17 @@ def pr2_tokendrop(r) -> bool:
     return MBRIDGE_TOKENDROP[0] in str(getattr(r, "notes", ""))
 
 
+#: the phrase automodel_runs.csv's notes carry for a config that sets ``fake_balanced_gate: true`` (NeMo AutoModel's
+#: ``FakeBalancedGate``): round-robin routing, k consecutive experts per token (vocab.MOE_ROUTING)
+FAKE_BALANCED_GATE = "fake balanced gate"
+
+
 def pr2_model(r) -> ModelSpec:
     m = _pr2_model(r)
     if m.moe is not None and pr2_tokendrop(r):
         m = m.model_copy(update={"moe": m.moe.model_copy(update=MBRIDGE_TOKENDROP[1])})
+    if m.moe is not None and FAKE_BALANCED_GATE in str(getattr(r, "notes", "")).lower():
+        m = m.model_copy(update={"moe": m.moe.model_copy(update={"routing": "round_robin"})})
     return m
 
 
@@ -1773,6 +1780,10 @@ def pr2_options(r, stack: str) -> dict:
         # a config that turns Megatron-Core's grouped-GEMM experts off (h200_runs.csv: the A3 Ultra Mixtral recipe)
         if "moe_grouped_gemm false" in notes:
             opts["moe_grouped_gemm"] = False
+    if stack == "nemo-automodel" and _int(r.pp, 1) > 1:
+        # AutoModel's loop runs the pipeline schedule once per gradient-accumulation step, over the local batch
+        # (Stack.pp_pass_microbatches): local_batch_size / pp_microbatch_size micro-batches per run
+        opts["pp_pass_microbatches"] = int(r.lbs_printed) // int(r.micro_batch)
     # a source that states the run's stack options per row ("k=v;k=v": automodel_runs.csv ``stack_options``)
     opts.update(open_reports_options(getattr(r, "stack_options", float("nan"))))
     return opts

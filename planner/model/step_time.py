@@ -289,7 +289,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
     sh = ssm.layer_shares(m)
     mam = (ssm.mamba_layer(m, T, seq, tp, cp, gemm, eff, hbm, peak, (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel),
-                           act_b, (g, intra_bw, inter_bw, a_in, a_out)) if m.mamba is not None else None)
+                           act_b, (g, intra_bw, inter_bw, a_in, a_out), fw.mamba_call) if m.mamba is not None else None)
     fwd_g_attn = sum(p[0] for p in attn_proj)
     bwd_g_attn = sum(p[1] for p in attn_proj)
     fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
@@ -1192,9 +1192,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             frozen_bytes=frozen_b)
 
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
-    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term)
+    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term), once per run of the schedule
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
+                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb,
+                            getattr(fw, "pp_pass_microbatches", None))
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = hidden_cost(t_dp, exposed_dp)
