@@ -1225,7 +1225,19 @@ def mi300x(cat) -> pd.DataFrame:
     GEMM rate public measurements give (a smaller in-step loss than H100's under Primus-Turbo / TE on ROCm, or the
     MI325X's 1000 W headroom showing more in fp8, are candidates; neither is measured), and the bf16 misses (Mixtral's
     legacy grouped GEMM with EP 8; the MI300X row's PP 2 / PP 1 ambiguity, see its notes) are not GEMM-rate findings
-    either. Nothing else was changed."""
+    either. Nothing else was changed.
+
+    Checked 2026-12-03 (automodel2 branch), nothing changed, source 13.2% / 17.2% as before:
+
+    * FP8 attention: Primus's ``PrimusTurboAttention`` switches to Primus-Turbo's FP8 flash attention
+      (``flash_attn_fp8_func`` / ``attention_fp8_blockwise``) only under ``enable_turbo_attention_float8``, off by
+      Primus's defaults and set by neither the runs' YAML (llama2_7B-pretrain.yaml @2386c727 overrides
+      ``enable_primus_turbo``, ``use_turbo_attention``, ``use_turbo_grouped_mlp``) nor their commands (``--fp8
+      hybrid``): attention stays 16-bit in the fp8 rows, so it is not what makes them faster than predicted.
+    * The same YAML sets ``gradient_accumulation_fusion: false`` (the weight gradient written apart, then added into
+      the fp32 main gradient: Stack.grad_accum_pass). Priced, the Llama 2 7B row goes 7.368 -> 7.484 s (+15.1 ->
+      +16.9%), further off; not applied here (the other Primus rows' YAMLs not read for it), left for the next look
+      at this source."""
     out = pr2_rows(cat, path=MI300X_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
