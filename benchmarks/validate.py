@@ -1721,13 +1721,14 @@ def automodel(cat) -> pd.DataFrame:
     * With PP the loop runs ``schedule.step`` once per gradient-accumulation step over its local batch (8
       micro-batches), so the bubble is paid per run (Stack.pp_pass_microbatches = local_batch_size / micro-batch):
       DeepSeek-V3 1024 (4 runs) bubble 0.33 -> 1.31 s, -24.9 -> -22.3%; Kimi K2 (2 runs) 0.66 -> 1.32 s, -23.7 ->
-      -16.2%; DeepSeek-V3 256 runs once.
+      -16.2%; DeepSeek-V3 256 runs once. Where AutoModel's patched ``backward_maybe_with_nosync`` is off (no
+      ``enable_fsdp_optimizations``: the DeepSeek-V3 1024 config misspells it, Kimi K2's sets none), torch's own one
+      reduce-scatters and reshards the held stage at the end of every run, and the next run gathers it again: the
+      exposed reduce and gather once per run (step_time, ``fsdp_defer_sync`` off): -22.3 -> -21.2%, -16.2 -> -16.0%.
 
-    After: +25.8 / +21.2 / -22.3 / -9.6 / -16.2 / -5.0 / -18.0 / -15.6 / +5.8%: median 16.2%, p90 23.0%, mean -3.8%.
+    After: +25.8 / +21.2 / -21.2 / -9.6 / -16.0 / -5.0 / -18.0 / -15.6 / +5.8%: median 16.0%, p90 22.2%, mean -3.6%.
     Left: the hybrids still too slow (Super's GEMMs alone, 6.0 s at the H100 in-step prior, are 83% of its measured
-    7.29 s step), the big MoE rows and gpt-oss too fast. Not modelled, found on the way: without
-    ``enable_fsdp_optimizations`` (the DeepSeek-V3 1024 config misspells it) torch's own ``backward_maybe_with_nosync``
-    reduce-scatters at the end of every schedule run, i.e. 4 times per step on that row (priced once); with CP the
+    7.29 s step), the big MoE rows and gpt-oss too fast. Not modelled, found on the way: with CP the
     mixer calls the kernel without the norm (z-gated scan, ungated norm after), priced with the "hf" tables; the
     nv-grouped-gemm 1.1.4 the ``gmm`` experts run is cuBLAS per expert on 4 streams on SM90 (csrc/grouped_gemm.cu:
     CUTLASS grouped only for SM80), which is what moe.grouped_gemm_time prices already.

@@ -607,8 +607,11 @@ class Stack:
     #: benchmark.py ``run_benchmark``, train_ft.py) call ``_forward_backward_step`` for each of ``ga_steps =
     #: global_batch / (local_batch_size x dp)`` batches, and with PP each call is one torch.distributed.pipelining
     #: ``schedule.step`` over the local batch (``local_batch_size / pp_microbatch_size`` micro-batches), which fills
-    #: and drains the pipeline: the bubble is paid once per run (planner.model.pipeline ``step_composition``).
-    #: None: one run per optimizer step (Megatron-Core's ``forward_backward_func`` over all the step's micro-batches)
+    #: and drains the pipeline: the bubble is paid once per run (planner.model.pipeline ``step_composition``), and a
+    #: held FSDP stage (``pp_fsdp_unsharded``) is reduce-scattered, resharded and gathered again per run unless the
+    #: stack defers that sync to the optimizer step (``fsdp_defer_sync``: AutoModel's patched
+    #: ``backward_maybe_with_nosync``). None: one run per optimizer step (Megatron-Core's ``forward_backward_func``
+    #: over all the step's micro-batches)
     pp_pass_microbatches: int | None = None
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False

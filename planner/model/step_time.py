@@ -1216,6 +1216,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dinv] | bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
+    # a schedule run per gradient-accumulation step (Stack.pp_pass_microbatches) syncs a held FSDP stage at the end of
+    # every run where torch.distributed.pipelining's own ``backward_maybe_with_nosync`` decides (its last backward
+    # runs the post-backward reduce-scatter and reshard; the next run gathers again) -- not where AutoModel's patched
+    # one holds it to the optimizer step (``fsdp_defer_sync``, its ``enable_fsdp_optimizations``): the exposed
+    # reduce and gather once per run
+    pass_m = getattr(fw, "pp_pass_microbatches", None)
+    if pass_m is not None and fw.pp_fsdp_unsharded and not defer:
+        runs = m_micro / np.minimum(m_micro, float(pass_m))
+        extra = np.where(held[dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
+        exposed_dp, step = exposed_dp + extra, step + extra
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({
