@@ -100,6 +100,11 @@ QK_NORM = Vocab("none", "head", "full")
 LOCAL_ATTENTION = Vocab("sliding", "chunked")
 #: an MoE router's score function (softmax; DeepSeek-V3 / Kimi-K2 score with a sigmoid)
 ROUTER_SCORE = Vocab("softmax", "sigmoid")
+#: how an MoE router spreads a token's top-k experts (planner.model.moe ``dispatch_bytes``): "learned" a router's
+#: scores (and Megatron-Core's ``moe_router_force_load_balancing``, which draws random logits) -- any k distinct
+#: experts; "round_robin" NeMo AutoModel's ``FakeBalancedGate`` (``fake_balanced_gate: true``), token t of a rank
+#: takes experts t k .. t k + k - 1 (mod E): k *consecutive* experts
+MOE_ROUTING = Vocab("learned", "round_robin")
 #: what a training job does (planner.model.memory, planner.model.flops): pretrain and
 #: full_finetune train every weight; lora/qlora freeze the base and train adapters (peft)
 TRAINING_MODE = Vocab("pretrain", "full_finetune", "lora", "qlora")

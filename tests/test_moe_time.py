@@ -54,6 +54,42 @@ def test_dispatch_bytes_alltoall_sends_every_copy_dedup_sends_one_per_node():
     assert nic_d[0] / nic[1] == pytest.approx(p / 4)  # 4 copies per token -> at most 1
 
 
+def _fake_balanced_gate(tokens, experts, top_k):
+    """NeMo AutoModel's FakeBalancedGate.forward, in numpy: arange(T k).view(T, k) % E."""
+    return np.arange(tokens * top_k).reshape(tokens, top_k) % experts
+
+
+@pytest.mark.parametrize("experts,top_k,blocks", [(512, 22, 64), (512, 22, 8), (128, 6, 8), (256, 8, 8), (32, 4, 8),
+                                                  (128, 4, 64)])
+def test_round_robin_blocks_counts_the_fake_gate_s_ranks_and_nodes(experts, top_k, blocks):
+    """The mean number of contiguous expert ranges (ranks: E/ep experts, nodes: E/n) that the gate's rows
+    touch, counted on the gate's own output over 4096 tokens."""
+    idx = _fake_balanced_gate(4096, experts, top_k) // (experts // blocks)
+    counted = np.mean([len(set(row)) for row in idx])
+    assert moe.round_robin_blocks(experts, top_k, blocks) == pytest.approx(counted, rel=0.01)
+
+
+def test_round_robin_dispatch_reaches_few_nodes_and_gpus():
+    """Nemotron 3 Super on 64 GPUs (512 experts, top-22, 8 per GPU, 8 nodes): the gate's 22 consecutive
+    experts sit on 3-4 GPUs of one or two nodes, where learned (uniform) routing reaches ~7.6 nodes; DeepEP's
+    per-node / per-GPU deduplication sends accordingly fewer bytes. One node (Nano, 8 GPUs): no NIC bytes."""
+    tok, k, E, h, b = 8192, 22, 512, 1024, 2.0
+    row = tok * h * b
+    nvl_l, nic_l = moe.dispatch_bytes(tok, k, h, b, np.array([64.0]), 8, True, E)
+    nvl_r, nic_r = moe.dispatch_bytes(tok, k, h, b, np.array([64.0]), 8, True, E, routing="round_robin")
+    idx = _fake_balanced_gate(tok, E, k)
+    nodes, gpus = np.mean([len(set(r)) for r in idx // 64]), np.mean([len(set(r)) for r in idx // 8])
+    assert nic_r[0] == pytest.approx(row * nodes * 7 / 8, rel=0.01)
+    assert nvl_r[0] == pytest.approx(row * gpus * 7 / 8, rel=0.01)
+    assert nic_r[0] < nic_l[0] / 4 and nvl_r[0] < nvl_l[0]
+    _, nic_one = moe.dispatch_bytes(tok, 6, 2688, b, np.array([8.0]), 8, True, 128, routing="round_robin")
+    assert nic_one[0] == 0
+    # the all-to-all dispatcher sends every (token, expert) copy whatever the routing
+    a = moe.dispatch_bytes(tok, k, h, b, np.array([64.0]), 8, False, E)
+    r = moe.dispatch_bytes(tok, k, h, b, np.array([64.0]), 8, False, E, routing="round_robin")
+    assert a[0][0] == r[0][0] and a[1][0] == r[1][0]
+
+
 # ------------------------------------------------------------------------------- EP / ETP layouts
 def test_expert_shapes_etp_keeps_the_work_and_moves_it_between_m_and_n():
     """ETP = TP is the pre-folding layout (tokens per expert T ep k / E on a 1/tp weight slice);

@@ -179,6 +179,37 @@ def test_mamba_backward_bytes_cover_what_the_backward_must_touch():
     assert set(LAYOUT_COPIES) <= set(SCAN_BYTES) & set(SCAN_BWD_BYTES)
 
 
+def test_hf_call_drops_the_layout_copies_and_the_scan_s_gating(catalog):
+    """ssm.MAMBA_CALLS["hf"] (the norm and out_proj weights passed to mamba_split_conv1d_scan_combined, NeMo
+    AutoModel's / Hugging Face's call on (b l d) tensors): no layout copy at any micro-batch, no z-gated scan output
+    forward nor ``_chunk_scan_bwd_dz`` backward; the gated norm reads z (forward) and writes dz and the recomputed
+    output (backward). Per Nano layer and token, bf16: forward 2 (zxBCdt) + 2 (y) copies and 2 of the scan's z
+    passes out, one z read in; the stack entry that calls it so prices the step's scan faster than Megatron-Core's."""
+    from planner.model.ssm import SCAN_BWD_BYTES, SCAN_BWD_BYTES_HF, SCAN_BYTES_HF, scan_bytes_per_token
+
+    m = nano()
+    di, zx = 4096, 10304
+    meg_f, hf_f = (float(scan_bytes_per_token(m, 1, 2.0, 4, t)) for t in (None, SCAN_BYTES_HF))
+    assert meg_f - hf_f == 2 * 2 * (zx + di) + 2 * 2 * di - 2 * di
+    meg_b, hf_b = (float(scan_bytes_per_token(m, 1, 2.0, 4, t)) for t in (SCAN_BWD_BYTES, SCAN_BWD_BYTES_HF))
+    assert meg_b - hf_b == 2 * 2 * (zx + di) + 6 * 2 * di - 3 * 2 * di
+    assert float(scan_bytes_per_token(m, 1, 2.0, 1, SCAN_BYTES_HF)) == hf_f  # no copies to skip at b = 1
+    from dataclasses import replace
+
+    from planner.model.stacks import resolve
+    from planner.spec import TrainingSpec
+    from tests.test_step_time import cands, hw_for
+
+    t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=4, precision="bf16")
+    c = cands(tp=1, pp=1, dp=8, ep=8, nodes=1, etp=1, mb=4, zero=3)
+    am = resolve("nemo-automodel")
+    from planner.model.step_time import step_time
+
+    runs = {call: step_time(m, t, c, hw_for(catalog), framework=replace(am, mamba_call=call)) for call in ("megatron", "hf")}
+    assert runs["hf"]["compute_attention"][0] < runs["megatron"]["compute_attention"][0]
+    assert runs["hf"]["compute_gemm"][0] == runs["megatron"]["compute_gemm"][0]
+
+
 def test_layout_copies_are_no_ops_for_one_sequence():
     """Megatron-Core's ``rearrange(t, "l b d -> b l d").contiguous()`` (MambaMixer._ssm_training, and back for
     y) copies only for b > 1: PyTorch treats a permuted view with a size-1 dimension as contiguous

@@ -94,3 +94,61 @@ def test_deferred_sync_moves_collectives_to_once_per_step(catalog):
         out[flag] = st
     assert float(out[True]["comm_zero3"][0]) == 0.0 < float(out[False]["comm_zero3"][0])
     assert float(out[True]["step_time_s"][0]) < float(out[False]["step_time_s"][0])
+
+
+def test_mamba_call_is_hugging_face_s_on_automodel_only():
+    """models/nemotron_v3/layers.py NemotronV3Mamba2Mixer passes rmsnorm_weight / outproj_weight to the fused kernel
+    (planner.model.ssm MAMBA_CALLS "hf"); Megatron-Core's MambaMixer does not."""
+    assert STACKS[AM].mamba_call == "hf" and STACKS["megatron-core"].mamba_call == "megatron"
+    assert STACKS["megatron-bridge"].mamba_call == "megatron"
+
+
+@pytest.mark.parametrize("pp,v,runs", [(4, 1, 4), (4, 2, 4), (8, 1, 2)])
+def test_a_schedule_run_per_accumulation_step_pays_a_bubble_per_run(catalog, pp, v, runs):
+    """pp_pass_microbatches (AutoModel: schedule.step per gradient-accumulation step over its local batch): m
+    micro-batches in runs of m / runs each fill and drain the pipeline, so the bubble is runs x that of one run of
+    m / runs (Narayanan's (p - 1)/v stage times each); the steady part is the same; a run as long as the step (or
+    longer) is the one-run step."""
+    from dataclasses import replace
+
+    from planner.model.step_time import step_time
+    from planner.spec import TrainingSpec
+    from planner.vocab import SCHEDULE
+    from tests.test_step_time import LLAMA, cands, hw_for
+
+    m = 8 * runs
+    c = cands(tp=8, pp=pp, dp=1, vpp=v, schedule=SCHEDULE.code["interleaved" if v > 1 else "1f1b"], nodes=pp)
+    st = resolve(AM)
+    out = {}
+    for passes, gb in (("one", m), ("runs", m), ("short", m // runs), ("long", m)):
+        t = TrainingSpec(seq_len=4096, global_batch=gb, micro_batch=1, precision="bf16")
+        fw = replace(st, pp_pass_microbatches={"one": None, "runs": m // runs, "short": None, "long": 2 * m}[passes])
+        out[passes] = step_time(LLAMA, t, c, hw_for(catalog), framework=fw)
+    t_stage = out["one"]["t_fwd_mb"][0] + out["one"]["t_bwd_mb"][0]
+    assert out["one"]["bubble"][0] == pytest.approx((pp - 1) / v * t_stage)
+    assert out["runs"]["bubble"][0] == pytest.approx(runs * out["short"]["bubble"][0])
+    assert out["runs"]["step_time_s"][0] - out["one"]["step_time_s"][0] == pytest.approx(
+        (runs - 1) * (pp - 1) / v * t_stage, rel=1e-6)
+    assert out["long"]["step_time_s"][0] == out["one"]["step_time_s"][0]
+
+
+def test_a_schedule_run_per_accumulation_step_syncs_the_held_stage_per_run_unless_deferred(catalog):
+    """torch.distributed.pipelining's own backward_maybe_with_nosync reduce-scatters and reshards a held FSDP stage
+    at the last backward of every schedule run, so with a run per gradient-accumulation step the stage's exposed
+    reduce and gather come once per run; AutoModel's patched one (fsdp_defer_sync, enable_fsdp_optimizations)
+    holds them to the optimizer step."""
+    from dataclasses import replace
+
+    from planner.model.step_time import step_time
+    from planner.spec import TrainingSpec
+    from tests.test_step_time import LLAMA, cands, hw_for
+
+    c = cands(tp=1, pp=4, dp=2, zero=3, nodes=1)
+    t = TrainingSpec(seq_len=4096, global_batch=64, micro_batch=1, precision="bf16")  # m = 32: 4 runs of 8
+    st = resolve(AM)
+    per_run, deferred = (step_time(LLAMA, t, c, hw_for(catalog), framework=replace(st, pp_pass_microbatches=8,
+                                                                                   fsdp_defer_sync=d))
+                         for d in (False, True))
+    assert deferred["comm_dp"][0] > 0
+    assert per_run["comm_dp"][0] == pytest.approx(4 * deferred["comm_dp"][0])
+    assert per_run["step_time_s"][0] - deferred["step_time_s"][0] == pytest.approx(3 * deferred["comm_dp"][0])

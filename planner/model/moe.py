@@ -27,7 +27,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import comb
+from functools import lru_cache
+from math import comb, gcd
 from typing import Any, Callable
 
 import numpy as np
@@ -378,8 +379,22 @@ def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_
     return out
 
 
+@lru_cache(maxsize=None)
+def round_robin_blocks(experts: int, top_k: int, blocks: int) -> float:
+    """Mean number of the ``blocks`` equal contiguous expert ranges (an EP rank's local experts, or a node's)
+    that one token's experts touch under round-robin routing (vocab.MOE_ROUTING): NeMo AutoModel's
+    ``FakeBalancedGate.forward`` gives token t the experts ``arange(T k).view(T, k) % E``, i.e. t k .. t k + k - 1
+    (mod E), and EP rank r holds the experts r E/ep .. (r + 1) E/ep - 1 (components/moe/experts.py
+    ``init_token_dispatcher``: ``local_expert_indices_offset = ep_rank * num_local_experts``), consecutive EP ranks
+    sharing a node. The first expert t k mod E runs over the multiples of gcd(k, E), each equally often (every
+    expert gets the same load); counted exactly over them."""
+    size = experts / max(blocks, 1)
+    starts = range(0, experts, gcd(top_k, experts))
+    return float(np.mean([len({int(((s + j) % experts) // size) for j in range(top_k)}) for s in starts]))
+
+
 def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep_per_node, dedup: bool,
-                   experts: int, groups: int = 1, topk_groups: int = 1):
+                   experts: int, groups: int = 1, topk_groups: int = 1, routing: str = "learned"):
     """(bytes over NVLink, bytes over the NIC) that leave one rank in one dispatch.
 
     ``tokens_rank`` tokens of ``hidden`` elements each; ``ep`` ranks in the EP group of which
@@ -387,7 +402,10 @@ def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep
     all-to-all) every (token, expert) copy travels: k * tokens rows, (ep - ep_per_node)/ep of them
     off the node. With per-node deduplication (DeepEP/HybridEP) a token crosses to each remote
     node it has an expert on once: tokens * (n - 1) * P(node hit) rows; inside the node it goes
-    once to each local GPU holding one of its experts (at most k)."""
+    once to each local GPU holding one of its experts (at most k). Under round-robin routing
+    (``routing``, ``round_robin_blocks``) a token's k consecutive experts sit on a few neighbouring ranks of one
+    or two nodes: it reaches the mean number of nodes and GPUs counted there, the source's own node being any of
+    the n equally often (the experts a token gets do not depend on the rank that routes it)."""
     ep = np.asarray(ep, dtype=np.float64)
     g = np.minimum(np.asarray(ep_per_node, dtype=np.float64), ep)
     n = np.maximum(ep / np.maximum(g, 1.0), 1.0)
@@ -395,6 +413,11 @@ def dispatch_bytes(tokens_rank, top_k: int, hidden: int, el_bytes: float, ep, ep
     if not dedup:  # copies to the other g - 1 GPUs of the node, and to the ep - g off it
         total = row * top_k
         return total * (g - 1) / np.maximum(ep, 1.0), total * (ep - g) / np.maximum(ep, 1.0)
+    if routing == "round_robin":
+        rr = np.vectorize(lambda blocks: round_robin_blocks(int(experts), int(top_k), int(round(blocks))), otypes=[float])
+        nodes_hit, gpus_hit = rr(n), rr(ep)
+        # remote nodes: (n - 1) / n of those reached; NVLink copies: the GPUs reached other than the receiving one
+        return row * gpus_hit * (g - 1) / g, row * nodes_hit * (n - 1) / n
     p_node = node_hit_probability(experts, top_k, n, groups, topk_groups)
     remote = row * (n - 1) * p_node
     # in each node reached, the token's k/(n p) experts there sit on g (1 - (1 - 1/g)^that) GPUs;
@@ -587,7 +610,8 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     tok_rank = T / tp * load  # each rank routes its sequence-parallel share
     ep_node = members_per_node(ep, etp, gpus_per_node)
     dedup = DISPATCHERS[stack.moe_dispatcher]
-    nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, dedup, e.experts, e.groups, e.topk_groups)
+    nvl, nic = dispatch_bytes(tok_rank, e.top_k, io, act_bytes, ep, ep_node, dedup, e.experts, e.groups, e.topk_groups,
+                              e.routing)
     a2a = a2a_time(nvl, nic, ep, ep_node, intra, inter, a_in, a_out)
     # HybridEP's routing-map all-gather and probability rows (dispatch_extra_time)
     extra = dispatch_extra_time(stack.moe_dispatcher, T / tp, e.experts, e.top_k, ep, ep_node, etp, gpus_per_node,

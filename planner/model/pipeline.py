@@ -482,16 +482,22 @@ def exposed_dp_comm(t_dp, t_bwd, buckets, overlap):
 
 
 def step_composition(m, pp, vpp, interleaved, t_fwd_mb, t_bwd_mb, t_dp, buckets, overlap: bool,
-                     t_optimizer, per_mb_exposed=0.0) -> dict:
+                     t_optimizer, per_mb_exposed=0.0, pass_m=None) -> dict:
     """One optimizer step from its parts (vectorised), the one composition the analytic model
     and the simulator's analytic check share:
 
         step = m (t_stage + per-micro-batch exposed comm) + bubble + exposed DP reduce + optimizer
 
-    (Narayanan et al. 2021 §3; ``per_mb_exposed`` is e.g. ZeRO-3's exposed gathers)."""
+    (Narayanan et al. 2021 §3; ``per_mb_exposed`` is e.g. ZeRO-3's exposed gathers). ``pass_m``: micro-batches per
+    run of the schedule where the loop runs it once per gradient-accumulation step (``Stack.pp_pass_microbatches``):
+    m / pass_m runs, each filling and draining the pipeline, i.e. m / pass_m bubbles of ``pass_m`` micro-batches."""
     t_stage = t_fwd_mb + t_bwd_mb
     steady = m * (t_stage + per_mb_exposed)
-    bubble = bubble_time(pp, m, vpp, t_stage, interleaved)
+    if pass_m is None:
+        bubble = bubble_time(pp, m, vpp, t_stage, interleaved)
+    else:
+        run_m = np.minimum(np.asarray(m, dtype=np.float64), float(pass_m))
+        bubble = np.asarray(m, dtype=np.float64) / run_m * bubble_time(pp, run_m, vpp, t_stage, interleaved)
     exposed = exposed_dp_comm(t_dp, t_bwd_mb, buckets, overlap)
     return dict(steady=steady, bubble=bubble, exposed_dp=exposed, step=steady + bubble + exposed + t_optimizer)
 

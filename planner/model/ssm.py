@@ -127,6 +127,28 @@ SCAN_BWD_BYTES = {
 #: of size-1 dimensions; tests/test_ssm.py checks it), so ``.contiguous()`` returns it without a copy
 LAYOUT_COPIES = ("in_proj_layout", "y_layout")
 
+#: The same kernel called the way Hugging Face's Mamba-2 / NemotronH mixers call it in training, and NeMo AutoModel's
+#: ``NemotronV3Mamba2Mixer`` without CP (nemo_automodel/components/models/nemotron_v3/layers.py, the fused path):
+#: ``mamba_split_conv1d_scan_combined(in_proj(x), ..., rmsnorm_weight=norm.weight, outproj_weight=out_proj.weight,
+#: norm_before_gate=False)`` on the (b, l, d) in_proj output. mamba_ssm ssd_combined.py
+#: ``MambaSplitConv1dScanCombinedFn``: with ``rmsnorm_weight`` given the scan runs with ``z=None`` (no gated output
+#: ``chunk_scan_z`` forward, no ``_chunk_scan_bwd_dz`` backward) and z gates inside the fused group RMSNorm
+#: (layernorm_gated ``_layer_norm_fwd(x, weight, ..., z)``: reads y and z, writes the normed output; backward
+#: ``_layer_norm_bwd(..., z, recompute_output=True)``: reads dy, y and z, writes dy_in, dz and the recomputed
+#: output the out_proj weight gradient reads); the batch-major layout is the module's own, so neither of Megatron's
+#: layout copies (``LAYOUT_COPIES``) runs. The tables below are ``SCAN_BYTES`` / ``SCAN_BWD_BYTES`` with those
+#: entries changed.
+_HF_CALL_FWD_DROPPED = ("in_proj_layout", "y_layout", "chunk_scan_z")
+_HF_CALL_BWD_DROPPED = ("in_proj_layout", "y_layout", "bwd_dz")
+SCAN_BYTES_HF = {**{k: f for k, f in SCAN_BYTES.items() if k not in _HF_CALL_FWD_DROPPED},
+                 "norm": lambda di, gn, H, P, N, Q, g, a: 3 * di * a}  # read y, z; write the gated, normed output
+SCAN_BWD_BYTES_HF = {**{k: f for k, f in SCAN_BWD_BYTES.items() if k not in _HF_CALL_BWD_DROPPED},
+                     "norm": lambda di, gn, H, P, N, Q, g, a: 6 * di * a}  # read dy, y, z; write dy_in, dz, output
+#: how a stack calls the fused Mamba-2 kernel (``Stack.mamba_call``): name -> (forward, backward) byte tables.
+#: "megatron": Megatron-Core's MambaMixer (z into the scan, the norm outside, (l b d) layout copies);
+#: "hf": rmsnorm and out_proj weights passed to the kernel, (b l d) layout (``SCAN_BYTES_HF``)
+MAMBA_CALLS = {"megatron": (SCAN_BYTES, SCAN_BWD_BYTES), "hf": (SCAN_BYTES_HF, SCAN_BWD_BYTES_HF)}
+
 #: the SSD chunked scan's Triton kernels (mamba_ssm ops/triton/ssd_*.py), forward and backward: the entries of
 #: ``SCAN_BYTES`` / ``SCAN_BWD_BYTES`` whose bytes move at ``SSD_ROOFLINE_FACTOR`` x the streaming roofline; the
 #: rest (causal_conv1d, the norm, the layout copies, dt's clone, the torch ops on ddA) are plain streaming kernels
@@ -200,20 +222,22 @@ def scan_memory_time(m: ModelSpec, T, tp, act_b: float, mb, eff, hbm, table=None
     entries named in ``kernels`` where given): the streaming kernels' bytes at the reached bandwidth
     (``Efficiency.memory_time``), the SSD Triton kernels' (``SSD_FWD_KERNELS`` / ``SSD_BWD_KERNELS``) at
     ``SSD_ROOFLINE_FACTOR`` x that."""
-    ssd = SSD_FWD_KERNELS if table is None else SSD_BWD_KERNELS
+    forward = table is None or any(table is t for t, _ in MAMBA_CALLS.values())
+    ssd = SSD_FWD_KERNELS if forward else SSD_BWD_KERNELS
     other = scan_bytes_per_token(m, tp, act_b, mb, table, kernels=kernels, exclude=ssd)
     scan = scan_bytes_per_token(m, tp, act_b, mb, table, kernels=ssd if kernels is None else set(ssd) & set(kernels))
     return eff.memory_time(T * (other + SSD_ROOFLINE_FACTOR * scan), hbm)
 
 
-def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, act_b, comm):
+def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, act_b, comm, call: str = "megatron"):
     """Times of one Mamba-2 layer on one rank for a micro-batch of ``T`` tokens per rank (sequences
     of ``seq`` tokens): ``proj`` the in_proj / out_proj GEMMs as ((fwd, bwd), (fwd, bwd)) — the
     column and the row GEMM that carry the TP collectives — ``scan_fwd``/``scan_bwd`` the conv1d +
     SSD + norm kernels (roofline: FLOPs at the attention kernel's rate ``attn_eff`` = (fwd, bwd)
     fractions of ``peak``, bytes at the HBM bandwidth reached, the SSD kernels' at ``SSD_ROOFLINE_FACTOR``
     x their streaming time: ``scan_memory_time``), ``cp_fwd``/``cp_bwd`` the
-    context-parallel all-to-alls (``comm`` = (gpus_per_node, intra_bw, inter_bw, a_in, a_out))."""
+    context-parallel all-to-alls (``comm`` = (gpus_per_node, intra_bw, inter_bw, a_in, a_out)). ``call``: how
+    the stack calls the fused kernel (``MAMBA_CALLS``: which non-GEMM passes run)."""
     a, h = m.mamba, m.hidden
     di, gn, H = m.mamba_inner, a.groups * a.d_state, m.mamba_heads
     in_w = 2 * di + 2 * gn + H
@@ -223,8 +247,9 @@ def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, ac
     per_tok = (ssd_flops(m, seq) / seq + mamba_conv_flops(m, 1.0)) / tp
     fl = T * per_tok
     mb = T * np.asarray(cp, dtype=np.float64) / seq  # sequences per micro-batch (the layout copies)
-    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm))
-    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm, SCAN_BWD_BYTES))
+    fwd_table, bwd_table = MAMBA_CALLS[call]
+    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm, fwd_table))
+    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm, bwd_table))
     g, intra_bw, inter_bw, a_in, a_out = comm
     cp = np.asarray(cp, dtype=np.float64)
     a2a = (collective_time("all_to_all", T * in_w / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in, a_out)

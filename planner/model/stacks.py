@@ -311,6 +311,11 @@ class Stack:
     #: kernel, exposed (PyTorch ``context_parallel`` with torchtitan's 2024 default
     #: ``context_parallel_rotate_method = "allgather"``)
     cp_exchange: str = "p2p"
+    #: how the hybrid models' Mamba-2 mixer calls mamba_ssm's fused ``mamba_split_conv1d_scan_combined``
+    #: (planner.model.ssm ``MAMBA_CALLS``): "megatron" (Megatron-Core's MambaMixer: z gates inside the scan, the group
+    #: norm outside, (l b d) layout copies) or "hf" (Hugging Face / NeMo AutoModel: the norm and out_proj weights
+    #: passed to the kernel, the (b l d) layout)
+    mamba_call: str = "megatron"
     #: the local experts' GEMMs run as one grouped GEMM per projection (Megatron-Core
     #: ``--moe-grouped-gemm``: TEGroupedMLP / GroupedMLP in megatron/core/transformer/moe/experts.py):
     #: a few host ops per MoE layer; otherwise one GEMM launch per local expert (SequentialMLP,
@@ -597,6 +602,17 @@ class Stack:
     #: chunk forwards in the warm-up (planner.model.memory ``inflight_microbatches``) and, every group keeping >= pp
     #: micro-batches, no more bubble (planner.model.pipeline ``vpp_group_size``)
     microbatch_group_size: int | None = None
+    #: micro-batches per run of the pipeline schedule, where the training loop runs the schedule once per
+    #: gradient-accumulation step rather than once per optimizer step: NeMo AutoModel's loops (recipes/llm/
+    #: benchmark.py ``run_benchmark``, train_ft.py) call ``_forward_backward_step`` for each of ``ga_steps =
+    #: global_batch / (local_batch_size x dp)`` batches, and with PP each call is one torch.distributed.pipelining
+    #: ``schedule.step`` over the local batch (``local_batch_size / pp_microbatch_size`` micro-batches), which fills
+    #: and drains the pipeline: the bubble is paid once per run (planner.model.pipeline ``step_composition``), and a
+    #: held FSDP stage (``pp_fsdp_unsharded``) is reduce-scattered, resharded and gathered again per run unless the
+    #: stack defers that sync to the optimizer step (``fsdp_defer_sync``: AutoModel's patched
+    #: ``backward_maybe_with_nosync``). None: one run per optimizer step (Megatron-Core's ``forward_backward_func``
+    #: over all the step's micro-batches)
+    pp_pass_microbatches: int | None = None
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False
     #: CUDA graphs (Megatron-Core ``--cuda-graph-impl``, megatron/training/arguments.py): "none"; "transformer_engine"
@@ -787,6 +803,8 @@ class Stack:
             opts.append("lp_bf16_mtp=on")
         if self.microbatch_group_size is not None:
             opts.append(f"microbatch_group_size={self.microbatch_group_size}")
+        if self.pp_pass_microbatches is not None and pp > 1:
+            opts.append(f"pp_pass_microbatches={self.pp_pass_microbatches}")
         if self.cuda_graph_impl != "none":
             opts.append(f"cuda_graph={self.cuda_graph_impl}" + (f":{'+'.join(self.cuda_graph_scope)}" if self.cuda_graph_scope else ""))
         return f"training stack: {self.name} ({', '.join(opts)})"
@@ -817,7 +835,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
-           "microbatch_group_size", "communication_data_type", "pp_partition_method")
+           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values
@@ -1127,6 +1145,11 @@ STACKS["nemo-automodel"] = Stack(
     tp_overlap="none", tp_bwd_async=False,
     # CP: TE DotProductAttention ``set_context_parallel_group(..., cp_comm_type="p2p")`` (``apply_cp``)
     cp_exchange="p2p",
+    # Nemotron 3's Mamba mixer (models/nemotron_v3/layers.py ``NemotronV3Mamba2Mixer``, training path without CP):
+    # ``mamba_split_conv1d_scan_combined(..., rmsnorm_weight=self.norm.weight, outproj_weight=self.out_proj.weight)``
+    # on the (b l d) in_proj output -- the Hugging Face call (ssm.SCAN_BYTES_HF). With CP it calls the kernel
+    # without them and runs the gated norm after (not priced apart: the "hf" tables still)
+    mamba_call="hf",
     # FSDP2 CPUOffloadPolicy
     offloads=("optimizer",),
     sources="NVIDIA-NeMo/Automodel (nemo_automodel/components/moe/parallelizer.py apply_fsdp / apply_ac / apply_cp, "

@@ -289,7 +289,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
     sh = ssm.layer_shares(m)
     mam = (ssm.mamba_layer(m, T, seq, tp, cp, gemm, eff, hbm, peak, (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel),
-                           act_b, (g, intra_bw, inter_bw, a_in, a_out)) if m.mamba is not None else None)
+                           act_b, (g, intra_bw, inter_bw, a_in, a_out), fw.mamba_call) if m.mamba is not None else None)
     fwd_g_attn = sum(p[0] for p in attn_proj)
     bwd_g_attn = sum(p[1] for p in attn_proj)
     fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
@@ -1192,9 +1192,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             frozen_bytes=frozen_b)
 
     # DP gradient reduce once per step (ZeRO-2: its last), bucketed under the last backward if overlapped;
-    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term)
+    # the pipeline bubble (Narayanan's (pp-1)/v, plus the interleaved m < pp term), once per run of the schedule
     comp = step_composition(m_micro, pp, c.vpp, c.schedule == SCHEDULE.code["interleaved"], t_fwd_mb, t_bwd_mb,
-                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb)
+                            t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb,
+                            getattr(fw, "pp_pass_microbatches", None))
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = hidden_cost(t_dp, exposed_dp)
@@ -1215,6 +1216,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     pg_exposed = exposed_dp_comm(pg, t_fwd_mb, per_layer, held[dinv] | bool(fw.overlap_param_gather))
     pg_exposed = pg_exposed + hidden_cost(pg, pg_exposed)
     exposed_dp, step = exposed_dp + pg_exposed, step + pg_exposed
+    # a schedule run per gradient-accumulation step (Stack.pp_pass_microbatches) syncs a held FSDP stage at the end of
+    # every run where torch.distributed.pipelining's own ``backward_maybe_with_nosync`` decides (its last backward
+    # runs the post-backward reduce-scatter and reshard; the next run gathers again) -- not where AutoModel's patched
+    # one holds it to the optimizer step (``fsdp_defer_sync``, its ``enable_fsdp_optimizations``): the exposed
+    # reduce and gather once per run
+    pass_m = getattr(fw, "pp_pass_microbatches", None)
+    if pass_m is not None and fw.pp_fsdp_unsharded and not defer:
+        runs = m_micro / np.minimum(m_micro, float(pass_m))
+        extra = np.where(held[dinv], (runs - 1.0) * exposed_dp, 0.0)  # (exposed_dp holds the gather by now)
+        exposed_dp, step = exposed_dp + extra, step + extra
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({

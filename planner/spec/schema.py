@@ -90,6 +90,10 @@ class MoESpec(_Strict):
     groups: int = Field(1, ge=1)  # DeepSeek n_group: group-limited routing (experts in groups)
     topk_groups: int = Field(1, ge=1)  # DeepSeek topk_group: groups (nodes) a token may reach
     imbalance: float = Field(1.0, ge=1.0, le=64)  # busiest expert's load / mean load (stated)
+    #: how the token's k experts are spread (vocab.MOE_ROUTING): "round_robin" is NeMo AutoModel's benchmark gate
+    #: (k consecutive experts per token, every expert the same load); it changes which ranks and nodes a token
+    #: reaches, so the dispatch's bytes under DeepEP's per-node / per-GPU deduplication (moe.dispatch_bytes)
+    routing: V.MOE_ROUTING.literal = "learned"
     dropless: bool = True  # no token dropped (Megatron --moe-token-dispatcher dropless); else capacity_factor
     #: with a capacity factor, every expert's input padded to its capacity (Megatron-Core
     #: ``--moe-pad-expert-input-to-capacity``): each expert computes exactly capacity_factor x the mean load
@@ -472,6 +476,9 @@ class FrameworkSpec(_Strict):
     #: Megatron-Core stacks: the interleaved schedule's micro-batch group size
     #: (--microbatch-group-size-per-virtual-pipeline-stage); None: Megatron's default, pp
     microbatch_group_size: Optional[int] = Field(None, gt=0, le=1 << 20)
+    #: micro-batches per run of the pipeline schedule where the loop runs it once per gradient-accumulation step
+    #: (NeMo AutoModel: local_batch_size / pp_microbatch_size); None: one run per optimizer step
+    pp_pass_microbatches: Optional[int] = Field(None, gt=0, le=1 << 20)
     #: DeepSpeed stacks: the config's ``communication_data_type`` (the gradient reduce's dtype); None: DeepSpeed's
     #: default, the 16-bit training dtype (planner.model.stacks Stack.grad_comm_dtype)
     communication_data_type: Optional[Literal["fp32", "bf16", "fp16"]] = None
