@@ -1423,6 +1423,29 @@ def mbridge_all(cat) -> pd.DataFrame:
       planner too fast, as for the other fine-grained MoE, Qwen3-30B-A3B -20..-38%). Megatron-Bridge's
       TFLOP/s column for these rows counts 7% more than the model's FLOPs (its hybrid formula takes the
       Mamba width as 2 x hidden; tests/test_mbridge_all_data.py).
+    * Hybrid rows on Blackwell, looked into 2026-12-03 (mambabw branch). Before: median signed B200 -20.5%, GB200
+      -22.9%, B300 -36.6%, GB300 -12.8%, H100 -8.3% (the 4 Nano FP8-CS rows): the gap grew from Hopper to Blackwell.
+      Share of the predicted step (elasticity: d log step / d log part, the part's outputs scaled by 1.2 in the step
+      model), per model and GPU, median: Nano Mamba mixer 0.33-0.35 on Blackwell (its SSD + conv + norm kernels
+      0.21-0.24, the rest in_proj / out_proj), MoE block 0.47-0.48, the rest (attention, head, DP, bubble) 0.18-0.19;
+      on H100 0.27 (0.16) / 0.55 / 0.18. Super: Mamba 0.17-0.28 (SSD kernels 0.10-0.17), MoE 0.48-0.71. Lightning:
+      0.27-0.28 (0.17-0.19) / 0.42-0.43. To close the Nano gap alone the MoE block would have to take 1.5-1.6x its
+      price on Blackwell but 1.16x on H100, the SSD kernels 1.9-2.3x (H100 1.55x). The thin MoE without Mamba does
+      not grow that way: Qwen3-30B-A3B medians H100 -36%, B200 -28%, GB200 -25%, B300 / GB300 -19%. So the Blackwell
+      part of the hybrids' gap sits on the Mamba side. The SSD Triton kernels' Blackwell speed, from the one Blackwell
+      timing of them found (state-spaces/mamba #904: a pure Mamba-2 1.4B model 1.51x faster on GB200 than H200, where
+      the planner had 1.95x), is now priced per GPU family (ssm.SSD_FAMILY_FACTOR: 4.6 on B200 / B300 families, 2.38
+      elsewhere; tests/test_ssd_parts.py). After: B200 -9.1%, GB200 -12.7%, B300 -27.5%, GB300 0.0%, H100 -8.3%
+      (unchanged); Nano B200 / GB200 / B300 -9%, GB300 -3% (H100 -8%); Super B200 -7%, GB200 -15%, GB300 +2%, B300 -30%;
+      Lightning GB200 -3%, GB300 +4%; mbridge_all 10.5 / 32.9% -> 9.1 / 31.6% (median / p90 abs), Spearman unchanged;
+      only the 53 Blackwell hybrid rows moved, no other source (automodel's hybrids are H100 rows). Left: Super on
+      DGX B300 (-23..-37%) against the same chip in GB300 NVL72 (-4..+7%) -- not a kernel matter (same sm_103
+      silicon, same factor): the DGX B300 recipe / fabric, as for its other MoE rows (Qwen3-235B B300 -18%,
+      gpt-oss -40%). No kernel-level Blackwell timing of the SSD kernels or causal_conv1d was found (searched:
+      state-spaces/mamba, Dao-AILab/causal-conv1d, Megatron-LM, vLLM, Triton, flashinfer issues; Megatron-LM PR #5829
+      and flashinfer PR #2709 time CuTe-DSL replacements on Blackwell, their Triton baselines only as images or
+      without shapes; causal-conv1d PR #88 times its backward on an RTX PRO 6000 Blackwell at ~80% of that card's
+      bandwidth, consistent with the streaming price it has).
     * The fine-grained ("thin") MoE gap, looked into 2026-12-02, no mechanism found (nothing changed): the rows
       split by the dispatched row's width -- ``ModelSpec.expert_io`` <= 2880 (Qwen3-30B 2048, gpt-oss 2880, Nano
       and Lightning 2688, Super's latent 1024) median signed -18..-30% without full-iteration graphs, >= 4096

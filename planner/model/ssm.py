@@ -29,8 +29,9 @@ The Mamba-2 mixer in training (Megatron-Core megatron/core/ssm/mamba_mixer.py ``
   bytes at the HBM bandwidth reached (``SCAN_BYTES``): memory-bound for Nemotron shapes. The SSD's
   Triton kernels do not stream at that bandwidth: measured alone (vLLM PR #27299, H100, the five-kernel
   forward at 8K-262K tokens) they take ``SSD_ROOFLINE_FACTOR`` = 2.38 x their bytes' streaming time
-  (0.33-0.40 of the HBM datasheet reached, ~100 TFLOP/s), which prices them (tests/test_ssd_parts.py).
-  The
+  (0.33-0.40 of the HBM datasheet reached, ~100 TFLOP/s), which prices them (tests/test_ssd_parts.py); on
+  Blackwell they take ``SSD_FAMILY_FACTOR`` = 4.6 x (a Mamba-2 model's GB200 / H200 speed-up, state-spaces/mamba
+  #904: they run at about H100's absolute rate, not faster with the bandwidth). The
   backward (the conv and four of the five forward SSD kernels re-run, eleven backward kernels,
   causal_conv1d_bwd) moves the bytes ``SCAN_BWD_BYTES`` counts kernel by kernel (2.5 x the forward's
   for Nano at micro-batch 2-4, 3.1 x at micro-batch 1, where the layout copies are no-ops) and runs
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.hardware.efficiency import gpu_family
 from planner.model.comm import collective_time
 from planner.model.flops import mamba_conv_flops, ssd_flops
 from planner.spec import ModelSpec
@@ -170,9 +172,31 @@ SSD_BWD_KERNELS = ("chunk_cumsum", "bmm_chunk", "chunk_state", "state_passing", 
 #: state passing). Consistent with it: TileLang's own chunk_scan forward (tile-ai/tilelang benchmark/mamba2, H800,
 #: 80 heads) runs at 2.0-2.1 x that kernel's streaming time, and flash-linear-attention PR #50's
 #: ``mamba_chunk_scan_combined`` forward (8 heads x 128, 8 groups, chunk 64; GPU not stated) at 3.1 x H100's or
-#: 1.9 x A100's. Measured on H100 only; taken for the backward's kernels (the same authors' Triton kernels over the
-#: same grids, no public timing found) and for every GPU (no Blackwell timing of the Triton kernels found).
+#: 1.9 x A100's. Measured on H100; taken for the backward's kernels (the same authors' Triton kernels over the
+#: same grids, no public timing found) and for every GPU family without its own (``SSD_FAMILY_FACTOR``: Blackwell's).
 SSD_ROOFLINE_FACTOR = 2.38
+
+#: the same factor on a GPU family where it was measured apart (``efficiency.gpu_family`` -> factor; any other family
+#: takes ``SSD_ROOFLINE_FACTOR``). Blackwell: 4.6, 1.94 x Hopper's. state-spaces/mamba issue #904 (2026-04-06) trains
+#: the same pure Mamba-2 model (d_model 2048, 48 layers, batch 4, seq 4096, bf16; mamba_ssm's ``Mamba2`` module,
+#: i.e. ``mamba_split_conv1d_scan_combined`` with the norm and out_proj weights: ``MAMBA_CALLS["hf"]``) on an H200
+#: and a GB200 at 239.2 and 360.4 TFLOP/s: 1.51x, "Mamba2 (SSD) is unaffected" by the issue's Mamba-3 bug. The
+#: planner, SSD kernels at 2.38 on both, gives that model (one GPU; d_state 128, 1 group, head dim 64, chunk 256:
+#: mamba_ssm's Mamba2 defaults) 1.95x (0.443 / 0.228 s, an eager torch stack with that call); 1.51x takes the SSD
+#: kernels at 4.6 x their streaming time on the GB200 (tests/test_ssd_parts.py): 0.17 of its HBM datasheet on the
+#: bytes counted (H100: 0.36), 1.16x H100's absolute rate where its bandwidth is 2.4x (the Triton tile loops do not
+#: speed up with the bandwidth). The GEMMs and streaming kernels of that model keep their Blackwell prices (the dense
+#: Llama medians of ``mbridge_all`` on GB200 / B200 -13..-4%), so the whole shortfall is put on the SSD kernels --
+#: one end-to-end ratio, with the issue's run set-up (GPU count, vocabulary, compile) not stated. Measured on GB200
+#: (sm_100); taken for Blackwell Ultra (B300 / GB300, sm_103: the same Triton kernels at the same 8 TB/s, no timing
+#: found). Hopper, Ampere and the rest: the H100 value.
+SSD_FAMILY_FACTOR = {"B200": 4.6, "B300": 4.6}
+
+
+def ssd_roofline_factor(gpu_name: str) -> float:
+    """The SSD Triton kernels' time over their bytes' streaming time on ``gpu_name`` (``SSD_FAMILY_FACTOR`` by its
+    family, else ``SSD_ROOFLINE_FACTOR``)."""
+    return SSD_FAMILY_FACTOR.get(gpu_family(gpu_name), SSD_ROOFLINE_FACTOR)
 
 
 #: host-dispatched ops of one Mamba block's forward on Megatron-Core, counted as ``stacks.ATTN_OPS_SHARE`` counts a
@@ -217,25 +241,27 @@ def scan_bytes_per_token(m: ModelSpec, tp, act_b: float, mb=2.0, table=None, ker
                if (kernels is None or k in kernels) and k not in exclude)
 
 
-def scan_memory_time(m: ModelSpec, T, tp, act_b: float, mb, eff, hbm, table=None, kernels=None):
+def scan_memory_time(m: ModelSpec, T, tp, act_b: float, mb, eff, hbm, table=None, kernels=None,
+                     ssd_factor: float = SSD_ROOFLINE_FACTOR):
     """Seconds of one Mamba-2 layer's non-GEMM kernels' HBM traffic for ``T`` tokens on one TP rank (only the
     entries named in ``kernels`` where given): the streaming kernels' bytes at the reached bandwidth
     (``Efficiency.memory_time``), the SSD Triton kernels' (``SSD_FWD_KERNELS`` / ``SSD_BWD_KERNELS``) at
-    ``SSD_ROOFLINE_FACTOR`` x that."""
+    ``ssd_factor`` x that (the GPU's: ``ssd_roofline_factor``)."""
     forward = table is None or any(table is t for t, _ in MAMBA_CALLS.values())
     ssd = SSD_FWD_KERNELS if forward else SSD_BWD_KERNELS
     other = scan_bytes_per_token(m, tp, act_b, mb, table, kernels=kernels, exclude=ssd)
     scan = scan_bytes_per_token(m, tp, act_b, mb, table, kernels=ssd if kernels is None else set(ssd) & set(kernels))
-    return eff.memory_time(T * (other + SSD_ROOFLINE_FACTOR * scan), hbm)
+    return eff.memory_time(T * (other + ssd_factor * scan), hbm)
 
 
-def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, act_b, comm, call: str = "megatron"):
+def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, act_b, comm, call: str = "megatron",
+                ssd_factor: float = SSD_ROOFLINE_FACTOR):
     """Times of one Mamba-2 layer on one rank for a micro-batch of ``T`` tokens per rank (sequences
     of ``seq`` tokens): ``proj`` the in_proj / out_proj GEMMs as ((fwd, bwd), (fwd, bwd)) — the
     column and the row GEMM that carry the TP collectives — ``scan_fwd``/``scan_bwd`` the conv1d +
     SSD + norm kernels (roofline: FLOPs at the attention kernel's rate ``attn_eff`` = (fwd, bwd)
     fractions of ``peak``, bytes at the HBM bandwidth reached, the SSD kernels' at ``SSD_ROOFLINE_FACTOR``
-    x their streaming time: ``scan_memory_time``), ``cp_fwd``/``cp_bwd`` the
+    x their streaming time, ``ssd_factor`` the GPU's: ``scan_memory_time``), ``cp_fwd``/``cp_bwd`` the
     context-parallel all-to-alls (``comm`` = (gpus_per_node, intra_bw, inter_bw, a_in, a_out)). ``call``: how
     the stack calls the fused kernel (``MAMBA_CALLS``: which non-GEMM passes run)."""
     a, h = m.mamba, m.hidden
@@ -248,8 +274,10 @@ def mamba_layer(m: ModelSpec, T, seq, tp, cp, gemm, eff, hbm, peak, attn_eff, ac
     fl = T * per_tok
     mb = T * np.asarray(cp, dtype=np.float64) / seq  # sequences per micro-batch (the layout copies)
     fwd_table, bwd_table = MAMBA_CALLS[call]
-    scan_fwd = np.maximum(fl / (peak * attn_eff[0]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm, fwd_table))
-    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]), scan_memory_time(m, T, tp, act_b, mb, eff, hbm, bwd_table))
+    scan_fwd = np.maximum(fl / (peak * attn_eff[0]),
+                          scan_memory_time(m, T, tp, act_b, mb, eff, hbm, fwd_table, ssd_factor=ssd_factor))
+    scan_bwd = np.maximum(2.0 * fl / (peak * attn_eff[1]),
+                          scan_memory_time(m, T, tp, act_b, mb, eff, hbm, bwd_table, ssd_factor=ssd_factor))
     g, intra_bw, inter_bw, a_in, a_out = comm
     cp = np.asarray(cp, dtype=np.float64)
     a2a = (collective_time("all_to_all", T * in_w / tp * act_b, cp, tp, g, intra_bw, inter_bw, a_in, a_out)

@@ -289,7 +289,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # hybrid models: a layer is one block of one kind (ssm.layer_shares; plain layers: attention 1)
     sh = ssm.layer_shares(m)
     mam = (ssm.mamba_layer(m, T, seq, tp, cp, gemm, eff, hbm, peak, (eff.attn_fwd * fw.attn_rel, eff.attn_bwd * fw.attn_rel),
-                           act_b, (g, intra_bw, inter_bw, a_in, a_out), fw.mamba_call) if m.mamba is not None else None)
+                           act_b, (g, intra_bw, inter_bw, a_in, a_out), fw.mamba_call,
+                           ssm.ssd_roofline_factor(hw.gpu.name)) if m.mamba is not None else None)
     fwd_g_attn = sum(p[0] for p in attn_proj)
     bwd_g_attn = sum(p[1] for p in attn_proj)
     fwd_g_dense = fwd_g_attn + sum(p[0] for p in dense_mlp)
