@@ -883,23 +883,23 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
       checkpoints a chunk's first N layers, so the backward reaches them after the chunk's plain layers have freed
       their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
       saves (none's own working set at least), nothing at N = 0, full's at N = chunk.
-    * uniform (the job's ``recompute_method``): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a
-      whole group of g layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers'
-      full saves (pipeline.uniform_groups).
+    * uniform (``c.rg`` > 1): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a whole group of g
+      layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers' full saves
+      (pipeline.uniform_groups).
     The in-flight micro-batches multiply the per-layer term as for any plan (stage_layer_microbatches)."""
-    if not (c.rn.any() or (getattr(t, "recompute_method", None) == "uniform" and (t.recompute_num_layers or 1) > 1)):
+    if not (c.rn.any() or (c.rg > 1).any()):
         return per_layer, rws  # every full-recompute row checkpoints each layer on its own
     full = c.rc == 2
     chunks = c.chunks
     f = recomputed_fraction(c.rc, c.rn, m.layers, c.pp, chunks)
     block = full & (f < 1.0)
-    uniform = full & (getattr(t, "recompute_method", None) == "uniform") & ((t.recompute_num_layers or 1) > 1)
+    uniform = full & (c.rg > 1)
     if not (block.any() or uniform.any()):
         return per_layer, rws
     pl0, rws0 = unrecomputed()
     per_layer_b = f * per_layer + (1.0 - f) * pl0
     rws_b = np.maximum(rws0, rws - (1.0 - f) * chunk_layers(m.layers, c.pp, chunks) * pl0)
-    kept, g = uniform_groups(m.layers, t.recompute_num_layers or 1, c.pp, chunks)
+    kept, g = uniform_groups(m.layers, np.maximum(c.rg, 1), c.pp, chunks)
     per_layer = np.where(block, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
     rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, rws))
     return per_layer, rws

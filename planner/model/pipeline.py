@@ -244,7 +244,7 @@ def uniform_groups(layers: int, group: int, pp=1, vpp=1):
     ``custom(l, l + g)`` for l = 0, g, 2g, ... below the chunk's layers: ceil(chunk / g) group inputs are kept, and
     the backward re-runs one whole group (min(g, chunk) layers) before differentiating it."""
     chunk = chunk_layers(layers, pp, vpp)
-    g = np.minimum(float(group), chunk)
+    g = np.minimum(np.asarray(group, dtype=np.float64), chunk)
     return np.ceil(chunk / g) / chunk, g
 
 
