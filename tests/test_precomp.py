@@ -340,3 +340,99 @@ def test_block_and_uniform_saved_bytes_match_torch_checkpoint():
 def _training(**kw):
     from planner.spec import TrainingSpec
     return TrainingSpec(seq_len=128, global_batch=2, recompute="full", **kw)
+
+
+def _titan_job(pp=1, **framework):
+    """Llama 3 8B under torchtitan with recompute selective, the stack options ``framework``"""
+    return load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 8192, "global_batch": 64, "micro_batch": 1, "precision": "bf16",
+                                       "steps": 10, "recompute": "selective",
+                                       "framework": {"name": "torchtitan", **framework}},
+                          "parallel": {"tp": 1, "pp": pp, "dp": 8 // pp, "zero": 3 if pp == 1 else 1},
+                          "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}})
+
+
+def test_layer_sac_frequency_spans_none_to_full(catalog):
+    """torchtitan layer SAC every n-th layer (training.framework.ac_freq): n = 1 checkpoints every layer (full
+    recompute's time and memory), n above the rank's layers none (no recompute's), and in between the time falls
+    and the activations grow with n; 2 is the default"""
+    def est(**kw):
+        return estimate_job(_titan_job(selective="layer", **kw), catalog)
+
+    def titan(recompute):
+        j = _titan_job()
+        j.training.recompute = recompute
+        return estimate_job(j, catalog)
+
+    full, none = titan("full"), titan("none")
+    one, above = est(ac_freq=1), est(ac_freq=33)
+    assert one.step_time_s == pytest.approx(full.step_time_s, rel=1e-9)
+    assert one.memory_per_gpu_bytes.activations == pytest.approx(full.memory_per_gpu_bytes.activations, rel=1e-9)
+    assert above.step_time_s == pytest.approx(none.step_time_s, rel=1e-9)
+    assert above.memory_per_gpu_bytes.activations == pytest.approx(none.memory_per_gpu_bytes.activations, rel=1e-9)
+    runs = [est(ac_freq=n) for n in (1, 2, 3, 4, 8)]
+    times = [r.step_time_s for r in runs]
+    acts = [r.memory_per_gpu_bytes.activations for r in runs]
+    assert times == sorted(times, reverse=True) and len(set(times)) == len(times)
+    assert acts == sorted(acts) and len(set(acts)) == len(acts)
+    assert est().step_time_s == runs[1].step_time_s  # torchtitan's configs: "2"
+    # the share is floor(K / n) of the rank's K layers: 16 of 16 per rank at pp 2 with n = 1, 5 of 16 with n = 3
+    assert float(recomputed_fraction(1, 0, 32, pp=2, every=3)) == pytest.approx(5 / 16)
+    # the stack line says which
+    assert "selective=layer ac_freq=3" in " ".join(est(ac_freq=3).assumptions)
+
+
+@pytest.mark.parametrize("framework,words", [
+    ({"selective": "layer", "ac_freq": 0}, "greater than or equal to 1"),
+    ({"selective": "layer", "ac_freq": "two"}, ""),
+    ({"selective": "layer", "ac_freq": 2.5}, ""),
+    ({"selective": "op", "ac_freq": 2}, "only with selective: layer"),
+    ({"ac_freq": 2}, "only with selective: layer"),
+])
+def test_layer_sac_frequency_refusals(tmp_path, framework, words):
+    doc = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "steps": 10, "recompute": "selective",
+                        "framework": {"name": "torchtitan", **framework}},
+           "parallel": {"tp": 1, "pp": 1, "dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
+    p = tmp_path / "job.json"
+    p.write_text(json.dumps(doc))
+    r = subprocess.run([sys.executable, "-m", "planner", "estimate", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = (r.stdout + r.stderr).strip().splitlines()
+    assert len(line) == 1 and line[0].startswith("error: training.framework.ac_freq:") and words in line[0], line
+
+
+def test_layer_sac_saved_bytes_match_torch_checkpoint():
+    """torchtitan's layer SAC on a 6-layer Llama-style CPU stack: its ``_apply_layer_sac`` loop (a counter from 1,
+    ``ptd_checkpoint_wrapper`` where count % n == 0) applied to the blocks, the bytes autograd keeps counted with
+    saved_tensors_hooks, against the planner's per-layer saves (memory._partial_recompute_saves with the stack's
+    ``ac_freq``: pipeline.recomputed_fraction's floor(L / n) / L of the full per-layer bytes, the rest at none)"""
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+    from calibration.reference_models import SavedTensors, build_model
+    from planner.model.activations import FULL as A_FULL, layer_activation_bytes
+    from planner.model.memory import _partial_recompute_saves
+    from tests.tiny_models import MODELS
+    spec, L = MODELS["llama"], 6
+    m = spec.model_copy(update=dict(layers=L))
+    none_b = float(layer_activation_bytes(spec, 128, 2, act_bytes=2))
+    full_b = float(layer_activation_bytes(spec, 128, 2, recompute=A_FULL, act_bytes=2))
+    sel = Candidates(tp=np.array([1]), pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=2, rc=RECOMPUTE.code["selective"],
+                     sp=False, schedule=0, gpus_per_node=1, nodes=1)
+
+    def saved(n):
+        model = build_model(m, dtype=torch.bfloat16).train()
+        for count, i in enumerate(range(len(model.blocks)), start=1):
+            if count % n == 0:
+                model.blocks[i] = checkpoint_wrapper(model.blocks[i], preserve_rng_state=False)
+        torch.manual_seed(1)
+        idx, tgt = torch.randint(0, spec.vocab, (2, 128)), torch.randint(0, spec.vocab, (2, 128))
+        with SavedTensors(model, exclude=[idx, tgt]) as st:
+            with torch.utils.checkpoint.set_checkpoint_early_stop(False):
+                model(idx, tgt)
+        return st.bytes
+
+    base = saved(1)  # every layer checkpointed
+    for n in (1, 2, 3, 4, 7):
+        per, _ = _partial_recompute_saves(m, _training(), sel, np.array([full_b]), np.zeros(1),
+                                          lambda: (np.array([none_b]), np.zeros(1)), n)
+        assert saved(n) - base == pytest.approx(L * float(per[0]) - L * full_b, rel=0.02, abs=64), n
