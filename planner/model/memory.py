@@ -798,7 +798,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             return per_layer, rws
 
         per_layer, rws = (x[inv] for x in layer_saves(krc))
-        every = st.ac_freq if getattr(st, "selective", None) == "layer" else 0  # torchtitan layer SAC's n
+        every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
         per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
             x[inv] for x in layer_saves(np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc))], every)
         if hf and (walked is None or not walked.all()):  # the table's pieces where not walked

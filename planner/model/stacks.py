@@ -513,8 +513,8 @@ class Stack:
     selective: str = "attention_core"
     #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
     #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
-    #: (planner.model.pipeline.recomputed_fraction); 2 as torchtitan's configs set it; 1 is every layer (= full)
-    ac_freq: int = 2
+    #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
+    ac_freq: int | None = None
     #: the stack takes Megatron-Core's per-module selective recompute (``training.recompute_modules``,
     #: TransformerConfig ``recompute_modules``; ``recompute_modules`` below checks a job's list)
     module_recompute: bool = False
@@ -704,6 +704,12 @@ class Stack:
         return out
 
     @property
+    def layer_sac_every(self) -> int:
+        """n of torchtitan's layer SAC where the stack's selective recompute is it (``selective`` "layer"), else 0:
+        the ``every`` of planner.model.pipeline.recomputed_fraction."""
+        return (self.ac_freq or LAYER_SAC_FREQ) if self.selective == "layer" else 0
+
+    @property
     def loss_code(self) -> str:
         """The loss code that runs (``LOSS_TRANSIENT_BYTES`` key): the compiled one under compile where the stack
         compiles its loss (``loss_compiles``)."""
@@ -781,7 +787,7 @@ class Stack:
         if self.recompute_early_stop:
             opts.append("recompute_early_stop=on")
         if self.selective == "layer":  # torchtitan layer SAC: which layers its selective recompute checkpoints
-            opts.append(f"selective=layer ac_freq={self.ac_freq}")
+            opts.append(f"selective=layer ac_freq={self.layer_sac_every}")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
@@ -822,6 +828,10 @@ EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 #: and ``PURE`` since composer PR #2047, 2023-03, ``param_dtype = autocast precision``), so
 #: autocast finds nothing to cast.
 AUTOCAST_CAST_BYTES = 6.0
+
+#: torchtitan layer SAC's n where the job leaves ``ac_freq`` out: torchtitan's own default (config/job_config.py
+#: ``ActivationCheckpoint.selective_ac_option: str = "2"``), the planner's layer SAC before the option existed
+LAYER_SAC_FREQ = 2
 
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",

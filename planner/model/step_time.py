@@ -970,7 +970,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             (c.tp * c.cp * c.dp) >= g, c.rn)
         inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
         # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
-        every = fw.ac_freq if fw.selective == "layer" else 0
+        every = fw.layer_sac_every
         shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
                                 else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
         (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp,
