@@ -125,6 +125,15 @@ c2.number_input("LoRA rank", min_value=1, max_value=4096, key="w_lora_rank_n", d
 sb.header("Parallelism (auto = searched)")
 sb.select_slider("micro-batch", wi.with_value(wi.MICRO_BATCHES, s["w_micro_batch"]), key="w_micro_batch", format_func=auto)
 sb.select_slider("recompute", wi.RECOMPUTES, key="w_recompute", format_func=auto)
+if wi.partial_recompute(base):  # Megatron's --recompute-method / --recompute-num-layers (full recompute only)
+    full_rc = s["w_recompute"] in (None, "full")
+    off = None if full_rc else "only with recompute full (or auto)"
+    c1, c2 = sb.columns(2)
+    c1.selectbox("recompute method", wi.RECOMPUTE_METHODS, key="w_recompute_method", format_func=auto, disabled=not full_rc,
+                 help=off or "block: the first N layers of each stage; uniform: groups of N layers; auto: searched")
+    c2.selectbox("recompute layers (N)", wi.with_value(wi.RECOMPUTE_LAYERS, s["w_recompute_num_layers"]),
+                 key="w_recompute_num_layers", format_func=auto, disabled=not full_rc,
+                 help=off or "Megatron --recompute-num-layers; auto: the smallest N that fits")
 sb.select_slider("tensor parallel (TP)", wi.with_value(wi.TPS, s["w_tp"]), key="w_tp", format_func=auto)
 sb.select_slider("pipeline parallel (PP)", wi.with_value(wi.PPS, s["w_pp"]), key="w_pp", format_func=auto)
 sb.select_slider("context parallel (CP)", wi.with_value(wi.CPS, s["w_cp"]), key="w_cp", format_func=auto)
@@ -151,6 +160,8 @@ sb.selectbox("objective", wi.OBJECTIVES, key="w_objective")
 w = wi.WhatIf(
     seq_len=s["w_seq_len"], global_batch=s["w_global_batch"], micro_batch=s["w_micro_batch"],
     precision=s["w_precision"], optimizer=s["w_optimizer"], recompute=s["w_recompute"],
+    # (absent where the stack has no such inputs: Streamlit drops a widget's key when it is not drawn)
+    recompute_method=s.get("w_recompute_method"), recompute_num_layers=s.get("w_recompute_num_layers"),
     mode=s["w_mode"], lora_rank=int(s["w_lora_rank_n"]) if s["w_mode"] in ("lora", "qlora") else None,
     tokens=s["w_tokens_b"] * 1e9 if s["w_tokens"] is not None else None,
     tp=s["w_tp"], pp=s["w_pp"], cp=s["w_cp"], zero=s["w_zero"], gpus=s["w_gpus"], clouds=s["w_clouds"],

@@ -887,7 +887,7 @@ def pr2_case(cat, r) -> PR2Case:
                    sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
                    schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
                    etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp,
-                   rn=rn if method == "block" else 0)
+                   rn=rn if method == "block" else 0, rg=rn if method == "uniform" else 0)
     return PR2Case(model, tr, c, hw, stack, options)
 
 

@@ -37,7 +37,7 @@ import pandas as pd
 from planner.errors import InputError
 from planner import defaults as D
 from planner.workloads.sensitivity import SENSITIVITY, Sweep, pinned_job, sensitivity  # noqa: F401  (the app's API)
-from planner.vocab import OBJECTIVE, RECOMPUTE
+from planner.vocab import OBJECTIVE, RECOMPUTE, RECOMPUTE_METHOD
 from planner.search.rank import hours_of
 from planner.results import ranked_price
 from hardware_catalog import files as _files
@@ -76,6 +76,10 @@ PPS = (None, 1, 2, 4, 8, 16)
 CPS = (None, *D.CP_DEGREES)
 ZEROS = (None, 0, 1, 2, 3)
 RECOMPUTES = (None, *RECOMPUTE)
+#: Megatron's --recompute-method under full recompute (None: recommend picks block or uniform, or every layer)
+RECOMPUTE_METHODS = (None, *RECOMPUTE_METHOD)
+#: --recompute-num-layers N (None: recommend picks the smallest N that fits)
+RECOMPUTE_LAYERS = (None, 1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
 OBJECTIVES = OBJECTIVE.names
 
 
@@ -104,6 +108,10 @@ class WhatIf:
     precision: str = "bf16"
     optimizer: str = "adamw"
     recompute: Optional[str] = None
+    #: partial full recompute (training.recompute_method / recompute_num_layers): written only under recompute full
+    #: or auto, on a stack that runs it (``partial_recompute``); None: searched
+    recompute_method: Optional[str] = None
+    recompute_num_layers: Optional[int] = None
     mode: str = "pretrain"  # planner.vocab.TRAINING_MODE (lora/qlora: frozen base + adapters)
     lora_rank: Optional[int] = None  # None: the job's own, else planner.defaults.LORA_RANK
     tokens: Optional[float] = None  # training duration; None keeps the job's steps/epochs
@@ -203,6 +211,19 @@ def takes_sequences(base: dict) -> bool:
     return bool(_load(copy.deepcopy(base)).model.is_transformer)
 
 
+def partial_recompute(base: dict) -> bool:
+    """Whether the job's stack checkpoints only some layers under full recompute (``Stack.partial_recompute``:
+    Megatron's --recompute-method / --recompute-num-layers) on a transformer: where the app shows those inputs."""
+    from planner.model.stacks import from_training
+    job = _load(copy.deepcopy(base))
+    if not job.model.is_transformer or getattr(job.training.framework, "name", None) == "auto":
+        return False
+    try:
+        return bool(from_training(job.training).partial_recompute)
+    except InputError:
+        return False
+
+
 def inputs_from_job(job: JobSpec) -> WhatIf:
     """The sidebar's starting values: the job's own, with the app's defaults where it is silent."""
     t, p, cl, con = job.training, job.parallel, job.cluster, job.constraints
@@ -210,6 +231,7 @@ def inputs_from_job(job: JobSpec) -> WhatIf:
     return WhatIf(
         seq_len=t.seq_len, global_batch=t.global_batch, micro_batch=t.micro_batch,
         precision=t.precision, optimizer=t.optimizer, recompute=t.recompute, tokens=t.tokens,
+        recompute_method=t.recompute_method, recompute_num_layers=t.recompute_num_layers,
         mode=t.mode, lora_rank=t.lora.rank if t.lora is not None else None,
         tp=p.tp, pp=p.pp, cp=p.cp, zero=p.zero,
         gpus=gpus, clouds=list(con.clouds or []), instance=cl.instance, nodes=cl.nodes, spot=con.spot,
@@ -235,6 +257,10 @@ def build_job(base: dict, w: Optional[WhatIf]) -> JobSpec:
     t, p, cl, con = doc["training"], doc["parallel"], doc["cluster"], doc["constraints"]
     for k in ("seq_len", "global_batch", "micro_batch", "precision", "optimizer", "recompute"):
         _set(t, k, getattr(w, k))
+    # which layers full recompute checkpoints: only where it can mean something (the controls are off elsewhere)
+    partial = w.recompute in (None, "full") and partial_recompute(base)
+    for k in ("recompute_method", "recompute_num_layers"):
+        _set(t, k, getattr(w, k) if partial else None)
     t["mode"] = w.mode
     if w.mode in ("lora", "qlora"):
         if w.lora_rank is not None:

@@ -57,6 +57,10 @@ class Candidates:
     #: with ``rc`` 2 (layers re-run per model chunk, planner.model.pipeline.recomputed_fraction); 0 (the default):
     #: every layer, the planner's plain full
     rn: np.ndarray | None = None
+    #: Megatron's ``--recompute-num-layers`` under ``--recompute-method uniform`` on the rows with ``rc`` 2: the
+    #: layers of each checkpointed group (planner.model.pipeline.uniform_groups; every layer is re-run). 0 (the
+    #: default): not uniform. A row carries ``rn`` or ``rg``, never both (Megatron takes one method)
+    rg: np.ndarray | None = None
 
     def __post_init__(self):
         n = len(self.tp)
@@ -66,6 +70,8 @@ class Candidates:
             self.dp_shard = np.array(self.dp, copy=True)
         if self.rn is None:
             self.rn = np.zeros(n, dtype=np.int64)
+        if self.rg is None:
+            self.rg = np.zeros(n, dtype=np.int64)
         for f in fields(self):
             v = np.asarray(getattr(self, f.name))
             if v.ndim == 0:
@@ -102,8 +108,10 @@ class Candidates:
     def row(self, i: int) -> dict:
         d = {f.name: getattr(self, f.name)[i].item() for f in fields(self)}
         d["recompute"] = RECOMPUTE.names[d.pop("rc")]
-        rn = d.pop("rn")  # block recompute of some layers (results.Layout recompute_method / _num_layers)
-        d["recompute_method"], d["recompute_num_layers"] = ("block", rn) if rn and d["recompute"] == "full" else (None, None)
+        # block recompute of some layers or uniform groups (results.Layout recompute_method / _num_layers)
+        rn, rg = d.pop("rn"), d.pop("rg")
+        d["recompute_method"], d["recompute_num_layers"] = (
+            (None, None) if d["recompute"] != "full" else ("block", rn) if rn else ("uniform", rg) if rg else (None, None))
         d["schedule"] = SCHEDULE.names[d["schedule"]]
         d["sp"] = bool(d["sp"])
         return d

@@ -172,6 +172,82 @@ def test_recommend_picks_the_smallest_block_that_fits(catalog):
     assert fixed.config.recompute_num_layers == 30
 
 
+def _deep_job(**training):
+    """Llama 3 70B on 64 H100s at TP2 PP8 v2 mb4: every layer checkpointed on its own does not fit (8 chunks' inputs
+    of 5 layers in flight on the first stage), uniform groups of 2 do"""
+    t = {"seq_len": 8192, "global_batch": 512, "micro_batch": 4, "precision": "bf16", "steps": 10,
+         "framework": "megatron-core", **training}
+    return load_job_dict({"model": {"preset": "llama3-70b"}, "training": t,
+                          "parallel": {"tp": 2, "pp": 8, "dp": 4, "vpp": 2, "zero": 1},
+                          "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 8}})
+
+
+def test_recommend_takes_uniform_groups_where_every_layer_does_not_fit(catalog):
+    """recompute full, method and N open, and no block N fits (block N >= 1 keeps more than every layer): the search
+    takes Megatron's uniform method at the smallest group that fits, priced as estimate prices it, at full
+    recompute's step time (uniform re-runs every layer), emitted as Megatron's flags"""
+    job = _deep_job(recompute="full")
+    rec = recommend(job, catalog, simulate=False)
+    best = rec.best
+    g = best.config.recompute_num_layers
+    assert best.config.recompute_method == "uniform" and g >= 2 and best.fits
+    at = estimate_job(_deep_job(recompute="full", recompute_method="uniform", recompute_num_layers=g), catalog)
+    assert at.fits and at.step_time_s == pytest.approx(best.step_time_s, rel=1e-9)
+    assert at.memory_per_gpu_bytes.total == pytest.approx(best.memory_per_gpu_bytes.total, rel=1e-9)
+    for smaller in range(1, g):  # uniform 1 is the plain full recompute
+        assert not estimate_job(_deep_job(recompute="full", recompute_method="uniform",
+                                          recompute_num_layers=smaller), catalog).fits
+    assert best.step_time_s == pytest.approx(estimate_job(_deep_job(recompute="full"), catalog).step_time_s, rel=1e-9)
+    row = rec.table.iloc[0]
+    assert row["recompute_method"] == "uniform" and int(row["recompute_num_layers"]) == g
+    from planner.units import config_str
+    assert f"rc:full(uniform {g})" in config_str(best.to_json()["config"])
+    spec = " ".join(emit_launch_spec(job, best, "torchrun").replace("\\\n", " ").split())
+    assert f"--recompute-granularity full --recompute-method uniform --recompute-num-layers {g}" in spec
+    # a job that fixes the method to block is not given uniform groups: it offloads the optimizer, slower
+    blk = recommend(_deep_job(recompute="full", recompute_method="block"), catalog, simulate=False).best
+    assert blk.config.recompute_method is None and blk.config.offload == "optimizer"
+    assert blk.step_time_s > best.step_time_s
+    assert recommend(_deep_job(recompute="full", recompute_method="uniform"), catalog,
+                     simulate=False).best.config.recompute_num_layers == g
+
+
+def test_uniform_search_takes_the_smallest_group_that_fits(catalog):
+    """smallest_uniform_group's two-probe line against trying every group on every full-recompute row of a Llama 3.1
+    405B space that does not fit at every layer: the same g on each row (and rows it leaves out fit at no g)"""
+    from planner.hardware.options import option_from_cluster
+    from planner.model.pipeline import chunk_layers
+    from planner.model.stacks import from_training
+    from planner.search.evaluate import fits_memory, memory_limit
+    from planner.search.recommend import smallest_uniform_group
+    from planner.search.space import space_chunks
+    job = load_job_dict({"model": {"preset": "llama3.1-405b"},
+                         "training": {"seq_len": 8192, "global_batch": 4096, "precision": "bf16", "steps": 10,
+                                      "framework": "megatron-core", "recompute": "full"},
+                         "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 16}})
+    hw = option_from_cluster(job.cluster, catalog, None, "bf16")
+    stack, (limit, _) = from_training(job.training), memory_limit(job, hw)
+    m, t = job.model, job.training
+    chosen = 0
+    for cv in space_chunks(job, hw):
+        cv = cv.take(np.flatnonzero(cv.rc == FULL))
+        mem = memory_per_gpu(m, t, cv, stack=stack, gpu=hw.gpu.name)
+        fits = fits_memory(job, hw, mem, limit)
+        out, mem2, fits2 = smallest_uniform_group(job, t, cv, fits, mem, stack, hw, limit)
+        chunk = chunk_layers(m.layers, cv.pp, cv.chunks).astype(int)
+        want = np.zeros(len(cv), dtype=int)
+        for g in range(2, int(chunk.max()) + 1):
+            r = np.flatnonzero(~fits & (chunk >= g) & (want == 0))
+            p = cv.take(r)
+            p.rg = np.full(len(r), g)
+            want[r[fits_memory(job, hw, memory_per_gpu(m, t, p, stack=stack, gpu=hw.gpu.name), limit)]] = g
+        np.testing.assert_array_equal(out.rg, want)
+        assert (fits2 == (fits | (want > 0))).all()
+        chosen += int((want > 0).sum())
+        assert (out.rg[want > 2] > 2).all()
+    assert chosen > 0
+
+
 def _cli(tmp_path, training):
     doc = {"model": {"preset": "llama3-8b"},
            "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "steps": 10, **training},
@@ -253,7 +329,9 @@ def test_block_and_uniform_saved_bytes_match_torch_checkpoint():
         assert got == pytest.approx(want, rel=0.02, abs=64), (n, got, want)
     for g in (2, 3, 4):
         got = _saved(spec, L, recompute="full", recompute_method="uniform", recompute_num_layers=g)
-        per, _ = _partial_recompute_saves(m, _training(recompute_method="uniform", recompute_num_layers=g), one,
+        u = one.take(np.array([0]))
+        u.rg = np.array([g])  # Megatron's uniform groups of g (Candidates.rg)
+        per, _ = _partial_recompute_saves(m, _training(recompute_method="uniform", recompute_num_layers=g), u,
                                           np.array([full_b]), np.zeros(1), lambda: (np.array([none_b]), np.zeros(1)))
         assert got - base == pytest.approx(L * float(per[0]) - L * full_b, abs=64), g
     assert A_NONE == 0
@@ -262,3 +340,99 @@ def test_block_and_uniform_saved_bytes_match_torch_checkpoint():
 def _training(**kw):
     from planner.spec import TrainingSpec
     return TrainingSpec(seq_len=128, global_batch=2, recompute="full", **kw)
+
+
+def _titan_job(pp=1, **framework):
+    """Llama 3 8B under torchtitan with recompute selective, the stack options ``framework``"""
+    return load_job_dict({"model": {"preset": "llama3-8b"},
+                          "training": {"seq_len": 8192, "global_batch": 64, "micro_batch": 1, "precision": "bf16",
+                                       "steps": 10, "recompute": "selective",
+                                       "framework": {"name": "torchtitan", **framework}},
+                          "parallel": {"tp": 1, "pp": pp, "dp": 8 // pp, "zero": 3 if pp == 1 else 1},
+                          "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}})
+
+
+def test_layer_sac_frequency_spans_none_to_full(catalog):
+    """torchtitan layer SAC every n-th layer (training.framework.ac_freq): n = 1 checkpoints every layer (full
+    recompute's time and memory), n above the rank's layers none (no recompute's), and in between the time falls
+    and the activations grow with n; 2 is the default"""
+    def est(**kw):
+        return estimate_job(_titan_job(selective="layer", **kw), catalog)
+
+    def titan(recompute):
+        j = _titan_job()
+        j.training.recompute = recompute
+        return estimate_job(j, catalog)
+
+    full, none = titan("full"), titan("none")
+    one, above = est(ac_freq=1), est(ac_freq=33)
+    assert one.step_time_s == pytest.approx(full.step_time_s, rel=1e-9)
+    assert one.memory_per_gpu_bytes.activations == pytest.approx(full.memory_per_gpu_bytes.activations, rel=1e-9)
+    assert above.step_time_s == pytest.approx(none.step_time_s, rel=1e-9)
+    assert above.memory_per_gpu_bytes.activations == pytest.approx(none.memory_per_gpu_bytes.activations, rel=1e-9)
+    runs = [est(ac_freq=n) for n in (1, 2, 3, 4, 8)]
+    times = [r.step_time_s for r in runs]
+    acts = [r.memory_per_gpu_bytes.activations for r in runs]
+    assert times == sorted(times, reverse=True) and len(set(times)) == len(times)
+    assert acts == sorted(acts) and len(set(acts)) == len(acts)
+    assert est().step_time_s == runs[1].step_time_s  # torchtitan's configs: "2"
+    # the share is floor(K / n) of the rank's K layers: 16 of 16 per rank at pp 2 with n = 1, 5 of 16 with n = 3
+    assert float(recomputed_fraction(1, 0, 32, pp=2, every=3)) == pytest.approx(5 / 16)
+    # the stack line says which
+    assert "selective=layer ac_freq=3" in " ".join(est(ac_freq=3).assumptions)
+
+
+@pytest.mark.parametrize("framework,words", [
+    ({"selective": "layer", "ac_freq": 0}, "greater than or equal to 1"),
+    ({"selective": "layer", "ac_freq": "two"}, ""),
+    ({"selective": "layer", "ac_freq": 2.5}, ""),
+    ({"selective": "op", "ac_freq": 2}, "only with selective: layer"),
+    ({"ac_freq": 2}, "only with selective: layer"),
+])
+def test_layer_sac_frequency_refusals(tmp_path, framework, words):
+    doc = {"model": {"preset": "llama3-8b"},
+           "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "steps": 10, "recompute": "selective",
+                        "framework": {"name": "torchtitan", **framework}},
+           "parallel": {"tp": 1, "pp": 1, "dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
+    p = tmp_path / "job.json"
+    p.write_text(json.dumps(doc))
+    r = subprocess.run([sys.executable, "-m", "planner", "estimate", str(p)], capture_output=True, text=True)
+    assert r.returncode == 2, r.stdout + r.stderr
+    line = (r.stdout + r.stderr).strip().splitlines()
+    assert len(line) == 1 and line[0].startswith("error: training.framework.ac_freq:") and words in line[0], line
+
+
+def test_layer_sac_saved_bytes_match_torch_checkpoint():
+    """torchtitan's layer SAC on a 6-layer Llama-style CPU stack: its ``_apply_layer_sac`` loop (a counter from 1,
+    ``ptd_checkpoint_wrapper`` where count % n == 0) applied to the blocks, the bytes autograd keeps counted with
+    saved_tensors_hooks, against the planner's per-layer saves (memory._partial_recompute_saves with the stack's
+    ``ac_freq``: pipeline.recomputed_fraction's floor(L / n) / L of the full per-layer bytes, the rest at none)"""
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+    from calibration.reference_models import SavedTensors, build_model
+    from planner.model.activations import FULL as A_FULL, layer_activation_bytes
+    from planner.model.memory import _partial_recompute_saves
+    from tests.tiny_models import MODELS
+    spec, L = MODELS["llama"], 6
+    m = spec.model_copy(update=dict(layers=L))
+    none_b = float(layer_activation_bytes(spec, 128, 2, act_bytes=2))
+    full_b = float(layer_activation_bytes(spec, 128, 2, recompute=A_FULL, act_bytes=2))
+    sel = Candidates(tp=np.array([1]), pp=1, dp=1, cp=1, ep=1, vpp=1, zero=0, mb=2, rc=RECOMPUTE.code["selective"],
+                     sp=False, schedule=0, gpus_per_node=1, nodes=1)
+
+    def saved(n):
+        model = build_model(m, dtype=torch.bfloat16).train()
+        for count, i in enumerate(range(len(model.blocks)), start=1):
+            if count % n == 0:
+                model.blocks[i] = checkpoint_wrapper(model.blocks[i], preserve_rng_state=False)
+        torch.manual_seed(1)
+        idx, tgt = torch.randint(0, spec.vocab, (2, 128)), torch.randint(0, spec.vocab, (2, 128))
+        with SavedTensors(model, exclude=[idx, tgt]) as st:
+            with torch.utils.checkpoint.set_checkpoint_early_stop(False):
+                model(idx, tgt)
+        return st.bytes
+
+    base = saved(1)  # every layer checkpointed
+    for n in (1, 2, 3, 4, 7):
+        per, _ = _partial_recompute_saves(m, _training(), sel, np.array([full_b]), np.zeros(1),
+                                          lambda: (np.array([none_b]), np.zeros(1)), n)
+        assert saved(n) - base == pytest.approx(L * float(per[0]) - L * full_b, rel=0.02, abs=64), n

@@ -305,8 +305,10 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     Full recompute keeps only the layer input (Korthikanti §4: 2*s*b*h, sharded by t under SP).
     ``selective`` is what the stack's selective recompute keeps (``Stack.selective``): Megatron's
     attention core dropped (the table's ``selective`` rows), torchtitan's op-level SAC
-    (``op_sac_saved_tensors``; MoE layers keep the table's rows) or its layer SAC, every second
-    layer fully checkpointed (``ac_freq`` = 2 in its configs): the mean of none and full.
+    (``op_sac_saved_tensors``; MoE layers keep the table's rows) or its layer SAC, each ``ac_freq``-th
+    layer fully checkpointed: here a checkpointed layer (its input, as full), the share of such layers
+    and the rest at none blended by planner.model.memory ``_partial_recompute_saves``
+    (pipeline.recomputed_fraction).
     ``modules``: what Megatron's selective recompute re-runs (``training.recompute_modules``;
     default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
     ``kind``: one block of a hybrid model (``block_saved_tensors``); None: a transformer layer.
@@ -343,8 +345,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     full = tokens * m.hidden * act_bytes / sp_div
     if selective == "op" and not moe and kind is None:
         keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m))
-    elif selective == "layer":
-        keep_sel = (keep_all + full) / 2
+    elif selective == "layer":  # a layer layer SAC checkpoints (memory._partial_recompute_saves: the share)
+        keep_sel = full
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
 
 
@@ -392,6 +394,8 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
                                  probs_in_experts, kind=kind, lp_bytes=lp_bytes)
     rc = np.asarray(recompute)
+    if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
+        return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0)
     return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
 
 

@@ -798,8 +798,9 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
             return per_layer, rws
 
         per_layer, rws = (x[inv] for x in layer_saves(krc))
+        every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)
         per_layer, rws = _partial_recompute_saves(m, t, c, per_layer, rws, lambda: [
-            x[inv] for x in layer_saves(np.where(krc == 2, 0, krc))])
+            x[inv] for x in layer_saves(np.where((krc == 2) | ((krc == 1) & bool(every)), 0, krc))], every)
         if hf and (walked is None or not walked.all()):  # the table's pieces where not walked
             hf_layer, hf_rws, hf_logits = _hf_activation_arrays(m, t, c, seq, hf)
             if not frozen:  # a frozen base keeps its own set (above)
@@ -873,7 +874,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     )
 
 
-def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed):
+def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_layer, rws, unrecomputed, every=0):
     """Per-layer saves and rebuild peak of full-recompute rows that checkpoint only some layers (Megatron
     ``--recompute-method block|uniform --recompute-num-layers N``); ``per_layer``/``rws`` are the rows' values at
     their recompute code, ``unrecomputed()`` the same rows' values without recompute (called only when needed).
@@ -883,25 +884,30 @@ def _partial_recompute_saves(m: ModelSpec, t: TrainingSpec, c: Candidates, per_l
       checkpoints a chunk's first N layers, so the backward reaches them after the chunk's plain layers have freed
       their saves: a rebuilt layer's working set adds to the peak only where it exceeds those (1 - f) x chunk layers'
       saves (none's own working set at least), nothing at N = 0, full's at N = chunk.
-    * uniform (the job's ``recompute_method``): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a
-      whole group of g layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers'
-      full saves (pipeline.uniform_groups).
+    * uniform (``c.rg`` > 1): ceil(chunk / g) group inputs per chunk, and the backward rebuilds a whole group of g
+      layers before differentiating it: the rebuild's one-layer working set plus g - 1 layers' full saves
+      (pipeline.uniform_groups).
+    * torchtitan layer SAC (``every`` > 0, the selective rows of a stack whose selective is "layer"): each
+      ``every``-th layer of a rank checkpointed whole (its input), the rest everything: per layer f x full +
+      (1 - f) x none as block, the rebuild's working set a whole layer's (``rws``, not reduced: the checkpointed
+      layers sit among the plain ones, not below them; none's where no layer is checkpointed, ``every`` above K).
     The in-flight micro-batches multiply the per-layer term as for any plan (stage_layer_microbatches)."""
-    if not (c.rn.any() or (getattr(t, "recompute_method", None) == "uniform" and (t.recompute_num_layers or 1) > 1)):
+    layer_sac = (c.rc == 1) & bool(every)
+    if not (c.rn.any() or (c.rg > 1).any() or layer_sac.any()):
         return per_layer, rws  # every full-recompute row checkpoints each layer on its own
     full = c.rc == 2
     chunks = c.chunks
-    f = recomputed_fraction(c.rc, c.rn, m.layers, c.pp, chunks)
+    f = recomputed_fraction(c.rc, c.rn, m.layers, c.pp, chunks, every)
     block = full & (f < 1.0)
-    uniform = full & (getattr(t, "recompute_method", None) == "uniform") & ((t.recompute_num_layers or 1) > 1)
-    if not (block.any() or uniform.any()):
+    uniform = full & (c.rg > 1)
+    if not (block.any() or uniform.any() or layer_sac.any()):
         return per_layer, rws
     pl0, rws0 = unrecomputed()
     per_layer_b = f * per_layer + (1.0 - f) * pl0
     rws_b = np.maximum(rws0, rws - (1.0 - f) * chunk_layers(m.layers, c.pp, chunks) * pl0)
-    kept, g = uniform_groups(m.layers, t.recompute_num_layers or 1, c.pp, chunks)
-    per_layer = np.where(block, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
-    rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, rws))
+    kept, g = uniform_groups(m.layers, np.maximum(c.rg, 1), c.pp, chunks)
+    per_layer = np.where(block | layer_sac, per_layer_b, np.where(uniform, kept * per_layer, per_layer))
+    rws = np.where(block, rws_b, np.where(uniform, rws + (g - 1.0) * pl0, np.where(layer_sac & (f == 0), rws0, rws)))
     return per_layer, rws
 
 

@@ -214,9 +214,16 @@ def chunk_layers(layers: int, pp, vpp=1):
     return np.ceil(layers / (np.asarray(pp, dtype=np.float64) * np.maximum(np.asarray(vpp, dtype=np.float64), 1.0)))
 
 
-def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1):
+def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1, every=0):
     """The share of a rank's decoder layers that full recompute re-runs in the backward (and whose saved activations
     it drops to the layer input): the one definition step time, hardware FLOPs and memory read.
+
+    ``every`` > 0: the stack's selective recompute is torchtitan's layer SAC (``Stack.selective`` "layer",
+    ``activation_checkpoint.selective_ac_option = "<every>"``, ``Stack.ac_freq``), and on the selective rows (``rc`` 1)
+    the share is that of the layers it checkpoints whole. torchtitan distributed/activation_checkpoint.py
+    ``_apply_layer_sac`` counts the blocks it wraps on a rank (a module-level counter, from 1) and checkpoints those
+    where ``count % ac_freq == 0``: floor(K / every) of a rank's K layers (K = ceil(layers / pp), the fullest rank,
+    its chunks together: the counter runs on across them).
 
     ``rc``: recompute codes (only 2, full, recomputes layers whole); ``rn``: Megatron's ``--recompute-num-layers``
     under ``--recompute-method block``, 0 for every layer (uniform, or the planner's plain full). Megatron-Core
@@ -232,10 +239,17 @@ def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1):
     (0.15625, 1.0, 0.0)
     >>> float(recomputed_fraction(2, 3, 32, pp=4, vpp=2)), float(recomputed_fraction(2, 9, 32, pp=4))
     (0.75, 1.0)
+    >>> float(recomputed_fraction(1, 0, 32, every=2)), float(recomputed_fraction(1, 0, 30, pp=2, every=2))
+    (0.5, 0.4666666666666667)
     """
     rn = np.asarray(rn, dtype=np.float64)
     chunk = chunk_layers(layers, pp, vpp)
-    return np.where(np.asarray(rc) == 2, np.where(rn > 0, np.minimum(rn, chunk) / np.maximum(chunk, 1.0), 1.0), 0.0)
+    rc = np.asarray(rc)
+    out = np.where(rc == 2, np.where(rn > 0, np.minimum(rn, chunk) / np.maximum(chunk, 1.0), 1.0), 0.0)
+    if every:
+        rank = np.maximum(chunk_layers(layers, pp), 1.0)
+        out = np.where(rc == 1, np.floor(rank / float(every)) / rank, out)
+    return out
 
 
 def uniform_groups(layers: int, group: int, pp=1, vpp=1):
@@ -244,7 +258,7 @@ def uniform_groups(layers: int, group: int, pp=1, vpp=1):
     ``custom(l, l + g)`` for l = 0, g, 2g, ... below the chunk's layers: ceil(chunk / g) group inputs are kept, and
     the backward re-runs one whole group (min(g, chunk) layers) before differentiating it."""
     chunk = chunk_layers(layers, pp, vpp)
-    g = np.minimum(float(group), chunk)
+    g = np.minimum(np.asarray(group, dtype=np.float64), chunk)
     return np.ceil(chunk / g) / chunk, g
 
 

@@ -514,8 +514,12 @@ class Stack:
     #: what ``recompute: selective`` re-runs: Megatron's attention core (Korthikanti et al. 2022),
     #: torchtitan's op-level SAC (``activation_checkpoint.selective_ac_option = "op"``: saves
     #: attention and every other mm output, recomputes the rest) or layer SAC (an integer
-    #: option: every n-th layer fully checkpointed; n = 2 in its configs)
+    #: option: every n-th layer fully checkpointed; n = ``ac_freq``)
     selective: str = "attention_core"
+    #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
+    #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
+    #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
+    ac_freq: int | None = None
     #: the stack takes Megatron-Core's per-module selective recompute (``training.recompute_modules``,
     #: TransformerConfig ``recompute_modules``; ``recompute_modules`` below checks a job's list)
     module_recompute: bool = False
@@ -704,12 +708,22 @@ class Stack:
                 raise InputError("training.framework.tp_overlap", "async_tp is a torch.compile pass (torchtitan: "
                                                                   "'Async TP requires torch.compile'); set compile: true")
             out = replace(out, tp_overlap="none")
+        if opts.get("ac_freq") is not None and out.selective != "layer":
+            # the n of torchtitan's layer SAC (selective_ac_option = "<n>"); with "op" torchtitan has no n
+            raise InputError("training.framework.ac_freq", f"only with selective: layer (torchtitan layer SAC), not "
+                                                           f"{self.name}'s selective {out.selective}")
         if out.lp_bf16_layers and out.fp8_recipe == "delayed":
             # Megatron-Core 0.16.1 TransformerConfig.__post_init__: "Delayed scaling does not support first / last
             # layer in BF16."
             raise InputError("training.framework.lp_bf16_layers", "Megatron-Core refuses 16-bit first / last layers "
                                                                   "with delayed scaling; use fp8_recipe tensorwise or mxfp8")
         return out
+
+    @property
+    def layer_sac_every(self) -> int:
+        """n of torchtitan's layer SAC where the stack's selective recompute is it (``selective`` "layer"), else 0:
+        the ``every`` of planner.model.pipeline.recomputed_fraction."""
+        return (self.ac_freq or LAYER_SAC_FREQ) if self.selective == "layer" else 0
 
     @property
     def loss_code(self) -> str:
@@ -788,6 +802,8 @@ class Stack:
             opts.append(f"mixed_precision={self.mixed_precision}")
         if self.recompute_early_stop:
             opts.append("recompute_early_stop=on")
+        if self.selective == "layer":  # torchtitan layer SAC: which layers its selective recompute checkpoints
+            opts.append(f"selective=layer ac_freq={self.layer_sac_every}")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
@@ -831,11 +847,15 @@ EAGER_FP32_BYTES = {"rmsnorm": 36.0, "rope": 24.0, "swiglu": 10.0}
 #: autocast finds nothing to cast.
 AUTOCAST_CAST_BYTES = 6.0
 
+#: torchtitan layer SAC's n where the job leaves ``ac_freq`` out: torchtitan's own default (config/job_config.py
+#: ``ActivationCheckpoint.selective_ac_option: str = "2"``), the planner's layer SAC before the option existed
+LAYER_SAC_FREQ = 2
+
 OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather", "reshard_after_forward",
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
-           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches")
+           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values

@@ -205,8 +205,11 @@ def mtp_runs_16bit(fw: Framework, precision: str) -> bool:
 
 
 def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framework, tp, cp, ep, mb, sp, rc,
-                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None) -> dict:
+                 tp_comm_overlap: float, causal_kernels: bool, etp=None, bf16_share=None, graph_parts=None,
+                 sel_share=0.0) -> dict:
     """Per-micro-batch times of one layer (and of the head) for each distinct layer key.
+    ``sel_share``: under torchtitan layer SAC (``Stack.selective`` "layer"), the share of layers it re-runs whole
+    at each key (pipeline.recomputed_fraction with the stack's ``ac_freq``): the mean layer re-runs that share.
     ``bf16_share``: the share of these layers whose linears stay 16-bit under the fp8/fp4 recipe: 0 (default) a
     layer that runs the recipe, 1 one the stack keeps 16-bit (``Stack.lp_bf16_layers``, ``lp_bf16_mtp``; step_time
     puts those on the stages that hold them, ``slowest_stage``)."""
@@ -515,9 +518,9 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip
     # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
     # every other linear GEMM plus the elementwise ops (torchtitan op-level SAC saves the output of
-    # every second mm and of attention), or every other layer whole (torchtitan layer SAC)
+    # every second mm and of attention), or each ac_freq-th layer whole (torchtitan layer SAC: ``sel_share``)
     sel_gemm, sel_attn, sel_mb, sel_whole = {
-        "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, 0.5),
+        "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, sel_share),
     }[fw.selective]
     sel_g, sel_a, sel_m, sel_c, sel_ep = sel_gemm * fwd_gemm, sel_attn * fwd_attn, sel_mb * (mb_fwd + kern_s), 0.0, 0.0
     sel_cp = sel_attn
@@ -967,14 +970,20 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             c.tp, c.cp, c.ep, c.mb, c.sp, c.rc, c.pp, c.etp, c.chunks, inter_r,
             (c.tp * c.cp * c.dp) >= g, c.rn)
         inter, pp_inter, ssp = inter.astype(bool), pp_inter.astype(bool), ssp.astype(bool)
-        (ktp, kcp, kep, kmb, ksp, krc, ketp), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp)
+        # torchtitan layer SAC: the share of a stage's layers it re-runs (pipeline.recomputed_fraction), a layer key
+        every = fw.layer_sac_every
+        shares, ssh = np.unique(recomputed_fraction(src, 0, m.layers, kpp, kch, every) * (src == 1) if every
+                                else np.zeros(1), return_inverse=True)  # (distinct_rows keys integer columns)
+        (ktp, kcp, kep, kmb, ksp, krc, ketp, ksh), linv = distinct_rows(stp, scp, sep, smb, ssp, src, setp,
+                                                                         np.broadcast_to(ssh.ravel(), src.shape))
+        ksh = shares[ksh]
 
         def up(terms):
             """layer-key terms at the stage keys"""
             return {k: (v[linv] if np.ndim(v) else v) for k, v in terms.items()}
 
         L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
-                         etp=ketp)
+                         etp=ketp, sel_share=ksh)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
         K = KL = float(m.mtp_layers)
         # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
@@ -982,7 +991,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         K16 = K if mtp16 and not m.hybrid else 0.0
         # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
         L16 = (up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap,
-                               causal_kernels, etp=ketp, bf16_share=1.0)) if n16 or K16 else None)
+                               causal_kernels, etp=ketp, bf16_share=1.0, sel_share=ksh)) if n16 or K16 else None)
         L = up(L)
         L16 = L if L16 is None else L16
         # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
@@ -995,7 +1004,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             def blend(full, bf16_share=None):
                 """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
                 none = up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc0, tp_comm_overlap,
-                                       causal_kernels, etp=ketp, bf16_share=bf16_share))
+                                       causal_kernels, etp=ketp, bf16_share=bf16_share, sel_share=ksh))
                 return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
             shared = L16 is L  # no 16-bit end layers: one set of terms serves both
@@ -1008,7 +1017,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             mtp = ssm.mtp_block_model(m)
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
             blk = up(_layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
-                                  tp_comm_overlap, causal_kernels, etp=ketp,
+                                  tp_comm_overlap, causal_kernels, etp=ketp, sel_share=ksh,
                                   bf16_share=1.0 if mtp16 else 0.0,
                                   graph_parts=cuda_graph_parts(fw, m) & held))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])

@@ -57,10 +57,88 @@ def picks_block_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "block"))
 
 
+def picks_uniform_recompute(job: JobSpec, stack) -> bool:
+    """Whether the search chooses Megatron's uniform group for the full-recompute rows that do not fit
+    (``smallest_uniform_group``): as ``picks_block_recompute``, with the method left open or uniform."""
+    t = job.training
+    return (bool(getattr(stack, "partial_recompute", False)) and job.model.is_transformer
+            and t.recompute in (None, "full") and t.recompute_num_layers is None
+            and getattr(t, "recompute_method", None) in (None, "uniform"))
+
+
+def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float):
+    """The full-recompute rows of ``cv`` that do not fit checkpointing every layer on its own, each at the smallest
+    Megatron uniform group g (``--recompute-method uniform --recompute-num-layers g``) that fits. Uniform re-runs
+    every layer, so its step time is full recompute's at any g (pipeline.recomputed_fraction): it only makes rows fit
+    that did not, by keeping ceil(chunk / g) group inputs instead of one per layer at the price of a whole group
+    rebuilt at once (memory._partial_recompute_saves). Of those equally fast plans the smallest g rebuilds least.
+
+    Rows are screened first: uniform frees at most the stage's activations, so a row whose total less its
+    activations is over the limit is left out. The total is, per stage, linear in the kept inputs ceil(chunk / g)
+    and in g - 1 (the rebuilt layers): one pass at g = 2 and g = chunk fixes both slopes, the smallest g the line
+    puts under the limit is checked in a second pass (the stages' max may bend it), falling back to g = chunk where
+    that fitted. Returns (candidates, memory, fits) with the chosen rows' ``rg``, memory and fit replaced."""
+    m = job.model
+    chunk = chunk_layers(m.layers, cv.pp, cv.chunks).astype(np.int64)
+    want = (~fits & (cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (cv.rg == 0) & (chunk > 1)
+            & (mem["total"] - mem.get("activations", 0.0) <= limit))
+    rows = np.flatnonzero(want)
+    if not len(rows):
+        return cv, mem, fits
+    sub, top = cv.take(rows), chunk[rows]
+    n = len(rows)
+
+    def probe(act, g):
+        """rows ``act`` of ``sub`` at uniform groups ``g``: whether they fit, and their memory"""
+        p = sub.take(act)
+        p.rg = np.asarray(g, dtype=np.int64)
+        got = memory_per_gpu(m, training, p, stack=stack, gpu=hw.gpu.name)
+        return fits_memory(job, hw, got, limit), got
+
+    every = np.arange(n)
+    ok, got = probe(np.concatenate([every, every]), np.concatenate([np.full(n, 2), top]))
+    ok2, ok_top = ok[:n], ok[n:]
+    t1, t2, t_top = mem["total"][rows], got["total"][:n], got["total"][n:]
+    # m(g) = m(1) + a (ceil(C / g) - C) + b (g - 1): two probes, two unknowns (singular for C <= 3, where they are
+    # every g there is)
+    C = top.astype(np.float64)
+    k2 = np.ceil(C / 2.0)
+    den = (C - 1.0) * (1.0 - np.floor(C / 2.0))
+    a = np.where(den != 0, ((C - 1.0) * (t2 - t1) - (t_top - t1)) / np.where(den != 0, den, 1.0), 0.0)
+    b = (t2 - t1) - a * (k2 - C)
+    gs = np.arange(2, int(top.max()) + 1, dtype=np.float64)[None, :]
+    pred = t1[:, None] + a[:, None] * (np.ceil(C[:, None] / gs) - C[:, None]) + b[:, None] * (gs - 1.0)
+    under = (pred <= limit) & (gs <= C[:, None]) & (C[:, None] > 3)
+    g_pred = np.where(under.any(axis=1), 2 + np.argmax(under, axis=1), 0)
+    g = np.where(ok2, 2, 0)
+    # second pass: the predicted g where g = 2 did not fit (and it is not the probed chunk)
+    check = np.flatnonzero(~ok2 & (g_pred > 2) & (g_pred < top))
+    pick = {k: np.where(ok2, np.asarray(v)[:n], np.asarray(v)[n:]) for k, v in got.items() if np.ndim(v)}
+    if len(check):
+        okc, gotc = probe(check, g_pred[check])
+        g[check[okc]] = g_pred[check[okc]]
+        for k in pick:
+            pick[k][check[okc]] = np.asarray(gotc[k])[okc]
+    g = np.where((g == 0) & ok_top, top, g)  # chunk: one group input per chunk, fitted in the first pass
+    part = np.flatnonzero(g > 0)
+    if not len(part):
+        return cv, mem, fits
+    sel = rows[part]
+    cv = cv.take(np.arange(len(cv)))  # a copy: the chunk's columns serve the other variants too
+    cv.rg[sel] = g[part]
+    mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
+    for k, v in pick.items():
+        if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
+            mem[k][sel] = v[part]
+    fits = fits.copy()
+    fits[sel] = True
+    return cv, mem, fits
+
+
 def with_block_one(cv):
     """``cv`` with its full-recompute rows appended once more at Megatron block N = 1 (``smallest_block_recompute``'s
     first probe, evaluated in the search's own memory pass)."""
-    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))
+    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (cv.rg == 0))
     one = cv.take(full)
     one.rn = np.ones(len(full), dtype=np.int64)
     return Candidates.concat([cv, one])
@@ -86,7 +164,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     (candidates, memory) with the chosen rows' ``rn`` and memory replaced; N equal to the chunk stays 0."""
     m = job.model
     chunk = chunk_layers(m.layers, cv.pp, cv.chunks).astype(np.int64)
-    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0))  # mem1's rows
+    full = np.flatnonzero((cv.rc == RECOMPUTE.code["full"]) & (cv.rn == 0) & (cv.rg == 0))  # mem1's rows
     at1 = np.full(len(cv), -1, dtype=np.intp)
     at1[full] = np.arange(len(full))
     want = fits & (at1 >= 0) & (chunk > 1)
@@ -197,7 +275,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     for _, grp in live:  # a partial full recompute the job sets: only on the stacks that run it
         recompute_split(job.training, grp.variants[0].stack, job.model)
     partial_cols = bool(job.training.recompute_num_layers) or any(
-        picks_block_recompute(job, grp.variants[0].stack) for _, grp in live)
+        picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
+        for _, grp in live)
     evaluated = 0
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
@@ -285,6 +364,8 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     fits = fits_memory(job, hw, mem, limit)
                     if picks:
                         cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit)
+                    if picks_uniform_recompute(job, var.stack):  # full rows that do not fit: uniform groups
+                        cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit)
                     tried[idx[fits]] = False
                     misfit[v] = tried
                     roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
@@ -333,8 +414,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
                         **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")
                                                  if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
-                        # Megatron's block --recompute-num-layers of the full rows (0: every layer), where it can be set
-                        **({"recompute_num_layers": cf.rn} if partial_cols else {}),
+                        # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
+                        # uniform groups of N; "" and 0: every layer on its own), where they can be set
+                        **({"recompute_method": np.where(cf.rn > 0, "block", np.where(cf.rg > 0, "uniform", "")),
+                            "recompute_num_layers": cf.rn + cf.rg} if partial_cols else {}),
                         step_time_s=st["step_time_s"], mfu=st["mfu"], tokens_per_s=st["tokens_per_s"],
                         mem_gib=mem["total"][fits] / GiB, mem_capacity_gib=hw.gpu.memory_bytes / GiB, mem_limit_gib=limit / GiB,
                         train_hours=hours, cost=cost, usd_per_token=cost / tokens,

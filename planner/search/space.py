@@ -211,12 +211,13 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
             n_, tp, etp, pp, cp, ep, vpp, zero, mb, rc, dp = cols
     sp = tp > 1 if p.sequence_parallel is None else np.full(len(tp), p.sequence_parallel)
     sched = np.where(vpp > 1, SCHEDULE.code["interleaved"], SCHEDULE.code[p.schedule])
-    # the job's block recompute of N layers per stage on its full-recompute rows (uniform re-runs every layer: 0;
-    # left open, recommend picks the smallest N that fits, planner.search.recommend.smallest_block_recompute)
-    rn = np.where(rc == RECOMPUTE.code["full"], t.recompute_num_layers or 0, 0) \
-        if t.recompute_method in (None, "block") else 0
+    # the job's block recompute of N layers per stage, or uniform groups of N, on its full-recompute rows (left
+    # open, recommend picks them: planner.search.recommend.smallest_block_recompute / smallest_uniform_group)
+    full_n = np.where(rc == RECOMPUTE.code["full"], t.recompute_num_layers or 0, 0)
+    uniform = t.recompute_method == "uniform"
     return Candidates(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc, sp=sp,
-                      schedule=sched, gpus_per_node=g, nodes=n_, etp=etp, dp_shard=dp_shard, rn=rn)
+                      schedule=sched, gpus_per_node=g, nodes=n_, etp=etp, dp_shard=dp_shard,
+                      rn=0 if uniform else full_n, rg=full_n if uniform else 0)
 
 
 def hsdp_rows(tp, cp, dp, zero, gpus_per_node):

@@ -446,6 +446,8 @@ class FrameworkSpec(_Strict):
     reshard_after_forward: Optional[bool] = None
     fp8_recipe: Optional[V.FP8_RECIPE.literal] = None
     selective: Optional[V.SELECTIVE_AC.literal] = None
+    #: torchtitan layer SAC (selective: layer): checkpoint each n-th layer (activation_checkpoint.selective_ac_option)
+    ac_freq: Optional[int] = Field(None, ge=1, le=1 << 16)
     activation_offload: Optional[bool] = None
     optimizer_offload: Optional[bool] = None
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16

@@ -70,7 +70,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     if t.recompute is None:
         notes.append("training.recompute defaulted to none")
     sp = p.sequence_parallel if p.sequence_parallel is not None else tp > 1
-    rn = 0
+    rn = rg = 0
     method, n_rc = recompute_split(t, from_training(t), m)
     if method is not None:
         if rc != "full":
@@ -83,11 +83,12 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         if n_rc >= chunk:  # Megatron-Core's loops clamp: every layer of the chunk (pipeline.recomputed_fraction)
             notes.append(f"training.recompute_num_layers {n_rc} covers all {chunk} layers of a pipeline stage"
                          f"{' chunk' if vpp > 1 else ''}: every layer is recomputed")
-        rn = n_rc if method == "block" else 0  # uniform re-runs every layer (its groups: the memory model)
+        # block: N layers per chunk re-run; uniform: every layer re-run, groups of N (Candidates.rn / rg)
+        rn, rg = (n_rc, 0) if method == "block" else (0, n_rc)
     c = Candidates(
         tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb,
         rc=RECOMPUTE.code[rc], sp=sp, schedule=SCHEDULE.code[schedule],
-        gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn,
+        gpus_per_node=g, nodes=nodes, etp=etp, dp_shard=dp_shard, rn=rn, rg=rg,
     )
     return c, notes
 
