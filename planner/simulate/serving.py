@@ -114,6 +114,9 @@ MAX_TRACE_BYTES = 64 << 20
 #: most this many steps ahead; the next span continues where it stopped. An arrival usually ends it
 #: within a few steps, and the steps it did not run were computed for nothing (O(steps) each)
 SPAN_STEPS = 256
+#: a span of at most this many steps computes its step times on plain floats, one roofline call a step
+#: (~5 us each); a longer one in one call on an array (~25 us of numpy overhead whatever its length)
+SCALAR_SPAN = 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -888,13 +891,20 @@ class Engine:
             self._advance_lo(self.j)
             if self.lo_heap:
                 k = min(k, self.lo_heap[0][0] - self.j + 1)
-        cycles, rest = divmod(k, self.bs)  # cnt[] repeats every block_size steps; sum(cnt) = n_dec
-        need = cycles * self.n_dec + sum(self.cnt[(self.j + i) % self.bs] for i in range(rest))
-        if self.local:
-            need = self.g * need + self.l * (cycles * self.n_lo
-                                             + sum(self.cnt_lo[(self.j + i) % self.bs] for i in range(rest)))
+        need = self._span_blocks(k)
         ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
         return (k, need, interruptible) if ok else (0, 0, False)
+
+    def _span_blocks(self, i: int) -> int:
+        """KV blocks (units) the first ``i`` decode steps from step ``j`` take: a new block for each sequence
+        whose residue comes up (cnt[] repeats every block_size steps; sum(cnt) = n_dec), with local layers g
+        units each plus l while its window grows. Nothing changes cnt[] during a span."""
+        cycles, rest = divmod(i, self.bs)
+        j, bs, cnt = self.j, self.bs, self.cnt
+        need = cycles * self.n_dec + sum(cnt[(j + x) % bs] for x in range(rest))
+        if self.local:
+            need = self.g * need + self.l * (cycles * self.n_lo + sum(self.cnt_lo[(j + x) % bs] for x in range(rest)))
+        return need
 
     def _run_span(self, k: int, blocks: int, interruptible: bool = False):
         """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout, vectorised: each step's
@@ -906,36 +916,45 @@ class Engine:
         (:func:`_occupancy`) and a run stopping mid-span (:meth:`stop`) see what the loop would.
         An interruptible span also ends on :meth:`submit`: the step running at that moment
         completes (the loop would admit the request after it) and the rest are un-counted."""
-        env, stats, j, n, bs = self.env, self.stats, self.j, self.n_dec, self.bs
+        env, stats, j, n = self.env, self.stats, self.j, self.n_dec
         stats.iterations += k
-        ctx = self.S0 + n * np.arange(j + 1, j + k + 1, dtype=np.float64)
         now = env.now
-        dts = self.im.time(n, ctx)
-        if self.p2p:
-            dts = dts + self.p2p
-        # spans are short (half of them 2-5 steps): the running sums in plain floats, in step order
-        # (numpy's per-call overhead was most of a span's cost; the sums are the same)
-        steps = dts.tolist()
+        # step i's context is S0 + n (j + 1 + i) (exact integers, < 2^53). Most spans are a few steps (an arrival
+        # cuts them): those call the roofline on plain floats step by step (planner.model.ew), longer ones once
+        # on an array; the same formula and operations, so the same times either way
+        if k <= SCALAR_SPAN:
+            step, S0, p2p = self.im.time, self.S0, self.p2p
+            steps = [step(n, float(S0 + n * i)) + p2p if p2p else step(n, float(S0 + n * i))
+                     for i in range(j + 1, j + k + 1)]
+        else:
+            dts = self.im.time(n, self.S0 + n * np.arange(j + 1, j + k + 1, dtype=np.float64))
+            if self.p2p:
+                dts = dts + self.p2p
+            steps = dts.tolist()
+        # the running sums in plain floats, in step order (as the step-by-step loop advances ``env.now``)
         clock = list(accumulate(steps, initial=now))
         starts = clock[:-1]
         busy = stats.busy_s
         for dt in steps:
             busy += dt
         stats.busy_s = busy
-        cnt = self.cnt
-        residues = [(j + i) % bs for i in range(k)]
-        per = [cnt[x] for x in residues]
-        if self.local:
-            per = [self.g * c + self.l * self.cnt_lo[x] for c, x in zip(per, residues)]
-        take_t = [t for t, c in zip(starts, per) if c > 0]  # lists: the monitor bisects them
-        taken = list(accumulate(c for c in per if c > 0))
-        self.span = (starts, dts, take_t, taken)
+        # the blocks its steps take are counted when asked (_span_blocks: the monitor, the end), not listed per step
+        self.span = (starts, steps)
         stats.engine_events += 1
         done = k
         if interruptible:
-            self.wake = env.event()
-            end_ev = env.timeout(float(clock[-1]) - now)
-            yield end_ev | self.wake
+            # resume on whichever comes first, the span's end or a submit (``wake``): what ``end | wake`` (a
+            # simpy Condition) did, in the same event order (one more event after either), without its machinery
+            self.wake = wake = env.event()
+            end_ev = env.timeout(clock[-1] - now)
+            resume = env.event()
+
+            def fire(_ev, resume=resume):
+                if not resume.triggered:
+                    resume.succeed()
+            end_ev.callbacks.append(fire)
+            wake.callbacks.append(fire)
+            yield resume
             cut = not end_ev.processed
             if cut:  # a request arrived during step i: finish that step only
                 i = bisect.bisect_right(starts, env.now) - 1
@@ -945,16 +964,14 @@ class Engine:
                 self.lookahead = min(SPAN_STEPS, self.lookahead * 2)
             if done < k:
                 stats.iterations -= k - done
-                stats.busy_s -= float(dts[done:].sum())
-                m = bisect.bisect_left(take_t, starts[done])
-                self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
-            rest = float(clock[done]) - env.now
+                stats.busy_s -= float(np.sum(steps[done:]))  # numpy's pairwise sum, as over the array before
+                self.span = (starts[:done], steps[:done])
+            rest = clock[done] - env.now
             if cut and rest > 0:  # the rest of the step the arrival landed in
                 yield env.timeout(rest)
         else:
-            yield env.timeout(float(clock[-1]) - now)
-        sp = self.span
-        self.kv.take(sp[3][-1] if sp[3] else 0)
+            yield env.timeout(clock[-1] - now)
+        self.kv.take(self._span_blocks(done))
         self.span = None
         self.alloc_j = j + done - 1
         self.j = j + done - 1
@@ -966,10 +983,10 @@ class Engine:
         as there)."""
         if self.span is None:
             return
-        starts, dts = self.span[:2]
+        starts, dts = self.span
         i = bisect.bisect_left(starts, t)
         self.stats.iterations -= len(starts) - i
-        self.stats.busy_s -= float(dts[i:].sum())
+        self.stats.busy_s -= float(np.sum(dts[i:]))
 
     def _finish_decodes(self, now: float):
         """After decode step ``j``: the sequences whose last token it was finish; then j + 1."""
@@ -1133,10 +1150,10 @@ def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
         running += len(e.running)
         free += e.kv.free
         sp = e.span
-        if sp is not None and sp[3]:
-            i = right(sp[2], t)
+        if sp is not None:
+            i = right(sp[0], t)  # its steps begun by t
             if i:
-                free -= sp[3][i - 1]
+                free -= e._span_blocks(i)
     return waiting, running, free
 
 
