@@ -469,8 +469,8 @@ def _count_simulations(monkeypatch) -> dict:
     seen = {"sims": 0, "requests": 0, "iterations": 0, "events": 0}
     real = ws.simulate_serving
 
-    def counted(cfg, wl):
-        res = real(cfg, wl)
+    def counted(cfg, wl, **kw):
+        res = real(cfg, wl, **kw)
         seen["sims"] += 1
         seen["requests"] += len(wl)
         seen["iterations"] += res.iterations
@@ -573,9 +573,9 @@ def test_a_large_fleet_is_simulated_as_a_slice_and_scales_with_qps(monkeypatch):
     seen = []
     real = ws.simulate_serving
 
-    def counted(cfg, wl):
+    def counted(cfg, wl, **kw):
         seen.append(cfg.replicas)
-        return real(cfg, wl)
+        return real(cfg, wl, **kw)
 
     monkeypatch.setattr(ws, "simulate_serving", counted)
     serving = {"p99_latency_ms": 50, "prompt_tokens": 1000, "output_tokens": 100}
@@ -1007,7 +1007,7 @@ def test_search_finds_the_replicas_of_the_one_at_a_time_search(monkeypatch, more
         def meets(self, *a, **k):
             return self.ok
 
-    def fake(cfg, wl):
+    def fake(cfg, wl, **kw):  # (the verdict is the threshold's: no early stop to pass on)
         if cfg.drain_s == 1e7:  # the saturated-capacity run: real (it sets the stable count)
             return real(cfg, wl)
         if "res" not in template:

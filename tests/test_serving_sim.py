@@ -403,3 +403,72 @@ def test_every_block_comes_back_when_prefills_finish_beside_decodes():
     used = np.asarray(res.timeline["kv_used"])
     # idle between bursts: nothing held, nothing given back twice (the bug drove the idle pool below zero)
     assert (used == 0.0).any() and used.min() >= 0.0, used.min()
+
+
+@pytest.mark.parametrize("preset,tp", [("llama3-8b", 1), ("gemma3-12b", 1), ("mixtral-8x7b", 2)])
+def test_roofline_on_plain_floats_is_the_array_answer(preset, tp):
+    """IterationModel.parts keeps plain numbers plain (planner.model.ew: the simulator calls it per step) and
+    arrays arrays: one formula, the same float64 bits either way (MoE, local layers and TP all-reduce included)."""
+    job = load_job_dict({"model": {"preset": preset}, "serving": {"p99_latency_ms": 100}})
+    from planner.workloads.serving import served_model
+    im = IterationModel.build(served_model(job.model), H100, tp, "bf16", "bf16")
+    rng = np.random.default_rng(0)
+    n = rng.integers(0, 200, 64)
+    ctx = (n * rng.integers(1, 9000, 64)).astype(np.float64)
+    pt = rng.integers(0, 4096, 64)
+    comp = rng.integers(0, 3000, 64)
+    pc = pt * comp + pt * (pt + 1) / 2
+    loc = im.local_pairs(comp, pt) if im.window else None
+    arr = im.parts(n, ctx, pt, pc, loc, comp)
+    for i in range(64):
+        one = im.parts(int(n[i]), float(ctx[i]), int(pt[i]), float(pc[i]),
+                       float(im.local_pairs(int(comp[i]), int(pt[i]))) if im.window else None, int(comp[i]))
+        assert type(one["step"]) is float
+        for k in ("step", "compute", "memory", "comm", "flops"):
+            assert one[k] == arr[k][i], (k, i)
+
+
+def test_short_and_long_spans_time_their_steps_alike(monkeypatch):
+    """A decode span of at most SCALAR_SPAN steps times them on plain floats, a longer one on an array: the
+    same answer, bit for bit, whichever way every span goes."""
+    import planner.simulate.serving as sim
+    m, s = _llama8b()
+    spec = replica_spec(m, s, H100, 1)
+    wl = make_workload(ArrivalSpec("poisson", 20, 60), LengthDist("lognormal", 512, 0.6, max=2048),
+                       LengthDist("lognormal", 200, 0.6, max=800), seed=3)
+    out = []
+    for limit in (0, 10**9):
+        monkeypatch.setattr(sim, "SCALAR_SPAN", limit)
+        res = simulate_serving(ServingSimConfig(spec, EngineConfig(max_num_seqs=64, max_num_batched_tokens=2048),
+                                                replicas=2, warmup_s=10), wl)
+        out.append(({k: v for k, v in res.summary().items() if k != "wall_s"}, res.timeline))
+    assert out[0][0] == out[1][0]
+    for k in out[0][1]:
+        assert np.array_equal(out[0][1][k], out[1][1][k])
+
+
+def test_a_search_run_stops_once_a_p99_is_sure_to_miss():
+    """simulate_serving(miss=...): the run stops as soon as enough measured requests missed a threshold that
+    the p99 must exceed it (MissWatch); a run that passes runs, and answers, as without it. Overloaded (one
+    replica, 2x its capacity): a TTFT miss stops it early, in fewer iterations, and the whole run misses
+    too; a TPOT threshold it cannot meet stops it; thresholds it meets leave it whole."""
+    m, s = _llama8b()
+    spec = replica_spec(m, s, H100, 1)
+    wl = make_workload(ArrivalSpec("poisson", 30, 120), LengthDist("lognormal", 1024, 0.6, max=4096),
+                       LengthDist("lognormal", 300, 0.6, max=1000), seed=2)
+    cfg = ServingSimConfig(spec, EngineConfig(max_num_seqs=16, max_num_batched_tokens=2048), warmup_s=10)
+    whole = simulate_serving(cfg, wl)
+    assert not whole.meets(1.0, None) and not whole.stopped_early
+    cut = simulate_serving(cfg, wl, miss=(1.0, None))
+    assert cut.stopped_early and not cut.meets(1.0, None)
+    assert cut.iterations < whole.iterations / 2 and cut.simulated_s < whole.simulated_s
+    tpot = simulate_serving(cfg, wl, miss=(None, 1e-4))  # 0.1 ms a token: every request misses it
+    assert tpot.stopped_early and tpot.iterations < whole.iterations / 2 and not whole.meets(None, 1e-4)
+    # thresholds the whole run meets (its own p99s): never stopped, the same answer
+    light = ServingSimConfig(spec, EngineConfig(max_num_seqs=16, max_num_batched_tokens=2048), replicas=4, warmup_s=10)
+    full = simulate_serving(light, wl)
+    kept = simulate_serving(light, wl, miss=(full.ttft.p99, full.tpot.p99))
+    assert full.meets(full.ttft.p99, full.tpot.p99) and not kept.stopped_early
+    drop = ("wall_s", "engine_events")
+    assert {k: v for k, v in kept.summary().items() if k not in drop} == \
+        {k: v for k, v in full.summary().items() if k not in drop}

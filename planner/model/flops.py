@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from planner.model import ew
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES
 from planner.spec.params import count_params
 from planner.vocab import RECOMPUTE
@@ -282,13 +283,13 @@ def local_keys(seq, window, kind: str = "sliding", causal_half: bool = False):
     * causal (``causal_half``; a whole causal sequence of s tokens, per query on average):
       sliding, w - w^2 / (2 s) for s > w (s/2 below); chunked, min(s, w) / 2 (each chunk a causal
       block of its own)."""
-    s = np.asarray(seq, dtype=np.float64)
+    s = ew.f64(seq)  # plain floats stay plain (planner.model.ew: the simulator calls this per engine step)
     w = float(window)
     if causal_half and kind == "chunked":
-        return np.minimum(s, w) / 2
-    if causal_half:
-        return np.where(s > w, w - w * w / (2 * s), s / 2)
-    return np.minimum(s, w)
+        return ew.minimum(s, w) / 2
+    if causal_half:  # (max(s, w) is s where selected: no division by a zero length in the branch not taken)
+        return ew.where(s > w, w - w * w / (2 * ew.maximum(s, w)), s / 2)
+    return ew.minimum(s, w)
 
 
 def attention_core_flops(queries, keys, q_dim):

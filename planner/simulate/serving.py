@@ -70,7 +70,10 @@ run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ..."). Even
 finish, so those iterations run as one event (``Engine._decode_span``, same times and answers): at
 batch 1 a request costs one event per prefill chunk plus one, not one per output token. The same holds
 for a batch that is not full while nothing waits (the span also ends after the step an arrival lands
-in) or while the queue's head waits for KV blocks; a span's steps are computed with numpy.
+in) or while the queue's head waits for KV blocks; a span's steps are computed with numpy (a span of a
+few steps, most of them, on plain floats: the same roofline formula, planner.model.ew). A caller that only
+asks pass/fail (a plan's search runs) passes ``miss``: the run stops once a p99 is sure to miss
+(:class:`MissWatch`).
 
 Example — an M/D/1 queue (batch 1, every request 10 iterations of 10 ms, Poisson at 5 req/s,
 so utilisation 0.5 and the mean time in system is D + rho D / (2 (1 - rho)) = 0.15 s):
@@ -114,6 +117,9 @@ MAX_TRACE_BYTES = 64 << 20
 #: most this many steps ahead; the next span continues where it stopped. An arrival usually ends it
 #: within a few steps, and the steps it did not run were computed for nothing (O(steps) each)
 SPAN_STEPS = 256
+#: a span of at most this many steps computes its step times on plain floats, one roofline call a step
+#: (~5 us each); a longer one in one call on an array (~25 us of numpy overhead whatever its length)
+SCALAR_SPAN = 6
 
 
 # --------------------------------------------------------------------------------------------
@@ -530,6 +536,18 @@ class Stats:
         self.done = 0
         self.aborted = False
         self.clients: Optional[simpy.Container] = None  # closed-loop clients (max_concurrency)
+        self.watch: Optional[MissWatch] = None  # simulate_serving(miss=...): stop once the p99s are decided
+        self.decided = False
+
+    def first_token(self, rid: int, t: float) -> bool:
+        """Record request ``rid``'s first token at ``t``; True when that decides a watched miss."""
+        self.first[rid] = t
+        return self.watch is not None and self.watch.late_first(rid, t - self.sent[rid])
+
+    def finished(self, rid: int, t: float) -> bool:
+        """Record ``rid``'s finish at ``t``; True when that decides a watched miss."""
+        self.finish[rid] = t
+        return self.watch is not None and self.watch.late_tpot(rid, t, self.first[rid])
 
     def preempt(self, t, engine, rid, mode):
         self.preemptions += 1
@@ -537,8 +555,49 @@ class Stats:
             self.events.append((t, engine, rid, mode))
 
 
+class MissWatch:
+    """Decides, while a run is in progress, that its p99 TTFT or p99 TPOT over the measured requests will
+    exceed a threshold, whatever the requests still in flight do. ``Percentiles.of`` takes the 99th
+    percentile as the ceil(0.99 n)-th smallest of n values (numpy's ``inverted_cdf``), so it exceeds T as
+    soon as more than n - ceil(0.99 n) of them do; a request's TTFT is known at its first token and its
+    TPOT at its finish, and neither changes after. The count of misses that decides is taken one higher
+    (``+ 2``) than that, so a rounding of 0.99 n cannot make it decide early. TTFT is over all n measured
+    requests; TPOT over the measured ones with a second token (an unfinished request, which TPOT would
+    count too, fails the run on its own). A value equal to T is no miss (``meets`` takes <=)."""
+
+    def __init__(self, wl: "Workload", warmup_s: float, ttft_s: Optional[float], tpot_s: Optional[float]):
+        measured = wl.arrival_s >= warmup_s
+        timed = measured & (wl.output > 1)
+        self.measured, self.timed = measured.tolist(), timed.tolist()
+        self.out = wl.output.tolist()
+        self.ttft_s, self.tpot_s = ttft_s, tpot_s
+        self.ttft_left = self._allowed(int(measured.sum())) if ttft_s is not None else math.inf
+        self.tpot_left = self._allowed(int(timed.sum())) if tpot_s is not None else math.inf
+
+    @staticmethod
+    def _allowed(n: int) -> float:
+        return n - math.ceil(0.99 * n) + 2 if n else math.inf
+
+    def late_first(self, rid: int, ttft: float) -> bool:
+        if self.ttft_s is not None and self.measured[rid] and ttft > self.ttft_s:
+            self.ttft_left -= 1
+        return self.ttft_left <= 0
+
+    def late_tpot(self, rid: int, finish: float, first: float) -> bool:
+        if self.tpot_s is not None and self.timed[rid] and (finish - first) / max(self.out[rid] - 1, 1) > self.tpot_s:
+            self.tpot_left -= 1
+        return self.tpot_left <= 0
+
+
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _residue_sum(cnt: list, j: int, rest: int) -> int:
+    """cnt[j % bs] + cnt[(j + 1) % bs] + ... (``rest`` <= bs terms, wrapping around), as two slices."""
+    r0 = j % len(cnt)
+    end = r0 + rest
+    return sum(cnt[r0:end]) + (sum(cnt[:end - len(cnt)]) if end > len(cnt) else 0)
 
 
 class Engine:
@@ -888,13 +947,19 @@ class Engine:
             self._advance_lo(self.j)
             if self.lo_heap:
                 k = min(k, self.lo_heap[0][0] - self.j + 1)
-        cycles, rest = divmod(k, self.bs)  # cnt[] repeats every block_size steps; sum(cnt) = n_dec
-        need = cycles * self.n_dec + sum(self.cnt[(self.j + i) % self.bs] for i in range(rest))
-        if self.local:
-            need = self.g * need + self.l * (cycles * self.n_lo
-                                             + sum(self.cnt_lo[(self.j + i) % self.bs] for i in range(rest)))
+        need = self._span_blocks(k)
         ok = k > 1 and need <= self.kv.free and self.stats.iterations + k <= MAX_ITERATIONS
         return (k, need, interruptible) if ok else (0, 0, False)
+
+    def _span_blocks(self, i: int) -> int:
+        """KV blocks (units) the first ``i`` decode steps from step ``j`` take: a new block for each sequence
+        whose residue comes up (cnt[] repeats every block_size steps; sum(cnt) = n_dec), with local layers g
+        units each plus l while its window grows. Nothing changes cnt[] during a span."""
+        cycles, rest = divmod(i, self.bs)
+        need = cycles * self.n_dec + _residue_sum(self.cnt, self.j, rest)
+        if self.local:
+            need = self.g * need + self.l * (cycles * self.n_lo + _residue_sum(self.cnt_lo, self.j, rest))
+        return need
 
     def _run_span(self, k: int, blocks: int, interruptible: bool = False):
         """Run ``k`` decode steps (:meth:`_decode_span`) as one timeout, vectorised: each step's
@@ -906,36 +971,45 @@ class Engine:
         (:func:`_occupancy`) and a run stopping mid-span (:meth:`stop`) see what the loop would.
         An interruptible span also ends on :meth:`submit`: the step running at that moment
         completes (the loop would admit the request after it) and the rest are un-counted."""
-        env, stats, j, n, bs = self.env, self.stats, self.j, self.n_dec, self.bs
+        env, stats, j, n = self.env, self.stats, self.j, self.n_dec
         stats.iterations += k
-        ctx = self.S0 + n * np.arange(j + 1, j + k + 1, dtype=np.float64)
         now = env.now
-        dts = self.im.time(n, ctx)
-        if self.p2p:
-            dts = dts + self.p2p
-        # spans are short (half of them 2-5 steps): the running sums in plain floats, in step order
-        # (numpy's per-call overhead was most of a span's cost; the sums are the same)
-        steps = dts.tolist()
+        # step i's context is S0 + n (j + 1 + i) (exact integers, < 2^53). Most spans are a few steps (an arrival
+        # cuts them): those call the roofline on plain floats step by step (planner.model.ew), longer ones once
+        # on an array; the same formula and operations, so the same times either way
+        if k <= SCALAR_SPAN:
+            step, S0, p2p = self.im.time, self.S0, self.p2p
+            steps = [step(n, float(S0 + n * i)) + p2p if p2p else step(n, float(S0 + n * i))
+                     for i in range(j + 1, j + k + 1)]
+        else:
+            dts = self.im.time(n, self.S0 + n * np.arange(j + 1, j + k + 1, dtype=np.float64))
+            if self.p2p:
+                dts = dts + self.p2p
+            steps = dts.tolist()
+        # the running sums in plain floats, in step order (as the step-by-step loop advances ``env.now``)
         clock = list(accumulate(steps, initial=now))
         starts = clock[:-1]
         busy = stats.busy_s
         for dt in steps:
             busy += dt
         stats.busy_s = busy
-        cnt = self.cnt
-        residues = [(j + i) % bs for i in range(k)]
-        per = [cnt[x] for x in residues]
-        if self.local:
-            per = [self.g * c + self.l * self.cnt_lo[x] for c, x in zip(per, residues)]
-        take_t = [t for t, c in zip(starts, per) if c > 0]  # lists: the monitor bisects them
-        taken = list(accumulate(c for c in per if c > 0))
-        self.span = (starts, dts, take_t, taken)
+        # the blocks its steps take are counted when asked (_span_blocks: the monitor, the end), not listed per step
+        self.span = (starts, steps)
         stats.engine_events += 1
         done = k
         if interruptible:
-            self.wake = env.event()
-            end_ev = env.timeout(float(clock[-1]) - now)
-            yield end_ev | self.wake
+            # resume on whichever comes first, the span's end or a submit (``wake``): what ``end | wake`` (a
+            # simpy Condition) did, in the same event order (one more event after either), without its machinery
+            self.wake = wake = env.event()
+            end_ev = env.timeout(clock[-1] - now)
+            resume = env.event()
+
+            def fire(_ev, resume=resume):
+                if not resume.triggered:
+                    resume.succeed()
+            end_ev.callbacks.append(fire)
+            wake.callbacks.append(fire)
+            yield resume
             cut = not end_ev.processed
             if cut:  # a request arrived during step i: finish that step only
                 i = bisect.bisect_right(starts, env.now) - 1
@@ -945,16 +1019,14 @@ class Engine:
                 self.lookahead = min(SPAN_STEPS, self.lookahead * 2)
             if done < k:
                 stats.iterations -= k - done
-                stats.busy_s -= float(dts[done:].sum())
-                m = bisect.bisect_left(take_t, starts[done])
-                self.span = (starts[:done], dts[:done], take_t[:m], taken[:m])
-            rest = float(clock[done]) - env.now
+                stats.busy_s -= float(np.sum(steps[done:]))  # numpy's pairwise sum, as over the array before
+                self.span = (starts[:done], steps[:done])
+            rest = clock[done] - env.now
             if cut and rest > 0:  # the rest of the step the arrival landed in
                 yield env.timeout(rest)
         else:
-            yield env.timeout(float(clock[-1]) - now)
-        sp = self.span
-        self.kv.take(sp[3][-1] if sp[3] else 0)
+            yield env.timeout(clock[-1] - now)
+        self.kv.take(blocks if done == k else self._span_blocks(done))
         self.span = None
         self.alloc_j = j + done - 1
         self.j = j + done - 1
@@ -966,10 +1038,10 @@ class Engine:
         as there)."""
         if self.span is None:
             return
-        starts, dts = self.span[:2]
+        starts, dts = self.span
         i = bisect.bisect_left(starts, t)
         self.stats.iterations -= len(starts) - i
-        self.stats.busy_s -= float(dts[i:].sum())
+        self.stats.busy_s -= float(np.sum(dts[i:]))
 
     def _finish_decodes(self, now: float):
         """After decode step ``j``: the sequences whose last token it was finish; then j + 1."""
@@ -1034,7 +1106,8 @@ class Engine:
                 r.generated += 1
                 if r.first == math.inf:
                     r.first = now
-                    stats.first[r.rid] = now
+                    if stats.first_token(r.rid, now):
+                        self._decided()
                 if r.generated >= r.output:
                     self._finish(r, r.computed, now)
                 elif self.on_prefilled is not None:
@@ -1047,6 +1120,12 @@ class Engine:
             if decode:
                 self._finish_decodes(now)
 
+    def _decided(self):
+        """A watched p99 is decided (MissWatch): end the run here."""
+        self.stats.decided = True
+        if not self.done_ev.triggered:
+            self.done_ev.succeed()
+
     def _finish(self, r: Req, stored: int, now: float):
         del self.running[r.rid]
         self.prefilling.pop(r.rid, None)
@@ -1054,7 +1133,8 @@ class Engine:
         r.finish = now
         self.outstanding -= 1
         st = self.stats
-        st.finish[r.rid] = now
+        if st.finished(r.rid, now):
+            self._decided()
         st.done += 1
         if st.clients is not None:
             st.clients.put(1)
@@ -1133,10 +1213,10 @@ def _occupancy(engines: list, t: float) -> tuple[int, int, int]:
         running += len(e.running)
         free += e.kv.free
         sp = e.span
-        if sp is not None and sp[3]:
-            i = right(sp[2], t)
+        if sp is not None:
+            i = right(sp[0], t)  # its steps begun by t
             if i:
-                free -= sp[3][i - 1]
+                free -= e._span_blocks(i)
     return waiting, running, free
 
 
@@ -1216,17 +1296,19 @@ class ServingSimResult:
     wall_s: float
     timeline: dict
     preemption_events: list
+    #: the run stopped once a p99 was sure to miss ``simulate_serving(miss=...)``: its numbers cover what ran
+    stopped_early: bool = False
 
     def summary(self) -> dict:
         """JSON-ready: latency percentiles in ms and the scalar answers (no timeline)."""
-        out = {k: v for k, v in self.__dict__.items() if k not in ("timeline", "preemption_events")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("timeline", "preemption_events", "stopped_early")}
         for k in ("ttft", "tpot", "e2e"):
             out[k + "_ms"] = out.pop(k).ms()
         return out
 
     def meets(self, ttft_s: Optional[float], tpot_s: Optional[float], margin: float = 0.0) -> bool:
         """p99 TTFT and p99 TPOT within the targets shrunk by ``margin`` (0.1 = 10% headroom)."""
-        ok = self.unfinished == 0
+        ok = self.unfinished == 0 and not self.stopped_early
         if ttft_s is not None:
             ok &= self.ttft.p99 <= ttft_s * (1 - margin)
         if tpot_s is not None:
@@ -1239,8 +1321,15 @@ class ServingSimResult:
 # --------------------------------------------------------------------------------------------
 
 
-def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
-    """Run the workload through the service and measure it (see the module docstring)."""
+def simulate_serving(cfg: ServingSimConfig, wl: Workload,
+                     miss: Optional[tuple[Optional[float], Optional[float]]] = None) -> ServingSimResult:
+    """Run the workload through the service and measure it (see the module docstring).
+
+    ``miss=(ttft_s, tpot_s)``: for a caller that only asks whether the p99s stay within these (a search
+    run, ``meets`` with them): the run stops as soon as enough measured requests have missed one that its
+    p99 must exceed it whatever the rest do (:class:`MissWatch`), and says ``stopped_early``
+    (``meets`` is then False; its numbers cover only what ran). A run that would pass is never stopped:
+    it runs, and answers, exactly as without ``miss``."""
     cfg.check()
     n = len(wl)
     if n == 0:
@@ -1299,6 +1388,8 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
         lb = LoadBalancer(prefillers, cfg.routing, cfg.seed)
     if cfg.max_concurrency is not None:
         stats.clients = simpy.Container(env, capacity=cfg.max_concurrency, init=cfg.max_concurrency)
+    if miss is not None and (miss[0] is not None or miss[1] is not None):
+        stats.watch = MissWatch(wl, cfg.warmup_s, *miss)
     env.process(_arrivals(env, wl, reqs, lb, stats.sent, stats.clients))
     drain = cfg.drain_s if cfg.drain_s is not None else max(60.0, wl.span_s)
     horizon = wl.span_s + drain
@@ -1352,7 +1443,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload) -> ServingSimResult:
         busy_share=float(stats.busy_s / (len(engines) * max(end, 1e-9))), iterations=stats.iterations,
         engine_events=stats.engine_events, engines=len(engines), simulated_s=float(end),
         wall_s=time.perf_counter() - t0,
-        timeline=tl, preemption_events=list(stats.events))
+        timeline=tl, preemption_events=list(stats.events), stopped_early=stats.decided)
 
 
 def with_replicas(cfg: ServingSimConfig, replicas: int) -> ServingSimConfig:

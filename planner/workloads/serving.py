@@ -95,6 +95,7 @@ from planner.hardware.options import (device_noun, option_from_cluster, option_f
                                       unmatched_gpus)
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
+from planner.model import ew
 from planner.model.physics import attention_head_dim_rel
 from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, LocalKV, ServingEfficiency,
                                               engine_efficiency)
@@ -200,12 +201,12 @@ def tp_allreduce_time(nbytes, tp: int, bw: float, alpha: float):
     latency, (tp-1) x N bytes) for small buffers, two-stage (reduce-scatter + all-gather:
     2 latencies, 2 (tp-1)/tp x N) for large ones — whichever is faster. Decode messages are a
     few KB, so latency, not NCCL's 2 (tp-1)-step ring, sets the cost."""
-    nbytes = np.asarray(nbytes, dtype=np.float64)
+    nbytes = ew.f64(nbytes)
     if tp <= 1:
-        return np.zeros_like(nbytes)
+        return 0.0 if ew.plain(nbytes) else np.zeros_like(nbytes)
     one = (tp - 1) * nbytes / bw + alpha
     two = 2 * (tp - 1) / tp * nbytes / bw + 2 * alpha
-    return np.minimum(one, two)
+    return ew.minimum(one, two)
 
 
 @dataclass
@@ -733,10 +734,10 @@ class IterationModel:
         ones (causal, inside the window): F(computed + tokens) - F(computed), F(s) = s x
         ``local_keys(s, causal)`` (s^2/2 up to w, s w - w^2/2 past it; chunked s min(s, w)/2)."""
         def f(x):
-            x = np.asarray(x, dtype=np.float64)
-            safe = np.maximum(x, 1.0)
-            return np.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
-        return f(np.asarray(computed, dtype=np.float64) + tokens) - f(computed)
+            x = ew.f64(x)
+            safe = ew.maximum(x, 1.0)
+            return ew.where(x > 0, x * local_keys(safe, self.window, self.local_kind, causal_half=True), 0.0)
+        return f(ew.f64(computed) + tokens) - f(computed)
 
     def parts(self, decode_seqs=0.0, decode_ctx=0.0, prefill_tokens=0.0, prefill_ctx=0.0,
               prefill_local_ctx=None, prefill_prior=0.0) -> dict:
@@ -744,22 +745,22 @@ class IterationModel:
         ``prefill_local_ctx``: the local layers' prefill pairs (:meth:`local_pairs`; models with
         local layers only). ``prefill_prior``: the computed tokens before each prefill chunk, summed over
         the chunks (MLA re-projects them: ``mla_context_upproj_flops``)."""
-        # (the simulator calls this once per engine step or decode span: ~20 us of numpy overhead per call was
-        # a third of `planner serve`'s time, so scalars stay numpy scalars and nothing is converted twice)
-        tokens = np.add(decode_seqs, prefill_tokens, dtype=np.float64)
+        # (the simulator calls this once per engine step or decode span: numpy's overhead on scalars was most of
+        # the call, so plain numbers stay plain floats through planner.model.ew -- the same formula, the same values)
+        tokens = ew.f64(decode_seqs) + ew.f64(prefill_tokens)
         dec_pairs, pf_pairs = decode_ctx, prefill_ctx
         kv_ctx = decode_ctx
         if self.window:
-            n = np.asarray(decode_seqs, dtype=np.float64)
-            mean = np.divide(decode_ctx, n, out=np.zeros(np.broadcast(n, decode_ctx).shape), where=n > 0)
+            n = ew.f64(decode_seqs)
+            mean = ew.div0(decode_ctx, n)
             dec_local = n * local_keys(mean, self.window, self.local_kind)
-            pf_local = (np.minimum(prefill_ctx, np.asarray(prefill_tokens, dtype=np.float64) * self.window)
+            pf_local = (ew.minimum(prefill_ctx, ew.f64(prefill_tokens) * self.window)
                         if prefill_local_ctx is None else prefill_local_ctx)
             dec_pairs = (1.0 - self.attn_local) * dec_pairs + self.attn_local * dec_local
             pf_pairs = (1.0 - self.attn_local) * pf_pairs + self.attn_local * pf_local
             kv_ctx = (1.0 - self.kv_local) * kv_ctx + self.kv_local * dec_local
         # GEMM rows padded to whole tiles (tile quantisation); empty steps cost nothing
-        rows = np.ceil(tokens / self.tile_rows) * self.tile_rows
+        rows = ew.ceil(tokens / self.tile_rows) * self.tile_rows
         dec_f = self.attn_flops if self.attn_flops_decode is None else self.attn_flops_decode
         attn = self.attn_flops * pf_pairs + dec_f * dec_pairs
         lin = self.lin_flops + (self.tp - 1) * self.lin_flops_replicated  # replicated linears: on every rank
@@ -774,10 +775,10 @@ class IterationModel:
         t_memory = nbytes / self.bytes_rate
         if self.tp > 1:
             t_comm = 2 * self.layers * tp_allreduce_time(tokens * self.act_bytes, self.tp, self.ar_bw, self.ar_alpha)
-            step = np.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
+            step = ew.maximum(t_compute, t_memory) + t_comm + self.kernel_s + self.host_s
         else:  # no all-reduce: the same sum without its zero term
             t_comm = tokens * 0.0
-            step = np.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
+            step = ew.maximum(t_compute, t_memory) + self.kernel_s + self.host_s
         return dict(step=step, compute=t_compute, memory=t_memory, comm=t_comm, kernels=self.kernel_s,
                     host=self.host_s, flops=flops, dtype=self.dtype)
 
@@ -1479,11 +1480,16 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
             note(f"{'confirming' if workload is not wl else 'trying'} {math.ceil(r * fleet)} replicas "
                  f"(run {trials}, token budget {k[0]}, {k[1]} sequences)")
         cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w)
-        ck = (cfg, "search" if workload is wl else "confirm", qps)
-        if ck not in cache:
-            cache[ck] = simulate_serving(cfg, workload)
-        res = cache[ck]
+        search = workload is wl
+        ck = (cfg, "search" if search else "confirm", qps)
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
+        if ck not in cache:
+            # a search run only answers pass/fail: it stops once a p99 is sure to miss (MissWatch; the thresholds
+            # ``meets`` applies), a run that passes runs whole. Confirmations run whole: their numbers are shown
+            miss = (None if ttft is None else ttft * (1 - sim.margin),
+                    None if target.tpot_s is None else target.tpot_s * (1 - sim.margin)) if search else None
+            cache[ck] = simulate_serving(cfg, workload, miss=miss)
+        res = cache[ck]
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
     missed_cap = []  # settings that missed the targets at the cap
