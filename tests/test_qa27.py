@@ -1,0 +1,43 @@
+"""QA pass 27: the CLI used as a demanding, hostile user would — ordinary and odd jobs through ``estimate``,
+``recommend``, ``serve``, ``simulate``, ``report`` and ``catalog`` — each defect with the check that failed before
+its fix."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import flat, write_job
+
+RESNET = {"model": {"preset": "resnet50"}, "training": {"global_batch": 256, "epochs": 1, "dataset_samples": 1281167}}
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+# ---- 1. a generic model with a fixed tp / pp / cp / ep / vpp ------------------------------------------------------
+# ``estimate`` of ResNet-50 with ``parallel.tp: 4`` was an internal error (TypeError: the heads rule read
+# model.heads = None), ``cp: 2`` was planned as "TP1 PP1 DP4 CP2", ``pp: 2`` said "pp=2 exceeds model.layers=None",
+# and ``recommend`` dropped every one of them without a word (it planned TP1 where the job fixed TP4).
+@pytest.mark.parametrize("cmd", ["estimate", "recommend"])
+@pytest.mark.parametrize("key", ["tp", "pp", "cp", "ep", "vpp"])
+def test_generic_model_refuses_model_splits_by_name(tmp_path, cli, cmd, key):
+    where = ({"cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}} if cmd == "estimate"
+             else {"constraints": {"gpus": ["H100"], "max_gpus": 8}})
+    job = write_job(tmp_path, {**RESNET, "parallel": {key: 2}, **where})
+    code, out, err = cli(cmd, job, "--no-simulate") if cmd == "recommend" else cli(cmd, job)
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith(f"error: parallel.{key}: ") and "data parallelism only" in line
+
+
+def test_generic_model_keeps_its_data_parallel_fields(tmp_path, cli):
+    """``tp: 1`` and a DP degree are what a generic model runs: still planned."""
+    job = write_job(tmp_path, {**RESNET, "parallel": {"tp": 1, "dp": 8},
+                               "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}})
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    assert json.loads(out)["config"]["dp"] == 8
