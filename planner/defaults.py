@@ -16,6 +16,11 @@ NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384,
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
 #: micro-batches (samples) tried for generic models (CNNs, ViTs): they run far larger batches
 GENERIC_MICRO_BATCHES = (8, 16, 32, 64, 128, 256)
+#: below ``GENERIC_MICRO_BATCHES``, tried only as a replica's whole share of the global batch (one micro-batch, no
+#: accumulation): a job whose global batch leaves fewer than 8 samples per GPU runs 1-4 (without them a 256-sample
+#: ResNet-50 on 64 GPUs had no plan and recommend blamed a single-GPU instance, while estimate planned 8 x
+#: p5.48xlarge at micro-batch 4); accumulating micro-batches this small is never the better plan
+GENERIC_SMALL_MICRO_BATCHES = (1, 2, 4)
 #: tensor-parallel degrees: within one node (NVLink), dividing the heads
 TP_DEGREES = (1, 2, 4, 8)
 #: pipeline degrees tried: divisors of the layer count among these (Megatron's common choices)

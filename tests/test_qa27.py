@@ -41,3 +41,36 @@ def test_generic_model_keeps_its_data_parallel_fields(tmp_path, cli):
     code, out, err = cli("estimate", job, "--json")
     assert code == 0, err
     assert json.loads(out)["config"]["dp"] == 8
+
+
+# ---- 2. a generic model's global batch below 8 samples per GPU had no plan ----------------------------------------
+# The search tried micro-batches of 8-256 samples for CNNs / ViTs, so ResNet-50 at a global batch of 256 on 64 H100
+# found nothing and blamed a single-GPU instance ("lambda:gpu_1x_h100_sxm5 is single-node only (1 GPU), below
+# min_gpus=64") while ``estimate`` planned 8 x p5.48xlarge at micro-batch 4 for $2.35.
+def test_generic_small_share_of_the_global_batch_is_searched(tmp_path, cli):
+    job = write_job(tmp_path, {**RESNET, "constraints": {"gpus": ["H100"], "min_gpus": 64, "max_gpus": 64}})
+    code, out, err = cli("recommend", job, "--json", "--no-simulate")
+    assert code == 0, err
+    best = json.loads(out)["ranked"][0]
+    assert best["hardware"]["gpus"] == 64
+    assert best["config"]["micro_batch"] * best["config"]["dp"] == 256  # one micro-batch of the replica's share
+    # the same layout through estimate: the same step
+    fixed = write_job(tmp_path, {**RESNET, "training": {**RESNET["training"], "micro_batch": 4},
+                                 "parallel": {"zero": best["config"]["zero"]},
+                                 "cluster": {"instance": best["hardware"]["name"], "nodes": best["hardware"]["nodes"]}},
+                      "fixed.yaml")
+    code, out, err = cli("estimate", fixed, "--json")
+    assert code == 0, err
+    assert json.loads(out)["step_time_s"] == pytest.approx(best["step_time_s"], rel=1e-9)
+
+
+def test_generic_small_micro_batches_never_accumulate(tmp_path, cli):
+    """Below 8 samples a micro-batch is the replica's whole share: a 1,024-sample job on one GPU still runs
+    micro-batches of 8 or more, not 1,024 accumulations of one image (the model times them alike)."""
+    job = write_job(tmp_path, {**RESNET, "training": {**RESNET["training"], "global_batch": 1024},
+                               "constraints": {"gpus": ["H100"], "max_gpus": 64}})
+    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--top", "20")
+    assert code == 0, err
+    for p in json.loads(out)["ranked"]:
+        c = p["config"]
+        assert c["micro_batch"] >= 8 or c["micro_batch"] * c["dp"] == 1024, c
