@@ -74,3 +74,56 @@ def test_generic_small_micro_batches_never_accumulate(tmp_path, cli):
     for p in json.loads(out)["ranked"]:
         c = p["config"]
         assert c["micro_batch"] >= 8 or c["micro_batch"] * c["dp"] == 1024, c
+
+
+# ---- 3. options given empty (an unset shell variable) were taken as not given ---------------------------------------
+# ``serve --precisions ""`` planned the job's precision and ``recommend --emit ""`` printed the ranked table, each
+# without a word (``--precisions ,`` was refused); ``--emit bogus`` was refused only after the whole search; and
+# ``--catalog ""`` lost the "catalog override" prefix: "error: file: is a directory, not a file".
+def test_empty_precisions_is_refused(cli):
+    from conftest import ROOT
+
+    code, out, err = cli("serve", ROOT / "examples" / "serving-llama3-8b-chat.yaml", "--precisions", "", "--no-simulate")
+    assert code == 2, out
+    assert _one_error_line(err).startswith("error: --precisions: empty")
+
+
+@pytest.mark.parametrize("fmt, words", [("", "must be one of torchrun"), ("slurm:bogus", "launcher style")])
+def test_emit_format_is_checked_before_the_search(tmp_path, cli, monkeypatch, fmt, words):
+    import planner.workloads as workloads
+
+    def no_search(*a, **k):
+        raise AssertionError("searched before checking --emit")
+
+    monkeypatch.setattr(workloads, "plan", no_search)
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
+                               "constraints": {"gpus": ["H100"], "max_gpus": 8}})
+    code, out, err = cli("recommend", job, "--emit", fmt)
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: --emit: ") and words in line
+
+
+def test_empty_catalog_path_keeps_its_prefix(cli):
+    from conftest import ROOT
+
+    code, out, err = cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml", "--catalog", "")
+    assert code == 2, out
+    assert _one_error_line(err).startswith("error: catalog override .: file: is a directory")
+
+
+# ---- 4. serve --trace with --no-simulate dropped the trace unsaid ----------------------------------------------------
+# Simulated, a trace sizes the replicas for its own rate ("trace: t.csv replays 0.400 QPS ..."); with --no-simulate the
+# plan was sized for serving.qps at the job's lengths and nothing said the trace had not been read.
+def test_unreplayed_trace_is_said(tmp_path, cli):
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n1,100,10\n5,100,10\n")
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "serving": {"qps": 5, "p99_latency_ms": 50}, "constraints": {"gpus": ["H100"]}})
+    code, out, err = cli("serve", job, "--trace", trace, "--no-simulate", "--json")
+    assert code == 0, err
+    notes = [a for a in json.loads(out)["assumptions"] if "not replayed" in a]
+    assert len(notes) == 1 and "'t.csv'" in notes[0] and "serving.qps" in notes[0]
+    code, out, err = cli("serve", job, "--no-simulate", "--json")
+    assert code == 0, err
+    assert not any("replayed" in a for a in json.loads(out)["assumptions"])
