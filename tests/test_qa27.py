@@ -127,3 +127,34 @@ def test_unreplayed_trace_is_said(tmp_path, cli):
     code, out, err = cli("serve", job, "--no-simulate", "--json")
     assert code == 0, err
     assert not any("replayed" in a for a in json.loads(out)["assumptions"])
+
+
+# ---- 5. the recommendation's "why" changed with --top -------------------------------------------------------------
+# ``recommend --top 1`` said "best of 20,299 feasible layouts on the only feasible hardware and node count" where
+# ``--top 5`` listed p6-b200, p5 and p6-b300 plans; the next best and the trade-off named were those of the rows shown.
+def test_why_weighs_the_same_alternatives_whatever_top_shows(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10},
+                               "constraints": {"clouds": ["aws"], "gpus": ["H100", "B200"], "max_gpus": 16}})
+    whys = []
+    for top in (1, 2, 10):
+        code, out, err = cli("recommend", job, "--json", "--top", top)
+        assert code == 0, err
+        d = json.loads(out)
+        assert len(d["ranked"]) == min(top, len(d["ranked"])) and len(d["ranked"]) <= top
+        whys.append(d["why"])
+    assert len(set(whys)) == 1, whys
+    assert "only feasible" not in whys[0] and "next best" in whys[0]
+
+
+def test_why_of_a_single_option_still_says_so():
+    """``why`` with one (hardware, node count) in the table keeps "the only feasible hardware"; with others in the
+    table but none weighed (the simulator's re-rank of a --top 1 list) it claims nothing."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    best = {"hardware": {"name": "a:x", "nodes": 1}, "mfu": 0.5, "cost": {"hours": 2.0, "cost_ondemand_usd": 10.0}}
+    one = pd.DataFrame({"hardware": ["a:x", "a:x"], "nodes": [1, 1]})
+    two = pd.DataFrame({"hardware": ["a:x", "a:y"], "nodes": [1, 1]})
+    assert "the only feasible hardware" in why(best, [best], one, "cost", False)
+    assert "only feasible" not in why(best, [best], two, "cost", False)

@@ -98,7 +98,11 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     alt = alt or (ranked[1] if len(ranked) > 1 else None)
     base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}' if cost is not None else ''} at {fmt_pct(best['mfu'])} MFU"
     if alt is None:
-        # ranked holds the best layout per (hardware, node count): one of them, not one layout
+        # ranked holds the best layout per (hardware, node count): one of them, not one layout; "the only" only where
+        # the table has no other (hardware, node count) — the simulator's re-rank weighs just the shown plans
+        others = len(df.drop_duplicates(["hardware", "nodes"])) > 1 if {"hardware", "nodes"} <= set(df.columns) else False
+        if others:
+            return base
         return (f"best of {len(df):,} feasible layouts on the only feasible hardware and node count: {base}"
                 if len(df) > 1 else f"only feasible option: {base}")
     a_cost, a_hours = cost_of(alt, spot), hours_of(alt, spot)
