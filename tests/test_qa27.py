@@ -158,3 +158,23 @@ def test_why_of_a_single_option_still_says_so():
     two = pd.DataFrame({"hardware": ["a:x", "a:y"], "nodes": [1, 1]})
     assert "the only feasible hardware" in why(best, [best], one, "cost", False)
     assert "only feasible" not in why(best, [best], two, "cost", False)
+
+
+# ---- 6. constraints.regions was case-sensitive where clouds and instances are not --------------------------------
+# ``clouds: [AWS]`` and ``instances: [AWS:P5.48XLARGE]`` planned; ``regions: [US-EAST-1]`` said "no GPU instance in
+# regions 'US-EAST-1'", and a miss did not say which regions there are.
+def test_regions_are_case_folded_and_a_miss_names_the_regions(catalog):
+    from planner.hardware.options import select_instances
+    from planner.spec import load_job_dict
+
+    def pick(regions):
+        job = load_job_dict({"model": {"preset": "llama3-8b"},
+                             "constraints": {"gpus": ["H100"], "clouds": ["aws"], "regions": regions}})
+        return select_instances(catalog, job.constraints, ["H100"])
+
+    upper, lower = pick(["US-EAST-1"]), pick(["us-east-1"])
+    assert upper and [i.key for i in upper] == [i.key for i in lower]
+    from planner.errors import InputError
+    with pytest.raises(InputError) as e:
+        pick(["mars-1"])
+    assert e.value.field == "constraints.regions" and "us-east-1" in e.value.message

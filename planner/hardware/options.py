@@ -335,9 +335,16 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
             raise InputError("constraints.instances", "none matches the other constraints: " + "; ".join(
                 _instance_unmatched(cat, con, cat.instance(n), gpu_names, gpu_only) for n in con.instances))
     if con.regions:
-        insts = [i for i in insts if i.region in con.regions]
-        if not insts:
-            raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}")
+        # case-folded, as clouds and instances are (`regions: [US-EAST-1]` found nothing), and a miss names the
+        # regions the other constraints' instances are in
+        wanted = {r.strip().lower() for r in con.regions}
+        kept = [i for i in insts if (i.region or "").lower() in wanted]
+        if not kept:
+            there = sorted({i.region for i in insts if i.region})
+            raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}"
+                             + (f"; the instances the other constraints allow are in {', '.join(there[:12])}"
+                                + (f" and {len(there) - 12} more" if len(there) > 12 else "") if there else ""))
+        insts = kept
     return insts
 
 
