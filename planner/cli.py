@@ -269,7 +269,7 @@ def compare(
         _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
-            planned = workloads.plan("recommend", job, ctx)
+            planned = workloads.plan("compare", job, ctx)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, by, False)

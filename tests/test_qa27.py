@@ -178,3 +178,14 @@ def test_regions_are_case_folded_and_a_miss_names_the_regions(catalog):
     with pytest.raises(InputError) as e:
         pick(["mars-1"])
     assert e.value.field == "constraints.regions" and "us-east-1" in e.value.message
+
+
+# ---- 7. compare on a serving job named another command --------------------------------------------------------------
+def test_compare_refuses_a_serving_job_in_its_own_name(cli):
+    """``planner compare`` on a serving-only job said "`planner recommend` plans training"."""
+    from conftest import ROOT
+
+    code, out, err = cli("compare", ROOT / "examples" / "serving-llama3-8b-chat.yaml")
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert "`planner compare` plans training" in line and "recommend" not in line
