@@ -189,3 +189,19 @@ def test_compare_refuses_a_serving_job_in_its_own_name(cli):
     assert code == 2, out
     line = _one_error_line(err)
     assert "`planner compare` plans training" in line and "recommend" not in line
+
+
+# ---- 8. recommend --emit with --json / --by / --scaling dropped them --------------------------------------------------
+@pytest.mark.parametrize("extra", [("--json",), ("--by", "gpu"), ("--scaling",)])
+def test_emit_with_another_output_is_refused_before_the_search(tmp_path, cli, monkeypatch, extra):
+    """``recommend --json --emit torchrun`` printed the shell script and no JSON (a pipe into ``jq`` broke);
+    ``--by gpu --emit slurm`` no comparison. Both outputs replace the table: the pair is refused in one line."""
+    import planner.workloads as workloads
+
+    monkeypatch.setattr(workloads, "plan", lambda *a, **k: (_ for _ in ()).throw(AssertionError("searched")))
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e9},
+                               "constraints": {"gpus": ["H100"], "max_gpus": 8}})
+    code, out, err = cli("recommend", job, "--emit", "torchrun", *extra)
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: --emit: ") and extra[0] in line
