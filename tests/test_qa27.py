@@ -205,3 +205,22 @@ def test_emit_with_another_output_is_refused_before_the_search(tmp_path, cli, mo
     assert code == 2, out
     line = _one_error_line(err)
     assert line.startswith("error: --emit: ") and extra[0] in line
+
+
+# ---- 9. the "why" named a bare-GPU cluster's nodes as GPUs -------------------------------------------------------
+def test_why_spells_out_a_bare_gpu_clusters_nodes():
+    """``cluster: {gpu: GB200}``: "next best 1 x GB200-B200 takes 14.3 h" over a table of nvidia:DGX-GB200-NVL72 racks
+    read as one GPU; the line now names the node as the table and the "recommended:" head do."""
+    import pandas as pd
+
+    from planner.search.rank import why
+
+    def plan(nodes, hours):
+        return {"hardware": {"name": "GB200-B200", "gpu": "GB200-B200", "nodes": nodes, "gpus": 72 * nodes,
+                             "gpus_per_node": 72, "gpus_per_host": 4, "reference_system": "nvidia:DGX-GB200-NVL72"},
+                "mfu": 0.5, "cost": {"hours": hours}}
+
+    df = pd.DataFrame({"hardware": ["GB200-B200"] * 2, "nodes": [2, 1]})
+    line = why(plan(2, 7.2), [plan(2, 7.2), plan(1, 14.3)], df, "time", False)
+    assert "next best 1 x nvidia:DGX-GB200-NVL72 (72 x GB200-B200) takes" in line
+    assert "1 x GB200-B200" not in line
