@@ -224,3 +224,19 @@ def test_why_spells_out_a_bare_gpu_clusters_nodes():
     line = why(plan(2, 7.2), [plan(2, 7.2), plan(1, 14.3)], df, "time", False)
     assert "next best 1 x nvidia:DGX-GB200-NVL72 (72 x GB200-B200) takes" in line
     assert "1 x GB200-B200" not in line
+
+
+@pytest.mark.parametrize("cmd", ["estimate", "recommend"])
+def test_fixed_instance_outside_the_regions_is_refused(tmp_path, cli, cmd):
+    """A fixed ``cluster.instance`` is held to ``constraints.clouds`` and ``instances`` (README, "Job specification");
+    one outside ``constraints.regions`` was planned there without a word."""
+    cluster = {"instance": "aws:p5.48xlarge", **({"nodes": 1} if cmd == "estimate" else {})}
+    base = {"model": {"preset": "llama3-8b"}, "training": {"tokens": 1e10}, "cluster": cluster}
+    job = write_job(tmp_path, {**base, "constraints": {"regions": ["eu-west-1"]}})
+    code, out, err = cli(cmd, job, *(("--no-simulate",) if cmd == "recommend" else ()))
+    assert code == 2, out
+    assert _one_error_line(err).startswith("error: constraints.regions: cluster.instance aws:p5.48xlarge is in us-east-1")
+    if cmd == "estimate":
+        ok = write_job(tmp_path, {**base, "constraints": {"regions": ["US-EAST-1"]}}, "ok.yaml")
+        code, out, err = cli(cmd, ok)
+        assert code == 0, err
