@@ -150,7 +150,7 @@ def _plan_hw(plan) -> str:
     """A plan's nodes for the "why" line: ``2 x aws:p5.48xlarge``; a bare-GPU cluster as ``hardware_str`` spells
     it (``1 x nvidia:DGX-GB200-NVL72 (72 x GB200-B200)``): "next best 1 x GB200-B200" read as one GPU."""
     hw = plan["hardware"]
-    return f"{hw['nodes']} x {hw['name']}" if hw["name"] != hw["gpu"] else hardware_str(hw)
+    return hardware_str(hw) if hw["name"] == hw.get("gpu") else f"{hw['nodes']} x {hw['name']}"
 
 
 def _change(d: float) -> str:
