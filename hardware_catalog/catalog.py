@@ -726,7 +726,9 @@ def builtin_gpu(name: str) -> GPU:
 
 
 def _read_override(path: Path) -> dict[str, list[dict]]:
-    origin = path.name
+    # a path with no name (`--catalog ""` is Path('.')) is named as given: the error lost its "catalog override"
+    # prefix and read "error: file: is a directory, not a file"
+    origin = path.name or str(path)
     try:  # regular files only, bounded size, UTF-8 (a spreadsheet's BOM dropped), safe YAML
         text = files.read_text(path, "file")
         if path.suffix.lower() == ".csv":

@@ -167,16 +167,25 @@ def recommend(
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
         _check_by(by)  # before the search, not after
+        if emit is not None:
+            from planner.present.emit import check_emit_format
+
+            check_emit_format(emit)
+            # the launch spec is printed alone: --json, --by and --scaling were dropped without a word
+            also = [f for f, on in (("--json", as_json), ("--by", by is not None), ("--scaling", scaling)) if on]
+            if also:
+                raise InputError("--emit", f"prints the launch spec alone, in place of the table {' and '.join(also)} "
+                                           "would print: choose one (run the command twice for both)")
         if csv_path is not None:
             output_target(csv_path, "--csv", _inputs(job_path, catalog, profile), force)  # fails before the search
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
             planned = workloads.plan("recommend", job, ctx)
-        if planned.workload != "training" and (csv_path is not None or emit):
+        if planned.workload != "training" and (csv_path is not None or emit is not None):
             raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
         spec = None
-        if emit:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
+        if emit is not None:  # before the CSV is written: a launcher that refuses the plan leaves nothing behind
             from planner.present.emit import emit_launch_spec
 
             spec = emit_launch_spec(job, planned.result.best, emit)
@@ -265,7 +274,7 @@ def compare(
         _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
-            planned = workloads.plan("recommend", job, ctx)
+            planned = workloads.plan("compare", job, ctx)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, by, False)
@@ -306,7 +315,10 @@ def serve(
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
         sim = settings_for(job, arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
                            deadline_hours=deadline_hours)
-        wanted = precisions.replace(" ", "").strip(",").split(",") if precisions else None
+        wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
+        if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
+            raise InputError("--precisions", "empty: give one or more weight precisions, e.g. bf16,fp8 "
+                                             "(or leave --precisions out for serving.precision)")
         try:
             with _progress("simulating") as progress:
                 planned = workloads.plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),

@@ -12,10 +12,19 @@ from hardware_catalog import DEFAULT_NETWORK_GBPS  # noqa: F401  (re-exported: o
 #: node counts tried when ``cluster.nodes`` is open: powers of two and 1.5x steps between them,
 #: since clusters are bought and reserved in such sizes (and the grid stays small)
 NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+#: the best plans (one per hardware and node count) the recommendation's "why" weighs the winner against, whatever
+#: --top shows: with --top 1 it read "best of 20,299 feasible layouts on the only feasible hardware and node count"
+#: where --top 5 listed three instance types, and its next best and trade-off changed with --top
+WHY_ALTERNATIVES = 10
 #: micro-batches (sequences per GPU per forward/backward) tried for transformers
 MICRO_BATCHES = (1, 2, 4, 8, 16, 32)
 #: micro-batches (samples) tried for generic models (CNNs, ViTs): they run far larger batches
 GENERIC_MICRO_BATCHES = (8, 16, 32, 64, 128, 256)
+#: below ``GENERIC_MICRO_BATCHES``, tried only as a replica's whole share of the global batch (one micro-batch, no
+#: accumulation): a job whose global batch leaves fewer than 8 samples per GPU runs 1-4 (without them a 256-sample
+#: ResNet-50 on 64 GPUs had no plan and recommend blamed a single-GPU instance, while estimate planned 8 x
+#: p5.48xlarge at micro-batch 4); accumulating micro-batches this small is never the better plan
+GENERIC_SMALL_MICRO_BATCHES = (1, 2, 4)
 #: tensor-parallel degrees: within one node (NVLink), dividing the heads
 TP_DEGREES = (1, 2, 4, 8)
 #: pipeline degrees tried: divisors of the layer count among these (Megatron's common choices)

@@ -335,9 +335,16 @@ def select_instances(cat: Catalog, constraints: ConstraintsSpec, gpu_names=None,
             raise InputError("constraints.instances", "none matches the other constraints: " + "; ".join(
                 _instance_unmatched(cat, con, cat.instance(n), gpu_names, gpu_only) for n in con.instances))
     if con.regions:
-        insts = [i for i in insts if i.region in con.regions]
-        if not insts:
-            raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}")
+        # case-folded, as clouds and instances are (`regions: [US-EAST-1]` found nothing), and a miss names the
+        # regions the other constraints' instances are in
+        wanted = {r.strip().lower() for r in con.regions}
+        kept = [i for i in insts if (i.region or "").lower() in wanted]
+        if not kept:
+            there = sorted({i.region for i in insts if i.region})
+            raise InputError("constraints.regions", f"no {what} in regions {', '.join(map(clip, con.regions))}"
+                             + (f"; the instances the other constraints allow are in {', '.join(there[:12])}"
+                                + (f" and {len(there) - 12} more" if len(there) > 12 else "") if there else ""))
+        insts = kept
     return insts
 
 
@@ -421,11 +428,16 @@ def check_fixed_cluster(cluster: ClusterSpec, constraints: ConstraintsSpec, hw: 
             raise InputError("cluster.nodes", broken)
     inst = hw.instance
     if inst is not None and cluster.instance:
-        if con.clouds and inst.cloud not in con.clouds:
+        if con.clouds and inst.cloud not in {c.lower() for c in con.clouds}:
             raise InputError("constraints.clouds", f"cluster.instance {inst.key} is on {inst.cloud}, not "
                                                    f"{', '.join(con.clouds)}")
         if con.instances and inst.key not in {cat.instance(n).key for n in con.instances}:
             raise InputError("constraints.instances", f"cluster.instance {inst.key} is not one of them")
+        # a fixed instance outside constraints.regions was planned there without a word (as select_instances
+        # filters the search: case-folded)
+        if con.regions and (inst.region or "").lower() not in {r.strip().lower() for r in con.regions}:
+            raise InputError("constraints.regions", f"cluster.instance {inst.key} is in {inst.region or 'no stated region'}, "
+                                                    f"not {', '.join(map(clip, con.regions))}")
     if con.gpus and hw.gpu.name not in {cat.gpu(g).name for g in con.gpus}:
         raise InputError("constraints.gpus", f"the cluster's {hw.gpu.name} is not one of them")
 

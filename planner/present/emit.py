@@ -1007,9 +1007,19 @@ def emit_k8s(plan: LaunchPlan) -> str:
 EMITTERS = {"torchrun": emit_torchrun, "slurm": emit_slurm, "skypilot": emit_skypilot, "k8s": emit_k8s}
 
 
-def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
-    """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``."""
+def check_emit_format(fmt: str) -> tuple[str, str | None]:
+    """``fmt`` (``torchrun|slurm|skypilot|k8s``, optionally ``:megatron``, ``:fsdp`` or ``:automodel``) as (kind,
+    style), or the one-line refusal; the CLI asks before the search, so a typo (or an empty ``--emit ""``, which
+    was taken as no --emit and printed the table) fails in a second, not after it."""
     kind, _, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
         raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
-    return EMITTERS[kind](launch_plan(job, best, style or None))
+    if style and style not in STYLES:
+        raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
+    return kind, style or None
+
+
+def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
+    """``fmt`` is ``torchrun|slurm|skypilot|k8s``, optionally ``:megatron`` or ``:fsdp``."""
+    kind, style = check_emit_format(fmt)
+    return EMITTERS[kind](launch_plan(job, best, style))

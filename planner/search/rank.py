@@ -6,7 +6,7 @@ import pandas as pd
 
 from planner import defaults as D
 from planner.results import ranked_hours, ranked_price
-from planner.units import fmt_pct, fmt_time, fmt_usd
+from planner.units import fmt_pct, fmt_time, fmt_usd, hardware_str
 
 def pareto_mask(time_s: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Rows no other row beats on both time and cost (the time-vs-cost Pareto front)."""
@@ -98,11 +98,15 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     alt = alt or (ranked[1] if len(ranked) > 1 else None)
     base = f"{fmt_time(hours * 3600)}{f' for {fmt_usd(cost)}' if cost is not None else ''} at {fmt_pct(best['mfu'])} MFU"
     if alt is None:
-        # ranked holds the best layout per (hardware, node count): one of them, not one layout
+        # ranked holds the best layout per (hardware, node count): one of them, not one layout; "the only" only where
+        # the table has no other (hardware, node count) — the simulator's re-rank weighs just the shown plans
+        others = len(df.drop_duplicates(["hardware", "nodes"])) > 1 if {"hardware", "nodes"} <= set(df.columns) else False
+        if others:
+            return base
         return (f"best of {len(df):,} feasible layouts on the only feasible hardware and node count: {base}"
                 if len(df) > 1 else f"only feasible option: {base}")
     a_cost, a_hours = cost_of(alt, spot), hours_of(alt, spot)
-    alt_name = f"{alt['hardware']['nodes']} x {alt['hardware']['name']}"
+    alt_name = _plan_hw(alt)
     if alt is not ranked[1]:
         # the alternative is the best on other hardware, not the table's #2 (another node count of the same
         # hardware): "next best 8 x gcp:a3-highgpu-8g costs $523.4k (+68%)" sat over a #2 at +0.9%
@@ -113,7 +117,7 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
                    and hours_of(r, spot) < 1.15 * hours]
         if cheaper:
             r = cheaper[0]
-            why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} costs "
+            why += (f"; trade-off: {_plan_hw(r)} costs "
                     f"{_change(cost_of(r, spot) / cost - 1)} for {_change(hours_of(r, spot) / hours - 1)} time")
         return why
     if not (cost and a_cost):
@@ -129,17 +133,24 @@ def why(best: dict, ranked: list[dict], df: pd.DataFrame, objective: str, spot: 
     # grid: the table shows it cheaper, so say why it is second ("cheapest: $26.32M" above a "$26.23M" row read wrong)
     tie = next((r for r in ranked[1:] if r is not alt and cost_of(r, spot) and cost_of(r, spot) < cost), None)
     if tie is not None:
-        why += (f"; {tie['hardware']['nodes']} x {tie['hardware']['name']} costs {fmt_usd(cost_of(tie, spot))} "
+        why += (f"; {_plan_hw(tie)} costs {fmt_usd(cost_of(tie, spot))} "
                 f"({cost_of(tie, spot) / cost - 1:+.1%}, a tie within {COST_TIE:.1%}: the faster plan ranks first) and "
                 f"takes {fmt_time(hours_of(tie, spot) * 3600)}")
     faster = [r for r in ranked[1:] if cost_of(r, spot) and cost_of(r, spot) <= 1.10 * cost
               and hours_of(r, spot) <= hours / 1.5]
     if faster:
         r = max(faster, key=lambda r: hours / hours_of(r, spot))
-        why += (f"; trade-off: {r['hardware']['nodes']} x {r['hardware']['name']} finishes "
+        why += (f"; trade-off: {_plan_hw(r)} finishes "
                 f"{hours / hours_of(r, spot):.1f}x sooner ({fmt_time(hours_of(r, spot) * 3600)}) for "
                 f"{_change(cost_of(r, spot) / cost - 1)} cost")
     return why
+
+
+def _plan_hw(plan) -> str:
+    """A plan's nodes for the "why" line: ``2 x aws:p5.48xlarge``; a bare-GPU cluster as ``hardware_str`` spells
+    it (``1 x nvidia:DGX-GB200-NVL72 (72 x GB200-B200)``): "next best 1 x GB200-B200" read as one GPU."""
+    hw = plan["hardware"]
+    return hardware_str(hw) if hw["name"] == hw.get("gpu") else f"{hw['nodes']} x {hw['name']}"
 
 
 def _change(d: float) -> str:

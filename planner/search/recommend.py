@@ -545,8 +545,12 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         return overhead.plan(p) if overhead is not None else p
 
     # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
-    shown = df.drop_duplicates(["hardware", "nodes"]).head(top)
+    best_per_hw = df.drop_duplicates(["hardware", "nodes"])
+    shown = best_per_hw.head(top)
     ranked = tuple(plan_of(r) for r in shown.itertuples())
+    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
+    weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
+        plan_of(r) for r in best_per_hw.iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
     pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
     hw_best = opts[int(shown.iloc[0]["opt"])]
     shown_hw = {r.hardware.name for r in ranked}
@@ -568,7 +572,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     return Recommendation(
         objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
         feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
-        best=ranked[0], why=why(ranked[0], list(ranked), df, objective, con.spot), ranked=ranked,
+        best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot), ranked=ranked,
         pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
         notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched,
                                                                          best_layout(ranked[0])),),

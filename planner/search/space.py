@@ -110,7 +110,7 @@ def _grid(job: JobSpec, hw: HardwareOption):
     else:
         tps = pps = cps = eps = vpps = [1]
         etps = [p.etp] if p.etp else [None]
-        mbs = [t.micro_batch] if t.micro_batch else list(D.GENERIC_MICRO_BATCHES)
+        mbs = [t.micro_batch] if t.micro_batch else list(D.GENERIC_SMALL_MICRO_BATCHES + D.GENERIC_MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 2]
     zeros = [p.zero] if p.zero is not None else [0, 1, 2, 3]
     # TP and ETP as one axis of distinct (tp, etp) pairs: ETP 1 at TP 1 is ETP = TP, tried once
@@ -190,6 +190,9 @@ def _layouts(job: JobSpec, hw: HardwareOption, grid) -> Candidates:
     # dense model's column is only tp (Megatron's default), which its rules leave unchecked
     given_etp = etp if (p.etp or m.moe is not None) else None
     ok &= valid_mask(SimpleNamespace(tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, mb=mb, gpus=gpus, etp=given_etp), m, t)
+    if not m.is_transformer and not t.micro_batch:
+        # a generic model's small micro-batches only as the replica's whole share (D.GENERIC_SMALL_MICRO_BATCHES)
+        ok &= (mb >= D.GENERIC_MICRO_BATCHES[0]) | (mb * dp == t.global_batch)
     # pruning, not validity: choices that equal or lose to one already in the space
     if p.zero is None:  # ZeRO with one replica is ZeRO-0 (a stage the job fixes is kept: it is its layout)
         ok &= ~((zero > 0) & (dp * cp == 1))

@@ -731,6 +731,10 @@ class ServingSpec(_Strict):
         return self
 
 
+#: the parallel degrees that split a transformer (its layers, heads, sequence, experts): a generic model (CNNs and
+#: other non-transformers, given by params and FLOPs per sample) takes none of them, only data parallelism
+GENERIC_MODEL_SPLITS = ("tp", "pp", "cp", "ep", "etp", "vpp")
+
 #: each job ``onprem:`` field by the catalog key it replaces, whose range (``hardware_catalog.bounds``) it takes
 ONPREM_KEYS = {"horizon_years": "amortisation_years", "utilisation": "utilisation",
                "server_price_usd": "server_price_", "server_power_kw": "server_power_kw_",
@@ -846,6 +850,16 @@ class JobSpec(_Strict):
                              f"exceed {m.name}'s {m.context_length:,}-token context (model.context_length)")
         if m.is_transformer:
             check_fields(m, self.training, p)  # the layout rules the job's fixed fields already break
+        elif p is not None:
+            # a generic model (params and FLOPs per sample, no layers or heads) is planned with data parallelism
+            # only (planner.search.space._grid); a fixed tp was an internal error in estimate (the heads rule read
+            # model.heads = None), cp was planned as if it split a sequence, and recommend dropped them unsaid
+            for k in GENERIC_MODEL_SPLITS:
+                v = getattr(p, k, None)
+                if v is not None and v > 1:
+                    raise ValueError(f"parallel.{k}: {k}={v} splits transformer layers, heads, sequences or experts; "
+                                     f"{m.name} is a generic model (params and FLOPs per sample), planned with data "
+                                     f"parallelism only: leave parallel.{k} out or set it to 1")
         return self
 
 

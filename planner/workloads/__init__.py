@@ -113,6 +113,8 @@ def _trains(name: str, command: str) -> Callable[[JobSpec], str]:
 COMMANDS: dict[str, Callable[[JobSpec], str]] = {
     "estimate": _trains("estimate", "estimate"),
     "recommend": lambda job: "tabular" if job.tabular is not None else _trains("training", "recommend")(job),
+    # recommend's search under its own name: a serving job was told "`planner recommend` plans training"
+    "compare": lambda job: "tabular" if job.tabular is not None else _trains("training", "compare")(job),
     "serve": lambda job: "serving",
     "simulate": _trains("simulation", "simulate"),
 }

@@ -83,13 +83,14 @@ batch then runs in the next: p99 latency := 2 x batch time.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Callable, Optional
 
 import numpy as np
 
-from planner.errors import InfeasibleError, InputError
+from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
 from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
@@ -1819,6 +1820,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if realtime and job.constraints.spot and any(o.price_usd_hr for o in options) else [])
                           + ([] if lay is None else [lay.describe(s.prompt_tokens + s.output_tokens)])
                           + _prefix_note(m, s, lay, sim.trace if simulated else None)
+                          # a trace with --no-simulate (or a plan not simulated) was dropped unsaid: the plan was sized
+                          # for serving.qps at the job's lengths, where a simulated one is sized for the trace's rate
+                          + ([f"trace {clip(os.path.basename(str(sim.trace)))} not replayed: the plan is analytic (not simulated), "
+                              "sized for serving.qps at serving.prompt_tokens + output_tokens; simulate (drop "
+                              "--no-simulate) to size it for the trace's own rate and lengths"]
+                             if sim.trace and realtime and not simulated else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
