@@ -453,7 +453,8 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     n = len(c)
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
     vpp = np.maximum(c.vpp, 1)
-    for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
+    # the distinct (pp, vpp) pairs, found in numpy (a Python set over every row cost more than the rest here)
+    for k, v in zip(*(x.tolist() for x in distinct_rows(c.pp, vpp)[0])):
         edges = np.cumsum((0,) + pipeline_split(m.layers, k, v, runtime)[1])  # the virtual stages in layer order
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)

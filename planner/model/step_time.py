@@ -677,7 +677,8 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
     tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
     n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    for k, v in {(int(a), int(b)) for a, b in zip(ppi.ravel(), vi.ravel())}:
+    # the distinct (pp, chunks) pairs, found in numpy (a Python set over every row cost more than the rest here)
+    for k, v in zip(*(x.tolist() for x in distinct_rows(ppi.ravel(), vi.ravel())[0])):
         counts = pipeline_split(layers, k, v, runtime)[1] if k > 1 else (layers,)
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)

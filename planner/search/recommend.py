@@ -9,7 +9,7 @@ simulator's re-check of the top plans is a later stage (``planner.workloads.trai
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -330,10 +330,15 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                 # a layout the job's stack refuses but another searched option value runs (Megatron-FSDP's
                 # ZeRO-3 with PP, ...) is not left out
                 runs = np.zeros(len(c), dtype=bool)
-                for var in variants[1:]:
+                # each variant's rows of this chunk once (the stack rules are the costly part): the base's refusals
+                # serve its rows too
+                base_refused = variants[0].refusals(c)
+                vrows = {0: variants[0].rows(c, refused=base_refused)}
+                for v, var in enumerate(variants[1:], 1):
                     if not var.parents:
-                        runs |= var.rows(c)
-                for name, mask in variants[0].refusals(c).items():
+                        vrows[v] = var.rows(c)
+                        runs |= vrows[v]
+                for name, mask in base_refused.items():
                     mask = mask & ~runs
                     refused[g][name] = refused[g].get(name, 0) + int(mask.sum())
                     if name == "interleaved-m":  # Megatron runs them at another micro-batch group size
@@ -341,7 +346,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     any_refused |= mask
                 refused_rows[g] += int(any_refused.sum())
                 for v, var in enumerate(variants):
-                    rows = var.rows(c)
+                    rows = vrows[v].copy() if v in vrows else var.rows(c)
                     for q in var.parents:  # an offload or a longer recompute list: only where its parents do not fit
                         rows &= misfit.get(q, np.zeros(len(c), dtype=bool))
                     tried = rows.copy()  # rows this variant stands for (misfits unless they fit below)
@@ -410,9 +415,9 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
                         hardware=hw.name, cloud=hw.cloud, gpu=hw.gpu.name,
                         nodes=cf.nodes, gpus=cf.gpus, tp=cf.tp, pp=cf.pp, dp=cf.dp, cp=cf.cp, ep=cf.ep, etp=cf.etp, vpp=cf.vpp,
-                        zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=RECOMPUTE.decode(cf.rc),
+                        zero=cf.zero, dp_shard=cf.dp_shard, micro_batch=cf.mb, recompute=Labels(cf.rc, RECOMPUTE.names),
                         **{o: getattr(var.stack, o) for o in SEARCHED},  # the plan's stack options
-                        **({"recompute_modules": np.where(cf.rc == SELECTIVE, "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES), "")
+                        **({"recompute_modules": Labels(cf.rc == SELECTIVE, ("", "+".join(var.modules or DEFAULT_RECOMPUTE_MODULES)))
                                                  if lists[g] else ""} if any_lists else {}),  # the searched recompute list of the selective rows
                         # Megatron's --recompute-method and --recompute-num-layers of the full rows (block N or
                         # uniform groups of N; "" and 0: every layer on its own), where they can be set
@@ -602,16 +607,56 @@ def _never_finishes(job) -> tuple[str, str]:
         "more often (checkpoint.every_steps), fewer nodes, or a longer per-node MTBF")
 
 
+@dataclass(frozen=True)
+class Labels:
+    """A string column of one batch as codes into ``names`` (``_table``): the search's label columns (recompute, the
+    recompute list) have a handful of values over millions of rows, and building pandas' string column from the
+    decoded numpy strings cost more than the batches' time model (pyarrow converts every row); from codes it is one
+    pyarrow ``take``. ``names`` may repeat a string (both codes then read the same)."""
+
+    codes: np.ndarray
+    names: tuple
+
+
+def _strings(parts: list) -> object:
+    """One table column from per-batch strings (``str``: the whole batch, or ``Labels``), exactly the column pandas
+    builds from the decoded strings (its inferred string dtype), through a take over the distinct strings."""
+    index = {}  # string -> its code in the column
+    codes = []
+    for n, v in parts:
+        if isinstance(v, str):
+            codes.append(np.full(n, index.setdefault(v, len(index)), dtype=np.intp))
+        else:
+            remap = np.array([index.setdefault(s, len(index)) for s in v.names], dtype=np.intp)
+            codes.append(remap[np.asarray(v.codes, dtype=np.intp)])
+    names = np.array(list(index))
+    inferred = pd.Series(names[:1]).dtype  # the dtype pandas gives a column of numpy strings
+    code = np.concatenate(codes)
+    if isinstance(inferred, pd.StringDtype):
+        return pd.array(names, dtype=inferred).take(code)
+    return names.astype(inferred)[code]
+
+
 def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
     """One DataFrame from the per-batch columns (arrays, or scalars meaning the whole batch),
     built once: a search has tens of batches per hardware option and stack variant, and a
     DataFrame per batch costs more than the batch's time model. A column a batch lacks (spot
-    columns of an option without a spot price) is NaN there, as ``pd.concat`` would make it."""
+    columns of an option without a spot price) is NaN there, as ``pd.concat`` would make it.
+    A column of strings and ``Labels`` in every batch is built from codes (``_strings``)."""
     names = list(dict.fromkeys(k for _, cols in parts for k in cols))
     def col(n, cols, k):
         v = cols.get(k, np.nan)
+        if isinstance(v, Labels):
+            return np.asarray(v.names)[np.asarray(v.codes, dtype=np.intp)]
         return np.asarray(v) if np.ndim(v) else np.full(n, v, dtype=object if v is None else None)
-    return pd.DataFrame({k: np.concatenate([col(n, cols, k) for n, cols in parts]) for k in names})
+    out = {}
+    for k in names:
+        vals = [(n, cols.get(k)) for n, cols in parts]
+        if all(isinstance(v, (str, Labels)) for _, v in vals):
+            out[k] = _strings(vals)
+        else:
+            out[k] = np.concatenate([col(n, cols, k) for n, cols in parts])
+    return pd.DataFrame(out)
 
 
 def _plan(job, hw, c, i, cat, spot, spot_model=None, stack=None, searched=()):

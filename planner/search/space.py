@@ -285,11 +285,12 @@ class StackVariant:
         """Per rule of the stack (planner.model.stack_rules), the rows of ``c`` it refuses."""
         return stack_rules.refusals(self.stack, self.model, self.training, c)
 
-    def rows(self, c: Candidates) -> np.ndarray:
+    def rows(self, c: Candidates, refused: dict | None = None) -> np.ndarray:
         """Rows of ``c`` this variant is a distinct, runnable plan for: the offload rules
-        (planner.model.offload) and the stack's own (planner.model.stack_rules) obeyed."""
+        (planner.model.offload) and the stack's own (planner.model.stack_rules) obeyed. ``refused``:
+        ``self.refusals(c)`` where the caller has it already."""
         ok = offload.valid_mask(self.stack, c)
-        for refused in self.refusals(c).values():
+        for refused in (self.refusals(c) if refused is None else refused).values():
             ok &= ~refused
         if self.min_zero:
             ok &= c.zero >= self.min_zero

@@ -9,6 +9,7 @@ filled-in defaults are ``planner.spec.load`` and ``planner.spec.hf``.
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 import typing
@@ -162,6 +163,20 @@ class MambaSpec(_Strict):
     d_conv: int = Field(4, gt=0, le=64)
     expand: int = Field(2, gt=0, le=16)
     chunk_size: int = Field(128, gt=0, le=4096)
+
+
+@functools.lru_cache(maxsize=256)
+def _moe_ids(layers: int, first_dense: int, layer_freq: int, dense: tuple) -> tuple[int, ...]:
+    """``ModelSpec.moe_layer_ids`` of a plain MoE stack, cached by value: the time and memory models ask for it
+    tens of times per call, and a search makes hundreds of calls (a Python loop over the layers each time)."""
+    skip = set(dense)
+    return tuple(i for i in range(layers) if i >= first_dense and (i + 1) % layer_freq == 0 and i not in skip)
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern_moe_ids(pattern: str) -> tuple[int, ...]:
+    """``ModelSpec.moe_layer_ids`` of a hybrid pattern (its "E" layers), cached as ``_moe_ids``."""
+    return tuple(i for i, c in enumerate(pattern) if c == "E")
 
 
 class ModelSpec(_Strict):
@@ -382,11 +397,9 @@ class ModelSpec(_Strict):
         if self.moe is None:
             return ()
         if self.hybrid:
-            return tuple(i for i, c in enumerate(self.hybrid_pattern) if c == "E")
+            return _pattern_moe_ids(self.hybrid_pattern)
         e = self.moe
-        dense = set(e.dense_layers)
-        return tuple(i for i in range(self.layers)
-                     if i >= e.first_dense and (i + 1) % e.layer_freq == 0 and i not in dense)
+        return _moe_ids(self.layers, e.first_dense, e.layer_freq, tuple(e.dense_layers))
 
     @property
     def dense_width(self) -> int:
