@@ -167,15 +167,10 @@ def recommend(
     """Search instance types, node counts and parallel layouts; rank by cost, time or tokens/$."""
     def go():
         _check_by(by)  # before the search, not after
-        if emit is not None:
+        if emit is not None:  # the launch spec is printed alone: --json, --by and --scaling were dropped unsaid
             from planner.present.emit import check_emit_format
 
-            check_emit_format(emit)
-            # the launch spec is printed alone: --json, --by and --scaling were dropped without a word
-            also = [f for f, on in (("--json", as_json), ("--by", by is not None), ("--scaling", scaling)) if on]
-            if also:
-                raise InputError("--emit", f"prints the launch spec alone, in place of the table {' and '.join(also)} "
-                                           "would print: choose one (run the command twice for both)")
+            check_emit_format(emit, alone_with={"--json": as_json, "--by": by is not None, "--scaling": scaling})
         if csv_path is not None:
             output_target(csv_path, "--csv", _inputs(job_path, catalog, profile), force)  # fails before the search
         with _progress("searching") as progress:

@@ -1007,16 +1007,27 @@ def emit_k8s(plan: LaunchPlan) -> str:
 EMITTERS = {"torchrun": emit_torchrun, "slurm": emit_slurm, "skypilot": emit_skypilot, "k8s": emit_k8s}
 
 
-def check_emit_format(fmt: str) -> tuple[str, str | None]:
+def check_emit_format(fmt: str, alone_with: dict[str, bool] | None = None) -> tuple[str, str | None]:
     """``fmt`` (``torchrun|slurm|skypilot|k8s``, optionally ``:megatron``, ``:fsdp`` or ``:automodel``) as (kind,
     style), or the one-line refusal; the CLI asks before the search, so a typo (or an empty ``--emit ""``, which
-    was taken as no --emit and printed the table) fails in a second, not after it."""
+    was taken as no --emit and printed the table) fails in a second, not after it. ``alone_with``: the other
+    outputs given beside it (:func:`check_emit_alone`)."""
     kind, _, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
         raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
     if style and style not in STYLES:
         raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
+    check_emit_alone(alone_with or {})
     return kind, style or None
+
+
+def check_emit_alone(others: dict[str, bool]) -> None:
+    """The launch spec is printed alone: refuse ``--emit`` beside the other outputs ``others`` names as given
+    (``{"--json": True, ...}``), which it would replace without a word."""
+    also = [flag for flag, given in others.items() if given]
+    if also:
+        raise InputError("--emit", f"prints the launch spec alone, in place of the table {' and '.join(also)} "
+                                   "would print: choose one (run the command twice for both)")
 
 
 def emit_launch_spec(job: JobSpec, best: dict, fmt: str) -> str:
