@@ -66,6 +66,27 @@ def picks_uniform_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "uniform"))
 
 
+def _memory_at(job: JobSpec, training, sub, act, column: str, n, stack, hw, limit: float):
+    """Rows ``act`` of candidates ``sub`` with ``column`` (``rn``: block N, ``rg``: uniform group) set to ``n``:
+    whether they fit, and their ``memory_per_gpu``. The probe of both partial-recompute searches."""
+    p = sub.take(act)
+    setattr(p, column, np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy())
+    got = memory_per_gpu(job.model, training, p, stack=stack, gpu=hw.gpu.name)
+    return fits_memory(job, hw, got, limit), got
+
+
+def _with_rows(cv, mem: dict, sel, column: str, values, got: dict):
+    """Copies of ``cv`` and ``mem`` with rows ``sel`` at ``column`` = ``values`` and their memory ``got`` (the chunk's
+    columns and memory serve the search's other variants too, so nothing is written in place)."""
+    cv = cv.take(np.arange(len(cv)))
+    getattr(cv, column)[sel] = values
+    mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
+    for k, v in got.items():
+        if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
+            mem[k][sel] = v
+    return cv, mem
+
+
 def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float):
     """The full-recompute rows of ``cv`` that do not fit checkpointing every layer on its own, each at the smallest
     Megatron uniform group g (``--recompute-method uniform --recompute-num-layers g``) that fits. Uniform re-runs
@@ -90,10 +111,7 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
 
     def probe(act, g):
         """rows ``act`` of ``sub`` at uniform groups ``g``: whether they fit, and their memory"""
-        p = sub.take(act)
-        p.rg = np.asarray(g, dtype=np.int64)
-        got = memory_per_gpu(m, training, p, stack=stack, gpu=hw.gpu.name)
-        return fits_memory(job, hw, got, limit), got
+        return _memory_at(job, training, sub, act, "rg", g, stack, hw, limit)
 
     every = np.arange(n)
     ok, got = probe(np.concatenate([every, every]), np.concatenate([np.full(n, 2), top]))
@@ -124,12 +142,7 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
     if not len(part):
         return cv, mem, fits
     sel = rows[part]
-    cv = cv.take(np.arange(len(cv)))  # a copy: the chunk's columns serve the other variants too
-    cv.rg[sel] = g[part]
-    mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
-    for k, v in pick.items():
-        if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
-            mem[k][sel] = v[part]
+    cv, mem = _with_rows(cv, mem, sel, "rg", g[part], {k: v[part] for k, v in pick.items()})
     fits = fits.copy()
     fits[sel] = True
     return cv, mem, fits
@@ -182,10 +195,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
 
     def probe(act, n):
         """rows ``act`` of ``sub`` at N = ``n``: whether they fit, and their memory"""
-        p = sub.take(act)
-        p.rn = np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy()
-        got = memory_per_gpu(m, training, p, stack=stack, gpu=hw.gpu.name)
-        return fits_memory(job, hw, got, limit), got
+        return _memory_at(job, training, sub, act, "rn", n, stack, hw, limit)
 
     m1 = {k: (v[at1[rows]] if np.ndim(v) else v) for k, v in mem1.items()}
     ok1 = fits_memory(job, hw, m1, limit)
@@ -222,15 +232,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     part = np.flatnonzero(hi < top)
     if not len(part):
         return cv, mem
-    got = {k: v[part] for k, v in at_hi.items()}
-    sel = rows[part]
-    cv = cv.take(np.arange(len(cv)))  # a copy: the chunk's columns serve the other variants too
-    cv.rn[sel] = hi[part]
-    mem = {k: (v.copy() if np.ndim(v) and len(v) == len(cv) else v) for k, v in mem.items()}
-    for k, v in got.items():
-        if np.ndim(mem.get(k)) and len(mem[k]) == len(cv):
-            mem[k][sel] = v
-    return cv, mem
+    return _with_rows(cv, mem, rows[part], "rn", hi[part], {k: v[part] for k, v in at_hi.items()})
 
 
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=None,
