@@ -106,6 +106,7 @@ import simpy
 
 from hardware_catalog.files import read_text
 from planner.errors import InputError, TooLargeError
+from planner.model import ew
 from planner.simulate.resources import RateLimiter
 
 MAX_REQUESTS = 1_000_000  # requests in one simulation
@@ -584,9 +585,16 @@ class MissWatch:
         return self.ttft_left <= 0
 
     def late_tpot(self, rid: int, finish: float, first: float) -> bool:
-        if self.tpot_s is not None and self.timed[rid] and (finish - first) / max(self.out[rid] - 1, 1) > self.tpot_s:
+        if self.tpot_s is not None and self.timed[rid] and request_tpot(first, finish, self.out[rid]) > self.tpot_s:
             self.tpot_left -= 1
         return self.tpot_left <= 0
+
+
+def request_tpot(first, finish, output):
+    """A request's time per output token, (finish - first token) / (output - 1), as ``vllm bench serve``
+    counts it (a one-token request divides by 1); plain numbers (the run's :class:`MissWatch`) or arrays
+    (the summary) alike."""
+    return (finish - first) / ew.maximum(output - 1, 1)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -1412,7 +1420,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
     ttft = first - arr
     e2e = fin - arr
     with np.errstate(invalid="ignore", divide="ignore"):
-        tpot = np.where(outp > 1, (fin - first) / np.maximum(outp - 1, 1), 0.0)
+        tpot = np.where(outp > 1, request_tpot(first, fin, outp), 0.0)
     tpot = np.where(finished, tpot, np.inf)
     # TPOT percentiles over the requests with a second token (vllm bench serve: ``if output_len > 1``):
     # a one-token request has none (it counted as 0 ms, pulling the percentiles down); unfinished ones
