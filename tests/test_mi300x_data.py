@@ -82,3 +82,31 @@ def test_rows_map_to_their_configs(rows):
     mx = cases["mi325x_aac11_primus_mixtral-8x7b_bf16_64"]
     assert mx.model.moe is not None and mx.model.moe.experts == 8 and int(mx.candidates.ep[0]) == 8
     assert cases["mi300x_tprimat_primus_llama31-8b_bf16_8"].candidates.pp[0] == 2
+
+
+def test_unfused_gradient_accumulation_is_priced_where_it_runs(rows):
+    """Every config turns Megatron's gradient-accumulation fusion off (Primus YAMLs ``gradient_accumulation_fusion:
+    false``, train_llama3.sh ``--no-gradient-accumulation-fusion``): each row's stack runs the separate add of the
+    bf16 weight gradient into the fp32 main gradient (Stack.grad_accum_pass). It costs time per micro-batch at ZeRO-1
+    (the distributed-optimizer rows: most on the MI300X row's 16 micro-batches of a 4B-parameter stage) and nothing
+    under torch FSDP2 (the 70B rows: the add lands on the 1/dp shard, not priced)."""
+    from dataclasses import replace
+
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.step_time import step_time
+
+    cat = load_catalog()
+    for r in rows.itertuples():
+        c = validate.pr2_case(cat, r)
+        st = validate.row_stack(c.stack, c.options)
+        assert st.grad_accum_pass, r.id
+        on, off = (float(step_time(c.model, c.training, c.candidates, c.hw, framework=replace(st, grad_accum_pass=g))
+                         ["step_time_s"][0]) for g in (True, False))
+        if int(c.candidates.zero[0]) >= 2:
+            assert on == pytest.approx(off, rel=1e-12), r.id
+        else:
+            assert on > off, r.id
+        if r.id.startswith("mi300x"):
+            # 4e9 parameters x 10 B (read bf16 grad + fp32 main grad, write fp32) x 16 micro-batches at ~4.1 TB/s
+            assert on - off == pytest.approx(0.156, rel=0.15)

@@ -46,13 +46,22 @@ FP8_DELAYED = ("fp8 (TE hybrid E4M3/E5M2, per-tensor delayed scaling: Megatron -
 PRIMUS_LOG = ("Measured: the log's running mean 'elapsed time per iteration (ms): {now}/{mean}' at iteration 50/50 "
               "(Primus log_avg_skip_iterations 2: the mean of iterations 3-50); its 'tokens per GPU (tokens/s/GPU)' "
               "mean {tok} and 'throughput per GPU (TFLOP/s/GPU)' mean {tf}; 'hip mem usage/free/total' {mem}. ")
+#: every row's stack options: the CK / AITER flash attention as the ``fa2`` entry, and the weight gradient accumulated
+#: by a separate pass (``grad_accum_pass``, planner.model.stacks.Stack.grad_accum_pass): all five configs turn
+#: Megatron's gradient-accumulation fusion off -- the Primus YAMLs (llama2_7B / llama2_70B / mixtral_8x7B_v0.1-pretrain
+#: @2386c727, MI300X/llama3.1_8B-BF16-pretrain @711b97cf) set ``gradient_accumulation_fusion: false``, train_llama3.sh
+#: @02b8aa76 passes ``--no-gradient-accumulation-fusion`` -- so each wgrad GEMM writes a bf16 ``param.grad`` that
+#: Megatron-Core's DDP backward hook adds into the fp32 ``main_grad`` (distributed_data_parallel.py
+#: ``_make_backward_post_hook``: ``param.main_grad.add_(param.grad.data)``), every micro-batch. Under torch FSDP2 (the
+#: two 70B rows) the planner prices that add on the 1/dp shard as nothing (step_time: ZeRO-2/3 not modelled).
+ROW_OPTIONS = "attn_kernel=fa2;grad_accum_pass=True"
 rows = [
  dict(id="mi325x_aac11_primus_llama2-7b_fp8_64", model="Llama 2 7B", params_b=7, layers=32, hidden=4096, heads=32,
       kv_heads=32, ffn_hidden=11008, vocab=32000, seq_len=4096, moe_experts="", moe_topk="", global_batch_seqs=2048,
       micro_batch=4, tp=1, pp=1, dp=64, cp=1, vpp="",
       zero_or_fsdp="distributed optimizer (Primus config: overlap_param_gather true, which Megatron allows only with it)",
       recompute="none", precision=FP8_DELAYED.format(extra="; the run's --fp8 hybrid"), gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=64, value=6.4027, tok=20472.8, tf=943.5, stack_options="attn_kernel=fa2",
+      num_gpus=64, value=6.4027, tok=20472.8, tf=943.5, stack_options=ROW_OPTIONS,
       container="rocm/primus:v25.9_gfx942 (Primus @e16b27b, Megatron-LM backend, Primus-Turbo)",
       log="training/03_primus/run-llama2-7B-8N.log", log_commit="4fb66ab5ffd47c65105d3125ca02a482fdebf701",
       cfg="examples/megatron/configs/llama2_7B-pretrain.yaml", cfg_commit="2386c7272a4a1765e50052a847b3869bab03232d",
@@ -69,7 +78,7 @@ rows = [
       recompute="full (block, recompute_num_layers 80 = every layer)",
       precision=FP8_DELAYED.format(extra="; the run's --fp8 hybrid --no_fp8_weight_transpose_cache true"),
       gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=16, value=92.6319, tok=1768.7, tf=786.2, stack_options="attn_kernel=fa2",
+      num_gpus=16, value=92.6319, tok=1768.7, tf=786.2, stack_options=ROW_OPTIONS,
       container="rocm/primus:v25.9_gfx942 (Primus @e16b27b, Megatron-LM backend, Primus-Turbo)",
       log="training/03_primus/run-llama2-70B-2N.log", log_commit="4fb66ab5ffd47c65105d3125ca02a482fdebf701",
       cfg="examples/megatron/configs/llama2_70B-pretrain.yaml", cfg_commit="2386c7272a4a1765e50052a847b3869bab03232d",
@@ -83,7 +92,7 @@ rows = [
       micro_batch=2, tp=1, pp=1, dp=64, cp=1, vpp="",
       zero_or_fsdp="distributed optimizer (Primus config: overlap_param_gather true)", recompute="none",
       precision="bf16", gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=64, value=3.0995, tok=5294.6, tf=439.1, stack_options="attn_kernel=fa2",
+      num_gpus=64, value=3.0995, tok=5294.6, tf=439.1, stack_options=ROW_OPTIONS,
       container="rocm/primus:v25.9_gfx942 (Primus @e16b27b, Megatron-LM backend)",
       log="training/03_primus/run-mixtral-8x7B-8N.log", log_commit="4fb66ab5ffd47c65105d3125ca02a482fdebf701",
       cfg="examples/megatron/configs/mixtral_8x7B_v0.1-pretrain.yaml", cfg_commit="2386c7272a4a1765e50052a847b3869bab03232d",
@@ -100,7 +109,7 @@ rows = [
       precision=FP8_DELAYED.format(extra="; train_llama3.sh TE_FP8=1: --fp8-format=hybrid --fp8-amax-history-len=1024 "
                                    "--fp8-amax-compute-algo=max; FP8_WEIGHT_TRANSPOSE_CACHE=0"),
       gpu="MI325X-256GB (AMD Accelerator Cloud AAC11)",
-      num_gpus=64, value=19.1249, tok=1713.4, tf=824.9, stack_options="attn_kernel=fa2",
+      num_gpus=64, value=19.1249, tok=1713.4, tf=824.9, stack_options=ROW_OPTIONS,
       container="rocm/megatron-lm:v25.9_gfx942 (= rocm/primus:v25.9_gfx942 image, /workspace/Megatron-LM, ROCm TE)",
       log="training/04_megatron-pyxis/megatron-pyxis-12384.out", log_commit="97db03fb7a4a3d976eb67126a3f4e4cff39d5702",
       cfg="examples/llama/train_llama3.sh", cfg_commit="02b8aa76d2fc0f99e0077ee932b771397db9c415", cfg_repo="ROCm/Megatron-LM",
@@ -119,7 +128,7 @@ rows = [
       micro_batch=1, tp=1, pp=2, dp=4, cp=1, vpp="",
       zero_or_fsdp="distributed optimizer (the run script's config patch: use_distributed_optimizer True)",
       recompute="none", precision="bf16", gpu="MI300X-192GB (8 x AMD Instinct MI300X, one node)",
-      num_gpus=8, value=2.4298, tok=6742.9, tf="", stack_options="attn_kernel=fa2",
+      num_gpus=8, value=2.4298, tok=6742.9, tf="", stack_options=ROW_OPTIONS,
       container="Primus (Megatron backend) on PyTorch 2.10.0.dev20251112+rocm7.1 (the JSON's gpu_info)",
       log="output_prev/train_amd_prim_llama.json", log_commit="516b342614a0945398fcffc6f81f26da528543ca", log_repo="tprimat",
       cfg="46_train_amd_prim_llama.sh", cfg_commit="d297f6938ea13afdc2cb87af7c63c8d8c51921f8", cfg_repo="tprimat",
