@@ -1679,7 +1679,17 @@ def open_reports(cat) -> pd.DataFrame:
     15.5B shape (TP 4, PP 4, micro-batch 1, global 512; Jean Zay, ``finetune_mtf.py``, search-index file 2526026498)
     sets ``--sequence-parallel --recompute-activations --use-distributed-optimizer``, listing what it changed from
     pre-training (no flash, doubled LR, steps) but not those; with all three the row is -19.1% (-20.9% as mapped): a
-    lead for the pre-training flags, not a source for them."""
+    lead for the pre-training flags, not a source for them.
+
+    Looked at 2026-12-03 (acc23 branch), nothing changed (source 9.96% / 19.3%): where the Pythia shortfall sits in the
+    predicted step. It is the same -10..-16% whether the step is mostly memory-bound work (70M: memory-bound 52%, GEMMs
+    28%, -16.2%) or GEMMs and the exposed DP all-reduce (12B: GEMMs 49%, all-reduce 26%, -11.7%), so no one component
+    carries it. The all-reduce runs over the assumed p4d's 400 Gb/s EFA at the generic IB/RoCE 0.85 of line rate; the
+    only p4d figure found is a 2022 NCCL issue report (NVIDIA/nccl#527, "Slow bus bandwidth w/ nccl 2.9.9 on EC2
+    instances": 1 GiB all_reduce busbw 29.6 GB/s on 4 nodes, 0.59 of 50 GB/s; a report of a problem, not a settled
+    rate). Taken for the AWS rows (Pythia, BloombergGPT) it gives 7.5% / 19.3%, but moves only the large Pythia sizes
+    (6.9B -9.7 -> -3.7%, 12B -11.7 -> -1.6%; 70M -16.2 -> -15.4%, 410M -11.5 -> -10.6%): not the family-wide cause, and
+    not applied on a bug report with the fabric itself assumed."""
     d = pd.read_csv(OPEN_REPORTS_CSV)
     out = []
     for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
