@@ -227,7 +227,7 @@ if rec.get("views_note"):  # a data-bound job: the chart's points are the analyt
     right.caption(rec["views_note"])
 
 st.subheader("simulated timeline")
-tl = wi.simulated_timeline(job, best, steps=3)
+tl = wi.simulated_timeline(job, best, steps=3, profile=profile)
 if tl["ok"]:
     st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
                                           title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),

@@ -345,9 +345,11 @@ def _profile_loader():
             path = Path(d) / "profile.json"
             path.write_bytes(data)
             try:
-                return load_profile(path, "profile")
+                prof = load_profile(path, "profile")
             except InputError as e:
                 raise InputError(e.field, e.message.replace(str(path), name)) from None
+            prof._source = name  # the upload's name, not the temporary file's
+            return prof
 
     return load
 
@@ -420,11 +422,15 @@ def _activity(kind: str) -> tuple[str, str]:
 
 
 def simulated_timeline(job: JobSpec, row: dict, steps: int = 3, max_ranks: int = 8,
-                       seed: int = 0) -> dict:
+                       seed: int = 0, profile=None) -> dict:
     """A few simulated steps of ``row``'s plan as Gantt rows (lane, activity, start, end) for the
     first ``max_ranks`` ranks, with the GPU-busy share and time by cause. Returns
     ``{"ok": False, "message": ...}`` when the simulator cannot run this plan, so that the app
-    shows a sentence rather than failing."""
+    shows a sentence rather than failing. ``profile``: the search's, whose data rates the plan was
+    re-checked with (``with_measured_data``), so the timeline plays the same loader."""
+    from planner.hardware.data_rates import with_measured_data
+
+    job = with_measured_data(job, profile)
     try:
         cfg = SimConfig.from_detail(row["detail"], job, stack=row.get("stack"))  # the checkpoint on the plan's stack
         per_mb = row["config"]["pp"] > 1 and row["detail"]["num_microbatches"] <= 64

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
@@ -128,6 +128,15 @@ class Profile(BaseModel):
     raw: dict[str, Any] = Field(default_factory=dict)  # every measurement, by benchmark
     fitted: Fitted
     notes: list[str] = Field(default_factory=list)
+    #: the file it was read from, as given (``load_profile``): answers that use a measurement name it
+    #: (planner.hardware.data_rates.profile_source); not part of the JSON
+    _source: Optional[str] = PrivateAttr(default=None)
+
+    def __eq__(self, other):
+        """The same measurements and fits, wherever they were read from (``_source`` aside)."""
+        if not isinstance(other, Profile):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
 
     @model_validator(mode="after")
     def _fractions_of_datasheet(self):
@@ -157,11 +166,13 @@ def load_profile(path: str | Path, field: str = "profile") -> Profile:
     if ver != SCHEMA_VERSION:
         raise InputError(f"{field}.schema_version", f"{p} has schema version {ver!r}, this planner reads {SCHEMA_VERSION}")
     try:
-        return Profile.model_validate(raw)
+        prof = Profile.model_validate(raw)
     except ValidationError as e:
         err = from_validation(e, field)
         where = err.field if err.field.startswith(field) else f"{field}.{err.field}"  # a model-level check names fitted.*
         raise InputError(where, f"{err.message} in {p}") from None
+    prof._source = str(path)
+    return prof
 
 
 def save_profile(profile: Profile, path: str | Path, force: bool = False) -> None:

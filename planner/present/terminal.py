@@ -284,6 +284,8 @@ def _render_simulation(con: Console, sim, top: int) -> None:
     if est is not None:  # what was simulated: it never said (a job without cluster.nodes is simulated on one node)
         con.print(f"simulated plan: {esc(hardware_str(est['hardware']))}, {config_str(est['config'])}", highlight=False)
     con.print(format_result(sim.result, device_of(est["hardware"]) if est is not None else "GPU"))
+    for m in sim.get("measured") or ():  # the profile's data rates the run used, beside its result
+        con.print(f"data rates: {esc(m)}", highlight=False)
     for part in format_answers(sim.answers):
         con.print(part)
 

@@ -337,13 +337,7 @@ class SimConfig:
         loader = None
         data = getattr(job, "data", None) if job is not None else None
         if data is not None:
-            prof = STORAGE_PROFILES[data.storage]
-            if data.storage_gbps is not None:
-                prof = replace(prof, aggregate_bw=data.storage_gbps * GBIT)
-            if data.request_latency_ms is not None:
-                prof = replace(prof, latency_s=data.request_latency_ms / 1e3)
-            if data.max_requests_per_s is not None:
-                prof = replace(prof, max_requests_per_s=data.max_requests_per_s)
+            prof = storage_for(data)
             # a common choice: one worker per vCPU, one vCPU kept for the trainer (the search's evaluation pricing
             # counts the same workers: planner.model.evaluation.loader_workers)
             workers, cores = loader_workers(data.workers_per_gpu, data.vcpus_per_gpu, d.get("vcpus_per_node", 0),
@@ -372,6 +366,25 @@ class SimConfig:
         ck, fl = checkpoint_sections(c, _checkpoint_bytes(d, job, stack) if c is not None else 0.0, n_gpus, nodes)
         return cls(pipeline=pipe, loader=loader, evaluation=ev, checkpoint=ck, failures=fl,
                    analytic_step_time_s=d.get("step_time_s"), gpus_per_replica=max(n_gpus // max(dp, 1), 1))
+
+
+def storage_for(data: Any) -> StorageProfile:
+    """The storage a job's ``data`` section reads from: its kind's defaults (``STORAGE_PROFILES``) with
+    every figure the section gives. ``storage_stream_gbps`` (one reader's bandwidth, what ``calibrate --storage``
+    measures: planner.hardware.data_rates) is each worker's connection; where the section leaves the aggregate
+    (``storage_gbps``) to the kind's default it is raised to at least that one reader's rate, which the storage
+    was seen to serve. A given aggregate stays as given."""
+    prof = STORAGE_PROFILES[data.storage]
+    stream = getattr(data, "storage_stream_gbps", None)
+    if stream is not None:
+        prof = replace(prof, conn_bw=stream * GBIT, aggregate_bw=max(prof.aggregate_bw, stream * GBIT))
+    if data.storage_gbps is not None:
+        prof = replace(prof, aggregate_bw=data.storage_gbps * GBIT)
+    if data.request_latency_ms is not None:
+        prof = replace(prof, latency_s=data.request_latency_ms / 1e3)
+    if data.max_requests_per_s is not None:
+        prof = replace(prof, max_requests_per_s=data.max_requests_per_s)
+    return prof
 
 
 def checkpoint_sections(c: Any, ckpt_bytes: float, n_gpus, nodes) -> tuple[CheckpointConfig, FailureConfig]:

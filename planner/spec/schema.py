@@ -639,6 +639,8 @@ class DataSpec(_Strict):
     cache_fraction: float = Field(0.0, ge=0, le=1)  # share of samples served from a local cache
     read_fraction: float = Field(1.0, gt=0, le=1)  # filtering at storage: share actually read
     storage_gbps: Optional[float] = Field(None, gt=0, le=1e6)  # aggregate read bandwidth, Gb/s
+    # one reader's read bandwidth (each loader worker's connection), Gb/s; what `calibrate --storage` measures
+    storage_stream_gbps: Optional[float] = Field(None, gt=0, le=1e6)
     request_latency_ms: Optional[float] = Field(None, ge=0, le=1e6)
     max_requests_per_s: Optional[float] = Field(None, gt=0, le=1e9)
     #: never read: the offline preprocessing stage is the ``campaign`` section's ``preprocess``

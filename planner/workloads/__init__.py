@@ -76,14 +76,17 @@ def _serving(job, ctx):
 
 
 def _simulation(job, ctx):
+    from planner.hardware.data_rates import measured_lines, with_measured_data
     from planner.workloads.simulation import Simulation, run_simulate_command
     from planner.workloads.training import estimate_job
 
     _needs_model(job, "simulate")
+    # the profile's data rates, resolved once for the estimate and the simulation (planner.hardware.data_rates)
+    job = with_measured_data(job, ctx.profile)
     est = estimate_job(job, ctx.catalog, ctx.profile)
     res, ans = run_simulate_command(job, est, steps=ctx.steps, seed=ctx.seed, timeline=ctx.timeline,
                                     answers=ctx.answers, progress=ctx.progress)
-    return Simulation(result=res, answers=ans, estimate=est)
+    return Simulation(result=res, answers=ans, estimate=est, measured=measured_lines(job))
 
 
 WORKLOADS = {w.name: w for w in (

@@ -19,6 +19,9 @@ class Simulation(Record):
     result: SimResult
     answers: dict
     estimate: Any  # the Plan it started from
+    #: the calibration profile's data-pipeline measurements the run used, each with its source
+    #: (planner.hardware.data_rates.measured_lines); printed beside the result
+    measured: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
         out = self.result.to_dict()
@@ -28,6 +31,8 @@ class Simulation(Record):
 
             out["hardware"] = jsonable(self.estimate.hardware)
             out["config"] = jsonable(self.estimate.config)
+        if self.measured:
+            out["measured"] = list(self.measured)
         return out
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from planner.errors import InputError, NoPeakError
+from planner.hardware.data_rates import with_measured_data
 from planner.hardware.options import HardwareOption, check_fixed_cluster, option_from_cluster
 from planner.layout import Candidates, check_layout
 from planner.model import accuracy, offload, physics, stack_rules
@@ -233,7 +234,9 @@ def _as_written(fn):
 @_as_written
 def estimate_job(job: JobSpec, catalog=None, profile=None, **time_kw) -> Plan:
     """``planner estimate``: the one configuration the job names (defaults for what it leaves
-    out, each noted), evaluated."""
+    out, each noted), evaluated. ``profile``'s data-pipeline measurements fill the ``data`` fields the job
+    leaves unset (``with_measured_data``)."""
+    job = with_measured_data(job, profile)
     cat = catalog or load_catalog()
     hw = option_from_cluster(job.cluster, cat, profile, job.training.precision)
     check_fixed_cluster(job.cluster, job.constraints, hw, cat)
@@ -285,7 +288,10 @@ def constraints_broken(job: JobSpec, plan: Plan) -> tuple[str, ...]:
 def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bool = True,
               progress=None) -> Recommendation:
     """``planner recommend``: the search (``planner.search.recommend``), then, when the job has a
-    data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans."""
+    data pipeline and ``simulate`` is on, the simulator's re-check of the shown plans. ``profile``'s
+    data-pipeline measurements fill the ``data`` fields the job leaves unset (``with_measured_data``): the
+    search's evaluation passes and the re-check read the same rates."""
+    job = with_measured_data(job, profile)
     spot_model = spot_model_for(job)
     if job.model is not None and not is_auto(job):  # LoRA targets that adapt nothing: refused before the search, as in
         # estimate (framework auto: per stack, planner.search.space.stack_groups)
