@@ -408,6 +408,9 @@ MEGATRON_FLAGS = {
     "--cross-entropy-loss-fusion": ("cross_entropy_loss_fusion", bool),
     "--tp-comm-overlap": ("tp_comm_overlap", bool),
     "--fp8-param-gather": ("fp8_param_gather", bool),
+    # store_false into torch_fsdp2_reshard_after_forward (default True; training.py get_model passes it to
+    # TorchFullyShardedDataParallelConfig); stored here under its own name, read by megatron_accepts' callers
+    "--torch-fsdp2-no-reshard-after-forward": ("torch_fsdp2_no_reshard_after_forward", bool),
     "--train-iters": ("train_iters", int),
     "--data-path": ("data_path", str),
     "--tokenizer-type": ("tokenizer_type", str),
@@ -1042,6 +1045,19 @@ def test_a_plan_for_another_stack_says_whose_numbers_the_launch_has(framework, z
     text = emit_launch_spec(job, best, "torchrun")
     priced = [ln for ln in text.splitlines() if ln.startswith("# note:") and "was priced for" in ln]
     assert (priced[0] if priced else None) is None if note is None else note in priced[0]
+
+
+@pytest.mark.parametrize("reshard", [True, False])
+def test_megatron_fsdp2_keeps_the_planned_reshard(reshard):
+    """A megatron-core ZeRO-3 plan (torch FSDP2) with the stack option reshard_after_forward false is priced with
+    each unit kept gathered from forward to backward (more memory, no backward gather): the line Megatron accepts
+    says --torch-fsdp2-no-reshard-after-forward, without which Megatron-LM reshards (its default)."""
+    job, best = _titan_plan({"name": "megatron-core", "reshard_after_forward": reshard})
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    got = megatron_accepts(run.training_script, run.training_script_args, 16, env)
+    assert got["args"]["use_torch_fsdp2"]
+    assert got["args"]["torch_fsdp2_no_reshard_after_forward"] == (not reshard)
 
 
 def test_torchtitan_rejects_a_broken_spec():

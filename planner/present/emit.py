@@ -405,6 +405,13 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:
         a += MEGATRON_FSDP2_FLAGS
+        if not cfg.get("reshard_after_forward", plan_stack(job, cfg).reshard_after_forward):
+            # the plan keeps each unit gathered from forward to backward (stack option reshard_after_forward, memory
+            # and step_time price it): Megatron-LM's torch FSDP2 reshards by default (training.py get_model:
+            # TorchFullyShardedDataParallelConfig(reshard_after_forward=args.torch_fsdp2_reshard_after_forward));
+            # --torch-fsdp2-no-reshard-after-forward (store_false), kept by the newer --torch-fsdp2-reshard-after-forward
+            # parser as the legacy spelling. Until 2026-12-03 such a plan launched resharding
+            a.append("--torch-fsdp2-no-reshard-after-forward")
     hsdp = cfg.get("dp_shard")
     if hsdp is not None and hsdp < cfg["dp"] and cfg["zero"] >= 1:
         # HSDP: the distributed optimizer (or Megatron-FSDP) sharded over dp_shard x cp ranks, dp / dp_shard
