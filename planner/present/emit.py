@@ -587,6 +587,8 @@ def planned_recompute(st, recompute: str) -> str:
 #: Until 2026-12-03 every selective plan launched as ``selective``: a layer-SAC plan ran per-op SAC, another policy
 #: with other memory and time than priced
 TITAN_AC = {"none": "none", "full": "full", "op": "selective", "attention_core": "selective", "layer": "full"}
+#: the tyro subcommand that selects it (ActivationCheckpointingConfig's ``tyro.conf.subcommand`` names), given last
+TITAN_AC_SUBCOMMAND = "activation-checkpoint:"
 #: what each launcher style runs for a ``planned_recompute`` it has no policy for, as a ``# note:`` line
 #: (``{n}``: layer SAC's n, ``{stack}``: the plan's stack). Megatron's selective is the attention core (and
 #: ``--recompute-modules``); torchtitan 0.3's and NeMo AutoModel's selective is per-op SAC (AUTOMODEL_AC)
@@ -688,7 +690,7 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     if cfg["pp"] > 1 or cfg["ep"] > 1:
         a.append("--training.disable_cuda_graphs")  # torchtitan 0.3 refuses CUDA graphs with PP (and most EP)
     # torchtitan 0.3 makes the activation-checkpoint mode a (tyro) subcommand, given last
-    a.append(f"activation-checkpoint:{TITAN_AC[planned_recompute(st, cfg['recompute'])]}")
+    a.append(TITAN_AC_SUBCOMMAND + TITAN_AC[planned_recompute(st, cfg["recompute"])])
     return a
 
 
@@ -1013,7 +1015,8 @@ def _lines(args: list[str], indent: str = "  ") -> str:
     """Flags grouped one per line (a flag with its value), joined with backslash continuations."""
     groups: list[list[str]] = []
     for a in args:
-        if a.startswith("-") or not groups:
+        # a tyro subcommand (torchtitan's ``activation-checkpoint:full``) is no flag's value: a line of its own
+        if a.startswith("-") or not groups or a.startswith(TITAN_AC_SUBCOMMAND):
             groups.append([a])
         else:
             groups[-1].append(a)
