@@ -408,6 +408,9 @@ MEGATRON_FLAGS = {
     "--cross-entropy-loss-fusion": ("cross_entropy_loss_fusion", bool),
     "--tp-comm-overlap": ("tp_comm_overlap", bool),
     "--fp8-param-gather": ("fp8_param_gather", bool),
+    # store_false into torch_fsdp2_reshard_after_forward (default True; training.py get_model passes it to
+    # TorchFullyShardedDataParallelConfig); stored here under its own name, read by megatron_accepts' callers
+    "--torch-fsdp2-no-reshard-after-forward": ("torch_fsdp2_no_reshard_after_forward", bool),
     "--train-iters": ("train_iters", int),
     "--data-path": ("data_path", str),
     "--tokenizer-type": ("tokenizer_type", str),
@@ -713,6 +716,18 @@ def titan_probe_module():
     ], namespace={"__post_init__": post_init})
     module = types.ModuleType(name)
     module.probe = config
+
+    def probe_contrary():
+        """A config function that sets, otherwise than the defaults, what a plan prices: torchtitan's own
+        deepseek_v3 / kimi_k2_7 functions compile the loss alone; SP off, CPU offload on, full AC."""
+        from torchtitan.distributed.activation_checkpoint import FullAC
+        c = config()
+        return dataclasses.replace(
+            c, compile=CompileConfig(enable=True, components=["loss"]),
+            parallelism=dataclasses.replace(c.parallelism, enable_sequence_parallel=False),
+            training=dataclasses.replace(c.training, enable_cpu_offload=True), activation_checkpoint=FullAC.Config())
+
+    module.probe_contrary = probe_contrary
     sys.modules[name] = module
     return name
 
@@ -736,15 +751,16 @@ def test_titan_probe_has_trainer_config_fields():
     assert "from torchtitan.config.configs import" in src and "ActivationCheckpointingConfig," in src
 
 
-def titan_accepts(argv: list[str], world: int, num_layers: int) -> dict:
-    """torchtitan 0.3 parses the flags, builds its device mesh and splits the pipeline."""
+def titan_accepts(argv: list[str], world: int, num_layers: int, config: str = "probe") -> dict:
+    """torchtitan 0.3 parses the flags over the config function ``config`` of the probe module, builds its device
+    mesh and splits the pipeline."""
     manager = need("torchtitan.config.manager")
     from torch.distributed.pipelining.schedules import get_schedule_class
     from torchtitan.distributed.parallel_dims import ParallelDims
     from torchtitan.distributed.pipeline_parallel import _get_pipeline_metadata
 
     probe = titan_probe_module()
-    argv = [{"$TITAN_MODULE": probe, "$TITAN_CONFIG": "probe"}.get(x, x) for x in argv]
+    argv = [{"$TITAN_MODULE": probe, "$TITAN_CONFIG": config}.get(x, x) for x in argv]
     cfg = manager.ConfigManager().parse_args(argv)
     p, t = cfg.parallelism, cfg.training
     with fake_world(world):
@@ -961,6 +977,87 @@ def test_megatron_fsdp2_rules_reject_cuda_max_connections_1():
     run = torchrun_accepts(argv)
     with pytest.raises(AssertionError, match="CUDA_DEVICE_MAX_CONNECTIONS"):
         megatron_accepts(run.training_script, run.training_script_args, 128, {**env, "CUDA_DEVICE_MAX_CONNECTIONS": "1"})
+
+
+def _titan_plan(framework, recompute="selective", parallel=None):
+    job = load_job_dict({"model": {"preset": "llama3-8b"}, "training": {**PRETRAIN, "recompute": recompute,
+                                                                        "framework": framework},
+                         "parallel": parallel or {"tp": 2, "pp": 1, "zero": 3}, "cluster": {"instance": P5, "nodes": 2}})
+    return job, estimate_job(job)
+
+
+def _titan_parsed(job, best, fmt="torchrun", config="probe"):
+    text = emit_launch_spec(job, best, f"{fmt}:fsdp")
+    env, argv = command_of(script_of(fmt, text))
+    world = best.hardware["nodes"] * best.hardware["gpus_per_node"]
+    return text, titan_accepts(torchrun_accepts(argv).training_script_args, world, job.model.layers, config)["cfg"]
+
+
+TITAN_AC_CASES = [  # framework options, recompute -> torchtitan 0.3's policy class, a note naming it (or None)
+    ("torchtitan", "selective", "SelectiveAC", None),  # the torchtitan stack's selective is per-op SAC
+    ({"name": "torchtitan", "selective": "layer", "ac_freq": 1}, "selective", "FullAC", None),  # every layer: full
+    ({"name": "torchtitan", "selective": "layer", "ac_freq": 2}, "selective", "FullAC", "ac_freq 2"),
+    ({"name": "torchtitan", "selective": "layer", "ac_freq": 4}, "selective", "FullAC", "selective_ac_option 4"),
+    ("torchtitan", "full", "FullAC", None),
+    ("torchtitan", "none", None, None),
+]
+
+
+@pytest.mark.parametrize("framework,recompute,policy,note", TITAN_AC_CASES)
+def test_torchtitan_runs_the_planned_activation_checkpointing(framework, recompute, policy, note):
+    """The policy torchtitan 0.3 builds from the emitted line (its ActivationCheckpointingConfig subcommand, parsed by
+    ConfigManager; the probe's config function sets Trainer.Config's default, SelectiveAC) is the recompute the plan priced: per-op SAC for the
+    torchtitan stack's selective, full AC for layer SAC every layer. Layer SAC every n > 1 layers, which 0.3 has no
+    policy for, launches as full AC with a ``# note:`` in every format's header saying so. (Until 2026-12-03 each
+    selective plan launched as per-op SAC.)"""
+    job, best = _titan_plan(framework, recompute)
+    for fmt in FORMATS:
+        text, cfg = _titan_parsed(job, best, fmt)
+        got = cfg.activation_checkpoint
+        assert (type(got).__qualname__.split(".")[0] if got is not None else None) == policy
+        notes = [ln for ln in text.splitlines() if ln.startswith("# note:")]
+        if note is None:
+            assert not any("SAC" in n for n in notes)
+        else:
+            assert any(note in n and "full activation checkpointing" in n for n in notes)
+
+
+@pytest.mark.parametrize("compile_", [True, False])
+def test_torchtitan_line_overrides_what_the_config_function_sets(compile_):
+    """The config function ($TITAN_CONFIG) gives every default the flags do not: one that compiles the loss alone,
+    turns SP off and offloads to the CPU must still launch the plan's compile (model and loss, async TP with TP),
+    sequence parallelism and no offload."""
+    job, best = _titan_plan({"name": "torchtitan", "compile": compile_}, parallel={"tp": 2, "pp": 1, "zero": 3,
+                                                                                  "sequence_parallel": True})
+    _, cfg = _titan_parsed(job, best, config="probe_contrary")
+    assert cfg.compile.enable == compile_
+    if compile_:
+        assert cfg.compile.components == ["model", "loss"] and cfg.compile.enable_async_tensor_parallel
+    assert cfg.parallelism.enable_sequence_parallel and not cfg.training.enable_cpu_offload
+
+
+@pytest.mark.parametrize("framework,zero,note", [("deepspeed", 3, "deepspeed's code"), ("deepspeed", 1, "deepspeed's code"),
+                                                 ("torchtitan", 3, None), ("megatron-core", 1, None)])
+def test_a_plan_for_another_stack_says_whose_numbers_the_launch_has(framework, zero, note):
+    """A plan timed for a stack without a launcher here (DeepSpeed) goes to the Megatron or torchtitan launcher by its
+    ZeRO stage: the header says the launch's time and memory are that launcher's; a stack's own launcher says nothing."""
+    job, best = _titan_plan(framework, parallel={"tp": 1, "pp": 1, "zero": zero})
+    text = emit_launch_spec(job, best, "torchrun")
+    priced = [ln for ln in text.splitlines() if ln.startswith("# note:") and "was priced for" in ln]
+    assert (priced[0] if priced else None) is None if note is None else note in priced[0]
+
+
+@pytest.mark.parametrize("reshard", [True, False])
+def test_megatron_fsdp2_keeps_the_planned_reshard(reshard):
+    """A megatron-core ZeRO-3 plan (torch FSDP2) with the stack option reshard_after_forward false is priced with
+    each unit kept gathered from forward to backward (more memory, no backward gather): the line Megatron accepts
+    says --torch-fsdp2-no-reshard-after-forward, without which Megatron-LM reshards (its default)."""
+    job, best = _titan_plan({"name": "megatron-core", "reshard_after_forward": reshard})
+    env, argv = command_of(script_of("torchrun", emit_launch_spec(job, best, "torchrun:megatron")))
+    run = torchrun_accepts(argv)
+    got = megatron_accepts(run.training_script, run.training_script_args, 16, env)
+    assert got["args"]["use_torch_fsdp2"]
+    assert got["args"]["torch_fsdp2_no_reshard_after_forward"] == (not reshard)
 
 
 def test_torchtitan_rejects_a_broken_spec():

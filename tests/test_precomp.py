@@ -382,6 +382,31 @@ def test_layer_sac_frequency_spans_none_to_full(catalog):
     assert "selective=layer ac_freq=3" in " ".join(est(ac_freq=3).assumptions)
 
 
+def test_layer_sac_hfu_counts_the_rebuilt_layers(catalog):
+    """HFU counts the layers torchtitan layer SAC rebuilds in the backward (MFU, model FLOPs, does not): at n = 1
+    every layer, full recompute's hardware FLOPs; at n the share floor(K / n) of the rank's K layers of full
+    recompute's extra over none (the recomputed_fraction the step time reads); the step times do not move. Until
+    2026-12-03 every n counted the attention-core recompute (the same HFU at n 1, 2, 4)."""
+    def est(recompute="selective", **kw):
+        j = _titan_job(**kw)
+        j.training.recompute = recompute
+        return estimate_job(j, catalog)
+
+    full, none = est("full"), est("none")
+    runs = {n: est(selective="layer", ac_freq=n) for n in (1, 2, 4)}
+    assert runs[1].hw_flops_per_step == pytest.approx(full.hw_flops_per_step, rel=1e-12)
+    assert runs[1].hfu == pytest.approx(full.hfu, rel=1e-9)
+    extra = full.hw_flops_per_step - none.hw_flops_per_step
+    for n, r in runs.items():
+        share = (32 // n) / 32
+        assert r.hw_flops_per_step == pytest.approx(none.hw_flops_per_step + share * extra, rel=1e-12)
+        assert r.flops_per_step == none.flops_per_step  # MFU's count is the model's
+        assert r.hfu / r.mfu == pytest.approx(r.hw_flops_per_step / r.flops_per_step, rel=1e-9)  # one count, two places
+    # the rebuilt share rises from n = 4 to n = 1, and HFU with it over MFU
+    ratio = [runs[n].hfu / runs[n].mfu for n in (4, 2, 1)]
+    assert ratio == sorted(ratio) and len(set(ratio)) == 3
+
+
 @pytest.mark.parametrize("framework,words", [
     ({"selective": "layer", "ac_freq": 0}, "greater than or equal to 1"),
     ({"selective": "layer", "ac_freq": "two"}, ""),

@@ -252,6 +252,25 @@ def recomputed_fraction(rc, rn, layers: int, pp=1, vpp=1, every=0):
     return out
 
 
+def rebuilt_layers(rc, rn, layers: int, pp=1, vpp=1, every=0):
+    """What the hardware FLOPs (HFU) count as recomputed: ``(codes, share)`` for flops.step_flops' ``recompute`` and
+    ``full_fraction``. The codes are ``rc`` with torchtitan layer SAC's selective rows (``every`` > 0) as full
+    recompute, since the layers it checkpoints are rebuilt whole in the backward; the share is
+    ``recomputed_fraction``'s, the one the step time and memory read (floor(K / every) of a rank's K layers under
+    layer SAC, Megatron's block share under full). MFU counts none of it (model FLOPs, 3 x forward).
+
+    >>> codes, share = rebuilt_layers(1, 0, 32, every=4)
+    >>> int(codes), float(share)
+    (2, 0.25)
+    >>> codes, share = rebuilt_layers(1, 0, 32)
+    >>> int(codes), float(share)
+    (1, 0.0)
+    """
+    rc = np.asarray(rc)
+    codes = np.where((rc == 1) & (every > 0), 2, rc)
+    return codes, recomputed_fraction(rc, rn, layers, pp, vpp, every)
+
+
 def uniform_groups(layers: int, group: int, pp=1, vpp=1):
     """Megatron's ``--recompute-method uniform --recompute-num-layers g`` on the fullest chunk: (checkpointed inputs
     per layer, layers rebuilt at once). transformer_block.py ``_checkpointed_forward`` (uniform) checkpoints

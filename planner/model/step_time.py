@@ -83,7 +83,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import exposed_dp_comm, pipeline_split, recomputed_fraction, split_runtime, step_composition
+from planner.model.pipeline import (exposed_dp_comm, pipeline_split, rebuilt_layers, recomputed_fraction, split_runtime,
+                                     step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -1250,19 +1251,21 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     })
     # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
     mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
-    # the share of layers full recompute re-runs (Megatron's block method: pipeline.recomputed_fraction)
-    f_rc = recomputed_fraction(c.rc, c.rn, m.layers or 1, c.pp, c.chunks)
+    # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
+    # pipeline.rebuilt_layers, the recomputed_fraction the step above timed). Until 2026-12-03 layer SAC's rebuilt
+    # layers were left out of HFU (counted as the attention-core recompute)
+    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, c.rc, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
+        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
         fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
                                  modules=mods, causal_kernel=causal_kernels)  # per recompute code
-        model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[c.rc] for k in ("model", "hardware"))
-        if np.any(f_rc[c.rc == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
+        model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
+        if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
             hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
-            hw_flops = np.where(c.rc == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
+            hw_flops = np.where(rc_hw == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,

@@ -28,7 +28,13 @@ forces one, and the plan is then checked against that launcher's rules):
   ``expert_parallel_degree``, ``--parallelism.fsdp_reshard_after_forward`` (``never`` = ZeRO-2 /
   SHARD_GRAD_OP, ``always`` = ZeRO-3 / FULL_SHARD), ``--training.local_batch_size`` (with PP the
   whole per-replica batch, which torchtitan splits into pipeline micro-batches: ``titan_local_batch``),
-  ``activation-checkpoint:MODE`` (a subcommand in torchtitan 0.3).
+  ``activation-checkpoint:MODE`` (a subcommand in torchtitan 0.3: the recompute the plan priced, ``TITAN_AC``), and
+  the options a ``$TITAN_CONFIG`` function may set otherwise (compile, async TP, sequence parallelism, CPU offload)
+  written either way.
+
+What the plan priced that no flag of the launcher sets is said in ``# note:`` lines of every format's header
+(``launch_notes``): a plan timed for another stack's code than the launcher's, a recompute policy the launcher
+lacks, torchtitan 0.3's float32-only reduce.
 
 Every format and style is checked by the launchers' own code in tests/test_launch_parsers.py
 (torchrun's parser, torchtitan's ConfigManager/ParallelDims/pipeline splitter, Megatron-Core's configs,
@@ -166,6 +172,9 @@ class LaunchPlan:
     vcpus_per_node: float | None = None
     spot: bool = False
     summary: str = ""
+    #: what the plan priced that the launch line cannot set (``launch_notes``): one ``# note:`` comment line each in
+    #: every format's header, so the user sets it by hand or knows the run differs from the plan
+    notes: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------- program flags
@@ -372,14 +381,15 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         a.append("--sequence-parallel")
     a += _flag("--micro-batch-size", cfg["micro_batch"])
     a += _flag("--global-batch-size", t.global_batch)
-    if cfg["recompute"] == "selective":
+    recompute = planned_recompute(plan_stack(job, cfg), cfg["recompute"])  # layer SAC every layer is full
+    if recompute in ("attention_core", "op", "layer"):  # the last two with a note (RECOMPUTE_NOTES)
         a += _flag("--recompute-granularity", "selective")
         # the plan's list (one recommend searched, planner.search.space.recompute_module_lists) or the job's;
         # Megatron-LM arguments.py: nargs='*' (default ["core_attn"])
         mods = cfg.get("recompute_modules") or t.recompute_modules
         if mods is not None:
             a += ["--recompute-modules", *mods]
-    elif cfg["recompute"] == "full":
+    elif recompute == "full":
         # every layer's input kept, the layer recomputed in backward (the planner's "full": uniform 1), or only N
         # layers per stage (block) / groups of N (uniform): training.recompute_method / recompute_num_layers
         method, n = cfg.get("recompute_method") or "uniform", cfg.get("recompute_num_layers") or 1
@@ -395,6 +405,13 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
         a.append("--use-distributed-optimizer")
     elif cfg["zero"] == 3:
         a += MEGATRON_FSDP2_FLAGS
+        if not cfg.get("reshard_after_forward", plan_stack(job, cfg).reshard_after_forward):
+            # the plan keeps each unit gathered from forward to backward (stack option reshard_after_forward, memory
+            # and step_time price it): Megatron-LM's torch FSDP2 reshards by default (training.py get_model:
+            # TorchFullyShardedDataParallelConfig(reshard_after_forward=args.torch_fsdp2_reshard_after_forward));
+            # --torch-fsdp2-no-reshard-after-forward (store_false), kept by the newer --torch-fsdp2-reshard-after-forward
+            # parser as the legacy spelling. Until 2026-12-03 such a plan launched resharding
+            a.append("--torch-fsdp2-no-reshard-after-forward")
     hsdp = cfg.get("dp_shard")
     if hsdp is not None and hsdp < cfg["dp"] and cfg["zero"] >= 1:
         # HSDP: the distributed optimizer (or Megatron-FSDP) sharded over dp_shard x cp ranks, dp / dp_shard
@@ -548,6 +565,51 @@ def titan_local_batch(global_batch: int, cfg: dict) -> int:
     return cfg["micro_batch"]
 
 
+def planned_recompute(st, recompute: str) -> str:
+    """What the plan's ``recompute`` (none / selective / full) re-runs on the stack ``st`` it was timed with: "none",
+    "full", or under selective the stack's own kind (``Stack.selective``): "attention_core" (Megatron's, Korthikanti
+    et al. 2022), "op" (torchtitan's per-op SAC) or "layer" (torchtitan layer SAC, each ``Stack.layer_sac_every``-th
+    layer rebuilt whole); layer SAC every layer (``ac_freq`` 1) is "full" (planner.model.pipeline.recomputed_fraction
+    counts every layer, as full recompute)."""
+    if recompute != "selective":
+        return recompute
+    if st.selective == "layer" and st.layer_sac_every == 1:
+        return "full"
+    return st.selective
+
+
+#: torchtitan 0.3's ``activation-checkpoint:MODE`` subcommand (torchtitan/distributed/activation_checkpoint.py
+#: ``ActivationCheckpointingConfig``: ``selective`` = SelectiveAC, per-op SAC -- compute and communication outputs
+#: saved but every second mm; ``full`` = FullAC; ``none``) for each ``planned_recompute``. 0.3 has no layer SAC (the
+#: ``--activation_checkpoint.selective_ac_option <n>`` of torchtitan before 0.3, job_config.py ActivationCheckpoint,
+#: default "2") and no attention-core-only policy: a layer-SAC plan launches as full AC, which keeps no more than
+#: the plan priced (each layer's input only) and rebuilds more layers; both are said in a note (``RECOMPUTE_NOTES``).
+#: Until 2026-12-03 every selective plan launched as ``selective``: a layer-SAC plan ran per-op SAC, another policy
+#: with other memory and time than priced
+TITAN_AC = {"none": "none", "full": "full", "op": "selective", "attention_core": "selective", "layer": "full"}
+#: the tyro subcommand that selects it (ActivationCheckpointingConfig's ``tyro.conf.subcommand`` names), given last
+TITAN_AC_SUBCOMMAND = "activation-checkpoint:"
+#: what each launcher style runs for a ``planned_recompute`` it has no policy for, as a ``# note:`` line
+#: (``{n}``: layer SAC's n, ``{stack}``: the plan's stack). Megatron's selective is the attention core (and
+#: ``--recompute-modules``); torchtitan 0.3's and NeMo AutoModel's selective is per-op SAC (AUTOMODEL_AC)
+_LAYER_SAC = ("the plan is layer SAC, one layer in {n} rebuilt (training.framework ac_freq {n}), which {runner} has "
+              "no policy for: this line runs full activation checkpointing (every layer rebuilt: within the planned "
+              "memory, slower than planned)")
+RECOMPUTE_NOTES = {
+    "fsdp": {"layer": _LAYER_SAC.format(n="{n}", runner="torchtitan 0.3") + "; for the planned run use torchtitan before "
+                      "0.3 (--activation_checkpoint.mode selective --activation_checkpoint.selective_ac_option {n})",
+             "attention_core": "the plan recomputes the attention core ({stack}'s selective recompute); torchtitan's "
+                               "selective is per-op SAC, which keeps other tensors: its memory and time differ"},
+    "automodel": {"layer": _LAYER_SAC.format(n="{n}", runner="NeMo AutoModel"),
+                  "attention_core": "the plan recomputes the attention core ({stack}'s selective recompute); AutoModel's "
+                                    "selective is per-op SAC, which keeps other tensors: its memory and time differ"},
+    "megatron": {"op": "the plan is per-op SAC ({stack}'s selective recompute); Megatron's selective recomputes the "
+                       "attention core (--recompute-modules): its memory and time differ",
+                 "layer": "the plan is layer SAC, one layer in {n} rebuilt; Megatron's selective recomputes the "
+                          "attention core: its memory and time differ"},
+}
+
+
 def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
     """torchtitan (FSDP2 + TP/PP/CP/EP) arguments; for generic models, a user script's flags."""
     t = job.training
@@ -580,6 +642,8 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--parallelism.data_parallel_shard_degree", shard)
     a += _flag("--parallelism.data_parallel_replicate_degree", cfg["dp"] // shard)
     a += _flag("--parallelism.tensor_parallel_degree", cfg["tp"])
+    if cfg["tp"] > 1:  # ParallelismConfig.enable_sequence_parallel (0.3: default True; a config function may turn it off)
+        a.append("--parallelism.enable_sequence_parallel" if cfg["sp"] else "--parallelism.no_enable_sequence_parallel")
     a += _flag("--parallelism.pipeline_parallel_degree", cfg["pp"])
     local = titan_local_batch(t.global_batch, cfg)
     if cfg["pp"] > 1:
@@ -597,8 +661,10 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
     a += _flag("--parallelism.expert_parallel_degree", cfg["ep"])
     if sharded:
         a += _flag("--parallelism.fsdp_reshard_after_forward", reshard)
-        if "optimizer" in cfg.get("offload", "none"):  # FSDP2 CPUOffloadPolicy (also moves the parameters)
-            a.append("--training.enable_cpu_offload")
+        # FSDP2 CPUOffloadPolicy (also moves the parameters); written either way, as every option a config function
+        # ($TITAN_CONFIG, the flags' defaults) may set otherwise than the plan
+        a.append("--training.enable_cpu_offload" if "optimizer" in cfg.get("offload", "none")
+                 else "--training.no_enable_cpu_offload")
     a += _flag("--training.local_batch_size", local)
     a += _flag("--training.global_batch_size", t.global_batch)
     a += _flag("--training.seq_len", t.seq_len)
@@ -611,25 +677,30 @@ def fsdp_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> 
         a += _flag("--training.mixed_precision_reduce", "bfloat16")
     st = plan_stack(job, cfg)
     if st.compile:  # the plan's kernels and loss were timed compiled (Stack.compile; torchtitan CompileConfig,
-        # default off, components model + loss); async TP is a compile pass (CompileConfig.__post_init__)
-        a.append("--compile.enable")
-        if cfg["tp"] > 1 and st.tp_overlap == "async_tp":
-            a.append("--compile.enable_async_tensor_parallel")
+        # default off, components model + loss, comma-separated on its command line); async TP is a compile pass
+        # (CompileConfig.__post_init__). Each written either way: torchtitan's own config functions set them
+        # otherwise (deepseek_v3's and kimi_k2_7's compile the loss alone: CompileConfig(enable=True, components=["loss"]))
+        a += ["--compile.enable"] + _flag("--compile.components", "model,loss")
+        async_tp = cfg["tp"] > 1 and st.tp_overlap == "async_tp"
+        a.append("--compile.enable_async_tensor_parallel" if async_tp else "--compile.no_enable_async_tensor_parallel")
+    else:
+        a.append("--compile.no_enable")
     # checkpoints as in the megatron style: torchtitan writes them under <dump_folder>/checkpoint
     a += _flag("--dump_folder", "$CKPT_DIR") + ["--checkpoint.enable"] + _flag("--checkpoint.interval", save_every)
     if cfg["pp"] > 1 or cfg["ep"] > 1:
         a.append("--training.disable_cuda_graphs")  # torchtitan 0.3 refuses CUDA graphs with PP (and most EP)
     # torchtitan 0.3 makes the activation-checkpoint mode a (tyro) subcommand, given last
-    a.append(f"activation-checkpoint:{cfg['recompute']}")
+    a.append(TITAN_AC_SUBCOMMAND + TITAN_AC[planned_recompute(st, cfg["recompute"])])
     return a
 
 
 #: NeMo AutoModel's recipe entry point for pre-training (examples/llm_pretrain/pretrain.py:
 #: ``parse_args_and_load_config`` then ``PretrainRecipeForNextTokenPrediction``), run from a checkout
 AUTOMODEL_SCRIPT = "$AUTOMODEL_DIR/examples/llm_pretrain/pretrain.py"
-#: the planner's recompute -> AutoModel ``distributed.activation_checkpointing`` (FSDP2Config: ``True``/"full" wraps
-#: each block in torch's checkpoint, "selective" the per-op SAC policy the stack's ``selective="op"`` prices)
-AUTOMODEL_AC = {"none": "False", "selective": "selective", "full": "full"}
+#: the plan's recompute (``planned_recompute``) -> AutoModel ``distributed.activation_checkpointing`` (FSDP2Config:
+#: ``True``/"full" wraps each block in torch's checkpoint, "selective" the per-op SAC policy the stack's
+#: ``selective="op"`` prices); layer SAC and the attention core, which it has no policy for, as TITAN_AC with a note
+AUTOMODEL_AC = {"none": "False", "full": "full", "op": "selective", "attention_core": "selective", "layer": "full"}
 
 
 def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000) -> list[str]:
@@ -676,7 +747,7 @@ def automodel_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000
         if job.model.moe is not None:
             a += _flag("--distributed.moe.reshard_after_forward", bool(reshard))
         a += _flag("--distributed.defer_fsdp_grad_sync", bool(st.fsdp_defer_sync))
-    a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[cfg["recompute"]])
+    a += _flag("--distributed.activation_checkpointing", AUTOMODEL_AC[planned_recompute(st, cfg["recompute"])])
     if cfg["pp"] > 1:
         a += _flag("--distributed.pipeline.pp_schedule", "interleaved1f1b" if cfg["vpp"] > 1 else "1f1b")
         a += _flag("--distributed.pipeline.pp_microbatch_size", cfg["micro_batch"])
@@ -776,6 +847,57 @@ def finetune_note(job: JobSpec, style: str) -> str | None:
     return FINETUNE_NOTES.get(style, {}).get(mode)
 
 
+#: the fp8 recipe the plan priced as torchtitan 0.3's model converters offer it (torchtitan/components/quantization:
+#: float8.py ``Float8LinearConverter.Config.recipe_name`` rowwise | rowwise_with_gw_hp, default rowwise; mx.py
+#: ``MXFP8LinearConverter``), said beside $TITAN_CONFIG: no flag sets it. torchao's tensorwise recipe (the torchtitan
+#: stack's default, planner.model.stacks) is not among 0.3's recipe names
+TITAN_FP8 = {
+    "rowwise": "pick one whose model has a Float8LinearConverter (recipe_name rowwise, as llama3_debugmodel_float8 "
+               "does), or the run is bf16",
+    "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
+    "tensorwise": "torchtitan 0.3's Float8LinearConverter has no tensorwise recipe (recipe_name rowwise | "
+                  "rowwise_with_gw_hp; as llama3_debugmodel_float8 does, rowwise), so the run is another recipe than "
+                  "priced (re-plan with training.framework fp8_recipe rowwise), or bf16 without a converter",
+}
+#: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
+STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel"}
+
+
+def launch_notes(job: JobSpec, cfg: dict, style: str) -> list[str]:
+    """What the plan priced that the launch line cannot say, one ``# note:`` line each (``LaunchPlan.notes``):
+
+    * a plan timed for another stack's code than the style runs (a DeepSpeed, HF Trainer or llm-foundry plan goes to
+      the Megatron or torchtitan launcher by its ZeRO stage: ``default_style``; a style forced with ``--emit
+      FORMAT:STYLE``): the launch's step time and memory are that launcher's, not the plan's;
+    * recompute the style has no policy for (``RECOMPUTE_NOTES`` of ``planned_recompute``);
+    * torchtitan: a reduce in bf16, which 0.3's ``training.mixed_precision_reduce`` (Literal["float32"]) refuses, so
+      the line stops at launch; the early-stopping checkpoint, which 0.3's FullAC / SelectiveAC turn off
+      (``early_stop=False``).
+    Generic models run the user's script: none."""
+    if job.model is None or not job.model.is_transformer:
+        return []
+    st, t = plan_stack(job, cfg), job.training
+    notes = []
+    run = STYLE_RUNTIME[style]
+    if stack_rules.runtime(st) != run:
+        notes.append(f"the plan was priced for {st.name}'s code; this line runs {stack_rules.RUNTIME_NAMES[run]}, whose "
+                     f"step time and memory differ: re-plan with training.framework {STYLE_STACK[style]} for this launch")
+    recompute = planned_recompute(st, cfg["recompute"])
+    note = RECOMPUTE_NOTES.get(style, {}).get(recompute)
+    if note:
+        notes.append(note.format(n=st.layer_sac_every, stack=st.name))
+    if style == "fsdp":
+        sharded = FSDP_RESHARD[cfg["zero"]] is not None
+        if sharded and t.grad_dtype == "same" and t.precision != "fp32":
+            notes.append("the plan reduces gradients in bf16: torchtitan 0.3's training.mixed_precision_reduce takes "
+                         "float32 only and refuses this line; plan with training.grad_dtype fp32, or run a torchtitan "
+                         "that takes bfloat16")
+        if st.recompute_early_stop and recompute != "none":
+            notes.append("the plan's recompute stops early (recompute_early_stop); torchtitan 0.3 checkpoints with "
+                         "early_stop=False, which rebuilds each layer whole")
+    return notes
+
+
 def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPlan:
     """The plan every format renders. ``style`` None: the plan's stack's own (``default_style``)."""
     if is_auto(job) or best.get("stack"):  # training.framework auto (or open on a TPU / Trainium): the plan's stack
@@ -824,6 +946,9 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
             notes.append(f"the plan is fp8 ({st.fp8_recipe}): give the config its fp8 section, or the run is bf16")
         if st.moe_dispatcher != "alltoall":
             notes.append(f"the plan's MoE dispatcher is {st.moe_dispatcher}: set it in the config's model.backend")
+        if st.compile:  # an option here (the nemo-automodel stack runs eager: Stack.compile False); no layout flag
+            notes.append("the plan is compiled (training.framework compile): turn torch.compile on in the recipe, "
+                         "or the run is eager")
         if "optimizer" in cfg.get("offload", "none"):
             notes.append("the plan offloads the optimizer: give distributed an offload_policy (FSDP2 CPUOffloadPolicy)")
         if cfg["zero"] >= 2 and job.training.grad_dtype == "same" and job.training.precision != "fp32":
@@ -836,8 +961,8 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
               "TITAN_CONFIG": "a config_registry function of that module with the model and data (flags below override it)",
               "CKPT_DIR": "a shared folder for checkpoints and logs"}
         if job.training.precision == "fp8":  # torchtitan 0.3 sets fp8 in the config's model converters, not by a flag
-            ph["TITAN_CONFIG"] += ("; the plan is fp8: pick one whose model has a Float8LinearConverter "
-                                   "(as llama3_debugmodel_float8 does), or the run is bf16")
+            recipe = plan_stack(job, cfg).fp8_recipe
+            ph["TITAN_CONFIG"] += f"; the plan is fp8 ({recipe}): " + TITAN_FP8.get(recipe, TITAN_FP8["rowwise"])
         if job.training.optimizer == "muon":  # likewise the optimizer: a config's OptimizersContainer, no flag
             ph["TITAN_CONFIG"] += ("; the plan uses Muon: pick one whose optimizer is DistMuon (torchtitan/distributed/"
                                    "flex_shard/dist_muon.py, as kimi_k2_7's config_registry does), or the run is AdamW")
@@ -863,6 +988,7 @@ def launch_plan(job: JobSpec, best: dict, style: str | None = None) -> LaunchPla
     # trays of 4) launches as its hosts
     per_host = int(hw.get("gpus_per_host") or hw["gpus_per_node"])
     return LaunchPlan(
+        notes=launch_notes(job, cfg, style),
         name=f"{name[:40] or 'job'}-train", nodes=int(hw["nodes"]) * int(hw["gpus_per_node"]) // per_host,
         gpus_per_node=per_host,
         # the expected hours it was ranked at: sbatch --time from the uninterrupted hours ignored the job's checkpoint
@@ -889,7 +1015,8 @@ def _lines(args: list[str], indent: str = "  ") -> str:
     """Flags grouped one per line (a flag with its value), joined with backslash continuations."""
     groups: list[list[str]] = []
     for a in args:
-        if a.startswith("-") or not groups:
+        # a tyro subcommand (torchtitan's ``activation-checkpoint:full``) is no flag's value: a line of its own
+        if a.startswith("-") or not groups or a.startswith(TITAN_AC_SUBCOMMAND):
             groups.append([a])
         else:
             groups[-1].append(a)
@@ -907,6 +1034,7 @@ def torchrun_args(plan: LaunchPlan, node_rank: str, master_addr: str, master_por
 def _header(plan: LaunchPlan, comment: str = "#") -> str:
     lines = [f"planner plan: {plan.summary}", f"launcher style: {plan.style}"]
     lines += [f"set ${k}: {v}" for k, v in plan.placeholders.items()]
+    lines += [f"note: {n}" for n in plan.notes]
     return "\n".join(f"{comment} {clean_line(x)}" for x in lines)  # catalog names: one inert comment line
 
 

@@ -14,7 +14,7 @@ from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.pipeline import recomputed_fraction
+from planner.model.pipeline import rebuilt_layers
 from planner.model.stacks import Stack, default_stack_mode, from_training, recompute_modules
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
@@ -74,12 +74,15 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
                     capacity=float(hw.gpu.memory_bytes), most_loaded_stage="last" if mem["stage"][i] else "first",
                     limit=limit, headroom=head, margin=float(hw.gpu.memory_bytes) - float(mem["total"][i]),
                     host=float(mem["host"][i]), host_limit=float(offload.host_limit(hw)))
-    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(c.rc[i]), t.flash_attention,
+    # the recompute HFU counts (pipeline.rebuilt_layers, as step_time's hfu): layer SAC's layers rebuilt whole
+    rc_hw, f_rc = rebuilt_layers(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
+                                 c.vpp[i] if cfg["schedule"] == "interleaved" else 1,
+                                 stack.layer_sac_every if m.is_transformer else 0)
+    fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(rc_hw), t.flash_attention,
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
                              modules=recompute_modules(t, stack, m) if stack.module_recompute else None,
-                             full_fraction=float(recomputed_fraction(c.rc[i], c.rn[i], m.layers or 1, c.pp[i],
-                                                                     c.vpp[i] if cfg["schedule"] == "interleaved" else 1)))
+                             full_fraction=float(f_rc))
     ram = offload.host_ram(hw)  # one node's host RAM: the simulator's dataset-cache answer sizes the cache by it
     plan = Plan(
         model=m.name,
