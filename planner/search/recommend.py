@@ -23,7 +23,7 @@ from planner.model import physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
-from planner.model.step_time import step_time
+from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
@@ -280,6 +280,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     evaluated = 0
+    memo = LayerMemo()  # the layer model's rows, shared by every step_time call of this search
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
     regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
@@ -387,7 +388,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                                 closest_mem = closest[g]
                         continue
                     cf = cv.take(np.flatnonzero(fits))
-                    st = step_time(job.model, var.training, cf, hw, framework=var.stack)
+                    st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
                     hours = steps * st["step_time_s"] / 3600.0
                     extra = {}
                     evj = candidates_eval(job, st, cf, hw)
