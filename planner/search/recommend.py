@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
@@ -632,6 +631,8 @@ def _strings(parts: list) -> object:
         else:
             remap = np.array([index.setdefault(s, len(index)) for s in v.names], dtype=np.intp)
             codes.append(remap[np.asarray(v.codes, dtype=np.intp)])
+    import pandas as pd  # (here, in _table and _nothing_meets: ``planner estimate`` imports this module, builds no table)
+
     names = np.array(list(index))
     inferred = pd.Series(names[:1]).dtype  # the dtype pandas gives a column of numpy strings
     code = np.concatenate(codes)
@@ -659,6 +660,8 @@ def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
             out[k] = _strings(vals)
         else:
             out[k] = np.concatenate([col(n, cols, k) for n, cols in parts])
+    import pandas as pd
+
     return pd.DataFrame(out)
 
 
@@ -693,6 +696,8 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
     was applied (no deadline): the nearest plan is one of them, and plans the cap alone excluded that
     meet the budget are said as such (the error read "costs $94.5k vs budget $100.0k" for a plan the
     cap had dropped)."""
+    import pandas as pd
+
     hcol, ccol, _ = ranked_columns(df)
     inside = pd.Series(True if horizon is None else horizon, index=df.index)
     ck = "goodput" in df.columns  # the job's checkpoint section is priced: the ranked figures include it
