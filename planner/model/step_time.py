@@ -69,7 +69,8 @@ pipeline sends once per distinct stage key (that key with pp, the model chunks, 
 interleaves, whether the sends cross nodes); the DP/ZeRO collectives once per distinct (pp, tp, cp, dp, ep,
 zero, etp). What stays per row (the micro-batch count, the bubble, the exposed DP and ZeRO terms) is computed
 on the rows it applies to (``_on_rows``); tests/test_step_time_batch.py holds each row to the numbers it gets
-alone.
+alone. A search passes one ``LayerMemo`` to all its calls: a layer key's rows, once computed, serve every later call
+with the same inputs (its chunks, stack variants and instance types).
 """
 from __future__ import annotations
 
