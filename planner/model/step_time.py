@@ -1001,6 +1001,12 @@ def _frozen(x, free: tuple[str, ...] = ()):
     if isinstance(x, (list, tuple, set, frozenset)):
         items = tuple(_frozen(v) for v in x)
         return tuple(sorted(items, key=repr)) if isinstance(x, (set, frozenset)) else items
+    if isinstance(x, np.ndarray):
+        return ("ndarray", x.dtype.str, x.shape, x.tobytes())
+    try:
+        hash(x)
+    except TypeError:  # anything else unhashable: by identity (the memo keeps the object that holds it alive)
+        return ("id", id(x))
     return x
 
 
