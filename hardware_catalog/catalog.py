@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Literal, Optional
 
-import pandas as pd
+# (pandas is imported by the *_df tables that build frames: loading the catalog and a plan need none of it, and
+# importing it took ~1 s of every command's start-up)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from hardware_catalog import files
@@ -540,6 +541,7 @@ class Catalog:
     COUNT_COLUMNS = ("gpu_count", "vcpus", "gpus_per_host", "max_chips")
 
     def gpus_df(self) -> pd.DataFrame:
+        import pandas as pd
         rows = []
         for g in self.gpus.values():
             rows.append({"name": g.name, "vendor": g.vendor, "memory_gib": g.memory_bytes / GIB,
@@ -557,6 +559,7 @@ class Catalog:
         """The named interconnects (``interconnects.csv``) as a table, one row each, sources uncut; bandwidths and
         latencies as numbers (the CSV's text: ``catalog links --json`` turned every column of digits into numbers,
         a user's text too)."""
+        import pandas as pd
         df = pd.DataFrame([{"name": k, **r} for k, r in self.interconnects.items()])
         for c in ("gbps_per_dir", "gbytes_per_dir", "latency_us"):
             if c in df.columns:
@@ -565,6 +568,7 @@ class Catalog:
 
     def systems_df(self) -> pd.DataFrame:
         """The reference systems (``systems.csv``) as a table, one row each."""
+        import pandas as pd
         return _counts(pd.DataFrame([{"key": s.key, "gpu": s.gpu.name, "gpu_count": s.gpu_count, "gpus_per_host": s.gpus_per_host,
                               "ram_gib": s.ram_bytes / GIB if s.ram_bytes is not None else None,
                               "network_gbps": s.network_bw * 8 / 1e9, "fabric": s.fabric, "max_chips": s.max_chips,
@@ -574,6 +578,7 @@ class Catalog:
         """The commitment terms (``commitments.csv`` and any override file's ``commitments:``), one row each: USD per
         node-hour under the term, beside the instance's on-demand price (empty where the instance has none) and that
         price's region (``ondemand_region``: gcp:a3-megagpu-8g's terms are us-east4's, its on-demand rate us-central1's)."""
+        import pandas as pd
         rows = []
         for c in sorted(self.commitments, key=lambda c: (c.instance_key, c.term, c.price)):
             inst = self.instances.get(c.instance_key)
@@ -591,12 +596,14 @@ class Catalog:
     def onprem_df(self) -> pd.DataFrame:
         """The buy-vs-rent (on-prem TCO) inputs (``onprem.csv`` and any override file's ``onprem:``), one row each,
         the value as a number."""
+        import pandas as pd
         cols = ["key", "value", "unit", "basis", "source", "notes"]
         df = pd.DataFrame([{c: r.get(c, "") for c in cols} for r in self.onprem.values()], columns=cols)
         df["value"] = pd.to_numeric(df["value"])
         return df
 
     def instances_df(self, cloud: str | None = None) -> pd.DataFrame:
+        import pandas as pd
         rows = []
         for i in self.instances.values():
             if cloud and i.cloud != _norm(cloud):
@@ -616,6 +623,7 @@ def _counts(df: pd.DataFrame) -> pd.DataFrame:
     """``Catalog.COUNT_COLUMNS`` as integers: pandas holds a column with a missing value (or the catalog's
     float ``gpu_count``) as float, and ``to_csv`` wrote ``1.0`` GPUs. A missing count stays empty (nullable
     ``Int64``); a column with a fractional value (an override's shared GPU) is left as it is."""
+    import pandas as pd
     for col in Catalog.COUNT_COLUMNS:
         if col not in df.columns:
             continue

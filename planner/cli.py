@@ -16,9 +16,6 @@ from typing import List, Optional
 
 import typer
 from planner.errors import InputError, clip
-from planner.results import jsonable
-from planner.vocab import ARRIVALS, OBJECTIVE
-from planner import workloads
 from planner.outputs import output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
 
@@ -34,6 +31,22 @@ def _fail(e: Exception, code: int = 2):
     msg = clean_line(e)  # the user's text: no markup, no control codes, one line
     err.print(f"[bold red]error:[/] {esc(msg)}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(code)
+
+
+# The planning modules (the specs' pydantic models, numpy, the model, the search) load when a command first needs
+# them, not when the CLI starts: ``planner --help`` and ``planner catalog`` never do.
+def _plan(name: str, job, ctx):
+    """``planner.workloads.plan``, imported on first use"""
+    from planner import workloads
+
+    return workloads.plan(name, job, ctx)
+
+
+def jsonable(x):
+    """``planner.results.jsonable``, imported on first use"""
+    from planner.results import jsonable as to_json
+
+    return to_json(x)
 
 
 def _run(fn, *a, **kw):
@@ -61,6 +74,7 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
     """Load the job, the catalog (with overrides) and a profile; ``--objective`` overrides the
     job's ``constraints.objective``."""
     from planner.spec import load_job
+    from planner.vocab import OBJECTIVE
     from planner.workloads import Context
 
     job = load_job(job_path)
@@ -145,7 +159,7 @@ def estimate(
     """Params, FLOPs, memory per rank, step time, MFU and cost of one fully specified job."""
     def go():
         job, ctx = _context(job_path, catalog, profile)
-        _show(workloads.plan("estimate", job, ctx), as_json)
+        _show(_plan("estimate", job, ctx), as_json)
     _run(go)
 
 
@@ -176,7 +190,7 @@ def recommend(
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=top, simulate=not no_simulate,
                                 progress=progress)
-            planned = workloads.plan("recommend", job, ctx)
+            planned = _plan("recommend", job, ctx)
         if planned.workload != "training" and (csv_path is not None or emit is not None):
             raise InputError("--csv" if csv_path is not None else "--emit", f"only for training plans, not {planned.workload}")
         spec = None
@@ -269,7 +283,7 @@ def compare(
         _check_by(by)
         with _progress("searching") as progress:
             job, ctx = _context(job_path, catalog, profile, objective, top=10, simulate=False, progress=progress)
-            planned = workloads.plan("compare", job, ctx)
+            planned = _plan("compare", job, ctx)
         if planned.workload != "training":
             raise InputError("compare", f"only for training plans, not {planned.workload}")
         views = _views(planned.result, by, False)
@@ -303,6 +317,7 @@ def serve(
     # one line: a newline in the docstring broke the help mid-sentence ("... $ per million requests" / "(analytic ...")
     """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
+        from planner.vocab import ARRIVALS
         from planner.workloads.serving import settings_for
 
         if arrivals is not None and arrivals not in ARRIVALS:
@@ -316,7 +331,7 @@ def serve(
                                              "(or leave --precisions out for serving.precision)")
         try:
             with _progress("simulating") as progress:
-                planned = workloads.plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),
+                planned = _plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),
                                                                progress=progress))
         except InputError as e:  # the planner names "trace"/"precisions": say which input the user gave them in
             where = {"trace": "--trace" if trace is not None else "serving.trace",
@@ -351,7 +366,7 @@ def simulate(
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
-            planned = workloads.plan("simulate", job, ctx)
+            planned = _plan("simulate", job, ctx)
         if timeline is not None:
             write_text(timeline, timeline_text(planned.result.result, timeline.suffix.lower().lstrip(".")), "--timeline",
                        force)
@@ -438,11 +453,15 @@ app.add_typer(catalog_app, name="catalog")
 CatalogJsonOpt = typer.Option(False, "--json", help="JSON (one object per row; missing values null) instead of a table")
 
 
-def _frame_out(df, as_csv: bool, as_json: bool, float_format: str | None = "%.10g") -> bool:
-    """Write a catalog frame as CSV or as JSON records for scripts; False when neither was asked for. %.10g: A10G's
-    22.35 GiB, not its bytes round trip 22.34999999962747 (JSON keeps 10 significant digits the same way)."""
+def _frame_out(frame, as_csv: bool, as_json: bool, float_format: str | None = "%.10g") -> bool:
+    """Write a catalog frame (``frame()``, built only then: a table needs no pandas) as CSV or as JSON records for
+    scripts; False when neither was asked for. %.10g: A10G's 22.35 GiB, not its bytes round trip 22.34999999962747
+    (JSON keeps 10 significant digits the same way)."""
     if as_csv and as_json:
         raise InputError("--json", "--json and --csv each replace the table: choose one")
+    if not (as_csv or as_json):
+        return False
+    df = frame()
     if as_csv:
         sys.stdout.write(df.to_csv(index=False, float_format=float_format))
     elif as_json:
@@ -466,7 +485,7 @@ def _listing(catalog, as_csv: bool, as_json: bool, frame, table) -> None:
     JSON for scripts (``_frame_out``) or ``table(cat)`` printed, errors as one line (``_run``)."""
     def go():
         cat = _load_catalog(catalog)
-        if not _frame_out(frame(cat), as_csv, as_json):
+        if not _frame_out(lambda: frame(cat), as_csv, as_json):
             out.print(table(cat))
     _run(go)
 
@@ -519,7 +538,7 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
         if cloud is not None and cloud.lower() not in {i.cloud for i in cat.instances.values()}:
             # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
-        if not _frame_out(cat.instances_df(cloud), as_csv, as_json):
+        if not _frame_out(lambda: cat.instances_df(cloud), as_csv, as_json):
             from planner.hardware.options import device_noun
             out.print(format_instances_table(cat, cloud, width=out.width, noun=device_noun))
     _run(go)

@@ -43,3 +43,24 @@ def test_calibrate_says_what_it_wrote_without_a_gemm_fit(cli, tmp_path, monkeypa
     prof.fitted.gemm_max = 0.71
     code, so, se = cli("calibrate", "-o", out)
     assert "; the largest GEMMs reach 71% of the peak it records (gemm_max 0.71)" in " ".join(so.split())
+
+
+@pytest.mark.parametrize("args,not_loaded", [
+    (["--help"], ("pandas", "planner.spec", "planner.model", "numpy")),
+    (["catalog", "gpus"], ("pandas",)),
+    (["catalog", "systems"], ("pandas", "planner.spec")),
+    (["estimate", ROOT / "examples" / "llama3-8b-estimate.yaml"], ("pandas",)),
+])
+def test_commands_import_only_what_they_use(args, not_loaded, tmp_path):
+    """Start-up: a command that builds no table does not import pandas (~1 s), and ``--help`` loads none of the
+    planning modules; what each run imported is read from ``sys.modules`` after it, not timed."""
+    code = ("import sys, runpy\nsys.argv = ['planner'] + sys.argv[1:]\ntry:\n    runpy.run_module('planner', "
+            "run_name='__main__')\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('LOADED', ' '.join(sorted(sys.modules)))\n")
+    r = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loaded = set(r.stdout.rsplit("LOADED ", 1)[1].split())
+    assert len(loaded) > 50  # (the list is really there)
+    for name in not_loaded:
+        assert name not in loaded, f"planner {' '.join(map(str, args))} imported {name}"

@@ -97,3 +97,49 @@ def test_matches_stored_reference(catalog):
         a, b = ref[k], got[k]
         ok = np.isclose(b, a, rtol=1e-12, atol=0.0, equal_nan=True)
         assert ok.all(), f"{k}: row {np.flatnonzero(~ok)[0]} is {b[~ok][0]!r}, stored {a[~ok][0]!r}"
+
+
+@pytest.mark.parametrize("example,precision,stack", [
+    ("llama3-70b", "fp8", resolve("megatron-core", lp_bf16_layers=2)),  # two layer sets (recipe, 16-bit)
+    ("llama3-70b", None, "torchtitan"),  # layer SAC shares in the key
+    ("mixtral-8x7b", None, None),  # MoE: EP, expert-TP
+    ("nemotron-3-nano-pretrain", None, None),  # hybrid: the MTP block's own layer set
+])
+def test_layer_memo_gives_each_call_its_own_numbers(catalog, example, precision, stack):
+    """One LayerMemo over a search-like sequence of calls -- overlapping candidate sets, the stack options a
+    search varies (LAYER_FREE_STACK) flipped, instance types of one GPU that differ only in what LAYER_FREE_HW
+    lists or in their network, and another GPU -- gives every call the bits it gets without the memo. A field
+    wrongly listed as free (or a setting missing from the key) would hand a later call an earlier one's rows."""
+    from dataclasses import replace
+
+    from planner.model.stacks import from_training
+    from planner.model.step_time import LAYER_FREE_STACK, LayerMemo
+
+    job = load_job(EXAMPLES / f"{example}.yaml")
+    if precision:
+        job = job.model_copy(update={"training": job.training.model_copy(update={"precision": precision})})
+    base = from_training(job.training, stack)
+    stacks = [base] + [replace(base, **{f: not getattr(base, f)}) for f in LAYER_FREE_STACK
+                       if isinstance(getattr(base, f), bool)]
+    hws = [option_from_instance(catalog.instance(k)) for k in (
+        "aws:p5.48xlarge", "azure:Standard_ND96isr_H100_v5", "gcp:a3-highgpu-8g", "aws:p5en.48xlarge")]
+    hws.append(replace(hws[0], name="renamed", price_ondemand=1.0))
+    rng = np.random.default_rng(11)
+    moe = job.model.moe is not None
+    sets = [candidates(40, rng, moe) for _ in range(2)]
+    sets.append(sets[0].take(np.arange(10, 30)))  # keys met before
+    memo = LayerMemo()
+    calls = 0
+    for hw in hws:
+        for fw in stacks:
+            for c in sets:
+                got = step_time(job.model, job.training, c, hw, framework=fw, memo=memo)
+                ref = step_time(job.model, job.training, c, hw, framework=fw)
+                calls += 1
+                for k, v in ref.items():
+                    if np.asarray(v).dtype.kind == "f":
+                        a, b = np.broadcast_to(v, (len(c),)), np.broadcast_to(got[k], (len(c),))
+                        bad = np.flatnonzero(_bits(a) != _bits(b))
+                        assert not len(bad), f"{hw.name} {k}: row {bad[0]} {b[bad[0]]!r} with the memo, {a[bad[0]]!r}"
+    # the flipped stack options and the renamed option share the rows: fewer settings than calls
+    assert len(memo._sets) < calls / len(sets)

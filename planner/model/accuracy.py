@@ -31,6 +31,7 @@ runs). The range says so wherever it is printed.
 """
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -152,15 +153,15 @@ class Band:
 
 @lru_cache(maxsize=1)
 def load_bands(path: str = str(BANDS_CSV)) -> tuple[Band, ...]:
-    """The shipped bands (``data/accuracy_bands.csv``; ``#`` lines are its provenance)."""
-    import pandas as pd
-
-    d = pd.read_csv(path, comment="#", keep_default_na=False)
-    return tuple(Band(arch=r.arch, gpu_family=r.gpu_family, rows=int(r.rows), sources=int(r.sources), q10=float(r.q10),
-                      q50=float(r.q50), q90=float(r.q90), median_abs=float(r.median_abs),
-                      source_names=tuple(str(r.source_names).split(";")),
-                      modes=tuple((k, int(n)) for k, n in (x.split(":") for x in str(getattr(r, "modes", "")).split(";") if x)))
-                 for r in d.itertuples())
+    """The shipped bands (``data/accuracy_bands.csv``; ``#`` lines are its provenance). Read with the csv module:
+    every ``planner estimate`` reads it, and pandas' import was most of that command's start-up."""
+    with open(path, newline="") as f:
+        d = list(csv.DictReader(line for line in f if not line.startswith("#")))
+    return tuple(Band(arch=r["arch"], gpu_family=r["gpu_family"], rows=int(r["rows"]), sources=int(r["sources"]),
+                      q10=float(r["q10"]), q50=float(r["q50"]), q90=float(r["q90"]), median_abs=float(r["median_abs"]),
+                      source_names=tuple(str(r["source_names"]).split(";")),
+                      modes=tuple((k, int(n)) for k, n in (x.split(":") for x in str(r.get("modes") or "").split(";") if x)))
+                 for r in d)
 
 
 def band_for(model, gpu_name: str, bands: tuple[Band, ...] | None = None) -> Band | None:

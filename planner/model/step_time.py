@@ -69,9 +69,12 @@ pipeline sends once per distinct stage key (that key with pp, the model chunks, 
 interleaves, whether the sends cross nodes); the DP/ZeRO collectives once per distinct (pp, tp, cp, dp, ep,
 zero, etp). What stays per row (the micro-batch count, the bubble, the exposed DP and ZeRO terms) is computed
 on the rows it applies to (``_on_rows``); tests/test_step_time_batch.py holds each row to the numbers it gets
-alone.
+alone. A search passes one ``LayerMemo`` to all its calls: a layer key's rows, once computed, serve every later call
+with the same inputs (its chunks, stack variants and instance types).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -88,7 +91,7 @@ from planner.model.pipeline import (exposed_dp_comm, pipeline_split, rebuilt_lay
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
-                                   recompute_modules, te_cast_bytes)
+                                   recompute_modules, SEARCHED, te_cast_bytes)
 from planner.model import moe as moe_mech
 from planner.model import offload, optimizers, physics, ssm
 from planner.vocab import SCHEDULE
@@ -934,11 +937,88 @@ def _on_rows(mask, fn):
     return out
 
 
+#: what a hardware option holds that the layer model never reads (its names, prices and notes): options that differ
+#: only there share a search's layer rows (``LayerMemo``; tests/test_step_time_batch.py flips each)
+LAYER_FREE_HW = ("name", "instance", "price_ondemand", "price_spot", "vcpus_per_node", "notes", "network_note",
+                 "reference", "max_gpus", "past_max_hint")
+#: the stack options a search varies that the layer model never reads (offload, FSDP and ZeRO-3 switches: their
+#: costs are the DP, ZeRO and offload terms outside it): a search's stack variants share its layer rows
+LAYER_FREE_STACK = SEARCHED
+
+
+class LayerMemo:
+    """A search's memo of the layer model: ``_layer_terms``' rows by layer key, kept across the search's
+    ``step_time`` calls. Its chunks, stack variants and instance types each call the layer model on a few hundred
+    layer keys, most of them already met with the same inputs: it was about half of a call's ~10 ms fixed cost.
+
+    A row's terms depend on what ``_layer_terms`` reads -- the model, the training spec, the stack (resolved) and the
+    hardware option, less the fields it never reads (``LAYER_FREE_HW``, ``LAYER_FREE_STACK``), the call's options and
+    which layer set it is (the recipe's, the 16-bit one, the hybrid MTP block) -- and on the row's layer key (tp, cp,
+    ep, mb, sp, rc, etp, the layer-SAC share), not on the other rows of the call (tests/test_step_time_batch.py holds
+    each row to the bits it gets alone), so a row computed once serves every later call with the same setting. The
+    inputs enter the key by value, each object's value taken once (the memo keeps the objects alive, so their ids
+    stay theirs): a search does not change them. One memo per search (it grows with the distinct settings and keys:
+    a few thousand rows of ~20 floats)."""
+
+    def __init__(self):
+        self._sets: dict[tuple, tuple[dict, dict]] = {}  # setting -> (layer key -> position, term -> values)
+        self._values: dict[int, tuple[object, object]] = {}  # id -> (the object, its value in keys)
+
+    def value(self, x, free: tuple[str, ...] = ()):
+        """``x`` as a hashable value, its fields ``free`` left out (taken once per object)"""
+        got = self._values.get(id(x))
+        if got is None:
+            got = self._values[id(x)] = (x, _frozen(x, free))
+        return got[1]
+
+    def rows(self, setting: tuple, keys: tuple, compute) -> dict:
+        """The terms at the layer keys ``keys`` (columns of distinct rows) under ``setting`` (hashable);
+        ``compute(idx)`` gives those of the rows ``idx`` of ``keys``, called only for the rows not yet held."""
+        index, terms = self._sets.setdefault(setting, ({}, {}))
+        rows = list(zip(*(np.asarray(k).tolist() for k in keys)))
+        at = np.fromiter((index.get(r, -1) for r in rows), dtype=np.intp, count=len(rows))
+        new = np.flatnonzero(at < 0)
+        if len(new):
+            got = compute(new)
+            held = len(next(iter(terms.values()))) if terms else 0
+            for k, v in got.items():  # (a term that is one number for every row is stored per row)
+                v = np.broadcast_to(v, (len(new),))
+                terms[k] = np.concatenate((terms[k], v)) if k in terms else v.copy()
+            for j, i in enumerate(new.tolist()):
+                index[rows[i]] = held + j
+            at[new] = held + np.arange(len(new))
+        return {k: v[at] for k, v in terms.items()}
+
+
+def _frozen(x, free: tuple[str, ...] = ()):
+    """A hashable value of ``x`` (spec models, dataclasses, dicts, lists, numbers), the fields ``free`` left out."""
+    if hasattr(x, "model_dump"):
+        x = x.model_dump()
+    elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return (type(x).__name__,) + tuple((f.name, _frozen(getattr(x, f.name))) for f in dataclasses.fields(x)
+                                           if f.name not in free)
+    if isinstance(x, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in x.items() if k not in free))
+    if isinstance(x, (list, tuple, set, frozenset)):
+        items = tuple(_frozen(v) for v in x)
+        return tuple(sorted(items, key=repr)) if isinstance(x, (set, frozenset)) else items
+    if isinstance(x, np.ndarray):
+        return ("ndarray", x.dtype.str, x.shape, x.tobytes())
+    try:
+        hash(x)
+    except TypeError:  # anything else unhashable: by identity (the memo keeps the object that holds it alive)
+        return ("id", id(x))
+    return x
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
-              framework: str | Stack | None = None) -> dict:
+              framework: str | Stack | None = None, memo: LayerMemo | None = None) -> dict:
     """Seconds per step and its breakdown for every candidate (all on hardware option ``hw``).
+
+    ``memo``: a search's ``LayerMemo`` (the layer model's rows, reused by the search's later calls on the same
+    model, training, hardware and ``framework`` objects); None: computed afresh.
 
     Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
     (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
@@ -984,16 +1064,31 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             """layer-key terms at the stage keys"""
             return {k: (v[linv] if np.ndim(v) else v) for k, v in terms.items()}
 
-        L = _layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap, causal_kernels,
-                         etp=ketp, sel_share=ksh)
+        ksp = ksp.astype(bool)
+        setting = (memo.value(m), memo.value(t), memo.value(hw, LAYER_FREE_HW), memo.value(fw, LAYER_FREE_STACK),
+                   tp_comm_overlap, causal_kernels) if memo is not None else None
+
+        def layer(rc, bf16_share=None, block=None):
+            """``_layer_terms`` at the layer keys with recompute codes ``rc`` (the model's layer, or ``block``: the
+            hybrid model's MTP block), through the search's memo where there is one"""
+            mdl, parts = (m, None) if block is None else block
+
+            def run(r=slice(None)):
+                return _layer_terms(mdl, t, hw, fw, ktp[r], kcp[r], kep[r], kmb[r], ksp[r], rc[r], tp_comm_overlap,
+                                    causal_kernels, etp=ketp[r], bf16_share=bf16_share, graph_parts=parts,
+                                    sel_share=ksh[r])
+            if memo is None:
+                return run()
+            return memo.rows(setting + (block is not None, bf16_share), (ktp, kcp, kep, kmb, ksp, rc, ketp, ksh), run)
+
+        L = layer(krc)
         # the last stage carries K = mtp_layers MTP modules: K more layers, K more heads, K projections
         K = KL = float(m.mtp_layers)
         # a plain model's MTP layers are decoder layers, 16-bit with the MTP module (mtp_runs_16bit)
         mtp16 = mtp_runs_16bit(fw, t.precision)
         K16 = K if mtp16 and not m.hybrid else 0.0
         # a layer the stack keeps 16-bit (Stack.lp_bf16_layers, lp_bf16_mtp): what it costs beyond the recipe's
-        L16 = (up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc, tp_comm_overlap,
-                               causal_kernels, etp=ketp, bf16_share=1.0, sel_share=ksh)) if n16 or K16 else None)
+        L16 = up(layer(krc, bf16_share=1.0)) if n16 or K16 else None
         L = up(L)
         L16 = L if L16 is None else L16
         # partial full recompute (Megatron --recompute-method block): the stage's recomputed share of layers at
@@ -1005,8 +1100,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
             def blend(full, bf16_share=None):
                 """``full`` (the layer terms at full recompute, stage keys) mixed with the same terms unrecomputed"""
-                none = up(_layer_terms(m, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc0, tp_comm_overlap,
-                                       causal_kernels, etp=ketp, bf16_share=bf16_share, sel_share=ksh))
+                none = up(layer(krc0, bf16_share=bf16_share))
                 return {k: np.where(part, frac * v + (1.0 - frac) * none[k], v) for k, v in full.items()}
 
             shared = L16 is L  # no 16-bit end layers: one set of terms serves both
@@ -1018,10 +1112,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
             # ModelSpec.mtp_layers), not its mean layer: KL counts the mean layers that take as long
             mtp = ssm.mtp_block_model(m)
             held = {"attn", "moe", "moe_router", "moe_preprocess", "full_iteration"}  # what "*E" can hold
-            blk = up(_layer_terms(mtp, t, hw, fw, ktp, kcp, kep, kmb, ksp.astype(bool), krc,
-                                  tp_comm_overlap, causal_kernels, etp=ketp, sel_share=ksh,
-                                  bf16_share=1.0 if mtp16 else 0.0,
-                                  graph_parts=cuda_graph_parts(fw, m) & held))
+            blk = up(layer(krc, bf16_share=1.0 if mtp16 else 0.0, block=(mtp, cuda_graph_parts(fw, m) & held)))
             KL = K * 2.0 * (blk["fwd"] + blk["bwd"]) / (L["fwd"] + L["bwd"])
         t_head = ((1 + K) * (L["head_fwd"] + L["head_bwd"]) + KL * (L["fwd"] + L["bwd"]) + K16 * t16
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))

@@ -24,9 +24,10 @@ import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
-import pandas as pd
+if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a table is built)
+    import pandas as pd
 
 from planner.errors import InputError
 from planner.hardware.options import calibrate_hint

@@ -1,8 +1,12 @@
 """Ranking plans by the objective, the time-vs-cost Pareto front, and why the winner wins."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # annotations only: the caller's frames (pandas loads where a table is built)
+    import pandas as pd
 
 from planner import defaults as D
 from planner.results import ranked_hours, ranked_price

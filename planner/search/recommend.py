@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
@@ -23,7 +22,7 @@ from planner.model import physics, stack_rules
 from planner.model.activations import SELECTIVE
 from planner.model.memory import memory_per_gpu, other_words
 from planner.model.stacks import DEFAULT_RECOMPUTE_MODULES, SEARCHED
-from planner.model.step_time import step_time
+from planner.model.step_time import LayerMemo, step_time
 from planner.results import Recommendation
 from planner.search.evaluate import (candidates_eval, evaluate, fits_memory, inputs_provenance, memory_limit, offload_label,
                                      row_result, stack_assumption)
@@ -280,6 +279,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     evaluated = 0
+    memo = LayerMemo()  # the layer model's rows, shared by every step_time call of this search
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
     regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
@@ -387,7 +387,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                                 closest_mem = closest[g]
                         continue
                     cf = cv.take(np.flatnonzero(fits))
-                    st = step_time(job.model, var.training, cf, hw, framework=var.stack)
+                    st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
                     hours = steps * st["step_time_s"] / 3600.0
                     extra = {}
                     evj = candidates_eval(job, st, cf, hw)
@@ -631,6 +631,8 @@ def _strings(parts: list) -> object:
         else:
             remap = np.array([index.setdefault(s, len(index)) for s in v.names], dtype=np.intp)
             codes.append(remap[np.asarray(v.codes, dtype=np.intp)])
+    import pandas as pd  # (here, in _table and _nothing_meets: ``planner estimate`` imports this module, builds no table)
+
     names = np.array(list(index))
     inferred = pd.Series(names[:1]).dtype  # the dtype pandas gives a column of numpy strings
     code = np.concatenate(codes)
@@ -658,6 +660,8 @@ def _table(parts: list[tuple[int, dict]]) -> pd.DataFrame:
             out[k] = _strings(vals)
         else:
             out[k] = np.concatenate([col(n, cols, k) for n, cols in parts])
+    import pandas as pd
+
     return pd.DataFrame(out)
 
 
@@ -692,6 +696,8 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
     was applied (no deadline): the nearest plan is one of them, and plans the cap alone excluded that
     meet the budget are said as such (the error read "costs $94.5k vs budget $100.0k" for a plan the
     cap had dropped)."""
+    import pandas as pd
+
     hcol, ccol, _ = ranked_columns(df)
     inside = pd.Series(True if horizon is None else horizon, index=df.index)
     ck = "goodput" in df.columns  # the job's checkpoint section is priced: the ranked figures include it

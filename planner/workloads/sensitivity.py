@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 from pydantic import ValidationError
 
 from hardware_catalog.errors import from_validation
@@ -163,4 +162,6 @@ def sensitivity(job: JobSpec, row: dict, what: str, catalog=None, profile=None, 
                    bottleneck=r["bottleneck"], gpus=r["hardware"]["gpus"],
                    breakdown=jsonable(r["breakdown_s"]))
         rows.append(rec)
+    import pandas as pd  # (here: the sweep's table; a plan without one needs no pandas)
+
     return pd.DataFrame(rows)
