@@ -67,8 +67,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import (chunk_layers, pipeline_split, recomputed_fraction, split_runtime, stage_layer_ends,
-                                    stage_layer_split, uniform_groups, vpp_group_size)
+from planner.model.pipeline import (chunk_layers, pipeline_split, recomputed_fraction, runtime_at, split_runtime,
+                                    stage_layer_ends, stage_layer_split, tp_dependent, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -453,14 +453,17 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     n = len(c)
     fd, fe, ld, le = (np.zeros(n) for _ in range(4))
     vpp = np.maximum(c.vpp, 1)
-    # the distinct (pp, vpp) pairs, found in numpy (a Python set over every row cost more than the rest here)
-    for k, v in zip(*(x.tolist() for x in distinct_rows(c.pp, vpp)[0])):
-        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v, runtime)[1])  # the virtual stages in layer order
+    # the distinct (pp, vpp) pairs, found in numpy (a Python set over every row cost more than the rest here); and
+    # tp where the split reads it (DeepSpeed's "parameters" partition weighs a rank's own parameters)
+    tpk = c.tp if tp_dependent(runtime) else np.ones_like(c.pp)
+    for k, v, t in zip(*(x.tolist() for x in distinct_rows(c.pp, vpp, tpk)[0])):
+        # the virtual stages in layer order
+        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
         dense[0] += pc.embedding
-        rows = (c.pp == k) & (vpp == v)
+        rows = (c.pp == k) & (vpp == v) & (tpk == t)
         tp, ep = c.tp[rows].astype(np.float64), c.ep[rows].astype(np.float64)
         if k == 1:
             first = np.zeros(rows.sum(), dtype=np.intp)
@@ -571,7 +574,7 @@ def inflight_microbatches(c: Candidates, m_micro, a2a_overlap: bool = False, las
     return select(c.schedule == 2, m_micro, select(c.schedule == 1, np.minimum(inter, m_micro), plain))
 
 
-def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None):
+def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: bool = False, stack=None, model=None):
     """Activations the pipeline ranks hold at their peaks, in layer-micro-batches (one layer's saved activations
     for one micro-batch), vectorised: (rank 0, rank 1, the last rank, the last rank's micro-batches in flight).
     Rank r holds its own layers (planner.model.pipeline ``stage_layer_split`` at the candidate's pp and vpp, the
@@ -587,13 +590,14 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
     ``compute_activation_memory``, "all calculations in this function are for the first pipeline stage") assumes
     even stages, num_layers / pp per stage x pp in flight = num_layers (126, and 32): exact where pp divides the
     layers, where this gives the same L x (1 + (pp - 1)/(pp v)) (Korthikanti et al. 2022 per-layer bytes in
-    ``activations``), and neither the fuller middle rank nor the emptier first one otherwise."""
+    ``activations``), and neither the fuller middle rank nor the emptier first one otherwise. ``model``: the
+    ModelSpec, which DeepSpeed's "parameters" partition weighs its specs by (``split_runtime``; per TP rank, ``c.tp``)."""
     from planner.model.offload import resident_layers
 
     def held(n):
         return resident_layers(n, stack) if stack is not None else n
 
-    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp, split_runtime(stack))
+    n0, n1, n_last = stage_layer_ends(layers, c.pp, c.vpp, split_runtime(stack, model), getattr(c, "tp", 1))
     g = getattr(stack, "microbatch_group_size", None)  # Megatron's explicit interleaved group size, None: default
     r0 = held(n0) * inflight_microbatches(c, m_micro, a2a_overlap, group=g)
     r1 = np.where(c.pp > 2, held(n1) * inflight_microbatches(c, m_micro, a2a_overlap, rank=1, group=g), 0.0)
@@ -646,7 +650,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     # expert grid etp x ep x edp over the stage's tp*cp*dp ranks (Megatron-Core parallel_state), sharded over the
     # shard group's share of it (``hsdp_groups``)
     edps = hsdp_groups(ktpf, kdp, kcp, kep, ketp, kdsh)[1]  # expert data-parallel shard group
-    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc, split_runtime(st))
+    f_dense, f_exp, l_dense, l_exp, k_layers, largest = stage_params(m, kc, split_runtime(st, m))
     muon = t.optimizer == "muon" and not frozen and m.is_transformer
 
     # what the gradients and the optimizer state cost at each ZeRO stage (the stack's wrapper: zero_stage_states);
@@ -816,12 +820,14 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # the peak over the ranks before the last (stage_layer_microbatches): rank 0 with the embedding's output,
         # or rank 1
         if np.ndim(gb) == 0:  # per distinct (pp, vpp, schedule, mb, dp) key, gathered back (a few hundred keys)
-            (kpp_, kv_, ks_, kmb_, kdp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp)
-            kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_)
-            parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st)
+            # (tp too where the split depends on it: DeepSpeed's "parameters" partition, per TP rank)
+            ktp_ = c.tp if tp_dependent(split_runtime(st, m)) else np.ones_like(c.pp)
+            (kpp_, kv_, ks_, kmb_, kdp_, ktp_), minv = distinct_rows(c.pp, c.vpp, c.schedule, c.mb, c.dp, ktp_)
+            kcols = SimpleNamespace(pp=kpp_, vpp=kv_, schedule=ks_, tp=ktp_)
+            parts = stage_layer_microbatches(m.layers, kcols, np.maximum(gb / (kmb_ * kdp_), 1.0), a2a, st, m)
             lm0, lm1, lm_last, last_inflight = (x[minv] for x in parts)
         else:
-            lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st)
+            lm0, lm1, lm_last, last_inflight = stage_layer_microbatches(m.layers, c, m_micro, a2a, st, m)
         first_act = np.maximum(lm0 * per_layer + emb_out, lm1 * per_layer) + rws
         # the MTP depths run after the decoder on the last stage and save their activations like layers: a
         # DeepSeek-V3 depth is one transformer layer, a hybrid's "*E" block two blocks (per_layer is the mean one)

@@ -26,7 +26,8 @@ Example::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -58,24 +59,120 @@ def vpp_group_size(m, pp, group=None):
 #: the pipeline split each stack launches where it is not Megatron's (``split_runtime``): the torchtitan runtime's, and
 #: DeepSpeed's ``PipelineModule`` partition for the stacks that build one. Megatron-DeepSpeed's ``GPTModelPipe``
 #: passes ``partition_method='type:transformer'`` (microsoft/Megatron-DeepSpeed megatron/model/gpt_model.py, every
-#: stored version), not PipelineModule's own default ``'parameters'`` (deepspeed/runtime/pipe/module.py, which only a
-#: hand-built PipelineModule takes; no stack here builds one: the HF-code ``deepspeed`` stack has no PP, stack_rules
-#: "hf-pp")
+#: stored version) unless the job sets another (``PARTITION_METHODS``); the HF-code ``deepspeed`` stack builds no
+#: PipelineModule (it has no PP, stack_rules "hf-pp")
 SPLIT_RUNTIMES = {"megatron-deepspeed": "deepspeed"}
 #: DeepSpeed ``partition_method`` values a Megatron-DeepSpeed job may set (``Stack.pp_partition_method``; the
-#: bigscience fork's ``--pp-partition-method``) and the ``pipeline_split`` runtime of each: "type:transformer" (the
-#: default, ``GPTModelPipe``), "type:transformer+embedding" (DeepSpeed's regex ``type:transformer|embedding``, spelt
-#: without the bar a config table cannot hold: weight 1 on the embedding specs too -- the input embedding
-#: and the tied output embedding, so each end stage counts one unit more: BLOOM-176B's tr11 launch, 70 layers + 2 on
-#: PP12). "parameters" (PipelineModule's own default, the specs' parameter counts) and "uniform" (every spec, lambdas
-#: included, counted 1) are not modelled: refused
-PARTITION_METHODS = {"type:transformer": "deepspeed", "type:transformer+embedding": "deepspeed-embedding"}
+#: bigscience fork's ``--pp-partition-method``, which GPTModelPipe passes through: ``partition_method =
+#: args.pp_partition_method`` when set) and the ``pipeline_split`` runtime of each. "type:transformer" (the default)
+#: and "type:transformer+embedding" (DeepSpeed's regex ``type:transformer|embedding``, spelt without the bar a
+#: config table cannot hold; BLOOM-176B's tr11 launch, 70 layers + 2 on PP12) weigh the specs whose name the regex
+#: finds 1; "uniform" cuts the spec list into equal runs, every spec (the functions included) counted 1;
+#: "parameters" (PipelineModule's own default) weighs each spec by its trainable parameters on the rank
+#: (``gpt_model_pipe_specs``). All four: ``deepspeed_stage_layers``
+PARTITION_METHODS = {"type:transformer": "deepspeed", "type:transformer+embedding": "deepspeed-embedding",
+                     "uniform": "deepspeed-uniform", "parameters": "deepspeed-parameters"}
+#: the DeepSpeed ``partition_method`` string of each DeepSpeed ``pipeline_split`` runtime
+DEEPSPEED_METHODS = {"deepspeed": "type:transformer", "deepspeed-embedding": "type:transformer|embedding",
+                     "deepspeed-uniform": "uniform", "deepspeed-parameters": "parameters"}
 
 
-def split_runtime(stack) -> str:
+@dataclass(frozen=True)
+class PipeSpec:
+    """One entry of a DeepSpeed ``PipelineModule``'s layer-spec list, as ``_partition_layers`` sees it: the name its
+    ``type:`` regex searches (``_find_layer_type``: a LayerSpec's class name, a function's ``__name__``), what it is,
+    and its trainable parameters on one TP rank (``params``), which ``_count_layer_params`` counts by building it: a
+    function holds none, and a ``TiedLayerSpec`` is built (and counted) again at each of its places."""
+    name: str
+    kind: str  # "function", "embedding" (EmbeddingPipe: the input embedding and the tied head), "transformer", "norm"
+    sharded: int = 0  # parameters split over the TP ranks (column/row-parallel weights, their split biases)
+    replicated: int = 0  # parameters every TP rank holds whole (norms, row-parallel biases, position embeddings)
+    vocab: int = 0  # rows of a vocab-parallel table (``VocabParallelEmbedding``), padded per TP (``padded_vocab``)
+    width: int = 0  # its columns (the hidden size)
+
+    def params(self, tp: int = 1) -> int:
+        """Trainable parameters one of ``tp`` tensor-parallel ranks holds of this spec."""
+        return padded_vocab(self.vocab, tp) * self.width // tp + self.sharded // tp + self.replicated
+
+
+def padded_vocab(vocab: int, tp: int = 1, divisible_by: int = 128) -> int:
+    """Megatron's padded vocabulary (megatron/tokenizer/tokenizer.py ``_vocab_size_with_padding``): rounded up to a
+    multiple of ``make_vocab_size_divisible_by`` (default 128) x the TP size, so each rank's table has equal rows."""
+    multiple = divisible_by * tp
+    return -(-vocab // multiple) * multiple if vocab else 0
+
+
+def gpt_model_pipe_specs(layers: int, m=None) -> tuple[PipeSpec, ...]:
+    """Megatron-DeepSpeed's ``GPTModelPipe`` layer specs (bigscience-workshop/Megatron-DeepSpeed megatron/model/
+    gpt_model.py, the fork whose ``--pp-partition-method`` reaches PipelineModule; 16-bit training, as its launches
+    run): ``_to_float16``, the ``EmbeddingPipe`` TiedLayerSpec, the transpose lambda, ``layers`` x
+    ``ParallelTransformerLayerPipe``, the ``undo`` transpose, the final ``LayerNorm`` (``SyncLayerNorm``), the
+    ``EmbeddingPipe`` TiedLayerSpec again as the head (``_logits_helper``), ``float16_to_fp32``: layers + 7 specs
+    (the layers are specs 3 .. layers + 2 and the final norm ``layers + 4``, as a derived fork's checkpoint loader
+    reads it: ``layer_{num_layers + 4}``). An untied model ends in microsoft/Megatron-DeepSpeed's ``LMHeadPipe``
+    instead (its only untied head; the type: methods keep the fork's tied list, which has no other).
+
+    Parameters per spec from ``m`` (planner.spec.params ``count_params``; zero without ``m``, enough for the ``type:``
+    and ``uniform`` methods): the embedding's word table vocab-parallel (``padded_vocab`` rows over the TP ranks),
+    its learned positions and token types whole on every rank (``torch.nn.Embedding``); a layer's norms and its two
+    row-parallel biases (attention ``dense``, ``dense_4h_to_h``) whole, the rest split; the final norm whole. Not
+    modelled: BLOOM's ``--embed-layernorm`` (2h, beside a 3.6B table) and a MoE layer's expert-parallel split (its
+    experts are counted as TP-split). Hybrid models do not run on Megatron-DeepSpeed (stack_rules)."""
+    fn = PipeSpec("_to_float16", "function"), PipeSpec("<lambda>", "function")
+    if m is None or not getattr(m, "is_transformer", False):
+        embed = head = PipeSpec("EmbeddingPipe", "embedding")
+        norm = PipeSpec("LayerNorm", "norm")
+        body = (PipeSpec("ParallelTransformerLayerPipe", "transformer"),) * layers
+    else:
+        from planner.spec.params import _norm, count_params
+        pc = count_params(m)
+        h = m.hidden
+        word = m.vocab * h
+        embed = PipeSpec("EmbeddingPipe", "embedding", replicated=pc.embedding - word, vocab=m.vocab, width=h)
+        head = embed if m.tied_embeddings else PipeSpec("LMHeadPipe", "head", sharded=pc.lm_head)
+        norm = PipeSpec("LayerNorm", "norm", replicated=pc.final_norm)
+        whole = m.layer_norms * _norm(m) + (2 * h if m.linear_bias else 0)
+        moe = set(m.moe_layer_ids) if m.moe is not None else set()
+        per_layer = [pc.moe_layer if i in moe else pc.dense_layer for i in range(layers)]
+        body = tuple(PipeSpec("ParallelTransformerLayerPipe", "transformer", sharded=int(p) - whole, replicated=whole)
+                     for p in per_layer)
+    return (fn[0], embed, fn[1]) + body + (PipeSpec("undo", "function"), norm, head,
+                                           PipeSpec("float16_to_fp32", "function"))
+
+
+@dataclass(frozen=True)
+class DeepSpeedSplit:
+    """A ``pipeline_split`` runtime for DeepSpeed's partition of a model's own specs (``gpt_model_pipe_specs`` with
+    its parameters) on ``tp`` TP ranks: what "parameters" needs; the ``DEEPSPEED_METHODS`` strings stand for the
+    parameterless spec list. Hashable (``pipeline_split`` caches on it)."""
+    method: str  # DeepSpeed's partition_method
+    specs: tuple[PipeSpec, ...]
+    tp: int = 1
+
+    @property
+    def tp_dependent(self) -> bool:
+        """Whether the split changes with the TP size: only the parameter counts do (vocab padding, whole norms)."""
+        return self.method == "parameters"
+
+    def at(self, tp) -> "DeepSpeedSplit":
+        return replace(self, tp=int(tp)) if self.tp_dependent else self
+
+
+def runtime_at(runtime, tp):
+    """``runtime`` as a row with ``tp`` TP ranks launches it (a ``DeepSpeedSplit``'s counts are per rank)."""
+    return runtime.at(tp) if isinstance(runtime, DeepSpeedSplit) else runtime
+
+
+def tp_dependent(runtime) -> bool:
+    return isinstance(runtime, DeepSpeedSplit) and runtime.tp_dependent
+
+
+def split_runtime(stack, m=None):
     """The pipeline split a stack launches (``pipeline_split``'s ``runtime``): ``torchtitan`` for the torchtitan
-    runtime (planner.model.stack_rules ``RUNTIMES``), ``SPLIT_RUNTIMES``' entry, else ``megatron`` (every other stack
-    is priced on Megatron's)."""
+    runtime (planner.model.stack_rules ``RUNTIMES``), the ``PARTITION_METHODS`` runtime of the stack's
+    ``pp_partition_method``, ``SPLIT_RUNTIMES``' entry, else ``megatron`` (every other stack is priced on
+    Megatron's). "parameters" reads the model ``m``'s parameters: a ``DeepSpeedSplit`` at TP 1 (``runtime_at`` each
+    row's TP); without ``m`` it cannot be priced (ValueError)."""
     from planner.model.stack_rules import runtime
     if stack is None:
         return "megatron"
@@ -83,8 +180,27 @@ def split_runtime(stack) -> str:
         return "torchtitan"
     method = getattr(stack, "pp_partition_method", None)
     if method is not None:
-        return PARTITION_METHODS[method]
+        name = PARTITION_METHODS[method]
+        if name == "deepspeed-parameters":
+            if m is None:
+                raise ValueError("pp_partition_method parameters: the split needs the model's parameter counts")
+            return DeepSpeedSplit(DEEPSPEED_METHODS[name], gpt_model_pipe_specs(m.layers, m))
+        return name
     return SPLIT_RUNTIMES.get(getattr(stack, "name", stack), "megatron")
+
+
+def deepspeed_partition_uniform(num_items: int, num_parts: int) -> list[int]:
+    """deepspeed/runtime/utils.py ``partition_uniform``: ``num_items // num_parts`` items a part and the remainder
+    one each to the first parts (``parts[i + 1:] += 1`` for i below the residual); with no more items than parts,
+    ``min(p, num_items)``. Returns ``num_parts + 1`` indices.
+
+    >>> deepspeed_partition_uniform(77, 12)[:7]  # 7 specs on the first five stages, then 6
+    [0, 7, 14, 21, 28, 35, 41]
+    """
+    if num_items <= num_parts:
+        return [min(p, num_items) for p in range(num_parts + 1)]
+    chunk, residual = divmod(num_items, num_parts)
+    return [p * chunk + min(p, residual) for p in range(num_parts + 1)]
 
 
 def deepspeed_partition_balanced(weights, parts: int) -> list[int]:
@@ -121,8 +237,38 @@ def deepspeed_partition_balanced(weights, parts: int) -> list[int]:
     return out[::-1]
 
 
+def _type_weights(specs, pattern: str):
+    """``type:<regex>``: 1 on the specs whose name the case-insensitive regex finds (``_find_layer_type``)."""
+    rx = re.compile(pattern, re.IGNORECASE)
+    return [1 if rx.search(s.name) else 0 for s in specs]
+
+
+#: DeepSpeed ``_partition_layers``, by method (the part before any ``:``): the stage boundaries over the spec list
+_PARTITIONERS = {
+    "uniform": lambda specs, arg, tp, parts: deepspeed_partition_uniform(len(specs), parts),
+    "parameters": lambda specs, arg, tp, parts: deepspeed_partition_balanced([s.params(tp) for s in specs], parts),
+    "type": lambda specs, arg, tp, parts: deepspeed_partition_balanced(_type_weights(specs, arg), parts),
+}
+
+
+def deepspeed_stage_layers(runtime, layers: int, pp: int) -> tuple[int, ...]:
+    """Transformer layers on each of ``pp`` stages as DeepSpeed's ``PipelineModule._partition_layers`` cuts
+    ``runtime``'s spec list (a ``DeepSpeedSplit``, or a ``DEEPSPEED_METHODS`` name over ``gpt_model_pipe_specs``
+    (layers)): "uniform" ``deepspeed_partition_uniform`` over the spec count, "parameters" and ``type:``
+    ``deepspeed_partition_balanced`` over the spec weights.
+
+    >>> deepspeed_stage_layers("deepspeed-uniform", 70, 12)  # 77 specs: 7 x 5, 6 x 7
+    (4, 7, 7, 7, 7, 6, 6, 6, 6, 6, 6, 2)
+    """
+    split = runtime if isinstance(runtime, DeepSpeedSplit) else \
+        DeepSpeedSplit(DEEPSPEED_METHODS[runtime], gpt_model_pipe_specs(layers))
+    kind, _, arg = split.method.partition(":")
+    b = _PARTITIONERS[kind](split.specs, arg, split.tp, pp)
+    return tuple(sum(s.kind == "transformer" for s in split.specs[b[i]:b[i + 1]]) for i in range(pp))
+
+
 @lru_cache(maxsize=None)
-def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> tuple[str, tuple[int, ...]]:
+def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tuple[str, tuple[int, ...]]:
     """How ``layers`` decoder layers are placed on ``pp`` pipeline ranks x ``vpp`` model chunks: the one split the
     planner both launches (planner.present.emit ``megatron_pipeline_split`` writes its flags; the torchtitan launch
     its ``pipeline_parallel_layers_per_stage``) and prices (the memory model's per-rank layers ``stage_layer_split`` /
@@ -138,10 +284,14 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron"
     126 layers on PP8 are 16 x 6, 15, 15 (Megatron's 15, 16 x 6, 15; torchtitan's own defaults, the embedding and
     the output weighted 1 each, give Megatron's).
 
-    ``runtime`` ``deepspeed`` (form ``deepspeed``; DeepSpeed's pipeline engine has no interleaved schedule: with VPP
-    Megatron's forms below): Megatron-DeepSpeed's ``PipelineModule(partition_method='type:transformer')``, DeepSpeed's
-    ``deepspeed_partition_balanced`` over the layer specs with weight 1 on the transformer layers -- the fuller stages
-    first, the head's stage among the lighter: 11 layers on PP5 are 3, 2, 2, 2, 2 (Megatron's 1, 3, 3, 3, 1).
+    ``runtime`` ``deepspeed`` and the other ``DEEPSPEED_METHODS`` names, or a ``DeepSpeedSplit`` (form ``deepspeed``,
+    ``even`` where the stages come out equal; DeepSpeed's pipeline engine has no interleaved schedule: with VPP
+    Megatron's forms below): Megatron-DeepSpeed's ``PipelineModule(partition_method=...)`` over GPTModelPipe's specs
+    (``deepspeed_stage_layers``). ``type:transformer``: ``deepspeed_partition_balanced`` with weight 1 on the
+    transformer layers -- the fuller stages first, the head's stage among the lighter: 11 layers on PP5 are 3, 2, 2,
+    2, 2 (Megatron's 1, 3, 3, 3, 1); ``uniform``: the layers + 7 specs in equal runs, the ends' stages short of the
+    functions and embeddings they hold (70 on PP12: 4, 7 x 4, 6 x 6, 2); ``parameters``: a heavy embedding leaves
+    its stages fewer layers.
 
     ``runtime`` ``megatron``, the forms, first that fits:
 
@@ -163,20 +313,16 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron"
 
     With pp 1 the one rank's layers are split into its vpp chunks the same way."""
     stages = pp * vpp
+    if (runtime in DEEPSPEED_METHODS or isinstance(runtime, DeepSpeedSplit)) and vpp == 1 and pp > 1:
+        # PipelineModule's own partition of GPTModelPipe's specs, before the even case: the embedding, uniform and
+        # parameters methods weigh more than the layers, so the layers dividing by pp need not give equal stages
+        counts = deepspeed_stage_layers(runtime, layers, pp)
+        return ("even" if len(set(counts)) == 1 else "deepspeed"), counts
     if layers % stages == 0:
         return "even", (layers // stages,) * stages
     if runtime == "torchtitan":
         per, extra = divmod(layers, stages)
         return "torchtitan", tuple(per + (s < extra) for s in range(stages))
-    if runtime in ("deepspeed", "deepspeed-embedding") and vpp == 1 and pp > 1:
-        # PipelineModule ``partition_method='type:transformer'``: weight 1 on each transformer layer spec, 0 on the
-        # embedding before them and the final norm and tied head after (GPTModelPipe's specs); ``|embedding``: 1 on the
-        # two embedding specs too
-        e = 1 if runtime == "deepspeed-embedding" else 0
-        weights = [e] + [1] * layers + [0, e]
-        layer = [0] + [1] * layers + [0, 0]
-        b = deepspeed_partition_balanced(weights, pp)
-        return "deepspeed", tuple(int(sum(layer[b[s]:b[s + 1]])) for s in range(pp))
     if pp > 1:
         chunk = -(-layers // stages)  # the fullest share per virtual stage
         full = chunk * vpp  # a middle rank's layers, a multiple of vpp
@@ -281,7 +427,7 @@ def uniform_groups(layers: int, group: int, pp=1, vpp=1):
     return np.ceil(chunk / g) / chunk, g
 
 
-def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatron") -> list[int]:
+def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> list[int]:
     """Decoder layers on each of ``pp`` pipeline ranks (all ``vpp`` chunks of a rank summed), as
     ``pipeline_split`` places them for ``runtime``: Megatron even where pp x vpp divides the layers, else the middle
     ranks the fullest share and the first and last the rest, the embedding and loss counted as layers, or an
@@ -293,12 +439,26 @@ def stage_layer_split(layers: int, pp: int, vpp: int = 1, runtime: str = "megatr
     return [sum(counts[r::pp]) for r in range(pp)]
 
 
-def stage_layer_ends(layers: int, pp, vpp=1, runtime: str = "megatron"):
-    """``stage_layer_split`` vectorised over ``pp`` and ``vpp``: (rank 0, rank 1, last rank) layers, as float arrays.
+def stage_layer_ends(layers: int, pp, vpp=1, runtime="megatron", tp=1):
+    """``stage_layer_split`` vectorised over ``pp`` and ``vpp`` (and ``tp``, which only a TP-dependent
+    ``DeepSpeedSplit`` reads): (rank 0, rank 1, last rank) layers, as float arrays.
     Rank 1 holds the fullest share of the ranks between the ends (a Megatron layout's extra layers start at virtual
     stage 1; torchtitan's at stage 0, so its rank 1 holds no more than rank 0 and no less than the later ones)
     and, with the most micro-batches in flight of them (``memory.inflight_microbatches`` falls with the rank), their
     activation peak; with pp <= 2 it is the last rank (pp 2) or rank 0 (pp 1)."""
+    if tp_dependent(runtime):  # DeepSpeed's "parameters" counts a rank's own parameters: a split per TP size
+        pp, vpp, tp = np.broadcast_arrays(np.asarray(pp), np.asarray(vpp), np.asarray(tp))
+        out = tuple(np.zeros(pp.shape) for _ in range(3))
+        for t in np.unique(tp):
+            rows = tp == t
+            for o, x in zip(out, _stage_layer_ends(layers, pp[rows], vpp[rows], runtime.at(t))):
+                o[rows] = x
+        return out
+    return _stage_layer_ends(layers, pp, vpp, runtime)
+
+
+def _stage_layer_ends(layers: int, pp, vpp, runtime):
+    """``stage_layer_ends`` at one runtime (a TP-dependent one already at its TP)."""
     pp, vpp = np.broadcast_arrays(np.asarray(pp, dtype=np.intp), np.maximum(np.asarray(vpp, dtype=np.intp), 1))
     top_v = int(np.max(vpp, initial=1)) + 1
     key = pp * top_v + vpp

@@ -86,8 +86,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import (exposed_dp_comm, pipeline_split, rebuilt_layers, recomputed_fraction, split_runtime,
-                                     step_composition)
+from planner.model.pipeline import (exposed_dp_comm, pipeline_split, rebuilt_layers, recomputed_fraction, runtime_at,
+                                     split_runtime, step_composition, tp_dependent)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -648,7 +648,7 @@ def end_layers_on_stage(layers: int, n16: int, chunks, held, after=0.0):
     return out
 
 
-def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime: str = "megatron"):
+def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunks=1, runtime="megatron", tp=1):
     """(layers, head weight, 16-bit layers) of the pipeline rank that sets the pace, vectorised over ``pp`` (and
     ``chunks``, the model chunks per rank of an interleaved schedule).
 
@@ -659,7 +659,8 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     s % pp), the LM head and loss on the last rank, and the ``n16`` end layers the stack keeps 16-bit under the
     fp8/fp4 recipe (``t16`` more each) on the ranks that hold them by global layer number (Megatron-Core
     fp8_utils.py ``is_first_last_bf16_layer``; ``end_layers_on_stage``). The pace is the largest of
-    ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie).
+    ``layers x t_layer + head x t_head + 16-bit x t16`` over the ranks (the earliest on a tie). ``tp``: each row's TP
+    size, read only where the split depends on it (DeepSpeed's "parameters" partition, ``pipeline.DeepSpeedSplit``).
 
     Megatron-Core builds exactly those counts (megatron/core/transformer/transformer_block.py
     ``get_num_layers_to_build``, core_r0.12-r0.14): with the embedding / loss accounted, (L + 2) / pp layers a
@@ -680,10 +681,11 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
     vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
     tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
+    ti = np.broadcast_to(np.asarray(tp if tp_dependent(runtime) else 1), shape).astype(np.int64)
     n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    # the distinct (pp, chunks) pairs, found in numpy (a Python set over every row cost more than the rest here)
-    for k, v in zip(*(x.tolist() for x in distinct_rows(ppi.ravel(), vi.ravel())[0])):
-        counts = pipeline_split(layers, k, v, runtime)[1] if k > 1 else (layers,)
+    # the distinct (pp, chunks[, tp]) rows, found in numpy (a Python set over every row cost more than the rest here)
+    for k, v, t in zip(*(x.tolist() for x in distinct_rows(ppi.ravel(), vi.ravel(), ti.ravel())[0])):
+        counts = pipeline_split(layers, k, v, runtime_at(runtime, t))[1] if k > 1 else (layers,)
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit end layers by global number: layers [L - n16, L), virtual stages in layer order
@@ -691,7 +693,7 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
         held16 = np.clip(np.minimum(ends[1:], layers) - np.maximum(ends[:-1], layers - n16), 0, None)
         r16 = np.bincount(rank_of, held16, minlength=k)
         last = (np.arange(k) == k - 1).astype(np.float64)
-        rows = (ppi == k) & (vi == v)
+        rows = (ppi == k) & (vi == v) & (ti == t)
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
         top = np.argmax(pace, axis=1)
         n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
@@ -720,7 +722,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     # the stage's parameters on the split the stack launches, its virtual stages included (memory's
     # ``stage_params``: a mixed MoE model's dense layers fall on the stages that hold them)
-    f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc, split_runtime(fw))
+    f_dense, f_exp, l_dense, l_exp, layers, _ = stage_params(m, cc, split_runtime(fw, m))
     stage_p_dense = np.maximum(f_dense, l_dense) / tpf
     etpf = etp.astype(np.float64)
     stage_p_exp = np.maximum(f_exp, l_exp) / (etpf * ep)
@@ -1118,7 +1120,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                   + K * (L["mtp_fwd"] + L["mtp_bwd"]))
         # the pacing stage: its layers, whether it holds the head, and how many of its layers are 16-bit
         nl, head_w, nb = slowest_stage(m.layers, kpp.astype(np.float64), L["fwd"] + L["bwd"], t_head,
-                                       n16, t16, kch, split_runtime(fw))
+                                       n16, t16, kch, split_runtime(fw, m), stp)
         nb = nb + K16 * head_w
         nle, heads, proj = nl + KL * head_w, (1 + K) * head_w, K * head_w  # layer / head / projection counts
 

@@ -499,7 +499,8 @@ class FrameworkSpec(_Strict):
     communication_data_type: Optional[Literal["fp32", "bf16", "fp16"]] = None
     #: megatron-deepspeed: DeepSpeed PipelineModule's partition_method (planner.model.pipeline PARTITION_METHODS);
     #: None: Megatron-DeepSpeed's own, type:transformer
-    pp_partition_method: Optional[Literal["type:transformer", "type:transformer+embedding"]] = None
+    pp_partition_method: Optional[Literal["type:transformer", "type:transformer+embedding", "uniform",
+                                          "parameters"]] = None
 
     @model_validator(mode="before")
     @classmethod
