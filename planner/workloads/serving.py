@@ -38,9 +38,11 @@ compute capability 9 (A100, Ada) run through Marlin at its padded dims (``mxfp4_
 read and multiplied, gpt-oss 1.09x). Attention runs at the engine kernel's rate for the model's head
 dim (``ServingEfficiency.attn_kernel``; FA3 at head dim 64 on H100/H200: 0.77 of its head-dim-128 rate).
 
-**Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
-(prompt + output/2) plus its prefill share — the slowest steady-state iteration, an upper bound used
-as the p99 (queueing randomness is not modelled). TTFT p99 := prefill of one prompt alone + one
+**Definitions.** TPOT p99 := one request's time per output token as the simulation counts it
+(``request_tpot``, ``llm_tpot``): its decode iterations, every one of the B slots full at mean context
+(prompt + output/2) plus the prefill share of the other B - 1 slots (its own prefill is in its TTFT) — the
+steady state, used as the p99 (queueing randomness is not modelled); throughput uses the iteration with all
+B slots' prefill share. TTFT p99 := prefill of one prompt alone + one
 loaded iteration (the running iteration it must wait for). Memory: the KV cache of B sequences at
 full context (prompt + output) must fit in ``gpu_memory_utilization`` x HBM - weights.
 
@@ -69,7 +71,7 @@ layers' prefix is counted once (the local layers keep their window per sequence:
 sequence's blocks; vLLM's FlashAttention cascade attention, which can read a common prefix once per
 batch, is not modelled). The simulation holds the prefix's blocks once per engine (Engine ``_share``).
 
-A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
+A replica serves ``B / (O x iteration)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
 the job allows it. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
@@ -104,7 +106,7 @@ from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSim
 from planner.spec.params import _norm, count_params
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
-                                       load_trace, make_workload, simulate_serving)
+                                       load_trace, make_workload, request_tpot, simulate_serving)
 from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 
@@ -789,22 +791,34 @@ class IterationModel:
         return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
 
 
-def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None) -> dict:
     """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
     ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x N/O`` prompt tokens
     are prefilled in each (P prompt, O output tokens; N = P - H new tokens after the H tokens the
     prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
-    average). Decode reads each sequence's whole KV, the shared prefix's included."""
+    average). Decode reads each sequence's whole KV, the shared prefix's included. ``prefilling``: the
+    slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
     B = np.asarray(B, dtype=np.float64)
-    prefill_tokens = B * N / O
+    prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
                     prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
                     **local)
+
+
+def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> np.ndarray:
+    """TPOT at batch B as the simulation measures one request (``request_tpot``: (finish - first token) /
+    (O - 1), ``vllm bench serve``'s definition): its O - 1 decode iterations, each with the B slots decoding
+    and the prompts of the *other* B - 1 slots' next requests prefilled in it ((B - 1) x N/O tokens). The
+    request's own prefill comes before its first token (TTFT), so at batch 1 nothing is prefilled while it
+    decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it)."""
+    B = np.asarray(B, dtype=np.float64)
+    O = s.output_tokens
+    return request_tpot(0.0, (O - 1) * _llm_iteration(m, s, hw, tp, B, prefilling=B - 1)["step"], O)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
@@ -890,25 +904,28 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
         return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/{device_noun(hw.gpu)} + KV of one sequence "
                              + ("and of the shared prefix " if H else "") + f"exceed {cap / GiB:.0f} GiB usable")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
+    # throughput and the iteration a new prompt waits for: every slot's prefill share (all B); TPOT: one
+    # request's decode iterations, which carry the other slots' prefills only (llm_tpot)
     it = _llm_iteration(m, s, hw, tp, B)
     step = it["step"]
+    tpot = llm_tpot(m, s, hw, tp, B)
     ttft = prefill_time(m, s, hw, tp) + step
     ok = np.ones(len(B), dtype=bool)
     if target.tpot_s is not None:
-        ok &= step <= target.tpot_s
+        ok &= tpot <= target.tpot_s
     if target.ttft_s is not None:
         ok &= ttft <= target.ttft_s
-    base.update(fits=True, tpot_batch1_ms=float(step[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
+    base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
                 compute_dtype=it["dtype"])
     if not ok.any():
-        return ServingOption(**base, meets_latency=False, reason=f"TPOT {step[0] * 1e3:.1f} ms / TTFT "
+        return ServingOption(**base, meets_latency=False, reason=f"TPOT {tpot[0] * 1e3:.1f} ms / TTFT "
                              f"{ttft[0] * 1e3:.0f} ms even at batch 1")
-    i = int(np.flatnonzero(ok)[-1])  # step time grows with B: the largest batch meeting the target
+    i = int(np.flatnonzero(ok)[-1])  # both grow with B: the largest batch meeting the targets
     b = int(B[i])
     rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
     j = len(B) - 1  # offline: the memory-limited batch, no latency target
     rps_offline = B[j] / (s.output_tokens * step[j])
-    return ServingOption(**base, meets_latency=True, batch=b, tpot_ms=float(step[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
+    return ServingOption(**base, meets_latency=True, batch=b, tpot_ms=float(tpot[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
                          bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
                          tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
                          batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
@@ -1801,8 +1818,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0,
                                requests=None if realtime else s.requests),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
-        definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
-                     "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
+        definitions=("TPOT p99 = one request's time per output token with every batch slot full (mean context, "
+                     "the other slots' chunked prefill share included, its own in TTFT); TTFT p99 = one prompt's prefill + one loaded iteration"
                      if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)")
         + ("; simulated: p99 over requests of TTFT (first token - arrival) and TPOT ((finish - first token) / "
            "(output - 1)) in a discrete-event simulation with queueing, continuous batching and KV-cache limits"

@@ -1,0 +1,57 @@
+"""QA pass 28: the CLI used as a demanding, hostile user would — ordinary and odd jobs through ``estimate``,
+``recommend``, ``serve``, ``simulate``, ``report``, ``catalog`` and ``calibrate`` — each defect with the check that
+failed before its fix."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import flat, write_job
+
+
+def _one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+# ---- 1. serve: the analytic batch-1 TPOT held the next request's prefill ------------------------------------------
+# An 8,000-token prompt with 10 output tokens put 800 prompt tokens into every "TPOT" iteration, so L40S was rejected
+# at "TPOT 85.0 ms even at batch 1" against a 50 ms target and never simulated — while one request decoding alone on
+# it takes ~33 ms per token, which is what the simulation (request_tpot) measures.
+LONG_PROMPT = {"model": {"preset": "llama3-8b"},
+               "serving": {"qps": 1, "prompt_tokens": 8000, "output_tokens": 10, "p99_latency_ms": 50}}
+
+
+def test_batch1_tpot_is_the_requests_own_decode(tmp_path, cli):
+    job = write_job(tmp_path, {**LONG_PROMPT, "constraints": {"gpus": ["L40S-48GB"]}})
+    code, out, err = cli("serve", job, "--json")
+    assert code == 0, err
+    best = json.loads(out)["best"]
+    assert best["gpu"] == "L40S-48GB" and best["batch"] == 1
+    # the analytic TPOT is the number the simulation measures for the same option (one definition)
+    assert best["tpot_batch1_ms"] == pytest.approx(best["simulated"]["tpot_ms"]["p50"], rel=0.05)
+
+
+def test_tpot_carries_the_other_slots_prefill_only():
+    """At batch B a request's decode iterations carry the other B - 1 slots' prefills: TPOT grows with the prompt
+    at B > 1, not at B = 1; and throughput's iteration (all B slots' prefill) is slower than TPOT."""
+    import numpy as np
+
+    from planner.hardware.options import option_from_cluster
+    from planner.spec import ClusterSpec
+    from planner.spec.load import load_job_dict
+    from planner.workloads.serving import IterationModel, _llm_iteration, llm_tpot
+
+    hw = option_from_cluster(ClusterSpec(instance="aws:p5.48xlarge"))
+    short, long = ({**LONG_PROMPT, "serving": {**LONG_PROMPT["serving"], "prompt_tokens": p}} for p in (100, 8000))
+    js, jl = load_job_dict(short), load_job_dict(long)
+    B = np.array([1.0, 8.0])
+    ts, tl = llm_tpot(js.model, js.serving, hw, 1, B), llm_tpot(jl.model, jl.serving, hw, 1, B)
+    # batch 1: the long prompt is the request's own (TTFT); its decode is one sequence at the mean context alone
+    im = IterationModel.build(jl.model, hw, 1, jl.serving.precision, jl.serving.kv_precision, jl.serving.engine)
+    assert tl[0] == pytest.approx(float(im.time(decode_seqs=1, decode_ctx=8000 + 10 / 2)))
+    assert tl[0] < 1.10 * ts[0]  # only its KV is read longer
+    assert tl[1] > 1.5 * ts[1]  # batch 8: seven others' 8,000-token prompts share its iterations
+    assert (_llm_iteration(jl.model, jl.serving, hw, 1, B)["step"] > tl).all()
