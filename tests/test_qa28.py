@@ -55,3 +55,28 @@ def test_tpot_carries_the_other_slots_prefill_only():
     assert tl[0] < 1.10 * ts[0]  # only its KV is read longer
     assert tl[1] > 1.5 * ts[1]  # batch 8: seven others' 8,000-token prompts share its iterations
     assert (_llm_iteration(jl.model, jl.serving, hw, 1, B)["step"] > tl).all()
+
+
+# ---- 2. serve: an absurd load was sized without a cap ------------------------------------------------------------
+# ``qps: 1e9`` recommended "60522471 replicas on 7565309 nodes"; an offline job of 1e12 requests in one hour 16.8M.
+@pytest.mark.parametrize("serving, field", [
+    ({"qps": 1e9, "p99_latency_ms": 50}, "serving.qps"),
+    ({"mode": "batch", "requests": 1e12, "deadline_hours": 1}, "serving.deadline_hours"),
+])
+def test_serving_past_the_deployment_limit_has_no_plan(tmp_path, cli, serving, field):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": serving})
+    code, out, err = cli("serve", job, "--no-simulate")
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith(f"error: {field}: no plan:") and "over the 1,048,576 GPUs one plan deploys" in line
+
+
+def test_serving_options_past_the_deployment_limit_are_listed_not_recommended(tmp_path, cli):
+    """At 2e7 QPS some options fit within 2^20 GPUs and others do not: the recommended one fits, the rest are named."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {"qps": 2e7, "p99_latency_ms": 50}})
+    code, out, err = cli("serve", job, "--no-simulate", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert all(o["gpus"] <= 1 << 20 for o in plan["options"])
+    over = [r for r in plan["rejected"] if r.get("constraint_broken") == "serving.qps"]
+    assert over and all(r["gpus"] > 1 << 20 for r in over)

@@ -104,6 +104,7 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
                                               engine_efficiency)
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
+from planner.spec.schema import MAX_REASONABLE
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        load_trace, make_workload, request_tpot, simulate_serving)
@@ -111,6 +112,13 @@ from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
+#: the most GPUs one serving plan deploys (replicas x GPUs per replica) when ``constraints.max_gpus`` is open: the
+#: largest ``max_gpus`` a job may set (2^20). ``qps: 1e9`` sized 60 million replicas; an option past this is shown,
+#: not recommended, and a job that needs more from every option has no plan (``_hold``, ``_nothing_within``)
+DEPLOYMENT_GPUS = MAX_REASONABLE["gpus"]
+#: the field a job past ``DEPLOYMENT_GPUS`` changes, and what to do instead
+PAST_DEPLOYMENT = {"serving.qps": "split the load into several services and plan each",
+                   "serving.deadline_hours": "allow more time, or split the requests into several jobs"}
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
 #: of AutoAWQ (``q_group_size=128``) and GPTQModel / AutoGPTQ (``group_size=128``)
 INT4_GROUP = 128
@@ -1127,6 +1135,9 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
     why = _over_cap(row, lim, qps, requests) if lim.max_gpus else None
     if why:
         return replace(row, constraint_broken="constraints.max_gpus", reason=why)
+    over = _over_deployment(row, lim, qps, requests)
+    if over:
+        return replace(row, constraint_broken=over[0], reason=over[1])
     if lim.budget_usd is not None and requests:
         usd = _offline_fleet(row)[2]
         if usd is None or usd > lim.budget_usd:
@@ -1135,6 +1146,25 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
                    f"{fmt_usd(lim.budget_usd)} budget (budget_usd)")
             return replace(row, constraint_broken="constraints.budget_usd", reason=why)
     return row
+
+
+def _over_deployment(row: ServingOption, lim: ServingLimits, qps: Optional[float],
+                     requests: Optional[float]) -> Optional[tuple[str, str]]:
+    """(the field to change, why) where ``row`` needs more GPUs than one plan deploys (``DEPLOYMENT_GPUS``; a set
+    ``max_gpus``, never above it, is ``_over_cap``'s): real-time, the replicas for ``serving.qps``; offline, the
+    replicas the deadline needs."""
+    if row.replicas:
+        gpus, field, what = row.gpus, "serving.qps", f"for {fmt_rate(qps)} QPS"
+    else:
+        reps = _offline_fleet(row)[0]
+        if not (requests and reps and lim.deadline_hours):
+            return None
+        gpus, field, what = reps * row.tp, "serving.deadline_hours", (f"to finish {fmt_given(requests)} requests in "
+                                                                      f"{fmt_run_time(lim.deadline_hours)}")
+    if gpus <= DEPLOYMENT_GPUS:
+        return None
+    return field, (f"needs {_gpus(gpus)} ({_reps(gpus // row.tp, row.tp)}) {what}, over the {DEPLOYMENT_GPUS:,} GPUs "
+                   "one plan deploys")
 
 
 def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> Optional[str]:
@@ -1176,11 +1206,16 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
         if r.constraint_broken == "constraints.budget_usd":
             usd = _offline_fleet(r)[2]
             return usd / lim.budget_usd if usd is not None else math.inf
+        cap = lim.max_gpus if r.constraint_broken == "constraints.max_gpus" else DEPLOYMENT_GPUS
         if r.replicas:  # real-time, sized for the QPS
-            return r.gpus / lim.max_gpus
-        return max(_offline_fleet(r)[0] or 1, 1) * r.tp / lim.max_gpus
+            return r.gpus / cap
+        return max(_offline_fleet(r)[0] or 1, 1) * r.tp / cap
 
     near = min((r for r in rows if r.constraint_broken), key=over)
+    if near.constraint_broken in PAST_DEPLOYMENT:  # past the deployment limit, not a constraint the job set
+        return InfeasibleError(near.constraint_broken, f"no plan: even the option needing the fewest GPUs, "
+                               f"{near.hardware} TP{near.tp} ({near.precision}), {near.reason}; "
+                               + PAST_DEPLOYMENT[near.constraint_broken])
     return InfeasibleError(near.constraint_broken, f"no option meets the constraints; nearest: {near.hardware} "
                                                    f"TP{near.tp} ({near.precision}): {near.reason}")
 
