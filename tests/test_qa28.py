@@ -80,3 +80,32 @@ def test_serving_options_past_the_deployment_limit_are_listed_not_recommended(tm
     assert all(o["gpus"] <= 1 << 20 for o in plan["options"])
     over = [r for r in plan["rejected"] if r.get("constraint_broken") == "serving.qps"]
     assert over and all(r["gpus"] > 1 << 20 for r in over)
+
+
+# ---- 3. training: a dataset smaller than one global batch was priced as a whole step -------------------------------
+# 100 examples of 4,096 tokens at a global batch of 1,024 for one epoch: "1 step, 4.19M tokens" (the real 0.41M).
+SMALL = {"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+
+
+@pytest.mark.parametrize("training", [
+    {"seq_len": 4096, "global_batch": 1024, "epochs": 1, "dataset_samples": 100},
+    # packed: 2,000 examples of 512 tokens are 250 sequences of 4,096
+    {"seq_len": 4096, "global_batch": 256, "epochs": 3, "dataset_samples": 2000, "mean_example_tokens": 512},
+])
+def test_epoch_below_one_global_batch_is_refused(tmp_path, cli, training):
+    job = write_job(tmp_path, {**SMALL, "training": {**training, "micro_batch": 1}})
+    code, out, err = cli("estimate", job)
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: training.global_batch: ") and "more than one epoch" in line
+
+
+def test_partial_last_step_counts_the_real_tokens(tmp_path, cli):
+    """100 examples at a global batch of 64: two steps (the second partial), 100 x 4,096 tokens trained."""
+    job = write_job(tmp_path, {**SMALL, "training": {"seq_len": 4096, "global_batch": 64, "epochs": 1,
+                                                     "dataset_samples": 100, "micro_batch": 1}})
+    code, out, err = cli("estimate", job, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["cost"]["steps"] == 2 and d["cost"]["tokens"] == 100 * 4096
+    assert any("36 of 64 sequences" in a for a in d["assumptions"])
