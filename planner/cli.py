@@ -291,7 +291,8 @@ def serve(
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     seed: int = typer.Option(0, "--seed", min=0, help="simulation seed (same seed, same answer)"),
     arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
-    trace: Optional[Path] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
+    # str, not Path: typer makes "" the path ".", so an empty value (an unset shell variable) could not be told apart
+    trace: Optional[str] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
     deadline_hours: Optional[float] = typer.Option(
         None, "--deadline-hours", min=0.001,  # it said "offline jobs: finish within"
@@ -307,8 +308,9 @@ def serve(
 
         if arrivals is not None and arrivals not in ARRIVALS:
             raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
+        trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
-        sim = settings_for(job, arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
+        sim = settings_for(job, arrivals=arrivals, trace=str(trace_path) if trace_path else None, seed=seed,
                            deadline_hours=deadline_hours)
         wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
         if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
@@ -361,6 +363,16 @@ def simulate(
     _run(go)
 
 
+def given_path(value: Optional[str], field: str, what: str = "a file") -> Optional[Path]:
+    """A path option taken as text: None when left out, refused when given empty (``--storage ""``, an unset shell
+    variable, was the path "." to typer and measured the working directory; ``--trace ""`` was taken as no trace)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise InputError(field, f"an empty path: give {what} (or leave {field} out)")
+    return Path(value)
+
+
 def storage_target(path: Path) -> None:
     """``calibrate --storage``: a folder (a temporary file is written there) or a non-empty regular file. A device or
     a pipe such as /dev/null passed the old existence check and was refused after the whole calibration, as
@@ -382,11 +394,12 @@ def calibrate(
     out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
     device: str = typer.Option("auto", "--device", help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
-    storage: Optional[Path] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
+    storage_arg: Optional[str] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
     force: bool = ForceOpt,
 ):
     """Run microbenchmarks on this machine and write a calibration profile."""
     def go():
+        storage = given_path(storage_arg, "--storage", "a file or a folder on the storage to measure")
         try:
             from calibration.bench import resolve_device, run_calibration
         except ImportError as e:

@@ -109,3 +109,50 @@ def test_partial_last_step_counts_the_real_tokens(tmp_path, cli):
     d = json.loads(out)
     assert d["cost"]["steps"] == 2 and d["cost"]["tokens"] == 100 * 4096
     assert any("36 of 64 sequences" in a for a in d["assumptions"])
+
+
+# ---- 4. a path option given empty ------------------------------------------------------------------------------------
+# typer turns "" into the path ".": ``calibrate --storage ""`` (an unset shell variable) measured the working
+# directory's storage and wrote the profile; ``serve --trace ""`` planned as if no trace were given.
+def test_calibrate_refuses_an_empty_storage_path(tmp_path, cli):
+    out = tmp_path / "profile.json"
+    code, stdout, err = cli("calibrate", "-o", out, "--storage", "", "--quick", "--device", "cpu")
+    assert code == 2, stdout
+    assert _one_error_line(err).startswith("error: --storage: an empty path")
+    assert not out.exists()  # refused before any measuring
+
+
+def test_serve_refuses_an_empty_trace_path(cli):
+    from conftest import EXAMPLES
+
+    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", "", "--no-simulate")
+    assert code == 2, out
+    assert _one_error_line(err).startswith("error: --trace: an empty path")
+
+
+# ---- 5. recommend: recompute_num_layers with recompute open, and a winner without full recompute ---------------------
+# The field applies to full recompute only; the recommended plan ran recompute none and nothing said the field was
+# not used.
+RC_JOB = {"model": {"preset": "llama3-8b"},
+          "training": {"seq_len": 4096, "global_batch": 256, "tokens": 1e10, "recompute_num_layers": 2},
+          "constraints": {"instances": ["aws:p5.48xlarge"], "max_gpus": 8}}
+
+
+def test_unused_recompute_num_layers_is_said(tmp_path, cli):
+    job = write_job(tmp_path, RC_JOB)
+    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--top", "1")
+    assert code == 0, err
+    d = json.loads(out)
+    rc = d["best"]["config"]["recompute"]
+    said = [a for a in d["assumptions"] if "recompute_num_layers 2 not used" in a]
+    assert rc != "full" and said and f"runs recompute {rc}" in said[0]
+
+
+def test_used_recompute_num_layers_is_not_called_unused(tmp_path, cli):
+    """With recompute: full the field is used: no such line (the check reads the plan, not the field alone)."""
+    job = write_job(tmp_path, {**RC_JOB, "training": {**RC_JOB["training"], "recompute": "full"}})
+    code, out, err = cli("recommend", job, "--json", "--no-simulate", "--top", "1")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["best"]["config"]["recompute"] == "full"
+    assert not [a for a in d["assumptions"] if "not used" in a and "recompute" in a]
