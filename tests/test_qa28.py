@@ -156,3 +156,49 @@ def test_used_recompute_num_layers_is_not_called_unused(tmp_path, cli):
     d = json.loads(out)
     assert d["best"]["config"]["recompute"] == "full"
     assert not [a for a in d["assumptions"] if "not used" in a and "recompute" in a]
+
+
+# ---- 6. recommend blamed one single-node instance for a job no layout could run -----------------------------------
+# A 2-layer, 2-head model with a global batch of 8 at min_gpus 512: "error: constraints.min_gpus: aws:g6.xlarge is
+# single-node only (1 GPU), below min_gpus=512" — true of every one-node instance, silent on the batch that no
+# 512-GPU layout divides.
+def test_no_layout_names_the_jobs_rule_not_a_small_instance(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"layers": 2, "hidden": 64, "heads": 2, "vocab": 1000},
+                               "training": {"seq_len": 128, "global_batch": 8, "tokens": 1e6},
+                               "constraints": {"min_gpus": 512}})
+    code, out, err = cli("recommend", job, "--no-simulate")
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: training.global_batch: ") and "single-node" not in line
+
+
+def test_one_output_token_says_there_is_no_tpot(tmp_path, cli):
+    """With the analytic TPOT counted as the simulation counts it, one output token has none (0): the plan says
+    so instead of "meets TPOT 0.0 ms" alone."""
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "constraints": {"gpus": ["H100-SXM-80GB"]},
+                               "serving": {"qps": 5, "prompt_tokens": 2000, "output_tokens": 1,
+                                           "p99_latency_ms": 20, "ttft_ms": 2000}})
+    code, out, err = cli("serve", job, "--json", "--no-simulate")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["best"]["tpot_ms"] == 0
+    assert any(a.startswith("serving.output_tokens 1: ") for a in d["assumptions"])
+
+
+# ---- 7. serve offline: a deadline shorter than one request was met by adding replicas ------------------------------
+# One request under a 0.36 ms deadline: "169 replicas finish in <0.001 s" — replicas split the requests, not one.
+def test_offline_deadline_below_one_request_has_no_plan(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "serving": {"mode": "batch", "requests": 1, "deadline_hours": 1e-7}})
+    code, out, err = cli("serve", job, "--no-simulate")
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: serving.deadline_hours: ") and "one request alone takes" in line
+
+
+def test_offline_deadline_a_request_fits_is_planned(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
+                               "serving": {"mode": "batch", "requests": 100, "deadline_hours": 0.01}})
+    code, out, err = cli("serve", job, "--no-simulate", "--json")
+    assert code == 0, err
+    assert json.loads(out)["best"]["offline_hours"] <= 0.01

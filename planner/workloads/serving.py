@@ -1125,7 +1125,19 @@ def _reps(n: int, tp: int) -> str:
     return count_of(n, f"TP{tp} replica")
 
 
-def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> ServingOption:
+def one_request_s(row: ServingOption, output_tokens: int) -> Optional[float]:
+    """One request served alone, the least time any number of replicas takes for a job of requests: an LLM's TTFT
+    plus O - 1 decode steps at batch 1 (``llm_tpot``), a generic model's batch of one (half its p99 latency, which
+    waits for the running batch first). None where the option has no batch-1 figures (it does not fit)."""
+    if row.tpot_batch1_ms is None:
+        return None
+    if row.generic:
+        return row.tpot_batch1_ms / 2e3
+    return ((row.ttft_batch1_ms or 0.0) + max(output_tokens - 1, 0) * row.tpot_batch1_ms) / 1e3
+
+
+def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float],
+          output_tokens: int = 0) -> ServingOption:
     """``row`` held to the job's limits: one that meets the targets but needs more GPUs than ``max_gpus`` (real-time:
     the replicas for the QPS; offline: the replicas the deadline needs, or one replica over the cap) or costs an
     offline job more than ``budget_usd`` gets ``constraint_broken`` and a ``reason`` saying what the limit reaches.
@@ -1138,6 +1150,13 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
     over = _over_deployment(row, lim, qps, requests)
     if over:
         return replace(row, constraint_broken=over[0], reason=over[1])
+    alone = one_request_s(row, output_tokens) if (not row.replicas and requests and lim.deadline_hours) else None
+    if alone is not None and alone > lim.deadline_hours * 3600:
+        # replicas split the requests, not one request: 1 request under a 0.36 ms deadline got "169 replicas finish
+        # in <0.001 s"; the job takes at least this long (offline_hours), however many replicas run it
+        return replace(row, constraint_broken="serving.deadline_hours", offline_hours=alone / 3600,
+                       reason=f"one request alone takes {fmt_run_time(alone / 3600)} (TTFT + output tokens at batch 1), "
+                              f"past the {fmt_run_time(lim.deadline_hours)} deadline; more replicas do not shorten it")
     if lim.budget_usd is not None and requests:
         usd = _offline_fleet(row)[2]
         if usd is None or usd > lim.budget_usd:
@@ -1206,13 +1225,15 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
         if r.constraint_broken == "constraints.budget_usd":
             usd = _offline_fleet(r)[2]
             return usd / lim.budget_usd if usd is not None else math.inf
+        if r.constraint_broken == "serving.deadline_hours" and r.reason.startswith("one request alone"):
+            return r.offline_hours / lim.deadline_hours  # the fastest single request is the nearest
         cap = lim.max_gpus if r.constraint_broken == "constraints.max_gpus" else DEPLOYMENT_GPUS
         if r.replicas:  # real-time, sized for the QPS
             return r.gpus / cap
         return max(_offline_fleet(r)[0] or 1, 1) * r.tp / cap
 
     near = min((r for r in rows if r.constraint_broken), key=over)
-    if near.constraint_broken in PAST_DEPLOYMENT:  # past the deployment limit, not a constraint the job set
+    if near.constraint_broken in PAST_DEPLOYMENT and "one plan deploys" in near.reason:  # past the deployment limit
         return InfeasibleError(near.constraint_broken, f"no plan: even the option needing the fewest GPUs, "
                                f"{near.hardware} TP{near.tp} ({near.precision}), {near.reason}; "
                                + PAST_DEPLOYMENT[near.constraint_broken])
@@ -1751,11 +1772,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
                     rows.append(_hold(_costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
-                                             job.constraints.spot, lim), lim, qps, s.requests))
+                                             job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                     where.append((hw, sp))
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
-                                         job.constraints.spot, lim), lim, qps, s.requests))
+                                         job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                 where.append((hw, sp))
     if not realtime:
         key = lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
@@ -1791,7 +1812,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
                     best_key = key(rows[i])
             else:
-                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests)
+                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests, sp.output_tokens)
         if progress:
             progress(n_cand, n_cand, "simulations done")
         simulated = True
@@ -1879,7 +1900,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "--no-simulate) to size it for the trace's own rate and lengths"]
                              if sim.trace and realtime and not simulated else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
-                              "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
+                              "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
+                          # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read
+                          # as a measured speed
+                          + (["serving.output_tokens 1: a request's one token is its first (TTFT), so the analytic TPOT "
+                              "is 0 and serving.p99_latency_ms holds no request of the mean length"
+                              + ("; the simulation's longer lengths still have TPOTs" if simulated and sim.length_cv
+                                 and not sim.trace else "")]
+                             if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
                          why_not=("" if simulated or not simulate else
