@@ -244,7 +244,7 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
         if last >= 0.5:
             unit = "sequences" if m.is_transformer else "samples"
             notes.append(f"training: the last step holds the dataset's remainder, {last:,.0f} of {t.global_batch:,} "
-                         f"{unit}: timed as a full step, only its real tokens counted")
+                         f"{unit}: timed as a full step, only its real {'tokens' if m.is_transformer else 'samples'} counted")
     recipe = getattr(t.framework, "fp8_recipe", None)
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "
