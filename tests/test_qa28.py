@@ -202,3 +202,14 @@ def test_offline_deadline_a_request_fits_is_planned(tmp_path, cli):
     code, out, err = cli("serve", job, "--no-simulate", "--json")
     assert code == 0, err
     assert json.loads(out)["best"]["offline_hours"] <= 0.01
+
+
+# ---- 8. serve --deadline-hours inf / 1e300 were planned ---------------------------------------------------------
+# The job file's serving.deadline_hours is finite and <= 1e5; the flag that overrides it took "inf" and 1e300.
+@pytest.mark.parametrize("value", ["inf", "1e300"])
+def test_deadline_flag_holds_to_the_fields_bounds(cli, value):
+    from conftest import EXAMPLES
+
+    code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--deadline-hours", value, "--no-simulate")
+    assert code == 2, out
+    assert _one_error_line(err).startswith("error: --deadline-hours: ")

@@ -1315,7 +1315,15 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
     that are not None) on top."""
     s = job.serving
-    if overrides.get("deadline_hours") is not None and s is not None and s.mode != "batch":
+    flag_h = overrides.get("deadline_hours")
+    if flag_h is not None:
+        # the flag holds to serving.deadline_hours' own bounds (the schema's): ``--deadline-hours inf`` or 1e300 was
+        # planned as a deadline ("1 replica finishes in ...") where the same value in the job file is refused
+        try:
+            ServingSpec.model_validate({"deadline_hours": flag_h})
+        except ValueError as e:
+            raise InputError("--deadline-hours", e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)) from None
+    if flag_h is not None and s is not None and s.mode != "batch":
         # a real-time job is sized for its QPS; the flag was silently ignored
         raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
                                              "sized for serving.qps")
