@@ -321,8 +321,8 @@ def serve(
                 planned = workloads.plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),
                                                                progress=progress))
         except InputError as e:  # the planner names "trace"/"precisions": say which input the user gave them in
-            where = {"trace": "--trace" if trace is not None else "serving.trace",
-                     "precisions": "--precisions"}.get(e.field)
+            given = "--trace" if trace is not None else "serving.trace"
+            where = {"trace": given, "serving.trace": given, "precisions": "--precisions"}.get(e.field)
             if where is None:
                 raise
             raise InputError(where, e.message) from None

@@ -213,3 +213,14 @@ def test_deadline_flag_holds_to_the_fields_bounds(cli, value):
     code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--deadline-hours", value, "--no-simulate")
     assert code == 2, out
     assert _one_error_line(err).startswith("error: --deadline-hours: ")
+
+
+# ---- 9. serve --trace: a request past the context named serving.trace, a field the job does not set --------------
+def test_trace_flag_errors_name_the_flag(tmp_path, cli):
+    from conftest import EXAMPLES
+
+    trace = tmp_path / "t.csv"
+    trace.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n1,100000000,10\n")
+    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", trace)
+    assert code == 2, out
+    assert _one_error_line(err).startswith("error: --trace: ")
