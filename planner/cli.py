@@ -36,6 +36,12 @@ def _fail(e: Exception, code: int = 2):
     raise typer.Exit(code)
 
 
+def _path_or_empty(value: str):
+    """typer's parser for an output path: "" stays "" (typer made it the path ".", refused as "a directory" or for
+    its suffix, "got ''"), so ``output_target`` refuses it as an empty path."""
+    return value if value == "" else Path(value)
+
+
 def _run(fn, *a, **kw):
     """Call ``fn``, turning input errors into the one-line contract."""
     _OVERRIDE_NOTES.clear()
@@ -155,7 +161,7 @@ def recommend(
     top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the ranked feasible candidates as CSV"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
     emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp or :automodel to pick the launcher style"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -336,7 +342,8 @@ def simulate(
     steps: int = typer.Option(1000, "--steps", min=1, max=100_000_000, help="training steps to simulate"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed (same seed, same result)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    timeline: Optional[Path] = typer.Option(None, "--timeline", help="write the event timeline (.csv or .json)"),
+    timeline: Optional[Path] = typer.Option(None, "--timeline", parser=_path_or_empty,
+                                            help="write the event timeline (.csv or .json)"),
     no_answers: bool = typer.Option(False, "--no-answers", help="skip the workers/cache/shard/eval/checkpoint questions"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -347,9 +354,9 @@ def simulate(
         from planner.present.simulation import timeline_text
 
         if timeline is not None:
+            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
-            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
@@ -391,7 +398,7 @@ def storage_target(path: Path) -> None:
 
 @app.command()
 def calibrate(
-    out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
+    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty, help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
     device: str = typer.Option("auto", "--device", help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
     storage_arg: Optional[str] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
@@ -424,7 +431,8 @@ def calibrate(
 @app.command()
 def report(
     job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
-    out_path: Path = typer.Option(..., "-o", "--out", help="report.html (self-contained) or report.md (+ report_files/)"),
+    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
+                                  help="report.html (self-contained) or report.md (+ report_files/)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),
     objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -436,6 +444,8 @@ def report(
     def go():
         from planner.present.report import report_for_job, report_format, write_report
 
+        if out_path == "":  # an empty path ("", not typer's "."), refused before its suffix
+            output_target(out_path, "--out")
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
         output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
         job, ctx = _context(job_path, catalog, profile, objective)

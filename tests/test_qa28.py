@@ -224,3 +224,21 @@ def test_trace_flag_errors_name_the_flag(tmp_path, cli):
     code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", trace)
     assert code == 2, out
     assert _one_error_line(err).startswith("error: --trace: ")
+
+
+# ---- 10. an output path given empty was refused as "." ----------------------------------------------------------
+# ``--csv ""`` said "error: --csv: .: is a directory", ``report -o ""`` "the report is .html or .md (got 'no
+# suffix')", ``--timeline ""`` "must end in .csv or .json (got '')": typer made "" the path "."
+@pytest.mark.parametrize("args, field", [
+    (["recommend", "{job}", "--no-simulate", "--csv", ""], "--csv"),
+    (["simulate", "{job}", "--timeline", ""], "--timeline"),
+    (["report", "{job}", "-o", ""], "--out"),
+    (["calibrate", "-o", ""], "--out"),
+])
+def test_empty_output_path_is_refused_as_empty(cli, args, field):
+    from conftest import EXAMPLES
+
+    job = EXAMPLES / "llama3-8b-estimate.yaml"
+    code, out, err = cli(*[str(job) if a == "{job}" else a for a in args])
+    assert code == 2, out
+    assert _one_error_line(err) == f"error: {field}: an empty path"
