@@ -49,6 +49,12 @@ def jsonable(x):
     return to_json(x)
 
 
+def _path_or_empty(value: str):
+    """typer's parser for an output path: "" stays "" (typer made it the path ".", refused as "a directory" or for
+    its suffix, "got ''"), so ``output_target`` refuses it as an empty path."""
+    return value if value == "" else Path(value)
+
+
 def _run(fn, *a, **kw):
     """Call ``fn``, turning input errors into the one-line contract."""
     _OVERRIDE_NOTES.clear()
@@ -169,7 +175,7 @@ def recommend(
     top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
-    csv_path: Optional[Path] = typer.Option(None, "--csv", help="write the ranked feasible candidates as CSV"),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", parser=_path_or_empty, help="write the ranked feasible candidates as CSV"),
     emit: Optional[str] = typer.Option(None, "--emit", help="torchrun | slurm | skypilot | k8s: print a launch spec for the winner; add :megatron, :fsdp or :automodel to pick the launcher style"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -305,7 +311,8 @@ def serve(
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
     seed: int = typer.Option(0, "--seed", min=0, help="simulation seed (same seed, same answer)"),
     arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
-    trace: Optional[Path] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
+    # str, not Path: typer makes "" the path ".", so an empty value (an unset shell variable) could not be told apart
+    trace: Optional[str] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
     deadline_hours: Optional[float] = typer.Option(
         None, "--deadline-hours", min=0.001,  # it said "offline jobs: finish within"
@@ -322,8 +329,9 @@ def serve(
 
         if arrivals is not None and arrivals not in ARRIVALS:
             raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
+        trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
-        sim = settings_for(job, arrivals=arrivals, trace=str(trace) if trace else None, seed=seed,
+        sim = settings_for(job, arrivals=arrivals, trace=str(trace_path) if trace_path else None, seed=seed,
                            deadline_hours=deadline_hours)
         wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
         if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
@@ -334,8 +342,8 @@ def serve(
                 planned = _plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),
                                                                progress=progress))
         except InputError as e:  # the planner names "trace"/"precisions": say which input the user gave them in
-            where = {"trace": "--trace" if trace is not None else "serving.trace",
-                     "precisions": "--precisions"}.get(e.field)
+            given = "--trace" if trace is not None else "serving.trace"
+            where = {"trace": given, "serving.trace": given, "precisions": "--precisions"}.get(e.field)
             if where is None:
                 raise
             raise InputError(where, e.message) from None
@@ -349,7 +357,8 @@ def simulate(
     steps: int = typer.Option(1000, "--steps", min=1, max=100_000_000, help="training steps to simulate"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed (same seed, same result)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    timeline: Optional[Path] = typer.Option(None, "--timeline", help="write the event timeline (.csv or .json)"),
+    timeline: Optional[Path] = typer.Option(None, "--timeline", parser=_path_or_empty,
+                                            help="write the event timeline (.csv or .json)"),
     no_answers: bool = typer.Option(False, "--no-answers", help="skip the workers/cache/shard/eval/checkpoint questions"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -360,9 +369,9 @@ def simulate(
         from planner.present.simulation import timeline_text
 
         if timeline is not None:
+            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
             if timeline.suffix.lower() not in (".csv", ".json"):
                 raise InputError("--timeline", f"must end in .csv or .json (got {clip(timeline.name)})")
-            output_target(timeline, "--timeline", _inputs(job_path, catalog, profile), force)
         with _progress("simulating") as progress:
             job, ctx = _context(job_path, catalog, profile, steps=steps, seed=seed, timeline=timeline is not None,
                                 answers=not no_answers, progress=progress)
@@ -374,6 +383,16 @@ def simulate(
         if timeline is not None and not as_json:  # it wrote the file without a word (report and calibrate say so)
             out.print(f"[green]wrote[/] {esc(timeline)} ({len(planned.result.result.timeline or []):,} timeline rows)")
     _run(go)
+
+
+def given_path(value: Optional[str], field: str, what: str = "a file") -> Optional[Path]:
+    """A path option taken as text: None when left out, refused when given empty (``--storage ""``, an unset shell
+    variable, was the path "." to typer and measured the working directory; ``--trace ""`` was taken as no trace)."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise InputError(field, f"an empty path: give {what} (or leave {field} out)")
+    return Path(value)
 
 
 def storage_target(path: Path) -> None:
@@ -394,14 +413,15 @@ def storage_target(path: Path) -> None:
 
 @app.command()
 def calibrate(
-    out_path: Path = typer.Option(..., "-o", "--out", help="where to write the profile JSON"),
+    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty, help="where to write the profile JSON"),
     quick: bool = typer.Option(False, "--quick", help="small grid: <= 60 s on one GPU or this CPU"),
     device: str = typer.Option("auto", "--device", help="auto (cuda where torch sees a GPU, else this CPU) | cuda | cpu"),
-    storage: Optional[Path] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
+    storage_arg: Optional[str] = typer.Option(None, "--storage", help="a file or folder whose read throughput to measure"),
     force: bool = ForceOpt,
 ):
     """Run microbenchmarks on this machine and write a calibration profile."""
     def go():
+        storage = given_path(storage_arg, "--storage", "a file or a folder on the storage to measure")
         try:
             from calibration.bench import resolve_device, run_calibration
         except ImportError as e:
@@ -426,7 +446,8 @@ def calibrate(
 @app.command()
 def report(
     job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
-    out_path: Path = typer.Option(..., "-o", "--out", help="report.html (self-contained) or report.md (+ report_files/)"),
+    out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
+                                  help="report.html (self-contained) or report.md (+ report_files/)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),
     objective: Optional[str] = ObjectiveOpt,
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -438,6 +459,8 @@ def report(
     def go():
         from planner.present.report import report_for_job, report_format, write_report
 
+        if out_path == "":  # an empty path ("", not typer's "."), refused before its suffix
+            output_target(out_path, "--out")
         report_format(out_path)  # a wrong suffix or folder fails before the search runs
         output_target(out_path, "--out", _inputs(job_path, catalog, profile), force)
         job, ctx = _context(job_path, catalog, profile, objective)

@@ -1,6 +1,7 @@
 """Time-to-train and money: rent (on-demand, spot) and buy (capex + power + hosting, amortised).
 
-    steps        = tokens / (global_batch * seq_len)   | steps   | epochs * sequences / global_batch
+    steps        = tokens / (global_batch * seq_len)   | steps   | epochs * sequences / global_batch (rounded up:
+                   the last step partial; an epoch below one global batch is refused, planner.spec.load)
     sequences    = examples (padded) | examples * mean_example_tokens / seq_len (packed, concatenated)
     hours        = steps * step_time / 3600
     rent $       = hours * nodes * price per node-hour          (cost = time x price x nodes)
@@ -40,19 +41,19 @@ def total_steps(job: JobSpec):
 
 
 def dataset_sequences(job: JobSpec) -> float:
-    """Sequences in one epoch: one per example when padded (each padded to seq_len: the compute
-    of the padding is paid), examples x mean length / seq_len when packed (``training.packing``,
-    ``training.mean_example_tokens``; examples longer than seq_len are truncated to it)."""
-    t = job.training
-    n = float(t.dataset_samples)
-    if job.model.is_transformer and t.packing in ("packed", "concatenated") and t.mean_example_tokens:
-        return n * min(t.mean_example_tokens, t.seq_len) / t.seq_len
-    return n
+    """Sequences in one epoch (``TrainingSpec.sequences_per_epoch``: padded, or packed to seq_len)."""
+    return job.training.sequences_per_epoch(job.model.is_transformer)
 
 
 def total_tokens(job: JobSpec):
-    per = job.training.global_batch * (job.training.seq_len if job.model.is_transformer else 1)
-    return total_steps(job) * per
+    """Tokens (samples for a generic model) the run trains on: whole steps of the global batch for a run of
+    ``tokens`` or ``steps``; for ``epochs``, the dataset's own — its last step is partial (a loader without
+    drop_last), so it is not counted full (it is timed full: ``total_steps`` rounds up, at most one step over)."""
+    t = job.training
+    per = t.seq_len if job.model.is_transformer else 1
+    if t.epochs is not None and t.steps is None and t.tokens is None:
+        return t.epochs * dataset_sequences(job) * per
+    return total_steps(job) * t.global_batch * per
 
 
 def rent_cost(hours, nodes, price_per_node_hr):

@@ -448,11 +448,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     if not frames and not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
     if not frames and not evaluated:  # no layout to evaluate: a layout rule, not memory, is why
-        for hw in opts:
-            reason = empty_reason(job, hw)
-            if reason is not None:
-                raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
-                                                 "allow is valid)")
+        # a layout rule some instance's layouts break comes first: that a one-node instance is below min_gpus is true
+        # of every such instance and says nothing of the job (a 2-layer model with a global batch of 8 at min_gpus
+        # 512 was blamed on "aws:g6.xlarge is single-node only", not on its batch)
+        reasons = [(hw, r) for hw in opts for r in (empty_reason(job, hw),) if r is not None]
+        sizes = ("constraints.min_gpus", "constraints.max_gpus")
+        for hw, reason in sorted(reasons, key=lambda hr: hr[1].field in sizes)[:1]:
+            raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
+                                                "allow is valid)")
     if not frames:
         hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
         base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming

@@ -228,6 +228,23 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
                      f"(model.context_length): a {t.mode} that long needs "
                      f"{'RoPE scaling' if m.position == 'rope' else 'a longer position table'}, priced here as "
                      "plain attention over the sequence")
+    if t.epochs is not None:
+        # an epoch smaller than one global batch has no full step: the step the planner times trains on
+        # global_batch sequences, so 100 examples at a global batch of 1,024 were priced as 1,024 (4.2M tokens)
+        seqs = t.sequences_per_epoch(m.is_transformer)
+        if seqs < t.global_batch:
+            unit = "sequences" if m.is_transformer else "samples"
+            packed = (f" ({t.dataset_samples:,.0f} examples packed to {t.seq_len:,} tokens)"
+                      if seqs != t.dataset_samples else "")
+            raise InputError("training.global_batch", f"{t.global_batch:,} {unit}"
+                             + ("" if "global_batch" in given else " (the default)")
+                             + f" is more than one epoch of the dataset, {seqs:,.4g} {unit}{packed}: every step would "
+                             f"be a partial one; set training.global_batch to at most {max(1, int(seqs)):,}")
+        last = t.epochs * seqs % t.global_batch  # the last step's share of a global batch (0: whole steps)
+        if last >= 0.5:
+            unit = "sequences" if m.is_transformer else "samples"
+            notes.append(f"training: the last step holds the dataset's remainder, {last:,.0f} of {t.global_batch:,} "
+                         f"{unit}: timed as a full step, only its real {'tokens' if m.is_transformer else 'samples'} counted")
     recipe = getattr(t.framework, "fp8_recipe", None)
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "

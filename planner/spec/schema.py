@@ -554,6 +554,15 @@ class TrainingSpec(_Strict):
     # head sees max_predictions_per_seq positions (20 at seq 128, 80 at 512) at most
     head_tokens_per_seq: Optional[float] = Field(None, gt=0, le=1 << 24)
 
+    def sequences_per_epoch(self, transformer: bool) -> float:
+        """Sequences in one epoch of ``dataset_samples``: one per example when padded (each padded to seq_len: the
+        compute of the padding is paid), examples x mean length / seq_len when packed (``packing``,
+        ``mean_example_tokens``; examples longer than seq_len are truncated to it); samples for a generic model."""
+        n = float(self.dataset_samples)
+        if transformer and self.packing in ("packed", "concatenated") and self.mean_example_tokens:
+            return n * min(self.mean_example_tokens, self.seq_len) / self.seq_len
+        return n
+
     @model_validator(mode="after")
     def _one_duration(self):
         given = [f for f in ("tokens", "steps", "epochs") if getattr(self, f) is not None]

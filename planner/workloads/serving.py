@@ -38,9 +38,11 @@ compute capability 9 (A100, Ada) run through Marlin at its padded dims (``mxfp4_
 read and multiplied, gpt-oss 1.09x). Attention runs at the engine kernel's rate for the model's head
 dim (``ServingEfficiency.attn_kernel``; FA3 at head dim 64 on H100/H200: 0.77 of its head-dim-128 rate).
 
-**Definitions.** TPOT p99 := the iteration time with every one of the B slots full at mean context
-(prompt + output/2) plus its prefill share — the slowest steady-state iteration, an upper bound used
-as the p99 (queueing randomness is not modelled). TTFT p99 := prefill of one prompt alone + one
+**Definitions.** TPOT p99 := one request's time per output token as the simulation counts it
+(``request_tpot``, ``llm_tpot``): its decode iterations, every one of the B slots full at mean context
+(prompt + output/2) plus the prefill share of the other B - 1 slots (its own prefill is in its TTFT) — the
+steady state, used as the p99 (queueing randomness is not modelled); throughput uses the iteration with all
+B slots' prefill share. TTFT p99 := prefill of one prompt alone + one
 loaded iteration (the running iteration it must wait for). Memory: the KV cache of B sequences at
 full context (prompt + output) must fit in ``gpu_memory_utilization`` x HBM - weights.
 
@@ -69,7 +71,7 @@ layers' prefix is counted once (the local layers keep their window per sequence:
 sequence's blocks; vLLM's FlashAttention cascade attention, which can read a common prefix once per
 batch, is not modelled). The simulation holds the prefix's blocks once per engine (Engine ``_share``).
 
-A replica serves ``B / (O x TPOT)`` requests/s (Little's law); replicas = ceil(QPS / that).
+A replica serves ``B / (O x iteration)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
 batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
 the job allows it. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
@@ -102,13 +104,21 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
                                               engine_efficiency)
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
+from planner.spec.schema import MAX_REASONABLE
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
-                                       load_trace, make_workload, simulate_serving)
+                                       load_trace, make_workload, request_tpot, simulate_serving)
 from hardware_catalog import load_catalog
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
+#: the most GPUs one serving plan deploys (replicas x GPUs per replica) when ``constraints.max_gpus`` is open: the
+#: largest ``max_gpus`` a job may set (2^20). ``qps: 1e9`` sized 60 million replicas; an option past this is shown,
+#: not recommended, and a job that needs more from every option has no plan (``_hold``, ``_nothing_within``)
+DEPLOYMENT_GPUS = MAX_REASONABLE["gpus"]
+#: the field a job past ``DEPLOYMENT_GPUS`` changes, and what to do instead
+PAST_DEPLOYMENT = {"serving.qps": "split the load into several services and plan each",
+                   "serving.deadline_hours": "allow more time, or split the requests into several jobs"}
 #: int4 group size: one scale (and zero point) per 128 weights along the input dimension, the default
 #: of AutoAWQ (``q_group_size=128``) and GPTQModel / AutoGPTQ (``group_size=128``)
 INT4_GROUP = 128
@@ -789,22 +799,34 @@ class IterationModel:
         return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
 
 
-def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> dict:
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None) -> dict:
     """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
     ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x N/O`` prompt tokens
     are prefilled in each (P prompt, O output tokens; N = P - H new tokens after the H tokens the
     prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
-    average). Decode reads each sequence's whole KV, the shared prefix's included."""
+    average). Decode reads each sequence's whole KV, the shared prefix's included. ``prefilling``: the
+    slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
     B = np.asarray(B, dtype=np.float64)
-    prefill_tokens = B * N / O
+    prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
                     prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
                     **local)
+
+
+def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> np.ndarray:
+    """TPOT at batch B as the simulation measures one request (``request_tpot``: (finish - first token) /
+    (O - 1), ``vllm bench serve``'s definition): its O - 1 decode iterations, each with the B slots decoding
+    and the prompts of the *other* B - 1 slots' next requests prefilled in it ((B - 1) x N/O tokens). The
+    request's own prefill comes before its first token (TTFT), so at batch 1 nothing is prefilled while it
+    decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it)."""
+    B = np.asarray(B, dtype=np.float64)
+    O = s.output_tokens
+    return request_tpot(0.0, (O - 1) * _llm_iteration(m, s, hw, tp, B, prefilling=B - 1)["step"], O)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
@@ -890,25 +912,28 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
         return ServingOption(**base, fits=False, reason=f"weights {w_gpu / GiB:.1f} GiB/{device_noun(hw.gpu)} + KV of one sequence "
                              + ("and of the shared prefix " if H else "") + f"exceed {cap / GiB:.0f} GiB usable")
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
+    # throughput and the iteration a new prompt waits for: every slot's prefill share (all B); TPOT: one
+    # request's decode iterations, which carry the other slots' prefills only (llm_tpot)
     it = _llm_iteration(m, s, hw, tp, B)
     step = it["step"]
+    tpot = llm_tpot(m, s, hw, tp, B)
     ttft = prefill_time(m, s, hw, tp) + step
     ok = np.ones(len(B), dtype=bool)
     if target.tpot_s is not None:
-        ok &= step <= target.tpot_s
+        ok &= tpot <= target.tpot_s
     if target.ttft_s is not None:
         ok &= ttft <= target.ttft_s
-    base.update(fits=True, tpot_batch1_ms=float(step[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
+    base.update(fits=True, tpot_batch1_ms=float(tpot[0] * 1e3), ttft_batch1_ms=float(ttft[0] * 1e3),
                 compute_dtype=it["dtype"])
     if not ok.any():
-        return ServingOption(**base, meets_latency=False, reason=f"TPOT {step[0] * 1e3:.1f} ms / TTFT "
+        return ServingOption(**base, meets_latency=False, reason=f"TPOT {tpot[0] * 1e3:.1f} ms / TTFT "
                              f"{ttft[0] * 1e3:.0f} ms even at batch 1")
-    i = int(np.flatnonzero(ok)[-1])  # step time grows with B: the largest batch meeting the target
+    i = int(np.flatnonzero(ok)[-1])  # both grow with B: the largest batch meeting the targets
     b = int(B[i])
     rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
     j = len(B) - 1  # offline: the memory-limited batch, no latency target
     rps_offline = B[j] / (s.output_tokens * step[j])
-    return ServingOption(**base, meets_latency=True, batch=b, tpot_ms=float(step[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
+    return ServingOption(**base, meets_latency=True, batch=b, tpot_ms=float(tpot[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
                          bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
                          tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
                          batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
@@ -1100,7 +1125,19 @@ def _reps(n: int, tp: int) -> str:
     return count_of(n, f"TP{tp} replica")
 
 
-def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> ServingOption:
+def one_request_s(row: ServingOption, output_tokens: int) -> Optional[float]:
+    """One request served alone, the least time any number of replicas takes for a job of requests: an LLM's TTFT
+    plus O - 1 decode steps at batch 1 (``llm_tpot``), a generic model's batch of one (half its p99 latency, which
+    waits for the running batch first). None where the option has no batch-1 figures (it does not fit)."""
+    if row.tpot_batch1_ms is None:
+        return None
+    if row.generic:
+        return row.tpot_batch1_ms / 2e3
+    return ((row.ttft_batch1_ms or 0.0) + max(output_tokens - 1, 0) * row.tpot_batch1_ms) / 1e3
+
+
+def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float],
+          output_tokens: int = 0) -> ServingOption:
     """``row`` held to the job's limits: one that meets the targets but needs more GPUs than ``max_gpus`` (real-time:
     the replicas for the QPS; offline: the replicas the deadline needs, or one replica over the cap) or costs an
     offline job more than ``budget_usd`` gets ``constraint_broken`` and a ``reason`` saying what the limit reaches.
@@ -1110,6 +1147,16 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
     why = _over_cap(row, lim, qps, requests) if lim.max_gpus else None
     if why:
         return replace(row, constraint_broken="constraints.max_gpus", reason=why)
+    over = _over_deployment(row, lim, qps, requests)
+    if over:
+        return replace(row, constraint_broken=over[0], reason=over[1])
+    alone = one_request_s(row, output_tokens) if (not row.replicas and requests and lim.deadline_hours) else None
+    if alone is not None and alone > lim.deadline_hours * 3600:
+        # replicas split the requests, not one request: 1 request under a 0.36 ms deadline got "169 replicas finish
+        # in <0.001 s"; the job takes at least this long (offline_hours), however many replicas run it
+        return replace(row, constraint_broken="serving.deadline_hours", offline_hours=alone / 3600,
+                       reason=f"one request alone takes {fmt_run_time(alone / 3600)} (TTFT + output tokens at batch 1), "
+                              f"past the {fmt_run_time(lim.deadline_hours)} deadline; more replicas do not shorten it")
     if lim.budget_usd is not None and requests:
         usd = _offline_fleet(row)[2]
         if usd is None or usd > lim.budget_usd:
@@ -1118,6 +1165,25 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
                    f"{fmt_usd(lim.budget_usd)} budget (budget_usd)")
             return replace(row, constraint_broken="constraints.budget_usd", reason=why)
     return row
+
+
+def _over_deployment(row: ServingOption, lim: ServingLimits, qps: Optional[float],
+                     requests: Optional[float]) -> Optional[tuple[str, str]]:
+    """(the field to change, why) where ``row`` needs more GPUs than one plan deploys (``DEPLOYMENT_GPUS``; a set
+    ``max_gpus``, never above it, is ``_over_cap``'s): real-time, the replicas for ``serving.qps``; offline, the
+    replicas the deadline needs."""
+    if row.replicas:
+        gpus, field, what = row.gpus, "serving.qps", f"for {fmt_rate(qps)} QPS"
+    else:
+        reps = _offline_fleet(row)[0]
+        if not (requests and reps and lim.deadline_hours):
+            return None
+        gpus, field, what = reps * row.tp, "serving.deadline_hours", (f"to finish {fmt_given(requests)} requests in "
+                                                                      f"{fmt_run_time(lim.deadline_hours)}")
+    if gpus <= DEPLOYMENT_GPUS:
+        return None
+    return field, (f"needs {_gpus(gpus)} ({_reps(gpus // row.tp, row.tp)}) {what}, over the {DEPLOYMENT_GPUS:,} GPUs "
+                   "one plan deploys")
 
 
 def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests: Optional[float]) -> Optional[str]:
@@ -1159,11 +1225,18 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
         if r.constraint_broken == "constraints.budget_usd":
             usd = _offline_fleet(r)[2]
             return usd / lim.budget_usd if usd is not None else math.inf
+        if r.constraint_broken == "serving.deadline_hours" and r.reason.startswith("one request alone"):
+            return r.offline_hours / lim.deadline_hours  # the fastest single request is the nearest
+        cap = lim.max_gpus if r.constraint_broken == "constraints.max_gpus" else DEPLOYMENT_GPUS
         if r.replicas:  # real-time, sized for the QPS
-            return r.gpus / lim.max_gpus
-        return max(_offline_fleet(r)[0] or 1, 1) * r.tp / lim.max_gpus
+            return r.gpus / cap
+        return max(_offline_fleet(r)[0] or 1, 1) * r.tp / cap
 
     near = min((r for r in rows if r.constraint_broken), key=over)
+    if near.constraint_broken in PAST_DEPLOYMENT and "one plan deploys" in near.reason:  # past the deployment limit
+        return InfeasibleError(near.constraint_broken, f"no plan: even the option needing the fewest GPUs, "
+                               f"{near.hardware} TP{near.tp} ({near.precision}), {near.reason}; "
+                               + PAST_DEPLOYMENT[near.constraint_broken])
     return InfeasibleError(near.constraint_broken, f"no option meets the constraints; nearest: {near.hardware} "
                                                    f"TP{near.tp} ({near.precision}): {near.reason}")
 
@@ -1242,7 +1315,15 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
     that are not None) on top."""
     s = job.serving
-    if overrides.get("deadline_hours") is not None and s is not None and s.mode != "batch":
+    flag_h = overrides.get("deadline_hours")
+    if flag_h is not None:
+        # the flag holds to serving.deadline_hours' own bounds (the schema's): ``--deadline-hours inf`` or 1e300 was
+        # planned as a deadline ("1 replica finishes in ...") where the same value in the job file is refused
+        try:
+            ServingSpec.model_validate({"deadline_hours": flag_h})
+        except ValueError as e:
+            raise InputError("--deadline-hours", e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)) from None
+    if flag_h is not None and s is not None and s.mode != "batch":
         # a real-time job is sized for its QPS; the flag was silently ignored
         raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
                                              "sized for serving.qps")
@@ -1699,11 +1780,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
                     rows.append(_hold(_costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
-                                             job.constraints.spot, lim), lim, qps, s.requests))
+                                             job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                     where.append((hw, sp))
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
-                                         job.constraints.spot, lim), lim, qps, s.requests))
+                                         job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
                 where.append((hw, sp))
     if not realtime:
         key = lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
@@ -1739,7 +1820,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
                     best_key = key(rows[i])
             else:
-                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests)
+                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests, sp.output_tokens)
         if progress:
             progress(n_cand, n_cand, "simulations done")
         simulated = True
@@ -1801,8 +1882,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0,
                                requests=None if realtime else s.requests),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
-        definitions=("TPOT p99 = time per output token with every batch slot full (mean context, chunked "
-                     "prefill share included); TTFT p99 = one prompt's prefill + one loaded iteration"
+        definitions=("TPOT p99 = one request's time per output token with every batch slot full (mean context, "
+                     "the other slots' chunked prefill share included, its own in TTFT); TTFT p99 = one prompt's prefill + one loaded iteration"
                      if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)")
         + ("; simulated: p99 over requests of TTFT (first token - arrival) and TPOT ((finish - first token) / "
            "(output - 1)) in a discrete-event simulation with queueing, continuous batching and KV-cache limits"
@@ -1827,7 +1908,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "--no-simulate) to size it for the trace's own rate and lengths"]
                              if sim.trace and realtime and not simulated else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
-                              "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])),
+                              "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
+                          # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read
+                          # as a measured speed
+                          + (["serving.output_tokens 1: a request's one token is its first (TTFT), so the analytic TPOT "
+                              "is 0 and serving.p99_latency_ms holds no request of the mean length"
+                              + ("; the simulation's longer lengths still have TPOTs" if simulated and sim.length_cv
+                                 and not sim.trace else "")]
+                             if m.is_transformer and realtime and s.output_tokens == 1 and s.p99_latency_ms else [])),
         why=_why(options[0], rejected, realtime, bool(sim.trace), m.is_transformer),
         ranking=_ranking(options, realtime, bool(s.qps), simulated, sim.candidates,
                          why_not=("" if simulated or not simulate else

@@ -216,7 +216,25 @@ def left_out(job: JobSpec, simulated: bool, plan: Plan | None = None) -> tuple[s
     line = evaluation_line(plan.cost.evaluation if plan is not None else None)
     if line:
         out.append(line)
+    line = unused_partial_recompute(job, plan)
+    if line:
+        out.append(line)
     return tuple(out)
+
+
+def unused_partial_recompute(job: JobSpec, plan: Plan | None) -> str:
+    """The partial full recompute the job sets (``training.recompute_method`` / ``recompute_num_layers``) with
+    ``training.recompute`` open, when the plan the search chose does not run full recompute: those fields apply to
+    full recompute only, and ``recommend`` said nothing of them (a job with ``recompute_num_layers: 2`` got a
+    recompute-none plan without a word). "" when they are used or not set."""
+    t = job.training
+    fields = [f"{k} {getattr(t, k)}" for k in ("recompute_method", "recompute_num_layers") if getattr(t, k, None)]
+    if not fields or t.recompute is not None or plan is None or plan.config.recompute == "full":
+        return ""
+    return (f"training.{' and '.join(fields)} not used: {'it splits' if len(fields) == 1 else 'they split'} full "
+            f"recompute, and the recommended plan runs "
+            f"recompute {plan.config.recompute} (training.recompute is open, and the search found it "
+            "better); set training.recompute: full to plan with them")
 
 
 def _as_written(fn):
