@@ -135,6 +135,10 @@ CASES = [
     # neither's fp8 path is a recipe priced here
     ("maxtext-fp8-recipe", ("maxtext", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("nxd-fp8-recipe", ("neuronx-distributed", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    # Megatron-DeepSpeed's GPTModelPipe: a stage of its PipelineModule split with no transformer layer (GPT-2's
+    # 39M-parameter embedding and tied head fill stages 0 and 3 of PP4 under "parameters": 0, 6, 6, 0)
+    ("ds-empty-stage", ("megatron-deepspeed", {"pp_partition_method": "parameters"}), "gpt2", {}, dict(pp=4, dp=8),
+     dict(pp=2, dp=16)),
 ]
 
 
@@ -160,8 +164,11 @@ def test_titan_activation_offload_and_stacks_without_rules():
     job = _job("llama3-8b", {})
     mc = _stack("megatron-core", activation_offload=True)
     assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
-    for name in ("llm-foundry", "megatron-lm", "megatron-deepspeed"):  # no runtime, no rules yet
+    for name in ("llm-foundry", "megatron-lm"):  # no runtime, no rules yet
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
+    # Megatron-DeepSpeed: only its PipelineModule split's rule (every stage holds layers here)
+    got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
+    assert set(got) == {"ds-empty-stage"} and not got["ds-empty-stage"][0]
     for name in ("deepspeed", "hf-trainer"):  # the HF model code: no pipeline stages, the rest allowed
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16))["hf-pp"][0]
         assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]

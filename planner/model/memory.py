@@ -67,7 +67,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import (chunk_layers, pipeline_split, recomputed_fraction, runtime_at, split_runtime,
+from planner.model.pipeline import (chunk_layers, is_deepspeed, pipeline_split, recomputed_fraction, runtime_at,
+                                    split_runtime,
                                     stage_layer_ends, stage_layer_split, tp_dependent, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
@@ -409,7 +410,14 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     """Parameters on the first and last pipeline stage of each candidate, split into dense and
     expert parts, before any TP/EP/ZeRO division, on the split ``runtime`` launches (planner.model.pipeline
     ``pipeline_split``). Returns (first_dense, first_expert, last_dense, last_expert, layers_on_stage,
-    largest_unit): the last is per rank, ``largest_unit_params`` at the candidate's TP and EP."""
+    largest_unit): the last is per rank, ``largest_unit_params`` at the candidate's TP and EP.
+
+    Megatron's and torchtitan's splits put at most ceil(L / pp) layers on a rank, and both ends are priced at that
+    (an upper bound where the ends hold fewer). DeepSpeed's ``PipelineModule`` partitions (``pipeline.is_deepspeed``:
+    Megatron-DeepSpeed, every ``pp_partition_method``) can put more on a middle stage (BLOOM-176B "uniform" on PP12:
+    4, 7 x 4, 6 x 6, 2), so there every stage is counted from the split itself (``_split_stage_params``, dense
+    models too): "first" the heaviest stage before the last, the embedding on stage 0, and ``layers_on_stage`` the
+    fullest stage's layers."""
     pc = count_params(m)
     pp = c.pp.astype(np.float64)
     if not m.is_transformer:
@@ -421,8 +429,11 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
         return _hybrid_stage_params(m, c, pc, runtime)
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
+    if is_deepspeed(runtime):
+        *states, fullest = _split_stage_params(m, c, pc, runtime)
+        return (*states, fullest, largest)
     if m.moe is not None and pc.n_moe_layers < L:
-        return _mixed_stage_params(m, c, pc, runtime) + (layers, largest)
+        return _split_stage_params(m, c, pc, runtime)[:4] + (layers, largest)
     moe_share = pc.n_moe_layers / L
     dense_per_layer = (1 - moe_share) * pc.dense_layer + moe_share * (pc.moe_layer - m.moe.experts * pc.expert if m.moe else 0)
     expert_per_layer = moe_share * (m.moe.experts * pc.expert if m.moe else 0)
@@ -431,8 +442,10 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
     return _with_pipeline_ends(m, pc, pp, body_dense, body_expert, body_dense, body_expert) + (layers, largest)
 
 
-def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
-    """(first dense, first expert, last dense, last expert) of an MoE model with dense layers among its MoE ones
+def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatron"):
+    """(first dense, first expert, last dense, last expert, fullest rank's layers) with each stage counted from the
+    split ``runtime`` launches (``pipeline_split``): any layered model on a DeepSpeed partition (``stage_params``),
+    and an MoE model with dense layers among its MoE ones
     (DeepSeek-V3's first three, ``first_dense``; ``dense_layers``; ``layer_freq``): Megatron-Core builds the layers
     in order, stage k holding its contiguous run (TransformerBlock ``get_transformer_layer_offset``; the MoE
     pattern is per global layer index, ``--moe-layer-freq`` as --emit writes it), the runs sized as
@@ -445,20 +458,21 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     one whose states are largest; the activations are the peak rank's, ``stage_layer_microbatches``), "last" the last
     stage's. With interleaving
     each rank holds every pp-th of pp x vpp such runs."""
-    e_exp = m.moe.experts * pc.expert
-    moe_ids = set(m.moe_layer_ids)
+    e_exp = m.moe.experts * pc.expert if m.moe is not None else 0.0
+    moe_ids = set(m.moe_layer_ids) if m.moe is not None else set()
     dense_of = np.array([pc.moe_layer - e_exp if i in moe_ids else pc.dense_layer for i in range(m.layers)])
     exp_of = np.array([e_exp if i in moe_ids else 0.0 for i in range(m.layers)])
     dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
     n = len(c)
-    fd, fe, ld, le = (np.zeros(n) for _ in range(4))
+    fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
     vpp = np.maximum(c.vpp, 1)
     # the distinct (pp, vpp) pairs, found in numpy (a Python set over every row cost more than the rest here); and
     # tp where the split reads it (DeepSpeed's "parameters" partition weighs a rank's own parameters)
     tpk = c.tp if tp_dependent(runtime) else np.ones_like(c.pp)
     for k, v, t in zip(*(x.tolist() for x in distinct_rows(c.pp, vpp, tpk)[0])):
         # the virtual stages in layer order
-        edges = np.cumsum((0,) + pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1])
+        counts = pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1]
+        edges = np.cumsum((0,) + counts)
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
@@ -473,7 +487,8 @@ def _mixed_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
         # off here (stage 0's own is in dense[0]; a later stage has none)
         fd[rows], fe[rows] = dense[first] - pc.embedding, exp[first]
         ld[rows], le[rows] = dense[-1] - (pc.embedding if k == 1 else 0.0), exp[-1]
-    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le)
+        fullest[rows] = np.bincount(np.arange(k * v) % k, counts, minlength=k).max()
+    return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (fullest,)
 
 
 def pipeline_end_params(m: ModelSpec, pc, pp):
@@ -514,7 +529,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     """``stage_params`` of a hybrid model: its blocks differ (an MoE "E" block holds the experts, a Mamba
     block ~3x an attention block's weights), so each stage counts the blocks it holds. The pattern is cut in
     order into the pp x vpp virtual stages ``pipeline.pipeline_split`` launches for ``runtime``, virtual stage j
-    on rank j % pp (as ``_mixed_stage_params``; until 2026-12-02 pp stages of the PP-only Megatron split, whatever
+    on rank j % pp (as ``_split_stage_params``; until 2026-12-02 pp stages of the PP-only Megatron split, whatever
     the stack and vpp): Megatron-Core's MambaStack splits the pattern evenly, stage k holding layers
     [k n, (k + 1) n), n = layers // pp, where pp does not divide the layers by ``--decoder-first/last-pipeline-num-
     layers`` (as --emit writes them) (megatron/core/ssm/mamba_block.py ``_select_layers_for_pipeline_parallel``;
@@ -640,7 +655,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
     # model states and group counts depend only on (pp, tp, dp, cp, ep, zero): computed once per
     # distinct key and gathered back (a search has millions of rows, a few thousand keys)
-    # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_mixed_stage_params``)
+    # (vpp too: a mixed MoE model's stages hold the layers of their own virtual stages, ``_split_stage_params``)
     (kpp, ktp, kdp, kcp, kep, kz, ketp, kdsh, kvpp), sinv = distinct_rows(c.pp, c.tp, c.dp, c.cp, c.ep, c.zero, c.etp,
                                                                            c.dp_shard, np.maximum(c.vpp, 1))
     kc = Candidates.layouts(ktp, kpp, kdp, kcp, kep, kz, etp=ketp)

@@ -189,6 +189,12 @@ def split_runtime(stack, m=None):
     return SPLIT_RUNTIMES.get(getattr(stack, "name", stack), "megatron")
 
 
+def is_deepspeed(runtime) -> bool:
+    """Whether ``runtime`` is DeepSpeed ``PipelineModule``'s partition (a ``DEEPSPEED_METHODS`` name or a
+    ``DeepSpeedSplit``): each stage holds its own run of the spec list, the embedding and the head included."""
+    return isinstance(runtime, DeepSpeedSplit) or runtime in DEEPSPEED_METHODS
+
+
 def deepspeed_partition_uniform(num_items: int, num_parts: int) -> list[int]:
     """deepspeed/runtime/utils.py ``partition_uniform``: ``num_items // num_parts`` items a part and the remainder
     one each to the first parts (``parts[i + 1:] += 1`` for i below the residual); with no more items than parts,
@@ -313,7 +319,7 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
 
     With pp 1 the one rank's layers are split into its vpp chunks the same way."""
     stages = pp * vpp
-    if (runtime in DEEPSPEED_METHODS or isinstance(runtime, DeepSpeedSplit)) and vpp == 1 and pp > 1:
+    if is_deepspeed(runtime) and vpp == 1 and pp > 1:
         # PipelineModule's own partition of GPTModelPipe's specs, before the even case: the embedding, uniform and
         # parameters methods weigh more than the layers, so the layers dividing by pp need not give equal stages
         counts = deepspeed_stage_layers(runtime, layers, pp)

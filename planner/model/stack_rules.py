@@ -8,8 +8,9 @@ launchers on it, ``nemo``, ``megatron-bridge``) run Megatron-LM's ``pretrain_gpt
 Megatron-Core; ``torchtitan`` runs torchtitan. The emitter writes each in its own launcher style
 (megatron flags, torchtitan flags), and a style forced with ``--emit FORMAT:STYLE`` is checked
 against the rules of the code that style runs. ``hf-trainer`` and ``deepspeed`` run the Hugging
-Face model code (runtime ``hf``: no pipeline parallelism). Stacks without a runtime here
-(llm-foundry, the legacy Megatron-LM/-DeepSpeed, metaseq) have no rules yet.
+Face model code (runtime ``hf``: no pipeline parallelism). Megatron-DeepSpeed has no runtime here but rules
+of its own (``RULE_ONLY_RUNTIMES``: its PipelineModule split); the other stacks without a runtime
+(llm-foundry, the legacy Megatron-LM, metaseq) have no rules yet.
 
 ZeRO-3 on the Megatron-Core stacks means Megatron's PyTorch-FSDP2 path, ``--use-torch-fsdp2``
 (what planner.present.emit writes for it, and what tests/test_launch_parsers.py checks against
@@ -47,9 +48,13 @@ from planner.vocab import RECOMPUTE
 RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": "megatron", "torchtitan": "torchtitan",
             "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd",
             "nemo-automodel": "automodel"}
+#: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
+#: Megatron-DeepSpeed's PipelineModule split (``rules_runtime``)
+RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed"}
 #: the runtime's name in messages ("Megatron refuses ...")
 RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
-                 "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel"}
+                 "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel",
+                 "megatron-deepspeed": "Megatron-DeepSpeed"}
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
@@ -163,6 +168,8 @@ class StackRule:
     #: ``ok`` that also reads the resolved stack, ``(c, model, training, stack)`` (an option's value, not just
     #: whether the rule applies)
     ok_stack: Callable | None = None
+    #: ``detail`` that also reads the resolved stack, ``(c, model, training, stack)``
+    detail_stack: Callable | None = None
 
     def refused(self, c, model, training, stack=None) -> np.ndarray:
         """Rows of ``c`` this rule refuses (all False when it does not apply)."""
@@ -173,8 +180,12 @@ class StackRule:
             return np.ones(n, dtype=bool)
         return ~np.broadcast_to(np.asarray(self.ok(c, model, training), dtype=bool), (n,))
 
-    def message(self, c=None, model=None, training=None) -> str:
-        extra = self.detail(c, model, training) if (self.detail is not None and c is not None) else ""
+    def message(self, c=None, model=None, training=None, stack=None) -> str:
+        extra = ""
+        if c is not None and self.detail_stack is not None and stack is not None:
+            extra = self.detail_stack(c, model, training, stack)
+        elif c is not None and self.detail is not None:
+            extra = self.detail(c, model, training)
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
 
 
@@ -220,6 +231,38 @@ def _hf_hsdp_ok(c, m, t, st):
     accelerate's FSDP ``HYBRID_SHARD``), and ZeRO-2 under the HF Trainer's FSDP (``_HYBRID_SHARD_ZERO2``)."""
     z = c.zero
     return ~_hsdp(c) | (z >= 3) | ((z == 2) & (getattr(st, "name", "") != "deepspeed"))
+
+
+def _deepspeed_stage_layers(c, m, st):
+    """(row groups, each group's stage layers) for the split ``st`` launches (planner.model.pipeline
+    ``pipeline_split`` on ``split_runtime``; the "parameters" partition at each row's TP): one entry per distinct
+    (pp, vpp, tp), pp > 1."""
+    from planner.layout import distinct_rows
+    from planner.model.pipeline import pipeline_split, runtime_at, split_runtime, tp_dependent
+    rt = split_runtime(st, m)
+    pp = np.asarray(c.pp)
+    vpp = np.maximum(np.asarray(getattr(c, "vpp", np.ones_like(pp))), 1) * np.ones_like(pp)
+    tp = np.asarray(c.tp) * np.ones_like(pp) if tp_dependent(rt) else np.ones_like(pp)
+    (kpp, kvpp, ktp), inv = distinct_rows(pp, vpp, tp)
+    return [(inv == i, pipeline_split(m.layers, k, v, runtime_at(rt, t))[1])
+            for i, (k, v, t) in enumerate(zip(kpp.tolist(), kvpp.tolist(), ktp.tolist())) if k > 1]
+
+
+def _every_stage_has_a_layer(c, m, t, st):
+    ok = np.ones(len(c.pp), dtype=bool)
+    for rows, counts in _deepspeed_stage_layers(c, m, st):
+        if min(counts) == 0:
+            ok &= ~rows
+    return ok
+
+
+def _empty_stage_detail(c, m, t, st):
+    """The refused split of row 0, and what to change."""
+    pp, tp = int(np.asarray(c.pp)[0]), int(np.asarray(c.tp)[0])
+    counts = next((counts for rows, counts in _deepspeed_stage_layers(c, m, st) if rows[0]), ())
+    method = getattr(st, "pp_partition_method", None) or "type:transformer"
+    return (f": {method} splits the {m.layers} layers {', '.join(map(str, counts))} (pp {pp}"
+            + (f", tp {tp}" if method == "parameters" else "") + "); use a smaller pp or another method")
 
 
 _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
@@ -505,6 +548,12 @@ RULES: tuple[StackRule, ...] = (
               "AWS Neuron docs, NxD Core Distributed Strategies APIs: '3D parallelism: Tensor-Parallelism, "
               "Pipeline-Parallelism and Data-Parallelism. We also support Zero1 optimizer'",
               lambda st, m, t: True, _zero_without(2, 3)),
+    # ---- Megatron-DeepSpeed: DeepSpeed's PipelineModule partition of GPTModelPipe (pipeline.deepspeed_stage_layers)
+    StackRule("ds-empty-stage", "megatron-deepspeed", "training.framework.pp_partition_method",
+              "a pipeline stage without a transformer layer",
+              "bigscience Megatron-DeepSpeed gpt_model.py GPTModelPipe: PP 'fails unless each stage has at least one "
+              "transformer layer'",
+              lambda st, m, t: True, ok_stack=_every_stage_has_a_layer, detail_stack=_empty_stage_detail),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "
@@ -543,6 +592,11 @@ def runtime(stack) -> str | None:
     return RUNTIMES.get(getattr(stack, "name", stack))
 
 
+def rules_runtime(stack) -> str | None:
+    """The runtime whose rules a stack obeys: its code's (``runtime``), else its own (``RULE_ONLY_RUNTIMES``)."""
+    return runtime(stack) or RULE_ONLY_RUNTIMES.get(getattr(stack, "name", stack))
+
+
 def rules_for(run: str | None, stack, model, training) -> tuple[StackRule, ...]:
     """The rules of runtime ``run`` that concern this job (stack options, model, precision)."""
     if run is None or model is None or not getattr(model, "is_transformer", False):
@@ -553,7 +607,7 @@ def rules_for(run: str | None, stack, model, training) -> tuple[StackRule, ...]:
 def refusals(stack, model, training, c, run: str | None = None) -> dict[str, np.ndarray]:
     """Per rule that concerns the job, the rows of candidates ``c`` it refuses (``run``: the
     runtime whose rules apply, default the stack's own)."""
-    run = runtime(stack) if run is None else run
+    run = rules_runtime(stack) if run is None else run
     return {r.name: r.refused(c, model, training, stack) for r in rules_for(run, stack, model, training)}
 
 
@@ -568,15 +622,15 @@ def valid_mask(stack, model, training, c, run: str | None = None) -> np.ndarray:
 def job_refusal(stack, model, training) -> StackRule | None:
     """A rule that refuses every layout of the job (``ok`` None: precision, an option the runtime
     lacks): the first such, for an error before any search."""
-    return next((r for r in rules_for(runtime(stack), stack, model, training) if r.ok is None and r.ok_stack is None),
+    return next((r for r in rules_for(rules_runtime(stack), stack, model, training) if r.ok is None and r.ok_stack is None),
                 None)
 
 
 def first_refusal(stack, model, training, c, run: str | None = None):
     """(the rule, its whole message) for the first rule row 0 of ``c`` breaks, or None."""
-    for r in rules_for(runtime(stack) if run is None else run, stack, model, training):
+    for r in rules_for(rules_runtime(stack) if run is None else run, stack, model, training):
         if r.refused(c, model, training, stack)[0]:
-            return r, r.message(c, model, training)
+            return r, r.message(c, model, training, stack)
     return None
 
 
