@@ -69,3 +69,16 @@ def test_recommend_leaves_out_stages_without_layers():
     rec = recommend(load_job_dict(job), top=1000)
     assert rec.ranked and all(r.config["pp"] != 4 for r in rec.ranked)
     assert any("layouts it refuses are excluded" in a and "without a transformer layer" in a for a in rec.assumptions)
+
+
+def test_deepspeed_pipeline_has_no_interleaving(cli, tmp_path):
+    """DeepSpeed's engine runs one contiguous stage per rank: a fixed vpp 2 is refused on its field, and an open
+    search never ranks an interleaved Megatron-DeepSpeed layout (it did before the ds-vpp rule)."""
+    job = _job(GPT2, 2, 1, 4, "type:transformer", 1)
+    job["parallel"]["vpp"] = 2
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: parallel.vpp:"), err
+    job["parallel"] = {}
+    rec = recommend(load_job_dict(job), top=1000)
+    assert rec.ranked and all(r.config.get("vpp", 1) == 1 for r in rec.ranked)

@@ -139,6 +139,8 @@ CASES = [
     # 39M-parameter embedding and tied head fill stages 0 and 3 of PP4 under "parameters": 0, 6, 6, 0)
     ("ds-empty-stage", ("megatron-deepspeed", {"pp_partition_method": "parameters"}), "gpt2", {}, dict(pp=4, dp=8),
      dict(pp=2, dp=16)),
+    # DeepSpeed's pipeline engine: one contiguous stage per rank, 1F1B only (no interleaving)
+    ("ds-vpp", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
 ]
 
 
@@ -166,9 +168,9 @@ def test_titan_activation_offload_and_stacks_without_rules():
     assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
     for name in ("llm-foundry", "megatron-lm"):  # no runtime, no rules yet
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
-    # Megatron-DeepSpeed: only its PipelineModule split's rule (every stage holds layers here)
+    # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving)
     got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))
-    assert set(got) == {"ds-empty-stage"} and not got["ds-empty-stage"][0]
+    assert set(got) == {"ds-empty-stage", "ds-vpp"} and not any(v[0] for v in got.values())
     for name in ("deepspeed", "hf-trainer"):  # the HF model code: no pipeline stages, the rest allowed
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16))["hf-pp"][0]
         assert not stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, tp=2, dp=16))["hf-pp"][0]

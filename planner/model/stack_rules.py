@@ -549,6 +549,12 @@ RULES: tuple[StackRule, ...] = (
               "Pipeline-Parallelism and Data-Parallelism. We also support Zero1 optimizer'",
               lambda st, m, t: True, _zero_without(2, 3)),
     # ---- Megatron-DeepSpeed: DeepSpeed's PipelineModule partition of GPTModelPipe (pipeline.deepspeed_stage_layers)
+    StackRule("ds-vpp", "megatron-deepspeed", "parallel.vpp",
+              "a virtual (interleaved) pipeline: DeepSpeed's pipeline engine runs one contiguous stage per rank",
+              "DeepSpeed deepspeed/runtime/pipe/module.py PipelineModule._partition_layers (num_stages + 1 part "
+              "boundaries: one contiguous run of layers per stage) and deepspeed/runtime/pipe/schedule.py "
+              "TrainSchedule (1F1B over those stages; no interleaved schedule)",
+              lambda st, m, t: True, lambda c, m, t: c.vpp == 1),
     StackRule("ds-empty-stage", "megatron-deepspeed", "training.framework.pp_partition_method",
               "a pipeline stage without a transformer layer",
               "bigscience Megatron-DeepSpeed gpt_model.py GPTModelPipe: PP 'fails unless each stage has at least one "
