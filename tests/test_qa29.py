@@ -108,3 +108,29 @@ def test_generic_model_int8_still_plans(tmp_path, cli):
     code, out, err = cli("serve", job, "--no-simulate", "--json")
     assert code == 0, err
     assert json.loads(out)["best"]["precision"] == "int8"
+
+
+# ---- hostile inputs on serve and report --------------------------------------------------------------------------
+# "offline batch inference: 1 requests of ..."; a CNN's offline header listed the serving section's LLM token defaults
+@pytest.mark.parametrize("model, serving, want", [
+    ("llama3-8b", {"requests": 1}, "offline batch inference: 1 request of 512 prompt + 256 output tokens"),
+    ("resnet50", {"requests": 3}, "offline batch inference: 3 requests, no latency target"),
+    ("resnet50", {}, "offline batch inference: no latency target"),
+])
+def test_offline_header_counts_and_units(tmp_path, cli, model, serving, want):
+    job = write_job(tmp_path, {"model": {"preset": model}, "serving": {"mode": "batch", **serving}})
+    code, out, err = cli("serve", job, "--no-simulate")
+    assert code == 0, err
+    assert want in flat(out)
+
+
+# a CNN's review called its one request latency "TPOT ms" and listed 512 prompt + 256 output tokens as its targets
+def test_generic_model_report_has_no_llm_targets(tmp_path, cli):
+    job = write_job(tmp_path, {"model": {"preset": "resnet50"}, "serving": {"qps": 100, "p99_latency_ms": 50}})
+    code, out, err = cli("report", job, "-o", tmp_path / "r.md", "--no-simulate")
+    assert code == 0, err
+    md = (tmp_path / "r.md").read_text()
+    targets = md.split("## Latency and load targets")[1].split("## ")[0]
+    assert "| request latency p99 | 50 | ms |" in targets
+    assert "tokens" not in targets and "TPOT" not in md.split("## Options")[0]
+    assert "| p99 latency ms (analytic) |" in md
