@@ -134,3 +134,18 @@ def test_generic_model_report_has_no_llm_targets(tmp_path, cli):
     assert "| request latency p99 | 50 | ms |" in targets
     assert "tokens" not in targets and "TPOT" not in md.split("## Options")[0]
     assert "| p99 latency ms (analytic) |" in md
+
+
+# a CNN with only serving.ttft_ms was planned with no latency target at all ("meets p99 latency 23.0 ms"); its token
+# lengths, KV precision and LLM engine were planned around unsaid
+@pytest.mark.parametrize("extra, field", [
+    ({"ttft_ms": 5}, "serving.ttft_ms"),
+    ({"p99_latency_ms": 50, "kv_precision": "fp8"}, "serving.kv_precision"),
+    ({"p99_latency_ms": 50, "prompt_tokens": 4096}, "serving.prompt_tokens"),
+    ({"p99_latency_ms": 50, "engine": "sglang"}, "serving.engine"),
+])
+def test_generic_model_refuses_llm_only_serving_fields(tmp_path, cli, extra, field):
+    job = write_job(tmp_path, {"model": {"preset": "resnet50"}, "serving": {"qps": 100, **extra}})
+    code, out, err = cli("serve", job, "--no-simulate")
+    assert code == 2, out
+    assert _one_error_line(err).startswith(f"error: {field}: applies to LLMs only")

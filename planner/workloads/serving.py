@@ -205,6 +205,9 @@ GENERIC_UNMODELLED = {
     "int4": "weight-only int4 (W4A16: AWQ / GPTQ / Marlin) has kernels for an LLM's linear layers, not convolutions",
     "mxfp4": "mxfp4 quantises an MoE LLM's experts only",
 }
+#: the serving fields only an LLM's model reads (tokens, KV cache, the LLM engine's efficiency): a generic model
+#: given one is refused by name, not planned around unsaid
+LLM_ONLY_SERVING = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens", "kv_precision", "engine")
 ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces (bf16)
 #: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
 #: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
@@ -1780,6 +1783,11 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             raise InputError("precisions" if precisions else "serving.precision",
                              f"{unmodelled[0]} is not modelled for a generic model ({m.name}): "
                              f"{GENERIC_UNMODELLED[unmodelled[0]]}; use {', '.join(GENERIC_PRECISIONS)}")
+        llm_only = [f for f in LLM_ONLY_SERVING if f in s.model_fields_set]
+        if llm_only:  # they were planned around unsaid (a CNN with only ttft_ms set had no latency target at all)
+            raise InputError(f"serving.{llm_only[0]}", f"applies to LLMs only; {m.name} is a generic model, served "
+                                                       "as whole samples (p99_latency_ms is one request's latency): "
+                                                       "leave it out")
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = _workload(s, 1.0, 1.0, 1, sim, 0, m)
