@@ -83,6 +83,7 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
     from planner.vocab import OBJECTIVE
     from planner.workloads import Context
 
+    job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
     job = load_job(job_path)
     if objective is not None:
         if objective not in OBJECTIVE:
@@ -102,6 +103,7 @@ def _load_catalog(catalog: Optional[List[Path]]):
     55.04 -> 40"), so a plan priced from a user's file says so (the text or JSON on stdout unchanged)."""
     from hardware_catalog import load_catalog
 
+    catalog = [given_path(c, "--catalog", "a catalog YAML or CSV file") for c in catalog or ()]
     cat = load_catalog(catalog or None)
     _OVERRIDE_NOTES[:] = cat.overrides
     return cat
@@ -148,16 +150,18 @@ def _progress(what: str):
 
 
 # metavar: the help printed the Python type, "<list[Path]>"
-CatalogOpt = typer.Option(None, "--catalog", metavar="<path>",
+# parser: typer made an empty path ("", an unset shell variable) the path ".", refused as "is a directory";
+# ``_given_inputs`` refuses it as an empty path
+CatalogOpt = typer.Option(None, "--catalog", metavar="<path>", parser=_path_or_empty,
                           help="extra catalog YAML/CSV file(s) adding or overriding rows (repeat for more)")
-ProfileOpt = typer.Option(None, "--profile", help="calibration profile JSON (planner calibrate -o ...)")
+ProfileOpt = typer.Option(None, "--profile", parser=_path_or_empty, help="calibration profile JSON (planner calibrate -o ...)")
 ObjectiveOpt = typer.Option(None, "--objective", help="cost | time | tokens_per_dollar")
 ForceOpt = typer.Option(False, "--force", help="replace an output file that already exists (planner.outputs)")
 
 
 @app.command()
 def estimate(
-    job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
+    job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
@@ -171,7 +175,7 @@ def estimate(
 
 @app.command()
 def recommend(
-    job_path: Path = typer.Argument(..., help="job YAML (fields of parallel/cluster left out are searched)"),
+    job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fields of parallel/cluster left out are searched)"),
     top: int = typer.Option(10, "--top", min=1, max=1000, help="rows to show"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -248,8 +252,17 @@ def _show_with_views(planned, as_json: bool, top: int, by: Optional[str], scalin
                      noun_of=noun_of)
 
 
+def _given_inputs(job_path, catalog, profile):
+    """The job, ``--catalog`` and ``--profile`` paths, an empty one refused as such (``_path_or_empty`` kept it "",
+    which typer had made ".", reported as "is a directory")."""
+    return (given_path(job_path, "job", "a job YAML, model YAML or HF config.json", optional=False),
+            [given_path(c, "--catalog", "a catalog YAML or CSV file") for c in catalog or ()] or None,
+            given_path(profile, "--profile", "a calibration profile JSON"))
+
+
 def _inputs(job_path, catalog, profile) -> list:
     """The files a command reads, which no output option may replace (planner.outputs.output_target)."""
+    job_path, catalog, profile = _given_inputs(job_path, catalog, profile)
     return [job_path, *(catalog or ()), profile]
 
 
@@ -277,7 +290,7 @@ def _views(rec, by: Optional[str], scaling: bool) -> dict:
 
 @app.command()
 def compare(
-    job_path: Path = typer.Argument(..., help="job YAML (as for recommend)"),
+    job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (as for recommend)"),
     by: str = typer.Option("gpu", "--by", help="gpu | cloud | hardware | framework (auto)"),
     objective: Optional[str] = ObjectiveOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
@@ -305,7 +318,7 @@ def compare(
 
 @app.command()
 def serve(
-    job_path: Path = typer.Argument(..., help="job YAML with a model and a serving section"),
+    job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
@@ -315,7 +328,9 @@ def serve(
     trace: Optional[str] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
     deadline_hours: Optional[float] = typer.Option(
-        None, "--deadline-hours", min=0.001,  # it said "offline jobs: finish within"
+        # no min/max here: settings_for holds the flag to serving.deadline_hours' bounds (the schema, one place);
+        # a typer min=0.001 refused 0.0005 that the job field takes
+        None, "--deadline-hours",
         help="offline jobs (serving.mode: batch): hours to finish serving.requests in, which sets the replicas "
              "(overrides serving.deadline_hours)"),
     catalog: Optional[List[Path]] = CatalogOpt,
@@ -353,7 +368,7 @@ def serve(
 
 @app.command()
 def simulate(
-    job_path: Path = typer.Argument(..., help="job YAML (fully specified, as for estimate)"),
+    job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML (fully specified, as for estimate)"),
     steps: int = typer.Option(1000, "--steps", min=1, max=100_000_000, help="training steps to simulate"),
     seed: int = typer.Option(0, "--seed", min=0, help="random seed (same seed, same result)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
@@ -385,13 +400,13 @@ def simulate(
     _run(go)
 
 
-def given_path(value: Optional[str], field: str, what: str = "a file") -> Optional[Path]:
+def given_path(value, field: str, what: str = "a file", optional: bool = True) -> Optional[Path]:
     """A path option taken as text: None when left out, refused when given empty (``--storage ""``, an unset shell
     variable, was the path "." to typer and measured the working directory; ``--trace ""`` was taken as no trace)."""
     if value is None:
         return None
-    if not value.strip():
-        raise InputError(field, f"an empty path: give {what} (or leave {field} out)")
+    if not str(value).strip():
+        raise InputError(field, f"an empty path: give {what}" + (f" (or leave {field} out)" if optional else ""))
     return Path(value)
 
 
@@ -445,7 +460,7 @@ def calibrate(
 
 @app.command()
 def report(
-    job_path: Path = typer.Argument(..., help="job YAML, bare model YAML, or HF config.json"),
+    job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML, bare model YAML, or HF config.json"),
     out_path: Path = typer.Option(..., "-o", "--out", parser=_path_or_empty,
                                   help="report.html (self-contained) or report.md (+ report_files/)"),
     top: int = typer.Option(10, "--top", min=1, max=100, help="alternatives to list"),

@@ -109,7 +109,8 @@ def test_empty_catalog_path_keeps_its_prefix(cli):
 
     code, out, err = cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml", "--catalog", "")
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: catalog override .: file: is a directory")
+    # QA 29: refused as an empty path, naming the option, not as typer's "." ("catalog override .: is a directory")
+    assert _one_error_line(err).startswith("error: --catalog: an empty path")
 
 
 # ---- 4. serve --trace with --no-simulate dropped the trace unsaid ----------------------------------------------------

@@ -878,6 +878,11 @@ SERVING_TARGETS = (("tpot_ms", "TPOT p99", "ms"), ("ttft_ms", "TTFT p99", "ms"),
                    ("prompt_tokens", "prompt", "tokens (mean)"), ("output_tokens", "output", "tokens (mean)"),
                    ("shared_prefix_tokens", "shared prompt prefix", "tokens"), ("requests", "requests", "in the job"))
 
+#: a generic model's (a CNN's) headline labels where an LLM's do not apply: its one latency is in ``tpot_ms``
+GENERIC_LABELS = {"tpot_ms": "p99 latency ms (analytic)"}
+#: the serving targets only an LLM has (a generic model serves whole samples, not tokens)
+LLM_ONLY_TARGETS = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens")
+
 
 def _serving_simulated(sim: dict, tgt: dict, margin: Optional[float]) -> Section:
     """What the queueing simulation of the recommended size showed: the p50/p90/p99 latencies a
@@ -929,7 +934,11 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     where = (f"Serve {best['replicas']} TP{best['tp']} replica{'s' if best['replicas'] != 1 else ''} on "
              f"{best.get('nodes', '?')} x {best['hardware']}" if best.get("replicas") else
              f"Run batch inference on {best['hardware']} replicas (TP{best['tp']}, batch {best.get('batch_offline')})")
-    rows = _kv(best, SERVING_ROWS)
+    llm = res.get("kv_bytes_per_token") is not None
+    # a generic model (a CNN) has one request latency, in the TPOT field, and no tokens: its review said
+    # "TPOT ms" and listed the serving section's LLM defaults (512 prompt + 256 output tokens) as its targets
+    rows = _kv(best, SERVING_ROWS if llm else
+               tuple((k, GENERIC_LABELS.get(k, label)) for k, label in SERVING_ROWS))
     if not realtime:
         # an offline job's costs are per million requests (analytic and the simulated backlog's) and for the job's
         # requests: the table had no $ row at all (usd_per_hr and the real-time $/1M are not set offline)
@@ -951,9 +960,11 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     secs = [Section("Recommendation", [f"{where}. Why: {res.get('why', '-')}.", Table(["", ""], rows), *held])]
     tgt = res.get("targets") or {}
     labels = {k: (name, unit) for k, name, unit in SERVING_TARGETS}
+    if not llm:
+        labels["tpot_ms"] = ("request latency p99", "ms")
     secs.append(Section("Latency and load targets", [Table(["target", "value", "unit"], [
         [*(labels.get(k, (k, ""))[:1]), fmt_given(v) if isinstance(v, (int, float)) else str(v), labels.get(k, ("", ""))[1]]
-        for k, v in tgt.items() if v is not None])]))
+        for k, v in tgt.items() if v is not None and (llm or k not in LLM_ONLY_TARGETS)])]))
     sim = best.get("simulated") if isinstance(best.get("simulated"), dict) else None
     if realtime and sim and sim.get("ttft_ms"):
         secs.append(_serving_simulated(sim, tgt, (res.get("simulation") or {}).get("margin")))
@@ -969,7 +980,7 @@ def build_serving_report(job: JobSpec, res: ServingPlan, job_name: str = "job", 
     # the $ each option is ranked by (``planner serve``'s table): real-time at its size (the simulated one where
     # simulated), offline the simulated backlog's where simulated, else the analytic figure; ``ranking`` says the rule
     # a generic model (a CNN) has one request latency, in the TPOT field: the terminal calls it "p99 ms"
-    lat_col = "TPOT ms" if res.get("kv_bytes_per_token") is not None else "p99 ms"
+    lat_col = "TPOT ms" if llm else "p99 ms"
     secs.append(Section("Options", [Table(["hardware", "TP", "replicas", "batch", "TTFT ms", lat_col, "$/1M req", "meets latency",
                                            "sized"],
                                           [[o["hardware"], str(o.get("tp")), str(o.get("replicas") or o.get("offline_replicas") or "-"),

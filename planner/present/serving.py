@@ -78,8 +78,13 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         + ([f"{fmt_given(t['qps'])} QPS"] if t.get("qps") is not None else ["no QPS given (costs at full load)"])
         + ([f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens"] if llm else []))
         if realtime else
-        "offline batch inference: " + (f"{fmt_given(t['requests'])} requests of " if t.get("requests") else "")
-        + f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens, no latency target")
+        # "1 requests" was plural; a generic model (a CNN) has no prompt or output tokens ("3 requests of 512 prompt
+        # + 256 output tokens" was the serving section's LLM defaults)
+        "offline batch inference: "
+        + (f"{fmt_given(t['requests'])} request{'' if t['requests'] == 1 else 's'}" + (" of " if llm else ", ")
+           if t.get("requests") else "")
+        + (f"{fmt_given(t['prompt_tokens'])} prompt + {fmt_given(t['output_tokens'])} output tokens, " if llm else "")
+        + "no latency target")
     sim = res.get("simulation") or {}
     trace_qps = next((r["simulated"]["qps"] for r in res["options"] if (r.get("simulated") or {}).get("qps")), None)
     if realtime and sim.get("trace") and trace_qps:

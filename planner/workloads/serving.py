@@ -197,6 +197,17 @@ WEIGHT_BYTES = {p: quantised_weight_bytes(p) for p in WEIGHT_FORMATS}
 KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 #: the catalog peak the GEMMs run at; int4 is weight-only (bf16 math)
 COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16", "mxfp4": "bf16"}
+#: the weight precisions ``generic_option`` models for a generic model (a CNN, given by params and FLOPs): the math
+#: runs at that dtype's catalog peak (TensorRT's fp16 / int8 / fp8 engines quantise convolutions and GEMMs alike).
+#: The rest are refused, each with why: ``int4: precision`` on resnet50 planned 0.5-byte weights at bf16 speed.
+GENERIC_PRECISIONS = ("bf16", "fp16", "fp8", "int8")
+GENERIC_UNMODELLED = {
+    "int4": "weight-only int4 (W4A16: AWQ / GPTQ / Marlin) has kernels for an LLM's linear layers, not convolutions",
+    "mxfp4": "mxfp4 quantises an MoE LLM's experts only",
+}
+#: the serving fields only an LLM's model reads (tokens, KV cache, the LLM engine's efficiency): a generic model
+#: given one is refused by name, not planned around unsaid
+LLM_ONLY_SERVING = ("ttft_ms", "prompt_tokens", "output_tokens", "shared_prefix_tokens", "kv_precision", "engine")
 ACTIVATION_BYTES_BF16 = 2.0  # activations between layers and in TP all-reduces (bf16)
 #: kernels per decoder layer in a decode iteration, counted from vLLM's LlamaDecoderLayer:
 #: input norm, qkv proj, rotary, attention, o proj, all-reduce, post-attn norm, gate_up proj,
@@ -992,11 +1003,13 @@ class ServingLimits:
         """``replicas`` raised to hold at least ``min_gpus`` GPUs (whole replicas: ceil(min_gpus / tp))."""
         return max(replicas, -(-self.min_gpus // tp)) if self.min_gpus else replicas
 
-    def offline_replicas(self, tp: int, replica_hours: float) -> Optional[int]:
+    def offline_replicas(self, tp: int, replica_hours: float, requests: Optional[float] = None) -> Optional[int]:
         """Replicas an offline job of ``replica_hours`` runs on: enough to finish within the deadline, else (no
-        deadline) the most ``max_gpus`` allows — the finishing time follows — raised to ``min_gpus``; None when the
-        job sets none of them (it is then priced by replica-hours alone). Not capped here: ``_hold`` says when the
-        deadline needs more than the cap."""
+        deadline) the most ``max_gpus`` allows — the finishing time follows — never more than the job's ``requests``
+        (a replica with no request to serve does nothing: 5 requests under max_gpus 512 got "512 replicas"), then
+        raised to ``min_gpus`` (a floor the user set; ``serving_notes`` says what it raised); None when the job sets
+        none of them (it is then priced by replica-hours alone). Not capped at ``max_gpus`` here: ``_hold`` says when
+        the deadline needs more than the cap."""
         if self.deadline_hours:
             need = math.ceil(replica_hours / self.deadline_hours)
         elif self.max_gpus:
@@ -1005,6 +1018,8 @@ class ServingLimits:
             need = 1
         else:
             return None
+        if requests:
+            need = min(need, math.ceil(requests))
         return self.floor(tp, max(1, need))
 
 
@@ -1033,10 +1048,18 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
             new["offline_usd"] = hours * (off_price * row.gpus_per_node)
     if s.requests and s.mode == "batch":
         replica_hours = s.requests / row.requests_per_s_offline / 3600
-        reps = lim.offline_replicas(row.tp, replica_hours)
+        reps = lim.offline_replicas(row.tp, replica_hours, s.requests)
         if reps:
-            new.update(offline_replicas=reps, offline_hours=replica_hours / reps)
+            new.update(offline_replicas=reps, offline_hours=_offline_hours(row, replica_hours, reps, s))
     return replace(row, **new)
+
+
+def _offline_hours(row: ServingOption, replica_hours: float, replicas: int, s: ServingSpec) -> float:
+    """How long ``replicas`` take for an offline job of ``replica_hours``: the work split evenly, but never less than
+    one request served alone (``one_request_s``): 5 requests of 256 output tokens on 5 replicas "finish in 0.06 s"
+    at the full batch's throughput, while each replica's one request decodes for ~1.8 s."""
+    alone = one_request_s(row, s.output_tokens)
+    return max(replica_hours / replicas, (alone or 0.0) / 3600)
 
 
 def _sized(row: ServingOption, replicas: int, qps: float) -> dict:
@@ -1250,7 +1273,7 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
     over = lambda field: sum(1 for r in rejected if r.constraint_broken == field)  # noqa: E731
     reps, hours, usd = (b.replicas, None, None) if realtime else _offline_fleet(b)
     fleet = (f"{_reps(reps, b.tp)} ({_gpus(reps * b.tp)})"
-             + (f" finish in {fmt_run_time(hours)}" if hours else "")) if reps else ""
+             + (f" finish{'es' if reps == 1 else ''} in {fmt_run_time(hours)}" if hours else "")) if reps else ""
     def counted(n: int, verb: str, rest: str) -> str:
         """"no option that meets the targets needs more", "1 of 4 options that meet the targets needs more"; offline
         there are no targets to meet: the options are the ones that run."""
@@ -1267,8 +1290,8 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
             what = "one replica: with no serving.qps there are no replicas to size"
         else:
             what = "the job's replicas at once" + ("" if lim.deadline_hours else
-                                                   ": with no deadline, the replicas are the most it allows and the "
-                                                   "finishing time follows")
+                                                   ": with no deadline, the replicas are the most it allows (at most one "
+                                                   "per request) and the finishing time follows")
         lines.append(f"constraints.max_gpus: at most {lim.max_gpus:,} GPUs for {what}; "
                      + counted(n, "need", "more to meet the deadline" if not realtime and lim.deadline_hours else "more")
                      # an offline deadline's line says the recommended fleet
@@ -1282,7 +1305,8 @@ def _limit_lines(lim: ServingLimits, job: JobSpec, sim: "SimSettings", options, 
         def need(r) -> int:  # the replicas without the floor
             if realtime:
                 return _load_replicas(r, qps)
-            return bare.offline_replicas(r.tp, (_offline_fleet(r)[1] or 0.0) * (_offline_fleet(r)[0] or 0)) or 1
+            return bare.offline_replicas(r.tp, (_offline_fleet(r)[1] or 0.0) * (_offline_fleet(r)[0] or 0),
+                                      s.requests) or 1
         raised = [r for r in options if (r.replicas if realtime else _offline_fleet(r)[0] or 0) > need(r)]
         if raised:
             notes.append(f"constraints.min_gpus ({lim.min_gpus:,}) raised the replicas of {len(raised)} of the "
@@ -1703,9 +1727,10 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
     if s.requests:
         replica_hours = s.requests / rps / 3600
         d["replica_hours"] = replica_hours
-        reps = lim.offline_replicas(row.tp, replica_hours)
+        reps = lim.offline_replicas(row.tp, replica_hours, s.requests)
         if reps:
-            d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=replica_hours / reps)
+            d.update(replicas=reps, nodes=math.ceil(reps / per_node),
+                     hours=_offline_hours(row, replica_hours, reps, s))
         price = row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr
         if price:
             d["usd"] = replica_hours * price * row.tp / row.gpus_per_node
@@ -1752,6 +1777,17 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     bad = [p for p in precs if p not in WEIGHT_BYTES]
     if bad:
         raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
+    if not m.is_transformer:
+        unmodelled = [p for p in precs if p not in GENERIC_PRECISIONS]
+        if unmodelled:
+            raise InputError("precisions" if precisions else "serving.precision",
+                             f"{unmodelled[0]} is not modelled for a generic model ({m.name}): "
+                             f"{GENERIC_UNMODELLED[unmodelled[0]]}; use {', '.join(GENERIC_PRECISIONS)}")
+        llm_only = [f for f in LLM_ONLY_SERVING if f in s.model_fields_set]
+        if llm_only:  # they were planned around unsaid (a CNN with only ttft_ms set had no latency target at all)
+            raise InputError(f"serving.{llm_only[0]}", f"applies to LLMs only; {m.name} is a generic model, served "
+                                                       "as whole samples (p99_latency_ms is one request's latency): "
+                                                       "leave it out")
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = _workload(s, 1.0, 1.0, 1, sim, 0, m)
