@@ -316,6 +316,20 @@ def compare(
     _run(go)
 
 
+def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> Optional[list[str]]:
+    """``serve``'s --arrivals checked against the vocabulary and --precisions split into the list searched
+    (None: the job's serving.precision)."""
+    from planner.vocab import ARRIVALS
+
+    if arrivals is not None and arrivals not in ARRIVALS:
+        raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
+    wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
+    if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
+        raise InputError("--precisions", "empty: give one or more weight precisions, e.g. bf16,fp8 "
+                                         "(or leave --precisions out for serving.precision)")
+    return wanted
+
+
 @app.command()
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
@@ -339,19 +353,13 @@ def serve(
     # one line: a newline in the docstring broke the help mid-sentence ("... $ per million requests" / "(analytic ...")
     """Serving: GPUs per replica, batch, TTFT/TPOT, replicas for the QPS and $ per million requests (analytic first guess, confirmed and refined in a discrete-event simulation)."""
     def go():
-        from planner.vocab import ARRIVALS
         from planner.workloads.serving import settings_for
 
-        if arrivals is not None and arrivals not in ARRIVALS:
-            raise InputError("--arrivals", f"one of {', '.join(ARRIVALS)} (or give --trace), got {clip(arrivals)}")
+        wanted = _serve_flags(arrivals, precisions)
         trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
         sim = settings_for(job, arrivals=arrivals, trace=str(trace_path) if trace_path else None, seed=seed,
                            deadline_hours=deadline_hours)
-        wanted = precisions.replace(" ", "").strip(",").split(",") if precisions is not None else None
-        if wanted == [""]:  # `--precisions ""` (an unset shell variable) planned the job's precision unsaid
-            raise InputError("--precisions", "empty: give one or more weight precisions, e.g. bf16,fp8 "
-                                             "(or leave --precisions out for serving.precision)")
         try:
             with _progress("simulating") as progress:
                 planned = _plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),
