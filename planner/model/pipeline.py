@@ -220,8 +220,8 @@ def deepspeed_partition_balanced(weights, parts: int) -> list[int]:
     [0, 4, 6, 8, 10, 14]
     """
     n, m = len(weights), parts
-    if n <= m:
-        return [min(p, n) for p in range(m + 1)]
+    if n <= m:  # DeepSpeed's own first check: "we can just do uniform partition"
+        return deepspeed_partition_uniform(n, m)
     dp_max = np.full((n + 1, m + 1), np.inf)
     dp_min = np.full((n + 1, m + 1), np.inf)
     dp_cost = np.full((n + 1, m + 1), np.inf)
