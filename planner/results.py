@@ -498,6 +498,9 @@ class ServingOption(Sparse):
     reason: Optional[str] = None  # why it does not fit / meet the target
     # -- the largest batch meeting the target (Little's law gives the throughput at it)
     batch: Optional[int] = None
+    #: a real-time job with a QPS: the requests in flight on a replica of the analytic size (Little's law,
+    #: ``screen_concurrency``); ``tpot_ms`` is then the TPOT at that load, else at a full ``batch``
+    concurrency: Optional[float] = None
     tpot_ms: Optional[float] = None  # generic models: p99 request latency
     ttft_ms: Optional[float] = None  # None for generic models
     bound: Optional[str] = None  # "memory" | "compute"
@@ -537,8 +540,11 @@ class ServingOption(Sparse):
     constraint_broken: Optional[str] = None
     generic: bool = False  # a generic model (``generic_option``), not an LLM: not in the JSON
     refined: bool = False  # the simulation sized it (``simulated`` is then in the JSON): not in the JSON
+    #: an offline job over ``constraints.max_gpus``: the hours the GPUs the cap holds would take (``_over_cap``'s
+    #: reason says them): not in the JSON
+    offline_hours_at_cap: Optional[float] = None
 
-    _not_json = ("generic", "refined")
+    _not_json = ("generic", "refined", "offline_hours_at_cap")
 
     def _present(self, name: str) -> bool:
         if name in ("price_usd_hr", "price_spot_usd_hr"):

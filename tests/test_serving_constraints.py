@@ -133,10 +133,11 @@ def test_offline_deadline_in_constraints_is_the_serving_deadline(cli, tmp_path):
     d1 = _plan(cli, tmp_path, _job(OFFLINE, deadline_hours=24))
     d2 = _plan(cli, tmp_path, _job(OFFLINE, {"deadline_hours": 24}))
     assert d1["options"] == d2["options"]
-    for o in d1["options"]:  # the replicas that finish the job's requests within the deadline
-        replica_hours = 5.0e6 / o["requests_per_s_offline"] / 3600
-        assert o["offline_replicas"] == math.ceil(replica_hours / 24)
-        assert o["offline_hours"] == pytest.approx(replica_hours / o["offline_replicas"]) and o["offline_hours"] <= 24
+    for o in d1["options"]:  # the fewest replicas that finish the job's requests within the deadline
+        r, rate = o["offline_replicas"], o["requests_per_s_offline"]  # rate: one replica's, at its share's batch
+        assert o["offline_hours"] == pytest.approx(math.ceil(5.0e6 / r) / rate / 3600) and o["offline_hours"] <= 24
+        # one replica fewer: a larger share at the same full batch, past the deadline (5M requests: many batches)
+        assert r == 1 or math.ceil(5.0e6 / (r - 1)) / rate / 3600 > 24
     assert d1["constraints"][-1].startswith("constraints.deadline_hours: the job's 5,000,000 requests within 24")
     assert d2["constraints"][-1].startswith("serving.deadline_hours: the job's 5,000,000 requests within 24")
 

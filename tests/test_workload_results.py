@@ -28,14 +28,18 @@ _LLM_SIZED = ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype", "meets_latenc
               "bound", "tokens_per_s_per_replica", "requests_per_s_per_replica", "batch_offline",
               "requests_per_s_offline", "tokens_per_s_offline"]
 _FOR_QPS = ["replicas", "nodes", "gpus", "usd_per_hr", "utilisation", "usd_per_million_requests"]
+#: an LLM option sized for a QPS: the requests in flight its TPOT is stated at (``screen_concurrency``), before it
+_LLM_AT_QPS = [k for k in _LLM_SIZED if k != "tpot_ms"]
+_LLM_AT_QPS.insert(_LLM_AT_QPS.index("batch") + 1, "concurrency")
+_LLM_AT_QPS.insert(_LLM_AT_QPS.index("concurrency") + 1, "tpot_ms")
 _PRICED = ["usd_per_million_requests_full", "usd_per_million_requests_offline", "offline_price"]
 #: every layout of a serving option's JSON, by the state the option ended in
 OPTION_LAYOUTS = {
     "llm does not fit": _LLM_HEAD + ["reason", "precision"],
     "llm misses the latency target": _LLM_HEAD + ["tpot_batch1_ms", "ttft_batch1_ms", "compute_dtype",
                                                    "meets_latency", "reason", "precision"],
-    "llm sized for the QPS": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision", "sized_by"],
-    "llm simulated for the QPS": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
+    "llm sized for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "sized_by"],
+    "llm simulated for the QPS": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "analytic_replicas",
                                                                               "simulated", "sized_by"],
     "llm offline": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision", "sized_by"],
     "llm offline simulated": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "precision",
@@ -44,7 +48,7 @@ OPTION_LAYOUTS = {
     "llm offline sized": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd", "offline_replicas",
                                                             "offline_hours", "precision", "sized_by"],
     # meets the targets but breaks a job constraint (max_gpus, budget_usd): the constraint, then why
-    "llm over a constraint": _LLM_HEAD + _LLM_SIZED + _FOR_QPS + _PRICED + ["precision", "constraint_broken", "reason"],
+    "llm over a constraint": _LLM_HEAD + _LLM_AT_QPS + _FOR_QPS + _PRICED + ["precision", "constraint_broken", "reason"],
     "llm offline over a constraint": _LLM_HEAD + _LLM_SIZED + _PRICED + ["offline_node_hours", "offline_usd",
                                                                         "offline_replicas", "offline_hours", "precision",
                                                                         "constraint_broken", "reason"],

@@ -42,7 +42,10 @@ dim (``ServingEfficiency.attn_kernel``; FA3 at head dim 64 on H100/H200: 0.77 of
 (``request_tpot``, ``llm_tpot``): its decode iterations, every one of the B slots full at mean context
 (prompt + output/2) plus the prefill share of the other B - 1 slots (its own prefill is in its TTFT) — the
 steady state, used as the p99 (queueing randomness is not modelled); throughput uses the iteration with all
-B slots' prefill share. TTFT p99 := prefill of one prompt alone + one
+B slots' prefill share. The engine's batch (``max_num_seqs``) is the largest B whose full-batch TPOT meets the
+target; with a QPS the TPOT the plan states is at the load a replica of the analytic size sees
+(``screen_concurrency``: Little's law, B = 1 + the requests in flight, capped at the batch), a full batch only at
+full load. Offline jobs are sized by the time their requests take (``offline_run``). TTFT p99 := prefill of one prompt alone + one
 loaded iteration (the running iteration it must wait for). Memory: the KV cache of B sequences at
 full context (prompt + output) must fit in ``gpu_memory_utilization`` x HBM - weights.
 
@@ -73,8 +76,9 @@ batch, is not modelled). The simulation holds the prefix's blocks once per engin
 
 A replica serves ``B / (O x iteration)`` requests/s (Little's law); replicas = ceil(QPS / that).
 $ per million requests = replicas' $/h / (QPS x 3600) x 1e6 (real-time, provisioned for the QPS);
-batch (offline) inference runs at the memory-limited batch with no latency target, on spot when
-the job allows it. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
+batch (offline) inference has no latency target and runs on spot when the job allows it; a job of
+``serving.requests`` is sized by the time they take (``offline_run``): each replica's share at min(the
+memory-limited batch, that share), the fewest replicas that meet the deadline. A serving-only job's constraints hold the plan (``ServingLimits``): ``max_gpus`` caps
 replicas x GPUs per replica, ``min_gpus`` raises the replicas to a floor, and an offline job's
 ``budget_usd`` caps its total $ and ``deadline_hours`` is its deadline (``serving.deadline_hours``).
 
@@ -817,27 +821,33 @@ def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Op
     prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
     average). Decode reads each sequence's whole KV, the shared prefix's included. ``prefilling``: the
     slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others)."""
+    return _steady_iteration(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine), s, B, prefilling)
+
+
+def _steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None) -> dict:
+    """``_llm_iteration`` on an iteration model already built (``offline_run`` times many batches on one)."""
     P, O = s.prompt_tokens, s.output_tokens
     H = shared_prefix(s)
     N = P - H
     B = np.asarray(B, dtype=np.float64)
     prefill_tokens = (B if prefilling is None else np.asarray(prefilling, dtype=np.float64)) * N / O
-    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=prefill_tokens * float(im.local_pairs(float(H), N)) / N) if im.window else {}
     return im.parts(decode_seqs=B, decode_ctx=B * (P + O / 2.0), prefill_tokens=prefill_tokens,
                     prefill_ctx=prefill_tokens * H + prefill_tokens * N / 2.0, prefill_prior=prefill_tokens / N * H,
                     **local)
 
 
-def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray) -> np.ndarray:
+def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[IterationModel] = None) -> np.ndarray:
     """TPOT at batch B as the simulation measures one request (``request_tpot``: (finish - first token) /
     (O - 1), ``vllm bench serve``'s definition): its O - 1 decode iterations, each with the B slots decoding
     and the prompts of the *other* B - 1 slots' next requests prefilled in it ((B - 1) x N/O tokens). The
     request's own prefill comes before its first token (TTFT), so at batch 1 nothing is prefilled while it
-    decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it)."""
+    decodes and TPOT is the bare decode step; a one-token request has no TPOT (0, as the simulation counts it).
+    ``im``: the option's iteration model, where the caller has it built (``screen_concurrency``)."""
     B = np.asarray(B, dtype=np.float64)
     O = s.output_tokens
-    return request_tpot(0.0, (O - 1) * _llm_iteration(m, s, hw, tp, B, prefilling=B - 1)["step"], O)
+    it = _llm_iteration(m, s, hw, tp, B, prefilling=B - 1) if im is None else _steady_iteration(im, s, B, B - 1)
+    return request_tpot(0.0, (O - 1) * it["step"], O)
 
 
 def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
@@ -851,6 +861,49 @@ def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
     im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
     local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
     return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
+
+
+#: the token budget (vLLM ``max_num_batched_tokens``) an offline backlog runs at: the analytic fill (``offline_run``)
+#: chunks its prompts in it and the simulated backlog (``_refine_offline``) runs with it
+OFFLINE_TOKEN_BUDGET = 8192
+
+
+@dataclass(frozen=True)
+class OfflineRun:
+    """One replica's share of an offline job (``offline_run``): its requests, the batch it runs them at and the
+    seconds they take."""
+
+    requests: int
+    batch: int
+    seconds: float
+
+
+def offline_run(im: IterationModel, s: ServingSpec, n: int, b_mem: int) -> OfflineRun:
+    """``n`` requests queued at once on one replica whose memory holds ``b_mem`` sequences (``im``: its iteration
+    model). It runs b = min(b_mem, n) at once (continuous batching, Orca / vLLM), so w = n / b batches' worth:
+
+        T = k x step(b x N / k prompt tokens)          the first b prompts, chunked prefill (Sarathi-Serve) in
+                                                       k = ceil(b x N / OFFLINE_TOKEN_BUDGET) steps, nothing to overlap
+          + (O - 1) x step(b decoding)                 their decode (the first token comes with the prefill)
+          + (w - 1) x O x step_ss(b)                   the rest in steady state (``_steady_iteration``: b decoding
+                                                       and b x N / O next prompt tokens a step, Little's law)
+
+    (N = P - H new prompt tokens, H the prefix cache's, ``shared_prefix``.) So a job smaller than a batch runs at
+    its own batch (8 requests: 8 sequences, not 64 at 64's throughput), and fewer, fuller replicas are not priced
+    like more, emptier ones. Mean lengths: the simulation's lognormal lengths add a straggler tail (the longest
+    request of the last batch) that this leaves out."""
+    n = max(int(n), 1)
+    b = max(min(int(b_mem), n), 1)
+    P, O = s.prompt_tokens, s.output_tokens
+    H = shared_prefix(s)
+    N = P - H
+    k = max(1, math.ceil(b * N / OFFLINE_TOKEN_BUDGET))
+    c = b * N / k  # prompt tokens a fill step (whole prompts' worth on average)
+    local = dict(prefill_local_ctx=b * float(im.local_pairs(float(H), N)) / k) if im.window else {}
+    fill = k * float(im.time(prefill_tokens=c, prefill_ctx=c * (H + N / 2.0), prefill_prior=b * H / k, **local))
+    decode = (O - 1) * float(_steady_iteration(im, s, b, prefilling=0.0)["step"])
+    rest = (n / b - 1.0) * O * float(_steady_iteration(im, s, b)["step"])
+    return OfflineRun(requests=n, batch=b, seconds=fill + decode + rest)
 
 
 def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
@@ -944,11 +997,42 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     rps = b / (s.output_tokens * step[i])  # Little's law: B in flight, each lasting O iterations
     j = len(B) - 1  # offline: the memory-limited batch, no latency target
     rps_offline = B[j] / (s.output_tokens * step[j])
-    return ServingOption(**base, meets_latency=True, batch=b, tpot_ms=float(tpot[i] * 1e3), ttft_ms=float(ttft[i] * 1e3),
+    load = {}
+    if target.qps:  # the TPOT the screen states: at the load a replica of the analytic size sees, not a full batch
+        conc, b_eff = screen_concurrency(m, s, hw, tp, target.qps / math.ceil(target.qps / rps), b)
+        load = dict(concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff) * 1e3))
+    load.setdefault("tpot_ms", float(tpot[i] * 1e3))
+    return ServingOption(**base, meets_latency=True, batch=b, ttft_ms=float(ttft[i] * 1e3),
                          bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
                          tokens_per_s_per_replica=float(b / step[i]), requests_per_s_per_replica=float(rps),
                          batch_offline=int(B[j]), requests_per_s_offline=float(rps_offline),
-                         tokens_per_s_offline=float(B[j] / step[j]))
+                         tokens_per_s_offline=float(B[j] / step[j]), **load)
+
+
+#: fixed-point steps ``screen_concurrency`` takes at most (it converges in a handful below saturation)
+CONCURRENCY_ITERATIONS = 100
+
+
+def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int) -> tuple[float, float]:
+    """(L, b) for a replica offered ``rate`` requests/s with at most ``batch`` sequences running: L, the requests in
+    flight, by Little's law L = rate x W(L), W = TTFT + (O - 1) x TPOT (``llm_tpot``, the simulation's
+    ``request_tpot``) at the batch a request decodes in, b = min(1 + L, batch): itself and the L others a Poisson
+    arrival finds (arrivals see time averages, Wolff 1982); L is capped at ``batch`` (past it requests queue, the
+    simulation's to judge). W grows with L, so iterating from L = 0 climbs to the least fixed point. A replica at
+    full load (the analytic size ~100% busy) reaches the cap: b = ``batch``, the full-batch TPOT as before."""
+    pf = prefill_time(m, s, hw, tp)
+    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+    O = s.output_tokens
+    L = 0.0
+    for _ in range(CONCURRENCY_ITERATIONS):
+        b = min(1.0 + L, float(batch))
+        W = pf + float(_steady_iteration(im, s, b)["step"]) + (O - 1) * float(llm_tpot(m, s, hw, tp, b, im))
+        nxt = min(rate * W, float(batch))
+        if abs(nxt - L) <= 1e-9 * max(nxt, 1.0):
+            L = nxt
+            break
+        L = nxt
+    return L, min(1.0 + L, float(batch))
 
 
 def generic_option(m, s: ServingSpec, hw, target: ServeTarget) -> ServingOption:
@@ -1003,15 +1087,25 @@ class ServingLimits:
         """``replicas`` raised to hold at least ``min_gpus`` GPUs (whole replicas: ceil(min_gpus / tp))."""
         return max(replicas, -(-self.min_gpus // tp)) if self.min_gpus else replicas
 
-    def offline_replicas(self, tp: int, replica_hours: float, requests: Optional[float] = None) -> Optional[int]:
-        """Replicas an offline job of ``replica_hours`` runs on: enough to finish within the deadline, else (no
+    def offline_replicas(self, tp: int, replica_hours: "float | Callable[[int], float]",
+                         requests: Optional[float] = None) -> Optional[int]:
+        """Replicas an offline job runs on: the fewest that finish within the deadline, else (no
         deadline) the most ``max_gpus`` allows — the finishing time follows — never more than the job's ``requests``
         (a replica with no request to serve does nothing: 5 requests under max_gpus 512 got "512 replicas"), then
         raised to ``min_gpus`` (a floor the user set; ``serving_notes`` says what it raised); None when the job sets
-        none of them (it is then priced by replica-hours alone). Not capped at ``max_gpus`` here: ``_hold`` says when
-        the deadline needs more than the cap."""
+        none of them (it is then run on one replica, the cheapest). Not capped at ``max_gpus`` here: ``_hold`` says
+        when the deadline needs more than the cap. ``replica_hours``: the hours ``r`` replicas take, a function of
+        ``r`` (``offline_run``: each replica's share at its own batch), or one replica's hours split evenly."""
+        hours = replica_hours if callable(replica_hours) else (lambda r: replica_hours / r)
         if self.deadline_hours:
-            need = math.ceil(replica_hours / self.deadline_hours)
+            top = math.ceil(requests) if requests else math.ceil(hours(1) / self.deadline_hours)
+            lo, need = 0, top  # hours(r) never grows with r: the fewest that meet it, by bisection
+            while need - lo > 1:
+                mid = (lo + need) // 2
+                if hours(mid) <= self.deadline_hours:
+                    need = mid
+                else:
+                    lo = mid
         elif self.max_gpus:
             need = self.cap(tp)
         elif self.min_gpus:
@@ -1024,7 +1118,7 @@ class ServingLimits:
 
 
 def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
-           lim: ServingLimits = ServingLimits()) -> ServingOption:
+           lim: ServingLimits = ServingLimits(), run: Optional[Callable[[int], OfflineRun]] = None) -> ServingOption:
     """Replicas and nodes for the QPS (raised to ``lim.min_gpus``), $/h and $ per million requests (real-time and
     offline); offline, the replicas and hours of a job with a deadline or a GPU floor / cap
     (``ServingLimits.offline_replicas``)."""
@@ -1046,12 +1140,47 @@ def _costs(row: ServingOption, s: ServingSpec, qps: float | None, spot: bool,
             hours = s.requests / (row.requests_per_s_offline * per_node) / 3600  # one node
             new["offline_node_hours"] = hours
             new["offline_usd"] = hours * (off_price * row.gpus_per_node)
-    if s.requests and s.mode == "batch":
+    if s.requests and s.mode == "batch" and run is not None:
+        new.update(_offline_plan(row, s, lim, run, off_price * row.tp if price_gpu else None))
+    elif s.requests and s.mode == "batch":
         replica_hours = s.requests / row.requests_per_s_offline / 3600
         reps = lim.offline_replicas(row.tp, replica_hours, s.requests)
         if reps:
             new.update(offline_replicas=reps, offline_hours=_offline_hours(row, replica_hours, reps, s))
     return replace(row, **new)
+
+
+def _offline_plan(row: ServingOption, s: ServingSpec, lim: ServingLimits, run: Callable[[int], OfflineRun],
+                  replica_usd_hr: Optional[float]) -> dict:
+    """An LLM offline job of ``s.requests`` sized by the time its requests really take (``offline_run``): r replicas
+    each serve ceil(requests / r) at min(memory-limited batch, that share); the replicas are the fewest that meet
+    the deadline (``ServingLimits.offline_replicas``: more replicas never take longer, and each one more runs
+    emptier batches, so the fewest is the cheapest), else one (no limit: the fullest batches) or the GPU cap / floor.
+    The fleet is held until its slowest replica finishes: $ = r x hours x a replica's $/h. The option's offline
+    batch, rate and $ per million are this plan's (they were the memory-limited batch's at full throughput)."""
+    alone = one_request_s(row, s.output_tokens) or 0.0
+
+    def share(r: int) -> OfflineRun:
+        return run(math.ceil(s.requests / r))
+
+    def hours(r: int) -> float:  # never less than one request alone (TTFT + O - 1 decode steps at batch 1)
+        return max(share(r).seconds, alone) / 3600
+
+    reps = lim.offline_replicas(row.tp, hours, s.requests)
+    r = reps or 1
+    x, h = share(r), hours(r)
+    new = dict(batch_offline=x.batch, requests_per_s_offline=x.requests / (h * 3600),
+               tokens_per_s_offline=x.requests * s.output_tokens / (h * 3600))
+    if replica_usd_hr:
+        usd = r * h * replica_usd_hr
+        new.update(usd_per_million_requests_offline=usd / s.requests * 1e6,
+                   offline_node_hours=r * h / (row.gpus_per_node // row.tp), offline_usd=usd)
+    if reps:
+        new.update(offline_replicas=reps, offline_hours=h)
+        cap = lim.cap(row.tp)
+        if cap and reps > cap:  # what the GPUs the cap holds would take (``_over_cap`` says it)
+            new["offline_hours_at_cap"] = hours(cap)
+    return new
 
 
 def _offline_hours(row: ServingOption, replica_hours: float, replicas: int, s: ServingSpec) -> float:
@@ -1180,6 +1309,11 @@ def _hold(row: ServingOption, lim: ServingLimits, qps: Optional[float], requests
         return replace(row, constraint_broken="serving.deadline_hours", offline_hours=alone / 3600,
                        reason=f"one request alone takes {fmt_run_time(alone / 3600)} (TTFT + output tokens at batch 1), "
                               f"past the {fmt_run_time(lim.deadline_hours)} deadline; more replicas do not shorten it")
+    hours = _offline_fleet(row)[1] if row.refined else None
+    if hours is not None and lim.deadline_hours and hours > lim.deadline_hours:  # the simulation is the judge
+        return replace(row, constraint_broken="serving.deadline_hours",
+                       reason=f"the simulated backlog of {_reps(_offline_fleet(row)[0], row.tp)} takes "
+                              f"{fmt_run_time(hours)}, past the {fmt_run_time(lim.deadline_hours)} deadline")
     if lim.budget_usd is not None and requests:
         usd = _offline_fleet(row)[2]
         if usd is None or usd > lim.budget_usd:
@@ -1233,10 +1367,11 @@ def _over_cap(row: ServingOption, lim: ServingLimits, qps: Optional[float], requ
     reps, hours, _ = _offline_fleet(row)  # offline: the replicas the deadline (or the floor) needs
     if not (requests and reps and reps > cap):
         return None
-    replica_hours = hours * reps
-    if lim.deadline_hours and math.ceil(replica_hours / lim.deadline_hours) > cap:
+    # the hours the capped fleet takes: each replica's larger share at its batch (``_offline_plan``), else even split
+    capped = row.offline_hours_at_cap if row.offline_hours_at_cap is not None else hours * reps / cap
+    if lim.deadline_hours and capped > lim.deadline_hours:
         return (f"needs {_gpus(reps * tp)} ({_reps(reps, tp)}) to finish {fmt_given(requests)} requests in "
-                f"{fmt_run_time(lim.deadline_hours)}; {held} take {fmt_run_time(replica_hours / cap)}")
+                f"{fmt_run_time(lim.deadline_hours)}; {held} take {fmt_run_time(capped)}")
     return floored(reps)
 
 
@@ -1248,6 +1383,8 @@ def _nothing_within(rows, lim: ServingLimits) -> InfeasibleError:
         if r.constraint_broken == "constraints.budget_usd":
             usd = _offline_fleet(r)[2]
             return usd / lim.budget_usd if usd is not None else math.inf
+        if r.constraint_broken == "serving.deadline_hours" and r.refined:  # the simulated backlog missed it
+            return _offline_fleet(r)[1] / lim.deadline_hours
         if r.constraint_broken == "serving.deadline_hours" and r.reason.startswith("one request alone"):
             return r.offline_hours / lim.deadline_hours  # the fastest single request is the nearest
         cap = lim.max_gpus if r.constraint_broken == "constraints.max_gpus" else DEPLOYMENT_GPUS
@@ -1711,26 +1848,53 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     return out
 
 
+#: the most requests a simulated offline backlog holds: a replica's larger share is run as this many and its rate
+#: extrapolated (the steady state dominates a share that large)
+OFFLINE_SIM_REQUESTS = 2000
+
+
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
                     lim: ServingLimits = ServingLimits()) -> ServingOption:
-    """Offline: a backlog on one replica at the memory-limited batch gives the simulated
-    throughput; replicas to meet the deadline (or as ``lim``'s GPU cap / floor set them) and the node-hours follow."""
-    n = int(min(s.requests or 2000, 2000))
-    wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
-    target = ServeTarget(None, None, None)
-    cfg = _sim_config(m, s, hw, row.tp, row.batch_offline, 8192, 1, target, sim, 0.0)
-    res = simulate_serving(replace(cfg, drain_s=1e7), wl)
-    rps = res.throughput_rps
+    """Offline: one replica's share of the job (ceil(requests / replicas), the analytic plan's replicas, one without
+    a limit) queued at once on one simulated replica at the plan's batch gives the time the fleet takes (up to
+    ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). The simulation is the judge: where its
+    time misses the deadline, the replicas are re-sized on the analytic times scaled by simulated / analytic and
+    simulated again (twice at most; ``_hold`` rejects a fleet that still misses). Without a job size, a backlog of
+    ``OFFLINE_SIM_REQUESTS`` gives the rate."""
+    im = IterationModel.build(m, hw, row.tp, s.precision, s.kv_precision, s.engine)
+    alone = one_request_s(row, s.output_tokens) or 0.0
     per_node = row.gpus_per_node // row.tp
-    d = _sim_summary(res, 1, 8192, row.batch_offline)
-    d["requests_per_s_per_replica"] = rps
+
+    def simulate(reps: int):
+        share = math.ceil(s.requests / reps) if s.requests else OFFLINE_SIM_REQUESTS
+        n = min(share, OFFLINE_SIM_REQUESTS)
+        batch = min(row.batch_memory_limit, share)
+        wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
+        cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0)
+        res = simulate_serving(replace(cfg, drain_s=1e7), wl)
+        # the whole share ran: its makespan; a larger one at the run's rate
+        seconds = res.simulated_s if n == share else share / res.throughput_rps
+        return res, batch, share, max(seconds, alone)
+
+    reps = row.offline_replicas or 1
+    res, batch, share, seconds = simulate(reps)
+    for _ in range(2):
+        if not (s.requests and lim.deadline_hours and seconds > lim.deadline_hours * 3600 and reps < s.requests):
+            break
+        ratio = seconds / max(offline_run(im, s, share, batch).seconds, alone)
+        need = lim.offline_replicas(row.tp, lambda r: ratio * max(
+            offline_run(im, s, math.ceil(s.requests / r), row.batch_memory_limit).seconds, alone) / 3600, s.requests)
+        if need <= reps:
+            need = reps + 1
+        reps = need
+        res, batch, share, seconds = simulate(reps)
+    d = _sim_summary(res, 1, OFFLINE_TOKEN_BUDGET, batch)
+    d["requests_per_s_per_replica"] = share / seconds if s.requests else res.throughput_rps
     if s.requests:
-        replica_hours = s.requests / rps / 3600
+        replica_hours = reps * seconds / 3600  # the fleet is held until its slowest replica finishes
         d["replica_hours"] = replica_hours
-        reps = lim.offline_replicas(row.tp, replica_hours, s.requests)
-        if reps:
-            d.update(replicas=reps, nodes=math.ceil(reps / per_node),
-                     hours=_offline_hours(row, replica_hours, reps, s))
+        if row.offline_replicas:
+            d.update(replicas=reps, nodes=math.ceil(reps / per_node), hours=seconds / 3600)
         price = row.price_spot_usd_hr if row.offline_price == "spot" else row.price_usd_hr
         if price:
             d["usd"] = replica_hours * price * row.tp / row.gpus_per_node
@@ -1815,8 +1979,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 for tp in TP_DEGREES:
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
-                    rows.append(_hold(_costs(llm_option(m, sp, hw, tp, target), sp, qps if realtime else None,
-                                             job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
+                    opt = llm_option(m, sp, hw, tp, target)
+                    run = None
+                    if not realtime and s.requests and opt.fits:  # offline: each replica's share at its own batch
+                        im = IterationModel.build(m, hw, tp, sp.precision, sp.kv_precision, sp.engine)
+                        run = (lambda n, im=im, sp=sp, b=opt.batch_memory_limit: offline_run(im, sp, n, b))
+                    rows.append(_hold(_costs(opt, sp, qps if realtime else None, job.constraints.spot, lim, run),
+                                      lim, qps, s.requests, sp.output_tokens))
                     where.append((hw, sp))
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
@@ -1918,8 +2087,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                                shared_prefix_tokens=s.shared_prefix_tokens if m.is_transformer else 0,
                                requests=None if realtime else s.requests),
         best=options[0], options=options, rejected=rejected, simulated=simulated, simulation=settings,
-        definitions=("TPOT p99 = one request's time per output token with every batch slot full (mean context, "
-                     "the other slots' chunked prefill share included, its own in TTFT); TTFT p99 = one prompt's prefill + one loaded iteration"
+        definitions=("TPOT p99 = one request's time per output token at the load a replica sees: its batch is itself + "
+                     "the requests in flight (Little's law: QPS per replica x request latency, capped at the batch; a full "
+                     "batch with no QPS), at mean context, the others' chunked prefill share included, its own in TTFT; "
+                     "TTFT p99 = one prompt's prefill + one loaded iteration"
                      if m.is_transformer else "p99 latency = 2 x batch time (wait for the running batch, then run)")
         + ("; simulated: p99 over requests of TTFT (first token - arrival) and TPOT ((finish - first token) / "
            "(output - 1)) in a discrete-event simulation with queueing, continuous batching and KV-cache limits"
@@ -2053,7 +2224,10 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
                        if sim.get("hours") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
-         + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "") + f" at batch {b.batch} (analytic)")
+         + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "")
+         # the load the screen's TPOT is at (``screen_concurrency``): a full batch only where the load fills it
+         + (f" at concurrency {b.concurrency:.2f} per replica (Little's law; max_num_seqs {b.batch}) (analytic)"
+            if b.concurrency is not None else f" at batch {b.batch} (analytic)"))
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
