@@ -1317,8 +1317,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     pp_fill, pp_hop = np.zeros(n), np.zeros(n)
     if fill_rows.any():
         r = fill_rows
-        sends, cross = fill_sends(pp[r], m_micro[r], c.chunks[r], (c.tp * c.cp * c.dp)[r], g,
-                                  getattr(fw, "microbatch_group_size", None))
+        # once per distinct (pp, m, chunks, stage GPUs): a search has few
+        keys, kinv = distinct_rows(c.pp[r], np.maximum(np.rint(m_micro[r]), 1).astype(np.int64), c.chunks[r],
+                                   (c.tp * c.cp * c.dp)[r])
+        sends, cross = (x[kinv] for x in fill_sends(*keys, g, getattr(fw, "microbatch_group_size", None)))
         pp_fill[r] = cross * hop_out[r] + (sends - cross) * hop_in[r]
         pp_hop[r] = pp_fill[r] / np.maximum(sends, 1.0)  # the mean send: the simulator's link delay
     step = step + pp_fill
