@@ -1091,7 +1091,7 @@ def dgxc(cat) -> pd.DataFrame:
       send vs 0.05 on NVLink). Priced (step_time ``pp_fill``, no new parameter): 405B +29 / +53 / +101 ms, 340B
       +23 / +43 / +43 ms; every ladder ranks right (0.167 -> 1.000), median / p90 16.1 / 21.3 -> 15.0 / 19.4%,
       ``weak_scaling.py`` slope +1.02 -> +0.50% per doubling; the rest of the rise (405B +161 / +113 ms measured,
-      +72 / +62 ms now) is not found. On H100 a TP 4-8 stage fills its node, every link already leaves it, so the
+      +65 / +62 ms now) is not found. On H100 a TP 4-8 stage fills its node, every link already leaves it, so the
       term is a level there (dgxc 4.6 / 10.3 -> 4.8 / 10.4%; nemo2407 5.2 -> 4.3, tech_reports 4.6 / 5.3 -> 4.2 /
       4.7, h200 p90 9.5 -> 8.6). Dead ends, with numbers: Megatron-Core's own DDP buckets (``max(40M, 1M x dp)``
       parameters, only on pipeline rank 0 and only for model chunk 0: ``disable_bucketing=(model_chunk_idx > 0)``
