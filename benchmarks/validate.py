@@ -1038,7 +1038,8 @@ def dgxc(cat) -> pd.DataFrame:
       between the 405B rows' and the TP1-4 rows' median errors at 6.2-6.5 points (6.4 now): the
       wgrad GEMMs' k is the 4096 tokens in every model and the level moves with the refit. No
       H100 bf16 measurement at these shapes is in parts/ (XLA's table stops at 4096).
-    * GB200 rows run 9-23% slower than predicted at every scale (13-25% before GB200 ran at the clock
+    * GB200 rows run 9-21% slower than predicted at every scale (9-23% before the interleaved schedule's
+      warm-up / cool-down sends, below; 13-25% before GB200 ran at the clock
       its 1200 W sustains, physics.sustained_clock: 0.956 of its datasheet peaks): the measured GB200/H100 speed-up
       at equal work per GPU in the same release is 2.10x for the 340B (0.25 sequences per GPU:
       4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.55x
@@ -1074,6 +1075,36 @@ def dgxc(cat) -> pd.DataFrame:
       exposed DP over InfiniBand (DP 4 across nodes): measured GB200 / B200 1.22x at this layout (two releases
       apart), the model 1.56x. What the model prices too cheaply on NVL72 at these layouts is not found; no
       release factor is applied.
+
+    * GB200 weak scaling (accscale pass, 2026-12-03). The four weak ladders measure +0.05..+2.3% per DP doubling
+      (340B bf16 2.189 / 2.190 / 2.229 s, fp8 1.483 / 1.517 / 1.549; 405B bf16 9.347 / 9.484 / 9.508, fp8 6.131 /
+      6.183 / 6.244) where the model was flat or falling (1.8456 / 1.8405 / 1.8518; 8.509 / 8.504 / 8.502): the DP
+      groups stay inside one 64-GPU NVLink domain (exposed DP +5..+16 ms) and the distributed optimizer's step
+      shrinks as 1/DP (-10..-13 ms); within-model Spearman 0.167. The same under-predicted rise is on every other
+      weak-scaling source, smaller: dgxc H100 +0.37% per doubling of the measured-over-predicted ratio (all 16
+      ladders positive), llm-foundry +0.7..+0.8, tech_reports / together B200 +2.3 / +3.7 (single pairs), maxtext
+      +0.8..+4.1 on 3 of its 4 ladders (``benchmarks/weak_scaling.py``; README "Weak scaling across sources").
+      Found: Megatron-Core's interleaved schedule hides its sends only in the steady state; its warm-up and
+      cool-down wait for 2 (pp v - 1) of them (``pipeline.fill_sends``: the count ``pipeline_timing``'s list
+      schedule pays), and with 16-32-GPU stages in 64-GPU domains more DP spreads the pipeline over more domains, so
+      2 / 4 / 8 of the 405B's 8 links (with the wrap) and 2 / 4 / 4 of the 340B's 4 go through the NIC (0.8 ms a
+      send vs 0.05 on NVLink). Priced (step_time ``pp_fill``, no new parameter): 405B +29 / +53 / +101 ms, 340B
+      +23 / +43 / +43 ms; every ladder ranks right (0.167 -> 1.000), median / p90 16.1 / 21.3 -> 15.0 / 19.4%,
+      ``weak_scaling.py`` slope +1.02 -> +0.50% per doubling; the rest of the rise (405B +161 / +113 ms measured,
+      +65 / +62 ms now) is not found. On H100 a TP 4-8 stage fills its node, every link already leaves it, so the
+      term is a level there (dgxc 4.6 / 10.3 -> 4.8 / 10.4%; nemo2407 5.2 -> 4.3, tech_reports 4.6 / 5.3 -> 4.2 /
+      4.7, h200 p90 9.5 -> 8.6). Dead ends, with numbers: Megatron-Core's own DDP buckets (``max(40M, 1M x dp)``
+      parameters, only on pipeline rank 0 and only for model chunk 0: ``disable_bucketing=(model_chunk_idx > 0)``
+      in Megatron's ``get_model`` and NeMo 2's ``MegatronParallel.init_ddp``, ``pp_rank > 0`` unbucketed in
+      ``DistributedDataParallel``): the whole reduce of a stage is 23-70 ms on NVLink here, and all of it and the
+      parameter gather exposed would add ~+9 ms from DP 2 to 8 for the 405B (reduce +14, gather +7, optimizer
+      -13); ring latency growing with the ring (``comm``: (n - 1) alpha per collective, 8 us a hop on NVLink):
+      the 340B stage's ~33 reduce-scatters at Megatron's buckets go 0.8 -> 4 ms from DP 4 to 16, under the
+      backward; the distributed optimizer's shrinking step is modelled (``_dp_terms`` ``local``, 1/DP)
+      and is what makes the old predictions fall; the non-overlapped sends paced at the NIC wherever the pipeline
+      spans nodes (not only where a stage fills one): only nemo2407_ft moves, p90 15.5 -> 16.6%, not taken.
+      GPU-to-GPU speed spread (Sinha et al. SC'22) and ring bandwidth by node count were measured and not taken
+      before (README "Weak scaling across sources").
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the

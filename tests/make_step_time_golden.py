@@ -48,6 +48,11 @@ case 1, nemotron-3-nano-pretrain), 32 of 574 arrays: exposed parameter gather x1
 Regenerated again on left6 for the pipeline pace on the launched split (step_time.slowest_stage: each rank's layers as
 pipeline.pipeline_split places them, VPP chunks included, not the better of ceil(L/pp) and the accounted split): only
 nemotron-3-nano-pretrain (52 blocks) moved, 38 of 574 arrays: step time x0.875-0.987, compute terms x0.68-1.17.
+Regenerated on the accscale branch (2026-12-03) for the overlapped interleaved schedule's warm-up / cool-down sends
+(step_time ``pp_fill``: 2 (pp vpp - 1) sends at their links, pipeline.path_sends): 14 new ``t_pp_hop`` arrays (588
+in all) and 60 of the 574 moved, the interleaved megatron-core rows of every case but torchtitan / hf-trainer:
+comm_pp from 0, step time x1.0-1.027 (llama3-70b), up to x1.056 (nemotron-3-nano-pretrain on g6), MFU/HFU/tokens
+the inverse; nothing else.
 """
 from __future__ import annotations
 

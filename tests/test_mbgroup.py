@@ -12,6 +12,7 @@ import pytest
 
 from planner.layout import Candidates
 from planner.model.memory import inflight_microbatches
+from planner.model import pipeline
 from planner.model.pipeline import _list_schedule, analytic_makespan, pipeline_timing, stage_orders
 from planner.model.stack_rules import megatron_groups
 from planner.results import jsonable
@@ -112,13 +113,22 @@ def test_other_stacks_refuse_the_option(cli, tmp_path):
 
 def test_memory_and_time_at_the_group_size(catalog):
     """m = 8 on PP4 VPP2: N = 8 holds (6 + 8 + 1)/2 = 7.5 micro-batches of rank 0's layers, N = 4 (the default,
-    also written explicitly) 5.5; the bubble and the step are the same. (The activations scale by 7.5 / 5.5 but
-    for the caller's parts, the embedding output: 1.3634 here.)"""
+    also written explicitly) 5.5; the bubble is the same. (The activations scale by 7.5 / 5.5 but
+    for the caller's parts, the embedding output: 1.3634 here.) The step differs by the warm-up / cool-down sends
+    only (pipeline.fill_sends): one group of 8 > pp leaves slots to hide the second chunk's pass behind in the
+    warm-up and the cool-down, so 6 sends where N = 4 pays 14 (the same count pipeline_timing's list schedule pays)."""
     p4, p4x, p8 = (estimate_job(load_job_dict(_job(32, n)), catalog) for n in (None, 4, 8))
     a4, a8 = p4.memory_per_gpu_bytes.activations, p8.memory_per_gpu_bytes.activations
     assert a8 / a4 == pytest.approx(7.5 / 5.5, rel=1e-3) and a8 / a4 > 1.36
     assert p4x.memory_per_gpu_bytes.activations == a4 and p4x.step_time_s == p4.step_time_s
-    assert p8.step_time_s == pytest.approx(p4.step_time_s, rel=1e-12)
+    f4, f8 = p4.breakdown_s.comm_pp, p8.breakdown_s.comm_pp
+    assert 0 < f8 < f4
+    assert [pipeline.fill_sends(4, 8, 2, 1, 1, n)[0][0] for n in (None, 8)] == [14, 6]
+    for n, f in ((None, f4), (8, f8)):
+        paid = pipeline.pipeline_timing(4, 8, 2, 1.0, 2.0, 1e-6, group=n).makespan - \
+            pipeline.pipeline_timing(4, 8, 2, 1.0, 2.0, 0.0, group=n).makespan
+        assert paid == pytest.approx((14 if n is None else 6) * 1e-6, rel=1e-6)
+    assert p8.step_time_s == pytest.approx(p4.step_time_s - (f4 - f8), rel=1e-12)
     assert p8.breakdown_s.bubble == pytest.approx(p4.breakdown_s.bubble, rel=1e-12)
 
 

@@ -618,6 +618,61 @@ def _list_schedule(orders, pp, m, vpp, t_f, t_b, t_p2p, t_f0, record=None) -> Pi
     return PipelineTiming(max(clock), tuple(first_f), tuple(clock), m * (t_f + t_b))
 
 
+def fill_sends(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
+    """Sends the interleaved schedule cannot hide when they overlap the compute (Megatron-Core
+    ``overlap_p2p_comm``), and how many of them leave a node (vectorised over rows; 1-d arrays out):
+    ``(sends, crossing)``.
+
+    In the steady state each send runs under another micro-batch's chunk, but the forward-only warm-up and
+    the backward-only cool-down wait for theirs: the first micro-batch's forward pays the pp - 1 sends of one
+    pass over the stages, the last one's backward the same, and a group of micro-batches no larger than pp
+    (Megatron's default group is pp, ``vpp_group_size``) leaves no slot to hide the next chunk's pass behind,
+    so the first group adds (v - 1) passes of pp sends (pp - 1 links and the wrap from the last stage back to
+    the first) and so does the last group:
+
+        sends = 2 (pp - 1) + (v - 1) pp (k_first + k_last),   k = 1 where the group holds <= pp micro-batches
+
+    i.e. 2 (pp v - 1) at Megatron's default. ``pipeline_timing``'s list schedule pays exactly this many with
+    any send shorter than a chunk (tests/test_pp_fill.py); for a last group under pp (which Megatron refuses,
+    stack_rules "interleaved-m") the count is taken from it.
+
+    Which sends leave a node: Megatron's rank order puts the pipeline outermost (stage s on ranks
+    [s S, (s + 1) S), S = ``stage_gpus``): with S >= ``gpus_per_node`` every link does; otherwise the
+    pipeline spans ``k = ceil(pp S / g)`` nodes, k - 1 of the pp - 1 links cross a node boundary and the wrap
+    does when k > 1. ``crossing`` counts those sends among ``sends``, pass by pass."""
+    pp, v, mm, s = np.broadcast_arrays(np.atleast_1d(np.asarray(pp, dtype=np.float64)),
+                                       np.maximum(np.asarray(vpp, dtype=np.float64), 1.0),
+                                       np.maximum(np.rint(np.asarray(m, dtype=np.float64)), 1.0),
+                                       np.asarray(stage_gpus, dtype=np.float64))
+    gs = np.minimum(vpp_group_size(mm, pp, group).astype(np.float64), mm)
+    last = np.where(np.mod(mm, gs) > 0, np.mod(mm, gs), gs)
+    passes = (gs <= pp).astype(np.float64) + (last <= pp)
+    odd = last < pp
+    if odd.any():  # the list schedule's own count, in passes (once per distinct schedule: one integer key each)
+        po, mo, vo = pp[odd].astype(np.int64), mm[odd].astype(np.int64), v[odd].astype(np.int64)
+        keys, inv = np.unique((po << 42) | (mo << 16) | vo, return_inverse=True)
+        n = np.array([_schedule_sends(int(k >> 42), int((k >> 16) & ((1 << 26) - 1)), int(k & 0xFFFF), group)
+                      for k in keys])[inv]
+        passes[odd] = (n - 2 * (po - 1)) / np.maximum(po * (vo - 1), 1.0)
+    g = float(gpus_per_node)
+    nodes = np.ceil(pp * s / g)
+    lin = np.where(s >= g, pp - 1, np.maximum(nodes - 1, 0.0))
+    wrap = (nodes > 1).astype(np.float64)
+    extra = (v - 1) * passes
+    sends = np.where(pp > 1, (2 + extra) * (pp - 1) + extra, 0.0)
+    crossing = np.where(pp > 1, (2 + extra) * lin + extra * wrap, 0.0)
+    return sends, crossing
+
+
+@lru_cache(maxsize=4096)
+def _schedule_sends(pp: int, m: int, vpp: int, group) -> float:
+    """Sends on the critical path of the interleaved schedule (``pipeline_timing`` with a send of 1e-6 of a
+    chunk's forward)."""
+    eps = 1e-6
+    base = pipeline_timing(pp, m, vpp, 1.0, 2.0, 0.0, group=group).makespan
+    return round((pipeline_timing(pp, m, vpp, 1.0, 2.0, eps / vpp, group=group).makespan - base) / (eps / vpp))
+
+
 def bubble_time(pp, m, vpp, t_stage, interleaved=True):
     """Pipeline bubble of one step, vectorised: ``(pp - 1) / v * t_stage`` (Narayanan et al. 2021
     §2.2: 1F1B/GPipe with v = 1, interleaved with v virtual stages). The interleaved schedule's groups

@@ -52,7 +52,9 @@ Pipeline sends: one activation (forward) and one gradient (backward) per micro-b
 chunk, i.e. v of each under the interleaved schedule (Narayanan et al. 2021 §2.2), split across
 the TP ranks and re-gathered on NVLink where the stack does so (``Stack.pp_scatter_gather``) or
 under sequence parallelism; Megatron-Core hides the interleaved sends under the next chunk
-(``Stack.overlap_p2p``).
+(``Stack.overlap_p2p``) except in the schedule's warm-up and cool-down, which wait for theirs: 2 (pp v - 1) sends at
+the default group (``pipeline.fill_sends``), each on its link -- through the NIC where the pipeline's stages sit on
+different nodes, which more data parallelism brings about when a stage holds fewer GPUs than a node.
 
 The training stack (``training.framework``, planner.model.stacks) sets the op counts, which
 elementwise chains are fused, the attention kernel, TP/CP/DP overlap, what selective recompute
@@ -86,8 +88,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import (exposed_dp_comm, pipeline_split, rebuilt_layers, recomputed_fraction, runtime_at,
-                                     split_runtime, step_composition, tp_dependent)
+from planner.model.pipeline import (exposed_dp_comm, fill_sends, pipeline_split, rebuilt_layers, recomputed_fraction,
+                                     runtime_at, split_runtime, step_composition, tp_dependent)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -1024,7 +1026,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     Returns a dict of arrays: ``step_time_s``, the ``BREAKDOWN_KEYS``, ``t_fwd_mb``, ``t_bwd_mb``
     (slowest stage, one micro-batch), ``t_dp_comm`` (whole DP reduce), ``t_optimizer``,
-    ``t_pp_p2p``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
+    ``t_pp_p2p``, ``t_pp_hop``, ``num_microbatches``, ``model_flops``, ``hw_flops``, ``mfu``, ``hfu``.
     """
     fw = from_training(t, framework)  # ``framework`` overrides training.framework (default: defaults.FRAMEWORK)
     if overlap_grad_reduce is None:
@@ -1143,6 +1145,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # interleaved schedule multiplies the stage-to-stage traffic by v (Narayanan et al. 2021
         # §2.2: "the amount of communication also increases by v")
         t_pp = np.where(kpp > 1, 2 * kch * (p2p_time(pp_bytes, bw, alpha) + regather), 0.0)
+        # one send on NVLink and one through the NIC, for the warm-up / cool-down path below (``pp_fill``)
+        hop_in = p2p_time(pp_bytes, hw.intra_bw_eff, eff.intra_alpha_s) + regather
+        hop_out = p2p_time(pp_bytes, hw.inter_bw_per_gpu, eff.inter_alpha_s) + regather
         t_fwd_mb = stage_layers("fwd") + heads * L["head_fwd"] + proj * L["mtp_fwd"]
         t_bwd_mb = stage_layers("bwd") + heads * L["head_bwd"] + proj * L["mtp_bwd"]
         # Megatron-Core's interleaved schedule issues the sends asynchronously and waits for them
@@ -1160,6 +1165,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # the stage keys' terms at the rows
         per_mb = {k: v[inv] for k, v in per_mb.items()}
         t_fwd_mb, t_bwd_mb, t_pp, layers_max = t_fwd_mb[inv], t_bwd_mb[inv], t_pp[inv], nl[inv]
+        hop_in, hop_out = hop_in[inv], hop_out[inv]
         # EP all-to-all hidden by the combined-1F1B schedule on the paired micro-batches (none to hide: the
         # terms stay as they are, as subtracting zeros would leave them)
         if np.any(ep_hide != 0):
@@ -1188,7 +1194,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                     + np.where(c.rc == 2, t_fwd_mb, 0.0))
         comp_gemm_mb = 3 * conv + np.where(c.rc == 2, conv, 0.0)
         z = np.zeros(n)
-        t_pp = z
+        t_pp = hop_in = hop_out = z
         per_mb = dict(compute_gemm=comp_gemm_mb, compute_attention=z,
                       compute_memory_bound=t_fwd_mb + t_bwd_mb - comp_gemm_mb, comm_tp=z, comm_cp=z, comm_ep=z)
         layers_max = np.ones(n)
@@ -1302,6 +1308,22 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
                             t_dp, per_layer, overlap_grad_reduce, t_opt + off_step, z3_exposed_mb + z2_exposed_mb + off_mb,
                             getattr(fw, "pp_pass_microbatches", None))
     exposed_dp, bubble, step = comp["exposed_dp"], comp["bubble"], comp["step"]
+    # the sends the overlapped interleaved schedule cannot hide: in its forward-only warm-up and backward-only
+    # cool-down each chunk waits for its input (Megatron-Core forward_backward_pipelining_with_interleaving with
+    # ``overlap_p2p_comm``: the recv posted after one forward is waited on before the next), 2 (pp vpp - 1) sends at
+    # Megatron's default group (pipeline.fill_sends: what pipeline_timing's list schedule pays), each at its link:
+    # the ones that leave a node through the NIC
+    fill_rows = (c.schedule == SCHEDULE.code["interleaved"]) & (pp > 1) if fw.overlap_p2p else np.zeros(n, bool)
+    pp_fill, pp_hop = np.zeros(n), np.zeros(n)
+    if fill_rows.any():
+        r = fill_rows
+        # once per distinct (pp, m, chunks, stage GPUs): a search has few
+        keys, kinv = distinct_rows(c.pp[r], np.maximum(np.rint(m_micro[r]), 1).astype(np.int64), c.chunks[r],
+                                   (c.tp * c.cp * c.dp)[r])
+        sends, cross = (x[kinv] for x in fill_sends(*keys, g, getattr(fw, "microbatch_group_size", None)))
+        pp_fill[r] = cross * hop_out[r] + (sends - cross) * hop_in[r]
+        pp_hop[r] = pp_fill[r] / np.maximum(sends, 1.0)  # the mean send: the simulator's link delay
+    step = step + pp_fill
     # the bucketed reduce hidden under the last backward holds NCCL's SMs too
     dp_slow = hidden_cost(t_dp, exposed_dp)
     exposed_dp, step = exposed_dp + dp_slow, step + dp_slow
@@ -1334,7 +1356,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     out = {k: m_micro * v for k, v in per_mb.items()}
     out.update({
-        "comm_pp": m_micro * t_pp,
+        "comm_pp": m_micro * t_pp + pp_fill,
         "comm_zero3": m_micro * z3_exposed_mb,
         "comm_dp": exposed_dp + m_micro * z2_exposed_mb,
         "bubble": bubble,
@@ -1369,7 +1391,10 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         # simulator needs to compose the same step (simulate.config.SimConfig.from_detail)
         t_dp_tail=dp_slow + pg_exposed + m_micro * z2_exposed_mb, dp_buckets=per_layer + 0.0 * step,
         overlap_grad_reduce=np.broadcast_to(bool(overlap_grad_reduce), (n,)),
-        t_pp_p2p=t_pp / 2, num_microbatches=m_micro, model_flops=model_flops, hw_flops=hw_flops,
+        t_pp_p2p=t_pp / 2, num_microbatches=m_micro,
+        # the mean of the warm-up / cool-down sends (``pp_fill``; 0 where the sends are in the stage times): the
+        # simulator's link delay, whose list schedule then pays the same
+        t_pp_hop=pp_hop, model_flops=model_flops, hw_flops=hw_flops,
     )
     inv_step = 1.0 / (step * gpus * peak)
     out["mfu"] = out["model_flops"] * inv_step

@@ -111,7 +111,8 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
             # bubble moves); the DP time beyond the bucketed reduce (step_time's t_dp_tail), its buckets and
             # whether it overlaps: the simulator composes the step the analytic model does
             t_dp_tail=float(st["t_dp_tail"][i]), dp_buckets=int(st["dp_buckets"][i]),
-            t_pp_p2p=float(st["t_pp_p2p"][i]), num_microbatches=float(st["num_microbatches"][i]),
+            t_pp_p2p=float(st["t_pp_p2p"][i]), t_pp_hop=float(st["t_pp_hop"][i]),
+            num_microbatches=float(st["num_microbatches"][i]),
             pp=int(c.pp[i]), vpp=int(c.vpp[i]), dp=int(c.dp[i]), schedule=cfg["schedule"],
             micro_batch=int(c.mb[i]), global_batch=t.global_batch, seq_len=t.seq_len,
             gpus_per_node=hw.gpus_per_node, nodes=nodes, vcpus_per_node=hw.vcpus_per_node,
