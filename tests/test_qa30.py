@@ -128,3 +128,17 @@ def test_a_key_that_is_no_text_blames_its_mapping(tmp_path, cli, text, field, ke
     code, out, err = cli("estimate", p)
     assert code == 2, out
     assert _one_error_line(err) == f"error: {field}: a field name must be text, got the key {key}"
+
+
+# ---- 2b. megatron-lm and megatron-deepspeed planned QLoRA, which the Megatron-Core stacks refuse -------------------
+@pytest.mark.parametrize("stack", ["megatron-lm", "megatron-deepspeed"])
+@pytest.mark.parametrize("training, field", [({"mode": "qlora"}, "training.mode"),
+                                             ({"mode": "lora", "base_weights": "nf4"}, "training.base_weights")])
+def test_legacy_megatron_stacks_refuse_a_bitsandbytes_base(tmp_path, cli, stack, training, field):
+    job = {"model": {"preset": "llama3-8b"},
+           "training": dict(training, seq_len=2048, global_batch=16, tokens=1e8, framework={"name": stack}),
+           "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith(f"error: {field}: ") and "refuses" in line and "bitsandbytes" in line, line
