@@ -1,5 +1,6 @@
-"""QA pass 30: the --deadline-hours bounds in the project's words, ... — each defect with the check that failed
-before its fix."""
+"""QA pass 30: the --deadline-hours bounds in the project's words, an empty recommend search blamed on the rule every
+layout breaks (or on the GPU limits of every option), a key that is no text, and QLoRA on the legacy Megatron
+stacks — each defect with the check that failed before its fix."""
 from __future__ import annotations
 
 import json
