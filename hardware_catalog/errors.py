@@ -68,6 +68,11 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
         err = max(same, key=lambda e: len(_plain_loc(e)))
     loc = _plain_loc(err) or ([model_field] if model_field else [])
     kind = err.get("type", "")
+    if kind == "invalid_key":
+        # a key that is no text (YAML ``1: 2``, ``true: x``, ``null: x``): pydantic's "1: Keys should be strings" named
+        # the key as if it were a field, and ``true`` as 1; blame the mapping it is in, quote the key as written
+        where = ".".join(p for p in (prefix, *loc[:-1]) if p) or default
+        return InputError(where, f"a field name must be text, got the key {clip(err.get('input'))}")
     template = (templates or {}).get(kind)
     msg = template.format(**(err.get("ctx") or {})) if template else str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")

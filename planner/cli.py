@@ -341,9 +341,10 @@ def serve(
     # str, not Path: typer makes "" the path ".", so an empty value (an unset shell variable) could not be told apart
     trace: Optional[str] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),
     precisions: Optional[str] = typer.Option(None, "--precisions", help="weight precisions to search, e.g. bf16,fp8"),
-    deadline_hours: Optional[float] = typer.Option(
+    deadline_hours: Optional[str] = typer.Option(
         # no min/max here: settings_for holds the flag to serving.deadline_hours' bounds (the schema, one place);
-        # a typer min=0.001 refused 0.0005 that the job field takes
+        # a typer min=0.001 refused 0.0005 that the job field takes; text, not float: typer's own number check
+        # answered "abc" in pydantic's words, the field's check says "must be a number of hours"
         None, "--deadline-hours",
         help="offline jobs (serving.mode: batch): hours to finish serving.requests in, which sets the replicas "
              "(overrides serving.deadline_hours)"),

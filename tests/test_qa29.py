@@ -52,9 +52,9 @@ def test_deadline_flag_takes_the_job_fields_bounds(tmp_path, cli):
     code, out, err = cli("serve", job, "--no-simulate", "--json", "--deadline-hours", tiny)
     assert code == 0, err
     assert json.loads(out)["best"]["offline_hours"] <= tiny
-    for bad in (0, -1):  # and refuses what the field refuses, in the field's words
+    for bad in (0, -1):  # and refuses what the field refuses, in the field's words (QA 30: the project's words)
         code, out, err = cli("serve", job, "--no-simulate", "--deadline-hours", bad)
-        assert code == 2 and _one_error_line(err).startswith("error: --deadline-hours: Input should be greater than 0")
+        assert code == 2 and _one_error_line(err).startswith("error: --deadline-hours: must be more than 0")
 
 
 # ---- 3. an offline job got more replicas than requests -----------------------------------------------------------

@@ -93,6 +93,11 @@ CASES = [
     ("titan-qlora", ("torchtitan", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
     # ... and LoRA over an nf4 / int8 base is the same peft + bitsandbytes code (it was planned on both)
     ("megatron-bnb-base", ("megatron-core", {}), "llama3-8b", {"mode": "lora", "base_weights": "int8"}, dict(), None),
+    # the legacy Megatron layers (megatron-lm, Megatron-DeepSpeed): no bitsandbytes base either (QA pass 30)
+    ("megatron-lm-qlora", ("megatron-lm", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    ("megatron-deepspeed-qlora", ("megatron-deepspeed", {}), "llama3-8b", {"mode": "qlora"}, dict(), None),
+    ("megatron-lm-bnb-base", ("megatron-lm", {}), "llama3-8b", {"mode": "lora", "base_weights": "nf4"}, dict(), None),
+    ("megatron-deepspeed-bnb-base", ("megatron-deepspeed", {}), "llama3-8b", {"mode": "lora", "base_weights": "nf4"}, dict(), None),
     ("titan-bnb-base", ("torchtitan", {}), "llama3-8b", {"mode": "lora", "base_weights": "nf4"}, dict(), None),
     # bitsandbytes' GEMMs run in its 16/32-bit compute dtype: a QLoRA at precision fp8 was timed at the FP8 peak
     ("hf-bnb-fp8", ("hf-trainer", {}), "llama3-8b", {"mode": "qlora", "precision": "fp8"}, dict(), None),
@@ -166,7 +171,7 @@ def test_titan_activation_offload_and_stacks_without_rules():
     job = _job("llama3-8b", {})
     mc = _stack("megatron-core", activation_offload=True)
     assert stack_rules.refusals(mc, job.model, job.training, _layout(), run="torchtitan")["titan-activation-offload"][0]
-    for name in ("llm-foundry", "megatron-lm"):  # no runtime, no rules yet
+    for name in ("llm-foundry", "megatron-lm"):  # no runtime; megatron-lm's rules (QLoRA only) do not apply here
         assert stack_rules.refusals(_stack(name), job.model, job.training, _layout(zero=3, pp=2, dp=16)) == {}
     # Megatron-DeepSpeed: only its PipelineModule's rules (every stage holds layers here; no interleaving)
     got = stack_rules.refusals(_stack("megatron-deepspeed"), job.model, job.training, _layout(zero=3, pp=2, dp=16))

@@ -50,11 +50,11 @@ RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": 
             "nemo-automodel": "automodel"}
 #: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
 #: Megatron-DeepSpeed's PipelineModule split (``rules_runtime``)
-RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed"}
+RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed", "megatron-lm": "megatron-lm"}
 #: the runtime's name in messages ("Megatron refuses ...")
 RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
                  "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel",
-                 "megatron-deepspeed": "Megatron-DeepSpeed"}
+                 "megatron-deepspeed": "Megatron-DeepSpeed", "megatron-lm": "Megatron-LM (2021-22)"}
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
@@ -560,6 +560,18 @@ RULES: tuple[StackRule, ...] = (
               "bigscience Megatron-DeepSpeed gpt_model.py GPTModelPipe: PP 'fails unless each stage has at least one "
               "transformer layer'",
               lambda st, m, t: True, ok_stack=_every_stage_has_a_layer, detail_stack=_empty_stage_detail),
+    # ---- the 2021-22 Megatron layers (megatron-lm, and Megatron-DeepSpeed's copy of them): the same reason as
+    # megatron-qlora; both stacks planned QLoRA where the Megatron-Core stacks refuse it (QA pass 30)
+    *(StackRule(f"{run}-{kind}", run, field, what,
+                "the legacy Megatron layers (megatron/model/transformer.py ParallelTransformerLayer over "
+                "ColumnParallelLinear / RowParallelLinear) hold their own 16-bit weights; bitsandbytes Linear4bit is "
+                "a Hugging Face model-code layer (peft prepare_model_for_kbit_training), as megatron-qlora", applies)
+      for run in ("megatron-lm", "megatron-deepspeed")
+      for kind, field, what, applies in (
+          ("qlora", "training.mode", "QLoRA (a bitsandbytes NF4 base)",
+           lambda st, m, t: getattr(t, "mode", None) == "qlora"),
+          ("bnb-base", "training.base_weights", "a bitsandbytes base (nf4 / int8 under LoRA is QLoRA's code)",
+           lambda st, m, t: getattr(t, "mode", None) == "lora" and _bnb(t)))),
     StackRule("hf-pp", "hf", "parallel.pp", "pipeline parallelism (a transformers model is one nn.Module: no stage split)",
               "accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis); DeepSpeed's pipeline "
               "engine needs the model rewritten as a PipelineModule of layers (deepspeed/runtime/pipe/module.py), "

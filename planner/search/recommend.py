@@ -31,7 +31,7 @@ from planner.search.rank import (cost_bucket, pareto_mask, price_basis, rank_key
 from planner.layout import Candidates, distinct_rows
 from planner.model.pipeline import chunk_layers
 from planner.model.stacks import check_platform, recompute_split
-from planner.search.space import (empty_reason, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
+from planner.search.space import (empty_reason, rule_broken_everywhere, is_auto, module_lists_note, non_transformer_note, platform_note, refusal_error, refusal_note,
                                   searched_options, space_chunks, stack_groups, stack_runs_on, variant_job)
 from planner.spec import JobSpec
 from planner.units import GiB, config_str, count_of, fmt_time, fmt_usd
@@ -443,6 +443,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer
         raise InputError("constraints.gpus", "every GPU it lists is left out: " + "; ".join(listed_out))
     if not frames and too_big and len(too_big) == len(opts):
+        _raise_outside_limits(job, too_big)
         raise too_big[0]
     all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
     if not frames and not evaluated and all_refused and all(e is not None for e in all_refused):
@@ -451,8 +452,14 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         # a layout rule some instance's layouts break comes first: that a one-node instance is below min_gpus is true
         # of every such instance and says nothing of the job (a 2-layer model with a global batch of 8 at min_gpus
         # 512 was blamed on "aws:g6.xlarge is single-node only", not on its batch)
+        everywhere = rule_broken_everywhere(job, opts)
+        if everywhere is not None:  # one rule that no layout on any option meets is the answer, not one witness
+            raise InfeasibleError(everywhere.field, f"{everywhere.message} (every layout the job's fixed fields allow "
+                                                    "breaks this, on every hardware option searched)")
         reasons = [(hw, r) for hw in opts for r in (empty_reason(job, hw),) if r is not None]
         sizes = ("constraints.min_gpus", "constraints.max_gpus")
+        if len(reasons) == len(opts):
+            _raise_outside_limits(job, [r for _, r in reasons])
         for hw, reason in sorted(reasons, key=lambda hr: hr[1].field in sizes)[:1]:
             raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
                                                 "allow is valid)")
@@ -740,6 +747,23 @@ def _nothing_meets(df: pd.DataFrame, con, horizon: np.ndarray | None = None) -> 
                          f"{fmt_time(df.at[j, hcol] * 3600)} with them)")
     field = "constraints.budget_usd" if con.budget_usd is not None else "constraints.deadline_hours"
     return InfeasibleError(field, "no configuration meets the constraints; nearest: " + "; ".join(parts))
+
+
+#: the fields of an option that no node count fits within the job's GPU limits (planner.search.space._grid)
+SIZE_FIELDS = ("constraints.min_gpus", "constraints.max_gpus")
+
+
+def _raise_outside_limits(job: JobSpec, errors: list) -> None:
+    """When every hardware option searched is outside the job's GPU limits (``errors``, one per option, each naming
+    ``SIZE_FIELDS``), one error that says so with an example of each kind; else nothing. The first option's own
+    reason ("aws:g6.xlarge is single-node only (1 GPU), below min_gpus=7") read as if it were the only one."""
+    if len(errors) < 2 or not all(e.field in SIZE_FIELDS for e in errors):
+        return
+    con = job.constraints
+    kinds = list({e.message.split(" ", 1)[-1][:12]: e for e in reversed(errors)}.values())[::-1][:2]  # by wording
+    raise InfeasibleError(kinds[0].field, f"none of the {len(errors):,} hardware options searched makes a cluster of "
+                          f"{con.min_gpus or 1:,} to {con.max_gpus or D.MAX_GPUS:,} GPUs (min_gpus to max_gpus); e.g. "
+                          + "; ".join(e.message for e in kinds))
 
 
 def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict) -> list[str]:

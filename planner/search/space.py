@@ -92,9 +92,17 @@ def _grid(job: JobSpec, hw: HardwareOption):
         if not nodes:
             raise InputError("constraints.min_gpus", f"{hw.name} is single-node only ({device_count(hw.gpu, g)}), "
                                                      f"below min_gpus={min_gpus}")
-    if not nodes:
+    if not nodes and g > max_gpus:
         raise InputError("constraints.max_gpus", f"max_gpus={max_gpus} is smaller than one {hw.name} node "
                                                  f"({device_count(hw.gpu, g)})")
+    if not nodes:  # one node fits, but no node count searched lands within the limits ("max_gpus=1048576 is smaller
+        # than one gcp:tpu-v5p-1024 node (512 chips)" was said of min_gpus 1,000,000, past 1,024 nodes)
+        most = D.NODE_COUNTS[-1]
+        raise InputError("constraints.min_gpus", (
+            f"min_gpus={min_gpus} is more than the largest {hw.name} cluster searched ({most:,} nodes, "
+            f"{device_count(hw.gpu, most * g)})" if min_gpus > most * g else
+            f"no node count searched ({', '.join(map(str, D.NODE_COUNTS[:8]))}, ...) of {hw.name} "
+            f"({device_count(hw.gpu, g)} each) lands within min_gpus={min_gpus} and max_gpus={max_gpus}"))
     if m.is_transformer:
         tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
                                    and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
@@ -138,11 +146,68 @@ def empty_reason(job: JobSpec, hw: HardwareOption):
                   etp=int(etp_of[pair]) if (job.parallel.etp or job.model.moe is not None) else None)
     if gpus % (tp * pp * cp) == 0:
         layout["dp"] = job.parallel.dp or gpus // (tp * pp * cp)
+        if job.parallel.dp_shard:  # the HSDP rules (skipped without it: dp_shard 3 at dp 1 was blamed on max_gpus)
+            layout.update(dp_shard=job.parallel.dp_shard, zero=_zero)
     try:
         check_layout(job.model, job.training, **layout)
     except InputError as e:
         return e
     return None
+
+
+def rule_broken_everywhere(job: JobSpec, opts) -> InputError | None:
+    """The layout rule (planner.layout.RULES) that every layout the job's fixed fields allow breaks, on every
+    hardware option within the GPU limits, as an ``InputError`` naming its field (a witness layout's message);
+    None when no one rule does (each layout breaks another, or one was pruned, not invalid). Asked before
+    ``empty_reason``'s witness, which is the first layout of one option and so named what that layout happened to
+    break: ``parallel.dp: 3`` at a global batch of 512 was "tp*pp*cp*dp = 3 but the cluster has 1 GPUs (on
+    aws:g6.xlarge ...)" where no option's layouts could take 512 in 3 replicas. The recompute axis is left out
+    (no rule reads it) and ZeRO is kept only where the job fixes ``dp_shard`` (the only rules that read it)."""
+    from planner.layout import RULES
+
+    m, t, p = job.model, job.training, job.parallel
+    always: set[int] | None = None  # the rules every layout so far breaks
+    witness: dict[int, SimpleNamespace] = {}
+    seen = set()
+    for hw in opts:
+        try:
+            axes, tp_of, etp_of = _grid(job, hw)
+        except InputError:
+            continue  # outside the GPU limits: empty_reason names those
+        n_, pair, pp, cp, ep, vpp, zero, mb, _rc = axes
+        zero = zero if p.dp_shard else zero[:1]
+        key = (hw.gpus_per_node, *(tuple(a.tolist()) for a in (n_, pair, pp, cp, ep, vpp, zero, mb)),
+               tuple(tp_of.tolist()), tuple(etp_of.tolist()))
+        if key in seen:
+            continue
+        seen.add(key)
+        shape = tuple(len(a) for a in (n_, pair, pp, cp, ep, vpp, zero, mb))
+        if 0 in shape or math.prod(shape) > CHUNK_ROWS:
+            return None  # nothing to ask, or too many to ask here: the witness answers
+        cols = [a.ravel() for a in np.meshgrid(n_, pair, pp, cp, ep, vpp, zero, mb, indexing="ij")]
+        nodes, pr, pp_, cp_, ep_, vpp_, zero_, mb_ = cols
+        tp = tp_of[pr]
+        gpus = nodes * hw.gpus_per_node
+        dp = np.full_like(tp, p.dp) if p.dp else np.maximum(gpus // (tp * pp_ * cp_), 1)
+        v = SimpleNamespace(tp=tp, pp=pp_, dp=dp, cp=cp_, ep=ep_, vpp=vpp_, mb=mb_, gpus=gpus, zero=zero_,
+                            dp_shard=np.full_like(tp, p.dp_shard) if p.dp_shard else None,
+                            etp=etp_of[pr] if (p.etp or m.moe is not None) else None)
+        broken = set()
+        for i, r in enumerate(RULES):
+            if any(getattr(v, k, None) is None for k in r.needs):
+                continue
+            ok = np.broadcast_to(np.asarray(r.ok(v, m, t), dtype=bool), tp.shape)
+            if not ok.any():
+                broken.add(i)
+                witness.setdefault(i, SimpleNamespace(**{k: (x if x is None else x[0]) for k, x in vars(v).items()}))
+        always = broken if always is None else always & broken
+        if not always:
+            return None
+    if not always:
+        return None
+    r = RULES[min(always)]
+    w = witness[min(always)]
+    return InputError(r.field, r.message(w, m, t))
 
 
 def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS) -> Iterator[Candidates]:

@@ -15,7 +15,7 @@ import re
 import typing
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation
@@ -688,9 +688,48 @@ class CheckpointSpec(_Strict):
     restart_minutes: float = Field(10.0, ge=0, le=1e5)
 
 
+#: the longest deadline each deadline field takes, in hours (the shortest is anything above 0): a training run past
+#: ~1,100 years or an offline batch past ~11 years is a typo. The one statement of the bounds: the job fields and
+#: ``serve --deadline-hours`` (``planner.workloads.serving.settings_for``) both check them with ``deadline_error``.
+DEADLINE_HOURS_MAX = {"constraints.deadline_hours": 1e7, "serving.deadline_hours": 1e5}
+_HOURS_PER_YEAR = 8766.0  # 365.25 days
+
+
+def deadline_error(value, field: str) -> Optional[str]:
+    """Why ``value`` is no deadline for ``field`` (a ``DEADLINE_HOURS_MAX`` key), in the project's words, or None
+    when it is one; text that is no number is refused here too, other types (true, a list) by the field's type check. Until 2026-12-03 these were
+    pydantic ``Field`` bounds, and ``--deadline-hours 0`` read "Input should be greater than 0".
+
+    >>> deadline_error(-1, "serving.deadline_hours")
+    'must be more than 0 and at most 100,000 hours (about 11 years)'
+    >>> deadline_error(float("nan"), "constraints.deadline_hours"), deadline_error(2.5, "serving.deadline_hours")
+    ('must be more than 0 and at most 10,000,000 hours (about 1,141 years)', None)
+    """
+    if isinstance(value, str):  # YAML 1.1 reads ``1e300`` (no dot) as text, which the float field then takes
+        try:
+            value = float(value)
+        except ValueError:
+            return "must be a number of hours"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    hi = DEADLINE_HOURS_MAX[field]
+    if math.isfinite(value) and 0 < value <= hi:
+        return None
+    # no "got": ``from_validation`` quotes the input after every message
+    return f"must be more than 0 and at most {hi:,.0f} hours (about {hi / _HOURS_PER_YEAR:,.0f} years)"
+
+
+def _deadline_in_bounds(value, field: str):
+    """A deadline field's validator: ``deadline_error``'s message, or the value for the type check."""
+    why = deadline_error(value, field)
+    if why:
+        raise ValueError(why)
+    return value
+
+
 class ConstraintsSpec(_Strict):
     budget_usd: Optional[float] = Field(None, gt=0, le=1e13)  # above world GDP: a typo
-    deadline_hours: Optional[float] = Field(None, gt=0, le=1e7)  # ~1,100 years
+    deadline_hours: Optional[float] = None  # bounds: DEADLINE_HOURS_MAX (_deadline_in_bounds)
     max_gpus: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["gpus"])
     min_gpus: Optional[int] = Field(None, gt=0, le=MAX_REASONABLE["gpus"])
     clouds: Optional[list[str]] = None
@@ -705,6 +744,9 @@ class ConstraintsSpec(_Strict):
     #: the user's own spot interruption rate: interruptions per node per day (None = the catalog's
     #: hardware_catalog/data/interruptions.csv for the cloud and GPU)
     spot_interruptions_per_node_day: Optional[float] = Field(None, ge=0, le=1e4)
+
+    _deadline_bounds = field_validator("deadline_hours", mode="before")(
+        lambda v: _deadline_in_bounds(v, "constraints.deadline_hours"))
 
     def cluster_gpus_broken(self, gpus: int, what: str, floor: bool = True) -> Optional[str]:
         """Why a fixed cluster of ``gpus`` GPUs (``what`` says how they were counted) breaks ``max_gpus``, or
@@ -744,7 +786,10 @@ class ServingSpec(_Strict):
     trace: Optional[str] = None  # CSV of arrival_s,prompt_tokens,output_tokens (relative to the job file)
     length_cv: float = Field(0.5, ge=0, le=4)  # spread of prompt/output lengths around their means
     margin: float = Field(0.10, ge=0, lt=1)  # simulated p99s must sit this far under the targets
-    deadline_hours: Optional[float] = Field(None, gt=0, le=1e5)  # offline jobs: finish within
+    deadline_hours: Optional[float] = None  # offline jobs: finish within; bounds: DEADLINE_HOURS_MAX
+
+    _deadline_bounds = field_validator("deadline_hours", mode="before")(
+        lambda v: _deadline_in_bounds(v, "serving.deadline_hours"))
 
     @model_validator(mode="after")
     def _prefix_within_prompt(self):

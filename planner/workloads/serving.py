@@ -95,6 +95,7 @@ from fractions import Fraction
 from typing import Callable, Optional
 
 import numpy as np
+from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
@@ -113,6 +114,7 @@ from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        load_trace, make_workload, request_tpot, simulate_serving)
 from hardware_catalog import load_catalog
+from hardware_catalog.errors import from_validation
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
 
 GiB = 2**30
@@ -1480,10 +1482,16 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     if flag_h is not None:
         # the flag holds to serving.deadline_hours' own bounds (the schema's): ``--deadline-hours inf`` or 1e300 was
         # planned as a deadline ("1 replica finishes in ...") where the same value in the job file is refused
+        # (the flag arrives as the text typed, so "abc" is refused in the same words as in the file)
         try:
-            ServingSpec.model_validate({"deadline_hours": flag_h})
-        except ValueError as e:
-            raise InputError("--deadline-hours", e.errors()[0]["msg"] if hasattr(e, "errors") else str(e)) from None
+            flag_h = float(flag_h)  # quoted back as the number typed, not as text ("got '-1'")
+        except ValueError:
+            pass
+        try:
+            flag_h = ServingSpec.model_validate({"deadline_hours": flag_h}).deadline_hours
+        except ValidationError as e:
+            raise InputError("--deadline-hours", from_validation(e).message) from None
+        overrides = {**overrides, "deadline_hours": flag_h}
     if flag_h is not None and s is not None and s.mode != "batch":
         # a real-time job is sized for its QPS; the flag was silently ignored
         raise InputError("--deadline-hours", f"applies to offline jobs (serving.mode: batch); this job is {s.mode}, "
