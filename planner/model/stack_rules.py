@@ -235,17 +235,12 @@ def _hf_hsdp_ok(c, m, t, st):
 
 def _deepspeed_stage_layers(c, m, st):
     """(row groups, each group's stage layers) for the split ``st`` launches (planner.model.pipeline
-    ``pipeline_split`` on ``split_runtime``; the "parameters" partition at each row's TP): one entry per distinct
+    ``split_per_row`` on ``split_runtime``; the "parameters" partition at each row's TP): one entry per distinct
     (pp, vpp, tp), pp > 1."""
-    from planner.layout import distinct_rows
-    from planner.model.pipeline import pipeline_split, runtime_at, split_runtime, tp_dependent
-    rt = split_runtime(st, m)
-    pp = np.asarray(c.pp)
-    vpp = np.maximum(np.asarray(getattr(c, "vpp", np.ones_like(pp))), 1) * np.ones_like(pp)
-    tp = np.asarray(c.tp) * np.ones_like(pp) if tp_dependent(rt) else np.ones_like(pp)
-    (kpp, kvpp, ktp), inv = distinct_rows(pp, vpp, tp)
-    return [(inv == i, pipeline_split(m.layers, k, v, runtime_at(rt, t))[1])
-            for i, (k, v, t) in enumerate(zip(kpp.tolist(), kvpp.tolist(), ktp.tolist())) if k > 1]
+    from planner.model.pipeline import split_per_row, split_runtime
+    vpp = getattr(c, "vpp", 1)
+    return [(rows, counts) for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, vpp, c.tp, split_runtime(st, m))
+            if k > 1]
 
 
 def _every_stage_has_a_layer(c, m, t, st):

@@ -86,8 +86,8 @@ from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import (exposed_dp_comm, pipeline_split, rebuilt_layers, recomputed_fraction, runtime_at,
-                                     split_runtime, step_composition, tp_dependent)
+from planner.model.pipeline import (exposed_dp_comm, rebuilt_layers, recomputed_fraction, split_per_row, split_runtime,
+                                     step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -681,11 +681,8 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
     vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
     tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
-    ti = np.broadcast_to(np.asarray(tp if tp_dependent(runtime) else 1), shape).astype(np.int64)
     n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    # the distinct (pp, chunks[, tp]) rows, found in numpy (a Python set over every row cost more than the rest here)
-    for k, v, t in zip(*(x.tolist() for x in distinct_rows(ppi.ravel(), vi.ravel(), ti.ravel())[0])):
-        counts = pipeline_split(layers, k, v, runtime_at(runtime, t))[1] if k > 1 else (layers,)
+    for rows, (k, _, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit end layers by global number: layers [L - n16, L), virtual stages in layer order
@@ -693,7 +690,6 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
         held16 = np.clip(np.minimum(ends[1:], layers) - np.maximum(ends[:-1], layers - n16), 0, None)
         r16 = np.bincount(rank_of, held16, minlength=k)
         last = (np.arange(k) == k - 1).astype(np.float64)
-        rows = (ppi == k) & (vi == v) & (ti == t)
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
         top = np.argmax(pace, axis=1)
         n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
