@@ -516,6 +516,10 @@ class Stack:
     #: attention and every other mm output, recomputes the rest) or layer SAC (an integer
     #: option: every n-th layer fully checkpointed; n = ``ac_freq``)
     selective: str = "attention_core"
+    #: the stack's attention runs q, k and v as one linear (torchtitan 0.3 ``FusedQKVLinear``: Llama 3, Qwen3 and
+    #: gpt-oss build with ``fuse_qkv=True``), one mm where separate projections are three: per-op SAC's "every
+    #: second mm" count (planner.model.flops ``op_sac_recompute_flops_per_token``) runs over it
+    fused_qkv: bool = False
     #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
     #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
     #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
@@ -1050,7 +1054,7 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type)"),
     "torchtitan": Stack(
         "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
-        fp8_recipe="tensorwise",
+        fp8_recipe="tensorwise", fused_qkv=True,
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),

@@ -81,7 +81,7 @@ import numpy as np
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
-                                 distinct_recompute_modules, score_dim)
+                                 distinct_recompute_modules, score_dim, selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
@@ -1338,19 +1338,21 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
-    # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
-    mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
+    # HFU's selective recompute re-runs what the step above timed: the stack's policy (Megatron-Core's module list,
+    # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
+    # core (which it saves) instead of every second mm and the MoE experts it re-runs
+    kw = selective_kw(fw, t, m)
     # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
     # pipeline.rebuilt_layers, the recomputed_fraction the step above timed). Until 2026-12-03 layer SAC's rebuilt
     # layers were left out of HFU (counted as the attention-core recompute)
     rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
+        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
         fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
-                                 modules=mods, causal_kernel=causal_kernels)  # per recompute code
+                                 causal_kernel=causal_kernels, **kw)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
         if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
             hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
