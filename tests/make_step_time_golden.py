@@ -48,6 +48,10 @@ case 1, nemotron-3-nano-pretrain), 32 of 574 arrays: exposed parameter gather x1
 Regenerated again on left6 for the pipeline pace on the launched split (step_time.slowest_stage: each rank's layers as
 pipeline.pipeline_split places them, VPP chunks included, not the better of ceil(L/pp) and the accounted split): only
 nemotron-3-nano-pretrain (52 blocks) moved, 38 of 574 arrays: step time x0.875-0.987, compute terms x0.68-1.17.
+Regenerated on the fixes24 branch (2026-12-03) for torchtitan's per-op SAC priced and counted from one number
+(flops.op_sac_recompute_flops_per_token: every second mm of a block re-run, wo and w3 under 0.3's fused QKV, not half
+the GEMM time; HFU counts it instead of the attention core): only llama3-70b/torchtitan moved, 22 of 574 arrays:
+selective rows' step time x0.966-1.0, hw_flops x1.0-1.081, hfu x1.0-1.119; no memory array.
 """
 from __future__ import annotations
 

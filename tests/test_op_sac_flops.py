@@ -63,3 +63,22 @@ def test_op_policy_reruns_routed_experts():
     assert op_sac_recompute_flops_per_token(m) == pytest.approx(want, rel=1e-12)
     base = step_flops(m, 4096, 8, "none")["hardware"]
     assert step_flops(m, 4096, 8, "selective", selective="op")["hardware"] - base == pytest.approx(want * 4096 * 8)
+
+
+def test_step_time_reruns_the_share_hfu_counts():
+    """The step time prices per-op SAC's recompute from the same count: the GEMM time it adds over no recompute is
+    (wo + w3) / (wqkv + wo + w1 + w3 + w2) of what full recompute adds (torchtitan's full AC re-runs every GEMM of
+    the layer: ``early_stop=False``), 18432 / 53248 = 0.346 for Llama 3 8B; until 2026-12-03 it was half."""
+    gemm = {rc: estimate_job(load_job_dict(_job("torchtitan", rc))).breakdown_s.compute_gemm
+            for rc in ("none", "selective", "full")}
+    share = (Q * H + H * F) / (H * (Q + 2 * KV) + Q * H + 3 * H * F)
+    assert (gemm["selective"] - gemm["none"]) / (gemm["full"] - gemm["none"]) == pytest.approx(share, rel=1e-6)
+
+
+def test_separate_qkv_option_moves_the_count():
+    """``training.framework.fused_qkv: false`` (torchtitan's 2024-25 Llama, wq, wk, wv apart): the every-second-mm
+    count runs wq, wk, wv, wo, w1, w3, w2, so wk, wo and w3 are re-run, and the stack line says so."""
+    job = _job({"name": "torchtitan", "fused_qkv": False}, "selective")
+    sep, none = estimate_job(load_job_dict(job)), estimate_job(load_job_dict(_job("torchtitan", "none")))
+    want = TOKENS * 2 * L * (H * KV + Q * H + H * F)
+    assert sep.hw_flops_per_step - none.hw_flops_per_step == pytest.approx(want, rel=1e-9)

@@ -320,6 +320,16 @@ def op_sac_recompute_flops_per_token(m: ModelSpec, fused_qkv: bool = False) -> f
     return 2.0 * macs
 
 
+def op_sac_recompute_share(m: ModelSpec, fused_qkv: bool = False) -> float:
+    """``op_sac_recompute_flops_per_token`` as a share of the layers' forward matmul FLOPs (attention projections,
+    MLP or MoE block, Mamba projections; the kept routed rows): the part of a layer's forward GEMM time the step time
+    re-runs under per-op SAC (planner.model.step_time), from the one count HFU adds (``SELECTIVE_RECOMPUTE``).
+    Llama 3 8B under torchtitan 0.3 (fused QKV): (wo + w3) / (wqkv + wo + w1 + w3 + w2) = 0.346."""
+    lin = linear_flops_per_token(m)
+    layers = lin["attn_proj"] + lin["mlp"] + lin.get("mamba", 0.0) - dropped_expert_flops_per_token(m)
+    return op_sac_recompute_flops_per_token(m, fused_qkv) / layers if layers > 0 else 0.0
+
+
 def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool = False):
     """Mean keys per query summed over the layers (``layers x keys``), MTP layers included.
 

@@ -808,6 +808,8 @@ class Stack:
             opts.append("recompute_early_stop=on")
         if self.selective == "layer":  # torchtitan layer SAC: which layers its selective recompute checkpoints
             opts.append(f"selective=layer ac_freq={self.layer_sac_every}")
+        if self.fused_qkv != getattr(STACKS.get(self.name), "fused_qkv", self.fused_qkv):  # said where set otherwise
+            opts.append(f"fused_qkv={'on' if self.fused_qkv else 'off'}")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
@@ -859,7 +861,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
-           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq")
+           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
+           "fused_qkv")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values

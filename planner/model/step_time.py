@@ -81,7 +81,7 @@ import numpy as np
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
-                                 distinct_recompute_modules, score_dim, selective_kw)
+                                 distinct_recompute_modules, op_sac_recompute_share, score_dim, selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
@@ -520,12 +520,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     re_skip = ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
                if fw.recompute_early_stop and (fw.compile or not low) else 0.0)
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip
-    # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
-    # every other linear GEMM plus the elementwise ops (torchtitan op-level SAC saves the output of
-    # every second mm and of attention), or each ac_freq-th layer whole (torchtitan layer SAC: ``sel_share``)
+    # what "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
+    # per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
+    # flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time), or each ac_freq-th
+    # layer whole (torchtitan layer SAC: ``sel_share``)
     sel_gemm, sel_attn, sel_mb, sel_whole = {
-        "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, sel_share),
-    }[fw.selective]
+        "attention_core": lambda: (0.0, 1.0, 0.0, 0.0), "op": lambda: (op_sac_recompute_share(m, fw.fused_qkv), 0.0, 1.0, 0.0),
+        "layer": lambda: (0.0, 0.0, 0.0, sel_share),
+    }[fw.selective]()
     sel_g, sel_a, sel_m, sel_c, sel_ep = sel_gemm * fwd_gemm, sel_attn * fwd_attn, sel_mb * (mb_fwd + kern_s), 0.0, 0.0
     sel_cp = sel_attn
     if fw.module_recompute:  # Megatron-Core ``recompute_modules``: each module's forward once more
