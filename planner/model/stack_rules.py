@@ -134,9 +134,12 @@ def _bnb(t) -> bool:
 #: the low-precision recipes (planner.model.stacks.RECIPES) each runtime's code offers for its linears.
 #: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|mxfp8``,
 #: ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, MXFP8BlockScaling,
-#: NVFP4BlockScaling) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` (quantize.linear.float8
-#: recipe_name tensorwise | rowwise) and ``MXLinear`` (quantize.linear.mx, mxfp8; docs/mxfp8.md); torchao's NVFP4
-#: training is a prototype (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose.
+#: NVFP4BlockScaling) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` through
+#: torchtitan/components/quantization/float8.py ``Float8LinearConverter.Config.recipe_name: Literal["rowwise",
+#: "rowwise_with_gw_hp"] = "rowwise"`` -- no tensorwise (docs/float8.md's tensorwise usage and
+#: ``enable_fsdp_float8_all_gather`` are the earlier converter's; 0.3's only other path, ``emulate``, is a test
+#: mode) -- and ``MXLinear`` (mx.py ``MXFP8LinearConverter``, mxfp8); torchao's NVFP4 training is a prototype
+#: (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose.
 #: The HF code (HF Trainer / accelerate, DeepSpeed under accelerate): accelerate's FP8 backends
 #: (usage_guides/low_precision_training: TransformerEngine with ``FP8RecipeKwargs`` -> DelayedScaling, MS-AMP,
 #: torchao ``Float8LinearConfig`` tensorwise/rowwise) -- no MX or NVFP4 recipe
@@ -145,7 +148,7 @@ def _bnb(t) -> bool:
 #: NeMo AutoModel: TE through ``BackendConfig.te_fp8`` (models/common ``TEFp8Config.recipe``: "current" =
 #: Float8CurrentScaling, "block" = Float8BlockScaling (not priced here), "mxfp8" = MXFP8BlockScaling)
 FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"), "automodel": ("tensorwise", "mxfp8"),
-               "torchtitan": ("tensorwise", "rowwise", "mxfp8"),
+               "torchtitan": ("rowwise", "mxfp8"),
                "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": ()}
 
 

@@ -1057,10 +1057,11 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type)"),
     "torchtitan": Stack(
         "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
-        fp8_recipe="tensorwise", fused_qkv=True,
+        fp8_recipe="rowwise", fused_qkv=True,
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
-                "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
+                "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
+                "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
         "deepspeed", grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
