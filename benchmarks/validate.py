@@ -1918,6 +1918,10 @@ def pr2_options(r, stack: str) -> dict:
         # False (the stack's default); the docs rows (titan_doc_*) are taken at that default
         if r.id.startswith("titan24"):
             opts["recompute_early_stop"] = True
+        # both tables ran torchtitan's 2024-25 Llama (models/llama/model.py: ``self.wq``, ``self.wk``, ``self.wv``
+        # apart); 0.3 builds Llama 3 with one FusedQKVLinear (the stack's default): per-op SAC's every-second-mm
+        # count runs over the three projections here (flops.op_sac_block_mms)
+        opts["fused_qkv"] = False
         opts["tp_overlap"] = "async_tp" if "asynctp" in notes else "none"
         if "sac_layer" in notes or "selective (layer)" in str(r.recompute):
             opts["selective"] = "layer"

@@ -586,7 +586,7 @@ def catalog_instances(cloud: Optional[str] = typer.Option(None, "--cloud", help=
             # an empty one too (`--cloud "$CLOUD"` with the variable unset listed every cloud's instances)
             raise InputError("--cloud", f"unknown cloud {cloud!r}; known: {', '.join(sorted({i.cloud for i in cat.instances.values()}))}")
         if not _frame_out(lambda: cat.instances_df(cloud), as_csv, as_json):
-            from planner.hardware.options import device_noun
+            from planner.hardware.platform import device_noun  # (not .options: it loads the specs and numpy)
             out.print(format_instances_table(cat, cloud, width=out.width, noun=device_noun))
     _run(go)
 

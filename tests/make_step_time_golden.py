@@ -53,6 +53,11 @@ Regenerated on the accscale branch (2026-12-03) for the overlapped interleaved s
 in all) and 60 of the 574 moved, the interleaved megatron-core rows of every case but torchtitan / hf-trainer:
 comm_pp from 0, step time x1.0-1.027 (llama3-70b), up to x1.056 (nemotron-3-nano-pretrain on g6), MFU/HFU/tokens
 the inverse; nothing else.
+Regenerated on the fixes24 branch (2026-12-03) for torchtitan's per-op SAC priced and counted from one number
+(flops.op_sac_recompute_flops_per_token: every second mm of a block re-run, wo and w3 under 0.3's fused QKV, not half
+the GEMM time; HFU counts it instead of the attention core): only llama3-70b/torchtitan moved, 22 of 574 arrays:
+selective rows' step time x0.966-1.0, hw_flops x1.0-1.081, hfu x1.0-1.119; no memory array.
+Regenerated on main after merging accscale and fixes24 (2026-12-03): both changes together, nothing else.
 """
 from __future__ import annotations
 

@@ -49,6 +49,9 @@ def test_calibrate_says_what_it_wrote_without_a_gemm_fit(cli, tmp_path, monkeypa
     (["--help"], ("pandas", "planner.spec", "planner.model", "numpy")),
     (["catalog", "gpus"], ("pandas",)),
     (["catalog", "systems"], ("pandas", "planner.spec")),
+    # the table names TPU / Trainium devices "chips" (planner.hardware.platform), not through hardware.options, which
+    # loaded the specs, numpy and the efficiency priors
+    (["catalog", "instances"], ("pandas", "planner.spec", "planner.hardware.options", "numpy")),
     (["estimate", ROOT / "examples" / "llama3-8b-estimate.yaml"], ("pandas",)),
 ])
 def test_commands_import_only_what_they_use(args, not_loaded, tmp_path):

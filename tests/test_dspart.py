@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pytest
 
-from planner.model.pipeline import pipeline_split, split_runtime, stage_layer_ends, runtime_at
+from planner.model.pipeline import pipeline_split, split_per_row, split_runtime, stage_layer_ends, runtime_at
 from planner.model.stacks import from_training
 from planner.spec import ModelSpec, load_job_dict
 from planner.workloads.training import estimate_job
@@ -149,6 +149,28 @@ def test_parameters_split_depends_on_tp():
     for tp, got in splits.items():
         assert got == ds_layers_per_stage(gpt_pipe(24, 1024, 50257, tp, 2048), "parameters", 4)
     assert splits[1] == (4, 8, 8, 4) and splits[8] == (3, 9, 9, 3)
+
+
+@pytest.mark.parametrize("method", ["parameters", "uniform", None])
+def test_split_per_row_gives_each_row_its_own_split(method):
+    """The one walk over the candidates' distinct (pp, vpp[, tp]) rows (the memory model, the step time's pacing
+    stage and the stack rules use it): every row lands in exactly one group, and the group's split is the row's own
+    ``pipeline_split`` at its TP (only the "parameters" partition's depends on TP: there TP 1 and 8 rows with the
+    same pp must not share a split)."""
+    m = ModelSpec(**_gpt(24, 1024, 16, 50257, 2048))
+    rt = split_runtime(_stack(method), m) if method else "megatron"
+    rng = np.random.default_rng(0)
+    pp, vpp, tp = rng.choice([1, 2, 4, 6], 200), rng.choice([0, 1, 2], 200), rng.choice([1, 2, 8], 200)
+    seen = np.zeros(200, dtype=int)
+    groups = list(split_per_row(m.layers, pp, vpp, tp, rt))
+    for rows, (k, v, t), counts in groups:
+        seen += rows
+        for i in np.flatnonzero(rows):
+            assert (pp[i], max(vpp[i], 1)) == (k, v)
+            assert counts == pipeline_split(24, int(pp[i]), max(int(vpp[i]), 1), runtime_at(rt, int(tp[i])))[1]
+    assert (seen == 1).all()
+    n_keys = len({(a, max(b, 1)) + ((c,) if method == "parameters" else ()) for a, b, c in zip(pp, vpp, tp)})
+    assert len(groups) == n_keys
 
 
 def _job(model, pp, tp, dp, method, nodes):

@@ -88,7 +88,7 @@ def test_nvfp4_auto_keeps_the_transformer_engine_stack_only(catalog):
 
 
 def test_fp8_delayed_scaling_excludes_torchtitan(catalog):
-    """torchao removed delayed scaling; torchtitan's float8 converter offers tensorwise and rowwise."""
+    """torchao removed delayed scaling; torchtitan 0.3's float8 converter offers rowwise (and rowwise_with_gw_hp)."""
     rec = recommend(_job(precision="fp8", framework={"name": "auto", "fp8_recipe": "delayed"}), catalog, simulate=False)
     assert _row(rec, "torchtitan")["status"] == "refused"
     assert {r["framework"] for r in rec.stacks if r["status"] in ("chosen", "feasible")} == {

@@ -169,8 +169,10 @@ REFUSED = {
     # torchtitan _get_pipeline_metadata: 126 layers at ceil(126/64) = 2 per stage make 63 stages, not PP8 x VPP8
     ("pp8-vpp8-405b-embedding-loss", "fsdp"): "stages",
     # torchtitan has no ZeRO-1 (FSDP2 shards or replicates): the Megatron ZeRO-1 plans are not torchtitan's
-    **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1",
-                                       "fp8-tp2")},
+    **{(n, "fsdp"): "ZeRO-1" for n in ("pp4-vpp2-tp8-sp", "pp4-vpp4-zero1", "pp4-vpp4-61-layers-layout", "cp4-tp1")},
+    # fp8 recipes: Megatron's default tensorwise is not among torchtitan 0.3's (rowwise | rowwise_with_gw_hp), nor
+    # torchtitan's rowwise among Transformer Engine's (planner.model.stack_rules FP8_RECIPES)
+    ("fp8-tp2", "fsdp"): "ZeRO-1|a recipe it does not offer", ("fp8-tp2-titan", "megatron"): "a recipe it does not offer",
     # torchtitan has no 16-bit first / last layer option (a Megatron-Core one: planner.model.stacks MCORE_ONLY_OPTIONS)
     **{(n, "fsdp"): "Megatron-Core option|a recipe it does not offer|ZeRO-1" for n in ("mxfp8-bf16-end-layers", "nvfp4-bf16-end-layers")},
     # Megatron has no ZeRO-2: its distributed optimizer keeps whole gradient buffers (planner.model.stack_rules)

@@ -34,7 +34,12 @@ REACHED = {
     "kor22": (0.024, 0.036, None),
     # 0.058 / 0.136 before the 2024 tables ran with early stop; 0.059 before the async-TP row ran compiled
     # (torchtitan refuses async TP eager) and PP + FSDP gathered once per step, not per micro-batch
-    "titan": (0.058, 0.120, 1.000),
+    # 0.120 p90 and rho 1.000 before per-op SAC re-ran the FLOP share HFU counts (every second mm of a block:
+    # flops.op_sac_recompute_share, not half the GEMM time; 2024 rows with separate q/k/v projections): the six
+    # titan24 op-SAC rows moved closer (+7.3..+10.5% -> +0.1..+7.5%), the three titan_doc A100 ones further
+    # (-2.7..-9.3% -> -5.0..-12.0%), and Llama 2 13B's op (4.30 s) and layer SAC (4.28 s) rows, 0.5% apart
+    # measured, now rank the other way -- the source's count, not a fit
+    "titan": (0.058, 0.132, 0.917),
     "nemo2407": (0.050, 0.096, None),  # 0.056 / 0.098 before ZeRO-1 gathers overlapped the forward
     # 0.094 / 0.441 before the recipes' recompute_modules; 0.440 before the parameter all-gather
     # moved under the forward (GPT-OSS B200 -48% -> -52%); 0.087 / 0.468 before TEGroupedMLP's eager

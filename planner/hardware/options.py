@@ -11,29 +11,10 @@ from hardware_catalog.catalog import GPU, Catalog, Instance, System, builtin_gpu
 from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family, prior_for
 from planner.errors import InputError, clip
 from planner.spec import ClusterSpec, ConstraintsSpec
+# (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
+from planner.hardware.platform import DEVICE_NOUN, PLATFORMS, VENDOR_PLATFORM, device_noun, platform_of  # noqa: F401
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
-
-#: the software platform an accelerator runs training code on (what a training stack is built for:
-#: planner.model.stacks ``RUNS_ON``), by the catalog row's vendor. NVIDIA GPUs run CUDA (cuBLAS, cuDNN,
-#: NCCL, Transformer Engine); AMD Instinct GPUs ROCm (hipBLASLt, RCCL and the ROCm ports of the CUDA
-#: stacks); Intel Gaudi its SynapseAI / PyTorch bridge (HPU); Google TPUs only XLA (JAX, PyTorch/XLA:
-#: no CUDA kernel runs on them); AWS Trainium the Neuron SDK (neuronx-cc, PyTorch/XLA through
-#: torch-neuronx, NKI kernels). A vendor not listed (a measured profile's device) has no platform: no
-#: pairing is checked for it
-PLATFORMS = {"cuda": "NVIDIA GPUs (CUDA)", "rocm": "AMD GPUs (ROCm)", "gaudi": "Intel Gaudi (SynapseAI)",
-             "tpu": "Google TPUs (XLA)", "neuron": "AWS Trainium (Neuron SDK)"}
-VENDOR_PLATFORM = {"NVIDIA": "cuda", "AMD": "rocm", "Intel": "gaudi", "Google": "tpu", "AWS": "neuron"}
-#: what one accelerator of a platform is called in text, where it is not a GPU: Google's TPU docs count
-#: TPU "chips" (a v5p slice of 8,960 chips), AWS's Neuron docs Trainium "chips" (trn2.48xlarge: 16
-#: Trainium2 chips); the catalog's form_factor says the same ("TPU chip", "Trainium2 chip")
-DEVICE_NOUN = {"tpu": "chip", "neuron": "chip"}
-
-
-def platform_of(gpu: GPU) -> str | None:
-    """The platform (``PLATFORMS`` key) training code runs on for catalog accelerator ``gpu``, or None."""
-    return VENDOR_PLATFORM.get(getattr(gpu, "vendor", None))
-
 
 #: platforms whose accelerators ``planner calibrate`` measures: its benchmarks run on ``torch.cuda``, which is
 #: torch's CUDA or ROCm (HIP) build; TPUs (XLA), Gaudi (HPU) and Trainium (Neuron) have no ``torch.cuda`` device
@@ -54,11 +35,6 @@ def calibrate_hint(gpu: "GPU | str", where: str = "on one of its nodes") -> str:
         return f"run `planner calibrate` {where} to measure them"
     return (f"`planner calibrate` measures CUDA / ROCm GPUs only (torch.cuda), not {PLATFORMS[plat]}, so this prior "
             "stays unmeasured")
-
-
-def device_noun(gpu: GPU) -> str:
-    """What text calls one of ``gpu``: "GPU", or "chip" for a TPU or Trainium (``DEVICE_NOUN``)."""
-    return DEVICE_NOUN.get(platform_of(gpu), "GPU")
 
 
 def device_count(gpu: GPU, n: int) -> str:

@@ -411,7 +411,8 @@ def finetune_flops_per_token(m: ModelSpec, t: TrainingSpec, seq) -> dict:
 
 
 def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0):
+                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0,
+                        selective="attention_core", fused_qkv=False):
     """``step_flops``' dict for a frozen-base step: ``model`` = fwd + bwd (about 4N per token
     instead of 6N), ``hardware`` adds recompute (the layers' forward again under full recompute,
     i.e. gradient checkpointing) and flash's backward score recompute, less the masked half a causal
@@ -419,11 +420,11 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
     (``finetune_flops_per_token``) are paid once per micro-batch of ``micro_batch`` sequences (a
     number or an array over candidates: the plan's own; default ``training.micro_batch``, else 1:
     the most calls); they are in ``model`` because the FLOP counter sees them
-    (tests/data/peft_truth.json). ``full_fraction``: as ``step_flops``."""
+    (tests/data/peft_truth.json). ``full_fraction``, ``selective``, ``fused_qkv``: as ``step_flops``."""
     from planner.model.flops import step_flops
 
     base = step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules,
-                      causal_kernel=causal_kernel, full_fraction=full_fraction)
+                      causal_kernel=causal_kernel, full_fraction=full_fraction, selective=selective, fused_qkv=fused_qkv)
     per = finetune_flops_per_token(m, t, seq if attn_span is None else attn_span)
     tokens = np.asarray(global_batch, dtype=np.float64) * np.asarray(seq, dtype=np.float64)
     mb = (t.micro_batch or 1) if micro_batch is None else micro_batch
@@ -437,18 +438,20 @@ def finetune_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recomp
 
 
 def training_step_flops(m: ModelSpec, t: TrainingSpec, seq, global_batch, recompute=0, flash=True,
-                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0):
+                        micro_batch=None, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0,
+                        selective="attention_core", fused_qkv=False):
     """The step's FLOPs for the training mode: ``step_flops`` when every weight trains.
     ``attn_span``: keys per query of the attention (``flops.attention_span``; default ``seq``).
     ``modules``: what selective recompute re-runs (``stacks.recompute_modules`` of the job and
-    stack; None: the attention core). ``causal_kernel``, ``full_fraction``: as ``step_flops``."""
+    stack; None: the attention core). ``causal_kernel``, ``full_fraction``, ``selective``, ``fused_qkv``: as
+    ``step_flops`` (``flops.selective_kw`` gives a stack's ``modules``, ``selective`` and ``fused_qkv``)."""
     from planner.model.flops import step_flops
 
     if t.mode in ("lora", "qlora") and m.is_transformer:
         return finetune_step_flops(m, t, seq, global_batch, recompute, flash, micro_batch, attn_span, modules,
-                                   causal_kernel, full_fraction)
+                                   causal_kernel, full_fraction, selective, fused_qkv)
     return step_flops(m, seq, global_batch, recompute, flash, attn_span=attn_span, modules=modules,
-                      causal_kernel=causal_kernel, full_fraction=full_fraction)
+                      causal_kernel=causal_kernel, full_fraction=full_fraction, selective=selective, fused_qkv=fused_qkv)
 
 
 def frozen_base(m: ModelSpec, t: TrainingSpec) -> bool:

@@ -251,6 +251,85 @@ def recompute_module_flops_per_token(m: ModelSpec) -> dict[str, float]:
     return {k: 2.0 * v for k, v in macs.items()}
 
 
+def op_sac_block_mms(m: ModelSpec, fused_qkv: bool = False) -> dict[str, list[float]]:
+    """Multiply-adds per token of each block part's ``nn.Linear`` mms in the order the forward runs them -- what
+    per-op SAC's "every second mm" rule counts (``op_sac_recompute_flops_per_token``): "attn" q, k, v (one mm
+    under ``fused_qkv``: torchtitan 0.3 ``FusedQKVLinear``; attention.py ``QKVLinear`` runs ``self.wq(x),
+    self.wk(x), self.wv(x)``) and o, or MLA's wq (wq_a, wq_b), wkv_a, wkv_b, wo (torchtitan
+    models/deepseek_v3/model.py ``Attention.forward``); "mlp" the dense MLP's w1, w3, w2 (feed_forward.py
+    ``self.w2(F.silu(self.w1(x)) * self.w3(x))``; ungated fc1, fc2); "moe" the MoE block's latent projections and
+    shared experts (moe.py ``MoE.forward``: the router, then the routed experts' ``torch._grouped_mm``, which are
+    not mms of the count, then ``self.shared_experts(x)``); "mamba" a Mamba-2 mixer's in_proj and out_proj."""
+    h = m.hidden
+    if m.mla is not None:
+        a, H = m.mla, m.heads
+        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
+        q = [h * a.q_lora_rank, a.q_lora_rank * H * dqk] if a.q_lora_rank else [h * H * dqk]
+        attn = q + [h * (a.kv_lora_rank + a.qk_rope_head_dim), a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim),
+                    H * a.v_head_dim * h]
+    elif fused_qkv:
+        attn = [h * (m.q_dim + 2 * m.kv_dim), m.q_dim * h]
+    else:
+        attn = [h * m.q_dim, h * m.kv_dim, h * m.kv_dim, m.q_dim * h]
+
+    def mlp(width):
+        return [h * width] * m.mlp_up_factor + [width * h]
+
+    out = {"attn": attn, "mlp": mlp(m.dense_width), "moe": [], "mamba": []}
+    if m.moe is not None:
+        e = m.moe
+        out["moe"] = ([h * e.latent_size, e.latent_size * h] if e.latent_size else []) + (
+            mlp(e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden) if e.shared_experts else [])
+    if m.mamba is not None:
+        di = m.mamba_inner
+        out["mamba"] = [mamba_proj_macs(m) - di * h, di * h]
+    return out
+
+
+def op_sac_recompute_flops_per_token(m: ModelSpec, fused_qkv: bool = False) -> float:
+    """Forward matmul FLOPs per token, summed over the layers, that per-op selective activation checkpointing re-runs
+    in the backward (torchtitan 0.3 torchtitan/distributed/activation_checkpoint.py ``SelectiveAC``; the 2024
+    ``_save_list`` policy of parallelize_llama.py is the same rule): each block runs under
+    ``create_selective_checkpoint_contexts`` with a policy that saves the outputs of the compute-intensive ops
+    (``aten.mm``, SDPA, ...) "except every second mm/linear" (``meta[mm_count_key] % 2 == 0``, the count restarting
+    with each checkpointed block) and recomputes everything else. So the block's 2nd, 4th, ... ``nn.Linear`` mm is
+    re-run (``op_sac_block_mms``; Llama 3 under torchtitan 0.3: wqkv, wo, w1, w3, w2, so wo and w3), the
+    attention core is not (SDPA's output is saved), and in an MoE block the router's gate
+    (``force_recompute_mm_shapes_by_fqns = ["moe.router.gate"]``, recomputed outside the count) and the routed
+    experts' ``torch._grouped_mm`` (not in the save list) are re-run whole, on the rows the capacity keeps. A plain
+    layer is one block (attention, then its MLP or MoE block, one count); a hybrid model's blocks are each their
+    own. MTP modules are not checkpointed (torchtitan wraps ``model.layers``)."""
+    mms = op_sac_block_mms(m, fused_qkv)
+
+    def every_second(parts):
+        return float(sum(parts[1::2]))
+
+    moe_forced = 0.0
+    if m.moe is not None:
+        from planner.model.moe import kept_rows
+
+        b = moe_block_macs(m)
+        moe_forced = b["router"] + kept_rows(m.moe) * b["experts"]
+    if m.hybrid:
+        macs = (m.attention_layers * every_second(mms["attn"]) + m.kind_layers("-") * every_second(mms["mlp"])
+                + m.kind_layers("E") * (every_second(mms["moe"]) + moe_forced)
+                + m.mamba_layers * every_second(mms["mamba"]))
+    else:
+        macs = ((m.layers - m.moe_layers) * every_second(mms["attn"] + mms["mlp"])
+                + m.moe_layers * (every_second(mms["attn"] + mms["moe"]) + moe_forced))
+    return 2.0 * macs
+
+
+def op_sac_recompute_share(m: ModelSpec, fused_qkv: bool = False) -> float:
+    """``op_sac_recompute_flops_per_token`` as a share of the layers' forward matmul FLOPs (attention projections,
+    MLP or MoE block, Mamba projections; the kept routed rows): the part of a layer's forward GEMM time the step time
+    re-runs under per-op SAC (planner.model.step_time), from the one count HFU adds (``SELECTIVE_RECOMPUTE``).
+    Llama 3 8B under torchtitan 0.3 (fused QKV): (wo + w3) / (wqkv + wo + w1 + w3 + w2) = 0.346."""
+    lin = linear_flops_per_token(m)
+    layers = lin["attn_proj"] + lin["mlp"] + lin.get("mamba", 0.0) - dropped_expert_flops_per_token(m)
+    return op_sac_recompute_flops_per_token(m, fused_qkv) / layers if layers > 0 else 0.0
+
+
 def attention_keys(m: ModelSpec, seq, windowed: bool = True, causal_half: bool = False):
     """Mean keys per query summed over the layers (``layers x keys``), MTP layers included.
 
@@ -361,8 +440,45 @@ def padded_expert_flops_per_token(m: ModelSpec) -> float:
     return (padded_rows(m.moe) - kept_rows(m.moe)) * routed_expert_flops_per_token(m)
 
 
+def _module_recompute(m, run, tokens, mods, per_mod, fused_qkv):
+    """Megatron's selective recompute: the attention core as its kernel runs it (``run``; Korthikanti et al. 2022 §5)
+    when "core_attn" is listed, plus each listed Megatron-Core module's forward matmuls
+    (``recompute_module_flops_per_token``); the routed experts' padding rows re-run with "moe"."""
+    sel = (run if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
+    return sel, float("moe" in mods)
+
+
+def _op_sac_recompute(m, run, tokens, mods, per_mod, fused_qkv):
+    """torchtitan's per-op SAC: every second mm of each block, the MoE router and routed experts
+    (``op_sac_recompute_flops_per_token``); the attention core's output is saved."""
+    return op_sac_recompute_flops_per_token(m, fused_qkv) * tokens, 1.0
+
+
+def _layer_sac_recompute(m, run, tokens, mods, per_mod, fused_qkv):
+    """torchtitan's layer SAC: nothing at the selective code, since the layers it checkpoints reach ``step_flops`` as
+    full recompute at their share (planner.model.pipeline ``rebuilt_layers``) and the others keep everything."""
+    return 0.0, 0.0
+
+
+#: what ``recompute: selective`` re-runs, by the stack's policy (``Stack.selective``): (forward FLOPs the backward
+#: runs again, over the step's tokens; 1.0 where the routed experts are re-run, so their padding rows too)
+SELECTIVE_RECOMPUTE = {"attention_core": _module_recompute, "op": _op_sac_recompute, "layer": _layer_sac_recompute}
+
+
+def selective_kw(stack, t, m: ModelSpec) -> dict:
+    """``step_flops``' keywords for what ``stack``'s selective recompute re-runs: its policy (``Stack.selective``),
+    its fused QKV projection (``Stack.fused_qkv``) and Megatron-Core's ``recompute_modules`` of the job where the
+    stack takes them (None: the attention core)."""
+    from planner.model.stacks import recompute_modules
+
+    mods = recompute_modules(t, stack, m) if getattr(stack, "module_recompute", False) and m.is_transformer else None
+    return dict(modules=mods, selective=getattr(stack, "selective", "attention_core"),
+                fused_qkv=bool(getattr(stack, "fused_qkv", False)))
+
+
 def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, causal_half=False,
-               windowed=True, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0):
+               windowed=True, attn_span=None, modules=None, causal_kernel=True, full_fraction=1.0,
+               selective="attention_core", fused_qkv=False):
     """FLOPs of one optimizer step over the whole global batch. Array-friendly in every argument
     except the model. ``recompute`` is a name or an array of codes (0 none, 1 selective, 2 full).
     ``full_fraction``: the share of the layers full recompute re-runs (planner.model.pipeline.recomputed_fraction:
@@ -371,6 +487,10 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     ``modules``: what selective recompute re-runs (Megatron-Core ``recompute_modules``, as
     ``stacks.recompute_modules`` resolves the job's; None: the attention core, its default): the hardware
     FLOPs add each listed module's forward matmuls once (``recompute_module_flops_per_token``).
+    ``selective``: the stack's selective policy (``SELECTIVE_RECOMPUTE``; ``Stack.selective``): Megatron's
+    "attention_core" re-runs ``modules``, torchtitan's per-op "op" every second mm of a block
+    (``op_sac_recompute_flops_per_token``, counted over a fused QKV projection with ``fused_qkv``); ``selective_kw``
+    gives the three for a stack.
 
     ``causal_kernel``: the flash kernel skips a causal model's masked blocks (module docstring), so
     ``hardware`` counts its attention at ``causal_half`` keys; False: the full matrix, as
@@ -409,7 +529,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     mods = distinct_recompute_modules(DEFAULT_RECOMPUTE_MODULES if modules is None else modules)
     per_mod = recompute_module_flops_per_token(m)
     per_mod = dict(per_mod, moe=per_mod["moe"] - dropped) if dropped else per_mod  # "moe" re-runs the kept rows
-    sel = (run if "core_attn" in mods else 0.0) + sum((per_mod[x] for x in mods if x != "core_attn"), 0.0) * tokens
+    sel, sel_pad = SELECTIVE_RECOMPUTE[selective](m, run, tokens, mods, per_mod, fused_qkv)
     extra = np.where(rc == 2, full_fraction * (layer_lin + run + ssd), np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside
@@ -417,7 +537,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     extra = extra + (0.5 * run if flash else 0.0)
     # padding rows of experts padded to capacity: executed in the forward, the backward and every recompute of them
     pad = padded_expert_flops_per_token(m) * tokens
-    extra = extra + np.where(rc == 2, full_fraction * pad, np.where((rc == 1) & ("moe" in mods), pad, 0.0))
+    extra = extra + np.where(rc == 2, full_fraction * pad, np.where(rc == 1, sel_pad * pad, 0.0))
     hardware = model - 3 * (attn - run) + extra + 3 * pad
     return dict(fwd=fwd, model=model, hardware=hardware, attention_fwd=attn,
                 linear_fwd=layer_lin, logits_fwd=logits, ssd_fwd=ssd + 0.0 * fwd)

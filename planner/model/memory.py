@@ -67,8 +67,7 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import (chunk_layers, is_deepspeed, pipeline_split, recomputed_fraction, runtime_at,
-                                    split_runtime,
+from planner.model.pipeline import (chunk_layers, is_deepspeed, recomputed_fraction, split_per_row, split_runtime,
                                     stage_layer_ends, stage_layer_split, tp_dependent, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
@@ -465,19 +464,14 @@ def _split_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatro
     dense_cs, exp_cs = (np.concatenate([[0.0], np.cumsum(x)]) for x in (dense_of, exp_of))  # a run's sum, empty runs 0
     n = len(c)
     fd, fe, ld, le, fullest = (np.zeros(n) for _ in range(5))
-    vpp = np.maximum(c.vpp, 1)
-    # the distinct (pp, vpp) pairs, found in numpy (a Python set over every row cost more than the rest here); and
-    # tp where the split reads it (DeepSpeed's "parameters" partition weighs a rank's own parameters)
-    tpk = c.tp if tp_dependent(runtime) else np.ones_like(c.pp)
-    for k, v, t in zip(*(x.tolist() for x in distinct_rows(c.pp, vpp, tpk)[0])):
-        # the virtual stages in layer order
-        counts = pipeline_split(m.layers, k, v, runtime_at(runtime, t))[1]
+    # one split per distinct (pp, vpp[, tp]): the virtual stages in layer order (tp where the split reads it,
+    # DeepSpeed's "parameters" partition weighing a rank's own parameters)
+    for rows, (k, v, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
         edges = np.cumsum((0,) + counts)
         # chunk j on rank j % k (interleaved); the embedding on stage 0 only
         dense, exp = (np.bincount(np.arange(k * v) % k, cs[edges[1:]] - cs[edges[:-1]], minlength=k)
                       for cs in (dense_cs, exp_cs))
         dense[0] += pc.embedding
-        rows = (c.pp == k) & (vpp == v) & (tpk == t)
         tp, ep = c.tp[rows].astype(np.float64), c.ep[rows].astype(np.float64)
         if k == 1:
             first = np.zeros(rows.sum(), dtype=np.intp)
@@ -543,9 +537,7 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
     exp_of = {"E": e_exp}
     n = len(c)
     fd, fe, ld, le, lay = (np.zeros(n) for _ in range(5))
-    vpp = np.maximum(c.vpp, 1) * np.ones(n, dtype=np.intp)
-    for k, v in {(int(a), int(b)) for a, b in zip(c.pp, vpp)}:
-        counts = pipeline_split(m.layers, k, v, runtime)[1] if k > 1 else (m.layers,)
+    for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, c.vpp, c.tp, runtime):
         edges = np.cumsum((0,) + tuple(counts))
         chunks = [m.hybrid_pattern[a:b] for a, b in zip(edges[:-1], edges[1:])]
         dense, exp, sizes = ([0.0] * max(k, 1) for _ in range(3))
@@ -554,7 +546,6 @@ def _hybrid_stage_params(m: ModelSpec, c: Candidates, pc, runtime: str = "megatr
             exp[j % k] += sum(exp_of.get(b, 0) for b in ch)
             sizes[j % k] += len(ch)
         first = max(range(max(k - 1, 1)), key=lambda i: dense[i] + exp[i])
-        rows = (c.pp == k) & (vpp == v)
         fd[rows], fe[rows], ld[rows], le[rows], lay[rows] = dense[first], exp[first], dense[-1], exp[-1], max(sizes)
     return _with_pipeline_ends(m, pc, c.pp, fd, fe, ld, le) + (lay, largest_unit_params(m, pc, c.tp, c.etp, c.ep))
 

@@ -32,6 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from planner.layout import distinct_rows
 from planner.npfast import select, where0
 from planner.vocab import SCHEDULE
 
@@ -347,6 +348,27 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
                     counts[-1] -= 1
                 return form, tuple(counts)
     return "layout", layout_counts(layers, stages)
+
+
+def split_per_row(layers: int, pp, vpp=1, tp=1, runtime="megatron"):
+    """``pipeline_split`` once per distinct row of the candidates' (pp, vpp[, tp]) columns (arrays, broadcast
+    together): yields (rows, (pp, vpp, tp), counts), ``rows`` the mask of the rows with that key (shaped as the
+    broadcast columns) and ``counts`` the split's layers per virtual stage. vpp below 1 counts as 1; tp is part of
+    the key only where the split reads it (a TP-dependent ``DeepSpeedSplit``, at each row's TP via ``runtime_at``),
+    elsewhere the key's tp is 1. The keys are found in numpy (``distinct_rows``: a Python set over every row cost
+    more than the split itself); the memory model's stage parameters, the step time's pacing stage and the
+    stack rules' empty-stage check all walk the splits this way.
+
+    >>> [(r.tolist(), k, c) for r, k, c in split_per_row(11, np.array([5, 1, 5]))]
+    [([False, True, False], (1, 1, 1), (11,)), ([True, False, True], (5, 1, 1), (1, 3, 3, 3, 1))]
+    """
+    pp = np.asarray(pp)
+    vpp = np.maximum(np.asarray(vpp), 1)
+    tp = np.asarray(tp) if tp_dependent(runtime) else np.ones((), dtype=np.int64)
+    pp, vpp, tp = np.broadcast_arrays(pp, vpp, tp)
+    keys, inv = distinct_rows(pp.ravel(), vpp.ravel(), tp.ravel())
+    for i, (k, v, t) in enumerate(zip(*(x.tolist() for x in keys))):
+        yield (inv == i).reshape(pp.shape), (k, v, t), pipeline_split(layers, k, v, runtime_at(runtime, t))[1]
 
 
 def layout_counts(layers: int, stages: int) -> tuple[int, ...]:

@@ -134,9 +134,12 @@ def _bnb(t) -> bool:
 #: the low-precision recipes (planner.model.stacks.RECIPES) each runtime's code offers for its linears.
 #: Megatron: Transformer Engine's recipes as Megatron-LM passes them (``--fp8-recipe delayed|tensorwise|mxfp8``,
 #: ``--fp4-recipe nvfp4``; TE recipe.py DelayedScaling, Float8CurrentScaling, MXFP8BlockScaling,
-#: NVFP4BlockScaling) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` (quantize.linear.float8
-#: recipe_name tensorwise | rowwise) and ``MXLinear`` (quantize.linear.mx, mxfp8; docs/mxfp8.md); torchao's NVFP4
-#: training is a prototype (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose.
+#: NVFP4BlockScaling) -- no torchao rowwise. torchtitan 0.3: torchao's ``Float8Linear`` through
+#: torchtitan/components/quantization/float8.py ``Float8LinearConverter.Config.recipe_name: Literal["rowwise",
+#: "rowwise_with_gw_hp"] = "rowwise"`` -- no tensorwise (docs/float8.md's tensorwise usage and
+#: ``enable_fsdp_float8_all_gather`` are the earlier converter's; 0.3's only other path, ``emulate``, is a test
+#: mode) -- and ``MXLinear`` (mx.py ``MXFP8LinearConverter``, mxfp8); torchao's NVFP4 training is a prototype
+#: (torchao/prototype/mx_formats/README.md: performance red) torchtitan does not expose.
 #: The HF code (HF Trainer / accelerate, DeepSpeed under accelerate): accelerate's FP8 backends
 #: (usage_guides/low_precision_training: TransformerEngine with ``FP8RecipeKwargs`` -> DelayedScaling, MS-AMP,
 #: torchao ``Float8LinearConfig`` tensorwise/rowwise) -- no MX or NVFP4 recipe
@@ -145,7 +148,7 @@ def _bnb(t) -> bool:
 #: NeMo AutoModel: TE through ``BackendConfig.te_fp8`` (models/common ``TEFp8Config.recipe``: "current" =
 #: Float8CurrentScaling, "block" = Float8BlockScaling (not priced here), "mxfp8" = MXFP8BlockScaling)
 FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"), "automodel": ("tensorwise", "mxfp8"),
-               "torchtitan": ("tensorwise", "rowwise", "mxfp8"),
+               "torchtitan": ("rowwise", "mxfp8"),
                "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": ()}
 
 
@@ -235,17 +238,12 @@ def _hf_hsdp_ok(c, m, t, st):
 
 def _deepspeed_stage_layers(c, m, st):
     """(row groups, each group's stage layers) for the split ``st`` launches (planner.model.pipeline
-    ``pipeline_split`` on ``split_runtime``; the "parameters" partition at each row's TP): one entry per distinct
+    ``split_per_row`` on ``split_runtime``; the "parameters" partition at each row's TP): one entry per distinct
     (pp, vpp, tp), pp > 1."""
-    from planner.layout import distinct_rows
-    from planner.model.pipeline import pipeline_split, runtime_at, split_runtime, tp_dependent
-    rt = split_runtime(st, m)
-    pp = np.asarray(c.pp)
-    vpp = np.maximum(np.asarray(getattr(c, "vpp", np.ones_like(pp))), 1) * np.ones_like(pp)
-    tp = np.asarray(c.tp) * np.ones_like(pp) if tp_dependent(rt) else np.ones_like(pp)
-    (kpp, kvpp, ktp), inv = distinct_rows(pp, vpp, tp)
-    return [(inv == i, pipeline_split(m.layers, k, v, runtime_at(rt, t))[1])
-            for i, (k, v, t) in enumerate(zip(kpp.tolist(), kvpp.tolist(), ktp.tolist())) if k > 1]
+    from planner.model.pipeline import split_per_row, split_runtime
+    vpp = getattr(c, "vpp", 1)
+    return [(rows, counts) for rows, (k, _, _), counts in split_per_row(m.layers, c.pp, vpp, c.tp, split_runtime(st, m))
+            if k > 1]
 
 
 def _every_stage_has_a_layer(c, m, t, st):

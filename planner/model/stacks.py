@@ -517,6 +517,10 @@ class Stack:
     #: attention and every other mm output, recomputes the rest) or layer SAC (an integer
     #: option: every n-th layer fully checkpointed; n = ``ac_freq``)
     selective: str = "attention_core"
+    #: the stack's attention runs q, k and v as one linear (torchtitan 0.3 ``FusedQKVLinear``: Llama 3, Qwen3 and
+    #: gpt-oss build with ``fuse_qkv=True``), one mm where separate projections are three: per-op SAC's "every
+    #: second mm" count (planner.model.flops ``op_sac_recompute_flops_per_token``) runs over it
+    fused_qkv: bool = False
     #: torchtitan layer SAC's n (``activation_checkpoint.selective_ac_option = "<n>"``, ``_apply_layer_sac``'s
     #: ``ac_freq``): each n-th block of a rank checkpointed whole, the others keep everything
     #: (planner.model.pipeline.recomputed_fraction); None: ``LAYER_SAC_FREQ``; 1 is every layer (= full)
@@ -805,6 +809,8 @@ class Stack:
             opts.append("recompute_early_stop=on")
         if self.selective == "layer":  # torchtitan layer SAC: which layers its selective recompute checkpoints
             opts.append(f"selective=layer ac_freq={self.layer_sac_every}")
+        if self.fused_qkv != getattr(STACKS.get(self.name), "fused_qkv", self.fused_qkv):  # said where set otherwise
+            opts.append(f"fused_qkv={'on' if self.fused_qkv else 'off'}")
         if self.megatron_fsdp:
             opts.append("megatron_fsdp=on")
         if self.fsdp_defer_sync:
@@ -856,7 +862,8 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fp8_recipe", "selective", "activation_offload", "optimizer_offload", "mixed_precision",
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
-           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq")
+           "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
+           "fused_qkv")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: ``Stack.grad_all_reduce``'s values
@@ -1051,10 +1058,11 @@ STACKS: dict[str, Stack] = {
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type)"),
     "torchtitan": Stack(
         "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
-        fp8_recipe="tensorwise",
+        fp8_recipe="rowwise", fused_qkv=True,
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
-                "enable_async_tensor_parallel; torchao convert_to_float8_training, tensorwise default)"),
+                "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
+                "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
         "deepspeed", grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``

@@ -83,13 +83,13 @@ import numpy as np
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
-                                 distinct_recompute_modules, score_dim)
+                                 distinct_recompute_modules, op_sac_recompute_share, score_dim, selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
 from planner.model.memory import ACT_BYTES, hsdp_groups, model_state_bytes_per_param, pipeline_end_params, stage_params
-from planner.model.pipeline import (exposed_dp_comm, fill_sends, pipeline_split, rebuilt_layers, recomputed_fraction,
-                                     runtime_at, split_runtime, step_composition, tp_dependent)
+from planner.model.pipeline import (exposed_dp_comm, fill_sends, rebuilt_layers, recomputed_fraction, split_per_row,
+                                     split_runtime, step_composition)
 from planner.model.stacks import (ATTN_OPS_SHARE, AUTOCAST_CAST_BYTES, EAGER_FP32_BYTES, Framework, Stack,
                                    all_reduces_grads, cuda_graph_host_ops, cuda_graph_parts, fp8_param_gather_on, from_training,
                                    grad_reduce_bytes,
@@ -522,12 +522,14 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     re_skip = ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
                if fw.recompute_early_stop and (fw.compile or not low) else 0.0)
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip
-    # what "selective" re-runs is the stack's (stacks.SELECTIVE): the attention core (Megatron),
-    # every other linear GEMM plus the elementwise ops (torchtitan op-level SAC saves the output of
-    # every second mm and of attention), or each ac_freq-th layer whole (torchtitan layer SAC: ``sel_share``)
+    # what "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
+    # per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
+    # flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time), or each ac_freq-th
+    # layer whole (torchtitan layer SAC: ``sel_share``)
     sel_gemm, sel_attn, sel_mb, sel_whole = {
-        "attention_core": (0.0, 1.0, 0.0, 0.0), "op": (0.5, 0.0, 1.0, 0.0), "layer": (0.0, 0.0, 0.0, sel_share),
-    }[fw.selective]
+        "attention_core": lambda: (0.0, 1.0, 0.0, 0.0), "op": lambda: (op_sac_recompute_share(m, fw.fused_qkv), 0.0, 1.0, 0.0),
+        "layer": lambda: (0.0, 0.0, 0.0, sel_share),
+    }[fw.selective]()
     sel_g, sel_a, sel_m, sel_c, sel_ep = sel_gemm * fwd_gemm, sel_attn * fwd_attn, sel_mb * (mb_fwd + kern_s), 0.0, 0.0
     sel_cp = sel_attn
     if fw.module_recompute:  # Megatron-Core ``recompute_modules``: each module's forward once more
@@ -683,11 +685,8 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
     ppi = np.broadcast_to(pp, shape).astype(np.int64)
     vi = np.broadcast_to(np.maximum(np.asarray(chunks), 1), shape).astype(np.int64)
     tl, th, tb = (np.broadcast_to(np.asarray(x, dtype=np.float64), shape) for x in (t_layer, t_head, t16))
-    ti = np.broadcast_to(np.asarray(tp if tp_dependent(runtime) else 1), shape).astype(np.int64)
     n, head, b16 = np.zeros(shape), np.zeros(shape), np.zeros(shape)
-    # the distinct (pp, chunks[, tp]) rows, found in numpy (a Python set over every row cost more than the rest here)
-    for k, v, t in zip(*(x.tolist() for x in distinct_rows(ppi.ravel(), vi.ravel(), ti.ravel())[0])):
-        counts = pipeline_split(layers, k, v, runtime_at(runtime, t))[1] if k > 1 else (layers,)
+    for rows, (k, _, _), counts in split_per_row(layers, ppi, vi, tp, runtime):
         rank_of = np.arange(len(counts)) % k
         ranks = np.bincount(rank_of, counts, minlength=k)
         # the 16-bit end layers by global number: layers [L - n16, L), virtual stages in layer order
@@ -695,7 +694,6 @@ def slowest_stage(layers: int, pp, t_layer, t_head, n16: int = 0, t16=0.0, chunk
         held16 = np.clip(np.minimum(ends[1:], layers) - np.maximum(ends[:-1], layers - n16), 0, None)
         r16 = np.bincount(rank_of, held16, minlength=k)
         last = (np.arange(k) == k - 1).astype(np.float64)
-        rows = (ppi == k) & (vi == v) & (ti == t)
         pace = ranks[None, :] * tl[rows][:, None] + last[None, :] * th[rows][:, None] + r16[None, :] * tb[rows][:, None]
         top = np.argmax(pace, axis=1)
         n[rows], head[rows], b16[rows] = ranks[top], last[top], r16[top]
@@ -1364,19 +1362,21 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
-    # HFU's selective recompute re-runs what the step above timed (the Megatron-Core module list)
-    mods = recompute_modules(t, fw, m) if fw.module_recompute and m.is_transformer else None
+    # HFU's selective recompute re-runs what the step above timed: the stack's policy (Megatron-Core's module list,
+    # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
+    # core (which it saves) instead of every second mm and the MoE experts it re-runs
+    kw = selective_kw(fw, t, m)
     # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
     # pipeline.rebuilt_layers, the recomputed_fraction the step above timed). Until 2026-12-03 layer SAC's rebuilt
     # layers were left out of HFU (counted as the attention-core recompute)
     rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
     if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, modules=mods,
+        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
                                  causal_kernel=causal_kernels, full_fraction=f_rc)
         model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
     else:
         fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
-                                 modules=mods, causal_kernel=causal_kernels)  # per recompute code
+                                 causal_kernel=causal_kernels, **kw)  # per recompute code
         model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
         if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
             hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]

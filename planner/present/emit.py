@@ -849,15 +849,12 @@ def finetune_note(job: JobSpec, style: str) -> str | None:
 
 #: the fp8 recipe the plan priced as torchtitan 0.3's model converters offer it (torchtitan/components/quantization:
 #: float8.py ``Float8LinearConverter.Config.recipe_name`` rowwise | rowwise_with_gw_hp, default rowwise; mx.py
-#: ``MXFP8LinearConverter``), said beside $TITAN_CONFIG: no flag sets it. torchao's tensorwise recipe (the torchtitan
-#: stack's default, planner.model.stacks) is not among 0.3's recipe names
+#: ``MXFP8LinearConverter``), said beside $TITAN_CONFIG: no flag sets it (a torchtitan plan's recipe is one of these:
+#: stack_rules.FP8_RECIPES refuses the rest)
 TITAN_FP8 = {
     "rowwise": "pick one whose model has a Float8LinearConverter (recipe_name rowwise, as llama3_debugmodel_float8 "
                "does), or the run is bf16",
     "mxfp8": "pick one whose model has an MXFP8LinearConverter (torchtitan/components/quantization/mx.py), or the run is bf16",
-    "tensorwise": "torchtitan 0.3's Float8LinearConverter has no tensorwise recipe (recipe_name rowwise | "
-                  "rowwise_with_gw_hp; as llama3_debugmodel_float8 does, rowwise), so the run is another recipe than "
-                  "priced (re-plan with training.framework fp8_recipe rowwise), or bf16 without a converter",
 }
 #: the stack a launcher style's own numbers come from: what to re-plan with when the plan's stack is another
 STYLE_STACK = {"megatron": "megatron-core", "fsdp": "torchtitan", "automodel": "nemo-automodel"}

@@ -11,11 +11,11 @@ from planner.layout import Candidates
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval
 from planner.model.finetune import base_weights, training_step_flops
-from planner.model.flops import attention_span
+from planner.model.flops import attention_span, selective_kw
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
 from planner.model.pipeline import rebuilt_layers
-from planner.model.stacks import Stack, default_stack_mode, from_training, recompute_modules
+from planner.model.stacks import Stack, default_stack_mode, from_training
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
 from planner.search.explain import advice, bottleneck_line
@@ -81,8 +81,7 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     fl = training_step_flops(m, t, t.seq_len, t.global_batch, int(rc_hw), t.flash_attention,
                              micro_batch=int(c.mb[i]),  # lora: peft's per-call FLOPs per micro-batch
                              attn_span=attention_span(t, stack.doc_masking),
-                             modules=recompute_modules(t, stack, m) if stack.module_recompute else None,
-                             full_fraction=float(f_rc))
+                             full_fraction=float(f_rc), **selective_kw(stack, t, m))
     ram = offload.host_ram(hw)  # one node's host RAM: the simulator's dataset-cache answer sizes the cache by it
     plan = Plan(
         model=m.name,

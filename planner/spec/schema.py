@@ -461,6 +461,9 @@ class FrameworkSpec(_Strict):
     selective: Optional[V.SELECTIVE_AC.literal] = None
     #: torchtitan layer SAC (selective: layer): checkpoint each n-th layer (activation_checkpoint.selective_ac_option)
     ac_freq: Optional[int] = Field(None, ge=1, le=1 << 16)
+    #: torchtitan: q, k and v as one linear (0.3's FusedQKVLinear, the stack's default) or three (its 2024-25 Llama);
+    #: per-op SAC re-runs every second mm of a block, so this moves its recompute (planner.model.flops)
+    fused_qkv: Optional[bool] = None
     activation_offload: Optional[bool] = None
     optimizer_offload: Optional[bool] = None
     mixed_precision: Optional[V.MIXED_PRECISION.literal] = None  # HF-code stacks: amp | bf16

@@ -1,0 +1,35 @@
+"""Accelerator platforms: the software a catalog accelerator runs training code on, and what text calls one.
+
+Kept apart from planner.hardware.options (which loads the specs, numpy and the efficiency priors) so that
+``planner catalog instances`` can name devices without the planning modules (planner.cli)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hardware_catalog.catalog import GPU
+
+#: the software platform an accelerator runs training code on (what a training stack is built for:
+#: planner.model.stacks ``RUNS_ON``), by the catalog row's vendor. NVIDIA GPUs run CUDA (cuBLAS, cuDNN,
+#: NCCL, Transformer Engine); AMD Instinct GPUs ROCm (hipBLASLt, RCCL and the ROCm ports of the CUDA
+#: stacks); Intel Gaudi its SynapseAI / PyTorch bridge (HPU); Google TPUs only XLA (JAX, PyTorch/XLA:
+#: no CUDA kernel runs on them); AWS Trainium the Neuron SDK (neuronx-cc, PyTorch/XLA through
+#: torch-neuronx, NKI kernels). A vendor not listed (a measured profile's device) has no platform: no
+#: pairing is checked for it
+PLATFORMS = {"cuda": "NVIDIA GPUs (CUDA)", "rocm": "AMD GPUs (ROCm)", "gaudi": "Intel Gaudi (SynapseAI)",
+             "tpu": "Google TPUs (XLA)", "neuron": "AWS Trainium (Neuron SDK)"}
+VENDOR_PLATFORM = {"NVIDIA": "cuda", "AMD": "rocm", "Intel": "gaudi", "Google": "tpu", "AWS": "neuron"}
+#: what one accelerator of a platform is called in text, where it is not a GPU: Google's TPU docs count
+#: TPU "chips" (a v5p slice of 8,960 chips), AWS's Neuron docs Trainium "chips" (trn2.48xlarge: 16
+#: Trainium2 chips); the catalog's form_factor says the same ("TPU chip", "Trainium2 chip")
+DEVICE_NOUN = {"tpu": "chip", "neuron": "chip"}
+
+
+def platform_of(gpu: GPU) -> str | None:
+    """The platform (``PLATFORMS`` key) training code runs on for catalog accelerator ``gpu``, or None."""
+    return VENDOR_PLATFORM.get(getattr(gpu, "vendor", None))
+
+
+def device_noun(gpu: GPU) -> str:
+    """What text calls one of ``gpu``: "GPU", or "chip" for a TPU or Trainium (``DEVICE_NOUN``)."""
+    return DEVICE_NOUN.get(platform_of(gpu), "GPU")
