@@ -593,11 +593,15 @@ def test_data_bound_report_names_its_simulated_steps(catalog):
     assert "(?" not in md and "Simulated (300 steps" in md
 
 
-def test_training_report_risks_name_the_network_and_memory_limit(catalog):
-    rep, md = _report_text("examples/llama2-13b-budget.yaml", catalog)
+def test_training_report_risks_name_the_network_and_memory_limit(catalog, tmp_path):
+    # the budget example on the cloud of its winner (the whole catalog's search: ~5x the time, the same plan)
+    job = tmp_path / "budget-runpod.yaml"
+    job.write_text(open("examples/llama2-13b-budget.yaml").read() + "  clouds: [runpod]\n")
+    rep, md = _report_text(job, catalog)
     risks = next(s for s in rep.sections if s.title == "Risks")
     text = " ".join(b for block in risks.blocks for b in (block if isinstance(block, list) else [block]) if isinstance(b, str))
     # the winner is single-node (RunPod's 8 x MI300X, no cluster fabric): no network figure to assume
+    assert "Rent 1 x runpod:8x_MI300X_SECURE" in md
     assert "single-node" in md and "Network: none between nodes" in text and "ASSUMED" not in text
     # and no network sweep whose every row is the same plan
     assert "**inter-node network (Gb/s per node)**: not swept" in md
