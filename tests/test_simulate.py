@@ -385,7 +385,8 @@ def test_goodput_of_a_cycle_far_longer_than_the_mtbf_is_zero_not_an_overflow(cli
     assert np.isinf(e["hours"][0]) and np.isinf(e["cost"][0]) and np.isfinite(e["hours"][1])
     job = tmp_path / "spot.yaml"
     job.write_text("model: {preset: llama3-8b}\ntraining: {seq_len: 131072, global_batch: 8192, tokens: 1.0e6}\n"
-                   "cluster: {inter_node_gbps: 0.001}\nconstraints: {spot: true, clouds: [aws]}\n")
+                   # one GPU type: its multi-node plans are the hours-long steps (all of AWS: ~10x the search)
+                   "cluster: {inter_node_gbps: 0.001}\nconstraints: {spot: true, clouds: [aws], gpus: [H100]}\n")
     code, so, se = cli("recommend", job, "--json")
     assert code == 0, se
     assert json.loads(so)["best"]["cost"]["spot_risk"]["expected_cost_usd"] > 0
