@@ -37,7 +37,7 @@ def test_provenance_filled(rows):
     cfg = rows[~rows["id"].str.contains("llama")]["config"]
     assert cfg.str.match(CONFIG).all()
     assert rows["metric"].eq("tokens_per_s_per_gpu").all() and rows["value"].eq(rows["tokens_per_s_printed"]).all()
-    reason = rows["not_scored_reason"].fillna("").astype(str).str.strip() != ""
+    reason = rows["not_scored_reason"].astype("string").fillna("").str.strip() != ""
     assert (reason == ~rows["scored"].astype(bool)).all()
     text = [" ".join(map(str, r)) for r in rows.itertuples(index=False)]
     for pat, what in FORBIDDEN:

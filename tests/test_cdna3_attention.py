@@ -82,7 +82,7 @@ def test_fp8_gemm_evidence_does_not_ask_for_more_than_the_recipe():
     f, b = f[f["id"].str.startswith(PREFIX)], b[b["id"].str.startswith(PREFIX)]
     assert len(f) == len(b) == 72
     key = lambda d, p: d.assign(key=d["id"].str.replace(f"{PREFIX}{p}_", "", regex=False)).set_index("key")
-    j = key(f, "fp8")[["tflops", "m", "n", "k"]].join(key(b, "bf16")[["tflops"]], rsuffix="_bf16")
+    j = key(f, "fp8")[["tflops", "m", "n", "k"]].join(key(b, "bf16")[["tflops"]].rename(columns={"tflops": "tflops_bf16"}))
     assert len(j) == 72
     ratio = j["tflops"] / j["tflops_bf16"]
     fwd, bwd = ratio[j.index.str.startswith("fwd_")], ratio[j.index.str.startswith("bwd_")]

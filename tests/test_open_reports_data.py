@@ -26,7 +26,7 @@ def test_provenance_filled(rows):
     assert rows["source_url"].str.startswith("https://").all()
     assert rows["id"].is_unique
     # a row left unscored says why; a scored one has nothing there
-    reason = rows["not_scored_reason"].fillna("").astype(str).str.strip() != ""
+    reason = rows["not_scored_reason"].astype("string").fillna("").str.strip() != ""
     assert (reason == ~rows["scored"].astype(bool)).all(), list(rows.loc[reason == rows["scored"], "id"])
 
 

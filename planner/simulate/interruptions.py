@@ -104,7 +104,11 @@ def _one(rate, hours, nodes, step_s, block_s, restart_s, every_steps, node_rate=
     # (failures.finishing): 5,000 interruptions per node-day planned a 117-year run before
     g = finishing(g)
     # checkpoints cost time even without interruptions: goodput is against pure compute time
-    return g, hours / g * lam, hours / g * lam_n
+    # expected interruptions = wall hours x rate; a run that never finishes (g = 0) meets infinitely many where the
+    # rate is positive and none where it is 0 (inf x 0 would be nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wall = hours / g
+        return g, np.where(lam > 0, wall * lam, 0.0), np.where(lam_n > 0, wall * lam_n, 0.0)
 
 
 def spot_expectation(rate: SpotRate, hours, nodes, step_s, price, block_s: float, restart_s: float,
