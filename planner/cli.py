@@ -623,6 +623,32 @@ def presets():
     _run(go)
 
 
+#: typer's option-bound messages in the project's words (the job fields' wording): "--top: Invalid value for '--top':
+#: Input should be greater than or equal to 1" said the option twice and in pydantic's words. Applied in order.
+USAGE_WORDS = (
+    (r"^Invalid value for '[^']*': ", ""),
+    (r"^Input should be greater than or equal to (\S+)$", r"must be at least \1"),
+    (r"^Input should be less than or equal to (\S+)$", r"must be at most \1"),
+    (r"^Input should be greater than (\S+)$", r"must be more than \1"),
+    (r"^Input should be less than (\S+)$", r"must be less than \1"),
+    (r"^Input should be a valid integer.*$", "must be a whole number"),
+    (r"^Input should be a valid number.*$", "must be a number"),
+)
+
+
+def usage_words(msg: str) -> str:
+    """A usage error's message after ``USAGE_WORDS``.
+
+    >>> usage_words("Invalid value for '--top': Input should be greater than or equal to 1")
+    'must be at least 1'
+    >>> usage_words("Invalid value for '--seed': Input should be a valid integer, unable to parse string as an integer")
+    'must be a whole number'
+    """
+    for pattern, words in USAGE_WORDS:
+        msg = re.sub(pattern, words, msg)
+    return msg
+
+
 def main():  # console-script entry point
     """Run the CLI; a usage error (bad option value, unknown option, missing argument) is one line
     and exit 2, like every other input error, instead of the boxed help panel."""
@@ -640,7 +666,7 @@ def main():  # console-script entry point
         param = getattr(e, "param", None)
         opts = getattr(param, "opts", None) if param is not None else None
         name = opts[0] if opts else getattr(param, "name", None)
-        msg = " ".join(e.format_message().split())
+        msg = usage_words(" ".join(e.format_message().split()))
         if not msg:  # `planner` or `planner catalog` alone: the help is already printed; no empty "error:" line
             sys.exit(e.exit_code)
         if name is None:  # an unknown option or command names no parameter: name what the user typed

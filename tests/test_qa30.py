@@ -143,3 +143,23 @@ def test_legacy_megatron_stacks_refuse_a_bitsandbytes_base(tmp_path, cli, stack,
     assert code == 2, out
     line = _one_error_line(err)
     assert line.startswith(f"error: {field}: ") and "refuses" in line and "bitsandbytes" in line, line
+
+
+# ---- 8. CLI option bounds in typer's words ("--top: Invalid value for '--top': Input should be greater than or equal
+# to 1"): the option named once and the bound in the job fields' wording (cli.USAGE_WORDS) ---------------------------
+@pytest.mark.parametrize("args, line", [
+    (("recommend", "examples/llama3-70b.yaml", "--top", "0"), "error: --top: must be at least 1"),
+    (("simulate", "examples/llama3-70b.yaml", "--seed", "abc"), "error: --seed: must be a whole number"),
+    (("simulate", "examples/llama3-70b.yaml", "--steps", "0"), "error: --steps: must be at least 1"),
+])
+def test_option_bounds_are_said_once_in_the_projects_words(args, line):
+    """Through the console script's ``main`` (the ``cli`` fixture bypasses it), as a user runs it."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stdout
+    assert _one_error_line(r.stderr) == line
