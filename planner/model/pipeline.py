@@ -670,11 +670,10 @@ def fill_sends(pp, m, vpp, stage_gpus, gpus_per_node, group=None):
     last = np.where(np.mod(mm, gs) > 0, np.mod(mm, gs), gs)
     passes = (gs <= pp).astype(np.float64) + (last <= pp)
     odd = last < pp
-    if odd.any():  # the list schedule's own count, in passes (once per distinct schedule: one integer key each)
+    if odd.any():  # the list schedule's own count, in passes (once per distinct schedule)
         po, mo, vo = pp[odd].astype(np.int64), mm[odd].astype(np.int64), v[odd].astype(np.int64)
-        keys, inv = np.unique((po << 42) | (mo << 16) | vo, return_inverse=True)
-        n = np.array([_schedule_sends(int(k >> 42), int((k >> 16) & ((1 << 26) - 1)), int(k & 0xFFFF), group)
-                      for k in keys])[inv]
+        keys, inv = distinct_rows(po, mo, vo)
+        n = np.array([_schedule_sends(a, b, c, group) for a, b, c in zip(*(k.tolist() for k in keys))])[inv]
         passes[odd] = (n - 2 * (po - 1)) / np.maximum(po * (vo - 1), 1.0)
     g = float(gpus_per_node)
     nodes = np.ceil(pp * s / g)
