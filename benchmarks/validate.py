@@ -1720,7 +1720,26 @@ def open_reports(cat) -> pd.DataFrame:
     instances": 1 GiB all_reduce busbw 29.6 GB/s on 4 nodes, 0.59 of 50 GB/s; a report of a problem, not a settled
     rate). Taken for the AWS rows (Pythia, BloombergGPT) it gives 7.5% / 19.3%, but moves only the large Pythia sizes
     (6.9B -9.7 -> -3.7%, 12B -11.7 -> -1.6%; 70M -16.2 -> -15.4%, 410M -11.5 -> -10.6%): not the family-wide cause, and
-    not applied on a bug report with the fabric itself assumed."""
+    not applied on a bug report with the fabric itself assumed.
+
+    2026-12-03 (acc25 branch), taken: the ZeRO-1 optimizer the nine GPT-NeoX rows ran walks every gradient tensor of the
+    rank twice before it steps its partition. DeeperSpeed v1.0's ``FP16_DeepSpeedZeroOptimizer_Stage1.step`` (stage1.py;
+    the class engine.py ``_configure_zero_optimizer`` builds on the HEAD side of @1622ff0f, for fp16 and bf16 alike; read
+    in the zhuzilin/DeeperSpeed fork, search-index file 12003370505) calls ``self.overflow_checker.check()`` over
+    ``fp16_groups`` -- ``CheckOverflow.has_overflow_serial``: ``float(x.float().sum())`` per tensor -- and then
+    ``get_grad_norm(group, mpu)`` per group -- ``p.grad.data.float().norm(2)`` and ``.item()`` per tensor on TP rank 0
+    (EleutherAI/DeeperSpeed @1622ff0f deepspeed/runtime/utils.py, HEAD side of the conflict, file 28925669512) -- and
+    frees the other ranks' gradients only after that. ``Stack.serial_grad_checks`` prices it (step_time
+    ``serial_grad_check_s``: 2 x (2 + 8) B per parameter of the stage at the HBM rate plus one sync gap, the MoE
+    dispatcher's ``MOE_SYNC_OPS`` launches, per tensor and pass; no new constant). Pythia +7 ms (70M, host-paced: 76
+    tensors) to +80 ms (12B) a step: 70M -16.2 -> -14.4%, 160M -10.8 -> -9.1, 410M -11.5 -> -10.0, 1B -9.7 -> -8.1,
+    1.4B -12.5 -> -10.9, 2.8B -10.0 -> -8.7, 6.9B -9.7 -> -8.5, 12B -11.7 -> -10.5, NeoX-20B -16.8 -> -16.7 (one step
+    per 32 micro-batches); the source 9.96% / 19.3% -> 8.94% / 19.2%, no other source moves (the field is a row option,
+    off in the registry: whether the 2022-23 Microsoft DeepSpeed the vTrain / BLOOM / MT-NLG rows ran keeps the same
+    per-tensor walks, and over which tensors, was not read, so they are left without it). Not priced with it (each
+    small or not established): the world-wide 1-byte overflow all-reduce and the TP-group norm all-reduce (two
+    latency-bound collectives a step), ``wall_clock_breakdown: true`` in the Pythia configs (DeepSpeed's timers
+    synchronise at start and stop, a few per micro-batch beside the per-layer syncs already priced)."""
     d = pd.read_csv(OPEN_REPORTS_CSV)
     out = []
     for r in d[d["scored"]].itertuples():  # the rows left unscored say why (``not_scored_reason``)
@@ -2319,9 +2338,11 @@ def pr2_time_kw(stack: str, options: dict) -> dict:
 #: stacks.Stack.neox_attention); FlashAttention-1's head-dim kernels ("32/64/128": stacks.Stack.attn_hdim_tiles); the
 #: pipeline engine's all-reduce of every gradient at any precision (GPT-NeoX's DeeperSpeed v1.0, NeoX-20B and Pythia:
 #: stacks.Stack.grad_all_reduce); the weight gradient added to the accumulated one by a separate pass (Megatron's
-#: ``gradient_accumulation_fusion: false`` / ``--no-gradient-accumulation-fusion``: mi300x_runs.csv, stacks.Stack.grad_accum_pass)
+#: ``gradient_accumulation_fusion: false`` / ``--no-gradient-accumulation-fusion``: mi300x_runs.csv, stacks.Stack.grad_accum_pass);
+#: the fp16 ZeRO-1 optimizer's per-tensor overflow check and gradient norm over the whole stage (GPT-NeoX's DeeperSpeed
+#: v1.0 stage1.py: stacks.Stack.serial_grad_checks)
 ROW_STACK_FIELDS = ("attn_kernel", "moe_grouped_gemm", "attn_rel", "sync_each_layer", "neox_attention", "attn_hdim_tiles",
-                    "grad_all_reduce", "grad_accum_pass")
+                    "grad_all_reduce", "grad_accum_pass", "serial_grad_checks")
 
 
 def row_stack(stack: str, options: dict):

@@ -371,6 +371,42 @@ def test_layer_boundary_syncs_cost_one_gap_per_checkpoint_call(catalog):
     assert np.array_equal(a[1:], b[1:])
 
 
+def test_serial_grad_checks_walk_every_tensor_of_the_stage_twice(catalog):
+    """``Stack.serial_grad_checks`` (DeepSpeed 0.3-era fp16 ZeRO-1, GPT-NeoX's DeeperSpeed v1.0: stage1.py ``step``
+    runs ``CheckOverflow.has_overflow_serial`` -- ``float(x.float().sum())`` per tensor -- then ``get_grad_norm`` --
+    ``p.grad.data.float().norm(2).item()`` per tensor -- over every parameter the rank holds). Counted here from
+    GPT-NeoX's module names, not from the planner: a layer holds input_layernorm.{weight,bias},
+    attention.query_key_value.{weight,bias}, attention.dense.{weight,bias}, post_attention_layernorm.{weight,bias},
+    mlp.dense_h_to_4h.{weight,bias}, mlp.dense_4h_to_h.{weight,bias}; the model adds word_embeddings.weight,
+    final_layer_norm.{weight,bias} and the untied embed_out.weight. Each pass reads the fp16 gradient (2 B) and writes
+    and reads its fp32 copy (8 B); each tensor ends in a host read (``moe.MOE_SYNC_OPS`` launches). The optimizer step
+    grows by exactly that, the same at DP 8 and DP 64 (the walk is over the whole stage, not the ZeRO-1 partition),
+    and not at all with the field off."""
+    from dataclasses import replace
+    from planner.model import stacks
+    from planner.model.moe import MOE_SYNC_OPS
+    from planner.spec.params import count_params
+
+    neox = ModelSpec(name="neox-410m", layers=24, hidden=1024, heads=16, ffn_hidden=4096, vocab=50304, mlp="gelu",
+                     norm="layernorm", qkv_bias=True, linear_bias=True, tied_embeddings=False)
+    layer_names = [f"{mod}.{p}" for mod in ("input_layernorm", "attention.query_key_value", "attention.dense",
+                                             "post_attention_layernorm", "mlp.dense_h_to_4h", "mlp.dense_4h_to_h")
+                   for p in ("weight", "bias")]
+    tensors = neox.layers * len(layer_names) + len(["word_embeddings.weight", "final_layer_norm.weight",
+                                                     "final_layer_norm.bias", "embed_out.weight"])
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    off = replace(stacks.resolve("megatron-deepspeed"), grad_all_reduce="always")
+    on = replace(off, serial_grad_checks=True)
+    expect = (hw.eff.memory_time(2 * count_params(neox).total * (2.0 + 8.0), hw.gpu.hbm_bw)
+              + 2 * tensors * MOE_SYNC_OPS * hw.eff.launch_s)
+    for dp in (8, 64):
+        t = TrainingSpec(seq_len=2048, global_batch=dp * 4, micro_batch=4, precision="fp16", recompute="full")
+        a, b = (step_time(neox, t, cands(dp=dp, zero=1, mb=4), hw, framework=s) for s in (off, on))
+        assert b["t_optimizer"][0] - a["t_optimizer"][0] == pytest.approx(expect, rel=1e-9)
+        assert b["step_time_s"][0] - a["step_time_s"][0] == pytest.approx(expect, rel=1e-9)
+    assert stacks.resolve("megatron-deepspeed").serial_grad_checks is False
+
+
 def test_pipeline_engine_all_reduces_bf16_gradients_at_zero1(catalog):
     """``Stack.grad_all_reduce``: DeepSpeed's pipeline engine (megatron-deepspeed) reduces a bf16 job's gradients in
     ``_exec_reduce_grads`` -> ``_bf16_reduce_grads`` -> ``buffered_allreduce_fallback``, an all-reduce of every fp32

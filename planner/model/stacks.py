@@ -472,6 +472,16 @@ class Stack:
     #: ``buffered_allreduce_fallback`` (pipe/engine.py) and ZeRO-1 as ``FP16_DeepSpeedZeroOptimizer_Stage1(...,
     #: precision=self.precision())`` (engine.py ``_configure_zero_optimizer``), fp16 or bf16
     grad_all_reduce: str = "never"
+    #: the optimizer step first walks every 16-bit gradient tensor of the rank twice, one tensor at a time, each
+    #: ending in a host read: DeepSpeed 0.3-era fp16 ZeRO-1, as GPT-NeoX's DeeperSpeed v1.0 runs it --
+    #: ``FP16_DeepSpeedZeroOptimizer_Stage1.step`` (deepspeed/runtime/zero/stage1.py) calls
+    #: ``self.overflow_checker.check()`` (runtime/utils.py ``CheckOverflow.has_overflow_serial``: per parameter
+    #: ``float(x.float().sum())``) and then ``get_grad_norm(group, mpu)`` (per parameter ``p.grad.data.float().norm(2)``
+    #: and ``.item()``) over all of the rank's parameters, not only its 1/dp partition, before it steps the partition
+    #: (EleutherAI/DeeperSpeed @1622ff0f runtime/utils.py, the HEAD side of its upstream merge; stage1.py as the
+    #: DeeperSpeed fork zhuzilin/DeeperSpeed keeps it). Priced by step_time.serial_grad_check_s. Off everywhere in
+    #: the registry; validate's open_reports GPT-NeoX rows set it (validate.ROW_STACK_FIELDS)
+    serial_grad_checks: bool = False
     #: the dtype the data-parallel gradient reduce (all-reduce, reduce-scatter) moves, where it is not the gradient
     #: buffer's (``training.grad_dtype`` under the precision convention: Megatron's ``grad_reduce_in_fp32`` buffer,
     #: FSDP's ``reduce_dtype``). ``GRAD_COMM_DTYPE``: None (the buffer's), "model" (the engine's 16-bit module dtype

@@ -793,6 +793,8 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
         t_dp = np.where(zero <= 1, ar, t_dp) if muon.grad_all_reduce else t_dp
     # fused multi-tensor optimizer kernels + grad-norm: a handful of launches per step
     t_opt = t_opt + 8 * eff.launch_s
+    # DeepSpeed 0.3-era ZeRO-1's per-tensor overflow check and norm over the whole stage (Stack.serial_grad_checks)
+    t_opt = t_opt + serial_grad_check_s(m, fw, eff, hw.gpu.hbm_bw, (stage_p_dense + stage_p_exp) * share, layers, param16)
     # SMs NCCL holds while these collectives run: rings through NVLink inside the node, or only
     # through the NIC when the group has one member per node (physics.nccl_comm_sms)
     sms = physics.nccl_comm_sms(members_per_node(dps, tpf, g))
@@ -907,6 +909,46 @@ def eager_optimizer_host_s(m: ModelSpec, t: TrainingSpec, fw, eff) -> float:
     if not fw.optimizer_tensor_ops or not m.param_tensors or t.precision != "fp16":
         return 0.0
     return fw.optimizer_tensor_ops * m.param_tensors * eff.launch_s
+
+
+#: passes ``Stack.serial_grad_checks`` makes over the rank's gradients: the overflow check and the gradient norm
+SERIAL_GRAD_PASSES = 2
+#: fp32 bytes per element each pass adds to the 16-bit gradient's read: ``.float()`` writes a copy, the reduction
+#: (``.sum()`` / ``.norm()``) reads it back
+SERIAL_GRAD_CAST_BYTES = 4.0 + 4.0
+
+
+def layer_param_tensors(m: ModelSpec) -> float:
+    """Parameter tensors of one transformer layer as Megatron-style code builds it (legacy ParallelTransformerLayer,
+    GPT-NeoX's): fused QKV, attention output, fc1 and fc2 each a weight plus a bias where the model has one
+    (``qkv_bias`` / ``linear_bias``), and two norms, LayerNorm with weight and bias, RMSNorm a weight."""
+    norm = 2.0 if m.norm == "layernorm" else 1.0
+    return 4.0 + float(bool(m.qkv_bias)) + 3.0 * float(bool(m.linear_bias)) + 2.0 * norm
+
+
+def end_param_tensors(m: ModelSpec) -> float:
+    """The parameter tensors outside the layers: the word embedding, a learned position table, the final norm and an
+    untied output layer."""
+    return (1.0 + float(m.position == "learned") + (2.0 if m.norm == "layernorm" else 1.0)
+            + float(not m.tied_embeddings))
+
+
+def serial_grad_check_s(m: ModelSpec, fw, eff, hbm_bw: float, stage_params, stage_layers, grad_b: float):
+    """Seconds the optimizer step of a ``Stack.serial_grad_checks`` stack spends in its two per-tensor walks over the
+    rank's gradients (DeepSpeed 0.3-era ``FP16_DeepSpeedZeroOptimizer_Stage1.step``: ``CheckOverflow`` with
+    ``float(x.float().sum())`` per tensor, then ``get_grad_norm`` with ``p.grad.data.float().norm(2).item()`` per
+    tensor). Every pass covers the rank's whole stage (``stage_params``, before the ZeRO-1 partition: the step frees
+    the other ranks' gradients only after the norm) and moves ``grad_b + SERIAL_GRAD_CAST_BYTES`` bytes per element
+    at the HBM rate; every tensor ends in a host read that drains the queue, priced as the MoE dispatcher's sync
+    (``moe.MOE_SYNC_OPS`` host ops at ``Efficiency.launch_s``: the copy's round trip and the next launch). Tensors:
+    ``layer_param_tensors`` per layer on the fullest stage plus ``end_param_tensors`` (both ends counted on it, the
+    upper bound ``stage_params`` also takes). Zero on other stacks and for non-transformer models."""
+    if not getattr(fw, "serial_grad_checks", False) or not m.is_transformer:
+        return 0.0
+    tensors = stage_layers * layer_param_tensors(m) + end_param_tensors(m)
+    passes = SERIAL_GRAD_PASSES
+    bytes_ = passes * stage_params * (grad_b + SERIAL_GRAD_CAST_BYTES)
+    return eff.memory_time(bytes_, hbm_bw=hbm_bw) + passes * tensors * moe_mech.MOE_SYNC_OPS * eff.launch_s
 
 
 def nchw_transpose_bytes(m: ModelSpec, fw, conv_dtype: str, act_b: float) -> tuple[float, float]:

@@ -40,8 +40,9 @@ rows.append(dict(
     # GPT-NeoX's own attention code: partial-rotary re-joins (stacks.Stack.neox_attention)
     # the DeeperSpeed gpt-neox pinned for it (requirements/requirements.txt @00c4fb7e: DeeperSpeed @eb7f5cff): the
     # pipeline engine's _exec_reduce_grads all-reduces every gradient (buffered_allreduce_fallback), ZeRO-1's stage1.py
-    # steps its partition of them (stacks.Stack.grad_all_reduce)
-    stack_options="sync_each_layer=True;neox_attention=True;grad_all_reduce=always",
+    # steps its partition of them (stacks.Stack.grad_all_reduce), after a per-tensor overflow check and gradient norm
+    # over all of the rank's gradients (stage1.py ``step``: CheckOverflow, get_grad_norm; stacks.Stack.serial_grad_checks)
+    stack_options="sync_each_layer=True;neox_attention=True;grad_all_reduce=always;serial_grad_checks=True",
     stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine, ZeRO-1), PyTorch 1.10, NCCL 2.10.3",
     metric="tflops_per_gpu", value=117, flop_formula="neox_2022",
     source_url="https://arxiv.org/abs/2204.06745",
@@ -95,7 +96,10 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # that pre-3/9/2023 DeeperSpeed's PipelineEngine._exec_reduce_grads is the HEAD side of the upstream merge
         # EleutherAI/DeeperSpeed @1622ff0f: "if self.is_data_parallel and self.pipeline_enable_backward_allreduce:
         # self.buffered_allreduce_fallback(...)", at any precision, as NeoX-20B's @eb7f5cff (early 2022)
-        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True;grad_all_reduce=always",
+        # and its ZeRO-1 optimizer (stage1.py ``step``) checks overflow and takes the gradient norm tensor by tensor,
+        # each with a host read, over all the rank's gradients before stepping its partition (runtime/utils.py HEAD side
+        # @1622ff0f: CheckOverflow.has_overflow_serial, get_grad_norm; stacks.Stack.serial_grad_checks)
+        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True;grad_all_reduce=always;serial_grad_checks=True",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
