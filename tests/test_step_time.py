@@ -407,6 +407,33 @@ def test_serial_grad_checks_walk_every_tensor_of_the_stage_twice(catalog):
     assert stacks.resolve("megatron-deepspeed").serial_grad_checks is False
 
 
+def test_partitioned_checkpoint_costs_its_copies_once_per_layer_call(catalog):
+    """``Stack.partition_activations`` (DeepSpeed's activation checkpoint with ``PARTITION_ACTIVATIONS``, GPT-NeoX's
+    ``partition-activations``). Counted from checkpointing.py, not from the planner, at TP 1 (the slice is the whole
+    input, T x h elements a layer call): forward ``item...narrow(...).clone()`` reads and writes it (2 x 2 B fp16);
+    backward ``get_full_inputs`` writes a ``torch.zeros`` buffer (2 B) and ``copy_``s the saved input in (2 x 2 B):
+    10 B per element in fp16; in bf16 ``fp32_comm`` adds ``part_i.float()`` (2 B read, 4 B written) and
+    ``.to(item.dtype)`` (4 B read, 2 B written): 22 B. The checkpoint call's clone is not repeated by the re-run
+    forward. On a GPU-bound layer the step grows by exactly layers x micro-batches x those bytes at the HBM rate, and
+    not at all without full recompute (no DeepSpeed checkpoint call)."""
+    from dataclasses import replace
+    from planner.model import stacks
+
+    neox = ModelSpec(name="neox-1b", layers=16, hidden=2048, heads=16, ffn_hidden=8192, vocab=50304, mlp="gelu",
+                     norm="layernorm")
+    hw = hw_for(catalog, "A100-SXM-40GB", 400.0)
+    off = replace(stacks.resolve("megatron-deepspeed"), grad_all_reduce="always")
+    on = replace(off, partition_activations=True)
+    c = cands(rc=np.array([2, 1, 0]), mb=8, dp=8)
+    for prec, per_elem in (("fp16", 2 * 2 + 2 + 2 * 2), ("bf16", 2 * 2 + 2 + 2 * 2 + (2 + 4) + (4 + 2))):
+        t = TrainingSpec(seq_len=2048, global_batch=64, micro_batch=8, precision=prec, recompute="full")
+        a, b = (step_time(neox, t, c, hw, framework=s)["step_time_s"] for s in (off, on))
+        T, m = 8 * 2048, 1
+        expect = neox.layers * m * hw.eff.memory_time(T * neox.hidden * per_elem, hw.gpu.hbm_bw)
+        assert b[0] - a[0] == pytest.approx(expect, rel=1e-9), prec
+        assert np.array_equal(a[1:], b[1:])
+
+
 def test_pipeline_engine_all_reduces_bf16_gradients_at_zero1(catalog):
     """``Stack.grad_all_reduce``: DeepSpeed's pipeline engine (megatron-deepspeed) reduces a bf16 job's gradients in
     ``_exec_reduce_grads`` -> ``_bf16_reduce_grads`` -> ``buffered_allreduce_fallback``, an all-reduce of every fp32

@@ -264,6 +264,16 @@ class Stack:
     #: with full recompute. Off everywhere in the registry; validate's open_reports rows set it where the
     #: run's config does (validate.ROW_STACK_FIELDS; step_time._layer_terms prices it)
     sync_each_layer: bool = False
+    #: DeepSpeed's activation checkpoint stores each checkpointed call's input partitioned over the TP group and
+    #: re-gathers it in the backward (``PARTITION_ACTIVATIONS``: deepspeed/runtime/activation_checkpointing/
+    #: checkpointing.py ``CheckpointFunction.forward`` clones the rank's ``narrow``-ed 1/mp slice of each tensor
+    #: argument but the last, ``backward`` -> ``get_full_inputs`` builds a ``torch.zeros`` full-size buffer, copies
+    #: the slice in and ``dist.all_gather``s the rest over the model-parallel group, in fp32 when the saved tensor is
+    #: bf16, ``fp32_comm``), EleutherAI/DeeperSpeed @1622ff0f; GPT-NeoX's ``partition-activations`` passes it
+    #: (``deepspeed.checkpointing.configure(partition_activations=...)``). Only with full recompute. Priced by
+    #: step_time.partitioned_checkpoint_bytes and the TP all-gather in ``_layer_terms``. Off everywhere in the
+    #: registry; validate's open_reports Pythia rows set it (every Pythia config: ``"partition-activations": true``)
+    partition_activations: bool = False
     #: GPT-NeoX's own attention code (megatron/model/transformer.py ``ParallelSelfAttention`` of the 2022-23 Pythia /
     #: NeoX-20B releases): its partial rotary splits q and k into ``[..., :rotary_ndims]`` / ``[..., rotary_ndims:]``
     #: slices and ``torch.cat``s them back, and its flash path copies q, k, v into ``[b * s, 1, np, hn]``

@@ -157,6 +157,28 @@ def eager_hf_layer_bytes(m: ModelSpec, act_b: float, dropout: bool, tp=1.0, sp_d
     return drop, drop + (act_b * widths if bias_grads else 0.0)
 
 
+#: bytes of the fp32 copy DeepSpeed's partitioned checkpoint gathers a bf16 input through (``get_full_inputs``
+#: ``fp32_comm``: ``part_i.float()`` before the all-gather, ``.to(item.dtype)`` after)
+FP32_COMM_BYTES = 4.0
+
+
+def partitioned_checkpoint_bytes(h: float, act_b: float, tp, precision: str):
+    """(forward, backward) HBM bytes per token of one checkpointed layer call under DeepSpeed's partitioned
+    activation checkpoint (``Stack.partition_activations``; deepspeed/runtime/activation_checkpointing/checkpointing.py,
+    EleutherAI/DeeperSpeed @1622ff0f). Forward (the checkpoint call, not its re-run): the layer input's 1/tp slice
+    ``narrow``-ed and ``clone``d, one read and one write of h / tp elements. Backward (``get_full_inputs``): a
+    ``torch.zeros`` buffer of the full input written (h), the saved slice copied into it (read + write of h / tp),
+    and for a bf16 input (``fp32_comm``) every partition cast to fp32 and back (h elements at 2 + 4 bytes each way).
+    The all-gather itself is a TP collective (``_layer_terms``); at TP 1 torch's one-rank NCCL all-gather is not
+    counted (what it copies was not established)."""
+    tp = np.asarray(tp, dtype=np.float64)
+    fwd = 2.0 * act_b * h / tp
+    bwd = act_b * h + 2.0 * act_b * h / tp
+    if precision == "bf16":
+        bwd = bwd + 2.0 * (act_b + FP32_COMM_BYTES) * h
+    return fwd, bwd
+
+
 def neox_attention_bytes(m: ModelSpec, act_b: float, flash: bool, tp=1.0):
     """(forward, backward) HBM bytes per token of one layer that GPT-NeoX's attention code moves beyond the
     elementwise count in ``_layer_terms`` (``Stack.neox_attention``; EleutherAI/gpt-neox megatron/model/transformer.py
@@ -411,6 +433,17 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if fw.neox_attention:  # GPT-NeoX's partial-rotary re-joins and flash-path packing copies
         nx_f, nx_b = neox_attention_bytes(m, act_b, bool(t.flash_attention), tp)
         mb_fwd, mb_bwd = mb_fwd + eff.memory_time(T * nx_f, hbm), mb_bwd + eff.memory_time(T * nx_b, hbm)
+    # DeepSpeed's partitioned activation checkpoint (Stack.partition_activations, full recompute only): the input
+    # slice cloned in the checkpoint call (not in its re-run, ``pa_fwd`` below), re-assembled in the backward
+    pa_fwd = pa_ag = 0.0
+    if fw.partition_activations:
+        pa_f, pa_b = partitioned_checkpoint_bytes(h, act_b, tp, t.precision)
+        full = rc == 2
+        pa_fwd = np.where(full, eff.memory_time(T * pa_f, hbm), 0.0)
+        mb_bwd = mb_bwd + np.where(full, eff.memory_time(T * pa_b, hbm), 0.0)
+        comm_b = FP32_COMM_BYTES if t.precision == "bf16" else act_b
+        pa_ag = np.where(full & (tp > 1), collective_time("all_gather", T * h * comm_b, tp, 1, g, intra_bw, inter_bw,
+                                                          a_in, a_out), 0.0)
     # qlora/int8 base: each pass dequantises the layer's weights to 16 bits (finetune.py)
     dq = eff.memory_time(dequant_bytes_per_layer(m, t) / tp, hbm)
     mb_fwd, mb_bwd = mb_fwd + dq, mb_bwd + dq
@@ -452,6 +485,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         qkv_ag = sh["*"] * np.where(tp > m.kv_heads, collective_time(
             "all_gather", T * (q + 2 * kv) * act_b, tp, 1, g, intra_bw, inter_bw, a_in, a_out), 0.0)
         tp_fwd, tp_bwd = tp_fwd + qkv_ag, tp_bwd + qkv_ag
+    tp_bwd = tp_bwd + pa_ag  # the partitioned checkpoint's all-gather, a plain NCCL call before the re-run (exposed)
     fwd_gemm, bwd_gemm = fwd_gemm + slow_f, bwd_gemm + slow_b
     # CP: ring exchange of this rank's K,V chunk, (cp-1) steps forward, 2x backward (dK, dV)
     # (stacks that expand grouped K/V heads before the attention call exchange the expanded tensors)
@@ -497,7 +531,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # checkpoint wrapper's own Python between them is not counted (no sourced figure).
     layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
     sync_fwd = moe_share * moe_sync + layer_sync  # GPU idle at the dispatcher's sync and at a layer-boundary sync
-    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f + pa_fwd
     gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
     # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
@@ -521,7 +555,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # FP8 linear is an autograd Function that saves after its GEMM: skipped only when compiled.
     re_skip = ((sh["-"] if m.hybrid else 1 - moe_share) * dense_mlp[1][0]
                if fw.recompute_early_stop and (fw.compile or not low) else 0.0)
-    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip
+    re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
     # what "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
     # per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
     # flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time), or each ac_freq-th
@@ -579,7 +613,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd=fwd_pass, bwd=bwd_pass, head_fwd=head_fwd, head_bwd=head_bwd, mtp_fwd=mtp_f, mtp_bwd=mtp_b,
         gemm=fwd_gemm + bwd_gemm + rc_gemm, head_gemm=head_gemm,
         attn=fwd_attn + bwd_attn + rc_attn + scan_f + scan_b + np.where(rc == 2, scan_f, 0.0),
-        membound=mb_fwd + mb_bwd + 3 * kern_s + rc_mb + host_idle
+        membound=mb_fwd + mb_bwd + pa_fwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_cp + sel_whole, 0.0)) * cp_fwd,
         ep=ep_layer * np.where(rc == 2, 1.5, 1.0) + np.where(sel, sel_ep, 0.0), ep_hide=ep_hide * np.ones_like(T),

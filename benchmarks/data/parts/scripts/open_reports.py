@@ -99,7 +99,9 @@ for name, L, d, H, g, gh, tp, mb, gas, flash, commit in PY:
         # and its ZeRO-1 optimizer (stage1.py ``step``) checks overflow and takes the gradient norm tensor by tensor,
         # each with a host read, over all the rank's gradients before stepping its partition (runtime/utils.py HEAD side
         # @1622ff0f: CheckOverflow.has_overflow_serial, get_grad_norm; stacks.Stack.serial_grad_checks)
-        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True;grad_all_reduce=always;serial_grad_checks=True",
+        # every Pythia config sets "partition-activations": true (NeoX-20B's 20B.yml false): DeepSpeed's checkpoint
+        # keeps each layer input as its 1/tp slice and re-gathers it in the backward (stacks.Stack.partition_activations)
+        stack_options=("attn_rel=0.5;attn_hdim_tiles=32/64/128;" if flash else "") + "sync_each_layer=True;neox_attention=True;grad_all_reduce=always;serial_grad_checks=True;partition_activations=True",
         stack="megatron-deepspeed", stack_as_run="EleutherAI GPT-NeoX (Megatron layers + DeepSpeed PipelineEngine at pipe-parallel-size 1, ZeRO-1)",
         metric="gpu_hours_total", value=gh, flop_formula="",
         source_url="https://arxiv.org/abs/2304.01373",
