@@ -216,7 +216,21 @@ def vtrain(cat, which: str) -> pd.DataFrame:
     GPUs' NICs, which the 1/8-of-the-node share already prices): the DP all-reduce of groups with
     2-4 ranks a node 3x / 4x slower gives vtrain_multi 3.2/12.5% (0.856) / 3.9/11.5% (0.878;
     39.1B 0.768, 18.4B 0.882, 175B 0.897): it covers the 3.6B and 18.4B gaps, but adds only
-    0.4-1.4 s to the 39.1B rows' 2-9 s."""
+    0.4-1.4 s to the 39.1B rows' 2-9 s.
+
+    A sixth look (acc25, 2026-12-03), at what vTrain's own simulator does with these rows (VIA-Research/vTrain
+    src/predictor.py @f8dda847, ``create_layer_graph`` / ``compute_comm_time``): nothing in it is TP-2-specific either.
+    It prices a pipeline send as the full, unpartitioned activation twice (``2 * feature_map_size``, mb x s x h x 2 B)
+    at a quarter of the configs' 800 Gb/s (``_compute_p2p_latency``: 134 MB in 5 ms at TP 2 mb 2, against the
+    +140..+250 ms a tick the 39.1B TP 2 rows miss by); two TP all-reduces of the layer's activation per pass from its
+    LUTs (the ~2 ms a layer already ruled out); the DP all-reduce of the stage's parameters once after the last
+    backward, at the NVLink formula (``intra_node_bandwidth`` 150 GB/s, no LUT beyond 8 ranks) whenever tp < 8 and at
+    the 800 Gb/s line rate only at TP 8 -- so it makes the TP 2 / 4 rows' reduce cheaper, not dearer, than TP 8's; and
+    it skips the recompute on the last stage ("Last rank worker dosen't perform recomputation"), a per-stage saving,
+    not a per-TP one. Its kernel times come from per-(h, tp, mb) traces measured on one node, the same inputs for
+    the 39.1B rows at PP 8 and PP 16 whose per-tick residue differs 2.6x (TP 2 mb 3: +152 / +199 ms; TP 4 mb 6: -12 /
+    +52 ms). So the repository offers no mechanism for the 39.1B TP <= 4 rows; the paper's 14.73% multi-node mean
+    error (KAIST's announcement) leaves room for them being missed there too. Nothing changed."""
     f = DATA / f"vtrain_{which}_node.csv"
     d = pd.read_csv(f)
     d = d.rename(columns={"global batch": "gb", "micro batch": "mb", "hidden size": "hidden",
