@@ -8,16 +8,18 @@ The blocks are laid out as torchtitan's (models/llama3/model.py, models/moe/moe.
 kernel), ``wo``; ``w2(F.silu(w1(x)) * w3(x))``; the MoE block a ``router.gate`` linear, softmax top-k, the routed
 experts as ``torch._grouped_mm`` over the tokens sorted by expert, and shared experts (a FeedForward). Each block is
 wrapped as torchtitan 0.3's ``_apply_op_sac`` wraps it: ``checkpoint(..., use_reentrant=False, context_fn=...)`` with
-``create_selective_checkpoint_contexts`` and its policy -- MUST_SAVE the outputs of the ops of the save list (``aten.mm``
-and the SDPA kernels, the CPU flash kernel included), except every second ``aten.mm`` (a count restarting per block),
-and PREFER_RECOMPUTE the rest; an mm whose weight has the router gate's shape is recomputed outside the count
-(``per_op_sac_force_recompute_mm_shapes_by_fqns = ["moe.router.gate"]``).
+``create_selective_checkpoint_contexts`` and its policy -- MUST_SAVE the outputs of the ops of the save list
+(``aten.mm``, the SDPA kernels, the CPU flash kernel included), except every second ``aten.mm`` (a count restarting
+per block), and PREFER_RECOMPUTE the rest; an mm whose weight has the router gate's shape is recomputed outside the
+count (``per_op_sac_force_recompute_mm_shapes_by_fqns = ["moe.router.gate"]``).
 
 Measure: every storage an op creates during the forward is recorded by a ``TorchDispatchMode`` outside the checkpoints
 (``StorageWeakRef``, so recording keeps nothing alive); after the forward, with only the output held, the storages
 still alive are what the forward keeps for the backward (the SAC cache, the checkpoints' inputs, anything autograd
 saves), counted once each. The per-layer bytes are the difference of a 3- and a 1-block stack, halved. The same
-measure with no checkpointing equals ``saved_tensors_hooks``' count (``SavedTensors``), which checks the method.
+measure with no checkpointing equals ``saved_tensors_hooks``' count (one per storage), which checks the method; on
+one rank it also equals the SAC caches plus the checkpoints' inputs (``measure="cache"``), the measure of the
+tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan).
 """
 from __future__ import annotations
 
@@ -53,7 +55,8 @@ class RMSNorm(nn.Module):
 class FeedForward(nn.Module):
     def __init__(self, h, f):
         super().__init__()
-        self.w1, self.w2, self.w3 = nn.Linear(h, f, bias=False), nn.Linear(f, h, bias=False), nn.Linear(h, f, bias=False)
+        self.w1, self.w3 = nn.Linear(h, f, bias=False), nn.Linear(h, f, bias=False)
+        self.w2 = nn.Linear(f, h, bias=False)
 
     def forward(self, x):
         return self.w2(F.silu(self.w1(x)) * self.w3(x))
@@ -258,7 +261,8 @@ def _tp_rank(rank, world, port, sp, kw, out):
         plan.update({"attention_norm": SequenceParallel(), "ffn_norm": SequenceParallel(),
                      "attention": PrepareModuleInput(input_layouts=(Shard(1), None, None),
                                                      desired_input_layouts=(Replicate(), None, None)),
-                     "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),))})
+                     "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),),
+                                                        desired_input_layouts=(Replicate(),))})
     kept = {}
     for layers in (1, 3):
         torch.manual_seed(0)
@@ -332,8 +336,8 @@ def predicted(kw, tp=1, sp=False) -> float:
 
 
 #: the tensor-parallel cases (TP 2 on gloo): (name, world, sp, case)
-TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c) for c in ("dense s128 h256 b2 unfused", "dense s128 h256 b2 fused")
-            for sp in (False, True)]
+TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c)
+            for c in ("dense s128 h256 b2 unfused", "dense s128 h256 b2 fused") for sp in (False, True)]
 
 
 if __name__ == "__main__":

@@ -297,7 +297,8 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
     rows += [SavedTensor(f"{x.name}.out", x.n, None, x.shard, True) for x in b.saved]
     if b.sdpa_saved:
         width = m.heads * m.mla.v_head_dim if m.mla is not None else m.q_dim
-        rows += [SavedTensor("sdpa.out", width, None, "tp", True), SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True)]
+        rows += [SavedTensor("sdpa.out", width, None, "tp", True),
+                 SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True)]
     rows += [SavedTensor(f"{x.name}.reduce_scatter", x.n, None, "rs", True) for x in b.saved + b.rerun
              if x.shard == "row"]
     return rows
