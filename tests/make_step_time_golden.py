@@ -58,6 +58,12 @@ Regenerated on the fixes24 branch (2026-12-03) for torchtitan's per-op SAC price
 the GEMM time; HFU counts it instead of the attention core): only llama3-70b/torchtitan moved, 22 of 574 arrays:
 selective rows' step time x0.966-1.0, hw_flops x1.0-1.081, hfu x1.0-1.119; no memory array.
 Regenerated on main after merging accscale and fixes24 (2026-12-03): both changes together, nothing else.
+Regenerated on the opsacmem branch (2026-12-03) for torchtitan's per-op SAC memory read off the same policy as its
+recompute FLOPs (flops.op_sac_block; activations.op_sac_saved_tensors: 0.3's fused QKV saves wqkv's output, the
+row-parallel w2 output is the full width on each TP rank, each row-parallel reduce-scatter output is kept under SP):
+only llama3-70b/torchtitan's memory moved, 24 of 64 rows (the selective ones), 5 arrays on each instance:
+activations x1.006-2.17 (x2.17 at TP 8 + SP), other (its fragmentation allowance on the activations) x1.002-1.83,
+total x1.001-2.04, the last stage's other/total x1.001-1.25; no step-time array.
 """
 from __future__ import annotations
 

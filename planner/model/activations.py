@@ -41,7 +41,10 @@ class SavedTensor:
     name: str
     per_token: float  # elements per token (may depend on s for the attention scores)
     dtype_bytes: float | None  # None = the activation dtype
-    shard: str  # "tp": divided by t; "sp": divided by t only under sequence parallelism
+    #: "tp": divided by t; "sp": divided by t only under sequence parallelism; "row" / "none": the full width on
+    #: every rank (a row-parallel mm's partial sum, a replicated projection); "rs": a reduce-scatter's output, the
+    #: sequence shard, held only under sequence parallelism with t > 1 (``op_sac_saved_tensors``)
+    shard: str
     selective: bool  # still kept under selective recompute (core attention dropped)
     #: the input a linear layer saves for its weight gradient: under Transformer Engine FP8 it is
     #: saved quantised, 1 byte per element (``te_fp8``, see ``layer_saved_tensors``)
@@ -272,30 +275,40 @@ def block_saved_tensors(m: ModelSpec, kind, *args):
     return rows[:cut] if kind == "*" else rows[cut:]
 
 
-def op_sac_saved_tensors(m: ModelSpec):
-    """What torchtitan's op-level selective activation checkpointing keeps of a dense layer
-    (``activation_checkpoint.selective_ac_option = "op"``; torchtitan 2024
-    parallelisms/parallelize_llama.py ``_apply_ac_to_transformer_block``): the block runs under
-    ``create_selective_checkpoint_contexts`` with a policy that MUST_SAVEs the outputs of the ops in
-    ``_save_list`` — ``aten.mm``, the SDPA flash/efficient kernels, ``reduce_scatter_tensor`` and the
-    float8 ``abs``/``max`` amax scalars — "except every second mm" (``meta[mm_count_key] % 2 == 0``,
-    the count restarting per block), and recomputes everything else. In the Llama block the mms
-    run wq, wk, wv, wo, w1, w3, w2 (torchtitan models/llama/model.py: ``w2(F.silu(w1(x)) * w3(x))``),
-    so the 1st, 3rd, 5th and 7th are kept: q, v, w1's output and w2's output; plus SDPA's output
-    and its fp32 log-sum-exp, and the block input the checkpoint keeps. w2's output is the full
-    hidden width on each TP rank before its reduction (exact for the FSDP-only plans that use op
-    SAC; sharded only under SP here)."""
-    h, q, kv, f = m.hidden, m.q_dim, m.kv_dim, m.ffn_hidden
-    return [SavedTensor("block.input", h, None, "sp", True),
-            SavedTensor("wq.out", q, None, "tp", True), SavedTensor("wv.out", kv, None, "tp", True),
-            SavedTensor("sdpa.out", q, None, "tp", True), SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True),
-            SavedTensor("w1.out", f, None, "tp", True), SavedTensor("w2.out", h, None, "sp", True)]
+def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: bool = False, flash: bool = True):
+    """What torchtitan's per-op selective activation checkpointing keeps of one checkpointed block: the rows follow
+    ``planner.model.flops.op_sac_block``, the description the recompute FLOPs read too -- the outputs of the mms it
+    does not re-run (the 1st, 3rd, ... ``nn.Linear`` mm of the block: Llama 3 under 0.3's fused QKV wqkv, w1, w2;
+    with separate projections wq, wv, w1, w2; an MoE block's attention and shared-expert mms by the same count, the
+    router and routed experts kept nothing), SDPA's output and fp32 log-sum-exp (with ``flash``: its kernel is in the
+    save list; the math path's bmm/softmax are re-run and keep nothing), and the block input the checkpoint keeps for
+    the re-run. Everything else (norms, RoPE, activations, routing) is re-run from these, so is not saved.
+
+    Sharding (``SavedTensor.shard``): a column-parallel output by TP; a row-parallel output (wo, w2) is the partial
+    sum, the full width on every rank (its reduction is not an mm); under sequence parallelism each row-parallel mm's
+    ``reduce_scatter_tensor`` output, in the save list whatever the count, adds its sequence shard ("rs"). Checked
+    against torch's SAC run with torchtitan's policy on CPU (tests/op_sac_truth.py, tests/test_op_sac_activations.py:
+    dense and MoE blocks, fused and separate QKV, exact to the byte on one rank and at TP 2 with and without SP on
+    gloo ranks under torchtitan's DTensor plan)."""
+    from planner.model.flops import op_sac_block
+
+    b = op_sac_block(m, moe, kind, fused_qkv, flash)
+    rows = [SavedTensor("block.input", m.hidden, None, "sp", True)]
+    rows += [SavedTensor(f"{x.name}.out", x.n, None, x.shard, True) for x in b.saved]
+    if b.sdpa_saved:
+        width = m.heads * m.mla.v_head_dim if m.mla is not None else m.q_dim
+        rows += [SavedTensor("sdpa.out", width, None, "tp", True),
+                 SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True)]
+    rows += [SavedTensor(f"{x.name}.reduce_scatter", x.n, None, "rs", True) for x in b.saved + b.rerun
+             if x.shard == "row"]
+    return rows
 
 
 def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, recompute=NONE,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
-                           modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0):
+                           modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
+                           fused_qkv=False):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -305,7 +318,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     Full recompute keeps only the layer input (Korthikanti §4: 2*s*b*h, sharded by t under SP).
     ``selective`` is what the stack's selective recompute keeps (``Stack.selective``): Megatron's
     attention core dropped (the table's ``selective`` rows), torchtitan's op-level SAC
-    (``op_sac_saved_tensors``; MoE layers keep the table's rows) or its layer SAC, each ``ac_freq``-th
+    (``op_sac_saved_tensors``, dense, MoE and hybrid blocks; ``fused_qkv``: the stack's fused QKV projection, which
+    moves its mm count) or its layer SAC, each ``ac_freq``-th
     layer fully checkpointed: here a checkpointed layer (its input, as full), the share of such layers
     and the rest at none blended by planner.model.memory ``_partial_recompute_saves``
     (pipeline.recomputed_fraction).
@@ -332,7 +346,9 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         b = act_bytes if t.dtype_bytes is None else t.dtype_bytes
         if te_fp8 and t.linear_input:
             b = lp_bytes  # TE keeps the quantised copy it made for the GEMM (LowPrecisionRecipe.saved_bytes)
-        return tokens * per_tok * b / (tp if t.shard == "tp" else sp_div)
+        share = {"tp": 1.0 / tp, "sp": 1.0 / sp_div, "row": 1.0, "none": 1.0,
+                 "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0)}[t.shard]
+        return tokens * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
                                  probs_in_experts):
@@ -343,8 +359,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if not ((not t.selective and "core_attn" in mods) or mods.intersection(t.modules)):
             keep_sel = keep_sel + v
     full = tokens * m.hidden * act_bytes / sp_div
-    if selective == "op" and not moe and kind is None:
-        keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m))
+    if selective == "op":
+        keep_sel = sum(row_bytes(t) for t in op_sac_saved_tensors(m, moe, kind, fused_qkv, flash))
     elif selective == "layer":  # a layer layer SAC checkpoints (memory._partial_recompute_saves: the share)
         keep_sel = full
     return np.where(rc == FULL, full, np.where(rc == SELECTIVE, keep_sel, keep_all))
@@ -359,13 +375,15 @@ def stack_table_kw(stack, precision: str, modules=("core_attn",)) -> dict:
     ``modules``: the Megatron recompute modules (``planner.model.stacks.recompute_modules``) and
     ``fused_norm`` where the TE spec fuses the norms into the linears, ``probs_in_experts`` where the
     experts apply the routing weights (``Stack.moe_probs_in_experts``), ``lp_bytes`` the bytes per element of
-    the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``)."""
+    the quantised linear inputs TE keeps under the stack's recipe (``LowPrecisionRecipe.saved_bytes``), ``fused_qkv``
+    where its attention runs q, k, v as one linear (``Stack.fused_qkv``: per-op SAC's mm count)."""
     te = bool(getattr(stack, "te_linears", False))
     recipe = getattr(stack, "recipe", None)
     return dict(te_fp8=te and precision == "fp8", lp_bytes=recipe.saved_bytes if recipe is not None else 1.0,
                 fused_glu=bool(getattr(stack, "fused_glu", False)),
                 selective=getattr(stack, "selective", "attention_core"), modules=tuple(modules), fused_norm=te,
-                probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)))
+                probs_in_experts=bool(getattr(stack, "moe_probs_in_experts", False)),
+                fused_qkv=bool(getattr(stack, "fused_qkv", False)))
 
 
 def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
@@ -383,7 +401,7 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
-                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0):
+                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
     one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
@@ -392,11 +410,13 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
-                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes)
+                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv)
     rc = np.asarray(recompute)
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
         return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0)
-    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, one - sel, 0.0))
+    # op SAC keeps tensors no-recompute autograd does not (a row-parallel mm's full-width output, reduce-scatter
+    # outputs), so its keep is not a subset of ``one``: no negative rebuild
+    return np.where(rc == FULL, one, np.where(rc == SELECTIVE, np.maximum(one - sel, 0.0), 0.0))
 
 
 def logits_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, act_bytes=2, sp=False):

@@ -44,6 +44,8 @@ reference models in calibration/reference_models.py, and against Narayanan eq. 3
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from planner.model import ew
@@ -251,72 +253,124 @@ def recompute_module_flops_per_token(m: ModelSpec) -> dict[str, float]:
     return {k: 2.0 * v for k, v in macs.items()}
 
 
-def op_sac_block_mms(m: ModelSpec, fused_qkv: bool = False) -> dict[str, list[float]]:
-    """Multiply-adds per token of each block part's ``nn.Linear`` mms in the order the forward runs them -- what
-    per-op SAC's "every second mm" rule counts (``op_sac_recompute_flops_per_token``): "attn" q, k, v (one mm
-    under ``fused_qkv``: torchtitan 0.3 ``FusedQKVLinear``; attention.py ``QKVLinear`` runs ``self.wq(x),
-    self.wk(x), self.wv(x)``) and o, or MLA's wq (wq_a, wq_b), wkv_a, wkv_b, wo (torchtitan
-    models/deepseek_v3/model.py ``Attention.forward``); "mlp" the dense MLP's w1, w3, w2 (feed_forward.py
-    ``self.w2(F.silu(self.w1(x)) * self.w3(x))``; ungated fc1, fc2); "moe" the MoE block's latent projections and
-    shared experts (moe.py ``MoE.forward``: the router, then the routed experts' ``torch._grouped_mm``, which are
-    not mms of the count, then ``self.shared_experts(x)``); "mamba" a Mamba-2 mixer's in_proj and out_proj."""
+@dataclass(frozen=True)
+class BlockMM:
+    """One ``nn.Linear`` mm of a checkpointed block, per token: ``k`` input and ``n`` output elements, and how its
+    output lies over tensor parallelism (planner.model.activations ``SavedTensor.shard``): "tp" column-parallel
+    (heads or FFN columns split over the ranks), "row" row-parallel (the partial sum, the full width on every rank
+    before its reduction), "none" replicated (MLA's down-projections, LatentMoE's latent projections)."""
+    name: str
+    k: float
+    n: float
+    shard: str = "tp"
+
+    @property
+    def macs(self) -> float:
+        return self.k * self.n
+
+
+def op_sac_block_mms(m: ModelSpec, fused_qkv: bool = False) -> dict[str, list[BlockMM]]:
+    """Each block part's ``nn.Linear`` mms in the order the forward runs them -- what per-op SAC's "every second mm"
+    rule counts (``op_sac_block``): "attn" q, k, v (one mm under ``fused_qkv``: torchtitan 0.3 ``FusedQKVLinear``;
+    attention.py ``QKVLinear`` runs ``self.wq(x), self.wk(x), self.wv(x)``) and o, or MLA's wq (wq_a, wq_b), wkv_a,
+    wkv_b, wo (torchtitan models/deepseek_v3/model.py ``Attention.forward``); "mlp" the dense MLP's w1, w3, w2
+    (feed_forward.py ``self.w2(F.silu(self.w1(x)) * self.w3(x))``; ungated fc1, fc2); "moe" the MoE block's latent
+    projections and shared experts (moe.py ``MoE.forward``: the router, then the routed experts'
+    ``torch._grouped_mm``, which are not mms of the count, then ``self.shared_experts(x)``); "mamba" a Mamba-2
+    mixer's in_proj and out_proj."""
     h = m.hidden
     if m.mla is not None:
         a, H = m.mla, m.heads
         dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        q = [h * a.q_lora_rank, a.q_lora_rank * H * dqk] if a.q_lora_rank else [h * H * dqk]
-        attn = q + [h * (a.kv_lora_rank + a.qk_rope_head_dim), a.kv_lora_rank * H * (a.qk_nope_head_dim + a.v_head_dim),
-                    H * a.v_head_dim * h]
+        q = ([BlockMM("wq_a", h, a.q_lora_rank, "none"), BlockMM("wq_b", a.q_lora_rank, H * dqk)] if a.q_lora_rank
+             else [BlockMM("wq", h, H * dqk)])
+        attn = q + [BlockMM("wkv_a", h, a.kv_lora_rank + a.qk_rope_head_dim, "none"),
+                    BlockMM("wkv_b", a.kv_lora_rank, H * (a.qk_nope_head_dim + a.v_head_dim)),
+                    BlockMM("wo", H * a.v_head_dim, h, "row")]
     elif fused_qkv:
-        attn = [h * (m.q_dim + 2 * m.kv_dim), m.q_dim * h]
+        attn = [BlockMM("wqkv", h, m.q_dim + 2 * m.kv_dim), BlockMM("wo", m.q_dim, h, "row")]
     else:
-        attn = [h * m.q_dim, h * m.kv_dim, h * m.kv_dim, m.q_dim * h]
+        attn = [BlockMM("wq", h, m.q_dim), BlockMM("wk", h, m.kv_dim), BlockMM("wv", h, m.kv_dim),
+                BlockMM("wo", m.q_dim, h, "row")]
 
-    def mlp(width):
-        return [h * width] * m.mlp_up_factor + [width * h]
+    def mlp(pre, width):
+        up = [BlockMM(f"{pre}w1", h, width), BlockMM(f"{pre}w3", h, width)][:m.mlp_up_factor]
+        return up + [BlockMM(f"{pre}w2", width, h, "row")]
 
-    out = {"attn": attn, "mlp": mlp(m.dense_width), "moe": [], "mamba": []}
+    out = {"attn": attn, "mlp": mlp("", m.dense_width), "moe": [], "mamba": []}
     if m.moe is not None:
         e = m.moe
-        out["moe"] = ([h * e.latent_size, e.latent_size * h] if e.latent_size else []) + (
-            mlp(e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden) if e.shared_experts else [])
+        out["moe"] = ([BlockMM("latent_in", h, e.latent_size, "none"), BlockMM("latent_out", e.latent_size, h, "none")]
+                      if e.latent_size else []) + (
+            mlp("shared.", e.shared_ffn_hidden or e.shared_experts * m.ffn_hidden) if e.shared_experts else [])
     if m.mamba is not None:
         di = m.mamba_inner
-        out["mamba"] = [mamba_proj_macs(m) - di * h, di * h]
+        out["mamba"] = [BlockMM("in_proj", h, mamba_proj_macs(m) / h - di), BlockMM("out_proj", di, h, "row")]
     return out
+
+
+@dataclass(frozen=True)
+class OpSacBlock:
+    """What torchtitan's per-op SAC does with one checkpointed block (``op_sac_block``): the mms whose outputs it
+    saves and those it re-runs in the backward, the MoE work it re-runs outside the mm count (router gate and kept
+    routed rows, multiply-adds per token), and whether the block's attention kernel output is saved (SDPA's output
+    and log-sum-exp, with flash; the math path is decomposed into bmm and softmax, none in the save list)."""
+    saved: tuple[BlockMM, ...]
+    rerun: tuple[BlockMM, ...]
+    forced_macs: float
+    sdpa_saved: bool
+
+
+#: the parts of one checkpointed block by hybrid kind (vocab.HYBRID_LAYER; None: a whole transformer layer, its MLP
+#: part "moe" in an MoE layer)
+OP_SAC_PARTS = {None: ("attn", "mlp"), "moe": ("attn", "moe"), "*": ("attn",), "-": ("mlp",), "E": ("moe",),
+                "M": ("mamba",)}
+
+
+def op_sac_block(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: bool = False,
+                 flash: bool = True) -> OpSacBlock:
+    """torchtitan's per-op selective activation checkpointing of one block, the one description both what it re-runs
+    (``op_sac_recompute_flops_per_token``) and what it keeps (planner.model.activations ``op_sac_saved_tensors``)
+    read. torchtitan 0.3 torchtitan/distributed/activation_checkpoint.py ``_apply_op_sac`` (the 2024 ``_save_list``
+    policy of parallelize_llama.py is the same rule): each block runs under ``create_selective_checkpoint_contexts``
+    with a policy that MUST_SAVEs the outputs of the ops of ``_op_sac_save_list`` (``aten.mm``, the SDPA
+    flash/efficient/cudnn kernels, ``reduce_scatter_tensor``, ``max``) "except every second mm"
+    (``meta[mm_count_key] % 2 == 0``, the count restarting with each checkpointed block) and PREFER_RECOMPUTEs
+    everything else. So of the block's ``nn.Linear`` mms (``op_sac_block_mms``, in forward order) the 1st, 3rd, ...
+    are saved and the 2nd, 4th, ... re-run (Llama 3 under 0.3's fused QKV: wqkv, wo, w1, w3, w2 -- wqkv, w1, w2
+    saved, wo and w3 re-run); in an MoE block the router's gate (``force_recompute_mm_shapes_by_fqns =
+    ["moe.router.gate"]``, recomputed before the count) and the routed experts' ``torch._grouped_mm`` (not in the
+    save list) re-run whole, on the rows the capacity keeps. ``moe``/``kind``: a transformer layer (its MLP or MoE
+    block after the attention, one count) or one block of a hybrid model (each its own checkpoint). ``flash``:
+    SDPA runs a fused kernel whose output is saved; without it torch's math path runs as bmm/softmax, all re-run."""
+    mms = op_sac_block_mms(m, fused_qkv)
+    parts = OP_SAC_PARTS["moe" if (moe and kind is None) else kind]
+    seq = [x for p in parts for x in mms[p]]
+    forced = 0.0
+    if "moe" in parts and m.moe is not None:
+        from planner.model.moe import kept_rows
+
+        b = moe_block_macs(m)
+        forced = b["router"] + kept_rows(m.moe) * b["experts"]
+    return OpSacBlock(saved=tuple(seq[0::2]), rerun=tuple(seq[1::2]), forced_macs=forced,
+                      sdpa_saved=flash and "attn" in parts)
 
 
 def op_sac_recompute_flops_per_token(m: ModelSpec, fused_qkv: bool = False) -> float:
     """Forward matmul FLOPs per token, summed over the layers, that per-op selective activation checkpointing re-runs
-    in the backward (torchtitan 0.3 torchtitan/distributed/activation_checkpoint.py ``SelectiveAC``; the 2024
-    ``_save_list`` policy of parallelize_llama.py is the same rule): each block runs under
-    ``create_selective_checkpoint_contexts`` with a policy that saves the outputs of the compute-intensive ops
-    (``aten.mm``, SDPA, ...) "except every second mm/linear" (``meta[mm_count_key] % 2 == 0``, the count restarting
-    with each checkpointed block) and recomputes everything else. So the block's 2nd, 4th, ... ``nn.Linear`` mm is
-    re-run (``op_sac_block_mms``; Llama 3 under torchtitan 0.3: wqkv, wo, w1, w3, w2, so wo and w3), the
-    attention core is not (SDPA's output is saved), and in an MoE block the router's gate
-    (``force_recompute_mm_shapes_by_fqns = ["moe.router.gate"]``, recomputed outside the count) and the routed
-    experts' ``torch._grouped_mm`` (not in the save list) are re-run whole, on the rows the capacity keeps. A plain
-    layer is one block (attention, then its MLP or MoE block, one count); a hybrid model's blocks are each their
-    own. MTP modules are not checkpointed (torchtitan wraps ``model.layers``)."""
-    mms = op_sac_block_mms(m, fused_qkv)
+    in the backward: the re-run mms and the MoE router and routed experts of each block (``op_sac_block``; Llama 3
+    under torchtitan 0.3: wo and w3); the attention core is not re-run (SDPA's output is saved; counted with flash
+    attention: without it torch's math path would re-run the core too, not counted here). A plain layer is one
+    block (attention, then its MLP or MoE block, one count); a hybrid model's blocks are each their own. MTP modules
+    are not checkpointed (torchtitan wraps ``model.layers``)."""
+    def rerun(moe, kind=None):
+        b = op_sac_block(m, moe, kind, fused_qkv)
+        return float(sum(x.macs for x in b.rerun)) + b.forced_macs
 
-    def every_second(parts):
-        return float(sum(parts[1::2]))
-
-    moe_forced = 0.0
-    if m.moe is not None:
-        from planner.model.moe import kept_rows
-
-        b = moe_block_macs(m)
-        moe_forced = b["router"] + kept_rows(m.moe) * b["experts"]
     if m.hybrid:
-        macs = (m.attention_layers * every_second(mms["attn"]) + m.kind_layers("-") * every_second(mms["mlp"])
-                + m.kind_layers("E") * (every_second(mms["moe"]) + moe_forced)
-                + m.mamba_layers * every_second(mms["mamba"]))
+        macs = sum(n * rerun(k == "E", k) for k in ("*", "-", "E", "M") if (n := m.kind_layers(k)))
     else:
-        macs = ((m.layers - m.moe_layers) * every_second(mms["attn"] + mms["mlp"])
-                + m.moe_layers * (every_second(mms["attn"] + mms["moe"]) + moe_forced))
+        macs = (m.layers - m.moe_layers) * rerun(False) + (m.moe_layers * rerun(True) if m.moe_layers else 0.0)
     return 2.0 * macs
 
 

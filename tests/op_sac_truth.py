@@ -1,0 +1,350 @@
+"""torchtitan's per-op selective activation checkpointing (op SAC) run for real on a tiny torchtitan-style Llama (and
+MoE) block stack in plain torch, and the bytes its forward leaves alive for the backward: the ground truth of
+``planner.model.activations.op_sac_saved_tensors`` (tests/test_op_sac_activations.py; ``python tests/op_sac_truth.py``
+prints the error table the README quotes).
+
+The blocks are laid out as torchtitan's (models/llama3/model.py, models/moe/moe.py): RMSNorm, q/k/v as three
+``nn.Linear`` (``wq``, ``wk``, ``wv``) or one (0.3's fused QKV), RoPE, ``F.scaled_dot_product_attention`` (the flash
+kernel), ``wo``; ``w2(F.silu(w1(x)) * w3(x))``; the MoE block a ``router.gate`` linear, softmax top-k, the routed
+experts as ``torch._grouped_mm`` over the tokens sorted by expert, and shared experts (a FeedForward). Each block is
+wrapped as torchtitan 0.3's ``_apply_op_sac`` wraps it: ``checkpoint(..., use_reentrant=False, context_fn=...)`` with
+``create_selective_checkpoint_contexts`` and its policy -- MUST_SAVE the outputs of the ops of the save list
+(``aten.mm``, the SDPA kernels, the CPU flash kernel included), except every second ``aten.mm`` (a count restarting
+per block), and PREFER_RECOMPUTE the rest; an mm whose weight has the router gate's shape is recomputed outside the
+count (``per_op_sac_force_recompute_mm_shapes_by_fqns = ["moe.router.gate"]``).
+
+Measure: every storage an op creates during the forward is recorded by a ``TorchDispatchMode`` outside the checkpoints
+(``StorageWeakRef``, so recording keeps nothing alive); after the forward, with only the output held, the storages
+still alive are what the forward keeps for the backward (the SAC cache, the checkpoints' inputs, anything autograd
+saves), counted once each. The per-layer bytes are the difference of a 3- and a 1-block stack, halved. The same
+measure with no checkpointing equals ``saved_tensors_hooks``' count (one per storage), which checks the method; on
+one rank it also equals the SAC caches plus the checkpoints' inputs (``measure="cache"``), the measure of the
+tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan).
+"""
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.multiprocessing.reductions import StorageWeakRef
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+
+aten = torch.ops.aten
+
+#: torchtitan's ``_op_sac_save_list`` (llama3 parallelize.py; flex attention and compiled code left out), plus the CPU
+#: flash kernel that stands for the CUDA flash kernel here
+SAVE_LIST = {aten.mm.default, aten._scaled_dot_product_efficient_attention.default,
+             aten._scaled_dot_product_flash_attention.default, aten._scaled_dot_product_cudnn_attention.default,
+             aten._scaled_dot_product_attention_math.default, torch.ops._c10d_functional.reduce_scatter_tensor.default,
+             aten.max.default, aten._scaled_dot_product_flash_attention_for_cpu.default}
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(h))
+
+    def forward(self, x):
+        return F.rms_norm(x, x.shape[-1:], self.weight, 1e-5)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, h, f):
+        super().__init__()
+        self.w1, self.w3 = nn.Linear(h, f, bias=False), nn.Linear(h, f, bias=False)
+        self.w2 = nn.Linear(f, h, bias=False)
+
+    def forward(self, x):
+        return self.w2(F.silu(self.w1(x)) * self.w3(x))
+
+
+def rope(x, cos, sin):
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat((-x2, x1), dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, h, heads, kv_heads, fused):
+        super().__init__()
+        self.a, self.g, self.d, self.fused = heads, kv_heads, h // heads, fused
+        q, kv = heads * self.d, kv_heads * self.d
+        if fused:
+            self.wqkv = nn.Linear(h, q + 2 * kv, bias=False)
+        else:
+            self.wq, self.wk, self.wv = (nn.Linear(h, n, bias=False) for n in (q, kv, kv))
+        self.wo = nn.Linear(q, h, bias=False)
+
+    def forward(self, x, cos, sin):
+        b, s, _ = x.shape
+        if self.fused:
+            q, k, v = self.wqkv(x).split([self.a * self.d, self.g * self.d, self.g * self.d], dim=-1)
+        else:
+            q, k, v = self.wq(x), self.wk(x), self.wv(x)
+        q = rope(q.view(b, s, self.a, self.d).transpose(1, 2), cos, sin)
+        k = rope(k.view(b, s, self.g, self.d).transpose(1, 2), cos, sin)
+        v = v.view(b, s, self.g, self.d).transpose(1, 2)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=self.g != self.a)
+        return self.wo(y.transpose(1, 2).reshape(b, s, -1))
+
+
+class MoE(nn.Module):
+    """torchtitan's MoE: the router's gate, top-k of the softmax scores, the tokens sorted by expert and run through the
+    routed experts as ``torch._grouped_mm`` (GroupedExperts), scaled by their scores and scattered back, plus the
+    shared experts."""
+
+    def __init__(self, h, f, experts, top_k, shared):
+        super().__init__()
+        self.k = top_k
+        self.router = nn.Module()
+        self.router.gate = nn.Linear(h, experts, bias=False)
+        self.w1, self.w3 = (nn.Parameter(torch.randn(experts, h, f) / math.sqrt(h)) for _ in range(2))
+        self.w2 = nn.Parameter(torch.randn(experts, f, h) / math.sqrt(f))
+        self.shared_experts = FeedForward(h, f * shared) if shared else None
+
+    def forward(self, x):
+        shape, x = x.shape, x.reshape(-1, x.shape[-1])
+        scores = self.router.gate(x).float().softmax(dim=-1)
+        top, idx = scores.topk(self.k, dim=-1)
+        order = idx.flatten().argsort(stable=True)
+        counts = idx.flatten().bincount(minlength=self.w1.shape[0])
+        offs = counts.cumsum(0).to(torch.int32)
+        xs = x[order // self.k]
+        hs = F.silu(torch._grouped_mm(xs, self.w1, offs=offs)) * torch._grouped_mm(xs, self.w3, offs=offs)
+        ys = torch._grouped_mm(hs, self.w2, offs=offs) * top.flatten()[order].unsqueeze(-1).to(x.dtype)
+        out = torch.zeros_like(x).index_add(0, order // self.k, ys)
+        if self.shared_experts is not None:
+            out = out + self.shared_experts(x)
+        return out.view(shape)
+
+
+class Block(nn.Module):
+    def __init__(self, h, heads, kv_heads, f, fused, moe=None):
+        super().__init__()
+        self.attention_norm, self.ffn_norm = RMSNorm(h), RMSNorm(h)
+        self.attention = Attention(h, heads, kv_heads, fused)
+        self.moe = MoE(h, f, **moe) if moe else None
+        self.feed_forward = None if moe else FeedForward(h, f)
+
+    def forward(self, x, cos, sin):
+        h = x + self.attention(self.attention_norm(x), cos, sin)
+        return h + (self.moe or self.feed_forward)(self.ffn_norm(h))
+
+
+def op_sac_context(block: Block):
+    """torchtitan 0.3 ``_apply_op_sac``'s context for one block: a fresh mm count per checkpointed call, the router
+    gate's mm shape force-recomputed outside the count."""
+    forced = {tuple(block.moe.router.gate.weight.t().shape)} if block.moe is not None else set()
+    meta = {"forward_mm_count": 0, "recompute_mm_count": 0}
+
+    def policy(ctx, func, *args, **kwargs):
+        key = f"{'recompute' if ctx.is_recompute else 'forward'}_mm_count"
+        if func == aten.mm.default:
+            if tuple(args[1].shape) in forced:
+                return CheckpointPolicy.PREFER_RECOMPUTE
+            meta[key] += 1
+        save = func in SAVE_LIST and not (func == aten.mm.default and meta[key] % 2 == 0)
+        return CheckpointPolicy.MUST_SAVE if save else CheckpointPolicy.PREFER_RECOMPUTE
+
+    return create_selective_checkpoint_contexts(policy)
+
+
+class _Alive(TorchDispatchMode):
+    """Weak references to every storage an op outputs (one per storage)."""
+
+    def __init__(self):
+        super().__init__()
+        self.refs: dict[int, tuple[StorageWeakRef, int]] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            if isinstance(t, torch.Tensor):
+                st = t.untyped_storage()
+                self.refs.setdefault(st._cdata, (StorageWeakRef(st), st.nbytes()))
+        return out
+
+    def alive_bytes(self, skip=()):
+        skip = {t.untyped_storage()._cdata for t in skip}
+        return sum(n for k, (r, n) in self.refs.items() if k not in skip and not r.expired())
+
+
+def _cached_bytes(caches, inputs) -> int:
+    """Bytes of what the SAC caches hold (``create_selective_checkpoint_contexts``' storage: the MUST_SAVE outputs; a
+    DTensor's local shard) and of the checkpoints' inputs, one count per storage."""
+    seen = {}
+    for st in caches:
+        for per_op in st.values():
+            for v in per_op.values():
+                for o in (v if isinstance(v, (tuple, list)) else (v,)):
+                    t = getattr(o, "val", o)  # _VersionWrapper
+                    if isinstance(t, torch.Tensor):
+                        t = t.to_local() if hasattr(t, "to_local") else t
+                        seen[t.untyped_storage()._cdata] = t.untyped_storage().nbytes()
+    for t in inputs:
+        seen[t.untyped_storage()._cdata] = t.untyped_storage().nbytes()
+    return sum(seen.values())
+
+
+def _tables(seq, d, dtype):
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2).float() / d))
+    fr = torch.outer(torch.arange(seq).float(), inv)
+    fr = torch.cat((fr, fr), dim=-1)
+    return fr.cos().to(dtype), fr.sin().to(dtype)
+
+
+def kept_bytes(layers, h, heads, kv_heads, f, seq, batch, fused, moe=None, mode="op", dtype=torch.bfloat16,
+               measure="alive"):
+    """Bytes a ``layers``-block stack's forward leaves alive for the backward (``mode`` "op": torchtitan's op SAC,
+    "none": no checkpointing), its output excluded. ``measure`` "cache": the SAC caches and checkpoint inputs
+    instead (``_cached_bytes``: what the tensor-parallel check counts, where DTensor's wrappers hide the local
+    outputs from a dispatch mode)."""
+    torch.manual_seed(0)
+    blocks = nn.ModuleList(Block(h, heads, kv_heads, f, fused, moe) for _ in range(layers)).to(dtype)
+    cos, sin = _tables(seq, h // heads, dtype)
+    x0 = torch.randn(batch, seq, h, dtype=dtype, requires_grad=True)
+    x, caches, inputs, rec = _run(blocks, x0, cos, sin, mode)
+    # (the backward under this policy runs in tests/test_op_sac_activations.py's FLOP count)
+    if measure == "cache":
+        return _cached_bytes(caches, inputs)
+    return rec.alive_bytes(skip=[x, x0, cos, sin, *blocks.parameters()])
+
+
+def _run(blocks, x0, cos, sin, mode):
+    """The stack's forward, each block checkpointed as torchtitan's op SAC with ``mode`` "op", under a mode recording
+    every output storage (``_Alive``): (output, the SAC caches, the checkpoints' tensor inputs, the recorder)."""
+    caches, inputs, rec = [], [], _Alive()
+
+    def context(blk):
+        ctx = op_sac_context(blk)
+        caches.append(ctx[0].storage)
+        return ctx
+    with rec:
+        x = x0
+        for blk in blocks:
+            if mode == "op":
+                inputs.append(x)
+                x = checkpoint(blk, x, cos, sin, use_reentrant=False, context_fn=partial(context, blk))
+            else:
+                x = blk(x, cos, sin)
+    return x, caches, inputs, rec
+
+
+def per_layer_bytes(**kw) -> float:
+    return (kept_bytes(3, **kw) - kept_bytes(1, **kw)) / 2
+
+
+def _tp_rank(rank, world, port, sp, kw, out):
+    """One gloo rank of the tensor-parallel check: torchtitan's Llama TP plan (llama3 parallelize.py ``apply_tp``:
+    q/k/v (or the fused wqkv), w1, w3 column-parallel, wo and w2 row-parallel; with sequence parallelism the norms
+    sequence-parallel, the blocks' inputs and outputs sequence shards, the row-parallel outputs reduce-scattered),
+    then op SAC per block; rank 0 puts the per-layer bytes it keeps (SAC caches and block inputs)."""
+    import os
+
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import Replicate, Shard
+    from torch.distributed.tensor.parallel import (ColwiseParallel, PrepareModuleInput, RowwiseParallel,
+                                                   SequenceParallel, parallelize_module)
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    mesh = init_device_mesh("cpu", (world,))
+    col = ["attention.wqkv"] if kw["fused"] else ["attention.wq", "attention.wk", "attention.wv"]
+    plan = {**{n: ColwiseParallel() for n in col + ["feed_forward.w1", "feed_forward.w3"]},
+            **{n: RowwiseParallel(output_layouts=Shard(1) if sp else Replicate())
+               for n in ("attention.wo", "feed_forward.w2")}}
+    if sp:
+        plan.update({"attention_norm": SequenceParallel(), "ffn_norm": SequenceParallel(),
+                     "attention": PrepareModuleInput(input_layouts=(Shard(1), None, None),
+                                                     desired_input_layouts=(Replicate(), None, None)),
+                     "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),),
+                                                        desired_input_layouts=(Replicate(),))})
+    kept = {}
+    for layers in (1, 3):
+        torch.manual_seed(0)
+        blocks = nn.ModuleList(Block(kw["h"], kw["heads"], kw["kv_heads"], kw["f"], kw["fused"]) for _ in range(layers))
+        for blk in blocks:
+            blk.attention.a //= world  # the rank's heads (torchtitan views with -1 heads)
+            blk.attention.g //= world
+            parallelize_module(blk, mesh, plan)
+        blocks = blocks.to(torch.bfloat16)
+        cos, sin = _tables(kw["seq"], kw["h"] // kw["heads"], torch.bfloat16)
+        x0 = torch.randn(kw["batch"], kw["seq"] // (world if sp else 1), kw["h"], dtype=torch.bfloat16,
+                         requires_grad=True)
+        x, caches, inputs, _ = _run(blocks, x0, cos, sin, "op")
+        kept[layers] = _cached_bytes(caches, inputs)
+        x.float().sum().backward()  # the policy's backward runs under TP too
+    if rank == 0:
+        out.put((kept[3] - kept[1]) / 2)
+    dist.destroy_process_group()
+
+
+def tp_per_layer_bytes(world, sp, **kw) -> float:
+    """Per-layer bytes rank 0 keeps under torchtitan's op SAC at tensor parallelism ``world`` (gloo ranks on CPU)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    out = ctx.SimpleQueue()
+    mp.start_processes(_tp_rank, args=(world, port, sp, kw, out), nprocs=world, start_method="spawn")
+    return out.get()
+
+
+#: the cases the test and the README table run: (name, shape keywords); hidden, heads, kv heads, FFN width, sequence,
+#: micro-batch, fused QKV, MoE (experts, top_k, shared experts)
+CASES = {
+    "dense s128 h256 b2 unfused": dict(h=256, heads=8, kv_heads=2, f=704, seq=128, batch=2, fused=False),
+    "dense s128 h256 b2 fused": dict(h=256, heads=8, kv_heads=2, f=704, seq=128, batch=2, fused=True),
+    "dense s256 h128 b1 unfused": dict(h=128, heads=4, kv_heads=4, f=352, seq=256, batch=1, fused=False),
+    "dense s256 h128 b1 fused": dict(h=128, heads=4, kv_heads=4, f=352, seq=256, batch=1, fused=True),
+    "dense s64 h384 b4 fused": dict(h=384, heads=6, kv_heads=2, f=1024, seq=64, batch=4, fused=True),
+    "moe s128 h256 b2 unfused, 1 shared": dict(h=256, heads=8, kv_heads=2, f=256, seq=128, batch=2, fused=False,
+                                              moe=dict(experts=8, top_k=2, shared=1)),
+    "moe s128 h256 b2 fused, 1 shared": dict(h=256, heads=8, kv_heads=2, f=256, seq=128, batch=2, fused=True,
+                                            moe=dict(experts=8, top_k=2, shared=1)),
+    "moe s256 h128 b1 fused, no shared": dict(h=128, heads=4, kv_heads=2, f=128, seq=256, batch=1, fused=True,
+                                             moe=dict(experts=4, top_k=2, shared=0)),
+}
+
+
+def spec_of(kw):
+    """The planner's ModelSpec of a case's block (a MoE case: every layer MoE)."""
+    from planner.spec import ModelSpec
+
+    base = dict(layers=3, hidden=kw["h"], heads=kw["heads"], kv_heads=kw["kv_heads"], vocab=1000, ffn_hidden=kw["f"])
+    if kw.get("moe"):
+        e = kw["moe"]
+        return ModelSpec(family="moe", moe=dict(experts=e["experts"], top_k=e["top_k"], shared_experts=e["shared"]),
+                         **base)
+    return ModelSpec(family="decoder", **base)
+
+
+def predicted(kw, tp=1, sp=False) -> float:
+    """``layer_activation_bytes`` under torchtitan's op SAC for the case (bf16, flash)."""
+    from planner.model.activations import SELECTIVE, layer_activation_bytes
+
+    return float(layer_activation_bytes(spec_of(kw), kw["seq"], kw["batch"], tp=tp, sp=sp, recompute=SELECTIVE,
+                                        act_bytes=2, moe=bool(kw.get("moe")), selective="op", fused_qkv=kw["fused"]))
+
+
+#: the tensor-parallel cases (TP 2 on gloo): (name, world, sp, case)
+TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c)
+            for c in ("dense s128 h256 b2 unfused", "dense s128 h256 b2 fused") for sp in (False, True)]
+
+
+if __name__ == "__main__":
+    print("| case | measured B/layer | predicted | error |\n|---|---:|---:|---:|")
+    for name, kw in CASES.items():
+        meas, pred = per_layer_bytes(**kw), predicted(kw)
+        print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
+    for name, world, sp, case in TP_CASES:
+        meas, pred = tp_per_layer_bytes(world, sp, **CASES[case]), predicted(CASES[case], world, sp)
+        print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
