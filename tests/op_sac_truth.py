@@ -23,8 +23,10 @@ tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's
 """
 from __future__ import annotations
 
+import json
 import math
 from functools import partial
+from pathlib import Path
 
 import torch
 import torch.nn as nn
@@ -340,11 +342,33 @@ TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c)
             for c in ("dense s128 h256 b2 unfused", "dense s128 h256 b2 fused") for sp in (False, True)]
 
 
+#: the tensor-parallel truth, measured once by ``python tests/op_sac_truth.py --write`` (two spawned gloo ranks per
+#: case take ~30 s each on a 2-core machine, too slow to re-run in every test session): per TP case name, the bytes
+#: per layer rank 0 keeps, with the torch version that measured them
+TP_TRUTH = Path(__file__).parent / "data" / "op_sac_tp_truth.json"
+
+
+def write_tp_truth(path=TP_TRUTH) -> dict:
+    """Measure every ``TP_CASES`` entry on gloo ranks and write the bytes per layer to ``path`` (JSON)."""
+    rows = {name: tp_per_layer_bytes(world, sp, **CASES[case]) for name, world, sp, case in TP_CASES}
+    doc = {"made_by": "python tests/op_sac_truth.py --write", "torch": torch.__version__, "bytes_per_layer": rows}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return rows
+
+
+def tp_truth() -> dict:
+    """The stored tensor-parallel truth (``TP_TRUTH``): {case name: bytes per layer rank 0 keeps}."""
+    return json.loads(TP_TRUTH.read_text())["bytes_per_layer"]
+
+
 if __name__ == "__main__":
+    import sys
+
+    tp_rows = write_tp_truth() if "--write" in sys.argv[1:] else tp_truth()
     print("| case | measured B/layer | predicted | error |\n|---|---:|---:|---:|")
     for name, kw in CASES.items():
         meas, pred = per_layer_bytes(**kw), predicted(kw)
         print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
     for name, world, sp, case in TP_CASES:
-        meas, pred = tp_per_layer_bytes(world, sp, **CASES[case]), predicted(CASES[case], world, sp)
+        meas, pred = tp_rows[name], predicted(CASES[case], world, sp)
         print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
