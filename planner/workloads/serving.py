@@ -112,7 +112,8 @@ from planner.spec.params import _norm, count_params
 from planner.spec.schema import MAX_REASONABLE
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
-                                       load_trace, make_workload, request_tpot, simulate_serving)
+                                       cut_words, load_trace, make_workload, request_tpot, simulate_serving)
+from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
 from hardware_catalog.errors import from_validation
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
@@ -1674,7 +1675,7 @@ def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[Iterat
     n = int(min(2000, max(10 * batch, 500)))
     wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
-    return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
+    return simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
 
 
 #: a fleet larger than this is simulated as a slice of it (``_fleet_slice``)
@@ -1744,8 +1745,10 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
             mu[k] = cache[ck]
         return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
 
+    cut_runs = 0  # this option's runs the event bound cut (EVENT_BOUND): stated with its answer
+
     def ok(r, k, workload=wl, w=warm):
-        nonlocal trials
+        nonlocal trials, cut_runs
         trials += 1
         if note:  # ``note(what)``: the progress bar's description of the run in hand
             note(f"{'confirming' if workload is not wl else 'trying'} {math.ceil(r * fleet)} replicas "
@@ -1759,8 +1762,10 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
             # ``meets`` applies), a run that passes runs whole. Confirmations run whole: their numbers are shown
             miss = (None if ttft is None else ttft * (1 - sim.margin),
                     None if target.tpot_s is None else target.tpot_s * (1 - sim.margin)) if search else None
-            cache[ck] = simulate_serving(cfg, workload, miss=miss)
+            # a search run's queue / KV samples are never shown: no monitor (the same request times, bit for bit)
+            cache[ck] = simulate_serving(cfg, workload, miss=miss, monitor=not search)
         res = cache[ck]
+        cut_runs += res.cut is not None
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
     missed_cap = []  # settings that missed the targets at the cap
@@ -1834,6 +1839,8 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     d = _sim_summary(res, r_all, k[0], k[1])
     d.update(qps=qps_all, saturated_rps_per_replica=mu[k], utilisation=qps_all / (r_all * mu[k]),
              trials=trials, meets_targets=bool(passed))
+    if cut_runs:
+        d["runs_cut"] = cut_runs  # of ``trials``, the runs the event bound cut (their tails estimated from fewer)
     if fleet > 1:  # what was simulated: a slice of the fleet at its share of the QPS
         d["fleet_slice"] = dict(replicas=r, qps=qps, replicas_per_simulated=fleet)
     row = replace(row, refined=True, analytic_replicas=r_an, simulated=d)
@@ -1848,7 +1855,9 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
     latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
     p99, mean; None where requests did not finish), ``goodput``, ``unfinished``, ``utilisation``
-    (QPS / (replicas x simulated saturated throughput) when known)."""
+    (QPS / (replicas x simulated saturated throughput) when known). A QPS at or over the replicas' saturated
+    throughput (utilisation >= 1) is an unstable queue: the point says so (``unstable``, latencies None) at once
+    instead of simulating a backlog that only grows."""
 
     sim = sim or settings_for(job)
     d = row.get("simulated")
@@ -1866,13 +1875,19 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
+        mu = d.get("saturated_rps_per_replica")
+        util = q / (d["replicas"] * mu) if mu else None
+        if util is not None and util >= 1.0:  # arrivals outpace service: the backlog grows for as long as one runs
+            none = dict(p50=None, p90=None, p99=None, mean=None)
+            out.append(LatencyPoint(qps=float(q), ttft_ms=none, tpot_ms=dict(none), e2e_ms=dict(none), goodput=None,
+                                    unfinished=None, utilisation=util, unstable=True))
+            continue
         wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
         res = simulate_serving(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
                                            _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
-        mu = d.get("saturated_rps_per_replica")
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
                                                 e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
-                                                utilisation=q / (d["replicas"] * mu) if mu else None))))
+                                                utilisation=util))))
     return out
 
 
@@ -1901,8 +1916,8 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0,
                           im)
         res = simulate_serving(replace(cfg, drain_s=1e7), wl)
-        # the whole share ran: its makespan; a larger one at the run's rate
-        seconds = res.simulated_s if n == share else share / res.throughput_rps
+        # the whole share ran: its makespan; a larger one, or one the event bound stopped, at the run's rate
+        seconds = res.simulated_s if (n == share and res.cut is None) else share / res.throughput_rps
         return res, batch, share, max(seconds, alone)
 
     reps = row.offline_replicas or 1
@@ -2103,7 +2118,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
-                                  deadline_hours=sim.deadline_hours) if simulated else None)
+                                  deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND) if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
@@ -2252,7 +2267,10 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} in {fmt_run_time(sim['hours'])}"
-                       if sim.get("hours") else ""))
+                       + (" (one replica's share simulated, one draw of its lengths: the slowest of "
+                          f"{sim['replicas']} replicas, which holds the fleet, is not)" if sim["replicas"] > 1 else "")
+                       if sim.get("hours") else "")
+                    + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "")
@@ -2262,7 +2280,8 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
-              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
+              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms"
+              + (f" ({cut_words(sim['cut'])})" if sim.get("cut") else ""))
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"
     smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp and r.precision == b.precision]
