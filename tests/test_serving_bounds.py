@@ -66,7 +66,8 @@ def test_event_bound_cuts_a_run_and_says_how_many_requests():
     # the M/D/1 answer from the requests simulated: mean time in system 0.15 s
     assert cut.e2e.mean == pytest.approx(0.15, rel=0.05)
     words = ss.cut_words(c)
-    assert f"from {c['measured']:,} of {len(wl):,} requests" in words and "5,000-engine-event bound" in words
+    assert (f"from {c['measured']:,} measured requests: the run reached its 5,000-engine-event bound after "
+            f"{c['simulated']:,} of its {len(wl):,}") in words
 
 
 def test_monitor_off_gives_the_same_request_times():
@@ -94,8 +95,8 @@ def test_a_cut_plan_says_so_beside_its_numbers(monkeypatch, tmp_path, cli):
     assert code == 0, err
     text = flat(out)
     rec = text[text.index("recommended:"):]
-    assert (f"p99 TPOT {d['tpot_ms']['p99']:.1f} ms (from {d['cut']['measured']:,} of {d['cut']['offered']:,} "
-            "requests: the run reached its 3,000-engine-event bound") in rec
+    assert (f"p99 TPOT {d['tpot_ms']['p99']:.1f} ms (from {d['cut']['measured']:,} measured requests: the run "
+            f"reached its 3,000-engine-event bound after {d['cut']['simulated']:,} of its {d['cut']['offered']:,}") in rec
     assert "simulation bound: at most 3,000 engine events a run" in text
 
 

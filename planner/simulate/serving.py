@@ -1513,14 +1513,14 @@ def cut_words(cut: Optional[dict]) -> str:
     """Where the event bound cut a simulated run (``ServingSimResult.cut``), what its numbers rest on, said beside
     them; "" for a whole run.
 
-    >>> cut_words(dict(event_bound=100_000, offered=30_000, simulated=12_345, measured=12_000, at_s=250.0,
+    >>> cut_words(dict(event_bound=100_000, offered=12_021, simulated=8_560, measured=7_384, at_s=429.6,
     ...                stopped=False))
-    'from 12,000 of 30,000 requests: the run reached its 100,000-engine-event bound after 12,345 and the tail is estimated from those simulated'
+    'from 7,384 measured requests: the run reached its 100,000-engine-event bound after 8,560 of its 12,021, and the tail is estimated from those simulated'
     """
     if not cut:
         return ""
-    s = (f"from {cut['measured']:,} of {cut['offered']:,} requests: the run reached its {cut['event_bound']:,}-engine-event "
-         f"bound after {cut['simulated']:,} and the tail is estimated from those simulated")
+    s = (f"from {cut['measured']:,} measured requests: the run reached its {cut['event_bound']:,}-engine-event bound "
+         f"after {cut['simulated']:,} of its {cut['offered']:,}, and the tail is estimated from those simulated")
     if cut.get("stopped"):
         s += " (stopped before they all finished: the unfinished count as misses)"
     return s
