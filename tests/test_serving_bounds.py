@@ -142,3 +142,20 @@ def test_offline_fleet_time_states_its_one_replica_assumption(tmp_path, cli):
     rec = flat(out)[flat(out).index("recommended:"):]
     assert (f"{reps} replicas finish in" in rec and "(one replica's share simulated, one draw of its lengths: "
             f"the slowest of {reps} replicas, which holds the fleet, is not)") in rec
+
+
+def test_a_drain_that_runs_out_stops_the_run_and_counts_misses(monkeypatch):
+    """Past the bound the released requests drain for at most DRAIN_EVENTS more events: an overloaded queue
+    (50 req/s on a server of 10) still holds a backlog then, and the run stops with it unfinished (infinite
+    latency, so the p99 misses) and says so, instead of draining it for as long as it takes."""
+    monkeypatch.setattr(ss, "DRAIN_EVENTS", 200)
+    cfg = ServingSimConfig(replica=ReplicaSpec(IterationModel.constant(0.01), num_blocks=1000),
+                           engine=EngineConfig(max_num_seqs=1, max_num_batched_tokens=1))
+    wl = make_workload(ArrivalSpec("poisson", rate=50.0, duration_s=200.0), LengthDist("fixed", 1),
+                       LengthDist("fixed", 10), seed=2)
+    res = simulate_serving(cfg, wl, max_events=1_000)
+    c = res.cut
+    assert c["stopped"] and c["simulated"] < len(wl)
+    assert res.engine_events <= 1_000 + 200 + 1 and res.unfinished > 0 and res.e2e.p99 == float("inf")
+    assert not res.stopped_early and not res.meets(None, None)
+    assert "stopped before they all finished" in ss.cut_words(c)
