@@ -1872,6 +1872,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
     fleet = _fleet_slice(d["replicas"])  # a large fleet as its slice, as plan_serving sized it
+    im = option_iteration(m, s, hw, row["tp"])  # once for every point
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
@@ -1884,7 +1885,8 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
             continue
         wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
         res = simulate_serving(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
-                                           _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
+                                           _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6),
+                                           im), wl)
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
                                                 e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
                                                 utilisation=util))))
