@@ -83,6 +83,10 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         sv = s_job.serving
         st.altair_chart(charts.latency_qps_chart(view["curve"], sv.ttft_ms, sv.p99_latency_ms, sv.qps),
                         width="stretch", theme=None)
+        unstable = [p["qps"] for p in view["curve"] if p.get("unstable")]
+        if unstable:  # not simulated (latency_vs_qps): said, not left as a gap in the lines
+            st.caption(f"not plotted: {', '.join(f'{q:,.1f}' for q in unstable)} QPS is at or over the replicas' "
+                       "saturated throughput (utilisation >= 1): the queue grows without bound, no finite p99")
     st.stop()
 
 profile = None

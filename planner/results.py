@@ -601,6 +601,9 @@ class ServingSimulation(Record):
     search_s: float
     confirm_s: float
     deadline_hours: Optional[float]
+    #: engine events one simulation runs before it stops releasing requests (planner.simulate.serving.EVENT_BOUND);
+    #: an option whose run it cut says so (``simulated.cut``)
+    event_bound: int = 0
 
 
 @dataclass(frozen=True)
@@ -655,8 +658,11 @@ class LatencyPoint(Record):
     tpot_ms: dict
     e2e_ms: dict
     goodput: Optional[float]
-    unfinished: int  # requests still running or queued when the run ended
+    unfinished: Optional[int]  # requests still running or queued when the run ended (None: not simulated, unstable)
     utilisation: Optional[float]  # QPS / (replicas x simulated saturated throughput), when known
+    #: the offered load is at or over the replicas' saturated throughput (utilisation >= 1): the queue grows without
+    #: bound, so the point is not simulated (its latencies are None: no finite p99 describes it)
+    unstable: bool = False
 
 
 @dataclass(frozen=True)

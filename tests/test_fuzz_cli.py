@@ -227,7 +227,8 @@ def test_fuzz_job_sections(tmp_path_factory, case, fmt):
 
 # ---------------------------------------------------------------------------- training stacks and their options
 # (its own strategy, not more fields in ``jobs``: that test's derandomised sequence is left as it was; drawn
-# differently it reaches a ``planner serve`` job, max_batch 1 at 10 QPS, that simulates for ~3 minutes)
+# differently it reaches a ``planner serve`` job, max_batch 1 at 10 QPS, that simulated for ~3 minutes before decode
+# spans; ~11 CPU s now, each run's work bounded and the bound stated: tests/test_serving_bounds.py)
 # The job fields a training stack reads (training.framework's options, Megatron-Core's recompute_modules,
 # packing, LoRA targets in Megatron's names, ZeRO-2/3 with and without Megatron-FSDP) and the GPUs by name
 # and alias, drawn mostly from their real values so that most examples reach the models. A run that

@@ -10,6 +10,7 @@ from rich.table import Table
 from hardware_catalog.tables import column_width, table_width
 
 from planner.results import ServingPlan
+from planner.simulate.serving import cut_words
 from planner.present.safe import esc
 from planner.units import duration_column, fmt_given, fmt_rate, fmt_sig, fmt_usd
 
@@ -159,7 +160,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     sim = res.get("simulation") or {}
     realtime = res["mode"] == "realtime"
     title = (f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
-             f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
+             f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic)" if realtime else
              f"simulated offline backlog (seed {sim.get('seed', 0)})")
     # the replica time in the unit of its longest row (a 1,000-request backlog of 17 s read "replica-h 0.0")
     rep_unit, _, rep_cells = duration_column([r["simulated"].get("replica_hours") or float("nan") for r in rows])
@@ -186,6 +187,17 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
                           str(d.get("replicas", "-")), _usd_small(d.get("usd_per_million_requests"))])
     tab, dropped = _table(con, title, cols, cells, optional=("queue max", "preempt", "budget", "KV max"))
     con.print(tab)
+    if sim.get("event_bound"):  # the simulation's work bound, always stated; a run it cut says so below
+        con.print(f"[dim]simulation bound: at most {sim['event_bound']:,} engine events a run; a run that reaches it "
+                  "releases no more requests and its p99s come from the requests it simulated "
+                  f"({'none was cut' if not any(r['simulated'].get('cut') or r['simulated'].get('runs_cut') for r in rows) else 'said below'})[/]")
+    for r in rows:  # beside the numbers: which rows rest on a run the event bound cut
+        d = r["simulated"]
+        if d.get("cut"):
+            con.print(f"[dim]{r['hardware']} TP{r['tp']}: simulated p99s {cut_words(d['cut'])}[/]")
+        if d.get("runs_cut"):
+            con.print(f"[dim]{r['hardware']} TP{r['tp']}: {d['runs_cut']} of its {d['trials']} runs reached the "
+                      f"engine-event bound (their p99s from the requests each simulated)[/]")
     if dropped:
         con.print(f"[dim]left out on this {con.width}-column terminal: {', '.join(dropped)} (a wider terminal or --json shows them)[/]")
 

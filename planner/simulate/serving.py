@@ -65,7 +65,10 @@ with infinite latency: an overloaded service reports ``inf`` percentiles instead
 depends on when we stopped looking.
 
 Bounds: at most :data:`MAX_REQUESTS` requests and :data:`MAX_ITERATIONS` engine iterations per
-run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ..."). Events: a full batch
+run; beyond them :class:`~planner.errors.TooLargeError` ("too large: ..."). A run's work is bounded too:
+after :data:`EVENT_BOUND` engine events no further request is released, the released ones finish (at most
+:data:`DRAIN_EVENTS` more) and the percentiles are those of the requests simulated; ``ServingSimResult.cut``
+says so (``None`` for a whole run), and a caller states it beside the numbers. Events: a full batch
 (``max_num_seqs`` running, nothing prefilling, KV blocks to spare) decodes untouched until its next
 finish, so those iterations run as one event (``Engine._decode_span``, same times and answers): at
 batch 1 a request costs one event per prefill chunk plus one, not one per output token. The same holds
@@ -111,6 +114,15 @@ from planner.simulate.resources import RateLimiter
 
 MAX_REQUESTS = 1_000_000  # requests in one simulation
 MAX_ITERATIONS = 20_000_000  # engine iterations in one simulation (all engines together)
+#: engine events (SimPy timeouts the engines run: an iteration, or a fast-forwarded decode span) one simulation
+#: runs before it stops releasing requests (``simulate_serving(max_events=...)``): its cost is ~50-250 us an event,
+#: so a run stays within seconds whatever the job's lengths, batch or token budget (a 32K-token prompt in 512-token
+#: chunks is 64 events). The requests released by then finish (up to ``DRAIN_EVENTS`` more events) and are measured;
+#: the result says how many (``ServingSimResult.cut``). The shipped examples' largest run takes 68,363 (uncut)
+EVENT_BOUND = 100_000
+#: events after the cut for the released requests to finish; a run still busy then stops outright (its unfinished
+#: requests count with infinite latency, as at the horizon)
+DRAIN_EVENTS = 50_000
 MAX_EVENTS = 10_000  # preemption events kept for the timeline (all are counted)
 MAX_SAMPLES = 4_000  # monitor samples kept (the sampling interval stretches to fit)
 MAX_TRACE_BYTES = 64 << 20
@@ -539,6 +551,12 @@ class Stats:
         self.clients: Optional[simpy.Container] = None  # closed-loop clients (max_concurrency)
         self.watch: Optional[MissWatch] = None  # simulate_serving(miss=...): stop once the p99s are decided
         self.decided = False
+        self.total = n  # requests the run waits for: all, or those released before the event bound cut it
+        self.released = 0
+        self.max_events = EVENT_BOUND
+        self.cut_at: Optional[float] = None  # when the event bound stopped the releases (simulate_serving)
+        self.stop_events = EVENT_BOUND + DRAIN_EVENTS
+        self.stopped_at: Optional[float] = None  # when the drain's events ran out (the run stopped there)
 
     def first_token(self, rid: int, t: float) -> bool:
         """Record request ``rid``'s first token at ``t``; True when that decides a watched miss."""
@@ -1066,6 +1084,10 @@ class Engine:
     def run(self):
         env, stats = self.env, self.stats
         while True:
+            if stats.engine_events > stats.stop_events:  # the drain after the event bound ran out: stop the run
+                stats.stopped_at = env.now
+                self._decided(stopped=False)
+                return
             k, blocks, interruptible = self._decode_span()
             if k:
                 yield from self._run_span(k, blocks, interruptible)
@@ -1128,9 +1150,10 @@ class Engine:
             if decode:
                 self._finish_decodes(now)
 
-    def _decided(self):
-        """A watched p99 is decided (MissWatch): end the run here."""
-        self.stats.decided = True
+    def _decided(self, stopped: bool = True):
+        """A watched p99 is decided (MissWatch): end the run here (``stopped=False``: the event bound's drain
+        ran out, ``simulate_serving(max_events=...)``)."""
+        self.stats.decided = self.stats.decided or stopped
         if not self.done_ev.triggered:
             self.done_ev.succeed()
 
@@ -1146,7 +1169,7 @@ class Engine:
         st.done += 1
         if st.clients is not None:
             st.clients.put(1)
-        if st.done == self.total and not self.done_ev.triggered:
+        if st.done == st.total and not self.done_ev.triggered:
             self.done_ev.succeed()
 
 
@@ -1193,19 +1216,25 @@ def _rr(lb: LoadBalancer) -> int:
     return k
 
 
-def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, sent: np.ndarray,
-              clients: Optional[simpy.Container] = None):
-    """Release each request at its arrival time; with ``clients`` (a closed loop of C clients,
+def _arrivals(env, wl: Workload, reqs: list, lb: LoadBalancer, stats: Stats, done: simpy.Event):
+    """Release each request at its arrival time; with ``stats.clients`` (a closed loop of C clients,
     ``vllm bench serve --max-concurrency C``), also wait until one of them is free — a client is
-    taken here and given back when its request finishes."""
-    t = wl.arrival_s
+    taken here and given back when its request finishes. Once the engines have run ``stats.max_events``
+    events, release no more: the run waits for the released ones only (``EVENT_BOUND``)."""
+    t, sent, clients = wl.arrival_s, stats.sent, stats.clients
     for i in range(len(wl)):
         gap = t[i] - env.now
         if gap > 0:
             yield env.timeout(gap)
         if clients is not None:
             yield clients.get(1)
+        if stats.engine_events >= stats.max_events:
+            stats.cut_at, stats.total = env.now, i
+            if stats.done >= i and not done.triggered:
+                done.succeed()
+            return
         sent[i] = env.now  # latency counts from here (vllm bench starts its timer inside the client)
+        stats.released = i + 1
         lb.route(reqs[i])
 
 
@@ -1306,10 +1335,15 @@ class ServingSimResult:
     preemption_events: list
     #: the run stopped once a p99 was sure to miss ``simulate_serving(miss=...)``: its numbers cover what ran
     stopped_early: bool = False
+    #: None for a whole run; where the event bound cut it (``EVENT_BOUND``): ``simulated`` requests released of the
+    #: workload's ``offered``, ``measured`` of them after warm-up, the ``event_bound`` and ``at_s`` (simulated time of
+    #: the cut); the percentiles are those of the measured ones, the tail estimated from them
+    cut: Optional[dict] = None
 
     def summary(self) -> dict:
         """JSON-ready: latency percentiles in ms and the scalar answers (no timeline)."""
-        out = {k: v for k, v in self.__dict__.items() if k not in ("timeline", "preemption_events", "stopped_early")}
+        out = {k: v for k, v in self.__dict__.items()
+               if k not in ("timeline", "preemption_events", "stopped_early", "cut") or (k == "cut" and v)}
         for k in ("ttft", "tpot", "e2e"):
             out[k + "_ms"] = out.pop(k).ms()
         return out
@@ -1330,14 +1364,20 @@ class ServingSimResult:
 
 
 def simulate_serving(cfg: ServingSimConfig, wl: Workload,
-                     miss: Optional[tuple[Optional[float], Optional[float]]] = None) -> ServingSimResult:
+                     miss: Optional[tuple[Optional[float], Optional[float]]] = None,
+                     max_events: Optional[int] = None, monitor: bool = True) -> ServingSimResult:
     """Run the workload through the service and measure it (see the module docstring).
 
     ``miss=(ttft_s, tpot_s)``: for a caller that only asks whether the p99s stay within these (a search
     run, ``meets`` with them): the run stops as soon as enough measured requests have missed one that its
     p99 must exceed it whatever the rest do (:class:`MissWatch`), and says ``stopped_early``
     (``meets`` is then False; its numbers cover only what ran). A run that would pass is never stopped:
-    it runs, and answers, exactly as without ``miss``."""
+    it runs, and answers, exactly as without ``miss``.
+
+    ``max_events``: the run's work bound (:data:`EVENT_BOUND`; ``ServingSimResult.cut`` says where it cut); a
+    step-by-step run (``EngineConfig.fast_forward=False``, the reference the tests compare spans with) is not bounded.
+    ``monitor=False``: no queue / KV samples (the timeline, ``kv_used_*`` and ``queue_*`` read 0): for a caller
+    that reads only the percentiles (a plan's search runs); the requests' times are the same, bit for bit."""
     cfg.check()
     n = len(wl)
     if n == 0:
@@ -1360,6 +1400,11 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
     t0 = time.perf_counter()
     env = simpy.Environment()
     stats = Stats(n)
+    max_events = EVENT_BOUND if max_events is None else int(max_events)
+    if not e.fast_forward:  # the step-by-step reference (every iteration an event) the bounded runs are checked
+        max_events = 2**62  # against, answer for answer (tests): run whole; a plan never runs it
+
+    stats.max_events, stats.stop_events = max_events, max_events + DRAIN_EVENTS
     done = env.event()
     reqs = [Req(i, float(wl.arrival_s[i]), int(wl.prompt[i]), int(wl.output[i])) for i in range(n)]
 
@@ -1398,12 +1443,13 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         stats.clients = simpy.Container(env, capacity=cfg.max_concurrency, init=cfg.max_concurrency)
     if miss is not None and (miss[0] is not None or miss[1] is not None):
         stats.watch = MissWatch(wl, cfg.warmup_s, *miss)
-    env.process(_arrivals(env, wl, reqs, lb, stats.sent, stats.clients))
+    env.process(_arrivals(env, wl, reqs, lb, stats, done))
     drain = cfg.drain_s if cfg.drain_s is not None else max(60.0, wl.span_s)
     horizon = wl.span_s + drain
     every = cfg.sample_s or max(min(horizon, 2 * wl.span_s + 60.0) / MAX_SAMPLES, 0.05)
     samples = {"t": [], "waiting": [], "running": [], "kv_used": [], "preemptions": []}
-    env.process(_monitor(env, engines, every, samples))
+    if monitor:
+        env.process(_monitor(env, engines, every, samples))
     env.run(until=simpy.AnyOf(env, [done, env.timeout(horizon)]))
     end = env.now
     for eng in engines:
@@ -1413,6 +1459,15 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
                             "requests or a shorter duration")
 
     m = wl.arrival_s >= cfg.warmup_s
+    cut = None
+    if stats.cut_at is not None or stats.stopped_at is not None:
+        # the event bound: only the requests released before it were simulated (and measured); a run whose drain
+        # ran out too stopped there, its unfinished requests counted as at the horizon
+        sim_ = np.arange(n) < stats.released
+        m = (m & sim_) if (m & sim_).any() else sim_  # cut inside the warm-up: measure what ran
+        cut = dict(event_bound=max_events, offered=n, simulated=stats.released, measured=int(m.sum()),
+                   at_s=float(stats.cut_at if stats.cut_at is not None else stats.stopped_at),
+                   stopped=stats.stopped_at is not None)
     arr, first, fin = stats.sent[m], stats.first[m], stats.finish[m]
     arr = np.where(np.isfinite(arr), arr, wl.arrival_s[m])  # never released (run stopped): its arrival
     outp, prompt = wl.output[m], wl.prompt[m]
@@ -1451,7 +1506,24 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
         busy_share=float(stats.busy_s / (len(engines) * max(end, 1e-9))), iterations=stats.iterations,
         engine_events=stats.engine_events, engines=len(engines), simulated_s=float(end),
         wall_s=time.perf_counter() - t0,
-        timeline=tl, preemption_events=list(stats.events), stopped_early=stats.decided)
+        timeline=tl, preemption_events=list(stats.events), stopped_early=stats.decided, cut=cut)
+
+
+def cut_words(cut: Optional[dict]) -> str:
+    """Where the event bound cut a simulated run (``ServingSimResult.cut``), what its numbers rest on, said beside
+    them; "" for a whole run.
+
+    >>> cut_words(dict(event_bound=100_000, offered=12_021, simulated=8_560, measured=7_384, at_s=429.6,
+    ...                stopped=False))
+    'from 7,384 measured requests: the run reached its 100,000-engine-event bound after 8,560 of its 12,021, and the tail is estimated from those simulated'
+    """
+    if not cut:
+        return ""
+    s = (f"from {cut['measured']:,} measured requests: the run reached its {cut['event_bound']:,}-engine-event bound "
+         f"after {cut['simulated']:,} of its {cut['offered']:,}, and the tail is estimated from those simulated")
+    if cut.get("stopped"):
+        s += " (stopped before they all finished: the unfinished count as misses)"
+    return s
 
 
 def with_replicas(cfg: ServingSimConfig, replicas: int) -> ServingSimConfig:

@@ -112,7 +112,8 @@ from planner.spec.params import _norm, count_params
 from planner.spec.schema import MAX_REASONABLE
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
-                                       load_trace, make_workload, request_tpot, simulate_serving)
+                                       cut_words, load_trace, make_workload, request_tpot, simulate_serving)
+from planner.simulate import serving as simulator  # its EVENT_BOUND read at plan time (a test may lower it)
 from hardware_catalog import load_catalog
 from hardware_catalog.errors import from_validation
 from planner.units import count_of, fmt_given, fmt_rate, fmt_run_time, fmt_usd
@@ -816,14 +817,25 @@ class IterationModel:
         return self.parts(decode_seqs, decode_ctx, prefill_tokens, prefill_ctx, prefill_local_ctx, prefill_prior)["step"]
 
 
-def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None) -> dict:
+def option_iteration(m, s: ServingSpec, hw, tp: int) -> IterationModel:
+    """The iteration model of one serving option: model ``m`` on ``hw`` with ``tp`` GPUs per replica at
+    ``s``'s precision, KV precision and engine. ``plan_serving`` builds it once per (hardware, TP, precision)
+    and passes it to everything that times that option (``llm_option``, ``screen_concurrency``, ``offline_run``,
+    the simulations' ``replica_spec``), which built it again each (up to 14 times an option); the functions
+    below still build it themselves when called without it (tests, the app)."""
+    return IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+
+
+def _llm_iteration(m, s: ServingSpec, hw, tp: int, B: np.ndarray, prefilling: Optional[np.ndarray] = None,
+                   im: Optional[IterationModel] = None) -> dict:
     """Steady-state iteration at batch B (vectorised over B): every slot decoding at the mean context
     ``P + O/2``, and B/O sequences finishing (and starting) per iteration, so ``B x N/O`` prompt tokens
     are prefilled in each (P prompt, O output tokens; N = P - H new tokens after the H tokens the
     prefix cache serves, ``shared_prefix``; causal: each new token attends to H + N/2 keys on
     average). Decode reads each sequence's whole KV, the shared prefix's included. ``prefilling``: the
-    slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others)."""
-    return _steady_iteration(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine), s, B, prefilling)
+    slots whose next prompts share the iteration (default all B; ``llm_tpot``: the B - 1 others). ``im``: the
+    option's iteration model where the caller has it (``option_iteration``)."""
+    return _steady_iteration(im or option_iteration(m, s, hw, tp), s, B, prefilling)
 
 
 def _steady_iteration(im: IterationModel, s: ServingSpec, B, prefilling=None) -> dict:
@@ -848,19 +860,19 @@ def llm_tpot(m, s: ServingSpec, hw, tp: int, B: np.ndarray, im: Optional[Iterati
     ``im``: the option's iteration model, where the caller has it built (``screen_concurrency``)."""
     B = np.asarray(B, dtype=np.float64)
     O = s.output_tokens
-    it = _llm_iteration(m, s, hw, tp, B, prefilling=B - 1) if im is None else _steady_iteration(im, s, B, B - 1)
+    it = _llm_iteration(m, s, hw, tp, B, prefilling=B - 1, im=im)
     return request_tpot(0.0, (O - 1) * it["step"], O)
 
 
-def prefill_time(m, s: ServingSpec, hw, tp: int) -> float:
+def prefill_time(m, s: ServingSpec, hw, tp: int, im: Optional[IterationModel] = None) -> float:
     """One prompt prefilled alone (no decodes in the step): its N = P - H new tokens (H: the tokens the
     prefix cache serves, ``shared_prefix``), each attending to the H cached keys and, causally, the new
     ones before it: N x H + N^2/2 (query, key) pairs. Reading the cached prefix's KV is not counted (a
-    prefill is compute-bound)."""
+    prefill is compute-bound). ``im``: the option's iteration model where the caller has it."""
     P = s.prompt_tokens
     H = shared_prefix(s)
     N = P - H
-    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+    im = im or option_iteration(m, s, hw, tp)
     local = dict(prefill_local_ctx=im.local_pairs(float(H), N)) if im.window else {}
     return float(im.time(prefill_tokens=N, prefill_ctx=N * H + N * N / 2.0, prefill_prior=H, **local))
 
@@ -918,7 +930,7 @@ def kv_free_bytes(m, s: ServingSpec, hw, tp: int, pp: int = 1) -> float:
 
 
 def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 16,
-                 eff: Optional[ServingEfficiency] = None):
+                 eff: Optional[ServingEfficiency] = None, im: Optional[IterationModel] = None):
     """The simulation's view of one replica (planner.simulate.serving.ReplicaSpec): the iteration
     model, KV blocks = free bytes / (KV bytes per token per GPU x block size) — each of the tp x pp
     GPUs holds 1/tp of the KV heads of 1/pp of the layers — and one stage-to-stage send per PP
@@ -926,7 +938,8 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
     A model with local layers counts its pool in the units of ``KVLayout.block_cost`` (one layer's
     block under vLLM) and a sequence's blocks by its context (``BlockCost``). ``shared_prefix``: the
     tokens of every prompt the prefix cache serves (the simulation counts whole blocks of them once
-    per engine, planner.simulate.serving.Engine)."""
+    per engine, planner.simulate.serving.Engine). ``im``: the option's iteration model (``option_iteration``)
+    where the caller has it built (with ``eff``'s efficiencies when ``eff`` is given)."""
     se = eff or engine_efficiency(s.engine)
     lay = kv_layout(m, s.kv_precision, tp, se.local_kv)
     if lay is None:
@@ -935,13 +948,16 @@ def replica_spec(m, s: ServingSpec, hw, tp: int, pp: int = 1, block_size: int = 
         cost, kv_gpu = lay.block_cost(pp)
     blocks = int(max(kv_free_bytes(m, s, hw, tp, pp), 0.0) // (kv_gpu * block_size))
     p2p = hw.eff.intra_alpha_s + 256 * m.hidden * ACTIVATION_BYTES_BF16 / hw.intra_bw_eff
-    return ReplicaSpec(IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff), blocks, pp, p2p,
+    im = im or IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine, eff)
+    return ReplicaSpec(im, blocks, pp, p2p,
                        cost, None if lay is None else kv_gpu, shared_prefix=shared_prefix(s, se))
 
 
-def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOption:
+def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget,
+               im: Optional[IterationModel] = None) -> ServingOption:
     """Serve an LLM with TP=tp replicas on ``hw`` in ``s.precision``: memory, the batch, latency
-    (replicas and $ are ``_costs``)."""
+    (replicas and $ are ``_costs``). ``im``: the option's iteration model (``option_iteration``; built here
+    when not given), the one every timing below uses."""
     cap = hw.gpu.memory_bytes * s.gpu_memory_utilization
     w_gpu = weight_bytes_per_gpu(m, s.precision, tp,
                                  expert_pad=mxfp4_expert_pad(m, s.precision, engine_efficiency(s.engine), hw.gpu, tp))
@@ -980,10 +996,11 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     B = np.arange(1, min(b_mem, s.max_batch) + 1, dtype=np.float64)
     # throughput and the iteration a new prompt waits for: every slot's prefill share (all B); TPOT: one
     # request's decode iterations, which carry the other slots' prefills only (llm_tpot)
-    it = _llm_iteration(m, s, hw, tp, B)
+    im = im or option_iteration(m, s, hw, tp)
+    it = _steady_iteration(im, s, B)
     step = it["step"]
-    tpot = llm_tpot(m, s, hw, tp, B)
-    ttft = prefill_time(m, s, hw, tp) + step
+    tpot = llm_tpot(m, s, hw, tp, B, im)
+    ttft = prefill_time(m, s, hw, tp, im) + step
     ok = np.ones(len(B), dtype=bool)
     if target.tpot_s is not None:
         ok &= tpot <= target.tpot_s
@@ -1001,8 +1018,8 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
     rps_offline = B[j] / (s.output_tokens * step[j])
     load = {}
     if target.qps:  # the TPOT the screen states: at the load a replica of the analytic size sees, not a full batch
-        conc, b_eff = screen_concurrency(m, s, hw, tp, target.qps / math.ceil(target.qps / rps), b)
-        load = dict(concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff) * 1e3))
+        conc, b_eff = screen_concurrency(m, s, hw, tp, target.qps / math.ceil(target.qps / rps), b, im)
+        load = dict(concurrency=conc, tpot_ms=float(llm_tpot(m, s, hw, tp, b_eff, im) * 1e3))
     load.setdefault("tpot_ms", float(tpot[i] * 1e3))
     return ServingOption(**base, meets_latency=True, batch=b, ttft_ms=float(ttft[i] * 1e3),
                          bound="memory" if it["memory"][i] >= it["compute"][i] else "compute",
@@ -1015,15 +1032,17 @@ def llm_option(m, s: ServingSpec, hw, tp: int, target: ServeTarget) -> ServingOp
 CONCURRENCY_ITERATIONS = 100
 
 
-def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int) -> tuple[float, float]:
+def screen_concurrency(m, s: ServingSpec, hw, tp: int, rate: float, batch: int,
+                       im: Optional[IterationModel] = None) -> tuple[float, float]:
     """(L, b) for a replica offered ``rate`` requests/s with at most ``batch`` sequences running: L, the requests in
     flight, by Little's law L = rate x W(L), W = TTFT + (O - 1) x TPOT (``llm_tpot``, the simulation's
     ``request_tpot``) at the batch a request decodes in, b = min(1 + L, batch): itself and the L others a Poisson
     arrival finds (arrivals see time averages, Wolff 1982); L is capped at ``batch`` (past it requests queue, the
     simulation's to judge). W grows with L, so iterating from L = 0 climbs to the least fixed point. A replica at
-    full load (the analytic size ~100% busy) reaches the cap: b = ``batch``, the full-batch TPOT as before."""
-    pf = prefill_time(m, s, hw, tp)
-    im = IterationModel.build(m, hw, tp, s.precision, s.kv_precision, s.engine)
+    full load (the analytic size ~100% busy) reaches the cap: b = ``batch``, the full-batch TPOT as before.
+    ``im``: the option's iteration model where the caller has it (``llm_option``)."""
+    im = im or option_iteration(m, s, hw, tp)
+    pf = prefill_time(m, s, hw, tp, im)
     O = s.output_tokens
     L = 0.0
     for _ in range(CONCURRENCY_ITERATIONS):
@@ -1621,8 +1640,9 @@ def _drain_s(s: ServingSpec, target: ServeTarget) -> float:
     return max(60.0, LENGTH_CLIP * s.output_tokens * target.tpot_s + (target.ttft_s or 0.0))
 
 
-def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup):
-    spec = replica_spec(m, s, hw, tp)
+def _sim_config(m, s, hw, tp, batch, budget, replicas, target: ServeTarget, sim: SimSettings, warmup,
+                im: Optional[IterationModel] = None):
+    spec = replica_spec(m, s, hw, tp, im=im)
     return ServingSimConfig(spec, EngineConfig(max_num_seqs=batch, max_num_batched_tokens=max(budget, batch)),
                             replicas=replicas, slo_ttft_s=target.ttft_s, slo_tpot_s=target.tpot_s,
                             warmup_s=warmup, drain_s=_drain_s(s, target), seed=sim.seed)
@@ -1650,12 +1670,12 @@ def _finite(x):
     return x
 
 
-def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings) -> float:
+def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[IterationModel] = None) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
     n = int(min(2000, max(10 * batch, 500)))
     wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
-    cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0)
-    return simulate_serving(replace(cfg, drain_s=1e7), wl).throughput_rps
+    cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
+    return simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
 
 
 #: a fleet larger than this is simulated as a slice of it (``_fleet_slice``)
@@ -1685,7 +1705,8 @@ FAIL_FAST_AFTER = 2
 
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
                      cache: Optional[dict] = None, lim: ServingLimits = ServingLimits(),
-                     note: Optional[Callable[[str], None]] = None) -> ServingOption:
+                     note: Optional[Callable[[str], None]] = None,
+                     im: Optional[IterationModel] = None) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
@@ -1718,19 +1739,21 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 
     def stable(k) -> int:  # fewer replicas would run over max_utilisation
         if k not in mu:
-            ck = ("capacity", replica_spec(m, s, hw, row.tp), k)
+            ck = ("capacity", replica_spec(m, s, hw, row.tp, im=im), k)
             if ck not in cache:
-                cache[ck] = _capacity(m, s, hw, row.tp, k[1], k[0], sim)
+                cache[ck] = _capacity(m, s, hw, row.tp, k[1], k[0], sim, im)
             mu[k] = cache[ck]
         return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
 
+    cut_runs = 0  # this option's runs the event bound cut (EVENT_BOUND): stated with its answer
+
     def ok(r, k, workload=wl, w=warm):
-        nonlocal trials
+        nonlocal trials, cut_runs
         trials += 1
         if note:  # ``note(what)``: the progress bar's description of the run in hand
             note(f"{'confirming' if workload is not wl else 'trying'} {math.ceil(r * fleet)} replicas "
                  f"(run {trials}, token budget {k[0]}, {k[1]} sequences)")
-        cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w)
+        cfg = _sim_config(m, s, hw, row.tp, k[1], k[0], r, target, sim, w, im)
         search = workload is wl
         ck = (cfg, "search" if search else "confirm", qps)
         ttft = target.ttft_s if target.ttft_s is not None else sim.default_ttft_s
@@ -1739,8 +1762,10 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
             # ``meets`` applies), a run that passes runs whole. Confirmations run whole: their numbers are shown
             miss = (None if ttft is None else ttft * (1 - sim.margin),
                     None if target.tpot_s is None else target.tpot_s * (1 - sim.margin)) if search else None
-            cache[ck] = simulate_serving(cfg, workload, miss=miss)
+            # a search run's queue / KV samples are never shown: no monitor (the same request times, bit for bit)
+            cache[ck] = simulate_serving(cfg, workload, miss=miss, monitor=not search)
         res = cache[ck]
+        cut_runs += res.cut is not None
         return res.meets(ttft, target.tpot_s, sim.margin), res
 
     missed_cap = []  # settings that missed the targets at the cap
@@ -1814,6 +1839,8 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     d = _sim_summary(res, r_all, k[0], k[1])
     d.update(qps=qps_all, saturated_rps_per_replica=mu[k], utilisation=qps_all / (r_all * mu[k]),
              trials=trials, meets_targets=bool(passed))
+    if cut_runs:
+        d["runs_cut"] = cut_runs  # of ``trials``, the runs the event bound cut (their tails estimated from fewer)
     if fleet > 1:  # what was simulated: a slice of the fleet at its share of the QPS
         d["fleet_slice"] = dict(replicas=r, qps=qps, replicas_per_simulated=fleet)
     row = replace(row, refined=True, analytic_replicas=r_an, simulated=d)
@@ -1828,7 +1855,9 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
     latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
     p99, mean; None where requests did not finish), ``goodput``, ``unfinished``, ``utilisation``
-    (QPS / (replicas x simulated saturated throughput) when known)."""
+    (QPS / (replicas x simulated saturated throughput) when known). A QPS at or over the replicas' saturated
+    throughput (utilisation >= 1) is an unstable queue: the point says so (``unstable``, latencies None) at once
+    instead of simulating a backlog that only grows."""
 
     sim = sim or settings_for(job)
     d = row.get("simulated")
@@ -1843,16 +1872,24 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
     fleet = _fleet_slice(d["replicas"])  # a large fleet as its slice, as plan_serving sized it
+    im = option_iteration(m, s, hw, row["tp"])  # once for every point
     for q in qps_values:
         if not q > 0:
             raise InputError("qps", "every QPS must be > 0")
+        mu = d.get("saturated_rps_per_replica")
+        util = q / (d["replicas"] * mu) if mu else None
+        if util is not None and util >= 1.0:  # arrivals outpace service: the backlog grows for as long as one runs
+            none = dict(p50=None, p90=None, p99=None, mean=None)
+            out.append(LatencyPoint(qps=float(q), ttft_ms=none, tpot_ms=dict(none), e2e_ms=dict(none), goodput=None,
+                                    unfinished=None, utilisation=util, unstable=True))
+            continue
         wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
         res = simulate_serving(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
-                                           _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6)), wl)
-        mu = d.get("saturated_rps_per_replica")
+                                           _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6),
+                                           im), wl)
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
                                                 e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
-                                                utilisation=q / (d["replicas"] * mu) if mu else None))))
+                                                utilisation=util))))
     return out
 
 
@@ -1862,14 +1899,14 @@ OFFLINE_SIM_REQUESTS = 2000
 
 
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
-                    lim: ServingLimits = ServingLimits()) -> ServingOption:
+                    lim: ServingLimits = ServingLimits(), im: Optional[IterationModel] = None) -> ServingOption:
     """Offline: one replica's share of the job (ceil(requests / replicas), the analytic plan's replicas, one without
     a limit) queued at once on one simulated replica at the plan's batch gives the time the fleet takes (up to
     ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). The simulation is the judge: where its
     time misses the deadline, the replicas are re-sized on the analytic times scaled by simulated / analytic and
     simulated again (twice at most; ``_hold`` rejects a fleet that still misses). Without a job size, a backlog of
-    ``OFFLINE_SIM_REQUESTS`` gives the rate."""
-    im = IterationModel.build(m, hw, row.tp, s.precision, s.kv_precision, s.engine)
+    ``OFFLINE_SIM_REQUESTS`` gives the rate. ``im``: the option's iteration model (``option_iteration``)."""
+    im = im or option_iteration(m, s, hw, row.tp)
     alone = one_request_s(row, s.output_tokens) or 0.0
     per_node = row.gpus_per_node // row.tp
 
@@ -1878,10 +1915,11 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         n = min(share, OFFLINE_SIM_REQUESTS)
         batch = min(row.batch_memory_limit, share)
         wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
-        cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0)
+        cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0,
+                          im)
         res = simulate_serving(replace(cfg, drain_s=1e7), wl)
-        # the whole share ran: its makespan; a larger one at the run's rate
-        seconds = res.simulated_s if n == share else share / res.throughput_rps
+        # the whole share ran: its makespan; a larger one, or one the event bound stopped, at the run's rate
+        seconds = res.simulated_s if (n == share and res.cut is None) else share / res.throughput_rps
         return res, batch, share, max(seconds, alone)
 
     reps = row.offline_replicas or 1
@@ -1973,7 +2011,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         qps = len(wl) / wl.span_s
     lim = serving_limits(job, sim, qps if realtime else None)
     sim = replace(sim, deadline_hours=lim.deadline_hours)  # constraints.deadline_hours is the same deadline
-    rows, where = [], []  # every option, and the (hardware, serving spec with its precision) it ran on
+    # every option, and the (hardware, serving spec with its precision, iteration model or None) it ran on
+    rows, where = [], []
     hws = _options(job, cat, profile)
     # GPUs constraints.gpus asks for that no instance here carries (MI300X, Gaudi: no priced row): said, not dropped
     left_out = [] if (job.cluster.instance or job.cluster.gpu) else unmatched_gpus(cat, job.constraints, hws, s.precision)
@@ -1987,18 +2026,18 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                 for tp in TP_DEGREES:
                     if tp > hw.gpus_per_node or m.heads % tp:
                         continue
-                    opt = llm_option(m, sp, hw, tp, target)
+                    im = option_iteration(m, sp, hw, tp)  # once per option: every timing below and its simulations
+                    opt = llm_option(m, sp, hw, tp, target, im)
                     run = None
                     if not realtime and s.requests and opt.fits:  # offline: each replica's share at its own batch
-                        im = IterationModel.build(m, hw, tp, sp.precision, sp.kv_precision, sp.engine)
                         run = (lambda n, im=im, sp=sp, b=opt.batch_memory_limit: offline_run(im, sp, n, b))
                     rows.append(_hold(_costs(opt, sp, qps if realtime else None, job.constraints.spot, lim, run),
                                       lim, qps, s.requests, sp.output_tokens))
-                    where.append((hw, sp))
+                    where.append((hw, sp, im))
             else:
                 rows.append(_hold(_costs(generic_option(m, sp, hw, target), sp, qps if realtime else None,
                                          job.constraints.spot, lim), lim, qps, s.requests, sp.output_tokens))
-                where.append((hw, sp))
+                where.append((hw, sp, None))
     if not realtime:
         key = lambda r: (r.usd_per_million_requests_offline or math.inf, r.tp)
     elif s.qps:
@@ -2020,7 +2059,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
             if n_sim >= sim.candidates or (best_key is not None and realtime and key(rows[i]) >= best_key):
                 break
-            hw, sp = where[i]
+            hw, sp, im = where[i]
             # the simulations are a plan's long part (10-40 s): the bar advances per option and names each run
             label = f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} TP{rows[i].tp}"
             note = (lambda what, n=n_sim, label=label: progress(n, n_cand, f"{label}, {what}")) if progress else None
@@ -2029,11 +2068,12 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             if realtime:
                 # the simulation sizes for the load (no floor): ``_resize`` raises it to min_gpus after
                 rows[i] = _hold(_refine_realtime(_costs(rows[i], sp, qps, job.constraints.spot), m, sp, hw, target,
-                                                 sim, qps, sim_cache, lim, note), lim, qps, s.requests)
+                                                 sim, qps, sim_cache, lim, note, im), lim, qps, s.requests)
                 if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
                     best_key = key(rows[i])
             else:
-                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim), lim, qps, s.requests, sp.output_tokens)
+                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim, im), lim, qps, s.requests,
+                                sp.output_tokens)
         if progress:
             progress(n_cand, n_cand, "simulations done")
         simulated = True
@@ -2080,7 +2120,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
-                                  deadline_hours=sim.deadline_hours) if simulated else None)
+                                  deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND) if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
@@ -2229,7 +2269,10 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} in {fmt_run_time(sim['hours'])}"
-                       if sim.get("hours") else ""))
+                       + (" (one replica's share simulated, one draw of its lengths: the slowest of "
+                          f"{sim['replicas']} replicas, which holds the fleet, is not)" if sim["replicas"] > 1 else "")
+                       if sim.get("hours") else "")
+                    + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"
          + (f" / TTFT {b.ttft_ms:.0f} ms" if b.ttft_ms else "")
@@ -2239,7 +2282,8 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
     if sim:
         s += (f"; simulated at {fmt_rate(sim['qps'])} QPS{' (the trace)' if trace else ''} with {sim['replicas']} replica{'s' if sim['replicas'] != 1 else ''} "
               f"(analytic {b.analytic_replicas}), token budget {sim['max_num_batched_tokens']}: "
-              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms")
+              f"p99 TTFT {sim['ttft_ms']['p99']:.0f} ms, p99 TPOT {sim['tpot_ms']['p99']:.1f} ms"
+              + (f" ({cut_words(sim['cut'])})" if sim.get("cut") else ""))
     if b.replicas:
         s += f"; {b.replicas} replica{'s' if b.replicas != 1 else ''} on {b.nodes} node{'s' if b.nodes != 1 else ''}"
     smaller = [r for r in rejected if r.gpu == b.gpu and r.tp < b.tp and r.precision == b.precision]
