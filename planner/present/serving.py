@@ -99,8 +99,10 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     rows = [[str(i), r["hardware"], str(r["tp"]), *([r["precision"]] if multi else []),
              str(r["batch"] if realtime else r["batch_offline"]), f"{r['tpot_ms']:.1f}",
              f"{r['ttft_ms']:.0f}" if r.get("ttft_ms") else "-", r["bound"],
-             # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``)
-             _rps(r['requests_per_s_per_replica']), str(r.get("replicas", r.get("offline_replicas", "-"))),
+             # offline: the replicas a deadline or a GPU floor / cap sets (``offline_replicas``), or the simulated
+             # re-sizing's where the row is sized by simulation (its $ is that fleet's: a TP2 row read "4 replicas"
+             # beside the $ of the 6 the simulated backlog needed)
+             _rps(r['requests_per_s_per_replica']), str(_shown_replicas(r)),
              str(r.get("nodes", "-")),
              fmt_usd(r.get("usd_per_hr")),
              # an offline job is costed by its batch column only: the real-time full-load rate beside it ($160.12 next
@@ -149,6 +151,18 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {a}[/]")
+
+
+def _shown_replicas(r: dict):
+    """The replicas an options-table row prices: the simulated fleet's where the row was sized by simulation, else
+    the real-time replicas or the offline sizing's (``offline_replicas``); "-" where none is known."""
+    sim = r.get("simulated") or {}
+    if r.get("sized_by") == "simulated" and sim.get("replicas"):
+        return sim["replicas"]
+    for key in ("replicas", "offline_replicas"):
+        if r.get(key) is not None:
+            return r[key]
+    return "-"
 
 
 def render_simulated(con, res: ServingPlan, top: int = 12) -> None:

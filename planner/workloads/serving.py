@@ -1489,8 +1489,11 @@ def _nodes_note(job: JobSpec) -> list[str]:
     common way to name the hardware, so it is said, not refused)."""
     if job.cluster.nodes is None:
         return []
-    return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for "
-            "serving.qps (each option's nodes column)"]
+    # an offline job's replicas follow its requests and deadline, not a QPS it does not have
+    sized = ("serving.qps (each option's nodes column)" if job.serving.mode != "batch" else
+             "the job's requests" + (" and its deadline" if _deadline(job, job.serving.deadline_hours) is not None else "")
+             + " (each option's replicas column; constraints.max_gpus caps them)")
+    return [f"cluster.nodes ({job.cluster.nodes:,}) not applied: the nodes follow from the replicas sized for {sized}"]
 
 
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
