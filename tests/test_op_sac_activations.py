@@ -145,3 +145,47 @@ def test_op_sac_tensor_parallel_rows():
     assert one == pytest.approx(tok * (h + (q + 2 * kv) + f + h + q + a * 2))
     assert tp2 == pytest.approx(tok * (h + (q + 2 * kv) / 2 + f / 2 + h + q / 2 + a))
     assert tp2sp == pytest.approx(tp2 - tok * h / 2 + tok * (h / 2 + h / 2))  # wo's and w2's reduce-scatters
+
+
+def test_op_sac_keeps_the_expert_parallel_all_to_all_outputs():
+    """torchtitan's op-SAC save list holds ``_c10d_functional.all_to_all_single`` (its MoE models' token dispatch and
+    combine under expert parallelism): an MoE layer at ep > 1 keeps both outputs, top_k copies of the rank's tokens
+    each, over the TP rank's share of the tokens; at ep = 1 there is no all-to-all and nothing more is kept. Dense
+    layers are unchanged. Until 2026-12-03 neither was counted (Mixtral 8x7B seq 4096 EP8: 4.6 GiB of activations
+    where the exchanges alone keep 4 GiB)."""
+    from planner.spec import ModelSpec
+
+    moe = ModelSpec(family="moe", layers=4, hidden=512, heads=8, vocab=1000, ffn_hidden=256,
+                    moe=dict(experts=8, top_k=2))
+    s, b, h, k = 256, 2, 512, 2
+
+    def kept(ep, tp=1, is_moe=True):
+        return float(layer_activation_bytes(moe, s, b, tp=tp, sp=tp > 1, recompute=SELECTIVE, selective="op",
+                                            moe=is_moe, ep=ep))
+    assert kept(8) - kept(1) == pytest.approx(2 * s * b * k * h * 2)
+    assert kept(4, tp=2) - kept(1, tp=2) == pytest.approx(2 * s * b * k * h * 2 / 2)
+    assert kept(8, is_moe=False) == kept(1, is_moe=False)
+
+
+def test_memory_per_gpu_counts_the_all_to_all_outputs_only_under_op_sac():
+    """Through the memory model: torchtitan (op SAC) Mixtral-shaped job at EP 8 vs EP 1 keeps 2 x top_k x h bytes per
+    token and MoE layer more; the Megatron attention-core selective table does not move with ep."""
+    import numpy as np
+
+    from planner.spec import load_job_dict
+    from planner.workloads.training import estimate_job
+
+    def acts(framework, ep):
+        job = load_job_dict({"model": {"preset": "mixtral-8x7b"},
+                             "training": {"tokens": 1e9, "seq_len": 4096, "global_batch": 64, "precision": "bf16",
+                                          "micro_batch": 1, "recompute": "selective",
+                                          "framework": {"name": framework}},
+                             "parallel": {"tp": 1, "pp": 1, "ep": ep, "zero": 3 if framework == "torchtitan" else 1},
+                             "cluster": {"gpu": "H100-SXM-80GB", "nodes": 2}})
+        return estimate_job(job).memory_per_gpu_bytes.activations
+    m_layers, tokens, k, h = 32, 4096, 2, 4096
+    # the peak holds every layer's keep but the one being rebuilt, which holds its whole no-recompute set instead
+    # (activations.recompute_working_set): 31 of the 32 layers add the exchanges' outputs
+    assert acts("torchtitan", 8) - acts("torchtitan", 1) == pytest.approx((m_layers - 1) * 2 * tokens * k * h * 2,
+                                                                          rel=1e-6)
+    assert np.isclose(acts("megatron-core", 8), acts("megatron-core", 1), rtol=1e-9)

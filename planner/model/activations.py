@@ -43,7 +43,9 @@ class SavedTensor:
     dtype_bytes: float | None  # None = the activation dtype
     #: "tp": divided by t; "sp": divided by t only under sequence parallelism; "row" / "none": the full width on
     #: every rank (a row-parallel mm's partial sum, a replicated projection); "rs": a reduce-scatter's output, the
-    #: sequence shard, held only under sequence parallelism with t > 1 (``op_sac_saved_tensors``)
+    #: sequence shard, held only under sequence parallelism with t > 1 (``op_sac_saved_tensors``); "a2a": an expert-
+    #: parallel all-to-all's output, held only where ep > 1, over the rank's 1/t of the tokens (torchtitan's
+    #: ``ReordererSequenceParallel`` splits the tokens over the TP ranks before the dispatch)
     shard: str
     selective: bool  # still kept under selective recompute (core attention dropped)
     #: the input a linear layer saves for its weight gradient: under Transformer Engine FP8 it is
@@ -301,6 +303,16 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
                  SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True)]
     rows += [SavedTensor(f"{x.name}.reduce_scatter", x.n, None, "rs", True) for x in b.saved + b.rerun
              if x.shard == "row"]
+    if moe:
+        # under expert parallelism the token dispatch and combine are ``all_to_all_single`` calls, in torchtitan's
+        # save list whatever the mm count (``_op_sac_save_list``: ``torch.ops._c10d_functional.all_to_all_single``,
+        # "saving their outputs avoids re-communicating"): the dispatch's output, the top_k copies of the rank's
+        # tokens the experts take, and the combine's, their outputs on the way back, both kept (expert_parallel.py
+        # ``_token_dispatch`` / ``_token_combine``; the split-size exchange before them is a few integers). Zero
+        # where ep = 1 (no all-to-all: shard "a2a").
+        width = m.moe.top_k * m.hidden
+        rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True),
+                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True)]
     return rows
 
 
@@ -308,7 +320,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
                            flash=True, dropout=False, act_bytes=2, moe=False, fp32_softmax=False,
                            te_fp8=False, fused_glu=False, selective="attention_core",
                            modules=("core_attn",), fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0,
-                           fused_qkv=False):
+                           fused_qkv=False, ep=1):
     """Bytes one layer keeps for one micro-batch on one rank. Vectorised over every numeric
     argument (numpy broadcasting); ``recompute`` is a code array (0/1/2), ``sp`` a bool array.
     ``te_fp8``/``fused_glu``: as ``layer_saved_tensors`` (``stack_table_kw`` says when they hold);
@@ -326,6 +338,7 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
     ``modules``: what Megatron's selective recompute re-runs (``training.recompute_modules``;
     default the attention core): the rows it frees go (``RECOMPUTE_MODULE_ROWS``).
     ``kind``: one block of a hybrid model (``block_saved_tensors``); None: a transformer layer.
+    ``ep``: expert parallelism, where it moves what is kept (op SAC keeps an MoE layer's all-to-all outputs).
     """
     seq = np.asarray(seq, dtype=np.float64)
     tokens = seq * np.asarray(micro_batch, dtype=np.float64) / np.asarray(cp, dtype=np.float64)
@@ -347,7 +360,8 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
         if te_fp8 and t.linear_input:
             b = lp_bytes  # TE keeps the quantised copy it made for the GEMM (LowPrecisionRecipe.saved_bytes)
         share = {"tp": 1.0 / tp, "sp": 1.0 / sp_div, "row": 1.0, "none": 1.0,
-                 "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0)}[t.shard]
+                 "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0),
+                 "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0)}[t.shard]
         return tokens * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
@@ -401,7 +415,7 @@ def mean_layer_activation_bytes(m: ModelSpec, seq, micro_batch, **kw):
 def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, flash=True,
                           dropout=False, act_bytes=2, moe=False, recompute=NONE, fp32_softmax=False,
                           te_fp8=False, fused_glu=False, selective="attention_core", modules=("core_attn",),
-                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False):
+                          fused_norm=False, probs_in_experts=False, kind=None, lp_bytes=1.0, fused_qkv=False, ep=1):
     """Extra peak during backward under recompute: what one layer rebuilds at once — the whole
     layer under full recompute (and layer SAC), what selective dropped under selective. ``kind``:
     one block of a hybrid model (``block_saved_tensors``; each block is its own checkpointed layer)."""
@@ -410,7 +424,7 @@ def recompute_working_set(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False, 
                                  fused_norm=fused_norm, probs_in_experts=probs_in_experts, kind=kind, lp_bytes=lp_bytes)
     sel = layer_activation_bytes(*args, SELECTIVE, flash, dropout, act_bytes, moe, fp32_softmax, te_fp8, fused_glu,
                                  "attention_core" if selective == "layer" else selective, modules, fused_norm,
-                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv)
+                                 probs_in_experts, kind=kind, lp_bytes=lp_bytes, fused_qkv=fused_qkv, ep=ep)
     rc = np.asarray(recompute)
     if selective == "layer":  # a layer SAC checkpointed layer is rebuilt whole, as under full recompute
         return np.where((rc == FULL) | (rc == SELECTIVE), one, 0.0)

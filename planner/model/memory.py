@@ -788,10 +788,12 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     m_micro = np.maximum(gb / (c.mb * c.dp), 1.0)
     if m.is_transformer:
         moe_share = m.moe_layers / m.layers
-        # per-layer bytes depend only on (tp, cp, sp, mb, rc): computed once per distinct key and
+        # per-layer bytes depend only on (tp, cp, sp, mb, rc, ep): computed once per distinct key and
         # gathered back to every candidate (a search has millions of rows, a few hundred keys)
-        (ktp, kcp, ksp, kmb, krc), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc)
-        kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
+        # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
+        ep_keys = c.ep if m.moe is not None and getattr(st, "selective", None) == "op" else np.ones_like(c.tp)
+        (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
+        kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), ep=kep, flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
                   fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
 
         def layer_saves(krc):
