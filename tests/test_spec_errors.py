@@ -74,7 +74,7 @@ STACK_BAD = [
     (", framework: {name: hf-trainer, moe_dispatcher: deepep}", "H100", "training.framework.moe_dispatcher",
      "hf-trainer has no deepep"),
     (", framework: {name: torchtitan, moe_a2a_overlap: true}", "H100", "training.framework.moe_a2a_overlap",
-     "not torchtitan"),
+     "torchtitan has no MoE all-to-all overlap"),
     # Megatron-FSDP asked for at a ZeRO stage it does not change (was priced and described as on)
     (", framework: {name: megatron-core, megatron_fsdp: true}", "H100", "training.framework.megatron_fsdp",
      "changes nothing"),

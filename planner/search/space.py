@@ -33,7 +33,7 @@ from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
                                    open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -384,6 +384,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
     # layout search tries anyway when parallel.zero is open (on the stacks that have ZeRO-2; the
     # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
+    open_ = {k for k in open_ if holds(base, k)}  # an option the stack has no switch for is not tried
     if "reshard_after_forward" in open_ and p.zero == 3:
         axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
     # Megatron-FSDP trades memory for communication as the offloads do: its ZeRO-2 shards the gradients the
