@@ -860,7 +860,7 @@ def _splits(st) -> bool:
 OPTION_HOLDERS: dict[str, tuple] = {
     "compile": (lambda st: st.has_compile, "torch.compile switch", None),
     "tp_overlap": (lambda st: bool(st.tp_overlaps), "tensor parallelism to overlap", lambda st: st.tp_overlaps),
-    "reshard_after_forward": (lambda st: st.has_reshard, "reshard-after-forward switch (FSDP's, for ZeRO-3)", None),
+    "reshard_after_forward": (lambda st: st.has_reshard, "reshard-after-forward switch (FSDP's, ZeRO-3)", None),
     "selective": (lambda st: bool(st.selectives), "selective recompute", lambda st: st.selectives),
     "ac_freq": (lambda st: "layer" in st.selectives, "layer SAC (selective: layer) to set every n-th layer of", None),
     "activation_offload": (lambda st: "activation" in st.offloads, "activation offload", None),
@@ -897,16 +897,21 @@ def holds(stack: "Stack", option: str) -> bool:
     return row is None or bool(row[0](stack))
 
 
+def _current(has) -> str:
+    """The current stacks (``FRAMEWORK``, not the pre-registry aliases) for which ``has(stack)`` holds, for a message."""
+    return ", ".join(n for n in FRAMEWORK.names if has(STACKS[n])) or "none"
+
+
 def check_option(stack: "Stack", option: str, value: Any = None) -> None:
     """Refuse ``option`` set on ``stack`` where the stack has no such option, or (``value``) does not offer that value
     (``OPTION_HOLDERS``): one line naming the stacks that do."""
     has, what, offered = OPTION_HOLDERS.get(option, (None, None, None))
     field = f"training.framework.{option}"
     if has is not None and not has(stack):
-        raise InputError(field, f"{stack.name} has no {what} (only {stacks_where(has) or 'none'}): leave {option} out")
+        raise InputError(field, f"{stack.name} has no {what}: leave {option} out (it runs on {_current(has)})")
     if offered is not None and value is not None and value not in offered(stack):
         raise InputError(field, f"{stack.name} has no {value} {option} (it offers {', '.join(offered(stack))}; "
-                                f"{value} runs on {stacks_where(lambda st: value in offered(st)) or 'none'})")
+                                f"{value} runs on {_current(lambda st: value in offered(st))})")
     if option == "pp_partition_method" and value is not None:
         from planner.model.pipeline import PARTITION_METHODS
         if value not in PARTITION_METHODS:
