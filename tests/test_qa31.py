@@ -91,6 +91,17 @@ def test_field_errors_are_in_the_projects_words(tmp_path, cli, section, fields, 
     assert "Input should" not in got and "Field required" not in got
 
 
+@pytest.mark.parametrize("value", [["megatron-core"], 3])
+def test_a_framework_that_is_neither_name_nor_section_says_both_forms(tmp_path, cli, value):
+    # it read "training.framework: Input should be a valid dictionary or instance of FrameworkSpec"
+    job = {"model": {"preset": "llama3-8b"}, "training": {"framework": value}}
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: training.framework: must be a stack name (training.framework: torchtitan) or a "
+                           "section"), line
+
+
 def test_no_job_field_answers_in_pydantics_words():
     from pydantic import ValidationError
 

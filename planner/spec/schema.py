@@ -508,6 +508,10 @@ class FrameworkSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _name_only(cls, v):
+        if v is not None and not isinstance(v, (str, dict, FrameworkSpec)):
+            # a list or a number read "must be a section of fields" where a stack name is the usual form
+            raise ValueError("must be a stack name (training.framework: torchtitan) or a section of its name and options "
+                             f"({{name: torchtitan, compile: true}})")
         return {"name": v} if isinstance(v, str) else v
 
 
