@@ -51,6 +51,19 @@ def test_an_option_the_stack_lacks_is_refused(stack, option, value, holder):
         assert holder in e.value.message or "offers" in e.value.message  # the refusal names where it runs
 
 
+@pytest.mark.parametrize("stack", ["pytorch-ddp", "dle-convnets"])
+def test_channels_last_on_a_transformer_is_refused(tmp_path, cli, stack):
+    # a convnet stack takes channels_last, but a transformer has no convolution to run in it: it changed nothing
+    job = _with(LLM, "training", framework={"name": stack, "channels_last": False})
+    code, out, err = cli("estimate", write_job(tmp_path, _with(job, "parallel", tp=1, dp=16)))
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: training.framework.channels_last: model llama3-8b has transformer layers"), line
+    # a convnet takes it, and it moves its step time (NCHW pays cuDNN's transposes)
+    nchw = _with(CNN, "training", framework={"name": stack, "channels_last": False})
+    assert cli("estimate", write_job(tmp_path, nchw, "cnn.yaml"))[0] == 0
+
+
 def test_the_refusal_is_one_line_through_the_cli(tmp_path, cli):
     job = _with(CNN, "training", framework={"name": "pytorch-ddp", "optimizer_offload": True})
     code, out, err = cli("estimate", write_job(tmp_path, job))
