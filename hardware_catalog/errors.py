@@ -37,6 +37,68 @@ class InputError(ValueError):
         super().__init__(f"{field}: {message}" if field else message)
 
 
+def _bound(x) -> str:
+    """A bound as a person reads it: ``1000000000000000`` -> ``1,000,000,000,000,000``, ``0.5`` -> ``0.5``."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return str(x)
+    if isinstance(x, int) or (float(x).is_integer() and abs(x) < 1e16):
+        return f"{int(x):,}"
+    return f"{x:g}"
+
+
+def _choices(expected) -> str:
+    """pydantic's ``expected`` ("'bf16', 'fp16' or 'fp8'") as the project lists choices: ``bf16, fp16, fp8``."""
+    import re
+
+    names = re.findall(r"'([^']*)'", str(expected))
+    return ", ".join(names) if names else str(expected)
+
+
+#: pydantic's error types in the project's words, with the bound or the choices: the one translation of a field's type
+#: and range errors (until 2026-12-03 every type without a caller's template read pydantic's own sentence, "Input
+#: should be greater than 0"). A caller's ``templates`` take precedence (a catalog cell's "is empty; give a value").
+#: The offending input follows as ", got <input>" (``from_validation``).
+PYDANTIC_WORDS = {
+    "greater_than": "must be more than {gt}", "greater_than_equal": "must be at least {ge}",
+    "less_than": "must be less than {lt}", "less_than_equal": "must be at most {le}",
+    "multiple_of": "must be a multiple of {multiple_of}",
+    "int_type": "must be a whole number", "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number", "int_parsing_size": "is too large for a whole number",
+    "float_type": "must be a number", "float_parsing": "must be a number", "finite_number": "must be a finite number",
+    "bool_type": "must be true or false", "bool_parsing": "must be true or false",
+    "string_type": "must be text", "string_too_short": "must be at least {min_length} character(s) long",
+    "string_too_long": "must be at most {max_length} characters long", "string_pattern_mismatch": "must match {pattern}",
+    "list_type": "must be a list", "tuple_type": "must be a list", "set_type": "must be a list",
+    "too_short": "must have at least {min_length} item(s)", "too_long": "must have at most {max_length} item(s)",
+    "dict_type": "must be a mapping (key: value lines)", "model_type": "must be a section of fields (key: value lines)",
+    "model_attributes_type": "must be a section of fields (key: value lines)",
+    "literal_error": "must be one of {expected}", "enum": "must be one of {expected}",
+    "none_required": "must be left empty (null)", "missing": "is required",
+}
+
+
+def pydantic_words(kind: str, ctx: dict | None, templates: dict | None = None) -> str | None:
+    """The message of pydantic error type ``kind`` with context ``ctx`` in the project's words (``templates``, then
+    ``PYDANTIC_WORDS``), or None for a type neither has (a validator's own message).
+
+    >>> pydantic_words("less_than_equal", {"le": 10 ** 15})
+    'must be at most 1,000,000,000,000,000'
+    >>> pydantic_words("literal_error", {"expected": "'bf16', 'fp16' or 'fp8'"})
+    'must be one of bf16, fp16, fp8'
+    """
+    template = (templates or {}).get(kind) or PYDANTIC_WORDS.get(kind)
+    if template is None:
+        return None
+    ctx = dict(ctx or {})
+    if "expected" in ctx:
+        ctx["expected"] = _choices(ctx["expected"])
+    try:
+        return template.format(**{k: _bound(v) if k in ("gt", "ge", "lt", "le", "multiple_of") else v
+                                  for k, v in ctx.items()})
+    except (KeyError, IndexError, ValueError):  # a context without the key the words need: pydantic's own sentence
+        return None
+
+
 def _is_branch(part) -> bool:
     """A location part that names a union branch (``literal[...]``, ``list[str]``), not a field."""
     return isinstance(part, str) and "[" in part
@@ -73,8 +135,9 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
         # the key as if it were a field, and ``true`` as 1; blame the mapping it is in, quote the key as written
         where = ".".join(p for p in (prefix, *loc[:-1]) if p) or default
         return InputError(where, f"a field name must be text, got the key {clip(err.get('input'))}")
-    template = (templates or {}).get(kind)
-    msg = template.format(**(err.get("ctx") or {})) if template else str(err.get("msg", "invalid value"))
+    words = pydantic_words(kind, err.get("ctx"), templates)
+    template = words is not None
+    msg = words if template else str(err.get("msg", "invalid value"))
     msg = msg.removeprefix("Value error, ")
     field = ".".join(p for p in (prefix, *loc) if p)
     head, sep, rest = msg.partition(": ")

@@ -12,6 +12,22 @@ from hardware_catalog import DEFAULT_NETWORK_GBPS  # noqa: F401  (re-exported: o
 #: node counts tried when ``cluster.nodes`` is open: powers of two and 1.5x steps between them,
 #: since clusters are bought and reserved in such sizes (and the grid stays small)
 NODE_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+
+
+def node_counts(most: int) -> tuple[int, ...]:
+    """The node counts searched up to ``most`` nodes (what ``constraints.max_gpus`` allows): ``NODE_COUNTS``, and past
+    1,024 the same steps (a power of two, then 1.5x it) until ``most`` -- until 2026-12-03 the search stopped at 1,024
+    nodes whatever max_gpus said. Two more counts per doubling: a 32,768-GPU limit on 8-GPU nodes searches 6 more
+    than the 20 (the vectorised search's cost grows with the count, about 30% there).
+
+    >>> node_counts(4096)[-6:]
+    (768, 1024, 1536, 2048, 3072, 4096)
+    """
+    out, n = list(NODE_COUNTS), NODE_COUNTS[-1]
+    while 2 * n <= most or n * 3 // 2 <= most:
+        out += [k for k in (n * 3 // 2, 2 * n) if k <= most]
+        n *= 2
+    return tuple(out)
 #: the best plans (one per hardware and node count) the recommendation's "why" weighs the winner against, whatever
 #: --top shows: with --top 1 it read "best of 20,299 feasible layouts on the only feasible hardware and node count"
 #: where --top 5 listed three instance types, and its next best and trade-off changed with --top

@@ -120,7 +120,7 @@ def test_megatron_core_refusals(opts, match):
 
 
 def test_stacks_without_megatron_cores_graphs_refuse_them():
-    with pytest.raises(InputError, match="not torchtitan"):
+    with pytest.raises(InputError, match="torchtitan has no CUDA graphs"):
         resolve("torchtitan", cuda_graph_impl="local")
     assert resolve("megatron-bridge", cuda_graph_impl="local").cuda_graph_impl == "local"
 

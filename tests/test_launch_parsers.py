@@ -173,7 +173,7 @@ REFUSED = {
     # fp8 recipes: Megatron's default tensorwise is not among torchtitan 0.3's (rowwise | rowwise_with_gw_hp), nor
     # torchtitan's rowwise among Transformer Engine's (planner.model.stack_rules FP8_RECIPES)
     ("fp8-tp2", "fsdp"): "ZeRO-1|a recipe it does not offer", ("fp8-tp2-titan", "megatron"): "a recipe it does not offer",
-    # torchtitan has no 16-bit first / last layer option (a Megatron-Core one: planner.model.stacks MCORE_ONLY_OPTIONS)
+    # torchtitan has no 16-bit first / last layer option (a Megatron-Core one: planner.model.stacks OPTION_HOLDERS)
     **{(n, "fsdp"): "Megatron-Core option|a recipe it does not offer|ZeRO-1" for n in ("mxfp8-bf16-end-layers", "nvfp4-bf16-end-layers")},
     # Megatron has no ZeRO-2: its distributed optimizer keeps whole gradient buffers (planner.model.stack_rules)
     **{(n, "megatron"): "ZeRO-2" for n in ("pp2-ep8-qwen3moe-zero2", "pp8-zero2", "ep8-tp2-etp1-zero2")},

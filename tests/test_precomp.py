@@ -408,7 +408,7 @@ def test_layer_sac_hfu_counts_the_rebuilt_layers(catalog):
 
 
 @pytest.mark.parametrize("framework,words", [
-    ({"selective": "layer", "ac_freq": 0}, "greater than or equal to 1"),
+    ({"selective": "layer", "ac_freq": 0}, "must be at least 1"),
     ({"selective": "layer", "ac_freq": "two"}, ""),
     ({"selective": "layer", "ac_freq": 2.5}, ""),
     ({"selective": "op", "ac_freq": 2}, "only with selective: layer"),

@@ -18,13 +18,13 @@ def write(tmp_path, text, name="job.yaml"):
 BAD = [
     ("model: {preset: llama3-8b\n", "job", "malformed YAML"),
     ("model: {preset: llama3-8b}\ncluster: {gpu: H900-XL, nodes: 1}\n", "cluster.gpu", "unknown GPU"),
-    ("model: {layers: -3, hidden: 64, heads: 4, vocab: 100}\n", "model.layers", "greater than 0"),
-    ("model: {layers: 2.5, hidden: 64, heads: 4, vocab: 100}\n", "model.layers", "integer"),
+    ("model: {layers: -3, hidden: 64, heads: 4, vocab: 100}\n", "model.layers", "must be more than 0"),
+    ("model: {layers: 2.5, hidden: 64, heads: 4, vocab: 100}\n", "model.layers", "whole number"),
     ("model: {layers: 2, hidden: 100, heads: 3, vocab: 100}\n", "model.heads", "not divisible"),
     ("model: {preset: llama3-8b}\nparallel: {tp: 3}\ncluster: {gpu: H100, nodes: 1}\n", "parallel.tp", "does not divide"),
     ("model: {preset: nope-7b}\n", "model.preset", "unknown preset"),
-    ("model: {preset: llama3-8b}\ntraining: {global_batch: -4}\n", "training.global_batch", "greater than 0"),
-    ("model: {preset: llama3-8b}\ntraining: {seq_len: 99999999999}\n", "training.seq_len", "less than"),
+    ("model: {preset: llama3-8b}\ntraining: {global_batch: -4}\n", "training.global_batch", "must be more than 0"),
+    ("model: {preset: llama3-8b}\ntraining: {seq_len: 99999999999}\n", "training.seq_len", "must be at most"),
     ("model: {preset: llama3-8b}\nparallel: {tp: 8, pp: 2}\ncluster: {gpu: H100, nodes: 1}\n", "parallel", "does not divide"),
     ("model: {preset: llama3-8b}\nbogus: 1\n", "bogus", "unknown"),
     ("- just\n- a list\n", "job", "mapping"),
@@ -54,15 +54,15 @@ STACK_JOB = ("model: {preset: llama3-8b}\ntraining: {seq_len: 2048, global_batch
              "cluster: {gpu: %s, gpus_per_node: 8, nodes: 1}\nparallel: {tp: 1, pp: 1, dp: 8}\n")
 STACK_BAD = [
     # a mean example under one token made the packed dataset a sliver (1 epoch of 1e6 examples: one step)
-    (", mean_example_tokens: 0.5", "H100", "training.mean_example_tokens", "greater than or equal to 1"),
-    (", mean_example_tokens: 1e-300", "H100", "training.mean_example_tokens", "greater than or equal to 1"),
+    (", mean_example_tokens: 0.5", "H100", "training.mean_example_tokens", "must be at least 1"),
+    (", mean_example_tokens: 1e-300", "H100", "training.mean_example_tokens", "must be at least 1"),
     # LoRA targets that match no linear planned a run that trains nothing; peft refuses it
     (", mode: lora, lora: {targets: []}", "H100", "training.lora.targets", "adapt no linear"),
     (", mode: lora, lora: {targets: [nope]}", "H100", "training.lora.targets", "adapt no linear"),
     (", mode: lora, lora: {targets: [linear_qkv]}, framework: hf-trainer", "H100", "training.lora.targets",
      "Megatron-Core module names"),
     # the union's branch tag was the field ("training.lora.targets.literal['qkvo','all-linear']")
-    (", mode: lora, lora: {targets: [q_proj, 7]}", "H100", "training.lora.targets.1", "valid string"),
+    (", mode: lora, lora: {targets: [q_proj, 7]}", "H100", "training.lora.targets.1", "must be text"),
     # fp8/fp4 on a GPU without FP8 tensor cores named the catalog column (gpus.A800-SXM-80GB.fp8_tflops)
     (", precision: fp8", "A800", "training.precision", "A800-SXM-80GB has none"),
     (", precision: fp4", "A800-SXM4-80GB", "training.precision", "A800-SXM-80GB has none"),
@@ -74,7 +74,7 @@ STACK_BAD = [
     (", framework: {name: hf-trainer, moe_dispatcher: deepep}", "H100", "training.framework.moe_dispatcher",
      "hf-trainer has no deepep"),
     (", framework: {name: torchtitan, moe_a2a_overlap: true}", "H100", "training.framework.moe_a2a_overlap",
-     "not torchtitan"),
+     "torchtitan has no MoE all-to-all overlap"),
     # Megatron-FSDP asked for at a ZeRO stage it does not change (was priced and described as on)
     (", framework: {name: megatron-core, megatron_fsdp: true}", "H100", "training.framework.megatron_fsdp",
      "changes nothing"),

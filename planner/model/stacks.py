@@ -644,6 +644,36 @@ class Stack:
     pp_pass_microbatches: int | None = None
     #: the stack captures CUDA graphs as Megatron-Core does (``cuda_graph_impl`` below): the Megatron-Core stacks
     has_cuda_graphs: bool = False
+    #: which options (``OPTIONS``) the stack's code has a switch for, where it is not every stack's (``OPTION_HOLDERS``
+    #: reads these; a job that sets one the stack lacks is refused, and the search tries none of them):
+    #:
+    #: * ``has_compile``: a torch.compile switch (torchtitan ``compile.enable``, HF ``TrainingArguments.torch_compile``,
+    #:   Composer/llm-foundry ``compile_config``, DeepSpeed ``compile``, AutoModel ``compile``, ``torch.compile(model)``
+    #:   under plain DDP). Not Megatron-LM / Megatron-Core (no torch.compile of the model: its launch has no such flag,
+    #:   planner.present.emit writes none), Megatron-DeepSpeed, metaseq and DLE ConvNets (torch < 2.0 code; plain
+    #:   pytorch-ddp takes the ConvNets entry's settings, whose generic-model time has no compiled path), nor the XLA
+    #:   stacks, which always compile the whole step (``compile`` fixed on)
+    #: * ``tp_overlaps``: the TP communication overlaps it offers (``tp_overlap`` values): TE userbuffers on the
+    #:   Megatron-Core stacks, async TP on torchtitan, plain NCCL TP elsewhere; () = no tensor parallelism at all
+    #:   (the convnet stacks: DDP only)
+    #: * ``has_reshard``: an FSDP reshard-after-forward switch for ZeRO-3 (FSDP / FSDP2 ``reshard_after_forward``,
+    #:   torchtitan ``fsdp_reshard_after_forward``, FSDP ``SHARD_GRAD_OP`` in HF accelerate and Composer, fairscale
+    #:   FSDP in metaseq, Megatron's ``--torch-fsdp2-no-reshard-after-forward``). DeepSpeed ZeRO-3 (and so
+    #:   Megatron-DeepSpeed) re-partitions every module after its forward and has no switch
+    #:   (deepspeed/runtime/zero/config.py has none); Megatron-LM 2021-22 and NeuronX Distributed have no ZeRO-3;
+    #:   DDP none either
+    #: * ``has_channels_last``: the convnet stacks' memory-format switch (``channels_last``)
+    #: * ``has_pp_pass``: ``pp_pass_microbatches``, NeMo AutoModel's per-accumulation-step pipeline runs
+    #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
+    has_compile: bool = True
+    tp_overlaps: tuple[str, ...] = ("none",)
+    has_reshard: bool = True
+    has_channels_last: bool = False
+    has_pp_pass: bool = False
+    has_fused_qkv: bool = False
+    #: the selective recompute variants it runs (``selective`` values): Megatron's attention core, torchtitan's op /
+    #: layer SAC, AutoModel's op SAC; () = no selective recompute (the convnet stacks)
+    selectives: tuple[str, ...] = ("attention_core",)
     #: CUDA graphs (Megatron-Core ``--cuda-graph-impl``, megatron/training/arguments.py): "none"; "transformer_engine"
     #: (TE ``make_graphed_callables`` per layer, over the parts ``cuda_graph_scope`` names); "local" (Megatron-Core's
     #: own capture: the whole layer with no scope, or the whole forward-backward with ``full_iteration``). What a
@@ -657,70 +687,12 @@ class Stack:
         bad = sorted(set(opts) - set(OPTIONS))
         if bad:
             raise InputError("training.framework", f"unknown option(s) {', '.join(bad)}; known: {', '.join(OPTIONS)}")
-        if opts.get("recompute_early_stop") and not self.torch_checkpoint:
-            ok = stacks_where(lambda st: st.torch_checkpoint)
-            raise InputError("training.framework.recompute_early_stop",
-                             f"{self.name} recomputes with a reentrant checkpoint, which has no early stop (only {ok})")
-        if "tp_overlap" in opts and opts["tp_overlap"] not in TP_OVERLAP:
-            raise InputError("training.framework.tp_overlap", f"{opts['tp_overlap']!r}; known: {', '.join(TP_OVERLAP)}")
-        if "selective" in opts and opts["selective"] not in SELECTIVE_AC:
-            raise InputError("training.framework.selective", f"{opts['selective']!r}; known: {', '.join(SELECTIVE_AC)}")
-        if opts.get("mixed_precision") is not None:
-            if opts["mixed_precision"] not in MIXED_PRECISION:
-                raise InputError("training.framework.mixed_precision",
-                                 f"{opts['mixed_precision']!r}; known: {', '.join(MIXED_PRECISION)}")
-            if self.mixed_precision is None:
-                hf = stacks_where(lambda st: st.mixed_precision is not None)
-                raise InputError("training.framework.mixed_precision",
-                                 f"only for stacks that run Hugging Face model code ({hf}), not {self.name}")
-        if "moe_dispatcher" in opts and opts["moe_dispatcher"] not in MOE_DISPATCHER:
-            raise InputError("training.framework.moe_dispatcher",
-                             f"{opts['moe_dispatcher']!r}; known: {', '.join(MOE_DISPATCHER)}")
-        if opts.get("moe_dispatcher") is not None and opts["moe_dispatcher"] not in self.moe_dispatchers:
-            ok = stacks_where(lambda st: opts["moe_dispatcher"] in st.moe_dispatchers)
-            raise InputError("training.framework.moe_dispatcher",
-                             f"{self.name} has no {opts['moe_dispatcher']} dispatcher (only {ok})")
-        if opts.get("moe_a2a_overlap") and not self.has_moe_a2a_overlap:
-            ok = stacks_where(lambda st: st.has_moe_a2a_overlap)
-            raise InputError("training.framework.moe_a2a_overlap",
-                             f"the MoE all-to-all overlap is Megatron-Core's (only {ok}), not {self.name}'s")
-        if "fp8_recipe" in opts and opts["fp8_recipe"] not in FP8_RECIPE:
-            raise InputError("training.framework.fp8_recipe", f"{opts['fp8_recipe']!r}; known: {', '.join(FP8_RECIPE)}")
-        if opts.get("fsdp_defer_sync") and not self.has_fsdp_defer_sync:
-            ok = stacks_where(lambda st: st.has_fsdp_defer_sync)
-            raise InputError("training.framework.fsdp_defer_sync",
-                             f"the deferred FSDP2 gradient sync is NeMo AutoModel's (only {ok}), not {self.name}'s")
-        if opts.get("communication_data_type") is not None:
-            if opts["communication_data_type"] not in COMM_DATA_TYPE_BYTES:
-                raise InputError("training.framework.communication_data_type",
-                                 f"{opts['communication_data_type']!r}; known: {', '.join(COMM_DATA_TYPE_BYTES)}")
-            if self.grad_comm_dtype != "model":
-                ok = stacks_where(lambda st: st.grad_comm_dtype == "model")
-                raise InputError("training.framework.communication_data_type",
-                                 f"DeepSpeed's gradient communication dtype (only {ok}), not {self.name}'s: set "
-                                 f"training.grad_dtype for the gradient reduce of {self.name}")
-        if opts.get("pp_partition_method") is not None:
-            from planner.model.pipeline import PARTITION_METHODS, SPLIT_RUNTIMES
-            if opts["pp_partition_method"] not in PARTITION_METHODS:
-                raise InputError("training.framework.pp_partition_method",
-                                 f"{opts['pp_partition_method']!r}; modelled: {', '.join(PARTITION_METHODS)}")
-            if SPLIT_RUNTIMES.get(self.name) not in set(PARTITION_METHODS.values()):
-                raise InputError("training.framework.pp_partition_method",
-                                 f"DeepSpeed's PipelineModule partition (only {', '.join(SPLIT_RUNTIMES)}), not "
-                                 f"{self.name}'s")
-        if opts.get("megatron_fsdp") and not self.has_megatron_fsdp:
-            ok = stacks_where(lambda st: st.has_megatron_fsdp)
-            raise InputError("training.framework.megatron_fsdp", f"Megatron-FSDP runs on {ok}, not {self.name}")
-        for kind in ("activation", "optimizer"):
-            if opts.get(f"{kind}_offload") and kind not in self.offloads:
-                raise InputError(f"training.framework.{kind}_offload",
-                                 f"{self.name} has no {kind} offload (it offers: {', '.join(self.offloads) or 'none'})")
-        # options that name a Megatron-Core / Transformer Engine mechanism (the fused grouped MLP, the layers and
-        # the MTP module a low-precision recipe leaves 16-bit): priced only where that code runs
-        for k in MCORE_ONLY_OPTIONS:
-            if opts.get(k) and not self.has_cuda_graphs:
-                ok = stacks_where(lambda st: st.has_cuda_graphs)
-                raise InputError(f"training.framework.{k}", f"a Megatron-Core option (runs on {ok}), not {self.name}'s")
+        for k in OPTIONS:  # values outside the vocabulary first: the option's own words
+            if opts.get(k) is not None and k in OPTION_VALUES and opts[k] not in OPTION_VALUES[k]:
+                raise InputError(f"training.framework.{k}", f"{opts[k]!r}; known: {', '.join(OPTION_VALUES[k])}")
+        for k in OPTIONS:  # an option the stack has no switch for (``OPTION_HOLDERS``), then a value it does not offer
+            if opts.get(k) is not None:
+                check_option(self, k, opts[k])
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
         _check_cuda_graphs(self, opts.get("cuda_graph_impl") or self.cuda_graph_impl,
@@ -886,6 +858,85 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "fused_qkv")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
+#: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
+OPTION_VALUES = {"tp_overlap": TP_OVERLAP.names, "selective": SELECTIVE_AC.names, "mixed_precision": MIXED_PRECISION.names,
+                 "moe_dispatcher": MOE_DISPATCHER.names, "fp8_recipe": FP8_RECIPE.names}
+
+
+def _mcore(what: str):
+    return (lambda st: st.has_cuda_graphs), f"{what} (a Megatron-Core option)"
+
+
+def _splits(st) -> bool:
+    from planner.model.pipeline import PARTITION_METHODS, SPLIT_RUNTIMES  # (pipeline imports this module)
+    return SPLIT_RUNTIMES.get(st.name) in set(PARTITION_METHODS.values())
+
+
+#: Which stacks have each option (``OPTIONS``): the one table. Per option, a test on the registry entry (the fields
+#: that say what its code has: ``Stack.has_compile`` ... ``selectives``, ``offloads``, ``has_cuda_graphs``, ...), what
+#: the option is (the refusal's words), and, for options whose values differ by stack, the values the entry offers.
+#: An option not listed is every stack's (overlap_grad_reduce, overlap_param_gather, fp8_recipe). ``check_option``
+#: refuses an explicit option a stack lacks; ``holds`` keeps the search from trying one (planner.search.space).
+OPTION_HOLDERS: dict[str, tuple] = {
+    "compile": (lambda st: st.has_compile, "torch.compile switch", None),
+    "tp_overlap": (lambda st: bool(st.tp_overlaps), "tensor parallelism to overlap", lambda st: st.tp_overlaps),
+    "reshard_after_forward": (lambda st: st.has_reshard, "reshard-after-forward switch (FSDP's, ZeRO-3)", None),
+    "selective": (lambda st: bool(st.selectives), "selective recompute", lambda st: st.selectives),
+    "ac_freq": (lambda st: "layer" in st.selectives, "layer SAC (selective: layer) to set every n-th layer of", None),
+    "activation_offload": (lambda st: "activation" in st.offloads, "activation offload", None),
+    "optimizer_offload": (lambda st: "optimizer" in st.offloads, "optimizer offload", None),
+    "mixed_precision": (lambda st: st.mixed_precision is not None,
+                        "Hugging Face model-code precision switch (mixed_precision: amp | bf16)", None),
+    "moe_dispatcher": (lambda st: bool(st.moe_dispatchers), "MoE token dispatcher", lambda st: st.moe_dispatchers),
+    "moe_a2a_overlap": (*_mcore("MoE all-to-all overlap"), None),
+    "recompute_early_stop": (lambda st: st.torch_checkpoint,
+                             "recompute early stop (its checkpoint is reentrant: only PyTorch's non-reentrant one "
+                             "stops early)", None),
+    "megatron_fsdp": (lambda st: st.has_megatron_fsdp, "Megatron-FSDP", None),
+    **{k: (*_mcore(w), None) for k, w in (("moe_fused_mlp", "fused grouped MLP"), ("cuda_graph_impl", "CUDA graphs"),
+                                          ("cuda_graph_scope", "CUDA-graph scope"),
+                                          ("lp_bf16_layers", "16-bit first/last layers"),
+                                          ("lp_bf16_mtp", "16-bit MTP module"),
+                                          ("microbatch_group_size", "interleaved micro-batch group size"))},
+    "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
+    "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
+    "communication_data_type": (lambda st: st.grad_comm_dtype == "model",
+                                "DeepSpeed communication_data_type (set training.grad_dtype for its gradient reduce)",
+                                None),
+    "pp_partition_method": (_splits, "DeepSpeed PipelineModule partition_method", None),
+    "pp_pass_microbatches": (lambda st: st.has_pp_pass,
+                             "per-accumulation-step pipeline runs (NeMo AutoModel's pp_pass_microbatches)", None),
+    "fused_qkv": (lambda st: st.has_fused_qkv, "FusedQKVLinear switch (torchtitan's fused_qkv)", None),
+}
+assert set(OPTION_HOLDERS) <= set(OPTIONS)
+
+
+def holds(stack: "Stack", option: str) -> bool:
+    """Whether ``stack``'s code has option ``option`` (``OPTION_HOLDERS``; an option not listed: every stack)."""
+    row = OPTION_HOLDERS.get(option)
+    return row is None or bool(row[0](stack))
+
+
+def _current(has) -> str:
+    """The current stacks (``FRAMEWORK``, not the pre-registry aliases) for which ``has(stack)`` holds, for a message."""
+    return ", ".join(n for n in FRAMEWORK.names if has(STACKS[n])) or "none"
+
+
+def check_option(stack: "Stack", option: str, value: Any = None) -> None:
+    """Refuse ``option`` set on ``stack`` where the stack has no such option, or (``value``) does not offer that value
+    (``OPTION_HOLDERS``): one line naming the stacks that do."""
+    has, what, offered = OPTION_HOLDERS.get(option, (None, None, None))
+    field = f"training.framework.{option}"
+    if has is not None and not has(stack):
+        raise InputError(field, f"{stack.name} has no {what}: leave {option} out (it runs on {_current(has)})")
+    if offered is not None and value is not None and value not in offered(stack):
+        raise InputError(field, f"{stack.name} has no {value} {option} (it offers {', '.join(offered(stack))}; "
+                                f"{value} runs on {_current(lambda st: value in offered(st))})")
+    if option == "pp_partition_method" and value is not None:
+        from planner.model.pipeline import PARTITION_METHODS
+        if value not in PARTITION_METHODS:
+            raise InputError(field, f"{value!r}; modelled: {', '.join(PARTITION_METHODS)}")
+
 #: ``Stack.grad_all_reduce``'s values
 GRAD_ALL_REDUCE = ("never", "bf16", "always")
 #: ``Stack.grad_comm_dtype``'s values (None: the gradient buffer's dtype)
@@ -893,6 +944,7 @@ GRAD_COMM_DTYPE = (None, "model", "fp32")
 #: bytes per element of DeepSpeed's ``communication_data_type`` values (deepspeed/runtime/config.py
 #: ``get_communication_data_type``: "fp32" | "fp16" | "bf16")
 COMM_DATA_TYPE_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
+OPTION_VALUES["communication_data_type"] = tuple(COMM_DATA_TYPE_BYTES)
 
 
 def grad_reduce_bytes(fw, precision: str, buffer_bytes: float) -> float:
@@ -1052,7 +1104,7 @@ TRITON_FA_HEAD_DIM_TILES = (16, 32, 64, 128)
 
 STACKS: dict[str, Stack] = {
     "megatron-core": Stack(
-        "megatron-core", loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
+        "megatron-core", has_compile=False, tp_overlaps=("te", "none"), loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
         moe_grouped_gemm=True,
@@ -1065,26 +1117,26 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", has_compile=False, has_reshard=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", has_compile=False, has_reshard=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
                 "_exec_reduce_grads; bf16: an all-reduce of the bf16 optimizer's fp32 gradients, "
                 "_bf16_reduce_grads, cast to bf16 for the collective: engine.py communication_data_type)"),
     "torchtitan": Stack(
-        "torchtitan", torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
+        "torchtitan", tp_overlaps=("async_tp", "none"), selectives=("op", "layer"), has_fused_qkv=True, torch_checkpoint=True, fp8_weight_bytes=2.0, loss="torch_ce", loss_compiles=True, pp_fsdp_unsharded=True, fsdp2_dp=True, fsdp2_root="head", hsdp_all_reduce_per_microbatch=True, cp_exchange="allgather", repeats_kv_heads=True, kernels_layer=18.0, compile=True, attn_kernel="fa2", eager_fp32_ops=True, selective="op", tp_overlap="async_tp", reshard_after_forward=True,
         fp8_recipe="rowwise", fused_qkv=True,
         sources="pytorch/torchtitan (parallelize_llama: FSDP2 fully_shard per block, "
                 "reshard_after_forward default for non-PP; apply_compile per block; "
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
                 "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
-        "deepspeed", grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", has_reshard=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
@@ -1100,7 +1152,7 @@ STACKS: dict[str, Stack] = {
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
-        "dle-convnets", optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
+        "dle-convnets", has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_channels_last=True, offloads=(), optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
         sources="NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets (resnet50v1.5 README tables, "
                 "pytorch-21.03 NGC container = torch 1.9): torch.optim.SGD with momentum (image_classification/"
                 "optimizers.py get_sgd_optimizer), whose torch 1.9 step loops over the parameter tensors "
@@ -1117,11 +1169,11 @@ STACKS: dict[str, Stack] = {
                 "the kernel uses Ampere mma.sync, no Hopper wgmma/TMA path, so on H100 it is scaled "
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(
-        "metaseq", overlap_grad_reduce=True,
+        "metaseq", has_compile=False, overlap_grad_reduce=True,
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", has_compile=False, has_reshard=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
@@ -1145,7 +1197,7 @@ STACKS["pytorch-ddp"] = replace(
 #: no Megatron TransformerLayer, no TE userbuffers, no combined-1F1B EP overlap, no Megatron CUDA graphs, no
 #: per-module recompute list. What no source gives a number for is said so at the field.
 STACKS["nemo-automodel"] = Stack(
-    "nemo-automodel",
+    "nemo-automodel", has_pp_pass=True, selectives=("op",),
     # TE modules where ``BackendConfig(linear="te", rms_norm="te", attn="te")`` (its defaults on CUDA with TE): the
     # linears are te.Linear (te_linears) and the norm a separate TE RMSNorm module, not TE's LayerNormLinear
     # (models build ``initialize_rms_norm_module`` and ``initialize_linear_module`` apart): fused_norm_linear off;
@@ -1222,7 +1274,7 @@ STACKS["megatron-bridge"] = replace(STACKS["megatron-core"], name="megatron-brid
 #: fraction). The efficiency priors of these chips are the generic ones, unmeasured (planner.hardware.efficiency
 #: ``UNMEASURED_PLATFORMS``), and every output says so.
 STACKS["maxtext"] = Stack(
-    "maxtext", platforms=("tpu",), layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
+    "maxtext", platforms=("tpu",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0, compile=True,
     doc_masking=True, moe_grouped_gemm=True, loss="torch_ce", loss_compiles=True, cp_exchange="allgather",
     tp_overlap="none", overlap_grad_reduce=True, overlap_param_gather=True, reshard_after_forward=True, offloads=(),
     sources="AI-Hypercomputer/maxtext (JAX): the train step is one jax.jit program; data parallelism is the mesh's "
@@ -1234,7 +1286,7 @@ STACKS["maxtext"] = Stack(
             "per example by segment ids; MoE experts as megablox grouped matmuls. Modelled on TPU only (MaxText on "
             "GPUs runs cuDNN/TE attention: not this entry)")
 STACKS["neuronx-distributed"] = Stack(
-    "neuronx-distributed", platforms=("neuron",), layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
+    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
     compile=True, loss="megatron_ce", tp_overlap="none", overlap_grad_reduce=False, overlap_param_gather=False,
     reshard_after_forward=True, offloads=(),
     sources="aws-neuron/neuronx-distributed (NxD Core / NxD Training, torch-neuronx): 'we support 3D parallelism: "
@@ -1425,8 +1477,6 @@ def open_options(t) -> tuple[str, ...]:
 #: other 8 of the 20 (module calls, TE's own quantize / workspace ops around each linear) split by linears, 2 + 2:
 #: 4 each. Attention (8 + 4) / 20 = 0.6
 ATTN_OPS_SHARE = 0.6
-#: stack options only the Megatron-Core stacks (``Stack.has_cuda_graphs``) run
-MCORE_ONLY_OPTIONS = ("moe_fused_mlp", "lp_bf16_layers", "lp_bf16_mtp", "microbatch_group_size")
 CUDA_GRAPH_DEFAULT_SCOPE = {"local": ("attn", "mlp", "moe"), "transformer_engine": ("attn", "mlp", "moe")}
 
 

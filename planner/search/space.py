@@ -33,7 +33,7 @@ from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
-from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training,
+from planner.model.stacks import (DEFAULT_RECOMPUTE_MODULES, RUNS_ON, SEARCHED, Stack, check_platform, from_training, holds,
                                    open_options, recompute_modules)
 from planner.spec import JobSpec
 from planner.vocab import RECOMPUTE, SCHEDULE
@@ -80,7 +80,7 @@ def _grid(job: JobSpec, hw: HardwareOption):
                                                      "for multislice training over the data-center network name a "
                                                      "TPU slice row with fabric tpu-dcn (`planner catalog instances`)"))
         max_gpus = hw.max_gpus
-    nodes = [cl.nodes] if cl.nodes else [n for n in D.NODE_COUNTS if min_gpus <= n * g <= max_gpus]
+    nodes = [cl.nodes] if cl.nodes else [n for n in D.node_counts(max_gpus // g) if min_gpus <= n * g <= max_gpus]
     if not hw.multi_node:  # no cluster fabric in the catalog: one node only
         if cl.nodes and cl.nodes > 1:
             raise InputError("cluster.nodes", f"{hw.name} cannot form a multi-node training cluster (no cluster "
@@ -97,12 +97,14 @@ def _grid(job: JobSpec, hw: HardwareOption):
                                                  f"({device_count(hw.gpu, g)})")
     if not nodes:  # one node fits, but no node count searched lands within the limits ("max_gpus=1048576 is smaller
         # than one gcp:tpu-v5p-1024 node (512 chips)" was said of min_gpus 1,000,000, past 1,024 nodes)
-        most = D.NODE_COUNTS[-1]
+        counts = D.node_counts(max_gpus // g)
+        if min_gpus > max_gpus:  # only under the default limit (the job's own max_gpus below min_gpus is refused earlier)
+            raise InputError("constraints.min_gpus", f"min_gpus={min_gpus:,} is above the search's default limit of "
+                                                     f"{max_gpus:,} GPUs (defaults.MAX_GPUS); set constraints.max_gpus")
         raise InputError("constraints.min_gpus", (
-            f"min_gpus={min_gpus} is more than the largest {hw.name} cluster searched ({most:,} nodes, "
-            f"{device_count(hw.gpu, most * g)})" if min_gpus > most * g else
-            f"no node count searched ({', '.join(map(str, D.NODE_COUNTS[:8]))}, ...) of {hw.name} "
-            f"({device_count(hw.gpu, g)} each) lands within min_gpus={min_gpus} and max_gpus={max_gpus}"))
+            f"no node count searched of {hw.name} ({device_count(hw.gpu, g)} each: "
+            f"{', '.join(f'{n:,}' for n in counts[:8])}, ... {counts[-1]:,} nodes, up to max_gpus={max_gpus:,}"
+            f"{'' if con.max_gpus else ', the default'}) lands within min_gpus={min_gpus:,} and max_gpus={max_gpus:,}"))
     if m.is_transformer:
         tps = [p.tp] if p.tp else [d for d in D.TP_DEGREES if d <= g and m.heads % d == 0
                                    and (m.kv_heads % d == 0 or d % m.kv_heads == 0)]
@@ -384,6 +386,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
     # layout search tries anyway when parallel.zero is open (on the stacks that have ZeRO-2; the
     # Megatron ones refuse it, stack_rules "megatron-zero2"): searched only when the job fixes zero: 3
+    open_ = {k for k in open_ if holds(base, k)}  # an option the stack has no switch for is not tried
     if "reshard_after_forward" in open_ and p.zero == 3:
         axes["reshard_after_forward"] = (base.reshard_after_forward, not base.reshard_after_forward)
     # Megatron-FSDP trades memory for communication as the offloads do: its ZeRO-2 shards the gradients the

@@ -508,6 +508,10 @@ class FrameworkSpec(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _name_only(cls, v):
+        if v is not None and not isinstance(v, (str, dict, FrameworkSpec)):
+            # a list or a number read "must be a section of fields" where a stack name is the usual form
+            raise ValueError("must be a stack name (training.framework: torchtitan) or a section of its name and options "
+                             f"({{name: torchtitan, compile: true}})")
         return {"name": v} if isinstance(v, str) else v
 
 
@@ -869,6 +873,13 @@ class JobSpec(_Strict):
         cl, con = self.cluster, self.constraints
         if con.min_gpus and con.max_gpus and con.min_gpus > con.max_gpus:
             raise ValueError(f"constraints.min_gpus: {con.min_gpus} exceeds constraints.max_gpus ({con.max_gpus})")
+        fw = self.training.framework
+        if fw is not None and fw.channels_last is not None and m is not None and m.is_transformer:
+            # the memory format of a convnet's activations (step_time.nchw_transpose_bytes); a transformer's layers have
+            # no convolution to run in it, so the option was accepted and changed nothing
+            raise ValueError(f"training.framework.channels_last: {f'model {m.name}' if m.name else 'the model'} has "
+                             "transformer layers, no "
+                             "convolutions; channels_last sets a convnet's memory format: leave it out")
         if cl.nodes:
             # a fixed cluster outside the GPU caps is a contradiction, not a plan of nodes x gpus
             gpus = cl.nodes * (cl.gpus_per_node or 1)
