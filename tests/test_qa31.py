@@ -179,3 +179,16 @@ def test_min_gpus_past_the_default_limit_names_it(tmp_path, cli):
     assert line.startswith("error: constraints.min_gpus: min_gpus=10,000 is above the search's default limit of 8,192 "
                            "GPUs"), line
     assert "constraints.max_gpus" in line
+
+
+def test_a_switch_set_off_where_the_stack_runs_it_off_is_accepted():
+    """``compile: false`` on megatron-core (no torch.compile switch, runs eager) and ``optimizer_offload: false`` on
+    pytorch-ddp state what the stack does: accepted, the same stack as with the option left out; set true, refused."""
+    from planner.model.stacks import STACKS
+
+    assert STACKS["megatron-core"].with_options(compile=False) == STACKS["megatron-core"]
+    assert STACKS["pytorch-ddp"].with_options(optimizer_offload=False) == STACKS["pytorch-ddp"]
+    with pytest.raises(InputError):
+        STACKS["megatron-core"].with_options(compile=True)
+    with pytest.raises(InputError):
+        STACKS["pytorch-ddp"].with_options(optimizer_offload=True)

@@ -691,7 +691,9 @@ class Stack:
             if opts.get(k) is not None and k in OPTION_VALUES and opts[k] not in OPTION_VALUES[k]:
                 raise InputError(f"training.framework.{k}", f"{opts[k]!r}; known: {', '.join(OPTION_VALUES[k])}")
         for k in OPTIONS:  # an option the stack has no switch for (``OPTION_HOLDERS``), then a value it does not offer
-            if opts.get(k) is not None:
+            # (a switch set off where the stack runs it off anyway -- ``compile: false`` on megatron-core,
+            # ``optimizer_offload: false`` on pytorch-ddp -- states a fact, asks for nothing: accepted)
+            if opts.get(k) is not None and not (opts[k] is False and getattr(self, k, None) is False):
                 check_option(self, k, opts[k])
         if "cuda_graph_scope" in opts and opts["cuda_graph_scope"] is not None:
             opts["cuda_graph_scope"] = tuple(opts["cuda_graph_scope"])
