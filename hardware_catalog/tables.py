@@ -132,7 +132,7 @@ def format_gpus_table(cat: Catalog, width: int | None = None, derive_fp8=None) -
 
 def format_instances_table(cat: Catalog, cloud: str | None = None, width: int | None = None, noun=None) -> Table:
     """The ``catalog instances`` table. ``noun(gpu)`` is what one accelerator is called ("GPU", "chip" for a TPU
-    or Trainium: ``planner.hardware.options.device_noun``, passed in as the catalog does not import the planner;
+    or Trainium: ``planner.hardware.platform.device_noun``, passed in as the catalog does not import the planner;
     None: "GPU"); the per-accelerator price column is headed with the nouns of the rows shown ("$/chip-h" on
     TPUs alone, "$/GPU-h or chip-h" on two lines on a mixed table; it read "$/GPU-h" over TPU and Trainium rows)."""
     rows = sorted((i for i in cat.instances.values() if not cloud or i.cloud == cloud.lower()),

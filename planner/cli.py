@@ -224,7 +224,7 @@ def recommend(
 def _noun_of(cat):
     """``noun_of(accelerator name)`` for the catalog's accelerators: "GPU", or "chip" for a TPU or Trainium
     (planner.hardware.options ``device_noun``); "GPU" for a name it does not know."""
-    from planner.hardware.options import device_noun
+    from planner.hardware.platform import device_noun
 
     def noun_of(name: str) -> str:
         try:

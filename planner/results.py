@@ -176,7 +176,7 @@ class Hardware(Record):
     #: GPUs one OS host holds when a node is a larger NVLink domain (a bare GB200 / GB300 cluster: 72-GPU racks of
     #: 4-GPU trays); launch specs count hosts; None: a host is a node
     gpus_per_host: Optional[int] = None
-    #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.options.device_noun);
+    #: what text calls one accelerator: "GPU", or "chip" for TPUs and Trainium (planner.hardware.platform.device_noun);
     #: the JSON's counts keep their names (``gpus``, ``gpus_per_node``) whatever the device
     device: str = "GPU"
 

@@ -9,7 +9,8 @@ import pytest
 
 from planner import defaults as D
 from planner.errors import InputError
-from planner.hardware.options import PLATFORMS, option_from_cluster, platform_of
+from planner.hardware.options import option_from_cluster
+from planner.hardware.platform import PLATFORMS, platform_of
 from planner.model import stack_rules
 from planner.model.stacks import RUNS_ON, STACKS, check_platform
 from planner.spec import load_job_dict
@@ -168,8 +169,8 @@ def test_emit_refuses_a_tpu_plan(catalog):
 @pytest.mark.parametrize("gpu, noun", [("TPU-v5p", "chip"), ("Trainium2", "chip"), ("H100", "GPU"), ("MI300X", "GPU")])
 def test_text_counts_chips_on_tpus_and_trainium(catalog, cli, tmp_path, gpu, noun):
     """The hardware line said "2 nodes x 4 TPU-v5p (8 GPUs)": a TPU or Trainium is counted in chips, by its
-    platform (planner.hardware.options.device_noun), in the plan's text and its JSON ``hardware.device``."""
-    from planner.hardware.options import device_noun
+    platform (planner.hardware.platform.device_noun), in the plan's text and its JSON ``hardware.device``."""
+    from planner.hardware.platform import device_noun
     from planner.units import hardware_str
 
     assert device_noun(catalog.gpu(gpu)) == noun

@@ -32,7 +32,7 @@ def test_job_onprem_errors_speak_as_override_errors(cli, tmp_path, field, key, v
 
 def test_instances_table_heads_chip_prices_with_chip(cli, tmp_path, monkeypatch):
     """``planner catalog instances`` headed TPU and Trainium rows' price per accelerator "$/GPU-h"; the head now
-    uses the rows' own noun (``planner.hardware.options.device_noun``): "$/chip-h" alone, both on a mixed table."""
+    uses the rows' own noun (``planner.hardware.platform.device_noun``): "$/chip-h" alone, both on a mixed table."""
     monkeypatch.setenv("COLUMNS", "250")
     over = tmp_path / "t.yaml"
     over.write_text("instances:\n  - {cloud: mytpu, name: v6e-8, gpu: TPU-v6e, gpu_count: 8, price_ondemand_usd_hr: 20,"

@@ -12,7 +12,7 @@ from planner.hardware.efficiency import UNMEASURED_PRIOR, Efficiency, gpu_family
 from planner.errors import InputError, clip
 from planner.spec import ClusterSpec, ConstraintsSpec
 # (the platform table lives apart so that `planner catalog` can name devices without the planning modules)
-from planner.hardware.platform import DEVICE_NOUN, PLATFORMS, VENDOR_PLATFORM, device_noun, platform_of  # noqa: F401
+from planner.hardware.platform import PLATFORMS, device_noun, platform_of
 
 PRECISION_PEAK_KEY = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "fp32": "fp32"}
 

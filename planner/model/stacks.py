@@ -1336,7 +1336,7 @@ def stacks_for_platform(platform: str | None, names=None) -> tuple[str, ...]:
 def check_platform(stack: "Stack | str", gpu, field: str = "training.framework") -> None:
     """Refuse ``stack`` on accelerator ``gpu`` (a catalog GPU) when its code does not run on the GPU's platform
     (``RUNS_ON``): one line naming the stacks that do. An accelerator without a known platform passes."""
-    from planner.hardware.options import PLATFORMS, platform_of
+    from planner.hardware.platform import PLATFORMS, platform_of
 
     name = getattr(stack, "name", stack)
     plat = platform_of(gpu)

@@ -768,7 +768,7 @@ def _memory_line(mem: dict, noun: str = "GPU", gpu: str | None = None) -> str:
     total's ``other`` holds (planner.model.memory ``other_words``: a TPU has no NCCL buffers)."""
     if mem.get("limit") is None:
         return f"{mem['total'] / GiB:.1f} of {mem['capacity'] / GiB:.0f} GiB"
-    from planner.hardware.options import platform_of
+    from planner.hardware.platform import platform_of
     from planner.model.memory import other_words
 
     try:

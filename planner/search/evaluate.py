@@ -6,7 +6,8 @@ from dataclasses import replace
 import numpy as np
 
 from planner import defaults as D
-from planner.hardware.options import HardwareOption, device_noun
+from planner.hardware.options import HardwareOption
+from planner.hardware.platform import device_noun
 from planner.layout import Candidates
 from planner.model.cost import cost_summary, total_steps
 from planner.model.evaluation import job_eval

@@ -15,7 +15,8 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, NoPeakError
-from planner.hardware.options import calibrate_hint, device_noun, options_for_search, platform_of, unmatched_gpus
+from planner.hardware.options import calibrate_hint, options_for_search, unmatched_gpus
+from planner.hardware.platform import device_noun, platform_of
 from planner.model.cost import rent_cost, total_steps, total_tokens
 from planner.results import figures_include
 from planner.model import physics, stack_rules
@@ -774,7 +775,7 @@ def _listed_left_out(cat, job: JobSpec, opts, off_platform: dict, left_out: dict
     con = job.constraints
     if not con.gpus or job.cluster.gpu or job.cluster.instance:
         return []
-    from planner.hardware.options import PLATFORMS, platform_of
+    from planner.hardware.platform import PLATFORMS, platform_of
     from planner.model.stacks import stacks_for_platform
     out = list(unmatched_gpus(cat, con, opts, job.training.precision))
     stack = job.training.framework.name if job.training.framework is not None else D.FRAMEWORK

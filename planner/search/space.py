@@ -27,7 +27,8 @@ import numpy as np
 
 from planner import defaults as D
 from planner.errors import InfeasibleError, InputError, TooLargeError
-from planner.hardware.options import PLATFORMS, HardwareOption, device_count, platform_of
+from planner.hardware.options import HardwareOption, device_count
+from planner.hardware.platform import PLATFORMS, platform_of
 from planner.layout import Candidates, check_layout, valid_mask
 from planner.model import offload, stack_rules
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw

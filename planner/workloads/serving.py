@@ -99,8 +99,9 @@ from pydantic import ValidationError
 
 from planner.errors import InfeasibleError, InputError, clip
 from planner.hardware.efficiency import gpu_family
-from planner.hardware.options import (device_noun, option_from_cluster, option_from_instance, profile_matches, select_instances,
+from planner.hardware.options import (option_from_cluster, option_from_instance, profile_matches, select_instances,
                                       unmatched_gpus)
+from planner.hardware.platform import device_noun
 from planner.model.flops import (attention_flops_per_token, decode_score_dim, linear_flops_per_token, local_keys,
                                  score_dim)
 from planner.model import ew
