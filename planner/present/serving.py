@@ -174,7 +174,7 @@ def render_simulated(con, res: ServingPlan, top: int = 12) -> None:
     sim = res.get("simulation") or {}
     realtime = res["mode"] == "realtime"
     title = (f"simulated ({sim.get('arrivals', '')} arrivals, seed {sim.get('seed', 0)}, "
-             f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic)" if realtime else
+             f"p99s must be {100 * sim.get('margin', 0):.0f}% under target; replicas: simulated (analytic))" if realtime else
              f"simulated offline backlog (seed {sim.get('seed', 0)})")
     # the replica time in the unit of its longest row (a 1,000-request backlog of 17 s read "replica-h 0.0")
     rep_unit, _, rep_cells = duration_column([r["simulated"].get("replica_hours") or float("nan") for r in rows])
