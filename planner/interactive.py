@@ -405,7 +405,7 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
 
 
 #: the page's views of a plan (sensitivity sweep, timeline, charts, tables), one entry per view and input
-_VIEWS = _LRU(64)
+_VIEWS = _LRU(128)  # ~12 views a plan: the views of the 8 searches ``_SEARCHES`` keeps, and a few sweeps more
 _PLAIN = (str, int, float, bool, type(None))
 
 
