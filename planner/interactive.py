@@ -27,6 +27,7 @@ import dataclasses
 import functools
 import hashlib
 import tempfile
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,6 +407,7 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
 
 #: the page's views of a plan (sensitivity sweep, timeline, charts, tables), one entry per view and input
 _VIEWS = _LRU(128)  # ~12 views a plan: the views of the 8 searches ``_SEARCHES`` keeps, and a few sweeps more
+_VIEWS_LOCK = threading.Lock()
 _PLAIN = (str, int, float, bool, type(None))
 
 
@@ -429,11 +431,14 @@ def cached_view(fn: Callable, *args, **kw):
     the same rec, so a view of its rows keyed on their identity is the same view. The app treats what it gets as
     read-only, as it does the cached rec."""
     key = (fn, tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kw.items())))
-    if key in _VIEWS:
-        _VIEWS.move_to_end(key)
-        return _VIEWS[key][0]
+    with _VIEWS_LOCK:  # Streamlit runs each browser session's script in its own thread
+        hit = _VIEWS.get(key)
+        if hit is not None:
+            _VIEWS.move_to_end(key)
+            return hit[0]
     out = fn(*args, **kw)
-    _VIEWS.put(key, (out, args, kw))  # the arguments kept alive: an id in the key is never another object's
+    with _VIEWS_LOCK:
+        _VIEWS.put(key, (out, args, kw))  # the arguments kept alive: an id in the key is never another object's
     return out
 
 
