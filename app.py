@@ -224,17 +224,18 @@ if best.get("accuracy"):  # the model's own error on published runs of this kind
     st.info(accuracy_line(best["accuracy"]))
 
 left, right = st.columns(2)
-left.altair_chart(charts.memory_chart(best, width=COL_W), width="stretch", theme=None)
-left.altair_chart(charts.breakdown_chart(best, width=COL_W), width="stretch", theme=None)
-right.altair_chart(charts.cost_time_chart(rec["table"], best, spot, width=COL_W - 90), width="stretch", theme=None)
+# views of the (cached) search result: made once per plan, not on every rerun (wi.cached_view)
+left.altair_chart(wi.cached_view(charts.memory_chart, best, width=COL_W), width="stretch", theme=None)
+left.altair_chart(wi.cached_view(charts.breakdown_chart, best, width=COL_W), width="stretch", theme=None)
+right.altair_chart(wi.cached_view(charts.cost_time_chart, rec["table"], best, spot, width=COL_W - 90), width="stretch", theme=None)
 if rec.get("views_note"):  # a data-bound job: the chart's points are the analytic search's compute-bound ones
     right.caption(rec["views_note"])
 
 st.subheader("simulated timeline")
-tl = wi.simulated_timeline(job, best, steps=3, profile=profile)
+tl = wi.cached_view(wi.simulated_timeline, job, best, steps=3, profile=profile)
 if tl["ok"]:
-    st.altair_chart(charts.timeline_chart(tl["timeline"], tl["gpu_busy_share"],
-                                          title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
+    st.altair_chart(wi.cached_view(charts.timeline_chart, tl["timeline"], tl["gpu_busy_share"],
+                                  title=f"3 simulated steps, ranks 0-{tl['ranks_shown'] - 1} of {tl['ranks_total']}"),
                     width="stretch", theme=None)
     st.caption(wi.causes_caption(tl["time_by_cause_s"], tl["steps"], best["step_time_s"]))
 else:
@@ -243,32 +244,32 @@ else:
 st.subheader("sensitivity")
 what = st.radio("vary", list(wi.SENSITIVITY), horizontal=True, key="sens_input",
                 format_func=lambda k: wi.SENSITIVITY[k].label)
-sens = wi.sensitivity(job, best, what, catalog, profile)
+sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
-    st.altair_chart(charts.sensitivity_chart(sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
-st.dataframe(wi.sensitivity_display(sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
+    st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
+st.dataframe(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
 sens_note = wi.sensitivity_caption(best)  # a data-bound plan: each row is estimate_job's compute-bound figure
 if sens_note:
     st.caption(sens_note)
-unpriced = wi.unpriced_caption(rec)  # said under each table with cost cells, so an empty cell is not read as $0
+unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
 if unpriced:
     st.caption(unpriced)
 
 st.subheader("scaling (layout re-optimised at each node count)")
-st.dataframe(wi.scaling_display(rec), hide_index=True, width="stretch")
+st.dataframe(wi.cached_view(wi.scaling_display, rec), hide_index=True, width="stretch")
 if unpriced:
     st.caption(unpriced)
 if rec.get("views_note"):  # a data-bound job: these views are compute-bound, the ranked plans simulated
     st.caption(rec["views_note"])
 st.subheader("best plan per GPU type")
-st.dataframe(wi.comparison_display(rec, "gpu"), hide_index=True, width="stretch")
+st.dataframe(wi.cached_view(wi.comparison_display, rec, "gpu"), hide_index=True, width="stretch")
 if rec.get("views_note"):
     st.caption(rec["views_note"])
 if unpriced:
     st.caption(unpriced)
 
 st.subheader("top alternatives")
-st.dataframe(wi.ranked_display(rec), hide_index=True, width="stretch")
+st.dataframe(wi.cached_view(wi.ranked_display, rec), hide_index=True, width="stretch")
 if unpriced:
     st.caption(unpriced)
 

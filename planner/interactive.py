@@ -6,7 +6,8 @@
   and ``planner recommend`` can never disagree about a job.
 * ``parse_upload``: safe parsing of an uploaded job YAML or Hugging Face ``config.json``
   (size limit, the limits of ``hardware_catalog.files``, schema errors as ``InputError`` naming the field).
-* ``search``: ``planner.search.recommend.recommend`` behind a small LRU, with a progress callback.
+* ``search``: ``planner.search.recommend.recommend`` behind a small LRU, with a progress callback;
+  ``cached_view``: the page's sweeps, timeline, charts and tables of its result, likewise.
 * ``sensitivity``: time and cost of the chosen plan as one input varies, the others held.
 * ``simulated_timeline``: a few simulated steps of the chosen plan as Gantt rows.
 * cached loaders for the catalog and calibration profiles (Streamlit's ``cache_resource`` when
@@ -26,6 +27,7 @@ import dataclasses
 import functools
 import hashlib
 import tempfile
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -401,6 +403,43 @@ def search(job: JobSpec, catalog=None, profile=None, top: int = 10, simulate: bo
     res = recommend(job, catalog, profile, top=top, simulate=simulate, progress=progress)
     _SEARCHES.put(key, res)
     return res
+
+
+#: the page's views of a plan (sensitivity sweep, timeline, charts, tables), one entry per view and input
+_VIEWS = _LRU(128)  # ~12 views a plan: the views of the 8 searches ``_SEARCHES`` keeps, and a few sweeps more
+_VIEWS_LOCK = threading.Lock()
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _arg_key(a):
+    """How ``cached_view`` tells one argument from another: a job by its content (the app builds a new ``JobSpec`` on
+    every rerun), a plain value by its value, anything else (the cached search's rec, its rows and table, a cached
+    sweep's frame, the catalog, a profile) by identity -- the entry holds the argument, so the id is not reused."""
+    if isinstance(a, JobSpec):
+        return ("job", job_key(a))
+    if isinstance(a, _PLAIN) or (isinstance(a, tuple) and all(isinstance(x, _PLAIN) for x in a)):
+        return ("value", type(a).__name__, a)
+    return ("id", id(a))
+
+
+def cached_view(fn: Callable, *args, **kw):
+    """``fn(*args, **kw)``, answered from a small LRU when the same arguments come again (``_arg_key``).
+
+    Streamlit reruns the whole script on every widget change: a change that leaves the job as it was (the
+    sensitivity radio, a widget moved back, a rerun) redid the sensitivity sweep, the simulated timeline and five
+    altair charts, about half of an unchanged rerun's CPU. The search is cached on the job (``search``) and returns
+    the same rec, so a view of its rows keyed on their identity is the same view. The app treats what it gets as
+    read-only, as it does the cached rec."""
+    key = (fn, tuple(_arg_key(a) for a in args), tuple(sorted((k, _arg_key(v)) for k, v in kw.items())))
+    with _VIEWS_LOCK:  # Streamlit runs each browser session's script in its own thread
+        hit = _VIEWS.get(key)
+        if hit is not None:
+            _VIEWS.move_to_end(key)
+            return hit[0]
+    out = fn(*args, **kw)
+    with _VIEWS_LOCK:
+        _VIEWS.put(key, (out, args, kw))  # the arguments kept alive: an id in the key is never another object's
+    return out
 
 
 # --------------------------------------------------------------------------------------------

@@ -420,3 +420,38 @@ def test_uploaded_config_keeps_the_notes_the_cli_prints():
     for job in (wi.build_job(base, None), wi.build_job(base, wi.inputs_from_job(wi.build_job(base, None)))):
         assert [a for a in job.assumptions if a in cli_notes] == cli_notes
     assert wi._load(base).assumptions[:2] == cli_notes  # serving_view's loader
+
+
+def test_a_rerun_with_the_same_job_reuses_the_sweep_and_timeline(started, monkeypatch):
+    """Streamlit reruns the script on every widget change: with the job unchanged the sweep and the simulated
+    timeline are not made again (``wi.cached_view``), and the page is the same."""
+    calls = {"sensitivity": 0, "timeline": 0}
+    sens, timeline = wi.sensitivity, wi.simulated_timeline
+
+    def counted(name, fn):
+        return lambda *a, **k: calls.__setitem__(name, calls[name] + 1) or fn(*a, **k)
+    monkeypatch.setattr(wi, "sensitivity", counted("sensitivity", sens))
+    monkeypatch.setattr(wi, "simulated_timeline", counted("timeline", timeline))
+    at = started
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert calls == {"sensitivity": 1, "timeline": 1}
+    page = lambda: (_metrics(at), [d.value.to_json() for d in at.dataframe], len(_charts(at)),  # noqa: E731
+                    [c.value for c in at.caption])
+    before = page()
+    at.run()
+    assert calls == {"sensitivity": 1, "timeline": 1}, "a rerun with the same job made the views again"
+    assert page() == before
+
+
+def test_cached_view_tells_jobs_by_content_and_other_inputs_by_identity():
+    base = wi.preset_base(wi.DEFAULT_PRESET)
+    w = wi.inputs_from_job(wi.build_job(base, None))
+    seen = []
+    fn = lambda *a, **k: seen.append(a) or len(seen)  # noqa: E731
+    row = {"config": {"tp": 1}}
+    assert wi.cached_view(fn, wi.build_job(base, w), row, 3) == 1
+    assert wi.cached_view(fn, wi.build_job(base, w), row, 3) == 1  # the same job rebuilt, the same row
+    assert wi.cached_view(fn, wi.build_job(base, w.replace(seq_len=2048)), row, 3) == 2  # another job
+    assert wi.cached_view(fn, wi.build_job(base, w), dict(row), 3) == 3  # an equal row that is another object
+    assert wi.cached_view(fn, wi.build_job(base, w), row, 4) == 4  # another value
