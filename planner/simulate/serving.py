@@ -637,7 +637,7 @@ class Engine:
     """
 
     def __init__(self, env, name: int, spec: ReplicaSpec, cfg: EngineConfig, stats: Stats,
-                 done: simpy.Event, total: int, on_prefilled=None):
+                 done: simpy.Event, on_prefilled=None):
         self.env, self.name, self.cfg, self.stats = env, name, cfg, stats
         self.im, self.p2p = spec.iteration, spec.p2p_s * (spec.pp - 1)
         self.kv = KVBlocks(spec.num_blocks // spec.pp)
@@ -673,7 +673,7 @@ class Engine:
         self.cnt = [0] * self.bs
         self.heap: list = []  # (decode index of the last token, seq, rid, version)
         self.on_prefilled = on_prefilled  # disaggregated prefill engine: hand the request on
-        self.done_ev, self.total = done, total
+        self.done_ev = done  # (the run's request count is the Stats': ``Stats.total``, lowered by the event bound)
         self.wake = env.event()
         self.outstanding = 0
         self.span = None  # the fast-forwarded decode steps in flight (_run_span)
@@ -1409,7 +1409,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
     reqs = [Req(i, float(wl.arrival_s[i]), int(wl.prompt[i]), int(wl.output[i])) for i in range(n)]
 
     def engines_for(replicas: int, base=0):
-        return [Engine(env, base + k, spec, e, stats, done, n) for k in range(replicas * spec.pp)]
+        return [Engine(env, base + k, spec, e, stats, done) for k in range(replicas * spec.pp)]
 
     if cfg.disaggregate is None:
         engines = engines_for(cfg.replicas)
@@ -1435,7 +1435,7 @@ def simulate_serving(cfg: ServingSimConfig, wl: Workload,
                 dlb.route(r)
             env.process(move())
 
-        prefillers = [Engine(env, k, spec, e, stats, done, n, lambda r, k=k: hand_over(k, r))
+        prefillers = [Engine(env, k, spec, e, stats, done, lambda r, k=k: hand_over(k, r))
                       for k in range(n_pre * spec.pp)]
         engines = prefillers + decoders
         lb = LoadBalancer(prefillers, cfg.routing, cfg.seed)
