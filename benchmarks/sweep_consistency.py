@@ -487,14 +487,12 @@ OPEN_PRESETS = ("gpt2-xl", "llama3-8b", "mixtral-8x7b", "qwen3-30b-a3b", "gemma3
 
 
 def _stack_options(stack: dict) -> dict:
-    """A plan's stack record as a job's ``training.framework``: the name and the options the stack has a switch for
-    (``stacks.holds``; the record lists every option's value, and a job that sets one the stack lacks is refused, as
-    ``planner simulate`` of a saved plan filters them too)."""
-    from planner.model.stacks import STACKS, holds
+    """A plan's stack record as a job's ``training.framework``: the name and the options a job can set again
+    (``stacks.record_options``, as ``planner simulate`` of a saved plan reads it)."""
+    from planner.model.stacks import record_options
 
-    st = STACKS.get(stack.get("name"))
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in stack.items()
-            if k != "searched" and v is not None and v != () and (k == "name" or st is None or holds(st, k))}
+    return {"name": stack["name"], **{k: (list(v) if isinstance(v, tuple) else v)
+                                      for k, v in record_options(stack).items() if v != ()}}
 
 
 def fixed_job(job: dict, p: Plan) -> dict:

@@ -919,6 +919,15 @@ def holds(stack: "Stack", option: str) -> bool:
     return row is None or bool(row[0](stack))
 
 
+def record_options(record: dict) -> dict:
+    """The options of a plan's stack record (planner.search.evaluate ``stack_record``: the name, every option's value
+    and the searched ones) that a job can set again: set ones the stack has a switch for (``holds``). The record
+    lists every option, ``channels_last: true`` on megatron-core too, and a job that sets one the stack lacks is
+    refused; ``planner simulate`` of a saved plan and the sweep's re-estimates read the record through this."""
+    st = STACKS.get(record.get("name"))
+    return {k: v for k, v in record.items() if k in OPTIONS and v is not None and (st is None or holds(st, k))}
+
+
 def _current(has) -> str:
     """The current stacks (``FRAMEWORK``, not the pre-registry aliases) for which ``has(stack)`` holds, for a message."""
     return ", ".join(n for n in FRAMEWORK.names if has(STACKS[n])) or "none"

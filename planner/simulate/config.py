@@ -412,12 +412,9 @@ def plan_stack(stack: Any):
     every option), a ``Stack`` as is, None for None."""
     if stack is None or not isinstance(stack, dict):
         return stack
-    from planner.model.stacks import OPTIONS, STACKS, holds, resolve
+    from planner.model.stacks import record_options, resolve
 
-    # the record lists every option's value; only those the stack has are options of it (stacks.OPTION_HOLDERS)
-    st = STACKS.get(stack["name"])
-    return resolve(stack["name"], **{k: v for k, v in stack.items()
-                                     if k in OPTIONS and v is not None and (st is None or holds(st, k))})
+    return resolve(stack["name"], **record_options(stack))
 
 
 def _checkpoint_bytes(detail: dict, job: Any, stack: Any = None) -> float:
