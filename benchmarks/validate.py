@@ -868,6 +868,9 @@ def pr2_case(cat, r) -> PR2Case:
     mb = int(mb)
     vpp = r.vpp
     vpp = 2 if "interleaved" in str(vpp) else _int(pd.to_numeric(vpp, errors="coerce"), 1)
+    lps = getattr(r, "pp_layers_per_stage", float("nan"))  # a config's AutoPipeline layers_per_stage (automodel_runs.csv)
+    if lps == lps and str(lps).strip():
+        vpp = automodel_virtual_stages(int(r.layers), int(lps), pp)
     prec = str(r.precision).lower()
     precision = "fp8" if pr2_low_precision(r) else ("fp16" if "fp16 weights" in prec else "bf16")
     rec = str(r.recompute).lower()
@@ -889,8 +892,11 @@ def pr2_case(cat, r) -> PR2Case:
     bf16_reduce = (any(r.id.startswith(src) and any(k in str(r.model).lower() for k in models)
                        for src, models in BF16_GRAD_REDUCE.items())
                    or BF16_GRAD_REDUCE_NOTE in notes.lower())
-    # a source that names the optimizer in the row's notes (mbridge_all: Kimi K2's Muon footnote), else AdamW
-    optimizer = "muon" if "muon optimizer" in notes.lower() else "adamw"
+    # a source that names the optimizer in the row's notes (mbridge_all: Kimi K2's Muon footnote) or in its own column
+    # (automodel_runs.csv: the benchmark config's ``torch.optim.Adam``), else AdamW
+    stated_opt = getattr(r, "optimizer", float("nan"))
+    optimizer = ("muon" if "muon optimizer" in notes.lower()
+                 else stated_opt if isinstance(stated_opt, str) and stated_opt.strip() else "adamw")
     tr = TrainingSpec(seq_len=int(r.seq_len), global_batch=gb, precision=precision, weights="megatron",
                       grad_dtype="same" if bf16_reduce else "fp32", optimizer=optimizer,
                       flash_attention=not r.id.startswith(("kor22", "mtnlg", "bloom", "opt")),
@@ -903,6 +909,17 @@ def pr2_case(cat, r) -> PR2Case:
                    etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp,
                    rn=rn if method == "block" else 0, rg=rn if method == "uniform" else 0)
     return PR2Case(model, tr, c, hw, stack, options)
+
+
+def automodel_virtual_stages(layers: int, layers_per_stage: int, pp: int) -> int:
+    """Pipeline stages per PP rank that NeMo AutoModel's AutoPipeline builds from a config's ``layers_per_stage``:
+    ceil(layers / layers_per_stage) stages, rounded down to a multiple of the PP degree under the benchmark configs'
+    ``round_virtual_stages_to_pp_multiple: down`` (nemo_automodel/components/distributed/pipelining/functional.py
+    ``calculate_virtual_stages``), the layers then spread as evenly as divmod allows (``generate_hf_model_fqn_per_
+    model_part``). DeepSeek-V3 / Kimi K2 (61 layers): 2 per stage on PP 4 -> 31 -> 28 stages, 7 a rank; 4 per stage
+    on PP 4 -> 16, 4 a rank; 2 per stage on PP 8 -> 31 -> 24, 3 a rank."""
+    stages = -(-layers // layers_per_stage)
+    return max((stages - stages % pp) // pp, 1)
 
 
 #: a row's notes naming the recipe's partial full recompute: "recompute_num_layers=5 (full, block)"
@@ -1916,6 +1933,43 @@ def automodel(cat) -> pd.DataFrame:
     mixer calls the kernel without the norm (z-gated scan, ungated norm after), priced with the "hf" tables; the
     nv-grouped-gemm 1.1.4 the ``gmm`` experts run is cuBLAS per expert on 4 streams on SM90 (csrc/grouped_gemm.cu:
     CUTLASS grouped only for SM80), which is what moe.grouped_gemm_time prices already.
+
+    Since 2026-12-03 (the accauto branch) two more of AutoModel's own behaviours, from the linked configs and its
+    source (before: the "After" line above):
+
+    * The pipeline stages the configs build: AutoPipeline makes ceil(layers / ``layers_per_stage``) stages, rounded
+      down to a multiple of PP (``round_virtual_stages_to_pp_multiple: down``; components/distributed/pipelining/
+      functional.py ``calculate_virtual_stages``, ``automodel_virtual_stages``; the column ``pp_layers_per_stage``):
+      DeepSeek-V3 1024 (@604375ac, 4 per stage on PP 4) 16 stages, 4 a rank; DeepSeek-V3 256 (@037e04a6, 2 on PP 4)
+      31 -> 28, 7 a rank; Kimi K2 (@080dca53, 2 on PP 8) 31 -> 24, 3 a rank. The table prints VP 8 / 8 / 4 (kept as
+      ``vp_printed``; it is what 2 layers a stage rounded *up* would give, which none of the linked configs sets).
+      Bubble DeepSeek-V3 1024 1.31 -> 2.59 s, Kimi 1.32 -> 1.75 s: -21.2 -> -18.8%, -9.6 -> -9.2%, -16.0 -> -11.6%.
+    * The optimizer: every linked config sets ``_target_: torch.optim.Adam`` (weight_decay 0) and nothing else, and
+      recipes/llm/train_ft.py ``build_optimizer`` instantiates it as is (``foreach = False`` only under TP > 1):
+      torch's default on CUDA, the multi-tensor foreach path, one HBM pass per ``torch._foreach_*`` op, 72 B a
+      parameter where the fused kernel moves 32 (``Stack.optimizer_foreach``, step_time.OPTIMIZER_BYTES_FOREACH;
+      the column ``optimizer``: adam; Llama 3 70B, no config linked, stays AdamW): +0.1..+0.6 points on every row,
+      Super +25.8 -> +26.2, Nano +21.2 -> +21.5, Kimi -11.6 -> -11.0, gpt-oss-120b -15.6 -> -15.0.
+
+    After both: +26.2 / +21.5 / -18.7 / -8.8 / -11.0 / -4.8 / -17.6 / -15.0 / +5.9%: median 15.0%, p90 22.4%, mean
+    -2.5%; no other source moves (the stack and the columns are AutoModel's alone).
+
+    Measured on the way, not taken:
+
+    * AutoModel's split of the layers over the stages is torchtitan's (``generate_hf_model_fqn_per_model_part``:
+      divmod, the extra layers to the first stages), not Megatron's layout the entry prices (pipeline.SPLIT_RUNTIMES):
+      the fullest rank is the same (16 / 8 layers), <= 0.1 point on the three PP rows.
+    * gpt-oss's experts as AutoModel runs them: the clamped GLU is ``quick_geglu_deepep``, under ``@torch.compile``
+      (moe/layers.py), so none of Megatron-Core's eager clamp passes or its ``torch.tensor`` offset sync
+      (moe.EAGER_EXPERT_BYTES "clamp", charged to these rows today) but an eager gate/up bias loop
+      (``GroupedExpertsDeepEP._apply_bias`` without probs over 2f columns: forward 8 B, backward 6 B an element,
+      free in TE's GEMM epilogue on Megatron-Core): 4.34 -> 2.64 GB of backward per layer and micro-batch, measured
+      gpt-oss-20b -17.6 -> -20.0%, -120b -15.0 -> -17.1%, away from the measurement. And FlexAttention as AutoModel
+      calls it for gpt-oss (components/attention/flex_attention.py, all three stored versions: the sinks as an eager
+      ``out * sigmoid(lse - w)`` in fp32 and a cast back, ~46 B an output element forward + backward, plus the
+      output transpose; block masks of 128, so a 128-token window computes two tiles a query block; FlexAttention's
+      own rate ~0.85-0.9 of FA2), estimated by hand, not priced: about +0.4 s on gpt-oss-20b (+4 points), +0.1 s on
+      -120b (+2). Both together about -16% / -15%: the gpt-oss gap is not in these ops.
 
     What the error says (signed, predicted / measured - 1; first scored on megatron-core, held out): Super +49%, Nano
     +24%, DeepSeek-V3 +11% (1024 GPUs) / +24% (256), Kimi K2 +0.4%, Qwen3-30B-A3B +8%, gpt-oss-20b -15%, gpt-oss-120b

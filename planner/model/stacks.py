@@ -522,6 +522,10 @@ class Stack:
     #: over tensors (torch.optim before foreach became the default in torch 2.0); 0: fused / multi-tensor
     #: kernels (the handful of launches step_time charges every stack). step_time.eager_optimizer_host_s
     optimizer_tensor_ops: float = 0.0
+    #: torch.optim's Adam / AdamW runs its multi-tensor "foreach" path, one HBM pass per ``torch._foreach_*`` op
+    #: (step_time.OPTIMIZER_BYTES_FOREACH), not a fused kernel: a stack that instantiates ``torch.optim.Adam(W)``
+    #: from a config passing neither ``foreach`` nor ``fused`` (torch's default on CUDA is foreach)
+    optimizer_foreach: bool = False
     #: a generic model's (CNN's) activations are channels-last (NHWC, ``model.to(memory_format=
     #: torch.channels_last)``), the layout tensor-core convolutions run in: the tuned recipes' choice and
     #: the planner's default; False: PyTorch's default NCHW, which cuDNN transposes around each
@@ -1264,6 +1268,10 @@ STACKS["nemo-automodel"] = Stack(
     mamba_call="hf",
     # FSDP2 CPUOffloadPolicy
     offloads=("optimizer",),
+    # the optimizer block is ``_target_: torch.optim.Adam`` (betas, eps, lr, weight_decay 0 in every benchmark config of
+    # the performance summary), instantiated as is (recipes/llm/train_ft.py ``build_optimizer``: ``foreach = False``
+    # only under TP > 1): torch's default, the foreach path
+    optimizer_foreach=True,
     sources="NVIDIA-NeMo/Automodel (nemo_automodel/components/moe/parallelizer.py apply_fsdp / apply_ac / apply_cp, "
             "moe/fsdp_mixin.py MoEFSDPSyncMixin and patched_backward_maybe_with_nosync, moe/experts.py "
             "GroupedExpertsDeepEP (grouped_gemm gmm, Megatron-Core MoEFlexTokenDispatcher + DeepEP), models/common "
