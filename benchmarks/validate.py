@@ -868,7 +868,8 @@ def pr2_case(cat, r) -> PR2Case:
     mb = int(mb)
     vpp = r.vpp
     vpp = 2 if "interleaved" in str(vpp) else _int(pd.to_numeric(vpp, errors="coerce"), 1)
-    lps = getattr(r, "pp_layers_per_stage", float("nan"))  # a config's AutoPipeline layers_per_stage (automodel_runs.csv)
+    # a config's AutoPipeline ``layers_per_stage`` (automodel_runs.csv): the stages it builds, not the printed VP
+    lps = getattr(r, "pp_layers_per_stage", float("nan"))
     if lps == lps and str(lps).strip():
         vpp = automodel_virtual_stages(int(r.layers), int(lps), pp)
     prec = str(r.precision).lower()

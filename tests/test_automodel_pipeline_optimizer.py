@@ -31,7 +31,8 @@ def _foreach_step_bytes(opt_name: str, n: int = 4096, **kw) -> float:
     total = [0.0]
 
     def sized(xs):
-        return [x for x in (xs if isinstance(xs, (list, tuple)) else [xs]) if isinstance(x, torch.Tensor) and x.numel() == n]
+        xs = xs if isinstance(xs, (list, tuple)) else [xs]
+        return [x for x in xs if isinstance(x, torch.Tensor) and x.numel() == n]
 
     class Count(TorchDispatchMode):
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):

@@ -124,13 +124,14 @@ OPTIMIZER_BYTES_PER_PARAM = {  # bytes read + written per parameter by one optim
     "sgd_momentum": 22.0, "adafactor": 18.0,
     "muon": float(optimizers.MUON_ELEMENTWISE_BYTES),  # its matrices; the rest at adamw's (optimizers.step_terms)
 }
-#: the same per parameter when torch.optim runs Adam / AdamW "foreach" (``Stack.optimizer_foreach``: torch's default
-#: on CUDA when neither ``foreach`` nor ``fused`` is passed; DTensor parameters qualify): every ``torch._foreach_*`` op of
-#: torch/optim/adam.py ``_multi_tensor_adam`` is its own pass over the fp32 lists (4 B an element; a tensor an op reads
-#: twice counted once): ``lerp_(m, g)`` 12, ``mul_(v)`` 8, ``addcmul_(v, g, g)`` 12, ``sqrt(v)`` 8, ``div_`` 8,
-#: ``add_(eps)`` 8, ``addcdiv_(p, m, denom)`` 16 = 72; AdamW's decoupled decay ``mul_(p, 1 - lr wd)`` 8 more (80; Adam
-#: taken at weight_decay 0, as the configs that run it set). The fused kernel (``fused=True``, the table above) reads
-#: and writes each state once.
+#: the same per parameter when torch.optim runs Adam / AdamW "foreach" (``Stack.optimizer_foreach``: torch's
+#: default on CUDA when neither ``foreach`` nor ``fused`` is passed; DTensor parameters qualify): each
+#: ``torch._foreach_*`` op of torch/optim/adam.py ``_multi_tensor_adam`` is its own pass over the fp32 lists (4 B an
+#: element; a tensor an op reads twice counted once): ``lerp_(m, g)`` 12, ``mul_(v)`` 8, ``addcmul_(v, g, g)`` 12,
+#: ``sqrt(v)`` 8, ``div_`` 8, ``add_(eps)`` 8, ``addcdiv_(p, m, denom)`` 16 = 72; AdamW's decoupled decay
+#: ``mul_(p, 1 - lr wd)`` 8 more (80; Adam taken at weight_decay 0, as the configs that run it set). Counted on torch's
+#: ops: tests/test_automodel_pipeline_optimizer.py. The fused kernel (``fused=True``, the table above) reads and
+#: writes each state once.
 OPTIMIZER_BYTES_FOREACH = {"adam": 72.0, "adamw": 80.0}
 
 
@@ -826,7 +827,7 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     param_gather = np.where((zero >= 1) & (zero <= 2), ag_params, 0.0)
     local = np.where(zero >= 1, stage_p_dense / dps + stage_p_exp / edps, stage_p_dense + stage_p_exp)
     opt_b = OPTIMIZER_BYTES_PER_PARAM[t.optimizer]
-    if fw is not None and fw.optimizer_foreach:  # torch.optim's multi-tensor path: a pass per op (OPTIMIZER_BYTES_FOREACH)
+    if fw is not None and fw.optimizer_foreach:  # torch.optim's multi-tensor path, a pass per op
         opt_b = OPTIMIZER_BYTES_FOREACH.get(t.optimizer, opt_b)
     t_opt = eff.memory_time(local * share * opt_b, hbm_bw=hw.gpu.hbm_bw)
     # Muon (planner.model.optimizers): Newton-Schulz and per-class bytes, DDP's all-reduce; lora/qlora's
