@@ -73,9 +73,31 @@ def test_op_sac_bytes_match_torch_sac_under_tp(name, world, sp, case):
     assert T.predicted(kw, world, sp) == pytest.approx(T.tp_truth()[name], rel=0.005)
 
 
+@pytest.mark.parametrize("name,world,case", T.EP_CASES)
+def test_op_sac_bytes_match_torch_sac_under_ep(name, world, case):
+    """torchtitan's expert parallelism (``ExpertParallel``'s dispatch and combine: real ``all_to_all_single`` calls
+    on two gloo ranks, the counts exchange, the expert-major permutation, the local experts' grouped mm) under op SAC
+    with the MoE models' save list, which holds ``all_to_all_single``: the SAC caches keep both exchanges' outputs,
+    top_k x h per token each on average over the ranks, as the planner's "a2a" rows say -- to the counts exchange's
+    output (experts x 8 bytes a layer, not priced). Without those rows the planner would be 42-50% low here. The
+    storages alive after the forward also hold the expert-major permutation torchtitan keeps on the module (int32 per
+    routed token, 1/h of the exchanges' bytes; not priced either): within 0.5% as well."""
+    kw = T.CASES[case]
+    truth, alive = T.tp_truth()[name], T.tp_truth("alive_bytes_per_layer")[name]
+    pred = T.predicted(kw, ep=world)
+    assert truth - pred == kw["moe"]["experts"] * 8  # the tokens-per-expert counts (int64) the ranks exchange
+    assert alive - truth == kw["seq"] * kw["batch"] * kw["moe"]["top_k"] * 4  # the permutation, int32 per routed row
+    assert pred == pytest.approx(alive, rel=0.005)
+    # the exchanges are all that EP adds: the single-rank block (no all-to-all) keeps the rest
+    a2a = 2 * kw["seq"] * kw["batch"] * kw["moe"]["top_k"] * kw["h"] * 2
+    assert truth - a2a - kw["moe"]["experts"] * 8 == T.per_layer_bytes(**kw)
+
+
 def test_tp_truth_covers_every_tp_case():
-    """The stored truth was measured for exactly the TP cases the module lists (a new case needs ``--write``)."""
-    assert set(T.tp_truth()) == {name for name, *_ in T.TP_CASES}
+    """The stored truth was measured for exactly the TP and EP cases the module lists (a new case needs
+    ``--write``)."""
+    assert set(T.tp_truth()) == {name for name, *_ in T.TP_CASES + T.EP_CASES}
+    assert set(T.tp_truth("alive_bytes_per_layer")) == {name for name, *_ in T.EP_CASES}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -152,7 +174,7 @@ def test_op_sac_keeps_the_expert_parallel_all_to_all_outputs():
     combine under expert parallelism): an MoE layer at ep > 1 keeps both outputs, top_k copies of the rank's tokens
     each, over the TP rank's share of the tokens; at ep = 1 there is no all-to-all and nothing more is kept. Dense
     layers are unchanged. Until 2026-12-03 neither was counted (Mixtral 8x7B seq 4096 EP8: 4.6 GiB of activations
-    where the exchanges alone keep 4 GiB)."""
+    where the exchanges alone keep 4 GiB). Measured at EP 2 on gloo: test_op_sac_bytes_match_torch_sac_under_ep."""
     from planner.spec import ModelSpec
 
     moe = ModelSpec(family="moe", layers=4, hidden=512, heads=8, vocab=1000, ffn_hidden=256,
