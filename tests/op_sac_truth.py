@@ -19,7 +19,10 @@ still alive are what the forward keeps for the backward (the SAC cache, the chec
 saves), counted once each. The per-layer bytes are the difference of a 3- and a 1-block stack, halved. The same
 measure with no checkpointing equals ``saved_tensors_hooks``' count (one per storage), which checks the method; on
 one rank it also equals the SAC caches plus the checkpoints' inputs (``measure="cache"``), the measure of the
-tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan).
+tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan) and of the
+expert-parallel one (``ep_per_layer_bytes``: two gloo ranks, the MoE block's routed experts behind torchtitan's
+``ExpertParallel`` dispatch and combine, real ``all_to_all_single`` exchanges). ``flash=False`` runs SDPA on torch's
+math path instead of the flash kernel (``sdpa_backend``).
 """
 from __future__ import annotations
 
@@ -249,17 +252,28 @@ def _tables(seq, d, dtype):
     return fr.cos().to(dtype), fr.sin().to(dtype)
 
 
+def sdpa_backend(flash: bool):
+    """The SDPA kernel the blocks run: the CPU flash kernel (``flash``; it stands for the CUDA flash kernel) or
+    torch's math path (``_scaled_dot_product_attention_math``, a composite of bmm and softmax)."""
+    from contextlib import nullcontext
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return nullcontext() if flash else sdpa_kernel(SDPBackend.MATH)
+
+
 def kept_bytes(layers, h, heads, kv_heads, f, seq, batch, fused, moe=None, mode="op", dtype=torch.bfloat16,
-               measure="alive"):
+               measure="alive", flash=True):
     """Bytes a ``layers``-block stack's forward leaves alive for the backward (``mode`` "op": torchtitan's op SAC,
     "none": no checkpointing), its output excluded. ``measure`` "cache": the SAC caches and checkpoint inputs
     instead (``_cached_bytes``: what the tensor-parallel check counts, where DTensor's wrappers hide the local
-    outputs from a dispatch mode)."""
+    outputs from a dispatch mode). ``flash``: ``sdpa_backend``."""
     torch.manual_seed(0)
     blocks = nn.ModuleList(Block(h, heads, kv_heads, f, fused, moe) for _ in range(layers)).to(dtype)
     cos, sin = _tables(seq, h // heads, dtype)
     x0 = torch.randn(batch, seq, h, dtype=dtype, requires_grad=True)
-    x, caches, inputs, rec = _run(blocks, x0, cos, sin, mode)
+    with sdpa_backend(flash):
+        x, caches, inputs, rec = _run(blocks, x0, cos, sin, mode)
     # (the backward under this policy runs in tests/test_op_sac_activations.py's FLOP count)
     if measure == "cache":
         return _cached_bytes(caches, inputs)
@@ -419,13 +433,17 @@ def spec_of(kw):
     return ModelSpec(family="decoder", **base)
 
 
-def predicted(kw, tp=1, sp=False, ep=1) -> float:
-    """``layer_activation_bytes`` under torchtitan's op SAC for the case (bf16, flash)."""
+def predicted(kw, tp=1, sp=False, ep=1, flash=True) -> float:
+    """``layer_activation_bytes`` under torchtitan's op SAC for the case (bf16; flash or the math path)."""
     from planner.model.activations import SELECTIVE, layer_activation_bytes
 
     return float(layer_activation_bytes(spec_of(kw), kw["seq"], kw["batch"], tp=tp, sp=sp, recompute=SELECTIVE,
                                         act_bytes=2, moe=bool(kw.get("moe")), selective="op", fused_qkv=kw["fused"],
-                                        ep=ep))
+                                        ep=ep, flash=flash))
+
+
+#: the cases also run on torch's math SDPA path (no flash kernel): its bmm and softmax are re-run, nothing kept
+MATH_CASES = ["dense s128 h256 b2 fused", "dense s256 h128 b1 unfused", "moe s128 h256 b2 unfused, 1 shared"]
 
 
 #: the tensor-parallel cases (TP 2 on gloo): (name, world, sp, case)
@@ -472,6 +490,10 @@ if __name__ == "__main__":
     for name, world, sp, case in TP_CASES:
         meas, pred = tp_rows[name], predicted(CASES[case], world, sp)
         print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
+    for name in MATH_CASES:
+        kw = CASES[name]
+        meas, pred = per_layer_bytes(**kw, flash=False), predicted(kw, flash=False)
+        print(f"| {name}, math SDPA | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
     for name, world, case in EP_CASES:
         meas, pred = tp_rows[name], predicted(CASES[case], ep=world)
         print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.3%} |")

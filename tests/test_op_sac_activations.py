@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from tests import op_sac_truth as T  # noqa: E402
 from planner.model.activations import SELECTIVE, layer_activation_bytes, op_sac_saved_tensors  # noqa: E402
-from planner.model.flops import op_sac_block, op_sac_recompute_flops_per_token  # noqa: E402
+from planner.model.flops import op_sac_block, op_sac_recompute_flops_per_token, step_flops  # noqa: E402
 
 CASES = list(T.CASES)
 
@@ -100,10 +100,24 @@ def test_tp_truth_covers_every_tp_case():
     assert set(T.tp_truth("alive_bytes_per_layer")) == {name for name, *_ in T.EP_CASES}
 
 
+@pytest.mark.parametrize("case", T.MATH_CASES)
+def test_op_sac_bytes_match_torch_sac_math_sdpa(case):
+    """On torch's math SDPA path (no flash kernel) the policy sees bmm and softmax, none in the save list: the block
+    keeps nothing of its attention core, as the planner's rows without flash say (exact)."""
+    kw = T.CASES[case]
+    measured = T.per_layer_bytes(**kw, flash=False)
+    assert T.predicted(kw, flash=False) == pytest.approx(measured, rel=0.005), (T.predicted(kw, flash=False), measured)
+    assert measured < T.per_layer_bytes(**kw)  # the flash kernel's output and log-sum-exp are what it drops
+
+
+@pytest.mark.parametrize("flash", [True, False])
 @pytest.mark.parametrize("case", CASES)
-def test_op_sac_recompute_flops_match_torch_sac(case):
+def test_op_sac_recompute_flops_match_torch_sac(case, flash):
     """The FLOPs the backward re-runs under the same real SAC (FlopCounterMode over forward + backward, op SAC minus
-    no checkpointing; the grouped-mm experts counted 2 M K N) = ``op_sac_recompute_flops_per_token`` per layer."""
+    no checkpointing; the grouped-mm experts counted 2 M K N) = ``op_sac_recompute_flops_per_token`` per layer with
+    flash; on the math SDPA path the attention core's bmms too, which ``step_flops`` adds (its hardware FLOPs,
+    selective minus none, per layer). Until 2026-12-03 the math path's re-run was left out (the first 33.6 MFLOP a
+    layer of ``dense s128 h256 b2``)."""
     import torch.nn as nn
     from functools import partial
     from torch.utils.checkpoint import checkpoint
@@ -120,15 +134,23 @@ def test_op_sac_recompute_flops_match_torch_sac(case):
         s, d = kw["seq"], kw["h"] // kw["heads"]
         cos, sin = torch.ones(s, d, dtype=torch.bfloat16), torch.zeros(s, d, dtype=torch.bfloat16)
         x = torch.randn(kw["batch"], s, kw["h"], dtype=torch.bfloat16, requires_grad=True)
-        with FlopCounterMode(display=False, custom_mapping={torch.ops.aten._grouped_mm: grouped_mm}) as fc:
+        with T.sdpa_backend(flash), FlopCounterMode(display=False,
+                                                     custom_mapping={torch.ops.aten._grouped_mm: grouped_mm}) as fc:
             y = (checkpoint(blk, x, cos, sin, use_reentrant=False, context_fn=partial(T.op_sac_context, blk)) if op
                  else blk(x, cos, sin))
             y.float().sum().backward()
         return fc.get_total_flops()
 
     m = T.spec_of(kw)
-    want = op_sac_recompute_flops_per_token(m, kw["fused"]) / m.layers * kw["seq"] * kw["batch"]
-    assert total(True) - total(False) == pytest.approx(want, rel=1e-9)
+    per_layer = op_sac_recompute_flops_per_token(m, kw["fused"]) / m.layers * kw["seq"] * kw["batch"]
+    hw = {rc: step_flops(m, kw["seq"], kw["batch"], rc, flash=flash, selective="op", fused_qkv=kw["fused"])["hardware"]
+          for rc in ("none", "selective")}
+    measured = total(True) - total(False)
+    assert (hw["selective"] - hw["none"]) / m.layers == pytest.approx(measured, rel=1e-9)
+    if flash:
+        assert measured == pytest.approx(per_layer, rel=1e-9)
+    else:  # the core's two bmms over the full score matrix (FlopCounterMode: 2 x 2 s^2 q_dim a micro-batch)
+        assert measured - per_layer == pytest.approx(4 * kw["seq"] ** 2 * kw["h"] * kw["batch"], rel=1e-9)
 
 
 def test_one_policy_saves_what_it_does_not_rerun():
