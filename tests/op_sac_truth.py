@@ -19,7 +19,10 @@ still alive are what the forward keeps for the backward (the SAC cache, the chec
 saves), counted once each. The per-layer bytes are the difference of a 3- and a 1-block stack, halved. The same
 measure with no checkpointing equals ``saved_tensors_hooks``' count (one per storage), which checks the method; on
 one rank it also equals the SAC caches plus the checkpoints' inputs (``measure="cache"``), the measure of the
-tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan).
+tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan) and of the
+expert-parallel one (``ep_per_layer_bytes``: two gloo ranks, the MoE block's routed experts behind torchtitan's
+``ExpertParallel`` dispatch and combine, real ``all_to_all_single`` exchanges). ``flash=False`` runs SDPA on torch's
+math path instead of the flash kernel (``sdpa_backend``).
 """
 from __future__ import annotations
 
@@ -37,11 +40,14 @@ from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selectiv
 
 aten = torch.ops.aten
 
-#: torchtitan's ``_op_sac_save_list`` (llama3 parallelize.py; flex attention and compiled code left out), plus the CPU
-#: flash kernel that stands for the CUDA flash kernel here
+#: torchtitan's ``_op_sac_save_list`` (llama3 parallelize.py; flex attention and compiled code left out), with the
+#: ``all_to_all_single`` its MoE models' lists add (llama4, deepseek_v3, gpt_oss parallelize.py: the functional
+#: collective, not its ``wait_tensor``, which is not listed), plus the CPU flash kernel that stands for the CUDA
+#: flash kernel here
 SAVE_LIST = {aten.mm.default, aten._scaled_dot_product_efficient_attention.default,
              aten._scaled_dot_product_flash_attention.default, aten._scaled_dot_product_cudnn_attention.default,
              aten._scaled_dot_product_attention_math.default, torch.ops._c10d_functional.reduce_scatter_tensor.default,
+             torch.ops._c10d_functional.all_to_all_single.default,
              aten.max.default, aten._scaled_dot_product_flash_attention_for_cpu.default}
 
 
@@ -96,15 +102,23 @@ class Attention(nn.Module):
 class MoE(nn.Module):
     """torchtitan's MoE: the router's gate, top-k of the softmax scores, the tokens sorted by expert and run through the
     routed experts as ``torch._grouped_mm`` (GroupedExperts), scaled by their scores and scattered back, plus the
-    shared experts."""
+    shared experts. ``ep``: a process group of expert parallelism; the rank holds its ``experts / ep`` experts and the
+    routed experts run between ``ep_dispatch`` and ``ep_combine`` (torchtitan's ``ExpertParallel`` input and output
+    functions around ``GroupedExperts``)."""
 
-    def __init__(self, h, f, experts, top_k, shared):
+    def __init__(self, h, f, experts, top_k, shared, ep=None):
         super().__init__()
-        self.k = top_k
+        self.k, self.experts, self.ep = top_k, experts, ep
         self.router = nn.Module()
         self.router.gate = nn.Linear(h, experts, bias=False)
-        self.w1, self.w3 = (nn.Parameter(torch.randn(experts, h, f) / math.sqrt(h)) for _ in range(2))
-        self.w2 = nn.Parameter(torch.randn(experts, f, h) / math.sqrt(f))
+        w1, w3 = (torch.randn(experts, h, f) / math.sqrt(h) for _ in range(2))
+        w2 = torch.randn(experts, f, h) / math.sqrt(f)
+        if ep is not None:  # the rank's experts (ExpertParallel._partition_fn: Shard(0)), the same draw on every rank
+            import torch.distributed as dist
+
+            n, r = experts // dist.get_world_size(ep), dist.get_rank(ep)
+            w1, w3, w2 = (w[r * n:(r + 1) * n] for w in (w1, w3, w2))
+        self.w1, self.w3, self.w2 = (nn.Parameter(w.contiguous()) for w in (w1, w3, w2))
         self.shared_experts = FeedForward(h, f * shared) if shared else None
 
     def forward(self, x):
@@ -112,23 +126,63 @@ class MoE(nn.Module):
         scores = self.router.gate(x).float().softmax(dim=-1)
         top, idx = scores.topk(self.k, dim=-1)
         order = idx.flatten().argsort(stable=True)
-        counts = idx.flatten().bincount(minlength=self.w1.shape[0])
-        offs = counts.cumsum(0).to(torch.int32)
+        counts = idx.flatten().bincount(minlength=self.experts)
         xs = x[order // self.k]
+        if self.ep is not None:
+            xs, counts = ep_dispatch(self, xs, counts)
+        offs = counts.cumsum(0).to(torch.int32)
         hs = F.silu(torch._grouped_mm(xs, self.w1, offs=offs)) * torch._grouped_mm(xs, self.w3, offs=offs)
-        ys = torch._grouped_mm(hs, self.w2, offs=offs) * top.flatten()[order].unsqueeze(-1).to(x.dtype)
+        ys = torch._grouped_mm(hs, self.w2, offs=offs)
+        if self.ep is not None:
+            ys = ep_combine(self, ys)
+        ys = ys * top.flatten()[order].unsqueeze(-1).to(x.dtype)
         out = torch.zeros_like(x).index_add(0, order // self.k, ys)
         if self.shared_experts is not None:
             out = out + self.shared_experts(x)
         return out.view(shape)
 
 
+def ep_dispatch(moe: MoE, xs, counts):
+    """torchtitan's ``ExpertParallel._token_dispatch`` (distributed/expert_parallel.py): the tokens-per-expert counts
+    exchanged by a functional ``all_to_all_single`` and waited (no grad), the split sizes read from them, the sorted
+    tokens sent to their experts' ranks by ``all_to_all_single_autograd``, then reordered from (source rank, expert)
+    to expert-major order for the grouped mm (moe/utils.py ``_permute``, ``generate_permute_indices`` without
+    padding). Keeps what torchtitan keeps on the module for the combine (splits, input shape, permutation)."""
+    from torch.distributed._functional_collectives import all_to_all_single, all_to_all_single_autograd
+
+    ep = moe.ep.size()
+    with torch.no_grad():
+        got = torch.ops._c10d_functional.wait_tensor(all_to_all_single(counts, None, None, group=moe.ep))
+        moe.input_splits = counts.view(ep, -1).sum(dim=1).tolist()
+        moe.output_splits = got.view(ep, -1).sum(dim=1).tolist()
+    recv = all_to_all_single_autograd(xs, moe.output_splits, moe.input_splits, moe.ep)
+    with torch.no_grad():
+        by_rank = got.view(ep, -1)  # [source rank, local expert] -> tokens
+        start = (got.cumsum(0) - got).view(ep, -1)
+        moe.permuted = torch.cat([torch.arange(int(start[r, e]), int(start[r, e] + by_rank[r, e]))
+                                  for e in range(by_rank.shape[1]) for r in range(ep)]).to(torch.int32)
+        local = by_rank.sum(dim=0)
+    moe.input_shape = recv.shape
+    return torch.index_select(recv, 0, moe.permuted), local
+
+
+def ep_combine(moe: MoE, ys):
+    """torchtitan's ``ExpertParallel._token_combine``: the expert outputs put back in (source rank, expert) order
+    (``_unpermute``: ``new_empty`` + ``index_copy_``) and returned to the tokens' ranks by
+    ``all_to_all_single_autograd`` with the dispatch's splits swapped."""
+    from torch.distributed._functional_collectives import all_to_all_single_autograd
+
+    back = ys.new_empty(moe.input_shape)
+    back.index_copy_(0, moe.permuted.long(), ys)
+    return all_to_all_single_autograd(back, moe.input_splits, moe.output_splits, moe.ep)
+
+
 class Block(nn.Module):
-    def __init__(self, h, heads, kv_heads, f, fused, moe=None):
+    def __init__(self, h, heads, kv_heads, f, fused, moe=None, ep=None):
         super().__init__()
         self.attention_norm, self.ffn_norm = RMSNorm(h), RMSNorm(h)
         self.attention = Attention(h, heads, kv_heads, fused)
-        self.moe = MoE(h, f, **moe) if moe else None
+        self.moe = MoE(h, f, **moe, ep=ep) if moe else None
         self.feed_forward = None if moe else FeedForward(h, f)
 
     def forward(self, x, cos, sin):
@@ -198,17 +252,28 @@ def _tables(seq, d, dtype):
     return fr.cos().to(dtype), fr.sin().to(dtype)
 
 
+def sdpa_backend(flash: bool):
+    """The SDPA kernel the blocks run: the CPU flash kernel (``flash``; it stands for the CUDA flash kernel) or
+    torch's math path (``_scaled_dot_product_attention_math``, a composite of bmm and softmax)."""
+    from contextlib import nullcontext
+
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return nullcontext() if flash else sdpa_kernel(SDPBackend.MATH)
+
+
 def kept_bytes(layers, h, heads, kv_heads, f, seq, batch, fused, moe=None, mode="op", dtype=torch.bfloat16,
-               measure="alive"):
+               measure="alive", flash=True):
     """Bytes a ``layers``-block stack's forward leaves alive for the backward (``mode`` "op": torchtitan's op SAC,
     "none": no checkpointing), its output excluded. ``measure`` "cache": the SAC caches and checkpoint inputs
     instead (``_cached_bytes``: what the tensor-parallel check counts, where DTensor's wrappers hide the local
-    outputs from a dispatch mode)."""
+    outputs from a dispatch mode). ``flash``: ``sdpa_backend``."""
     torch.manual_seed(0)
     blocks = nn.ModuleList(Block(h, heads, kv_heads, f, fused, moe) for _ in range(layers)).to(dtype)
     cos, sin = _tables(seq, h // heads, dtype)
     x0 = torch.randn(batch, seq, h, dtype=dtype, requires_grad=True)
-    x, caches, inputs, rec = _run(blocks, x0, cos, sin, mode)
+    with sdpa_backend(flash):
+        x, caches, inputs, rec = _run(blocks, x0, cos, sin, mode)
     # (the backward under this policy runs in tests/test_op_sac_activations.py's FLOP count)
     if measure == "cache":
         return _cached_bytes(caches, inputs)
@@ -280,13 +345,12 @@ def _tp_rank(rank, world, port, sp, kw, out):
         x, caches, inputs, _ = _run(blocks, x0, cos, sin, "op")
         kept[layers] = _cached_bytes(caches, inputs)
         x.float().sum().backward()  # the policy's backward runs under TP too
-    if rank == 0:
-        out.put((kept[3] - kept[1]) / 2)
+    out.put((rank, (kept[3] - kept[1]) / 2))
     dist.destroy_process_group()
 
 
-def tp_per_layer_bytes(world, sp, **kw) -> float:
-    """Per-layer bytes rank 0 keeps under torchtitan's op SAC at tensor parallelism ``world`` (gloo ranks on CPU)."""
+def _spawn(fn, world, *args) -> list:
+    """Run ``fn(rank, world, port, *args, queue)`` on ``world`` spawned gloo ranks; what the ranks put, by rank."""
     import socket
 
     import torch.multiprocessing as mp
@@ -294,10 +358,50 @@ def tp_per_layer_bytes(world, sp, **kw) -> float:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    ctx = mp.get_context("spawn")
-    out = ctx.SimpleQueue()
-    mp.start_processes(_tp_rank, args=(world, port, sp, kw, out), nprocs=world, start_method="spawn")
-    return out.get()
+    out = mp.get_context("spawn").SimpleQueue()
+    mp.start_processes(fn, args=(world, port, *args, out), nprocs=world, start_method="spawn")
+    return [v for _, v in sorted(out.get() for _ in range(world))]
+
+
+def tp_per_layer_bytes(world, sp, **kw) -> float:
+    """Per-layer bytes rank 0 keeps under torchtitan's op SAC at tensor parallelism ``world`` (gloo ranks on CPU)."""
+    return _spawn(_tp_rank, world, sp, kw)[0]
+
+
+def _ep_rank(rank, world, port, kw, out):
+    """One gloo rank of the expert-parallel check: the MoE block's routed experts split over the ranks
+    (``MoE(ep=...)``: torchtitan's ``ExpertParallel`` dispatch and combine, real ``all_to_all_single`` calls on gloo),
+    each rank its own tokens (a data-parallel shard: its own draw, so its own routing), op SAC per block with the
+    save list's ``all_to_all_single``; every rank puts (rank, (SAC caches and block inputs, storages alive after the
+    forward), per layer)."""
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    kept = {}
+    for layers in (1, 3):
+        torch.manual_seed(0)  # the same weights on every rank (each slices its experts)
+        blocks = nn.ModuleList(Block(kw["h"], kw["heads"], kw["kv_heads"], kw["f"], kw["fused"], kw["moe"],
+                                     ep=dist.group.WORLD) for _ in range(layers)).to(torch.bfloat16)
+        cos, sin = _tables(kw["seq"], kw["h"] // kw["heads"], torch.bfloat16)
+        torch.manual_seed(1 + rank)
+        x0 = torch.randn(kw["batch"], kw["seq"], kw["h"], dtype=torch.bfloat16, requires_grad=True)
+        x, caches, inputs, rec = _run(blocks, x0, cos, sin, "op")
+        kept[layers] = (_cached_bytes(caches, inputs), rec.alive_bytes(skip=[x, x0, cos, sin, *blocks.parameters()]))
+        x.float().sum().backward()  # the policy's backward runs under EP too (the all-to-alls' backward exchanges)
+    out.put((rank, tuple((kept[3][i] - kept[1][i]) / 2 for i in range(2))))
+    dist.destroy_process_group()
+
+
+def ep_per_layer_bytes(world, **kw) -> tuple[float, float]:
+    """Per-layer bytes a rank keeps under torchtitan's op SAC at expert parallelism ``world`` (gloo ranks on CPU),
+    the mean over the ranks: (SAC caches and block inputs, every storage alive after the forward). The mean because
+    a rank receives as many routed tokens as the router happens to send its experts, top_k x its tokens on average
+    (the total received is the total sent), which the planner prices."""
+    per_rank = _spawn(_ep_rank, world, kw)
+    return tuple(sum(r[i] for r in per_rank) / world for i in range(2))
 
 
 #: the cases the test and the README table run: (name, shape keywords); hidden, heads, kv heads, FFN width, sequence,
@@ -329,36 +433,50 @@ def spec_of(kw):
     return ModelSpec(family="decoder", **base)
 
 
-def predicted(kw, tp=1, sp=False) -> float:
-    """``layer_activation_bytes`` under torchtitan's op SAC for the case (bf16, flash)."""
+def predicted(kw, tp=1, sp=False, ep=1, flash=True) -> float:
+    """``layer_activation_bytes`` under torchtitan's op SAC for the case (bf16; flash or the math path)."""
     from planner.model.activations import SELECTIVE, layer_activation_bytes
 
     return float(layer_activation_bytes(spec_of(kw), kw["seq"], kw["batch"], tp=tp, sp=sp, recompute=SELECTIVE,
-                                        act_bytes=2, moe=bool(kw.get("moe")), selective="op", fused_qkv=kw["fused"]))
+                                        act_bytes=2, moe=bool(kw.get("moe")), selective="op", fused_qkv=kw["fused"],
+                                        ep=ep, flash=flash))
+
+
+#: the cases also run on torch's math SDPA path (no flash kernel): its bmm and softmax are re-run, nothing kept
+MATH_CASES = ["dense s128 h256 b2 fused", "dense s256 h128 b1 unfused", "moe s128 h256 b2 unfused, 1 shared"]
 
 
 #: the tensor-parallel cases (TP 2 on gloo): (name, world, sp, case)
 TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c)
             for c in ("dense s128 h256 b2 unfused", "dense s128 h256 b2 fused") for sp in (False, True)]
 
+#: the expert-parallel cases (EP 2 on gloo, TP 1): (name, world, case)
+EP_CASES = [(f"{c} EP2", 2, c) for c in ("moe s128 h256 b2 fused, 1 shared", "moe s256 h128 b1 fused, no shared")]
 
-#: the tensor-parallel truth, measured once by ``python tests/op_sac_truth.py --write`` (two spawned gloo ranks per
-#: case take ~30 s each on a 2-core machine, too slow to re-run in every test session): per TP case name, the bytes
-#: per layer rank 0 keeps, with the torch version that measured them
+
+#: the multi-rank truth, measured once by ``python tests/op_sac_truth.py --write`` (two spawned gloo ranks per case
+#: take ~10-30 s each on a 2-core machine, too slow to re-run in every test session): per TP or EP case name, the
+#: bytes per layer kept in the SAC caches and block inputs (TP: rank 0; EP: the mean over the ranks), and for the EP
+#: cases every storage alive after the forward too ("alive_bytes_per_layer"), with the torch version that measured
+#: them
 TP_TRUTH = Path(__file__).parent / "data" / "op_sac_tp_truth.json"
 
 
 def write_tp_truth(path=TP_TRUTH) -> dict:
-    """Measure every ``TP_CASES`` entry on gloo ranks and write the bytes per layer to ``path`` (JSON)."""
+    """Measure every ``TP_CASES`` and ``EP_CASES`` entry on gloo ranks and write the bytes per layer to ``path``."""
     rows = {name: tp_per_layer_bytes(world, sp, **CASES[case]) for name, world, sp, case in TP_CASES}
-    doc = {"made_by": "python tests/op_sac_truth.py --write", "torch": torch.__version__, "bytes_per_layer": rows}
+    ep = {name: ep_per_layer_bytes(world, **CASES[case]) for name, world, case in EP_CASES}
+    rows.update({name: cache for name, (cache, _) in ep.items()})
+    doc = {"made_by": "python tests/op_sac_truth.py --write", "torch": torch.__version__, "bytes_per_layer": rows,
+           "alive_bytes_per_layer": {name: alive for name, (_, alive) in ep.items()}}
     path.write_text(json.dumps(doc, indent=1) + "\n")
     return rows
 
 
-def tp_truth() -> dict:
-    """The stored tensor-parallel truth (``TP_TRUTH``): {case name: bytes per layer rank 0 keeps}."""
-    return json.loads(TP_TRUTH.read_text())["bytes_per_layer"]
+def tp_truth(key="bytes_per_layer") -> dict:
+    """The stored multi-rank truth (``TP_TRUTH``): {case name: bytes per layer} (``key``: the SAC caches and block
+    inputs; "alive_bytes_per_layer": the EP cases' storages alive after the forward)."""
+    return json.loads(TP_TRUTH.read_text())[key]
 
 
 if __name__ == "__main__":
@@ -372,3 +490,10 @@ if __name__ == "__main__":
     for name, world, sp, case in TP_CASES:
         meas, pred = tp_rows[name], predicted(CASES[case], world, sp)
         print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
+    for name in MATH_CASES:
+        kw = CASES[name]
+        meas, pred = per_layer_bytes(**kw, flash=False), predicted(kw, flash=False)
+        print(f"| {name}, math SDPA | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
+    for name, world, case in EP_CASES:
+        meas, pred = tp_rows[name], predicted(CASES[case], ep=world)
+        print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.3%} |")

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 
 from tests import op_sac_truth as T  # noqa: E402
 from planner.model.activations import SELECTIVE, layer_activation_bytes, op_sac_saved_tensors  # noqa: E402
-from planner.model.flops import op_sac_block, op_sac_recompute_flops_per_token  # noqa: E402
+from planner.model.flops import op_sac_block, op_sac_recompute_flops_per_token, step_flops  # noqa: E402
 
 CASES = list(T.CASES)
 
@@ -73,15 +73,51 @@ def test_op_sac_bytes_match_torch_sac_under_tp(name, world, sp, case):
     assert T.predicted(kw, world, sp) == pytest.approx(T.tp_truth()[name], rel=0.005)
 
 
+@pytest.mark.parametrize("name,world,case", T.EP_CASES)
+def test_op_sac_bytes_match_torch_sac_under_ep(name, world, case):
+    """torchtitan's expert parallelism (``ExpertParallel``'s dispatch and combine: real ``all_to_all_single`` calls
+    on two gloo ranks, the counts exchange, the expert-major permutation, the local experts' grouped mm) under op SAC
+    with the MoE models' save list, which holds ``all_to_all_single``: the SAC caches keep both exchanges' outputs,
+    top_k x h per token each on average over the ranks, as the planner's "a2a" rows say -- to the counts exchange's
+    output (experts x 8 bytes a layer, not priced). Without those rows the planner would be 42-50% low here. The
+    storages alive after the forward also hold the expert-major permutation torchtitan keeps on the module (int32 per
+    routed token, 1/h of the exchanges' bytes; not priced either): within 0.5% as well."""
+    kw = T.CASES[case]
+    truth, alive = T.tp_truth()[name], T.tp_truth("alive_bytes_per_layer")[name]
+    pred = T.predicted(kw, ep=world)
+    assert truth - pred == kw["moe"]["experts"] * 8  # the tokens-per-expert counts (int64) the ranks exchange
+    assert alive - truth == kw["seq"] * kw["batch"] * kw["moe"]["top_k"] * 4  # the permutation, int32 per routed row
+    assert pred == pytest.approx(alive, rel=0.005)
+    # the exchanges are all that EP adds: the single-rank block (no all-to-all) keeps the rest
+    a2a = 2 * kw["seq"] * kw["batch"] * kw["moe"]["top_k"] * kw["h"] * 2
+    assert truth - a2a - kw["moe"]["experts"] * 8 == T.per_layer_bytes(**kw)
+
+
 def test_tp_truth_covers_every_tp_case():
-    """The stored truth was measured for exactly the TP cases the module lists (a new case needs ``--write``)."""
-    assert set(T.tp_truth()) == {name for name, *_ in T.TP_CASES}
+    """The stored truth was measured for exactly the TP and EP cases the module lists (a new case needs
+    ``--write``)."""
+    assert set(T.tp_truth()) == {name for name, *_ in T.TP_CASES + T.EP_CASES}
+    assert set(T.tp_truth("alive_bytes_per_layer")) == {name for name, *_ in T.EP_CASES}
 
 
+@pytest.mark.parametrize("case", T.MATH_CASES)
+def test_op_sac_bytes_match_torch_sac_math_sdpa(case):
+    """On torch's math SDPA path (no flash kernel) the policy sees bmm and softmax, none in the save list: the block
+    keeps nothing of its attention core, as the planner's rows without flash say (exact)."""
+    kw = T.CASES[case]
+    measured = T.per_layer_bytes(**kw, flash=False)
+    assert T.predicted(kw, flash=False) == pytest.approx(measured, rel=0.005), (T.predicted(kw, flash=False), measured)
+    assert measured < T.per_layer_bytes(**kw)  # the flash kernel's output and log-sum-exp are what it drops
+
+
+@pytest.mark.parametrize("flash", [True, False])
 @pytest.mark.parametrize("case", CASES)
-def test_op_sac_recompute_flops_match_torch_sac(case):
+def test_op_sac_recompute_flops_match_torch_sac(case, flash):
     """The FLOPs the backward re-runs under the same real SAC (FlopCounterMode over forward + backward, op SAC minus
-    no checkpointing; the grouped-mm experts counted 2 M K N) = ``op_sac_recompute_flops_per_token`` per layer."""
+    no checkpointing; the grouped-mm experts counted 2 M K N) = ``op_sac_recompute_flops_per_token`` per layer with
+    flash; on the math SDPA path the attention core's bmms too, which ``step_flops`` adds (its hardware FLOPs,
+    selective minus none, per layer). Until 2026-12-03 the math path's re-run was left out (the first 33.6 MFLOP a
+    layer of ``dense s128 h256 b2``)."""
     import torch.nn as nn
     from functools import partial
     from torch.utils.checkpoint import checkpoint
@@ -98,15 +134,23 @@ def test_op_sac_recompute_flops_match_torch_sac(case):
         s, d = kw["seq"], kw["h"] // kw["heads"]
         cos, sin = torch.ones(s, d, dtype=torch.bfloat16), torch.zeros(s, d, dtype=torch.bfloat16)
         x = torch.randn(kw["batch"], s, kw["h"], dtype=torch.bfloat16, requires_grad=True)
-        with FlopCounterMode(display=False, custom_mapping={torch.ops.aten._grouped_mm: grouped_mm}) as fc:
+        with T.sdpa_backend(flash), FlopCounterMode(display=False,
+                                                     custom_mapping={torch.ops.aten._grouped_mm: grouped_mm}) as fc:
             y = (checkpoint(blk, x, cos, sin, use_reentrant=False, context_fn=partial(T.op_sac_context, blk)) if op
                  else blk(x, cos, sin))
             y.float().sum().backward()
         return fc.get_total_flops()
 
     m = T.spec_of(kw)
-    want = op_sac_recompute_flops_per_token(m, kw["fused"]) / m.layers * kw["seq"] * kw["batch"]
-    assert total(True) - total(False) == pytest.approx(want, rel=1e-9)
+    per_layer = op_sac_recompute_flops_per_token(m, kw["fused"]) / m.layers * kw["seq"] * kw["batch"]
+    hw = {rc: step_flops(m, kw["seq"], kw["batch"], rc, flash=flash, selective="op", fused_qkv=kw["fused"])["hardware"]
+          for rc in ("none", "selective")}
+    measured = total(True) - total(False)
+    assert (hw["selective"] - hw["none"]) / m.layers == pytest.approx(measured, rel=1e-9)
+    if flash:
+        assert measured == pytest.approx(per_layer, rel=1e-9)
+    else:  # the core's two bmms over the full score matrix (FlopCounterMode: 2 x 2 s^2 q_dim a micro-batch)
+        assert measured - per_layer == pytest.approx(4 * kw["seq"] ** 2 * kw["h"] * kw["batch"], rel=1e-9)
 
 
 def test_one_policy_saves_what_it_does_not_rerun():
@@ -152,7 +196,7 @@ def test_op_sac_keeps_the_expert_parallel_all_to_all_outputs():
     combine under expert parallelism): an MoE layer at ep > 1 keeps both outputs, top_k copies of the rank's tokens
     each, over the TP rank's share of the tokens; at ep = 1 there is no all-to-all and nothing more is kept. Dense
     layers are unchanged. Until 2026-12-03 neither was counted (Mixtral 8x7B seq 4096 EP8: 4.6 GiB of activations
-    where the exchanges alone keep 4 GiB)."""
+    where the exchanges alone keep 4 GiB). Measured at EP 2 on gloo: test_op_sac_bytes_match_torch_sac_under_ep."""
     from planner.spec import ModelSpec
 
     moe = ModelSpec(family="moe", layers=4, hidden=512, heads=8, vocab=1000, ffn_hidden=256,

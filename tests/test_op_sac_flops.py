@@ -82,3 +82,27 @@ def test_separate_qkv_option_moves_the_count():
     sep, none = estimate_job(load_job_dict(job)), estimate_job(load_job_dict(_job("torchtitan", "none")))
     want = TOKENS * 2 * L * (H * KV + Q * H + H * F)
     assert sep.hw_flops_per_step - none.hw_flops_per_step == pytest.approx(want, rel=1e-9)
+
+
+def test_math_sdpa_op_sac_reruns_the_attention_core():
+    """Without flash attention (``training.flash_attention: false``) torch's math path runs the attention core as bmm
+    and softmax, none of them in the save list: the backward re-runs the core, so the step time's attention part
+    under op SAC adds the forward core once, as full recompute does (the GEMMs still only wo and w3), and HFU adds
+    its full-matrix FLOPs, 4 s q_dim per token and layer (FlopCounterMode's count of the real SAC run:
+    tests/test_op_sac_activations.py). With flash neither moves. Until 2026-12-03 the core was left out (Llama 3 8B
+    seq 8192 on 8 H100: 13.29 -> 15.65 s)."""
+    def run(rc, flash):
+        job = _job("torchtitan", rc)
+        job["training"]["flash_attention"] = flash
+        return estimate_job(load_job_dict(job))
+    for flash in (True, False):
+        none, sel, full = (run(rc, flash) for rc in ("none", "selective", "full"))
+        core = (sel.breakdown_s.compute_attention - none.breakdown_s.compute_attention)
+        full_core = full.breakdown_s.compute_attention - none.breakdown_s.compute_attention
+        hw = sel.hw_flops_per_step - none.hw_flops_per_step
+        gemms = TOKENS * 2 * L * (Q * H + H * F)
+        if flash:
+            assert core == 0.0 and hw == pytest.approx(gemms, rel=1e-9)
+        else:
+            assert core == pytest.approx(full_core, rel=1e-9) and core > 0
+            assert hw == pytest.approx(gemms + TOKENS * L * 4 * SEQ * Q, rel=1e-9)

@@ -309,7 +309,8 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
         # "saving their outputs avoids re-communicating"): the dispatch's output, the top_k copies of the rank's
         # tokens the experts take, and the combine's, their outputs on the way back, both kept (expert_parallel.py
         # ``_token_dispatch`` / ``_token_combine``; the split-size exchange before them is a few integers). Zero
-        # where ep = 1 (no all-to-all: shard "a2a").
+        # where ep = 1 (no all-to-all: shard "a2a"). Measured at EP 2 on gloo ranks (tests/op_sac_truth.py
+        # ``EP_CASES``): the caches hold these two, and the counts exchange's experts x 8 bytes a layer.
         width = m.moe.top_k * m.hidden
         rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True),
                  SavedTensor("moe.combine.all_to_all", width, None, "a2a", True)]

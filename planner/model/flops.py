@@ -314,11 +314,13 @@ class OpSacBlock:
     """What torchtitan's per-op SAC does with one checkpointed block (``op_sac_block``): the mms whose outputs it
     saves and those it re-runs in the backward, the MoE work it re-runs outside the mm count (router gate and kept
     routed rows, multiply-adds per token), and whether the block's attention kernel output is saved (SDPA's output
-    and log-sum-exp, with flash; the math path is decomposed into bmm and softmax, none in the save list)."""
+    and log-sum-exp, with flash; the math path is decomposed into bmm and softmax, none in the save list) or the
+    backward re-runs the attention core (``core_rerun``: a block with attention on the math path)."""
     saved: tuple[BlockMM, ...]
     rerun: tuple[BlockMM, ...]
     forced_macs: float
     sdpa_saved: bool
+    core_rerun: bool = False
 
 
 #: the parts of one checkpointed block by hybrid kind (vocab.HYBRID_LAYER; None: a whole transformer layer, its MLP
@@ -342,7 +344,9 @@ def op_sac_block(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: bool = F
     ["moe.router.gate"]``, recomputed before the count) and the routed experts' ``torch._grouped_mm`` (not in the
     save list) re-run whole, on the rows the capacity keeps. ``moe``/``kind``: a transformer layer (its MLP or MoE
     block after the attention, one count) or one block of a hybrid model (each its own checkpoint). ``flash``:
-    SDPA runs a fused kernel whose output is saved; without it torch's math path runs as bmm/softmax, all re-run."""
+    SDPA runs a fused kernel whose output is saved; without it torch's math path runs as bmm/softmax, all re-run
+    (``_scaled_dot_product_attention_math`` is in the save list but is a composite op: the dispatch the policy sees
+    is its bmm and softmax; measured, tests/test_op_sac_flops.py)."""
     mms = op_sac_block_mms(m, fused_qkv)
     parts = OP_SAC_PARTS["moe" if (moe and kind is None) else kind]
     seq = [x for p in parts for x in mms[p]]
@@ -353,14 +357,15 @@ def op_sac_block(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: bool = F
         b = moe_block_macs(m)
         forced = b["router"] + kept_rows(m.moe) * b["experts"]
     return OpSacBlock(saved=tuple(seq[0::2]), rerun=tuple(seq[1::2]), forced_macs=forced,
-                      sdpa_saved=flash and "attn" in parts)
+                      sdpa_saved=flash and "attn" in parts, core_rerun=not flash and "attn" in parts)
 
 
 def op_sac_recompute_flops_per_token(m: ModelSpec, fused_qkv: bool = False) -> float:
     """Forward matmul FLOPs per token, summed over the layers, that per-op selective activation checkpointing re-runs
     in the backward: the re-run mms and the MoE router and routed experts of each block (``op_sac_block``; Llama 3
-    under torchtitan 0.3: wo and w3); the attention core is not re-run (SDPA's output is saved; counted with flash
-    attention: without it torch's math path would re-run the core too, not counted here). A plain layer is one
+    under torchtitan 0.3: wo and w3). With flash attention the attention core is not re-run (SDPA's output is
+    saved); without it torch's math path re-runs the core, which depends on the sequence and is added by
+    ``step_flops`` (``_op_sac_recompute``, ``OpSacBlock.core_rerun``), not here. A plain layer is one
     block (attention, then its MLP or MoE block, one count); a hybrid model's blocks are each their own. MTP modules
     are not checkpointed (torchtitan wraps ``model.layers``)."""
     def rerun(moe, kind=None):
@@ -494,7 +499,7 @@ def padded_expert_flops_per_token(m: ModelSpec) -> float:
     return (padded_rows(m.moe) - kept_rows(m.moe)) * routed_expert_flops_per_token(m)
 
 
-def _module_recompute(m, run, tokens, mods, per_mod, fused_qkv):
+def _module_recompute(m, run, tokens, mods, per_mod, fused_qkv, flash):
     """Megatron's selective recompute: the attention core as its kernel runs it (``run``; Korthikanti et al. 2022 §5)
     when "core_attn" is listed, plus each listed Megatron-Core module's forward matmuls
     (``recompute_module_flops_per_token``); the routed experts' padding rows re-run with "moe"."""
@@ -502,13 +507,17 @@ def _module_recompute(m, run, tokens, mods, per_mod, fused_qkv):
     return sel, float("moe" in mods)
 
 
-def _op_sac_recompute(m, run, tokens, mods, per_mod, fused_qkv):
+def _op_sac_recompute(m, run, tokens, mods, per_mod, fused_qkv, flash):
     """torchtitan's per-op SAC: every second mm of each block, the MoE router and routed experts
-    (``op_sac_recompute_flops_per_token``); the attention core's output is saved."""
-    return op_sac_recompute_flops_per_token(m, fused_qkv) * tokens, 1.0
+    (``op_sac_recompute_flops_per_token``); with flash the attention core's output is saved, without it the math
+    path's bmm and softmax re-run the core as it ran (``run``: the full score matrix, as ``FlopCounterMode`` counts
+    it; ``OpSacBlock.core_rerun``). Until 2026-12-03 the math path's re-run was left out (memory already kept
+    nothing of it)."""
+    core = run if op_sac_block(m, fused_qkv=fused_qkv, flash=flash).core_rerun else 0.0
+    return op_sac_recompute_flops_per_token(m, fused_qkv) * tokens + core, 1.0
 
 
-def _layer_sac_recompute(m, run, tokens, mods, per_mod, fused_qkv):
+def _layer_sac_recompute(m, run, tokens, mods, per_mod, fused_qkv, flash):
     """torchtitan's layer SAC: nothing at the selective code, since the layers it checkpoints reach ``step_flops`` as
     full recompute at their share (planner.model.pipeline ``rebuilt_layers``) and the others keep everything."""
     return 0.0, 0.0
@@ -583,7 +592,7 @@ def step_flops(m: ModelSpec, seq, global_batch, recompute="none", flash=True, ca
     mods = distinct_recompute_modules(DEFAULT_RECOMPUTE_MODULES if modules is None else modules)
     per_mod = recompute_module_flops_per_token(m)
     per_mod = dict(per_mod, moe=per_mod["moe"] - dropped) if dropped else per_mod  # "moe" re-runs the kept rows
-    sel, sel_pad = SELECTIVE_RECOMPUTE[selective](m, run, tokens, mods, per_mod, fused_qkv)
+    sel, sel_pad = SELECTIVE_RECOMPUTE[selective](m, run, tokens, mods, per_mod, fused_qkv, flash)
     extra = np.where(rc == 2, full_fraction * (layer_lin + run + ssd), np.where(rc == 1, sel, 0.0))
     # flash attention recomputes the scores in its backward; selective/full recompute already
     # re-ran the whole attention forward, and FlashAttention still re-derives the scores inside

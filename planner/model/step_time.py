@@ -83,7 +83,8 @@ import numpy as np
 from planner.layout import Candidates, distinct_rows
 from planner.model.comm import collective_time, members_per_node, p2p_time, ring_hop_time, torch_ring_columns
 from planner.model.flops import (attention_core_flops, attention_keys, attention_span,
-                                 distinct_recompute_modules, op_sac_recompute_share, score_dim, selective_kw)
+                                 distinct_recompute_modules, op_sac_block, op_sac_recompute_share, score_dim,
+                                 selective_kw)
 from planner.model.finetune import (dequant_bytes_per_layer, frozen_base, frozen_layer_gemms, frozen_storage_bytes,
                                     full_weight_grads, trainable_share, training_step_flops)
 from planner.hardware.options import HardwareOption
@@ -567,10 +568,13 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     re_gemm, re_fwd = fwd_gemm - re_skip, gpu_fwd - re_skip - pa_fwd  # the re-run clones no partition
     # what "selective" re-runs is the stack's (Stack.selective): the attention core (Megatron), the GEMM share
     # per-op SAC re-runs plus the elementwise ops (torchtitan saves the output of every second mm and of attention:
-    # flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time), or each ac_freq-th
+    # flops.op_sac_recompute_share, the count HFU adds; until 2026-12-03 half of the GEMM time; without flash the
+    # math path's attention core too, flops.OpSacBlock.core_rerun, until 2026-12-03 left out), or each ac_freq-th
     # layer whole (torchtitan layer SAC: ``sel_share``)
+    op_core = float(op_sac_block(m, fused_qkv=fw.fused_qkv, flash=bool(t.flash_attention)).core_rerun)
     sel_gemm, sel_attn, sel_mb, sel_whole = {
-        "attention_core": lambda: (0.0, 1.0, 0.0, 0.0), "op": lambda: (op_sac_recompute_share(m, fw.fused_qkv), 0.0, 1.0, 0.0),
+        "attention_core": lambda: (0.0, 1.0, 0.0, 0.0),
+        "op": lambda: (op_sac_recompute_share(m, fw.fused_qkv), op_core, 1.0, 0.0),
         "layer": lambda: (0.0, 0.0, 0.0, sel_share),
     }[fw.selective]()
     sel_g, sel_a, sel_m, sel_c, sel_ep = sel_gemm * fwd_gemm, sel_attn * fwd_attn, sel_mb * (mb_fwd + kern_s), 0.0, 0.0
