@@ -1052,12 +1052,13 @@ def dgxc(cat) -> pd.DataFrame:
       between the 405B rows' and the TP1-4 rows' median errors at 6.2-6.5 points (6.4 now): the
       wgrad GEMMs' k is the 4096 tokens in every model and the level moves with the refit. No
       H100 bf16 measurement at these shapes is in parts/ (XLA's table stops at 4096).
-    * GB200 rows run 9-21% slower than predicted at every scale (9-23% before the interleaved schedule's
-      warm-up / cool-down sends, below; 13-25% before GB200 ran at the clock
-      its 1200 W sustains, physics.sustained_clock: 0.956 of its datasheet peaks): the measured GB200/H100 speed-up
+    * GB200 rows run 7-20% slower than predicted at every scale (9-21% before GB200 ran at its measured matmul
+      rate over the HGX B200, physics.MEASURED_CLOCK_GAIN, 0.940 of its datasheet peaks, where the clock law gave
+      0.956; 9-23% before the interleaved schedule's warm-up / cool-down sends, below; 13-25% at the datasheet
+      peaks): the measured GB200/H100 speed-up
       at equal work per GPU in the same release is 2.10x for the 340B (0.25 sequences per GPU:
-      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.55x
-      and 2.48x (2.71x and 2.60x at the datasheet peaks); the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
+      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.53x
+      and 2.44x (2.55x and 2.48x at the clock law's 0.956, 2.71x and 2.60x at the datasheet peaks); the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
       for both; OpenXLA's
       measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
       805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
