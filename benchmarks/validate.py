@@ -1120,6 +1120,23 @@ def dgxc(cat) -> pd.DataFrame:
       spans nodes (not only where a stage fills one): only nemo2407_ft moves, p90 15.5 -> 16.6%, not taken.
       GPU-to-GPU speed spread (Sinha et al. SC'22) and ring bandwidth by node count were measured and not taken
       before (README "Weak scaling across sources").
+    * Blackwell pass (accbw, 2026-12-03). Taken: GB200 at its measured matmul rate over the HGX B200
+      (physics.MEASURED_CLOCK_GAIN, MAMF v2 BF16 1822 / 1745 = 1.044x, for the clock law's 1.063x upper bound):
+      15.0 / 19.4 -> 13.7 / 18.2%, mean -15.3 -> -14.0%, mbridge_all 9.2 / 31.6 -> 9.0 / 31.0% (its GB300 rows,
+      which take GB200's clock, 6.4 -> 7.7% median |err|), nothing else moves. Tried, not taken: (1) Grace's
+      per-op host time (x2.75, TE issue #2053) on GB200 / GB300: these rows do not move (GPU-bound, the
+      405B's without CUDA graphs too), mbridge_all 9.2 -> 9.1%; (2) a slower Blackwell FP8 / MXFP8 GEMM (x0.94):
+      the model's bf16 / fp8 step ratio is 1.05-1.08x the measured one here, but 1.01-1.12x on the dgxc H100
+      pairs and 1.20-1.23x on together's B200 pairs, so it takes this source to 12.6 / 14.5% and together B200
+      11.8 -> 16.1%, mbridge_all 9.0 -> 9.7% (and no source gives the rate). (3) Measured on the same layout,
+      release and recipe, GB200 is slower than DGX B200: Megatron-Bridge 25.09 / 25.11 Llama 3.1 405B TP4 PP8 CP2
+      VP8 GBS 64 MXFP8 on 128 GPUs 7.09 / 7.28 s on GB200 against 6.59 / 6.56 s on B200 (0.93x / 0.90x), where
+      the model gives GB200 1.09x (5.35 vs 5.82 s: the same GEMM time within 4%, and the B200's 0.21 s of exposed
+      DP reduce and 0.10 s of sends over InfiniBand, 0.01 / 0.03 s on NVL72); at TP 1 (Llama 3 8B) GB200 measures
+      1.045x B200, the model 1.05x. So the missing time is GB200-specific and comes with the model-parallel
+      layouts (TP 4-8 with PP / CP, ~0.7 s a step here), not with the GEMM rate both parts share; nothing
+      published that prices it was found (NeMo's per-model userbuffers configs, tp_overlap_configs/userbuffers.py,
+      hold 2-32 SMs for the TP overlaps where the model takes TE's default 16: not GB200-specific, not tried).
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
@@ -1183,7 +1200,11 @@ def together(cat) -> pd.DataFrame:
       26.02: 0.763 s (+17.7%). The same configuration on the same GPU measures 1.45x apart from NVIDIA's 25.02 to
       Together's 26.02 and the model sits between. A software-release factor would need NVIDIA's table of this
       configuration at 26.02; none is published (Megatron-Bridge's tables carry no Nemotron-4 15B), so none is
-      applied."""
+      applied.
+    * accbw pass (2026-12-03): GB200's measured clock (physics.MEASURED_CLOCK_GAIN) leaves these HGX B200 rows as
+      they are; a slower Blackwell FP8 GEMM (x0.94), which the GB200 fp8 rows would take (``dgxc``), moves this
+      source 11.8 -> 16.1% median: its fp8 rows are already slow, and its bf16 / fp8 step ratio (1.22-1.25) is the
+      one furthest under the model's (1.49) of any source's pairs."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -106,7 +106,9 @@ SUSTAINED_CLOCK_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
 #: measurement exists; it replaces the clock law at the part's own limit (the law still lowers the clock below
 #: it, and the part never runs faster than the law from the reference allows). GB200 / HGX B200: the MAMF v2
 #: BF16 maxima above, 1822 / 1745 (the FP8 maxima's 1.053 would price GB200's fp8 GEMMs 0.9% faster; one clock
-#: for every dtype, the 16-bit peak the clock law also reads)
+#: for every dtype, the 16-bit peak the clock law also reads). The two rows ran different software (torch 2.7.1+cu128
+#: on B200, 2.10 dev+cu130 on GB200); the same table's B300 row, "same as B200, newer torch/cuda" (2.9.1+cu130),
+#: measures 1769, 1.4% over B200's 1745, so the software gap inside the 1.044x is small
 MEASURED_CLOCK_GAIN = {"GB200": 1822.0 / 1745.0}
 
 
