@@ -1070,12 +1070,13 @@ def dgxc(cat) -> pd.DataFrame:
       between the 405B rows' and the TP1-4 rows' median errors at 6.2-6.5 points (6.4 now): the
       wgrad GEMMs' k is the 4096 tokens in every model and the level moves with the refit. No
       H100 bf16 measurement at these shapes is in parts/ (XLA's table stops at 4096).
-    * GB200 rows run 9-21% slower than predicted at every scale (9-23% before the interleaved schedule's
-      warm-up / cool-down sends, below; 13-25% before GB200 ran at the clock
-      its 1200 W sustains, physics.sustained_clock: 0.956 of its datasheet peaks): the measured GB200/H100 speed-up
+    * GB200 rows run 7-20% slower than predicted at every scale (9-21% before GB200 ran at its measured matmul
+      rate over the HGX B200, physics.MEASURED_CLOCK_GAIN, 0.940 of its datasheet peaks, where the clock law gave
+      0.956; 9-23% before the interleaved schedule's warm-up / cool-down sends, below; 13-25% at the datasheet
+      peaks): the measured GB200/H100 speed-up
       at equal work per GPU in the same release is 2.10x for the 340B (0.25 sequences per GPU:
-      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.55x
-      and 2.48x (2.71x and 2.60x at the datasheet peaks); the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
+      4.606 / 2.189 s) and 2.12x for Llama 405B (0.5 per GPU: 19.810 / 9.347 s), the model's 2.53x
+      and 2.44x (2.55x and 2.48x at the clock law's 0.956, 2.71x and 2.60x at the datasheet peaks); the catalog peaks' ratio is 2.53x (2500 vs 989 dense bf16) with one GEMM efficiency
       for both; OpenXLA's
       measured bf16 GEMM table (parts/gemm_efficiency.csv) tops out at 1670 TFLOP/s on sm_100 vs
       805 on sm_90, 2.08x. The B200-family efficiency (the H100 in-step GEMM fit) may not carry to
@@ -1137,6 +1138,23 @@ def dgxc(cat) -> pd.DataFrame:
       spans nodes (not only where a stage fills one): only nemo2407_ft moves, p90 15.5 -> 16.6%, not taken.
       GPU-to-GPU speed spread (Sinha et al. SC'22) and ring bandwidth by node count were measured and not taken
       before (README "Weak scaling across sources").
+    * Blackwell pass (accbw, 2026-12-03). Taken: GB200 at its measured matmul rate over the HGX B200
+      (physics.MEASURED_CLOCK_GAIN, MAMF v2 BF16 1822 / 1745 = 1.044x, for the clock law's 1.063x upper bound):
+      15.0 / 19.4 -> 13.7 / 18.2%, mean -15.3 -> -14.0%, mbridge_all 9.2 / 31.6 -> 9.0 / 31.0% (its GB300 rows,
+      which take GB200's clock, 6.4 -> 7.7% median |err|), nothing else moves. Tried, not taken: (1) Grace's
+      per-op host time (x2.75, TE issue #2053) on GB200 / GB300: these rows do not move (GPU-bound, the
+      405B's without CUDA graphs too), mbridge_all 9.2 -> 9.1%; (2) a slower Blackwell FP8 / MXFP8 GEMM (x0.94):
+      the model's bf16 / fp8 step ratio is 1.05-1.08x the measured one here, but 1.01-1.12x on the dgxc H100
+      pairs and 1.20-1.23x on together's B200 pairs, so it takes this source to 12.6 / 14.5% and together B200
+      11.8 -> 16.1%, mbridge_all 9.0 -> 9.7% (and no source gives the rate). (3) Measured on the same layout,
+      release and recipe, GB200 is slower than DGX B200: Megatron-Bridge 25.09 / 25.11 Llama 3.1 405B TP4 PP8 CP2
+      VP8 GBS 64 MXFP8 on 128 GPUs 7.09 / 7.28 s on GB200 against 6.59 / 6.56 s on B200 (0.93x / 0.90x), where
+      the model gives GB200 1.09x (5.35 vs 5.82 s: the same GEMM time within 4%, and the B200's 0.21 s of exposed
+      DP reduce and 0.10 s of sends over InfiniBand, 0.01 / 0.03 s on NVL72); at TP 1 (Llama 3 8B) GB200 measures
+      1.045x B200, the model 1.05x. So the missing time is GB200-specific and comes with the model-parallel
+      layouts (TP 4-8 with PP / CP, ~0.7 s a step here), not with the GEMM rate both parts share; nothing
+      published that prices it was found (NeMo's per-model userbuffers configs, tp_overlap_configs/userbuffers.py,
+      hold 2-32 SMs for the TP overlaps where the model takes TE's default 16: not GB200-specific, not tried).
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
@@ -1200,7 +1218,11 @@ def together(cat) -> pd.DataFrame:
       26.02: 0.763 s (+17.7%). The same configuration on the same GPU measures 1.45x apart from NVIDIA's 25.02 to
       Together's 26.02 and the model sits between. A software-release factor would need NVIDIA's table of this
       configuration at 26.02; none is published (Megatron-Bridge's tables carry no Nemotron-4 15B), so none is
-      applied."""
+      applied.
+    * accbw pass (2026-12-03): GB200's measured clock (physics.MEASURED_CLOCK_GAIN) leaves these HGX B200 rows as
+      they are; a slower Blackwell FP8 GEMM (x0.94), which the GB200 fp8 rows would take (``dgxc``), moves this
+      source 11.8 -> 16.1% median: its fp8 rows are already slow, and its bf16 / fp8 step ratio (1.22-1.25) is the
+      one furthest under the model's (1.49) of any source's pairs."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -91,16 +91,25 @@ def peak_need(dtype: str) -> str:
 #: catalog name). GB200's GPU is the B200 die (148 SMs, as the HGX B200; NVIDIA quotes both as B200):
 #: its datasheet peaks (2500 / 5000 TFLOP/s dense BF16 / FP8 at 1200 W, catalog) are 2500 / 2250 =
 #: 1.11x the HGX B200's at 1000 W, i.e. quoted at a 1.11x clock, where the clock law above gives
-#: 1200 W a (1200 / 1000)^(1/3) = 1.063x clock: 0.956 of the quoted one (``sustained_clock``). Measured,
-#: maximum achievable matmul (ml-engineering MAMF v2 table, stas00/ml-engineering
+#: 1200 W at most a (1200 / 1000)^(1/3) = 1.063x clock (an upper bound: the law leaves static power
+#: out). Measured, maximum achievable matmul (ml-engineering MAMF v2 table, stas00/ml-engineering
 #: compute/accelerator/README.md, mirrored at Mu-L/ml-engineering @330ebdd9): GB200 1822 / 3615.6
-#: TFLOP/s BF16 / FP8 against B200's 1745 / 3432.5, 1.044x / 1.053x, not the datasheets' 1.11x
-#: (tests/test_nvl72_clocks.py). GB300 (Blackwell Ultra NVL72, 1400 W) takes GB200's: its GEMM and
+#: TFLOP/s BF16 / FP8 against B200's 1745 / 3432.5, 1.044x / 1.053x, not the datasheets' 1.11x nor the
+#: law's 1.063x: GB200 runs at the measured BF16 ratio (``MEASURED_CLOCK_GAIN``), 0.940 of its quoted
+#: peak (tests/test_nvl72_clocks.py). GB300 (Blackwell Ultra NVL72, 1400 W) takes GB200's: its GEMM and
 #: cuDNN attention rates are Blackwell Ultra's gains measured on GB300 against GB200 as it ran, at
 #: equal datasheet peaks (efficiency.BLACKWELL_ULTRA_GEMM_GAIN, BLACKWELL_ULTRA_CUDNN_GAIN), so the
 #: pair's measured ratio stays the model's. The HGX parts (B200 1000 W, B300 1100 W) sustain the
 #: clocks their datasheets quote (the in-step GEMM fit is shared with them).
 SUSTAINED_CLOCK_OF = {"GB200": "B200-SXM-180GB", "GB300": "GB200-B200"}
+#: measured rate of a ``SUSTAINED_CLOCK_OF`` part over its reference part, each at its own power limit, where a
+#: measurement exists; it replaces the clock law at the part's own limit (the law still lowers the clock below
+#: it, and the part never runs faster than the law from the reference allows). GB200 / HGX B200: the MAMF v2
+#: BF16 maxima above, 1822 / 1745 (the FP8 maxima's 1.053 would price GB200's fp8 GEMMs 0.9% faster; one clock
+#: for every dtype, the 16-bit peak the clock law also reads). The two rows ran different software (torch 2.7.1+cu128
+#: on B200, 2.10 dev+cu130 on GB200); the same table's B300 row, "same as B200, newer torch/cuda" (2.9.1+cu130),
+#: measures 1769, 1.4% over B200's 1745, so the software gap inside the 1.044x is small
+MEASURED_CLOCK_GAIN = {"GB200": 1822.0 / 1745.0}
 
 
 @functools.lru_cache(maxsize=None)
@@ -127,17 +136,26 @@ def sustained_clock(gpu) -> float:
     if not gpu.power_limit_w or not ref.power_limit_w:  # a row without a power limit: no law to apply
         return 1.0
     law = (gpu.power_limit_w / ref.power_limit_w) ** CLOCK_POWER_EXP
-    return float(min(1.0, law * ref.peak("bf16") / gpu.peak("bf16")))
+    gain = next((v for k, v in MEASURED_CLOCK_GAIN.items() if gpu.name.upper().startswith(k)), law)
+    return float(min(1.0, gain * ref.peak("bf16") / gpu.peak("bf16")))
 
 
 def clock_fraction(gpu, power_limit_w=None) -> float:
     """Sustained tensor clock at ``power_limit_w`` relative to the clock at which the catalog's
     peaks are quoted: the part's ``sustained_clock`` at its own limit (the catalog row's
-    ``power_limit_w``), lowered by the clock law below it."""
+    ``power_limit_w``), lowered by the clock law below it; a part that takes its clock from a
+    reference die (``SUSTAINED_CLOCK_OF``) runs at the lower of its sustained clock and the
+    reference's clock raised by the law to ``power_limit_w``."""
     rated = getattr(gpu, "power_limit_w", None)
     base = sustained_clock(gpu)
     if not power_limit_w or not rated:
         return base
+    ref = _reference(gpu.name)
+    if ref is not None and ref.power_limit_w and not ref.name.upper().startswith(tuple(SUSTAINED_CLOCK_OF)):
+        # the reference die's clock at this limit, by the law (a GB200 held at 1000 W is the HGX B200), and never
+        # above the part's own sustained clock: the law's gain from the reference is an upper bound
+        law = (power_limit_w / ref.power_limit_w) ** CLOCK_POWER_EXP * ref.peak("bf16") / gpu.peak("bf16")
+        return float(min(base, law))
     return float(base * min(1.0, (power_limit_w / rated) ** CLOCK_POWER_EXP))
 
 
