@@ -1154,7 +1154,37 @@ def dgxc(cat) -> pd.DataFrame:
       1.045x B200, the model 1.05x. So the missing time is GB200-specific and comes with the model-parallel
       layouts (TP 4-8 with PP / CP, ~0.7 s a step here), not with the GEMM rate both parts share; nothing
       published that prices it was found (NeMo's per-model userbuffers configs, tp_overlap_configs/userbuffers.py,
-      hold 2-32 SMs for the TP overlaps where the model takes TE's default 16: not GB200-specific, not tried).
+      hold 2-32 SMs for the TP overlaps where the model takes TE's default 16: not GB200-specific; tried in the
+      tpsms pass below, not taken).
+    * TP-overlap SM pass (tpsms, 2026-12-03), not taken. The model prices TE userbuffers with TE's defaults
+      (physics ``TE_COMM_SMS`` 16, ``TE_RS_SPLITS`` 4: transformer_engine/pytorch/module/base.py ``initialize_ub``
+      ``get_default_config``) for every run. What the recipes pass instead (``tp_comm_overlap_cfg``), read per op:
+      NeMo-Framework-Launcher conf/training/tp_overlap ub_cfg_h100_h8192_tp4_mbs1_seqlen8192.yaml @a3f31000 (dgxc
+      2024 Llama 3.1 70B, named in the rows' notes; proj / fc2 forward reduce-scatters "pipeline" on 24 / 16 SMs,
+      the qkv / fc1 dgrad reduce-scatters "bulk" under their wgrads on 24 / 4), ub_cfg_h100_bf16_h16384_tp8_cp2_
+      mbs1_seqlen8192.yaml @0937882d (2024 405B, fp8 too: 24 / 8, bulk 24 / 2), ..._h6144_tp2_mbs2_seqlen2048
+      @273c9427, ..._h12288_tp4_mbs2_seqlen2048 @5d302f86 (fc2 ring exchange, 1 SM), ..._h8192_tp4_mbs1_seqlen4096
+      @e5abe838; NeMo nemo/collections/llm/recipes/tp_overlap_configs/userbuffers.py @0594a700 as NeMo 2's
+      scripts/performance/llm/pretrain_llama31_405b.py @04ecf8dd picks them (H100 fp8: 24 / 8, bulk 24 / 2;
+      GB200 bf16 ``b200_h16384_tp4_cp2``: 32 / 8, bulk 24 / 2; GB200 fp8: both ring exchange on 1 SM, bulk 32 / 8;
+      340B GB200 ``b200_h18432_tp8``: proj ring exchange, fc2 24, bulk 32 / 8); Megatron-Bridge
+      src/megatron/bridge/training/comm_overlap.py @0685ff5d (its H100 fp8 70B / 405B and B200 405B configs run
+      both forward reduce-scatters as 1-SM ring exchange). Priced per op (each reduce-scatter under its own GEMM;
+      "pipeline" one of ``num_splits`` chunks exposed, ring exchange one of tp, "bulk" none; the GEMM on the SMs
+      left), mapped per row for 17 row groups (dgxc 2024 70B / 405B, dgxc 25.04 405B H100 fp8 / GB200 and 340B
+      GB200, nemo2407 GPT-3 20B / 175B and Llama 2 / 3 70B, mbridge 70B / 405B), the rest at TE's defaults. (a)
+      TE's default methods alone (the wgrads' reduce-scatters "bulk" under the wgrad GEMM, not 4 chunks under
+      the whole column backward): dgxc 4.8 / 10.4 -> 4.3 / 9.9%, dgxc GB200 13.7 / 18.2 -> 14.7 / 18.0,
+      nemo2407 4.3 -> 4.8, tech_reports 4.2 / 4.7 -> 4.8 / 5.5, mbridge 8.2 -> 8.3, mbridge_all 9.0 -> 8.9;
+      (b) with the recipes' SMs / methods: dgxc 4.3 / 9.7, GB200 14.9 / 18.2, nemo2407 4.7, mbridge 8.0,
+      mbridge_all 8.9, tech_reports 4.8 / 5.5 -- every touched row 0.2-2.1 points faster (H100 TP 4-8 rows -0.6..
+      -1.0, GB200 -0.4..-1.3, Megatron-Bridge 25.11 405B H100 -5.0 -> -6.9%), the recipes' SM counts themselves
+      0.3 points or less per source; (c) the recipes' SM counts with today's backward accounting: dgxc 4.7 /
+      10.9, GB200 13.8 / 17.3, nemo2407 4.5, tech_reports p90 5.6. Bounds: one SM count for every run, 1 or 32
+      instead of 16: dgxc 4.3 / 9.1 or 5.5 / 12.5, GB200 14.6 / 19.7 or 12.6 / 16.2, nemo2407 4.9 or 3.7,
+      tech_reports 4.6 or 3.2. The SMs the TP overlap holds are worth 1-2 points a step at most and move the
+      over-predicted H100 dgxc rows and the under-predicted GB200 / nemo2407 rows in opposite directions: the
+      GB200 gap is not in them, and no variant improves one source without another getting worse.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the

@@ -304,7 +304,8 @@ def attention_efficiency(kernel: str, gpu_name: str, keys, default_fwd: float, d
 #: Transformer Engine userbuffers defaults (transformer_engine/pytorch/module/base.py
 #: ``initialize_ub`` ``get_default_config``): all-gathers use the "ring_exchange" method (copy
 #: engines, 1 SM, tp splits); reduce-scatters the "pipeline" method with 4 splits on 16 SMs and
-#: ``set_sm_margin``: the GEMM they overlap runs on the SMs left.
+#: ``set_sm_margin``: the GEMM they overlap runs on the SMs left. The recipes' per-model configs (2-32 SMs,
+#: ring exchange / bulk per op) were priced and not taken: benchmarks/validate.py ``dgxc``, tpsms pass.
 TE_RS_SPLITS = 4
 TE_COMM_SMS = 16
 
