@@ -2,7 +2,6 @@
 ``PLAN_EVENT_BOUND``), an offline share drawn several times (``OFFLINE_DRAWS``), and the simulated training
 questions saying what they ran (``answers._ran``; the checkpoint sweep's closed form)."""
 import json
-from dataclasses import replace
 
 import pytest
 
