@@ -87,6 +87,11 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
         if unstable:  # not simulated (latency_vs_qps): said, not left as a gap in the lines
             st.caption(f"not plotted: {', '.join(f'{q:,.1f}' for q in unstable)} QPS is at or over the replicas' "
                        "saturated throughput (utilisation >= 1): the queue grows without bound, no finite p99")
+        skipped = [p for p in view["curve"] if p.get("not_simulated")]
+        if skipped:  # the curve's simulation bound (serving.SimBudget) was spent before these points
+            qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
+            st.caption(f"not simulated: {qs} QPS, past the curve's "
+                       f"simulation bound ({skipped[0]['not_simulated']})")
     st.stop()
 
 profile = None

@@ -604,6 +604,14 @@ class ServingSimulation(Record):
     #: engine events one simulation runs before it stops releasing requests (planner.simulate.serving.EVENT_BOUND);
     #: an option whose run it cut says so (``simulated.cut``)
     event_bound: int = 0
+    #: engine events all of the plan's simulations run together (planner.workloads.serving.SimBudget): a run starts
+    #: only while fewer have run, and gets at most the events left
+    plan_event_bound: int = 0
+    #: engine events and runs the plan's simulations took (cached repeats not counted twice)
+    plan_events: int = 0
+    plan_runs: int = 0
+    #: "" when the plan bound held; else what it left unsimulated (those options keep their analytic size)
+    plan_bound_reached: str = ""
 
 
 @dataclass(frozen=True)
@@ -663,6 +671,9 @@ class LatencyPoint(Record):
     #: the offered load is at or over the replicas' saturated throughput (utilisation >= 1): the queue grows without
     #: bound, so the point is not simulated (its latencies are None: no finite p99 describes it)
     unstable: bool = False
+    #: "" for a simulated point; else where the curve's simulation bound stood when this point was skipped
+    #: (``serving.SimBudget``: its runs together ran the bound's engine events), its latencies None
+    not_simulated: str = ""
 
 
 @dataclass(frozen=True)

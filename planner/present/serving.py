@@ -130,6 +130,11 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         price = res["options"][0].get("offline_price") or "on-demand"
         con.print(f"[dim]costs at the {price} price" + (" (constraints.spot)" if price == "spot" else "") + "[/]")
     render_simulated(con, res, top)
+    if sim.get("plan_event_bound"):  # the whole plan's simulation bound, always stated (serving.SimBudget)
+        con.print(f"[dim]plan bound: at most {sim['plan_event_bound']:,} engine events over all the plan's simulations "
+                  f"(this plan: {sim.get('plan_events', 0):,} in {sim.get('plan_runs', 0):,} runs)[/]")
+    if sim.get("plan_bound_reached"):
+        con.print(f"[yellow]simulation bound reached:[/] {esc(sim['plan_bound_reached'])}", highlight=False)
     con.print(f"[bold green]recommended:[/] {res['why']}")
     for c in res.get("constraints", ()):  # the job's limits the answer holds to, beside it
         con.print(f"[bold]held to[/] {esc(c)}", highlight=False)

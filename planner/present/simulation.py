@@ -200,4 +200,11 @@ def format_answers(ans: dict):
         # few steps may see no failure: 63% there beside 55.8% here read as a contradiction)
         line += " (long-run expected goodput; the simulated run above is one short draw of failures)"
         parts.append(Text(line))
+    # what each answer simulated (answers._ran; the checkpoint sweep's closed form): its length follows the question
+    ran = [(name, (ans.get(key) or {}).get("simulated")) for name, key in
+           (("loader workers", "workers"), ("caching", "cache"), ("shard size", "shards"),
+            ("evaluation", "evaluation"), ("checkpoint interval", "checkpoint"))]
+    ran = [(name, d["words"]) for name, d in ran if d and d.get("words")]
+    if ran:
+        parts.append(Text("simulated: " + "; ".join(f"{name}: {words}" for name, words in ran), style="dim"))
     return parts

@@ -85,6 +85,25 @@ def _steps_for(steps: int, ld) -> int:
     return max(steps, 4 * min(max(30, 2 * ld.prefetch_factor * max(ld.workers, 1)), WINDOW_CAP))
 
 
+def _ran(runs: list) -> dict:
+    """What an answer's simulations ran, stated with it (``simulated``): ``runs`` are (steps asked, SimResult). Each
+    run asks for ``_steps_for`` steps (the caller's ``steps``, at least four of the engine's steady-state windows:
+    the loaders' warm-up, then three windows that must agree) and stops once its step times settle (the steady-state
+    shortcut), so its length follows what the question needs, not the fixed ``steps``: a longer cap changes no answer
+    that settled (the ResNet-50 shards example's answers are the same at 300 and 1,200 steps). A run that did not
+    settle gives its mean after the warm-up window, over the steps it ran."""
+    asked = [a for a, _ in runs]
+    sims = [r.simulated_steps for _, r in runs]
+    settled = sum(r.steady_state_at_step is not None for _, r in runs)
+    return {"runs": len(runs), "steps_asked": max(asked, default=0), "simulated_steps": max(sims, default=0),
+            "settled": settled,
+            "words": (f"{len(runs)} simulation{'s' if len(runs) != 1 else ''} of up to {max(asked, default=0):,} steps "
+                      f"(the loaders' warm-up + three steady-state windows), "
+                      + ("each stopped once its step times settled" if settled == len(runs) else
+                         f"{settled} settled early, the rest ran their steps (rates after the warm-up window)")
+                      + f"; the longest ran {max(sims, default=0):,}")}
+
+
 def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
     """The same job with samples that cost nothing to read or decode: the throughput the GPUs can
     take, host-to-device copies included (they stay on the GPU's critical path)."""
@@ -92,7 +111,9 @@ def _gpu_bound(cfg: SimConfig, steps: int, seed: int):
     if ld is None:
         return simulate(cfg, steps=steps, seed=seed)
     free = replace(ld, decode_s=0.0, collate_s=0.0, cache_fraction=1.0, storage=STORAGE_PROFILES["memory"])
-    return simulate(replace(cfg, loader=free), steps=steps, seed=seed)
+    # as long as the variants it is compared with (``_steps_for``): at the bare ``steps`` a loader whose warm-up
+    # window is over 75 steps (the ResNet-50 shards example: 92) could not reach the steady state's four windows
+    return simulate(replace(cfg, loader=free), steps=_steps_for(steps, free), seed=seed)
 
 
 def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: float = 0.95,
@@ -134,9 +155,11 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
     settled = _cpu_ceiling_settles(cfg, grid[-1], t_gpu_batch, t_build, _rate(gpu), target)
     if settled:  # no count in the grid reaches the target: simulate only the rows the table needs
         grid = [w for w in grid if w == ld.workers or w == grid[-1]]
+    ran = [(_steps_for(steps, ld), gpu)]
     for w in grid:
         c = replace(cfg, loader=replace(ld, workers=w, cores=None))
         r = simulate(c, steps=_steps_for(steps, c.loader), seed=seed)
+        ran.append((_steps_for(steps, c.loader), r))
         share = _rate(r) / _rate(gpu)
         rows.append(_summary(r, workers=w, vcpus_per_gpu=_vcpus_per_gpu(cfg, w + 1), share_of_gpu_bound=share,
                              requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
@@ -166,6 +189,7 @@ def workers_needed(cfg: SimConfig, steps: int = 300, seed: int = 0, target: floa
         "first_order_workers": first_order, "bound": bound, "rows": rows,
         "current_workers": ld.workers, "dp": p.dp,
         "current_vcpus_per_gpu": _vcpus_per_gpu(cfg, ld.cores) if ld.cores else None, **extra,
+        "simulated": _ran(ran),
     }
 
 
@@ -241,16 +265,17 @@ def cache_worth_it(cfg: SimConfig, steps: int = 300, seed: int = 0) -> dict:
         variant("raw samples cached in RAM", raw_bytes, 1.0, False),
         variant("decoded samples cached in RAM", raw_bytes * DECODED_SIZE_FACTOR if raw_bytes else None, 1.0, True),
     ]
-    rows = []
+    rows, ran = [], []
     for label, lc, mem, fits in variants:
         r = simulate(replace(cfg, loader=lc), steps=_steps_for(steps, lc), seed=seed)
+        ran.append((_steps_for(steps, lc), r))
         rows.append(_summary(r, label, cache_bytes=mem, cache_fraction=lc.cache_fraction, fits=fits))
     base = rows[0]["samples_per_s"]
     best = max(rows[1:], key=lambda x: x["samples_per_s"])
     gain = best["samples_per_s"] / base - 1 if base > 0 else 0.0
     return {"worth_it": gain > 0.05, "best": best["variant"], "speedup": 1 + gain,
             "raw_dataset_bytes": raw_bytes, "cache_ram_bytes": cap, "cache_ram_source": ld.cache_ram_source,
-            "configured_fits": rows[0]["fits"], "rows": rows}
+            "configured_fits": rows[0]["fits"], "rows": rows, "simulated": _ran(ran)}
 
 
 def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_MB_GRID,
@@ -265,10 +290,12 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
     rows = []
     n = _steps_for(steps, ld)
     r = simulate(replace(cfg, loader=replace(ld, format="files")), steps=n, seed=seed)
+    ran = [(n, r)]
     rows.append(_summary(r, "individual files", shard_mb=None,
                          requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
     for mb in grid:
         r = simulate(replace(cfg, loader=replace(ld, format="shards", shard_bytes=mb * 1e6)), steps=n, seed=seed)
+        ran.append((n, r))
         rows.append(_summary(r, f"{mb:g} MB shards", shard_mb=mb,
                              requests_per_s=r.data.get("storage_requests_per_s", 0.0)))
     top = max(x["samples_per_s"] for x in rows)
@@ -281,7 +308,7 @@ def best_shard_size(cfg: SimConfig, steps: int = 300, seed: int = 0, grid=SHARD_
             # the job's own format, so the table can mark its row (None: individual files)
             "configured_shard_mb": None if ld.format == "files" else ld.shard_bytes / 1e6,
             "files_vs_best": rows[0]["samples_per_s"] / best["samples_per_s"] if best["samples_per_s"] > 0 else 1.0,
-            "rows": rows}
+            "rows": rows, "simulated": _ran(ran)}
 
 
 def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, steps: int = 300,
@@ -325,7 +352,12 @@ def checkpoint_interval_sweep(cfg: SimConfig, step_s: Optional[float] = None, st
         rows.append({"interval_steps": n, "interval_s": n * step_s, **at(n)})
     best = max(rows, key=lambda r: r["goodput"])
     yd_steps = max(1, round(yd / step_s))
-    out = {"step_s": step_s, "checkpoint_block_s": block, "mtbf_s": mtbf, "restart_s": fl.restart_s,
+    longest = max(r["interval_steps"] for r in rows)
+    out = {"method": "closed form", "simulated": {
+               "runs": 0, "words": (f"closed form (failures.expected_goodput) on the simulated step time, not simulated "
+                                    f"interval by interval: the longest interval, {longest:,} steps, and the failures "
+                                    "between saves need no run that long")},
+           "step_s": step_s, "checkpoint_block_s": block, "mtbf_s": mtbf, "restart_s": fl.restart_s,
            "young_daly_interval_s": yd, "young_daly_interval_steps": yd_steps,
            "goodput_at_young_daly": at(yd_steps)["goodput"],
            "best_interval_steps": best["interval_steps"], "best_interval_s": best["interval_s"],
@@ -362,7 +394,14 @@ def eval_tiering(cfg: SimConfig, steps: int = 1000, seed: int = 0, subset_fracti
     # the saving is the evaluation time removed; the simulated walls can differ by less when the
     # job is data-bound (training loaders keep prefetching during an evaluation pause)
     saved = rows[0]["eval_s"] - rows[1]["eval_s"]
-    return {"steps": steps, "every_steps": e.every_steps, "subset_fraction": subset_fraction, "full_every": full_every,
+    return {"steps": steps, "simulated": {
+                "runs": 2, "steps_asked": steps, "simulated_steps": max(full.simulated_steps, tier.simulated_steps),
+                "words": (f"2 simulations (full set, tiered) of {steps:,} steps: at least one tier cycle ({full_every} "
+                          f"evaluations every {e.every_steps:,} steps)"
+                          + (f"; steps after {max(full.simulated_steps, tier.simulated_steps):,} extrapolated once "
+                             "the step times settled" if max(full.simulated_steps, tier.simulated_steps) < steps
+                             else ""))},
+            "every_steps": e.every_steps, "subset_fraction": subset_fraction, "full_every": full_every,
             "eval_share_full": rows[0]["eval_share"],
             "eval_share_tiered": rows[1]["eval_s"] / (rows[0]["wall_s"] - saved),
             "wall_saving_share": saved / rows[0]["wall_s"],

@@ -1535,6 +1535,14 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     return SimSettings(**base)
 
 
+#: engine events all of one plan's simulations run together (``SimBudget``; ``SimSettings.plan_event_bound`` is the
+#: knob): each run is bounded by ``EVENT_BOUND`` (planner.simulate.serving), but a plan runs many (up to
+#: ``candidates`` options x settings x replica counts, and a latency-vs-QPS curve one per point). At ~100 us an event
+#: on a 2-core machine this is ~100 s of simulation; the shipped examples' plans take 7,122 (batch Llama-3-8B),
+#: 46,000 (Llama-3-70B) and 243,912 (Llama-3-8B chat, 17 runs, 25 s)
+PLAN_EVENT_BOUND = 1_000_000
+
+
 @dataclass(frozen=True)
 class SimSettings:
     """How ``plan_serving`` confirms and refines the analytic size in simulation
@@ -1573,6 +1581,9 @@ class SimSettings:
     #: relaxation time ~ 1/(1 - rho)^2 outlasts any affordable run), so stability is checked directly.
     max_utilisation: float = 0.95
     deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
+    #: engine events all of a plan's simulations (or a latency-vs-QPS curve's) run together (``SimBudget``);
+    #: None: ``PLAN_EVENT_BOUND``, read at plan time (a test may lower it)
+    plan_event_bound: Optional[int] = None
 
 
 #: simulated prompt / output lengths are clipped at this multiple of their means
@@ -1674,12 +1685,48 @@ def _finite(x):
     return x
 
 
-def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[IterationModel] = None) -> float:
+class PlanBoundReached(Exception):
+    """The plan's simulations have run ``SimBudget.bound`` engine events: no further run starts."""
+
+
+class SimBudget:
+    """One plan's simulation work, bounded and counted: every run goes through ``run``, which starts it only while
+    the plan has used fewer than ``bound`` engine events and gives it at most the events left (``max_events``: min of
+    the per-run ``EVENT_BOUND`` and what is left, so a run the plan bound cuts says so in its ``cut``, as one the run
+    bound cuts). The plan's simulations thus run at most ``bound + DRAIN_EVENTS`` events together. Once it is spent
+    ``run`` raises ``PlanBoundReached``: the option being simulated keeps its analytic size and the rest are not
+    simulated (``plan_serving`` says which)."""
+
+    def __init__(self, bound: Optional[int] = None):
+        self.bound = PLAN_EVENT_BOUND if bound is None else int(bound)
+        self.used = 0  # engine events the plan's runs took
+        self.runs = 0
+        self.reached = ""  # what the bound left unsimulated, in words ("" while it holds)
+
+    def left(self) -> int:
+        return max(0, self.bound - self.used)
+
+    def run(self, cfg, wl, **kw):
+        if self.used >= self.bound:
+            raise PlanBoundReached()
+        res = simulate_serving(cfg, wl, max_events=min(simulator.EVENT_BOUND, self.left()), **kw)
+        self.used += res.engine_events
+        self.runs += 1
+        return res
+
+    def words(self) -> str:
+        """Where the plan stands against its bound, for the progress bar."""
+        return f"{self.used:,} of {self.bound:,} plan events"
+
+
+def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[IterationModel] = None,
+              runs: Optional[SimBudget] = None) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
     n = int(min(2000, max(10 * batch, 500)))
     wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
-    return simulate_serving(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
+    runs = runs or SimBudget(sim.plan_event_bound)
+    return runs.run(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
 
 
 #: a fleet larger than this is simulated as a slice of it (``_fleet_slice``)
@@ -1710,7 +1757,7 @@ FAIL_FAST_AFTER = 2
 def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps: float,
                      cache: Optional[dict] = None, lim: ServingLimits = ServingLimits(),
                      note: Optional[Callable[[str], None]] = None,
-                     im: Optional[IterationModel] = None) -> ServingOption:
+                     im: Optional[IterationModel] = None, runs: Optional[SimBudget] = None) -> ServingOption:
     """The fewest replicas — and the engine settings: token budget (``sim.token_budgets``) and
     ``max_num_seqs`` (the analytic latency-bound batch B, then min(2B, the memory limit): the
     analytic B assumes every slot full at mean context, a bound the simulation may beat) — whose
@@ -1722,7 +1769,9 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     new seed over a longer run (growing by 1, 1, 2, 4, ... replicas if the confirmation fails, then
     bisecting back). Every shortcut relies on what the bisection does: more replicas never raise a
     p99, so the sizes are those of a one-at-a-time search (tests/test_serving.py checks it against
-    one). The option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size."""
+    one). The option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size. ``runs``:
+    the plan's simulation budget (``SimBudget``; it raises ``PlanBoundReached`` once spent)."""
+    runs = runs or SimBudget(sim.plan_event_bound)
     B = row.batch
     r_an = row.replicas
     fleet, qps_all = _fleet_slice(r_an), qps
@@ -1745,7 +1794,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
         if k not in mu:
             ck = ("capacity", replica_spec(m, s, hw, row.tp, im=im), k)
             if ck not in cache:
-                cache[ck] = _capacity(m, s, hw, row.tp, k[1], k[0], sim, im)
+                cache[ck] = _capacity(m, s, hw, row.tp, k[1], k[0], sim, im, runs)
             mu[k] = cache[ck]
         return max(1, math.ceil(qps / (sim.max_utilisation * mu[k])))
 
@@ -1767,7 +1816,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
             miss = (None if ttft is None else ttft * (1 - sim.margin),
                     None if target.tpot_s is None else target.tpot_s * (1 - sim.margin)) if search else None
             # a search run's queue / KV samples are never shown: no monitor (the same request times, bit for bit)
-            cache[ck] = simulate_serving(cfg, workload, miss=miss, monitor=not search)
+            cache[ck] = runs.run(cfg, workload, miss=miss, monitor=not search)
         res = cache[ck]
         cut_runs += res.cut is not None
         return res.meets(ttft, target.tpot_s, sim.margin), res
@@ -1854,14 +1903,16 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
 
 
 def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[SimSettings] = None,
-                   catalog=None, profile=None) -> list[LatencyPoint]:
+                   catalog=None, profile=None, runs: Optional[SimBudget] = None) -> list[LatencyPoint]:
     """Simulated latency percentiles of one simulated option (``row`` from ``plan_serving``: its
     hardware, TP, precision, batch, token budget and replicas) at each offered QPS — the data of a
     latency-vs-QPS chart. One point per QPS: ``qps``, ``ttft_ms``/``tpot_ms``/``e2e_ms`` (p50, p90,
     p99, mean; None where requests did not finish), ``goodput``, ``unfinished``, ``utilisation``
     (QPS / (replicas x simulated saturated throughput) when known). A QPS at or over the replicas' saturated
     throughput (utilisation >= 1) is an unstable queue: the point says so (``unstable``, latencies None) at once
-    instead of simulating a backlog that only grows."""
+    instead of simulating a backlog that only grows. The curve's runs share one bound (``runs``, a ``SimBudget``:
+    by default ``sim.plan_event_bound`` events): the points past it are not simulated (``not_simulated``, latencies
+    None)."""
 
     sim = sim or settings_for(job)
     d = row.get("simulated")
@@ -1875,6 +1926,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
+    runs = runs or SimBudget(sim.plan_event_bound)
     fleet = _fleet_slice(d["replicas"])  # a large fleet as its slice, as plan_serving sized it
     im = option_iteration(m, s, hw, row["tp"])  # once for every point
     for q in qps_values:
@@ -1888,9 +1940,15 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
                                     unfinished=None, utilisation=util, unstable=True))
             continue
         wl = _workload(s, float(q) / fleet, sim.search_s, sim.search_requests, sim, sim.seed, m)
-        res = simulate_serving(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
-                                           _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6),
-                                           im), wl)
+        try:
+            res = runs.run(_sim_config(m, s, hw, row["tp"], d["max_num_seqs"], d["max_num_batched_tokens"],
+                                       _slice_replicas(d["replicas"], fleet), target, sim, min(30.0, wl.span_s / 6),
+                                       im), wl)
+        except PlanBoundReached:  # the curve's bound is spent: this point and the rest are said, not simulated
+            none = dict(p50=None, p90=None, p99=None, mean=None)
+            out.append(LatencyPoint(qps=float(q), ttft_ms=none, tpot_ms=dict(none), e2e_ms=dict(none), goodput=None,
+                                    unfinished=None, utilisation=util, not_simulated=runs.words()))
+            continue
         out.append(LatencyPoint(**_finite(dict(qps=float(q), ttft_ms=res.ttft.ms(), tpot_ms=res.tpot.ms(),
                                                 e2e_ms=res.e2e.ms(), goodput=res.goodput, unfinished=res.unfinished,
                                                 utilisation=util))))
@@ -1900,17 +1958,47 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
 #: the most requests a simulated offline backlog holds: a replica's larger share is run as this many and its rate
 #: extrapolated (the steady state dominates a share that large)
 OFFLINE_SIM_REQUESTS = 2000
+#: draws of an offline share (seeds ``seed``, ``seed + 1``, ...; ``_refine_offline``): each is one replica's share of
+#: requests with its own lengths. At most 3 x ``OFFLINE_SIM_REQUESTS`` requests an option (the shipped batch example's
+#: plan: ~0.2 s more), inside the plan's bound (``SimBudget``)
+OFFLINE_DRAWS = 3
+#: a fleet whose replicas' shares together hold at most this many requests (and that has at most
+#: ``OFFLINE_FLEET_RUNS`` replicas) is simulated whole: one draw per replica, as cheap as ``OFFLINE_DRAWS`` full draws
+OFFLINE_FLEET_REQUESTS = OFFLINE_DRAWS * OFFLINE_SIM_REQUESTS
+OFFLINE_FLEET_RUNS = 64
+
+
+def _offline_draws_words(k: int, reps: int, whole: bool, share: int, rates: list[float]) -> str:
+    """What an offline option's draws simulated and which one its answer is, in one line (``_refine_offline``)."""
+    lo, hi = min(rates), max(rates)
+    spread = f"{lo:.3g}-{hi:.3g} req/s per replica over the {k} draws"
+    if not whole:
+        return (f"one replica's share ({share:,} requests) at the rate of a {OFFLINE_SIM_REQUESTS:,}-request draw, "
+                f"the first of {k} ({spread}; a share this large varies less from replica to replica than that)")
+    if reps <= k:
+        return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
+                + f", {share:,} requests each), the slowest holding the fleet ({spread})")
+    return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each), the slowest of them holding the "
+            f"fleet; the slowest of all {reps:,} may be slower ({spread})")
 
 
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
-                    lim: ServingLimits = ServingLimits(), im: Optional[IterationModel] = None) -> ServingOption:
+                    lim: ServingLimits = ServingLimits(), im: Optional[IterationModel] = None,
+                    runs: Optional[SimBudget] = None) -> ServingOption:
     """Offline: one replica's share of the job (ceil(requests / replicas), the analytic plan's replicas, one without
     a limit) queued at once on one simulated replica at the plan's batch gives the time the fleet takes (up to
-    ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). The simulation is the judge: where its
-    time misses the deadline, the replicas are re-sized on the analytic times scaled by simulated / analytic and
+    ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). ``OFFLINE_DRAWS`` shares are drawn
+    (seeds ``sim.seed`` on; one per replica for a fleet of at most ``OFFLINE_FLEET_RUNS`` replicas whose shares hold
+    at most ``OFFLINE_FLEET_REQUESTS`` requests together: the whole fleet): where the share runs whole, each draw stands
+    for one replica and the fleet's time is the slowest of the first min(draws, replicas) (the fleet is held until its
+    slowest replica finishes); a larger share keeps the first draw's rate (the answer of
+    ``sim.seed``) and the others give its spread (``simulated.draws`` says which). The simulation is the judge: where
+    its time misses the deadline, the replicas are re-sized on the analytic times scaled by simulated / analytic and
     simulated again (twice at most; ``_hold`` rejects a fleet that still misses). Without a job size, a backlog of
-    ``OFFLINE_SIM_REQUESTS`` gives the rate. ``im``: the option's iteration model (``option_iteration``)."""
+    ``OFFLINE_SIM_REQUESTS`` gives the rate. ``im``: the option's iteration model (``option_iteration``); ``runs``:
+    the plan's simulation budget (``SimBudget``)."""
     im = im or option_iteration(m, s, hw, row.tp)
+    runs = runs or SimBudget(sim.plan_event_bound)
     alone = one_request_s(row, s.output_tokens) or 0.0
     per_node = row.gpus_per_node // row.tp
 
@@ -1918,16 +2006,32 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         share = math.ceil(s.requests / reps) if s.requests else OFFLINE_SIM_REQUESTS
         n = min(share, OFFLINE_SIM_REQUESTS)
         batch = min(row.batch_memory_limit, share)
-        wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
         cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0,
                           im)
-        res = simulate_serving(replace(cfg, drain_s=1e7), wl)
-        # the whole share ran: its makespan; a larger one, or one the event bound stopped, at the run's rate
-        seconds = res.simulated_s if (n == share and res.cut is None) else share / res.throughput_rps
-        return res, batch, share, max(seconds, alone)
+        # a small fleet is simulated whole (a draw per replica); else OFFLINE_DRAWS draws
+        count = OFFLINE_DRAWS
+        if s.requests and n == share and reps * share <= OFFLINE_FLEET_REQUESTS:
+            count = max(count, min(reps, OFFLINE_FLEET_RUNS))
+        draws = []
+        for k in range(count):
+            wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed + k)
+            res = runs.run(replace(cfg, drain_s=1e7), wl)
+            # the whole share ran: its makespan; a larger one, or one the event bound stopped, at the run's rate
+            whole = n == share and res.cut is None
+            seconds = res.simulated_s if whole else share / res.throughput_rps
+            draws.append((max(seconds, alone), whole, res))
+        whole = bool(s.requests) and all(w for _, w, _ in draws)
+        # whole shares: each draw is a replica, the slowest of the fleet's holds it; else the first draw's rate
+        fleet = draws[:min(reps, len(draws))] if whole else draws[:1]
+        seconds, _, res = max(fleet, key=lambda x: x[0])
+        rates = [share / t if s.requests else r.throughput_rps for t, _, r in draws]
+        info = dict(count=len(draws), seeds=[sim.seed + k for k in range(len(draws))], requests_per_s=rates,
+                    whole_share=whole, fleet_draws=len(fleet),
+                    what=_offline_draws_words(len(draws), reps, whole, share, rates))
+        return res, batch, share, seconds, info
 
     reps = row.offline_replicas or 1
-    res, batch, share, seconds = simulate(reps)
+    res, batch, share, seconds, info = simulate(reps)
     for _ in range(2):
         if not (s.requests and lim.deadline_hours and seconds > lim.deadline_hours * 3600 and reps < s.requests):
             break
@@ -1937,9 +2041,10 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         if need <= reps:
             need = reps + 1
         reps = need
-        res, batch, share, seconds = simulate(reps)
+        res, batch, share, seconds, info = simulate(reps)
     d = _sim_summary(res, 1, OFFLINE_TOKEN_BUDGET, batch)
     d["requests_per_s_per_replica"] = share / seconds if s.requests else res.throughput_rps
+    d["draws"] = info
     if s.requests:
         replica_hours = reps * seconds / 3600  # the fleet is held until its slowest replica finishes
         d["replica_hours"] = replica_hours
@@ -2058,6 +2163,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         best_key = None
         sim_cache: dict = {}
         n_cand = min(sim.candidates, len(ok))
+        runs = SimBudget(sim.plan_event_bound)  # the whole plan's simulations, bounded together
         for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
             # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
@@ -2066,18 +2172,30 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
             hw, sp, im = where[i]
             # the simulations are a plan's long part (10-40 s): the bar advances per option and names each run
             label = f"simulating option {n_sim + 1} of {n_cand}: {rows[i].hardware} TP{rows[i].tp}"
-            note = (lambda what, n=n_sim, label=label: progress(n, n_cand, f"{label}, {what}")) if progress else None
+            # the bar also says how much of the plan's simulation bound the runs have used (a long plan shows why)
+            note = (lambda what, n=n_sim, label=label: progress(n, n_cand, f"{label}, {what}; {runs.words()}")
+                    ) if progress else None
             if note:
                 note("analytic size")
-            if realtime:
-                # the simulation sizes for the load (no floor): ``_resize`` raises it to min_gpus after
-                rows[i] = _hold(_refine_realtime(_costs(rows[i], sp, qps, job.constraints.spot), m, sp, hw, target,
-                                                 sim, qps, sim_cache, lim, note, im), lim, qps, s.requests)
-                if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
-                    best_key = key(rows[i])
-            else:
-                rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim, im), lim, qps, s.requests,
-                                sp.output_tokens)
+            try:
+                if realtime:
+                    # the simulation sizes for the load (no floor): ``_resize`` raises it to min_gpus after
+                    rows[i] = _hold(_refine_realtime(_costs(rows[i], sp, qps, job.constraints.spot), m, sp, hw, target,
+                                                     sim, qps, sim_cache, lim, note, im, runs), lim, qps, s.requests)
+                    if rows[i].simulated and usable(rows[i]) and (best_key is None or key(rows[i]) < best_key):
+                        best_key = key(rows[i])
+                else:
+                    rows[i] = _hold(_refine_offline(rows[i], m, sp, hw, sim, lim, im, runs), lim, qps, s.requests,
+                                    sp.output_tokens)
+            except PlanBoundReached:
+                # the plan's bound is spent: this option keeps its analytic size (its row untouched) and the
+                # cheaper-analytic ones after it are not simulated either
+                left = n_cand - n_sim
+                runs.reached = (f"the plan's simulations reached their {runs.bound:,}-engine-event bound after "
+                                f"{runs.runs:,} runs, simulating option {n_sim + 1} of {n_cand} ({rows[i].hardware} "
+                                f"TP{rows[i].tp}): {'it keeps' if left == 1 else f'it and {left - 1} more keep'} "
+                                "the analytic size")
+                break
         if progress:
             progress(n_cand, n_cand, "simulations done")
         simulated = True
@@ -2124,7 +2242,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
-                                  deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND) if simulated else None)
+                                  deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND,
+                                  plan_event_bound=runs.bound, plan_events=runs.used, plan_runs=runs.runs,
+                                  plan_bound_reached=runs.reached) if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
     # the engine's keeping of local (sliding-window / chunked) layers' KV: None for a model without them
@@ -2273,9 +2393,9 @@ def _why(b: ServingOption, rejected, realtime: bool, trace: bool, llm: bool = Tr
             out += (f"; simulated backlog: {sim['requests_per_s_per_replica']:.2f} req/s per replica"
                     + (f", {fmt_usd(sim['usd_per_million_requests'])} per million" if sim.get("usd_per_million_requests") else "")
                     + (f", {sim['replicas']} replica{'s finish' if sim['replicas'] != 1 else ' finishes'} in {fmt_run_time(sim['hours'])}"
-                       + (" (one replica's share simulated, one draw of its lengths: the slowest of "
-                          f"{sim['replicas']} replicas, which holds the fleet, is not)" if sim["replicas"] > 1 else "")
                        if sim.get("hours") else "")
+                    # what the draws simulated and which one the answer is (``_refine_offline``)
+                    + (f" (simulated: {sim['draws']['what']})" if sim.get("draws") else "")
                     + (f" ({cut_words(sim['cut'])}; the backlog's time at that rate)" if sim.get("cut") else ""))
         return out
     s = (f"{b.hardware} with TP{b.tp} ({b.precision}) per replica meets {'TPOT' if llm else 'p99 latency'} {b.tpot_ms:.1f} ms"

@@ -41,7 +41,13 @@ def job_answers(job, cfg: SimConfig, result: SimResult, steps: int = 300, seed: 
     """The questions a job's sections ask, answered by simulation (answers.py): loader workers,
     caching and shard size when it has ``data``; evaluation share and tiered-evaluation saving
     when it has ``evaluation``; the goodput-optimal checkpoint interval when
-    ``checkpoint.mtbf_hours_per_node`` is set. ``tick(name)`` is called before each question."""
+    ``checkpoint.mtbf_hours_per_node`` is set. ``tick(name)`` is called before each question.
+
+    ``steps`` is a floor, not each question's length: the loader questions run at least four of the engine's
+    steady-state windows (the loaders' warm-up, then three that must agree; ``answers._steps_for``) and stop once
+    their step times settle, the evaluation question at least one tier cycle, and the checkpoint sweep is the
+    closed form on the run's step time (no simulated horizon limits its intervals). Each answer says what it ran
+    (``simulated``)."""
 
     tick = tick or (lambda name: None)
     out = {}
@@ -76,7 +82,7 @@ def answer_steps(cfg: SimConfig, steps: int = 300) -> dict[str, int]:
     if cfg.loader is not None:
         ld = A._data_only(cfg).loader
         grid = set(A.WORKER_GRID) | ({ld.workers} if 0 < ld.workers <= max(A.WORKER_GRID) else set())
-        out["loader workers"] = steps + sum(A._steps_for(steps, replace(ld, workers=w)) for w in grid)
+        out["loader workers"] = A._steps_for(steps, ld) + sum(A._steps_for(steps, replace(ld, workers=w)) for w in grid)
         out["caching"] = 3 * A._steps_for(steps, ld)  # as configured, raw and decoded caches
         out["shard size"] = (1 + len(A.SHARD_MB_GRID)) * A._steps_for(steps, ld)  # files, then each shard size
     e = cfg.evaluation
