@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from hardware_catalog.errors import reword
 from planner.errors import InputError, clip
 from planner.outputs import output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
@@ -623,30 +624,19 @@ def presets():
     _run(go)
 
 
-#: typer's option-bound messages in the project's words (the job fields' wording): "--top: Invalid value for '--top':
-#: Input should be greater than or equal to 1" said the option twice and in pydantic's words. Applied in order.
-USAGE_WORDS = (
-    (r"^Invalid value for '[^']*': ", ""),
-    (r"^Input should be greater than or equal to (\S+)$", r"must be at least \1"),
-    (r"^Input should be less than or equal to (\S+)$", r"must be at most \1"),
-    (r"^Input should be greater than (\S+)$", r"must be more than \1"),
-    (r"^Input should be less than (\S+)$", r"must be less than \1"),
-    (r"^Input should be a valid integer.*$", "must be a whole number"),
-    (r"^Input should be a valid number.*$", "must be a number"),
-)
-
-
 def usage_words(msg: str) -> str:
-    """A usage error's message after ``USAGE_WORDS``.
+    """A usage error's message in the project's words: typer's option bounds and types come as "Invalid value for
+    '--top': Input should be greater than or equal to 1" (the option twice, pydantic's sentence), read back to its
+    type by ``hardware_catalog.errors.reword`` -- the job fields' table, ``PYDANTIC_WORDS``, so the two cannot drift
+    (until 2026-12-03 a second table of regexes here said the same bounds).
 
     >>> usage_words("Invalid value for '--top': Input should be greater than or equal to 1")
     'must be at least 1'
     >>> usage_words("Invalid value for '--seed': Input should be a valid integer, unable to parse string as an integer")
     'must be a whole number'
     """
-    for pattern, words in USAGE_WORDS:
-        msg = re.sub(pattern, words, msg)
-    return msg
+    msg = re.sub(r"^Invalid value for '[^']*': ", "", msg)
+    return reword(msg) or msg
 
 
 def main():  # console-script entry point
