@@ -143,3 +143,35 @@ def test_option_bounds_read_in_the_job_fields_words(kind, ctx):
     assert cli.usage_words(f"Invalid value for '--top': {sentence}") == pydantic_words(kind, ctx)
     assert not hasattr(cli, "USAGE_WORDS")  # one table: hardware_catalog.errors.PYDANTIC_WORDS
 
+
+
+# ---- 5. odd inputs: refusals that named a field the job never set ----------------------------------------------------
+def test_fp4_on_a_stack_without_nvfp4_names_the_precision(tmp_path, cli):
+    # "training.framework.fp8_recipe: torchtitan has no nvfp4 fp8_recipe" for a job that wrote precision fp4, no recipe
+    job = {"model": {"preset": "llama3-8b"}, "parallel": {"tp": 1, "dp": 8, "zero": 3},
+           "training": {"precision": "fp4", "seq_len": 4096, "global_batch": 16, "tokens": 1e9, "framework": "torchtitan"},
+           "cluster": {"gpu": "B200-SXM-180GB", "gpus_per_node": 8, "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: training.precision: fp4 is the nvfp4 recipe, and torchtitan has no nvfp4"), line
+
+
+def test_fp8_on_a_stack_with_no_recipe_names_the_precision(tmp_path, cli):
+    # "training.framework.fp8_recipe: MaxText refuses fp8 training with a recipe it does not offer (it has none modelled)"
+    job = {"model": {"preset": "llama3-8b"}, "parallel": {"tp": 1, "dp": 4},
+           "training": {"precision": "fp8", "seq_len": 4096, "global_batch": 16, "tokens": 1e9, "framework": "maxtext"},
+           "cluster": {"gpu": "TPU-v5p", "gpus_per_node": 4, "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: training.precision: MaxText refuses fp8 training (no fp8 recipe"), line
+
+
+def test_serve_precisions_mxfp4_on_a_dense_model_names_the_option(tmp_path, cli):
+    job = {"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H100-SXM-80GB"},
+           "serving": {"qps": 10, "prompt_tokens": 1024, "output_tokens": 256, "ttft_ms": 500}}
+    code, out, err = cli("serve", write_job(tmp_path, job), "--precisions", "bf16,mxfp4")
+    assert code == 2, out
+    line = _one_error_line(err)
+    assert line.startswith("error: --precisions: mxfp4 quantises the MoE experts only"), line

@@ -427,8 +427,11 @@ RULES: tuple[StackRule, ...] = (
               "backends (Transformer Engine, torchao Float8Linear) swap 16-bit torch linears",
               lambda st, m, t: t.precision == "fp8" and _bnb(t)),
     # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)
-    *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe",
-                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run]) or 'none modelled'})",
+    # (a runtime with no recipe refuses fp8 training itself: it blamed training.framework.fp8_recipe, "a recipe it does
+    # not offer (it has none modelled)", on a job that set precision fp8 and no recipe; QA 32)
+    *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe" if FP8_RECIPES[run] else "training.precision",
+                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run])})" if FP8_RECIPES[run]
+                else "fp8 training (no fp8 recipe of its code is modelled: use bf16)",
                 "planner.model.stack_rules FP8_RECIPES (sources there)",
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run])
       for run in FP8_RECIPES),
