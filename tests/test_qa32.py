@@ -87,10 +87,13 @@ def test_searched_names_options_given_in_the_section(tmp_path, cli, searched, li
     assert _one_error_line(err).startswith(line), err
 
 
-# ---- 2. options every stack took: a parameter gather on DDP, any fp8 recipe anywhere --------------------------------
+# ---- 2. options every stack took: a parameter-gather overlap on DDP (and on DeepSpeed, whose ZeRO-1/2 gather runs
+# after the step whatever a job says), any fp8 recipe anywhere -------------------------------------------------------
 @pytest.mark.parametrize("stack, option, value, words", [
-    ("pytorch-ddp", "overlap_param_gather", True, "pytorch-ddp has no parameter all-gather"),
-    ("dle-convnets", "overlap_param_gather", False, "dle-convnets has no parameter all-gather"),
+    ("pytorch-ddp", "overlap_param_gather", True, "pytorch-ddp has no switch to overlap a parameter all-gather"),
+    ("dle-convnets", "overlap_param_gather", False, "dle-convnets has no switch to overlap a parameter all-gather"),
+    ("deepspeed", "overlap_param_gather", True, "deepspeed has no switch"),  # ZeRO-1/2 gather at the end of step()
+    ("megatron-lm", "overlap_param_gather", True, "megatron-lm has no switch"),
     ("megatron-core", "fp8_recipe", "rowwise", "megatron-core has no rowwise fp8_recipe (it offers tensorwise, delayed"),
     ("torchtitan", "fp8_recipe", "tensorwise", "torchtitan has no tensorwise fp8_recipe (it offers rowwise, mxfp8"),
     ("hf-trainer", "fp8_recipe", "mxfp8", "hf-trainer has no mxfp8 fp8_recipe"),
@@ -108,6 +111,8 @@ def test_offered_values_are_taken():
     assert resolve("torchtitan", fp8_recipe="mxfp8").fp8_recipe == "mxfp8"
     assert resolve("deepspeed", fp8_recipe="rowwise").fp8_recipe == "rowwise"
     assert resolve("megatron-core", overlap_param_gather=False).overlap_param_gather is False
+    assert resolve("hf-trainer", overlap_param_gather=False).overlap_param_gather is False  # FSDP's prefetch switch
+    assert resolve("deepspeed", overlap_param_gather=False) == STACKS["deepspeed"]  # states what it does: accepted
 
 
 def test_a_recipe_set_on_a_bf16_job_is_refused_where_the_stack_lacks_it(tmp_path, cli):

@@ -665,9 +665,14 @@ class Stack:
     #: * ``has_channels_last``: the convnet stacks' memory-format switch (``channels_last``)
     #: * ``has_pp_pass``: ``pp_pass_microbatches``, NeMo AutoModel's per-accumulation-step pipeline runs
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
-    #: * ``has_param_gather``: a parameter all-gather to overlap (``overlap_param_gather``): ZeRO-1/2's gather of the
-    #:   updated shards, FSDP / ZeRO-3's per-unit gathers. Not the convnet stacks: DDP keeps every parameter whole on
-    #:   every rank and all-reduces gradients only (torch.nn.parallel.DistributedDataParallel)
+    #: * ``has_param_gather``: a switch for overlapping the parameter all-gather (``overlap_param_gather``): Megatron-Core's
+    #:   ``--overlap-param-gather``, FSDP's prefetch (HF accelerate ``fsdp_backward_prefetch`` / ``forward_prefetch``,
+    #:   Composer's FSDP config, fairscale FSDP), FSDP2's implicit prefetch (torchtitan, AutoModel), XLA's async
+    #:   all-gather (MaxText). Not the convnet stacks (DDP keeps every parameter whole on every rank and all-reduces
+    #:   gradients only, torch.nn.parallel.DistributedDataParallel), nor the stacks whose gather runs as their code
+    #:   fixes it, after the optimizer step (registry ``overlap_param_gather=False``): DeepSpeed ZeRO-1/2
+    #:   (stage_1_and_2.py ``all_gather_dp_groups`` at the end of ``step()``; ZeRO-3 prefetches whatever this says) and
+    #:   Megatron-DeepSpeed on it, legacy Megatron-LM 2021-22 (no --overlap-param-gather yet), NeuronX Distributed
     #: * the fp8 recipes (``fp8_recipe`` values): the table of the code that runs the stack, planner.model.stack_rules
     #:   ``FP8_RECIPES`` (``fp8_recipes`` below)
     has_compile: bool = True
@@ -893,7 +898,8 @@ def _splits(st) -> bool:
 OPTION_HOLDERS: dict[str, tuple] = {
     "compile": (lambda st: st.has_compile, "torch.compile switch", None),
     "overlap_param_gather": (lambda st: st.has_param_gather,
-                             "parameter all-gather to overlap (DDP keeps the parameters whole)", None),
+                             "switch to overlap a parameter all-gather (DDP has none; DeepSpeed ZeRO and legacy Megatron "
+                             "gather after the step)", None),
     "fp8_recipe": (lambda st: bool(fp8_recipes(st)), "fp8 recipe modelled (no fp8 training)", lambda st: fp8_recipes(st)),
     "tp_overlap": (lambda st: bool(st.tp_overlaps), "tensor parallelism to overlap", lambda st: st.tp_overlaps),
     "reshard_after_forward": (lambda st: st.has_reshard, "reshard-after-forward switch (FSDP's, ZeRO-3)", None),
@@ -1161,12 +1167,12 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", has_compile=False, has_reshard=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", has_compile=False, has_reshard=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
@@ -1180,7 +1186,7 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
                 "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
-        "deepspeed", has_reshard=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
@@ -1217,7 +1223,7 @@ STACKS: dict[str, Stack] = {
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", has_compile=False, has_reshard=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
@@ -1330,7 +1336,7 @@ STACKS["maxtext"] = Stack(
             "per example by segment ids; MoE experts as megablox grouped matmuls. Modelled on TPU only (MaxText on "
             "GPUs runs cuDNN/TE attention: not this entry)")
 STACKS["neuronx-distributed"] = Stack(
-    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
+    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, has_param_gather=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
     compile=True, loss="megatron_ce", tp_overlap="none", overlap_grad_reduce=False, overlap_param_gather=False,
     reshard_after_forward=True, offloads=(),
     sources="aws-neuron/neuronx-distributed (NxD Core / NxD Training, torch-neuronx): 'we support 3D parallelism: "
