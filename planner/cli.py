@@ -88,7 +88,9 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
     job = load_job(job_path)
     if objective is not None:
         if objective not in OBJECTIVE:
-            raise InputError("--objective", f"must be {', '.join(OBJECTIVE)} (got {clip(objective)})")
+            # the job fields' words (constraints.objective: "must be one of cost, ..., got 'x'"); it read "must be cost,
+            # time, tokens_per_dollar (got 'x')"
+            raise InputError("--objective", f"must be one of {', '.join(OBJECTIVE)}, got {clip(objective)}")
         job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"objective": objective})})
     prof = None
     if profile is not None:
@@ -271,7 +273,7 @@ def _check_by(by: Optional[str]) -> None:
     from planner.search.rank import COMPARE_BY
 
     if by is not None and by not in COMPARE_BY:
-        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
+        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)}, got {clip(by)}")
 
 
 def _views(rec, by: Optional[str], scaling: bool) -> dict:

@@ -107,7 +107,8 @@ def test_an_option_value_the_stacks_code_lacks_is_refused(stack, option, value, 
     assert e.value.message.startswith(words), e.value.message
 
 
-def test_offered_values_are_taken():
+def test_offered_values_are_taken_and_only_they_are_listed():
+    assert "overlap_param_gather" not in STACKS["deepspeed"].options()  # it listed it, and took true as hidden
     assert resolve("torchtitan", fp8_recipe="mxfp8").fp8_recipe == "mxfp8"
     assert resolve("deepspeed", fp8_recipe="rowwise").fp8_recipe == "rowwise"
     assert resolve("megatron-core", overlap_param_gather=False).overlap_param_gather is False
@@ -180,3 +181,13 @@ def test_serve_precisions_mxfp4_on_a_dense_model_names_the_option(tmp_path, cli)
     assert code == 2, out
     line = _one_error_line(err)
     assert line.startswith("error: --precisions: mxfp4 quantises the MoE experts only"), line
+
+
+@pytest.mark.parametrize("option, value, choices", [("--objective", "speed", "cost, time, tokens_per_dollar"),
+                                                    ("--by", "vendor", "gpu, cloud, hardware, framework")])
+def test_a_choice_option_reads_as_the_job_field_does(tmp_path, cli, option, value, choices):
+    # "--objective: must be cost, time, tokens_per_dollar (got 'speed')" beside constraints.objective's "must be one of
+    # cost, time, tokens_per_dollar, got 'speed'"
+    code, out, err = cli("compare", write_job(tmp_path, LLM), option, value)
+    assert code == 2, out
+    assert _one_error_line(err) == f"error: {option}: must be one of {choices}, got '{value}'"
