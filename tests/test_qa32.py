@@ -191,3 +191,15 @@ def test_a_choice_option_reads_as_the_job_field_does(tmp_path, cli, option, valu
     code, out, err = cli("compare", write_job(tmp_path, LLM), option, value)
     assert code == 2, out
     assert _one_error_line(err) == f"error: {option}: must be one of {choices}, got '{value}'"
+
+
+def test_an_automodel_job_that_leaves_zero_out_is_estimated(tmp_path, cli):
+    # the default was Megatron's ZeRO-1, which AutoModel's own rule refuses: "error: parallel.zero: NeMo AutoModel
+    # refuses ZeRO-1" for a job that never set parallel.zero
+    job = {"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2},
+           "training": {"seq_len": 2048, "global_batch": 64, "tokens": 1e9, "framework": "nemo-automodel"}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert got["config"]["zero"] == 3 and got["config"]["dp"] == 16  # FSDP2, its default strategy
+    assert "parallel.zero defaulted to 3" in got["assumptions"]
