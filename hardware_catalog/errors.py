@@ -7,6 +7,9 @@ it and ``CatalogError`` derives from it, so a shell catches one type and prints
 """
 from __future__ import annotations
 
+import functools
+import re
+
 #: Longest piece of user input quoted back in a message: an error never echoes unbounded input.
 ECHO_CHARS = 80
 #: Longest message an error carries (whatever a formatter quoted into it is cut here, the last guard).
@@ -48,8 +51,6 @@ def _bound(x) -> str:
 
 def _choices(expected) -> str:
     """pydantic's ``expected`` ("'bf16', 'fp16' or 'fp8'") as the project lists choices: ``bf16, fp16, fp8``."""
-    import re
-
     names = re.findall(r"'([^']*)'", str(expected))
     return ", ".join(names) if names else str(expected)
 
@@ -97,6 +98,53 @@ def pydantic_words(kind: str, ctx: dict | None, templates: dict | None = None) -
                                   for k, v in ctx.items()})
     except (KeyError, IndexError, ValueError):  # a context without the key the words need: pydantic's own sentence
         return None
+
+
+def _number(text: str):
+    """A bound read back from pydantic's sentence ("1", "0.5") as a number, so ``_bound`` writes it as every bound."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@functools.cache
+def _sentences() -> tuple:
+    """pydantic's own sentence of each ``PYDANTIC_WORDS`` type as a pattern (its context values captured), the most
+    specific first: "Input should be greater than or equal to 1" is ``greater_than_equal`` with ge 1, not
+    ``greater_than``. Built from pydantic-core's message of each type, so the table stays ``PYDANTIC_WORDS``."""
+    from pydantic_core import PydanticKnownError
+
+    out = []
+    for kind, words in PYDANTIC_WORDS.items():
+        keys = re.findall(r"\{(\w+)\}", words)
+        try:
+            text = PydanticKnownError(kind, {k: f"\x00{k}\x00" for k in keys} or None).message()
+        except (TypeError, KeyError):  # a type whose sentence needs more context than its words (too_short's field_type)
+            continue
+        fixed = re.sub("\x00\\w+\x00", "", text)
+        pattern = re.escape(text)
+        for k in keys:
+            pattern = pattern.replace(re.escape(f"\x00{k}\x00"), f"(?P<{k}>.+?)")
+        out.append((len(fixed), kind, re.compile(pattern)))
+    return tuple((kind, rx) for _, kind, rx in sorted(out, key=lambda row: -row[0]))
+
+
+def reword(sentence: str) -> str | None:
+    """pydantic's sentence for one of the ``PYDANTIC_WORDS`` types, as another tool passes it on without the type
+    (typer's option bounds: "Input should be greater than or equal to 1"), in the project's words; None for any
+    other sentence.
+
+    >>> reword("Input should be greater than or equal to 1"), reword("Input should be a valid integer")
+    ('must be at least 1', 'must be a whole number')
+    """
+    for kind, rx in _sentences():
+        m = rx.fullmatch(sentence)
+        if m:
+            return pydantic_words(kind, {k: _number(v) for k, v in m.groupdict().items()})
+    return None
 
 
 def _is_branch(part) -> bool:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from hardware_catalog.errors import reword
 from planner.errors import InputError, clip
 from planner.outputs import output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
@@ -87,7 +88,9 @@ def _context(job_path: Path, catalog: Optional[List[Path]], profile: Optional[Pa
     job = load_job(job_path)
     if objective is not None:
         if objective not in OBJECTIVE:
-            raise InputError("--objective", f"must be {', '.join(OBJECTIVE)} (got {clip(objective)})")
+            # the job fields' words (constraints.objective: "must be one of cost, ..., got 'x'"); it read "must be cost,
+            # time, tokens_per_dollar (got 'x')"
+            raise InputError("--objective", f"must be one of {', '.join(OBJECTIVE)}, got {clip(objective)}")
         job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"objective": objective})})
     prof = None
     if profile is not None:
@@ -270,7 +273,7 @@ def _check_by(by: Optional[str]) -> None:
     from planner.search.rank import COMPARE_BY
 
     if by is not None and by not in COMPARE_BY:
-        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)} (got {clip(by)})")
+        raise InputError("--by", f"must be one of {', '.join(COMPARE_BY)}, got {clip(by)}")
 
 
 def _views(rec, by: Optional[str], scaling: bool) -> dict:
@@ -623,30 +626,19 @@ def presets():
     _run(go)
 
 
-#: typer's option-bound messages in the project's words (the job fields' wording): "--top: Invalid value for '--top':
-#: Input should be greater than or equal to 1" said the option twice and in pydantic's words. Applied in order.
-USAGE_WORDS = (
-    (r"^Invalid value for '[^']*': ", ""),
-    (r"^Input should be greater than or equal to (\S+)$", r"must be at least \1"),
-    (r"^Input should be less than or equal to (\S+)$", r"must be at most \1"),
-    (r"^Input should be greater than (\S+)$", r"must be more than \1"),
-    (r"^Input should be less than (\S+)$", r"must be less than \1"),
-    (r"^Input should be a valid integer.*$", "must be a whole number"),
-    (r"^Input should be a valid number.*$", "must be a number"),
-)
-
-
 def usage_words(msg: str) -> str:
-    """A usage error's message after ``USAGE_WORDS``.
+    """A usage error's message in the project's words: typer's option bounds and types come as "Invalid value for
+    '--top': Input should be greater than or equal to 1" (the option twice, pydantic's sentence), read back to its
+    type by ``hardware_catalog.errors.reword`` -- the job fields' table, ``PYDANTIC_WORDS``, so the two cannot drift
+    (until 2026-12-03 a second table of regexes here said the same bounds).
 
     >>> usage_words("Invalid value for '--top': Input should be greater than or equal to 1")
     'must be at least 1'
     >>> usage_words("Invalid value for '--seed': Input should be a valid integer, unable to parse string as an integer")
     'must be a whole number'
     """
-    for pattern, words in USAGE_WORDS:
-        msg = re.sub(pattern, words, msg)
-    return msg
+    msg = re.sub(r"^Invalid value for '[^']*': ", "", msg)
+    return reword(msg) or msg
 
 
 def main():  # console-script entry point

@@ -60,6 +60,10 @@ RECOMPUTE_MODULES = Vocab("core_attn", "moe_act", "layernorm", "mla_up_proj", "m
 SCHEDULE = Vocab("1f1b", "interleaved", "gpipe")
 #: training precisions (the GEMM input type; fp8 as Transformer Engine runs it)
 PRECISION = Vocab("bf16", "fp16", "fp8", "fp32")
+#: what ``training.precision`` also accepts, and what the job loader makes of it (planner.spec.load ``_fp4_alias``):
+#: the schema's list of choices names it with the precisions (it read "must be one of bf16, fp16, fp8, fp32" for a
+#: field that takes fp4 too)
+PRECISION_ALIASES = {"fp4": "NVFP4: fp8 with fp8_recipe nvfp4"}
 #: optimizers (state bytes per parameter in planner.model.memory.OPTIMIZER_STATE; Muon's hidden matrices
 #: and AdamW's other parameters: planner.model.optimizers)
 OPTIMIZER = Vocab("adamw", "adam", "adam8bit", "adafactor", "lion", "sgd", "sgd_momentum", "muon")

@@ -52,9 +52,13 @@ def test_fp8_weights_elsewhere_unchanged(gpu, recipe, zero, want):
 def test_blackwell_te_casts_write_no_transpose(gpu, framework, recipe, want):
     """The same TE rule for the quantisation passes: on Blackwell a per-tensor recipe's cast writes the row-wise FP8
     copy only (LowPrecisionRecipe.transpose_bytes, stacks.te_cast_bytes), and the step prices that."""
+    from dataclasses import replace
+
     from planner.model.stacks import resolve, te_cast_bytes
 
-    assert te_cast_bytes(resolve(framework, fp8_recipe=recipe), gpu) == want
+    # (set past the option check: torchtitan 0.3 offers no tensorwise, its 2024-25 versions -- the validation rows --
+    # did; QA 32 refuses it where a job sets it)
+    assert te_cast_bytes(replace(resolve(framework), fp8_recipe=recipe), gpu) == want
 
 
 def test_blackwell_cast_saving_reaches_the_step_time():

@@ -49,7 +49,15 @@ jobs = st.builds(
 def _key(row: dict) -> tuple:
     hw, c = row["hardware"], row["config"]
     return (hw["name"], hw["nodes"], *(c[k] for k in LAYOUT), c["micro_batch"], c["recompute"], c["offload"],
-            row["stack"]["reshard_after_forward"])
+            _reshard(row["stack"]))
+
+
+def _reshard(stack: dict) -> bool:
+    """The plan's reshard_after_forward: its record's, or (a stack with no such switch, whose record leaves it out
+    since QA 32: MaxText, DeepSpeed) the registry entry's fixed behaviour, as the table gives it."""
+    from planner.model.stacks import STACKS
+
+    return stack.get("reshard_after_forward", STACKS[stack["name"]].reshard_after_forward)
 
 
 def _table_key(r) -> tuple:

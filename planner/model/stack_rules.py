@@ -427,8 +427,11 @@ RULES: tuple[StackRule, ...] = (
               "backends (Transformer Engine, torchao Float8Linear) swap 16-bit torch linears",
               lambda st, m, t: t.precision == "fp8" and _bnb(t)),
     # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)
-    *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe",
-                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run]) or 'none modelled'})",
+    # (a runtime with no recipe refuses fp8 training itself: it blamed training.framework.fp8_recipe, "a recipe it does
+    # not offer (it has none modelled)", on a job that set precision fp8 and no recipe; QA 32)
+    *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe" if FP8_RECIPES[run] else "training.precision",
+                f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run])})" if FP8_RECIPES[run]
+                else "fp8 training (no fp8 recipe of its code is modelled: use bf16)",
                 "planner.model.stack_rules FP8_RECIPES (sources there)",
                 lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run])
       for run in FP8_RECIPES),
@@ -579,16 +582,23 @@ RULES: tuple[StackRule, ...] = (
 assert len({r.name for r in RULES}) == len(RULES)
 
 
+#: The ZeRO stage ``estimate`` assumes for a runtime without ZeRO-1 when the job leaves ``parallel.zero`` out, (without
+#: PP, with PP), where there is more than one data-parallel rank: torchtitan's own default, FSDP over the remaining
+#: ranks (``data_parallel_shard_degree = -1``) with fsdp_reshard_after_forward "default", i.e. resharded after forward
+#: (ZeRO-3) without PP and kept (ZeRO-2) with it; MaxText's default mesh puts the data-parallel devices on the fsdp
+#: axis; NeMo AutoModel's default strategy is FSDP2 (components/distributed/mesh.py ``STRATEGY_MAP``, the
+#: ``fsdp2`` entry; its reshard is the stack's ``reshard_after_forward``). Until QA 32 AutoModel took Megatron's ZeRO-1,
+#: which its own rule ("automodel-zero1") refuses: every estimate of a job that left parallel.zero out was refused
+FSDP_DEFAULT_ZERO = {"torchtitan": (3, 2), "maxtext": (3, 3), "automodel": (3, 3)}
+
+
 def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     """The ZeRO stage ``estimate`` assumes when the job leaves ``parallel.zero`` out: Megatron's distributed
-    optimizer (ZeRO-1) with more than one replica; for torchtitan, which has no ZeRO-1, its own default:
-    FSDP over the remaining ranks (``data_parallel_shard_degree = -1``) with fsdp_reshard_after_forward
-    "default", i.e. resharded after forward (ZeRO-3) without PP and kept (ZeRO-2) with it."""
-    if runtime(stack) == "torchtitan":
-        return 0 if dp * cp <= 1 else (2 if pp > 1 else 3)
-    if runtime(stack) == "maxtext":  # its default mesh puts the data-parallel devices on the fsdp axis
-        return 0 if dp * cp <= 1 else 3
-    return 1 if dp > 1 else 0
+    optimizer (ZeRO-1) with more than one replica, or the runtime's FSDP default (``FSDP_DEFAULT_ZERO``)."""
+    row = FSDP_DEFAULT_ZERO.get(runtime(stack))
+    if row is None:
+        return 1 if dp > 1 else 0
+    return 0 if dp * cp <= 1 else row[pp > 1]
 
 
 def titan_layers_per_stage(layers, stages):

@@ -669,12 +669,23 @@ class Stack:
     #: * ``has_channels_last``: the convnet stacks' memory-format switch (``channels_last``)
     #: * ``has_pp_pass``: ``pp_pass_microbatches``, NeMo AutoModel's per-accumulation-step pipeline runs
     #: * ``has_fused_qkv``: ``fused_qkv``, torchtitan's FusedQKVLinear switch
+    #: * ``has_param_gather``: a switch for overlapping the parameter all-gather (``overlap_param_gather``): Megatron-Core's
+    #:   ``--overlap-param-gather``, FSDP's prefetch (HF accelerate ``fsdp_backward_prefetch`` / ``forward_prefetch``,
+    #:   Composer's FSDP config, fairscale FSDP), FSDP2's implicit prefetch (torchtitan, AutoModel), XLA's async
+    #:   all-gather (MaxText). Not the convnet stacks (DDP keeps every parameter whole on every rank and all-reduces
+    #:   gradients only, torch.nn.parallel.DistributedDataParallel), nor the stacks whose gather runs as their code
+    #:   fixes it, after the optimizer step (registry ``overlap_param_gather=False``): DeepSpeed ZeRO-1/2
+    #:   (stage_1_and_2.py ``all_gather_dp_groups`` at the end of ``step()``; ZeRO-3 prefetches whatever this says) and
+    #:   Megatron-DeepSpeed on it, legacy Megatron-LM 2021-22 (no --overlap-param-gather yet), NeuronX Distributed
+    #: * the fp8 recipes (``fp8_recipe`` values): the table of the code that runs the stack, planner.model.stack_rules
+    #:   ``FP8_RECIPES`` (``fp8_recipes`` below)
     has_compile: bool = True
     tp_overlaps: tuple[str, ...] = ("none",)
     has_reshard: bool = True
     has_channels_last: bool = False
     has_pp_pass: bool = False
     has_fused_qkv: bool = False
+    has_param_gather: bool = True
     #: the selective recompute variants it runs (``selective`` values): Megatron's attention core, torchtitan's op /
     #: layer SAC, AutoModel's op SAC; () = no selective recompute (the convnet stacks)
     selectives: tuple[str, ...] = ("attention_core",)
@@ -760,9 +771,13 @@ class Stack:
         amp = self.mixed_precision == "amp" or (self.mixed_precision is None and t.weights == "amp")
         return amp and t.precision in ("bf16", "fp16")
 
-    def options(self) -> dict:
-        """The option values of this stack (``OPTIONS``), for outputs."""
-        return {k: getattr(self, k) for k in OPTIONS}
+    def options(self, model=None, training=None) -> dict:
+        """The option values of this stack, for outputs: each option (``OPTIONS``) the stack has (``holds``) and, given
+        the job's ``model`` and ``training``, that the job uses (``OPTION_USES``), so that a plan's stack record reads
+        back as a job's ``training.framework`` with no refusal or note (until 2026-12-03 the record listed every
+        option, ``channels_last: true`` on megatron-core too, which the job refuses)."""
+        return {k: getattr(self, k) for k in OPTIONS
+                if holds(self, k) and (model is None or training is None or OPTION_USES.get(k, _always)(model, training))}
 
     def reshard_label(self, zero: int | None = None, pp: int | None = None) -> str | None:
         """``reshard_after_forward`` as a plan at ZeRO ``zero`` and PP ``pp`` runs it (``zero`` None: the option as
@@ -881,10 +896,15 @@ def _splits(st) -> bool:
 #: Which stacks have each option (``OPTIONS``): the one table. Per option, a test on the registry entry (the fields
 #: that say what its code has: ``Stack.has_compile`` ... ``selectives``, ``offloads``, ``has_cuda_graphs``, ...), what
 #: the option is (the refusal's words), and, for options whose values differ by stack, the values the entry offers.
-#: An option not listed is every stack's (overlap_grad_reduce, overlap_param_gather, fp8_recipe). ``check_option``
-#: refuses an explicit option a stack lacks; ``holds`` keeps the search from trying one (planner.search.space).
+#: An option not listed is every stack's (overlap_grad_reduce). ``check_option`` refuses an explicit option a stack
+#: lacks; ``holds`` keeps the search from trying one (planner.search.space) and a plan's stack record from listing one
+#: (``Stack.options``).
 OPTION_HOLDERS: dict[str, tuple] = {
     "compile": (lambda st: st.has_compile, "torch.compile switch", None),
+    "overlap_param_gather": (lambda st: st.has_param_gather,
+                             "switch to overlap a parameter all-gather (DDP has none; DeepSpeed ZeRO and legacy Megatron "
+                             "gather after the step)", None),
+    "fp8_recipe": (lambda st: bool(fp8_recipes(st)), "fp8 recipe modelled (no fp8 training)", lambda st: fp8_recipes(st)),
     "tp_overlap": (lambda st: bool(st.tp_overlaps), "tensor parallelism to overlap", lambda st: st.tp_overlaps),
     "reshard_after_forward": (lambda st: st.has_reshard, "reshard-after-forward switch (FSDP's, ZeRO-3)", None),
     "selective": (lambda st: bool(st.selectives), "selective recompute", lambda st: st.selectives),
@@ -917,6 +937,26 @@ OPTION_HOLDERS: dict[str, tuple] = {
 assert set(OPTION_HOLDERS) <= set(OPTIONS)
 
 
+def fp8_recipes(st: "Stack") -> tuple[str, ...]:
+    """The fp8 recipes ``st``'s code offers (``fp8_recipe`` values): the row of the code that runs it in
+    planner.model.stack_rules ``FP8_RECIPES`` (the one table, its sources there); a stack without a row there, the one
+    recipe the registry prices it with (``Stack.fp8_recipe``: no recipe choice of its code is modelled)."""
+    from planner.model.stack_rules import FP8_RECIPES, rules_runtime  # (stack_rules reads stacks at call time)
+
+    return FP8_RECIPES.get(rules_runtime(st), (st.fp8_recipe,))
+
+
+def _always(_model, _training) -> bool:
+    return True
+
+
+#: Options a job sets only where its model or precision uses them: the schema refuses ``channels_last`` on a model
+#: with transformer layers (no convolution to lay out), and planner.spec.load notes that an ``fp8_recipe`` changes
+#: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
+OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8"}
+assert set(OPTION_USES) <= set(OPTIONS)
+
+
 def holds(stack: "Stack", option: str) -> bool:
     """Whether ``stack``'s code has option ``option`` (``OPTION_HOLDERS``; an option not listed: every stack)."""
     row = OPTION_HOLDERS.get(option)
@@ -924,12 +964,11 @@ def holds(stack: "Stack", option: str) -> bool:
 
 
 def record_options(record: dict) -> dict:
-    """The options of a plan's stack record (planner.search.evaluate ``stack_record``: the name, every option's value
-    and the searched ones) that a job can set again: set ones the stack has a switch for (``holds``). The record
-    lists every option, ``channels_last: true`` on megatron-core too, and a job that sets one the stack lacks is
-    refused; ``planner simulate`` of a saved plan and the sweep's re-estimates read the record through this."""
-    st = STACKS.get(record.get("name"))
-    return {k: v for k, v in record.items() if k in OPTIONS and v is not None and (st is None or holds(st, k))}
+    """The options of a plan's stack record (planner.search.evaluate ``stack_record``: the name, the options the stack
+    has and the job uses, ``searched``) as ``resolve`` takes them: the set ones (null: the stack's default). The
+    record holds no option the stack lacks (``Stack.options``), so nothing is filtered by stack; ``planner simulate``
+    of a plan and the sweep's re-estimates read the record through this."""
+    return {k: v for k, v in record.items() if k in OPTIONS and v is not None}
 
 
 def _current(has) -> str:
@@ -1132,12 +1171,12 @@ STACKS: dict[str, Stack] = {
                 "--overlap-param-gather as NeMo/Megatron-Bridge performance recipes set them; TE "
                 "current scaling (Float8CurrentScaling) is the Megatron-Bridge H100 default"),
     "megatron-lm": Stack(
-        "megatron-lm", has_compile=False, has_reshard=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-lm", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False, pp_scatter_gather=True,
         partial_recompute=True,
         sources="Megatron-LM 2021-22 legacy ParallelTransformerLayer (megatron/model/transformer.py), "
                 "fused kernels, no TP overlap; Narayanan et al. 2021, Korthikanti et al. 2022"),
     "megatron-deepspeed": Stack(
-        "megatron-deepspeed", has_compile=False, has_reshard=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
+        "megatron-deepspeed", has_compile=False, has_reshard=False, has_param_gather=False, loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=False, overlap_param_gather=False, pp_scatter_gather=True,
         grad_accum_pass=True, grad_all_reduce="bf16", zero_states="deepspeed-pipe", grad_comm_dtype="model",
         sources="microsoft/Megatron-DeepSpeed (legacy Megatron layers + DeepSpeed pipeline engine: "
                 "gradients reduced after the last backward, deepspeed/runtime/pipe/engine.py "
@@ -1151,7 +1190,7 @@ STACKS: dict[str, Stack] = {
                 "enable_async_tensor_parallel; 0.3's Float8LinearConverter, recipe_name rowwise by default "
                 "and no tensorwise: stack_rules.FP8_RECIPES)"),
     "deepspeed": Stack(
-        "deepspeed", has_reshard=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
+        "deepspeed", has_reshard=False, has_param_gather=False, grad_comm_dtype="model", zero3_bucket_params=5e7, zero3_max_live_params=1e9, zero3_persistence_params=1e5, zero_states="deepspeed", layer_ops=45.0, kernels_layer=18.0, attn_kernel="fa2", eager_fp32_ops=True, overlap_grad_reduce=True,
         # ZeRO-1/2 gather the updated bf16 partitions synchronously at the end of ``step()``
         # (deepspeed/runtime/zero/stage_1_and_2.py ``all_gather_dp_groups``); ZeRO-3's gathers are
         # prefetched per module whatever this says
@@ -1167,7 +1206,7 @@ STACKS: dict[str, Stack] = {
         sources="huggingface/transformers Trainer + accelerate (DDP bucketed all-reduce, or FSDP); "
                 "eager LlamaDecoderLayer"),
     "dle-convnets": Stack(
-        "dle-convnets", has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_channels_last=True, offloads=(), optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
+        "dle-convnets", has_compile=False, tp_overlaps=(), selectives=(), has_reshard=False, has_param_gather=False, has_channels_last=True, offloads=(), optimizer_tensor_ops=4.0, overlap_grad_reduce=True, mixed_precision="amp",
         sources="NVIDIA/DeepLearningExamples PyTorch/Classification/ConvNets (resnet50v1.5 README tables, "
                 "pytorch-21.03 NGC container = torch 1.9): torch.optim.SGD with momentum (image_classification/"
                 "optimizers.py get_sgd_optimizer), whose torch 1.9 step loops over the parameter tensors "
@@ -1188,7 +1227,7 @@ STACKS: dict[str, Stack] = {
         sources="facebookresearch/metaseq (OPT-175B): fairscale FSDP + Megatron TP layers"),
     "nemo": None, "megatron-bridge": None,  # filled below: Megatron-Core under another launcher
     # the pre-registry names, kept so existing callers keep their numbers
-    "megatron": Stack("megatron", has_compile=False, has_reshard=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
+    "megatron": Stack("megatron", has_compile=False, has_reshard=False, has_param_gather=False, offloads=(), loss="megatron_ce", ce_unfused=True, vocab_pad=128, overlap_grad_reduce=True, overlap_param_gather=False,
                       sources="alias of megatron-lm's op counts (pre-registry default)"),
     "fsdp": Stack("fsdp", kernels_layer=18.0, torch_checkpoint=True, sources="PyTorch FSDP, eager (pre-registry name)"),
 }
@@ -1305,7 +1344,7 @@ STACKS["maxtext"] = Stack(
             "per example by segment ids; MoE experts as megablox grouped matmuls. Modelled on TPU only (MaxText on "
             "GPUs runs cuDNN/TE attention: not this entry)")
 STACKS["neuronx-distributed"] = Stack(
-    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
+    "neuronx-distributed", platforms=("neuron",), has_compile=False, has_reshard=False, has_param_gather=False, layer_ops=0.0, head_ops=0.0, tp_ops=0.0, kernels_layer=12.0,
     compile=True, loss="megatron_ce", tp_overlap="none", overlap_grad_reduce=False, overlap_param_gather=False,
     reshard_after_forward=True, offloads=(),
     sources="aws-neuron/neuronx-distributed (NxD Core / NxD Training, torch-neuronx): 'we support 3D parallelism: "

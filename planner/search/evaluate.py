@@ -201,10 +201,11 @@ def offload_label(stack: Stack) -> str:
 
 
 def stack_record(job: JobSpec, stack: Stack | None = None, searched: tuple[str, ...] = ()) -> dict:
-    """The stack a plan assumes, for the JSON: its name, every option, and the options
-    ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``)."""
+    """The stack a plan assumes, for the JSON: its name, each option the stack has and the job uses
+    (``Stack.options``: the record pasted back as the job's ``training.framework`` is the same stack), and the
+    options ``recommend`` searched because the job left them open (``planner.search.space.stack_variants``)."""
     stack = stack or from_training(job.training)
-    return dict(name=stack.name, **stack.options(), searched=list(searched))
+    return dict(name=stack.name, **stack.options(job.model, job.training), searched=list(searched))
 
 
 def peak_source(source: str) -> str:

@@ -504,6 +504,21 @@ class FrameworkSpec(_Strict):
     #: None: Megatron-DeepSpeed's own, type:transformer
     pp_partition_method: Optional[Literal["type:transformer", "type:transformer+embedding", "uniform",
                                           "parameters"]] = None
+    #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
+    #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
+    #: given; nothing is searched again -- an option left out is what ``recommend`` searches)
+    searched: Optional[list[str]] = None
+
+    @field_validator("searched")
+    @classmethod
+    def _searched_are_set(cls, v, info):
+        for k in v or ():
+            if k not in cls.model_fields or k in ("name", "searched"):
+                raise ValueError(f"{k!r} is not a training.framework option")
+            if info.data.get(k) is None:
+                raise ValueError(f"{k} is listed as searched but not set: a plan's stack record gives its value "
+                                 f"(leave {k} out of both to have recommend search it)")
+        return v
 
     @model_validator(mode="before")
     @classmethod
@@ -520,6 +535,19 @@ class TrainingSpec(_Strict):
     global_batch: int = Field(1024, gt=0, le=1 << 26)  # sequences (samples for generic models)
     micro_batch: Optional[int] = Field(None, gt=0, le=1 << 16)
     precision: V.PRECISION.literal = "bf16"
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_choices(cls, v):
+        # the choices a job may write: the precisions and the loader's aliases (fp4), which pydantic's list left out
+        if isinstance(v, str) and v in V.PRECISION_ALIASES:  # a TrainingSpec built past the loader: the alias untaken
+            raise ValueError(f"{v} is {V.PRECISION_ALIASES[v]}: write it in a job file (planner.spec.load), or give "
+                             "precision fp8 with that recipe")
+        if v not in V.PRECISION.names:
+            aliases = ", ".join(f"{k} ({w})" for k, w in V.PRECISION_ALIASES.items())
+            raise ValueError(f"must be one of {', '.join(V.PRECISION.names)} or {aliases}")
+        return v
+
     # how weights are held: 'amp' = fp32 weights + autocast (PyTorch AMP); 'megatron' = 16-bit
     # weights + fp32 master copy in the optimizer; 'pure' = 16-bit weights only (no master)
     weights: V.WEIGHTS.literal = "megatron"

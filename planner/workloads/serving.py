@@ -619,13 +619,14 @@ def routed_expert_params(m, pc=None) -> float:
     return float(pc.n_moe_layers * pc.expert * m.moe.experts) if m.moe is not None else 0.0
 
 
-def expert_params(m) -> tuple[float, float]:
+def expert_params(m, field: str = "serving.precision") -> tuple[float, float]:
     """(the MoE routed experts' parameters, the rest): what an experts-only format (mxfp4) quantises. A model
-    without routed experts has nothing such a checkpoint quantises: refused, not served as bf16 unsaid."""
+    without routed experts has nothing such a checkpoint quantises: refused, not served as bf16 unsaid (``field``:
+    where the precision was asked for)."""
     pc = count_params(m)
     experts = routed_expert_params(m, pc)
     if not experts:
-        raise InputError("serving.precision", f"mxfp4 quantises the MoE experts only (gpt-oss's checkpoints, vLLM "
+        raise InputError(field, f"mxfp4 quantises the MoE experts only (gpt-oss's checkpoints, vLLM "
                                               f"Mxfp4Config); {m.name} has no routed experts: use int4, fp8 or bf16")
     return experts, float(pc.total - experts)
 
@@ -2096,10 +2097,13 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     bad = [p for p in precs if p not in WEIGHT_BYTES]
     if bad:
         raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
+    where = "precisions" if precisions else "serving.precision"
+    if m.is_transformer and "mxfp4" in precs:  # refused naming where it was asked (--precisions mxfp4 blamed the job)
+        expert_params(m, where)
     if not m.is_transformer:
         unmodelled = [p for p in precs if p not in GENERIC_PRECISIONS]
         if unmodelled:
-            raise InputError("precisions" if precisions else "serving.precision",
+            raise InputError(where,
                              f"{unmodelled[0]} is not modelled for a generic model ({m.name}): "
                              f"{GENERIC_UNMODELLED[unmodelled[0]]}; use {', '.join(GENERIC_PRECISIONS)}")
         llm_only = [f for f in LLM_ONLY_SERVING if f in s.model_fields_set]

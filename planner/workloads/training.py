@@ -239,13 +239,19 @@ def unused_partial_recompute(job: JobSpec, plan: Plan | None) -> str:
 
 def _as_written(fn):
     """``fn(job, ...)`` whose refusal of a low-precision peak names what ``job`` wrote (physics ``as_written``:
-    ``training.precision fp4`` or ``training.framework.fp8_recipe nvfp4``)."""
+    ``training.precision fp4`` or ``training.framework.fp8_recipe nvfp4``), and whose refusal of the nvfp4 recipe on
+    a stack without it (stacks.OPTION_HOLDERS) names ``training.precision`` where the job wrote fp4, not a recipe
+    (it read "training.framework.fp8_recipe: torchtitan has no nvfp4 fp8_recipe" for a job that set no recipe)."""
     @functools.wraps(fn)
     def run(job, *args, **kwargs):
         try:
             return fn(job, *args, **kwargs)
         except NoPeakError as e:
             raise physics.as_written(e, wrote_fp4(job)) from None
+        except InputError as e:
+            if wrote_fp4(job) and e.field == "training.framework.fp8_recipe":
+                raise InputError("training.precision", f"fp4 is the nvfp4 recipe, and {e.message}") from None
+            raise
     return run
 
 
