@@ -50,11 +50,15 @@ RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": 
             "nemo-automodel": "automodel"}
 #: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
 #: Megatron-DeepSpeed's PipelineModule split (``rules_runtime``)
-RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed", "megatron-lm": "megatron-lm"}
+RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed", "megatron-lm": "megatron-lm",
+                      "pytorch-ddp": "ddp", "dle-convnets": "ddp"}
 #: the runtime's name in messages ("Megatron refuses ...")
 RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
                  "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel",
-                 "megatron-deepspeed": "Megatron-DeepSpeed", "megatron-lm": "Megatron-LM (2021-22)"}
+                 "megatron-deepspeed": "Megatron-DeepSpeed", "megatron-lm": "Megatron-LM (2021-22)",
+                 "ddp": "PyTorch DDP"}
+#: runtimes whose rules concern every model, not only transformers (plain data parallelism: a CNN's too)
+ANY_MODEL_RUNTIMES = frozenset({"ddp"})
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
@@ -536,6 +540,13 @@ RULES: tuple[StackRule, ...] = (
               "transformers models/qwen3_moe/modeling_qwen3_moe.py Qwen3MoeSparseMoeBlock (likewise Mixtral, DeepSeek-V3): "
               "'for expert_idx in expert_hit' runs each expert on all its routed tokens; no capacity in their configs",
               lambda st, m, t: _moe(m) and not m.moe.dropless),
+    # ---- plain PyTorch data parallelism (pytorch-ddp, dle-convnets): every rank keeps the whole model
+    StackRule("ddp-zero", "ddp", "parallel.zero",
+              "ZeRO-2/3 (DDP keeps whole parameters and gradients on every rank; ZeroRedundancyOptimizer shards "
+              "the optimizer state only: ZeRO-1; ZeRO-2/3 is FSDP: name a stack that runs it)",
+              "torch/nn/parallel/distributed.py DistributedDataParallel (bucketed all-reduce of whole gradients); "
+              "torch/distributed/optim/zero_redundancy_optimizer.py ZeroRedundancyOptimizer (optimizer state only)",
+              lambda st, m, t: True, lambda c, m, t: c.zero <= 1),
     # ---- MaxText (JAX): data parallelism is the mesh's data axis (ZeRO-0), fsdp axis (ZeRO-3) or
     # shard_optimizer_over_data (ZeRO-1); nothing shards gradients without the parameters
     StackRule("maxtext-zero2", "maxtext", "parallel.zero",
@@ -625,7 +636,7 @@ def rules_runtime(stack) -> str | None:
 
 def rules_for(run: str | None, stack, model, training) -> tuple[StackRule, ...]:
     """The rules of runtime ``run`` that concern this job (stack options, model, precision)."""
-    if run is None or model is None or not getattr(model, "is_transformer", False):
+    if run is None or model is None or not (getattr(model, "is_transformer", False) or run in ANY_MODEL_RUNTIMES):
         return ()
     return tuple(r for r in RULES if r.runtime == run and r.applies(stack, model, training))
 
