@@ -1,6 +1,7 @@
 """The what-if app through ``streamlit.testing.v1.AppTest`` (no browser), and the logic under it
 (planner/interactive.py): it runs with defaults, inputs change the numbers, bad uploads are one error
-message and never a traceback."""
+message and never a traceback. Every widget moved once: tests/test_app_widgets.py; the serving view:
+tests/test_app_serving.py (files of their own, so that ``--dist loadfile`` spreads the app's CPU over the workers)."""
 from __future__ import annotations
 
 import json
@@ -107,6 +108,15 @@ def test_nothing_fits_shows_why_with_the_memory_chart():
     assert len(_charts(at)) == 2  # memory against capacity, and the step time
 
 
+@pytest.fixture(scope="module")
+def uploads():
+    """One page for the bad uploads: each replaces the one before and is refused before any input is read, so a
+    page per file (each first planning the default preset) checked nothing more."""
+    at = _app()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 @pytest.mark.parametrize("name,data,words", [
     ("bad.yaml", b"model: {preset: llama3-8b\ntraining: [", ["malformed YAML"]),
     ("schema.yaml", b"model: {preset: llama3-8b}\ntraining: {seq_len: -5}\n", ["training.seq_len"]),
@@ -118,8 +128,8 @@ def test_nothing_fits_shows_why_with_the_memory_chart():
     ("huge.yaml", b"# " + b"x" * (wi.MAX_UPLOAD_BYTES + 1), ["MiB"]),
     ("python.yaml", b"model: !!python/object/apply:os.system ['echo pwned']\n", ["malformed YAML"]),
 ])
-def test_bad_upload_shows_an_error_not_a_traceback(name, data, words):
-    at = _app()
+def test_bad_upload_shows_an_error_not_a_traceback(uploads, name, data, words):
+    at = uploads
     at.file_uploader(key="upload").set_value((name, data, "application/octet-stream")).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.error, "no error shown"
@@ -203,111 +213,6 @@ def test_report_download_is_the_report_of_what_the_app_shows(catalog):
     assert rec["best"]["hardware"]["name"] in html
 
 
-def test_serving_job_shows_simulated_latency_against_qps(monkeypatch):
-    """A job with a serving section gets the serving view: the simulated size and p50/p99 TTFT and
-    TPOT against offered load, with the targets (the issue's "app shows latency percentiles
-    against QPS"). The app reruns its script on every widget change: the serving plan (10-40 s of
-    simulation) is made once per job, not once per rerun."""
-    from planner.workloads import serving
-
-    calls = []
-    plan = serving.plan_serving
-    monkeypatch.setattr(serving, "plan_serving", lambda *a, **k: calls.append(1) or plan(*a, **k))
-    at = _app()
-    at.file_uploader(key="upload").set_value(
-        ("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes(), "application/octet-stream")).run()
-    assert not at.exception, [e.value for e in at.exception]
-    labels = {m.label for m in at.metric}
-    assert {"hardware", "replicas", "p99 TTFT / TPOT", "$ per 1M requests"} <= labels
-    at.run()  # a rerun (any widget) with the same job
-    view = wi.serving_view(wi.parse_upload("chat.yaml", (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes()))
-    assert len(calls) == 1, "the serving plan was made again for an unchanged job"
-    assert [m.value for m in at.metric][:4] == [v for _, v in wi.serving_metrics(view)]
-    curve = view["curve"]
-    assert [p["qps"] for p in curve] == sorted(p["qps"] for p in curve) and len(curve) == len(wi.QPS_FACTORS)
-    p99 = [p["ttft_ms"]["p99"] for p in curve if p["ttft_ms"]]
-    assert p99[-1] >= p99[0]  # latency does not fall as load rises
-
-
-def test_serving_view_says_the_constraints_the_plan_holds_to():
-    """A serving job's constraints (max_gpus, min_gpus, an offline budget or deadline) are printed beside the answer
-    by `planner serve` ("held to ..."); the app showed only the recommendation line."""
-    data = (EXAMPLES / "serving-llama3-8b-chat.yaml").read_bytes().replace(b"constraints:\n", b"constraints:\n  max_gpus: 512\n")
-    at = _app()
-    at.file_uploader(key="upload").set_value(("chat.yaml", data, "application/octet-stream")).run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    held = [c.value[len("held to "):] for c in at.caption if c.value.startswith("held to ")]
-    # the lines `planner serve` prints for the same job (its JSON's ``constraints``; planned once, by the app: the
-    # serving plan simulates its options, so a second plan here doubled the test's time)
-    assert held and any("max_gpus" in c and "512" in c for c in held), held
-
-
-# ---------------------------------------------------------------------------- every widget once (qa2)
-def test_every_widget_once_including_extremes():
-    """Each sidebar input moved once, to an extreme where it has one: no exception, either numbers or
-    one error naming the field, and the charts and tables follow the inputs."""
-    at = _app()
-    state = lambda: (tuple(_metrics(at).items()), len(_charts(at)), len(at.dataframe))  # noqa: E731
-
-    def check(label):
-        assert not at.exception, (label, [e.value for e in at.exception])
-        if at.error:  # refused: one message naming the field, no numbers shown as if planned
-            assert len(at.error) == 1 and "**" in at.error[0].value, (label, [e.value for e in at.error])
-        else:
-            m = _metrics(at)
-            assert all(v and v != "-" for v in m.values()), (label, m)
-            assert len(_charts(at)) >= 4 and len(at.dataframe) >= 3, label
-
-    seen = {state()}
-    ss = lambda k: at.select_slider(key=k)  # noqa: E731
-    moves = [
-        ("w_seq_len", lambda: ss("w_seq_len").set_value(ss("w_seq_len").options[-1])),
-        ("w_global_batch", lambda: ss("w_global_batch").set_value(ss("w_global_batch").options[-1])),
-        ("w_tokens_b huge", lambda: at.number_input(key="w_tokens_b").set_value(1e5)),
-        ("w_tokens_b tiny", lambda: at.number_input(key="w_tokens_b").set_value(0.001)),
-        ("w_precision", lambda: at.selectbox(key="w_precision").set_value("fp8")),
-        ("w_optimizer", lambda: at.selectbox(key="w_optimizer").set_value("sgd_momentum"
-                                                                         if "sgd_momentum" in at.selectbox(key="w_optimizer").options
-                                                                         else at.selectbox(key="w_optimizer").options[-1])),
-        ("w_mode", lambda: at.selectbox(key="w_mode").set_value("lora")),
-        ("w_lora_rank_n", lambda: at.number_input(key="w_lora_rank_n").set_value(4096)),
-        ("w_mode back", lambda: at.selectbox(key="w_mode").set_value("pretrain")),
-        ("w_micro_batch", lambda: ss("w_micro_batch").set_value(ss("w_micro_batch").options[-1])),
-        ("w_recompute", lambda: ss("w_recompute").set_value("full")),
-        ("w_tp", lambda: ss("w_tp").set_value(ss("w_tp").options[-1])),
-        ("w_pp", lambda: ss("w_pp").set_value(ss("w_pp").options[-1])),
-        ("w_cp", lambda: ss("w_cp").set_value(ss("w_cp").options[-1])),
-        ("w_zero", lambda: ss("w_zero").set_value(3)),
-        ("parallel auto", lambda: [ss(k).set_value(ss(k).options[0]) for k in ("w_micro_batch", "w_tp", "w_pp", "w_cp")]),
-        ("w_gpus", lambda: at.multiselect(key="w_gpus").set_value(at.multiselect(key="w_gpus").options[:1])),
-        ("w_clouds", lambda: at.multiselect(key="w_clouds").set_value(at.multiselect(key="w_clouds").options[:1])),
-        ("w_gpus none", lambda: at.multiselect(key="w_gpus").set_value([])),
-        ("w_instance", lambda: at.selectbox(key="w_instance").set_value(at.selectbox(key="w_instance").options[-1])),
-        ("w_nodes", lambda: at.selectbox(key="w_nodes").set_value(512)),
-        ("unpin", lambda: [at.selectbox(key="w_instance").set_value(None), at.selectbox(key="w_nodes").set_value(None),
-                           at.multiselect(key="w_clouds").set_value([])]),
-        ("w_max_gpus", lambda: ss("w_max_gpus").set_value(1)),
-        ("w_max_gpus max", lambda: ss("w_max_gpus").set_value(ss("w_max_gpus").options[-1])),
-        ("w_inter_node_gbps", lambda: at.number_input(key="w_inter_node_gbps").set_value(0.001)),
-        ("w_spot", lambda: at.checkbox(key="w_spot").check()),
-        ("w_budget_musd", lambda: at.number_input(key="w_budget_musd").set_value(1e-6)),
-        ("w_budget_musd off", lambda: at.number_input(key="w_budget_musd").set_value(0.0)),
-        ("w_deadline_days", lambda: at.number_input(key="w_deadline_days").set_value(0.01)),
-        ("w_deadline_days off", lambda: at.number_input(key="w_deadline_days").set_value(0.0)),
-        ("w_objective", lambda: at.selectbox(key="w_objective").set_value("time")),
-        ("preset", lambda: at.selectbox(key="preset").set_value("resnet50")),
-    ]
-    for label, move in moves:
-        move()
-        at.run()
-        check(label)
-        seen.add(state())
-    assert len(seen) > len(moves) // 2  # the page follows its inputs
-    for option in at.radio(key="sens_input").options:
-        at.radio(key="sens_input").set_value(option).run()
-        assert not at.exception and option.split(" (")[0] in at.dataframe[0].value.columns[0]
-
-
 def test_short_runs_are_readable_in_the_tables(catalog):
     """A 30-minute ResNet-50 run showed "days 0.0"/"days to train 0.02" and "$2" for $1.51."""
     from planner.spec import load_job_dict
@@ -334,21 +239,6 @@ def test_centuries_are_said_in_years():
     assert fmt_time(999 * 86400) == "999.0 d" and fmt_time(47.6 * 60) == "47.6 min"
 
 
-def test_offline_serving_job_shows_the_backlog_numbers_the_cli_prints():
-    """An offline (mode: batch) job's headline: the simulated backlog's requests/s per replica, p50 TPOT and $ per
-    million requests, the numbers `planner serve` recommends with. The app showed "$ per 1M requests: -" (it read
-    the real-time field) and a backlog's p99 TTFT (its queue: 351,533 ms) as a latency."""
-    data = (EXAMPLES / "serving-batch-llama3-8b.yaml").read_bytes()
-    at = _app()
-    at.file_uploader(key="upload").set_value(("batch.yaml", data, "application/octet-stream")).run()
-    assert not at.exception and not at.error, [e.value for e in at.error]
-    m = _metrics(at)
-    sim = wi.serving_view(wi.parse_upload("batch.yaml", data))["plan"]["best"]["simulated"]
-    assert m["$ per 1M requests"] not in ("-", "") and m["$ per 1M requests"] == wi.fmt_usd(sim["usd_per_million_requests"])
-    assert m["requests/s per replica"] == f"{sim['requests_per_s_per_replica']:,.2f}"
-    assert "p99 TTFT / TPOT" not in m
-
-
 def test_spot_metrics_are_the_expected_figures_the_plan_is_ranked_at():
     """With spot on, the recommendation line, the CLI and the likely range quote the expected time and
     cost with interruptions; the metrics showed the sticker spot price and the uninterrupted time."""
@@ -368,22 +258,21 @@ def test_spot_metrics_are_the_expected_figures_the_plan_is_ranked_at():
     assert ranked_hours(cost, True) > cost["hours"]
 
 
-def test_unpriced_hardware_shows_empty_cost_cells_and_says_why(catalog):
+def test_unpriced_hardware_shows_empty_cost_cells_and_says_why():
     """A bare GB200 cluster has no price: the app's "top alternatives" table raised TypeError (round(None)), and
     the other tables showed bare NaN / None cost cells with nothing to say why."""
     data = (b"model: {preset: llama3-8b}\ntraining: {seq_len: 8192, global_batch: 576, tokens: 1.0e+11}\n"
             b"cluster: {gpu: GB200-B200}\n")
-    from planner.spec import load_job_dict
-
-    job = load_job_dict(wi.parse_upload("gb200.yaml", data))
-    rec = wi.search(job, catalog, None, top=5)
+    at = _app()
+    at.file_uploader(key="upload").set_value(("gb200.yaml", data, "application/octet-stream")).run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    # the page's own plan (the job its inputs build, its catalog and top: wi.search's cache answers), not a second
+    # search of the GB200 node counts
+    rec = wi.search(wi.build_job(wi.parse_upload("gb200.yaml", data), _inputs_of(at)), wi.cached_catalog(), None, top=10)
     ranked = wi.ranked_display(rec)
     assert ranked["on-demand $"].isna().all() and ranked["spot $"].isna().all()
     cap = wi.unpriced_caption(rec)
     assert cap.startswith("empty cost cells: no price for GB200-B200") and "cluster.price_usd_hr" in cap
-    at = _app()
-    at.file_uploader(key="upload").set_value(("gb200.yaml", data, "application/octet-stream")).run()
-    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert sum(c.value == cap for c in at.caption) == 4  # under sensitivity, scaling, per-GPU and alternatives
 
 
