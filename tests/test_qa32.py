@@ -16,6 +16,8 @@ from planner.vocab import FRAMEWORK
 LLM = {"model": {"preset": "llama3-8b"},
        "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "recompute": "selective", "tokens": 1e10},
        "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 2}}
+#: a transformer plain DDP holds whole on each GPU (ZeRO-0/1 only: stack_rules "ddp-zero")
+GPT2 = {**LLM, "model": {"preset": "gpt2"}, "training": {**LLM["training"], "seq_len": 1024}}
 CNN = {"model": {"preset": "resnet50"},
        "training": {"global_batch": 1024, "micro_batch": 128, "epochs": 1, "dataset_samples": 1281167},
        "parallel": {"dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
@@ -39,7 +41,7 @@ def _fixed(job: dict, plan: dict) -> dict:
 # ---- 1. a plan's stack record, pasted back as the job's training.framework, was refused -----------------------------
 # it listed every option: `channels_last: true` on megatron-core ("model llama3-8b has transformer layers"), and
 # `searched`, which no job field took ("training.framework.searched: unknown field")
-@pytest.mark.parametrize("job, stack, precision", [(LLM, "megatron-core", "fp8"), (LLM, "pytorch-ddp", "bf16"),
+@pytest.mark.parametrize("job, stack, precision", [(LLM, "megatron-core", "fp8"), (GPT2, "pytorch-ddp", "bf16"),
                                                    (CNN, "pytorch-ddp", "fp16")])
 def test_a_plans_stack_record_is_a_framework_the_job_takes(tmp_path, cli, job, stack, precision):
     job = {**job, "training": {**job["training"], "framework": stack, "precision": precision},

@@ -142,6 +142,8 @@ CASES = [
     ("fsdp2-hsdp", ("megatron-core", {}), "llama3-8b", {}, dict(zero=3, dp_shard=8), dict(zero=1, dp_shard=8)),
     ("muon-hsdp", ("megatron-core", {}), "llama3-8b", {"optimizer": "muon"}, dict(zero=1, dp_shard=8), dict(zero=1)),
     ("hf-hsdp", ("deepspeed", {}), "llama3-8b", {}, dict(zero=2, dp_shard=8), dict(zero=3, dp_shard=8)),
+    # plain DDP: whole parameters and gradients on every rank, ZeroRedundancyOptimizer at most (ZeRO-1)
+    ("ddp-zero", ("pytorch-ddp", {}), "llama3-8b", {}, dict(zero=2), dict(zero=1)),
     # neither's fp8 path is a recipe priced here
     ("maxtext-fp8-recipe", ("maxtext", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("nxd-fp8-recipe", ("neuronx-distributed", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
