@@ -4,7 +4,8 @@ Prints configurations evaluated per second by the vectorised memory + step-time 
 hardware option (the hot path of the search), for a dense model and an MoE one (expert parallelism,
 expert-tensor parallelism 1 or TP), and the end-to-end recommend time for the shipped Llama-3-70B
 example (its stack options open, fixed, and the stack itself searched: ``training.framework: auto``) and
-the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched). Run: ``python benchmarks/bench_search.py``.
+the MoE examples (Mixtral-8x7B, DeepSeek-V3: expert-TP searched), and the what-if app's first search (its default
+preset). Run: ``python benchmarks/bench_search.py``.
 It runs under the allocator policy the CLI sets (planner.alloc: freed numpy temporaries stay in the heap);
 ``BENCH_DEFAULT_MALLOC=1`` runs it under glibc's default policy instead.
 """
@@ -115,6 +116,11 @@ def main():
         print(timed_recommend(j, cat, f"examples/llama3-70b.yaml, {label}", ", table and top-10 details included"))
     for name in ("mixtral-8x7b", "deepseek-v3-pretrain"):  # MoE: EP and expert-TP searched
         print(timed_recommend(load_job(ROOT / "examples" / f"{name}.yaml"), cat, f"examples/{name}.yaml (MoE)"))
+    # the what-if app's first search: its default preset with the inputs as the page starts them (planner.interactive),
+    # what a changed job costs a rerun (Megatron's block recompute N searched: its probes)
+    from planner import interactive as wi
+    app_job = wi.build_job(wi.preset_base(wi.DEFAULT_PRESET), None)
+    print(timed_recommend(app_job, cat, f"the app's default preset ({wi.DEFAULT_PRESET})"))
 
 
 if __name__ == "__main__":

@@ -612,7 +612,7 @@ def stage_layer_microbatches(layers: int, c: Candidates, m_micro, a2a_overlap: b
 
 
 def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, global_batch=None, stack=None,
-                   gpu: str | None = None):
+                   gpu: str | None = None, memo=None):
     """Memory of the most loaded rank of each candidate, as a dict of arrays (bytes):
     ``weights``, ``grads``, ``optimizer``, ``activations``, ``logits``, ``other``, ``total``,
     ``stage`` (0 = first pipeline stage is the most loaded, 1 = last), and ``host`` (bytes per GPU
@@ -629,7 +629,10 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     the gradients as the stack holds them — is the walked peak of one step
     (``activations_hf.hf_step_memory``, ``_hf_walk_arrays``): ``activations`` + ``logits`` =
     that peak, and the weights are the fp32 storage only (the copies are in the walk, or absent
-    under ZeRO-3)."""
+    under ZeRO-3).
+
+    ``memo``: a search's ``step_time.LayerMemo``, which keeps the per-layer activation rows by layer key across
+    its calls (the same numbers, bit for bit; a call's fixed cost was mostly that table)."""
     st = from_training(t, stack)
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
@@ -793,22 +796,39 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
         # (ep only where it moves a layer's keep: op SAC's MoE all-to-all outputs, activations.op_sac_saved_tensors)
         ep_keys = c.ep if m.moe is not None and getattr(st, "selective", None) == "op" else np.ones_like(c.tp)
         (ktp, kcp, ksp, kmb, krc, kep), inv = distinct_rows(c.tp, c.cp, c.sp, c.mb, c.rc, ep_keys)
-        kw = dict(tp=ktp, cp=kcp, sp=ksp.astype(bool), ep=kep, flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
-                  fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq), **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
+        # the table's settings, one value for every key (what the memo's setting holds)
+        tkw = dict(flash=t.flash_attention, dropout=t.dropout, act_bytes=act_b,
+                   fp32_softmax=megatron_softmax_is_fp32(t.flash_attention, act_b, seq),
+                   **stack_table_kw(st, t.precision, recompute_modules(t, st, m)))
 
-        def layer_saves(krc):
-            """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at the keys, recompute ``krc``"""
+        def saves_at(tp_, cp_, sp_, mb_, rc_, ep_):
+            """(mean saved bytes of one layer, the extra peak while one layer is rebuilt) at layer keys"""
             if frozen:  # lora/qlora: what peft on the HF model code saves (finetune.py)
-                return frozen_layer_activation_bytes(m, t, seq, kmb, krc, ktp * kcp)
-            per_layer = mean_layer_activation_bytes(m, seq, kmb, recompute=krc, **kw)
+                return frozen_layer_activation_bytes(m, t, seq, mb_, rc_, tp_ * cp_)
+            kw = dict(tp=tp_, cp=cp_, sp=sp_.astype(bool), ep=ep_, **tkw)
+            per_layer = mean_layer_activation_bytes(m, seq, mb_, recompute=rc_, **kw)
             if m.hybrid:  # the largest block any layer rebuilds (a hybrid layer is one block)
-                rws = np.maximum.reduce([recompute_working_set(m, seq, kmb, recompute=krc, moe=k == "E", kind=k, **kw)
+                rws = np.maximum.reduce([recompute_working_set(m, seq, mb_, recompute=rc_, moe=k == "E", kind=k, **kw)
                                          for k in ("M", "*", "-", "E") if m.kind_layers(k)])
             else:
-                rws = recompute_working_set(m, seq, kmb, recompute=krc, moe=False, **kw)
+                rws = recompute_working_set(m, seq, mb_, recompute=rc_, moe=False, **kw)
                 if moe_share:
-                    rws = np.maximum(rws, recompute_working_set(m, seq, kmb, recompute=krc, moe=True, **kw))
+                    rws = np.maximum(rws, recompute_working_set(m, seq, mb_, recompute=rc_, moe=True, **kw))
             return per_layer, rws
+
+        # a search's memo (step_time.LayerMemo) keeps these rows across its calls: each row depends only on its key
+        # and on the setting (the model, the held training spec, the stack's table keywords, seq), not on the
+        # other rows (elementwise), and the chunks, probes and stack variants of a search meet the same keys
+        setting = (("memory.layer_saves", memo.value(m), memo.value(t), float(seq), frozen, tuple(sorted(tkw.items())))
+                   if memo is not None and np.ndim(seq) == 0 else None)
+
+        def layer_saves(krc):
+            """``saves_at`` at the keys, recompute ``krc`` (through the memo where there is one)"""
+            if setting is None:
+                return saves_at(ktp, kcp, ksp, kmb, krc, kep)
+            keys = (ktp, kcp, ksp, kmb, krc, kep)
+            got = memo.rows(setting, keys, lambda i: dict(zip(("per_layer", "rws"), saves_at(*(k[i] for k in keys)))))
+            return got["per_layer"], got["rws"]
 
         per_layer, rws = (x[inv] for x in layer_saves(krc))
         every = getattr(st, "layer_sac_every", 0)  # torchtitan layer SAC's n (0: the stack's selective is another)

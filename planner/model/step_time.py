@@ -1056,13 +1056,14 @@ class LayerMemo:
 
     def __init__(self):
         self._sets: dict[tuple, tuple[dict, dict]] = {}  # setting -> (layer key -> position, term -> values)
-        self._values: dict[int, tuple[object, object]] = {}  # id -> (the object, its value in keys)
+        self._values: dict[tuple, tuple[object, object]] = {}  # (id, free) -> (the object, its value in keys)
 
     def value(self, x, free: tuple[str, ...] = ()):
-        """``x`` as a hashable value, its fields ``free`` left out (taken once per object)"""
-        got = self._values.get(id(x))
+        """``x`` as a hashable value, its fields ``free`` left out (taken once per object and ``free``: the DP terms
+        read the stack's and the hardware's whole value, the layer model less those fields)"""
+        got = self._values.get((id(x), free))
         if got is None:
-            got = self._values[id(x)] = (x, _frozen(x, free))
+            got = self._values[(id(x), free)] = (x, _frozen(x, free))
         return got[1]
 
     def rows(self, setting: tuple, keys: tuple, compute) -> dict:
@@ -1298,7 +1299,16 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
     fsdp_z2 = (dz == 2) & bool(getattr(fw, "fsdp2_dp", False))
     dz = np.where(fsdp_z2, 3, dz)
     raf = np.where(fsdp_z2, False, bool(fw.reshard_after_forward))  # reshard after forward, per DP key
-    D = _dp_terms(m, t, hw, (dpp, dtp, dcp, ddp, dep, dz, ddsh, dvpp), dp_grad_bytes, fw, etp=detp)
+    dkeys = (dpp, dtp, dcp, ddp, dep, dz, ddsh, dvpp, detp)
+
+    def dp_run(r=slice(None)):
+        """``_dp_terms`` at the DP keys ``r``"""
+        return _dp_terms(m, t, hw, tuple(k[r] for k in dkeys[:8]), dp_grad_bytes, fw, etp=detp[r])
+    # through the search's memo as the layer model: a DP key's terms depend on the model, the training spec, the
+    # whole hardware option and stack, and the key alone
+    D = dp_run() if memo is None else memo.rows(
+        ("step_time._dp_terms", memo.value(m), memo.value(t), memo.value(hw), memo.value(fw), dp_grad_bytes), dkeys,
+        dp_run)
     t_opt = (D["t_opt"] + eager_optimizer_host_s(m, t, fw, eff))[dinv]
     # FSDP under pipeline parallelism on the stacks that keep the stage gathered (Stack.pp_fsdp_unsharded,
     # the state planner.model.memory counts): torchtitan's apply_fsdp does not reshard after forward "for

@@ -66,12 +66,13 @@ def picks_uniform_recompute(job: JobSpec, stack) -> bool:
             and getattr(t, "recompute_method", None) in (None, "uniform"))
 
 
-def _memory_at(job: JobSpec, training, sub, act, column: str, n, stack, hw, limit: float):
+def _memory_at(job: JobSpec, training, sub, act, column: str, n, stack, hw, limit: float, memo=None):
     """Rows ``act`` of candidates ``sub`` with ``column`` (``rn``: block N, ``rg``: uniform group) set to ``n``:
-    whether they fit, and their ``memory_per_gpu``. The probe of both partial-recompute searches."""
+    whether they fit, and their ``memory_per_gpu`` (``memo``: the search's ``LayerMemo``). The probe of both
+    partial-recompute searches."""
     p = sub.take(act)
     setattr(p, column, np.broadcast_to(np.asarray(n, dtype=np.int64), (len(act),)).copy())
-    got = memory_per_gpu(job.model, training, p, stack=stack, gpu=hw.gpu.name)
+    got = memory_per_gpu(job.model, training, p, stack=stack, gpu=hw.gpu.name, memo=memo)
     return fits_memory(job, hw, got, limit), got
 
 
@@ -87,7 +88,7 @@ def _with_rows(cv, mem: dict, sel, column: str, values, got: dict):
     return cv, mem
 
 
-def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float):
+def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, hw, limit: float, memo=None):
     """The full-recompute rows of ``cv`` that do not fit checkpointing every layer on its own, each at the smallest
     Megatron uniform group g (``--recompute-method uniform --recompute-num-layers g``) that fits. Uniform re-runs
     every layer, so its step time is full recompute's at any g (pipeline.recomputed_fraction): it only makes rows fit
@@ -111,7 +112,7 @@ def smallest_uniform_group(job: JobSpec, training, cv, fits, mem: dict, stack, h
 
     def probe(act, g):
         """rows ``act`` of ``sub`` at uniform groups ``g``: whether they fit, and their memory"""
-        return _memory_at(job, training, sub, act, "rg", g, stack, hw, limit)
+        return _memory_at(job, training, sub, act, "rg", g, stack, hw, limit, memo)
 
     every = np.arange(n)
     ok, got = probe(np.concatenate([every, every]), np.concatenate([np.full(n, 2), top]))
@@ -164,7 +165,12 @@ def split_rows(mem: dict, n: int):
     return head, tail
 
 
-def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: dict, stack, hw, limit: float):
+#: the most (row, N) pairs ``smallest_block_recompute`` probes in one memory call for its bisection (more: round by round)
+BISECT_AT_ONCE = 1 << 16
+
+
+def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: dict, stack, hw, limit: float,
+                             memo=None):
     """The full-recompute rows of ``cv`` that fit, each at the smallest Megatron ``--recompute-num-layers`` (method
     block) that still fits: what Megatron users tune (Megatron-Bridge's Llama 3 8B H100 FP8 recipe recomputes 5 of 32
     layers), and never slower than recomputing every layer (the time falls with N, planner.model.pipeline
@@ -195,7 +201,7 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
 
     def probe(act, n):
         """rows ``act`` of ``sub`` at N = ``n``: whether they fit, and their memory"""
-        return _memory_at(job, training, sub, act, "rn", n, stack, hw, limit)
+        return _memory_at(job, training, sub, act, "rn", n, stack, hw, limit, memo)
 
     m1 = {k: (v[at1[rows]] if np.ndim(v) else v) for k, v in mem1.items()}
     ok1 = fits_memory(job, hw, m1, limit)
@@ -222,7 +228,23 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     keep(below, {k: np.asarray(v)[n:] for k, v in got.items() if k in at_hi}, lower)
     hi[below] = np.where(lower, hi[below] - 1, hi[below])
     lo[below] = np.where(lower, lo[below], hi[below])
-    while (lo < hi).any():  # where the total bends: bisect what is left
+    # where the total bends: bisect what is left, every N the bisection may ask of a row probed at once (one memory
+    # call on the rows x their [lo, hi) instead of one per round: the rounds were most of the search's memory calls,
+    # each a fixed cost on a few rows); a row's memory at N does not depend on the rows probed with it, so the
+    # bisection reads the same numbers and picks the same N
+    act = np.flatnonzero(lo < hi)
+    span = hi[act] - lo[act]
+    if len(act) and int(span.sum()) <= BISECT_AT_ONCE:
+        first = np.cumsum(span) - span  # where each row's N = lo starts in the probe
+        at = np.full(len(sub), -1, dtype=np.intp)
+        at[act] = first - lo[act]  # row r at N is probe row at[r] + N
+        ok_all, got_all = probe(np.repeat(act, span), np.repeat(lo[act] - first, span) + np.arange(int(span.sum())))
+        got_all = {k: np.asarray(v) for k, v in got_all.items() if k in at_hi}
+
+        def probe(act, n):  # noqa: F811 (the rows' probes, read from the one above)
+            pos = at[act] + n
+            return ok_all[pos], {k: v[pos] for k, v in got_all.items()}
+    while (lo < hi).any():
         act = np.flatnonzero(lo < hi)
         mid = (lo[act] + hi[act]) // 2
         ok, got = probe(act, mid)
@@ -280,7 +302,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         picks_block_recompute(job, grp.variants[0].stack) or picks_uniform_recompute(job, grp.variants[0].stack)
         for _, grp in live)
     evaluated = 0
-    memo = LayerMemo()  # the layer model's rows, shared by every step_time call of this search
+    memo = LayerMemo()  # the layer model's rows, shared by every step_time and memory_per_gpu call of this search
     refused = {g: {} for g, _ in live}  # layouts each stack refuses (planner.model.stack_rules), by rule
     refused_rows = {g: 0 for g, _ in live}
     regroup = {g: 0 for g, _ in live}  # interleaved layouts refused at the group size that another one runs
@@ -366,14 +388,17 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                     evaluated += len(cv)
                     picks = picks_block_recompute(job, var.stack)  # full-recompute rows: only the layers memory needs
                     ext = with_block_one(cv) if picks else cv  # (those rows again at N = 1, in the same pass)
-                    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name)  # training: its recompute list
+                    mem = memory_per_gpu(job.model, var.training, ext, stack=var.stack, gpu=hw.gpu.name,  # training: its recompute list
+                                         memo=memo)
                     if picks:
                         mem, mem1 = split_rows(mem, len(cv))
                     fits = fits_memory(job, hw, mem, limit)
                     if picks:
-                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit)
+                        cv, mem = smallest_block_recompute(job, var.training, cv, fits, mem, mem1, var.stack, hw, limit,
+                                                           memo)
                     if picks_uniform_recompute(job, var.stack):  # full rows that do not fit: uniform groups
-                        cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit)
+                        cv, mem, fits = smallest_uniform_group(job, var.training, cv, fits, mem, var.stack, hw, limit,
+                                                               memo)
                     tried[idx[fits]] = False
                     misfit[v] = tried
                     roots[v] = (idx, mem)  # what the variants screened against it start from (could_fit)
