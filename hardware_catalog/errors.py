@@ -157,8 +157,65 @@ def _plain_loc(err) -> list[str]:
     return [str(x) for x in err.get("loc", ()) if x != "__root__" and not _is_branch(x)]
 
 
+#: how alike an unknown field name must be to a known one to be offered instead (difflib's ratio; 0.6 is its own
+#: default: ``requests_per_s`` -> ``requests``, ``qsp`` -> ``qps``), and the most known names listed where none is
+SUGGEST_CUTOFF = 0.6
+LIST_FIELDS_AT_MOST = 16
+
+
+def _model_in(annotation):
+    """The pydantic model class an annotation holds (``Optional[ServingSpec]``, ``list[Row]``), or None."""
+    import typing
+
+    if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def known_fields(root, loc) -> list[str]:
+    """The field names (aliases where a field has one) of the model reached from pydantic model class ``root`` along
+    the field names ``loc`` (list indices skipped); [] where the path leaves the models (a free-form mapping).
+
+    >>> from pydantic import BaseModel
+    >>> class S(BaseModel):
+    ...     qps: float = 1.0
+    >>> class J(BaseModel):
+    ...     serving: S | None = None
+    >>> known_fields(J, ["serving"])
+    ['qps']
+    """
+    cls = root
+    for part in loc:
+        if isinstance(part, int) or (isinstance(part, str) and part.isdigit()):
+            continue
+        info = getattr(cls, "model_fields", {}).get(part)
+        cls = _model_in(info.annotation) if info is not None else None
+        if cls is None:
+            return []
+    return [f.alias or k for k, f in getattr(cls, "model_fields", {}).items()]
+
+
+def unknown_field_words(root, loc) -> str:
+    """``unknown field``, with the known name it most resembles (``did you mean qps?``) or, where none is close, the
+    names the section takes (at most ``LIST_FIELDS_AT_MOST``): a misspelt key named only as unknown sent the user to
+    the README for the right one."""
+    import difflib
+
+    names = known_fields(root, loc[:-1]) if root is not None and loc else []
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=SUGGEST_CUTOFF) if names else []
+    if close:
+        return f"unknown field: did you mean {close[0]}?"
+    if names and len(names) <= LIST_FIELDS_AT_MOST:
+        return "unknown field (known here: " + ", ".join(sorted(names)) + ")"
+    return "unknown field"
+
+
 def from_validation(exc, prefix: str = "", templates: dict | None = None, default: str = "input",
-                    model_field: str | None = None) -> InputError:
+                    model_field: str | None = None, root=None) -> InputError:
     """The first problem of a pydantic ``ValidationError`` as one ``InputError`` naming the field
     (``prefix.loc``) — the one translation every schema (job, catalog rows, profiles) uses.
 
@@ -166,7 +223,8 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
     formatted with the error's context). A model-level validator may name its own field at the
     head of its message (``"parallel.tp: tp=3 does not divide ..."``); that field wins. The
     offending input is quoted, clipped to ``ECHO_CHARS``. ``model_field`` names the field an error
-    of the whole model (no location) is blamed on."""
+    of the whole model (no location) is blamed on; ``root``, the model class validated, lets an unknown field
+    be answered with the known one it resembles (``unknown_field_words``)."""
     errors = exc.errors()
     err = errors[0]
     if any(_is_branch(x) for x in err.get("loc", ())):
@@ -192,7 +250,7 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
     if sep and " " not in head and head.replace("_", "").replace(".", "").isalnum():
         field, msg = (head, rest) if "." in head else (".".join(p for p in (field, head) if p), rest)
     if kind == "extra_forbidden" and not template:
-        msg = "unknown field"
+        msg = unknown_field_words(root, loc)
     elif "input" in err and kind != "missing" and not isinstance(err["input"], dict) and not hasattr(err["input"], "model_fields"):
         # a mapping, or a validated model (an assignment's model validator: its repr is the whole section), is no input to quote
         msg += f", got {clip(err['input'])}"

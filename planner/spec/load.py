@@ -183,7 +183,7 @@ def _validate_job(raw: dict, assumptions: list[str]) -> JobSpec:
     try:
         job = JobSpec.model_validate(raw)
     except ValidationError as e:
-        raise _first_error(e) from None
+        raise _first_error(e, root=JobSpec) from None
     job.assumptions = assumptions
     return job
 

@@ -984,8 +984,9 @@ def validate_section(model_cls, raw, field: str):
     try:
         return model_cls.model_validate(raw)
     except ValidationError as e:
-        raise _first_error(e, field) from None
+        raise _first_error(e, field, model_cls) from None
 
 
-def _first_error(exc: ValidationError, prefix: str = "") -> InputError:
-    return from_validation(exc, prefix, default="job")
+def _first_error(exc: ValidationError, prefix: str = "", root=None) -> InputError:
+    """``root``: the model class validated (an unknown field is answered with the known one it resembles)."""
+    return from_validation(exc, prefix, default="job", root=root)
