@@ -46,7 +46,6 @@ import pandas as pd
 import pytest
 
 from planner.layout import Candidates
-from planner.model import stacks
 from planner.model.memory import GiB, memory_per_gpu
 from tests.conftest import ROOT
 
@@ -85,7 +84,9 @@ def _memory(case, **layout):
         fields = {k: getattr(c, k) for k in c.__dataclass_fields__}
         fields.update({k: np.full(len(c), v, dtype=fields[k].dtype) for k, v in layout.items()})
         c = Candidates(**fields)
-    st = stacks.resolve(case.stack, **case.options)
+    import validate
+
+    st = validate.row_stack(case.stack, case.options)  # the row's own code version (its fp8 recipe, ...)
     return memory_per_gpu(case.model, case.training, c, stack=st, gpu=case.hw.gpu.name)
 
 

@@ -119,9 +119,12 @@ def test_screen_concurrency_follows_littles_law_and_reaches_the_batch_at_full_lo
 def test_the_simulated_backlog_judges_an_offline_deadline():
     """Lognormal lengths (the default): the longest of a batch's requests sets its end, past the analytic mean. An
     option whose simulated share misses the deadline is re-sized (more replicas, smaller shares) until the
-    simulation meets it, or rejected; every recommended fleet meets it in simulation."""
+    simulation meets it, or rejected; every recommended fleet meets it in simulation. 512 requests: a small fleet
+    is simulated whole (each replica's share drawn), so at 64 requests TP1/TP2 are rejected outright (the longest of
+    64 drawn requests alone outlasts 3 s at their rate) and no option is left to grow; at 512, TP8's analytic 2
+    replicas grow."""
     deadline_s = 3.0
-    plan = plan_serving(_offline(64, deadline_hours=deadline_s / 3600))
+    plan = plan_serving(_offline(512, deadline_hours=deadline_s / 3600))
     sims = [o for o in plan.options if o.simulated]
     assert sims and all(o.simulated["hours"] * 3600 <= deadline_s for o in sims)
     grown = [o for o in sims if o.simulated["replicas"] > o.offline_replicas]
