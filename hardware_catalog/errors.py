@@ -180,13 +180,13 @@ def known_fields(root, loc) -> list[str]:
     """The field names (aliases where a field has one) of the model reached from pydantic model class ``root`` along
     the field names ``loc`` (list indices skipped); [] where the path leaves the models (a free-form mapping).
 
-    >>> from pydantic import BaseModel
-    >>> class S(BaseModel):
-    ...     qps: float = 1.0
-    >>> class J(BaseModel):
-    ...     serving: S | None = None
+    >>> from pydantic import create_model
+    >>> S = create_model("S", qps=(float, 1.0))
+    >>> J = create_model("J", serving=(S | None, None))
     >>> known_fields(J, ["serving"])
     ['qps']
+    >>> known_fields(J, ["serving", "qps"])  # a number, not a section
+    []
     """
     cls = root
     for part in loc:
