@@ -199,14 +199,16 @@ def known_fields(root, loc) -> list[str]:
     return [f.alias or k for k, f in getattr(cls, "model_fields", {}).items()]
 
 
-def unknown_field_words(root, loc) -> str:
-    """``unknown field``, with the known name it most resembles (``did you mean qps?``) or, where none is close, the
-    names the section takes (at most ``LIST_FIELDS_AT_MOST``): a misspelt key named only as unknown sent the user to
-    the README for the right one."""
+def unknown_field_words(root, loc, synonyms: dict | None = None) -> str:
+    """``unknown field``, with the known name it stands for (``synonyms``: another tool's name for it, where the
+    section has that field) or most resembles (``did you mean qps?``), or, where none is close, the names the section
+    takes (at most ``LIST_FIELDS_AT_MOST``): a misspelt key named only as unknown sent the user to the README."""
     import difflib
 
     names = known_fields(root, loc[:-1]) if root is not None and loc else []
-    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=SUGGEST_CUTOFF) if names else []
+    meant = (synonyms or {}).get(str(loc[-1]).lower().replace("-", "_")) if loc else None
+    close = [meant] if meant in names else (
+        difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=SUGGEST_CUTOFF) if names else [])
     if close:
         return f"unknown field: did you mean {close[0]}?"
     if names and len(names) <= LIST_FIELDS_AT_MOST:
@@ -215,7 +217,7 @@ def unknown_field_words(root, loc) -> str:
 
 
 def from_validation(exc, prefix: str = "", templates: dict | None = None, default: str = "input",
-                    model_field: str | None = None, root=None) -> InputError:
+                    model_field: str | None = None, root=None, synonyms: dict | None = None) -> InputError:
     """The first problem of a pydantic ``ValidationError`` as one ``InputError`` naming the field
     (``prefix.loc``) — the one translation every schema (job, catalog rows, profiles) uses.
 
@@ -224,7 +226,7 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
     head of its message (``"parallel.tp: tp=3 does not divide ..."``); that field wins. The
     offending input is quoted, clipped to ``ECHO_CHARS``. ``model_field`` names the field an error
     of the whole model (no location) is blamed on; ``root``, the model class validated, lets an unknown field
-    be answered with the known one it resembles (``unknown_field_words``)."""
+    be answered with the known one it resembles or stands for (``synonyms``; ``unknown_field_words``)."""
     errors = exc.errors()
     err = errors[0]
     if any(_is_branch(x) for x in err.get("loc", ())):
@@ -250,8 +252,8 @@ def from_validation(exc, prefix: str = "", templates: dict | None = None, defaul
     if sep and " " not in head and head.replace("_", "").replace(".", "").isalnum():
         field, msg = (head, rest) if "." in head else (".".join(p for p in (field, head) if p), rest)
     if kind == "extra_forbidden" and not template:
-        msg = unknown_field_words(root, loc)
-    elif "input" in err and kind != "missing" and not isinstance(err["input"], dict) and not hasattr(err["input"], "model_fields"):
+        msg = unknown_field_words(root, loc, synonyms)
+    elif "input" in err and kind != "missing" and not isinstance(err["input"], dict) and not hasattr(type(err["input"]), "model_fields"):
         # a mapping, or a validated model (an assignment's model validator: its repr is the whole section), is no input to quote
         msg += f", got {clip(err['input'])}"
     return InputError(field or default, msg)

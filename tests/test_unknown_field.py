@@ -29,6 +29,25 @@ def test_a_misspelt_field_names_the_one_it_resembles(extra, field, words):
     assert e.value.field == field and e.value.message == f"unknown field: {words}"
 
 
+@pytest.mark.parametrize("extra, field, meant", [
+    ({"serving": {"requests_per_s": 3}}, "serving.requests_per_s", "qps"),  # difflib alone offered `requests`
+    ({"training": {"seq_length": 4096}}, "training.seq_length", "seq_len"),
+    ({"training": {"per_device_train_batch_size": 4}}, "training.per_device_train_batch_size", "micro_batch"),
+    ({"parallel": {"tensor_model_parallel_size": 2}}, "parallel.tensor_model_parallel_size", "tp"),
+    ({"parallel": {"Pipeline-Model-Parallel-Size": 2}}, "parallel.Pipeline-Model-Parallel-Size", "pp"),
+])
+def test_another_tools_name_for_a_field_names_the_field(extra, field, meant):
+    with pytest.raises(InputError) as e:
+        load_job_dict({**BASE, **extra})
+    assert e.value.field == field and e.value.message == f"unknown field: did you mean {meant}?"
+
+
+def test_a_synonym_is_offered_only_where_its_section_has_the_field():
+    with pytest.raises(InputError) as e:
+        load_job_dict({**BASE, "parallel": {"seq_length": 4096}})  # seq_len is a training field, not parallel's
+    assert "did you mean" not in e.value.message and "known here: " in e.value.message
+
+
 def test_a_field_like_none_lists_what_the_section_takes():
     with pytest.raises(InputError) as e:
         load_job_dict({**BASE, "parallel": {"zzz": 1}})

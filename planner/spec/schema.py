@@ -987,6 +987,25 @@ def validate_section(model_cls, raw, field: str):
         raise _first_error(e, field, model_cls) from None
 
 
+#: other tools' names for job fields, so an unknown key written as a launcher writes it is answered with the field it
+#: stands for (offered only where that section has the field): Megatron-LM's arguments (megatron/training/arguments.py
+#: ``--seq-length``, ``--micro-batch-size``, ``--global-batch-size``, ``--tensor-model-parallel-size``, ...), the HF
+#: Trainer's ``per_device_train_batch_size`` and ``max_seq_length``, torchtitan's ``[training] seq_len`` /
+#: ``local_batch_size`` and ``[parallelism]`` degrees, and serving's rate names
+FIELD_SYNONYMS = {
+    "seq_length": "seq_len", "sequence_length": "seq_len", "max_seq_length": "seq_len", "max_seq_len": "seq_len",
+    "micro_batch_size": "micro_batch", "per_device_train_batch_size": "micro_batch", "local_batch_size": "micro_batch",
+    "global_batch_size": "global_batch", "batch_size": "global_batch",
+    "tensor_model_parallel_size": "tp", "tensor_parallel_degree": "tp",
+    "pipeline_model_parallel_size": "pp", "pipeline_parallel_degree": "pp",
+    "context_parallel_size": "cp", "context_parallel_degree": "cp",
+    "expert_model_parallel_size": "ep", "expert_parallel_degree": "ep", "expert_tensor_parallel_size": "etp",
+    "virtual_pipeline_model_parallel_size": "vpp", "data_parallel_shard_degree": "dp_shard",
+    "requests_per_s": "qps", "requests_per_second": "qps", "rps": "qps", "request_rate": "qps",
+}
+
+
 def _first_error(exc: ValidationError, prefix: str = "", root=None) -> InputError:
-    """``root``: the model class validated (an unknown field is answered with the known one it resembles)."""
-    return from_validation(exc, prefix, default="job", root=root)
+    """``root``: the model class validated (an unknown field is answered with the known one it resembles or stands
+    for: ``FIELD_SYNONYMS``)."""
+    return from_validation(exc, prefix, default="job", root=root, synonyms=FIELD_SYNONYMS)
