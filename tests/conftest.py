@@ -24,6 +24,13 @@ def write_job(tmp_path, job: dict, name: str = "job.yaml") -> Path:
     return p
 
 
+def one_error_line(err: str) -> str:
+    """The CLI's stderr as the bad-input contract has it: one line ``error: <field>: <message>`` (returned)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
 def flat(text: str) -> str:
     """CLI output with its line wrapping undone, for phrases a narrow terminal splits."""
     return " ".join(text.split())

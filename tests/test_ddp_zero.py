@@ -8,7 +8,7 @@ import json
 import numpy as np
 from types import SimpleNamespace
 
-from conftest import write_job
+from conftest import one_error_line, write_job
 
 from planner.model import stack_rules
 from planner.spec.presets import PRESETS
@@ -48,5 +48,4 @@ def test_estimate_with_zero3_on_ddp_is_one_error_line(cli, tmp_path):
     job = {**CNN, "training": {**CNN["training"], "framework": "pytorch-ddp"}, "parallel": {"dp": 8, "zero": 3}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2 and not out
-    line = err.strip()
-    assert line.startswith("error: parallel.zero: PyTorch DDP refuses ZeRO-2/3") and "\n" not in line
+    assert one_error_line(err).startswith("error: parallel.zero: PyTorch DDP refuses ZeRO-2/3")

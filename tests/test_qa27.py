@@ -7,15 +7,9 @@ import json
 
 import pytest
 
-from conftest import flat, write_job
+from conftest import flat, one_error_line, write_job
 
 RESNET = {"model": {"preset": "resnet50"}, "training": {"global_batch": 256, "epochs": 1, "dataset_samples": 1281167}}
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 # ---- 1. a generic model with a fixed tp / pp / cp / ep / vpp ------------------------------------------------------
@@ -30,7 +24,7 @@ def test_generic_model_refuses_model_splits_by_name(tmp_path, cli, cmd, key):
     job = write_job(tmp_path, {**RESNET, "parallel": {key: 2}, **where})
     code, out, err = cli(cmd, job, "--no-simulate") if cmd == "recommend" else cli(cmd, job)
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith(f"error: parallel.{key}: ") and "data parallelism only" in line
 
 
@@ -85,7 +79,7 @@ def test_empty_precisions_is_refused(cli):
 
     code, out, err = cli("serve", ROOT / "examples" / "serving-llama3-8b-chat.yaml", "--precisions", "", "--no-simulate")
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: --precisions: empty")
+    assert one_error_line(err).startswith("error: --precisions: empty")
 
 
 @pytest.mark.parametrize("fmt, words", [("", "must be one of torchrun"), ("slurm:bogus", "launcher style")])
@@ -100,7 +94,7 @@ def test_emit_format_is_checked_before_the_search(tmp_path, cli, monkeypatch, fm
                                "constraints": {"gpus": ["H100"], "max_gpus": 8}})
     code, out, err = cli("recommend", job, "--emit", fmt)
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: --emit: ") and words in line
 
 
@@ -110,7 +104,7 @@ def test_empty_catalog_path_keeps_its_prefix(cli):
     code, out, err = cli("estimate", ROOT / "examples" / "llama3-8b-estimate.yaml", "--catalog", "")
     assert code == 2, out
     # QA 29: refused as an empty path, naming the option, not as typer's "." ("catalog override .: is a directory")
-    assert _one_error_line(err).startswith("error: --catalog: an empty path")
+    assert one_error_line(err).startswith("error: --catalog: an empty path")
 
 
 # ---- 4. serve --trace with --no-simulate dropped the trace unsaid ----------------------------------------------------
@@ -188,7 +182,7 @@ def test_compare_refuses_a_serving_job_in_its_own_name(cli):
 
     code, out, err = cli("compare", ROOT / "examples" / "serving-llama3-8b-chat.yaml")
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert "`planner compare` plans training" in line and "recommend" not in line
 
 
@@ -204,7 +198,7 @@ def test_emit_with_another_output_is_refused_before_the_search(tmp_path, cli, mo
                                "constraints": {"gpus": ["H100"], "max_gpus": 8}})
     code, out, err = cli("recommend", job, "--emit", "torchrun", *extra)
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: --emit: ") and extra[0] in line
 
 
@@ -236,7 +230,7 @@ def test_fixed_instance_outside_the_regions_is_refused(tmp_path, cli, cmd):
     job = write_job(tmp_path, {**base, "constraints": {"regions": ["eu-west-1"]}})
     code, out, err = cli(cmd, job, *(("--no-simulate",) if cmd == "recommend" else ()))
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: constraints.regions: cluster.instance aws:p5.48xlarge is in us-east-1")
+    assert one_error_line(err).startswith("error: constraints.regions: cluster.instance aws:p5.48xlarge is in us-east-1")
     if cmd == "estimate":
         ok = write_job(tmp_path, {**base, "constraints": {"regions": ["US-EAST-1"]}}, "ok.yaml")
         code, out, err = cli(cmd, ok)

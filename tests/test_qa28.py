@@ -7,13 +7,7 @@ import json
 
 import pytest
 
-from conftest import flat, write_job
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
+from conftest import flat, one_error_line, write_job
 
 
 # ---- 1. serve: the analytic batch-1 TPOT held the next request's prefill ------------------------------------------
@@ -67,7 +61,7 @@ def test_serving_past_the_deployment_limit_has_no_plan(tmp_path, cli, serving, f
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": serving})
     code, out, err = cli("serve", job, "--no-simulate")
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith(f"error: {field}: no plan:") and "over the 1,048,576 GPUs one plan deploys" in line
 
 
@@ -96,7 +90,7 @@ def test_epoch_below_one_global_batch_is_refused(tmp_path, cli, training):
     job = write_job(tmp_path, {**SMALL, "training": {**training, "micro_batch": 1}})
     code, out, err = cli("estimate", job)
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.global_batch: ") and "more than one epoch" in line
 
 
@@ -118,7 +112,7 @@ def test_calibrate_refuses_an_empty_storage_path(tmp_path, cli):
     out = tmp_path / "profile.json"
     code, stdout, err = cli("calibrate", "-o", out, "--storage", "", "--quick", "--device", "cpu")
     assert code == 2, stdout
-    assert _one_error_line(err).startswith("error: --storage: an empty path")
+    assert one_error_line(err).startswith("error: --storage: an empty path")
     assert not out.exists()  # refused before any measuring
 
 
@@ -127,7 +121,7 @@ def test_serve_refuses_an_empty_trace_path(cli):
 
     code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", "", "--no-simulate")
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: --trace: an empty path")
+    assert one_error_line(err).startswith("error: --trace: an empty path")
 
 
 # ---- 5. recommend: recompute_num_layers with recompute open, and a winner without full recompute ---------------------
@@ -168,7 +162,7 @@ def test_no_layout_names_the_jobs_rule_not_a_small_instance(tmp_path, cli):
                                "constraints": {"min_gpus": 512}})
     code, out, err = cli("recommend", job, "--no-simulate")
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.global_batch: ") and "single-node" not in line
 
 
@@ -192,7 +186,7 @@ def test_offline_deadline_below_one_request_has_no_plan(tmp_path, cli):
                                "serving": {"mode": "batch", "requests": 1, "deadline_hours": 1e-7}})
     code, out, err = cli("serve", job, "--no-simulate")
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: serving.deadline_hours: ") and "one request alone takes" in line
 
 
@@ -212,7 +206,7 @@ def test_deadline_flag_holds_to_the_fields_bounds(cli, value):
 
     code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--deadline-hours", value, "--no-simulate")
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: --deadline-hours: ")
+    assert one_error_line(err).startswith("error: --deadline-hours: ")
 
 
 # ---- 9. serve --trace: a request past the context named serving.trace, a field the job does not set --------------
@@ -223,7 +217,7 @@ def test_trace_flag_errors_name_the_flag(tmp_path, cli):
     trace.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n1,100000000,10\n")
     code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", trace)
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: --trace: ")
+    assert one_error_line(err).startswith("error: --trace: ")
 
 
 # ---- 10. an output path given empty was refused as "." ----------------------------------------------------------
@@ -241,4 +235,4 @@ def test_empty_output_path_is_refused_as_empty(cli, args, field):
     job = EXAMPLES / "llama3-8b-estimate.yaml"
     code, out, err = cli(*[str(job) if a == "{job}" else a for a in args])
     assert code == 2, out
-    assert _one_error_line(err) == f"error: {field}: an empty path"
+    assert one_error_line(err) == f"error: {field}: an empty path"

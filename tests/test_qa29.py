@@ -6,15 +6,9 @@ import json
 
 import pytest
 
-from conftest import flat, write_job
+from conftest import flat, one_error_line, write_job
 
 REALTIME = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 1, "p99_latency_ms": 50}}
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 # ---- 1. an empty --profile / --catalog / job path was ". is a directory" ------------------------------------------
@@ -33,7 +27,7 @@ def test_an_empty_input_path_is_refused_as_empty(tmp_path, cli, monkeypatch, arg
     job = write_job(tmp_path, REALTIME)
     code, out, err = cli(*(str(job) if a == "JOB" else a for a in args))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith(f"error: {field}: an empty path"), line
     assert "directory" not in line
 
@@ -54,7 +48,7 @@ def test_deadline_flag_takes_the_job_fields_bounds(tmp_path, cli):
     assert json.loads(out)["best"]["offline_hours"] <= tiny
     for bad in (0, -1):  # and refuses what the field refuses, in the field's words (QA 30: the project's words)
         code, out, err = cli("serve", job, "--no-simulate", "--deadline-hours", bad)
-        assert code == 2 and _one_error_line(err).startswith("error: --deadline-hours: must be more than 0")
+        assert code == 2 and one_error_line(err).startswith("error: --deadline-hours: must be more than 0")
 
 
 # ---- 3. an offline job got more replicas than requests -----------------------------------------------------------
@@ -98,7 +92,7 @@ def test_generic_model_refuses_unmodelled_precisions(tmp_path, cli, serving, arg
                                "serving": {"qps": 100, "p99_latency_ms": 50, **serving}})
     code, out, err = cli("serve", job, "--no-simulate", *args)
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith(f"error: {field}: ") and "not modelled for a generic model" in line, line
 
 
@@ -148,4 +142,4 @@ def test_generic_model_refuses_llm_only_serving_fields(tmp_path, cli, extra, fie
     job = write_job(tmp_path, {"model": {"preset": "resnet50"}, "serving": {"qps": 100, **extra}})
     code, out, err = cli("serve", job, "--no-simulate")
     assert code == 2, out
-    assert _one_error_line(err).startswith(f"error: {field}: applies to LLMs only")
+    assert one_error_line(err).startswith(f"error: {field}: applies to LLMs only")

@@ -7,16 +7,10 @@ import json
 
 import pytest
 
-from conftest import flat, write_job
+from conftest import flat, one_error_line, write_job
 
 OFFLINE = {"model": {"preset": "llama3-8b"},
            "serving": {"mode": "batch", "requests": 1000, "output_tokens": 8, "deadline_hours": 1}}
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 # ---- 1. --deadline-hours refused in pydantic's words ("Input should be greater than 0") ----------------------------
@@ -28,14 +22,14 @@ def test_deadline_flag_is_refused_in_the_fields_words(tmp_path, cli, value, quot
     job = write_job(tmp_path, OFFLINE)
     code, out, err = cli("serve", job, "--no-simulate", f"--deadline-hours={value}")
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: --deadline-hours: must "), line
     assert "Input should" not in line and "Invalid value" not in line, line
     assert line.endswith(f", got {quoted}"), line
     # the job field says the same thing after its own name
     bad = dict(OFFLINE, serving=dict(OFFLINE["serving"], deadline_hours=value if value == "abc" else float(value)))
     code, out, err2 = cli("serve", write_job(tmp_path, bad, "bad.yaml"), "--no-simulate")
-    field_line = _one_error_line(err2)
+    field_line = one_error_line(err2)
     assert field_line.startswith("error: serving.deadline_hours: ")
     assert field_line.split(": ", 2)[2].rsplit(", got", 1)[0] == line.split(": ", 2)[2].rsplit(", got", 1)[0]
 
@@ -66,7 +60,7 @@ H100 = {"gpus": ["H100-SXM-80GB"], "max_gpus": 64}
 def _recommend_error(tmp_path, cli, job):
     code, out, err = cli("recommend", write_job(tmp_path, job))
     assert code == 2, out
-    return _one_error_line(err)
+    return one_error_line(err)
 
 
 def test_a_fixed_dp_no_batch_takes_is_blamed_on_the_batch(tmp_path, cli):
@@ -129,7 +123,7 @@ def test_a_key_that_is_no_text_blames_its_mapping(tmp_path, cli, text, field, ke
     p.write_text(text)
     code, out, err = cli("estimate", p)
     assert code == 2, out
-    assert _one_error_line(err) == f"error: {field}: a field name must be text, got the key {key}"
+    assert one_error_line(err) == f"error: {field}: a field name must be text, got the key {key}"
 
 
 # ---- 2b. megatron-lm and megatron-deepspeed planned QLoRA, which the Megatron-Core stacks refuse -------------------
@@ -142,7 +136,7 @@ def test_legacy_megatron_stacks_refuse_a_bitsandbytes_base(tmp_path, cli, stack,
            "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith(f"error: {field}: ") and "refuses" in line and "bitsandbytes" in line, line
 
 
@@ -163,4 +157,4 @@ def test_option_bounds_are_said_once_in_the_projects_words(args, line):
     r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 2, r.stdout
-    assert _one_error_line(r.stderr) == line
+    assert one_error_line(r.stderr) == line

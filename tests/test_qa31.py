@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import write_job
+from conftest import one_error_line, write_job
 
 from planner.errors import InputError
 from planner.model.stacks import resolve
@@ -17,12 +17,6 @@ LLM = {"model": {"preset": "llama3-8b"},
 CNN = {"model": {"preset": "resnet50"},
        "training": {"global_batch": 1024, "micro_batch": 128, "epochs": 1, "dataset_samples": 1281167},
        "parallel": {"dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def _with(job: dict, section: str, **fields) -> dict:
@@ -57,7 +51,7 @@ def test_channels_last_on_a_transformer_is_refused(tmp_path, cli, stack):
     job = _with(LLM, "training", framework={"name": stack, "channels_last": False})
     code, out, err = cli("estimate", write_job(tmp_path, _with(job, "parallel", tp=1, dp=16)))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.framework.channels_last: model llama3-8b has transformer layers"), line
     # a convnet takes it, and it moves its step time (NCHW pays cuDNN's transposes)
     nchw = _with(CNN, "training", framework={"name": stack, "channels_last": False})
@@ -68,7 +62,7 @@ def test_the_refusal_is_one_line_through_the_cli(tmp_path, cli):
     job = _with(CNN, "training", framework={"name": "pytorch-ddp", "optimizer_offload": True})
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.framework.optimizer_offload: pytorch-ddp has no optimizer offload"), line
 
 
@@ -99,7 +93,7 @@ def test_field_errors_are_in_the_projects_words(tmp_path, cli, section, fields, 
     job[section] = {**job.get(section, {}), **fields}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    got = _one_error_line(err)
+    got = one_error_line(err)
     assert got.startswith(line), got
     assert "Input should" not in got and "Field required" not in got
 
@@ -110,7 +104,7 @@ def test_a_framework_that_is_neither_name_nor_section_says_both_forms(tmp_path, 
     job = {"model": {"preset": "llama3-8b"}, "training": {"framework": value}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.framework: must be a stack name (training.framework: torchtitan) or a "
                            "section"), line
 
@@ -175,7 +169,7 @@ def test_min_gpus_past_the_default_limit_names_it(tmp_path, cli):
            "training": {"seq_len": 4096, "global_batch": 4096, "tokens": 1e11}, "constraints": {"min_gpus": 10000}}
     code, out, err = cli("recommend", write_job(tmp_path, job))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: constraints.min_gpus: min_gpus=10,000 is above the search's default limit of 8,192 "
                            "GPUs"), line
     assert "constraints.max_gpus" in line

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import write_job
+from conftest import one_error_line, write_job
 
 from planner.errors import InputError
 from planner.model.stacks import OPTIONS, STACKS, holds, record_options, resolve
@@ -21,12 +21,6 @@ GPT2 = {**LLM, "model": {"preset": "gpt2"}, "training": {**LLM["training"], "seq
 CNN = {"model": {"preset": "resnet50"},
        "training": {"global_batch": 1024, "micro_batch": 128, "epochs": 1, "dataset_samples": 1281167},
        "parallel": {"dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
-
-
-def _one_error_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def _fixed(job: dict, plan: dict) -> dict:
@@ -86,7 +80,7 @@ def test_searched_names_options_given_in_the_section(tmp_path, cli, searched, li
            "training": {**LLM["training"], "framework": {"name": "megatron-core", "searched": searched}}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    assert _one_error_line(err).startswith(line), err
+    assert one_error_line(err).startswith(line), err
 
 
 # ---- 2. options every stack took: a parameter-gather overlap on DDP (and on DeepSpeed, whose ZeRO-1/2 gather runs
@@ -124,7 +118,7 @@ def test_a_recipe_set_on_a_bf16_job_is_refused_where_the_stack_lacks_it(tmp_path
            "training": {**LLM["training"], "framework": {"name": "torchtitan", "fp8_recipe": "delayed"}}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    assert _one_error_line(err).startswith("error: training.framework.fp8_recipe: torchtitan has no delayed fp8_recipe")
+    assert one_error_line(err).startswith("error: training.framework.fp8_recipe: torchtitan has no delayed fp8_recipe")
 
 
 # ---- 3. training.precision's choices left out the fp4 it takes ---------------------------------------------------
@@ -132,7 +126,7 @@ def test_the_precision_choices_name_fp4(tmp_path, cli):
     code, out, err = cli("estimate", write_job(tmp_path, {"model": {"preset": "llama3-8b"},
                                                           "training": {"precision": "fp5"}}))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.precision: must be one of bf16, fp16, fp8, fp32 or fp4 (NVFP4"), line
     assert line.endswith("got 'fp5'")
 
@@ -161,7 +155,7 @@ def test_fp4_on_a_stack_without_nvfp4_names_the_precision(tmp_path, cli):
            "cluster": {"gpu": "B200-SXM-180GB", "gpus_per_node": 8, "nodes": 1}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.precision: fp4 is the nvfp4 recipe, and torchtitan has no nvfp4"), line
 
 
@@ -172,7 +166,7 @@ def test_fp8_on_a_stack_with_no_recipe_names_the_precision(tmp_path, cli):
            "cluster": {"gpu": "TPU-v5p", "gpus_per_node": 4, "nodes": 1}}
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: training.precision: MaxText refuses fp8 training (no fp8 recipe"), line
 
 
@@ -181,7 +175,7 @@ def test_serve_precisions_mxfp4_on_a_dense_model_names_the_option(tmp_path, cli)
            "serving": {"qps": 10, "prompt_tokens": 1024, "output_tokens": 256, "ttft_ms": 500}}
     code, out, err = cli("serve", write_job(tmp_path, job), "--precisions", "bf16,mxfp4")
     assert code == 2, out
-    line = _one_error_line(err)
+    line = one_error_line(err)
     assert line.startswith("error: --precisions: mxfp4 quantises the MoE experts only"), line
 
 
@@ -192,7 +186,7 @@ def test_a_choice_option_reads_as_the_job_field_does(tmp_path, cli, option, valu
     # cost, time, tokens_per_dollar, got 'speed'"
     code, out, err = cli("compare", write_job(tmp_path, LLM), option, value)
     assert code == 2, out
-    assert _one_error_line(err) == f"error: {option}: must be one of {choices}, got '{value}'"
+    assert one_error_line(err) == f"error: {option}: must be one of {choices}, got '{value}'"
 
 
 def test_an_automodel_job_that_leaves_zero_out_is_estimated(tmp_path, cli):
