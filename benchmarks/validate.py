@@ -1185,6 +1185,44 @@ def dgxc(cat) -> pd.DataFrame:
       tech_reports 4.6 or 3.2. The SMs the TP overlap holds are worth 1-2 points a step at most and move the
       over-predicted H100 dgxc rows and the under-predicted GB200 / nemo2407 rows in opposite directions: the
       GB200 gap is not in them, and no variant improves one source without another getting worse.
+    * accb200 pass (2026-12-03), nothing taken. (1) A second DGX B200 measurement at the GB200 rows' own layouts:
+      Together AI ran NVIDIA's official configs on its DGX B200 cluster (8 x 400 Gb/s IB a node; togethercomputer/
+      together-dgxc-benchmarking tests/b200/slurm/OFFICIAL_BASELINES.md @d275be99): Nemotron4 340B TP8 PP4 VP12
+      GBS 64 CUDA graphs on, 256 GPUs, nemo 25.07.01: BF16 936.33 / FP8 1,101.1 TFLOP/s/GPU; Llama 3.1 405B FP8
+      TP4 PP8 CP2 VP8 on 256 (26.02): 1,722. With NeMo's causal-halved FLOP count (the one its 15B rows print) these
+      are 2.254 / 1.917 / 6.064 s against GB200's 2.190 / 1.517 / 6.183 s at 256 GPUs here: GB200 over DGX B200
+      measures 1.03x / 1.26x / 0.98x, the model 1.38x / 1.47x / 1.09x (B200 predicted 2.649 / 1.810 / 5.808 s: +17.5
+      / -5.6 / -4.2%). The 340B's model gap is its DGX B200 data parallelism over InfiniBand (DP 8 across nodes:
+      0.67 / 0.54 s exposed, param gather 0.37 and reduce tail 0.38 s, of 2.65 s), where Together's B200 step is
+      only 0.06 s over GB200's. Two releases and software apart (25.04 vs 25.07 / 26.02), so not scored, but they
+      say the same as Megatron-Bridge's pairs: at TP 4-8 with PP the model's GB200 is too fast against B200 as
+      well as against its own measurement. (2) Megatron-Core's interleaved schedule launches each model chunk's
+      gradient reduce when that chunk's last backward ends (``backward_step_helper`` ``grad_sync_func`` at
+      ``virtual_microbatch_id - pipeline_parallel_rank``; the param gather likewise ``param_sync_func`` one group
+      ahead), so the reduce of chunk c has the (c) pp chunk-backwards that follow it to hide under, where
+      ``pipeline.exposed_dp_comm`` gives it one micro-batch's backward of the stage. Window (1 + (v - 1) pp) / v of
+      it (v > 1, interleaved), priced: dgxc 4.8 / 10.4 -> 4.8 / 9.1% (with the param gather the same: 4.6 / 8.7),
+      nar21 4.5 -> 5.4, tech_reports 4.2 / 4.7 -> 5.2 / 6.3 (5.7 / 7.4), nemo2407 4.3 -> 4.5, mbridge 8.2 -> 8.6%;
+      dgxc GB200 and together B200 unchanged (their DP is on NVLink, or they have no PP). Real code, but it moves
+      neither target and makes four sources worse: not taken. (3) Hardware read against the sources: GB200 and HGX
+      B200 carry the same 8 TB/s HBM3e and 900 GB/s NVLink 5 a direction in the catalog (memory-bound work is 4% of
+      the 405B step); the CP 2 ring sits inside TP 4 x CP 2 = 8 GPUs, on NVLink on both systems; Grace's C2C link
+      carries nothing in these runs (no offload; host time tried before, GPU-bound); no source gives GB200's clock
+      under a whole rack's load below MAMF's single-GPU 1822 TFLOP/s, so no power cap is priced. (4) A TP-only
+      cost that would separate the TP 4-8 GB200 rows (too fast) from the TP 1 rows (right, or too slow on
+      together): TE userbuffers run the overlapped GEMM as chunks (transformer_engine/common/comm_gemm_overlap/
+      comm_gemm_overlap.cpp ``split_overlap_ag`` / ``split_overlap_rs``: tp ring-exchange chunks of m / tp rows for
+      QKV / fc1 forward and the proj / fc2 dgrad, ``num_splits`` = 4 for the proj / fc2 forward, each chunk's GEMM on
+      ``_stream_compute[i % _stream_compute.size()]``, up to ``num_max_streams`` (3) at once), and the model prices
+      them unsplit. The chunks' wave loss priced on the shape curve (dense models, TE overlap with SP): 3 streams:
+      dgxc GB200 13.7 / 18.2 -> 13.0 / 17.7%, but dgxc 4.8 / 10.4 -> 5.6 / 11.6, tech_reports 4.2 / 4.7 -> 1.5 /
+      10.0 (nemo2407 4.3 -> 3.8, mbridge 8.2 -> 8.0); one chunk at a time: GB200 11.3 / 16.2, dgxc 6.5 / 18.0,
+      tech_reports 8.0 / 10.9, mbridge_all 9.0 -> 9.6. The same loss falls on H100's TP 4-8 rows, which are already
+      slow: not taken. (5) OpenXLA's sm_100 / sm_90 bf16 tables (parts/gemm_efficiency.csv) put B200 at 0.63 of its
+      peak at 4096^3 against H100's 0.79 (MAMF at its best shape: 0.776 vs 0.803), i.e. Blackwell nearer its ceiling
+      only at larger GEMMs; but the tables stop at 4096 on two of the three dimensions, so every training shape of
+      these rows (8B / 15B TP 1, 340B TP 8, 405B TP 4 CP 2) reads the same sm_100 / sm_90 ratio, 0.79-0.80: no
+      layout-dependent Blackwell rate can be read from them.
 
     Left out: the NeMo 2 llama3.1 tables (nemo:25.02.01, commit 741c8860: 405B proxies split 30/62
     layers unevenly over PP4 x VP8, and that container's NeMo scripts are not in the index); the
@@ -1252,7 +1290,23 @@ def together(cat) -> pd.DataFrame:
     * accbw pass (2026-12-03): GB200's measured clock (physics.MEASURED_CLOCK_GAIN) leaves these HGX B200 rows as
       they are; a slower Blackwell FP8 GEMM (x0.94), which the GB200 fp8 rows would take (``dgxc``), moves this
       source 11.8 -> 16.1% median: its fp8 rows are already slow, and its bf16 / fp8 step ratio (1.22-1.25) is the
-      one furthest under the model's (1.49) of any source's pairs."""
+      one furthest under the model's (1.49) of any source's pairs.
+    * accb200 pass (2026-12-03), nothing taken. (1) The p90 (32.5%) is the two bf16 rows (+41.4 / +30.2%); the TP 1
+      fp8 rows are +1.9..+15.4% (+1.9% at one micro-batch, +8.7..+15.4% at 2-5), the TP 2 rows -10.3 / -9.4%. (2)
+      Together's own summary (tests/b200/slurm/OFFICIAL_BASELINES.md @d275be99, "Consolidated Benchmark Results (256
+      GPU)") prints a "Target" per workload beside its runs: Nemotron4 15B BF16 1,076 and FP8 1,407 TFLOP/s/GPU
+      against its 1,439 (bf16, 26.02 + compat_runner.py) and 1,800 (fp8, GBS 1024); the run scripts call it the
+      "Tranche-1 target" of the official config (bf16/official/64gpu/run.sh: "Tranche-1 target: 1,264"; where the
+      targets come from is not stated). Converted with the rows' own TFLOP/s-to-step ratio, the 256-GPU GBS 1024
+      targets are 1.358 s bf16 / 1.039 s fp8, where the model gives 1.322 / 0.884 s (-2.7 / -14.9%): the bf16 rows'
+      +30..+41% is this cluster's 26.02 software running 1.34x its target, not a B200 rate, and no B200 GEMM rate
+      fits both (bf16 at the target needs the model as it is; the rows need bf16 GEMMs 1.1-1.25x MAMF's 1745). (3)
+      Hardware read against the sources: the rows' DGX B200s are the 1000 W HGX part the catalog prices (no power
+      setting stated; the catalog's 2250 / 4500 dense TFLOP/s are quoted at 1000 W); NVLink 5 900 GB/s a direction
+      as the catalog (TP 1 rows use it only inside the DP ring); attention is TE's cuDNN fused kernel (the dgxc
+      recipe's ``NVTE_FUSED_ATTN=1``), which the fp8 profile prices within 4% (0.046 vs 0.048 s a micro-batch), so
+      FA2-on-sm100 or a missing FA3 is not the gap. (4) The interleaved schedule's per-chunk gradient reduce (below,
+      ``dgxc``) does not touch these TP 1 PP 1 rows."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
