@@ -1208,7 +1208,11 @@ def dgxc(cat) -> pd.DataFrame:
       B200 carry the same 8 TB/s HBM3e and 900 GB/s NVLink 5 a direction in the catalog (memory-bound work is 4% of
       the 405B step); the CP 2 ring sits inside TP 4 x CP 2 = 8 GPUs, on NVLink on both systems; Grace's C2C link
       carries nothing in these runs (no offload; host time tried before, GPU-bound); no source gives GB200's clock
-      under a whole rack's load below MAMF's single-GPU 1822 TFLOP/s, so no power cap is priced. (4) A TP-only
+      under a whole rack's load below MAMF's single-GPU 1822 TFLOP/s, so no power cap is priced (NVIDIA's Multi-Node
+      NVLink tuning guide, docs.nvidia.com/multi-node-nvlink-systems .../power-thermals.html, read 2026-12-03: GB200
+      NVL72 workload power profiles set TGP and GPC clocks, Max-Q vs Max-P, with no clocks published; the NVLink
+      switches' power capping that throttles traffic under a "compute" profile is documented for GB300 only, NVOS
+      "ASIC and Power Profiles"). (4) A TP-only
       cost that would separate the TP 4-8 GB200 rows (too fast) from the TP 1 rows (right, or too slow on
       together): TE userbuffers run the overlapped GEMM as chunks (transformer_engine/common/comm_gemm_overlap/
       comm_gemm_overlap.cpp ``split_overlap_ag`` / ``split_overlap_rs``: tp ring-exchange chunks of m / tp rows for
