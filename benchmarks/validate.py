@@ -2082,6 +2082,39 @@ def automodel(cat) -> pd.DataFrame:
       own rate ~0.85-0.9 of FA2), estimated by hand, not priced: about +0.4 s on gpt-oss-20b (+4 points), +0.1 s on
       -120b (+2). Both together about -16% / -15%: the gpt-oss gap is not in these ops.
 
+    Since 2026-12-03 (the accauto2 branch), one more behaviour of AutoModel's source (before: the "After both" line):
+
+    * The shared experts on their own CUDA stream: ``MoE.forward`` (nemo_automodel/components/moe/layers.py, the three
+      stored versions read, from the ``MoEArgs`` one through the LatentMoE one; "Execute shared experts in a separate stream to
+      overlap compute with the communication for grouped experts") launches them on ``_shared_experts_stream``
+      before the routed path (gate, DeepEP dispatch, grouped GEMMs, combine) and joins after it; autograd runs their
+      backward on that stream too. Priced as ``Stack.moe_shared_stream`` (moe.shared_stream_hidden): each pass (forward,
+      its recompute, backward) hides the shorter of its dispatch + combine and its shared-expert GEMMs, on the SMs
+      DeepEP leaves (20 of 132). Per MoE layer and micro-batch (ms): Super all-to-all 0.61 each, shared forward 1.31:
+      hidden wholly; Nano 0.32 / 1.22: wholly; DeepSeek-V3 / Kimi K2 1.37 / 1.14 against a 2048-wide shared expert's
+      0.64 forward, 1.28 backward: about a quarter to a third hidden; Qwen3, gpt-oss: no shared expert, nothing.
+      Exposed EP Super 0.59 -> 0.10 s, Nano 0.72 -> 0.13, DeepSeek-V3 1024 4.00 -> 2.97, 256 1.00 -> 0.74, Kimi 0.75
+      -> 0.52. Signed: Super +26.2 -> +19.6, Nano +21.5 -> +17.7, DeepSeek-V3 1024 -18.7 -> -21.7, 256 -8.8 -> -12.1,
+      Kimi K2 -11.0 -> -14.4% (the rest unchanged): median 15.0 -> 15.0%, p90 22.4 -> 20.0%, mean -2.5 -> -4.7%, the
+      sum of |err| 129.5 -> 128.8 points. Taken as the source's behaviour although it moves three rows away: the
+      large-MoE rows were already too fast, so what they lack is elsewhere (below), not in the stream.
+
+    Looked at on the accauto2 pass, not taken (numbers with the shared stream off):
+
+    * Nemotron 3's attention on TE (cuDNN) rather than torch SDPA: neither linked config sets ``attn`` (BackendConfig's
+      default would be TE), but the table prints "TorchSDPA" for both rows; kept at FA2 rates. cuDNN would give Super
+      +26.2 -> +25.5, Nano +21.5 -> +19.7: not the gap either way.
+    * The SSD kernels priced slower than they run: no. Issue #904's pure Mamba-2 1.4B (mamba_ssm's Mamba2, the "hf"
+      call AutoModel's mixer makes) trains at 239.2 TFLOP/s on an H200; the planner gives it 320 (tests/test_ssd_parts.py
+      model, one GPU): on Hopper it is, if anything, fast for that model, so the Nemotron rows' +18..+20% is not a
+      too-slow scan (Nano's SSD + conv 3.0 s, Super's 1.2 s of the step).
+    * AutoModel's Nemotron-H strategy (models/nemotron_v3/parallelizer.py, later parallelization.py) checkpoints only
+      the mamba and mlp blocks, not attention or MoE ones -- but the benchmark configs set ``ep_size`` > 1, and with EP
+      the infrastructure hands the model to moe/parallelizer.py ``parallelize_model`` (``apply_ac``: every block), so
+      full recompute stands (and without it the planner puts Nano at 142 GB a GPU).
+    * ``FakeBalancedGate`` has no router weight, so no router GEMM runs where the planner prices one: <= 0.6 point on
+      any row (Super's 40 MoE layers: 42 ms of 7.3 s); not priced.
+
     What the error says (signed, predicted / measured - 1; first scored on megatron-core, held out): Super +49%, Nano
     +24%, DeepSeek-V3 +11% (1024 GPUs) / +24% (256), Kimi K2 +0.4%, Qwen3-30B-A3B +8%, gpt-oss-20b -15%, gpt-oss-120b
     +14%, Llama 3 70B +11%; since the Mamba-2 SSD kernels are priced at their measured speed

@@ -786,3 +786,43 @@ def test_fused_mlp_step_saves_exactly_the_named_passes(catalog):
     same = [float(step_time(q, tb, c, hw, framework=resolve("megatron-core", moe_dispatcher="hybridep", **x))["step_time_s"][0])
             for x in ({}, {"moe_fused_mlp": True})]
     assert same[0] == same[1]
+
+
+# ------------------------------------------------------------------ shared experts on their own stream
+def _shared_stream(catalog, preset, on, rc=0):
+    """One 16-GPU EP-16 DeepEP job on ``nemo-automodel`` with the shared-expert stream on or off (Stack field)."""
+    from dataclasses import replace
+
+    m = ModelSpec(**PRESETS[preset])
+    c = cands(dp=16, ep=16, zero=3, nodes=2, rc=rc)
+    st = replace(resolve("nemo-automodel", moe_dispatcher="deepep"), moe_shared_stream=on)
+    return step_time(m, T4K, c, hw_for(catalog), framework=st)
+
+
+def test_shared_stream_hidden_is_the_shorter_side_on_the_sms_left():
+    """Each pass hides the shorter of its dispatch + combine and its shared-expert GEMMs, those slowed by the
+    dispatcher's SMs (as the combined-1F1B overlap counts them)."""
+    keep = 1 - moe.A2A_COMM_SMS / (132 - moe.A2A_COMM_SMS)
+    assert moe.shared_stream_hidden(1.0, 5.0, 132) == pytest.approx(2.0 * keep)  # all-to-alls shorter
+    assert moe.shared_stream_hidden(1.0, 0.5, 132) == pytest.approx(0.5 * keep)  # shared GEMMs shorter
+    assert moe.shared_stream_hidden(1.0, 0.0, 132) == 0.0
+
+
+@pytest.mark.parametrize("rc", [0, 2])
+def test_shared_stream_hides_only_ep_time_of_models_with_shared_experts(catalog, rc):
+    """AutoModel's MoE.forward runs the shared experts on ``_shared_experts_stream``: DeepSeek-V3 (one shared
+    expert) saves EP time and nothing else, at most what was exposed; Qwen3-235B (none) is unchanged."""
+    off, on = (_shared_stream(catalog, "deepseek-v3", x, rc) for x in (False, True))
+    saved = off["step_time_s"][0] - on["step_time_s"][0]
+    assert 0 < saved < off["comm_ep"][0]
+    assert off["comm_ep"][0] - on["comm_ep"][0] == pytest.approx(saved, rel=1e-6)
+    assert on["compute_gemm"][0] == off["compute_gemm"][0]
+    q_off, q_on = (_shared_stream(catalog, "qwen3-235b-a22b", x, rc) for x in (False, True))
+    assert q_on["step_time_s"][0] == q_off["step_time_s"][0]
+
+
+def test_shared_stream_is_automodels():
+    from planner.model.stacks import STACKS
+
+    assert STACKS["nemo-automodel"].moe_shared_stream
+    assert not any(STACKS[s].moe_shared_stream for s in ("megatron-core", "torchtitan", "megatron-bridge"))

@@ -22,6 +22,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 * ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
   schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
   paired layer's all-to-all the other micro-batch's compute hides.
+* ``shared_stream_hidden`` — how much of a layer pass's dispatch and combine the shared experts hide when the
+  stack runs them on a second stream beside the routed path (``Stack.moe_shared_stream``: NeMo AutoModel).
 * ``mtp_gemm_shapes`` — the extra GEMM of a multi-token-prediction module (DeepSeek-V3 §2.2).
 """
 from __future__ import annotations
@@ -536,6 +538,20 @@ def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float, extra
     return overlapped * (1.0 - slow)
 
 
+def shared_stream_hidden(a2a, shared, sm_count: float):
+    """Seconds of one MoE layer pass's token dispatch and combine (``a2a`` each) that the shared experts hide when
+    they run on a second stream beside the routed path (``Stack.moe_shared_stream``): NeMo AutoModel's
+    ``MoE.forward`` (nemo_automodel/components/moe/layers.py) launches them on ``_shared_experts_stream`` before the
+    routed experts and joins the streams after the combine, and autograd runs each op's backward on the stream its
+    forward ran on, so the forward (and its recompute) and the backward each overlap the pass's two all-to-alls with
+    that pass's shared-expert GEMMs (``shared``: their forward, or their dgrad + wgrad). Hidden: the shorter of the
+    two, less the slowdown of the GEMMs on the SMs the dispatcher leaves them (``A2A_COMM_SMS``, as
+    ``a2a_overlap_hidden``); the rest of the shared GEMMs runs beside the grouped GEMMs, compute beside compute,
+    which hides nothing."""
+    slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
+    return np.minimum(2.0 * np.asarray(a2a, dtype=np.float64), shared) * (1.0 - slow)
+
+
 def mtp_gemm_shapes(T, hidden: int):
     """The projection of one MTP module (DeepSeek-V3 §2.2, Megatron-Core multi_token_prediction.py
     ``eh_proj``): the concatenated [norm(h_prev); norm(emb)] (2h) projected to h, on every token.
@@ -556,6 +572,7 @@ class MoELayerTimes:
     sync_s: float = 0.0  # GPU idle per forward at the dispatcher's device-to-host sync (s)
     a2a_extra: Any = 0.0  # EP traffic beyond the four all-to-alls' token rows, forward + backward (s)
     fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
+    bwd_shared: Any = 0.0  # the shared experts' share of ``bwd_mlp`` (s)
     eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
     bwd_membound_bytes: Any = 0.0  # backward-only HBM bytes beyond BWD_MEMBOUND_FACTOR x the forward's (fused_mlp_bytes)
 
@@ -599,11 +616,11 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
         # every TP rank) on the rank's sequence-parallel share of the tokens (MoE with TP requires SP)
         ex += [gemm(T / tp, io, h), gemm(T / tp, h, io)]
-    shared = 0.0
+    shared = shared_b = 0.0
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
         ex += [gemm(T, m.mlp_up_factor * sw / tp, h), gemm(T, h, sw / tp)]
-        shared = ex[-2][0] + ex[-1][0]
+        shared, shared_b = ex[-2][0] + ex[-1][0], ex[-2][1] + ex[-1][1]
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
     # etp innermost, so an EP group has min(ep, g / etp) members per node
     intra, inter, a_in, a_out = links
@@ -629,4 +646,4 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
-                         fwd_shared=shared, eager=eager, bwd_membound_bytes=fused.bwd_epilogue)
+                         fwd_shared=shared, bwd_shared=shared_b, eager=eager, bwd_membound_bytes=fused.bwd_epilogue)

@@ -607,6 +607,13 @@ class Stack:
     #: Megatron-Bridge ``moe_a2a_overlap``): a micro-batch's dispatch/combine hides under another's
     #: layer compute (planner.model.moe.a2a_paired_share)
     moe_a2a_overlap: bool = False
+    #: the shared experts run on a second CUDA stream beside the routed path (dispatch, grouped GEMMs, combine)
+    #: of the same micro-batch, so their GEMMs hide that path's token dispatch and combine
+    #: (planner.model.moe ``shared_stream_hidden``); autograd runs their backward on that stream too.
+    #: NeMo AutoModel's ``MoE.forward`` (nemo_automodel/components/moe/layers.py: "Execute shared experts in a
+    #: separate stream to overlap compute with the communication for grouped experts"; in the three stored
+    #: versions read, from the 2025 ``MoEArgs`` one to the LatentMoE one)
+    moe_shared_stream: bool = False
     #: the experts' grouped MLP as one fused Transformer Engine op chain (Megatron-Bridge
     #: ``cutedsl_fused_grouped_mlp``, ``use_transformer_engine_op_fuser``): no eager activation or
     #: expert-bias ops around the grouped GEMMs (planner.model.moe ``eager_expert_ops``) and, under MXFP8, the
@@ -1268,6 +1275,9 @@ STACKS["nemo-automodel"] = Stack(
     # experts: grouped GEMMs (``GroupedExpertsDeepEP``: ``grouped_gemm.ops.gmm`` per projection, experts="gmm"),
     # the routing weights applied in the activation (``WeightedSwiGLUFunction.apply(output1, permuted_probs)``)
     moe_grouped_gemm=True, moe_probs_in_experts=True,
+    # shared experts on a second stream beside the routed path (moe/layers.py ``MoE.forward``:
+    # ``_shared_experts_stream``, "to overlap compute with the communication for grouped experts")
+    moe_shared_stream=True,
     # dispatch: "torch" (DTensor all-to-all) or DeepEP through the vendored Megatron-Core MoEFlexTokenDispatcher
     # (components/moe/megatron/token_dispatcher.py, fused_a2a.py); BackendConfig's default is "torch"
     moe_dispatchers=("alltoall", "deepep"), moe_dispatcher="alltoall",

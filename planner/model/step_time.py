@@ -417,8 +417,13 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
         moe_shared = ml.fwd_shared
+        # shared experts on their own stream beside the routed path (Stack.moe_shared_stream): the dispatch and
+        # combine they hide in the forward (and its recompute) and in the backward (moe.shared_stream_hidden)
+        shared_hide_f, shared_hide_b = ((moe_mech.shared_stream_hidden(ml.a2a, x, eff.sm_count)
+                                         for x in (ml.fwd_shared, ml.bwd_shared)) if fw.moe_shared_stream else (0.0, 0.0))
     else:
         fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = moe_shared = 0.0
+        shared_hide_f = shared_hide_b = 0.0
         moe_eager_f = moe_eager_b = moe_act_eager = moe_bwd_extra = 0.0
     moe_share = m.moe_layers / m.layers
     fwd_gemm = (1 - moe_share) * fwd_g_dense + moe_share * fwd_moe
@@ -434,6 +439,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         fwd_gemm = fwd_gemm + (1 - moe_share) * fa_d + moe_share * fa_m
         bwd_gemm = bwd_gemm + (1 - moe_share) * ba_d + moe_share * ba_m
     ep_layer = moe_share * ep_comm_layer
+    ep_fwd, ep_bwd = ep_layer / 2 - moe_share * shared_hide_f, ep_layer / 2 - moe_share * shared_hide_b  # exposed
     mb_fwd = mb_fwd + moe_share * mb_moe_extra
     mb_bwd = BWD_MEMBOUND_FACTOR * mb_fwd + moe_share * (moe_eager_b + moe_bwd_extra)
     mb_fwd = mb_fwd + moe_share * moe_eager_f
@@ -541,8 +547,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     # checkpoint wrapper's own Python between them is not counted (no sourced figure).
     layer_sync = np.where(rc == 2, moe_mech.MOE_SYNC_OPS * eff.launch_s, 0.0) if fw.sync_each_layer else 0.0
     sync_fwd = moe_share * moe_sync + layer_sync  # GPU idle at the dispatcher's sync and at a layer-boundary sync
-    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_layer / 2 + cp_fwd + sync_fwd + scan_f + pa_fwd
-    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_layer / 2 + cp_bwd + scan_b
+    gpu_fwd = fwd_gemm + fwd_attn + mb_fwd + kern_s + tp_fwd + ep_fwd + cp_fwd + sync_fwd + scan_f + pa_fwd
+    gpu_bwd = bwd_gemm + bwd_attn + mb_bwd + 2 * kern_s + tp_bwd + ep_bwd + cp_bwd + scan_b
     # host ops of the layer's attention and MLP halves, one TP collective's each (a hybrid layer is one block with
     # half a layer's ops); the MoE block's apart (moe.MOE_GRAPH_OPS)
     layer_ops, tp_ops = fw.layer_ops * fw.host_ops_scale * blocks, np.where(tp > 1, fw.tp_ops * blocks, 0.0)
@@ -629,7 +635,7 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         membound=mb_fwd + mb_bwd + pa_fwd + 3 * kern_s + rc_mb + host_idle
         + sync_fwd * (1.0 + np.where(rc == 2, 1.0, np.where(sel, sel_whole, 0.0))), head_membound=head_fwd + head_bwd - head_gemm,
         tp=tp_fwd + tp_bwd + rc_tp, cp=cp_fwd + cp_bwd + np.where(rc == 2, 1.0, np.where(sel, sel_cp + sel_whole, 0.0)) * cp_fwd,
-        ep=ep_layer * np.where(rc == 2, 1.5, 1.0) + np.where(sel, sel_ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
+        ep=ep_fwd * np.where(rc == 2, 2.0, 1.0) + ep_bwd + np.where(sel, sel_ep, 0.0), ep_hide=ep_hide * np.ones_like(T),
         fwd_attn=fwd_attn * np.ones_like(T),
     )
 
