@@ -92,6 +92,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from statistics import NormalDist
 from typing import Callable, Optional
 
 import numpy as np
@@ -1992,18 +1993,52 @@ OFFLINE_FLEET_REQUESTS = OFFLINE_DRAWS * OFFLINE_SIM_REQUESTS
 OFFLINE_FLEET_RUNS = 64
 
 
-def _offline_draws_words(k: int, reps: int, whole: bool, share: int, rates: list[float]) -> str:
-    """What an offline option's draws simulated and which one its answer is, in one line (``_refine_offline``)."""
+def expected_slowest(times: list[float], n: int) -> float:
+    """The expected slowest of ``n`` replicas' times, from ``times``, a few of them drawn (at least two): the draws'
+    mean + their sample standard deviation x the expected largest of ``n`` standard normals, by Blom's approximation
+    z_n = Phi^-1((n - 0.375) / (n + 0.25)) (G. Blom, "Statistical Estimates and Transformed Beta-Variables", 1958;
+    the plotting position of the largest of n). A replica's share time is a sum over hundreds of requests, so near
+    normal; with three draws the spread is itself rough, which the words say.
+
+    >>> round(expected_slowest([9.0, 10.0, 11.0], 100), 2)  # 10 + 1 x 2.499
+    12.5
+    """
+    mean = sum(times) / len(times)
+    sd = math.sqrt(sum((t - mean) ** 2 for t in times) / (len(times) - 1))
+    return mean + sd * NormalDist().inv_cdf((n - 0.375) / (n + 0.25))
+
+
+def _offline_draws_effect(k: int, reps: int, whole: bool, share: int, rates: list[float], seconds: float) -> dict:
+    """How much an offline option's answer (its fleet's ``seconds``) rests on which shares were drawn
+    (``_refine_offline``), where not every replica's share was simulated; {} where every one was.
+    ``moves_answer``: the share of the answer's time it may move by. A share too large to run whole is timed at the
+    first draw's rate: the other draws' rates say how far another draw would have moved it. A fleet of more replicas
+    than draws is held by its slowest replica, which ``k`` draws do not see: ``slowest_of_fleet_s`` is the expected
+    slowest of all ``reps`` (``expected_slowest``), never under the answer's own slowest draw."""
+    if not whole:
+        return dict(moves_answer=max(abs(rates[0] / r - 1) for r in rates))
+    if reps <= k:
+        return {}
+    slowest = max(seconds, expected_slowest([share / r for r in rates], reps))
+    return dict(slowest_of_fleet_s=slowest, moves_answer=slowest / seconds - 1)
+
+
+def _offline_draws_words(k: int, reps: int, whole: bool, share: int, rates: list[float], effect: dict) -> str:
+    """What an offline option's draws simulated, which one its answer is and how much that may move it
+    (``_offline_draws_effect``), in one line (``_refine_offline``)."""
     lo, hi = min(rates), max(rates)
     spread = f"{lo:.3g}-{hi:.3g} req/s per replica over the {k} draws"
     if not whole:
         return (f"one replica's share ({share:,} requests) at the rate of a {OFFLINE_SIM_REQUESTS:,}-request draw, "
-                f"the first of {k} ({spread}; a share this large varies less from replica to replica than that)")
+                f"the first of {k} ({spread}: another draw moves the time by up to {effect['moves_answer']:.1%}; "
+                "a share this large varies less from replica to replica than that)")
     if reps <= k:
         return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
                 + f", {share:,} requests each), the slowest holding the fleet ({spread})")
     return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each), the slowest of them holding the "
-            f"fleet; the slowest of all {reps:,} may be slower ({spread})")
+            f"fleet; the slowest of all {reps:,} may be slower: expected {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}"
+            f", +{effect['moves_answer']:.1%} on this time (the draws' mean and spread, normal order statistics; "
+            f"{spread})")
 
 
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
@@ -2049,9 +2084,10 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         fleet = draws[:min(reps, len(draws))] if whole else draws[:1]
         seconds, _, res = max(fleet, key=lambda x: x[0])
         rates = [share / t if s.requests else r.throughput_rps for t, _, r in draws]
+        effect = _offline_draws_effect(len(draws), reps, whole, share, rates, seconds)
         info = dict(count=len(draws), seeds=[sim.seed + k for k in range(len(draws))], requests_per_s=rates,
-                    whole_share=whole, fleet_draws=len(fleet),
-                    what=_offline_draws_words(len(draws), reps, whole, share, rates))
+                    whole_share=whole, fleet_draws=len(fleet), **effect,
+                    what=_offline_draws_words(len(draws), reps, whole, share, rates, effect))
         return res, batch, share, seconds, info
 
     reps = row.offline_replicas or 1
