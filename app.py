@@ -92,6 +92,10 @@ if "serving" in base:  # a serving job: the simulated sizing and its latency aga
             qs = ", ".join(f"{p['qps']:,.1f}" for p in skipped)
             st.caption(f"not simulated: {qs} QPS, past the curve's "
                        f"simulation bound ({skipped[0]['not_simulated']})")
+    if view.get("bound"):  # one bound over the plan and its curve (the job's serving.plan_event_bound), always stated
+        st.caption(f"simulation bound: {view['bound']} over the plan and its latency curve together "
+                   f"({'serving.plan_event_bound' if view['bound_from'] != 'default' else 'the default'}; "
+                   "the job's serving.plan_event_bound sets it)")
     st.stop()
 
 profile = None

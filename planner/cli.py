@@ -16,6 +16,7 @@ from typing import List, Optional
 
 import typer
 from hardware_catalog.errors import reword
+from planner.defaults import PLAN_EVENT_BOUND, PLAN_EVENT_BOUND_RANGE
 from planner.errors import InputError, clip
 from planner.outputs import output_target, write_text
 from planner.present.safe import SafeConsole as Console, clean_line, esc
@@ -333,6 +334,12 @@ def _serve_flags(arrivals: Optional[str], precisions: Optional[str]) -> Optional
     return wanted
 
 
+#: ``serve --plan-event-bound``: taken as text and checked by ``settings_for`` against serving.plan_event_bound's bounds
+#: (the schema's, one place), so "1e6" is taken as in the job file and a bad value is refused in the same words
+PLAN_BOUND_HELP = (f"engine events all of the plan's simulations may run together, {PLAN_EVENT_BOUND_RANGE[0]:,} to "
+                   f"{PLAN_EVENT_BOUND_RANGE[1]:,} (overrides serving.plan_event_bound; default {PLAN_EVENT_BOUND:,})")
+
+
 @app.command()
 def serve(
     job_path: Path = typer.Argument(..., parser=_path_or_empty, help="job YAML with a model and a serving section"),
@@ -351,6 +358,7 @@ def serve(
         None, "--deadline-hours",
         help="offline jobs (serving.mode: batch): hours to finish serving.requests in, which sets the replicas "
              "(overrides serving.deadline_hours)"),
+    plan_event_bound: Optional[str] = typer.Option(None, "--plan-event-bound", help=PLAN_BOUND_HELP),  # text (see there)
     catalog: Optional[List[Path]] = CatalogOpt,
     profile: Optional[Path] = ProfileOpt,
 ):
@@ -363,7 +371,7 @@ def serve(
         trace_path = given_path(trace, "--trace")
         job, ctx = _context(job_path, catalog, profile, top=top, simulate=not no_simulate)
         sim = settings_for(job, arrivals=arrivals, trace=str(trace_path) if trace_path else None, seed=seed,
-                           deadline_hours=deadline_hours)
+                           deadline_hours=deadline_hours, plan_event_bound=plan_event_bound)
         try:
             with _progress("simulating") as progress:
                 planned = _plan("serve", job, replace(ctx, serving=dict(sim=sim, precisions=wanted),

@@ -154,3 +154,17 @@ FRAMEWORK_BY_PLATFORM = {"tpu": "maxtext", "neuron": "neuronx-distributed"}
 #: stack (``FRAMEWORK_BY_PLATFORM``) is searched on those, and each stack only on the accelerators its code runs on
 #: (planner.search.space.stack_groups)
 AUTO_FRAMEWORKS = ("megatron-core", "torchtitan", "deepspeed", "hf-trainer")
+
+# ---------------------------------------------------------------------------- serving simulation
+#: engine events all of one serving plan's simulations run together when ``serving.plan_event_bound`` is left out
+#: (``serve --plan-event-bound`` overrides both; planner.workloads.serving ``SimBudget``). Each run is bounded on its
+#: own (planner.simulate.serving ``EVENT_BOUND``), but a plan runs many: up to ``candidates`` options x settings x
+#: replica counts, and the app's latency-vs-QPS curve one per point. At ~100 us an event on a 2-core machine this is
+#: ~100 s of simulation; the shipped examples' plans take 7,122 (batch Llama-3-8B; 21,308 with its three draws),
+#: 46,000 (Llama-3-70B) and 243,912 (Llama-3-8B chat, 17 runs, 25 s), so none of them reaches it
+PLAN_EVENT_BOUND = 1_000_000
+#: the bounds ``serving.plan_event_bound`` and ``--plan-event-bound`` take (inclusive). Under 1,000 events not even
+#: one run of the smallest shipped plan finishes (its 12 runs average ~1,800), so the answer would be the analytic one
+#: with extra words (``--no-simulate`` says that plainly); over 100,000,000 (~3 hours at ~100 us an event) a plan
+#: outlasts any sitting: a typo (an extra zero or three), not a wish
+PLAN_EVENT_BOUND_RANGE = (1_000, 100_000_000)

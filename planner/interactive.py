@@ -650,8 +650,11 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
                  progress: Optional[Callable[[int, int, str], None]] = None) -> dict:
     """``planner serve`` for the app: the plan (a ``results.ServingPlan``, simulation on) and, for its
     recommended size, the simulated p50/p99 TTFT and TPOT at each offered QPS (``factors`` x the job's QPS).
-    ``progress(done, total, what)`` follows the plan's simulations (``plan_serving``)."""
-    from planner.workloads.serving import latency_vs_qps, plan_serving, settings_for
+    ``progress(done, total, what)`` follows the plan's simulations (``plan_serving``). The plan and its curve run
+    under one simulation bound, the job's ``serving.plan_event_bound`` (``budget_for``): the curve gets what the plan
+    left (each had a bound of its own, so the app ran up to twice what the job allowed); ``bound`` says where it
+    stands after both (``SimBudget.words``)."""
+    from planner.workloads.serving import budget_for, latency_vs_qps, plan_serving, settings_for
 
     job = _load(copy.deepcopy(base))
     cat = catalog or cached_catalog()
@@ -660,14 +663,16 @@ def serving_view(base: dict, catalog=None, profile=None, factors=QPS_FACTORS,
     key = (job_key(job), id(cat), id(profile), tuple(factors))
     if key in _SERVING_VIEWS:
         return _SERVING_VIEWS[key]
-    res = plan_serving(job, cat, profile, progress=progress)
+    sim = settings_for(job)
+    runs = budget_for(sim)  # the plan's runs and the curve's, bounded together
+    res = plan_serving(job, cat, profile, sim=sim, progress=progress, runs=runs)
     best = res["best"]
     points = []
     qps = job.serving.qps
     if qps and best.get("simulated"):
-        sim = replace(settings_for(job), search_s=60.0, search_requests=3_000)  # a quick curve, not the sizing run
-        points = latency_vs_qps(job, best, [qps * f for f in factors], sim, cat, profile)
-    view = dict(job=job, plan=res, curve=points)
+        quick = replace(sim, search_s=60.0, search_requests=3_000)  # a quick curve, not the sizing run
+        points = latency_vs_qps(job, best, [qps * f for f in factors], quick, cat, profile, runs=runs)
+    view = dict(job=job, plan=res, curve=points, bound=runs.words(), bound_from=sim.plan_event_bound_from)
     _SERVING_VIEWS.put(key, view)
     return view
 

@@ -607,6 +607,9 @@ class ServingSimulation(Record):
     #: engine events all of the plan's simulations run together (planner.workloads.serving.SimBudget): a run starts
     #: only while fewer have run, and gets at most the events left
     plan_event_bound: int = 0
+    #: where that bound came from: "default" (planner.defaults.PLAN_EVENT_BOUND), "serving.plan_event_bound" (the job)
+    #: or "--plan-event-bound" (the flag, over the job's)
+    plan_event_bound_from: str = "default"
     #: engine events and runs the plan's simulations took (cached repeats not counted twice)
     plan_events: int = 0
     plan_runs: int = 0

@@ -32,12 +32,13 @@ def _counted(monkeypatch):
 
 
 def test_a_plan_past_its_bound_stops_simulating_and_says_so(monkeypatch, tmp_path, cli):
-    """With the plan bound lowered (the knob ``PLAN_EVENT_BOUND``) the chat job's plan stops simulating once its runs
-    have used it: the JSON carries the bound, what the runs took and what was left unsimulated, the text says it, and
-    the recommendation is the analytic size (no option was confirmed)."""
-    monkeypatch.setattr(ws, "PLAN_EVENT_BOUND", 2_000)
+    """With the plan bound lowered (the job's ``serving.plan_event_bound``; until it was a field, the module constant
+    ``PLAN_EVENT_BOUND``) the chat job's plan stops simulating once its runs have used it: the JSON carries the bound,
+    what the runs took and what was left unsimulated, the text says it, and the recommendation is the analytic size (no
+    option was confirmed)."""
     seen = _counted(monkeypatch)
-    p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": CHAT, "constraints": H100})
+    p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {**CHAT, "plan_event_bound": 2_000},
+                             "constraints": H100})
     code, out, err = cli("serve", p, "--json")
     assert code == 0, err
     sim = json.loads(out)["simulation"]
@@ -50,7 +51,8 @@ def test_a_plan_past_its_bound_stops_simulating_and_says_so(monkeypatch, tmp_pat
     code, out, err = cli("serve", p)
     assert code == 0, err
     text = flat(out)
-    assert f"plan bound: at most 2,000 engine events over all the plan's simulations (this plan: {sum(seen):,} in" in text
+    assert (f"plan bound: at most 2,000 engine events over all the plan's simulations (serving.plan_event_bound; "
+            f"this plan: {sum(seen):,} in") in text
     assert "simulation bound reached: the plan's simulations reached their 2,000-engine-event bound" in text
 
 
@@ -62,6 +64,7 @@ def test_a_plan_within_its_bound_states_it_and_its_tally(monkeypatch):
                                                   "output_tokens": 64}}), sim=FAST)
     sim = res["simulation"]
     assert sim["plan_event_bound"] == ws.PLAN_EVENT_BOUND and sim["plan_bound_reached"] == ""
+    assert sim["plan_event_bound_from"] == "default"
     assert sim["plan_events"] == sum(seen) > 0 and sim["plan_runs"] == len(seen)
 
 

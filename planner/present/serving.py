@@ -132,7 +132,8 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     render_simulated(con, res, top)
     if sim.get("plan_event_bound"):  # the whole plan's simulation bound, always stated (serving.SimBudget)
         con.print(f"[dim]plan bound: at most {sim['plan_event_bound']:,} engine events over all the plan's simulations "
-                  f"(this plan: {sim.get('plan_events', 0):,} in {sim.get('plan_runs', 0):,} runs)[/]")
+                  f"({_bound_from(sim.get('plan_event_bound_from'))}; this plan: {sim.get('plan_events', 0):,} in "
+                  f"{sim.get('plan_runs', 0):,} runs)[/]")
     if sim.get("plan_bound_reached"):
         con.print(f"[yellow]simulation bound reached:[/] {esc(sim['plan_bound_reached'])}", highlight=False)
     con.print(f"[bold green]recommended:[/] {res['why']}")
@@ -156,6 +157,15 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
     con.print(f"[dim]definitions: {res['definitions']}[/]")
     for a in res.get("assumptions", []):
         con.print(f"[dim]assumed: {a}[/]")
+
+
+#: where a plan's simulation bound came from (``ServingSimulation.plan_event_bound_from``), in the plan bound's line
+BOUND_FROM = {"default": "the default; serving.plan_event_bound or --plan-event-bound sets it",
+              "serving.plan_event_bound": "serving.plan_event_bound", "--plan-event-bound": "--plan-event-bound"}
+
+
+def _bound_from(source) -> str:
+    return BOUND_FROM.get(source or "default", str(source))
 
 
 def _shown_replicas(r: dict):

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from hardware_catalog.bounds import range_error
 from hardware_catalog.errors import from_validation
+from planner import defaults as D
 from planner import vocab as V
 from planner.errors import InputError
 from planner.layout import check_fields
@@ -754,6 +755,32 @@ def deadline_error(value, field: str) -> Optional[str]:
     return f"must be more than 0 and at most {hi:,.0f} hours (about {hi / _HOURS_PER_YEAR:,.0f} years)"
 
 
+def event_bound_value(value) -> int:
+    """``value`` as a serving plan's simulation bound (``serving.plan_event_bound``, ``serve --plan-event-bound``): a
+    whole number of engine events within ``defaults.PLAN_EVENT_BOUND_RANGE``, else ValueError in the project's words.
+    Text is read as a number (YAML 1.1 reads ``1e6`` as text, and the flag arrives as text), so ``1e6`` is 1,000,000.
+
+    >>> event_bound_value("2e5"), event_bound_value(3000.0)
+    (200000, 3000)
+    >>> event_bound_value(10)
+    Traceback (most recent call last):
+    ...
+    ValueError: must be a whole number of engine events from 1,000 to 100,000,000
+    """
+    lo, hi = D.PLAN_EVENT_BOUND_RANGE
+    why = f"must be a whole number of engine events from {lo:,} to {hi:,}"
+    if isinstance(value, str):
+        try:
+            value = float(value.replace("_", ""))
+        except ValueError:
+            raise ValueError(why) from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+        raise ValueError(why)  # (true, 2.5, inf: no count of events)
+    if not lo <= value <= hi:
+        raise ValueError(why)
+    return int(value)
+
+
 def _deadline_in_bounds(value, field: str):
     """A deadline field's validator: ``deadline_error``'s message, or the value for the type check."""
     why = deadline_error(value, field)
@@ -822,9 +849,13 @@ class ServingSpec(_Strict):
     length_cv: float = Field(0.5, ge=0, le=4)  # spread of prompt/output lengths around their means
     margin: float = Field(0.10, ge=0, lt=1)  # simulated p99s must sit this far under the targets
     deadline_hours: Optional[float] = None  # offline jobs: finish within; bounds: DEADLINE_HOURS_MAX
+    # engine events all of the plan's simulations (and the app's latency curve) run together (SimBudget); bounds:
+    # defaults.PLAN_EVENT_BOUND_RANGE
+    plan_event_bound: int = D.PLAN_EVENT_BOUND
 
     _deadline_bounds = field_validator("deadline_hours", mode="before")(
         lambda v: _deadline_in_bounds(v, "serving.deadline_hours"))
+    _event_bound = field_validator("plan_event_bound", mode="before")(event_bound_value)
 
     @model_validator(mode="after")
     def _prefix_within_prompt(self):

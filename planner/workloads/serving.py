@@ -92,6 +92,7 @@ import math
 import os
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from statistics import NormalDist
 from typing import Callable, Optional
 
 import numpy as np
@@ -110,7 +111,8 @@ from planner.model.serving_efficiency import (TILE_ROWS, WEIGHT_ONLY_TILE_ROWS, 
                                               engine_efficiency)
 from planner.results import LatencyPoint, ServingOption, ServingPlan, ServingSimulation, ServingTargets
 from planner.spec.params import _norm, count_params
-from planner.spec.schema import MAX_REASONABLE
+from planner.defaults import PLAN_EVENT_BOUND
+from planner.spec.schema import MAX_REASONABLE, event_bound_value
 from planner.spec import ClusterSpec, JobSpec, ServingSpec
 from planner.simulate.serving import (ArrivalSpec, BlockCost, EngineConfig, LengthDist, ReplicaSpec, ServingSimConfig,
                                        cut_words, load_trace, make_workload, request_tpot, simulate_serving)
@@ -1500,8 +1502,19 @@ def _nodes_note(job: JobSpec) -> list[str]:
 
 def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     """The simulation settings of a job's ``serving`` section, with the CLI's flags (``overrides``
-    that are not None) on top."""
+    that are not None) on top. ``plan_event_bound`` (``--plan-event-bound``) holds to the job field's bounds
+    (``event_bound_value``) and the settings say where the bound came from (``plan_event_bound_from``)."""
     s = job.serving
+    flag_bound = overrides.get("plan_event_bound")
+    if flag_bound is not None:
+        try:  # the field's own check, refused under the flag's name
+            overrides = {**overrides, "plan_event_bound": event_bound_value(flag_bound)}
+        except ValueError as e:
+            try:  # quoted back as the number typed, not as text ("got '12.5'"), as --deadline-hours is
+                flag_bound = float(flag_bound)
+            except (TypeError, ValueError):
+                pass
+            raise InputError("--plan-event-bound", f"{e}, got {clip(flag_bound)}") from None
     flag_h = overrides.get("deadline_hours")
     if flag_h is not None:
         # the flag holds to serving.deadline_hours' own bounds (the schema's): ``--deadline-hours inf`` or 1e300 was
@@ -1527,8 +1540,12 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
                          "applies to real-time jobs (serving.mode: realtime); an offline backlog queues its requests "
                          "at once, at serving.prompt_tokens + output_tokens")
     base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
-                deadline_hours=s.deadline_hours) if s is not None else {}
+                deadline_hours=s.deadline_hours, plan_event_bound=s.plan_event_bound,
+                plan_event_bound_from=("serving.plan_event_bound" if "plan_event_bound" in s.model_fields_set
+                                       else "default")) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
+    if flag_bound is not None:
+        base["plan_event_bound_from"] = "--plan-event-bound"
     if s is not None and s.mode == "batch":  # constraints.deadline_hours is the same deadline (``_deadline``)
         flag = overrides.get("deadline_hours") is not None
         base["deadline_hours"] = _deadline(job, base.get("deadline_hours"),
@@ -1536,12 +1553,9 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
     return SimSettings(**base)
 
 
-#: engine events all of one plan's simulations run together (``SimBudget``; ``SimSettings.plan_event_bound`` is the
-#: knob): each run is bounded by ``EVENT_BOUND`` (planner.simulate.serving), but a plan runs many (up to
-#: ``candidates`` options x settings x replica counts, and a latency-vs-QPS curve one per point). At ~100 us an event
-#: on a 2-core machine this is ~100 s of simulation; the shipped examples' plans take 7,122 (batch Llama-3-8B),
-#: 46,000 (Llama-3-70B) and 243,912 (Llama-3-8B chat, 17 runs, 25 s)
-PLAN_EVENT_BOUND = 1_000_000
+# engine events all of one plan's simulations run together: ``planner.defaults.PLAN_EVENT_BOUND`` (its reason
+# there), the job's ``serving.plan_event_bound`` or ``serve --plan-event-bound`` (``settings_for``), counted by
+# ``SimBudget`` (one made per plan by ``budget_for``)
 
 
 @dataclass(frozen=True)
@@ -1582,9 +1596,12 @@ class SimSettings:
     #: relaxation time ~ 1/(1 - rho)^2 outlasts any affordable run), so stability is checked directly.
     max_utilisation: float = 0.95
     deadline_hours: Optional[float] = None  # offline jobs: finish ``requests`` within this time
-    #: engine events all of a plan's simulations (or a latency-vs-QPS curve's) run together (``SimBudget``);
-    #: None: ``PLAN_EVENT_BOUND``, read at plan time (a test may lower it)
-    plan_event_bound: Optional[int] = None
+    #: engine events all of a plan's simulations (and a latency-vs-QPS curve's) run together (``SimBudget``,
+    #: ``budget_for``): the job's ``serving.plan_event_bound`` (``settings_for``), ``--plan-event-bound`` over it
+    plan_event_bound: int = PLAN_EVENT_BOUND
+    #: where ``plan_event_bound`` came from, said beside it: "default", "serving.plan_event_bound" or
+    #: "--plan-event-bound"
+    plan_event_bound_from: str = "default"
 
 
 #: simulated prompt / output lengths are clipped at this multiple of their means
@@ -1720,13 +1737,20 @@ class SimBudget:
         return f"{self.used:,} of {self.bound:,} plan events"
 
 
+def budget_for(sim: SimSettings, runs: Optional[SimBudget] = None) -> SimBudget:
+    """The simulation budget a plan, a refinement or a latency curve runs under: ``runs`` where the caller shares one
+    (a plan's options share the plan's; the app's curve shares its plan's), else a fresh one of
+    ``sim.plan_event_bound`` events. The one place a ``SimBudget`` is defaulted."""
+    return runs if runs is not None else SimBudget(sim.plan_event_bound)
+
+
 def _capacity(m, s, hw, tp, batch, budget, sim: SimSettings, im: Optional[IterationModel] = None,
               runs: Optional[SimBudget] = None) -> float:
     """Saturated throughput (req/s) of one replica: a backlog keeps every one of ``batch`` slots busy."""
     n = int(min(2000, max(10 * batch, 500)))
     wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed)
     cfg = _sim_config(m, s, hw, tp, batch, budget, 1, ServeTarget(None, None, None), sim, 0.0, im)
-    runs = runs or SimBudget(sim.plan_event_bound)
+    runs = budget_for(sim, runs)
     return runs.run(replace(cfg, drain_s=1e7), wl, monitor=False).throughput_rps
 
 
@@ -1772,7 +1796,7 @@ def _refine_realtime(row: ServingOption, m, s, hw, target, sim: SimSettings, qps
     p99, so the sizes are those of a one-at-a-time search (tests/test_serving.py checks it against
     one). The option comes back with ``simulated`` and its replicas, nodes and $ at the simulated size. ``runs``:
     the plan's simulation budget (``SimBudget``; it raises ``PlanBoundReached`` once spent)."""
-    runs = runs or SimBudget(sim.plan_event_bound)
+    runs = budget_for(sim, runs)
     B = row.batch
     r_an = row.replicas
     fleet, qps_all = _fleet_slice(r_an), qps
@@ -1927,7 +1951,7 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
     target = ServeTarget(s.p99_latency_ms / 1e3 if s.p99_latency_ms else None,
                          s.ttft_ms / 1e3 if s.ttft_ms else None, None)
     out = []
-    runs = runs or SimBudget(sim.plan_event_bound)
+    runs = budget_for(sim, runs)
     fleet = _fleet_slice(d["replicas"])  # a large fleet as its slice, as plan_serving sized it
     im = option_iteration(m, s, hw, row["tp"])  # once for every point
     for q in qps_values:
@@ -1969,18 +1993,52 @@ OFFLINE_FLEET_REQUESTS = OFFLINE_DRAWS * OFFLINE_SIM_REQUESTS
 OFFLINE_FLEET_RUNS = 64
 
 
-def _offline_draws_words(k: int, reps: int, whole: bool, share: int, rates: list[float]) -> str:
-    """What an offline option's draws simulated and which one its answer is, in one line (``_refine_offline``)."""
+def expected_slowest(times: list[float], n: int) -> float:
+    """The expected slowest of ``n`` replicas' times, from ``times``, a few of them drawn (at least two): the draws'
+    mean + their sample standard deviation x the expected largest of ``n`` standard normals, by Blom's approximation
+    z_n = Phi^-1((n - 0.375) / (n + 0.25)) (G. Blom, "Statistical Estimates and Transformed Beta-Variables", 1958;
+    the plotting position of the largest of n). A replica's share time is a sum over hundreds of requests, so near
+    normal; with three draws the spread is itself rough, which the words say.
+
+    >>> round(expected_slowest([9.0, 10.0, 11.0], 100), 2)  # 10 + 1 x 2.499
+    12.5
+    """
+    mean = sum(times) / len(times)
+    sd = math.sqrt(sum((t - mean) ** 2 for t in times) / (len(times) - 1))
+    return mean + sd * NormalDist().inv_cdf((n - 0.375) / (n + 0.25))
+
+
+def _offline_draws_effect(k: int, reps: int, whole: bool, share: int, rates: list[float], seconds: float) -> dict:
+    """How much an offline option's answer (its fleet's ``seconds``) rests on which shares were drawn
+    (``_refine_offline``), where not every replica's share was simulated; {} where every one was.
+    ``moves_answer``: the share of the answer's time it may move by. A share too large to run whole is timed at the
+    first draw's rate: the other draws' rates say how far another draw would have moved it. A fleet of more replicas
+    than draws is held by its slowest replica, which ``k`` draws do not see: ``slowest_of_fleet_s`` is the expected
+    slowest of all ``reps`` (``expected_slowest``), never under the answer's own slowest draw."""
+    if not whole:
+        return dict(moves_answer=max(abs(rates[0] / r - 1) for r in rates))
+    if reps <= k:
+        return {}
+    slowest = max(seconds, expected_slowest([share / r for r in rates], reps))
+    return dict(slowest_of_fleet_s=slowest, moves_answer=slowest / seconds - 1)
+
+
+def _offline_draws_words(k: int, reps: int, whole: bool, share: int, rates: list[float], effect: dict) -> str:
+    """What an offline option's draws simulated, which one its answer is and how much that may move it
+    (``_offline_draws_effect``), in one line (``_refine_offline``)."""
     lo, hi = min(rates), max(rates)
     spread = f"{lo:.3g}-{hi:.3g} req/s per replica over the {k} draws"
     if not whole:
         return (f"one replica's share ({share:,} requests) at the rate of a {OFFLINE_SIM_REQUESTS:,}-request draw, "
-                f"the first of {k} ({spread}; a share this large varies less from replica to replica than that)")
+                f"the first of {k} ({spread}: another draw moves the time by up to {effect['moves_answer']:.1%}; "
+                "a share this large varies less from replica to replica than that)")
     if reps <= k:
         return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
                 + f", {share:,} requests each), the slowest holding the fleet ({spread})")
     return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each), the slowest of them holding the "
-            f"fleet; the slowest of all {reps:,} may be slower ({spread})")
+            f"fleet; the slowest of all {reps:,} may be slower: expected {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}"
+            f", +{effect['moves_answer']:.1%} on this time (the draws' mean and spread, normal order statistics; "
+            f"{spread})")
 
 
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
@@ -1999,7 +2057,7 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
     ``OFFLINE_SIM_REQUESTS`` gives the rate. ``im``: the option's iteration model (``option_iteration``); ``runs``:
     the plan's simulation budget (``SimBudget``)."""
     im = im or option_iteration(m, s, hw, row.tp)
-    runs = runs or SimBudget(sim.plan_event_bound)
+    runs = budget_for(sim, runs)
     alone = one_request_s(row, s.output_tokens) or 0.0
     per_node = row.gpus_per_node // row.tp
 
@@ -2026,9 +2084,10 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         fleet = draws[:min(reps, len(draws))] if whole else draws[:1]
         seconds, _, res = max(fleet, key=lambda x: x[0])
         rates = [share / t if s.requests else r.throughput_rps for t, _, r in draws]
+        effect = _offline_draws_effect(len(draws), reps, whole, share, rates, seconds)
         info = dict(count=len(draws), seeds=[sim.seed + k for k in range(len(draws))], requests_per_s=rates,
-                    whole_share=whole, fleet_draws=len(fleet),
-                    what=_offline_draws_words(len(draws), reps, whole, share, rates))
+                    whole_share=whole, fleet_draws=len(fleet), **effect,
+                    what=_offline_draws_words(len(draws), reps, whole, share, rates, effect))
         return res, batch, share, seconds, info
 
     reps = row.offline_replicas or 1
@@ -2065,7 +2124,8 @@ def _resize(row: ServingOption, qps, lim: ServingLimits = ServingLimits()) -> Se
 
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
                  sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None,
-                 progress: Optional[Callable[[int, int, str], None]] = None) -> ServingPlan:
+                 progress: Optional[Callable[[int, int, str], None]] = None,
+                 runs: Optional[SimBudget] = None) -> ServingPlan:
     """Every (hardware, TP, precision) option with its batch, latency, replicas and $; the best first.
 
     The analytic model sizes every option (a first guess at ~100% utilisation, no queueing). With
@@ -2078,6 +2138,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     when no QPS is given; offline, per million requests); ties by fewer GPUs per replica. After a
     simulation, #1 is the cheapest option it confirmed and the rest go by cost (the simulated
     size's where simulated), each with ``sized_by``; ``ranking`` says so in one line.
+
+    ``runs``: the simulation budget (``SimBudget``) to run under, where the caller shares one with more runs (the app's
+    latency curve after the plan); by default one of ``sim.plan_event_bound`` events (``budget_for``).
     """
 
     s = job.serving
@@ -2167,7 +2230,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         best_key = None
         sim_cache: dict = {}
         n_cand = min(sim.candidates, len(ok))
-        runs = SimBudget(sim.plan_event_bound)  # the whole plan's simulations, bounded together
+        runs = budget_for(sim, runs)  # the whole plan's simulations, bounded together
         for n_sim, i in enumerate(ok):
             # cheapest analytic first; stop after ``candidates`` or once the analytic cost (the
             # size at ~100% busy, usually below the simulated one) cannot beat the best simulated
@@ -2247,7 +2310,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     settings = (ServingSimulation(arrivals="trace" if sim.trace else sim.arrivals, trace=sim.trace, length_cv=sim.length_cv,
                                   margin=sim.margin, seed=sim.seed, search_s=sim.search_s, confirm_s=sim.confirm_s,
                                   deadline_hours=sim.deadline_hours, event_bound=simulator.EVENT_BOUND,
-                                  plan_event_bound=runs.bound, plan_events=runs.used, plan_runs=runs.runs,
+                                  plan_event_bound=runs.bound, plan_event_bound_from=sim.plan_event_bound_from,
+                                  plan_events=runs.used, plan_runs=runs.runs,
                                   plan_bound_reached=runs.reached) if simulated else None)
     limits, floor_notes = _limit_lines(lim, job, sim, options, rejected, realtime, qps)
     pc = count_params(m)
