@@ -985,7 +985,8 @@ def mbridge_recipe(table: dict, r):
 
 def pr2_recompute_modules(r):
     """The Megatron-Bridge recipe's ``recompute_modules`` for row ``r`` (``MBRIDGE_RECOMPUTE``), or None."""
-    v = mbridge_recipe(MBRIDGE_RECOMPUTE, r)
+    var = mbridge_variant(r)
+    v = var["recompute"] if var is not None else mbridge_recipe(MBRIDGE_RECOMPUTE, r)
     return list(v) if v else None
 
 
@@ -2101,6 +2102,10 @@ def pr2_options(r, stack: str) -> dict:
         if pr2_tokendrop(r):
             opts.update(MBRIDGE_TOKENDROP[2])
         opts.update(mbridge_cuda_graphs(r))
+        var = mbridge_variant(r)
+        if var is not None:  # a layout variant of the recipe (MBRIDGE_LAYOUT_VARIANTS)
+            opts.update(var["moe"])
+            opts.update(var["cuda_graphs"])
         if mbridge_fused_mlp(r):
             opts["moe_fused_mlp"] = True
         if nemo_cuda_graphs(r):
@@ -2144,8 +2149,8 @@ def pr2_options(r, stack: str) -> dict:
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
 #: ``moe_a2a_overlap=True`` (and ``cutedsl_fused_grouped_mlp=True``: ``MBRIDGE_FUSED_MLP``).
-#: Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
-#: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
+#: Layout-dependent variants (B200 DeepSeek-V3 FP8_MX V2, PP8 VP2 EP32: DeepEP with overlap) are told apart by
+#: their layout: ``MBRIDGE_LAYOUT_VARIANTS``.
 #: Kimi K2 GB300 (kimi/kimi_workload_base_configs.py @013180a7 ``KIMI_K2_PRETRAIN_CONFIG_GB300``): hybridep,
 #: ``moe_a2a_overlap=False``, micro-batch 2, ``recompute_modules=["mla_up_proj"]``; the tables' MXFP8 rows
 #: print micro-batch 2, i.e. this base config (that file's later FP8_MX override -- micro-batch 1, a2a
@@ -2240,8 +2245,8 @@ MBRIDGE_NO_TP_OVERLAP = (("llama", "nvfp4"), ("gpt-oss", "nvfp4"))
 #: determined). llama3_workload_base_configs.py @00919dcf: Llama 3 8B GB300 / GB200 / B300 / B200 BF16, FP8-CS and
 #: FP8-MX ``cuda_graph_impl="local", cuda_graph_scope="full_iteration"``, NVFP4 and H100 none; Llama 3 70B B200 BF16
 #: the same, the rest none. Not determined, so left at the default (none): every 25.09 row (its recipes predate the
-#: workload configs read here), Llama 3.1 405B (llama31_workload_base_configs.py not read), and the layout variants
-#: the keys do not tell apart (B200 DeepSeek-V3 FP8-MX V2, TE-scoped with DeepEP). Earlier versions of these files
+#: workload configs read here) and Llama 3.1 405B (llama31_workload_base_configs.py not read); the B200 DeepSeek-V3
+#: FP8-MX V2 layout (TE-scoped with DeepEP) is in ``MBRIDGE_LAYOUT_VARIANTS``. Earlier versions of these files
 #: (25.11 to 26.04.01) are taken to set what the version read sets.
 _TE = "transformer_engine"
 _CG_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("moe_router", "moe_preprocess"))
@@ -2295,6 +2300,34 @@ MBRIDGE_CUDA_GRAPHS = {
     ("nemotron 3 super", "B200", "nvfp4"): [(_R2602, _CG_ATTN_MAMBA_ROUTER)],
     ("nemotron 3 super", "B200", "mxfp8"): [(_R2602, _CG_NONE)],
 }
+#: Layout variants of one (model, GPU, precision) recipe that the keys above do not tell apart: a row whose layout
+#: (PP, VPP, EP, global batch) is the variant's runs the variant's dispatcher, all-to-all overlap, CUDA graphs and
+#: recompute modules in place of the (model, GPU[, precision]) entries (``mbridge_variant``). Read from the workload
+#: configs: deepseek_workload_base_configs.py @04264182 ``DEEPSEEK_V3_PRETRAIN_CONFIG_B200_FP8_MX_V2`` (GBS 4096):
+#: ``moe_flex_dispatcher_backend="deepep"``, PP 8, VPP 2, EP 32, ``moe_a2a_overlap=True``, TE graphs
+#: ``["attn", "moe_router", "moe_preprocess"]``, ``recompute_modules=["mla_up_proj", "mlp"]`` (the B200 V1 / BF16 /
+#: FP8-CS configs: PP 16, EP 8, HybridEP, no overlap, no graphs, ``["mla_up_proj"]``: the entries above). The
+#: tables' B200 DeepSeek-V3 MXFP8 rows at PP 16 EP 8 (25.11 .. 26.04) ran an earlier version of that config.
+MBRIDGE_LAYOUT_VARIANTS = {
+    ("deepseek-v3", "B200", "mxfp8"): [
+        (dict(pp=8, vpp=2, ep=32, gbs=4096),
+         dict(moe=dict(moe_dispatcher="deepep", moe_a2a_overlap=True), cuda_graphs=_CG_ATTN_ROUTER,
+              recompute=["mla_up_proj", "mlp"])),
+    ],
+}
+
+
+def mbridge_variant(r) -> dict | None:
+    """The ``MBRIDGE_LAYOUT_VARIANTS`` settings whose layout is row ``r``'s, or None."""
+    for layout, settings in (mbridge_recipe(MBRIDGE_LAYOUT_VARIANTS, r) or []):
+        ep_m = re.search(r"EP=(\d+)", str(r.notes))
+        have = dict(pp=_int(r.pp, 1), vpp=_int(pd.to_numeric(r.vpp, errors="coerce"), 1),
+                    ep=int(ep_m.group(1)) if ep_m else 1, gbs=_int(r.global_batch_seqs, 0))
+        if all(have[k] == v for k, v in layout.items()):
+            return settings
+    return None
+
+
 #: The recipes that run the experts' MLP as Transformer Engine's fused grouped MLP (Megatron-Bridge
 #: ``cutedsl_fused_grouped_mlp=True``, which scripts/performance/utils/overrides.py turns into
 #: ``use_transformer_engine_op_fuser`` + ``moe_mlp_glu_interleave_size=32``, and perf_plugins.py into
