@@ -1654,7 +1654,42 @@ def mbridge_all(cat) -> pd.DataFrame:
       trade every what-if above but the post-sync one shows.
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
       the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
-      prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""
+      prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%).
+    * Tenth pass (accmoe, 2026-12-03): the worst rows sorted by what they share; a mapping and a routing bound taken.
+      Taken: the B200 DeepSeek-V3 FP8-MX V2 recipe's own settings for its layout (``MBRIDGE_LAYOUT_VARIANTS``: PP 8
+      VPP 2 EP 32, DeepEP with all-to-all overlap, TE ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs,
+      ``mla_up_proj`` + ``mlp`` recompute, where the PP 16 EP 8 configs run HybridEP without overlap): the 26.04.01
+      row +69.6 -> +28.2% (EP 32 over 4 DGX nodes: 15.2 s of exposed all-to-all -> 7.2 s); mbridge_all 9.0 / 31.0 ->
+      9.0 / 30.7%, Spearman 0.665 -> 0.688 (distinct configurations 0.939 -> 0.970); nothing else moves. What remains
+      in the top 15% (47 rows, |err| >= 27%): (a) release drift, 4 rows: one configuration (same layout, EP and
+      recipe) printed 1.3-1.8x apart by neighbouring patch releases (gpt-oss MXFP8 GB300 / GB200 26.06.01 1.63x /
+      1.56x slower than its 26.06, 26.08 and 26.08.01 prints; H100 Qwen3-30B 26.02 "b" print 1.77x its 26.02.01 one):
+      no configuration-level model fits both; scored on each configuration's median the p90 is still 30.6%, so drift
+      is not what holds the p90. (Not drift: the B200 / B300 gpt-oss BF16 26.02 rows, 1.7-1.8x the 26.02.01 ones,
+      print EP 64 where those print EP 8; the planner orders them right, 1.6x / 2.1x.) (b) DGX B200 / B300 MoE at
+      micro-batch 1 without full-iteration graphs, 16 rows (-27..-66%): B200 Qwen3-30B MXFP8 28.2 / 27.1 s at
+      micro-batch 1 against 9.7-9.8 s at 4 on the same 8 GPUs and GBS (the planner 9.5 / 7.6 s), B300 Qwen3-235B 49.6
+      / 48.7 s at micro-batch 1 VPP 4 against 21.9-22.1 s at 2 (the planner 22.0 / 22.1 s), B200 Qwen3-235B
+      micro-batch 1 -30% where GB200 at the same PP 8 micro-batch 1 with TE graphs is -1..-3%: a cost of ~9-16 ms per
+      layer and micro-batch that barely grows with the tokens, i.e. per-call (host / sync), several times the
+      planner's host price (the post-sync x3 / x5 what-ifs above). Megatron-Bridge PR #3868 times eager against
+      TE-scoped ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs on H100 Qwen3-30B (16 GPUs, EP 16, micro-batch
+      1): the graphs slightly slower, so on H100 the captured parts' host time is not what is missing; no timing of
+      the part past the sync was found. (c) thin MoE at micro-batch 4 or on H100 (gpt-oss on every GPU, Qwen3-30B H100
+      / GB200), 23 rows: the gap above ((b) holds the DGX B300 Nemotron 3 Super rows, micro-batch 1). (d) table
+      quirks: GB300 Llama 3 70B MXFP8 26.02.01 printed PP 4 without VPP at micro-batch 2 (+41%: the model's 3/8
+      bubble; every other print of that config is PP 4 VPP 5 micro-batch 1, +2..+8%). Also taken: group-limited
+      routing's node reach as Megatron-Core's ``group_limited_topk`` gives it under forced balancing
+      (planner.model.moe ``group_node_bound``: a node is reached only if it holds one of the token's 4 chosen groups,
+      1 - C(6, 4) / C(8, 4) = 0.786 at 2 groups a node, where the former cap, 4 groups' share of the nodes, let the
+      uniform 0.904 through; sampled routing 0.780, tests/test_moe_time.py): the variant row's EP 32 over 4 nodes
+      sends 2.36 rows a token off the node, not 2.71, +28.2 -> +19.4%; EP 64 over 8 nodes (H100, one group a node) is
+      the former 0.5; no other row moves. Not taken: also the misses inside a chosen group (the 4 groups' 128 experts
+      as a uniform pool, 0.732 at 4 nodes, 0.454 at 8): the sampled routing gives 0.780 / 0.494 (each chosen group is
+      chosen for its top experts, so it rarely goes empty), and it would move the H100 DeepSeek-V3 row -8.5 -> -10.6%.
+      vtrain_multi's Spearman (0.812) is the 39.1B TP <= 4 rows (``benchmarks/inverted_pairs.py``: 209 of its 240
+      inverted pairs, ``vtrain``'s docstring) and the 3.6B TP 8 micro-batch 64 (one micro-batch a step) row, -48%,
+      measured 1.9x its micro-batch-32 sibling: nothing new found for either."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
