@@ -1687,9 +1687,15 @@ def mbridge_all(cat) -> pd.DataFrame:
       the former 0.5; no other row moves. Not taken: also the misses inside a chosen group (the 4 groups' 128 experts
       as a uniform pool, 0.732 at 4 nodes, 0.454 at 8): the sampled routing gives 0.780 / 0.494 (each chosen group is
       chosen for its top experts, so it rarely goes empty), and it would move the H100 DeepSeek-V3 row -8.5 -> -10.6%.
-      vtrain_multi's Spearman (0.812) is the 39.1B TP <= 4 rows (``benchmarks/inverted_pairs.py``: 209 of its 240
-      inverted pairs, ``vtrain``'s docstring) and the 3.6B TP 8 micro-batch 64 (one micro-batch a step) row, -48%,
-      measured 1.9x its micro-batch-32 sibling: nothing new found for either."""
+      Left for a next pass, measured: that recipe's explicit ``pp_layout`` "Et*4|(t*4|)*14tmL" (4 layers on every
+      virtual stage, 1 layer + MTP + loss on the last), where the planner's ``layout`` form (planner.model.pipeline
+      ``layout_counts``) puts 3, 4 x 13, 3, 3 and so the MTP module and head beside 7 layers on the last rank: patched
+      in for this row +19.4 -> -7.1%. It needs a stack option carrying the layout (stacks, schema, --emit, stack
+      rules), not added here; applied to every PP 8 VPP 2 DeepSeek-V3 row it would also move the 25.09 GB200 / 25.11
+      GB300 rows -0.6 / -0.1 -> -19.8 / -18.4%, whose recipes' layouts were not read. vtrain_multi's Spearman (0.812)
+      is the 39.1B TP <= 4 rows (``benchmarks/inverted_pairs.py``: 209 of its 240 inverted pairs, ``vtrain``'s
+      docstring) and the 3.6B TP 8 micro-batch 64 (one micro-batch a step) row, -48%, measured 1.9x its micro-batch-32
+      sibling: nothing new found for either."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
