@@ -985,7 +985,8 @@ def mbridge_recipe(table: dict, r):
 
 def pr2_recompute_modules(r):
     """The Megatron-Bridge recipe's ``recompute_modules`` for row ``r`` (``MBRIDGE_RECOMPUTE``), or None."""
-    v = mbridge_recipe(MBRIDGE_RECOMPUTE, r)
+    var = mbridge_variant(r)
+    v = var["recompute"] if var is not None else mbridge_recipe(MBRIDGE_RECOMPUTE, r)
     return list(v) if v else None
 
 
@@ -1711,7 +1712,48 @@ def mbridge_all(cat) -> pd.DataFrame:
       trade every what-if above but the post-sync one shows.
     * Table quirks kept out of the error: see the builder's ``LEFT_OUT`` (a malformed 25.11 H100 row,
       the 26.02 first print's H100 Qwen3-30B 2557 tokens/s, half of what its TFLOP/s implies); 26.04.01
-      prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%)."""
+      prints coarsely rounded tokens/s (within 2% of its TFLOP/s column, the other releases within 1%).
+    * Tenth pass (accmoe, 2026-12-03): the worst rows sorted by what they share; a mapping and a routing bound taken.
+      Taken: the B200 DeepSeek-V3 FP8-MX V2 recipe's own settings for its layout (``MBRIDGE_LAYOUT_VARIANTS``: PP 8
+      VPP 2 EP 32, DeepEP with all-to-all overlap, TE ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs,
+      ``mla_up_proj`` + ``mlp`` recompute, where the PP 16 EP 8 configs run HybridEP without overlap): the 26.04.01
+      row +69.6 -> +28.2% (EP 32 over 4 DGX nodes: 15.2 s of exposed all-to-all -> 7.2 s); mbridge_all 9.0 / 31.0 ->
+      9.0 / 30.7%, Spearman 0.665 -> 0.688 (distinct configurations 0.939 -> 0.970); nothing else moves. What remains
+      in the top 15% (47 rows, |err| >= 27%): (a) release drift, 4 rows: one configuration (same layout, EP and
+      recipe) printed 1.3-1.8x apart by neighbouring patch releases (gpt-oss MXFP8 GB300 / GB200 26.06.01 1.63x /
+      1.56x slower than its 26.06, 26.08 and 26.08.01 prints; H100 Qwen3-30B 26.02 "b" print 1.77x its 26.02.01 one):
+      no configuration-level model fits both; scored on each configuration's median the p90 is still 30.6%, so drift
+      is not what holds the p90. (Not drift: the B200 / B300 gpt-oss BF16 26.02 rows, 1.7-1.8x the 26.02.01 ones,
+      print EP 64 where those print EP 8; the planner orders them right, 1.6x / 2.1x.) (b) DGX B200 / B300 MoE at
+      micro-batch 1 without full-iteration graphs, 16 rows (-27..-66%): B200 Qwen3-30B MXFP8 28.2 / 27.1 s at
+      micro-batch 1 against 9.7-9.8 s at 4 on the same 8 GPUs and GBS (the planner 9.5 / 7.6 s), B300 Qwen3-235B 49.6
+      / 48.7 s at micro-batch 1 VPP 4 against 21.9-22.1 s at 2 (the planner 22.0 / 22.1 s), B200 Qwen3-235B
+      micro-batch 1 -30% where GB200 at the same PP 8 micro-batch 1 with TE graphs is -1..-3%: a cost of ~9-16 ms per
+      layer and micro-batch that barely grows with the tokens, i.e. per-call (host / sync), several times the
+      planner's host price (the post-sync x3 / x5 what-ifs above). Megatron-Bridge PR #3868 times eager against
+      TE-scoped ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs on H100 Qwen3-30B (16 GPUs, EP 16, micro-batch
+      1): the graphs slightly slower, so on H100 the captured parts' host time is not what is missing; no timing of
+      the part past the sync was found. (c) thin MoE at micro-batch 4 or on H100 (gpt-oss on every GPU, Qwen3-30B H100
+      / GB200), 23 rows: the gap above ((b) holds the DGX B300 Nemotron 3 Super rows, micro-batch 1). (d) table
+      quirks: GB300 Llama 3 70B MXFP8 26.02.01 printed PP 4 without VPP at micro-batch 2 (+41%: the model's 3/8
+      bubble; every other print of that config is PP 4 VPP 5 micro-batch 1, +2..+8%). Also taken: group-limited
+      routing's node reach as Megatron-Core's ``group_limited_topk`` gives it under forced balancing
+      (planner.model.moe ``group_node_bound``: a node is reached only if it holds one of the token's 4 chosen groups,
+      1 - C(6, 4) / C(8, 4) = 0.786 at 2 groups a node, where the former cap, 4 groups' share of the nodes, let the
+      uniform 0.904 through; sampled routing 0.780, tests/test_moe_time.py): the variant row's EP 32 over 4 nodes
+      sends 2.36 rows a token off the node, not 2.71, +28.2 -> +19.4%; EP 64 over 8 nodes (H100, one group a node) is
+      the former 0.5; no other row moves. Not taken: also the misses inside a chosen group (the 4 groups' 128 experts
+      as a uniform pool, 0.732 at 4 nodes, 0.454 at 8): the sampled routing gives 0.780 / 0.494 (each chosen group is
+      chosen for its top experts, so it rarely goes empty), and it would move the H100 DeepSeek-V3 row -8.5 -> -10.6%.
+      Left for a next pass, measured: that recipe's explicit ``pp_layout`` "Et*4|(t*4|)*14tmL" (4 layers on every
+      virtual stage, 1 layer + MTP + loss on the last), where the planner's ``layout`` form (planner.model.pipeline
+      ``layout_counts``) puts 3, 4 x 13, 3, 3 and so the MTP module and head beside 7 layers on the last rank: patched
+      in for this row +19.4 -> -7.1%. It needs a stack option carrying the layout (stacks, schema, --emit, stack
+      rules), not added here; applied to every PP 8 VPP 2 DeepSeek-V3 row it would also move the 25.09 GB200 / 25.11
+      GB300 rows -0.6 / -0.1 -> -19.8 / -18.4%, whose recipes' layouts were not read. vtrain_multi's Spearman (0.812)
+      is the 39.1B TP <= 4 rows (``benchmarks/inverted_pairs.py``: 209 of its 240 inverted pairs, ``vtrain``'s
+      docstring) and the 3.6B TP 8 micro-batch 64 (one micro-batch a step) row, -48%, measured 1.9x its micro-batch-32
+      sibling: nothing new found for either."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -2192,6 +2234,10 @@ def pr2_options(r, stack: str) -> dict:
         if pr2_tokendrop(r):
             opts.update(MBRIDGE_TOKENDROP[2])
         opts.update(mbridge_cuda_graphs(r))
+        var = mbridge_variant(r)
+        if var is not None:  # a layout variant of the recipe (MBRIDGE_LAYOUT_VARIANTS)
+            opts.update(var["moe"])
+            opts.update(var["cuda_graphs"])
         if mbridge_fused_mlp(r):
             opts["moe_fused_mlp"] = True
         if nemo_cuda_graphs(r):
@@ -2235,8 +2281,8 @@ def pr2_options(r, stack: str) -> dict:
 #: overlap; GPT-OSS 120B V2 (GBS 1280, the tables' batch from 26.02 on): BF16 GB300 the default
 #: dispatcher, GB200 ``moe_a2a_overlap=True``, B300 hybridep; FP8_MX on all three hybridep with
 #: ``moe_a2a_overlap=True`` (and ``cutedsl_fused_grouped_mlp=True``: ``MBRIDGE_FUSED_MLP``).
-#: Layout-dependent variants are not told apart (B200 DeepSeek-V3 FP8_MX V2,
-#: PP8 VP2 EP32: DeepEP with overlap; the (model, GPU) entry's hybridep is taken for every B200 row).
+#: Layout-dependent variants (B200 DeepSeek-V3 FP8_MX V2, PP8 VP2 EP32: DeepEP with overlap) are told apart by
+#: their layout: ``MBRIDGE_LAYOUT_VARIANTS``.
 #: Kimi K2 GB300 (kimi/kimi_workload_base_configs.py @013180a7 ``KIMI_K2_PRETRAIN_CONFIG_GB300``): hybridep,
 #: ``moe_a2a_overlap=False``, micro-batch 2, ``recompute_modules=["mla_up_proj"]``; the tables' MXFP8 rows
 #: print micro-batch 2, i.e. this base config (that file's later FP8_MX override -- micro-batch 1, a2a
@@ -2331,8 +2377,8 @@ MBRIDGE_NO_TP_OVERLAP = (("llama", "nvfp4"), ("gpt-oss", "nvfp4"))
 #: determined). llama3_workload_base_configs.py @00919dcf: Llama 3 8B GB300 / GB200 / B300 / B200 BF16, FP8-CS and
 #: FP8-MX ``cuda_graph_impl="local", cuda_graph_scope="full_iteration"``, NVFP4 and H100 none; Llama 3 70B B200 BF16
 #: the same, the rest none. Not determined, so left at the default (none): every 25.09 row (its recipes predate the
-#: workload configs read here), Llama 3.1 405B (llama31_workload_base_configs.py not read), and the layout variants
-#: the keys do not tell apart (B200 DeepSeek-V3 FP8-MX V2, TE-scoped with DeepEP). Earlier versions of these files
+#: workload configs read here) and Llama 3.1 405B (llama31_workload_base_configs.py not read); the B200 DeepSeek-V3
+#: FP8-MX V2 layout (TE-scoped with DeepEP) is in ``MBRIDGE_LAYOUT_VARIANTS``. Earlier versions of these files
 #: (25.11 to 26.04.01) are taken to set what the version read sets.
 _TE = "transformer_engine"
 _CG_ROUTER = dict(cuda_graph_impl=_TE, cuda_graph_scope=("moe_router", "moe_preprocess"))
@@ -2386,6 +2432,34 @@ MBRIDGE_CUDA_GRAPHS = {
     ("nemotron 3 super", "B200", "nvfp4"): [(_R2602, _CG_ATTN_MAMBA_ROUTER)],
     ("nemotron 3 super", "B200", "mxfp8"): [(_R2602, _CG_NONE)],
 }
+#: Layout variants of one (model, GPU, precision) recipe that the keys above do not tell apart: a row whose layout
+#: (PP, VPP, EP, global batch) is the variant's runs the variant's dispatcher, all-to-all overlap, CUDA graphs and
+#: recompute modules in place of the (model, GPU[, precision]) entries (``mbridge_variant``). Read from the workload
+#: configs: deepseek_workload_base_configs.py @04264182 ``DEEPSEEK_V3_PRETRAIN_CONFIG_B200_FP8_MX_V2`` (GBS 4096):
+#: ``moe_flex_dispatcher_backend="deepep"``, PP 8, VPP 2, EP 32, ``moe_a2a_overlap=True``, TE graphs
+#: ``["attn", "moe_router", "moe_preprocess"]``, ``recompute_modules=["mla_up_proj", "mlp"]`` (the B200 V1 / BF16 /
+#: FP8-CS configs: PP 16, EP 8, HybridEP, no overlap, no graphs, ``["mla_up_proj"]``: the entries above). The
+#: tables' B200 DeepSeek-V3 MXFP8 rows at PP 16 EP 8 (25.11 .. 26.04) ran an earlier version of that config.
+MBRIDGE_LAYOUT_VARIANTS = {
+    ("deepseek-v3", "B200", "mxfp8"): [
+        (dict(pp=8, vpp=2, ep=32, gbs=4096),
+         dict(moe=dict(moe_dispatcher="deepep", moe_a2a_overlap=True), cuda_graphs=_CG_ATTN_ROUTER,
+              recompute=["mla_up_proj", "mlp"])),
+    ],
+}
+
+
+def mbridge_variant(r) -> dict | None:
+    """The ``MBRIDGE_LAYOUT_VARIANTS`` settings whose layout is row ``r``'s, or None."""
+    for layout, settings in (mbridge_recipe(MBRIDGE_LAYOUT_VARIANTS, r) or []):
+        ep_m = re.search(r"EP=(\d+)", str(r.notes))
+        have = dict(pp=_int(r.pp, 1), vpp=_int(pd.to_numeric(r.vpp, errors="coerce"), 1),
+                    ep=int(ep_m.group(1)) if ep_m else 1, gbs=_int(r.global_batch_seqs, 0))
+        if all(have[k] == v for k, v in layout.items()):
+            return settings
+    return None
+
+
 #: The recipes that run the experts' MLP as Transformer Engine's fused grouped MLP (Megatron-Bridge
 #: ``cutedsl_fused_grouped_mlp=True``, which scripts/performance/utils/overrides.py turns into
 #: ``use_transformer_engine_op_fuser`` + ``moe_mlp_glu_interleave_size=32``, and perf_plugins.py into

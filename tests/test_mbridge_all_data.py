@@ -230,3 +230,38 @@ def test_nemotron3_recipes_are_the_revision_with_the_rows_layout(rows):
         "moe_act", "layernorm"]
     nano = validate.pr2_options(by_id["mbridgeall_2604_gb300_nemotron-3-nano-30b-a3b_mxfp8_8"], "megatron-core")
     assert nano["cuda_graph_scope"] == ("attn", "mamba", "moe_router", "moe_preprocess")
+
+
+def test_layout_variant_takes_its_own_recipe(rows):
+    """A recipe's layout variant (validate.MBRIDGE_LAYOUT_VARIANTS) reaches exactly the rows with its layout: the
+    B200 DeepSeek-V3 MXFP8 row at PP 8 VPP 2 EP 32 (deepseek_workload_base_configs.py @04264182
+    ``DEEPSEEK_V3_PRETRAIN_CONFIG_B200_FP8_MX_V2``) runs DeepEP with all-to-all overlap, TE-scoped CUDA graphs and the
+    mlp recompute, while the B200 rows at PP 16 EP 8 keep the (model, GPU) entries (HybridEP, no overlap, mla_up_proj),
+    and the step the planner gives the variant row falls: its cross-node EP traffic is overlapped."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.step_time import step_time
+
+    b200 = [r for r in rows.itertuples() if r.id.startswith("mbridgeall_") and "_b200_deepseek-v3_mxfp8" in r.id]
+    variant = [r for r in b200 if validate.mbridge_variant(r) is not None]
+    assert [r.id for r in variant] == ["mbridgeall_260401a_b200_deepseek-v3_mxfp8_256"]
+    (v,) = variant
+    opts = validate.pr2_options(v, "megatron-core")
+    assert opts["moe_dispatcher"] == "deepep" and opts["moe_a2a_overlap"] is True
+    assert opts["cuda_graph_scope"] == ("attn", "moe_router", "moe_preprocess")
+    assert validate.pr2_recompute_modules(v) == ["mla_up_proj", "mlp"]
+    for r in b200:
+        if r is v:
+            continue
+        o = validate.pr2_options(r, "megatron-core")
+        assert (o["moe_dispatcher"], o["moe_a2a_overlap"]) == ("hybridep", False), r.id
+        assert validate.pr2_recompute_modules(r) == ["mla_up_proj"], r.id
+    # the variant's settings against the (model, GPU) entry's on the same row
+    cat = load_catalog()
+    case = validate.pr2_case(cat, v)
+    base = dict(case.options, moe_dispatcher="hybridep", moe_a2a_overlap=False)
+    base.pop("cuda_graph_impl", None), base.pop("cuda_graph_scope", None)
+    t_var = step_time(case.model, case.training, case.candidates, case.hw,
+                      **validate.pr2_time_kw(case.stack, case.options))
+    t_base = step_time(case.model, case.training, case.candidates, case.hw, **validate.pr2_time_kw(case.stack, base))
+    assert t_var["comm_ep"][0] < 0.7 * t_base["comm_ep"][0]

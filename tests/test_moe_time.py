@@ -40,6 +40,24 @@ def test_node_limited_routing_caps_the_nodes_a_token_reaches():
     assert moe.node_hit_probability(256, 8, 8, groups=8, topk_groups=4)[0] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("nodes", [2, 4, 8])
+def test_node_hit_probability_matches_sampled_group_limited_routing(nodes):
+    """Megatron-Core's ``group_limited_topk`` (moe_utils.py) on forced-balanced random logits: each of 8 contiguous
+    groups scored by the sum of its top k / group_topk experts, the top 4 groups kept, the top 8 experts among them.
+    A node holding 256 / n experts is reached as often as the planner says -- at 4 nodes (2 groups a node) 0.786, the
+    chance the node holds one of the 4 chosen groups, not the 0.90 of uniform routing the former cap let through."""
+    rng = np.random.default_rng(0)
+    t, e, g, gk, k = 20000, 256, 8, 4, 8
+    s = rng.random((t, e))
+    group_score = np.sort(s.reshape(t, g, -1), axis=-1)[:, :, -(k // gk):].sum(-1)
+    keep = np.zeros((t, g), bool)
+    np.put_along_axis(keep, np.argsort(-group_score, axis=1)[:, :gk], True, axis=1)
+    picks = np.argsort(-np.where(np.repeat(keep, e // g, axis=1), s, -np.inf), axis=1)[:, :k]
+    node = picks // (e // nodes)
+    sampled = np.mean([(node == j).any(axis=1).mean() for j in range(nodes)])
+    assert moe.node_hit_probability(e, k, nodes, groups=g, topk_groups=gk)[0] == pytest.approx(sampled, abs=0.01)
+
+
 def test_dispatch_bytes_alltoall_sends_every_copy_dedup_sends_one_per_node():
     """Megatron's all-to-all sends k copies per token, (ep - g)/ep of them off the node; DeepEP /
     HybridEP send one copy per remote node reached (DeepSeek-V3 §3.2.2)."""

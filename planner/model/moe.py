@@ -363,9 +363,15 @@ def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_
     routing) from ``experts`` spread evenly over ``nodes`` nodes, include at least one on a given
     node: 1 - C(E - E/n, k) / C(E, k). Group-limited routing (DeepSeek-V3 §2.1.2 node-limited
     routing, at most M nodes per token; Megatron-Core ``--moe-router-num-groups`` /
-    ``--moe-router-group-topk``, groups being contiguous expert ranges) lets a token reach at most
-    ``topk_groups`` groups, i.e. at most topk_groups * max(n / groups, 1) of the n nodes: the
-    probability is capped at that share."""
+    ``--moe-router-group-topk``) lets a token's experts come from its ``topk_groups`` chosen groups
+    only: megatron/core/transformer/moe/moe_utils.py ``group_limited_topk`` views the scores as
+    ``[tokens, num_groups, experts / num_groups]`` (groups are contiguous expert ranges, as an EP rank's
+    local experts and a node's ranks are), picks ``group_topk`` groups and masks the rest. Under forced
+    balancing the logits are random (router.py ``apply_random_logits``), so the chosen groups are a
+    uniform draw of topk_groups of the ``groups``, and a node reached must hold one of them. With g >= n
+    groups (g / n per node) that bounds the hit probability by the chance the node holds one, 1 - C(g - g/n,
+    topk_groups) / C(g, topk_groups) (hypergeometric); with g < n (a group over n / g nodes) by the chance
+    its group is chosen, topk_groups / g. The probability is capped at that bound."""
     nodes = np.atleast_1d(np.asarray(nodes, dtype=np.float64))
     out = np.empty_like(nodes)
     for i, n in enumerate(nodes):
@@ -376,9 +382,20 @@ def node_hit_probability(experts: int, top_k: int, nodes, groups: int = 1, topk_
             miss = (1 - per / experts) ** top_k
         p = 1.0 - miss
         if groups > 1:
-            p = min(p, topk_groups * max(n / groups, 1.0) / n)
+            p = min(p, group_node_bound(groups, topk_groups, n))
         out[i] = p
     return out
+
+
+def group_node_bound(groups: int, topk_groups: int, nodes: float) -> float:
+    """Chance that a given one of ``nodes`` nodes holds one of a token's ``topk_groups`` groups, drawn uniformly
+    from ``groups`` contiguous groups spread evenly over the nodes (``node_hit_probability``): 1 - C(g - g/n, G) /
+    C(g, G) where the node holds g/n whole groups, else (a group spans several nodes, or uneven) G * max(n/g, 1)/n,
+    the share of nodes G groups can cover."""
+    per_node = groups / max(nodes, 1.0)
+    if per_node >= 1.0 and per_node.is_integer():
+        return 1.0 - comb(int(groups - per_node), topk_groups) / comb(groups, topk_groups)
+    return min(1.0, topk_groups * max(nodes / groups, 1.0) / nodes)
 
 
 @lru_cache(maxsize=None)
