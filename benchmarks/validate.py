@@ -1324,46 +1324,55 @@ def together(cat) -> pd.DataFrame:
 def together_baselines(cat) -> pd.DataFrame:
     """The rest of Together AI's published DGX B200 runs (togethercomputer/together-dgxc-benchmarking @d275be99;
     ``TOGETHER_BL_CSV``, builder data/parts/scripts/together.py, which states the rule and each row's provenance):
-    every completed run in tests/b200/slurm/OFFICIAL_BASELINES.md's per-model tables not already in ``together`` --
-    17 rows: Llama 3.1 405B NVFP4 (TP4 PP16 VP8 and PP8 VP4, 256 / 512 GPUs, GBS 1536) and FP8 (TP4 PP8 CP2 VP8,
-    256), Llama 3.1 70B MXFP8 Megatron-FSDP (the official 64-GPU config, GBS 256), FP8 TP1 PP1 FSDP (Together's
-    own 256 / 512-GPU config, Megatron-Bridge on 25.11.01) and NVFP4 TP2 PP4 VP5 (512, GBS 2048), Qwen3-235B-A22B
-    BF16 (TP1 PP8 EP8 VP4, 256), Qwen3-30B-A3B BF16 (TP1 EP8, 64), DeepSeek-V3 BF16 / MXFP8 (TP1 PP16 EP8, 256),
-    Nemotron-4 340B BF16 / FP8 (TP8 PP4 VP12, 256) and Grok-1 314B BF16 / FP8 (TP4 PP4 EP8 ETP1 VP8, 256).
+    every completed run in tests/b200/slurm/OFFICIAL_BASELINES.md's per-model tables and in the per-model results
+    files tests/b200/slurm/*/results.md not already in ``together`` -- 28 rows. From OFFICIAL_BASELINES.md (17):
+    Llama 3.1 405B NVFP4 (TP4 PP16 VP8 and PP8 VP4, 256 / 512 GPUs, GBS 1536) and FP8 (TP4 PP8 CP2 VP8, 256), Llama
+    3.1 70B MXFP8 Megatron-FSDP (the official 64-GPU config, GBS 256), FP8 TP1 PP1 FSDP (Together's own config,
+    Megatron-Bridge on 25.11.01, 256 / 512) and NVFP4 TP2 PP4 VP5 (512, GBS 2048), Qwen3-235B-A22B BF16 (TP1 PP8 EP8
+    VP4, 256), Qwen3-30B-A3B BF16 (TP1 EP8, 64), DeepSeek-V3 BF16 / MXFP8 (TP1 PP16 EP8, 256), Nemotron-4 340B BF16 /
+    FP8 (TP8 PP4 VP12, 256), Grok-1 314B BF16 / FP8 (TP4 PP4 EP8 ETP1 VP8, 256). From the results files (11): Llama
+    3.1 70B FP8 TP1 at 64 / 128 / 592 GPUs, 405B NVFP4 config A on the older Megatron-Bridge and config B (TP4 PP8
+    CP2 VP4, GBS 128), Qwen3-235B MXFP8 variants (VP 1 / 4, CUDA graphs, HybridEP, all-to-all overlap).
 
     A source of its own, not ``together``: other software (Megatron-Bridge 26.02 / 25.11 through llmb-run for Llama
     / Qwen3 / DeepSeek-V3, NeMo 25.07.01 / 25.09.00 for the 340B and Grok-1, where ``together`` is the Nemotron-4 15B
-    NeMo 2 recipe on 26.02 through compat_runner.py), NVIDIA's official configs rather than Together's experiments,
-    and 10 of the 17 step times converted from the printed TFLOP/s with the FLOPs per sequence the same software
-    counts for the model (a sibling run that prints both; NeMo 2's Nemotron formula for the 340B, which gives the
-    ``together`` 15B rows' TFLOP/s back). The 512-GPU re-runs of the same 15 configs in the repository's worklog/
-    (later commits, 2026-04-16 .. 05-12) are not in it (a later pass, with its own rule).
+    NeMo 2 recipe on 26.02 through compat_runner.py), mostly NVIDIA's official configs rather than Together's
+    experiments, and 11 of the 28 step times converted from the printed TFLOP/s with the FLOPs per sequence the same
+    software counts for the model (a sibling run that prints both; NeMo 2's Nemotron formula for the 340B, which
+    gives the ``together`` 15B rows' TFLOP/s back). The 512-GPU re-runs of the same 15 configs in the repository's
+    worklog/ (later commits, 2026-04-16 .. 05-12) are not in it (a later pass, with its own rule).
 
     Mapped as ``together`` (``pr2_case``): stack megatron-core, 8 x 400 Gb/s InfiniBand per 8-GPU node, the
     precision each run's experiment names (TE tensorwise for fp8_cs, MXFP8, NVFP4), the distributed optimizer
     (Megatron-FSDP for the 70B TP1 PP1 rows), no recompute (not stated), bf16 gradient reduction where the recipe
     sets it (the rows' notes: Megatron-Bridge's configs, NeMo's 340B recipe and fp8 helper), EP / ETP as stated,
     TP overlap off for the 340B / Grok-1 runs (the MPI stub their PMIx workaround needs disables TE userbuffers),
-    CUDA graphs where stated (the 340B). Of the recipe tables ``mbridge_all`` reads per model, which key on that
-    source's ids, the rows carry what applies to these models on B200 in ``stack_options``: NVFP4 Llama without TE's
-    TP overlap (``MBRIDGE_NO_TP_OVERLAP``), DeepSeek-V3 and Qwen3-30B-A3B with HybridEP, no all-to-all overlap
+    CUDA graphs where stated (the 340B's local graphs; the Qwen3 "CG" runs, scope not stated, as TE-scoped
+    attention + router graphs). Of the recipe tables ``mbridge_all`` reads per model, which key on that source's
+    ids, the rows carry what applies to these models on B200 in ``stack_options``: NVFP4 Llama without TE's TP
+    overlap (``MBRIDGE_NO_TP_OVERLAP``), DeepSeek-V3 and Qwen3-30B-A3B with HybridEP, no all-to-all overlap
     (``MBRIDGE_MOE_RECIPES``); not carried: DeepSeek-V3's ``mla_up_proj`` recompute (``MBRIDGE_RECOMPUTE``) and the
     recipes' CUDA graphs (``MBRIDGE_CUDA_GRAPHS``, keyed on Megatron-Bridge releases).
 
-    As first added, nothing in planner/ changed: median 19.5%, p90 47.2%, mean signed -15.0%. Signed: Llama 3.1 70B
-    MXFP8 FSDP 64 GPUs -0.0%, FP8 TP1 256 / 512 +7.4 / +19.5%, NVFP4 512 -16.5%; 405B FP8 -10.8%, NVFP4 -31..-50%
-    (PP16 rows -45 / -50%, PP8 -32 / -37%); Nemotron-4 340B BF16 +26.4%, FP8 +6.0%; Grok-1 BF16 +13.0%, FP8 -2.3%;
-    DeepSeek-V3 BF16 -5.9%, MXFP8 -36.7%; Qwen3-235B BF16 -25.4%; Qwen3-30B BF16 -66.0%. Read against the
-    sources, not fitted: the 405B NVFP4 runs are on a fabric Together measured degraded (results.md: P2P 42 GB/s at
-    2-4 nodes, 14.5 GB/s at 32+; "bubble 43%" at PP16) and Megatron-Bridge's own NVFP4 rows are too fast in the
-    model as well (``mbridge_all``); the DeepSeek-V3 MXFP8 run is slower than its BF16 run (405.6 vs 500.2 TFLOP/s),
-    and the same command re-run on 2026-04-15 printed 550.7 TFLOP/s (30.94 s, the row's FLOPs basis); the Qwen3-30B
-    run's 8,866 tokens/s/GPU is near Megatron-Bridge's own 26.02 DGX-B200 table's 9,691 (micro-batch 1; that
-    ``mbridge_all`` row is -65% too), where 26.02.01 prints 26,695 (micro-batch 4) and the model gives this row
-    26,100: the slowness is that release's, not the GPU's.
+    As first added, nothing in planner/ changed: median 29.0%, p90 57.3%, mean signed -24.0%. Signed: Llama 3.1 70B
+    MXFP8 FSDP 64 GPUs -0.0%, FP8 TP1 64 / 128 / 256 / 512 / 592 GPUs -3.3 / +0.1 / +7.4 / +19.3 / +21.6%, NVFP4 512
+    -16.5%; 405B FP8 -10.8%, NVFP4 -32..-53% (PP16 -45 / -50%, on the older Megatron-Bridge -53%; PP8 -32 / -37%;
+    config B -38%); Nemotron-4 340B BF16 +26.4%, FP8 +6.0%; Grok-1 BF16 +13.0%, FP8 -2.3%; DeepSeek-V3 BF16 -5.9%,
+    MXFP8 -36.7%; Qwen3-235B BF16 -25.4%, MXFP8 -47..-69%; Qwen3-30B BF16 -66.0%. Read against the sources, not
+    fitted: the 405B NVFP4 runs are on a fabric Together measured degraded (results.md: P2P 42 GB/s at 2-4 nodes,
+    14.5 GB/s at 32+; "bubble 43%" at PP16) and Megatron-Bridge's own NVFP4 rows are too fast in the model as well
+    (``mbridge_all``); the Qwen3-235B MXFP8 runs are 1.2-1.7x slower than the BF16 run of the same layout (45.5-64.8
+    vs 37.8 s; Together: "FP8-to-BF16 gap ... MXFP8 GEMM + quantization overhead"), where the model has MXFP8
+    faster; the DeepSeek-V3 MXFP8 run is slower than its BF16 run (405.6 vs 500.2 TFLOP/s), and the same command
+    re-run on 2026-04-15 printed 550.7 TFLOP/s (30.94 s, the row's FLOPs basis); the Qwen3-30B run's 8,866
+    tokens/s/GPU is near Megatron-Bridge's own 26.02 DGX-B200 table's 9,691 (micro-batch 1; that ``mbridge_all`` row
+    is -65% too), where 26.02.01 prints 26,695 (micro-batch 4) and the model gives this row 26,100: the slowness is
+    that release's, not the GPU's.
 
     Listed, not scored (together.py ``NOT_SCORED``): Nemotron-H 56B FP8 64 / 256 / 512 GPUs (no planner preset for
-    the hybrid 56B; the catalog has nemotron-h-8b), DeepSeek-V3 512 GPUs (NCCL timeout, no measurement)."""
+    the hybrid 56B; the catalog has nemotron-h-8b), DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
+    NVLS / SHARP variants (their printed step and TFLOP/s disagree by 1.45x; NVLS not modelled), and the failed or
+    figure-less runs."""
     out = pr2_rows(cat, path=TOGETHER_BL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
@@ -1788,9 +1797,12 @@ def open_reports_options(text) -> dict:
 
 def _number_or_text(v: str):
     """A stack option's value as written: a number ("0.5") as a float, numbers joined by "/" ("32/64/128") as a
-    tuple of ints, anything else as text."""
+    tuple of ints, names joined by "/" ("attn/moe_router": a CUDA-graph scope) as a tuple of names, anything else
+    as text."""
     if "/" in v and all(p.isdigit() for p in v.split("/")):
         return tuple(int(p) for p in v.split("/"))
+    if "/" in v and all(p.isidentifier() for p in v.split("/")):
+        return tuple(v.split("/"))
     try:
         return float(v)
     except ValueError:

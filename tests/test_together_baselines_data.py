@@ -79,9 +79,24 @@ def test_rows_map_to_their_stated_layouts(rows):
             assert c.options["fp8_recipe"] == "nvfp4" and c.options["tp_overlap"] == "none", i
     assert case["togetherbl_nemotron4-340b_bf16_256_tp8pp4vp12"].options.get("cuda_graph_impl") == "local"
     assert case["togetherbl_deepseek-v3_mxfp8_256_tp1pp16"].options["moe_dispatcher"] == "hybridep"
+    # the Qwen3 "CG" runs: TE-scoped graphs, the scope written "attn/moe_router/moe_preprocess" read as a tuple
+    cg = case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8_cg"].options
+    assert cg["cuda_graph_impl"] == "transformer_engine"
+    assert cg["cuda_graph_scope"] == ("attn", "moe_router", "moe_preprocess")
+    assert "cuda_graph_impl" not in case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8"].options
     # the recipes that reduce bf16 gradients: every Megatron-Bridge row and the 340B; Grok-1's bf16 run does not
     assert case["togetherbl_llama3.1-405b_fp8cs_256_tp4pp8cp2vp8"].training.grad_dtype == "same"
     assert case["togetherbl_grok1-314b_bf16_256_tp4pp4vp8"].training.grad_dtype == "fp32"
+
+
+def test_rule_rows_from_both_files_and_listed_rest(rows):
+    """The rule's two files both contribute, repeats are one row, and the runs not scored are listed with a reason."""
+    b = _builder()
+    assert set(rows["table"]) >= {"OFFICIAL_BASELINES.md: Official Configs vs Your Optimized Results",
+                                  "qwen3-235b/results.md", "llama3.1-70b/fp8/results.md"}
+    r512 = rows[rows["id"] == "togetherbl_llama3.1-70b_fp8cs_512_tp1pp1"].iloc[0]
+    assert r512["value"] == pytest.approx((5.39 + 5.41 + 5.40) / 3, abs=1e-3)  # 79133 / 79134 / 79135 averaged
+    assert all(why for _, _, why in b.NOT_SCORED) and any("Nemotron-H" in w for w, _, _ in b.NOT_SCORED)
 
 
 def test_together_source_unchanged_by_the_new_rows():

@@ -4,12 +4,14 @@ Together's B200 cluster (8 x B200 a node, 8 x 400 Gb/s ConnectX-7 InfiniBand; NV
 
 Run: ``python benchmarks/data/parts/scripts/together.py`` (rewrites the CSV).
 
-Rule (which rows): every completed run, i.e. one with a TFLOP/s/GPU figure, in the per-model tables of
-``tests/b200/slurm/OFFICIAL_BASELINES.md`` @d275be99 ("Official Configs vs Your Optimized Results"), the
-repository's consolidated results file, one row per job. Its Nemotron4 15B table is already
-``together_b200_runs.csv`` (dgxc.py, source ``together``: jobs 81053 / 81054 / 81056 / 81060 / 81072 are there),
-so it adds nothing here. Layout, micro-batch and global batch: the table's, else the job's official run.sh
-header, results.md or worklog report at the same commit (NVIDIA's qwen3/pretrain/README.md for the Qwen3-30B
+Rule (which rows): every completed run, i.e. one with a TFLOP/s/GPU or step-time figure, in the per-model
+tables of ``tests/b200/slurm/OFFICIAL_BASELINES.md`` @d275be99 ("Official Configs vs Your Optimized Results", the
+repository's consolidated results file: ``ROWS``) and in the per-model results files ``tests/b200/slurm/*/results.md``
+at the same commit (``RESULTS_ROWS``), one row per job, repeats of one config averaged (as ``together``'s rows).
+Their Nemotron4 15B tables are already ``together_b200_runs.csv`` (dgxc.py, source ``together``: jobs 81053 / 81054
+/ 81056 / 81060 / 81072 and nemotron4-15b/results.md less its NVLS and profiler runs), so they add nothing here.
+Layout, micro-batch and global batch: the table's, else the job's official run.sh header, results.md or worklog
+report at the same commit (NVIDIA's qwen3/pretrain/README.md for the Qwen3-30B
 global batch). Step time: the one a file of the same commit prints for the same job (the model's results.md, a
 worklog report), else the printed TFLOP/s converted with the FLOPs per sequence the same software counts for
 that model (``FLOPS_BASIS``: runs of the same model that print both TFLOP/s and step time -- Together's, or
@@ -21,8 +23,7 @@ Listed, not scored (``NOT_SCORED``): the runs the planner cannot take yet, with 
 
 Not taken (a later pass, its own rule): the repository's ``worklog/`` reports at later commits (661e8e14,
 ebcac277: 2026-04-16 .. 05-12), 512-GPU re-runs of the same 15 model / precision pairs on other dates and node
-sets, and the variant runs in tests/b200/slurm/*/results.md that OFFICIAL_BASELINES.md does not tabulate
-(Qwen3 235B PP 4 / NVLS / FP8-MX variants, Llama 3.1 70B 64 / 128 / 592 GPUs, 405B NVFP4 configs A-old / B).
+sets, and its tests/b200/pretrain/ Kubernetes runs (Llama 3.1 8B, Qwen3 30B; another cluster setup).
 
 Why a source of its own (``together B200 baselines``), not ``together``: other software (Megatron-Bridge
 26.02 through llmb-run for Llama 3.1 / Qwen3 / DeepSeek-V3, NeMo 25.07.01 / 25.09.00 for Nemotron-4 340B and
@@ -49,6 +50,7 @@ WGROK = "worklog/2026-04-16_grok1_314b_benchmark.md"
 SETUP = ("Together AI B200 Slurm cluster: 8 x B200 per node, ConnectX-7 InfiniBand 400 Gb/s, 8 HCAs per node "
          "(results.md headers; NVLS disabled, SHARP not available).")
 MB = "nvidia+nemo+26.02.00 (Megatron-Bridge via llmb-run, NVIDIA dgxc-benchmarking official config)"
+C2511 = "nvidia+nemo+25.11.01 (Megatron-Bridge run_script.py, as the 592-GPU run's train.sh; results.md header says 26.02.00)"
 
 # architecture: Llama 3.1 / Qwen3 / DeepSeek-V3 as mbridge_all_runs.csv carries them (the public HF configs; the
 # MoE rows take the planner preset, validate.PR2_PRESETS); Nemotron-4 340B as dgxc.py ARCH; Grok-1 the public
@@ -148,13 +150,11 @@ ROWS = [
     ("Llama 3.1 70B", "nvfp4", 512, 2048, 1, 2, 4, 1, 5, 1, 2, "do", "", 2013, None, "83725",
      "tests/b200/slurm/llama3.1-70b/nvfp4/official/512gpu/run.sh", MB,
      "Official config (run.sh header: TP=2, PP=4, CP=1, VP=5, FSDP=False, MBS=1, GBS=2048)."),
-    ("Llama 3.1 70B", "fp8cs", 256, 512, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1494, 4.93, "79139", R70,
-     "nvidia+nemo+25.11.01 (Megatron-Bridge run_script.py; results.md header says 26.02.00)",
+    ("Llama 3.1 70B", "fp8cs", 256, 512, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1494, 4.93, "79139", R70, C2511,
      "Together's config TP=1, PP=1 (the official 256-GPU config is TP2 PP4 VP5). --compute_dtype fp8_cs (train.sh)."),
-    ("Llama 3.1 70B", "fp8cs", 512, 1024, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1365, 5.39, "79133", R70,
-     "nvidia+nemo+25.11.01 (Megatron-Bridge run_script.py; results.md header says 26.02.00)",
-     "Together's config TP=1, PP=1 at 512 GPUs; repeats 79134 / 79135 print 5.41 / 5.40 s (the row: 79133 as "
-     "OFFICIAL_BASELINES.md names it)."),
+    ("Llama 3.1 70B", "fp8cs", 512, 1024, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1363, 5.40, "79133/79134/79135", R70,
+     C2511, "Together's config TP=1, PP=1 at 512 GPUs; results.md 79133 and its repeats 79134 / 79135 (5.39 / 5.41 / "
+     "5.40 s; 1,365 / 1,361 / 1,363 TFLOP/s): their mean (OFFICIAL_BASELINES.md names 79133)."),
     # Qwen3 235B BF16 (results.md header: TP1 PP8 EP8 ETP1 MBS1; baseline VP4 GBS 8192)
     ("Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)", "bf16", 256, 8192, 1, 1, 8, 1, 4, 8, 1, "do", "", 514,
      37.8, "80077", RQW, MB, "Official config TP=1, PP=8, EP=8, VP=4 ('matches official exactly')."),
@@ -191,11 +191,59 @@ ROWS = [
      "set_precision_configs under fp8)."),
 ]
 
-#: in OFFICIAL_BASELINES.md's per-model tables, not scored: (what, job, why)
+#: the other completed runs of the per-model results files tests/b200/slurm/*/results.md @d275be99 (same tuple, plus
+#: an id tag for a variant of a layout already present)
+QW = "Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)"
+QW_FP8 = ("FP8 MX table; base config (header) TP=1, PP=8, EP=8, ETP=1, MBS=1; GBS 8192 as the BF16 table's runs "
+          "(the FP8 table prints none; its step x TFLOP/s matches the BF16 baseline's FLOPs at 8192 within 1%).")
+QW_CG = ("Graph scope not stated: taken as Megatron-Bridge's MoE recipes' TE-scoped attention + router graphs "
+         "(validate.MBRIDGE_CUDA_GRAPHS _CG_ATTN_ROUTER, the Qwen3-235B GB200 / Qwen3-30B B200 recipes'; Megatron-Core "
+         "captures no whole-layer graph of a dropless MoE). ")
+RESULTS_ROWS = [
+    ("Llama 3.1 70B", "fp8cs", 64, 128, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1579.3, 4.66, "79120/79119/79118", R70, C2511,
+     "Together's config TP=1, PP=1 at 64 GPUs; results.md 79120 and repeats 79119 / 79118 (4.63 / 4.68 / 4.67 s; "
+     "1,590 / 1,573 / 1,575 TFLOP/s): their mean.", ""),
+    ("Llama 3.1 70B", "fp8cs", 128, 256, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1579, 4.66, "79138", R70, C2511,
+     "Together's config TP=1, PP=1 at 128 GPUs.", ""),
+    ("Llama 3.1 70B", "fp8cs", 592, 1184, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1319, 5.59, "79140", R70, C2511,
+     "Together's config TP=1, PP=1 at 592 GPUs (74 nodes, the whole cluster).", ""),
+    ("Llama 3.1 405B", "nvfp4", 256, 1536, 1, 4, 16, 1, 8, 1, 4, "do", "", 1352, 91.8, "79866", R405,
+     "nvidia+nemo+26.02.00 (Megatron-Bridge 4df8c9739, before the 6b3b5ba7e upgrade)",
+     "Config A (TP4 PP16 VP8, DP 4) on the older Megatron-Bridge (results.md 'A (old mbridge)').", "oldmbridge"),
+    ("Llama 3.1 405B", "nvfp4", 256, 128, 1, 4, 8, 2, 4, 1, 4, "do", "", 1491, None, "(not given)", R405,
+     MB + "; Megatron-Bridge 6b3b5ba7e",
+     "Config B, 'mbridge default' (TP4 PP8 VP4 CP2 DP4, GBS 128; MBS 1 as every other 405B config).", ""),
+    (QW, "mxfp8", 256, 8192, 1, 1, 8, 1, 1, 8, 1, "do", "", 383, 50.7, "80078", RQW, MB,
+     "'FP8 baseline', VP None. CUDA graphs disabled (the table's next rows add them). " + QW_FP8, ""),
+    (QW, "mxfp8", 256, 8192, 1, 1, 8, 1, 4, 8, 1, "do", "", 387, 50.2, "80079", RQW, MB,
+     "'FP8 + VP=4'. CUDA graphs disabled. " + QW_FP8, ""),
+    (QW, "mxfp8", 256, 8192, 1, 1, 8, 1, 1, 8, 1, "do", "", 426, 45.6, "80084", RQW, MB,
+     "'FP8 + CUDA Graphs', VP None: CUDA graphs on. " + QW_CG + QW_FP8, "cg"),
+    (QW, "mxfp8", 256, 8192, 1, 1, 8, 1, 1, 8, 1, "do", "", 426, 45.5, "80085", RQW, MB,
+     "'FP8 + CG + HybridEP', VP None: CUDA graphs on, HybridEP dispatcher. " + QW_CG + QW_FP8, "cg-hybridep"),
+    (QW, "mxfp8", 256, 8192, 1, 1, 8, 1, 4, 8, 1, "do", "", 300, 64.8, "80088", RQW, MB,
+     "'FP8 + CG + A2A', VP 4: CUDA graphs on, all-to-all overlap (with delay_wgrad_compute, results.md "
+     "Key Findings; not modelled). " + QW_CG + QW_FP8, "cg-a2a"),
+    (QW, "mxfp8", 256, 8192, 1, 1, 8, 1, 4, 8, 1, "do", "", 300, 64.8, "80089", RQW, MB,
+     "'FP8 + CG + A2A + ParamOverlap', VP 4: as 80088 with the parameter gather overlapped (the planner's default "
+     "for the distributed optimizer: the same inputs as 80088). " + QW_CG + QW_FP8, "cg-a2a-paramoverlap"),
+]
+
+#: in OFFICIAL_BASELINES.md's per-model tables or the results files, not scored: (what, job, why)
 NOT_SCORED = [
     ("Nemotron-H 56B FP8, 64 / 256 / 512 GPUs, TP2 PP1, GBS 192 / 768 / 1536, 5.27 / 5.36 / 5.58 s", "83727/83728/83731",
      "hybrid Mamba-2 / attention model with no planner preset (the catalog has nemotron-h-8b only)"),
     ("DeepSeek-V3 BF16 / FP8, 512 GPUs", "83732", "NCCL timeout: no measurement"),
+    ("DeepSeek-V3 BF16, 512 GPUs (deepseek-v3/bf16/results.md)", "81073/81076", "NCCL timeout: no measurement"),
+    ("Qwen3 235B BF16 'PP=4' / 'PP=4+NVLS' / 'SHARP' (~509 / ~510 / ~506 TFLOP/s at 55.2 / 55.7 / 56.5 s, GBS 8192)",
+     "80014/80016/80018", "printed step and TFLOP/s disagree: 1.45x the FLOPs per step of the baseline (80077, 514 "
+     "TFLOP/s at 37.8 s) at the same GBS; PP 4's VP and layout not stated"),
+    ("Qwen3 235B BF16 'NVLS' (~507 TFLOP/s, 56.2 s)", "80015",
+     "NCCL NVLink SHARP: an NCCL algorithm the planner does not model (as the together 15B NVLS run); and the figures "
+     "disagree as above"),
+    ("Qwen3 235B BF16 'PP=4+EP=4'", "80017", "failed (OOM): no measurement"),
+    ("Llama 3.1 405B NVFP4 configs C / E / F", "(not given)", "C failed (NCCL hang); E, F 'tested' with no figure"),
+    ("Llama 3.1 70B FP8 512 GPUs MBS 2", "79141", "failed (NCCL crash): no measurement"),
 ]
 
 PREC = {
@@ -222,15 +270,27 @@ MB_OPTIONS = {("Llama 3.1 405B", "nvfp4"): "tp_overlap=none", ("Llama 3.1 70B", 
               ("DeepSeek-V3 (MLA, 1 shared expert, 3 dense layers)", "mxfp8"): "moe_dispatcher=hybridep;moe_a2a_overlap=False"}
 
 
+#: what a results-file variant changes, as stack options
+CG = "cuda_graph_impl=transformer_engine;cuda_graph_scope=attn/moe_router/moe_preprocess"
+VARIANT_OPTIONS = {"cg": CG, "cg-hybridep": CG + ";moe_dispatcher=hybridep", "cg-a2a": CG + ";moe_a2a_overlap=True",
+                   "cg-a2a-paramoverlap": CG + ";moe_a2a_overlap=True"}
+
+
 def slug(model: str) -> str:
     return {"Llama 3.1 405B": "llama3.1-405b", "Llama 3.1 70B": "llama3.1-70b", "Nemotron-4 340B": "nemotron4-340b",
             "Grok-1 314B": "grok1-314b"}.get(model) or model.split(" ")[0].lower()
 
 
+#: the rows OFFICIAL_BASELINES.md tabulates (the rest come from the results files only)
+OFFICIAL = {(r[0], r[1], r[2], r[15]) for r in ROWS}
+#: none at present: a layout measured at two global batches would take its GBS into the id
+GBS_VARIANTS: set = set()
+
+
 def rows():
     out = []
     for (model, prec, gpus, gbs, mbs, tp, pp, cp, vpp, ep, etp, zero, tpo, tfl, step, job, path, container,
-         note) in ROWS:
+         note, tag) in [r + ("",) for r in ROWS] + RESULTS_ROWS:
         a = ARCH[model]
         dp = gpus // (tp * pp * cp)
         assert dp * tp * pp * cp == gpus and gbs % (dp * mbs) == 0, (model, gpus)
@@ -248,12 +308,14 @@ def rows():
             note += " " + BF16_GRAD + MB_GRAD
         cg = "" if "CUDA graphs" in note else " CUDA graphs not stated."
         rid = f"togetherbl_{slug(model)}_{prec}_{gpus}_tp{tp}pp{pp}" + (f"cp{cp}" if cp > 1 else "") + (
-            f"vp{vpp}" if vpp > 1 else "")
+            f"vp{vpp}" if vpp > 1 else "") + (f"_gbs{gbs}" if (model, prec, gpus, tp, pp, cp, vpp) in GBS_VARIANTS
+                                                    else "") + (f"_{tag}" if tag else "")
         fsdp = zero == "fsdp"
         out.append(dict(
             id=rid, source="Together AI runs of NVIDIA dgxc-benchmarking official configs (togethercomputer/"
                            "together-dgxc-benchmarking OFFICIAL_BASELINES.md)",
-            table="OFFICIAL_BASELINES.md: Official Configs vs Your Optimized Results", model=model, **a,
+            table=("OFFICIAL_BASELINES.md: Official Configs vs Your Optimized Results" if (model, prec, gpus, job) in
+                   OFFICIAL else f"{path.split('/', 3)[-1]}"), model=model, **a,
             global_batch_seqs=gbs, micro_batch=mbs, tp=tp, pp=pp, dp=dp, cp=cp, vpp=vpp if vpp > 1 else "",
             zero_or_fsdp=("Megatron-FSDP (the official 70B config's FSDP)" if fsdp
                           else "distributed optimizer (the Megatron-Bridge / NeMo recipes' default)"),
@@ -266,7 +328,8 @@ def rows():
             commit=C, also_at="", provenance=REPO.format(commit=C, path=path),
             read_date=READ, tokens_per_s_printed="", mfu_pct_printed="", model_flops_per_seq_readme="",
             tflops_per_gpu_printed=tfl, step_time_printed="" if step is None else step,
-            flops_per_seq_basis=f"{per_seq:.6e}", stack_options=MB_OPTIONS.get((model, prec), "")))
+            flops_per_seq_basis=f"{per_seq:.6e}",
+            stack_options=";".join(o for o in (MB_OPTIONS.get((model, prec), ""), VARIANT_OPTIONS.get(tag, "")) if o)))
     return out
 
 
