@@ -58,6 +58,9 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   converted to optimizer-step time (``bert_dle``; which rows are scored: ``BERT_DLE_STACK``).
 * together B200 — Together AI's runs of the dgxc Nemotron-4 15B recipe on its B200 cluster
   (togethercomputer/together-dgxc-benchmarking; ``together``).
+* together B200 baselines — the rest of that repository's B200 runs: NVIDIA's official dgxc configs
+  (Llama 3.1 70B / 405B fp8 / NVFP4, Qwen3, DeepSeek-V3, Nemotron-4 340B, Grok-1) as its
+  OFFICIAL_BASELINES.md tabulates them, on Megatron-Bridge 26.02 / NeMo 25.07-25.09 (``together_baselines``).
 * tech_reports — production pre-training runs from NVIDIA technical reports that print their layout:
   Nemotron-4 15B (arXiv:2402.16819 Table 2) and Nemotron-4 340B (arXiv:2406.11704 Table 2) batch-ramp
   stages on 768-6,144 DGX H100 GPUs, iteration time as printed (``tech_reports``).
@@ -106,6 +109,7 @@ DATA = Path(__file__).parent / "data"
 PR2_CSV = DATA / "published_runs_2.csv"  # copy of shared/validation/published_runs_2.csv (README §3)
 DGXC_CSV = DATA / "dgxc_runs.csv"  # built by data/parts/scripts/dgxc.py (``dgxc``)
 TOGETHER_CSV = DATA / "together_b200_runs.csv"  # the same builder (``together``)
+TOGETHER_BL_CSV = DATA / "together_b200_baselines.csv"  # builder data/parts/scripts/together.py (``together_baselines``)
 H200_CSV = DATA / "h200_runs.csv"  # built by data/parts/scripts/h200.py (``h200``)
 MBRIDGE_ALL_CSV = DATA / "mbridge_all_runs.csv"  # built by data/parts/scripts/mbridge_all.py (``mbridge_all``)
 OPEN_REPORTS_CSV = DATA / "open_reports.csv"  # built by data/parts/scripts/open_reports.py (``open_reports``)
@@ -734,7 +738,7 @@ def pr2_intra_gbps(r):
 #: a row id's prefix -> its source in the error table, first match ("mbridgeall" before "mbridge": every
 #: other stored version of the same tables, mbridge_all_runs.csv); anything else is README §3's production set
 PR2_SOURCES = (("titan", "titan"), ("nemo", "nemo2407"), ("mbridgeall", "mbridge_all"), ("mbridge", "mbridge"),
-               ("together", "together B200"), ("kor22", "kor22"), ("techrep", "tech_reports"),
+               ("togetherbl", "together B200 baselines"), ("together", "together B200"), ("kor22", "kor22"), ("techrep", "tech_reports"),
                ("h200", "h200"), ("automodel", "automodel"), ("mi3", "mi300x"))  # h200: with its H100 pair row (h200_runs.csv ``h100_pair``)
 
 
@@ -857,6 +861,7 @@ def pr2_case(cat, r) -> PR2Case:
     notes = str(r.notes)
     ep_m = re.search(r"EP=(\d+)", notes)
     ep = int(ep_m.group(1)) if ep_m else 1
+    etp_m = re.search(r"ETP=(\d+)", notes)  # a row that states its expert TP (together_b200_baselines.csv: Grok-1 ETP 1)
     gb = r.global_batch_seqs
     if gb != gb:  # kor22_530b_dp8: global batch not given; Table 3's 280 per DP replica
         gb = 280 * dp
@@ -907,7 +912,8 @@ def pr2_case(cat, r) -> PR2Case:
     c = Candidates(tp=np.array([tp]), pp=pp, dp=dp, cp=cp, ep=ep, vpp=vpp, zero=zero, mb=mb, rc=rc,
                    sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
                    schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
-                   etp=MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp,
+                   etp=(int(etp_m.group(1)) if etp_m else
+                        MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp),
                    rn=rn if method == "block" else 0, rg=rn if method == "uniform" else 0)
     return PR2Case(model, tr, c, hw, stack, options)
 
@@ -1313,6 +1319,62 @@ def together(cat) -> pd.DataFrame:
       FA2-on-sm100 or a missing FA3 is not the gap. (4) The interleaved schedule's per-chunk gradient reduce (below,
       ``dgxc``) does not touch these TP 1 PP 1 rows."""
     out = pr2_rows(cat, path=TOGETHER_CSV)
+    return out[out["scored"]].drop(columns=["scored"])
+
+
+def together_baselines(cat) -> pd.DataFrame:
+    """The rest of Together AI's published DGX B200 runs (togethercomputer/together-dgxc-benchmarking @d275be99;
+    ``TOGETHER_BL_CSV``, builder data/parts/scripts/together.py, which states the rule and each row's provenance):
+    every completed run in tests/b200/slurm/OFFICIAL_BASELINES.md's per-model tables and in the per-model results
+    files tests/b200/slurm/*/results.md not already in ``together`` -- 28 rows. From OFFICIAL_BASELINES.md (17):
+    Llama 3.1 405B NVFP4 (TP4 PP16 VP8 and PP8 VP4, 256 / 512 GPUs, GBS 1536) and FP8 (TP4 PP8 CP2 VP8, 256), Llama
+    3.1 70B MXFP8 Megatron-FSDP (the official 64-GPU config, GBS 256), FP8 TP1 PP1 FSDP (Together's own config,
+    Megatron-Bridge on 25.11.01, 256 / 512) and NVFP4 TP2 PP4 VP5 (512, GBS 2048), Qwen3-235B-A22B BF16 (TP1 PP8 EP8
+    VP4, 256), Qwen3-30B-A3B BF16 (TP1 EP8, 64), DeepSeek-V3 BF16 / MXFP8 (TP1 PP16 EP8, 256), Nemotron-4 340B BF16 /
+    FP8 (TP8 PP4 VP12, 256), Grok-1 314B BF16 / FP8 (TP4 PP4 EP8 ETP1 VP8, 256). From the results files (11): Llama
+    3.1 70B FP8 TP1 at 64 / 128 / 592 GPUs, 405B NVFP4 config A on the older Megatron-Bridge and config B (TP4 PP8
+    CP2 VP4, GBS 128), Qwen3-235B MXFP8 variants (VP 1 / 4, CUDA graphs, HybridEP, all-to-all overlap).
+
+    A source of its own, not ``together``: other software (Megatron-Bridge 26.02 / 25.11 through llmb-run for Llama
+    / Qwen3 / DeepSeek-V3, NeMo 25.07.01 / 25.09.00 for the 340B and Grok-1, where ``together`` is the Nemotron-4 15B
+    NeMo 2 recipe on 26.02 through compat_runner.py), mostly NVIDIA's official configs rather than Together's
+    experiments, and 11 of the 28 step times converted from the printed TFLOP/s with the FLOPs per sequence the same
+    software counts for the model (a sibling run that prints both; NeMo 2's Nemotron formula for the 340B, which
+    gives the ``together`` 15B rows' TFLOP/s back). The 512-GPU re-runs of the same 15 configs in the repository's
+    worklog/ (later commits, 2026-04-16 .. 05-12) are not in it (a later pass, with its own rule).
+
+    Mapped as ``together`` (``pr2_case``): stack megatron-core, 8 x 400 Gb/s InfiniBand per 8-GPU node, the
+    precision each run's experiment names (TE tensorwise for fp8_cs, MXFP8, NVFP4), the distributed optimizer
+    (Megatron-FSDP for the 70B TP1 PP1 rows), no recompute (not stated), bf16 gradient reduction where the recipe
+    sets it (the rows' notes: Megatron-Bridge's configs, NeMo's 340B recipe and fp8 helper), EP / ETP as stated,
+    TP overlap off for the 340B / Grok-1 runs (the MPI stub their PMIx workaround needs disables TE userbuffers),
+    CUDA graphs where stated (the 340B's local graphs; the Qwen3 "CG" runs, scope not stated, as TE-scoped
+    attention + router graphs). Of the recipe tables ``mbridge_all`` reads per model, which key on that source's
+    ids, the rows carry what applies to these models on B200 in ``stack_options``: NVFP4 Llama without TE's TP
+    overlap (``MBRIDGE_NO_TP_OVERLAP``), DeepSeek-V3 and Qwen3-30B-A3B with HybridEP, no all-to-all overlap
+    (``MBRIDGE_MOE_RECIPES``); not carried: DeepSeek-V3's ``mla_up_proj`` recompute (``MBRIDGE_RECOMPUTE``) and the
+    recipes' CUDA graphs (``MBRIDGE_CUDA_GRAPHS``, keyed on Megatron-Bridge releases).
+
+    As first added, nothing in planner/ changed: median 29.0%, p90 57.3%, mean signed -24.0%. Signed: Llama 3.1 70B
+    MXFP8 FSDP 64 GPUs -0.0%, FP8 TP1 64 / 128 / 256 / 512 / 592 GPUs -3.3 / +0.1 / +7.4 / +19.3 / +21.6%, NVFP4 512
+    -16.5%; 405B FP8 -10.8%, NVFP4 -32..-53% (PP16 -45 / -50%, on the older Megatron-Bridge -53%; PP8 -32 / -37%;
+    config B -38%); Nemotron-4 340B BF16 +26.4%, FP8 +6.0%; Grok-1 BF16 +13.0%, FP8 -2.3%; DeepSeek-V3 BF16 -5.9%,
+    MXFP8 -36.7%; Qwen3-235B BF16 -25.4%, MXFP8 -47..-69%; Qwen3-30B BF16 -66.0%. Read against the sources, not
+    fitted: the 405B NVFP4 runs are on a fabric Together measured degraded (results.md: P2P 42 GB/s at 2-4 nodes,
+    14.5 GB/s at 32+; "bubble 43%" at PP16) and Megatron-Bridge's own NVFP4 rows are too fast in the model as well
+    (``mbridge_all``); the Qwen3-235B MXFP8 runs are 1.2-1.7x slower than the BF16 run of the same layout (45.5-64.8
+    vs 37.8 s; Together: "FP8-to-BF16 gap ... MXFP8 GEMM + quantization overhead"), where the model has MXFP8
+    faster; the DeepSeek-V3 MXFP8 run is slower than its BF16 run (405.6 vs 500.2 TFLOP/s), and the same command
+    re-run on 2026-04-15 printed 550.7 TFLOP/s (30.94 s, the row's FLOPs basis); the Qwen3-30B run's 8,866
+    tokens/s/GPU is near Megatron-Bridge's own 26.02 DGX-B200 table's 9,691 (micro-batch 1; that ``mbridge_all`` row
+    is -65% too), where 26.02.01 prints 26,695 (micro-batch 4) and the model gives this row 26,100: the slowness is
+    that release's, not the GPU's.
+
+    Listed, not scored (together.py ``NOT_SCORED``): Nemotron-H 56B FP8 64 / 256 / 512 GPUs (no planner preset for
+    the hybrid 56B; the catalog has nemotron-h-8b), DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
+    NVLS / SHARP variants (their printed step and TFLOP/s disagree by 1.45x; NVLS not modelled), and the failed or
+    figure-less runs."""
+    out = pr2_rows(cat, path=TOGETHER_BL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
 
@@ -1777,9 +1839,12 @@ def open_reports_options(text) -> dict:
 
 def _number_or_text(v: str):
     """A stack option's value as written: a number ("0.5") as a float, numbers joined by "/" ("32/64/128") as a
-    tuple of ints, anything else as text."""
+    tuple of ints, names joined by "/" ("attn/moe_router": a CUDA-graph scope) as a tuple of names, anything else
+    as text."""
     if "/" in v and all(p.isdigit() for p in v.split("/")):
         return tuple(int(p) for p in v.split("/"))
+    if "/" in v and all(p.isidentifier() for p in v.split("/")):
+        return tuple(v.split("/"))
     try:
         return float(v)
     except ValueError:
@@ -2183,7 +2248,7 @@ def pr2_group(r) -> str:
     if r.id.startswith("automodel_"):  # one table, one GPU: a model's rows across layouts
         return f"automodel/{r.model}"
     m = re.match(r"(titan24_t\d|titan_doc_a100|titan_doc_405b|kor22_t5|nemo2407|mbridge\d+_\w+?_|mtnlg"
-                 r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8)|together_[a-z0-9.-]+_(?:bf16|fp8)|techrep_[a-z0-9.-]+)", r.id)
+                 r"|dgxc_\d+_[a-z0-9.-]+_(?:bf16|fp8)|together_[a-z0-9.-]+_(?:bf16|fp8)|togetherbl_[a-z0-9.-]+_(?:bf16|fp8cs|mxfp8|nvfp4)|techrep_[a-z0-9.-]+)", r.id)
     return f"{m.group(1) if m else r.id}/{r.model}"
 
 
@@ -2702,7 +2767,7 @@ def run_all(cat=None) -> pd.DataFrame:
     pr2 = pr2_rows(cat)
     pr2 = pr2[pr2["scored"]].drop(columns=["scored"])
     return pd.concat([vtrain(cat, "single"), vtrain(cat, "multi"), published(cat), resnet50(cat), bert_dle(cat), pr2, nemo_longseq(cat),
-                      nemo2407_ft(cat), dgxc(cat), together(cat), mbridge_all(cat),
+                      nemo2407_ft(cat), dgxc(cat), together(cat), together_baselines(cat), mbridge_all(cat),
                       open_reports(cat),  # open-model production runs (benchmarks/data/open_reports.csv)
                       tech_reports(cat),  # NVIDIA technical reports' production runs (tech_reports.csv)
                       h200(cat),  # Google Cloud's A3 Ultra (H200) recipe steps (h200_runs.csv)

@@ -1,0 +1,108 @@
+"""Together AI's B200 official-config runs (benchmarks/data/together_b200_baselines.csv, builder
+benchmarks/data/parts/scripts/together.py, source ``together B200 baselines`` in benchmarks/validate.py): the CSV is
+what the builder writes, its step times agree with the TFLOP/s the runs print, and the rows map to the layouts and
+settings their sources state."""
+import importlib.util
+import sys
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+CSV = ROOT / "benchmarks" / "data" / "together_b200_baselines.csv"
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("together_builder", ROOT / "benchmarks" / "data" / "parts" / "scripts"
+                                                  / "together.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return pd.read_csv(CSV)
+
+
+def test_csv_is_what_the_builder_writes(rows):
+    built = pd.DataFrame(_builder().rows())
+    assert list(built["id"]) == list(rows["id"]) and rows["id"].is_unique
+    pd.testing.assert_series_equal(built["value"].astype(float), rows["value"].astype(float), check_names=False)
+    assert (rows["commit"].str.len() == 40).all() and rows["provenance"].str.contains(
+        "togethercomputer/together-dgxc-benchmarking/blob/").all()
+
+
+def test_step_times_and_printed_tflops_agree(rows):
+    """Each row's step x TFLOP/s x GPUs / GBS is the FLOPs per sequence its software counts for the model: within 2%
+    of the basis where the step is printed (an independent run of the same model), exactly where it is converted."""
+    for r in rows.itertuples():
+        per_seq = r.value * r.tflops_per_gpu_printed * 1e12 * r.num_gpus / r.global_batch_seqs
+        tol = 0.02 if r.step_time_printed == r.step_time_printed else 0.002
+        assert per_seq == pytest.approx(float(r.flops_per_seq_basis), rel=tol), r.id
+
+
+def test_nemotron340b_steps_give_their_tflops_back_with_the_causal_count(rows):
+    """NeMo 2 logs model FLOPs with causal attention halved (tests/test_dgxc_data.py: the together 15B rows): the
+    planner's causal-halved FLOPs of Nemotron-4 340B over the converted steps give the printed TFLOP/s back (1%)."""
+    import validate
+    from hardware_catalog import load_catalog
+    from planner.model.flops import step_flops
+
+    cat = load_catalog()
+    sub = rows[rows["id"].str.contains("nemotron4-340b")]
+    assert len(sub) == 2
+    for r in sub.itertuples():
+        case = validate.pr2_case(cat, r)
+        fl = float(step_flops(case.model, int(r.seq_len), int(r.global_batch_seqs), causal_half=True)["model"])
+        assert fl / r.value / r.num_gpus / 1e12 == pytest.approx(r.tflops_per_gpu_printed, rel=0.01), r.id
+
+
+def test_rows_map_to_their_stated_layouts(rows):
+    import validate
+    from hardware_catalog import load_catalog
+
+    cat = load_catalog()
+    case = {r.id: validate.pr2_case(cat, r) for r in rows.itertuples()}
+    assert {validate.pr2_source(i) for i in case} == {"together B200 baselines"}
+    grok = case["togetherbl_grok1-314b_fp8cs_256_tp4pp4vp8"].candidates
+    assert (int(grok.tp[0]), int(grok.ep[0]), int(grok.etp[0]), int(grok.vpp[0])) == (4, 8, 1, 8)  # ETP 1 as stated
+    for i, c in case.items():
+        if "70b" in i and "tp1pp1" in i:  # Megatron-FSDP: the official config's FSDP=True
+            assert int(c.candidates.zero[0]) == 3 and c.options.get("megatron_fsdp") is True, i
+        if "deepseek-v3" in i or "qwen3" in i:
+            assert int(c.candidates.ep[0]) == 8 and c.model.moe is not None, i
+        if "_nvfp4_" in i:
+            assert c.options["fp8_recipe"] == "nvfp4" and c.options["tp_overlap"] == "none", i
+    assert case["togetherbl_nemotron4-340b_bf16_256_tp8pp4vp12"].options.get("cuda_graph_impl") == "local"
+    assert case["togetherbl_deepseek-v3_mxfp8_256_tp1pp16"].options["moe_dispatcher"] == "hybridep"
+    # the Qwen3 "CG" runs: TE-scoped graphs, the scope written "attn/moe_router/moe_preprocess" read as a tuple
+    cg = case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8_cg"].options
+    assert cg["cuda_graph_impl"] == "transformer_engine"
+    assert cg["cuda_graph_scope"] == ("attn", "moe_router", "moe_preprocess")
+    assert "cuda_graph_impl" not in case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8"].options
+    # the recipes that reduce bf16 gradients: every Megatron-Bridge row and the 340B; Grok-1's bf16 run does not
+    assert case["togetherbl_llama3.1-405b_fp8cs_256_tp4pp8cp2vp8"].training.grad_dtype == "same"
+    assert case["togetherbl_grok1-314b_bf16_256_tp4pp4vp8"].training.grad_dtype == "fp32"
+
+
+def test_rule_rows_from_both_files_and_listed_rest(rows):
+    """The rule's two files both contribute, repeats are one row, and the runs not scored are listed with a reason."""
+    b = _builder()
+    assert set(rows["table"]) >= {"OFFICIAL_BASELINES.md: Official Configs vs Your Optimized Results",
+                                  "qwen3-235b/results.md", "llama3.1-70b/fp8/results.md"}
+    r512 = rows[rows["id"] == "togetherbl_llama3.1-70b_fp8cs_512_tp1pp1"].iloc[0]
+    assert r512["value"] == pytest.approx((5.39 + 5.41 + 5.40) / 3, abs=1e-3)  # 79133 / 79134 / 79135 averaged
+    assert all(why for _, _, why in b.NOT_SCORED) and any("Nemotron-H" in w for w, _, _ in b.NOT_SCORED)
+
+
+def test_together_source_unchanged_by_the_new_rows():
+    """The new rows are their own source: ``together`` keeps its 9 Nemotron-4 15B rows."""
+    import validate
+    from hardware_catalog import load_catalog
+
+    tog = validate.together(load_catalog())
+    assert len(tog) == 9 and set(tog["source"]) == {"together B200"}
