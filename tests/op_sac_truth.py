@@ -21,8 +21,10 @@ measure with no checkpointing equals ``saved_tensors_hooks``' count (one per sto
 one rank it also equals the SAC caches plus the checkpoints' inputs (``measure="cache"``), the measure of the
 tensor-parallel check (``tp_per_layer_bytes``: two gloo ranks under torchtitan's DTensor TP plan) and of the
 expert-parallel one (``ep_per_layer_bytes``: two gloo ranks, the MoE block's routed experts behind torchtitan's
-``ExpertParallel`` dispatch and combine, real ``all_to_all_single`` exchanges). ``flash=False`` runs SDPA on torch's
-math path instead of the flash kernel (``sdpa_backend``).
+``ExpertParallel`` dispatch and combine, real ``all_to_all_single`` exchanges) and of the two combined
+(``eptp_per_layer_bytes``: four gloo ranks as data parallel 2 x TP 2, torchtitan's MoE TP plan with the routed tokens
+split over the TP ranks before ``ExpertParallel``). ``flash=False`` runs SDPA on torch's math path instead of the
+flash kernel (``sdpa_backend``).
 """
 from __future__ import annotations
 
@@ -104,11 +106,14 @@ class MoE(nn.Module):
     routed experts as ``torch._grouped_mm`` (GroupedExperts), scaled by their scores and scattered back, plus the
     shared experts. ``ep``: a process group of expert parallelism; the rank holds its ``experts / ep`` experts and the
     routed experts run between ``ep_dispatch`` and ``ep_combine`` (torchtitan's ``ExpertParallel`` input and output
-    functions around ``GroupedExperts``)."""
+    functions around ``GroupedExperts``). ``tp``: the tensor-parallel group whose ranks split the routed tokens
+    (torchtitan's ``ReordererSequenceParallel`` on ``moe.reorderer`` with EP at expert-TP 1: each TP rank routes its
+    1/tp of the block's tokens, read from the all-gathered input at their global rows, and scatters its experts'
+    outputs into a zero tensor of every token: a partial sum the MoE's output layout reduce-scatters)."""
 
-    def __init__(self, h, f, experts, top_k, shared, ep=None):
+    def __init__(self, h, f, experts, top_k, shared, ep=None, tp=None):
         super().__init__()
-        self.k, self.experts, self.ep = top_k, experts, ep
+        self.k, self.experts, self.ep, self.tp = top_k, experts, ep, tp
         self.router = nn.Module()
         self.router.gate = nn.Linear(h, experts, bias=False)
         w1, w3 = (torch.randn(experts, h, f) / math.sqrt(h) for _ in range(2))
@@ -125,9 +130,17 @@ class MoE(nn.Module):
         shape, x = x.shape, x.reshape(-1, x.shape[-1])
         scores = self.router.gate(x).float().softmax(dim=-1)
         top, idx = scores.topk(self.k, dim=-1)
+        base = 0
+        if self.tp is not None:  # ReordererSequenceParallel._prepare_inputput_fn: the TP rank's rows of the routing
+            import torch.distributed as dist
+
+            n = top.shape[0] // dist.get_world_size(self.tp)
+            base = n * dist.get_rank(self.tp)
+            top, idx = top[base:base + n], idx[base:base + n]
         order = idx.flatten().argsort(stable=True)
         counts = idx.flatten().bincount(minlength=self.experts)
-        xs = x[order // self.k]
+        rows = order // self.k + base  # _prepare_output_fn: global token indices
+        xs = x[rows]
         if self.ep is not None:
             xs, counts = ep_dispatch(self, xs, counts)
         offs = counts.cumsum(0).to(torch.int32)
@@ -136,7 +149,7 @@ class MoE(nn.Module):
         if self.ep is not None:
             ys = ep_combine(self, ys)
         ys = ys * top.flatten()[order].unsqueeze(-1).to(x.dtype)
-        out = torch.zeros_like(x).index_add(0, order // self.k, ys)
+        out = torch.zeros_like(x).index_add(0, rows, ys)
         if self.shared_experts is not None:
             out = out + self.shared_experts(x)
         return out.view(shape)
@@ -178,11 +191,11 @@ def ep_combine(moe: MoE, ys):
 
 
 class Block(nn.Module):
-    def __init__(self, h, heads, kv_heads, f, fused, moe=None, ep=None):
+    def __init__(self, h, heads, kv_heads, f, fused, moe=None, ep=None, tp=None):
         super().__init__()
         self.attention_norm, self.ffn_norm = RMSNorm(h), RMSNorm(h)
         self.attention = Attention(h, heads, kv_heads, fused)
-        self.moe = MoE(h, f, **moe, ep=ep) if moe else None
+        self.moe = MoE(h, f, **moe, ep=ep, tp=tp) if moe else None
         self.feed_forward = None if moe else FeedForward(h, f)
 
     def forward(self, x, cos, sin):
@@ -218,6 +231,7 @@ class _Alive(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in (out if isinstance(out, (tuple, list)) else (out,)):
+            t = getattr(t, "_local_tensor", t)  # a DTensor's local shard (the wrapper has no storage)
             if isinstance(t, torch.Tensor):
                 st = t.untyped_storage()
                 self.refs.setdefault(st._cdata, (StorageWeakRef(st), st.nbytes()))
@@ -304,32 +318,57 @@ def per_layer_bytes(**kw) -> float:
     return (kept_bytes(3, **kw) - kept_bytes(1, **kw)) / 2
 
 
+def tp_plan(kw, sp: bool, moe: bool = False) -> dict:
+    """torchtitan's TP plan of one block (llama3 parallelize.py ``apply_tp``; llama4 parallelize.py
+    ``apply_non_moe_tp`` and ``apply_moe_ep_tp`` for an MoE block): q/k/v (or the fused wqkv), w1, w3 column-parallel,
+    wo and w2 row-parallel; with sequence parallelism the norms sequence-parallel, the blocks' inputs and outputs
+    sequence shards, the row-parallel outputs reduce-scattered. An MoE block (its experts at expert-TP 1, behind
+    ``ExpertParallel``): the MoE's input all-gathered and its output, a partial sum, reduce-scattered
+    (``PrepareModuleInputOutput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),),
+    output_layouts=(Partial(),), desired_output_layouts=(Shard(1),))``; the input handed on as a local tensor), the
+    router gate replicated (``NoParallel``: a plain linear on the local gathered input here), the shared experts'
+    w1, w3 column-parallel and w2 row-parallel with a ``Partial`` output
+    (reduced once, at the MoE's output); the token split over the TP ranks is ``MoE(tp=...)``."""
+    from torch.distributed.tensor import Partial, Replicate, Shard
+    from torch.distributed.tensor.parallel import (ColwiseParallel, PrepareModuleInput, PrepareModuleInputOutput,
+                                                   RowwiseParallel, SequenceParallel)
+
+    col = ["attention.wqkv"] if kw["fused"] else ["attention.wq", "attention.wk", "attention.wv"]
+    plan = {**{n: ColwiseParallel() for n in col},
+            "attention.wo": RowwiseParallel(output_layouts=Shard(1) if sp else Replicate())}
+    if moe:
+        plan["moe"] = PrepareModuleInputOutput(input_layouts=(Shard(1) if sp else Replicate(),),
+                                               desired_input_layouts=(Replicate(),), use_local_input=True,
+                                               output_layouts=(Partial(),),
+                                               desired_output_layouts=(Shard(1) if sp else Replicate(),))
+        if kw["moe"]["shared"]:
+            plan.update({"moe.shared_experts.w1": ColwiseParallel(), "moe.shared_experts.w3": ColwiseParallel(),
+                         "moe.shared_experts.w2": RowwiseParallel(output_layouts=Partial())})
+    else:
+        plan.update({"feed_forward.w1": ColwiseParallel(), "feed_forward.w3": ColwiseParallel(),
+                     "feed_forward.w2": RowwiseParallel(output_layouts=Shard(1) if sp else Replicate())})
+    if sp:
+        plan.update({"attention_norm": SequenceParallel(), "ffn_norm": SequenceParallel(),
+                     "attention": PrepareModuleInput(input_layouts=(Shard(1), None, None),
+                                                     desired_input_layouts=(Replicate(), None, None))})
+        if not moe:
+            plan["feed_forward"] = PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),))
+    return plan
+
+
 def _tp_rank(rank, world, port, sp, kw, out):
-    """One gloo rank of the tensor-parallel check: torchtitan's Llama TP plan (llama3 parallelize.py ``apply_tp``:
-    q/k/v (or the fused wqkv), w1, w3 column-parallel, wo and w2 row-parallel; with sequence parallelism the norms
-    sequence-parallel, the blocks' inputs and outputs sequence shards, the row-parallel outputs reduce-scattered),
-    then op SAC per block; rank 0 puts the per-layer bytes it keeps (SAC caches and block inputs)."""
+    """One gloo rank of the tensor-parallel check: torchtitan's Llama TP plan (``tp_plan``), then op SAC per block;
+    rank 0 puts the per-layer bytes it keeps (SAC caches and block inputs)."""
     import os
 
     import torch.distributed as dist
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.tensor import Replicate, Shard
-    from torch.distributed.tensor.parallel import (ColwiseParallel, PrepareModuleInput, RowwiseParallel,
-                                                   SequenceParallel, parallelize_module)
+    from torch.distributed.tensor.parallel import parallelize_module
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     mesh = init_device_mesh("cpu", (world,))
-    col = ["attention.wqkv"] if kw["fused"] else ["attention.wq", "attention.wk", "attention.wv"]
-    plan = {**{n: ColwiseParallel() for n in col + ["feed_forward.w1", "feed_forward.w3"]},
-            **{n: RowwiseParallel(output_layouts=Shard(1) if sp else Replicate())
-               for n in ("attention.wo", "feed_forward.w2")}}
-    if sp:
-        plan.update({"attention_norm": SequenceParallel(), "ffn_norm": SequenceParallel(),
-                     "attention": PrepareModuleInput(input_layouts=(Shard(1), None, None),
-                                                     desired_input_layouts=(Replicate(), None, None)),
-                     "feed_forward": PrepareModuleInput(input_layouts=(Shard(1),),
-                                                        desired_input_layouts=(Replicate(),))})
+    plan = tp_plan(kw, sp)
     kept = {}
     for layers in (1, 3):
         torch.manual_seed(0)
@@ -404,6 +443,57 @@ def ep_per_layer_bytes(world, **kw) -> tuple[float, float]:
     return tuple(sum(r[i] for r in per_rank) / world for i in range(2))
 
 
+def _eptp_rank(rank, world, port, tp, ep, kw, out):
+    """One gloo rank of the expert-parallel check combined with tensor parallelism: ``world`` ranks as (data parallel)
+    x ``tp`` (TP innermost, torchtitan's mesh order), torchtitan's TP plan on the blocks (``tp_plan``, with sequence
+    parallelism) and ``ExpertParallel`` on the routed experts at expert-TP 1, the EP group borrowing the TP ranks and
+    ``ep / tp`` of the data-parallel ones (parallel_dims.py: "EP would borrow all cp and tp and some dp_shard degree"),
+    the routed tokens split over the TP ranks (``MoE(tp=...)``: ``ReordererSequenceParallel``). Each data-parallel
+    replica its own draw (its own routing), each TP rank its sequence shard of it. Every rank puts (rank, (SAC caches
+    and block inputs, storages alive after the forward), per layer)."""
+    import os
+
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.parallel import parallelize_module
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    mesh = init_device_mesh("cpu", (world // tp, tp), mesh_dim_names=("dp", "tp"))
+    tp_mesh = mesh["tp"]
+    assert ep in (tp, world), "the EP group is the TP group or every rank here"
+    ep_group = tp_mesh.get_group() if ep == tp else dist.group.WORLD
+    plan = tp_plan(kw, True, moe=True)
+    kept = {}
+    for layers in (1, 3):
+        torch.manual_seed(0)  # the same weights on every rank (each slices its experts, its TP shards)
+        blocks = nn.ModuleList(Block(kw["h"], kw["heads"], kw["kv_heads"], kw["f"], kw["fused"], kw["moe"],
+                                     ep=ep_group, tp=tp_mesh.get_group()) for _ in range(layers))
+        for blk in blocks:
+            blk.attention.a //= tp
+            blk.attention.g //= tp
+            parallelize_module(blk, tp_mesh, plan)
+        blocks = blocks.to(torch.bfloat16)
+        cos, sin = _tables(kw["seq"], kw["h"] // kw["heads"], torch.bfloat16)
+        torch.manual_seed(1 + mesh.get_local_rank("dp"))
+        full = torch.randn(kw["batch"], kw["seq"], kw["h"], dtype=torch.bfloat16)
+        x0 = full.chunk(tp, dim=1)[tp_mesh.get_local_rank()].contiguous().requires_grad_(True)
+        x, caches, inputs, rec = _run(blocks, x0, cos, sin, "op")
+        kept[layers] = (_cached_bytes(caches, inputs), rec.alive_bytes(skip=[x, x0, cos, sin, *(
+            getattr(p, "_local_tensor", p) for p in blocks.parameters())]))
+        x.float().sum().backward()  # the policy's backward runs under EP + TP too
+    out.put((rank, tuple((kept[3][i] - kept[1][i]) / 2 for i in range(2))))
+    dist.destroy_process_group()
+
+
+def eptp_per_layer_bytes(world, tp, ep, **kw) -> tuple[float, float]:
+    """Per-layer bytes a rank keeps under torchtitan's op SAC with expert parallelism ``ep`` and tensor parallelism
+    ``tp`` over ``world`` gloo ranks (``_eptp_rank``), the mean over the ranks (as ``ep_per_layer_bytes``): (SAC
+    caches and block inputs, every storage alive after the forward)."""
+    per_rank = _spawn(_eptp_rank, world, tp, ep, kw)
+    return tuple(sum(r[i] for r in per_rank) / world for i in range(2))
+
+
 #: the cases the test and the README table run: (name, shape keywords); hidden, heads, kv heads, FFN width, sequence,
 #: micro-batch, fused QKV, MoE (experts, top_k, shared experts)
 CASES = {
@@ -454,18 +544,26 @@ TP_CASES = [(f"{c} TP2{' + SP' if sp else ''}", 2, sp, c)
 EP_CASES = [(f"{c} EP2", 2, c) for c in ("moe s128 h256 b2 fused, 1 shared", "moe s256 h128 b1 fused, no shared")]
 
 
-#: the multi-rank truth, measured once by ``python tests/op_sac_truth.py --write`` (two spawned gloo ranks per case
-#: take ~10-30 s each on a 2-core machine, too slow to re-run in every test session): per TP or EP case name, the
-#: bytes per layer kept in the SAC caches and block inputs (TP: rank 0; EP: the mean over the ranks), and for the EP
-#: cases every storage alive after the forward too ("alive_bytes_per_layer"), with the torch version that measured
-#: them
+#: the expert-parallel cases combined with tensor parallelism (four gloo ranks: data parallel 2 x TP 2 with sequence
+#: parallelism, EP 2 -- the EP group the TP group -- or EP 4 -- every rank --, expert-TP 1): (name, world, tp, ep, case)
+EPTP_CASES = [(f"{c} TP2 + SP EP{ep}", 4, 2, ep, c)
+              for c in ("moe s128 h256 b2 fused, 1 shared", "moe s256 h128 b1 fused, no shared") for ep in (2, 4)]
+
+
+#: the multi-rank truth, measured once by ``python tests/op_sac_truth.py --write`` (two or four spawned gloo ranks per
+#: case take ~10-70 s each on a 2-core machine, too slow to re-run in every test session): per TP, EP or EP + TP case
+#: name, the bytes per layer kept in the SAC caches and block inputs (TP: rank 0; EP, EP + TP: the mean over the
+#: ranks), and for the EP and EP + TP cases every storage alive after the forward too ("alive_bytes_per_layer"), with
+#: the torch version that measured them
 TP_TRUTH = Path(__file__).parent / "data" / "op_sac_tp_truth.json"
 
 
 def write_tp_truth(path=TP_TRUTH) -> dict:
-    """Measure every ``TP_CASES`` and ``EP_CASES`` entry on gloo ranks and write the bytes per layer to ``path``."""
+    """Measure every ``TP_CASES``, ``EP_CASES`` and ``EPTP_CASES`` entry on gloo ranks and write the bytes per layer to
+    ``path``."""
     rows = {name: tp_per_layer_bytes(world, sp, **CASES[case]) for name, world, sp, case in TP_CASES}
     ep = {name: ep_per_layer_bytes(world, **CASES[case]) for name, world, case in EP_CASES}
+    ep.update({name: eptp_per_layer_bytes(world, tp, ep_, **CASES[case]) for name, world, tp, ep_, case in EPTP_CASES})
     rows.update({name: cache for name, (cache, _) in ep.items()})
     doc = {"made_by": "python tests/op_sac_truth.py --write", "torch": torch.__version__, "bytes_per_layer": rows,
            "alive_bytes_per_layer": {name: alive for name, (_, alive) in ep.items()}}
@@ -475,7 +573,7 @@ def write_tp_truth(path=TP_TRUTH) -> dict:
 
 def tp_truth(key="bytes_per_layer") -> dict:
     """The stored multi-rank truth (``TP_TRUTH``): {case name: bytes per layer} (``key``: the SAC caches and block
-    inputs; "alive_bytes_per_layer": the EP cases' storages alive after the forward)."""
+    inputs; "alive_bytes_per_layer": the EP and EP + TP cases' storages alive after the forward)."""
     return json.loads(TP_TRUTH.read_text())[key]
 
 
@@ -496,4 +594,7 @@ if __name__ == "__main__":
         print(f"| {name}, math SDPA | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.2%} |")
     for name, world, case in EP_CASES:
         meas, pred = tp_rows[name], predicted(CASES[case], ep=world)
+        print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.3%} |")
+    for name, world, tp, ep, case in EPTP_CASES:
+        meas, pred = tp_rows[name], predicted(CASES[case], tp, True, ep=ep)
         print(f"| {name} | {meas:,.0f} | {pred:,.0f} | {(pred - meas) / meas:+.3%} |")

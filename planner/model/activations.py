@@ -45,7 +45,8 @@ class SavedTensor:
     #: every rank (a row-parallel mm's partial sum, a replicated projection); "rs": a reduce-scatter's output, the
     #: sequence shard, held only under sequence parallelism with t > 1 (``op_sac_saved_tensors``); "a2a": an expert-
     #: parallel all-to-all's output, held only where ep > 1, over the rank's 1/t of the tokens (torchtitan's
-    #: ``ReordererSequenceParallel`` splits the tokens over the TP ranks before the dispatch)
+    #: ``ReordererSequenceParallel`` splits the tokens over the TP ranks before the dispatch); "ep": held whole on
+    #: every rank, only where ep > 1 (the tokens-per-expert counts exchange)
     shard: str
     selective: bool  # still kept under selective recompute (core attention dropped)
     #: the input a linear layer saves for its weight gradient: under Transformer Engine FP8 it is
@@ -54,6 +55,9 @@ class SavedTensor:
     #: the Megatron-Core ``recompute_modules`` whose recompute frees this tensor (besides
     #: "core_attn", which frees the rows not ``selective``): ``RECOMPUTE_MODULE_ROWS``
     modules: tuple = ()
+    #: ``per_token`` counts elements a layer and micro-batch, whatever its tokens (the counts exchange: one int64
+    #: per expert)
+    per_layer: bool = False
 
 
 #: What each of Megatron-Core's ``recompute_modules`` (0.16.1) frees of the table, and what it keeps
@@ -291,8 +295,8 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
     ``reduce_scatter_tensor`` output, in the save list whatever the count, adds its sequence shard ("rs"). Checked
     against torch's SAC run with torchtitan's policy on CPU (tests/op_sac_truth.py, tests/test_op_sac_activations.py:
     dense and MoE blocks, fused and separate QKV, exact to the byte on one rank and at TP 2 with and without SP on
-    gloo ranks under torchtitan's DTensor plan)."""
-    from planner.model.flops import op_sac_block
+    gloo ranks under torchtitan's DTensor plan; MoE blocks at EP 2, and at TP 2 + SP with EP 2 and 4 on four ranks)."""
+    from planner.model.flops import OP_SAC_PARTS, op_sac_block
 
     b = op_sac_block(m, moe, kind, fused_qkv, flash)
     rows = [SavedTensor("block.input", m.hidden, None, "sp", True)]
@@ -301,19 +305,30 @@ def op_sac_saved_tensors(m: ModelSpec, moe: bool = False, kind=None, fused_qkv: 
         width = m.heads * m.mla.v_head_dim if m.mla is not None else m.q_dim
         rows += [SavedTensor("sdpa.out", width, None, "tp", True),
                  SavedTensor("sdpa.logsumexp", m.heads, 4, "tp", True)]
+    # a row-parallel mm's output is reduce-scattered where it leaves its part; an MoE block's shared-expert w2 keeps
+    # its partial sum (RowwiseParallel(output_layouts=Partial())) and the MoE's output, routed and shared experts
+    # summed, is reduce-scattered once (torchtitan llama4/parallelize.py ``apply_moe_ep_tp``: the "moe" module's
+    # PrepareModuleInputOutput(output_layouts=(Partial(),), desired_output_layouts=(Shard(1),))), shared experts
+    # or not: one row of h. Measured at TP 2 + SP with EP on four gloo ranks (tests/op_sac_truth.py EPTP_CASES):
+    # without shared experts the MoE's reduce-scatter was missing (-10% of the layer's keep).
     rows += [SavedTensor(f"{x.name}.reduce_scatter", x.n, None, "rs", True) for x in b.saved + b.rerun
-             if x.shard == "row"]
-    if moe:
+             if x.shard == "row" and not x.name.startswith("shared.")]
+    in_block = moe and m.moe is not None and "moe" in OP_SAC_PARTS["moe" if kind is None else kind]
+    if in_block:
+        rows.append(SavedTensor("moe.reduce_scatter", m.hidden, None, "rs", True))
         # under expert parallelism the token dispatch and combine are ``all_to_all_single`` calls, in torchtitan's
         # save list whatever the mm count (``_op_sac_save_list``: ``torch.ops._c10d_functional.all_to_all_single``,
         # "saving their outputs avoids re-communicating"): the dispatch's output, the top_k copies of the rank's
         # tokens the experts take, and the combine's, their outputs on the way back, both kept (expert_parallel.py
-        # ``_token_dispatch`` / ``_token_combine``; the split-size exchange before them is a few integers). Zero
-        # where ep = 1 (no all-to-all: shard "a2a"). Measured at EP 2 on gloo ranks (tests/op_sac_truth.py
-        # ``EP_CASES``): the caches hold these two, and the counts exchange's experts x 8 bytes a layer.
+        # ``_token_dispatch`` / ``_token_combine``). So is the split-size exchange before them, the same functional
+        # op under no_grad: the tokens-per-expert counts from every EP rank, one int64 per expert (the router's
+        # histc of the int64 expert indices) a layer and micro-batch. Zero where ep = 1 (no all-to-all). Measured
+        # at EP 2 on gloo ranks and at EP 2 and 4 with TP 2 on four (tests/op_sac_truth.py ``EP_CASES``,
+        # ``EPTP_CASES``): the caches hold exactly these three.
         width = m.moe.top_k * m.hidden
         rows += [SavedTensor("moe.dispatch.all_to_all", width, None, "a2a", True),
-                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True)]
+                 SavedTensor("moe.combine.all_to_all", width, None, "a2a", True),
+                 SavedTensor("moe.counts.all_to_all", m.moe.experts, 8, "ep", True, per_layer=True)]
     return rows
 
 
@@ -362,8 +377,9 @@ def layer_activation_bytes(m: ModelSpec, seq, micro_batch, tp=1, cp=1, sp=False,
             b = lp_bytes  # TE keeps the quantised copy it made for the GEMM (LowPrecisionRecipe.saved_bytes)
         share = {"tp": 1.0 / tp, "sp": 1.0 / sp_div, "row": 1.0, "none": 1.0,
                  "rs": np.where((sp_div > 1), 1.0 / sp_div, 0.0),
-                 "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0)}[t.shard]
-        return tokens * per_tok * b * share
+                 "a2a": np.where(np.asarray(ep) > 1, 1.0 / tp, 0.0),
+                 "ep": np.where(np.asarray(ep) > 1, 1.0, 0.0)}[t.shard]
+        return (np.ones_like(tokens) if t.per_layer else tokens) * per_tok * b * share
 
     for t in block_saved_tensors(m, kind, 1.0, flash, dropout, moe, fp32_softmax, te_fp8, fused_glu, fused_norm,
                                  probs_in_experts):

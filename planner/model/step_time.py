@@ -477,7 +477,15 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     if m.hybrid:  # the mean layer's column / row GEMMs (``parts`` above; the MoE block's hide nothing here)
         (col_f, col_b), (row_f, row_b) = [[sum(w * ps[j][i] for w, ps in parts) for i in (0, 1)] for j in (0, 1)]
     # backward: the gradient all-gathers overlap the row-parallel dgrads, the reduce-scatters of
-    # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods)
+    # the column-parallel dgrads overlap their wgrads (TE "bulk"/ring methods). Under SP TE also re-gathers each
+    # column-parallel input for its wgrad (layernorm_linear.py / linear.py ``ctx.ln_out_needs_gather``; under
+    # userbuffers a "bulk" all-gather beside the dgrad GEMM, ``tp_comm_bulk_dgrad``, Megatron-Core's default): the
+    # async NCCL path prices it (physics.tp_exposed_async_bwd), "te" does not. Priced (2026-12-03, validate.py)
+    # it always hides under the dgrad and costs only the bulk method's 16 SMs: dgxc median 4.8 -> 5.1%, p90
+    # 10.4 -> 11.3% (nemo2407 4.3 -> 4.1, dgxc GB200 13.7 -> 13.2); with the bulk reduce-scatter's chunk term
+    # dropped too (the full bulk model): dgxc 4.8 -> 4.6 but dgxc GB200 13.7 -> 14.2, nemo2407 4.3 -> 4.6 --
+    # neither taken. Nor is the legacy stacks' re-gather (Megatron-LM's 2022 layers.py gathers too; tp_bwd_async
+    # off, so exposed): kor22 median 2.3 -> 1.1%, but production's LLaMA-65B row +25.7 -> +29.5% (p90 24.5 -> 26.8)
     def tp_passes(mode):
         f, sf = physics.tp_exposed(half, half, col_f, row_f, tp, mode, eff.sm_count)
         if mode == "none" and fw.tp_bwd_async:  # NCCL, issued async under the column GEMMs
