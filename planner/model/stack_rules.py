@@ -612,6 +612,23 @@ def default_zero(stack, dp: int, cp: int, pp: int) -> int:
     return 0 if dp * cp <= 1 else row[pp > 1]
 
 
+#: The expert-tensor-parallel degree a runtime runs under expert parallelism when the job leaves ``parallel.etp``
+#: out; a runtime absent here takes Megatron-Core's default, ETP = TP (``--expert-tensor-parallel-size`` unset).
+#: torchtitan 0.3 torchtitan/models/common/moe_sharding.py: with EP the expert weights lie on
+#: dp_replicate x efsdp x ep, never split over TP (the ``titan-etp`` rule refuses anything else).
+ETP_UNDER_EP = {"torchtitan": 1}
+
+
+def default_etp(stack, tp: int, ep: int) -> int:
+    """The ETP ``estimate`` assumes when the job leaves ``parallel.etp`` out: the runtime's ETP under expert
+    parallelism (``ETP_UNDER_EP``), else TP (Megatron-Core's default).
+
+    >>> default_etp("torchtitan", tp=2, ep=8), default_etp("torchtitan", tp=2, ep=1), default_etp("megatron-core", 2, 8)
+    (1, 2, 2)
+    """
+    return ETP_UNDER_EP.get(runtime(stack), tp) if ep > 1 else tp
+
+
 def titan_layers_per_stage(layers, stages):
     """torchtitan's ``pipeline_parallel_layers_per_stage`` for ``stages`` planned stages: the fullest
     stage's layers, ceil(layers / stages) (the time model charges the same)."""

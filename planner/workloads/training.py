@@ -56,7 +56,9 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
     mb = t.micro_batch or 1
     if t.micro_batch is None:
         notes.append("training.micro_batch defaulted to 1")
-    etp = p.etp or tp  # Megatron-LM's default: expert-tensor-parallel = tensor-parallel
+    etp = p.etp or stack_rules.default_etp(from_training(t), tp, ep)
+    if p.etp is None and m.moe is not None and etp != tp:
+        notes.append(f"parallel.etp defaulted to {etp} (the stack's expert-TP under EP{ep})")
     check_layout(m, t, tp=tp, pp=pp, cp=cp, ep=ep, etp=p.etp, dp=dp, vpp=vpp, mb=mb, gpus=total)
     schedule = p.schedule
     if vpp > 1 and schedule == "1f1b":
