@@ -8,10 +8,11 @@ launchers on it, ``nemo``, ``megatron-bridge``) run Megatron-LM's ``pretrain_gpt
 Megatron-Core; ``torchtitan`` runs torchtitan. The emitter writes each in its own launcher style
 (megatron flags, torchtitan flags), and a style forced with ``--emit FORMAT:STYLE`` is checked
 against the rules of the code that style runs. ``hf-trainer`` and ``deepspeed`` run the Hugging
-Face model code (runtime ``hf``: no pipeline parallelism). Megatron-DeepSpeed has no runtime here but rules
-of its own (``RULE_ONLY_RUNTIMES``: its PipelineModule split); the legacy Megatron-LM, metaseq,
-llm-foundry (Composer) and the convnet stacks have none but their fp8 row (``FP8_RECIPES``: the recipes their code
-offers, none where it has no fp8 path, ``NO_FP8_PATH``).
+Face model code (runtime ``hf``: no pipeline parallelism). The other stacks have no runtime here (no launcher
+style) but rules of their own (``RULE_ONLY_RUNTIMES``): Megatron-DeepSpeed's PipelineModule split, plain DDP's
+ZeRO-0/1, the legacy Megatron layers' lack of a bitsandbytes base, and for each (metaseq and llm-foundry's
+Composer included) its fp8 row: the recipes its code offers (``FP8_RECIPES``), none where it has no fp8 path
+(``NO_FP8_PATH``).
 
 ZeRO-3 on the Megatron-Core stacks means Megatron's PyTorch-FSDP2 path, ``--use-torch-fsdp2``
 (what planner.present.emit writes for it, and what tests/test_launch_parsers.py checks against
@@ -50,7 +51,7 @@ RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": 
             "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd",
             "nemo-automodel": "automodel"}
 #: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
-#: Megatron-DeepSpeed's PipelineModule split (``rules_runtime``)
+#: Megatron-DeepSpeed's PipelineModule split, plain DDP's ZeRO-0/1, each one's fp8 row (``rules_runtime``)
 RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed", "megatron-lm": "megatron-lm",
                       "pytorch-ddp": "ddp", "dle-convnets": "ddp", "metaseq": "metaseq", "llm-foundry": "composer"}
 #: the runtime's name in messages ("Megatron refuses ...")
@@ -230,7 +231,8 @@ class StackRule:
         elif c is not None and self.detail is not None:
             extra = self.detail(c, model, training)
         if self.sentence is not None:
-            return self.sentence.format(name=getattr(stack, "name", None) or RUNTIME_NAMES[self.runtime], source=self.source)
+            name = getattr(stack, "name", None) or RUNTIME_NAMES[self.runtime]
+            return self.sentence.format(name=name, source=self.source)
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
 
 
