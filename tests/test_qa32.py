@@ -64,11 +64,16 @@ def test_an_option_the_job_has_no_use_for_is_left_out_of_the_record():
     from planner.spec.load import load_job_dict
 
     llm = load_job_dict({**LLM, "training": {**LLM["training"], "framework": "pytorch-ddp"}})
-    cnn = load_job_dict({**CNN, "training": {**CNN["training"], "framework": "pytorch-ddp", "precision": "fp8"}})
+    cnn = load_job_dict({**CNN, "training": {**CNN["training"], "framework": "pytorch-ddp"}})
     ddp = STACKS["pytorch-ddp"]
     assert "channels_last" not in ddp.options(llm.model, llm.training)  # the schema refuses it on a transformer
-    assert "fp8_recipe" not in ddp.options(llm.model, llm.training)  # bf16: a recipe would change nothing
-    assert {"channels_last", "fp8_recipe"} <= set(ddp.options(cnn.model, cnn.training))
+    assert "channels_last" in ddp.options(cnn.model, cnn.training)
+    # an fp8 recipe: on a stack with an fp8 path (plain DDP has none, stack_rules.NO_FP8_PATH), in an fp8 run only
+    fp8, bf16 = (load_job_dict({**LLM, "training": {**LLM["training"], "framework": "megatron-core", "precision": p}})
+                 for p in ("fp8", "bf16"))
+    mcore = STACKS["megatron-core"]
+    assert "fp8_recipe" in mcore.options(fp8.model, fp8.training)
+    assert "fp8_recipe" not in mcore.options(bf16.model, bf16.training)  # bf16: a recipe would change nothing
 
 
 @pytest.mark.parametrize("searched, line", [
@@ -94,7 +99,12 @@ def test_searched_names_options_given_in_the_section(tmp_path, cli, searched, li
     ("torchtitan", "fp8_recipe", "tensorwise", "torchtitan has no tensorwise fp8_recipe (it offers rowwise, mxfp8"),
     ("hf-trainer", "fp8_recipe", "mxfp8", "hf-trainer has no mxfp8 fp8_recipe"),
     ("maxtext", "fp8_recipe", "delayed", "maxtext has no fp8 recipe modelled"),
-    ("llm-foundry", "fp8_recipe", "nvfp4", "llm-foundry has no nvfp4 fp8_recipe (it offers tensorwise;"),
+    # Composer's amp_fp8 is Transformer Engine's DelayedScaling (stack_rules.FP8_RECIPES "composer")
+    ("llm-foundry", "fp8_recipe", "nvfp4", "llm-foundry has no nvfp4 fp8_recipe (it offers delayed;"),
+    ("llm-foundry", "fp8_recipe", "tensorwise", "llm-foundry has no tensorwise fp8_recipe (it offers delayed;"),
+    # code with no fp8 path takes no recipe at all (stack_rules.NO_FP8_PATH)
+    ("metaseq", "fp8_recipe", "tensorwise", "metaseq has no fp8 recipe modelled"),
+    ("dle-convnets", "fp8_recipe", "tensorwise", "dle-convnets has no fp8 recipe modelled"),
 ])
 def test_an_option_value_the_stacks_code_lacks_is_refused(stack, option, value, words):
     with pytest.raises(InputError) as e:

@@ -147,6 +147,14 @@ CASES = [
     # neither's fp8 path is a recipe priced here
     ("maxtext-fp8-recipe", ("maxtext", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
     ("nxd-fp8-recipe", ("neuronx-distributed", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    # code with no fp8 path at all (stack_rules.NO_FP8_PATH): the 2021-22 Megatron-LM, Megatron-DeepSpeed's pipeline
+    # engine, metaseq, plain DDP (the convnet stacks); Composer's amp_fp8 is TE delayed scaling only
+    ("megatron-lm-fp8-recipe", ("megatron-lm", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("megatron-deepspeed-fp8-recipe", ("megatron-deepspeed", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("metaseq-fp8-recipe", ("metaseq", {}), "llama3-8b", {"precision": "fp8"}, dict(), None),
+    ("ddp-fp8-recipe", ("pytorch-ddp", {}), "resnet50", {"precision": "fp8"}, dict(), None),
+    ("composer-fp8-recipe", ("llm-foundry", {"fp8_recipe": "tensorwise"}), "llama3-8b", {"precision": "fp8"}, dict(),
+     None),
     # Megatron-DeepSpeed's GPTModelPipe: a stage of its PipelineModule split with no transformer layer (GPT-2's
     # 39M-parameter embedding and tied head fill stages 0 and 3 of PP4 under "parameters": 0, 6, 6, 0)
     ("ds-empty-stage", ("megatron-deepspeed", {"pp_partition_method": "parameters"}), "gpt2", {}, dict(pp=4, dp=8),

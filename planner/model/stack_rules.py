@@ -8,9 +8,11 @@ launchers on it, ``nemo``, ``megatron-bridge``) run Megatron-LM's ``pretrain_gpt
 Megatron-Core; ``torchtitan`` runs torchtitan. The emitter writes each in its own launcher style
 (megatron flags, torchtitan flags), and a style forced with ``--emit FORMAT:STYLE`` is checked
 against the rules of the code that style runs. ``hf-trainer`` and ``deepspeed`` run the Hugging
-Face model code (runtime ``hf``: no pipeline parallelism). Megatron-DeepSpeed has no runtime here but rules
-of its own (``RULE_ONLY_RUNTIMES``: its PipelineModule split); the other stacks without a runtime
-(llm-foundry, the legacy Megatron-LM, metaseq) have no rules yet.
+Face model code (runtime ``hf``: no pipeline parallelism). The other stacks have no runtime here (no launcher
+style) but rules of their own (``RULE_ONLY_RUNTIMES``): Megatron-DeepSpeed's PipelineModule split, plain DDP's
+ZeRO-0/1, the legacy Megatron layers' lack of a bitsandbytes base, and for each (metaseq and llm-foundry's
+Composer included) its fp8 row: the recipes its code offers (``FP8_RECIPES``), none where it has no fp8 path
+(``NO_FP8_PATH``).
 
 ZeRO-3 on the Megatron-Core stacks means Megatron's PyTorch-FSDP2 path, ``--use-torch-fsdp2``
 (what planner.present.emit writes for it, and what tests/test_launch_parsers.py checks against
@@ -49,14 +51,14 @@ RUNTIMES = {"megatron-core": "megatron", "nemo": "megatron", "megatron-bridge": 
             "hf-trainer": "hf", "deepspeed": "hf", "maxtext": "maxtext", "neuronx-distributed": "nxd",
             "nemo-automodel": "automodel"}
 #: stacks with rules of their own but no runtime above (no launcher style, none of a runtime's other behaviour):
-#: Megatron-DeepSpeed's PipelineModule split (``rules_runtime``)
+#: Megatron-DeepSpeed's PipelineModule split, plain DDP's ZeRO-0/1, each one's fp8 row (``rules_runtime``)
 RULE_ONLY_RUNTIMES = {"megatron-deepspeed": "megatron-deepspeed", "megatron-lm": "megatron-lm",
-                      "pytorch-ddp": "ddp", "dle-convnets": "ddp"}
+                      "pytorch-ddp": "ddp", "dle-convnets": "ddp", "metaseq": "metaseq", "llm-foundry": "composer"}
 #: the runtime's name in messages ("Megatron refuses ...")
 RUNTIME_NAMES = {"megatron": "Megatron", "torchtitan": "torchtitan", "hf": "the Hugging Face model code",
                  "maxtext": "MaxText", "nxd": "NeuronX Distributed", "automodel": "NeMo AutoModel",
                  "megatron-deepspeed": "Megatron-DeepSpeed", "megatron-lm": "Megatron-LM (2021-22)",
-                 "ddp": "PyTorch DDP"}
+                 "ddp": "PyTorch DDP", "metaseq": "metaseq", "composer": "Composer (llm-foundry)"}
 #: runtimes whose rules concern every model, not only transformers (plain data parallelism: a CNN's too)
 ANY_MODEL_RUNTIMES = frozenset({"ddp"})
 #: precisions Megatron's MoE runs in (fp8 runs with --bf16): grouped GEMM and EP refuse the rest
@@ -151,9 +153,38 @@ def _bnb(t) -> bool:
 #: not the TE/torchao recipes priced here: none modelled
 #: NeMo AutoModel: TE through ``BackendConfig.te_fp8`` (models/common ``TEFp8Config.recipe``: "current" =
 #: Float8CurrentScaling, "block" = Float8BlockScaling (not priced here), "mxfp8" = MXFP8BlockScaling)
+#: Composer (llm-foundry's trainer): ``precision: amp_fp8`` is Transformer Engine's ``fp8_autocast`` with a
+#: ``DelayedScaling`` recipe and nothing else (mosaicml/composer composer/core/precision.py ``get_precision_context``:
+#: ``fp8_recipe = DelayedScaling(**precision_config)``, default ``Format.HYBRID``, ``amax_history_len`` 16, ``max``;
+#: the same at commits 02c872e4 and d4c0aacf): delayed only
+#: The runtimes of ``NO_FP8_PATH`` (the 2021-22 code bases, metaseq, plain DDP): none, their code has no fp8 path
 FP8_RECIPES = {"megatron": ("tensorwise", "delayed", "mxfp8", "nvfp4"), "automodel": ("tensorwise", "mxfp8"),
                "torchtitan": ("rowwise", "mxfp8"),
-               "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": ()}
+               "hf": ("tensorwise", "delayed", "rowwise"), "maxtext": (), "nxd": (), "composer": ("delayed",),
+               "megatron-lm": (), "megatron-deepspeed": (), "metaseq": (), "ddp": ()}
+#: the runtimes whose code has no fp8 training path at all (not merely none modelled, as MaxText's and Neuron's), and
+#: where their code says so: fp8 training on them is refused as "<stack> has no fp8 path (<this>)" (rule
+#: "<runtime>-fp8-recipe"; each short enough for the one-line error, hardware_catalog.errors MESSAGE_CHARS). More:
+#: * megatron-lm: the 2021-22 megatron/arguments.py ``_add_mixed_precision_args`` has --fp16 / --bf16 (as the
+#:   Megatron-DeepSpeed fork of it, microsoft/Megatron-DeepSpeed 060fb402); Megatron-LM's fp8 flags came with its
+#:   Transformer Engine layers in 2023, which the legacy ParallelTransformerLayer this stack prices is not
+#: * megatron-deepspeed: its 2023 rebase has --fp8-e4m3 / --fp8-hybrid (TE DelayedScaling) in
+#:   megatron/model/transformer.py ``ParallelTransformer`` with --transformer-impl transformer_engine, i.e. the
+#:   GPTModel of --no-pipeline-parallel; the DeepSpeed pipeline engine this stack prices (rules of its PipelineModule
+#:   split, gradients reduced after the last backward) builds GPTModelPipe from ``ParallelTransformerLayerPipe``, the
+#:   local fp16/bf16 layer, and TE's TransformerLayer there refuses GQA ("Transformer_engine does not support GQA")
+#: * ddp: torch.autocast's CUDA dtypes are float16 and bfloat16; fp8 training in PyTorch is a module swap of the
+#:   linears (Transformer Engine, torchao Float8Linear) that neither convnet stack's code makes (the generic-model
+#:   time priced a CNN's convolutions at the fp8 peak, which no autocast reaches)
+NO_FP8_PATH = {
+    "megatron-lm": "Megatron-LM 2021-22 megatron/arguments.py: --fp16 / --bf16 only; fp8 came with its 2023 "
+                   "Transformer Engine layers",
+    "megatron-deepspeed": "Megatron-DeepSpeed's TE fp8 runs only without its pipeline engine "
+                          "(--no-pipeline-parallel); GPTModelPipe's ParallelTransformerLayerPipe is fp16/bf16",
+    "metaseq": "metaseq/dataclass/configs.py CommonConfig: --fp16, --bf16, --memory-efficient-fp16 only",
+    "ddp": "DDP with torch.autocast (float16 / bfloat16) + GradScaler; no Transformer Engine or torchao fp8 layers",
+}
+assert all(FP8_RECIPES[r] == () for r in NO_FP8_PATH)
 
 
 @dataclass(frozen=True)
@@ -177,6 +208,12 @@ class StackRule:
     ok_stack: Callable | None = None
     #: ``detail`` that also reads the resolved stack, ``(c, model, training, stack)``
     detail_stack: Callable | None = None
+    #: the refusal as a whole sentence where it is not "<runtime> refuses <what> (<source>)": ``{name}`` is the stack's
+    #: name (the runtime's where no stack is given), ``{source}`` the source (a runtime whose code has no fp8 path)
+    sentence: str | None = None
+    #: the rule concerns every model, not only transformers (``rules_for``): what the code lacks whatever it trains
+    #: (an fp8 path)
+    any_model: bool = False
 
     def refused(self, c, model, training, stack=None) -> np.ndarray:
         """Rows of ``c`` this rule refuses (all False when it does not apply)."""
@@ -193,6 +230,9 @@ class StackRule:
             extra = self.detail_stack(c, model, training, stack)
         elif c is not None and self.detail is not None:
             extra = self.detail(c, model, training)
+        if self.sentence is not None:
+            name = getattr(stack, "name", None) or RUNTIME_NAMES[self.runtime]
+            return self.sentence.format(name=name, source=self.source)
         return f"{RUNTIME_NAMES[self.runtime]} refuses {self.what}{extra} ({self.source})"
 
 
@@ -433,11 +473,13 @@ RULES: tuple[StackRule, ...] = (
     # ---- every runtime: the low-precision recipe must be one its code has (FP8_RECIPES)
     # (a runtime with no recipe refuses fp8 training itself: it blamed training.framework.fp8_recipe, "a recipe it does
     # not offer (it has none modelled)", on a job that set precision fp8 and no recipe; QA 32)
+    # (a runtime whose code has no fp8 path, NO_FP8_PATH, says so with that code's words, "<stack> has no fp8 path")
     *(StackRule(f"{run}-fp8-recipe", run, "training.framework.fp8_recipe" if FP8_RECIPES[run] else "training.precision",
                 f"fp8 training with a recipe it does not offer (it has {', '.join(FP8_RECIPES[run])})" if FP8_RECIPES[run]
                 else "fp8 training (no fp8 recipe of its code is modelled: use bf16)",
-                "planner.model.stack_rules FP8_RECIPES (sources there)",
-                lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run])
+                NO_FP8_PATH.get(run, "planner.model.stack_rules FP8_RECIPES (sources there)"),
+                lambda st, m, t, run=run: t.precision == "fp8" and st.fp8_recipe not in FP8_RECIPES[run],
+                sentence="{name} has no fp8 path ({source}); use bf16" if run in NO_FP8_PATH else None, any_model=True)
       for run in FP8_RECIPES),
     # ---- NeMo AutoModel
     StackRule("automodel-moe-tp", "automodel", "parallel.tp",
@@ -652,10 +694,13 @@ def rules_runtime(stack) -> str | None:
 
 
 def rules_for(run: str | None, stack, model, training) -> tuple[StackRule, ...]:
-    """The rules of runtime ``run`` that concern this job (stack options, model, precision)."""
-    if run is None or model is None or not (getattr(model, "is_transformer", False) or run in ANY_MODEL_RUNTIMES):
+    """The rules of runtime ``run`` that concern this job (stack options, model, precision): for a model without
+    transformer layers only the ``any_model`` ones, unless the runtime's rules concern every model
+    (``ANY_MODEL_RUNTIMES``)."""
+    if run is None or model is None:
         return ()
-    return tuple(r for r in RULES if r.runtime == run and r.applies(stack, model, training))
+    every = getattr(model, "is_transformer", False) or run in ANY_MODEL_RUNTIMES
+    return tuple(r for r in RULES if r.runtime == run and (every or r.any_model) and r.applies(stack, model, training))
 
 
 def refusals(stack, model, training, c, run: str | None = None) -> dict[str, np.ndarray]:

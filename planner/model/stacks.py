@@ -1223,10 +1223,13 @@ STACKS: dict[str, Stack] = {
                 "(enabled=args.amp), DDP; channels_last as each recipe's memory_format (configs.yml)"),
     "llm-foundry": Stack(
         "llm-foundry", kernels_layer=18.0, attn_rel=0.5, attn_kernel="fa2", attn_hdim_tiles=TRITON_FA_HEAD_DIM_TILES, recompute_early_stop=True, torch_checkpoint=True,
+        # amp_fp8: Composer's Transformer Engine fp8_autocast with DelayedScaling, its only recipe (stack_rules
+        # FP8_RECIPES "composer"); until 2026-12-03 priced as the registry default, tensorwise (current scaling)
+        fp8_recipe="delayed",
         sources="mosaicml/llm-foundry MPT yamls of the benchmark era: attn_impl triton (FA1-era "
                 "Triton kernel, a copy of flash_attn_triton.py: 'Overall Triton forward + backward is "
                 "slightly slower than CUDA' FlashAttention-1; FlashAttention-2 is ~2x faster, Dao 2023 "
-                "abstract), FSDP via Composer; "
+                "abstract), FSDP via Composer; amp_fp8 = TE DelayedScaling (composer/core/precision.py); "
                 "the kernel uses Ampere mma.sync, no Hopper wgmma/TMA path, so on H100 it is scaled "
                 "from FlashAttention-2's H100 rate (0.34 of peak, FA3 paper Fig. 5), not the H100 prior"),
     "metaseq": Stack(

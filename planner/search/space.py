@@ -381,7 +381,7 @@ def stack_variants(job: JobSpec) -> list[StackVariant]:
     base = from_training(t)
     whole = stack_rules.job_refusal(base, m, t)  # a rule no layout of the job can obey
     if whole is not None:
-        raise InputError(whole.field, whole.message())
+        raise InputError(whole.field, whole.message(stack=base))
     open_ = set(open_options(t)) & set(SEARCHED)
     axes = {}
     # ZeRO-3 without resharding after forward is FSDP's SHARD_GRAD_OP, i.e. ZeRO-2, which the
@@ -670,7 +670,7 @@ def refusal_error(stack: Stack, counts: dict[str, int], model=None, training=Non
     rule = next(r for r in stack_rules.RULES if r.name == max(hit, key=hit.get))
     extra = (f" ({regroup:,} of them run with training.framework.microbatch_group_size set, e.g. to m)"
              if regroup and rule.name == "interleaved-m" else "")
-    return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: {rule.message()}")
+    return InputError(rule.field, f"the training stack {stack.name} refuses every layout left{extra}: {rule.message(stack=stack)}")
 
 
 def searched_options(variants: list[StackVariant]) -> tuple[str, ...]:
