@@ -355,7 +355,7 @@ def test_estimate_search_and_emit_agree_on_every_layout(d):
                global_batch=512)
     stack = resolve(fw["name"], moe_a2a_overlap=True) if isinstance(fw, dict) else resolve(fw)
     c = _layout(tp=d["tp"], pp=d["pp"], vpp=d["vpp"], ep=d["ep"], zero=d["zero"], dp=64 // (d["tp"] * d["pp"]),
-                rc=RECOMPUTE.code[d["recompute"]], etp=d["tp"])
+                rc=RECOMPUTE.code[d["recompute"]], etp=stack_rules.default_etp(stack, d["tp"], d["ep"]))
     assume(bool(valid_mask(SimpleNamespace(tp=c.tp, pp=c.pp, dp=c.dp, cp=c.cp, ep=c.ep, vpp=c.vpp, mb=c.mb, gpus=64,
                                            etp=None), job.model, job.training)[0]))  # planner.layout's rules hold
     refused = [k for k, v in stack_rules.refusals(stack, job.model, job.training, c).items() if v[0]]
