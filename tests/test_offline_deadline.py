@@ -1,7 +1,8 @@
 """An offline plan does not promise a deadline its fleet misses: a fleet whose shares run whole draws one share per
 replica, up to the whole fleet, while its share of the plan bound allows (``offline_draw_allowance``); where the
 bound allows fewer, the fleet's time and its deadline are the expected slowest of all its replicas
-(``expected_slowest``), said in text and JSON (``simulated.draws.fleet_time``)."""
+(``expected_slowest``), said in text and JSON (``simulated.draws.fleet_time``). And ``--plan-event-bound`` with
+``--no-simulate`` says it is unused, as a trace left unreplayed does."""
 import json
 from dataclasses import replace
 
@@ -81,3 +82,25 @@ def test_the_estimate_said_in_text_and_json(tmp_path, cli):
     code, out, err = cli("serve", p)
     assert code == 0, err
     assert "the fleet's time and its deadline are judged on the expected slowest of all" in flat(out)
+
+
+@pytest.mark.parametrize("where", ["flag", "field"])
+def test_a_bound_with_no_simulation_is_said_to_be_unused(tmp_path, cli, where):
+    chat = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128,
+            "qps": 40}
+    job = {"model": {"preset": "llama3-8b"}, "constraints": {"instances": ["aws:p5.48xlarge"]},
+           "serving": {**chat, **({"plan_event_bound": 5000} if where == "field" else {})}}
+    p = write_job(tmp_path, job)
+    args = ("--plan-event-bound", "5000") if where == "flag" else ()
+    name = "--plan-event-bound" if where == "flag" else "serving.plan_event_bound"
+    code, out, err = cli("serve", p, "--no-simulate", "--json", *args)
+    assert code == 0, err
+    said = [a for a in json.loads(out)["assumptions"] if "not used" in a]
+    assert said == [f"{name} 5,000 not used: the plan is analytic (not simulated), so no engine events ran; simulate "
+                    "(drop --no-simulate) to run under it"]
+    code, out, err = cli("serve", p, "--no-simulate", *args)
+    assert code == 0 and f"{name} 5,000 not used" in flat(out)
+    # the default bound, never asked for, is not mentioned
+    code, out, err = cli("serve", write_job(tmp_path, {**job, "serving": chat}, "plain.yaml"),
+                         "--no-simulate", "--json")
+    assert code == 0 and not [a for a in json.loads(out)["assumptions"] if "not used" in a]

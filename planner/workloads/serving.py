@@ -2391,6 +2391,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "sized for serving.qps at serving.prompt_tokens + output_tokens; simulate (drop "
                               "--no-simulate) to size it for the trace's own rate and lengths"]
                              if sim.trace and realtime and not simulated else [])
+                          # a bound given with --no-simulate bounded nothing, unsaid: stated as the trace is above
+                          + ([f"{sim.plan_event_bound_from} {sim.plan_event_bound:,} not used: the plan is analytic "
+                              "(not simulated), so no engine events ran; simulate (drop --no-simulate) to run under it"]
+                             if sim.plan_event_bound_from != "default" and not simulated else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
                           # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read
