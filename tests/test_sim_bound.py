@@ -1,7 +1,7 @@
 """A serving plan's simulation bound as the user's input: the job field ``serving.plan_event_bound`` and
 ``planner serve --plan-event-bound`` over it (checked in one place, stated beside the answer in text and JSON), one
 ``SimBudget`` default (``budget_for``), the app's plan and latency curve under that one bound, and what an offline
-fleet's few share draws may move its answer by (``_offline_draws_effect``)."""
+fleet's few share draws make its time (``_offline_draws_effect``)."""
 import json
 
 import pytest
@@ -134,26 +134,28 @@ def test_the_app_states_the_bound_under_the_chart():
     assert "(serving.plan_event_bound;" in said[0]
 
 
-def test_an_offline_fleet_of_more_replicas_than_draws_says_how_much_its_slowest_may_move_the_answer(monkeypatch):
-    """24 replicas' shares (834 requests each) are more than ``OFFLINE_FLEET_REQUESTS``: 3 are drawn and the slowest of
-    them holds the fleet. The answer states the expected slowest of all 24; simulated whole (every share drawn) the
-    slowest replica is slower than the 3 draws' answer, and the estimate is nearer to it than the answer is."""
+def test_an_offline_fleet_of_more_replicas_than_draws_is_timed_at_the_expected_slowest(monkeypatch):
+    """24 replicas' shares (834 requests each): at the default bound every one is drawn and the slowest holds the
+    fleet. Where the bound allows no more than 3 draws (an allowance of 0), the fleet's time is the expected slowest
+    of all 24, which is nearer to the whole fleet's simulated time than the slowest of the 3 draws is."""
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge"},
                          "constraints": {"min_gpus": 24},
                          "serving": {"mode": "batch", "requests": 20_000, "prompt_tokens": 512, "output_tokens": 256,
                                      "max_batch": 256}})
+    whole = ws.plan_serving(job)["best"]["simulated"]
+    assert whole["replicas"] == 24 and whole["draws"]["count"] == 24 and whole["draws"]["fleet_time"] == "slowest share"
+    assert "slowest_of_fleet_s" not in whole["draws"]
+    real = whole["hours"] * 3600
+    monkeypatch.setattr(ws, "offline_draw_allowance", lambda left, candidates: 0)  # no draws past the first 3
     few = ws.plan_serving(job)["best"]["simulated"]
     d = few["draws"]
     assert few["replicas"] == 24 and d["count"] == ws.OFFLINE_DRAWS and d["whole_share"]
-    answer = few["hours"] * 3600
-    assert d["slowest_of_fleet_s"] > answer and d["moves_answer"] == pytest.approx(d["slowest_of_fleet_s"] / answer - 1)
-    assert "the slowest of all 24 may be slower: expected" in d["what"] and f"+{d['moves_answer']:.1%}" in d["what"]
-    monkeypatch.setattr(ws, "OFFLINE_FLEET_REQUESTS", 10**9)  # every replica's share simulated
-    whole = ws.plan_serving(job)["best"]["simulated"]
-    assert whole["draws"]["count"] == 24 and "slowest_of_fleet_s" not in whole["draws"]
-    real = whole["hours"] * 3600
-    assert real > answer
-    assert abs(d["slowest_of_fleet_s"] - real) < abs(answer - real)
+    assert d["fleet_time"] == "expected slowest" and few["hours"] * 3600 == pytest.approx(d["slowest_of_fleet_s"])
+    drawn = d["slowest_drawn_s"]
+    assert d["slowest_of_fleet_s"] > drawn
+    assert d["over_slowest_drawn"] == pytest.approx(d["slowest_of_fleet_s"] / drawn - 1)
+    assert "judged on the expected slowest of all 24" in d["what"] and f"+{d['over_slowest_drawn']:.1%}" in d["what"]
+    assert drawn < real and abs(d["slowest_of_fleet_s"] - real) < abs(drawn - real)
 
 
 def test_a_share_timed_at_one_draw_says_how_far_the_others_move_it():
@@ -162,7 +164,7 @@ def test_a_share_timed_at_one_draw_says_how_far_the_others_move_it():
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1},
                          "serving": {"mode": "batch", "requests": 1e5, "prompt_tokens": 256, "output_tokens": 64}})
     d = ws.plan_serving(job)["best"]["simulated"]["draws"]
-    assert not d["whole_share"] and "slowest_of_fleet_s" not in d
+    assert not d["whole_share"] and "slowest_of_fleet_s" not in d and d["fleet_time"] == "first draw's rate"
     r = d["requests_per_s"]
     assert d["moves_answer"] == pytest.approx(max(abs(r[0] / x - 1) for x in r)) and d["moves_answer"] > 0
     assert f"another draw moves the time by up to {d['moves_answer']:.1%}" in d["what"]

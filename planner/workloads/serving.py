@@ -1983,14 +1983,31 @@ def latency_vs_qps(job: JobSpec, row: ServingOption, qps_values, sim: Optional[S
 #: the most requests a simulated offline backlog holds: a replica's larger share is run as this many and its rate
 #: extrapolated (the steady state dominates a share that large)
 OFFLINE_SIM_REQUESTS = 2000
-#: draws of an offline share (seeds ``seed``, ``seed + 1``, ...; ``_refine_offline``): each is one replica's share of
-#: requests with its own lengths. At most 3 x ``OFFLINE_SIM_REQUESTS`` requests an option (the shipped batch example's
-#: plan: ~0.2 s more), inside the plan's bound (``SimBudget``)
+#: draws of an offline share every option gets (seeds ``seed``, ``seed + 1``, ...; ``_refine_offline``): each is one
+#: replica's share of requests with its own lengths. A share that runs whole is drawn again, one draw per replica,
+#: while the option's share of the plan's bound allows (``offline_draw_allowance``), up to the whole fleet
 OFFLINE_DRAWS = 3
-#: a fleet whose replicas' shares together hold at most this many requests (and that has at most
-#: ``OFFLINE_FLEET_RUNS`` replicas) is simulated whole: one draw per replica, as cheap as ``OFFLINE_DRAWS`` full draws
-OFFLINE_FLEET_REQUESTS = OFFLINE_DRAWS * OFFLINE_SIM_REQUESTS
-OFFLINE_FLEET_RUNS = 64
+#: at most this many draws an option: a run costs ~4-15 ms beyond its engine events (measured: 10-event runs of a
+#: 200-replica fleet's 10-request shares), which the event bound does not count, so 256 tiny runs stay within ~3 s.
+#: A larger fleet is judged on the expected slowest of all its replicas (``expected_slowest``)
+OFFLINE_FLEET_RUNS = 256
+
+
+#: re-sizings of an offline fleet whose simulated time misses the deadline (``_refine_offline``): each is simulated
+#: again, so an option simulates at most 1 + this many fleet sizes
+OFFLINE_RESIZES = 2
+
+
+def offline_draw_allowance(left: int, candidates: int) -> float:
+    """Engine events one simulated fleet size's share draws past the first ``OFFLINE_DRAWS`` may run: an even share
+    of what the plan's bound has left (``SimBudget.left``) among the sizes still to simulate, ``candidates`` options
+    (``SimSettings.candidates``) x (1 + ``OFFLINE_RESIZES``) sizes each, so one large fleet's draws spend the bound
+    without leaving a re-sizing or the next option none (each share is of what the ones before it left).
+
+    >>> offline_draw_allowance(1_200_000, 4)
+    100000.0
+    """
+    return left / (max(1, candidates) * (1 + OFFLINE_RESIZES))
 
 
 def expected_slowest(times: list[float], n: int) -> float:
@@ -2008,37 +2025,48 @@ def expected_slowest(times: list[float], n: int) -> float:
     return mean + sd * NormalDist().inv_cdf((n - 0.375) / (n + 0.25))
 
 
+#: what an offline fleet's time (``simulated.hours``, and the deadline judged on it) is, by case (``simulated.draws``
+#: ``fleet_time``; ``_offline_draws_effect``)
+FLEET_TIME = {
+    "slowest share": "every replica's share simulated: the slowest of them",
+    "expected slowest": "not every share simulated: the expected slowest of all the replicas (``expected_slowest``), "
+                        "never under the slowest drawn",
+    "first draw's rate": "a share too large to run whole: at the first draw's rate",
+}
+
+
 def _offline_draws_effect(k: int, reps: int, whole: bool, share: int, rates: list[float], seconds: float) -> dict:
-    """How much an offline option's answer (its fleet's ``seconds``) rests on which shares were drawn
-    (``_refine_offline``), where not every replica's share was simulated; {} where every one was.
-    ``moves_answer``: the share of the answer's time it may move by. A share too large to run whole is timed at the
-    first draw's rate: the other draws' rates say how far another draw would have moved it. A fleet of more replicas
-    than draws is held by its slowest replica, which ``k`` draws do not see: ``slowest_of_fleet_s`` is the expected
-    slowest of all ``reps`` (``expected_slowest``), never under the answer's own slowest draw."""
+    """What an offline option's fleet time is (``fleet_time``, a ``FLEET_TIME`` key) and how much it rests on which
+    shares were drawn (``_refine_offline``). A share too large to run whole is timed at the first draw's rate: the
+    other draws' rates say how far another draw would have moved it (``moves_answer``, a share of the time). A fleet
+    of more replicas than draws is held by its slowest replica, which ``k`` draws do not see: its time is the
+    expected slowest of all ``reps`` (``slowest_of_fleet_s``, ``expected_slowest``), never under the slowest drawn
+    (``seconds``, ``slowest_drawn_s``); ``over_slowest_drawn``: how much above it."""
     if not whole:
-        return dict(moves_answer=max(abs(rates[0] / r - 1) for r in rates))
+        return dict(fleet_time="first draw's rate", moves_answer=max(abs(rates[0] / r - 1) for r in rates))
     if reps <= k:
-        return {}
+        return dict(fleet_time="slowest share")
     slowest = max(seconds, expected_slowest([share / r for r in rates], reps))
-    return dict(slowest_of_fleet_s=slowest, moves_answer=slowest / seconds - 1)
+    return dict(fleet_time="expected slowest", slowest_drawn_s=seconds, slowest_of_fleet_s=slowest,
+                over_slowest_drawn=slowest / seconds - 1)
 
 
-def _offline_draws_words(k: int, reps: int, whole: bool, share: int, rates: list[float], effect: dict) -> str:
-    """What an offline option's draws simulated, which one its answer is and how much that may move it
-    (``_offline_draws_effect``), in one line (``_refine_offline``)."""
+def _offline_draws_words(k: int, reps: int, share: int, rates: list[float], effect: dict, stop: str) -> str:
+    """What an offline option's draws simulated, which time its answer is and how much that may move it
+    (``_offline_draws_effect``), in one line (``_refine_offline``); ``stop``: what kept the draws short of the fleet."""
     lo, hi = min(rates), max(rates)
     spread = f"{lo:.3g}-{hi:.3g} req/s per replica over the {k} draws"
-    if not whole:
+    if effect["fleet_time"] == "first draw's rate":
         return (f"one replica's share ({share:,} requests) at the rate of a {OFFLINE_SIM_REQUESTS:,}-request draw, "
                 f"the first of {k} ({spread}: another draw moves the time by up to {effect['moves_answer']:.1%}; "
                 "a share this large varies less from replica to replica than that)")
-    if reps <= k:
+    if effect["fleet_time"] == "slowest share":
         return ("every replica's share simulated (" + (f"{reps} of the {k} draws" if reps < k else f"{k} draws")
                 + f", {share:,} requests each), the slowest holding the fleet ({spread})")
-    return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each), the slowest of them holding the "
-            f"fleet; the slowest of all {reps:,} may be slower: expected {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}"
-            f", +{effect['moves_answer']:.1%} on this time (the draws' mean and spread, normal order statistics; "
-            f"{spread})")
+    return (f"{k} of the {reps:,} replicas' shares simulated ({share:,} requests each; {stop}), the slowest of them "
+            f"{fmt_run_time(effect['slowest_drawn_s'] / 3600)}; the fleet's time and its deadline are judged on the "
+            f"expected slowest of all {reps:,}, {fmt_run_time(effect['slowest_of_fleet_s'] / 3600)}, "
+            f"+{effect['over_slowest_drawn']:.1%} (the draws' mean and spread, normal order statistics; {spread})")
 
 
 def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
@@ -2046,16 +2074,18 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
                     runs: Optional[SimBudget] = None) -> ServingOption:
     """Offline: one replica's share of the job (ceil(requests / replicas), the analytic plan's replicas, one without
     a limit) queued at once on one simulated replica at the plan's batch gives the time the fleet takes (up to
-    ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). ``OFFLINE_DRAWS`` shares are drawn
-    (seeds ``sim.seed`` on; one per replica for a fleet of at most ``OFFLINE_FLEET_RUNS`` replicas whose shares hold
-    at most ``OFFLINE_FLEET_REQUESTS`` requests together: the whole fleet): where the share runs whole, each draw stands
-    for one replica and the fleet's time is the slowest of the first min(draws, replicas) (the fleet is held until its
-    slowest replica finishes); a larger share keeps the first draw's rate (the answer of
-    ``sim.seed``) and the others give its spread (``simulated.draws`` says which). The simulation is the judge: where
-    its time misses the deadline, the replicas are re-sized on the analytic times scaled by simulated / analytic and
-    simulated again (twice at most; ``_hold`` rejects a fleet that still misses). Without a job size, a backlog of
-    ``OFFLINE_SIM_REQUESTS`` gives the rate. ``im``: the option's iteration model (``option_iteration``); ``runs``:
-    the plan's simulation budget (``SimBudget``)."""
+    ``OFFLINE_SIM_REQUESTS`` requests; a larger share at that run's rate). ``OFFLINE_DRAWS`` shares are drawn (seeds
+    ``sim.seed`` on); where the share runs whole each draw stands for one replica, and more are drawn, one per
+    replica up to the whole fleet (at most ``OFFLINE_FLEET_RUNS``), while the next draw (at the draws' mean events)
+    fits the option's share of the plan's bound (``offline_draw_allowance``). The fleet is held until its slowest
+    replica finishes: its time is the slowest draw where every share was simulated, else the expected slowest of all
+    its replicas (``expected_slowest``; conservative: a deadline between the slowest of a few draws and the whole
+    fleet's time was met on paper and missed when simulated). A larger share keeps the first draw's rate (the answer
+    of ``sim.seed``) and the others give its spread (``simulated.draws`` says which: ``fleet_time``). The simulation
+    is the judge: where the fleet's time misses the deadline, the replicas are re-sized on the analytic times scaled
+    by simulated / analytic and simulated again (``OFFLINE_RESIZES`` times at most; ``_hold`` rejects a fleet that
+    still misses). Without a job size, a backlog of ``OFFLINE_SIM_REQUESTS`` gives the rate. ``im``: the option's
+    iteration model (``option_iteration``); ``runs``: the plan's simulation budget (``SimBudget``)."""
     im = im or option_iteration(m, s, hw, row.tp)
     runs = budget_for(sim, runs)
     alone = one_request_s(row, s.output_tokens) or 0.0
@@ -2067,32 +2097,39 @@ def _refine_offline(row: ServingOption, m, s, hw, sim: SimSettings,
         batch = min(row.batch_memory_limit, share)
         cfg = _sim_config(m, s, hw, row.tp, batch, OFFLINE_TOKEN_BUDGET, 1, ServeTarget(None, None, None), sim, 0.0,
                           im)
-        # a small fleet is simulated whole (a draw per replica); else OFFLINE_DRAWS draws
-        count = OFFLINE_DRAWS
-        if s.requests and n == share and reps * share <= OFFLINE_FLEET_REQUESTS:
-            count = max(count, min(reps, OFFLINE_FLEET_RUNS))
-        draws = []
-        for k in range(count):
+        # whole shares: a draw per replica, up to the fleet, while the option's share of the plan's bound lasts
+        fleet_draws = min(reps, OFFLINE_FLEET_RUNS) if s.requests and n == share else 0
+        allow = offline_draw_allowance(runs.left(), sim.candidates)
+        draws, spent, stop = [], 0, ""
+        while len(draws) < OFFLINE_DRAWS or (len(draws) < fleet_draws and all(w for _, w, _ in draws)):
+            if len(draws) >= OFFLINE_DRAWS and spent + spent / len(draws) > allow:
+                stop = f"the option's share of the plan bound, {allow:,.0f} engine events, allowed no more"
+                break
+            k = len(draws)
             wl = _draw(s, ArrivalSpec("burst", count=n), sim, m.context_length, sim.seed + k)
             res = runs.run(replace(cfg, drain_s=1e7), wl)
+            spent += res.engine_events
             # the whole share ran: its makespan; a larger one, or one the event bound stopped, at the run's rate
             whole = n == share and res.cut is None
             seconds = res.simulated_s if whole else share / res.throughput_rps
             draws.append((max(seconds, alone), whole, res))
+        if not stop and len(draws) < reps:
+            stop = f"at most {OFFLINE_FLEET_RUNS} draws an option"
         whole = bool(s.requests) and all(w for _, w, _ in draws)
         # whole shares: each draw is a replica, the slowest of the fleet's holds it; else the first draw's rate
         fleet = draws[:min(reps, len(draws))] if whole else draws[:1]
         seconds, _, res = max(fleet, key=lambda x: x[0])
         rates = [share / t if s.requests else r.throughput_rps for t, _, r in draws]
         effect = _offline_draws_effect(len(draws), reps, whole, share, rates, seconds)
+        seconds = effect.get("slowest_of_fleet_s", seconds)  # not every share drawn: the expected slowest (judged)
         info = dict(count=len(draws), seeds=[sim.seed + k for k in range(len(draws))], requests_per_s=rates,
-                    whole_share=whole, fleet_draws=len(fleet), **effect,
-                    what=_offline_draws_words(len(draws), reps, whole, share, rates, effect))
+                    whole_share=whole, fleet_draws=len(fleet), events=spent, **effect,
+                    what=_offline_draws_words(len(draws), reps, share, rates, effect, stop))
         return res, batch, share, seconds, info
 
     reps = row.offline_replicas or 1
     res, batch, share, seconds, info = simulate(reps)
-    for _ in range(2):
+    for _ in range(OFFLINE_RESIZES):
         if not (s.requests and lim.deadline_hours and seconds > lim.deadline_hours * 3600 and reps < s.requests):
             break
         ratio = seconds / max(offline_run(im, s, share, batch).seconds, alone)
@@ -2354,6 +2391,10 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "sized for serving.qps at serving.prompt_tokens + output_tokens; simulate (drop "
                               "--no-simulate) to size it for the trace's own rate and lengths"]
                              if sim.trace and realtime and not simulated else [])
+                          # a bound given with --no-simulate bounded nothing, unsaid: stated as the trace is above
+                          + ([f"{sim.plan_event_bound_from} {sim.plan_event_bound:,} not used: the plan is analytic "
+                              "(not simulated), so no engine events ran; simulate (drop --no-simulate) to run under it"]
+                             if sim.plan_event_bound_from != "default" and not simulated else [])
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
                           # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read
