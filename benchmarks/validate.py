@@ -913,7 +913,7 @@ def pr2_case(cat, r) -> PR2Case:
                    sp=bool(tp > 1 and ("sequence parallel" in rec or r.id.startswith(("nemo", "mbridge", "titan", "llama1")))),
                    schedule=SCHEDULE.code[sched], gpus_per_node=int(r.gpus_per_node), nodes=1,
                    etp=(int(etp_m.group(1)) if etp_m else
-                        MBRIDGE_ETP if (r.id.startswith("mbridge") and model.moe is not None) else tp),
+                        MBRIDGE_ETP if (mbridge_run(r) and model.moe is not None) else tp),
                    rn=rn if method == "block" else 0, rg=rn if method == "uniform" else 0)
     return PR2Case(model, tr, c, hw, stack, options)
 
@@ -975,11 +975,22 @@ def pr2_prec_kind(r) -> str:
     return pr2_low_precision(r) or "bf16"
 
 
+def mbridge_run(r) -> bool:
+    """Row ``r`` ran a Megatron-Bridge performance recipe (scripts/performance/run_script.py, directly or through
+    NVIDIA dgxc-benchmarking's llmb-run): every ``mbridge`` row, and a ``together B200 baselines`` row whose
+    container column names Megatron-Bridge (together_b200_baselines.csv: Llama 3.1, Qwen3, DeepSeek-V3; its NeMo 2
+    rows, Nemotron-4 340B and Grok-1, do not). The recipe tables (``MBRIDGE_*``) reach both sources through this one
+    test (``mbridge_recipe``, ``mbridge_release``, ``pr2_options``); a row's own ``stack_options`` (what the run's
+    files state it changed) are applied after them and win."""
+    return r.id.startswith("mbridge") or (r.id.startswith("togetherbl_")
+                                          and "Megatron-Bridge" in str(getattr(r, "container", "")))
+
+
 def mbridge_recipe(table: dict, r):
     """The Megatron-Bridge recipe entry of ``table`` for row ``r``: the (model, GPU family, precision)
     entry where the recipe differs per precision, else the (model, GPU family) one; None if neither.
     An empty entry is the recipe's "none" (it overrides the two-key one)."""
-    if not r.id.startswith("mbridge"):
+    if not mbridge_run(r):
         return None
     name, kind, prec = str(r.model).lower(), pr2_gpu_kind(r), pr2_prec_kind(r)
     for want in (lambda k: len(k) == 3 and k[2] == prec, lambda k: len(k) == 2):
@@ -1345,15 +1356,35 @@ def together_baselines(cat) -> pd.DataFrame:
 
     Mapped as ``together`` (``pr2_case``): stack megatron-core, 8 x 400 Gb/s InfiniBand per 8-GPU node, the
     precision each run's experiment names (TE tensorwise for fp8_cs, MXFP8, NVFP4), the distributed optimizer
-    (Megatron-FSDP for the 70B TP1 PP1 rows), no recompute (not stated), bf16 gradient reduction where the recipe
-    sets it (the rows' notes: Megatron-Bridge's configs, NeMo's 340B recipe and fp8 helper), EP / ETP as stated,
-    TP overlap off for the 340B / Grok-1 runs (the MPI stub their PMIx workaround needs disables TE userbuffers),
-    CUDA graphs where stated (the 340B's local graphs; the Qwen3 "CG" runs, scope not stated, as TE-scoped
-    attention + router graphs). Of the recipe tables ``mbridge_all`` reads per model, which key on that source's
-    ids, the rows carry what applies to these models on B200 in ``stack_options``: NVFP4 Llama without TE's TP
-    overlap (``MBRIDGE_NO_TP_OVERLAP``), DeepSeek-V3 and Qwen3-30B-A3B with HybridEP, no all-to-all overlap
-    (``MBRIDGE_MOE_RECIPES``); not carried: DeepSeek-V3's ``mla_up_proj`` recompute (``MBRIDGE_RECOMPUTE``) and the
-    recipes' CUDA graphs (``MBRIDGE_CUDA_GRAPHS``, keyed on Megatron-Bridge releases).
+    (Megatron-FSDP for the 70B TP1 PP1 rows), bf16 gradient reduction where the recipe sets it (the rows' notes:
+    Megatron-Bridge's configs, NeMo's 340B recipe and fp8 helper), EP / ETP as stated, TP overlap off for the 340B /
+    Grok-1 runs (the MPI stub their PMIx workaround needs disables TE userbuffers), the 340B's local CUDA graphs.
+    The Megatron-Bridge runs (container column naming Megatron-Bridge: Llama 3.1, Qwen3, DeepSeek-V3) take their
+    recipe from the tables ``mbridge_all`` uses, through the same functions (``mbridge_run`` -> ``mbridge_recipe``,
+    ``mbridge_release`` from the container, ``mbridge_variant``): NVFP4 Llama without TE's TP overlap
+    (``MBRIDGE_NO_TP_OVERLAP``); DeepSeek-V3 B200 HybridEP, no all-to-all overlap, ``recompute_modules=
+    ["mla_up_proj"]``, no graphs (PP 16 EP 8: not the V2 layout variant); Qwen3-30B-A3B B200 HybridEP with TE
+    attention + router graphs; Qwen3-235B B200 all-to-all, no overlap, no graphs. On top, a row's ``stack_options``
+    carry only what the run's own files state it changed (the Qwen3-235B MXFP8 experiments: TE graphs of
+    ``moe_router`` + ``moe_preprocess`` -- qwen3-235b/fp8mx/256gpu_cudagraph/sbatch.sh "CUDA graphs for MoE router +
+    preprocess", 256gpu_baseline/train.sh ``--cuda_graph_scope=moe_router,moe_preprocess`` --, HybridEP, all-to-all
+    overlap). Llama 3.1 405B NVFP4's full recompute of N layers per virtual stage (block) from Together's upgrade
+    report (tests/b200/worklog/2026-04-10_405b_nvfp4_256gpu_results.md @d275be99): 80073 N 1 (the B200 NVFP4 V1
+    config's, llama31_workload_base_configs.py @d063066b), 80076 N 8 ("-rl 8"), the old-Megatron-Bridge runs 8 ("the
+    old MB scripts used recompute_num_layers=8"; config A's old-install train.sh passes it; stated for 79866, assumed
+    for 79952 / 79953 / config B). The Qwen3 FP8 global batch 8192 is the same layout's FP8-MX launch file's
+    (256gpu_baseline/train.sh ``-gb 8192``) and Megatron-Bridge's own 26.02 B200 row's. Not modelled: the a2a runs'
+    ``delay_wgrad_compute``; the 405B FP8 recipe stays current scaling (the run's llmb-run experiment is named
+    ``..._fp8_cs``; run.sh's comment says mx, written before the run). Excluded as invalid measurements: none (the
+    405B / Qwen3 reports blame the fabric -- P2P 14.5 GB/s at 32+ nodes -- but no run's log reports errors; the
+    fabric is the cluster's, every multi-node row ran on it).
+
+    Recipe mapping (session 28, together3; nothing in planner/ changed): median / p90 29.0 / 57.3% -> 20.9 / 57.3%,
+    mean signed -24.0 -> -20.1%, Spearman 0.474 unchanged, every other source unchanged;
+    Llama 3.1 405B NVFP4 PP16 VP8 256 / 512 -45.1 / -50.4 -> -28.5 / -35.8% (the recompute), PP8 VP4 -31.5 / -36.5
+    -> -8.8 / -15.8%, old Megatron-Bridge -52.6 -> -38.3%, config B -38.3 -> -20.1%; DeepSeek-V3 BF16 / MXFP8 -5.9 /
+    -36.7 -> -4.7 / -36.2% (mla_up_proj recompute); Qwen3-30B (graphs added) and the Qwen3-235B CG rows (scope
+    narrowed to the router) unchanged to 0.1 point.
 
     As first added, nothing in planner/ changed: median 29.0%, p90 57.3%, mean signed -24.0%. Signed: Llama 3.1 70B
     MXFP8 FSDP 64 GPUs -0.0%, FP8 TP1 64 / 128 / 256 / 512 / 592 GPUs -3.3 / +0.1 / +7.4 / +19.3 / +21.6%, NVFP4 512
@@ -2285,12 +2316,12 @@ def pr2_options(r, stack: str) -> dict:
         if pr2_low_precision(r):
             opts["fp8_recipe"] = pr2_low_precision(r)
             n16 = next((v for (mk, pk), v in MBRIDGE_BF16_LAYERS.items()
-                        if r.id.startswith("mbridge") and mk in str(r.model).lower() and pk == pr2_prec_kind(r)), 0)
+                        if mbridge_run(r) and mk in str(r.model).lower() and pk == pr2_prec_kind(r)), 0)
             if n16:
                 opts["lp_bf16_layers"] = n16
-            if r.id.startswith("mbridge") and any(mk in str(r.model).lower() for mk in MBRIDGE_BF16_MTP):
+            if mbridge_run(r) and any(mk in str(r.model).lower() for mk in MBRIDGE_BF16_MTP):
                 opts["lp_bf16_mtp"] = True
-            if r.id.startswith("mbridge") and any(mk in str(r.model).lower() and pk == pr2_prec_kind(r)
+            if mbridge_run(r) and any(mk in str(r.model).lower() and pk == pr2_prec_kind(r)
                                                   for mk, pk in MBRIDGE_NO_TP_OVERLAP):
                 opts["tp_overlap"] = "none"
         moe = mbridge_recipe(MBRIDGE_MOE_RECIPES, r)
@@ -2606,10 +2637,16 @@ def nemo_cuda_graphs(r) -> bool:
 
 def mbridge_release(r) -> tuple:
     """The Megatron-Bridge release of a row as a comparable tuple (25, 11) / (26, 4, 1): the ``release`` column
-    (mbridge_all_runs.csv), else the id's (published_runs_2.csv ``mbridge2511_...``, ``mbridge260401_...``)."""
+    (mbridge_all_runs.csv), the container's (together_b200_baselines.csv), else the id's (published_runs_2.csv
+    ``mbridge2511_...``, ``mbridge260401_...``)."""
     rel = getattr(r, "release", None)
     if isinstance(rel, str) and rel:
         return tuple(int(x) for x in rel.split("."))
+    # together_b200_baselines.csv: the NeMo container the run names ("nvidia+nemo+26.02.00"), whose Megatron-Bridge
+    # release is the container's
+    m = re.match(r"nvidia\+nemo\+(\d+)\.(\d+)\.(\d+)", str(getattr(r, "container", ""))) if mbridge_run(r) else None
+    if m and not r.id.startswith("mbridge"):
+        return tuple(int(x) for x in m.groups())
     m = re.match(r"mbridge(\d{2})(\d{2})(\d{2})?_", r.id)
     return tuple(int(x) for x in m.groups() if x) if m else ()
 

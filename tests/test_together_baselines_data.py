@@ -79,10 +79,13 @@ def test_rows_map_to_their_stated_layouts(rows):
             assert c.options["fp8_recipe"] == "nvfp4" and c.options["tp_overlap"] == "none", i
     assert case["togetherbl_nemotron4-340b_bf16_256_tp8pp4vp12"].options.get("cuda_graph_impl") == "local"
     assert case["togetherbl_deepseek-v3_mxfp8_256_tp1pp16"].options["moe_dispatcher"] == "hybridep"
-    # the Qwen3 "CG" runs: TE-scoped graphs, the scope written "attn/moe_router/moe_preprocess" read as a tuple
+    # the Qwen3 "CG" runs: TE graphs of the router as their sbatch.sh / train.sh state, "moe_router/moe_preprocess"
+    # read as a tuple; the HybridEP / A2A experiments keep them and change what they name
     cg = case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8_cg"].options
     assert cg["cuda_graph_impl"] == "transformer_engine"
-    assert cg["cuda_graph_scope"] == ("attn", "moe_router", "moe_preprocess")
+    assert cg["cuda_graph_scope"] == ("moe_router", "moe_preprocess")
+    assert case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8_cg-hybridep"].options["moe_dispatcher"] == "hybridep"
+    assert case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8vp4_cg-a2a"].options["moe_a2a_overlap"] is True
     assert "cuda_graph_impl" not in case["togetherbl_qwen3-235b-a22b_mxfp8_256_tp1pp8"].options
     # the recipes that reduce bf16 gradients: every Megatron-Bridge row and the 340B; Grok-1's bf16 run does not
     assert case["togetherbl_llama3.1-405b_fp8cs_256_tp4pp8cp2vp8"].training.grad_dtype == "same"
@@ -106,3 +109,39 @@ def test_together_source_unchanged_by_the_new_rows():
 
     tog = validate.together(load_catalog())
     assert len(tog) == 9 and set(tog["source"]) == {"together B200"}
+
+
+def test_megatron_bridge_rows_take_the_mbridge_all_recipe_tables(rows):
+    """The Megatron-Bridge runs get their recipe from the tables ``mbridge_all`` uses (validate.mbridge_run ->
+    mbridge_recipe, release from the container), not from a copy in the CSV: DeepSeek-V3 B200's mla_up_proj recompute
+    and HybridEP, Qwen3-30B B200's TE attention + router graphs (26.02 >= the table's 25.11), Qwen3-235B B200's
+    all-to-all without overlap; the NeMo 2 rows (340B, Grok-1) get none of it. The 405B NVFP4 rows run the full
+    recompute of N layers per stage their reports state (80073: 1, 80076: 8)."""
+    import validate
+    from hardware_catalog import load_catalog
+
+    cat = load_catalog()
+    by_id = {r.id: r for r in rows.itertuples()}
+    case = {i: validate.pr2_case(cat, r) for i, r in by_id.items()}
+    for i, r in by_id.items():
+        assert validate.mbridge_run(r) == ("Megatron-Bridge" in r.container), i
+        # the row's own options are only what the run changed (the tagged Qwen3 experiments)
+        assert (r.stack_options == r.stack_options) == i.endswith(("_cg", "_cg-hybridep", "_cg-a2a", "-paramoverlap")), i
+    assert validate.mbridge_release(by_id["togetherbl_deepseek-v3_bf16_256_tp1pp16"]) == (26, 2, 0)
+    assert validate.mbridge_release(by_id["togetherbl_llama3.1-70b_fp8cs_256_tp1pp1"]) == (25, 11, 1)
+    for i in ("togetherbl_deepseek-v3_bf16_256_tp1pp16", "togetherbl_deepseek-v3_mxfp8_256_tp1pp16"):
+        assert list(case[i].training.recompute_modules) == ["mla_up_proj"], i
+        assert case[i].options["moe_dispatcher"] == "hybridep" and case[i].options["moe_a2a_overlap"] is False, i
+        assert "cuda_graph_impl" not in case[i].options, i
+    q30 = case["togetherbl_qwen3-30b-a3b_bf16_64_tp1pp1"].options
+    assert q30["cuda_graph_scope"] == ("attn", "moe_router", "moe_preprocess") and q30["moe_dispatcher"] == "hybridep"
+    q235 = case["togetherbl_qwen3-235b-a22b_bf16_256_tp1pp8vp4"].options
+    assert q235["moe_dispatcher"] == "alltoall" and q235["moe_a2a_overlap"] is False
+    for i in ("togetherbl_nemotron4-340b_bf16_256_tp8pp4vp12", "togetherbl_grok1-314b_bf16_256_tp4pp4vp8"):
+        assert not validate.mbridge_run(by_id[i]) and "moe_dispatcher" not in case[i].options, i
+    rn = {i: (case[i].training.recompute_method, case[i].training.recompute_num_layers) for i in case
+          if "405b_nvfp4" in i}
+    assert rn["togetherbl_llama3.1-405b_nvfp4_256_tp4pp16vp8"] == ("block", 1)
+    assert rn["togetherbl_llama3.1-405b_nvfp4_256_tp4pp8vp4"] == ("block", 8)
+    assert all(m == "block" and n in (1, 8) for m, n in rn.values())
+    assert case["togetherbl_llama3.1-405b_fp8cs_256_tp4pp8cp2vp8"].training.recompute_num_layers is None

@@ -20,6 +20,9 @@ Nemotron formula for the 340B). The Llama 3.1 70B basis (Together's 04-08 runs, 
 holds on 26.02 too: the 2026-04-20 512-GPU runs of the official FP8 / NVFP4 commands (~1,540 TFLOP/s at 9.509 s,
 ~2,050 at 7.197 s, GBS 2048) give 3.66e15 / 3.69e15 FLOPs per sequence against its 3.68e15.
 Listed, not scored (``NOT_SCORED``): the runs the planner cannot take yet, with the reason.
+Recipe settings (``RECIPE_NOTE``, ``RECOMPUTE_NL``, ``VARIANT_OPTIONS``): the Megatron-Bridge runs take their recipe
+from validate.py's tables, the ones ``mbridge_all`` uses (validate.mbridge_run); the CSV carries only what the run's
+own files state it changed (Qwen3-235B experiments' sbatch.sh / train.sh, the 405B upgrade report's recompute).
 
 Not taken (a later pass, its own rule): the repository's ``worklog/`` reports at later commits (661e8e14,
 ebcac277: 2026-04-16 .. 05-12), 512-GPU re-runs of the same 15 model / precision pairs on other dates and node
@@ -194,11 +197,15 @@ ROWS = [
 #: the other completed runs of the per-model results files tests/b200/slurm/*/results.md @d275be99 (same tuple, plus
 #: an id tag for a variant of a layout already present)
 QW = "Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)"
-QW_FP8 = ("FP8 MX table; base config (header) TP=1, PP=8, EP=8, ETP=1, MBS=1; GBS 8192 as the BF16 table's runs "
-          "(the FP8 table prints none; its step x TFLOP/s matches the BF16 baseline's FLOPs at 8192 within 1%).")
-QW_CG = ("Graph scope not stated: taken as Megatron-Bridge's MoE recipes' TE-scoped attention + router graphs "
-         "(validate.MBRIDGE_CUDA_GRAPHS _CG_ATTN_ROUTER, the Qwen3-235B GB200 / Qwen3-30B B200 recipes'; Megatron-Core "
-         "captures no whole-layer graph of a dropless MoE). ")
+QW_FP8 = ("FP8 MX table; base config (header) TP=1, PP=8, EP=8, ETP=1, MBS=1; GBS 8192: the FP8 table prints none, "
+          "the FP8-MX launch file of the same layout passes -gb 8192 (qwen3-235b/fp8mx/256gpu_baseline/train.sh: -tp 1 "
+          "-pp 8 -ep 8 -et 1 -mb 1 -gb 8192; its sbatch.sh job name ..._mbs1_gbs8192), Megatron-Bridge's own 26.02 "
+          "DGX-B200 Qwen3-235B FP8-MX row runs 8192 on 256 GPUs (mbridge_all_runs.csv mbridgeall_2602a_b200_qwen3-235b-"
+          "a22b_mxfp8_256), and step x TFLOP/s matches the BF16 baseline's FLOPs at 8192 within 1%.")
+QW_CG = ("Graph scope as the run's files state it: TE graphs of the MoE router + preprocess, no attention graphs "
+         "(qwen3-235b/fp8mx/256gpu_cudagraph/sbatch.sh header 'Experiment 1: CUDA graphs for MoE router + preprocess'; "
+         "256gpu_baseline/sbatch.sh and train.sh: --cuda_graph_impl=transformer_engine "
+         "--cuda_graph_scope=moe_router,moe_preprocess; the HybridEP and A2A experiments add to the 80084 graphs). ")
 RESULTS_ROWS = [
     ("Llama 3.1 70B", "fp8cs", 64, 128, 1, 1, 1, 1, 1, 1, 1, "fsdp", "", 1579.3, 4.66, "79120/79119/79118", R70, C2511,
      "Together's config TP=1, PP=1 at 64 GPUs; results.md 79120 and repeats 79119 / 79118 (4.63 / 4.68 / 4.67 s; "
@@ -260,18 +267,55 @@ COLS = ["id", "source", "table", "model", "params_b", "layers", "hidden", "heads
         "read_date", "tokens_per_s_printed", "mfu_pct_printed", "model_flops_per_seq_readme", "tflops_per_gpu_printed",
         "step_time_printed", "flops_per_seq_basis", "stack_options"]
 
-#: what the Megatron-Bridge performance configs set for these models on B200, as validate.py reads them for
-#: ``mbridge_all`` (whose tables key on that source's ids): NVFP4 Llama runs without TE's TP overlap
-#: (validate.MBRIDGE_NO_TP_OVERLAP); DeepSeek-V3 B200 dispatches with HybridEP, no all-to-all overlap
-#: (validate.MBRIDGE_MOE_RECIPES, as Qwen3-30B-A3B B200; Qwen3-235B B200's all-to-all without overlap is the stack default)
-MB_OPTIONS = {("Llama 3.1 405B", "nvfp4"): "tp_overlap=none", ("Llama 3.1 70B", "nvfp4"): "tp_overlap=none",
-              ("Qwen3-30B-A3B (head_dim 128, q-proj 4096 > hidden)", "bf16"): "moe_dispatcher=hybridep;moe_a2a_overlap=False",
-              ("DeepSeek-V3 (MLA, 1 shared expert, 3 dense layers)", "bf16"): "moe_dispatcher=hybridep;moe_a2a_overlap=False",
-              ("DeepSeek-V3 (MLA, 1 shared expert, 3 dense layers)", "mxfp8"): "moe_dispatcher=hybridep;moe_a2a_overlap=False"}
+#: What the Megatron-Bridge performance recipe sets for each model on B200 (the rows whose container names
+#: Megatron-Bridge): validate.py applies it from the same tables as ``mbridge_all`` (validate.mbridge_run /
+#: mbridge_recipe, keyed on model, GPU family, precision and the container's release); the notes say which entries
+#: apply. Nothing here is a second copy of those settings: a row's ``stack_options`` carry only what the run's own
+#: files state it changed (``VARIANT_OPTIONS``), and its partial full recompute goes in the notes (``RECOMPUTE_NL``).
+RECIPE_NOTE = {
+    "Llama 3.1 405B": "Megatron-Bridge llama31_llm_pretrain.py / llama31_workload_base_configs.py B200: no CUDA graphs "
+                      "(none set for B200 at @d063066b), NVFP4 without TE's TP comm overlap (validate.MBRIDGE_NO_TP_OVERLAP)",
+    "Llama 3.1 70B": "Megatron-Bridge llama3 70B B200 configs (the runs pass --model_name llama3 --model_size 70b: "
+                     "llama3.1-70b/*/train.sh; llama3_workload_base_configs.py @d063066b): no CUDA graphs outside BF16 "
+                     "(validate.MBRIDGE_CUDA_GRAPHS), NVFP4 without TE's TP comm overlap (validate.MBRIDGE_NO_TP_OVERLAP); "
+                     "the FP8-CS config's Megatron-FSDP comes with cpu_offloading_num_layers=5 (activation offload of 5 "
+                     "layers: not modelled, as mbridge_all's GB200 / GB300 70B offload)",
+    "Qwen3-235B-A22B (head_dim 128, q-proj 8192 > hidden)": "Megatron-Bridge qwen3_workload_base_configs.py B200: "
+        "all-to-all dispatcher, no all-to-all overlap, no CUDA graphs (validate.MBRIDGE_MOE_RECIPES / MBRIDGE_CUDA_GRAPHS); "
+        "a Together experiment's own changes (graphs, dispatcher, overlap) replace these",
+    "Qwen3-30B-A3B (head_dim 128, q-proj 4096 > hidden)": "Megatron-Bridge qwen3_workload_base_configs.py B200: HybridEP, "
+        "no all-to-all overlap, TE graphs of attention + MoE router + preprocess from 25.11 (validate.MBRIDGE_MOE_RECIPES / "
+        "MBRIDGE_CUDA_GRAPHS)",
+    "DeepSeek-V3 (MLA, 1 shared expert, 3 dense layers)": "Megatron-Bridge deepseek_workload_base_configs.py B200 (the "
+        "PP 16 EP 8 config, not the PP 8 EP 32 V2 variant): HybridEP, no all-to-all overlap, recompute_modules "
+        "['mla_up_proj'], no CUDA graphs (validate.MBRIDGE_MOE_RECIPES / MBRIDGE_RECOMPUTE / MBRIDGE_CUDA_GRAPHS / "
+        "MBRIDGE_LAYOUT_VARIANTS)",
+}
+
+#: Llama 3.1 405B NVFP4: the full recompute of N layers per virtual stage each job ran (Megatron-Bridge
+#: scripts/performance/utils/overrides.py: ``recompute_num_layers`` -> granularity "full", method "block"). The
+#: B200 NVFP4 V1 config sets 1 (llama31_workload_base_configs.py @d063066b, TP4 PP16 VP8); Together's report of
+#: the upgrade (tests/b200/worklog/2026-04-10_405b_nvfp4_256gpu_results.md @d275be99) states 80073 ran 1, 80076 8
+#: ("-rl 8": PP 8 with 1 ran out of memory, job 80074) and that "the old MB scripts used recompute_num_layers=8".
+#: job -> (N, where from)
+W405U = "2026-04-10_405b_nvfp4_256gpu_results.md"
+RECOMPUTE_NL = {
+    "80073": (1, f"{W405U}: 'Config: ... recompute_num_layers=1', the B200 NVFP4 V1 config's"),
+    "80076": (8, f"{W405U}: 'Config: ... recompute_num_layers=8' (-rl 8; job 80074 with 1: CUDA OOM)"),
+    "79866": (8, "the old Megatron-Bridge's scripts (" + W405U + ": 'The old MB scripts used recompute_num_layers=8'); "
+                 "config A's launch file on the old install passes it (llama3.1-405b/nvfp4/256gpu/configA_pp16/train.sh: "
+                 "--recompute_num_layers 8)"),
+    "79952": (8, "run 2026-04-10 on the old Megatron-Bridge (upgraded 04-11, " + W405U + "), whose scripts used 8; "
+                 "not stated for this job: assumed"),
+    "79953": (8, "run 2026-04-10 on the old Megatron-Bridge (upgraded 04-11, " + W405U + "), whose scripts used 8; "
+                 "not stated for this job: assumed"),
+    "(not given)/405B-B": (8, "config B ('mbridge default', its layout not the new B200 NVFP4 config's PP 16 VP 8) taken "
+                              "as the old Megatron-Bridge's, whose scripts used 8; not stated: assumed"),
+}
 
 
-#: what a results-file variant changes, as stack options
-CG = "cuda_graph_impl=transformer_engine;cuda_graph_scope=attn/moe_router/moe_preprocess"
+#: what a results-file variant changes, as stack options (the run's own files: the sbatch.sh headers and flags)
+CG = "cuda_graph_impl=transformer_engine;cuda_graph_scope=moe_router/moe_preprocess"
 VARIANT_OPTIONS = {"cg": CG, "cg-hybridep": CG + ";moe_dispatcher=hybridep", "cg-a2a": CG + ";moe_a2a_overlap=True",
                    "cg-a2a-paramoverlap": CG + ";moe_a2a_overlap=True"}
 
@@ -305,7 +349,11 @@ def rows():
                f"{gpus}); FLOPs per sequence: {how}")
         moe = f" EP={ep}, ETP={etp}." if ep > 1 else ""
         if container.startswith(("nvidia+nemo+26.02", "nvidia+nemo+25.11")):  # the Megatron-Bridge runs
-            note += " " + BF16_GRAD + MB_GRAD
+            note += " " + BF16_GRAD + MB_GRAD + f" Recipe settings: {RECIPE_NOTE[model]}."
+        rkey = job if job != "(not given)" else f"{job}/405B-B"
+        nl = RECOMPUTE_NL.get(rkey) if prec == "nvfp4" and model == "Llama 3.1 405B" else None
+        if nl is not None:
+            note += f" Recipe recompute: recompute_num_layers={nl[0]} (full, block) ({nl[1]})."
         cg = "" if "CUDA graphs" in note else " CUDA graphs not stated."
         rid = f"togetherbl_{slug(model)}_{prec}_{gpus}_tp{tp}pp{pp}" + (f"cp{cp}" if cp > 1 else "") + (
             f"vp{vpp}" if vpp > 1 else "") + (f"_gbs{gbs}" if (model, prec, gpus, tp, pp, cp, vpp) in GBS_VARIANTS
@@ -319,7 +367,8 @@ def rows():
             global_batch_seqs=gbs, micro_batch=mbs, tp=tp, pp=pp, dp=dp, cp=cp, vpp=vpp if vpp > 1 else "",
             zero_or_fsdp=("Megatron-FSDP (the official 70B config's FSDP)" if fsdp
                           else "distributed optimizer (the Megatron-Bridge / NeMo recipes' default)"),
-            recompute="none (not stated)" + ("; sequence parallel" if tp > 1 else ""),
+            recompute=("not stated in table" if nl is not None else "none (not stated)") + (
+                "; sequence parallel" if tp > 1 else ""),
             precision=PREC[prec], gpu="B200 (DGX B200, 180GB)", num_gpus=gpus, gpus_per_node=8,
             interconnect="8 x B200 per node, NVLink5; 8 x 400 Gb/s ConnectX-7 InfiniBand per node",
             metric="iteration_time_s", value=value,
@@ -329,7 +378,7 @@ def rows():
             read_date=READ, tokens_per_s_printed="", mfu_pct_printed="", model_flops_per_seq_readme="",
             tflops_per_gpu_printed=tfl, step_time_printed="" if step is None else step,
             flops_per_seq_basis=f"{per_seq:.6e}",
-            stack_options=";".join(o for o in (MB_OPTIONS.get((model, prec), ""), VARIANT_OPTIONS.get(tag, "")) if o)))
+            stack_options=VARIANT_OPTIONS.get(tag, "")))
     return out
 
 
