@@ -133,3 +133,16 @@ def test_a_campaign_section_out_of_bounds_is_refused_by_serve(tmp_path, cli):
     code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate")
     assert code == 2, out
     assert one_error_line(err) == "error: campaign.experiments_per_week: must be at most 10,000, got 1000000000.0"
+
+
+# ---- 7. `--emit torchrun:` (an unset $STYLE after the colon) was taken as no style asked -----------------------------
+@pytest.mark.parametrize("fmt", ["torchrun:", "slurm: "])
+def test_an_empty_launcher_style_is_refused(fmt):
+    from planner.errors import InputError
+    from planner.present.emit import check_emit_format
+
+    with pytest.raises(InputError) as e:
+        check_emit_format(fmt)
+    assert e.value.field == "--emit"
+    assert e.value.message.startswith(f"an empty launcher style after ':' in {fmt!r}: give one of megatron, fsdp")
+    assert check_emit_format("SLURM") == ("slurm", None) and check_emit_format("k8s:fsdp") == ("k8s", "fsdp")

@@ -1143,9 +1143,12 @@ def check_emit_format(fmt: str, alone_with: dict[str, bool] | None = None) -> tu
     style), or the one-line refusal; the CLI asks before the search, so a typo (or an empty ``--emit ""``, which
     was taken as no --emit and printed the table) fails in a second, not after it. ``alone_with``: the other
     outputs given beside it (:func:`check_emit_alone`)."""
-    kind, _, style = str(fmt).lower().partition(":")
+    kind, colon, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
         raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
+    if colon and not style.strip():  # `--emit torchrun:$STYLE` with STYLE unset was taken as no style asked (QA 33)
+        raise InputError("--emit", f"an empty launcher style after ':' in {clip(fmt)}: give one of {', '.join(STYLES)}, "
+                                   "or leave ':' out for the plan's own")
     if style and style not in STYLES:
         raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
     check_emit_alone(alone_with or {})
