@@ -9,7 +9,7 @@ once and every format carries the same ones.
 Three launcher styles, one per training stack's runtime (planner.model.stack_rules: the Megatron-Core stacks
 — megatron-core, nemo, megatron-bridge — are emitted as megatron, torchtitan as fsdp, nemo-automodel as automodel
 (its recipe script and YAML with the layout as overrides: ``automodel_args``); any other stack by
-its ZeRO stage, megatron for 0/1 and fsdp for 2/3; ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp``
+its ZeRO stage, megatron for 0/1 and fsdp for 2/3 (the other where only it takes the plan); ``--emit torchrun:megatron`` / ``--emit torchrun:fsdp``
 forces one, and the plan is then checked against that launcher's rules):
 
 * **megatron** — Megatron-LM ``pretrain_gpt.py`` flags (``megatron/training/arguments.py``):
@@ -773,28 +773,34 @@ def default_style(job: JobSpec, cfg: dict) -> str:
     run = stack_rules.runtime(from_training(job.training))
     if run in RUNTIME_STYLE:
         return RUNTIME_STYLE[run]
-    return "fsdp" if cfg["zero"] >= 2 else "megatron"
+    style = "fsdp" if cfg["zero"] >= 2 else "megatron"
+    # neither launcher runs the plan's own code: the one that takes the plan, where the ZeRO stage's refuses it (a
+    # Megatron-LM fp8 plan at ZeRO-3 was sent to torchtitan, which has no tensorwise recipe, and refused with
+    # "use the megatron style", which ran it)
+    other = OTHER_STYLE[style]
+    return other if style_refusal(job, cfg, style) and not style_refusal(job, cfg, other) else style
+
+
+def style_refusal(job: JobSpec, cfg: dict, style: str) -> str | None:
+    """The first rule of the code ``style``'s launcher runs that refuses the plan (the whole message: InputError cuts
+    it), None where it runs the plan -- planner.model.stack_rules, the rules the search and ``estimate`` apply."""
+    if job.model is None or not job.model.is_transformer:
+        return None
+    hit = stack_rules.first_refusal(plan_stack(job, cfg), job.model, job.training, stack_rules.layout_of(cfg),
+                                    run=STYLE_RUNTIME[style])
+    return None if hit is None else hit[1]
 
 
 def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     """Refuse (``--emit``) a plan the style's launcher cannot run: the rules of the code it runs
     (planner.model.stack_rules, the same the search and ``estimate`` apply to the plan's own stack)."""
-    if job.model is None or not job.model.is_transformer:
-        return
-
-    stack, c = plan_stack(job, cfg), stack_rules.layout_of(cfg)
-
-    def refusal(st: str) -> str | None:  # the whole message (InputError cuts it)
-        hit = stack_rules.first_refusal(stack, job.model, job.training, c, run=STYLE_RUNTIME[st])
-        return None if hit is None else hit[1]
-
-    msg = refusal(style)
+    msg = style_refusal(job, cfg, style)
     if msg is None:
         return
     other = OTHER_STYLE[style]
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
     # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
-    hint = (OTHER_STYLE_HINT[style] if refusal(other) is None else
+    hint = (OTHER_STYLE_HINT[style] if style_refusal(job, cfg, other) is None else
             f"the {other} style refuses it too: no launch spec for this plan")
     raise InputError("--emit", f"{_fit(msg, MESSAGE_CHARS - len(hint) - 2)}; {hint}")
 
@@ -1137,9 +1143,12 @@ def check_emit_format(fmt: str, alone_with: dict[str, bool] | None = None) -> tu
     style), or the one-line refusal; the CLI asks before the search, so a typo (or an empty ``--emit ""``, which
     was taken as no --emit and printed the table) fails in a second, not after it. ``alone_with``: the other
     outputs given beside it (:func:`check_emit_alone`)."""
-    kind, _, style = str(fmt).lower().partition(":")
+    kind, colon, style = str(fmt).lower().partition(":")
     if kind not in EMITTERS:
         raise InputError("--emit", f"must be one of {', '.join(FORMATS)} (optionally :megatron, :fsdp or :automodel), got {clip(fmt)}")
+    if colon and not style.strip():  # `--emit torchrun:$STYLE` with STYLE unset was taken as no style asked (QA 33)
+        raise InputError("--emit", f"an empty launcher style after ':' in {clip(fmt)}: give one of {', '.join(STYLES)}, "
+                                   "or leave ':' out for the plan's own")
     if style and style not in STYLES:
         raise InputError("--emit", f"launcher style must be one of {', '.join(STYLES)} (got {clip(style)})")
     check_emit_alone(alone_with or {})

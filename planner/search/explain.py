@@ -87,6 +87,23 @@ def host_misfit(mem: dict) -> str | None:
     return f"{mem['host'] / 2**30:.1f} GiB per GPU offloaded, {lim / 2**30:.1f} GiB allowed"
 
 
+def misfit_lines(res: dict) -> list[str]:
+    """Why a plan (its JSON, ``res``) does not fit: its GPU memory over the limit, and (an offloading plan) its host
+    memory over what it may fill -- estimate's advice, and simulate's refusal of a plan that cannot start."""
+    mem, out = res["memory_per_gpu_bytes"], []
+    limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
+    if mem["total"] > limit:
+        out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
+                   f"({mem['capacity'] / 2**30:.0f} GiB {device_of(res['hardware'])} memory less the headroom)")
+    host = host_misfit(mem)
+    if host:
+        d = res.get("detail", {})
+        node = (f" ({HOST_RAM_USABLE:.0%} of the node's {d['host_ram_bytes'] / 2**30:,.0f} GiB RAM over its "
+                f"{res['hardware']['gpus_per_node']} GPUs)" if d.get("host_ram_bytes") else "")
+        out.append(f"does not fit host memory: {host}{node}")
+    return out
+
+
 def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str]:
     """Known pitfalls that apply to this configuration. ``stack`` (planner.model.stacks.Stack): a launcher
     that pads the vocabulary itself (Megatron-LM, ``Stack.vocab_pad``) needs no advice to pad it.
@@ -106,16 +123,7 @@ def advice(job: JobSpec, res: dict, hw, stack=None, alternatives=()) -> list[str
     mem = res["memory_per_gpu_bytes"]
     out += alternative_lines(cfg, res["step_time_s"], mem["total"], alternatives)
     if not res["fits"]:
-        limit = mem.get("limit", mem["capacity"])  # fits is decided against the limit (capacity less the headroom)
-        if mem["total"] > limit:
-            out.append(f"does not fit: needs {mem['total'] / 2**30:.1f} GiB, {limit / 2**30:.1f} GiB allowed "
-                       f"({mem['capacity'] / 2**30:.0f} GiB {device_of(res['hardware'])} memory less the headroom)")
-        host = host_misfit(mem)
-        if host:
-            d = res.get("detail", {})
-            node = (f" ({HOST_RAM_USABLE:.0%} of the node's {d['host_ram_bytes'] / 2**30:,.0f} GiB RAM over its "
-                    f"{res['hardware']['gpus_per_node']} GPUs)" if d.get("host_ram_bytes") else "")
-            out.append(f"does not fit host memory: {host}{node}")
+        out += misfit_lines(res)
     bd = res["breakdown_s"]
     out += causal_count_lines(job, res)
     out += finetune_lines(job, res, stack) + padding_lines(job) + moe_lines(job, res, hw)

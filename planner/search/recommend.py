@@ -548,8 +548,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
             assumptions.append(f"spot: {count_of(never.sum(), 'configuration')} never finish{'es' if never.sum() == 1 else ''} under the interruption rate "
                                "(each is interrupted before a checkpoint interval completes, or its expected time is "
                                "over 1,000x the uninterrupted one): excluded" if con.spot else
-                               f"checkpoint: {count_of(never.sum(), 'configuration')} never finish{'es' if never.sum() == 1 else ''} (node failures come before "
-                               "a checkpoint interval completes): excluded")
+                               f"checkpoint: {count_of(never.sum(), 'configuration')} never finish{'es' if never.sum() == 1 else ''} ("
+                               + ("node failures come before a checkpoint interval completes" if failing(job) else
+                                  "the checkpoint pauses make the expected time over 1,000x the uninterrupted one")
+                               + "): excluded")
     horizon = None  # the rows inside the horizon, where it is applied
     if con.deadline_hours is None:
         # without a deadline "cheapest" drifts to tiny clusters running for years (a budget alone
@@ -637,8 +639,21 @@ def _spot_never_finishes(con) -> tuple[str, str]:
                    "fewer nodes, or on-demand (constraints.spot: false)")
 
 
+def failing(job) -> bool:
+    """Whether the job's nodes fail (``checkpoint.mtbf_hours_per_node`` set): else only its checkpoint pauses can keep a
+    plan from finishing."""
+    return job.checkpoint is not None and job.checkpoint.mtbf_hours_per_node is not None
+
+
 def _never_finishes(job) -> tuple[str, str]:
-    """The one-line refusal when no plan finishes under the job's node failures (goodput 0)."""
+    """The one-line refusal when no plan finishes under the job's node failures (goodput 0), or, in a job without
+    failures, under its checkpoint pauses alone (it blamed node failures and ``checkpoint.mtbf_hours_per_node``, which
+    the job never set, for a save every step at 1e-6 Gb/s)."""
+    if not failing(job):
+        return "checkpoint", (
+            "no plan finishes: the checkpoint pauses make every plan's expected time over 1,000x the uninterrupted one "
+            "(simulate.failures.MIN_GOODPUT) — checkpoint less often (checkpoint.every_steps), faster "
+            "(checkpoint.write_gbps), or in the background (checkpoint.asynchronous: true)")
     return "checkpoint.mtbf_hours_per_node", (
         "no plan finishes: node failures come before a checkpoint interval completes (goodput 0, or an expected time "
         "over 1,000x the uninterrupted one: simulate.failures.MIN_GOODPUT) — checkpoint, or "

@@ -339,7 +339,9 @@ class _Run:
     def spend(self, units: int):
         """Count simulated work (MAX_SIM_WORK); past the limit the run stops with one message."""
         self.work += units
-        if self.work > MAX_SIM_WORK and self.too_large is None:
+        # the step that ends the run has been simulated already: stopping there refused a finished run ("2 of 2
+        # steps done ... simulate fewer --steps")
+        if self.work > MAX_SIM_WORK and self.too_large is None and self.step < self.steps:
             p = self.p
             self.stop(TooLargeError("--steps", (
                 f"too large: simulating this job passed {MAX_SIM_WORK:,} replica micro-batches "

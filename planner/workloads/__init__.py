@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from planner.errors import InputError
+from planner.errors import InfeasibleError, InputError
 from planner.results import CampaignPlan
 from planner.spec import JobSpec
 
@@ -84,6 +84,15 @@ def _simulation(job, ctx):
     # the profile's data rates, resolved once for the estimate and the simulation (planner.hardware.data_rates)
     job = with_measured_data(job, ctx.profile)
     est = estimate_job(job, ctx.catalog, ctx.profile)
+    if not est.fits:
+        # a run of it stops out of memory at its first step: it was simulated as if it ran (a 1,000-layer model
+        # on one node, 368,772 GiB a GPU, got "wall 6.5 d" and no word of memory)
+        from planner.results import jsonable
+        from planner.search.explain import misfit_lines
+
+        raise InfeasibleError("memory", "; ".join(misfit_lines(jsonable(est))) + ": its run stops out of memory, so "
+                              "there is no run to simulate (`planner estimate` shows where the memory goes, "
+                              "`planner recommend` finds a layout that fits)")
     res, ans = run_simulate_command(job, est, steps=ctx.steps, seed=ctx.seed, timeline=ctx.timeline,
                                     answers=ctx.answers, progress=ctx.progress)
     return Simulation(result=res, answers=ans, estimate=est, measured=measured_lines(job))
@@ -135,6 +144,12 @@ class Planned:
 def plan(command: str, job: JobSpec, ctx: Context) -> Planned:
     """Plan ``job`` for ``command``; the one entry point the shells use."""
     w = WORKLOADS[COMMANDS[command](job)]
+    if job.campaign is not None:
+        from planner.workloads.campaign import parse_campaign
+
+        # checked whichever command reads the job, before its search: `simulate` and `serve`, which answer no
+        # campaign, took `experiments_per_week: 1e9` that `estimate` refused
+        parse_campaign(job.campaign)
     res = w.plan(job, ctx)
     camp = None
     if job.campaign is not None and w.train_cost is not None:

@@ -2325,9 +2325,14 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if not ok:
         fit = [r for r in rows if r.fits]
         if not fit:
-            near = min(rows, key=lambda r: r.weights_gib_per_gpu)
+            # the nearest is the one whose weights take the smallest share of its usable memory: the least
+            # weights per GPU named the 24 GB L4 node "best" for DeepSeek-V3 beside 80 GB H100s at the same TP8
+            near = rows[min(range(len(rows)), key=lambda i: (
+                rows[i].weights_gib_per_gpu * GiB / (where[i][0].gpu.memory_bytes * where[i][1].gpu_memory_utilization),
+                rows[i].tp))]
             raise InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
-                                  f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision) or allow more GPUs")
+                                  f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
+                                  "nodes (constraints.gpus): a replica is one node's GPUs at most")
         # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
         # latency) when none meets it, else TTFT when none meets that; else each target is met by
         # some option but none meets both (or the simulation rejected every one)
