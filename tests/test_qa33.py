@@ -74,22 +74,24 @@ def test_the_work_bound_does_not_refuse_a_finished_run(tmp_path, cli, monkeypatc
 
 # ---- 4. --emit's default style for a stack with no launcher of its own refused what the other style runs ------------
 # a Megatron-LM fp8 plan at ZeRO-3 went to torchtitan by its ZeRO stage: "torchtitan refuses fp8 training with a recipe
-# it does not offer ...; change the plan, or use the megatron style (--emit FORMAT:megatron)", which emitted it
+# it does not offer ...; change the plan, or use the megatron style (--emit FORMAT:megatron)", which emitted it. fp8 on
+# Megatron-LM is refused at input since (it has no fp8 path); the same holds for any rule only torchtitan has: here
+# TP 8 over Qwen3-30B-A3B's 4 KV heads (torchtitan shards whole KV heads; Megatron replicates them), EP 1, ZeRO-3
+QWEN_Z3 = {**LLM, "model": {"preset": "qwen3-30b-a3b"},
+           "training": {**LLM["training"], "framework": "megatron-lm"},
+           "parallel": {**LLM["parallel"], "tp": 8, "dp": 1, "ep": 1, "zero": 3}}
+
+
 def test_the_default_launch_style_is_one_that_takes_the_plan(tmp_path, cli):
-    job = {**LLM, "training": {**LLM["training"], "framework": "megatron-lm", "precision": "fp8"},
-           "parallel": {**LLM["parallel"], "zero": 3}}
-    path = write_job(tmp_path, job)
-    code, out, err = cli("recommend", path, "--emit", "torchrun")
+    code, out, err = cli("recommend", write_job(tmp_path, QWEN_Z3), "--emit", "torchrun")
     assert code == 0, err
-    assert "# launcher style: megatron" in out and "--fp8-recipe tensorwise" in out and "--use-torch-fsdp2" in out
+    assert "# launcher style: megatron" in out and "--use-torch-fsdp2" in out
 
 
 def test_a_forced_style_that_refuses_the_plan_is_still_refused(tmp_path, cli):
-    job = {**LLM, "training": {**LLM["training"], "framework": "megatron-lm", "precision": "fp8"},
-           "parallel": {**LLM["parallel"], "zero": 3}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--emit", "torchrun:fsdp")
+    code, out, err = cli("recommend", write_job(tmp_path, QWEN_Z3), "--emit", "torchrun:fsdp")
     assert code == 2, out
-    assert one_error_line(err).startswith("error: --emit: torchtitan refuses fp8 training with a recipe it does not")
+    assert one_error_line(err).startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
 
 
 def test_the_zero_stage_still_picks_the_style_where_both_take_the_plan(tmp_path, cli):
