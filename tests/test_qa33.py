@@ -148,3 +148,14 @@ def test_an_empty_launcher_style_is_refused(fmt):
     assert e.value.field == "--emit"
     assert e.value.message.startswith(f"an empty launcher style after ':' in {fmt!r}: give one of megatron, fsdp")
     assert check_emit_format("SLURM") == ("slurm", None) and check_emit_format("k8s:fsdp") == ("k8s", "fsdp")
+
+
+# ---- 4b. both styles refuse: "the megatron style refuses it too" did not say why ------------------------------------
+def test_when_both_styles_refuse_both_reasons_are_said(tmp_path, cli):
+    job = {**LLM, "model": {"preset": "qwen2.5-1.5b"}, "training": {**LLM["training"], "framework": "megatron-lm"},
+           "parallel": {**LLM["parallel"], "tp": 4, "dp": 2, "zero": 3}}  # 2 KV heads over TP 4; tied embeddings
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--emit", "torchrun")
+    assert code == 2, out
+    line = one_error_line(err)
+    assert line.startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
+    assert "the megatron style refuses it too (Megatron refuses ZeRO-3" in line and "tied embeddings" in line

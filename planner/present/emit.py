@@ -791,6 +791,11 @@ def style_refusal(job: JobSpec, cfg: dict, style: str) -> str | None:
     return None if hit is None else hit[1]
 
 
+#: room for the other style's reason when both styles refuse a plan (``check_stack_rules``): the first style's keeps
+#: the rest of the one-line cap, ``MESSAGE_CHARS``
+OTHER_REASON_CHARS = 110
+
+
 def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     """Refuse (``--emit``) a plan the style's launcher cannot run: the rules of the code it runs
     (planner.model.stack_rules, the same the search and ``estimate`` apply to the plan's own stack)."""
@@ -800,8 +805,11 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
     other = OTHER_STYLE[style]
     # the hint must be true (a QLoRA plan was sent from each style to the other, which refuses it too) and must
     # survive the message cap (InputError keeps MESSAGE_CHARS): the rule's source citation gives way, not the hint
-    hint = (OTHER_STYLE_HINT[style] if style_refusal(job, cfg, other) is None else
-            f"the {other} style refuses it too: no launch spec for this plan")
+    # the other style's own reason is said too, short (its source gives way first): "refuses it too" alone left the
+    # user guessing which rule of the other launcher stood in the way
+    why = style_refusal(job, cfg, other)
+    hint = (OTHER_STYLE_HINT[style] if why is None else
+            f"the {other} style refuses it too ({_fit(why, OTHER_REASON_CHARS)}): no launch spec for this plan")
     raise InputError("--emit", f"{_fit(msg, MESSAGE_CHARS - len(hint) - 2)}; {hint}")
 
 
