@@ -159,3 +159,17 @@ def test_when_both_styles_refuse_both_reasons_are_said(tmp_path, cli):
     line = one_error_line(err)
     assert line.startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
     assert "the megatron style refuses it too (Megatron refuses ZeRO-3" in line and "tied embeddings" in line
+
+
+# ---- 8. a fixed degree no searched node count can hold: recommend with parallel.pp 5 refused -------------------------
+# "error: parallel: tp*pp*cp = 5 does not divide the 1 GPUs (every layout the job's fixed fields allow breaks this ...)":
+# the node counts searched (1, 2, 3, 4, 6, 8, 12, 16 up to 128 GPUs) held no multiple of 5 nodes
+def test_a_fixed_pipeline_of_5_is_searched_on_multiples_of_5_nodes(tmp_path, cli):
+    job = {"model": {"preset": "llama2-13b"},
+           "training": {"seq_len": 4096, "global_batch": 1024, "precision": "bf16", "tokens": 1e10},
+           "parallel": {"pp": 5}, "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"], "max_gpus": 128}}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json")
+    assert code == 0, err
+    ranked = json.loads(out)["ranked"]
+    assert ranked and all(r["config"]["pp"] == 5 and r["config"]["nodes"] % 5 == 0 for r in ranked)
+    assert {r["config"]["nodes"] for r in ranked} >= {5, 10}

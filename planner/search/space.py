@@ -67,6 +67,24 @@ def pp_degrees(layers: int) -> list[int]:
     return [d for d in D.PP_DEGREES if d <= layers and (math.ceil(layers / d) * (d - 1) < layers)]
 
 
+def _node_counts(p, g: int, max_gpus: int) -> list[int]:
+    """The node counts searched on ``g``-GPU nodes: ``defaults.node_counts``, each rounded up to the multiple of nodes
+    that the job's fixed model-parallel degrees need (tp x pp x cp must divide the GPUs, planner.layout): with
+    ``parallel.pp: 5`` on 8-GPU nodes only multiples of 5 nodes can hold a layout, which none of 1, 2, 3, 4, 6, 8, ...
+    but the rare 48 is, so the search found (almost) nothing and blamed the job's fixed fields.
+
+    >>> from types import SimpleNamespace as NS
+    >>> _node_counts(NS(tp=None, pp=5, cp=None), 8, 512)
+    [5, 10, 15, 20, 25, 35, 50]
+    >>> _node_counts(NS(tp=2, pp=4, cp=None), 8, 32)  # 8 GPUs already hold TP 2 x PP 4: the plain counts
+    [1, 2, 3, 4]
+    """
+    fixed = (p.tp or 1) * (p.pp or 1) * (p.cp or 1)
+    step = fixed // math.gcd(fixed, g)
+    most = max_gpus // g
+    return sorted({-(-n // step) * step for n in D.node_counts(most) if -(-n // step) * step <= most})
+
+
 def _grid(job: JobSpec, hw: HardwareOption):
     """The axes of ``hw``'s layout product (nodes, (tp, etp) pair, pp, cp, ep, vpp, zero, micro-batch,
     recompute) with the (tp, etp) pairs, from the job's fixed fields and the search defaults."""
@@ -82,6 +100,9 @@ def _grid(job: JobSpec, hw: HardwareOption):
                                                      "TPU slice row with fabric tpu-dcn (`planner catalog instances`)"))
         max_gpus = hw.max_gpus
     nodes = [cl.nodes] if cl.nodes else [n for n in D.node_counts(max_gpus // g) if min_gpus <= n * g <= max_gpus]
+    fitting = [n for n in _node_counts(p, g, max_gpus) if min_gpus <= n * g <= max_gpus]
+    if not cl.nodes and hw.multi_node and fitting:  # else the plain counts, whose layout rule then says what breaks
+        nodes = fitting
     if not hw.multi_node:  # no cluster fabric in the catalog: one node only
         if cl.nodes and cl.nodes > 1:
             raise InputError("cluster.nodes", f"{hw.name} cannot form a multi-node training cluster (no cluster "
