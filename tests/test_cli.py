@@ -148,20 +148,16 @@ def test_presets_listed(cli):
     (["recommend", "examples/llama3-8b-estimate.yaml", "--top"], "error: --top: "),
     (["catalog", "systems", "--cloud", "aws"], "error: --cloud: "),
 ])
-def test_usage_errors_are_one_line_exit_2(args, field):
+def test_usage_errors_are_one_line_exit_2(main_cli, args, field):
     """What the console script does (planner.cli.main): a usage error is one line naming the
     option, exit code 2, no help panel and no traceback."""
-    import subprocess
-    import sys
-
     from tests.conftest import ROOT
 
-    r = subprocess.run([sys.executable, "-m", "planner.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], r.stderr
-    assert "Traceback" not in r.stderr and "╭" not in r.stderr
+    code, _, err = main_cli(*args, cwd=ROOT)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], err
+    assert "Traceback" not in err and "╭" not in err
 
 
 def test_python_dash_m_planner_is_the_cli():
@@ -276,16 +272,13 @@ def test_outputs_never_replace_the_commands_inputs(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args", [[], ["catalog"]])
-def test_no_arguments_prints_help_without_an_empty_error_line(args):
+def test_no_arguments_prints_help_without_an_empty_error_line(main_cli, args):
     """`planner` / `planner catalog` alone print the help; stderr used to get a bare "error: " line."""
-    import subprocess
-    import sys
-
     from tests.conftest import ROOT
 
-    r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert "Usage: planner" in r.stdout
-    assert "error" not in r.stderr, r.stderr
+    _, out, err = main_cli(*args, cwd=ROOT)
+    assert "Usage: planner" in out
+    assert "error" not in err, err
 
 
 def test_report_on_an_unpriced_cluster_says_it_has_no_price(cli, tmp_path):
