@@ -1,4 +1,7 @@
+import contextlib
+import io
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,5 +58,30 @@ def cli():
     def run(*args):
         r = runner.invoke(app, [str(a) for a in args])
         return r.exit_code, r.stdout, r.stderr
+
+    return run
+
+
+@pytest.fixture
+def main_cli(monkeypatch):
+    """Run the console entry point ``planner.cli.main`` in-process, as ``planner <args>`` does: usage errors
+    take main's one-line path, which the ``cli`` fixture (the app without main) bypasses. Returns (exit_code,
+    stdout, stderr). A fresh interpreter per call cost about 2 CPU-seconds of imports; the tests about the
+    process itself (``python -m planner``, the console script, resource limits) still start one."""
+    from planner import cli as planner_cli
+
+    def run(*args, cwd=None):
+        out, err = io.StringIO(), io.StringIO()
+        code = 0
+        with monkeypatch.context() as m:
+            m.setattr(sys, "argv", ["planner", *map(str, args)])
+            if cwd is not None:
+                m.chdir(cwd)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    planner_cli.main()
+                except SystemExit as e:
+                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        return code, out.getvalue(), err.getvalue()
 
     return run

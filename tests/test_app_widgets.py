@@ -57,6 +57,10 @@ def test_every_widget_once_including_extremes():
         ("w_nodes", lambda: at.selectbox(key="w_nodes").set_value(512)),
         ("unpin", lambda: [at.selectbox(key="w_instance").set_value(None), at.selectbox(key="w_nodes").set_value(None),
                            at.multiselect(key="w_clouds").set_value([])]),
+        # the moves below are not about the hardware: one GPU type on one cloud again (spot priced there), as the
+        # moves before `w_gpus`: the same refusals and numbers at about half their CPU on every GPU of every cloud
+        ("narrow again", lambda: [at.multiselect(key="w_gpus").set_value(["H100-SXM-80GB"]),
+                                  at.multiselect(key="w_clouds").set_value(["aws"])]),
         ("w_max_gpus", lambda: ss("w_max_gpus").set_value(1)),
         ("w_max_gpus max", lambda: ss("w_max_gpus").set_value(ss("w_max_gpus").options[-1])),
         ("w_inter_node_gbps", lambda: at.number_input(key="w_inter_node_gbps").set_value(0.001)),

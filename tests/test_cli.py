@@ -148,55 +148,48 @@ def test_presets_listed(cli):
     (["recommend", "examples/llama3-8b-estimate.yaml", "--top"], "error: --top: "),
     (["catalog", "systems", "--cloud", "aws"], "error: --cloud: "),
 ])
-def test_usage_errors_are_one_line_exit_2(args, field):
+def test_usage_errors_are_one_line_exit_2(main_cli, args, field):
     """What the console script does (planner.cli.main): a usage error is one line naming the
     option, exit code 2, no help panel and no traceback."""
-    import subprocess
-    import sys
-
     from tests.conftest import ROOT
 
-    r = subprocess.run([sys.executable, "-m", "planner.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], r.stderr
-    assert "Traceback" not in r.stderr and "╭" not in r.stderr
+    code, _, err = main_cli(*args, cwd=ROOT)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and field in lines[0], err
+    assert "Traceback" not in err and "╭" not in err
 
 
-def test_python_dash_m_planner_is_the_cli():
+def test_python_dash_m_planner_is_the_cli(main_cli):
     """``python -m planner`` runs the same CLI as the console script (it used to fail with "No module
-    named planner.__main__"), and usage lines name ``planner``, not the interpreter's argv[0]."""
+    named planner.__main__"), and usage lines name ``planner``, not the interpreter's argv[0]. One process
+    (``--help``) shows the module runs the app; the command through the same entry point runs in-process."""
     import subprocess
     import sys
 
     from tests.conftest import ROOT
 
-    r = subprocess.run([sys.executable, "-m", "planner", "presets"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert "llama3-8b" in r.stdout
+    code, out, err = main_cli("presets", cwd=ROOT)
+    assert code == 0, err
+    assert "llama3-8b" in out
     r = subprocess.run([sys.executable, "-m", "planner", "--help"], cwd=ROOT, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "Usage: planner " in r.stdout, r.stdout
 
 
-def test_search_error_is_exactly_one_stderr_line(tmp_path):
-    """A search that finds nothing, run as scripts run it (stderr a pipe): stderr is the one `error:` line.
-    The progress bar, drawn to a non-terminal, used to leave a blank line before it."""
-    import subprocess
-    import sys
-
+def test_search_error_is_exactly_one_stderr_line(main_cli, tmp_path):
+    """A search that finds nothing, run as scripts run it (stderr not a terminal: the in-process run's stderr is a
+    StringIO, which rich reads as a pipe): stderr is the one `error:` line. The progress bar, drawn to a
+    non-terminal, used to leave a blank line before it (tests/test_cli_entry.py runs the same path in a process)."""
     from tests.conftest import ROOT
 
     job = tmp_path / "job.yaml"
     job.write_text("model: {preset: gpt2}\ntraining: {seq_len: 1024, global_batch: 64, tokens: 1.0e12}\n"
                    "constraints: {gpus: [H100-SXM-80GB], clouds: [aws], max_gpus: 8, deadline_hours: 0.01}\n")
-    r = subprocess.run([sys.executable, "-m", "planner", "recommend", str(job)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
-    assert r.returncode == 2, r.stderr
-    assert r.stderr.startswith("error: constraints.deadline_hours:"), repr(r.stderr[:200])
-    assert len(r.stderr.strip("\n").splitlines()) == 1 and r.stdout == ""
+    code, out, err = main_cli("recommend", job, cwd=ROOT)
+    assert code == 2, err
+    assert err.startswith("error: constraints.deadline_hours:"), repr(err[:200])
+    assert len(err.strip("\n").splitlines()) == 1 and out == ""
 
 
 def test_estimate_names_a_bare_cluster_node_and_the_memory_limit(cli, tmp_path):
@@ -276,16 +269,13 @@ def test_outputs_never_replace_the_commands_inputs(cli, tmp_path):
 
 
 @pytest.mark.parametrize("args", [[], ["catalog"]])
-def test_no_arguments_prints_help_without_an_empty_error_line(args):
+def test_no_arguments_prints_help_without_an_empty_error_line(main_cli, args):
     """`planner` / `planner catalog` alone print the help; stderr used to get a bare "error: " line."""
-    import subprocess
-    import sys
-
     from tests.conftest import ROOT
 
-    r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert "Usage: planner" in r.stdout
-    assert "error" not in r.stderr, r.stderr
+    _, out, err = main_cli(*args, cwd=ROOT)
+    assert "Usage: planner" in out
+    assert "error" not in err, err
 
 
 def test_report_on_an_unpriced_cluster_says_it_has_no_price(cli, tmp_path):

@@ -7,8 +7,6 @@ chunk's recomputed share (planner.model.pipeline.recomputed_fraction) at full-re
 in time, hardware FLOPs and memory; checked here against both ends, between the batch and the one-plan paths, the
 launch flags, the refusals, and what ``torch.utils.checkpoint`` really keeps for block N of L layers."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -248,13 +246,13 @@ def test_uniform_search_takes_the_smallest_group_that_fits(catalog):
     assert chosen > 0
 
 
-def _cli(tmp_path, training):
+def _cli(main_cli, tmp_path, training):
     doc = {"model": {"preset": "llama3-8b"},
            "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "steps": 10, **training},
            "parallel": {"tp": 1, "pp": 1, "dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
     p = tmp_path / "job.json"
     p.write_text(json.dumps(doc))
-    return subprocess.run([sys.executable, "-m", "planner", "estimate", str(p)], capture_output=True, text=True)
+    return main_cli("estimate", p)
 
 
 @pytest.mark.parametrize("training,field,words", [
@@ -267,10 +265,10 @@ def _cli(tmp_path, training):
     ({"recompute": "full", "recompute_method": "interleaved", "recompute_num_layers": 2}, "training.recompute_method",
      ""),
 ])
-def test_refusals(tmp_path, training, field, words):
-    r = _cli(tmp_path, training)
-    assert r.returncode == 2, r.stdout + r.stderr
-    line = (r.stdout + r.stderr).strip().splitlines()
+def test_refusals(main_cli, tmp_path, training, field, words):
+    code, out, err = _cli(main_cli, tmp_path, training)
+    assert code == 2, out + err
+    line = (out + err).strip().splitlines()
     assert len(line) == 1 and line[0].startswith(f"error: {field}:") and words in line[0], line
 
 
@@ -414,16 +412,16 @@ def test_layer_sac_hfu_counts_the_rebuilt_layers(catalog):
     ({"selective": "op", "ac_freq": 2}, "only with selective: layer"),
     ({"ac_freq": 2}, "only with selective: layer"),
 ])
-def test_layer_sac_frequency_refusals(tmp_path, framework, words):
+def test_layer_sac_frequency_refusals(main_cli, tmp_path, framework, words):
     doc = {"model": {"preset": "llama3-8b"},
            "training": {"seq_len": 4096, "global_batch": 64, "micro_batch": 1, "steps": 10, "recompute": "selective",
                         "framework": {"name": "torchtitan", **framework}},
            "parallel": {"tp": 1, "pp": 1, "dp": 8}, "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8, "nodes": 1}}
     p = tmp_path / "job.json"
     p.write_text(json.dumps(doc))
-    r = subprocess.run([sys.executable, "-m", "planner", "estimate", str(p)], capture_output=True, text=True)
-    assert r.returncode == 2, r.stdout + r.stderr
-    line = (r.stdout + r.stderr).strip().splitlines()
+    code, out, err = main_cli("estimate", p)
+    assert code == 2, out + err
+    line = (out + err).strip().splitlines()
     assert len(line) == 1 and line[0].startswith("error: training.framework.ac_freq:") and words in line[0], line
 
 

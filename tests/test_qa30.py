@@ -147,14 +147,10 @@ def test_legacy_megatron_stacks_refuse_a_bitsandbytes_base(tmp_path, cli, stack,
     (("simulate", "examples/llama3-70b.yaml", "--seed", "abc"), "error: --seed: must be a whole number"),
     (("simulate", "examples/llama3-70b.yaml", "--steps", "0"), "error: --steps: must be at least 1"),
 ])
-def test_option_bounds_are_said_once_in_the_projects_words(args, line):
+def test_option_bounds_are_said_once_in_the_projects_words(main_cli, args, line):
     """Through the console script's ``main`` (the ``cli`` fixture bypasses it), as a user runs it."""
-    import subprocess
-    import sys
-
     from conftest import ROOT
 
-    r = subprocess.run([sys.executable, "-m", "planner", *args], cwd=ROOT, capture_output=True, text=True,
-                       timeout=120)
-    assert r.returncode == 2, r.stdout
-    assert one_error_line(r.stderr) == line
+    code, out, err = main_cli(*args, cwd=ROOT)
+    assert code == 2, out
+    assert one_error_line(err) == line

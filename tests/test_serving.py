@@ -1,8 +1,6 @@
 """Serving (planner/workloads/serving.py): memory, latency, replicas and quantisation move the right
 way; the simulation confirms and refines the size."""
 import json
-import subprocess
-import sys
 import math
 
 import numpy as np
@@ -894,7 +892,7 @@ def test_why_names_a_smaller_tp_that_failed_in_the_recommended_precision_only():
     assert "TP1 does not work" in _why(bf16_tp2, (bf16_tp1,), True, False)
 
 
-def test_a_request_longer_than_the_models_context_is_refused(tmp_path):
+def test_a_request_longer_than_the_models_context_is_refused(main_cli, tmp_path):
     """vLLM refuses a prompt + max_tokens over max_model_len (the config's max_position_embeddings): a 32,000-token
     prompt on Llama-3-8B (8,192) was planned silently. Now one `error:` line naming the field; the same job on
     Llama 3.1 (131,072) plans, and a job may state a longer context (RoPE-scaled deployment) itself."""
@@ -910,8 +908,8 @@ def test_a_request_longer_than_the_models_context_is_refused(tmp_path):
                    "serving": {"p99_latency_ms": 50, "prompt_tokens": 32000}})
     p = tmp_path / "j.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, prompt_tokens: 8000, output_tokens: 500}\n")
-    r = subprocess.run([sys.executable, "-m", "planner", "serve", str(p)], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+    code, _, err = main_cli("serve", p)
+    assert code == 2 and err.strip().splitlines() == [
         "error: serving.prompt_tokens: 8,000 prompt + 500 output tokens exceed llama3-8b's 8,192-token context "
         "(model.context_length)"]
 
@@ -928,13 +926,13 @@ def test_simulated_lengths_stay_within_the_context():
     assert (p.max, o.max) == (24000, 4000)
 
 
-def test_a_trace_with_requests_over_the_context_is_refused(tmp_path):
+def test_a_trace_with_requests_over_the_context_is_refused(main_cli, tmp_path):
     tr = tmp_path / "t.csv"
     tr.write_text("arrival_s,prompt_tokens,output_tokens\n0,512,128\n0.5,8100,200\n1.0,9000,10\n")
     p = tmp_path / "j.yaml"
     p.write_text("model: {preset: llama3-8b}\nserving: {p99_latency_ms: 50, ttft_ms: 2000, trace: t.csv}\n")
-    r = subprocess.run([sys.executable, "-m", "planner", "serve", str(p)], capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.strip() == (
+    code, _, err = main_cli("serve", p)
+    assert code == 2 and err.strip() == (
         "error: serving.trace: 2 of 3 requests exceed llama3-8b's 8,192-token context (model.context_length; "
         "the longest: 9,010 tokens)")
 

@@ -83,8 +83,12 @@ def test_cost_in_recommend_is_time_price_nodes(catalog):
     from planner.spec import load_job
     from tests.conftest import EXAMPLES
 
-    res = recommend(load_job(EXAMPLES / "llama3-70b.yaml"), catalog, simulate=False, top=3)
+    # the example's search on one cloud: the same rule for every row at a third of the search's CPU
+    job = load_job(EXAMPLES / "llama3-70b.yaml")
+    job = job.model_copy(update={"constraints": job.constraints.model_copy(update={"clouds": ["aws"]})})
+    res = recommend(job, catalog, simulate=False, top=3)
     df = res["table"].head(20)
+    assert set(df["cloud"]) == {"aws"} and df["nodes"].nunique() > 1
     price = {h: catalog.instance(h).price_ondemand for h in set(df["hardware"])}
     expect = df["train_hours"] * df["nodes"] * df["hardware"].map(price)
     assert np.allclose(df["cost"], expect, rtol=1e-9)
