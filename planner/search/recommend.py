@@ -189,7 +189,9 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     want = fits & (at1 >= 0) & (chunk > 1)
     if not want.any():
         return cv, mem
-    # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is
+    # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is (read
+    # from ``cv``'s own rows: space_chunks keeps a layout's recompute rows in one chunk, or the answer would depend on
+    # where the chunks fall)
     _, inv = distinct_rows(cv.nodes, cv.tp, cv.etp, cv.pp, cv.dp, cv.dp_shard, cv.cp, cv.ep, cv.vpp, cv.zero, cv.mb,
                            cv.sp, cv.schedule)
     plain_fits = np.zeros(int(inv.max()) + 1, dtype=bool)
