@@ -3,7 +3,7 @@
 A search evaluates each hardware option's layouts chunk by chunk (``space.space_chunks``), shares one ``LayerMemo``
 across its calls and probes the partial-recompute rows in batches (``BISECT_AT_ONCE``). None of that may move a
 number: the same search with other chunk sizes, its candidates in another order, or no memo, gives the same table,
-the same ``feasible`` count and the same ranked plans. (A chunk boundary between a layout's recompute rows gave 2
+the same ``feasible`` count and the same ranked plans. (A chunk boundary between a layout's recompute rows gave 1-2
 more block-recompute rows here, and llama3-8b-auto 11,968 feasible at 1,000 rows a chunk against 11,966; a memo key
 that omits a field would give the row computed first to every row that shares the rest of its key, so which one
 depends on the order.)"""
@@ -20,7 +20,7 @@ from planner.hardware.options import option_from_cluster
 from planner.results import jsonable
 from planner.spec import load_job_dict
 
-#: one node pair, one ZeRO stage, the stack's options fixed: 1,296 grid rows, 752 layouts evaluated, block
+#: two nodes, one ZeRO stage, the stack's options fixed: 1,296 grid rows, 752 layouts evaluated, block
 #: recompute picked on some; recompute, TP, PP, VPP and micro-batch open
 JOB = {"model": {"preset": "llama3-8b"},
        "training": {"seq_len": 8192, "global_batch": 256, "precision": "bf16", "steps": 100,
