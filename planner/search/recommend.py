@@ -189,7 +189,9 @@ def smallest_block_recompute(job: JobSpec, training, cv, fits, mem: dict, mem1: 
     want = fits & (at1 >= 0) & (chunk > 1)
     if not want.any():
         return cv, mem
-    # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is
+    # a layout that fits without recompute is faster so at every N: its full-recompute row is left as it is (read
+    # from ``cv``'s own rows: space_chunks keeps a layout's recompute rows in one chunk, or the answer would depend on
+    # where the chunks fall)
     _, inv = distinct_rows(cv.nodes, cv.tp, cv.etp, cv.pp, cv.dp, cv.dp_shard, cv.cp, cv.ep, cv.vpp, cv.zero, cv.mb,
                            cv.sp, cv.schedule)
     plain_fits = np.zeros(int(inv.max()) + 1, dtype=bool)
@@ -501,6 +503,10 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
         raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
                               + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
+    # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
+    # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
+    # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
+    frames.sort(key=lambda f: (f[1]["opt"], f[1]["group"], f[1]["variant"], f[1]["chunk"]))
     df = _table(frames)
     if (df["dp_shard"] == df["dp"]).all():  # no HSDP row: the table (and --csv) as without the option
         df = df.drop(columns="dp_shard")

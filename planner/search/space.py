@@ -148,6 +148,7 @@ def _grid(job: JobSpec, hw: HardwareOption):
     # TP and ETP as one axis of distinct (tp, etp) pairs: ETP 1 at TP 1 is ETP = TP, tried once
     pairs = list(dict.fromkeys((d, d if e is None else e) for d in tps for e in etps))
     tp_of, etp_of = (np.array([q[k] for q in pairs], dtype=np.int64) for k in (0, 1))
+    # recompute last: a layout's recompute rows are adjacent, and space_chunks keeps them in one chunk
     axes = [np.asarray(a, dtype=np.int64) for a in (nodes, np.arange(len(pairs)), pps, cps, eps, vpps, zeros, mbs, rcs)]
     return axes, tp_of, etp_of
 
@@ -238,9 +239,17 @@ def space_chunks(job: JobSpec, hw: HardwareOption, chunk_rows: int = CHUNK_ROWS)
     """Every layout on ``hw`` allowed by the job's fixed fields and the layout rules, in chunks:
     the Cartesian product of the axes is enumerated ``chunk_rows`` flat indices at a time
     (``np.unravel_index``), so memory stays bounded however large the product (a big MoE's
-    nodes x TP x PP x CP x EP x ZeRO x micro-batch x recompute x vpp runs to millions of rows)."""
+    nodes x TP x PP x CP x EP x ZeRO x micro-batch x recompute x vpp runs to millions of rows).
+
+    A chunk holds whole layouts: every recompute setting of a layout (the last axis) in the same chunk, so
+    ``chunk_rows`` is rounded down to a multiple of that axis. The search reads a layout's rows together
+    (``recommend.smallest_block_recompute`` leaves a full-recompute row at every layer where the same layout fits
+    without recompute): with 2^20 rows a chunk and three recompute settings, a boundary split a layout's rows, and
+    the answer (the rows, ``feasible``) depended on where the chunks fell (llama3-8b-auto at 1,000 rows a chunk:
+    11,968 feasible, at 999: 11,966; tests/test_search_determinism.py)."""
     axes, tp_of, etp_of = _grid(job, hw)
     shape = tuple(len(a) for a in axes)
+    chunk_rows = max(chunk_rows - chunk_rows % shape[-1], shape[-1]) if shape[-1] else chunk_rows
     total = int(np.prod(shape, dtype=np.float64))
     if total == 0:
         raise InfeasibleError("parallel", "the fixed parallel fields leave no layout to search")
