@@ -117,7 +117,7 @@ def _grid(job: JobSpec, hw: HardwareOption):
         etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
         eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
         vpps = [p.vpp] if p.vpp else list(D.VPP)
-        lay = stack_layout(from_training(t), m)
+        lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
         if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
             pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]
             if not pps:

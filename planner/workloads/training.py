@@ -52,7 +52,7 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         notes.append("cluster.nodes defaulted to 1")
     total = nodes * g
     tp, pp, cp, ep, vpp = p.tp or 1, p.pp or 1, p.cp or 1, p.ep or 1, p.vpp or 1
-    lay = stack_layout(from_training(t), m)
+    lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
     if lay is not None:  # Megatron's rule: the layout's stages are pp x vpp, vpp implied where the job leaves it out
         if lay.vpp(pp) is None:
             raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual stages, "
