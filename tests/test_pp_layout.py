@@ -121,6 +121,6 @@ def test_emit_round_trip(cli, tmp_path):
     assert parse_pp_layout(emitted) == parse_pp_layout(layout) and 16 % pp == 0
     assert not re.search(r"--num-(layers-per-virtual|virtual-stages)", out)
     code, out, err = cli("recommend", write_job(tmp_path, job), "--json")
-    best = json.loads(out)["best"]["config"] if "best" in json.loads(out) else None
-    if best is not None:
-        assert best["pp"] * best["vpp"] == 16 and best["pp_layout"] == layout
+    res = json.loads(out)
+    for plan in [res["best"]] + list(res["ranked"]):
+        assert plan["config"]["pp"] * plan["config"]["vpp"] == 16 and plan["config"]["pp_layout"] == layout
