@@ -1843,7 +1843,21 @@ def mbridge_all(cat) -> pd.DataFrame:
       ``layout_counts``) puts 3, 4 x 13, 3, 3 and so the MTP module and head beside 7 layers on the last rank: patched
       in for this row +19.4 -> -7.1%. It needs a stack option carrying the layout (stacks, schema, --emit, stack
       rules), not added here; applied to every PP 8 VPP 2 DeepSeek-V3 row it would also move the 25.09 GB200 / 25.11
-      GB300 rows -0.6 / -0.1 -> -19.8 / -18.4%, whose recipes' layouts were not read. vtrain_multi's Spearman (0.812)
+      GB300 rows -0.6 / -0.1 -> -19.8 / -18.4%, whose recipes' layouts were not read.
+    * Eleventh pass (pplayout, 2026-12-03): the recipes' explicit pipeline layouts (stack option ``pp_layout``,
+      ``MBRIDGE_RECIPE_LAYOUTS`` / ``MBRIDGE_CONFIG_LAYOUTS``, every row whose recipe sets one, not a selection).
+      Read: the DeepSeek-V3 and Kimi K2 model recipes set a layout for every (PP, VPP) of their maps (PP 4 / 8 / 16,
+      PP 4 VPP 2 / 4, PP 8 VPP 2; Kimi also PP 2 VPP 8): 4 layers a virtual stage and the last 1 + MTP + loss at 16
+      stages; the workload configs add GB300 PP 2 VPP 8 and H100 PP 8 VPP 4. 41 mbridge_all rows (every DeepSeek-V3
+      row but the 25.11c PP 2 / PP 8 VPP 4 "w/o MTP" ones, and the GB300 Kimi K2 rows) and the mbridge H100
+      DeepSeek-V3 row move, all down: the planner's own split put the MTP module and the two heads beside 3-4 layers
+      on the last rank, which paced the step; the layouts leave that rank 1 layer + MTP + heads and a 4-layer rank
+      paces. mbridge_all 9.0 / 30.7 -> 10.0 / 31.0%, mean -7.6 -> -9.4%, Spearman unchanged (0.688 / 0.970); mbridge
+      8.2 / 44.0 -> 8.4 / 44.0%. The B200 FP8-MX V2 row +19.4 -> -7.1% and the GB300 / GB200 26.06+ rows (full-
+      iteration graphs) +12..+14 -> +0..+8%; the DGX B200 / B300 rows without full-iteration graphs go to -17..-33%
+      (PP 16: 25.09-26.04) and the 25.09 GB200 / 25.11 GB300 PP 8 VPP 2 rows to -20 / -18%: the same group (b) above
+      (DGX B200 / B300 MoE without full-iteration graphs, a per-layer, per-micro-batch cost the planner lacks), which
+      the heavy last rank had been hiding. vtrain_multi's Spearman (0.812)
       is the 39.1B TP <= 4 rows (``benchmarks/inverted_pairs.py``: 209 of its 240 inverted pairs, ``vtrain``'s
       docstring) and the 3.6B TP 8 micro-batch 64 (one micro-batch a step) row, -48%, measured 1.9x its micro-batch-32
       sibling: nothing new found for either."""
@@ -2334,6 +2348,9 @@ def pr2_options(r, stack: str) -> dict:
         if var is not None:  # a layout variant of the recipe (MBRIDGE_LAYOUT_VARIANTS)
             opts.update(var["moe"])
             opts.update(var["cuda_graphs"])
+        layout = mbridge_pp_layout(r)
+        if layout is not None:  # the recipe's explicit --pipeline-model-parallel-layout (MBRIDGE_PP_LAYOUTS)
+            opts["pp_layout"] = layout
         if mbridge_fused_mlp(r):
             opts["moe_fused_mlp"] = True
         if nemo_cuda_graphs(r):
@@ -2543,6 +2560,55 @@ MBRIDGE_LAYOUT_VARIANTS = {
               recompute=["mla_up_proj", "mlp"])),
     ],
 }
+
+
+#: The explicit ``pp_layout`` (Megatron-Core ``--pipeline-model-parallel-layout``, planner stack option ``pp_layout``)
+#: each Megatron-Bridge row ran, by model, then (PP, VPP). The model recipes set one for every (PP, VPP) of their map
+#: unless the workload config gives its own: DeepSeek-V3 ``_get_deepseek_v3_pipeline_layout`` (recipes/deepseek/
+#: deepseek_v3.py, called by ``set_deepseek_v3_pipeline_model_parallel_layout`` in every DeepSeek-V3 recipe; the same
+#: map in the older ``set_deepseek_v3_pipeline_model_parallel_layout``): PP 4 / 8 / 16 without VPP, PP 4 VPP 2 / 4,
+#: PP 8 VPP 2, the MTP layers (``["mtp"] * mtp_num_layers``, none for the "w/o MTP" rows) with the loss in the last
+#: stage; Kimi K2 ``_get_kimi_k2_pipeline_layout`` (recipes/kimi/kimi_k2.py): the same splits and PP 2 VPP 8, no MTP.
+#: (PP, VPP) outside its map (DeepSeek-V3 PP 2 VPP 4 / 8, PP 8 VPP 4): no layout from the recipe (its ValueError is
+#: caught), Megatron's own split unless the workload config sets one (``MBRIDGE_CONFIG_LAYOUTS``).
+_L16 = "Et*4|(t*4|)*14tmL"  # 16 virtual stages of 4 layers, the last 1 layer + MTP + loss
+_L8 = "Et*8|(t*8|)*6t*5mL"
+MBRIDGE_RECIPE_LAYOUTS = {
+    "deepseek-v3": {(4, 1): "Et*16|t*16|t*16|t*13mL", (8, 1): _L8, (4, 2): _L8, (16, 1): _L16, (8, 2): _L16,
+                    (4, 4): _L16},
+    "kimi k2": {(4, 1): "Et*16|t*16|t*16|t*13L", (8, 1): _L8.replace("m", ""), (4, 2): _L8.replace("m", ""),
+                **{k: _L16.replace("m", "") for k in ((16, 1), (8, 2), (4, 4), (2, 8))}},
+}
+#: The workload configs' own ``pp_layout`` (scripts/performance/configs), per (model, GPU family) and the (PP, VPP)
+#: of the config that sets it, every one they set: deepseek_workload_base_configs.py @04264182 --
+#: ``DEEPSEEK_V3_PRETRAIN_CONFIG_GB300_V1`` (and the V2 / FP8-MX / NVFP4 configs that replace it) PP 2 VPP 8,
+#: ``..._B200_FP8_MX_V2`` / ``..._B200_NVFP4_V2`` PP 8 VPP 2 (the recipe's own layout there too): "Et*4|(t*4|)*14tmL";
+#: ``..._H100_V1`` PP 8 VPP 4: "Et|(tt|)*30mL" (the older perf scripts' H100 ``pretrain_config(layout=
+#: "Et|(tt|)*30mL")`` too); kimi_workload_base_configs.py ``KIMI_K2_PRETRAIN_CONFIG_H100`` PP 16 VPP 2:
+#: "Et|(tt|)*30L" (its GB300 / GB200 / B300 / B200 configs set none: the recipe's). A row takes a layout only at its
+#: own (PP, VPP): the layout fixes pp x vpp (``mbridge_pp_layout``).
+MBRIDGE_CONFIG_LAYOUTS = {
+    ("deepseek-v3", "GB300"): {(2, 8): _L16},
+    ("deepseek-v3", "B200"): {(8, 2): _L16},
+    ("deepseek-v3", "H100"): {(8, 4): "Et|(tt|)*30mL"},
+    ("kimi k2", "H100"): {(16, 2): "Et|(tt|)*30L"},
+}
+
+
+def mbridge_pp_layout(r) -> str | None:
+    """The pipeline layout Megatron-Bridge row ``r`` ran at its PP and VPP: the workload config's
+    (``MBRIDGE_CONFIG_LAYOUTS``), else its model recipe's (``MBRIDGE_RECIPE_LAYOUTS``), the MTP layers dropped on a
+    row without the MTP module; None where neither sets one."""
+    if not r.id.startswith("mbridge"):
+        return None
+    have = (_int(r.pp, 1), _int(pd.to_numeric(r.vpp, errors="coerce"), 1))
+    name = str(r.model).lower()
+    layout = (mbridge_recipe(MBRIDGE_CONFIG_LAYOUTS, r) or {}).get(have)
+    if layout is None:
+        layout = next((v.get(have) for k, v in MBRIDGE_RECIPE_LAYOUTS.items() if k in name), None)
+    if layout is not None and "w/o mtp" in name:
+        layout = layout.replace("m", "")
+    return layout
 
 
 def mbridge_variant(r) -> dict | None:

@@ -305,6 +305,8 @@ def config_str(cfg: dict) -> str:
             s += f"({cfg['recompute_method']} {cfg.get('recompute_num_layers') or '?'})"
     if cfg.get("offload", "none") != "none":
         s += f" off:{cfg['offload']}"
+    if cfg.get("pp_layout"):  # the job's explicit Megatron pipeline layout (stack option pp_layout)
+        s += f" layout:{cfg['pp_layout']}"
     return s
 
 

@@ -159,6 +159,9 @@ CASES = [
     # 39M-parameter embedding and tied head fill stages 0 and 3 of PP4 under "parameters": 0, 6, 6, 0)
     ("ds-empty-stage", ("megatron-deepspeed", {"pp_partition_method": "parameters"}), "gpt2", {}, dict(pp=4, dp=8),
      dict(pp=2, dp=16)),
+    # Megatron-Core's explicit layout: its stage count is pp x vpp (PipelineParallelLayerLayout.__init__)
+    ("mcore-pp-layout", ("megatron-core", {"pp_layout": "Et*8|t*8|t*8|t*8L"}), "llama3-8b", {}, dict(pp=2, dp=16),
+     dict(pp=4, dp=8)),
     # DeepSpeed's pipeline engine: one contiguous stage per rank, 1F1B only (no interleaving)
     ("ds-vpp", ("megatron-deepspeed", {}), "llama3-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
 ]

@@ -67,8 +67,8 @@ from planner.defaults import ADAPTER_BYTES
 from planner.model.finetune import (adapter_params, frozen_base, frozen_layer_activation_bytes,
                                     frozen_storage_bytes)
 from planner.model import offload, optimizers
-from planner.model.pipeline import (chunk_layers, is_deepspeed, recomputed_fraction, split_per_row, split_runtime,
-                                    stage_layer_ends, stage_layer_split, tp_dependent, uniform_groups, vpp_group_size)
+from planner.model.pipeline import (ExplicitLayout, chunk_layers, is_deepspeed, recomputed_fraction, split_per_row,
+                                    split_runtime, stage_layer_ends, stage_layer_split, tp_dependent, uniform_groups, vpp_group_size)
 from planner.model.stacks import fp8_linear_weight_bytes, fp8_weights_as_stored, from_training, recompute_modules
 from planner.spec import ModelSpec, TrainingSpec
 
@@ -413,7 +413,8 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
 
     Megatron's and torchtitan's splits put at most ceil(L / pp) layers on a rank, and both ends are priced at that
     (an upper bound where the ends hold fewer). DeepSpeed's ``PipelineModule`` partitions (``pipeline.is_deepspeed``:
-    Megatron-DeepSpeed, every ``pp_partition_method``) can put more on a middle stage (BLOOM-176B "uniform" on PP12:
+    Megatron-DeepSpeed, every ``pp_partition_method``) and an explicit Megatron layout (``pipeline.ExplicitLayout``)
+    can put more on a stage (BLOOM-176B "uniform" on PP12:
     4, 7 x 4, 6 x 6, 2), so there every stage is counted from the split itself (``_split_stage_params``, dense
     models too): "first" the heaviest stage before the last, the embedding on stage 0, and ``layers_on_stage`` the
     fullest stage's layers."""
@@ -428,7 +429,7 @@ def stage_params(m: ModelSpec, c: Candidates, runtime: str = "megatron"):
         return _hybrid_stage_params(m, c, pc, runtime)
     layers = np.ceil(L / pp)  # most loaded stage
     largest = largest_unit_params(m, pc, c.tp, c.etp, c.ep)
-    if is_deepspeed(runtime):
+    if is_deepspeed(runtime) or isinstance(runtime, ExplicitLayout):  # a rank may hold more than ceil(L / pp)
         *states, fullest = _split_stage_params(m, c, pc, runtime)
         return (*states, fullest, largest)
     if m.moe is not None and pc.n_moe_layers < L:

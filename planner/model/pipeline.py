@@ -159,6 +159,101 @@ class DeepSpeedSplit:
         return replace(self, tp=int(tp)) if self.tp_dependent else self
 
 
+#: Megatron-Core's layer characters in a ``--pipeline-model-parallel-layout`` string (transformer/
+#: pipeline_parallel_layer_layout.py ``parse_str_to_list``, NVIDIA/Megatron-LM @00caa53a: ``char2layer_type``)
+LAYOUT_CHARS = {"E": "embedding", "t": "decoder", "m": "mtp", "L": "loss"}
+#: its unrolling, in its order: ``(...)*n`` (no nesting), then ``x*n``; commas are cosmetic
+_LAYOUT_UNROLL = (re.compile(r"\(([^)]+)\)\*(\d+)"), re.compile(r"(.)\*(\d+)"))
+
+
+def parse_pp_layout(text: str) -> tuple[str, ...]:
+    """Megatron-Core's ``parse_str_to_list`` (pipeline_parallel_layer_layout.py @00caa53a): the virtual stages of a
+    ``--pipeline-model-parallel-layout`` string in layer order, each as its layer characters (``LAYOUT_CHARS``).
+    Commas are dropped, ``(..)*n`` then ``x*n`` unrolled, and ``|`` separates stages (an empty stage stays).
+
+    >>> parse_pp_layout("Ettt|(tt|)*2,m|L")
+    ('Ettt', 'tt', 'tt', 'm', 'L')
+    >>> [len(s) for s in parse_pp_layout("Et*4|(t*4|)*14tmL")][:2], len(parse_pp_layout("Et*4|(t*4|)*14tmL"))
+    ([5, 4], 16)
+    """
+    s = text.replace(",", "")
+    for pattern in _LAYOUT_UNROLL:
+        s = pattern.sub(lambda x: x.group(1) * int(x.group(2)), s)
+    stages = tuple(s.split("|"))
+    bad = sorted(set("".join(stages)) - set(LAYOUT_CHARS))
+    if bad:
+        raise ValueError(f"{text!r}: unknown layer character {bad[0]!r} (Megatron's are E embedding, t decoder "
+                         f"layer, m MTP layer, L loss, | stage boundary, (..)*n and x*n repetition)")
+    return stages
+
+
+@dataclass(frozen=True)
+class ExplicitLayout:
+    """A ``pipeline_split`` runtime for an explicit ``--pipeline-model-parallel-layout`` (``Stack.pp_layout``): its
+    virtual stages in layer order (``parse_pp_layout``); virtual stage s runs on rank s % pp, so the layout's stage
+    count fixes pp x vpp (Megatron-Core ``PipelineParallelLayerLayout.__init__``: ``len(layout) % pp == 0``, vpp =
+    ``len(layout) // pp``). Hashable (``pipeline_split`` caches on it)."""
+    text: str
+    stages: tuple[str, ...]
+
+    @classmethod
+    def parse(cls, text: str) -> "ExplicitLayout":
+        return cls(text, parse_pp_layout(text))
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        """decoder layers of each virtual stage"""
+        return tuple(s.count("t") for s in self.stages)
+
+    def structure_error(self) -> str | None:
+        """What Megatron-Core's ``validate_layer_layout`` refuses whatever the model: the embedding first and the
+        loss last, each exactly once, no decoder layer after an MTP layer; and what the planner does not price: MTP
+        layers outside the loss's stage (Megatron's "standalone" MTP, on another rank than the head's)."""
+        flat = "".join(self.stages)
+        if not flat.startswith("E") or flat.count("E") != 1:
+            return "the embedding E must come first, once"
+        if not flat.endswith("L") or flat.count("L") != 1:
+            return "the loss L must come last, once"
+        if "m" in flat and "t" in flat[flat.index("m"):]:
+            return "decoder layers must be placed before MTP layers"
+        if any("m" in s for s in self.stages[:-1]):
+            return "MTP layers outside the loss's stage (Megatron's standalone MTP) are not modelled: put them " \
+                   "in the last stage, before L"
+        return None
+
+    def model_error(self, layers: int, mtp_layers: int = 0) -> str | None:
+        """Megatron-Core ``validate_layer_layout``'s counts against the model: t the model's decoder layers, m its
+        MTP layers (none on a model without MTP)."""
+        flat = "".join(self.stages)
+        if flat.count("t") != layers:
+            return f"{self.text!r} places {flat.count('t')} decoder layers (t); the model has {layers}"
+        if flat.count("m") != mtp_layers:
+            return (f"{self.text!r} places {flat.count('m')} MTP layers (m); the model has "
+                    + (f"{mtp_layers}" if mtp_layers else "none (model.mtp_layers)"))
+        return None
+
+    def vpp(self, pp: int) -> int | None:
+        """The virtual stages per rank the layout implies on ``pp`` ranks, None where pp does not divide them."""
+        return len(self.stages) // pp if len(self.stages) % pp == 0 else None
+
+
+def stack_layout(stack, m) -> ExplicitLayout | None:
+    """The explicit layout ``stack`` sets (``Stack.pp_layout``), checked against the model ``m`` (``ExplicitLayout``
+    ``structure_error`` / ``model_error``: one-line InputError on training.framework.pp_layout), or None."""
+    from planner.errors import InputError
+    text = getattr(stack, "pp_layout", None)
+    if text is None:
+        return None
+    try:
+        lay = ExplicitLayout.parse(text)
+    except ValueError as e:
+        raise InputError("training.framework.pp_layout", str(e)) from None
+    problem = lay.structure_error() or lay.model_error(m.layers, int(getattr(m, "mtp_layers", 0) or 0))
+    if problem:
+        raise InputError("training.framework.pp_layout", problem)
+    return lay
+
+
 def runtime_at(runtime, tp):
     """``runtime`` as a row with ``tp`` TP ranks launches it (a ``DeepSpeedSplit``'s counts are per rank)."""
     return runtime.at(tp) if isinstance(runtime, DeepSpeedSplit) else runtime
@@ -177,6 +272,9 @@ def split_runtime(stack, m=None):
     from planner.model.stack_rules import runtime
     if stack is None:
         return "megatron"
+    layout = getattr(stack, "pp_layout", None)
+    if layout is not None:  # the job's explicit --pipeline-model-parallel-layout, whatever the stack's own split
+        return ExplicitLayout.parse(layout)
     if runtime(stack) == "torchtitan":
         return "torchtitan"
     method = getattr(stack, "pp_partition_method", None)
@@ -318,8 +416,15 @@ def pipeline_split(layers: int, pp: int, vpp: int = 1, runtime="megatron") -> tu
       every virtual stage floor(layers / (pp vpp)) layers and one more on virtual stages 1, 2, ... (the first holds
       the embedding): DeepSeek-V3's 61 on PP4 x VPP4 puts 15, 16, 15, 15 on the ranks.
 
+    ``runtime`` an ``ExplicitLayout`` (form ``explicit``): the job's own ``--pipeline-model-parallel-layout``
+    (``Stack.pp_layout``), its decoder layers per virtual stage as written, where its stage count is pp x vpp.
+
     With pp 1 the one rank's layers are split into its vpp chunks the same way."""
     stages = pp * vpp
+    if isinstance(runtime, ExplicitLayout):
+        if len(runtime.stages) == stages:
+            return "explicit", runtime.counts
+        runtime = "megatron"  # a row the layout cannot run (stack_rules "mcore-pp-layout" refuses it)
     if is_deepspeed(runtime) and vpp == 1 and pp > 1:
         # PipelineModule's own partition of GPTModelPipe's specs, before the even case: the embedding, uniform and
         # parameters methods weigh more than the layers, so the layers dividing by pp need not give equal stages

@@ -290,6 +290,12 @@ def _deepspeed_stage_layers(c, m, st):
             if k > 1]
 
 
+def _layout_stages(st) -> int:
+    """virtual stages of the stack's explicit pipeline layout (planner.model.pipeline ``parse_pp_layout``)"""
+    from planner.model.pipeline import parse_pp_layout
+    return len(parse_pp_layout(st.pp_layout))
+
+
 def _every_stage_has_a_layer(c, m, t, st):
     ok = np.ones(len(c.pp), dtype=bool)
     for rows, counts in _deepspeed_stage_layers(c, m, st):
@@ -316,6 +322,19 @@ _DISTMUON_CFG = "torchtitan 0.3.0 torchtitan/models/kimi_k2_7/config_registry.py
 
 RULES: tuple[StackRule, ...] = (
     # ---- Megatron-Core stacks: ZeRO-3 is --use-torch-fsdp2
+    StackRule("mcore-pp-layout", "megatron", "training.framework.pp_layout",
+              "a pipeline whose ranks x virtual stages is not the explicit layout's stage count",
+              "Megatron-Core transformer/pipeline_parallel_layer_layout.py PipelineParallelLayerLayout.__init__ "
+              "(@00caa53a): 'pipeline_model_parallel_layout must be divisible by pipeline_model_parallel_size', "
+              "virtual_pipeline_model_parallel_size = len(layout) // pipeline_model_parallel_size",
+              lambda st, m, t: getattr(st, "pp_layout", None) is not None,
+              ok_stack=lambda c, m, t, st: _layout_stages(st) == np.asarray(c.pp) * np.maximum(
+                  np.asarray(getattr(c, "vpp", 1)), 1),
+              detail_stack=lambda c, m, t, st: (
+                  f": {st.pp_layout!r} has {_layout_stages(st)} virtual stages; pp {int(np.asarray(c.pp)[0])} x vpp "
+                  f"{int(np.asarray(getattr(c, 'vpp', np.ones(1)))[0])} runs "
+                  f"{int(np.asarray(c.pp)[0]) * int(np.asarray(getattr(c, 'vpp', np.ones(1)))[0])} (leave vpp out: "
+                  f"the layout implies it)")),
     StackRule("fsdp2-pp", "megatron", "parallel.pp", "ZeRO-3 (Megatron's --use-torch-fsdp2) with pipeline parallelism",
               f"{_FSDP2}: '--use-torch-fsdp2 is not supported with pipeline parallelism'",
               lambda st, m, t: _fsdp2(st), lambda c, m, t: ~(_zero3(c) & (c.pp > 1))),

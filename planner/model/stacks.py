@@ -511,6 +511,10 @@ class Stack:
     #: DeepSpeed ``PipelineModule``'s ``partition_method`` as a Megatron-DeepSpeed job sets it (option; planner.model
     #: .pipeline ``PARTITION_METHODS``): None = the stack's own (``GPTModelPipe``: "type:transformer")
     pp_partition_method: str | None = None
+    #: Megatron-Core's ``--pipeline-model-parallel-layout`` as a job sets it (option; planner.model.pipeline
+    #: ``ExplicitLayout``): the decoder layers of every virtual stage, vpp implied by the stage count. None = the split
+    #: the planner chooses (``pipeline_split``)
+    pp_layout: str | None = None
     #: the model states its optimizer wrapper holds per ZeRO stage and 16-bit precision, where they differ from the
     #: ZeRO paper's convention (planner.model.memory.PRECISION_CONVENTIONS): a key of ``ZERO_STATES`` (DeepSpeed's
     #: BF16_Optimizer / FP16_Optimizer / DeepSpeedZeroOptimizer / stage 3, read from its source there); None = the
@@ -883,7 +887,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv")
+           "fused_qkv", "pp_layout")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
@@ -930,7 +934,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                           ("cuda_graph_scope", "CUDA-graph scope"),
                                           ("lp_bf16_layers", "16-bit first/last layers"),
                                           ("lp_bf16_mtp", "16-bit MTP module"),
-                                          ("microbatch_group_size", "interleaved micro-batch group size"))},
+                                          ("microbatch_group_size", "interleaved micro-batch group size"),
+                                          ("pp_layout", "explicit pipeline layout (--pipeline-model-parallel-layout)"))},
     "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
     "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
     "communication_data_type": (lambda st: st.grad_comm_dtype == "model",
@@ -993,6 +998,14 @@ def check_option(stack: "Stack", option: str, value: Any = None) -> None:
     if offered is not None and value is not None and value not in offered(stack):
         raise InputError(field, f"{stack.name} has no {value} {option} (it offers {', '.join(offered(stack))}; "
                                 f"{value} runs on {_current(lambda st: value in offered(st))})")
+    if option == "pp_layout" and value is not None:  # the grammar and Megatron's model-free checks
+        from planner.model.pipeline import ExplicitLayout
+        try:
+            problem = ExplicitLayout.parse(value).structure_error()
+        except ValueError as e:
+            problem = str(e)
+        if problem:
+            raise InputError(field, problem)
     if option == "pp_partition_method" and value is not None:
         from planner.model.pipeline import PARTITION_METHODS
         if value not in PARTITION_METHODS:

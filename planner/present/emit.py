@@ -293,14 +293,19 @@ def megatron_group_flags(job: JobSpec, cfg: dict) -> list[str]:
     return _flag("--microbatch-group-size-per-virtual-pipeline-stage", g)
 
 
-def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0) -> list[str]:
+def megatron_pipeline_split(layers: int, pp: int, vpp: int, mtp_layers: int = 0, pp_layout: str | None = None
+                            ) -> list[str]:
     """Megatron's flags for ``layers`` over PP x VPP stages, written from planner.model.pipeline ``pipeline_split``,
     the one split the memory and time models price: even, ``--num-layers-per-virtual-pipeline-stage``; uneven,
     ``--decoder-first/last-pipeline-num-layers`` (VPP then given as ``--num-virtual-stages-per-pipeline-rank``), the
     embedding and loss counted as layers (``--account-for-embedding-in-pipeline-split``,
     ``--account-for-loss-in-pipeline-split``: Llama-3.1-405B's 126 + 2 on PP8 x VPP8), or an explicit
     ``--pipeline-model-parallel-layout`` (DeepSeek-V3's 61 on PP4 x VPP4). Until 2026-12-02 this function chose the
-    split itself and the memory model priced another (the even-or-first/last split of the ranks, VPP ignored)."""
+    split itself and the memory model priced another (the even-or-first/last split of the ranks, VPP ignored).
+    ``pp_layout``: the job's own layout (stack option ``pp_layout``), written as given; Megatron derives the VPP from
+    its stage count, so no VPP flag goes with it."""
+    if pp_layout is not None:
+        return _flag("--pipeline-model-parallel-layout", pp_layout)
     if pp == 1:
         return _flag("--num-layers-per-virtual-pipeline-stage", layers // vpp) if vpp > 1 else []
     form, counts = pipeline_split(layers, pp, vpp)
@@ -371,7 +376,7 @@ def megatron_args(job: JobSpec, cfg: dict, steps: float, save_every: int = 1000,
     a: list[str] = []
     a += _flag("--tensor-model-parallel-size", cfg["tp"])
     a += _flag("--pipeline-model-parallel-size", cfg["pp"])
-    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers)
+    a += megatron_pipeline_split(m.layers, cfg["pp"], cfg["vpp"], m.mtp_layers, plan_stack(job, cfg).pp_layout)
     a += megatron_group_flags(job, cfg)
     a += _flag("--context-parallel-size", cfg["cp"])
     if m.moe is not None:

@@ -15,7 +15,7 @@ from planner.model.finetune import base_weights, training_step_flops
 from planner.model.flops import attention_span, selective_kw
 from planner.model import offload
 from planner.model.memory import memory_per_gpu
-from planner.model.pipeline import rebuilt_layers
+from planner.model.pipeline import rebuilt_layers, split_runtime, stage_layer_split
 from planner.model.stacks import Stack, default_stack_mode, from_training
 from planner.model.step_time import BREAKDOWN_KEYS, step_time
 from planner.results import Hardware, Layout, Memory, Plan, StepBreakdown
@@ -66,6 +66,9 @@ def row_result(job: JobSpec, c: Candidates, hw: HardwareOption, ev: dict, i: int
     stack = ev.get("stack") or from_training(t)
     cfg.update(micro_batch=cfg.pop("mb"), num_microbatches=float(st["num_microbatches"][i]),
                offload=offload_label(stack), megatron_fsdp=bool(stack.megatron_fsdp and cfg["zero"] >= 2))
+    if getattr(stack, "pp_layout", None) is not None:  # the job's own layout, and what it puts on each rank
+        cfg.update(pp_layout=stack.pp_layout, rank_layers=tuple(stage_layer_split(
+            m.layers, int(c.pp[i]), int(c.vpp[i]), split_runtime(stack, m))))
     if cfg["recompute"] == "selective" and getattr(t, "recompute_modules", None):
         cfg["recompute_modules"] = tuple(t.recompute_modules)
     breakdown = {k: float(st[k][i]) for k in BREAKDOWN_KEYS}

@@ -31,6 +31,7 @@ from planner.hardware.options import HardwareOption, device_count
 from planner.hardware.platform import PLATFORMS, platform_of
 from planner.layout import Candidates, check_layout, valid_mask
 from planner.model import offload, stack_rules
+from planner.model.pipeline import stack_layout
 from planner.model.activations import SELECTIVE, mean_layer_activation_bytes, stack_table_kw
 from planner.model.finetune import check_targets, frozen_base
 from planner.model.memory import ACT_BYTES, FRAGMENTATION
@@ -137,6 +138,13 @@ def _grid(job: JobSpec, hw: HardwareOption):
         etps = [p.etp] if p.etp else ([None, 1] if m.moe else [None])
         eps = [p.ep] if p.ep else ([d for d in D.EP_DEGREES if m.moe.experts % d == 0] if m.moe else [1])
         vpps = [p.vpp] if p.vpp else list(D.VPP)
+        lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
+        if lay is not None:  # a fixed layout: only the pp that divide its stages, vpp the rest (Megatron's rule)
+            pps = [k for k in ([p.pp] if p.pp else range(1, len(lay.stages) + 1)) if lay.vpp(k)]
+            if not pps:
+                raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual "
+                                                                 f"stages, not a multiple of parallel.pp {p.pp}")
+            vpps = [p.vpp] if p.vpp else sorted({lay.vpp(k) for k in pps})
         mbs = [t.micro_batch] if t.micro_batch else list(D.MICRO_BATCHES)
         rcs = [RECOMPUTE.code[t.recompute]] if t.recompute else [0, 1, 2]
     else:

@@ -505,6 +505,10 @@ class FrameworkSpec(_Strict):
     #: None: Megatron-DeepSpeed's own, type:transformer
     pp_partition_method: Optional[Literal["type:transformer", "type:transformer+embedding", "uniform",
                                           "parameters"]] = None
+    #: Megatron-Core stacks: an explicit ``--pipeline-model-parallel-layout`` ("Et*4|(t*4|)*14tmL": E embedding, t
+    #: decoder layer, m MTP layer, L loss, | stage boundary, (..)*n repetition); its stage count / pp is the vpp.
+    #: None: the planner's own split (planner.model.pipeline ``pipeline_split``)
+    pp_layout: Optional[str] = Field(None, min_length=1, max_length=4096)
     #: the options a ``recommend`` search chose, as a plan's stack record lists them (``stack`` in the JSON): the
     #: record pasted back as a job's framework keeps it. Each must be set in this section (its value is timed as
     #: given; nothing is searched again -- an option left out is what ``recommend`` searches)

@@ -22,7 +22,7 @@ from planner.layout import Candidates, check_layout
 from planner.model import accuracy, offload, physics, stack_rules
 from planner.model.cost import cost_summary, owned_at_wall_hours
 from planner.model.finetune import check_targets
-from planner.model.pipeline import chunk_layers
+from planner.model.pipeline import chunk_layers, stack_layout
 from planner.model.stacks import from_training, recompute_split
 from planner.results import Plan, Recommendation, Simulated, checkpoint_words, evaluation_line, ranked_price
 from planner.search.recommend import recommend as search_plans, with_spot_risk
@@ -52,6 +52,15 @@ def resolve_single(job: JobSpec, hw: HardwareOption) -> tuple[Candidates, list[s
         notes.append("cluster.nodes defaulted to 1")
     total = nodes * g
     tp, pp, cp, ep, vpp = p.tp or 1, p.pp or 1, p.cp or 1, p.ep or 1, p.vpp or 1
+    lay = stack_layout(t.framework, m)  # the job's option (framework "auto" included)
+    if lay is not None:  # Megatron's rule: the layout's stages are pp x vpp, vpp implied where the job leaves it out
+        if lay.vpp(pp) is None:
+            raise InputError("training.framework.pp_layout", f"{lay.text!r} has {len(lay.stages)} virtual stages, "
+                                                             f"not a multiple of parallel.pp {pp}")
+        if p.vpp is None:
+            vpp = lay.vpp(pp)
+            if vpp > 1:
+                notes.append(f"parallel.vpp {vpp}: implied by training.framework.pp_layout on pp {pp}")
     dp = p.dp or max(total // (tp * pp * cp), 1)
     mb = t.micro_batch or 1
     if t.micro_batch is None:
