@@ -1399,7 +1399,9 @@ def together_baselines(cat) -> pd.DataFrame:
     re-run on 2026-04-15 printed 550.7 TFLOP/s (30.94 s, the row's FLOPs basis); the Qwen3-30B run's 8,866
     tokens/s/GPU is near Megatron-Bridge's own 26.02 DGX-B200 table's 9,691 (micro-batch 1; that ``mbridge_all`` row
     is -65% too), where 26.02.01 prints 26,695 (micro-batch 4) and the model gives this row 26,100: the slowness is
-    that release's, not the GPU's.
+    that release's, not the GPU's. The hostbound pass (``mbridge_all``, eleventh pass) looked for a per-call host /
+    sync / per-expert cost behind the micro-batch-1 Qwen3 rows here and in Megatron-Bridge's DGX tables: none fits
+    both them and the NVL72 rows; nothing changed.
 
     Listed, not scored (together.py ``NOT_SCORED``): Nemotron-H 56B FP8 64 / 256 / 512 GPUs (no planner preset for
     the hybrid 56B; the catalog has nemotron-h-8b), DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
@@ -1860,7 +1862,54 @@ def mbridge_all(cat) -> pd.DataFrame:
       the heavy last rank had been hiding. vtrain_multi's Spearman (0.812)
       is the 39.1B TP <= 4 rows (``benchmarks/inverted_pairs.py``: 209 of its 240 inverted pairs, ``vtrain``'s
       docstring) and the 3.6B TP 8 micro-batch 64 (one micro-batch a step) row, -48%, measured 1.9x its micro-batch-32
-      sibling: nothing new found for either."""
+      sibling: nothing new found for either.
+    * Eleventh pass (hostbound, 2026-12-03): the DGX B200 / B300 MoE rows at micro-batch 1 without full-iteration
+      graphs ((b) above) and ``together_baselines``' Qwen3 / DeepSeek-V3 rows, looked for a per-call (host, launch,
+      sync) cost; nothing taken, nothing in planner/ changed. Measured seconds per layer and micro-batch (step /
+      (micro-batches per rank x layers per stage), bubble not removed; the planner's in brackets): Qwen3-30B DGX B200
+      micro-batch 1 MXFP8 (25.11 / 26.02) 9.2 / 8.8 ms (3.1), Together's BF16 run 9.6 ms (3.3), the 25.09 token-drop
+      FP8-CS run (padded, no dispatcher sync) 4.7 ms (3.2), and micro-batch 4 on the same 8 GPUs 12.6-12.8 ms for 4
+      sequences (9.9); H100 Qwen3-30B micro-batch 1 FP8-CS 9.4-9.7 ms (5.8-6.2). The same ~9-10 ms a layer on a GPU
+      2-2.5x slower and in BF16 as in MXFP8 is the signature of a host- or latency-paced layer, not of GPU work, and
+      not of MXFP8's per-expert quantisation (BF16 runs none). Qwen3-235B, release 26.02, TP1 PP8 micro-batch 1, GBS
+      8192 on 256 GPUs: DGX B200 (no graphs) 11.5 ms (8.0), GB200 NVL72 (TE graphs) 7.9-8.0 ms (7.8); DGX B300 PP8
+      VPP4 micro-batch 1 16.2-16.5 ms (7.3) against 7.3 ms a sequence at micro-batch 2 without VPP (26.04, 7.3).
+      Together's same-layout A/B: BF16 12.6 ms, MXFP8 16.9 ms, MXFP8 with ``moe_router`` + ``moe_preprocess`` graphs
+      15.2 ms -- the graphs remove 1.7 ms a layer and micro-batch, where the planner (host below GPU there) gives 0.
+      Mechanisms read: the dropless all-to-all dispatcher's one device-to-host sync per layer forward
+      (NVIDIA/Megatron-LM megatron/core/transformer/moe/token_dispatcher.py @0014f137,
+      ``MoEAlltoAllTokenDispatcher.preprocess`` sets ``cuda_sync_point`` "before_ep_alltoall", ``dispatch_all_to_all``
+      calls ``_maybe_dtoh_and_synchronize``; the backward reuses the splits) costs the copy's round trip plus the
+      host's lead after it (``MOE_SYNC_OPS``): tens of us, and nothing extra once the layer is host-bound -- it cannot
+      give 4-9 ms; TE ``GroupedLinear``'s per-expert Python / C++ loops (quantizer set-up, ``get_weight_workspace``,
+      the per-expert cuBLASLt calls: TE transformer_engine/pytorch/module/grouped_linear.py @0069563f) grow with the
+      local experts, which the rows do not (DeepSeek-V3 B200, 32 local experts, is +10..+15% at micro-batch 1; Qwen3,
+      16, is -30..-66%). What-ifs (mbridge_all median / p90 9.0 / 30.7%, together baselines 20.9 / 57.3%; medians over
+      the rows that move), none kept: (1) every host op x3 (``Efficiency.launch_s``): vtrain_single 5.5 -> 153% median
+      (its small models are host-paced at the measured launch cost), so no global host price; (2) the MoE block's host
+      ops x3 (``MOE_HOST_OPS_GROUPED`` and the per-expert GEMM set-up): 8.9 / 27.2%, together 20.9 / 39.7%, Qwen3-30B
+      B200 micro-batch 1 -65 -> +5%, but the token-drop row -33 -> +39%, DeepSeek-V3 B200 +10 -> +21% (it is GPU-bound
+      at 32 local experts), B300 +4 -> +18%, Nemotron 3 Super B300 -30 -> +18%, while Qwen3-235B B300 VPP4 stays -35%;
+      (3) the per-expert set-up only x3 (a per-expert MXFP8 quantise cost): 8.9 / 26.4%, together 20.9 / 47.7%,
+      Qwen3-30B B200 -65 -> -12%, DeepSeek-V3 B200 +12 -> +18%, Nemotron 3 Super B300 -30 -> +13%, Qwen3-235B B300 -55
+      -> -43%, Together's BF16 Qwen3-30B only -66 -> -58%; (4) a fixed MoE block host of marin's measured layer
+      (parts/moe_profiles.csv ``marin_h100_*``: 12.4 / 11.8 ms fwd + bwd for 4x apart FLOPs, i.e. ~230 host ops a
+      forward at 15 us): 8.5 / 30.6%, mean signed -7.6 -> +0.1%, together 14.9 / 36.5%, but GB200 Qwen3-235B
+      micro-batch 1 -0 -> +43..+47% (PP 1 rows +12 -> +138%), GB300 +26 -> +173%, the B200 Qwen3-30B rows -66 ->
+      +38..+44% (token drop -33 -> +165%), H100 Qwen3-30B -37 -> +26%: the NVL72 rows (Grace hosts, whose per-op host
+      time TE issue #2053 measures above the x86 DGX's, and the same eager dispatch / experts / combine outside the TE
+      graphs) run these layers at the planner's price, so a host price that large is not what they pay; (5) the
+      router's kernels as Megatron-LM's DeepSeek-V3 GB200 guide counts them (31 with router fusion,
+      ``mlm_ds3_gb200_router_kernels_fused``) instead of 4 host ops: one row moves (the token-drop row -33 -> -13%),
+      the rest are GPU-bound in the planner, and Together's graph A/B still predicts 0. What the rows share and the
+      NVL72 rows do not: the DGX node (x86 host, PP and DP traffic over 8 x 400 / 800 Gb/s IB instead of NVLink). Not
+      the recipe alone: Qwen3-235B B200 / B300 run the NCCL all-to-all dispatcher without graphs where GB200 runs
+      HybridEP with TE ``attn`` / ``moe_router`` / ``moe_preprocess`` graphs (``MBRIDGE_MOE_RECIPES``,
+      ``MBRIDGE_CUDA_GRAPHS``), but Qwen3-30B B200 runs HybridEP with those same graphs and is the slowest of all at
+      micro-batch 1 (and -21..-23% at micro-batch 4, as GB200's -25..-26%). No published timing separates host, sync
+      and fabric on a DGX at micro-batch 1; a profile of one such step (nsys, the CUDA HW row's idle share per layer)
+      would. Together's DeepSeek-V3 MXFP8 command re-run printed 1.36x apart (its docstring), so its MXFP8 rows' own
+      noise is of the gap's size."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 
