@@ -2402,6 +2402,8 @@ def pr2_options(r, stack: str) -> dict:
             opts["pp_layout"] = layout
         if mbridge_fused_mlp(r):
             opts["moe_fused_mlp"] = True
+        if mbridge_shared_overlap(r, opts):
+            opts["moe_shared_expert_overlap"] = True
         if nemo_cuda_graphs(r):
             opts["cuda_graph_impl"] = "local"
         # the row's sharding column names Megatron-FSDP (Megatron-Bridge 25.11 Llama 3 8B H100): its perf harness
@@ -2700,6 +2702,28 @@ def mbridge_fused_mlp(r) -> bool:
     first = mbridge_recipe(MBRIDGE_FUSED_MLP, r)
     rel = mbridge_release(r)
     return bool(first and rel and rel >= first)
+
+
+#: The Megatron-Bridge model providers that set Megatron-Core's shared-expert overlap (``moe_shared_expert_overlap``:
+#: planner.model.stacks ``Stack.moe_shared_expert_overlap``, priced by planner.model.moe ``shared_stream_hidden``), by
+#: the row's model text: ``DeepSeekModelProvider`` (models/deepseek/deepseek_provider.py @066adea0:
+#: ``moe_shared_expert_overlap: bool = True``), which the DeepSeek-V3 recipe (recipes/deepseek/deepseek_v3.py
+#: @05d003fb, ``AutoBridge.to_megatron_provider``) leaves as it is. The run keeps it only on the all-to-all dispatcher
+#: without the combined-1F1B overlap: ``apply_flex_dispatcher_backend`` (training/flex_dispatcher_backend.py @183c5c02)
+#: sets it False with DeepEP / HybridEP, the performance scripts' ``set_moe_a2a_overlap_overrides`` with
+#: ``moe_a2a_overlap``, and Megatron-Core 0.16.1 refuses both pairings besides (planner.model.stack_rules
+#: ``shared-overlap-*``). Of the validation rows that leaves DeepSeek-V3's 25.09 token-drop
+#: runs (``apply_moe_token_drop`` asserts the all-to-all dispatcher); every other DeepSeek-V3 / Kimi K2 row runs
+#: DeepEP / HybridEP or the a2a overlap, and Nemotron 3 (HybridEP; Super's LatentMoE besides) and the Qwen3 /
+#: GPT-OSS rows (no shared expert) have nothing to overlap.
+MBRIDGE_SHARED_OVERLAP_MODELS = ("deepseek-v3",)
+
+
+def mbridge_shared_overlap(r, opts: dict) -> bool:
+    """Whether row ``r``'s run keeps its provider's shared-expert overlap (``MBRIDGE_SHARED_OVERLAP_MODELS``), given
+    the dispatcher and all-to-all overlap ``opts`` already holds for it."""
+    return (r.id.startswith("mbridge") and any(k in str(r.model).lower() for k in MBRIDGE_SHARED_OVERLAP_MODELS)
+            and opts.get("moe_dispatcher", "alltoall") == "alltoall" and not opts.get("moe_a2a_overlap", False))
 
 
 #: The layout (TP, EP, micro-batch, global batch, GPUs) of each Nemotron 3 config in the revision taken (@d063066b;

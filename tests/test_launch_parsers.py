@@ -369,6 +369,7 @@ MEGATRON_FLAGS = {
     "--moe-token-dispatcher-type": ("moe_token_dispatcher_type", str),
     "--moe-flex-dispatcher-backend": ("moe_flex_dispatcher_backend", str),
     "--overlap-moe-expert-parallel-comm": ("overlap_moe_expert_parallel_comm", bool),
+    "--moe-shared-expert-overlap": ("moe_shared_expert_overlap", bool),
     "--expert-tensor-parallel-size": ("expert_tensor_parallel_size", int),
     "--moe-router-num-groups": ("moe_router_num_groups", int),
     "--moe-router-group-topk": ("moe_router_group_topk", int),
@@ -656,7 +657,7 @@ def megatron_model_params(cfg, a: dict, vocab: int) -> int:
                                   # how tokens move and experts run, not what parameters exist; the all-to-all
                                   # dispatcher and grouped GEMMs open CUDA streams when built, which CPU torch has not
                                   moe_token_dispatcher_type="allgather", moe_grouped_gemm=False,
-                                  overlap_moe_expert_parallel_comm=False)
+                                  overlap_moe_expert_parallel_comm=False, moe_shared_expert_overlap=False)
         with fake_world(1):
             ps.initialize_model_parallel(create_gloo_process_groups=False)
             try:

@@ -821,9 +821,9 @@ def test_shared_stream_hidden_is_the_shorter_side_on_the_sms_left():
     """Each pass hides the shorter of its dispatch + combine and its shared-expert GEMMs, those slowed by the
     dispatcher's SMs (as the combined-1F1B overlap counts them)."""
     keep = 1 - moe.A2A_COMM_SMS / (132 - moe.A2A_COMM_SMS)
-    assert moe.shared_stream_hidden(1.0, 5.0, 132) == pytest.approx(2.0 * keep)  # all-to-alls shorter
-    assert moe.shared_stream_hidden(1.0, 0.5, 132) == pytest.approx(0.5 * keep)  # shared GEMMs shorter
-    assert moe.shared_stream_hidden(1.0, 0.0, 132) == 0.0
+    assert moe.shared_stream_hidden(1.0, 3.0, 2.0, 132) == pytest.approx(2.0 * keep)  # all-to-alls shorter
+    assert moe.shared_stream_hidden(1.0, 0.3, 0.2, 132) == pytest.approx(0.5 * keep)  # shared GEMMs shorter
+    assert moe.shared_stream_hidden(1.0, 0.0, 0.0, 132) == 0.0
 
 
 @pytest.mark.parametrize("rc", [0, 2])

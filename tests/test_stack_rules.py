@@ -47,6 +47,7 @@ def _stack(name, **opts):
 
 # (rule, stack, model, training overrides, refused layout, accepted layout): each as its source states it
 MOE_A2A = dict(moe_a2a_overlap=True)
+SHARED = dict(moe_shared_expert_overlap=True)
 TOKEN_DROP = {"name": "drop", "layers": 4, "hidden": 1024, "heads": 8, "vocab": 32000,
               "moe": {"experts": 8, "top_k": 2, "dropless": False, "capacity_factor": 1.25, "pad_to_capacity": True}}
 CASES = [
@@ -133,6 +134,14 @@ CASES = [
      dict(pp=4, vpp=2, dp=6)),
     ("hybrid-vpp", ("megatron-core", {}), "nemotron-h-8b", {}, dict(pp=2, vpp=2, dp=16), dict(pp=2, dp=16)),
     ("hybrid-a2a-overlap", ("megatron-core", MOE_A2A), "nemotron-3-nano-30b-a3b", {}, dict(ep=8), None),
+    # Megatron-Core 0.16.1's shared-expert overlap: the all-to-all dispatcher's hooks only, not with the combined-1F1B
+    # overlap, a shared_experts recompute (on the selective rows that run the list) or LatentMoE projections
+    ("shared-overlap-dispatcher", ("megatron-core", dict(SHARED, moe_dispatcher="deepep")), "deepseek-v2-lite", {},
+     dict(ep=8), None),
+    ("shared-overlap-a2a-overlap", ("megatron-core", dict(SHARED, **MOE_A2A)), "deepseek-v2-lite", {}, dict(ep=8), None),
+    ("shared-overlap-recompute", ("megatron-core", SHARED), "deepseek-v2-lite", {"recompute_modules": ["shared_experts"]},
+     dict(ep=8), dict(ep=8, rc=RECOMPUTE.code["full"])),
+    ("shared-overlap-latent", ("megatron-core", SHARED), "nemotron-3-super-120b-a12b", {}, dict(ep=8), None),
     # MaxText: data axis (ZeRO-0), shard_optimizer_over_data (ZeRO-1) or fsdp axis (ZeRO-3), no ZeRO-2
     ("maxtext-zero2", ("maxtext", {}), "llama3-8b", {}, dict(zero=2), dict(zero=3)),
     # NeuronX Distributed: TP, PP, DP and the ZeRO-1 optimizer

@@ -23,7 +23,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
   schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
   paired layer's all-to-all the other micro-batch's compute hides.
 * ``shared_stream_hidden`` — how much of a layer pass's dispatch and combine the shared experts hide when the
-  stack runs them on a second stream beside the routed path (``Stack.moe_shared_stream``: NeMo AutoModel).
+  stack runs them on a second stream beside the routed path, as its code places them (``SHARED_STREAM_SCHEDULES``:
+  NeMo AutoModel's ``Stack.moe_shared_stream``, Megatron-Core's ``--moe-shared-expert-overlap``).
 * ``mtp_gemm_shapes`` — the extra GEMM of a multi-token-prediction module (DeepSeek-V3 §2.2).
 """
 from __future__ import annotations
@@ -555,18 +556,50 @@ def a2a_overlap_hidden(a2a, f_attn, f_mlp, b_attn, b_mlp, sm_count: float, extra
     return overlapped * (1.0 - slow)
 
 
-def shared_stream_hidden(a2a, shared, sm_count: float):
+#: How each stack's code places the shared experts' two GEMMs (fc1 = up / gate + activation, fc2 = down) on their own
+#: CUDA stream against the layer pass's token dispatch and combine: per stack switch (a ``Stack`` field), groups of
+#: (how many of the pass's all-to-alls the group runs beside, which GEMMs: 0 = fc1, 1 = fc2).
+#:
+#: * ``moe_shared_stream`` (NeMo AutoModel, always on): ``MoE.forward`` (nemo_automodel/components/moe/layers.py)
+#:   launches the whole shared MLP on ``_shared_experts_stream`` before the routed path (gate, dispatch, grouped
+#:   GEMMs, combine) and joins after the combine: both GEMMs beside both all-to-alls, one group.
+#: * ``moe_shared_expert_overlap`` (Megatron-Core ``--moe-shared-expert-overlap``, off by default): the all-to-all
+#:   token dispatcher drives the shared experts (Megatron-Core 0.16.1 moe/shared_experts.py: ``SharedExpertMLP`` split
+#:   into ``pre_forward_comm`` / ``linear_fc1_forward_and_act`` / ``linear_fc2_forward`` / ``post_forward_comm`` /
+#:   ``get_output`` on ``SharedExpertMLP.stream``; moe/token_dispatcher.py ``MoEAlltoAllTokenDispatcher``): the side
+#:   stream joins the compute stream before the permutation (``dispatch_preprocess``), fc1 is launched once the dispatch
+#:   all-to-all is enqueued (``dispatch_postprocess``), fc2 once the combine all-to-all is (``combine_postprocess``),
+#:   and the streams join after the unpermute (``get_output``); ``set_tensor_grad_fn_sequence_sr`` gives the shared
+#:   GEMMs' and the two all-to-alls' outputs' backward nodes the highest priority, so the backward launches each
+#:   all-to-all and the GEMM beside it together again. So fc1 hides at most the dispatch, fc2 the combine: two groups.
+#:   (The flex dispatcher has no such hooks: ``MoEFlexTokenDispatcher.set_shared_experts`` raises.)
+SHARED_STREAM_SCHEDULES = {
+    "moe_shared_stream": ((2, (0, 1)),),
+    "moe_shared_expert_overlap": ((1, (0,)), (1, (1,))),
+}
+
+
+def shared_stream_schedule(stack):
+    """The shared-expert stream schedule ``stack`` runs (``SHARED_STREAM_SCHEDULES``), or None: shared experts on the
+    compute stream, in line with the routed path."""
+    return next((v for k, v in SHARED_STREAM_SCHEDULES.items() if getattr(stack, k, False)), None)
+
+
+def shared_stream_hidden(a2a, fc1, fc2, sm_count: float, schedule=SHARED_STREAM_SCHEDULES["moe_shared_stream"]):
     """Seconds of one MoE layer pass's token dispatch and combine (``a2a`` each) that the shared experts hide when
-    they run on a second stream beside the routed path (``Stack.moe_shared_stream``): NeMo AutoModel's
-    ``MoE.forward`` (nemo_automodel/components/moe/layers.py) launches them on ``_shared_experts_stream`` before the
-    routed experts and joins the streams after the combine, and autograd runs each op's backward on the stream its
-    forward ran on, so the forward (and its recompute) and the backward each overlap the pass's two all-to-alls with
-    that pass's shared-expert GEMMs (``shared``: their forward, or their dgrad + wgrad). Hidden: the shorter of the
-    two, less the slowdown of the GEMMs on the SMs the dispatcher leaves them (``A2A_COMM_SMS``, as
-    ``a2a_overlap_hidden``); the rest of the shared GEMMs runs beside the grouped GEMMs, compute beside compute,
-    which hides nothing."""
+    they run on a second stream beside the routed path, placed as ``schedule`` says (``SHARED_STREAM_SCHEDULES``).
+    Autograd runs each op's backward on the stream its forward ran on, so the forward (and its recompute) and the
+    backward each overlap the pass's two all-to-alls with that pass's shared-expert GEMMs (``fc1``, ``fc2``: their
+    forward, or their dgrad + wgrad). Per group of the schedule: the shorter of the all-to-alls it runs beside and its
+    GEMMs, less the slowdown of the GEMMs on the SMs the dispatcher leaves them (``A2A_COMM_SMS``, as
+    ``a2a_overlap_hidden``); the rest of the shared GEMMs runs beside the grouped GEMMs, compute beside compute, which
+    hides nothing. (Megatron-Core's overlap also moves the shared experts' sequence-parallel gather and reduce-scatter
+    onto their stream, ``pre_forward_comm`` / ``post_forward_comm``; their time is left where the layer's TP
+    collectives price it.)"""
+    a2a = np.asarray(a2a, dtype=np.float64)
+    gemms = (fc1, fc2)
     slow = A2A_COMM_SMS / max(sm_count - A2A_COMM_SMS, 1.0)
-    return np.minimum(2.0 * np.asarray(a2a, dtype=np.float64), shared) * (1.0 - slow)
+    return sum(np.minimum(n * a2a, sum(gemms[i] for i in which)) for n, which in schedule) * (1.0 - slow)
 
 
 def mtp_gemm_shapes(T, hidden: int):
@@ -590,6 +623,9 @@ class MoELayerTimes:
     a2a_extra: Any = 0.0  # EP traffic beyond the four all-to-alls' token rows, forward + backward (s)
     fwd_shared: Any = 0.0  # the shared experts' share of ``fwd_mlp`` (s)
     bwd_shared: Any = 0.0  # the shared experts' share of ``bwd_mlp`` (s)
+    #: the shared experts' (fc1, fc2) forward and backward apart (their sums are ``fwd_shared`` / ``bwd_shared``)
+    fwd_shared_fc: tuple = (0.0, 0.0)
+    bwd_shared_fc: tuple = (0.0, 0.0)
     eager: EagerExpertOps = EagerExpertOps()  # TEGroupedMLP's eager activation / bias ops (eager_expert_ops)
     bwd_membound_bytes: Any = 0.0  # backward-only HBM bytes beyond BWD_MEMBOUND_FACTOR x the forward's (fused_mlp_bytes)
 
@@ -633,11 +669,12 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
         # fc1_latent_proj / fc2_latent_proj: TELinear ``parallel_mode="duplicated"`` (whole weights on
         # every TP rank) on the rank's sequence-parallel share of the tokens (MoE with TP requires SP)
         ex += [gemm(T / tp, io, h), gemm(T / tp, h, io)]
-    shared = shared_b = 0.0
+    shared_fc = ((0.0, 0.0), (0.0, 0.0))  # (fc1, fc2) x (forward, backward)
     if e.shared_experts:
         sw = e.shared_ffn_hidden or e.shared_experts * f
         ex += [gemm(T, m.mlp_up_factor * sw / tp, h), gemm(T, h, sw / tp)]
-        shared, shared_b = ex[-2][0] + ex[-1][0], ex[-2][1] + ex[-1][1]
+        shared_fc = (ex[-2], ex[-1])
+    shared, shared_b = (shared_fc[0][i] + shared_fc[1][i] for i in (0, 1))
     # dispatch (the combine sends as many bytes back) over the EP group; the expert grid places
     # etp innermost, so an EP group has min(ep, g / etp) members per node
     intra, inter, a_in, a_out = links
@@ -663,4 +700,5 @@ def moe_layer(m, T, tp, etp, ep, gpus_per_node, act_bytes: float, gemm: Callable
     return MoELayerTimes(fwd_mlp=sum(p[0] for p in ex), bwd_mlp=sum(p[1] for p in ex), a2a=a2a + etp_ag, a2a_extra=extra,
                          membound_bytes=mb_bytes, host_ops=host + eager.host_ops,
                          sync_s=dispatch_sync_s(stack, e.dropless or not e.pad_to_capacity, launch_s) + eager.syncs * MOE_SYNC_OPS * launch_s,
-                         fwd_shared=shared, bwd_shared=shared_b, eager=eager, bwd_membound_bytes=fused.bwd_epilogue)
+                         fwd_shared=shared, bwd_shared=shared_b, eager=eager, bwd_membound_bytes=fused.bwd_epilogue,
+                         fwd_shared_fc=(shared_fc[0][0], shared_fc[1][0]), bwd_shared_fc=(shared_fc[0][1], shared_fc[1][1]))

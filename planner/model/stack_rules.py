@@ -65,6 +65,7 @@ ANY_MODEL_RUNTIMES = frozenset({"ddp"})
 MEGATRON_MOE_PRECISIONS = ("bf16", "fp8")
 
 _FULL = RECOMPUTE.code["full"]
+_SELECTIVE = RECOMPUTE.code["selective"]
 
 
 def _micro_per_replica(c, t):
@@ -240,6 +241,12 @@ def _moe(m) -> bool:
     return m is not None and getattr(m, "moe", None) is not None
 
 
+def has_shared_experts(m) -> bool:
+    from planner.model.stacks import has_shared_experts as shared  # (stacks imports this module)
+
+    return shared(m)
+
+
 def _zero3(c):
     return c.zero >= 3
 
@@ -317,6 +324,7 @@ _FSDP2 = "Megatron-LM megatron/training/arguments.py validate_args"
 _A2A = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _MUON = "Megatron-Core 0.16.1 megatron/core/optimizer/muon.py"
 _MAMBA = "Megatron-Core 0.16.1 megatron/core/ssm/mamba_block.py"
+_SHARED = "Megatron-Core 0.16.1 TransformerConfig.__post_init__"
 _DISTMUON = "torchtitan 0.3.0 torchtitan/distributed/flex_shard/dist_muon.py"
 _DISTMUON_CFG = "torchtitan 0.3.0 torchtitan/models/kimi_k2_7/config_registry.py _KimiTrainerConfig"
 
@@ -432,6 +440,36 @@ RULES: tuple[StackRule, ...] = (
               "model parallel size must be larger than 1 when enabling overlap_moe_expert_parallel_comm with MTP layer'",
               lambda st, m, t: bool(st.moe_a2a_overlap) and _moe(m) and getattr(m, "mtp_layers", 0) > 0,
               lambda c, m, t: (m.mtp_layers == 1) & (c.pp > 1)),
+    # ---- Megatron-Core: the shared-expert overlap (--moe-shared-expert-overlap, the stack option
+    # moe_shared_expert_overlap: planner.model.moe SHARED_STREAM_SCHEDULES)
+    StackRule("shared-overlap-dispatcher", "megatron", "training.framework.moe_shared_expert_overlap",
+              "the shared-expert overlap (moe_shared_expert_overlap) with the flex (DeepEP / HybridEP) dispatcher: "
+              "its fc1 / fc2 hooks are the all-to-all dispatcher's",
+              f"{_SHARED}: 'moe_shared_expert_overlap only works with alltoall token dispatcher'; moe/token_dispatcher.py "
+              "MoEFlexTokenDispatcher.set_shared_experts: 'Shared expert overlap is not supported in Flex Token "
+              "Dispatcher.' (Megatron-LM main @002526d8 lets TransformerConfig take flex; Megatron-Bridge's "
+              "apply_flex_dispatcher_backend, training/flex_dispatcher_backend.py @183c5c02, turns the overlap off with "
+              "DeepEP / HybridEP)",
+              lambda st, m, t: bool(getattr(st, "moe_shared_expert_overlap", False)) and has_shared_experts(m)
+              and st.moe_dispatcher != "alltoall"),
+    StackRule("shared-overlap-a2a-overlap", "megatron", "training.framework.moe_shared_expert_overlap",
+              "the shared-expert overlap (moe_shared_expert_overlap) with the MoE all-to-all overlap (moe_a2a_overlap)",
+              f"{_A2A}: 'disable moe_shared_expert_overlap when enabling overlap_moe_expert_parallel_comm' (Megatron-"
+              "Bridge's set_moe_a2a_overlap_overrides turns it off)",
+              lambda st, m, t: bool(getattr(st, "moe_shared_expert_overlap", False)) and _moe(m)
+              and bool(st.moe_a2a_overlap)),
+    StackRule("shared-overlap-recompute", "megatron", "training.recompute_modules",
+              "the shared-expert overlap (moe_shared_expert_overlap) with shared_experts in recompute_modules",
+              f"{_SHARED}: 'shared_experts recompute cannot work with --moe-shared-expert-overlap.'",
+              lambda st, m, t: bool(getattr(st, "moe_shared_expert_overlap", False)) and has_shared_experts(m)
+              and "shared_experts" in (getattr(t, "recompute_modules", None) or ()),
+              lambda c, m, t: c.rc != _SELECTIVE),
+    StackRule("shared-overlap-latent", "megatron", "training.framework.moe_shared_expert_overlap",
+              "the shared-expert overlap (moe_shared_expert_overlap) with LatentMoE projections (model.moe.latent_size)",
+              "Megatron-Core 0.16.1 megatron/core/transformer/moe/moe_layer.py MoELayer.preprocess: 'Shared expert "
+              "overlap not supported when MoE latent projections are used.'",
+              lambda st, m, t: bool(getattr(st, "moe_shared_expert_overlap", False)) and _moe(m)
+              and bool(getattr(m.moe, "latent_size", None))),
     # ---- Megatron-Core: CUDA graphs (--cuda-graph-impl) and full recompute
     StackRule("cuda-graphs-full-recompute", "megatron", "training.recompute",
               "full recomputation with CUDA graphs (cuda_graph_impl)",

@@ -618,6 +618,13 @@ class Stack:
     #: separate stream to overlap compute with the communication for grouped experts"; in the three stored
     #: versions read, from the 2025 ``MoEArgs`` one to the LatentMoE one)
     moe_shared_stream: bool = False
+    #: Megatron-Core's shared-expert overlap (``--moe-shared-expert-overlap``, TransformerConfig
+    #: ``moe_shared_expert_overlap``, default off; Megatron-Bridge model providers set it, e.g. DeepSeek's
+    #: ``DeepSeekModelProvider``): the all-to-all token dispatcher runs the shared experts on their own stream, fc1
+    #: beside the dispatch and fc2 beside the combine (planner.model.moe ``SHARED_STREAM_SCHEDULES``, priced by the
+    #: same ``shared_stream_hidden`` as AutoModel's stream). What Megatron refuses with it: planner.model.stack_rules
+    #: ``shared-overlap-*``
+    moe_shared_expert_overlap: bool = False
     #: the experts' grouped MLP as one fused Transformer Engine op chain (Megatron-Bridge
     #: ``cutedsl_fused_grouped_mlp``, ``use_transformer_engine_op_fuser``): no eager activation or
     #: expert-bias ops around the grouped GEMMs (planner.model.moe ``eager_expert_ops``) and, under MXFP8, the
@@ -844,6 +851,8 @@ class Stack:
             opts.append(f"moe_a2a_overlap={'on' if self.moe_a2a_overlap else 'off'}")
         if self.moe_fused_mlp:
             opts.append("moe_fused_mlp=on")
+        if self.moe_shared_expert_overlap:
+            opts.append("moe_shared_expert_overlap=on")
         if self.lp_bf16_layers and precision == "fp8":
             opts.append(f"lp_bf16_layers={self.lp_bf16_layers}")
         if self.lp_bf16_mtp and precision == "fp8":
@@ -887,7 +896,7 @@ OPTIONS = ("compile", "tp_overlap", "overlap_grad_reduce", "overlap_param_gather
            "moe_dispatcher", "moe_a2a_overlap", "recompute_early_stop", "megatron_fsdp", "moe_fused_mlp",
            "cuda_graph_impl", "cuda_graph_scope", "lp_bf16_layers", "lp_bf16_mtp", "channels_last", "fsdp_defer_sync",
            "microbatch_group_size", "communication_data_type", "pp_partition_method", "pp_pass_microbatches", "ac_freq",
-           "fused_qkv", "pp_layout")
+           "fused_qkv", "pp_layout", "moe_shared_expert_overlap")
 assert set(OPTIONS) <= {f.name for f in fields(Stack)}
 
 #: the vocabulary of each option with named values (a value outside it is a typo, whatever the stack)
@@ -935,7 +944,8 @@ OPTION_HOLDERS: dict[str, tuple] = {
                                           ("lp_bf16_layers", "16-bit first/last layers"),
                                           ("lp_bf16_mtp", "16-bit MTP module"),
                                           ("microbatch_group_size", "interleaved micro-batch group size"),
-                                          ("pp_layout", "explicit pipeline layout (--pipeline-model-parallel-layout)"))},
+                                          ("pp_layout", "explicit pipeline layout (--pipeline-model-parallel-layout)"),
+                                          ("moe_shared_expert_overlap", "shared-expert overlap"))},
     "channels_last": (lambda st: st.has_channels_last, "channels-last switch (a convnet stack's memory format)", None),
     "fsdp_defer_sync": (lambda st: st.has_fsdp_defer_sync, "deferred FSDP2 gradient sync (NeMo AutoModel's)", None),
     "communication_data_type": (lambda st: st.grad_comm_dtype == "model",
@@ -965,8 +975,17 @@ def _always(_model, _training) -> bool:
 #: Options a job sets only where its model or precision uses them: the schema refuses ``channels_last`` on a model
 #: with transformer layers (no convolution to lay out), and planner.spec.load notes that an ``fp8_recipe`` changes
 #: nothing in a 16/32-bit run. A plan's stack record (``Stack.options`` with the job) leaves them out elsewhere.
-OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8"}
+OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe": lambda m, t: t.precision == "fp8",
+               # Megatron-Core overlaps shared experts only (moe_layer.py: ``set_shared_experts`` where the model has
+               # them); on a model without, the flag is accepted and does nothing (planner.spec.load notes it)
+               "moe_shared_expert_overlap": lambda m, t: has_shared_experts(m)}
 assert set(OPTION_USES) <= set(OPTIONS)
+
+
+def has_shared_experts(model) -> bool:
+    """Whether ``model`` has MoE shared experts (what ``moe_shared_expert_overlap`` overlaps)."""
+    moe = getattr(model, "moe", None)
+    return moe is not None and bool(getattr(moe, "shared_experts", 0))
 
 
 def holds(stack: "Stack", option: str) -> bool:

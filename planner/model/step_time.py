@@ -417,10 +417,12 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
         moe_shared = ml.fwd_shared
-        # shared experts on their own stream beside the routed path (Stack.moe_shared_stream): the dispatch and
-        # combine they hide in the forward (and its recompute) and in the backward (moe.shared_stream_hidden)
-        shared_hide_f, shared_hide_b = ((moe_mech.shared_stream_hidden(ml.a2a, x, eff.sm_count)
-                                         for x in (ml.fwd_shared, ml.bwd_shared)) if fw.moe_shared_stream else (0.0, 0.0))
+        # shared experts on their own stream beside the routed path (AutoModel's Stack.moe_shared_stream, Megatron-Core's
+        # moe_shared_expert_overlap: moe.SHARED_STREAM_SCHEDULES): the dispatch and combine they hide in the forward
+        # (and its recompute) and in the backward (moe.shared_stream_hidden)
+        sched = moe_mech.shared_stream_schedule(fw)
+        shared_hide_f, shared_hide_b = ((moe_mech.shared_stream_hidden(ml.a2a, *x, eff.sm_count, sched)
+                                         for x in (ml.fwd_shared_fc, ml.bwd_shared_fc)) if sched else (0.0, 0.0))
     else:
         fwd_moe = bwd_moe = ep_comm_layer = mb_moe_extra = moe_host = moe_hide = moe_sync = moe_shared = 0.0
         shared_hide_f = shared_hide_b = 0.0

@@ -60,7 +60,7 @@ from hardware_catalog.errors import MESSAGE_CHARS
 from planner.model import stack_rules
 from planner.model.optimizers import stack_for
 from planner.model.pipeline import layout_counts, pipeline_split
-from planner.model.stacks import cuda_graph_parts, from_training
+from planner.model.stacks import cuda_graph_parts, from_training, has_shared_experts
 from planner.search.space import is_auto, job_for_plan
 from planner.present.safe import clean_line
 from planner.results import ranked_hours, ranked_price
@@ -185,8 +185,9 @@ def _flag(name: str, value) -> list[str]:
 def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
     """The MoE execution the time model assumed for Megatron-Core (planner.model.moe): grouped
     expert GEMMs, the all-to-all dispatcher (Megatron-LM's default is allgather) or the flex
-    dispatcher's DeepEP/HybridEP backend, the combined-1F1B all-to-all overlap when the job
-    asks for it, and the expert-tensor-parallel degree when it is not TP."""
+    dispatcher's DeepEP/HybridEP backend, the combined-1F1B all-to-all overlap and the shared-expert
+    overlap (``--moe-shared-expert-overlap``, where the model has shared experts) when the job asks for
+    them, and the expert-tensor-parallel degree when it is not TP."""
     st = from_training(job.training)  # the stack the plan was timed with (its rules: check_stack_rules)
     a = ["--moe-grouped-gemm"]
     if st.moe_dispatcher == "alltoall":
@@ -195,6 +196,8 @@ def _moe_flags(job: JobSpec, cfg: dict) -> list[str]:
         a += _flag("--moe-token-dispatcher-type", "flex") + _flag("--moe-flex-dispatcher-backend", st.moe_dispatcher)
     if st.moe_a2a_overlap:
         a.append("--overlap-moe-expert-parallel-comm")
+    if st.moe_shared_expert_overlap and has_shared_experts(job.model):
+        a.append("--moe-shared-expert-overlap")
     if cfg.get("etp") is not None and cfg["etp"] != cfg["tp"]:
         a += _flag("--expert-tensor-parallel-size", cfg["etp"])
     return a

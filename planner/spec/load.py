@@ -249,6 +249,12 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "
                      "(set precision fp8 to use it)")
+    from planner.model.stacks import has_shared_experts  # (the spec layer imports no model code at load)
+
+    if getattr(t.framework, "moe_shared_expert_overlap", None) and not has_shared_experts(m):
+        # Megatron-Core takes the flag and overlaps nothing (moe_layer.py hands the dispatcher shared experts only
+        # where the model has them): said, not refused
+        notes.append(f"training.framework.moe_shared_expert_overlap changes nothing: {m.name} has no shared experts")
 
 
 def load_job(path: str | Path) -> JobSpec:

@@ -478,6 +478,9 @@ class FrameworkSpec(_Strict):
     #: Megatron-Core stacks: the experts' grouped MLP as one fused Transformer Engine op chain
     #: (Megatron-Bridge ``cutedsl_fused_grouped_mlp``), not TEGroupedMLP's eager activation and bias ops
     moe_fused_mlp: Optional[bool] = None
+    #: Megatron-Core stacks: the shared experts on their own stream, fc1 beside the dispatch all-to-all and fc2 beside
+    #: the combine (--moe-shared-expert-overlap; all-to-all dispatcher only, not with moe_a2a_overlap)
+    moe_shared_expert_overlap: Optional[bool] = None
     #: Megatron-Core stacks: CUDA graphs (--cuda-graph-impl none | transformer_engine | local) and what they capture
     #: (--cuda-graph-scope: attn, mlp, moe, moe_router, moe_preprocess, mamba, full_iteration); planner.model.stacks
     cuda_graph_impl: Optional[V.CUDA_GRAPH_IMPL.literal] = None
