@@ -75,6 +75,9 @@ def _job(layout=None, pp=4, vpp=None, preset="llama3-8b", framework="megatron-co
     (dict(layout="Et*8|t*8|t*8|t*8mL"), "the model has none"),
     (dict(layout="Et*8|t*8|t*8|t*8L", vpp=2), "8 (leave vpp out"),
     (dict(layout="Et*8|t*8|t*8|t*8L", framework="torchtitan"), "torchtitan has no explicit pipeline layout"),
+    # hostile repetition counts are refused before the string is built (this one was a MemoryError)
+    (dict(layout="Et*99999999999|L"), "unrolls to 99,999,999,999 characters; a layout holds at most 8,192"),
+    (dict(layout="E(t*1000|)*1000L"), "a layout holds at most 8,192"),
 ])
 def test_bad_layout_is_one_error_line(cli, tmp_path, edit, words):
     code, out, err = cli("estimate", write_job(tmp_path, _job(**edit)))

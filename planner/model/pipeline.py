@@ -166,6 +166,11 @@ LAYOUT_CHARS = {"E": "embedding", "t": "decoder", "m": "mtp", "L": "loss"}
 _LAYOUT_UNROLL = (re.compile(r"\(([^)]+)\)\*(\d+)"), re.compile(r"(.)\*(\d+)"))
 
 
+#: the longest unrolled layout accepted: layers, MTP layers, E, L and stage marks (a 1,000-layer model on 1,024 virtual
+#: stages is ~2,100); each repetition is refused before it is built
+LAYOUT_MAX_CHARS = 8192
+
+
 def parse_pp_layout(text: str) -> tuple[str, ...]:
     """Megatron-Core's ``parse_str_to_list`` (pipeline_parallel_layer_layout.py @00caa53a): the virtual stages of a
     ``--pipeline-model-parallel-layout`` string in layer order, each as its layer characters (``LAYOUT_CHARS``).
@@ -176,9 +181,19 @@ def parse_pp_layout(text: str) -> tuple[str, ...]:
     >>> [len(s) for s in parse_pp_layout("Et*4|(t*4|)*14tmL")][:2], len(parse_pp_layout("Et*4|(t*4|)*14tmL"))
     ([5, 4], 16)
     """
+    def unroll(x):  # refused before it is built: "t*99999999999" asked for 100 GB of layout
+        n = int(x.group(2))
+        if len(x.group(1)) * n > LAYOUT_MAX_CHARS:
+            raise ValueError(f"{x.group(0)[:40]!r} unrolls to {len(x.group(1)) * n:,} characters; a layout holds at "
+                             f"most {LAYOUT_MAX_CHARS:,} layers and stage marks")
+        return x.group(1) * n
+
     s = text.replace(",", "")
     for pattern in _LAYOUT_UNROLL:
-        s = pattern.sub(lambda x: x.group(1) * int(x.group(2)), s)
+        s = pattern.sub(unroll, s)
+        if len(s) > LAYOUT_MAX_CHARS:
+            raise ValueError(f"{text[:40]!r} unrolls to {len(s):,} characters; a layout holds at most "
+                             f"{LAYOUT_MAX_CHARS:,} layers and stage marks")
     stages = tuple(s.split("|"))
     bad = sorted(set("".join(stages)) - set(LAYOUT_CHARS))
     if bad:
