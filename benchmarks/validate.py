@@ -756,7 +756,7 @@ PR2_PRESETS = (("deepseek-v3", "deepseek-v3"), ("qwen3-30b-a3b", "qwen3-30b-a3b"
                ("qwen3-235b-a22b", "qwen3-235b-a22b"), ("gpt-oss-120b", "gpt-oss-120b"), ("gpt-oss-20b", "gpt-oss-20b"),
                ("kimi k2", "kimi-k2"),
                ("nemotron 3 nano", "nemotron-3-nano-30b-a3b"), ("nemotron 3 super", "nemotron-3-super-120b-a12b"),
-               ("nemotron 3.5 lightning", "nemotron-3.5-lightning-30b-a3b"))
+               ("nemotron 3.5 lightning", "nemotron-3.5-lightning-30b-a3b"), ("nemotron-h 56b", "nemotron-h-56b"))
 
 
 def _pr2_preset(r):
@@ -978,7 +978,7 @@ def pr2_prec_kind(r) -> str:
 def mbridge_run(r) -> bool:
     """Row ``r`` ran a Megatron-Bridge performance recipe (scripts/performance/run_script.py, directly or through
     NVIDIA dgxc-benchmarking's llmb-run): every ``mbridge`` row, and a ``together B200 baselines`` row whose
-    container column names Megatron-Bridge (together_b200_baselines.csv: Llama 3.1, Qwen3, DeepSeek-V3; its NeMo 2
+    container column names Megatron-Bridge (together_b200_baselines.csv: Llama 3.1, Qwen3, DeepSeek-V3, Nemotron-H; its NeMo 2
     rows, Nemotron-4 340B and Grok-1, do not). The recipe tables (``MBRIDGE_*``) reach both sources through this one
     test (``mbridge_recipe``, ``mbridge_release``, ``pr2_options``); a row's own ``stack_options`` (what the run's
     files state it changed) are applied after them and win."""
@@ -1403,8 +1403,14 @@ def together_baselines(cat) -> pd.DataFrame:
     sync / per-expert cost behind the micro-batch-1 Qwen3 rows here and in Megatron-Bridge's DGX tables: none fits
     both them and the NVL72 rows; nothing changed.
 
-    Listed, not scored (together.py ``NOT_SCORED``): Nemotron-H 56B FP8 64 / 256 / 512 GPUs (no planner preset for
-    the hybrid 56B; the catalog has nemotron-h-8b), DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
+    Nemotron-H 56B (nemo_h, session 28; listed unscored until the planner had the ``nemotron-h-56b`` preset, from
+    nvidia/Nemotron-H-56B-Base-8K's config.json; nothing tuned): FP8-CS TP2 at 64 / 256 / 512 GPUs, the B200 FP8_CS
+    workload config's TE graphs of the Mamba and attention layers and bf16 gradient reduction (``MBRIDGE_CUDA_GRAPHS``,
+    ``MBRIDGE_BF16_GRAD_REDUCE``): +25.0 / +23.0 / +18.2% (6.58 / 6.59 / 6.59 s for 5.27 / 5.36 / 5.58 s: too slow, and
+    flat where the runs slow with scale); the source 28 -> 31 rows, median / p90 20.9 / 57.3% -> 21.6 / 53.5%, mean
+    signed -20.1 -> -16.0%, Spearman 0.474 -> 0.606.
+
+    Listed, not scored (together.py ``NOT_SCORED``): DeepSeek-V3 at 512 GPUs (NCCL timeouts), Qwen3-235B BF16 PP 4 /
     NVLS / SHARP variants (their printed step and TFLOP/s disagree by 1.45x; NVLS not modelled), and the failed or
     figure-less runs."""
     out = pr2_rows(cat, path=TOGETHER_BL_CSV)
@@ -2595,6 +2601,11 @@ MBRIDGE_CUDA_GRAPHS = {
        for m in ("nemotron 3 super", "nemotron 3.5 lightning")},
     ("nemotron 3 super", "B200", "nvfp4"): [(_R2602, _CG_ATTN_MAMBA_ROUTER)],
     ("nemotron 3 super", "B200", "mxfp8"): [(_R2602, _CG_NONE)],
+    # Nemotron-H 56B: scripts/performance/configs/nemotronh/nemotronh_workload_base_configs.py (the 26.02-era file,
+    # only FP8_CS configs) ``NEMOTRONH_56B_PRETRAIN_CONFIG_B200_FP8_CS_V1``: ``BASE_NEMOTRONH_56B_CONFIG``'s
+    # ``cuda_graph_impl="transformer_engine"`` with ``cuda_graph_scope=["mamba", "attn"]`` (the same on GB300 /
+    # GB200 / B300; H100 ["mamba"]); the together B200 baselines rows
+    ("nemotron-h 56b", "B200"): [(_R2602, dict(cuda_graph_impl=_TE, cuda_graph_scope=("attn", "mamba")))],
 }
 #: Layout variants of one (model, GPU, precision) recipe that the keys above do not tell apart: a row whose layout
 #: (PP, VPP, EP, global batch) is the variant's runs the variant's dispatcher, all-to-all overlap, CUDA graphs and
@@ -2839,8 +2850,9 @@ MBRIDGE_RECOMPUTE = {
 #: ``set_llama31_common_configs`` and deepseek/deepseek_llm_pretrain.py ``set_deepseek_v3_common_configs``
 #: set ``cfg.ddp.grad_reduce_in_fp32 = False``): every Megatron-Bridge row; the NeMo 24.07 rows reduce
 #: fp32 gradients (Megatron's default with the distributed optimizer)
-MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek", "kimi", "nemotron 3")
-# (Nemotron 3: nemotronh_llm_pretrain.py ``set_nemotron_3_nano_common_configs``: grad_reduce_in_fp32 = False)
+MBRIDGE_BF16_GRAD_REDUCE = ("qwen3", "gpt-oss", "llama", "deepseek", "kimi", "nemotron 3", "nemotron-h")
+# (Nemotron 3: nemotronh_llm_pretrain.py ``set_nemotron_3_nano_common_configs``: grad_reduce_in_fp32 = False;
+# Nemotron-H: nemotronh_llm_pretrain.py ``set_nemotronh_common_configs``, the same)
 #: the NeMo 24.07 row whose launcher config (NeMo-Framework-Launcher
 #: launcher_scripts/conf/training/nemotron/nemotron_340b.yaml: TP 8, PP 8, VPP 12, micro-batch 1,
 #: 4096 tokens, as the row) runs ``mcore_distributed_optim`` with ``grad_sync_dtype: bf16``

@@ -48,6 +48,24 @@ def test_nano_params_match_hf_and_the_published_count():
     assert count_params(m).moe_layer == kinds["moe"]
 
 
+def test_nemotron_h_56b_params_from_the_published_shapes():
+    """The nemotron-h-56b preset against its config.json (nvidia/Nemotron-H-56B-Base-8K), counted here by hand from
+    the HF NemotronH modules' weight shapes (not through planner.spec.params): 54 Mamba-2 mixers (in_proj to
+    2 d_inner + 2 groups d_state + heads, depthwise conv1d with bias, dt_bias / A_log / D, gated RMSNorm, out_proj),
+    54 squared-ReLU MLPs (up + down), 10 GQA attention blocks (64 heads / 8 KV of 128), one RMSNorm per block, the
+    final norm, untied 131072-token embedding and head: 56.3B, the model card's "56B model parameters"."""
+    m = ModelSpec(**PRESETS["nemotron-h-56b"])
+    p = m.hybrid_pattern
+    assert (len(p), p.count("M"), p.count("-"), p.count("*")) == (118, 54, 54, 10)  # "54 Mamba-2, 54 MLP, 10 attention"
+    h, di, g, n, nh, f, v = 8192, 256 * 64, 8, 256, 256, 32768, 131072
+    conv = di + 2 * g * n
+    mamba = h * (2 * di + 2 * g * n + nh) + conv * 4 + conv + 3 * nh + di + di * h
+    attn = h * 64 * 128 * 2 + 2 * h * 8 * 128
+    total = 54 * (mamba + h) + 54 * (2 * h * f + h) + 10 * (attn + h) + h + 2 * v * h
+    assert count_params(m).total == total == 56_324_350_464
+    assert round(total / 1e9) == 56
+
+
 def _hf_convention_fwd(m, b, s):
     """Forward FLOPs of the tiny NemotronH under FlopCounterMode, from the planner's helpers with the
     HF PyTorch path's conventions (flops.ssd_flops: B, C repeated per head, the pairwise chunk-state

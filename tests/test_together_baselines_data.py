@@ -99,7 +99,10 @@ def test_rule_rows_from_both_files_and_listed_rest(rows):
                                   "qwen3-235b/results.md", "llama3.1-70b/fp8/results.md"}
     r512 = rows[rows["id"] == "togetherbl_llama3.1-70b_fp8cs_512_tp1pp1"].iloc[0]
     assert r512["value"] == pytest.approx((5.39 + 5.41 + 5.40) / 3, abs=1e-3)  # 79133 / 79134 / 79135 averaged
-    assert all(why for _, _, why in b.NOT_SCORED) and any("Nemotron-H" in w for w, _, _ in b.NOT_SCORED)
+    assert all(why for _, _, why in b.NOT_SCORED) and any("NCCL timeout" in why for _, _, why in b.NOT_SCORED)
+    # Nemotron-H 56B, listed until the planner had its preset, is scored: its three jobs, none listed
+    assert set(rows.loc[rows["model"] == "Nemotron-H 56B", "num_gpus"]) == {64, 256, 512}
+    assert not any("Nemotron-H" in w for w, _, _ in b.NOT_SCORED)
 
 
 def test_together_source_unchanged_by_the_new_rows():
@@ -145,3 +148,10 @@ def test_megatron_bridge_rows_take_the_mbridge_all_recipe_tables(rows):
     assert rn["togetherbl_llama3.1-405b_nvfp4_256_tp4pp8vp4"] == ("block", 8)
     assert all(m == "block" and n in (1, 8) for m, n in rn.values())
     assert case["togetherbl_llama3.1-405b_fp8cs_256_tp4pp8cp2vp8"].training.recompute_num_layers is None
+    # Nemotron-H 56B B200 FP8-CS: the preset's hybrid model (not the row's dense columns), TE graphs of the Mamba and
+    # attention layers (NEMOTRONH_56B_PRETRAIN_CONFIG_B200_FP8_CS_V1), bf16 gradient reduction
+    for i in ("togetherbl_nemotron-h-56b_fp8cs_64_tp2pp1", "togetherbl_nemotron-h-56b_fp8cs_512_tp2pp1"):
+        c = case[i]
+        assert validate.mbridge_run(by_id[i]) and c.model.hybrid_pattern.count("*") == 10 and c.model.mamba.d_state == 256
+        assert c.options["cuda_graph_impl"] == "transformer_engine" and set(c.options["cuda_graph_scope"]) == {"attn", "mamba"}
+        assert c.options["fp8_recipe"] == "tensorwise" and c.training.grad_dtype == "same" and int(c.candidates.tp[0]) == 2

@@ -73,7 +73,8 @@ REACHED = {
     "together B200": (0.135, 0.325, 1.000),
     # the rest of that repository's B200 runs: OFFICIAL_BASELINES.md's and the results files' (benchmarks/data/
     # together_b200_baselines.csv, validate.together_baselines), scored as first added with nothing in planner/
-    # changed: 28 rows, -24.0% mean signed (Qwen3-235B MXFP8 -47..-69%, 405B NVFP4 -32..-53%, Qwen3-30B -66%)
+    # changed: 28 rows, -24.0% mean signed (Qwen3-235B MXFP8 -47..-69%, 405B NVFP4 -32..-53%, Qwen3-30B -66%);
+    # 31 rows with Nemotron-H 56B's three (+18..+25%, the nemotron-h-56b preset): 0.216 / 0.535 / 0.606
     "together B200 baselines": (0.290, 0.573, 0.474),
     # Google Cloud gpu-recipes A3 Ultra H200 NeMo rows and their A3 Mega H100 pair (benchmarks/data/h200_runs.csv,
     # validate.h200), as first added: 70B fp8 -10.5%, 405B fp8 +5.7% (-7.4% were its later config's TP overlap taken),

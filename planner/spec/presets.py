@@ -144,6 +144,14 @@ PRESETS: dict[str, dict] = {
     # nemotron_h_provider.py): 24 Mamba-2 + 4 attention + 24 MLP layers, 128 Mamba heads, GQA 8 groups
     "nemotron-h-8b": _nemotron_h("M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M-", 4096, 32, 8, 21504,
                                  131072, 128),
+    # Nemotron-H 56B: nvidia/Nemotron-H-56B-Base-8K config.json (hybrid_override_pattern of 118 layers: 54 Mamba-2
+    # + 54 MLP + 10 attention; hidden 8192, intermediate 32768, 64 heads / 8 KV of 128, mamba_num_heads 256 of 64,
+    # n_groups 8, ssm_state_size 256, vocab 131072, untied; the values as public code quotes that file) = Megatron-
+    # Bridge NemotronHModelProvider56B (models/nemotronh/nemotron_h_provider.py); the layer mix of NVIDIA's
+    # Nemotron-H report (arXiv:2504.03624) and model card ("54 Mamba-2, 54 MLP, and 10 Self-Attention layers")
+    "nemotron-h-56b": _nemotron_h(
+        "M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*-M-M-M-M-M*"
+        "-M-M-M-M-M-", 8192, 64, 8, 32768, 131072, 256, d_state=256),
     "bert-base": _bert(12, 768, 12, 3072),
     "bert-large": _bert(24, 1024, 16, 4096),
     # generic (non-transformer-spec) vision models, 224x224 images: FLOPs (FlopCounterMode, fwd)

@@ -29,7 +29,7 @@ ebcac277: 2026-04-16 .. 05-12), 512-GPU re-runs of the same 15 model / precision
 sets, and its tests/b200/pretrain/ Kubernetes runs (Llama 3.1 8B, Qwen3 30B; another cluster setup).
 
 Why a source of its own (``together B200 baselines``), not ``together``: other software (Megatron-Bridge
-26.02 through llmb-run for Llama 3.1 / Qwen3 / DeepSeek-V3, NeMo 25.07.01 / 25.09.00 for Nemotron-4 340B and
+26.02 through llmb-run for Llama 3.1 / Qwen3 / DeepSeek-V3 / Nemotron-H 56B, NeMo 25.07.01 / 25.09.00 for Nemotron-4 340B and
 Grok-1; ``together`` is the Nemotron-4 15B NeMo 2 recipe on 26.02 through compat_runner.py), other workloads
 (NVIDIA's official configs), and step times partly converted from TFLOP/s, where ``together`` prints them.
 """
@@ -76,6 +76,10 @@ ARCH = {
                             vocab=256000, seq_len=4096, moe_experts="", moe_topk=""),
     "Grok-1 314B": dict(params_b=314, layers=64, hidden=6144, heads=48, kv_heads=8, ffn_hidden=32768, vocab=131072,
                         seq_len=8192, moe_experts=8, moe_topk=2),
+    # the planner preset nemotron-h-56b (nvidia/Nemotron-H-56B-Base-8K config.json: 118 hybrid layers, 54 Mamba-2
+    # + 54 MLP + 10 attention; validate.PR2_PRESETS), seq 8192 (run.sh header)
+    "Nemotron-H 56B": dict(params_b=56, layers=118, hidden=8192, heads=64, kv_heads=8, ffn_hidden=32768, vocab=131072,
+                           seq_len=8192, moe_experts="", moe_topk=""),
 }
 
 
@@ -115,6 +119,11 @@ FLOPS_BASIS = {
     "Grok-1 314B": (_mean([(994, 256, 8.525), (1219, 256, 6.964)], 512),
                            "NeMo 25.09 Grok-1 count: jobs 84056 / 84061 (worklog/2026-04-16_grok1_314b_benchmark.md "
                            "@661e8e14, same config, steps 3-9), TFLOP/s x GPUs x step, mean"),
+    # the three rows print both (OFFICIAL_BASELINES.md): a check of their own printed steps only
+    "Nemotron-H 56B": (sum(t * 1e12 * g * s / b for t, g, s, b in ((1563, 64, 5.27, 192), (1536, 256, 5.36, 768),
+                                                                  (1477, 512, 5.58, 1536))) / 3,
+                       "Megatron-Bridge 26.02 Nemotron-H 56B count: jobs 83727 / 83728 / 83731 (OFFICIAL_BASELINES.md, "
+                       "TFLOP/s x GPUs x step / GBS, mean)"),
 }
 
 BF16_GRAD = "Recipe: grad_reduce_in_fp32=False (bf16 gradient reduction)"
@@ -192,6 +201,18 @@ ROWS = [
      "Official config TP=4, PP=4, EP=8, VP=8, GBS=512, FP8_cs; ETP=1, MBS 1, seq 8192 and TP comm overlap "
      "disabled (worklog/2026-04-16_grok1_314b_benchmark.md); CUDA graphs disabled (grok1/fp8/official/256gpu/run.sh). " + BF16_GRAD + " (NeMo performance scripts' "
      "set_precision_configs under fp8)."),
+    # Nemotron-H 56B FP8 (current scaling), official config at 64 / 256 / 512 GPUs: TP2 PP1, MBS 1, GBS 3 per GPU
+    # (nemotron-h/fp8/official/64gpu/run.sh header and the OFFICIAL_BASELINES.md table), step printed
+    ("Nemotron-H 56B", "fp8cs", 64, 192, 1, 2, 1, 1, 1, 1, 2, "do", "", 1563, 5.27, "83727",
+     "tests/b200/slurm/nemotron-h/fp8/official/64gpu/run.sh", MB,
+     "Official config (run.sh header: TP=2, MBS=1, GBS=192 (64*3), FP8 recipe=cs, SeqLen=8192; OFFICIAL_BASELINES.md: "
+     "TP=2, PP=1, 1,563 TFLOP/s, 5.27 s/step)."),
+    ("Nemotron-H 56B", "fp8cs", 256, 768, 1, 2, 1, 1, 1, 1, 2, "do", "", 1536, 5.36, "83728", BASE, MB,
+     "Official config (OFFICIAL_BASELINES.md: TP=2, PP=1, GBS=768, FP8_cs, 1,536 TFLOP/s, 5.36 s/step; MBS 1 and seq "
+     "8192 as the 64-GPU run.sh header; nemotron-h/fp8/official/256gpu/run.sh submits the same workload at scale 256)."),
+    ("Nemotron-H 56B", "fp8cs", 512, 1536, 1, 2, 1, 1, 1, 1, 2, "do", "", 1477, 5.58, "83731", BASE, MB,
+     "Official config (OFFICIAL_BASELINES.md: TP=2, PP=1, GBS=1536, FP8_cs, 1,477 TFLOP/s, 5.58 s/step; MBS 1 and seq "
+     "8192 as the 64-GPU run.sh header; nemotron-h/fp8/official/512gpu/run.sh submits the same workload at scale 512)."),
 ]
 
 #: the other completed runs of the per-model results files tests/b200/slurm/*/results.md @d275be99 (same tuple, plus
@@ -238,8 +259,6 @@ RESULTS_ROWS = [
 
 #: in OFFICIAL_BASELINES.md's per-model tables or the results files, not scored: (what, job, why)
 NOT_SCORED = [
-    ("Nemotron-H 56B FP8, 64 / 256 / 512 GPUs, TP2 PP1, GBS 192 / 768 / 1536, 5.27 / 5.36 / 5.58 s", "83727/83728/83731",
-     "hybrid Mamba-2 / attention model with no planner preset (the catalog has nemotron-h-8b only)"),
     ("DeepSeek-V3 BF16 / FP8, 512 GPUs", "83732", "NCCL timeout: no measurement"),
     ("DeepSeek-V3 BF16, 512 GPUs (deepseek-v3/bf16/results.md)", "81073/81076", "NCCL timeout: no measurement"),
     ("Qwen3 235B BF16 'PP=4' / 'PP=4+NVLS' / 'SHARP' (~509 / ~510 / ~506 TFLOP/s at 55.2 / 55.7 / 56.5 s, GBS 8192)",
@@ -290,6 +309,10 @@ RECIPE_NOTE = {
         "PP 16 EP 8 config, not the PP 8 EP 32 V2 variant): HybridEP, no all-to-all overlap, recompute_modules "
         "['mla_up_proj'], no CUDA graphs (validate.MBRIDGE_MOE_RECIPES / MBRIDGE_RECOMPUTE / MBRIDGE_CUDA_GRAPHS / "
         "MBRIDGE_LAYOUT_VARIANTS)",
+    "Nemotron-H 56B": "Megatron-Bridge scripts/performance/configs/nemotronh/nemotronh_workload_base_configs.py "
+        "NEMOTRONH_56B_PRETRAIN_CONFIG_B200_FP8_CS_V1 (TP2, TE CUDA graphs of the Mamba and attention layers: "
+        "validate.MBRIDGE_CUDA_GRAPHS) and nemotronh_llm_pretrain.py set_nemotronh_common_configs (bf16 gradient "
+        "reduction); the model provider's first_last_layers_bf16 (NemotronHModelProvider) is not modelled",
 }
 
 #: Llama 3.1 405B NVFP4: the full recompute of N layers per virtual stage each job ran (Megatron-Bridge
@@ -322,7 +345,8 @@ VARIANT_OPTIONS = {"cg": CG, "cg-hybridep": CG + ";moe_dispatcher=hybridep", "cg
 
 def slug(model: str) -> str:
     return {"Llama 3.1 405B": "llama3.1-405b", "Llama 3.1 70B": "llama3.1-70b", "Nemotron-4 340B": "nemotron4-340b",
-            "Grok-1 314B": "grok1-314b"}.get(model) or model.split(" ")[0].lower()
+            "Grok-1 314B": "grok1-314b",
+            "Nemotron-H 56B": "nemotron-h-56b"}.get(model) or model.split(" ")[0].lower()
 
 
 #: the rows OFFICIAL_BASELINES.md tabulates (the rest come from the results files only)
