@@ -346,7 +346,8 @@ def serve(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     top: int = typer.Option(12, "--top", min=1, max=1000, help="rows to show"),
     no_simulate: bool = typer.Option(False, "--no-simulate", help="analytic answer only (no queueing simulation)"),
-    seed: int = typer.Option(0, "--seed", min=0, help="simulation seed (same seed, same answer)"),
+    # None when not given (the default is SimSettings.seed): a seed given with --no-simulate is said to be unused
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="simulation seed (same seed, same answer)"),
     arrivals: Optional[str] = typer.Option(None, "--arrivals", help="simulated arrivals: poisson | mmpp (bursty); default: the job's serving.arrivals"),
     # str, not Path: typer makes "" the path ".", so an empty value (an unset shell variable) could not be told apart
     trace: Optional[str] = typer.Option(None, "--trace", help="CSV of arrival_s,prompt_tokens,output_tokens to simulate"),

@@ -638,6 +638,7 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
     seq = t.seq_len if seq is None else seq
     gb = t.global_batch if global_batch is None else global_batch
     hf = _hf_code(m, t, st)
+    given = t  # the caller's spec: the memo's key (``held_training`` may make a new object on every call)
     t = held_training(m, t, st)
     w_b, g_b, master_b, opt_b = model_state_bytes_per_param(t, m.hidden or 4096)
     frozen = frozen_base(m, t)
@@ -819,8 +820,11 @@ def memory_per_gpu(m: ModelSpec, t: TrainingSpec, c: Candidates, seq=None, globa
 
         # a search's memo (step_time.LayerMemo) keeps these rows across its calls: each row depends only on its key
         # and on the setting (the model, the held training spec, the stack's table keywords, seq), not on the
-        # other rows (elementwise), and the chunks, probes and stack variants of a search meet the same keys
-        setting = (("memory.layer_saves", memo.value(m), memo.value(t), float(seq), frozen, tuple(sorted(tkw.items())))
+        # other rows (elementwise), and the chunks, probes and stack variants of a search meet the same keys. The held
+        # spec enters as the caller's (the same object across a search) and the weights held_training set: its
+        # fresh copy per call (HF Trainer's autocast) added one memo entry a call, each kept alive by the memo
+        setting = (("memory.layer_saves", memo.value(m), memo.value(given), t.weights, float(seq), frozen,
+                    tuple(sorted(tkw.items())))
                    if memo is not None and np.ndim(seq) == 0 else None)
 
         def layer_saves(krc):

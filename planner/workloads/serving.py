@@ -1540,17 +1540,52 @@ def settings_for(job: JobSpec, **overrides) -> "SimSettings":
                          "applies to real-time jobs (serving.mode: realtime); an offline backlog queues its requests "
                          "at once, at serving.prompt_tokens + output_tokens")
     base = dict(arrivals=s.arrivals, trace=s.trace, length_cv=s.length_cv, margin=s.margin,
-                deadline_hours=s.deadline_hours, plan_event_bound=s.plan_event_bound,
-                plan_event_bound_from=("serving.plan_event_bound" if "plan_event_bound" in s.model_fields_set
-                                       else "default")) if s is not None else {}
+                deadline_hours=s.deadline_hours, plan_event_bound=s.plan_event_bound) if s is not None else {}
     base.update({k: v for k, v in overrides.items() if v is not None})
-    if flag_bound is not None:
-        base["plan_event_bound_from"] = "--plan-event-bound"
+    # where each simulation-only input came from, when it was given at all (the flag over the job field)
+    given = tuple((u.field, u.flag if overrides.get(u.field) is not None else u.job_field) for u in SIM_ONLY_INPUTS
+                  if overrides.get(u.field) is not None
+                  or (u.job_field and s is not None and u.field in s.model_fields_set))
+    base.update(given=given, plan_event_bound_from=dict(given).get("plan_event_bound", "default"))
     if s is not None and s.mode == "batch":  # constraints.deadline_hours is the same deadline (``_deadline``)
         flag = overrides.get("deadline_hours") is not None
         base["deadline_hours"] = _deadline(job, base.get("deadline_hours"),
                                            "--deadline-hours" if flag else "serving.deadline_hours")
     return SimSettings(**base)
+
+
+@dataclass(frozen=True)
+class SimOnlyInput:
+    """An input only the serving simulation reads: its ``SimSettings`` field, the ``serve`` flag and the job field
+    (None: flag only) that set it, and what did not happen when the plan was analytic (``unused_sim_inputs``)."""
+    field: str
+    flag: str
+    job_field: Optional[str]
+    unused: str
+    fmt: str = ""  # the value's format spec in the note (a bound's thousands separators)
+
+
+#: inputs that change only a simulated plan: given (``SimSettings.given``) to a plan that is analytic (--no-simulate,
+#: or a plan the simulation does not model) they were silently ignored, so the plan says so (``unused_sim_inputs``)
+SIM_ONLY_INPUTS = (
+    SimOnlyInput("plan_event_bound", "--plan-event-bound", "serving.plan_event_bound",
+                 "no engine events ran; simulate (drop --no-simulate) to run under it", ","),
+    SimOnlyInput("seed", "--seed", None, "nothing random was drawn; simulate (drop --no-simulate) to use it"),
+    SimOnlyInput("arrivals", "--arrivals", "serving.arrivals",
+                 "no arrivals were simulated; simulate (drop --no-simulate) to use them"),
+)
+
+
+def unused_sim_inputs(sim: "SimSettings") -> list[str]:
+    """One note per simulation-only input given (``SimSettings.given``, ``SIM_ONLY_INPUTS``' order) that an analytic
+    plan did not use.
+
+    >>> unused_sim_inputs(SimSettings(seed=7, given=(("seed", "--seed"),)))
+    ['--seed 7 not used: the plan is analytic (not simulated), so nothing random was drawn; simulate (drop --no-simulate) to use it']
+    """
+    src = dict(sim.given)
+    return [f"{src[u.field]} {getattr(sim, u.field):{u.fmt}} not used: the plan is analytic (not simulated), so "
+            f"{u.unused}" for u in SIM_ONLY_INPUTS if u.field in src]
 
 
 # engine events all of one plan's simulations run together: ``planner.defaults.PLAN_EVENT_BOUND`` (its reason
@@ -1602,6 +1637,9 @@ class SimSettings:
     #: where ``plan_event_bound`` came from, said beside it: "default", "serving.plan_event_bound" or
     #: "--plan-event-bound"
     plan_event_bound_from: str = "default"
+    #: the simulation-only inputs given (``SIM_ONLY_INPUTS``), as (field, where from: flag or job field) pairs;
+    #: ``settings_for`` fills it, ``unused_sim_inputs`` names them beside an analytic plan
+    given: tuple = ()
 
 
 #: simulated prompt / output lengths are clipped at this multiple of their means
@@ -2396,10 +2434,9 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                               "sized for serving.qps at serving.prompt_tokens + output_tokens; simulate (drop "
                               "--no-simulate) to size it for the trace's own rate and lengths"]
                              if sim.trace and realtime and not simulated else [])
-                          # a bound given with --no-simulate bounded nothing, unsaid: stated as the trace is above
-                          + ([f"{sim.plan_event_bound_from} {sim.plan_event_bound:,} not used: the plan is analytic "
-                              "(not simulated), so no engine events ran; simulate (drop --no-simulate) to run under it"]
-                             if sim.plan_event_bound_from != "default" and not simulated else [])
+                          # a bound, seed or arrival process given with --no-simulate changed nothing, unsaid: stated
+                          # as the trace is above
+                          + ([] if simulated else unused_sim_inputs(sim))
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
                           # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read

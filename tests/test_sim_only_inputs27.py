@@ -1,0 +1,54 @@
+"""Inputs only the serving simulation reads (``SIM_ONLY_INPUTS``: --seed, --arrivals / serving.arrivals,
+--plan-event-bound / serving.plan_event_bound) given to an analytic plan (--no-simulate) are said to be unused, in
+text and JSON, and only when given: the defaults, never asked for, are not mentioned."""
+import json
+
+import pytest
+
+from tests.conftest import flat, write_job
+
+CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}
+
+
+def _job(tmp_path, **serving):
+    return write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "constraints": {"instances": ["aws:p5.48xlarge"]},
+                                "serving": {**CHAT, **serving}})
+
+
+def _unused(out: str) -> list[str]:
+    return [a for a in json.loads(out)["assumptions"] if "not used" in a]
+
+
+@pytest.mark.parametrize("args, field, said", [
+    (("--seed", "7"), {}, "--seed 7 not used: the plan is analytic (not simulated), so nothing random was drawn"),
+    (("--arrivals", "mmpp"), {}, "--arrivals mmpp not used: the plan is analytic (not simulated), so no arrivals"),
+    ((), {"arrivals": "mmpp"}, "serving.arrivals mmpp not used"),
+])
+def test_a_simulation_only_input_with_no_simulation_is_said_to_be_unused(tmp_path, cli, args, field, said):
+    p = _job(tmp_path, **field)
+    code, out, err = cli("serve", p, "--no-simulate", "--json", *args)
+    assert code == 0, err
+    notes = _unused(out)
+    assert len(notes) == 1 and notes[0].startswith(said), notes
+    code, out, err = cli("serve", p, "--no-simulate", *args)
+    assert code == 0 and said.split(" not used")[0] + " not used" in flat(out)
+
+
+def test_the_flag_over_the_field_and_several_at_once(tmp_path, cli):
+    p = _job(tmp_path, arrivals="poisson")
+    code, out, err = cli("serve", p, "--no-simulate", "--json", "--seed", "0", "--arrivals", "mmpp",
+                         "--plan-event-bound", "5000")
+    assert code == 0, err
+    # --seed 0 is the default's value, but it was given; the flag's name is said, not the job field it overrode
+    assert [n.split(" not used")[0] for n in _unused(out)] == ["--plan-event-bound 5,000", "--seed 0",
+                                                               "--arrivals mmpp"]
+
+
+def test_defaults_never_given_are_not_mentioned(tmp_path, cli):
+    code, out, err = cli("serve", _job(tmp_path), "--no-simulate", "--json")
+    assert code == 0 and _unused(out) == []
+
+
+def test_a_negative_seed_is_still_refused(tmp_path, cli):
+    code, out, err = cli("serve", _job(tmp_path), "--no-simulate", "--seed", "-1")
+    assert code == 2 and "--seed" in err + out
