@@ -582,7 +582,9 @@ def stack_groups(job: JobSpec, gpus=()) -> list[StackGroup]:
             first = first or e
             out.append(StackGroup(name, j, refused=f"{e.field}: {e.message}"))
     if all(g.refused for g in out):
-        raise InputError(first.field, f"training.framework auto: no stack runs this job ({'; '.join(f'{g.name}: {g.refused}' for g in out)})")
+        # the field leads the line already: "error: training.framework: training.framework auto: ..." said it twice
+        raise InputError(first.field, f"framework auto: no stack runs this job "
+                                      f"({'; '.join(f'{g.name}: {g.refused}' for g in out)})")
     return out
 
 
