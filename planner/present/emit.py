@@ -823,19 +823,27 @@ def check_stack_rules(job: JobSpec, cfg: dict, style: str) -> None:
 
 def _fit(msg: str, room: int) -> str:
     """``msg`` in ``room`` characters: a rule's message ends with its source in parentheses, which gives way
-    first (what is refused and why stay); cut with an ellipsis only if that is not enough."""
-    if len(msg) <= room:
-        return msg
-    if msg.endswith(")"):
+    first, then its other parenthesised asides, last first (what is refused and the plan's numbers stay); cut with
+    an ellipsis only if that is not enough.
+
+    >>> _fit("X refuses a (why a) with b: the plan has 2 (source)", 30)
+    'X refuses a with b: the plan …'
+    >>> _fit("X refuses a (why a) with b: the plan has 2 (source)", 34)
+    'X refuses a with b: the plan has 2'
+    """
+    while len(msg) > room:
+        close = msg.rfind(")")
+        if close < 0:
+            break
         depth = 0
-        for i in range(len(msg) - 1, -1, -1):
+        for i in range(close, -1, -1):
             depth += {")": 1, "(": -1}.get(msg[i], 0)
             if depth == 0:
-                short = msg[:i].rstrip()
-                if len(short) <= room:
-                    return short
                 break
-    return msg[:room - 1] + "…"
+        if depth != 0:
+            break
+        msg = (msg[:i].rstrip() + msg[close + 1:]).strip()
+    return msg if len(msg) <= room else msg[:room - 1] + "…"
 
 
 #: What a fine-tuning plan (``training.mode``) needs from the launch that its layout flags do not say, per launcher
