@@ -55,6 +55,7 @@ from planner.errors import InputError
 from planner.vocab import (CUDA_GRAPH_IMPL, CUDA_GRAPH_SCOPE, FP8_RECIPE, FRAMEWORK, MIXED_PRECISION, MOE_DISPATCHER,
                            SELECTIVE_AC, TP_OVERLAP)
 from planner.model.optimizers import stack_for
+from planner.spec.schema import has_shared_experts
 
 
 @dataclass(frozen=True)
@@ -982,12 +983,6 @@ OPTION_USES = {"channels_last": lambda m, t: not m.is_transformer, "fp8_recipe":
 assert set(OPTION_USES) <= set(OPTIONS)
 
 
-def has_shared_experts(model) -> bool:
-    """Whether ``model`` has MoE shared experts (what ``moe_shared_expert_overlap`` overlaps)."""
-    moe = getattr(model, "moe", None)
-    return moe is not None and bool(getattr(moe, "shared_experts", 0))
-
-
 def holds(stack: "Stack", option: str) -> bool:
     """Whether ``stack``'s code has option ``option`` (``OPTION_HOLDERS``; an option not listed: every stack)."""
     row = OPTION_HOLDERS.get(option)
@@ -1017,18 +1012,30 @@ def check_option(stack: "Stack", option: str, value: Any = None) -> None:
     if offered is not None and value is not None and value not in offered(stack):
         raise InputError(field, f"{stack.name} has no {value} {option} (it offers {', '.join(offered(stack))}; "
                                 f"{value} runs on {_current(lambda st: value in offered(st))})")
-    if option == "pp_layout" and value is not None:  # the grammar and Megatron's model-free checks
-        from planner.model.pipeline import ExplicitLayout
-        try:
-            problem = ExplicitLayout.parse(value).structure_error()
-        except ValueError as e:
-            problem = str(e)
-        if problem:
-            raise InputError(field, problem)
-    if option == "pp_partition_method" and value is not None:
-        from planner.model.pipeline import PARTITION_METHODS
-        if value not in PARTITION_METHODS:
-            raise InputError(field, f"{value!r}; modelled: {', '.join(PARTITION_METHODS)}")
+    problem = OPTION_VALUE_CHECKS.get(option, lambda v: None)(value) if value is not None else None
+    if problem:
+        raise InputError(field, problem)
+
+
+def _pp_layout_problem(value: str) -> str | None:
+    """The layout string's grammar and Megatron-Core's model-free checks (planner.model.pipeline ``ExplicitLayout``)."""
+    from planner.model.pipeline import ExplicitLayout  # pipeline imports this module
+    try:
+        return ExplicitLayout.parse(value).structure_error()
+    except ValueError as e:
+        return str(e)
+
+
+def _partition_problem(value: str) -> str | None:
+    """A DeepSpeed partition method the planner models (planner.model.pipeline ``PARTITION_METHODS``)."""
+    from planner.model.pipeline import PARTITION_METHODS
+    return None if value in PARTITION_METHODS else f"{value!r}; modelled: {', '.join(PARTITION_METHODS)}"
+
+
+#: the options whose values are checked beyond ``OPTION_HOLDERS``' vocabularies (free text with a grammar, or a
+#: vocabulary that lives with the model that prices it): option -> value -> what is wrong, None when nothing
+OPTION_VALUE_CHECKS = {"pp_layout": _pp_layout_problem, "pp_partition_method": _partition_problem}
+
 
 #: ``Stack.grad_all_reduce``'s values
 GRAD_ALL_REDUCE = ("never", "bf16", "always")

@@ -20,7 +20,7 @@ from planner.errors import InputError, read_json_object
 from planner.spec.params import count_params
 from planner.spec.hf import hf_config_notes, hf_config_to_fields, looks_like_hf_config, read_hf_config
 from planner.spec.presets import PRESETS
-from planner.spec.schema import JobSpec, ModelSpec, _first_error
+from planner.spec.schema import JobSpec, ModelSpec, _first_error, has_shared_experts
 
 
 def read_yaml(path: str | Path, field: str = "job") -> Any:
@@ -249,8 +249,6 @@ def _fill_training_defaults(job: JobSpec, given: dict, notes: list[str]) -> None
     if recipe and t.precision != "fp8":  # named, but a 16/32-bit run has no fp8 GEMMs for it to scale
         notes.append(f"training.framework.fp8_recipe {recipe} changes nothing: training.precision is {t.precision} "
                      "(set precision fp8 to use it)")
-    from planner.model.stacks import has_shared_experts  # (the spec layer imports no model code at load)
-
     if getattr(t.framework, "moe_shared_expert_overlap", None) and not has_shared_experts(m):
         # Megatron-Core takes the flag and overlaps nothing (moe_layer.py hands the dispatcher shared experts only
         # where the model has them): said, not refused

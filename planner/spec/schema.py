@@ -180,6 +180,12 @@ def _pattern_moe_ids(pattern: str) -> tuple[int, ...]:
     return tuple(i for i, c in enumerate(pattern) if c == "E")
 
 
+def has_shared_experts(model) -> bool:
+    """Whether ``model`` has MoE shared experts (what ``training.framework.moe_shared_expert_overlap`` overlaps)."""
+    moe = getattr(model, "moe", None)
+    return moe is not None and bool(getattr(moe, "shared_experts", 0))
+
+
 class ModelSpec(_Strict):
     """A model's architecture. Transformer fields for decoder/encoder/moe; three numbers for generic.
 
