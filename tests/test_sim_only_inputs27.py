@@ -2,6 +2,7 @@
 --plan-event-bound / serving.plan_event_bound) given to an analytic plan (--no-simulate) are said to be unused, in
 text and JSON, and only when given: the defaults, never asked for, are not mentioned."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,15 @@ def test_defaults_never_given_are_not_mentioned(tmp_path, cli):
 def test_a_negative_seed_is_still_refused(tmp_path, cli):
     code, out, err = cli("serve", _job(tmp_path), "--no-simulate", "--seed", "-1")
     assert code == 2 and "--seed" in err + out
+
+
+@pytest.mark.parametrize("simulate", [True, False])
+def test_an_arrival_process_on_an_offline_job_is_said_unused(cli, simulate):
+    """An offline (batch) backlog queues every request at the start: --arrivals changed nothing, simulated or not,
+    and was ignored unsaid when simulated; now one line says so (and only one: not also the analytic-plan note)."""
+    code, out, err = cli("serve", Path(__file__).parents[1] / "examples/serving-batch-llama3-8b.yaml", "--arrivals", "mmpp", "--json",
+                         *(() if simulate else ("--no-simulate",)))
+    assert code == 0, err
+    notes = [a for a in json.loads(out)["assumptions"] if "--arrivals mmpp" in a]
+    assert notes == ["--arrivals mmpp not used: an offline backlog queues every request at the start, so no arrival "
+                     "process applies"]

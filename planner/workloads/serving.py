@@ -1576,16 +1576,28 @@ SIM_ONLY_INPUTS = (
 )
 
 
-def unused_sim_inputs(sim: "SimSettings") -> list[str]:
-    """One note per simulation-only input given (``SimSettings.given``, ``SIM_ONLY_INPUTS``' order) that an analytic
-    plan did not use.
+def unused_sim_inputs(sim: "SimSettings", skip: tuple[str, ...] = ()) -> list[str]:
+    """One note per simulation-only input given (``SimSettings.given``, ``SIM_ONLY_INPUTS``' order; not those in
+    ``skip``, said another way by the caller) that an analytic plan did not use.
 
     >>> unused_sim_inputs(SimSettings(seed=7, given=(("seed", "--seed"),)))
     ['--seed 7 not used: the plan is analytic (not simulated), so nothing random was drawn; simulate (drop --no-simulate) to use it']
     """
     src = dict(sim.given)
     return [f"{src[u.field]} {getattr(sim, u.field):{u.fmt}} not used: the plan is analytic (not simulated), so "
-            f"{u.unused}" for u in SIM_ONLY_INPUTS if u.field in src]
+            f"{u.unused}" for u in SIM_ONLY_INPUTS if u.field in src and u.field not in skip]
+
+
+def backlog_arrivals(sim: "SimSettings") -> list[str]:
+    """The note for an arrival process given to an offline (batch) job, simulated or not: its backlog queues every
+    request at the start (``ArrivalSpec("burst")``), so no arrival process applies -- it was ignored unsaid.
+
+    >>> backlog_arrivals(SimSettings(arrivals="mmpp", given=(("arrivals", "--arrivals"),)))
+    ['--arrivals mmpp not used: an offline backlog queues every request at the start, so no arrival process applies']
+    """
+    src = dict(sim.given)
+    return ([f"{src['arrivals']} {sim.arrivals} not used: an offline backlog queues every request at the start, so no "
+             "arrival process applies"] if "arrivals" in src else [])
 
 
 # engine events all of one plan's simulations run together: ``planner.defaults.PLAN_EVENT_BOUND`` (its reason
@@ -2436,7 +2448,8 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
                              if sim.trace and realtime and not simulated else [])
                           # a bound, seed or arrival process given with --no-simulate changed nothing, unsaid: stated
                           # as the trace is above
-                          + ([] if simulated else unused_sim_inputs(sim))
+                          + ([] if simulated else unused_sim_inputs(sim, skip=() if realtime else ("arrivals",)))
+                          + ([] if realtime else backlog_arrivals(sim))
                           + ([f"no TTFT target: the simulation still requires p99 TTFT <= {sim.default_ttft_s:g} s "
                               "(a bounded queue)"] if simulated and realtime and s.ttft_ms is None else [])
                           # one output token is the first token: no TPOT (request_tpot), so "meets TPOT 0.0 ms" read
