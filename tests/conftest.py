@@ -62,26 +62,49 @@ def cli():
     return run
 
 
-@pytest.fixture
-def main_cli(monkeypatch):
-    """Run the console entry point ``planner.cli.main`` in-process, as ``planner <args>`` does: usage errors
-    take main's one-line path, which the ``cli`` fixture (the app without main) bypasses. Returns (exit_code,
-    stdout, stderr). A fresh interpreter per call cost about 2 CPU-seconds of imports; the tests about the
-    process itself (``python -m planner``, the console script, resource limits) still start one."""
+def invoke_main(*args, cwd=None):
+    """``planner <args>`` in-process through the console entry point ``planner.cli.main`` (usage errors take main's
+    one-line path): (exit code, stdout, stderr). ``sys.argv`` and the working directory are restored after."""
     from planner import cli as planner_cli
 
-    def run(*args, cwd=None):
-        out, err = io.StringIO(), io.StringIO()
-        code = 0
-        with monkeypatch.context() as m:
-            m.setattr(sys, "argv", ["planner", *map(str, args)])
-            if cwd is not None:
-                m.chdir(cwd)
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                try:
-                    planner_cli.main()
-                except SystemExit as e:
-                    code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-        return code, out.getvalue(), err.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    argv, old_dir = sys.argv, os.getcwd()
+    sys.argv = ["planner", *map(str, args)]
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                planner_cli.main()
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+        os.chdir(old_dir)
+    return code, out.getvalue(), err.getvalue()
 
-    return run
+
+@pytest.fixture
+def main_cli():
+    """Run the console entry point ``planner.cli.main`` in-process (``invoke_main``), as ``planner <args>`` does:
+    usage errors take main's one-line path, which the ``cli`` fixture (the app without main) bypasses. Returns
+    (exit_code, stdout, stderr). A fresh interpreter per call cost about 2 CPU-seconds of imports; the tests about
+    the process itself (``python -m planner``, the console script, resource limits) still start one."""
+    return invoke_main
+
+
+def engine_events_counted(monkeypatch) -> list:
+    """Every engine event the serving simulations run, counted where they run (``simulate_serving``'s results, not
+    a plan's own tally): the list fills as the test runs."""
+    import planner.workloads.serving as ws
+
+    seen = []
+    real = ws.simulate_serving
+
+    def run(*a, **kw):
+        res = real(*a, **kw)
+        seen.append(res.engine_events)
+        return res
+    monkeypatch.setattr(ws, "simulate_serving", run)
+    return seen

@@ -16,7 +16,6 @@ around a minute on a loaded 2-vCPU machine. Examples are derandomised (a fixed s
 a failure reproduces; set ``FUZZ_EXAMPLES`` to run more, ``FUZZ_RANDOM=1`` for fresh examples."""
 from __future__ import annotations
 
-import contextlib
 import copy
 import csv
 import io
@@ -35,7 +34,7 @@ hyp = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, event, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT, invoke_main  # noqa: E402
 from planner.vocab import RECOMPUTE_MODULES as RECOMPUTE_MODULE_NAMES  # noqa: E402
 
 SCALE = float(os.environ.get("FUZZ_EXAMPLES", "1"))
@@ -59,31 +58,17 @@ def _alarm(*_):
 
 
 def run_cli(*args, cwd=None):
-    """``planner <args>`` in-process through the console entry point: (exit code, stdout, stderr)."""
-    from planner import cli
-
-    out, err = io.StringIO(), io.StringIO()
-    argv, old_dir = sys.argv, os.getcwd()
-    sys.argv = ["planner", *map(str, args)]
+    """``planner <args>`` in-process through the console entry point (``conftest.invoke_main``), failed past
+    ``HANG_S`` seconds: (exit code, stdout, stderr)."""
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(HANG_S)
-    code = 0
     try:
-        if cwd:
-            os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                cli.main()
-            except SystemExit as e:
-                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        return invoke_main(*args, cwd=cwd)
     except Hang:
         pytest.fail(f"planner {' '.join(map(str, args))} ran past {HANG_S} s")
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
-        sys.argv = argv
-        os.chdir(old_dir)
-    return code, out.getvalue(), err.getvalue()
 
 
 def check_outcome(code, out, err, json_out=True):

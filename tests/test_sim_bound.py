@@ -11,7 +11,7 @@ import planner.simulate.serving as ss
 import planner.workloads.serving as ws
 from planner import interactive as wi
 from planner.spec import load_job_dict
-from tests.conftest import flat, one_error_line, write_job
+from tests.conftest import engine_events_counted, flat, one_error_line, write_job
 
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
 CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}
@@ -19,19 +19,6 @@ CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_toke
 SMALL = {"model": {"preset": "llama3-8b"}, "constraints": {"instances": ["aws:p5.48xlarge"]},
          "serving": {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 256, "output_tokens": 64, "max_batch": 64,
                      "qps": 5}}
-
-
-def _counted(monkeypatch):
-    """Every engine event the simulations run, counted where they run (not from the plan's own tally)."""
-    seen = []
-    real = ws.simulate_serving
-
-    def run(*a, **kw):
-        res = real(*a, **kw)
-        seen.append(res.engine_events)
-        return res
-    monkeypatch.setattr(ws, "simulate_serving", run)
-    return seen
 
 
 @pytest.mark.parametrize("value", [10, 0, -5, 2.5, "abc", 1e9, float("inf"), [1000]])
@@ -62,7 +49,7 @@ def test_the_field_takes_a_count_written_as_people_write_it(value, want):
 def test_a_smaller_bound_simulates_fewer_events_and_says_what_it_left(monkeypatch):
     """The same job at two bounds: each plan runs its bound (and no run starts past it), the smaller one fewer events,
     and each says, in the JSON it prints, the bound and which options it left at their analytic size."""
-    seen = _counted(monkeypatch)
+    seen = engine_events_counted(monkeypatch)
     tallies = {}
     for bound in (1_000, 4_000):
         seen.clear()
@@ -78,7 +65,7 @@ def test_a_smaller_bound_simulates_fewer_events_and_says_what_it_left(monkeypatc
 
 
 def test_the_flag_overrides_the_field_and_both_say_where_the_bound_came_from(monkeypatch, tmp_path, cli):
-    seen = _counted(monkeypatch)
+    seen = engine_events_counted(monkeypatch)
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "constraints": H100,
                              "serving": {**CHAT, "plan_event_bound": 50_000}})
     code, out, err = cli("serve", p, "--json", "--plan-event-bound", "2e3")
@@ -109,7 +96,7 @@ def test_one_place_defaults_the_budget():
 def test_the_apps_plan_and_curve_run_under_the_jobs_one_bound(monkeypatch):
     """The app's serving view: the plan, then its latency curve on what the plan left of the job's bound (each had a
     bound of its own: this curve ran all five points). Every event both ran is counted against the one bound."""
-    seen = _counted(monkeypatch)
+    seen = engine_events_counted(monkeypatch)
     base = {**SMALL, "serving": {**SMALL["serving"], "plan_event_bound": 14_000}}
     view = wi.serving_view(base)
     plan = view["plan"]["simulation"]

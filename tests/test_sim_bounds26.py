@@ -11,24 +11,11 @@ from planner.simulate import answers as A
 from planner.simulate.config import CheckpointConfig, FailureConfig, LoaderConfig, PipelineConfig, SimConfig
 from planner.spec import load_job_dict
 from planner.workloads.serving import SimBudget, SimSettings, latency_vs_qps, plan_serving
-from tests.conftest import flat, write_job
+from tests.conftest import engine_events_counted, flat, write_job
 
 FAST = SimSettings(search_s=60, search_requests=3000, confirm_s=120, confirm_requests=6000, candidates=1)
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
 CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}
-
-
-def _counted(monkeypatch):
-    """Every engine event the plan's simulations run, counted where they run (not from the plan's own tally)."""
-    seen = []
-    real = ws.simulate_serving
-
-    def run(*a, **kw):
-        res = real(*a, **kw)
-        seen.append(res.engine_events)
-        return res
-    monkeypatch.setattr(ws, "simulate_serving", run)
-    return seen
 
 
 def test_a_plan_past_its_bound_stops_simulating_and_says_so(monkeypatch, tmp_path, cli):
@@ -36,7 +23,7 @@ def test_a_plan_past_its_bound_stops_simulating_and_says_so(monkeypatch, tmp_pat
     ``PLAN_EVENT_BOUND``) the chat job's plan stops simulating once its runs have used it: the JSON carries the bound,
     what the runs took and what was left unsimulated, the text says it, and the recommendation is the analytic size (no
     option was confirmed)."""
-    seen = _counted(monkeypatch)
+    seen = engine_events_counted(monkeypatch)
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {**CHAT, "plan_event_bound": 2_000},
                              "constraints": H100})
     code, out, err = cli("serve", p, "--json")
@@ -58,7 +45,7 @@ def test_a_plan_past_its_bound_stops_simulating_and_says_so(monkeypatch, tmp_pat
 
 def test_a_plan_within_its_bound_states_it_and_its_tally(monkeypatch):
     """A plan the bound does not reach still states it, with the events and runs it took (counted run by run)."""
-    seen = _counted(monkeypatch)
+    seen = engine_events_counted(monkeypatch)
     res = plan_serving(load_job_dict({"model": {"preset": "llama3-8b"}, "constraints": H100,
                                       "serving": {"mode": "batch", "requests": 300, "prompt_tokens": 256,
                                                   "output_tokens": 64}}), sim=FAST)
@@ -73,7 +60,7 @@ def test_a_latency_curve_past_its_bound_says_which_points_it_left(monkeypatch):
     the rest are said, not simulated (latencies None), with where the bound stood."""
     job = load_job_dict({"model": {"preset": "llama3-8b"}, "serving": {**CHAT, "qps": 10}, "constraints": H100})
     b = plan_serving(job, sim=FAST)["best"]
-    seen = _counted(monkeypatch)
+    seen = engine_events_counted(monkeypatch)
     mu = b["simulated"]["saturated_rps_per_replica"] * b["replicas"]
     pts = latency_vs_qps(job, b, [0.2 * mu, 0.4 * mu, 0.6 * mu], sim=FAST, runs=SimBudget(1))
     assert len(seen) == 1
