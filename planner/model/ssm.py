@@ -191,6 +191,37 @@ SSD_ROOFLINE_FACTOR = 2.38
 #: (sm_100); taken for Blackwell Ultra (B300 / GB300, sm_103: the same Triton kernels at the same 8 TB/s, no timing
 #: found). Hopper, Ampere and the rest: the H100 value.
 SSD_FAMILY_FACTOR = {"B200": 4.6, "B300": 4.6}
+#: Re-checked against the hybrid rows and the public parts (mamba pass, 2026-12-03); nothing changed, dead ends kept
+#: here with their numbers (hybrid rows of ``benchmarks/validate.py``: 62, median |err| 9.1%, mean |err| 11.7%).
+#:
+#: * Issue #904's A100 figure (Mamba-2 102.5 TFLOP/s, H200 239.2: 2.33x) checks that Ampere takes the H100 factor:
+#:   the planner gives H200 / A100 2.28x on an A100 80 GB and 2.61x on a 40 GB (the issue states neither), the
+#:   measured ratio between them; an A100 factor of about 1.5-2.6 keeps it there, streaming speed (1.95 / 2.17x) or
+#:   Blackwell's 4.6 (2.82 / 3.32x) do not (tests/test_ssd_parts.py). Between Ampere and Hopper the kernels track the
+#:   bandwidth; on Blackwell they do not (above).
+#: * Together's Nemotron-H 56B (fp8, B200, TP2; the only dense hybrid rows) is +18..+25% where the MoE hybrids'
+#:   Blackwell rows are -5..-37%: one Blackwell factor cannot serve both. The 56B's conv / SSD / norm kernels are 37% of
+#:   its predicted 6.58 s (GEMMs 3.63 s); the SSD at streaming speed would be ~0.50 s and its measured 5.27 s leaves
+#:   ~1.1 s for it, i.e. a B200 factor near 2.2. Factor 4.6 / 3.5 / 2.38 on B200+B300: 56B median +23.0 / +12.6 /
+#:   +2.1%, Megatron-Bridge Blackwell Nano -5.3 / -12.5 / -19.9%, Super -13.8 / -17.5 / -21.2%; ``mbridge_all``
+#:   median / p90 10.0 / 31.0 -> 11.2 / 32.3 (3.5) and 12.5 / 32.5% (2.38). Kept at 4.6 (#904 plus 53 Blackwell
+#:   rows against 3; Together's other B200 fp8 rows are themselves -10..+15% off, Nemotron-4 15B +2..+15% at TP1).
+#: * Pricing by kernel structure: the SSD kernels without a tensor-core tile (no ``tl.dot``: ``_chunk_cumsum_*``,
+#:   ``_state_passing_*`` -- one load, an FMA and one store per state element per chunk --, ``_chunk_scan_bwd_dz``)
+#:   at streaming speed and only the tile kernels at the factor, refitted on the same data (vLLM #27299 H100: 3.16;
+#:   #904: Blackwell 6.06). Drops the N = 256 56B's state traffic most: 56B +23.0 -> +16.0%, but the Megatron-call
+#:   rows lose their ``bwd_dz`` at 4.6x: Blackwell Nano / Super medians 1.1-1.5 points faster (GB300 Super +2.2 ->
+#:   +0.2%), AutoModel +1.4 / +0.7 slower; hybrid median |err| 9.1 -> 10.2%, AutoModel p90 20.0 -> 20.6%. Rejected.
+#:   The state-passing kernels alone at streaming speed (3.11 / 5.97 refitted): hybrid median |err| 9.1 -> 8.0%,
+#:   ``together B200 baselines`` median 21.6 -> 20.1%, ``mbridge_all`` 10.0 -> 9.5%, but AutoModel p90 20.0 -> 20.5%,
+#:   and singling them out of the non-tile kernels has no source: rejected.
+#: * FLOPs at a kernel rate instead of bytes x factor (the Blackwell reading "tile loops run at H100's absolute rate"):
+#:   calibrated on #904's shape (chunk 256, 1 group: 61 FLOP per forward byte) it prices Nemotron's chunk-128,
+#:   8-group shapes (31-37 FLOP/B) at about half their byte price -- the MoE hybrids' Blackwell rows faster still, as
+#:   a factor near 2.4 does (above) -- and the N = 256 56B no cheaper than Nano relative to bytes (36.5 against 31.5
+#:   FLOP/B): no shape term in the kernels' work separates the two. No Blackwell kernel-level SSD timing is public in
+#:   text (flashinfer PR #2709 and TileOPs PR #1934 / #1557 compare against the Triton kernels in tables this search
+#:   could not read).
 
 
 def ssd_roofline_factor(gpu_name: str) -> float:
