@@ -2352,6 +2352,18 @@ def pr2_group(r) -> str:
     return f"{m.group(1) if m else r.id}/{r.model}"
 
 
+#: the Megatron-DeepSpeed rows whose launch script states DeepSpeed's ``partition_method`` (planner.model.pipeline
+#: ``PARTITION_METHODS``): BLOOM-176B's tr11 launch passes ``--pp-partition-method 'type:transformer|embedding'``
+#: (bigscience-workshop/bigscience train/tr11-176B-ml/tr11-176B-ml.slurm, GPT_ARGS), so the input embedding and the
+#: tied head weigh one layer each: 70 + 2 specs over PP 12, 6 a stage, stage 0 holding the embedding and 5 layers,
+#: stage 11 five layers and the head (the chronicles-prequel's "Layers+2 % PP = 0"). MT-NLG's partition is not
+#: stated (GPT2ModelPipe's default "type:transformer"). The stages' layers go from (6 x 10, 5, 5) to (5, 6 x 10, 5):
+#: the compute-pacing stages are 6-layer ones either way, but the stage heaviest in parameters (stage 0, the 250,880-row
+#: embedding beside 6 layers, now 5) sets less unfused gradient accumulation, gradient all-reduce and parameter
+#: all-gather. Mapped 2026-12-03: BLOOM 97.70 -> 96.92 s predicted (-7.0 -> -7.7%); no other row moves
+PR2_PP_PARTITION = (("bloom", "type:transformer+embedding"),)
+
+
 def pr2_options(r, stack: str) -> dict:
     """Stack options the row's source states (torchtitan: techniques column; NeMo/Megatron-Bridge
     recipes: TP overlap on; README §3)."""
@@ -2424,6 +2436,11 @@ def pr2_options(r, stack: str) -> dict:
         # a config that turns Megatron-Core's grouped-GEMM experts off (h200_runs.csv: the A3 Ultra Mixtral recipe)
         if "moe_grouped_gemm false" in notes:
             opts["moe_grouped_gemm"] = False
+    if stack == "megatron-deepspeed":
+        # the launch's DeepSpeed PipelineModule partition method where its script states one (PR2_PP_PARTITION)
+        method = next((v for k, v in PR2_PP_PARTITION if r.id.startswith(k)), None)
+        if method is not None:
+            opts["pp_partition_method"] = method
     if stack == "nemo-automodel" and _int(r.pp, 1) > 1:
         # AutoModel's loop runs the pipeline schedule once per gradient-accumulation step, over the local batch
         # (Stack.pp_pass_microbatches): local_batch_size / pp_microbatch_size micro-batches per run
