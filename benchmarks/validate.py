@@ -28,7 +28,22 @@ Sources (copied into benchmarks/data/ from the project's shared validation set; 
   unstated: 1. MT-NLG stays ~20% under its times with these: the same layout on the same machine
   under Megatron-LM (the ``nar21`` 530B row, 163 TFLOP/s) is predicted within 5%, and the
   DeepSpeed-engine mechanisms found in its source are small (blocking, one-at-a-time sends:
-  +2 points on MT-NLG but vtrain_multi 3.7% -> 4.4%, so not modelled).
+  +2 points on MT-NLG but vtrain_multi 3.7% -> 4.4%, so not modelled). Re-measured 2026-12-03 as
+  the engine runs them: a rendezvous replay of ``TrainSchedule`` against Megatron's batched 1F1B
+  exchanges (p 35, m 240, t_b = 3 t_f) gives both exactly (m + p - 1)(t_f + t_b) with free sends,
+  and with a blocking send of c DeepSpeed pays ~3.7c a slot where Megatron pays ~2c; pricing its 4
+  sends a slot (2 more than the stacks' ``t_pp``) moves production 20.7 / 24.5 -> 20.2 / 24.4 but
+  vtrain_multi 4.0 / 16.6 -> 4.8 / 15.3 (vtrain_single 5.5 -> 5.6): not modelled. The 2021 engine's
+  ``GPT2ModelPipe`` special case sends the attention mask whole (cast to half) beside each
+  activation partition: 8.4 MB a forward hop at seq 2048, ~0.3 ms of MT-NLG's ~219 ms slot; not
+  modelled. BLOOM's partition is its launch's (``PR2_PP_PARTITION``). Its launch also sets
+  ``CUDA_LAUNCH_BLOCKING=1`` (tr11-176B-ml.slurm: "do not remove or the training will hang");
+  pricing that as every pass paying host dispatch plus GPU time (``combine`` additive instead of
+  max) takes BLOOM -7.0% -> -3.5% (before its partition mapping), but predicts +11.9% for
+  BigScience's own A/B of it on a 200B (80 x 14400, TP 8, PP 10, mb 1: bigscience train/tr11-176B-ml/chronicles-prequel.md "dealing
+  with JZ hanging"), which measured 91.04 vs 97.20 TFLOP/s at 80 GPUs (GBS 512: +6.8%) and no
+  difference at 160 GPUs (84.59 / 84.44 at GBS 512, 90.29 / 90.25 at GBS 2048): refuted by the
+  source's own measurement at BLOOM's scale, not modelled.
   LLaMA-65B (Touvron et al. 2023 §2.4) states: xformers' memory-efficient causal attention
   (``flash_attention``, causal kernels), model + sequence parallelism after Korthikanti et al.
   (``sp``), and checkpointing that "save[s] the activations that are expensive to compute, such as
@@ -2352,6 +2367,18 @@ def pr2_group(r) -> str:
     return f"{m.group(1) if m else r.id}/{r.model}"
 
 
+#: the Megatron-DeepSpeed rows whose launch script states DeepSpeed's ``partition_method`` (planner.model.pipeline
+#: ``PARTITION_METHODS``): BLOOM-176B's tr11 launch passes ``--pp-partition-method 'type:transformer|embedding'``
+#: (bigscience-workshop/bigscience train/tr11-176B-ml/tr11-176B-ml.slurm, GPT_ARGS), so the input embedding and the
+#: tied head weigh one layer each: 70 + 2 specs over PP 12, 6 a stage, stage 0 holding the embedding and 5 layers,
+#: stage 11 five layers and the head (the chronicles-prequel's "Layers+2 % PP = 0"). MT-NLG's partition is not
+#: stated (GPT2ModelPipe's default "type:transformer"). The stages' layers go from (6 x 10, 5, 5) to (5, 6 x 10, 5):
+#: the compute-pacing stages are 6-layer ones either way, but the stage heaviest in parameters (stage 0, the 250,880-row
+#: embedding beside 6 layers, now 5) sets less unfused gradient accumulation, gradient all-reduce and parameter
+#: all-gather. Mapped 2026-12-03: BLOOM 97.70 -> 96.92 s predicted (-7.0 -> -7.7%); no other row moves
+PR2_PP_PARTITION = (("bloom", "type:transformer+embedding"),)
+
+
 def pr2_options(r, stack: str) -> dict:
     """Stack options the row's source states (torchtitan: techniques column; NeMo/Megatron-Bridge
     recipes: TP overlap on; README §3)."""
@@ -2424,6 +2451,11 @@ def pr2_options(r, stack: str) -> dict:
         # a config that turns Megatron-Core's grouped-GEMM experts off (h200_runs.csv: the A3 Ultra Mixtral recipe)
         if "moe_grouped_gemm false" in notes:
             opts["moe_grouped_gemm"] = False
+    if stack == "megatron-deepspeed":
+        # the launch's DeepSpeed PipelineModule partition method where its script states one (PR2_PP_PARTITION)
+        method = next((v for k, v in PR2_PP_PARTITION if r.id.startswith(k)), None)
+        if method is not None:
+            opts["pp_partition_method"] = method
     if stack == "nemo-automodel" and _int(r.pp, 1) > 1:
         # AutoModel's loop runs the pipeline schedule once per gradient-accumulation step, over the local batch
         # (Stack.pp_pass_microbatches): local_batch_size / pp_microbatch_size micro-batches per run

@@ -36,3 +36,26 @@ def test_deepspeed_train_schedule_is_1f1b():
         assert _deepspeed_train_schedule(pp, m) == stage_orders("1f1b", pp, m)
     t = pipeline_timing(pp=35, m=240, t_f=1.0, t_b=3.0, schedule="1f1b").makespan
     assert abs(t - (240 + 34) * 4.0) < 1e-9
+
+
+def test_bloom_partition_as_its_launch_states():
+    """BLOOM-176B's tr11 launch passes ``--pp-partition-method 'type:transformer|embedding'`` (validate
+    ``PR2_PP_PARTITION``): its row is priced on that split -- stage 0 the embedding and 5 layers, the last stage 5
+    layers and the head -- not GPT2ModelPipe's default, which leaves 6 layers beside the embedding; MT-NLG states
+    none and keeps the default."""
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import validate as V
+    from planner.model.pipeline import deepspeed_stage_layers, split_runtime
+
+    rows = {r.id: r for r in pd.read_csv(V.PR2_CSV).itertuples()}
+    bloom = rows["bloom_176b_384"]
+    fw = V.row_stack("megatron-deepspeed", V.pr2_options(bloom, "megatron-deepspeed"))
+    assert fw.pp_partition_method == "type:transformer+embedding"
+    assert deepspeed_stage_layers(split_runtime(fw), 70, 12) == (5,) + (6,) * 10 + (5,)
+    mtnlg = V.row_stack("megatron-deepspeed", V.pr2_options(rows["mtnlg_530b_2240"], "megatron-deepspeed"))
+    assert mtnlg.pp_partition_method is None
