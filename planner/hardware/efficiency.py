@@ -52,6 +52,10 @@ class Efficiency:
     # bytes per second of shared memory and L2 than a tensor-core one (V100: 8x fewer FLOP/s, 2x the
     # bytes per element), so it can run closer to its own peak: V100 measures 0.92 vs 0.78
     simt_gemm_max: float | None = None
+    # FP8 GEMM ceiling over the BF16 one, each as a fraction of its own datasheet peak, relative to H100's (both
+    # measured where a table gives both dtypes: ``CDNA3_MAF_TFLOPS``): scales the recipe's FP8 GEMM fraction
+    # (planner.model.stacks.RECIPES ``gemm_rel``, set from H100) on this part; 1.0 where not measured
+    fp8_rel: float = 1.0
     intra_bw: float = 0.75  # achieved bus bandwidth / NVLink per-direction peak (nccl-tests)
     inter_bw: float = 0.85  # achieved bus bandwidth / NIC line rate (nccl-tests over IB/RoCE)
     intra_alpha_s: float = 8e-6  # per-step latency of an intra-node collective
@@ -61,6 +65,11 @@ class Efficiency:
 
     def with_(self, **kw) -> "Efficiency":
         return replace(self, **kw)
+
+    def low_precision_rel(self, peak: str) -> float:
+        """What multiplies a low-precision recipe's ``gemm_rel`` on this part: ``fp8_rel`` for the recipes that run
+        at the FP8 peak (``LowPrecisionRecipe.peak`` "fp8"), 1.0 for the others (no part has a measured ratio)."""
+        return self.fp8_rel if peak == "fp8" else 1.0
 
     @property
     def simt_max(self) -> float:
@@ -191,8 +200,30 @@ PRIORS["B300"] = PRIORS["B200"].with_(
 #: vs the catalog's 2500 dense BF16: taken of the catalog's), Gaudi 2 418.7 of 432 and Gaudi 3 1243 (of the
 #: catalog's 1835; the table's theory 1677). MI350X is MI355X's CDNA 4 die at a lower power limit with no row
 #: of its own: it takes MI355X's fraction.
+#: Checked 2026-12-03 and not taken: AMD's own BF16 ceilings for CDNA 3 (``CDNA3_MAF_TFLOPS``: 708 / 843, on a
+#: hipBLASLt nearer the scored runs' ROCm 7.0 / 7.1 than these rows' ROCm 6.3 / 6.2.4) would raise MI300X 0.382 ->
+#: 0.4046 and MI325X 0.449 -> 0.4818 in-step. validate.mi300x goes 10.9% / 16.2% -> 10.7% / 13.8% (with ``fp8_rel``),
+#: but only through its fp8 rows (+15.3 / +8.7 / +16.8 -> +9.7 / +2.5 / +10.7%); every BF16 measurement moves the
+#: wrong way: Mixtral 8x7B bf16 on MI325X -10.9 -> -15.9%, Llama 3.1 8B bf16 on MI300X -6.4 -> -10.7%, and the
+#: single-GPU MI300X-vs-H200 check (Llama-3-8B, hf-trainer, one GPU: H200 measured 1.32-1.40x faster; the model's
+#: 1.17-1.19x at seq 1024-4096 without recompute) drops to 1.11-1.13x. A BF16 parameter raised for FP8 rows it does not
+#: price alone: left at ml-engineering's.
 MAMF_BF16_TFLOPS = {"H100": 794.5, "MI300X": 668.4, "MI325X": 784.9, "MI355X": 1565.0, "GAUDI2": 418.7,
                     "GAUDI3": 1243.0}
+#: H100 SXM's FP8 (float8_e4m3fn) row of the same ml-engineering table (1402.6 of 1979 = 0.709, torch 2.7.0+cu126,
+#: the same torch as its BF16 row): H100's FP8 / BF16 ceiling ratio, 0.883 of the datasheets' 2x, the reference for
+#: a part's own measured ratio (``fp8_rel``)
+MAMF_FP8_TFLOPS = {"H100": 1402.6}
+#: CDNA 3 (MI300X, MI325X) (BF16, FP8) GEMM ceilings, TFLOP/s, measured together: AMD's max-achievable-FLOPs table
+#: (ROCm blog "Measuring Max-Achievable FLOPs - Part 2", Sander et al., 2025-02-28, Table 1; ROCm/rocm-blogs
+#: blogs/software-tools-optimization/measuring-max-achievable-flops-part2/README.md; benchmarks/data/parts
+#: gemm_efficiency.csv / fp8_gemm.csv ``maf_amd_*``): hipblaslt-bench at 4096 x 4864 (FP8: 3648) x 32896, trig_float
+#: data, cold caches (rotating 512 MB), on hipBLASLt branch db8e93b4, "a target for the ROCm 6.5 GA software release"
+#: (no 6.5 shipped: the release after 6.4 is 7.0; ROCm/rocBLAS PR #1556, ROCm/rocm-libraries PR #678). MI300X 708 /
+#: 1273 (median GEMM clock 1207 / 1230 MHz), MI325X 843 / 1519 (1447 / 1464 MHz). Only their ratio is taken
+#: (``fp8_rel``), which no harness level enters: the one table measuring both dtypes on these parts, beside the one
+#: measuring both on H100 (``MAMF_FP8_TFLOPS``); the absolute BF16 values are not (``MAMF_BF16_TFLOPS``).
+CDNA3_MAF_TFLOPS = {"MI300X": (708.0, 1273.0), "MI325X": (843.0, 1519.0)}
 #: the shipped catalog GPU whose datasheet BF16 peak each ceiling above is a fraction of
 MAMF_CATALOG_GPU = {"H100": "H100-SXM-80GB", "MI300X": "MI300X-192GB", "MI325X": "MI325X-256GB",
                     "MI355X": "MI355X-288GB", "GAUDI2": "Gaudi2-96GB", "GAUDI3": "Gaudi3-128GB"}
@@ -208,15 +239,35 @@ def _peak_tflops(gpu: str, dtype: str = "bf16") -> float:
 MAMF_SM_COUNT = {"MI300X": 304, "MI325X": 304, "MI355X": 256}
 
 
+def fp8_rel(fam: str) -> float:
+    """``Efficiency.fp8_rel`` of a family: its FP8 / BF16 ceiling ratio, each of its own datasheet peak, over H100's
+    (``CDNA3_MAF_TFLOPS`` over ``MAMF_FP8_TFLOPS`` / ``MAMF_BF16_TFLOPS``: MI300X 0.899 / 0.883 = 1.018, MI325X
+    0.901 / 0.883 = 1.021); 1.0 for a family without both ceilings measured together. FP8 GEMMs are priced at
+    H100's FP8 / BF16 relation (the recipe's ``gemm_rel``) times this, so the fp8 rows of validate.mi300x go
+    +16.9 / +10.5 / +18.6% -> +15.3 / +8.7 / +16.8% (10.9% / 17.9% -> 10.9% / 16.2%; no other source moves)."""
+    if fam not in CDNA3_MAF_TFLOPS:
+        return 1.0
+    bf16, fp8 = CDNA3_MAF_TFLOPS[fam]
+    gpu, h100 = MAMF_CATALOG_GPU[fam], MAMF_CATALOG_GPU["H100"]
+    own = (fp8 / _peak_tflops(gpu, "fp8")) / (bf16 / _peak_tflops(gpu))
+    ref = (MAMF_FP8_TFLOPS["H100"] / _peak_tflops(h100, "fp8")) / (MAMF_BF16_TFLOPS["H100"] / _peak_tflops(h100))
+    return own / ref
+
+
 def mamf_prior(fam: str) -> Efficiency:
     """The generic prior with the GEMM fraction of a GPU whose matmul ceiling is measured but whose training
-    steps are not: ``H100_IN_STEP_GEMM x (MAMF / peak) / (H100 MAMF / H100 peak)`` (``MAMF_BF16_TFLOPS``)."""
+    steps are not: ``H100_IN_STEP_GEMM x (MAMF / peak) / (H100 MAMF / H100 peak)`` (``MAMF_BF16_TFLOPS``), and its
+    ``fp8_rel`` where its FP8 and BF16 ceilings are measured together."""
     frac = MAMF_BF16_TFLOPS[fam] / _peak_tflops(MAMF_CATALOG_GPU[fam])
     h100 = MAMF_BF16_TFLOPS["H100"] / _peak_tflops(MAMF_CATALOG_GPU["H100"])
+    rel = fp8_rel(fam)
     return PRIORS["generic"].with_(
-        gemm_max=round(H100_IN_STEP_GEMM * frac / h100, 4), sm_count=MAMF_SM_COUNT.get(fam, PRIORS["generic"].sm_count),
+        gemm_max=round(H100_IN_STEP_GEMM * frac / h100, 4), fp8_rel=round(rel, 4),
+        sm_count=MAMF_SM_COUNT.get(fam, PRIORS["generic"].sm_count),
         sources={"*": f"prior: generic fractions; GEMM = H100's in-step {H100_IN_STEP_GEMM} x measured matmul ceiling "
-                      f"{frac:.3f} / H100's {h100:.3f} (ml-engineering MAMF table: {MAMF_BF16_TFLOPS[fam]:g} TFLOP/s)"})
+                      f"{frac:.3f} / H100's {h100:.3f} (ml-engineering MAMF table: {MAMF_BF16_TFLOPS[fam]:g} TFLOP/s)"
+                      + (f"; FP8 GEMMs x{rel:.3f} (its FP8 / BF16 ceilings, AMD's max-achievable-FLOPs table, over "
+                         f"H100's)" if fam in CDNA3_MAF_TFLOPS else "")})
 
 
 #: CDNA 3 (MI300X; MI325X, the same die) flash attention, bf16, head dim 128, (forward, backward) fraction of the
@@ -244,14 +295,14 @@ CDNA3_ATTN_HD64_REL = (0.80, 0.95)
 #: (benchmarks/data/parts: nccl_bandwidth.csv ``azure_mi300x_*``), the harness whose H100 rows match the H100
 #: priors: STREAM copy 4.11 of 5.3 TB/s (0.775); RCCL all-reduce bus bandwidth 316.8 GB/s at 8 GB over the
 #: 448 GB/s Infinity Fabric per direction (0.707); attention ``CDNA3_ATTN_HD128``. GEMMs keep the MAMF-scaled
-#: bf16 fraction (``mamf_prior``) and the fp8 recipe's 0.92 of it (planner.model.stacks.RECIPES): the public
-#: MI300-class FP8 GEMM measurements found do not agree on a different one (benchmarks/validate.py ``mi300x``).
-#: hipBLASLt FP8 peaks at 1159.5 of 2614.9 on ND MI300X v5 (0.44; fp8_gemm.csv ``azure_mi300x_*``), where H100's
-#: cuBLASLt FP8 reaches 0.65-0.70 of its FP8 peak in the same harness: the MAMF-scaled fraction x 0.92 gives
-#: MI300X FP8 0.351 in-step, and H100's in-step FP8 (0.552) scaled by the two FP8 ceilings (0.443 / 0.698) gives 0.350.
-#: AMD's own max-achievable-FLOPs table (ROCm blog "Measuring Max-Achievable FLOPs - Part 2", 2025-02-28: MI300X BF16
-#: 708 / FP8 1273, MI325X 843 / 1519 TFLOP/s, hipblaslt-bench on a tuned branch) puts FP8 at 1.80x BF16, under the
-#: recipe's 2 x 0.92, and reads 6-10% above the same-harness ceilings used here: not taken (validate.py ``mi300x``).
+#: bf16 fraction (``mamf_prior``); FP8 GEMMs run at the fp8 recipe's 0.92 of it (planner.model.stacks.RECIPES, H100's
+#: FP8 / BF16 relation) times ``fp8_rel`` (1.018 / 1.021). Until 2026-12-03 without ``fp8_rel``: AMD's FP8 / BF16
+#: ratio (1.80x) was set against the recipe's 2 x 0.92 = 1.84x and read as no faster, but 0.92 is the Azure harness's
+#: H100 ratio at fixed cubes, where AMD's is a ratio of tuned maxima; the one table with both dtypes shape-searched on
+#: H100 (ml-engineering, ``MAMF_FP8_TFLOPS``) gives H100 1.77x, under AMD's 1.80x. Other FP8 measurements, kept as
+#: checks: hipBLASLt FP8 at 1159.5 of 2614.9 on ND MI300X v5 (ROCm 6.2; fp8_gemm.csv ``azure_mi300x_*``), where
+#: H100's cuBLASLt reaches 0.65-0.70 of its FP8 peak in the same harness; Primus-Turbo's FP8 tensorwise GEMMs on the
+#: runs' shapes (fp8_gemm.csv ``primus_turbo_mi300x_*``: 1.47x its BF16 forward with the operands' quantisation timed).
 _MI300X = builtin_gpu("MI300X-192GB")
 CDNA3_MEASURED = dict(attn_fwd=CDNA3_ATTN_HD128[0], attn_bwd=CDNA3_ATTN_HD128[1],
                       hbm=4.11e12 / _MI300X.hbm_bw, intra_bw=316.8e9 / _MI300X.intra_node_bw)

@@ -39,7 +39,8 @@ MX_CAPABLE = FP4_CAPABLE
 #: SM100, B300/GB300 SM103; not SM120, the RTX Blackwell parts), and pytorch/csrc/quantizer.cpp
 #: ``Float8Quantizer::create_tensor`` / ``Float8CurrentScalingQuantizer::create_tensor`` allocate the column-wise
 #: data only ``if columnwise_usage && !nvte_is_non_tn_fp8_gemm_supported()``. Hopper (SM90) and Ada need the
-#: TN layout, hence the transpose
+#: TN layout, hence the transpose; so do AMD's CDNA parts under ROCm's fork (ROCm/TransformerEngine
+#: common/transformer_engine.cpp @030b7921: ``nvte_is_non_tn_fp8_gemm_supported`` returns 0 under ``__HIP_PLATFORM_AMD__``)
 NON_TN_FP8 = ("B100", "B200", "GB200", "B300", "GB300")
 #: The GEMM peaks a low-precision recipe runs at beyond plain FP8, one row each: peak key -> (the recipe that
 #: selects it, how the job names it, the parts that have it, what a part needs for it, its rate over the FP8

@@ -261,7 +261,8 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
     cast_b = te_cast_bytes(fw, hw.gpu.name)  # the recipe's quantisation bytes as this stack runs them on this part
     # attention, norms and the LM head run at the 16-bit rate; only the linears at the fp8/fp4 one
     peak = physics.reachable_peak(hw, "bf16" if low else t.precision)
-    lin_peak = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel if low else peak
+    # the recipe's FP8 GEMM fraction (set on H100) scaled by this part's own FP8 / BF16 ceilings (Efficiency.fp8_rel)
+    lin_peak = physics.reachable_peak(hw, recipe.peak) * recipe.gemm_rel * eff.low_precision_rel(recipe.peak) if low else peak
     hbm = hw.gpu.hbm_bw
     act_b = ACT_BYTES[t.precision]
     gemm_b = 0.5 if low and recipe.peak == "fp4" else (1.0 if low else float(act_b))

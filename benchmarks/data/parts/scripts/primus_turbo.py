@@ -38,12 +38,14 @@ def raw(name):
     return list(csv.DictReader(open(H / "raw" / f"primus_turbo_mi300x_{name}.csv")))
 
 
-def replace(csv_name, new_rows):
+def replace(csv_name, prefix, new_rows):
+    """Rewrite ``csv_name`` with its rows whose id starts with ``prefix`` replaced by ``new_rows`` (the other
+    builders that own a prefix of a shared CSV call it too: matmul_ceilings.py)."""
     path = PARTS / csv_name
     eol = "\r\n" if b"\r\n" in path.read_bytes()[:4096] else "\n"  # keep the file's own line ends
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        cols, rows = reader.fieldnames, [r for r in reader if not r["id"].startswith(PREFIX)]
+        cols, rows = reader.fieldnames, [r for r in reader if not r["id"].startswith(prefix)]
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, lineterminator=eol)
         w.writeheader()
@@ -98,5 +100,5 @@ def gemm_rows():
 
 if __name__ == "__main__":
     bf16, fp8 = gemm_rows()
-    print(replace("attention_kernels.csv", attention_rows()), replace("gemm_efficiency.csv", bf16),
-          replace("fp8_gemm.csv", fp8))
+    print(replace("attention_kernels.csv", PREFIX, attention_rows()), replace("gemm_efficiency.csv", PREFIX, bf16),
+          replace("fp8_gemm.csv", PREFIX, fp8))
