@@ -46,7 +46,8 @@ exposed after the optimizer step. ZeRO-2 keeps only its gradient
 partition, so it reduce-scatters after every micro-batch's backward, each bucketed the same way.
 Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
 compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
-the overlapped DP reduce).
+the overlapped DP reduce). Where ZeRO-3's collectives outlast the compute, the slowed compute ends
+under them and adds nothing (``physics.nccl_slowdown_exposed``).
 
 Pipeline sends: one activation (forward) and one gradient (backward) per micro-batch per model
 chunk, i.e. v of each under the interleaved schedule (Narayanan et al. 2021 §2.2), split across
@@ -776,7 +777,13 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     per wrapped block (FSDP/FSDP2 wrap each transformer block) or one per
     ``Stack.zero3_bucket_params`` parameters (DeepSpeed ``stage3_prefetch_bucket_size``,
     default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
-    this latency, not the bandwidth, is what the step waits on."""
+    this latency, not the bandwidth, is what the step waits on.
+
+    ZeRO-3's gathers move 16-bit weights even where ``fp8_param_gather_on`` holds (the memory model then stores
+    FP8 weights; Megatron-FSDP allocates FP8 weight buffers under ``--fp8-param-gather``). Gathering them at the
+    recipe's width was tried (2026-12-03): Together AI's B200 Llama 3.1 70B FP8 Megatron-FSDP rows at 64 / 128 / 256
+    / 512 / 592 GPUs go -3.3 / -2.0 / -7.3 / +5.7 / +8.4% -> -7.8 / -6.2 / -9.0 / -15.3 / -11.9% (their 5-layer
+    activation offload is not priced) and mbridge_all's GB200 / GB300 70B rows 0.5-2 points faster: not taken."""
     pp, tp, cp, dp, ep, zero = c_cols[:6]
     dp_shard = dp if len(c_cols) < 7 else c_cols[6]
     vpp = np.ones_like(pp) if len(c_cols) < 8 else c_cols[7]
@@ -1371,7 +1378,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
-    # first layer's gather (nothing to hide it under)
+    # first layer's gather (nothing to hide it under), plus the compute NCCL's SMs slow where that
+    # outlasts the collectives
     z3 = (dz >= 3) & ~held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
@@ -1384,7 +1392,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
         zk, ts, ag = z3_mb[dinv[rows]], t_stage[rows], D["ag3"][dinv[rows]]
         z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
-        return np.maximum(0.0, zk - ts) + ag / per_layer[rows] + z3_slow
+        # where the collectives outlast the compute, the slowed compute ends under them (physics.nccl_slowdown_exposed)
+        beyond = np.maximum(0.0, zk - ts)
+        return beyond + ag / per_layer[rows] + physics.nccl_slowdown_exposed(z3_slow, beyond)
 
     z3_exposed_mb = _on_rows(z3[dinv], z3_exposed)
     # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
