@@ -34,6 +34,14 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+def refused(result: tuple) -> str:
+    """A CLI run ``(exit code, stdout, stderr)`` (the ``cli`` / ``main_cli`` fixtures) that must be a bad-input refusal:
+    exit 2 and the one line ``error: <field>: <message>`` on stderr (``one_error_line``, returned)."""
+    code, out, err = result
+    assert code == 2, out
+    return one_error_line(err)
+
+
 def flat(text: str) -> str:
     """CLI output with its line wrapping undone, for phrases a narrow terminal splits."""
     return " ".join(text.split())
