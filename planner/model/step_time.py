@@ -1135,6 +1135,33 @@ def _frozen(x, free: tuple[str, ...] = ()):
     return x
 
 
+def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb, span,
+                     causal_kernels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(model, hardware) FLOPs of one step of each candidate, the MFU and HFU numerators (flops.training_step_flops):
+    the hardware count with what the candidate's recompute re-runs. ``mb``: the micro-batches as floats, ``span``: the
+    attention's keys per query (flops.attention_span)."""
+    seq, gb, n = float(t.seq_len), float(t.global_batch), len(c)
+    # HFU's selective recompute re-runs what the step timed: the stack's policy (Megatron-Core's module list,
+    # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
+    # core (which it saves) instead of every second mm and the MoE experts it re-runs
+    kw = selective_kw(fw, t, m)
+    # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
+    # pipeline.rebuilt_layers, the recomputed_fraction the step timed). Until 2026-12-03 layer SAC's rebuilt
+    # layers were left out of HFU (counted as the attention-core recompute)
+    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
+    if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
+        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
+                                 causal_kernel=causal_kernels, full_fraction=f_rc)
+        return tuple(np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
+    fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
+                             causal_kernel=causal_kernels, **kw)  # per recompute code
+    model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
+    if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
+        hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
+        hw_flops = np.where(rc_hw == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
+    return model_flops, hw_flops
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
@@ -1496,25 +1523,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
-    # HFU's selective recompute re-runs what the step above timed: the stack's policy (Megatron-Core's module list,
-    # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
-    # core (which it saves) instead of every second mm and the MoE experts it re-runs
-    kw = selective_kw(fw, t, m)
-    # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
-    # pipeline.rebuilt_layers, the recomputed_fraction the step above timed). Until 2026-12-03 layer SAC's rebuilt
-    # layers were left out of HFU (counted as the attention-core recompute)
-    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
-    if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
-                                 causal_kernel=causal_kernels, full_fraction=f_rc)
-        model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
-    else:
-        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
-                                 causal_kernel=causal_kernels, **kw)  # per recompute code
-        model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
-        if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
-            hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
-            hw_flops = np.where(rc_hw == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
+    model_flops, hw_flops = _candidate_flops(m, t, fw, c, mb, span, causal_kernels)
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,
