@@ -31,6 +31,14 @@ def auto(v):
     return AUTO if v is None else str(v)
 
 
+def table(frame, *notes):
+    """A full-width table, then each of its notes that is set, one caption each."""
+    st.dataframe(frame, hide_index=True, width="stretch")
+    for note in notes:
+        if note:
+            st.caption(note)
+
+
 def error_box(e: Exception):
     st.error(f"**{getattr(e, 'field', '') or 'input'}**: {getattr(e, 'message', str(e))}")
 
@@ -256,31 +264,18 @@ what = st.radio("vary", list(wi.SENSITIVITY), horizontal=True, key="sens_input",
 sens = wi.cached_view(wi.sensitivity, job, best, what, catalog, profile)
 if sens["step_time_s"].notna().any():
     st.altair_chart(wi.cached_view(charts.sensitivity_chart, sens, wi.SENSITIVITY[what].label, spot), width="stretch", theme=None)
-st.dataframe(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), hide_index=True, width="stretch")
-sens_note = wi.sensitivity_caption(best)  # a data-bound plan: each row is estimate_job's compute-bound figure
-if sens_note:
-    st.caption(sens_note)
 unpriced = wi.cached_view(wi.unpriced_caption, rec)  # said under each table with cost cells, so an empty cell is not read as $0
-if unpriced:
-    st.caption(unpriced)
+views_note = rec.get("views_note")  # a data-bound job: these views are compute-bound, the ranked plans simulated
+# a data-bound plan: each row is estimate_job's compute-bound figure
+table(wi.cached_view(wi.sensitivity_display, sens, wi.SENSITIVITY[what].label), wi.sensitivity_caption(best), unpriced)
 
 st.subheader("scaling (layout re-optimised at each node count)")
-st.dataframe(wi.cached_view(wi.scaling_display, rec), hide_index=True, width="stretch")
-if unpriced:
-    st.caption(unpriced)
-if rec.get("views_note"):  # a data-bound job: these views are compute-bound, the ranked plans simulated
-    st.caption(rec["views_note"])
+table(wi.cached_view(wi.scaling_display, rec), unpriced, views_note)
 st.subheader("best plan per GPU type")
-st.dataframe(wi.cached_view(wi.comparison_display, rec, "gpu"), hide_index=True, width="stretch")
-if rec.get("views_note"):
-    st.caption(rec["views_note"])
-if unpriced:
-    st.caption(unpriced)
+table(wi.cached_view(wi.comparison_display, rec, "gpu"), views_note, unpriced)
 
 st.subheader("top alternatives")
-st.dataframe(wi.cached_view(wi.ranked_display, rec), hide_index=True, width="stretch")
-if unpriced:
-    st.caption(unpriced)
+table(wi.cached_view(wi.ranked_display, rec), unpriced)
 
 st.download_button("download the budget-review report (HTML)",
                    data=lambda: wi.report_html(job, rec, catalog, profile, source_name),

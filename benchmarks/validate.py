@@ -1943,7 +1943,39 @@ def mbridge_all(cat) -> pd.DataFrame:
       micro-batch 1 (and -21..-23% at micro-batch 4, as GB200's -25..-26%). No published timing separates host, sync
       and fabric on a DGX at micro-batch 1; a profile of one such step (nsys, the CUDA HW row's idle share per layer)
       would. Together's DeepSeek-V3 MXFP8 command re-run printed 1.36x apart (its docstring), so its MXFP8 rows' own
-      noise is of the gap's size."""
+      noise is of the gap's size.
+    * Twelfth pass (thinmoe, 2026-12-03): the thin MoE rows (Qwen3-30B-A3B, gpt-oss) against Megatron-Core's MoE code
+      path read again (router.py, token_dispatcher.py, fused_a2a.py, experts.py, DeepEP hybrid_ep_buffer.py, TE
+      grouped_linear.py). Taken: the host past the dropless dispatcher's sync (planner.model.moe ``post_sync_exposed_s``
+      / ``post_sync_host_ops``, Megatron-Core stacks only): the sync drains the queue each MoE layer forward, so the
+      block's host ops past it that outlast the GPU's work there are GPU idle; HybridEP syncs before its dispatch
+      kernel (``dispatch_with_permute`` without a handle: ``num_dispatched_tokens_tensor.cpu()`` after the metadata
+      kernel), so the dispatch's GPU time counts against them. mbridge_all 10.0 / 31.0 -> 10.0 / 30.6%, 10 rows 1-3
+      points closer (DGX B200 Qwen3-30B micro-batch 1 -66 / -65 -> -63 / -62%, DGX B300 Nemotron 3 Super), together
+      baselines 21.6 / 53.5% and every other source unchanged. What the rows share, by local experts (E / EP), median
+      signed without full-iteration graphs: <= 4 (Qwen3-235B GB200 / GB300 / H100 EP 32) -6..+12%, DeepSeek-V3 -15..-18%;
+      8: DeepSeek-V3 -7..-17%, Super -15..+2%; 16: Qwen3-30B -19..-66%, Qwen3-235B DGX B200 / B300 micro-batch 1 -42 /
+      -55% (micro-batch 2 on B300 -0.1%), gpt-oss -19..-39%, Nano -3..-9%; 32: DeepSeek-V3 B200 / B300 -22..-25%; 64:
+      Super B300 -30%. Not taken, with numbers (medians / p90 mbridge_all, together baselines): (1) per expert
+      parameter tensor a backward host op each for TE's dummy wgrad (grouped_linear.py ``handle_custom_ddp_from_mcore``:
+      ``torch.empty`` of the main_grad's shape per weight) and one for Megatron-Core DDP's grad-accumulation hook
+      (distributed_data_parallel.py ``_make_backward_post_hook``, every micro-batch), plus per-expert quantise and
+      weight-workspace calls under fp8 (4 host ops per local expert per layer and micro-batch in bf16, 10 in fp8, at
+      ``Efficiency.launch_s``): 9.9 / 30.3%, together 21.6 / 53.5% (with the post-sync idle: 9.8 / 30.3%); twice that
+      9.7 / 29.2%, together 21.6 / 43.0%. But TE issue #2897 times the fused grouped MLP's wgrad allocations at 350 us
+      for 128 tensors on GB200 (2.7 us each, not 15), and its whole CPU time at 1.2 ms forward / 2.1 ms backward for
+      64 experts (52 us per expert per layer and micro-batch), below the 148 us per expert the unfused MXFP8 path is
+      already charged (``TE_GROUPED_GEMM_PER_EXPERT_S``): no source for a per-expert host price 3x the planner's.
+      (2) That fused MLP's own host (priced at 0 where ``Stack.moe_fused_mlp``): at #2897's 18.75 us per expert
+      forward no row moves (GPU-bound, or full-iteration graphs). (3) marin's single-layer timings
+      (parts/moe_profiles.csv ``marin_h100_ep8_*``, Qwen3-30B shape at 32 / 64 / 128 experts, 4 / 8 / 16 local): 22.8
+      / 15.5 / 12.4 ms, falling with more local experts: no per-local-expert cost in them (noisy DeepEP runs). (4) The
+      router: recent Megatron-Core runs it through ``te_general_gemm`` with bf16 operands and an fp32 output (tensor
+      cores); older ``torch.mm`` in fp32 would be <= 4% of a thin layer. (5) TEGroupedMLP's ``Fp8Padding`` /
+      ``Fp8Unpadding`` copies: skipped when every expert's rows are already aligned (force-balanced routing, 2048 rows
+      per expert at micro-batch 1). Left: the DGX micro-batch-1 rows need the layer's host at ~3x the planner's
+      (~9 ms per layer and micro-batch measured, 2.9 ms priced, 0.07 ms of it post-sync idle), and no count or time
+      of the eager MoE block's host work past the sync was found that gives it."""
     out = pr2_rows(cat, path=MBRIDGE_ALL_CSV)
     return out[out["scored"]].drop(columns=["scored"])
 

@@ -1,6 +1,7 @@
 import contextlib
 import io
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -17,6 +18,17 @@ EXAMPLES = ROOT / "examples"
 
 os.environ.setdefault("COLUMNS", "150")
 
+# Sources kept apart to judge the model independently: no data row may cite them.
+FORBIDDEN = [
+    (re.compile(r"mlperf", re.I), "MLPerf Training/Inference results"),
+    (re.compile(r"megatron-lm[^,;]*readme", re.I), "Megatron-LM README performance table"),
+    (re.compile(r"megascale", re.I), "MegaScale paper"),
+    (re.compile(r"(llama ?3|herd of models|2407\.21783)[^;]*table ?4", re.I), "Llama 3 paper Table 4"),
+    (re.compile(r"(narayanan|2104\.04473)[^;]*table ?2", re.I), "Narayanan et al. 2021 Table 2"),
+    (re.compile(r"asynctp_", re.I), "torchtitan benchmarks/asyncTP_* files"),
+    (re.compile(r"h200[^ ,;/]*trainy|trainy[^ ,;/]*h200", re.I), "*h200*trainy* files"),
+]
+
 
 def write_job(tmp_path, job: dict, name: str = "job.yaml") -> Path:
     """A job dict written as YAML under ``tmp_path`` (the QA passes' by-hand jobs)."""
@@ -32,6 +44,28 @@ def one_error_line(err: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     return lines[0]
+
+
+def refused(result: tuple) -> str:
+    """A CLI run ``(exit code, stdout, stderr)`` (the ``cli`` / ``main_cli`` fixtures) that must be a bad-input refusal:
+    exit 2 and the one line ``error: <field>: <message>`` on stderr (``one_error_line``, returned)."""
+    code, out, err = result
+    assert code == 2, out
+    return one_error_line(err)
+
+
+def assert_cites_no_held_out_source(rows) -> None:
+    """No row of a benchmarks/data CSV (a DataFrame), its cells read as one line, cites a source in ``FORBIDDEN``."""
+    text = [" ".join(map(str, r)) for r in rows.itertuples(index=False)]
+    for pat, what in FORBIDDEN:
+        assert not any(pat.search(t) for t in text), what
+
+
+def assert_layout_adds_up(rows) -> None:
+    """A benchmarks/data CSV's layout columns agree: TP x PP x DP x CP is the GPU count, and the global batch is whole
+    micro-batches on every data-parallel replica."""
+    assert (rows["tp"] * rows["pp"] * rows["dp"] * rows["cp"] == rows["num_gpus"]).all()
+    assert (rows["global_batch_seqs"] % (rows["dp"] * rows["micro_batch"]) == 0).all()
 
 
 def flat(text: str) -> str:

@@ -64,6 +64,10 @@ row-parallel w2 output is the full width on each TP rank, each row-parallel redu
 only llama3-70b/torchtitan's memory moved, 24 of 64 rows (the selective ones), 5 arrays on each instance:
 activations x1.006-2.17 (x2.17 at TP 8 + SP), other (its fragmentation allowance on the activations) x1.002-1.83,
 total x1.001-2.04, the last stage's other/total x1.001-1.25; no step-time array.
+Regenerated on the fsdpscale branch (2026-12-03) for ZeRO-3's compute slowdown under NCCL's SMs no longer added on top
+of the collectives' excess where they outlast the compute (physics.nccl_slowdown_exposed): the ZeRO-3 rows that are
+communication-bound moved, 84 of 588 arrays (every case, both instances: comm_zero3 x0.52-1.0, step time x0.77-1.0,
+mfu / hfu / tokens_per_s x1.0-1.29); no memory array.
 """
 from __future__ import annotations
 

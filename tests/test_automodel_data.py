@@ -9,8 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_parts_data import FORBIDDEN
+from tests.conftest import ROOT, assert_cites_no_held_out_source, assert_layout_adds_up
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -39,15 +38,13 @@ def test_provenance_filled(rows):
     assert rows["metric"].eq("tokens_per_s_per_gpu").all() and rows["value"].eq(rows["tokens_per_s_printed"]).all()
     reason = rows["not_scored_reason"].astype("string").fillna("").str.strip() != ""
     assert (reason == ~rows["scored"].astype(bool)).all()
-    text = [" ".join(map(str, r)) for r in rows.itertuples(index=False)]
-    for pat, what in FORBIDDEN:
-        assert not any(pat.search(t) for t in text), what
+    assert_cites_no_held_out_source(rows)
 
 
 def test_layout_adds_up(rows):
     """The glossary's definitions: GBS = DP x LBS x GA (LBS "size of one step per GPU"), the FSDP column is the
     DP degree, TP x PP x CP x DP = #GPUs; EP divides DP where it is printed."""
-    assert (rows["tp"] * rows["pp"] * rows["dp"] * rows["cp"] == rows["num_gpus"]).all()
+    assert_layout_adds_up(rows)
     assert (rows["global_batch_seqs"] == rows["dp"] * rows["lbs_printed"] * rows["ga_printed"]).all()
     assert (rows["fsdp_printed"] == rows["dp"]).all()
     ep = rows[rows["ep_printed"] != "-"]

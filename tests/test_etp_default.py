@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import one_error_line, write_job
+from conftest import refused, write_job
 
 
 def _job(tmp_path, framework, **parallel):
@@ -32,9 +32,7 @@ def test_the_default_is_said(cli, tmp_path):
 
 
 def test_an_explicit_etp_torchtitan_cannot_run_is_still_refused(cli, tmp_path):
-    code, out, err = cli("estimate", _job(tmp_path, "torchtitan", etp=2))
-    assert code == 2
-    assert one_error_line(err).startswith("error: parallel.etp: torchtitan refuses")
+    assert refused(cli("estimate", _job(tmp_path, "torchtitan", etp=2))).startswith("error: parallel.etp: torchtitan refuses")
 
 
 def test_the_default_runs_the_layout_of_the_explicit_etp_1(cli, tmp_path):

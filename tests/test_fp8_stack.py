@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from conftest import one_error_line, write_job
+from conftest import refused, write_job
 
 from planner.model.stacks import resolve
 from planner.spec import load_job_dict
@@ -46,9 +46,7 @@ def _job(base: dict, stack: str | None, precision: str = "fp8", **training) -> d
 @pytest.mark.parametrize("command", ["estimate", "recommend"])
 def test_fp8_on_a_stack_without_an_fp8_path_is_one_line(tmp_path, cli, stack, command):
     base, word = NO_PATH[stack]
-    code, out, err = cli(command, write_job(tmp_path, _job(base, stack)))
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli(command, write_job(tmp_path, _job(base, stack))))
     assert line.startswith(f"error: training.precision: {stack} has no fp8 path ("), line
     assert word in line and line.endswith("use bf16"), line
 
@@ -65,16 +63,12 @@ def test_the_same_job_in_16_bits_runs(tmp_path, cli, stack):
 def test_an_open_framework_for_a_cnn_is_plain_ddp_and_refuses_fp8(tmp_path, cli):
     """A CNN's default stack is pytorch-ddp (defaults.FRAMEWORK_NON_TRANSFORMER): fp8 is refused for it, where its
     convolutions were priced at the fp8 peak, which no autocast reaches."""
-    code, out, err = cli("estimate", write_job(tmp_path, _job(CNN, None)))
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: training.precision: pytorch-ddp has no fp8 path"), err
+    assert refused(cli("estimate", write_job(tmp_path, _job(CNN, None)))).startswith("error: training.precision: pytorch-ddp has no fp8 path"), err
 
 
 def test_a_cnn_on_a_transformer_stack_without_fp8_is_refused_too(tmp_path, cli):
     """The rule concerns every model (StackRule.any_model): the legacy Megatron-LM has no fp8 path for a CNN either."""
-    code, out, err = cli("estimate", write_job(tmp_path, _job(CNN, "megatron-lm")))
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: training.precision: megatron-lm has no fp8 path"), err
+    assert refused(cli("estimate", write_job(tmp_path, _job(CNN, "megatron-lm")))).startswith("error: training.precision: megatron-lm has no fp8 path"), err
 
 
 @pytest.mark.parametrize("stack", [n for n in FRAMEWORK.names if n not in NO_PATH and n not in NOT_MODELLED])

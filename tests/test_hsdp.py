@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import refused, write_job
 from hardware_catalog import load_catalog
 from planner.hardware.options import option_from_cluster
 from planner.layout import Candidates
@@ -109,15 +110,10 @@ def test_hsdp_moves_zero3_gathers_onto_nvlink_and_adds_the_replica_all_reduce(hw
     ({"zero": 2, "dp_shard": 8}, "deepspeed", "refuses ZeRO-1/2 over part of the data-parallel group"),
 ])
 def test_bad_values_are_one_error_line(cli, tmp_path, parallel, framework, words):
-    import yaml
     job = {"model": {"preset": "llama2-7b"}, "cluster": CLUSTER, "parallel": {"tp": 1, "pp": 1, **parallel},
            "training": {"seq_len": 4096, "global_batch": 1024, "micro_batch": 1, "framework": framework}}
-    p = tmp_path / "job.yaml"
-    p.write_text(yaml.safe_dump(job))
-    code, out, err = cli("estimate", p)
-    assert code == 2
-    lines = [x for x in err.strip().splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: parallel.dp_shard: ") and words in lines[0], err
+    line = refused(cli("estimate", write_job(tmp_path, job)))
+    assert line.startswith("error: parallel.dp_shard: ") and words in line, line
 
 
 def test_accepted_where_the_stack_runs_it():

@@ -79,7 +79,7 @@ def runs(envelope):
 
 def test_published_runs_are_sourced_and_not_held_out(runs):
     from hardware_catalog import load_catalog
-    from tests.test_parts_data import FORBIDDEN
+    from tests.conftest import FORBIDDEN
 
     cat = load_catalog()
     ids = [r["id"] for r in runs]

@@ -356,6 +356,57 @@ def test_dispatcher_sync_costs_its_host_ops_per_moe_layer_forward(catalog, monke
     assert sum(on[k][0] for k in BREAKDOWN_KEYS) == pytest.approx(on["step_time_s"][0], rel=1e-6)
 
 
+def test_post_sync_exposure_is_the_host_past_the_sync_beyond_the_gpu():
+    """moe.post_sync_exposed_s: from the dispatcher's device-to-host sync on the host has no lead, so what its ops
+    there take beyond the GPU's work there is GPU idle: max(0, host - GPU). The ops past the sync are the block's
+    less the router's and the preprocess's (MOE_GRAPH_OPS), on Megatron-Core's MoE layer only: NeMo AutoModel
+    (grouped GEMMs and a DeepEP sync of its own, another layer) and HF Trainer have none."""
+    assert moe.post_sync_exposed_s(3e-3, 1e-3) == pytest.approx(2e-3)
+    assert moe.post_sync_exposed_s(1e-3, 3e-3) == 0.0
+    np.testing.assert_allclose(moe.post_sync_exposed_s(np.array([1e-3, 2e-3]), 1.5e-3), [0.0, 0.5e-3])
+    router_and_preprocess = sum(moe.MOE_GRAPH_OPS.values())
+    assert router_and_preprocess == 6.0
+    for name in ("megatron-core", "megatron-bridge", "nemo"):
+        assert moe.post_sync_host_ops(40.0, resolve(name)) == pytest.approx(40.0 - router_and_preprocess)
+    assert moe.post_sync_host_ops(4.0, resolve("megatron-core")) == 0.0
+    assert moe.post_sync_host_ops(40.0, resolve("nemo-automodel")) == 0.0
+    assert moe.post_sync_host_ops(40.0, resolve("hf-trainer")) == 0.0
+
+
+def test_post_sync_exposure_moves_the_host_paced_dropless_layer_only(catalog, monkeypatch):
+    """Qwen3-30B-A3B on 8 B200s at EP 8 (16 local experts), MXFP8, one 4096-token micro-batch, the attention,
+    router and preprocess in TE CUDA graphs (Megatron-Bridge's B200 recipe): past the sync the block's host ops
+    (the grouped GEMMs' per-expert set-up: 2 x 16 x 24.75 us) outlast the GPU's experts and all-to-alls, so each
+    MoE layer forward idles the GPU for the difference and the step grows. At 8 sequences a micro-batch the GPU's
+    work past the sync is longer and the step does not move; padded capacity (no sync), NeMo AutoModel, and the
+    same layer without graphs (host-bound as a whole: max(host, GPU + idle) is the host) do not move either."""
+    m = ModelSpec(**PRESETS["qwen3-30b-a3b"])
+    hw = hw_for(catalog, "B200-SXM-180GB")
+    graphs = dict(cuda_graph_impl="transformer_engine", cuda_graph_scope=("attn", "moe_router", "moe_preprocess"))
+
+    def step(mb, fw="megatron-core", model=m, **kw):
+        t = TrainingSpec(seq_len=4096, global_batch=64 * mb, micro_batch=mb, precision="fp8")
+        kw = {**(graphs if fw == "megatron-core" else {}), **kw}
+        return step_time(model, t, cands(tp=1, pp=1, dp=8, ep=8, etp=1, mb=mb), hw,
+                         framework=resolve(fw, fp8_recipe="mxfp8", **kw))
+    padded = m.model_copy(update={"moe": m.moe.model_copy(update=dict(dropless=False, capacity_factor=1.0,
+                                                                          pad_to_capacity=True))})
+    runs = lambda: (step(1), step(8), step(1, model=padded), step(1, "nemo-automodel", moe_dispatcher="deepep"),  # noqa: E731
+                    step(1, cuda_graph_impl="none", cuda_graph_scope=()))
+    on = runs()
+    monkeypatch.setattr(moe, "post_sync_exposed_s", lambda h, g: 0.0 * np.asarray(h))
+    off = runs()
+    # one exposure per MoE layer forward: 48 layers a micro-batch, each rank's micro-batches one after another
+    grow = on[0]["t_fwd_mb"][0] - off[0]["t_fwd_mb"][0]
+    launch = hw.eff.launch_s
+    host_past = (2 * 16 * moe.TE_GROUPED_GEMM_PER_EXPERT_S["block"] / launch + moe.MOE_HOST_OPS_GROUPED - 6) * launch
+    assert 48 * 0.05e-3 < grow < 48 * host_past
+    n = on[0]["num_microbatches"][0]
+    assert n == 8 and on[0]["step_time_s"][0] == pytest.approx(off[0]["step_time_s"][0] + n * grow, rel=1e-6)
+    for a, b in zip(on[1:], off[1:]):
+        assert a["step_time_s"][0] == pytest.approx(b["step_time_s"][0], rel=1e-9)
+
+
 def test_megatron_launch_flags_run_the_moe_the_plan_was_timed_with():
     """The emitted Megatron-LM flags select what the time model assumed: grouped expert GEMMs,
     the all-to-all dispatcher (Megatron-LM's default would be allgather) or DeepEP through the

@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_cites_no_held_out_source
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -166,3 +166,8 @@ def test_bloomberggpt_runs_mics_as_hsdp(rows):
     b = rows.set_index("id").loc["bloomberggpt_50b"]
     assert b.zero == 3 and b.dp == 512 and b.dp_shard == 128
     assert "128-GPU groups, replicated across 4" in b.stack_as_run
+
+
+def test_cites_no_held_out_source(rows):
+    """No row cites a source kept apart to judge the model (tests/conftest.py FORBIDDEN)."""
+    assert_cites_no_held_out_source(rows)

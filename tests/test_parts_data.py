@@ -1,20 +1,8 @@
 """Sanity checks for the sourced parts measurements (benchmarks/data/parts/*.csv)."""
-import re
-
 import pytest
 
 from benchmarks.parts_data import FILES, PARTS_DIR, load, read_raw
-
-# Sources kept apart to judge the model independently: no row may cite them.
-FORBIDDEN = [
-    (re.compile(r"mlperf", re.I), "MLPerf Training/Inference results"),
-    (re.compile(r"megatron-lm[^,;]*readme", re.I), "Megatron-LM README performance table"),
-    (re.compile(r"megascale", re.I), "MegaScale paper"),
-    (re.compile(r"(llama ?3|herd of models|2407\.21783)[^;]*table ?4", re.I), "Llama 3 paper Table 4"),
-    (re.compile(r"(narayanan|2104\.04473)[^;]*table ?2", re.I), "Narayanan et al. 2021 Table 2"),
-    (re.compile(r"asynctp_", re.I), "torchtitan benchmarks/asyncTP_* files"),
-    (re.compile(r"h200[^ ,;/]*trainy|trainy[^ ,;/]*h200", re.I), "*h200*trainy* files"),
-]
+from tests.conftest import FORBIDDEN
 
 # numeric columns that must be present (non-empty) in every row
 REQUIRED_NUMERIC = {

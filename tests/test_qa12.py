@@ -408,3 +408,17 @@ def test_offline_serving_has_no_latency_target_to_meet(cli):
     code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--no-simulate")
     assert code == 0, err
     assert "meet the targets" not in out and "serving options (" in out and " run, " in out
+
+
+def test_serving_assumptions_are_printed_as_text_not_markup():
+    """`planner serve` printed its assumption lines into rich markup unescaped (estimate, recommend and the tabular
+    plan escape theirs): a name holding "[bold]...[/bold]" lost its brackets and restyled the line. One printer now
+    marks them all (planner.present.safe.print_marked)."""
+    from dataclasses import replace
+
+    from planner.present.serving import render_serving
+
+    plan = _serve({"model": {"preset": "llama3-8b"},
+                   "serving": {"p99_latency_ms": 50, "qps": 5, "prompt_tokens": 1000, "output_tokens": 200}})
+    plan = replace(plan, assumptions=plan.assumptions + ("model from ./[bold]odd[/bold]/config.json",))
+    assert "assumed: model from ./[bold]odd[/bold]/config.json" in _text(render_serving, plan, width=200)

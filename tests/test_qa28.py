@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import flat, one_error_line, write_job
+from conftest import flat, one_error_line, refused, write_job
 
 
 # ---- 1. serve: the analytic batch-1 TPOT held the next request's prefill ------------------------------------------
@@ -59,9 +59,7 @@ def test_tpot_carries_the_other_slots_prefill_only():
 ])
 def test_serving_past_the_deployment_limit_has_no_plan(tmp_path, cli, serving, field):
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": serving})
-    code, out, err = cli("serve", job, "--no-simulate")
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("serve", job, "--no-simulate"))
     assert line.startswith(f"error: {field}: no plan:") and "over the 1,048,576 GPUs one plan deploys" in line
 
 
@@ -88,9 +86,7 @@ SMALL = {"model": {"preset": "llama3-8b"}, "cluster": {"instance": "aws:p5.48xla
 ])
 def test_epoch_below_one_global_batch_is_refused(tmp_path, cli, training):
     job = write_job(tmp_path, {**SMALL, "training": {**training, "micro_batch": 1}})
-    code, out, err = cli("estimate", job)
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("estimate", job))
     assert line.startswith("error: training.global_batch: ") and "more than one epoch" in line
 
 
@@ -119,9 +115,7 @@ def test_calibrate_refuses_an_empty_storage_path(tmp_path, cli):
 def test_serve_refuses_an_empty_trace_path(cli):
     from conftest import EXAMPLES
 
-    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", "", "--no-simulate")
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: --trace: an empty path")
+    assert refused(cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", "", "--no-simulate")).startswith("error: --trace: an empty path")
 
 
 # ---- 5. recommend: recompute_num_layers with recompute open, and a winner without full recompute ---------------------
@@ -160,9 +154,7 @@ def test_no_layout_names_the_jobs_rule_not_a_small_instance(tmp_path, cli):
     job = write_job(tmp_path, {"model": {"layers": 2, "hidden": 64, "heads": 2, "vocab": 1000},
                                "training": {"seq_len": 128, "global_batch": 8, "tokens": 1e6},
                                "constraints": {"min_gpus": 512}})
-    code, out, err = cli("recommend", job, "--no-simulate")
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("recommend", job, "--no-simulate"))
     assert line.startswith("error: training.global_batch: ") and "single-node" not in line
 
 
@@ -184,9 +176,7 @@ def test_one_output_token_says_there_is_no_tpot(tmp_path, cli):
 def test_offline_deadline_below_one_request_has_no_plan(tmp_path, cli):
     job = write_job(tmp_path, {"model": {"preset": "llama3-8b"},
                                "serving": {"mode": "batch", "requests": 1, "deadline_hours": 1e-7}})
-    code, out, err = cli("serve", job, "--no-simulate")
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("serve", job, "--no-simulate"))
     assert line.startswith("error: serving.deadline_hours: ") and "one request alone takes" in line
 
 
@@ -204,9 +194,7 @@ def test_offline_deadline_a_request_fits_is_planned(tmp_path, cli):
 def test_deadline_flag_holds_to_the_fields_bounds(cli, value):
     from conftest import EXAMPLES
 
-    code, out, err = cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--deadline-hours", value, "--no-simulate")
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: --deadline-hours: ")
+    assert refused(cli("serve", EXAMPLES / "serving-batch-llama3-8b.yaml", "--deadline-hours", value, "--no-simulate")).startswith("error: --deadline-hours: ")
 
 
 # ---- 9. serve --trace: a request past the context named serving.trace, a field the job does not set --------------
@@ -215,9 +203,7 @@ def test_trace_flag_errors_name_the_flag(tmp_path, cli):
 
     trace = tmp_path / "t.csv"
     trace.write_text("arrival_s,prompt_tokens,output_tokens\n0,100,10\n1,100000000,10\n")
-    code, out, err = cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", trace)
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: --trace: ")
+    assert refused(cli("serve", EXAMPLES / "serving-llama3-8b-chat.yaml", "--trace", trace)).startswith("error: --trace: ")
 
 
 # ---- 10. an output path given empty was refused as "." ----------------------------------------------------------
@@ -233,6 +219,4 @@ def test_empty_output_path_is_refused_as_empty(cli, args, field):
     from conftest import EXAMPLES
 
     job = EXAMPLES / "llama3-8b-estimate.yaml"
-    code, out, err = cli(*[str(job) if a == "{job}" else a for a in args])
-    assert code == 2, out
-    assert one_error_line(err) == f"error: {field}: an empty path"
+    assert refused(cli(*[str(job) if a == "{job}" else a for a in args])) == f"error: {field}: an empty path"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import flat, one_error_line, write_job
+from conftest import flat, refused, write_job
 
 REALTIME = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 1, "p99_latency_ms": 50}}
 
@@ -25,9 +25,7 @@ REALTIME = {"model": {"preset": "llama3-8b"}, "serving": {"qps": 1, "p99_latency
 def test_an_empty_input_path_is_refused_as_empty(tmp_path, cli, monkeypatch, args, field):
     monkeypatch.chdir(tmp_path)
     job = write_job(tmp_path, REALTIME)
-    code, out, err = cli(*(str(job) if a == "JOB" else a for a in args))
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli(*(str(job) if a == "JOB" else a for a in args)))
     assert line.startswith(f"error: {field}: an empty path"), line
     assert "directory" not in line
 
@@ -47,8 +45,7 @@ def test_deadline_flag_takes_the_job_fields_bounds(tmp_path, cli):
     assert code == 0, err
     assert json.loads(out)["best"]["offline_hours"] <= tiny
     for bad in (0, -1):  # and refuses what the field refuses, in the field's words (QA 30: the project's words)
-        code, out, err = cli("serve", job, "--no-simulate", "--deadline-hours", bad)
-        assert code == 2 and one_error_line(err).startswith("error: --deadline-hours: must be more than 0")
+        assert refused(cli("serve", job, "--no-simulate", "--deadline-hours", bad)).startswith("error: --deadline-hours: must be more than 0")
 
 
 # ---- 3. an offline job got more replicas than requests -----------------------------------------------------------
@@ -90,9 +87,7 @@ def test_offline_replicas_unit():
 def test_generic_model_refuses_unmodelled_precisions(tmp_path, cli, serving, args, field):
     job = write_job(tmp_path, {"model": {"preset": "resnet50"},
                                "serving": {"qps": 100, "p99_latency_ms": 50, **serving}})
-    code, out, err = cli("serve", job, "--no-simulate", *args)
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("serve", job, "--no-simulate", *args))
     assert line.startswith(f"error: {field}: ") and "not modelled for a generic model" in line, line
 
 
@@ -140,6 +135,4 @@ def test_generic_model_report_has_no_llm_targets(tmp_path, cli):
 ])
 def test_generic_model_refuses_llm_only_serving_fields(tmp_path, cli, extra, field):
     job = write_job(tmp_path, {"model": {"preset": "resnet50"}, "serving": {"qps": 100, **extra}})
-    code, out, err = cli("serve", job, "--no-simulate")
-    assert code == 2, out
-    assert one_error_line(err).startswith(f"error: {field}: applies to LLMs only")
+    assert refused(cli("serve", job, "--no-simulate")).startswith(f"error: {field}: applies to LLMs only")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from conftest import one_error_line, write_job
+from conftest import refused, write_job
 
 LLM = {"model": {"preset": "llama3-8b"},
        "training": {"seq_len": 2048, "global_batch": 64, "micro_batch": 1, "recompute": "selective", "tokens": 1e9},
@@ -22,9 +22,7 @@ def test_a_model_no_option_holds_names_the_option_nearest_to_holding_it(tmp_path
     job = {"model": {"preset": preset},
            "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 40, "prompt_tokens": 800, "output_tokens": 200},
            "constraints": {"gpus": ["L4-24GB", "H100-SXM-80GB"], "clouds": ["aws"]}}
-    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate")
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("serve", write_job(tmp_path, job), "--no-simulate"))
     assert line.startswith("error: serving: the model does not fit any option: weights "), line
     assert "exceed 72 GiB usable (best: aws:p5.48xlarge TP8)" in line  # the 80 GB H100 node, not the 24 GB L4 one
     assert "allow more GPUs" not in line and "a replica is one node's GPUs at most" in line
@@ -41,9 +39,7 @@ def test_simulate_refuses_a_configuration_that_does_not_fit(tmp_path, cli):
     need = json.loads(out)["memory_per_gpu_bytes"]["total"] / 2**30  # estimate shows it, with fits: false
     assert not json.loads(out)["fits"]
     timeline = tmp_path / "t.csv"
-    code, out, err = cli("simulate", write_job(tmp_path, HUGE), "--steps", "2", "--timeline", timeline)
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("simulate", write_job(tmp_path, HUGE), "--steps", "2", "--timeline", timeline))
     assert line.startswith(f"error: memory: does not fit: needs {need:.1f} GiB, 76.0 GiB allowed"), line
     assert "no run to simulate" in line
     assert not timeline.exists()  # nothing written half-way
@@ -66,9 +62,7 @@ def test_the_work_bound_does_not_refuse_a_finished_run(tmp_path, cli, monkeypatc
     code, out, err = cli("simulate", path, "--steps", "2", "--no-answers", "--json")
     assert code == 0, err
     assert json.loads(out)["steps"] == 2
-    code, out, err = cli("simulate", path, "--steps", "3", "--no-answers")  # a third step would pass it: refused
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: --steps: too large: simulating this job passed 135 replica "
+    assert refused(cli("simulate", path, "--steps", "3", "--no-answers")).startswith("error: --steps: too large: simulating this job passed 135 replica "
                                           "micro-batches (2 of 3 steps done")
 
 
@@ -89,9 +83,7 @@ def test_the_default_launch_style_is_one_that_takes_the_plan(tmp_path, cli):
 
 
 def test_a_forced_style_that_refuses_the_plan_is_still_refused(tmp_path, cli):
-    code, out, err = cli("recommend", write_job(tmp_path, QWEN_Z3), "--emit", "torchrun:fsdp")
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
+    assert refused(cli("recommend", write_job(tmp_path, QWEN_Z3), "--emit", "torchrun:fsdp")).startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
 
 
 def test_the_zero_stage_still_picks_the_style_where_both_take_the_plan(tmp_path, cli):
@@ -106,16 +98,12 @@ def test_the_zero_stage_still_picks_the_style_where_both_take_the_plan(tmp_path,
 # for a save every step at 1e-6 Gb/s and no mtbf_hours_per_node
 def test_pauses_alone_that_no_plan_outlives_are_named_as_pauses(tmp_path, cli):
     job = {**LLM, "checkpoint": {"every_steps": 1, "write_gbps": 1e-6}}
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate")
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("recommend", write_job(tmp_path, job), "--no-simulate"))
     assert line.startswith("error: checkpoint: no plan finishes: the checkpoint pauses make every plan's expected time "
                            "over 1,000x the uninterrupted one"), line
     assert "mtbf" not in line and "node failures" not in line and "checkpoint.write_gbps" in line
     job["checkpoint"]["mtbf_hours_per_node"] = 1e-3  # with failures set, they are named
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate")
-    assert code == 2, out
-    assert one_error_line(err).startswith("error: checkpoint.mtbf_hours_per_node: no plan finishes: node failures")
+    assert refused(cli("recommend", write_job(tmp_path, job), "--no-simulate")).startswith("error: checkpoint.mtbf_hours_per_node: no plan finishes: node failures")
 
 
 # ---- 6. a campaign section is checked whichever command reads the job -----------------------------------------------
@@ -123,18 +111,14 @@ def test_pauses_alone_that_no_plan_outlives_are_named_as_pauses(tmp_path, cli):
 @pytest.mark.parametrize("command", ["estimate", "simulate"])
 def test_a_campaign_section_out_of_bounds_is_refused_by_every_command(tmp_path, cli, command):
     job = {**LLM, "campaign": {"experiments_per_week": 1e9, "weeks": 1}}
-    code, out, err = cli(command, write_job(tmp_path, job), *(["--steps", "2", "--no-answers"] if command == "simulate" else []))
-    assert code == 2, out
-    assert one_error_line(err) == "error: campaign.experiments_per_week: must be at most 10,000, got 1000000000.0"
+    assert refused(cli(command, write_job(tmp_path, job), *(["--steps", "2", "--no-answers"] if command == "simulate" else []))) == "error: campaign.experiments_per_week: must be at most 10,000, got 1000000000.0"
 
 
 def test_a_campaign_section_out_of_bounds_is_refused_by_serve(tmp_path, cli):
     job = {"model": {"preset": "llama3-8b"}, "campaign": {"experiments_per_week": 1e9, "weeks": 1},
            "serving": {"p99_latency_ms": 50, "qps": 1, "prompt_tokens": 100, "output_tokens": 10},
            "constraints": {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}}
-    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate")
-    assert code == 2, out
-    assert one_error_line(err) == "error: campaign.experiments_per_week: must be at most 10,000, got 1000000000.0"
+    assert refused(cli("serve", write_job(tmp_path, job), "--no-simulate")) == "error: campaign.experiments_per_week: must be at most 10,000, got 1000000000.0"
 
 
 # ---- 7. `--emit torchrun:` (an unset $STYLE after the colon) was taken as no style asked -----------------------------
@@ -154,9 +138,7 @@ def test_an_empty_launcher_style_is_refused(fmt):
 def test_when_both_styles_refuse_both_reasons_are_said(tmp_path, cli):
     job = {**LLM, "model": {"preset": "qwen2.5-1.5b"}, "training": {**LLM["training"], "framework": "megatron-lm"},
            "parallel": {**LLM["parallel"], "tp": 4, "dp": 2, "zero": 3}}  # 2 KV heads over TP 4; tied embeddings
-    code, out, err = cli("recommend", write_job(tmp_path, job), "--emit", "torchrun")
-    assert code == 2, out
-    line = one_error_line(err)
+    line = refused(cli("recommend", write_job(tmp_path, job), "--emit", "torchrun"))
     assert line.startswith("error: --emit: torchtitan refuses more TP ranks than KV heads")
     assert "the megatron style refuses it too (Megatron refuses ZeRO-3" in line and "tied embeddings" in line
 

@@ -11,7 +11,7 @@ import planner.simulate.serving as ss
 import planner.workloads.serving as ws
 from planner import interactive as wi
 from planner.spec import load_job_dict
-from tests.conftest import engine_events_counted, flat, one_error_line, write_job
+from tests.conftest import engine_events_counted, flat, refused, write_job
 
 H100 = {"gpus": ["H100-SXM-80GB"], "clouds": ["aws"]}
 CHAT = {"p99_latency_ms": 40, "ttft_ms": 800, "prompt_tokens": 512, "output_tokens": 128, "max_batch": 128, "qps": 40}
@@ -24,9 +24,7 @@ SMALL = {"model": {"preset": "llama3-8b"}, "constraints": {"instances": ["aws:p5
 @pytest.mark.parametrize("value", [10, 0, -5, 2.5, "abc", 1e9, float("inf"), [1000]])
 def test_the_field_refuses_what_is_no_bound_in_one_line(tmp_path, cli, value):
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": {**CHAT, "plan_event_bound": value}})
-    code, out, err = cli("serve", p, "--no-simulate")
-    assert code == 2
-    line = one_error_line(err)
+    line = refused(cli("serve", p, "--no-simulate"))
     assert line.startswith("error: serving.plan_event_bound: must be a whole number of engine events from 1,000 to "
                            "100,000,000"), line
 
@@ -34,9 +32,7 @@ def test_the_field_refuses_what_is_no_bound_in_one_line(tmp_path, cli, value):
 @pytest.mark.parametrize("value", ["0", "12.5", "abc", "1e9", ""])
 def test_the_flag_is_held_to_the_fields_bounds_under_its_own_name(tmp_path, cli, value):
     p = write_job(tmp_path, {"model": {"preset": "llama3-8b"}, "serving": CHAT})
-    code, out, err = cli("serve", p, "--plan-event-bound", value)
-    assert code == 2
-    assert one_error_line(err).startswith("error: --plan-event-bound: must be a whole number of engine events"), err
+    assert refused(cli("serve", p, "--plan-event-bound", value)).startswith("error: --plan-event-bound: must be a whole number of engine events"), err
 
 
 @pytest.mark.parametrize("value, want", [("1e6", 1_000_000), (2e5, 200_000), (1_000, 1_000), (100_000_000, 100_000_000)])

@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_cites_no_held_out_source
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -155,3 +155,8 @@ def test_megatron_bridge_rows_take_the_mbridge_all_recipe_tables(rows):
         assert validate.mbridge_run(by_id[i]) and c.model.hybrid_pattern.count("*") == 10 and c.model.mamba.d_state == 256
         assert c.options["cuda_graph_impl"] == "transformer_engine" and set(c.options["cuda_graph_scope"]) == {"attn", "mamba"}
         assert c.options["fp8_recipe"] == "tensorwise" and c.training.grad_dtype == "same" and int(c.candidates.tp[0]) == 2
+
+
+def test_cites_no_held_out_source(rows):
+    """No row cites a source kept apart to judge the model (tests/conftest.py FORBIDDEN)."""
+    assert_cites_no_held_out_source(rows)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from hardware_catalog.errors import from_validation
 from planner.errors import InputError, read_json_object
@@ -50,22 +50,6 @@ MAX_FLOPS = 1e18  # FLOP/s per device (B200 dense fp8 ~ 4.5e15)
 MAX_ATTN_CPU = 10.0
 
 
-class DtypeFit(BaseModel):
-    """The GEMM and attention fits of one dtype (``fitted.by_dtype[dtype]``)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
-    gemm_max: Optional[float] = Field(None, gt=0, le=1.0)
-    gemm_k_half: Optional[float] = Field(None, ge=0, le=1e6)
-    gemm_table: Optional[list[tuple[float, float, float, float]]] = Field(None, max_length=100_000)
-    attn_fwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
-    attn_bwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
-
-    @field_validator("gemm_table")
-    @classmethod
-    def _positive_table(cls, v):
-        return _check_table(v)
-
-
 def _check_table(v):
     for i, row in enumerate(v or []):
         if not all(math.isfinite(x) and x > 0 for x in row):
@@ -75,6 +59,29 @@ def _check_table(v):
     return v
 
 
+# The GEMM and attention fits, declared once for a dtype's fits (``DtypeFit``) and the headline ones (``Fitted``).
+GemmEfficiency = Annotated[Optional[float], Field(gt=0, le=1.0)]
+GemmKHalf = Annotated[Optional[float], Field(ge=0, le=1e6)]
+#: (m, n, k, efficiency) rows
+GemmTable = Annotated[Optional[list[tuple[float, float, float, float]]], Field(max_length=100_000),
+                      AfterValidator(_check_table)]
+# attention vs the GEMM peak: above 1 is possible where "peak" is a measured GEMM rate (CPU bf16 without native bf16
+# units: sdpa computes in fp32 and outruns the emulated bf16 GEMM); against a catalog GPU's datasheet peak it is at
+# most 1 (Profile._fractions_of_datasheet)
+AttnEfficiency = Annotated[Optional[float], Field(gt=0, le=MAX_ATTN_CPU)]
+
+
+class DtypeFit(BaseModel):
+    """The GEMM and attention fits of one dtype (``fitted.by_dtype[dtype]``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    gemm_max: GemmEfficiency = None
+    gemm_k_half: GemmKHalf = None
+    gemm_table: GemmTable = None
+    attn_fwd: AttnEfficiency = None
+    attn_bwd: AttnEfficiency = None
+
+
 class Fitted(BaseModel):
     """Parameters fitted from the raw measurements (SI units). Absent = not measured."""
 
@@ -82,14 +89,11 @@ class Fitted(BaseModel):
     peak_flops: Optional[dict[str, float]] = None  # dtype -> the peak efficiencies are taken against
     primary_dtype: Optional[str] = None  # dtype of the headline gemm_max/attn fits (bf16 GPU, fp32 CPU)
     sm_count: Optional[int] = Field(None, gt=0, le=1 << 20)  # SMs (GPU) or compute threads (CPU) for wave quantisation
-    gemm_max: Optional[float] = Field(None, gt=0, le=1.0)
-    gemm_k_half: Optional[float] = Field(None, ge=0, le=1e6)
-    gemm_table: Optional[list[tuple[float, float, float, float]]] = Field(None, max_length=100_000)  # (m, n, k, eff)
-    # attention vs the GEMM peak: above 1 is possible where "peak" is a measured GEMM rate (CPU
-    # bf16 without native bf16 units: sdpa computes in fp32 and outruns the emulated bf16 GEMM);
-    # against a catalog GPU's datasheet peak it is at most 1 (Profile._fractions_of_datasheet)
-    attn_fwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
-    attn_bwd: Optional[float] = Field(None, gt=0, le=MAX_ATTN_CPU)
+    gemm_max: GemmEfficiency = None
+    gemm_k_half: GemmKHalf = None
+    gemm_table: GemmTable = None
+    attn_fwd: AttnEfficiency = None
+    attn_bwd: AttnEfficiency = None
     hbm_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # achieved bytes/s (copy)
     hbm: Optional[float] = Field(None, gt=0, le=1.0)  # memory-bound kernels / hbm_peak_bw
     hbm_peak_bw: Optional[float] = Field(None, gt=0, le=MAX_BW)  # datasheet HBM (GPU); measured copy (CPU)
@@ -114,11 +118,6 @@ class Fitted(BaseModel):
             if not (isinstance(x, (int, float)) and math.isfinite(x) and 0 < x <= MAX_FLOPS):
                 raise ValueError(f"peak for {k} must be a positive number up to {MAX_FLOPS:g} FLOP/s, got {x!r}")
         return v
-
-    @field_validator("gemm_table")
-    @classmethod
-    def _positive_table(cls, v):
-        return _check_table(v)
 
 
 class Profile(BaseModel):

@@ -24,7 +24,10 @@ NIC either way). At 512 ranks in 64 nodes that is 448 intra-node hops per collec
 issues three per layer, so this latency grows with the DP degree while the bytes per GPU do not
 (llm-foundry's tables: tokens/s/GPU falls 6-10% from 128 to 512 GPUs at fixed micro-batch).
 All-reduce keeps the hierarchical form (NCCL picks its tree across nodes, whose latency grows as
-log2 of the node count).
+log2 of the node count). The hop latency is the generic ``intra_alpha_s`` (8 us); NCCL's own tuning table gives
+a Simple-protocol NVLink ring hop 3.4 us (``hwLat``), which, tried for the flat ring's extra hops (2026-12-03),
+turns Together AI's B200 Megatron-FSDP rows at 512 / 592 GPUs from +5.7 / +8.4% to -12.7 / -12.2% and costs
+llm-foundry A100 0.4 points of median (5.3 -> 5.7%): not taken.
 
 Group placement follows Megatron-LM's rank order (tp innermost, then cp, ep within dp, dp, pp
 outermost): a group whose inner stride is s has min(n, gpus_per_node // s) members per node.

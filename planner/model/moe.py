@@ -18,7 +18,8 @@ over candidate layouts. ``step_time._layer_terms`` composes them; nothing here i
 * ``permute_bytes`` — HBM traffic of the token permutation/unpermutation around the experts;
   ``chunk_sort_bytes`` the all-to-all dispatcher's second sort by local expert and back.
 * ``dispatch_sync_s`` — GPU idle at a dropless dispatcher's device-to-host sync of the token
-  counts (``MOE_SYNC_OPS``).
+  counts (``MOE_SYNC_OPS``); ``post_sync_exposed_s`` what Megatron-Core's host ops past that sync
+  (``post_sync_host_ops``) take beyond the GPU work behind it, GPU idle too.
 * ``a2a_paired_share`` / ``a2a_overlap_hidden`` — the share of micro-batches the combined-1F1B
   schedule (Megatron-Core ``--overlap-moe-expert-parallel-comm``) pairs, and how much of a
   paired layer's all-to-all the other micro-batch's compute hides.
@@ -274,6 +275,40 @@ def dispatch_sync_s(stack, ragged: bool, launch_s: float) -> float:
     (MoEAlltoAllTokenDispatcher.preprocess moves ``input_splits`` / ``output_splits`` to the CPU
     unless ``drop_and_pad``). 0 when padded to capacity (static shapes) or on other stacks."""
     return MOE_SYNC_OPS * launch_s if (stack.moe_grouped_gemm and ragged) else 0.0
+
+
+def post_sync_host_ops(host_ops, stack) -> Any:
+    """Host ops of one MoE layer forward that the host dispatches *after* the dispatcher's device-to-host sync
+    (``dispatch_sync_s``): the block's ops (``MoELayerTimes.host_ops``: ``MOE_HOST_OPS_GROUPED``, the grouped GEMMs'
+    per-expert set-up, the eager expert ops) less the router's and the preprocess's (``MOE_GRAPH_OPS``), which run
+    before it. Where the sync sits: the all-to-all dispatcher's ``cuda_sync_point`` "before_ep_alltoall" (dropless;
+    ``MoEAlltoAllTokenDispatcher.dispatch_all_to_all`` -> ``_maybe_dtoh_and_synchronize``), HybridEP's
+    ``dispatch_with_permute(..., non_blocking=False)`` when the manager has no ``num_permuted_tokens`` yet, i.e. on
+    every forward dispatch ("If not provided, HybridEP obtains the size from a GPU tensor, which causes a D2H
+    synchronization": Megatron-LM megatron/core/transformer/moe/fused_a2a.py ``hybrid_ep_dispatch``; token_dispatcher.py
+    ``_HybridEPManager.combine`` resets it to None after each combine), DeepEP's normal-mode ``Buffer.dispatch``;
+    after it the dispatch kernel, the grouped expert MLP (TEGroupedMLP's ``tokens_per_expert.tolist()`` m_splits)
+    and the combine. 0 on stacks without Megatron-Core's MoE layer (``Stack.moe_megatron_layer``: NeMo AutoModel's
+    DeepEP layer also waits for its counts, but its host ops are not these)."""
+    if not getattr(stack, "moe_megatron_layer", False):
+        return 0.0
+    return np.maximum(np.asarray(host_ops, dtype=np.float64) - sum(MOE_GRAPH_OPS.values()), 0.0)
+
+
+def post_sync_exposed_s(host_post_s, gpu_post_s):
+    """GPU-idle seconds per MoE layer forward past the dispatcher's device-to-host sync: the sync drains the CUDA
+    queue (``MOE_SYNC_OPS``), so from it to the next sync the host cannot run ahead. Between two syncs (one layer:
+    the block past this sync, then the next layer's attention, router and preprocess up to its sync) the host
+    dispatches H_post + H_pre and the GPU, starting each op no earlier than its launch, ends at
+    max(H_post, G_post) + G_pre when the ops past the sync are host-paced (H_post > G_post) and those before it
+    GPU-paced: the layer takes max(H, G + max(0, H_post - G_post)) where ``step_time`` had max(H, G). This returns
+    max(0, H_post - G_post): ``host_post_s`` the host seconds of ``post_sync_host_ops``, ``gpu_post_s`` the GPU
+    seconds of the same stretch (dispatch and combine all-to-alls, expert and shared-expert GEMMs, the block's
+    memory-bound passes). A lower bound: host-paced ops bunched at the start of the stretch and GPU-heavy ones at
+    its end expose more. Megatron-Bridge's Qwen3 GB300 recipe states the effect (perf_recipes qwen3_moe.py, on
+    ``moe_use_grouped_tensor``: "the legacy grouped MLP path syncs tokens_per_expert to the host every layer, which
+    serializes the CPU behind the GPU when dispatch is fast")."""
+    return np.maximum(np.asarray(host_post_s, dtype=np.float64) - gpu_post_s, 0.0)
 
 
 def expert_shapes(T, tp, etp, ep, experts: int, top_k: int, load):

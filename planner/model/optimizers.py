@@ -94,6 +94,11 @@ class Matrix:
         return self.rows * self.cols
 
 
+#: the (out x in) weight dimension each of BlockMM's TP splits divides: column-parallel the output rows,
+#: row-parallel the input columns, replicated none
+TP_DIM = {"tp": 0, "row": 1, "none": None}
+
+
 def _mlp(h: int, f: int, gated: bool, fused_fc1: bool) -> tuple[Matrix, ...]:
     up = ((Matrix(2 * f, h, 0),) if fused_fc1 else (Matrix(f, h, 0), Matrix(f, h, 0))) if gated else (Matrix(f, h, 0),)
     return up + (Matrix(h, f, 1),)
@@ -102,19 +107,14 @@ def _mlp(h: int, f: int, gated: bool, fused_fc1: bool) -> tuple[Matrix, ...]:
 def layer_matrices(m: ModelSpec, fused_fc1: bool = True) -> dict[str, tuple[Matrix, ...]]:
     """The Muon matrices of one layer, by class: ``attention``, ``dense_mlp`` (a dense layer's MLP),
     ``moe_other`` (an MoE layer's router, shared experts and their gate) and ``expert`` (one routed
-    expert). Shapes as planner.spec.params counts them (q, k, v apart: Megatron's
-    ``muon_split_qkv``); MLA's down-projections are replicated over TP (Megatron-Core
-    ``linear_q_down_proj`` / ``linear_kv_down_proj``, parallel_mode "duplicated")."""
+    expert). Shapes as planner.spec.params counts them. The attention projections are the block's mms
+    (planner.model.flops ``op_sac_block_mms``, the one place their shapes and TP splits are written), q, k, v
+    apart as Megatron's ``muon_split_qkv`` updates them; MLA's down-projections are replicated over TP
+    (Megatron-Core ``linear_q_down_proj`` / ``linear_kv_down_proj``, parallel_mode "duplicated")."""
+    from planner.model.flops import op_sac_block_mms  # here: flops imports stacks, which imports this module
+
     h = m.hidden
-    if m.mla is not None:
-        a, H = m.mla, m.heads
-        dqk = a.qk_nope_head_dim + a.qk_rope_head_dim
-        q = ((Matrix(a.q_lora_rank, h, None), Matrix(H * dqk, a.q_lora_rank, 0)) if a.q_lora_rank
-             else (Matrix(H * dqk, h, 0),))
-        attn = q + (Matrix(a.kv_lora_rank + a.qk_rope_head_dim, h, None),
-                    Matrix(H * (a.qk_nope_head_dim + a.v_head_dim), a.kv_lora_rank, 0), Matrix(h, H * a.v_head_dim, 1))
-    else:
-        attn = (Matrix(m.q_dim, h, 0), Matrix(m.kv_dim, h, 0), Matrix(m.kv_dim, h, 0), Matrix(h, m.q_dim, 1))
+    attn = tuple(Matrix(mm.n, mm.k, TP_DIM[mm.shard]) for mm in op_sac_block_mms(m)["attn"])
     out = {"attention": attn, "dense_mlp": _mlp(h, m.dense_width, m.gated, fused_fc1), "moe_other": (), "expert": ()}
     if m.moe is not None:
         e = m.moe

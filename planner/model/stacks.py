@@ -332,6 +332,10 @@ class Stack:
     #: a few host ops per MoE layer; otherwise one GEMM launch per local expert (SequentialMLP,
     #: HF/torchtitan loops over experts)
     moe_grouped_gemm: bool = False
+    #: the MoE block is Megatron-Core's MoELayer (router, MoEAlltoAll / MoEFlex token dispatcher, TEGroupedMLP): the
+    #: host ops it dispatches past the dispatcher's device-to-host sync (planner.model.moe ``post_sync_host_ops``) are
+    #: GPU idle where they outlast the GPU work past the sync (``post_sync_exposed_s``)
+    moe_megatron_layer: bool = False
     #: the activation (and its gradient) sent between pipeline stages is split across the TP
     #: ranks, each sending 1/tp, and all-gathered over NVLink on the receiving stage: Megatron-LM's
     #: scatter/gather optimisation (Narayanan et al. 2021 §4.1, ``--scatter-gather-tensors-in-pipeline``,
@@ -1207,7 +1211,7 @@ STACKS: dict[str, Stack] = {
         "megatron-core", has_compile=False, tp_overlaps=("te", "none"), loss="megatron_ce", vocab_pad=128, layer_ops=20.0, head_ops=20.0, kernels_layer=12.0, fused_norm_linear=True, attn_kernel="cudnn",
         doc_masking=True,
         caches_fp8_weights=True, te_linears=True, tp_bwd_async=True, fused_glu=True, fp8_weight_bytes=2.0, fp8_param_gather=True,
-        moe_grouped_gemm=True,
+        moe_grouped_gemm=True, moe_megatron_layer=True,
         module_recompute=True, partial_recompute=True, moe_probs_in_experts=True, offloads=("activation", "optimizer"), overlap_p2p=True,
         has_megatron_fsdp=True, moe_dispatchers=("alltoall", "deepep", "hybridep"), has_moe_a2a_overlap=True,
         has_cuda_graphs=True,

@@ -46,7 +46,8 @@ exposed after the optimizer step. ZeRO-2 keeps only its gradient
 partition, so it reduce-scatters after every micro-batch's backward, each bucketed the same way.
 Communication hidden under compute is not free: NCCL's kernels hold SMs while they run, so the
 compute they overlap runs on the rest (``physics.nccl_overlap_slowdown``; ZeRO-3 collectives and
-the overlapped DP reduce).
+the overlapped DP reduce). Where ZeRO-3's collectives outlast the compute, the slowed compute ends
+under them and adds nothing (``physics.nccl_slowdown_exposed``).
 
 Pipeline sends: one activation (forward) and one gradient (backward) per micro-batch per model
 chunk, i.e. v of each under the interleaved schedule (Narayanan et al. 2021 §2.2), split across
@@ -417,6 +418,11 @@ def _layer_terms(m: ModelSpec, t: TrainingSpec, hw: HardwareOption, fw: Framewor
         moe_act_eager = eff.memory_time(ml.eager.act_fwd_bytes, hbm) + ml.eager.syncs * moe_mech.MOE_SYNC_OPS * eff.launch_s
         moe_host = ml.host_ops
         moe_sync = ml.sync_s  # the dispatcher's device-to-host sync (moe.MOE_SYNC_OPS)
+        # past that sync the host has no lead: what its ops there take beyond the GPU's work there is GPU idle
+        # (moe.post_sync_exposed_s; the all-to-alls on the compute stream, as ep_fwd prices them)
+        moe_sync = moe_sync + np.where(moe_sync > 0, moe_mech.post_sync_exposed_s(
+            moe_mech.post_sync_host_ops(ml.host_ops, fw) * eff.launch_s,
+            ml.fwd_mlp + 2 * ml.a2a + mb_moe_extra + moe_eager_f), 0.0)
         moe_shared = ml.fwd_shared
         # shared experts on their own stream beside the routed path (AutoModel's Stack.moe_shared_stream, Megatron-Core's
         # moe_shared_expert_overlap: moe.SHARED_STREAM_SCHEDULES): the dispatch and combine they hide in the forward
@@ -771,7 +777,13 @@ def _dp_terms(m, t, hw, c_cols, dp_grad_bytes, fw=None, etp=None):
     per wrapped block (FSDP/FSDP2 wrap each transformer block) or one per
     ``Stack.zero3_bucket_params`` parameters (DeepSpeed ``stage3_prefetch_bucket_size``,
     default 5e7), each paying the ring's per-step latency (n - 1) alpha: at thousands of ranks
-    this latency, not the bandwidth, is what the step waits on."""
+    this latency, not the bandwidth, is what the step waits on.
+
+    ZeRO-3's gathers move 16-bit weights even where ``fp8_param_gather_on`` holds (the memory model then stores
+    FP8 weights; Megatron-FSDP allocates FP8 weight buffers under ``--fp8-param-gather``). Gathering them at the
+    recipe's width was tried (2026-12-03): Together AI's B200 Llama 3.1 70B FP8 Megatron-FSDP rows at 64 / 128 / 256
+    / 512 / 592 GPUs go -3.3 / -2.0 / -7.3 / +5.7 / +8.4% -> -7.8 / -6.2 / -9.0 / -15.3 / -11.9% (their 5-layer
+    activation offload is not priced) and mbridge_all's GB200 / GB300 70B rows 0.5-2 points faster: not taken."""
     pp, tp, cp, dp, ep, zero = c_cols[:6]
     dp_shard = dp if len(c_cols) < 7 else c_cols[6]
     vpp = np.ones_like(pp) if len(c_cols) < 8 else c_cols[7]
@@ -1123,6 +1135,33 @@ def _frozen(x, free: tuple[str, ...] = ()):
     return x
 
 
+def _candidate_flops(m: ModelSpec, t: TrainingSpec, fw: Stack, c: Candidates, mb, span,
+                     causal_kernels: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(model, hardware) FLOPs of one step of each candidate, the MFU and HFU numerators (flops.training_step_flops):
+    the hardware count with what the candidate's recompute re-runs. ``mb``: the micro-batches as floats, ``span``: the
+    attention's keys per query (flops.attention_span)."""
+    seq, gb, n = float(t.seq_len), float(t.global_batch), len(c)
+    # HFU's selective recompute re-runs what the step timed: the stack's policy (Megatron-Core's module list,
+    # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
+    # core (which it saves) instead of every second mm and the MoE experts it re-runs
+    kw = selective_kw(fw, t, m)
+    # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
+    # pipeline.rebuilt_layers, the recomputed_fraction the step timed). Until 2026-12-03 layer SAC's rebuilt
+    # layers were left out of HFU (counted as the attention-core recompute)
+    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
+    if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
+        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
+                                 causal_kernel=causal_kernels, full_fraction=f_rc)
+        return tuple(np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
+    fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
+                             causal_kernel=causal_kernels, **kw)  # per recompute code
+    model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
+    if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
+        hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
+        hw_flops = np.where(rc_hw == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
+    return model_flops, hw_flops
+
+
 def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, *,
               overlap_grad_reduce: bool | None = None, tp_comm_overlap: float = 0.0,
               causal_kernels: bool = True, dp_grad_bytes: float | None = None,
@@ -1366,7 +1405,8 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
 
     # ZeRO-3 / FSDP: per micro-batch all-gather of weights (fwd, bwd) and reduce-scatter of grads,
     # prefetched one layer ahead under compute: exposed beyond the compute they overlap, plus the
-    # first layer's gather (nothing to hide it under)
+    # first layer's gather (nothing to hide it under), plus the compute NCCL's SMs slow where that
+    # outlasts the collectives
     z3 = (dz >= 3) & ~held
     # reshard_after_forward (FSDP2 default, DeepSpeed ZeRO-3 always): parameters are gathered
     # again for the backward; without it they stay gathered from forward to backward (ZeRO-2-like
@@ -1379,7 +1419,9 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         """exposed per micro-batch on ``rows``; the hidden part still costs compute: NCCL's kernels hold SMs"""
         zk, ts, ag = z3_mb[dinv[rows]], t_stage[rows], D["ag3"][dinv[rows]]
         z3_slow = physics.nccl_overlap_slowdown(np.minimum(zk, ts), eff.sm_count, nccl_sms[rows])
-        return np.maximum(0.0, zk - ts) + ag / per_layer[rows] + z3_slow
+        # where the collectives outlast the compute, the slowed compute ends under them (physics.nccl_slowdown_exposed)
+        beyond = np.maximum(0.0, zk - ts)
+        return beyond + ag / per_layer[rows] + physics.nccl_slowdown_exposed(z3_slow, beyond)
 
     z3_exposed_mb = _on_rows(z3[dinv], z3_exposed)
     # ZeRO-2 keeps only its 1/dp gradient partition (memory.zero_bytes_per_param), so there is no
@@ -1481,25 +1523,7 @@ def step_time(m: ModelSpec, t: TrainingSpec, c: Candidates, hw: HardwareOption, 
         "offload": m_micro * off_mb + off_step,
         "data_stall": np.zeros(n),
     })
-    # HFU's selective recompute re-runs what the step above timed: the stack's policy (Megatron-Core's module list,
-    # torchtitan's per-op SAC: flops.SELECTIVE_RECOMPUTE). Until 2026-12-03 per-op SAC was counted as the attention
-    # core (which it saves) instead of every second mm and the MoE experts it re-runs
-    kw = selective_kw(fw, t, m)
-    # the layers rebuilt whole and their share (Megatron's block method, torchtitan layer SAC's every n-th layer:
-    # pipeline.rebuilt_layers, the recomputed_fraction the step above timed). Until 2026-12-03 layer SAC's rebuilt
-    # layers were left out of HFU (counted as the attention-core recompute)
-    rc_hw, f_rc = rebuilt_layers(c.rc, c.rn, m.layers or 1, c.pp, c.chunks, fw.layer_sac_every if m.is_transformer else 0)
-    if frozen_base(m, t):  # peft's per-call delta FLOPs: once per micro-batch of the candidate's size
-        fl = training_step_flops(m, t, seq, gb, rc_hw, t.flash_attention, micro_batch=mb, attn_span=span, **kw,
-                                 causal_kernel=causal_kernels, full_fraction=f_rc)
-        model_flops, hw_flops = (np.broadcast_to(fl[k], (n,)) for k in ("model", "hardware"))
-    else:
-        fl = training_step_flops(m, t, seq, gb, np.arange(3), t.flash_attention, attn_span=span,
-                                 causal_kernel=causal_kernels, **kw)  # per recompute code
-        model_flops, hw_flops = (np.broadcast_to(fl[k], (3,))[rc_hw] for k in ("model", "hardware"))
-        if np.any(f_rc[rc_hw == 2] < 1.0):  # step_flops' full-recompute term is linear in full_fraction
-            hw_none, hw_full = np.broadcast_to(fl["hardware"], (3,))[[0, 2]]
-            hw_flops = np.where(rc_hw == 2, hw_none + f_rc * (hw_full - hw_none), hw_flops)
+    model_flops, hw_flops = _candidate_flops(m, t, fw, c, mb, span, causal_kernels)
     gpus = c.gpus.astype(np.float64)
     out.update(
         step_time_s=step, t_fwd_mb=t_fwd_mb, t_bwd_mb=t_bwd_mb, t_dp_comm=t_dp, t_optimizer=t_opt,

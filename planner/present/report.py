@@ -335,16 +335,26 @@ def _sensitivity_table(df: pd.DataFrame, label: str, spot: bool = False, noun: s
 def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: str = "job",
                  sensitivity_inputs=SENSITIVITY_INPUTS, with_charts: bool = True) -> Report:
     """The report as sections, from a ``recommend`` result for ``job``."""
+    best = rec["best"]
+    title = f"Budget review: training {best['model']}: {params_str(best)}"
+    secs = [_recommendation_section(job, rec), _alternatives_section(rec, with_charts), _cost_section(rec),
+            _memory_section(best, with_charts), _step_time_section(best, with_charts)]
+    sensitivity_sec, sweeps = _sensitivity_section(job, rec, catalog, profile, sensitivity_inputs, with_charts)
+    secs.append(sensitivity_sec)
+    scaled = _scaling_section(rec, rec["spot"])
+    if scaled is not None:
+        secs.append(scaled)
+    secs += [_risks_section(job, rec, sweeps), _assumptions_section(job, rec, catalog, job_name)]
+    return Report(title, secs, summary_of(rec))
 
+
+def _recommendation_section(job: JobSpec, rec: dict) -> Section:
+    """The answer: the plan in one sentence, its figures (time, cost, memory, limits, the job's constraints against
+    them), the stacks compared when the search chose one, and what moves the ranking."""
     best, spot = rec["best"], rec["spot"]
     cost = best["cost"]
     mem = best["memory_per_gpu_bytes"]
     unit = best.get("throughput_unit", "tokens")
-    headroom = 1 - mem["total"] / mem["capacity"]
-    title = f"Budget review: training {best['model']}: {params_str(best)}"
-    secs: list[Section] = []
-
-    # --- recommendation
     s = Section("Recommendation")
     risk = cost.get("spot_risk") if spot else None  # spot: the expected time and cost the plan is ranked on
     cf = cost.get("checkpoint_failures")  # the job's checkpoint section: ranked with its pauses and failures
@@ -391,9 +401,13 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                               f"training.framework auto: the best plan of each stack on {rec['objective']}"))
     if rec.get("caveats"):
         s.blocks.append(["Moves the ranking: " + c for c in rec["caveats"]])
-    secs.append(s)
+    return s
 
-    # --- alternatives
+
+def _alternatives_section(rec: dict, with_charts: bool) -> Section:
+    """The ranked alternatives (best layout per hardware and node count), the cost-time chart and the Pareto front."""
+    best, spot = rec["best"], rec["spot"]
+    cf = best["cost"].get("checkpoint_failures")
     s = Section("Top alternatives")
     rows = []
     for i, r in enumerate(rec["ranked"], 1):
@@ -420,9 +434,13 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                                 fmt_usd(p["cost"])]
                                for p in pareto[:10]], "Pareto front: no other plan is both faster and cheaper"
                               + (f"; {caveat}" if caveat else "")))
-    secs.append(s)
+    return s
 
-    # --- cost
+
+def _cost_section(rec: dict) -> Section:
+    """What the run costs on-demand, on spot, bought or committed, and the buy-vs-rent inputs used."""
+    best = rec["best"]
+    cost = best["cost"]
     s = Section("Cost: on-demand, spot, or buy")
     # a bare GPU has no price: "On-demand: - (0.00 $/node-h x 4 nodes x 215 h)" was printed
     lines = [f"On-demand: {fmt_usd(cost['cost_ondemand_usd'])} "
@@ -477,9 +495,12 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(Table(["on-prem input", "value", "from"],
                               [[k, _input_value(v["value"]), v["source"]] for k, v in buy["inputs"].items()],
                               "buy-vs-rent inputs used (set them in the job's onprem: section or a catalog override)"))
-    secs.append(s)
+    return s
 
-    # --- breakdowns
+
+def _memory_section(best: dict, with_charts: bool) -> Section:
+    """The most loaded rank's memory by part against the device's capacity."""
+    mem = best["memory_per_gpu_bytes"]
     s = Section(f"Memory per {device_of(best['hardware'])}")
     if with_charts:
         s.blocks.append(Chart("memory", charts.memory_chart(best), f"memory of the most loaded rank by part vs {device_of(best['hardware'])} capacity"))
@@ -488,7 +509,11 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
                             "<0.1%" if 0 < mem[k] / mem["total"] < 0.0005 else fmt_pct(mem[k] / mem["total"])] for k in charts.MEMORY_PARTS]
                           + [["total", f"{mem['total'] / GiB:.2f}", f"of {mem['capacity'] / GiB:.0f} GiB capacity"]],
                           f"most loaded rank: {mem.get('most_loaded_stage', 'first')} pipeline stage"))
-    secs.append(s)
+    return s
+
+
+def _step_time_section(best: dict, with_charts: bool) -> Section:
+    """Where the step time goes, by part, and the simulation's busy and data-wait shares where it ran."""
     s = Section("Where the step time goes")
     if with_charts:
         s.blocks.append(Chart("step_time", charts.breakdown_chart(best), "step time by part"))
@@ -501,9 +526,16 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         s.blocks.append(f"Simulated ({sim.get('steps') or sim.get('simulated_steps') or 'some'} steps of the data pipeline "
                         f"and synchronisation): GPU busy {fmt_pct(sim.get('gpu_busy_share'))} of the time, waiting for data "
                         f"{fmt_pct(sim.get('data_wait_share'))}.")
-    secs.append(s)
+    return s
 
-    # --- sensitivity
+
+def _sensitivity_section(job: JobSpec, rec: dict, catalog, profile, sensitivity_inputs,
+                         with_charts: bool) -> tuple[Section, dict]:
+    """One input of the plan changed at a time (``sensitivity``), each sweep a table: the section and the sweeps by
+    input (the risks read the node-count and network ones)."""
+    best, spot = rec["best"], rec["spot"]
+    cost = best["cost"]
+    caveat = _analytic_caveat(best)
     s = Section("Sensitivity")
     s.blocks.append("Each row changes one input of the recommended plan and holds the rest "
                     "(same analytic model as the search; impossible layouts say why)."
@@ -523,12 +555,17 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if with_charts and "nodes" in sweeps:
         s.blocks.append(Chart("sensitivity_nodes", charts.sensitivity_chart(sweeps["nodes"], "nodes", spot),
                               "time and cost vs node count"))
-    secs.append(s)
-    scaled = _scaling_section(rec, spot)
-    if scaled is not None:
-        secs.append(scaled)
+    return s, sweeps
 
-    # --- risks
+
+def _risks_section(job: JobSpec, rec: dict, sweeps: dict) -> Section:
+    """What could make the plan late or short: what limits it now and next, memory headroom, the network, spot,
+    checkpoints and failures, the model's error against the job's deadline and budget, advice, calibration."""
+    best = rec["best"]
+    cost = best["cost"]
+    cf = cost.get("checkpoint_failures")
+    mem = best["memory_per_gpu_bytes"]
+    headroom = 1 - mem["total"] / mem["capacity"]
     s = Section("Risks")
     risks = [f"Limits now: {best.get('bottleneck', '-')}."]
     if "nodes" in sweeps:
@@ -565,9 +602,14 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
         risks.append(f"No calibration was measured on this {device_of(best['hardware'])} type: efficiencies are priors from public "
                      f"measurements, so step time can be off by the prior's error ({calibrate_hint(best['hardware']['gpu'], 'on one node')}).")
     s.blocks.append(risks)
-    secs.append(s)
+    return s
 
-    # --- assumptions
+
+def _assumptions_section(job: JobSpec, rec: dict, catalog, job_name: str) -> Section:
+    """Prices, on-prem parameters, peaks and efficiencies (measured or prior), and every assumption and note."""
+    best = rec["best"]
+    buy = best["cost"].get("buy")
+    inp = rec.get("inputs") or {}
     s = Section("Assumptions")
     s.blocks.append(_price_rows(rec, catalog))
     onprem_rows = _onprem_rows(catalog, best["hardware"]["gpu"], job.onprem) if buy else []
@@ -582,8 +624,7 @@ def build_report(job: JobSpec, rec: dict, catalog=None, profile=None, job_name: 
     if noted:
         s.blocks.append(["Assumed: " + a for a in noted])
     s.blocks.append(f"Job: {job_name}; generated {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC by planner.")
-    secs.append(s)
-    return Report(title, secs, summary_of(rec))
+    return s
 
 
 # --------------------------------------------------------------------------------------------

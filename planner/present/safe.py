@@ -54,6 +54,17 @@ def esc(s) -> str:
     return _markup_escape(clean(s))
 
 
+#: the marked lines printed under a result: each line's prefix and style (rich markup around the escaped text)
+MARKS = {"advice": "[yellow]advice:[/] {}", "note": "[dim]note: {}[/]", "assumed": "[dim]assumed: {}[/]"}
+
+
+def print_marked(con, mark: str, lines) -> None:
+    """Each of ``lines`` on its own line, marked as ``MARKS[mark]`` says; the text escaped (``esc``): a plan's
+    advice, notes and assumptions hold the user's names."""
+    for line in lines:
+        con.print(MARKS[mark].format(esc(line)))
+
+
 class SafeConsole(Console):
     """A rich Console that cannot be driven by the text it prints (see the module docstring)."""
 

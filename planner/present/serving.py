@@ -11,7 +11,7 @@ from hardware_catalog.tables import column_width, table_width
 
 from planner.results import ServingPlan
 from planner.simulate.serving import cut_words
-from planner.present.safe import esc
+from planner.present.safe import esc, print_marked
 from planner.units import duration_column, fmt_given, fmt_rate, fmt_sig, fmt_usd
 
 
@@ -155,8 +155,7 @@ def render_serving(con, res: ServingPlan, top: int = 12) -> None:
         con.print(f"[dim]does not work{broken}: {r['gpu']} TP{r['tp']}"
                   f"{' ' + r['precision'] if multi and r.get('precision') else ''}: {r.get('reason', '')}[/]")
     con.print(f"[dim]definitions: {res['definitions']}[/]")
-    for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {a}[/]")
+    print_marked(con, "assumed", res.get("assumptions", []))
 
 
 #: where a plan's simulation bound came from (``ServingSimulation.plan_event_bound_from``), in the plan bound's line

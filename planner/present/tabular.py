@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from planner.present.safe import esc
+from planner.present.safe import esc, print_marked
 from planner.results import TabularPlan
 from planner.units import fmt_hours_column, fmt_usd_cents as _usd
 
@@ -33,5 +33,4 @@ def render_tabular(con, res: TabularPlan, top: int = 10) -> None:
     con.print(f"[dim]GPU rate: {esc(res['gpu_rate_source'])}[/]")
     for r in res["rejected"][:5]:
         con.print(f"[dim]does not fit: {esc(r['instance'])}: {esc(r['reason'])}[/]")
-    for a in res["assumptions"]:
-        con.print(f"[dim]assumed: {esc(a)}[/]")
+    print_marked(con, "assumed", res["assumptions"])

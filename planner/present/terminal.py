@@ -7,7 +7,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 
-from planner.present.safe import esc
+from planner.present.safe import esc, print_marked
 from planner.search.explain import LABELS, STACK_COLUMNS, host_misfit, mfu_hfu, stack_table_cells
 
 from planner.simulate.failures import MIN_GOODPUT
@@ -126,10 +126,8 @@ def render_estimate(con: Console, res: dict) -> None:
     if res.get("accuracy"):
         con.print(esc(accuracy_line(res["accuracy"])), highlight=False)
     con.print(Group(memory_table(res), breakdown_table(res)))
-    for a in res.get("advice", []):
-        con.print(f"[yellow]advice:[/] {esc(a)}")
-    for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {esc(a)}[/]")
+    print_marked(con, "advice", res.get("advice", []))
+    print_marked(con, "assumed", res.get("assumptions", []))
     inp = res.get("inputs")
     if inp:
         meas = ", ".join(inp["efficiencies_measured"]) or "none"
@@ -241,12 +239,9 @@ def render_recommendation(con: Console, res: dict, top: int) -> None:
         con.print(esc(accuracy_line(best["accuracy"])), highlight=False)
     con.print(breakdown_table(best))
     con.print(f"[bold]limits:[/] {esc(best['bottleneck'])}")
-    for a in best.get("advice", []):
-        con.print(f"[yellow]advice:[/] {esc(a)}")
-    for n in res.get("notes", []):
-        con.print(f"[dim]note: {esc(n)}[/]")
-    for a in res.get("assumptions", []):
-        con.print(f"[dim]assumed: {esc(a)}[/]")
+    print_marked(con, "advice", best.get("advice", []))
+    print_marked(con, "note", res.get("notes", []))
+    print_marked(con, "assumed", res.get("assumptions", []))
 
 
 def stack_table(rows: list[dict], objective: str) -> Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
+from typing import NoReturn
 
 import numpy as np
 
@@ -416,30 +417,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
                         continue
                     cf = cv.take(np.flatnonzero(fits))
                     st = step_time(job.model, var.training, cf, hw, framework=var.stack, memo=memo)
-                    hours = steps * st["step_time_s"] / 3600.0
-                    extra = {}
-                    evj = candidates_eval(job, st, cf, hw)
-                    if evj is not None:  # the job's evaluation passes: in the time to train, before spot and checkpoints
-                        hours = hours + evj["seconds"] / 3600.0
-                        extra = dict(eval_hours=np.broadcast_to(evj["seconds"] / 3600.0, hours.shape))
-                    cost = rent_cost(hours, cf.nodes, price)
-                    compute_hours = hours
-                    spot_priced = con.spot and spot_model is not None and price
-                    if spot_priced:
-                        e = _on_stack(spot_model, var.stack)(hw, hours, cf.nodes, st["step_time_s"], price)
-                        extra = dict(extra, compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
-                                     spot_overhead=e["overhead"])
-                        hours, cost = e["hours"], e["cost"]
-                    if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
-                        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours, stack=var.stack)
-                        if not spot_priced:  # (the spot model's expectation already holds them)
-                            hours = ot["expected_hours"]
-                            cost = rent_cost(hours, cf.nodes, price)
-                            extra = dict(extra, compute_hours=compute_hours)
-                        # one goodput everywhere (this column, cost.checkpoint_failures.goodput, the terminal's
-                        # checkpoints line): the checkpoint pauses' and node failures' alone, spot interruptions
-                        # aside (spot_overhead holds those)
-                        extra.update(goodput=ot["goodput"])
+                    hours, cost, extra = _priced(job, st, cf, hw, price, steps, var.stack, spot_model, overhead)
                     frames.append((len(cf), dict(
                         opt=k, chunk=j, group=g, variant=v, idx=np.arange(len(cf)),
                         **({"framework": grp.name} if auto else {}),  # the stack, when the search chose it
@@ -467,16 +445,130 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     listed_out = _listed_left_out(cat, job, opts, off_platform, left_out)
     listed = {cat.gpu(g).name for g in job.constraints.gpus or []}
     searched = {o.gpu.name for o in opts} - set(off_platform) - set(left_out)
-    if not frames and listed_out and not (listed & searched):
+    if not frames:
+        _refuse_empty_search(job, opts, live, listed_out, listed & searched, too_big, refused, regroup, evaluated,
+                             closest_mem)
+    # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
+    # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
+    # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
+    frames.sort(key=lambda f: (f[1]["opt"], f[1]["group"], f[1]["variant"], f[1]["chunk"]))
+    df = _table(frames)
+    if (df["dp_shard"] == df["dp"]).all():  # no HSDP row: the table (and --csv) as without the option
+        df = df.drop(columns="dp_shard")
+    n_fit = len(df)
+    objective = con.objective
+    assumptions = _search_assumptions(job, cat, opts, live, searched, off_platform, left_out, lists, refused,
+                                      refused_rows, regroup)
+    hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
+    if df["cost"].isna().all() and objective != "time":
+        objective = "time"
+        assumptions.append("no price known for any option: ranked by time")
+    keep = _within_constraints(job, df, hcol, ccol, overhead, assumptions)
+    fitting = set(df["group"])  # stack groups with a plan that fits, before the constraints
+    df = df[keep]
+    # the tie groups of the objective's own measure only (cost_bucket sorts: ~0.5 s a call on 2M rows)
+    df = df.assign(**({"usd_per_token_bucket": cost_bucket(df[ucol] * 1e12)} if objective == "tokens_per_dollar"
+                      else {"cost_bucket": cost_bucket(df[ccol])} if objective != "time" else {}))
+    df = df.sort_values(rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
+    df = df.drop(columns=[c for c in ("cost_bucket", "usd_per_token_bucket") if c in df.columns])
+    df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
+
+    def plan_of(r):  # a table row as a full Plan, under its stack group's job and variant
+        grp = groups[int(r.group)]
+        var = grp.variants[int(r.variant)]
+        p = _plan(variant_job(grp.job, var), opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.group), int(r.variant))],
+                  int(r.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
+        return overhead.plan(p) if overhead is not None else p
+
+    # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
+    best_per_hw = df.drop_duplicates(["hardware", "nodes"])
+    shown = best_per_hw.head(top)
+    ranked = tuple(plan_of(r) for r in shown.itertuples())
+    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
+    weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
+        plan_of(r) for r in best_per_hw.iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
+    pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
+    hw_best = opts[int(shown.iloc[0]["opt"])]
+    shown_hw = {r.hardware.name for r in ranked}
+    notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
+    # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
+    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
+        f"constraints.gpus: left out — {x}" for x in listed_out)
+    hidden = ["opt", "chunk", "group", "variant", "idx"]
+    best_group = groups[int(shown.iloc[0]["group"])]
+    best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
+    best_searched = searched_options(list(best_group.variants))
+    stacks = ()
+    if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
+        per = {int(r.group): plan_of(r) for r in df.drop_duplicates("group").itertuples()}
+        per[int(shown.iloc[0]["group"])] = ranked[0]
+        stacks = stack_comparison(groups, per, ranked[0], objective, con, fitting, closest, refused)
+        assumptions.append(stack_choice_line(stacks, objective))
+    elapsed = time.perf_counter() - t0
+    return Recommendation(
+        objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
+        feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
+        best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot), ranked=ranked,
+        pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
+        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, best_searched,
+                                                                         best_layout(ranked[0])),),
+        inputs=inputs_provenance(hw_best, best_group.job, best_stack, best_searched, best_layout(ranked[0])),
+        table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
+        price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
+    )
+
+
+def _priced(job: JobSpec, st: dict, cf, hw, price, steps: float, stack, spot_model, overhead):
+    """``(hours, cost, extra)`` of the fitting rows ``cf`` (step times ``st``) as the table ranks and filters them:
+    the steps' time plus the job's evaluation passes (``candidates_eval``), rented at ``price``; on a spot price the
+    spot model's expected hours and cost, else, with a checkpoint section, the expectation under its pauses and node
+    failures (``overhead.table``). ``extra``: the columns that go with them (``eval_hours``, ``compute_hours``, the
+    spot cost range and overhead, ``goodput``), in that order."""
+    con = job.constraints
+    hours = steps * st["step_time_s"] / 3600.0
+    extra = {}
+    evj = candidates_eval(job, st, cf, hw)
+    if evj is not None:  # the job's evaluation passes: in the time to train, before spot and checkpoints
+        hours = hours + evj["seconds"] / 3600.0
+        extra = dict(eval_hours=np.broadcast_to(evj["seconds"] / 3600.0, hours.shape))
+    cost = rent_cost(hours, cf.nodes, price)
+    compute_hours = hours
+    spot_priced = con.spot and spot_model is not None and price
+    if spot_priced:
+        e = _on_stack(spot_model, stack)(hw, hours, cf.nodes, st["step_time_s"], price)
+        extra = dict(extra, compute_hours=hours, cost_low=e["cost_low"], cost_high=e["cost_high"],
+                     spot_overhead=e["overhead"])
+        hours, cost = e["hours"], e["cost"]
+    if overhead is not None:  # the job's checkpoint pauses and node failures, after the spot columns
+        ot = overhead.table(cf.nodes, cf.gpus, st["step_time_s"], compute_hours, stack=stack)
+        if not spot_priced:  # (the spot model's expectation already holds them)
+            hours = ot["expected_hours"]
+            cost = rent_cost(hours, cf.nodes, price)
+            extra = dict(extra, compute_hours=compute_hours)
+        # one goodput everywhere (this column, cost.checkpoint_failures.goodput, the terminal's
+        # checkpoints line): the checkpoint pauses' and node failures' alone, spot interruptions
+        # aside (spot_overhead holds those)
+        extra.update(goodput=ot["goodput"])
+    return hours, cost, extra
+
+
+def _refuse_empty_search(job: JobSpec, opts, live, listed_out, listed_searched, too_big, refused, regroup,
+                         evaluated: int, closest_mem) -> NoReturn:
+    """Why the search ranked nothing, raised as the one error that says it, in this order: every GPU the job lists is
+    left out (``listed_out``; ``listed_searched`` the listed ones searched); every option is outside the job's GPU
+    limits (``too_big``); each searched stack refuses every layout (``refused``, ``regroup``: recommend's counts); no
+    layout was valid to evaluate (a rule none meets, else one option's reason); else nothing fits in memory, naming
+    the nearest layout (``closest_mem``) and what would free memory."""
+    if listed_out and not listed_searched:
         # every GPU the job names is left out (no stack runs on it, no low-precision peak): the list is the answer
         raise InputError("constraints.gpus", "every GPU it lists is left out: " + "; ".join(listed_out))
-    if not frames and too_big and len(too_big) == len(opts):
+    if too_big and len(too_big) == len(opts):
         _raise_outside_limits(job, too_big)
         raise too_big[0]
     all_refused = [refusal_error(grp.variants[0].stack, refused[g], regroup=regroup[g]) for g, grp in live]
-    if not frames and not evaluated and all_refused and all(e is not None for e in all_refused):
+    if not evaluated and all_refused and all(e is not None for e in all_refused):
         raise all_refused[0]
-    if not frames and not evaluated:  # no layout to evaluate: a layout rule, not memory, is why
+    if not evaluated:  # no layout to evaluate: a layout rule, not memory, is why
         # a layout rule some instance's layouts break comes first: that a one-node instance is below min_gpus is true
         # of every such instance and says nothing of the job (a 2-layer model with a global batch of 8 at min_gpus
         # 512 was blamed on "aws:g6.xlarge is single-node only", not on its batch)
@@ -491,27 +583,26 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         for hw, reason in sorted(reasons, key=lambda hr: hr[1].field in sizes)[:1]:
             raise InfeasibleError(reason.field, f"{reason.message} (on {hw.name}, no layout the job's fixed fields "
                                                 "allow is valid)")
-    if not frames:
-        hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
-        base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
-        searched0 = searched_options(list(live[0][1].variants))
-        off = "" if (base.optimizer_offload or "optimizer_offload" in searched0) else (
-            ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
-            else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
-        # recompute is worth naming only when the job fixes a lighter one: left open, full recompute was
-        # searched (the nearest plan may already run it: "nearest: ... rc:full ... — recompute (training.recompute: full)")
-        rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
-        raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
-                              + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
-    # the table in one order whatever the chunk size: by option, stack, variant, then chunk (the loops above go chunk
-    # by chunk, so an option over more than one chunk listed chunk 0's variants before chunk 1's, and equally ranked
-    # rows -- the stable sort below keeps them in this order -- came out in an order set by where the chunks fell)
-    frames.sort(key=lambda f: (f[1]["opt"], f[1]["group"], f[1]["variant"], f[1]["chunk"]))
-    df = _table(frames)
-    if (df["dp_shard"] == df["dp"]).all():  # no HSDP row: the table (and --csv) as without the option
-        df = df.drop(columns="dp_shard")
-    n_fit = len(df)
-    objective = con.objective
+    hint = f"; nearest: {closest_mem[1]}" if closest_mem else ""
+    base = live[0][1].variants[0].stack  # an offload the job switched off, or its stack lacks, is worth naming
+    searched0 = searched_options(list(live[0][1].variants))
+    off = "" if (base.optimizer_offload or "optimizer_offload" in searched0) else (
+        ", optimizer offload (training.framework.optimizer_offload)" if "optimizer" in base.offloads
+        else ", a stack with optimizer offload (deepspeed, megatron-core, torchtitan)")
+    # recompute is worth naming only when the job fixes a lighter one: left open, full recompute was
+    # searched (the nearest plan may already run it: "nearest: ... rc:full ... — recompute (training.recompute: full)")
+    rc = ", recompute (training.recompute: full)" if job.training.recompute in ("none", "selective") else ""
+    raise InfeasibleError("memory", "no configuration fits in GPU memory" + hint
+                          + " — allow more GPUs (constraints.max_gpus)" + rc + off + ", or a larger-memory GPU")
+
+
+def _search_assumptions(job: JobSpec, cat, opts, live, searched: set, off_platform: dict, left_out: dict, lists: dict,
+                        refused: dict, refused_rows: dict, regroup: dict) -> list[str]:
+    """The assumption lines of a search that ranked plans: the job's own, the hardware left out (not in the catalog,
+    no stack runs on it, no low-precision peak), the stack an open framework was timed on, the recompute lists
+    searched and the layouts each stack refuses (recommend's counts), and the memory headroom over the ``searched``
+    GPUs."""
+    con = job.constraints
     assumptions = list(job.assumptions)
     for line in unmatched_gpus(cat, con, opts, job.training.precision):  # asked for, but nothing to search on
         assumptions.append(f"left out: {line}")
@@ -540,10 +631,15 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
     assumptions.append(f"memory: plans leave {head:.0%} of {mem_noun} memory free for the memory model's error "
                        f"({other_words(plats)} are counted in the plan; constraints.memory_headroom"
                        + (", default" if con.memory_headroom is None else "") + ")")
-    hcol, ccol, ucol = ranked_columns(df)  # with the checkpoint pauses and node failures where the job sets them
-    if df["cost"].isna().all() and objective != "time":
-        objective = "time"
-        assumptions.append("no price known for any option: ranked by time")
+    return assumptions
+
+
+def _within_constraints(job: JobSpec, df, hcol: str, ccol: str, overhead, assumptions: list) -> np.ndarray:
+    """The rows of the search table the job's constraints keep, on the hours and cost columns it is ranked at
+    (``hcol``, ``ccol``): plans that never finish (spot interruptions, node failures) out, the horizon when no
+    deadline is given, the budget and the deadline; what it excludes is said in ``assumptions`` (appended). Raises
+    when no plan finishes or none meets them."""
+    con = job.constraints
     keep = np.ones(len(df), dtype=bool)
     if con.spot or overhead is not None:  # expected goodput 0 (failures outpace every checkpoint cycle): never finishes
         never = ~np.isfinite(df[hcol].to_numpy(dtype=np.float64))
@@ -579,58 +675,7 @@ def recommend(job: JobSpec, catalog=None, profile=None, top: int = 10, progress=
         keep &= (df[hcol] <= con.deadline_hours).to_numpy()
     if not keep.any():
         raise _nothing_meets(df, con, horizon)
-    fitting = set(df["group"])  # stack groups with a plan that fits, before the constraints
-    df = df[keep]
-    # the tie groups of the objective's own measure only (cost_bucket sorts: ~0.5 s a call on 2M rows)
-    df = df.assign(**({"usd_per_token_bucket": cost_bucket(df[ucol] * 1e12)} if objective == "tokens_per_dollar"
-                      else {"cost_bucket": cost_bucket(df[ccol])} if objective != "time" else {}))
-    df = df.sort_values(rank_key(df, objective), na_position="last", kind="stable").reset_index(drop=True)
-    df = df.drop(columns=[c for c in ("cost_bucket", "usd_per_token_bucket") if c in df.columns])
-    df["pareto"] = pareto_mask(df[hcol].to_numpy(), np.nan_to_num(df[ccol].to_numpy(), nan=np.inf))
-
-    def plan_of(r):  # a table row as a full Plan, under its stack group's job and variant
-        grp = groups[int(r.group)]
-        var = grp.variants[int(r.variant)]
-        p = _plan(variant_job(grp.job, var), opts[int(r.opt)], batches[(int(r.opt), int(r.chunk), int(r.group), int(r.variant))],
-                  int(r.idx), cat, con.spot, spot_model, var.stack, searched_options(list(grp.variants)))
-        return overhead.plan(p) if overhead is not None else p
-
-    # the displayed top N: best layout per (hardware, nodes), so rows are real alternatives
-    best_per_hw = df.drop_duplicates(["hardware", "nodes"])
-    shown = best_per_hw.head(top)
-    ranked = tuple(plan_of(r) for r in shown.itertuples())
-    # the "why" weighs the same alternatives whatever --top shows (D.WHY_ALTERNATIVES)
-    weighed = ranked[:D.WHY_ALTERNATIVES] + tuple(
-        plan_of(r) for r in best_per_hw.iloc[len(ranked):D.WHY_ALTERNATIVES].itertuples())
-    pareto_rows = df[df["pareto"]].drop_duplicates(["hardware", "nodes"]).head(25)
-    hw_best = opts[int(shown.iloc[0]["opt"])]
-    shown_hw = {r.hardware.name for r in ranked}
-    notes = tuple(n for o in opts if o.name in shown_hw for n in o.notes)
-    # a GPU the job lists by name and the search left out is said where the ranking is, not only in the assumptions
-    caveats = ranking_caveats(job, ranked, {o.name: o for o in opts}) + tuple(
-        f"constraints.gpus: left out — {x}" for x in listed_out)
-    hidden = ["opt", "chunk", "group", "variant", "idx"]
-    best_group = groups[int(shown.iloc[0]["group"])]
-    best_stack = best_group.variants[int(shown.iloc[0]["variant"])].stack
-    searched = searched_options(list(best_group.variants))
-    stacks = ()
-    if is_auto(job):  # each stack's best plan under the same objective and constraints, against the chosen one
-        per = {int(r.group): plan_of(r) for r in df.drop_duplicates("group").itertuples()}
-        per[int(shown.iloc[0]["group"])] = ranked[0]
-        stacks = stack_comparison(groups, per, ranked[0], objective, con, fitting, closest, refused)
-        assumptions.append(stack_choice_line(stacks, objective))
-    elapsed = time.perf_counter() - t0
-    return Recommendation(
-        objective=objective, spot=con.spot, evaluated=int(evaluated), fits_memory=int(n_fit),
-        feasible=int(len(df)), search_seconds=elapsed, configs_per_second=evaluated / max(elapsed, 1e-9),
-        best=ranked[0], why=why(ranked[0], list(weighed), df, objective, con.spot), ranked=ranked,
-        pareto=tuple(pareto_rows.drop(columns=hidden).to_dict(orient="records")),
-        notes=notes, assumptions=tuple(assumptions) + (stack_assumption(best_group.job, best_stack, searched,
-                                                                         best_layout(ranked[0])),),
-        inputs=inputs_provenance(hw_best, best_group.job, best_stack, searched, best_layout(ranked[0])),
-        table=df.drop(columns=hidden), caveats=caveats, stacks=stacks,
-        price_basis=price_basis(con.spot, job.cluster.price_usd_hr), figures_include=figures_include(ranked[0].cost, con.spot),
-    )
+    return keep
 
 
 def _spot_never_finishes(con) -> tuple[str, str]:

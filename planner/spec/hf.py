@@ -45,31 +45,7 @@ def hf_config_to_fields(cfg: dict, field: str = "model.hf_config") -> dict:
         raise InputError(
             field, f"unsupported model_type {clip(mtype)}; supported: {', '.join(sorted(HF_MAPPERS))}"
         )
-    for key in _POSITIVE_INTS:
-        v = cfg.get(key)
-        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
-            raise InputError(f"{field}.{key}", f"must be a positive integer, got {clip(v)}")
-    for key in _NONNEG_INTS:
-        v = cfg.get(key)
-        if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
-            raise InputError(f"{field}.{key}", f"must be a non-negative integer, got {clip(v)}")
-    for key in _BOOLS:
-        v = cfg.get(key)
-        if v is not None and not isinstance(v, bool):
-            raise InputError(f"{field}.{key}", f"must be true or false, got {clip(v)}")
-    for key in _STRINGS:
-        v = cfg.get(key)
-        if v is not None and not isinstance(v, str):
-            raise InputError(f"{field}.{key}", f"must be a string, got {clip(v)}")
-    for key in _INDEX_LISTS:
-        v = cfg.get(key)
-        if v is not None and not (isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool)
-                                                              and i >= 0 for i in v)):
-            raise InputError(f"{field}.{key}", f"must be a list of non-negative integers, got {clip(v)}")
-    for key in _NUMBERS:
-        v = cfg.get(key)
-        if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf):
-            raise InputError(f"{field}.{key}", f"must be a positive number, got {clip(v)}")
+    _check_key_kinds(cfg, field)
     _check_layer_types(cfg, field)
     try:
         out = mapper(cfg)
@@ -125,6 +101,33 @@ def _check_layer_types(cfg: dict, field: str) -> None:
 # nemotron_h's Mamba and MoE sizes: ModelSpec checks their range, but its lax ints would take "64"
 _POSITIVE_INTS += ("mamba_num_heads", "mamba_head_dim", "n_groups", "ssm_state_size", "conv_kernel", "expand",
                    "chunk_size", "n_routed_experts", "moe_shared_expert_intermediate_size", "moe_latent_size")
+
+
+def _whole(v) -> bool:
+    """A JSON integer (``true`` is a bool, not a size)."""
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+#: what the keys of each kind above must hold, in the order they are checked: (keys, accepts, "must be ...")
+_KEY_KINDS = (
+    (_POSITIVE_INTS, lambda v: _whole(v) and v > 0, "a positive integer"),
+    (_NONNEG_INTS, lambda v: _whole(v) and v >= 0, "a non-negative integer"),
+    (_BOOLS, lambda v: isinstance(v, bool), "true or false"),
+    (_STRINGS, lambda v: isinstance(v, str), "a string"),
+    (_INDEX_LISTS, lambda v: isinstance(v, list) and all(_whole(i) and i >= 0 for i in v),
+     "a list of non-negative integers"),
+    (_NUMBERS, lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf,
+     "a positive number"),
+)
+
+
+def _check_key_kinds(cfg: dict, field: str) -> None:
+    """Every key of ``_KEY_KINDS`` the config sets holds its kind: the first that does not is refused."""
+    for keys, accepts, what in _KEY_KINDS:
+        for key in keys:
+            v = cfg.get(key)
+            if v is not None and not accepts(v):
+                raise InputError(f"{field}.{key}", f"must be {what}, got {clip(v)}")
 
 
 def _llama_like(cfg: dict, qkv_bias: bool = False, head_dim: int | None = None, kv_heads: int | None = None) -> dict:

@@ -2209,6 +2209,59 @@ def _resize(row: ServingOption, qps, lim: ServingLimits = ServingLimits()) -> Se
     return replace(row, **_sized(row, lim.floor(row.tp, row.simulated["replicas"]), qps))
 
 
+def _serving_precisions(m, s: ServingSpec, precisions: Optional[list[str]]) -> list[str]:
+    """The precisions a serving plan searches (``precisions``, else the job's ``serving.precision``), each checked
+    against the model, refused naming where it was asked: known weight formats; MXFP4 only on a model with routed
+    experts; a generic model only what is modelled for it, and none of the LLM-only serving fields (``s``)."""
+    precs = list(dict.fromkeys(precisions or [s.precision]))
+    bad = [p for p in precs if p not in WEIGHT_BYTES]
+    if bad:
+        raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
+    where = "precisions" if precisions else "serving.precision"
+    if m.is_transformer and "mxfp4" in precs:  # refused naming where it was asked (--precisions mxfp4 blamed the job)
+        expert_params(m, where)
+    if not m.is_transformer:
+        unmodelled = [p for p in precs if p not in GENERIC_PRECISIONS]
+        if unmodelled:
+            raise InputError(where,
+                             f"{unmodelled[0]} is not modelled for a generic model ({m.name}): "
+                             f"{GENERIC_UNMODELLED[unmodelled[0]]}; use {', '.join(GENERIC_PRECISIONS)}")
+        llm_only = [f for f in LLM_ONLY_SERVING if f in s.model_fields_set]
+        if llm_only:  # they were planned around unsaid (a CNN with only ttft_ms set had no latency target at all)
+            raise InputError(f"serving.{llm_only[0]}", f"applies to LLMs only; {m.name} is a generic model, served "
+                                                       "as whole samples (p99_latency_ms is one request's latency): "
+                                                       "leave it out")
+    return precs
+
+
+def _no_option_meets(rows: list, where: list, target: ServeTarget) -> InfeasibleError:
+    """Why no serving option is usable, none breaking a constraint: the model fits none (naming the nearest), or the
+    latency target none meets even at batch 1. ``where``: each row's (hardware, serving spec, iteration model)."""
+    fit = [r for r in rows if r.fits]
+    if not fit:
+        # the nearest is the one whose weights take the smallest share of its usable memory: the least
+        # weights per GPU named the 24 GB L4 node "best" for DeepSeek-V3 beside 80 GB H100s at the same TP8
+        near = rows[min(range(len(rows)), key=lambda i: (
+            rows[i].weights_gib_per_gpu * GiB / (where[i][0].gpu.memory_bytes * where[i][1].gpu_memory_utilization),
+            rows[i].tp))]
+        return InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
+                               f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
+                               "nodes (constraints.gpus): a replica is one node's GPUs at most")
+    # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
+    # latency) when none meets it, else TTFT when none meets that; else each target is met by
+    # some option but none meets both (or the simulation rejected every one)
+    tpot_ok = [r for r in fit if target.tpot_s is None or r.tpot_batch1_ms <= target.tpot_s * 1e3]
+    ttft_ok = [r for r in tpot_ok if target.ttft_s is None or r.ttft_batch1_ms is None
+               or r.ttft_batch1_ms <= target.ttft_s * 1e3]
+    if not tpot_ok:
+        field, what, near = "serving.p99_latency_ms", "the latency target", min(fit, key=lambda r: r.tpot_batch1_ms)
+    elif not ttft_ok:
+        field, what, near = "serving.ttft_ms", "the TTFT target", min(tpot_ok, key=lambda r: r.ttft_batch1_ms)
+    else:
+        field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
+    return InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
+
+
 def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True,
                  sim: Optional[SimSettings] = None, precisions: Optional[list[str]] = None,
                  progress: Optional[Callable[[int, int, str], None]] = None,
@@ -2243,24 +2296,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
         raise InputError("serving.p99_latency_ms", "real-time serving needs a latency target (or mode: batch)")
     target = ServeTarget(tpot_s=s.p99_latency_ms / 1e3 if (realtime and s.p99_latency_ms) else None,
                          ttft_s=s.ttft_ms / 1e3 if (realtime and s.ttft_ms) else None, qps=s.qps)
-    precs = list(dict.fromkeys(precisions or [s.precision]))
-    bad = [p for p in precs if p not in WEIGHT_BYTES]
-    if bad:
-        raise InputError("precisions", f"unknown precision {bad[0]!r}; one of {', '.join(WEIGHT_BYTES)}")
-    where = "precisions" if precisions else "serving.precision"
-    if m.is_transformer and "mxfp4" in precs:  # refused naming where it was asked (--precisions mxfp4 blamed the job)
-        expert_params(m, where)
-    if not m.is_transformer:
-        unmodelled = [p for p in precs if p not in GENERIC_PRECISIONS]
-        if unmodelled:
-            raise InputError(where,
-                             f"{unmodelled[0]} is not modelled for a generic model ({m.name}): "
-                             f"{GENERIC_UNMODELLED[unmodelled[0]]}; use {', '.join(GENERIC_PRECISIONS)}")
-        llm_only = [f for f in LLM_ONLY_SERVING if f in s.model_fields_set]
-        if llm_only:  # they were planned around unsaid (a CNN with only ttft_ms set had no latency target at all)
-            raise InputError(f"serving.{llm_only[0]}", f"applies to LLMs only; {m.name} is a generic model, served "
-                                                       "as whole samples (p99_latency_ms is one request's latency): "
-                                                       "leave it out")
+    precs = _serving_precisions(m, s, precisions)
     qps = s.qps
     if realtime and simulate and sim.trace:  # a trace brings its own rate: size for it
         wl = _workload(s, 1.0, 1.0, 1, sim, 0, m)
@@ -2373,29 +2409,7 @@ def plan_serving(job: JobSpec, catalog=None, profile=None, simulate: bool = True
     if not ok and any(r.constraint_broken for r in rows):
         raise _nothing_within(rows, lim)
     if not ok:
-        fit = [r for r in rows if r.fits]
-        if not fit:
-            # the nearest is the one whose weights take the smallest share of its usable memory: the least
-            # weights per GPU named the 24 GB L4 node "best" for DeepSeek-V3 beside 80 GB H100s at the same TP8
-            near = rows[min(range(len(rows)), key=lambda i: (
-                rows[i].weights_gib_per_gpu * GiB / (where[i][0].gpu.memory_bytes * where[i][1].gpu_memory_utilization),
-                rows[i].tp))]
-            raise InfeasibleError("serving", f"the model does not fit any option: {near.reason} "
-                                  f"(best: {near.hardware} TP{near.tp}) — quantise (serving.precision), or allow larger GPUs or "
-                                  "nodes (constraints.gpus): a replica is one node's GPUs at most")
-        # the target no option meets even at batch 1 is the one to name: TPOT (or a generic model's
-        # latency) when none meets it, else TTFT when none meets that; else each target is met by
-        # some option but none meets both (or the simulation rejected every one)
-        tpot_ok = [r for r in fit if target.tpot_s is None or r.tpot_batch1_ms <= target.tpot_s * 1e3]
-        ttft_ok = [r for r in tpot_ok if target.ttft_s is None or r.ttft_batch1_ms is None
-                   or r.ttft_batch1_ms <= target.ttft_s * 1e3]
-        if not tpot_ok:
-            field, what, near = "serving.p99_latency_ms", "the latency target", min(fit, key=lambda r: r.tpot_batch1_ms)
-        elif not ttft_ok:
-            field, what, near = "serving.ttft_ms", "the TTFT target", min(tpot_ok, key=lambda r: r.ttft_batch1_ms)
-        else:
-            field, what, near = "serving", "the latency targets", min(fit, key=lambda r: r.tpot_batch1_ms)
-        raise InfeasibleError(field, f"no option meets {what}; fastest is {near.hardware} TP{near.tp}: {near.reason}")
+        raise _no_option_meets(rows, where, target)
     options = tuple(replace(rows[i], sized_by="simulated" if rows[i].simulated else "analytic") for i in ok)
     rejected = tuple([r for i, r in enumerate(rows) if not r.meets_latency and i not in sim_rejected]
                      + [rows[i] for i in sim_rejected] + [r for r in rows if r.constraint_broken])
