@@ -35,3 +35,28 @@ def test_a_layout_the_default_node_holds_is_still_estimated(tmp_path, cli):
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 0, err
     assert "cluster.nodes defaulted to 1" in out
+
+
+# ---- 2. the note of layouts a stack refuses cut its sources mid-parenthesis --------------------------------------------
+# recommend with training.framework: auto said "... 14,913 pipeline parallelism (a transformers model is one nn.Module:
+# no stage split) (accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp)" -- the source cut at the colon
+# inside its own parenthesis
+def test_the_refusal_note_cites_whole_parentheses(tmp_path, cli):
+    from planner.model import stack_rules
+
+    assert stack_rules.RULES  # every rule's citation head closes what it opens
+    for r in stack_rules.RULES:
+        assert r.cite.count("(") == r.cite.count(")"), (r.name, r.cite)
+        assert r.source.startswith(r.cite)
+    job = {**LLM, "training": {**LLM["training"], "framework": "auto"}, "parallel": {},
+           "cluster": {"gpu": "H100-SXM-80GB", "gpus_per_node": 8}, "constraints": {"max_gpus": 16}}
+    code, out, err = cli("recommend", write_job(tmp_path, job), "--no-simulate", "--json")
+    assert code == 0, err
+    import json
+
+    notes = [a for a in json.loads(out)["assumptions"] if "layouts it refuses are excluded" in a]
+    hf = [a for a in notes if "one nn.Module" in a]
+    assert hf, notes
+    assert "(accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis))" in hf[0], hf[0]
+    for a in notes:
+        assert a.count("(") == a.count(")"), a
