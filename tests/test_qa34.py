@@ -60,3 +60,33 @@ def test_the_refusal_note_cites_whole_parentheses(tmp_path, cli):
     assert "(accelerate ParallelismConfig (dp_replicate, dp_shard, tp, cp: no pipeline axis))" in hf[0], hf[0]
     for a in notes:
         assert a.count("(") == a.count(")"), a
+
+
+# ---- 3. serve read no parallel field: a fixed TP was searched past, pp went unsaid ------------------------------------
+SERVE = {"model": {"preset": "llama3-70b"},
+         "serving": {"p99_latency_ms": 40, "ttft_ms": 800, "qps": 10, "prompt_tokens": 2000, "output_tokens": 300,
+                     "precision": "fp8"},
+         "cluster": {"instance": "aws:p5.48xlarge"}}
+
+
+def test_serve_holds_a_fixed_tp(tmp_path, cli):
+    import json
+
+    code, out, err = cli("serve", write_job(tmp_path, {**SERVE, "parallel": {"tp": 4}}), "--no-simulate", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert {o["tp"] for o in plan["options"]} == {4}, [o["tp"] for o in plan["options"]]  # it recommended TP2
+
+
+@pytest.mark.parametrize("parallel, field", [({"tp": 4, "pp": 2}, "parallel.pp"), ({"dp": 2}, "parallel.dp"),
+                                             ({"tp": 16}, "parallel.tp"), ({"zero": 3}, "parallel.zero")])
+def test_serve_refuses_parallel_fields_it_cannot_run(tmp_path, cli, parallel, field):
+    code, out, err = cli("serve", write_job(tmp_path, {**SERVE, "parallel": parallel}), "--no-simulate")
+    assert code == 2, out
+    assert one_error_line(err).startswith(f"error: {field}: "), err
+
+
+def test_serve_takes_parallel_values_that_change_nothing(tmp_path, cli):
+    code, out, err = cli("serve", write_job(tmp_path, {**SERVE, "parallel": {"pp": 1, "cp": 1}}), "--no-simulate")
+    assert code == 0, err
+
