@@ -90,3 +90,24 @@ def test_serve_takes_parallel_values_that_change_nothing(tmp_path, cli):
     code, out, err = cli("serve", write_job(tmp_path, {**SERVE, "parallel": {"pp": 1, "cp": 1}}), "--no-simulate")
     assert code == 0, err
 
+
+# ---- 4. simulate of a spot job said nothing of spot: "goodput 100.0%" beside estimate's interruptions -----------------
+def test_simulate_of_a_spot_job_says_interruptions_are_not_simulated(tmp_path, cli):
+    import json
+
+    job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 2}, "parallel": {"tp": 1, "pp": 1, "zero": 1},
+           "training": {**LLM["training"], "tokens": 1e11}, "constraints": {"spot": True}}
+    path = write_job(tmp_path, job)
+    code, out, err = cli("estimate", path, "--json")
+    assert code == 0, err
+    risk = json.loads(out)["cost"]["spot_risk"]
+    code, out, err = cli("simulate", path, "--steps", "5", "--no-answers", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["goodput"] == 1.0  # the simulated run is uninterrupted ...
+    spot = [n for n in res["notes"] if n.startswith("constraints.spot: spot interruptions are not simulated")]
+    assert spot and f"expected {risk['interruptions']:.1f} interruptions" in spot[0], res["notes"]  # ... and says so
+    code, out, err = cli("simulate", write_job(tmp_path, {**job, "constraints": {}}, "od.yaml"), "--steps", "5",
+                         "--no-answers", "--json")
+    assert code == 0, err
+    assert not any("spot" in n for n in json.loads(out)["notes"])
