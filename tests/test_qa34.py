@@ -111,3 +111,26 @@ def test_simulate_of_a_spot_job_says_interruptions_are_not_simulated(tmp_path, c
                          "--no-answers", "--json")
     assert code == 0, err
     assert not any("spot" in n for n in json.loads(out)["notes"])
+
+
+# ---- 5. a token budget that whole steps overshoot was trained and priced past it, unsaid ------------------------------
+# tokens: 1e6 at 1,024 x 4,096: "1 step, 4.19M tokens", $0.76, and no word of the 4.2x
+def test_tokens_rounded_up_to_whole_steps_are_said(tmp_path, cli):
+    import json
+
+    job = {**LLM, "training": {"seq_len": 4096, "global_batch": 1024, "tokens": 1e6},
+           "parallel": {"tp": 1, "pp": 1}, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["cost"]["steps"] == 1 and d["cost"]["tokens"] == 4096 * 1024
+    assert ("training.tokens 1,000,000 is 1 whole step of 4,194,304 tokens (global_batch 1,024 x seq_len 4,096): "
+            "4,194,304 tokens trained and priced (+319%)") in d["assumptions"], d["assumptions"]
+    job["training"]["tokens"] = 6e6
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    d = json.loads(out)
+    assert d["cost"]["steps"] == 2 and any(a.startswith("training.tokens 6,000,000 is 2 whole steps") and "(+40%)" in a
+                                           for a in d["assumptions"]), d["assumptions"]
+    job["training"]["tokens"] = 1e9  # 239 steps, 0.2% over: not worth a line
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert not any(a.startswith("training.tokens") for a in json.loads(out)["assumptions"])
