@@ -134,3 +134,22 @@ def test_tokens_rounded_up_to_whole_steps_are_said(tmp_path, cli):
     job["training"]["tokens"] = 1e9  # 239 steps, 0.2% over: not worth a line
     code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
     assert not any(a.startswith("training.tokens") for a in json.loads(out)["assumptions"])
+
+
+# ---- 6. serve on a bare GPU said "ranked by $/h for the QPS, cheapest first" beside a table with no $ column ----------
+def test_serve_of_unpriced_options_says_what_it_ranks_by(tmp_path, cli):
+    import json
+
+    job = {"model": {"preset": "llama3-8b"}, "cluster": {"gpu": "H200-SXM-141GB"},
+           "serving": {"p99_latency_ms": 50, "ttft_ms": 1000, "qps": 20, "prompt_tokens": 800, "output_tokens": 200}}
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert all(o["usd_per_hr"] is None for o in plan["options"])
+    assert plan["ranking"].startswith("ranked by the GPUs the QPS needs, fewest first (no option has a price"), plan["ranking"]
+    assert "$" not in plan["ranking"] and "cheapest" not in plan["ranking"]
+    gpus = [o["gpus"] for o in plan["options"]]
+    assert gpus == sorted(gpus)  # the order the line states
+    job["cluster"]["price_usd_hr"] = 30.0  # priced: the cost order, as before
+    code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
+    assert json.loads(out)["ranking"].startswith("ranked by $/h for the QPS")

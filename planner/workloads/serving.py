@@ -2548,7 +2548,20 @@ def _max_batch_note(s: ServingSpec, options, realtime: bool) -> list[str]:
 def _ranking(options, realtime: bool, qps: bool, simulated: bool, candidates: int, why_not: str = "") -> str:
     """The order of ``options`` in one line (``ServingPlan.ranking``, printed under the table): by
     cost, the simulated size's where the simulation sized an option, else the analytic one's. ``why_not``:
-    why a plan the user did not ask to leave unsimulated (--no-simulate) was not simulated."""
+    why a plan the user did not ask to leave unsimulated (--no-simulate) was not simulated. Where no option has a
+    price (a bare ``cluster.gpu``) the sort keys' costs are all unknown and the order is their next key, the GPUs
+    (with a QPS) or the TP: until QA 34 the line said "ranked by $/h for the QPS, cheapest first" beside a table
+    with no $ column."""
+    if not any(o.usd_per_hr is not None or o.usd_per_million_requests_offline is not None for o in options):
+        what = ("the GPUs the QPS needs, fewest first" if realtime and qps else "GPUs per replica, fewest first")
+        what += " (no option has a price: set cluster.price_usd_hr, per node, to rank by cost)"
+        if not simulated:
+            return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"
+        if not options or options[0].simulated is None:
+            return f"ranked by {what}; no option was confirmed in simulation (sized: analytic)"
+        return (f"#1 is the option with the fewest GPUs confirmed in simulation; the rest ranked by {what}. sized: sim = "
+                "sized and confirmed in simulation; analytic = not simulated, its size a lower bound; the first analytic "
+                f"options are simulated, at most {candidates}")
     what = ("$/1M requests offline" if not realtime else "$/h for the QPS" if qps else "$/1M requests at full load")
     if not simulated:
         return f"ranked by {what} at the analytic size (not simulated{': ' + why_not if why_not else ''})"
