@@ -153,3 +153,19 @@ def test_serve_of_unpriced_options_says_what_it_ranks_by(tmp_path, cli):
     job["cluster"]["price_usd_hr"] = 30.0  # priced: the cost order, as before
     code, out, err = cli("serve", write_job(tmp_path, job), "--no-simulate", "--json")
     assert json.loads(out)["ranking"].startswith("ranked by $/h for the QPS")
+
+
+# ---- 7. a toy model's MFU printed "0.0% / 0.0%": a share that is not zero read as none ----------------------------------
+def test_a_tiny_mfu_reads_under_a_tenth_of_a_percent(tmp_path, cli):
+    from planner.search.explain import mfu_hfu
+    from planner.units import fmt_pct
+
+    assert fmt_pct(4e-5) == "<0.1%" and fmt_pct(0.004) == "0.4%" and fmt_pct(0.0) == "0.0%"  # recommend's MFU column
+    assert mfu_hfu({"mfu": 4e-5, "hfu": 4e-5}) == "<0.1% / <0.1%"
+    assert mfu_hfu({"mfu": 0.265, "hfu": 0.391}) == "26.5% / 39.1%"  # as before
+    job = {"model": {"family": "decoder", "layers": 2, "hidden": 96, "heads": 3, "vocab": 1000},
+           "training": {"seq_len": 128, "global_batch": 8, "tokens": 1e6},
+           "cluster": {"gpu": "H100-SXM-80GB", "nodes": 1, "gpus_per_node": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job))
+    assert code == 0, err
+    assert "<0.1% / <0.1%" in out and "0.0% / 0.0%" not in out
