@@ -169,3 +169,57 @@ def test_a_tiny_mfu_reads_under_a_tenth_of_a_percent(tmp_path, cli):
     code, out, err = cli("estimate", write_job(tmp_path, job))
     assert code == 0, err
     assert "<0.1% / <0.1%" in out and "0.0% / 0.0%" not in out
+
+
+# ---- 8. the catalog's own CSV, edited and passed back with --catalog, was refused ---------------------------------------
+# `planner catalog instances --csv > mine.csv`, a price edited, `--catalog mine.csv`: "instances[0].key: is not a known
+# column"; the GPU table's "gpus[0].hbm_tbps: ..."; a CSV whose header names no table read "gpus[0].name: is required"
+@pytest.mark.parametrize("table", ["gpus", "instances", "onprem"])
+def test_the_catalogs_own_csv_reads_back_as_an_override(tmp_path, cli, table):
+    code, out, err = cli("catalog", table, "--csv")
+    assert code == 0, err
+    path = tmp_path / f"my{table}.csv"
+    path.write_text(out)
+    code, out2, err = cli("catalog", table, "--csv", "--catalog", path)
+    assert code == 0, err
+    assert out2 == out  # restated: the catalog it prints is the same
+    if table != "gpus":  # (the GPU table prints an empty intra-node figure as its PCIe fallback: "- -> 32" is true)
+        assert "->" not in err, err  # no cell reads as changed ("cluster false -> False")
+
+
+def test_an_edited_instance_price_from_the_catalog_csv_applies(tmp_path, cli):
+    import csv
+    import io
+    import json
+
+    code, out, err = cli("catalog", "instances", "--csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    row = next(r for r in rows if r["key"] == "aws:p5.48xlarge")
+    row["price_ondemand_usd_hr"] = "40"
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    path = tmp_path / "mine.csv"
+    path.write_text(buf.getvalue())
+    job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1}, "parallel": {"tp": 1, "pp": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json", "--catalog", path)
+    assert code == 0, err
+    assert json.loads(out)["hardware"]["price_ondemand_usd_hr"] == 40.0
+    row["key"] = "aws:p5x"  # a key that is not its cloud:name is refused, not dropped unread
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    path.write_text(buf.getvalue())
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--catalog", path)
+    assert code == 2 and "key: 'aws:p5x' is cloud:name" in one_error_line(err), err
+
+
+def test_a_csv_naming_no_table_says_so(tmp_path, cli):
+    path = tmp_path / "odd.csv"
+    path.write_text("a,b\n1,2\n")
+    code, out, err = cli("estimate", write_job(tmp_path, LLM), "--catalog", path)
+    assert code == 2, out
+    assert one_error_line(err).startswith("error: catalog override odd.csv: header: the columns (a, b) are none of the "
+                                          "catalog's tables"), err
