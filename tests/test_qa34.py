@@ -223,3 +223,22 @@ def test_a_csv_naming_no_table_says_so(tmp_path, cli):
     assert code == 2, out
     assert one_error_line(err).startswith("error: catalog override odd.csv: header: the columns (a, b) are none of the "
                                           "catalog's tables"), err
+
+
+# ---- 9. a job price below the catalog's spot rate priced "spot" dearer than on-demand, unsaid --------------------------
+# cluster: {instance: aws:p5.48xlarge, price_usd_hr: 10}: "$329.08 on-demand, $556.04 spot" and a spot job ranked at
+# the $16.95 spot rate, above the job's own price, without a word
+def test_a_job_price_below_the_spot_rate_is_said(tmp_path, cli):
+    import json
+
+    job = {**LLM, "cluster": {"instance": "aws:p5.48xlarge", "nodes": 1, "price_usd_hr": 10},
+           "parallel": {"tp": 1, "pp": 1}}
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["cost"]["cost_spot_usd"] > d["cost"]["cost_ondemand_usd"]
+    assert any(a.startswith("cluster.price_usd_hr 10 $/node-h replaces aws:p5.48xlarge's on-demand rate only: its "
+                            "catalog spot rate, 16.9508 $/node-h, is above it") for a in d["assumptions"]), d["assumptions"]
+    job["cluster"]["price_usd_hr"] = 40  # above the spot rate: nothing to say
+    code, out, err = cli("estimate", write_job(tmp_path, job), "--json")
+    assert not any(a.startswith("cluster.price_usd_hr") for a in json.loads(out)["assumptions"])
